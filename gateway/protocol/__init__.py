@@ -1,0 +1,1 @@
+"""Strategy wire protocol: message types and framing."""

@@ -1,0 +1,242 @@
+"""Strategy protocol messages: the contract between strategies and the gateway.
+
+Every frame carries one MessagePack array whose first element is the message tag
+and whose remaining elements are the fields below, in declaration order. Fields
+with a default may be omitted from the end of the array. See
+``docs/strategy-protocol.md`` for the byte-level description.
+
+Prices are fixed-point integers with ``PRICE_SCALE`` (10,000) units per currency
+unit: ``150.25`` travels as ``1_502_500``. No binary floats ever cross the wire.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Final
+
+import msgspec
+
+PROTOCOL_VERSION: Final = 1
+"""Version a Hello must carry; the gateway refuses any other."""
+
+MAX_FRAME_SIZE: Final = 64 * 1024
+"""Largest payload (bytes after the 4-byte length prefix) either side may send."""
+
+PRICE_SCALE: Final = 10_000
+"""Fixed-point units per currency unit for every price field."""
+
+MAX_PRICE: Final = 2**53 - 1
+"""Largest price value accepted (keeps prices exact in languages with float64 numbers)."""
+
+MAX_QTY: Final = 2**31 - 1
+
+# String lengths are bounded so a single frame can never make the gateway allocate much.
+ClOrdId = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+OptName = Annotated[str, msgspec.Meta(max_length=32)]
+Quantity = Annotated[int, msgspec.Meta(gt=0, le=MAX_QTY)]
+NonNegQty = Annotated[int, msgspec.Meta(ge=0, le=MAX_QTY)]
+Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE)]
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+Text = Annotated[str, msgspec.Meta(max_length=256)]
+
+
+class Side(enum.StrEnum):
+    """Order side; short sales are explicit so risk can apply Reg SHO rules."""
+
+    BUY = "B"
+    SELL = "S"
+    SELL_SHORT = "T"
+    SELL_SHORT_EXEMPT = "E"
+
+
+class TimeInForce(enum.StrEnum):
+    """Time in force, coded as in FIX tag 59."""
+
+    DAY = "0"
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+
+
+class OrderType(enum.StrEnum):
+    """Order type, coded as in FIX tag 40."""
+
+    MARKET = "1"
+    LIMIT = "2"
+
+
+class RejectSource(enum.StrEnum):
+    """Who refused an order or a cancel: tells a strategy where to look."""
+
+    RISK = "RISK"
+    GATEWAY = "GATEWAY"
+    VENUE = "VENUE"
+
+
+class _Message(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """Base for wire messages: positional MessagePack arrays with an integer tag first."""
+
+
+# --------------------------------------------------------------------------------------
+# Strategy -> gateway
+# --------------------------------------------------------------------------------------
+
+
+class Hello(_Message, tag=1, frozen=True):
+    """Open a session; must be the first frame on a connection."""
+
+    strategy_id: Name
+    protocol_version: int
+    last_seq: Seq = 0
+    """Highest event ``seq`` this strategy has already processed (0 on a fresh start)."""
+    heartbeat_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 1_000
+
+
+class NewOrder(_Message, tag=2, frozen=True):
+    """Submit a new order."""
+
+    cl_ord_id: ClOrdId
+    account: Name
+    venue: Name
+    symbol: Name
+    side: Side
+    qty: Quantity
+    price: Price
+    tif: TimeInForce = TimeInForce.DAY
+    ord_type: OrderType = OrderType.LIMIT
+    sent_ns: int = 0
+    """Strategy's CLOCK_MONOTONIC at send time in ns (optional, used for latency measurement)."""
+
+
+class Cancel(_Message, tag=3, frozen=True):
+    """Cancel the remaining quantity of an open order."""
+
+    cl_ord_id: ClOrdId
+    sent_ns: int = 0
+
+
+class Replace(_Message, tag=4, frozen=True):
+    """Change quantity and/or price of an open order; ``qty`` is the new total including fills."""
+
+    cl_ord_id: ClOrdId
+    qty: Quantity
+    price: Price
+    sent_ns: int = 0
+
+
+class MassCancel(_Message, tag=5, frozen=True):
+    """Cancel every open order of this strategy matching the non-empty filters."""
+
+    account: OptName = ""
+    venue: OptName = ""
+    symbol: OptName = ""
+
+
+class Heartbeat(_Message, tag=6, frozen=True):
+    """Keep the session alive; either side sends one after ``heartbeat_ms`` of silence."""
+
+
+# --------------------------------------------------------------------------------------
+# Gateway -> strategy
+# --------------------------------------------------------------------------------------
+
+
+class Welcome(_Message, tag=16, frozen=True):
+    """Accept a Hello; events with ``seq > last_seq`` that the strategy missed follow."""
+
+    protocol_version: int
+    gateway_id: str
+    next_seq: Seq
+    """``seq`` the next order event will carry once any replayed events have been sent."""
+    heartbeat_ms: int
+    replayed: int = 0
+    """Number of events re-sent right after this Welcome (missed while disconnected)."""
+
+
+class OrderAccepted(_Message, tag=17, frozen=True):
+    """The venue acknowledged the order; it is live."""
+
+    seq: Seq
+    cl_ord_id: str
+    venue_order_id: str
+    qty: int
+    price: int
+
+
+class OrderRejected(_Message, tag=18, frozen=True):
+    """The order was refused and is finished; ``source`` says who refused it."""
+
+    seq: Seq
+    cl_ord_id: str
+    source: RejectSource
+    code: str
+    text: str
+
+
+class Executed(_Message, tag=19, frozen=True):
+    """A (partial) fill; the order is finished when ``leaves_qty`` is 0."""
+
+    seq: Seq
+    cl_ord_id: str
+    qty: int
+    price: int
+    liquidity: str
+    exec_id: str
+    cum_qty: int
+    leaves_qty: int
+
+
+class Canceled(_Message, tag=20, frozen=True):
+    """Quantity was canceled; the order is finished when ``leaves_qty`` is 0."""
+
+    seq: Seq
+    cl_ord_id: str
+    canceled_qty: int
+    leaves_qty: int
+    reason: str
+    text: str
+
+
+class Replaced(_Message, tag=21, frozen=True):
+    """A Replace took effect; ``qty`` is the new total and ``leaves_qty`` what is still open."""
+
+    seq: Seq
+    cl_ord_id: str
+    qty: int
+    price: int
+    leaves_qty: int
+
+
+class CancelRejected(_Message, tag=22, frozen=True):
+    """A Cancel or Replace was refused; the order is unchanged."""
+
+    seq: Seq
+    cl_ord_id: str
+    source: RejectSource
+    code: str
+    text: str
+
+
+class Error(_Message, tag=23, frozen=True):
+    """A protocol-level problem with what the strategy sent; ``fatal`` means the gateway closes."""
+
+    code: str
+    text: str
+    fatal: bool = False
+
+
+StrategyMessage = Hello | NewOrder | Cancel | Replace | MassCancel | Heartbeat
+GatewayMessage = (
+    Welcome
+    | OrderAccepted
+    | OrderRejected
+    | Executed
+    | Canceled
+    | Replaced
+    | CancelRejected
+    | Heartbeat
+    | Error
+)
+OrderEvent = OrderAccepted | OrderRejected | Executed | Canceled | Replaced | CancelRejected
+"""Events about one order; each carries the per-strategy sequence number ``seq``."""

@@ -1,0 +1,1 @@
+"""Pre-trade risk: limits, checks and the chain every order passes."""

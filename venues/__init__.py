@@ -1,0 +1,1 @@
+"""Venue adapters: protocol codecs, sessions, transports and simulators."""

@@ -1,0 +1,193 @@
+"""The contract between the gateway core and every venue adapter.
+
+An adapter turns gateway commands (``send_new``/``send_cancel``/``send_replace``)
+into venue protocol bytes and the venue's replies into the normalised
+``VenueEvent`` structs below, which it hands to the core through ``sink``.
+Adapters buffer outgoing bytes; the core calls ``flush`` once per batch so the
+journal is written before anything reaches the wire.
+
+``send_new`` and ``send_replace`` return the venue reference they used (OUCH
+UserRefNum, FIX ClOrdID); the core journals it before the bytes are flushed and
+hands it back through ``restore`` after a restart.
+
+Every event carries ``venue_seq``: the venue's own sequence number for the message
+that produced it (SoupBinTCP sequence, FIX MsgSeqNum), or 0 for events the adapter
+synthesises. The core journals it, which is how recovery knows where to resume.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable
+
+import msgspec
+
+from gateway.order import Order
+
+
+class _VenueEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Base for normalised venue events."""
+
+
+class VenueAccepted(_VenueEvent, tag="acc", frozen=True):
+    """The venue acknowledged a new order."""
+
+    venue_seq: int
+    order_id: int
+    venue_order_id: str
+    qty: int
+    price: int
+
+
+class VenueRejected(_VenueEvent, tag="rej", frozen=True):
+    """The venue refused a new order; it is finished."""
+
+    venue_seq: int
+    order_id: int
+    code: str
+    text: str
+
+
+class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
+    """An execution against the order."""
+
+    venue_seq: int
+    order_id: int
+    qty: int
+    price: int
+    liquidity: str
+    exec_id: str
+
+
+class VenueCanceled(_VenueEvent, tag="can", frozen=True):
+    """Quantity was canceled; ``canceled_qty`` 0 means everything still open."""
+
+    venue_seq: int
+    order_id: int
+    canceled_qty: int
+    reason: str
+    text: str
+
+
+class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
+    """A replace took effect; ``leaves_qty`` is what is now open at ``price``."""
+
+    venue_seq: int
+    order_id: int
+    leaves_qty: int
+    price: int
+    venue_order_id: str
+
+
+class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
+    """A cancel or replace was refused; the order is unchanged."""
+
+    venue_seq: int
+    order_id: int
+    code: str
+    text: str
+
+
+VenueEvent = (
+    VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected
+)
+
+
+class VenueState(enum.StrEnum):
+    """Session state of a venue as the core and ops see it."""
+
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    LOGGING_IN = "LOGGING_IN"
+    UP = "UP"
+    """Logged in and replay complete: orders may be sent."""
+    ENDED = "ENDED"
+    """The venue ended the session for the day; no reconnect."""
+
+
+class UnsupportedOrder(msgspec.Struct, frozen=True):
+    """Why a venue cannot carry an order (a gateway-side reject, before anything is sent)."""
+
+    code: str
+    text: str
+
+
+EventSink = Callable[[VenueEvent], None]
+StateSink = Callable[[str, VenueState, str], None]
+"""Called with (venue name, new state, human reason) on every session state change."""
+
+
+class VenueAdapter(abc.ABC):
+    """One venue session as the core sees it."""
+
+    name: str
+    event_sink: EventSink
+    state_sink: StateSink
+    _write: Callable[[bytes | bytearray], None] | None = None
+    _close: Callable[[], None] | None = None
+
+    @property
+    @abc.abstractmethod
+    def state(self) -> VenueState:
+        """Return the current session state."""
+
+    @abc.abstractmethod
+    def check_order(self, order: Order) -> UnsupportedOrder | None:
+        """Return why this venue cannot carry ``order``, or None if it can."""
+
+    @abc.abstractmethod
+    def send_new(self, order: Order) -> str:
+        """Queue a new order for the wire (only when ``state`` is UP); return its venue reference."""
+
+    @abc.abstractmethod
+    def send_cancel(self, order: Order) -> None:
+        """Queue a cancel of everything still open on ``order``."""
+
+    @abc.abstractmethod
+    def send_replace(self, order: Order, qty: int, price: int) -> str:
+        """Queue a replace of ``order`` to total ``qty`` at ``price``; return the new venue reference."""
+
+    @abc.abstractmethod
+    def restore(self, order: Order, venue_ref: str) -> None:
+        """Re-learn, during recovery, that ``venue_ref`` (from send_new/send_replace) names ``order``."""
+
+    # ---- byte transport, driven by venues.connector.VenueConnector ----------------------
+
+    def attach(self, write: Callable[[bytes | bytearray], None], close: Callable[[], None]) -> None:
+        """Bind the adapter to a connected transport (write and close functions)."""
+        self._write = write
+        self._close = close
+
+    def detach(self) -> None:
+        """Forget the transport after the connection is lost."""
+        self._write = None
+        self._close = None
+
+    @abc.abstractmethod
+    def connection_made(self, now_ns: int) -> None:
+        """Start the session on a fresh connection (e.g. queue the logon) and flush it."""
+
+    @abc.abstractmethod
+    def data_received(self, data: bytes, now_ns: int) -> None:
+        """Consume bytes from the venue; events go to ``event_sink``."""
+
+    @abc.abstractmethod
+    def connection_lost(self, now_ns: int) -> None:
+        """Note that the connection is gone; orders in flight wait for replay after reconnect."""
+
+    @abc.abstractmethod
+    def poll(self, now_ns: int) -> int:
+        """Run timers (heartbeats, timeouts); return ns until the next call is wanted."""
+
+    @abc.abstractmethod
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return how long to wait before reconnect attempt ``attempt`` (1-based); None = stop."""
+
+    @abc.abstractmethod
+    def flush(self) -> None:
+        """Write every queued byte to the venue socket."""
+
+    def status(self) -> dict[str, object]:
+        """Return a JSON-able description for ``gateway status``."""
+        return {"name": self.name, "state": str(self.state)}

@@ -1,0 +1,173 @@
+"""Thin asyncio transport for venue adapters: connect, move bytes, fire timers, reconnect.
+
+All protocol decisions (logon, heartbeats, when to give up, how long to back off)
+live in the sans-IO adapter; this module only owns the socket and the timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+
+from gateway.clock import NowNs, monotonic_ns
+from venues.base import VenueAdapter
+
+log = logging.getLogger(__name__)
+
+SocketHook = Callable[[socket.socket, str], None]
+"""Called with (socket, venue name) right after connect: latency options, acceleration checks."""
+
+
+def set_tcp_nodelay(sock: socket.socket, venue: str) -> None:
+    """Disable Nagle: venue messages are small and must leave at once."""
+    del venue
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _VenueProtocol(asyncio.Protocol):
+    """Forward one TCP connection's bytes to the adapter and flush the core after each read."""
+
+    def __init__(self, connector: VenueConnector) -> None:
+        self._connector = connector
+        self._adapter = connector.adapter
+        self._clock = connector.clock
+        self._after_input = connector.after_input
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            for hook in self._connector.socket_hooks:
+                try:
+                    hook(sock, self._adapter.name)
+                except OSError:
+                    log.exception("venue %s: socket option hook failed", self._adapter.name)
+        self._adapter.attach(transport.write, transport.close)
+        self._adapter.connection_made(self._clock())
+        self._after_input()
+
+    def data_received(self, data: bytes) -> None:
+        self._adapter.data_received(data, self._clock())
+        self._after_input()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._adapter.detach()
+        self._adapter.connection_lost(self._clock())
+        self._after_input()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class VenueConnector:
+    """Keep one venue adapter connected to ``host:port`` until stopped or the adapter gives up."""
+
+    def __init__(
+        self,
+        adapter: VenueAdapter,
+        host: str,
+        port: int,
+        *,
+        after_input: Callable[[], None],
+        socket_hooks: list[SocketHook] | None = None,
+        clock: NowNs = monotonic_ns,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        self.adapter = adapter
+        self.host = host
+        self.port = port
+        self.after_input = after_input
+        self.socket_hooks: list[SocketHook] = [set_tcp_nodelay, *(socket_hooks or [])]
+        self.clock = clock
+        self.connect_timeout_s = connect_timeout_s
+        self.connections = 0
+        self.sock: socket.socket | None = None
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Run the connect/reconnect loop as a task."""
+        self._task = asyncio.get_running_loop().create_task(self.run(), name=f"venue-{self.adapter.name}")
+        return self._task
+
+    async def run(self) -> None:
+        """Connect, wait for the connection to end, back off, repeat."""
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while not self.stopping():
+            try:
+                transport, protocol = await asyncio.wait_for(
+                    loop.create_connection(lambda: _VenueProtocol(self), self.host, self.port),
+                    self.connect_timeout_s,
+                )
+            except (OSError, TimeoutError) as exc:
+                attempt += 1
+                log.warning(
+                    "venue %s: connect to %s:%d failed (attempt %d): %s",
+                    self.adapter.name,
+                    self.host,
+                    self.port,
+                    attempt,
+                    exc or type(exc).__name__,
+                )
+            else:
+                assert isinstance(transport, asyncio.Transport)
+                self.connections += 1
+                self._transport = transport
+                self.sock = transport.get_extra_info("socket")
+                self._schedule_poll(0)
+                await protocol.closed
+                self._cancel_timer()
+                self._transport = None
+                self.sock = None
+                attempt = 1
+            if self.stopping():
+                break
+            delay_ns = self.adapter.reconnect_delay_ns(attempt)
+            if delay_ns is None:
+                log.info("venue %s: not reconnecting (session over)", self.adapter.name)
+                break
+            await asyncio.sleep(delay_ns / 1e9)
+
+    def stopping(self) -> bool:
+        """Return True once ``stop`` was called."""
+        return self._stopping
+
+    def _schedule_poll(self, delay_ns: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(delay_ns, 0) / 1e9, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._transport is None:
+            return
+        next_ns = self.adapter.poll(self.clock())
+        self.after_input()
+        if self._transport is not None:
+            self._schedule_poll(next_ns)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def disconnect(self) -> None:
+        """Drop the current connection (the run loop reconnects unless stopping)."""
+        if self._transport is not None:
+            self._transport.close()
+
+    async def stop(self) -> None:
+        """Stop reconnecting, close the connection and wait for the loop to end."""
+        self._stopping = True
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
