@@ -12,11 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = (
-    "gateway.commands.run",
-    "gateway.commands.demo",
-    "gateway.commands.sim",
-)
+COMMAND_MODULES = ("gateway.commands.sim",)
 
 EXIT_USAGE = 2
 
