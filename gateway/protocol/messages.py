@@ -226,6 +226,14 @@ class Error(_Message, tag=23, frozen=True):
     fatal: bool = False
 
 
+class VenueStatus(_Message, tag=24, frozen=True):
+    """A venue session changed state (informational; orders in flight resolve after reconnect)."""
+
+    venue: str
+    state: str
+    text: str
+
+
 StrategyMessage = Hello | NewOrder | Cancel | Replace | MassCancel | Heartbeat
 GatewayMessage = (
     Welcome
@@ -237,6 +245,7 @@ GatewayMessage = (
     | CancelRejected
     | Heartbeat
     | Error
+    | VenueStatus
 )
 OrderEvent = OrderAccepted | OrderRejected | Executed | Canceled | Replaced | CancelRejected
 """Events about one order; each carries the per-strategy sequence number ``seq``."""

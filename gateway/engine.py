@@ -1,0 +1,735 @@
+"""The gateway core: strategy requests -> risk -> venues, venue events -> the owning strategy.
+
+Plain synchronous code with an injected clock. Transports call ``link_data`` /
+``venue event sinks`` with input and then ``flush``; the engine never touches a
+socket itself. Within one batch, everything is journaled first, then written to
+the venues, then to the strategies, so a crash never leaves bytes on a wire that
+the journal does not know about.
+
+Every order ends one of two ways: accepted by a venue and then (eventually)
+terminal, or rejected with a reason and a source. Venue events are routed by the
+gateway's own order id, so an event can only ever reach the strategy that owns
+the order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+import msgspec
+
+from gateway.clock import NowNs
+from gateway.entitlements import Entitlements
+from gateway.journal import (
+    FileJournal,
+    JCancelQueued,
+    JOrderCreated,
+    JOrderRefused,
+    JournalRecord,
+    JReplaceRejected,
+    JSentCancel,
+    JSentNew,
+    JSentReplace,
+    JStrategyEvent,
+    JVenueEvent,
+    NullJournal,
+)
+from gateway.latency import StageLatencies
+from gateway.order import (
+    Order,
+    OrderState,
+    apply_ack,
+    apply_cancel_rejected,
+    apply_canceled,
+    apply_fill,
+    apply_reject,
+    apply_replaced,
+    request_cancel,
+    request_replace,
+)
+from gateway.protocol.messages import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Canceled,
+    CancelRejected,
+    Executed,
+    Hello,
+    MassCancel,
+    NewOrder,
+    OrderAccepted,
+    OrderEvent,
+    OrderRejected,
+    RejectSource,
+    Replace,
+    Replaced,
+    VenueStatus,
+    Welcome,
+)
+from gateway.recovery import replay_journal
+from gateway.strategy_session import InvalidRequest, SessionState
+from gateway.strategy_state import StrategyLink, StrategyState
+from risk.api import RiskGate
+from venues.base import (
+    VenueAccepted,
+    VenueAdapter,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueEvent,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+
+log = logging.getLogger(__name__)
+
+GATEWAY = RejectSource.GATEWAY
+RISK = RejectSource.RISK
+VENUE = RejectSource.VENUE
+
+
+class EngineCounters(msgspec.Struct):
+    """Monotonic counters shown by ``gateway status`` and the demo summary."""
+
+    orders_received: int = 0
+    orders_sent: int = 0
+    rejected_gateway: int = 0
+    rejected_risk: int = 0
+    rejected_venue: int = 0
+    accepted: int = 0
+    executions: int = 0
+    filled: int = 0
+    canceled: int = 0
+    replaced: int = 0
+    cancel_rejected: int = 0
+    cancels_sent: int = 0
+    replaces_sent: int = 0
+    venue_events: int = 0
+    venue_events_unknown_order: int = 0
+    venue_events_out_of_place: int = 0
+    venue_events_duplicate: int = 0
+    strategy_connections: int = 0
+    strategy_refused: int = 0
+    strategy_disconnects: int = 0
+    invalid_requests: int = 0
+
+
+class Engine:
+    """Route orders and events; keep order state; journal every change."""
+
+    def __init__(
+        self,
+        *,
+        risk: RiskGate,
+        venues: Iterable[VenueAdapter],
+        entitlements: Entitlements,
+        clock: NowNs,
+        journal: FileJournal | NullJournal | None = None,
+        gateway_id: str = "gateway",
+        heartbeat_ms: int = 1_000,
+    ) -> None:
+        self.risk = risk
+        self.entitlements = entitlements
+        self.clock = clock
+        self.journal: FileJournal | NullJournal = journal if journal is not None else NullJournal()
+        self.gateway_id = gateway_id
+        self.heartbeat_ms = heartbeat_ms
+        self.venues: dict[str, VenueAdapter] = {}
+        self.venue_states: dict[str, VenueState] = {}
+        self.strategies: dict[str, StrategyState] = {}
+        self.orders: dict[int, Order] = {}
+        self.open_orders: dict[int, Order] = {}
+        self.counters = EngineCounters()
+        self.latency = StageLatencies()
+        self.next_order_id = 1
+        self.recovering = False
+        self._venue_seq_floor: dict[str, int] = {}
+        self._links: list[StrategyLink] = []
+        self._dirty_links: list[StrategyLink] = []
+        self._wire_pending: list[Order] = []
+        self._venue_list: list[VenueAdapter] = []
+        self._venue_event_handlers: dict[type, Callable[[Order, object], None]] = {
+            VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
+            VenueRejected: self._on_venue_rejected,  # type: ignore[dict-item]
+            VenueExecuted: self._on_venue_executed,  # type: ignore[dict-item]
+            VenueCanceled: self._on_venue_canceled,  # type: ignore[dict-item]
+            VenueReplaced: self._on_venue_replaced,  # type: ignore[dict-item]
+            VenueCancelRejected: self._on_venue_cancel_rejected,  # type: ignore[dict-item]
+        }
+        for venue in venues:
+            self.add_venue(venue)
+
+    # ======================================================================================
+    # Venues
+    # ======================================================================================
+
+    def add_venue(self, venue: VenueAdapter) -> None:
+        """Attach a venue adapter: its events and state changes now flow into this engine."""
+        name = venue.name
+        self.venues[name] = venue
+        self._venue_list.append(venue)
+        self.venue_states[name] = venue.state
+        on_event = self.on_venue_event
+
+        def sink(event: VenueEvent) -> None:
+            on_event(name, event)
+
+        venue.event_sink = sink
+        venue.state_sink = self.on_venue_state
+
+    def on_venue_state(self, name: str, state: VenueState, reason: str) -> None:
+        """Note a venue session state change; release held cancels once it is UP."""
+        previous = self.venue_states.get(name)
+        self.venue_states[name] = state
+        if state != previous:
+            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)
+            if not self.recovering:
+                notice = VenueStatus(name, state.value, reason)
+                for link in self._links:
+                    if link.session.state is SessionState.ACTIVE:
+                        link.session.send(notice)
+                        self._mark_dirty(link)
+        if state is VenueState.UP and not self.recovering:
+            for order in list(self.open_orders.values()):
+                if (
+                    order.venue == name
+                    and order.cancel_queued
+                    and order.state is not OrderState.PENDING_REPLACE
+                ):
+                    order.cancel_queued = False
+                    self._send_cancel(order)
+
+    def on_venue_event(self, venue: str, event: VenueEvent) -> None:
+        """Apply one normalised venue event to its order and tell the owning strategy."""
+        self.counters.venue_events += 1
+        order = self.orders.get(event.order_id)
+        if order is None or order.venue != venue:
+            self.counters.venue_events_unknown_order += 1
+            if self.counters.venue_events_unknown_order <= 10:
+                log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
+            return
+        seq = event.venue_seq
+        if seq and seq <= self._venue_seq_floor.get(venue, 0):
+            self.counters.venue_events_duplicate += 1
+            return
+        if not self.recovering:
+            self.journal.append(JVenueEvent(venue, event))
+        self._venue_event_handlers[type(event)](order, event)
+
+    def _on_venue_accepted(self, order: Order, ev: VenueAccepted) -> None:
+        if not apply_ack(order, ev.venue_order_id):
+            self._out_of_place(order, ev)
+            return
+        self.counters.accepted += 1
+        st = self.strategies[order.strategy_id]
+        self._emit(st, OrderAccepted(st.next_seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price))
+
+    def _on_venue_rejected(self, order: Order, ev: VenueRejected) -> None:
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        if not apply_reject(order):
+            self._out_of_place(order, ev)
+            return
+        self.counters.rejected_venue += 1
+        self.risk.on_open_changed(order, prev_leaves, prev_price)
+        self._close(order)
+        st = self.strategies[order.strategy_id]
+        self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, VENUE, ev.code, ev.text))
+
+    def _on_venue_executed(self, order: Order, ev: VenueExecuted) -> None:
+        if not apply_fill(order, ev.qty, ev.price):
+            self._out_of_place(order, ev)
+            return
+        self.counters.executions += 1
+        self.risk.on_execution(order, ev.qty, ev.price)
+        if order.state is OrderState.FILLED:
+            self.counters.filled += 1
+            self._close(order)
+        st = self.strategies[order.strategy_id]
+        self._emit(
+            st,
+            Executed(
+                st.next_seq,
+                order.cl_ord_id,
+                ev.qty,
+                ev.price,
+                ev.liquidity,
+                ev.exec_id,
+                order.cum_qty,
+                order.leaves_qty,
+            ),
+        )
+
+    def _on_venue_canceled(self, order: Order, ev: VenueCanceled) -> None:
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        if order.is_terminal:
+            self._out_of_place(order, ev)
+            return
+        removed = apply_canceled(order, ev.canceled_qty)
+        self.risk.on_open_changed(order, prev_leaves, prev_price)
+        if order.state is OrderState.CANCELED:
+            self.counters.canceled += 1
+            self._close(order)
+        st = self.strategies[order.strategy_id]
+        self._emit(st, Canceled(st.next_seq, order.cl_ord_id, removed, order.leaves_qty, ev.reason, ev.text))
+
+    def _on_venue_replaced(self, order: Order, ev: VenueReplaced) -> None:
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        if not apply_replaced(order, ev.leaves_qty, ev.price, ev.venue_order_id):
+            self._out_of_place(order, ev)
+            return
+        self.counters.replaced += 1
+        self.risk.on_open_changed(order, prev_leaves, prev_price)
+        st = self.strategies[order.strategy_id]
+        self._emit(st, Replaced(st.next_seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty))
+        if order.state is OrderState.CANCELED:
+            self.counters.canceled += 1
+            self._close(order)
+            self._emit(
+                st,
+                Canceled(st.next_seq, order.cl_ord_id, 0, 0, "NOTHING_LEFT", "replace left no open quantity"),
+            )
+        elif order.cancel_queued:
+            order.cancel_queued = False
+            self._cancel(order)
+
+    def _on_venue_cancel_rejected(self, order: Order, ev: VenueCancelRejected) -> None:
+        if not apply_cancel_rejected(order):
+            self._out_of_place(order, ev)
+            return
+        self.counters.cancel_rejected += 1
+        st = self.strategies[order.strategy_id]
+        self._emit(st, CancelRejected(st.next_seq, order.cl_ord_id, VENUE, ev.code, ev.text))
+        if order.cancel_queued:
+            order.cancel_queued = False
+            self._cancel(order)
+
+    def _out_of_place(self, order: Order, event: object) -> None:
+        self.counters.venue_events_out_of_place += 1
+        if self.counters.venue_events_out_of_place <= 10:
+            log.warning(
+                "order %d in state %s: out-of-place venue event %r", order.order_id, order.state.name, event
+            )
+
+    # ======================================================================================
+    # Strategy connections
+    # ======================================================================================
+
+    def link_opened(self, link: StrategyLink) -> None:
+        """Register a new strategy connection (it must send Hello first)."""
+        self._links.append(link)
+        link.strategy = None
+
+    def link_closed(self, link: StrategyLink) -> None:
+        """Forget a connection; apply the strategy's disconnect policy to its open orders."""
+        if link in self._links:
+            self._links.remove(link)
+        st = link.strategy
+        link.strategy = None
+        if st is None or st.link is not link:
+            return
+        st.link = None
+        self.counters.strategy_disconnects += 1
+        policy = self.entitlements.disconnect_policy(st.strategy_id)
+        log.info(
+            "strategy %s disconnected (%s); %d open orders: %s",
+            st.strategy_id,
+            link.session.close_reason or "connection closed",
+            len(st.open_orders),
+            "canceling" if policy == "cancel" else "kept",
+        )
+        if policy == "cancel":
+            for order in list(st.open_orders.values()):
+                self._cancel(order)
+        self.flush()
+
+    def link_data(self, link: StrategyLink, data: bytes, t_in: int) -> None:
+        """Process bytes from a strategy, then flush everything the batch produced."""
+        session = link.session
+        requests = session.receive_data(data, t_in)
+        for req in requests:
+            if session.state is SessionState.CLOSED:
+                break
+            st = link.strategy
+            kind = type(req)
+            if kind is NewOrder:
+                assert st is not None
+                self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
+            elif kind is Cancel:
+                assert st is not None
+                self._on_cancel(st, req)  # type: ignore[arg-type]
+            elif kind is Replace:
+                assert st is not None
+                self._on_replace(st, req)  # type: ignore[arg-type]
+            elif kind is MassCancel:
+                assert st is not None
+                self._on_mass_cancel(st, req)  # type: ignore[arg-type]
+            elif kind is Hello:
+                self._on_hello(link, req)  # type: ignore[arg-type]
+            elif kind is InvalidRequest:
+                assert st is not None
+                self._on_invalid(st, req)  # type: ignore[arg-type]
+        self._mark_dirty(link)
+        self.flush()
+
+    def _on_hello(self, link: StrategyLink, hello: Hello) -> None:
+        session = link.session
+        refusal = self.entitlements.check_hello(hello.strategy_id, link.peer)
+        if refusal is not None:
+            self.counters.strategy_refused += 1
+            log.warning("refused Hello: %s", refusal)
+            session.close("NOT_AUTHORIZED", refusal)
+            return
+        st = self.strategies.get(hello.strategy_id)
+        if st is None:
+            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id)
+        if st.link is not None:
+            self.counters.strategy_refused += 1
+            log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
+            session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
+            return
+        st.link = link
+        link.strategy = st
+        self.counters.strategy_connections += 1
+        replay = st.events[hello.last_seq :] if hello.last_seq < len(st.events) else []
+        session.send(
+            Welcome(
+                PROTOCOL_VERSION, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay)
+            )
+        )
+        for event in replay:
+            session.send(event)
+        session.welcome()
+        peer = link.peer
+        log.info(
+            "strategy %s connected (pid %s, uid %s); last_seq %d, replayed %d events",
+            hello.strategy_id,
+            peer.pid if peer else "?",
+            peer.uid if peer else "?",
+            hello.last_seq,
+            len(replay),
+        )
+
+    def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
+        self.counters.invalid_requests += 1
+        if req.kind == "NewOrder":
+            if req.cl_ord_id in st.orders:
+                self._emit(
+                    st,
+                    OrderRejected(
+                        st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", "cl_ord_id already used"
+                    ),
+                )
+                return
+            self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "INVALID_FIELD", req.text))
+        else:
+            self._emit(st, CancelRejected(st.next_seq, req.cl_ord_id, GATEWAY, "INVALID_FIELD", req.text))
+
+    # ---- new orders ------------------------------------------------------------------------
+
+    def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
+        self.counters.orders_received += 1
+        cl_ord_id = msg.cl_ord_id
+        if cl_ord_id in st.orders:
+            self.counters.rejected_gateway += 1
+            self._emit(
+                st,
+                OrderRejected(
+                    st.next_seq,
+                    cl_ord_id,
+                    GATEWAY,
+                    "DUPLICATE_CL_ORD_ID",
+                    f"cl_ord_id {cl_ord_id!r} was already used by this strategy",
+                ),
+            )
+            return
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        order = Order(
+            order_id,
+            st.strategy_id,
+            cl_ord_id,
+            msg.account,
+            msg.venue,
+            msg.symbol,
+            msg.side,
+            msg.qty,
+            msg.price,
+            msg.tif,
+            msg.ord_type,
+            leaves_qty=msg.qty,
+            t_sent=msg.sent_ns,
+            t_in=t_in,
+        )
+        st.orders[cl_ord_id] = order
+        self.orders[order_id] = order
+        self.journal.append(
+            JOrderCreated(
+                order_id,
+                st.strategy_id,
+                cl_ord_id,
+                msg.account,
+                msg.venue,
+                msg.symbol,
+                msg.side,
+                msg.qty,
+                msg.price,
+                msg.tif,
+                msg.ord_type,
+                t_in,
+            )
+        )
+        if not self.entitlements.may_trade(st.strategy_id, msg.account):
+            self._refuse(
+                st,
+                order,
+                GATEWAY,
+                "ACCOUNT_NOT_PERMITTED",
+                f"strategy {st.strategy_id!r} is not entitled to trade account {msg.account!r}",
+            )
+            return
+        venue = self.venues.get(msg.venue)
+        if venue is None:
+            self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {msg.venue!r}")
+            return
+        if venue.state is not VenueState.UP:
+            self._refuse(
+                st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}"
+            )
+            return
+        unsupported = venue.check_order(order)
+        if unsupported is not None:
+            self._refuse(st, order, GATEWAY, unsupported.code, unsupported.text)
+            return
+        denial = self.risk.check_new(order, t_in)
+        order.t_risk = self.clock()
+        if denial is not None:
+            self.counters.rejected_risk += 1
+            self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
+            return
+        venue_ref = venue.send_new(order)
+        self.journal.append(JSentNew(order_id, venue_ref))
+        self.counters.orders_sent += 1
+        self.open_orders[order_id] = order
+        st.open_orders[order_id] = order
+        self.risk.on_order_opened(order)
+        self._wire_pending.append(order)
+
+    def _refuse(
+        self,
+        st: StrategyState,
+        order: Order,
+        source: RejectSource,
+        code: str,
+        text: str,
+        *,
+        counted: bool = False,
+    ) -> None:
+        if not counted:
+            self.counters.rejected_gateway += 1
+        order.state = OrderState.REJECTED
+        order.leaves_qty = 0
+        self.journal.append(JOrderRefused(order.order_id))
+        self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, source, code, text))
+
+    # ---- cancels and replaces --------------------------------------------------------------
+
+    def _on_cancel(self, st: StrategyState, msg: Cancel) -> None:
+        order = st.orders.get(msg.cl_ord_id)
+        problem = self._cancel_problem(order, msg.cl_ord_id)
+        if problem is not None:
+            self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)
+            return
+        assert order is not None
+        if order.state is OrderState.PENDING_CANCEL or order.cancel_queued:
+            self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", "a cancel is already in flight")
+            return
+        denial = self.risk.check_cancel(order, self.clock())
+        if denial is not None:
+            self._cancel_reject(st, msg.cl_ord_id, RISK, denial.code, denial.text)
+            return
+        self._cancel(order)
+
+    def _on_replace(self, st: StrategyState, msg: Replace) -> None:
+        order = st.orders.get(msg.cl_ord_id)
+        problem = self._cancel_problem(order, msg.cl_ord_id)
+        if problem is not None or order is None:
+            self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *(problem or ("UNKNOWN_ORDER", "")))
+            return
+        venue = self.venues[order.venue]
+        if order.state is not OrderState.LIVE or order.cancel_queued:
+            problem = (
+                "REQUEST_PENDING",
+                f"order is {order.state.name}; replace only a LIVE order with nothing in flight",
+            )
+        elif msg.qty <= order.cum_qty:
+            problem = ("INVALID_QTY", f"new total {msg.qty} must exceed the filled {order.cum_qty}")
+        elif venue.state is not VenueState.UP:
+            problem = ("VENUE_UNAVAILABLE", f"venue {order.venue} session is {venue.state.value}")
+        if problem is not None:
+            self.journal.append(JReplaceRejected(order.order_id))
+            self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)
+            return
+        denial = self.risk.check_replace(order, msg.qty, msg.price, self.clock())
+        if denial is not None:
+            self.journal.append(JReplaceRejected(order.order_id))
+            self._cancel_reject(st, msg.cl_ord_id, RISK, denial.code, denial.text)
+            return
+        request_replace(order, msg.qty, msg.price)
+        venue_ref = venue.send_replace(order, msg.qty, msg.price)
+        self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, venue_ref))
+        self.counters.replaces_sent += 1
+
+    def _cancel_problem(self, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
+        if order is None:
+            return ("UNKNOWN_ORDER", f"no order with cl_ord_id {cl_ord_id!r}")
+        if order.is_terminal:
+            return ("ORDER_CLOSED", f"order is already {order.state.name}")
+        return None
+
+    def _cancel_reject(
+        self, st: StrategyState, cl_ord_id: str, source: RejectSource, code: str, text: str
+    ) -> None:
+        self._emit(st, CancelRejected(st.next_seq, cl_ord_id, source, code, text))
+
+    def _on_mass_cancel(self, st: StrategyState, msg: MassCancel) -> None:
+        for order in list(st.open_orders.values()):
+            if (
+                (not msg.account or order.account == msg.account)
+                and (not msg.venue or order.venue == msg.venue)
+                and (not msg.symbol or order.symbol == msg.symbol)
+                and order.state is not OrderState.PENDING_CANCEL
+                and not order.cancel_queued
+            ):
+                self._cancel(order)
+
+    def _cancel(self, order: Order) -> None:
+        """Send a cancel now, or hold it until a replace resolves or the venue is back."""
+        if order.is_terminal or order.state is OrderState.PENDING_CANCEL:
+            return
+        venue = self.venues[order.venue]
+        if order.state is OrderState.PENDING_REPLACE or venue.state is not VenueState.UP:
+            if not order.cancel_queued:
+                order.cancel_queued = True
+                self.journal.append(JCancelQueued(order.order_id))
+            return
+        self._send_cancel(order)
+
+    def _send_cancel(self, order: Order) -> None:
+        if not request_cancel(order):
+            return
+        self.venues[order.venue].send_cancel(order)
+        self.journal.append(JSentCancel(order.order_id))
+        self.counters.cancels_sent += 1
+
+    def cancel_all(self, account: str | None = None) -> int:
+        """Cancel every open order (of ``account`` if given) at every venue; return how many."""
+        count = 0
+        for order in list(self.open_orders.values()):
+            if account is None or order.account == account:
+                self._cancel(order)
+                count += 1
+        self.flush()
+        return count
+
+    # ======================================================================================
+    # Output
+    # ======================================================================================
+
+    def _emit(self, st: StrategyState, event: OrderEvent) -> None:
+        """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
+        if self.recovering:
+            return
+        st.next_seq += 1
+        st.events.append(event)
+        self.journal.append(JStrategyEvent(st.strategy_id, event))
+        link = st.link
+        if link is not None and link.session.state is SessionState.ACTIVE:
+            link.session.send(event)
+            self._mark_dirty(link)
+
+    def _close(self, order: Order) -> None:
+        self.open_orders.pop(order.order_id, None)
+        st = self.strategies.get(order.strategy_id)
+        if st is not None:
+            st.open_orders.pop(order.order_id, None)
+
+    def _mark_dirty(self, link: StrategyLink) -> None:
+        if link not in self._dirty_links:
+            self._dirty_links.append(link)
+
+    def flush(self) -> None:
+        """Write the batch: journal first, then venues, then strategies."""
+        self.journal.flush()
+        for venue in self._venue_list:
+            venue.flush()
+        if self._wire_pending:
+            now = self.clock()
+            lat = self.latency
+            for order in self._wire_pending:
+                order.t_wire = now
+                lat.ingress_to_risk.record(order.t_risk - order.t_in)
+                lat.risk_to_wire.record(now - order.t_risk)
+                lat.ingress_to_wire.record(now - order.t_in)
+            self._wire_pending.clear()
+        if self._dirty_links:
+            now = self.clock()
+            for link in self._dirty_links:
+                data = link.session.take_output(now)
+                if data:
+                    link.write_out(data)
+                if link.session.state is SessionState.CLOSED:
+                    link.close_transport()
+            self._dirty_links.clear()
+
+    def poll(self, now_ns: int) -> None:
+        """Run strategy heartbeats and timeouts; flush what they produced."""
+        for link in list(self._links):
+            link.session.poll(now_ns)
+            if link.session.has_output or link.session.state is SessionState.CLOSED:
+                self._mark_dirty(link)
+        self.flush()
+
+    # ======================================================================================
+    # Recovery
+    # ======================================================================================
+
+    def recover(self, records: Iterable[JournalRecord]) -> dict[str, int]:
+        """Rebuild orders, exposure and strategy event logs from journal records.
+
+        Call before any venue connects or strategy is accepted. Returns the highest
+        venue sequence number seen per venue; events at or below it are dropped if a
+        venue replays them.
+        """
+        self.recovering = True
+        try:
+            last_seq = replay_journal(self, records)
+        finally:
+            self.recovering = False
+        self._venue_seq_floor = dict(last_seq)
+        return last_seq
+
+    # ======================================================================================
+    # Status
+    # ======================================================================================
+
+    def status(self) -> dict[str, object]:
+        """Return a JSON-able summary for ``gateway status``."""
+        return {
+            "gateway_id": self.gateway_id,
+            "orders_total": len(self.orders),
+            "orders_open": len(self.open_orders),
+            "counters": msgspec.to_builtins(self.counters),
+            "strategies": {
+                sid: {
+                    "connected": st.link is not None,
+                    "pid": st.link.peer.pid if st.link is not None and st.link.peer else None,
+                    "next_seq": st.next_seq,
+                    "orders": len(st.orders),
+                    "open_orders": len(st.open_orders),
+                }
+                for sid, st in self.strategies.items()
+            },
+            "venues": {name: venue.status() for name, venue in self.venues.items()},
+            "latency_us": self.latency.snapshot(),
+        }

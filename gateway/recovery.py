@@ -1,0 +1,99 @@
+"""Rebuild the engine's state by replaying its journal (no bytes are sent while replaying)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from gateway.journal import (
+    JCancelQueued,
+    JOrderCreated,
+    JOrderRefused,
+    JournalRecord,
+    JReplaceRejected,
+    JSentCancel,
+    JSentNew,
+    JSentReplace,
+    JStrategyEvent,
+    JVenueEvent,
+)
+from gateway.order import Order, OrderState, request_cancel, request_replace
+from gateway.strategy_state import StrategyState
+
+if TYPE_CHECKING:
+    from gateway.engine import Engine
+
+
+def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> dict[str, int]:
+    """Apply ``records`` to ``engine`` (in recovery mode); return the last venue_seq per venue."""
+    last_seq: dict[str, int] = {}
+    orders = engine.orders
+    for rec in records:
+        kind = type(rec)
+        if kind is JVenueEvent:
+            assert isinstance(rec, JVenueEvent)
+            engine.on_venue_event(rec.venue, rec.event)
+            if rec.event.venue_seq > last_seq.get(rec.venue, 0):
+                last_seq[rec.venue] = rec.event.venue_seq
+        elif kind is JStrategyEvent:
+            assert isinstance(rec, JStrategyEvent)
+            st = engine.strategies.get(rec.strategy_id)
+            if st is None:
+                st = engine.strategies[rec.strategy_id] = StrategyState(rec.strategy_id)
+            st.events.append(rec.event)
+            st.next_seq = rec.event.seq + 1
+        elif kind is JOrderCreated:
+            assert isinstance(rec, JOrderCreated)
+            st = engine.strategies.get(rec.strategy_id)
+            if st is None:
+                st = engine.strategies[rec.strategy_id] = StrategyState(rec.strategy_id)
+            order = Order(
+                rec.order_id,
+                rec.strategy_id,
+                rec.cl_ord_id,
+                rec.account,
+                rec.venue,
+                rec.symbol,
+                rec.side,
+                rec.qty,
+                rec.price,
+                rec.tif,
+                rec.ord_type,
+                leaves_qty=rec.qty,
+                t_in=rec.t_in,
+            )
+            st.orders[rec.cl_ord_id] = order
+            orders[rec.order_id] = order
+            engine.next_order_id = max(engine.next_order_id, rec.order_id + 1)
+        elif kind is JOrderRefused:
+            assert isinstance(rec, JOrderRefused)
+            refused = orders[rec.order_id]
+            refused.state = OrderState.REJECTED
+            refused.leaves_qty = 0
+        elif kind is JSentNew:
+            assert isinstance(rec, JSentNew)
+            order = orders[rec.order_id]
+            engine.open_orders[order.order_id] = order
+            engine.strategies[order.strategy_id].open_orders[order.order_id] = order
+            engine.risk.on_order_opened(order)
+            venue = engine.venues.get(order.venue)
+            if venue is not None:
+                venue.restore(order, rec.venue_ref)
+        elif kind is JSentCancel:
+            assert isinstance(rec, JSentCancel)
+            order = orders[rec.order_id]
+            order.cancel_queued = False
+            request_cancel(order)
+        elif kind is JSentReplace:
+            assert isinstance(rec, JSentReplace)
+            order = orders[rec.order_id]
+            request_replace(order, rec.qty, rec.price)
+            venue = engine.venues.get(order.venue)
+            if venue is not None:
+                venue.restore(order, rec.venue_ref)
+        elif kind is JCancelQueued:
+            assert isinstance(rec, JCancelQueued)
+            orders[rec.order_id].cancel_queued = True
+        elif kind is JReplaceRejected:
+            pass
+    return last_seq

@@ -1,0 +1,228 @@
+"""Sans-IO doubles for driving the engine without sockets: a scripted venue and an in-memory link.
+
+These stand in for transports in engine unit tests only; integration tests use the
+real Unix-socket server, the real venue simulators and real TCP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.clock import FakeClock
+from gateway.engine import Engine
+from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
+from gateway.journal import FileJournal, NullJournal
+from gateway.order import Order
+from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
+from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder, Side
+from gateway.strategy_session import StrategySession
+from gateway.strategy_state import StrategyState
+from risk.api import Denial
+from venues.base import (
+    UnsupportedOrder,
+    VenueAccepted,
+    VenueAdapter,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+
+
+class ScriptedVenue(VenueAdapter):
+    """A venue whose replies the test scripts; records every command the engine sent."""
+
+    def __init__(self, name: str = "V1") -> None:
+        self.name = name
+        self._state = VenueState.UP
+        self.commands: list[tuple[str, int, int, int]] = []
+        self.flushes = 0
+        self.restored: list[tuple[int, str]] = []
+        self.seq = 0
+        self.next_ref = 1
+
+    @property
+    def state(self) -> VenueState:
+        return self._state
+
+    def set_state(self, state: VenueState) -> None:
+        self._state = state
+        self.state_sink(self.name, state, "scripted")
+
+    def check_order(self, order: Order) -> UnsupportedOrder | None:
+        if order.symbol == "UNSUPPORTED":
+            return UnsupportedOrder("UNSUPPORTED_SYMBOL", "venue does not list it")
+        return None
+
+    def send_new(self, order: Order) -> str:
+        self.commands.append(("new", order.order_id, order.qty, order.price))
+        ref = str(self.next_ref)
+        self.next_ref += 1
+        return ref
+
+    def send_cancel(self, order: Order) -> None:
+        self.commands.append(("cancel", order.order_id, 0, 0))
+
+    def send_replace(self, order: Order, qty: int, price: int) -> str:
+        self.commands.append(("replace", order.order_id, qty, price))
+        ref = str(self.next_ref)
+        self.next_ref += 1
+        return ref
+
+    def restore(self, order: Order, venue_ref: str) -> None:
+        self.restored.append((order.order_id, venue_ref))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def connection_made(self, now_ns: int) -> None:
+        raise NotImplementedError
+
+    def data_received(self, data: bytes, now_ns: int) -> None:
+        raise NotImplementedError
+
+    def connection_lost(self, now_ns: int) -> None:
+        raise NotImplementedError
+
+    def poll(self, now_ns: int) -> int:
+        return 1_000_000_000
+
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        return None
+
+    # ---- scripted replies -----------------------------------------------------------------
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def accept(self, order_id: int, price: int = 0) -> None:
+        self.event_sink(VenueAccepted(self._next(), order_id, f"X{order_id}", 0, price))
+
+    def reject(self, order_id: int, code: str = "VENUE_NO", text: str = "no") -> None:
+        self.event_sink(VenueRejected(self._next(), order_id, code, text))
+
+    def fill(self, order_id: int, qty: int, price: int) -> None:
+        self.event_sink(VenueExecuted(self._next(), order_id, qty, price, "A", f"M{self.seq}"))
+
+    def cancel(self, order_id: int, qty: int = 0, reason: str = "U") -> None:
+        self.event_sink(VenueCanceled(self._next(), order_id, qty, reason, "user requested"))
+
+    def replaced(self, order_id: int, leaves: int, price: int) -> None:
+        self.event_sink(VenueReplaced(self._next(), order_id, leaves, price, f"X{order_id}r"))
+
+    def cancel_reject(self, order_id: int) -> None:
+        self.event_sink(VenueCancelRejected(self._next(), order_id, "TOO_LATE", "too late"))
+
+
+class LimitRisk:
+    """A minimal RiskGate: a max order quantity; records exposure callbacks."""
+
+    def __init__(self, max_qty: int = 10_000) -> None:
+        self.max_qty = max_qty
+        self.opened: list[int] = []
+        self.executions: list[tuple[int, int, int]] = []
+        self.changes: list[tuple[int, int, int]] = []
+
+    def check_new(self, order: Order, now_ns: int) -> Denial | None:
+        if order.qty > self.max_qty:
+            return Denial("MAX_ORDER_QTY", f"qty {order.qty} > {self.max_qty}")
+        return None
+
+    def check_replace(self, order: Order, qty: int, price: int, now_ns: int) -> Denial | None:
+        if qty > self.max_qty:
+            return Denial("MAX_ORDER_QTY", f"qty {qty} > {self.max_qty}")
+        return None
+
+    def check_cancel(self, order: Order, now_ns: int) -> Denial | None:
+        return None
+
+    def on_order_opened(self, order: Order) -> None:
+        self.opened.append(order.order_id)
+
+    def on_execution(self, order: Order, qty: int, price: int) -> None:
+        self.executions.append((order.order_id, qty, price))
+
+    def on_open_changed(self, order: Order, prev_leaves: int, prev_price: int) -> None:
+        self.changes.append((order.order_id, prev_leaves, order.leaves_qty))
+
+
+class MemoryLink:
+    """A strategy connection whose bytes go to a list; decodes what the gateway sent."""
+
+    def __init__(self, clock: FakeClock, uid: int = 1000, pid: int = 4242) -> None:
+        self.session = StrategySession(clock())
+        self.strategy: StrategyState | None = None
+        self.peer: PeerCredentials | None = PeerCredentials(pid, uid, uid)
+        self.written = bytearray()
+        self.closed = False
+        self._splitter = FrameSplitter()
+
+    def write_out(self, data: bytearray) -> None:
+        self.written += data
+
+    def close_transport(self) -> None:
+        self.closed = True
+
+    def received(self) -> list[GatewayMessage]:
+        """Return (and consume) every message the gateway sent since the last call."""
+        data = bytes(self.written)
+        self.written.clear()
+        return [gateway_message_decoder.decode(f) for f in self._splitter.feed(data)]
+
+
+class Rig:
+    """An engine with scripted venues, a fake clock and helpers to act as strategies."""
+
+    def __init__(
+        self,
+        *,
+        strategies: dict[str, StrategyEntitlement] | None = None,
+        journal: FileJournal | NullJournal | None = None,
+        venues: list[ScriptedVenue] | None = None,
+        risk: LimitRisk | None = None,
+    ) -> None:
+        self.clock = FakeClock()
+        self.venues = venues if venues is not None else [ScriptedVenue("V1")]
+        self.venue = self.venues[0]
+        self.risk = risk if risk is not None else LimitRisk()
+        ents = strategies or {
+            "S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000]),
+            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[1000]),
+        }
+        self.engine = Engine(
+            risk=self.risk,
+            venues=self.venues,
+            entitlements=Entitlements(ents, gateway_uid=1000),
+            clock=self.clock,
+            journal=journal,
+            gateway_id="test-gw",
+        )
+
+    def connect(self, strategy_id: str, *, last_seq: int = 0, uid: int = 1000) -> MemoryLink:
+        link = MemoryLink(self.clock, uid=uid)
+        self.engine.link_opened(link)
+        self.send(link, Hello(strategy_id, PROTOCOL_VERSION, last_seq))
+        return link
+
+    def send(self, link: MemoryLink, *messages: Any) -> None:
+        self.engine.link_data(link, b"".join(encode_frame(m) for m in messages), self.clock())
+
+    def new_order(
+        self,
+        link: MemoryLink,
+        cl_ord_id: str,
+        *,
+        qty: int = 100,
+        price: int = 1_000_000,
+        account: str = "ACC1",
+        venue: str = "V1",
+        symbol: str = "AAPL",
+        side: Side = Side.BUY,
+    ) -> None:
+        self.send(link, NewOrder(cl_ord_id, account, venue, symbol, side, qty, price))
+
+    def order(self, strategy_id: str, cl_ord_id: str) -> Order:
+        return self.engine.strategies[strategy_id].orders[cl_ord_id]

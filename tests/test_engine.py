@@ -1,0 +1,332 @@
+"""The engine's routing, order state, bad-input handling and event sequencing (sans-IO)."""
+
+from __future__ import annotations
+
+from gateway.entitlements import StrategyEntitlement
+from gateway.order import OrderState
+from gateway.protocol.messages import (
+    Cancel,
+    Canceled,
+    CancelRejected,
+    Error,
+    Executed,
+    MassCancel,
+    OrderAccepted,
+    OrderRejected,
+    RejectSource,
+    Replace,
+    Replaced,
+    VenueStatus,
+    Welcome,
+)
+from gateway.strategy_session import SessionState
+from tests.harness import Rig, ScriptedVenue
+from venues.base import VenueState
+
+
+def test_hello_when_strategy_configured_then_welcome_with_next_seq() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    (welcome,) = link.received()
+    assert isinstance(welcome, Welcome)
+    assert welcome.next_seq == 1 and welcome.replayed == 0 and welcome.gateway_id == "test-gw"
+    assert link.session.state is SessionState.ACTIVE
+
+
+def test_hello_when_uid_not_entitled_then_refused_and_closed() -> None:
+    rig = Rig()
+    link = rig.connect("S1", uid=4321)
+    (err,) = link.received()
+    assert isinstance(err, Error) and err.code == "NOT_AUTHORIZED" and err.fatal
+    assert "uid 4321" in err.text
+    assert link.closed
+
+
+def test_hello_when_strategy_unknown_then_refused() -> None:
+    rig = Rig()
+    link = rig.connect("NOPE")
+    (err,) = link.received()
+    assert isinstance(err, Error) and err.code == "NOT_AUTHORIZED"
+
+
+def test_hello_when_strategy_already_connected_then_second_refused_first_unharmed() -> None:
+    rig = Rig()
+    first = rig.connect("S1")
+    second = rig.connect("S1")
+    (err,) = second.received()
+    assert isinstance(err, Error) and err.code == "ALREADY_CONNECTED"
+    first.received()
+    rig.new_order(first, "A")
+    assert rig.venue.commands == [("new", 1, 100, 1_000_000)]
+
+
+def test_new_order_when_accepted_and_filled_then_owner_gets_events_in_seq_order() -> None:
+    rig = Rig()
+    s1 = rig.connect("S1")
+    s2 = rig.connect("S2")
+    s1.received()
+    s2.received()
+    rig.new_order(s1, "A", qty=300)
+    rig.venue.accept(1, 1_000_000)
+    rig.venue.fill(1, 100, 1_000_000)
+    rig.venue.fill(1, 200, 999_900)
+    rig.engine.flush()
+    events = s1.received()
+    assert [type(e) for e in events] == [OrderAccepted, Executed, Executed]
+    assert [e.seq for e in events] == [1, 2, 3]  # type: ignore[union-attr]
+    last = events[-1]
+    assert isinstance(last, Executed) and last.cum_qty == 300 and last.leaves_qty == 0
+    assert s2.received() == []
+    assert rig.order("S1", "A").state is OrderState.FILLED
+    assert rig.engine.open_orders == {}
+
+
+def test_new_order_when_cl_ord_id_reused_then_rejected_and_original_untouched() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "A")
+    rig.new_order(link, "A", qty=5)
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected)
+    assert rej.code == "DUPLICATE_CL_ORD_ID" and rej.source is RejectSource.GATEWAY
+    assert rig.order("S1", "A").qty == 100
+    assert len(rig.venue.commands) == 1
+
+
+def test_new_order_when_risk_denies_then_rejected_by_risk_and_never_sent() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "BIG", qty=10_001)
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected)
+    assert (rej.source, rej.code) == (RejectSource.RISK, "MAX_ORDER_QTY")
+    assert rig.venue.commands == []
+    assert rig.engine.counters.rejected_risk == 1
+
+
+def test_new_order_when_account_not_entitled_then_rejected_by_gateway() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "A", account="ACC2")
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected) and rej.code == "ACCOUNT_NOT_PERMITTED"
+    assert rig.venue.commands == []
+
+
+def test_new_order_when_venue_down_unknown_or_unsupported_then_gateway_rejects() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "A", venue="NOPE")
+    rig.new_order(link, "B", symbol="UNSUPPORTED")
+    rig.venue.set_state(VenueState.DISCONNECTED)
+    rig.new_order(link, "C")
+    events = link.received()
+    codes = [e.code for e in events if isinstance(e, OrderRejected)]
+    assert codes == ["UNKNOWN_VENUE", "UNSUPPORTED_SYMBOL", "VENUE_UNAVAILABLE"]
+    assert any(isinstance(e, VenueStatus) and e.state == "DISCONNECTED" for e in events)
+    assert rig.venue.commands == []
+
+
+def test_venue_event_when_order_id_unknown_then_counted_and_nobody_told() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.venue.accept(99)
+    rig.engine.flush()
+    assert link.received() == []
+    assert rig.engine.counters.venue_events_unknown_order == 1
+
+
+def test_cancel_when_live_then_sent_and_canceled_event_is_terminal() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.send(link, Cancel("A"))
+    assert rig.venue.commands[-1] == ("cancel", 1, 0, 0)
+    assert rig.order("S1", "A").state is OrderState.PENDING_CANCEL
+    rig.send(link, Cancel("A"))
+    rig.venue.cancel(1)
+    rig.engine.flush()
+    events = link.received()
+    assert isinstance(events[-2], CancelRejected) and events[-2].code == "CANCEL_PENDING"
+    last = events[-1]
+    assert isinstance(last, Canceled) and last.leaves_qty == 0 and last.canceled_qty == 100
+    assert rig.order("S1", "A").state is OrderState.CANCELED
+
+
+def test_cancel_when_unknown_or_closed_then_cancel_rejected() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.reject(1)
+    rig.send(link, Cancel("A"), Cancel("ZZZ"))
+    codes = [e.code for e in link.received() if isinstance(e, CancelRejected)]
+    assert codes == ["ORDER_CLOSED", "UNKNOWN_ORDER"]
+
+
+def test_replace_when_live_then_replaced_with_new_total_and_price() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A", qty=100)
+    rig.venue.accept(1)
+    rig.venue.fill(1, 40, 1_000_000)
+    rig.send(link, Replace("A", 200, 1_010_000))
+    assert rig.venue.commands[-1] == ("replace", 1, 200, 1_010_000)
+    rig.venue.replaced(1, 160, 1_010_000)
+    rig.engine.flush()
+    rep = link.received()[-1]
+    assert isinstance(rep, Replaced)
+    assert (rep.qty, rep.price, rep.leaves_qty) == (200, 1_010_000, 160)
+    assert rig.risk.changes[-1] == (1, 60, 160)
+
+
+def test_replace_when_cancel_arrives_mid_replace_then_cancel_sent_after_replace_resolves() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.send(link, Replace("A", 150, 1_000_000))
+    rig.send(link, Cancel("A"))
+    assert [c[0] for c in rig.venue.commands] == ["new", "replace"]
+    rig.venue.replaced(1, 150, 1_000_000)
+    assert rig.venue.commands[-1][0] == "cancel"
+
+
+def test_replace_when_qty_not_above_filled_then_rejected_by_gateway() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A", qty=100)
+    rig.venue.accept(1)
+    rig.venue.fill(1, 60, 1_000_000)
+    rig.send(link, Replace("A", 60, 1_000_000))
+    rej = link.received()[-1]
+    assert isinstance(rej, CancelRejected) and rej.code == "INVALID_QTY"
+
+
+def test_cancel_reject_from_venue_when_pending_then_order_back_to_live() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.send(link, Cancel("A"))
+    rig.venue.cancel_reject(1)
+    rig.engine.flush()
+    rej = link.received()[-1]
+    assert isinstance(rej, CancelRejected) and rej.source is RejectSource.VENUE
+    assert rig.order("S1", "A").state is OrderState.LIVE
+
+
+def test_mass_cancel_when_filters_given_then_only_matching_open_orders_canceled() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A", symbol="AAPL")
+    rig.new_order(link, "B", symbol="MSFT")
+    rig.new_order(link, "C", symbol="AAPL")
+    rig.venue.reject(3)
+    rig.send(link, MassCancel(symbol="AAPL"))
+    assert [c for c in rig.venue.commands if c[0] == "cancel"] == [("cancel", 1, 0, 0)]
+
+
+def test_disconnect_when_policy_cancel_then_open_orders_canceled() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.engine.link_closed(link)
+    assert rig.venue.commands[-1] == ("cancel", 1, 0, 0)
+
+
+def test_disconnect_when_policy_keep_then_orders_stay() -> None:
+    rig = Rig(strategies={"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000], on_disconnect="keep")})
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.engine.link_closed(link)
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+
+
+def test_cancel_when_venue_down_then_held_and_sent_when_venue_back_up() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.venue.set_state(VenueState.DISCONNECTED)
+    rig.send(link, Cancel("A"))
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+    rig.venue.set_state(VenueState.UP)
+    assert rig.venue.commands[-1] == ("cancel", 1, 0, 0)
+
+
+def test_reconnect_when_last_seq_given_then_exactly_missed_events_replayed() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.new_order(link, "B")
+    rig.venue.accept(1)
+    rig.engine.flush()
+    assert [e.seq for e in link.received() if isinstance(e, OrderAccepted)] == [1]  # seq 1 seen
+    rig.engine.link_closed(link)  # policy cancel: cancels go out, venue answers while away
+    rig.venue.cancel(1)
+    rig.venue.accept(2)
+    rig.venue.cancel(2)
+    again = rig.connect("S1", last_seq=1)
+    events = again.received()
+    welcome = events[0]
+    assert isinstance(welcome, Welcome) and welcome.replayed == 3 and welcome.next_seq == 5
+    assert [type(e) for e in events[1:]] == [Canceled, OrderAccepted, Canceled]
+    assert [e.seq for e in events[1:]] == [2, 3, 4]  # type: ignore[union-attr]
+
+
+def test_invalid_new_order_when_cl_ord_id_readable_then_rejected_with_field_error() -> None:
+    import msgspec
+
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    bad = msgspec.msgpack.encode([2, "BAD1", "ACC1", "V1", "AAPL", "B", -5, 100])
+    from gateway.protocol.framing import LENGTH_PREFIX
+
+    rig.engine.link_data(link, LENGTH_PREFIX.pack(len(bad)) + bad, rig.clock())
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected) and rej.code == "INVALID_FIELD"
+    assert "qty" in rej.text
+    assert rig.venue.commands == []
+
+
+def test_bad_strategy_when_it_sends_garbage_then_other_strategy_unaffected() -> None:
+    rig = Rig()
+    bad = rig.connect("S1")
+    good = rig.connect("S2")
+    good.received()
+    rig.engine.link_data(bad, b"\x00\x00\x00\x03\xc1\xc1\xc1" * 200, rig.clock())
+    assert bad.closed
+    rig.new_order(good, "G", account="ACC2")
+    rig.venue.accept(1)
+    rig.engine.flush()
+    assert [type(e) for e in good.received()] == [OrderAccepted]
+
+
+def test_every_order_when_flow_ends_then_each_is_acked_then_terminal_or_rejected() -> None:
+    rig = Rig(venues=[ScriptedVenue("V1")])
+    link = rig.connect("S1")
+    for i in range(30):
+        rig.new_order(link, f"O{i}", qty=20_000 if i % 7 == 0 else 100)
+    for oid in list(rig.engine.open_orders):
+        if oid % 3 == 0:
+            rig.venue.reject(oid)
+        else:
+            rig.venue.accept(oid)
+            rig.venue.fill(oid, 100, 1_000_000) if oid % 2 else rig.venue.cancel(oid)
+    rig.engine.flush()
+    finals: dict[str, str] = {}
+    for event in link.received():
+        if isinstance(event, OrderRejected):
+            finals[event.cl_ord_id] = "rejected"
+        elif isinstance(event, (Executed, Canceled)) and event.leaves_qty == 0:
+            finals[event.cl_ord_id] = "done"
+    assert len(finals) == 30
+    assert rig.engine.open_orders == {}
