@@ -1,0 +1,154 @@
+"""The order journal: framing, torn tails, corruption, and rebuilding the engine from it."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.journal import (
+    FileJournal,
+    JOrderRefused,
+    JournalCorruptError,
+    JournalScan,
+    JSentCancel,
+    read_journal,
+    truncate_torn_tail,
+)
+from gateway.order import OrderState
+from gateway.protocol.messages import Canceled, OrderAccepted, Replace, Welcome
+from tests.harness import Rig
+
+
+def _write(path: Path, n: int) -> None:
+    journal = FileJournal(path, fsync="none")
+    for i in range(n):
+        journal.append(JOrderRefused(i) if i % 2 else JSentCancel(i))
+    journal.close()
+
+
+def test_read_when_file_intact_then_every_record_back_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    _write(path, 50)
+    scan = JournalScan()
+    records = list(read_journal(path, scan))
+    assert [r.order_id for r in records] == list(range(50))  # type: ignore[union-attr]
+    assert scan.records == 50 and scan.torn_bytes == 0 and scan.good_bytes == path.stat().st_size
+
+
+@pytest.mark.parametrize("cut", [1, 3, 7, 9])
+def test_read_when_last_record_torn_then_tail_ignored_and_truncation_makes_file_clean(
+    tmp_path: Path, cut: int
+) -> None:
+    path = tmp_path / "j"
+    _write(path, 10)
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.truncate(size - cut)
+    scan = JournalScan()
+    assert len(list(read_journal(path, scan))) == 9
+    assert scan.torn_bytes > 0
+    truncate_torn_tail(path, scan.good_bytes)
+    again = FileJournal(path, fsync="none")
+    again.append(JOrderRefused(99))
+    again.close()
+    assert [r.order_id for r in read_journal(path)][-2:] == [8, 99]  # type: ignore[union-attr]
+
+
+def test_read_when_record_damaged_mid_file_then_refuses_with_position(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    _write(path, 10)
+    data = bytearray(path.read_bytes())
+    data[9] ^= 0xFF  # inside the first record's payload (header is 8 bytes)
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError, match="byte 0"):
+        list(read_journal(path))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_read_when_arbitrary_bytes_then_only_records_or_a_clear_error(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile() as fh:
+        fh.write(data)
+        fh.flush()
+        with contextlib.suppress(JournalCorruptError):
+            list(read_journal(fh.name))
+
+
+def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_events_match(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.journal"
+    rig = Rig(journal=FileJournal(path, fsync="none"))
+    link = rig.connect("S1")
+    rig.new_order(link, "A", qty=300)
+    rig.new_order(link, "B")
+    rig.new_order(link, "BIG", qty=50_000)
+    rig.venue.accept(1)
+    rig.venue.fill(1, 100, 1_000_000)
+    rig.venue.accept(2)
+    rig.send(link, Replace("A", 400, 1_010_000))
+    rig.venue.replaced(1, 300, 1_010_000)
+    rig.venue.cancel(2)
+    rig.engine.flush()
+    rig.engine.journal.close()
+    before = rig.engine
+
+    fresh = Rig()
+    last = fresh.engine.recover(read_journal(path))
+    after = fresh.engine
+    assert last == {"V1": rig.venue.seq}
+    assert after.next_order_id == before.next_order_id
+    for oid, order in before.orders.items():
+        assert msgspec.structs.replace(after.orders[oid], t_risk=0, t_wire=0) == msgspec.structs.replace(
+            order, t_risk=0, t_wire=0
+        )
+    assert set(after.open_orders) == {1}
+    assert after.strategies["S1"].events == before.strategies["S1"].events
+    assert after.strategies["S1"].next_seq == before.strategies["S1"].next_seq
+    assert fresh.venue.restored == [(1, "1"), (2, "2"), (1, "3")]
+    assert fresh.risk.opened == [1, 2]
+    assert after.orders[3].state is OrderState.REJECTED
+
+    # the venue replays an event the journal already has: dropped, nobody told twice
+    fresh.venue.seq = rig.venue.seq - 1
+    fresh.venue.cancel(2)
+    assert after.counters.venue_events_duplicate == 1
+
+    # a strategy reconnecting after the restart gets what it had not processed
+    relink = fresh.connect("S1", last_seq=2)
+    events = relink.received()
+    assert isinstance(events[0], Welcome) and events[0].replayed == len(before.strategies["S1"].events) - 2
+    assert isinstance(events[-1], Canceled)
+
+    # and duplicates of pre-crash cl_ord_ids are still refused
+    fresh.new_order(relink, "A")
+    assert relink.received()[-1].code == "DUPLICATE_CL_ORD_ID"  # type: ignore[union-attr]
+
+
+def test_recover_when_cancel_was_queued_then_sent_once_venue_up(tmp_path: Path) -> None:
+    from venues.base import VenueState
+
+    path = tmp_path / "gw.journal"
+    rig = Rig(journal=FileJournal(path, fsync="none"))
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.venue.set_state(VenueState.DISCONNECTED)
+    rig.engine.link_closed(link)
+    rig.engine.journal.close()
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+
+    fresh = Rig()
+    fresh.venue._state = VenueState.DISCONNECTED
+    fresh.engine.recover(read_journal(path))
+    assert fresh.engine.orders[1].cancel_queued
+    fresh.venue.set_state(VenueState.UP)
+    assert fresh.venue.commands == [("cancel", 1, 0, 0)]
+    assert isinstance(rig.engine.strategies["S1"].events[0], OrderAccepted)
