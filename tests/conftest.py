@@ -1,17 +1,44 @@
-"""Shared test set-up: every asyncio test runs once under the stdlib loop and once under uvloop."""
+"""Shared test set-up.
+
+Every asyncio test runs once under the stdlib loop and once under uvloop, and fails
+if anything raised inside an event-loop callback (a protocol method, a timer), which
+asyncio would otherwise only log.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import pytest
 import uvloop
 
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+_loop_errors: list[dict[str, Any]] = []
 
-def pytest_asyncio_loop_factories(
-    config: pytest.Config, item: pytest.Item
-) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+
+def _recording(make_loop: LoopFactory) -> LoopFactory:
+    def create() -> asyncio.AbstractEventLoop:
+        loop = make_loop()
+        loop.set_exception_handler(lambda _loop, context: _loop_errors.append(context))
+        return loop
+
+    return create
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, LoopFactory]:
     """Run each async test under both event loops the gateway supports."""
     del config, item
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": _recording(asyncio.new_event_loop), "uvloop": _recording(uvloop.new_event_loop)}
+
+
+@pytest.fixture(autouse=True)
+def fail_on_event_loop_errors() -> Iterator[list[dict[str, Any]]]:
+    """Fail the test if an exception escaped into the event loop's handler."""
+    _loop_errors.clear()
+    yield _loop_errors
+    if _loop_errors:
+        details = "; ".join(f"{ctx.get('message')}: {ctx.get('exception')!r}" for ctx in _loop_errors)
+        _loop_errors.clear()
+        pytest.fail(f"exception in event loop callback: {details}")

@@ -1,0 +1,163 @@
+"""Unix-domain socket server for strategies: a thin asyncio Protocol over the engine.
+
+The protocol only moves bytes: it stamps ingress time, hands data to the engine
+(which decodes, decides and flushes), writes what the engine gives back, and
+enforces the slow-consumer bound. Events are sequenced and kept by the engine, so
+dropping a strategy that stops reading loses nothing: it gets them on reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from gateway.clock import NowNs
+from gateway.engine import Engine
+from gateway.entitlements import PeerCredentials
+from gateway.strategy_session import StrategySession
+from gateway.strategy_state import StrategyState
+
+log = logging.getLogger(__name__)
+
+_UCRED = struct.Struct("3i")
+DEFAULT_MAX_WRITE_BUFFER = 8 * 1024 * 1024
+"""Bytes queued for a strategy that does not read before it is disconnected."""
+
+
+def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
+    """Return the kernel's SO_PEERCRED identity of the process at the other end."""
+    if sock is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    except OSError:
+        return None
+    pid, uid, gid = _UCRED.unpack(raw)
+    return PeerCredentials(pid, uid, gid)
+
+
+class StrategyProtocol(asyncio.Protocol):
+    """One strategy connection."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: NowNs,
+        *,
+        max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+        on_activity: Callable[[], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._max_write_buffer = max_write_buffer
+        self._on_activity = on_activity
+        self.session = StrategySession(clock())
+        self.strategy: StrategyState | None = None
+        self.peer: PeerCredentials | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
+        self.transport = transport
+        self.peer = peer_credentials(transport.get_extra_info("socket"))
+        self._engine.link_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        t_in = self._clock()
+        if self._on_activity is not None:
+            self._on_activity()
+        self._engine.link_data(self, data, t_in)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._engine.link_closed(self)
+        self.transport = None
+
+    def write_out(self, data: bytearray) -> None:
+        """Write to the strategy; cut it off if it lets too much pile up unread."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self._max_write_buffer:
+            strategy = self.strategy.strategy_id if self.strategy else "?"
+            log.warning(
+                "strategy %s: disconnected as a slow consumer (%d bytes unread); "
+                "its events will be replayed when it reconnects",
+                strategy,
+                transport.get_write_buffer_size(),
+            )
+            self.session.close_reason = "SLOW_CONSUMER"
+            transport.abort()
+
+    def close_transport(self) -> None:
+        """Close after queued bytes (e.g. a fatal Error) are written."""
+        if self.transport is not None:
+            self.transport.close()
+
+
+class SocketInUseError(Exception):
+    """Another process is already listening on the socket path."""
+
+
+def prepare_socket_path(path: str | Path) -> Path:
+    """Create the socket's directory and remove a stale socket file; refuse a live one."""
+    sock_path = Path(path)
+    sock_path.parent.mkdir(parents=True, exist_ok=True)
+    if sock_path.exists() or sock_path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(sock_path))
+        except OSError:
+            sock_path.unlink()
+        else:
+            raise SocketInUseError(f"{sock_path}: another process is listening on this socket")
+        finally:
+            probe.close()
+    return sock_path
+
+
+async def create_unix_server(
+    path: str | Path, factory: Callable[[], asyncio.Protocol], mode: int
+) -> asyncio.AbstractServer:
+    """Listen on ``path`` with permission ``mode`` from the moment the socket exists."""
+    sock_path = prepare_socket_path(path)
+    loop = asyncio.get_running_loop()
+    old_umask = os.umask(0o777 & ~mode)
+    try:
+        server = await loop.create_unix_server(factory, str(sock_path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(sock_path, mode)
+    return server
+
+
+async def start_strategy_server(
+    engine: Engine,
+    path: str | Path,
+    clock: NowNs,
+    *,
+    mode: int = 0o660,
+    max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+    on_activity: Callable[[], None] | None = None,
+) -> asyncio.AbstractServer:
+    """Serve strategies on a Unix socket (owner and group may connect by default)."""
+
+    def factory() -> asyncio.Protocol:
+        return StrategyProtocol(engine, clock, max_write_buffer=max_write_buffer, on_activity=on_activity)
+
+    server = await create_unix_server(path, factory, mode)
+    log.info("strategy socket listening on %s (mode %o)", path, mode)
+    return server
+
+
+def remove_socket(path: str | Path) -> None:
+    """Remove a socket file we created (ignore if already gone)."""
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).unlink()
