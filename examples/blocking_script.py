@@ -1,0 +1,34 @@
+"""A blocking script: send one order and print how it ended (no asyncio needed).
+
+python examples/blocking_script.py --socket var/run/strategies.sock AAPL B 100 190.10
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.client import BlockingGatewayClient
+from gateway.protocol.messages import Side
+
+
+def main() -> None:
+    """Submit one order and wait for its final event."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--socket", default="var/run/strategies.sock")
+    parser.add_argument("--strategy", default="demo")
+    parser.add_argument("--account", default="ACC1")
+    parser.add_argument("--venue", default="OUCH")
+    parser.add_argument("symbol")
+    parser.add_argument("side", choices=[s.value for s in Side])
+    parser.add_argument("qty", type=int)
+    parser.add_argument("price", help="decimal price, e.g. 190.10")
+    args = parser.parse_args()
+    with BlockingGatewayClient(args.socket, args.strategy) as gw:
+        order = gw.submit(args.account, args.venue, args.symbol, Side(args.side), args.qty, args.price)
+        print(gw.wait_done(order, timeout=10))
+
+
+if __name__ == "__main__":
+    main()
