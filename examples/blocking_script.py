@@ -13,9 +13,7 @@ from gateway.protocol.messages import Side
 
 def main() -> None:
     """Submit one order and wait for its final event."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--socket", default="var/run/strategies.sock")
     parser.add_argument("--strategy", default="demo")
     parser.add_argument("--account", default="ACC1")

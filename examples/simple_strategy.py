@@ -64,9 +64,7 @@ async def watch(socket_path: str) -> None:
 
 def main() -> None:
     """Parse arguments and run the example."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--socket", default="var/run/strategies.sock")
     parser.add_argument("--state", type=Path, default=Path("var/simple_strategy.seq"))
     parser.add_argument("--watch", action="store_true", help="only print the gateway's messages")

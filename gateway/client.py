@@ -319,9 +319,7 @@ class GatewayClient:
         """Send a new order now (no waiting on back-pressure) and return its handle."""
         cl_ord_id = cl_ord_id or self.next_cl_ord_id()
         fixed = price if isinstance(price, int) else to_fixed(price)
-        request = NewOrder(
-            cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns()
-        )
+        request = NewOrder(cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns())
         handle = OrderHandle(self, cl_ord_id, request)
         self.orders[cl_ord_id] = handle
         self._send(request)
@@ -399,9 +397,7 @@ class GatewayClient:
                 self._welcome.set_result(message)
         elif isinstance(message, Error):
             self.errors.append(message)
-            log.warning(
-                "gateway error %s: %s%s", message.code, message.text, " (fatal)" if message.fatal else ""
-            )
+            log.warning("gateway error %s: %s%s", message.code, message.text, " (fatal)" if message.fatal else "")
             if message.fatal:
                 self.close_reason = f"{message.code}: {message.text}"
                 if self._welcome is not None and not self._welcome.done():
@@ -431,9 +427,7 @@ class GatewayClient:
     # ---- heartbeats ------------------------------------------------------------------------
 
     def _schedule_heartbeat(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(
-            self.heartbeat_ms / 2000, self._on_heartbeat_timer
-        )
+        self._timer = asyncio.get_running_loop().call_later(self.heartbeat_ms / 2000, self._on_heartbeat_timer)
 
     def _on_heartbeat_timer(self) -> None:
         if not self.connected:
@@ -470,9 +464,7 @@ class BlockingGatewayClient:
         self._thread.start()
         self._client: GatewayClient = self._run(self._make(socket_path, strategy_id, kwargs))
 
-    async def _make(
-        self, socket_path: str | os.PathLike[str], strategy_id: str, kw: dict[str, Any]
-    ) -> GatewayClient:
+    async def _make(self, socket_path: str | os.PathLike[str], strategy_id: str, kw: dict[str, Any]) -> GatewayClient:
         return GatewayClient(socket_path, strategy_id, **kw)
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:

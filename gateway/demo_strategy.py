@@ -50,12 +50,7 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
     rng = random.Random(seed)
     symbols = list(market.prices)
     kinds = (
-        ["fill"] * 55
-        + ["rest"] * 25
-        + ["risk_qty"] * 6
-        + ["risk_notional"] * 4
-        + ["venue_reject"] * 5
-        + ["ioc"] * 5
+        ["fill"] * 55 + ["rest"] * 25 + ["risk_qty"] * 6 + ["risk_notional"] * 4 + ["venue_reject"] * 5 + ["ioc"] * 5
     )
     plan: list[tuple[str, dict[str, object]]] = []
     for i in range(n):
@@ -172,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=64, help="orders awaiting a first answer at once")
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
-    summary = uvloop.run(
-        run_demo_strategy(args.socket, args.strategy_id, args.orders, args.window, args.timeout)
-    )
+    summary = uvloop.run(run_demo_strategy(args.socket, args.strategy_id, args.orders, args.window, args.timeout))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     return 0 if summary["unresolved_count"] == 0 else 1

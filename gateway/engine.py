@@ -192,11 +192,7 @@ class Engine:
                         self._mark_dirty(link)
         if state is VenueState.UP and not self.recovering:
             for order in list(self.open_orders.values()):
-                if (
-                    order.venue == name
-                    and order.cancel_queued
-                    and order.state is not OrderState.PENDING_REPLACE
-                ):
+                if order.venue == name and order.cancel_queued and order.state is not OrderState.PENDING_REPLACE:
                     order.cancel_queued = False
                     self._send_cancel(order)
 
@@ -307,9 +303,7 @@ class Engine:
     def _out_of_place(self, order: Order, event: object) -> None:
         self.counters.venue_events_out_of_place += 1
         if self.counters.venue_events_out_of_place <= 10:
-            log.warning(
-                "order %d in state %s: out-of-place venue event %r", order.order_id, order.state.name, event
-            )
+            log.warning("order %d in state %s: out-of-place venue event %r", order.order_id, order.state.name, event)
 
     # ======================================================================================
     # Strategy connections
@@ -393,9 +387,7 @@ class Engine:
         self.counters.strategy_connections += 1
         replay = st.events[hello.last_seq :] if hello.last_seq < len(st.events) else []
         session.send(
-            Welcome(
-                PROTOCOL_VERSION, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay)
-            )
+            Welcome(PROTOCOL_VERSION, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay))
         )
         for event in replay:
             session.send(event)
@@ -416,9 +408,7 @@ class Engine:
             if req.cl_ord_id in st.orders:
                 self._emit(
                     st,
-                    OrderRejected(
-                        st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", "cl_ord_id already used"
-                    ),
+                    OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", "cl_ord_id already used"),
                 )
                 return
             self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "INVALID_FIELD", req.text))
@@ -493,9 +483,7 @@ class Engine:
             self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {msg.venue!r}")
             return
         if venue.state is not VenueState.UP:
-            self._refuse(
-                st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}"
-            )
+            self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}")
             return
         unsupported = venue.check_order(order)
         if unsupported is not None:
@@ -587,9 +575,7 @@ class Engine:
             return ("ORDER_CLOSED", f"order is already {order.state.name}")
         return None
 
-    def _cancel_reject(
-        self, st: StrategyState, cl_ord_id: str, source: RejectSource, code: str, text: str
-    ) -> None:
+    def _cancel_reject(self, st: StrategyState, cl_ord_id: str, source: RejectSource, code: str, text: str) -> None:
         self._emit(st, CancelRejected(st.next_seq, cl_ord_id, source, code, text))
 
     def _on_mass_cancel(self, st: StrategyState, msg: MassCancel) -> None:

@@ -293,11 +293,7 @@ def _looks_like_tail(view: memoryview, pos: int, end: int) -> bool:
     while probe + HEADER_SIZE <= end:
         length, crc = RECORD_HEADER.unpack_from(view, probe)
         stop = probe + HEADER_SIZE + length
-        if (
-            0 < length <= MAX_RECORD_SIZE
-            and stop <= end
-            and zlib.crc32(view[probe + HEADER_SIZE : stop]) == crc
-        ):
+        if 0 < length <= MAX_RECORD_SIZE and stop <= end and zlib.crc32(view[probe + HEADER_SIZE : stop]) == crc:
             return False
         probe += 1
     return True

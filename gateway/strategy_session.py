@@ -137,8 +137,7 @@ class StrategySession:
             if msg.protocol_version != PROTOCOL_VERSION:
                 self.close(
                     "UNSUPPORTED_VERSION",
-                    f"protocol version {msg.protocol_version} not supported; this gateway speaks "
-                    f"{PROTOCOL_VERSION}",
+                    f"protocol version {msg.protocol_version} not supported; this gateway speaks {PROTOCOL_VERSION}",
                 )
                 return
             self.state = SessionState.PENDING_WELCOME
@@ -170,9 +169,7 @@ class StrategySession:
             and 0 < len(raw[1]) <= 64
         ):
             self.errors += 1
-            out.append(
-                InvalidRequest(_TAG_TO_KIND[raw[0]], raw[1], describe_validation_error(raw[0], detail))
-            )
+            out.append(InvalidRequest(_TAG_TO_KIND[raw[0]], raw[1], describe_validation_error(raw[0], detail)))
             self._check_error_budget()
             return
         if self.state is SessionState.AWAITING_HELLO:

@@ -41,9 +41,7 @@ def test_read_when_file_intact_then_every_record_back_in_order(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("cut", [1, 3, 7, 9])
-def test_read_when_last_record_torn_then_tail_ignored_and_truncation_makes_file_clean(
-    tmp_path: Path, cut: int
-) -> None:
+def test_read_when_last_record_torn_then_tail_ignored_and_truncation_makes_file_clean(tmp_path: Path, cut: int) -> None:
     path = tmp_path / "j"
     _write(path, 10)
     size = path.stat().st_size

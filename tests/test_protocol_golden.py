@@ -51,17 +51,11 @@ def test_encode_when_documented_example_then_bytes_match_the_doc(message: object
 
 
 def test_decode_when_trailing_defaults_omitted_then_defaults_apply() -> None:
-    short = bytes.fromhex(
-        "98 02 a2 43 31 a4 41 43 43 31 a4 4f 55 43 48 a4 41 41 50 4c a1 42 64 ce 00 16 ed 24"
-    )
-    assert strategy_message_decoder.decode(short) == NewOrder(
-        "C1", "ACC1", "OUCH", "AAPL", Side.BUY, 100, 1_502_500
-    )
+    short = bytes.fromhex("98 02 a2 43 31 a4 41 43 43 31 a4 4f 55 43 48 a4 41 41 50 4c a1 42 64 ce 00 16 ed 24")
+    assert strategy_message_decoder.decode(short) == NewOrder("C1", "ACC1", "OUCH", "AAPL", Side.BUY, 100, 1_502_500)
 
 
-@pytest.mark.parametrize(
-    ("text", "fixed"), [("150.25", 1_502_500), ("0.0001", 1), ("199999.99", 1_999_999_900)]
-)
+@pytest.mark.parametrize(("text", "fixed"), [("150.25", 1_502_500), ("0.0001", 1), ("199999.99", 1_999_999_900)])
 def test_to_fixed_when_exact_decimal_then_round_trips(text: str, fixed: int) -> None:
     assert to_fixed(text) == fixed
     assert to_fixed(to_decimal(fixed)) == fixed

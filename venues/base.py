@@ -89,9 +89,7 @@ class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
     text: str
 
 
-VenueEvent = (
-    VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected
-)
+VenueEvent = VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected
 
 
 class VenueState(enum.StrEnum):

@@ -1,0 +1,144 @@
+"""``gateway status`` and ``gateway kill``: talk to a running gateway over its admin socket."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.admin import AdminError, admin_request
+from gateway.config import ConfigError, load_config
+
+DEFAULT_CONFIG = "deploy/gateway.yaml"
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        default=DEFAULT_CONFIG,
+        help=f"gateway config naming the admin socket (default {DEFAULT_CONFIG})",
+    )
+    parser.add_argument("--admin-socket", help="admin socket path (overrides the config)")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``status`` and ``kill``."""
+    status = subparsers.add_parser("status", help="show a running gateway's state")
+    _add_target(status)
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.set_defaults(func=run_status)
+
+    kill = subparsers.add_parser(
+        "kill", help="kill switch: halt trading and cancel every open order (of one account with --account)"
+    )
+    _add_target(kill)
+    kill.add_argument("--account", help="only this account (default: the whole gateway)")
+    kill.add_argument("--reason", default="", help="free text recorded in the audit log")
+    kill.set_defaults(func=run_kill)
+
+    resume = subparsers.add_parser("resume", help="set trading back to ACTIVE after a kill (globally or --account)")
+    _add_target(resume)
+    resume.add_argument("--account")
+    resume.add_argument("--reason", default="")
+    resume.set_defaults(func=run_resume)
+
+
+def admin_socket_path(args: argparse.Namespace) -> Path:
+    """Return the admin socket from ``--admin-socket`` or the config file."""
+    if args.admin_socket:
+        return Path(args.admin_socket)
+    config = load_config(args.config)
+    return config.path(config.admin_socket)
+
+
+def who() -> str:
+    """Describe the operator for audit records."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user} (cli pid {os.getpid()})"
+
+
+def call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | None:
+    """Send ``request``; print the problem and return None if it failed."""
+    try:
+        reply = admin_request(admin_socket_path(args), request)
+    except (AdminError, ConfigError) as exc:
+        print(f"gateway {request['cmd']}: {exc}", file=sys.stderr)
+        return None
+    if not reply.get("ok"):
+        print(f"gateway {request['cmd']}: refused: {reply.get('error')}", file=sys.stderr)
+        return None
+    return reply
+
+
+def run_kill(args: argparse.Namespace) -> int:
+    """Trigger the kill switch."""
+    reply = call(args, {"cmd": "kill", "account": args.account, "who": who(), "reason": args.reason})
+    if reply is None:
+        return 1
+    scope = f"account {args.account}" if args.account else "the whole gateway"
+    print(f"kill switch: {scope} HALTED; cancels sent or queued for {reply.get('orders_canceled', 0)} open orders")
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """Set trading back to ACTIVE."""
+    reply = call(args, {"cmd": "resume", "account": args.account, "who": who(), "reason": args.reason})
+    if reply is None:
+        return 1
+    print(f"trading state: {reply.get('state', 'ACTIVE')} for {args.account or 'the whole gateway'}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the gateway's status."""
+    reply = call(args, {"cmd": "status"})
+    if reply is None:
+        return 1
+    status = reply.get("status", {})
+    if args.json:
+        json.dump(status, sys.stdout, indent=2, default=str)
+        print()
+        return 0
+    print(format_status(status))
+    return 0
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """Render the status JSON as a short human report."""
+    lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
+    accel = status.get("acceleration", {})
+    if accel:
+        lines.append(f"acceleration: {accel.get('summary', accel)}")
+    lines.append("venues:")
+    for name, venue in status.get("venues", {}).items():
+        sock = venue.get("socket_acceleration", "")
+        lines.append(f"  {name:<10} {venue.get('state', '?'):<12} {sock}")
+    lines.append("strategies:")
+    for sid, st in status.get("strategies", {}).items():
+        conn = f"connected pid {st.get('pid')}" if st.get("connected") else "disconnected"
+        lines.append(f"  {sid:<10} {conn:<22} orders {st.get('orders')} open {st.get('open_orders')}")
+    counters = status.get("counters", {})
+    interesting = ("orders_received", "orders_sent", "accepted", "filled", "canceled", "rejected_risk")
+    lines.append("orders: " + ", ".join(f"{k} {counters.get(k, 0)}" for k in interesting))
+    lines.append(f"open orders: {status.get('orders_open', 0)}")
+    risk = status.get("risk", {})
+    if risk:
+        lines.append(f"risk: {json.dumps(risk, default=str)[:300]}")
+    gc_info = status.get("gc", {})
+    if gc_info:
+        lines.append(f"gc: {json.dumps(gc_info, default=str)}")
+    lines.append("latency (us)          p50      p99    p99.9      max   count")
+    for stage, lat in status.get("latency_us", {}).items():
+        if lat.get("count"):
+            lines.append(
+                f"  {stage:<18} {lat['p50']:>7.1f} {lat['p99']:>8.1f} {lat['p99.9']:>8.1f} "
+                f"{lat['max']:>8.1f} {int(lat['count']):>7}"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""The gateway's own configuration file (``deploy/gateway.yaml``).
+
+Relative paths in the file are resolved against the directory of the file itself,
+so a deployment directory can be moved as a whole. Unknown keys are errors: a
+misspelt setting must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from gateway.entitlements import StrategyEntitlement
+from gateway.journal import FsyncPolicy
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid (the operator's to fix)."""
+
+
+class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where and how durably the order journal is written."""
+
+    directory: str = "var/journal"
+    """One file per gateway and session date: ``<gateway_id>-<YYYYMMDD>.journal``."""
+    fsync: FsyncPolicy = "interval"
+    fsync_interval_ms: int = 10
+    enabled: bool = True
+
+
+class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything ``gateway run`` needs."""
+
+    gateway_id: str = "gateway"
+    strategy_socket: str = "var/run/strategies.sock"
+    strategy_socket_mode: int = 0o660
+    admin_socket: str = "var/run/admin.sock"
+    state_dir: str = "var/state"
+    loop: Literal["uvloop", "asyncio"] = "uvloop"
+    risk_limits: str = "risk/limits.yaml"
+    risk_audit_log: str = "var/audit/risk-audit.jsonl"
+    journal: JournalConfig = JournalConfig()
+    strategies: dict[str, StrategyEntitlement] = {}
+    venues: list[dict[str, Any]] = []
+    """One mapping per venue session; ``protocol`` (ouch, fix) selects its schema."""
+    spin: dict[str, Any] = {}
+    """Latency tuning (see docs/ops-guide.md)."""
+    max_strategy_write_buffer: int = 8 * 1024 * 1024
+    base_dir: str = ""
+    """Directory relative paths are resolved against (set by ``load_config``)."""
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config against ``base_dir``."""
+        candidate = Path(value).expanduser()
+        if candidate.is_absolute() or not self.base_dir:
+            return candidate
+        return Path(self.base_dir) / candidate
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read, validate and return the config; raise ConfigError with the location of any problem."""
+    config_path = Path(path)
+    try:
+        text = config_path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {config_path}: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping at the top level")
+    raw.setdefault("base_dir", str(config_path.resolve().parent))
+    try:
+        config = msgspec.convert(raw, GatewayConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
+    for index, venue in enumerate(config.venues):
+        if not isinstance(venue.get("protocol"), str):
+            raise ConfigError(f"{config_path}: venues[{index}] needs a 'protocol' (ouch or fix)")
+    return config
