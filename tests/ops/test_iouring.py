@@ -31,6 +31,10 @@ if sys.argv[1] == "guard":
     from gateway.ops.iouring import block_io_uring
     result = block_io_uring()
     assert result.installed, result.detail
+elif sys.argv[1] == "runtime":
+    from gateway.ops.config import SpinConfig
+    from gateway.ops.runtime import LoopImpl, OpsRuntime
+    OpsRuntime.prepare(SpinConfig(), loop_impl=LoopImpl.UVLOOP, environ={"GATEWAY_IO_URING_GUARD": "always"})
 
 async def main() -> None:
     loop = asyncio.get_running_loop()
@@ -97,6 +101,12 @@ def test_uvloop_when_io_uring_blocked_then_tcp_socket_is_added_with_epoll_ctl(tm
     assert results, "libuv did not even try io_uring_setup"
     assert all(r.startswith("-1 ENOSYS") for r in results), results
     assert _epoll_adds(trace, fd), trace
+
+
+def test_runtime_when_guard_forced_by_launcher_variable_then_uvloop_uses_epoll_ctl(tmp_path: Path) -> None:
+    fd, trace = _strace_uvloop(tmp_path, "runtime")
+    assert all(r.startswith("-1 ENOSYS") for r in _setup_results(trace))
+    assert _epoll_adds(trace, fd)
 
 
 GUARD_IN_CHILD = """
