@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("gateway.commands.sim", "gateway.commands.launch")
+COMMAND_MODULES = ("gateway.commands.sim", "gateway.commands.launch", "gateway.commands.doctor")
 
 EXIT_USAGE = 2
 
