@@ -16,7 +16,7 @@ from gateway.ops.host import HOST_ROOT_ENV
 
 EXIT_USAGE = 2
 
-log = logging.getLogger("gateway.doctor")
+log = logging.getLogger("gateway.ops.doctor")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

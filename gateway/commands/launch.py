@@ -29,7 +29,7 @@ from gateway.ops.onload import (
     resolve_profile,
 )
 
-log = logging.getLogger("gateway.launch")
+log = logging.getLogger("gateway.ops.launch")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

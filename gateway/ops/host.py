@@ -8,12 +8,16 @@ raise: a missing or unreadable file is ``None``, which callers report as "unknow
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
 import sh
+
+# sh logs every process start at INFO; ops logs carry one line per decision, not per probe.
+logging.getLogger("sh").setLevel(logging.WARNING)
 
 HOST_ROOT_ENV = "GATEWAY_HOST_ROOT"
 """Environment variable naming the host root (default ``/``)."""

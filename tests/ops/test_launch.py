@@ -40,6 +40,7 @@ def test_launch_when_onload_present_then_execs_onload_with_profile_and_gateway_c
     assert seen["pid"] == child["pid"] == proc.pid
     assert child["argv"] == ["-m", "gateway", "run", "--config", "deploy/gateway.yaml"]
     assert f"launch: onload: Onload 8.1.2.26 at {onload}, driver 8.1.2.26" in stderr
+    assert "sh.command" not in stderr  # one line per decision, not one per probe
 
 
 def test_launch_when_onload_absent_then_runs_gateway_on_kernel_sockets_and_says_why(rig: LaunchRig) -> None:
