@@ -286,7 +286,8 @@ def check_irq_affinity(ctx: DoctorContext) -> CheckResult:
     if not hitting:
         return CheckResult(name, Status.PASS, f"no interrupt is routed to CPU {ctx.cpu}")
     shown = ", ".join(hitting[:8]) + (" ..." if len(hitting) > 8 else "")
-    others = "<other cpus>"
+    online = parse_cpu_list(ctx.host.read_value("/sys/devices/system/cpu/online") or "") or set()
+    others = format_cpu_list(online - {ctx.cpu}) or "<other cpus>"
     return CheckResult(
         name,
         Status.WARN,
@@ -609,11 +610,14 @@ def check_rt_throttling(ctx: DoctorContext) -> CheckResult:
         return CheckResult(name, Status.UNKNOWN, "cannot read kernel.sched_rt_runtime_us")
     if runtime == "-1":
         return CheckResult(name, Status.PASS, "kernel.sched_rt_runtime_us=-1: no RT throttling")
+    throttled = ""
+    if runtime.isdigit() and period and period.isdigit():
+        throttled = f" for {int(period) - int(runtime)} us"
     return CheckResult(
         name,
         Status.WARN,
         f"kernel.sched_rt_runtime_us={runtime} of {period or '?'}:"
-        " with spin.sched_fifo_priority set, a spinning gateway is stopped for the rest of every period",
+        f" with spin.sched_fifo_priority set, a spinning gateway is stopped{throttled} in every period",
         "sysctl -w kernel.sched_rt_runtime_us=-1 (only with an isolated core),"
         " or leave sched_fifo_priority unset",
     )

@@ -185,8 +185,10 @@ def test_irq_affinity_when_interrupts_may_hit_the_cpu_then_warn_with_count(
     fake_root("/proc/irq/30/smp_affinity_list", "0-1\n")
     fake_root("/proc/irq/31/smp_affinity_list", "0\n")
     fake_root("/proc/irq/default_smp_affinity", "3\n")
+    fake_root("/sys/devices/system/cpu/online", "0-3\n")
     warn = check_irq_affinity(_ctx(tmp_path, cpu=1))
     assert (warn.status, warn.reason) == (Status.WARN, "1 interrupt(s) may fire on CPU 1 (IRQ 30)")
+    assert warn.fix is not None and warn.fix.startswith("for irq in /proc/irq/[0-9]*; do echo 0,2-3 >")
     assert check_irq_affinity(_ctx(tmp_path, cpu=2)).status is Status.PASS
     assert check_irq_affinity(_ctx(tmp_path)).status is Status.UNKNOWN
 
@@ -369,7 +371,9 @@ def test_clocksource_when_source_then_verdict(
 def test_rt_throttling_when_default_then_warn_when_off_then_pass(tmp_path: Path, fake_root: Writer) -> None:
     fake_root("/proc/sys/kernel/sched_rt_runtime_us", "950000\n")
     fake_root("/proc/sys/kernel/sched_rt_period_us", "1000000\n")
-    assert check_rt_throttling(_ctx(tmp_path)).status is Status.WARN
+    warn = check_rt_throttling(_ctx(tmp_path))
+    assert warn.status is Status.WARN
+    assert "a spinning gateway is stopped for 50000 us in every period" in warn.reason
     fake_root("/proc/sys/kernel/sched_rt_runtime_us", "-1\n")
     assert check_rt_throttling(_ctx(tmp_path)).status is Status.PASS
 
