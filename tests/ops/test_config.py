@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,6 +25,14 @@ def test_parse_when_documented_example_then_accepted_with_its_values() -> None:
     example = doc.split("::", 1)[1].split("Parse with", 1)[0]
     raw = yaml.safe_load(example)["spin"]
     assert parse_spin_config(raw) == SpinConfig()
+
+
+def test_parse_when_ops_guide_example_then_accepted() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "ops-guide.md").read_text()
+    block = next(b for b in guide.split("```yaml\n")[1:] if b.startswith("spin:"))
+    cfg = parse_spin_config(yaml.safe_load(block.split("```", 1)[0])["spin"])
+    assert isinstance(cfg, SpinConfig)
+    assert (cfg.loop_spin_us, cfg.cpu, cfg.mlockall) == (100, (2,), True)
 
 
 def test_parse_when_every_field_set_then_typed_config() -> None:
