@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from gateway.ops.doctor import local_context, run_doctor, validate_targets
-from gateway.ops.host import HOST_ROOT_ENV
+from gateway.ops.host import add_host_root_argument
 
 EXIT_USAGE = 2
 
@@ -38,12 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--interface", metavar="IF", help="the venue-facing interface (default: the default route's)"
     )
-    parser.add_argument(
-        "--host-root",
-        default=os.environ.get(HOST_ROOT_ENV, "/"),
-        metavar="DIR",
-        help=f"where the host's /proc and /sys are (containers; default ${HOST_ROOT_ENV} or /)",
-    )
+    add_host_root_argument(parser, "/proc and /sys")
     parser.set_defaults(func=run)
 
 

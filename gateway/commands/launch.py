@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from gateway.ops.host import HOST_ROOT_ENV, HostView
+from gateway.ops.host import HostView, add_host_root_argument
 from gateway.ops.iouring import IoUringGuard
 from gateway.ops.launch import (
     EXIT_EXEC_FAILED,
@@ -78,12 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PATH",
         help="interpreter that runs the gateway (default: this one)",
     )
-    parser.add_argument(
-        "--host-root",
-        default=os.environ.get(HOST_ROOT_ENV, "/"),
-        metavar="DIR",
-        help=f"where the host's /sys and /dev are (containers; default ${HOST_ROOT_ENV} or /)",
-    )
+    add_host_root_argument(parser, "/sys and /dev")
     parser.add_argument(
         "gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run"
     )

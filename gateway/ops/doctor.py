@@ -14,7 +14,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 
@@ -61,10 +60,6 @@ class DoctorReport(msgspec.Struct, frozen=True):
     def exit_code(self) -> int:
         """1 if any check failed, else 0."""
         return 1 if self.count(Status.FAIL) else 0
-
-    def get(self, name: str) -> CheckResult | None:
-        """Return the check called ``name``."""
-        return next((c for c in self.checks if c.name == name), None)
 
     def to_json(self) -> bytes:
         """Return the report as JSON, with a summary and the exit code."""
@@ -134,70 +129,62 @@ def _isolation_fix(cpu: int | str) -> str:
     )
 
 
+def _kernel_cpu_set(ctx: DoctorContext, sysfs_name: str, option: str) -> tuple[set[int] | None, bool]:
+    """CPUs in /sys/devices/system/cpu/<sysfs_name>, else in ``option=`` on the kernel command line.
+
+    Also returns whether sysfs had the list.
+    """
+    text = ctx.host.read_value(f"/sys/devices/system/cpu/{sysfs_name}")
+    if text is not None:
+        return parse_cpu_list(text), True
+    if ctx.cmdline is not None:
+        return _cmdline_cpus(ctx.cmdline.get(option, "")), False
+    return None, False
+
+
+def _core_in_set(
+    ctx: DoctorContext, name: str, cpus: set[int], *, what: str, shown: str, none: str
+) -> CheckResult:
+    """PASS if the gateway's core (without --cpu: any core) is in ``cpus``, else WARN with the boot fix."""
+    if ctx.cpu is None:
+        if cpus:
+            return CheckResult(
+                name, Status.PASS, f"{what} CPUs: {shown} (pass --cpu to check the gateway's one)"
+            )
+        return CheckResult(name, Status.WARN, none, _isolation_fix("<cpu>"))
+    if ctx.cpu in cpus:
+        return CheckResult(name, Status.PASS, f"CPU {ctx.cpu} is {what} ({what}: {shown})")
+    return CheckResult(
+        name, Status.WARN, f"CPU {ctx.cpu} is not {what} ({what}: {shown})", _isolation_fix(ctx.cpu)
+    )
+
+
 def check_isolcpus(ctx: DoctorContext) -> CheckResult:
     """The gateway's core is isolated from the scheduler (isolcpus)."""
-    name = "isolcpus"
-    text = ctx.host.read_value("/sys/devices/system/cpu/isolated")
-    isolated = parse_cpu_list(text) if text is not None else None
-    if isolated is None and ctx.cmdline is not None:
-        isolated = _cmdline_cpus(ctx.cmdline.get("isolcpus", ""))
+    isolated, _ = _kernel_cpu_set(ctx, "isolated", "isolcpus")
     if isolated is None:
         return CheckResult(
-            name, Status.UNKNOWN, "cannot read /sys/devices/system/cpu/isolated or /proc/cmdline"
+            "isolcpus", Status.UNKNOWN, "cannot read /sys/devices/system/cpu/isolated or /proc/cmdline"
         )
+    none = "no isolated CPUs: the scheduler puts other tasks on every core"
     shown = format_cpu_list(isolated) or "none"
-    if ctx.cpu is None:
-        if isolated:
-            return CheckResult(
-                name, Status.PASS, f"isolated CPUs: {shown} (pass --cpu to check the gateway's one)"
-            )
-        return CheckResult(
-            name,
-            Status.WARN,
-            "no isolated CPUs: the scheduler puts other tasks on every core",
-            _isolation_fix("<cpu>"),
-        )
-    if ctx.cpu in isolated:
-        return CheckResult(name, Status.PASS, f"CPU {ctx.cpu} is isolated (isolated: {shown})")
-    return CheckResult(
-        name, Status.WARN, f"CPU {ctx.cpu} is not isolated (isolated: {shown})", _isolation_fix(ctx.cpu)
-    )
+    return _core_in_set(ctx, "isolcpus", isolated, what="isolated", shown=shown, none=none)
 
 
 def check_nohz_full(ctx: DoctorContext) -> CheckResult:
     """The gateway's core runs without the periodic scheduler tick (nohz_full)."""
-    name = "nohz_full"
-    text = ctx.host.read_value("/sys/devices/system/cpu/nohz_full")
-    cpus = parse_cpu_list(text) if text is not None else None
-    if cpus is None and ctx.cmdline is not None:
-        cpus = _cmdline_cpus(ctx.cmdline.get("nohz_full", ""))
+    cpus, in_sysfs = _kernel_cpu_set(ctx, "nohz_full", "nohz_full")
     if cpus is None:
         return CheckResult(
-            name, Status.UNKNOWN, "cannot read /sys/devices/system/cpu/nohz_full or /proc/cmdline"
+            "nohz_full", Status.UNKNOWN, "cannot read /sys/devices/system/cpu/nohz_full or /proc/cmdline"
         )
     shown = format_cpu_list(cpus) or "none"
-    if text is None and not cpus:
+    if not in_sysfs and not cpus:
         shown += (
             ", and this kernel has no /sys/devices/system/cpu/nohz_full (built without CONFIG_NO_HZ_FULL?)"
         )
-    target = ctx.cpu
-    if target is None:
-        if cpus:
-            return CheckResult(name, Status.PASS, f"tickless CPUs: {shown}")
-        return CheckResult(
-            name,
-            Status.WARN,
-            "no nohz_full CPUs: every core takes the scheduler tick",
-            _isolation_fix("<cpu>"),
-        )
-    if target in cpus:
-        return CheckResult(name, Status.PASS, f"CPU {target} runs tickless (nohz_full: {shown})")
-    return CheckResult(
-        name,
-        Status.WARN,
-        f"CPU {target} takes the scheduler tick (nohz_full: {shown})",
-        _isolation_fix(target),
-    )
+    none = "no nohz_full CPUs: every core takes the scheduler tick"
+    return _core_in_set(ctx, "nohz_full", cpus, what="tickless", shown=shown, none=none)
 
 
 def check_rcu_nocbs(ctx: DoctorContext) -> CheckResult:
@@ -673,12 +660,6 @@ def validate_targets(host: HostView, cpu: int | None, interface: str | None) -> 
         if names is not None and interface not in names:
             return f"--interface {interface}: no such interface (have: {', '.join(names) or 'none'})"
     return None
-
-
-def report_as_dict(report: DoctorReport) -> dict[str, Any]:
-    """Return the report as JSON-able data (as ``--json`` prints it)."""
-    decoded: dict[str, Any] = msgspec.json.decode(report.to_json())
-    return decoded
 
 
 def local_context(cpu: int | None, interface: str | None, root: str = "/") -> DoctorContext:

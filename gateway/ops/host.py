@@ -8,6 +8,7 @@ raise: a missing or unreadable file is ``None``, which callers report as "unknow
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -67,12 +68,6 @@ class HostView:
         self.root = Path(root)
         self.run = run
 
-    @classmethod
-    def from_environment(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> HostView:
-        """Use ``$GATEWAY_HOST_ROOT`` when set, else ``/``."""
-        env = os.environ if environ is None else environ
-        return cls(env.get(HOST_ROOT_ENV) or "/")
-
     def path(self, absolute: str) -> Path:
         """Map a host path such as ``/proc/cmdline`` under the root."""
         return self.root / absolute.lstrip("/")
@@ -103,12 +98,15 @@ class HostView:
         except OSError:
             return None
 
-    def readlink(self, absolute: str) -> str | None:
-        """Return a symbolic link's target, or ``None``."""
-        try:
-            return os.readlink(self.path(absolute))
-        except OSError:
-            return None
+
+def add_host_root_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--host-root DIR`` (default ``$GATEWAY_HOST_ROOT`` or ``/``) to a command's parser."""
+    parser.add_argument(
+        "--host-root",
+        default=os.environ.get(HOST_ROOT_ENV, "/"),
+        metavar="DIR",
+        help=f"where the host's {what} are, for a container (default ${HOST_ROOT_ENV} or /)",
+    )
 
 
 def parse_cpu_list(text: str) -> set[int] | None:

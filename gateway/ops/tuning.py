@@ -57,11 +57,6 @@ class TuningReport(msgspec.Struct, frozen=True):
         """Return the setting called ``name``."""
         return next((s for s in self.settings if s.name == name), None)
 
-    @property
-    def all_applied(self) -> bool:
-        """True if every requested setting took effect."""
-        return all(s.applied for s in self.settings)
-
     def status(self) -> list[dict[str, Any]]:
         """Return JSON-able settings for ``gateway status``."""
         return [msgspec.to_builtins(s) for s in self.settings]

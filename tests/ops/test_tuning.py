@@ -130,5 +130,4 @@ def test_report_when_queried_then_finds_settings_and_overall_state() -> None:
         (SettingResult("cpu", "2", "0-1", False, "x"), SettingResult("mlockall", "off", "off", True))
     )
     assert report.get("cpu") is not None and report.get("nope") is None
-    assert report.all_applied is False
     assert SpinConfig().mlockall is False
