@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,6 +120,33 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed on this machine")
     return path
+
+
+def run_traced(
+    argv: list[str], syscalls: str, trace: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` under ``strace -f``, writing the ``syscalls`` it makes to ``trace``; it must exit 0."""
+    strace = require_tool("strace")
+    result = subprocess.run(
+        [strace, "-f", "-qq", "-o", str(trace), "-e", f"trace={syscalls}", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def io_uring_setup_results(trace: str) -> list[str]:
+    """Return what each traced ``io_uring_setup`` returned (``4``, ``-1 ENOSYS (...)``)."""
+    return re.findall(r"io_uring_setup\(.*\)\s+=\s+(.+)$", trace, re.MULTILINE)
+
+
+def epoll_adds(trace: str, fd: int) -> list[str]:
+    """Return the traced ``epoll_ctl(..., EPOLL_CTL_ADD, fd, ...)`` calls for ``fd``."""
+    return re.findall(rf"epoll_ctl\(\d+, EPOLL_CTL_ADD, {fd}, .*", trace)
 
 
 Writer = Callable[[str, str], Path]

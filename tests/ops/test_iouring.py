@@ -21,7 +21,7 @@ from gateway.ops.iouring import (
     IO_URING_SETUP_NR,
     io_uring_filter_program,
 )
-from tests.ops.conftest import require_tool
+from tests.ops.conftest import epoll_adds, io_uring_setup_results, run_traced
 
 UVLOOP_TCP_PROGRAM = """
 import asyncio, sys
@@ -52,61 +52,34 @@ uvloop.run(main())
 
 
 def _strace_uvloop(tmp_path: Path, mode: str) -> tuple[int, str]:
-    strace = require_tool("strace")
     program = tmp_path / "uvloop_tcp.py"
     program.write_text(UVLOOP_TCP_PROGRAM)
     trace = tmp_path / f"trace-{mode}.txt"
-    result = subprocess.run(
-        [
-            strace,
-            "-f",
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=io_uring_setup,epoll_ctl",
-            sys.executable,
-            str(program),
-            mode,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_traced([sys.executable, str(program), mode], "io_uring_setup,epoll_ctl", trace)
     match = re.search(r"CLIENT_FD (\d+)", result.stdout)
     assert match, result.stdout
     return int(match.group(1)), trace.read_text()
 
 
-def _setup_results(trace: str) -> list[str]:
-    return re.findall(r"io_uring_setup\(.*\)\s+=\s+(.+)$", trace, re.MULTILINE)
-
-
-def _epoll_adds(trace: str, fd: int) -> list[str]:
-    return re.findall(rf"epoll_ctl\(\d+, EPOLL_CTL_ADD, {fd}, .*", trace)
-
-
 def test_uvloop_when_io_uring_allowed_then_tcp_socket_never_reaches_epoll_ctl(tmp_path: Path) -> None:
     fd, trace = _strace_uvloop(tmp_path, "plain")
-    results = _setup_results(trace)
+    results = io_uring_setup_results(trace)
     assert any(r.split()[0].isdigit() for r in results), results  # a ring was created
-    assert _epoll_adds(trace, fd) == []  # the ADD went through io_uring: invisible to an interposer
+    assert epoll_adds(trace, fd) == []  # the ADD went through io_uring: invisible to an interposer
 
 
 def test_uvloop_when_io_uring_blocked_then_tcp_socket_is_added_with_epoll_ctl(tmp_path: Path) -> None:
     fd, trace = _strace_uvloop(tmp_path, "guard")
-    results = _setup_results(trace)
+    results = io_uring_setup_results(trace)
     assert results, "libuv did not even try io_uring_setup"
     assert all(r.startswith("-1 ENOSYS") for r in results), results
-    assert _epoll_adds(trace, fd), trace
+    assert epoll_adds(trace, fd), trace
 
 
 def test_runtime_when_guard_forced_by_launcher_variable_then_uvloop_uses_epoll_ctl(tmp_path: Path) -> None:
     fd, trace = _strace_uvloop(tmp_path, "runtime")
-    assert all(r.startswith("-1 ENOSYS") for r in _setup_results(trace))
-    assert _epoll_adds(trace, fd)
+    assert all(r.startswith("-1 ENOSYS") for r in io_uring_setup_results(trace))
+    assert epoll_adds(trace, fd)
 
 
 GUARD_IN_CHILD = """

@@ -13,6 +13,19 @@ from tests.ops.conftest import LaunchRig
 REPO_PROFILE = gateway_profile_dir() / "gateway-latency.opf"
 
 
+def _onload_argv(rig: LaunchRig) -> list[str]:
+    """What onload must get for ``gateway launch -- --config deploy/gateway.yaml`` (default profile)."""
+    return [
+        f"--profile={REPO_PROFILE.resolve()}",
+        str(rig.child),
+        "-m",
+        "gateway",
+        "run",
+        "--config",
+        "deploy/gateway.yaml",
+    ]
+
+
 def test_launch_when_onload_present_then_execs_onload_with_profile_and_gateway_command(
     rig: LaunchRig,
 ) -> None:
@@ -24,15 +37,7 @@ def test_launch_when_onload_present_then_execs_onload_with_profile_and_gateway_c
     seen = rig.record(rig.onload_record)
     child = rig.record(rig.child_record)
     assert seen is not None and child is not None
-    assert seen["argv"] == [
-        f"--profile={REPO_PROFILE.resolve()}",
-        str(rig.child),
-        "-m",
-        "gateway",
-        "run",
-        "--config",
-        "deploy/gateway.yaml",
-    ]
+    assert seen["argv"] == _onload_argv(rig)
     assert seen["env"]["GATEWAY_ACCEL_MODE"] == "onload"
     assert seen["env"]["GATEWAY_ONLOAD_PROFILE"] == str(REPO_PROFILE.resolve())
     assert "EF_NO_FAIL" not in seen["env"]
@@ -206,16 +211,7 @@ def test_dry_run_when_onload_present_then_prints_exact_onload_command_and_runs_n
     assert result.returncode == 0, result.stderr
     fields = _dry_run_fields(result.stdout)
     assert fields["mode"] == "onload"
-    assert shlex.split(fields["argv"]) == [
-        str(onload),
-        f"--profile={REPO_PROFILE.resolve()}",
-        str(rig.child),
-        "-m",
-        "gateway",
-        "run",
-        "--config",
-        "deploy/gateway.yaml",
-    ]
+    assert shlex.split(fields["argv"]) == [str(onload), *_onload_argv(rig)]
     assert "  GATEWAY_ACCEL_MODE=onload" in result.stdout.splitlines()
     exec_words = shlex.split(fields["exec"])
     assert exec_words[0] == "env"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.ops.conftest import require_tool
+from tests.ops.conftest import epoll_adds, io_uring_setup_results, require_tool, run_traced
 
 FAKE_LIBONLOAD_C = r"""
 #include <stdint.h>
@@ -95,18 +95,10 @@ def _run_child(
     argv = [sys.executable, str(script)]
     trace = tmp_path / "trace.txt"
     if strace:
-        argv = [
-            require_tool("strace"),
-            "-f",
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=io_uring_setup,epoll_ctl",
-            *argv,
-        ]
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
+        result = run_traced(argv, "io_uring_setup,epoll_ctl", trace, env)
+    else:
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout.split("STATUS ", 1)[1])
     return result.stdout, result.stderr, {"status": status, "trace": trace.read_text() if strace else ""}
 
@@ -143,8 +135,8 @@ def test_startup_when_preloaded_onload_then_reports_onload_blocks_io_uring_and_s
     assert status["io_uring"]["blocked"] is True
     # what matters under Onload: the venue socket is registered by an epoll_ctl call it can intercept
     trace = out["trace"]
-    assert re.search(rf"epoll_ctl\(\d+, EPOLL_CTL_ADD, {fd}, ", trace)
-    setups = re.findall(r"io_uring_setup\(.*\)\s+=\s+(.+)$", trace, re.MULTILINE)
+    assert epoll_adds(trace, fd)
+    setups = io_uring_setup_results(trace)
     assert setups and all(s.startswith("-1 ENOSYS") for s in setups)
 
 

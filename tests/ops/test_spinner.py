@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import selectors
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.ops.spinner import LoopSpinner
-from tests.ops.conftest import require_tool
+from tests.ops.conftest import run_traced
 
 
 async def _turns(n: int) -> None:
@@ -142,28 +141,10 @@ uvloop.run(main())
 
 
 def _uvloop_zero_timeout_polls(tmp_path: Path, budget_us: int) -> tuple[int, int]:
-    strace = require_tool("strace")
     program = tmp_path / "spin.py"
     program.write_text(UVLOOP_SPIN_PROGRAM)
     trace = tmp_path / f"trace-{budget_us}.txt"
-    result = subprocess.run(
-        [
-            strace,
-            "-qq",
-            "-o",
-            str(trace),
-            "-e",
-            "trace=epoll_pwait,epoll_wait",
-            sys.executable,
-            str(program),
-            str(budget_us),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_traced([sys.executable, str(program), str(budget_us)], "epoll_pwait,epoll_wait", trace)
     zero = re.findall(r"epoll_p?wait\(\d+, .*?, \d+, 0[,)]", trace.read_text())
     iterations = int(result.stdout.split("ITERATIONS")[1])
     return len(zero), iterations
