@@ -15,6 +15,8 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "gateway.commands.sim",
     "gateway.commands.admin",
+    "gateway.commands.launch",
+    "gateway.commands.doctor",
 )
 
 EXIT_USAGE = 2

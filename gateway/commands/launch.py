@@ -1,0 +1,113 @@
+"""``gateway launch [--profile NAME|PATH.opf] [--require-onload] [--dry-run] -- <gateway run args>``.
+
+Runs ``gateway run`` under OpenOnload when the host can, on kernel sockets when not;
+see ``gateway.ops.launch`` for the decision and ``docs/ops-guide.md`` for operators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from gateway.ops.host import HostView, add_host_root_argument
+from gateway.ops.iouring import IoUringGuard
+from gateway.ops.launch import (
+    EXIT_EXEC_FAILED,
+    LaunchOptions,
+    LaunchRefused,
+    execute,
+    log_decision,
+    plan_launch,
+    render_dry_run,
+)
+from gateway.ops.onload import (
+    DEFAULT_PROFILE,
+    detect_onload_environment,
+    gateway_profile_dir,
+    resolve_profile,
+)
+
+log = logging.getLogger("gateway.ops.launch")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``gateway launch``."""
+    parser = subparsers.add_parser(
+        "launch",
+        allow_abbrev=False,
+        help="run the gateway under OpenOnload, or on kernel sockets when Onload is not usable",
+        description=(
+            "Run '<python> -m gateway run <args>' under 'onload --profile=...' when the onload executable,"
+            " its version and its driver are all there; otherwise log why and run it on kernel sockets"
+            " with the kernel busy-poll settings. Put the gateway's own arguments after '--'."
+        ),
+        epilog="example: gateway launch --profile gateway-latency -- --config deploy/gateway.yaml",
+    )
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME|PATH.opf",
+        help="Onload profile: a path to an .opf file, a profile in deploy/onload/"
+        f" (default {DEFAULT_PROFILE}), or an Onload profile such as latency",
+    )
+    parser.add_argument(
+        "--require-onload",
+        action="store_true",
+        help="refuse to start (exit 1) instead of falling back to kernel sockets",
+    )
+    parser.add_argument(
+        "--strict-acceleration",
+        action="store_true",
+        help="set EF_NO_FAIL=0 so a socket Onload cannot accelerate is an error, and log an ERROR line"
+        " for any venue socket on the kernel path; implies --require-onload",
+    )
+    parser.add_argument(
+        "--io-uring-guard",
+        choices=[g.value for g in IoUringGuard],
+        default=None,
+        help="override spin.io_uring_guard for this run (auto: block io_uring under Onload with uvloop)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the exact command and environment, run nothing"
+    )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        metavar="PATH",
+        help="interpreter that runs the gateway (default: this one)",
+    )
+    add_host_root_argument(parser, "/sys and /dev")
+    parser.add_argument(
+        "gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan the launch; print it (``--dry-run``) or exec it."""
+    options = LaunchOptions(
+        profile=args.profile,
+        require_onload=args.require_onload,
+        strict_acceleration=args.strict_acceleration,
+        io_uring_guard=args.io_uring_guard,
+        python=args.python,
+        gateway_args=tuple(args.gateway_args),
+    )
+    host = HostView(args.host_root)
+    profile = resolve_profile(args.profile, host, gateway_profile_dir())
+    onload = detect_onload_environment(host)
+    plan = plan_launch(options, onload, profile, os.environ)
+    if isinstance(plan, LaunchRefused):
+        log.error("launch: refusing to start: %s", plan.reason)
+        return plan.exit_code
+    if args.dry_run:
+        print(render_dry_run(plan))
+        return 0
+    log_decision(plan)
+    try:
+        execute(plan, os.environ)
+    except OSError as exc:
+        log.error("launch: cannot exec %s: %s", plan.argv[0], exc.strerror or exc)
+        return EXIT_EXEC_FAILED

@@ -1,0 +1,180 @@
+"""The ops pieces wired together in start-up order: what ``gateway run`` calls.
+
+Start-up order (the core's ``run``)::
+
+    spin = parse_spin_config(raw_yaml.get("spin"))        # SpinConfig or SpinConfigError
+    ops = OpsRuntime.prepare(spin, loop_impl=LoopImpl.UVLOOP)   # BEFORE the loop exists
+    loop = uvloop.new_event_loop()                        # or asyncio.new_event_loop()
+    spinner = ops.attach(loop)                            # spinner + GC quiet-period timer
+    kick = spinner.kick                                   # call after every socket read
+    VenueConnector(..., socket_hooks=[ops.venue_socket_hook], after_input=...)
+    ...                                                   # connect venues, open the admin socket
+    ops.startup_complete()                                # gc.freeze(): start-up objects leave the GC
+    ...                                                   # admin "status": ops.status()
+    ops.close()                                           # at shutdown
+
+``prepare`` logs, in order: the acceleration line, the io_uring guard line, one line
+per tuning setting. Each venue connection then logs its own socket line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.ops.acceleration import IO_URING_GUARD_ENV, Acceleration, detect_acceleration
+from gateway.ops.config import SpinConfig
+from gateway.ops.gc_control import GcController
+from gateway.ops.iouring import GuardResult, IoUringGuard, block_io_uring
+from gateway.ops.onload import OnloadExtensions
+from gateway.ops.sockets import AccelerationRegistry, VenueSocketTuner
+from gateway.ops.spinner import LoopSpinner
+from gateway.ops.tuning import TuningReport, apply_process_tuning
+
+log = logging.getLogger(__name__)
+
+
+class LoopImpl(enum.StrEnum):
+    """The event loop the core is about to create."""
+
+    UVLOOP = "uvloop"
+    ASYNCIO = "asyncio"
+
+
+def io_uring_decision(
+    guard: IoUringGuard, acceleration: Acceleration, loop_impl: LoopImpl
+) -> tuple[bool, str]:
+    """Return (block?, why) for the configured guard, the network path and the loop."""
+    if guard is IoUringGuard.ALWAYS:
+        return True, "io_uring_guard=always"
+    if guard is IoUringGuard.NEVER:
+        if acceleration.onload and loop_impl is LoopImpl.UVLOOP:
+            return False, (
+                "io_uring_guard=never under Onload with uvloop: libuv registers sockets through io_uring"
+                " and Onload will not see them"
+            )
+        return False, "io_uring_guard=never"
+    if acceleration.onload and loop_impl is LoopImpl.UVLOOP:
+        return True, "auto: uvloop under Onload must register sockets with epoll_ctl"
+    if loop_impl is LoopImpl.ASYNCIO:
+        return False, "auto: the stdlib loop registers sockets with epoll_ctl already"
+    return False, "auto: kernel path, io_uring registrations are fine"
+
+
+class OpsRuntime:
+    """Acceleration, io_uring guard, process tuning, socket hook, spinner and GC control for one run."""
+
+    def __init__(
+        self,
+        *,
+        spin: SpinConfig,
+        acceleration: Acceleration,
+        io_uring: GuardResult,
+        io_uring_guard: IoUringGuard,
+        tuning: TuningReport,
+        gc_controller: GcController,
+        extensions: OnloadExtensions | None,
+    ) -> None:
+        self.spin = spin
+        self.acceleration = acceleration
+        self.io_uring = io_uring
+        self.io_uring_guard = io_uring_guard
+        self.tuning = tuning
+        self.gc = gc_controller
+        self.registry = AccelerationRegistry()
+        self.venue_socket_hook = VenueSocketTuner(
+            self.registry,
+            onload=extensions if acceleration.onload else None,
+            onload_absent_reason="Onload not present",
+            so_busy_poll_us=spin.so_busy_poll_us,
+            strict=acceleration.strict,
+        )
+        """The ``SocketHook`` to pass to every ``VenueConnector`` (``socket_hooks=[...]``)."""
+        self.spinner: LoopSpinner | None = None
+
+    @classmethod
+    def prepare(
+        cls,
+        spin: SpinConfig,
+        *,
+        loop_impl: LoopImpl,
+        environ: Mapping[str, str] | None = None,
+    ) -> OpsRuntime:
+        """Detect the network path, guard io_uring, tune the process; call before the event loop exists."""
+        env = os.environ if environ is None else environ
+        extensions = OnloadExtensions.load()
+        acceleration = detect_acceleration(env, extensions)
+        log.info(acceleration.log_line())
+        if acceleration.warning:
+            log.warning("acceleration: %s", acceleration.warning)
+        guard = spin.io_uring_guard
+        override = env.get(IO_URING_GUARD_ENV)
+        if override:
+            try:
+                guard = IoUringGuard(override)
+            except ValueError:
+                log.warning(
+                    "io_uring: ignoring %s=%r (use auto, always or never)", IO_URING_GUARD_ENV, override
+                )
+        block, why = io_uring_decision(guard, acceleration, loop_impl)
+        if block:
+            result = block_io_uring()
+            level = logging.INFO if result.installed and not result.rings_already_open else logging.ERROR
+            state = "blocked" if result.installed else "NOT blocked"
+            log.log(level, "io_uring: %s for this process (%s): %s", state, why, result.detail)
+        else:
+            result = GuardResult(False, why)
+            bad = "Onload will not see" in why
+            log.log(logging.WARNING if bad else logging.INFO, "io_uring: left alone (%s)", why)
+        gc_controller = GcController(spin.gc)
+        tuning = apply_process_tuning(spin, gc_controller)
+        return cls(
+            spin=spin,
+            acceleration=acceleration,
+            io_uring=result,
+            io_uring_guard=guard,
+            tuning=tuning,
+            gc_controller=gc_controller,
+            extensions=extensions,
+        )
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> LoopSpinner:
+        """Create the loop spinner and start the GC quiet-period timer on ``loop``; return the spinner.
+
+        The core calls ``spinner.kick()`` after every socket read (venues and strategies).
+        """
+        spinner = LoopSpinner(loop, self.spin.loop_spin_us)
+        self.spinner = spinner
+        spinner.start()
+        self.gc.attach(loop, lambda: spinner.last_activity_ns)
+        return spinner
+
+    def startup_complete(self) -> None:
+        """Freeze the objects built during start-up out of the GC's reach (once venues and sockets are up)."""
+        frozen = self.gc.freeze()
+        if frozen:
+            log.info("gc: start-up complete, %d objects frozen out of collection", frozen)
+
+    def status(self) -> dict[str, Any]:
+        """Return everything ops adds to ``gateway status`` as JSON-able data."""
+        return {
+            "acceleration": {**self.acceleration.status(), **self.registry.status()},
+            "io_uring": {
+                "guard": self.io_uring_guard.value,
+                "blocked": self.io_uring.installed,
+                "detail": self.io_uring.detail,
+            },
+            "tuning": self.tuning.status(),
+            "gc": self.gc.status(),
+            "spinner": self.spinner.status() if self.spinner is not None else None,
+        }
+
+    def close(self) -> None:
+        """Stop the spinner and the GC timer; restore the GC thresholds."""
+        if self.spinner is not None:
+            self.spinner.stop()
+        self.gc.close()

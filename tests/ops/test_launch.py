@@ -1,0 +1,289 @@
+"""``gateway launch`` run as ops run it: a fake ``onload`` on PATH and a recording child show what was run."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE, LaunchOptions, LaunchPlan, LaunchRefused, plan_launch
+from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile, gateway_profile_dir
+from tests.ops.conftest import LaunchRig
+
+REPO_PROFILE = gateway_profile_dir() / "gateway-latency.opf"
+
+
+def _onload_argv(rig: LaunchRig) -> list[str]:
+    """What onload must get for ``gateway launch -- --config deploy/gateway.yaml`` (default profile)."""
+    return [
+        f"--profile={REPO_PROFILE.resolve()}",
+        str(rig.child),
+        "-m",
+        "gateway",
+        "run",
+        "--config",
+        "deploy/gateway.yaml",
+    ]
+
+
+def test_launch_when_onload_present_then_execs_onload_with_profile_and_gateway_command(
+    rig: LaunchRig,
+) -> None:
+    onload = rig.install_onload()
+    rig.load_driver()
+    proc = rig.popen("--", "--config", "deploy/gateway.yaml")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    seen = rig.record(rig.onload_record)
+    child = rig.record(rig.child_record)
+    assert seen is not None and child is not None
+    assert seen["argv"] == _onload_argv(rig)
+    assert seen["env"]["GATEWAY_ACCEL_MODE"] == "onload"
+    assert seen["env"]["GATEWAY_ONLOAD_PROFILE"] == str(REPO_PROFILE.resolve())
+    assert "EF_NO_FAIL" not in seen["env"]
+    # exec all the way down: launcher, onload and the gateway are one process (systemd tracks the right pid)
+    assert seen["pid"] == child["pid"] == proc.pid
+    assert child["argv"] == ["-m", "gateway", "run", "--config", "deploy/gateway.yaml"]
+    assert f"launch: onload: Onload 8.1.2.26 at {onload}, driver 8.1.2.26" in stderr
+    assert "sh.command" not in stderr  # one line per decision, not one per probe
+
+
+def test_launch_when_onload_absent_then_runs_gateway_on_kernel_sockets_and_says_why(rig: LaunchRig) -> None:
+    proc = rig.popen("--", "--config", "deploy/gateway.yaml")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    child = rig.record(rig.child_record)
+    assert child is not None
+    assert child["pid"] == proc.pid
+    assert child["argv"] == ["-m", "gateway", "run", "--config", "deploy/gateway.yaml"]
+    assert child["env"]["GATEWAY_ACCEL_MODE"] == "kernel"
+    assert child["env"]["GATEWAY_ACCEL_REASON"] == "onload executable not found on PATH"
+    assert "GATEWAY_ONLOAD_PROFILE" not in child["env"]
+    lines = [line for line in stderr.splitlines() if "launch: kernel fallback" in line]
+    assert len(lines) == 1
+    assert "onload executable not found on PATH" in lines[0]
+
+
+def test_launch_when_driver_not_loaded_then_falls_back_without_calling_onload(rig: LaunchRig) -> None:
+    rig.install_onload()
+    result = rig.launch("--", "--config", "x.yaml")
+    assert result.returncode == 0, result.stderr
+    assert rig.record(rig.onload_record) is None
+    child = rig.record(rig.child_record)
+    assert child is not None
+    assert child["env"]["GATEWAY_ACCEL_MODE"] == "kernel"
+    assert "driver is not loaded" in child["env"]["GATEWAY_ACCEL_REASON"]
+    assert "Onload 8.1.2.26 is installed but its driver is not loaded" in result.stderr
+
+
+def test_launch_when_require_onload_and_driver_missing_then_exits_nonzero_with_reason(rig: LaunchRig) -> None:
+    rig.install_onload()
+    result = rig.launch("--require-onload", "--", "--config", "x.yaml")
+    assert result.returncode == EXIT_REFUSED
+    assert "refusing to start: --require-onload given and Onload is not usable" in result.stderr
+    assert "driver is not loaded" in result.stderr
+    assert rig.record(rig.onload_record) is None
+    assert rig.record(rig.child_record) is None
+
+
+def test_launch_when_require_onload_and_onload_absent_then_exits_nonzero(rig: LaunchRig) -> None:
+    result = rig.launch("--require-onload", "--", "--config", "x.yaml")
+    assert result.returncode == EXIT_REFUSED
+    assert "onload executable not found on PATH" in result.stderr
+    assert rig.record(rig.child_record) is None
+
+
+def test_launch_when_custom_opf_path_then_onload_gets_its_absolute_path(rig: LaunchRig) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    custom = rig.tmp / "profiles" / "venue-x.opf"
+    custom.parent.mkdir()
+    custom.write_text("onload_set EF_NAME gwx\nonload_import latency\n")
+    result = rig.launch("--profile", "profiles/venue-x.opf", "--", "--config", "x.yaml")
+    assert result.returncode == 0, result.stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None
+    assert seen["argv"][0] == f"--profile={custom.resolve()}"
+
+
+def test_launch_when_onload_builtin_profile_then_passes_the_name_through(rig: LaunchRig) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    result = rig.launch("--profile", "latency-best", "--")
+    assert result.returncode == 0, result.stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None
+    assert seen["argv"][:2] == ["--profile=latency-best", str(rig.child)]
+
+
+def test_launch_when_profile_missing_then_exits_2_and_names_it(rig: LaunchRig) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    for profile, words in (
+        ("gateway-latncy", "unknown profile 'gateway-latncy'"),
+        ("/nope/x.opf", "profile file /nope/x.opf does not exist"),
+    ):
+        result = rig.launch("--profile", profile, "--", "--config", "x.yaml")
+        assert result.returncode == EXIT_USAGE
+        assert words in result.stderr
+        assert rig.record(rig.onload_record) is None
+        assert rig.record(rig.child_record) is None
+
+
+def test_launch_when_strict_acceleration_then_sets_ef_no_fail_zero(rig: LaunchRig) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    result = rig.launch("--strict-acceleration", "--", "--config", "x.yaml")
+    assert result.returncode == 0, result.stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None
+    assert seen["env"]["EF_NO_FAIL"] == "0"
+    assert seen["env"]["GATEWAY_STRICT_ACCELERATION"] == "1"
+
+
+def test_launch_when_strict_acceleration_without_onload_then_refuses(rig: LaunchRig) -> None:
+    result = rig.launch("--strict-acceleration", "--")
+    assert result.returncode == EXIT_REFUSED
+    assert "--strict-acceleration given and Onload is not usable" in result.stderr
+
+
+def test_launch_when_stale_launch_variables_inherited_then_child_sees_only_this_decision(
+    rig: LaunchRig,
+) -> None:
+    env = rig.env(GATEWAY_ACCEL_MODE="onload", GATEWAY_ONLOAD_PROFILE="old", GATEWAY_STRICT_ACCELERATION="1")
+    result = rig.launch("--", "--config", "x.yaml", env=env)
+    assert result.returncode == 0, result.stderr
+    child = rig.record(rig.child_record)
+    assert child is not None
+    assert child["env"]["GATEWAY_ACCEL_MODE"] == "kernel"
+    assert "GATEWAY_ONLOAD_PROFILE" not in child["env"]
+    assert "GATEWAY_STRICT_ACCELERATION" not in child["env"]
+
+
+def test_launch_when_io_uring_guard_flag_then_child_gets_the_override(rig: LaunchRig) -> None:
+    result = rig.launch("--io-uring-guard", "always", "--")
+    assert result.returncode == 0, result.stderr
+    child = rig.record(rig.child_record)
+    assert child is not None
+    assert child["env"]["GATEWAY_IO_URING_GUARD"] == "always"
+
+
+def test_launch_when_child_exits_nonzero_then_launcher_exit_code_is_the_childs(rig: LaunchRig) -> None:
+    result = rig.launch("--", env=rig.env(FAKE_CHILD_RC="3"))
+    assert result.returncode == 3
+
+
+def test_launch_when_python_missing_then_exits_127_with_reason(rig: LaunchRig) -> None:
+    argv = [sys.executable, "-m", "gateway", "launch", "--python", str(rig.tmp / "no-python"), "--"]
+    import subprocess
+
+    result = subprocess.run(argv, env=rig.env(), capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 127
+    assert f"cannot exec {rig.tmp / 'no-python'}" in result.stderr
+
+
+def test_launch_when_unknown_or_abbreviated_flag_then_exits_2_and_runs_nothing(rig: LaunchRig) -> None:
+    for flag in ("--bogus", "--require"):
+        result = rig.launch(flag, "--")
+        assert result.returncode == EXIT_USAGE
+        assert f"unrecognized arguments: {flag}" in result.stderr
+        assert rig.record(rig.child_record) is None
+
+
+# ---------------------------------------------------------------------------------------------- dry run
+
+
+def _dry_run_fields(stdout: str) -> dict[str, str]:
+    fields = {}
+    for line in stdout.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and not line.startswith(" "):
+            fields[key] = value
+    return fields
+
+
+def test_dry_run_when_onload_present_then_prints_exact_onload_command_and_runs_nothing(
+    rig: LaunchRig,
+) -> None:
+    onload = rig.install_onload()
+    rig.load_driver()
+    result = rig.launch("--dry-run", "--", "--config", "deploy/gateway.yaml")
+    assert result.returncode == 0, result.stderr
+    fields = _dry_run_fields(result.stdout)
+    assert fields["mode"] == "onload"
+    assert shlex.split(fields["argv"]) == [str(onload), *_onload_argv(rig)]
+    assert "  GATEWAY_ACCEL_MODE=onload" in result.stdout.splitlines()
+    exec_words = shlex.split(fields["exec"])
+    assert exec_words[0] == "env"
+    assert "GATEWAY_ACCEL_MODE=onload" in exec_words
+    assert exec_words[-8:] == shlex.split(fields["argv"])
+    assert rig.record(rig.onload_record) is None
+    assert rig.record(rig.child_record) is None
+
+
+def test_dry_run_when_no_onload_on_this_host_then_prints_kernel_fallback_command() -> None:
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    argv = [sys.executable, "-m", "gateway", "launch", "--dry-run", "--", "--config", "deploy/gateway.yaml"]
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    fields = _dry_run_fields(result.stdout)
+    assert fields["mode"] == "kernel"
+    assert fields["reason"] == "onload executable not found on PATH"
+    assert shlex.split(fields["argv"]) == [
+        sys.executable,
+        "-m",
+        "gateway",
+        "run",
+        "--config",
+        "deploy/gateway.yaml",
+    ]
+    assert "  GATEWAY_ACCEL_MODE=kernel" in result.stdout.splitlines()
+
+
+# --------------------------------------------------------------------------------------- decision logic
+
+_PRESENT = OnloadEnvironment("/usr/bin/onload", "8.1.2.26", True, "8.1.2.26")
+_PROFILE = ResolvedProfile("/opt/gw/deploy/onload/gateway-latency.opf", "gateway")
+
+
+def test_plan_when_versions_differ_then_launches_onload_with_a_warning() -> None:
+    env = OnloadEnvironment("/usr/bin/onload", "8.1.2.26", True, "8.0.0.1")
+    plan = plan_launch(LaunchOptions(profile="gateway-latency"), env, _PROFILE, {})
+    assert isinstance(plan, LaunchPlan)
+    assert plan.mode == "onload"
+    assert plan.warnings == ("user-level Onload 8.1.2.26 differs from the loaded driver 8.0.0.1",)
+
+
+def test_plan_when_version_unreadable_then_falls_back_with_onloads_own_words() -> None:
+    env = OnloadEnvironment("/usr/bin/onload", None, True, None, "onload: libonload.so: cannot open\n")
+    plan = plan_launch(LaunchOptions(profile="x", python="/py"), env, _PROFILE, {})
+    assert isinstance(plan, LaunchPlan)
+    assert plan.mode == "kernel"
+    assert (
+        plan.reason
+        == "'/usr/bin/onload --version' did not report a version: onload: libonload.so: cannot open"
+    )
+    assert plan.argv == ("/py", "-m", "gateway", "run")
+
+
+def test_plan_when_profile_error_then_refuses_with_usage_code_even_without_onload() -> None:
+    absent = OnloadEnvironment(None, None, False, None)
+    plan = plan_launch(LaunchOptions(profile="x"), absent, ProfileError("x", "unknown profile 'x'"), {})
+    assert plan == LaunchRefused("profile error: unknown profile 'x'", EXIT_USAGE)
+
+
+def test_plan_when_onload_usable_then_environment_applies_changes_to_the_base() -> None:
+    plan = plan_launch(
+        LaunchOptions(profile="p", python="/py"), _PRESENT, _PROFILE, {"GATEWAY_ACCEL_REASON": "x"}
+    )
+    assert isinstance(plan, LaunchPlan)
+    env = plan.environment({"PATH": "/bin", "GATEWAY_ACCEL_REASON": "stale"})
+    assert env["PATH"] == "/bin"
+    assert env["GATEWAY_ACCEL_REASON"] == "Onload 8.1.2.26, driver loaded"
+    assert env["GATEWAY_ONLOAD_PROFILE"] == _PROFILE.argument
+
+
+def test_repo_default_profile_exists() -> None:
+    assert Path(REPO_PROFILE).is_file()

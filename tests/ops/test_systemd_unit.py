@@ -1,0 +1,65 @@
+"""The systemd unit: starts through ``gateway launch``, pinned, memlock unlimited; systemd accepts it."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.ops.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT = REPO / "deploy" / "systemd" / "gateway.service"
+
+
+def _settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    section = ""
+    for raw in UNIT.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        settings.setdefault(f"{section}.{key}", []).append(value)
+    return settings
+
+
+def test_unit_when_read_then_starts_through_gateway_launch_pinned_with_unlimited_memlock() -> None:
+    unit = _settings()
+    start = shlex.split(unit["Service.ExecStart"][0])
+    assert start[1:3] == ["launch", "--profile"]
+    assert start[start.index("--") + 1 :] == ["--config", "/opt/gateway/deploy/gateway.yaml"]
+    assert unit["Service.CPUAffinity"] == ["2"]
+    assert unit["Service.LimitMEMLOCK"] == ["infinity"]
+    assert unit["Service.Restart"] == ["on-failure"]
+    assert unit["Service.RestartPreventExitStatus"] == ["2"]
+    assert "Service.PrivateDevices" not in unit  # would hide /dev/onload
+    doctor = shlex.split(unit["Service.ExecStartPre"][0].lstrip("-"))
+    assert doctor[1:] == ["doctor", "--cpu", unit["Service.CPUAffinity"][0]]
+
+
+def test_unit_when_profile_named_then_it_exists_in_deploy_onload() -> None:
+    start = shlex.split(_settings()["Service.ExecStart"][0])
+    profile = start[start.index("--profile") + 1]
+    assert (REPO / "deploy" / "onload" / f"{profile}.opf").is_file()
+
+
+def test_unit_when_verified_by_systemd_then_no_unknown_keys_or_errors(tmp_path: Path) -> None:
+    analyze = require_tool("systemd-analyze")
+    gateway = Path(sys.executable).parent / "gateway"
+    text = (
+        UNIT.read_text()
+        .replace("/opt/gateway/.venv/bin/gateway", str(gateway))
+        .replace("/opt/gateway", str(REPO))
+    )
+    unit = tmp_path / "gateway.service"
+    unit.write_text(text)
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
