@@ -458,7 +458,8 @@ def _options(name: str, buf: Buffer, start: int, end: int) -> Options | DecodeEr
     return decoded
 
 
-def _decode_accepted(buf: Buffer) -> OrderAccepted | DecodeError:
+def decode_accepted(buf: Buffer) -> OrderAccepted | DecodeError:
+    """Decode Order Accepted with one ``unpack_from``."""
     size = len(buf)
     if size < 64:
         return _length_error("Order Accepted", size, 64)
@@ -493,7 +494,8 @@ def _decode_accepted(buf: Buffer) -> OrderAccepted | DecodeError:
     )
 
 
-def _decode_replaced(buf: Buffer) -> OrderReplaced | DecodeError:
+def decode_replaced(buf: Buffer) -> OrderReplaced | DecodeError:
+    """Decode Order Replaced with one ``unpack_from``."""
     size = len(buf)
     if size < 68:
         return _length_error("Order Replaced", size, 68)
@@ -529,7 +531,8 @@ def _decode_replaced(buf: Buffer) -> OrderReplaced | DecodeError:
     )
 
 
-def _decode_executed(buf: Buffer) -> OrderExecuted | DecodeError:
+def decode_executed(buf: Buffer) -> OrderExecuted | DecodeError:
+    """Decode Order Executed with one ``unpack_from``."""
     size = len(buf)
     if size < 36:
         return _length_error("Order Executed", size, 36)
@@ -542,7 +545,8 @@ def _decode_executed(buf: Buffer) -> OrderExecuted | DecodeError:
     return OrderExecuted(ts, urn, qty, price, _CHR[liquidity], match, options)
 
 
-def _decode_canceled(buf: Buffer) -> OrderCanceled | DecodeError:
+def decode_canceled(buf: Buffer) -> OrderCanceled | DecodeError:
+    """Decode Order Canceled (with or without Appendage Length) with one ``unpack_from``."""
     size = len(buf)
     if size == 18:
         ts, urn, qty, reason = _CANCELED_SHORT.unpack_from(buf)
@@ -558,7 +562,8 @@ def _decode_canceled(buf: Buffer) -> OrderCanceled | DecodeError:
     return OrderCanceled(ts, urn, qty, _CHR[reason], options)
 
 
-def _decode_rejected(buf: Buffer) -> OrderRejected | DecodeError:
+def decode_rejected(buf: Buffer) -> OrderRejected | DecodeError:
+    """Decode Rejected (with or without Appendage Length) with one ``unpack_from``."""
     size = len(buf)
     if size == 29:
         ts, urn, reason, clid = _REJECTED_SHORT.unpack_from(buf)
@@ -586,11 +591,11 @@ OUTBOUND_DECODERS: Final[dict[int, Callable[[Buffer], OutboundMessage | DecodeEr
 }
 OUTBOUND_DECODERS.update(
     {
-        ord("A"): _decode_accepted,
-        ord("U"): _decode_replaced,
-        ord("E"): _decode_executed,
-        ord("C"): _decode_canceled,
-        ord("J"): _decode_rejected,
+        ord("A"): decode_accepted,
+        ord("U"): decode_replaced,
+        ord("E"): decode_executed,
+        ord("C"): decode_canceled,
+        ord("J"): decode_rejected,
     }
 )
 
