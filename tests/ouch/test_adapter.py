@@ -453,3 +453,23 @@ def test_cl_ord_id_when_order_id_fits_then_decimal_else_z_base36_and_unique() ->
     assert big.startswith(b"Z")
     assert len(big) == 14
     assert len({_cl_ord_id(n) for n in (10**14, 10**14 + 1, 2**63)}) == 3
+
+
+def test_restart_when_venue_is_in_a_new_session_then_waiting_requests_rejected_and_numbers_restart(
+    tmp_path: Path,
+) -> None:
+    first = _up(tmp_path)
+    first.send_new(make_order(69))
+    waiting = make_order(70)
+    first.venue.send_new(waiting)
+    first.venue.flush()
+    first.disconnect()
+    second = Link(tmp_path, sim=SimulatorConfig(session="NEXTSESS"))
+    second.venue.restore(waiting, "2")
+    second.connect()
+    assert second.venue.state is VenueState.UP
+    assert second.events == [
+        VenueRejected(0, 70, "OUCH_SESSION_CHANGED", "session changed from 'OUCHSIM' to 'NEXTSESS'")
+    ]
+    assert second.core.exchange.records == []
+    assert second.venue.send_new(make_order(71)) == "1"

@@ -427,8 +427,8 @@ class OuchVenue(VenueAdapter):
         """Login Accepted: bind UserRefNums to the session, re-send unanswered requests, go UP."""
         previous = self._store.session
         self._store.bind(session)
-        if previous and previous != session and self._inflight:
-            self._abandon_inflight(f"session changed from {previous!r} to {session!r}")
+        if previous and previous != session:
+            self._forget_session(f"session changed from {previous!r} to {session!r}")
         out = self._session.out
         for packet in self._inflight.values():
             out += packet
@@ -671,8 +671,9 @@ class OuchVenue(VenueAdapter):
     def _requeue(self, chain: _Chain) -> None:
         """Queue again the request a restored order is waiting on."""
         order = chain.order
-        for key in [k for k, _ in self._inflight.items() if self._owner(k) is chain]:
-            del self._inflight[key]
+        for number in self._restored.get(order.order_id, ()):
+            self._inflight.pop(number, None)
+            self._inflight.pop(number | _CANCEL_KEY, None)
         if chain.done:
             return
         scratch = bytearray()
@@ -720,8 +721,12 @@ class OuchVenue(VenueAdapter):
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
 
-    def _abandon_inflight(self, why: str) -> None:
-        """Tell the core the requests still waiting will never be answered (the venue session changed)."""
+    def _forget_session(self, why: str) -> None:
+        """The venue put us in another session: its UserRefNums start afresh, the old ones mean nothing.
+
+        Requests still waiting will never be answered; the core hears so through
+        synthesized rejects (venue_seq 0).
+        """
         log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
         for key in list(self._inflight):
             chain = self._owner(key)
@@ -733,6 +738,9 @@ class OuchVenue(VenueAdapter):
             else:
                 self._emit(VenueCancelRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
         self._inflight.clear()
+        self._refs.clear()
+        self._chains.clear()
+        self._restored.clear()
 
     def _emit(self, event: VenueEvent) -> None:
         self.event_sink(event)
