@@ -1,0 +1,1 @@
+"""Tests of the OUCH 5.0 / SoupBinTCP venue."""

@@ -1,0 +1,475 @@
+"""OUCH venue adapter against the sans-IO simulator core: mapping, sessions, resend, recovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import FakeClock
+from gateway.order import OrderState
+from gateway.protocol.messages import OrderType, Side, TimeInForce
+from tests.ouch.harness import PX, TS, Link, make_order, venue_config
+from venues.base import (
+    UnsupportedOrder,
+    VenueAccepted,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+from venues.ouch.adapter import OuchVenue, _cl_ord_id, build_ouch_venue
+from venues.ouch.codec import decode_inbound, encode_message
+from venues.ouch.exchange import ExchangeConfig
+from venues.ouch.messages import (
+    AccountQueryResponse,
+    CancelOrder,
+    EnterOrder,
+    OrderExecuted,
+    PriorityUpdate,
+    ReplaceOrder,
+)
+from venues.ouch.options import Options
+from venues.ouch.simulator import SimulatorConfig
+from venues.ouch.soupbin import SoupSplitter
+
+
+def _inbound(link: Link) -> list[object]:
+    """Decode every OUCH message the venue wrote (logins skipped)."""
+    messages: list[object] = []
+    for packet in SoupSplitter().feed(b"".join(link.wire)):
+        if packet[0] == ord("U"):
+            messages.append(decode_inbound(packet[1:]))
+    return messages
+
+
+def _up(tmp_path: Path, **kwargs: object) -> Link:
+    link = Link(tmp_path, **kwargs)  # type: ignore[arg-type]
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    return link
+
+
+def test_check_order_when_order_fits_ouch_then_none() -> None:
+    venue = build_ouch_venue(venue_config(Path("/nonexistent-ouch-state")), FakeClock())
+    assert venue.check_order(make_order(1)) is None
+    assert venue.check_order(make_order(2, tif=TimeInForce.IOC, qty=999_999, price=1_999_999_900)) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"ord_type": OrderType.MARKET}, "OUCH_ORD_TYPE"),
+        ({"tif": TimeInForce.GTC}, "OUCH_TIF"),
+        ({"tif": TimeInForce.FOK}, "OUCH_TIF"),
+        ({"qty": 1_000_000}, "OUCH_QTY"),
+        ({"price": 1_999_999_901}, "OUCH_PRICE"),
+        ({"price": 0}, "OUCH_PRICE"),
+        ({"symbol": "TOOLONGSY"}, "OUCH_SYMBOL"),
+        ({"symbol": "AB CD"}, "OUCH_SYMBOL"),
+        ({"order_id": -1}, "OUCH_ORDER_ID"),
+    ],
+    ids=[
+        "market",
+        "gtc",
+        "fok",
+        "qty-million",
+        "price-above-max",
+        "price-zero",
+        "symbol-9",
+        "symbol-space",
+        "id",
+    ],
+)
+def test_check_order_when_ouch_cannot_carry_it_then_unsupported_with_clear_text(
+    fields: dict[str, object], code: str
+) -> None:
+    venue = build_ouch_venue(venue_config(Path("/nonexistent-ouch-state")), FakeClock())
+    result = venue.check_order(make_order(**({"order_id": 1} | fields)))  # type: ignore[arg-type]
+    assert isinstance(result, UnsupportedOrder)
+    assert result.code == code
+    assert result.text
+
+
+def test_connect_when_login_accepted_then_logging_in_then_up_with_session(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    assert [state for state, _ in link.states] == [VenueState.LOGGING_IN, VenueState.UP]
+    assert link.states[-1][1] == "logged in to session 'OUCHSIM' from sequence 1"
+    assert link.store.session == "OUCHSIM"
+    assert link.venue.status()["session"] == "OUCHSIM"
+
+
+def test_send_new_when_up_then_enter_order_bytes_follow_config_and_order(tmp_path: Path) -> None:
+    link = _up(tmp_path, firm="ABCD", capacity="P", display="N")
+    ref = link.venue.send_new(make_order(1234, side=Side.SELL, tif=TimeInForce.IOC, qty=300, price=PX + 7))
+    link.pump()
+    assert ref == "1"
+    assert _inbound(link) == [
+        EnterOrder(1, "S", 300, "AAPL", PX + 7, "3", "N", "P", "N", "N", "1234", Options(firm="ABCD"))
+    ]
+
+
+def test_send_new_when_short_sale_then_shares_located_sent_on_enter_and_every_replace(tmp_path: Path) -> None:
+    link = _up(tmp_path, shares_located=True, locate_broker="LBRK")
+    order = make_order(7, side=Side.SELL_SHORT, price=PX + 500)
+    link.send_new(order)
+    link.venue.send_replace(order, 200, PX + 400)
+    link.pump()
+    enter, replace = _inbound(link)
+    assert isinstance(enter, EnterOrder)
+    assert isinstance(replace, ReplaceOrder)
+    assert enter.side == "T"
+    assert (enter.options.shares_located, enter.options.locate_broker) == ("Y", "LBRK")
+    assert (replace.options.shares_located, replace.options.locate_broker) == ("Y", "LBRK")
+    assert (replace.orig_user_ref_num, replace.user_ref_num, replace.quantity) == (1, 2, 200)
+
+
+def test_new_when_marketable_then_accepted_and_executed_events_with_stream_sequence(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.send_new(make_order(11, price=PX + 100, qty=300))
+    accepted, executed = link.events
+    stream = dict(link.core.outbound())
+    assert isinstance(accepted, VenueAccepted)
+    assert isinstance(executed, VenueExecuted)
+    assert (accepted.venue_seq, accepted.order_id, accepted.qty, accepted.price) == (1, 11, 300, PX + 100)
+    assert accepted.venue_order_id == str(stream[1].order_reference_number)  # type: ignore[union-attr]
+    match = stream[2]
+    assert isinstance(match, OrderExecuted)
+    assert executed == VenueExecuted(2, 11, 300, PX, "R", str(match.match_number))
+
+
+def test_cancel_when_order_resting_then_cancel_qty_0_and_canceled_event(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    order = make_order(12)
+    link.send_new(order)
+    link.venue.send_cancel(order)
+    link.pump()
+    assert _inbound(link)[1] == CancelOrder(1, 0)
+    assert link.events[-1] == VenueCanceled(2, 12, 100, "U", "user requested")
+
+
+def test_replace_when_original_executes_first_then_both_map_to_the_order(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    order = make_order(13, qty=500)
+    link.send_new(order)
+    new_ref = link.venue.send_replace(order, 500, PX - 50)
+    link.core.exchange.execute(1, 100)  # the original trades while the Replace is in flight
+    link.pump()
+    assert new_ref == "2"
+    executed, replaced = link.events[1:]
+    assert isinstance(executed, VenueExecuted)
+    assert (executed.order_id, executed.qty) == (13, 100)
+    assert isinstance(replaced, VenueReplaced)
+    assert (replaced.order_id, replaced.leaves_qty, replaced.price) == (13, 400, PX - 50)
+    link.venue.send_cancel(order)
+    link.pump()
+    assert _inbound(link)[-1] == CancelOrder(2, 0)
+    assert link.events[-1] == VenueCanceled(4, 13, 400, "U", "user requested")
+
+
+def test_new_when_venue_rejects_then_rejected_event_with_code_and_text(tmp_path: Path) -> None:
+    link = _up(tmp_path, exchange=ExchangeConfig(reject_symbols=frozenset({"BAD"})))
+    link.send_new(make_order(14, symbol="BAD"))
+    assert link.events == [VenueRejected(1, 14, "0x0017", "Invalid Symbol")]
+
+
+def test_replace_when_venue_rejects_it_then_cancel_rejected_and_order_unchanged(tmp_path: Path) -> None:
+    link = _up(tmp_path, exchange=ExchangeConfig(reject_replace_symbols=frozenset({"AAPL"})))
+    order = make_order(15)
+    link.send_new(order)
+    link.venue.send_replace(order, 200, PX - 200)
+    link.pump()
+    assert link.events[-1] == VenueCancelRejected(2, 15, "0x0015", "Replace Not Allowed")
+    link.venue.send_cancel(order)
+    link.pump()
+    assert _inbound(link)[-1] == CancelOrder(1, 0)
+
+
+def test_replace_when_details_invalid_at_venue_then_original_canceled_event(tmp_path: Path) -> None:
+    link = _up(tmp_path, exchange=ExchangeConfig(max_order_qty=1000))
+    order = make_order(16)
+    link.send_new(order)
+    link.venue.send_replace(order, 5000, PX)
+    link.pump()
+    assert link.events[-1] == VenueCanceled(2, 16, 100, "U", "user requested")
+
+
+def test_replace_when_outside_ouch_limits_then_not_sent_and_cancel_rejected(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    order = make_order(17)
+    link.send_new(order)
+    assert link.venue.send_replace(order, 1_000_000, PX) == ""
+    link.pump()
+    assert len(_inbound(link)) == 1
+    assert isinstance(link.events[-1], VenueCancelRejected)
+    assert link.events[-1].code == "OUCH_REPLACE"
+
+
+def test_new_when_ioc_accepted_dead_then_accepted_and_canceled_with_the_same_sequence(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.send_new(make_order(18, tif=TimeInForce.IOC))
+    accepted, canceled = link.events
+    assert isinstance(accepted, VenueAccepted)
+    assert isinstance(canceled, VenueCanceled)
+    assert accepted.venue_seq == canceled.venue_seq == 1
+    assert (canceled.canceled_qty, canceled.reason) == (100, "DEAD")
+
+
+def test_new_when_ioc_partially_filled_then_executed_then_canceled_reason_i(tmp_path: Path) -> None:
+    link = _up(tmp_path, exchange=ExchangeConfig(reference_prices={"AAPL": PX}, partial_fills=True, seed=3))
+    link.send_new(make_order(19, tif=TimeInForce.IOC, qty=1000, price=PX))
+    _accepted, executed, canceled = link.events
+    assert isinstance(executed, VenueExecuted)
+    assert isinstance(canceled, VenueCanceled)
+    assert executed.qty + canceled.canceled_qty == 1000
+    assert (canceled.reason, canceled.text) == ("I", "immediate or cancel")
+
+
+def test_cancel_when_venue_refuses_then_cancel_rejected(tmp_path: Path) -> None:
+    link = _up(tmp_path, exchange=ExchangeConfig(cancel_reject_symbols=frozenset({"AAPL"})))
+    order = make_order(20)
+    link.send_new(order)
+    link.venue.send_cancel(order)
+    link.pump()
+    assert link.events[-1] == VenueCancelRejected(
+        2, 20, "I", "cancel rejected by the venue (cross order in the late period)"
+    )
+
+
+def test_cancel_when_order_unknown_then_cancel_rejected_without_sending(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.venue.send_cancel(make_order(21))
+    link.pump()
+    assert _inbound(link) == []
+    assert link.events == [VenueCancelRejected(0, 21, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")]
+
+
+def test_messages_without_events_when_received_then_counted_not_raised(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.send_new(make_order(22, price=PX))
+    link.core.exchange.system_event("E")
+    assert link.core.exchange.break_trade(next(iter(link.core.exchange.executions)))
+    link.core.stream.append(encode_message(PriorityUpdate(TS, 1, PX, "Y", 99)))
+    link.core.stream.append(encode_message(OrderExecuted(TS, 999, 1, PX, "A", 1)))
+    link.pump()
+    status = link.venue.status()
+    assert status["ignored_by_type"] == {"S": 1, "B": 1, "T": 1}
+    assert status["unknown_user_ref_num"] == 1
+    assert [type(e) for e in link.events] == [VenueAccepted, VenueExecuted]
+
+
+def test_sequenced_when_message_malformed_then_counted_and_later_messages_still_processed(
+    tmp_path: Path,
+) -> None:
+    link = _up(tmp_path)
+    link.core.stream.append(b"A\x00\x01")
+    link.core.stream.append(b"\x00")
+    link.core.stream.append(b"")
+    link.send_new(make_order(23))
+    assert link.venue.status()["decode_errors"] == 3
+    assert isinstance(link.events[-1], VenueAccepted)
+    assert link.events[-1].venue_seq == 4
+
+
+def test_account_query_response_when_received_then_user_ref_nums_continue_above_it(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.core.stream.append(encode_message(AccountQueryResponse(TS, 500)))
+    link.pump()
+    assert link.venue.send_new(make_order(24)) == "500"
+
+
+def test_reconnect_when_cut_before_the_venue_read_the_order_then_order_resent_once(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    order = make_order(25)
+    link.venue.send_new(order)
+    link.venue.flush()
+    link.disconnect()  # the Enter Order was written but never reached the exchange
+    assert link.core.exchange.records == []
+    assert link.venue.reconnect_delay_ns(1) == 100_000_000
+    assert link.venue.state is VenueState.CONNECTING
+    link.connect()
+    assert [r.outcome for r in link.core.exchange.records] == ["accepted"]
+    assert [type(e) for e in link.events] == [VenueAccepted]
+    assert link.venue.status()["resent"] == 1
+
+
+def test_reconnect_when_venue_had_the_order_then_resend_ignored_and_answer_replayed_once(
+    tmp_path: Path,
+) -> None:
+    link = _up(tmp_path)
+    link.venue.send_new(make_order(26))
+    link.venue.flush()
+    link.core.receive(link.connection, link._to_server, link.clock())  # type: ignore[arg-type]
+    link._to_server.clear()
+    link.disconnect()  # the exchange accepted it but the Accepted never reached us
+    link.connect()
+    assert [r.outcome for r in link.core.exchange.records] == [
+        "accepted",
+        "ignored:user-ref-num-not-increasing",
+    ]
+    assert link.events == [VenueAccepted(1, 26, "100000001", 100, PX - 100)]
+
+
+def test_reconnect_when_stream_cut_mid_packet_repeatedly_then_events_have_no_gaps_or_duplicates(
+    tmp_path: Path,
+) -> None:
+    link = Link(
+        tmp_path, sim=SimulatorConfig(drop_after=3, exchange=ExchangeConfig(reference_prices={"AAPL": PX}))
+    )
+    orders = [make_order(100 + i, price=PX if i % 2 else PX - 1) for i in range(40)]
+    pending = list(orders)
+    for _ in range(200):
+        if link.connection is None:
+            link.connect()
+        if pending and link.venue.state is VenueState.UP:
+            link.venue.send_new(pending.pop(0))
+        link.pump()
+        if not pending and link.venue.status()["awaiting_answer"] == 0 and link.connection is not None:
+            break
+    assert not pending
+    assert link.core.cuts > 5
+    seqs = sorted({e.venue_seq for e in link.events})
+    assert seqs == list(range(1, link.core.stream.next_sequence))
+    assert sorted(e.order_id for e in link.events if isinstance(e, VenueAccepted)) == [
+        o.order_id for o in orders
+    ]
+    fills = [e for e in link.events if isinstance(e, VenueExecuted)]
+    assert len(fills) == len({e.exec_id for e in fills}) == 20
+
+
+def test_end_of_session_when_received_then_ended_and_no_reconnect(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.core.end_session(link.clock())
+    link.pump()
+    assert link.connection is None
+    assert link.venue.state is VenueState.ENDED
+    assert link.venue.reconnect_delay_ns(1) is None
+    assert link.states[-1] == (VenueState.ENDED, "end of session")
+
+
+def test_login_when_password_wrong_then_disconnected_with_clear_reason(tmp_path: Path) -> None:
+    link = Link(tmp_path, password="WRONG")
+    link.connect()
+    assert link.venue.state is VenueState.DISCONNECTED
+    assert link.venue.reason == "login rejected: not authorized (A)"
+    assert link.states[-1] == (VenueState.DISCONNECTED, "login rejected: not authorized (A)")
+    assert link.venue.reconnect_delay_ns(1) == 200_000_000
+
+
+def test_poll_when_idle_one_second_then_heartbeat_and_server_timeout_disconnects(tmp_path: Path) -> None:
+    link = _up(tmp_path, server_timeout_ms=3000)
+    link.clock.advance_ms(1000)
+    link.venue.poll(link.clock())
+    link.venue.flush()
+    assert link.wire[-1] == b"\x00\x01R"
+    link.core.disconnected(link.connection, link.clock())  # type: ignore[arg-type]
+    link.clock.advance_ms(3000)
+    link.venue.poll(link.clock())
+    assert link._close_requested
+    assert link.venue.status()["heartbeats_sent"] == 1
+
+
+def test_restart_when_restored_and_resumed_then_only_new_events_and_higher_user_ref_nums(
+    tmp_path: Path,
+) -> None:
+    first = _up(tmp_path)
+    resting = make_order(30)
+    first.send_new(resting)
+    unanswered = make_order(31)
+    first.venue.send_new(unanswered)
+    first.venue.flush()
+    first.disconnect()  # crash: Enter 2 never reached the venue, the journal has venue_seq 1
+    core = first.core
+
+    second = Link(tmp_path, core=core, clock=first.clock)
+    resting.state = OrderState.LIVE
+    resting.acked = True
+    second.venue.restore(resting, "1")
+    second.venue.restore(unanswered, "2")
+    second.venue.resume("OUCHSIM", 2)
+    second.connect()
+    assert second.events == [VenueAccepted(2, 31, "100000002", 100, PX - 100)]
+    assert int(second.venue.send_new(make_order(32))) == 51  # above the crashed store's whole block (1..50)
+    second.pump()
+    second.venue.send_cancel(resting)
+    second.pump()
+    assert second.events[-1] == VenueCanceled(4, 30, 100, "U", "user requested")
+
+
+def test_restore_when_replace_was_in_flight_then_replace_resent_with_both_numbers_known(
+    tmp_path: Path,
+) -> None:
+    first = _up(tmp_path)
+    order = make_order(40, qty=300)
+    first.send_new(order)
+    first.venue.send_replace(order, 200, PX - 300)
+    first.venue.flush()
+    first.disconnect()
+    second = Link(tmp_path, core=first.core, clock=first.clock)
+    order.state = OrderState.PENDING_REPLACE
+    order.acked = True
+    order.pending_qty = 200
+    order.pending_price = PX - 300
+    second.venue.restore(order, "1")
+    second.venue.restore(order, "2")
+    second.venue.resume("OUCHSIM", 2)
+    second.connect()
+    assert second.events == [VenueReplaced(2, 40, 200, PX - 300, "100000002")]
+
+
+def test_restore_when_several_numbers_may_be_live_then_cancel_names_all_of_them(tmp_path: Path) -> None:
+    link = Link(tmp_path)
+    order = make_order(41)
+    order.state = OrderState.LIVE
+    link.venue.restore(order, "5")
+    link.venue.restore(order, "7")
+    link.connect()
+    link.venue.send_cancel(order)
+    link.pump()
+    assert _inbound(link) == [CancelOrder(5, 0), CancelOrder(7, 0)]
+    assert link.venue.send_new(make_order(42)) == "8"
+
+
+def test_send_new_when_user_ref_num_store_cannot_persist_then_check_order_refuses(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    link.store.error = "cannot persist UserRefNum reservation: disk full"
+    result = link.venue.check_order(make_order(50))
+    assert isinstance(result, UnsupportedOrder)
+    assert result.code == "OUCH_REFNUM_STORE"
+
+
+def test_event_sink_when_not_set_then_events_counted_as_dropped_not_raised(tmp_path: Path) -> None:
+    venue = OuchVenue(venue_config(tmp_path), FakeClock())
+    venue.send_cancel(make_order(60))
+    assert venue.status()["dropped_events"] == 1
+
+
+def test_cl_ord_id_when_order_id_fits_then_decimal_else_z_base36_and_unique() -> None:
+    assert _cl_ord_id(1234) == b"1234          "
+    assert _cl_ord_id(10**14 - 1) == b"99999999999999"
+    big = _cl_ord_id(2**64 - 1)
+    assert big.startswith(b"Z")
+    assert len(big) == 14
+    assert len({_cl_ord_id(n) for n in (10**14, 10**14 + 1, 2**63)}) == 3
+
+
+def test_restart_when_venue_is_in_a_new_session_then_waiting_requests_rejected_and_numbers_restart(
+    tmp_path: Path,
+) -> None:
+    first = _up(tmp_path)
+    first.send_new(make_order(69))
+    waiting = make_order(70)
+    first.venue.send_new(waiting)
+    first.venue.flush()
+    first.disconnect()
+    second = Link(tmp_path, sim=SimulatorConfig(session="NEXTSESS"))
+    second.venue.restore(waiting, "2")
+    second.connect()
+    assert second.venue.state is VenueState.UP
+    assert second.events == [
+        VenueRejected(0, 70, "OUCH_SESSION_CHANGED", "session changed from 'OUCHSIM' to 'NEXTSESS'")
+    ]
+    assert second.core.exchange.records == []
+    assert second.venue.send_new(make_order(71)) == "1"

@@ -1,0 +1,133 @@
+"""UserRefNum store on real files: blocks, restarts, crashes, new day, new session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from venues.ouch.refstore import RefStoreError, UserRefNumStore
+
+DAY = "2024-05-01"
+
+
+def _store(path: Path, day: str = DAY, block: int = 100) -> UserRefNumStore:
+    return UserRefNumStore(path, "nasdaq", today=lambda: day, block=block)
+
+
+def test_next_when_fresh_directory_then_starts_at_1_and_reserves_a_block_on_disk(tmp_path: Path) -> None:
+    store = _store(tmp_path / "state")
+    assert [store.next() for _ in range(3)] == [1, 2, 3]
+    assert json.loads(store.path.read_text()) == {"day": DAY, "session": "", "reserved": 100}
+
+
+def test_next_when_many_numbers_then_disk_written_once_per_block(tmp_path: Path) -> None:
+    store = _store(tmp_path, block=100)
+    numbers = [store.next() for _ in range(250)]
+    assert numbers == list(range(1, 251))
+    assert store.writes == 3
+    assert json.loads(store.path.read_text())["reserved"] == 300
+
+
+def test_new_store_when_previous_crashed_mid_block_then_never_reissues_a_number(tmp_path: Path) -> None:
+    first = _store(tmp_path)
+    first.bind("SESS1")
+    handed_out = [first.next() for _ in range(42)]
+    del first  # no shutdown hook: a crash
+    second = _store(tmp_path)
+    assert second.session == "SESS1"
+    again = [second.next() for _ in range(5)]
+    assert min(again) > max(handed_out)
+    assert again == sorted(again)
+    second.bind("SESS1")
+    assert second.next() > again[-1]
+
+
+def test_new_store_when_crash_right_at_a_block_boundary_then_still_above(tmp_path: Path) -> None:
+    store = _store(tmp_path, block=10)
+    issued = [store.next() for _ in range(10)]
+    assert store.next() == 11
+    restarted = _store(tmp_path, block=10)
+    assert restarted.next() > 11 > max(issued)
+
+
+def test_new_store_when_new_trading_day_then_starts_again_at_1(tmp_path: Path) -> None:
+    old = _store(tmp_path, day="2024-04-30")
+    old.bind("SESS0")
+    for _ in range(5):
+        old.next()
+    today = _store(tmp_path, day=DAY)
+    assert today.next() == 1
+    assert json.loads(today.path.read_text())["day"] == DAY
+
+
+def test_bind_when_day_changes_while_running_then_restarts_at_1(tmp_path: Path) -> None:
+    day = [DAY]
+    store = UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0], block=10)
+    store.bind("S1")
+    store.next()
+    day[0] = "2024-05-02"
+    store.bind("S2")
+    assert store.next() == 1
+
+
+def test_bind_when_session_id_differs_then_restarts_at_1_and_same_session_continues(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.bind("SESS1")
+    assert [store.next() for _ in range(3)] == [1, 2, 3]
+    store.bind("SESS1")
+    assert store.next() == 4
+    store.bind("SESS2")
+    assert store.next() == 1
+    assert json.loads(store.path.read_text())["session"] == "SESS2"
+
+
+def test_bind_when_session_was_unknown_then_numbers_already_issued_are_kept(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.next()
+    store.bind("SESS1")
+    assert store.next() == 2
+    assert _store(tmp_path).session == "SESS1"
+
+
+def test_ensure_above_when_recovery_reports_a_higher_number_then_continues_above_it(tmp_path: Path) -> None:
+    store = _store(tmp_path, block=10)
+    store.ensure_above(57)
+    assert store.next() == 58
+    assert json.loads(store.path.read_text())["reserved"] == 67
+    store.ensure_above(3)
+    assert store.next() == 59
+
+
+def test_load_when_state_file_corrupt_then_refuses_with_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "nasdaq.userrefnum.json").write_text("{not json")
+    with pytest.raises(RefStoreError, match="corrupt"):
+        _store(tmp_path)
+
+
+def test_reserve_when_writes_succeed_then_no_temp_files_left(tmp_path: Path) -> None:
+    store = _store(tmp_path, block=5)
+    for _ in range(23):
+        store.next()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nasdaq.userrefnum.json"]
+
+
+def test_reserve_when_state_dir_unusable_then_error_reported_and_numbers_still_increase(
+    tmp_path: Path,
+) -> None:
+    state_dir = tmp_path / "state"
+    store = _store(state_dir, block=2)
+    assert [store.next() for _ in range(2)] == [1, 2]
+    shutil.rmtree(state_dir)
+    state_dir.write_text("")  # the directory is gone and its path is now a file
+    assert [store.next() for _ in range(3)] == [3, 4, 5]
+    assert store.error is not None
+    assert "cannot persist" in store.error
+
+
+def test_reserve_when_state_path_is_a_directory_then_error_reported(tmp_path: Path) -> None:
+    (tmp_path / "nasdaq.userrefnum.json").mkdir()
+    with pytest.raises(RefStoreError):
+        _store(tmp_path)

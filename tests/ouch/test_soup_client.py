@@ -1,0 +1,289 @@
+"""SoupBinTCP client session: login, sequencing, heartbeats, timeouts, backoff, replay (fake clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from gateway.clock import FakeClock
+from tests.ouch.golden import hexb, rtext, text
+from venues.ouch import soupbin
+from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
+
+MS = 1_000_000
+
+
+@dataclass
+class Recorder:
+    """A listener that writes down everything the session says."""
+
+    logins: list[tuple[str, int]] = field(default_factory=list)
+    rejects: list[tuple[str, str]] = field(default_factory=list)
+    messages: list[tuple[int, bytes]] = field(default_factory=list)
+    ended: int = 0
+    disconnects: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def on_logged_in(self, session: str, sequence: int) -> None:
+        self.logins.append((session, sequence))
+
+    def on_login_rejected(self, reason: str, text: str) -> None:
+        self.rejects.append((reason, text))
+
+    def on_sequenced(self, sequence: int, message: memoryview) -> None:
+        self.messages.append((sequence, bytes(message)))
+
+    def on_end_of_session(self) -> None:
+        self.ended += 1
+
+    def on_disconnect_wanted(self, reason: str) -> None:
+        self.disconnects.append(reason)
+
+    def on_protocol_error(self, text: str) -> None:
+        self.errors.append(text)
+
+
+CONFIG = SoupClientConfig(
+    username="USER01",
+    password="PASSWORD",
+    server_timeout_ns=3_000 * MS,
+    reconnect_initial_ns=100 * MS,
+    reconnect_max_ns=1_000 * MS,
+)
+
+
+def _session(config: SoupClientConfig = CONFIG) -> tuple[SoupClientSession, Recorder, FakeClock]:
+    recorder = Recorder()
+    return SoupClientSession(config, recorder), recorder, FakeClock()
+
+
+def _msgs(*payloads: bytes) -> bytes:
+    return b"".join(soupbin.encode_sequenced(p) for p in payloads)
+
+
+def _logged_in(session: str = "S1", sequence: int = 1) -> tuple[SoupClientSession, Recorder, FakeClock]:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    client.take(clock())
+    client.data_received(soupbin.encode_login_accepted(session, sequence), clock())
+    return client, recorder, clock
+
+
+def test_connection_made_when_fresh_then_login_request_for_current_session_from_1() -> None:
+    client, _, clock = _session()
+    client.connection_made(clock())
+    assert client.state is SoupClientState.LOGGING_IN
+    assert bytes(client.take(clock())) == hexb(
+        "00 2F 4C", text("USER01", 6), text("PASSWORD", 10), text("", 10), rtext("1", 20)
+    )
+
+
+def test_connection_made_when_version_410_then_login_carries_heartbeat_timeout() -> None:
+    client, _, clock = _session(SoupClientConfig("U", "P", version="4.10", heartbeat_timeout_ms=2500))
+    client.connection_made(clock())
+    packet = bytes(client.take(clock()))
+    assert len(packet) == 54
+    assert packet[-5:] == b" 2500"
+
+
+def test_login_accepted_when_received_then_logged_in_with_session_and_sequence() -> None:
+    client, recorder, _ = _logged_in("S1", 1)
+    assert client.state is SoupClientState.LOGGED_IN
+    assert client.session == "S1"
+    assert recorder.logins == [("S1", 1)]
+
+
+def test_sequenced_when_received_then_numbered_implicitly_from_login_accepted() -> None:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    client.data_received(
+        soupbin.encode_login_accepted("S1", 1) + _msgs(b"a", b"b") + hexb("00 01 48") + _msgs(b"c"), clock()
+    )
+    assert recorder.messages == [(1, b"a"), (2, b"b"), (3, b"c")]
+    assert client.next_sequence == 4
+
+
+def test_poll_when_one_second_without_sending_then_client_heartbeat_queued() -> None:
+    client, _, clock = _logged_in()
+    clock.advance_ms(999)
+    client.data_received(soupbin.SERVER_HEARTBEAT_PACKET, clock())
+    client.poll(clock())
+    assert bytes(client.out) == b""
+    clock.advance_ms(1)
+    client.poll(clock())
+    assert bytes(client.take(clock())) == hexb("00 01 52")
+    assert client.heartbeats_sent == 1
+
+
+def test_poll_when_data_sent_recently_then_no_heartbeat_and_deadline_returned() -> None:
+    client, _, clock = _logged_in()
+    clock.advance_ms(800)
+    client.out += soupbin.encode_unsequenced(b"x")
+    client.take(clock())
+    clock.advance_ms(500)
+    client.data_received(soupbin.SERVER_HEARTBEAT_PACKET, clock())
+    assert client.poll(clock()) == 500 * MS  # sent at 800 ms, next heartbeat due at 1800 ms
+    assert bytes(client.out) == b""
+
+
+def test_poll_when_server_silent_beyond_timeout_then_disconnect_requested() -> None:
+    client, recorder, clock = _logged_in()
+    clock.advance_ms(2_999)
+    client.poll(clock())
+    assert recorder.disconnects == []
+    clock.advance_ms(1)
+    client.poll(clock())
+    assert recorder.disconnects == ["no data from the server for 3000 ms"]
+    client.poll(clock())
+    assert len(recorder.disconnects) == 1
+    client.connection_lost(clock())
+    assert client.state is SoupClientState.DISCONNECTED
+    assert client.reason == "no data from the server for 3000 ms"
+
+
+def test_poll_when_login_never_answered_then_disconnect_requested() -> None:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    clock.advance_ms(3_000)
+    client.poll(clock())
+    assert recorder.disconnects == ["no Login Accepted from the server for 3000 ms"]
+
+
+def test_reconnect_delay_when_connects_fail_then_doubles_up_to_the_maximum() -> None:
+    client, _, _ = _session()
+    assert [client.reconnect_delay_ns(a) for a in range(1, 7)] == [
+        d * MS for d in (100, 200, 400, 800, 1000, 1000)
+    ]
+
+
+def test_reconnect_delay_when_logins_keep_failing_then_backoff_grows_until_a_login_succeeds() -> None:
+    client, _, clock = _session()
+    for expected in (200, 400, 800):
+        client.connection_made(clock())
+        client.data_received(soupbin.encode_login_rejected("S"), clock())
+        client.connection_lost(clock())
+        assert client.reconnect_delay_ns(1) == expected * MS
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_accepted("S1", 1), clock())
+    client.connection_lost(clock())
+    assert client.reconnect_delay_ns(1) == 100 * MS
+
+
+def test_connection_made_when_reconnecting_then_same_session_and_next_expected_sequence() -> None:
+    client, _, clock = _logged_in("SESS7", 1)
+    client.data_received(_msgs(b"a", b"b", b"c"), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    login = soupbin.decode_client_packet(bytes(client.take(clock()))[2:])
+    assert login == soupbin.LoginRequest("USER01", "PASSWORD", "SESS7", 4)
+
+
+def test_replay_when_server_resends_from_an_earlier_sequence_then_duplicates_dropped() -> None:
+    client, recorder, clock = _logged_in("S1", 1)
+    client.data_received(_msgs(b"a", b"b", b"c"), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_accepted("S1", 2) + _msgs(b"b", b"c", b"d"), clock())
+    assert recorder.messages == [(1, b"a"), (2, b"b"), (3, b"c"), (4, b"d")]
+    assert client.duplicates_dropped == 2
+
+
+def test_login_accepted_when_sequence_above_requested_then_gap_counted_and_reported() -> None:
+    client, recorder, clock = _logged_in("S1", 1)
+    client.data_received(_msgs(b"a"), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_accepted("S1", 5) + _msgs(b"e"), clock())
+    assert client.gaps == 1
+    assert "messages 2..4 cannot be recovered" in recorder.errors[0]
+    assert recorder.messages[-1] == (5, b"e")
+
+
+def test_end_of_session_when_received_then_ended_and_never_reconnects() -> None:
+    client, recorder, clock = _logged_in()
+    client.data_received(_msgs(b"a") + soupbin.END_OF_SESSION_PACKET + _msgs(b"ignored"), clock())
+    assert client.state is SoupClientState.ENDED
+    assert recorder.ended == 1
+    assert recorder.messages == [(1, b"a")]
+    assert recorder.disconnects == ["end of session"]
+    client.connection_lost(clock())
+    assert client.state is SoupClientState.ENDED
+    assert client.reconnect_delay_ns(1) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [("A", "login rejected: not authorized (A)"), ("S", "login rejected: session not available (S)")],
+)
+def test_login_rejected_when_received_then_clear_reason_and_retry_with_backoff(
+    code: str, reason: str
+) -> None:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_rejected(code), clock())
+    assert recorder.rejects[0][0] == code
+    assert recorder.disconnects == [reason]
+    client.connection_lost(clock())
+    assert client.state is SoupClientState.DISCONNECTED
+    assert client.reason == reason
+    assert client.reconnect_delay_ns(1) == 200 * MS
+
+
+def test_debug_and_server_unsequenced_when_received_then_ignored_and_counted() -> None:
+    client, recorder, clock = _logged_in()
+    client.data_received(
+        soupbin.encode_debug(b"hello") + soupbin.encode_unsequenced(b"u") + _msgs(b"a"), clock()
+    )
+    assert recorder.messages == [(1, b"a")]
+    assert (client.debug_packets, client.unsequenced_ignored) == (1, 1)
+
+
+def test_logout_when_logged_in_then_logout_request_sent_and_no_reconnect() -> None:
+    client, _, clock = _logged_in()
+    client.logout(clock())
+    assert bytes(client.take(clock())) == hexb("00 01 4F")
+    client.connection_lost(clock())
+    assert client.state is SoupClientState.LOGGED_OUT
+    assert client.reconnect_delay_ns(1) is None
+
+
+def test_connection_lost_when_partial_packet_buffered_then_discarded_before_next_connection() -> None:
+    client, recorder, clock = _logged_in()
+    whole = _msgs(b"abc")
+    client.data_received(whole[:3], clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_accepted("S1", 1) + whole, clock())
+    assert recorder.messages == [(1, b"abc")]
+
+
+def test_resume_when_called_before_connecting_then_login_asks_for_that_session_and_sequence() -> None:
+    client, _, clock = _session()
+    client.resume("SESS9", 42)
+    client.connection_made(clock())
+    login = soupbin.decode_client_packet(bytes(client.take(clock()))[2:])
+    assert login == soupbin.LoginRequest("USER01", "PASSWORD", "SESS9", 42)
+
+
+def test_resume_when_connected_then_refused() -> None:
+    client, _, _ = _logged_in()
+    with pytest.raises(RuntimeError):
+        client.resume("X", 1)
+
+
+def test_sequenced_when_received_before_login_then_protocol_error_and_disconnect() -> None:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    client.data_received(_msgs(b"early"), clock())
+    assert recorder.messages == []
+    assert client.protocol_errors == 1
+    assert recorder.disconnects == ["Sequenced Data while LOGGING_IN"]
+
+
+def test_login_accepted_when_malformed_then_disconnect_with_reason() -> None:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    client.data_received(hexb("00 1F 41", text("S1", 10), text("12x", 20)), clock())
+    assert client.state is SoupClientState.LOGGING_IN
+    assert recorder.disconnects[0].startswith("bad Login Accepted")

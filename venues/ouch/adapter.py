@@ -1,0 +1,787 @@
+"""The gateway's OUCH 5.0 venue: gateway orders in, OUCH over SoupBinTCP out, normalised events back.
+
+Mapping (gateway -> OUCH): ``send_new`` -> Enter Order with a fresh UserRefNum;
+``send_cancel`` -> Cancel Order with quantity 0 for the order's current UserRefNum;
+``send_replace`` -> Replace Order (OrigUserRefNum = current, a fresh UserRefNum, the
+new total quantity for the chain). OUCH -> gateway: Accepted -> VenueAccepted (and
+VenueCanceled for Order State D), Executed -> VenueExecuted, Canceled / AIQ Canceled
+-> VenueCanceled, Replaced -> VenueReplaced, Rejected -> VenueRejected (Enter) or
+VenueCancelRejected (Replace), Cancel Reject -> VenueCancelRejected. Every event
+carries the SoupBinTCP sequence number of its message as ``venue_seq``.
+
+Reliability: the session re-logs in with the next expected sequence number, so the
+venue replays what was missed and nothing is delivered twice. Inbound OUCH messages
+are not sequenced and may be lost in a cut, so every Enter/Replace/Cancel is kept
+until the venue answers it and re-sent after each login; the venue ignores a
+UserRefNum it has already seen, so a re-send is harmless. UserRefNums come from a
+persistent store and never go backwards within the session day.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from gateway.clock import NowNs
+from gateway.order import Order, OrderState
+from gateway.protocol.messages import OrderType, Side, TimeInForce
+from venues.base import (
+    UnsupportedOrder,
+    VenueAccepted,
+    VenueAdapter,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueEvent,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+from venues.ouch.codec import (
+    OUTBOUND_DECODERS,
+    decode_accepted,
+    decode_canceled,
+    decode_executed,
+    decode_rejected,
+    decode_replaced,
+    pack_cancel_order,
+    pack_enter_order,
+    pack_replace_order,
+)
+from venues.ouch.config import OuchVenueConfig
+from venues.ouch.daytime import WallClock, trading_day
+from venues.ouch.errors import DecodeError
+from venues.ouch.messages import (
+    MAX_PRICE,
+    MAX_QUANTITY,
+    ORDER_STATE_DEAD,
+    AccountQueryResponse,
+    AiqCanceled,
+    CancelPending,
+    CancelReject,
+    cancel_text,
+    reject_text,
+)
+from venues.ouch.options import encode_option
+from venues.ouch.refstore import UserRefNumStore
+from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
+
+log = logging.getLogger(__name__)
+
+MS: Final = 1_000_000
+_CANCEL_KEY: Final = 1 << 32
+"""Added to a UserRefNum to key a pending Cancel of that UserRefNum."""
+
+_SIDE: Final = {side: side.value.encode("ascii") for side in Side}
+_TIF: Final = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
+_SHORT_SIDES: Final = frozenset({Side.SELL_SHORT, Side.SELL_SHORT_EXEMPT})
+_REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in range(0x34)}
+_DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
+_CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
+
+
+class _Chain:
+    """One gateway order at the venue: its UserRefNums (Enter, then one per Replace) and open quantity."""
+
+    __slots__ = ("candidates", "done", "open_qty", "order", "pending_user_ref_num", "user_ref_num")
+
+    def __init__(self, order: Order, user_ref_num: int, open_qty: int) -> None:
+        self.order = order
+        self.user_ref_num = user_ref_num
+        """The UserRefNum the venue currently knows the order by."""
+        self.pending_user_ref_num = 0
+        """New UserRefNum of a Replace not yet answered (0 = none)."""
+        self.open_qty = open_qty
+        """Shares still open at the venue as far as its messages tell."""
+        self.candidates: list[int] = []
+        """After ``restore`` of a replaced order: every number that may be the live one."""
+        self.done = False
+
+    def cancel_targets(self) -> list[int]:
+        """Return the UserRefNums a Cancel must name."""
+        return self.candidates or [self.user_ref_num]
+
+
+def _cl_ord_id(order_id: int) -> bytes:
+    """Return the 14-character ClOrdID of a gateway order: its decimal id, or "Z" + base 36 when longer."""
+    text = str(order_id)
+    if len(text) > 14:
+        digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        value = order_id
+        chars = []
+        while value:
+            value, rem = divmod(value, 36)
+            chars.append(digits[rem])
+        text = "Z" + "".join(reversed(chars))
+    return text.encode("ascii").ljust(14)
+
+
+class OuchVenue(VenueAdapter):
+    """One OUCH 5.0 account over a SoupBinTCP client session (sans-IO; driven by ``VenueConnector``)."""
+
+    def __init__(
+        self,
+        config: OuchVenueConfig,
+        clock: NowNs,
+        *,
+        store: UserRefNumStore | None = None,
+        wall: WallClock = time.time_ns,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self.event_sink = self._no_event_sink
+        self.state_sink = self._no_state_sink
+        self._clock = clock
+        self._session = SoupClientSession(
+            SoupClientConfig(
+                username=config.username,
+                password=config.password,
+                session=config.session,
+                version=config.soupbin_version,
+                heartbeat_interval_ns=config.heartbeat_interval_ms * MS,
+                server_timeout_ns=config.server_timeout_ms * MS,
+                heartbeat_timeout_ms=config.client_heartbeat_timeout_ms,
+                reconnect_initial_ns=config.reconnect_initial_ms * MS,
+                reconnect_max_ns=config.reconnect_max_ms * MS,
+            ),
+            self,
+        )
+        self._store = store or UserRefNumStore(
+            config.state_dir,
+            config.name,
+            today=lambda: trading_day(config.timezone, wall),
+            block=config.user_ref_num_block,
+        )
+        self._state = VenueState.DISCONNECTED
+        self._reason = "not connected yet"
+        self._chains: dict[int, _Chain] = {}
+        """order_id -> chain."""
+        self._refs: dict[int, tuple[_Chain, bool]] = {}
+        """UserRefNum -> (chain, True if it was the new number of a Replace). Old numbers stay mapped."""
+        self._inflight: dict[int, bytearray] = {}
+        """Packets the venue has not answered yet, re-sent after each login (by UserRefNum / cancel key)."""
+        self._symbols: dict[str, bytes] = {}
+        self._display = config.display.encode("ascii")
+        self._capacity = config.capacity.encode("ascii")
+        self._sweep = b"Y" if config.intermarket_sweep else b"N"
+        firm = encode_option(2, config.firm) if config.firm else b""
+        locate = encode_option(25, "Y" if config.shares_located else "N")
+        if config.locate_broker:
+            locate += encode_option(26, config.locate_broker)
+        self._enter_appendage = firm
+        self._enter_short_appendage = firm + locate
+        self._replace_short_appendage = locate
+        self._handlers: dict[int, Callable[[int, memoryview], None]] = {
+            ord("A"): self._on_accepted,
+            ord("E"): self._on_executed,
+            ord("C"): self._on_canceled,
+            ord("U"): self._on_replaced,
+            ord("J"): self._on_rejected,
+            ord("D"): self._on_aiq_canceled,
+            ord("I"): self._on_cancel_reject,
+            ord("P"): self._on_cancel_pending,
+            ord("Q"): self._on_account_query_response,
+        }
+        self.counters: dict[str, int] = {
+            "decode_errors": 0,
+            "unknown_user_ref_num": 0,
+            "resent": 0,
+            "dropped_events": 0,
+            "protocol_errors": 0,
+            "unsupported_replace": 0,
+            "bad_restore": 0,
+        }
+        self._restored: dict[int, list[int]] = {}
+        """order_id -> every UserRefNum given to ``restore`` (ascending)."""
+        self.ignored: dict[str, int] = {}
+        """Count of outbound messages that produce no event, by OUCH type letter."""
+        self._rare_counts: dict[str, int] = {}
+
+    # ---- core API --------------------------------------------------------------------------
+
+    @property
+    def state(self) -> VenueState:
+        """Return the current session state."""
+        return self._state
+
+    @property
+    def reason(self) -> str:
+        """Return the human reason for the current state."""
+        return self._reason
+
+    def check_order(self, order: Order) -> UnsupportedOrder | None:
+        """Return why OUCH cannot carry ``order`` (limit DAY/IOC, qty < 1,000,000, price <= 199,999.99)."""
+        if self._store.error is not None:
+            return UnsupportedOrder("OUCH_REFNUM_STORE", f"new orders stopped: {self._store.error}")
+        if order.ord_type != OrderType.LIMIT:
+            return UnsupportedOrder("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
+        if order.tif not in _TIF:
+            return UnsupportedOrder("OUCH_TIF", f"time in force {order.tif.name} not supported (DAY or IOC)")
+        if not 0 < order.qty <= MAX_QUANTITY:
+            return UnsupportedOrder("OUCH_QTY", f"quantity {order.qty} outside 1..999,999 shares")
+        if not 0 < order.price <= MAX_PRICE:
+            return UnsupportedOrder("OUCH_PRICE", f"price {order.price} outside 0.0001..199,999.9900")
+        symbol = order.symbol
+        if not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol:
+            return UnsupportedOrder(
+                "OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters"
+            )
+        if not 0 <= order.order_id < 2**64:
+            return UnsupportedOrder("OUCH_ORDER_ID", f"order id {order.order_id} cannot be a ClOrdID")
+        return None
+
+    def send_new(self, order: Order) -> str:
+        """Queue an Enter Order; return its UserRefNum."""
+        user_ref_num = self._store.next()
+        chain = _Chain(order, user_ref_num, order.qty)
+        self._chains[order.order_id] = chain
+        self._refs[user_ref_num] = (chain, False)
+        side = order.side
+        buf = self._session.out
+        start = len(buf)
+        pack_enter_order(
+            buf,
+            user_ref_num,
+            _SIDE[side],
+            order.qty,
+            self._symbol(order.symbol),
+            order.price,
+            _TIF[order.tif],
+            self._display,
+            self._capacity,
+            self._sweep,
+            b"N",
+            _cl_ord_id(order.order_id),
+            self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
+        )
+        self._keep(user_ref_num, buf, start)
+        return str(user_ref_num)
+
+    def send_cancel(self, order: Order) -> None:
+        """Queue a Cancel Order with quantity 0 (everything open) for the order's current UserRefNum."""
+        chain = self._chains.get(order.order_id)
+        if chain is None:
+            self._emit(
+                VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+            )
+            return
+        buf = self._session.out
+        for user_ref_num in chain.cancel_targets():
+            start = len(buf)
+            pack_cancel_order(buf, user_ref_num, 0)
+            if chain.done:  # superfluous but harmless: the venue ignores it; nothing to wait for
+                if not self._session.logged_in:
+                    del buf[start:]
+            else:
+                self._keep(user_ref_num | _CANCEL_KEY, buf, start)
+
+    def send_replace(self, order: Order, qty: int, price: int) -> str:
+        """Queue a Replace Order to total ``qty`` (whole chain) at ``price``; return the new UserRefNum."""
+        chain = self._chains.get(order.order_id)
+        if chain is None:
+            self._emit(
+                VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+            )
+            return ""
+        if not 0 < qty <= MAX_QUANTITY or not 0 < price <= MAX_PRICE:
+            # OUCH cancels the original when replace details are invalid: never send them.
+            self.counters["unsupported_replace"] += 1
+            self._emit(
+                VenueCancelRejected(
+                    0, order.order_id, "OUCH_REPLACE", f"replace to {qty} @ {price} is outside OUCH's limits"
+                )
+            )
+            return ""
+        user_ref_num = self._store.next()
+        self._refs[user_ref_num] = (chain, True)
+        chain.pending_user_ref_num = user_ref_num
+        buf = self._session.out
+        start = len(buf)
+        self._pack_replace(buf, chain, user_ref_num, qty, price)
+        self._keep(user_ref_num, buf, start)
+        return str(user_ref_num)
+
+    def restore(self, order: Order, venue_ref: str) -> None:
+        """Re-learn that UserRefNum ``venue_ref`` names ``order`` (call for each ref, in issue order).
+
+        The lowest number of an order is its Enter, higher ones are Replaces. While the
+        order is PENDING_REPLACE the highest number is the Replace in flight. When several
+        numbers may be the live one (a Replace may have been refused), cancels name all of
+        them until a Replaced message settles it. The request the order was waiting on
+        (Enter, Replace or Cancel) is queued again; the venue ignores it if it had it.
+        """
+        try:
+            user_ref_num = int(venue_ref)
+        except ValueError:
+            self.counters["bad_restore"] += 1
+            self._rare(
+                "restore",
+                "restore of order %d with non-numeric venue ref %r ignored",
+                order.order_id,
+                venue_ref,
+            )
+            return
+        self._store.ensure_above(user_ref_num)
+        chain = self._chains.get(order.order_id)
+        if chain is None:
+            chain = _Chain(order, user_ref_num, order.leaves_qty)
+            self._chains[order.order_id] = chain
+            self._restored[order.order_id] = []
+        chain.order = order
+        chain.open_qty = order.leaves_qty
+        known = self._restored.setdefault(order.order_id, [])
+        if user_ref_num not in known:
+            known.append(user_ref_num)
+            known.sort()
+        for number in known:
+            self._refs[number] = (chain, number != known[0])
+        if order.state == OrderState.PENDING_REPLACE and len(known) > 1:
+            live = known[:-1]
+            chain.pending_user_ref_num = known[-1]
+        else:
+            live = known
+            chain.pending_user_ref_num = 0
+        chain.user_ref_num = live[-1]
+        chain.candidates = list(live) if len(live) > 1 else []
+        chain.done = order.is_terminal
+        self._requeue(chain)
+
+    def resume(self, session: str, next_seq: int) -> None:
+        """Before connecting: log into ``session`` asking for ``next_seq`` (last journaled venue_seq + 1)."""
+        self._session.resume(session, next_seq)
+        if session:
+            self._store.bind(session)
+
+    def logout(self) -> None:
+        """Log out; the session will not reconnect."""
+        self._session.logout(self._clock())
+        self.flush()
+
+    def status(self) -> dict[str, object]:
+        """Return a JSON-able description for ``gateway status``."""
+        session = self._session
+        return {
+            "name": self.name,
+            "state": str(self._state),
+            "reason": self._reason,
+            "session": session.session,
+            "next_sequence": session.next_sequence,
+            "last_user_ref_num": self._store.last_issued,
+            "user_ref_num_store_error": self._store.error,
+            "logins": session.logins,
+            "login_rejects": session.login_rejects,
+            "duplicates_dropped": session.duplicates_dropped,
+            "sequence_gaps": session.gaps,
+            "heartbeats_sent": session.heartbeats_sent,
+            "awaiting_answer": len(self._inflight),
+            **self.counters,
+            "ignored_by_type": dict(self.ignored),
+        }
+
+    # ---- transport hooks --------------------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        """Send the Login Request on a fresh connection."""
+        self._session.connection_made(now_ns)
+        if self._session.state is SoupClientState.LOGGING_IN:
+            self._set_state(VenueState.LOGGING_IN, self._session.reason)
+        self.flush()
+
+    def data_received(self, data: bytes, now_ns: int) -> None:
+        """Consume bytes from the venue; events go to ``event_sink``."""
+        self._session.data_received(data, now_ns)
+
+    def connection_lost(self, now_ns: int) -> None:
+        """Note the connection is gone; unanswered requests wait to be re-sent after the next login."""
+        session = self._session
+        session.connection_lost(now_ns)
+        if session.state is SoupClientState.ENDED:
+            self._set_state(VenueState.ENDED, "end of session")
+        elif session.state is SoupClientState.LOGGED_OUT:
+            self._set_state(VenueState.DISCONNECTED, "logged out")
+        else:
+            self._set_state(VenueState.DISCONNECTED, session.reason)
+
+    def poll(self, now_ns: int) -> int:
+        """Run heartbeat and timeout timers; return ns until the next call is wanted."""
+        return self._session.poll(now_ns)
+
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return the backoff before reconnect ``attempt``, or None once the session is over."""
+        delay = self._session.reconnect_delay_ns(attempt)
+        if delay is not None:
+            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {attempt})")
+        return delay
+
+    def flush(self) -> None:
+        """Write every queued byte to the venue socket."""
+        write = self._write
+        if write is not None and self._session.out:
+            write(self._session.take(self._clock()))
+
+    # ---- SoupBinTCP session callbacks (called by SoupClientSession, not by the core) ------------
+
+    def on_logged_in(self, session: str, sequence: int) -> None:
+        """Login Accepted: bind UserRefNums to the session, re-send unanswered requests, go UP."""
+        previous = self._store.session
+        self._store.bind(session)
+        if previous and previous != session:
+            self._forget_session(f"session changed from {previous!r} to {session!r}")
+        out = self._session.out
+        for packet in self._inflight.values():
+            out += packet
+        self.counters["resent"] += len(self._inflight)
+        self._set_state(VenueState.UP, f"logged in to session {session!r} from sequence {sequence}")
+
+    def on_login_rejected(self, reason: str, text: str) -> None:
+        """Login Rejected: the reason shows in the DISCONNECTED state once the connection closes."""
+        log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
+
+    def on_sequenced(self, sequence: int, message: memoryview) -> None:
+        """Turn one new sequenced OUCH message into events."""
+        handler = self._handlers.get(message[0]) if message else None
+        if handler is not None:
+            handler(sequence, message)
+            return
+        decoded = (
+            OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
+        )
+        if decoded is None:
+            self._decode_error(
+                sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}")
+            )
+        elif isinstance(decoded, DecodeError):
+            self._decode_error(sequence, decoded)
+        else:
+            self._ignore(chr(message[0]), sequence, decoded)
+
+    def on_end_of_session(self) -> None:
+        """End of Session: ENDED, no reconnect."""
+        self._set_state(VenueState.ENDED, "end of session")
+
+    def on_disconnect_wanted(self, reason: str) -> None:
+        """Close the transport (timeout, protocol violation, end of session)."""
+        log.info("venue %s: disconnecting: %s", self.name, reason)
+        self.flush()
+        if self._close is not None:
+            self._close()
+
+    def on_protocol_error(self, text: str) -> None:
+        """Count a tolerated SoupBinTCP protocol error."""
+        self.counters["protocol_errors"] += 1
+        self._rare("protocol", "SoupBinTCP protocol error: %s", text)
+
+    # ---- outbound message handlers ---------------------------------------------------------------
+
+    def _on_accepted(self, seq: int, data: memoryview) -> None:
+        message = decode_accepted(data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        urn = message.user_ref_num
+        ref = self._refs.get(urn)
+        if ref is None:
+            self._unknown(seq, "A", urn)
+            return
+        chain = ref[0]
+        self._inflight.pop(urn, None)
+        chain.open_qty = message.quantity
+        order_id = chain.order.order_id
+        self.event_sink(
+            VenueAccepted(seq, order_id, str(message.order_reference_number), message.quantity, message.price)
+        )
+        if message.order_state == ORDER_STATE_DEAD:
+            self._finish(chain)
+            self.event_sink(VenueCanceled(seq, order_id, message.quantity, "DEAD", _DEAD_TEXT))
+
+    def _on_executed(self, seq: int, data: memoryview) -> None:
+        message = decode_executed(data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        ref = self._refs.get(message.user_ref_num)
+        if ref is None:
+            self._unknown(seq, "E", message.user_ref_num)
+            return
+        chain = ref[0]
+        chain.open_qty -= message.quantity
+        self.event_sink(
+            VenueExecuted(
+                seq,
+                chain.order.order_id,
+                message.quantity,
+                message.price,
+                message.liquidity_flag,
+                str(message.match_number),
+            )
+        )
+        if chain.open_qty <= 0:
+            self._finish(chain)
+
+    def _on_canceled(self, seq: int, data: memoryview) -> None:
+        message = decode_canceled(data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        self._canceled(seq, "C", message.user_ref_num, message.quantity, message.reason)
+
+    def _on_aiq_canceled(self, seq: int, data: memoryview) -> None:
+        message = OUTBOUND_DECODERS[ord("D")](data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        assert isinstance(message, AiqCanceled)
+        self._canceled(seq, "D", message.user_ref_num, message.decrement_shares, message.reason)
+
+    def _canceled(self, seq: int, kind: str, urn: int, quantity: int, reason: str) -> None:
+        ref = self._refs.get(urn)
+        if ref is None:
+            self._unknown(seq, kind, urn)
+            return
+        if quantity <= 0:
+            self._ignore(kind + "0", seq, f"cancel of 0 shares for UserRefNum {urn}")
+            return
+        chain = ref[0]
+        chain.open_qty -= quantity
+        self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
+        if chain.open_qty <= 0:
+            self._finish(chain)
+
+    def _on_replaced(self, seq: int, data: memoryview) -> None:
+        message = decode_replaced(data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        urn = message.user_ref_num
+        ref = self._refs.get(urn)
+        if ref is None:
+            self._unknown(seq, "U", urn)
+            return
+        chain = ref[0]
+        inflight = self._inflight
+        inflight.pop(urn, None)
+        inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
+        for number in chain.candidates:
+            inflight.pop(number | _CANCEL_KEY, None)
+        chain.user_ref_num = urn
+        chain.candidates = []
+        chain.open_qty = message.quantity
+        if chain.pending_user_ref_num == urn:
+            chain.pending_user_ref_num = 0
+        order_id = chain.order.order_id
+        self.event_sink(
+            VenueReplaced(seq, order_id, message.quantity, message.price, str(message.order_reference_number))
+        )
+        if message.order_state == ORDER_STATE_DEAD:
+            self._finish(chain)
+            self.event_sink(VenueCanceled(seq, order_id, message.quantity, "DEAD", _DEAD_TEXT))
+
+    def _on_rejected(self, seq: int, data: memoryview) -> None:
+        message = decode_rejected(data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        urn = message.user_ref_num
+        ref = self._refs.get(urn)
+        if ref is None:
+            self._unknown(seq, "J", urn)
+            return
+        chain, was_replace = ref
+        self._inflight.pop(urn, None)
+        code, text = _REJECT_CODES.get(message.reason) or (
+            f"0x{message.reason:04X}",
+            reject_text(message.reason),
+        )
+        if was_replace:
+            if chain.pending_user_ref_num == urn:
+                chain.pending_user_ref_num = 0
+            if urn in chain.candidates:
+                chain.candidates.remove(urn)
+                chain.user_ref_num = chain.candidates[-1]
+                if len(chain.candidates) == 1:
+                    chain.candidates = []
+            self.event_sink(VenueCancelRejected(seq, chain.order.order_id, code, text))
+        else:
+            self._finish(chain)
+            self.event_sink(VenueRejected(seq, chain.order.order_id, code, text))
+
+    def _on_cancel_reject(self, seq: int, data: memoryview) -> None:
+        message = OUTBOUND_DECODERS[ord("I")](data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        assert isinstance(message, CancelReject)
+        urn = message.user_ref_num
+        ref = self._refs.get(urn)
+        if ref is None:
+            self._unknown(seq, "I", urn)
+            return
+        self._inflight.pop(urn | _CANCEL_KEY, None)
+        self.event_sink(VenueCancelRejected(seq, ref[0].order.order_id, "I", _CANCEL_REJECT_TEXT))
+
+    def _on_cancel_pending(self, seq: int, data: memoryview) -> None:
+        message = OUTBOUND_DECODERS[ord("P")](data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        assert isinstance(message, CancelPending)
+        self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
+        self._ignore("P", seq, message)
+
+    def _on_account_query_response(self, seq: int, data: memoryview) -> None:
+        message = OUTBOUND_DECODERS[ord("Q")](data)
+        if isinstance(message, DecodeError):
+            self._decode_error(seq, message)
+            return
+        assert isinstance(message, AccountQueryResponse)
+        self._store.ensure_above(message.next_user_ref_num - 1)
+        self._ignore("Q", seq, message)
+
+    # ---- internals ---------------------------------------------------------------------------------
+
+    def _symbol(self, symbol: str) -> bytes:
+        raw = self._symbols.get(symbol)
+        if raw is None:
+            raw = self._symbols[symbol] = symbol.encode("ascii").ljust(8)
+        return raw
+
+    def _keep(self, key: int, buf: bytearray, start: int) -> None:
+        """Remember the packet at ``buf[start:]`` until answered; take it off the wire if not logged in."""
+        self._inflight[key] = buf[start:]
+        if not self._session.logged_in:
+            del buf[start:]
+
+    def _pack_replace(self, buf: bytearray, chain: _Chain, user_ref_num: int, qty: int, price: int) -> None:
+        order = chain.order
+        pack_replace_order(
+            buf,
+            chain.user_ref_num,
+            user_ref_num,
+            qty,
+            price,
+            _TIF.get(order.tif, b"0"),
+            self._display,
+            self._sweep,
+            _cl_ord_id(order.order_id),
+            self._replace_short_appendage if order.side in _SHORT_SIDES else b"",
+        )
+
+    def _requeue(self, chain: _Chain) -> None:
+        """Queue again the request a restored order is waiting on."""
+        order = chain.order
+        for number in self._restored.get(order.order_id, ()):
+            self._inflight.pop(number, None)
+            self._inflight.pop(number | _CANCEL_KEY, None)
+        if chain.done:
+            return
+        scratch = bytearray()
+        if order.state == OrderState.PENDING_NEW and not order.acked:
+            pack_enter_order(
+                scratch,
+                chain.user_ref_num,
+                _SIDE[order.side],
+                order.qty,
+                self._symbol(order.symbol),
+                order.price,
+                _TIF.get(order.tif, b"0"),
+                self._display,
+                self._capacity,
+                self._sweep,
+                b"N",
+                _cl_ord_id(order.order_id),
+                self._enter_short_appendage if order.side in _SHORT_SIDES else self._enter_appendage,
+            )
+            self._inflight[chain.user_ref_num] = scratch
+        elif order.state == OrderState.PENDING_REPLACE and chain.pending_user_ref_num:
+            self._pack_replace(
+                scratch, chain, chain.pending_user_ref_num, order.pending_qty, order.pending_price
+            )
+            self._inflight[chain.pending_user_ref_num] = scratch
+        elif order.state == OrderState.PENDING_CANCEL:
+            for number in chain.cancel_targets():
+                packet = bytearray()
+                pack_cancel_order(packet, number, 0)
+                self._inflight[number | _CANCEL_KEY] = packet
+
+    def _owner(self, key: int) -> _Chain | None:
+        ref = self._refs.get(key & (_CANCEL_KEY - 1))
+        return ref[0] if ref is not None else None
+
+    def _finish(self, chain: _Chain) -> None:
+        """The order is over at the venue: nothing of it needs re-sending any more."""
+        chain.done = True
+        inflight = self._inflight
+        inflight.pop(chain.user_ref_num, None)
+        inflight.pop(chain.user_ref_num | _CANCEL_KEY, None)
+        if chain.pending_user_ref_num:
+            inflight.pop(chain.pending_user_ref_num, None)
+            chain.pending_user_ref_num = 0
+        for number in chain.candidates:
+            inflight.pop(number | _CANCEL_KEY, None)
+
+    def _forget_session(self, why: str) -> None:
+        """The venue put us in another session: its UserRefNums start afresh, the old ones mean nothing.
+
+        Requests still waiting will never be answered; the core hears so through
+        synthesized rejects (venue_seq 0).
+        """
+        log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
+        for key in list(self._inflight):
+            chain = self._owner(key)
+            if chain is None:
+                continue
+            order_id = chain.order.order_id
+            if key < _CANCEL_KEY and not self._refs[key][1]:
+                self._emit(VenueRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
+            else:
+                self._emit(VenueCancelRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
+        self._inflight.clear()
+        self._refs.clear()
+        self._chains.clear()
+        self._restored.clear()
+
+    def _emit(self, event: VenueEvent) -> None:
+        self.event_sink(event)
+
+    def _set_state(self, state: VenueState, reason: str) -> None:
+        changed = state is not self._state
+        self._state = state
+        self._reason = reason
+        if changed:
+            log.info("venue %s: %s (%s)", self.name, state, reason)
+            self.state_sink(self.name, state, reason)
+
+    def _decode_error(self, seq: int, error: DecodeError) -> None:
+        self.counters["decode_errors"] += 1
+        self._rare("decode", "undecodable OUCH message at sequence %d: %s", seq, error.text)
+
+    def _unknown(self, seq: int, kind: str, user_ref_num: int) -> None:
+        self.counters["unknown_user_ref_num"] += 1
+        self._rare("unknown", "%s message at sequence %d for unknown UserRefNum %d", kind, seq, user_ref_num)
+
+    def _ignore(self, kind: str, seq: int, message: object) -> None:
+        count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
+        if count & (count - 1) == 0:
+            log.info(
+                "venue %s: %s at sequence %d (no event; %d so far): %s", self.name, kind, seq, count, message
+            )
+
+    def _rare(self, key: str, message: str, *args: object) -> None:
+        """Log ``message`` on the 1st, 2nd, 4th, 8th... occurrence of ``key`` only."""
+        count = self._rare_counts[key] = self._rare_counts.get(key, 0) + 1
+        if count & (count - 1) == 0:
+            log.warning("venue %s: " + message + " (%d so far)", self.name, *args, count)
+
+    def _no_event_sink(self, event: VenueEvent) -> None:
+        self.counters["dropped_events"] += 1
+        self._rare("sink", "no event_sink set; event dropped: %s", event)
+
+    def _no_state_sink(self, name: str, state: VenueState, reason: str) -> None:
+        del name, state, reason
+
+
+def build_ouch_venue(config: OuchVenueConfig, clock: NowNs) -> OuchVenue:
+    """Create the OUCH venue adapter for ``config`` (the core then sets ``event_sink`` and ``state_sink``)."""
+    return OuchVenue(config, clock)

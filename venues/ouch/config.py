@@ -1,0 +1,67 @@
+"""Configuration of one OUCH 5.0 venue session (validated by msgspec; unknown keys are errors)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Annotated, Literal
+
+import msgspec
+
+from venues.ouch.daytime import DEFAULT_TIMEZONE
+
+_PRINTABLE = r"^[!-~]*$"
+"""Printable ASCII without spaces (SoupBinTCP credentials and session ids are space-padded)."""
+
+
+class OuchVenueConfig(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="protocol", tag="ouch"
+):
+    """One OUCH account (port) reached over SoupBinTCP."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+    """Venue name the core and the ops tools use; also names the UserRefNum state file."""
+    host: Annotated[str, msgspec.Meta(min_length=1)]
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=6, pattern=_PRINTABLE)]
+    password: Annotated[str, msgspec.Meta(max_length=10, pattern=_PRINTABLE)]
+    session: Annotated[str, msgspec.Meta(max_length=10, pattern=_PRINTABLE)] = ""
+    """SoupBinTCP session to join; blank = the venue's current session."""
+    soupbin_version: Literal["3.00", "4.10"] = "3.00"
+    """Login Request layout; Nasdaq US equities document 3.00."""
+    heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 1_000
+    """Send a Client Heartbeat after this long without sending (the spec says 1 second)."""
+    server_timeout_ms: Annotated[int, msgspec.Meta(ge=50, le=600_000)] = 5_000
+    """Disconnect when the venue sends nothing (not even a heartbeat) for this long."""
+    client_heartbeat_timeout_ms: Annotated[int, msgspec.Meta(ge=0, le=99_999)] = 15_000
+    """SoupBinTCP 4.10 only: how long the venue may wait for our heartbeats (sent in the login)."""
+    reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
+    reconnect_max_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] = 10_000
+    state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/ouch"
+    """Directory of the UserRefNum state file (must survive restarts)."""
+    user_ref_num_block: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1_000
+    """UserRefNums reserved per write of the state file."""
+    timezone: str = DEFAULT_TIMEZONE
+    """Time zone whose calendar day is the trading day (decides when UserRefNums restart at 1)."""
+    firm: Annotated[str, msgspec.Meta(max_length=4, pattern=r"^[A-Z]*$")] = ""
+    """Firm (MPID) sent as the Firm option on Enter Order; blank = the account's default firm."""
+    capacity: Literal["A", "P", "R", "O"] = "A"
+    """A agency, P principal, R riskless principal, O other."""
+    display: Literal["Y", "N", "A"] = "Y"
+    """Y visible, N hidden, A attributable."""
+    intermarket_sweep: bool = False
+    shares_located: bool = False
+    """SharesLocated (Y/N) sent on short sales (sides T and E), on Enter and on every Replace."""
+    locate_broker: Annotated[str, msgspec.Meta(max_length=4, pattern=_PRINTABLE)] = ""
+    """LocateBroker sent with SharesLocated on short sales; blank = not sent."""
+
+    def __post_init__(self) -> None:
+        """Check the rules that span fields."""
+        if self.reconnect_max_ms < self.reconnect_initial_ms:
+            raise ValueError("reconnect_max_ms must be at least reconnect_initial_ms")
+        if self.server_timeout_ms <= self.heartbeat_interval_ms:
+            raise ValueError("server_timeout_ms must be longer than heartbeat_interval_ms")
+        if self.timezone.upper() != "UTC":
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+                raise ValueError(f"unknown time zone {self.timezone!r}") from None

@@ -1,0 +1,344 @@
+"""SoupBinTCP client session: the whole state machine in one place (sans-IO).
+
+States::
+
+    DISCONNECTED --connection_made--> LOGGING_IN --Login Accepted--> LOGGED_IN --logout()--> LOGGING_OUT
+         ^                                |                              |                        |
+         +--------- connection_lost ------+------------------------------+                        v
+                    (backoff, then reconnect; Login Rejected A/S also ends here)              LOGGED_OUT
+    LOGGING_IN / LOGGED_IN / LOGGING_OUT --End of Session--> ENDED
+
+LOGGED_OUT and ENDED are final: ``reconnect_delay_ns`` returns None.
+
+The transport feeds bytes and connection events in, takes ``out`` (``take``), and
+runs ``poll(now_ns)`` when asked. Sequenced Data is numbered implicitly from the
+Login Accepted sequence; a message below ``next_sequence`` was already delivered
+(it comes back on replay after a reconnect) and is dropped, so nothing is delivered
+twice. Re-login always asks for the same session and ``next_sequence``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Protocol
+
+import msgspec
+
+from venues.ouch.errors import DecodeError
+from venues.ouch.soupbin import (
+    CLIENT_HEARTBEAT_PACKET,
+    DEBUG,
+    END_OF_SESSION,
+    LOGIN_ACCEPTED,
+    LOGIN_REJECT_TEXT,
+    LOGIN_REJECTED,
+    LOGOUT_REQUEST_PACKET,
+    SEQUENCED_DATA,
+    SERVER_HEARTBEAT,
+    UNSEQUENCED_DATA,
+    VERSION_3_00,
+    SoupSplitter,
+    decode_login_accepted,
+    encode_login_request,
+)
+
+MS: Final = 1_000_000
+
+
+class SoupClientState(enum.Enum):
+    """Where the client session stands."""
+
+    DISCONNECTED = "DISCONNECTED"
+    LOGGING_IN = "LOGGING_IN"
+    LOGGED_IN = "LOGGED_IN"
+    LOGGING_OUT = "LOGGING_OUT"
+    LOGGED_OUT = "LOGGED_OUT"
+    """We logged out on purpose: no reconnect."""
+    ENDED = "ENDED"
+    """The server sent End of Session: no reconnect."""
+
+
+_CONNECTED: Final = frozenset(
+    {SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT}
+)
+_FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED})
+
+
+class SoupClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Login credentials and timers of a SoupBinTCP client."""
+
+    username: str
+    password: str
+    session: str = ""
+    """Session to join; blank = the server's current session."""
+    version: str = VERSION_3_00
+    """Login Request layout: "3.00" (46-byte payload) or "4.10" (51 bytes, with heartbeat timeout)."""
+    heartbeat_interval_ns: int = 1_000 * MS
+    """Send a Client Heartbeat after this long without sending anything."""
+    server_timeout_ns: int = 5_000 * MS
+    """Drop the connection after this long without any byte from the server (also bounds the login)."""
+    heartbeat_timeout_ms: int = 15_000
+    """Value of the 4.10 Heartbeat Timeout field: how long the server may wait for us."""
+    reconnect_initial_ns: int = 100 * MS
+    reconnect_max_ns: int = 10_000 * MS
+    first_sequence: int = 1
+    """Sequence number requested on the first login (1 = everything since the start of the session)."""
+
+
+class SoupClientListener(Protocol):
+    """What the session tells its owner (the venue adapter)."""
+
+    def on_logged_in(self, session: str, sequence: int) -> None:
+        """Login Accepted: ``sequence`` is the next sequenced message the server will send."""
+
+    def on_login_rejected(self, reason: str, text: str) -> None:
+        """Login Rejected with reason ``A`` or ``S`` (the server closes the connection)."""
+
+    def on_sequenced(self, sequence: int, message: memoryview) -> None:
+        """One new Sequenced Data message (never one already delivered)."""
+
+    def on_end_of_session(self) -> None:
+        """End of Session: no more messages and no reconnect."""
+
+    def on_disconnect_wanted(self, reason: str) -> None:
+        """Ask the transport to close the connection (timeout, protocol violation, end)."""
+
+    def on_protocol_error(self, text: str) -> None:
+        """The server broke the protocol in a way the session tolerates (counted)."""
+
+
+class SoupClientSession:
+    """A SoupBinTCP client: login, implicit sequencing, heartbeats, timeouts and reconnect backoff."""
+
+    def __init__(self, config: SoupClientConfig, listener: SoupClientListener) -> None:
+        self.config = config
+        self.listener = listener
+        self.state = SoupClientState.DISCONNECTED
+        self.reason = "not connected yet"
+        self.session = config.session
+        """Session to request on the next login; the server's session id once logged in."""
+        self.next_sequence = config.first_sequence
+        """Sequence number of the next message not yet delivered."""
+        self.out = bytearray()
+        self._splitter = SoupSplitter()
+        self._receive_sequence = 0
+        self._requested_sequence = 0
+        self._last_sent_ns = 0
+        self._last_received_ns = 0
+        self._closing = False
+        self._failed_connections = 0
+        self.logins = 0
+        self.login_rejects = 0
+        self.duplicates_dropped = 0
+        self.gaps = 0
+        self.heartbeats_sent = 0
+        self.debug_packets = 0
+        self.unsequenced_ignored = 0
+        self.protocol_errors = 0
+
+    # ---- commands ------------------------------------------------------------------
+
+    def resume(self, session: str, next_sequence: int) -> None:
+        """Set the session and sequence number to ask for on the next login (recovery after a restart)."""
+        if self.state in _CONNECTED:
+            raise RuntimeError("resume() must be called before connecting")
+        self.session = session
+        self.next_sequence = next_sequence
+
+    def logout(self, now_ns: int) -> None:
+        """Send Logout Request; once the connection closes the session stays down."""
+        if self.state in (SoupClientState.LOGGED_IN, SoupClientState.LOGGING_IN):
+            self.out += LOGOUT_REQUEST_PACKET
+            self._last_sent_ns = now_ns
+            self.state = SoupClientState.LOGGING_OUT
+            self.reason = "logging out"
+        elif self.state is SoupClientState.DISCONNECTED:
+            self.state = SoupClientState.LOGGED_OUT
+            self.reason = "logged out"
+
+    def take(self, now_ns: int) -> bytearray:
+        """Return the bytes queued for the wire (and note the send time); the buffer starts afresh."""
+        out = self.out
+        if out:
+            self.out = bytearray()
+            self._last_sent_ns = now_ns
+        return out
+
+    @property
+    def logged_in(self) -> bool:
+        """Return True when application messages may be sent."""
+        return self.state is SoupClientState.LOGGED_IN
+
+    @property
+    def finished(self) -> bool:
+        """Return True when the session will not reconnect (End of Session or logout)."""
+        return self.state in _FINAL
+
+    # ---- transport events ------------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        """Start a login on a fresh connection."""
+        self._splitter.reset()
+        self._closing = False
+        self._last_sent_ns = now_ns
+        self._last_received_ns = now_ns
+        if self.state in _FINAL:
+            self._request_disconnect(f"session is {self.state.value}; not logging in again")
+            return
+        self._requested_sequence = self.next_sequence
+        self.out = bytearray(
+            encode_login_request(
+                self.config.username,
+                self.config.password,
+                self.session,
+                self.next_sequence,
+                version=self.config.version,
+                heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
+            )
+        )
+        self.state = SoupClientState.LOGGING_IN
+        self.reason = (
+            f"logging in to session {self.session or '(current)'!r} from sequence {self.next_sequence}"
+        )
+
+    def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
+        """Consume bytes from the server."""
+        self._last_received_ns = now_ns
+        accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
+        for packet in self._splitter.feed(data):
+            kind = packet[0]
+            if kind == SEQUENCED_DATA and accepting:
+                sequence = self._receive_sequence
+                self._receive_sequence = sequence + 1
+                if sequence < self.next_sequence:
+                    self.duplicates_dropped += 1
+                    continue
+                self.next_sequence = sequence + 1
+                self.listener.on_sequenced(sequence, packet[1:])
+            elif kind == SERVER_HEARTBEAT:
+                continue
+            elif self._on_control(packet):
+                return
+            else:
+                accepting = (
+                    self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
+                )
+
+    def connection_lost(self, now_ns: int) -> None:
+        """Note the connection is gone; partial packets and unsent bytes are dropped."""
+        del now_ns
+        self._splitter.reset()
+        self.out = bytearray()
+        if self.state in _FINAL:
+            return
+        if self.state is SoupClientState.LOGGING_OUT:
+            self.state = SoupClientState.LOGGED_OUT
+            self.reason = "logged out"
+            return
+        if self.state is SoupClientState.LOGGING_IN:
+            self._failed_connections += 1
+        if not self._closing and self.state is not SoupClientState.DISCONNECTED:
+            self.reason = "connection lost"
+        self.state = SoupClientState.DISCONNECTED
+
+    def poll(self, now_ns: int) -> int:
+        """Send a heartbeat or give up on a silent server when due; return ns until the next deadline."""
+        config = self.config
+        if self.state not in _CONNECTED or self._closing:
+            return config.heartbeat_interval_ns
+        silence = now_ns - self._last_received_ns
+        if silence >= config.server_timeout_ns:
+            what = "Login Accepted" if self.state is SoupClientState.LOGGING_IN else "data"
+            self._request_disconnect(f"no {what} from the server for {silence // MS} ms")
+            return config.heartbeat_interval_ns
+        deadline = self._last_received_ns + config.server_timeout_ns
+        if self.state is SoupClientState.LOGGED_IN:
+            if now_ns - self._last_sent_ns >= config.heartbeat_interval_ns:
+                self.out += CLIENT_HEARTBEAT_PACKET
+                self._last_sent_ns = now_ns
+                self.heartbeats_sent += 1
+            deadline = min(deadline, self._last_sent_ns + config.heartbeat_interval_ns)
+        return max(deadline - now_ns, 1)
+
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return the backoff before reconnect ``attempt`` (1-based), or None once the session is over.
+
+        The delay doubles with each failed TCP connect (``attempt``) and with each
+        connection in a row that did not get past the login; a successful login resets it.
+        """
+        if self.state in _FINAL:
+            return None
+        exponent = max(attempt - 1, 0) + self._failed_connections
+        delay = self.config.reconnect_initial_ns << min(exponent, 40)
+        return min(delay, self.config.reconnect_max_ns)
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _request_disconnect(self, reason: str) -> None:
+        if not self._closing:
+            self._closing = True
+            self.reason = reason
+            self.listener.on_disconnect_wanted(reason)
+
+    def _protocol_error(self, text: str) -> None:
+        self.protocol_errors += 1
+        self.listener.on_protocol_error(text)
+
+    def _on_control(self, packet: memoryview) -> bool:
+        """Handle a packet other than heartbeats and in-session data; return True to stop reading."""
+        kind = packet[0]
+        if kind == LOGIN_ACCEPTED:
+            if self.state is not SoupClientState.LOGGING_IN:
+                self._protocol_error(f"Login Accepted while {self.state.value}; ignored")
+                return False
+            accepted = decode_login_accepted(packet)
+            if isinstance(accepted, DecodeError):
+                self._protocol_error(f"bad Login Accepted: {accepted.text}")
+                self._request_disconnect(f"bad Login Accepted: {accepted.text}")
+                return True
+            self._logged_in(accepted.session, accepted.sequence)
+            return False
+        if kind == LOGIN_REJECTED:
+            code = chr(packet[1]) if len(packet) == 2 else "?"
+            text = LOGIN_REJECT_TEXT.get(code, "unknown reason")
+            self.login_rejects += 1
+            self.listener.on_login_rejected(code, text)
+            self._request_disconnect(f"login rejected: {text} ({code})")
+            return True
+        if kind == END_OF_SESSION:
+            self.state = SoupClientState.ENDED
+            self.reason = "end of session"
+            self._closing = True
+            self.listener.on_end_of_session()
+            self.listener.on_disconnect_wanted("end of session")
+            return True
+        if kind == DEBUG:
+            self.debug_packets += 1
+        elif kind == UNSEQUENCED_DATA:
+            self.unsequenced_ignored += 1
+        elif kind == SEQUENCED_DATA:
+            self._protocol_error(f"Sequenced Data while {self.state.value}")
+            self._request_disconnect(f"Sequenced Data while {self.state.value}")
+            return True
+        else:
+            self._protocol_error(f"unknown packet type 0x{kind:02X} ignored")
+        return False
+
+    def _logged_in(self, session: str, sequence: int) -> None:
+        requested = self._requested_sequence
+        if requested == 0:
+            self.next_sequence = sequence
+        elif sequence > self.next_sequence:
+            self.gaps += 1
+            self._protocol_error(
+                f"server resumes at sequence {sequence} but {self.next_sequence} was requested: "
+                f"messages {self.next_sequence}..{sequence - 1} cannot be recovered"
+            )
+            self.next_sequence = sequence
+        self._receive_sequence = sequence
+        self.session = session
+        self.state = SoupClientState.LOGGED_IN
+        self._failed_connections = 0
+        self.logins += 1
+        self.reason = f"logged in to session {session!r}, next sequence {sequence}"
+        self.listener.on_logged_in(session, sequence)
