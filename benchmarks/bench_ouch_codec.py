@@ -70,9 +70,7 @@ def main() -> None:
     def enter_pack_into() -> None:
         buf = bytearray()
         for urn in range(batch):
-            pack_enter_order(
-                buf, urn, b"B", 100, b"AAPL    ", PX, b"0", b"Y", b"A", b"N", b"N", b"123456        "
-            )
+            pack_enter_order(buf, urn, b"B", 100, b"AAPL    ", PX, b"0", b"Y", b"A", b"N", b"N", b"123456        ")
 
     enter = EnterOrder(1, "B", 100, "AAPL", PX, "0", "Y", "A", "N", "N", "123456")
 

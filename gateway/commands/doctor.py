@@ -31,12 +31,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--cpu", type=int, metavar="N", help="the core the gateway will be pinned to (spin.cpu)"
-    )
-    parser.add_argument(
-        "--interface", metavar="IF", help="the venue-facing interface (default: the default route's)"
-    )
+    parser.add_argument("--cpu", type=int, metavar="N", help="the core the gateway will be pinned to (spin.cpu)")
+    parser.add_argument("--interface", metavar="IF", help="the venue-facing interface (default: the default route's)")
     add_host_root_argument(parser, "/proc and /sys")
     parser.set_defaults(func=run)
 

@@ -69,9 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="override spin.io_uring_guard for this run (auto: block io_uring under Onload with uvloop)",
     )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print the exact command and environment, run nothing"
-    )
+    parser.add_argument("--dry-run", action="store_true", help="print the exact command and environment, run nothing")
     parser.add_argument(
         "--python",
         default=sys.executable,
@@ -79,9 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="interpreter that runs the gateway (default: this one)",
     )
     add_host_root_argument(parser, "/sys and /dev")
-    parser.add_argument(
-        "gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run"
-    )
+    parser.add_argument("gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run")
     parser.set_defaults(func=run)
 
 

@@ -100,6 +100,4 @@ def detect_acceleration(
                 f"launcher chose onload but {info.describe()} (was LD_PRELOAD dropped on the way?);"
                 " running on kernel sockets"
             )
-    return Acceleration(
-        mode, reason, info, launcher_mode, profile if mode == ONLOAD else None, strict, warning
-    )
+    return Acceleration(mode, reason, info, launcher_mode, profile if mode == ONLOAD else None, strict, warning)

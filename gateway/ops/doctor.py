@@ -142,30 +142,22 @@ def _kernel_cpu_set(ctx: DoctorContext, sysfs_name: str, option: str) -> tuple[s
     return None, False
 
 
-def _core_in_set(
-    ctx: DoctorContext, name: str, cpus: set[int], *, what: str, shown: str, none: str
-) -> CheckResult:
+def _core_in_set(ctx: DoctorContext, name: str, cpus: set[int], *, what: str, shown: str, none: str) -> CheckResult:
     """PASS if the gateway's core (without --cpu: any core) is in ``cpus``, else WARN with the boot fix."""
     if ctx.cpu is None:
         if cpus:
-            return CheckResult(
-                name, Status.PASS, f"{what} CPUs: {shown} (pass --cpu to check the gateway's one)"
-            )
+            return CheckResult(name, Status.PASS, f"{what} CPUs: {shown} (pass --cpu to check the gateway's one)")
         return CheckResult(name, Status.WARN, none, _isolation_fix("<cpu>"))
     if ctx.cpu in cpus:
         return CheckResult(name, Status.PASS, f"CPU {ctx.cpu} is {what} ({what}: {shown})")
-    return CheckResult(
-        name, Status.WARN, f"CPU {ctx.cpu} is not {what} ({what}: {shown})", _isolation_fix(ctx.cpu)
-    )
+    return CheckResult(name, Status.WARN, f"CPU {ctx.cpu} is not {what} ({what}: {shown})", _isolation_fix(ctx.cpu))
 
 
 def check_isolcpus(ctx: DoctorContext) -> CheckResult:
     """The gateway's core is isolated from the scheduler (isolcpus)."""
     isolated, _ = _kernel_cpu_set(ctx, "isolated", "isolcpus")
     if isolated is None:
-        return CheckResult(
-            "isolcpus", Status.UNKNOWN, "cannot read /sys/devices/system/cpu/isolated or /proc/cmdline"
-        )
+        return CheckResult("isolcpus", Status.UNKNOWN, "cannot read /sys/devices/system/cpu/isolated or /proc/cmdline")
     none = "no isolated CPUs: the scheduler puts other tasks on every core"
     shown = format_cpu_list(isolated) or "none"
     return _core_in_set(ctx, "isolcpus", isolated, what="isolated", shown=shown, none=none)
@@ -180,9 +172,7 @@ def check_nohz_full(ctx: DoctorContext) -> CheckResult:
         )
     shown = format_cpu_list(cpus) or "none"
     if not in_sysfs and not cpus:
-        shown += (
-            ", and this kernel has no /sys/devices/system/cpu/nohz_full (built without CONFIG_NO_HZ_FULL?)"
-        )
+        shown += ", and this kernel has no /sys/devices/system/cpu/nohz_full (built without CONFIG_NO_HZ_FULL?)"
     none = "no nohz_full CPUs: every core takes the scheduler tick"
     return _core_in_set(ctx, "nohz_full", cpus, what="tickless", shown=shown, none=none)
 
@@ -241,16 +231,13 @@ def check_irqbalance(ctx: DoctorContext) -> CheckResult:
         banned = match.group(1)
         cpus = parse_cpu_list(banned) or set()
         if ctx.cpu is not None and ctx.cpu in cpus:
-            return CheckResult(
-                name, Status.PASS, f"irqbalance runs but keeps off CPU {ctx.cpu} (banned {banned})"
-            )
+            return CheckResult(name, Status.PASS, f"irqbalance runs but keeps off CPU {ctx.cpu} (banned {banned})")
     return CheckResult(
         name,
         Status.WARN,
         "irqbalance is running and may move interrupts onto the gateway's core"
         + (f" (banned CPUs: {banned})" if banned else ""),
-        "systemctl disable --now irqbalance,"
-        " or set IRQBALANCE_BANNED_CPULIST=<cpu> in /etc/default/irqbalance",
+        "systemctl disable --now irqbalance, or set IRQBALANCE_BANNED_CPULIST=<cpu> in /etc/default/irqbalance",
     )
 
 
@@ -350,15 +337,12 @@ def check_cstates(ctx: DoctorContext) -> CheckResult:
         driver = ctx.host.read_value("/sys/devices/system/cpu/cpuidle/current_driver")
         return CheckResult(name, Status.UNKNOWN, f"no cpuidle states exposed (driver: {driver or 'none'})")
     if not deep:
-        return CheckResult(
-            name, Status.PASS, f"no deep idle state enabled (states: {', '.join(sorted(seen))})"
-        )
+        return CheckResult(name, Status.PASS, f"no deep idle state enabled (states: {', '.join(sorted(seen))})")
     cpu_arg = f" -c {ctx.cpu}" if ctx.cpu is not None else ""
     return CheckResult(
         name,
         Status.WARN,
-        f"deep idle states enabled: {', '.join(sorted(deep))}:"
-        " waking from them adds that much to the next packet",
+        f"deep idle states enabled: {', '.join(sorted(deep))}: waking from them adds that much to the next packet",
         f"cpupower{cpu_arg} idle-set -D {DEEP_CSTATE_LATENCY_US}"
         " (boot: intel_idle.max_cstate=1 processor.max_cstate=1)",
     )
@@ -418,9 +402,7 @@ def check_hugepages(ctx: DoctorContext) -> CheckResult:
             "no huge pages reserved: Onload puts its packet buffers on 4 KiB pages (more TLB misses)",
             "sysctl -w vm.nr_hugepages=1024 (persist in /etc/sysctl.d/)",
         )
-    return CheckResult(
-        name, Status.PASS, "no huge pages reserved; only Onload's packet buffers would use them"
-    )
+    return CheckResult(name, Status.PASS, "no huge pages reserved; only Onload's packet buffers would use them")
 
 
 def check_swap(ctx: DoctorContext) -> CheckResult:
@@ -474,9 +456,7 @@ def check_coalescing(ctx: DoctorContext) -> CheckResult:
         return CheckResult(name, Status.UNKNOWN, "no --interface given and no default route found")
     result = ctx.host.run(["ethtool", "-c", interface])
     if result is None:
-        return CheckResult(
-            name, Status.UNKNOWN, "ethtool is not installed", "apt-get install ethtool (or dnf install)"
-        )
+        return CheckResult(name, Status.UNKNOWN, "ethtool is not installed", "apt-get install ethtool (or dnf install)")
     if result.exit_code != 0:
         said = result.output.strip().splitlines()
         why = said[-1] if said else f"exit {result.exit_code}"
@@ -504,9 +484,7 @@ def check_busy_poll(ctx: DoctorContext) -> CheckResult:
     busy_read = ctx.host.read_value("/proc/sys/net/core/busy_read")
     busy_poll = ctx.host.read_value("/proc/sys/net/core/busy_poll")
     if busy_read is None or busy_poll is None:
-        return CheckResult(
-            name, Status.UNKNOWN, "no net.core.busy_read/busy_poll (kernel without busy polling)"
-        )
+        return CheckResult(name, Status.UNKNOWN, "no net.core.busy_read/busy_poll (kernel without busy polling)")
     shown = f"net.core.busy_read={busy_read}, net.core.busy_poll={busy_poll}"
     if busy_poll == "0":
         return CheckResult(
@@ -556,9 +534,7 @@ def check_onload(ctx: DoctorContext) -> CheckResult:
         return CheckResult(name, Status.FAIL, reason, "onload_tool reload (as root)")
     mismatch = env.version_mismatch()
     if mismatch:
-        return CheckResult(
-            name, Status.WARN, mismatch, "onload_tool reload (load the driver matching the library)"
-        )
+        return CheckResult(name, Status.WARN, mismatch, "onload_tool reload (load the driver matching the library)")
     return CheckResult(name, Status.PASS, env.summary())
 
 
@@ -566,9 +542,7 @@ def check_clocksource(ctx: DoctorContext) -> CheckResult:
     """The clock source lets clock_gettime run in user space (vDSO), not as a system call."""
     name = "clocksource"
     current = ctx.host.read_value("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-    available = (
-        ctx.host.read_value("/sys/devices/system/clocksource/clocksource0/available_clocksource") or ""
-    )
+    available = ctx.host.read_value("/sys/devices/system/clocksource/clocksource0/available_clocksource") or ""
     if not current:
         return CheckResult(name, Status.UNKNOWN, "cannot read current_clocksource")
     if current in ("tsc", "arch_sys_counter"):
@@ -576,9 +550,7 @@ def check_clocksource(ctx: DoctorContext) -> CheckResult:
     if current == "kvm-clock":
         note = "; tsc is available and cheaper" if "tsc" in available.split() else ""
         return CheckResult(name, Status.PASS, f"kvm-clock (paravirtual, vDSO-capable){note}")
-    fix = (
-        "echo tsc > /sys/devices/system/clocksource/clocksource0/current_clocksource (boot: clocksource=tsc)"
-    )
+    fix = "echo tsc > /sys/devices/system/clocksource/clocksource0/current_clocksource (boot: clocksource=tsc)"
     return CheckResult(
         name,
         Status.WARN,
@@ -605,8 +577,7 @@ def check_rt_throttling(ctx: DoctorContext) -> CheckResult:
         Status.WARN,
         f"kernel.sched_rt_runtime_us={runtime} of {period or '?'}:"
         f" with spin.sched_fifo_priority set, a spinning gateway is stopped{throttled} in every period",
-        "sysctl -w kernel.sched_rt_runtime_us=-1 (only with an isolated core),"
-        " or leave sched_fifo_priority unset",
+        "sysctl -w kernel.sched_rt_runtime_us=-1 (only with an isolated core), or leave sched_fifo_priority unset",
     )
 
 

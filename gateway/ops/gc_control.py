@@ -208,8 +208,6 @@ class GcController:
             "frozen_objects": self.frozen_objects,
             "pending_by_generation": list(gc.get_count()),
             "seconds_since_quiet_collection": (
-                round((now - self.last_quiet_collection_ns) / 1e9, 3)
-                if self.last_quiet_collection_ns
-                else None
+                round((now - self.last_quiet_collection_ns) / 1e9, 3) if self.last_quiet_collection_ns else None
             ),
         }

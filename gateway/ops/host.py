@@ -44,9 +44,7 @@ def run_with_sh(argv: Sequence[str], timeout_s: float = 5.0) -> CommandOutput | 
     except sh.CommandNotFound:
         return None
     try:
-        output = command(
-            *argv[1:], _err_to_out=True, _ok_code=_ANY_EXIT, _timeout=timeout_s, _return_cmd=True
-        )
+        output = command(*argv[1:], _err_to_out=True, _ok_code=_ANY_EXIT, _timeout=timeout_s, _return_cmd=True)
     except (sh.TimeoutException, OSError):
         return None
     return CommandOutput(output.exit_code, str(output))

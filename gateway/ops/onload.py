@@ -280,9 +280,7 @@ def mapped_onload_library(maps_text: str | None) -> str | None:
     return None
 
 
-def probe_process(
-    extensions: OnloadExtensions | None = None, maps_path: str = "/proc/self/maps"
-) -> OnloadProcessInfo:
+def probe_process(extensions: OnloadExtensions | None = None, maps_path: str = "/proc/self/maps") -> OnloadProcessInfo:
     """Look for libonload in this process and ask it ``onload_is_present()``."""
     try:
         maps_text: str | None = Path(maps_path).read_text()

@@ -45,9 +45,7 @@ class LoopImpl(enum.StrEnum):
     ASYNCIO = "asyncio"
 
 
-def io_uring_decision(
-    guard: IoUringGuard, acceleration: Acceleration, loop_impl: LoopImpl
-) -> tuple[bool, str]:
+def io_uring_decision(guard: IoUringGuard, acceleration: Acceleration, loop_impl: LoopImpl) -> tuple[bool, str]:
     """Return (block?, why) for the configured guard, the network path and the loop."""
     if guard is IoUringGuard.ALWAYS:
         return True, "io_uring_guard=always"
@@ -117,9 +115,7 @@ class OpsRuntime:
             try:
                 guard = IoUringGuard(override)
             except ValueError:
-                log.warning(
-                    "io_uring: ignoring %s=%r (use auto, always or never)", IO_URING_GUARD_ENV, override
-                )
+                log.warning("io_uring: ignoring %s=%r (use auto, always or never)", IO_URING_GUARD_ENV, override)
         block, why = io_uring_decision(guard, acceleration, loop_impl)
         if block:
             result = block_io_uring()

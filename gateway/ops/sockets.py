@@ -151,9 +151,7 @@ class VenueSocketTuner:
                 hint = ""
                 if exc.errno == errno.EPERM:
                     hint = "; some kernels need CAP_NET_ADMIN to raise it above net.core.busy_read"
-                problems.append(
-                    f"SO_BUSY_POLL {self.so_busy_poll_us} us not set: {_os_error_text(exc)}{hint}"
-                )
+                problems.append(f"SO_BUSY_POLL {self.so_busy_poll_us} us not set: {_os_error_text(exc)}{hint}")
         return SocketAcceleration(
             venue=venue,
             fd=fd,
@@ -189,15 +187,8 @@ class VenueSocketTuner:
     def _log(self, entry: SocketAcceleration) -> None:
         options = f"TCP_NODELAY {'on' if entry.tcp_nodelay else 'OFF'}"
         if entry.path == "kernel":
-            options += (
-                f", SO_BUSY_POLL {entry.so_busy_poll_us} us"
-                if entry.so_busy_poll_us
-                else ", SO_BUSY_POLL off"
-            )
-        if entry.path == "onload":
-            what = f"accelerated by Onload {entry.reason}"
-        else:
-            what = f"kernel ({entry.reason})"
+            options += f", SO_BUSY_POLL {entry.so_busy_poll_us} us" if entry.so_busy_poll_us else ", SO_BUSY_POLL off"
+        what = f"accelerated by Onload {entry.reason}" if entry.path == "onload" else f"kernel ({entry.reason})"
         line = "venue %s socket fd %d %s -> %s: %s; %s"
         args = (entry.venue, entry.fd, entry.local, entry.peer, what, options)
         for problem in entry.problems:

@@ -99,9 +99,7 @@ def apply_sched_fifo(priority: int | None) -> SettingResult:
     except OSError as exc:
         why = f"sched_setscheduler failed: {os.strerror(exc.errno or 0)}"
         if exc.errno == errno.EPERM:
-            why += (
-                " (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority: LimitRTPRIO= in the unit)"
-            )
+            why += " (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority: LimitRTPRIO= in the unit)"
         return SettingResult("sched_fifo", requested, _describe_policy(), False, why)
     detail = ""
     runtime = _read_int("/proc/sys/kernel/sched_rt_runtime_us")

@@ -179,9 +179,7 @@ def test_irqbalance_when_not_running_then_pass(tmp_path: Path, fake_root: Writer
     assert check_irqbalance(_ctx(tmp_path)).status is Status.PASS
 
 
-def test_irq_affinity_when_interrupts_may_hit_the_cpu_then_warn_with_count(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_irq_affinity_when_interrupts_may_hit_the_cpu_then_warn_with_count(tmp_path: Path, fake_root: Writer) -> None:
     fake_root("/proc/irq/30/smp_affinity_list", "0-1\n")
     fake_root("/proc/irq/31/smp_affinity_list", "0\n")
     fake_root("/proc/irq/default_smp_affinity", "3\n")
@@ -193,9 +191,7 @@ def test_irq_affinity_when_interrupts_may_hit_the_cpu_then_warn_with_count(
     assert check_irq_affinity(_ctx(tmp_path)).status is Status.UNKNOWN
 
 
-def test_governor_when_performance_then_pass_powersave_warn_missing_unknown(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_governor_when_performance_then_pass_powersave_warn_missing_unknown(tmp_path: Path, fake_root: Writer) -> None:
     fake_root("/sys/devices/system/cpu/online", "0-1\n")
     assert check_governor(_ctx(tmp_path)).status is Status.UNKNOWN
     fake_root("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", "performance\n")
@@ -204,9 +200,7 @@ def test_governor_when_performance_then_pass_powersave_warn_missing_unknown(
     warn = check_governor(_ctx(tmp_path, cpu=1))
     assert warn.status is Status.WARN
     assert warn.fix == "cpupower -c 1 frequency-set -g performance"
-    assert check_governor(_ctx(tmp_path)).reason.startswith(
-        "governor: performance on CPU 0; powersave on CPU 1"
-    )
+    assert check_governor(_ctx(tmp_path)).reason.startswith("governor: performance on CPU 0; powersave on CPU 1")
 
 
 def _cstate(fake_root: Writer, index: int, name: str, latency: int, disabled: int = 0) -> None:
@@ -230,9 +224,7 @@ def test_cstates_when_deep_state_enabled_then_warn_and_when_disabled_then_pass(
     assert check_cstates(_ctx(tmp_path, cpu=2)).status is Status.PASS
 
 
-def test_cstates_when_idle_poll_then_pass_and_when_no_cpuidle_then_unknown(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_cstates_when_idle_poll_then_pass_and_when_no_cpuidle_then_unknown(tmp_path: Path, fake_root: Writer) -> None:
     fake_root("/sys/devices/system/cpu/online", "0\n")
     assert check_cstates(_ctx(tmp_path)).status is Status.UNKNOWN
     fake_root("/proc/cmdline", "idle=poll\n")
@@ -256,18 +248,13 @@ def test_thp_when_mode_then_verdict(
     assert check_thp(_ctx(tmp_path)).status is status
 
 
-def test_hugepages_when_onload_installed_without_huge_pages_then_warn(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_hugepages_when_onload_installed_without_huge_pages_then_warn(tmp_path: Path, fake_root: Writer) -> None:
     fake_root("/proc/meminfo", "MemTotal: 1000 kB\nHugePages_Total:       0\nHugepagesize:    2048 kB\n")
     with_onload = OnloadEnvironment("/usr/bin/onload", "8.1", True, "8.1")
     assert check_hugepages(_ctx(tmp_path, onload=with_onload)).status is Status.WARN
     assert check_hugepages(_ctx(tmp_path)).status is Status.PASS
     fake_root("/proc/meminfo", "HugePages_Total:     512\nHugePages_Free:   500\nHugepagesize:    2048 kB\n")
-    assert (
-        check_hugepages(_ctx(tmp_path, onload=with_onload)).reason
-        == "512 huge pages of 2048 kB reserved, 500 free"
-    )
+    assert check_hugepages(_ctx(tmp_path, onload=with_onload)).reason == "512 huge pages of 2048 kB reserved, 500 free"
 
 
 def test_swap_when_device_active_then_warn_else_pass(tmp_path: Path, fake_root: Writer) -> None:
@@ -324,9 +311,7 @@ def test_busy_poll_when_zero_then_warn_when_set_then_pass(tmp_path: Path, fake_r
     assert check_busy_poll(_ctx(tmp_path)).status is Status.PASS
 
 
-def test_io_uring_when_disabled_by_sysctl_then_pass_explaining_epoll_ctl(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_io_uring_when_disabled_by_sysctl_then_pass_explaining_epoll_ctl(tmp_path: Path, fake_root: Writer) -> None:
     assert check_io_uring(_ctx(tmp_path)).status is Status.UNKNOWN
     fake_root("/proc/sys/kernel/io_uring_disabled", "2\n")
     result = check_io_uring(_ctx(tmp_path))
@@ -357,9 +342,7 @@ def test_report_when_onload_driver_missing_then_exit_code_1(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("current", "status"), [("tsc", Status.PASS), ("kvm-clock", Status.PASS), ("hpet", Status.WARN)]
 )
-def test_clocksource_when_source_then_verdict(
-    tmp_path: Path, fake_root: Writer, current: str, status: Status
-) -> None:
+def test_clocksource_when_source_then_verdict(tmp_path: Path, fake_root: Writer, current: str, status: Status) -> None:
     fake_root("/sys/devices/system/clocksource/clocksource0/current_clocksource", current + "\n")
     fake_root("/sys/devices/system/clocksource/clocksource0/available_clocksource", "tsc hpet acpi_pm\n")
     result = check_clocksource(_ctx(tmp_path))
@@ -378,26 +361,20 @@ def test_rt_throttling_when_default_then_warn_when_off_then_pass(tmp_path: Path,
     assert check_rt_throttling(_ctx(tmp_path)).status is Status.PASS
 
 
-def test_run_doctor_when_a_check_raises_then_unknown_and_the_rest_still_run(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_run_doctor_when_a_check_raises_then_unknown_and_the_rest_still_run(tmp_path: Path, fake_root: Writer) -> None:
     def check_exploding(ctx: DoctorContext) -> CheckResult:
         raise ValueError("bad sysfs format")
 
     fake_root("/proc/sys/kernel/sched_rt_runtime_us", "-1\n")
     report = run_doctor(_ctx(tmp_path), (check_exploding, check_rt_throttling))
-    assert report.checks[0] == CheckResult(
-        "exploding", Status.UNKNOWN, "check failed: ValueError: bad sysfs format"
-    )
+    assert report.checks[0] == CheckResult("exploding", Status.UNKNOWN, "check failed: ValueError: bad sysfs format")
     assert report.checks[1].status is Status.PASS
 
 
 def test_default_route_when_route_table_then_interface_of_default(tmp_path: Path, fake_root: Writer) -> None:
     fake_root(
         "/proc/net/route",
-        "Iface\tDestination\tGateway\tFlags\n"
-        "ens1f0\t0000A8C0\t00000000\t0001\n"
-        "ens1f1\t00000000\t0100A8C0\t0003\n",
+        "Iface\tDestination\tGateway\tFlags\nens1f0\t0000A8C0\t00000000\t0001\nens1f1\t00000000\t0100A8C0\t0003\n",
     )
     assert default_route_interface(HostView(tmp_path / "root")) == "ens1f1"
 

@@ -145,9 +145,7 @@ def test_freeze_when_disabled_in_config_then_nothing_frozen(controllers: list[Gc
 
 def test_describe_when_each_policy_then_says_what_is_automatic(controllers: list[GcController]) -> None:
     young = _make(controllers, quiet_period_ms=500)
-    assert young.apply().startswith(
-        "automatic young collections only (thresholds 700/10, generation 2 never);"
-    )
+    assert young.apply().startswith("automatic young collections only (thresholds 700/10, generation 2 never);")
     young.close()
     off = _make(controllers, automatic=AutomaticGc.OFF, quiet_period_ms=0, freeze_after_startup=False)
     assert off.apply() == "automatic collection off; no collections in quiet periods; no freeze"

@@ -120,9 +120,7 @@ def test_block_io_uring_when_ring_already_open_then_reports_installed_too_late()
         "from gateway.ops.iouring import block_io_uring\nr = block_io_uring()\n"
         "print(r.installed, r.rings_already_open, 'too late' in r.detail)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     installed, rings, too_late = result.stdout.split()
     assert installed == "True" and int(rings) >= 1 and too_late == "True"

@@ -261,10 +261,7 @@ def test_plan_when_version_unreadable_then_falls_back_with_onloads_own_words() -
     plan = plan_launch(LaunchOptions(profile="x", python="/py"), env, _PROFILE, {})
     assert isinstance(plan, LaunchPlan)
     assert plan.mode == "kernel"
-    assert (
-        plan.reason
-        == "'/usr/bin/onload --version' did not report a version: onload: libonload.so: cannot open"
-    )
+    assert plan.reason == "'/usr/bin/onload --version' did not report a version: onload: libonload.so: cannot open"
     assert plan.argv == ("/py", "-m", "gateway", "run")
 
 
@@ -275,9 +272,7 @@ def test_plan_when_profile_error_then_refuses_with_usage_code_even_without_onloa
 
 
 def test_plan_when_onload_usable_then_environment_applies_changes_to_the_base() -> None:
-    plan = plan_launch(
-        LaunchOptions(profile="p", python="/py"), _PRESENT, _PROFILE, {"GATEWAY_ACCEL_REASON": "x"}
-    )
+    plan = plan_launch(LaunchOptions(profile="p", python="/py"), _PRESENT, _PROFILE, {"GATEWAY_ACCEL_REASON": "x"})
     assert isinstance(plan, LaunchPlan)
     env = plan.environment({"PATH": "/bin", "GATEWAY_ACCEL_REASON": "stale"})
     assert env["PATH"] == "/bin"

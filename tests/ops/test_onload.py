@@ -31,9 +31,7 @@ def test_parse_version_when_onload_prints_banner_then_returns_library_and_module
 
 
 def test_parse_version_when_module_not_loaded_then_module_version_is_none() -> None:
-    output = (
-        "OpenOnload 201210-u1\nCopyright 2006-2012 Solarflare\nKernel module: [onload module not loaded]\n"
-    )
+    output = "OpenOnload 201210-u1\nCopyright 2006-2012 Solarflare\nKernel module: [onload module not loaded]\n"
     assert parse_onload_version(output) == ("201210-u1", None)
 
 
@@ -105,18 +103,12 @@ def test_resolve_profile_when_onload_builtin_then_name_passes_through(tmp_path: 
     assert resolve_profile("latency", HostView(tmp_path), tmp_path) == ResolvedProfile("latency", "onload")
 
 
-def test_resolve_profile_when_host_has_extra_onload_profile_then_accepted(
-    tmp_path: Path, fake_root: Writer
-) -> None:
+def test_resolve_profile_when_host_has_extra_onload_profile_then_accepted(tmp_path: Path, fake_root: Writer) -> None:
     fake_root("/usr/libexec/onload/profiles/zeromq.opf", "onload_set EF_POLL_USEC 100000\n")
-    assert resolve_profile("zeromq", HostView(tmp_path / "root"), tmp_path) == ResolvedProfile(
-        "zeromq", "onload"
-    )
+    assert resolve_profile("zeromq", HostView(tmp_path / "root"), tmp_path) == ResolvedProfile("zeromq", "onload")
 
 
-def test_resolve_profile_when_explicit_path_then_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resolve_profile_when_explicit_path_then_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "mine.opf").write_text("")
     monkeypatch.chdir(tmp_path)
     assert resolve_profile("mine.opf", HostView(tmp_path), tmp_path / "none") == ResolvedProfile(
@@ -182,9 +174,7 @@ def test_acceleration_when_started_directly_under_onload_then_onload_without_lau
 
 def test_acceleration_when_run_without_launcher_or_onload_then_plain_kernel_line() -> None:
     acc = detect_acceleration({}, process=_NO_ONLOAD)
-    assert (
-        acc.log_line() == "acceleration: kernel (Onload not present: libonload.so not loaded in this process)"
-    )
+    assert acc.log_line() == "acceleration: kernel (Onload not present: libonload.so not loaded in this process)"
 
 
 def test_acceleration_when_launcher_said_kernel_but_onload_active_then_process_wins_with_warning() -> None:

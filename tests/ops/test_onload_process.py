@@ -85,9 +85,7 @@ def fake_libonload(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return library
 
 
-def _run_child(
-    tmp_path: Path, env_extra: dict[str, str], strace: bool = False
-) -> tuple[str, str, dict[str, Any]]:
+def _run_child(tmp_path: Path, env_extra: dict[str, str], strace: bool = False) -> tuple[str, str, dict[str, Any]]:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "EF_"))}
@@ -120,9 +118,8 @@ def test_startup_when_preloaded_onload_then_reports_onload_blocks_io_uring_and_s
         f"acceleration: onload ({fake_libonload} loaded, onload_is_present()=1;"
         " profile /opt/gw/deploy/onload/gateway-latency.opf)" in stderr
     )
-    assert (
-        "io_uring: blocked for this process (auto: uvloop under Onload must register sockets with epoll_ctl)"
-        in (stderr)
+    assert "io_uring: blocked for this process (auto: uvloop under Onload must register sockets with epoll_ctl)" in (
+        stderr
     )
     assert re.search(
         rf"venue OUCH socket fd {fd} \S+ -> \S+: accelerated by Onload stack 7 \(gateway\); TCP_NODELAY on",
@@ -148,9 +145,8 @@ def test_startup_when_onload_hands_venue_socket_to_kernel_then_warns_and_busy_po
         {"LD_PRELOAD": str(fake_libonload), "GATEWAY_ACCEL_MODE": "onload", "FAKE_ONLOAD_HANDOVER": "1"},
     )
     assert "WARNING gateway.ops.sockets: venue OUCH socket fd" in stderr
-    assert (
-        "kernel (Onload present but this socket was handed to the kernel); TCP_NODELAY on, SO_BUSY_POLL 50 us"
-        in (stderr)
+    assert "kernel (Onload present but this socket was handed to the kernel); TCP_NODELAY on, SO_BUSY_POLL 50 us" in (
+        stderr
     )
     assert out["status"]["acceleration"]["all_venue_sockets_accelerated"] is False
 
@@ -160,10 +156,7 @@ def test_startup_when_launcher_chose_onload_but_library_missing_then_warns_and_r
 ) -> None:
     _, stderr, out = _run_child(tmp_path, {"GATEWAY_ACCEL_MODE": "onload"})
     assert "acceleration: kernel (Onload not present: libonload.so not loaded in this process)" in stderr
-    assert (
-        "WARNING gateway.ops.runtime: acceleration: launcher chose onload but libonload.so not loaded"
-        in stderr
-    )
+    assert "WARNING gateway.ops.runtime: acceleration: launcher chose onload but libonload.so not loaded" in stderr
     assert "io_uring: left alone (auto: kernel path, io_uring registrations are fine)" in stderr
     assert out["status"]["acceleration"]["mode"] == "kernel"
 

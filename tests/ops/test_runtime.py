@@ -15,9 +15,7 @@ from gateway.ops.iouring import IoUringGuard
 from gateway.ops.onload import OnloadProcessInfo
 from gateway.ops.runtime import LoopImpl, OpsRuntime, io_uring_decision
 
-_ONLOAD = Acceleration(
-    "onload", "x", OnloadProcessInfo("/lib/libonload.so", True, True), "onload", None, False
-)
+_ONLOAD = Acceleration("onload", "x", OnloadProcessInfo("/lib/libonload.so", True, True), "onload", None, False)
 _KERNEL = Acceleration("kernel", "x", OnloadProcessInfo(None, None, False), None, None, False)
 
 
@@ -73,10 +71,7 @@ async def test_runtime_when_prepared_and_attached_then_status_has_every_section(
         assert status["spinner"]["mode"] == "200 us after activity"
         messages = [r.getMessage() for r in caplog.records]
         assert messages[0] == "acceleration: kernel (Onload not present: onload executable not found on PATH)"
-        assert (
-            messages[1]
-            == "io_uring: left alone (auto: the stdlib loop registers sockets with epoll_ctl already)"
-        )
+        assert messages[1] == "io_uring: left alone (auto: the stdlib loop registers sockets with epoll_ctl already)"
         assert messages[2].startswith("tuning cpu: ")
         assert messages[-1].startswith("gc: start-up complete, ")
     finally:
@@ -88,13 +83,9 @@ def test_runtime_when_guard_override_is_garbage_then_warns_and_keeps_config(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     spin = SpinConfig(gc=GcConfig(quiet_period_ms=0))
-    ops = OpsRuntime.prepare(
-        spin, loop_impl=LoopImpl.ASYNCIO, environ={"GATEWAY_IO_URING_GUARD": "sometimes"}
-    )
+    ops = OpsRuntime.prepare(spin, loop_impl=LoopImpl.ASYNCIO, environ={"GATEWAY_IO_URING_GUARD": "sometimes"})
     try:
         assert ops.io_uring_guard is IoUringGuard.AUTO
-        assert (
-            "io_uring: ignoring GATEWAY_IO_URING_GUARD='sometimes' (use auto, always or never)" in caplog.text
-        )
+        assert "io_uring: ignoring GATEWAY_IO_URING_GUARD='sometimes' (use auto, always or never)" in caplog.text
     finally:
         ops.close()

@@ -36,9 +36,7 @@ class _HookedProtocol(asyncio.Protocol):
 
 
 class _Connection:
-    def __init__(
-        self, transport: asyncio.BaseTransport, protocol: _HookedProtocol, server: asyncio.Server
-    ) -> None:
+    def __init__(self, transport: asyncio.BaseTransport, protocol: _HookedProtocol, server: asyncio.Server) -> None:
         self.transport = transport
         self.sock = protocol.sock
         self.server = server

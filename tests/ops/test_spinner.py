@@ -114,9 +114,7 @@ def _poll_timeouts(budget_us: int) -> list[float | None]:
 
 def test_stdlib_loop_when_spinning_then_polls_with_zero_timeout_and_blocks_after_budget() -> None:
     spinning = _poll_timeouts(10_000)
-    first_block = next(
-        i for i, t in enumerate(spinning) if t is None or t > 0
-    )  # blocks again after the budget
+    first_block = next(i for i, t in enumerate(spinning) if t is None or t > 0)  # blocks again after the budget
     assert first_block >= 20
     assert all(t == 0 for t in spinning[:first_block])
     idle = _poll_timeouts(0)

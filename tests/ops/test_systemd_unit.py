@@ -51,15 +51,9 @@ def test_unit_when_profile_named_then_it_exists_in_deploy_onload() -> None:
 def test_unit_when_verified_by_systemd_then_no_unknown_keys_or_errors(tmp_path: Path) -> None:
     analyze = require_tool("systemd-analyze")
     gateway = Path(sys.executable).parent / "gateway"
-    text = (
-        UNIT.read_text()
-        .replace("/opt/gateway/.venv/bin/gateway", str(gateway))
-        .replace("/opt/gateway", str(REPO))
-    )
+    text = UNIT.read_text().replace("/opt/gateway/.venv/bin/gateway", str(gateway)).replace("/opt/gateway", str(REPO))
     unit = tmp_path / "gateway.service"
     unit.write_text(text)
-    result = subprocess.run(
-        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""

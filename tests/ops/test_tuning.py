@@ -102,8 +102,7 @@ def test_apply_when_not_permitted_then_reports_why_and_the_process_still_starts(
     assert "LimitMEMLOCK=infinity" in by_name["mlockall"]["detail"]
     assert data["vmlck_kb"] == 0
     assert any(
-        line.startswith("tuning sched_fifo: NOT APPLIED, requested SCHED_FIFO priority 3")
-        for line in data["lines"]
+        line.startswith("tuning sched_fifo: NOT APPLIED, requested SCHED_FIFO priority 3") for line in data["lines"]
     )
 
 
@@ -126,8 +125,6 @@ def test_apply_when_defaults_then_nothing_changes_and_everything_is_reported() -
 
 
 def test_report_when_queried_then_finds_settings_and_overall_state() -> None:
-    report = TuningReport(
-        (SettingResult("cpu", "2", "0-1", False, "x"), SettingResult("mlockall", "off", "off", True))
-    )
+    report = TuningReport((SettingResult("cpu", "2", "0-1", False, "x"), SettingResult("mlockall", "off", "off", True)))
     assert report.get("cpu") is not None and report.get("nope") is None
     assert SpinConfig().mlockall is False

@@ -315,9 +315,7 @@ def test_reconnect_when_venue_had_the_order_then_resend_ignored_and_answer_repla
 def test_reconnect_when_stream_cut_mid_packet_repeatedly_then_events_have_no_gaps_or_duplicates(
     tmp_path: Path,
 ) -> None:
-    link = Link(
-        tmp_path, sim=SimulatorConfig(drop_after=3, exchange=ExchangeConfig(reference_prices={"AAPL": PX}))
-    )
+    link = Link(tmp_path, sim=SimulatorConfig(drop_after=3, exchange=ExchangeConfig(reference_prices={"AAPL": PX})))
     orders = [make_order(100 + i, price=PX if i % 2 else PX - 1) for i in range(40)]
     pending = list(orders)
     for _ in range(200):
@@ -332,9 +330,7 @@ def test_reconnect_when_stream_cut_mid_packet_repeatedly_then_events_have_no_gap
     assert link.core.cuts > 5
     seqs = sorted({e.venue_seq for e in link.events})
     assert seqs == list(range(1, link.core.stream.next_sequence))
-    assert sorted(e.order_id for e in link.events if isinstance(e, VenueAccepted)) == [
-        o.order_id for o in orders
-    ]
+    assert sorted(e.order_id for e in link.events if isinstance(e, VenueAccepted)) == [o.order_id for o in orders]
     fills = [e for e in link.events if isinstance(e, VenueExecuted)]
     assert len(fills) == len({e.exec_id for e in fills}) == 20
 

@@ -474,9 +474,7 @@ def test_decode_options_when_malformed_then_appendage_error(data: bytes) -> None
         "accepted-option-overruns-appendage",
     ],
 )
-def test_decode_when_malformed_then_decode_error_of_the_right_kind(
-    data: bytes, decode: Any, kind: str
-) -> None:
+def test_decode_when_malformed_then_decode_error_of_the_right_kind(data: bytes, decode: Any, kind: str) -> None:
     result = decode(data)
     assert isinstance(result, DecodeError), result
     assert result.kind == kind
@@ -580,9 +578,7 @@ def test_decoders_when_random_bytes_then_message_or_decode_error(data: bytes) ->
 
 
 @given(st.sampled_from([ord(layout.type_char) for layout in OUTBOUND_LAYOUTS]), st.binary(max_size=100))
-def test_outbound_decoders_when_known_type_with_random_body_then_hot_equals_generic(
-    kind: int, body: bytes
-) -> None:
+def test_outbound_decoders_when_known_type_with_random_body_then_hot_equals_generic(kind: int, body: bytes) -> None:
     data = bytes((kind,)) + body
     hot = decode_outbound(data)
     generic = decode_outbound_generic(data)

@@ -150,9 +150,7 @@ def test_enter_when_details_break_a_rule_then_rejected_with_the_ouch_code() -> N
         ],
         start=1,
     ):
-        (rejected,) = venue.send(
-            EnterOrder(urn, *[getattr(message, f) for f in EnterOrder.__struct_fields__[1:]])
-        )
+        (rejected,) = venue.send(EnterOrder(urn, *[getattr(message, f) for f in EnterOrder.__struct_fields__[1:]]))
         assert isinstance(rejected, OrderRejected)
         codes.append(rejected.reason)
     assert codes == [0x1E, 0x06, 0x1D, 0x13, 0x13]

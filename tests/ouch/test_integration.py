@@ -58,9 +58,7 @@ async def open_session(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     started: list[Session] = []
 
     async def start(sim: SimulatorConfig | None = None, **venue_fields: object) -> Session:
-        simulator = OuchSimulator(
-            sim or SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX}))
-        )
+        simulator = OuchSimulator(sim or SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX})))
         await simulator.start()
         config = venue_config(
             tmp_path, port=simulator.port, reconnect_initial_ms=5, reconnect_max_ms=50, **venue_fields
@@ -237,9 +235,7 @@ async def test_flow_when_simulator_cuts_mid_stream_repeatedly_then_events_have_n
     assert sorted(accepted) == sorted(o.order_id for o in orders)
     assert set(accepted.values()) == {1}
     processed = Counter(
-        r.user_ref_num
-        for r in simulator.exchange.records
-        if r.type == "O" and r.outcome.startswith("accepted")
+        r.user_ref_num for r in simulator.exchange.records if r.type == "O" and r.outcome.startswith("accepted")
     )
     assert set(processed.values()) == {1}
     assert len(processed) == len(orders)

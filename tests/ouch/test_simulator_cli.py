@@ -93,9 +93,7 @@ async def test_cli_when_recording_then_another_process_sees_every_order_once(tmp
     process, port = _start("--reference-price", "AAPL=150.25", "--record", str(record), "--loop", "asyncio")
     try:
         config = venue_config(tmp_path, port=port)
-        venue = OuchVenue(
-            config, monotonic_ns, store=UserRefNumStore(tmp_path, "x", today=lambda: "2024-05-01")
-        )
+        venue = OuchVenue(config, monotonic_ns, store=UserRefNumStore(tmp_path, "x", today=lambda: "2024-05-01"))
         events: list[VenueEvent] = []
         venue.event_sink = events.append
         connector = VenueConnector(venue, "127.0.0.1", port, after_input=venue.flush)

@@ -152,9 +152,7 @@ def test_poll_when_login_never_answered_then_disconnect_requested() -> None:
 
 def test_reconnect_delay_when_connects_fail_then_doubles_up_to_the_maximum() -> None:
     client, _, _ = _session()
-    assert [client.reconnect_delay_ns(a) for a in range(1, 7)] == [
-        d * MS for d in (100, 200, 400, 800, 1000, 1000)
-    ]
+    assert [client.reconnect_delay_ns(a) for a in range(1, 7)] == [d * MS for d in (100, 200, 400, 800, 1000, 1000)]
 
 
 def test_reconnect_delay_when_logins_keep_failing_then_backoff_grows_until_a_login_succeeds() -> None:
@@ -216,9 +214,7 @@ def test_end_of_session_when_received_then_ended_and_never_reconnects() -> None:
     ("code", "reason"),
     [("A", "login rejected: not authorized (A)"), ("S", "login rejected: session not available (S)")],
 )
-def test_login_rejected_when_received_then_clear_reason_and_retry_with_backoff(
-    code: str, reason: str
-) -> None:
+def test_login_rejected_when_received_then_clear_reason_and_retry_with_backoff(code: str, reason: str) -> None:
     client, recorder, clock = _session()
     client.connection_made(clock())
     client.data_received(soupbin.encode_login_rejected(code), clock())
@@ -232,9 +228,7 @@ def test_login_rejected_when_received_then_clear_reason_and_retry_with_backoff(
 
 def test_debug_and_server_unsequenced_when_received_then_ignored_and_counted() -> None:
     client, recorder, clock = _logged_in()
-    client.data_received(
-        soupbin.encode_debug(b"hello") + soupbin.encode_unsequenced(b"u") + _msgs(b"a"), clock()
-    )
+    client.data_received(soupbin.encode_debug(b"hello") + soupbin.encode_unsequenced(b"u") + _msgs(b"a"), clock())
     assert recorder.messages == [(1, b"a")]
     assert (client.debug_packets, client.unsequenced_ignored) == (1, 1)
 

@@ -52,9 +52,7 @@ def _packets(data: bytes | bytearray) -> list[soupbin.ServerPacket]:
     return out
 
 
-def _login(
-    username: str = "USER01", password: str = "PASSWORD", session: str = "", sequence: int = 1
-) -> bytes:
+def _login(username: str = "USER01", password: str = "PASSWORD", session: str = "", sequence: int = 1) -> bytes:
     return soupbin.encode_login_request(username, password, session, sequence)
 
 
@@ -187,9 +185,7 @@ def test_end_session_when_logged_in_then_rest_of_stream_then_end_of_session_then
 
 def test_data_when_logged_in_then_unsequenced_messages_delivered_and_logout_closes() -> None:
     conn, recorder, clock = _server()
-    conn.data_received(
-        _login() + soupbin.encode_unsequenced(b"order") + soupbin.CLIENT_HEARTBEAT_PACKET, clock()
-    )
+    conn.data_received(_login() + soupbin.encode_unsequenced(b"order") + soupbin.CLIENT_HEARTBEAT_PACKET, clock())
     assert recorder.messages == [b"order"]
     conn.data_received(soupbin.LOGOUT_REQUEST_PACKET + soupbin.encode_unsequenced(b"late"), clock())
     assert recorder.messages == [b"order"]
@@ -227,9 +223,7 @@ class _ClientRecorder:
         raise AssertionError(text)
 
 
-def test_client_and_server_when_connection_cut_mid_stream_repeatedly_then_every_message_once_in_order() -> (
-    None
-):
+def test_client_and_server_when_connection_cut_mid_stream_repeatedly_then_every_message_once_in_order() -> None:
     clock = FakeClock()
     stream = SequencedStream("SESS1")
     listener = _ClientRecorder()
@@ -258,8 +252,6 @@ def test_client_and_server_when_connection_cut_mid_stream_repeatedly_then_every_
     client.data_received(server.take(clock()), clock())
     assert len(listener.messages) == produced == 36
     assert [seq for seq, _ in listener.messages] == list(range(1, len(listener.messages) + 1))
-    assert [m for _, m in listener.messages] == [
-        f"msg{i}".encode() for i in range(1, len(listener.messages) + 1)
-    ]
+    assert [m for _, m in listener.messages] == [f"msg{i}".encode() for i in range(1, len(listener.messages) + 1)]
     assert client.next_sequence == len(listener.messages) + 1
     assert client.duplicates_dropped == 0

@@ -43,9 +43,7 @@ def test_encode_when_login_request_worked_example_then_49_bytes_match() -> None:
 
 
 def test_encode_when_login_request_410_then_heartbeat_timeout_appended_and_length_52() -> None:
-    packet = soupbin.encode_login_request(
-        "USER01", "PASSWORD", "", 1, version="4.10", heartbeat_timeout_ms=15000
-    )
+    packet = soupbin.encode_login_request("USER01", "PASSWORD", "", 1, version="4.10", heartbeat_timeout_ms=15000)
     assert packet == hexb(
         "00 34",  # Packet Length 52
         "4C",  # L

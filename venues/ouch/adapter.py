@@ -225,9 +225,7 @@ class OuchVenue(VenueAdapter):
             return UnsupportedOrder("OUCH_PRICE", f"price {order.price} outside 0.0001..199,999.9900")
         symbol = order.symbol
         if not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol:
-            return UnsupportedOrder(
-                "OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters"
-            )
+            return UnsupportedOrder("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
         if not 0 <= order.order_id < 2**64:
             return UnsupportedOrder("OUCH_ORDER_ID", f"order id {order.order_id} cannot be a ClOrdID")
         return None
@@ -263,9 +261,7 @@ class OuchVenue(VenueAdapter):
         """Queue a Cancel Order with quantity 0 (everything open) for the order's current UserRefNum."""
         chain = self._chains.get(order.order_id)
         if chain is None:
-            self._emit(
-                VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
-            )
+            self._emit(VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH"))
             return
         buf = self._session.out
         for user_ref_num in chain.cancel_targets():
@@ -281,9 +277,7 @@ class OuchVenue(VenueAdapter):
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price``; return the new UserRefNum."""
         chain = self._chains.get(order.order_id)
         if chain is None:
-            self._emit(
-                VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
-            )
+            self._emit(VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH"))
             return ""
         if not 0 < qty <= MAX_QUANTITY or not 0 < price <= MAX_PRICE:
             # OUCH cancels the original when replace details are invalid: never send them.
@@ -445,13 +439,9 @@ class OuchVenue(VenueAdapter):
         if handler is not None:
             handler(sequence, message)
             return
-        decoded = (
-            OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
-        )
+        decoded = OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
         if decoded is None:
-            self._decode_error(
-                sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}")
-            )
+            self._decode_error(sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}"))
         elif isinstance(decoded, DecodeError):
             self._decode_error(sequence, decoded)
         else:
@@ -695,9 +685,7 @@ class OuchVenue(VenueAdapter):
             )
             self._inflight[chain.user_ref_num] = scratch
         elif order.state == OrderState.PENDING_REPLACE and chain.pending_user_ref_num:
-            self._pack_replace(
-                scratch, chain, chain.pending_user_ref_num, order.pending_qty, order.pending_price
-            )
+            self._pack_replace(scratch, chain, chain.pending_user_ref_num, order.pending_qty, order.pending_price)
             self._inflight[chain.pending_user_ref_num] = scratch
         elif order.state == OrderState.PENDING_CANCEL:
             for number in chain.cancel_targets():
@@ -764,9 +752,7 @@ class OuchVenue(VenueAdapter):
     def _ignore(self, kind: str, seq: int, message: object) -> None:
         count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
         if count & (count - 1) == 0:
-            log.info(
-                "venue %s: %s at sequence %d (no event; %d so far): %s", self.name, kind, seq, count, message
-            )
+            log.info("venue %s: %s at sequence %d (no event; %d so far): %s", self.name, kind, seq, count, message)
 
     def _rare(self, key: str, message: str, *args: object) -> None:
         """Log ``message`` on the 1st, 2nd, 4th, 8th... occurrence of ``key`` only."""

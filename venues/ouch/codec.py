@@ -397,9 +397,7 @@ def _decode_with_layout(layout: _Layout, buf: Buffer) -> InboundMessage | Outbou
         if kind == "c":
             char = _CHR[value]
             if allowed is not None and char not in allowed:
-                return DecodeError(
-                    BAD_ENUM, f"{layout.name}: {name} {char!r} is not one of {''.join(sorted(allowed))}"
-                )
+                return DecodeError(BAD_ENUM, f"{layout.name}: {name} {char!r} is not one of {''.join(sorted(allowed))}")
             args.append(char)
         elif kind[0] == "a":
             args.append(value.decode("latin-1").rstrip(" "))
@@ -463,9 +461,7 @@ def decode_accepted(buf: Buffer) -> OrderAccepted | DecodeError:
     size = len(buf)
     if size < 64:
         return _length_error("Order Accepted", size, 64)
-    ts, urn, side, qty, sym, price, tif, disp, orn, cap, ise, cross, state, clid, alen = (
-        _ACCEPTED.unpack_from(buf)
-    )
+    ts, urn, side, qty, sym, price, tif, disp, orn, cap, ise, cross, state, clid, alen = _ACCEPTED.unpack_from(buf)
     if size != 64 + alen:
         return _length_error("Order Accepted", size, 64 + alen)
     side_char = _SIDE.get(side)
@@ -499,8 +495,8 @@ def decode_replaced(buf: Buffer) -> OrderReplaced | DecodeError:
     size = len(buf)
     if size < 68:
         return _length_error("Order Replaced", size, 68)
-    (ts, orig, urn, side, qty, sym, price, tif, disp, orn, cap, ise, cross, state, clid, alen) = (
-        _REPLACED.unpack_from(buf)
+    (ts, orig, urn, side, qty, sym, price, tif, disp, orn, cap, ise, cross, state, clid, alen) = _REPLACED.unpack_from(
+        buf
     )
     if size != 68 + alen:
         return _length_error("Order Replaced", size, 68 + alen)
@@ -627,7 +623,7 @@ _CANCEL_BLANK: Final = bytes(CANCEL_ORDER_PACKET.size)
 _U: Final = b"U"
 
 
-def pack_enter_order(  # noqa: PLR0917 (positional on purpose: hot path)
+def pack_enter_order(
     buf: bytearray,
     user_ref_num: int,
     side: bytes,
@@ -672,7 +668,7 @@ def pack_enter_order(  # noqa: PLR0917 (positional on purpose: hot path)
         buf += appendage
 
 
-def pack_replace_order(  # noqa: PLR0917 (positional on purpose: hot path)
+def pack_replace_order(
     buf: bytearray,
     orig_user_ref_num: int,
     user_ref_num: int,

@@ -13,9 +13,7 @@ _PRINTABLE = r"^[!-~]*$"
 """Printable ASCII without spaces (SoupBinTCP credentials and session ids are space-padded)."""
 
 
-class OuchVenueConfig(
-    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="protocol", tag="ouch"
-):
+class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="protocol", tag="ouch"):
     """One OUCH account (port) reached over SoupBinTCP."""
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]

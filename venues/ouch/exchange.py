@@ -444,9 +444,7 @@ class Exchange:
         for order in matched:
             self._cancel_open(order, order.open, "U")
         self._emit(
-            MassCancelResponse(
-                self._timestamp(), message.user_ref_num, message.firm, message.symbol, message.options
-            )
+            MassCancelResponse(self._timestamp(), message.user_ref_num, message.firm, message.symbol, message.options)
         )
         self._record("C", fields, outcome=f"mass-canceled:{len(matched)}")
 
@@ -492,9 +490,7 @@ class Exchange:
             if fill_qty:
                 self._execute(order, fill_qty, fill_price, "A")
 
-    def execute(
-        self, user_ref_num: int, quantity: int, price: int | None = None, *, user_ref_idx: int = 0
-    ) -> bool:
+    def execute(self, user_ref_num: int, quantity: int, price: int | None = None, *, user_ref_idx: int = 0) -> bool:
         """Execute a resting order now (as if a contra order arrived); False if it is not live."""
         order = self.orders.get(_key(user_ref_idx, user_ref_num))
         if order is None or quantity <= 0:
@@ -558,9 +554,7 @@ class Exchange:
         order.open -= quantity
         if order.open == 0:
             self.orders.pop(order.key, None)
-        self._emit(
-            OrderCanceled(self._timestamp(), order.user_ref_num, quantity, reason, _echo(order.user_ref_idx))
-        )
+        self._emit(OrderCanceled(self._timestamp(), order.user_ref_num, quantity, reason, _echo(order.user_ref_idx)))
 
     def _order_reference_number(self) -> int:
         number = self._next_order_reference_number

@@ -156,9 +156,7 @@ def decode_options(buf: bytes | bytearray | memoryview, start: int, end: int) ->
             continue
         name, kind = entry
         if size != _SIZES[tag]:
-            return DecodeError(
-                BAD_APPENDAGE, f"option {tag} ({name}) has {size} bytes, expected {_SIZES[tag]}"
-            )
+            return DecodeError(BAD_APPENDAGE, f"option {tag} ({name}) has {size} bytes, expected {_SIZES[tag]}")
         if name in values:
             return DecodeError(BAD_APPENDAGE, f"option {tag} ({name}) appears twice")
         if kind == "c":

@@ -118,11 +118,7 @@ class SimulatorCore:
             limit = max(self.drop_after - connection.sequenced_sent, 0)
         connection.pump(now_ns, limit)
         data = connection.take(now_ns)
-        cut = (
-            self.drop_after is not None
-            and connection.sequenced_sent >= self.drop_after
-            and not connection.closed
-        )
+        cut = self.drop_after is not None and connection.sequenced_sent >= self.drop_after and not connection.closed
         if cut:
             self.cuts += 1
             following = connection.next_to_send
@@ -346,9 +342,7 @@ def _price(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid price {text!r}") from None
     scaled = value * 10_000
     if not value.is_finite() or scaled != scaled.to_integral_value() or not 0 < scaled <= MAX_PRICE:
-        raise argparse.ArgumentTypeError(
-            f"price {text!r} must be above 0, at most 199999.99, 4 decimals at most"
-        )
+        raise argparse.ArgumentTypeError(f"price {text!r} must be above 0, at most 199999.99, 4 decimals at most")
     return int(scaled)
 
 
@@ -415,9 +409,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="probability 0..1 that a marketable order executes (default 1)",
     )
-    parser.add_argument(
-        "--partial-fills", action="store_true", help="execute a random part of marketable orders"
-    )
+    parser.add_argument("--partial-fills", action="store_true", help="execute a random part of marketable orders")
     parser.add_argument("--seed", type=int, default=1, help="random seed for fills (default 1)")
     parser.add_argument(
         "--reject-symbol",
@@ -452,9 +444,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="drop a client silent this long (default 15000)",
     )
     parser.add_argument("--record", metavar="PATH", help="append every inbound message to PATH as JSON lines")
-    parser.add_argument(
-        "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default uvloop)"
-    )
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default uvloop)")
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:

@@ -58,9 +58,7 @@ class SoupClientState(enum.Enum):
     """The server sent End of Session: no reconnect."""
 
 
-_CONNECTED: Final = frozenset(
-    {SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT}
-)
+_CONNECTED: Final = frozenset({SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT})
 _FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED})
 
 
@@ -197,9 +195,7 @@ class SoupClientSession:
             )
         )
         self.state = SoupClientState.LOGGING_IN
-        self.reason = (
-            f"logging in to session {self.session or '(current)'!r} from sequence {self.next_sequence}"
-        )
+        self.reason = f"logging in to session {self.session or '(current)'!r} from sequence {self.next_sequence}"
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from the server."""
@@ -220,9 +216,7 @@ class SoupClientSession:
             elif self._on_control(packet):
                 return
             else:
-                accepting = (
-                    self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
-                )
+                accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
 
     def connection_lost(self, now_ns: int) -> None:
         """Note the connection is gone; partial packets and unsent bytes are dropped."""

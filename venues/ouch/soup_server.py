@@ -98,9 +98,7 @@ class SoupServerListener(Protocol):
 class SoupServerConnection:
     """Server side of one SoupBinTCP connection."""
 
-    def __init__(
-        self, config: SoupServerConfig, stream: SequencedStream, listener: SoupServerListener
-    ) -> None:
+    def __init__(self, config: SoupServerConfig, stream: SequencedStream, listener: SoupServerListener) -> None:
         self.config = config
         self.stream = stream
         self.listener = listener
@@ -239,10 +237,7 @@ class SoupServerConnection:
             return
         config = self.config
         stream = self.stream
-        if (
-            request.username.upper() != config.username.upper()
-            or request.password.upper() != config.password.upper()
-        ):
+        if request.username.upper() != config.username.upper() or request.password.upper() != config.password.upper():
             self.out += encode_login_rejected(REJECT_NOT_AUTHORIZED)
             self._close(f"login rejected: not authorized ({request.username!r})")
             return

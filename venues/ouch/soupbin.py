@@ -119,9 +119,7 @@ class LogoutRequest(msgspec.Struct, frozen=True, gc=False):
     """The client ends the connection (the session itself goes on)."""
 
 
-ServerPacket = (
-    Debug | LoginAccepted | LoginRejected | SequencedData | UnsequencedData | ServerHeartbeat | EndOfSession
-)
+ServerPacket = Debug | LoginAccepted | LoginRejected | SequencedData | UnsequencedData | ServerHeartbeat | EndOfSession
 ClientPacket = Debug | LoginRequest | UnsequencedData | ClientHeartbeat | LogoutRequest
 
 

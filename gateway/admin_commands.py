@@ -1,0 +1,46 @@
+"""What the admin socket can do to a running gateway."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from gateway.admin import AdminHandler
+
+if TYPE_CHECKING:
+    from gateway.app import GatewayProcess
+
+
+def _text(request: dict[str, Any], key: str) -> str:
+    value = request.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
+    """Return the command table for ``process``."""
+
+    def status(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        return {"status": process.status()}
+
+    def kill(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        account = _text(request, "account") or None
+        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        count = process.kill(account, who, _text(request, "reason"))
+        return {"orders_canceled": count, "state": "HALTED"}
+
+    def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        assert process.risk is not None
+        account = _text(request, "account") or None
+        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        from risk.model import TradingState  # noqa: PLC0415
+
+        state = process.risk.set_trading_state(TradingState.ACTIVE, account, who, _text(request, "reason"))
+        return {"state": getattr(state, "name", str(state))}
+
+    def risk_reload(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        result = process.reload_risk("gateway risk reload", who)
+        return {"result": msgspec.to_builtins(result)}
+
+    return {"status": status, "kill": kill, "resume": resume, "risk_reload": risk_reload}

@@ -1,0 +1,336 @@
+"""Assemble and run a gateway process: config -> risk, venues, journal recovery, engine, sockets, timers.
+
+Start-up order matters and is fixed here:
+
+1. load and validate everything (config, risk limits, venue configs): any error
+   stops the process before a socket is opened (fail closed);
+2. replay today's journal into the engine (orders, exposure, strategy event logs)
+   and truncate a torn tail; refuse to start on mid-file corruption;
+3. open the journal for appending, start venue connectors (resuming each venue
+   session where the journal left off), then the strategy and admin sockets;
+4. timers: strategy heartbeats, risk-file watch; signals: SIGHUP reloads risk
+   limits, SIGTERM/SIGINT stop cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway.clock import NowNs, monotonic_ns
+from gateway.config import ConfigError, GatewayConfig
+from gateway.engine import Engine
+from gateway.entitlements import Entitlements
+from gateway.journal import FileJournal, JournalCorruptError, JournalScan, NullJournal, read_journal, truncate_torn_tail
+from gateway.server import remove_socket, start_strategy_server
+from risk.api import RiskGate
+from venues.base import VenueAdapter
+from venues.connector import SocketHook, VenueConnector
+from venues.registry import build_venue, decode_venue_config
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL_S = 0.1
+RISK_WATCH_INTERVAL_S = 1.0
+
+
+class ReloadableRisk(RiskGate, Protocol):
+    """The risk engine as the process uses it beyond the hot-path contract."""
+
+    def reload(self, trigger: str, who: str) -> Any:
+        """Re-read the limits file; return a result describing what happened."""
+        ...
+
+    def file_changed(self) -> bool:
+        """Return True if the limits file changed on disk since the last load."""
+        ...
+
+    def halt(self, account: str | None, who: str, reason: str = "") -> Any:
+        """Set HALTED globally or for one account."""
+        ...
+
+    def set_trading_state(self, state: Any, account: str | None = None, who: str = "", reason: str = "") -> Any:
+        """Set ACTIVE / REDUCING / HALTED globally or for one account."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Return a JSON-able summary."""
+        ...
+
+
+def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
+    """Load the risk engine from the configured limits file (raises on any error)."""
+    from risk.engine import RiskEngine  # noqa: PLC0415 - keeps `gateway --help` fast
+
+    engine: ReloadableRisk = RiskEngine.load(
+        config.path(config.risk_limits), clock=clock, audit_log_path=config.path(config.risk_audit_log)
+    )
+    return engine
+
+
+def journal_path(config: GatewayConfig, today: dt.date | None = None) -> Path:
+    """Return today's journal file (one per gateway id and session date)."""
+    day = (today or dt.date.today()).strftime("%Y%m%d")
+    return config.path(config.journal.directory) / f"{config.gateway_id}-{day}.journal"
+
+
+class GatewayProcess:
+    """One running gateway."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: NowNs = monotonic_ns,
+        risk: ReloadableRisk | None = None,
+        socket_hooks: list[SocketHook] | None = None,
+        on_activity: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._risk_override = risk
+        self._socket_hooks = socket_hooks or []
+        self._on_activity = on_activity
+        self.engine: Engine | None = None
+        self.risk: ReloadableRisk | None = None
+        self.venues: list[VenueAdapter] = []
+        self.connectors: list[VenueConnector] = []
+        self.journal: FileJournal | NullJournal = NullJournal()
+        self.recovery: dict[str, Any] = {}
+        self.started_at = time.time()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._stopped = asyncio.Event()
+        self._status_providers: list[Callable[[], dict[str, Any]]] = []
+
+    # ---- start-up --------------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Validate the config and create risk, venues and the engine (no I/O beyond files)."""
+        config = self.config
+        self.risk = self._risk_override or load_risk(config, self.clock)
+        decoded = [
+            decode_venue_config(raw, f"venues[{i}] ({raw.get('name', '?')})") for i, raw in enumerate(config.venues)
+        ]
+        names = [getattr(v, "name", "") for v in decoded]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"venue names must be unique, got {names}")
+        self.venues = [build_venue(v, self.clock) for v in decoded]
+        self._venue_configs = dict(zip(names, decoded, strict=True))
+        self.engine = Engine(
+            risk=self.risk,
+            venues=self.venues,
+            entitlements=Entitlements(config.strategies),
+            clock=self.clock,
+            journal=NullJournal(),
+            gateway_id=config.gateway_id,
+        )
+
+    def recover(self) -> None:
+        """Replay today's journal into the engine and open it for appending."""
+        assert self.engine is not None
+        config = self.config
+        if not config.journal.enabled:
+            log.warning("journal disabled: a crash loses order state (do not run like this in production)")
+            return
+        path = journal_path(config)
+        scan = JournalScan()
+        started = time.perf_counter()
+        try:
+            last_seq = self.engine.recover(read_journal(path, scan))
+        except JournalCorruptError as exc:
+            raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
+        if scan.torn_bytes:
+            truncate_torn_tail(path, scan.good_bytes)
+        elapsed = time.perf_counter() - started
+        for venue in self.venues:
+            resume = getattr(venue, "resume_from_journal", None)
+            if resume is not None and venue.name in last_seq:
+                resume(last_seq[venue.name])
+        self.recovery = {
+            "journal": str(path),
+            "records": scan.records,
+            "torn_bytes_truncated": scan.torn_bytes,
+            "orders": len(self.engine.orders),
+            "open_orders": len(self.engine.open_orders),
+            "venue_last_seq": last_seq,
+            "seconds": round(elapsed, 3),
+        }
+        if scan.records:
+            log.info(
+                "recovered %d journal records in %.3f s: %d orders, %d open, venue sequence %s",
+                scan.records,
+                elapsed,
+                len(self.engine.orders),
+                len(self.engine.open_orders),
+                last_seq,
+            )
+        self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
+        self.engine.journal = self.journal
+
+    async def start(self) -> None:
+        """Build, recover, connect venues and open the sockets."""
+        from gateway.admin import start_admin_server  # noqa: PLC0415
+        from gateway.admin_commands import admin_handlers  # noqa: PLC0415 - avoids an import cycle
+
+        self._stopped = asyncio.Event()
+        self.build()
+        self.recover()
+        engine = self.engine
+        assert engine is not None
+        config = self.config
+        after_input = engine.flush
+        kick = self._on_activity
+        if kick is not None:
+            flush = engine.flush
+
+            def after_input() -> None:
+                kick()
+                flush()
+
+        for venue in self.venues:
+            vcfg = self._venue_configs[venue.name]
+            connector = VenueConnector(
+                venue, vcfg.host, vcfg.port, after_input=after_input, socket_hooks=self._socket_hooks
+            )
+            self.connectors.append(connector)
+            connector.start()
+        self._servers.append(
+            await start_strategy_server(
+                engine,
+                config.path(config.strategy_socket),
+                self.clock,
+                mode=config.strategy_socket_mode,
+                max_write_buffer=config.max_strategy_write_buffer,
+                on_activity=self._on_activity,
+            )
+        )
+        self._servers.append(await start_admin_server(config.path(config.admin_socket), admin_handlers(self)))
+        loop = asyncio.get_running_loop()
+        self._schedule(POLL_INTERVAL_S, self._poll)
+        self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
+        for sig, handler in ((signal.SIGHUP, self._on_sighup), (signal.SIGTERM, self.request_stop)):
+            try:
+                loop.add_signal_handler(sig, handler)
+            except (NotImplementedError, RuntimeError, ValueError):
+                log.debug("cannot install handler for %s", sig)
+        log.info(
+            "gateway %s started (pid %d, %s loop): %d venues, %d strategies configured",
+            config.gateway_id,
+            os.getpid(),
+            type(loop).__module__.split(".")[0],
+            len(self.venues),
+            len(config.strategies),
+        )
+
+    def add_status_provider(self, provider: Callable[[], dict[str, Any]]) -> None:
+        """Add sections to ``gateway status`` (the provider's dict is merged at the top level)."""
+        self._status_providers.append(provider)
+
+    def status(self) -> dict[str, Any]:
+        """Return the full status document for the admin socket."""
+        assert self.engine is not None and self.risk is not None
+        out: dict[str, Any] = self.engine.status()
+        out["pid"] = os.getpid()
+        out["uptime_s"] = round(time.time() - self.started_at, 1)
+        out["recovery"] = self.recovery
+        out["risk"] = self.risk.status()
+        out["journal"] = {
+            "records_written": self.journal.records_written,
+            "bytes_written": self.journal.bytes_written,
+        }
+        for provider in self._status_providers:
+            out.update(provider())
+        return out
+
+    # ---- timers and signals ----------------------------------------------------------------
+
+    def _schedule(self, interval_s: float, func: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            try:
+                func()
+            except Exception:  # a timer must never stop firing
+                log.exception("periodic task %s failed", getattr(func, "__name__", func))
+            if not self._stopped.is_set():
+                self._timers.append(loop.call_later(interval_s, tick))
+
+        self._timers.append(loop.call_later(interval_s, tick))
+
+    def _poll(self) -> None:
+        assert self.engine is not None
+        self.engine.poll(self.clock())
+
+    def _watch_risk_file(self) -> None:
+        assert self.risk is not None
+        if self.risk.file_changed():
+            self.reload_risk("file changed on disk", "file watch")
+
+    def _on_sighup(self) -> None:
+        self.reload_risk("SIGHUP", "signal")
+
+    def reload_risk(self, trigger: str, who: str) -> Any:
+        """Reload the limits file (bad files change nothing) and log the outcome."""
+        assert self.risk is not None
+        result = self.risk.reload(trigger, who)
+        ok = getattr(result, "ok", False)
+        if ok:
+            log.info("risk limits reloaded (%s by %s)", trigger, who)
+        else:
+            errors = getattr(result, "errors", [])
+            log.error(
+                "risk limits reload refused (%s by %s); old limits stay in force: %s",
+                trigger,
+                who,
+                "; ".join(str(e) for e in errors),
+            )
+        return result
+
+    def kill(self, account: str | None, who: str, reason: str = "") -> int:
+        """Halt trading (globally or for one account) and cancel every matching open order."""
+        assert self.engine is not None and self.risk is not None
+        self.risk.halt(account, who, reason)
+        count = self.engine.cancel_all(account)
+        log.warning(
+            "KILL SWITCH by %s: %s halted, cancels sent or queued for %d open orders (%s)",
+            who,
+            f"account {account}" if account else "all trading",
+            count,
+            reason or "no reason given",
+        )
+        return count
+
+    # ---- shutdown ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask ``serve`` to return."""
+        self._stopped.set()
+
+    async def serve(self) -> None:
+        """Run until ``request_stop`` (or SIGTERM)."""
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Close sockets, stop venue sessions, flush and close the journal."""
+        self._stopped.set()
+        for timer in self._timers:
+            timer.cancel()
+        for server in self._servers:
+            server.close()
+        config = self.config
+        remove_socket(config.path(config.strategy_socket))
+        remove_socket(config.path(config.admin_socket))
+        for connector in self.connectors:
+            await connector.stop()
+        if self.engine is not None:
+            self.engine.flush()
+        self.journal.close()
+        log.info("gateway %s stopped", config.gateway_id)

@@ -1,0 +1,79 @@
+"""``gateway run --config deploy/gateway.yaml``: run the gateway until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import uvloop
+
+from gateway.app import GatewayProcess
+from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.ops.config import SpinConfigError, parse_spin_config
+from gateway.ops.runtime import LoopImpl, OpsRuntime
+from gateway.server import SocketInUseError
+from risk.loader import LimitsFileError
+from venues.registry import VenueConfigError
+
+log = logging.getLogger(__name__)
+
+EXIT_STARTUP_FAILED = 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``run``."""
+    parser = subparsers.add_parser("run", help="run the gateway")
+    parser.add_argument("--config", default="deploy/gateway.yaml", help="gateway config file")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], help="event loop (overrides the config)")
+    parser.set_defaults(func=run)
+
+
+def new_loop(loop_impl: LoopImpl) -> asyncio.AbstractEventLoop:
+    """Create the event loop the config asks for."""
+    return uvloop.new_event_loop() if loop_impl is LoopImpl.UVLOOP else asyncio.new_event_loop()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, prepare the process, run until told to stop."""
+    try:
+        config = load_config(args.config)
+        spin = parse_spin_config(config.spin)
+    except (ConfigError, SpinConfigError) as exc:
+        print(f"gateway run: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_FAILED
+    loop_impl = LoopImpl(args.loop or config.loop)
+    return run_process(config, loop_impl, spin)
+
+
+def run_process(config: GatewayConfig, loop_impl: LoopImpl, spin: object) -> int:
+    """Run one gateway process with the ops runtime around it; return the exit code."""
+    ops = OpsRuntime.prepare(spin, loop_impl=loop_impl)  # type: ignore[arg-type]
+    loop = new_loop(loop_impl)
+    asyncio.set_event_loop(loop)
+    spinner = ops.attach(loop)
+    process = GatewayProcess(config, socket_hooks=[ops.venue_socket_hook], on_activity=spinner.kick)
+    process.add_status_provider(ops.status)
+
+    async def main() -> int:
+        try:
+            await process.start()
+        except (ConfigError, VenueConfigError, LimitsFileError, SocketInUseError, OSError) as exc:
+            log.error("gateway %s failed to start: %s", config.gateway_id, exc)
+            await process.stop()
+            return EXIT_STARTUP_FAILED
+        loop.add_signal_handler(signal.SIGINT, process.request_stop)
+        ops.startup_complete()
+        try:
+            await process.serve()
+        finally:
+            await process.stop()
+        return 0
+
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        ops.close()
+        loop.close()
