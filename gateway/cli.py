@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("gateway.commands.sim",)
+COMMAND_MODULES = ("gateway.commands.sim", "gateway.commands.risk")
 
 EXIT_USAGE = 2
 
