@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -36,12 +36,11 @@ from risk.checks import (
     CANCEL,
     NEW,
     NEW_ORDER_CHAIN,
-    NEW_ORDER_CHECKS,
     REPLACE,
     REPLACE_CHAIN,
-    REPLACE_CHECKS,
-    Check,
     Request,
+    Verdicts,
+    Windows,
     check_cancel_rate,
     money,
 )
@@ -64,8 +63,6 @@ _MARKET = OrderType.MARKET
 _BUY = Side.BUY
 _HALTED = int(TradingState.HALTED)
 _REDUCING = int(TradingState.REDUCING)
-
-Windows = tuple[dict[str, SlidingWindow], dict[str, SlidingWindow], dict[str, SlidingWindow]]
 
 
 class ReloadResult(msgspec.Struct, frozen=True):
@@ -226,11 +223,11 @@ class RiskEngine:
             limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
             if limits is None:
                 return self._unknown_account(order.account)
-            request = self._prepare(order, limits, now_ns, NEW, qty=order.qty, price=order.price)
+            request = self._prepare(order, limits, now_ns, NEW)
             for check in NEW_ORDER_CHAIN:
-                result = check(request)
-                if result is not None:
-                    return cast(Denial, result)
+                denial = check(request, None)
+                if denial is not None:
+                    return denial
             self._commit_new(order, request, limits, now_ns)
             return None
         except Exception:
@@ -242,11 +239,11 @@ class RiskEngine:
             limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
             if limits is None:
                 return self._unknown_account(order.account)
-            request = self._prepare(order, limits, now_ns, REPLACE, qty=qty, price=price)
+            request = self._prepare_replace(order, limits, now_ns, qty, price)
             for check in REPLACE_CHAIN:
-                result = check(request)
-                if result is not None:
-                    return cast(Denial, result)
+                denial = check(request, None)
+                if denial is not None:
+                    return denial
             if request.state < _REDUCING:
                 self._record_rate(self._cancel_windows, request, limits, now_ns, cancels=True)
             self._book.reserve_replace(order, qty, price)
@@ -260,10 +257,10 @@ class RiskEngine:
             limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
             if limits is None:
                 return None  # the account left the file: letting its orders be canceled only reduces risk
-            request = self._prepare(order, limits, now_ns, CANCEL, qty=order.qty, price=order.price)
-            result = check_cancel_rate(request)
-            if result is not None:
-                return cast(Denial, result)
+            request = self._prepare(order, limits, now_ns, CANCEL)
+            denial = check_cancel_rate(request, None)
+            if denial is not None:
+                return denial
             if request.state < _REDUCING:
                 self._record_rate(self._cancel_windows, request, limits, now_ns, cancels=True)
             return None
@@ -303,9 +300,8 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ hot-path helpers
 
-    def _prepare(
-        self, order: Order, limits: EffectiveLimits, now_ns: int, kind: int, *, qty: int, price: int
-    ) -> Request:
+    def _prepare(self, order: Order, limits: EffectiveLimits, now_ns: int, kind: int) -> Request:
+        """Fill the reused request for ``order`` as it stands (a new order, or the target of a cancel)."""
         request = self._request
         request.kind = kind
         request.limits = limits
@@ -317,20 +313,20 @@ class RiskEngine:
         request.symbol = symbol
         side = order.side
         request.side = side
-        is_buy = side == _BUY
-        request.is_buy = is_buy
-        book = self._book
-        account = book.accounts.get(account_name)
+        request.is_buy = side == _BUY
+        account = self._book.accounts.get(account_name)
         if account is None:
-            account = book.account(account_name)
+            account = self._book.account(account_name)
         position = account.positions.get(symbol)
         if position is None:
-            position = book.position(account, symbol)
+            position = self._book.position(account, symbol)
         request.account_state = account
         request.position = position
         state = limits.trading_state
-        state = max(state, account.runtime_state)
-        state = max(state, self._firm_runtime_state)
+        if account.runtime_state > state:  # noqa: PLR1730  (hot path: cheaper than max())
+            state = account.runtime_state
+        if self._firm_runtime_state > state:  # noqa: PLR1730
+            state = self._firm_runtime_state
         request.state = state
         if kind == CANCEL:
             return request
@@ -338,28 +334,47 @@ class RiskEngine:
         request.is_market = is_market
         reference = self._references.lookup(symbol, now_ns)
         request.reference = reference
-        value_price = (reference if reference > 0 else 0) if is_market else price
-        request.price = 0 if is_market else price
+        qty = order.qty
+        if is_market:
+            price = 0
+            value_price = reference if reference > 0 else 0
+        else:
+            price = value_price = order.price
+        request.qty = qty
+        request.price = price
         request.value_price = value_price
+        leaves = qty - order.cum_qty
+        request.leaves = leaves
+        request.old_leaves = 0
+        request.add_qty = leaves
+        request.add_notional = leaves * value_price
+        return request
+
+    def _prepare_replace(
+        self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int
+    ) -> Request:
+        """Fill the request for a replace: new totals, and exposure as the change over what is counted."""
+        request = self._prepare(order, limits, now_ns, REPLACE)
+        if not request.is_market:
+            request.price = request.value_price = price
         request.qty = qty
         leaves = qty - order.cum_qty
         request.leaves = leaves
-        if kind == REPLACE:
-            record = book.orders.get(order.order_id)
-            old_leaves = record.leaves if record is not None else 0
-            old_notional = record.notional if record is not None else 0
-        else:
-            old_leaves = old_notional = 0
+        record = self._book.orders.get(order.order_id)
+        old_leaves = record.leaves if record is not None else 0
+        old_notional = record.notional if record is not None else 0
         request.old_leaves = old_leaves
         request.add_qty = leaves - old_leaves
-        request.add_notional = leaves * value_price - old_notional
+        request.add_notional = leaves * request.value_price - old_notional
         return request
 
     def _commit_new(self, order: Order, request: Request, limits: EffectiveLimits, now_ns: int) -> None:
+        """Count an accepted new order: rate counters, duplicate filter, open exposure."""
         self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
-        if limits.duplicate_window_ns > 0:
-            self._duplicates.record(request.duplicate_key, now_ns, limits.duplicate_window_ns)
-        self._book.sync(order, request.value_price)
+        window = limits.duplicate_window_ns
+        if window > 0:
+            self._duplicates.record(request.duplicate_key, now_ns, window)
+        self._book.open_new(order, request.account_state, request.position, request.value_price)
 
     @staticmethod
     def _record_rate(
@@ -367,18 +382,25 @@ class RiskEngine:
     ) -> None:
         by_strategy, by_account, by_symbol = windows
         if cancels:
-            rates = (limits.cancels_per_strategy, limits.cancels_per_account, limits.cancels_per_symbol)
+            per_strategy, per_account, per_symbol = (
+                limits.cancels_per_strategy, limits.cancels_per_account, limits.cancels_per_symbol
+            )  # fmt: skip
         else:
-            rates = (limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol)
-        for counters, key, rate in (
-            (by_strategy, request.strategy, rates[0]),
-            (by_account, request.account, rates[1]),
-            (by_symbol, request.symbol, rates[2]),
-        ):
-            window = counters.get(key)
-            if window is None:
-                window = counters[key] = SlidingWindow()
-            window.record(now_ns, rate)
+            per_strategy, per_account, per_symbol = (
+                limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
+            )  # fmt: skip
+        window = by_strategy.get(request.strategy)
+        if window is None:
+            window = by_strategy[request.strategy] = SlidingWindow()
+        window.record(now_ns, per_strategy)
+        window = by_account.get(request.account)
+        if window is None:
+            window = by_account[request.account] = SlidingWindow()
+        window.record(now_ns, per_account)
+        window = by_symbol.get(request.symbol)
+        if window is None:
+            window = by_symbol[request.symbol] = SlidingWindow()
+        window.record(now_ns, per_symbol)
 
     def _unknown_account(self, account: str) -> Denial:
         return Denial(codes.UNKNOWN_ACCOUNT, f"account {account!r} is not in the risk limits file")
@@ -694,26 +716,17 @@ class RiskEngine:
         verdicts = [
             Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")
         ]
-        request = self._prepare(order, limits, now, NEW, qty=order.qty, price=order.price)
-        request.explain = True
-        try:
-            verdicts += [self._verdict(name, check, request) for name, check in NEW_ORDER_CHECKS]
-        finally:
-            request.explain = False
-        reference = self._references.describe(order.symbol, now)
-        verdicts.append(Verdict("reference", True, "", reference))
+        request = self._prepare(order, limits, now, NEW)
+        found: Verdicts = []
+        for check in NEW_ORDER_CHAIN:
+            check(request, found)
+        for name, result in found:
+            if isinstance(result, Denial):
+                verdicts.append(Verdict(name, False, result.code, result.text))
+            else:
+                verdicts.append(Verdict(name, True, "", result))
+        verdicts.append(Verdict("reference", True, "", self._references.describe(order.symbol, now)))
         return verdicts
-
-    @staticmethod
-    def _verdict(name: str, check: Check, request: Request) -> Verdict:
-        result = check(request)
-        if isinstance(result, Denial):
-            return Verdict(name, False, result.code, result.text)
-        return Verdict(name, True, "", result or "")
-
-    def replace_checks(self) -> tuple[str, ...]:
-        """Return the names of the checks a replace passes (for documentation and tests)."""
-        return tuple(name for name, _ in REPLACE_CHECKS)
 
     # ------------------------------------------------------------------ audit
 

@@ -99,6 +99,28 @@ class ExposureBook:
         if order.state >= _FILLED:
             del self.orders[order.order_id]
 
+    def open_new(
+        self, order: Order, account: AccountState, position: PositionState, valuation_price: int
+    ) -> None:
+        """Count a just-approved new order (the hot path: no lookups, one record)."""
+        if order.order_id in self.orders:
+            self.sync(order, valuation_price)
+            return
+        leaves = order.qty - order.cum_qty
+        if leaves <= 0:
+            return
+        is_buy = order.side == Side.BUY
+        notional = leaves * (order.price if order.price > 0 else valuation_price)
+        self.orders[order.order_id] = OrderRecord(
+            account, position, is_buy, leaves, notional, True, valuation_price
+        )
+        if is_buy:
+            position.open_buy_qty += leaves
+        else:
+            position.open_sell_qty += leaves
+        account.open_notional += notional
+        account.open_orders += 1
+
     def reserve_replace(self, order: Order, qty: int, price: int) -> None:
         """Count an approved replace at once: the larger of the current and the requested exposure."""
         record = self.orders.get(order.order_id)

@@ -67,6 +67,23 @@ class EffectiveLimits(msgspec.Struct, frozen=True, gc=False):
     allow_missing_reference: bool
 
 
+PLACEHOLDER_LIMITS: Final = msgspec.convert(
+    {
+        **{name: 0 for name in EffectiveLimits.__struct_fields__},
+        "trading_state": int(TradingState.HALTED),
+        "allow_market_orders": False,
+        "allow_short_sales": False,
+        "allow_short_exempt": False,
+        "allow_missing_reference": False,
+        "tick_size": 1,
+        "lot_size": 1,
+        "restriction": RESTRICTION_NO_TRADE,
+    },
+    EffectiveLimits,
+)
+"""Limits that refuse everything; only ever seen before the first request is prepared."""
+
+
 class Rule(enum.Enum):
     """How the values of one limit from several overrides combine."""
 
@@ -111,6 +128,7 @@ FIELDS: Final = (
     FieldSpec("lot_size", "lot_size", Rule.INSTRUMENT),
 )
 FIELD_BY_ATTRIBUTE: Final = {f.attribute: f for f in FIELDS}
+assert (*FIELD_BY_ATTRIBUTE, "restriction", "allow_missing_reference") == EffectiveLimits.__struct_fields__
 
 
 class Source(msgspec.Struct, frozen=True):
@@ -156,6 +174,33 @@ def _getter(path: str) -> Callable[[Any], Any]:
 
 _GETTERS: Final = {spec.attribute: _getter(spec.path) for spec in FIELDS}
 
+_UNSET: Final = float("inf")
+"""Encoded 'not set in this scope': larger than any value, so never the minimum while one is set."""
+
+
+_make_limits: Callable[..., EffectiveLimits] = EffectiveLimits
+"""Positional construction, field order checked at import (mypy cannot follow ``*values``)."""
+
+_NEGATED: Final = tuple(spec.rule in (Rule.HIGHEST, Rule.STRICTEST_STATE) for spec in FIELDS)
+_STATE: Final = 0
+assert FIELDS[_STATE].attribute == "trading_state"
+
+
+def _fill(spec: FieldSpec, value: Any) -> Any:
+    """Return a defaults value, or what an unset one means: refused (allow_*), off (collar), ACTIVE."""
+    if value is not None:
+        return value
+    return False if spec.attribute.startswith("allow_") else 0
+
+
+def _encode(spec: FieldSpec, value: Any) -> Any:
+    """Encode a scope's value so that the strictest of several is always the smallest."""
+    if value is None:
+        return _UNSET
+    if spec.rule in (Rule.HIGHEST, Rule.STRICTEST_STATE):
+        return -value
+    return value
+
 
 class Resolver:
     """Resolve and cache the effective limits of every (account, strategy, symbol) seen."""
@@ -167,6 +212,12 @@ class Resolver:
         self._allow_missing = frozenset(document.reference_prices.allow_missing)
         self._cache: dict[str, dict[str, dict[str, EffectiveLimits]]] = {}
         self._cached = 0
+        self._filled_defaults = tuple(
+            _fill(spec, _GETTERS[spec.attribute](document.defaults)) for spec in FIELDS
+        )
+        self._vectors: dict[int, tuple[Any, ...]] = {}
+        """Per override scope (by id; the document keeps them alive): its values encoded so that the
+        strictest is the smallest (``_encode``), unset as ``_UNSET``."""
 
     def get(self, account: str, strategy: str, symbol: str) -> EffectiveLimits | None:
         """Return the effective limits (None for an account the file does not list): the hot path."""
@@ -182,13 +233,55 @@ class Resolver:
     def _fill(self, account: str, strategy: str, symbol: str) -> EffectiveLimits | None:
         if account not in self.document.accounts:
             return None
-        limits, _ = self.resolve(account, strategy, symbol)
+        limits = self.compile(account, strategy, symbol)
         if self._cached >= MAX_CACHED:
             self._cache.clear()
             self._cached = 0
         self._cache.setdefault(account, {}).setdefault(strategy, {})[symbol] = limits
         self._cached += 1
         return limits
+
+    def compile(self, account: str, strategy: str, symbol: str) -> EffectiveLimits:
+        """Combine the scopes for one key, fast (no provenance); same result as ``resolve``."""
+        document = self.document
+        found: list[Limits] = []
+        account_scope = document.accounts.get(account)
+        if account_scope is not None:
+            found.append(account_scope)
+        for scope in (document.strategies.get(strategy), document.symbols.get(symbol)):
+            if scope is not None:
+                found.append(scope)
+        if account_scope is not None:
+            for scope in (account_scope.strategies.get(strategy), account_scope.symbols.get(symbol)):
+                if scope is not None:
+                    found.append(scope)
+        vectors = [self._vector(scope) for scope in found]
+        if not vectors:
+            combined: Any = (_UNSET,) * len(FIELDS)
+        elif len(vectors) == 1:
+            combined = vectors[0]
+        else:
+            combined = map(min, *vectors)
+        filled = self._filled_defaults
+        values = [
+            default if best is _UNSET else (-best if negate else best)
+            for best, default, negate in zip(combined, filled, _NEGATED, strict=True)
+        ]
+        values[_STATE] = max(values[_STATE], filled[_STATE])  # trading_state: defaults count too
+        restriction = RESTRICTION_NONE
+        if symbol in self._no_trade:
+            restriction = RESTRICTION_NO_TRADE
+        elif symbol in self._sell_only:
+            restriction = RESTRICTION_SELL_ONLY
+        return _make_limits(*values, restriction, symbol in self._allow_missing)
+
+    def _vector(self, scope: Limits) -> tuple[Any, ...]:
+        vector = self._vectors.get(id(scope))
+        if vector is None:
+            vector = self._vectors[id(scope)] = tuple(
+                _encode(spec, _GETTERS[spec.attribute](scope)) for spec in FIELDS
+            )
+        return vector
 
     def scopes(self, account: str, strategy: str, symbol: str) -> list[tuple[str, Limits]]:
         """Return the overrides that apply, each with its name in the file."""

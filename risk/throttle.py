@@ -1,64 +1,44 @@
 """Exact sliding-window message-rate counters.
 
-``SlidingWindow`` remembers the times of the most recent events in a ring buffer. A new
-event is allowed when fewer than ``limit`` events happened in the ``window_ns`` before
-now, i.e. when the ``limit``-th most recent event is at least ``window_ns`` old: O(1)
-per check, no allocation once the ring has grown to the highest rate actually seen.
+``SlidingWindow`` remembers the times of the most recent events (a bounded deque). A new
+event is allowed when fewer than ``limit`` events happened in the ``window_ns`` before now,
+i.e. when the ``limit``-th most recent event is at least ``window_ns`` old: O(1) per check,
+and memory bounded by the highest limit used with the counter (it only grows on demand).
 """
 
 from __future__ import annotations
 
-from array import array
+from collections import deque
 from typing import Final
 
 ONE_SECOND_NS: Final = 1_000_000_000
-_INITIAL_CAPACITY: Final = 64
 
 
 class SlidingWindow:
     """Times of the latest events, enough to answer 'were there ``limit`` events in the last window?'."""
 
-    __slots__ = ("_capacity", "_count", "_head", "_times")
+    __slots__ = ("_times",)
 
-    def __init__(self) -> None:
-        self._times = array("q", bytes(8 * _INITIAL_CAPACITY))
-        self._capacity = _INITIAL_CAPACITY
-        self._head = 0
-        """Index the next event is written at."""
-        self._count = 0
-        """Events remembered (at most the capacity)."""
+    def __init__(self, capacity: int = 1) -> None:
+        self._times: deque[int] = deque(maxlen=max(capacity, 1))
 
     def allows(self, limit: int, now_ns: int, window_ns: int = ONE_SECOND_NS) -> bool:
         """Return True if one more event at ``now_ns`` keeps within ``limit`` per ``window_ns``."""
-        if self._count < limit:
+        times = self._times
+        count = len(times)
+        if count < limit:
             return True
         if limit <= 0:
             return False
-        oldest = self._times[(self._head - limit) % self._capacity]
-        return now_ns - oldest >= window_ns
+        return now_ns - times[count - limit] >= window_ns
 
     def in_window(self, now_ns: int, window_ns: int = ONE_SECOND_NS) -> int:
         """Count remembered events in the window ending at ``now_ns`` (for explanations, not the hot path)."""
-        count = 0
-        for back in range(1, self._count + 1):
-            if now_ns - self._times[(self._head - back) % self._capacity] >= window_ns:
-                break
-            count += 1
-        return count
+        return sum(1 for t in self._times if now_ns - t < window_ns)
 
     def record(self, now_ns: int, limit: int) -> None:
-        """Remember an event at ``now_ns``; grow the ring (rarely) so ``limit`` events fit."""
-        if self._count == self._capacity and self._capacity < limit:
-            self._grow(min(max(self._capacity * 2, 1), limit))
-        self._times[self._head] = now_ns
-        self._head = (self._head + 1) % self._capacity
-        if self._count < self._capacity:
-            self._count += 1
-
-    def _grow(self, capacity: int) -> None:
-        ordered = array("q", bytes(8 * capacity))
-        for i in range(self._count):
-            ordered[i] = self._times[(self._head - self._count + i) % self._capacity]
-        self._times = ordered
-        self._capacity = capacity
-        self._head = self._count % capacity
+        """Remember an event at ``now_ns``; keep at least the latest ``limit`` events."""
+        times = self._times
+        if times.maxlen is not None and limit > times.maxlen:
+            times = self._times = deque(times, maxlen=limit)
+        times.append(now_ns)
