@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from risk.limitsfile import read_limits
 from risk.model import TradingState
 from risk.resolve import RESTRICTION_NO_TRADE, RESTRICTION_NONE, EffectiveLimits, Resolver
@@ -138,3 +141,58 @@ def test_effective_limits_when_explained_then_winning_scope_and_considered_value
     assert sources["max_qty"].considered == [("accounts.ACC1", "5000"), ("symbols.AAPL", "3000")]
     assert (sources["max_notional"].value, sources["max_notional"].scope) == ("50000", "defaults")
     assert sources["collar_pct"].value == "5%"
+
+
+_maybe = st.one_of(st.none(), st.integers(1, 50))
+_state = st.one_of(st.none(), st.sampled_from(["ACTIVE", "REDUCING", "HALTED"]))
+_flag = st.one_of(st.none(), st.booleans())
+
+
+@st.composite
+def _scope(draw: st.DrawFn, instrument: bool = False) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "max_qty": draw(_maybe),
+        "collar_ticks": draw(_maybe),
+        "duplicate_window_ms": draw(st.one_of(st.none(), st.integers(0, 50))),
+        "trading_state": draw(_state),
+        "allow_market_orders": draw(_flag),
+        "orders_per_s": {"per_symbol": draw(_maybe)},
+    }
+    if instrument:
+        values["tick_size"] = draw(st.one_of(st.none(), st.sampled_from([0.01, 0.05, 1])))
+    out = {k: v for k, v in values.items() if v is not None}
+    if out.get("orders_per_s") == {"per_symbol": None} or (
+        "orders_per_s" in out and out["orders_per_s"]["per_symbol"] is None
+    ):
+        del out["orders_per_s"]
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    scopes=st.fixed_dictionaries(
+        {
+            "account": _scope(),
+            "account_strategy": _scope(),
+            "account_symbol": _scope(),
+            "strategy": _scope(),
+            "symbol": _scope(instrument=True),
+            "defaults": _scope(instrument=True),
+        }
+    )
+)
+def test_compile_when_random_scopes_then_same_limits_as_the_explained_resolution(
+    tmp_path: Path, scopes: dict[str, dict[str, Any]]
+) -> None:
+    account = {**scopes["account"], "strategies": {"S1": scopes["account_strategy"]}}
+    account["symbols"] = {"AAPL": scopes["account_symbol"]}
+    overrides = {
+        "defaults": scopes["defaults"],
+        "accounts": {"ACC1": account},
+        "strategies": {"S1": scopes["strategy"]},
+        "symbols": {"AAPL": scopes["symbol"]},
+    }
+    resolver = _resolver(tmp_path, overrides)
+    keys = [("ACC1", "S1", "AAPL"), ("ACC1", "S2", "AAPL"), ("ACC1", "S1", "MSFT"), ("ACC2", "S1", "AAPL")]
+    for key in [*keys, ("ACC2", "S9", "ZZZ")]:
+        assert resolver.compile(*key) == resolver.resolve(*key)[0], key
