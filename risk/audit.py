@@ -21,7 +21,8 @@ from typing import Any
 
 import msgspec
 
-_ENCODER = msgspec.json.Encoder(order="deterministic")
+_ENCODER = msgspec.json.Encoder()
+"""Keys stay in the order written: time, time_ns, event, trigger, who, then the details."""
 
 
 def utc_text(time_ns: int) -> str:

@@ -225,7 +225,12 @@ def check_shape(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "tick_size", denial):
             return denial
     elif out is not None:
-        out.append(("tick_size", "market order: no price" if is_market else f"price on a {money(tick)} tick"))
+        out.append(
+            (
+                "tick_size",
+                "market order: no price" if is_market else f"price {money(price)} on the {money(tick)} tick",
+            )
+        )
     if qty > limits.max_qty:
         denial = Denial(codes.MAX_QTY, f"quantity {qty} is above max_qty {limits.max_qty}")
         if _fail(out, "max_qty", denial):
@@ -346,7 +351,9 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "max_open_orders", denial):
             return denial
     elif out is not None:
-        out.append(("max_open_orders", f"{open_orders} open + this one <= {limits.max_open_orders}"))
+        out.append(
+            ("max_open_orders", f"{open_orders} open + this one; max_open_orders {limits.max_open_orders}")
+        )
     add_notional = r.add_notional
     open_after = account.open_notional + add_notional
     if add_notional > 0 and open_after > limits.max_open_notional:
@@ -361,7 +368,8 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
         out.append(
             (
                 "max_open_notional",
-                f"open notional after {money(open_after)} <= {money(limits.max_open_notional)}",
+                f"open notional with it {money(open_after)}; "
+                f"max_open_notional {money(limits.max_open_notional)}",
             )
         )
     credit_after = account.traded_notional + open_after
@@ -375,7 +383,10 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
             return denial
     elif out is not None:
         out.append(
-            ("credit_limit", f"traded + open + order {money(credit_after)} <= {money(limits.credit_limit)}")
+            (
+                "credit_limit",
+                f"traded + open + order {money(credit_after)}; credit_limit {money(limits.credit_limit)}",
+            )
         )
     position = r.position
     held = position.position
@@ -391,9 +402,7 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "max_long_qty", denial):
             return denial
     elif out is not None:
-        out.append(
-            ("max_long_qty", f"worst-case long {worst_long} <= {limits.max_long_qty} (or not increased)")
-        )
+        out.append(("max_long_qty", f"worst-case long {worst_long}; max_long_qty {limits.max_long_qty}"))
     worst_short = position.open_sell_qty - held + (0 if is_buy else add_qty)
     if not is_buy and add_qty > 0 and worst_short > limits.max_short_qty:
         denial = Denial(
@@ -405,9 +414,7 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
             return denial
     elif out is not None:
         shown = max(worst_short, 0)
-        out.append(
-            ("max_short_qty", f"worst-case short {shown} <= {limits.max_short_qty} (or not increased)")
-        )
+        out.append(("max_short_qty", f"worst-case short {shown}; max_short_qty {limits.max_short_qty}"))
     before = held + position.open_buy_qty - position.open_sell_qty
     after = before + add_qty if is_buy else before - add_qty
     size = after if after >= 0 else -after
@@ -421,7 +428,7 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
             return denial
     elif out is not None:
         out.append(
-            ("max_net_qty", f"net if all working filled {after}, |{after}| <= {limits.max_net_qty} or less")
+            ("max_net_qty", f"net if every working order filled {after}; max_net_qty {limits.max_net_qty}")
         )
     return None
 
@@ -443,7 +450,12 @@ def check_duplicate(r: Request, out: Verdicts | None) -> Denial | None:
                 return denial
             return None
     if out is not None:
-        out.append(("duplicate", f"none within {window // 1_000_000} ms" if window else "check off (0 ms)"))
+        out.append(
+            (
+                "duplicate",
+                f"no identical order in the last {window // 1_000_000} ms" if window else "off (0 ms)",
+            )
+        )
     return None
 
 
