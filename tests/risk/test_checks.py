@@ -388,3 +388,26 @@ def test_check_replace_when_replace_in_flight_then_larger_exposure_counted_until
     engine.on_open_changed(working, *prev)
     assert engine.position("ACC1", "AAPL").open_buy_qty == 50
     assert engine.exposure("ACC1").open_notional == 50 * working.price
+
+
+def test_explain_when_order_passes_then_one_verdict_per_check_in_chain_order(tmp_path: Path) -> None:
+    from risk.checks import NEW_ORDER_CHECKS
+
+    engine, clock = make_engine(tmp_path)
+    verdicts = engine.explain(order(qty=10), clock())
+    assert [v.check for v in verdicts] == ["account", *NEW_ORDER_CHECKS, "reference"]
+    assert all(v.passed and v.text for v in verdicts)
+    assert engine.exposure("ACC1").open_orders == 0  # explaining counts nothing
+
+
+def test_explain_when_order_breaks_several_limits_then_every_failure_listed(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    verdicts = engine.explain(order(Side.SELL, qty=1001, price="106.005"), clock())
+    failed = [(v.check, v.code) for v in verdicts if not v.passed]
+    assert failed == [
+        ("tick_size", codes.TICK_SIZE),
+        ("max_qty", codes.MAX_QTY),
+        ("price_collar", codes.PRICE_COLLAR),
+        ("max_notional", codes.MAX_NOTIONAL),
+        ("short_sale", codes.SHORT_SALE_NOT_MARKED),
+    ]

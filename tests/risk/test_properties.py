@@ -122,3 +122,38 @@ def test_positions_when_random_flow_then_worst_case_never_beyond_long_short_and_
         assert view.position + view.open_buy_qty <= max(1500, start)
         assert -(view.position - view.open_sell_qty) <= max(1000, -start)
         assert view.open_sell_qty >= 0 and view.open_buy_qty >= 0
+
+
+_orders = st.lists(
+    st.tuples(
+        st.sampled_from([Side.BUY, Side.SELL, Side.SELL_SHORT, Side.SELL_SHORT_EXEMPT]),
+        st.integers(-5, 1200),
+        st.sampled_from(["99.00", "100.00", "100.005", "104.99", "106.00", "0"]),
+        st.sampled_from(["AAPL", "MSFT", "TSLA", "XYZ"]),
+        st.sampled_from(["ACC1", "ACC2", "NOPE"]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(orders=_orders, start=st.integers(-300, 300))
+def test_explain_when_random_orders_then_first_failed_check_is_the_hot_path_answer(
+    tmp_path: Path, orders: list[tuple[Side, int, str, str, str]], start: int
+) -> None:
+    limits = {"max_open_orders": 6, "max_long_qty": 1500, "max_short_qty": 900, "max_net_qty": 1100,
+              "duplicate_window_ms": 50, "orders_per_s": {"per_symbol": 8}}  # fmt: skip
+    overrides = {"defaults": limits, "restricted": {"sell_only": ["TSLA"], "no_trade": ["XYZ"]},
+                 "accounts": {"ACC2": {"trading_state": "REDUCING"}}}  # fmt: skip
+    engine, clock = make_engine(tmp_path, overrides)
+    engine.set_start_position("ACC1", "AAPL", start)
+    engine.set_start_position("ACC2", "AAPL", start)
+    for side, qty, price, symbol, account in orders:
+        clock.advance(7_000_000)
+        candidate = order(side, qty=qty, price=price, symbol=symbol, account=account)
+        failed = [v for v in engine.explain(candidate, clock()) if not v.passed]
+        denial = submit(engine, candidate, clock)
+        assert (denial.code if denial else None) == (failed[0].code if failed else None)
+        if denial is not None:
+            assert denial.text == failed[0].text
