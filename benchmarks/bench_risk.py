@@ -13,7 +13,8 @@ What it measures, per order, with ``perf_counter_ns`` around each call:
 Orders go to a fixed population of keys (20 strategies x 3 accounts x 100 symbols), at prices
 inside the collar, 5,000 orders per second of simulated time (throttles stay open, the duplicate
 window of 100 ms is active) and are canceled after being counted, so exposure stays realistic;
-every order passes every check (the accepted path is the long one).
+nearly every order passes every check (the accepted path is the long one); the odd refusal in the
+output is a genuine DUPLICATE_ORDER produced by the random flow.
 
 Two limits files run side by side in one process: a small one (10 accounts, 100 symbols) and a
 large one (500 accounts, 10,000 symbols with 3,000 symbol overrides, 2,000 account-symbol
