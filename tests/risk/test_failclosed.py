@@ -83,3 +83,11 @@ def test_load_when_audit_log_cannot_be_opened_then_refuses_to_start(tmp_path: Pa
     (tmp_path / "audit_dir").mkdir()
     with pytest.raises(OSError):
         RiskEngine.load(path, audit_log_path=tmp_path / "audit_dir")
+
+
+def test_risk_engine_when_used_as_the_core_sees_it_then_it_is_a_risk_gate(tmp_path: Path) -> None:
+    from risk.api import RiskGate
+
+    engine, clock = make_engine(tmp_path)
+    gate: RiskGate = engine  # mypy --strict checks the whole contract here
+    assert gate.check_new(order(qty=10), clock()) is None
