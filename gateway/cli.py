@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "gateway.commands.admin",
     "gateway.commands.launch",
     "gateway.commands.doctor",
+    "gateway.commands.risk",
 )
 
 EXIT_USAGE = 2

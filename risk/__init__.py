@@ -1,1 +1,22 @@
-"""Pre-trade risk: limits, checks and the chain every order passes."""
+"""Pre-trade risk: limits, checks and the chain every order passes.
+
+How the gateway core uses it (all calls from the event-loop thread)::
+
+    engine = RiskEngine.load(limits_path, clock, audit_log_path)   # LimitsFileError: refuse to start
+    denial = engine.check_new(order, now_ns)          # None: send it; Denial: OrderRejected(source=RISK)
+    engine.on_order_opened(order)                     # after the venue write
+    engine.on_execution(order, qty, price)            # after apply_fill
+    engine.on_open_changed(order, prev_leaves, prev_price)
+        # after a cancel, replace, venue reject, a refused replace, or a gateway-side refusal of an
+        # order risk had approved (its exposure was reserved at approval)
+    engine.check_replace(order, qty, price, now_ns) / engine.check_cancel(order, now_ns)
+    if engine.file_changed(): engine.reload("file_watch", "gateway")     # 1 s timer
+    engine.reload("sighup" | "admin", who) -> ReloadResult                # never raises
+    engine.halt(account=None, who=..., reason=...)    # kill switch; the core mass-cancels
+    engine.status() -> dict                           # for `gateway status`
+
+Modules: ``model`` (the YAML schema), ``loader`` / ``limitsfile`` (validation with line and
+column), ``resolve`` (how scopes combine), ``checks`` (the checks), ``exposure`` /
+``throttle`` / ``duplicates`` / ``reference`` (state), ``engine`` (``RiskEngine``),
+``audit`` (the audit log), ``diff`` (field-by-field changes), ``codes`` (reason codes).
+"""

@@ -1,0 +1,64 @@
+"""The risk audit log: one JSON object per line, appended and fsynced, never rewritten.
+
+Records (field ``event``):
+
+* ``startup``: limits loaded when the gateway started.
+* ``reload``: a new limits file was applied; ``changes`` lists every field that changed.
+* ``reload_refused``: a reload was asked for but the file was invalid; ``errors`` lists why.
+* ``trading_state``: the kill switch or an admin changed a trading state at run time.
+* ``new_day``: the daily credit counters were reset.
+
+Every record has ``time`` (UTC, ISO 8601), ``time_ns`` (Unix ns), ``event``, ``trigger``
+and ``who``. See docs/risk-officer-guide.md for how to read it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+_ENCODER = msgspec.json.Encoder()
+"""Keys stay in the order written: time, time_ns, event, trigger, who, then the details."""
+
+
+def utc_text(time_ns: int) -> str:
+    """Format Unix nanoseconds as an ISO 8601 UTC time with microseconds."""
+    moment = datetime.datetime.fromtimestamp(time_ns / 1e9, tz=datetime.UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class AuditLog:
+    """Append-only JSON-lines file; each ``write`` is on disk (fsync) before it returns."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record as a line and fsync it; raises OSError if the disk refuses."""
+        line = _ENCODER.encode(record) + b"\n"
+        written = os.write(self._fd, line)
+        if written != len(line):
+            raise OSError(f"short write to the audit log {self.path}: {written} of {len(line)} bytes")
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_audit_log(path: str | Path) -> list[dict[str, Any]]:
+    """Read every record of an audit log (for tools and tests)."""
+    records: list[dict[str, Any]] = []
+    with Path(path).open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                records.append(msgspec.json.decode(line))
+    return records

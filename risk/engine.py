@@ -1,0 +1,760 @@
+"""The pre-trade risk engine the gateway core calls (``risk.api.RiskGate``), plus its admin surface.
+
+Hot path (``check_new`` / ``check_replace`` / ``check_cancel``): three dict lookups find
+the effective limits of (account, strategy, symbol), one reused ``Request`` is filled,
+and the checks of ``risk.checks`` run in order; nothing scans accounts or symbols and
+an accepted order allocates only its exposure record, its duplicate-filter entry and,
+the first time a key is seen, its counters. Denials are data; even a bug inside a check
+becomes an ``INTERNAL_ERROR`` denial (fail closed), never an exception to the core.
+
+Admin surface (called by the core from its event loop, never concurrently with checks):
+``load`` / ``reload`` / ``file_changed`` / ``halt`` / ``set_trading_state`` / ``status``
+/ ``explain``. Every applied change and every run-time state change is written to the
+audit log (``risk.audit``) before it takes effect.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from gateway.clock import NowNs, monotonic_ns
+from gateway.order import Order
+from gateway.protocol.messages import OrderType, Side
+from risk import codes
+from risk.api import Denial
+from risk.audit import AuditLog, utc_text
+from risk.checks import (
+    CANCEL,
+    NEW,
+    NEW_ORDER_CHAIN,
+    REPLACE,
+    REPLACE_CHAIN,
+    Request,
+    Verdicts,
+    Windows,
+    check_cancel_rate,
+    money,
+)
+from risk.diff import Change, diff_trees
+from risk.duplicates import DuplicateFilter
+from risk.exposure import AccountState, ExposureBook, PositionState
+from risk.limitsfile import LimitsFile, LimitsFileError, read_limits
+from risk.loader import Problem, read_bounded
+from risk.model import TradingState
+from risk.reference import ReferenceBook
+from risk.resolve import FIELDS, EffectiveLimits, Resolver, display_value
+from risk.throttle import SlidingWindow
+
+log = logging.getLogger("risk")
+
+WallClock = Callable[[], int]
+"""A function returning Unix time in nanoseconds (audit timestamps, reference-file age)."""
+
+_MARKET = OrderType.MARKET
+_BUY = Side.BUY
+_HALTED = int(TradingState.HALTED)
+_REDUCING = int(TradingState.REDUCING)
+
+
+class ReloadResult(msgspec.Struct, frozen=True):
+    """What a reload did: applied (``ok``) with ``changes``, or refused with every error."""
+
+    ok: bool
+    trigger: str
+    who: str
+    sha256: str
+    """Hash of the limits file that was read (empty if unreadable)."""
+    previous_sha256: str
+    changes: list[Change]
+    errors: list[Problem]
+    warnings: list[str]
+    message: str
+    """One line for whoever asked (admin socket reply, log line)."""
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    """One line of an explanation: a check, whether the order passes it, and why."""
+
+    check: str
+    passed: bool
+    code: str
+    text: str
+
+
+class PositionView(msgspec.Struct, frozen=True):
+    """An account's position in a symbol: filled (negative = short) and working on each side."""
+
+    position: int
+    open_buy_qty: int
+    open_sell_qty: int
+
+
+class ExposureView(msgspec.Struct, frozen=True):
+    """An account's open orders, open notional and gross traded notional today (fixed-point money)."""
+
+    open_orders: int
+    open_notional: int
+    traded_notional: int
+
+
+class LimitSource(msgspec.Struct, frozen=True):
+    """An effective limit for an explanation: its value and the scope it came from."""
+
+    field: str
+    value: str
+    scope: str
+    considered: list[tuple[str, str]]
+
+
+def _file_signature(path: Path | None) -> tuple[int, int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _file_hash(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(read_bounded(path)).hexdigest()
+    except OSError:
+        return None
+
+
+class RiskEngine:
+    """Pre-trade risk for the whole gateway: limits, checks, exposure, reload, audit."""
+
+    def __init__(
+        self,
+        limits: LimitsFile,
+        clock: NowNs = monotonic_ns,
+        audit: AuditLog | None = None,
+        wall_clock: WallClock = time.time_ns,
+    ) -> None:
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._audit = audit
+        self._file = limits
+        self._resolver = Resolver(limits.document)
+        self._book = ExposureBook()
+        self._references = ReferenceBook()
+        self._duplicates = DuplicateFilter()
+        self._order_windows: Windows = ({}, {}, {})
+        self._cancel_windows: Windows = ({}, {}, {})
+        self._request = Request(self._order_windows, self._cancel_windows, self._duplicates)
+        self._firm_runtime_state = 0
+        self._loaded_at_ns = wall_clock()
+        self._last_reload: dict[str, Any] | None = None
+        self.internal_errors = 0
+        """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
+        self._references.configure(
+            limits.document.reference_prices, limits.reference, clock(), self._wall_now()
+        )
+        self._observed: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
+        if limits.positions is not None:
+            for account, symbols in limits.positions.accounts.items():
+                for symbol, qty in symbols.items():
+                    self.set_start_position(account, symbol, qty)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        clock: NowNs = monotonic_ns,
+        audit_log_path: str | Path | None = None,
+        *,
+        wall_clock: WallClock = time.time_ns,
+        who: str = "gateway",
+    ) -> RiskEngine:
+        """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
+
+        The gateway must refuse to start on that error (or on ``OSError`` from an audit log it
+        cannot open). On success a ``startup`` record is written to the audit log.
+        """
+        limits_path = Path(path)
+        signature = _file_signature(limits_path)
+        wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
+        limits = read_limits(limits_path, wall_now)
+        reference_signature = _file_signature(limits.reference_path)
+        audit = AuditLog(audit_log_path) if audit_log_path is not None else None
+        engine = cls(limits, clock, audit, wall_clock)
+        engine._observed[limits_path] = (signature, limits.sha256)
+        if limits.reference_path is not None:
+            engine._observed[limits.reference_path] = (reference_signature, limits.reference_sha256)
+        for warning in limits.warnings:
+            log.warning("risk limits: %s", warning)
+        engine._write_audit(
+            {
+                "event": "startup",
+                "trigger": "startup",
+                "who": who,
+                **engine._file_fields(limits),
+                "warnings": limits.warnings,
+            }
+        )
+        log.info("risk limits loaded from %s (sha256 %s)", limits_path, limits.sha256)
+        return engine
+
+    @property
+    def limits_file(self) -> LimitsFile:
+        """Return the limits in force."""
+        return self._file
+
+    # ------------------------------------------------------------------ RiskGate (hot path)
+
+    def check_new(self, order: Order, now_ns: int) -> Denial | None:
+        """Decide on a new order; on acceptance count it (rate, duplicates, exposure) at once."""
+        try:
+            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            if limits is None:
+                return self._unknown_account(order.account)
+            request = self._prepare(order, limits, now_ns, NEW)
+            for check in NEW_ORDER_CHAIN:
+                denial = check(request, None)
+                if denial is not None:
+                    return denial
+            self._commit_new(order, request, limits, now_ns)
+            return None
+        except Exception:
+            return self._internal_error("check_new", order)
+
+    def check_replace(self, order: Order, qty: int, price: int, now_ns: int) -> Denial | None:
+        """Decide on replacing ``order`` with total ``qty`` at ``price``; reserve the larger exposure."""
+        try:
+            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            if limits is None:
+                return self._unknown_account(order.account)
+            request = self._prepare_replace(order, limits, now_ns, qty, price)
+            for check in REPLACE_CHAIN:
+                denial = check(request, None)
+                if denial is not None:
+                    return denial
+            if request.state < _REDUCING:
+                self._record_rate(self._cancel_windows, request, limits, now_ns, cancels=True)
+            self._book.reserve_replace(order, qty, price)
+            return None
+        except Exception:
+            return self._internal_error("check_replace", order)
+
+    def check_cancel(self, order: Order, now_ns: int) -> Denial | None:
+        """Decide on a cancel: only the cancel-rate throttle may refuse it (never when REDUCING/HALTED)."""
+        try:
+            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            if limits is None:
+                return None  # the account left the file: letting its orders be canceled only reduces risk
+            request = self._prepare(order, limits, now_ns, CANCEL)
+            denial = check_cancel_rate(request, None)
+            if denial is not None:
+                return denial
+            if request.state < _REDUCING:
+                self._record_rate(self._cancel_windows, request, limits, now_ns, cancels=True)
+            return None
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk check_cancel failed for order %s: cancel allowed", order.order_id)
+            return None
+
+    def on_order_opened(self, order: Order) -> None:
+        """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
+        try:
+            valuation = 0
+            if order.ord_type == _MARKET and self._book.counted(order) is None:
+                valuation = max(self._references.lookup(order.symbol, self._clock()), 0)
+            self._book.sync(order, valuation)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk on_order_opened failed for order %s", order.order_id)
+
+    def on_execution(self, order: Order, qty: int, price: int) -> None:
+        """Apply a fill to the position, the day's traded notional, open exposure and the last trade."""
+        try:
+            self._book.fill(order, qty, price)
+            self._references.on_trade(order.symbol, price, self._clock())
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk on_execution failed for order %s", order.order_id)
+
+    def on_open_changed(self, order: Order, prev_leaves: int, prev_price: int) -> None:
+        """Recount open exposure from the order's fields (cancel, replace, reject, refused replace)."""
+        del prev_leaves, prev_price  # the engine keeps what it counted per order; no drift possible
+        try:
+            self._book.sync(order)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk on_open_changed failed for order %s", order.order_id)
+
+    # ------------------------------------------------------------------ hot-path helpers
+
+    def _prepare(self, order: Order, limits: EffectiveLimits, now_ns: int, kind: int) -> Request:
+        """Fill the reused request for ``order`` as it stands (a new order, or the target of a cancel)."""
+        request = self._request
+        request.kind = kind
+        request.limits = limits
+        request.now_ns = now_ns
+        account_name = order.account
+        symbol = order.symbol
+        request.account = account_name
+        request.strategy = order.strategy_id
+        request.symbol = symbol
+        side = order.side
+        request.side = side
+        request.is_buy = side == _BUY
+        account = self._book.accounts.get(account_name)
+        if account is None:
+            account = self._book.account(account_name)
+        position = account.positions.get(symbol)
+        if position is None:
+            position = self._book.position(account, symbol)
+        request.account_state = account
+        request.position = position
+        state = limits.trading_state
+        if account.runtime_state > state:  # noqa: PLR1730  (hot path: cheaper than max())
+            state = account.runtime_state
+        if self._firm_runtime_state > state:  # noqa: PLR1730
+            state = self._firm_runtime_state
+        request.state = state
+        if kind == CANCEL:
+            return request
+        is_market = order.ord_type == _MARKET
+        request.is_market = is_market
+        reference = self._references.lookup(symbol, now_ns)
+        request.reference = reference
+        qty = order.qty
+        if is_market:
+            price = 0
+            value_price = reference if reference > 0 else 0
+        else:
+            price = value_price = order.price
+        request.qty = qty
+        request.price = price
+        request.value_price = value_price
+        leaves = qty - order.cum_qty
+        request.leaves = leaves
+        request.old_leaves = 0
+        request.add_qty = leaves
+        request.add_notional = leaves * value_price
+        return request
+
+    def _prepare_replace(
+        self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int
+    ) -> Request:
+        """Fill the request for a replace: new totals, and exposure as the change over what is counted."""
+        request = self._prepare(order, limits, now_ns, REPLACE)
+        if not request.is_market:
+            request.price = request.value_price = price
+        request.qty = qty
+        leaves = qty - order.cum_qty
+        request.leaves = leaves
+        record = self._book.orders.get(order.order_id)
+        old_leaves = record.leaves if record is not None else 0
+        old_notional = record.notional if record is not None else 0
+        request.old_leaves = old_leaves
+        request.add_qty = leaves - old_leaves
+        request.add_notional = leaves * request.value_price - old_notional
+        return request
+
+    def _commit_new(self, order: Order, request: Request, limits: EffectiveLimits, now_ns: int) -> None:
+        """Count an accepted new order: rate counters, duplicate filter, open exposure."""
+        self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
+        window = limits.duplicate_window_ns
+        if window > 0:
+            self._duplicates.record(request.duplicate_key, now_ns, window)
+        self._book.open_new(order, request.account_state, request.position, request.value_price)
+
+    @staticmethod
+    def _record_rate(
+        windows: Windows, request: Request, limits: EffectiveLimits, now_ns: int, cancels: bool
+    ) -> None:
+        by_strategy, by_account, by_symbol = windows
+        if cancels:
+            per_strategy, per_account, per_symbol = (
+                limits.cancels_per_strategy, limits.cancels_per_account, limits.cancels_per_symbol
+            )  # fmt: skip
+        else:
+            per_strategy, per_account, per_symbol = (
+                limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
+            )  # fmt: skip
+        window = by_strategy.get(request.strategy)
+        if window is None:
+            window = by_strategy[request.strategy] = SlidingWindow()
+        window.record(now_ns, per_strategy)
+        window = by_account.get(request.account)
+        if window is None:
+            window = by_account[request.account] = SlidingWindow()
+        window.record(now_ns, per_account)
+        window = by_symbol.get(request.symbol)
+        if window is None:
+            window = by_symbol[request.symbol] = SlidingWindow()
+        window.record(now_ns, per_symbol)
+
+    def _unknown_account(self, account: str) -> Denial:
+        return Denial(codes.UNKNOWN_ACCOUNT, f"account {account!r} is not in the risk limits file")
+
+    def _internal_error(self, where: str, order: Order) -> Denial:
+        self.internal_errors += 1
+        log.exception("risk %s failed for order %s: refused", where, order.order_id)
+        return Denial(
+            codes.INTERNAL_ERROR, "the risk engine failed on this order; it was refused (see gateway log)"
+        )
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self, trigger: str, who: str) -> ReloadResult:
+        """Re-read the limits file; apply it atomically only if entirely valid; audit either way.
+
+        ``trigger`` says what asked (``sighup``, ``admin``, ``file_watch``...), ``who`` who did
+        (user name, peer pid). A bad file changes nothing; the result lists every error.
+        """
+        path = self._file.path
+        previous = self._file
+        signature = _file_signature(path)
+        try:
+            limits = read_limits(path, self._wall_now())
+        except LimitsFileError as exc:
+            return self._refuse(trigger, who, exc.problems, _file_hash(path) or "")
+        except Exception as exc:  # a bug while reading: refuse, never crash the gateway
+            log.exception("risk reload crashed")
+            problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
+            return self._refuse(trigger, who, [problem], _file_hash(path) or "")
+        self._observed[path] = (signature, limits.sha256)
+        if limits.reference_path is not None:
+            self._observed[limits.reference_path] = (
+                _file_signature(limits.reference_path),
+                limits.reference_sha256,
+            )
+        changes = diff_trees(previous.display, limits.display)
+        changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
+        warnings = list(limits.warnings)
+        if limits.positions_sha256 != previous.positions_sha256:
+            warnings.append("start_positions_file changed: start-of-day positions are read at start-up only")
+        record = {
+            "event": "reload",
+            "trigger": trigger,
+            "who": who,
+            **self._file_fields(limits),
+            "previous_sha256": previous.sha256,
+            "previous_reference_sha256": previous.reference_sha256,
+            "changes": [msgspec.to_builtins(c) for c in changes],
+            "warnings": warnings,
+        }
+        try:
+            self._write_audit(record, required=True)
+        except OSError as exc:
+            problem = Problem(
+                str(self._audit.path if self._audit else ""), 0, 0, "", f"audit log not writable: {exc}"
+            )
+            log.error("risk reload not applied: audit log not writable: %s", exc)
+            return ReloadResult(
+                False, trigger, who, limits.sha256, previous.sha256, changes, [problem], warnings,
+                f"reload NOT applied: the audit log cannot be written ({exc}); old limits stay in force",
+            )  # fmt: skip
+        self._apply(limits)
+        message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
+        log.info("risk %s (trigger %s, by %s)", message, trigger, who)
+        for warning in warnings:
+            log.warning("risk limits: %s", warning)
+        self._last_reload = self._reload_summary(
+            trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
+        )
+        return ReloadResult(
+            True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message
+        )
+
+    def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
+        message = f"reload REFUSED: {len(problems)} problem(s) in {self._file.path}; old limits stay in force"
+        log.error("risk %s (trigger %s, by %s)", message, trigger, who)
+        for problem in problems:
+            log.error("risk   %s", problem)
+        record = {
+            "event": "reload_refused",
+            "trigger": trigger,
+            "who": who,
+            "file": str(self._file.path),
+            "sha256": sha256,
+            "in_force_sha256": self._file.sha256,
+            "errors": [str(p) for p in problems],
+        }
+        self._write_audit(record)
+        self._last_reload = self._reload_summary(
+            trigger, who, ok=False, sha256=sha256, changes=0, errors=len(problems)
+        )
+        return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message)
+
+    def _apply(self, limits: LimitsFile) -> None:
+        """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept."""
+        self._references.configure(
+            limits.document.reference_prices, limits.reference, self._clock(), self._wall_now()
+        )
+        self._resolver = Resolver(limits.document)
+        self._file = limits
+
+    def _reload_summary(
+        self, trigger: str, who: str, *, ok: bool, sha256: str, changes: int, errors: int
+    ) -> dict[str, Any]:
+        return {
+            "time": utc_text(self._wall_clock()),
+            "trigger": trigger,
+            "who": who,
+            "ok": ok,
+            "sha256": sha256,
+            "changes": changes,
+            "errors": errors,
+        }
+
+    def file_changed(self) -> bool:
+        """Return True once per change of the limits file's (or reference file's) content on disk.
+
+        Cheap: a ``stat`` per file; the content is hashed only when size or mtime moved.
+        """
+        changed = False
+        paths = [self._file.path]
+        if self._file.reference_path is not None:
+            paths.append(self._file.reference_path)
+        for path in paths:
+            signature = _file_signature(path)
+            seen_signature, seen_hash = self._observed.get(path, (None, None))
+            if signature == seen_signature and signature is not None:
+                continue
+            digest = _file_hash(path)
+            self._observed[path] = (signature, digest)
+            if digest != seen_hash:
+                changed = True
+        return changed
+
+    # ------------------------------------------------------------------ trading state, kill switch
+
+    def halt(self, account: str | None = None, who: str = "", reason: str = "kill switch") -> TradingState:
+        """Set HALTED at run time, firm-wide or for ``account`` (the kill switch); the core mass-cancels.
+
+        Takes effect before the audit record is written, so a full disk cannot stop a kill.
+        """
+        return self.set_trading_state(TradingState.HALTED, account, who, reason, trigger="kill")
+
+    def set_trading_state(
+        self,
+        state: TradingState,
+        account: str | None = None,
+        who: str = "",
+        reason: str = "",
+        trigger: str = "admin",
+    ) -> TradingState:
+        """Set the run-time state (firm-wide or one account); return the account's effective state.
+
+        The file's ``trading_state`` still applies: the strictest of the two wins, so ACTIVE here
+        lifts a kill but cannot lift a HALTED written in the limits file.
+        """
+        state = TradingState(state)
+        if account is None:
+            old = TradingState(self._firm_runtime_state)
+            self._firm_runtime_state = int(state)
+        else:
+            holder = self._book.account(account)
+            old = TradingState(holder.runtime_state)
+            holder.runtime_state = int(state)
+        effective = self.trading_state(account)
+        log.warning(
+            "risk trading state %s: %s -> %s (effective %s) by %s (%s): %s",
+            "firm-wide" if account is None else f"account {account}",
+            old.name,
+            state.name,
+            effective.name,
+            who,
+            trigger,
+            reason,
+        )
+        self._write_audit(
+            {
+                "event": "trading_state",
+                "trigger": trigger,
+                "who": who,
+                "scope": "firm" if account is None else "account",
+                "account": account,
+                "old": old.name,
+                "new": state.name,
+                "effective": effective.name,
+                "reason": reason,
+            }
+        )
+        return effective
+
+    def trading_state(self, account: str | None = None) -> TradingState:
+        """Return the effective state firm-wide or for ``account`` (file and run time, strictest)."""
+        document = self._file.document
+        state = max(int(TradingState[document.defaults.trading_state or "ACTIVE"]), self._firm_runtime_state)
+        if account is not None:
+            scope = document.accounts.get(account)
+            if scope is not None and scope.trading_state is not None:
+                state = max(state, int(TradingState[scope.trading_state]))
+            holder = self._book.accounts.get(account)
+            if holder is not None:
+                state = max(state, holder.runtime_state)
+        return TradingState(state)
+
+    def start_new_day(self, who: str = "") -> None:
+        """Reset every account's gross traded notional (the daily credit counter) and audit it."""
+        self._book.start_new_day()
+        self._write_audit({"event": "new_day", "trigger": "admin", "who": who})
+
+    # ------------------------------------------------------------------ state accessors
+
+    def position(self, account: str, symbol: str) -> PositionView:
+        """Return ``account``'s position in ``symbol`` (flat if never traded)."""
+        holder = self._book.accounts.get(account)
+        state = holder.positions.get(symbol) if holder is not None else None
+        if state is None:
+            state = PositionState()
+        return PositionView(state.position, state.open_buy_qty, state.open_sell_qty)
+
+    def exposure(self, account: str) -> ExposureView:
+        """Return ``account``'s open orders, open notional and traded notional today."""
+        holder = self._book.accounts.get(account) or AccountState()
+        return ExposureView(holder.open_orders, holder.open_notional, holder.traded_notional)
+
+    def set_start_position(self, account: str, symbol: str, qty: int) -> None:
+        """Set the filled position of ``account`` in ``symbol`` (start of day, or the explain tool)."""
+        holder = self._book.account(account)
+        self._book.position(holder, symbol).position = qty
+
+    def set_reference_price(self, symbol: str, price: int, now_ns: int | None = None) -> None:
+        """Record a trade price seen elsewhere (market data, tools) as the last trade of ``symbol``."""
+        self._references.on_trade(symbol, price, self._clock() if now_ns is None else now_ns)
+
+    def status(self) -> dict[str, Any]:
+        """Return a JSON-ready summary for ``gateway status``: states, counts, file hashes, last reload."""
+        document = self._file.document
+        accounts: dict[str, Any] = {}
+        for name in sorted(set(document.accounts) | set(self._book.accounts)):
+            holder = self._book.accounts.get(name) or AccountState()
+            accounts[name] = {
+                "trading_state": self.trading_state(name).name,
+                "runtime_state": TradingState(holder.runtime_state).name,
+                "configured": name in document.accounts,
+                "open_orders": holder.open_orders,
+                "open_notional": money(holder.open_notional),
+                "traded_notional": money(holder.traded_notional),
+            }
+        return {
+            "limits_file": str(self._file.path),
+            "sha256": self._file.sha256,
+            "reference_file": str(self._file.reference_path) if self._file.reference_path else None,
+            "reference_sha256": self._file.reference_sha256 or None,
+            "reference_as_of": self._references.as_of or None,
+            "loaded_at": utc_text(self._loaded_at_ns),
+            "last_reload": self._last_reload,
+            "trading_state": {
+                "firm": self.trading_state().name,
+                "firm_runtime": TradingState(self._firm_runtime_state).name,
+                "strategies_not_active": {
+                    k: v.trading_state
+                    for k, v in document.strategies.items()
+                    if v.trading_state not in (None, "ACTIVE")
+                },
+                "symbols_not_active": {
+                    k: v.trading_state
+                    for k, v in document.symbols.items()
+                    if v.trading_state not in (None, "ACTIVE")
+                },
+            },
+            "accounts": accounts,
+            "open_orders": sum(a.open_orders for a in self._book.accounts.values()),
+            "orders_tracked": len(self._book.orders),
+            "configured": {
+                "accounts": len(document.accounts),
+                "strategies": len(document.strategies),
+                "symbols": len(document.symbols),
+                "restricted": len(document.restricted.no_trade) + len(document.restricted.sell_only),
+            },
+            "internal_errors": self.internal_errors,
+            "warnings": list(self._file.warnings),
+        }
+
+    # ------------------------------------------------------------------ explanations
+
+    def effective_limits(self, account: str, strategy: str, symbol: str) -> list[LimitSource]:
+        """Return every effective limit for a key, with the scope that set it (empty if unknown account)."""
+        if account not in self._file.document.accounts:
+            return []
+        _, sources = self._resolver.resolve(account, strategy, symbol)
+        out: list[LimitSource] = []
+        for spec in FIELDS:
+            source = sources[spec.attribute]
+            considered = [
+                (scope, display_value(spec, value)) for scope, value in source.considered if value is not None
+            ]
+            shown = display_value(spec, source.value) if source.value or spec.unit != "percent" else "not set"
+            if spec.attribute == "collar_ticks" and not source.value:
+                shown = "not set"
+            out.append(LimitSource(spec.path, shown, source.scope, considered))
+        return out
+
+    def explain(self, order: Order, now_ns: int | None = None) -> list[Verdict]:
+        """Say which checks ``order`` (as a new order) passes or fails and why, without counting it."""
+        now = self._clock() if now_ns is None else now_ns
+        limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+        if limits is None:
+            denial = self._unknown_account(order.account)
+            return [Verdict("account", False, denial.code, denial.text)]
+        scopes = ", ".join(
+            ["defaults"]
+            + [n for n, _ in self._resolver.scopes(order.account, order.strategy_id, order.symbol)]
+        )
+        verdicts = [
+            Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")
+        ]
+        request = self._prepare(order, limits, now, NEW)
+        found: Verdicts = []
+        for check in NEW_ORDER_CHAIN:
+            check(request, found)
+        for name, result in found:
+            if isinstance(result, Denial):
+                verdicts.append(Verdict(name, False, result.code, result.text))
+            else:
+                verdicts.append(Verdict(name, True, "", result))
+        verdicts.append(Verdict("reference", True, "", self._references.describe(order.symbol, now)))
+        return verdicts
+
+    # ------------------------------------------------------------------ audit
+
+    def _wall_now(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self._wall_clock() / 1e9, tz=datetime.UTC)
+
+    def _file_fields(self, limits: LimitsFile) -> dict[str, Any]:
+        return {
+            "file": str(limits.path),
+            "sha256": limits.sha256,
+            "reference_file": str(limits.reference_path) if limits.reference_path else None,
+            "reference_sha256": limits.reference_sha256 or None,
+        }
+
+    def _write_audit(self, record: dict[str, Any], required: bool = False) -> None:
+        """Append ``record`` with its time; raise only if ``required`` (a reload is refused without it)."""
+        if self._audit is None:
+            return
+        now = self._wall_clock()
+        full = {"time": utc_text(now), "time_ns": now, **record}
+        try:
+            self._audit.write(full)
+        except OSError:
+            if required:
+                raise
+            log.exception("risk audit log write failed for %s record", record.get("event"))
+
+    def close(self) -> None:
+        """Close the audit log."""
+        if self._audit is not None:
+            self._audit.close()

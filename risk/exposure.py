@@ -1,0 +1,194 @@
+"""Positions and open exposure, kept from what the venues report.
+
+Each account has counters (open orders, open notional, gross traded notional) and,
+per symbol, the filled position and the quantity working on each side. Every order
+the engine counts has an ``OrderRecord`` holding exactly what it contributes, so each
+update recomputes the order's contribution from the order itself and applies the
+difference: a repeated or out-of-order report cannot make the totals drift.
+
+An order counts ``leaves_qty`` at its price while it is open; while a replace is in
+flight it counts the larger of the old and the requested quantity and notional (it may
+still fill at either).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.order import Order, OrderState
+from gateway.protocol.messages import Side
+
+_FILLED = OrderState.FILLED
+_PENDING_NEW = OrderState.PENDING_NEW
+_PENDING_REPLACE = OrderState.PENDING_REPLACE
+
+
+class PositionState(msgspec.Struct, gc=False):
+    """One account's position in one symbol: filled, and working on each side."""
+
+    position: int = 0
+    """Filled position (negative = short), including the start-of-day position."""
+    open_buy_qty: int = 0
+    open_sell_qty: int = 0
+
+
+class AccountState(msgspec.Struct):
+    """One account's exposure and its run-time trading state."""
+
+    open_orders: int = 0
+    open_notional: int = 0
+    """Sum over open orders of leaves x price (fixed-point, PRICE_SCALE units)."""
+    traded_notional: int = 0
+    """Gross traded notional since the start of the day (buys and sells)."""
+    runtime_state: int = 0
+    """State set by the kill switch / admin path (TradingState value); the file's state also applies."""
+    positions: dict[str, PositionState] = msgspec.field(default_factory=dict)
+
+
+class OrderRecord(msgspec.Struct, gc=False):
+    """What one order currently contributes to its account's totals."""
+
+    account: AccountState
+    position: PositionState
+    is_buy: bool
+    leaves: int = 0
+    notional: int = 0
+    counted_open: bool = False
+    valuation_price: int = 0
+    """Price used for notional when the order has none (market orders: the reference at entry)."""
+
+
+class ExposureBook:
+    """Accounts, positions and per-order contributions."""
+
+    __slots__ = ("accounts", "orders")
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountState] = {}
+        self.orders: dict[int, OrderRecord] = {}
+
+    def account(self, name: str) -> AccountState:
+        """Return the state of account ``name``, creating it empty."""
+        state = self.accounts.get(name)
+        if state is None:
+            state = self.accounts[name] = AccountState()
+        return state
+
+    def position(self, account: AccountState, symbol: str) -> PositionState:
+        """Return ``account``'s position in ``symbol``, creating it flat."""
+        state = account.positions.get(symbol)
+        if state is None:
+            state = account.positions[symbol] = PositionState()
+        return state
+
+    def counted(self, order: Order) -> OrderRecord | None:
+        """Return what ``order`` contributes now, or None if nothing."""
+        return self.orders.get(order.order_id)
+
+    def sync(self, order: Order, valuation_price: int = 0) -> None:
+        """Recount ``order`` from its current fields (opened, filled, canceled, replaced, rejected)."""
+        record = self.orders.get(order.order_id)
+        if record is None:
+            if order.state >= _FILLED:
+                return
+            record = self._new_record(order, valuation_price)
+        elif valuation_price > 0:
+            record.valuation_price = valuation_price
+        leaves, notional = self._target(order, record)
+        self._apply(record, leaves, notional, order.state < _FILLED and leaves > 0)
+        if order.state >= _FILLED:
+            del self.orders[order.order_id]
+
+    def open_new(
+        self, order: Order, account: AccountState, position: PositionState, valuation_price: int
+    ) -> None:
+        """Count a just-approved new order (the hot path: no lookups, one record)."""
+        if order.order_id in self.orders:
+            self.sync(order, valuation_price)
+            return
+        leaves = order.qty - order.cum_qty
+        if leaves <= 0:
+            return
+        is_buy = order.side == Side.BUY
+        notional = leaves * (order.price if order.price > 0 else valuation_price)
+        self.orders[order.order_id] = OrderRecord(
+            account, position, is_buy, leaves, notional, True, valuation_price
+        )
+        if is_buy:
+            position.open_buy_qty += leaves
+        else:
+            position.open_sell_qty += leaves
+        account.open_notional += notional
+        account.open_orders += 1
+
+    def reserve_replace(self, order: Order, qty: int, price: int) -> None:
+        """Count an approved replace at once: the larger of the current and the requested exposure."""
+        record = self.orders.get(order.order_id)
+        if record is None:
+            record = self._new_record(order, 0)
+        leaves, notional = self._target(order, record)
+        new_leaves = max(qty - order.cum_qty, 0)
+        new_notional = new_leaves * (price if price > 0 else record.valuation_price)
+        self._apply(record, max(leaves, new_leaves), max(notional, new_notional), True)
+
+    def fill(self, order: Order, qty: int, price: int) -> None:
+        """Apply an execution to the position and the day's traded notional, then recount the order."""
+        account = self.account(order.account)
+        position = self.position(account, order.symbol)
+        if order.side == Side.BUY:
+            position.position += qty
+        else:
+            position.position -= qty
+        account.traded_notional += qty * price
+        self.sync(order)
+
+    def start_new_day(self) -> None:
+        """Reset the gross traded notional of every account (positions and open orders stay)."""
+        for account in self.accounts.values():
+            account.traded_notional = 0
+
+    def _new_record(self, order: Order, valuation_price: int) -> OrderRecord:
+        account = self.account(order.account)
+        record = OrderRecord(
+            account,
+            self.position(account, order.symbol),
+            order.side == Side.BUY,
+            valuation_price=valuation_price,
+        )
+        self.orders[order.order_id] = record
+        return record
+
+    @staticmethod
+    def _target(order: Order, record: OrderRecord) -> tuple[int, int]:
+        """Return the (open qty, open notional) ``order`` should contribute now."""
+        state = order.state
+        if state >= _FILLED:
+            return 0, 0
+        leaves = order.leaves_qty
+        if leaves <= 0 and state == _PENDING_NEW:
+            leaves = order.qty - order.cum_qty
+        leaves = max(leaves, 0)
+        price = order.price if order.price > 0 else record.valuation_price
+        notional = leaves * price
+        if state == _PENDING_REPLACE and order.pending_qty > 0:
+            pending_leaves = max(order.pending_qty - order.cum_qty, 0)
+            pending_price = order.pending_price if order.pending_price > 0 else price
+            leaves = max(leaves, pending_leaves)
+            notional = max(notional, pending_leaves * pending_price)
+        return leaves, notional
+
+    @staticmethod
+    def _apply(record: OrderRecord, leaves: int, notional: int, is_open: bool) -> None:
+        delta = leaves - record.leaves
+        if delta:
+            if record.is_buy:
+                record.position.open_buy_qty += delta
+            else:
+                record.position.open_sell_qty += delta
+        account = record.account
+        account.open_notional += notional - record.notional
+        if is_open != record.counted_open:
+            account.open_orders += 1 if is_open else -1
+        record.leaves = leaves
+        record.notional = notional
+        record.counted_open = is_open

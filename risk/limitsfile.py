@@ -1,0 +1,155 @@
+"""Read a limits file and the files it names, and check what the types alone cannot.
+
+``read_limits`` returns a ``LimitsFile`` only when the limits file, its reference-price
+file and its start-of-day positions file are all valid; otherwise it raises
+``LimitsFileError`` carrying every problem found in any of them, each with file,
+line, column and field path.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from risk.loader import Parsed, Problem, parse_file
+from risk.model import (
+    AS_OF_LOADED,
+    REQUIRED_DEFAULTS,
+    LimitsDocument,
+    ReferencePriceDocument,
+    StartPositionsDocument,
+)
+
+_RATE_FIELDS = ("per_strategy", "per_account", "per_symbol")
+
+
+class LimitsFileError(Exception):
+    """A limits file (or a file it names) is invalid; ``problems`` lists every problem."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the risk limits:\n{lines}")
+
+
+class LimitsFile:
+    """A validated limits file with everything it refers to."""
+
+    def __init__(
+        self,
+        path: Path,
+        parsed: Parsed[LimitsDocument],
+        reference: Parsed[ReferencePriceDocument] | None,
+        positions: Parsed[StartPositionsDocument] | None,
+        warnings: list[str],
+    ) -> None:
+        assert parsed.value is not None
+        self.path = path
+        self.document: LimitsDocument = parsed.value
+        self.display: Any = parsed.display
+        self.sha256 = parsed.sha256
+        self.reference = reference.value if reference is not None else None
+        self.reference_path = Path(reference.file) if reference is not None else None
+        self.reference_sha256 = reference.sha256 if reference is not None else ""
+        self.reference_display: Any = reference.display if reference is not None else None
+        self.positions = positions.value if positions is not None else None
+        self.positions_sha256 = positions.sha256 if positions is not None else ""
+        self.warnings = warnings
+
+    @property
+    def combined_sha256(self) -> str:
+        """Return one hash over the limits file and its reference-price file (what 'changed' means)."""
+        if not self.reference_sha256:
+            return self.sha256
+        return hashlib.sha256(f"{self.sha256}:{self.reference_sha256}".encode()).hexdigest()
+
+
+def read_limits(path: str | Path, wall_now: datetime.datetime | None = None) -> LimitsFile:
+    """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem."""
+    limits_path = Path(path)
+    parsed = parse_file(limits_path, LimitsDocument)
+    problems = list(parsed.problems)
+    data = parsed.partial if isinstance(parsed.partial, dict) else None
+    if data is not None:
+        problems += _check_semantics(parsed, data)
+    warnings: list[str] = []
+    reference = None
+    positions = None
+    settings = data.get("reference_prices") if data is not None else None
+    reference_name = settings.get("file") if isinstance(settings, dict) else None
+    if isinstance(reference_name, str):
+        reference = parse_file(_beside(limits_path, reference_name), ReferencePriceDocument)
+        problems.extend(reference.problems)
+        max_age = settings.get("file_max_age_s", 86_400) if isinstance(settings, dict) else 86_400
+        if reference.value is not None:
+            age = reference_age_s(reference.value, wall_now)
+            if age > max_age:
+                warnings.append(
+                    f"{reference.file}: as_of {reference.value.as_of} is {age:.0f} s old, more than "
+                    f"reference_prices.file_max_age_s ({max_age} s): its prices count as stale"
+                )
+            elif age < -300:
+                warnings.append(f"{reference.file}: as_of {reference.value.as_of} is in the future")
+    positions_name = data.get("start_positions_file") if data is not None else None
+    if isinstance(positions_name, str):
+        positions = parse_file(_beside(limits_path, positions_name), StartPositionsDocument)
+        problems.extend(positions.problems)
+    if problems or parsed.value is None:
+        problems.sort(key=lambda p: (p.file != parsed.file, p.file, p.line, p.column))
+        raise LimitsFileError(problems)
+    return LimitsFile(limits_path, parsed, reference, positions, warnings)
+
+
+def reference_age_s(reference: ReferencePriceDocument, wall_now: datetime.datetime | None = None) -> float:
+    """Return how many seconds old the reference file's ``as_of`` is."""
+    if reference.as_of == AS_OF_LOADED:
+        return 0.0
+    now = wall_now if wall_now is not None else datetime.datetime.now(datetime.UTC)
+    as_of = datetime.datetime.fromisoformat(reference.as_of)
+    return (now - as_of).total_seconds()
+
+
+def _beside(limits_path: Path, name: str) -> Path:
+    """Resolve a path written in the limits file relative to the limits file's directory."""
+    candidate = Path(name)
+    return candidate if candidate.is_absolute() else limits_path.parent / candidate
+
+
+def _check_semantics(parsed: Parsed[LimitsDocument], data: dict[str, Any]) -> list[Problem]:
+    """Check the rules that span fields: complete defaults, consistent restricted list.
+
+    Runs on the valid part of the file, so these problems are listed alongside type errors;
+    a value that was present but invalid is not reported a second time as missing.
+    """
+    problems: list[Problem] = []
+    missing = "missing: `defaults` must set every limit (a missing limit is refused)"
+    defaults = data.get("defaults")
+    if isinstance(defaults, dict):
+        for name in REQUIRED_DEFAULTS:
+            if name not in defaults and ("defaults", name) not in parsed.marks:
+                problems.append(parsed.problem(("defaults", name), missing))
+            elif name in ("orders_per_s", "cancels_per_s") and isinstance(defaults.get(name), dict):
+                for rate in _RATE_FIELDS:
+                    if rate not in defaults[name] and ("defaults", name, rate) not in parsed.marks:
+                        problems.append(parsed.problem(("defaults", name, rate), missing))
+        collar_given = any(("defaults", k) in parsed.marks for k in ("collar_pct", "collar_ticks"))
+        if not collar_given:
+            problems.append(
+                parsed.problem(
+                    ("defaults",), "missing: `defaults` must set collar_pct or collar_ticks (or both)"
+                )
+            )
+    restricted = data.get("restricted")
+    if isinstance(restricted, dict):
+        no_trade = set(restricted.get("no_trade", []))
+        for index, symbol in enumerate(restricted.get("sell_only", [])):
+            if symbol in no_trade:
+                problems.append(
+                    parsed.problem(
+                        ("restricted", "sell_only", index),
+                        f"{symbol} is in both no_trade and sell_only: keep it in one list",
+                    )
+                )
+    return problems

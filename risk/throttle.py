@@ -1,0 +1,44 @@
+"""Exact sliding-window message-rate counters.
+
+``SlidingWindow`` remembers the times of the most recent events (a bounded deque). A new
+event is allowed when fewer than ``limit`` events happened in the ``window_ns`` before now,
+i.e. when the ``limit``-th most recent event is at least ``window_ns`` old: O(1) per check,
+and memory bounded by the highest limit used with the counter (it only grows on demand).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+ONE_SECOND_NS: Final = 1_000_000_000
+
+
+class SlidingWindow:
+    """Times of the latest events, enough to answer 'were there ``limit`` events in the last window?'."""
+
+    __slots__ = ("_times",)
+
+    def __init__(self, capacity: int = 1) -> None:
+        self._times: deque[int] = deque(maxlen=max(capacity, 1))
+
+    def allows(self, limit: int, now_ns: int, window_ns: int = ONE_SECOND_NS) -> bool:
+        """Return True if one more event at ``now_ns`` keeps within ``limit`` per ``window_ns``."""
+        times = self._times
+        count = len(times)
+        if count < limit:
+            return True
+        if limit <= 0:
+            return False
+        return now_ns - times[count - limit] >= window_ns
+
+    def in_window(self, now_ns: int, window_ns: int = ONE_SECOND_NS) -> int:
+        """Count remembered events in the window ending at ``now_ns`` (for explanations, not the hot path)."""
+        return sum(1 for t in self._times if now_ns - t < window_ns)
+
+    def record(self, now_ns: int, limit: int) -> None:
+        """Remember an event at ``now_ns``; keep at least the latest ``limit`` events."""
+        times = self._times
+        if times.maxlen is not None and limit > times.maxlen:
+            times = self._times = deque(times, maxlen=limit)
+        times.append(now_ns)

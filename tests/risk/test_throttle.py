@@ -1,0 +1,179 @@
+"""Message-rate throttles: the sliding window, and per strategy/account/symbol in the engine (fake clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from risk import codes
+from risk.model import TradingState
+from risk.throttle import ONE_SECOND_NS, SlidingWindow
+from tests.risk.support import code, make_engine, order, submit
+
+MS = 1_000_000
+WIDE = {"max_open_orders": 1000, "max_open_notional": 10_000_000, "credit_limit": 100_000_000,
+        "max_long_qty": 1_000_000, "max_net_qty": 1_000_000}  # fmt: skip
+
+
+def _accept(window: SlidingWindow, limit: int, now: int) -> bool:
+    if window.allows(limit, now):
+        window.record(now, limit)
+        return True
+    return False
+
+
+def test_allows_when_limit_reached_within_one_second_then_refused_until_oldest_is_one_second_old() -> None:
+    window = SlidingWindow()
+    assert [_accept(window, 3, t * 100 * MS) for t in range(3)] == [True, True, True]
+    assert not window.allows(3, ONE_SECOND_NS - 1)
+    assert window.allows(3, ONE_SECOND_NS)
+    assert _accept(window, 3, ONE_SECOND_NS)
+    assert not window.allows(3, ONE_SECOND_NS + 100 * MS - 1)
+    assert window.allows(3, ONE_SECOND_NS + 100 * MS)
+
+
+def test_allows_when_limit_zero_then_nothing_passes() -> None:
+    assert not SlidingWindow().allows(0, 0)
+
+
+def test_record_when_rate_exceeds_initial_capacity_then_ring_grows_and_stays_exact() -> None:
+    window = SlidingWindow()
+    accepted = sum(_accept(window, 1000, i * 100) for i in range(1500))  # 1500 attempts within 150 us
+    assert accepted == 1000
+    assert window.in_window(150_000) == 1000
+    assert window.allows(1000, ONE_SECOND_NS) and not window.allows(1000, ONE_SECOND_NS - 1)
+
+
+def test_allows_when_limit_lowered_below_remembered_events_then_uses_the_new_limit() -> None:
+    window = SlidingWindow()
+    for i in range(10):
+        _accept(window, 10, i * MS)
+    assert not window.allows(5, 500 * MS)
+    assert window.allows(5, ONE_SECOND_NS + 5 * MS)  # the 5 most recent are at 5..9 ms
+    assert not window.allows(5, ONE_SECOND_NS + 5 * MS - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.integers(min_value=0, max_value=400 * MS), min_size=1, max_size=120),
+    limit=st.integers(min_value=0, max_value=80),
+)
+def test_allows_when_arbitrary_arrivals_then_matches_a_naive_count_of_the_last_second(
+    gaps: list[int], limit: int
+) -> None:
+    window = SlidingWindow()
+    accepted: list[int] = []
+    now = 0
+    for gap in gaps:
+        now += gap
+        expected = sum(1 for t in accepted if now - t < ONE_SECOND_NS) < limit
+        assert _accept(window, limit, now) == expected
+        if expected:
+            accepted.append(now)
+
+
+def test_check_new_when_strategy_rate_reached_then_refused_across_accounts_and_symbols(
+    tmp_path: Path,
+) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "orders_per_s": {"per_strategy": 4}}})
+    placed = [
+        submit(
+            engine,
+            order(qty=1 + i, account=("ACC1", "ACC2")[i % 2], symbol=("AAPL", "MSFT")[i // 2 % 2]),
+            clock,
+        )
+        for i in range(4)
+    ]
+    assert placed == [None] * 4
+    assert (
+        code(submit(engine, order(qty=9, account="ACC2", symbol="MSFT"), clock)) == codes.ORDER_RATE_STRATEGY
+    )
+    assert (
+        code(submit(engine, order(qty=9, strategy="S2"), clock)) is None
+    )  # another strategy has its own count
+    clock.advance(ONE_SECOND_NS)
+    assert code(submit(engine, order(qty=9), clock)) is None
+
+
+def test_check_new_when_account_rate_reached_then_refused_across_strategies(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "orders_per_s": {"per_account": 3}}})
+    for i in range(3):
+        assert submit(engine, order(qty=1 + i, strategy=f"S{i}"), clock) is None
+    assert code(submit(engine, order(qty=9, strategy="S9"), clock)) == codes.ORDER_RATE_ACCOUNT
+    assert code(submit(engine, order(qty=9, account="ACC2"), clock)) is None
+
+
+def test_check_new_when_symbol_rate_reached_then_refused_across_accounts(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "orders_per_s": {"per_symbol": 2}}})
+    assert submit(engine, order(qty=1), clock) is None
+    assert submit(engine, order(qty=2, account="ACC2", strategy="S2"), clock) is None
+    assert code(submit(engine, order(qty=3, strategy="S3"), clock)) == codes.ORDER_RATE_SYMBOL
+    assert code(submit(engine, order(qty=3, symbol="MSFT"), clock)) is None
+
+
+def test_check_new_when_orders_refused_by_throttle_then_they_do_not_count(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "orders_per_s": {"per_strategy": 2}}})
+    assert submit(engine, order(qty=1), clock) is None
+    clock.advance(500 * MS)
+    assert submit(engine, order(qty=2), clock) is None
+    for _ in range(50):
+        clock.advance(MS)
+        assert code(submit(engine, order(qty=3), clock)) == codes.ORDER_RATE_STRATEGY
+    clock.advance(450 * MS)  # 1 s after the first accepted order
+    assert submit(engine, order(qty=4), clock) is None
+
+
+def test_check_cancel_when_cancel_rate_reached_then_refused_and_replaces_count_too(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "cancels_per_s": {"per_strategy": 3}}})
+    working = order(qty=10)
+    assert submit(engine, working, clock) is None
+    assert engine.check_cancel(working, clock()) is None
+    assert engine.check_replace(working, 11, working.price, clock()) is None
+    assert engine.check_cancel(working, clock()) is None
+    assert code(engine.check_cancel(working, clock())) == codes.CANCEL_RATE_STRATEGY
+    assert code(engine.check_replace(working, 12, working.price, clock())) == codes.CANCEL_RATE_STRATEGY
+    clock.advance(ONE_SECOND_NS)
+    assert engine.check_cancel(working, clock()) is None
+
+
+def test_check_cancel_when_account_cancel_rate_reached_then_refused_across_strategies(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "cancels_per_s": {"per_account": 2}}})
+    working = [order(qty=1 + i, strategy=f"S{i}") for i in range(3)]
+    for o in working:
+        assert submit(engine, o, clock) is None
+    assert engine.check_cancel(working[0], clock()) is None
+    assert engine.check_cancel(working[1], clock()) is None
+    assert code(engine.check_cancel(working[2], clock())) == codes.CANCEL_RATE_ACCOUNT
+    other = order(qty=5, account="ACC2")
+    assert submit(engine, other, clock) is None
+    assert engine.check_cancel(other, clock()) is None
+
+
+def test_check_cancel_when_symbol_cancel_rate_reached_then_refused_across_accounts(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "cancels_per_s": {"per_symbol": 2}}})
+    first, second, third = (
+        order(qty=1),
+        order(qty=2, account="ACC2", strategy="S2"),
+        order(qty=3, strategy="S3"),
+    )
+    other = order(qty=4, symbol="MSFT")
+    for o in (first, second, third, other):
+        assert submit(engine, o, clock) is None
+    assert engine.check_cancel(first, clock()) is None
+    assert engine.check_cancel(second, clock()) is None
+    assert code(engine.check_cancel(third, clock())) == codes.CANCEL_RATE_SYMBOL
+    assert engine.check_cancel(other, clock()) is None
+
+
+def test_check_cancel_when_halted_or_reducing_then_never_throttled(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path, {"defaults": {**WIDE, "cancels_per_s": {"per_strategy": 1}}})
+    working = order(qty=10)
+    assert submit(engine, working, clock) is None
+    assert engine.check_cancel(working, clock()) is None
+    assert code(engine.check_cancel(working, clock())) == codes.CANCEL_RATE_STRATEGY
+    engine.halt(who="test")
+    assert all(engine.check_cancel(working, clock()) is None for _ in range(100))
+    engine.set_trading_state(TradingState.REDUCING, who="test")
+    assert all(engine.check_cancel(working, clock()) is None for _ in range(100))
