@@ -60,9 +60,7 @@ def _symbols(count: int) -> list[str]:
     return out
 
 
-def write_limits(
-    directory: Path, accounts: int, symbols: int, seed: int
-) -> tuple[Path, list[str], list[str]]:
+def write_limits(directory: Path, accounts: int, symbols: int, seed: int) -> tuple[Path, list[str], list[str]]:
     """Write a generated limits file and reference prices; return (path, account names, tradeable symbols)."""
     rng = random.Random(seed)
     names = [f"ACC{i:04d}" for i in range(accounts)]
@@ -98,9 +96,7 @@ def write_limits(
     for _ in range(min(2_000, symbols)):
         name = rng.choice(names)
         account_scopes[name].setdefault("symbols", {})[rng.choice(tickers)] = {"max_long_qty": 500_000}
-    symbol_scopes = {
-        s: {"collar_pct": 15.0, "max_qty": 5_000} for s in rng.sample(tickers, min(3_000, symbols))
-    }
+    symbol_scopes = {s: {"collar_pct": 15.0, "max_qty": 5_000} for s in rng.sample(tickers, min(3_000, symbols))}
     document = {
         "version": 1,
         "defaults": defaults,
@@ -252,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 measure(engine, clock, Flow(engine, keys, len(keys), 2), False)  # warm-up: every key once
                 flow = Flow(engine, keys, args.orders, 3)
                 runs.append((f"{kind} [{label}]", engine, clock, flow, kind.startswith("order life")))
-            print(
-                f"{label}: {len(keys)} keys, set up in {time.perf_counter() - started:.1f} s", file=sys.stderr
-            )
+            print(f"{label}: {len(keys)} keys, set up in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         gc.collect()
         gc.freeze()
         print(f"python {sys.version.split()[0]}; 5,000 orders/s simulated; per order, p99/p99.9/max in us")

@@ -151,9 +151,8 @@ class GatewayProcess:
             truncate_torn_tail(path, scan.good_bytes)
         elapsed = time.perf_counter() - started
         for venue in self.venues:
-            resume = getattr(venue, "resume_from_journal", None)
-            if resume is not None and venue.name in last_seq:
-                resume(last_seq[venue.name])
+            if venue.name in last_seq:
+                venue.resume_from_journal(last_seq[venue.name])
         self.recovery = {
             "journal": str(path),
             "records": scan.records,

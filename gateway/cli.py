@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 COMMAND_MODULES = (
+    "gateway.commands.run",
+    "gateway.commands.demo",
     "gateway.commands.sim",
     "gateway.commands.admin",
     "gateway.commands.launch",

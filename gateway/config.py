@@ -15,6 +15,7 @@ import yaml
 
 from gateway.entitlements import StrategyEntitlement
 from gateway.journal import FsyncPolicy
+from gateway.ops.config import SpinConfig
 
 
 class ConfigError(Exception):
@@ -46,8 +47,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     strategies: dict[str, StrategyEntitlement] = {}
     venues: list[dict[str, Any]] = []
     """One mapping per venue session; ``protocol`` (ouch, fix) selects its schema."""
-    spin: dict[str, Any] = {}
-    """Latency tuning (see docs/ops-guide.md)."""
+    spin: SpinConfig = SpinConfig()
+    """Latency tuning: loop spin, busy poll, CPU affinity, GC policy (see docs/ops-guide.md)."""
     max_strategy_write_buffer: int = 8 * 1024 * 1024
     base_dir: str = ""
     """Directory relative paths are resolved against (set by ``load_config``)."""

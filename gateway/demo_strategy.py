@@ -8,9 +8,10 @@ Run by ``gateway demo`` as a separate process (strategies are separate processes
 * orders above the risk limits (max quantity, max notional) that risk rejects,
 * orders for a symbol the venue rejects.
 
-It keeps at most ``--window`` orders awaiting their first answer, measures the
-round trip (send -> first answer) with CLOCK_MONOTONIC, and exits 0 only if every
-order reached a terminal or acknowledged state.
+It keeps at most ``--window`` orders awaiting their first answer, then sends
+``--ping-pong`` orders one at a time; it measures the round trip (send -> first
+answer) with CLOCK_MONOTONIC for both phases, and exits 0 only if every order
+reached a terminal or acknowledged state.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class DemoMarket:
     venue: str = "OUCH"
     accounts: tuple[str, ...] = ("ACC1", "ACC2")
     prices: dict[str, str] = field(
-        default_factory=lambda: {"AAPL": "190.00", "MSFT": "410.00", "SPY": "520.00", "QQQ": "440.00"}
+        default_factory=lambda: {"AAPL": "230.10", "MSFT": "420.55", "SPY": "580.25", "QQQ": "500.40"}
     )
     venue_reject_symbol: str = "ZVZZT"
     max_order_qty: int = 10_000
@@ -73,7 +74,8 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
         elif kind == "risk_notional":
             qty = market.max_order_qty - 1  # allowed size, but qty * price is far above the notional limit
         elif kind == "venue_reject":
-            symbol = market.venue_reject_symbol
+            symbol = market.venue_reject_symbol  # risk lets it through; the venue does not list it
+            side, qty, price = Side.BUY, 100, to_fixed("10.00")
         plan.append(
             (
                 kind,
@@ -93,7 +95,7 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
 
 
 async def run_demo_strategy(
-    socket_path: str, strategy_id: str, n_orders: int, window: int, timeout_s: float
+    socket_path: str, strategy_id: str, n_orders: int, window: int, timeout_s: float, ping_pong: int = 500
 ) -> dict[str, object]:
     """Trade the plan through the gateway and return the summary."""
     market = DemoMarket()
@@ -120,6 +122,18 @@ async def run_demo_strategy(
             handles.append((kind, handle))
             waiters.append(asyncio.ensure_future(first_answer(handle, t0)))
         await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), timeout_s)
+
+        # Ping-pong: one order in flight at a time, the latency floor of the whole path.
+        pingpong: list[int] = []
+        for i in range(ping_pong):
+            symbol = list(market.prices)[i % len(market.prices)]
+            t0 = time.monotonic_ns()
+            handle = await client.submit(
+                market.accounts[0], market.venue, symbol, Side.BUY, 100, to_fixed(market.prices[symbol]) + 500
+            )
+            await handle.wait_accepted(timeout_s)
+            pingpong.append(time.monotonic_ns() - t0)
+            handles.append(("pingpong", handle))
 
         # Exercise replace on some resting orders, then cancel everything still open.
         resting = [h for kind, h in handles if kind == "rest" and h.status is OrderStatus.LIVE]
@@ -154,6 +168,7 @@ async def run_demo_strategy(
             "unresolved": unresolved[:20],
             "unresolved_count": len(unresolved),
             "round_trip_us": summarize(round_trips),
+            "ping_pong_round_trip_us": summarize(pingpong),
             "last_seq": client.last_seq,
         }
 
@@ -166,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=3000)
     parser.add_argument("--window", type=int, default=64, help="orders awaiting a first answer at once")
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--ping-pong", type=int, default=500, help="orders sent one at a time after the burst")
     args = parser.parse_args(argv)
     summary = uvloop.run(run_demo_strategy(args.socket, args.strategy_id, args.orders, args.window, args.timeout))
     json.dump(summary, sys.stdout)

@@ -145,6 +145,7 @@ class Engine:
         self.next_order_id = 1
         self.recovering = False
         self._venue_seq_floor: dict[str, int] = {}
+        self._floor_event_types: dict[str, set[type]] = {}
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
         self._wire_pending: list[Order] = []
@@ -206,12 +207,18 @@ class Engine:
                 log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
             return
         seq = event.venue_seq
-        if seq and seq <= self._venue_seq_floor.get(venue, 0):
+        if seq and seq <= self._venue_seq_floor.get(venue, 0) and self._replayed_already(venue, event):
             self.counters.venue_events_duplicate += 1
             return
         if not self.recovering:
             self.journal.append(JVenueEvent(venue, event))
         self._venue_event_handlers[type(event)](order, event)
+
+    def _replayed_already(self, venue: str, event: VenueEvent) -> bool:
+        """Return True if a replayed event at or below the recovery floor is one the journal holds."""
+        if event.venue_seq < self._venue_seq_floor[venue]:
+            return True
+        return type(event) in self._floor_event_types.get(venue, ())
 
     def _on_venue_accepted(self, order: Order, ev: VenueAccepted) -> None:
         if not apply_ack(order, ev.venue_order_id):
@@ -684,15 +691,16 @@ class Engine:
         """Rebuild orders, exposure and strategy event logs from journal records.
 
         Call before any venue connects or strategy is accepted. Returns the highest
-        venue sequence number seen per venue; events at or below it are dropped if a
-        venue replays them.
+        venue sequence number seen per venue. A venue that replays events below it, or
+        events at it of a kind already journaled, has them dropped as duplicates.
         """
         self.recovering = True
         try:
-            last_seq = replay_journal(self, records)
+            last_seq, floor_types = replay_journal(self, records)
         finally:
             self.recovering = False
         self._venue_seq_floor = dict(last_seq)
+        self._floor_event_types = floor_types
         return last_seq
 
     # ======================================================================================

@@ -24,17 +24,26 @@ if TYPE_CHECKING:
     from gateway.engine import Engine
 
 
-def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> dict[str, int]:
-    """Apply ``records`` to ``engine`` (in recovery mode); return the last venue_seq per venue."""
+def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[dict[str, int], dict[str, set[type]]]:
+    """Apply ``records`` to ``engine`` (in recovery mode).
+
+    Return the last venue_seq per venue and the event types journaled at that seq (one
+    venue message can yield several events with the same sequence number).
+    """
     last_seq: dict[str, int] = {}
+    at_last: dict[str, set[type]] = {}
     orders = engine.orders
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
             engine.on_venue_event(rec.venue, rec.event)
-            if rec.event.venue_seq > last_seq.get(rec.venue, 0):
-                last_seq[rec.venue] = rec.event.venue_seq
+            seq = rec.event.venue_seq
+            if seq > last_seq.get(rec.venue, 0):
+                last_seq[rec.venue] = seq
+                at_last[rec.venue] = {type(rec.event)}
+            elif seq and seq == last_seq.get(rec.venue):
+                at_last[rec.venue].add(type(rec.event))
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = engine.strategies.get(rec.strategy_id)
@@ -96,4 +105,4 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> dict[str
             orders[rec.order_id].cancel_queued = True
         elif kind is JReplaceRejected:
             pass
-    return last_seq
+    return last_seq, at_last

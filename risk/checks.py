@@ -136,9 +136,7 @@ def check_state(r: Request, out: Verdicts | None) -> Denial | None:
     """trading_state, then the restricted list."""
     state = r.state
     if state >= _HALTED:
-        denial = Denial(
-            codes.TRADING_HALTED, f"trading is HALTED for account {r.account} / symbol {r.symbol}"
-        )
+        denial = Denial(codes.TRADING_HALTED, f"trading is HALTED for account {r.account} / symbol {r.symbol}")
         if _fail(out, "trading_state", denial):
             return denial
     elif state == _REDUCING and r.add_qty > 0 and (reducing := _reduce_only(r)) is not None:
@@ -152,15 +150,11 @@ def check_state(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "restricted", denial):
             return denial
     elif restriction == RESTRICTION_SELL_ONLY and r.side != _SELL:
-        denial = Denial(
-            codes.SELL_ONLY_SYMBOL, f"{r.symbol} is sell-only: only long sales (side S) are allowed"
-        )
+        denial = Denial(codes.SELL_ONLY_SYMBOL, f"{r.symbol} is sell-only: only long sales (side S) are allowed")
         if _fail(out, "restricted", denial):
             return denial
     elif out is not None:
-        out.append(
-            ("restricted", "not restricted" if not restriction else f"{r.symbol} is sell-only: long sale")
-        )
+        out.append(("restricted", "not restricted" if not restriction else f"{r.symbol} is sell-only: long sale"))
     return None
 
 
@@ -219,9 +213,7 @@ def check_shape(r: Request, out: Verdicts | None) -> Denial | None:
         out.append(("lot_size", f"quantity {qty} is a multiple of lot size {lot}"))
     tick = limits.tick_size
     if not is_market and price % tick:
-        denial = Denial(
-            codes.TICK_SIZE, f"price {money(price)} is not a multiple of the tick size {money(tick)}"
-        )
+        denial = Denial(codes.TICK_SIZE, f"price {money(price)} is not a multiple of the tick size {money(tick)}")
         if _fail(out, "tick_size", denial):
             return denial
     elif out is not None:
@@ -284,9 +276,7 @@ def check_price(r: Request, out: Verdicts | None) -> Denial | None:
         elif out is not None:
             bands = [f"collar_pct {format_scaled(pct, PERCENT_SCALE)}%"] if pct else []
             bands += [f"collar_ticks {ticks}"] if ticks else []
-            out.append(
-                ("price_collar", f"price within {' and '.join(bands)} of reference {money(reference)}")
-            )
+            out.append(("price_collar", f"price within {' and '.join(bands)} of reference {money(reference)}"))
     notional = r.qty * r.value_price
     if notional > limits.max_notional:
         denial = Denial(
@@ -296,9 +286,7 @@ def check_price(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "max_notional", denial):
             return denial
     elif out is not None:
-        out.append(
-            ("max_notional", f"notional {money(notional)} <= max_notional {money(limits.max_notional)}")
-        )
+        out.append(("max_notional", f"notional {money(notional)} <= max_notional {money(limits.max_notional)}"))
     return None
 
 
@@ -324,9 +312,7 @@ def check_short_sale(r: Request, out: Verdicts | None) -> Denial | None:
             out.append(("short_sale", f"long sale: {r.leaves} <= {available} available"))
     elif side == _SELL_SHORT:
         if not r.limits.allow_short_sales:
-            denial = Denial(
-                codes.SHORT_SALE_NOT_ALLOWED, "short sales are not allowed for this account/symbol"
-            )
+            denial = Denial(codes.SHORT_SALE_NOT_ALLOWED, "short sales are not allowed for this account/symbol")
         elif out is not None:
             out.append(("short_sale", "sell short allowed"))
     elif not r.limits.allow_short_exempt:
@@ -351,16 +337,13 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "max_open_orders", denial):
             return denial
     elif out is not None:
-        out.append(
-            ("max_open_orders", f"{open_orders} open + this one; max_open_orders {limits.max_open_orders}")
-        )
+        out.append(("max_open_orders", f"{open_orders} open + this one; max_open_orders {limits.max_open_orders}"))
     add_notional = r.add_notional
     open_after = account.open_notional + add_notional
     if add_notional > 0 and open_after > limits.max_open_notional:
         denial = Denial(
             codes.MAX_OPEN_NOTIONAL,
-            f"open notional would be {money(open_after)}, above max_open_notional "
-            f"{money(limits.max_open_notional)}",
+            f"open notional would be {money(open_after)}, above max_open_notional {money(limits.max_open_notional)}",
         )
         if _fail(out, "max_open_notional", denial):
             return denial
@@ -368,8 +351,7 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
         out.append(
             (
                 "max_open_notional",
-                f"open notional with it {money(open_after)}; "
-                f"max_open_notional {money(limits.max_open_notional)}",
+                f"open notional with it {money(open_after)}; max_open_notional {money(limits.max_open_notional)}",
             )
         )
     credit_after = account.traded_notional + open_after
@@ -427,9 +409,7 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
         if _fail(out, "max_net_qty", denial):
             return denial
     elif out is not None:
-        out.append(
-            ("max_net_qty", f"net if every working order filled {after}; max_net_qty {limits.max_net_qty}")
-        )
+        out.append(("max_net_qty", f"net if every working order filled {after}; max_net_qty {limits.max_net_qty}"))
     return None
 
 
@@ -462,9 +442,7 @@ def check_duplicate(r: Request, out: Verdicts | None) -> Denial | None:
 def _rate_text(r: Request, windows: Windows, rates: tuple[int, int, int]) -> str:
     """Describe the three counters for an explanation (never on the hot path)."""
     parts = []
-    for counters, key, limit, scope in zip(
-        windows, (r.strategy, r.account, r.symbol), rates, _SCOPES, strict=True
-    ):
+    for counters, key, limit, scope in zip(windows, (r.strategy, r.account, r.symbol), rates, _SCOPES, strict=True):
         window = counters.get(key)
         seen = window.in_window(r.now_ns) if window is not None else 0
         parts.append(f"{scope} {key}: {seen} in the last second, limit {limit}")

@@ -160,9 +160,7 @@ class RiskEngine:
         self._last_reload: dict[str, Any] | None = None
         self.internal_errors = 0
         """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
-        self._references.configure(
-            limits.document.reference_prices, limits.reference, clock(), self._wall_now()
-        )
+        self._references.configure(limits.document.reference_prices, limits.reference, clock(), self._wall_now())
         self._observed: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
@@ -350,9 +348,7 @@ class RiskEngine:
         request.add_notional = leaves * value_price
         return request
 
-    def _prepare_replace(
-        self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int
-    ) -> Request:
+    def _prepare_replace(self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int) -> Request:
         """Fill the request for a replace: new totals, and exposure as the change over what is counted."""
         request = self._prepare(order, limits, now_ns, REPLACE)
         if not request.is_market:
@@ -377,9 +373,7 @@ class RiskEngine:
         self._book.open_new(order, request.account_state, request.position, request.value_price)
 
     @staticmethod
-    def _record_rate(
-        windows: Windows, request: Request, limits: EffectiveLimits, now_ns: int, cancels: bool
-    ) -> None:
+    def _record_rate(windows: Windows, request: Request, limits: EffectiveLimits, now_ns: int, cancels: bool) -> None:
         by_strategy, by_account, by_symbol = windows
         if cancels:
             per_strategy, per_account, per_symbol = (
@@ -408,9 +402,7 @@ class RiskEngine:
     def _internal_error(self, where: str, order: Order) -> Denial:
         self.internal_errors += 1
         log.exception("risk %s failed for order %s: refused", where, order.order_id)
-        return Denial(
-            codes.INTERNAL_ERROR, "the risk engine failed on this order; it was refused (see gateway log)"
-        )
+        return Denial(codes.INTERNAL_ERROR, "the risk engine failed on this order; it was refused (see gateway log)")
 
     # ------------------------------------------------------------------ reload
 
@@ -455,9 +447,7 @@ class RiskEngine:
         try:
             self._write_audit(record, required=True)
         except OSError as exc:
-            problem = Problem(
-                str(self._audit.path if self._audit else ""), 0, 0, "", f"audit log not writable: {exc}"
-            )
+            problem = Problem(str(self._audit.path if self._audit else ""), 0, 0, "", f"audit log not writable: {exc}")
             log.error("risk reload not applied: audit log not writable: %s", exc)
             return ReloadResult(
                 False, trigger, who, limits.sha256, previous.sha256, changes, [problem], warnings,
@@ -471,9 +461,7 @@ class RiskEngine:
         self._last_reload = self._reload_summary(
             trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
         )
-        return ReloadResult(
-            True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message
-        )
+        return ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
 
     def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
         message = f"reload REFUSED: {len(problems)} problem(s) in {self._file.path}; old limits stay in force"
@@ -490,16 +478,12 @@ class RiskEngine:
             "errors": [str(p) for p in problems],
         }
         self._write_audit(record)
-        self._last_reload = self._reload_summary(
-            trigger, who, ok=False, sha256=sha256, changes=0, errors=len(problems)
-        )
+        self._last_reload = self._reload_summary(trigger, who, ok=False, sha256=sha256, changes=0, errors=len(problems))
         return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message)
 
     def _apply(self, limits: LimitsFile) -> None:
         """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept."""
-        self._references.configure(
-            limits.document.reference_prices, limits.reference, self._clock(), self._wall_now()
-        )
+        self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
         self._resolver = Resolver(limits.document)
         self._file = limits
 
@@ -665,9 +649,7 @@ class RiskEngine:
                     if v.trading_state not in (None, "ACTIVE")
                 },
                 "symbols_not_active": {
-                    k: v.trading_state
-                    for k, v in document.symbols.items()
-                    if v.trading_state not in (None, "ACTIVE")
+                    k: v.trading_state for k, v in document.symbols.items() if v.trading_state not in (None, "ACTIVE")
                 },
             },
             "accounts": accounts,
@@ -710,12 +692,9 @@ class RiskEngine:
             denial = self._unknown_account(order.account)
             return [Verdict("account", False, denial.code, denial.text)]
         scopes = ", ".join(
-            ["defaults"]
-            + [n for n, _ in self._resolver.scopes(order.account, order.strategy_id, order.symbol)]
+            ["defaults"] + [n for n, _ in self._resolver.scopes(order.account, order.strategy_id, order.symbol)]
         )
-        verdicts = [
-            Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")
-        ]
+        verdicts = [Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")]
         request = self._prepare(order, limits, now, NEW)
         found: Verdicts = []
         for check in NEW_ORDER_CHAIN:

@@ -99,9 +99,7 @@ class ExposureBook:
         if order.state >= _FILLED:
             del self.orders[order.order_id]
 
-    def open_new(
-        self, order: Order, account: AccountState, position: PositionState, valuation_price: int
-    ) -> None:
+    def open_new(self, order: Order, account: AccountState, position: PositionState, valuation_price: int) -> None:
         """Count a just-approved new order (the hot path: no lookups, one record)."""
         if order.order_id in self.orders:
             self.sync(order, valuation_price)
@@ -111,9 +109,7 @@ class ExposureBook:
             return
         is_buy = order.side == Side.BUY
         notional = leaves * (order.price if order.price > 0 else valuation_price)
-        self.orders[order.order_id] = OrderRecord(
-            account, position, is_buy, leaves, notional, True, valuation_price
-        )
+        self.orders[order.order_id] = OrderRecord(account, position, is_buy, leaves, notional, True, valuation_price)
         if is_buy:
             position.open_buy_qty += leaves
         else:

@@ -137,9 +137,7 @@ def _check_semantics(parsed: Parsed[LimitsDocument], data: dict[str, Any]) -> li
         collar_given = any(("defaults", k) in parsed.marks for k in ("collar_pct", "collar_ticks"))
         if not collar_given:
             problems.append(
-                parsed.problem(
-                    ("defaults",), "missing: `defaults` must set collar_pct or collar_ticks (or both)"
-                )
+                parsed.problem(("defaults",), "missing: `defaults` must set collar_pct or collar_ticks (or both)")
             )
     restricted = data.get("restricted")
     if isinstance(restricted, dict):

@@ -153,9 +153,7 @@ def _got(node: Node) -> str:
     if node.style is None and node.tag in (_TAG_INT, _TAG_FLOAT, _TAG_BOOL):
         return str(node.value)
     if node.style is None and _looks_numeric(node.value):
-        return (
-            f"{str(node.value)!r} (YAML reads this as text: write the number out, e.g. 1000000 or 1000000.0)"
-        )
+        return f"{str(node.value)!r} (YAML reads this as text: write the number out, e.g. 1000000 or 1000000.0)"
     return repr(node.value)
 
 
@@ -309,9 +307,7 @@ class _Walker:
             value, shown = result
             if isinstance(value, str | int) and value in seen:
                 first = seen[value].start_mark
-                self.error(
-                    item, (*path, index), f"{value!r} is listed twice (first at line {first.line + 1})"
-                )
+                self.error(item, (*path, index), f"{value!r} is listed twice (first at line {first.line + 1})")
                 continue
             if isinstance(value, str | int):
                 seen[value] = item
@@ -336,9 +332,7 @@ class _Walker:
             return self.error(node, path, f"expected {expected}, got {_got(node)}")
         text = str(node.value).replace("_", "")
         if text.lower() in _NON_FINITE:
-            return self.error(
-                node, path, f"expected {expected}, got {node.value} (NaN and infinity are refused)"
-            )
+            return self.error(node, path, f"expected {expected}, got {node.value} (NaN and infinity are refused)")
         try:
             if node.tag == _TAG_INT:
                 number = Decimal(int(self._constructor.construct_yaml_int(node)))
@@ -347,9 +341,7 @@ class _Walker:
         except (InvalidOperation, ValueError):
             return self.error(node, path, f"expected {expected}, got {_got(node)}")
         if not number.is_finite():
-            return self.error(
-                node, path, f"expected {expected}, got {node.value} (NaN and infinity are refused)"
-            )
+            return self.error(node, path, f"expected {expected}, got {node.value} (NaN and infinity are refused)")
         scale = UNIT_SCALE[str(unit)]
         scaled = number * scale
         if scaled != scaled.to_integral_value():
@@ -477,9 +469,7 @@ def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Par
         return _failed(file, sha256, 1, 1, "the file is empty")
     if len(documents) > 1:
         mark = documents[1].start_mark
-        return _failed(
-            file, sha256, mark.line + 1, mark.column + 1, "only one YAML document ('---') is allowed"
-        )
+        return _failed(file, sha256, mark.line + 1, mark.column + 1, "only one YAML document ('---') is allowed")
     walker = _Walker(file)
     result = walker.walk(documents[0], mi.type_info(doc_type), (), {})
     if result is INVALID:

@@ -212,9 +212,7 @@ class Resolver:
         self._allow_missing = frozenset(document.reference_prices.allow_missing)
         self._cache: dict[str, dict[str, dict[str, EffectiveLimits]]] = {}
         self._cached = 0
-        self._filled_defaults = tuple(
-            _fill(spec, _GETTERS[spec.attribute](document.defaults)) for spec in FIELDS
-        )
+        self._filled_defaults = tuple(_fill(spec, _GETTERS[spec.attribute](document.defaults)) for spec in FIELDS)
         self._vectors: dict[int, tuple[Any, ...]] = {}
         """Per override scope (by id; the document keeps them alive): its values encoded so that the
         strictest is the smallest (``_encode``), unset as ``_UNSET``."""
@@ -278,9 +276,7 @@ class Resolver:
     def _vector(self, scope: Limits) -> tuple[Any, ...]:
         vector = self._vectors.get(id(scope))
         if vector is None:
-            vector = self._vectors[id(scope)] = tuple(
-                _encode(spec, _GETTERS[spec.attribute](scope)) for spec in FIELDS
-            )
+            vector = self._vectors[id(scope)] = tuple(_encode(spec, _GETTERS[spec.attribute](scope)) for spec in FIELDS)
         return vector
 
     def scopes(self, account: str, strategy: str, symbol: str) -> list[tuple[str, Limits]]:
@@ -296,9 +292,7 @@ class Resolver:
             found.append((f"symbols.{symbol}", document.symbols[symbol]))
         if account_scope is not None:
             if strategy in account_scope.strategies:
-                found.append(
-                    (f"accounts.{account}.strategies.{strategy}", account_scope.strategies[strategy])
-                )
+                found.append((f"accounts.{account}.strategies.{strategy}", account_scope.strategies[strategy]))
             if symbol in account_scope.symbols:
                 found.append((f"accounts.{account}.symbols.{symbol}", account_scope.symbols[symbol]))
         return found

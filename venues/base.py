@@ -186,6 +186,13 @@ class VenueAdapter(abc.ABC):
     def flush(self) -> None:
         """Write every queued byte to the venue socket."""
 
+    def resume_from_journal(self, last_venue_seq: int) -> None:  # noqa: B027 - optional hook
+        """Before connecting after a restart: continue the venue session after ``last_venue_seq``.
+
+        ``last_venue_seq`` is the highest ``venue_seq`` the core journaled for this venue.
+        Adapters whose own store already knows where to resume may ignore it.
+        """
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         return {"name": self.name, "state": str(self.state)}

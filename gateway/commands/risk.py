@@ -207,9 +207,7 @@ def parse_order(text: str) -> Order:
         raise UsageError(f"--order: missing {', '.join(missing)}")
     side = _SIDES.get(str(fields["side"]).upper())
     if side is None:
-        raise UsageError(
-            f"--order: side must be one of B, S, T (sell short), E (short exempt); got {fields['side']!r}"
-        )
+        raise UsageError(f"--order: side must be one of B, S, T (sell short), E (short exempt); got {fields['side']!r}")
     try:
         qty = int(str(fields["qty"]))
     except ValueError:
@@ -264,11 +262,7 @@ def run_explain(args: argparse.Namespace) -> int:
     verdicts = engine.explain(order, now)
     refused = [v for v in verdicts if not v.passed]
     if args.json:
-        print(
-            json.dumps(
-                [{"check": v.check, "passed": v.passed, "code": v.code, "text": v.text} for v in verdicts]
-            )
-        )
+        print(json.dumps([{"check": v.check, "passed": v.passed, "code": v.code, "text": v.text} for v in verdicts]))
         return EXIT_FAIL if refused else EXIT_OK
     price = "MARKET" if order.ord_type == OrderType.MARKET else f"@ {Decimal(order.price) / PRICE_SCALE}"
     print(

@@ -12,10 +12,9 @@ import uvloop
 
 from gateway.app import GatewayProcess
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.ops.config import SpinConfigError, parse_spin_config
 from gateway.ops.runtime import LoopImpl, OpsRuntime
 from gateway.server import SocketInUseError
-from risk.loader import LimitsFileError
+from risk.limitsfile import LimitsFileError
 from venues.registry import VenueConfigError
 
 log = logging.getLogger(__name__)
@@ -40,17 +39,16 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, prepare the process, run until told to stop."""
     try:
         config = load_config(args.config)
-        spin = parse_spin_config(config.spin)
-    except (ConfigError, SpinConfigError) as exc:
+    except ConfigError as exc:
         print(f"gateway run: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILED
     loop_impl = LoopImpl(args.loop or config.loop)
-    return run_process(config, loop_impl, spin)
+    return run_process(config, loop_impl)
 
 
-def run_process(config: GatewayConfig, loop_impl: LoopImpl, spin: object) -> int:
+def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     """Run one gateway process with the ops runtime around it; return the exit code."""
-    ops = OpsRuntime.prepare(spin, loop_impl=loop_impl)  # type: ignore[arg-type]
+    ops = OpsRuntime.prepare(config.spin, loop_impl=loop_impl)
     loop = new_loop(loop_impl)
     asyncio.set_event_loop(loop)
     spinner = ops.attach(loop)

@@ -168,17 +168,13 @@ def test_check_new_when_worst_case_short_at_max_then_refused_beyond(tmp_path: Pa
     engine, clock = make_engine(tmp_path, {"defaults": {**BIG, "max_net_qty": 10_000}})
     assert code(submit(engine, order(Side.SELL_SHORT, qty=1000), clock)) is None
     assert code(submit(engine, order(Side.SELL_SHORT, qty=500, price="100.01"), clock)) is None
-    assert (
-        code(submit(engine, order(Side.SELL_SHORT, qty=1, price="100.02"), clock)) == codes.MAX_SHORT_POSITION
-    )
+    assert code(submit(engine, order(Side.SELL_SHORT, qty=1, price="100.02"), clock)) == codes.MAX_SHORT_POSITION
 
 
 def test_check_new_when_net_if_all_filled_at_max_then_refused_beyond_but_reducing_passes(
     tmp_path: Path,
 ) -> None:
-    engine, clock = make_engine(
-        tmp_path, {"defaults": {**BIG, "max_long_qty": 10_000, "max_open_orders": 10}}
-    )
+    engine, clock = make_engine(tmp_path, {"defaults": {**BIG, "max_long_qty": 10_000, "max_open_orders": 10}})
     engine.set_start_position("ACC1", "AAPL", 1000)
     assert code(submit(engine, order(qty=800), clock)) is None  # net if filled 1800
     assert code(submit(engine, order(qty=1, price="99.99"), clock)) == codes.MAX_NET_POSITION
@@ -220,19 +216,14 @@ def test_check_new_when_sale_exceeds_long_position_then_must_be_marked_short(tmp
     assert code(submit(engine, order(Side.SELL, qty=101), clock)) == codes.SHORT_SALE_NOT_MARKED
     assert code(submit(engine, order(Side.SELL, qty=60), clock)) is None
     # 60 already working on the sell side: only 40 more can be a long sale
-    assert (
-        code(submit(engine, order(Side.SELL, qty=41, price="100.01"), clock)) == codes.SHORT_SALE_NOT_MARKED
-    )
+    assert code(submit(engine, order(Side.SELL, qty=41, price="100.01"), clock)) == codes.SHORT_SALE_NOT_MARKED
     assert code(submit(engine, order(Side.SELL, qty=40, price="100.01"), clock)) is None
     assert code(submit(engine, order(Side.SELL_SHORT, qty=41, price="100.02"), clock)) is None
 
 
 def test_check_new_when_short_sales_not_allowed_then_marked_short_refused(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path, {"accounts": {"ACC2": {"allow_short_sales": False}}})
-    assert (
-        code(submit(engine, order(Side.SELL_SHORT, qty=10, account="ACC2"), clock))
-        == codes.SHORT_SALE_NOT_ALLOWED
-    )
+    assert code(submit(engine, order(Side.SELL_SHORT, qty=10, account="ACC2"), clock)) == codes.SHORT_SALE_NOT_ALLOWED
     assert code(submit(engine, order(Side.SELL_SHORT, qty=10), clock)) is None
 
 
@@ -240,25 +231,18 @@ def test_check_new_when_short_exempt_not_allowed_then_refused_and_allowed_when_e
     tmp_path: Path,
 ) -> None:
     engine, clock = make_engine(tmp_path, {"accounts": {"ACC2": {"allow_short_exempt": True}}})
-    assert (
-        code(submit(engine, order(Side.SELL_SHORT_EXEMPT, qty=10), clock)) == codes.SHORT_EXEMPT_NOT_ALLOWED
-    )
+    assert code(submit(engine, order(Side.SELL_SHORT_EXEMPT, qty=10), clock)) == codes.SHORT_EXEMPT_NOT_ALLOWED
     assert code(submit(engine, order(Side.SELL_SHORT_EXEMPT, qty=10, account="ACC2"), clock)) is None
 
 
 def test_check_new_when_market_order_not_allowed_then_refused(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path)
-    assert (
-        code(submit(engine, order(qty=10, ord_type=OrderType.MARKET), clock))
-        == codes.MARKET_ORDER_NOT_ALLOWED
-    )
+    assert code(submit(engine, order(qty=10, ord_type=OrderType.MARKET), clock)) == codes.MARKET_ORDER_NOT_ALLOWED
 
 
 def test_check_new_when_market_order_allowed_then_valued_at_reference(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path, {"defaults": {"allow_market_orders": True}})
-    assert (
-        code(submit(engine, order(qty=500, ord_type=OrderType.MARKET), clock)) is None
-    )  # 500 x 100 = 50,000
+    assert code(submit(engine, order(qty=500, ord_type=OrderType.MARKET), clock)) is None  # 500 x 100 = 50,000
     assert code(submit(engine, order(qty=501, ord_type=OrderType.MARKET), clock)) == codes.MAX_NOTIONAL
     assert engine.exposure("ACC1").open_notional == px(50_000)
 
@@ -304,18 +288,14 @@ def test_check_new_when_reducing_then_only_orders_that_cannot_grow_the_position_
     assert code(submit(engine, order(Side.SELL, qty=501), clock)) == codes.REDUCE_ONLY
     assert code(submit(engine, order(Side.SELL_SHORT, qty=501), clock)) == codes.REDUCE_ONLY
     assert code(submit(engine, order(Side.SELL, qty=500), clock)) is None
-    assert (
-        code(submit(engine, order(Side.SELL, qty=1, price="100.01"), clock)) == codes.REDUCE_ONLY
-    )  # 500 working
+    assert code(submit(engine, order(Side.SELL, qty=1, price="100.01"), clock)) == codes.REDUCE_ONLY  # 500 working
     assert code(submit(engine, order(qty=301, symbol="MSFT"), clock)) == codes.REDUCE_ONLY
     assert code(submit(engine, order(qty=300, symbol="MSFT"), clock)) is None
     assert code(submit(engine, order(qty=10, account="ACC2"), clock)) is None  # other accounts unaffected
 
 
 @pytest.mark.parametrize(("qty", "price"), [(0, "100.00"), (-5, "100.00"), (10, "0")])
-def test_check_new_when_qty_or_price_not_positive_then_invalid_order(
-    tmp_path: Path, qty: int, price: str
-) -> None:
+def test_check_new_when_qty_or_price_not_positive_then_invalid_order(tmp_path: Path, qty: int, price: str) -> None:
     engine, clock = make_engine(tmp_path)
     assert code(submit(engine, order(qty=qty, price=price), clock)) == codes.INVALID_ORDER
 

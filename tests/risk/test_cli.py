@@ -57,9 +57,7 @@ def test_check_when_run_as_a_process_then_exit_code_reaches_the_shell(tmp_path: 
     assert "defaults.max_qty: expected int > 0, got 'lots'" in done.stdout
 
 
-def test_diff_when_files_differ_then_exit_1_field_by_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_diff_when_files_differ_then_exit_1_field_by_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = write_limits(tmp_path / "old.yaml")
     new = write_limits(
         tmp_path / "new.yaml",
@@ -86,9 +84,7 @@ def test_diff_when_same_limits_then_exit_0(tmp_path: Path, capsys: pytest.Captur
     assert "no changes" in capsys.readouterr().out
 
 
-def test_diff_when_new_file_invalid_then_exit_2_with_errors(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_diff_when_new_file_invalid_then_exit_2_with_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     old = write_limits(tmp_path / "old.yaml")
     new = write_limits(tmp_path / "new.yaml", {"defaults": {"lot_size": 0}})
     assert main(["risk", "diff", str(old), str(new)]) == 2
@@ -114,12 +110,7 @@ def test_explain_when_order_breaks_limits_then_exit_1_naming_each_failed_check(
 ) -> None:
     path = write_limits(tmp_path / "limits.yaml", {"accounts": {"ACC1": {"max_qty": 500}}})
     order = json.dumps({"account": "ACC1", "symbol": "AAPL", "side": "S", "qty": 600, "price": "110.00"})
-    assert (
-        main(
-            ["risk", "explain", str(path), "--order", order, "--reference-price", "100", "--position", "100"]
-        )
-        == 1
-    )
+    assert main(["risk", "explain", str(path), "--order", order, "--reference-price", "100", "--position", "100"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  max_qty" in out and "MAX_QTY: quantity 600 is above max_qty 500" in out
     assert "FAIL  price_collar" in out and "PRICE_COLLAR" in out
@@ -128,9 +119,7 @@ def test_explain_when_order_breaks_limits_then_exit_1_naming_each_failed_check(
     assert "result: REFUSED with MAX_QTY (4 check(s) fail)" in out
 
 
-def test_explain_when_json_output_then_machine_readable(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_explain_when_json_output_then_machine_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_limits(tmp_path / "limits.yaml")
     argv = [
         "risk",
@@ -149,9 +138,7 @@ def test_explain_when_json_output_then_machine_readable(
 
 def test_explain_when_account_unknown_then_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_limits(tmp_path / "limits.yaml")
-    assert (
-        main(["risk", "explain", str(path), "--order", "account=NOPE symbol=AAPL side=B qty=1 price=1"]) == 1
-    )
+    assert main(["risk", "explain", str(path), "--order", "account=NOPE symbol=AAPL side=B qty=1 price=1"]) == 1
     assert "UNKNOWN_ACCOUNT" in capsys.readouterr().out
 
 
@@ -180,7 +167,5 @@ def test_explain_when_limits_invalid_then_exit_2_with_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_limits(tmp_path / "limits.yaml", {"version": 3})
-    assert (
-        main(["risk", "explain", str(path), "--order", "account=ACC1 symbol=AAPL side=B qty=1 price=1"]) == 2
-    )
+    assert main(["risk", "explain", str(path), "--order", "account=ACC1 symbol=AAPL side=B qty=1 price=1"]) == 2
     assert "version: expected one of 1, got 3" in capsys.readouterr().out

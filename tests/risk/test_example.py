@@ -29,12 +29,8 @@ def test_check_when_example_file_then_valid(capsys: pytest.CaptureFixture[str]) 
     assert "warning" not in capsys.readouterr().out
 
 
-def _demo(
-    symbol: str, qty: int = 100, side: Side = Side.BUY, account: str = "ACC1", price: str | None = None
-) -> Order:
-    return order(
-        side, qty=qty, price=price or PRICES[symbol], account=account, symbol=symbol, strategy="demo"
-    )
+def _demo(symbol: str, qty: int = 100, side: Side = Side.BUY, account: str = "ACC1", price: str | None = None) -> Order:
+    return order(side, qty=qty, price=price or PRICES[symbol], account=account, symbol=symbol, strategy="demo")
 
 
 def test_example_when_demo_sends_3000_orders_in_one_second_then_all_accepted(

@@ -156,9 +156,7 @@ def test_start_new_day_when_called_then_traded_notional_reset_positions_kept(tmp
 
 _events = st.lists(
     st.tuples(
-        st.sampled_from(
-            ["new", "fill", "cancel", "partial_cancel", "replace", "replace_done", "replace_rej"]
-        ),
+        st.sampled_from(["new", "fill", "cancel", "partial_cancel", "replace", "replace_done", "replace_rej"]),
         st.integers(0, 5),
         st.integers(1, 300),
         st.sampled_from([Side.BUY, Side.SELL_SHORT]),

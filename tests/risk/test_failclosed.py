@@ -42,16 +42,12 @@ def test_check_new_when_strategy_and_symbol_never_configured_then_defaults_apply
 ) -> None:
     engine, clock = make_engine(tmp_path)
     engine.set_reference_price("ZZZZ", 10_000 * 10, clock())
-    assert code(submit(engine, order(qty=1001, symbol="ZZZZ", strategy="NEW", price="10.00"), clock)) == (
-        codes.MAX_QTY
-    )
+    assert code(submit(engine, order(qty=1001, symbol="ZZZZ", strategy="NEW", price="10.00"), clock)) == (codes.MAX_QTY)
 
 
 def test_check_new_when_market_orders_never_mentioned_then_refused(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path, {"defaults": {"allow_market_orders": None}})
-    assert (
-        code(submit(engine, order(qty=1, ord_type=OrderType.MARKET), clock)) == codes.MARKET_ORDER_NOT_ALLOWED
-    )
+    assert code(submit(engine, order(qty=1, ord_type=OrderType.MARKET), clock)) == codes.MARKET_ORDER_NOT_ALLOWED
 
 
 def test_check_new_when_account_removed_by_reload_then_new_orders_refused_but_cancels_pass(

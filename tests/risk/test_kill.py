@@ -43,9 +43,7 @@ def test_halt_when_one_account_then_only_that_account_refused(tmp_path: Path) ->
 def test_set_trading_state_when_active_again_then_kill_lifted(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path)
     engine.halt(who="alice")
-    assert (
-        engine.set_trading_state(TradingState.ACTIVE, who="alice", reason="resolved") == TradingState.ACTIVE
-    )
+    assert engine.set_trading_state(TradingState.ACTIVE, who="alice", reason="resolved") == TradingState.ACTIVE
     assert code(submit(engine, order(qty=10), clock)) is None
 
 

@@ -69,9 +69,7 @@ def test_read_limits_when_negative_qty_then_issue_style_message_with_line_and_co
     assert problem.path == "accounts.ACC1.symbols.AAPL.max_qty"
     assert (problem.line, problem.column) == (23, 18)
     assert problem.message == "expected int > 0, got -5"
-    assert str(problem).endswith(
-        "accounts.ACC1.symbols.AAPL.max_qty: expected int > 0, got -5 (line 23, column 18)"
-    )
+    assert str(problem).endswith("accounts.ACC1.symbols.AAPL.max_qty: expected int > 0, got -5 (line 23, column 18)")
     assert str(problem).startswith(str(tmp_path / "limits.yaml"))
 
 

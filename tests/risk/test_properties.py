@@ -79,16 +79,12 @@ def test_check_new_when_random_scoped_limits_then_accepted_exactly_when_qty_with
 ) -> None:
     engine, clock = make_engine(tmp_path, _file(scoped))
     for account, strategy, symbol, qty in orders:
-        allowed = (
-            submit(engine, order(qty=qty, account=account, strategy=strategy, symbol=symbol), clock) is None
-        )
+        allowed = submit(engine, order(qty=qty, account=account, strategy=strategy, symbol=symbol), clock) is None
         assert allowed == (qty <= _oracle(scoped, account, strategy, symbol))
 
 
 _flow = st.lists(
-    st.tuples(
-        st.sampled_from(["buy", "sell", "short", "fill", "cancel"]), st.integers(1, 700), st.integers(0, 50)
-    ),
+    st.tuples(st.sampled_from(["buy", "sell", "short", "fill", "cancel"]), st.integers(1, 700), st.integers(0, 50)),
     max_size=50,
 )
 

@@ -129,9 +129,9 @@ def test_reload_when_file_invalid_then_refused_with_line_and_column_and_old_limi
     result = engine.reload("admin", "carol")
     assert not result.ok
     assert "REFUSED" in result.message
-    assert any(
-        p.path == field and words in p.message and p.line > 0 and p.column > 0 for p in result.errors
-    ), [str(p) for p in result.errors]
+    assert any(p.path == field and words in p.message and p.line > 0 and p.column > 0 for p in result.errors), [
+        str(p) for p in result.errors
+    ]
     assert engine.limits_file.sha256 == old_sha
     assert code(submit(engine, order(qty=1000), clock)) is None  # the old max_qty (1000) still applies
     assert code(submit(engine, order(qty=1001), clock)) == codes.MAX_QTY

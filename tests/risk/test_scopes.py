@@ -18,9 +18,7 @@ def _resolver(tmp_path: Path, overrides: dict[str, Any]) -> Resolver:
     return Resolver(read_limits(write_limits(tmp_path / "limits.yaml", overrides)).document)
 
 
-def _get(
-    resolver: Resolver, account: str = "ACC1", strategy: str = "S1", symbol: str = "AAPL"
-) -> EffectiveLimits:
+def _get(resolver: Resolver, account: str = "ACC1", strategy: str = "S1", symbol: str = "AAPL") -> EffectiveLimits:
     limits = resolver.get(account, strategy, symbol)
     assert limits is not None
     return limits
@@ -99,15 +97,11 @@ def test_get_when_allow_flags_differ_then_false_wins_among_overrides(tmp_path: P
     )  # fmt: skip
     assert _get(resolver).allow_market_orders is False
     assert _get(resolver, symbol="MSFT").allow_market_orders is True
-    assert (
-        _get(resolver, account="ACC2", symbol="MSFT").allow_market_orders is False
-    )  # unset anywhere: refused
+    assert _get(resolver, account="ACC2", symbol="MSFT").allow_market_orders is False  # unset anywhere: refused
 
 
 def test_get_when_symbol_sets_tick_and_lot_then_they_replace_defaults_for_that_symbol(tmp_path: Path) -> None:
-    resolver = _resolver(
-        tmp_path, {"symbols": {"BRK.A": {"tick_size": 1, "lot_size": 1}, "AAPL": {"lot_size": 100}}}
-    )
+    resolver = _resolver(tmp_path, {"symbols": {"BRK.A": {"tick_size": 1, "lot_size": 1}, "AAPL": {"lot_size": 100}}})
     assert (_get(resolver, symbol="BRK.A").tick_size, _get(resolver, symbol="AAPL").lot_size) == (10_000, 100)
     assert _get(resolver, symbol="AAPL").tick_size == 100
 
@@ -133,9 +127,7 @@ def test_get_when_called_twice_then_the_cached_object_is_returned(tmp_path: Path
 def test_effective_limits_when_explained_then_winning_scope_and_considered_values_shown(
     tmp_path: Path,
 ) -> None:
-    engine, _ = make_engine(
-        tmp_path, {"accounts": {"ACC1": {"max_qty": 5000}}, "symbols": {"AAPL": {"max_qty": 3000}}}
-    )
+    engine, _ = make_engine(tmp_path, {"accounts": {"ACC1": {"max_qty": 5000}}, "symbols": {"AAPL": {"max_qty": 3000}}})
     sources = {s.field: s for s in engine.effective_limits("ACC1", "S1", "AAPL")}
     assert (sources["max_qty"].value, sources["max_qty"].scope) == ("3000", "symbols.AAPL")
     assert sources["max_qty"].considered == [("accounts.ACC1", "5000"), ("symbols.AAPL", "3000")]

@@ -87,12 +87,8 @@ def test_check_new_when_strategy_rate_reached_then_refused_across_accounts_and_s
         for i in range(4)
     ]
     assert placed == [None] * 4
-    assert (
-        code(submit(engine, order(qty=9, account="ACC2", symbol="MSFT"), clock)) == codes.ORDER_RATE_STRATEGY
-    )
-    assert (
-        code(submit(engine, order(qty=9, strategy="S2"), clock)) is None
-    )  # another strategy has its own count
+    assert code(submit(engine, order(qty=9, account="ACC2", symbol="MSFT"), clock)) == codes.ORDER_RATE_STRATEGY
+    assert code(submit(engine, order(qty=9, strategy="S2"), clock)) is None  # another strategy has its own count
     clock.advance(ONE_SECOND_NS)
     assert code(submit(engine, order(qty=9), clock)) is None
 

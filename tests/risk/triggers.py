@@ -66,12 +66,8 @@ RECIPES: dict[str, Recipe] = {
     codes.ORDER_RATE_STRATEGY: Recipe({"defaults": {"orders_per_s": {"per_strategy": 1}}}, BUY_10, repeat=2),
     codes.ORDER_RATE_ACCOUNT: Recipe({"defaults": {"orders_per_s": {"per_account": 1}}}, BUY_10, repeat=2),
     codes.ORDER_RATE_SYMBOL: Recipe({"defaults": {"orders_per_s": {"per_symbol": 1}}}, BUY_10, repeat=2),
-    codes.CANCEL_RATE_STRATEGY: Recipe(
-        {"defaults": {"cancels_per_s": {"per_strategy": 0}}}, BUY_10, cancel=True
-    ),
-    codes.CANCEL_RATE_ACCOUNT: Recipe(
-        {"defaults": {"cancels_per_s": {"per_account": 0}}}, BUY_10, cancel=True
-    ),
+    codes.CANCEL_RATE_STRATEGY: Recipe({"defaults": {"cancels_per_s": {"per_strategy": 0}}}, BUY_10, cancel=True),
+    codes.CANCEL_RATE_ACCOUNT: Recipe({"defaults": {"cancels_per_s": {"per_account": 0}}}, BUY_10, cancel=True),
     codes.CANCEL_RATE_SYMBOL: Recipe({"defaults": {"cancels_per_s": {"per_symbol": 0}}}, BUY_10, cancel=True),
 }
 """Every reason code a limits file can trigger (INTERNAL_ERROR cannot: it is a bug)."""

@@ -342,6 +342,17 @@ class OuchVenue(VenueAdapter):
         chain.done = order.is_terminal
         self._requeue(chain)
 
+    def resume_from_journal(self, last_venue_seq: int) -> None:
+        """Log back into today's session (from the UserRefNum store) after the last journaled message.
+
+        Re-requests ``last_venue_seq`` itself rather than the next one: one OUCH message can
+        yield two events with the same sequence number, and the core drops whichever of them
+        it already has.
+        """
+        session = self._store.session
+        if session and self._store.is_current_day():
+            self.resume(session, max(last_venue_seq, 1))
+
     def resume(self, session: str, next_seq: int) -> None:
         """Before connecting: log into ``session`` asking for ``next_seq`` (last journaled venue_seq + 1)."""
         self._session.resume(session, next_seq)

@@ -82,6 +82,10 @@ class UserRefNumStore:
         self._next = number + 1
         return number
 
+    def is_current_day(self) -> bool:
+        """Return True if the state on file belongs to today's session day."""
+        return self.day == self._today()
+
     def ensure_above(self, used: int) -> None:
         """Never hand out ``used`` or anything below it (learned from recovery or an Account Query)."""
         if used >= self._next:
