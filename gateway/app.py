@@ -117,7 +117,8 @@ class GatewayProcess:
         config = self.config
         self.risk = self._risk_override or load_risk(config, self.clock)
         decoded = [
-            decode_venue_config(raw, f"venues[{i}] ({raw.get('name', '?')})") for i, raw in enumerate(config.venues)
+            decode_venue_config(self._resolve_paths(raw), f"venues[{i}] ({raw.get('name', '?')})")
+            for i, raw in enumerate(config.venues)
         ]
         names = [getattr(v, "name", "") for v in decoded]
         if len(set(names)) != len(names):
@@ -132,6 +133,13 @@ class GatewayProcess:
             journal=NullJournal(),
             gateway_id=config.gateway_id,
         )
+
+    def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Resolve a venue section's ``*_dir``/``*_path`` settings against the config's directory."""
+        return {
+            key: str(self.config.path(value)) if isinstance(value, str) and key.endswith(("_dir", "_path")) else value
+            for key, value in raw.items()
+        }
 
     def recover(self) -> None:
         """Replay today's journal into the engine and open it for appending."""

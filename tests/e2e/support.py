@@ -1,0 +1,114 @@
+"""A real gateway (GatewayProcess) wired to a real OUCH simulator over loopback TCP, in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.app import GatewayProcess
+from gateway.config import GatewayConfig, JournalConfig
+from gateway.entitlements import StrategyEntitlement
+from venues.base import VenueState
+from venues.ouch.exchange import ExchangeConfig
+from venues.ouch.simulator import OuchSimulator, SimulatorConfig
+
+DEPLOY_RISK = Path(__file__).resolve().parents[2] / "deploy" / "risk"
+DEPLOY_LIMITS = DEPLOY_RISK / "limits.yaml"
+
+
+def e2e_limits(directory: Path) -> Path:
+    """Write the deployed example limits, with test strategies S1/S2 treated like ``demo``, into ``directory``."""
+    import yaml
+
+    doc = yaml.safe_load(DEPLOY_LIMITS.read_text())
+    for sid in ("S1", "S2"):
+        doc["strategies"][sid] = dict(doc["strategies"]["demo"])
+    for name in ("reference-prices.yaml", "start-positions.yaml"):
+        (directory / name).write_text((DEPLOY_RISK / name).read_text())
+    path = directory / "limits.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def short_tmp() -> Path:
+    """Return a fresh directory with a short path (AF_UNIX paths are limited to ~107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="gwt", dir="/tmp"))
+
+
+def gateway_config(
+    workdir: Path,
+    sim_port: int,
+    limits: Path,
+    *,
+    strategies: dict[str, StrategyEntitlement] | None = None,
+    username: str = "USER",
+    password: str = "PASS",
+    fsync: str = "none",
+) -> GatewayConfig:
+    """Return a gateway config for one OUCH venue named OUCH on ``sim_port``."""
+    return GatewayConfig(
+        gateway_id="e2e",
+        strategy_socket=str(workdir / "s.sock"),
+        admin_socket=str(workdir / "a.sock"),
+        state_dir=str(workdir / "state"),
+        risk_limits=str(limits),
+        risk_audit_log=str(workdir / "audit.jsonl"),
+        journal=JournalConfig(directory=str(workdir / "journal"), fsync=fsync),  # type: ignore[arg-type]
+        strategies=strategies
+        or {
+            "S1": StrategyEntitlement(accounts=["ACC1", "ACC2", "NOPE"], uids=[os.getuid()]),
+            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[os.getuid()]),
+        },
+        venues=[
+            {
+                "protocol": "ouch",
+                "name": "OUCH",
+                "host": "127.0.0.1",
+                "port": sim_port,
+                "username": username,
+                "password": password,
+                "state_dir": str(workdir / "ouch"),
+                "reconnect_initial_ms": 20,
+                "reconnect_max_ms": 200,
+            }
+        ],
+        base_dir=str(workdir),
+    )
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    workdir: Path,
+    limits: Path | None = None,
+    *,
+    exchange: ExchangeConfig | None = None,
+    sim_kwargs: dict[str, Any] | None = None,
+    **config_kwargs: Any,
+) -> AsyncIterator[tuple[GatewayProcess, OuchSimulator]]:
+    """Start an OUCH simulator and a gateway connected to it; stop both afterwards."""
+    sim = OuchSimulator(SimulatorConfig(exchange=exchange or ExchangeConfig(), **(sim_kwargs or {})))
+    await sim.start()
+    limits = limits or e2e_limits(workdir)
+    process = GatewayProcess(gateway_config(workdir, sim.port, limits, **config_kwargs))
+    try:
+        await process.start()
+        await wait_for(lambda: all(v.state is VenueState.UP for v in process.venues), what="venue UP")
+        yield process, sim
+    finally:
+        await process.stop()
+        await sim.stop()
