@@ -1,0 +1,187 @@
+"""Real processes: ``gateway sim ouch``, ``gateway launch -- run`` (kernel fallback, spin on), the CLI tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.admin import AdminError, admin_request
+from gateway.client import BlockingGatewayClient
+from gateway.protocol.messages import Executed, Side
+from tests.e2e.support import e2e_limits, short_tmp
+
+GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: object, timeout_s: float, what: str) -> None:
+    """Poll ``condition()`` until true or fail."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def write_config(workdir: Path, port: int, *, spin_us: int = 100) -> Path:
+    """Write a gateway.yaml for one OUCH venue on ``port`` into ``workdir``."""
+    config = {
+        "gateway_id": "proc",
+        "strategy_socket": "s.sock",
+        "admin_socket": "a.sock",
+        "risk_limits": str(e2e_limits(workdir)),
+        "risk_audit_log": "audit.jsonl",
+        "journal": {"directory": "journal", "fsync": "interval"},
+        "strategies": {"S1": {"accounts": ["ACC1"]}},
+        "venues": [
+            {
+                "protocol": "ouch",
+                "name": "OUCH",
+                "host": "127.0.0.1",
+                "port": port,
+                "username": "USER",
+                "password": "PASS",
+                "state_dir": "ouch",
+                "reconnect_initial_ms": 20,
+            }
+        ],
+        "spin": {"loop_spin_us": spin_us, "so_busy_poll_us": 50},
+    }
+    path = workdir / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def simulator() -> Iterator[int]:
+    """Run ``gateway sim ouch`` as a process; yield its port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*GATEWAY, "sim", "ouch", "--listen", f"127.0.0.1:{port}", "--reference-price", "AAPL=230.10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: _connectable(port), 10, "the simulator to listen")
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+def _connectable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _venue_state(admin: Path) -> str:
+    try:
+        reply = admin_request(admin, {"cmd": "status"}, timeout_s=2)
+    except AdminError:
+        return ""
+    return str(reply["status"]["venues"]["OUCH"]["state"])
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GATEWAY, *args], capture_output=True, text=True, timeout=30, cwd=cwd, check=False)
+
+
+@pytest.mark.slow
+def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_cli_tools_work(simulator: int) -> None:
+    workdir = short_tmp()
+    config = write_config(workdir, simulator)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "EF_"))}
+    env["PATH"] = "/usr/bin:/bin"  # no onload here
+    gateway = subprocess.Popen(
+        [*GATEWAY, "launch", "--", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_until(lambda: (workdir / "a.sock").exists(), 15, "the admin socket")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 10, "the venue session")
+        with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
+            order = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15")
+            assert isinstance(client.wait_done(order, timeout=5), Executed)
+
+        status = _cli("status", "--config", str(config), "--json")
+        assert status.returncode == 0, status.stderr
+        doc = json.loads(status.stdout)
+        assert doc["venues"]["OUCH"]["state"] == "UP"
+        assert doc["acceleration"]["mode"] == "kernel"
+        assert doc["spinner"]["budget_us"] == 100 and doc["spinner"]["iterations"] > 0
+        assert doc["gc"]["hot_path_full_collections"] == 0
+        human = _cli("status", "--config", str(config))
+        assert "OUCH" in human.stdout and "UP" in human.stdout
+
+        kill = _cli("kill", "--config", str(config), "--reason", "drill")
+        assert kill.returncode == 0 and "HALTED" in kill.stdout
+        with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
+            refused = client.wait_done(client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15"), timeout=5)
+            assert getattr(refused, "code", "") == "TRADING_HALTED"
+
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(15) == 0
+    finally:
+        if gateway.poll() is None:
+            gateway.kill()
+        output = gateway.stdout.read() if gateway.stdout else ""
+    assert "acceleration: kernel" in output
+    assert "onload executable not found" in output
+    assert "socket fd" in output and "TCP_NODELAY on" in output
+    assert "KILL SWITCH" in output
+
+
+def test_run_when_config_invalid_then_exits_1_with_location() -> None:
+    workdir = short_tmp()
+    bad = workdir / "gateway.yaml"
+    bad.write_text("gateway_id: x\nstrategy_sockett: nope\n")
+    result = _cli("run", "--config", str(bad))
+    assert result.returncode == 1
+    assert "strategy_sockett" in result.stderr
+
+
+def test_run_when_risk_limits_invalid_then_refuses_to_start(simulator: int) -> None:
+    workdir = short_tmp()
+    config = write_config(workdir, simulator)
+    limits = workdir / "limits.yaml"
+    limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: -5", 1))
+    result = _cli("run", "--config", str(config))
+    assert result.returncode == 1
+    assert "max_qty" in result.stderr and "line" in result.stderr
+
+
+def test_cli_when_gateway_not_running_then_status_and_kill_exit_1_with_reason() -> None:
+    workdir = short_tmp()
+    config = write_config(workdir, 1)
+    for args in (("status",), ("kill",)):
+        result = _cli(*args, "--config", str(config))
+        assert result.returncode == 1
+        assert "is the gateway running" in result.stderr
+
+
+def test_cli_when_flag_unknown_then_exit_2() -> None:
+    assert _cli("run", "--bogus").returncode == 2
+    assert _cli("nonsense").returncode == 2
