@@ -120,7 +120,7 @@ def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_c
         env=env,
     )
     try:
-        wait_until(lambda: (workdir / "a.sock").exists(), 15, "the admin socket")
+        wait_until((workdir / "a.sock").exists, 15, "the admin socket")
         wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 10, "the venue session")
         with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
             order = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15")
