@@ -492,6 +492,15 @@ class Engine:
         if venue.state is not VenueState.UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}")
             return
+        if venue.write_paused:
+            self._refuse(
+                st,
+                order,
+                GATEWAY,
+                "VENUE_BACKPRESSURE",
+                f"venue {msg.venue} is not reading fast enough; order not queued, retry later",
+            )
+            return
         unsupported = venue.check_order(order)
         if unsupported is not None:
             self._refuse(st, order, GATEWAY, unsupported.code, unsupported.text)
@@ -561,6 +570,8 @@ class Engine:
             problem = ("INVALID_QTY", f"new total {msg.qty} must exceed the filled {order.cum_qty}")
         elif venue.state is not VenueState.UP:
             problem = ("VENUE_UNAVAILABLE", f"venue {order.venue} session is {venue.state.value}")
+        elif venue.write_paused:
+            problem = ("VENUE_BACKPRESSURE", f"venue {order.venue} is not reading fast enough; retry later")
         if problem is not None:
             self.journal.append(JReplaceRejected(order.order_id))
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)

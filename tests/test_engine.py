@@ -330,3 +330,20 @@ def test_every_order_when_flow_ends_then_each_is_acked_then_terminal_or_rejected
             finals[event.cl_ord_id] = "done"
     assert len(finals) == 30
     assert rig.engine.open_orders == {}
+
+
+def test_new_order_when_venue_socket_backed_up_then_refused_not_queued_and_cancels_still_sent() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.venue.write_paused = True
+    rig.new_order(link, "B")
+    rig.send(link, Replace("A", 200, 1_000_000))
+    rig.send(link, Cancel("A"))
+    events = link.received()
+    assert [e.code for e in events if isinstance(e, (OrderRejected, CancelRejected))] == [
+        "VENUE_BACKPRESSURE",
+        "VENUE_BACKPRESSURE",
+    ]
+    assert [c[0] for c in rig.venue.commands] == ["new", "cancel"]

@@ -124,6 +124,9 @@ class VenueAdapter(abc.ABC):
     state_sink: StateSink
     _write: Callable[[bytes | bytearray], None] | None = None
     _close: Callable[[], None] | None = None
+    write_paused: bool = False
+    """True while the venue socket's send buffer is above its high-water mark (the venue is not
+    reading fast enough); the core then refuses new orders and replaces instead of queueing them."""
 
     @property
     @abc.abstractmethod

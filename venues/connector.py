@@ -18,6 +18,9 @@ from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
 
+DEFAULT_WRITE_BUFFER_HIGH = 256 * 1024
+"""Bytes queued for a venue (beyond the kernel's socket buffer) before new orders are refused."""
+
 SocketHook = Callable[[socket.socket, str], None]
 """Called with (socket, venue name) right after connect: latency options, acceleration checks."""
 
@@ -47,6 +50,8 @@ class _VenueProtocol(asyncio.Protocol):
                     hook(sock, self._adapter.name)
                 except OSError:
                     log.exception("venue %s: socket option hook failed", self._adapter.name)
+        transport.set_write_buffer_limits(high=self._connector.write_buffer_high)
+        self._adapter.write_paused = False
         self._adapter.attach(transport.write, transport.close)
         self._adapter.connection_made(self._clock())
         self._after_input()
@@ -55,7 +60,15 @@ class _VenueProtocol(asyncio.Protocol):
         self._adapter.data_received(data, self._clock())
         self._after_input()
 
+    def pause_writing(self) -> None:
+        self._adapter.write_paused = True
+
+    def resume_writing(self) -> None:
+        self._adapter.write_paused = False
+        self._after_input()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._adapter.write_paused = False
         self._adapter.detach()
         self._adapter.connection_lost(self._clock())
         self._after_input()
@@ -76,6 +89,7 @@ class VenueConnector:
         socket_hooks: list[SocketHook] | None = None,
         clock: NowNs = monotonic_ns,
         connect_timeout_s: float = 5.0,
+        write_buffer_high: int = DEFAULT_WRITE_BUFFER_HIGH,
     ) -> None:
         self.adapter = adapter
         self.host = host
@@ -84,6 +98,7 @@ class VenueConnector:
         self.socket_hooks: list[SocketHook] = [set_tcp_nodelay, *(socket_hooks or [])]
         self.clock = clock
         self.connect_timeout_s = connect_timeout_s
+        self.write_buffer_high = write_buffer_high
         self.connections = 0
         self.sock: socket.socket | None = None
         self._transport: asyncio.Transport | None = None
