@@ -43,4 +43,15 @@ def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
         result = process.reload_risk("gateway risk reload", who)
         return {"result": msgspec.to_builtins(result)}
 
-    return {"status": status, "kill": kill, "resume": resume, "risk_reload": risk_reload}
+    def latency_reset(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        assert process.engine is not None
+        process.engine.latency.reset()
+        return {"latency_reset": True}
+
+    return {
+        "status": status,
+        "kill": kill,
+        "resume": resume,
+        "risk_reload": risk_reload,
+        "latency_reset": latency_reset,
+    }

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gateway.commands.launch",
     "gateway.commands.doctor",
     "gateway.commands.risk",
+    "gateway.commands.bench",
 )
 
 EXIT_USAGE = 2

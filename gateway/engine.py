@@ -15,6 +15,7 @@ the order.
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Callable, Iterable
 
 import msgspec
@@ -149,6 +150,13 @@ class Engine:
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
         self._wire_pending: list[Order] = []
+        self._wire_encoded_ns = array("q")
+        """When each order in ``_wire_pending`` left its venue's encoder (stage timestamps)."""
+        self._decoded_ns = 0
+        """When the current strategy read's frames were decoded."""
+        self._venue_event_ns = 0
+        """When the first venue event of the current batch reached the engine (0: none yet)."""
+        self._venue_events_pending = 0
         self._venue_list: list[VenueAdapter] = []
         self._venue_event_handlers: dict[type, Callable[[Order, object], None]] = {
             VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
@@ -211,6 +219,9 @@ class Engine:
             self.counters.venue_events_duplicate += 1
             return
         if not self.recovering:
+            if not self._venue_event_ns:
+                self._venue_event_ns = self.clock()
+            self._venue_events_pending += 1
             self.journal.append(JVenueEvent(venue, event))
         self._venue_event_handlers[type(event)](order, event)
 
@@ -348,6 +359,7 @@ class Engine:
         """Process bytes from a strategy, then flush everything the batch produced."""
         session = link.session
         requests = session.receive_data(data, t_in)
+        self._decoded_ns = self.clock()
         for req in requests:
             if session.state is SessionState.CLOSED:
                 break
@@ -505,13 +517,23 @@ class Engine:
         if unsupported is not None:
             self._refuse(st, order, GATEWAY, unsupported.code, unsupported.text)
             return
+        clock = self.clock
+        t_checked = clock()
         denial = self.risk.check_new(order, t_in)
-        order.t_risk = self.clock()
+        order.t_risk = t_risk = clock()
         if denial is not None:
             self.counters.rejected_risk += 1
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         venue_ref = venue.send_new(order)
+        t_encoded = clock()
+        lat = self.latency
+        decoded = self._decoded_ns or t_in
+        lat.decode.record(decoded - t_in)
+        lat.order_checks.record(t_checked - decoded)
+        lat.risk.record(t_risk - t_checked)
+        lat.encode.record(t_encoded - t_risk)
+        self._wire_encoded_ns.append(t_encoded)
         self.journal.append(JSentNew(order_id, venue_ref))
         self.counters.orders_sent += 1
         self.open_orders[order_id] = order
@@ -664,18 +686,32 @@ class Engine:
 
     def flush(self) -> None:
         """Write the batch: journal first, then venues, then strategies."""
-        self.journal.flush()
-        for venue in self._venue_list:
-            venue.flush()
-        if self._wire_pending:
-            now = self.clock()
+        wire_pending = self._wire_pending
+        if wire_pending:
+            clock = self.clock
+            t_start = clock()
+            self.journal.flush()
+            t_journal = clock()
+            for venue in self._venue_list:
+                venue.flush()
+            now = clock()
             lat = self.latency
-            for order in self._wire_pending:
+            lat.journal_write.record(t_journal - t_start)
+            lat.venue_write.record(now - t_journal)
+            encoded = self._wire_encoded_ns
+            for k, order in enumerate(wire_pending):
                 order.t_wire = now
                 lat.ingress_to_risk.record(order.t_risk - order.t_in)
                 lat.risk_to_wire.record(now - order.t_risk)
                 lat.ingress_to_wire.record(now - order.t_in)
-            self._wire_pending.clear()
+                lat.encode_to_wire.record(now - encoded[k])
+            wire_pending.clear()
+            del encoded[:]
+        else:
+            self.journal.flush()
+            for venue in self._venue_list:
+                venue.flush()
+        self._decoded_ns = 0
         if self._dirty_links:
             now = self.clock()
             for link in self._dirty_links:
@@ -685,6 +721,15 @@ class Engine:
                 if link.session.state is SessionState.CLOSED:
                     link.close_transport()
             self._dirty_links.clear()
+            if self._venue_event_ns:
+                done = self.clock()
+                lat = self.latency
+                lat.strategy_write.record(done - now)
+                waited = done - self._venue_event_ns
+                for _ in range(self._venue_events_pending):
+                    lat.venue_to_strategy.record(waited)
+        self._venue_event_ns = 0
+        self._venue_events_pending = 0
 
     def poll(self, now_ns: int) -> None:
         """Run strategy heartbeats and timeouts; flush what they produced."""

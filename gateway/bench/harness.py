@@ -1,0 +1,473 @@
+"""Run scenarios side by side: the floor, the gateway without spin, the gateway with spin (and FIX when present).
+
+One run = one scenario on one path, on fresh processes, so no run inherits another's state:
+
+1. the OUCH simulator (``gateway.bench.simproc``), pinned with the load generator;
+2. for gateway paths, the gateway with a generated config, started exactly as ops start it
+   (``python -m gateway run --config ...``: ops runtime, spin settings, GC policy, journal);
+3. the load generator (``gateway.bench.loadgen``): warm-up, gateway latency rings reset, measured phase;
+4. the gateway's ``status`` over the admin socket (stage breakdown, GC counters), then SIGTERM;
+5. SIGTERM to the simulator, which writes its receive times for the one-way join.
+
+Paths alternate within each scenario (floor, kernel, spin, floor, ...) so slow drift on this shared
+machine spreads over all of them; comparisons are only ever made within one ``gateway bench`` run.
+
+Pinning (``pin=True``, 2 CPUs): the gateway alone on the second CPU (its ``spin.cpu``), the load
+generator and the simulator together on the first, for every path, the floor included: the outside
+world (strategies and exchange) shares one core, the gateway gets the dedicated core it gets in
+production. With 3+ CPUs each process gets its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import yaml
+
+from gateway.admin import AdminError, admin_request
+from gateway.bench.loadgen import LoadgenSpec, RunOutput, read_output, spec_json
+from gateway.bench.plan import ACCOUNT, Action, Scenario
+from gateway.bench.simproc import read_receive_times
+from gateway.bench.wires import ACCEPTED, CANCEL_REJECTED, CANCELED, NONE, REJECTED, REPLACED, SKIPPED
+
+PYTHON: Final = sys.executable
+STARTUP_TIMEOUT_S: Final = 30.0
+REFERENCE_PRICE: Final = "230.10"
+
+
+class PathSpec(msgspec.Struct, frozen=True):
+    """One way for orders to reach the venue."""
+
+    name: str
+    label: str
+    gateway: bool
+    loop_spin_us: int = 0
+    so_busy_poll_us: int = 0
+
+
+def default_paths(spin_us: int) -> list[PathSpec]:
+    """Return floor, gateway on kernel sockets without spin, and with spin."""
+    return [
+        PathSpec("floor", "floor (loadgen -> simulator, OUCH)", gateway=False),
+        PathSpec("gw-kernel", "gateway, kernel sockets, no spin", gateway=True),
+        PathSpec(
+            "gw-spin",
+            f"gateway, kernel sockets, spin {spin_us} us",
+            gateway=True,
+            loop_spin_us=spin_us,
+            so_busy_poll_us=50,
+        ),
+    ]
+
+
+class Placement(msgspec.Struct, frozen=True):
+    """CPUs for each process (empty: not pinned)."""
+
+    loadgen: tuple[int, ...] = ()
+    simulator: tuple[int, ...] = ()
+    gateway: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        """Return the placement in words."""
+        if not self.gateway:
+            return "not pinned"
+        return (
+            f"load generator on CPU {list(self.loadgen)}, simulator on CPU {list(self.simulator)}, "
+            f"gateway on CPU {list(self.gateway)}"
+        )
+
+
+def placement(pin: bool) -> Placement:
+    """Choose CPUs for load generator, simulator and gateway from the CPUs this process may use."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return Placement()
+    if len(cpus) == 2:
+        return Placement((cpus[0],), (cpus[0],), (cpus[1],))
+    return Placement((cpus[0],), (cpus[1],), (cpus[2],))
+
+
+def bench_limits(directory: Path) -> Path:
+    """Write risk limits that let 100k orders/s through (throttles open, duplicate check off)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rates = {"per_strategy": 1_000_000, "per_account": 1_000_000, "per_symbol": 1_000_000}
+    doc = {
+        "version": 1,
+        "defaults": {
+            "trading_state": "ACTIVE",
+            "max_qty": 10_000,
+            "max_notional": 10_000_000.0,
+            "collar_pct": 5.0,
+            "max_open_orders": 100_000_000,
+            "max_open_notional": 1_000_000_000_000.0,
+            "credit_limit": 1_000_000_000_000.0,
+            "max_long_qty": 10_000_000_000,
+            "max_short_qty": 10_000_000_000,
+            "max_net_qty": 10_000_000_000,
+            "orders_per_s": rates,
+            "cancels_per_s": rates,
+            "duplicate_window_ms": 0,
+            "allow_market_orders": False,
+            "allow_short_sales": True,
+            "allow_short_exempt": False,
+            "tick_size": 0.01,
+            "lot_size": 1,
+        },
+        "reference_prices": {"file": "reference-prices.yaml", "max_age_s": 300, "use_last_trade": False},
+        "accounts": {ACCOUNT: {}},
+        "start_positions_file": "start-positions.yaml",
+    }
+    (directory / "reference-prices.yaml").write_text(f"as_of: loaded\nprices:\n  AAPL: {REFERENCE_PRICE}\n")
+    # a long start position, so sells are long sales and exposure never gets near a limit
+    as_of = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (directory / "start-positions.yaml").write_text(f"as_of: {as_of}\naccounts:\n  {ACCOUNT}:\n    AAPL: 1000000000\n")
+    path = directory / "limits.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def gateway_config(workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int, ...]) -> Path:
+    """Write the gateway config of one run (one OUCH venue, strategies ``bench`` and ``warm``)."""
+    limits = bench_limits(workdir / "risk")
+    config = {
+        "gateway_id": "bench",
+        "strategy_socket": "s.sock",
+        "admin_socket": "a.sock",
+        "state_dir": "state",
+        "loop": "uvloop",
+        "risk_limits": str(limits),
+        "risk_audit_log": "audit.jsonl",
+        "journal": {"directory": "journal", "fsync": "interval", "fsync_interval_ms": 10},
+        "strategies": {"bench": {"accounts": [ACCOUNT], "on_disconnect": "keep"}},
+        "venues": [
+            {
+                "protocol": "ouch",
+                "name": "OUCH",
+                "host": "127.0.0.1",
+                "port": sim_port,
+                "username": "USER",
+                "password": "PASS",
+                "state_dir": "ouch",
+                "server_timeout_ms": 60_000,
+                "reconnect_initial_ms": 20,
+            }
+        ],
+        "spin": {
+            "loop_spin_us": path.loop_spin_us,
+            "so_busy_poll_us": path.so_busy_poll_us,
+            "cpu": list(cpus) if cpus else None,
+        },
+    }
+    target = workdir / "gateway.yaml"
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------------
+
+
+def _pinned(cpus: tuple[int, ...]) -> Callable[[], None] | None:
+    if not cpus:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, set(cpus))
+
+    return pin
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str, proc: subprocess.Popen[bytes] | None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(5)
+
+
+@contextlib.contextmanager
+def _process(args: list[str], log: Path, cpus: tuple[int, ...]) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(cpus))  # noqa: PLW1509
+        try:
+            yield proc
+        finally:
+            _stop(proc)
+
+
+def _venue_up(admin: Path) -> bool:
+    if not admin.exists():
+        return False
+    try:
+        reply = admin_request(admin, {"cmd": "status"}, timeout_s=5)
+    except AdminError:
+        return False
+    return str(reply.get("status", {}).get("venues", {}).get("OUCH", {}).get("state")) == "UP"
+
+
+# --------------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------------
+
+
+class RunData(msgspec.Struct):
+    """Everything one run produced, ready for statistics."""
+
+    scenario: str
+    path: str
+    repeat: int
+    kinds: bytes
+    intended: bytes
+    sent: bytes
+    done: bytes
+    outcome: bytes
+    one_way_ns: bytes
+    """Per measured action: simulator read time minus send time (0 when not joined)."""
+    phase_start_ns: int
+    phase_end_ns: int
+    errors: int
+    error_texts: list[str]
+    warmup_unanswered: int
+    latency_reset: bool
+    gateway_status: dict[str, Any] | None
+    gateway_exit: int | None
+    seconds: float
+
+    def arrays(self) -> dict[str, array[int]]:
+        """Return the per-action arrays."""
+        out: dict[str, array[int]] = {}
+        for name, code in (("intended", "q"), ("sent", "q"), ("done", "q"), ("one_way_ns", "q")):
+            values = array(code)
+            values.frombytes(getattr(self, name))
+            out[name] = values
+        for name in ("kinds", "outcome"):
+            values = array("b")
+            values.frombytes(getattr(self, name))
+            out[name] = values
+        return out
+
+
+def run_one(
+    scenario: Scenario, path: PathSpec, repeat: int, workdir: Path, cpus: Placement, *, log: Callable[[str], None]
+) -> RunData:
+    """Run ``scenario`` on ``path`` with fresh processes; return the joined data."""
+    started = time.monotonic()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    port_file = workdir / "sim.port"
+    receive_file = workdir / "sim.receive"
+    sim_args = [PYTHON, "-m", "gateway.bench.simproc", "--port-file", str(port_file), "--out", str(receive_file)]
+    status: dict[str, Any] | None = None
+    gateway_exit: int | None = None
+    with _process(sim_args, workdir / "simulator.log", cpus.simulator) as sim:
+        _wait(port_file.exists, STARTUP_TIMEOUT_S, "the simulator to listen", sim)
+        port = int(port_file.read_text())
+        gateway_ctx: contextlib.AbstractContextManager[subprocess.Popen[bytes] | None]
+        if path.gateway:
+            config = gateway_config(workdir, port, path, cpus.gateway)
+            gw_args = [PYTHON, "-m", "gateway", "--log-level", "WARNING", "run", "--config", str(config)]
+            gateway_ctx = _process(gw_args, workdir / "gateway.log", ())
+        else:
+            gateway_ctx = contextlib.nullcontext(None)
+        with gateway_ctx as gateway:
+            admin = workdir / "a.sock"
+            if gateway is not None:
+                _wait(lambda: _venue_up(admin), STARTUP_TIMEOUT_S, "the gateway's venue session", gateway)
+                spec = LoadgenSpec(
+                    wire="strategy",
+                    scenario=scenario,
+                    out=str(workdir / "loadgen.out"),
+                    socket_path=str(workdir / "s.sock"),
+                    strategy_id="bench",
+                    venue="OUCH",
+                    prefix=f"r{repeat}-",
+                    admin_socket=str(admin),
+                )
+            else:
+                spec = LoadgenSpec(wire="ouch", scenario=scenario, out=str(workdir / "loadgen.out"), port=port)
+            spec_path = workdir / "loadgen.json"
+            spec_path.write_bytes(spec_json(spec))
+            with (workdir / "loadgen.log").open("wb") as lg_log:
+                loadgen = subprocess.run(
+                    [PYTHON, "-m", "gateway.bench.loadgen", str(spec_path)],
+                    stdout=lg_log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_pinned(cpus.loadgen),
+                    timeout=600,
+                    check=False,
+                )
+            if loadgen.returncode != 0:
+                raise RuntimeError(
+                    f"{scenario.name} on {path.name}: load generator exited {loadgen.returncode}: "
+                    + (workdir / "loadgen.log").read_text()[-2000:]
+                )
+            if gateway is not None:
+                reply = admin_request(admin, {"cmd": "status"}, timeout_s=60)
+                status = reply.get("status")
+                gateway_exit = _stop(gateway)
+        _stop(sim)
+    output = read_output(workdir / "loadgen.out")
+    receive = read_receive_times(receive_file) if receive_file.exists() else {}
+    one_way = _one_way(output, receive)
+    log(
+        f"  {scenario.name:<10} {path.name:<10} #{repeat}: {output.actions} actions in "
+        f"{(output.phase_end_ns - output.phase_start_ns) / 1e9:.2f} s "
+        f"({time.monotonic() - started:.1f} s with start-up)"
+    )
+    return RunData(
+        scenario=scenario.name,
+        path=path.name,
+        repeat=repeat,
+        kinds=output.kinds,
+        intended=output.intended,
+        sent=output.sent,
+        done=output.done,
+        outcome=output.outcome,
+        one_way_ns=one_way.tobytes(),
+        phase_start_ns=output.phase_start_ns,
+        phase_end_ns=output.phase_end_ns,
+        errors=output.errors,
+        error_texts=output.error_texts,
+        warmup_unanswered=output.warmup_unanswered,
+        latency_reset=output.latency_reset,
+        gateway_status=status,
+        gateway_exit=gateway_exit,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _one_way(output: RunOutput, receive: dict[int, int]) -> array[int]:
+    """Return per action the simulator's read time minus the send time (0 when it cannot be joined)."""
+    sent = array("q")
+    sent.frombytes(output.sent)
+    venue = array("q")
+    venue.frombytes(output.venue_id)
+    outcome = output.outcome
+    result = array("q", bytes(8 * output.actions))
+    for i in range(output.actions):
+        if outcome[i] == ACCEPTED and venue[i]:
+            t = receive.get(venue[i])
+            if t is not None:
+                result[i] = max(t - sent[i], 1)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-run figures
+# --------------------------------------------------------------------------------------------------
+
+
+class RunFigures(msgspec.Struct):
+    """The latency series and counts of one run (ns lists, measured actions only)."""
+
+    round_trip: list[int]
+    """New orders accepted: send -> acknowledgement (what the tables show for ping-pong and bursts)."""
+    round_trip_corrected: list[int]
+    """New orders accepted: intended send -> acknowledgement (coordinated omission corrected)."""
+    one_way: list[int]
+    """New orders accepted: send -> simulator read."""
+    reject_round_trip: list[int]
+    cancel_round_trip: list[int]
+    replace_round_trip: list[int]
+    counts: dict[str, int]
+    lost: int
+    throughput: float
+    """Answered actions per second over the measured phase (first send to last answer)."""
+    send_rate: float
+    """Actions sent per second (first to last send)."""
+
+
+def figures(run: RunData) -> RunFigures:
+    """Split one run's arrays into latency series and counts."""
+    a = run.arrays()
+    kinds, outcome, intended, sent, done, one_way = (
+        a["kinds"],
+        a["outcome"],
+        a["intended"],
+        a["sent"],
+        a["done"],
+        a["one_way_ns"],
+    )
+    rt: list[int] = []
+    rtc: list[int] = []
+    ow: list[int] = []
+    rej: list[int] = []
+    cxl: list[int] = []
+    rpl: list[int] = []
+    counts = {"accepted": 0, "rejected": 0, "canceled": 0, "replaced": 0, "cancel_rejected": 0, "skipped": 0}
+    lost = 0
+    last_done = 0
+    first_sent = 0
+    last_sent = 0
+    answered = 0
+    for i in range(len(kinds)):
+        result = outcome[i]
+        if result == NONE:
+            lost += 1
+            continue
+        if result == SKIPPED:
+            counts["skipped"] += 1
+            continue
+        answered += 1
+        if not first_sent or sent[i] < first_sent:
+            first_sent = sent[i]
+        last_sent = max(last_sent, sent[i])
+        last_done = max(last_done, done[i])
+        kind = kinds[i]
+        if result == ACCEPTED:
+            counts["accepted"] += 1
+            rt.append(done[i] - sent[i])
+            rtc.append(done[i] - intended[i])
+            if one_way[i]:
+                ow.append(one_way[i])
+        elif result == REJECTED:
+            counts["rejected"] += 1
+            if kind == Action.REJECT:
+                rej.append(done[i] - sent[i])
+        elif result == CANCELED:
+            counts["canceled"] += 1
+            cxl.append(done[i] - sent[i])
+        elif result == REPLACED:
+            counts["replaced"] += 1
+            rpl.append(done[i] - sent[i])
+        elif result == CANCEL_REJECTED:
+            counts["cancel_rejected"] += 1
+    span = last_done - first_sent
+    return RunFigures(
+        round_trip=rt,
+        round_trip_corrected=rtc,
+        one_way=ow,
+        reject_round_trip=rej,
+        cancel_round_trip=cxl,
+        replace_round_trip=rpl,
+        counts=counts,
+        lost=lost,
+        throughput=answered * 1e9 / span if span > 0 else 0.0,
+        send_rate=answered * 1e9 / (last_sent - first_sent) if last_sent > first_sent else 0.0,
+    )

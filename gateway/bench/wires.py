@@ -1,0 +1,383 @@
+"""How a load generator talks to what it measures: the same actions, two protocols.
+
+* ``StrategyWire``: the strategy protocol (length-prefixed MessagePack) over the gateway's Unix
+  socket, exactly what a strategy sends: NewOrder / Cancel / Replace, answered by OrderAccepted,
+  OrderRejected, Canceled, Replaced, CancelRejected.
+* ``OuchWire``: OUCH 5.0 over SoupBinTCP straight to the simulator (no gateway): the floor. The
+  same orders, encoded with the gateway's own OUCH codec (``venues.ouch.codec``) in the same
+  layout the gateway's adapter sends.
+
+A wire encodes actions into an output buffer and turns received bytes into answers:
+``feed`` writes the answer time, outcome and venue order id of each answered action into the
+``Results`` arrays and returns how many actions it completed.
+"""
+
+from __future__ import annotations
+
+import socket
+from array import array
+from typing import Final, Protocol
+
+from gateway.bench.plan import (
+    ACCOUNT,
+    QTY,
+    REJECT_QTY,
+    REPLACE_QTY,
+    SYMBOL,
+    Action,
+    price_of,
+    replace_price_of,
+    side_of,
+)
+from gateway.protocol.framing import FrameSplitter, FrameWriter, gateway_message_decoder
+from gateway.protocol.messages import (
+    PROTOCOL_VERSION,
+    Cancel,
+    Canceled,
+    CancelRejected,
+    Error,
+    Hello,
+    NewOrder,
+    OrderAccepted,
+    OrderRejected,
+    OrderType,
+    Replace,
+    Replaced,
+    Side,
+    TimeInForce,
+    Welcome,
+)
+from venues.ouch.codec import (
+    decode_accepted,
+    decode_rejected,
+    pack_cancel_order,
+    pack_enter_order,
+    pack_replace_order,
+)
+from venues.ouch.errors import DecodeError
+from venues.ouch.soupbin import (
+    CLIENT_HEARTBEAT_PACKET,
+    LOGIN_ACCEPTED,
+    LOGIN_REJECTED,
+    SEQUENCED_DATA,
+    SoupSplitter,
+    encode_login_request,
+)
+
+NONE: Final = 0
+ACCEPTED: Final = 1
+REJECTED: Final = 2
+CANCELED: Final = 3
+REPLACED: Final = 4
+CANCEL_REJECTED: Final = 5
+SKIPPED: Final = 6
+"""The wire cannot carry the action (risk rejects on the floor: there is no risk check there)."""
+OUTCOME_NAMES: Final = {
+    NONE: "unanswered",
+    ACCEPTED: "accepted",
+    REJECTED: "rejected",
+    CANCELED: "canceled",
+    REPLACED: "replaced",
+    CANCEL_REJECTED: "cancel_rejected",
+    SKIPPED: "skipped",
+}
+HANDSHAKE_TIMEOUT_S: Final = 10.0
+
+
+class Results:
+    """Per-action timestamps and answers of one run (index = action number in the plan)."""
+
+    __slots__ = ("done", "intended", "outcome", "sent", "venue_id")
+
+    def __init__(self, actions: int) -> None:
+        self.intended = array("q", bytes(8 * actions))
+        self.sent = array("q", bytes(8 * actions))
+        self.done = array("q", bytes(8 * actions))
+        """Monotonic ns right after the read that carried the answer; 0 = no answer."""
+        self.outcome = array("b", bytes(actions))
+        self.venue_id = array("q", bytes(8 * actions))
+        """Venue order id (OUCH Order Reference Number) of an accepted new order, for the one-way join."""
+
+
+class Wire(Protocol):
+    """A connected target for one load generator."""
+
+    sock: socket.socket
+    supports_reject: bool
+    errors: int
+
+    def encode(self, out: bytearray, index: int, action: int, target: int, sent_ns: int) -> None:
+        """Append the bytes of action ``index`` to ``out``."""
+
+    def feed(self, data: bytes, now_ns: int, results: Results) -> int:
+        """Record the answers in ``data``; return how many actions they completed."""
+
+    def heartbeat(self) -> bytes:
+        """Return bytes that keep an idle session alive (may be empty)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategy protocol (through the gateway)
+# --------------------------------------------------------------------------------------------------
+
+_SIDES: Final = {"B": Side.BUY, "S": Side.SELL}
+
+
+class StrategyWire:
+    """A strategy session on the gateway's Unix socket."""
+
+    supports_reject = True
+
+    def __init__(self, socket_path: str, strategy_id: str, *, venue: str, prefix: str) -> None:
+        self.socket_path = socket_path
+        self.strategy_id = strategy_id
+        self.venue = venue
+        self.prefix = prefix
+        self.errors = 0
+        self.error_texts: list[str] = []
+        self._prefix_len = len(prefix)
+        self._splitter = FrameSplitter()
+        self._writer = FrameWriter()
+        self._decode = gateway_message_decoder.decode
+        self._pending: dict[int, int] = {}
+        """Target new-order index -> index of the cancel/replace waiting for its answer."""
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def connect(self) -> Welcome:
+        """Connect, say Hello, wait for Welcome (blocking)."""
+        sock = self.sock
+        sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        sock.connect(self.socket_path)
+        self._writer.write(Hello(self.strategy_id, PROTOCOL_VERSION, 0, 60_000))
+        sock.sendall(self._writer.take())
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("gateway closed the connection during the handshake")
+            for frame in self._splitter.feed(data):
+                message = self._decode(frame)
+                if isinstance(message, Welcome):
+                    sock.setblocking(False)
+                    return message
+                if isinstance(message, Error) and message.fatal:
+                    raise ConnectionError(f"gateway refused the session: {message.code}: {message.text}")
+
+    def encode(self, out: bytearray, index: int, action: int, target: int, sent_ns: int) -> None:
+        """Append the frame of action ``index``."""
+        writer = self._writer
+        if action in (Action.NEW, Action.REJECT):
+            side = side_of(index)
+            writer.write(
+                NewOrder(
+                    self.prefix + str(index),
+                    ACCOUNT,
+                    self.venue,
+                    SYMBOL,
+                    _SIDES[side],
+                    REJECT_QTY if action == Action.REJECT else QTY,
+                    price_of(index),
+                    TimeInForce.DAY,
+                    OrderType.LIMIT,
+                    sent_ns,
+                )
+            )
+        elif action == Action.CANCEL:
+            self._pending[target] = index
+            writer.write(Cancel(self.prefix + str(target), sent_ns))
+        else:
+            self._pending[target] = index
+            writer.write(Replace(self.prefix + str(target), REPLACE_QTY, replace_price_of(target), sent_ns))
+        out += writer.take()
+
+    def feed(self, data: bytes, now_ns: int, results: Results) -> int:
+        """Record answers carried by gateway frames."""
+        completed = 0
+        done = results.done
+        outcome = results.outcome
+        cut = self._prefix_len
+        for frame in self._splitter.feed(data):
+            message = self._decode(frame)
+            kind = type(message)
+            if kind is OrderAccepted:
+                index = int(message.cl_ord_id[cut:])
+                if not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = ACCEPTED
+                    results.venue_id[index] = int(message.venue_order_id)
+                    completed += 1
+            elif kind is OrderRejected:
+                index = int(message.cl_ord_id[cut:])
+                if not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = REJECTED
+                    completed += 1
+            elif kind is Canceled or kind is Replaced or kind is CancelRejected:
+                target = int(message.cl_ord_id[cut:])
+                index = self._pending.pop(target, -1)
+                if index >= 0 and not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = CANCELED if kind is Canceled else REPLACED if kind is Replaced else CANCEL_REJECTED
+                    completed += 1
+            elif kind is Error:
+                self.errors += 1
+                if len(self.error_texts) < 10:
+                    self.error_texts.append(f"{message.code}: {message.text}")
+        return completed
+
+    def heartbeat(self) -> bytes:
+        """Return nothing: the Hello asked for a 60 s heartbeat, longer than any run's idle time."""
+        return b""
+
+
+# --------------------------------------------------------------------------------------------------
+# OUCH over SoupBinTCP, straight to the simulator (the floor)
+# --------------------------------------------------------------------------------------------------
+
+_OUCH_SIDES: Final = {"B": b"B", "S": b"S"}
+_ACCEPTED_TYPE: Final = ord("A")
+_CANCELED_TYPE: Final = ord("C")
+_REPLACED_TYPE: Final = ord("U")
+_REJECTED_TYPE: Final = ord("J")
+_CANCEL_REJECT_TYPE: Final = ord("I")
+_SYMBOL8: Final = SYMBOL.encode("ascii").ljust(8)
+
+
+def _cl_ord_id14(index: int) -> bytes:
+    return str(index).encode("ascii").ljust(14)
+
+
+class OuchWire:
+    """An OUCH 5.0 account on the simulator, as the gateway's adapter would use it."""
+
+    supports_reject = False
+
+    def __init__(
+        self, host: str, port: int, *, username: str = "USER", password: str = "PASS", first_user_ref_num: int = 1
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.errors = 0
+        self._next_urn = first_user_ref_num
+        self._splitter = SoupSplitter()
+        self._urn_action: dict[int, int] = {}
+        """UserRefNum -> index of the Enter or Replace that used it."""
+        self._current_urn: dict[int, int] = {}
+        """New-order index -> the UserRefNum the venue knows the order by now."""
+        self._cancel_pending: dict[int, int] = {}
+        """UserRefNum being canceled -> index of the cancel action."""
+        self._replace_target: dict[int, int] = {}
+        """Replace's new UserRefNum -> the new-order index it replaces."""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    def connect(self) -> None:
+        """Connect, log in to the current session, wait for Login Accepted (blocking)."""
+        sock = self.sock
+        sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        sock.connect((self.host, self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(encode_login_request(self.username, self.password, "", 0))
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("simulator closed the connection during login")
+            for packet in self._splitter.feed(data):
+                if packet[0] == LOGIN_ACCEPTED:
+                    sock.setblocking(False)
+                    return
+                if packet[0] == LOGIN_REJECTED:
+                    raise ConnectionError(f"simulator rejected the login: {bytes(packet)!r}")
+
+    def encode(self, out: bytearray, index: int, action: int, target: int, sent_ns: int) -> None:
+        """Append the SoupBinTCP packet of action ``index`` (risk rejects never get here)."""
+        del sent_ns
+        urn = self._next_urn
+        if action == Action.NEW:
+            self._next_urn = urn + 1
+            self._urn_action[urn] = index
+            self._current_urn[index] = urn
+            pack_enter_order(
+                out,
+                urn,
+                _OUCH_SIDES[side_of(index)],
+                QTY,
+                _SYMBOL8,
+                price_of(index),
+                b"0",
+                b"Y",
+                b"A",
+                b"N",
+                b"N",
+                _cl_ord_id14(index),
+            )
+        elif action == Action.CANCEL:
+            current = self._current_urn[target]
+            self._cancel_pending[current] = index
+            pack_cancel_order(out, current, 0)
+        else:
+            self._next_urn = urn + 1
+            self._urn_action[urn] = index
+            self._replace_target[urn] = target
+            pack_replace_order(
+                out,
+                self._current_urn[target],
+                urn,
+                REPLACE_QTY,
+                replace_price_of(target),
+                b"0",
+                b"Y",
+                b"N",
+                _cl_ord_id14(target),
+            )
+
+    def feed(self, data: bytes, now_ns: int, results: Results) -> int:
+        """Record answers carried by Sequenced Data packets."""
+        completed = 0
+        done = results.done
+        outcome = results.outcome
+        for packet in self._splitter.feed(data):
+            if packet[0] != SEQUENCED_DATA or len(packet) < 2:
+                continue
+            message = packet[1:]
+            kind = message[0]
+            if kind == _ACCEPTED_TYPE:
+                accepted = decode_accepted(message)
+                if isinstance(accepted, DecodeError):
+                    self.errors += 1
+                    continue
+                index = self._urn_action.get(accepted.user_ref_num, -1)
+                if index >= 0 and not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = ACCEPTED
+                    results.venue_id[index] = accepted.order_reference_number
+                    completed += 1
+            elif kind in (_CANCELED_TYPE, _CANCEL_REJECT_TYPE):
+                urn = int.from_bytes(message[9:13], "big")
+                index = self._cancel_pending.pop(urn, -1)
+                if index >= 0 and not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = CANCELED if kind == _CANCELED_TYPE else CANCEL_REJECTED
+                    completed += 1
+            elif kind == _REPLACED_TYPE:
+                urn = int.from_bytes(message[13:17], "big")
+                index = self._urn_action.get(urn, -1)
+                if index >= 0 and not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = REPLACED
+                    completed += 1
+                    self._current_urn[self._replace_target[urn]] = urn
+            elif kind == _REJECTED_TYPE:
+                rejected = decode_rejected(message)
+                index = self._urn_action.get(getattr(rejected, "user_ref_num", -1), -1)
+                if index >= 0 and not done[index]:
+                    done[index] = now_ns
+                    outcome[index] = REJECTED
+                    completed += 1
+            else:
+                continue
+        return completed
+
+    def heartbeat(self) -> bytes:
+        """Return a Client Heartbeat packet."""
+        return CLIENT_HEARTBEAT_PACKET

@@ -1,0 +1,90 @@
+"""``gateway bench``: tail-latency benchmark of the gateway against the floor, side by side in one run.
+
+Examples::
+
+    gateway bench --out bench-out                      # every scenario, floor vs gateway (no spin, spin)
+    gateway bench --scenarios pingpong --repeat 3      # the latency floor only, three rounds
+    gateway bench --smoke --json                       # seconds: tiny scenarios, machine-readable
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import msgspec
+
+from gateway.bench.plan import FULL_SCENARIOS, scenarios_by_name
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+SMOKE_SCALE = 0.02
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``bench``."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="tail-latency benchmark: floor vs gateway, percentiles, HdrHistogram files, plot",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    names = ", ".join(s.name for s in FULL_SCENARIOS)
+    parser.add_argument("--scenarios", default="", help=f"comma-separated subset of: {names} (default all)")
+    parser.add_argument(
+        "--paths", default="floor,gw-kernel,gw-spin", help="comma-separated paths (default floor,gw-kernel,gw-spin)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds over every scenario and path (default 1)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every scenario's order count (default 1)")
+    parser.add_argument("--smoke", action="store_true", help=f"tiny scenarios (scale {SMOKE_SCALE}), no plot: seconds")
+    parser.add_argument("--spin-us", type=int, default=-1, help="loop_spin_us of the spin path (default -1: always)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--out", default="", help="directory for report.json, .hgrm files and percentiles.png")
+    parser.add_argument("--keep-runs", action="store_true", help="keep each run's logs, configs and journals")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print the report; exit 1 if any order was lost or a run failed."""
+    from gateway.bench.report import render_text  # noqa: PLC0415 - keeps `gateway --help` fast
+    from gateway.bench.suite import BenchOptions, run_suite  # noqa: PLC0415
+
+    known = scenarios_by_name()
+    wanted = [n.strip() for n in args.scenarios.split(",") if n.strip()] or list(known)
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        print(f"gateway bench: unknown scenario(s) {unknown}; known: {', '.join(known)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.repeat < 1 or args.scale <= 0:
+        print("gateway bench: --repeat must be >= 1 and --scale > 0", file=sys.stderr)
+        return EXIT_USAGE
+    scale = SMOKE_SCALE * args.scale if args.smoke else args.scale
+    scenarios = tuple(known[n] if scale == 1.0 else known[n].scaled(scale) for n in wanted)
+    options = BenchOptions(
+        scenarios=scenarios,
+        paths=tuple(p.strip() for p in args.paths.split(",") if p.strip()),
+        repeat=args.repeat,
+        spin_us=args.spin_us,
+        pin=not args.no_pin,
+        out_dir=args.out,
+        plot=not (args.no_plot or args.smoke),
+        keep_runs=args.keep_runs,
+        command="gateway " + shlex.join(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else ["bench"]),
+    )
+    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    try:
+        report = run_suite(options, log=log)
+    except ValueError as exc:
+        print(f"gateway bench: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (RuntimeError, OSError) as exc:
+        print(f"gateway bench: run failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    else:
+        print(render_text(report))
+    lost = sum(p.lost for s in report.scenarios for p in s.paths.values())
+    return EXIT_FAILED if lost else 0
