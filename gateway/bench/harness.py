@@ -78,25 +78,41 @@ class Placement(msgspec.Struct, frozen=True):
     loadgen: tuple[int, ...] = ()
     simulator: tuple[int, ...] = ()
     gateway: tuple[int, ...] = ()
+    fifo: int | None = None
+    """SCHED_FIFO priority of the load generator (the simulator gets one more), or None."""
+    gateway_fifo: int | None = None
+    """The gateway's ``spin.sched_fifo_priority``."""
+    nice: int | None = None
+    """Nice value of every bench process (load generator, simulator, gateway), or None to leave it."""
 
     def describe(self) -> str:
         """Return the placement in words."""
-        if not self.gateway:
-            return "not pinned"
-        return (
+        where = (
             f"load generator on CPU {list(self.loadgen)}, simulator on CPU {list(self.simulator)}, "
             f"gateway on CPU {list(self.gateway)}"
+            if self.gateway
+            else "not pinned"
         )
+        outside = (
+            "load generator and simulator SCHED_OTHER"
+            if self.fifo is None
+            else f"SCHED_FIFO load generator {self.fifo}, simulator {self.fifo + 1}"
+        )
+        inside = "gateway SCHED_OTHER" if self.gateway_fifo is None else f"gateway SCHED_FIFO {self.gateway_fifo}"
+        nice = "" if self.nice is None else f"; nice {self.nice} for all three"
+        return f"{where}; {outside}; {inside}{nice}"
 
 
-def placement(pin: bool) -> Placement:
+def placement(
+    pin: bool, fifo: int | None = None, gateway_fifo: int | None = None, nice: int | None = None
+) -> Placement:
     """Choose CPUs for load generator, simulator and gateway from the CPUs this process may use."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
-        return Placement()
+        return Placement(fifo=fifo, gateway_fifo=gateway_fifo, nice=nice)
     if len(cpus) == 2:
-        return Placement((cpus[0],), (cpus[0],), (cpus[1],))
-    return Placement((cpus[0],), (cpus[1],), (cpus[2],))
+        return Placement((cpus[0],), (cpus[0],), (cpus[1],), fifo, gateway_fifo, nice)
+    return Placement((cpus[0],), (cpus[1],), (cpus[2],), fifo, gateway_fifo, nice)
 
 
 def bench_limits(directory: Path) -> Path:
@@ -138,7 +154,9 @@ def bench_limits(directory: Path) -> Path:
     return path
 
 
-def gateway_config(workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int, ...]) -> Path:
+def gateway_config(
+    workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int, ...], fifo: int | None = None
+) -> Path:
     """Write the gateway config of one run (one OUCH venue, strategies ``bench`` and ``warm``)."""
     limits = bench_limits(workdir / "risk")
     config = {
@@ -168,6 +186,7 @@ def gateway_config(workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int
             "loop_spin_us": path.loop_spin_us,
             "so_busy_poll_us": path.so_busy_poll_us,
             "cpu": list(cpus) if cpus else None,
+            "sched_fifo_priority": fifo,
         },
     }
     target = workdir / "gateway.yaml"
@@ -180,12 +199,18 @@ def gateway_config(workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int
 # --------------------------------------------------------------------------------------------------
 
 
-def _pinned(cpus: tuple[int, ...]) -> Callable[[], None] | None:
-    if not cpus:
+def _pinned(cpus: tuple[int, ...], fifo: int | None = None, nice: int | None = None) -> Callable[[], None] | None:
+    if not cpus and fifo is None and nice is None:
         return None
 
     def pin() -> None:
-        os.sched_setaffinity(0, set(cpus))
+        if cpus:
+            os.sched_setaffinity(0, set(cpus))
+        if nice is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+        if fifo is not None:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo))
 
     return pin
 
@@ -211,9 +236,13 @@ def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:
 
 
 @contextlib.contextmanager
-def _process(args: list[str], log: Path, cpus: tuple[int, ...]) -> Iterator[subprocess.Popen[bytes]]:
+def _process(
+    args: list[str], log: Path, cpus: tuple[int, ...], fifo: int | None = None, nice: int | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(cpus))  # noqa: PLW1509
+        proc = subprocess.Popen(  # noqa: PLW1509 - the harness starts no threads
+            args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(cpus, fifo, nice)
+        )
         try:
             yield proc
         finally:
@@ -285,14 +314,15 @@ def run_one(
     sim_args = [PYTHON, "-m", "gateway.bench.simproc", "--port-file", str(port_file), "--out", str(receive_file)]
     status: dict[str, Any] | None = None
     gateway_exit: int | None = None
-    with _process(sim_args, workdir / "simulator.log", cpus.simulator) as sim:
+    sim_fifo = cpus.fifo + 1 if cpus.fifo is not None else None
+    with _process(sim_args, workdir / "simulator.log", cpus.simulator, sim_fifo, cpus.nice) as sim:
         _wait(port_file.exists, STARTUP_TIMEOUT_S, "the simulator to listen", sim)
         port = int(port_file.read_text())
         gateway_ctx: contextlib.AbstractContextManager[subprocess.Popen[bytes] | None]
         if path.gateway:
-            config = gateway_config(workdir, port, path, cpus.gateway)
+            config = gateway_config(workdir, port, path, cpus.gateway, cpus.gateway_fifo)
             gw_args = [PYTHON, "-m", "gateway", "--log-level", "WARNING", "run", "--config", str(config)]
-            gateway_ctx = _process(gw_args, workdir / "gateway.log", ())
+            gateway_ctx = _process(gw_args, workdir / "gateway.log", (), None, cpus.nice)
         else:
             gateway_ctx = contextlib.nullcontext(None)
         with gateway_ctx as gateway:
@@ -318,7 +348,7 @@ def run_one(
                     [PYTHON, "-m", "gateway.bench.loadgen", str(spec_path)],
                     stdout=lg_log,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_pinned(cpus.loadgen),
+                    preexec_fn=_pinned(cpus.loadgen, cpus.fifo, cpus.nice),
                     timeout=600,
                     check=False,
                 )

@@ -23,6 +23,12 @@ class BenchOptions(msgspec.Struct, frozen=True):
     repeat: int = 1
     spin_us: int = -1
     pin: bool = True
+    fifo: int | None = None
+    """Load generator under SCHED_FIFO at this priority, the simulator one above (shields them from other load)."""
+    gateway_fifo: int | None = None
+    """The gateway's ``spin.sched_fifo_priority``."""
+    nice: int | None = None
+    """Nice value for every bench process."""
     out_dir: str = ""
     """Where ``.hgrm`` files, the plot and report.json go ("" = a temporary directory, removed)."""
     plot: bool = True
@@ -43,7 +49,7 @@ def select_paths(names: tuple[str, ...], spin_us: int) -> list[PathSpec]:
 def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Report:
     """Run every scenario on every path (paths alternate; repeats rotate their order); return the report."""
     paths = select_paths(options.paths, options.spin_us)
-    cpus = placement(options.pin)
+    cpus = placement(options.pin, options.fifo, options.gateway_fifo, options.nice)
     started = dt.datetime.now(dt.UTC)
     machine = machine_info()
     out_dir = Path(options.out_dir) if options.out_dir else Path(tempfile.mkdtemp(prefix="gwbench-", dir="/tmp"))

@@ -39,6 +39,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--smoke", action="store_true", help=f"tiny scenarios (scale {SMOKE_SCALE}), no plot: seconds")
     parser.add_argument("--spin-us", type=int, default=-1, help="loop_spin_us of the spin path (default -1: always)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--fifo",
+        type=int,
+        metavar="PRIO",
+        help="run the load generator under SCHED_FIFO at PRIO and the simulator at PRIO+1 (needs root)",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        metavar="N",
+        help="nice value for load generator, simulator and gateway (e.g. -20: other load on the host yields)",
+    )
+    parser.add_argument(
+        "--gateway-fifo",
+        type=int,
+        metavar="PRIO",
+        help="the gateway's spin.sched_fifo_priority (with --spin-us -1 the kernel's RT throttling then stalls it)",
+    )
     parser.add_argument("--out", default="", help="directory for report.json, .hgrm files and percentiles.png")
     parser.add_argument("--keep-runs", action="store_true", help="keep each run's logs, configs and journals")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
@@ -68,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         spin_us=args.spin_us,
         pin=not args.no_pin,
+        fifo=args.fifo,
+        nice=args.nice,
+        gateway_fifo=args.gateway_fifo,
         out_dir=args.out,
         plot=not (args.no_plot or args.smoke),
         keep_runs=args.keep_runs,

@@ -1,0 +1,240 @@
+"""The gateway's OUCH hot path in one process, without sockets: CPU cost per order, both directions.
+
+What it measures, with the production pieces wired as ``gateway run`` wires them (``Engine``,
+``StrategySession``, ``RiskEngine`` with the bench limits, ``OuchVenue`` with its UserRefNum
+store, ``FileJournal``), only the sockets replaced by byte buffers:
+
+* ``order path``: ``engine.link_data(frame)`` for one NewOrder frame: decode, order, journal,
+  risk, OUCH encode, journal write, venue "write" (appending to a list);
+* ``ack path``: ``adapter.data_received(Accepted)`` + ``engine.flush()``: SoupBinTCP/OUCH decode,
+  venue event, journal, order state, OrderAccepted encode, strategy "write";
+* ``batched``: the same with ``--batch`` orders per read and per venue packet, as under load:
+  orders per second of one core through decode, risk, encoding and the journal.
+
+Socket system calls and wake-ups are not in these figures (``gateway bench`` measures those);
+this is what the profile of the Python work looks like, and the before/after figure of each
+hot-path change. The garbage collector is frozen after set-up, young collections stay on, as in
+``gateway run``.
+
+Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--orders 20000] [--batch 64] [--profile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gateway.bench.harness import bench_limits
+from gateway.bench.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
+from gateway.engine import Engine
+from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
+from gateway.journal import FileJournal
+from gateway.protocol.framing import encode_frame
+from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, OrderType, Side, TimeInForce
+from gateway.strategy_session import StrategySession
+from risk.engine import RiskEngine
+from venues.ouch.adapter import OuchVenue
+from venues.ouch.codec import encode_message
+from venues.ouch.config import OuchVenueConfig
+from venues.ouch.messages import OrderAccepted
+from venues.ouch.soupbin import encode_login_accepted, encode_sequenced
+
+SIDES = {"B": Side.BUY, "S": Side.SELL}
+
+
+class Link:
+    """A strategy connection whose transport is a list of written buffers."""
+
+    def __init__(self, now_ns: int) -> None:
+        self.session = StrategySession(now_ns)
+        self.strategy = None
+        self.peer = PeerCredentials(os.getpid(), os.getuid(), os.getgid())
+        self.written = 0
+
+    def write_out(self, data: bytearray) -> None:
+        self.written += len(data)
+
+    def close_transport(self) -> None:
+        raise AssertionError("the session closed")
+
+
+class Rig:
+    """Engine + risk + OUCH adapter + journal, logged in, one strategy connected."""
+
+    def __init__(self, workdir: Path) -> None:
+        clock = time.monotonic_ns
+        self.risk = RiskEngine.load(bench_limits(workdir / "risk"), clock=clock, audit_log_path=workdir / "audit")
+        self.venue = OuchVenue(
+            OuchVenueConfig(
+                name="OUCH", host="127.0.0.1", port=1, username="USER", password="PASS", state_dir=str(workdir / "ouch")
+            ),
+            clock,
+        )
+        self.engine = Engine(
+            risk=self.risk,
+            venues=[self.venue],
+            entitlements=Entitlements({"bench": StrategyEntitlement(accounts=[ACCOUNT], uids=[os.getuid()])}),
+            clock=clock,
+            journal=FileJournal(workdir / "journal", fsync="none"),
+        )
+        self.wire: list[bytes] = []
+        self.venue.attach(self._venue_write, lambda: None)
+        self.venue.connection_made(clock())
+        self.venue.data_received(encode_login_accepted("BENCH", 1), clock())
+        assert self.venue.state.value == "UP", self.venue.state
+        self.link = Link(clock())
+        self.engine.link_opened(self.link)  # type: ignore[arg-type]
+        self.engine.link_data(self.link, encode_frame(Hello("bench", PROTOCOL_VERSION, 0, 60_000)), clock())  # type: ignore[arg-type]
+        self.seq = 1
+        self.orn = 100_000_000
+
+    def _venue_write(self, data: bytes | bytearray) -> None:
+        self.wire.append(bytes(data))
+
+    def frames(self, start: int, count: int) -> bytes:
+        """Return ``count`` NewOrder frames back to back."""
+        return b"".join(
+            encode_frame(
+                NewOrder(
+                    f"c{i}",
+                    ACCOUNT,
+                    "OUCH",
+                    SYMBOL,
+                    SIDES[side_of(i)],
+                    QTY,
+                    price_of(i),
+                    TimeInForce.DAY,
+                    OrderType.LIMIT,
+                    i,
+                )
+            )
+            for i in range(start, start + count)
+        )
+
+    def accepted_for_wire(self) -> bytes:
+        """Return Sequenced Data packets accepting every Enter Order written since the last call."""
+        out = []
+        for data in self.wire:
+            pos = 0
+            while pos < len(data):
+                length = int.from_bytes(data[pos : pos + 2], "big")
+                packet = data[pos + 2 : pos + 2 + length]
+                pos += 2 + length
+                if packet[:2] != b"UO":
+                    continue
+                urn = int.from_bytes(packet[2:6], "big")
+                side = chr(packet[6])
+                price = int.from_bytes(packet[19:27], "big")
+                self.orn += 1
+                message = OrderAccepted(
+                    34_200_000_000_000,
+                    urn,
+                    side,
+                    QTY,
+                    SYMBOL,
+                    price,
+                    "0",
+                    "Y",
+                    self.orn,
+                    "A",
+                    "N",
+                    "N",
+                    "L",
+                    packet[30:44].decode().strip(),
+                )
+                out.append(encode_sequenced(encode_message(message)))
+        self.wire.clear()
+        return b"".join(out)
+
+
+def run(orders: int, batch: int, profile: bool) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="gwhot", dir="/tmp"))
+    rig = Rig(workdir)
+    clock = time.monotonic_ns
+    perf = time.perf_counter_ns
+    engine = rig.engine
+    link = rig.link
+    venue = rig.venue
+    # warm-up
+    for i in range(0, 2_000, 50):
+        engine.link_data(link, rig.frames(i, 50), clock())  # type: ignore[arg-type]
+        venue.data_received(rig.accepted_for_wire(), clock())
+        engine.flush()
+    gc.collect()
+    gc.freeze()
+    base = 1_000_000
+    single_frames = [rig.frames(base + i, 1) for i in range(orders)]
+    order_ns: list[int] = []
+    ack_ns: list[int] = []
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    for i in range(orders):
+        t0 = perf()
+        engine.link_data(link, single_frames[i], clock())  # type: ignore[arg-type]
+        t1 = perf()
+        acks = rig.accepted_for_wire()
+        t2 = perf()
+        venue.data_received(acks, clock())
+        engine.flush()
+        t3 = perf()
+        order_ns.append(t1 - t0)
+        ack_ns.append(t3 - t2)
+    batch_frames = [rig.frames(base * 2 + i, batch) for i in range(0, orders, batch)]
+    batch_time = 0
+    done = 0
+    for frames in batch_frames:
+        t0 = perf()
+        engine.link_data(link, frames, clock())  # type: ignore[arg-type]
+        t1 = perf()
+        acks = rig.accepted_for_wire()
+        t2 = perf()
+        venue.data_received(acks, clock())
+        engine.flush()
+        t3 = perf()
+        batch_time += (t1 - t0) + (t3 - t2)
+        done += batch
+    if profiler:
+        profiler.disable()
+    counters = engine.counters
+    assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
+    print(f"python {sys.version.split()[0]}; {orders} orders one per read; then {done} in reads of {batch}")
+    for name, values in (
+        ("order path (link_data, 1 order)", order_ns),
+        ("ack path (venue data + flush, 1 ack)", ack_ns),
+    ):
+        ordered = sorted(values)
+        p90 = ordered[int(len(ordered) * 0.9)] / 1000
+        p99 = ordered[int(len(ordered) * 0.99)] / 1000
+        print(
+            f"{name:<40} median {statistics.median(ordered) / 1000:6.2f} us  p90 {p90:6.2f}"
+            f"  p99 {p99:6.2f}  mean {statistics.fmean(ordered) / 1000:6.2f} us"
+        )
+    per_order = batch_time / done
+    rate = 1e9 / per_order
+    print(f"{'batched, both directions':<40} {per_order / 1000:6.2f} us per order = {rate:,.0f} orders/s on one core")
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--profile", action="store_true", help="print the cProfile of the measured part (slower)")
+    args = parser.parse_args()
+    run(args.orders, args.batch, args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
