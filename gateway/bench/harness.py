@@ -240,9 +240,7 @@ def _process(
     args: list[str], log: Path, cpus: tuple[int, ...], fifo: int | None = None, nice: int | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: PLW1509 - the harness starts no threads
-            args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(cpus, fifo, nice)
-        )
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(cpus, fifo, nice))
         try:
             yield proc
         finally:
