@@ -240,7 +240,8 @@ def _process(
     args: list[str], log: Path, cpus: tuple[int, ...], fifo: int | None = None, nice: int | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_pinned(cpus, fifo, nice))
+        pin = _pinned(cpus, fifo, nice)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, preexec_fn=pin)  # noqa: PLW1509
         try:
             yield proc
         finally:
