@@ -15,7 +15,6 @@ the order.
 from __future__ import annotations
 
 import logging
-from array import array
 from collections.abc import Callable, Iterable
 
 import msgspec
@@ -150,8 +149,6 @@ class Engine:
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
         self._wire_pending: list[Order] = []
-        self._wire_encoded_ns = array("q")
-        """When each order in ``_wire_pending`` left its venue's encoder (stage timestamps)."""
         self._decoded_ns = 0
         """When the current strategy read's frames were decoded."""
         self._venue_event_ns = 0
@@ -526,14 +523,7 @@ class Engine:
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         venue_ref = venue.send_new(order)
-        t_encoded = clock()
-        lat = self.latency
-        decoded = self._decoded_ns or t_in
-        lat.decode.record(decoded - t_in)
-        lat.order_checks.record(t_checked - decoded)
-        lat.risk.record(t_risk - t_checked)
-        lat.encode.record(t_encoded - t_risk)
-        self._wire_encoded_ns.append(t_encoded)
+        self.latency.orders.add(t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
         self.journal.append(JSentNew(order_id, venue_ref))
         self.counters.orders_sent += 1
         self.open_orders[order_id] = order
@@ -698,15 +688,10 @@ class Engine:
             lat = self.latency
             lat.journal_write.record(t_journal - t_start)
             lat.venue_write.record(now - t_journal)
-            encoded = self._wire_encoded_ns
-            for k, order in enumerate(wire_pending):
+            lat.orders.wire(now)
+            for order in wire_pending:
                 order.t_wire = now
-                lat.ingress_to_risk.record(order.t_risk - order.t_in)
-                lat.risk_to_wire.record(now - order.t_risk)
-                lat.ingress_to_wire.record(now - order.t_in)
-                lat.encode_to_wire.record(now - encoded[k])
             wire_pending.clear()
-            del encoded[:]
         else:
             self.journal.flush()
             for venue in self._venue_list:
@@ -725,9 +710,7 @@ class Engine:
                 done = self.clock()
                 lat = self.latency
                 lat.strategy_write.record(done - now)
-                waited = done - self._venue_event_ns
-                for _ in range(self._venue_events_pending):
-                    lat.venue_to_strategy.record(waited)
+                lat.venue_to_strategy.record_n(done - self._venue_event_ns, self._venue_events_pending)
         self._venue_event_ns = 0
         self._venue_events_pending = 0
 

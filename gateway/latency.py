@@ -58,6 +58,15 @@ class StageRing:
         self.samples[self.count % self.capacity] = value_ns
         self.count += 1
 
+    def record_n(self, value_ns: int, times: int) -> None:
+        """Store the same sample ``times`` times (one per event of a batch)."""
+        samples = self.samples
+        capacity = self.capacity
+        count = self.count
+        for k in range(count, count + times):
+            samples[k % capacity] = value_ns
+        self.count = count + times
+
     def reset(self) -> None:
         """Forget every sample (the buffer is kept)."""
         self.count = 0
@@ -66,6 +75,74 @@ class StageRing:
         """Return the retained samples (unordered)."""
         n = min(self.count, self.capacity)
         return self.samples[:n].tolist()
+
+
+ORDER_MARKS: Final = ("t_in", "t_decoded", "t_checked", "t_risk", "t_encoded", "t_wire")
+ORDER_STAGES: Final = {
+    "ingress_to_risk": (0, 3),
+    "risk_to_wire": (3, 5),
+    "ingress_to_wire": (0, 5),
+    "decode": (0, 1),
+    "order_checks": (1, 2),
+    "risk": (2, 3),
+    "encode": (3, 4),
+    "encode_to_wire": (4, 5),
+}
+"""Stage name -> (from mark, to mark) in an ``OrderRing`` row."""
+_ROW: Final = len(ORDER_MARKS)
+
+
+class OrderRing:
+    """The timestamps of the most recent ``capacity`` orders sent to venues, one row of six per order.
+
+    The hot path makes one call per order (``add``: five stores) and one per batch (``wire``:
+    the write time of every order added since the previous call); stages are differences of
+    marks, computed only when a snapshot is asked for.
+    """
+
+    __slots__ = ("_open", "capacity", "count", "rows")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.rows = array("q", bytes(8 * _ROW * capacity))
+        self.count = 0
+        self._open = 0
+
+    def add(self, t_in: int, t_decoded: int, t_checked: int, t_risk: int, t_encoded: int) -> None:
+        """Store one order's marks up to its encoding (``wire`` adds the write time)."""
+        rows = self.rows
+        base = (self.count % self.capacity) * _ROW
+        rows[base] = t_in
+        rows[base + 1] = t_decoded
+        rows[base + 2] = t_checked
+        rows[base + 3] = t_risk
+        rows[base + 4] = t_encoded
+        self.count += 1
+
+    def wire(self, t_wire: int) -> None:
+        """Set the write time of every order added since the previous call."""
+        rows = self.rows
+        capacity = self.capacity
+        for k in range(self._open, self.count):
+            rows[(k % capacity) * _ROW + 5] = t_wire
+        self._open = self.count
+
+    def reset(self) -> None:
+        """Forget every row."""
+        self.count = 0
+        self._open = 0
+
+    def stage_values(self, start: int, stop: int) -> list[int]:
+        """Return mark ``stop`` minus mark ``start`` for every retained order already written."""
+        rows = self.rows
+        n = min(self._open, self.capacity)
+        first = self._open - n
+        capacity = self.capacity
+        out = []
+        for k in range(first, self._open):
+            base = (k % capacity) * _ROW
+            out.append(rows[base + stop] - rows[base + start])
+        return out
 
 
 def percentile_of_sorted(values: list[int], pct: float) -> int:
@@ -90,25 +167,27 @@ class StageLatencies:
     """One ring per gateway stage."""
 
     def __init__(self, capacity: int = 1 << 18) -> None:
-        self.rings = {stage: StageRing(capacity) for stage in STAGES}
-        self.ingress_to_risk = self.rings["ingress_to_risk"]
-        self.risk_to_wire = self.rings["risk_to_wire"]
-        self.ingress_to_wire = self.rings["ingress_to_wire"]
+        self.orders = OrderRing(capacity)
+        """Per-order marks: every stage in ``ORDER_STAGES`` comes from here."""
+        self.rings = {stage: StageRing(capacity) for stage in STAGES if stage not in ORDER_STAGES}
         self.venue_to_strategy = self.rings["venue_to_strategy"]
-        self.decode = self.rings["decode"]
-        self.order_checks = self.rings["order_checks"]
-        self.risk = self.rings["risk"]
-        self.encode = self.rings["encode"]
-        self.encode_to_wire = self.rings["encode_to_wire"]
         self.journal_write = self.rings["journal_write"]
         self.venue_write = self.rings["venue_write"]
         self.strategy_write = self.rings["strategy_write"]
 
     def reset(self) -> None:
         """Forget every sample of every stage (e.g. after a benchmark's warm-up)."""
+        self.orders.reset()
         for ring in self.rings.values():
             ring.reset()
 
     def snapshot(self) -> dict[str, dict[str, float]]:
-        """Return percentile summaries (µs) for every stage."""
-        return {stage: summarize(ring.values()) for stage, ring in self.rings.items()}
+        """Return percentile summaries (µs) for every stage, in ``STAGES`` order."""
+        out: dict[str, dict[str, float]] = {}
+        for stage in STAGES:
+            marks = ORDER_STAGES.get(stage)
+            if marks is not None:
+                out[stage] = summarize(self.orders.stage_values(*marks))
+            else:
+                out[stage] = summarize(self.rings[stage].values())
+        return out
