@@ -153,6 +153,7 @@ class OuchVenue(VenueAdapter):
             config.name,
             today=lambda: trading_day(config.timezone, wall),
             block=config.user_ref_num_block,
+            prefetch=True,
         )
         self._state = VenueState.DISCONNECTED
         self._reason = "not connected yet"

@@ -6,7 +6,10 @@ without a word. The store reserves numbers in blocks: the state file records the
 highest number that may have been handed out (the end of the current block), written
 atomically (temp file, fsync, rename, fsync of the directory) before any number of the
 block is used. After a crash a new store starts above the whole block. The hot path
-touches the disk once per block.
+touches the disk once per block; with ``prefetch`` it never does in steady state: once half of
+the current block is used, the next block's reservation is written by a background thread, and
+numbers of that block are handed out only after the write (and its fsyncs) succeeded. Should the
+current block run out first, ``next`` waits for that write (or writes itself), as without prefetch.
 
 A new trading day, or a session id different from the one on file, starts again at 1.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -50,12 +54,25 @@ class UserRefNumStore:
         *,
         today: Callable[[], str],
         block: int = DEFAULT_BLOCK,
+        prefetch: bool = False,
     ) -> None:
         if block < 1:
             raise ValueError("block must be at least 1")
         self.path = Path(state_dir) / f"{name}.userrefnum.json"
         self._today = today
         self._block = block
+        self._prefetch = prefetch
+        self._prefetch_at = 0
+        """``next`` starts the background reservation of the following block at this number (0: none due)."""
+        self._job: tuple[_State, int] | None = None
+        """The reservation the background writer is working on (None: idle)."""
+        self._job_posted = threading.Event()
+        self._job_done = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._generation = 0
+        """Bumped whenever day, session or the numbering restart: a background write of an older one is void."""
+        self._lock = threading.Lock()
+        """Serialises writes of the state file (the loop thread and one background writer)."""
         self.writes = 0
         self.error: str | None = None
         """Why the last write of the state file failed (None when the file is current)."""
@@ -78,9 +95,53 @@ class UserRefNumStore:
         """Return the next UserRefNum (persisting a new block first when the current one is used up)."""
         number = self._next
         if number > self._reserved:
-            self._reserve(number + self._block - 1)
+            self._wait_for_prefetch()
+            if number > self._reserved:
+                self._reserve(number + self._block - 1)
+        elif number == self._prefetch_at:
+            self._start_prefetch()
         self._next = number + 1
         return number
+
+    def _start_prefetch(self) -> None:
+        """Hand the reservation of the block after the current one to the background writer."""
+        self._prefetch_at = 0
+        if self._job is not None:
+            return
+        self._job_done.clear()
+        self._job = (_State(self.day, self.session, self._reserved + self._block), self._generation)
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
+            self._worker.start()
+        self._job_posted.set()
+
+    def _work(self) -> None:
+        """Background writer: one reservation per posted job, for the life of the process."""
+        while True:
+            self._job_posted.wait()
+            self._job_posted.clear()
+            job = self._job
+            if job is None:
+                continue
+            state, generation = job
+            try:
+                with self._lock:
+                    if generation == self._generation and self._write(state) and generation == self._generation:
+                        if state.reserved > self._reserved:
+                            self._reserved = state.reserved
+                            self._schedule_prefetch()
+            finally:
+                self._job = None
+                self._job_done.set()
+
+    def _wait_for_prefetch(self) -> None:
+        """Wait until the background writer has finished the reservation it is working on (if any)."""
+        if self._job is not None:
+            self._job_done.wait()
+
+    def _schedule_prefetch(self) -> None:
+        """Arrange for ``next`` to start the following reservation once half of the current block is used."""
+        self._prefetch_at = self._reserved - self._block // 2 if self._prefetch else 0
 
     def is_current_day(self) -> bool:
         """Return True if the state on file belongs to today's session day."""
@@ -103,12 +164,16 @@ class UserRefNumStore:
                 self.session,
                 session,
             )
+            self._wait_for_prefetch()
+            self._generation += 1
             self.day = day
             self.session = session
             self._next = 1
             self._reserved = 0
             self._reserve(0)
         elif session != self.session:
+            self._wait_for_prefetch()
+            self._generation += 1
             self.session = session
             self._reserve(self._reserved)
 
@@ -133,7 +198,14 @@ class UserRefNumStore:
 
     def _reserve(self, reserved: int) -> None:
         """Persist ``reserved`` as the highest number that may be handed out, then allow it in memory."""
-        data = _encoder.encode(_State(self.day, self.session, reserved))
+        with self._lock:
+            self._write(_State(self.day, self.session, reserved))
+            self._reserved = reserved
+        self._schedule_prefetch()
+
+    def _write(self, state: _State) -> bool:
+        """Write ``state`` atomically and durably; return True on success (else set ``error``)."""
+        data = _encoder.encode(state)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -153,7 +225,7 @@ class UserRefNumStore:
             if self.error is None:
                 log.error("cannot persist UserRefNum reservation to %s: %s", self.path, exc)
             self.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
-        else:
-            self.error = None
-            self.writes += 1
-        self._reserved = reserved
+            return False
+        self.error = None
+        self.writes += 1
+        return True
