@@ -217,7 +217,8 @@ def run(orders: int, batch: int, profile: bool) -> None:
         p999 = ordered[int(len(ordered) * 0.999)] / 1000
         print(
             f"{name:<36} median {statistics.median(ordered) / 1000:6.2f} us  p90 {p90:6.2f}"
-            f"  p99 {p99:6.2f}  p99.9 {p999:7.2f}  max {ordered[-1] / 1000:8.1f}  mean {statistics.fmean(ordered) / 1000:6.2f}"
+            f"  p99 {p99:6.2f}  p99.9 {p999:7.2f}  max {ordered[-1] / 1000:8.1f}"
+            f"  mean {statistics.fmean(ordered) / 1000:6.2f}"
         )
     per_order = batch_time / done
     rate = 1e9 / per_order

@@ -126,10 +126,10 @@ class UserRefNumStore:
             state, generation = job
             try:
                 with self._lock:
-                    if generation == self._generation and self._write(state) and generation == self._generation:
-                        if state.reserved > self._reserved:
-                            self._reserved = state.reserved
-                            self._schedule_prefetch()
+                    current = generation == self._generation
+                    if current and self._write(state) and state.reserved > self._reserved:
+                        self._reserved = state.reserved
+                        self._schedule_prefetch()
             finally:
                 self._job = None
                 self._job_done.set()
