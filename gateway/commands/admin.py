@@ -16,7 +16,7 @@ from gateway.config import ConfigError, load_config
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 
 
-def _add_target(parser: argparse.ArgumentParser) -> None:
+def add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         default=DEFAULT_CONFIG,
@@ -28,20 +28,20 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``status`` and ``kill``."""
     status = subparsers.add_parser("status", help="show a running gateway's state")
-    _add_target(status)
+    add_target(status)
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
         "kill", help="kill switch: halt trading and cancel every open order (of one account with --account)"
     )
-    _add_target(kill)
+    add_target(kill)
     kill.add_argument("--account", help="only this account (default: the whole gateway)")
     kill.add_argument("--reason", default="", help="free text recorded in the audit log")
     kill.set_defaults(func=run_kill)
 
     resume = subparsers.add_parser("resume", help="set trading back to ACTIVE after a kill (globally or --account)")
-    _add_target(resume)
+    add_target(resume)
     resume.add_argument("--account")
     resume.add_argument("--reason", default="")
     resume.set_defaults(func=run_resume)
