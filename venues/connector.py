@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable
+from typing import cast
 
 from gateway.clock import NowNs, monotonic_ns
 from venues.base import VenueAdapter
@@ -38,7 +39,8 @@ class _VenueProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's TCPTransport implements the Transport interface without subclassing it.
+        transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             for hook in self._connector.socket_hooks:
@@ -116,7 +118,6 @@ class VenueConnector:
                     exc or type(exc).__name__,
                 )
             else:
-                assert isinstance(transport, asyncio.Transport)
                 self.connections += 1
                 self._transport = transport
                 self.sock = transport.get_extra_info("socket")
