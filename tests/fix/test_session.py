@@ -247,6 +247,19 @@ def test_data_received_when_gap_then_resend_request_and_held_message_processed_a
     assert [m.seq for m in rig.handler.app] == [2, 5]  # resent copy of 5 is too low now
 
 
+def test_gap_fill_when_it_skips_business_messages_received_early_then_they_are_still_processed() -> None:
+    rig = Rig().logged_on()
+    rig.venue.next_seq = 5
+    rig.feed(rig.venue.execution_report(b"Q7", b"0"), rig.venue.execution_report(b"Q7", b"2", exec_id=b"E6"))
+    rig.take()
+    # Like QuickFIX's MemoryStore when the first requested number is missing: one gap fill over everything.
+    rig.feed(rig.venue.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"7")], seq=2))
+    assert [m.seq for m in rig.handler.app] == [5, 6]
+    assert rig.store.next_target_seq == 7
+    assert rig.session.counters["held_processed_on_reset"] == 2
+    assert rig.session.state is SessionState.ACTIVE
+
+
 def test_data_received_when_second_gap_while_resending_then_no_second_resend_request() -> None:
     rig = Rig().logged_on()
     rig.venue.next_seq = 5

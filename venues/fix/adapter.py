@@ -143,6 +143,7 @@ class FixVenue(VenueAdapter):
         self._state_reason = "not connected yet"
         self._deferred: list[VenueEvent] = []
         self._close_pending_polls = 0
+        self._no_reconnect = False
         self._rarelog = RareLog(log)
         liquidity_tag = dialect.executions.liquidity_tag
         self._liquidity_tag = str(liquidity_tag).encode() if liquidity_tag else b""
@@ -323,14 +324,20 @@ class FixVenue(VenueAdapter):
             )
             store.set_next_target_seq(last_venue_seq + 1)
 
-    def logout(self, reason: str = "operator request") -> None:
-        """Start a graceful logout (the connection closes when the venue answers)."""
+    def logout(self, reason: str = "operator request", *, reconnect: bool = False) -> None:
+        """Start a graceful logout (the connection closes when the venue answers).
+
+        Unless ``reconnect``, ``reconnect_delay_ns`` then returns None so the connector stops;
+        the core flushes afterwards as after any call.
+        """
+        self._no_reconnect = not reconnect
         self.session.logout(reason, self.clock())
 
     # ---- VenueAdapter: transport hooks ----------------------------------------------------------
 
     def connection_made(self, now_ns: int) -> None:
         self._close_pending_polls = 0
+        self._no_reconnect = False
         self.session.connection_made(now_ns)
         self.flush()
 
@@ -351,6 +358,8 @@ class FixVenue(VenueAdapter):
         return self.session.poll(now_ns)
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
+        if self._no_reconnect:
+            return None
         schedule = self.session.config.schedule
         if self._venue_state is VenueState.ENDED and schedule is not None:
             wall = self.clock() + self.session.wall_offset_ns

@@ -93,6 +93,7 @@ class FixSession:
             "messages_replayed": 0,
             "gap_fills_sent": 0,
             "poss_dup_ignored": 0,
+            "held_processed_on_reset": 0,
             "messages_received": 0,
         }
 
@@ -550,6 +551,8 @@ class FixSession:
                 self._advance(expected + 1, now_ns)
             return
         new_seq = int(value)
+        if new_seq > expected:
+            self._process_skipped(expected, new_seq, now_ns)
         if new_seq < expected or (gap_fill and new_seq == expected):
             self.send_reject(
                 message.seq,
@@ -564,6 +567,28 @@ class FixSession:
             return
         if new_seq > expected:
             self._advance(new_seq, now_ns)
+
+    def _process_skipped(self, expected: int, new_seq: int, now_ns: int) -> None:
+        """Handle held business messages that a SequenceReset is about to skip over.
+
+        A venue may gap-fill over numbers whose messages we already received early (QuickFIX's
+        memory store answers a ResendRequest that way when the first requested number is
+        missing). They are genuine messages the venue will not send again: dropping them
+        would lose executions, so they are processed, in order, before the jump.
+        """
+        skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
+        for seq in sorted(skipped):
+            held = self.gap.pop(seq)
+            if held is not None and held.msg_type not in f.ADMIN_MSG_TYPES:
+                self.counters["held_processed_on_reset"] += 1
+                self._rare(
+                    "skipped",
+                    now_ns,
+                    logging.WARNING,
+                    "SequenceReset skips message %d received earlier; processed",
+                    seq,
+                )
+                self._dispatch(held, now_ns)
 
     def _on_resend_request(self, message: FixMessage, now_ns: int) -> None:
         begin_b, end_b = message.get(f.BEGIN_SEQ_NO), message.get(f.END_SEQ_NO)
