@@ -240,9 +240,9 @@ class FixSimulator:
         self.stop(graceful=graceful)
         self.start()
 
-    def close(self) -> None:
+    def close(self, *, graceful: bool = False) -> None:
         """Stop everything, including the raw channel and the record file."""
-        self.stop(graceful=False)
+        self.stop(graceful=graceful)
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
@@ -658,7 +658,7 @@ def run_cli(args: argparse.Namespace) -> int:
         while not stop.wait(0.2):
             pass
         log.info("FIX simulator: stopping")
-        simulator.close()
+        simulator.close(graceful=True)
         if args.stats:
             print(json.dumps({"turnaround": simulator.turnaround_summary()}), flush=True)
         return 0
