@@ -15,6 +15,7 @@ from venues.fix.codec import (
     UtcTimestamps,
     build_message,
     checksum,
+    checksum_prefix,
     format_price,
     parse_price,
     parse_qty,
@@ -59,6 +60,18 @@ def test_build_message_when_published_logon_example_then_bytes_identical() -> No
 def test_checksum_when_published_example_then_matches_trailer() -> None:
     raw = _soh(b"8=FIX.4.2|9=65|35=A|49=SERVER|56=CLIENT|34=177|52=20090107-18:15:16|98=0|108=30|")
     assert checksum(raw) == 62
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=1200),
+        st.text(alphabet=st.characters(max_codepoint=127), max_size=1200).map(str.encode),
+    )
+)
+def test_checksum_when_any_bytes_then_equals_byte_sum_modulo_256(data: bytes) -> None:
+    assert checksum(data) == sum(data) % 256
+    assert checksum_prefix(data + b"10=000\x01", len(data)) == sum(data) % 256
 
 
 def test_new_order_when_equities_fix42_limit_then_golden_bytes() -> None:

@@ -22,6 +22,7 @@ import enum
 import time
 from collections.abc import Iterable
 from typing import Final
+from zlib import adler32
 
 import msgspec
 
@@ -34,19 +35,34 @@ MAX_BODY_LENGTH: Final = 64 * 1024
 """Largest BodyLength accepted; anything claiming more is garbage (bounds buffering)."""
 
 _TRAILER_LEN: Final = 7  # b"10=NNN\x01"
+_ADLER_ANY: Final = 256  # 256 * 255 + 1 < 65521
+_ADLER_ASCII: Final = 515  # 515 * 127 + 1 < 65521
 _BEGIN_MARK: Final = b"8=FIX"
 
 
-def checksum(data: bytes | bytearray | memoryview) -> int:
+def checksum_prefix(data: bytes, end: int) -> int:
+    """Return the FIX CheckSum of ``data[:end]``: the byte sum modulo 256.
+
+    The low half of Adler-32 is ``(1 + byte sum) mod 65521``; while the sum cannot reach
+    65520 that is the exact sum, computed in C. That holds for up to 256 arbitrary bytes,
+    or up to 515 ASCII bytes (every FIX message we encode, most we receive); anything
+    longer is summed in Python.
+    """
+    if end <= _ADLER_ANY or (end <= _ADLER_ASCII and data.isascii()):
+        return ((adler32(memoryview(data)[:end]) & 0xFFFF) - 1) & 0xFF
+    return sum(memoryview(data)[:end]) & 0xFF
+
+
+def checksum(data: bytes) -> int:
     """Return the FIX CheckSum of ``data``: the byte sum modulo 256."""
-    return sum(data) & 0xFF
+    return checksum_prefix(data, len(data))
 
 
 def finish(begin_string: bytes, body: bytes) -> bytes:
     """Wrap ``body`` (from ``35=`` to the last SOH) with BeginString, BodyLength and CheckSum."""
     head = b"8=%b\x019=%d\x01" % (begin_string, len(body))
     msg = head + body
-    return msg + b"10=%03d\x01" % (sum(msg) & 0xFF)
+    return msg + b"10=%03d\x01" % checksum_prefix(msg, len(msg))
 
 
 def build_message(
@@ -296,8 +312,13 @@ class FrameDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[FixMessage | DecodeError]:
         """Consume ``data``; return every message (or error) it completes, in order."""
-        buf = self._buf
-        buf += data
+        pending = self._buf
+        if pending:
+            pending += data
+            buf = bytes(pending)
+            pending.clear()
+        else:
+            buf = data if isinstance(data, bytes) else bytes(data)
         out: list[FixMessage | DecodeError] = []
         pos = 0
         size = len(buf)
@@ -309,20 +330,16 @@ class FrameDecoder:
                 if buf[keep:size] != _BEGIN_MARK[: size - keep]:
                     keep = size
                 if keep > pos:
-                    out.append(
-                        DecodeError(DecodeErrorKind.GARBAGE, "bytes outside a message", bytes(buf[pos:keep]))
-                    )
+                    out.append(DecodeError(DecodeErrorKind.GARBAGE, "bytes outside a message", buf[pos:keep]))
                 pos = keep
                 break
             if start > pos:
-                out.append(
-                    DecodeError(DecodeErrorKind.GARBAGE, "bytes outside a message", bytes(buf[pos:start]))
-                )
+                out.append(DecodeError(DecodeErrorKind.GARBAGE, "bytes outside a message", buf[pos:start]))
                 pos = start
             begin_end = find(b"\x01", start)
             if begin_end < 0:
                 if size - start > 32:
-                    out.append(self._error(DecodeErrorKind.BAD_HEADER, "BeginString not terminated", start))
+                    out.append(_error(buf, DecodeErrorKind.BAD_HEADER, "BeginString not terminated", start))
                     pos = start + 1
                     continue
                 break
@@ -330,8 +347,8 @@ class FrameDecoder:
                 if size - begin_end < 3:
                     break
                 out.append(
-                    self._error(
-                        DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength (9) is not the second field", start
+                    _error(
+                        buf, DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength (9) is not the second field", start
                     )
                 )
                 pos = start + 1
@@ -340,15 +357,15 @@ class FrameDecoder:
             if length_end < 0:
                 if size - begin_end > 12:
                     out.append(
-                        self._error(DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength not terminated", start)
+                        _error(buf, DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength not terminated", start)
                     )
                     pos = start + 1
                     continue
                 break
-            length_bytes = bytes(buf[begin_end + 3 : length_end])
+            length_bytes = buf[begin_end + 3 : length_end]
             if not length_bytes.isdigit() or int(length_bytes) > self.max_body_length:
                 out.append(
-                    self._error(DecodeErrorKind.BAD_BODY_LENGTH, f"bad BodyLength {length_bytes!r}", start)
+                    _error(buf, DecodeErrorKind.BAD_BODY_LENGTH, f"bad BodyLength {length_bytes!r}", start)
                 )
                 pos = start + 1
                 continue
@@ -361,8 +378,11 @@ class FrameDecoder:
                 restart = find(b"\x01" + _BEGIN_MARK, body_start, size)
                 if restart >= 0:
                     out.append(
-                        self._error(
-                            DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength runs into the next message", start
+                        _error(
+                            buf,
+                            DecodeErrorKind.BAD_BODY_LENGTH,
+                            "BodyLength runs into the next message",
+                            start,
                         )
                     )
                     pos = restart + 1
@@ -375,15 +395,15 @@ class FrameDecoder:
                 or not buf[body_end + 3 : total_end - 1].isdigit()
             ):
                 out.append(
-                    self._error(
-                        DecodeErrorKind.BAD_BODY_LENGTH, "CheckSum (10) not where BodyLength says", start
+                    _error(
+                        buf, DecodeErrorKind.BAD_BODY_LENGTH, "CheckSum (10) not where BodyLength says", start
                     )
                 )
                 pos = start + 1
                 continue
-            expected = sum(memoryview(buf)[start:body_end]) & 0xFF
+            raw = buf[start:total_end]
+            expected = checksum_prefix(raw, body_end - start)
             received = int(buf[body_end + 3 : total_end - 1])
-            raw = bytes(buf[start:total_end])
             pos = total_end
             if expected != received:
                 out.append(
@@ -396,12 +416,13 @@ class FrameDecoder:
                 )
                 continue
             out.append(parse_fields(raw, body_start - start, body_end - start))
-        if pos:
-            del buf[:pos]
+        if pos < size:
+            pending += buf[pos:]
         return out
 
-    def _error(self, kind: DecodeErrorKind, text: str, start: int) -> DecodeError:
-        return DecodeError(kind, text, bytes(self._buf[start : start + 64]))
+
+def _error(buf: bytes, kind: DecodeErrorKind, text: str, start: int) -> DecodeError:
+    return DecodeError(kind, text, buf[start : start + 64])
 
 
 def resend_copy(raw: bytes, begin_string: bytes, sending_time: bytes) -> tuple[bytes, bytes]:

@@ -110,6 +110,7 @@ class FixSimulator:
         store_dir: str | None = None,
         raw_channel: bool = False,
         work_dir: str | None = None,
+        keep_messages: bool = True,
     ) -> None:
         import quickfix  # noqa: PLC0415  (optional dependency)
 
@@ -135,6 +136,8 @@ class FixSimulator:
         )
         self.store_dir = store_dir
         self.raw_channel = raw_channel
+        self.keep_messages = keep_messages
+        """Keep every message in ``received`` / ``sent`` (tests); the command line does not."""
         self.received: list[SimMessage] = []
         self.sent: list[SimMessage] = []
         self.logged_on: set[str] = set()
@@ -425,11 +428,16 @@ class FixSimulator:
 
     # ---- callbacks (run on QuickFIX threads; wrapped by _make_application) -----------------------
 
-    def _note(self, direction: str, message: Any, session_id: Any) -> SimMessage:
-        raw = message.toString().encode("latin-1")
-        item = SimMessage(direction, session_id.toString(), raw, time.monotonic_ns())
-        with self._lock:
-            (self.received if direction == "in" else self.sent).append(item)
+    def _note(self, direction: str, message: Any, session_id: Any) -> SimMessage | None:
+        if not self.keep_messages and self._record is None:
+            return None
+        return self._keep(direction, message.toString().encode("latin-1"), session_id.toString())
+
+    def _keep(self, direction: str, raw: bytes, session: str) -> SimMessage:
+        item = SimMessage(direction, session, raw, time.monotonic_ns())
+        if self.keep_messages:
+            with self._lock:
+                (self.received if direction == "in" else self.sent).append(item)
         if self._record is not None:
             line = json.dumps(
                 {"t_ns": item.t_ns, "dir": direction, "session": item.session, "raw": raw.decode("latin-1")}
@@ -452,7 +460,7 @@ class FixSimulator:
     def on_app(self, message: Any, session_id: Any) -> None:
         """Handle a business message: orders go to the book, reports go back."""
         started = time.monotonic_ns()
-        item = self._note("in", message, session_id)
+        item = self._keep("in", message.toString().encode("latin-1"), session_id.toString())
         fields = item.message.fields
         msg_type = item.msg_type
         key = item.session
@@ -640,6 +648,7 @@ def run_cli(args: argparse.Namespace) -> int:
         reject_symbols=args.reject_symbol,
         record_path=args.record,
         store_dir=args.store_dir,
+        keep_messages=False,
     )
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}

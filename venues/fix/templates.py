@@ -15,7 +15,7 @@ from typing import Final
 
 from gateway.order import Order
 from gateway.protocol.messages import OrderType
-from venues.fix.codec import format_price
+from venues.fix.codec import checksum_prefix, format_price
 from venues.fix.dialect import AccountSource, Dialect, FieldSource
 
 _NO_PRICE_TYPES: Final = frozenset({OrderType.MARKET})
@@ -120,7 +120,7 @@ class OrderTemplates:
 
     def _finish(self, body: bytes) -> bytes:
         msg = self._head % len(body) + body
-        return msg + b"10=%03d\x01" % (sum(msg) & 0xFF)
+        return msg + b"10=%03d\x01" % checksum_prefix(msg, len(msg))
 
     # ---- encoders -------------------------------------------------------------------------
 

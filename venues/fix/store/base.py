@@ -19,7 +19,7 @@ class FsyncPolicy(enum.StrEnum):
     ALWAYS = "always"
     """fdatasync after every record, before the session may write to the socket (survives power loss)."""
     INTERVAL = "interval"
-    """fdatasync from ``poll`` at most every interval (bounded loss on power failure)."""
+    """fdatasync from a background thread at most every interval (bounded loss on power failure)."""
     NEVER = "never"
     """Leave it to the OS page cache: survives a killed process, not a machine crash."""
 
@@ -63,7 +63,7 @@ class MessageStore(abc.ABC):
         """Forget every message and set both sequence numbers to 1."""
 
     def poll(self, now_ns: int) -> int:
-        """Do deferred work (interval fsync); return ns until the next call is wanted."""
+        """Do deferred work, if a backend has any; return ns until the next call is wanted."""
         del now_ns
         return 3_600_000_000_000
 

@@ -8,6 +8,11 @@ records; a torn or corrupt tail (a crash in the middle of a write) is cut off. A
 writes a fresh file next to the old one and renames it over, so the log only grows
 within one session day.
 
+Fsync policy: ``always`` fdatasyncs after every record (on the caller's thread, before the
+message may be written to the socket); ``interval`` fdatasyncs from a background thread at most
+every interval while there are unsynced writes (the event loop never waits for the disk);
+``never`` leaves it to the OS (a killed process loses nothing, a machine crash may).
+
 Offsets of sent messages are indexed by sequence number (8 bytes per message) and the
 bytes are read back with ``pread`` only when the peer asks for a resend.
 """
@@ -18,6 +23,7 @@ import array
 import logging
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 from typing import Final
@@ -63,7 +69,9 @@ class FileStore(MessageStore):
         self._created = creation_time_ns
         self._offsets = array.array("q")
         self._dirty = False
-        self._last_sync_ns = 0
+        self._sync_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self._load()
@@ -72,6 +80,11 @@ class FileStore(MessageStore):
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._read_fd = os.open(self.path, os.O_RDONLY)
         self._size = os.fstat(self._fd).st_size
+        if fsync is FsyncPolicy.INTERVAL:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"fixstore-{self.path.name}", daemon=True
+            )
+            self._flusher.start()
 
     # ---- MessageStore -----------------------------------------------------------------------
 
@@ -116,6 +129,10 @@ class FileStore(MessageStore):
         return out
 
     def reset(self, creation_time_ns: int) -> None:
+        with self._sync_lock:
+            self._reset(creation_time_ns)
+
+    def _reset(self, creation_time_ns: int) -> None:
         os.close(self._fd)
         os.close(self._read_fd)
         self._rewrite(creation_time_ns)
@@ -128,19 +145,11 @@ class FileStore(MessageStore):
         self._created = creation_time_ns
         self._dirty = False
 
-    def poll(self, now_ns: int) -> int:
-        if self.fsync is not FsyncPolicy.INTERVAL:
-            return super().poll(now_ns)
-        due = self._last_sync_ns + self.fsync_interval_ns
-        if not self._dirty:
-            return self.fsync_interval_ns
-        if now_ns >= due:
-            self._sync()
-            self._last_sync_ns = now_ns
-            return self.fsync_interval_ns
-        return due - now_ns
-
     def close(self) -> None:
+        if self._flusher is not None:
+            self._stop.set()
+            self._flusher.join(timeout=5)
+            self._flusher = None
         if self._fd >= 0:
             if self._dirty and self.fsync is not FsyncPolicy.NEVER:
                 self._sync()
@@ -162,9 +171,20 @@ class FileStore(MessageStore):
             self._dirty = True
 
     def _sync(self) -> None:
-        os.fdatasync(self._fd)
-        self.fsyncs += 1
-        self._dirty = False
+        with self._sync_lock:
+            self._dirty = False
+            os.fdatasync(self._fd)
+            self.fsyncs += 1
+
+    def _flush_loop(self) -> None:
+        """Interval policy: fdatasync from this thread, so the event loop never blocks on the disk."""
+        interval_s = self.fsync_interval_ns / 1e9
+        while not self._stop.wait(interval_s):
+            if self._dirty:
+                try:
+                    self._sync()
+                except OSError as exc:  # the fd was closed under us by reset/close: retry next round
+                    log.warning("FIX store %s: background fdatasync failed: %s", self.path, exc)
 
     def _rewrite(self, creation_time_ns: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
