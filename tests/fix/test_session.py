@@ -220,10 +220,18 @@ def test_test_request_from_venue_then_heartbeat_echoes_its_id() -> None:
     assert (heartbeat.msg_type, heartbeat.get(b"112")) == (MsgType.HEARTBEAT, b"PING-7")
 
 
-def test_poll_when_idle_then_returns_time_until_next_heartbeat() -> None:
+def test_poll_when_idle_then_returns_time_until_next_heartbeat_capped_at_100ms() -> None:
     rig = Rig().logged_on()
-    wait = rig.session.poll(rig.clock.advance(10 * SECOND))
-    assert wait == 20 * SECOND
+    assert rig.session.poll(rig.clock.advance(10 * SECOND)) == 100_000_000
+    assert rig.session.poll(rig.clock.advance(19_950_000_000)) == 50_000_000
+
+
+def test_poll_when_waiting_for_logon_then_never_sleeps_past_the_first_heartbeat() -> None:
+    # The venue's Logon arrives between polls and starts the heartbeat clock: the poll
+    # scheduled while waiting for it must not overshoot the first heartbeat.
+    rig = Rig(heartbeat_interval_s=1, logon_timeout_ns=10 * SECOND)
+    rig.session.connection_made(rig.clock())
+    assert rig.session.poll(rig.clock()) <= 100_000_000
 
 
 # ---- sequence numbers -----------------------------------------------------------------------------

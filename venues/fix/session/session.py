@@ -33,8 +33,8 @@ from venues.fix.store.base import MessageStore
 
 log = logging.getLogger(__name__)
 
-_FOREVER: Final = 3_600_000_000_000
 _MIN_POLL: Final = 1_000_000
+_MAX_POLL: Final = 100_000_000
 
 
 class SessionHandler(Protocol):
@@ -270,38 +270,40 @@ class FixSession:
     # ---- timers ------------------------------------------------------------------------------
 
     def poll(self, now_ns: int) -> int:
-        """Run heartbeat/test-request/logon/logout/schedule timers; return ns until the next poll."""
-        next_ns = self.store.poll(now_ns)
+        """Run heartbeat/test-request/logon/logout/schedule timers; return ns until the next poll.
+
+        The answer is capped at ``_MAX_POLL``: events between polls (the venue's Logon, a
+        logout asked for by the operator) can create deadlines earlier than the one computed
+        here, and the transport only reschedules when poll returns.
+        """
+        wait = min(self.store.poll(now_ns), _MAX_POLL)
         state = self.state
         if self.close_reason is not None or state in (SessionState.DISCONNECTED, SessionState.ENDED):
-            return next_ns
+            return wait
         if state is SessionState.LOGON_SENT:
-            if now_ns - self.logon_sent_ns >= self.config.logon_timeout_ns:
+            deadline = self.logon_sent_ns + self.config.logon_timeout_ns
+            if now_ns >= deadline:
                 self.request_close("no Logon reply within the logon timeout")
-                return next_ns
-            return max(min(next_ns, self.logon_sent_ns + self.config.logon_timeout_ns - now_ns), _MIN_POLL)
+            return max(min(wait, deadline - now_ns), _MIN_POLL)
         if state is SessionState.LOGOUT_SENT:
-            if now_ns - self.logout_sent_ns >= self.config.logout_timeout_ns:
+            deadline = self.logout_sent_ns + self.config.logout_timeout_ns
+            if now_ns >= deadline:
                 self.request_close(f"no Logout reply ({self.reason})")
-                return next_ns
-            return max(min(next_ns, self.logout_sent_ns + self.config.logout_timeout_ns - now_ns), _MIN_POLL)
+            return max(min(wait, deadline - now_ns), _MIN_POLL)
         schedule = self.config.schedule
         if schedule is not None and not schedule.is_open(now_ns + self.wall_offset_ns):
             self.logout("end of the session schedule", now_ns)
-            return _MIN_POLL * 100
+            return wait
         timers = self.timers
         if timers.dead(now_ns):
             self.request_close("no answer to TestRequest: the link is dead")
-            return next_ns
+            return wait
         if timers.test_request_due(now_ns):
             self.send_test_request(now_ns)
         if timers.heartbeat_due(now_ns):
             seq = self.store.next_sender_seq
             self._queue_admin(self.admin.heartbeat(seq, self.sending_time(now_ns)), now_ns)
-        wait = timers.next_deadline() - now_ns
-        if schedule is not None:
-            wait = min(wait, 1_000_000_000)
-        return max(min(wait, next_ns), _MIN_POLL)
+        return max(min(wait, timers.next_deadline() - now_ns), _MIN_POLL)
 
     # ---- incoming ---------------------------------------------------------------------------
 
