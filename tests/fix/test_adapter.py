@@ -6,6 +6,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
 from gateway.order import OrderState
@@ -544,3 +546,28 @@ def test_build_fix_venue_when_password_env_then_logon_carries_it(
     venue.connection_made(0)
     (logon,) = decode_all(wire.data)
     assert (logon.get(b"553"), logon.get(b"554"), logon.get(b"9200")) == (b"u1", b"s3cret", b"order-gateway")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.binary(max_size=120), st.sampled_from(["heartbeat", "er", "garbled"])), max_size=12)
+)
+def test_data_received_when_any_mix_of_garbage_and_messages_then_never_raises(
+    chunks: list[bytes | str],
+) -> None:
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    for chunk in chunks:
+        if chunk == "heartbeat":
+            data = rig.peer.message(MsgType.HEARTBEAT)
+        elif chunk == "er":
+            data = rig.peer.execution_report(b"Q7", b"1", last_qty=1, last_px=b"150")
+        elif chunk == "garbled":
+            data = rig.peer.message(MsgType.EXECUTION_REPORT, [(b"11", b"Q7"), (b"3x", b"?")])
+        else:
+            assert isinstance(chunk, bytes)
+            data = chunk
+        rig.adapter.data_received(data, rig.clock())
+        rig.adapter.flush()
+        rig.adapter.poll(rig.clock.advance(1_000_000))
+    assert all(isinstance(e, VenueExecuted) for e in rig.events())

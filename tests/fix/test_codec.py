@@ -357,6 +357,14 @@ def test_feed_when_one_byte_of_valid_message_mutated_then_never_raises_and_next_
     assert any(isinstance(m, FixMessage) and m.seq == seq + 1 for m in out)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 200), st.integers(1, 50))
+def test_feed_when_message_truncated_then_next_message_still_decoded(cut: int, seq: int) -> None:
+    truncated = _heartbeat(seq)[: cut % (len(_heartbeat(seq)) - 1) + 1]
+    out = FrameDecoder().feed(truncated + _heartbeat(seq + 1))
+    assert [m.seq for m in out if isinstance(m, FixMessage)] == [seq + 1]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 120), st.data())
 def test_feed_when_valid_stream_chunked_arbitrarily_then_same_messages(

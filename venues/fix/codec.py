@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import re
 import time
 from collections.abc import Iterable
 from typing import Final
@@ -38,6 +39,7 @@ _TRAILER_LEN: Final = 7  # b"10=NNN\x01"
 _ADLER_ANY: Final = 256  # 256 * 255 + 1 < 65521
 _ADLER_ASCII: Final = 515  # 515 * 127 + 1 < 65521
 _BEGIN_MARK: Final = b"8=FIX"
+_BEGIN_STRING_RE: Final = re.compile(rb"FIXT?\.\d\.\d\Z")
 
 
 def checksum_prefix(data: bytes, end: int) -> int:
@@ -343,6 +345,10 @@ class FrameDecoder:
                     pos = start + 1
                     continue
                 break
+            if not _BEGIN_STRING_RE.match(buf, start + 2, begin_end):
+                out.append(_error(buf, DecodeErrorKind.BAD_HEADER, "not a FIX BeginString", start))
+                pos = start + 1
+                continue
             if buf[begin_end + 1 : begin_end + 3] != b"9=":
                 if size - begin_end < 3:
                     break
