@@ -312,7 +312,10 @@ class FixVenue(VenueAdapter):
         """Recovery hook: never re-process venue messages up to ``last_venue_seq`` (journaled by the core).
 
         Closes the window between the core journaling an event and the store recording
-        its MsgSeqNum; call after ``restore`` and before connecting.
+        its MsgSeqNum; call after ``restore`` and before connecting, with the highest
+        ``venue_seq`` journaled since the store's numbers were last reset (``status()
+        ["store_created_ns"]``, wall clock). A scheduled daily reset at the next logon
+        discards it anyway.
         """
         store = self.session.store
         if last_venue_seq + 1 > store.next_target_seq:
@@ -391,6 +394,7 @@ class FixVenue(VenueAdapter):
             "session_state": str(session.state),
             "next_sender_seq": session.next_sender_seq,
             "next_target_seq": session.next_target_seq,
+            "store_created_ns": session.store.creation_time_ns,
             "open_orders": len(self._orders),
             **{f"session_{k}": v for k, v in session.counters.items()},
             **self.counters,
