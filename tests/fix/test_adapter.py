@@ -113,7 +113,7 @@ class Rig:
 # ---- session lifecycle through the adapter ------------------------------------------------------
 
 
-def test_connection_made_then_logon_flushed_and_state_logging_in() -> None:
+def test_connection_made_when_fresh_then_logon_flushed_and_state_logging_in() -> None:
     rig = Rig().connect()
     (logon,) = rig.wire.take()
     assert logon.msg_type == MsgType.LOGON
@@ -121,13 +121,13 @@ def test_connection_made_then_logon_flushed_and_state_logging_in() -> None:
     assert rig.recorder.states == [("FIXV", VenueState.LOGGING_IN, "logon sent")]
 
 
-def test_logon_reply_then_up_reported_once() -> None:
+def test_logon_reply_when_in_sequence_then_up_reported_once() -> None:
     rig = Rig().up()
     assert rig.recorder.states[-1] == ("FIXV", VenueState.UP, "logged on")
     assert rig.adapter.status()["next_target_seq"] == 2
 
 
-def test_connection_lost_then_disconnected() -> None:
+def test_connection_lost_when_up_then_disconnected() -> None:
     rig = Rig().up()
     rig.adapter.detach()
     rig.adapter.connection_lost(rig.clock())
@@ -158,7 +158,7 @@ def test_send_new_when_up_then_persisted_before_flush_and_written_on_flush() -> 
     )
 
 
-def test_send_cancel_and_replace_then_new_clordids_chained_by_origclordid() -> None:
+def test_send_replace_and_cancel_when_order_live_then_new_clordids_chained_by_origclordid() -> None:
     rig = Rig().up()
     order = make_order(7)
     rig.adapter.send_new(order)
@@ -189,7 +189,7 @@ def test_send_cancel_and_replace_then_new_clordids_chained_by_origclordid() -> N
 # ---- venue events in ------------------------------------------------------------------------------
 
 
-def test_execution_reports_then_accepted_fills_with_liquidity_and_venue_seq() -> None:
+def test_execution_reports_when_ack_and_fills_then_accepted_executed_with_liquidity_and_venue_seq() -> None:
     rig = Rig().up()
     order = make_order(7)
     rig.adapter.send_new(order)
@@ -212,7 +212,7 @@ def test_execution_reports_then_accepted_fills_with_liquidity_and_venue_seq() ->
     assert rig.adapter.status()["open_orders"] == 0  # filled: forgotten
 
 
-def test_execution_report_canceled_then_canceled_everything_open() -> None:
+def test_execution_report_when_canceled_then_canceled_everything_open() -> None:
     rig = Rig().up()
     order = make_order(7)
     rig.adapter.send_new(order)
@@ -221,7 +221,7 @@ def test_execution_report_canceled_then_canceled_everything_open() -> None:
     assert rig.events() == [VenueCanceled(2, 7, 0, "CANCELED", "")]
 
 
-def test_execution_report_rejected_then_rejected_with_reason_code() -> None:
+def test_execution_report_when_rejected_then_rejected_with_reason_code() -> None:
     rig = Rig().up()
     rig.adapter.send_new(make_order(7))
     rig.feed(
@@ -232,7 +232,7 @@ def test_execution_report_rejected_then_rejected_with_reason_code() -> None:
     assert rig.events() == [VenueRejected(2, 7, "UNKNOWN_SYMBOL", "unknown symbol")]
 
 
-def test_cancel_reject_then_cancel_rejected_and_next_cancel_still_targets_working_clordid() -> None:
+def test_cancel_reject_when_received_then_cancel_rejected_and_next_cancel_targets_working_clordid() -> None:
     rig = Rig().up()
     order = make_order(7)
     rig.adapter.send_new(order)
@@ -278,7 +278,7 @@ def test_execution_report_when_fill_qty_garbled_then_session_reject_and_no_event
     assert rig.adapter.counters["unparseable"] == 1
 
 
-def test_business_message_reject_of_new_order_then_rejected() -> None:
+def test_business_message_reject_when_of_new_order_then_rejected() -> None:
     rig = Rig().up()
     rig.adapter.send_new(make_order(7))
     rig.feed(
@@ -290,7 +290,7 @@ def test_business_message_reject_of_new_order_then_rejected() -> None:
     assert rig.events() == [VenueRejected(2, 7, "BUSINESS_REJECT_4", "not authorized")]
 
 
-def test_session_reject_of_our_order_then_rejected_via_store_lookup() -> None:
+def test_session_reject_when_of_our_order_then_rejected_via_store_lookup() -> None:
     rig = Rig().up()
     rig.adapter.send_new(make_order(7))
     rig.feed(
@@ -299,7 +299,7 @@ def test_session_reject_of_our_order_then_rejected_via_store_lookup() -> None:
     assert rig.events() == [VenueRejected(2, 7, "SESSION_REJECT_5", "bad px")]
 
 
-def test_unsupported_message_type_then_business_message_reject_sent() -> None:
+def test_data_received_when_unsupported_message_type_then_business_message_reject_sent() -> None:
     rig = Rig().up()
     rig.feed(rig.peer.message(b"B", [(b"148", b"news")]))
     (reply,) = rig.wire.take()
@@ -311,7 +311,7 @@ def test_unsupported_message_type_then_business_message_reject_sent() -> None:
     )
 
 
-def test_garbage_from_venue_then_counted_and_session_continues() -> None:
+def test_data_received_when_garbage_then_counted_and_session_continues() -> None:
     rig = Rig().up()
     rig.feed(b"\x00\xffnot fix at all", rig.peer.message(MsgType.HEARTBEAT))
     assert rig.adapter.session.counters["garbled"] == 1
@@ -373,7 +373,7 @@ def test_send_new_when_strict_validation_fails_then_not_sent_and_rejected_on_flu
     assert rig.adapter.counters["strict_failures"] == 1
 
 
-def test_strict_mode_with_quickfix_dictionary_then_real_orders_pass() -> None:
+def test_strict_mode_when_quickfix_dictionary_then_real_orders_pass() -> None:
     pytest.importorskip("quickfix")
     rig = Rig("broker-fix44", strict=True).up()
     order = make_order(7)

@@ -193,7 +193,7 @@ async def test_s07_sequence_reset_when_reset_mode_then_expected_number_jumps(
 
 
 @pytest.mark.parametrize("dialect", ["equities-fix42", "broker-fix44"])
-async def test_s08_acceptor_resend_request_then_replay_or_gap_fill_per_dialect(
+async def test_s08_resend_request_when_acceptor_lost_our_order_then_replay_or_gap_fill_per_dialect(
     dialect: str, simulators: Simulators, tmp_path: Path
 ) -> None:
     sim = simulators.start(dialect)
@@ -230,7 +230,7 @@ async def test_s08_acceptor_resend_request_then_replay_or_gap_fill_per_dialect(
     await side.stop()
 
 
-async def test_s09_incoming_seq_too_low_then_logout_with_reason_and_disconnect(
+async def test_s09_incoming_seq_when_too_low_then_logout_with_reason_and_disconnect(
     sim: FixSimulator, gateway: GatewaySide
 ) -> None:
     low = sim.next_sender_seq() - 2
@@ -256,7 +256,7 @@ def _garbled_field(raw: bytes) -> bytes:
     return finish(raw[2 : raw.index(b"\x01")], body + b"58x=garbled\x01")
 
 
-async def test_s10_garbled_message_then_ignored_or_rejected_and_session_continues(
+async def test_s10_data_received_when_garbled_then_ignored_or_rejected_and_session_continues(
     sim: FixSimulator, gateway: GatewaySide
 ) -> None:
     sim.inject_raw(b"\x00\x01garbage that is not FIX\r\n")
@@ -277,7 +277,7 @@ async def test_s10_garbled_message_then_ignored_or_rejected_and_session_continue
 
 
 @pytest.mark.slow
-async def test_s11_gateway_killed_mid_session_then_resumes_numbers_without_reset_loss_or_duplicates(
+async def test_s11_restart_when_gateway_killed_mid_session_then_numbers_resume_no_loss_no_duplicate(
     sim: FixSimulator, tmp_path: Path
 ) -> None:
     store = tmp_path / "gateway-store"
@@ -331,7 +331,7 @@ async def test_s11_gateway_killed_mid_session_then_resumes_numbers_without_reset
 
 
 @pytest.mark.slow
-async def test_s12_acceptor_restarted_then_gateway_reconnects_and_numbers_continue(
+async def test_s12_reconnect_when_acceptor_restarted_then_numbers_continue(
     simulators: Simulators, tmp_path: Path
 ) -> None:
     sim = simulators.start(acceptor_store=True)

@@ -213,7 +213,7 @@ def test_data_received_when_heartbeat_answers_test_request_then_link_stays_up() 
     assert rig.session.close_reason is None
 
 
-def test_test_request_from_venue_then_heartbeat_echoes_its_id() -> None:
+def test_test_request_when_from_venue_then_heartbeat_echoes_its_id() -> None:
     rig = Rig().logged_on()
     rig.feed(rig.venue.message(MsgType.TEST_REQUEST, [(b"112", b"PING-7")]))
     (heartbeat,) = rig.take()
@@ -438,7 +438,7 @@ def test_garbled_field_when_in_sequence_then_reject_sent_and_number_consumed() -
     assert rig.session.close_reason is None
 
 
-def test_bad_checksum_then_ignored_without_consuming_a_number() -> None:
+def test_data_received_when_bad_checksum_then_ignored_without_consuming_a_number() -> None:
     rig = Rig().logged_on()
     good = rig.heartbeat()
     bad = good[:-4] + b"%03d\x01" % ((int(good[-4:-1]) + 1) % 256)
@@ -460,7 +460,7 @@ def test_data_received_when_comp_ids_wrong_then_reject_and_logout() -> None:
     assert rig.session.close_reason is not None
 
 
-def test_venue_reject_then_handler_told_and_session_continues() -> None:
+def test_reject_when_from_venue_then_handler_told_and_session_continues() -> None:
     rig = Rig().logged_on()
     rig.feed(rig.venue.message(MsgType.REJECT, [(b"45", b"2"), (b"373", b"1"), (b"58", b"missing tag")]))
     assert len(rig.handler.rejects) == 1
@@ -503,14 +503,14 @@ def test_logout_when_venue_never_answers_then_closes_after_timeout() -> None:
     assert rig.session.close_reason == "no Logout reply (bye)"
 
 
-def test_venue_logout_then_answered_and_closed_with_its_text() -> None:
+def test_logout_when_from_venue_then_answered_and_closed_with_its_text() -> None:
     rig = Rig().logged_on()
     rig.feed(rig.venue.message(MsgType.LOGOUT, [(b"58", b"maintenance")]))
     assert _types(rig.take()) == [MsgType.LOGOUT]
     assert rig.session.close_reason == "venue logged out: maintenance"
 
 
-def test_connection_lost_then_disconnected_and_numbers_kept() -> None:
+def test_connection_lost_when_logged_on_then_disconnected_and_numbers_kept() -> None:
     rig = Rig().logged_on()
     rig.session.connection_lost(rig.clock())
     assert rig.session.state is SessionState.DISCONNECTED

@@ -30,12 +30,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
 # ---- the shared contract ------------------------------------------------------------------------
 
 
-def test_new_store_then_both_numbers_start_at_1(store: MessageStore) -> None:
+def test_open_when_new_store_then_both_numbers_start_at_1(store: MessageStore) -> None:
     assert (store.next_sender_seq, store.next_target_seq, store.creation_time_ns) == (1, 1, 5)
     assert store.get_sent(1, 100) == []
 
 
-def test_save_sent_then_sender_number_moves_past_it_and_message_readable(store: MessageStore) -> None:
+def test_save_sent_when_messages_saved_then_sender_number_moves_past_them_and_readable(
+    store: MessageStore,
+) -> None:
     store.save_sent(1, b"one")
     store.save_sent(2, b"two")
     assert store.next_sender_seq == 3
@@ -52,7 +54,7 @@ def test_get_sent_when_admin_numbers_skipped_then_only_stored_messages_in_order(
     assert store.next_sender_seq == 5
 
 
-def test_set_next_target_seq_then_read_back(store: MessageStore) -> None:
+def test_set_next_target_seq_when_set_then_read_back(store: MessageStore) -> None:
     store.set_next_target_seq(42)
     assert store.next_target_seq == 42
 
@@ -63,7 +65,9 @@ def test_save_sent_when_same_number_saved_again_then_latest_wins(store: MessageS
     assert store.get_sent(1, 1) == [(1, b"second")]
 
 
-def test_reset_then_numbers_back_to_1_messages_gone_and_creation_time_set(store: MessageStore) -> None:
+def test_reset_when_store_used_then_numbers_back_to_1_messages_gone_and_creation_time_set(
+    store: MessageStore,
+) -> None:
     store.save_sent(1, b"one")
     store.set_next_target_seq(9)
     store.reset(77)
