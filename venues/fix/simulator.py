@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import socket
 import sys
@@ -148,6 +149,7 @@ class FixSimulator:
         self.relay: Any = None
         self._lock = threading.RLock()
         self._record: TextIO | None = open(record_path, "a", encoding="ascii") if record_path else None  # noqa: SIM115
+        self._own_work = work_dir is None
         self._work = Path(work_dir or tempfile.mkdtemp(prefix="fix-sim-"))
         self._dictionary = dictionary_path(self.dialect, self._work / "dictionaries")
         self._acceptor: Any = None
@@ -252,6 +254,8 @@ class FixSimulator:
         if self._record is not None:
             self._record.close()
             self._record = None
+        if self._own_work:
+            shutil.rmtree(self._work, ignore_errors=True)
 
     def __enter__(self) -> FixSimulator:
         self.start()
