@@ -158,9 +158,7 @@ def main() -> int:
     venue2, clock2 = _venue(MemoryStore())
     venue2.send_new(_order(7))
     venue2.flush()
-    rows.append(
-        ("er.to_event (VenueExecuted)", _time_each(fills, lambda raw: venue2.data_received(raw, clock2())))
-    )
+    rows.append(("er.to_event (VenueExecuted)", _time_each(fills, lambda raw: venue2.data_received(raw, clock2()))))
     assert venue2.counters["events"] == count, venue2.counters
 
     try:

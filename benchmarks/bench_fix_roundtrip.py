@@ -405,9 +405,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument(
-        "--pin", action="store_true", help="pin the acceptor and the clients to different cores"
-    )
+    parser.add_argument("--pin", action="store_true", help="pin the acceptor and the clients to different cores")
     args = parser.parse_args()
     return uvloop.run(_main(args))
 

@@ -34,9 +34,7 @@ def make_order(
     strategy_id: str = "strat1",
 ) -> Order:
     """Return a fresh PENDING_NEW order."""
-    order = Order(
-        order_id, strategy_id, f"C{order_id}", account, "FIXV", symbol, side, qty, price, tif, ord_type
-    )
+    order = Order(order_id, strategy_id, f"C{order_id}", account, "FIXV", symbol, side, qty, price, tif, ord_type)
     order.leaves_qty = qty
     return order
 

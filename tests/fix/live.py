@@ -102,8 +102,6 @@ class GatewaySide:
             self.venue.flush()
             await wait_until(lambda: self.venue.state is VenueState.DISCONNECTED, 3.0, "logout")
             task = self.task
-            await wait_until(
-                lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting"
-            )
+            await wait_until(lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting")
         await self.connector.stop()
         self.venue.session.store.close()

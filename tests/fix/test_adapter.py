@@ -57,14 +57,10 @@ class Wire:
 class Rig:
     """A FixVenue on a fake clock and wire, with a scripted venue."""
 
-    def __init__(
-        self, dialect: str = "equities-fix42", config: FixVenueConfig | None = None, **kw: object
-    ) -> None:
+    def __init__(self, dialect: str = "equities-fix42", config: FixVenueConfig | None = None, **kw: object) -> None:
         self.clock = FakeClock()
         self.dialect = load_dialect(dialect)
-        cfg = config or FixVenueConfig(
-            name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store=StoreKind.MEMORY
-        )
+        cfg = config or FixVenueConfig(name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store=StoreKind.MEMORY)
         self.store = MemoryStore()
         self.venue_adapter = FixVenue(
             "FIXV",
@@ -80,9 +76,7 @@ class Rig:
         self.venue_adapter.state_sink = self.recorder.state
         self.wire = Wire()
         begin = self.dialect.begin_bytes
-        self.peer = VenuePeer(
-            begin, self.dialect.target_comp_id.encode(), self.dialect.sender_comp_id.encode()
-        )
+        self.peer = VenuePeer(begin, self.dialect.target_comp_id.encode(), self.dialect.sender_comp_id.encode())
 
     @property
     def adapter(self) -> FixVenue:
@@ -172,9 +166,7 @@ def test_send_replace_and_cancel_when_order_live_then_new_clordids_chained_by_or
         b"300",
         b"151",
     )
-    rig.feed(
-        rig.peer.execution_report(b"Q7-3", b"5", ord_status=b"0", order_qty=300, leaves=300, price=b"151")
-    )
+    rig.feed(rig.peer.execution_report(b"Q7-3", b"5", ord_status=b"0", order_qty=300, leaves=300, price=b"151"))
     assert rig.events() == [VenueReplaced(2, 7, 300, 1_510_000, "OID1")]
     rig.adapter.send_cancel(order)
     rig.adapter.flush()
@@ -242,9 +234,7 @@ def test_cancel_reject_when_received_then_cancel_rejected_and_next_cancel_target
         [(b"37", b"OID1"), (b"11", b"Q7-3"), (b"41", b"Q7"), (b"39", b"0"), (b"434", b"1"), (b"102", b"0")],
     )
     rig.feed(reject)
-    assert rig.events() == [
-        VenueCancelRejected(2, 7, "TOO_LATE_TO_CANCEL", "cancel/replace refused by the venue")
-    ]
+    assert rig.events() == [VenueCancelRejected(2, 7, "TOO_LATE_TO_CANCEL", "cancel/replace refused by the venue")]
     rig.wire.take()
     rig.adapter.send_cancel(order)
     rig.adapter.flush()
@@ -293,9 +283,7 @@ def test_business_message_reject_when_of_new_order_then_rejected() -> None:
 def test_session_reject_when_of_our_order_then_rejected_via_store_lookup() -> None:
     rig = Rig().up()
     rig.adapter.send_new(make_order(7))
-    rig.feed(
-        rig.peer.message(MsgType.REJECT, [(b"45", b"2"), (b"371", b"44"), (b"373", b"5"), (b"58", b"bad px")])
-    )
+    rig.feed(rig.peer.message(MsgType.REJECT, [(b"45", b"2"), (b"371", b"44"), (b"373", b"5"), (b"58", b"bad px")]))
     assert rig.events() == [VenueRejected(2, 7, "SESSION_REJECT_5", "bad px")]
 
 
@@ -347,10 +335,7 @@ def test_check_order_when_venue_cannot_carry_it_then_unsupported_with_code(
 
 def test_check_order_when_supported_then_none() -> None:
     rig = Rig("broker-fix44")
-    assert (
-        rig.adapter.check_order(make_order(7, tif=TimeInForce.FOK, ord_type=OrderType.MARKET, price=0))
-        is None
-    )
+    assert rig.adapter.check_order(make_order(7, tif=TimeInForce.FOK, ord_type=OrderType.MARKET, price=0)) is None
 
 
 def test_check_order_when_strict_and_validator_objects_then_fix_invalid() -> None:
@@ -523,9 +508,7 @@ schedule: {start_time: "08:00", end_time: "18:00", timezone: America/New_York}
 
 def test_config_when_unknown_field_then_validation_error_names_it() -> None:
     with pytest.raises(msgspec.ValidationError, match="unknown field `hearbeat`"):
-        msgspec.yaml.decode(
-            b"protocol: fix\nname: A\nhost: h\nport: 1\ndialect: d\nhearbeat: 3\n", type=FixVenueConfig
-        )
+        msgspec.yaml.decode(b"protocol: fix\nname: A\nhost: h\nport: 1\ndialect: d\nhearbeat: 3\n", type=FixVenueConfig)
 
 
 def test_build_fix_venue_when_dialect_unknown_then_dialect_error_lists_known(tmp_path: Path) -> None:
@@ -537,9 +520,7 @@ def test_build_fix_venue_when_password_env_then_logon_carries_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FIX_PW", "s3cret")
-    config = msgspec.structs.replace(
-        _file_config(tmp_path, "broker-fix44"), username="u1", password_env="FIX_PW"
-    )
+    config = msgspec.structs.replace(_file_config(tmp_path, "broker-fix44"), username="u1", password_env="FIX_PW")
     venue = build_fix_venue(config, FakeClock())
     wire = Wire()
     venue.attach(wire.write, wire.close)
@@ -549,9 +530,7 @@ def test_build_fix_venue_when_password_env_then_logon_carries_it(
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.one_of(st.binary(max_size=120), st.sampled_from(["heartbeat", "er", "garbled"])), max_size=12)
-)
+@given(st.lists(st.one_of(st.binary(max_size=120), st.sampled_from(["heartbeat", "er", "garbled"])), max_size=12))
 def test_data_received_when_any_mix_of_garbage_and_messages_then_never_raises(
     chunks: list[bytes | str],
 ) -> None:

@@ -52,9 +52,7 @@ def test_build_message_when_published_logon_example_then_bytes_identical() -> No
         sending_time=b"20090107-18:15:16",
         body_fields=[(b"98", b"0"), (b"108", b"30")],
     )
-    assert raw == _soh(
-        b"8=FIX.4.2|9=65|35=A|49=SERVER|56=CLIENT|34=177|52=20090107-18:15:16|98=0|108=30|10=062|"
-    )
+    assert raw == _soh(b"8=FIX.4.2|9=65|35=A|49=SERVER|56=CLIENT|34=177|52=20090107-18:15:16|98=0|108=30|10=062|")
 
 
 def test_checksum_when_published_example_then_matches_trailer() -> None:
@@ -334,12 +332,8 @@ def test_feed_when_random_bytes_then_only_messages_or_errors_and_buffer_bounded(
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.binary(max_size=200).filter(lambda b: b"8=" not in b and not b.endswith(b"8")), st.integers(1, 10_000)
-)
-def test_feed_when_garbage_precedes_valid_message_then_message_still_decoded(
-    garbage: bytes, seq: int
-) -> None:
+@given(st.binary(max_size=200).filter(lambda b: b"8=" not in b and not b.endswith(b"8")), st.integers(1, 10_000))
+def test_feed_when_garbage_precedes_valid_message_then_message_still_decoded(garbage: bytes, seq: int) -> None:
     out = FrameDecoder().feed(garbage + _heartbeat(seq))
     messages = [m for m in out if isinstance(m, FixMessage)]
     assert [m.seq for m in messages] == [seq]
@@ -367,9 +361,7 @@ def test_feed_when_message_truncated_then_next_message_still_decoded(cut: int, s
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 120), st.data())
-def test_feed_when_valid_stream_chunked_arbitrarily_then_same_messages(
-    count: int, data: st.DataObject
-) -> None:
+def test_feed_when_valid_stream_chunked_arbitrarily_then_same_messages(count: int, data: st.DataObject) -> None:
     stream = b"".join(_heartbeat(i) for i in range(1, count % 10 + 2))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
     decoder = FrameDecoder()

@@ -63,9 +63,7 @@ def test_example_venue_configs_when_decoded_then_build_a_venue(path: Path, tmp_p
         (b"name: [unclosed\n", "not valid YAML"),
     ],
 )
-def test_parse_dialect_when_invalid_then_dialect_error_names_file_and_problem(
-    text: bytes, message: str
-) -> None:
+def test_parse_dialect_when_invalid_then_dialect_error_names_file_and_problem(text: bytes, message: str) -> None:
     with pytest.raises(DialectError) as info:
         parse_dialect(text, "venues/x.yaml")
     assert str(info.value).startswith("venues/x.yaml: ")

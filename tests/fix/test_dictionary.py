@@ -91,9 +91,7 @@ def test_validator_when_admin_messages_then_all_valid(dialect: Dialect, validato
     assert [p for p in problems if p[1] is not None] == []
 
 
-def test_validator_when_order_replayed_for_resend_then_still_valid(
-    dialect: Dialect, validator: FixValidator
-) -> None:
+def test_validator_when_order_replayed_for_resend_then_still_valid(dialect: Dialect, validator: FixValidator) -> None:
     original = _order_messages(dialect)[0]
     copy, _ = resend_copy(original, dialect.begin_bytes, b"20240102-10:00:09.000")
     assert validator.check(copy) is None
@@ -107,9 +105,7 @@ def test_validator_when_checksum_wrong_then_reports_it(validator: FixValidator, 
     assert "CheckSum" in problem
 
 
-def test_validator_when_required_tag_missing_then_reports_it(
-    validator: FixValidator, dialect: Dialect
-) -> None:
+def test_validator_when_required_tag_missing_then_reports_it(validator: FixValidator, dialect: Dialect) -> None:
     raw = build_message(
         dialect.begin_bytes,
         b"D",

@@ -55,9 +55,7 @@ class Rig:
         self.clock = FakeClock()
         self.store = MemoryStore()
         self.handler = Handler()
-        self.session = FixSession(
-            _config(**overrides), self.store, self.handler, wall_offset_ns=WALL_OFFSET_NS
-        )
+        self.session = FixSession(_config(**overrides), self.store, self.handler, wall_offset_ns=WALL_OFFSET_NS)
         self.venue = VenuePeer()
 
     def take(self) -> list[FixMessage]:
@@ -102,9 +100,7 @@ def test_connection_made_when_fresh_store_then_logon_with_seq_1_and_heartbeat_in
 
 
 def test_logon_when_credentials_and_extra_fields_then_sent_in_logon() -> None:
-    rig = Rig(
-        username=b"user1", password=b"secret", logon_fields=((b"9200", b"gw"),), reset_seq_num_on_logon=True
-    )
+    rig = Rig(username=b"user1", password=b"secret", logon_fields=((b"9200", b"gw"),), reset_seq_num_on_logon=True)
     rig.store.set_next_sender_seq(40)
     rig.session.connection_made(rig.clock())
     (logon,) = rig.take()

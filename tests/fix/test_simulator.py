@@ -121,9 +121,7 @@ def test_book_when_reject_symbol_duplicate_or_market_without_reference_then_reje
     ],
 )
 def test_cli_when_bad_flag_then_exit_2_with_reason(args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [*GATEWAY, "sim", "fix", *args], capture_output=True, text=True, timeout=30, check=False
-    )
+    result = subprocess.run([*GATEWAY, "sim", "fix", *args], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
     assert message in result.stderr
 

@@ -19,9 +19,7 @@ BACKENDS = ["memory", "file"]
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
     backend: MessageStore = (
-        MemoryStore(5)
-        if request.param == "memory"
-        else FileStore(tmp_path / "s.fixstore", creation_time_ns=5)
+        MemoryStore(5) if request.param == "memory" else FileStore(tmp_path / "s.fixstore", creation_time_ns=5)
     )
     yield backend
     backend.close()

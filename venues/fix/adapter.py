@@ -195,18 +195,14 @@ class FixVenue(VenueAdapter):
                 f"symbol must be 1..{self.dialect.orders.symbol_max_length} printable ASCII characters",
             )
         if tpl.account_field(order.account) is None or not _printable(order.account):
-            return UnsupportedOrder(
-                "ACCOUNT_NOT_MAPPED", f"account {order.account!r} has no {self.name} account"
-            )
+            return UnsupportedOrder("ACCOUNT_NOT_MAPPED", f"account {order.account!r} has no {self.name} account")
         longest = self._prefix_len + len(str(order.order_id)) + 1 + _SEQ_DIGITS
         if order.order_id < 0 or longest > self.dialect.orders.cl_ord_id_max_length:
             return UnsupportedOrder("ORDER_ID_TOO_LONG", "order id does not fit the venue's ClOrdID length")
         for _, source in self.dialect.orders.order_fields.items():
             value = str(getattr(order, source.value))
             if not value or not _printable(value):
-                return UnsupportedOrder(
-                    "BAD_FIELD", f"{source.value} {value!r} cannot be sent in a FIX field"
-                )
+                return UnsupportedOrder("BAD_FIELD", f"{source.value} {value!r} cannot be sent in a FIX field")
         if self._validator is not None:
             probe = tpl.new_order(1, self.session.sending_time(self.clock()), self._new_ref(order), order)
             problem = self._validator(probe)
@@ -248,9 +244,7 @@ class FixVenue(VenueAdapter):
         raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
         if self._validator is not None and not self._valid(raw, order):
             self._deferred.append(
-                VenueCancelRejected(
-                    0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent"
-                )
+                VenueCancelRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
             )
             return
         tracked.pending = ref
@@ -263,14 +257,10 @@ class FixVenue(VenueAdapter):
         tracked = self._tracked(order)
         seq = session.next_sender_seq
         ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
-        raw = self.templates.replace(
-            seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price
-        )
+        raw = self.templates.replace(seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price)
         if self._validator is not None and not self._valid(raw, order):
             self._deferred.append(
-                VenueCancelRejected(
-                    0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent"
-                )
+                VenueCancelRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
             )
             return ref.decode()
         tracked.pending = ref
@@ -284,9 +274,7 @@ class FixVenue(VenueAdapter):
         if problem is None:
             return True
         self.counters["strict_failures"] += 1
-        log.error(
-            "FIX %s: order %d not sent, strict validation failed: %s", self.name, order.order_id, problem
-        )
+        log.error("FIX %s: order %d not sent, strict validation failed: %s", self.name, order.order_id, problem)
         return False
 
     def restore(self, order: Order, venue_ref: str) -> None:
@@ -307,6 +295,10 @@ class FixVenue(VenueAdapter):
         else:
             tracked.working = ref
             tracked.pending = b""
+
+    def resume_from_journal(self, last_venue_seq: int) -> None:
+        """Core recovery hook: see ``resume_from_venue_seq``."""
+        self.resume_from_venue_seq(last_venue_seq)
 
     def resume_from_venue_seq(self, last_venue_seq: int) -> None:
         """Recovery hook: never re-process venue messages up to ``last_venue_seq`` (journaled by the core).
@@ -506,20 +498,14 @@ class FixVenue(VenueAdapter):
         try:
             if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
                 self.counters["ignored_exec_reports"] += 1
-                self._rare(
-                    "exectrans", "ExecTransType %r (correction/cancel) not applied", fields[f.EXEC_TRANS_TYPE]
-                )
+                self._rare("exectrans", "ExecTransType %r (correction/cancel) not applied", fields[f.EXEC_TRANS_TYPE])
                 return
             if exec_type in _FILL_TYPES:
                 tag = f.LAST_QTY
                 qty = parse_qty(fields[tag])
                 tag = f.LAST_PX
                 price = parse_price(fields[tag])
-                liquidity = (
-                    self._liquidity.get(fields.get(self._liquidity_tag, b""), "")
-                    if self._liquidity_tag
-                    else ""
-                )
+                liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
                 event: VenueEvent = VenueExecuted(
                     seq, order.order_id, qty, price, liquidity, fields.get(f.EXEC_ID, b"").decode()
                 )
@@ -547,17 +533,13 @@ class FixVenue(VenueAdapter):
                 price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
-                event = VenueReplaced(
-                    seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode()
-                )
+                event = VenueReplaced(seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode())
             elif exec_type == ExecType.REJECTED:
                 reason = fields.get(f.ORD_REJ_REASON, b"")
                 text = fields.get(f.TEXT, b"").decode(errors="replace") or "rejected by the venue"
                 if tracked.pending and cl_ord_id == tracked.pending:
                     tracked.pending = b""
-                    event = VenueCancelRejected(
-                        seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text
-                    )
+                    event = VenueCancelRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
                 else:
                     event = VenueRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
             else:
@@ -590,9 +572,7 @@ class FixVenue(VenueAdapter):
         reason = message.get(f.CXL_REJ_REASON)
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
         self._emit(
-            VenueCancelRejected(
-                message.seq, tracked.order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text
-            )
+            VenueCancelRejected(message.seq, tracked.order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text)
         )
         if message.get(f.ORD_STATUS) in _TERMINAL_ORD_STATUS:
             self._orders.pop(tracked.order.order_id, None)
@@ -621,9 +601,7 @@ class FixVenue(VenueAdapter):
             original = decoded[0]
             self._reject_business(original.msg_type, original.get(f.CL_ORD_ID), venue_seq, code, text)
 
-    def _reject_business(
-        self, msg_type: bytes, cl_ord_id: bytes, venue_seq: int, code: str, text: str
-    ) -> None:
+    def _reject_business(self, msg_type: bytes, cl_ord_id: bytes, venue_seq: int, code: str, text: str) -> None:
         """Emit the order event for a refused D (rejected) or F/G (cancel rejected)."""
         tracked = self._lookup(cl_ord_id)
         if tracked is None:

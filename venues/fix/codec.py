@@ -353,26 +353,20 @@ class FrameDecoder:
                 if size - begin_end < 3:
                     break
                 out.append(
-                    _error(
-                        buf, DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength (9) is not the second field", start
-                    )
+                    _error(buf, DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength (9) is not the second field", start)
                 )
                 pos = start + 1
                 continue
             length_end = find(b"\x01", begin_end + 3)
             if length_end < 0:
                 if size - begin_end > 12:
-                    out.append(
-                        _error(buf, DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength not terminated", start)
-                    )
+                    out.append(_error(buf, DecodeErrorKind.BAD_BODY_LENGTH, "BodyLength not terminated", start))
                     pos = start + 1
                     continue
                 break
             length_bytes = buf[begin_end + 3 : length_end]
             if not length_bytes.isdigit() or int(length_bytes) > self.max_body_length:
-                out.append(
-                    _error(buf, DecodeErrorKind.BAD_BODY_LENGTH, f"bad BodyLength {length_bytes!r}", start)
-                )
+                out.append(_error(buf, DecodeErrorKind.BAD_BODY_LENGTH, f"bad BodyLength {length_bytes!r}", start))
                 pos = start + 1
                 continue
             body_start = length_end + 1
@@ -401,9 +395,7 @@ class FrameDecoder:
                 or not buf[body_end + 3 : total_end - 1].isdigit()
             ):
                 out.append(
-                    _error(
-                        buf, DecodeErrorKind.BAD_BODY_LENGTH, "CheckSum (10) not where BodyLength says", start
-                    )
+                    _error(buf, DecodeErrorKind.BAD_BODY_LENGTH, "CheckSum (10) not where BodyLength says", start)
                 )
                 pos = start + 1
                 continue

@@ -115,9 +115,7 @@ class OrderDialect(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Gateway TIF name -> TimeInForce (59); a TIF missing here is refused by ``check_order``."""
     order_types: dict[str, FixValue] = msgspec.field(default_factory=lambda: {"LIMIT": "2", "MARKET": "1"})
     """Gateway order type name -> OrdType (40)."""
-    sides: dict[str, FixValue] = msgspec.field(
-        default_factory=lambda: {"BUY": "1", "SELL": "2", "SELL_SHORT": "5"}
-    )
+    sides: dict[str, FixValue] = msgspec.field(default_factory=lambda: {"BUY": "1", "SELL": "2", "SELL_SHORT": "5"})
     """Gateway side name -> Side (54)."""
     symbol_max_length: Annotated[int, msgspec.Meta(ge=1, le=64)] = 16
 

@@ -162,13 +162,9 @@ class SimBook:
             ord_type=fields.get(f.ORD_TYPE, b"2"),
             echoed=[(t, fields[t]) for t in self._echo_tags if t in fields],
         )
-        return self._exec_report(
-            order, ExecType.REJECTED, b"8", text=text, extra=[(f.ORD_REJ_REASON, reason)]
-        )
+        return self._exec_report(order, ExecType.REJECTED, b"8", text=text, extra=[(f.ORD_REJ_REASON, reason)])
 
-    def _cancel_reject(
-        self, fields: Mapping[bytes, bytes], response_to: bytes, reason: bytes, text: bytes
-    ) -> Report:
+    def _cancel_reject(self, fields: Mapping[bytes, bytes], response_to: bytes, reason: bytes, text: bytes) -> Report:
         orig = fields.get(f.ORIG_CL_ORD_ID, b"?")
         return MsgType.ORDER_CANCEL_REJECT, [
             (f.ORDER_ID, b"NONE"),
@@ -185,9 +181,7 @@ class SimBook:
         if reference is None or self.fill_ratio <= 0:
             return []
         buy = order.side in _BUY_SIDES
-        marketable = order.ord_type == _MARKET or (
-            order.price >= reference if buy else order.price <= reference
-        )
+        marketable = order.ord_type == _MARKET or (order.price >= reference if buy else order.price <= reference)
         if not marketable or order.leaves <= 0:
             return []
         qty = min(max(int(order.leaves * self.fill_ratio), 1), order.leaves)
@@ -270,11 +264,7 @@ class SimBook:
         except (KeyError, ValueError):
             return [self._cancel_reject(fields, b"2", self._cxl_other, b"bad quantity or price")]
         if qty <= order.cum_qty:
-            return [
-                self._cancel_reject(
-                    fields, b"2", self._cxl_other, b"new quantity not above the executed quantity"
-                )
-            ]
+            return [self._cancel_reject(fields, b"2", self._cxl_other, b"new quantity not above the executed quantity")]
         del self.orders[(session, orig)]
         order.cl_ord_id = cl_ord_id
         order.qty = qty

@@ -324,9 +324,7 @@ class FixSimulator:
         session = self._session(target)
         session.setNextSenderMsgSeqNum(session.getExpectedSenderNum() + count)
 
-    def send(
-        self, msg_type: bytes, body: Sequence[tuple[bytes, bytes]] = (), target: str | None = None
-    ) -> None:
+    def send(self, msg_type: bytes, body: Sequence[tuple[bytes, bytes]] = (), target: str | None = None) -> None:
         """Send a message through QuickFIX (it fills the header, numbering and trailer)."""
         raw = _report_string(self.begin_string, (msg_type, list(body)))
         self._quickfix.Session.sendToTarget(self._quickfix.Message(raw, False), self._session_id(target))
@@ -360,9 +358,7 @@ class FixSimulator:
     def _quiet(self, target: str | None) -> bool:
         """Return True when everything QuickFIX numbered has been relayed to the client."""
         pipe = self.relay.current if self.relay is not None else None
-        return (
-            pipe is not None and pipe.last_seq_to_client == self.next_sender_seq(target) - 1 and not pipe.held
-        )
+        return pipe is not None and pipe.last_seq_to_client == self.next_sender_seq(target) - 1 and not pipe.held
 
     def inject_message(
         self,
@@ -592,9 +588,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen", required=True, type=_listen_address, metavar="HOST:PORT", help="address to accept on"
     )
-    parser.add_argument(
-        "--begin-string", choices=[b.value for b in BeginString], default=BeginString.FIX42.value
-    )
+    parser.add_argument("--begin-string", choices=[b.value for b in BeginString], default=BeginString.FIX42.value)
     parser.add_argument("--dialect", metavar="NAME|PATH", help="venue dialect (default: by --begin-string)")
     parser.add_argument("--sender", default="", metavar="COMPID", help="the venue's SenderCompID")
     parser.add_argument(
@@ -611,9 +605,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fill-ratio", type=_ratio, default=1.0, metavar="F", help="share of a marketable order filled"
     )
-    parser.add_argument(
-        "--reject-symbol", action="append", default=[], metavar="SYM", help="reject orders in SYM"
-    )
+    parser.add_argument("--reject-symbol", action="append", default=[], metavar="SYM", help="reject orders in SYM")
     parser.add_argument("--record", metavar="PATH", help="append every message as a JSON line")
     parser.add_argument("--store-dir", metavar="DIR", help="persist sessions in QuickFIX file stores")
     parser.add_argument("--stats", action="store_true", help="print acceptor turnaround percentiles on exit")
@@ -624,9 +616,7 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         import quickfix  # noqa: F401, PLC0415
     except ImportError:
-        print(
-            "gateway sim fix: the 'quickfix' package is not installed (pip install '.[fix]')", file=sys.stderr
-        )
+        print("gateway sim fix: the 'quickfix' package is not installed (pip install '.[fix]')", file=sys.stderr)
         return 1
     host, port = args.listen
     try:

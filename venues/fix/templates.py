@@ -53,27 +53,18 @@ class OrderTemplates:
         tail = _escape(handl + ex_dest)
         body_statics = _escape(statics)
         # NewOrderSingle, limit and priceless variants.
-        new_core = (
-            b"35=D\x01" + comp + stamp + b"11=%b\x01%b" + tail + b"55=%b\x0154=%b\x0138=%d\x0140=%b\x01"
-        )
+        new_core = b"35=D\x01" + comp + stamp + b"11=%b\x01%b" + tail + b"55=%b\x0154=%b\x0138=%d\x0140=%b\x01"
         self._new_limit = new_core + b"44=%b\x0159=%b\x0160=%b\x01" + body_statics + b"%b"
         self._new_market = new_core + b"59=%b\x0160=%b\x01" + body_statics + b"%b"
         # OrderCancelReplaceRequest.
         replace_core = (
-            b"35=G\x01"
-            + comp
-            + stamp
-            + b"41=%b\x0111=%b\x01%b%b"
-            + tail
-            + b"55=%b\x0154=%b\x0138=%d\x0140=%b\x01"
+            b"35=G\x01" + comp + stamp + b"41=%b\x0111=%b\x01%b%b" + tail + b"55=%b\x0154=%b\x0138=%d\x0140=%b\x01"
         )
         self._replace_limit = replace_core + b"44=%b\x0159=%b\x0160=%b\x01" + body_statics + b"%b"
         self._replace_market = replace_core + b"59=%b\x0160=%b\x01" + body_statics + b"%b"
         # OrderCancelRequest.
         qty = b"38=%d\x01" if orders.cancel_includes_qty else b""
-        self._cancel = (
-            b"35=F\x01" + comp + stamp + b"41=%b\x0111=%b\x01%b%b55=%b\x0154=%b\x01" + qty + b"60=%b\x01"
-        )
+        self._cancel = b"35=F\x01" + comp + stamp + b"41=%b\x0111=%b\x01%b%b55=%b\x0154=%b\x01" + qty + b"60=%b\x01"
         self._cancel_has_qty = bool(qty)
         self._accounts: dict[str, bytes] = {}
         self._symbols: dict[str, bytes] = {}
@@ -114,8 +105,7 @@ class OrderTemplates:
         if not self._order_fields:
             return b""
         return b"".join(
-            tag + b"=" + str(getattr(order, source.value)).encode() + b"\x01"
-            for tag, source in self._order_fields
+            tag + b"=" + str(getattr(order, source.value)).encode() + b"\x01" for tag, source in self._order_fields
         )
 
     def _finish(self, body: bytes) -> bytes:

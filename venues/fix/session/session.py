@@ -193,9 +193,7 @@ class FixSession:
         self._queue_admin(raw, now_ns)
         self.counters["rejects_sent"] += 1
 
-    def send_business_reject(
-        self, ref_seq: int, ref_msg_type: bytes, *, reason: int, text: str, now_ns: int
-    ) -> None:
+    def send_business_reject(self, ref_seq: int, ref_msg_type: bytes, *, reason: int, text: str, now_ns: int) -> None:
         """Send a BusinessMessageReject (j) of the venue's message ``ref_seq``."""
         seq = self.store.next_sender_seq
         raw = self.admin.business_reject(
@@ -238,9 +236,7 @@ class FixSession:
                 self.request_close("outside the session schedule")
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
-                log.info(
-                    "FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode()
-                )
+                log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
                 self.store.reset(wall)
         reset = self.config.reset_seq_num_on_logon
         if reset:
@@ -360,9 +356,7 @@ class FixSession:
         fields = message.fields
         if fields.get(f.BEGIN_STRING) != self.config.begin_string:
             got = fields.get(f.BEGIN_STRING, b"")
-            self._logout_and_close(
-                f"incorrect BeginString {got!r}, expected {self.config.begin_string!r}", now_ns
-            )
+            self._logout_and_close(f"incorrect BeginString {got!r}, expected {self.config.begin_string!r}", now_ns)
             return False
         if (
             fields.get(f.SENDER_COMP_ID) != self.config.target_comp_id
@@ -434,9 +428,7 @@ class FixSession:
         """Note that ``seq`` is beyond the expected number; ask for the gap once."""
         if self.gap.note(seq):
             expected = self.store.next_target_seq
-            raw = self.admin.resend_request(
-                self.store.next_sender_seq, self.sending_time(now_ns), expected, 0
-            )
+            raw = self.admin.resend_request(self.store.next_sender_seq, self.sending_time(now_ns), expected, 0)
             self._queue_admin(raw, now_ns)
             self.counters["resend_requests_sent"] += 1
             self._rare(

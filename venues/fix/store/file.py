@@ -81,9 +81,7 @@ class FileStore(MessageStore):
         self._read_fd = os.open(self.path, os.O_RDONLY)
         self._size = os.fstat(self._fd).st_size
         if fsync is FsyncPolicy.INTERVAL:
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name=f"fixstore-{self.path.name}", daemon=True
-            )
+            self._flusher = threading.Thread(target=self._flush_loop, name=f"fixstore-{self.path.name}", daemon=True)
             self._flusher.start()
 
     # ---- MessageStore -----------------------------------------------------------------------
