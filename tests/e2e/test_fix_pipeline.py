@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
 from gateway.entitlements import StrategyEntitlement
-from gateway.protocol.messages import Canceled, Executed, OrderAccepted, OrderRejected, RejectSource, Side
+from gateway.protocol.messages import (
+    Canceled,
+    Executed,
+    OrderAccepted,
+    OrderRejected,
+    OrderType,
+    RejectSource,
+    Side,
+)
 from gateway.protocol.prices import to_fixed
 from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
 from venues.base import VenueState
@@ -69,3 +77,15 @@ async def test_fix_venue_when_orders_flow_then_filled_canceled_and_rejected_like
             assert isinstance(final, OrderRejected) and final.source is RejectSource.VENUE
         new_orders = [m for m in sim.received if m.msg_type == b"D"]
         assert len(new_orders) == 3
+
+
+async def test_market_order_when_limits_forbid_it_then_risk_rejects_and_fix_venue_never_sees_it() -> None:
+    """OUCH cannot carry a market order, FIX can: here risk's MARKET_ORDER_NOT_ALLOWED is what stops it."""
+    async with gateway_with_fix() as (process, sim):
+        config = process.config
+        async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+            market = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, 0, ord_type=OrderType.MARKET)
+            final = await market.wait_done(timeout=5)
+            assert isinstance(final, OrderRejected)
+            assert (final.source, final.code) == (RejectSource.RISK, "MARKET_ORDER_NOT_ALLOWED")
+        assert not [m for m in sim.received if m.msg_type == b"D"]
