@@ -19,6 +19,7 @@ from gateway.journal import (
 )
 from gateway.order import Order, OrderState, request_cancel, request_replace
 from gateway.strategy_state import StrategyState
+from venues.base import VenueReplaced
 
 if TYPE_CHECKING:
     from gateway.engine import Engine
@@ -33,11 +34,21 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
     last_seq: dict[str, int] = {}
     at_last: dict[str, set[type]] = {}
     orders = engine.orders
+    current_ref: dict[int, str] = {}
+    """The venue reference each order is known by at the venue (its new order or last accepted replace)."""
+    pending_ref: dict[int, str] = {}
+    """The reference of a replace still in flight."""
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
+            target = orders.get(rec.event.order_id)
+            was_replacing = target is not None and target.state is OrderState.PENDING_REPLACE
             engine.on_venue_event(rec.venue, rec.event)
+            if was_replacing and target is not None and target.state is not OrderState.PENDING_REPLACE:
+                ref = pending_ref.pop(target.order_id, None)
+                if ref is not None and isinstance(rec.event, VenueReplaced):
+                    current_ref[target.order_id] = ref
             seq = rec.event.venue_seq
             if seq > last_seq.get(rec.venue, 0):
                 last_seq[rec.venue] = seq
@@ -85,9 +96,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
             engine.open_orders[order.order_id] = order
             engine.strategies[order.strategy_id].open_orders[order.order_id] = order
             engine.risk.on_order_opened(order)
-            venue = engine.venues.get(order.venue)
-            if venue is not None:
-                venue.restore(order, rec.venue_ref)
+            current_ref[order.order_id] = rec.venue_ref
         elif kind is JSentCancel:
             assert isinstance(rec, JSentCancel)
             order = orders[rec.order_id]
@@ -97,12 +106,28 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
             assert isinstance(rec, JSentReplace)
             order = orders[rec.order_id]
             request_replace(order, rec.qty, rec.price)
-            venue = engine.venues.get(order.venue)
-            if venue is not None:
-                venue.restore(order, rec.venue_ref)
+            pending_ref[order.order_id] = rec.venue_ref
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
             orders[rec.order_id].cancel_queued = True
         elif kind is JReplaceRejected:
             pass
+    _restore_venue_refs(engine, current_ref, pending_ref)
     return last_seq, at_last
+
+
+def _restore_venue_refs(engine: Engine, current_ref: dict[int, str], pending_ref: dict[int, str]) -> None:
+    """Tell each venue adapter, for every order still open, the reference(s) the venue knows it by.
+
+    Called once the replay is complete, so each order is in its recovered state: first the
+    reference the venue knows the order by now, then the replace still in flight, if any.
+    """
+    for order in engine.open_orders.values():
+        venue = engine.venues.get(order.venue)
+        ref = current_ref.get(order.order_id)
+        if venue is None or ref is None:
+            continue
+        venue.restore(order, ref)
+        pending = pending_ref.get(order.order_id)
+        if pending is not None and order.state is OrderState.PENDING_REPLACE:
+            venue.restore(order, pending)
