@@ -37,6 +37,11 @@ import msgspec
 import yaml
 
 from gateway.admin import AdminError, admin_request
+from gateway.bench.fixpath import ACCOUNT as FIX_ACCOUNT
+from gateway.bench.fixpath import VENUE_NAME as FIX_VENUE
+from gateway.bench.fixpath import listening_port
+from gateway.bench.fixpath import simulator_args as fix_simulator_args
+from gateway.bench.fixpath import venue_config as fix_venue_config
 from gateway.bench.loadgen import LoadgenSpec, RunOutput, read_output, spec_json
 from gateway.bench.plan import ACCOUNT, Action, Scenario
 from gateway.bench.simproc import read_receive_times
@@ -53,21 +58,62 @@ class PathSpec(msgspec.Struct, frozen=True):
     name: str
     label: str
     gateway: bool
+    venue: str = "ouch"
+    """``ouch`` (OUCH simulator) or ``fix`` (QuickFIX acceptor)."""
     loop_spin_us: int = 0
     so_busy_poll_us: int = 0
+    baseline: str = ""
+    """The path this one is compared with ("" for a baseline itself)."""
+    scenarios: tuple[str, ...] | None = None
+    """Scenario names this path runs (None: every scenario)."""
+
+    def runs(self, scenario: Scenario) -> bool:
+        """Return True if this path takes part in ``scenario``."""
+        return self.scenarios is None or scenario.name in self.scenarios
+
+
+FIX_SCENARIOS: Final = ("pingpong",)
+"""What the FIX paths run: ping-pong (the QuickFIX acceptor saturates below 10,000 orders/s here)."""
 
 
 def default_paths(spin_us: int) -> list[PathSpec]:
-    """Return floor, gateway on kernel sockets without spin, and with spin."""
+    """Return every known path: OUCH floor, gateway without and with spin; the same for FIX against quickfix."""
+    spin = f"spin {spin_us} us" if spin_us >= 0 else "spin always"
     return [
-        PathSpec("floor", "floor (loadgen -> simulator, OUCH)", gateway=False),
-        PathSpec("gw-kernel", "gateway, kernel sockets, no spin", gateway=True),
+        PathSpec("floor", "floor: load generator -> OUCH simulator", gateway=False),
+        PathSpec("gw-kernel", "gateway, kernel sockets, no spin", gateway=True, baseline="floor"),
         PathSpec(
             "gw-spin",
-            f"gateway, kernel sockets, spin {spin_us} us",
+            f"gateway, kernel sockets, {spin}",
             gateway=True,
             loop_spin_us=spin_us,
             so_busy_poll_us=50,
+            baseline="floor",
+        ),
+        PathSpec(
+            "fix-quickfix",
+            "quickfix-python initiator -> QuickFIX acceptor",
+            gateway=False,
+            venue="fix",
+            scenarios=FIX_SCENARIOS,
+        ),
+        PathSpec(
+            "fix-gw-kernel",
+            "gateway FIX venue, no spin -> QuickFIX acceptor",
+            gateway=True,
+            venue="fix",
+            baseline="fix-quickfix",
+            scenarios=FIX_SCENARIOS,
+        ),
+        PathSpec(
+            "fix-gw-spin",
+            f"gateway FIX venue, {spin} -> QuickFIX acceptor",
+            gateway=True,
+            venue="fix",
+            loop_spin_us=spin_us,
+            so_busy_poll_us=50,
+            baseline="fix-quickfix",
+            scenarios=FIX_SCENARIOS,
         ),
     ]
 
@@ -142,23 +188,41 @@ def bench_limits(directory: Path) -> Path:
             "lot_size": 1,
         },
         "reference_prices": {"file": "reference-prices.yaml", "max_age_s": 300, "use_last_trade": False},
-        "accounts": {ACCOUNT: {}},
+        "accounts": {ACCOUNT: {}, FIX_ACCOUNT: {}},
         "start_positions_file": "start-positions.yaml",
     }
     (directory / "reference-prices.yaml").write_text(f"as_of: loaded\nprices:\n  AAPL: {REFERENCE_PRICE}\n")
     # a long start position, so sells are long sales and exposure never gets near a limit
     as_of = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    (directory / "start-positions.yaml").write_text(f"as_of: {as_of}\naccounts:\n  {ACCOUNT}:\n    AAPL: 1000000000\n")
+    (directory / "start-positions.yaml").write_text(
+        f"as_of: {as_of}\naccounts:\n  {ACCOUNT}:\n    AAPL: 1000000000\n  {FIX_ACCOUNT}:\n    AAPL: 1000000000\n"
+    )
     path = directory / "limits.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
+def ouch_venue(port: int) -> dict[str, Any]:
+    """Return the gateway's OUCH venue section for the simulator on ``port``."""
+    return {
+        "protocol": "ouch",
+        "name": "OUCH",
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "USER",
+        "password": "PASS",
+        "state_dir": "ouch",
+        "server_timeout_ms": 60_000,
+        "reconnect_initial_ms": 20,
+    }
+
+
 def gateway_config(
     workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int, ...], fifo: int | None = None
 ) -> Path:
-    """Write the gateway config of one run (one OUCH venue, strategies ``bench`` and ``warm``)."""
+    """Write the gateway config of one run (one venue, OUCH or FIX as the path says; strategy ``bench``)."""
     limits = bench_limits(workdir / "risk")
+    venue = fix_venue_config(sim_port) if path.venue == "fix" else ouch_venue(sim_port)
     config = {
         "gateway_id": "bench",
         "strategy_socket": "s.sock",
@@ -168,20 +232,8 @@ def gateway_config(
         "risk_limits": str(limits),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": "interval", "fsync_interval_ms": 10},
-        "strategies": {"bench": {"accounts": [ACCOUNT], "on_disconnect": "keep"}},
-        "venues": [
-            {
-                "protocol": "ouch",
-                "name": "OUCH",
-                "host": "127.0.0.1",
-                "port": sim_port,
-                "username": "USER",
-                "password": "PASS",
-                "state_dir": "ouch",
-                "server_timeout_ms": 60_000,
-                "reconnect_initial_ms": 20,
-            }
-        ],
+        "strategies": {"bench": {"accounts": [ACCOUNT, FIX_ACCOUNT], "on_disconnect": "keep"}},
+        "venues": [venue],
         "spin": {
             "loop_spin_us": path.loop_spin_us,
             "so_busy_poll_us": path.so_busy_poll_us,
@@ -248,14 +300,14 @@ def _process(
             _stop(proc)
 
 
-def _venue_up(admin: Path) -> bool:
+def _venue_up(admin: Path, venue: str) -> bool:
     if not admin.exists():
         return False
     try:
         reply = admin_request(admin, {"cmd": "status"}, timeout_s=5)
     except AdminError:
         return False
-    return str(reply.get("status", {}).get("venues", {}).get("OUCH", {}).get("state")) == "UP"
+    return str(reply.get("status", {}).get("venues", {}).get(venue, {}).get("state")) == "UP"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,13 +362,21 @@ def run_one(
     workdir.mkdir(parents=True)
     port_file = workdir / "sim.port"
     receive_file = workdir / "sim.receive"
-    sim_args = [PYTHON, "-m", "gateway.bench.simproc", "--port-file", str(port_file), "--out", str(receive_file)]
+    sim_log = workdir / "simulator.log"
+    if path.venue == "fix":
+        sim_args = fix_simulator_args(PYTHON)
+    else:
+        sim_args = [PYTHON, "-m", "gateway.bench.simproc", "--port-file", str(port_file), "--out", str(receive_file)]
     status: dict[str, Any] | None = None
     gateway_exit: int | None = None
     sim_fifo = cpus.fifo + 1 if cpus.fifo is not None else None
-    with _process(sim_args, workdir / "simulator.log", cpus.simulator, sim_fifo, cpus.nice) as sim:
-        _wait(port_file.exists, STARTUP_TIMEOUT_S, "the simulator to listen", sim)
-        port = int(port_file.read_text())
+    with _process(sim_args, sim_log, cpus.simulator, sim_fifo, cpus.nice) as sim:
+        if path.venue == "fix":
+            _wait(lambda: listening_port(sim_log.read_text()) is not None, STARTUP_TIMEOUT_S, "the FIX acceptor", sim)
+            port = listening_port(sim_log.read_text()) or 0
+        else:
+            _wait(port_file.exists, STARTUP_TIMEOUT_S, "the simulator to listen", sim)
+            port = int(port_file.read_text())
         gateway_ctx: contextlib.AbstractContextManager[subprocess.Popen[bytes] | None]
         if path.gateway:
             config = gateway_config(workdir, port, path, cpus.gateway, cpus.gateway_fifo)
@@ -326,17 +386,27 @@ def run_one(
             gateway_ctx = contextlib.nullcontext(None)
         with gateway_ctx as gateway:
             admin = workdir / "a.sock"
+            venue_name = FIX_VENUE if path.venue == "fix" else "OUCH"
             if gateway is not None:
-                _wait(lambda: _venue_up(admin), STARTUP_TIMEOUT_S, "the gateway's venue session", gateway)
+                _wait(lambda: _venue_up(admin, venue_name), STARTUP_TIMEOUT_S, "the gateway's venue session", gateway)
                 spec = LoadgenSpec(
                     wire="strategy",
                     scenario=scenario,
                     out=str(workdir / "loadgen.out"),
                     socket_path=str(workdir / "s.sock"),
                     strategy_id="bench",
-                    venue="OUCH",
+                    venue=venue_name,
+                    account=FIX_ACCOUNT if path.venue == "fix" else ACCOUNT,
                     prefix=f"r{repeat}-",
                     admin_socket=str(admin),
+                )
+            elif path.venue == "fix":
+                spec = LoadgenSpec(
+                    wire="quickfix",
+                    scenario=scenario,
+                    out=str(workdir / "loadgen.out"),
+                    port=port,
+                    prefix=f"Q{repeat}-",
                 )
             else:
                 spec = LoadgenSpec(wire="ouch", scenario=scenario, out=str(workdir / "loadgen.out"), port=port)

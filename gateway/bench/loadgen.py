@@ -47,12 +47,13 @@ class LoadgenSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What one load-generator process does."""
 
     wire: str
-    """``strategy`` (through the gateway) or ``ouch`` (straight to the simulator)."""
+    """``strategy`` (through the gateway), ``ouch`` (straight to the simulator) or ``quickfix`` (FIX initiator)."""
     scenario: Scenario
     out: str
     socket_path: str = ""
     strategy_id: str = "bench"
     venue: str = "OUCH"
+    account: str = "BENCH"
     prefix: str = "b"
     admin_socket: str = ""
     """Gateway admin socket: reset its latency rings after the warm-up."""
@@ -95,7 +96,9 @@ def lower_timer_slack() -> None:
 def make_wire(spec: LoadgenSpec) -> Wire:
     """Connect the wire the spec names and return it."""
     if spec.wire == "strategy":
-        strategy = StrategyWire(spec.socket_path, spec.strategy_id, venue=spec.venue, prefix=spec.prefix)
+        strategy = StrategyWire(
+            spec.socket_path, spec.strategy_id, venue=spec.venue, prefix=spec.prefix, account=spec.account
+        )
         strategy.connect()
         return strategy
     if spec.wire == "ouch":
@@ -213,6 +216,8 @@ def run_phase(
 def run(spec: LoadgenSpec) -> RunOutput:
     """Connect, run warm-up and measured phases, return the measured arrays."""
     lower_timer_slack()
+    if spec.wire == "quickfix":
+        return run_quickfix(spec)
     scenario = spec.scenario
     plan = build_plan(scenario)
     results = Results(plan.actions)
@@ -249,6 +254,50 @@ def run(spec: LoadgenSpec) -> RunOutput:
         error_texts=list(getattr(wire, "error_texts", [])),
         warmup_unanswered=warmup_unanswered,
         latency_reset=reset,
+    )
+
+
+def run_quickfix(spec: LoadgenSpec) -> RunOutput:
+    """Run the plan's new orders through a quickfix-python initiator (the FIX comparison path)."""
+    from gateway.bench.fixpath import QuickfixLoad, run_quickfix_phase  # noqa: PLC0415 - the fix extra
+
+    scenario = spec.scenario
+    plan = build_plan(scenario)
+    results = Results(plan.actions)
+    load = QuickfixLoad(spec.port, Path(spec.out).parent / "quickfix", spec.prefix, results)
+    load.start()
+    try:
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        closed = not scenario.open_loop
+        warmup_unanswered = 0
+        if plan.warmup:
+            run_quickfix_phase(load, plan, 0, plan.warmup, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s)
+            warmup_unanswered = sum(1 for i in range(plan.warmup) if results.outcome[i] == NONE)
+        t0, t_end = run_quickfix_phase(
+            load, plan, plan.warmup, plan.actions, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s
+        )
+        gc.enable()
+    finally:
+        load.stop()
+    w = plan.warmup
+    return RunOutput(
+        scenario=scenario.name,
+        wire=spec.wire,
+        actions=plan.actions - w,
+        kinds=plan.kinds[w:].tobytes(),
+        intended=results.intended[w:].tobytes(),
+        sent=results.sent[w:].tobytes(),
+        done=results.done[w:].tobytes(),
+        outcome=results.outcome[w:].tobytes(),
+        venue_id=results.venue_id[w:].tobytes(),
+        phase_start_ns=t0,
+        phase_end_ns=t_end,
+        errors=load.errors,
+        error_texts=[],
+        warmup_unanswered=warmup_unanswered,
+        latency_reset=False,
     )
 
 

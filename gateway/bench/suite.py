@@ -19,7 +19,7 @@ class BenchOptions(msgspec.Struct, frozen=True):
     """What ``gateway bench`` was asked to do."""
 
     scenarios: tuple[Scenario, ...] = FULL_SCENARIOS
-    paths: tuple[str, ...] = ("floor", "gw-kernel", "gw-spin")
+    paths: tuple[str, ...] = ("floor", "gw-kernel", "gw-spin", "fix-quickfix", "fix-gw-kernel", "fix-gw-spin")
     repeat: int = 1
     spin_us: int = -1
     pin: bool = True
@@ -61,6 +61,8 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
             for scenario in options.scenarios:
                 order = paths[repeat % len(paths) :] + paths[: repeat % len(paths)]
                 for path in order:
+                    if not path.runs(scenario):
+                        continue
                     workdir = runs_dir / f"{scenario.name}.{path.name}.{repeat}"
                     runs.append(run_one(scenario, path, repeat, workdir, cpus, log=log))
                     if not options.keep_runs:

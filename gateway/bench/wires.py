@@ -128,10 +128,11 @@ class StrategyWire:
 
     supports_reject = True
 
-    def __init__(self, socket_path: str, strategy_id: str, *, venue: str, prefix: str) -> None:
+    def __init__(self, socket_path: str, strategy_id: str, *, venue: str, prefix: str, account: str = ACCOUNT) -> None:
         self.socket_path = socket_path
         self.strategy_id = strategy_id
         self.venue = venue
+        self.account = account
         self.prefix = prefix
         self.errors = 0
         self.error_texts: list[str] = []
@@ -170,7 +171,7 @@ class StrategyWire:
             writer.write(
                 NewOrder(
                     self.prefix + str(index),
-                    ACCOUNT,
+                    self.account,
                     self.venue,
                     SYMBOL,
                     _SIDES[side],
@@ -203,7 +204,9 @@ class StrategyWire:
                 if not done[index]:
                     done[index] = now_ns
                     outcome[index] = ACCEPTED
-                    results.venue_id[index] = int(message.venue_order_id)
+                    venue_order_id = message.venue_order_id
+                    if venue_order_id.isdigit():  # OUCH Order Reference Number: the one-way join key
+                        results.venue_id[index] = int(venue_order_id)
                     completed += 1
             elif kind is OrderRejected:
                 index = int(message.cl_ord_id[cut:])

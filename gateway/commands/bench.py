@@ -20,6 +20,7 @@ from gateway.bench.plan import FULL_SCENARIOS, scenarios_by_name
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 SMOKE_SCALE = 0.02
+DEFAULT_PATHS = ("floor", "gw-kernel", "gw-spin", "fix-quickfix", "fix-gw-kernel", "fix-gw-spin")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     names = ", ".join(s.name for s in FULL_SCENARIOS)
     parser.add_argument("--scenarios", default="", help=f"comma-separated subset of: {names} (default all)")
     parser.add_argument(
-        "--paths", default="floor,gw-kernel,gw-spin", help="comma-separated paths (default floor,gw-kernel,gw-spin)"
+        "--paths",
+        default=",".join(DEFAULT_PATHS),
+        help=f"comma-separated paths (default {','.join(DEFAULT_PATHS)}; FIX paths run pingpong only)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds over every scenario and path (default 1)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every scenario's order count (default 1)")

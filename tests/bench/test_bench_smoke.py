@@ -57,3 +57,37 @@ def test_bench_when_smoke_then_every_path_completes_with_zero_loss_and_writes_fi
     assert zero_gc["met"] is True
     assert (tmp_path / "report.json").exists()
     assert (tmp_path / "hgrm" / "pingpong.gw-spin.round_trip.hgrm").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_bench_when_smoke_fix_paths_then_gateway_fix_path_and_quickfix_initiator_complete(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            *GATEWAY,
+            "bench",
+            "--smoke",
+            "--json",
+            "--no-pin",
+            "--scenarios",
+            "pingpong,mixed",
+            "--paths",
+            "fix-quickfix,fix-gw-spin",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    scenarios = {s["name"]: s for s in report["scenarios"]}
+    pingpong = scenarios["pingpong"]
+    assert set(pingpong["paths"]) == {"fix-quickfix", "fix-gw-spin"}
+    for path in pingpong["paths"].values():
+        assert path["lost"] == 0
+        assert path["counts"]["accepted"] == path["round_trip"]["count"] > 0
+    assert pingpong["baselines"] == {"fix-gw-spin": "fix-quickfix"}
+    assert scenarios["mixed"]["paths"] == {}  # the FIX paths take part in ping-pong only
+    fix_target = next(t for t in report["targets"] if t["name"].startswith("FIX path"))
+    assert fix_target["met"] is not None
