@@ -66,6 +66,8 @@ class PathSpec(msgspec.Struct, frozen=True):
     """The path this one is compared with ("" for a baseline itself)."""
     scenarios: tuple[str, ...] | None = None
     """Scenario names this path runs (None: every scenario)."""
+    relay: bool = False
+    """Put a do-nothing Python relay (``gateway.bench.relay``) between the floor load generator and the simulator."""
 
     def runs(self, scenario: Scenario) -> bool:
         """Return True if this path takes part in ``scenario``."""
@@ -74,6 +76,9 @@ class PathSpec(msgspec.Struct, frozen=True):
 
 FIX_SCENARIOS: Final = ("pingpong",)
 """What the FIX paths run: ping-pong (the QuickFIX acceptor saturates below 10,000 orders/s here)."""
+
+
+RELAY_SCENARIOS: Final = ("pingpong",)
 
 
 def default_paths(spin_us: int) -> list[PathSpec]:
@@ -89,6 +94,23 @@ def default_paths(spin_us: int) -> list[PathSpec]:
             loop_spin_us=spin_us,
             so_busy_poll_us=50,
             baseline="floor",
+        ),
+        PathSpec(
+            "relay",
+            "do-nothing Python relay, no spin",
+            gateway=False,
+            relay=True,
+            baseline="floor",
+            scenarios=RELAY_SCENARIOS,
+        ),
+        PathSpec(
+            "relay-spin",
+            f"do-nothing Python relay, {spin}",
+            gateway=False,
+            relay=True,
+            loop_spin_us=spin_us,
+            baseline="floor",
+            scenarios=RELAY_SCENARIOS,
         ),
         PathSpec(
             "fix-quickfix",
@@ -130,6 +152,8 @@ class Placement(msgspec.Struct, frozen=True):
     """The gateway's ``spin.sched_fifo_priority``."""
     nice: int | None = None
     """Nice value of every bench process (load generator, simulator, gateway), or None to leave it."""
+    journal_fsync: str = "interval"
+    """The gateway journal's fsync policy (none | interval | batch); deploy/gateway.yaml uses interval."""
 
     def describe(self) -> str:
         """Return the placement in words."""
@@ -146,7 +170,7 @@ class Placement(msgspec.Struct, frozen=True):
         )
         inside = "gateway SCHED_OTHER" if self.gateway_fifo is None else f"gateway SCHED_FIFO {self.gateway_fifo}"
         nice = "" if self.nice is None else f"; nice {self.nice} for all three"
-        return f"{where}; {outside}; {inside}{nice}"
+        return f"{where}; {outside}; {inside}{nice}; journal fsync {self.journal_fsync}"
 
 
 def placement(
@@ -218,7 +242,12 @@ def ouch_venue(port: int) -> dict[str, Any]:
 
 
 def gateway_config(
-    workdir: Path, sim_port: int, path: PathSpec, cpus: tuple[int, ...], fifo: int | None = None
+    workdir: Path,
+    sim_port: int,
+    path: PathSpec,
+    cpus: tuple[int, ...],
+    fifo: int | None = None,
+    journal_fsync: str = "interval",
 ) -> Path:
     """Write the gateway config of one run (one venue, OUCH or FIX as the path says; strategy ``bench``)."""
     limits = bench_limits(workdir / "risk")
@@ -231,7 +260,7 @@ def gateway_config(
         "loop": "uvloop",
         "risk_limits": str(limits),
         "risk_audit_log": "audit.jsonl",
-        "journal": {"directory": "journal", "fsync": "interval", "fsync_interval_ms": 10},
+        "journal": {"directory": "journal", "fsync": journal_fsync, "fsync_interval_ms": 10},
         "strategies": {"bench": {"accounts": [ACCOUNT, FIX_ACCOUNT], "on_disconnect": "keep"}},
         "venues": [venue],
         "spin": {
@@ -378,16 +407,27 @@ def run_one(
             _wait(port_file.exists, STARTUP_TIMEOUT_S, "the simulator to listen", sim)
             port = int(port_file.read_text())
         gateway_ctx: contextlib.AbstractContextManager[subprocess.Popen[bytes] | None]
+        relay_socket = workdir / "relay.sock"
         if path.gateway:
-            config = gateway_config(workdir, port, path, cpus.gateway, cpus.gateway_fifo)
+            config = gateway_config(workdir, port, path, cpus.gateway, cpus.gateway_fifo, cpus.journal_fsync)
             gw_args = [PYTHON, "-m", "gateway", "--log-level", "WARNING", "run", "--config", str(config)]
             gateway_ctx = _process(gw_args, workdir / "gateway.log", (), None, cpus.nice)
+        elif path.relay:
+            relay_args = [PYTHON, "-m", "gateway.bench.relay", "--listen", str(relay_socket), "--venue-port", str(port)]
+            relay_args += ["--spin-us", str(path.loop_spin_us), *(f"--cpu={c}" for c in cpus.gateway)]
+            gateway_ctx = _process(relay_args, workdir / "relay.log", (), None, cpus.nice)
         else:
             gateway_ctx = contextlib.nullcontext(None)
         with gateway_ctx as gateway:
             admin = workdir / "a.sock"
             venue_name = FIX_VENUE if path.venue == "fix" else "OUCH"
-            if gateway is not None:
+            if path.relay:
+                assert gateway is not None
+                _wait(relay_socket.exists, STARTUP_TIMEOUT_S, "the relay", gateway)
+                spec = LoadgenSpec(
+                    wire="ouch", scenario=scenario, out=str(workdir / "loadgen.out"), socket_path=str(relay_socket)
+                )
+            elif gateway is not None:
                 _wait(lambda: _venue_up(admin, venue_name), STARTUP_TIMEOUT_S, "the gateway's venue session", gateway)
                 spec = LoadgenSpec(
                     wire="strategy",
@@ -426,9 +466,10 @@ def run_one(
                     f"{scenario.name} on {path.name}: load generator exited {loadgen.returncode}: "
                     + (workdir / "loadgen.log").read_text()[-2000:]
                 )
-            if gateway is not None:
+            if gateway is not None and path.gateway:
                 reply = admin_request(admin, {"cmd": "status"}, timeout_s=60)
                 status = reply.get("status")
+            if gateway is not None:
                 gateway_exit = _stop(gateway)
         _stop(sim)
     output = read_output(workdir / "loadgen.out")

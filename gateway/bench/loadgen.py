@@ -102,7 +102,7 @@ def make_wire(spec: LoadgenSpec) -> Wire:
         strategy.connect()
         return strategy
     if spec.wire == "ouch":
-        ouch = OuchWire(spec.host, spec.port, first_user_ref_num=spec.first_user_ref_num)
+        ouch = OuchWire(spec.host, spec.port, first_user_ref_num=spec.first_user_ref_num, socket_path=spec.socket_path)
         ouch.connect()
         return ouch
     raise ValueError(f"unknown wire {spec.wire!r} (strategy or ouch)")

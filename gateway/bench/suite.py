@@ -19,7 +19,16 @@ class BenchOptions(msgspec.Struct, frozen=True):
     """What ``gateway bench`` was asked to do."""
 
     scenarios: tuple[Scenario, ...] = FULL_SCENARIOS
-    paths: tuple[str, ...] = ("floor", "gw-kernel", "gw-spin", "fix-quickfix", "fix-gw-kernel", "fix-gw-spin")
+    paths: tuple[str, ...] = (
+        "floor",
+        "relay",
+        "relay-spin",
+        "gw-kernel",
+        "gw-spin",
+        "fix-quickfix",
+        "fix-gw-kernel",
+        "fix-gw-spin",
+    )
     repeat: int = 1
     spin_us: int = -1
     pin: bool = True
@@ -29,6 +38,7 @@ class BenchOptions(msgspec.Struct, frozen=True):
     """The gateway's ``spin.sched_fifo_priority``."""
     nice: int | None = None
     """Nice value for every bench process."""
+    journal_fsync: str = "interval"
     out_dir: str = ""
     """Where ``.hgrm`` files, the plot and report.json go ("" = a temporary directory, removed)."""
     plot: bool = True
@@ -49,7 +59,9 @@ def select_paths(names: tuple[str, ...], spin_us: int) -> list[PathSpec]:
 def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Report:
     """Run every scenario on every path (paths alternate; repeats rotate their order); return the report."""
     paths = select_paths(options.paths, options.spin_us)
-    cpus = placement(options.pin, options.fifo, options.gateway_fifo, options.nice)
+    cpus = msgspec.structs.replace(
+        placement(options.pin, options.fifo, options.gateway_fifo, options.nice), journal_fsync=options.journal_fsync
+    )
     started = dt.datetime.now(dt.UTC)
     machine = machine_info()
     out_dir = Path(options.out_dir) if options.out_dir else Path(tempfile.mkdtemp(prefix="gwbench-", dir="/tmp"))

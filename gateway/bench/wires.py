@@ -255,10 +255,19 @@ class OuchWire:
     supports_reject = False
 
     def __init__(
-        self, host: str, port: int, *, username: str = "USER", password: str = "PASS", first_user_ref_num: int = 1
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str = "USER",
+        password: str = "PASS",
+        first_user_ref_num: int = 1,
+        socket_path: str = "",
     ) -> None:
         self.host = host
         self.port = port
+        self.socket_path = socket_path
+        """Connect to this Unix socket instead (a relay in front of the simulator)."""
         self.username = username
         self.password = password
         self.errors = 0
@@ -272,14 +281,17 @@ class OuchWire:
         """UserRefNum being canceled -> index of the cancel action."""
         self._replace_target: dict[int, int] = {}
         """Replace's new UserRefNum -> the new-order index it replaces."""
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock = socket.socket(socket.AF_UNIX if socket_path else socket.AF_INET, socket.SOCK_STREAM)
 
     def connect(self) -> None:
         """Connect, log in to the current session, wait for Login Accepted (blocking)."""
         sock = self.sock
         sock.settimeout(HANDSHAKE_TIMEOUT_S)
-        sock.connect((self.host, self.port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.socket_path:
+            sock.connect(self.socket_path)
+        else:
+            sock.connect((self.host, self.port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(encode_login_request(self.username, self.password, "", 0))
         while True:
             data = sock.recv(65536)

@@ -20,7 +20,16 @@ from gateway.bench.plan import FULL_SCENARIOS, scenarios_by_name
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 SMOKE_SCALE = 0.02
-DEFAULT_PATHS = ("floor", "gw-kernel", "gw-spin", "fix-quickfix", "fix-gw-kernel", "fix-gw-spin")
+DEFAULT_PATHS = (
+    "floor",
+    "relay",
+    "relay-spin",
+    "gw-kernel",
+    "gw-spin",
+    "fix-quickfix",
+    "fix-gw-kernel",
+    "fix-gw-spin",
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--paths",
         default=",".join(DEFAULT_PATHS),
-        help=f"comma-separated paths (default {','.join(DEFAULT_PATHS)}; FIX paths run pingpong only)",
+        help=f"comma-separated paths (default {','.join(DEFAULT_PATHS)}; relay and FIX paths run pingpong only)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds over every scenario and path (default 1)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every scenario's order count (default 1)")
@@ -53,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         metavar="N",
         help="nice value for load generator, simulator and gateway (e.g. -20: other load on the host yields)",
+    )
+    parser.add_argument(
+        "--journal-fsync",
+        choices=["none", "interval", "batch"],
+        default="interval",
+        help="the gateway journal's fsync policy (default interval, as deploy/gateway.yaml)",
     )
     parser.add_argument(
         "--gateway-fifo",
@@ -91,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         pin=not args.no_pin,
         fifo=args.fifo,
         nice=args.nice,
+        journal_fsync=args.journal_fsync,
         gateway_fifo=args.gateway_fifo,
         out_dir=args.out,
         plot=not (args.no_plot or args.smoke),
