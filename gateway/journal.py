@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 RECORD_HEADER: Final = struct.Struct(">II")
 HEADER_SIZE: Final = RECORD_HEADER.size
+_pack_header: Final = RECORD_HEADER.pack_into
+_crc32: Final = zlib.crc32
 MAX_RECORD_SIZE: Final = 1 << 20
 
 FsyncPolicy = Literal["none", "interval", "batch"]
@@ -186,10 +188,10 @@ class FileJournal:
         """Encode ``record`` into the pending batch."""
         buf = self._buf
         start = len(buf)
-        self._encode_into(record, buf, start + HEADER_SIZE)
-        RECORD_HEADER.pack_into(
-            buf, start, len(buf) - start - HEADER_SIZE, zlib.crc32(memoryview(buf)[start + HEADER_SIZE :])
-        )
+        body = start + HEADER_SIZE
+        self._encode_into(record, buf, body)
+        payload = buf[body:]  # a small copy is cheaper than a memoryview slice for records this size
+        _pack_header(buf, start, len(payload), _crc32(payload))
         self.records_written += 1
 
     def flush(self) -> None:

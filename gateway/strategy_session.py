@@ -48,6 +48,7 @@ _TAG_TO_TYPE: Final[dict[int, type[msgspec.Struct]]] = {
     for cls in (Hello, NewOrder, Cancel, Replace, MassCancel)
 }
 _POSITION = re.compile(r"`\$\[(\d+)\]")
+_ORDER_REQUESTS: Final = frozenset({NewOrder, Cancel, Replace, MassCancel})
 
 
 def describe_validation_error(tag: object, detail: str) -> str:
@@ -110,17 +111,21 @@ class StrategySession:
             return []
         self.last_received_ns = now_ns
         out: list[Request] = []
+        decode = self._decode
         for frame in self._splitter.feed(data):
             self.frames_in += 1
             try:
-                msg = self._decode(frame)
+                msg = decode(frame)
             except msgspec.ValidationError as exc:
                 self._on_invalid(frame, str(exc), out)
             except msgspec.DecodeError as exc:
                 self._error("BAD_FRAME", f"frame {self.frames_in}: not a valid message: {exc}")
             else:
-                self._on_message(msg, out)
-            if self.is_closed():
+                if type(msg) in _ORDER_REQUESTS and self.state is SessionState.ACTIVE:
+                    out.append(msg)  # the common case, as _on_message would
+                else:
+                    self._on_message(msg, out)
+            if self.state is SessionState.CLOSED:
                 return out
         if self._splitter.oversized is not None:
             self.close(

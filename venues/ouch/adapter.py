@@ -41,7 +41,7 @@ from venues.base import (
 )
 from venues.ouch.codec import (
     OUTBOUND_DECODERS,
-    decode_accepted,
+    accepted_core,
     decode_canceled,
     decode_executed,
     decode_rejected,
@@ -225,7 +225,9 @@ class OuchVenue(VenueAdapter):
         if not 0 < order.price <= MAX_PRICE:
             return UnsupportedOrder("OUCH_PRICE", f"price {order.price} outside 0.0001..199,999.9900")
         symbol = order.symbol
-        if not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol:
+        if symbol not in self._symbols and (  # symbols already sent passed this check before
+            not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
+        ):
             return UnsupportedOrder("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
         if not 0 <= order.order_id < 2**64:
             return UnsupportedOrder("OUCH_ORDER_ID", f"order id {order.order_id} cannot be a ClOrdID")
@@ -478,25 +480,23 @@ class OuchVenue(VenueAdapter):
     # ---- outbound message handlers ---------------------------------------------------------------
 
     def _on_accepted(self, seq: int, data: memoryview) -> None:
-        message = decode_accepted(data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
+        fields = accepted_core(data)
+        if isinstance(fields, DecodeError):
+            self._decode_error(seq, fields)
             return
-        urn = message.user_ref_num
+        urn, quantity, price, order_reference_number, order_state = fields
         ref = self._refs.get(urn)
         if ref is None:
             self._unknown(seq, "A", urn)
             return
         chain = ref[0]
         self._inflight.pop(urn, None)
-        chain.open_qty = message.quantity
+        chain.open_qty = quantity
         order_id = chain.order.order_id
-        self.event_sink(
-            VenueAccepted(seq, order_id, str(message.order_reference_number), message.quantity, message.price)
-        )
-        if message.order_state == ORDER_STATE_DEAD:
+        self.event_sink(VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
+        if order_state == ORDER_STATE_DEAD:
             self._finish(chain)
-            self.event_sink(VenueCanceled(seq, order_id, message.quantity, "DEAD", _DEAD_TEXT))
+            self.event_sink(VenueCanceled(seq, order_id, quantity, "DEAD", _DEAD_TEXT))
 
     def _on_executed(self, seq: int, data: memoryview) -> None:
         message = decode_executed(data)

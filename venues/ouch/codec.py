@@ -490,6 +490,32 @@ def decode_accepted(buf: Buffer) -> OrderAccepted | DecodeError:
     )
 
 
+def accepted_core(buf: Buffer) -> tuple[int, int, int, int, str] | DecodeError:
+    """Return (UserRefNum, quantity, price, Order Reference Number, order state) of Order Accepted.
+
+    The gateway adapter's hot path: the same length, side and state checks as
+    ``decode_accepted`` without building the message (symbol and ClOrdID stay undecoded).
+    Anything but the 64-byte form without options goes through ``decode_accepted``.
+    """
+    if len(buf) == 64:
+        _ts, urn, side, qty, _sym, price, _tif, _disp, orn, _cap, _ise, _cross, state, _clid, alen = (
+            _ACCEPTED.unpack_from(buf)
+        )
+        state_char = _STATE.get(state)
+        if alen == 0 and state_char is not None and side in _SIDE:
+            return urn, qty, price, orn, state_char
+    message = decode_accepted(buf)
+    if isinstance(message, DecodeError):
+        return message
+    return (
+        message.user_ref_num,
+        message.quantity,
+        message.price,
+        message.order_reference_number,
+        message.order_state,
+    )
+
+
 def decode_replaced(buf: Buffer) -> OrderReplaced | DecodeError:
     """Decode Order Replaced with one ``unpack_from``."""
     size = len(buf)
