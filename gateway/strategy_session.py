@@ -125,7 +125,7 @@ class StrategySession:
                     out.append(msg)  # the common case, as _on_message would
                 else:
                     self._on_message(msg, out)
-            if self.state is SessionState.CLOSED:
+            if self.is_closed():
                 return out
         if self._splitter.oversized is not None:
             self.close(
