@@ -170,10 +170,21 @@ def run(orders: int, batch: int, profile: bool) -> None:
         engine.flush()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's default policy: young collections, no full ones
     base = 1_000_000
     single_frames = [rig.frames(base + i, 1) for i in range(orders)]
     order_ns: list[int] = []
     ack_ns: list[int] = []
+    pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    started = [0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = perf()
+        else:
+            pauses[info["generation"]].append(perf() - started[0])
+
+    gc.callbacks.append(on_gc)
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
@@ -204,6 +215,7 @@ def run(orders: int, batch: int, profile: bool) -> None:
         done += batch
     if profiler:
         profiler.disable()
+    gc.callbacks.remove(on_gc)
     counters = engine.counters
     assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
     print(f"python {sys.version.split()[0]}; {orders} orders one per read; then {done} in reads of {batch}")
@@ -223,6 +235,11 @@ def run(orders: int, batch: int, profile: bool) -> None:
     per_order = batch_time / done
     rate = 1e9 / per_order
     print(f"{'batched, both directions':<40} {per_order / 1000:6.2f} us per order = {rate:,.0f} orders/s on one core")
+    collections = ", ".join(
+        f"generation {g}: {len(p)} (max {max(p) / 1000:.0f} us)" if p else f"generation {g}: 0"
+        for g, p in pauses.items()
+    )
+    print(f"{'automatic garbage collections':<40} {collections}")
     if profiler:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(30)

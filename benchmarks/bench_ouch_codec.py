@@ -110,7 +110,7 @@ def main() -> None:
             venue.send_new(order)
         session = venue._session
         executed_view = memoryview(executed)
-        venue._refs[1][0].open_qty = 10**15  # keep the executed order open across every batch
+        venue._refs[1].open_qty = 10**15  # keep the executed order open across every batch
 
         def adapter_send_new() -> None:
             session.out = bytearray()

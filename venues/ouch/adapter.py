@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+import msgspec
+
 from gateway.clock import NowNs
 from gateway.order import Order, OrderState
 from gateway.protocol.messages import OrderType, Side, TimeInForce
@@ -82,26 +84,27 @@ _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 
 
-class _Chain:
-    """One gateway order at the venue: its UserRefNums (Enter, then one per Replace) and open quantity."""
+class _Chain(msgspec.Struct, gc=False):
+    """One gateway order at the venue: its UserRefNums (Enter, then one per Replace) and open quantity.
 
-    __slots__ = ("candidates", "done", "open_qty", "order", "pending_user_ref_num", "user_ref_num")
+    Exempt from the garbage collector (it holds an ``Order``, ints and a tuple of ints: no cycles),
+    so the chains of open orders never make young collections longer.
+    """
 
-    def __init__(self, order: Order, user_ref_num: int, open_qty: int) -> None:
-        self.order = order
-        self.user_ref_num = user_ref_num
-        """The UserRefNum the venue currently knows the order by."""
-        self.pending_user_ref_num = 0
-        """New UserRefNum of a Replace not yet answered (0 = none)."""
-        self.open_qty = open_qty
-        """Shares still open at the venue as far as its messages tell."""
-        self.candidates: list[int] = []
-        """After ``restore`` of a replaced order: every number that may be the live one."""
-        self.done = False
+    order: Order
+    user_ref_num: int
+    """The UserRefNum the venue currently knows the order by."""
+    open_qty: int
+    """Shares still open at the venue as far as its messages tell."""
+    pending_user_ref_num: int = 0
+    """New UserRefNum of a Replace not yet answered (0 = none)."""
+    candidates: tuple[int, ...] = ()
+    """After ``restore`` of a replaced order: every number that may be the live one."""
+    done: bool = False
 
-    def cancel_targets(self) -> list[int]:
+    def cancel_targets(self) -> tuple[int, ...]:
         """Return the UserRefNums a Cancel must name."""
-        return self.candidates or [self.user_ref_num]
+        return self.candidates or (self.user_ref_num,)
 
 
 def _cl_ord_id(order_id: int) -> bytes:
@@ -159,8 +162,10 @@ class OuchVenue(VenueAdapter):
         self._reason = "not connected yet"
         self._chains: dict[int, _Chain] = {}
         """order_id -> chain."""
-        self._refs: dict[int, tuple[_Chain, bool]] = {}
-        """UserRefNum -> (chain, True if it was the new number of a Replace). Old numbers stay mapped."""
+        self._refs: dict[int, _Chain] = {}
+        """UserRefNum -> chain. Old numbers stay mapped."""
+        self._replace_refs: set[int] = set()
+        """UserRefNums that were the new number of a Replace (the others are Enters)."""
         self._inflight: dict[int, bytearray] = {}
         """Packets the venue has not answered yet, re-sent after each login (by UserRefNum / cancel key)."""
         self._symbols: dict[str, bytes] = {}
@@ -238,7 +243,7 @@ class OuchVenue(VenueAdapter):
         user_ref_num = self._store.next()
         chain = _Chain(order, user_ref_num, order.qty)
         self._chains[order.order_id] = chain
-        self._refs[user_ref_num] = (chain, False)
+        self._refs[user_ref_num] = chain
         side = order.side
         buf = self._session.out
         start = len(buf)
@@ -292,7 +297,8 @@ class OuchVenue(VenueAdapter):
             )
             return ""
         user_ref_num = self._store.next()
-        self._refs[user_ref_num] = (chain, True)
+        self._refs[user_ref_num] = chain
+        self._replace_refs.add(user_ref_num)
         chain.pending_user_ref_num = user_ref_num
         buf = self._session.out
         start = len(buf)
@@ -333,7 +339,11 @@ class OuchVenue(VenueAdapter):
             known.append(user_ref_num)
             known.sort()
         for number in known:
-            self._refs[number] = (chain, number != known[0])
+            self._refs[number] = chain
+            if number != known[0]:
+                self._replace_refs.add(number)
+            else:
+                self._replace_refs.discard(number)
         if order.state == OrderState.PENDING_REPLACE and len(known) > 1:
             live = known[:-1]
             chain.pending_user_ref_num = known[-1]
@@ -341,7 +351,7 @@ class OuchVenue(VenueAdapter):
             live = known
             chain.pending_user_ref_num = 0
         chain.user_ref_num = live[-1]
-        chain.candidates = list(live) if len(live) > 1 else []
+        chain.candidates = tuple(live) if len(live) > 1 else ()
         chain.done = order.is_terminal
         self._requeue(chain)
 
@@ -485,11 +495,10 @@ class OuchVenue(VenueAdapter):
             self._decode_error(seq, fields)
             return
         urn, quantity, price, order_reference_number, order_state = fields
-        ref = self._refs.get(urn)
-        if ref is None:
+        chain = self._refs.get(urn)
+        if chain is None:
             self._unknown(seq, "A", urn)
             return
-        chain = ref[0]
         self._inflight.pop(urn, None)
         chain.open_qty = quantity
         order_id = chain.order.order_id
@@ -503,11 +512,10 @@ class OuchVenue(VenueAdapter):
         if isinstance(message, DecodeError):
             self._decode_error(seq, message)
             return
-        ref = self._refs.get(message.user_ref_num)
-        if ref is None:
+        chain = self._refs.get(message.user_ref_num)
+        if chain is None:
             self._unknown(seq, "E", message.user_ref_num)
             return
-        chain = ref[0]
         chain.open_qty -= message.quantity
         self.event_sink(
             VenueExecuted(
@@ -538,14 +546,13 @@ class OuchVenue(VenueAdapter):
         self._canceled(seq, "D", message.user_ref_num, message.decrement_shares, message.reason)
 
     def _canceled(self, seq: int, kind: str, urn: int, quantity: int, reason: str) -> None:
-        ref = self._refs.get(urn)
-        if ref is None:
+        chain = self._refs.get(urn)
+        if chain is None:
             self._unknown(seq, kind, urn)
             return
         if quantity <= 0:
             self._ignore(kind + "0", seq, f"cancel of 0 shares for UserRefNum {urn}")
             return
-        chain = ref[0]
         chain.open_qty -= quantity
         self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
         if chain.open_qty <= 0:
@@ -557,18 +564,17 @@ class OuchVenue(VenueAdapter):
             self._decode_error(seq, message)
             return
         urn = message.user_ref_num
-        ref = self._refs.get(urn)
-        if ref is None:
+        chain = self._refs.get(urn)
+        if chain is None:
             self._unknown(seq, "U", urn)
             return
-        chain = ref[0]
         inflight = self._inflight
         inflight.pop(urn, None)
         inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
         chain.user_ref_num = urn
-        chain.candidates = []
+        chain.candidates = ()
         chain.open_qty = message.quantity
         if chain.pending_user_ref_num == urn:
             chain.pending_user_ref_num = 0
@@ -586,11 +592,11 @@ class OuchVenue(VenueAdapter):
             self._decode_error(seq, message)
             return
         urn = message.user_ref_num
-        ref = self._refs.get(urn)
-        if ref is None:
+        chain = self._refs.get(urn)
+        if chain is None:
             self._unknown(seq, "J", urn)
             return
-        chain, was_replace = ref
+        was_replace = urn in self._replace_refs
         self._inflight.pop(urn, None)
         code, text = _REJECT_CODES.get(message.reason) or (
             f"0x{message.reason:04X}",
@@ -600,10 +606,9 @@ class OuchVenue(VenueAdapter):
             if chain.pending_user_ref_num == urn:
                 chain.pending_user_ref_num = 0
             if urn in chain.candidates:
-                chain.candidates.remove(urn)
-                chain.user_ref_num = chain.candidates[-1]
-                if len(chain.candidates) == 1:
-                    chain.candidates = []
+                remaining = tuple(number for number in chain.candidates if number != urn)
+                chain.user_ref_num = remaining[-1]
+                chain.candidates = remaining if len(remaining) > 1 else ()
             self.event_sink(VenueCancelRejected(seq, chain.order.order_id, code, text))
         else:
             self._finish(chain)
@@ -616,12 +621,12 @@ class OuchVenue(VenueAdapter):
             return
         assert isinstance(message, CancelReject)
         urn = message.user_ref_num
-        ref = self._refs.get(urn)
-        if ref is None:
+        chain = self._refs.get(urn)
+        if chain is None:
             self._unknown(seq, "I", urn)
             return
         self._inflight.pop(urn | _CANCEL_KEY, None)
-        self.event_sink(VenueCancelRejected(seq, ref[0].order.order_id, "I", _CANCEL_REJECT_TEXT))
+        self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
     def _on_cancel_pending(self, seq: int, data: memoryview) -> None:
         message = OUTBOUND_DECODERS[ord("P")](data)
@@ -706,8 +711,7 @@ class OuchVenue(VenueAdapter):
                 self._inflight[number | _CANCEL_KEY] = packet
 
     def _owner(self, key: int) -> _Chain | None:
-        ref = self._refs.get(key & (_CANCEL_KEY - 1))
-        return ref[0] if ref is not None else None
+        return self._refs.get(key & (_CANCEL_KEY - 1))
 
     def _finish(self, chain: _Chain) -> None:
         """The order is over at the venue: nothing of it needs re-sending any more."""
@@ -733,12 +737,13 @@ class OuchVenue(VenueAdapter):
             if chain is None:
                 continue
             order_id = chain.order.order_id
-            if key < _CANCEL_KEY and not self._refs[key][1]:
+            if key < _CANCEL_KEY and key not in self._replace_refs:
                 self._emit(VenueRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
             else:
                 self._emit(VenueCancelRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
         self._inflight.clear()
         self._refs.clear()
+        self._replace_refs.clear()
         self._chains.clear()
         self._restored.clear()
 
