@@ -439,6 +439,110 @@ def render_text(report: Report) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+# Markdown (the tables of docs/performance.md)
+# --------------------------------------------------------------------------------------------------
+
+_MD_KEYS: Final = (*PERCENTILE_KEYS, "max")
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_series(sc: ScenarioResult, series: str, title: str) -> list[str]:
+    lines = [f"{title}", "", _md_row(["path", "count", "answered/s", *_MD_KEYS, "lost"])]
+    lines.append(_md_row(["---"] + ["---:"] * (len(_MD_KEYS) + 3)))
+    for name, result in sc.paths.items():
+        summary = getattr(result, series)
+        if not summary["count"]:
+            continue
+        lines.append(
+            _md_row(
+                [
+                    name,
+                    f"{int(summary['count']):,}",
+                    f"{result.throughput:,.0f}",
+                    *(f"{summary[k]:,.1f}" for k in _MD_KEYS),
+                    str(result.lost),
+                ]
+            )
+        )
+    for name, per_series in sc.added.items():
+        if not sc.paths[name].__getattribute__(series)["count"]:
+            continue
+        rows = per_series[series]
+        base = sc.baselines.get(name, FLOOR)
+        lines.append(_md_row([f"{name} - {base}", "", "", *(f"{float(r['added_us']):,.1f}" for r in rows), ""]))
+        lines.append(_md_row([f"{name} / {base}", "", "", *(f"{float(r['ratio']):.2f}x" for r in rows), ""]))
+    return [*lines, ""]
+
+
+def render_markdown(report: Report) -> str:
+    """Return the report as Markdown tables (microseconds), as docs/performance.md shows them."""
+    out = [
+        f"Run {report.started_at}: {report.machine.get('cpu_model', '')}, {report.machine.get('cpus')} vCPUs, "
+        f"kernel {report.machine.get('kernel')}, Python {report.machine.get('python')}; {report.placement}; "
+        f"load average at start {report.machine.get('load_average_at_start')}.",
+        "",
+    ]
+    for sc in report.scenarios:
+        if not sc.paths:
+            continue
+        out.append(f"### {sc.name}: {sc.description}")
+        out.append("")
+        corrected = "intended send -> ack, coordinated omission corrected" if sc.corrected else "send -> ack"
+        out += _md_series(sc, sc.primary, f"Round trip, new orders ({corrected}), µs:")
+        if any(p.one_way["count"] for p in sc.paths.values()):
+            out += _md_series(sc, "one_way", "One way, new orders (send -> simulator read), µs:")
+        others = []
+        for name, result in sc.paths.items():
+            for label, summary in (
+                ("risk reject", result.reject_round_trip),
+                ("cancel", result.cancel_round_trip),
+                ("replace", result.replace_round_trip),
+            ):
+                if summary["count"]:
+                    others.append(
+                        _md_row([name, label, f"{int(summary['count']):,}", *(f"{summary[k]:,.1f}" for k in _MD_KEYS)])
+                    )
+        if others:
+            out += [
+                "Other round trips (send -> answer), µs:",
+                "",
+                _md_row(["path", "request", "count", *_MD_KEYS]),
+                _md_row(["---", "---", "---:"] + ["---:"] * len(_MD_KEYS)),
+                *others,
+                "",
+            ]
+        for name, result in sc.paths.items():
+            if not result.stages_us:
+                continue
+            out += [
+                f"Gateway stages, {name} (the gateway's own timestamps), µs:",
+                "",
+                _md_row(["stage", "count", *_MD_KEYS]),
+                _md_row(["---", "---:"] + ["---:"] * len(_MD_KEYS)),
+            ]
+            for stage in STAGE_ORDER:
+                st = result.stages_us.get(stage)
+                if st and st.get("count"):
+                    out.append(_md_row([stage, f"{int(st['count']):,}", *(f"{st.get(k, 0.0):,.1f}" for k in _MD_KEYS)]))
+            gc_info = result.gc or {}
+            out += [
+                "",
+                f"GC during the run ({name}): automatic collections by generation "
+                f"{gc_info.get('automatic_by_generation')}, full collections on the hot path "
+                f"{gc_info.get('hot_path_full_collections')}.",
+                "",
+            ]
+    out += ["### Targets", "", _md_row(["target", "result", "figures"]), _md_row(["---", "---", "---"])]
+    for target in report.targets:
+        mark = "n/a" if target.met is None else ("met" if target.met else "missed")
+        out.append(_md_row([target.name, mark, target.detail]))
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
 # Plot
 # --------------------------------------------------------------------------------------------------
 

@@ -161,10 +161,10 @@ class Comparison(msgspec.Struct, frozen=True):
 
 
 def compare(baseline: Summary, other: Summary) -> list[Comparison]:
-    """Return ``other`` minus ``baseline`` and ``other / baseline`` at every percentile and max."""
+    """Return ``other`` minus ``baseline`` and ``other / baseline`` per percentile and max (ratio 0: no baseline)."""
     out = []
     for key in (*PERCENTILE_KEYS, "max"):
         base = baseline.at(key)
         value = other.at(key)
-        out.append(Comparison(key, base, value, value - base, value / base if base > 0 else math.inf))
+        out.append(Comparison(key, base, value, value - base, value / base if base > 0 else 0.0))
     return out

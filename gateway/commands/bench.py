@@ -79,12 +79,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--keep-runs", action="store_true", help="keep each run's logs, configs and journals")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables (as docs/performance.md)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the report; exit 1 if any order was lost or a run failed."""
-    from gateway.bench.report import render_text  # noqa: PLC0415 - keeps `gateway --help` fast
+    from gateway.bench.report import render_markdown, render_text  # noqa: PLC0415 - keeps `gateway --help` fast
     from gateway.bench.suite import BenchOptions, run_suite  # noqa: PLC0415
 
     known = scenarios_by_name()
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         keep_runs=args.keep_runs,
         command="gateway " + shlex.join(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else ["bench"]),
     )
-    log = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    log = (lambda line: print(line, file=sys.stderr)) if args.json or args.markdown else print
     try:
         report = run_suite(options, log=log)
     except ValueError as exc:
@@ -124,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    elif args.markdown:
+        sys.stdout.write(render_markdown(report))
     else:
         print(render_text(report))
     lost = sum(p.lost for s in report.scenarios for p in s.paths.values())
