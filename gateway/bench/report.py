@@ -384,7 +384,8 @@ def render_text(report: Report) -> str:
         lines.append("   one way, new orders, send -> simulator read")
         lines.append("   " + _HEAD)
         for name, result in sc.paths.items():
-            lines.append("   " + _row(name, result.one_way, result))
+            if result.one_way["count"]:
+                lines.append("   " + _row(name, result.one_way, result))
         for name, per_series in sc.added.items():
             rows = per_series["one_way"]
             if sc.paths[name].one_way["count"]:

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
+import msgspec
+
 from gateway.clock import NowNs
 from gateway.order import Order, OrderState
 from gateway.protocol.messages import OrderType
@@ -89,17 +91,18 @@ _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
 
 
-class _Tracked:
-    """What the adapter knows about one open order."""
+class _Tracked(msgspec.Struct, gc=False):
+    """What the adapter knows about one open order.
 
-    __slots__ = ("order", "pending", "working")
+    Exempt from the garbage collector (an ``Order`` and two bytes: no cycles), so open orders
+    never make young collections longer.
+    """
 
-    def __init__(self, order: Order, working: bytes) -> None:
-        self.order = order
-        self.working = working
-        """ClOrdID the venue currently knows the order by."""
-        self.pending = b""
-        """ClOrdID of the cancel/replace in flight (b"" = none)."""
+    order: Order
+    working: bytes
+    """ClOrdID the venue currently knows the order by."""
+    pending: bytes = b""
+    """ClOrdID of the cancel/replace in flight (b"" = none)."""
 
 
 def _no_events(event: VenueEvent) -> None:
