@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -56,9 +57,17 @@ def select_paths(names: tuple[str, ...], spin_us: int) -> list[PathSpec]:
     return [known[n] for n in names]
 
 
+def quickfix_available() -> bool:
+    """Return True if the ``quickfix`` package (the ``fix`` extra) can be imported."""
+    return importlib.util.find_spec("quickfix") is not None
+
+
 def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Report:
     """Run every scenario on every path (paths alternate; repeats rotate their order); return the report."""
     paths = select_paths(options.paths, options.spin_us)
+    if any(p.venue == "fix" for p in paths) and not quickfix_available():
+        log("gateway bench: the 'quickfix' package is not installed (pip install '.[fix]'): FIX paths skipped")
+        paths = [p for p in paths if p.venue != "fix"]
     cpus = msgspec.structs.replace(
         placement(options.pin, options.fifo, options.gateway_fifo, options.nice), journal_fsync=options.journal_fsync
     )
