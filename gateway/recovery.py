@@ -29,10 +29,15 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
 
     Return the last venue_seq per venue and the event types journaled at that seq (one
     venue message can yield several events with the same sequence number).
+
+    Venue references are handed to the adapters (``restore``) only once every record has been
+    applied: an adapter decides from the order's state which request it is still waiting on
+    (Enter, Replace or Cancel) and re-sends that one after login, so it must see the final state.
     """
     last_seq: dict[str, int] = {}
     at_last: dict[str, set[type]] = {}
     orders = engine.orders
+    venue_refs: list[tuple[Order, str]] = []
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
@@ -85,9 +90,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
             engine.open_orders[order.order_id] = order
             engine.strategies[order.strategy_id].open_orders[order.order_id] = order
             engine.risk.on_order_opened(order)
-            venue = engine.venues.get(order.venue)
-            if venue is not None:
-                venue.restore(order, rec.venue_ref)
+            venue_refs.append((order, rec.venue_ref))
         elif kind is JSentCancel:
             assert isinstance(rec, JSentCancel)
             order = orders[rec.order_id]
@@ -97,12 +100,15 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
             assert isinstance(rec, JSentReplace)
             order = orders[rec.order_id]
             request_replace(order, rec.qty, rec.price)
-            venue = engine.venues.get(order.venue)
-            if venue is not None:
-                venue.restore(order, rec.venue_ref)
+            venue_refs.append((order, rec.venue_ref))
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
             orders[rec.order_id].cancel_queued = True
         elif kind is JReplaceRejected:
             pass
+    venues = engine.venues
+    for order, ref in venue_refs:
+        venue = venues.get(order.venue)
+        if venue is not None:
+            venue.restore(order, ref)
     return last_seq, at_last

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from gateway.client import GatewayError
-from gateway.journal import FileJournal, JOrderCreated, JSentNew
+from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew
 from gateway.protocol.messages import (
+    Canceled,
     CancelRejected,
     OrderAccepted,
     OrderEvent,
@@ -254,6 +255,39 @@ async def _events_after_restart(
     async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="M", last_seq=last_seq) as client:
         await wait_for(lambda: any(isinstance(e, until) for e in client.order_events()), timeout_s, until.__name__)
         return list(client.order_events())
+
+
+def test_restart_when_cancel_journaled_but_never_reached_venue_then_cancel_resent_and_order_canceled(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    last_seq, cl_ord_id = _one_resting_order_then_crash(gateway)
+    order_id = order_ids_by_cl_ord_id(gateway.journal(), "S1")[cl_ord_id]
+    # The crash hit between the journal write of the cancel and its bytes reaching the venue.
+    journal = FileJournal(gateway.journal(), fsync="none")
+    journal.append(JSentCancel(order_id))
+    journal.close()
+
+    gateway.start()
+    events = asyncio.run(_events_after_restart(gateway, last_seq, Canceled))
+    assert [type(e) for e in events] == [Canceled]
+    cancels = [r for r in sim.records() if r.type == "X"]
+    assert [r.outcome for r in cancels] == ["canceled"]
+    assert gateway.status()["orders_open"] == 0
+
+
+def test_restart_when_every_order_already_answered_then_no_request_is_resent_to_the_venue(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    _one_resting_order_then_crash(gateway)
+    gateway.start()
+    assert gateway.status()["venues"]["OUCH"]["resent"] == 0
+    assert [r.outcome for r in sim.records()] == ["accepted"]
 
 
 def test_restart_when_enter_journaled_but_never_reached_venue_then_sent_once_after_login(
