@@ -181,6 +181,7 @@ class GatewayProcess:
             )
         self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
         self.engine.journal = self.journal
+        self.recovery["completed_after_crash"] = self.engine.finish_recovery()
 
     async def start(self) -> None:
         """Build, recover, connect venues and open the sockets."""

@@ -66,7 +66,7 @@ from gateway.protocol.messages import (
     VenueStatus,
     Welcome,
 )
-from gateway.recovery import replay_journal
+from gateway.recovery import Replay, replay_journal
 from gateway.strategy_session import InvalidRequest, SessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from risk.api import RiskGate
@@ -145,6 +145,9 @@ class Engine:
         self.next_order_id = 1
         self.recovering = False
         self._venue_seq_floor: dict[str, int] = {}
+        self.recovery_emitted: list[tuple[StrategyState, OrderEvent]] = []
+        """Events the handlers produced while replaying a journaled venue event (see recovery.py)."""
+        self._recovery_leftovers = Replay()
         self._floor_event_types: dict[str, set[type]] = {}
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
@@ -643,6 +646,7 @@ class Engine:
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
         """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
         if self.recovering:
+            self.recovery_emitted.append((st, event))
             return
         st.next_seq += 1
         st.events.append(event)
@@ -707,12 +711,38 @@ class Engine:
         """
         self.recovering = True
         try:
-            last_seq, floor_types = replay_journal(self, records)
+            replay = replay_journal(self, records)
         finally:
             self.recovering = False
-        self._venue_seq_floor = dict(last_seq)
-        self._floor_event_types = floor_types
-        return last_seq
+        self._venue_seq_floor = dict(replay.last_seq)
+        self._floor_event_types = replay.at_last
+        self._recovery_leftovers = replay
+        return replay.last_seq
+
+    def finish_recovery(self) -> int:
+        """Complete what the crash cut short, once the journal is open for appending; return how many.
+
+        Orders created but neither sent nor answered never reached a venue: they are rejected
+        (``NOT_SENT``). Events produced by journaled venue events whose own records were cut off
+        are delivered now, with the next sequence numbers. Both are journaled like any event.
+        """
+        replay, self._recovery_leftovers = self._recovery_leftovers, Replay()
+        for order in replay.unanswered:
+            st = self.strategies[order.strategy_id]
+            self._refuse(st, order, GATEWAY, "NOT_SENT", "the gateway stopped before sending this order to the venue")
+        for strategy_id, event in replay.unjournaled:
+            st = self.strategies[strategy_id]
+            self._emit(st, msgspec.structs.replace(event, seq=st.next_seq))
+        count = len(replay.unanswered) + len(replay.unjournaled)
+        if count:
+            log.warning(
+                "recovery: %d orders never sent were rejected (NOT_SENT) and %d events cut off the journal's "
+                "tail were delivered",
+                len(replay.unanswered),
+                len(replay.unjournaled),
+            )
+        self.flush()
+        return count
 
     # ======================================================================================
     # Status

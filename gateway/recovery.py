@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.journal import (
@@ -18,17 +19,34 @@ from gateway.journal import (
     JVenueEvent,
 )
 from gateway.order import Order, OrderState, request_cancel, request_replace
+from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
 
 if TYPE_CHECKING:
     from gateway.engine import Engine
 
 
-def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[dict[str, int], dict[str, set[type]]]:
+@dataclass
+class Replay:
+    """What replaying a journal found."""
+
+    last_seq: dict[str, int] = field(default_factory=dict)
+    """Highest venue_seq journaled per venue."""
+    at_last: dict[str, set[type]] = field(default_factory=dict)
+    """Event types journaled at that seq (one venue message can yield several events)."""
+    unanswered: list[Order] = field(default_factory=list)
+    """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
+    unjournaled: list[tuple[str, OrderEvent]] = field(default_factory=list)
+    """(strategy id, event) that journaled venue events produced but whose own records were cut off."""
+
+
+def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
     """Apply ``records`` to ``engine`` (in recovery mode).
 
-    Return the last venue_seq per venue and the event types journaled at that seq (one
-    venue message can yield several events with the same sequence number).
+    A crash during the journal's write of a batch can leave any prefix of it on disk. Nothing
+    of the batch left the gateway, but its tail may be missing: an order created and not yet
+    sent or refused, or a venue event whose strategy events were not written. Those are
+    returned (``unanswered``, ``unjournaled``) for ``Engine.finish_recovery`` to complete.
 
     Venue references are handed to the adapters (``restore``) only once every record has been
     applied: an adapter decides from the order's state which request it is still waiting on
@@ -38,10 +56,13 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
     at_last: dict[str, set[type]] = {}
     orders = engine.orders
     venue_refs: list[tuple[Order, str]] = []
+    unanswered: dict[int, Order] = {}
+    emitted = engine.recovery_emitted
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
+            emitted.clear()
             engine.on_venue_event(rec.venue, rec.event)
             seq = rec.event.venue_seq
             if seq > last_seq.get(rec.venue, 0):
@@ -56,6 +77,12 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
                 st = engine.strategies[rec.strategy_id] = StrategyState(rec.strategy_id)
             st.events.append(rec.event)
             st.next_seq = rec.event.seq + 1
+            if emitted:
+                del emitted[0]
+            if type(rec.event) is OrderRejected:
+                rejected = st.orders.get(rec.event.cl_ord_id)
+                if rejected is not None:
+                    unanswered.pop(rejected.order_id, None)
         elif kind is JOrderCreated:
             assert isinstance(rec, JOrderCreated)
             st = engine.strategies.get(rec.strategy_id)
@@ -78,6 +105,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
             )
             st.orders[rec.cl_ord_id] = order
             orders[rec.order_id] = order
+            unanswered[rec.order_id] = order
             engine.next_order_id = max(engine.next_order_id, rec.order_id + 1)
         elif kind is JOrderRefused:
             assert isinstance(rec, JOrderRefused)
@@ -87,6 +115,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
         elif kind is JSentNew:
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
+            unanswered.pop(order.order_id, None)
             engine.open_orders[order.order_id] = order
             engine.strategies[order.strategy_id].open_orders[order.order_id] = order
             engine.risk.on_order_opened(order)
@@ -111,4 +140,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
         venue = venues.get(order.venue)
         if venue is not None:
             venue.restore(order, ref)
-    return last_seq, at_last
+    replay = Replay(last_seq, at_last, list(unanswered.values()))
+    replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
+    emitted.clear()
+    return replay
