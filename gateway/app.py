@@ -28,7 +28,15 @@ from gateway.clock import NowNs, monotonic_ns
 from gateway.config import ConfigError, GatewayConfig
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements
-from gateway.journal import FileJournal, JournalCorruptError, JournalScan, NullJournal, read_journal, truncate_torn_tail
+from gateway.journal import (
+    FileJournal,
+    JournalCorruptError,
+    JournalScan,
+    JTradingState,
+    NullJournal,
+    read_journal,
+    truncate_torn_tail,
+)
 from gateway.server import remove_socket, start_strategy_server
 from risk.api import RiskGate
 from venues.base import VenueAdapter
@@ -182,6 +190,22 @@ class GatewayProcess:
         self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
         self.engine.journal = self.journal
         self.recovery["completed_after_crash"] = self.engine.finish_recovery()
+        self._restore_trading_states()
+
+    def _restore_trading_states(self) -> None:
+        """Re-apply journaled kill switch / resume commands: a crash must never lift a kill."""
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.engine is not None and self.risk is not None
+        for rec in self.engine.replay.trading_states:
+            self.risk.set_trading_state(
+                TradingState[rec.state], rec.account or None, f"{rec.who} (restored from the journal)", rec.reason
+            )
+
+    def record_trading_state(self, account: str | None, state: str, who: str, reason: str) -> None:
+        """Journal a run-time trading state change (kill, resume) so it survives a restart."""
+        self.journal.append(JTradingState(account or "", state, who, reason))
+        self.journal.flush()
 
     async def start(self) -> None:
         """Build, recover, connect venues and open the sockets."""
@@ -306,6 +330,7 @@ class GatewayProcess:
         """Halt trading (globally or for one account) and cancel every matching open order."""
         assert self.engine is not None and self.risk is not None
         self.risk.halt(account, who, reason)
+        self.record_trading_state(account, "HALTED", who, reason)
         count = self.engine.cancel_all(account)
         log.warning(
             "KILL SWITCH by %s: %s halted, cancels sent or queued for %d open orders (%s)",

@@ -147,7 +147,8 @@ class Engine:
         self._venue_seq_floor: dict[str, int] = {}
         self.recovery_emitted: list[tuple[StrategyState, OrderEvent]] = []
         """Events the handlers produced while replaying a journaled venue event (see recovery.py)."""
-        self._recovery_leftovers = Replay()
+        self.replay = Replay()
+        """What the last ``recover`` found (``finish_recovery`` consumes its leftovers)."""
         self._floor_event_types: dict[str, set[type]] = {}
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
@@ -716,7 +717,7 @@ class Engine:
             self.recovering = False
         self._venue_seq_floor = dict(replay.last_seq)
         self._floor_event_types = replay.at_last
-        self._recovery_leftovers = replay
+        self.replay = replay
         return replay.last_seq
 
     def finish_recovery(self) -> int:
@@ -726,20 +727,22 @@ class Engine:
         (``NOT_SENT``). Events produced by journaled venue events whose own records were cut off
         are delivered now, with the next sequence numbers. Both are journaled like any event.
         """
-        replay, self._recovery_leftovers = self._recovery_leftovers, Replay()
-        for order in replay.unanswered:
+        replay = self.replay
+        unanswered, unjournaled = replay.unanswered, replay.unjournaled
+        replay.unanswered, replay.unjournaled = [], []
+        for order in unanswered:
             st = self.strategies[order.strategy_id]
             self._refuse(st, order, GATEWAY, "NOT_SENT", "the gateway stopped before sending this order to the venue")
-        for strategy_id, event in replay.unjournaled:
+        for strategy_id, event in unjournaled:
             st = self.strategies[strategy_id]
             self._emit(st, msgspec.structs.replace(event, seq=st.next_seq))
-        count = len(replay.unanswered) + len(replay.unjournaled)
+        count = len(unanswered) + len(unjournaled)
         if count:
             log.warning(
                 "recovery: %d orders never sent were rejected (NOT_SENT) and %d events cut off the journal's "
                 "tail were delivered",
-                len(replay.unanswered),
-                len(replay.unjournaled),
+                len(unanswered),
+                len(unjournaled),
             )
         self.flush()
         return count

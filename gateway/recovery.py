@@ -11,11 +11,11 @@ from gateway.journal import (
     JOrderCreated,
     JOrderRefused,
     JournalRecord,
-    JReplaceRejected,
     JSentCancel,
     JSentNew,
     JSentReplace,
     JStrategyEvent,
+    JTradingState,
     JVenueEvent,
 )
 from gateway.order import Order, OrderState, request_cancel, request_replace
@@ -38,6 +38,8 @@ class Replay:
     """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
     unjournaled: list[tuple[str, OrderEvent]] = field(default_factory=list)
     """(strategy id, event) that journaled venue events produced but whose own records were cut off."""
+    trading_states: list[JTradingState] = field(default_factory=list)
+    """Kill switch and resume commands, in order, for the process to re-apply to risk."""
 
 
 def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
@@ -57,6 +59,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
     orders = engine.orders
     venue_refs: list[tuple[Order, str]] = []
     unanswered: dict[int, Order] = {}
+    trading_states: list[JTradingState] = []
     emitted = engine.recovery_emitted
     for rec in records:
         kind = type(rec)
@@ -133,14 +136,15 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
             orders[rec.order_id].cancel_queued = True
-        elif kind is JReplaceRejected:
-            pass
+        elif kind is JTradingState:
+            assert isinstance(rec, JTradingState)
+            trading_states.append(rec)
     venues = engine.venues
     for order, ref in venue_refs:
         venue = venues.get(order.venue)
         if venue is not None:
             venue.restore(order, ref)
-    replay = Replay(last_seq, at_last, list(unanswered.values()))
+    replay = Replay(last_seq, at_last, list(unanswered.values()), trading_states=trading_states)
     replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
     emitted.clear()
     return replay

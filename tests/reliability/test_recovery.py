@@ -312,3 +312,36 @@ def test_restart_when_enter_journaled_but_never_reached_venue_then_sent_once_aft
     assert [(type(e), e.cl_ord_id) for e in events] == [(OrderAccepted, "LOST-1")]
     entered = entered_at_venue(sim.records())
     assert len(entered["99"]) == 1
+
+
+def _cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GATEWAY, *args, "--config", str(gateway.config)], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_restart_when_kill_switch_was_on_then_trading_still_halted_until_resumed(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    assert _cli(gateway, "kill", "--account", "ACC1", "--reason", "drill").returncode == 0
+    gateway.kill9()
+    gateway.start()
+    risk = gateway.status()["risk"]
+    assert risk["accounts"]["ACC1"]["runtime_state"] == "HALTED"
+
+    async def order_code(prefix: str) -> str:
+        async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix) as client:
+            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10, RESTING)
+            event = await handle.wait_accepted(5)
+            return str(getattr(event, "code", type(event).__name__))
+
+    assert asyncio.run(order_code("H")) == "TRADING_HALTED"
+    # Lifting the kill survives a crash too.
+    assert _cli(gateway, "resume", "--account", "ACC1").returncode == 0
+    gateway.kill9()
+    gateway.start()
+    assert gateway.status()["risk"]["accounts"]["ACC1"]["runtime_state"] == "ACTIVE"
+    assert asyncio.run(order_code("R")) == "OrderAccepted"
