@@ -111,6 +111,7 @@ class EngineCounters(msgspec.Struct):
     venue_events_duplicate: int = 0
     strategy_connections: int = 0
     strategy_refused: int = 0
+    account_not_permitted: int = 0
     strategy_disconnects: int = 0
     invalid_requests: int = 0
 
@@ -481,6 +482,7 @@ class Engine:
             )
         )
         if not self.entitlements.may_trade(st.strategy_id, msg.account):
+            self._log_not_entitled(st, msg.account)
             self._refuse(
                 st,
                 order,
@@ -522,6 +524,21 @@ class Engine:
         st.open_orders[order_id] = order
         self.risk.on_order_opened(order)
         self._wire_pending.append(order)
+
+    def _log_not_entitled(self, st: StrategyState, account: str) -> None:
+        """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
+        self.counters.account_not_permitted += 1
+        count = self.counters.account_not_permitted
+        if count & (count - 1) == 0:
+            peer = st.link.peer if st.link is not None else None
+            log.warning(
+                "strategy %s (pid %s, uid %s) is not entitled to account %r: order rejected (%d so far)",
+                st.strategy_id,
+                peer.pid if peer else "?",
+                peer.uid if peer else "?",
+                account,
+                count,
+            )
 
     def _refuse(
         self,
