@@ -11,9 +11,12 @@ import os
 import socket
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
+from gateway.app import GatewayProcess
+from gateway.client import GatewayClient
 from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
@@ -26,8 +29,10 @@ from gateway.protocol.messages import (
     OrderAccepted,
     OrderRejected,
     Side,
+    TimeInForce,
     VenueStatus,
 )
+from gateway.server import start_strategy_server
 from tests.e2e.support import e2e_limits, running_gateway, short_tmp, wait_for
 from tests.reliability.support import RecordingClient
 from venues.base import VenueAdapter, VenueState
@@ -149,6 +154,23 @@ async def test_hung_strategy_when_connected_but_silent_then_heartbeat_timeout_cl
         await wait_for(lambda: _cancels(sim) == ["canceled"], what="the hung strategy's order canceled")
 
 
+async def _restart_strategy_server(process: GatewayProcess) -> None:
+    """Re-open the strategy socket with the process's (changed) config."""
+    assert process.engine is not None
+    old = process._servers.pop(0)
+    old.close()
+    config = process.config
+    process._servers.insert(
+        0,
+        await start_strategy_server(
+            process.engine,
+            config.path(config.strategy_socket),
+            process.clock,
+            max_write_buffer=config.max_strategy_write_buffer,
+        ),
+    )
+
+
 def _paused(venue: VenueAdapter) -> bool:
     return venue.write_paused
 
@@ -163,6 +185,46 @@ def _fast_limits(directory: Path) -> Path:
         doc["strategies"][sid]["orders_per_s"] = {"per_strategy": 100_000}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+@pytest.mark.slow
+async def test_slow_consumer_when_it_stops_reading_then_cut_off_other_strategy_unaffected_and_nothing_lost() -> None:
+    workdir = short_tmp()
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(workdir, _fast_limits(workdir), exchange=exchange, strategies=_strategies("keep")) as (
+        process,
+        _sim,
+    ):
+        # A 64 KiB cut-off instead of 8 MiB, so a few thousand events are enough (new connections).
+        process.config = msgspec.structs.replace(process.config, max_strategy_write_buffer=64 * 1024)
+        await _restart_strategy_server(process)
+        loop = asyncio.get_running_loop()
+        slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        slow.setblocking(False)
+        await loop.sock_connect(slow, str(_sock(process)))
+        orders = b"".join(
+            encode_frame(NewOrder(f"Q{i}", "ACC1", "OUCH", "AAPL", Side.BUY, 1 + i % 50, IOC_AWAY, TimeInForce.IOC))
+            for i in range(3000)
+        )
+        await loop.sock_sendall(slow, encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 60_000)) + orders)
+        async with GatewayClient(_sock(process), "S2") as good:  # keeps trading, with answers in time
+            for i in range(20):
+                handle = await good.submit("ACC2", "OUCH", "AAPL", Side.BUY, 10 + i, 2_302_000)
+                await handle.wait_done(2)
+        await wait_for(
+            lambda: process.engine is not None and process.engine.counters.strategy_disconnects >= 1,
+            timeout_s=10,
+            what="the slow consumer to be cut off",
+        )
+        slow.close()
+        assert process.engine is not None
+        st = process.engine.strategies["S1"]
+        assert st.link is None
+        # Everything it missed comes back on reconnect, exactly once and in order.
+        async with RecordingClient(_sock(process), "S1") as again:
+            await wait_for(lambda: len(again.order_events()) == len(st.events), timeout_s=10, what="the replay")
+            assert [e.seq for e in again.order_events()] == list(range(1, len(st.events) + 1))
+            assert len(st.events) == 6000  # each IOC: accepted, then canceled by the venue
 
 
 @pytest.mark.slow
