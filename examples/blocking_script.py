@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("symbol")
     parser.add_argument("side", choices=[s.value for s in Side])
     parser.add_argument("qty", type=int)
-    parser.add_argument("price", help="decimal price, e.g. 190.10")
+    parser.add_argument("price", help="decimal price, e.g. 230.20")
     args = parser.parse_args()
     with BlockingGatewayClient(args.socket, args.strategy) as gw:
         order = gw.submit(args.account, args.venue, args.symbol, Side(args.side), args.qty, args.price)

@@ -1,7 +1,7 @@
 """A minimal strategy: buy, watch the order's events, replace it, cancel it, resume after a restart.
 
-Start the gateway first (``gateway sim ouch --listen 127.0.0.1:15000`` and
-``gateway run --config deploy/gateway.yaml`` in two terminals), then::
+Start the gateway first (``gateway sim ouch --listen 127.0.0.1:15000 --reference-price AAPL=230.10``
+and ``gateway run --config deploy/gateway.yaml`` in two terminals), then::
 
     python examples/simple_strategy.py --socket var/run/strategies.sock
 
@@ -27,8 +27,8 @@ async def trade(socket_path: str, state_file: Path) -> None:
         assert gw.welcome is not None
         print(f"connected to {gw.welcome.gateway_id}; {gw.welcome.replayed} missed events replayed")
 
-        # A passive bid: rests on the book.
-        order = await gw.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "180.00")
+        # A passive bid below the simulator's reference price (230.10): rests on the book.
+        order = await gw.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "225.00")
         first = await order.wait_accepted(timeout=5)
         if isinstance(first, OrderRejected):
             print(f"rejected by {first.source}: {first.code} {first.text}")
@@ -36,15 +36,15 @@ async def trade(socket_path: str, state_file: Path) -> None:
         assert isinstance(first, OrderAccepted)
         print(f"accepted: venue order id {first.venue_order_id}")
 
-        # Move it: new total quantity 200 at 181.50.
-        await order.replace(200, "181.50")
+        # Move it: new total quantity 200 at 226.50.
+        await order.replace(200, "226.50")
         # Then cancel whatever is left and wait for the final event.
         await order.cancel()
         final = await order.wait_done(timeout=5)
         print(f"final: {final!r}")
 
         # A marketable order that the simulator fills.
-        taker = await gw.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "195.00")
+        taker = await gw.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.20")
         async for event in taker.updates():
             if isinstance(event, Executed):
                 print(f"filled {event.qty} @ {event.price / 10_000:.4f} (exec id {event.exec_id})")

@@ -37,6 +37,8 @@ class DemoMarket:
     """Symbols, reference prices and limits the demo's order mix is built around."""
 
     venue: str = "OUCH"
+    fix_venue: str | None = "EQX"
+    """A FIX 4.2 venue that every fourth order goes to (None: OUCH only)."""
     accounts: tuple[str, ...] = ("ACC1", "ACC2")
     prices: dict[str, str] = field(
         default_factory=lambda: {"AAPL": "230.10", "MSFT": "420.55", "SPY": "580.25", "QQQ": "500.40"}
@@ -76,12 +78,13 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
         elif kind == "venue_reject":
             symbol = market.venue_reject_symbol  # risk lets it through; the venue does not list it
             side, qty, price = Side.BUY, 100, to_fixed("10.00")
+        venue = market.fix_venue if market.fix_venue and i % 4 == 3 and kind != "venue_reject" else market.venue
         plan.append(
             (
                 kind,
                 {
                     "account": market.accounts[i % len(market.accounts)],
-                    "venue": market.venue,
+                    "venue": venue,
                     "symbol": symbol,
                     "side": side,
                     "qty": qty,
@@ -95,10 +98,16 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
 
 
 async def run_demo_strategy(
-    socket_path: str, strategy_id: str, n_orders: int, window: int, timeout_s: float, ping_pong: int = 500
+    socket_path: str,
+    strategy_id: str,
+    n_orders: int,
+    window: int,
+    timeout_s: float,
+    ping_pong: int = 500,
+    fix_venue: str | None = "EQX",
 ) -> dict[str, object]:
     """Trade the plan through the gateway and return the summary."""
-    market = DemoMarket()
+    market = DemoMarket(fix_venue=fix_venue)
     plan = build_plan(n_orders, market)
     round_trips: list[int] = []
     handles: list[tuple[str, OrderHandle]] = []
@@ -154,14 +163,19 @@ async def run_demo_strategy(
                     key = f"{event.source.value}:{event.code}"
                     rejects[key] = rejects.get(key, 0) + 1
         status_counts: dict[str, int] = {}
+        by_venue: dict[str, dict[str, int]] = {}
         for _, h in handles:
             status_counts[h.status.value] = status_counts.get(h.status.value, 0) + 1
+            venue_name = h.request.venue if h.request else "?"
+            counts = by_venue.setdefault(venue_name, {})
+            counts[h.status.value] = counts.get(h.status.value, 0) + 1
         unresolved = [h.cl_ord_id for _, h in handles if not h.is_terminal]
         return {
             "orders": len(handles),
             "elapsed_s": round(elapsed, 3),
             "orders_per_s": round(len(handles) / elapsed, 1) if elapsed else 0.0,
             "status": status_counts,
+            "by_venue": by_venue,
             "filled_or_partly": sum(1 for _, h in handles if h.cum_qty > 0),
             "replaced": replaced,
             "rejects": rejects,
@@ -182,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=64, help="orders awaiting a first answer at once")
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--ping-pong", type=int, default=500, help="orders sent one at a time after the burst")
+    parser.add_argument("--fix-venue", default="EQX", help="FIX venue for every fourth order ('' for none)")
     args = parser.parse_args(argv)
     summary = uvloop.run(run_demo_strategy(args.socket, args.strategy_id, args.orders, args.window, args.timeout))
     json.dump(summary, sys.stdout)

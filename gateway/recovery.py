@@ -11,6 +11,7 @@ from gateway.journal import (
     JOrderCreated,
     JOrderRefused,
     JournalRecord,
+    JReplaceRejected,
     JSentCancel,
     JSentNew,
     JSentReplace,
@@ -21,6 +22,7 @@ from gateway.journal import (
 from gateway.order import Order, OrderState, request_cancel, request_replace
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
+from venues.base import VenueReplaced
 
 if TYPE_CHECKING:
     from gateway.engine import Engine
@@ -49,24 +51,29 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
     of the batch left the gateway, but its tail may be missing: an order created and not yet
     sent or refused, or a venue event whose strategy events were not written. Those are
     returned (``unanswered``, ``unjournaled``) for ``Engine.finish_recovery`` to complete.
-
-    Venue references are handed to the adapters (``restore``) only once every record has been
-    applied: an adapter decides from the order's state which request it is still waiting on
-    (Enter, Replace or Cancel) and re-sends that one after login, so it must see the final state.
     """
     last_seq: dict[str, int] = {}
     at_last: dict[str, set[type]] = {}
     orders = engine.orders
-    venue_refs: list[tuple[Order, str]] = []
     unanswered: dict[int, Order] = {}
     trading_states: list[JTradingState] = []
     emitted = engine.recovery_emitted
+    current_ref: dict[int, str] = {}
+    """The venue reference each order is known by at the venue (its new order or last accepted replace)."""
+    pending_ref: dict[int, str] = {}
+    """The reference of a replace still in flight."""
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
             emitted.clear()
+            target = orders.get(rec.event.order_id)
+            was_replacing = target is not None and target.state is OrderState.PENDING_REPLACE
             engine.on_venue_event(rec.venue, rec.event)
+            if was_replacing and target is not None and target.state is not OrderState.PENDING_REPLACE:
+                ref = pending_ref.pop(target.order_id, None)
+                if ref is not None and isinstance(rec.event, VenueReplaced):
+                    current_ref[target.order_id] = ref
             seq = rec.event.venue_seq
             if seq > last_seq.get(rec.venue, 0):
                 last_seq[rec.venue] = seq
@@ -122,7 +129,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
             engine.open_orders[order.order_id] = order
             engine.strategies[order.strategy_id].open_orders[order.order_id] = order
             engine.risk.on_order_opened(order)
-            venue_refs.append((order, rec.venue_ref))
+            current_ref[order.order_id] = rec.venue_ref
         elif kind is JSentCancel:
             assert isinstance(rec, JSentCancel)
             order = orders[rec.order_id]
@@ -132,19 +139,34 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
             assert isinstance(rec, JSentReplace)
             order = orders[rec.order_id]
             request_replace(order, rec.qty, rec.price)
-            venue_refs.append((order, rec.venue_ref))
+            pending_ref[order.order_id] = rec.venue_ref
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
             orders[rec.order_id].cancel_queued = True
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             trading_states.append(rec)
-    venues = engine.venues
-    for order, ref in venue_refs:
-        venue = venues.get(order.venue)
-        if venue is not None:
-            venue.restore(order, ref)
+        elif kind is JReplaceRejected:
+            pass
+    _restore_venue_refs(engine, current_ref, pending_ref)
     replay = Replay(last_seq, at_last, list(unanswered.values()), trading_states=trading_states)
     replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
     emitted.clear()
     return replay
+
+
+def _restore_venue_refs(engine: Engine, current_ref: dict[int, str], pending_ref: dict[int, str]) -> None:
+    """Tell each venue adapter, for every order still open, the reference(s) the venue knows it by.
+
+    Called once the replay is complete, so each order is in its recovered state: first the
+    reference the venue knows the order by now, then the replace still in flight, if any.
+    """
+    for order in engine.open_orders.values():
+        venue = engine.venues.get(order.venue)
+        ref = current_ref.get(order.order_id)
+        if venue is None or ref is None:
+            continue
+        venue.restore(order, ref)
+        pending = pending_ref.get(order.order_id)
+        if pending is not None and order.state is OrderState.PENDING_REPLACE:
+            venue.restore(order, pending)

@@ -110,7 +110,7 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
     assert set(after.open_orders) == {1}
     assert after.strategies["S1"].events == before.strategies["S1"].events
     assert after.strategies["S1"].next_seq == before.strategies["S1"].next_seq
-    assert fresh.venue.restored == [(1, "1"), (2, "2"), (1, "3")]
+    assert fresh.venue.restored == [(1, "3")]  # only open orders, by the ref the venue knows them by now
     assert fresh.risk.opened == [1, 2]
     assert after.orders[3].state is OrderState.REJECTED
 
@@ -150,3 +150,27 @@ def test_recover_when_cancel_was_queued_then_sent_once_venue_up(tmp_path: Path) 
     fresh.venue.set_state(VenueState.UP)
     assert fresh.venue.commands == [("cancel", 1, 0, 0)]
     assert isinstance(rig.engine.strategies["S1"].events[0], OrderAccepted)
+
+
+def test_recover_when_replace_pending_or_rejected_then_venue_told_current_and_pending_refs_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.journal"
+    rig = Rig(journal=FileJournal(path, fsync="none"))
+    link = rig.connect("S1")
+    rig.new_order(link, "A")  # ref 1
+    rig.new_order(link, "B")  # ref 2
+    rig.venue.accept(1)
+    rig.venue.accept(2)
+    rig.send(link, Replace("A", 200, 1_000_000))  # ref 3: refused by the venue
+    rig.venue.cancel_reject(1)
+    rig.send(link, Replace("A", 300, 1_000_000))  # ref 4: accepted
+    rig.venue.replaced(1, 300, 1_000_000)
+    rig.send(link, Replace("A", 400, 1_000_000))  # ref 5: in flight at the crash
+    rig.send(link, Replace("B", 150, 1_000_000))  # ref 6: in flight at the crash
+    rig.engine.journal.close()
+
+    fresh = Rig()
+    fresh.engine.recover(read_journal(path))
+    assert fresh.venue.restored == [(1, "4"), (1, "5"), (2, "2"), (2, "6")]
+    assert fresh.engine.orders[1].state is OrderState.PENDING_REPLACE

@@ -24,7 +24,7 @@ class VenueProtocol:
 
 PROTOCOLS: dict[str, VenueProtocol] = {
     "ouch": VenueProtocol("venues.ouch.config", "OuchVenueConfig", "venues.ouch.adapter", "build_ouch_venue"),
-    "fix": VenueProtocol("venues.fix.config", "FixVenueConfig", "venues.fix.adapter", "build_fix_venue"),
+    "fix": VenueProtocol("venues.fix.config", "FixVenueConfig", "venues.fix.config", "build_fix_venue"),
 }
 
 

@@ -16,7 +16,7 @@ from gateway.config import ConfigError, load_config
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 
 
-def _add_target(parser: argparse.ArgumentParser) -> None:
+def add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         default=DEFAULT_CONFIG,
@@ -28,20 +28,20 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``status`` and ``kill``."""
     status = subparsers.add_parser("status", help="show a running gateway's state")
-    _add_target(status)
+    add_target(status)
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
         "kill", help="kill switch: halt trading and cancel every open order (of one account with --account)"
     )
-    _add_target(kill)
+    add_target(kill)
     kill.add_argument("--account", help="only this account (default: the whole gateway)")
     kill.add_argument("--reason", default="", help="free text recorded in the audit log")
     kill.set_defaults(func=run_kill)
 
     resume = subparsers.add_parser("resume", help="set trading back to ACTIVE after a kill (globally or --account)")
-    _add_target(resume)
+    add_target(resume)
     resume.add_argument("--account")
     resume.add_argument("--reason", default="")
     resume.set_defaults(func=run_resume)
@@ -114,26 +114,50 @@ def format_status(status: dict[str, Any]) -> str:
     """Render the status JSON as a short human report."""
     lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
     accel = status.get("acceleration", {})
+    sockets = {s.get("venue"): s for s in accel.get("sockets", [])}
     if accel:
-        lines.append(f"acceleration: {accel.get('summary', accel)}")
+        every = "yes" if accel.get("all_venue_sockets_accelerated") else "no"
+        mode, reason = accel.get("mode", "?"), accel.get("reason", "")
+        lines.append(f"acceleration: {mode} ({reason}); all venue sockets accelerated: {every}")
+    spinner = status.get("spinner") or {}
+    if spinner:
+        lines.append(f"loop spin: {spinner.get('mode')}, {spinner.get('iterations', 0)} spin iterations")
     lines.append("venues:")
     for name, venue in status.get("venues", {}).items():
-        sock = venue.get("socket_acceleration", "")
-        lines.append(f"  {name:<10} {venue.get('state', '?'):<12} {sock}")
+        sock = sockets.get(name, {})
+        path = f"socket {sock.get('path')} ({sock.get('reason')})" if sock else ""
+        lines.append(f"  {name:<10} {venue.get('state', '?'):<12} {path}")
     lines.append("strategies:")
     for sid, st in status.get("strategies", {}).items():
         conn = f"connected pid {st.get('pid')}" if st.get("connected") else "disconnected"
         lines.append(f"  {sid:<10} {conn:<22} orders {st.get('orders')} open {st.get('open_orders')}")
     counters = status.get("counters", {})
-    interesting = ("orders_received", "orders_sent", "accepted", "filled", "canceled", "rejected_risk")
+    interesting = (
+        "orders_received",
+        "orders_sent",
+        "accepted",
+        "filled",
+        "canceled",
+        "rejected_risk",
+        "rejected_venue",
+    )
     lines.append("orders: " + ", ".join(f"{k} {counters.get(k, 0)}" for k in interesting))
     lines.append(f"open orders: {status.get('orders_open', 0)}")
     risk = status.get("risk", {})
     if risk:
-        lines.append(f"risk: {json.dumps(risk, default=str)[:300]}")
+        state = risk.get("trading_state", {})
+        accounts = risk.get("accounts", {})
+        halted = {a: v.get("trading_state") for a, v in accounts.items() if v.get("trading_state") != "ACTIVE"}
+        lines.append(
+            f"risk: firm {state.get('firm', '?')}, accounts not ACTIVE {halted or 'none'}, "
+            f"limits sha256 {str(risk.get('sha256', ''))[:12]}"
+        )
     gc_info = status.get("gc", {})
     if gc_info:
-        lines.append(f"gc: {json.dumps(gc_info, default=str)}")
+        lines.append(
+            f"gc: automatic by generation {gc_info.get('automatic_by_generation')}, "
+            f"full collections on the hot path {gc_info.get('hot_path_full_collections')}"
+        )
     lines.append("latency (us)          p50      p99    p99.9      max   count")
     for stage, lat in status.get("latency_us", {}).items():
         if lat.get("count"):

@@ -31,6 +31,7 @@ from gateway.ops.config import SpinConfig
 from gateway.ops.runtime import LoopImpl, OpsRuntime
 from gateway.protocol.prices import to_fixed
 from venues.base import VenueState
+from venues.fix.simulator import free_port
 from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.simulator import OuchSimulator, SimulatorConfig
 
@@ -50,11 +51,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--spin-us", type=int, default=0, help="event-loop spin budget in µs (0 off, -1 always)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (journal, audit log)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up")
+    parser.add_argument("--no-fix", action="store_true", help="OUCH only: do not start the FIX venue simulator")
     parser.set_defaults(func=run_demo)
 
 
-def demo_config(workdir: Path, sim: OuchSimulator, limits: Path) -> GatewayConfig:
-    """Return the gateway config the demo runs with."""
+def demo_config(workdir: Path, sim: OuchSimulator, limits: Path, fix_port: int | None) -> GatewayConfig:
+    """Return the gateway config the demo runs with (OUCH, and a FIX 4.2 venue when ``fix_port`` is set)."""
+    market = DemoMarket()
+    venues: list[dict[str, Any]] = [
+        {
+            "protocol": "ouch",
+            "name": market.venue,
+            "host": "127.0.0.1",
+            "port": sim.port,
+            "username": sim.config.username,
+            "password": sim.config.password,
+            "state_dir": str(workdir / "ouch"),
+        }
+    ]
+    if fix_port is not None and market.fix_venue:
+        venues.append(
+            {
+                "protocol": "fix",
+                "name": market.fix_venue,
+                "host": "127.0.0.1",
+                "port": fix_port,
+                "dialect": "equities-fix42",
+                "heartbeat_interval_s": 1,
+                "store_dir": str(workdir / "fix"),
+            }
+        )
     return GatewayConfig(
         gateway_id="demo-gw",
         strategy_socket=str(workdir / "strategies.sock"),
@@ -63,20 +89,32 @@ def demo_config(workdir: Path, sim: OuchSimulator, limits: Path) -> GatewayConfi
         risk_limits=str(limits),
         risk_audit_log=str(workdir / "risk-audit.jsonl"),
         journal=JournalConfig(directory=str(workdir / "journal")),
-        strategies={"demo": StrategyEntitlement(accounts=list(DemoMarket().accounts), uids=[os.getuid()])},
-        venues=[
-            {
-                "protocol": "ouch",
-                "name": DemoMarket().venue,
-                "host": "127.0.0.1",
-                "port": sim.port,
-                "username": sim.config.username,
-                "password": sim.config.password,
-                "state_dir": str(workdir / "ouch"),
-            }
-        ],
+        strategies={"demo": StrategyEntitlement(accounts=list(market.accounts), uids=[os.getuid()])},
+        venues=venues,
         base_dir=str(workdir),
     )
+
+
+async def start_fix_simulator(market: DemoMarket) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``gateway sim fix`` (a QuickFIX acceptor) as a child process; return it and its port."""
+    port = free_port()
+    args = ["--listen", f"127.0.0.1:{port}", "--begin-string", "FIX.4.2", "--reject-symbol", market.venue_reject_symbol]
+    for symbol, price in market.prices.items():
+        args += ["--reference-price", f"{symbol}={price}"]
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "--log-level", "WARNING", "sim", "fix", *args
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if child.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the FIX simulator did not start (exit {child.returncode})") from None
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            return child, port
 
 
 async def _wait_up(process: GatewayProcess, timeout_s: float) -> None:
@@ -104,8 +142,9 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
     )
     await sim.start()
     port = sim.port
+    fix_sim, fix_port = (None, None) if args.no_fix else await start_fix_simulator(market)
     process = GatewayProcess(
-        demo_config(workdir, sim, args.limits), socket_hooks=[ops.venue_socket_hook], on_activity=kick
+        demo_config(workdir, sim, args.limits, fix_port), socket_hooks=[ops.venue_socket_hook], on_activity=kick
     )
     process.add_status_provider(ops.status)
     try:
@@ -124,6 +163,8 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
             str(args.window),
             "--timeout",
             str(args.timeout),
+            "--fix-venue",
+            "" if fix_port is None else str(market.fix_venue),
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await asyncio.wait_for(strategy.communicate(), args.timeout + 30)
@@ -131,6 +172,9 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
     finally:
         await process.stop()
         await sim.stop()
+        if fix_sim is not None:
+            fix_sim.terminate()
+            await fix_sim.wait()
     try:
         summary = json.loads(out.decode().strip().splitlines()[-1])
     except (IndexError, ValueError):
@@ -155,8 +199,10 @@ def print_summary(summary: dict[str, Any], status: dict[str, Any], port: int, ar
     gateway = {k.split(":", 1)[1]: v for k, v in rejects.items() if k.startswith("GATEWAY:")}
     st = summary["status"]
     print()
-    print("Gateway demo: sample strategy (separate process) -> Unix socket -> gateway -> risk -> OUCH 5.0/SoupBinTCP")
-    print(f"              -> exchange simulator on 127.0.0.1:{port}")
+    print("Gateway demo: sample strategy (separate process) -> Unix socket -> gateway -> risk -> venues:")
+    print(f"              OUCH 5.0/SoupBinTCP exchange simulator on 127.0.0.1:{port}")
+    if summary.get("by_venue", {}).keys() - {"OUCH"}:
+        print("              FIX 4.2 venue simulator (a real QuickFIX acceptor, separate process)")
     print(
         f"  orders sent by strategy   {summary['orders']:>7}   in {summary['elapsed_s']} s "
         f"({summary['orders_per_s']:.0f}/s)"
@@ -170,6 +216,8 @@ def print_summary(summary: dict[str, Any], status: dict[str, Any], port: int, ar
     if gateway:
         print(f"  rejected by gateway       {sum(gateway.values()):>7}   {gateway}")
     print(f"  still open / unresolved   {summary['unresolved_count']:>7}")
+    for venue_name, counts in sorted(summary.get("by_venue", {}).items()):
+        print(f"    venue {venue_name:<8} " + ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())))
     print("\n  latency (µs)                          p50      p90      p99    p99.9      max")
     print("  (round trip = strategy send -> first answer from the venue, CLOCK_MONOTONIC, all on this host)")
     for label, key, note in (

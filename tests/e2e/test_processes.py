@@ -185,3 +185,37 @@ def test_cli_when_gateway_not_running_then_status_and_kill_exit_1_with_reason() 
 def test_cli_when_flag_unknown_then_exit_2() -> None:
     assert _cli("run", "--bogus").returncode == 2
     assert _cli("nonsense").returncode == 2
+
+
+@pytest.mark.slow
+def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(simulator: int) -> None:
+    workdir = short_tmp()
+    config = write_config(workdir, simulator)
+    limits = workdir / "limits.yaml"
+    audit = workdir / "audit.jsonl"
+    gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stderr=subprocess.DEVNULL)
+
+    def audit_events() -> list[dict[str, object]]:
+        return [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+
+    try:
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1))
+        ok = _cli("risk", "reload", "--config", str(config))
+        assert ok.returncode == 0 and "reloaded" in ok.stdout, ok.stderr
+
+        limits.write_text(limits.read_text().replace("max_qty: 9000", "max_qty: -1", 1))
+        refused = _cli("risk", "reload", "--config", str(config))
+        assert refused.returncode == 1 and "REFUSED" in refused.stderr and "line" in refused.stderr
+
+        limits.write_text(limits.read_text().replace("max_qty: -1", "max_qty: 8000", 1))
+        gateway.send_signal(signal.SIGHUP)
+        wait_until(lambda: any(e.get("trigger") == "SIGHUP" for e in audit_events()), 5, "the SIGHUP reload")
+
+        limits.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
+        wait_until(lambda: any("file" in str(e.get("trigger")) for e in audit_events()), 5, "the file-watch reload")
+        events = [e["event"] for e in audit_events()]
+        assert events.count("reload") == 3 and events.count("reload_refused") == 1
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(15) == 0

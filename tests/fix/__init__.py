@@ -1,0 +1,1 @@
+"""FIX venue tests: codec, store, session (fake clock), adapter, simulator and QuickFIX conformance."""

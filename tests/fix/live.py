@@ -1,0 +1,107 @@
+"""Drive a real FixVenue through VenueConnector over loopback (for the conformance scenarios)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway.clock import monotonic_ns
+from gateway.order import Order
+from venues.base import VenueEvent, VenueState
+from venues.connector import VenueConnector
+from venues.fix.adapter import FixVenue
+from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue
+from venues.fix.session import ReconnectBackoff
+from venues.fix.simulator import FixSimulator
+
+from .helpers import Recorder
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll ``predicate`` on the event loop until it holds; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+class GatewaySide:
+    """A FixVenue connected to a simulator, with recorded events and states."""
+
+    def __init__(
+        self,
+        sim: FixSimulator,
+        store_dir: Path | None = None,
+        *,
+        dialect: str | None = None,
+        strict: bool = False,
+    ) -> None:
+        self.sim = sim
+        self.config = FixVenueConfig(
+            name="FIXV",
+            host="127.0.0.1",
+            port=sim.port,
+            dialect=dialect or sim.dialect.name,
+            heartbeat_interval_s=1,
+            logon_timeout_s=2.0,
+            logout_timeout_s=1.0,
+            store=StoreKind.FILE if store_dir else StoreKind.MEMORY,
+            store_dir=str(store_dir or "unused"),
+            reconnect=ReconnectBackoff(initial_ms=50, maximum_ms=300),
+            strict=strict,
+            username="user1",
+            password="pw",
+        )
+        self.recorder = Recorder()
+        self.venue: FixVenue = build_fix_venue(self.config, monotonic_ns)
+        self.venue.event_sink = self.recorder.event
+        self.venue.state_sink = self.recorder.state
+        self.task: asyncio.Task[None] | None = None
+        self.connector = VenueConnector(
+            self.venue, "127.0.0.1", sim.port, after_input=self.venue.flush, connect_timeout_s=2.0
+        )
+
+    @property
+    def events(self) -> list[VenueEvent]:
+        return self.recorder.events
+
+    @property
+    def states(self) -> list[VenueState]:
+        return [s for _, s, _ in self.recorder.states]
+
+    async def start(self, timeout: float = 5.0) -> GatewaySide:
+        """Connect and wait for the session to be UP."""
+        self.task = self.connector.start()
+        await self.wait_up(timeout)
+        return self
+
+    async def wait_up(self, timeout: float = 5.0) -> None:
+        await wait_until(lambda: self.venue.state is VenueState.UP, timeout, "the session to be UP")
+
+    def send(self, order: Order) -> str:
+        """Send a new order the way the core does (send, then flush)."""
+        ref = self.venue.send_new(order)
+        self.venue.flush()
+        return ref
+
+    async def wait_events(self, count: int, timeout: float = 5.0) -> list[VenueEvent]:
+        await wait_until(lambda: len(self.events) >= count, timeout, f"{count} venue events")
+        return self.events
+
+    async def kill(self) -> None:
+        """Stop like a killed process: no Logout, the socket just closes; the store stays as written."""
+        await self.connector.stop()
+
+    async def stop(self) -> None:
+        """Log out gracefully, then stop the connector."""
+        if self.venue.state is VenueState.UP:
+            self.venue.logout("test over")
+            self.venue.flush()
+            await wait_until(lambda: self.venue.state is VenueState.DISCONNECTED, 3.0, "logout")
+            task = self.task
+            await wait_until(lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting")
+        await self.connector.stop()
+        self.venue.session.store.close()

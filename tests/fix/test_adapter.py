@@ -1,0 +1,552 @@
+"""FixVenue as the core sees it: orders out, venue events in, persistence and recovery (sans-IO)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.clock import FakeClock
+from gateway.order import OrderState
+from gateway.protocol.messages import OrderType, Side, TimeInForce
+from venues.base import (
+    VenueAccepted,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueEvent,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+from venues.fix.adapter import FixVenue
+from venues.fix.codec import FixMessage
+from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue, session_config
+from venues.fix.dialect import DialectError, load_dialect
+from venues.fix.fields import MsgType
+from venues.fix.session import SessionSchedule
+from venues.fix.store import MemoryStore
+
+from .helpers import WALL_OFFSET_NS, Recorder, VenuePeer, decode_all, make_order
+
+SECOND = 1_000_000_000
+
+
+class Wire:
+    """A fake transport: what the adapter wrote, and whether it closed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> list[FixMessage]:
+        messages = decode_all(self.data)
+        self.data.clear()
+        return messages
+
+
+class Rig:
+    """A FixVenue on a fake clock and wire, with a scripted venue."""
+
+    def __init__(self, dialect: str = "equities-fix42", config: FixVenueConfig | None = None, **kw: object) -> None:
+        self.clock = FakeClock()
+        self.dialect = load_dialect(dialect)
+        cfg = config or FixVenueConfig(name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store=StoreKind.MEMORY)
+        self.store = MemoryStore()
+        self.venue_adapter = FixVenue(
+            "FIXV",
+            self.dialect,
+            session_config(cfg, self.dialect),
+            self.store,
+            self.clock,
+            wall_offset_ns=WALL_OFFSET_NS,
+            **kw,  # type: ignore[arg-type]
+        )
+        self.recorder = Recorder()
+        self.venue_adapter.event_sink = self.recorder.event
+        self.venue_adapter.state_sink = self.recorder.state
+        self.wire = Wire()
+        begin = self.dialect.begin_bytes
+        self.peer = VenuePeer(begin, self.dialect.target_comp_id.encode(), self.dialect.sender_comp_id.encode())
+
+    @property
+    def adapter(self) -> FixVenue:
+        return self.venue_adapter
+
+    def connect(self) -> Rig:
+        self.adapter.attach(self.wire.write, self.wire.close)
+        self.adapter.connection_made(self.clock())
+        return self
+
+    def up(self) -> Rig:
+        self.connect()
+        self.wire.take()
+        self.feed(self.peer.logon())
+        assert self.adapter.state is VenueState.UP
+        return self
+
+    def feed(self, *raw: bytes) -> None:
+        self.adapter.data_received(b"".join(raw), self.clock())
+        self.adapter.flush()
+
+    def events(self) -> list[VenueEvent]:
+        out = list(self.recorder.events)
+        self.recorder.events.clear()
+        return out
+
+
+# ---- session lifecycle through the adapter ------------------------------------------------------
+
+
+def test_connection_made_when_fresh_then_logon_flushed_and_state_logging_in() -> None:
+    rig = Rig().connect()
+    (logon,) = rig.wire.take()
+    assert logon.msg_type == MsgType.LOGON
+    assert rig.adapter.state is VenueState.LOGGING_IN
+    assert rig.recorder.states == [("FIXV", VenueState.LOGGING_IN, "logon sent")]
+
+
+def test_logon_reply_when_in_sequence_then_up_reported_once() -> None:
+    rig = Rig().up()
+    assert rig.recorder.states[-1] == ("FIXV", VenueState.UP, "logged on")
+    assert rig.adapter.status()["next_target_seq"] == 2
+
+
+def test_connection_lost_when_up_then_disconnected() -> None:
+    rig = Rig().up()
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    assert rig.adapter.state is VenueState.DISCONNECTED
+    assert rig.recorder.states[-1] == ("FIXV", VenueState.DISCONNECTED, "connection lost")
+
+
+# ---- orders out -----------------------------------------------------------------------------------
+
+
+def test_send_new_when_up_then_persisted_before_flush_and_written_on_flush() -> None:
+    rig = Rig().up()
+    order = make_order(7)
+    ref = rig.adapter.send_new(order)
+    assert ref == "Q7"
+    assert rig.wire.data == bytearray()  # nothing on the wire before the core flushes
+    ((seq, stored),) = rig.store.get_sent(1, 100)
+    assert seq == 2
+    rig.adapter.flush()
+    (sent,) = rig.wire.take()
+    assert sent.raw == stored
+    assert (sent.msg_type, sent.seq, sent.get(b"11"), sent.get(b"44"), sent.get(b"38")) == (
+        MsgType.NEW_ORDER_SINGLE,
+        2,
+        b"Q7",
+        b"150.25",
+        b"100",
+    )
+
+
+def test_send_replace_and_cancel_when_order_live_then_new_clordids_chained_by_origclordid() -> None:
+    rig = Rig().up()
+    order = make_order(7)
+    rig.adapter.send_new(order)
+    replace_ref = rig.adapter.send_replace(order, 300, 1_510_000)
+    rig.adapter.flush()
+    _, replace = rig.wire.take()
+    assert replace_ref == "Q7-3"
+    assert (replace.get(b"41"), replace.get(b"11"), replace.get(b"38"), replace.get(b"44")) == (
+        b"Q7",
+        b"Q7-3",
+        b"300",
+        b"151",
+    )
+    rig.feed(rig.peer.execution_report(b"Q7-3", b"5", ord_status=b"0", order_qty=300, leaves=300, price=b"151"))
+    assert rig.events() == [VenueReplaced(2, 7, 300, 1_510_000, "OID1")]
+    rig.adapter.send_cancel(order)
+    rig.adapter.flush()
+    (cancel,) = rig.wire.take()
+    assert (cancel.msg_type, cancel.get(b"41"), cancel.get(b"11")) == (
+        MsgType.ORDER_CANCEL_REQUEST,
+        b"Q7-3",
+        b"Q7-4",
+    )
+
+
+# ---- venue events in ------------------------------------------------------------------------------
+
+
+def test_execution_reports_when_ack_and_fills_then_accepted_executed_with_liquidity_and_venue_seq() -> None:
+    rig = Rig().up()
+    order = make_order(7)
+    rig.adapter.send_new(order)
+    rig.feed(
+        rig.peer.execution_report(b"Q7", b"0"),
+        rig.peer.execution_report(
+            b"Q7", b"1", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150.2", exec_id=b"E2",
+            extra=[(b"9730", b"A")],
+        ),
+        rig.peer.execution_report(
+            b"Q7", b"2", ord_status=b"2", leaves=0, cum=100, last_qty=60, last_px=b"150.25", exec_id=b"E3",
+            extra=[(b"9730", b"R")],
+        ),
+    )  # fmt: skip
+    assert rig.events() == [
+        VenueAccepted(2, 7, "OID1", 100, 1_502_500),
+        VenueExecuted(3, 7, 40, 1_502_000, "A", "E2"),
+        VenueExecuted(4, 7, 60, 1_502_500, "R", "E3"),
+    ]
+    assert rig.adapter.status()["open_orders"] == 0  # filled: forgotten
+
+
+def test_execution_report_when_canceled_then_canceled_everything_open() -> None:
+    rig = Rig().up()
+    order = make_order(7)
+    rig.adapter.send_new(order)
+    rig.adapter.send_cancel(order)
+    rig.feed(rig.peer.execution_report(b"Q7-3", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"Q7"))
+    assert rig.events() == [VenueCanceled(2, 7, 0, "CANCELED", "")]
+
+
+def test_execution_report_when_rejected_then_rejected_with_reason_code() -> None:
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    rig.feed(
+        rig.peer.execution_report(
+            b"Q7", b"8", ord_status=b"8", leaves=0, extra=[(b"103", b"1"), (b"58", b"unknown symbol")]
+        )
+    )
+    assert rig.events() == [VenueRejected(2, 7, "UNKNOWN_SYMBOL", "unknown symbol")]
+
+
+def test_cancel_reject_when_received_then_cancel_rejected_and_next_cancel_targets_working_clordid() -> None:
+    rig = Rig().up()
+    order = make_order(7)
+    rig.adapter.send_new(order)
+    rig.adapter.send_cancel(order)
+    reject = rig.peer.message(
+        MsgType.ORDER_CANCEL_REJECT,
+        [(b"37", b"OID1"), (b"11", b"Q7-3"), (b"41", b"Q7"), (b"39", b"0"), (b"434", b"1"), (b"102", b"0")],
+    )
+    rig.feed(reject)
+    assert rig.events() == [VenueCancelRejected(2, 7, "TOO_LATE_TO_CANCEL", "cancel/replace refused by the venue")]
+    rig.wire.take()
+    rig.adapter.send_cancel(order)
+    rig.adapter.flush()
+    (cancel,) = rig.wire.take()
+    assert cancel.get(b"41") == b"Q7"
+
+
+def test_execution_report_when_clordid_unknown_then_counted_and_no_event() -> None:
+    rig = Rig().up()
+    rig.feed(rig.peer.execution_report(b"Q999", b"0"), rig.peer.execution_report(b"ZZZ", b"0"))
+    assert rig.events() == []
+    assert rig.adapter.counters["unknown_cl_ord_id"] == 2
+    assert rig.adapter.session.next_target_seq == 4
+
+
+def test_execution_report_when_fill_qty_garbled_then_session_reject_and_no_event() -> None:
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    rig.adapter.flush()
+    rig.wire.take()
+    rig.feed(rig.peer.execution_report(b"Q7", b"1", last_qty=1, last_px=b"12,5"))
+    assert rig.events() == []
+    rig.adapter.flush()
+    (reject,) = rig.wire.take()
+    assert (reject.msg_type, reject.get(b"45"), reject.get(b"373"), reject.get(b"371")) == (
+        MsgType.REJECT,
+        b"2",
+        b"6",
+        b"31",
+    )
+    assert rig.adapter.counters["unparseable"] == 1
+
+
+def test_business_message_reject_when_of_new_order_then_rejected() -> None:
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    rig.feed(
+        rig.peer.message(
+            MsgType.BUSINESS_MESSAGE_REJECT,
+            [(b"45", b"2"), (b"372", b"D"), (b"379", b"Q7"), (b"380", b"4"), (b"58", b"not authorized")],
+        )
+    )
+    assert rig.events() == [VenueRejected(2, 7, "BUSINESS_REJECT_4", "not authorized")]
+
+
+def test_session_reject_when_of_our_order_then_rejected_via_store_lookup() -> None:
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    rig.feed(rig.peer.message(MsgType.REJECT, [(b"45", b"2"), (b"371", b"44"), (b"373", b"5"), (b"58", b"bad px")]))
+    assert rig.events() == [VenueRejected(2, 7, "SESSION_REJECT_5", "bad px")]
+
+
+def test_data_received_when_unsupported_message_type_then_business_message_reject_sent() -> None:
+    rig = Rig().up()
+    rig.feed(rig.peer.message(b"B", [(b"148", b"news")]))
+    (reply,) = rig.wire.take()
+    assert (reply.msg_type, reply.get(b"45"), reply.get(b"372"), reply.get(b"380")) == (
+        MsgType.BUSINESS_MESSAGE_REJECT,
+        b"2",
+        b"B",
+        b"3",
+    )
+
+
+def test_data_received_when_garbage_then_counted_and_session_continues() -> None:
+    rig = Rig().up()
+    rig.feed(b"\x00\xffnot fix at all", rig.peer.message(MsgType.HEARTBEAT))
+    assert rig.adapter.session.counters["garbled"] == 1
+    assert rig.adapter.session.next_target_seq == 3
+    assert rig.adapter.state is VenueState.UP
+
+
+# ---- check_order ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dialect", "changes", "code"),
+    [
+        ("equities-fix42", {"tif": TimeInForce.FOK}, "TIF_NOT_SUPPORTED"),
+        ("equities-fix42", {"symbol": "TOOLONGSYMBOL"}, "BAD_SYMBOL"),
+        ("equities-fix42", {"symbol": "A\x01B"}, "BAD_SYMBOL"),
+        ("equities-fix42", {"order_id": 10**12}, "ORDER_ID_TOO_LONG"),
+        ("broker-fix44", {"side": Side.SELL_SHORT_EXEMPT}, "SIDE_NOT_SUPPORTED"),
+        ("broker-fix44", {"account": "ACC9"}, "ACCOUNT_NOT_MAPPED"),
+        ("broker-fix44", {"strategy_id": "bad\x01id"}, "BAD_FIELD"),
+    ],
+)
+def test_check_order_when_venue_cannot_carry_it_then_unsupported_with_code(
+    dialect: str, changes: dict[str, object], code: str
+) -> None:
+    rig = Rig(dialect)
+    kwargs: dict[str, object] = {"order_id": 7, **changes}
+    order = make_order(**kwargs)  # type: ignore[arg-type]
+    denial = rig.adapter.check_order(order)
+    assert denial is not None
+    assert denial.code == code
+
+
+def test_check_order_when_supported_then_none() -> None:
+    rig = Rig("broker-fix44")
+    assert rig.adapter.check_order(make_order(7, tif=TimeInForce.FOK, ord_type=OrderType.MARKET, price=0)) is None
+
+
+def test_check_order_when_strict_and_validator_objects_then_fix_invalid() -> None:
+    rig = Rig(validator=lambda raw: "RequiredTagMissing: 21")
+    denial = rig.adapter.check_order(make_order(7))
+    assert denial is not None
+    assert (denial.code, denial.text) == (
+        "FIX_INVALID",
+        "the order would not be valid FIX: RequiredTagMissing: 21",
+    )
+
+
+def test_send_new_when_strict_validation_fails_then_not_sent_and_rejected_on_flush() -> None:
+    rig = Rig(validator=lambda raw: "nope").up()
+    rig.adapter.send_new(make_order(7))
+    assert rig.store.get_sent(1, 10) == []
+    assert rig.events() == []
+    rig.adapter.flush()
+    assert rig.events() == [VenueRejected(0, 7, "FIX_INVALID", "refused by strict validation; not sent")]
+    assert rig.adapter.counters["strict_failures"] == 1
+
+
+def test_strict_mode_when_quickfix_dictionary_then_real_orders_pass() -> None:
+    pytest.importorskip("quickfix")
+    rig = Rig("broker-fix44", strict=True).up()
+    order = make_order(7)
+    assert rig.adapter.check_order(order) is None
+    rig.adapter.send_new(order)
+    rig.adapter.send_replace(order, 200, 1_400_000)
+    rig.adapter.send_cancel(order)
+    rig.adapter.flush()
+    assert [m.msg_type for m in rig.wire.take()] == [b"D", b"G", b"F"]
+    assert rig.adapter.counters["strict_failures"] == 0
+
+
+# ---- persistence, restart and recovery ---------------------------------------------------------------
+
+
+def _file_config(tmp_path: Path, dialect: str = "equities-fix42") -> FixVenueConfig:
+    return FixVenueConfig(name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store_dir=str(tmp_path))
+
+
+def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_map(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peer = VenuePeer()
+    first = build_fix_venue(_file_config(tmp_path), clock)
+    wire = Wire()
+    first.attach(wire.write, wire.close)
+    first.connection_made(clock())
+    first.data_received(peer.logon(), clock())
+    order = make_order(7)
+    ref = first.send_new(order)
+    first.flush()
+    first.data_received(peer.execution_report(b"Q7", b"0"), clock())
+    # Killed here: no logout, no close.
+    second = build_fix_venue(_file_config(tmp_path), clock)
+    recorder = Recorder()
+    second.event_sink = recorder.event
+    order.state = OrderState.LIVE
+    second.restore(order, ref)
+    wire2 = Wire()
+    second.attach(wire2.write, wire2.close)
+    second.connection_made(clock())
+    (logon,) = decode_all(wire2.data)
+    assert logon.seq == 3  # 1 = logon, 2 = the order
+    assert logon.get(b"141") == b""
+    second.data_received(peer.logon(), clock())
+    assert second.state is VenueState.UP
+    second.data_received(peer.execution_report(b"Q7", b"4", ord_status=b"4", leaves=0), clock())
+    assert recorder.events == [VenueCanceled(4, 7, 0, "CANCELED", "")]  # venue: 1 logon, 2 ack, 3 logon
+
+
+def test_resume_from_venue_seq_when_journal_ahead_of_store_then_those_messages_not_reprocessed() -> None:
+    rig = Rig()
+    rig.store.set_next_target_seq(5)
+    rig.adapter.resume_from_venue_seq(8)
+    assert rig.store.next_target_seq == 9
+    rig.adapter.resume_from_venue_seq(3)
+    assert rig.store.next_target_seq == 9
+
+
+def test_send_new_when_disconnected_and_dialect_never_replays_then_rejected_on_resend() -> None:
+    rig = Rig("broker-fix44")
+    rig.adapter.send_new(make_order(7))  # persisted as 1, not sent: not logged on
+    rig.up()
+    rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))
+    assert rig.events() == [
+        VenueRejected(
+            0,
+            7,
+            "NOT_SENT",
+            "gap-filled instead of replayed on the venue's resend request; the venue never received it",
+        )
+    ]
+    (gap_fill,) = rig.wire.take()
+    assert (gap_fill.msg_type, gap_fill.seq, gap_fill.get(b"36")) == (MsgType.SEQUENCE_RESET, 1, b"3")
+
+
+def test_send_new_when_disconnected_and_dialect_replays_fresh_orders_then_replayed_with_possdup() -> None:
+    rig = Rig("equities-fix42")
+    rig.adapter.send_new(make_order(7))
+    rig.up()
+    rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))
+    replay = [m for m in rig.wire.take() if m.msg_type == MsgType.NEW_ORDER_SINGLE]
+    assert [(m.seq, m.get(b"43"), m.get(b"11")) for m in replay] == [(1, b"Y", b"Q7")]
+    assert rig.events() == []
+
+
+# ---- timers, closing and reconnecting ----------------------------------------------------------------
+
+
+def test_poll_when_close_requested_and_core_never_flushes_then_adapter_closes_itself() -> None:
+    rig = Rig().up()
+    rig.adapter.data_received(rig.peer.message(MsgType.LOGOUT), rig.clock())
+    closed_after = []
+    for _ in range(2):
+        closed_after.append(rig.wire.closed)
+        rig.adapter.poll(rig.clock.advance(SECOND))
+    closed_after.append(rig.wire.closed)
+    assert closed_after == [False, False, True]
+    assert [m.msg_type for m in rig.wire.take()] == [MsgType.LOGOUT]
+
+
+def test_reconnect_delay_when_failures_then_backoff_from_config() -> None:
+    rig = Rig()
+    assert [rig.adapter.reconnect_delay_ns(n) for n in (1, 2, 3)] == [
+        500_000_000,
+        1_000_000_000,
+        2_000_000_000,
+    ]
+
+
+def test_reconnect_delay_when_outside_schedule_then_waits_for_next_start() -> None:
+    config = FixVenueConfig(
+        name="FIXV",
+        host="127.0.0.1",
+        port=1,
+        dialect="equities-fix42",
+        store=StoreKind.MEMORY,
+        schedule=SessionSchedule(start_time="13:30", end_time="20:00"),
+    )
+    rig = Rig(config=config).connect()
+    assert rig.adapter.state is VenueState.ENDED
+    assert rig.wire.closed
+    assert rig.adapter.reconnect_delay_ns(1) == (3 * 3600 + 30 * 60 + 1) * SECOND
+
+
+# ---- configuration ------------------------------------------------------------------------------------
+
+
+def test_config_when_decoded_from_yaml_then_tagged_and_defaults_filled() -> None:
+    text = b"""
+protocol: fix
+name: EQX
+host: 127.0.0.1
+port: 9878
+dialect: equities-fix42
+heartbeat_interval_s: 1
+fsync: always
+schedule: {start_time: "08:00", end_time: "18:00", timezone: America/New_York}
+"""
+    config = msgspec.yaml.decode(text, type=FixVenueConfig)
+    assert (config.port, config.fsync, config.store, config.schedule and config.schedule.timezone) == (
+        9878,
+        "always",
+        "file",
+        "America/New_York",
+    )
+
+
+def test_config_when_unknown_field_then_validation_error_names_it() -> None:
+    with pytest.raises(msgspec.ValidationError, match="unknown field `hearbeat`"):
+        msgspec.yaml.decode(b"protocol: fix\nname: A\nhost: h\nport: 1\ndialect: d\nhearbeat: 3\n", type=FixVenueConfig)
+
+
+def test_build_fix_venue_when_dialect_unknown_then_dialect_error_lists_known(tmp_path: Path) -> None:
+    with pytest.raises(DialectError, match="unknown dialect 'nope'; known: broker-fix44, equities-fix42"):
+        build_fix_venue(_file_config(tmp_path, "nope"), FakeClock())
+
+
+def test_build_fix_venue_when_password_env_then_logon_carries_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIX_PW", "s3cret")
+    config = msgspec.structs.replace(_file_config(tmp_path, "broker-fix44"), username="u1", password_env="FIX_PW")
+    venue = build_fix_venue(config, FakeClock())
+    wire = Wire()
+    venue.attach(wire.write, wire.close)
+    venue.connection_made(0)
+    (logon,) = decode_all(wire.data)
+    assert (logon.get(b"553"), logon.get(b"554"), logon.get(b"9200")) == (b"u1", b"s3cret", b"order-gateway")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=120), st.sampled_from(["heartbeat", "er", "garbled"])), max_size=12))
+def test_data_received_when_any_mix_of_garbage_and_messages_then_never_raises(
+    chunks: list[bytes | str],
+) -> None:
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    for chunk in chunks:
+        if chunk == "heartbeat":
+            data = rig.peer.message(MsgType.HEARTBEAT)
+        elif chunk == "er":
+            data = rig.peer.execution_report(b"Q7", b"1", last_qty=1, last_px=b"150")
+        elif chunk == "garbled":
+            data = rig.peer.message(MsgType.EXECUTION_REPORT, [(b"11", b"Q7"), (b"3x", b"?")])
+        else:
+            assert isinstance(chunk, bytes)
+            data = chunk
+        rig.adapter.data_received(data, rig.clock())
+        rig.adapter.flush()
+        rig.adapter.poll(rig.clock.advance(1_000_000))
+    assert all(isinstance(e, VenueExecuted) for e in rig.events())

@@ -1,0 +1,203 @@
+"""The message store contract, run over every backend, plus what only the file store promises."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from venues.fix.store import FileStore, FsyncPolicy, MemoryStore, MessageStore
+
+BACKENDS = ["memory", "file"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageStore]:
+    backend: MessageStore = (
+        MemoryStore(5) if request.param == "memory" else FileStore(tmp_path / "s.fixstore", creation_time_ns=5)
+    )
+    yield backend
+    backend.close()
+
+
+# ---- the shared contract ------------------------------------------------------------------------
+
+
+def test_open_when_new_store_then_both_numbers_start_at_1(store: MessageStore) -> None:
+    assert (store.next_sender_seq, store.next_target_seq, store.creation_time_ns) == (1, 1, 5)
+    assert store.get_sent(1, 100) == []
+
+
+def test_save_sent_when_messages_saved_then_sender_number_moves_past_them_and_readable(
+    store: MessageStore,
+) -> None:
+    store.save_sent(1, b"one")
+    store.save_sent(2, b"two")
+    assert store.next_sender_seq == 3
+    assert store.get_sent(1, 2) == [(1, b"one"), (2, b"two")]
+
+
+def test_get_sent_when_admin_numbers_skipped_then_only_stored_messages_in_order(store: MessageStore) -> None:
+    store.save_sent(1, b"one")
+    store.set_next_sender_seq(4)  # 2 and 3 were admin messages
+    store.save_sent(4, b"four")
+    assert store.get_sent(1, 10) == [(1, b"one"), (4, b"four")]
+    assert store.get_sent(2, 3) == []
+    assert store.get_sent(4, 4) == [(4, b"four")]
+    assert store.next_sender_seq == 5
+
+
+def test_set_next_target_seq_when_set_then_read_back(store: MessageStore) -> None:
+    store.set_next_target_seq(42)
+    assert store.next_target_seq == 42
+
+
+def test_save_sent_when_same_number_saved_again_then_latest_wins(store: MessageStore) -> None:
+    store.save_sent(1, b"first")
+    store.save_sent(1, b"second")
+    assert store.get_sent(1, 1) == [(1, b"second")]
+
+
+def test_reset_when_store_used_then_numbers_back_to_1_messages_gone_and_creation_time_set(
+    store: MessageStore,
+) -> None:
+    store.save_sent(1, b"one")
+    store.set_next_target_seq(9)
+    store.reset(77)
+    assert (store.next_sender_seq, store.next_target_seq, store.creation_time_ns) == (1, 1, 77)
+    assert store.get_sent(1, 10) == []
+    store.save_sent(1, b"again")
+    assert store.get_sent(1, 1) == [(1, b"again")]
+
+
+def test_get_sent_when_range_empty_or_inverted_then_nothing(store: MessageStore) -> None:
+    store.save_sent(1, b"one")
+    assert store.get_sent(5, 2) == []
+    assert store.get_sent(0, 0) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["send", "admin", "target"]), st.binary(min_size=1, max_size=40)),
+        max_size=30,
+    )
+)
+def test_store_when_any_operation_sequence_then_backends_agree(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, bytes]]
+) -> None:
+    memory = MemoryStore()
+    file_store = FileStore(tmp_path_factory.mktemp("agree") / "s.fixstore")
+    try:
+        for kind, payload in ops:
+            for backend in (memory, file_store):
+                if kind == "send":
+                    backend.save_sent(backend.next_sender_seq, payload)
+                elif kind == "admin":
+                    backend.set_next_sender_seq(backend.next_sender_seq + 1)
+                else:
+                    backend.set_next_target_seq(backend.next_target_seq + len(payload))
+        assert file_store.get_sent(1, 1_000) == memory.get_sent(1, 1_000)
+        assert (file_store.next_sender_seq, file_store.next_target_seq) == (
+            memory.next_sender_seq,
+            memory.next_target_seq,
+        )
+    finally:
+        file_store.close()
+
+
+# ---- the file store: survives the process ---------------------------------------------------------
+
+
+def test_file_store_when_reopened_then_numbers_and_messages_resume(tmp_path: Path) -> None:
+    path = tmp_path / "s.fixstore"
+    first = FileStore(path, creation_time_ns=11)
+    first.save_sent(1, b"one")
+    first.set_next_sender_seq(3)
+    first.save_sent(3, b"three")
+    first.set_next_target_seq(17)
+    del first  # no close: as if the process was killed (the OS still has the writes)
+    second = FileStore(path, creation_time_ns=99)
+    assert (second.next_sender_seq, second.next_target_seq, second.creation_time_ns) == (4, 17, 11)
+    assert second.get_sent(1, 3) == [(1, b"one"), (3, b"three")]
+    second.close()
+
+
+def test_file_store_when_tail_torn_then_cut_at_last_whole_record(tmp_path: Path) -> None:
+    path = tmp_path / "s.fixstore"
+    store = FileStore(path)
+    store.save_sent(1, b"one")
+    store.save_sent(2, b"two" * 20)
+    store.close()
+    size = path.stat().st_size
+    os.truncate(path, size - 5)  # a crash in the middle of the last write
+    reopened = FileStore(path)
+    assert reopened.truncated_bytes > 0
+    assert reopened.next_sender_seq == 2
+    assert reopened.get_sent(1, 2) == [(1, b"one")]
+    reopened.save_sent(2, b"again")
+    reopened.close()
+    assert FileStore(path).get_sent(1, 2) == [(1, b"one"), (2, b"again")]
+
+
+def test_file_store_when_record_corrupted_then_ignored_from_there(tmp_path: Path) -> None:
+    path = tmp_path / "s.fixstore"
+    store = FileStore(path)
+    store.save_sent(1, b"one")
+    store.set_next_target_seq(5)
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    reopened = FileStore(path)
+    assert (reopened.next_sender_seq, reopened.next_target_seq) == (2, 1)
+    reopened.close()
+
+
+def test_file_store_when_reset_then_file_rewritten_small(tmp_path: Path) -> None:
+    path = tmp_path / "s.fixstore"
+    store = FileStore(path)
+    for seq in range(1, 50):
+        store.save_sent(seq, b"x" * 100)
+    big = path.stat().st_size
+    store.reset(5)
+    assert path.stat().st_size < big // 10
+    store.close()
+    assert FileStore(path).creation_time_ns == 5
+
+
+def test_file_store_when_fsync_always_then_every_write_synced(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.ALWAYS)
+    store.save_sent(1, b"one")
+    store.set_next_target_seq(2)
+    assert store.fsyncs == 2
+    store.close()
+
+
+def test_file_store_when_fsync_interval_then_synced_in_background_only_when_dirty(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.INTERVAL, fsync_interval_ns=10_000_000)
+    store.save_sent(1, b"one")
+    store.save_sent(2, b"two")
+    assert store.fsyncs == 0  # never on the caller's thread
+    deadline = time.monotonic() + 5
+    while store.fsyncs == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert store.fsyncs == 1
+    time.sleep(0.05)
+    assert store.fsyncs == 1  # nothing written since: no more syncs
+    store.set_next_target_seq(2)
+    store.close()
+    assert store.fsyncs == 2  # close syncs what is left
+
+
+def test_file_store_when_fsync_never_then_no_sync_even_on_close(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.NEVER)
+    store.save_sent(1, b"one")
+    store.poll(10**12)
+    store.close()
+    assert store.fsyncs == 0

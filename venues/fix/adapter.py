@@ -1,0 +1,621 @@
+"""``FixVenue``: the gateway's venue adapter for one FIX session.
+
+Outgoing: ``send_new`` / ``send_cancel`` / ``send_replace`` encode from the dialect's
+precompiled templates, write the message through the store (persisted before any byte
+can reach the socket) and queue it; ``flush`` writes the queue.
+
+Incoming: ExecutionReport (8), OrderCancelReject (9), BusinessMessageReject (j) and
+session Rejects of our orders become the normalised ``VenueEvent``s with ``venue_seq``
+= the message's MsgSeqNum; events the adapter synthesises (an order gap-filled instead
+of replayed, a message refused by strict validation) carry ``venue_seq`` 0.
+
+ClOrdIDs: ``<prefix><order_id>`` for a new order and ``<prefix><order_id>-<MsgSeqNum>``
+for each cancel/replace, so every ClOrdID is unique within the session day and names
+its order without a lookup table that would have to survive a restart. The adapter
+remembers, per open order, the ClOrdID the venue currently knows it by (OrigClOrdID of
+the next cancel/replace) and the one in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from gateway.clock import NowNs
+from gateway.order import Order, OrderState
+from gateway.protocol.messages import OrderType
+from venues.base import (
+    UnsupportedOrder,
+    VenueAccepted,
+    VenueAdapter,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueEvent,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+from venues.fix import fields as f
+from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
+from venues.fix.dialect import Dialect
+from venues.fix.fields import ExecType, MsgType, SessionRejectReason
+from venues.fix.ratelog import RareLog
+from venues.fix.session import FixSession, ReconnectBackoff, SessionConfig, SessionState
+from venues.fix.store.base import MessageStore
+from venues.fix.templates import OrderTemplates
+
+log = logging.getLogger(__name__)
+
+_TERMINAL_ORD_STATUS: Final = frozenset({b"2", b"3", b"4", b"8", b"C"})
+_FILL_TYPES: Final = frozenset({ExecType.TRADE, ExecType.PARTIAL_FILL, ExecType.FILL})
+_CANCEL_TYPES: Final = {
+    ExecType.CANCELED: "CANCELED",
+    ExecType.EXPIRED: "EXPIRED",
+    ExecType.DONE_FOR_DAY: "DONE_FOR_DAY",
+}
+_ORD_REJ_REASONS: Final = {
+    b"0": "BROKER_OPTION",
+    b"1": "UNKNOWN_SYMBOL",
+    b"2": "EXCHANGE_CLOSED",
+    b"3": "ORDER_EXCEEDS_LIMIT",
+    b"4": "TOO_LATE_TO_ENTER",
+    b"5": "UNKNOWN_ORDER",
+    b"6": "DUPLICATE_ORDER",
+    b"8": "STALE_ORDER",
+    b"11": "UNSUPPORTED_ORDER_CHARACTERISTIC",
+    b"13": "INCORRECT_QUANTITY",
+    b"99": "OTHER",
+}
+_CXL_REJ_REASONS: Final = {
+    b"0": "TOO_LATE_TO_CANCEL",
+    b"1": "UNKNOWN_ORDER",
+    b"2": "BROKER_OPTION",
+    b"3": "ALREADY_PENDING",
+    b"6": "DUPLICATE_CLORDID",
+    b"99": "OTHER",
+}
+_STATE_MAP: Final = {
+    SessionState.DISCONNECTED: VenueState.DISCONNECTED,
+    SessionState.LOGON_SENT: VenueState.LOGGING_IN,
+    SessionState.RESYNCING: VenueState.LOGGING_IN,
+    SessionState.ACTIVE: VenueState.UP,
+    SessionState.LOGOUT_SENT: VenueState.DISCONNECTED,
+    SessionState.ENDED: VenueState.ENDED,
+}
+_BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
+_SEQ_DIGITS: Final = 8
+"""Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
+
+
+class _Tracked:
+    """What the adapter knows about one open order."""
+
+    __slots__ = ("order", "pending", "working")
+
+    def __init__(self, order: Order, working: bytes) -> None:
+        self.order = order
+        self.working = working
+        """ClOrdID the venue currently knows the order by."""
+        self.pending = b""
+        """ClOrdID of the cancel/replace in flight (b"" = none)."""
+
+
+def _no_events(event: VenueEvent) -> None:
+    log.error("FIX venue has no event sink attached; dropped %r", event)
+
+
+def _no_states(name: str, state: VenueState, reason: str) -> None:
+    log.info("venue %s: %s (%s)", name, state, reason)
+
+
+class FixVenue(VenueAdapter):
+    """One FIX session as a gateway venue."""
+
+    def __init__(
+        self,
+        name: str,
+        dialect: Dialect,
+        session_config: SessionConfig,
+        store: MessageStore,
+        clock: NowNs,
+        *,
+        wall_offset_ns: int = 0,
+        backoff: ReconnectBackoff | None = None,
+        strict: bool = False,
+        validator: Callable[[bytes], str | None] | None = None,
+    ) -> None:
+        self.name = name
+        self.dialect = dialect
+        self.clock = clock
+        self.event_sink = _no_events
+        self.state_sink = _no_states
+        self.backoff = backoff or ReconnectBackoff()
+        self.session = FixSession(session_config, store, self, wall_offset_ns=wall_offset_ns)
+        self.templates = OrderTemplates(
+            dialect, session_config.sender_comp_id.decode(), session_config.target_comp_id.decode()
+        )
+        self._prefix = dialect.orders.cl_ord_id_prefix.encode()
+        self._prefix_len = len(self._prefix)
+        self._orders: dict[int, _Tracked] = {}
+        self._venue_state = VenueState.DISCONNECTED
+        self._state_reason = "not connected yet"
+        self._deferred: list[VenueEvent] = []
+        self._close_pending_polls = 0
+        self._no_reconnect = False
+        self._rarelog = RareLog(log)
+        liquidity_tag = dialect.executions.liquidity_tag
+        self._liquidity_tag = str(liquidity_tag).encode() if liquidity_tag else b""
+        self._liquidity = {k.encode(): v for k, v in dialect.executions.liquidity_values.items()}
+        self._required_tags = tuple(str(t).encode() for t in dialect.executions.required_tags)
+        if validator is None and strict:
+            from venues.fix.dictionary import FixValidator  # noqa: PLC0415  (needs quickfix)
+
+            validator = FixValidator.for_dialect(dialect).check
+        self._validator = validator
+        self.counters: dict[str, int] = {
+            "orders_sent": 0,
+            "cancels_sent": 0,
+            "replaces_sent": 0,
+            "events": 0,
+            "unknown_cl_ord_id": 0,
+            "unparseable": 0,
+            "ignored_exec_reports": 0,
+            "missing_required_tags": 0,
+            "unsupported_msg_types": 0,
+            "not_replayed": 0,
+            "strict_failures": 0,
+        }
+
+    # ---- VenueAdapter: orders ------------------------------------------------------------------
+
+    @property
+    def state(self) -> VenueState:
+        return self._venue_state
+
+    def check_order(self, order: Order) -> UnsupportedOrder | None:
+        tpl = self.templates
+        if order.tif not in tpl.tif:
+            return UnsupportedOrder("TIF_NOT_SUPPORTED", f"{self.name} does not take TIF {order.tif.name}")
+        if order.ord_type not in tpl.ord_types:
+            return UnsupportedOrder(
+                "ORDER_TYPE_NOT_SUPPORTED", f"{self.name} does not take {order.ord_type.name} orders"
+            )
+        if order.side not in tpl.sides:
+            return UnsupportedOrder("SIDE_NOT_SUPPORTED", f"{self.name} does not take side {order.side.name}")
+        if order.ord_type is OrderType.LIMIT and order.price <= 0:
+            return UnsupportedOrder("BAD_PRICE", "a limit order needs a positive price")
+        if order.qty <= 0:
+            return UnsupportedOrder("BAD_QTY", "quantity must be positive")
+        symbol = order.symbol
+        if not symbol or len(symbol) > self.dialect.orders.symbol_max_length or not _printable(symbol):
+            return UnsupportedOrder(
+                "BAD_SYMBOL",
+                f"symbol must be 1..{self.dialect.orders.symbol_max_length} printable ASCII characters",
+            )
+        if tpl.account_field(order.account) is None or not _printable(order.account):
+            return UnsupportedOrder("ACCOUNT_NOT_MAPPED", f"account {order.account!r} has no {self.name} account")
+        longest = self._prefix_len + len(str(order.order_id)) + 1 + _SEQ_DIGITS
+        if order.order_id < 0 or longest > self.dialect.orders.cl_ord_id_max_length:
+            return UnsupportedOrder("ORDER_ID_TOO_LONG", "order id does not fit the venue's ClOrdID length")
+        for _, source in self.dialect.orders.order_fields.items():
+            value = str(getattr(order, source.value))
+            if not value or not _printable(value):
+                return UnsupportedOrder("BAD_FIELD", f"{source.value} {value!r} cannot be sent in a FIX field")
+        if self._validator is not None:
+            probe = tpl.new_order(1, self.session.sending_time(self.clock()), self._new_ref(order), order)
+            problem = self._validator(probe)
+            if problem is not None:
+                return UnsupportedOrder("FIX_INVALID", f"the order would not be valid FIX: {problem}")
+        return None
+
+    def _new_ref(self, order: Order) -> bytes:
+        return self._prefix + b"%d" % order.order_id
+
+    def send_new(self, order: Order) -> str:
+        now = self.clock()
+        session = self.session
+        seq = session.next_sender_seq
+        ref = self._prefix + b"%d" % order.order_id
+        raw = self.templates.new_order(seq, session.sending_time(now), ref, order)
+        self._orders[order.order_id] = _Tracked(order, ref)
+        if self._validator is not None and not self._valid(raw, order):
+            self._deferred.append(
+                VenueRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
+            )
+            return ref.decode()
+        session.send_app(seq, raw, now)
+        self.counters["orders_sent"] += 1
+        return ref.decode()
+
+    def _tracked(self, order: Order) -> _Tracked:
+        tracked = self._orders.get(order.order_id)
+        if tracked is None:
+            tracked = self._orders[order.order_id] = _Tracked(order, self._new_ref(order))
+        return tracked
+
+    def send_cancel(self, order: Order) -> None:
+        now = self.clock()
+        session = self.session
+        tracked = self._tracked(order)
+        seq = session.next_sender_seq
+        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+        raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
+        if self._validator is not None and not self._valid(raw, order):
+            self._deferred.append(
+                VenueCancelRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
+            )
+            return
+        tracked.pending = ref
+        session.send_app(seq, raw, now)
+        self.counters["cancels_sent"] += 1
+
+    def send_replace(self, order: Order, qty: int, price: int) -> str:
+        now = self.clock()
+        session = self.session
+        tracked = self._tracked(order)
+        seq = session.next_sender_seq
+        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+        raw = self.templates.replace(seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price)
+        if self._validator is not None and not self._valid(raw, order):
+            self._deferred.append(
+                VenueCancelRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
+            )
+            return ref.decode()
+        tracked.pending = ref
+        session.send_app(seq, raw, now)
+        self.counters["replaces_sent"] += 1
+        return ref.decode()
+
+    def _valid(self, raw: bytes, order: Order) -> bool:
+        assert self._validator is not None
+        problem = self._validator(raw)
+        if problem is None:
+            return True
+        self.counters["strict_failures"] += 1
+        log.error("FIX %s: order %d not sent, strict validation failed: %s", self.name, order.order_id, problem)
+        return False
+
+    def restore(self, order: Order, venue_ref: str) -> None:
+        """Re-learn ``venue_ref`` for ``order`` (call once per journaled ref, oldest first).
+
+        The first ref of an order (its new order) becomes the ClOrdID the venue knows it
+        by; a later ref becomes it too, unless the order is still PENDING_REPLACE, in
+        which case the ref is the replace in flight.
+        """
+        ref = venue_ref.encode()
+        tracked = self._orders.get(order.order_id)
+        if tracked is None:
+            self._orders[order.order_id] = _Tracked(order, ref)
+            return
+        tracked.order = order
+        if order.state is OrderState.PENDING_REPLACE:
+            tracked.pending = ref
+        else:
+            tracked.working = ref
+            tracked.pending = b""
+
+    def resume_from_journal(self, last_venue_seq: int) -> None:
+        """Core recovery hook: see ``resume_from_venue_seq``."""
+        self.resume_from_venue_seq(last_venue_seq)
+
+    def resume_from_venue_seq(self, last_venue_seq: int) -> None:
+        """Recovery hook: never re-process venue messages up to ``last_venue_seq`` (journaled by the core).
+
+        Closes the window between the core journaling an event and the store recording
+        its MsgSeqNum; call after ``restore`` and before connecting, with the highest
+        ``venue_seq`` journaled since the store's numbers were last reset (``status()
+        ["store_created_ns"]``, wall clock). A scheduled daily reset at the next logon
+        discards it anyway.
+        """
+        store = self.session.store
+        if last_venue_seq + 1 > store.next_target_seq:
+            log.info(
+                "FIX %s: journal is ahead of the store; expecting MsgSeqNum %d (store said %d)",
+                self.name,
+                last_venue_seq + 1,
+                store.next_target_seq,
+            )
+            store.set_next_target_seq(last_venue_seq + 1)
+
+    def logout(self, reason: str = "operator request", *, reconnect: bool = False) -> None:
+        """Start a graceful logout (the connection closes when the venue answers).
+
+        Unless ``reconnect``, ``reconnect_delay_ns`` then returns None so the connector stops;
+        the core flushes afterwards as after any call.
+        """
+        self._no_reconnect = not reconnect
+        self.session.logout(reason, self.clock())
+
+    # ---- VenueAdapter: transport hooks ----------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        self._close_pending_polls = 0
+        self._no_reconnect = False
+        self.session.connection_made(now_ns)
+        self.flush()
+
+    def data_received(self, data: bytes, now_ns: int) -> None:
+        self.session.data_received(data, now_ns)
+
+    def connection_lost(self, now_ns: int) -> None:
+        self.session.connection_lost(now_ns)
+
+    def poll(self, now_ns: int) -> int:
+        if self.session.close_reason is not None:
+            # The core normally flushes (and so closes) right after each call; if it did
+            # not, close now rather than keep a dead session open.
+            self._close_pending_polls += 1
+            if self._close_pending_polls > 1:
+                self.flush()
+            return 50_000_000
+        return self.session.poll(now_ns)
+
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        if self._no_reconnect:
+            return None
+        schedule = self.session.config.schedule
+        if self._venue_state is VenueState.ENDED and schedule is not None:
+            wall = self.clock() + self.session.wall_offset_ns
+            return max(schedule.next_start(wall) - wall, 0) + 1_000_000_000
+        return self.backoff.delay_ns(attempt)
+
+    def flush(self) -> None:
+        if self._deferred:
+            events, self._deferred = self._deferred, []
+            for event in events:
+                self._emit(event)
+        session = self.session
+        out = session.outbox
+        if out:
+            if self._write is not None:
+                self._write(bytes(out))
+            out.clear()
+        if session.close_reason is not None and self._close is not None:
+            self._close()
+
+    def status(self) -> dict[str, object]:
+        session = self.session
+        return {
+            "name": self.name,
+            "state": str(self._venue_state),
+            "reason": self._state_reason,
+            "protocol": "fix",
+            "dialect": self.dialect.name,
+            "session_state": str(session.state),
+            "next_sender_seq": session.next_sender_seq,
+            "next_target_seq": session.next_target_seq,
+            "store_created_ns": session.store.creation_time_ns,
+            "open_orders": len(self._orders),
+            **{f"session_{k}": v for k, v in session.counters.items()},
+            **self.counters,
+        }
+
+    # ---- SessionHandler ----------------------------------------------------------------------------
+
+    def on_state(self, state: SessionState, reason: str) -> None:
+        venue_state = _STATE_MAP[state]
+        self._state_reason = reason
+        if venue_state is not self._venue_state:
+            self._venue_state = venue_state
+            self.state_sink(self.name, venue_state, reason)
+
+    def on_app_message(self, message: FixMessage) -> None:
+        msg_type = message.msg_type
+        if msg_type == MsgType.EXECUTION_REPORT:
+            self._on_execution_report(message)
+        elif msg_type == MsgType.ORDER_CANCEL_REJECT:
+            self._on_cancel_reject(message)
+        elif msg_type == MsgType.BUSINESS_MESSAGE_REJECT:
+            self._on_business_reject(message)
+        else:
+            self.counters["unsupported_msg_types"] += 1
+            self._rare("msgtype", "unsupported message type %r from the venue", msg_type)
+            self.session.send_business_reject(
+                message.seq,
+                msg_type,
+                reason=_BUSINESS_REJECT_UNSUPPORTED_TYPE,
+                text="unsupported message type",
+                now_ns=self.clock(),
+            )
+
+    def on_session_reject(self, message: FixMessage) -> None:
+        ref_seq = message.get(f.REF_SEQ_NUM)
+        if not ref_seq.isdigit():
+            return
+        text = message.get(f.TEXT).decode(errors="replace") or "session-level reject"
+        code = "SESSION_REJECT_" + (message.get(f.SESSION_REJECT_REASON).decode(errors="replace") or "?")
+        self._reject_stored(int(ref_seq), message.seq, code, text)
+
+    def on_not_replayed(self, raw: bytes) -> None:
+        self.counters["not_replayed"] += 1
+        decoded = FrameDecoder().feed(raw)
+        if not decoded or not isinstance(decoded[0], FixMessage):
+            return
+        original = decoded[0]
+        self._reject_business(
+            original.msg_type,
+            original.get(f.CL_ORD_ID),
+            0,
+            "NOT_SENT",
+            "gap-filled instead of replayed on the venue's resend request; the venue never received it",
+        )
+
+    # ---- incoming business messages ------------------------------------------------------------
+
+    def _rare(self, key: str, text: str, *args: object) -> None:
+        self._rarelog.log(key, self.clock(), logging.WARNING, "FIX %s: " + text, self.name, *args)
+
+    def _emit(self, event: VenueEvent) -> None:
+        self.counters["events"] += 1
+        self.event_sink(event)
+
+    def _lookup(self, cl_ord_id: bytes) -> _Tracked | None:
+        prefix_len = self._prefix_len
+        if cl_ord_id[:prefix_len] != self._prefix:
+            return None
+        digits = cl_ord_id[prefix_len:].partition(b"-")[0]
+        if not digits.isdigit():
+            return None
+        return self._orders.get(int(digits))
+
+    def _unknown(self, message: FixMessage, cl_ord_id: bytes) -> None:
+        self.counters["unknown_cl_ord_id"] += 1
+        self._rare(
+            "unknown",
+            "%s for unknown ClOrdID %r (MsgSeqNum %d) ignored",
+            message.msg_type.decode(errors="replace"),
+            cl_ord_id,
+            message.seq,
+        )
+
+    def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
+        self.counters["unparseable"] += 1
+        self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
+        self.session.send_reject(
+            message.seq,
+            SessionRejectReason.INCORRECT_DATA_FORMAT,
+            f"tag {tag.decode()}: {exc}",
+            self.clock(),
+            ref_tag=int(tag) if tag else 0,
+            ref_msg_type=message.msg_type,
+        )
+
+    def _on_execution_report(self, message: FixMessage) -> None:
+        fields = message.fields
+        cl_ord_id = fields.get(f.CL_ORD_ID, b"")
+        tracked = self._lookup(cl_ord_id)
+        if tracked is None:
+            self._unknown(message, cl_ord_id)
+            return
+        order = tracked.order
+        exec_type = fields.get(f.EXEC_TYPE, b"")
+        seq = message.seq
+        if self._required_tags:
+            self._check_required(message)
+        tag = b""
+        try:
+            if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
+                self.counters["ignored_exec_reports"] += 1
+                self._rare("exectrans", "ExecTransType %r (correction/cancel) not applied", fields[f.EXEC_TRANS_TYPE])
+                return
+            if exec_type in _FILL_TYPES:
+                tag = f.LAST_QTY
+                qty = parse_qty(fields[tag])
+                tag = f.LAST_PX
+                price = parse_price(fields[tag])
+                liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
+                event: VenueEvent = VenueExecuted(
+                    seq, order.order_id, qty, price, liquidity, fields.get(f.EXEC_ID, b"").decode()
+                )
+            elif exec_type == ExecType.NEW:
+                tag = f.ORDER_QTY
+                qty = parse_qty(fields[tag]) if tag in fields else order.qty
+                tag = f.PRICE
+                price = parse_price(fields[tag]) if tag in fields else order.price
+                if price == 0 and order.ord_type is OrderType.MARKET:
+                    price = order.price
+                event = VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
+            elif exec_type in _CANCEL_TYPES:
+                tracked.pending = b""
+                event = VenueCanceled(
+                    seq,
+                    order.order_id,
+                    0,
+                    _CANCEL_TYPES[exec_type],
+                    fields.get(f.TEXT, b"").decode(errors="replace"),
+                )
+            elif exec_type == ExecType.REPLACED:
+                tag = f.LEAVES_QTY
+                leaves = parse_qty(fields[tag])
+                tag = f.PRICE
+                price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                tracked.working = cl_ord_id
+                tracked.pending = b""
+                event = VenueReplaced(seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode())
+            elif exec_type == ExecType.REJECTED:
+                reason = fields.get(f.ORD_REJ_REASON, b"")
+                text = fields.get(f.TEXT, b"").decode(errors="replace") or "rejected by the venue"
+                if tracked.pending and cl_ord_id == tracked.pending:
+                    tracked.pending = b""
+                    event = VenueCancelRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
+                else:
+                    event = VenueRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
+            else:
+                self.counters["ignored_exec_reports"] += 1
+                return
+        except KeyError as exc:
+            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            return
+        except ValueError as exc:
+            self._unparseable(message, tag, exc)
+            return
+        self._emit(event)
+        if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
+            self._orders.pop(order.order_id, None)
+
+    def _check_required(self, message: FixMessage) -> None:
+        for tag in self._required_tags:
+            if tag not in message.fields:
+                self.counters["missing_required_tags"] += 1
+                self._rare("required", "ExecutionReport %d lacks tag %s", message.seq, tag.decode())
+
+    def _on_cancel_reject(self, message: FixMessage) -> None:
+        cl_ord_id = message.get(f.CL_ORD_ID)
+        tracked = self._lookup(cl_ord_id)
+        if tracked is None:
+            self._unknown(message, cl_ord_id)
+            return
+        if cl_ord_id == tracked.pending:
+            tracked.pending = b""
+        reason = message.get(f.CXL_REJ_REASON)
+        text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
+        self._emit(
+            VenueCancelRejected(message.seq, tracked.order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text)
+        )
+        if message.get(f.ORD_STATUS) in _TERMINAL_ORD_STATUS:
+            self._orders.pop(tracked.order.order_id, None)
+
+    def _on_business_reject(self, message: FixMessage) -> None:
+        ref_msg_type = message.get(f.REF_MSG_TYPE)
+        code = "BUSINESS_REJECT_" + (message.get(f.BUSINESS_REJECT_REASON).decode(errors="replace") or "?")
+        text = message.get(f.TEXT).decode(errors="replace") or "business message reject"
+        ref_id = message.get(f.BUSINESS_REJECT_REF_ID)
+        if ref_id and self._lookup(ref_id) is not None:
+            self._reject_business(ref_msg_type, ref_id, message.seq, code, text)
+            return
+        ref_seq = message.get(f.REF_SEQ_NUM)
+        if ref_seq.isdigit():
+            self._reject_stored(int(ref_seq), message.seq, code, text)
+            return
+        self._unknown(message, ref_id)
+
+    def _reject_stored(self, ref_seq: int, venue_seq: int, code: str, text: str) -> None:
+        """Turn a reject of our message ``ref_seq`` into an order event, if it was an order message."""
+        stored = self.session.store.get_sent(ref_seq, ref_seq)
+        if not stored:
+            return  # an admin message: the session layer logged it
+        decoded = FrameDecoder().feed(stored[0][1])
+        if decoded and isinstance(decoded[0], FixMessage):
+            original = decoded[0]
+            self._reject_business(original.msg_type, original.get(f.CL_ORD_ID), venue_seq, code, text)
+
+    def _reject_business(self, msg_type: bytes, cl_ord_id: bytes, venue_seq: int, code: str, text: str) -> None:
+        """Emit the order event for a refused D (rejected) or F/G (cancel rejected)."""
+        tracked = self._lookup(cl_ord_id)
+        if tracked is None:
+            return
+        order_id = tracked.order.order_id
+        if msg_type == MsgType.NEW_ORDER_SINGLE:
+            self._emit(VenueRejected(venue_seq, order_id, code, text))
+            self._orders.pop(order_id, None)
+        elif msg_type in (MsgType.ORDER_CANCEL_REQUEST, MsgType.ORDER_CANCEL_REPLACE_REQUEST):
+            if cl_ord_id == tracked.pending:
+                tracked.pending = b""
+            self._emit(VenueCancelRejected(venue_seq, order_id, code, text))
+
+
+def _printable(text: str) -> bool:
+    """Return True when ``text`` is printable ASCII (safe inside a FIX field)."""
+    return text.isascii() and text.isprintable()

@@ -1,0 +1,31 @@
+"""What the session state machine needs to know (built from the venue config and dialect)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from venues.fix.session.schedule import SessionSchedule
+
+
+class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Parameters of one FIX session (initiator side)."""
+
+    begin_string: bytes
+    sender_comp_id: bytes
+    target_comp_id: bytes
+    heartbeat_interval_s: int = 30
+    test_request_grace: float = 0.2
+    """A TestRequest goes out after ``heartbeat * (1 + grace)`` of silence; the link is
+    declared dead after the same time again without an answer."""
+    logon_timeout_ns: int = 10_000_000_000
+    logout_timeout_ns: int = 2_000_000_000
+    reset_seq_num_on_logon: bool = False
+    username: bytes = b""
+    password: bytes = b""
+    logon_fields: tuple[tuple[bytes, bytes], ...] = ()
+    replay_business: bool = True
+    stale_after_ns: int = 0
+    """Gap-fill business messages older than this on a resend (0 = never stale)."""
+    max_queued: int = 10_000
+    """Out-of-order messages kept while a gap is being filled (the rest are re-sent anyway)."""
+    schedule: SessionSchedule | None = None

@@ -1,0 +1,132 @@
+"""Sequence gaps both ways: answering the venue's ResendRequest, and tracking our own.
+
+Answering (``answer_resend_request``): stored business messages are replayed with
+PossDupFlag=Y and OrigSendingTime; admin messages (never stored), missing ones and -- when
+the dialect says so -- business messages that are stale or never to be replayed are
+covered by SequenceReset-GapFill messages, consecutive ones merged into one.
+
+Tracking (``InboundGap``): when a message arrives above the expected number, the session
+sends one ResendRequest (to infinity) and keeps the early messages until the gap closes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from venues.fix.codec import FixMessage, parse_utc_timestamp, resend_copy
+from venues.fix.session.admin import AdminEncoder
+from venues.fix.store.base import MessageStore
+
+
+class ResendReply(NamedTuple):
+    """What to write in answer to a ResendRequest, and which business messages were not replayed."""
+
+    messages: list[bytes]
+    gap_filled_business: list[bytes]
+    """Stored business messages covered by a gap fill instead (the venue never sees them)."""
+
+
+def answer_resend_request(
+    store: MessageStore,
+    admin: AdminEncoder,
+    begin: int,
+    end: int,
+    *,
+    begin_string: bytes,
+    stamp: bytes,
+    wall_now_ns: int,
+    replay_business: bool,
+    stale_after_ns: int,
+) -> ResendReply:
+    """Build the replay of our messages ``begin..end`` (``end`` 0 or beyond = all sent so far)."""
+    last_sent = store.next_sender_seq - 1
+    if end == 0 or end > last_sent:
+        end = last_sent
+    messages: list[bytes] = []
+    skipped: list[bytes] = []
+    if begin > end:
+        return ResendReply(messages, skipped)
+    stored = dict(store.get_sent(begin, end))
+    gap_start = 0
+    for seq in range(begin, end + 1):
+        raw = stored.get(seq)
+        replay = raw is not None and replay_business
+        if raw is not None and replay and stale_after_ns:
+            replay = not _is_stale(raw, wall_now_ns, stale_after_ns)
+        if replay:
+            assert raw is not None
+            if gap_start:
+                messages.append(admin.gap_fill(gap_start, stamp, seq))
+                gap_start = 0
+            copy, _ = resend_copy(raw, begin_string, stamp)
+            messages.append(copy)
+        else:
+            if raw is not None:
+                skipped.append(raw)
+            if not gap_start:
+                gap_start = seq
+    if gap_start:
+        messages.append(admin.gap_fill(gap_start, stamp, end + 1))
+    return ResendReply(messages, skipped)
+
+
+def _is_stale(raw: bytes, wall_now_ns: int, stale_after_ns: int) -> bool:
+    """Return True when the message's SendingTime is older than ``stale_after_ns``."""
+    at = raw.find(b"\x0152=")
+    if at < 0:
+        return True
+    stop = raw.find(b"\x01", at + 4)
+    try:
+        sent_ns = parse_utc_timestamp(raw[at + 4 : stop])
+    except ValueError:
+        return True
+    return wall_now_ns - sent_ns > stale_after_ns
+
+
+class InboundGap:
+    """Messages received above the expected number while a ResendRequest is outstanding."""
+
+    __slots__ = ("dropped", "max_queued", "queued", "until")
+
+    def __init__(self, max_queued: int) -> None:
+        self.max_queued = max_queued
+        self.queued: dict[int, FixMessage] = {}
+        self.until = 0
+        """Highest sequence number known to be missing (0 = no gap open)."""
+        self.dropped = 0
+
+    @property
+    def open(self) -> bool:
+        """Return True while a ResendRequest is outstanding."""
+        return self.until > 0
+
+    def note(self, seq: int) -> bool:
+        """Record that ``seq`` arrived early; return True when a new ResendRequest is needed."""
+        needed = not self.until
+        self.until = max(self.until, seq)
+        return needed
+
+    def hold(self, message: FixMessage) -> None:
+        """Keep an early message until the gap before it closes (bounded)."""
+        if len(self.queued) < self.max_queued:
+            self.queued[message.seq] = message
+        else:
+            self.dropped += 1
+
+    def pop(self, seq: int) -> FixMessage | None:
+        """Return and forget the held message with number ``seq``, if any."""
+        return self.queued.pop(seq, None) if self.queued else None
+
+    def close_if_filled(self, expected: int) -> bool:
+        """Close the gap once ``expected`` has moved past it; return True if it just closed."""
+        if self.until and expected > self.until:
+            self.until = 0
+            for seq in [s for s in self.queued if s < expected]:
+                del self.queued[seq]
+            return True
+        return False
+
+    def clear(self) -> None:
+        """Forget everything (connection lost)."""
+        self.queued.clear()
+        self.until = 0

@@ -1,0 +1,634 @@
+"""The FIX session state machine (initiator side), sans-IO.
+
+Inputs: ``connection_made``, ``data_received``, ``connection_lost`` and ``poll``, each with
+``now_ns`` from the injected monotonic clock; ``send_app`` for business messages the
+adapter encoded. Outputs: bytes appended to ``outbox`` (the adapter writes them when the
+core flushes), ``close_reason`` when the connection must be closed after that write,
+and calls on the ``SessionHandler``.
+
+Persistence: every outgoing message consumes its sequence number in the store before it
+is put in the outbox; business messages are stored whole. The incoming number is
+advanced in the store after the message has been handled (after the handler -- and so
+the core -- has seen it), so a crash in between re-delivers rather than loses it.
+
+Wall-clock time (SendingTime, the schedule, staleness on resend) is ``now_ns +
+wall_offset_ns``: one injected clock drives everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final, Protocol
+
+from venues.fix import fields as f
+from venues.fix.codec import DecodeError, DecodeErrorKind, FixMessage, FrameDecoder, UtcTimestamps, printable
+from venues.fix.fields import MsgType, SessionRejectReason
+from venues.fix.ratelog import RareLog
+from venues.fix.session.admin import AdminEncoder
+from venues.fix.session.config import SessionConfig
+from venues.fix.session.resend import InboundGap, answer_resend_request
+from venues.fix.session.state import LOGGED_ON_STATES, SessionState
+from venues.fix.session.timers import HeartbeatTimers
+from venues.fix.store.base import MessageStore
+
+log = logging.getLogger(__name__)
+
+_MIN_POLL: Final = 1_000_000
+_MAX_POLL: Final = 100_000_000
+
+
+class SessionHandler(Protocol):
+    """What the session tells its owner (the venue adapter)."""
+
+    def on_app_message(self, message: FixMessage) -> None:
+        """Handle an in-sequence business message (its number is committed afterwards)."""
+
+    def on_state(self, state: SessionState, reason: str) -> None:
+        """Note a session state change."""
+
+    def on_session_reject(self, message: FixMessage) -> None:
+        """Handle the venue's Reject (3) of one of our messages."""
+
+    def on_not_replayed(self, raw: bytes) -> None:
+        """Handle a stored business message that was gap-filled instead of replayed."""
+
+
+class FixSession:
+    """One FIX session: logon, sequence numbers, heartbeats, resends and logout."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        store: MessageStore,
+        handler: SessionHandler,
+        *,
+        wall_offset_ns: int = 0,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.handler = handler
+        self.wall_offset_ns = wall_offset_ns
+        self.admin = AdminEncoder(config)
+        self.decoder = FrameDecoder()
+        self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
+        self.gap = InboundGap(config.max_queued)
+        self.stamps = UtcTimestamps()
+        self.outbox = bytearray()
+        self.state = SessionState.DISCONNECTED
+        self.reason = "not connected yet"
+        self.close_reason: str | None = None
+        """Set when the connection must be closed once ``outbox`` has been written."""
+        self.logon_sent_ns = 0
+        self.logout_sent_ns = 0
+        self.logon_reset = False
+        self._test_request_counter = 0
+        self._outstanding_test_req_id = b""
+        self._rarelog = RareLog(log)
+        self.counters: dict[str, int] = {
+            "garbled": 0,
+            "rejects_sent": 0,
+            "rejects_received": 0,
+            "resend_requests_received": 0,
+            "resend_requests_sent": 0,
+            "messages_replayed": 0,
+            "gap_fills_sent": 0,
+            "poss_dup_ignored": 0,
+            "held_processed_on_reset": 0,
+            "messages_received": 0,
+        }
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    @property
+    def next_sender_seq(self) -> int:
+        """Return the MsgSeqNum the next outgoing message will carry."""
+        return self.store.next_sender_seq
+
+    @property
+    def next_target_seq(self) -> int:
+        """Return the MsgSeqNum expected next from the venue."""
+        return self.store.next_target_seq
+
+    @property
+    def logged_on(self) -> bool:
+        """Return True once the venue's Logon has been accepted (and until logout/disconnect)."""
+        return self.state in LOGGED_ON_STATES
+
+    def sending_time(self, now_ns: int) -> bytes:
+        """Return the SendingTime stamp for ``now_ns``."""
+        return self.stamps.format(now_ns + self.wall_offset_ns)
+
+    def _set_state(self, state: SessionState, reason: str) -> None:
+        if state is self.state and reason == self.reason:
+            return
+        self.state = state
+        self.reason = reason
+        self.handler.on_state(state, reason)
+
+    def _rare(self, key: str, now_ns: int, level: int, text: str, *args: object) -> None:
+        """Log at most once per 10 s per ``key`` (bad input must not flood the log)."""
+        self._rarelog.log(key, now_ns, level, "FIX %s: " + text, self.config.target_comp_id.decode(), *args)
+
+    def _queue_admin(self, raw: bytes, now_ns: int) -> None:
+        """Consume a sequence number for an admin message and queue it."""
+        self.store.set_next_sender_seq(self.store.next_sender_seq + 1)
+        self.outbox += raw
+        self.timers.sent(now_ns)
+
+    def closing(self) -> bool:
+        """Return True once the connection is to be closed (nothing more is read)."""
+        return self.close_reason is not None
+
+    def request_close(self, reason: str) -> None:
+        """Ask the owner to close the connection once the outbox is written."""
+        if self.close_reason is None:
+            self.close_reason = reason
+            log.warning(
+                "FIX %s->%s: closing the connection: %s",
+                self.config.sender_comp_id.decode(),
+                self.config.target_comp_id.decode(),
+                reason,
+            )
+
+    # ---- outgoing ---------------------------------------------------------------------------
+
+    def send_app(self, seq: int, raw: bytes, now_ns: int) -> bool:
+        """Persist business message ``seq`` and queue it if logged on; return True if queued.
+
+        When not logged on the message stays in the store: the venue sees the gap at the
+        next logon and asks for it (it is then replayed or gap-filled).
+        """
+        self.store.save_sent(seq, raw)
+        if self.state is SessionState.ACTIVE or self.state is SessionState.RESYNCING:
+            self.outbox += raw
+            self.timers.last_sent_ns = now_ns
+            return True
+        return False
+
+    def send_test_request(self, now_ns: int) -> bytes:
+        """Send a TestRequest now; return its TestReqID."""
+        self._test_request_counter += 1
+        test_req_id = b"TEST%d" % self._test_request_counter
+        seq = self.store.next_sender_seq
+        self._queue_admin(self.admin.test_request(seq, self.sending_time(now_ns), test_req_id), now_ns)
+        self._outstanding_test_req_id = test_req_id
+        self.timers.test_request_sent(now_ns)
+        return test_req_id
+
+    def send_reject(
+        self,
+        ref_seq: int,
+        reason: int,
+        text: str,
+        now_ns: int,
+        *,
+        ref_tag: int = 0,
+        ref_msg_type: bytes = b"",
+    ) -> None:
+        """Send a session-level Reject (3) of the venue's message ``ref_seq``."""
+        seq = self.store.next_sender_seq
+        raw = self.admin.reject(
+            seq, self.sending_time(now_ns), ref_seq, reason, text, ref_tag=ref_tag, ref_msg_type=ref_msg_type
+        )
+        self._queue_admin(raw, now_ns)
+        self.counters["rejects_sent"] += 1
+
+    def send_business_reject(self, ref_seq: int, ref_msg_type: bytes, *, reason: int, text: str, now_ns: int) -> None:
+        """Send a BusinessMessageReject (j) of the venue's message ``ref_seq``."""
+        seq = self.store.next_sender_seq
+        raw = self.admin.business_reject(
+            seq, self.sending_time(now_ns), ref_seq, ref_msg_type=ref_msg_type, reason=reason, text=text
+        )
+        self.store.save_sent(seq, raw)
+        self.outbox += raw
+        self.timers.sent(now_ns)
+
+    def logout(self, reason: str, now_ns: int) -> None:
+        """Start the logout handshake (or just close when not logged on)."""
+        if self.state in LOGGED_ON_STATES:
+            seq = self.store.next_sender_seq
+            self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
+            self.logout_sent_ns = now_ns
+            self._set_state(SessionState.LOGOUT_SENT, reason)
+        elif self.state is SessionState.LOGON_SENT:
+            self.request_close(reason)
+
+    def _logout_and_close(self, reason: str, now_ns: int) -> None:
+        """Send a Logout with ``reason`` and close without waiting (protocol violation by the venue)."""
+        seq = self.store.next_sender_seq
+        self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
+        self._set_state(SessionState.LOGOUT_SENT, reason)
+        self.request_close(reason)
+
+    # ---- connection lifecycle ----------------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        """Queue the Logon on a fresh connection (or close at once outside the schedule)."""
+        self.decoder.clear()
+        self.gap.clear()
+        self.outbox.clear()
+        self.close_reason = None
+        wall = now_ns + self.wall_offset_ns
+        schedule = self.config.schedule
+        if schedule is not None:
+            if not schedule.is_open(wall):
+                self._set_state(SessionState.ENDED, "outside the session schedule")
+                self.request_close("outside the session schedule")
+                return
+            if schedule.needs_reset(self.store.creation_time_ns, wall):
+                log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
+                self.store.reset(wall)
+        reset = self.config.reset_seq_num_on_logon
+        if reset:
+            self.store.reset(wall)
+        self.logon_reset = reset
+        seq = self.store.next_sender_seq
+        self.timers.start(now_ns)
+        self._queue_admin(self.admin.logon(seq, self.sending_time(now_ns), reset), now_ns)
+        self.logon_sent_ns = now_ns
+        self._set_state(SessionState.LOGON_SENT, "logon sent")
+
+    def connection_lost(self, now_ns: int) -> None:
+        """Forget the connection; orders stay in the store for the next logon."""
+        del now_ns
+        self.outbox.clear()
+        self.decoder.clear()
+        self.gap.clear()
+        self._outstanding_test_req_id = b""
+        self.timers.test_request_sent_ns = 0
+        if self.state is not SessionState.ENDED:
+            reason = self.close_reason or (
+                "connection lost" if self.state is not SessionState.DISCONNECTED else self.reason
+            )
+            self._set_state(SessionState.DISCONNECTED, reason)
+        self.close_reason = None
+
+    # ---- timers ------------------------------------------------------------------------------
+
+    def poll(self, now_ns: int) -> int:
+        """Run heartbeat/test-request/logon/logout/schedule timers; return ns until the next poll.
+
+        The answer is capped at ``_MAX_POLL``: events between polls (the venue's Logon, a
+        logout asked for by the operator) can create deadlines earlier than the one computed
+        here, and the transport only reschedules when poll returns.
+        """
+        wait = min(self.store.poll(now_ns), _MAX_POLL)
+        state = self.state
+        if self.close_reason is not None or state in (SessionState.DISCONNECTED, SessionState.ENDED):
+            return wait
+        if state is SessionState.LOGON_SENT:
+            deadline = self.logon_sent_ns + self.config.logon_timeout_ns
+            if now_ns >= deadline:
+                self.request_close("no Logon reply within the logon timeout")
+            return max(min(wait, deadline - now_ns), _MIN_POLL)
+        if state is SessionState.LOGOUT_SENT:
+            deadline = self.logout_sent_ns + self.config.logout_timeout_ns
+            if now_ns >= deadline:
+                self.request_close(f"no Logout reply ({self.reason})")
+            return max(min(wait, deadline - now_ns), _MIN_POLL)
+        schedule = self.config.schedule
+        if schedule is not None and not schedule.is_open(now_ns + self.wall_offset_ns):
+            self.logout("end of the session schedule", now_ns)
+            return wait
+        timers = self.timers
+        if timers.dead(now_ns):
+            self.request_close("no answer to TestRequest: the link is dead")
+            return wait
+        if timers.test_request_due(now_ns):
+            self.send_test_request(now_ns)
+        if timers.heartbeat_due(now_ns):
+            seq = self.store.next_sender_seq
+            self._queue_admin(self.admin.heartbeat(seq, self.sending_time(now_ns)), now_ns)
+        return max(min(wait, timers.next_deadline() - now_ns), _MIN_POLL)
+
+    # ---- incoming ---------------------------------------------------------------------------
+
+    def data_received(self, data: bytes, now_ns: int) -> None:
+        """Decode ``data`` and act on every complete message in it."""
+        if self.closing():
+            return
+        for item in self.decoder.feed(data):
+            if self.closing():
+                return
+            if isinstance(item, DecodeError):
+                self._on_decode_error(item, now_ns)
+            else:
+                self.timers.received(now_ns)
+                self.counters["messages_received"] += 1
+                self._on_message(item, now_ns)
+
+    def _on_decode_error(self, error: DecodeError, now_ns: int) -> None:
+        self.counters["garbled"] += 1
+        self._rare(
+            f"decode:{error.kind}",
+            now_ns,
+            logging.WARNING,
+            "bad message from the venue (%s, %d so far): %s: %r",
+            error.kind,
+            self.counters["garbled"],
+            error.text,
+            printable(error.raw[:120]),
+        )
+        if not self.logged_on:
+            return
+        if error.kind is DecodeErrorKind.BAD_SEQ_NUM:
+            self._logout_and_close("MsgSeqNum (34) missing or not a number", now_ns)
+            return
+        if error.kind is not DecodeErrorKind.GARBLED_FIELD or error.seq <= 0:
+            return  # garbled: ignored without consuming a sequence number (FIX spec)
+        self.timers.received(now_ns)
+        expected = self.store.next_target_seq
+        if error.seq == expected:
+            self.send_reject(
+                error.seq,
+                error.reject_reason,
+                error.text,
+                now_ns,
+                ref_tag=error.ref_tag,
+                ref_msg_type=error.msg_type,
+            )
+            self._advance(expected + 1, now_ns)
+        elif error.seq > expected:
+            self._open_gap(error.seq, now_ns)
+
+    def _check_header(self, message: FixMessage, now_ns: int) -> bool:
+        """Validate BeginString and CompIDs; on a mismatch end the session and return False."""
+        fields = message.fields
+        if fields.get(f.BEGIN_STRING) != self.config.begin_string:
+            got = fields.get(f.BEGIN_STRING, b"")
+            self._logout_and_close(f"incorrect BeginString {got!r}, expected {self.config.begin_string!r}", now_ns)
+            return False
+        if (
+            fields.get(f.SENDER_COMP_ID) != self.config.target_comp_id
+            or fields.get(f.TARGET_COMP_ID) != self.config.sender_comp_id
+        ):
+            text = "CompID problem: expected {}->{}, got {!r}->{!r}".format(
+                self.config.target_comp_id.decode(),
+                self.config.sender_comp_id.decode(),
+                fields.get(f.SENDER_COMP_ID, b""),
+                fields.get(f.TARGET_COMP_ID, b""),
+            )
+            if self.logged_on:
+                self.send_reject(
+                    message.seq,
+                    SessionRejectReason.COMP_ID_PROBLEM,
+                    text,
+                    now_ns,
+                    ref_tag=49,
+                    ref_msg_type=message.msg_type,
+                )
+            self._logout_and_close(text, now_ns)
+            return False
+        return True
+
+    def _on_message(self, message: FixMessage, now_ns: int) -> None:
+        if not self._check_header(message, now_ns):
+            return
+        msg_type = message.msg_type
+        if self.state is SessionState.LOGON_SENT:
+            if msg_type == MsgType.LOGON:
+                self._on_logon(message, now_ns)
+            elif msg_type == MsgType.LOGOUT:
+                text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
+                self.request_close(f"logon refused: {text}")
+            else:
+                self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
+            return
+        if self.state is SessionState.LOGOUT_SENT and msg_type == MsgType.LOGOUT:
+            self.request_close(self.reason)
+            return
+        if not self.logged_on and self.state is not SessionState.LOGOUT_SENT:
+            return
+        self._sequenced(message, now_ns)
+
+    def _on_logon(self, message: FixMessage, now_ns: int) -> None:
+        seq = message.seq
+        if message.get(f.RESET_SEQ_NUM_FLAG) == b"Y":
+            if not self.logon_reset:
+                # The venue reset on its own: follow it (our Logon counts as our message 1).
+                self.store.reset(now_ns + self.wall_offset_ns)
+                self.store.set_next_sender_seq(2)
+            if seq != 1:
+                self._logout_and_close(f"Logon with ResetSeqNumFlag must have MsgSeqNum 1, got {seq}", now_ns)
+                return
+            self.store.set_next_target_seq(1)
+        expected = self.store.next_target_seq
+        if seq < expected:
+            self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
+            return
+        self.timers.start(now_ns)
+        if seq > expected:
+            self._set_state(SessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._open_gap(seq, now_ns)
+            return
+        self._advance(seq + 1, now_ns)
+        self._set_state(SessionState.ACTIVE, "logged on")
+
+    def _open_gap(self, seq: int, now_ns: int) -> None:
+        """Note that ``seq`` is beyond the expected number; ask for the gap once."""
+        if self.gap.note(seq):
+            expected = self.store.next_target_seq
+            raw = self.admin.resend_request(self.store.next_sender_seq, self.sending_time(now_ns), expected, 0)
+            self._queue_admin(raw, now_ns)
+            self.counters["resend_requests_sent"] += 1
+            self._rare(
+                "gap",
+                now_ns,
+                logging.INFO,
+                "sequence gap: expected %d, received %d; ResendRequest sent",
+                expected,
+                seq,
+            )
+
+    def _advance(self, next_seq: int, now_ns: int) -> None:
+        """Commit the next expected number and process held messages that are now in order."""
+        store = self.store
+        store.set_next_target_seq(next_seq)
+        gap = self.gap
+        while gap.queued and not self.closing():
+            held = gap.pop(store.next_target_seq)
+            if held is None:
+                break
+            self._dispatch(held, now_ns)
+            if held.msg_type != MsgType.SEQUENCE_RESET:
+                store.set_next_target_seq(held.seq + 1)
+        if gap.close_if_filled(store.next_target_seq) and self.state is SessionState.RESYNCING:
+            self._set_state(SessionState.ACTIVE, "logged on; gap filled")
+
+    def _sequenced(self, message: FixMessage, now_ns: int) -> None:
+        """Apply the sequence number rules, then dispatch in-order messages."""
+        seq = message.seq
+        msg_type = message.msg_type
+        expected = self.store.next_target_seq
+        if msg_type == MsgType.SEQUENCE_RESET and message.get(f.GAP_FILL_FLAG) != b"Y":
+            self._on_sequence_reset(message, now_ns, gap_fill=False)
+            return
+        if seq == expected:
+            self._dispatch(message, now_ns)
+            if not self.closing() and msg_type != MsgType.SEQUENCE_RESET:
+                self._advance(seq + 1, now_ns)
+            return
+        if seq > expected:
+            if msg_type == MsgType.LOGOUT:
+                self._dispatch(message, now_ns)
+                return
+            if msg_type == MsgType.RESEND_REQUEST:
+                self._on_resend_request(message, now_ns)  # answered now, so not held
+            else:
+                self.gap.hold(message)
+            self._open_gap(seq, now_ns)
+            return
+        if message.poss_dup:
+            self.counters["poss_dup_ignored"] += 1
+            return
+        self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
+
+    def _dispatch(self, message: FixMessage, now_ns: int) -> None:
+        """Act on an in-sequence message (the caller commits its number)."""
+        msg_type = message.msg_type
+        if msg_type not in f.ADMIN_MSG_TYPES:
+            self.handler.on_app_message(message)
+        elif msg_type == MsgType.HEARTBEAT:
+            if self._outstanding_test_req_id and message.get(f.TEST_REQ_ID) == self._outstanding_test_req_id:
+                self._outstanding_test_req_id = b""
+        elif msg_type == MsgType.TEST_REQUEST:
+            seq = self.store.next_sender_seq
+            test_req_id = message.get(f.TEST_REQ_ID)
+            self._queue_admin(self.admin.heartbeat(seq, self.sending_time(now_ns), test_req_id), now_ns)
+        elif msg_type == MsgType.RESEND_REQUEST:
+            self._on_resend_request(message, now_ns)
+        elif msg_type == MsgType.SEQUENCE_RESET:
+            self._on_sequence_reset(message, now_ns, gap_fill=True)
+        elif msg_type == MsgType.REJECT:
+            self.counters["rejects_received"] += 1
+            self._rare(
+                "reject",
+                now_ns,
+                logging.WARNING,
+                "venue rejected our message %s: reason %s tag %s: %s",
+                message.get(f.REF_SEQ_NUM).decode(errors="replace"),
+                message.get(f.SESSION_REJECT_REASON).decode(errors="replace"),
+                message.get(f.REF_TAG_ID).decode(errors="replace"),
+                message.get(f.TEXT).decode(errors="replace"),
+            )
+            self.handler.on_session_reject(message)
+        elif msg_type == MsgType.LOGOUT:
+            text = message.get(f.TEXT).decode(errors="replace")
+            reason = f"venue logged out: {text}" if text else "venue logged out"
+            if self.state is not SessionState.LOGOUT_SENT:
+                seq = self.store.next_sender_seq
+                self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns)), now_ns)
+                self._set_state(SessionState.LOGOUT_SENT, reason)
+            self.request_close(reason)
+        elif msg_type == MsgType.LOGON:
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.VALUE_INCORRECT,
+                "already logged on",
+                now_ns,
+                ref_msg_type=msg_type,
+            )
+
+    def _on_sequence_reset(self, message: FixMessage, now_ns: int, *, gap_fill: bool) -> None:
+        value = message.get(f.NEW_SEQ_NO)
+        expected = self.store.next_target_seq
+        if not value.isdigit():
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.INCORRECT_DATA_FORMAT,
+                "NewSeqNo missing or not a number",
+                now_ns,
+                ref_tag=36,
+                ref_msg_type=MsgType.SEQUENCE_RESET,
+            )
+            if gap_fill:
+                self._advance(expected + 1, now_ns)
+            return
+        new_seq = int(value)
+        if new_seq > expected:
+            self._process_skipped(expected, new_seq, now_ns)
+        if new_seq < expected or (gap_fill and new_seq == expected):
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.VALUE_INCORRECT,
+                f"NewSeqNo {new_seq} would lower the expected number {expected}",
+                now_ns,
+                ref_tag=36,
+                ref_msg_type=MsgType.SEQUENCE_RESET,
+            )
+            if gap_fill:
+                self._advance(expected + 1, now_ns)
+            return
+        if new_seq > expected:
+            self._advance(new_seq, now_ns)
+
+    def _process_skipped(self, expected: int, new_seq: int, now_ns: int) -> None:
+        """Handle held business messages that a SequenceReset is about to skip over.
+
+        A venue may gap-fill over numbers whose messages we already received early (QuickFIX's
+        memory store answers a ResendRequest that way when the first requested number is
+        missing). They are genuine messages the venue will not send again: dropping them
+        would lose executions, so they are processed, in order, before the jump.
+        """
+        skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
+        for seq in sorted(skipped):
+            held = self.gap.pop(seq)
+            if held is not None and held.msg_type not in f.ADMIN_MSG_TYPES:
+                self.counters["held_processed_on_reset"] += 1
+                self._rare(
+                    "skipped",
+                    now_ns,
+                    logging.WARNING,
+                    "SequenceReset skips message %d received earlier; processed",
+                    seq,
+                )
+                self._dispatch(held, now_ns)
+
+    def _on_resend_request(self, message: FixMessage, now_ns: int) -> None:
+        begin_b, end_b = message.get(f.BEGIN_SEQ_NO), message.get(f.END_SEQ_NO)
+        self.counters["resend_requests_received"] += 1
+        if not begin_b.isdigit() or not end_b.isdigit():
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.INCORRECT_DATA_FORMAT,
+                "BeginSeqNo/EndSeqNo not numbers",
+                now_ns,
+                ref_tag=7,
+                ref_msg_type=MsgType.RESEND_REQUEST,
+            )
+            return
+        begin, end = int(begin_b), int(end_b)
+        if end == 999_999:  # FIX 4.1 style "infinity"
+            end = 0
+        reply = answer_resend_request(
+            self.store,
+            self.admin,
+            max(begin, 1),
+            end,
+            begin_string=self.config.begin_string,
+            stamp=self.sending_time(now_ns),
+            wall_now_ns=now_ns + self.wall_offset_ns,
+            replay_business=self.config.replay_business,
+            stale_after_ns=self.config.stale_after_ns,
+        )
+        for raw in reply.messages:
+            self.outbox += raw
+            if raw[raw.index(b"\x0135=") + 4 : raw.index(b"\x0135=") + 5] == b"4":
+                self.counters["gap_fills_sent"] += 1
+            else:
+                self.counters["messages_replayed"] += 1
+        if reply.messages:
+            self.timers.sent(now_ns)
+        self._rare(
+            "resend",
+            now_ns,
+            logging.INFO,
+            "venue asked for %d..%d: %d replayed, %d gap fills, %d business messages not replayed",
+            begin,
+            end,
+            sum(1 for m in reply.messages if b"\x0135=4\x01" not in m[:32]),
+            sum(1 for m in reply.messages if b"\x0135=4\x01" in m[:32]),
+            len(reply.gap_filled_business),
+        )
+        for raw in reply.gap_filled_business:
+            self.handler.on_not_replayed(raw)

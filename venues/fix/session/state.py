@@ -1,0 +1,35 @@
+"""Session states and the transitions between them.
+
+::
+
+    DISCONNECTED --connection_made--> LOGON_SENT --Logon, seq as expected--> ACTIVE
+                                          |      \\--Logon, seq too high--> RESYNCING --gap filled--> ACTIVE
+                                          \\--timeout / bad Logon / seq too low--> (close) DISCONNECTED
+    ACTIVE | RESYNCING --logout() / end of schedule--> LOGOUT_SENT --Logout or timeout--> (close)
+    ACTIVE | RESYNCING --peer Logout--> (Logout reply, close)
+    any connected state --connection_lost--> DISCONNECTED
+    DISCONNECTED --connection_made outside the schedule--> ENDED (close; reconnect at the next start)
+
+Only ACTIVE lets orders onto the wire; in every other state they are persisted and go
+out when the venue asks for them with a ResendRequest (or are gap-filled when stale).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class SessionState(enum.StrEnum):
+    """Where a FIX session stands."""
+
+    DISCONNECTED = "DISCONNECTED"
+    LOGON_SENT = "LOGON_SENT"
+    RESYNCING = "RESYNCING"
+    """Logged on, waiting for the venue to fill a sequence gap found at logon."""
+    ACTIVE = "ACTIVE"
+    LOGOUT_SENT = "LOGOUT_SENT"
+    ENDED = "ENDED"
+    """Outside the session schedule: no logon until the next start."""
+
+
+LOGGED_ON_STATES = frozenset({SessionState.RESYNCING, SessionState.ACTIVE})

@@ -1,0 +1,52 @@
+"""A store that lives in memory: for tests and venues whose sessions reset on every logon."""
+
+from __future__ import annotations
+
+from venues.fix.store.base import MessageStore
+
+
+class MemoryStore(MessageStore):
+    """Keep messages and sequence numbers in dicts; nothing survives the process."""
+
+    def __init__(self, creation_time_ns: int = 0) -> None:
+        self._sender = 1
+        self._target = 1
+        self._created = creation_time_ns
+        self._sent: dict[int, bytes] = {}
+
+    @property
+    def next_sender_seq(self) -> int:
+        return self._sender
+
+    @property
+    def next_target_seq(self) -> int:
+        return self._target
+
+    @property
+    def creation_time_ns(self) -> int:
+        return self._created
+
+    def save_sent(self, seq: int, raw: bytes) -> None:
+        self._sent[seq] = raw
+        self._sender = seq + 1
+
+    def set_next_sender_seq(self, seq: int) -> None:
+        self._sender = seq
+
+    def set_next_target_seq(self, seq: int) -> None:
+        self._target = seq
+
+    def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        if end - begin > len(self._sent):
+            return sorted((s, m) for s, m in self._sent.items() if begin <= s <= end)
+        return [(s, self._sent[s]) for s in range(begin, end + 1) if s in self._sent]
+
+    def close(self) -> None:
+        """Drop the messages (nothing to release)."""
+        self._sent.clear()
+
+    def reset(self, creation_time_ns: int) -> None:
+        self._sent.clear()
+        self._sender = 1
+        self._target = 1
+        self._created = creation_time_ns
