@@ -256,7 +256,9 @@ async def test_venue_not_reading_when_orders_keep_coming_then_refused_venue_back
                 if i % 50 == 49:
                     await asyncio.sleep(0)
                     if _paused(venue):
-                        break
+                        await asyncio.sleep(0.05)  # paused for good once the kernel's buffers are full too
+                        if _paused(venue):
+                            break
             assert _paused(venue), "the venue socket never backed up"
             awaiting = venue.status()["awaiting_answer"]
             refused = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 7 + i, RESTING) for i in range(50)]
