@@ -68,6 +68,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         text = config_path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config {config_path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start]:#04x})") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

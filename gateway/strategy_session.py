@@ -116,7 +116,7 @@ class StrategySession:
                 msg = self._decode(frame)
             except msgspec.ValidationError as exc:
                 self._on_invalid(frame, str(exc), out)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8 raises the latter
                 self._error("BAD_FRAME", f"frame {self.frames_in}: not a valid message: {exc}")
             else:
                 self._on_message(msg, out)
@@ -158,7 +158,7 @@ class StrategySession:
         """Turn a frame that decodes but breaks a field rule into an InvalidRequest or an Error."""
         try:
             raw = msgspec.msgpack.decode(frame)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             raw = None
         if (
             self.state is not SessionState.AWAITING_HELLO
