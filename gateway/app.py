@@ -162,7 +162,10 @@ class GatewayProcess:
         try:
             last_seq = self.engine.recover(read_journal(path, scan))
         except JournalCorruptError as exc:
-            raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
+            raise ConfigError(
+                f"{exc} (after reading {scan.records} records of {path}); move the file aside only after "
+                "investigating it"
+            ) from exc
         if scan.torn_bytes:
             truncate_torn_tail(path, scan.good_bytes)
         elapsed = time.perf_counter() - started

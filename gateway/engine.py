@@ -26,6 +26,7 @@ from gateway.journal import (
     JCancelQueued,
     JOrderCreated,
     JOrderRefused,
+    JournalCorruptError,
     JournalRecord,
     JReplaceRejected,
     JSentCancel,
@@ -730,6 +731,10 @@ class Engine:
         self.recovering = True
         try:
             replay = replay_journal(self, records)
+        except KeyError as exc:  # CRC-valid but not this day's journal from its start (e.g. its head was cut)
+            raise JournalCorruptError(
+                f"a journal record refers to order {exc.args[0]}, which the journal never created"
+            ) from exc
         finally:
             self.recovering = False
         self._venue_seq_floor = dict(replay.last_seq)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import ConfigError, load_config
+from gateway.journal import FileJournal, JournalCorruptError, JSentCancel, JSentNew, read_journal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Error, Hello
 from gateway.strategy_session import SessionState, StrategySession
@@ -54,3 +55,32 @@ def test_run_when_config_not_utf8_then_exit_1_with_reason_not_traceback(tmp_path
     )
     assert result.returncode == 1
     assert "not UTF-8" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_recover_when_record_names_an_order_the_journal_never_created_then_corrupt_error_not_keyerror(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.journal"
+    journal = FileJournal(path, fsync="none")
+    journal.append(JSentNew(1, "1"))  # CRC-valid, but order 1 was never created: not this journal's start
+    journal.close()
+    with pytest.raises(JournalCorruptError, match="refers to order 1, which the journal never created"):
+        Rig().engine.recover(read_journal(path))
+
+
+def test_run_when_journal_refers_to_unknown_order_then_exit_1_with_reason(tmp_path: Path) -> None:
+    from tests.reliability.support import write_config
+
+    config = write_config(tmp_path, 9)
+    (tmp_path / "journal").mkdir()
+    gateway_id = "rel"
+    day = __import__("datetime").date.today().strftime("%Y%m%d")
+    journal = FileJournal(tmp_path / "journal" / f"{gateway_id}-{day}.journal", fsync="none")
+    journal.append(JSentCancel(5))
+    journal.close()
+    result = subprocess.run(
+        [*GATEWAY, "run", "--config", str(config)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 1
+    assert "refers to order 5, which the journal never created (after reading 1 records of" in result.stderr
+    assert "Traceback" not in result.stderr
