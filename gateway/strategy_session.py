@@ -164,6 +164,7 @@ class StrategySession:
             self.state is not SessionState.AWAITING_HELLO
             and isinstance(raw, list)
             and len(raw) >= 2
+            and type(raw[0]) is int  # a list or map there is unhashable
             and raw[0] in _TAG_TO_KIND
             and isinstance(raw[1], str)
             and 0 < len(raw[1]) <= 64

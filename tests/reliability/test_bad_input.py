@@ -84,3 +84,15 @@ def test_run_when_journal_refers_to_unknown_order_then_exit_1_with_reason(tmp_pa
     assert result.returncode == 1
     assert "refers to order 5, which the journal never created (after reading 1 records of" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("payload", [b"\x92\x91\x01\xa1A", b"\x92\x81\x01\x02\xa1A"])
+def test_session_when_frame_tag_is_a_list_or_map_then_invalid_message_error_not_exception(payload: bytes) -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    frame = len(payload).to_bytes(4, "big") + payload
+    rig.engine.link_data(link, frame, rig.clock())
+    errors = [m for m in link.received() if isinstance(m, Error)]
+    assert [(e.code, e.fatal) for e in errors] == [("INVALID_MESSAGE", False)]
+    assert link.session.state is SessionState.ACTIVE
