@@ -7,6 +7,7 @@ process, whose record file and SoupBinTCP stream are the truth the gateway is ch
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -154,7 +155,9 @@ def test_kill9_when_orders_and_fills_in_flight_then_restart_rebuilds_state_and_s
             strategy_open[cl_ord_id] = (leaves, RESTING)
 
     # Open orders and exposure rebuilt: the gateway's status agrees with the strategy and the venue.
-    status = gateway.status()
+    cli = _cli(gateway, "status", "--json")
+    assert cli.returncode == 0, cli.stderr
+    status = json.loads(cli.stdout)
     assert status["orders_open"] == len(strategy_open)
     assert status["strategies"]["S1"]["open_orders"] == len(strategy_open)
     account = status["risk"]["accounts"]["ACC1"]
