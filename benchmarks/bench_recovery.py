@@ -75,9 +75,8 @@ def write_day(path: Path, records: int, seed: int = 1) -> dict[str, int]:
         qty = rng.randint(1, 20) * 100
         cl = f"{sid}-{order_id}"
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
-        journal.append(
-            JOrderCreated(order_id, sid, cl, account, "OUCH", symbol, side, qty, price, TimeInForce.DAY, OrderType.LIMIT, 0)
-        )
+        day, limit = TimeInForce.DAY, OrderType.LIMIT
+        journal.append(JOrderCreated(order_id, sid, cl, account, "OUCH", symbol, side, qty, price, day, limit, 0))
         stats["orders"] += 1
         roll = rng.random()
         if roll < 0.03:
