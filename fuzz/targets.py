@@ -12,8 +12,10 @@ test as it is imported.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 Target = Callable[[bytes], None]
 
 _SCRATCH = Path(tempfile.mkdtemp(prefix="gwfuzz", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 
 def _rig() -> Any:
