@@ -79,7 +79,7 @@ def run_target(name: str, *, runs: int | None, seconds: int | None, workdir: Pat
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", "GWFUZZ_SCRATCH": str(workdir / f"scratch-{name}")},
     )
     elapsed = time.monotonic() - started
     output = proc.stdout + proc.stderr

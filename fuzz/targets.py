@@ -23,8 +23,12 @@ from typing import Any
 
 Target = Callable[[bytes], None]
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="gwfuzz", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
-atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+if os.environ.get("GWFUZZ_SCRATCH"):  # set by fuzz/run.py: inside its work directory (libFuzzer skips atexit)
+    _SCRATCH = Path(os.environ["GWFUZZ_SCRATCH"])
+    _SCRATCH.mkdir(parents=True, exist_ok=True)
+else:
+    _SCRATCH = Path(tempfile.mkdtemp(prefix="gwfuzz", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 
 def _rig() -> Any:
