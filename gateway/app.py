@@ -249,6 +249,8 @@ class GatewayProcess:
         )
         self._servers.append(await start_admin_server(config.path(config.admin_socket), admin_handlers(self)))
         loop = asyncio.get_running_loop()
+        if any(st.open_orders for st in engine.strategies.values()):
+            self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
         for sig, handler in ((signal.SIGHUP, self._on_sighup), (signal.SIGTERM, self.request_stop)):

@@ -50,6 +50,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spin: SpinConfig = SpinConfig()
     """Latency tuning: loop spin, busy poll, CPU affinity, GC policy (see docs/ops-guide.md)."""
     max_strategy_write_buffer: int = 8 * 1024 * 1024
+    reconnect_grace_s: float = 30.0
+    """After a restart, how long a strategy with open orders and policy ``cancel`` has to reconnect
+    before its orders are canceled as if it had disconnected (0 = at once)."""
     base_dir: str = ""
     """Directory relative paths are resolved against (set by ``load_config``)."""
 

@@ -350,6 +350,30 @@ class Engine:
                 self._cancel(order)
         self.flush()
 
+    def cancel_orphaned_orders(self) -> int:
+        """Apply the cancel policy to strategies that had open orders before a restart and never came back.
+
+        Called once, a grace period after start-up: a strategy whose connection died with the
+        previous gateway process gets the same treatment as one that disconnected. Returns how
+        many orders were canceled (or had their cancel queued).
+        """
+        count = 0
+        for st in self.strategies.values():
+            if st.link is not None or not st.open_orders:
+                continue
+            if self.entitlements.disconnect_policy(st.strategy_id) != "cancel":
+                continue
+            log.warning(
+                "strategy %s did not reconnect after the restart; canceling its %d open orders (policy cancel)",
+                st.strategy_id,
+                len(st.open_orders),
+            )
+            for order in list(st.open_orders.values()):
+                self._cancel(order)
+                count += 1
+        self.flush()
+        return count
+
     def link_data(self, link: StrategyLink, data: bytes, t_in: int) -> None:
         """Process bytes from a strategy, then flush everything the batch produced."""
         session = link.session
