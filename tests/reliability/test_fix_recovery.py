@@ -95,9 +95,9 @@ async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_an
     workdir = short_tmp()
     port = free_port()
     record = workdir / "venue.jsonl"
+    venue_args = ["--begin-string", "FIX.4.2", "--reference-price", "AAPL=230.10", "--record", str(record)]
     sim = subprocess.Popen(
-        [*GATEWAY, "sim", "fix", "--listen", f"127.0.0.1:{port}", "--begin-string", "FIX.4.2"]
-        + ["--reference-price", "AAPL=230.10", "--record", str(record)],
+        [*GATEWAY, "sim", "fix", "--listen", f"127.0.0.1:{port}", *venue_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
