@@ -36,6 +36,7 @@ def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
         from risk.model import TradingState  # noqa: PLC0415
 
         state = process.risk.set_trading_state(TradingState.ACTIVE, account, who, _text(request, "reason"))
+        process.record_trading_state(account, "ACTIVE", who, _text(request, "reason"))
         return {"state": getattr(state, "name", str(state))}
 
     def risk_reload(request: dict[str, Any], caller: str) -> dict[str, Any]:

@@ -28,7 +28,15 @@ from gateway.clock import NowNs, monotonic_ns
 from gateway.config import ConfigError, GatewayConfig
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements
-from gateway.journal import FileJournal, JournalCorruptError, JournalScan, NullJournal, read_journal, truncate_torn_tail
+from gateway.journal import (
+    FileJournal,
+    JournalCorruptError,
+    JournalScan,
+    JTradingState,
+    NullJournal,
+    read_journal,
+    truncate_torn_tail,
+)
 from gateway.server import remove_socket, start_strategy_server
 from risk.api import RiskGate
 from venues.base import VenueAdapter
@@ -154,7 +162,10 @@ class GatewayProcess:
         try:
             last_seq = self.engine.recover(read_journal(path, scan))
         except JournalCorruptError as exc:
-            raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
+            raise ConfigError(
+                f"{exc} (after reading {scan.records} records of {path}); move the file aside only after "
+                "investigating it"
+            ) from exc
         if scan.torn_bytes:
             truncate_torn_tail(path, scan.good_bytes)
         elapsed = time.perf_counter() - started
@@ -181,6 +192,23 @@ class GatewayProcess:
             )
         self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
         self.engine.journal = self.journal
+        self.recovery["completed_after_crash"] = self.engine.finish_recovery()
+        self._restore_trading_states()
+
+    def _restore_trading_states(self) -> None:
+        """Re-apply journaled kill switch / resume commands: a crash must never lift a kill."""
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.engine is not None and self.risk is not None
+        for rec in self.engine.replay.trading_states:
+            self.risk.set_trading_state(
+                TradingState[rec.state], rec.account or None, f"{rec.who} (restored from the journal)", rec.reason
+            )
+
+    def record_trading_state(self, account: str | None, state: str, who: str, reason: str) -> None:
+        """Journal a run-time trading state change (kill, resume) so it survives a restart."""
+        self.journal.append(JTradingState(account or "", state, who, reason))
+        self.journal.flush()
 
     async def start(self) -> None:
         """Build, recover, connect venues and open the sockets."""
@@ -221,6 +249,8 @@ class GatewayProcess:
         )
         self._servers.append(await start_admin_server(config.path(config.admin_socket), admin_handlers(self)))
         loop = asyncio.get_running_loop()
+        if any(st.open_orders for st in engine.strategies.values()):
+            self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
         for sig, handler in ((signal.SIGHUP, self._on_sighup), (signal.SIGTERM, self.request_stop)):
@@ -305,6 +335,7 @@ class GatewayProcess:
         """Halt trading (globally or for one account) and cancel every matching open order."""
         assert self.engine is not None and self.risk is not None
         self.risk.halt(account, who, reason)
+        self.record_trading_state(account, "HALTED", who, reason)
         count = self.engine.cancel_all(account)
         log.warning(
             "KILL SWITCH by %s: %s halted, cancels sent or queued for %d open orders (%s)",

@@ -50,6 +50,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spin: SpinConfig = SpinConfig()
     """Latency tuning: loop spin, busy poll, CPU affinity, GC policy (see docs/ops-guide.md)."""
     max_strategy_write_buffer: int = 8 * 1024 * 1024
+    reconnect_grace_s: float = 30.0
+    """After a restart, how long a strategy with open orders and policy ``cancel`` has to reconnect
+    before its orders are canceled as if it had disconnected (0 = at once)."""
     base_dir: str = ""
     """Directory relative paths are resolved against (set by ``load_config``)."""
 
@@ -68,6 +71,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         text = config_path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config {config_path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start]:#04x})") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -27,6 +27,7 @@ from gateway.journal import (
     JCancelQueued,
     JOrderCreated,
     JOrderRefused,
+    JournalCorruptError,
     JournalRecord,
     JReplaceRejected,
     JSentCancel,
@@ -67,7 +68,7 @@ from gateway.protocol.messages import (
     VenueStatus,
     Welcome,
 )
-from gateway.recovery import replay_journal
+from gateway.recovery import Replay, replay_journal
 from gateway.strategy_session import InvalidRequest, SessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from risk.api import RiskGate
@@ -115,6 +116,7 @@ class EngineCounters(msgspec.Struct):
     venue_events_duplicate: int = 0
     strategy_connections: int = 0
     strategy_refused: int = 0
+    account_not_permitted: int = 0
     strategy_disconnects: int = 0
     invalid_requests: int = 0
 
@@ -149,6 +151,10 @@ class Engine:
         self.next_order_id = 1
         self.recovering = False
         self._venue_seq_floor: dict[str, int] = {}
+        self.recovery_emitted: list[tuple[StrategyState, OrderEvent]] = []
+        """Events the handlers produced while replaying a journaled venue event (see recovery.py)."""
+        self.replay = Replay()
+        """What the last ``recover`` found (``finish_recovery`` consumes its leftovers)."""
         self._floor_event_types: dict[str, set[type]] = {}
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
@@ -356,6 +362,30 @@ class Engine:
                 self._cancel(order)
         self.flush()
 
+    def cancel_orphaned_orders(self) -> int:
+        """Apply the cancel policy to strategies that had open orders before a restart and never came back.
+
+        Called once, a grace period after start-up: a strategy whose connection died with the
+        previous gateway process gets the same treatment as one that disconnected. Returns how
+        many orders were canceled (or had their cancel queued).
+        """
+        count = 0
+        for st in self.strategies.values():
+            if st.link is not None or not st.open_orders:
+                continue
+            if self.entitlements.disconnect_policy(st.strategy_id) != "cancel":
+                continue
+            log.warning(
+                "strategy %s did not reconnect after the restart; canceling its %d open orders (policy cancel)",
+                st.strategy_id,
+                len(st.open_orders),
+            )
+            for order in list(st.open_orders.values()):
+                self._cancel(order)
+                count += 1
+        self.flush()
+        return count
+
     def link_data(self, link: StrategyLink, data: bytes, t_in: int) -> None:
         """Process bytes from a strategy, flushing after every ``BATCH_BYTES`` of them.
 
@@ -506,6 +536,7 @@ class Engine:
             )
         )
         if not self.entitlements.may_trade(st.strategy_id, msg.account):
+            self._log_not_entitled(st, msg.account)
             self._refuse(
                 st,
                 order,
@@ -550,6 +581,21 @@ class Engine:
         st.open_orders[order_id] = order
         self.risk.on_order_opened(order)
         self._wire_pending.append(order)
+
+    def _log_not_entitled(self, st: StrategyState, account: str) -> None:
+        """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
+        self.counters.account_not_permitted += 1
+        count = self.counters.account_not_permitted
+        if count & (count - 1) == 0:
+            peer = st.link.peer if st.link is not None else None
+            log.warning(
+                "strategy %s (pid %s, uid %s) is not entitled to account %r: order rejected (%d so far)",
+                st.strategy_id,
+                peer.pid if peer else "?",
+                peer.uid if peer else "?",
+                account,
+                count,
+            )
 
     def _refuse(
         self,
@@ -675,6 +721,7 @@ class Engine:
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
         """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
         if self.recovering:
+            self.recovery_emitted.append((st, event))
             return
         st.next_seq += 1
         st.events.append(event)
@@ -755,12 +802,44 @@ class Engine:
         """
         self.recovering = True
         try:
-            last_seq, floor_types = replay_journal(self, records)
+            replay = replay_journal(self, records)
+        except KeyError as exc:  # CRC-valid but not this day's journal from its start (e.g. its head was cut)
+            raise JournalCorruptError(
+                f"a journal record refers to order {exc.args[0]}, which the journal never created"
+            ) from exc
         finally:
             self.recovering = False
-        self._venue_seq_floor = dict(last_seq)
-        self._floor_event_types = floor_types
-        return last_seq
+        self._venue_seq_floor = dict(replay.last_seq)
+        self._floor_event_types = replay.at_last
+        self.replay = replay
+        return replay.last_seq
+
+    def finish_recovery(self) -> int:
+        """Complete what the crash cut short, once the journal is open for appending; return how many.
+
+        Orders created but neither sent nor answered never reached a venue: they are rejected
+        (``NOT_SENT``). Events produced by journaled venue events whose own records were cut off
+        are delivered now, with the next sequence numbers. Both are journaled like any event.
+        """
+        replay = self.replay
+        unanswered, unjournaled = replay.unanswered, replay.unjournaled
+        replay.unanswered, replay.unjournaled = [], []
+        for order in unanswered:
+            st = self.strategies[order.strategy_id]
+            self._refuse(st, order, GATEWAY, "NOT_SENT", "the gateway stopped before sending this order to the venue")
+        for strategy_id, event in unjournaled:
+            st = self.strategies[strategy_id]
+            self._emit(st, msgspec.structs.replace(event, seq=st.next_seq))
+        count = len(unanswered) + len(unjournaled)
+        if count:
+            log.warning(
+                "recovery: %d orders never sent were rejected (NOT_SENT) and %d events cut off the journal's "
+                "tail were delivered",
+                len(unanswered),
+                len(unjournaled),
+            )
+        self.flush()
+        return count
 
     # ======================================================================================
     # Status

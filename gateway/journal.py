@@ -124,6 +124,15 @@ class JReplaceRejected(_Record, tag=9, frozen=True):
     order_id: int
 
 
+class JTradingState(_Record, tag=10, frozen=True):
+    """The kill switch or a resume changed the run-time trading state (``account`` "" = firm-wide)."""
+
+    account: str
+    state: str
+    who: str
+    reason: str
+
+
 JournalRecord = (
     JOrderCreated
     | JOrderRefused
@@ -134,6 +143,7 @@ JournalRecord = (
     | JVenueEvent
     | JStrategyEvent
     | JReplaceRejected
+    | JTradingState
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gateway.journal import (
@@ -15,9 +16,11 @@ from gateway.journal import (
     JSentNew,
     JSentReplace,
     JStrategyEvent,
+    JTradingState,
     JVenueEvent,
 )
 from gateway.order import Order, OrderState, request_cancel, request_replace
+from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
 from venues.base import VenueReplaced
 
@@ -25,15 +28,36 @@ if TYPE_CHECKING:
     from gateway.engine import Engine
 
 
-def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[dict[str, int], dict[str, set[type]]]:
+@dataclass
+class Replay:
+    """What replaying a journal found."""
+
+    last_seq: dict[str, int] = field(default_factory=dict)
+    """Highest venue_seq journaled per venue."""
+    at_last: dict[str, set[type]] = field(default_factory=dict)
+    """Event types journaled at that seq (one venue message can yield several events)."""
+    unanswered: list[Order] = field(default_factory=list)
+    """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
+    unjournaled: list[tuple[str, OrderEvent]] = field(default_factory=list)
+    """(strategy id, event) that journaled venue events produced but whose own records were cut off."""
+    trading_states: list[JTradingState] = field(default_factory=list)
+    """Kill switch and resume commands, in order, for the process to re-apply to risk."""
+
+
+def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
     """Apply ``records`` to ``engine`` (in recovery mode).
 
-    Return the last venue_seq per venue and the event types journaled at that seq (one
-    venue message can yield several events with the same sequence number).
+    A crash during the journal's write of a batch can leave any prefix of it on disk. Nothing
+    of the batch left the gateway, but its tail may be missing: an order created and not yet
+    sent or refused, or a venue event whose strategy events were not written. Those are
+    returned (``unanswered``, ``unjournaled``) for ``Engine.finish_recovery`` to complete.
     """
     last_seq: dict[str, int] = {}
     at_last: dict[str, set[type]] = {}
     orders = engine.orders
+    unanswered: dict[int, Order] = {}
+    trading_states: list[JTradingState] = []
+    emitted = engine.recovery_emitted
     current_ref: dict[int, str] = {}
     """The venue reference each order is known by at the venue (its new order or last accepted replace)."""
     pending_ref: dict[int, str] = {}
@@ -42,6 +66,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
+            emitted.clear()
             target = orders.get(rec.event.order_id)
             was_replacing = target is not None and target.state is OrderState.PENDING_REPLACE
             engine.on_venue_event(rec.venue, rec.event)
@@ -62,6 +87,12 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
                 st = engine.strategies[rec.strategy_id] = StrategyState(rec.strategy_id)
             st.events.append(rec.event)
             st.next_seq = rec.event.seq + 1
+            if emitted:
+                del emitted[0]
+            if type(rec.event) is OrderRejected:
+                rejected = st.orders.get(rec.event.cl_ord_id)
+                if rejected is not None:
+                    unanswered.pop(rejected.order_id, None)
         elif kind is JOrderCreated:
             assert isinstance(rec, JOrderCreated)
             st = engine.strategies.get(rec.strategy_id)
@@ -84,6 +115,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
             )
             st.orders[rec.cl_ord_id] = order
             orders[rec.order_id] = order
+            unanswered[rec.order_id] = order
             engine.next_order_id = max(engine.next_order_id, rec.order_id + 1)
         elif kind is JOrderRefused:
             assert isinstance(rec, JOrderRefused)
@@ -93,6 +125,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
         elif kind is JSentNew:
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
+            unanswered.pop(order.order_id, None)
             engine.open_orders[order.order_id] = order
             engine.strategies[order.strategy_id].open_orders[order.order_id] = order
             engine.risk.on_order_opened(order)
@@ -110,10 +143,16 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> tuple[di
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
             orders[rec.order_id].cancel_queued = True
+        elif kind is JTradingState:
+            assert isinstance(rec, JTradingState)
+            trading_states.append(rec)
         elif kind is JReplaceRejected:
             pass
     _restore_venue_refs(engine, current_ref, pending_ref)
-    return last_seq, at_last
+    replay = Replay(last_seq, at_last, list(unanswered.values()), trading_states=trading_states)
+    replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
+    emitted.clear()
+    return replay
 
 
 def _restore_venue_refs(engine: Engine, current_ref: dict[int, str], pending_ref: dict[int, str]) -> None:

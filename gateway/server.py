@@ -62,6 +62,8 @@ class StrategyProtocol(asyncio.Protocol):
         self.strategy: StrategyState | None = None
         self.peer: PeerCredentials | None = None
         self.transport: asyncio.Transport | None = None
+        self._replay_allowance = -1
+        """Bytes of the Welcome + replay write, tolerated on top of the bound until they drain (-1: not yet)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -85,7 +87,15 @@ class StrategyProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
-        if transport.get_write_buffer_size() > self._max_write_buffer:
+        size = transport.get_write_buffer_size()
+        allowance = self._replay_allowance
+        if allowance < 0 and self.strategy is not None:
+            # The first write after the Welcome carries every missed event: a strategy that fell far
+            # behind must be able to catch up, so the replay itself does not count against the bound.
+            allowance = self._replay_allowance = len(data)
+        elif allowance > 0 and size <= self._max_write_buffer:
+            allowance = self._replay_allowance = 0
+        if size > self._max_write_buffer + max(allowance, 0):
             strategy = self.strategy.strategy_id if self.strategy else "?"
             log.warning(
                 "strategy %s: disconnected as a slow consumer (%d bytes unread); "

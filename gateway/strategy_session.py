@@ -118,7 +118,7 @@ class StrategySession:
                 msg = decode(frame)
             except msgspec.ValidationError as exc:
                 self._on_invalid(frame, str(exc), out)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8 raises the latter
                 self._error("BAD_FRAME", f"frame {self.frames_in}: not a valid message: {exc}")
             else:
                 if type(msg) in _ORDER_REQUESTS and self.state is SessionState.ACTIVE:
@@ -163,12 +163,13 @@ class StrategySession:
         """Turn a frame that decodes but breaks a field rule into an InvalidRequest or an Error."""
         try:
             raw = msgspec.msgpack.decode(frame)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             raw = None
         if (
             self.state is not SessionState.AWAITING_HELLO
             and isinstance(raw, list)
             and len(raw) >= 2
+            and type(raw[0]) is int  # a list or map there is unhashable
             and raw[0] in _TAG_TO_KIND
             and isinstance(raw[1], str)
             and 0 < len(raw[1]) <= 64

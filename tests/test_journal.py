@@ -174,3 +174,27 @@ def test_recover_when_replace_pending_or_rejected_then_venue_told_current_and_pe
     fresh.engine.recover(read_journal(path))
     assert fresh.venue.restored == [(1, "4"), (1, "5"), (2, "2"), (2, "6")]
     assert fresh.engine.orders[1].state is OrderState.PENDING_REPLACE
+
+
+def test_recover_when_strategy_never_reconnects_then_grace_check_cancels_only_its_orders(tmp_path: Path) -> None:
+    from gateway.entitlements import StrategyEntitlement
+
+    strategies = {
+        "S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000]),
+        "S2": StrategyEntitlement(accounts=["ACC2"], uids=[1000]),
+        "KEEP": StrategyEntitlement(accounts=["ACC1"], uids=[1000], on_disconnect="keep"),
+    }
+    path = tmp_path / "gw.journal"
+    rig = Rig(journal=FileJournal(path, fsync="none"), strategies=strategies)
+    for sid, account in (("S1", "ACC1"), ("S2", "ACC2"), ("KEEP", "ACC1")):
+        link = rig.connect(sid)
+        rig.new_order(link, f"{sid}-1", account=account)
+    for oid in (1, 2, 3):
+        rig.venue.accept(oid)
+    rig.engine.journal.close()  # the process dies with every strategy still connected
+
+    fresh = Rig(strategies=strategies)
+    fresh.engine.recover(read_journal(path))
+    fresh.connect("S2")  # S2 comes back in time; S1 does not; KEEP keeps its orders by policy
+    assert fresh.engine.cancel_orphaned_orders() == 1
+    assert fresh.venue.commands == [("cancel", 1, 0, 0)]

@@ -1,0 +1,279 @@
+"""Chaos run: bursts of orders with ``gateway run`` SIGKILLed at random points and restarted, many times.
+
+Run by the suite for a few cycles (``tests/reliability/test_chaos.py``) and standalone for the
+figures in docs/reliability.md::
+
+    .venv/bin/python -m tests.reliability.chaos --cycles 50 --seed 7
+
+Each cycle: the strategy (the SDK client, strategy ``S1``, policy ``keep``) sends a burst of
+marketable, resting and IOC orders plus cancels of orders still working; the gateway is killed
+with SIGKILL after a random number of events (or before any); it is restarted; the strategy
+reconnects with its saved ``last_seq`` and probes every order it has heard nothing about with a
+Cancel (``UNKNOWN_ORDER`` proves the order never reached the gateway). At the end every order is
+canceled and the whole history is checked against the simulator's own record and stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.client import GatewayError
+from gateway.protocol.messages import CancelRejected, OrderEvent, Side, TimeInForce
+from tests.reliability.support import (
+    Gateway,
+    RecordingClient,
+    Simulator,
+    StrategyView,
+    entered_at_venue,
+    final_state,
+    order_ids_by_cl_ord_id,
+    venue_orders,
+    wait_for,
+    write_config,
+)
+
+RESTING = 2_290_000
+MARKETABLE = 2_301_500
+IOC_AWAY = 2_280_000
+
+
+@dataclass
+class ChaosReport:
+    """What a chaos run did and found."""
+
+    cycles: int = 0
+    kills: int = 0
+    orders_sent: int = 0
+    orders_known: int = 0
+    never_reached_gateway: int = 0
+    events: int = 0
+    replayed_after_restart: int = 0
+    filled: int = 0
+    canceled: int = 0
+    rejected: int = 0
+    venue_resends_ignored: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """Return a one-paragraph human summary."""
+        return (
+            f"{self.cycles} kill -9/restart cycles in {self.seconds:.1f} s: {self.orders_sent} orders sent, "
+            f"{self.orders_known} reached the gateway ({self.filled} filled, {self.canceled} canceled, "
+            f"{self.rejected} rejected), {self.never_reached_gateway} never reached it (probe: UNKNOWN_ORDER, "
+            f"venue never saw them); {self.events} events delivered exactly once "
+            f"({self.replayed_after_restart} replayed after restarts); {self.venue_resends_ignored} re-sent "
+            f"Enter Orders ignored by the venue as repeats; problems: {len(self.problems)}"
+        )
+
+
+def _order_only(events: list[OrderEvent]) -> list[OrderEvent]:
+    return [e for e in events if not isinstance(e, CancelRejected)]
+
+
+class Chaos:
+    """One simulator, one gateway restarted after every kill, one strategy across connections."""
+
+    def __init__(self, workdir: Path, sim: Simulator, seed: int, burst: int = 60) -> None:
+        self.workdir = workdir
+        self.sim = sim
+        self.rng = random.Random(seed)
+        self.burst = burst
+        self.gateway = Gateway(workdir, write_config(workdir, sim.port))
+        self.view = StrategyView()
+        self.sent: list[str] = []
+        self.probed: set[str] = set()
+        self.report = ChaosReport()
+        self._prefix = 0
+
+    def _client(self) -> RecordingClient:
+        self._prefix += 1
+        return RecordingClient(
+            self.gateway.socket, "S1", cl_ord_id_prefix=f"K{self._prefix}-", last_seq=self.view.last_seq
+        )
+
+    def _live(self, events: list[OrderEvent]) -> list[str]:
+        return [
+            c
+            for c, evs in StrategyView(events).per_order().items()
+            if _order_only(evs) and final_state(_order_only(evs))[0] == "LIVE"
+        ]
+
+    async def cycle(self) -> None:
+        """Connect, settle what the last crash left, send a burst and kill the gateway somewhere in it."""
+        client = self._client()
+        welcome = await client.connect()
+        await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+        self.report.replayed_after_restart += welcome.replayed
+        await self._settle(client)
+        live = self._live(self.view.events + client.order_events())
+        kill_at = self.rng.randint(0, self.burst)
+        client.kill_after(kill_at, self.gateway.send_kill)
+        try:
+            for i in range(self.burst):
+                roll = self.rng.random()
+                qty = self.rng.randint(1, 500)
+                if roll < 0.35:
+                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, MARKETABLE)
+                elif roll < 0.75:
+                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, RESTING)
+                elif roll < 0.85:
+                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, IOC_AWAY, tif=TimeInForce.IOC)
+                elif live:
+                    await client.cancel(live.pop(self.rng.randrange(len(live))))
+                if i % 8 == 7:
+                    await asyncio.sleep(0.0005)
+            if kill_at == self.burst:
+                await asyncio.sleep(0.01)
+                self.gateway.send_kill()
+        except GatewayError:
+            pass
+        await wait_for(lambda: not client.connected, 5, "the connection to drop after the kill")
+        self.gateway.kill9()
+        self.report.kills += 1
+        self._absorb(client)
+
+    def _absorb(self, client: RecordingClient) -> None:
+        for cl_ord_id in client.orders:
+            if cl_ord_id not in self.sent:
+                self.sent.append(cl_ord_id)
+        self.view.add(client.order_events())
+
+    async def _settle(self, client: RecordingClient) -> None:
+        """Probe orders with no event; wait until every order sent is known and none is PENDING_NEW."""
+        seen = {e.cl_ord_id for e in self.view.events + client.order_events()}
+        for cl_ord_id in self.sent:
+            if cl_ord_id not in seen and cl_ord_id not in self.probed:
+                self.probed.add(cl_ord_id)
+                await client.cancel(cl_ord_id)
+
+        def settled() -> bool:
+            grouped = StrategyView(self.view.events + client.order_events()).per_order()
+            for cl_ord_id in self.sent:
+                events = grouped.get(cl_ord_id, [])
+                if not events:
+                    return False
+                orders = _order_only(events)
+                if not orders:
+                    if cl_ord_id in self.probed:
+                        continue
+                    return False
+                if final_state(orders)[0] == "PENDING_NEW":
+                    return False
+            return True
+
+        await wait_for(settled, 10, "every order sent to reach a known state")
+
+    async def finish(self) -> None:
+        """Reconnect one last time, settle, cancel everything left, wait until all is terminal."""
+        client = self._client()
+        welcome = await client.connect()
+        await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+        self.report.replayed_after_restart += welcome.replayed
+        await self._settle(client)
+        await client.mass_cancel()
+        await wait_for(
+            lambda: not self._live(self.view.events + client.order_events()), 10, "every order to be terminal"
+        )
+        await client.close()
+        self._absorb(client)
+
+    def check(self) -> None:
+        """Compare the strategy's view with the venue's record and stream; fill the report."""
+        report = self.report
+        problems = report.problems
+        try:
+            self.view.assert_exactly_once()
+        except AssertionError as exc:
+            problems.append(str(exc)[:500])
+        ids = order_ids_by_cl_ord_id(self.gateway.journal(), "S1")
+        entered = entered_at_venue(self.sim.records())
+        report.venue_resends_ignored = sum(
+            1 for r in self.sim.records() if r.type == "O" and r.outcome.startswith("ignored")
+        )
+        for cl_ord_id, records in entered.items():
+            if len(records) > 1:
+                problems.append(f"order {cl_ord_id} entered {len(records)} times at the venue")
+        venue = venue_orders(self.sim.outbound())
+        grouped = self.view.per_order()
+        report.orders_sent = len(self.sent)
+        report.events = len(self.view.events)
+        for cl_ord_id in self.sent:
+            events = grouped.get(cl_ord_id, [])
+            orders = _order_only(events)
+            if cl_ord_id not in ids:
+                report.never_reached_gateway += 1
+                codes = [e.code for e in events if isinstance(e, CancelRejected)]
+                if orders or codes != ["UNKNOWN_ORDER"]:
+                    problems.append(f"{cl_ord_id}: not in the journal but the strategy saw {events}")
+                continue
+            report.orders_known += 1
+            try:
+                state, cum, leaves = final_state(orders)
+            except AssertionError as exc:
+                problems.append(f"{cl_ord_id}: events do not add up: {exc}")
+                continue
+            if state in ("LIVE", "PENDING_NEW"):
+                problems.append(f"{cl_ord_id}: left {state} after the final mass cancel")
+            report.filled += state == "FILLED"
+            report.canceled += state == "CANCELED"
+            report.rejected += state == "REJECTED"
+            at_venue = venue.get(ids[cl_ord_id])
+            if at_venue is None:
+                if state != "REJECTED":
+                    problems.append(f"{cl_ord_id}: {state} for the strategy but the venue never had it")
+                continue
+            if at_venue.accepted + at_venue.rejected != 1:
+                problems.append(f"{cl_ord_id}: venue answered the entry {at_venue.accepted + at_venue.rejected} times")
+            if (cum, leaves) != (at_venue.executed, at_venue.open_qty):
+                problems.append(f"{cl_ord_id}: strategy {state} cum {cum} leaves {leaves}, venue {at_venue}")
+        status = self.gateway.status()
+        if status["orders_open"] != 0 or status["risk"]["accounts"]["ACC1"]["open_orders"] != 0:
+            problems.append(f"gateway still shows open orders: {status['orders_open']}")
+
+    async def run(self, cycles: int) -> ChaosReport:
+        """Run ``cycles`` kill/restart cycles, finish and check."""
+        started = time.monotonic()
+        self.gateway.start()
+        for _ in range(cycles):
+            await self.cycle()
+            self.gateway.start()
+            self.report.cycles += 1
+        await self.finish()
+        self.check()
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a chaos session from the command line; exit 1 if anything was lost, duplicated or unknown."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cycles", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--burst", type=int, default=60)
+    args = parser.parse_args(argv)
+    from tests.e2e.support import short_tmp
+
+    workdir = short_tmp()
+    sim = Simulator(workdir)
+    chaos = Chaos(workdir, sim, args.seed, args.burst)
+    try:
+        report = asyncio.run(chaos.run(args.cycles))
+    finally:
+        chaos.gateway.stop()
+        sim.stop()
+    print(report.summary())
+    for problem in report.problems[:50]:
+        print("PROBLEM:", problem)
+    print(f"work directory (logs, journal, venue record): {workdir}")
+    return 1 if report.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

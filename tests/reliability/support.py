@@ -1,0 +1,440 @@
+"""Real processes for reliability tests: ``gateway sim ouch`` and ``gateway run`` as subprocesses.
+
+Nothing here is a double: the gateway and the simulator are the shipped CLI entry points,
+killed with SIGKILL and restarted like an operator (or a crash) would. The venue's view is
+read two ways, both owned by the simulator: its inbound record file (``--record``) and its
+SoupBinTCP outbound stream, read by logging in as a second, passive client from sequence 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.admin import AdminError, admin_request
+from gateway.client import GatewayClient
+from gateway.journal import JOrderCreated, read_journal
+from gateway.protocol.messages import (
+    Canceled,
+    CancelRejected,
+    Executed,
+    GatewayMessage,
+    OrderAccepted,
+    OrderEvent,
+    OrderRejected,
+    Replaced,
+)
+from tests.e2e.support import e2e_limits
+from venues.ouch import messages as ouch
+from venues.ouch.codec import decode_outbound
+from venues.ouch.errors import DecodeError
+from venues.ouch.exchange import InboundRecord, read_records
+from venues.ouch.messages import ORDER_STATE_DEAD, OutboundMessage
+from venues.ouch.soupbin import (
+    END_OF_SESSION,
+    LOGIN_ACCEPTED,
+    SEQUENCED_DATA,
+    SoupSplitter,
+    encode_login_request,
+)
+
+GATEWAY = [sys.executable, "-m", "gateway"]
+ORDER_EVENTS = (OrderAccepted, OrderRejected, Executed, Canceled, Replaced, CancelRejected)
+
+
+def free_port() -> int:
+    """Return a loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Poll ``condition()`` until truthy; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def _connectable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Simulator:
+    """``gateway sim ouch`` as a process, recording every inbound message to ``record``."""
+
+    def __init__(self, workdir: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.record = workdir / "venue-record.jsonl"
+        self.log = workdir / "sim.log"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *GATEWAY,
+                    "sim",
+                    "ouch",
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    "--record",
+                    str(self.record),
+                    "--reference-price",
+                    "AAPL=230.10",
+                    "--reference-price",
+                    "MSFT=420.55",
+                    *extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: _connectable(self.port) or self.proc.poll() is not None, 10, "the simulator to listen")
+        assert self.proc.poll() is None, self.log.read_text()
+
+    def records(self) -> list[InboundRecord]:
+        """Return every inbound message the exchange received, with its outcome."""
+        return read_records(self.record) if self.record.exists() else []
+
+    def outbound(self, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
+        """Return the whole outbound stream (sequence, message), read as a second SoupBinTCP client."""
+        return read_outbound(self.port, timeout_s)
+
+    def stop(self) -> None:
+        """Stop the simulator (SIGTERM, then SIGKILL)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def read_outbound(port: int, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
+    """Log in from sequence 1 and read the stream until it goes quiet (the venue's own record)."""
+    out: list[tuple[int, OutboundMessage]] = []
+    splitter = SoupSplitter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(encode_login_request("USER", "PASS", "", 1))
+        sock.settimeout(0.3)
+        deadline = time.monotonic() + timeout_s
+        sequence = 0
+        logged_in = False
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if logged_in:
+                    break
+                continue
+            if not data:
+                break
+            for packet in splitter.feed(data):
+                kind = packet[0]
+                if kind == LOGIN_ACCEPTED:
+                    logged_in = True
+                    sequence = int(bytes(packet[11:31]).decode().strip())
+                elif kind == SEQUENCED_DATA:
+                    message = decode_outbound(packet[1:])
+                    if isinstance(message, DecodeError):
+                        raise AssertionError(f"venue sent undecodable message {sequence}: {message.text}")
+                    out.append((sequence, message))
+                    sequence += 1
+                elif kind == END_OF_SESSION:
+                    return out
+    return out
+
+
+@dataclass
+class VenueOrder:
+    """One gateway order as the venue saw it (keyed by the OUCH ClOrdID = gateway order id)."""
+
+    user_ref_nums: list[int] = field(default_factory=list)
+    accepted: int = 0
+    rejected: int = 0
+    executed: int = 0
+    canceled: int = 0
+    dead: bool = False
+    qty: int = 0
+
+    @property
+    def open_qty(self) -> int:
+        """Return what is still working at the venue."""
+        if self.rejected or self.dead:
+            return 0
+        return max(self.qty - self.executed - self.canceled, 0)
+
+
+def venue_orders(outbound: list[tuple[int, OutboundMessage]]) -> dict[int, VenueOrder]:
+    """Summarise the venue's outbound stream per gateway order id (no Replace support needed here)."""
+    by_urn: dict[int, VenueOrder] = {}
+    orders: dict[int, VenueOrder] = {}
+    for _seq, message in outbound:
+        if isinstance(message, ouch.OrderAccepted | ouch.OrderRejected):
+            oid = int(message.cl_ord_id.strip())
+            order = orders.setdefault(oid, VenueOrder())
+            order.user_ref_nums.append(message.user_ref_num)
+            by_urn[message.user_ref_num] = order
+            if isinstance(message, ouch.OrderAccepted):
+                order.accepted += 1
+                order.qty = message.quantity
+                order.dead = message.order_state == ORDER_STATE_DEAD
+            else:
+                order.rejected += 1
+        elif isinstance(message, ouch.OrderExecuted):
+            by_urn[message.user_ref_num].executed += message.quantity
+        elif isinstance(message, ouch.OrderCanceled):
+            by_urn[message.user_ref_num].canceled += message.quantity
+    return orders
+
+
+def entered_at_venue(records: list[InboundRecord]) -> dict[str, list[InboundRecord]]:
+    """Return the Enter Orders the exchange acted on (not ignored as repeats), by OUCH ClOrdID."""
+    entered: dict[str, list[InboundRecord]] = {}
+    for record in records:
+        if record.type == "O" and not record.outcome.startswith("ignored"):
+            entered.setdefault(record.cl_ord_id.strip(), []).append(record)
+    return entered
+
+
+def write_config(
+    workdir: Path,
+    venue_port: int,
+    *,
+    strategies: dict[str, Any] | None = None,
+    fsync: str = "none",
+    **extra: Any,
+) -> Path:
+    """Write a gateway.yaml for one OUCH venue on ``venue_port``; return its path."""
+    config: dict[str, Any] = {
+        "gateway_id": "rel",
+        "strategy_socket": "s.sock",
+        "admin_socket": "a.sock",
+        "risk_limits": str(e2e_limits(workdir)),
+        "risk_audit_log": "audit.jsonl",
+        "journal": {"directory": "journal", "fsync": fsync},
+        "strategies": strategies or {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}},
+        "venues": [
+            {
+                "protocol": "ouch",
+                "name": "OUCH",
+                "host": "127.0.0.1",
+                "port": venue_port,
+                "username": "USER",
+                "password": "PASS",
+                "state_dir": "ouch",
+                "reconnect_initial_ms": 20,
+                "reconnect_max_ms": 200,
+            }
+        ],
+        "spin": {"loop_spin_us": 0, "gc": {"freeze_after_startup": False}},
+        **extra,
+    }
+    path = workdir / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class Gateway:
+    """``gateway run`` as a process; every start appends to one log file."""
+
+    def __init__(self, workdir: Path, config: Path) -> None:
+        self.workdir = workdir
+        self.config = config
+        self.admin = workdir / "a.sock"
+        self.socket = workdir / "s.sock"
+        self.log = workdir / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, *, wait_up: bool = True, user: int | None = None) -> None:
+        """Start the gateway and (by default) wait until its venue session is UP."""
+        self.starts += 1
+        with self.log.open("ab") as log:
+            log.write(f"==== start {self.starts}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [*GATEWAY, "run", "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT, user=user
+            )
+        if wait_up:
+            self.wait_up()
+
+    def wait_up(self, timeout_s: float = 15.0) -> None:
+        """Wait until the admin socket answers and the venue is UP."""
+        assert self.proc is not None
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            status = self.status_or_none()
+            return status is not None and status["venues"]["OUCH"]["state"] == "UP"
+
+        wait_until(up, timeout_s, "the gateway to start with its venue UP")
+
+    def status_or_none(self) -> dict[str, Any] | None:
+        """Return the status document, or None if the admin socket does not answer."""
+        try:
+            reply = admin_request(self.admin, {"cmd": "status"}, timeout_s=3)
+        except (AdminError, OSError):
+            return None
+        status: dict[str, Any] = reply["status"]
+        return status
+
+    def status(self) -> dict[str, Any]:
+        """Return the status document (fail if the gateway does not answer)."""
+        status = self.status_or_none()
+        assert status is not None, "gateway admin socket does not answer"
+        return status
+
+    def kill9(self) -> None:
+        """SIGKILL the gateway: no flush, no cleanup, like a crash."""
+        self.send_kill()
+        assert self.proc is not None
+        self.proc.wait(10)
+
+    def send_kill(self) -> None:
+        """Send SIGKILL now without waiting (safe to call from an event-loop callback)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+
+    def stop(self) -> int | None:
+        """SIGTERM the gateway if running; return its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def journal(self) -> Path:
+        """Return today's journal file (the only one in the directory)."""
+        files = sorted((self.workdir / "journal").glob("*.journal"))
+        assert len(files) == 1, files
+        return files[0]
+
+    def log_text(self) -> str:
+        """Return everything the gateway logged so far."""
+        return self.log.read_text(errors="replace")
+
+
+def order_ids_by_cl_ord_id(journal: Path, strategy_id: str) -> dict[str, int]:
+    """Return the gateway order id of each of the strategy's cl_ord_ids, from the journal."""
+    return {
+        rec.cl_ord_id: rec.order_id
+        for rec in read_journal(journal)
+        if isinstance(rec, JOrderCreated) and rec.strategy_id == strategy_id
+    }
+
+
+class RecordingClient(GatewayClient):
+    """The SDK client, keeping every message exactly as the gateway sent it (duplicates included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw: list[GatewayMessage] = []
+        self.trigger: tuple[int, Callable[[], None]] | None = None
+        self._events = 0
+
+    def kill_after(self, events: int, action: Callable[[], None]) -> None:
+        """Run ``action`` as soon as ``events`` more order events have arrived (from the read that brings them)."""
+        self.trigger = (self._events + events, action)
+
+    def _on_message(self, message: GatewayMessage) -> None:
+        self.raw.append(message)
+        if isinstance(message, ORDER_EVENTS):
+            self._events += 1
+            if self.trigger is not None and self._events >= self.trigger[0]:
+                action = self.trigger[1]
+                self.trigger = None
+                action()
+        super()._on_message(message)
+
+    def order_events(self) -> list[OrderEvent]:
+        """Return the order events received on this connection, in arrival order."""
+        return [m for m in self.raw if isinstance(m, ORDER_EVENTS)]
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Async poll of ``condition`` until it holds; fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class StrategyView:
+    """Everything one strategy id received across connections: events in order, per order totals."""
+
+    events: list[OrderEvent] = field(default_factory=list)
+
+    def add(self, events: list[OrderEvent]) -> None:
+        """Append one connection's events."""
+        self.events.extend(events)
+
+    @property
+    def last_seq(self) -> int:
+        """Return the highest seq received."""
+        return max((e.seq for e in self.events), default=0)
+
+    def assert_exactly_once(self) -> None:
+        """Every seq 1..last exactly once, in order."""
+        seqs = [e.seq for e in self.events]
+        assert seqs == list(range(1, len(seqs) + 1)), f"seqs not gap-free and unique: {seqs}"
+
+    def per_order(self) -> dict[str, list[OrderEvent]]:
+        """Group events by cl_ord_id."""
+        grouped: dict[str, list[OrderEvent]] = {}
+        for event in self.events:
+            grouped.setdefault(event.cl_ord_id, []).append(event)
+        return grouped
+
+
+def final_state(events: Sequence[OrderEvent]) -> tuple[str, int, int]:
+    """Return (state, cum_qty, leaves_qty) of one order from its events, checking they add up."""
+    state, cum, leaves, qty = "PENDING_NEW", 0, -1, 0
+    for event in events:
+        if isinstance(event, OrderAccepted):
+            assert state == "PENDING_NEW", f"{event} after {state}"
+            state, qty, leaves = "LIVE", event.qty, event.qty
+        elif isinstance(event, OrderRejected):
+            assert state == "PENDING_NEW", f"{event} after {state}"
+            state, leaves = "REJECTED", 0
+        elif isinstance(event, Executed):
+            assert state == "LIVE", f"{event} after {state}"
+            cum += event.qty
+            assert event.cum_qty == cum and event.leaves_qty == qty - cum, f"fills do not add up: {events}"
+            leaves = event.leaves_qty
+            if leaves == 0:
+                state = "FILLED"
+        elif isinstance(event, Canceled):
+            assert state == "LIVE", f"{event} after {state}"
+            leaves = event.leaves_qty
+            if leaves == 0:
+                state = "CANCELED"
+        elif isinstance(event, CancelRejected):
+            continue
+        elif isinstance(event, Replaced):
+            raise AssertionError("no replaces in these scenarios")
+    return state, cum, leaves

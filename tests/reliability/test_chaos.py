@@ -1,0 +1,28 @@
+"""Chaos: bursts with ``gateway run`` SIGKILLed at random points and restarted (a few cycles here).
+
+The long run behind the figure in docs/reliability.md is ``python -m tests.reliability.chaos``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.chaos import Chaos
+from tests.reliability.support import Gateway, Simulator
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [11, 23])
+def test_chaos_when_gateway_killed_at_random_points_then_nothing_lost_duplicated_or_unknown(
+    workdir: Path, sim: Simulator, gateways: list[Gateway], seed: int
+) -> None:
+    chaos = Chaos(workdir, sim, seed, burst=40)
+    gateways.append(chaos.gateway)
+    report = asyncio.run(chaos.run(cycles=3))
+    assert report.problems == []
+    assert report.kills == 3
+    assert report.orders_known > 0 and report.filled > 0 and report.canceled > 0
+    assert report.events >= report.orders_known

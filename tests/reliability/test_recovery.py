@@ -1,0 +1,350 @@
+"""Crash recovery with real processes: ``kill -9`` of ``gateway run`` mid-flow, restart, reconnect.
+
+The strategy is the SDK client in this process; the venue is ``gateway sim ouch`` in its own
+process, whose record file and SoupBinTCP stream are the truth the gateway is checked against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway.client import GatewayError
+from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew
+from gateway.protocol.messages import (
+    Canceled,
+    CancelRejected,
+    OrderAccepted,
+    OrderEvent,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from tests.reliability.support import (
+    GATEWAY,
+    Gateway,
+    RecordingClient,
+    Simulator,
+    StrategyView,
+    entered_at_venue,
+    final_state,
+    order_ids_by_cl_ord_id,
+    venue_orders,
+    wait_for,
+    write_config,
+)
+
+RESTING = 2_290_000  # 229.00: below AAPL's reference 230.10, rests on the book
+MARKETABLE = 2_301_500  # 230.15: executes at once
+BURST = 200
+
+
+async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str]) -> None:
+    """Trade a while, then send a burst and SIGKILL the gateway while it is being processed."""
+    client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
+    await client.connect()
+    resting = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, RESTING) for i in range(8)]
+    filled = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 50 + i, MARKETABLE) for i in range(4)]
+    for handle in resting:
+        await handle.wait_accepted(5)
+    for handle in filled:
+        await handle.wait_done(5)
+    await resting[0].cancel()
+    await resting[0].wait_done(5)
+    # The burst: new orders of both kinds and cancels, many still in flight when the gateway dies.
+    client.kill_after(30, gateway.send_kill)
+    try:
+        for i in range(BURST):
+            price = MARKETABLE if i % 3 == 0 else RESTING
+            client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 200 + i, price)
+            if i % 40 == 1:
+                await client.cancel(resting[1 + i // 40].cl_ord_id)
+            if i % 10 == 9:
+                await asyncio.sleep(0.0005)  # let events in, so the kill lands mid-burst
+    except GatewayError:
+        pass  # the gateway died under us: what was not written never reached it
+    await wait_for(lambda: not client.connected, 5, "the gateway to die mid-burst")
+    gateway.kill9()
+    await wait_for(lambda: not client.connected, 5, "the client to see the connection drop")
+    sent.extend(client.orders)
+    view.add(client.order_events())
+
+
+async def _reconnect_and_settle(gateway: Gateway, view: StrategyView, sent: list[str]) -> RecordingClient:
+    """Reconnect with the saved last_seq; probe orders that never got an event; wait until all settle."""
+    client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B", last_seq=view.last_seq)
+    welcome = await client.connect()
+    assert welcome.next_seq >= view.last_seq + 1
+    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+    seen = {e.cl_ord_id for e in view.events} | {e.cl_ord_id for e in client.order_events()}
+    silent = [c for c in sent if c not in seen]
+    # An order with no event may be pending at the venue or may never have reached the gateway:
+    # a Cancel tells which (UNKNOWN_ORDER = never reached it, and never will).
+    for cl_ord_id in silent:
+        await client.cancel(cl_ord_id)
+
+    def settled() -> bool:
+        events = view.events + client.order_events()
+        known = {e.cl_ord_id for e in events}
+        if not all(c in known for c in sent):
+            return False
+        for cl_ord_id, evs in StrategyView(events).per_order().items():
+            order_events = [e for e in evs if not isinstance(e, CancelRejected)]
+            if cl_ord_id in silent and not order_events:
+                continue  # answered by UNKNOWN_ORDER
+            if not order_events:
+                return False
+            if final_state(order_events)[0] == "PENDING_NEW":
+                return False
+        return True
+
+    await wait_for(settled, 10, "every order to reach a known state")
+    return client
+
+
+@pytest.mark.slow
+def test_kill9_when_orders_and_fills_in_flight_then_restart_rebuilds_state_and_strategy_gets_each_event_once(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    view = StrategyView()
+    sent: list[str] = []
+    asyncio.run(_burst_then_crash(gateway, view, sent))
+    assert 12 < len(sent) <= 12 + BURST
+
+    gateway.start()
+    recovery = gateway.status()["recovery"]
+    assert recovery["records"] > 0 and recovery["orders"] > 0
+
+    async def after() -> RecordingClient:
+        client = await _reconnect_and_settle(gateway, view, sent)
+        await client.close()
+        return client
+
+    client = asyncio.run(after())
+    view.add(client.order_events())
+
+    # Exactly once: seq 1..n, no gap, no repeat, across the crash.
+    view.assert_exactly_once()
+    ids = order_ids_by_cl_ord_id(gateway.journal(), "S1")
+    unknown = [c for c in sent if c not in ids]
+    for cl_ord_id in unknown:  # never reached the gateway: the probe said so, and the venue never saw it
+        codes = [e.code for e in view.per_order().get(cl_ord_id, []) if isinstance(e, CancelRejected)]
+        assert codes == ["UNKNOWN_ORDER"], (cl_ord_id, codes)
+
+    # The venue's record: no order entered twice, and its view of every order matches the strategy's.
+    entered = entered_at_venue(sim.records())
+    assert all(len(recs) == 1 for recs in entered.values()), {k: v for k, v in entered.items() if len(v) > 1}
+    venue = venue_orders(sim.outbound())
+    strategy_open: dict[str, tuple[int, int]] = {}
+    for cl_ord_id, events in view.per_order().items():
+        if cl_ord_id in unknown:
+            assert str(ids.get(cl_ord_id, -1)) not in entered
+            continue
+        state, cum, leaves = final_state([e for e in events if not isinstance(e, CancelRejected)])
+        at_venue = venue[ids[cl_ord_id]]
+        assert at_venue.accepted + at_venue.rejected == 1, (cl_ord_id, at_venue)
+        assert (cum, leaves) == (at_venue.executed, at_venue.open_qty), (cl_ord_id, state, at_venue)
+        if state == "LIVE":
+            strategy_open[cl_ord_id] = (leaves, RESTING)
+
+    # Open orders and exposure rebuilt: the gateway's status agrees with the strategy and the venue.
+    cli = _cli(gateway, "status", "--json")
+    assert cli.returncode == 0, cli.stderr
+    status = json.loads(cli.stdout)
+    assert status["orders_open"] == len(strategy_open)
+    assert status["strategies"]["S1"]["open_orders"] == len(strategy_open)
+    account = status["risk"]["accounts"]["ACC1"]
+    assert account["open_orders"] == len(strategy_open)
+    open_notional = sum(leaves * price for leaves, price in strategy_open.values()) // 10_000
+    assert float(account["open_notional"].replace(",", "")) == pytest.approx(open_notional)
+    filled_notional = sum(
+        final_state([e for e in evs if not isinstance(e, CancelRejected)])[1] * 23010
+        for c, evs in view.per_order().items()
+        if c not in unknown
+    )
+    assert float(account["traded_notional"].replace(",", "")) == pytest.approx(filled_notional / 100)
+
+    # A clean stop and a second recovery (from a journal now holding both runs) agree.
+    assert gateway.stop() == 0
+    gateway.start()
+    again = gateway.status()
+    assert again["orders_open"] == status["orders_open"]
+    assert again["risk"]["accounts"]["ACC1"] == account
+    assert again["strategies"]["S1"]["next_seq"] == view.last_seq + 1
+
+
+def test_restart_when_journal_tail_torn_mid_record_then_tail_truncated_and_gateway_starts(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+
+    async def trade() -> None:
+        async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="T") as client:
+            for i in range(3):
+                handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, RESTING)
+                await handle.wait_accepted(5)
+
+    asyncio.run(trade())
+    gateway.kill9()
+    journal = gateway.journal()
+    size = journal.stat().st_size
+    with journal.open("r+b") as fh:
+        fh.truncate(size - 5)  # the last record (a strategy event) loses its end
+    gateway.start()
+    recovery = gateway.status()["recovery"]
+    assert recovery["torn_bytes_truncated"] > 0
+    assert recovery["open_orders"] == 3
+    assert "torn record" in gateway.log_text()
+    # The truncated file is clean again: a second restart finds nothing torn.
+    assert gateway.stop() == 0
+    gateway.start()
+    assert gateway.status()["recovery"]["torn_bytes_truncated"] == 0
+
+
+def test_restart_when_journal_corrupt_mid_file_then_refuses_to_start_with_reason_and_exit_1(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+
+    async def trade() -> None:
+        async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="C") as client:
+            for i in range(3):
+                handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, RESTING)
+                await handle.wait_accepted(5)
+
+    asyncio.run(trade())
+    assert gateway.stop() == 0
+    journal = gateway.journal()
+    data = bytearray(journal.read_bytes())
+    data[12] ^= 0x55  # inside the first record: good records follow, so this is not a torn tail
+    journal.write_bytes(bytes(data))
+    result = subprocess.run(
+        [*GATEWAY, "run", "--config", str(gateway.config)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 1
+    assert "damaged record at byte 0" in result.stderr
+    assert "move the file aside only after investigating it" in result.stderr
+    assert not gateway.admin.exists() and not gateway.socket.exists()
+
+
+def _one_resting_order_then_crash(gateway: Gateway) -> tuple[int, str]:
+    """Place one resting order, SIGKILL the gateway; return (last_seq, cl_ord_id)."""
+
+    async def trade() -> tuple[int, str]:
+        async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="L") as client:
+            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 77, RESTING)
+            await handle.wait_accepted(5)
+            return client.last_seq, handle.cl_ord_id
+
+    result = asyncio.run(trade())
+    gateway.kill9()
+    return result
+
+
+async def _events_after_restart(
+    gateway: Gateway, last_seq: int, until: type, timeout_s: float = 5.0
+) -> list[OrderEvent]:
+    async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="M", last_seq=last_seq) as client:
+        await wait_for(lambda: any(isinstance(e, until) for e in client.order_events()), timeout_s, until.__name__)
+        return list(client.order_events())
+
+
+def test_restart_when_cancel_journaled_but_never_reached_venue_then_cancel_resent_and_order_canceled(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    last_seq, cl_ord_id = _one_resting_order_then_crash(gateway)
+    order_id = order_ids_by_cl_ord_id(gateway.journal(), "S1")[cl_ord_id]
+    # The crash hit between the journal write of the cancel and its bytes reaching the venue.
+    journal = FileJournal(gateway.journal(), fsync="none")
+    journal.append(JSentCancel(order_id))
+    journal.close()
+
+    gateway.start()
+    events = asyncio.run(_events_after_restart(gateway, last_seq, Canceled))
+    assert [type(e) for e in events] == [Canceled]
+    cancels = [r for r in sim.records() if r.type == "X"]
+    assert [r.outcome for r in cancels] == ["canceled"]
+    assert gateway.status()["orders_open"] == 0
+
+
+def test_restart_when_every_order_already_answered_then_no_request_is_resent_to_the_venue(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    _one_resting_order_then_crash(gateway)
+    gateway.start()
+    assert gateway.status()["venues"]["OUCH"]["resent"] == 0
+    assert [r.outcome for r in sim.records()] == ["accepted"]
+
+
+def test_restart_when_enter_journaled_but_never_reached_venue_then_sent_once_after_login(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    last_urn = gateway.status()["venues"]["OUCH"]["last_user_ref_num"]
+    last_seq, _ = _one_resting_order_then_crash(gateway)
+    journal = FileJournal(gateway.journal(), fsync="none")
+    journal.append(
+        JOrderCreated(
+            99, "S1", "LOST-1", "ACC1", "OUCH", "AAPL", Side.BUY, 55, RESTING, TimeInForce.DAY, OrderType.LIMIT, 0
+        )
+    )
+    journal.append(JSentNew(99, str(last_urn + 2)))
+    journal.close()
+
+    gateway.start()
+    events = asyncio.run(_events_after_restart(gateway, last_seq, OrderAccepted))
+    assert [(type(e), e.cl_ord_id) for e in events] == [(OrderAccepted, "LOST-1")]
+    entered = entered_at_venue(sim.records())
+    assert len(entered["99"]) == 1
+
+
+def _cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GATEWAY, *args, "--config", str(gateway.config)], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_restart_when_kill_switch_was_on_then_trading_still_halted_until_resumed(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    assert _cli(gateway, "kill", "--account", "ACC1", "--reason", "drill").returncode == 0
+    gateway.kill9()
+    gateway.start()
+    risk = gateway.status()["risk"]
+    assert risk["accounts"]["ACC1"]["runtime_state"] == "HALTED"
+
+    async def order_code(prefix: str) -> str:
+        async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix) as client:
+            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10, RESTING)
+            event = await handle.wait_accepted(5)
+            return str(getattr(event, "code", type(event).__name__))
+
+    assert asyncio.run(order_code("H")) == "TRADING_HALTED"
+    # Lifting the kill survives a crash too.
+    assert _cli(gateway, "resume", "--account", "ACC1").returncode == 0
+    gateway.kill9()
+    gateway.start()
+    assert gateway.status()["risk"]["accounts"]["ACC1"]["runtime_state"] == "ACTIVE"
+    assert asyncio.run(order_code("R")) == "OrderAccepted"
