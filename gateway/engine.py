@@ -164,6 +164,8 @@ class Engine:
         self._venue_event_ns = 0
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
+        self._paused_at_read: frozenset[str] | None = None
+        """During a long read taken in slices: the venues whose sockets were backed up when it began."""
         self._venue_list: list[VenueAdapter] = []
         self._venue_event_handlers: dict[type, Callable[[Order, object], None]] = {
             VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
@@ -396,11 +398,17 @@ class Engine:
         if len(data) <= BATCH_BYTES:
             self._link_batch(link, data, t_in)
             return
-        view = memoryview(data)
-        for start in range(0, len(view), BATCH_BYTES):
-            self._link_batch(link, view[start : start + BATCH_BYTES], t_in)
-            if link.session.state is SessionState.CLOSED:
-                break
+        # back-pressure is judged once per read, as if the read were one batch: a venue socket that
+        # backs up while the read's own slices are written does not refuse the rest of that read
+        self._paused_at_read = frozenset(venue.name for venue in self._venue_list if venue.write_paused)
+        try:
+            view = memoryview(data)
+            for start in range(0, len(view), BATCH_BYTES):
+                self._link_batch(link, view[start : start + BATCH_BYTES], t_in)
+                if link.session.state is SessionState.CLOSED:
+                    break
+        finally:
+            self._paused_at_read = None
 
     def _link_batch(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
         """Process one slice of a strategy's bytes and flush what it produced."""
@@ -552,7 +560,7 @@ class Engine:
         if venue.state is not VenueState.UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}")
             return
-        if venue.write_paused:
+        if venue.write_paused if self._paused_at_read is None else venue.name in self._paused_at_read:
             self._refuse(
                 st,
                 order,
@@ -648,7 +656,7 @@ class Engine:
             problem = ("INVALID_QTY", f"new total {msg.qty} must exceed the filled {order.cum_qty}")
         elif venue.state is not VenueState.UP:
             problem = ("VENUE_UNAVAILABLE", f"venue {order.venue} session is {venue.state.value}")
-        elif venue.write_paused:
+        elif venue.write_paused if self._paused_at_read is None else venue.name in self._paused_at_read:
             problem = ("VENUE_BACKPRESSURE", f"venue {order.venue} is not reading fast enough; retry later")
         if problem is not None:
             self.journal.append(JReplaceRejected(order.order_id))

@@ -69,3 +69,31 @@ async def test_venue_protocol_when_long_read_then_adapter_gets_slices_each_follo
     assert flushes == list(range(1, len(venue.reads) + 1))
     protocol.data_received(b"short")
     assert venue.reads[-1] == b"short" and flushes[-1] == len(venue.reads)
+
+
+class _BackingUpVenue(ScriptedVenue):
+    """Its socket backs up as soon as anything is written to it."""
+
+    def flush(self) -> None:
+        super().flush()
+        if self.commands:
+            self.write_paused = True
+
+
+def test_link_data_when_venue_backs_up_during_a_long_read_then_rest_of_read_sent_next_read_refused() -> None:
+    from gateway.protocol.messages import OrderRejected
+
+    venue = _BackingUpVenue()
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    link.received()
+    frames = b"".join(
+        encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000)) for i in range(200)
+    )
+    rig.engine.link_data(link, frames, rig.clock())
+    assert len(venue.commands) == 200  # judged once for the read: not paused when it began
+    assert venue.write_paused
+    rig.new_order(link, "late")
+    (event,) = link.received()
+    assert isinstance(event, OrderRejected) and event.code == "VENUE_BACKPRESSURE"
+    assert len(venue.commands) == 200
