@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from gateway.admin import AdminHandler
+from gateway.engine import STATUS_LATENCY_WINDOW
 
 if TYPE_CHECKING:
     from gateway.app import GatewayProcess
@@ -21,7 +22,10 @@ def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
     """Return the command table for ``process``."""
 
     def status(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        return {"status": process.status()}
+        window = request.get("latency_window", STATUS_LATENCY_WINDOW)
+        if window is not None and (not isinstance(window, int) or window <= 0):
+            raise ValueError("latency_window must be a positive integer or null (every retained sample)")
+        return {"status": process.status(window)}
 
     def kill(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None

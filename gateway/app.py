@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from gateway.clock import NowNs, monotonic_ns
 from gateway.config import ConfigError, GatewayConfig
-from gateway.engine import Engine
+from gateway.engine import STATUS_LATENCY_WINDOW, Engine
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
@@ -172,6 +172,14 @@ class GatewayProcess:
         for venue in self.venues:
             if venue.name in last_seq:
                 venue.resume_from_journal(last_seq[venue.name])
+        stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
+        if stranded:
+            log.error(
+                "%d open orders are at venues no longer in the config (%s): they cannot be canceled from here "
+                "(cancels stay queued); put the venue back in gateway.yaml or reconcile with the venue",
+                len(stranded),
+                ", ".join(sorted({o.venue for o in stranded})),
+            )
         self.recovery = {
             "journal": str(path),
             "records": scan.records,
@@ -271,10 +279,10 @@ class GatewayProcess:
         """Add sections to ``gateway status`` (the provider's dict is merged at the top level)."""
         self._status_providers.append(provider)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, latency_window: int | None = STATUS_LATENCY_WINDOW) -> dict[str, Any]:
         """Return the full status document for the admin socket."""
         assert self.engine is not None and self.risk is not None
-        out: dict[str, Any] = self.engine.status()
+        out: dict[str, Any] = self.engine.status(latency_window)
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
         out["recovery"] = self.recovery
@@ -298,8 +306,9 @@ class GatewayProcess:
             except Exception:  # a timer must never stop firing
                 log.exception("periodic task %s failed", getattr(func, "__name__", func))
             if not self._stopped.is_set():
-                self._timers.append(loop.call_later(interval_s, tick))
+                self._timers[slot] = loop.call_later(interval_s, tick)
 
+        slot = len(self._timers)
         self._timers.append(loop.call_later(interval_s, tick))
 
     def _poll(self) -> None:

@@ -86,6 +86,9 @@ from venues.base import (
 
 log = logging.getLogger(__name__)
 
+STATUS_LATENCY_WINDOW: Final = 16_384
+"""Most recent samples per stage that ``status`` summarises (the full rings take ~0.5 s to sort)."""
+
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
 
@@ -150,6 +153,9 @@ class Engine:
         self.latency = StageLatencies()
         self.next_order_id = 1
         self.recovering = False
+        self.journal_error = ""
+        """Why the last journal write failed ("" while the journal is healthy)."""
+        self.journal_failures = 0
         self._venue_seq_floor: dict[str, int] = {}
         self.recovery_emitted: list[tuple[StrategyState, OrderEvent]] = []
         """Events the handlers produced while replaying a journaled venue event (see recovery.py)."""
@@ -224,9 +230,15 @@ class Engine:
                 log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
             return
         seq = event.venue_seq
-        if seq and seq <= self._venue_seq_floor.get(venue, 0) and self._replayed_already(venue, event):
-            self.counters.venue_events_duplicate += 1
-            return
+        floor = self._venue_seq_floor.get(venue, 0)
+        if seq and floor:
+            if seq == floor and type(event) in self._floor_event_types.get(venue, ()):
+                self.counters.venue_events_duplicate += 1
+                return
+            # adapters never replay below the floor: lower means the venue restarted its numbering;
+            # higher means the replay has moved past it. Either way the floor no longer applies.
+            if seq != floor:
+                del self._venue_seq_floor[venue]
         if not self.recovering:
             if not self._venue_event_ns:
                 self._venue_event_ns = self.clock()
@@ -416,10 +428,10 @@ class Engine:
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
         for req in requests:
-            if session.state is SessionState.CLOSED:
-                break
             st = link.strategy
             kind = type(req)
+            if st is None and kind is not Hello:  # its Hello was refused: nothing after it counts
+                break
             if kind is NewOrder:
                 assert st is not None
                 self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
@@ -543,6 +555,11 @@ class Engine:
                 t_in,
             )
         )
+        if self.journal_error:
+            self._refuse(
+                st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
+            )
+            return
         if not self.entitlements.may_trade(st.strategy_id, msg.account):
             self._log_not_entitled(st, msg.account)
             self._refuse(
@@ -560,7 +577,7 @@ class Engine:
         if venue.state is not VenueState.UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}")
             return
-        if venue.write_paused if self._paused_at_read is None else venue.name in self._paused_at_read:
+        if self._backpressured(venue):
             self._refuse(
                 st,
                 order,
@@ -589,6 +606,11 @@ class Engine:
         st.open_orders[order_id] = order
         self.risk.on_order_opened(order)
         self._wire_pending.append(order)
+
+    def _backpressured(self, venue: VenueAdapter) -> bool:
+        """Return True if ``venue``'s socket is backed up (as judged at the start of the current read)."""
+        paused_at_read = self._paused_at_read
+        return venue.write_paused if paused_at_read is None else venue.name in paused_at_read
 
     def _log_not_entitled(self, st: StrategyState, account: str) -> None:
         """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
@@ -646,7 +668,7 @@ class Engine:
         if problem is not None or order is None:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *(problem or ("UNKNOWN_ORDER", "")))
             return
-        venue = self.venues[order.venue]
+        venue = self.venues.get(order.venue)
         if order.state is not OrderState.LIVE or order.cancel_queued:
             problem = (
                 "REQUEST_PENDING",
@@ -654,9 +676,10 @@ class Engine:
             )
         elif msg.qty <= order.cum_qty:
             problem = ("INVALID_QTY", f"new total {msg.qty} must exceed the filled {order.cum_qty}")
-        elif venue.state is not VenueState.UP:
-            problem = ("VENUE_UNAVAILABLE", f"venue {order.venue} session is {venue.state.value}")
-        elif venue.write_paused if self._paused_at_read is None else venue.name in self._paused_at_read:
+        elif venue is None or venue.state is not VenueState.UP:
+            why = "is not configured" if venue is None else f"session is {venue.state.value}"
+            problem = ("VENUE_UNAVAILABLE", f"venue {order.venue} {why}")
+        elif self._backpressured(venue):
             problem = ("VENUE_BACKPRESSURE", f"venue {order.venue} is not reading fast enough; retry later")
         if problem is not None:
             self.journal.append(JReplaceRejected(order.order_id))
@@ -667,10 +690,12 @@ class Engine:
             self.journal.append(JReplaceRejected(order.order_id))
             self._cancel_reject(st, msg.cl_ord_id, RISK, denial.code, denial.text)
             return
+        assert venue is not None  # a missing venue was answered VENUE_UNAVAILABLE above
         request_replace(order, msg.qty, msg.price)
         venue_ref = venue.send_replace(order, msg.qty, msg.price)
-        self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, venue_ref))
-        self.counters.replaces_sent += 1
+        if order.state is OrderState.PENDING_REPLACE:  # the adapter may have refused it synchronously
+            self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, venue_ref))
+            self.counters.replaces_sent += 1
 
     def _cancel_problem(self, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
         if order is None:
@@ -697,8 +722,8 @@ class Engine:
         """Send a cancel now, or hold it until a replace resolves or the venue is back."""
         if order.is_terminal or order.state is OrderState.PENDING_CANCEL:
             return
-        venue = self.venues[order.venue]
-        if order.state is OrderState.PENDING_REPLACE or venue.state is not VenueState.UP:
+        venue = self.venues.get(order.venue)
+        if order.state is OrderState.PENDING_REPLACE or venue is None or venue.state is not VenueState.UP:
             if not order.cancel_queued:
                 order.cancel_queued = True
                 self.journal.append(JCancelQueued(order.order_id))
@@ -709,8 +734,9 @@ class Engine:
         if not request_cancel(order):
             return
         self.venues[order.venue].send_cancel(order)
-        self.journal.append(JSentCancel(order.order_id))
-        self.counters.cancels_sent += 1
+        if order.state is OrderState.PENDING_CANCEL:  # the adapter may have refused it synchronously
+            self.journal.append(JSentCancel(order.order_id))
+            self.counters.cancels_sent += 1
 
     def cancel_all(self, account: str | None = None) -> int:
         """Cancel every open order (of ``account`` if given) at every venue; return how many."""
@@ -749,13 +775,38 @@ class Engine:
         if link not in self._dirty_links:
             self._dirty_links.append(link)
 
+    def _write_journal(self) -> bool:
+        """Hand the journal batch to the kernel; on failure report it and return False (fail closed)."""
+        try:
+            self.journal.flush()
+        except OSError as exc:
+            self.journal_failures += 1
+            if not self.journal_error or self.journal_failures % 1000 == 0:
+                log.critical(
+                    "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies and new orders are "
+                    "refused (JOURNAL_UNAVAILABLE) until the journal can be written again; %d failures so far",
+                    exc,
+                    self.journal_failures,
+                )
+            self.journal_error = f"{type(exc).__name__}: {exc}"
+            return False
+        if self.journal_error:
+            log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
+            self.journal_error = ""
+        return True
+
     def flush(self) -> None:
-        """Write the batch: journal first, then venues, then strategies."""
+        """Write the batch: journal first, then venues, then strategies.
+
+        If the journal cannot be written, nothing else is written either: venue and strategy
+        bytes stay queued until a later flush gets the journal onto disk first.
+        """
         wire_pending = self._wire_pending
         if wire_pending:
             clock = self.clock
             t_start = clock()
-            self.journal.flush()
+            if not self._write_journal():
+                return
             t_journal = clock()
             for venue in self._venue_list:
                 venue.flush()
@@ -768,11 +819,15 @@ class Engine:
                 order.t_wire = now
             wire_pending.clear()
         else:
-            self.journal.flush()
+            if not self._write_journal():
+                return
             for venue in self._venue_list:
                 venue.flush()
         self._decoded_ns = 0
         if self._dirty_links:
+            # events an adapter emitted from its own flush() (FixVenue's deferred rejects) go first
+            if not self._write_journal():
+                return
             now = self.clock()
             for link in self._dirty_links:
                 data = link.session.take_output(now)
@@ -853,12 +908,13 @@ class Engine:
     # Status
     # ======================================================================================
 
-    def status(self) -> dict[str, object]:
-        """Return a JSON-able summary for ``gateway status``."""
+    def status(self, latency_window: int | None = STATUS_LATENCY_WINDOW) -> dict[str, object]:
+        """Return a JSON-able summary for ``gateway status`` (latency over the last ``latency_window`` samples)."""
         return {
             "gateway_id": self.gateway_id,
             "orders_total": len(self.orders),
             "orders_open": len(self.open_orders),
+            "journal_error": self.journal_error or None,
             "counters": msgspec.to_builtins(self.counters),
             "strategies": {
                 sid: {
@@ -871,5 +927,6 @@ class Engine:
                 for sid, st in self.strategies.items()
             },
             "venues": {name: venue.status() for name, venue in self.venues.items()},
-            "latency_us": self.latency.snapshot(),
+            "latency_us": self.latency.snapshot(latency_window),
+            "latency_window": latency_window,
         }

@@ -205,23 +205,35 @@ class FileJournal:
         self.records_written += 1
 
     def flush(self) -> None:
-        """Write the pending batch to the kernel (and fdatasync it under the "batch" policy)."""
+        """Write the pending batch to the kernel (and fdatasync it under the "batch" policy).
+
+        On an error (disk full, I/O error) the bytes already written are dropped from the batch
+        and the rest stays pending, so a later flush continues exactly where this one stopped;
+        the OSError goes to the caller, which must not let anything depending on it leave.
+        """
         buf = self._buf
         if not buf:
             return
-        view = memoryview(buf)
-        written = 0
-        total = len(buf)
-        while written < total:
-            written += os.write(self._fd, view[written:])
-        view.release()
-        self.bytes_written += total
-        buf.clear()
+        written = os.write(self._fd, buf)
+        self.bytes_written += written
+        if written == len(buf):
+            buf.clear()
+        else:
+            del buf[:written]
+            while buf:
+                written = os.write(self._fd, buf)
+                self.bytes_written += written
+                del buf[:written]
         if self.fsync == "batch":
             os.fdatasync(self._fd)
             self.fsyncs += 1
         elif self.fsync == "interval":
             self._dirty.set()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Return how many bytes are waiting to be written."""
+        return len(self._buf)
 
     def _sync_loop(self) -> None:
         while not self._closing:

@@ -71,10 +71,15 @@ class StageRing:
         """Forget every sample (the buffer is kept)."""
         self.count = 0
 
-    def values(self) -> list[int]:
-        """Return the retained samples (unordered)."""
+    def values(self, last: int | None = None) -> list[int]:
+        """Return the retained samples (unordered), or only the most recent ``last`` of them."""
         n = min(self.count, self.capacity)
-        return self.samples[:n].tolist()
+        if last is None or last >= n:
+            return self.samples[:n].tolist()
+        start = (self.count - last) % self.capacity
+        if start + last <= self.capacity:
+            return self.samples[start : start + last].tolist()
+        return self.samples[start:].tolist() + self.samples[: start + last - self.capacity].tolist()
 
 
 ORDER_MARKS: Final = ("t_in", "t_decoded", "t_checked", "t_risk", "t_encoded", "t_wire")
@@ -132,10 +137,10 @@ class OrderRing:
         self.count = 0
         self._open = 0
 
-    def stage_values(self, start: int, stop: int) -> list[int]:
-        """Return mark ``stop`` minus mark ``start`` for every retained order already written."""
+    def stage_values(self, start: int, stop: int, last: int | None = None) -> list[int]:
+        """Return mark ``stop`` minus mark ``start`` for every retained order already written (or the last few)."""
         rows = self.rows
-        n = min(self._open, self.capacity)
+        n = min(self._open, self.capacity, last if last is not None else self.capacity)
         first = self._open - n
         capacity = self.capacity
         out = []
@@ -181,13 +186,17 @@ class StageLatencies:
         for ring in self.rings.values():
             ring.reset()
 
-    def snapshot(self) -> dict[str, dict[str, float]]:
-        """Return percentile summaries (µs) for every stage, in ``STAGES`` order."""
+    def snapshot(self, last: int | None = None) -> dict[str, dict[str, float]]:
+        """Return percentile summaries (µs) for every stage, in ``STAGES`` order.
+
+        ``last`` limits each stage to its most recent samples: summarising a full ring takes
+        about half a second on the event loop, the default status window a few milliseconds.
+        """
         out: dict[str, dict[str, float]] = {}
         for stage in STAGES:
             marks = ORDER_STAGES.get(stage)
             if marks is not None:
-                out[stage] = summarize(self.orders.stage_values(*marks))
+                out[stage] = summarize(self.orders.stage_values(*marks, last=last))
             else:
-                out[stage] = summarize(self.rings[stage].values())
+                out[stage] = summarize(self.rings[stage].values(last))
         return out

@@ -97,3 +97,28 @@ def test_engine_when_order_sent_and_acked_then_each_stage_from_its_own_timestamp
         assert snapshot[stage]["count"] == 1, stage
         assert snapshot[stage]["p50"] == value, stage
     assert rig.order("S1", "A").t_wire - rig.order("S1", "A").t_in == 7 * US
+
+
+def test_ring_values_when_last_n_asked_across_the_wrap_then_exactly_the_most_recent() -> None:
+    from gateway.latency import StageRing
+
+    ring = StageRing(8)
+    for value in range(1, 12):  # 11 samples into 8 slots: 4..11 retained
+        ring.record(value)
+    assert sorted(ring.values()) == list(range(4, 12))
+    assert sorted(ring.values(5)) == [7, 8, 9, 10, 11]
+    assert sorted(ring.values(2)) == [10, 11]
+    assert sorted(ring.values(100)) == list(range(4, 12))
+
+
+def test_snapshot_when_window_given_then_only_recent_orders_summarised() -> None:
+    from gateway.latency import StageLatencies
+
+    lat = StageLatencies(capacity=64)
+    for i in range(100):
+        lat.orders.add(0, 0, 0, 0, 0)
+        lat.orders.wire(1_000 * (i + 1))  # ingress_to_wire grows: 1 µs, 2 µs, ...
+    recent = lat.snapshot(last=10)["ingress_to_wire"]
+    assert recent["count"] == 10 and recent["p50"] >= 91 and recent["max"] == 100
+    everything = lat.snapshot()["ingress_to_wire"]
+    assert everything["count"] == 64

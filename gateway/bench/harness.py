@@ -467,7 +467,7 @@ def run_one(
                     + (workdir / "loadgen.log").read_text()[-2000:]
                 )
             if gateway is not None and path.gateway:
-                reply = admin_request(admin, {"cmd": "status"}, timeout_s=60)
+                reply = admin_request(admin, {"cmd": "status", "latency_window": None}, timeout_s=60)
                 status = reply.get("status")
             if gateway is not None:
                 gateway_exit = _stop(gateway)

@@ -1,0 +1,31 @@
+"""Regression (found in review): the recovery floor outlives the venue's sequence space."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.journal import FileJournal, read_journal
+from gateway.order import OrderState
+from gateway.protocol.messages import OrderAccepted
+from tests.harness import Rig
+
+
+def test_venue_events_when_venue_sequence_resets_after_restart_then_not_dropped_as_duplicates(tmp_path: Path) -> None:
+    first = Rig(journal=FileJournal(tmp_path / "j", fsync="none"))
+    link = first.connect("S1")
+    for i in range(5):
+        first.new_order(link, f"A{i}")
+        first.venue.accept(i + 1)  # venue seq 1..5 journaled
+    first.engine.journal.close()
+
+    rig = Rig()
+    rig.engine.recover(read_journal(tmp_path / "j"))
+    rig.engine.finish_recovery()
+    link = rig.connect("S1", last_seq=5)
+    rig.new_order(link, "B")
+    rig.venue.seq = 0  # e.g. FIX ResetSeqNumFlag on logon, a scheduled daily reset, a new SoupBinTCP session
+    rig.venue.accept(6)  # the venue's message 1 of its new sequence space
+    assert rig.order("S1", "B").state is OrderState.LIVE, f"{rig.engine.counters.venue_events_duplicate} dropped"
+    rig.engine.flush()
+    got = link.received()
+    assert any(isinstance(m, OrderAccepted) for m in got), got

@@ -1,0 +1,61 @@
+"""Regression (found in review): a replace the adapter refuses synchronously must not make recovery diverge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.engine import Engine
+from gateway.entitlements import Entitlements, StrategyEntitlement
+from gateway.journal import FileJournal, read_journal
+from gateway.order import OrderState
+from gateway.protocol.messages import Cancel, NewOrder, Replace, Side
+from tests.harness import LimitRisk, Rig, ScriptedVenue
+from tests.ouch.harness import PX, Link
+
+ENTS = {"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}
+
+
+def test_replace_when_ouch_refuses_it_synchronously_then_recovery_reproduces_live_state(tmp_path: Path) -> None:
+    link = Link(tmp_path / "ouch")
+    journal = FileJournal(tmp_path / "j", fsync="none")
+    engine = Engine(
+        risk=LimitRisk(max_qty=2_000_000),
+        venues=[link.venue],
+        entitlements=Entitlements(ENTS, gateway_uid=1000),
+        clock=link.clock,
+        journal=journal,
+    )
+    link.connect()
+    rig = Rig()  # only for its helpers
+    rig.engine, rig.clock = engine, link.clock
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("A", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, PX - 100))
+    link.pump()
+    order = engine.strategies["S1"].orders["A"]
+    assert order.state is OrderState.LIVE
+    rig.send(strat, Replace("A", 1_000_000, PX - 100))  # over OUCH's 999,999: the adapter refuses at once
+    assert order.state is OrderState.LIVE  # live: CancelRejected(OUCH_REPLACE), order unchanged
+    journal.close()
+
+    recovered = Rig(venues=[ScriptedVenue("nasdaq")])
+    recovered.engine.recover(read_journal(tmp_path / "j"))
+    again = recovered.engine.strategies["S1"].orders["A"]
+    assert again.state is order.state, f"recovered {again.state.name}, live {order.state.name}"
+
+
+def test_cancel_when_adapter_rejects_it_synchronously_then_recovery_reproduces_live_state(tmp_path: Path) -> None:
+    class ForgetfulVenue(ScriptedVenue):
+        def send_cancel(self, order):  # as OuchVenue does for an order it has no chain for
+            self.event_sink(__import__("venues.base").base.VenueCancelRejected(0, order.order_id, "X", "unknown"))
+
+    venue = ForgetfulVenue("V1")
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync="none"), venues=[venue])
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A")
+    venue.accept(1)
+    rig.send(strat, Cancel("A"))
+    live = rig.order("S1", "A").state
+    rig.engine.journal.close()
+    recovered = Rig()
+    recovered.engine.recover(read_journal(tmp_path / "j"))
+    assert recovered.order("S1", "A").state is live
