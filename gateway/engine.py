@@ -864,6 +864,7 @@ class Engine:
         events at it of a kind already journaled, has them dropped as duplicates.
         """
         self.recovering = True
+        attached, self.journal = self.journal, NullJournal()  # replaying must not journal anything again
         try:
             replay = replay_journal(self, records)
         except KeyError as exc:  # CRC-valid but not this day's journal from its start (e.g. its head was cut)
@@ -872,6 +873,7 @@ class Engine:
             ) from exc
         finally:
             self.recovering = False
+            self.journal = attached
         self._venue_seq_floor = dict(replay.last_seq)
         self._floor_event_types = replay.at_last
         self.replay = replay

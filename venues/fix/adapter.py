@@ -365,10 +365,11 @@ class FixVenue(VenueAdapter):
         return self.backoff.delay_ns(attempt)
 
     def flush(self) -> None:
-        if self._deferred:
-            events, self._deferred = self._deferred, []
-            for event in events:
-                self._emit(event)
+        """Write the outbox, then hand over events held back until now (strict-mode refusals).
+
+        The outbox goes first: bytes the core queues in reaction to those events wait for the
+        next flush, which journals them before they are written.
+        """
         session = self.session
         out = session.outbox
         if out:
@@ -377,6 +378,10 @@ class FixVenue(VenueAdapter):
             out.clear()
         if session.close_reason is not None and self._close is not None:
             self._close()
+        if self._deferred:
+            events, self._deferred = self._deferred, []
+            for event in events:
+                self._emit(event)
 
     def status(self) -> dict[str, object]:
         session = self.session

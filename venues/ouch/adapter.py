@@ -137,6 +137,7 @@ class OuchVenue(VenueAdapter):
         self.event_sink = self._no_event_sink
         self.state_sink = self._no_state_sink
         self._clock = clock
+        self._close_pending = False
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -402,6 +403,7 @@ class OuchVenue(VenueAdapter):
 
     def connection_made(self, now_ns: int) -> None:
         """Send the Login Request on a fresh connection."""
+        self._close_pending = False
         self._session.connection_made(now_ns)
         if self._session.state is SoupClientState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
@@ -434,10 +436,14 @@ class OuchVenue(VenueAdapter):
         return delay
 
     def flush(self) -> None:
-        """Write every queued byte to the venue socket."""
+        """Write every queued byte to the venue socket (then close it, if the session asked to)."""
         write = self._write
         if write is not None and self._session.out:
             write(self._session.take(self._clock()))
+        if self._close_pending:
+            self._close_pending = False
+            if self._close is not None:
+                self._close()
 
     # ---- SoupBinTCP session callbacks (called by SoupClientSession, not by the core) ------------
 
@@ -476,11 +482,13 @@ class OuchVenue(VenueAdapter):
         self._set_state(VenueState.ENDED, "end of session")
 
     def on_disconnect_wanted(self, reason: str) -> None:
-        """Close the transport (timeout, protocol violation, end of session)."""
+        """Close the transport (timeout, protocol violation, end of session) at the core's next flush.
+
+        Not here: bytes the core queued earlier in the same read must reach the journal before the
+        wire, and the core's flush (which follows every read and timer) journals first.
+        """
         log.info("venue %s: disconnecting: %s", self.name, reason)
-        self.flush()
-        if self._close is not None:
-            self._close()
+        self._close_pending = True
 
     def on_protocol_error(self, text: str) -> None:
         """Count a tolerated SoupBinTCP protocol error."""
