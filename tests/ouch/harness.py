@@ -96,6 +96,10 @@ class Link:
     def _close(self) -> None:
         self._close_requested = True
 
+    def close_requested(self) -> bool:
+        """Return True once the adapter asked for its connection to be closed."""
+        return self._close_requested
+
     def connect(self) -> None:
         """Open a connection and let the login complete."""
         now = self.clock()

@@ -363,9 +363,9 @@ def test_poll_when_idle_one_second_then_heartbeat_and_server_timeout_disconnects
     link.core.disconnected(link.connection, link.clock())  # type: ignore[arg-type]
     link.clock.advance_ms(3000)
     link.venue.poll(link.clock())
-    assert not link._close_requested  # the close waits for the core's flush (journal before wire)
+    assert not link.close_requested()  # the close waits for the core's flush (journal before wire)
     link.venue.flush()
-    assert link._close_requested
+    assert link.close_requested()
     assert link.venue.status()["heartbeats_sent"] == 1
 
 
