@@ -36,6 +36,7 @@ from typing import Any
 
 import uvloop
 
+from gateway.bench.fixpath import initiator_application
 from gateway.clock import monotonic_ns
 from gateway.order import Order
 from gateway.protocol.messages import OrderType, Side, TimeInForce
@@ -195,33 +196,11 @@ class QuickfixPath:
         self.events: list[VenueAccepted] = []
         path = self
 
-        class Application(quickfix.Application):  # type: ignore[misc]
-            def onCreate(self, session_id: Any) -> None:  # noqa: N802
-                return None
+        def failed() -> None:
+            path.errors += 1
+            path.finished.set()
 
-            def onLogon(self, session_id: Any) -> None:  # noqa: N802
-                path.logged_on.set()
-
-            def onLogout(self, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def toAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def toApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def fromApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                try:
-                    path.on_report(message)
-                except BaseException:  # nothing may escape into QuickFIX's thread
-                    path.errors += 1
-                    path.finished.set()
-
-        self.application = Application()
+        self.application = initiator_application(quickfix, path.logged_on.set, path.on_report, failed)
         self.initiator = quickfix.SocketInitiator(
             self.application,
             quickfix.MemoryStoreFactory(),

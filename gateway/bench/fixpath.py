@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -84,6 +85,43 @@ def venue_config(port: int) -> dict[str, Any]:
     }
 
 
+def initiator_application(
+    quickfix: Any, on_logon: Callable[[], None], on_report: Callable[[Any], None], on_error: Callable[[], None]
+) -> Any:
+    """Return a ``quickfix.Application`` for a benchmark initiator.
+
+    Logon and every application message (``fromApp``) go to the callbacks; nothing may escape
+    into QuickFIX's C++ thread, so an exception from ``on_report`` calls ``on_error`` instead.
+    """
+
+    class Application(quickfix.Application):  # type: ignore[misc]
+        def onCreate(self, session_id: Any) -> None:  # noqa: N802
+            return None
+
+        def onLogon(self, session_id: Any) -> None:  # noqa: N802
+            on_logon()
+
+        def onLogout(self, session_id: Any) -> None:  # noqa: N802
+            return None
+
+        def toAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
+            return None
+
+        def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
+            return None
+
+        def toApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
+            return None
+
+        def fromApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
+            try:
+                on_report(message)
+            except BaseException:  # nothing may escape into QuickFIX's thread
+                on_error()
+
+    return Application()
+
+
 class QuickfixLoad:
     """A quickfix-python initiator that runs plan actions (new orders only) and records the reports."""
 
@@ -132,33 +170,11 @@ class QuickfixLoad:
         self.last_event_ns = 0
         load = self
 
-        class Application(quickfix.Application):  # type: ignore[misc]
-            def onCreate(self, session_id: Any) -> None:  # noqa: N802
-                return None
+        def failed() -> None:
+            load.errors += 1
+            load.finished.set()
 
-            def onLogon(self, session_id: Any) -> None:  # noqa: N802
-                load.logged_on.set()
-
-            def onLogout(self, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def toAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def fromAdmin(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def toApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                return None
-
-            def fromApp(self, message: Any, session_id: Any) -> None:  # noqa: N802
-                try:
-                    load.on_report(message)
-                except BaseException:  # nothing may escape into QuickFIX's thread
-                    load.errors += 1
-                    load.finished.set()
-
-        self.application = Application()
+        self.application = initiator_application(quickfix, load.logged_on.set, load.on_report, failed)
         self.initiator = quickfix.SocketInitiator(
             self.application,
             quickfix.MemoryStoreFactory(),
