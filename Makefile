@@ -1,15 +1,24 @@
 # Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
+# Both install exactly the versions in requirements/lock.txt (hash-checked); see docs/development.md.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements/lock.txt
+BOOT   := requirements/bootstrap.txt
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+# The lock is resolved for the machines the product runs on: CPython 3.11, x86_64 Linux, glibc >= 2.28.
+LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
+UV_COMPILE  := $(BIN)/uv pip compile --quiet --generate-hashes $(LOCK_TARGET) --custom-compile-command 'make lock'
+LATEST := .venv-latest
 
-.PHONY: demo test lint typecheck unit venv clean
+.PHONY: demo test lint typecheck unit venv lock lock-upgrade test-latest clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) $(BOOT) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,fix,bench]'
+	$(PIP) install --quiet --require-hashes --no-deps -r $(BOOT)
+	$(PIP) install --quiet --require-hashes --no-deps --no-build-isolation -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -29,5 +38,27 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Re-resolve after editing dependencies in pyproject.toml or requirements/*.in: keeps every pin that still fits.
+lock: $(STAMP)
+	$(UV_COMPILE) requirements/bootstrap.in -o $(BOOT)
+	$(UV_COMPILE) pyproject.toml requirements/bootstrap.in requirements/dev.in --all-extras -c $(BOOT) -o $(LOCK)
+
+# Move every pin to the newest release (run `make test-latest` first to see what that breaks).
+lock-upgrade: $(STAMP)
+	$(UV_COMPILE) --upgrade requirements/bootstrap.in -o $(BOOT)
+	$(UV_COMPILE) --upgrade pyproject.toml requirements/bootstrap.in requirements/dev.in --all-extras -c $(BOOT) -o $(LOCK)
+
+# The whole suite against the newest releases, in a separate venv (the lock and .venv are not touched).
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --no-build-isolation -e '.[test,fix,bench,fuzz]'
+	$(LATEST)/bin/python -m pip list --format=freeze > $(LATEST)/versions.txt
+	$(LATEST)/bin/ruff check .
+	$(LATEST)/bin/ruff format --check .
+	$(LATEST)/bin/mypy
+	GATEWAY_UNLOCKED=1 $(LATEST)/bin/pytest -q
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

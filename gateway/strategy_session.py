@@ -48,7 +48,8 @@ _TAG_TO_TYPE: Final[dict[int, type[msgspec.Struct]]] = {
     for cls in (Hello, NewOrder, Cancel, Replace, MassCancel)
 }
 _POSITION = re.compile(r"`\$\[(\d+)\]")
-_ORDER_REQUESTS: Final = frozenset({NewOrder, Cancel, Replace, MassCancel})
+_ORDER_REQUESTS: Final = (NewOrder, Cancel, Replace, MassCancel)
+"""Requests passed straight to the engine on an ACTIVE session (NewOrder first: the common case)."""
 
 
 def describe_validation_error(tag: object, detail: str) -> str:
@@ -121,7 +122,7 @@ class StrategySession:
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8 raises the latter
                 self._error("BAD_FRAME", f"frame {self.frames_in}: not a valid message: {exc}")
             else:
-                if type(msg) in _ORDER_REQUESTS and self.state is SessionState.ACTIVE:
+                if isinstance(msg, _ORDER_REQUESTS) and self.state is SessionState.ACTIVE:
                     out.append(msg)  # the common case, as _on_message would
                 else:
                     self._on_message(msg, out)

@@ -198,33 +198,35 @@ class StrategyWire:
         cut = self._prefix_len
         for frame in self._splitter.feed(data):
             message = self._decode(frame)
-            kind = type(message)
-            if kind is OrderAccepted:
-                index = int(message.cl_ord_id[cut:])
-                if not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = ACCEPTED
-                    venue_order_id = message.venue_order_id
-                    if venue_order_id.isdigit():  # OUCH Order Reference Number: the one-way join key
-                        results.venue_id[index] = int(venue_order_id)
-                    completed += 1
-            elif kind is OrderRejected:
-                index = int(message.cl_ord_id[cut:])
-                if not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = REJECTED
-                    completed += 1
-            elif kind is Canceled or kind is Replaced or kind is CancelRejected:
-                target = int(message.cl_ord_id[cut:])
-                index = self._pending.pop(target, -1)
-                if index >= 0 and not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = CANCELED if kind is Canceled else REPLACED if kind is Replaced else CANCEL_REJECTED
-                    completed += 1
-            elif kind is Error:
-                self.errors += 1
-                if len(self.error_texts) < 10:
-                    self.error_texts.append(f"{message.code}: {message.text}")
+            match message:
+                case OrderAccepted():
+                    index = int(message.cl_ord_id[cut:])
+                    if not done[index]:
+                        done[index] = now_ns
+                        outcome[index] = ACCEPTED
+                        venue_order_id = message.venue_order_id
+                        if venue_order_id.isdigit():  # OUCH Order Reference Number: the one-way join key
+                            results.venue_id[index] = int(venue_order_id)
+                        completed += 1
+                case OrderRejected():
+                    index = int(message.cl_ord_id[cut:])
+                    if not done[index]:
+                        done[index] = now_ns
+                        outcome[index] = REJECTED
+                        completed += 1
+                case Canceled() | Replaced() | CancelRejected():
+                    index = self._pending.pop(int(message.cl_ord_id[cut:]), -1)
+                    if index >= 0 and not done[index]:
+                        done[index] = now_ns
+                        kind = type(message)
+                        outcome[index] = (
+                            CANCELED if kind is Canceled else REPLACED if kind is Replaced else CANCEL_REJECTED
+                        )
+                        completed += 1
+                case Error():
+                    self.errors += 1
+                    if len(self.error_texts) < 10:
+                        self.error_texts.append(f"{message.code}: {message.text}")
         return completed
 
     def heartbeat(self) -> bytes:

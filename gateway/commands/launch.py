@@ -10,11 +10,16 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
+from gateway.commands.run import add_run_arguments
+from gateway.config import ConfigError, load_config
 from gateway.ops.host import HostView, add_host_root_argument
 from gateway.ops.iouring import IoUringGuard
 from gateway.ops.launch import (
     EXIT_EXEC_FAILED,
+    EXIT_REFUSED,
+    EXIT_USAGE,
     LaunchOptions,
     LaunchRefused,
     execute,
@@ -28,6 +33,8 @@ from gateway.ops.onload import (
     gateway_profile_dir,
     resolve_profile,
 )
+from risk.limitsfile import LimitsFileError, read_limits
+from venues.registry import VenueConfigError, decode_venue_config
 
 log = logging.getLogger("gateway.ops.launch")
 
@@ -81,15 +88,64 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+class GatewayArgsError(Exception):
+    """The arguments after ``--`` are not valid ``gateway run`` arguments."""
+
+
+class _RunArgsParser(argparse.ArgumentParser):
+    """A ``gateway run`` parser that raises instead of printing usage and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GatewayArgsError(message)
+
+
+def check_gateway_args(gateway_args: list[str]) -> tuple[list[str], argparse.Namespace]:
+    """Return the ``gateway run`` arguments (a leading ``run`` dropped) and what they parse to.
+
+    Raise ``GatewayArgsError`` when ``gateway run`` would refuse them, so that the launcher,
+    and its dry run, fail the way the exec'd gateway would have, before anything is exec'd.
+    """
+    if gateway_args[:1] == ["run"]:  # ``gateway launch -- run --config X``: the sub-command is implied
+        gateway_args = gateway_args[1:]
+    parser = _RunArgsParser(prog="gateway run", add_help=False, allow_abbrev=False)
+    add_run_arguments(parser)
+    return gateway_args, parser.parse_args(gateway_args)
+
+
+def check_config(path: str) -> str:
+    """Return why ``gateway run --config path`` would fail to load its files ("" if they load)."""
+    try:
+        config = load_config(path)
+        for index, venue in enumerate(config.venues):
+            decode_venue_config(venue, f"{path}: venues[{index}]")
+        read_limits(config.path(config.risk_limits))
+    except (ConfigError, VenueConfigError) as exc:
+        return str(exc)
+    except LimitsFileError as exc:
+        return f"risk limits: {exc}"
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
-    """Plan the launch; print it (``--dry-run``) or exec it."""
+    """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it."""
+    try:
+        gateway_args, run_args = check_gateway_args(list(args.gateway_args))
+    except GatewayArgsError as exc:
+        log.error("launch: refusing to start: the arguments after '--' are not valid for 'gateway run': %s", exc)
+        return EXIT_USAGE
+    if args.dry_run:
+        problem = check_config(run_args.config)
+        if problem:
+            log.error("launch: refusing to start: %s", problem)
+            return EXIT_REFUSED
+        print(f"config: {run_args.config} (gateway config, venues and risk limits load)")
     options = LaunchOptions(
         profile=args.profile,
         require_onload=args.require_onload,
         strict_acceleration=args.strict_acceleration,
         io_uring_guard=args.io_uring_guard,
         python=args.python,
-        gateway_args=tuple(args.gateway_args),
+        gateway_args=tuple(gateway_args),
     )
     host = HostView(args.host_root)
     profile = resolve_profile(args.profile, host, gateway_profile_dir())

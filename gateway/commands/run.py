@@ -25,9 +25,14 @@ EXIT_STARTUP_FAILED = 1
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run``."""
     parser = subparsers.add_parser("run", help="run the gateway")
+    add_run_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``gateway run`` (shared with ``gateway launch``, which checks them first)."""
     parser.add_argument("--config", default="deploy/gateway.yaml", help="gateway config file")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], help="event loop (overrides the config)")
-    parser.set_defaults(func=run)
 
 
 def new_loop(loop_impl: LoopImpl) -> asyncio.AbstractEventLoop:

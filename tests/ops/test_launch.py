@@ -11,6 +11,7 @@ from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile,
 from tests.ops.conftest import LaunchRig
 
 REPO_PROFILE = gateway_profile_dir() / "gateway-latency.opf"
+REPO_CONFIG = str(Path(__file__).resolve().parents[2] / "deploy" / "gateway.yaml")
 
 
 def _onload_argv(rig: LaunchRig) -> list[str]:
@@ -207,11 +208,11 @@ def test_dry_run_when_onload_present_then_prints_exact_onload_command_and_runs_n
 ) -> None:
     onload = rig.install_onload()
     rig.load_driver()
-    result = rig.launch("--dry-run", "--", "--config", "deploy/gateway.yaml")
+    result = rig.launch("--dry-run", "--", "--config", REPO_CONFIG)
     assert result.returncode == 0, result.stderr
     fields = _dry_run_fields(result.stdout)
     assert fields["mode"] == "onload"
-    assert shlex.split(fields["argv"]) == [str(onload), *_onload_argv(rig)]
+    assert shlex.split(fields["argv"]) == [str(onload), *_onload_argv(rig)[:-1], REPO_CONFIG]
     assert "  GATEWAY_ACCEL_MODE=onload" in result.stdout.splitlines()
     exec_words = shlex.split(fields["exec"])
     assert exec_words[0] == "env"
@@ -240,6 +241,45 @@ def test_dry_run_when_no_onload_on_this_host_then_prints_kernel_fallback_command
         "deploy/gateway.yaml",
     ]
     assert "  GATEWAY_ACCEL_MODE=kernel" in result.stdout.splitlines()
+
+
+def test_dry_run_when_gateway_args_start_with_run_then_the_command_has_one_run(rig: LaunchRig) -> None:
+    result = rig.launch("--dry-run", "--", "run", "--config", REPO_CONFIG)
+    assert result.returncode == 0, result.stderr
+    argv = shlex.split(_dry_run_fields(result.stdout)["argv"])
+    assert argv[-4:] == ["gateway", "run", "--config", REPO_CONFIG]
+    assert argv.count("run") == 1
+
+
+def test_launch_when_gateway_args_start_with_run_then_the_gateway_gets_them_once(rig: LaunchRig) -> None:
+    result = rig.launch("--", "run", "--config", "x.yaml")
+    assert result.returncode == 0, result.stderr
+    child = rig.record(rig.child_record)
+    assert child is not None
+    assert child["argv"] == ["-m", "gateway", "run", "--config", "x.yaml"]
+
+
+def test_launch_when_gateway_args_are_not_gateway_run_arguments_then_exits_2_and_runs_nothing(
+    rig: LaunchRig,
+) -> None:
+    for dry_run in (["--dry-run"], []):
+        result = rig.launch(*dry_run, "--", "--config", REPO_CONFIG, "--no-such-flag")
+        assert result.returncode == EXIT_USAGE, result.stderr
+        assert "not valid for 'gateway run': unrecognized arguments: --no-such-flag" in result.stderr
+        assert result.stdout == ""
+        assert rig.record(rig.child_record) is None
+
+
+def test_dry_run_when_config_does_not_load_then_exits_1_naming_the_problem(rig: LaunchRig) -> None:
+    result = rig.launch("--dry-run", "--", "--config", "missing.yaml")
+    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert "cannot read config missing.yaml" in result.stderr
+    assert result.stdout == ""
+    broken = rig.tmp / "broken.yaml"
+    broken.write_text("venues:\n  - protocol: ouch\n    name: X\n    port: not-a-port\n")
+    result = rig.launch("--dry-run", "--", "--config", str(broken))
+    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert "venues[0]" in result.stderr
 
 
 # --------------------------------------------------------------------------------------- decision logic
