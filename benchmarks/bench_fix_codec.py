@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.clock import FakeClock
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order
 from venues.fix.adapter import FixVenue
 from venues.fix.codec import FrameDecoder, build_message
 from venues.fix.config import FixVenueConfig, session_config

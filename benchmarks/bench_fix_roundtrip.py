@@ -37,10 +37,10 @@ from typing import Any
 import uvloop
 
 from gateway.bench.fixpath import initiator_application
-from gateway.clock import monotonic_ns
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import VenueAccepted, VenueEvent, VenueState
+from model.clock import monotonic_ns
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order
+from model.venue_events import VenueAccepted, VenueEvent, VenueState
 from venues.connector import VenueConnector
 from venues.fix.codec import parse_price, parse_qty
 from venues.fix.config import FixVenueConfig, build_fix_venue

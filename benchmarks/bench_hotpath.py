@@ -39,8 +39,9 @@ from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import FileJournal
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, OrderType, Side, TimeInForce
+from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
+from model.enums import OrderType, Side, TimeInForce
 from risk.engine import RiskEngine
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message

@@ -36,18 +36,10 @@ from gateway.journal import (
     JVenueEvent,
     read_journal,
 )
-from gateway.protocol.messages import (
-    Canceled,
-    Executed,
-    OrderAccepted,
-    OrderRejected,
-    OrderType,
-    RejectSource,
-    Side,
-    TimeInForce,
-)
+from gateway.protocol.messages import Canceled, Executed, OrderAccepted, OrderRejected
+from model.enums import OrderType, RejectSource, Side, TimeInForce
+from model.venue_events import VenueAccepted, VenueCanceled, VenueExecuted
 from tests.e2e.support import e2e_limits
-from venues.base import VenueAccepted, VenueCanceled, VenueExecuted
 
 SYMBOLS = {"AAPL": 2_301_000, "MSFT": 4_205_500, "SPY": 5_802_500, "NVDA": 1_356_000}
 

@@ -38,9 +38,9 @@ from typing import Any
 
 import yaml
 
-from gateway.clock import FakeClock
-from gateway.order import Order, apply_ack, apply_canceled, apply_fill, new_order_leaves
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order, apply_ack, apply_canceled, apply_fill, new_order_leaves
 from risk.engine import RiskEngine
 
 ORDER_GAP_NS = 200_000

@@ -48,16 +48,8 @@ def _rig() -> Any:
 
 def _strategy_seeds() -> list[bytes]:
     from gateway.protocol.framing import encode_frame
-    from gateway.protocol.messages import (
-        PROTOCOL_VERSION,
-        Cancel,
-        Heartbeat,
-        Hello,
-        MassCancel,
-        NewOrder,
-        Replace,
-        Side,
-    )
+    from gateway.protocol.messages import PROTOCOL_VERSION, Cancel, Heartbeat, Hello, MassCancel, NewOrder, Replace
+    from model.enums import Side
 
     hello = encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 1000))
     return [
@@ -159,10 +151,10 @@ def ouch_decoders(data: bytes) -> None:
 
 def soupbin_ouch_adapter(data: bytes) -> None:
     """Venue bytes into the SoupBinTCP client session and the OUCH adapter with live orders: never raises."""
-    from gateway.clock import FakeClock
-    from gateway.order import Order
-    from gateway.protocol.messages import OrderType, Side, TimeInForce
-    from venues.base import VenueEvent
+    from model.clock import FakeClock
+    from model.enums import OrderType, Side, TimeInForce
+    from model.order import Order
+    from model.venue_events import VenueEvent
     from venues.ouch.adapter import OuchVenue
     from venues.ouch.config import OuchVenueConfig
     from venues.ouch.soupbin import encode_login_accepted
@@ -264,10 +256,10 @@ def fix_decoder(data: bytes) -> None:
 
 def fix_session(data: bytes) -> None:
     """Venue bytes into the FIX session and adapter (logged on, orders live): never raises."""
-    from gateway.clock import FakeClock
-    from gateway.order import Order
-    from gateway.protocol.messages import OrderType, Side, TimeInForce
-    from venues.base import VenueEvent
+    from model.clock import FakeClock
+    from model.enums import OrderType, Side, TimeInForce
+    from model.order import Order
+    from model.venue_events import VenueEvent
     from venues.fix.adapter import FixVenue
     from venues.fix.config import FixVenueConfig, StoreKind, session_config
     from venues.fix.dialect import load_dialect
@@ -314,8 +306,9 @@ def _fix_logon() -> bytes:
 
 def _journal_seeds() -> list[bytes]:
     from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew, JStrategyEvent, JVenueEvent
-    from gateway.protocol.messages import OrderAccepted, OrderType, Side, TimeInForce
-    from venues.base import VenueAccepted
+    from gateway.protocol.messages import OrderAccepted
+    from model.enums import OrderType, Side, TimeInForce
+    from model.venue_events import VenueAccepted
 
     path = _SCRATCH / "seed.journal"
     path.unlink(missing_ok=True)

@@ -20,7 +20,6 @@ from typing import Final
 
 import msgspec
 
-from gateway.clock import NowNs
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
@@ -38,18 +37,6 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.latency import StageLatencies
-from gateway.order import (
-    Order,
-    OrderState,
-    apply_ack,
-    apply_cancel_rejected,
-    apply_canceled,
-    apply_fill,
-    apply_reject,
-    apply_replaced,
-    request_cancel,
-    request_replace,
-)
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
     Cancel,
@@ -62,7 +49,6 @@ from gateway.protocol.messages import (
     OrderAccepted,
     OrderEvent,
     OrderRejected,
-    RejectSource,
     Replace,
     Replaced,
     VenueStatus,
@@ -71,10 +57,22 @@ from gateway.protocol.messages import (
 from gateway.recovery import Replay, replay_journal
 from gateway.strategy_session import InvalidRequest, SessionState
 from gateway.strategy_state import StrategyLink, StrategyState
-from risk.api import RiskGate
-from venues.base import (
+from model.clock import NowNs
+from model.enums import RejectSource
+from model.order import (
+    Order,
+    OrderState,
+    apply_ack,
+    apply_cancel_rejected,
+    apply_canceled,
+    apply_fill,
+    apply_reject,
+    apply_replaced,
+    request_cancel,
+    request_replace,
+)
+from model.venue_events import (
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueEvent,
@@ -83,6 +81,8 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from risk.api import RiskGate
+from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
 

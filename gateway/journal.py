@@ -35,8 +35,9 @@ from typing import Final, Literal
 
 import msgspec
 
-from gateway.protocol.messages import OrderEvent, OrderType, Side, TimeInForce
-from venues.base import VenueEvent
+from gateway.protocol.messages import OrderEvent
+from model.enums import OrderType, Side, TimeInForce
+from model.venue_events import VenueEvent
 
 log = logging.getLogger(__name__)
 

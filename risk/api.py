@@ -1,7 +1,7 @@
 """What the gateway core asks of pre-trade risk, and what it tells risk about orders.
 
 The core calls the ``check_*`` methods synchronously on the hot path and acts on
-the answer: ``None`` lets the request through, a ``Denial`` is returned to the
+the answer: ``None`` lets the request through, a ``Denial`` (``model.denials``) is returned to the
 strategy as an OrderRejected / CancelRejected with source RISK. Denials are data,
 never exceptions.
 
@@ -13,16 +13,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import msgspec
-
-from gateway.order import Order
-
-
-class Denial(msgspec.Struct, frozen=True, gc=False):
-    """A refusal: a stable machine-readable ``code`` and a human ``text``."""
-
-    code: str
-    text: str
+from model.denials import Denial
+from model.order import Order
 
 
 class RiskGate(Protocol):

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from gateway.protocol.messages import PRICE_SCALE, Side
+from model.denials import Denial
+from model.enums import PRICE_SCALE, Side
 from risk import codes
-from risk.api import Denial
 from risk.duplicates import DuplicateFilter, DuplicateKey
 from risk.exposure import AccountState, PositionState
 from risk.loader import format_scaled

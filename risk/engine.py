@@ -26,11 +26,11 @@ from typing import Any
 
 import msgspec
 
-from gateway.clock import NowNs, monotonic_ns
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side
+from model.clock import NowNs, monotonic_ns
+from model.denials import Denial
+from model.enums import OrderType, Side
+from model.order import Order
 from risk import codes
-from risk.api import Denial
 from risk.audit import AuditLog, utc_text
 from risk.checks import (
     CANCEL,

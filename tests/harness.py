@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.clock import FakeClock
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import FileJournal, NullJournal
-from gateway.order import Order
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder, Side
+from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder
 from gateway.strategy_session import StrategySession
 from gateway.strategy_state import StrategyState
-from risk.api import Denial
-from venues.base import (
+from model.clock import FakeClock
+from model.denials import Denial
+from model.enums import Side
+from model.order import Order
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueExecuted,
@@ -29,6 +29,7 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from venues.base import VenueAdapter
 
 
 class ScriptedVenue(VenueAdapter):

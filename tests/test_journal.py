@@ -19,8 +19,8 @@ from gateway.journal import (
     read_journal,
     truncate_torn_tail,
 )
-from gateway.order import OrderState
 from gateway.protocol.messages import Canceled, OrderAccepted, Replace, Welcome
+from model.order import OrderState
 from tests.harness import Rig
 
 
@@ -131,7 +131,7 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
 
 
 def test_recover_when_cancel_was_queued_then_sent_once_venue_up(tmp_path: Path) -> None:
-    from venues.base import VenueState
+    from model.venue_events import VenueState
 
     path = tmp_path / "gw.journal"
     rig = Rig(journal=FileJournal(path, fsync="none"))

@@ -6,19 +6,11 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.clock import FakeClock
 from gateway.protocol.framing import LENGTH_PREFIX, FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import (
-    PROTOCOL_VERSION,
-    Cancel,
-    Error,
-    GatewayMessage,
-    Heartbeat,
-    Hello,
-    NewOrder,
-    Side,
-)
+from gateway.protocol.messages import PROTOCOL_VERSION, Cancel, Error, GatewayMessage, Heartbeat, Hello, NewOrder
 from gateway.strategy_session import InvalidRequest, SessionState, StrategySession
+from model.clock import FakeClock
+from model.enums import Side
 
 
 def _out(session: StrategySession, clock: FakeClock) -> list[GatewayMessage]:

@@ -40,13 +40,11 @@ from gateway.protocol.messages import (
     NewOrder,
     OrderAccepted,
     OrderRejected,
-    OrderType,
     Replace,
     Replaced,
-    Side,
-    TimeInForce,
     Welcome,
 )
+from model.enums import OrderType, Side, TimeInForce
 from venues.ouch.codec import (
     decode_accepted,
     decode_rejected,

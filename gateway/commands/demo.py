@@ -30,7 +30,7 @@ from gateway.entitlements import StrategyEntitlement
 from gateway.ops.config import SpinConfig
 from gateway.ops.runtime import LoopImpl, OpsRuntime
 from gateway.protocol.prices import to_fixed
-from venues.base import VenueState
+from model.venue_events import VenueState
 from venues.fix.simulator import free_port
 from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.simulator import OuchSimulator, SimulatorConfig

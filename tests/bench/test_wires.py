@@ -14,7 +14,6 @@ from gateway.bench.wires import (
     Results,
     StrategyWire,
 )
-from gateway.clock import FakeClock
 from gateway.protocol.framing import encode_frame, strategy_message_decoder
 from gateway.protocol.messages import (
     Cancel,
@@ -23,10 +22,11 @@ from gateway.protocol.messages import (
     NewOrder,
     OrderAccepted,
     OrderRejected,
-    RejectSource,
     Replace,
     Replaced,
 )
+from model.clock import FakeClock
+from model.enums import RejectSource
 from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.simulator import SimulatorConfig, SimulatorCore
 from venues.ouch.soupbin import encode_login_request

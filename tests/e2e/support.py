@@ -14,7 +14,7 @@ from typing import Any
 from gateway.app import GatewayProcess
 from gateway.config import GatewayConfig, JournalConfig
 from gateway.entitlements import StrategyEntitlement
-from venues.base import VenueState
+from model.venue_events import VenueState
 from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.simulator import OuchSimulator, SimulatorConfig
 

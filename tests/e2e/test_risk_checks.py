@@ -9,7 +9,8 @@ import pytest
 
 from gateway.client import GatewayClient
 from gateway.entitlements import StrategyEntitlement
-from gateway.protocol.messages import CancelRejected, OrderAccepted, OrderRejected, OrderType, RejectSource, Side
+from gateway.protocol.messages import CancelRejected, OrderAccepted, OrderRejected
+from model.enums import OrderType, RejectSource, Side
 from tests.e2e.support import running_gateway, short_tmp, wait_for
 from tests.risk import support
 from tests.risk.triggers import RECIPES, Recipe

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.clock import FakeClock
-from gateway.order import OrderState
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import (
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import OrderState
+from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
 from venues.fix.codec import FixMessage, UtcTimestamps, build_message
 from venues.fix.fields import MsgType
 from venues.fix.session import FixSession, ReconnectBackoff, SessionConfig, SessionSchedule, SessionState

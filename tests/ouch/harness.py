@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.clock import FakeClock
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import VenueEvent, VenueState
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order
+from model.venue_events import VenueEvent, VenueState
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.exchange import ExchangeConfig

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import FakeClock
-from gateway.order import OrderState
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from tests.ouch.harness import PX, TS, Link, make_order, venue_config
-from venues.base import (
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import OrderState
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
     VenueCanceled,
@@ -20,6 +19,7 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from tests.ouch.harness import PX, TS, Link, make_order, venue_config
 from venues.ouch.adapter import OuchVenue, _cl_ord_id, build_ouch_venue
 from venues.ouch.codec import decode_inbound, encode_message
 from venues.ouch.exchange import ExchangeConfig

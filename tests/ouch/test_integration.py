@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import monotonic_ns
-from gateway.protocol.messages import TimeInForce
-from tests.ouch.harness import PX, make_order, venue_config
-from venues.base import (
+from model.clock import monotonic_ns
+from model.enums import TimeInForce
+from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
     VenueEvent,
@@ -21,6 +20,7 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from tests.ouch.harness import PX, make_order, venue_config
 from venues.connector import VenueConnector
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.exchange import ExchangeConfig

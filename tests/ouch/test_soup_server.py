@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
 from tests.ouch.golden import hexb, rtext
 from venues.ouch import soupbin
 from venues.ouch.errors import DecodeError

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.journal import FileJournal, JStrategyEvent, read_journal
-from gateway.order import Order
 from gateway.protocol.messages import OrderRejected
+from model.order import Order
+from model.venue_events import VenueEvent, VenueRejected
 from tests.harness import Rig, ScriptedVenue
-from venues.base import VenueEvent, VenueRejected
 
 
 class DeferringVenue(ScriptedVenue):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.journal import FileJournal, read_journal
-from gateway.order import OrderState
 from gateway.protocol.messages import OrderAccepted
+from model.order import OrderState
 from tests.harness import Rig
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from gateway.journal import FileJournal, JournalRecord, JournalScan, read_journal, truncate_torn_tail
-from gateway.order import OrderState
 from gateway.protocol.messages import (
     Cancel,
     Canceled,
@@ -27,6 +26,7 @@ from gateway.protocol.messages import (
     Replace,
     Replaced,
 )
+from model.order import OrderState
 from tests.harness import Rig
 
 OPEN_STATES = {OrderState.LIVE, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}

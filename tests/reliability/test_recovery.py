@@ -15,15 +15,8 @@ import pytest
 
 from gateway.client import GatewayError
 from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew
-from gateway.protocol.messages import (
-    Canceled,
-    CancelRejected,
-    OrderAccepted,
-    OrderEvent,
-    OrderType,
-    Side,
-    TimeInForce,
-)
+from gateway.protocol.messages import Canceled, CancelRejected, OrderAccepted, OrderEvent
+from model.enums import OrderType, Side, TimeInForce
 from tests.reliability.support import (
     GATEWAY,
     Gateway,

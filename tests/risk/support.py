@@ -10,17 +10,10 @@ from typing import Any
 
 import yaml
 
-from gateway.clock import FakeClock
-from gateway.order import (
-    Order,
-    OrderState,
-    apply_ack,
-    apply_canceled,
-    apply_fill,
-    new_order_leaves,
-)
-from gateway.protocol.messages import PRICE_SCALE, OrderType, Side, TimeInForce
-from risk.api import Denial
+from model.clock import FakeClock
+from model.denials import Denial
+from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
+from model.order import Order, OrderState, apply_ack, apply_canceled, apply_fill, new_order_leaves
 from risk.engine import RiskEngine
 
 WALL_NS = 1_749_823_200_000_000_000

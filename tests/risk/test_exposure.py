@@ -7,7 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.order import (
+from model.enums import Side
+from model.order import (
     Order,
     OrderState,
     apply_cancel_rejected,
@@ -18,7 +19,6 @@ from gateway.order import (
     request_cancel,
     request_replace,
 )
-from gateway.protocol.messages import Side
 from risk.engine import ExposureView, PositionView
 from tests.risk.support import cancel, fill, make_engine, order, px, submit
 

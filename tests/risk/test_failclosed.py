@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import OrderType
+from model.enums import OrderType
 from risk import codes
 from risk.checks import Request
 from risk.engine import RiskEngine

@@ -24,13 +24,12 @@ from typing import Final
 
 import msgspec
 
-from gateway.clock import NowNs
-from gateway.order import Order, OrderState
-from gateway.protocol.messages import OrderType
-from venues.base import (
+from model.clock import NowNs
+from model.enums import OrderType
+from model.order import Order, OrderState
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueEvent,
@@ -39,6 +38,7 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from venues.base import VenueAdapter
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect

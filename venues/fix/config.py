@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from gateway.clock import NowNs
+from model.clock import NowNs
 from venues.fix.dialect import Dialect, load_dialect
 from venues.fix.session.backoff import ReconnectBackoff
 from venues.fix.session.config import SessionConfig

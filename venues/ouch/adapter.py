@@ -26,13 +26,12 @@ from typing import Final
 
 import msgspec
 
-from gateway.clock import NowNs
-from gateway.order import Order, OrderState
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import (
+from model.clock import NowNs
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order, OrderState
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueEvent,
@@ -41,6 +40,7 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from venues.base import VenueAdapter
 from venues.ouch.codec import (
     OUTBOUND_DECODERS,
     accepted_core,

@@ -24,7 +24,7 @@ from typing import Annotated, Final, cast
 
 import msgspec
 
-from gateway.clock import NowNs, monotonic_ns
+from model.clock import NowNs, monotonic_ns
 from venues.ouch.codec import decode_outbound
 from venues.ouch.daytime import DEFAULT_TIMEZONE, NsSinceMidnight
 from venues.ouch.errors import DecodeError

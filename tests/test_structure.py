@@ -1,0 +1,188 @@
+"""The import structure of the project: which layer may import which, and no cycles.
+
+Layers (docs/architecture.md, "Packages"), each importing only from those before it::
+
+    model            core types (stdlib + msgspec only)
+    risk, venues     pre-trade risk; venue codecs, sessions and adapters (never each other)
+    gateway          the process: engine, journal, sockets, CLI
+
+Every ``import`` statement counts, wherever it is: at module level, under
+``if TYPE_CHECKING:`` and inside functions. A type-only or lazy import that closes a cycle
+still ties two modules together, so cycles are checked over all three kinds. The implicit
+import of a package's ``__init__`` when a submodule is imported is not counted.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("model", "risk", "venues", "gateway")
+
+LAYERS: dict[str, frozenset[str]] = {
+    "model": frozenset({"model"}),
+    "risk": frozenset({"model", "risk"}),
+    "venues": frozenset({"model", "venues"}),
+    "gateway": frozenset({"model", "risk", "venues", "gateway"}),
+}
+"""Top-level packages each package may import from, by any kind of import."""
+
+
+@dataclass(frozen=True)
+class Import:
+    """One project module importing another."""
+
+    source: str
+    target: str
+    kind: str
+    """``module`` (runs at import time), ``type`` (under ``if TYPE_CHECKING:``) or ``lazy`` (in a function)."""
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line} imports {self.target} ({self.kind})"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+@functools.cache
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def _resolve(name: str) -> str | None:
+    """Return the project module ``name`` refers to (the longest known prefix), or None."""
+    modules = _modules()
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in modules:
+            return candidate
+    return None
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports_of(module: str, path: Path) -> list[Import]:
+    found: list[Import] = []
+    is_package = path.name == "__init__.py"
+
+    def names(node: ast.Import | ast.ImportFrom) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [alias.name for alias in node.names]
+        base = node.module or ""
+        if node.level:
+            package = module.split(".") if is_package else module.split(".")[:-1]
+            package = package[: len(package) - node.level + 1]
+            base = ".".join([*package, base] if base else package)
+        return [f"{base}.{alias.name}" for alias in node.names]
+
+    def visit(body: list[ast.stmt], kind: str) -> None:
+        for node in body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for name in names(node):
+                    target = _resolve(name)
+                    if target is not None and target != module:
+                        found.append(Import(module, target, kind, node.lineno))
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                visit(node.body, "lazy")
+            elif isinstance(node, ast.If):
+                visit(node.body, "type" if _is_type_checking(node.test) and kind == "module" else kind)
+                visit(node.orelse, kind)
+            else:
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    for child in getattr(node, field, ()):
+                        visit(child.body if isinstance(child, ast.ExceptHandler) else [child], kind)
+
+    visit(ast.parse(path.read_text(), str(path)).body, "module")
+    return found
+
+
+@functools.cache
+def _all_imports() -> tuple[Import, ...]:
+    return tuple(imp for module, path in _modules().items() for imp in _imports_of(module, path))
+
+
+def _top(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def test_modules_when_parsed_then_every_package_is_found() -> None:
+    assert {_top(m) for m in _modules()} == set(PACKAGES)
+    assert "model.order" in _modules() and "gateway.engine" in _modules()
+
+
+def test_imports_when_checked_against_layers_then_each_package_imports_only_layers_below() -> None:
+    wrong = [str(i) for i in _all_imports() if _top(i.target) not in LAYERS[_top(i.source)]]
+    assert wrong == []
+
+
+def test_model_when_parsed_then_imports_nothing_of_the_project() -> None:
+    assert [str(i) for i in _all_imports() if _top(i.source) == "model" and _top(i.target) != "model"] == []
+
+
+def test_risk_and_venues_when_parsed_then_import_nothing_from_gateway() -> None:
+    wrong = [str(i) for i in _all_imports() if _top(i.source) in {"risk", "venues"} and _top(i.target) == "gateway"]
+    assert wrong == []
+
+
+def test_journal_when_parsed_then_imports_no_venue_module() -> None:
+    assert [str(i) for i in _all_imports() if i.source == "gateway.journal" and _top(i.target) == "venues"] == []
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Return the strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(edges.get(node, ())):
+            if succ not in index:
+                connect(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            connect(node)
+    return found
+
+
+def test_cycles_when_given_a_cycle_then_found() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_imports_when_every_kind_counts_then_no_module_cycle() -> None:
+    edges: dict[str, set[str]] = {m: set() for m in _modules()}
+    for imp in _all_imports():
+        edges[imp.source].add(imp.target)
+    assert _cycles(edges) == []
