@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.bench.harness import bench_limits
-from gateway.bench.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
+from benchmarks.harness.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
+from benchmarks.harness.runner import bench_limits
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import FileJournal

@@ -2,9 +2,14 @@
 
 Layers (docs/architecture.md, "Packages"), each importing only from those before it::
 
-    model            core types (stdlib + msgspec only)
-    risk, venues     pre-trade risk; venue codecs, sessions and adapters (never each other)
-    gateway          the process: engine, journal, sockets, CLI
+    model                    core types (stdlib + msgspec only)
+    risk, venues             pre-trade risk; venue codecs, sessions and adapters (never each other)
+    simulators               venue simulators (venues and model only)
+    gateway                  the process: engine, journal, sockets, CLI
+    benchmarks               the ``gateway bench`` harness and benchmark scripts
+
+The runtime packages (model, risk, venues, gateway) never import simulators or benchmarks,
+except the commands that run them (``gateway.commands``), inside the command function.
 
 Every ``import`` statement counts, wherever it is: at module level, under
 ``if TYPE_CHECKING:`` and inside functions. A type-only or lazy import that closes a cycle
@@ -16,19 +21,27 @@ from __future__ import annotations
 
 import ast
 import functools
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("model", "risk", "venues", "gateway")
+PACKAGES = ("model", "risk", "venues", "simulators", "gateway", "benchmarks")
+RUNTIME = frozenset({"model", "risk", "venues", "gateway"})
+"""What ``gateway run`` is made of."""
+TOOLS = frozenset({"simulators", "benchmarks"})
+"""Beside the runtime packages: imported lazily, by the commands that run them only."""
 
 LAYERS: dict[str, frozenset[str]] = {
     "model": frozenset({"model"}),
     "risk": frozenset({"model", "risk"}),
     "venues": frozenset({"model", "venues"}),
+    "simulators": frozenset({"model", "venues", "simulators"}),
     "gateway": frozenset({"model", "risk", "venues", "gateway"}),
+    "benchmarks": frozenset(PACKAGES),
 }
-"""Top-level packages each package may import from, by any kind of import."""
+"""Top-level packages each package may import from, by any kind of import (``gateway.commands``: see below)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +136,32 @@ def test_modules_when_parsed_then_every_package_is_found() -> None:
     assert "model.order" in _modules() and "gateway.engine" in _modules()
 
 
+def _command_running_a_tool(imp: Import) -> bool:
+    return imp.source.startswith("gateway.commands.") and imp.kind == "lazy" and _top(imp.target) in TOOLS
+
+
 def test_imports_when_checked_against_layers_then_each_package_imports_only_layers_below() -> None:
-    wrong = [str(i) for i in _all_imports() if _top(i.target) not in LAYERS[_top(i.source)]]
+    wrong = [
+        str(i)
+        for i in _all_imports()
+        if _top(i.target) not in LAYERS[_top(i.source)] and not _command_running_a_tool(i)
+    ]
     assert wrong == []
+
+
+def test_runtime_packages_when_parsed_then_import_simulators_and_benchmarks_only_inside_commands() -> None:
+    imports = [i for i in _all_imports() if _top(i.source) in RUNTIME and _top(i.target) in TOOLS]
+    assert [str(i) for i in imports if not _command_running_a_tool(i)] == []
+    assert {i.source for i in imports} == {"gateway.commands.bench", "gateway.commands.demo"}
+
+
+def test_gateway_cli_when_parser_built_then_no_simulator_or_benchmark_module_loaded() -> None:
+    code = (
+        "import sys, gateway.app, gateway.cli; gateway.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.partition('.')[0] in {'simulators', 'benchmarks'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
 
 
 def test_model_when_parsed_then_imports_nothing_of_the_project() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.bench.plan import QTY, REJECT_QTY, REPLACE_QTY, Action
-from gateway.bench.simproc import ReceiveClock
-from gateway.bench.wires import (
+from benchmarks.harness.plan import QTY, REJECT_QTY, REPLACE_QTY, Action
+from benchmarks.harness.simproc import ReceiveClock
+from benchmarks.harness.wires import (
     ACCEPTED,
     CANCEL_REJECTED,
     CANCELED,
@@ -27,8 +27,8 @@ from gateway.protocol.messages import (
 )
 from model.clock import FakeClock
 from model.enums import RejectSource
-from venues.ouch.exchange import ExchangeConfig
-from venues.ouch.simulator import SimulatorConfig, SimulatorCore
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
 from venues.ouch.soupbin import encode_login_request
 
 

@@ -13,8 +13,8 @@ from gateway.protocol.messages import Canceled, Executed, OrderAccepted, OrderRe
 from gateway.protocol.prices import to_fixed
 from model.enums import OrderType, RejectSource, Side
 from model.venue_events import VenueState
+from simulators.fix.simulator import FixSimulator
 from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
-from venues.fix.simulator import FixSimulator
 
 
 @contextlib.asynccontextmanager

@@ -10,11 +10,11 @@ from pathlib import Path
 from model.clock import monotonic_ns
 from model.order import Order
 from model.venue_events import VenueEvent, VenueState
+from simulators.fix.simulator import FixSimulator
 from venues.connector import VenueConnector
 from venues.fix.adapter import FixVenue
 from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue
 from venues.fix.session import ReconnectBackoff
-from venues.fix.simulator import FixSimulator
 
 from .helpers import Recorder
 

@@ -15,8 +15,8 @@ import pytest
 from model.clock import monotonic_ns
 from model.order import OrderState
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
+from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
-from venues.fix.simulator import FixSimulator
 
 from .helpers import make_order
 from .live import GatewaySide, wait_until

@@ -19,10 +19,11 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import SimulatorConfig
 from tests.ouch.harness import PX, TS, Link, make_order, venue_config
 from venues.ouch.adapter import OuchVenue, _cl_ord_id, build_ouch_venue
 from venues.ouch.codec import decode_inbound, encode_message
-from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.messages import (
     AccountQueryResponse,
     CancelOrder,
@@ -32,7 +33,6 @@ from venues.ouch.messages import (
     ReplaceOrder,
 )
 from venues.ouch.options import Options
-from venues.ouch.simulator import SimulatorConfig
 from venues.ouch.soupbin import SoupSplitter
 
 

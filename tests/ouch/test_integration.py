@@ -20,13 +20,13 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
 from tests.ouch.harness import PX, make_order, venue_config
 from venues.connector import VenueConnector
 from venues.ouch.adapter import OuchVenue
-from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.messages import OrderAccepted, OrderCanceled, OrderExecuted, OrderReplaced
 from venues.ouch.refstore import UserRefNumStore
-from venues.ouch.simulator import OuchSimulator, SimulatorConfig
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

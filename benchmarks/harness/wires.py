@@ -18,7 +18,7 @@ import socket
 from array import array
 from typing import Final, Protocol
 
-from gateway.bench.plan import (
+from benchmarks.harness.plan import (
     ACCOUNT,
     QTY,
     REJECT_QTY,
