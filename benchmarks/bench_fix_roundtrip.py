@@ -39,6 +39,7 @@ import uvloop
 from benchmarks.harness.fixpath import initiator_application
 from model.clock import monotonic_ns
 from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
 from model.order import Order
 from model.venue_events import VenueAccepted, VenueEvent, VenueState
 from simulators.fix.simulator import free_port
@@ -47,7 +48,6 @@ from venues.fix.codec import parse_price, parse_qty
 from venues.fix.config import FixVenueConfig, build_fix_venue
 from venues.fix.dialect import load_dialect
 from venues.fix.dictionary import dictionary_path
-from venues.fix.store import FsyncPolicy
 
 OURS = "GATEWAY"
 THEIRS = "QFCLIENT"

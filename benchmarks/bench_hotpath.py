@@ -42,6 +42,7 @@ from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
 from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
 from risk.engine import RiskEngine
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message
@@ -85,7 +86,7 @@ class Rig:
             venues=[self.venue],
             entitlements=Entitlements({"bench": StrategyEntitlement(accounts=[ACCOUNT], uids=[os.getuid()])}),
             clock=clock,
-            journal=FileJournal(workdir / "journal", fsync="none"),
+            journal=FileJournal(workdir / "journal", fsync=FsyncPolicy.NONE),
         )
         self.wire: list[bytes] = []
         self.venue.attach(self._venue_write, lambda: None)

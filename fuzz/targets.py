@@ -65,7 +65,7 @@ def strategy_session(data: bytes) -> None:
     """Strategy frames into the session state machine: requests, errors or a close, never an exception."""
     from gateway.protocol.framing import encode_frame
     from gateway.protocol.messages import PROTOCOL_VERSION, Hello
-    from gateway.strategy_session import SessionState, StrategySession
+    from gateway.strategy_session import StrategySession, StrategySessionState
 
     session = StrategySession(0, max_errors=50)
     prefix = encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 1000)) if data[:1] == b"\x01" else b""
@@ -73,10 +73,10 @@ def strategy_session(data: bytes) -> None:
     for cut in (len(stream) // 3, len(stream)):
         session.receive_data(stream[: cut or None] if cut else b"", 1)
         stream = stream[cut:]
-        if session.state is SessionState.PENDING_WELCOME:
+        if session.state is StrategySessionState.PENDING_WELCOME:
             session.welcome()
     session.poll(10**12)
-    assert session.state in SessionState
+    assert session.state in StrategySessionState
     output = session.take_output(2) or b""
     assert len(output) < 64 * 1024 + 1024 * (len(data) + 1), "output grows without bound"
 
@@ -308,11 +308,12 @@ def _journal_seeds() -> list[bytes]:
     from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew, JStrategyEvent, JVenueEvent
     from gateway.protocol.messages import OrderAccepted
     from model.enums import OrderType, Side, TimeInForce
+    from model.fsync import FsyncPolicy
     from model.venue_events import VenueAccepted
 
     path = _SCRATCH / "seed.journal"
     path.unlink(missing_ok=True)
-    journal = FileJournal(path, fsync="none")
+    journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     journal.append(
         JOrderCreated(1, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, TimeInForce.DAY, OrderType.LIMIT, 0)
     )

@@ -20,8 +20,12 @@ from model.order import Order
 class RiskGate(Protocol):
     """The pre-trade risk interface the gateway core depends on."""
 
-    def check_new(self, order: Order, now_ns: int) -> Denial | None:
-        """Decide on a new order (not yet sent; ``order.state`` is PENDING_NEW)."""
+    def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
+        """Decide on a new order (not yet sent; ``order.state`` is PENDING_NEW); count it at once if accepted.
+
+        Acceptance commits the order's rate, duplicate and exposure counters in the same call:
+        the core must not call it twice for one order.
+        """
         ...
 
     def check_replace(self, order: Order, qty: int, price: int, now_ns: int) -> Denial | None:

@@ -127,7 +127,7 @@ class LimitRisk:
         self.executions: list[tuple[int, int, int]] = []
         self.changes: list[tuple[int, int, int]] = []
 
-    def check_new(self, order: Order, now_ns: int) -> Denial | None:
+    def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         if order.qty > self.max_qty:
             return Denial("MAX_ORDER_QTY", f"qty {order.qty} > {self.max_qty}")
         return None

@@ -2,13 +2,13 @@
 
 Layers (docs/architecture.md, "Packages"), each importing only from those before it::
 
-    model                    core types (stdlib + msgspec only)
+    model, obs               core types (stdlib + msgspec only); log throttling (stdlib only)
     risk, venues             pre-trade risk; venue codecs, sessions and adapters (never each other)
-    simulators               venue simulators (venues and model only)
+    simulators               venue simulators (venues, model and obs only)
     gateway                  the process: engine, journal, sockets, CLI
     benchmarks               the ``gateway bench`` harness and benchmark scripts
 
-The runtime packages (model, risk, venues, gateway) never import simulators or benchmarks,
+The runtime packages (model, obs, risk, venues, gateway) never import simulators or benchmarks,
 except the commands that run them (``gateway.commands``), inside the command function.
 
 Every ``import`` statement counts, wherever it is: at module level, under
@@ -27,18 +27,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("model", "risk", "venues", "simulators", "gateway", "benchmarks")
-RUNTIME = frozenset({"model", "risk", "venues", "gateway"})
+PACKAGES = ("model", "obs", "risk", "venues", "simulators", "gateway", "benchmarks")
+RUNTIME = frozenset({"model", "obs", "risk", "venues", "gateway"})
 """What ``gateway run`` is made of."""
 TOOLS = frozenset({"simulators", "benchmarks"})
 """Beside the runtime packages: imported lazily, by the commands that run them only."""
 
 LAYERS: dict[str, frozenset[str]] = {
     "model": frozenset({"model"}),
-    "risk": frozenset({"model", "risk"}),
-    "venues": frozenset({"model", "venues"}),
-    "simulators": frozenset({"model", "venues", "simulators"}),
-    "gateway": frozenset({"model", "risk", "venues", "gateway"}),
+    "obs": frozenset({"obs"}),
+    "risk": frozenset({"model", "obs", "risk"}),
+    "venues": frozenset({"model", "obs", "venues"}),
+    "simulators": frozenset({"model", "obs", "venues", "simulators"}),
+    "gateway": frozenset({"model", "obs", "risk", "venues", "gateway"}),
     "benchmarks": frozenset(PACKAGES),
 }
 """Top-level packages each package may import from, by any kind of import (``gateway.commands``: see below)."""
@@ -166,6 +167,25 @@ def test_gateway_cli_when_parser_built_then_no_simulator_or_benchmark_module_loa
 
 def test_model_when_parsed_then_imports_nothing_of_the_project() -> None:
     assert [str(i) for i in _all_imports() if _top(i.source) == "model" and _top(i.target) != "model"] == []
+
+
+def _third_party(package: str) -> set[str]:
+    """Return the top-level names ``package`` imports that are neither the standard library nor the project."""
+    names: set[str] = set()
+    for module, path in _modules().items():
+        if _top(module) != package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(_top(alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(_top(node.module))
+    return names - set(sys.stdlib_module_names) - set(PACKAGES)
+
+
+def test_model_and_obs_when_parsed_then_depend_on_msgspec_and_stdlib_only() -> None:
+    assert _third_party("model") == {"msgspec"}
+    assert _third_party("obs") == set()
 
 
 def test_risk_and_venues_when_parsed_then_import_nothing_from_gateway() -> None:

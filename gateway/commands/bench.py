@@ -15,6 +15,8 @@ import sys
 
 import msgspec
 
+from model.fsync import FsyncPolicy
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 SMOKE_SCALE = 0.02
@@ -66,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--journal-fsync",
-        choices=["none", "interval", "batch"],
+        choices=[p.value for p in FsyncPolicy],
         default="interval",
         help="the gateway journal's fsync policy (default interval, as deploy/gateway.yaml)",
     )

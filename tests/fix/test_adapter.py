@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
 from model.order import OrderState
 from model.venue_events import (
     VenueAccepted,
@@ -500,7 +501,7 @@ schedule: {start_time: "08:00", end_time: "18:00", timezone: America/New_York}
     config = msgspec.yaml.decode(text, type=FixVenueConfig)
     assert (config.port, config.fsync, config.store, config.schedule and config.schedule.timezone) == (
         9878,
-        "always",
+        FsyncPolicy.BATCH,  # "always", the former spelling
         "file",
         "America/New_York",
     )

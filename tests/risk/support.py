@@ -114,7 +114,7 @@ def order(
 
 def submit(engine: RiskEngine, new: Order, clock: FakeClock) -> Denial | None:
     """Do what the core does with a new order: check it and, if allowed, send it and count it open."""
-    denial = engine.check_new(new, clock())
+    denial = engine.check_and_commit_new(new, clock())
     if denial is None:
         engine.on_order_opened(new)
         apply_ack(new, f"V{new.order_id}")

@@ -272,10 +272,10 @@ def test_check_new_when_halted_in_any_scope_then_refused_but_cancel_allowed(
     engine, clock = make_engine(tmp_path, overrides)
     working = order(qty=10)
     engine.on_order_opened(working)  # an order opened before the halt
-    assert code(engine.check_new(order(qty=10), clock())) == codes.TRADING_HALTED
+    assert code(engine.check_and_commit_new(order(qty=10), clock())) == codes.TRADING_HALTED
     assert code(engine.check_replace(working, 20, working.price, clock())) == codes.TRADING_HALTED
     assert engine.check_cancel(working, clock()) is None
-    assert code(engine.check_new(order(qty=10, account="ACC2", symbol="MSFT", strategy="S2"), clock())) == (
+    assert code(engine.check_and_commit_new(order(qty=10, account="ACC2", symbol="MSFT", strategy="S2"), clock())) == (
         codes.TRADING_HALTED if "defaults" in overrides else None
     )
 

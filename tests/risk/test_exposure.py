@@ -84,7 +84,7 @@ def test_on_open_changed_when_partially_canceled_then_only_that_part_released(tm
 def test_on_open_changed_when_venue_rejects_then_exposure_released(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path)
     working = order(qty=100)
-    assert engine.check_new(working, clock()) is None
+    assert engine.check_and_commit_new(working, clock()) is None
     engine.on_order_opened(working)
     assert apply_reject(working)
     engine.on_open_changed(working, 100, working.price)
@@ -96,7 +96,7 @@ def test_on_open_changed_when_risk_approved_order_never_sent_then_reservation_re
 ) -> None:
     engine, clock = make_engine(tmp_path)
     working = order(qty=100)
-    assert engine.check_new(working, clock()) is None
+    assert engine.check_and_commit_new(working, clock()) is None
     assert engine.exposure("ACC1").open_orders == 1  # reserved at approval, before it is sent
     working.state = OrderState.REJECTED  # e.g. the venue is down: the core refuses it
     working.leaves_qty = 0
