@@ -27,14 +27,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.clock import FakeClock
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
+from model.order import Order
 from venues.fix.adapter import FixVenue
 from venues.fix.codec import FrameDecoder, build_message
 from venues.fix.config import FixVenueConfig, session_config
 from venues.fix.dialect import load_dialect
-from venues.fix.store import FileStore, FsyncPolicy, MemoryStore, MessageStore
+from venues.fix.store import FileStore, MemoryStore, MessageStore
 from venues.fix.templates import OrderTemplates
 
 STAMP = b"20240102-10:00:00.000"
@@ -146,7 +147,7 @@ def main() -> int:
     venue, _ = _venue(MemoryStore())
     rows.append(("nos.send_new (memory store)", _time_each(orders, venue.send_new)))
     with tempfile.TemporaryDirectory() as tmp:
-        file_store = FileStore(Path(tmp) / "bench.fixstore", fsync=FsyncPolicy.NEVER)
+        file_store = FileStore(Path(tmp) / "bench.fixstore", fsync=FsyncPolicy.NONE)
         venue_file, _ = _venue(file_store)
         rows.append(("nos.send_new (file store, no fsync)", _time_each(orders, venue_file.send_new)))
         file_store.close()

@@ -36,18 +36,18 @@ from typing import Any
 
 import uvloop
 
-from gateway.bench.fixpath import initiator_application
-from gateway.clock import monotonic_ns
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import VenueAccepted, VenueEvent, VenueState
+from benchmarks.harness.fixpath import initiator_application
+from model.clock import monotonic_ns
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
+from model.order import Order
+from model.venue_events import VenueAccepted, VenueEvent, VenueState
+from simulators.fix.simulator import free_port
 from venues.connector import VenueConnector
 from venues.fix.codec import parse_price, parse_qty
 from venues.fix.config import FixVenueConfig, build_fix_venue
 from venues.fix.dialect import load_dialect
 from venues.fix.dictionary import dictionary_path
-from venues.fix.simulator import free_port
-from venues.fix.store import FsyncPolicy
 
 OURS = "GATEWAY"
 THEIRS = "QFCLIENT"

@@ -33,14 +33,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.bench.harness import bench_limits
-from gateway.bench.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
+from benchmarks.harness.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
+from benchmarks.harness.runner import bench_limits
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import FileJournal
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, OrderType, Side, TimeInForce
+from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
 from risk.engine import RiskEngine
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message
@@ -84,7 +86,7 @@ class Rig:
             venues=[self.venue],
             entitlements=Entitlements({"bench": StrategyEntitlement(accounts=[ACCOUNT], uids=[os.getuid()])}),
             clock=clock,
-            journal=FileJournal(workdir / "journal", fsync="none"),
+            journal=FileJournal(workdir / "journal", fsync=FsyncPolicy.NONE),
         )
         self.wire: list[bytes] = []
         self.venue.attach(self._venue_write, lambda: None)

@@ -30,10 +30,10 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from gateway.clock import monotonic_ns
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import VenueEvent
+from model.clock import monotonic_ns
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order
+from model.venue_events import VenueEvent
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import decode_outbound, encode_message, pack_enter_order
 from venues.ouch.config import OuchVenueConfig

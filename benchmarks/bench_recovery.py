@@ -36,18 +36,11 @@ from gateway.journal import (
     JVenueEvent,
     read_journal,
 )
-from gateway.protocol.messages import (
-    Canceled,
-    Executed,
-    OrderAccepted,
-    OrderRejected,
-    OrderType,
-    RejectSource,
-    Side,
-    TimeInForce,
-)
+from gateway.protocol.messages import Canceled, Executed, OrderAccepted, OrderRejected
+from model.enums import OrderType, RejectSource, Side, TimeInForce
+from model.fsync import FsyncPolicy
+from model.venue_events import VenueAccepted, VenueCanceled, VenueExecuted
 from tests.e2e.support import e2e_limits
-from venues.base import VenueAccepted, VenueCanceled, VenueExecuted
 
 SYMBOLS = {"AAPL": 2_301_000, "MSFT": 4_205_500, "SPY": 5_802_500, "NVDA": 1_356_000}
 
@@ -55,7 +48,7 @@ SYMBOLS = {"AAPL": 2_301_000, "MSFT": 4_205_500, "SPY": 5_802_500, "NVDA": 1_356
 def write_day(path: Path, records: int, seed: int = 1) -> dict[str, int]:
     """Write a realistic journal of about ``records`` records; return what it holds."""
     rng = random.Random(seed)
-    journal = FileJournal(path, fsync="none")
+    journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     seqs = {"S1": 0, "S2": 0}
     stats = {"orders": 0, "open": 0, "filled": 0, "canceled": 0, "refused": 0}
     venue_seq = 0
@@ -132,7 +125,7 @@ def make_process(workdir: Path) -> GatewayProcess:
         admin_socket=str(workdir / "a.sock"),
         risk_limits=str(e2e_limits(workdir)),
         risk_audit_log=str(workdir / "audit.jsonl"),
-        journal=JournalConfig(directory=str(workdir / "journal"), fsync="none"),
+        journal=JournalConfig(directory=str(workdir / "journal"), fsync=FsyncPolicy.NONE),
         strategies={
             "S1": StrategyEntitlement(accounts=["ACC1"]),
             "S2": StrategyEntitlement(accounts=["ACC2"]),

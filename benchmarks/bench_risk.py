@@ -2,12 +2,12 @@
 
 What it measures, per order, with ``perf_counter_ns`` around each call:
 
-* ``first order of each key``: ``RiskEngine.check_new`` for the first order of each (account,
+* ``first order of each key``: ``RiskEngine.check_and_commit_new`` for the first order of each (account,
   strategy, symbol): the effective limits are resolved and cached on that call.
-* ``check_new, keys seen before``: the steady state: every check of the chain (state,
+* ``check_and_commit_new, keys seen before``: the steady state: every check of the chain (state,
   restricted list, size, tick/lot, collar, notional, short sale, open orders/notional, credit,
   long/short/net position, duplicate, three rate windows) and the counting of an accepted order.
-* ``order life``: the risk work of a whole order: check_new + on_order_opened + a fill of half
+* ``order life``: the risk work of a whole order: check_and_commit_new + on_order_opened + a fill of half
   + the cancel of the rest.
 
 Orders go to a fixed population of keys (20 strategies x 3 accounts x 100 symbols), at prices
@@ -38,9 +38,9 @@ from typing import Any
 
 import yaml
 
-from gateway.clock import FakeClock
-from gateway.order import Order, apply_ack, apply_canceled, apply_fill, new_order_leaves
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order, apply_ack, apply_canceled, apply_fill, new_order_leaves
 from risk.engine import RiskEngine
 
 ORDER_GAP_NS = 200_000
@@ -163,13 +163,13 @@ def percentile(samples: list[int], fraction: float) -> float:
 def measure(engine: RiskEngine, clock: FakeClock, flow: Flow, life: bool) -> tuple[list[int], int]:
     """Run every order of ``flow``; return per-order ns samples and how many were refused.
 
-    ``life`` False times ``check_new`` alone; True times the risk work of the order's whole life:
-    check_new, on_order_opened, a fill of half, and the cancel of the rest.
+    ``life`` False times ``check_and_commit_new`` alone; True times the risk work of the order's whole life:
+    check_and_commit_new, on_order_opened, a fill of half, and the cancel of the rest.
     """
     samples = [0] * len(flow.orders)
     refused = 0
     timer = time.perf_counter_ns
-    check_new = engine.check_new
+    check_and_commit_new = engine.check_and_commit_new
     opened = engine.on_order_opened
     executed = engine.on_execution
     changed = engine.on_open_changed
@@ -177,7 +177,7 @@ def measure(engine: RiskEngine, clock: FakeClock, flow: Flow, life: bool) -> tup
         now = clock.advance(ORDER_GAP_NS)
         if life:
             start = timer()
-            denial = check_new(order, now)
+            denial = check_and_commit_new(order, now)
             if denial is None:
                 opened(order)
                 apply_ack(order, "V")
@@ -190,7 +190,7 @@ def measure(engine: RiskEngine, clock: FakeClock, flow: Flow, life: bool) -> tup
             end = timer()
         else:
             start = timer()
-            denial = check_new(order, now)
+            denial = check_and_commit_new(order, now)
             end = timer()
             if denial is None:
                 opened(order)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             path, names, tradeable = write_limits(directory, accounts, symbols, args.seed)
             keys = key_population(names, tradeable, args.seed)
-            for kind in ("first order of each key", "check_new, keys seen before", "order life, keys seen"):
+            for kind in ("first order of each key", "check_and_commit_new, keys seen before", "order life, keys seen"):
                 clock = FakeClock()
                 engine = RiskEngine.load(path, clock, None)
                 if kind == "first order of each key":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from gateway.client import BlockingGatewayClient
-from gateway.protocol.messages import Side
+from model.enums import Side
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ import asyncio
 from pathlib import Path
 
 from gateway.client import GatewayClient
-from gateway.protocol.messages import Executed, OrderAccepted, OrderRejected, Side, VenueStatus
+from gateway.protocol.messages import Executed, OrderAccepted, OrderRejected, VenueStatus
+from model.enums import Side
 
 
 async def trade(socket_path: str, state_file: Path) -> None:

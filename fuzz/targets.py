@@ -48,16 +48,8 @@ def _rig() -> Any:
 
 def _strategy_seeds() -> list[bytes]:
     from gateway.protocol.framing import encode_frame
-    from gateway.protocol.messages import (
-        PROTOCOL_VERSION,
-        Cancel,
-        Heartbeat,
-        Hello,
-        MassCancel,
-        NewOrder,
-        Replace,
-        Side,
-    )
+    from gateway.protocol.messages import PROTOCOL_VERSION, Cancel, Heartbeat, Hello, MassCancel, NewOrder, Replace
+    from model.enums import Side
 
     hello = encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 1000))
     return [
@@ -73,7 +65,7 @@ def strategy_session(data: bytes) -> None:
     """Strategy frames into the session state machine: requests, errors or a close, never an exception."""
     from gateway.protocol.framing import encode_frame
     from gateway.protocol.messages import PROTOCOL_VERSION, Hello
-    from gateway.strategy_session import SessionState, StrategySession
+    from gateway.strategy_session import StrategySession, StrategySessionState
 
     session = StrategySession(0, max_errors=50)
     prefix = encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 1000)) if data[:1] == b"\x01" else b""
@@ -81,10 +73,10 @@ def strategy_session(data: bytes) -> None:
     for cut in (len(stream) // 3, len(stream)):
         session.receive_data(stream[: cut or None] if cut else b"", 1)
         stream = stream[cut:]
-        if session.state is SessionState.PENDING_WELCOME:
+        if session.state is StrategySessionState.PENDING_WELCOME:
             session.welcome()
     session.poll(10**12)
-    assert session.state in SessionState
+    assert session.state in StrategySessionState
     output = session.take_output(2) or b""
     assert len(output) < 64 * 1024 + 1024 * (len(data) + 1), "output grows without bound"
 
@@ -159,10 +151,10 @@ def ouch_decoders(data: bytes) -> None:
 
 def soupbin_ouch_adapter(data: bytes) -> None:
     """Venue bytes into the SoupBinTCP client session and the OUCH adapter with live orders: never raises."""
-    from gateway.clock import FakeClock
-    from gateway.order import Order
-    from gateway.protocol.messages import OrderType, Side, TimeInForce
-    from venues.base import VenueEvent
+    from model.clock import FakeClock
+    from model.enums import OrderType, Side, TimeInForce
+    from model.order import Order
+    from model.venue_events import VenueEvent
     from venues.ouch.adapter import OuchVenue
     from venues.ouch.config import OuchVenueConfig
     from venues.ouch.soupbin import encode_login_accepted
@@ -264,10 +256,10 @@ def fix_decoder(data: bytes) -> None:
 
 def fix_session(data: bytes) -> None:
     """Venue bytes into the FIX session and adapter (logged on, orders live): never raises."""
-    from gateway.clock import FakeClock
-    from gateway.order import Order
-    from gateway.protocol.messages import OrderType, Side, TimeInForce
-    from venues.base import VenueEvent
+    from model.clock import FakeClock
+    from model.enums import OrderType, Side, TimeInForce
+    from model.order import Order
+    from model.venue_events import VenueEvent
     from venues.fix.adapter import FixVenue
     from venues.fix.config import FixVenueConfig, StoreKind, session_config
     from venues.fix.dialect import load_dialect
@@ -314,12 +306,14 @@ def _fix_logon() -> bytes:
 
 def _journal_seeds() -> list[bytes]:
     from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew, JStrategyEvent, JVenueEvent
-    from gateway.protocol.messages import OrderAccepted, OrderType, Side, TimeInForce
-    from venues.base import VenueAccepted
+    from gateway.protocol.messages import OrderAccepted
+    from model.enums import OrderType, Side, TimeInForce
+    from model.fsync import FsyncPolicy
+    from model.venue_events import VenueAccepted
 
     path = _SCRATCH / "seed.journal"
     path.unlink(missing_ok=True)
-    journal = FileJournal(path, fsync="none")
+    journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     journal.append(
         JOrderCreated(1, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, TimeInForce.DAY, OrderType.LIMIT, 0)
     )

@@ -1,16 +1,42 @@
-"""What the admin socket can do to a running gateway."""
+"""What the admin socket can do to a running gateway.
+
+The handlers depend on ``AdminTarget``, the few operations they call, not on the process
+class that implements them (``gateway.app.GatewayProcess``), so this module and the app
+do not import each other.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
 from gateway.admin import AdminHandler
 from gateway.engine import STATUS_LATENCY_WINDOW
 
-if TYPE_CHECKING:
-    from gateway.app import GatewayProcess
+
+class AdminTarget(Protocol):
+    """The operations the admin commands need of a running gateway."""
+
+    def status(self, latency_window: int | None = STATUS_LATENCY_WINDOW) -> dict[str, Any]:
+        """Return the full status document."""
+        ...
+
+    def kill(self, account: str | None, who: str, reason: str = "") -> int:
+        """Halt trading (globally or for one account), cancel matching orders; return how many."""
+        ...
+
+    def resume(self, account: str | None, who: str, reason: str) -> object:
+        """Set trading ACTIVE again (globally or for one account); return the new state."""
+        ...
+
+    def reload_risk(self, trigger: str, who: str) -> Any:
+        """Reload the risk limits file; return what happened."""
+        ...
+
+    def reset_latency(self) -> None:
+        """Forget the latency samples collected so far."""
+        ...
 
 
 def _text(request: dict[str, Any], key: str) -> str:
@@ -18,7 +44,7 @@ def _text(request: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
+def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
     """Return the command table for ``process``."""
 
     def status(request: dict[str, Any], caller: str) -> dict[str, Any]:
@@ -34,13 +60,9 @@ def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
         return {"orders_canceled": count, "state": "HALTED"}
 
     def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        assert process.risk is not None
         account = _text(request, "account") or None
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
-        from risk.model import TradingState  # noqa: PLC0415
-
-        state = process.risk.set_trading_state(TradingState.ACTIVE, account, who, _text(request, "reason"))
-        process.record_trading_state(account, "ACTIVE", who, _text(request, "reason"))
+        state = process.resume(account, who, _text(request, "reason"))
         return {"state": getattr(state, "name", str(state))}
 
     def risk_reload(request: dict[str, Any], caller: str) -> dict[str, Any]:
@@ -49,8 +71,7 @@ def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
         return {"result": msgspec.to_builtins(result)}
 
     def latency_reset(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        assert process.engine is not None
-        process.engine.latency.reset()
+        process.reset_latency()
         return {"latency_reset": True}
 
     return {

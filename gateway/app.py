@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.clock import NowNs, monotonic_ns
+from gateway.admin import start_admin_server
+from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
 from gateway.engine import STATUS_LATENCY_WINDOW, Engine
 from gateway.entitlements import Entitlements
@@ -38,6 +39,7 @@ from gateway.journal import (
     truncate_torn_tail,
 )
 from gateway.server import remove_socket, start_strategy_server
+from model.clock import NowNs, monotonic_ns
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
@@ -220,9 +222,6 @@ class GatewayProcess:
 
     async def start(self) -> None:
         """Build, recover, connect venues and open the sockets."""
-        from gateway.admin import start_admin_server  # noqa: PLC0415
-        from gateway.admin_commands import admin_handlers  # noqa: PLC0415 - avoids an import cycle
-
         self._stopped = asyncio.Event()
         self.build()
         self.recover()
@@ -354,6 +353,20 @@ class GatewayProcess:
             reason or "no reason given",
         )
         return count
+
+    def resume(self, account: str | None, who: str, reason: str) -> object:
+        """Set trading ACTIVE again (globally or for one account) and journal it; return the new state."""
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.risk is not None
+        state = self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
+        self.record_trading_state(account, "ACTIVE", who, reason)
+        return state
+
+    def reset_latency(self) -> None:
+        """Forget the latency samples collected so far (``gateway status`` starts afresh)."""
+        assert self.engine is not None
+        self.engine.latency.reset()
 
     # ---- shutdown ---------------------------------------------------------------------------
 

@@ -49,14 +49,12 @@ from gateway.protocol.messages import (
     OrderAccepted,
     OrderEvent,
     OrderRejected,
-    OrderType,
     Replace,
     Replaced,
-    Side,
-    TimeInForce,
     Welcome,
 )
 from gateway.protocol.prices import to_fixed
+from model.enums import OrderType, Side, TimeInForce
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import msgspec
 import yaml
 
 from gateway.entitlements import StrategyEntitlement
-from gateway.journal import FsyncPolicy
 from gateway.ops.config import SpinConfig
+from model.fsync import FsyncPolicy
 
 
 class ConfigError(Exception):
@@ -27,7 +27,7 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     directory: str = "var/journal"
     """One file per gateway and session date: ``<gateway_id>-<YYYYMMDD>.journal``."""
-    fsync: FsyncPolicy = "interval"
+    fsync: FsyncPolicy = FsyncPolicy.INTERVAL
     fsync_interval_ms: int = 10
     enabled: bool = True
 

@@ -28,8 +28,9 @@ import uvloop
 
 from gateway.client import GatewayClient, OrderHandle, OrderStatus
 from gateway.latency import summarize
-from gateway.protocol.messages import OrderRejected, Side, TimeInForce
+from gateway.protocol.messages import OrderRejected
 from gateway.protocol.prices import to_fixed
+from model.enums import Side, TimeInForce
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from typing import Final
 
 import msgspec
 
-from gateway.clock import NowNs
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
@@ -38,18 +37,6 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.latency import StageLatencies
-from gateway.order import (
-    Order,
-    OrderState,
-    apply_ack,
-    apply_cancel_rejected,
-    apply_canceled,
-    apply_fill,
-    apply_reject,
-    apply_replaced,
-    request_cancel,
-    request_replace,
-)
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
     Cancel,
@@ -62,19 +49,30 @@ from gateway.protocol.messages import (
     OrderAccepted,
     OrderEvent,
     OrderRejected,
-    RejectSource,
     Replace,
     Replaced,
     VenueStatus,
     Welcome,
 )
 from gateway.recovery import Replay, replay_journal
-from gateway.strategy_session import InvalidRequest, SessionState
+from gateway.strategy_session import InvalidRequest, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
-from risk.api import RiskGate
-from venues.base import (
+from model.clock import NowNs
+from model.enums import RejectSource
+from model.order import (
+    Order,
+    OrderState,
+    apply_ack,
+    apply_cancel_rejected,
+    apply_canceled,
+    apply_fill,
+    apply_reject,
+    apply_replaced,
+    request_cancel,
+    request_replace,
+)
+from model.venue_events import (
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueEvent,
@@ -83,6 +81,9 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from obs.ratelog import is_power_of_two
+from risk.api import RiskGate
+from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class Engine:
             if not self.recovering:
                 notice = VenueStatus(name, state.value, reason)
                 for link in self._links:
-                    if link.session.state is SessionState.ACTIVE:
+                    if link.session.state is StrategySessionState.ACTIVE:
                         link.session.send(notice)
                         self._mark_dirty(link)
         if state is VenueState.UP and not self.recovering:
@@ -417,7 +418,7 @@ class Engine:
             view = memoryview(data)
             for start in range(0, len(view), BATCH_BYTES):
                 self._link_batch(link, view[start : start + BATCH_BYTES], t_in)
-                if link.session.state is SessionState.CLOSED:
+                if link.session.state is StrategySessionState.CLOSED:
                     break
         finally:
             self._paused_at_read = None
@@ -592,7 +593,7 @@ class Engine:
             return
         clock = self.clock
         t_checked = clock()
-        denial = self.risk.check_new(order, t_in)
+        denial = self.risk.check_and_commit_new(order, t_in)
         order.t_risk = t_risk = clock()
         if denial is not None:
             self.counters.rejected_risk += 1
@@ -616,7 +617,7 @@ class Engine:
         """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
         self.counters.account_not_permitted += 1
         count = self.counters.account_not_permitted
-        if count & (count - 1) == 0:
+        if is_power_of_two(count):
             peer = st.link.peer if st.link is not None else None
             log.warning(
                 "strategy %s (pid %s, uid %s) is not entitled to account %r: order rejected (%d so far)",
@@ -761,7 +762,7 @@ class Engine:
         st.events.append(event)
         self.journal.append(JStrategyEvent(st.strategy_id, event))
         link = st.link
-        if link is not None and link.session.state is SessionState.ACTIVE:
+        if link is not None and link.session.state is StrategySessionState.ACTIVE:
             link.session.send(event)
             self._mark_dirty(link)
 
@@ -833,7 +834,7 @@ class Engine:
                 data = link.session.take_output(now)
                 if data:
                     link.write_out(data)
-                if link.session.state is SessionState.CLOSED:
+                if link.session.state is StrategySessionState.CLOSED:
                     link.close_transport()
             self._dirty_links.clear()
             if self._venue_event_ns:
@@ -848,7 +849,7 @@ class Engine:
         """Run strategy heartbeats and timeouts; flush what they produced."""
         for link in list(self._links):
             link.session.poll(now_ns)
-            if link.session.has_output or link.session.state is SessionState.CLOSED:
+            if link.session.has_output or link.session.state is StrategySessionState.CLOSED:
                 self._mark_dirty(link)
         self.flush()
 

@@ -16,7 +16,7 @@ Durability (see docs/reliability.md):
 * Records are handed to the kernel with ``os.write`` at the end of every batch,
   *before* the batch's bytes go to any venue or strategy. A process crash
   (``kill -9``, segfault) therefore loses nothing that left the gateway.
-* ``fsync`` policy decides what a power failure can lose: ``"batch"`` fdatasyncs
+* ``fsync`` policy (``model.fsync.FsyncPolicy``) decides what a power failure can lose: ``"batch"`` fdatasyncs
   before the batch leaves (nothing, at a cost of a disk flush per batch);
   ``"interval"`` fdatasyncs from a background thread every ``fsync_interval_ms``
   (at most that window); ``"none"`` leaves it to the kernel's writeback.
@@ -31,12 +31,14 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 import msgspec
 
-from gateway.protocol.messages import OrderEvent, OrderType, Side, TimeInForce
-from venues.base import VenueEvent
+from gateway.protocol.messages import OrderEvent
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
+from model.venue_events import VenueEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,8 @@ HEADER_SIZE: Final = RECORD_HEADER.size
 _pack_header: Final = RECORD_HEADER.pack_into
 _crc32: Final = zlib.crc32
 MAX_RECORD_SIZE: Final = 1 << 20
-
-FsyncPolicy = Literal["none", "interval", "batch"]
+_BATCH: Final = FsyncPolicy.BATCH
+_INTERVAL: Final = FsyncPolicy.INTERVAL
 
 
 class _Record(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -174,7 +176,7 @@ class FileJournal:
         self,
         path: str | Path,
         *,
-        fsync: FsyncPolicy = "interval",
+        fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
         fsync_interval_ms: int = 10,
     ) -> None:
         self.path = Path(path)
@@ -182,14 +184,14 @@ class FileJournal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._buf = bytearray()
         self._encode_into = msgspec.msgpack.Encoder().encode_into
-        self.fsync = fsync
+        self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
         self.bytes_written = 0
         self.fsyncs = 0
         self._dirty = threading.Event()
         self._closing = False
         self._sync_thread: threading.Thread | None = None
-        if fsync == "interval":
+        if fsync is FsyncPolicy.INTERVAL:
             self._interval_s = fsync_interval_ms / 1000
             self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
             self._sync_thread.start()
@@ -224,10 +226,10 @@ class FileJournal:
                 written = os.write(self._fd, buf)
                 self.bytes_written += written
                 del buf[:written]
-        if self.fsync == "batch":
+        if self.fsync is _BATCH:
             os.fdatasync(self._fd)
             self.fsyncs += 1
-        elif self.fsync == "interval":
+        elif self.fsync is _INTERVAL:
             self._dirty.set()
 
     @property

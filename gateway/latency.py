@@ -28,7 +28,7 @@ STAGES: Final = (
 
 * ``decode``: strategy bytes read -> the read's frames decoded (the whole read);
 * ``order_checks``: decoded -> risk starts (order created and journaled, entitlement, venue checks);
-* ``risk``: the risk chain (``check_new``);
+* ``risk``: the risk chain (``check_and_commit_new``);
 * ``encode``: the venue adapter's ``send_new`` (venue encoding into its buffer);
 * ``encode_to_wire``: encoded -> the venue socket write returned (the rest of the read's orders,
   the journal write, the socket write);

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.journal import (
     JCancelQueued,
@@ -19,13 +19,52 @@ from gateway.journal import (
     JTradingState,
     JVenueEvent,
 )
-from gateway.order import Order, OrderState, request_cancel, request_replace
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
-from venues.base import VenueReplaced
+from model.order import Order, OrderState, request_cancel, request_replace
+from model.venue_events import VenueEvent, VenueReplaced
+from risk.api import RiskGate
+from venues.base import VenueAdapter
 
-if TYPE_CHECKING:
-    from gateway.engine import Engine
+
+class ReplayTarget(Protocol):
+    """The engine state a replay rebuilds: ``gateway.engine.Engine``, named here so neither imports the other."""
+
+    next_order_id: int
+
+    @property
+    def orders(self) -> dict[int, Order]:
+        """Every order of the session, by order id."""
+        ...
+
+    @property
+    def open_orders(self) -> dict[int, Order]:
+        """Orders sent to a venue and not yet terminal, by order id."""
+        ...
+
+    @property
+    def strategies(self) -> dict[str, StrategyState]:
+        """Per-strategy state, by strategy id."""
+        ...
+
+    @property
+    def venues(self) -> Mapping[str, VenueAdapter]:
+        """The configured venue adapters, by name."""
+        ...
+
+    @property
+    def risk(self) -> RiskGate:
+        """Pre-trade risk, told about every order replayed as sent."""
+        ...
+
+    @property
+    def recovery_emitted(self) -> list[tuple[StrategyState, OrderEvent]]:
+        """Events the handlers produced while replaying a journaled venue event."""
+        ...
+
+    def on_venue_event(self, venue: str, event: VenueEvent) -> None:
+        """Apply a venue event exactly as at run time (the engine is in recovery mode)."""
+        ...
 
 
 @dataclass
@@ -44,7 +83,7 @@ class Replay:
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
 
 
-def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
+def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Replay:
     """Apply ``records`` to ``engine`` (in recovery mode).
 
     A crash during the journal's write of a batch can leave any prefix of it on disk. Nothing
@@ -155,7 +194,7 @@ def replay_journal(engine: Engine, records: Iterable[JournalRecord]) -> Replay:
     return replay
 
 
-def _restore_venue_refs(engine: Engine, current_ref: dict[int, str], pending_ref: dict[int, str]) -> None:
+def _restore_venue_refs(engine: ReplayTarget, current_ref: dict[int, str], pending_ref: dict[int, str]) -> None:
     """Tell each venue adapter, for every order still open, the reference(s) the venue knows it by.
 
     Called once the replay is complete, so each order is in its recovered state: first the

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from gateway.clock import NowNs
 from gateway.engine import Engine
 from gateway.entitlements import PeerCredentials
 from gateway.strategy_session import StrategySession
 from gateway.strategy_state import StrategyState
+from model.clock import NowNs
 
 log = logging.getLogger(__name__)
 

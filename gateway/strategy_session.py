@@ -66,7 +66,7 @@ def describe_validation_error(tag: object, detail: str) -> str:
     return _POSITION.sub(name, detail)
 
 
-class SessionState(enum.Enum):
+class StrategySessionState(enum.Enum):
     """Where the connection stands."""
 
     AWAITING_HELLO = "AWAITING_HELLO"
@@ -84,14 +84,15 @@ class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
     text: str
 
 
-Request = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest
+StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest
+"""What ``StrategySession.receive_data`` hands to the engine, one per complete frame."""
 
 
 class StrategySession:
     """Protocol state for one strategy connection (no sockets, no clocks of its own)."""
 
     def __init__(self, now_ns: int, *, max_frame: int = MAX_FRAME_SIZE, max_errors: int = DEFAULT_MAX_ERRORS):
-        self.state = SessionState.AWAITING_HELLO
+        self.state = StrategySessionState.AWAITING_HELLO
         self.strategy_id = ""
         self.heartbeat_ns = 1_000_000_000
         self.close_reason = ""
@@ -106,12 +107,12 @@ class StrategySession:
 
     # ---- inbound --------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now_ns: int) -> list[Request]:
+    def receive_data(self, data: bytes, now_ns: int) -> list[StrategyRequest]:
         """Consume bytes from the strategy and return the requests they complete."""
-        if self.state is SessionState.CLOSED:
+        if self.state is StrategySessionState.CLOSED:
             return []
         self.last_received_ns = now_ns
-        out: list[Request] = []
+        out: list[StrategyRequest] = []
         decode = self._decode
         for frame in self._splitter.feed(data):
             self.frames_in += 1
@@ -122,7 +123,7 @@ class StrategySession:
             except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8 raises the latter
                 self._error("BAD_FRAME", f"frame {self.frames_in}: not a valid message: {exc}")
             else:
-                if isinstance(msg, _ORDER_REQUESTS) and self.state is SessionState.ACTIVE:
+                if isinstance(msg, _ORDER_REQUESTS) and self.state is StrategySessionState.ACTIVE:
                     out.append(msg)  # the common case, as _on_message would
                 else:
                     self._on_message(msg, out)
@@ -135,8 +136,8 @@ class StrategySession:
             )
         return out
 
-    def _on_message(self, msg: object, out: list[Request]) -> None:
-        if self.state is SessionState.AWAITING_HELLO:
+    def _on_message(self, msg: object, out: list[StrategyRequest]) -> None:
+        if self.state is StrategySessionState.AWAITING_HELLO:
             if type(msg) is not Hello:
                 self.close("HELLO_REQUIRED", f"first message must be Hello, got {type(msg).__name__}")
                 return
@@ -146,7 +147,7 @@ class StrategySession:
                     f"protocol version {msg.protocol_version} not supported; this gateway speaks {PROTOCOL_VERSION}",
                 )
                 return
-            self.state = SessionState.PENDING_WELCOME
+            self.state = StrategySessionState.PENDING_WELCOME
             self.strategy_id = msg.strategy_id
             self.heartbeat_ns = msg.heartbeat_ms * 1_000_000
             out.append(msg)
@@ -160,14 +161,14 @@ class StrategySession:
             return
         out.append(msg)  # type: ignore[arg-type]
 
-    def _on_invalid(self, frame: memoryview, detail: str, out: list[Request]) -> None:
+    def _on_invalid(self, frame: memoryview, detail: str, out: list[StrategyRequest]) -> None:
         """Turn a frame that decodes but breaks a field rule into an InvalidRequest or an Error."""
         try:
             raw = msgspec.msgpack.decode(frame)
         except (msgspec.DecodeError, UnicodeDecodeError):
             raw = None
         if (
-            self.state is not SessionState.AWAITING_HELLO
+            self.state is not StrategySessionState.AWAITING_HELLO
             and isinstance(raw, list)
             and len(raw) >= 2
             and type(raw[0]) is int  # a list or map there is unhashable
@@ -179,7 +180,7 @@ class StrategySession:
             out.append(InvalidRequest(_TAG_TO_KIND[raw[0]], raw[1], describe_validation_error(raw[0], detail)))
             self._check_error_budget()
             return
-        if self.state is SessionState.AWAITING_HELLO:
+        if self.state is StrategySessionState.AWAITING_HELLO:
             self.close("HELLO_REQUIRED", f"first frame is not a valid Hello: {detail}")
             return
         tag = raw[0] if isinstance(raw, list) and raw else None
@@ -191,12 +192,12 @@ class StrategySession:
         self._check_error_budget()
 
     def _check_error_budget(self) -> None:
-        if self.errors > self.max_errors and self.state is not SessionState.CLOSED:
+        if self.errors > self.max_errors and self.state is not StrategySessionState.CLOSED:
             self.close("TOO_MANY_ERRORS", f"more than {self.max_errors} protocol errors on this connection")
 
     def is_closed(self) -> bool:
         """Return True once the session is closed (no more input is processed)."""
-        return self.state is SessionState.CLOSED
+        return self.state is StrategySessionState.CLOSED
 
     # ---- outbound -------------------------------------------------------------------------
 
@@ -206,16 +207,16 @@ class StrategySession:
 
     def welcome(self) -> None:
         """Mark the handshake complete (the engine has queued the Welcome)."""
-        if self.state is SessionState.PENDING_WELCOME:
-            self.state = SessionState.ACTIVE
+        if self.state is StrategySessionState.PENDING_WELCOME:
+            self.state = StrategySessionState.ACTIVE
 
     def close(self, code: str, text: str) -> None:
         """Queue a fatal Error and mark the session closed; the transport closes after flushing."""
-        if self.state is SessionState.CLOSED:
+        if self.state is StrategySessionState.CLOSED:
             return
         self.send(Error(code, text, True))
         self.close_reason = f"{code}: {text}"
-        self.state = SessionState.CLOSED
+        self.state = StrategySessionState.CLOSED
 
     def take_output(self, now_ns: int) -> bytearray | None:
         """Return the queued bytes (or None) and note the send time."""
@@ -233,9 +234,9 @@ class StrategySession:
 
     def poll(self, now_ns: int) -> None:
         """Send a heartbeat after ``heartbeat_ms`` of silence; time out a silent strategy."""
-        if self.state is SessionState.CLOSED:
+        if self.state is StrategySessionState.CLOSED:
             return
-        if self.state is SessionState.AWAITING_HELLO:
+        if self.state is StrategySessionState.AWAITING_HELLO:
             if now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns:
                 self.close("HELLO_TIMEOUT", "no Hello received in time")
             return

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.entitlements import PeerCredentials
-from gateway.order import Order
 from gateway.protocol.messages import OrderEvent
 from gateway.strategy_session import StrategySession
+from model.order import Order
 
 
 class StrategyLink(Protocol):

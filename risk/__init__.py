@@ -3,7 +3,7 @@
 How the gateway core uses it (all calls from the event-loop thread)::
 
     engine = RiskEngine.load(limits_path, clock, audit_log_path)   # LimitsFileError: refuse to start
-    denial = engine.check_new(order, now_ns)          # None: send it; Denial: OrderRejected(source=RISK)
+    denial = engine.check_and_commit_new(order, now_ns)  # None: send it (already counted); Denial: OrderRejected
     engine.on_order_opened(order)                     # after the venue write
     engine.on_execution(order, qty, price)            # after apply_fill
     engine.on_open_changed(order, prev_leaves, prev_price)

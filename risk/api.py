@@ -1,7 +1,7 @@
 """What the gateway core asks of pre-trade risk, and what it tells risk about orders.
 
 The core calls the ``check_*`` methods synchronously on the hot path and acts on
-the answer: ``None`` lets the request through, a ``Denial`` is returned to the
+the answer: ``None`` lets the request through, a ``Denial`` (``model.denials``) is returned to the
 strategy as an OrderRejected / CancelRejected with source RISK. Denials are data,
 never exceptions.
 
@@ -13,23 +13,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import msgspec
-
-from gateway.order import Order
-
-
-class Denial(msgspec.Struct, frozen=True, gc=False):
-    """A refusal: a stable machine-readable ``code`` and a human ``text``."""
-
-    code: str
-    text: str
+from model.denials import Denial
+from model.order import Order
 
 
 class RiskGate(Protocol):
     """The pre-trade risk interface the gateway core depends on."""
 
-    def check_new(self, order: Order, now_ns: int) -> Denial | None:
-        """Decide on a new order (not yet sent; ``order.state`` is PENDING_NEW)."""
+    def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
+        """Decide on a new order (not yet sent; ``order.state`` is PENDING_NEW); count it at once if accepted.
+
+        Acceptance commits the order's rate, duplicate and exposure counters in the same call:
+        the core must not call it twice for one order.
+        """
         ...
 
     def check_replace(self, order: Order, qty: int, price: int, now_ns: int) -> Denial | None:

@@ -1,6 +1,6 @@
 """The pre-trade checks, one small function each, run in a fixed order.
 
-Every check reads one reused ``Request`` (filled once per order by the engine: no
+Every check reads one reused ``RiskRequest`` (filled once per order by the engine: no
 allocation per check) and refuses with a ``Denial``: a stable code (``risk.codes``) and a
 human text. Related checks are grouped in one function each (fewer calls on the hot path);
 on the hot path (``out`` is None) a group returns the first denial or None. In explain mode
@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from gateway.protocol.messages import PRICE_SCALE, Side
+from model.denials import Denial
+from model.enums import PRICE_SCALE, Side
 from risk import codes
-from risk.api import Denial
 from risk.duplicates import DuplicateFilter, DuplicateKey
 from risk.exposure import AccountState, PositionState
 from risk.loader import format_scaled
@@ -53,7 +53,7 @@ Windows = tuple[dict[str, SlidingWindow], dict[str, SlidingWindow], dict[str, Sl
 """(per strategy, per account, per symbol) rate counters."""
 
 
-class Request:
+class RiskRequest:
     """Everything the checks need about one new order, replace or cancel (one instance, reused)."""
 
     __slots__ = (
@@ -119,7 +119,7 @@ class Request:
 
 Verdicts = list[tuple[str, Denial | str]]
 """Explain mode: (check name, the denial or the reason it passed) for every check, in order."""
-Check = Callable[[Request, Verdicts | None], Denial | None]
+Check = Callable[[RiskRequest, Verdicts | None], Denial | None]
 """A group of checks: on the hot path (``out`` None) the first denial or None; in explain mode each
 check appends its verdict to ``out`` and the group returns None."""
 
@@ -132,7 +132,7 @@ def _fail(out: Verdicts | None, name: str, denial: Denial) -> Denial | None:
     return None
 
 
-def check_state(r: Request, out: Verdicts | None) -> Denial | None:
+def check_state(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """trading_state, then the restricted list."""
     state = r.state
     if state >= _HALTED:
@@ -158,7 +158,7 @@ def check_state(r: Request, out: Verdicts | None) -> Denial | None:
     return None
 
 
-def _reduce_only(r: Request) -> Denial | None:
+def _reduce_only(r: RiskRequest) -> Denial | None:
     """REDUCING: refuse an order that could leave the position larger (worst case) or flipped."""
     position = r.position
     if r.is_buy:
@@ -180,7 +180,7 @@ def _reduce_only(r: Request) -> Denial | None:
     return None
 
 
-def check_shape(r: Request, out: Verdicts | None) -> Denial | None:
+def check_shape(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """order_valid, market_order, lot_size, tick_size, max_qty."""
     limits = r.limits
     qty = r.qty
@@ -232,7 +232,7 @@ def check_shape(r: Request, out: Verdicts | None) -> Denial | None:
     return None
 
 
-def check_price(r: Request, out: Verdicts | None) -> Denial | None:
+def check_price(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """price_collar (a fresh reference, or the symbol allows none), then max_notional."""
     limits = r.limits
     reference = r.reference
@@ -290,7 +290,7 @@ def check_price(r: Request, out: Verdicts | None) -> Denial | None:
     return None
 
 
-def check_short_sale(r: Request, out: Verdicts | None) -> Denial | None:
+def check_short_sale(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """A sale beyond the long position must be marked short; short sales need the limits' permission."""
     side = r.side
     if r.is_buy:
@@ -324,7 +324,7 @@ def check_short_sale(r: Request, out: Verdicts | None) -> Denial | None:
     return None
 
 
-def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
+def check_exposure(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """max_open_orders, max_open_notional, credit_limit, max_long_qty, max_short_qty, max_net_qty."""
     limits = r.limits
     account = r.account_state
@@ -413,7 +413,7 @@ def check_exposure(r: Request, out: Verdicts | None) -> Denial | None:
     return None
 
 
-def check_duplicate(r: Request, out: Verdicts | None) -> Denial | None:
+def check_duplicate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """The same account, symbol, side, quantity and price accepted within ``duplicate_window_ms``."""
     window = r.limits.duplicate_window_ns
     if window > 0:
@@ -439,7 +439,7 @@ def check_duplicate(r: Request, out: Verdicts | None) -> Denial | None:
     return None
 
 
-def _rate_text(r: Request, windows: Windows, rates: tuple[int, int, int]) -> str:
+def _rate_text(r: RiskRequest, windows: Windows, rates: tuple[int, int, int]) -> str:
     """Describe the three counters for an explanation (never on the hot path)."""
     parts = []
     for counters, key, limit, scope in zip(windows, (r.strategy, r.account, r.symbol), rates, _SCOPES, strict=True):
@@ -449,7 +449,7 @@ def _rate_text(r: Request, windows: Windows, rates: tuple[int, int, int]) -> str
     return "; ".join(parts)
 
 
-def _exceeded(r: Request, windows: Windows, rates: tuple[int, int, int]) -> int:
+def _exceeded(r: RiskRequest, windows: Windows, rates: tuple[int, int, int]) -> int:
     """Return which counter (0 strategy, 1 account, 2 symbol) one more message would break, or -1."""
     now = r.now_ns
     window = windows[0].get(r.strategy)
@@ -465,7 +465,7 @@ def _exceeded(r: Request, windows: Windows, rates: tuple[int, int, int]) -> int:
 
 
 def _rate_result(
-    r: Request, out: Verdicts | None, name: str, rates: tuple[int, int, int], cancels: bool
+    r: RiskRequest, out: Verdicts | None, name: str, rates: tuple[int, int, int], cancels: bool
 ) -> Denial | None:
     windows = r.cancel_windows if cancels else r.order_windows
     which = _exceeded(r, windows, rates)
@@ -480,14 +480,14 @@ def _rate_result(
     return _fail(out, name, denial)
 
 
-def check_order_rate(r: Request, out: Verdicts | None) -> Denial | None:
+def check_order_rate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """New orders per second per strategy, account and symbol (sliding one-second window)."""
     limits = r.limits
     rates = (limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol)
     return _rate_result(r, out, "order_rate", rates, False)
 
 
-def check_cancel_rate(r: Request, out: Verdicts | None) -> Denial | None:
+def check_cancel_rate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """Cancels and replaces per second per strategy, account and symbol (not while REDUCING or HALTED)."""
     if r.state >= _REDUCING:
         if out is not None:

@@ -1,7 +1,7 @@
 """The pre-trade risk engine the gateway core calls (``risk.api.RiskGate``), plus its admin surface.
 
-Hot path (``check_new`` / ``check_replace`` / ``check_cancel``): three dict lookups find
-the effective limits of (account, strategy, symbol), one reused ``Request`` is filled,
+Hot path (``check_and_commit_new`` / ``check_replace`` / ``check_cancel``): three dict lookups find
+the effective limits of (account, strategy, symbol), one reused ``RiskRequest`` is filled,
 and the checks of ``risk.checks`` run in order; nothing scans accounts or symbols and
 an accepted order allocates only its exposure record, its duplicate-filter entry and,
 the first time a key is seen, its counters. Denials are data; even a bug inside a check
@@ -26,11 +26,11 @@ from typing import Any
 
 import msgspec
 
-from gateway.clock import NowNs, monotonic_ns
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side
+from model.clock import NowNs, monotonic_ns
+from model.denials import Denial
+from model.enums import OrderType, Side
+from model.order import Order
 from risk import codes
-from risk.api import Denial
 from risk.audit import AuditLog, utc_text
 from risk.checks import (
     CANCEL,
@@ -38,7 +38,7 @@ from risk.checks import (
     NEW_ORDER_CHAIN,
     REPLACE,
     REPLACE_CHAIN,
-    Request,
+    RiskRequest,
     Verdicts,
     Windows,
     check_cancel_rate,
@@ -154,7 +154,7 @@ class RiskEngine:
         self._duplicates = DuplicateFilter()
         self._order_windows: Windows = ({}, {}, {})
         self._cancel_windows: Windows = ({}, {}, {})
-        self._request = Request(self._order_windows, self._cancel_windows, self._duplicates)
+        self._request = RiskRequest(self._order_windows, self._cancel_windows, self._duplicates)
         self._firm_runtime_state = 0
         self._loaded_at_ns = wall_clock()
         self._last_reload: dict[str, Any] | None = None
@@ -215,7 +215,7 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ RiskGate (hot path)
 
-    def check_new(self, order: Order, now_ns: int) -> Denial | None:
+    def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         """Decide on a new order; on acceptance count it (rate, duplicates, exposure) at once."""
         try:
             limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
@@ -229,7 +229,7 @@ class RiskEngine:
             self._commit_new(order, request, limits, now_ns)
             return None
         except Exception:
-            return self._internal_error("check_new", order)
+            return self._internal_error("check_and_commit_new", order)
 
     def check_replace(self, order: Order, qty: int, price: int, now_ns: int) -> Denial | None:
         """Decide on replacing ``order`` with total ``qty`` at ``price``; reserve the larger exposure."""
@@ -298,7 +298,7 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ hot-path helpers
 
-    def _prepare(self, order: Order, limits: EffectiveLimits, now_ns: int, kind: int) -> Request:
+    def _prepare(self, order: Order, limits: EffectiveLimits, now_ns: int, kind: int) -> RiskRequest:
         """Fill the reused request for ``order`` as it stands (a new order, or the target of a cancel)."""
         request = self._request
         request.kind = kind
@@ -348,7 +348,7 @@ class RiskEngine:
         request.add_notional = leaves * value_price
         return request
 
-    def _prepare_replace(self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int) -> Request:
+    def _prepare_replace(self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int) -> RiskRequest:
         """Fill the request for a replace: new totals, and exposure as the change over what is counted."""
         request = self._prepare(order, limits, now_ns, REPLACE)
         if not request.is_market:
@@ -364,7 +364,7 @@ class RiskEngine:
         request.add_notional = leaves * request.value_price - old_notional
         return request
 
-    def _commit_new(self, order: Order, request: Request, limits: EffectiveLimits, now_ns: int) -> None:
+    def _commit_new(self, order: Order, request: RiskRequest, limits: EffectiveLimits, now_ns: int) -> None:
         """Count an accepted new order: rate counters, duplicate filter, open exposure."""
         self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
         window = limits.duplicate_window_ns
@@ -373,7 +373,9 @@ class RiskEngine:
         self._book.open_new(order, request.account_state, request.position, request.value_price)
 
     @staticmethod
-    def _record_rate(windows: Windows, request: Request, limits: EffectiveLimits, now_ns: int, cancels: bool) -> None:
+    def _record_rate(
+        windows: Windows, request: RiskRequest, limits: EffectiveLimits, now_ns: int, cancels: bool
+    ) -> None:
         by_strategy, by_account, by_symbol = windows
         if cancels:
             per_strategy, per_account, per_symbol = (

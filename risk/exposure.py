@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import msgspec
 
-from gateway.order import Order, OrderState
-from gateway.protocol.messages import Side
+from model.enums import Side
+from model.order import Order, OrderState
 
 _FILLED = OrderState.FILLED
 _PENDING_NEW = OrderState.PENDING_NEW

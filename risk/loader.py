@@ -29,7 +29,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from gateway.protocol.messages import PRICE_SCALE
+from model.enums import PRICE_SCALE
 from risk.model import PERCENT_SCALE
 
 T = TypeVar("T")

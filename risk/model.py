@@ -18,7 +18,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from gateway.protocol.messages import PRICE_SCALE
+from model.enums import PRICE_SCALE
 
 PERCENT_SCALE: Final = 10_000
 """Fixed-point units per percent: ``collar_pct: 2.5`` is stored as 25,000."""

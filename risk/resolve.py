@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway.protocol.messages import PRICE_SCALE
+from model.enums import PRICE_SCALE
 from risk.loader import format_scaled
 from risk.model import PERCENT_SCALE, Limits, LimitsDocument, TradingState
 

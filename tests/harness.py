@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.clock import FakeClock
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import FileJournal, NullJournal
-from gateway.order import Order
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder, Side
+from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder
 from gateway.strategy_session import StrategySession
 from gateway.strategy_state import StrategyState
-from risk.api import Denial
-from venues.base import (
+from model.clock import FakeClock
+from model.denials import Denial
+from model.enums import Side
+from model.order import Order
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueExecuted,
@@ -29,6 +29,7 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from venues.base import VenueAdapter
 
 
 class ScriptedVenue(VenueAdapter):
@@ -126,7 +127,7 @@ class LimitRisk:
         self.executions: list[tuple[int, int, int]] = []
         self.changes: list[tuple[int, int, int]] = []
 
-    def check_new(self, order: Order, now_ns: int) -> Denial | None:
+    def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         if order.qty > self.max_qty:
             return Denial("MAX_ORDER_QTY", f"qty {order.qty} > {self.max_qty}")
         return None

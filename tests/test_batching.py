@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gateway.engine import BATCH_BYTES
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import NewOrder, OrderAccepted, Side
+from gateway.protocol.messages import NewOrder, OrderAccepted
+from model.enums import Side
 from tests.harness import Rig, ScriptedVenue
 from venues.connector import BATCH_BYTES as VENUE_BATCH_BYTES
 from venues.connector import VenueConnector, _VenueProtocol

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gateway.entitlements import StrategyEntitlement
-from gateway.order import OrderState
 from gateway.protocol.messages import (
     Cancel,
     Canceled,
@@ -13,15 +12,16 @@ from gateway.protocol.messages import (
     MassCancel,
     OrderAccepted,
     OrderRejected,
-    RejectSource,
     Replace,
     Replaced,
     VenueStatus,
     Welcome,
 )
-from gateway.strategy_session import SessionState
+from gateway.strategy_session import StrategySessionState
+from model.enums import RejectSource
+from model.order import OrderState
+from model.venue_events import VenueState
 from tests.harness import Rig, ScriptedVenue
-from venues.base import VenueState
 
 
 def test_hello_when_strategy_configured_then_welcome_with_next_seq() -> None:
@@ -30,7 +30,7 @@ def test_hello_when_strategy_configured_then_welcome_with_next_seq() -> None:
     (welcome,) = link.received()
     assert isinstance(welcome, Welcome)
     assert welcome.next_seq == 1 and welcome.replayed == 0 and welcome.gateway_id == "test-gw"
-    assert link.session.state is SessionState.ACTIVE
+    assert link.session.state is StrategySessionState.ACTIVE
 
 
 def test_hello_when_uid_not_entitled_then_refused_and_closed() -> None:

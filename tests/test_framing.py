@@ -14,7 +14,8 @@ from gateway.protocol.framing import (
     encode_frame,
     strategy_message_decoder,
 )
-from gateway.protocol.messages import NewOrder, Side
+from gateway.protocol.messages import NewOrder
+from model.enums import Side
 
 
 def _order(i: int) -> NewOrder:

@@ -19,13 +19,14 @@ from gateway.journal import (
     read_journal,
     truncate_torn_tail,
 )
-from gateway.order import OrderState
 from gateway.protocol.messages import Canceled, OrderAccepted, Replace, Welcome
+from model.fsync import FsyncPolicy
+from model.order import OrderState
 from tests.harness import Rig
 
 
 def _write(path: Path, n: int) -> None:
-    journal = FileJournal(path, fsync="none")
+    journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     for i in range(n):
         journal.append(JOrderRefused(i) if i % 2 else JSentCancel(i))
     journal.close()
@@ -51,7 +52,7 @@ def test_read_when_last_record_torn_then_tail_ignored_and_truncation_makes_file_
     assert len(list(read_journal(path, scan))) == 9
     assert scan.torn_bytes > 0
     truncate_torn_tail(path, scan.good_bytes)
-    again = FileJournal(path, fsync="none")
+    again = FileJournal(path, fsync=FsyncPolicy.NONE)
     again.append(JOrderRefused(99))
     again.close()
     assert [r.order_id for r in read_journal(path)][-2:] == [8, 99]  # type: ignore[union-attr]
@@ -83,7 +84,7 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "gw.journal"
-    rig = Rig(journal=FileJournal(path, fsync="none"))
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=300)
     rig.new_order(link, "B")
@@ -131,10 +132,10 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
 
 
 def test_recover_when_cancel_was_queued_then_sent_once_venue_up(tmp_path: Path) -> None:
-    from venues.base import VenueState
+    from model.venue_events import VenueState
 
     path = tmp_path / "gw.journal"
-    rig = Rig(journal=FileJournal(path, fsync="none"))
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
     link = rig.connect("S1")
     rig.new_order(link, "A")
     rig.venue.accept(1)
@@ -156,7 +157,7 @@ def test_recover_when_replace_pending_or_rejected_then_venue_told_current_and_pe
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "gw.journal"
-    rig = Rig(journal=FileJournal(path, fsync="none"))
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
     link = rig.connect("S1")
     rig.new_order(link, "A")  # ref 1
     rig.new_order(link, "B")  # ref 2
@@ -185,7 +186,7 @@ def test_recover_when_strategy_never_reconnects_then_grace_check_cancels_only_it
         "KEEP": StrategyEntitlement(accounts=["ACC1"], uids=[1000], on_disconnect="keep"),
     }
     path = tmp_path / "gw.journal"
-    rig = Rig(journal=FileJournal(path, fsync="none"), strategies=strategies)
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE), strategies=strategies)
     for sid, account in (("S1", "ACC1"), ("S2", "ACC2"), ("KEEP", "ACC1")):
         link = rig.connect(sid)
         rig.new_order(link, f"{sid}-1", account=account)

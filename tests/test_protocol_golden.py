@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.protocol.framing import encode_frame, gateway_message_decoder, strategy_message_decoder
-from gateway.protocol.messages import (
-    Executed,
-    Heartbeat,
-    Hello,
-    NewOrder,
-    OrderAccepted,
-    OrderRejected,
-    RejectSource,
-    Side,
-    Welcome,
-)
+from gateway.protocol.messages import Executed, Heartbeat, Hello, NewOrder, OrderAccepted, OrderRejected, Welcome
 from gateway.protocol.prices import to_decimal, to_fixed
+from model.enums import RejectSource, Side
 
 GOLDEN = [
     (Hello("demo", 1, 0, 1000), "00 00 00 0c 95 01 a4 64 65 6d 6f 01 00 cd 03 e8"),

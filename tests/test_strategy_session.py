@@ -6,19 +6,11 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.clock import FakeClock
 from gateway.protocol.framing import LENGTH_PREFIX, FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import (
-    PROTOCOL_VERSION,
-    Cancel,
-    Error,
-    GatewayMessage,
-    Heartbeat,
-    Hello,
-    NewOrder,
-    Side,
-)
-from gateway.strategy_session import InvalidRequest, SessionState, StrategySession
+from gateway.protocol.messages import PROTOCOL_VERSION, Cancel, Error, GatewayMessage, Heartbeat, Hello, NewOrder
+from gateway.strategy_session import InvalidRequest, StrategySession, StrategySessionState
+from model.clock import FakeClock
+from model.enums import Side
 
 
 def _out(session: StrategySession, clock: FakeClock) -> list[GatewayMessage]:
@@ -40,7 +32,7 @@ def test_receive_when_first_frame_not_hello_then_fatal_error_and_closed() -> Non
     assert session.receive_data(encode_frame(Cancel("X")), clock()) == []
     (err,) = _out(session, clock)
     assert isinstance(err, Error) and err.code == "HELLO_REQUIRED" and err.fatal
-    assert session.state is SessionState.CLOSED
+    assert session.state is StrategySessionState.CLOSED
 
 
 def test_receive_when_hello_has_wrong_version_then_refused_with_supported_version() -> None:
@@ -66,7 +58,7 @@ def test_receive_when_frame_oversized_then_fatal_error_names_the_length() -> Non
     session.receive_data(LENGTH_PREFIX.pack(70_000) + b"\x00" * 10, clock())
     (err,) = _out(session, clock)
     assert isinstance(err, Error) and err.code == "FRAME_TOO_LARGE" and "70000" in err.text
-    assert session.state is SessionState.CLOSED
+    assert session.state is StrategySessionState.CLOSED
 
 
 def test_receive_when_frame_is_garbage_then_non_fatal_error_and_next_frame_processed() -> None:
@@ -77,7 +69,7 @@ def test_receive_when_frame_is_garbage_then_non_fatal_error_and_next_frame_proce
     assert got == [Cancel("C9")]
     (err,) = _out(session, clock)
     assert isinstance(err, Error) and err.code == "BAD_FRAME" and not err.fatal
-    assert session.state is SessionState.ACTIVE
+    assert session.state is StrategySessionState.ACTIVE
 
 
 def test_receive_when_unknown_tag_then_invalid_message_error() -> None:
@@ -130,7 +122,7 @@ def test_poll_when_strategy_silent_for_three_intervals_then_heartbeat_timeout() 
     session = _active(clock, heartbeat_ms=200)
     clock.advance_ms(600)
     session.poll(clock())
-    assert session.state is SessionState.ACTIVE
+    assert session.state is StrategySessionState.ACTIVE
     clock.advance_ms(1)
     session.poll(clock())
     errors = [m for m in _out(session, clock) if isinstance(m, Error)]
@@ -158,4 +150,4 @@ def test_receive_when_arbitrary_bytes_after_hello_then_never_raises(data: bytes)
             "MassCancel",
         }
     assert all(isinstance(message, Error) for message in _out(session, clock))
-    assert session.state in (SessionState.ACTIVE, SessionState.CLOSED)
+    assert session.state in (StrategySessionState.ACTIVE, StrategySessionState.CLOSED)

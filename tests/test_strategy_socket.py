@@ -14,8 +14,9 @@ from gateway.admin import AdminError, admin_request, start_admin_server
 from gateway.client import BlockingGatewayClient, GatewayClient, GatewayError, OrderStatus
 from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.framing import LENGTH_PREFIX
-from gateway.protocol.messages import Executed, OrderAccepted, OrderRejected, Side
+from gateway.protocol.messages import Executed, OrderAccepted, OrderRejected
 from gateway.server import SocketInUseError, start_strategy_server
+from model.enums import Side
 from tests.harness import Rig
 
 

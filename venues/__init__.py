@@ -1,1 +1,1 @@
-"""Venue adapters: protocol codecs, sessions, transports and simulators."""
+"""Venue adapters: protocol codecs, sessions, transports (simulators are in ``simulators``)."""

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 from typing import Final, cast
 
-from gateway.clock import NowNs, monotonic_ns
+from model.clock import NowNs, monotonic_ns
 from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)

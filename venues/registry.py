@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.clock import NowNs
+from model.clock import NowNs
 from venues.base import VenueAdapter
 
 

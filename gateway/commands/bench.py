@@ -15,7 +15,7 @@ import sys
 
 import msgspec
 
-from gateway.bench.plan import FULL_SCENARIOS, scenarios_by_name
+from model.fsync import FsyncPolicy
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -30,6 +30,9 @@ DEFAULT_PATHS = (
     "fix-gw-kernel",
     "fix-gw-spin",
 )
+SCENARIO_NAMES = ("pingpong", "rate-10k", "rate-50k", "rate-100k", "burst-5k", "burst-50k", "mixed")
+"""``benchmarks.harness.plan.FULL_SCENARIOS`` by name, for ``--help`` without importing the harness
+(``gateway run`` builds this parser too); tests/bench/test_plan.py keeps the two equal."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="tail-latency benchmark: floor vs gateway, percentiles, HdrHistogram files, plot",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
-    names = ", ".join(s.name for s in FULL_SCENARIOS)
+    names = ", ".join(SCENARIO_NAMES)
     parser.add_argument("--scenarios", default="", help=f"comma-separated subset of: {names} (default all)")
     parser.add_argument(
         "--paths",
@@ -65,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--journal-fsync",
-        choices=["none", "interval", "batch"],
+        choices=[p.value for p in FsyncPolicy],
         default="interval",
         help="the gateway journal's fsync policy (default interval, as deploy/gateway.yaml)",
     )
@@ -85,8 +88,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the report; exit 1 if any order was lost or a run failed."""
-    from gateway.bench.report import render_markdown, render_text  # noqa: PLC0415 - keeps `gateway --help` fast
-    from gateway.bench.suite import BenchOptions, run_suite  # noqa: PLC0415
+    from benchmarks.harness.plan import scenarios_by_name  # noqa: PLC0415 - gateway run never loads the harness
+    from benchmarks.harness.report import render_markdown, render_text  # noqa: PLC0415
+    from benchmarks.harness.suite import BenchOptions, run_suite  # noqa: PLC0415
 
     known = scenarios_by_name()
     wanted = [n.strip() for n in args.scenarios.split(",") if n.strip()] or list(known)

@@ -30,15 +30,14 @@ from gateway.entitlements import StrategyEntitlement
 from gateway.ops.config import SpinConfig
 from gateway.ops.runtime import LoopImpl, OpsRuntime
 from gateway.protocol.prices import to_fixed
-from venues.base import VenueState
-from venues.fix.simulator import free_port
-from venues.ouch.exchange import ExchangeConfig
-from venues.ouch.simulator import OuchSimulator, SimulatorConfig
+from model.venue_events import VenueState
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LIMITS = REPO_ROOT / "deploy" / "risk" / "limits.yaml"
+OUCH_USERNAME = "DEMO"
+OUCH_PASSWORD = "DEMOPASS"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run_demo)
 
 
-def demo_config(workdir: Path, sim: OuchSimulator, limits: Path, fix_port: int | None) -> GatewayConfig:
+def demo_config(workdir: Path, ouch_port: int, limits: Path, fix_port: int | None) -> GatewayConfig:
     """Return the gateway config the demo runs with (OUCH, and a FIX 4.2 venue when ``fix_port`` is set)."""
     market = DemoMarket()
     venues: list[dict[str, Any]] = [
@@ -63,9 +62,9 @@ def demo_config(workdir: Path, sim: OuchSimulator, limits: Path, fix_port: int |
             "protocol": "ouch",
             "name": market.venue,
             "host": "127.0.0.1",
-            "port": sim.port,
-            "username": sim.config.username,
-            "password": sim.config.password,
+            "port": ouch_port,
+            "username": OUCH_USERNAME,
+            "password": OUCH_PASSWORD,
             "state_dir": str(workdir / "ouch"),
         }
     ]
@@ -97,6 +96,8 @@ def demo_config(workdir: Path, sim: OuchSimulator, limits: Path, fix_port: int |
 
 async def start_fix_simulator(market: DemoMarket) -> tuple[asyncio.subprocess.Process, int]:
     """Start ``gateway sim fix`` (a QuickFIX acceptor) as a child process; return it and its port."""
+    from simulators.fix.simulator import free_port  # noqa: PLC0415 - gateway run never loads simulators
+
     port = free_port()
     args = ["--listen", f"127.0.0.1:{port}", "--begin-string", "FIX.4.2", "--reject-symbol", market.venue_reject_symbol]
     for symbol, price in market.prices.items():
@@ -129,11 +130,14 @@ async def _wait_up(process: GatewayProcess, timeout_s: float) -> None:
 
 async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: Any) -> int:
     """Run the demo in the current loop; return the exit code."""
+    from simulators.ouch.exchange import ExchangeConfig  # noqa: PLC0415 - gateway run never loads simulators
+    from simulators.ouch.simulator import OuchSimulator, SimulatorConfig  # noqa: PLC0415
+
     market = DemoMarket()
     sim = OuchSimulator(
         SimulatorConfig(
-            username="DEMO",
-            password="DEMOPASS",
+            username=OUCH_USERNAME,
+            password=OUCH_PASSWORD,
             exchange=ExchangeConfig(
                 reference_prices={symbol: to_fixed(price) for symbol, price in market.prices.items()},
                 reject_symbols=frozenset({market.venue_reject_symbol}),
@@ -144,7 +148,7 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
     port = sim.port
     fix_sim, fix_port = (None, None) if args.no_fix else await start_fix_simulator(market)
     process = GatewayProcess(
-        demo_config(workdir, sim, args.limits, fix_port), socket_hooks=[ops.venue_socket_hook], on_activity=kick
+        demo_config(workdir, port, args.limits, fix_port), socket_hooks=[ops.venue_socket_hook], on_activity=kick
     )
     process.add_status_provider(ops.status)
     try:

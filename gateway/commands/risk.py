@@ -21,9 +21,9 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
-from gateway.clock import monotonic_ns
-from gateway.order import Order, new_order_leaves
-from gateway.protocol.messages import PRICE_SCALE, OrderType, Side, TimeInForce
+from model.clock import monotonic_ns
+from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
+from model.order import Order, new_order_leaves
 from risk.diff import diff_trees
 from risk.engine import RiskEngine
 from risk.limitsfile import LimitsFile, LimitsFileError, read_limits

@@ -24,8 +24,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from gateway.clock import NowNs, monotonic_ns
 from gateway.ops.config import AutomaticGc, GcConfig
+from model.clock import NowNs, monotonic_ns
 
 log = logging.getLogger(__name__)
 

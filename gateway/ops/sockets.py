@@ -23,8 +23,8 @@ from typing import Any
 
 import msgspec
 
-from gateway.clock import NowNs, monotonic_ns
 from gateway.ops.onload import FdStat, OnloadExtensions
+from model.clock import NowNs, monotonic_ns
 
 log = logging.getLogger(__name__)
 

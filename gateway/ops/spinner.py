@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.clock import NowNs, monotonic_ns
+from model.clock import NowNs, monotonic_ns
 
 SPIN_FOREVER = -1
 

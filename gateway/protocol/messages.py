@@ -5,25 +5,23 @@ and whose remaining elements are the fields below, in declaration order. Fields
 with a default may be omitted from the end of the array. See
 ``docs/strategy-protocol.md`` for the byte-level description.
 
-Prices are fixed-point integers with ``PRICE_SCALE`` (10,000) units per currency
+Prices are fixed-point integers with ``model.enums.PRICE_SCALE`` (10,000) units per currency
 unit: ``150.25`` travels as ``1_502_500``. No binary floats ever cross the wire.
 """
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated, Final
 
 import msgspec
+
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 
 PROTOCOL_VERSION: Final = 1
 """Version a Hello must carry; the gateway refuses any other."""
 
 MAX_FRAME_SIZE: Final = 64 * 1024
 """Largest payload (bytes after the 4-byte length prefix) either side may send."""
-
-PRICE_SCALE: Final = 10_000
-"""Fixed-point units per currency unit for every price field."""
 
 MAX_PRICE: Final = 2**53 - 1
 """Largest price value accepted (keeps prices exact in languages with float64 numbers)."""
@@ -39,39 +37,6 @@ NonNegQty = Annotated[int, msgspec.Meta(ge=0, le=MAX_QTY)]
 Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 Text = Annotated[str, msgspec.Meta(max_length=256)]
-
-
-class Side(enum.StrEnum):
-    """Order side; short sales are explicit so risk can apply Reg SHO rules."""
-
-    BUY = "B"
-    SELL = "S"
-    SELL_SHORT = "T"
-    SELL_SHORT_EXEMPT = "E"
-
-
-class TimeInForce(enum.StrEnum):
-    """Time in force, coded as in FIX tag 59."""
-
-    DAY = "0"
-    GTC = "1"
-    IOC = "3"
-    FOK = "4"
-
-
-class OrderType(enum.StrEnum):
-    """Order type, coded as in FIX tag 40."""
-
-    MARKET = "1"
-    LIMIT = "2"
-
-
-class RejectSource(enum.StrEnum):
-    """Who refused an order or a cancel: tells a strategy where to look."""
-
-    RISK = "RISK"
-    GATEWAY = "GATEWAY"
-    VENUE = "VENUE"
 
 
 class _Message(msgspec.Struct, array_like=True, frozen=True, gc=False):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from gateway.protocol.messages import MAX_PRICE, PRICE_SCALE
+from gateway.protocol.messages import MAX_PRICE
+from model.enums import PRICE_SCALE
 
 _SCALE = Decimal(PRICE_SCALE)
 

@@ -6,7 +6,8 @@ import asyncio
 
 from gateway.admin import admin_request
 from gateway.client import GatewayClient
-from gateway.protocol.messages import OrderAccepted, Side
+from gateway.protocol.messages import OrderAccepted
+from model.enums import Side
 from tests.e2e.support import running_gateway, short_tmp
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.bench.plan import (
+from benchmarks.harness.plan import (
     FULL_SCENARIOS,
     MIN_TARGET_AGE,
     Action,
@@ -61,3 +61,9 @@ def test_scaled_when_burst_then_whole_bursts_and_smaller_counts() -> None:
     assert scaled.burst_size == 100 and scaled.actions % scaled.burst_size == 0
     assert scaled.actions == 1_000 and scaled.warmup == 100
     assert all(s.scaled(0.01).actions >= 100 for s in FULL_SCENARIOS)
+
+
+def test_scenario_names_when_gateway_bench_lists_them_then_they_are_the_full_scenarios() -> None:
+    from gateway.commands.bench import SCENARIO_NAMES
+
+    assert tuple(s.name for s in FULL_SCENARIOS) == SCENARIO_NAMES

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.bench.stats import (
+from benchmarks.harness.stats import (
     compare,
     corrected_latencies,
     histogram,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.bench.plan import QTY, REJECT_QTY, REPLACE_QTY, Action
-from gateway.bench.simproc import ReceiveClock
-from gateway.bench.wires import (
+from benchmarks.harness.plan import QTY, REJECT_QTY, REPLACE_QTY, Action
+from benchmarks.harness.simproc import ReceiveClock
+from benchmarks.harness.wires import (
     ACCEPTED,
     CANCEL_REJECTED,
     CANCELED,
@@ -14,7 +14,6 @@ from gateway.bench.wires import (
     Results,
     StrategyWire,
 )
-from gateway.clock import FakeClock
 from gateway.protocol.framing import encode_frame, strategy_message_decoder
 from gateway.protocol.messages import (
     Cancel,
@@ -23,12 +22,13 @@ from gateway.protocol.messages import (
     NewOrder,
     OrderAccepted,
     OrderRejected,
-    RejectSource,
     Replace,
     Replaced,
 )
-from venues.ouch.exchange import ExchangeConfig
-from venues.ouch.simulator import SimulatorConfig, SimulatorCore
+from model.clock import FakeClock
+from model.enums import RejectSource
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
 from venues.ouch.soupbin import encode_login_request
 
 

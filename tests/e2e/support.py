@@ -14,9 +14,9 @@ from typing import Any
 from gateway.app import GatewayProcess
 from gateway.config import GatewayConfig, JournalConfig
 from gateway.entitlements import StrategyEntitlement
-from venues.base import VenueState
-from venues.ouch.exchange import ExchangeConfig
-from venues.ouch.simulator import OuchSimulator, SimulatorConfig
+from model.venue_events import VenueState
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
 
 DEPLOY_RISK = Path(__file__).resolve().parents[2] / "deploy" / "risk"
 DEPLOY_LIMITS = DEPLOY_RISK / "limits.yaml"

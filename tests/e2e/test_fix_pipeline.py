@@ -9,19 +9,12 @@ from collections.abc import AsyncIterator
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
 from gateway.entitlements import StrategyEntitlement
-from gateway.protocol.messages import (
-    Canceled,
-    Executed,
-    OrderAccepted,
-    OrderRejected,
-    OrderType,
-    RejectSource,
-    Side,
-)
+from gateway.protocol.messages import Canceled, Executed, OrderAccepted, OrderRejected
 from gateway.protocol.prices import to_fixed
+from model.enums import OrderType, RejectSource, Side
+from model.venue_events import VenueState
+from simulators.fix.simulator import FixSimulator
 from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
-from venues.base import VenueState
-from venues.fix.simulator import FixSimulator
 
 
 @contextlib.asynccontextmanager

@@ -10,21 +10,12 @@ import pytest
 
 from gateway.admin import admin_request
 from gateway.client import GatewayClient, OrderStatus
-from gateway.protocol.messages import (
-    Canceled,
-    CancelRejected,
-    Executed,
-    OrderAccepted,
-    OrderEvent,
-    OrderRejected,
-    RejectSource,
-    Side,
-    TimeInForce,
-)
+from gateway.protocol.messages import Canceled, CancelRejected, Executed, OrderAccepted, OrderEvent, OrderRejected
 from gateway.protocol.prices import to_fixed
+from model.enums import RejectSource, Side, TimeInForce
+from model.venue_events import VenueState
+from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import e2e_limits, running_gateway, short_tmp, wait_for
-from venues.base import VenueState
-from venues.ouch.exchange import ExchangeConfig
 
 REFS = {"AAPL": to_fixed("230.10"), "MSFT": to_fixed("420.55"), "SPY": to_fixed("580.25")}
 

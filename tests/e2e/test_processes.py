@@ -17,7 +17,8 @@ import yaml
 
 from gateway.admin import AdminError, admin_request
 from gateway.client import BlockingGatewayClient
-from gateway.protocol.messages import Executed, Side
+from gateway.protocol.messages import Executed
+from model.enums import Side
 from tests.e2e.support import e2e_limits, short_tmp
 
 GATEWAY = [sys.executable, "-m", "gateway"]

@@ -9,11 +9,12 @@ import pytest
 
 from gateway.client import GatewayClient
 from gateway.entitlements import StrategyEntitlement
-from gateway.protocol.messages import CancelRejected, OrderAccepted, OrderRejected, OrderType, RejectSource, Side
+from gateway.protocol.messages import CancelRejected, OrderAccepted, OrderRejected
+from model.enums import OrderType, RejectSource, Side
+from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import running_gateway, short_tmp, wait_for
 from tests.risk import support
 from tests.risk.triggers import RECIPES, Recipe
-from venues.ouch.exchange import ExchangeConfig
 
 # The OUCH adapter's own structural check (run before risk) already refuses these: OUCH carries
 # neither a zero price nor a market order in continuous trading. Nothing reaches the venue either way.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import VenueEvent, VenueState
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order
+from model.venue_events import VenueEvent, VenueState
 from venues.fix.codec import DecodeError, FixMessage, FrameDecoder, UtcTimestamps, build_message
 from venues.fix.fields import MsgType
 

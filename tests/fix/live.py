@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.clock import monotonic_ns
-from gateway.order import Order
-from venues.base import VenueEvent, VenueState
+from model.clock import monotonic_ns
+from model.order import Order
+from model.venue_events import VenueEvent, VenueState
+from simulators.fix.simulator import FixSimulator
 from venues.connector import VenueConnector
 from venues.fix.adapter import FixVenue
 from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue
 from venues.fix.session import ReconnectBackoff
-from venues.fix.simulator import FixSimulator
 
 from .helpers import Recorder
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.clock import FakeClock
-from gateway.order import OrderState
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import (
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
+from model.order import OrderState
+from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -500,7 +501,7 @@ schedule: {start_time: "08:00", end_time: "18:00", timezone: America/New_York}
     config = msgspec.yaml.decode(text, type=FixVenueConfig)
     assert (config.port, config.fsync, config.store, config.schedule and config.schedule.timezone) == (
         9878,
-        "always",
+        FsyncPolicy.BATCH,  # "always", the former spelling
         "file",
         "America/New_York",
     )

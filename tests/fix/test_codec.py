@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.enums import OrderType, Side, TimeInForce
 from venues.fix.codec import (
     DecodeError,
     DecodeErrorKind,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import monotonic_ns
-from gateway.order import OrderState
-from venues.base import VenueAccepted, VenueExecuted, VenueRejected, VenueState
+from model.clock import monotonic_ns
+from model.order import OrderState
+from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
+from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
-from venues.fix.simulator import FixSimulator
 
 from .helpers import make_order
 from .live import GatewaySide, wait_until

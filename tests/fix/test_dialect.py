@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
 from venues.fix.config import FixVenueConfig, build_fix_venue
 from venues.fix.dialect import (
     DIALECT_DIR,

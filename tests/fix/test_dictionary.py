@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import OrderType
+from model.enums import OrderType
 from venues.fix.codec import build_message, resend_copy
 from venues.fix.dialect import BeginString, Dialect, load_dialect
 from venues.fix.dictionary import FixValidator, dictionary_path, extend_dictionary, quickfix_data_dir

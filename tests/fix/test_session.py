@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
 from venues.fix.codec import FixMessage, UtcTimestamps, build_message
 from venues.fix.fields import MsgType
-from venues.fix.session import FixSession, ReconnectBackoff, SessionConfig, SessionSchedule, SessionState
+from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig, SessionSchedule
 from venues.fix.store import MemoryStore
 
 from .helpers import WALL_OFFSET_NS, VenuePeer, decode_all
@@ -20,14 +20,14 @@ class Handler:
 
     def __init__(self) -> None:
         self.app: list[FixMessage] = []
-        self.states: list[tuple[SessionState, str]] = []
+        self.states: list[tuple[FixSessionState, str]] = []
         self.rejects: list[FixMessage] = []
         self.not_replayed: list[bytes] = []
 
     def on_app_message(self, message: FixMessage) -> None:
         self.app.append(message)
 
-    def on_state(self, state: SessionState, reason: str) -> None:
+    def on_state(self, state: FixSessionState, reason: str) -> None:
         self.states.append((state, reason))
 
     def on_session_reject(self, message: FixMessage) -> None:
@@ -71,7 +71,7 @@ class Rig:
         self.session.connection_made(self.clock())
         self.take()
         self.feed(self.venue.logon())
-        assert self.session.state is SessionState.ACTIVE
+        assert self.session.state is FixSessionState.ACTIVE
         return self
 
     def heartbeat(self) -> bytes:
@@ -95,7 +95,7 @@ def test_connection_made_when_fresh_store_then_logon_with_seq_1_and_heartbeat_in
     assert logon.get(b"98") == b"0"
     assert b"141" not in logon.fields
     assert logon.get(b"52") == b"20240102-10:00:00.000"
-    assert rig.session.state is SessionState.LOGON_SENT
+    assert rig.session.state is FixSessionState.LOGON_SENT
     assert rig.store.next_sender_seq == 2
 
 
@@ -116,7 +116,7 @@ def test_logon_when_credentials_and_extra_fields_then_sent_in_logon() -> None:
 def test_logon_reply_when_seq_as_expected_then_active_and_target_advanced() -> None:
     rig = Rig().logged_on()
     assert rig.store.next_target_seq == 2
-    assert rig.handler.states[-1] == (SessionState.ACTIVE, "logged on")
+    assert rig.handler.states[-1] == (FixSessionState.ACTIVE, "logged on")
 
 
 def test_logon_reply_when_seq_too_high_then_resyncing_until_gap_filled() -> None:
@@ -125,11 +125,11 @@ def test_logon_reply_when_seq_too_high_then_resyncing_until_gap_filled() -> None
     rig.take()
     rig.venue.next_seq = 5
     rig.feed(rig.venue.logon())
-    assert rig.handler.states[-1][0] is SessionState.RESYNCING
+    assert rig.handler.states[-1][0] is FixSessionState.RESYNCING
     (resend,) = rig.take()
     assert (resend.msg_type, resend.get(b"7"), resend.get(b"16")) == (MsgType.RESEND_REQUEST, b"1", b"0")
     rig.feed(rig.venue.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"6")], seq=1))
-    assert rig.handler.states[-1] == (SessionState.ACTIVE, "logged on; gap filled")
+    assert rig.handler.states[-1] == (FixSessionState.ACTIVE, "logged on; gap filled")
     assert rig.store.next_target_seq == 6
 
 
@@ -169,7 +169,7 @@ def test_venue_logon_when_reset_flag_and_we_did_not_ask_then_both_sides_restart_
     rig.session.connection_made(rig.clock())
     rig.take()
     rig.feed(rig.venue.logon(reset=True, seq=1))
-    assert rig.session.state is SessionState.ACTIVE
+    assert rig.session.state is FixSessionState.ACTIVE
     assert (rig.store.next_sender_seq, rig.store.next_target_seq) == (2, 2)
 
 
@@ -261,7 +261,7 @@ def test_gap_fill_when_it_skips_business_messages_received_early_then_they_are_s
     assert [m.seq for m in rig.handler.app] == [5, 6]
     assert rig.store.next_target_seq == 7
     assert rig.session.counters["held_processed_on_reset"] == 2
-    assert rig.session.state is SessionState.ACTIVE
+    assert rig.session.state is FixSessionState.ACTIVE
 
 
 def test_data_received_when_second_gap_while_resending_then_no_second_resend_request() -> None:
@@ -281,7 +281,7 @@ def test_data_received_when_seq_too_low_without_possdup_then_logout_with_reason(
     (logout,) = rig.take()
     assert logout.msg_type == MsgType.LOGOUT
     assert logout.get(b"58") == b"MsgSeqNum too low, expecting 4 but received 2"
-    assert rig.session.state is SessionState.LOGOUT_SENT
+    assert rig.session.state is FixSessionState.LOGOUT_SENT
     assert rig.session.close_reason is not None
 
 
@@ -509,7 +509,7 @@ def test_logout_when_from_venue_then_answered_and_closed_with_its_text() -> None
 def test_connection_lost_when_logged_on_then_disconnected_and_numbers_kept() -> None:
     rig = Rig().logged_on()
     rig.session.connection_lost(rig.clock())
-    assert rig.session.state is SessionState.DISCONNECTED
+    assert rig.session.state is FixSessionState.DISCONNECTED
     assert (rig.store.next_sender_seq, rig.store.next_target_seq) == (2, 2)
     rig.session.connection_made(rig.clock())
     (logon,) = rig.take()
@@ -523,7 +523,7 @@ def test_connection_made_when_outside_schedule_then_ended_and_closed() -> None:
     # FakeClock + WALL_OFFSET_NS reads 10:00 UTC.
     rig = Rig(schedule=SessionSchedule(start_time="13:30", end_time="20:00"))
     rig.session.connection_made(rig.clock())
-    assert rig.session.state is SessionState.ENDED
+    assert rig.session.state is FixSessionState.ENDED
     assert rig.take() == []
     assert rig.session.close_reason == "outside the session schedule"
 
@@ -544,7 +544,7 @@ def test_poll_when_schedule_window_closes_then_logout() -> None:
     assert MsgType.LOGOUT not in _types(rig.take())
     rig.session.poll(rig.clock.advance(11 * SECOND))
     assert _types(rig.take()) == [MsgType.LOGOUT]
-    assert rig.session.state is SessionState.LOGOUT_SENT
+    assert rig.session.state is FixSessionState.LOGOUT_SENT
 
 
 def test_schedule_when_window_crosses_midnight_then_open_late_and_early() -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from simulators.fix.sim_book import SimBook
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, build_message
 from venues.fix.dialect import load_dialect
 from venues.fix.fields import MsgType
-from venues.fix.sim_book import SimBook
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 

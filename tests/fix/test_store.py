@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from venues.fix.store import FileStore, FsyncPolicy, MemoryStore, MessageStore
+from model.fsync import FsyncPolicy
+from venues.fix.store import FileStore, MemoryStore, MessageStore
 
 BACKENDS = ["memory", "file"]
 
@@ -172,7 +173,7 @@ def test_file_store_when_reset_then_file_rewritten_small(tmp_path: Path) -> None
 
 
 def test_file_store_when_fsync_always_then_every_write_synced(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.ALWAYS)
+    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.BATCH)
     store.save_sent(1, b"one")
     store.set_next_target_seq(2)
     assert store.fsyncs == 2
@@ -196,7 +197,7 @@ def test_file_store_when_fsync_interval_then_synced_in_background_only_when_dirt
 
 
 def test_file_store_when_fsync_never_then_no_sync_even_on_close(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.NEVER)
+    store = FileStore(tmp_path / "s.fixstore", fsync=FsyncPolicy.NONE)
     store.save_sent(1, b"one")
     store.poll(10**12)
     store.close()

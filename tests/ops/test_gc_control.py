@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.clock import FakeClock
 from gateway.ops.config import AutomaticGc, GcConfig
 from gateway.ops.gc_control import NEVER_THRESHOLD, GcController
+from model.clock import FakeClock
 
 
 @pytest.fixture

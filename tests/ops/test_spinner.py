@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from gateway.clock import FakeClock
 from gateway.ops.spinner import LoopSpinner
+from model.clock import FakeClock
 from tests.ops.conftest import run_traced
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.order import Order
-from venues.base import UnsupportedOrder, VenueAdapter, VenueState
+from model.order import Order
+from model.venue_events import UnsupportedOrder, VenueState
+from venues.base import VenueAdapter
 
 
 class BytesAdapter(VenueAdapter):

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.clock import FakeClock
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import VenueEvent, VenueState
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order
+from model.venue_events import VenueEvent, VenueState
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
+from simulators.ouch.soup_server import SoupServerConnection
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.config import OuchVenueConfig
-from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.refstore import UserRefNumStore
-from venues.ouch.simulator import SimulatorConfig, SimulatorCore
-from venues.ouch.soup_server import SoupServerConnection
 
 DAY = "2024-05-01"
 TS = 34_200_000_000_000

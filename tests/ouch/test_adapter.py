@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import FakeClock
-from gateway.order import OrderState
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from tests.ouch.harness import PX, TS, Link, make_order, venue_config
-from venues.base import (
+from model.clock import FakeClock
+from model.enums import OrderType, Side, TimeInForce
+from model.order import OrderState
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
     VenueCanceled,
@@ -20,9 +19,11 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import SimulatorConfig
+from tests.ouch.harness import PX, TS, Link, make_order, venue_config
 from venues.ouch.adapter import OuchVenue, _cl_ord_id, build_ouch_venue
 from venues.ouch.codec import decode_inbound, encode_message
-from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.messages import (
     AccountQueryResponse,
     CancelOrder,
@@ -32,7 +33,6 @@ from venues.ouch.messages import (
     ReplaceOrder,
 )
 from venues.ouch.options import Options
-from venues.ouch.simulator import SimulatorConfig
 from venues.ouch.soupbin import SoupSplitter
 
 

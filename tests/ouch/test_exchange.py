@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
+from simulators.ouch.exchange import Exchange, ExchangeConfig, read_records
 from venues.ouch.codec import decode_outbound, encode_message
 from venues.ouch.errors import DecodeError
-from venues.ouch.exchange import Exchange, ExchangeConfig, read_records
 from venues.ouch.messages import (
     AccountQuery,
     AccountQueryResponse,

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import monotonic_ns
-from gateway.protocol.messages import TimeInForce
-from tests.ouch.harness import PX, make_order, venue_config
-from venues.base import (
+from model.clock import monotonic_ns
+from model.enums import TimeInForce
+from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
     VenueEvent,
@@ -21,12 +20,13 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.ouch.harness import PX, make_order, venue_config
 from venues.connector import VenueConnector
 from venues.ouch.adapter import OuchVenue
-from venues.ouch.exchange import ExchangeConfig
 from venues.ouch.messages import OrderAccepted, OrderCanceled, OrderExecuted, OrderReplaced
 from venues.ouch.refstore import UserRefNumStore
-from venues.ouch.simulator import OuchSimulator, SimulatorConfig
 
 
 async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clock import monotonic_ns
+from model.clock import monotonic_ns
+from model.venue_events import VenueAccepted, VenueEvent, VenueState
+from simulators.ouch.exchange import read_records
 from tests.ouch.harness import make_order, venue_config
-from venues.base import VenueAccepted, VenueEvent, VenueState
 from venues.connector import VenueConnector
 from venues.ouch.adapter import OuchVenue
-from venues.ouch.exchange import read_records
 from venues.ouch.refstore import UserRefNumStore
 
 LISTENING = re.compile(r"OUCH 5.0 simulator listening on 127\.0\.0\.1:(\d+) ")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
 from tests.ouch.golden import hexb, rtext, text
 from venues.ouch import soupbin
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.clock import FakeClock
+from model.clock import FakeClock
+from simulators.ouch.soup_server import SequencedStream, ServerConnectionState, SoupServerConfig, SoupServerConnection
 from tests.ouch.golden import hexb, rtext
 from venues.ouch import soupbin
 from venues.ouch.errors import DecodeError
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession
-from venues.ouch.soup_server import (
-    SequencedStream,
-    ServerConnectionState,
-    SoupServerConfig,
-    SoupServerConnection,
-)
 from venues.ouch.soupbin import SoupSplitter, decode_server_packet
 
 MS = 1_000_000

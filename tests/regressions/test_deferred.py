@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.journal import FileJournal, JStrategyEvent, read_journal
-from gateway.order import Order
 from gateway.protocol.messages import OrderRejected
+from model.fsync import FsyncPolicy
+from model.order import Order
+from model.venue_events import VenueEvent, VenueRejected
 from tests.harness import Rig, ScriptedVenue
-from venues.base import VenueEvent, VenueRejected
 
 
 class DeferringVenue(ScriptedVenue):
@@ -30,7 +31,7 @@ class DeferringVenue(ScriptedVenue):
 
 def test_flush_when_adapter_emits_during_venue_flush_then_strategy_bytes_follow_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "j"
-    rig = Rig(journal=FileJournal(path, fsync="none"), venues=[DeferringVenue()])
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE), venues=[DeferringVenue()])
     link = rig.connect("S1")
     rig.new_order(link, "A")  # one batch: decode, send_new, flush
     sent = [m for m in link.received() if isinstance(m, OrderRejected)]

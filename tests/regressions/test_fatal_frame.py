@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import NewOrder, Side
+from gateway.protocol.messages import NewOrder
+from model.enums import Side
 from tests.harness import Rig
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.journal import FileJournal, read_journal
-from gateway.order import OrderState
 from gateway.protocol.messages import OrderAccepted
+from model.fsync import FsyncPolicy
+from model.order import OrderState
 from tests.harness import Rig
 
 
 def test_venue_events_when_venue_sequence_resets_after_restart_then_not_dropped_as_duplicates(tmp_path: Path) -> None:
-    first = Rig(journal=FileJournal(tmp_path / "j", fsync="none"))
+    first = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
     link = first.connect("S1")
     for i in range(5):
         first.new_order(link, f"A{i}")

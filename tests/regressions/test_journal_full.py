@@ -7,13 +7,14 @@ from pathlib import Path
 
 from gateway.journal import FileJournal, JOrderCreated, read_journal
 from gateway.protocol.messages import OrderAccepted, OrderRejected
+from model.fsync import FsyncPolicy
 from tests.harness import Rig
 
 
 def test_journal_when_disk_full_then_nothing_leaves_new_orders_refused_and_all_flows_once_writable(
     tmp_path: Path,
 ) -> None:
-    journal = FileJournal("/dev/full", fsync="none")  # every write fails with ENOSPC, like a full disk
+    journal = FileJournal("/dev/full", fsync=FsyncPolicy.NONE)  # every write fails with ENOSPC, like a full disk
     rig = Rig(journal=journal)
     link = rig.connect("S1")
     assert [type(m).__name__ for m in link.received()] == ["Welcome"]  # nothing journaled yet: nothing to wait for

@@ -7,8 +7,11 @@ from pathlib import Path
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, StrategyEntitlement
 from gateway.journal import FileJournal, read_journal
-from gateway.order import OrderState
-from gateway.protocol.messages import Cancel, NewOrder, Replace, Side
+from gateway.protocol.messages import Cancel, NewOrder, Replace
+from model.enums import Side
+from model.fsync import FsyncPolicy
+from model.order import OrderState
+from model.venue_events import VenueCancelRejected
 from tests.harness import LimitRisk, Rig, ScriptedVenue
 from tests.ouch.harness import PX, Link
 
@@ -17,7 +20,7 @@ ENTS = {"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}
 
 def test_replace_when_ouch_refuses_it_synchronously_then_recovery_reproduces_live_state(tmp_path: Path) -> None:
     link = Link(tmp_path / "ouch")
-    journal = FileJournal(tmp_path / "j", fsync="none")
+    journal = FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
     engine = Engine(
         risk=LimitRisk(max_qty=2_000_000),
         venues=[link.venue],
@@ -46,10 +49,10 @@ def test_replace_when_ouch_refuses_it_synchronously_then_recovery_reproduces_liv
 def test_cancel_when_adapter_rejects_it_synchronously_then_recovery_reproduces_live_state(tmp_path: Path) -> None:
     class ForgetfulVenue(ScriptedVenue):
         def send_cancel(self, order):  # as OuchVenue does for an order it has no chain for
-            self.event_sink(__import__("venues.base").base.VenueCancelRejected(0, order.order_id, "X", "unknown"))
+            self.event_sink(VenueCancelRejected(0, order.order_id, "X", "unknown"))
 
     venue = ForgetfulVenue("V1")
-    rig = Rig(journal=FileJournal(tmp_path / "j", fsync="none"), venues=[venue])
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE), venues=[venue])
     strat = rig.connect("S1")
     rig.new_order(strat, "A")
     venue.accept(1)

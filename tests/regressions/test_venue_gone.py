@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.journal import FileJournal, read_journal
+from model.fsync import FsyncPolicy
 from tests.harness import Rig, ScriptedVenue
 
 
 def test_kill_when_a_recovered_order_is_at_a_venue_no_longer_configured_then_other_orders_still_canceled(
     tmp_path: Path,
 ) -> None:
-    first = Rig(journal=FileJournal(tmp_path / "j", fsync="none"), venues=[ScriptedVenue("V1"), ScriptedVenue("V2")])
+    first = Rig(
+        journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE), venues=[ScriptedVenue("V1"), ScriptedVenue("V2")]
+    )
     link = first.connect("S1")
     first.new_order(link, "OLD", venue="V2")
     first.new_order(link, "A", venue="V1")

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.client import GatewayError
-from gateway.protocol.messages import CancelRejected, OrderEvent, Side, TimeInForce
+from gateway.protocol.messages import CancelRejected, OrderEvent
+from model.enums import Side, TimeInForce
 from tests.reliability.support import (
     Gateway,
     RecordingClient,

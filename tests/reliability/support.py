@@ -35,11 +35,11 @@ from gateway.protocol.messages import (
     OrderRejected,
     Replaced,
 )
+from simulators.ouch.exchange import InboundRecord, read_records
 from tests.e2e.support import e2e_limits
 from venues.ouch import messages as ouch
 from venues.ouch.codec import decode_outbound
 from venues.ouch.errors import DecodeError
-from venues.ouch.exchange import InboundRecord, read_records
 from venues.ouch.messages import ORDER_STATE_DEAD, OutboundMessage
 from venues.ouch.soupbin import (
     END_OF_SESSION,

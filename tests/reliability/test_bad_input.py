@@ -11,7 +11,8 @@ from gateway.config import ConfigError, load_config
 from gateway.journal import FileJournal, JournalCorruptError, JSentCancel, JSentNew, read_journal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Error, Hello
-from gateway.strategy_session import SessionState, StrategySession
+from gateway.strategy_session import StrategySession, StrategySessionState
+from model.fsync import FsyncPolicy
 from tests.harness import Rig
 from tests.reliability.support import GATEWAY
 
@@ -35,7 +36,7 @@ def test_session_when_frame_after_hello_has_invalid_utf8_then_error_reply_and_se
     rig.engine.link_data(link, NOT_UTF8_ORDER + NOT_UTF8_HELLO, rig.clock())
     errors = [m for m in link.received() if isinstance(m, Error)]
     assert [(e.code, e.fatal) for e in errors] == [("INVALID_MESSAGE", False), ("BAD_FRAME", False)]
-    assert link.session.state is SessionState.ACTIVE
+    assert link.session.state is StrategySessionState.ACTIVE
     rig.new_order(link, "OK1")
     assert rig.engine.orders  # still trading
 
@@ -61,7 +62,7 @@ def test_recover_when_record_names_an_order_the_journal_never_created_then_corru
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "j.journal"
-    journal = FileJournal(path, fsync="none")
+    journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     journal.append(JSentNew(1, "1"))  # CRC-valid, but order 1 was never created: not this journal's start
     journal.close()
     with pytest.raises(JournalCorruptError, match="refers to order 1, which the journal never created"):
@@ -75,7 +76,7 @@ def test_run_when_journal_refers_to_unknown_order_then_exit_1_with_reason(tmp_pa
     (tmp_path / "journal").mkdir()
     gateway_id = "rel"
     day = __import__("datetime").date.today().strftime("%Y%m%d")
-    journal = FileJournal(tmp_path / "journal" / f"{gateway_id}-{day}.journal", fsync="none")
+    journal = FileJournal(tmp_path / "journal" / f"{gateway_id}-{day}.journal", fsync=FsyncPolicy.NONE)
     journal.append(JSentCancel(5))
     journal.close()
     result = subprocess.run(
@@ -95,4 +96,4 @@ def test_session_when_frame_tag_is_a_list_or_map_then_invalid_message_error_not_
     rig.engine.link_data(link, frame, rig.clock())
     errors = [m for m in link.received() if isinstance(m, Error)]
     assert [(e.code, e.fatal) for e in errors] == [("INVALID_MESSAGE", False)]
-    assert link.session.state is SessionState.ACTIVE
+    assert link.session.state is StrategySessionState.ACTIVE

@@ -28,15 +28,15 @@ from gateway.protocol.messages import (
     NewOrder,
     OrderAccepted,
     OrderRejected,
-    Side,
-    TimeInForce,
     VenueStatus,
 )
 from gateway.server import start_strategy_server
+from model.enums import Side, TimeInForce
+from model.venue_events import VenueState
+from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import e2e_limits, running_gateway, short_tmp, wait_for
 from tests.reliability.support import RecordingClient
-from venues.base import VenueAdapter, VenueState
-from venues.ouch.exchange import ExchangeConfig
+from venues.base import VenueAdapter
 
 REFS = {"AAPL": 2_301_000, "MSFT": 4_205_500}
 RESTING = 2_290_000

@@ -19,7 +19,8 @@ import pytest
 
 from gateway.admin import admin_request
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, Side
+from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
+from model.enums import Side
 from tests.reliability.support import Gateway, Simulator, wait_until, write_config
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run children under other uids")

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from gateway.client import GatewayError
-from gateway.protocol.messages import Side
+from model.enums import Side
 from tests.e2e.support import e2e_limits, short_tmp
 from tests.reliability.support import (
     GATEWAY,

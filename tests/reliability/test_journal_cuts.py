@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from gateway.journal import FileJournal, JournalRecord, JournalScan, read_journal, truncate_torn_tail
-from gateway.order import OrderState
 from gateway.protocol.messages import (
     Cancel,
     Canceled,
@@ -27,6 +26,8 @@ from gateway.protocol.messages import (
     Replace,
     Replaced,
 )
+from model.fsync import FsyncPolicy
+from model.order import OrderState
 from tests.harness import Rig
 
 OPEN_STATES = {OrderState.LIVE, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}
@@ -34,7 +35,7 @@ OPEN_STATES = {OrderState.LIVE, OrderState.PENDING_CANCEL, OrderState.PENDING_RE
 
 def _journaled_flow(path: Path) -> list[JournalRecord]:
     """Run a day with every kind of record through a real engine journaling to ``path``."""
-    rig = Rig(journal=FileJournal(path, fsync="none"))
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=300)
     rig.new_order(link, "B")
@@ -78,7 +79,7 @@ def _fold(events: list[OrderEvent]) -> tuple[str, int, int]:
 
 def _write(path: Path, records: list[JournalRecord]) -> None:
     path.unlink(missing_ok=True)
-    journal = FileJournal(path, fsync="none")
+    journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     for record in records:
         journal.append(record)
     journal.close()
@@ -91,7 +92,7 @@ def _recover(path: Path) -> Rig:
     rig.engine.recover(read_journal(path, scan))
     if scan.torn_bytes:
         truncate_torn_tail(path, scan.good_bytes)
-    rig.engine.journal = FileJournal(path, fsync="none")
+    rig.engine.journal = FileJournal(path, fsync=FsyncPolicy.NONE)
     rig.engine.finish_recovery()
     rig.engine.journal.close()
     return rig

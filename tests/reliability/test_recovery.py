@@ -15,15 +15,9 @@ import pytest
 
 from gateway.client import GatewayError
 from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew
-from gateway.protocol.messages import (
-    Canceled,
-    CancelRejected,
-    OrderAccepted,
-    OrderEvent,
-    OrderType,
-    Side,
-    TimeInForce,
-)
+from gateway.protocol.messages import Canceled, CancelRejected, OrderAccepted, OrderEvent
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
 from tests.reliability.support import (
     GATEWAY,
     Gateway,
@@ -269,7 +263,7 @@ def test_restart_when_cancel_journaled_but_never_reached_venue_then_cancel_resen
     last_seq, cl_ord_id = _one_resting_order_then_crash(gateway)
     order_id = order_ids_by_cl_ord_id(gateway.journal(), "S1")[cl_ord_id]
     # The crash hit between the journal write of the cancel and its bytes reaching the venue.
-    journal = FileJournal(gateway.journal(), fsync="none")
+    journal = FileJournal(gateway.journal(), fsync=FsyncPolicy.NONE)
     journal.append(JSentCancel(order_id))
     journal.close()
 
@@ -301,7 +295,7 @@ def test_restart_when_enter_journaled_but_never_reached_venue_then_sent_once_aft
     gateway.start()
     last_urn = gateway.status()["venues"]["OUCH"]["last_user_ref_num"]
     last_seq, _ = _one_resting_order_then_crash(gateway)
-    journal = FileJournal(gateway.journal(), fsync="none")
+    journal = FileJournal(gateway.journal(), fsync=FsyncPolicy.NONE)
     journal.append(
         JOrderCreated(
             99, "S1", "LOST-1", "ACC1", "OUCH", "AAPL", Side.BUY, 55, RESTING, TimeInForce.DAY, OrderType.LIMIT, 0

@@ -10,17 +10,10 @@ from typing import Any
 
 import yaml
 
-from gateway.clock import FakeClock
-from gateway.order import (
-    Order,
-    OrderState,
-    apply_ack,
-    apply_canceled,
-    apply_fill,
-    new_order_leaves,
-)
-from gateway.protocol.messages import PRICE_SCALE, OrderType, Side, TimeInForce
-from risk.api import Denial
+from model.clock import FakeClock
+from model.denials import Denial
+from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
+from model.order import Order, OrderState, apply_ack, apply_canceled, apply_fill, new_order_leaves
 from risk.engine import RiskEngine
 
 WALL_NS = 1_749_823_200_000_000_000
@@ -121,7 +114,7 @@ def order(
 
 def submit(engine: RiskEngine, new: Order, clock: FakeClock) -> Denial | None:
     """Do what the core does with a new order: check it and, if allowed, send it and count it open."""
-    denial = engine.check_new(new, clock())
+    denial = engine.check_and_commit_new(new, clock())
     if denial is None:
         engine.on_order_opened(new)
         apply_ack(new, f"V{new.order_id}")

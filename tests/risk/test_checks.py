@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.order import request_replace
-from gateway.protocol.messages import OrderType, Side
+from model.enums import OrderType, Side
+from model.order import request_replace
 from risk import codes
 from tests.risk.support import cancel, code, fill, make_engine, order, px, submit
 
@@ -272,10 +272,10 @@ def test_check_new_when_halted_in_any_scope_then_refused_but_cancel_allowed(
     engine, clock = make_engine(tmp_path, overrides)
     working = order(qty=10)
     engine.on_order_opened(working)  # an order opened before the halt
-    assert code(engine.check_new(order(qty=10), clock())) == codes.TRADING_HALTED
+    assert code(engine.check_and_commit_new(order(qty=10), clock())) == codes.TRADING_HALTED
     assert code(engine.check_replace(working, 20, working.price, clock())) == codes.TRADING_HALTED
     assert engine.check_cancel(working, clock()) is None
-    assert code(engine.check_new(order(qty=10, account="ACC2", symbol="MSFT", strategy="S2"), clock())) == (
+    assert code(engine.check_and_commit_new(order(qty=10, account="ACC2", symbol="MSFT", strategy="S2"), clock())) == (
         codes.TRADING_HALTED if "defaults" in overrides else None
     )
 
@@ -348,7 +348,7 @@ def test_check_replace_when_qty_not_above_filled_then_invalid_order(tmp_path: Pa
 def test_check_replace_when_replace_in_flight_then_larger_exposure_counted_until_it_resolves(
     tmp_path: Path,
 ) -> None:
-    from gateway.order import apply_replaced
+    from model.order import apply_replaced
 
     engine, clock = make_engine(tmp_path, {"defaults": BIG})
     working = order(qty=100)

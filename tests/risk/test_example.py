@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.clock import FakeClock
-from gateway.order import Order
-from gateway.protocol.messages import OrderType, Side
+from model.clock import FakeClock
+from model.enums import OrderType, Side
+from model.order import Order
 from risk import codes
 from risk.engine import RiskEngine
 from tests.risk.support import cancel, code, order, submit

@@ -7,7 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.order import (
+from model.enums import Side
+from model.order import (
     Order,
     OrderState,
     apply_cancel_rejected,
@@ -18,7 +19,6 @@ from gateway.order import (
     request_cancel,
     request_replace,
 )
-from gateway.protocol.messages import Side
 from risk.engine import ExposureView, PositionView
 from tests.risk.support import cancel, fill, make_engine, order, px, submit
 
@@ -84,7 +84,7 @@ def test_on_open_changed_when_partially_canceled_then_only_that_part_released(tm
 def test_on_open_changed_when_venue_rejects_then_exposure_released(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path)
     working = order(qty=100)
-    assert engine.check_new(working, clock()) is None
+    assert engine.check_and_commit_new(working, clock()) is None
     engine.on_order_opened(working)
     assert apply_reject(working)
     engine.on_open_changed(working, 100, working.price)
@@ -96,7 +96,7 @@ def test_on_open_changed_when_risk_approved_order_never_sent_then_reservation_re
 ) -> None:
     engine, clock = make_engine(tmp_path)
     working = order(qty=100)
-    assert engine.check_new(working, clock()) is None
+    assert engine.check_and_commit_new(working, clock()) is None
     assert engine.exposure("ACC1").open_orders == 1  # reserved at approval, before it is sent
     working.state = OrderState.REJECTED  # e.g. the venue is down: the core refuses it
     working.leaves_qty = 0

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import OrderType
+from model.enums import OrderType
 from risk import codes
-from risk.checks import Request
+from risk.checks import RiskRequest
 from risk.engine import RiskEngine
 from tests.risk.support import code, make_engine, order, submit
 
 
-def _explode(request: Request) -> None:
+def _explode(request: RiskRequest) -> None:
     raise RuntimeError("bug in a check")
 
 
@@ -86,4 +86,4 @@ def test_risk_engine_when_used_as_the_core_sees_it_then_it_is_a_risk_gate(tmp_pa
 
     engine, clock = make_engine(tmp_path)
     gate: RiskGate = engine  # mypy --strict checks the whole contract here
-    assert gate.check_new(order(qty=10), clock()) is None
+    assert gate.check_and_commit_new(order(qty=10), clock()) is None

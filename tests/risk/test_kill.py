@@ -58,7 +58,7 @@ def test_set_trading_state_when_reducing_then_only_reducing_orders_pass(tmp_path
     engine.set_start_position("ACC1", "AAPL", 100)
     engine.set_trading_state(TradingState.REDUCING, "ACC1", who="risk desk")
     assert code(submit(engine, order(qty=10), clock)) == codes.REDUCE_ONLY
-    from gateway.protocol.messages import Side
+    from model.enums import Side
 
     assert code(submit(engine, order(Side.SELL, qty=100), clock)) is None
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.protocol.messages import Side
+from model.enums import Side
 from tests.risk.support import cancel, fill, make_engine, order, submit
 
 ROOMY = {"max_notional": 10**9, "max_open_notional": 10**12, "credit_limit": 10**13, "max_open_orders": 10**6,

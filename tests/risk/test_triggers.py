@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import OrderType, Side
+from model.enums import OrderType, Side
 from risk import codes
 from tests.risk.support import code, make_engine, order, submit
 from tests.risk.triggers import RECIPES, Recipe

@@ -24,13 +24,12 @@ from typing import Final
 
 import msgspec
 
-from gateway.clock import NowNs
-from gateway.order import Order, OrderState
-from gateway.protocol.messages import OrderType
-from venues.base import (
+from model.clock import NowNs
+from model.enums import OrderType
+from model.order import Order, OrderState
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueEvent,
@@ -39,12 +38,13 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from obs.ratelog import IntervalLog
+from venues.base import VenueAdapter
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
-from venues.fix.ratelog import RareLog
-from venues.fix.session import FixSession, ReconnectBackoff, SessionConfig, SessionState
+from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
 from venues.fix.store.base import MessageStore
 from venues.fix.templates import OrderTemplates
 
@@ -79,12 +79,12 @@ _CXL_REJ_REASONS: Final = {
     b"99": "OTHER",
 }
 _STATE_MAP: Final = {
-    SessionState.DISCONNECTED: VenueState.DISCONNECTED,
-    SessionState.LOGON_SENT: VenueState.LOGGING_IN,
-    SessionState.RESYNCING: VenueState.LOGGING_IN,
-    SessionState.ACTIVE: VenueState.UP,
-    SessionState.LOGOUT_SENT: VenueState.DISCONNECTED,
-    SessionState.ENDED: VenueState.ENDED,
+    FixSessionState.DISCONNECTED: VenueState.DISCONNECTED,
+    FixSessionState.LOGON_SENT: VenueState.LOGGING_IN,
+    FixSessionState.RESYNCING: VenueState.LOGGING_IN,
+    FixSessionState.ACTIVE: VenueState.UP,
+    FixSessionState.LOGOUT_SENT: VenueState.DISCONNECTED,
+    FixSessionState.ENDED: VenueState.ENDED,
 }
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
@@ -147,7 +147,7 @@ class FixVenue(VenueAdapter):
         self._deferred: list[VenueEvent] = []
         self._close_pending_polls = 0
         self._no_reconnect = False
-        self._rarelog = RareLog(log)
+        self._rarelog = IntervalLog(log)
         liquidity_tag = dialect.executions.liquidity_tag
         self._liquidity_tag = str(liquidity_tag).encode() if liquidity_tag else b""
         self._liquidity = {k.encode(): v for k, v in dialect.executions.liquidity_values.items()}
@@ -402,7 +402,7 @@ class FixVenue(VenueAdapter):
 
     # ---- SessionHandler ----------------------------------------------------------------------------
 
-    def on_state(self, state: SessionState, reason: str) -> None:
+    def on_state(self, state: FixSessionState, reason: str) -> None:
         venue_state = _STATE_MAP[state]
         self._state_reason = reason
         if venue_state is not self._venue_state:
@@ -453,6 +453,7 @@ class FixVenue(VenueAdapter):
     # ---- incoming business messages ------------------------------------------------------------
 
     def _rare(self, key: str, text: str, *args: object) -> None:
+        """Log at most once per 10 s per ``key`` (bad input must not flood the log)."""
         self._rarelog.log(key, self.clock(), logging.WARNING, "FIX %s: " + text, self.name, *args)
 
     def _emit(self, event: VenueEvent) -> None:

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from gateway.clock import NowNs
+from model.clock import NowNs
+from model.fsync import FsyncPolicy
 from venues.fix.dialect import Dialect, load_dialect
 from venues.fix.session.backoff import ReconnectBackoff
 from venues.fix.session.config import SessionConfig
 from venues.fix.session.schedule import SessionSchedule
-from venues.fix.store import FileStore, FsyncPolicy, MemoryStore, MessageStore
+from venues.fix.store import FileStore, MemoryStore, MessageStore
 
 if TYPE_CHECKING:
     from venues.fix.adapter import FixVenue

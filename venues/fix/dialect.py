@@ -20,7 +20,7 @@ from typing import Annotated, Final
 
 import msgspec
 
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.enums import OrderType, Side, TimeInForce
 
 DIALECT_DIR: Final = Path(__file__).resolve().parents[2] / "deploy" / "fix" / "dialects"
 """Where dialects named without a path are looked up (``<name>.yaml``)."""

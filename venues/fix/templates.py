@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from gateway.order import Order
-from gateway.protocol.messages import OrderType
+from model.enums import OrderType
+from model.order import Order
 from venues.fix.codec import checksum_prefix, format_price
 from venues.fix.dialect import AccountSource, Dialect, FieldSource
 

@@ -1,1 +1,1 @@
-"""Nasdaq OUCH 5.0 over SoupBinTCP: codecs, sessions, the gateway adapter and an exchange simulator."""
+"""Nasdaq OUCH 5.0 over SoupBinTCP: codecs, the client session, the gateway adapter and its UserRefNum store."""

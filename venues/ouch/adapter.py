@@ -26,13 +26,12 @@ from typing import Final
 
 import msgspec
 
-from gateway.clock import NowNs
-from gateway.order import Order, OrderState
-from gateway.protocol.messages import OrderType, Side, TimeInForce
-from venues.base import (
+from model.clock import NowNs
+from model.enums import OrderType, Side, TimeInForce
+from model.order import Order, OrderState
+from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
-    VenueAdapter,
     VenueCanceled,
     VenueCancelRejected,
     VenueEvent,
@@ -41,6 +40,8 @@ from venues.base import (
     VenueReplaced,
     VenueState,
 )
+from obs.ratelog import PowerOfTwoLog, is_power_of_two
+from venues.base import VenueAdapter
 from venues.ouch.codec import (
     OUTBOUND_DECODERS,
     accepted_core,
@@ -204,7 +205,7 @@ class OuchVenue(VenueAdapter):
         """order_id -> every UserRefNum given to ``restore`` (ascending)."""
         self.ignored: dict[str, int] = {}
         """Count of outbound messages that produce no event, by OUCH type letter."""
-        self._rare_counts: dict[str, int] = {}
+        self._rare_log = PowerOfTwoLog(log)
 
     # ---- core API --------------------------------------------------------------------------
 
@@ -776,14 +777,12 @@ class OuchVenue(VenueAdapter):
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:
         count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
-        if count & (count - 1) == 0:
+        if is_power_of_two(count):
             log.info("venue %s: %s at sequence %d (no event; %d so far): %s", self.name, kind, seq, count, message)
 
     def _rare(self, key: str, message: str, *args: object) -> None:
         """Log ``message`` on the 1st, 2nd, 4th, 8th... occurrence of ``key`` only."""
-        count = self._rare_counts[key] = self._rare_counts.get(key, 0) + 1
-        if count & (count - 1) == 0:
-            log.warning("venue %s: " + message + " (%d so far)", self.name, *args, count)
+        self._rare_log.log(key, logging.WARNING, "venue %s: " + message, self.name, *args)
 
     def _no_event_sink(self, event: VenueEvent) -> None:
         self.counters["dropped_events"] += 1

@@ -17,13 +17,14 @@ A new trading day, or a session id different from the one on file, starts again 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 import msgspec
+
+from venues.atomic_file import write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -208,19 +209,7 @@ class UserRefNumStore:
         data = _encoder.encode(state)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, self.path)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_file_atomically(self.path, data)
         except OSError as exc:
             if self.error is None:
                 log.error("cannot persist UserRefNum reservation to %s: %s", self.path, exc)

@@ -10,13 +10,13 @@ from venues.fix.session.backoff import ReconnectBackoff
 from venues.fix.session.config import SessionConfig
 from venues.fix.session.schedule import SessionSchedule
 from venues.fix.session.session import FixSession, SessionHandler
-from venues.fix.session.state import SessionState
+from venues.fix.session.state import FixSessionState
 
 __all__ = [
     "FixSession",
+    "FixSessionState",
     "ReconnectBackoff",
     "SessionConfig",
     "SessionHandler",
     "SessionSchedule",
-    "SessionState",
 ]

@@ -20,14 +20,14 @@ from __future__ import annotations
 import logging
 from typing import Final, Protocol
 
+from obs.ratelog import IntervalLog
 from venues.fix import fields as f
 from venues.fix.codec import DecodeError, DecodeErrorKind, FixMessage, FrameDecoder, UtcTimestamps, printable
 from venues.fix.fields import MsgType, SessionRejectReason
-from venues.fix.ratelog import RareLog
 from venues.fix.session.admin import AdminEncoder
 from venues.fix.session.config import SessionConfig
 from venues.fix.session.resend import InboundGap, answer_resend_request
-from venues.fix.session.state import LOGGED_ON_STATES, SessionState
+from venues.fix.session.state import LOGGED_ON_STATES, FixSessionState
 from venues.fix.session.timers import HeartbeatTimers
 from venues.fix.store.base import MessageStore
 
@@ -43,7 +43,7 @@ class SessionHandler(Protocol):
     def on_app_message(self, message: FixMessage) -> None:
         """Handle an in-sequence business message (its number is committed afterwards)."""
 
-    def on_state(self, state: SessionState, reason: str) -> None:
+    def on_state(self, state: FixSessionState, reason: str) -> None:
         """Note a session state change."""
 
     def on_session_reject(self, message: FixMessage) -> None:
@@ -74,7 +74,7 @@ class FixSession:
         self.gap = InboundGap(config.max_queued)
         self.stamps = UtcTimestamps()
         self.outbox = bytearray()
-        self.state = SessionState.DISCONNECTED
+        self.state = FixSessionState.DISCONNECTED
         self.reason = "not connected yet"
         self.close_reason: str | None = None
         """Set when the connection must be closed once ``outbox`` has been written."""
@@ -83,7 +83,7 @@ class FixSession:
         self.logon_reset = False
         self._test_request_counter = 0
         self._outstanding_test_req_id = b""
-        self._rarelog = RareLog(log)
+        self._rarelog = IntervalLog(log)
         self.counters: dict[str, int] = {
             "garbled": 0,
             "rejects_sent": 0,
@@ -118,7 +118,7 @@ class FixSession:
         """Return the SendingTime stamp for ``now_ns``."""
         return self.stamps.format(now_ns + self.wall_offset_ns)
 
-    def _set_state(self, state: SessionState, reason: str) -> None:
+    def _set_state(self, state: FixSessionState, reason: str) -> None:
         if state is self.state and reason == self.reason:
             return
         self.state = state
@@ -159,7 +159,7 @@ class FixSession:
         next logon and asks for it (it is then replayed or gap-filled).
         """
         self.store.save_sent(seq, raw)
-        if self.state is SessionState.ACTIVE or self.state is SessionState.RESYNCING:
+        if self.state is FixSessionState.ACTIVE or self.state is FixSessionState.RESYNCING:
             self.outbox += raw
             self.timers.last_sent_ns = now_ns
             return True
@@ -209,15 +209,15 @@ class FixSession:
             seq = self.store.next_sender_seq
             self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
             self.logout_sent_ns = now_ns
-            self._set_state(SessionState.LOGOUT_SENT, reason)
-        elif self.state is SessionState.LOGON_SENT:
+            self._set_state(FixSessionState.LOGOUT_SENT, reason)
+        elif self.state is FixSessionState.LOGON_SENT:
             self.request_close(reason)
 
     def _logout_and_close(self, reason: str, now_ns: int) -> None:
         """Send a Logout with ``reason`` and close without waiting (protocol violation by the venue)."""
         seq = self.store.next_sender_seq
         self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
-        self._set_state(SessionState.LOGOUT_SENT, reason)
+        self._set_state(FixSessionState.LOGOUT_SENT, reason)
         self.request_close(reason)
 
     # ---- connection lifecycle ----------------------------------------------------------------
@@ -232,7 +232,7 @@ class FixSession:
         schedule = self.config.schedule
         if schedule is not None:
             if not schedule.is_open(wall):
-                self._set_state(SessionState.ENDED, "outside the session schedule")
+                self._set_state(FixSessionState.ENDED, "outside the session schedule")
                 self.request_close("outside the session schedule")
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
@@ -246,7 +246,7 @@ class FixSession:
         self.timers.start(now_ns)
         self._queue_admin(self.admin.logon(seq, self.sending_time(now_ns), reset), now_ns)
         self.logon_sent_ns = now_ns
-        self._set_state(SessionState.LOGON_SENT, "logon sent")
+        self._set_state(FixSessionState.LOGON_SENT, "logon sent")
 
     def connection_lost(self, now_ns: int) -> None:
         """Forget the connection; orders stay in the store for the next logon."""
@@ -256,11 +256,11 @@ class FixSession:
         self.gap.clear()
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
-        if self.state is not SessionState.ENDED:
+        if self.state is not FixSessionState.ENDED:
             reason = self.close_reason or (
-                "connection lost" if self.state is not SessionState.DISCONNECTED else self.reason
+                "connection lost" if self.state is not FixSessionState.DISCONNECTED else self.reason
             )
-            self._set_state(SessionState.DISCONNECTED, reason)
+            self._set_state(FixSessionState.DISCONNECTED, reason)
         self.close_reason = None
 
     # ---- timers ------------------------------------------------------------------------------
@@ -274,14 +274,14 @@ class FixSession:
         """
         wait = min(self.store.poll(now_ns), _MAX_POLL)
         state = self.state
-        if self.close_reason is not None or state in (SessionState.DISCONNECTED, SessionState.ENDED):
+        if self.close_reason is not None or state in (FixSessionState.DISCONNECTED, FixSessionState.ENDED):
             return wait
-        if state is SessionState.LOGON_SENT:
+        if state is FixSessionState.LOGON_SENT:
             deadline = self.logon_sent_ns + self.config.logon_timeout_ns
             if now_ns >= deadline:
                 self.request_close("no Logon reply within the logon timeout")
             return max(min(wait, deadline - now_ns), _MIN_POLL)
-        if state is SessionState.LOGOUT_SENT:
+        if state is FixSessionState.LOGOUT_SENT:
             deadline = self.logout_sent_ns + self.config.logout_timeout_ns
             if now_ns >= deadline:
                 self.request_close(f"no Logout reply ({self.reason})")
@@ -385,7 +385,7 @@ class FixSession:
         if not self._check_header(message, now_ns):
             return
         msg_type = message.msg_type
-        if self.state is SessionState.LOGON_SENT:
+        if self.state is FixSessionState.LOGON_SENT:
             if msg_type == MsgType.LOGON:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
@@ -394,10 +394,10 @@ class FixSession:
             else:
                 self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
             return
-        if self.state is SessionState.LOGOUT_SENT and msg_type == MsgType.LOGOUT:
+        if self.state is FixSessionState.LOGOUT_SENT and msg_type == MsgType.LOGOUT:
             self.request_close(self.reason)
             return
-        if not self.logged_on and self.state is not SessionState.LOGOUT_SENT:
+        if not self.logged_on and self.state is not FixSessionState.LOGOUT_SENT:
             return
         self._sequenced(message, now_ns)
 
@@ -418,11 +418,11 @@ class FixSession:
             return
         self.timers.start(now_ns)
         if seq > expected:
-            self._set_state(SessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._set_state(FixSessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
             self._open_gap(seq, now_ns)
             return
         self._advance(seq + 1, now_ns)
-        self._set_state(SessionState.ACTIVE, "logged on")
+        self._set_state(FixSessionState.ACTIVE, "logged on")
 
     def _open_gap(self, seq: int, now_ns: int) -> None:
         """Note that ``seq`` is beyond the expected number; ask for the gap once."""
@@ -452,8 +452,8 @@ class FixSession:
             self._dispatch(held, now_ns)
             if held.msg_type != MsgType.SEQUENCE_RESET:
                 store.set_next_target_seq(held.seq + 1)
-        if gap.close_if_filled(store.next_target_seq) and self.state is SessionState.RESYNCING:
-            self._set_state(SessionState.ACTIVE, "logged on; gap filled")
+        if gap.close_if_filled(store.next_target_seq) and self.state is FixSessionState.RESYNCING:
+            self._set_state(FixSessionState.ACTIVE, "logged on; gap filled")
 
     def _sequenced(self, message: FixMessage, now_ns: int) -> None:
         """Apply the sequence number rules, then dispatch in-order messages."""
@@ -515,10 +515,10 @@ class FixSession:
         elif msg_type == MsgType.LOGOUT:
             text = message.get(f.TEXT).decode(errors="replace")
             reason = f"venue logged out: {text}" if text else "venue logged out"
-            if self.state is not SessionState.LOGOUT_SENT:
+            if self.state is not FixSessionState.LOGOUT_SENT:
                 seq = self.store.next_sender_seq
                 self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns)), now_ns)
-                self._set_state(SessionState.LOGOUT_SENT, reason)
+                self._set_state(FixSessionState.LOGOUT_SENT, reason)
             self.request_close(reason)
         elif msg_type == MsgType.LOGON:
             self.send_reject(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 
 
-class SessionState(enum.StrEnum):
+class FixSessionState(enum.StrEnum):
     """Where a FIX session stands."""
 
     DISCONNECTED = "DISCONNECTED"
@@ -32,4 +32,4 @@ class SessionState(enum.StrEnum):
     """Outside the session schedule: no logon until the next start."""
 
 
-LOGGED_ON_STATES = frozenset({SessionState.RESYNCING, SessionState.ACTIVE})
+LOGGED_ON_STATES = frozenset({FixSessionState.RESYNCING, FixSessionState.ACTIVE})

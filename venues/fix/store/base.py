@@ -10,18 +10,6 @@ both numbers and can answer the peer's ResendRequest from ``get_sent``.
 from __future__ import annotations
 
 import abc
-import enum
-
-
-class FsyncPolicy(enum.StrEnum):
-    """When a file store forces its writes to stable storage."""
-
-    ALWAYS = "always"
-    """fdatasync after every record, before the session may write to the socket (survives power loss)."""
-    INTERVAL = "interval"
-    """fdatasync from a background thread at most every interval (bounded loss on power failure)."""
-    NEVER = "never"
-    """Leave it to the OS page cache: survives a killed process, not a machine crash."""
 
 
 class MessageStore(abc.ABC):

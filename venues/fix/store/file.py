@@ -28,7 +28,9 @@ import zlib
 from pathlib import Path
 from typing import Final
 
-from venues.fix.store.base import FsyncPolicy, MessageStore
+from model.fsync import FsyncPolicy
+from venues.atomic_file import write_file_atomically
+from venues.fix.store.base import MessageStore
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,12 @@ class FileStore(MessageStore):
         self,
         path: str | os.PathLike[str],
         *,
-        fsync: FsyncPolicy = FsyncPolicy.NEVER,
+        fsync: FsyncPolicy = FsyncPolicy.NONE,
         fsync_interval_ns: int = 100_000_000,
         creation_time_ns: int = 0,
     ) -> None:
         self.path = Path(path)
-        self.fsync = fsync
+        self.fsync = fsync = FsyncPolicy(fsync)
         self.fsync_interval_ns = fsync_interval_ns
         self.fsyncs = 0
         """How many fdatasync calls were made (for tests and status)."""
@@ -149,7 +151,7 @@ class FileStore(MessageStore):
             self._flusher.join(timeout=5)
             self._flusher = None
         if self._fd >= 0:
-            if self._dirty and self.fsync is not FsyncPolicy.NEVER:
+            if self._dirty and self.fsync is not FsyncPolicy.NONE:
                 self._sync()
             os.close(self._fd)
             os.close(self._read_fd)
@@ -163,7 +165,7 @@ class FileStore(MessageStore):
         if written != len(record):  # a regular file only writes short when the disk is full
             raise OSError(f"short write to {self.path}: {written} of {len(record)} bytes")
         self._size += written
-        if self.fsync is FsyncPolicy.ALWAYS:
+        if self.fsync is FsyncPolicy.BATCH:
             self._sync()
         else:
             self._dirty = True
@@ -185,20 +187,8 @@ class FileStore(MessageStore):
                     log.warning("FIX store %s: background fdatasync failed: %s", self.path, exc)
 
     def _rewrite(self, creation_time_ns: int) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
         data = _record(_KIND_CREATED, creation_time_ns) + _record(_KIND_SENDER, 1) + _record(_KIND_TARGET, 1)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_file_atomically(self.path, data)
 
     def _load(self) -> None:
         data = self.path.read_bytes()

@@ -18,7 +18,7 @@ import socket
 from array import array
 from typing import Final, Protocol
 
-from gateway.bench.plan import (
+from benchmarks.harness.plan import (
     ACCOUNT,
     QTY,
     REJECT_QTY,
@@ -40,13 +40,11 @@ from gateway.protocol.messages import (
     NewOrder,
     OrderAccepted,
     OrderRejected,
-    OrderType,
     Replace,
     Replaced,
-    Side,
-    TimeInForce,
     Welcome,
 )
+from model.enums import OrderType, Side, TimeInForce
 from venues.ouch.codec import (
     decode_accepted,
     decode_rejected,

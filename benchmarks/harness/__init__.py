@@ -8,5 +8,5 @@ Pieces, each usable on its own:
   or OUCH/SoupBinTCP straight to the simulator (the floor).
 * ``loadgen``: the load-generating process: runs a plan over a wire, stamps every action.
 * ``simproc``: the OUCH simulator process with a per-read receive clock for one-way latency.
-* ``harness``: starts the processes, runs scenarios side by side, joins the timestamps, reports.
+* ``runner``: starts the processes, runs scenarios side by side, joins the timestamps, reports.
 """

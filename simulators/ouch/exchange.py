@@ -23,7 +23,7 @@ from typing import IO, Final
 
 import msgspec
 
-from gateway.clock import NowNs, monotonic_ns
+from model.clock import NowNs, monotonic_ns
 from venues.ouch.codec import decode_inbound, encode_message
 from venues.ouch.daytime import NsSinceMidnight
 from venues.ouch.errors import DecodeError

@@ -24,18 +24,13 @@ from typing import Annotated, Final, cast
 
 import msgspec
 
-from gateway.clock import NowNs, monotonic_ns
+from model.clock import NowNs, monotonic_ns
+from simulators.ouch.exchange import Exchange, ExchangeConfig
+from simulators.ouch.soup_server import SequencedStream, ServerConnectionState, SoupServerConfig, SoupServerConnection
 from venues.ouch.codec import decode_outbound
 from venues.ouch.daytime import DEFAULT_TIMEZONE, NsSinceMidnight
 from venues.ouch.errors import DecodeError
-from venues.ouch.exchange import Exchange, ExchangeConfig
 from venues.ouch.messages import MAX_PRICE, OutboundMessage
-from venues.ouch.soup_server import (
-    SequencedStream,
-    ServerConnectionState,
-    SoupServerConfig,
-    SoupServerConnection,
-)
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import enum
 
 import msgspec
 
-from gateway.protocol.messages import OrderType, Side, TimeInForce
+from model.enums import OrderType, Side, TimeInForce
 
 
 class OrderState(enum.IntEnum):

@@ -1,6 +1,6 @@
 """The load generator: one process that runs a scenario's plan over a wire and stamps every action.
 
-Run by the harness as ``python -m gateway.bench.loadgen SPEC.json``; writes the per-action arrays
+Run by the harness as ``python -m benchmarks.harness.loadgen SPEC.json``; writes the per-action arrays
 (intended send, actual send, answer time, outcome, venue order id) to ``spec.out``.
 
 Timing, all CLOCK_MONOTONIC ns:
@@ -31,8 +31,8 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway.bench.plan import Action, Plan, Scenario, build_plan
-from gateway.bench.wires import NONE, SKIPPED, OuchWire, Results, StrategyWire, Wire
+from benchmarks.harness.plan import Action, Plan, Scenario, build_plan
+from benchmarks.harness.wires import NONE, SKIPPED, OuchWire, Results, StrategyWire, Wire
 
 CHUNK: Final = 256
 """Most actions encoded between two send attempts (and under one send stamp)."""
@@ -259,7 +259,7 @@ def run(spec: LoadgenSpec) -> RunOutput:
 
 def run_quickfix(spec: LoadgenSpec) -> RunOutput:
     """Run the plan's new orders through a quickfix-python initiator (the FIX comparison path)."""
-    from gateway.bench.fixpath import QuickfixLoad, run_quickfix_phase  # noqa: PLC0415 - the fix extra
+    from benchmarks.harness.fixpath import QuickfixLoad, run_quickfix_phase  # noqa: PLC0415 - the fix extra
 
     scenario = spec.scenario
     plan = build_plan(scenario)
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     """Read the spec file, run, write the output file; exit 0 (1 on a connection failure)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m gateway.bench.loadgen SPEC.json", file=sys.stderr)
+        print("usage: python -m benchmarks.harness.loadgen SPEC.json", file=sys.stderr)
         return 2
     spec = msgspec.json.decode(Path(args[0]).read_bytes(), type=LoadgenSpec)
     try:

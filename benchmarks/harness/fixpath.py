@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.bench.plan import QTY, SYMBOL, Action, Plan, price_of, side_of
-from gateway.bench.wires import ACCEPTED, REJECTED, SKIPPED, Results
+from benchmarks.harness.plan import QTY, SYMBOL, Action, Plan, price_of, side_of
+from benchmarks.harness.wires import ACCEPTED, REJECTED, SKIPPED, Results
 
 OURS: Final = "GATEWAY"
 """SenderCompID of the gateway's FIX session."""

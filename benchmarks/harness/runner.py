@@ -2,10 +2,10 @@
 
 One run = one scenario on one path, on fresh processes, so no run inherits another's state:
 
-1. the OUCH simulator (``gateway.bench.simproc``), pinned with the load generator;
+1. the OUCH simulator (``benchmarks.harness.simproc``), pinned with the load generator;
 2. for gateway paths, the gateway with a generated config, started exactly as ops start it
    (``python -m gateway run --config ...``: ops runtime, spin settings, GC policy, journal);
-3. the load generator (``gateway.bench.loadgen``): warm-up, gateway latency rings reset, measured phase;
+3. the load generator (``benchmarks.harness.loadgen``): warm-up, gateway latency rings reset, measured phase;
 4. the gateway's ``status`` over the admin socket (stage breakdown, GC counters), then SIGTERM;
 5. SIGTERM to the simulator, which writes its receive times for the one-way join.
 
@@ -36,16 +36,16 @@ from typing import Any, Final
 import msgspec
 import yaml
 
+from benchmarks.harness.fixpath import ACCOUNT as FIX_ACCOUNT
+from benchmarks.harness.fixpath import VENUE_NAME as FIX_VENUE
+from benchmarks.harness.fixpath import listening_port
+from benchmarks.harness.fixpath import simulator_args as fix_simulator_args
+from benchmarks.harness.fixpath import venue_config as fix_venue_config
+from benchmarks.harness.loadgen import LoadgenSpec, RunOutput, read_output, spec_json
+from benchmarks.harness.plan import ACCOUNT, Action, Scenario
+from benchmarks.harness.simproc import read_receive_times
+from benchmarks.harness.wires import ACCEPTED, CANCEL_REJECTED, CANCELED, NONE, REJECTED, REPLACED, SKIPPED
 from gateway.admin import AdminError, admin_request
-from gateway.bench.fixpath import ACCOUNT as FIX_ACCOUNT
-from gateway.bench.fixpath import VENUE_NAME as FIX_VENUE
-from gateway.bench.fixpath import listening_port
-from gateway.bench.fixpath import simulator_args as fix_simulator_args
-from gateway.bench.fixpath import venue_config as fix_venue_config
-from gateway.bench.loadgen import LoadgenSpec, RunOutput, read_output, spec_json
-from gateway.bench.plan import ACCOUNT, Action, Scenario
-from gateway.bench.simproc import read_receive_times
-from gateway.bench.wires import ACCEPTED, CANCEL_REJECTED, CANCELED, NONE, REJECTED, REPLACED, SKIPPED
 
 PYTHON: Final = sys.executable
 STARTUP_TIMEOUT_S: Final = 30.0
@@ -67,7 +67,7 @@ class PathSpec(msgspec.Struct, frozen=True):
     scenarios: tuple[str, ...] | None = None
     """Scenario names this path runs (None: every scenario)."""
     relay: bool = False
-    """Put a do-nothing Python relay (``gateway.bench.relay``) between the floor load generator and the simulator."""
+    """Put a do-nothing Python relay (``benchmarks.harness.relay``) between the floor load generator and simulator."""
 
     def runs(self, scenario: Scenario) -> bool:
         """Return True if this path takes part in ``scenario``."""
@@ -395,7 +395,15 @@ def run_one(
     if path.venue == "fix":
         sim_args = fix_simulator_args(PYTHON)
     else:
-        sim_args = [PYTHON, "-m", "gateway.bench.simproc", "--port-file", str(port_file), "--out", str(receive_file)]
+        sim_args = [
+            PYTHON,
+            "-m",
+            "benchmarks.harness.simproc",
+            "--port-file",
+            str(port_file),
+            "--out",
+            str(receive_file),
+        ]
     status: dict[str, Any] | None = None
     gateway_exit: int | None = None
     sim_fifo = cpus.fifo + 1 if cpus.fifo is not None else None
@@ -413,7 +421,15 @@ def run_one(
             gw_args = [PYTHON, "-m", "gateway", "--log-level", "WARNING", "run", "--config", str(config)]
             gateway_ctx = _process(gw_args, workdir / "gateway.log", (), None, cpus.nice)
         elif path.relay:
-            relay_args = [PYTHON, "-m", "gateway.bench.relay", "--listen", str(relay_socket), "--venue-port", str(port)]
+            relay_args = [
+                PYTHON,
+                "-m",
+                "benchmarks.harness.relay",
+                "--listen",
+                str(relay_socket),
+                "--venue-port",
+                str(port),
+            ]
             relay_args += ["--spin-us", str(path.loop_spin_us), *(f"--cpu={c}" for c in cpus.gateway)]
             gateway_ctx = _process(relay_args, workdir / "relay.log", (), None, cpus.nice)
         else:
@@ -454,7 +470,7 @@ def run_one(
             spec_path.write_bytes(spec_json(spec))
             with (workdir / "loadgen.log").open("wb") as lg_log:
                 loadgen = subprocess.run(
-                    [PYTHON, "-m", "gateway.bench.loadgen", str(spec_path)],
+                    [PYTHON, "-m", "benchmarks.harness.loadgen", str(spec_path)],
                     stdout=lg_log,
                     stderr=subprocess.STDOUT,
                     preexec_fn=_pinned(cpus.loadgen, cpus.fifo, cpus.nice),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 
-from gateway.bench.harness import PathSpec, RunData, default_paths, placement, run_one
-from gateway.bench.plan import FULL_SCENARIOS, Scenario
-from gateway.bench.report import Report, build_report, machine_info
+from benchmarks.harness.plan import FULL_SCENARIOS, Scenario
+from benchmarks.harness.report import Report, build_report, machine_info
+from benchmarks.harness.runner import PathSpec, RunData, default_paths, placement, run_one
 
 
 class BenchOptions(msgspec.Struct, frozen=True):

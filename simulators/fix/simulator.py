@@ -5,7 +5,7 @@ read what it received and sent, and trigger scenario behaviour -- skip outgoing
 sequence numbers, send a SequenceReset or TestRequest, lower the number it expects from
 us (so it asks for a resend), inject garbled bytes, hold or drop its output, restart.
 Scenarios QuickFIX cannot produce go through the optional raw side channel
-(``venues.fix.relay.RawRelay``) in front of the acceptor.
+(``simulators.fix.relay.RawRelay``) in front of the acceptor.
 
 QuickFIX runs its sessions on C++ threads and calls back into Python there; an exception
 escaping a callback can end the process, so every callback is wrapped: errors are logged
@@ -32,11 +32,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from simulators.fix.sim_book import Report, SimBook
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, build_message, parse_price
 from venues.fix.dialect import BeginString, Dialect, DialectError, load_dialect
 from venues.fix.fields import MsgType
-from venues.fix.sim_book import Report, SimBook
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class FixSimulator:
         """Start the acceptor (and the raw channel) and return once it listens."""
         quickfix = self._quickfix
         if self.raw_channel:
-            from venues.fix.relay import RawRelay  # noqa: PLC0415
+            from simulators.fix.relay import RawRelay  # noqa: PLC0415
 
             if not self.acceptor_port:
                 self.acceptor_port = free_port()

@@ -1,6 +1,6 @@
 """A do-nothing Python hop: what one extra process costs before any gateway work is done.
 
-``python -m gateway.bench.relay --listen PATH --venue-port N [--spin-us -1] [--cpu C]`` accepts a load
+``python -m benchmarks.harness.relay --listen PATH --venue-port N [--spin-us -1] [--cpu C]`` accepts a load
 generator connection on a Unix socket (like the gateway's strategy socket), keeps one TCP
 connection to the OUCH simulator (TCP_NODELAY, like the gateway's venue connector, opened at
 start-up), and copies bytes both ways from uvloop ``asyncio.Protocol`` callbacks, with the same event-loop
@@ -99,7 +99,7 @@ async def serve(listen: Path, venue_port: int, spin_us: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and relay."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench.relay")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness.relay")
     parser.add_argument("--listen", type=Path, required=True, help="Unix socket to accept load generators on")
     parser.add_argument("--venue-port", type=int, required=True, help="the OUCH simulator's TCP port")
     parser.add_argument("--spin-us", type=int, default=0, help="LoopSpinner budget (0 off, -1 always)")

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway.bench.harness import PathSpec, Placement, RunData, RunFigures, figures
-from gateway.bench.plan import Scenario
-from gateway.bench.stats import PERCENTILE_KEYS, Summary, compare, histogram, summarize, write_hgrm
+from benchmarks.harness.plan import Scenario
+from benchmarks.harness.runner import PathSpec, Placement, RunData, RunFigures, figures
+from benchmarks.harness.stats import PERCENTILE_KEYS, Summary, compare, histogram, summarize, write_hgrm
 
 FLOOR: Final = "floor"
 STAGE_ORDER: Final = (

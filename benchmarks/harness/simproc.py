@@ -1,6 +1,6 @@
 """The OUCH simulator as a benchmark process, with a receive clock the harness can join to strategy orders.
 
-``python -m gateway.bench.simproc --port-file P --out O`` runs the same ``OuchSimulator`` as
+``python -m benchmarks.harness.simproc --port-file P --out O`` runs the same ``OuchSimulator`` as
 ``gateway sim ouch`` (uvloop, no reference prices: every order rests and is answered by Accepted).
 For one-way latency it notes, per socket read, the monotonic time the bytes were read and which
 inbound messages they carried (the exchange's ``records`` already hold every inbound message in
@@ -26,11 +26,11 @@ from pathlib import Path
 import msgspec
 import uvloop
 
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig, SimulatorCore
+from simulators.ouch.soup_server import SoupServerConnection
 from venues.ouch.codec import decode_accepted
 from venues.ouch.errors import DecodeError
-from venues.ouch.exchange import ExchangeConfig
-from venues.ouch.simulator import OuchSimulator, SimulatorConfig, SimulatorCore
-from venues.ouch.soup_server import SoupServerConnection
 
 
 class ReceiveTimes(msgspec.Struct):
@@ -122,7 +122,7 @@ def read_receive_times(path: str | Path) -> dict[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the simulator."""
-    parser = argparse.ArgumentParser(prog="python -m gateway.bench.simproc")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness.simproc")
     parser.add_argument("--port-file", type=Path, required=True, help="write the listening port here")
     parser.add_argument("--out", type=Path, required=True, help="write receive times here on SIGTERM")
     parser.add_argument("--host", default="127.0.0.1")

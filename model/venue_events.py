@@ -1,0 +1,106 @@
+"""The normalised venue events every adapter produces, and the session states it reports.
+
+Adapters (``venues.*``) create these, the core (``gateway.engine``) applies them to orders,
+and the journal stores them inside ``JVenueEvent`` records: the tags and the array layout
+are part of the journal format, so existing journals must keep decoding.
+
+Every event carries ``venue_seq``: the venue's own sequence number for the message that
+produced it (SoupBinTCP sequence, FIX MsgSeqNum), or 0 for events the adapter synthesises.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import msgspec
+
+
+class _VenueEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Base for normalised venue events."""
+
+
+class VenueAccepted(_VenueEvent, tag="acc", frozen=True):
+    """The venue acknowledged a new order."""
+
+    venue_seq: int
+    order_id: int
+    venue_order_id: str
+    qty: int
+    price: int
+
+
+class VenueRejected(_VenueEvent, tag="rej", frozen=True):
+    """The venue refused a new order; it is finished."""
+
+    venue_seq: int
+    order_id: int
+    code: str
+    text: str
+
+
+class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
+    """An execution against the order."""
+
+    venue_seq: int
+    order_id: int
+    qty: int
+    price: int
+    liquidity: str
+    exec_id: str
+
+
+class VenueCanceled(_VenueEvent, tag="can", frozen=True):
+    """Quantity was canceled; ``canceled_qty`` 0 means everything still open."""
+
+    venue_seq: int
+    order_id: int
+    canceled_qty: int
+    reason: str
+    text: str
+
+
+class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
+    """A replace took effect; ``leaves_qty`` is what is now open at ``price``."""
+
+    venue_seq: int
+    order_id: int
+    leaves_qty: int
+    price: int
+    venue_order_id: str
+
+
+class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
+    """A cancel or replace was refused; the order is unchanged."""
+
+    venue_seq: int
+    order_id: int
+    code: str
+    text: str
+
+
+VenueEvent = VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected
+
+
+class VenueState(enum.StrEnum):
+    """Session state of a venue as the core and ops see it."""
+
+    DISCONNECTED = "DISCONNECTED"
+    CONNECTING = "CONNECTING"
+    LOGGING_IN = "LOGGING_IN"
+    UP = "UP"
+    """Logged in and replay complete: orders may be sent."""
+    ENDED = "ENDED"
+    """The venue ended the session for the day; no reconnect."""
+
+
+class UnsupportedOrder(msgspec.Struct, frozen=True):
+    """Why a venue cannot carry an order (a gateway-side reject, before anything is sent)."""
+
+    code: str
+    text: str
+
+
+EventSink = Callable[[VenueEvent], None]
+StateSink = Callable[[str, VenueState, str], None]
+"""Called with (venue name, new state, human reason) on every session state change."""
