@@ -40,7 +40,7 @@ import yaml
 
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
-from model.order import Order, apply_ack, apply_canceled, apply_fill, new_order_leaves
+from model.order import Order, apply_ack, apply_canceled, apply_fill, mark_sent, new_order_leaves
 from risk.engine import RiskEngine
 
 ORDER_GAP_NS = 200_000
@@ -180,6 +180,7 @@ def measure(engine: RiskEngine, clock: FakeClock, flow: Flow, life: bool) -> tup
             denial = check_and_commit_new(order, now)
             if denial is None:
                 opened(order)
+                mark_sent(order, "V")
                 apply_ack(order, "V")
                 fill_qty = order.qty // 2
                 apply_fill(order, fill_qty, order.price)
@@ -194,6 +195,7 @@ def measure(engine: RiskEngine, clock: FakeClock, flow: Flow, life: bool) -> tup
             end = timer()
             if denial is None:
                 opened(order)
+                mark_sent(order, "V")
                 prev = order.leaves_qty
                 apply_canceled(order, 0)
                 changed(order, prev, order.price)

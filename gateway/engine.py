@@ -60,7 +60,11 @@ from gateway.strategy_state import StrategyLink, StrategyState
 from model.clock import NowNs
 from model.enums import RejectSource
 from model.order import (
+    CANCEL_WANTED_STATES,
+    PHASE,
+    IllegalTransition,
     Order,
+    OrderInput,
     OrderState,
     apply_ack,
     apply_cancel_rejected,
@@ -68,6 +72,12 @@ from model.order import (
     apply_fill,
     apply_reject,
     apply_replaced,
+    can,
+    cancel_input,
+    hold_cancel,
+    mark_sent,
+    refuse,
+    release_cancel,
     request_cancel,
     request_replace,
 )
@@ -96,6 +106,10 @@ BATCH_BYTES: Final = 4096
 GATEWAY = RejectSource.GATEWAY
 RISK = RejectSource.RISK
 VENUE = RejectSource.VENUE
+_REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
+_HOLD: Final = OrderInput.HOLD_CANCEL
+_RELEASE: Final = OrderInput.RELEASE_CANCEL
+_CANCEL_SENT: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 
 
 class EngineCounters(msgspec.Struct):
@@ -217,8 +231,7 @@ class Engine:
                         self._mark_dirty(link)
         if state is VenueState.UP and not self.recovering:
             for order in list(self.open_orders.values()):
-                if order.venue == name and order.cancel_queued and order.state is not OrderState.PENDING_REPLACE:
-                    order.cancel_queued = False
+                if order.venue == name and can(order, _RELEASE):
                     self._send_cancel(order)
 
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
@@ -298,10 +311,10 @@ class Engine:
 
     def _on_venue_canceled(self, order: Order, ev: VenueCanceled) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
-        if order.is_terminal:
+        removed = apply_canceled(order, ev.canceled_qty)
+        if removed is None:
             self._out_of_place(order, ev)
             return
-        removed = apply_canceled(order, ev.canceled_qty)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         if order.state is OrderState.CANCELED:
             self.counters.canceled += 1
@@ -325,9 +338,8 @@ class Engine:
                 st,
                 Canceled(st.next_seq, order.cl_ord_id, 0, 0, "NOTHING_LEFT", "replace left no open quantity"),
             )
-        elif order.cancel_queued:
-            order.cancel_queued = False
-            self._cancel(order)
+        else:
+            self._release_if_up(order)
 
     def _on_venue_cancel_rejected(self, order: Order, ev: VenueCancelRejected) -> None:
         if not apply_cancel_rejected(order):
@@ -336,9 +348,14 @@ class Engine:
         self.counters.cancel_rejected += 1
         st = self.strategies[order.strategy_id]
         self._emit(st, CancelRejected(st.next_seq, order.cl_ord_id, VENUE, ev.code, ev.text))
-        if order.cancel_queued:
-            order.cancel_queued = False
-            self._cancel(order)
+        self._release_if_up(order)
+
+    def _release_if_up(self, order: Order) -> None:
+        """Send the cancel held behind a replace that just resolved, if the venue can take it now."""
+        if order.state is OrderState.LIVE_HELD_CANCEL and not self.recovering:
+            venue = self.venues.get(order.venue)
+            if venue is not None and venue.state is VenueState.UP:
+                self._send_cancel(order)
 
     def _out_of_place(self, order: Order, event: object) -> None:
         self.counters.venue_events_out_of_place += 1
@@ -601,6 +618,7 @@ class Engine:
             return
         venue_ref = venue.send_new(order)
         self.latency.orders.add(t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+        mark_sent(order, venue_ref)
         self.journal.append(JSentNew(order_id, venue_ref))
         self.counters.orders_sent += 1
         self.open_orders[order_id] = order
@@ -640,8 +658,7 @@ class Engine:
     ) -> None:
         if not counted:
             self.counters.rejected_gateway += 1
-        order.state = OrderState.REJECTED
-        order.leaves_qty = 0
+        refuse(order)
         self.journal.append(JOrderRefused(order.order_id))
         self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, source, code, text))
 
@@ -654,7 +671,7 @@ class Engine:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)
             return
         assert order is not None
-        if order.state is OrderState.PENDING_CANCEL or order.cancel_queued:
+        if order.state in CANCEL_WANTED_STATES:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", "a cancel is already in flight")
             return
         denial = self.risk.check_cancel(order, self.clock())
@@ -670,10 +687,10 @@ class Engine:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *(problem or ("UNKNOWN_ORDER", "")))
             return
         venue = self.venues.get(order.venue)
-        if order.state is not OrderState.LIVE or order.cancel_queued:
+        if not can(order, OrderInput.REQUEST_REPLACE):
             problem = (
                 "REQUEST_PENDING",
-                f"order is {order.state.name}; replace only a LIVE order with nothing in flight",
+                f"order is {PHASE[order.state]}; replace only a LIVE order with nothing in flight",
             )
         elif msg.qty <= order.cum_qty:
             problem = ("INVALID_QTY", f"new total {msg.qty} must exceed the filled {order.cum_qty}")
@@ -695,6 +712,7 @@ class Engine:
         request_replace(order, msg.qty, msg.price)
         venue_ref = venue.send_replace(order, msg.qty, msg.price)
         if order.state is OrderState.PENDING_REPLACE:  # the adapter may have refused it synchronously
+            order.pending_ref = venue_ref
             self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, venue_ref))
             self.counters.replaces_sent += 1
 
@@ -702,7 +720,7 @@ class Engine:
         if order is None:
             return ("UNKNOWN_ORDER", f"no order with cl_ord_id {cl_ord_id!r}")
         if order.is_terminal:
-            return ("ORDER_CLOSED", f"order is already {order.state.name}")
+            return ("ORDER_CLOSED", f"order is already {PHASE[order.state]}")
         return None
 
     def _cancel_reject(self, st: StrategyState, cl_ord_id: str, source: RejectSource, code: str, text: str) -> None:
@@ -714,28 +732,27 @@ class Engine:
                 (not msg.account or order.account == msg.account)
                 and (not msg.venue or order.venue == msg.venue)
                 and (not msg.symbol or order.symbol == msg.symbol)
-                and order.state is not OrderState.PENDING_CANCEL
-                and not order.cancel_queued
+                and order.state not in CANCEL_WANTED_STATES
             ):
                 self._cancel(order)
 
     def _cancel(self, order: Order) -> None:
-        """Send a cancel now, or hold it until a replace resolves or the venue is back."""
-        if order.is_terminal or order.state is OrderState.PENDING_CANCEL:
-            return
+        """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted)."""
         venue = self.venues.get(order.venue)
-        if order.state is OrderState.PENDING_REPLACE or venue is None or venue.state is not VenueState.UP:
-            if not order.cancel_queued:
-                order.cancel_queued = True
-                self.journal.append(JCancelQueued(order.order_id))
-            return
-        self._send_cancel(order)
+        if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
+            self._send_cancel(order)
+        elif can(order, _HOLD):
+            hold_cancel(order)
+            self.journal.append(JCancelQueued(order.order_id))
 
     def _send_cancel(self, order: Order) -> None:
-        if not request_cancel(order):
-            return
+        """Send a cancel (a new one, or the held one) to the venue."""
+        if cancel_input(order) is _RELEASE:
+            release_cancel(order)
+        else:
+            request_cancel(order)
         self.venues[order.venue].send_cancel(order)
-        if order.state is OrderState.PENDING_CANCEL:  # the adapter may have refused it synchronously
+        if order.state in _CANCEL_SENT:  # the adapter may have refused it synchronously
             self.journal.append(JSentCancel(order.order_id))
             self.counters.cancels_sent += 1
 
@@ -872,6 +889,8 @@ class Engine:
             raise JournalCorruptError(
                 f"a journal record refers to order {exc.args[0]}, which the journal never created"
             ) from exc
+        except IllegalTransition as exc:  # CRC-valid but not what this gateway could have written
+            raise JournalCorruptError(f"a journal record is impossible where it stands: {exc}") from exc
         finally:
             self.recovering = False
             self.journal = attached
@@ -892,7 +911,12 @@ class Engine:
         replay.unanswered, replay.unjournaled = [], []
         for order in unanswered:
             st = self.strategies[order.strategy_id]
-            self._refuse(st, order, GATEWAY, "NOT_SENT", "the gateway stopped before sending this order to the venue")
+            text = "the gateway stopped before sending this order to the venue"
+            if can(order, OrderInput.REFUSE):
+                self._refuse(st, order, GATEWAY, "NOT_SENT", text)
+            else:  # refused, but the crash cut the answer off
+                self.counters.rejected_gateway += 1
+                self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, GATEWAY, "NOT_SENT", text))
         for strategy_id, event in unjournaled:
             st = self.strategies[strategy_id]
             self._emit(st, msgspec.structs.replace(event, seq=st.next_seq))

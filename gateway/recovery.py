@@ -21,8 +21,20 @@ from gateway.journal import (
 )
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
-from model.order import Order, OrderState, request_cancel, request_replace
-from model.venue_events import VenueEvent, VenueReplaced
+from model.order import (
+    Order,
+    OrderState,
+    can,
+    cancel_input,
+    hold_cancel,
+    mark_sent,
+    refuse,
+    release_cancel,
+    request_cancel,
+    request_replace,
+)
+from model.order import OrderInput as In
+from model.venue_events import VenueEvent
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 
@@ -97,22 +109,12 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
     unanswered: dict[int, Order] = {}
     trading_states: list[JTradingState] = []
     emitted = engine.recovery_emitted
-    current_ref: dict[int, str] = {}
-    """The venue reference each order is known by at the venue (its new order or last accepted replace)."""
-    pending_ref: dict[int, str] = {}
-    """The reference of a replace still in flight."""
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
             emitted.clear()
-            target = orders.get(rec.event.order_id)
-            was_replacing = target is not None and target.state is OrderState.PENDING_REPLACE
             engine.on_venue_event(rec.venue, rec.event)
-            if was_replacing and target is not None and target.state is not OrderState.PENDING_REPLACE:
-                ref = pending_ref.pop(target.order_id, None)
-                if ref is not None and isinstance(rec.event, VenueReplaced):
-                    current_ref[target.order_id] = ref
             seq = rec.event.venue_seq
             if seq > last_seq.get(rec.venue, 0):
                 last_seq[rec.venue] = seq
@@ -158,43 +160,43 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
             engine.next_order_id = max(engine.next_order_id, rec.order_id + 1)
         elif kind is JOrderRefused:
             assert isinstance(rec, JOrderRefused)
-            refused = orders[rec.order_id]
-            refused.state = OrderState.REJECTED
-            refused.leaves_qty = 0
+            refuse(orders[rec.order_id])
         elif kind is JSentNew:
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
+            mark_sent(order, rec.venue_ref)
             unanswered.pop(order.order_id, None)
             engine.open_orders[order.order_id] = order
             engine.strategies[order.strategy_id].open_orders[order.order_id] = order
             engine.risk.on_order_opened(order)
-            current_ref[order.order_id] = rec.venue_ref
         elif kind is JSentCancel:
             assert isinstance(rec, JSentCancel)
             order = orders[rec.order_id]
-            order.cancel_queued = False
-            request_cancel(order)
+            if cancel_input(order) is In.RELEASE_CANCEL:
+                release_cancel(order)
+            else:
+                request_cancel(order)
         elif kind is JSentReplace:
             assert isinstance(rec, JSentReplace)
-            order = orders[rec.order_id]
-            request_replace(order, rec.qty, rec.price)
-            pending_ref[order.order_id] = rec.venue_ref
+            request_replace(orders[rec.order_id], rec.qty, rec.price, rec.venue_ref)
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
-            orders[rec.order_id].cancel_queued = True
+            order = orders[rec.order_id]
+            if can(order, In.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
+                hold_cancel(order)
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             trading_states.append(rec)
         elif kind is JReplaceRejected:
             pass
-    _restore_venue_refs(engine, current_ref, pending_ref)
+    _restore_venue_refs(engine)
     replay = Replay(last_seq, at_last, list(unanswered.values()), trading_states=trading_states)
     replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
     emitted.clear()
     return replay
 
 
-def _restore_venue_refs(engine: ReplayTarget, current_ref: dict[int, str], pending_ref: dict[int, str]) -> None:
+def _restore_venue_refs(engine: ReplayTarget) -> None:
     """Tell each venue adapter, for every order still open, the reference(s) the venue knows it by.
 
     Called once the replay is complete, so each order is in its recovered state: first the
@@ -202,10 +204,11 @@ def _restore_venue_refs(engine: ReplayTarget, current_ref: dict[int, str], pendi
     """
     for order in engine.open_orders.values():
         venue = engine.venues.get(order.venue)
-        ref = current_ref.get(order.order_id)
-        if venue is None or ref is None:
+        if venue is None or not order.venue_ref:
             continue
-        venue.restore(order, ref)
-        pending = pending_ref.get(order.order_id)
-        if pending is not None and order.state is OrderState.PENDING_REPLACE:
-            venue.restore(order, pending)
+        venue.restore(order, order.venue_ref)
+        if order.pending_ref and order.state in _REPLACING:
+            venue.restore(order, order.pending_ref)
+
+
+_REPLACING = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})

@@ -1,22 +1,35 @@
-"""One order's life inside the gateway: its fields and its explicit state machine.
+"""One order's life inside the gateway: its fields and the one table that moves its state.
 
-States::
+``order.state`` is written in exactly one place, ``fire``, and only with a value read from
+``_NEXT``: the (state, input) -> state table built from ``TRANSITIONS``. Quantities (cumulative
+and open quantity, price, the replace in flight) are fields the small ``apply_*`` / ``request_*``
+functions update around the table; none of them writes the state itself.
 
-    PENDING_NEW --ack--> LIVE --fill/cancel/replace...--> FILLED | CANCELED
-         |                 |  \\--cancel req--> PENDING_CANCEL --canceled--> CANCELED
-         |                 |                        \\--cancel reject--> LIVE
-         |                 \\--replace req--> PENDING_REPLACE --replaced--> LIVE
-         |                                          \\--replace reject--> LIVE
-         \\--reject--> REJECTED
+Two entry points, because the two kinds of input deserve different answers:
 
-Transitions are applied by the ``apply_*`` functions below; each returns ``True`` when
-the event was legal in the current state and changed the order, ``False`` when it was
-out of place (the caller counts and logs it; the order is left as it was).
+* **Venue inputs** (ack, reject, fills, cancels, replaced, cancel/replace rejected) come from
+  outside: a venue may send anything at any time. An input that is out of place in the current
+  state returns False and leaves the order as it was; the caller counts and logs it.
+* **Gateway requests** (send, refuse, request/hold/release/drop a cancel, request a replace) are
+  the gateway's own decisions. One that is illegal in the current state is a bug in the gateway:
+  ``request`` raises ``IllegalTransition``. Callers check ``can(order, input)`` first.
+
+The table (``docs/architecture.md`` renders it from ``TRANSITIONS``; a test checks they agree)::
+
+    CREATED --send--> PENDING_NEW --ack / partial fill--> LIVE --full fill--> FILLED
+       \\--refuse--> REJECTED   |  \\--reject--> REJECTED   |  \\--full cancel--> CANCELED
+                               |                          |--request cancel--> PENDING_CANCEL
+                               |--request cancel--> PENDING_NEW_CANCEL (cancel sent before the ack)
+                               \\--hold cancel--> PENDING_NEW_HELD_CANCEL (venue down)
+    LIVE --request replace--> PENDING_REPLACE --replaced--> LIVE (or CANCELED: nothing left)
+                                  \\--hold cancel--> PENDING_REPLACE_HELD_CANCEL --replaced /
+                                      cancel/replace rejected--> LIVE_HELD_CANCEL --release--> PENDING_CANCEL
 """
 
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 import msgspec
 
@@ -24,25 +37,174 @@ from model.enums import OrderType, Side, TimeInForce
 
 
 class OrderState(enum.IntEnum):
-    """Where an order stands; values above ``PENDING_REPLACE`` are terminal."""
+    """Where an order stands; values from ``FILLED`` on are terminal."""
 
-    PENDING_NEW = 0
-    LIVE = 1
-    PENDING_CANCEL = 2
-    PENDING_REPLACE = 3
-    FILLED = 4
-    CANCELED = 5
-    REJECTED = 6
+    CREATED = 0
+    """Read from the strategy and journaled; neither sent to the venue nor refused yet."""
+    PENDING_NEW = 1
+    """Sent; the venue has not acknowledged it."""
+    PENDING_NEW_CANCEL = 2
+    """A cancel was sent before the venue acknowledged the order."""
+    PENDING_NEW_HELD_CANCEL = 3
+    """Not acknowledged; a cancel waits for the venue session to come back."""
+    LIVE = 4
+    """Acknowledged; nothing in flight."""
+    PENDING_CANCEL = 5
+    """Acknowledged; a cancel is in flight."""
+    PENDING_REPLACE = 6
+    """A replace is in flight."""
+    PENDING_REPLACE_HELD_CANCEL = 7
+    """A replace is in flight and a cancel waits behind it."""
+    LIVE_HELD_CANCEL = 8
+    """Acknowledged, nothing in flight; a cancel waits to be sent (venue down, or a replace just resolved)."""
+    FILLED = 9
+    CANCELED = 10
+    REJECTED = 11
 
 
-TERMINAL_STATES = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED})
-WORKING_STATES = frozenset(
-    {OrderState.PENDING_NEW, OrderState.LIVE, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}
+class OrderInput(enum.IntEnum):
+    """Everything that can move an order; venue inputs first, then the gateway's own requests."""
+
+    ACK = 0
+    REJECT = 1
+    PARTIAL_FILL = 2
+    FULL_FILL = 3
+    PARTIAL_CANCEL = 4
+    FULL_CANCEL = 5
+    REPLACED = 6
+    REPLACED_TO_NOTHING = 7
+    CANCEL_REJECT = 8
+    """The venue refused a cancel or a replace."""
+    SEND = 9
+    """The new order went to the venue."""
+    REFUSE = 10
+    """The gateway or risk refused the order before sending it."""
+    REQUEST_CANCEL = 11
+    """A cancel went to the venue."""
+    HOLD_CANCEL = 12
+    """A cancel was accepted but must wait (replace in flight, venue down)."""
+    RELEASE_CANCEL = 13
+    """A held cancel went to the venue."""
+    DROP_HELD_CANCEL = 14
+    """A held cancel could not be sent (the venue adapter refused it)."""
+    REQUEST_REPLACE = 15
+    """A replace went to the venue."""
+
+
+_S = OrderState
+_I = OrderInput
+
+VENUE_INPUTS: Final = frozenset(i for i in OrderInput if i < _I.SEND)
+REQUESTS: Final = frozenset(i for i in OrderInput if i >= _I.SEND)
+TERMINAL_STATES: Final = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED})
+WORKING_STATES: Final = frozenset(s for s in OrderState if s < _S.FILLED)
+HELD_CANCEL_STATES: Final = frozenset({_S.PENDING_NEW_HELD_CANCEL, _S.PENDING_REPLACE_HELD_CANCEL, _S.LIVE_HELD_CANCEL})
+"""A cancel was accepted and waits to be sent."""
+CANCEL_WANTED_STATES: Final = HELD_CANCEL_STATES | {_S.PENDING_NEW_CANCEL, _S.PENDING_CANCEL}
+"""A cancel is in flight or held: another one is redundant."""
+ACKED_STATES: Final = frozenset(
+    {_S.LIVE, _S.PENDING_CANCEL, _S.PENDING_REPLACE, _S.PENDING_REPLACE_HELD_CANCEL, _S.LIVE_HELD_CANCEL}
+)
+"""Working and acknowledged by the venue (ack or fill seen)."""
+
+_OPEN_AT_VENUE = (
+    _S.PENDING_NEW,
+    _S.PENDING_NEW_CANCEL,
+    _S.PENDING_NEW_HELD_CANCEL,
+    _S.LIVE,
+    _S.PENDING_CANCEL,
+    _S.PENDING_REPLACE,
+    _S.PENDING_REPLACE_HELD_CANCEL,
+    _S.LIVE_HELD_CANCEL,
 )
 
 
+def _rows() -> dict[tuple[OrderState, OrderInput], OrderState]:
+    table: dict[tuple[OrderState, OrderInput], OrderState] = {
+        (_S.CREATED, _I.SEND): _S.PENDING_NEW,
+        (_S.CREATED, _I.REFUSE): _S.REJECTED,
+        # not acknowledged yet
+        (_S.PENDING_NEW, _I.ACK): _S.LIVE,
+        (_S.PENDING_NEW, _I.REJECT): _S.REJECTED,
+        (_S.PENDING_NEW, _I.PARTIAL_FILL): _S.LIVE,
+        (_S.PENDING_NEW, _I.REQUEST_CANCEL): _S.PENDING_NEW_CANCEL,
+        (_S.PENDING_NEW, _I.HOLD_CANCEL): _S.PENDING_NEW_HELD_CANCEL,
+        (_S.PENDING_NEW_CANCEL, _I.ACK): _S.PENDING_CANCEL,
+        (_S.PENDING_NEW_CANCEL, _I.REJECT): _S.REJECTED,
+        (_S.PENDING_NEW_CANCEL, _I.PARTIAL_FILL): _S.PENDING_CANCEL,
+        (_S.PENDING_NEW_CANCEL, _I.CANCEL_REJECT): _S.PENDING_NEW,
+        (_S.PENDING_NEW_HELD_CANCEL, _I.ACK): _S.LIVE_HELD_CANCEL,
+        (_S.PENDING_NEW_HELD_CANCEL, _I.REJECT): _S.REJECTED,
+        (_S.PENDING_NEW_HELD_CANCEL, _I.PARTIAL_FILL): _S.LIVE_HELD_CANCEL,
+        (_S.PENDING_NEW_HELD_CANCEL, _I.RELEASE_CANCEL): _S.PENDING_NEW_CANCEL,
+        (_S.PENDING_NEW_HELD_CANCEL, _I.DROP_HELD_CANCEL): _S.PENDING_NEW,
+        # acknowledged
+        (_S.LIVE, _I.REQUEST_CANCEL): _S.PENDING_CANCEL,
+        (_S.LIVE, _I.HOLD_CANCEL): _S.LIVE_HELD_CANCEL,
+        (_S.LIVE, _I.REQUEST_REPLACE): _S.PENDING_REPLACE,
+        (_S.PENDING_CANCEL, _I.CANCEL_REJECT): _S.LIVE,
+        (_S.PENDING_REPLACE, _I.REPLACED): _S.LIVE,
+        (_S.PENDING_REPLACE, _I.CANCEL_REJECT): _S.LIVE,
+        (_S.PENDING_REPLACE, _I.HOLD_CANCEL): _S.PENDING_REPLACE_HELD_CANCEL,
+        (_S.PENDING_REPLACE_HELD_CANCEL, _I.REPLACED): _S.LIVE_HELD_CANCEL,
+        (_S.PENDING_REPLACE_HELD_CANCEL, _I.CANCEL_REJECT): _S.LIVE_HELD_CANCEL,
+        (_S.LIVE_HELD_CANCEL, _I.RELEASE_CANCEL): _S.PENDING_CANCEL,
+        (_S.LIVE_HELD_CANCEL, _I.DROP_HELD_CANCEL): _S.LIVE,
+    }
+    for state in _OPEN_AT_VENUE:
+        # fills and cancels can come at any time while the order is at the venue
+        table.setdefault((state, _I.PARTIAL_FILL), state)
+        table[(state, _I.FULL_FILL)] = _S.FILLED
+        table[(state, _I.PARTIAL_CANCEL)] = state
+        table[(state, _I.FULL_CANCEL)] = _S.CANCELED
+    for state in (_S.PENDING_REPLACE, _S.PENDING_REPLACE_HELD_CANCEL):
+        table[(state, _I.REPLACED_TO_NOTHING)] = _S.CANCELED
+    return table
+
+
+TRANSITIONS: Final[dict[tuple[OrderState, OrderInput], OrderState]] = _rows()
+"""Every legal (state, input) pair and the state it leads to; anything else is out of place / illegal."""
+
+_N_INPUTS: Final = len(OrderInput)
+_NEXT: Final[list[OrderState | None]] = [
+    TRANSITIONS.get((state, event)) for state in OrderState for event in OrderInput
+]
+"""Flat table indexed by ``state * len(OrderInput) + input``: the next state, or None."""
+
+
+PHASE: Final = {
+    OrderState.CREATED: "PENDING_NEW",
+    OrderState.PENDING_NEW: "PENDING_NEW",
+    OrderState.PENDING_NEW_CANCEL: "PENDING_CANCEL",
+    OrderState.PENDING_NEW_HELD_CANCEL: "PENDING_NEW",
+    OrderState.LIVE: "LIVE",
+    OrderState.PENDING_CANCEL: "PENDING_CANCEL",
+    OrderState.PENDING_REPLACE: "PENDING_REPLACE",
+    OrderState.PENDING_REPLACE_HELD_CANCEL: "PENDING_REPLACE",
+    OrderState.LIVE_HELD_CANCEL: "LIVE",
+    OrderState.FILLED: "FILLED",
+    OrderState.CANCELED: "CANCELED",
+    OrderState.REJECTED: "REJECTED",
+}
+"""The coarse name a strategy knows the state by (texts of CancelRejected, status)."""
+
+
+class IllegalTransition(Exception):  # noqa: N818 - the name says what it is
+    """The gateway asked for a transition its own order table forbids: a bug, never venue input."""
+
+    def __init__(self, order: Order, event: OrderInput) -> None:
+        super().__init__(f"order {order.order_id}: {event.name} is illegal in state {order.state.name}")
+        self.order_id = order.order_id
+        self.state = order.state
+        self.event = event
+
+
 class Order(msgspec.Struct, gc=False):
-    """Mutable record of one order; holds scalars only, so it is exempt from the GC."""
+    """Mutable record of one order; holds scalars only, so it is exempt from the GC.
+
+    The first eleven fields are what a strategy's NewOrder fixes (``ORDER_FIELDS``); the
+    journal's ``JOrderCreated`` carries exactly those plus ``t_in``.
+    """
 
     order_id: int
     strategy_id: str
@@ -55,17 +217,18 @@ class Order(msgspec.Struct, gc=False):
     price: int
     tif: TimeInForce
     ord_type: OrderType
-    state: OrderState = OrderState.PENDING_NEW
-    acked: bool = False
+    state: OrderState = OrderState.CREATED
     cum_qty: int = 0
     leaves_qty: int = 0
     venue_order_id: str = ""
+    venue_ref: str = ""
+    """The reference the venue knows the order by now (its new order, or the last replace it took)."""
+    pending_ref: str = ""
+    """The reference of the cancel or replace in flight ("" = none)."""
     pending_qty: int = 0
     """Requested total quantity of a Replace in flight."""
     pending_price: int = 0
     """Requested price of a Replace in flight."""
-    cancel_queued: bool = False
-    """A cancel arrived while a Replace was in flight; it is sent once the Replace resolves."""
     notional_traded: int = 0
     """Sum of fill qty * fill price (fixed-point) for this order."""
     t_sent: int = 0
@@ -87,97 +250,176 @@ class Order(msgspec.Struct, gc=False):
         """Return True while the order may still trade."""
         return self.state < OrderState.FILLED
 
+    @property
+    def acked(self) -> bool:
+        """Return True while the order works at the venue acknowledged (an ack or a fill was seen)."""
+        return self.state in ACKED_STATES
+
+    @property
+    def cancel_held(self) -> bool:
+        """Return True while a cancel waits to be sent."""
+        return self.state in HELD_CANCEL_STATES
+
+
+ORDER_FIELDS: Final = tuple(Order.__struct_fields__[:11])
+"""The fields a new order is created with, in order (``JOrderCreated`` starts with the same)."""
+
 
 def new_order_leaves(order: Order) -> None:
     """Initialise open quantity for a freshly created order."""
     order.leaves_qty = order.qty
 
 
+# ---- the table --------------------------------------------------------------------------------------
+
+
+def next_state(state: OrderState, event: OrderInput) -> OrderState | None:
+    """Return the state ``event`` leads to from ``state``, or None when it is out of place / illegal."""
+    return _NEXT[state * _N_INPUTS + event]
+
+
+def can(order: Order, event: OrderInput) -> bool:
+    """Return True if ``event`` is legal for ``order`` now."""
+    return _NEXT[order.state * _N_INPUTS + event] is not None
+
+
+def fire(order: Order, event: OrderInput) -> bool:
+    """Move ``order`` by ``event`` if the table allows it; return False (order unchanged) if not.
+
+    The only writer of ``Order.state``. Venue inputs call it directly (False = out of place);
+    gateway requests go through ``request``, which raises instead.
+    """
+    nxt = _NEXT[order.state * _N_INPUTS + event]
+    if nxt is None:
+        return False
+    order.state = nxt
+    return True
+
+
+def request(order: Order, event: OrderInput) -> None:
+    """Apply the gateway's own request ``event``; raise IllegalTransition if the table forbids it."""
+    if not fire(order, event):
+        raise IllegalTransition(order, event)
+
+
+# ---- venue inputs: quantities around the table --------------------------------------------------------
+
+
 def apply_ack(order: Order, venue_order_id: str) -> bool:
     """Record the venue's acknowledgement of the order."""
-    if order.state >= OrderState.FILLED or order.acked:
+    if not fire(order, OrderInput.ACK):
         return False
-    order.acked = True
     order.venue_order_id = venue_order_id
-    if order.state == OrderState.PENDING_NEW:
-        order.state = OrderState.LIVE
     return True
 
 
 def apply_reject(order: Order) -> bool:
     """Record the venue refusing a new order."""
-    if order.state not in (OrderState.PENDING_NEW, OrderState.PENDING_CANCEL) or order.acked:
+    if not fire(order, OrderInput.REJECT):
         return False
-    order.state = OrderState.REJECTED
     order.leaves_qty = 0
     return True
 
 
 def apply_fill(order: Order, qty: int, price: int) -> bool:
     """Record an execution; the order is FILLED once nothing is left open."""
-    if order.state >= OrderState.FILLED or qty <= 0:
+    if qty <= 0:
         return False
-    order.acked = True
+    leaves = order.leaves_qty - qty
+    if not fire(order, OrderInput.FULL_FILL if leaves <= 0 else OrderInput.PARTIAL_FILL):
+        return False
     order.cum_qty += qty
     order.notional_traded += qty * price
-    order.leaves_qty = max(order.leaves_qty - qty, 0)
-    if order.leaves_qty == 0:
-        order.state = OrderState.FILLED
-    elif order.state == OrderState.PENDING_NEW:
-        order.state = OrderState.LIVE
+    order.leaves_qty = leaves if leaves > 0 else 0
+    if leaves <= 0:
+        order.pending_qty = order.pending_price = 0
+        order.pending_ref = ""
     return True
 
 
-def apply_canceled(order: Order, canceled_qty: int) -> int:
-    """Record canceled quantity (0 = all still open); return the quantity actually removed."""
-    if order.state >= OrderState.FILLED:
-        return 0
-    removed = order.leaves_qty if canceled_qty <= 0 else min(canceled_qty, order.leaves_qty)
-    order.leaves_qty -= removed
-    if order.leaves_qty == 0:
-        order.state = OrderState.CANCELED
-        order.cancel_queued = False
+def apply_canceled(order: Order, canceled_qty: int) -> int | None:
+    """Record canceled quantity (0 = all still open); return the quantity removed, None if out of place."""
+    leaves = order.leaves_qty
+    removed = leaves if canceled_qty <= 0 or canceled_qty >= leaves else canceled_qty
+    if not fire(order, OrderInput.FULL_CANCEL if removed == leaves else OrderInput.PARTIAL_CANCEL):
+        return None
+    order.leaves_qty = leaves - removed
+    if removed == leaves:
+        order.pending_qty = order.pending_price = 0
+        order.pending_ref = ""
     return removed
-
-
-def request_cancel(order: Order) -> bool:
-    """Move an open order to PENDING_CANCEL; False if a request is already in flight."""
-    if order.state in (OrderState.PENDING_NEW, OrderState.LIVE):
-        order.state = OrderState.PENDING_CANCEL
-        return True
-    return False
-
-
-def request_replace(order: Order, qty: int, price: int) -> bool:
-    """Move a live order to PENDING_REPLACE; False unless it is LIVE."""
-    if order.state != OrderState.LIVE:
-        return False
-    order.state = OrderState.PENDING_REPLACE
-    order.pending_qty = qty
-    order.pending_price = price
-    return True
 
 
 def apply_replaced(order: Order, leaves_qty: int, price: int, venue_order_id: str) -> bool:
     """Record a completed replace: new total quantity, price and open quantity."""
-    if order.state != OrderState.PENDING_REPLACE:
+    if not fire(order, OrderInput.REPLACED if leaves_qty > 0 else OrderInput.REPLACED_TO_NOTHING):
         return False
     order.qty = order.pending_qty
     order.price = price
-    order.leaves_qty = leaves_qty
+    order.leaves_qty = leaves_qty if leaves_qty > 0 else 0
     if venue_order_id:
         order.venue_order_id = venue_order_id
-    order.pending_qty = 0
-    order.pending_price = 0
-    order.state = OrderState.LIVE if leaves_qty > 0 else OrderState.CANCELED
+    if order.pending_ref:
+        order.venue_ref = order.pending_ref
+    order.pending_ref = ""
+    order.pending_qty = order.pending_price = 0
     return True
 
 
 def apply_cancel_rejected(order: Order) -> bool:
     """Return an order whose cancel or replace was refused to where it was."""
-    if order.state not in (OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE):
+    if not fire(order, OrderInput.CANCEL_REJECT):
         return False
-    order.pending_qty = 0
-    order.pending_price = 0
-    order.state = OrderState.LIVE if order.acked else OrderState.PENDING_NEW
+    order.pending_ref = ""
+    order.pending_qty = order.pending_price = 0
     return True
+
+
+# ---- gateway requests ---------------------------------------------------------------------------------
+
+
+def mark_sent(order: Order, venue_ref: str) -> None:
+    """The new order went to the venue under ``venue_ref``."""
+    request(order, OrderInput.SEND)
+    order.venue_ref = venue_ref
+
+
+def refuse(order: Order) -> None:
+    """The gateway or risk refused the order before it reached a venue."""
+    request(order, OrderInput.REFUSE)
+    order.leaves_qty = 0
+
+
+def request_cancel(order: Order, venue_ref: str = "") -> None:
+    """A cancel went to the venue (``venue_ref``: the reference it carries, if the venue has one)."""
+    request(order, OrderInput.REQUEST_CANCEL)
+    order.pending_ref = venue_ref
+
+
+def hold_cancel(order: Order) -> None:
+    """A cancel was accepted but must wait for a replace in flight or for the venue session."""
+    request(order, OrderInput.HOLD_CANCEL)
+
+
+def release_cancel(order: Order, venue_ref: str = "") -> None:
+    """The held cancel went to the venue."""
+    request(order, OrderInput.RELEASE_CANCEL)
+    order.pending_ref = venue_ref
+
+
+def drop_held_cancel(order: Order) -> None:
+    """The held cancel could not be sent (the venue adapter refused it); the order is as before."""
+    request(order, OrderInput.DROP_HELD_CANCEL)
+
+
+def request_replace(order: Order, qty: int, price: int, venue_ref: str = "") -> None:
+    """A replace to total ``qty`` at ``price`` went to the venue under ``venue_ref``."""
+    request(order, OrderInput.REQUEST_REPLACE)
+    order.pending_qty = qty
+    order.pending_price = price
+    order.pending_ref = venue_ref
+
+
+def cancel_input(order: Order) -> OrderInput:
+    """Return the input a cancel that goes out now is: a release of a held one, or a fresh request."""
+    return OrderInput.RELEASE_CANCEL if order.state in HELD_CANCEL_STATES else OrderInput.REQUEST_CANCEL

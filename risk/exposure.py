@@ -20,7 +20,6 @@ from model.order import Order, OrderState
 
 _FILLED = OrderState.FILLED
 _PENDING_NEW = OrderState.PENDING_NEW
-_PENDING_REPLACE = OrderState.PENDING_REPLACE
 
 
 class PositionState(msgspec.Struct, gc=False):
@@ -161,12 +160,12 @@ class ExposureBook:
         if state >= _FILLED:
             return 0, 0
         leaves = order.leaves_qty
-        if leaves <= 0 and state == _PENDING_NEW:
+        if leaves <= 0 and state <= _PENDING_NEW:
             leaves = order.qty - order.cum_qty
         leaves = max(leaves, 0)
         price = order.price if order.price > 0 else record.valuation_price
         notional = leaves * price
-        if state == _PENDING_REPLACE and order.pending_qty > 0:
+        if order.pending_qty > 0:  # a replace in flight
             pending_leaves = max(order.pending_qty - order.cum_qty, 0)
             pending_price = order.pending_price if order.pending_price > 0 else price
             leaves = max(leaves, pending_leaves)

@@ -147,7 +147,7 @@ def test_recover_when_cancel_was_queued_then_sent_once_venue_up(tmp_path: Path) 
     fresh = Rig()
     fresh.venue._state = VenueState.DISCONNECTED
     fresh.engine.recover(read_journal(path))
-    assert fresh.engine.orders[1].cancel_queued
+    assert fresh.engine.orders[1].state is OrderState.LIVE_HELD_CANCEL
     fresh.venue.set_state(VenueState.UP)
     assert fresh.venue.commands == [("cancel", 1, 0, 0)]
     assert isinstance(rig.engine.strategies["S1"].events[0], OrderAccepted)

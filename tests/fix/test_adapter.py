@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
-from model.order import OrderState
+from model.order import apply_ack, mark_sent
 from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
@@ -396,7 +396,8 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     second = build_fix_venue(_file_config(tmp_path), clock)
     recorder = Recorder()
     second.event_sink = recorder.event
-    order.state = OrderState.LIVE
+    mark_sent(order, ref)
+    apply_ack(order, "OID1")
     second.restore(order, ref)
     wire2 = Wire()
     second.attach(wire2.write, wire2.close)

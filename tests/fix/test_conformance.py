@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from model.clock import monotonic_ns
-from model.order import OrderState
+from model.order import apply_ack, mark_sent
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
@@ -305,7 +305,8 @@ async def test_s11_restart_when_gateway_killed_mid_session_then_numbers_resume_n
 
     second = GatewaySide(sim, store)
     for order in resting:
-        order.state = OrderState.LIVE
+        mark_sent(order, f"Q{order.order_id}")
+        apply_ack(order, "")
         second.venue.restore(order, f"Q{order.order_id}")
     second.venue.restore(in_flight, "Q21")
     second.venue.resume_from_venue_seq(max(e.venue_seq for e in events_before))
@@ -366,7 +367,8 @@ async def test_s13_strict_mode_when_orders_flow_then_every_message_validates_and
     assert side.venue.check_order(order) is None
     side.send(order)
     await side.wait_events(1)
-    order.state = OrderState.LIVE
+    mark_sent(order, "Q40")
+    apply_ack(order, "")
     ref = side.venue.send_replace(order, 300, 1_400_000)
     side.venue.flush()
     await side.wait_events(2)

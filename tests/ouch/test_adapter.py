@@ -8,7 +8,7 @@ import pytest
 
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
-from model.order import OrderState
+from model.order import apply_ack, mark_sent, request_replace
 from model.venue_events import (
     UnsupportedOrder,
     VenueAccepted,
@@ -382,8 +382,9 @@ def test_restart_when_restored_and_resumed_then_only_new_events_and_higher_user_
     core = first.core
 
     second = Link(tmp_path, core=core, clock=first.clock)
-    resting.state = OrderState.LIVE
-    resting.acked = True
+    mark_sent(resting, "1")
+    apply_ack(resting, "100000001")
+    mark_sent(unanswered, "2")
     second.venue.restore(resting, "1")
     second.venue.restore(unanswered, "2")
     second.venue.resume("OUCHSIM", 2)
@@ -406,10 +407,9 @@ def test_restore_when_replace_was_in_flight_then_replace_resent_with_both_number
     first.venue.flush()
     first.disconnect()
     second = Link(tmp_path, core=first.core, clock=first.clock)
-    order.state = OrderState.PENDING_REPLACE
-    order.acked = True
-    order.pending_qty = 200
-    order.pending_price = PX - 300
+    mark_sent(order, "1")
+    apply_ack(order, "100000001")
+    request_replace(order, 200, PX - 300, "2")
     second.venue.restore(order, "1")
     second.venue.restore(order, "2")
     second.venue.resume("OUCHSIM", 2)
@@ -420,7 +420,8 @@ def test_restore_when_replace_was_in_flight_then_replace_resent_with_both_number
 def test_restore_when_several_numbers_may_be_live_then_cancel_names_all_of_them(tmp_path: Path) -> None:
     link = Link(tmp_path)
     order = make_order(41)
-    order.state = OrderState.LIVE
+    mark_sent(order, "5")
+    apply_ack(order, "")
     link.venue.restore(order, "5")
     link.venue.restore(order, "7")
     link.connect()
@@ -463,6 +464,7 @@ def test_restart_when_venue_is_in_a_new_session_then_waiting_requests_rejected_a
     first.venue.flush()
     first.disconnect()
     second = Link(tmp_path, sim=SimulatorConfig(session="NEXTSESS"))
+    mark_sent(waiting, "2")
     second.venue.restore(waiting, "2")
     second.connect()
     assert second.venue.state is VenueState.UP

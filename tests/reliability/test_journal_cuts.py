@@ -27,10 +27,10 @@ from gateway.protocol.messages import (
     Replaced,
 )
 from model.fsync import FsyncPolicy
-from model.order import OrderState
+from model.order import ACKED_STATES, OrderState
 from tests.harness import Rig
 
-OPEN_STATES = {OrderState.LIVE, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE}
+SENT_UNANSWERED = {OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL}
 
 
 def _journaled_flow(path: Path) -> list[JournalRecord]:
@@ -111,11 +111,11 @@ def _check_consistent(rig: Rig, where: str) -> None:
             if not isinstance(event, CancelRejected):
                 by_order.setdefault(event.cl_ord_id, []).append(event)
         for cl_ord_id, order in st.orders.items():
-            if order.state is OrderState.PENDING_NEW:
+            if order.state in SENT_UNANSWERED:
                 assert order.order_id in engine.open_orders, f"{where}: {cl_ord_id} neither sent nor answered"
                 assert cl_ord_id not in by_order, where
                 continue
-            state = "LIVE" if order.state in OPEN_STATES else order.state.name
+            state = "LIVE" if order.state in ACKED_STATES else order.state.name
             folded = _fold(by_order.get(cl_ord_id, []))
             assert folded == (state, order.cum_qty, order.leaves_qty), f"{where}: {cl_ord_id} {folded} vs {order}"
 

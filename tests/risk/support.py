@@ -13,7 +13,7 @@ import yaml
 from model.clock import FakeClock
 from model.denials import Denial
 from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
-from model.order import Order, OrderState, apply_ack, apply_canceled, apply_fill, new_order_leaves
+from model.order import Order, apply_ack, apply_canceled, apply_fill, mark_sent, new_order_leaves, refuse
 from risk.engine import RiskEngine
 
 WALL_NS = 1_749_823_200_000_000_000
@@ -117,10 +117,10 @@ def submit(engine: RiskEngine, new: Order, clock: FakeClock) -> Denial | None:
     denial = engine.check_and_commit_new(new, clock())
     if denial is None:
         engine.on_order_opened(new)
+        mark_sent(new, str(new.order_id))
         apply_ack(new, f"V{new.order_id}")
     else:
-        new.state = OrderState.REJECTED
-        new.leaves_qty = 0
+        refuse(new)
     return denial
 
 

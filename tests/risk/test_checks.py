@@ -354,14 +354,14 @@ def test_check_replace_when_replace_in_flight_then_larger_exposure_counted_until
     working = order(qty=100)
     assert submit(engine, working, clock) is None
     assert engine.check_replace(working, 300, working.price, clock()) is None
-    assert request_replace(working, 300, working.price)
+    request_replace(working, 300, working.price)
     assert engine.position("ACC1", "AAPL").open_buy_qty == 300
     prev = (working.leaves_qty, working.price)
     assert apply_replaced(working, 300, working.price, "")
     engine.on_open_changed(working, *prev)
     assert engine.position("ACC1", "AAPL").open_buy_qty == 300
     assert engine.check_replace(working, 50, working.price, clock()) is None
-    assert request_replace(working, 50, working.price)
+    request_replace(working, 50, working.price)
     assert engine.position("ACC1", "AAPL").open_buy_qty == 300  # may still fill at 300 until confirmed
     prev = (working.leaves_qty, working.price)
     assert apply_replaced(working, 50, working.price, "")

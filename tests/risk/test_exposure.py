@@ -16,6 +16,8 @@ from model.order import (
     apply_fill,
     apply_reject,
     apply_replaced,
+    mark_sent,
+    refuse,
     request_cancel,
     request_replace,
 )
@@ -63,7 +65,7 @@ def test_on_open_changed_when_canceled_then_exposure_released(tmp_path: Path) ->
     engine, clock = make_engine(tmp_path)
     working = order(qty=100)
     assert submit(engine, working, clock) is None
-    assert request_cancel(working)
+    request_cancel(working)
     engine.on_open_changed(working, working.leaves_qty, working.price)  # still counted while pending
     assert engine.exposure("ACC1").open_orders == 1
     cancel(engine, working)
@@ -86,6 +88,7 @@ def test_on_open_changed_when_venue_rejects_then_exposure_released(tmp_path: Pat
     working = order(qty=100)
     assert engine.check_and_commit_new(working, clock()) is None
     engine.on_order_opened(working)
+    mark_sent(working, "1")
     assert apply_reject(working)
     engine.on_open_changed(working, 100, working.price)
     assert engine.exposure("ACC1") == ExposureView(0, 0, 0)
@@ -98,8 +101,7 @@ def test_on_open_changed_when_risk_approved_order_never_sent_then_reservation_re
     working = order(qty=100)
     assert engine.check_and_commit_new(working, clock()) is None
     assert engine.exposure("ACC1").open_orders == 1  # reserved at approval, before it is sent
-    working.state = OrderState.REJECTED  # e.g. the venue is down: the core refuses it
-    working.leaves_qty = 0
+    refuse(working)  # e.g. the venue is down: the core refuses it
     engine.on_open_changed(working, 100, working.price)
     assert engine.exposure("ACC1") == ExposureView(0, 0, 0)
 
@@ -109,7 +111,7 @@ def test_on_open_changed_when_replace_refused_by_venue_then_reservation_released
     working = order(qty=100)
     assert submit(engine, working, clock) is None
     assert engine.check_replace(working, 500, px("100.00"), clock()) is None
-    assert request_replace(working, 500, px("100.00"))
+    request_replace(working, 500, px("100.00"))
     assert engine.position("ACC1", "AAPL").open_buy_qty == 500
     assert apply_cancel_rejected(working)
     engine.on_open_changed(working, working.leaves_qty, working.price)
@@ -121,7 +123,7 @@ def test_on_open_changed_when_replaced_to_new_price_then_notional_follows(tmp_pa
     working = order(qty=100, price="100.00")
     assert submit(engine, working, clock) is None
     assert engine.check_replace(working, 100, px("101.00"), clock()) is None
-    assert request_replace(working, 100, px("101.00"))
+    request_replace(working, 100, px("101.00"))
     assert engine.exposure("ACC1").open_notional == px(10_100)
     assert apply_replaced(working, 100, px("101.00"), "")
     engine.on_open_changed(working, 100, px("100.00"))
@@ -138,6 +140,7 @@ def test_on_order_opened_when_order_was_never_checked_then_still_counted(tmp_pat
 def test_on_execution_when_order_unknown_to_risk_then_position_still_updated(tmp_path: Path) -> None:
     engine, _ = make_engine(tmp_path)
     stray = order(qty=10)
+    mark_sent(stray, "1")
     assert apply_fill(stray, 10, px(100))
     engine.on_execution(stray, 10, px(100))
     assert engine.position("ACC1", "AAPL") == PositionView(10, 0, 0)
@@ -188,7 +191,7 @@ def test_exposure_when_random_order_lives_then_totals_equal_a_recount_of_the_ord
             new_qty = target.cum_qty + qty
             if engine.check_replace(target, new_qty, target.price, clock()) is None:
                 request_replace(target, new_qty, target.price)
-        elif kind == "replace_done" and target.state == OrderState.PENDING_REPLACE:
+        elif kind == "replace_done" and target.state is OrderState.PENDING_REPLACE:
             apply_replaced(target, target.pending_qty - target.cum_qty, target.price, "")
             engine.on_open_changed(target, *prev)
         elif kind == "replace_rej" and apply_cancel_rejected(target):
@@ -200,7 +203,7 @@ def test_exposure_when_random_order_lives_then_totals_equal_a_recount_of_the_ord
         traded += o.notional_traded
         if o.is_open:
             leaves = o.leaves_qty
-            if o.state == OrderState.PENDING_REPLACE:
+            if o.pending_qty > 0:
                 leaves = max(leaves, o.pending_qty - o.cum_qty)
             count += 1
             notional += leaves * o.price

@@ -89,6 +89,7 @@ _STATE_MAP: Final = {
     FixSessionState.LOGOUT_SENT: VenueState.DISCONNECTED,
     FixSessionState.ENDED: VenueState.ENDED,
 }
+_REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
@@ -296,7 +297,7 @@ class FixVenue(VenueAdapter):
             self._orders[order.order_id] = _Tracked(order, ref)
             return
         tracked.order = order
-        if order.state is OrderState.PENDING_REPLACE:
+        if order.state in _REPLACING:
             tracked.pending = ref
         else:
             tracked.working = ref

@@ -83,6 +83,7 @@ _SHORT_SIDES: Final = frozenset({Side.SELL_SHORT, Side.SELL_SHORT_EXEMPT})
 _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in range(0x34)}
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
+_REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 
 
 class _Chain(msgspec.Struct, gc=False):
@@ -346,7 +347,7 @@ class OuchVenue(VenueAdapter):
                 self._replace_refs.add(number)
             else:
                 self._replace_refs.discard(number)
-        if order.state == OrderState.PENDING_REPLACE and len(known) > 1:
+        if order.state in _REPLACING and len(known) > 1:
             live = known[:-1]
             chain.pending_user_ref_num = known[-1]
         else:
@@ -693,7 +694,8 @@ class OuchVenue(VenueAdapter):
         if chain.done:
             return
         scratch = bytearray()
-        if order.state == OrderState.PENDING_NEW and not order.acked:
+        state = order.state
+        if state is OrderState.PENDING_NEW or state is OrderState.PENDING_NEW_HELD_CANCEL:
             pack_enter_order(
                 scratch,
                 chain.user_ref_num,
@@ -710,10 +712,10 @@ class OuchVenue(VenueAdapter):
                 self._enter_short_appendage if order.side in _SHORT_SIDES else self._enter_appendage,
             )
             self._inflight[chain.user_ref_num] = scratch
-        elif order.state == OrderState.PENDING_REPLACE and chain.pending_user_ref_num:
+        elif state in _REPLACING and chain.pending_user_ref_num:
             self._pack_replace(scratch, chain, chain.pending_user_ref_num, order.pending_qty, order.pending_price)
             self._inflight[chain.pending_user_ref_num] = scratch
-        elif order.state == OrderState.PENDING_CANCEL:
+        elif state is OrderState.PENDING_CANCEL or state is OrderState.PENDING_NEW_CANCEL:
             for number in chain.cancel_targets():
                 packet = bytearray()
                 pack_cancel_order(packet, number, 0)
