@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
+
 from gateway.admin import start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
@@ -162,7 +164,7 @@ class GatewayProcess:
         scan = JournalScan()
         started = time.perf_counter()
         try:
-            last_seq = self.engine.recover(read_journal(path, scan))
+            resume = self.engine.recover(read_journal(path, scan))
         except JournalCorruptError as exc:
             raise ConfigError(
                 f"{exc} (after reading {scan.records} records of {path}); move the file aside only after "
@@ -172,8 +174,9 @@ class GatewayProcess:
             truncate_torn_tail(path, scan.good_bytes)
         elapsed = time.perf_counter() - started
         for venue in self.venues:
-            if venue.name in last_seq:
-                venue.resume_from_journal(last_seq[venue.name])
+            point = resume.get(venue.name)
+            if point is not None:
+                venue.resume_after(point)
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:
             log.error(
@@ -188,17 +191,17 @@ class GatewayProcess:
             "torn_bytes_truncated": scan.torn_bytes,
             "orders": len(self.engine.orders),
             "open_orders": len(self.engine.open_orders),
-            "venue_last_seq": last_seq,
+            "venue_resume": {name: msgspec.to_builtins(point) for name, point in resume.items()},
             "seconds": round(elapsed, 3),
         }
         if scan.records:
             log.info(
-                "recovered %d journal records in %.3f s: %d orders, %d open, venue sequence %s",
+                "recovered %d journal records in %.3f s: %d orders, %d open, venues resume after %s",
                 scan.records,
                 elapsed,
                 len(self.engine.orders),
                 len(self.engine.open_orders),
-                last_seq,
+                {name: (point.epoch, point.high_water) for name, point in resume.items()},
             )
         self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
         self.engine.journal = self.journal

@@ -33,6 +33,7 @@ from gateway.journal import (
     JSentNew,
     JSentReplace,
     JStrategyEvent,
+    JVenueEpoch,
     JVenueEvent,
     NullJournal,
 )
@@ -59,6 +60,7 @@ from gateway.strategy_session import InvalidRequest, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from model.clock import NowNs
 from model.enums import RejectSource
+from model.exactly_once import ExactlyOnce, ResumePoint
 from model.order import (
     CANCEL_WANTED_STATES,
     PHASE,
@@ -131,7 +133,6 @@ class EngineCounters(msgspec.Struct):
     venue_events: int = 0
     venue_events_unknown_order: int = 0
     venue_events_out_of_place: int = 0
-    venue_events_duplicate: int = 0
     strategy_connections: int = 0
     strategy_refused: int = 0
     account_not_permitted: int = 0
@@ -171,12 +172,12 @@ class Engine:
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
-        self._venue_seq_floor: dict[str, int] = {}
+        self.exactly_once = ExactlyOnce(on_epoch=self._on_venue_epoch)
+        """Decides which venue messages are new (adapters ask it) and which requests are unanswered."""
         self.recovery_emitted: list[tuple[StrategyState, OrderEvent]] = []
         """Events the handlers produced while replaying a journaled venue event (see recovery.py)."""
         self.replay = Replay()
         """What the last ``recover`` found (``finish_recovery`` consumes its leftovers)."""
-        self._floor_event_types: dict[str, set[type]] = {}
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
         self._wire_pending: list[Order] = []
@@ -216,6 +217,12 @@ class Engine:
 
         venue.event_sink = sink
         venue.state_sink = self.on_venue_state
+        venue.bind_sequence(self.exactly_once.venue(name))
+
+    def _on_venue_epoch(self, venue: str, epoch: str) -> None:
+        """Journal that ``venue``'s message numbering restarted: later venue_seq values count from 0 again."""
+        log.info("venue %s: message numbering is now %r", venue, epoch)
+        self.journal.append(JVenueEpoch(venue, epoch))
 
     def on_venue_state(self, name: str, state: VenueState, reason: str) -> None:
         """Note a venue session state change; release held cancels once it is UP."""
@@ -230,8 +237,12 @@ class Engine:
                         link.session.send(notice)
                         self._mark_dirty(link)
         if state is VenueState.UP and not self.recovering:
-            for order in list(self.open_orders.values()):
-                if order.venue == name and can(order, _RELEASE):
+            mine = [order for order in self.open_orders.values() if order.venue == name]
+            unanswered = self.exactly_once.unanswered(mine)
+            if unanswered:
+                self.venues[name].after_replay(unanswered)
+            for order in mine:
+                if can(order, _RELEASE):
                     self._send_cancel(order)
 
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
@@ -243,28 +254,12 @@ class Engine:
             if self.counters.venue_events_unknown_order <= 10:
                 log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
             return
-        seq = event.venue_seq
-        floor = self._venue_seq_floor.get(venue, 0)
-        if seq and floor:
-            if seq == floor and type(event) in self._floor_event_types.get(venue, ()):
-                self.counters.venue_events_duplicate += 1
-                return
-            # adapters never replay below the floor: lower means the venue restarted its numbering;
-            # higher means the replay has moved past it. Either way the floor no longer applies.
-            if seq != floor:
-                del self._venue_seq_floor[venue]
         if not self.recovering:
             if not self._venue_event_ns:
                 self._venue_event_ns = self.clock()
             self._venue_events_pending += 1
             self.journal.append(JVenueEvent(venue, event))
         self._venue_event_handlers[type(event)](order, event)
-
-    def _replayed_already(self, venue: str, event: VenueEvent) -> bool:
-        """Return True if a replayed event at or below the recovery floor is one the journal holds."""
-        if event.venue_seq < self._venue_seq_floor[venue]:
-            return True
-        return type(event) in self._floor_event_types.get(venue, ())
 
     def _on_venue_accepted(self, order: Order, ev: VenueAccepted) -> None:
         if not apply_ack(order, ev.venue_order_id):
@@ -273,6 +268,19 @@ class Engine:
         self.counters.accepted += 1
         st = self.strategies[order.strategy_id]
         self._emit(st, OrderAccepted(st.next_seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price))
+        if ev.canceled_reason:
+            self._canceled_too(st, order, ev.canceled_reason, ev.canceled_text)
+
+    def _canceled_too(self, st: StrategyState, order: Order, reason: str, text: str) -> None:
+        """The venue message that acknowledged or replaced the order also canceled what is still open."""
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        removed = apply_canceled(order, 0)
+        if removed is None:  # nothing left open (a replace that left nothing, already answered)
+            return
+        self.risk.on_open_changed(order, prev_leaves, prev_price)
+        self.counters.canceled += 1
+        self._close(order)
+        self._emit(st, Canceled(st.next_seq, order.cl_ord_id, removed, order.leaves_qty, reason, text))
 
     def _on_venue_rejected(self, order: Order, ev: VenueRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
@@ -338,6 +346,8 @@ class Engine:
                 st,
                 Canceled(st.next_seq, order.cl_ord_id, 0, 0, "NOTHING_LEFT", "replace left no open quantity"),
             )
+        elif ev.canceled_reason:
+            self._canceled_too(st, order, ev.canceled_reason, ev.canceled_text)
         else:
             self._release_if_up(order)
 
@@ -874,12 +884,12 @@ class Engine:
     # Recovery
     # ======================================================================================
 
-    def recover(self, records: Iterable[JournalRecord]) -> dict[str, int]:
+    def recover(self, records: Iterable[JournalRecord]) -> dict[str, ResumePoint]:
         """Rebuild orders, exposure and strategy event logs from journal records.
 
-        Call before any venue connects or strategy is accepted. Returns the highest
-        venue sequence number seen per venue. A venue that replays events below it, or
-        events at it of a kind already journaled, has them dropped as duplicates.
+        Call before any venue connects or strategy is accepted. Returns, per venue, where its
+        session resumes: after the highest venue sequence number journaled in its current
+        numbering epoch (the exactly-once component starts from there too).
         """
         self.recovering = True
         attached, self.journal = self.journal, NullJournal()  # replaying must not journal anything again
@@ -894,10 +904,10 @@ class Engine:
         finally:
             self.recovering = False
             self.journal = attached
-        self._venue_seq_floor = dict(replay.last_seq)
-        self._floor_event_types = replay.at_last
+        for name, point in replay.resume.items():
+            self.exactly_once.venue(name).adopt(point)
         self.replay = replay
-        return replay.last_seq
+        return replay.resume
 
     def finish_recovery(self) -> int:
         """Complete what the crash cut short, once the journal is open for appending; return how many.
@@ -942,7 +952,10 @@ class Engine:
             "orders_total": len(self.orders),
             "orders_open": len(self.open_orders),
             "journal_error": self.journal_error or None,
-            "counters": msgspec.to_builtins(self.counters),
+            "counters": {
+                **msgspec.to_builtins(self.counters),
+                "venue_events_duplicate": self.exactly_once.duplicates,
+            },
             "strategies": {
                 sid: {
                     "connected": st.link is not None,

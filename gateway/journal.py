@@ -135,6 +135,13 @@ class JTradingState(_Record, tag=10, frozen=True):
     reason: str
 
 
+class JVenueEpoch(_Record, tag=11, frozen=True):
+    """The venue's message numbering restarted as ``epoch``; later ``venue_seq`` values count from it."""
+
+    venue: str
+    epoch: str
+
+
 JournalRecord = (
     JOrderCreated
     | JOrderRefused
@@ -146,6 +153,7 @@ JournalRecord = (
     | JStrategyEvent
     | JReplaceRejected
     | JTradingState
+    | JVenueEpoch
 )
 
 

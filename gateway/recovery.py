@@ -17,10 +17,12 @@ from gateway.journal import (
     JSentReplace,
     JStrategyEvent,
     JTradingState,
+    JVenueEpoch,
     JVenueEvent,
 )
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
+from model.exactly_once import ResumePoint
 from model.order import (
     Order,
     OrderState,
@@ -83,10 +85,8 @@ class ReplayTarget(Protocol):
 class Replay:
     """What replaying a journal found."""
 
-    last_seq: dict[str, int] = field(default_factory=dict)
-    """Highest venue_seq journaled per venue."""
-    at_last: dict[str, set[type]] = field(default_factory=dict)
-    """Event types journaled at that seq (one venue message can yield several events)."""
+    resume: dict[str, ResumePoint] = field(default_factory=dict)
+    """Per venue: its last journaled numbering epoch and the highest venue_seq journaled in it."""
     unanswered: list[Order] = field(default_factory=list)
     """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
     unjournaled: list[tuple[str, OrderEvent]] = field(default_factory=list)
@@ -103,8 +103,8 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
     sent or refused, or a venue event whose strategy events were not written. Those are
     returned (``unanswered``, ``unjournaled``) for ``Engine.finish_recovery`` to complete.
     """
-    last_seq: dict[str, int] = {}
-    at_last: dict[str, set[type]] = {}
+    epochs: dict[str, str] = {}
+    high_water: dict[str, int] = {}
     orders = engine.orders
     unanswered: dict[int, Order] = {}
     trading_states: list[JTradingState] = []
@@ -115,12 +115,13 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
             assert isinstance(rec, JVenueEvent)
             emitted.clear()
             engine.on_venue_event(rec.venue, rec.event)
-            seq = rec.event.venue_seq
-            if seq > last_seq.get(rec.venue, 0):
-                last_seq[rec.venue] = seq
-                at_last[rec.venue] = {type(rec.event)}
-            elif seq and seq == last_seq.get(rec.venue):
-                at_last[rec.venue].add(type(rec.event))
+            if rec.event.venue_seq > high_water.get(rec.venue, 0):
+                high_water[rec.venue] = rec.event.venue_seq
+        elif kind is JVenueEpoch:
+            assert isinstance(rec, JVenueEpoch)
+            if epochs.get(rec.venue, "") and epochs[rec.venue] != rec.epoch:
+                high_water[rec.venue] = 0  # a new numbering (the first one named keeps the high water)
+            epochs[rec.venue] = rec.epoch
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = engine.strategies.get(rec.strategy_id)
@@ -190,7 +191,8 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
         elif kind is JReplaceRejected:
             pass
     _restore_venue_refs(engine)
-    replay = Replay(last_seq, at_last, list(unanswered.values()), trading_states=trading_states)
+    resume = {venue: ResumePoint(epochs.get(venue, ""), high_water.get(venue, 0)) for venue in {*epochs, *high_water}}
+    replay = Replay(resume, list(unanswered.values()), trading_states=trading_states)
     replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
     emitted.clear()
     return replay

@@ -6,6 +6,10 @@ are part of the journal format, so existing journals must keep decoding.
 
 Every event carries ``venue_seq``: the venue's own sequence number for the message that
 produced it (SoupBinTCP sequence, FIX MsgSeqNum), or 0 for events the adapter synthesises.
+One venue message produces at most one event, so ``venue_seq`` (non-zero) is a unique key of
+a journaled venue event within the venue's numbering epoch (``model.exactly_once``): a torn
+journal tail can never hold half of one message. The trailing fields with defaults were added
+later; records written before them still decode.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ class _VenueEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):
 
 
 class VenueAccepted(_VenueEvent, tag="acc", frozen=True):
-    """The venue acknowledged a new order."""
+    """The venue acknowledged a new order (and, with ``canceled_reason``, canceled it in the same message)."""
 
     venue_seq: int
     order_id: int
     venue_order_id: str
     qty: int
     price: int
+    canceled_reason: str = ""
+    """Non-empty: the same message also canceled everything still open (OUCH Order State D)."""
+    canceled_text: str = ""
 
 
 class VenueRejected(_VenueEvent, tag="rej", frozen=True):
@@ -61,13 +68,16 @@ class VenueCanceled(_VenueEvent, tag="can", frozen=True):
 
 
 class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
-    """A replace took effect; ``leaves_qty`` is what is now open at ``price``."""
+    """A replace took effect; ``leaves_qty`` is what is now open at ``price`` (see ``canceled_reason``)."""
 
     venue_seq: int
     order_id: int
     leaves_qty: int
     price: int
     venue_order_id: str
+    canceled_reason: str = ""
+    """Non-empty: the same message also canceled everything still open (OUCH Order State D)."""
+    canceled_text: str = ""
 
 
 class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):

@@ -24,6 +24,7 @@ from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
+    VenueEvent,
     VenueExecuted,
     VenueRejected,
     VenueReplaced,
@@ -99,23 +100,33 @@ class ScriptedVenue(VenueAdapter):
         self.seq += 1
         return self.seq
 
+    def emit(self, event: VenueEvent) -> None:
+        """Hand ``event`` to the core as a real adapter does: only if its message is new."""
+        if self.admit(event.venue_seq):
+            self.event_sink(event)
+
+    def new_epoch(self, epoch: str) -> None:
+        """The venue's numbering restarts (e.g. a FIX sequence reset): its next message is 1."""
+        self.seq = 0
+        self.sequence.new_epoch(epoch)
+
     def accept(self, order_id: int, price: int = 0) -> None:
-        self.event_sink(VenueAccepted(self._next(), order_id, f"X{order_id}", 0, price))
+        self.emit(VenueAccepted(self._next(), order_id, f"X{order_id}", 0, price))
 
     def reject(self, order_id: int, code: str = "VENUE_NO", text: str = "no") -> None:
-        self.event_sink(VenueRejected(self._next(), order_id, code, text))
+        self.emit(VenueRejected(self._next(), order_id, code, text))
 
     def fill(self, order_id: int, qty: int, price: int) -> None:
-        self.event_sink(VenueExecuted(self._next(), order_id, qty, price, "A", f"M{self.seq}"))
+        self.emit(VenueExecuted(self._next(), order_id, qty, price, "A", f"M{self.seq}"))
 
     def cancel(self, order_id: int, qty: int = 0, reason: str = "U") -> None:
-        self.event_sink(VenueCanceled(self._next(), order_id, qty, reason, "user requested"))
+        self.emit(VenueCanceled(self._next(), order_id, qty, reason, "user requested"))
 
     def replaced(self, order_id: int, leaves: int, price: int) -> None:
-        self.event_sink(VenueReplaced(self._next(), order_id, leaves, price, f"X{order_id}r"))
+        self.emit(VenueReplaced(self._next(), order_id, leaves, price, f"X{order_id}r"))
 
     def cancel_reject(self, order_id: int) -> None:
-        self.event_sink(VenueCancelRejected(self._next(), order_id, "TOO_LATE", "too late"))
+        self.emit(VenueCancelRejected(self._next(), order_id, "TOO_LATE", "too late"))
 
 
 class LimitRisk:

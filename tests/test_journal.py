@@ -16,10 +16,12 @@ from gateway.journal import (
     JournalCorruptError,
     JournalScan,
     JSentCancel,
+    JVenueEpoch,
     read_journal,
     truncate_torn_tail,
 )
 from gateway.protocol.messages import Canceled, OrderAccepted, Replace, Welcome
+from model.exactly_once import ResumePoint
 from model.fsync import FsyncPolicy
 from model.order import OrderState
 from tests.harness import Rig
@@ -102,7 +104,7 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
     fresh = Rig()
     last = fresh.engine.recover(read_journal(path))
     after = fresh.engine
-    assert last == {"V1": rig.venue.seq}
+    assert last == {"V1": ResumePoint("", rig.venue.seq)}
     assert after.next_order_id == before.next_order_id
     for oid, order in before.orders.items():
         assert msgspec.structs.replace(after.orders[oid], t_risk=0, t_wire=0) == msgspec.structs.replace(
@@ -118,7 +120,7 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
     # the venue replays an event the journal already has: dropped, nobody told twice
     fresh.venue.seq = rig.venue.seq - 1
     fresh.venue.cancel(2)
-    assert after.counters.venue_events_duplicate == 1
+    assert after.exactly_once.duplicates == 1
 
     # a strategy reconnecting after the restart gets what it had not processed
     relink = fresh.connect("S1", last_seq=2)
@@ -199,3 +201,27 @@ def test_recover_when_strategy_never_reconnects_then_grace_check_cancels_only_it
     fresh.connect("S2")  # S2 comes back in time; S1 does not; KEEP keeps its orders by policy
     assert fresh.engine.cancel_orphaned_orders() == 1
     assert fresh.venue.commands == [("cancel", 1, 0, 0)]
+
+
+def test_recover_when_venue_numbering_restarted_then_resume_after_the_high_water_of_the_last_epoch(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gw.journal"
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
+    link = rig.connect("S1")
+    rig.venue.new_epoch("E1")
+    for i in range(3):
+        rig.new_order(link, f"A{i}")
+        rig.venue.accept(i + 1)  # E1: 1..3
+    rig.venue.new_epoch("E2")  # e.g. the venue reset its numbers at the next logon
+    rig.new_order(link, "B")
+    rig.venue.accept(4)  # E2: 1
+    rig.engine.flush()
+    rig.engine.journal.close()
+    epochs = [(r.venue, r.epoch) for r in read_journal(path) if isinstance(r, JVenueEpoch)]
+    assert epochs == [("V1", "E1"), ("V1", "E2")]
+
+    fresh = Rig()
+    assert fresh.engine.recover(read_journal(path)) == {"V1": ResumePoint("E2", 1)}
+    assert fresh.venue.sequence.resume_point() == ResumePoint("E2", 1)
+    assert fresh.engine.orders[4].state is OrderState.LIVE

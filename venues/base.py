@@ -12,7 +12,11 @@ hands it back through ``restore`` after a restart.
 
 Every event carries ``venue_seq``: the venue's own sequence number for the message
 that produced it (SoupBinTCP sequence, FIX MsgSeqNum), or 0 for events the adapter
-synthesises. The core journals it, which is how recovery knows where to resume.
+synthesises; one message yields at most one event. The core journals it, which is how
+recovery knows where to resume. Whether a message is new is decided by the core's
+exactly-once component (``model.exactly_once``), which the core binds to the adapter
+(``bind_sequence``): the adapter asks ``admit(seq)`` before acting on a message and names a
+new numbering epoch (``sequence.new_epoch``) whenever the venue's numbering restarts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 
+from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence
 from model.order import Order
 from model.venue_events import EventSink, StateSink, UnsupportedOrder, VenueState
 
@@ -97,11 +102,42 @@ class VenueAdapter(abc.ABC):
     def flush(self) -> None:
         """Write every queued byte to the venue socket."""
 
-    def resume_from_journal(self, last_venue_seq: int) -> None:  # noqa: B027 - optional hook
-        """Before connecting after a restart: continue the venue session after ``last_venue_seq``.
+    # ---- exactly-once, bound by the core -----------------------------------------------
 
-        ``last_venue_seq`` is the highest ``venue_seq`` the core journaled for this venue.
-        Adapters whose own store already knows where to resume may ignore it.
+    _sequence: VenueSequence | None = None
+
+    @property
+    def sequence(self) -> VenueSequence:
+        """Return the exactly-once keeper of this venue's message numbers (a private one until bound)."""
+        sequence = self._sequence
+        if sequence is None:
+            sequence = self._sequence = VenueSequence(self.name)
+        return sequence
+
+    def bind_sequence(self, sequence: VenueSequence) -> None:
+        """Use the core's keeper of this venue's message numbers from now on."""
+        self._sequence = sequence
+        self.admit = sequence.admit  # type: ignore[method-assign]  # one call per message on the hot path
+
+    def admit(self, seq: int) -> bool:
+        """Return True if the venue message numbered ``seq`` is new; False if it was already acted on."""
+        return self.sequence.admit(seq)
+
+    def resume_after(self, point: ResumePoint) -> None:  # noqa: B027 - optional hook
+        """Before connecting after a restart: continue the venue session after ``point`` (exclusive).
+
+        ``point.high_water`` is the highest ``venue_seq`` the core journaled in numbering
+        ``point.epoch`` ("" = not recorded: the venue's current numbering). The session asks
+        for, or expects, ``point.high_water + 1``.
+        """
+
+    def after_replay(self, unanswered: list[UnansweredRequest]) -> None:  # noqa: B027 - optional hook
+        """The session is up again (replay complete): decide what to do about requests still unanswered.
+
+        Their outcome is unknown: the venue may or may not have them. The core calls this on
+        every transition to UP with the requests of this venue's open orders that no venue event
+        has answered. The default does nothing (the adapter's own re-send or the venue's resend
+        already covers them).
         """
 
     def status(self) -> dict[str, object]:

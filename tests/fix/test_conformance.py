@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from model.clock import monotonic_ns
+from model.exactly_once import ResumePoint
 from model.order import apply_ack, mark_sent
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from simulators.fix.simulator import FixSimulator
@@ -309,7 +310,7 @@ async def test_s11_restart_when_gateway_killed_mid_session_then_numbers_resume_n
         apply_ack(order, "")
         second.venue.restore(order, f"Q{order.order_id}")
     second.venue.restore(in_flight, "Q21")
-    second.venue.resume_from_venue_seq(max(e.venue_seq for e in events_before))
+    second.venue.resume_after(ResumePoint("", max(e.venue_seq for e in events_before)))
     await second.start()
     logon = sim.messages("in", MsgType.LOGON)[-1]
     assert logon.seq == sent_before  # numbering resumed: no reset

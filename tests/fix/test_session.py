@@ -22,6 +22,7 @@ class Handler:
         self.app: list[FixMessage] = []
         self.states: list[tuple[FixSessionState, str]] = []
         self.rejects: list[FixMessage] = []
+        self.resets: list[int] = []
         self.not_replayed: list[bytes] = []
 
     def on_app_message(self, message: FixMessage) -> None:
@@ -35,6 +36,9 @@ class Handler:
 
     def on_not_replayed(self, raw: bytes) -> None:
         self.not_replayed.append(raw)
+
+    def on_numbering_reset(self, creation_time_ns: int) -> None:
+        self.resets.append(creation_time_ns)
 
 
 def _config(**overrides: object) -> SessionConfig:

@@ -1,4 +1,7 @@
-"""Regression (found in review): the recovery floor outlives the venue's sequence space."""
+"""Regression (found in review): the recovery floor outlived the venue's sequence space.
+
+The floor is gone; what replaced it, the exactly-once high water, restarts with each numbering epoch.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +27,9 @@ def test_venue_events_when_venue_sequence_resets_after_restart_then_not_dropped_
     rig.engine.finish_recovery()
     link = rig.connect("S1", last_seq=5)
     rig.new_order(link, "B")
-    rig.venue.seq = 0  # e.g. FIX ResetSeqNumFlag on logon, a scheduled daily reset, a new SoupBinTCP session
+    rig.venue.new_epoch("2")  # e.g. FIX ResetSeqNumFlag on logon, a scheduled daily reset, a new SoupBinTCP session
     rig.venue.accept(6)  # the venue's message 1 of its new sequence space
-    assert rig.order("S1", "B").state is OrderState.LIVE, f"{rig.engine.counters.venue_events_duplicate} dropped"
+    assert rig.order("S1", "B").state is OrderState.LIVE, f"{rig.engine.exactly_once.duplicates} dropped"
     rig.engine.flush()
     got = link.received()
     assert any(isinstance(m, OrderAccepted) for m in got), got

@@ -10,7 +10,9 @@ session Rejects of our orders become the normalised ``VenueEvent``s with ``venue
 of replayed, a message refused by strict validation) carry ``venue_seq`` 0. The store
 learns that a message was processed only in ``flush``, which the core calls after its
 journal holds the message's event: never before (a crash in between would skip the
-message after a restart), possibly after (``resume_from_venue_seq`` covers that).
+message after a restart), possibly after (``resume_after`` covers that). Each business
+message is admitted by the core's exactly-once component before it is acted on; a store
+reset starts a new numbering epoch there (its name: the store's creation time).
 
 ClOrdIDs: ``<prefix><order_id>`` for a new order and ``<prefix><order_id>-<MsgSeqNum>``
 for each cancel/replace, so every ClOrdID is unique within the session day and names
@@ -29,6 +31,7 @@ import msgspec
 
 from model.clock import NowNs
 from model.enums import OrderType
+from model.exactly_once import ResumePoint
 from model.order import Order, OrderState
 from model.venue_events import (
     UnsupportedOrder,
@@ -303,28 +306,35 @@ class FixVenue(VenueAdapter):
             tracked.working = ref
             tracked.pending = b""
 
-    def resume_from_journal(self, last_venue_seq: int) -> None:
-        """Core recovery hook: see ``resume_from_venue_seq``."""
-        self.resume_from_venue_seq(last_venue_seq)
+    def resume_after(self, point: ResumePoint) -> None:
+        """Before connecting after a restart: expect the first MsgSeqNum the journal does not hold.
 
-    def resume_from_venue_seq(self, last_venue_seq: int) -> None:
-        """Recovery hook: never re-process venue messages up to ``last_venue_seq`` (journaled by the core).
-
-        Closes the window between the core journaling an event and the store recording
-        its MsgSeqNum; call after ``restore`` and before connecting, with the highest
-        ``venue_seq`` journaled since the store's numbers were last reset (``status()
-        ["store_created_ns"]``, wall clock). A scheduled daily reset at the next logon
-        discards it anyway.
+        When ``point`` is about the store's numbering (or names none), the store is raised to
+        ``point.high_water + 1`` if it lags the journal (it recorded messages as processed only
+        after the core journaled them, but a power loss under ``fsync: none`` can still take
+        its last records). A store ahead of the journal is kept: it can be ahead only by
+        messages that produced no event (heartbeats, ignored reports). When ``point`` names
+        another numbering the store was reset or re-created since: its numbers stand, and the
+        first logon names the new epoch.
         """
         store = self.session.store
-        if last_venue_seq + 1 > store.next_target_seq:
+        epoch = self._epoch()
+        if point.epoch not in ("", epoch):
+            return
+        self.sequence.adopt(ResumePoint(epoch, point.high_water))  # an unnamed numbering is the store's
+        expected = point.next_seq
+        if store.next_target_seq < expected:
             log.info(
                 "FIX %s: journal is ahead of the store; expecting MsgSeqNum %d (store said %d)",
                 self.name,
-                last_venue_seq + 1,
+                expected,
                 store.next_target_seq,
             )
-            store.set_next_target_seq(last_venue_seq + 1)
+            store.set_next_target_seq(expected)
+
+    def _epoch(self) -> str:
+        """Return the name of the store's current numbering (its creation time, ns)."""
+        return str(self.session.store.creation_time_ns)
 
     def logout(self, reason: str = "operator request", *, reconnect: bool = False) -> None:
         """Start a graceful logout (the connection closes when the venue answers).
@@ -341,6 +351,7 @@ class FixVenue(VenueAdapter):
         self._close_pending_polls = 0
         self._no_reconnect = False
         self.session.connection_made(now_ns)
+        self.sequence.new_epoch(self._epoch())  # no-op unless the numbering changed (e.g. a re-created store)
         self._write_outbox()
 
     def data_received(self, data: bytes, now_ns: int) -> None:
@@ -422,7 +433,13 @@ class FixVenue(VenueAdapter):
             self._venue_state = venue_state
             self.state_sink(self.name, venue_state, reason)
 
+    def on_numbering_reset(self, creation_time_ns: int) -> None:
+        """The store restarted both numbers: a new exactly-once epoch, journaled by the core."""
+        self.sequence.new_epoch(str(creation_time_ns))
+
     def on_app_message(self, message: FixMessage) -> None:
+        if not self.admit(message.seq):
+            return
         msg_type = message.msg_type
         if msg_type == MsgType.EXECUTION_REPORT:
             self._on_execution_report(message)
@@ -442,6 +459,8 @@ class FixVenue(VenueAdapter):
             )
 
     def on_session_reject(self, message: FixMessage) -> None:
+        if not self.admit(message.seq):
+            return
         ref_seq = message.get(f.REF_SEQ_NUM)
         if not ref_seq.isdigit():
             return

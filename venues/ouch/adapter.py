@@ -3,14 +3,16 @@
 Mapping (gateway -> OUCH): ``send_new`` -> Enter Order with a fresh UserRefNum;
 ``send_cancel`` -> Cancel Order with quantity 0 for the order's current UserRefNum;
 ``send_replace`` -> Replace Order (OrigUserRefNum = current, a fresh UserRefNum, the
-new total quantity for the chain). OUCH -> gateway: Accepted -> VenueAccepted (and
-VenueCanceled for Order State D), Executed -> VenueExecuted, Canceled / AIQ Canceled
+new total quantity for the chain). OUCH -> gateway: Accepted -> VenueAccepted (Order
+State D: with ``canceled_reason`` "DEAD"), Executed -> VenueExecuted, Canceled / AIQ Canceled
 -> VenueCanceled, Replaced -> VenueReplaced, Rejected -> VenueRejected (Enter) or
 VenueCancelRejected (Replace), Cancel Reject -> VenueCancelRejected. Every event
 carries the SoupBinTCP sequence number of its message as ``venue_seq``.
 
 Reliability: the session re-logs in with the next expected sequence number, so the
-venue replays what was missed and nothing is delivered twice. Inbound OUCH messages
+venue replays what was missed; every sequenced message is admitted by the core's
+exactly-once component before it is acted on (``model.exactly_once``), so nothing is
+acted on twice. Inbound OUCH messages
 are not sequenced and may be lost in a cut, so every Enter/Replace/Cancel is kept
 until the venue answers it and re-sent after each login; the venue ignores a
 UserRefNum it has already seen, so a re-send is harmless. UserRefNums come from a
@@ -28,6 +30,7 @@ import msgspec
 
 from model.clock import NowNs
 from model.enums import OrderType, Side, TimeInForce
+from model.exactly_once import ResumePoint
 from model.order import Order, OrderState
 from model.venue_events import (
     UnsupportedOrder,
@@ -358,16 +361,22 @@ class OuchVenue(VenueAdapter):
         chain.done = order.is_terminal
         self._requeue(chain)
 
-    def resume_from_journal(self, last_venue_seq: int) -> None:
-        """Log back into today's session (from the UserRefNum store) after the last journaled message.
+    def resume_after(self, point: ResumePoint) -> None:
+        """Log back into today's session (from the UserRefNum store) asking for the first message not journaled.
 
-        Re-requests ``last_venue_seq`` itself rather than the next one: one OUCH message can
-        yield two events with the same sequence number, and the core drops whichever of them
-        it already has.
+        That is ``point.high_water + 1`` when the journal's numbering is this session (or not
+        recorded), 1 when the journal last saw another session (none of this one is journaled).
+        Nothing journaled and no numbering recorded: the login is not named (the venue's current
+        session), as on a first start.
         """
         session = self._store.session
-        if session and self._store.is_current_day():
-            self.resume(session, max(last_venue_seq, 1))
+        if not session or not self._store.is_current_day():
+            return
+        if point.epoch not in ("", session):
+            self.resume(session, 1)
+        elif point.epoch or point.high_water:
+            self.sequence.adopt(ResumePoint(session, point.high_water))  # an unnamed numbering is this one
+            self.resume(session, point.next_seq)
 
     def resume(self, session: str, next_seq: int) -> None:
         """Before connecting: log into ``session`` asking for ``next_seq`` (last journaled venue_seq + 1)."""
@@ -393,7 +402,7 @@ class OuchVenue(VenueAdapter):
             "user_ref_num_store_error": self._store.error,
             "logins": session.logins,
             "login_rejects": session.login_rejects,
-            "duplicates_dropped": session.duplicates_dropped,
+            "duplicates_dropped": self.sequence.duplicates,
             "sequence_gaps": session.gaps,
             "heartbeats_sent": session.heartbeats_sent,
             "awaiting_answer": len(self._inflight),
@@ -450,11 +459,15 @@ class OuchVenue(VenueAdapter):
     # ---- SoupBinTCP session callbacks (called by SoupClientSession, not by the core) ------------
 
     def on_logged_in(self, session: str, sequence: int) -> None:
-        """Login Accepted: bind UserRefNums to the session, re-send unanswered requests, go UP."""
+        """Login Accepted: bind UserRefNums to the session, re-send unanswered requests, go UP.
+
+        The session id names the numbering of the messages that follow (an exactly-once epoch).
+        """
         previous = self._store.session
         self._store.bind(session)
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}")
+        self.sequence.new_epoch(session)
         out = self._session.out
         for packet in self._inflight.values():
             out += packet
@@ -466,7 +479,9 @@ class OuchVenue(VenueAdapter):
         log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
-        """Turn one new sequenced OUCH message into events."""
+        """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before."""
+        if not self.admit(sequence):
+            return
         handler = self._handlers.get(message[0]) if message else None
         if handler is not None:
             handler(sequence, message)
@@ -512,10 +527,13 @@ class OuchVenue(VenueAdapter):
         self._inflight.pop(urn, None)
         chain.open_qty = quantity
         order_id = chain.order.order_id
-        self.event_sink(VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
         if order_state == ORDER_STATE_DEAD:
             self._finish(chain)
-            self.event_sink(VenueCanceled(seq, order_id, quantity, "DEAD", _DEAD_TEXT))
+            self.event_sink(
+                VenueAccepted(seq, order_id, str(order_reference_number), quantity, price, "DEAD", _DEAD_TEXT)
+            )
+            return
+        self.event_sink(VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
 
     def _on_executed(self, seq: int, data: memoryview) -> None:
         message = decode_executed(data)
@@ -588,13 +606,20 @@ class OuchVenue(VenueAdapter):
         chain.open_qty = message.quantity
         if chain.pending_user_ref_num == urn:
             chain.pending_user_ref_num = 0
-        order_id = chain.order.order_id
-        self.event_sink(
-            VenueReplaced(seq, order_id, message.quantity, message.price, str(message.order_reference_number))
-        )
-        if message.order_state == ORDER_STATE_DEAD:
+        dead = message.order_state == ORDER_STATE_DEAD
+        if dead:
             self._finish(chain)
-            self.event_sink(VenueCanceled(seq, order_id, message.quantity, "DEAD", _DEAD_TEXT))
+        self.event_sink(
+            VenueReplaced(
+                seq,
+                chain.order.order_id,
+                message.quantity,
+                message.price,
+                str(message.order_reference_number),
+                "DEAD" if dead else "",
+                _DEAD_TEXT if dead else "",
+            )
+        )
 
     def _on_rejected(self, seq: int, data: memoryview) -> None:
         message = decode_rejected(data)

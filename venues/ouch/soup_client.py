@@ -12,9 +12,10 @@ LOGGED_OUT and ENDED are final: ``reconnect_delay_ns`` returns None.
 
 The transport feeds bytes and connection events in, takes ``out`` (``take``), and
 runs ``poll(now_ns)`` when asked. Sequenced Data is numbered implicitly from the
-Login Accepted sequence; a message below ``next_sequence`` was already delivered
-(it comes back on replay after a reconnect) and is dropped, so nothing is delivered
-twice. Re-login always asks for the same session and ``next_sequence``.
+Login Accepted sequence and every message is handed over with its number, including
+one the server sends again below ``next_sequence``: whether a message is new is not this
+session's decision (the adapter asks the core's exactly-once component). Re-login always
+asks for the same session and ``next_sequence``, the number after the highest seen.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class SoupClientListener(Protocol):
         """Login Rejected with reason ``A`` or ``S`` (the server closes the connection)."""
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
-        """One new Sequenced Data message (never one already delivered)."""
+        """One Sequenced Data message and its sequence number (a server may send one again)."""
 
     def on_end_of_session(self) -> None:
         """End of Session: no more messages and no reconnect."""
@@ -127,7 +128,6 @@ class SoupClientSession:
         self._failed_connections = 0
         self.logins = 0
         self.login_rejects = 0
-        self.duplicates_dropped = 0
         self.gaps = 0
         self.heartbeats_sent = 0
         self.debug_packets = 0
@@ -206,10 +206,8 @@ class SoupClientSession:
             if kind == SEQUENCED_DATA and accepting:
                 sequence = self._receive_sequence
                 self._receive_sequence = sequence + 1
-                if sequence < self.next_sequence:
-                    self.duplicates_dropped += 1
-                    continue
-                self.next_sequence = sequence + 1
+                if sequence >= self.next_sequence:
+                    self.next_sequence = sequence + 1
                 self.listener.on_sequenced(sequence, packet[1:])
             elif kind == SERVER_HEARTBEAT:
                 continue

@@ -54,6 +54,9 @@ class SessionHandler(Protocol):
     def on_not_replayed(self, raw: bytes) -> None:
         """Handle a stored business message that was gap-filled instead of replayed."""
 
+    def on_numbering_reset(self, creation_time_ns: int) -> None:
+        """Both sequence numbers restarted at 1 (a new numbering, named by the store's creation time)."""
+
 
 class FixSession:
     """One FIX session: logon, sequence numbers, heartbeats, resends and logout."""
@@ -128,6 +131,7 @@ class FixSession:
         """Reset both sequence numbers (uncommitted incoming progress belongs to the old numbering)."""
         self._target_pending = 0
         self.store.reset(wall_ns)
+        self.handler.on_numbering_reset(self.store.creation_time_ns)
 
     @property
     def logged_on(self) -> bool:

@@ -1,0 +1,98 @@
+"""The exactly-once component alone: NEW/DUPLICATE per numbering epoch, resume points, unanswered requests."""
+
+from __future__ import annotations
+
+from model.enums import OrderType, Side, TimeInForce
+from model.exactly_once import ExactlyOnce, RequestKind, ResumePoint, UnansweredRequest, VenueSequence
+from model.order import (
+    Order,
+    apply_ack,
+    hold_cancel,
+    mark_sent,
+    new_order_leaves,
+    request_cancel,
+    request_replace,
+)
+
+
+def _order(order_id: int) -> Order:
+    order = Order(
+        order_id, "S1", f"C{order_id}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1, TimeInForce.DAY, OrderType.LIMIT
+    )
+    new_order_leaves(order)
+    return order
+
+
+def test_admit_when_numbers_rise_then_new_and_repeats_are_duplicates() -> None:
+    sequence = VenueSequence("V1")
+    assert [sequence.admit(seq) for seq in (1, 2, 3, 2, 3, 4, 1)] == [True, True, True, False, False, True, False]
+    assert (sequence.high_water, sequence.duplicates) == (4, 3)
+
+
+def test_admit_when_adapter_made_the_event_up_then_zero_is_always_new() -> None:
+    sequence = VenueSequence("V1")
+    sequence.admit(5)
+    assert sequence.admit(0) and sequence.admit(0)
+    assert sequence.high_water == 5
+
+
+def test_new_epoch_when_numbering_restarts_then_high_water_starts_again_and_the_change_is_reported() -> None:
+    told: list[tuple[str, str]] = []
+    sequence = VenueSequence("V1", lambda venue, epoch: told.append((venue, epoch)))
+    sequence.new_epoch("A")
+    assert sequence.admit(7)
+    sequence.new_epoch("A")  # the same numbering: nothing changes
+    assert not sequence.admit(7)
+    sequence.new_epoch("B")
+    assert sequence.admit(1)
+    assert told == [("V1", "A"), ("V1", "B")]
+    assert sequence.resume_point() == ResumePoint("B", 1)
+
+
+def test_adopt_when_recovered_then_continues_after_the_journaled_high_water_without_reporting() -> None:
+    told: list[tuple[str, str]] = []
+    sequence = VenueSequence("V1", lambda venue, epoch: told.append((venue, epoch)))
+    sequence.adopt(ResumePoint("S", 41))
+    assert not sequence.admit(41)
+    assert sequence.admit(42)
+    assert told == []
+    assert ResumePoint("S", 41).next_seq == 42
+
+
+def test_exactly_once_when_several_venues_then_each_keeps_its_own_numbering() -> None:
+    component = ExactlyOnce()
+    assert component.venue("A").admit(3)
+    assert component.venue("B").admit(1)
+    assert not component.venue("A").admit(2)
+    assert component.duplicates == 1
+    assert component.resume_points() == {"A": ResumePoint("", 3), "B": ResumePoint("", 1)}
+
+
+def test_unanswered_when_orders_wait_on_the_venue_then_each_open_request_listed_with_its_ref() -> None:
+    new = _order(1)
+    mark_sent(new, "R1")
+    acked = _order(2)
+    mark_sent(acked, "R2")
+    apply_ack(acked, "X2")
+    canceling = _order(3)
+    mark_sent(canceling, "R3")
+    apply_ack(canceling, "X3")
+    request_cancel(canceling, "R3-c")
+    cancel_before_ack = _order(4)
+    mark_sent(cancel_before_ack, "R4")
+    request_cancel(cancel_before_ack)
+    replacing = _order(5)
+    mark_sent(replacing, "R5")
+    apply_ack(replacing, "X5")
+    request_replace(replacing, 200, 2, "R5-r")
+    held = _order(6)
+    mark_sent(held, "R6")
+    apply_ack(held, "X6")
+    hold_cancel(held)  # never sent: not a request whose outcome is unknown
+    assert ExactlyOnce.unanswered([new, acked, canceling, cancel_before_ack, replacing, held]) == [
+        UnansweredRequest(new, RequestKind.NEW, "R1"),
+        UnansweredRequest(canceling, RequestKind.CANCEL, "R3-c"),
+        UnansweredRequest(cancel_before_ack, RequestKind.NEW, "R4"),
+        UnansweredRequest(cancel_before_ack, RequestKind.CANCEL, "R4"),
+        UnansweredRequest(replacing, RequestKind.REPLACE, "R5-r"),
+    ]
