@@ -329,17 +329,18 @@ def _journal_seeds() -> list[bytes]:
 def journal_recovery(data: bytes) -> None:
     """Journal bytes: read (torn tail cut, damage refused) and replayed into an engine; clear errors only."""
     from gateway.journal import JournalCorruptError, JournalScan, read_journal
+    from gateway.recovery import recover
 
     path = _SCRATCH / "fuzz.journal"
     path.write_bytes(data)
     scan = JournalScan()
     rig = _rig()
     try:
-        rig.engine.recover(read_journal(path, scan))
+        recovered = recover(read_journal(path, scan))
     except JournalCorruptError:
         return
     assert scan.good_bytes + scan.torn_bytes == len(data)
-    rig.engine.finish_recovery()
+    rig.engine.adopt(recovered)
 
 
 def _limits_seeds() -> list[bytes]:

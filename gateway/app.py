@@ -40,6 +40,7 @@ from gateway.journal import (
     read_journal,
     truncate_torn_tail,
 )
+from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from model.clock import NowNs, monotonic_ns
 from risk.api import RiskGate
@@ -154,7 +155,7 @@ class GatewayProcess:
         }
 
     def recover(self) -> None:
-        """Replay today's journal into the engine and open it for appending."""
+        """Rebuild the day from today's journal, open it for appending, and hand the result to the engine."""
         assert self.engine is not None
         config = self.config
         if not config.journal.enabled:
@@ -164,7 +165,7 @@ class GatewayProcess:
         scan = JournalScan()
         started = time.perf_counter()
         try:
-            resume = self.engine.recover(read_journal(path, scan))
+            recovered = recover(read_journal(path, scan))
         except JournalCorruptError as exc:
             raise ConfigError(
                 f"{exc} (after reading {scan.records} records of {path}); move the file aside only after "
@@ -172,11 +173,16 @@ class GatewayProcess:
             ) from exc
         if scan.torn_bytes:
             truncate_torn_tail(path, scan.good_bytes)
-        elapsed = time.perf_counter() - started
+        self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
+        self.engine.journal = self.journal
+        completed = self.engine.adopt(recovered)
+        resume = recovered.resume
         for venue in self.venues:
             point = resume.get(venue.name)
             if point is not None:
                 venue.resume_after(point)
+        self._restore_trading_states(recovered.trading_states)
+        elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:
             log.error(
@@ -192,7 +198,9 @@ class GatewayProcess:
             "orders": len(self.engine.orders),
             "open_orders": len(self.engine.open_orders),
             "venue_resume": {name: msgspec.to_builtins(point) for name, point in resume.items()},
+            "unanswered_requests": {name: len(requests) for name, requests in recovered.unanswered.items()},
             "seconds": round(elapsed, 3),
+            "completed_after_crash": completed,
         }
         if scan.records:
             log.info(
@@ -203,17 +211,13 @@ class GatewayProcess:
                 len(self.engine.open_orders),
                 {name: (point.epoch, point.high_water) for name, point in resume.items()},
             )
-        self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
-        self.engine.journal = self.journal
-        self.recovery["completed_after_crash"] = self.engine.finish_recovery()
-        self._restore_trading_states()
 
-    def _restore_trading_states(self) -> None:
+    def _restore_trading_states(self, trading_states: list[JTradingState]) -> None:
         """Re-apply journaled kill switch / resume commands: a crash must never lift a kill."""
         from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
 
-        assert self.engine is not None and self.risk is not None
-        for rec in self.engine.replay.trading_states:
+        assert self.risk is not None
+        for rec in trading_states:
             self.risk.set_trading_state(
                 TradingState[rec.state], rec.account or None, f"{rec.who} (restored from the journal)", rec.reason
             )

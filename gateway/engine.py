@@ -26,8 +26,6 @@ from gateway.journal import (
     JCancelQueued,
     JOrderCreated,
     JOrderRefused,
-    JournalCorruptError,
-    JournalRecord,
     JReplaceRejected,
     JSentCancel,
     JSentNew,
@@ -41,39 +39,29 @@ from gateway.latency import StageLatencies
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
     Cancel,
-    Canceled,
     CancelRejected,
-    Executed,
     Hello,
     MassCancel,
     NewOrder,
-    OrderAccepted,
     OrderEvent,
     OrderRejected,
     Replace,
-    Replaced,
     VenueStatus,
     Welcome,
 )
-from gateway.recovery import Replay, replay_journal
+from gateway.recovery import Recovered
 from gateway.strategy_session import InvalidRequest, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
+from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
 from model.enums import RejectSource
-from model.exactly_once import ExactlyOnce, ResumePoint
+from model.exactly_once import ExactlyOnce
 from model.order import (
     CANCEL_WANTED_STATES,
     PHASE,
-    IllegalTransition,
     Order,
     OrderInput,
     OrderState,
-    apply_ack,
-    apply_cancel_rejected,
-    apply_canceled,
-    apply_fill,
-    apply_reject,
-    apply_replaced,
     can,
     cancel_input,
     hold_cancel,
@@ -112,6 +100,9 @@ _REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
 _HOLD: Final = OrderInput.HOLD_CANCEL
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _CANCEL_SENT: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
+_REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+_FILLED: Final = OrderState.FILLED
+"""States from here on are terminal (compare with ``>=``)."""
 
 
 class EngineCounters(msgspec.Struct):
@@ -168,16 +159,13 @@ class Engine:
         self.counters = EngineCounters()
         self.latency = StageLatencies()
         self.next_order_id = 1
-        self.recovering = False
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
         self.exactly_once = ExactlyOnce(on_epoch=self._on_venue_epoch)
         """Decides which venue messages are new (adapters ask it) and which requests are unanswered."""
-        self.recovery_emitted: list[tuple[StrategyState, OrderEvent]] = []
-        """Events the handlers produced while replaying a journaled venue event (see recovery.py)."""
-        self.replay = Replay()
-        """What the last ``recover`` found (``finish_recovery`` consumes its leftovers)."""
+        self._produced: list[OrderEvent] = []
+        """Strategy events the venue event being applied produced (``gateway.venue_apply``), reused."""
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
         self._wire_pending: list[Order] = []
@@ -230,13 +218,12 @@ class Engine:
         self.venue_states[name] = state
         if state != previous:
             log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)
-            if not self.recovering:
-                notice = VenueStatus(name, state.value, reason)
-                for link in self._links:
-                    if link.session.state is StrategySessionState.ACTIVE:
-                        link.session.send(notice)
-                        self._mark_dirty(link)
-        if state is VenueState.UP and not self.recovering:
+            notice = VenueStatus(name, state.value, reason)
+            for link in self._links:
+                if link.session.state is StrategySessionState.ACTIVE:
+                    link.session.send(notice)
+                    self._mark_dirty(link)
+        if state is VenueState.UP:
             mine = [order for order in self.open_orders.values() if order.venue == name]
             unanswered = self.exactly_once.unanswered(mine)
             if unanswered:
@@ -254,115 +241,94 @@ class Engine:
             if self.counters.venue_events_unknown_order <= 10:
                 log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
             return
-        if not self.recovering:
-            if not self._venue_event_ns:
-                self._venue_event_ns = self.clock()
-            self._venue_events_pending += 1
-            self.journal.append(JVenueEvent(venue, event))
+        if not self._venue_event_ns:
+            self._venue_event_ns = self.clock()
+        self._venue_events_pending += 1
+        self.journal.append(JVenueEvent(venue, event))
         self._venue_event_handlers[type(event)](order, event)
 
     def _on_venue_accepted(self, order: Order, ev: VenueAccepted) -> None:
-        if not apply_ack(order, ev.venue_order_id):
+        st = self.strategies[order.strategy_id]
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        out = self._produced
+        if not accepted(order, ev, st.next_seq, out):
             self._out_of_place(order, ev)
             return
         self.counters.accepted += 1
-        st = self.strategies[order.strategy_id]
-        self._emit(st, OrderAccepted(st.next_seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price))
-        if ev.canceled_reason:
-            self._canceled_too(st, order, ev.canceled_reason, ev.canceled_text)
-
-    def _canceled_too(self, st: StrategyState, order: Order, reason: str, text: str) -> None:
-        """The venue message that acknowledged or replaced the order also canceled what is still open."""
-        prev_leaves, prev_price = order.leaves_qty, order.price
-        removed = apply_canceled(order, 0)
-        if removed is None:  # nothing left open (a replace that left nothing, already answered)
-            return
-        self.risk.on_open_changed(order, prev_leaves, prev_price)
-        self.counters.canceled += 1
-        self._close(order)
-        self._emit(st, Canceled(st.next_seq, order.cl_ord_id, removed, order.leaves_qty, reason, text))
+        if order.state >= _FILLED:  # OUCH Order State D: canceled by the same message
+            self.counters.canceled += 1
+            self.risk.on_open_changed(order, prev_leaves, prev_price)
+            self._close(order)
+        self._emit_all(st, out)
 
     def _on_venue_rejected(self, order: Order, ev: VenueRejected) -> None:
+        st = self.strategies[order.strategy_id]
         prev_leaves, prev_price = order.leaves_qty, order.price
-        if not apply_reject(order):
+        out = self._produced
+        if not rejected(order, ev, st.next_seq, out):
             self._out_of_place(order, ev)
             return
         self.counters.rejected_venue += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
-        st = self.strategies[order.strategy_id]
-        self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, VENUE, ev.code, ev.text))
+        self._emit_all(st, out)
 
     def _on_venue_executed(self, order: Order, ev: VenueExecuted) -> None:
-        if not apply_fill(order, ev.qty, ev.price):
+        st = self.strategies[order.strategy_id]
+        out = self._produced
+        if not executed(order, ev, st.next_seq, out):
             self._out_of_place(order, ev)
             return
         self.counters.executions += 1
         self.risk.on_execution(order, ev.qty, ev.price)
-        if order.state is OrderState.FILLED:
+        if order.state is _FILLED:
             self.counters.filled += 1
             self._close(order)
-        st = self.strategies[order.strategy_id]
-        self._emit(
-            st,
-            Executed(
-                st.next_seq,
-                order.cl_ord_id,
-                ev.qty,
-                ev.price,
-                ev.liquidity,
-                ev.exec_id,
-                order.cum_qty,
-                order.leaves_qty,
-            ),
-        )
+        self._emit_all(st, out)
 
     def _on_venue_canceled(self, order: Order, ev: VenueCanceled) -> None:
+        st = self.strategies[order.strategy_id]
         prev_leaves, prev_price = order.leaves_qty, order.price
-        removed = apply_canceled(order, ev.canceled_qty)
-        if removed is None:
+        out = self._produced
+        if not canceled(order, ev, st.next_seq, out):
             self._out_of_place(order, ev)
             return
         self.risk.on_open_changed(order, prev_leaves, prev_price)
-        if order.state is OrderState.CANCELED:
+        if order.state >= _FILLED:
             self.counters.canceled += 1
             self._close(order)
-        st = self.strategies[order.strategy_id]
-        self._emit(st, Canceled(st.next_seq, order.cl_ord_id, removed, order.leaves_qty, ev.reason, ev.text))
+        self._emit_all(st, out)
 
     def _on_venue_replaced(self, order: Order, ev: VenueReplaced) -> None:
+        st = self.strategies[order.strategy_id]
         prev_leaves, prev_price = order.leaves_qty, order.price
-        if not apply_replaced(order, ev.leaves_qty, ev.price, ev.venue_order_id):
+        out = self._produced
+        if not replaced(order, ev, st.next_seq, out):
             self._out_of_place(order, ev)
             return
         self.counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
-        st = self.strategies[order.strategy_id]
-        self._emit(st, Replaced(st.next_seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty))
-        if order.state is OrderState.CANCELED:
+        if order.state >= _FILLED:  # nothing left, or OUCH Order State D
             self.counters.canceled += 1
             self._close(order)
-            self._emit(
-                st,
-                Canceled(st.next_seq, order.cl_ord_id, 0, 0, "NOTHING_LEFT", "replace left no open quantity"),
-            )
-        elif ev.canceled_reason:
-            self._canceled_too(st, order, ev.canceled_reason, ev.canceled_text)
-        else:
-            self._release_if_up(order)
+        self._emit_all(st, out)
+        self._release_if_up(order)
 
     def _on_venue_cancel_rejected(self, order: Order, ev: VenueCancelRejected) -> None:
-        if not apply_cancel_rejected(order):
+        st = self.strategies[order.strategy_id]
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        out = self._produced
+        if not cancel_rejected(order, ev, st.next_seq, out):
             self._out_of_place(order, ev)
             return
         self.counters.cancel_rejected += 1
-        st = self.strategies[order.strategy_id]
-        self._emit(st, CancelRejected(st.next_seq, order.cl_ord_id, VENUE, ev.code, ev.text))
+        self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
+        self._emit_all(st, out)
         self._release_if_up(order)
 
     def _release_if_up(self, order: Order) -> None:
         """Send the cancel held behind a replace that just resolved, if the venue can take it now."""
-        if order.state is OrderState.LIVE_HELD_CANCEL and not self.recovering:
+        if order.state is OrderState.LIVE_HELD_CANCEL:
             venue = self.venues.get(order.venue)
             if venue is not None and venue.state is VenueState.UP:
                 self._send_cancel(order)
@@ -780,11 +746,14 @@ class Engine:
     # Output
     # ======================================================================================
 
+    def _emit_all(self, st: StrategyState, events: list[OrderEvent]) -> None:
+        """Emit the events a venue event produced (numbered from ``st.next_seq`` already), then forget them."""
+        for event in events:
+            self._emit(st, event)
+        events.clear()
+
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
         """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
-        if self.recovering:
-            self.recovery_emitted.append((st, event))
-            return
         st.next_seq += 1
         st.events.append(event)
         self.journal.append(JStrategyEvent(st.strategy_id, event))
@@ -884,59 +853,54 @@ class Engine:
     # Recovery
     # ======================================================================================
 
-    def recover(self, records: Iterable[JournalRecord]) -> dict[str, ResumePoint]:
-        """Rebuild orders, exposure and strategy event logs from journal records.
+    def adopt(self, recovered: Recovered) -> int:
+        """Take over what recovery rebuilt, then complete what the crash cut short; return how many.
 
-        Call before any venue connects or strategy is accepted. Returns, per venue, where its
-        session resumes: after the highest venue sequence number journaled in its current
-        numbering epoch (the exactly-once component starts from there too).
+        Call once, on a fresh engine, before any venue connects or strategy is accepted, with
+        the journal already open for appending. Risk is told the exposure in journal order,
+        each venue adapter the references its open orders are known by, the exactly-once
+        component where each venue resumes. Orders created but neither sent nor answered never
+        reached a venue: they are rejected (``NOT_SENT``). Events produced by journaled venue
+        events whose own records were cut off are delivered now, with the next sequence
+        numbers. Both are journaled like any event.
         """
-        self.recovering = True
-        attached, self.journal = self.journal, NullJournal()  # replaying must not journal anything again
-        try:
-            replay = replay_journal(self, records)
-        except KeyError as exc:  # CRC-valid but not this day's journal from its start (e.g. its head was cut)
-            raise JournalCorruptError(
-                f"a journal record refers to order {exc.args[0]}, which the journal never created"
-            ) from exc
-        except IllegalTransition as exc:  # CRC-valid but not what this gateway could have written
-            raise JournalCorruptError(f"a journal record is impossible where it stands: {exc}") from exc
-        finally:
-            self.recovering = False
-            self.journal = attached
-        for name, point in replay.resume.items():
+        self.orders = recovered.orders
+        self.open_orders = recovered.open_orders
+        self.strategies = recovered.strategies
+        self.next_order_id = recovered.next_order_id
+        risk = self.risk
+        for order, qty, price in recovered.exposure:
+            if qty:
+                risk.on_execution(order, qty, price)
+            else:
+                risk.on_order_opened(order)
+        for name, point in recovered.resume.items():
             self.exactly_once.venue(name).adopt(point)
-        self.replay = replay
-        return replay.resume
-
-    def finish_recovery(self) -> int:
-        """Complete what the crash cut short, once the journal is open for appending; return how many.
-
-        Orders created but neither sent nor answered never reached a venue: they are rejected
-        (``NOT_SENT``). Events produced by journaled venue events whose own records were cut off
-        are delivered now, with the next sequence numbers. Both are journaled like any event.
-        """
-        replay = self.replay
-        unanswered, unjournaled = replay.unanswered, replay.unjournaled
-        replay.unanswered, replay.unjournaled = [], []
-        for order in unanswered:
+        for order in self.open_orders.values():
+            venue = self.venues.get(order.venue)
+            if venue is None or not order.venue_ref:
+                continue
+            venue.restore(order, order.venue_ref)  # the reference the venue knows the order by now
+            if order.pending_ref and order.state in _REPLACING:
+                venue.restore(order, order.pending_ref)  # then the replace still in flight
+        text = "the gateway stopped before sending this order to the venue"
+        for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]
-            text = "the gateway stopped before sending this order to the venue"
             if can(order, OrderInput.REFUSE):
                 self._refuse(st, order, GATEWAY, "NOT_SENT", text)
             else:  # refused, but the crash cut the answer off
                 self.counters.rejected_gateway += 1
                 self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, GATEWAY, "NOT_SENT", text))
-        for strategy_id, event in unjournaled:
+        for strategy_id, event in recovered.cut_off:
             st = self.strategies[strategy_id]
             self._emit(st, msgspec.structs.replace(event, seq=st.next_seq))
-        count = len(unanswered) + len(unjournaled)
+        count = len(recovered.never_sent) + len(recovered.cut_off)
         if count:
             log.warning(
                 "recovery: %d orders never sent were rejected (NOT_SENT) and %d events cut off the journal's "
                 "tail were delivered",
-                len(unanswered),
-                len(unjournaled),
+                len(recovered.never_sent),
+                len(recovered.cut_off),
             )
         self.flush()
         return count

@@ -86,9 +86,10 @@ class JSentNew(_Record, tag=3, frozen=True):
 
 
 class JSentCancel(_Record, tag=4, frozen=True):
-    """A cancel for the order was queued for the venue."""
+    """A cancel for the order was queued for the venue (under ``venue_ref``, if the venue gives cancels one)."""
 
     order_id: int
+    venue_ref: str = ""
 
 
 class JSentReplace(_Record, tag=5, frozen=True):

@@ -1,15 +1,29 @@
-"""Rebuild the engine's state by replaying its journal (no bytes are sent while replaying)."""
+"""Recovery: journal records in, a ``Recovered`` value out (no engine, nothing sent, nothing journaled).
+
+``recover`` applies each record to the orders through the order table (``model.order``) and,
+for venue events, through the same functions the engine uses (``gateway.venue_apply``), so a
+recovered order is in exactly the state the live one was. What it builds is handed to
+``Engine.adopt``, which takes it over, tells risk and the venue adapters, and completes what a
+crash cut short.
+
+A crash during the journal's write of a batch can leave any prefix of it on disk. Nothing of
+the batch left the gateway, but its tail may be missing: an order created and not yet sent or
+refused (``never_sent``), or a venue event whose strategy events were not written
+(``cut_off``). A CRC-valid record that names an order the journal never created, or asks for a
+transition the order's table forbids, cannot have been written by this gateway from the start
+of the day: ``JournalCorruptError``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from gateway.journal import (
     JCancelQueued,
     JOrderCreated,
     JOrderRefused,
+    JournalCorruptError,
     JournalRecord,
     JReplaceRejected,
     JSentCancel,
@@ -22,9 +36,12 @@ from gateway.journal import (
 )
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
-from model.exactly_once import ResumePoint
+from gateway.venue_apply import apply_venue_event
+from model.exactly_once import ExactlyOnce, ResumePoint, UnansweredRequest
 from model.order import (
+    IllegalTransition,
     Order,
+    OrderInput,
     OrderState,
     can,
     cancel_input,
@@ -35,111 +52,103 @@ from model.order import (
     request_cancel,
     request_replace,
 )
-from model.order import OrderInput as In
-from model.venue_events import VenueEvent
-from risk.api import RiskGate
-from venues.base import VenueAdapter
+from model.venue_events import VenueExecuted
 
-
-class ReplayTarget(Protocol):
-    """The engine state a replay rebuilds: ``gateway.engine.Engine``, named here so neither imports the other."""
-
-    next_order_id: int
-
-    @property
-    def orders(self) -> dict[int, Order]:
-        """Every order of the session, by order id."""
-        ...
-
-    @property
-    def open_orders(self) -> dict[int, Order]:
-        """Orders sent to a venue and not yet terminal, by order id."""
-        ...
-
-    @property
-    def strategies(self) -> dict[str, StrategyState]:
-        """Per-strategy state, by strategy id."""
-        ...
-
-    @property
-    def venues(self) -> Mapping[str, VenueAdapter]:
-        """The configured venue adapters, by name."""
-        ...
-
-    @property
-    def risk(self) -> RiskGate:
-        """Pre-trade risk, told about every order replayed as sent."""
-        ...
-
-    @property
-    def recovery_emitted(self) -> list[tuple[StrategyState, OrderEvent]]:
-        """Events the handlers produced while replaying a journaled venue event."""
-        ...
-
-    def on_venue_event(self, venue: str, event: VenueEvent) -> None:
-        """Apply a venue event exactly as at run time (the engine is in recovery mode)."""
-        ...
+_FILLED = OrderState.FILLED
+_RELEASE = OrderInput.RELEASE_CANCEL
 
 
 @dataclass
-class Replay:
-    """What replaying a journal found."""
+class Recovered:
+    """Everything the journal says about the day so far, for ``Engine.adopt``."""
 
+    orders: dict[int, Order] = field(default_factory=dict)
+    """Every order of the day, by order id, in its table state."""
+    open_orders: dict[int, Order] = field(default_factory=dict)
+    """Orders sent to a venue and not yet terminal."""
+    strategies: dict[str, StrategyState] = field(default_factory=dict)
+    """Per strategy: its orders, open orders, event log and next ``seq``."""
+    next_order_id: int = 1
+    exposure: list[tuple[Order, int, int]] = field(default_factory=list)
+    """Risk's inputs in journal order: (order, 0, 0) when it was sent, (order, qty, price) per fill."""
     resume: dict[str, ResumePoint] = field(default_factory=dict)
     """Per venue: its last journaled numbering epoch and the highest venue_seq journaled in it."""
-    unanswered: list[Order] = field(default_factory=list)
-    """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
-    unjournaled: list[tuple[str, OrderEvent]] = field(default_factory=list)
-    """(strategy id, event) that journaled venue events produced but whose own records were cut off."""
+    unanswered: dict[str, list[UnansweredRequest]] = field(default_factory=dict)
+    """Per venue: requests sent that no journaled venue event answered (outcome unknown)."""
     trading_states: list[JTradingState] = field(default_factory=list)
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
+    never_sent: list[Order] = field(default_factory=list)
+    """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
+    cut_off: list[tuple[str, OrderEvent]] = field(default_factory=list)
+    """(strategy id, event) that a journaled venue event produced but whose own records were cut off."""
+    unknown_venue_events: int = 0
+    """Journaled venue events for an order of another venue (counted, not applied)."""
 
 
-def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Replay:
-    """Apply ``records`` to ``engine`` (in recovery mode).
+def recover(records: Iterable[JournalRecord]) -> Recovered:
+    """Rebuild the day from ``records``; raise JournalCorruptError if they cannot be this gateway's."""
+    try:
+        return _recover(records)
+    except KeyError as exc:  # CRC-valid but not this day's journal from its start (e.g. its head was cut)
+        raise JournalCorruptError(
+            f"a journal record refers to order {exc.args[0]}, which the journal never created"
+        ) from exc
+    except IllegalTransition as exc:  # CRC-valid but not what this gateway could have written
+        raise JournalCorruptError(f"a journal record is impossible where it stands: {exc}") from exc
 
-    A crash during the journal's write of a batch can leave any prefix of it on disk. Nothing
-    of the batch left the gateway, but its tail may be missing: an order created and not yet
-    sent or refused, or a venue event whose strategy events were not written. Those are
-    returned (``unanswered``, ``unjournaled``) for ``Engine.finish_recovery`` to complete.
-    """
+
+def _strategy(out: Recovered, strategy_id: str) -> StrategyState:
+    st = out.strategies.get(strategy_id)
+    if st is None:
+        st = out.strategies[strategy_id] = StrategyState(strategy_id)
+    return st
+
+
+def _recover(records: Iterable[JournalRecord]) -> Recovered:
+    out = Recovered()
+    orders = out.orders
+    open_orders = out.open_orders
     epochs: dict[str, str] = {}
     high_water: dict[str, int] = {}
-    orders = engine.orders
     unanswered: dict[int, Order] = {}
-    trading_states: list[JTradingState] = []
-    emitted = engine.recovery_emitted
+    produced: list[OrderEvent] = []
+    expected: list[tuple[StrategyState, OrderEvent]] = []
+    """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
     for rec in records:
         kind = type(rec)
         if kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
-            emitted.clear()
-            engine.on_venue_event(rec.venue, rec.event)
-            if rec.event.venue_seq > high_water.get(rec.venue, 0):
-                high_water[rec.venue] = rec.event.venue_seq
-        elif kind is JVenueEpoch:
-            assert isinstance(rec, JVenueEpoch)
-            if epochs.get(rec.venue, "") and epochs[rec.venue] != rec.epoch:
-                high_water[rec.venue] = 0  # a new numbering (the first one named keeps the high water)
-            epochs[rec.venue] = rec.epoch
+            event = rec.event
+            expected.clear()
+            if event.venue_seq > high_water.get(rec.venue, 0):
+                high_water[rec.venue] = event.venue_seq
+            order = orders[event.order_id]
+            if order.venue != rec.venue:
+                out.unknown_venue_events += 1
+                continue
+            st = out.strategies[order.strategy_id]
+            if not apply_venue_event(order, event, st.next_seq, produced):
+                continue  # out of place when it arrived, too: the engine journaled and ignored it
+            expected.extend((st, e) for e in produced)
+            produced.clear()
+            if type(event) is VenueExecuted:
+                out.exposure.append((order, event.qty, event.price))
+            if order.state >= _FILLED:
+                open_orders.pop(order.order_id, None)
+                st.open_orders.pop(order.order_id, None)
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
-            st = engine.strategies.get(rec.strategy_id)
-            if st is None:
-                st = engine.strategies[rec.strategy_id] = StrategyState(rec.strategy_id)
+            st = _strategy(out, rec.strategy_id)
             st.events.append(rec.event)
             st.next_seq = rec.event.seq + 1
-            if emitted:
-                del emitted[0]
+            if expected and expected[0][0] is st and expected[0][1].seq == rec.event.seq:
+                del expected[0]
             if type(rec.event) is OrderRejected:
                 rejected = st.orders.get(rec.event.cl_ord_id)
                 if rejected is not None:
                     unanswered.pop(rejected.order_id, None)
         elif kind is JOrderCreated:
             assert isinstance(rec, JOrderCreated)
-            st = engine.strategies.get(rec.strategy_id)
-            if st is None:
-                st = engine.strategies[rec.strategy_id] = StrategyState(rec.strategy_id)
             order = Order(
                 rec.order_id,
                 rec.strategy_id,
@@ -155,10 +164,10 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
                 leaves_qty=rec.qty,
                 t_in=rec.t_in,
             )
-            st.orders[rec.cl_ord_id] = order
+            _strategy(out, rec.strategy_id).orders[rec.cl_ord_id] = order
             orders[rec.order_id] = order
             unanswered[rec.order_id] = order
-            engine.next_order_id = max(engine.next_order_id, rec.order_id + 1)
+            out.next_order_id = max(out.next_order_id, rec.order_id + 1)
         elif kind is JOrderRefused:
             assert isinstance(rec, JOrderRefused)
             refuse(orders[rec.order_id])
@@ -167,50 +176,45 @@ def replay_journal(engine: ReplayTarget, records: Iterable[JournalRecord]) -> Re
             order = orders[rec.order_id]
             mark_sent(order, rec.venue_ref)
             unanswered.pop(order.order_id, None)
-            engine.open_orders[order.order_id] = order
-            engine.strategies[order.strategy_id].open_orders[order.order_id] = order
-            engine.risk.on_order_opened(order)
+            open_orders[order.order_id] = order
+            out.strategies[order.strategy_id].open_orders[order.order_id] = order
+            out.exposure.append((order, 0, 0))
         elif kind is JSentCancel:
             assert isinstance(rec, JSentCancel)
             order = orders[rec.order_id]
-            if cancel_input(order) is In.RELEASE_CANCEL:
-                release_cancel(order)
+            if cancel_input(order) is _RELEASE:
+                release_cancel(order, rec.venue_ref)
             else:
-                request_cancel(order)
+                request_cancel(order, rec.venue_ref)
         elif kind is JSentReplace:
             assert isinstance(rec, JSentReplace)
             request_replace(orders[rec.order_id], rec.qty, rec.price, rec.venue_ref)
         elif kind is JCancelQueued:
             assert isinstance(rec, JCancelQueued)
             order = orders[rec.order_id]
-            if can(order, In.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
+            if can(order, OrderInput.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
                 hold_cancel(order)
+        elif kind is JVenueEpoch:
+            assert isinstance(rec, JVenueEpoch)
+            if epochs.get(rec.venue, "") != rec.epoch:
+                high_water[rec.venue] = 0
+            epochs[rec.venue] = rec.epoch
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
-            trading_states.append(rec)
+            out.trading_states.append(rec)
         elif kind is JReplaceRejected:
-            pass
-    _restore_venue_refs(engine)
-    resume = {venue: ResumePoint(epochs.get(venue, ""), high_water.get(venue, 0)) for venue in {*epochs, *high_water}}
-    replay = Replay(resume, list(unanswered.values()), trading_states=trading_states)
-    replay.unjournaled = [(st.strategy_id, event) for st, event in emitted]
-    emitted.clear()
-    return replay
-
-
-def _restore_venue_refs(engine: ReplayTarget) -> None:
-    """Tell each venue adapter, for every order still open, the reference(s) the venue knows it by.
-
-    Called once the replay is complete, so each order is in its recovered state: first the
-    reference the venue knows the order by now, then the replace still in flight, if any.
-    """
-    for order in engine.open_orders.values():
-        venue = engine.venues.get(order.venue)
-        if venue is None or not order.venue_ref:
-            continue
-        venue.restore(order, order.venue_ref)
-        if order.pending_ref and order.state in _REPLACING:
-            venue.restore(order, order.pending_ref)
-
-
-_REPLACING = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+            pass  # the order is unchanged
+    out.resume = {
+        venue: ResumePoint(epochs.get(venue, ""), high_water.get(venue, 0)) for venue in {*epochs, *high_water}
+    }
+    by_venue: dict[str, list[Order]] = {}
+    for order in open_orders.values():
+        by_venue.setdefault(order.venue, []).append(order)
+    out.unanswered = {
+        venue: requests
+        for venue, venue_orders in by_venue.items()
+        if (requests := ExactlyOnce.unanswered(venue_orders))
+    }
+    out.never_sent = list(unanswered.values())
+    out.cut_off = [(st.strategy_id, event) for st, event in expected]
+    return out

@@ -21,6 +21,7 @@ from gateway.journal import (
     truncate_torn_tail,
 )
 from gateway.protocol.messages import Canceled, OrderAccepted, Replace, Welcome
+from gateway.recovery import recover
 from model.exactly_once import ResumePoint
 from model.fsync import FsyncPolicy
 from model.order import OrderState
@@ -102,9 +103,10 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
     before = rig.engine
 
     fresh = Rig()
-    last = fresh.engine.recover(read_journal(path))
+    recovered = recover(read_journal(path))
+    fresh.engine.adopt(recovered)
     after = fresh.engine
-    assert last == {"V1": ResumePoint("", rig.venue.seq)}
+    assert recovered.resume == {"V1": ResumePoint("", rig.venue.seq)}
     assert after.next_order_id == before.next_order_id
     for oid, order in before.orders.items():
         assert msgspec.structs.replace(after.orders[oid], t_risk=0, t_wire=0) == msgspec.structs.replace(
@@ -148,7 +150,7 @@ def test_recover_when_cancel_was_queued_then_sent_once_venue_up(tmp_path: Path) 
 
     fresh = Rig()
     fresh.venue._state = VenueState.DISCONNECTED
-    fresh.engine.recover(read_journal(path))
+    fresh.engine.adopt(recover(read_journal(path)))
     assert fresh.engine.orders[1].state is OrderState.LIVE_HELD_CANCEL
     fresh.venue.set_state(VenueState.UP)
     assert fresh.venue.commands == [("cancel", 1, 0, 0)]
@@ -174,7 +176,7 @@ def test_recover_when_replace_pending_or_rejected_then_venue_told_current_and_pe
     rig.engine.journal.close()
 
     fresh = Rig()
-    fresh.engine.recover(read_journal(path))
+    fresh.engine.adopt(recover(read_journal(path)))
     assert fresh.venue.restored == [(1, "4"), (1, "5"), (2, "2"), (2, "6")]
     assert fresh.engine.orders[1].state is OrderState.PENDING_REPLACE
 
@@ -197,7 +199,7 @@ def test_recover_when_strategy_never_reconnects_then_grace_check_cancels_only_it
     rig.engine.journal.close()  # the process dies with every strategy still connected
 
     fresh = Rig(strategies=strategies)
-    fresh.engine.recover(read_journal(path))
+    fresh.engine.adopt(recover(read_journal(path)))
     fresh.connect("S2")  # S2 comes back in time; S1 does not; KEEP keeps its orders by policy
     assert fresh.engine.cancel_orphaned_orders() == 1
     assert fresh.venue.commands == [("cancel", 1, 0, 0)]
@@ -222,6 +224,8 @@ def test_recover_when_venue_numbering_restarted_then_resume_after_the_high_water
     assert epochs == [("V1", "E1"), ("V1", "E2")]
 
     fresh = Rig()
-    assert fresh.engine.recover(read_journal(path)) == {"V1": ResumePoint("E2", 1)}
+    recovered = recover(read_journal(path))
+    assert recovered.resume == {"V1": ResumePoint("E2", 1)}
+    fresh.engine.adopt(recovered)
     assert fresh.venue.sequence.resume_point() == ResumePoint("E2", 1)
     assert fresh.engine.orders[4].state is OrderState.LIVE

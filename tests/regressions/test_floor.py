@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gateway.journal import FileJournal, read_journal
 from gateway.protocol.messages import OrderAccepted
+from gateway.recovery import recover
 from model.fsync import FsyncPolicy
 from model.order import OrderState
 from tests.harness import Rig
@@ -23,8 +24,7 @@ def test_venue_events_when_venue_sequence_resets_after_restart_then_not_dropped_
     first.engine.journal.close()
 
     rig = Rig()
-    rig.engine.recover(read_journal(tmp_path / "j"))
-    rig.engine.finish_recovery()
+    rig.engine.adopt(recover(read_journal(tmp_path / "j")))
     link = rig.connect("S1", last_seq=5)
     rig.new_order(link, "B")
     rig.venue.new_epoch("2")  # e.g. FIX ResetSeqNumFlag on logon, a scheduled daily reset, a new SoupBinTCP session

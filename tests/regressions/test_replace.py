@@ -8,6 +8,7 @@ from gateway.engine import Engine
 from gateway.entitlements import Entitlements, StrategyEntitlement
 from gateway.journal import FileJournal, read_journal
 from gateway.protocol.messages import Cancel, NewOrder, Replace
+from gateway.recovery import recover
 from model.enums import Side
 from model.fsync import FsyncPolicy
 from model.order import OrderState
@@ -41,7 +42,7 @@ def test_replace_when_ouch_refuses_it_synchronously_then_recovery_reproduces_liv
     journal.close()
 
     recovered = Rig(venues=[ScriptedVenue("nasdaq")])
-    recovered.engine.recover(read_journal(tmp_path / "j"))
+    recovered.engine.adopt(recover(read_journal(tmp_path / "j")))
     again = recovered.engine.strategies["S1"].orders["A"]
     assert again.state is order.state, f"recovered {again.state.name}, live {order.state.name}"
 
@@ -60,5 +61,5 @@ def test_cancel_when_adapter_rejects_it_synchronously_then_recovery_reproduces_l
     live = rig.order("S1", "A").state
     rig.engine.journal.close()
     recovered = Rig()
-    recovered.engine.recover(read_journal(tmp_path / "j"))
+    recovered.engine.adopt(recover(read_journal(tmp_path / "j")))
     assert recovered.order("S1", "A").state is live

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.journal import FileJournal, read_journal
+from gateway.recovery import recover
 from model.fsync import FsyncPolicy
 from tests.harness import Rig, ScriptedVenue
 
@@ -23,7 +24,6 @@ def test_kill_when_a_recovered_order_is_at_a_venue_no_longer_configured_then_oth
     first.engine.journal.close()
 
     rig = Rig(venues=[ScriptedVenue("V1")])  # V2 taken out of gateway.yaml before the restart
-    rig.engine.recover(read_journal(tmp_path / "j"))
-    rig.engine.finish_recovery()
+    rig.engine.adopt(recover(read_journal(tmp_path / "j")))
     rig.engine.cancel_all()  # the kill switch
     assert ("cancel", 2, 0, 0) in rig.venue.commands

@@ -11,6 +11,7 @@ from gateway.config import ConfigError, load_config
 from gateway.journal import FileJournal, JournalCorruptError, JSentCancel, JSentNew, read_journal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Error, Hello
+from gateway.recovery import recover
 from gateway.strategy_session import StrategySession, StrategySessionState
 from model.fsync import FsyncPolicy
 from tests.harness import Rig
@@ -66,7 +67,7 @@ def test_recover_when_record_names_an_order_the_journal_never_created_then_corru
     journal.append(JSentNew(1, "1"))  # CRC-valid, but order 1 was never created: not this journal's start
     journal.close()
     with pytest.raises(JournalCorruptError, match="refers to order 1, which the journal never created"):
-        Rig().engine.recover(read_journal(path))
+        recover(read_journal(path))
 
 
 def test_run_when_journal_refers_to_unknown_order_then_exit_1_with_reason(tmp_path: Path) -> None:

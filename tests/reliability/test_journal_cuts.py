@@ -26,6 +26,7 @@ from gateway.protocol.messages import (
     Replace,
     Replaced,
 )
+from gateway.recovery import recover
 from model.fsync import FsyncPolicy
 from model.order import ACKED_STATES, OrderState
 from tests.harness import Rig
@@ -89,11 +90,11 @@ def _recover(path: Path) -> Rig:
     """Recover a fresh engine from ``path`` the way the gateway process does."""
     rig = Rig()
     scan = JournalScan()
-    rig.engine.recover(read_journal(path, scan))
+    recovered = recover(read_journal(path, scan))
     if scan.torn_bytes:
         truncate_torn_tail(path, scan.good_bytes)
     rig.engine.journal = FileJournal(path, fsync=FsyncPolicy.NONE)
-    rig.engine.finish_recovery()
+    rig.engine.adopt(recovered)
     rig.engine.journal.close()
     return rig
 
