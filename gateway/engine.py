@@ -24,6 +24,7 @@ from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
     JCancelQueued,
+    JCancelRefused,
     JOrderCreated,
     JOrderRefused,
     JReplaceRejected,
@@ -64,6 +65,7 @@ from model.order import (
     OrderState,
     can,
     cancel_input,
+    drop_held_cancel,
     hold_cancel,
     mark_sent,
     refuse,
@@ -71,6 +73,7 @@ from model.order import (
     request_cancel,
     request_replace,
 )
+from model.send_result import BackPressured, Refused, Sent
 from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
@@ -99,10 +102,15 @@ VENUE = RejectSource.VENUE
 _REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
 _HOLD: Final = OrderInput.HOLD_CANCEL
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
-_CANCEL_SENT: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 """States from here on are terminal (compare with ``>=``)."""
+
+
+def _backpressure_text(venue: str, what: str = "") -> str:
+    if what:
+        return f"venue {venue} is not reading fast enough; {what} not queued, retry later"
+    return f"venue {venue} is not reading fast enough; retry later"
 
 
 class EngineCounters(msgspec.Struct):
@@ -174,8 +182,6 @@ class Engine:
         self._venue_event_ns = 0
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
-        self._paused_at_read: frozenset[str] | None = None
-        """During a long read taken in slices: the venues whose sockets were backed up when it began."""
         self._venue_list: list[VenueAdapter] = []
         self._venue_event_handlers: dict[type, Callable[[Order, object], None]] = {
             VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
@@ -406,7 +412,9 @@ class Engine:
             return
         # back-pressure is judged once per read, as if the read were one batch: a venue socket that
         # backs up while the read's own slices are written does not refuse the rest of that read
-        self._paused_at_read = frozenset(venue.name for venue in self._venue_list if venue.write_paused)
+        venues = self._venue_list
+        for venue in venues:
+            venue.hold_backpressure(True)
         try:
             view = memoryview(data)
             for start in range(0, len(view), BATCH_BYTES):
@@ -414,7 +422,8 @@ class Engine:
                 if link.session.state is StrategySessionState.CLOSED:
                     break
         finally:
-            self._paused_at_read = None
+            for venue in venues:
+                venue.hold_backpressure(False)
 
     def _link_batch(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
         """Process one slice of a strategy's bytes and flush what it produced."""
@@ -571,18 +580,12 @@ class Engine:
         if venue.state is not VenueState.UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}")
             return
-        if self._backpressured(venue):
-            self._refuse(
-                st,
-                order,
-                GATEWAY,
-                "VENUE_BACKPRESSURE",
-                f"venue {msg.venue} is not reading fast enough; order not queued, retry later",
-            )
-            return
-        unsupported = venue.check_order(order)
-        if unsupported is not None:
-            self._refuse(st, order, GATEWAY, unsupported.code, unsupported.text)
+        verdict = venue.check_order(order)  # asked before risk, which counts an order it lets through
+        if verdict is not None:
+            if verdict.__class__ is Refused:
+                self._refuse(st, order, GATEWAY, verdict.code, verdict.text)
+            else:
+                self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(msg.venue, "order"))
             return
         clock = self.clock
         t_checked = clock()
@@ -592,7 +595,11 @@ class Engine:
             self.counters.rejected_risk += 1
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
-        venue_ref = venue.send_new(order)
+        result = venue.send_new(order)
+        if result.__class__ is not Sent:
+            self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
+            return
+        venue_ref = result.venue_ref
         self.latency.orders.add(t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
         mark_sent(order, venue_ref)
         self.journal.append(JSentNew(order_id, venue_ref))
@@ -602,10 +609,18 @@ class Engine:
         self.risk.on_order_opened(order)
         self._wire_pending.append(order)
 
-    def _backpressured(self, venue: VenueAdapter) -> bool:
-        """Return True if ``venue``'s socket is backed up (as judged at the start of the current read)."""
-        paused_at_read = self._paused_at_read
-        return venue.write_paused if paused_at_read is None else venue.name in paused_at_read
+    def _refuse_unsent(self, st: StrategyState, order: Order, result: Refused | BackPressured) -> None:
+        """The adapter did not send an order risk let through: refuse it and release what risk reserved."""
+        prev_leaves, prev_price = order.leaves_qty, order.price
+        if isinstance(result, Refused):
+            if result.source is VENUE:
+                self.counters.rejected_venue += 1
+            else:
+                self.counters.rejected_gateway += 1
+            self._refuse(st, order, result.source, result.code, result.text, counted=True)
+        else:
+            self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(order.venue, "order"))
+        self.risk.on_open_changed(order, prev_leaves, prev_price)
 
     def _log_not_entitled(self, st: StrategyState, account: str) -> None:
         """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
@@ -673,24 +688,37 @@ class Engine:
         elif venue is None or venue.state is not VenueState.UP:
             why = "is not configured" if venue is None else f"session is {venue.state.value}"
             problem = ("VENUE_UNAVAILABLE", f"venue {order.venue} {why}")
-        elif self._backpressured(venue):
-            problem = ("VENUE_BACKPRESSURE", f"venue {order.venue} is not reading fast enough; retry later")
         if problem is not None:
             self.journal.append(JReplaceRejected(order.order_id))
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)
+            return
+        assert venue is not None  # a missing venue was answered VENUE_UNAVAILABLE above
+        verdict = venue.check_replace(order, msg.qty, msg.price)  # asked before risk reserves exposure
+        if verdict is not None:
+            self.journal.append(JReplaceRejected(order.order_id))
+            self._replace_unsent(st, order, verdict)
             return
         denial = self.risk.check_replace(order, msg.qty, msg.price, self.clock())
         if denial is not None:
             self.journal.append(JReplaceRejected(order.order_id))
             self._cancel_reject(st, msg.cl_ord_id, RISK, denial.code, denial.text)
             return
-        assert venue is not None  # a missing venue was answered VENUE_UNAVAILABLE above
-        request_replace(order, msg.qty, msg.price)
-        venue_ref = venue.send_replace(order, msg.qty, msg.price)
-        if order.state is OrderState.PENDING_REPLACE:  # the adapter may have refused it synchronously
-            order.pending_ref = venue_ref
-            self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, venue_ref))
-            self.counters.replaces_sent += 1
+        result = venue.send_replace(order, msg.qty, msg.price)
+        if not isinstance(result, Sent):
+            prev_leaves, prev_price = order.leaves_qty, order.price
+            self.journal.append(JReplaceRejected(order.order_id))
+            self._replace_unsent(st, order, result)
+            self.risk.on_open_changed(order, prev_leaves, prev_price)  # release what check_replace reserved
+            return
+        request_replace(order, msg.qty, msg.price, result.venue_ref)
+        self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
+        self.counters.replaces_sent += 1
+
+    def _replace_unsent(self, st: StrategyState, order: Order, verdict: Refused | BackPressured) -> None:
+        if isinstance(verdict, Refused):
+            self._cancel_reject(st, order.cl_ord_id, verdict.source, verdict.code, verdict.text)
+        else:
+            self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(order.venue))
 
     def _cancel_problem(self, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
         if order is None:
@@ -722,15 +750,22 @@ class Engine:
             self.journal.append(JCancelQueued(order.order_id))
 
     def _send_cancel(self, order: Order) -> None:
-        """Send a cancel (a new one, or the held one) to the venue."""
-        if cancel_input(order) is _RELEASE:
-            release_cancel(order)
-        else:
-            request_cancel(order)
-        self.venues[order.venue].send_cancel(order)
-        if order.state in _CANCEL_SENT:  # the adapter may have refused it synchronously
-            self.journal.append(JSentCancel(order.order_id))
+        """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
+        held = cancel_input(order) is _RELEASE
+        result = self.venues[order.venue].send_cancel(order)
+        if isinstance(result, Sent):
+            if held:
+                release_cancel(order, result.venue_ref)
+            else:
+                request_cancel(order, result.venue_ref)
+            self.journal.append(JSentCancel(order.order_id, result.venue_ref))
             self.counters.cancels_sent += 1
+            return
+        if held:
+            drop_held_cancel(order)
+            self.journal.append(JCancelRefused(order.order_id))
+        st = self.strategies[order.strategy_id]
+        self._cancel_reject(st, order.cl_ord_id, result.source, result.code, result.text)
 
     def cancel_all(self, account: str | None = None) -> int:
         """Cancel every open order (of ``account`` if given) at every venue; return how many."""
@@ -822,9 +857,6 @@ class Engine:
                 venue.flush()
         self._decoded_ns = 0
         if self._dirty_links:
-            # events an adapter emitted from its own flush() (FixVenue's deferred rejects) go first
-            if not self._write_journal():
-                return
             now = self.clock()
             for link in self._dirty_links:
                 data = link.session.take_output(now)

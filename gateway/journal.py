@@ -136,6 +136,12 @@ class JTradingState(_Record, tag=10, frozen=True):
     reason: str
 
 
+class JCancelRefused(_Record, tag=12, frozen=True):
+    """A held cancel could not be sent (the venue adapter refused it); the order is as before the hold."""
+
+    order_id: int
+
+
 class JVenueEpoch(_Record, tag=11, frozen=True):
     """The venue's message numbering restarted as ``epoch``; later ``venue_seq`` values count from it."""
 
@@ -155,6 +161,7 @@ JournalRecord = (
     | JReplaceRejected
     | JTradingState
     | JVenueEpoch
+    | JCancelRefused
 )
 
 

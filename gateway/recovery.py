@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from gateway.journal import (
     JCancelQueued,
+    JCancelRefused,
     JOrderCreated,
     JOrderRefused,
     JournalCorruptError,
@@ -45,6 +46,7 @@ from model.order import (
     OrderState,
     can,
     cancel_input,
+    drop_held_cancel,
     hold_cancel,
     mark_sent,
     refuse,
@@ -194,6 +196,9 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             order = orders[rec.order_id]
             if can(order, OrderInput.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
                 hold_cancel(order)
+        elif kind is JCancelRefused:
+            assert isinstance(rec, JCancelRefused)
+            drop_held_cancel(orders[rec.order_id])
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             if epochs.get(rec.venue, "") != rec.epoch:

@@ -380,19 +380,22 @@ def apply_cancel_rejected(order: Order) -> bool:
 
 def mark_sent(order: Order, venue_ref: str) -> None:
     """The new order went to the venue under ``venue_ref``."""
-    request(order, OrderInput.SEND)
+    if not fire(order, OrderInput.SEND):
+        raise IllegalTransition(order, OrderInput.SEND)
     order.venue_ref = venue_ref
 
 
 def refuse(order: Order) -> None:
     """The gateway or risk refused the order before it reached a venue."""
-    request(order, OrderInput.REFUSE)
+    if not fire(order, OrderInput.REFUSE):
+        raise IllegalTransition(order, OrderInput.REFUSE)
     order.leaves_qty = 0
 
 
 def request_cancel(order: Order, venue_ref: str = "") -> None:
     """A cancel went to the venue (``venue_ref``: the reference it carries, if the venue has one)."""
-    request(order, OrderInput.REQUEST_CANCEL)
+    if not fire(order, OrderInput.REQUEST_CANCEL):
+        raise IllegalTransition(order, OrderInput.REQUEST_CANCEL)
     order.pending_ref = venue_ref
 
 
@@ -403,7 +406,8 @@ def hold_cancel(order: Order) -> None:
 
 def release_cancel(order: Order, venue_ref: str = "") -> None:
     """The held cancel went to the venue."""
-    request(order, OrderInput.RELEASE_CANCEL)
+    if not fire(order, OrderInput.RELEASE_CANCEL):
+        raise IllegalTransition(order, OrderInput.RELEASE_CANCEL)
     order.pending_ref = venue_ref
 
 
@@ -414,7 +418,8 @@ def drop_held_cancel(order: Order) -> None:
 
 def request_replace(order: Order, qty: int, price: int, venue_ref: str = "") -> None:
     """A replace to total ``qty`` at ``price`` went to the venue under ``venue_ref``."""
-    request(order, OrderInput.REQUEST_REPLACE)
+    if not fire(order, OrderInput.REQUEST_REPLACE):
+        raise IllegalTransition(order, OrderInput.REQUEST_REPLACE)
     order.pending_qty = qty
     order.pending_price = price
     order.pending_ref = venue_ref

@@ -104,13 +104,6 @@ class VenueState(enum.StrEnum):
     """The venue ended the session for the day; no reconnect."""
 
 
-class UnsupportedOrder(msgspec.Struct, frozen=True):
-    """Why a venue cannot carry an order (a gateway-side reject, before anything is sent)."""
-
-    code: str
-    text: str
-
-
 EventSink = Callable[[VenueEvent], None]
 StateSink = Callable[[str, VenueState, str], None]
 """Called with (venue name, new state, human reason) on every session state change."""

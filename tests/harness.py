@@ -19,8 +19,8 @@ from model.clock import FakeClock
 from model.denials import Denial
 from model.enums import Side
 from model.order import Order
+from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
-    UnsupportedOrder,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -31,6 +31,12 @@ from model.venue_events import (
     VenueState,
 )
 from venues.base import VenueAdapter
+
+
+def sent_ref(result: object) -> str:
+    """Return the venue reference of a ``Sent`` result (fail the test on anything else)."""
+    assert isinstance(result, Sent), result
+    return result.venue_ref
 
 
 class ScriptedVenue(VenueAdapter):
@@ -53,25 +59,32 @@ class ScriptedVenue(VenueAdapter):
         self._state = state
         self.state_sink(self.name, state, "scripted")
 
-    def check_order(self, order: Order) -> UnsupportedOrder | None:
+    def check_order(self, order: Order) -> Verdict:
+        if self._backpressured:
+            return BACKPRESSURED
         if order.symbol == "UNSUPPORTED":
-            return UnsupportedOrder("UNSUPPORTED_SYMBOL", "venue does not list it")
+            return Refused("UNSUPPORTED_SYMBOL", "venue does not list it")
         return None
 
-    def send_new(self, order: Order) -> str:
+    def send_new(self, order: Order) -> SendResult:
+        if self._backpressured:
+            return BACKPRESSURED
         self.commands.append(("new", order.order_id, order.qty, order.price))
         ref = str(self.next_ref)
         self.next_ref += 1
-        return ref
+        return Sent(ref)
 
-    def send_cancel(self, order: Order) -> None:
+    def send_cancel(self, order: Order) -> Sent | Refused:
         self.commands.append(("cancel", order.order_id, 0, 0))
+        return Sent(order.venue_ref)
 
-    def send_replace(self, order: Order, qty: int, price: int) -> str:
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
+        if self._backpressured:
+            return BACKPRESSURED
         self.commands.append(("replace", order.order_id, qty, price))
         ref = str(self.next_ref)
         self.next_ref += 1
-        return ref
+        return Sent(ref)
 
     def restore(self, order: Order, venue_ref: str) -> None:
         self.restored.append((order.order_id, venue_ref))

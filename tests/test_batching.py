@@ -78,7 +78,7 @@ class _BackingUpVenue(ScriptedVenue):
     def flush(self) -> None:
         super().flush()
         if self.commands:
-            self.write_paused = True
+            self.set_write_paused(True)
 
 
 def test_link_data_when_venue_backs_up_during_a_long_read_then_rest_of_read_sent_next_read_refused() -> None:

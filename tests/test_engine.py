@@ -18,10 +18,12 @@ from gateway.protocol.messages import (
     Welcome,
 )
 from gateway.strategy_session import StrategySessionState
+from model.denials import Denial
 from model.enums import RejectSource
-from model.order import OrderState
+from model.order import Order, OrderState
+from model.send_result import BACKPRESSURED, BackPressured, Refused, SendResult
 from model.venue_events import VenueState
-from tests.harness import Rig, ScriptedVenue
+from tests.harness import LimitRisk, Rig, ScriptedVenue
 
 
 def test_hello_when_strategy_configured_then_welcome_with_next_seq() -> None:
@@ -337,7 +339,7 @@ def test_new_order_when_venue_socket_backed_up_then_refused_not_queued_and_cance
     link = rig.connect("S1")
     rig.new_order(link, "A")
     rig.venue.accept(1)
-    rig.venue.write_paused = True
+    rig.venue.set_write_paused(True)  # the transport's send buffer is above its high-water mark
     rig.new_order(link, "B")
     rig.send(link, Replace("A", 200, 1_000_000))
     rig.send(link, Cancel("A"))
@@ -347,3 +349,85 @@ def test_new_order_when_venue_socket_backed_up_then_refused_not_queued_and_cance
         "VENUE_BACKPRESSURE",
     ]
     assert [c[0] for c in rig.venue.commands] == ["new", "cancel"]
+
+
+# ---- send results ---------------------------------------------------------------------------------
+
+
+class _AnsweringVenue(ScriptedVenue):
+    """Answers send_new / send_replace with a scripted result instead of sending."""
+
+    def __init__(self, answer: Refused | BackPressured) -> None:
+        super().__init__("V1")
+        self.answer = answer
+        self.refuse_next = False
+
+    def send_new(self, order: Order) -> SendResult:
+        if self.refuse_next:
+            return self.answer
+        return super().send_new(order)
+
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
+        return self.answer
+
+
+def test_send_new_when_adapter_refuses_after_risk_then_rejected_once_with_its_source_and_exposure_released() -> None:
+    venue = _AnsweringVenue(Refused("FIX_STORE", "the FIX message store cannot be written", RejectSource.GATEWAY))
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    link.received()
+    venue.refuse_next = True
+    rig.new_order(link, "A")
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected)
+    assert (rej.source, rej.code) == (RejectSource.GATEWAY, "FIX_STORE")
+    order = rig.order("S1", "A")
+    assert order.state is OrderState.REJECTED and order.venue_ref == ""
+    assert rig.engine.open_orders == {}
+    assert rig.risk.changes == [(1, 100, 0)]  # what check_and_commit_new reserved is released
+    assert rig.engine.counters.rejected_gateway == 1
+
+
+def test_send_new_when_adapter_back_pressured_after_risk_then_refused_not_queued() -> None:
+    venue = _AnsweringVenue(BACKPRESSURED)
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    link.received()
+    venue.refuse_next = True
+    rig.new_order(link, "A")
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected) and rej.code == "VENUE_BACKPRESSURE"
+    assert venue.commands == []
+
+
+def test_replace_when_adapter_refuses_it_then_cancel_rejected_and_order_unchanged() -> None:
+    venue = _AnsweringVenue(Refused("OUCH_REPLACE", "replace to 1000000 @ 1 is outside OUCH's limits"))
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    venue.accept(1)
+    rig.engine.flush()
+    link.received()
+    rig.send(link, Replace("A", 200, 1_000_000))
+    (rej,) = link.received()
+    assert isinstance(rej, CancelRejected)
+    assert (rej.source, rej.code) == (RejectSource.VENUE, "OUCH_REPLACE")
+    order = rig.order("S1", "A")
+    assert (order.state, order.qty, order.pending_qty, order.pending_ref) == (OrderState.LIVE, 100, 0, "")
+    assert rig.risk.changes[-1] == (1, 100, 100)  # the reservation check_replace made is released
+
+
+def test_new_order_when_venue_backed_up_then_asked_before_risk_so_risk_counts_nothing() -> None:
+    class CountingRisk(LimitRisk):
+        checked = 0
+
+        def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
+            self.checked += 1
+            return super().check_and_commit_new(order, now_ns)
+
+    risk = CountingRisk()
+    rig = Rig(risk=risk)
+    link = rig.connect("S1")
+    rig.venue.set_write_paused(True)
+    rig.new_order(link, "A")
+    assert risk.checked == 0  # a back-pressured order must not use up rate or duplicate budgets

@@ -6,9 +6,13 @@ into venue protocol bytes and the venue's replies into the normalised
 Adapters buffer outgoing bytes; the core calls ``flush`` once per batch so the
 journal is written before anything reaches the wire.
 
-``send_new`` and ``send_replace`` return the venue reference they used (OUCH
-UserRefNum, FIX ClOrdID); the core journals it before the bytes are flushed and
-hands it back through ``restore`` after a restart.
+``send_new`` / ``send_cancel`` / ``send_replace`` return a ``model.send_result``: ``Sent``
+with the venue reference used (OUCH UserRefNum, FIX ClOrdID), which the core journals
+before the bytes are flushed and hands back through ``restore`` after a restart;
+``Refused`` (nothing went out, nothing changed); or ``BACKPRESSURED`` (the venue is not
+reading; nothing queued). Adapters never call the event sink from inside ``send_*``.
+``check_order`` / ``check_replace`` give the same answers without sending, for the core
+to ask before risk commits its counters.
 
 Every event carries ``venue_seq``: the venue's own sequence number for the message
 that produced it (SoupBinTCP sequence, FIX MsgSeqNum), or 0 for events the adapter
@@ -26,7 +30,8 @@ from collections.abc import Callable
 
 from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence
 from model.order import Order
-from model.venue_events import EventSink, StateSink, UnsupportedOrder, VenueState
+from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
+from model.venue_events import EventSink, StateSink, VenueState
 
 
 class VenueAdapter(abc.ABC):
@@ -37,9 +42,10 @@ class VenueAdapter(abc.ABC):
     state_sink: StateSink
     _write: Callable[[bytes | bytearray], None] | None = None
     _close: Callable[[], None] | None = None
-    write_paused: bool = False
-    """True while the venue socket's send buffer is above its high-water mark (the venue is not
-    reading fast enough); the core then refuses new orders and replaces instead of queueing them."""
+    _transport_paused = False
+    _backpressured = False
+    """What ``check_*`` / ``send_*`` answer about back-pressure (see ``hold_backpressure``)."""
+    _backpressure_held = False
 
     @property
     @abc.abstractmethod
@@ -47,20 +53,48 @@ class VenueAdapter(abc.ABC):
         """Return the current session state."""
 
     @abc.abstractmethod
-    def check_order(self, order: Order) -> UnsupportedOrder | None:
-        """Return why this venue cannot carry ``order``, or None if it can."""
+    def check_order(self, order: Order) -> Verdict:
+        """Return why ``send_new(order)`` would not send now (Refused, BACKPRESSURED), or None."""
+
+    def check_replace(self, order: Order, qty: int, price: int) -> Verdict:
+        """Return why ``send_replace(order, qty, price)`` would not send now, or None."""
+        del order, qty, price
+        return BACKPRESSURED if self._backpressured else None
 
     @abc.abstractmethod
-    def send_new(self, order: Order) -> str:
-        """Queue a new order for the wire (only when ``state`` is UP); return its venue reference."""
+    def send_new(self, order: Order) -> SendResult:
+        """Queue a new order for the wire (only when ``state`` is UP)."""
 
     @abc.abstractmethod
-    def send_cancel(self, order: Order) -> None:
-        """Queue a cancel of everything still open on ``order``."""
+    def send_cancel(self, order: Order) -> Sent | Refused:
+        """Queue a cancel of everything still open on ``order`` (never back-pressured: cancels reduce risk)."""
 
     @abc.abstractmethod
-    def send_replace(self, order: Order, qty: int, price: int) -> str:
-        """Queue a replace of ``order`` to total ``qty`` at ``price``; return the new venue reference."""
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
+        """Queue a replace of ``order`` to total ``qty`` at ``price`` under a new venue reference."""
+
+    # ---- back-pressure, told by the transport -------------------------------------------
+
+    def set_write_paused(self, paused: bool) -> None:
+        """The socket's send buffer went above (True) or back below (False) its high-water mark."""
+        self._transport_paused = paused
+        if not self._backpressure_held:
+            self._backpressured = paused
+
+    def hold_backpressure(self, hold: bool) -> None:
+        """Keep answering back-pressure as now until released (a long read is judged as one batch).
+
+        The core holds it while it takes one long strategy read in slices: a socket that backs up
+        while that read's own slices are written does not refuse the rest of the read.
+        """
+        self._backpressure_held = hold
+        if not hold:
+            self._backpressured = self._transport_paused
+
+    @property
+    def write_paused(self) -> bool:
+        """Return True while the venue socket's send buffer is above its high-water mark."""
+        return self._transport_paused
 
     @abc.abstractmethod
     def restore(self, order: Order, venue_ref: str) -> None:
@@ -100,7 +134,7 @@ class VenueAdapter(abc.ABC):
 
     @abc.abstractmethod
     def flush(self) -> None:
-        """Write every queued byte to the venue socket."""
+        """Write every queued byte to the venue socket (called after the core's journal write; emits no event)."""
 
     # ---- exactly-once, bound by the core -----------------------------------------------
 

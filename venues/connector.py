@@ -54,7 +54,7 @@ class _VenueProtocol(asyncio.Protocol):
                 except OSError:
                     log.exception("venue %s: socket option hook failed", self._adapter.name)
         transport.set_write_buffer_limits(high=self._connector.write_buffer_high)
-        self._adapter.write_paused = False
+        self._adapter.set_write_paused(False)
         self._adapter.attach(transport.write, transport.close)
         self._adapter.connection_made(self._clock())
         self._after_input()
@@ -71,14 +71,14 @@ class _VenueProtocol(asyncio.Protocol):
             self._after_input()
 
     def pause_writing(self) -> None:
-        self._adapter.write_paused = True
+        self._adapter.set_write_paused(True)
 
     def resume_writing(self) -> None:
-        self._adapter.write_paused = False
+        self._adapter.set_write_paused(False)
         self._after_input()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._adapter.write_paused = False
+        self._adapter.set_write_paused(False)
         self._adapter.detach()
         self._adapter.connection_lost(self._clock())
         self._after_input()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from model.clock import monotonic_ns
 from model.order import Order
+from model.send_result import Sent
 from model.venue_events import VenueEvent, VenueState
 from simulators.fix.simulator import FixSimulator
 from venues.connector import VenueConnector
@@ -83,9 +84,10 @@ class GatewaySide:
 
     def send(self, order: Order) -> str:
         """Send a new order the way the core does (send, then flush)."""
-        ref = self.venue.send_new(order)
+        result = self.venue.send_new(order)
+        assert isinstance(result, Sent), result
         self.venue.flush()
-        return ref
+        return result.venue_ref
 
     async def wait_events(self, count: int, timeout: float = 5.0) -> list[VenueEvent]:
         await wait_until(lambda: len(self.events) >= count, timeout, f"{count} venue events")

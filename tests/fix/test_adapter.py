@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.clock import FakeClock
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ResumePoint
 from model.fsync import FsyncPolicy
 from model.order import apply_ack, mark_sent
+from model.send_result import Refused, Sent
 from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
@@ -24,6 +25,7 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
+from tests.harness import sent_ref
 from venues.fix.adapter import FixVenue
 from venues.fix.codec import FixMessage
 from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue, session_config
@@ -138,7 +140,7 @@ def test_send_new_when_up_then_persisted_before_flush_and_written_on_flush() -> 
     rig = Rig().up()
     order = make_order(7)
     ref = rig.adapter.send_new(order)
-    assert ref == "Q7"
+    assert ref == Sent("Q7")
     assert rig.wire.data == bytearray()  # nothing on the wire before the core flushes
     ((seq, stored),) = rig.store.get_sent(1, 100)
     assert seq == 2
@@ -161,7 +163,7 @@ def test_send_replace_and_cancel_when_order_live_then_new_clordids_chained_by_or
     replace_ref = rig.adapter.send_replace(order, 300, 1_510_000)
     rig.adapter.flush()
     _, replace = rig.wire.take()
-    assert replace_ref == "Q7-3"
+    assert replace_ref == Sent("Q7-3")
     assert (replace.get(b"41"), replace.get(b"11"), replace.get(b"38"), replace.get(b"44")) == (
         b"Q7",
         b"Q7-3",
@@ -331,7 +333,7 @@ def test_check_order_when_venue_cannot_carry_it_then_unsupported_with_code(
     kwargs: dict[str, object] = {"order_id": 7, **changes}
     order = make_order(**kwargs)  # type: ignore[arg-type]
     denial = rig.adapter.check_order(order)
-    assert denial is not None
+    assert isinstance(denial, Refused)
     assert denial.code == code
 
 
@@ -343,21 +345,63 @@ def test_check_order_when_supported_then_none() -> None:
 def test_check_order_when_strict_and_validator_objects_then_fix_invalid() -> None:
     rig = Rig(validator=lambda raw: "RequiredTagMissing: 21")
     denial = rig.adapter.check_order(make_order(7))
-    assert denial is not None
+    assert isinstance(denial, Refused)
     assert (denial.code, denial.text) == (
         "FIX_INVALID",
         "the order would not be valid FIX: RequiredTagMissing: 21",
     )
 
 
-def test_send_new_when_strict_validation_fails_then_not_sent_and_rejected_on_flush() -> None:
+def test_send_new_when_strict_validation_fails_then_refused_and_nothing_stored_or_emitted() -> None:
     rig = Rig(validator=lambda raw: "nope").up()
-    rig.adapter.send_new(make_order(7))
+    result = rig.adapter.send_new(make_order(7))
+    assert result == Refused("FIX_INVALID", "refused by strict validation; not sent")
     assert rig.store.get_sent(1, 10) == []
-    assert rig.events() == []
     rig.adapter.flush()
-    assert rig.events() == [VenueRejected(0, 7, "FIX_INVALID", "refused by strict validation; not sent")]
+    assert rig.events() == []  # a refusal is the return value, never an event (not even from flush)
     assert rig.adapter.counters["strict_failures"] == 1
+    assert rig.adapter.status()["open_orders"] == 0
+
+
+class _FailingStore(MemoryStore):
+    """A store whose next writes of business messages fail, like a full disk."""
+
+    failing = False
+
+    def save_sent(self, seq: int, raw: bytes) -> None:
+        if self.failing:
+            raise OSError(28, "No space left on device")
+        super().save_sent(seq, raw)
+
+
+@pytest.mark.parametrize("request_kind", ["new", "cancel", "replace"])
+def test_send_when_store_cannot_be_written_then_refused_with_clear_code_and_session_unchanged(
+    request_kind: str,
+) -> None:
+    rig = Rig()
+    store = rig.venue_adapter.session.store = rig.store = _FailingStore()
+    rig.up()
+    order = make_order(7)
+    assert isinstance(rig.adapter.send_new(order), Sent)
+    rig.adapter.flush()
+    rig.wire.take()
+    before = (store.next_sender_seq, store.next_target_seq, store.get_sent(1, 100))
+    store.failing = True
+    if request_kind == "new":
+        result = rig.adapter.send_new(make_order(8))
+    elif request_kind == "cancel":
+        result = rig.adapter.send_cancel(order)
+    else:
+        result = rig.adapter.send_replace(order, 200, 1_500_000)
+    assert isinstance(result, Refused)
+    assert (result.code, result.source) == ("FIX_STORE", RejectSource.GATEWAY)
+    assert "No space left on device" in result.text
+    assert (store.next_sender_seq, store.next_target_seq, store.get_sent(1, 100)) == before
+    rig.adapter.flush()
+    assert rig.wire.take() == []  # nothing went out
+    assert rig.adapter.counters["store_failures"] == 1
+    store.failing = False
+    assert rig.adapter.send_cancel(order) == Sent(f"Q7-{before[0]}")  # the same number, now stored
 
 
 def test_strict_mode_when_quickfix_dictionary_then_real_orders_pass() -> None:
@@ -389,7 +433,7 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     first.connection_made(clock())
     first.data_received(peer.logon(), clock())
     order = make_order(7)
-    ref = first.send_new(order)
+    ref = sent_ref(first.send_new(order))
     first.flush()
     first.data_received(peer.execution_report(b"Q7", b"0"), clock())
     first.flush()  # the core's flush after the read: its journal holds the ack before this
@@ -422,7 +466,7 @@ def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_ask
     first.data_received(peer.logon(), clock())
     first.flush()
     order = make_order(7)
-    ref = first.send_new(order)
+    ref = sent_ref(first.send_new(order))
     first.flush()
     ack = peer.execution_report(b"Q7", b"0")
     first.data_received(ack, clock())

@@ -15,6 +15,7 @@ import pytest
 from model.clock import monotonic_ns
 from model.exactly_once import ResumePoint
 from model.order import apply_ack, mark_sent
+from model.send_result import Sent
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
@@ -376,7 +377,7 @@ async def test_s13_strict_mode_when_orders_flow_then_every_message_validates_and
     side.venue.send_cancel(order)
     side.venue.flush()
     await side.wait_events(3)
-    assert ref == f"Q40-{sim.messages('in', MsgType.ORDER_CANCEL_REPLACE_REQUEST)[0].seq}"
+    assert ref == Sent(f"Q40-{sim.messages('in', MsgType.ORDER_CANCEL_REPLACE_REQUEST)[0].seq}")
     assert [type(e).__name__ for e in side.events] == ["VenueAccepted", "VenueReplaced", "VenueCanceled"]
     assert side.venue.counters["strict_failures"] == 0
     assert _rejects_from_acceptor(sim) == []

@@ -202,3 +202,28 @@ def test_file_store_when_fsync_never_then_no_sync_even_on_close(tmp_path: Path) 
     store.poll(10**12)
     store.close()
     assert store.fsyncs == 0
+
+
+def test_file_store_when_a_write_is_cut_short_then_cut_back_and_nothing_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from venues.fix.store import file as file_module
+
+    store = FileStore(tmp_path / "s.store")
+    store.save_sent(1, b"first message")
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:  # the disk fills up half-way through the record
+        return real_write(fd, data[: len(data) // 2])
+
+    monkeypatch.setattr(file_module.os, "write", short_write)  # type: ignore[attr-defined]
+    with pytest.raises(OSError, match="short write"):
+        store.save_sent(2, b"second message")
+    monkeypatch.setattr(file_module.os, "write", real_write)  # type: ignore[attr-defined]
+    assert store.next_sender_seq == 2
+    store.save_sent(2, b"second message, again")
+    store.close()
+    again = FileStore(tmp_path / "s.store")
+    assert again.truncated_bytes == 0  # no torn record in the middle of the file
+    assert again.get_sent(1, 10) == [(1, b"first message"), (2, b"second message, again")]
+    again.close()

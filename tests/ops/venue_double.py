@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from model.order import Order
-from model.venue_events import UnsupportedOrder, VenueState
+from model.send_result import Refused, SendResult, Sent, Verdict
+from model.venue_events import VenueState
 from venues.base import VenueAdapter
 
 
@@ -22,16 +23,16 @@ class BytesAdapter(VenueAdapter):
     def state(self) -> VenueState:
         return self._state
 
-    def check_order(self, order: Order) -> UnsupportedOrder | None:
-        return UnsupportedOrder("TEST", "test adapter carries no orders")
+    def check_order(self, order: Order) -> Verdict:
+        return Refused("TEST", "test adapter carries no orders")
 
-    def send_new(self, order: Order) -> str:
+    def send_new(self, order: Order) -> SendResult:
         raise NotImplementedError
 
-    def send_cancel(self, order: Order) -> None:
+    def send_cancel(self, order: Order) -> Sent | Refused:
         raise NotImplementedError
 
-    def send_replace(self, order: Order, qty: int, price: int) -> str:
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         raise NotImplementedError
 
     def restore(self, order: Order, venue_ref: str) -> None:

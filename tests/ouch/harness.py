@@ -8,6 +8,7 @@ from typing import Any
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
 from model.order import Order
+from model.send_result import Sent
 from model.venue_events import VenueEvent, VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
@@ -151,6 +152,7 @@ class Link:
 
     def send_new(self, order: Order) -> str:
         """Send a new order and let the exchange answer."""
-        ref = self.venue.send_new(order)
+        result = self.venue.send_new(order)
+        assert isinstance(result, Sent), result
         self.pump()
-        return ref
+        return result.venue_ref

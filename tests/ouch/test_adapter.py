@@ -10,8 +10,8 @@ from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
 from model.exactly_once import ResumePoint
 from model.order import apply_ack, mark_sent, request_replace
+from model.send_result import Refused, Sent
 from model.venue_events import (
-    UnsupportedOrder,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -22,6 +22,7 @@ from model.venue_events import (
 )
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
+from tests.harness import sent_ref
 from tests.ouch.harness import PX, TS, Link, make_order, venue_config
 from venues.ouch.adapter import OuchVenue, _cl_ord_id, build_ouch_venue
 from venues.ouch.codec import decode_inbound, encode_message
@@ -35,6 +36,8 @@ from venues.ouch.messages import (
 )
 from venues.ouch.options import Options
 from venues.ouch.soupbin import SoupSplitter
+
+REPLACE_REFUSED = Refused("OUCH_REPLACE", f"replace to 1000000 @ {PX} is outside OUCH's limits")
 
 
 def _inbound(link: Link) -> list[object]:
@@ -89,7 +92,7 @@ def test_check_order_when_ouch_cannot_carry_it_then_unsupported_with_clear_text(
 ) -> None:
     venue = build_ouch_venue(venue_config(Path("/nonexistent-ouch-state")), FakeClock())
     result = venue.check_order(make_order(**({"order_id": 1} | fields)))  # type: ignore[arg-type]
-    assert isinstance(result, UnsupportedOrder)
+    assert isinstance(result, Refused)
     assert result.code == code
     assert result.text
 
@@ -106,7 +109,7 @@ def test_send_new_when_up_then_enter_order_bytes_follow_config_and_order(tmp_pat
     link = _up(tmp_path, firm="ABCD", capacity="P", display="N")
     ref = link.venue.send_new(make_order(1234, side=Side.SELL, tif=TimeInForce.IOC, qty=300, price=PX + 7))
     link.pump()
-    assert ref == "1"
+    assert ref == Sent("1")
     assert _inbound(link) == [
         EnterOrder(1, "S", 300, "AAPL", PX + 7, "3", "N", "P", "N", "N", "1234", Options(firm="ABCD"))
     ]
@@ -158,7 +161,7 @@ def test_replace_when_original_executes_first_then_both_map_to_the_order(tmp_pat
     new_ref = link.venue.send_replace(order, 500, PX - 50)
     link.core.exchange.execute(1, 100)  # the original trades while the Replace is in flight
     link.pump()
-    assert new_ref == "2"
+    assert new_ref == Sent("2")
     executed, replaced = link.events[1:]
     assert isinstance(executed, VenueExecuted)
     assert (executed.order_id, executed.qty) == (13, 100)
@@ -197,15 +200,15 @@ def test_replace_when_details_invalid_at_venue_then_original_canceled_event(tmp_
     assert link.events[-1] == VenueCanceled(2, 16, 100, "U", "user requested")
 
 
-def test_replace_when_outside_ouch_limits_then_not_sent_and_cancel_rejected(tmp_path: Path) -> None:
+def test_replace_when_outside_ouch_limits_then_refused_and_not_sent(tmp_path: Path) -> None:
     link = _up(tmp_path)
     order = make_order(17)
     link.send_new(order)
-    assert link.venue.send_replace(order, 1_000_000, PX) == ""
+    assert link.venue.check_replace(order, 1_000_000, PX) == REPLACE_REFUSED
+    assert link.venue.send_replace(order, 1_000_000, PX) == REPLACE_REFUSED  # the same answer, nothing sent
     link.pump()
     assert len(_inbound(link)) == 1
-    assert isinstance(link.events[-1], VenueCancelRejected)
-    assert link.events[-1].code == "OUCH_REPLACE"
+    assert not any(isinstance(e, VenueCancelRejected) for e in link.events)  # refusals are returned, not emitted
 
 
 def test_new_when_ioc_accepted_dead_then_one_accepted_event_that_carries_the_cancel(tmp_path: Path) -> None:
@@ -239,12 +242,12 @@ def test_cancel_when_venue_refuses_then_cancel_rejected(tmp_path: Path) -> None:
     )
 
 
-def test_cancel_when_order_unknown_then_cancel_rejected_without_sending(tmp_path: Path) -> None:
+def test_cancel_when_order_unknown_then_refused_without_sending(tmp_path: Path) -> None:
     link = _up(tmp_path)
-    link.venue.send_cancel(make_order(21))
+    assert link.venue.send_cancel(make_order(21)) == Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
     link.pump()
     assert _inbound(link) == []
-    assert link.events == [VenueCancelRejected(0, 21, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")]
+    assert link.events == []  # the refusal is the return value: the adapter never calls the sink from send_*
 
 
 def test_messages_without_events_when_received_then_counted_not_raised(tmp_path: Path) -> None:
@@ -278,7 +281,7 @@ def test_account_query_response_when_received_then_user_ref_nums_continue_above_
     link = _up(tmp_path)
     link.core.stream.append(encode_message(AccountQueryResponse(TS, 500)))
     link.pump()
-    assert link.venue.send_new(make_order(24)) == "500"
+    assert link.venue.send_new(make_order(24)) == Sent("500")
 
 
 def test_reconnect_when_cut_before_the_venue_read_the_order_then_order_resent_once(tmp_path: Path) -> None:
@@ -391,7 +394,7 @@ def test_restart_when_restored_and_resumed_then_only_new_events_and_higher_user_
     second.venue.resume("OUCHSIM", 2)
     second.connect()
     assert second.events == [VenueAccepted(2, 31, "100000002", 100, PX - 100)]
-    assert int(second.venue.send_new(make_order(32))) == 51  # above the crashed store's whole block (1..50)
+    assert int(sent_ref(second.venue.send_new(make_order(32)))) == 51  # above the crashed store's whole block (1..50)
     second.pump()
     second.venue.send_cancel(resting)
     second.pump()
@@ -429,20 +432,22 @@ def test_restore_when_several_numbers_may_be_live_then_cancel_names_all_of_them(
     link.venue.send_cancel(order)
     link.pump()
     assert _inbound(link) == [CancelOrder(5, 0), CancelOrder(7, 0)]
-    assert link.venue.send_new(make_order(42)) == "8"
+    assert link.venue.send_new(make_order(42)) == Sent("8")
 
 
 def test_send_new_when_user_ref_num_store_cannot_persist_then_check_order_refuses(tmp_path: Path) -> None:
     link = _up(tmp_path)
     link.store.error = "cannot persist UserRefNum reservation: disk full"
     result = link.venue.check_order(make_order(50))
-    assert isinstance(result, UnsupportedOrder)
+    assert isinstance(result, Refused)
     assert result.code == "OUCH_REFNUM_STORE"
 
 
 def test_event_sink_when_not_set_then_events_counted_as_dropped_not_raised(tmp_path: Path) -> None:
     venue = OuchVenue(venue_config(tmp_path), FakeClock())
-    venue.send_cancel(make_order(60))
+    venue.on_logged_in("FIRST", 1)
+    venue.send_new(make_order(60))  # waits for an answer ...
+    venue.on_logged_in("SECOND", 1)  # ... that a new session never gives: a synthesized reject, no sink
     assert venue.status()["dropped_events"] == 1
 
 
@@ -473,7 +478,7 @@ def test_restart_when_venue_is_in_a_new_session_then_waiting_requests_rejected_a
         VenueRejected(0, 70, "OUCH_SESSION_CHANGED", "session changed from 'OUCHSIM' to 'NEXTSESS'")
     ]
     assert second.core.exchange.records == []
-    assert second.venue.send_new(make_order(71)) == "1"
+    assert second.venue.send_new(make_order(71)) == Sent("1")
 
 
 # ---- exactly-once ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from model.clock import monotonic_ns
 from model.enums import TimeInForce
+from model.send_result import Sent
 from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
@@ -22,6 +23,7 @@ from model.venue_events import (
 )
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.harness import sent_ref as _ref
 from tests.ouch.harness import PX, make_order, venue_config
 from venues.connector import VenueConnector
 from venues.ouch.adapter import OuchVenue
@@ -122,7 +124,7 @@ async def test_replace_when_order_resting_then_replaced_with_new_leaves(open_ses
     session.venue.send_new(order)
     session.venue.flush()
     await wait_until(lambda: len(session.events) == 1, "accepted")
-    assert session.venue.send_replace(order, 500, PX - 500) == "2"
+    assert session.venue.send_replace(order, 500, PX - 500) == Sent("2")
     session.venue.flush()
     await wait_until(lambda: len(session.events) == 2, "replaced")
     replaced = session.events[1]
@@ -174,11 +176,11 @@ async def test_flow_when_simulator_cuts_mid_stream_repeatedly_then_events_have_n
         if i % 4 == 1:
             order.tif = TimeInForce.IOC
         orders.append(order)
-        refs[venue.send_new(order)] = order.order_id
+        refs[_ref(venue.send_new(order))] = order.order_id
         if i % 5 == 2:
             venue.send_cancel(order)
         elif i % 7 == 4:
-            refs[venue.send_replace(order, order.qty + 50, PX - 75)] = order.order_id
+            refs[_ref(venue.send_replace(order, order.qty + 50, PX - 75))] = order.order_id
         if i % 10 == 9:
             venue.flush()
             await asyncio.sleep(0.001)

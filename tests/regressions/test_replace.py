@@ -7,12 +7,13 @@ from pathlib import Path
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, StrategyEntitlement
 from gateway.journal import FileJournal, read_journal
-from gateway.protocol.messages import Cancel, NewOrder, Replace
+from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, Replace
 from gateway.recovery import recover
-from model.enums import Side
+from model.enums import RejectSource, Side
 from model.fsync import FsyncPolicy
-from model.order import OrderState
-from model.venue_events import VenueCancelRejected
+from model.order import Order, OrderState
+from model.send_result import Refused, Sent
+from model.venue_events import VenueState
 from tests.harness import LimitRisk, Rig, ScriptedVenue
 from tests.ouch.harness import PX, Link
 
@@ -47,19 +48,46 @@ def test_replace_when_ouch_refuses_it_synchronously_then_recovery_reproduces_liv
     assert again.state is order.state, f"recovered {again.state.name}, live {order.state.name}"
 
 
-def test_cancel_when_adapter_rejects_it_synchronously_then_recovery_reproduces_live_state(tmp_path: Path) -> None:
-    class ForgetfulVenue(ScriptedVenue):
-        def send_cancel(self, order):  # as OuchVenue does for an order it has no chain for
-            self.event_sink(VenueCancelRejected(0, order.order_id, "X", "unknown"))
+class ForgetfulVenue(ScriptedVenue):
+    """Refuses every cancel, as OuchVenue does for an order it has no chain for."""
 
+    def send_cancel(self, order: Order) -> Sent | Refused:
+        return Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+
+
+def test_cancel_when_adapter_refuses_it_then_strategy_told_once_and_recovery_reproduces_live_state(
+    tmp_path: Path,
+) -> None:
     venue = ForgetfulVenue("V1")
     rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE), venues=[venue])
     strat = rig.connect("S1")
     rig.new_order(strat, "A")
     venue.accept(1)
     rig.send(strat, Cancel("A"))
+    refused = [e for e in strat.received() if isinstance(e, CancelRejected)]
+    assert [(e.source, e.code) for e in refused] == [(RejectSource.VENUE, "OUCH_UNKNOWN_ORDER")]
     live = rig.order("S1", "A").state
+    assert live is OrderState.LIVE
     rig.engine.journal.close()
     recovered = Rig()
     recovered.engine.adopt(recover(read_journal(tmp_path / "j")))
     assert recovered.order("S1", "A").state is live
+
+
+def test_held_cancel_when_adapter_refuses_it_on_release_then_dropped_and_recovery_agrees(tmp_path: Path) -> None:
+    venue = ForgetfulVenue("V1")
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE), venues=[venue])
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A")
+    venue.accept(1)
+    venue.set_state(VenueState.DISCONNECTED)
+    rig.send(strat, Cancel("A"))
+    assert rig.order("S1", "A").state is OrderState.LIVE_HELD_CANCEL
+    venue.set_state(VenueState.UP)  # the held cancel is released ... and refused
+    rig.engine.flush()
+    assert rig.order("S1", "A").state is OrderState.LIVE
+    assert [e.code for e in strat.received() if isinstance(e, CancelRejected)] == ["OUCH_UNKNOWN_ORDER"]
+    rig.engine.journal.close()
+    recovered = Rig()
+    recovered.engine.adopt(recover(read_journal(tmp_path / "j")))
+    assert recovered.order("S1", "A").state is OrderState.LIVE

@@ -7,7 +7,8 @@ can reach the socket) and queue it; ``flush`` writes the queue.
 Incoming: ExecutionReport (8), OrderCancelReject (9), BusinessMessageReject (j) and
 session Rejects of our orders become the normalised ``VenueEvent``s with ``venue_seq``
 = the message's MsgSeqNum; events the adapter synthesises (an order gap-filled instead
-of replayed, a message refused by strict validation) carry ``venue_seq`` 0. The store
+of replayed) carry ``venue_seq`` 0. A request refused before it is stored (strict validation,
+a store that cannot be written) is a ``Refused`` returned by ``send_*``, never an event. The store
 learns that a message was processed only in ``flush``, which the core calls after its
 journal holds the message's event: never before (a crash in between would skip the
 message after a restart), possibly after (``resume_after`` covers that). Each business
@@ -30,11 +31,11 @@ from typing import Final
 import msgspec
 
 from model.clock import NowNs
-from model.enums import OrderType
+from model.enums import OrderType, RejectSource
 from model.exactly_once import ResumePoint
 from model.order import Order, OrderState
+from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
-    UnsupportedOrder,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -93,6 +94,7 @@ _STATE_MAP: Final = {
     FixSessionState.ENDED: VenueState.ENDED,
 }
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+_STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
@@ -151,7 +153,6 @@ class FixVenue(VenueAdapter):
         self._orders: dict[int, _Tracked] = {}
         self._venue_state = VenueState.DISCONNECTED
         self._state_reason = "not connected yet"
-        self._deferred: list[VenueEvent] = []
         self._close_pending_polls = 0
         self._no_reconnect = False
         self._rarelog = IntervalLog(log)
@@ -176,6 +177,7 @@ class FixVenue(VenueAdapter):
             "unsupported_msg_types": 0,
             "not_replayed": 0,
             "strict_failures": 0,
+            "store_failures": 0,
         }
 
     # ---- VenueAdapter: orders ------------------------------------------------------------------
@@ -184,60 +186,91 @@ class FixVenue(VenueAdapter):
     def state(self) -> VenueState:
         return self._venue_state
 
-    def check_order(self, order: Order) -> UnsupportedOrder | None:
+    def check_order(self, order: Order) -> Verdict:
+        if self._backpressured:
+            return BACKPRESSURED
         tpl = self.templates
         if order.tif not in tpl.tif:
-            return UnsupportedOrder("TIF_NOT_SUPPORTED", f"{self.name} does not take TIF {order.tif.name}")
+            return Refused("TIF_NOT_SUPPORTED", f"{self.name} does not take TIF {order.tif.name}")
         if order.ord_type not in tpl.ord_types:
-            return UnsupportedOrder(
-                "ORDER_TYPE_NOT_SUPPORTED", f"{self.name} does not take {order.ord_type.name} orders"
-            )
+            return Refused("ORDER_TYPE_NOT_SUPPORTED", f"{self.name} does not take {order.ord_type.name} orders")
         if order.side not in tpl.sides:
-            return UnsupportedOrder("SIDE_NOT_SUPPORTED", f"{self.name} does not take side {order.side.name}")
+            return Refused("SIDE_NOT_SUPPORTED", f"{self.name} does not take side {order.side.name}")
         if order.ord_type is OrderType.LIMIT and order.price <= 0:
-            return UnsupportedOrder("BAD_PRICE", "a limit order needs a positive price")
+            return Refused("BAD_PRICE", "a limit order needs a positive price")
         if order.qty <= 0:
-            return UnsupportedOrder("BAD_QTY", "quantity must be positive")
+            return Refused("BAD_QTY", "quantity must be positive")
         symbol = order.symbol
         if not symbol or len(symbol) > self.dialect.orders.symbol_max_length or not _printable(symbol):
-            return UnsupportedOrder(
+            return Refused(
                 "BAD_SYMBOL",
                 f"symbol must be 1..{self.dialect.orders.symbol_max_length} printable ASCII characters",
             )
         if tpl.account_field(order.account) is None or not _printable(order.account):
-            return UnsupportedOrder("ACCOUNT_NOT_MAPPED", f"account {order.account!r} has no {self.name} account")
+            return Refused("ACCOUNT_NOT_MAPPED", f"account {order.account!r} has no {self.name} account")
         longest = self._prefix_len + len(str(order.order_id)) + 1 + _SEQ_DIGITS
         if order.order_id < 0 or longest > self.dialect.orders.cl_ord_id_max_length:
-            return UnsupportedOrder("ORDER_ID_TOO_LONG", "order id does not fit the venue's ClOrdID length")
+            return Refused("ORDER_ID_TOO_LONG", "order id does not fit the venue's ClOrdID length")
         for _, source in self.dialect.orders.order_fields.items():
             value = str(getattr(order, source.value))
             if not value or not _printable(value):
-                return UnsupportedOrder("BAD_FIELD", f"{source.value} {value!r} cannot be sent in a FIX field")
+                return Refused("BAD_FIELD", f"{source.value} {value!r} cannot be sent in a FIX field")
         if self._validator is not None:
             probe = tpl.new_order(1, self.session.sending_time(self.clock()), self._new_ref(order), order)
             problem = self._validator(probe)
             if problem is not None:
-                return UnsupportedOrder("FIX_INVALID", f"the order would not be valid FIX: {problem}")
+                return Refused("FIX_INVALID", f"the order would not be valid FIX: {problem}")
         return None
 
     def _new_ref(self, order: Order) -> bytes:
         return self._prefix + b"%d" % order.order_id
 
-    def send_new(self, order: Order) -> str:
+    def send_new(self, order: Order) -> SendResult:
+        if self._backpressured:
+            return BACKPRESSURED
         now = self.clock()
         session = self.session
         seq = session.next_sender_seq
         ref = self._prefix + b"%d" % order.order_id
         raw = self.templates.new_order(seq, session.sending_time(now), ref, order)
+        refused = self._store(seq, raw, now, order)
+        if refused is not None:
+            return refused
         self._orders[order.order_id] = _Tracked(order, ref)
-        if self._validator is not None and not self._valid(raw, order):
-            self._deferred.append(
-                VenueRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
-            )
-            return ref.decode()
-        session.send_app(seq, raw, now)
         self.counters["orders_sent"] += 1
-        return ref.decode()
+        return Sent(ref.decode())
+
+    def send_cancel(self, order: Order) -> Sent | Refused:
+        now = self.clock()
+        session = self.session
+        tracked = self._orders.get(order.order_id)
+        seq = session.next_sender_seq
+        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+        working = self._new_ref(order) if tracked is None else tracked.working
+        raw = self.templates.cancel(seq, session.sending_time(now), working, ref, order)
+        refused = self._store(seq, raw, now, order)
+        if refused is not None:
+            return refused
+        self._tracked(order).pending = ref
+        self.counters["cancels_sent"] += 1
+        return Sent(ref.decode())
+
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
+        if self._backpressured:
+            return BACKPRESSURED
+        now = self.clock()
+        session = self.session
+        tracked = self._orders.get(order.order_id)
+        seq = session.next_sender_seq
+        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+        working = self._new_ref(order) if tracked is None else tracked.working
+        raw = self.templates.replace(seq, session.sending_time(now), working, ref, order, qty=qty, price=price)
+        refused = self._store(seq, raw, now, order)
+        if refused is not None:
+            return refused
+        self._tracked(order).pending = ref
+        self.counters["replaces_sent"] += 1
+        return Sent(ref.decode())
 
     def _tracked(self, order: Order) -> _Tracked:
         tracked = self._orders.get(order.order_id)
@@ -245,47 +278,22 @@ class FixVenue(VenueAdapter):
             tracked = self._orders[order.order_id] = _Tracked(order, self._new_ref(order))
         return tracked
 
-    def send_cancel(self, order: Order) -> None:
-        now = self.clock()
-        session = self.session
-        tracked = self._tracked(order)
-        seq = session.next_sender_seq
-        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
-        raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
-        if self._validator is not None and not self._valid(raw, order):
-            self._deferred.append(
-                VenueCancelRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
-            )
-            return
-        tracked.pending = ref
-        session.send_app(seq, raw, now)
-        self.counters["cancels_sent"] += 1
-
-    def send_replace(self, order: Order, qty: int, price: int) -> str:
-        now = self.clock()
-        session = self.session
-        tracked = self._tracked(order)
-        seq = session.next_sender_seq
-        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
-        raw = self.templates.replace(seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price)
-        if self._validator is not None and not self._valid(raw, order):
-            self._deferred.append(
-                VenueCancelRejected(0, order.order_id, "FIX_INVALID", "refused by strict validation; not sent")
-            )
-            return ref.decode()
-        tracked.pending = ref
-        session.send_app(seq, raw, now)
-        self.counters["replaces_sent"] += 1
-        return ref.decode()
-
-    def _valid(self, raw: bytes, order: Order) -> bool:
-        assert self._validator is not None
-        problem = self._validator(raw)
-        if problem is None:
-            return True
-        self.counters["strict_failures"] += 1
-        log.error("FIX %s: order %d not sent, strict validation failed: %s", self.name, order.order_id, problem)
-        return False
+    def _store(self, seq: int, raw: bytes, now: int, order: Order) -> Refused | None:
+        """Validate (strict mode) and persist message ``seq``, queueing it; on failure nothing changed."""
+        validator = self._validator
+        if validator is not None:
+            problem = validator(raw)
+            if problem is not None:
+                self.counters["strict_failures"] += 1
+                log.error("FIX %s: order %d not sent, strict validation failed: %s", self.name, order.order_id, problem)
+                return _STRICT_REFUSAL
+        try:
+            self.session.send_app(seq, raw, now)
+        except OSError as exc:  # the store could not be written: the message was neither kept nor queued
+            self.counters["store_failures"] += 1
+            self._rare("store", "message store write failed, request refused: %s", exc)
+            return Refused("FIX_STORE", f"the FIX message store cannot be written: {exc}", RejectSource.GATEWAY)
+        return None
 
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn ``venue_ref`` for ``order`` (call once per journaled ref, oldest first).
@@ -380,7 +388,7 @@ class FixVenue(VenueAdapter):
         return self.backoff.delay_ns(attempt)
 
     def flush(self) -> None:
-        """Commit the incoming MsgSeqNum to the store, write the outbox, hand over held-back events.
+        """Commit the incoming MsgSeqNum to the store, then write the outbox.
 
         The core calls this after its journal write, so the events of every message handled so
         far are journaled: only now may the store record those messages as processed.
@@ -389,11 +397,7 @@ class FixVenue(VenueAdapter):
         self._write_outbox()
 
     def _write_outbox(self) -> None:
-        """Write the outbox, then hand over events held back until now (strict-mode refusals).
-
-        The outbox goes first: bytes the core queues in reaction to those events wait for the
-        next flush, which journals them before they are written.
-        """
+        """Write the outbox (and close the connection if the session asked to)."""
         session = self.session
         out = session.outbox
         if out:
@@ -402,10 +406,6 @@ class FixVenue(VenueAdapter):
             out.clear()
         if session.close_reason is not None and self._close is not None:
             self._close()
-        if self._deferred:
-            events, self._deferred = self._deferred, []
-            for event in events:
-                self._emit(event)
 
     def status(self) -> dict[str, object]:
         session = self.session

@@ -32,8 +32,8 @@ from model.clock import NowNs
 from model.enums import OrderType, Side, TimeInForce
 from model.exactly_once import ResumePoint
 from model.order import Order, OrderState
+from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
-    UnsupportedOrder,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -87,6 +87,7 @@ _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in r
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+_NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
 
 
 class _Chain(msgspec.Struct, gc=False):
@@ -223,29 +224,48 @@ class OuchVenue(VenueAdapter):
         """Return the human reason for the current state."""
         return self._reason
 
-    def check_order(self, order: Order) -> UnsupportedOrder | None:
-        """Return why OUCH cannot carry ``order`` (limit DAY/IOC, qty < 1,000,000, price <= 199,999.99)."""
+    def check_order(self, order: Order) -> Verdict:
+        """Return why OUCH cannot take ``order`` now (back-pressure; limit DAY/IOC, qty < 1,000,000, ...)."""
+        if self._backpressured:
+            return BACKPRESSURED
         if self._store.error is not None:
-            return UnsupportedOrder("OUCH_REFNUM_STORE", f"new orders stopped: {self._store.error}")
+            return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._store.error}")
         if order.ord_type != OrderType.LIMIT:
-            return UnsupportedOrder("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
+            return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
         if order.tif not in _TIF:
-            return UnsupportedOrder("OUCH_TIF", f"time in force {order.tif.name} not supported (DAY or IOC)")
+            return Refused("OUCH_TIF", f"time in force {order.tif.name} not supported (DAY or IOC)")
         if not 0 < order.qty <= MAX_QUANTITY:
-            return UnsupportedOrder("OUCH_QTY", f"quantity {order.qty} outside 1..999,999 shares")
+            return Refused("OUCH_QTY", f"quantity {order.qty} outside 1..999,999 shares")
         if not 0 < order.price <= MAX_PRICE:
-            return UnsupportedOrder("OUCH_PRICE", f"price {order.price} outside 0.0001..199,999.9900")
+            return Refused("OUCH_PRICE", f"price {order.price} outside 0.0001..199,999.9900")
         symbol = order.symbol
         if symbol not in self._symbols and (  # symbols already sent passed this check before
             not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
         ):
-            return UnsupportedOrder("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
+            return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
         if not 0 <= order.order_id < 2**64:
-            return UnsupportedOrder("OUCH_ORDER_ID", f"order id {order.order_id} cannot be a ClOrdID")
+            return Refused("OUCH_ORDER_ID", f"order id {order.order_id} cannot be a ClOrdID")
         return None
 
-    def send_new(self, order: Order) -> str:
-        """Queue an Enter Order; return its UserRefNum."""
+    def check_replace(self, order: Order, qty: int, price: int) -> Verdict:
+        """Return why a Replace of ``order`` to ``qty`` at ``price`` cannot go out now.
+
+        OUCH cancels the original when a Replace's details are invalid, so one outside OUCH's
+        limits is never sent.
+        """
+        if self._backpressured:
+            return BACKPRESSURED
+        if order.order_id not in self._chains:
+            return _NEVER_SENT
+        if not 0 < qty <= MAX_QUANTITY or not 0 < price <= MAX_PRICE:
+            self.counters["unsupported_replace"] += 1
+            return Refused("OUCH_REPLACE", f"replace to {qty} @ {price} is outside OUCH's limits")
+        return None
+
+    def send_new(self, order: Order) -> SendResult:
+        """Queue an Enter Order under a fresh UserRefNum."""
+        if self._backpressured:
+            return BACKPRESSURED
         user_ref_num = self._store.next()
         chain = _Chain(order, user_ref_num, order.qty)
         self._chains[order.order_id] = chain
@@ -269,14 +289,13 @@ class OuchVenue(VenueAdapter):
             self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
         )
         self._keep(user_ref_num, buf, start)
-        return str(user_ref_num)
+        return Sent(str(user_ref_num))
 
-    def send_cancel(self, order: Order) -> None:
+    def send_cancel(self, order: Order) -> Sent | Refused:
         """Queue a Cancel Order with quantity 0 (everything open) for the order's current UserRefNum."""
         chain = self._chains.get(order.order_id)
         if chain is None:
-            self._emit(VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH"))
-            return
+            return _NEVER_SENT
         buf = self._session.out
         for user_ref_num in chain.cancel_targets():
             start = len(buf)
@@ -286,22 +305,14 @@ class OuchVenue(VenueAdapter):
                     del buf[start:]
             else:
                 self._keep(user_ref_num | _CANCEL_KEY, buf, start)
+        return Sent(str(chain.user_ref_num))
 
-    def send_replace(self, order: Order, qty: int, price: int) -> str:
-        """Queue a Replace Order to total ``qty`` (whole chain) at ``price``; return the new UserRefNum."""
-        chain = self._chains.get(order.order_id)
-        if chain is None:
-            self._emit(VenueCancelRejected(0, order.order_id, "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH"))
-            return ""
-        if not 0 < qty <= MAX_QUANTITY or not 0 < price <= MAX_PRICE:
-            # OUCH cancels the original when replace details are invalid: never send them.
-            self.counters["unsupported_replace"] += 1
-            self._emit(
-                VenueCancelRejected(
-                    0, order.order_id, "OUCH_REPLACE", f"replace to {qty} @ {price} is outside OUCH's limits"
-                )
-            )
-            return ""
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
+        """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
+        refused = self.check_replace(order, qty, price)
+        if refused is not None:
+            return refused
+        chain = self._chains[order.order_id]
         user_ref_num = self._store.next()
         self._refs[user_ref_num] = chain
         self._replace_refs.add(user_ref_num)
@@ -310,7 +321,7 @@ class OuchVenue(VenueAdapter):
         start = len(buf)
         self._pack_replace(buf, chain, user_ref_num, qty, price)
         self._keep(user_ref_num, buf, start)
-        return str(user_ref_num)
+        return Sent(str(user_ref_num))
 
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn that UserRefNum ``venue_ref`` names ``order`` (call for each ref, in issue order).

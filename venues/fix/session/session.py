@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Final, Protocol
 
-from obs.ratelog import IntervalLog
+from obs.ratelog import IntervalLog, is_power_of_two
 from venues.fix import fields as f
 from venues.fix.codec import DecodeError, DecodeErrorKind, FixMessage, FrameDecoder, UtcTimestamps, printable
 from venues.fix.fields import MsgType, SessionRejectReason
@@ -102,6 +102,7 @@ class FixSession:
             "poss_dup_ignored": 0,
             "held_processed_on_reset": 0,
             "messages_received": 0,
+            "store_failures": 0,
         }
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -124,8 +125,22 @@ class FixSession:
         """
         pending = self._target_pending
         if pending:
-            self.store.set_next_target_seq(pending)
+            try:
+                self.store.set_next_target_seq(pending)
+            except OSError as exc:  # the store lags: the next commit tries again (a restart asks for more)
+                self._store_failed(exc, close=False)
+                return
             self._target_pending = 0
+
+    def _store_failed(self, exc: OSError, *, close: bool) -> None:
+        """Count a store write that failed; close the connection if a message could not be numbered."""
+        count = self.counters["store_failures"] = self.counters["store_failures"] + 1
+        if is_power_of_two(count):
+            log.error(
+                "FIX %s: message store write failed (%d so far): %s", self.config.target_comp_id.decode(), count, exc
+            )
+        if close:
+            self.request_close(f"message store write failed: {exc}")
 
     def _reset_store(self, wall_ns: int) -> None:
         """Reset both sequence numbers (uncommitted incoming progress belongs to the old numbering)."""
@@ -154,8 +169,12 @@ class FixSession:
         self._rarelog.log(key, now_ns, level, "FIX %s: " + text, self.config.target_comp_id.decode(), *args)
 
     def _queue_admin(self, raw: bytes, now_ns: int) -> None:
-        """Consume a sequence number for an admin message and queue it."""
-        self.store.set_next_sender_seq(self.store.next_sender_seq + 1)
+        """Consume a sequence number for an admin message and queue it (not if the store cannot record it)."""
+        try:
+            self.store.set_next_sender_seq(self.store.next_sender_seq + 1)
+        except OSError as exc:
+            self._store_failed(exc, close=True)
+            return
         self.outbox += raw
         self.timers.sent(now_ns)
 
@@ -180,7 +199,9 @@ class FixSession:
         """Persist business message ``seq`` and queue it if logged on; return True if queued.
 
         When not logged on the message stays in the store: the venue sees the gap at the
-        next logon and asks for it (it is then replayed or gap-filled).
+        next logon and asks for it (it is then replayed or gap-filled). If the store cannot
+        be written the OSError goes to the caller and nothing changed (the store undoes a
+        partial write): the adapter turns it into a refusal.
         """
         self.store.save_sent(seq, raw)
         if self.state is FixSessionState.ACTIVE or self.state is FixSessionState.RESYNCING:
@@ -223,7 +244,11 @@ class FixSession:
         raw = self.admin.business_reject(
             seq, self.sending_time(now_ns), ref_seq, ref_msg_type=ref_msg_type, reason=reason, text=text
         )
-        self.store.save_sent(seq, raw)
+        try:
+            self.store.save_sent(seq, raw)
+        except OSError as exc:
+            self._store_failed(exc, close=True)
+            return
         self.outbox += raw
         self.timers.sent(now_ns)
 

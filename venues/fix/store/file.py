@@ -20,6 +20,7 @@ bytes are read back with ``pread`` only when the peer asks for a resend.
 from __future__ import annotations
 
 import array
+import errno
 import logging
 import os
 import struct
@@ -161,14 +162,26 @@ class FileStore(MessageStore):
     # ---- internals ------------------------------------------------------------------------
 
     def _append(self, record: bytes) -> None:
-        written = os.write(self._fd, record)
-        if written != len(record):  # a regular file only writes short when the disk is full
-            raise OSError(f"short write to {self.path}: {written} of {len(record)} bytes")
+        """Append one record, all or nothing: on any error the file is cut back and the OSError raised."""
+        try:
+            written = os.write(self._fd, record)
+            if written != len(record):  # a regular file only writes short when the disk is full
+                raise OSError(errno.ENOSPC, f"short write to {self.path}: {written} of {len(record)} bytes")
+            if self.fsync is FsyncPolicy.BATCH:
+                self._sync()
+        except OSError:
+            self._cut_back()
+            raise
         self._size += written
-        if self.fsync is FsyncPolicy.BATCH:
-            self._sync()
-        else:
+        if self.fsync is not FsyncPolicy.BATCH:
             self._dirty = True
+
+    def _cut_back(self) -> None:
+        """Drop whatever part of a failed record reached the file, so the next record follows a whole one."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError as exc:  # the file keeps a torn record; opening it later cuts the tail there
+            log.error("FIX store %s: could not cut a failed write back to %d bytes: %s", self.path, self._size, exc)
 
     def _sync(self) -> None:
         with self._sync_lock:
