@@ -25,7 +25,9 @@ BOOTSTRAP = ROOT / "requirements" / "bootstrap.txt"
 INPUTS = (ROOT / "requirements" / "bootstrap.in", ROOT / "requirements" / "dev.in")
 PROJECT = "order-gateway"
 
-_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)\s*(?:;\s*(?P<marker>[^\\]+?))?\s*\\?$")
+_PIN = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)\s*(?:;\s*(?P<marker>[^\\]+?))?\s*\\?$"
+)
 
 
 def read_pins(path: Path) -> dict[str, tuple[str, list[str]]]:
@@ -128,6 +130,7 @@ def test_environment_when_installed_by_make_then_has_exactly_the_locked_versions
 
 
 def test_project_when_installed_then_it_is_this_checkout() -> None:
-    assert importlib.metadata.version(PROJECT) == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "version"
-    ]
+    assert (
+        importlib.metadata.version(PROJECT)
+        == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    )
