@@ -418,11 +418,11 @@ class RiskEngine:
         try:
             limits = read_limits(path, self._wall_now())
         except LimitsFileError as exc:
-            return self._refuse(trigger, who, exc.problems, _file_hash(path) or "")
+            return self._refuse(trigger, who, exc.problems, self._judged(path, signature))
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
             log.exception("risk reload crashed")
             problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
-            return self._refuse(trigger, who, [problem], _file_hash(path) or "")
+            return self._refuse(trigger, who, [problem], self._judged(path, signature))
         self._observed[path] = (signature, limits.sha256)
         if limits.reference_path is not None:
             self._observed[limits.reference_path] = (
@@ -462,6 +462,15 @@ class RiskEngine:
             trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
         )
         return ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
+
+    def _judged(self, path: Path, signature: tuple[int, int, int] | None) -> str:
+        """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
+        digest = _file_hash(path)
+        self._observed[path] = (signature, digest)
+        reference = self._file.reference_path
+        if reference is not None:
+            self._observed[reference] = (_file_signature(reference), _file_hash(reference))
+        return digest or ""
 
     def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
         message = f"reload REFUSED: {len(problems)} problem(s) in {self._file.path}; old limits stay in force"
