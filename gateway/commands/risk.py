@@ -27,6 +27,7 @@ from gateway.protocol.messages import PRICE_SCALE, OrderType, Side, TimeInForce
 from risk.diff import diff_trees
 from risk.engine import RiskEngine
 from risk.limitsfile import LimitsFile, LimitsFileError, read_limits
+from risk.loader import Problem, format_problem
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -115,10 +116,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             importlib.import_module(module_name).register_risk(actions)
 
 
+def print_problems(problems: list[Problem], out: TextIO) -> None:
+    """Print one ``file:line:column: path: message`` line per problem, then the count (check and reload)."""
+    for problem in problems:
+        print(format_problem(problem), file=out)
+    print(f"{len(problems)} error(s): the limits were NOT accepted", file=out)
+
+
 def _print_problems(error: LimitsFileError, out: TextIO) -> None:
-    for problem in error.problems:
-        print(problem, file=out)
-    print(f"{len(error.problems)} error(s): the limits were NOT accepted", file=out)
+    print_problems(error.problems, out)
 
 
 def _load(path: str, out: TextIO) -> LimitsFile | None:

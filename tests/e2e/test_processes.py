@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -200,22 +202,39 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
 
     try:
         wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+
+        def records(event: str, trigger: str | None = None) -> list[dict[str, object]]:
+            return [e for e in audit_events() if e["event"] == event and trigger in (None, e["trigger"])]
+
+        def content_sha() -> str:
+            return hashlib.sha256(limits.read_bytes()).hexdigest()
+
         limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1))
         ok = _cli("risk", "reload", "--config", str(config))
         assert ok.returncode == 0 and "reloaded" in ok.stdout, ok.stderr
+        assert records("reload", "gateway risk reload")[-1]["sha256"] == content_sha()
 
         limits.write_text(limits.read_text().replace("max_qty: 9000", "max_qty: -1", 1))
         refused = _cli("risk", "reload", "--config", str(config))
-        assert refused.returncode == 1 and "REFUSED" in refused.stderr and "line" in refused.stderr
+        assert refused.returncode == 1 and "REFUSED" in refused.stderr
+        # the same line `gateway risk check` prints: file:line:column: path: message (never a Python dict)
+        line = rf"^{re.escape(str(limits))}:\d+:\d+: defaults\.max_qty: expected int > 0, got -1$"
+        assert re.search(line, refused.stderr, re.M), refused.stderr
+        assert "{" not in refused.stderr and "1 error(s): the limits were NOT accepted" in refused.stderr
+        assert records("reload_refused", "gateway risk reload")[-1]["sha256"] == content_sha()
+        count = len(records("reload_refused"))
+        time.sleep(1.5)  # longer than the file watch's period: it must not refuse the same content again
+        assert len(records("reload_refused")) == count
 
         limits.write_text(limits.read_text().replace("max_qty: -1", "max_qty: 8000", 1))
         gateway.send_signal(signal.SIGHUP)
-        wait_until(lambda: any(e.get("trigger") == "SIGHUP" for e in audit_events()), 5, "the SIGHUP reload")
+        sha = content_sha()
+        wait_until(lambda: any(e["sha256"] == sha for e in records("reload", "SIGHUP")), 5, "the SIGHUP reload")
 
         limits.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
-        wait_until(lambda: any("file" in str(e.get("trigger")) for e in audit_events()), 5, "the file-watch reload")
-        events = [e["event"] for e in audit_events()]
-        assert events.count("reload") == 3 and events.count("reload_refused") == 1
+        sha = content_sha()
+        wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 5, "the file-watch reload")
+        assert records("reload")[-1]["trigger"] == "file changed on disk"
     finally:
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(15) == 0
