@@ -49,7 +49,7 @@ from risk.duplicates import DuplicateFilter
 from risk.exposure import AccountState, ExposureBook, PositionState
 from risk.limitsfile import LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
-from risk.model import TradingState
+from risk.model import Limits, TradingState
 from risk.reference import ReferenceBook
 from risk.resolve import FIELDS, EffectiveLimits, Resolver, display_value
 from risk.throttle import SlidingWindow
@@ -155,7 +155,10 @@ class RiskEngine:
         self._order_windows: Windows = ({}, {}, {})
         self._cancel_windows: Windows = ({}, {}, {})
         self._request = Request(self._order_windows, self._cancel_windows, self._duplicates)
+        self._request.state_scopes = self._state_scopes
         self._firm_runtime_state = 0
+        self._runtime_notes: dict[str | None, tuple[str, str, str]] = {}
+        """(trigger, who, reason) of each run-time state other than ACTIVE, by account (None: firm-wide)."""
         self._loaded_at_ns = wall_clock()
         self._last_reload: dict[str, Any] | None = None
         self.internal_errors = 0
@@ -396,6 +399,49 @@ class RiskEngine:
             window = by_symbol[request.symbol] = SlidingWindow()
         window.record(now_ns, per_symbol)
 
+    def _state_scopes(self, request: Request, state: int) -> str:
+        """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""
+        found: list[str] = []
+        document = self._file.document
+        if self._firm_runtime_state >= state:
+            found.append(f"the whole firm ({self._runtime_note(None)})")
+        default_state = document.defaults.trading_state
+        if default_state is not None and TradingState[default_state] >= state:
+            found.append("the whole firm (limits file: defaults.trading_state)")
+        holder = self._book.accounts.get(request.account)
+        if holder is not None and holder.runtime_state >= state:
+            found.append(f"account {request.account} ({self._runtime_note(request.account)})")
+        for words, path, scope in self._file_scopes(request.account, request.strategy, request.symbol):
+            if scope.trading_state is not None and TradingState[scope.trading_state] >= state:
+                found.append(f"{words} (limits file: {path}.trading_state)")
+        return "; ".join(found) or f"account {request.account}"
+
+    def _runtime_note(self, account: str | None) -> str:
+        """Say who set a run-time state and why: ``kill switch by alice (...): runaway strategy``."""
+        trigger, who, reason = self._runtime_notes.get(account, ("", "", ""))
+        how = "kill switch" if trigger == "kill" else "set at run time"
+        return f"{how} by {who or 'unknown'}" + (f": {reason}" if reason else "")
+
+    def _file_scopes(self, account: str, strategy: str, symbol: str) -> list[tuple[str, str, Limits]]:
+        """Return the limits file's overrides for a key as (words for a person, path in the file, scope)."""
+        document = self._file.document
+        found: list[tuple[str, str, Limits]] = []
+        account_scope = document.accounts.get(account)
+        if account_scope is not None:
+            found.append((f"account {account}", f"accounts.{account}", account_scope))
+        if strategy in document.strategies:
+            found.append((f"strategy {strategy}", f"strategies.{strategy}", document.strategies[strategy]))
+        if symbol in document.symbols:
+            found.append((f"symbol {symbol}", f"symbols.{symbol}", document.symbols[symbol]))
+        if account_scope is not None:
+            if strategy in account_scope.strategies:
+                path = f"accounts.{account}.strategies.{strategy}"
+                found.append((f"strategy {strategy} in account {account}", path, account_scope.strategies[strategy]))
+            if symbol in account_scope.symbols:
+                path = f"accounts.{account}.symbols.{symbol}"
+                found.append((f"symbol {symbol} in account {account}", path, account_scope.symbols[symbol]))
+        return found
+
     def _unknown_account(self, account: str) -> Denial:
         return Denial(codes.UNKNOWN_ACCOUNT, f"account {account!r} is not in the risk limits file")
 
@@ -531,7 +577,7 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ trading state, kill switch
 
-    def halt(self, account: str | None = None, who: str = "", reason: str = "kill switch") -> TradingState:
+    def halt(self, account: str | None = None, who: str = "", reason: str = "") -> TradingState:
         """Set HALTED at run time, firm-wide or for ``account`` (the kill switch); the core mass-cancels.
 
         Takes effect before the audit record is written, so a full disk cannot stop a kill.
@@ -559,6 +605,10 @@ class RiskEngine:
             holder = self._book.account(account)
             old = TradingState(holder.runtime_state)
             holder.runtime_state = int(state)
+        if state is TradingState.ACTIVE:
+            self._runtime_notes.pop(account, None)
+        else:
+            self._runtime_notes[account] = (trigger, who, reason)
         effective = self.trading_state(account)
         log.warning(
             "risk trading state %s: %s -> %s (effective %s) by %s (%s): %s",
