@@ -34,13 +34,9 @@ def admin_handlers(process: GatewayProcess) -> dict[str, AdminHandler]:
         return {"orders_canceled": count, "state": "HALTED"}
 
     def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        assert process.risk is not None
         account = _text(request, "account") or None
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
-        from risk.model import TradingState  # noqa: PLC0415
-
-        state = process.risk.set_trading_state(TradingState.ACTIVE, account, who, _text(request, "reason"))
-        process.record_trading_state(account, "ACTIVE", who, _text(request, "reason"))
+        state = process.resume(account, who, _text(request, "reason"))
         return {"state": getattr(state, "name", str(state))}
 
     def risk_reload(request: dict[str, Any], caller: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.admin import AdminRefusedError
 from gateway.clock import NowNs, monotonic_ns
 from gateway.config import ConfigError, GatewayConfig
 from gateway.engine import STATUS_LATENCY_WINDOW, Engine
@@ -71,6 +72,18 @@ class ReloadableRisk(RiskGate, Protocol):
     def status(self) -> dict[str, Any]:
         """Return a JSON-able summary."""
         ...
+
+    def known_accounts(self) -> set[str]:
+        """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
+        ...
+
+
+class UnknownAccountError(AdminRefusedError):
+    """An admin command named an account the gateway does not know; nothing was changed."""
+
+
+KNOWN_ACCOUNTS_SHOWN = 20
+"""Accounts named in an unknown-account refusal (``gateway status --json`` lists them all)."""
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
@@ -340,9 +353,44 @@ class GatewayProcess:
             )
         return result
 
+    def known_accounts(self) -> list[str]:
+        """Return every account this gateway knows, sorted: risk's, gateway.yaml's and those with open orders."""
+        assert self.engine is not None and self.risk is not None
+        names = set(self.risk.known_accounts())
+        for entitlement in self.config.strategies.values():
+            names.update(entitlement.accounts)
+        names.update(order.account for order in self.engine.open_orders.values())
+        return sorted(names)
+
+    def require_known_account(self, account: str) -> None:
+        """Raise ``UnknownAccountError`` naming the known accounts unless ``account`` is one of them."""
+        known = self.known_accounts()
+        if account in known:
+            return
+        shown = ", ".join(known[:KNOWN_ACCOUNTS_SHOWN]) or "none"
+        more = f" and {len(known) - KNOWN_ACCOUNTS_SHOWN} more" if len(known) > KNOWN_ACCOUNTS_SHOWN else ""
+        raise UnknownAccountError(
+            f"unknown account {account!r}: not in the risk limits file, not in any strategy's accounts in the "
+            f"gateway config, no open orders; nothing was changed. Known accounts: {shown}{more} "
+            "(gateway status --json lists them under risk.accounts and each strategy's accounts)"
+        )
+
+    def resume(self, account: str | None, who: str, reason: str = "") -> Any:
+        """Set the run-time state back to ACTIVE (globally or for one account); return the effective state."""
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.risk is not None
+        if account is not None:
+            self.require_known_account(account)
+        state = self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
+        self.record_trading_state(account, "ACTIVE", who, reason)
+        return state
+
     def kill(self, account: str | None, who: str, reason: str = "") -> int:
         """Halt trading (globally or for one account) and cancel every matching open order."""
         assert self.engine is not None and self.risk is not None
+        if account is not None:
+            self.require_known_account(account)
         self.risk.halt(account, who, reason)
         self.record_trading_state(account, "HALTED", who, reason)
         count = self.engine.cancel_all(account)

@@ -648,6 +648,12 @@ class RiskEngine:
                 state = max(state, holder.runtime_state)
         return TradingState(state)
 
+    def known_accounts(self) -> set[str]:
+        """Return the accounts in the limits file and those with a run-time state or open orders."""
+        known = set(self._file.document.accounts)
+        known.update(name for name, holder in self._book.accounts.items() if holder.runtime_state or holder.open_orders)
+        return known
+
     def start_new_day(self, who: str = "") -> None:
         """Reset every account's gross traded notional (the daily credit counter) and audit it."""
         self._book.start_new_day()

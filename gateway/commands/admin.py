@@ -33,18 +33,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
-        "kill", help="kill switch: halt trading and cancel every open order (of one account with --account)"
+        "kill",
+        help="kill switch: halt trading and cancel every open order (of one account with --account)",
+        description="Halt trading and cancel every open order, firm-wide or for one account. An account the "
+        "gateway does not know is refused (exit 1, nothing changed), and the refusal lists the known accounts.",
     )
     add_target(kill)
-    kill.add_argument("--account", help="only this account (default: the whole gateway)")
+    kill.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
     kill.add_argument("--reason", default="", help="free text recorded in the audit log")
     kill.set_defaults(func=run_kill)
 
-    resume = subparsers.add_parser("resume", help="set trading back to ACTIVE after a kill (globally or --account)")
+    resume = subparsers.add_parser(
+        "resume",
+        help="set trading back to ACTIVE after a kill (globally or --account)",
+        description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
+        "An account the gateway does not know is refused (exit 1, nothing changed).",
+    )
     add_target(resume)
-    resume.add_argument("--account")
-    resume.add_argument("--reason", default="")
+    resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
+    resume.add_argument("--reason", default="", help="free text recorded in the audit log")
     resume.set_defaults(func=run_resume)
+
+
+def _account(text: str) -> str:
+    """Accept an account name; refuse an empty one (it would otherwise mean the whole gateway)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name an account; leave --account out to act on the whole gateway")
+    return text
 
 
 def admin_socket_path(args: argparse.Namespace) -> Path:

@@ -162,3 +162,16 @@ def test_halted_text_when_kill_lifted_then_the_file_scope_is_all_that_is_named(t
     engine.halt("ACC1", who="alice")
     engine.set_trading_state(TradingState.ACTIVE, "ACC1", who="alice")
     assert "kill switch" not in _text(engine, clock, order(qty=10))
+
+
+def test_known_accounts_when_account_left_the_file_but_is_halted_then_still_known_so_it_can_be_resumed(
+    tmp_path: Path,
+) -> None:
+    engine, _ = make_engine(tmp_path, {"accounts": {"ACC3": {}}})
+    assert engine.known_accounts() == {"ACC1", "ACC2", "ACC3"}
+    engine.halt("ACC3", who="alice")
+    write_limits(tmp_path / "limits.yaml")  # ACC3 removed
+    assert engine.reload("gateway risk reload", "bob").ok
+    assert engine.known_accounts() == {"ACC1", "ACC2", "ACC3"}
+    engine.set_trading_state(TradingState.ACTIVE, "ACC3", who="alice")
+    assert engine.known_accounts() == {"ACC1", "ACC2"}
