@@ -91,7 +91,10 @@ def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
     from risk.engine import RiskEngine  # noqa: PLC0415 - keeps `gateway --help` fast
 
     engine: ReloadableRisk = RiskEngine.load(
-        config.path(config.risk_limits), clock=clock, audit_log_path=config.path(config.risk_audit_log)
+        config.path(config.risk_limits),
+        clock=clock,
+        audit_log_path=config.path(config.risk_audit_log),
+        known=config.risk_names(),
     )
     return engine
 

@@ -47,7 +47,7 @@ from risk.checks import (
 from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
 from risk.exposure import AccountState, ExposureBook, PositionState
-from risk.limitsfile import LimitsFile, LimitsFileError, read_limits
+from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
 from risk.model import Limits, TradingState
 from risk.reference import ReferenceBook
@@ -143,7 +143,10 @@ class RiskEngine:
         clock: NowNs = monotonic_ns,
         audit: AuditLog | None = None,
         wall_clock: WallClock = time.time_ns,
+        known: KnownNames | None = None,
     ) -> None:
+        self._known = known
+        """The gateway's strategies and accounts; reloads check the file's names against them."""
         self._clock = clock
         self._wall_clock = wall_clock
         self._audit = audit
@@ -181,19 +184,21 @@ class RiskEngine:
         *,
         wall_clock: WallClock = time.time_ns,
         who: str = "gateway",
+        known: KnownNames | None = None,
     ) -> RiskEngine:
         """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
 
         The gateway must refuse to start on that error (or on ``OSError`` from an audit log it
-        cannot open). On success a ``startup`` record is written to the audit log.
+        cannot open). On success a ``startup`` record is written to the audit log. With ``known``
+        (the gateway config's strategies), this load and every reload check the file's names.
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
-        limits = read_limits(limits_path, wall_now)
+        limits = read_limits(limits_path, wall_now, known)
         reference_signature = _file_signature(limits.reference_path)
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
-        engine = cls(limits, clock, audit, wall_clock)
+        engine = cls(limits, clock, audit, wall_clock, known)
         engine._observed[limits_path] = (signature, limits.sha256)
         if limits.reference_path is not None:
             engine._observed[limits.reference_path] = (reference_signature, limits.reference_sha256)
@@ -462,7 +467,7 @@ class RiskEngine:
         previous = self._file
         signature = _file_signature(path)
         try:
-            limits = read_limits(path, self._wall_now())
+            limits = read_limits(path, self._wall_now(), self._known)
         except LimitsFileError as exc:
             return self._refuse(trigger, who, exc.problems, self._judged(path, signature))
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway

@@ -131,7 +131,7 @@ class Parsed(Generic[T]):
         self.display = display
         """The validated content in the officer's own units (decimals as text), for diffs."""
         self.marks = marks if marks is not None else {}
-        """1-based (line, column) of every value, by field path."""
+        """1-based (line, column) of every value, by field path (an entry of a named mapping: its key)."""
         self.problems = problems if problems is not None else []
         self.partial = partial
         """The valid part of the content (invalid values left out), for checks that span fields."""
@@ -311,6 +311,8 @@ class _Walker:
         for key, key_node, value_node in self._keys(node, path):
             if self._check_key(key, key_node, info.key_type, path) is INVALID:
                 continue
+            # an entry named by the officer (an account, a strategy, a symbol) is located at its key
+            self.marks.setdefault((*path, key), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
             result = self.walk(value_node, info.value_type, (*path, key), {})
             if result is INVALID:
                 continue

@@ -118,7 +118,7 @@ def check_config(path: str) -> str:
         config = load_config(path)
         for index, venue in enumerate(config.venues):
             decode_venue_config(venue, f"{path}: venues[{index}]")
-        read_limits(config.path(config.risk_limits))
+        read_limits(config.path(config.risk_limits), known=config.risk_names())
     except (ConfigError, VenueConfigError) as exc:
         return str(exc)
     except LimitsFileError as exc:

@@ -48,7 +48,7 @@ def write_config(workdir: Path, port: int, *, spin_us: int = 100) -> Path:
         "gateway_id": "proc",
         "strategy_socket": "s.sock",
         "admin_socket": "a.sock",
-        "risk_limits": str(e2e_limits(workdir)),
+        "risk_limits": str(e2e_limits(workdir, ("S1",))),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": "interval"},
         "strategies": {"S1": {"accounts": ["ACC1"]}},
@@ -265,6 +265,14 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         sha = content_sha()
         wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 5, "the file-watch reload")
         assert records("reload")[-1]["trigger"] == "file changed on disk"
+
+        # an override for a strategy this gateway does not run (S1 is the only one): refused, old limits stay
+        limits.write_text(limits.read_text().replace("strategies:\n", "strategies:\n  S9:\n    max_qty: 1\n", 1))
+        unknown = _cli("risk", "reload", "--config", str(config))
+        assert unknown.returncode == 1
+        said = f"strategies.S9: strategy 'S9' is not configured in {config}"
+        assert re.search(rf"^{re.escape(str(limits))}:\d+:3: {re.escape(said)}", unknown.stderr, re.M), unknown.stderr
+        assert admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]["sha256"] == sha
     finally:
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(15) == 0

@@ -282,6 +282,22 @@ def test_dry_run_when_config_does_not_load_then_exits_1_naming_the_problem(rig: 
     assert "venues[0]" in result.stderr
 
 
+def test_dry_run_when_limits_override_a_strategy_the_config_does_not_run_then_exits_1_naming_it(
+    rig: LaunchRig,
+) -> None:
+    import yaml
+
+    config = yaml.safe_load(Path(REPO_CONFIG).read_text())
+    del config["strategies"]["momentum"]  # deploy/risk/limits.yaml has overrides for it
+    config["risk_limits"] = str(Path(REPO_CONFIG).parent / "risk" / "limits.yaml")
+    path = rig.tmp / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = rig.launch("--dry-run", "--", "--config", str(path))
+    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert "strategies.momentum: strategy 'momentum' is not configured in " + str(path) in result.stderr
+    assert result.stdout == ""
+
+
 # --------------------------------------------------------------------------------------- decision logic
 
 _PRESENT = OnloadEnvironment("/usr/bin/onload", "8.1.2.26", True, "8.1.2.26")
