@@ -9,7 +9,7 @@ Start-up order matters and is fixed here:
 3. open the journal for appending, start venue connectors (resuming each venue
    session where the journal left off), then the strategy and admin sockets;
 4. timers: strategy heartbeats, risk-file watch; signals: SIGHUP reloads risk
-   limits, SIGTERM/SIGINT stop cleanly.
+   limits (its sender recorded, ``gateway.signals``), SIGTERM/SIGINT stop cleanly.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from gateway.journal import (
     truncate_torn_tail,
 )
 from gateway.server import remove_socket, start_strategy_server
+from gateway.signals import UNKNOWN_SENDER, SighupListener
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
@@ -133,6 +134,7 @@ class GatewayProcess:
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
+        self._sighup: SighupListener | None = None
 
     # ---- start-up --------------------------------------------------------------------------
 
@@ -240,6 +242,10 @@ class GatewayProcess:
         from gateway.admin_commands import admin_handlers  # noqa: PLC0415 - avoids an import cycle
 
         self._stopped = asyncio.Event()
+        # SIGHUP is blocked before any thread starts (journal, stores) so that only the listener,
+        # which learns the sender's pid and uid, receives it
+        self._sighup = SighupListener(self._on_sighup)
+        self._sighup.block()
         self.build()
         self.recover()
         engine = self.engine
@@ -277,7 +283,8 @@ class GatewayProcess:
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
-        for sig, handler in ((signal.SIGHUP, self._on_sighup), (signal.SIGTERM, self.request_stop)):
+        self._sighup.start(loop)
+        for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, self.request_stop)):
             try:
                 loop.add_signal_handler(sig, handler)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -336,8 +343,12 @@ class GatewayProcess:
         if self.risk.file_changed():
             self.reload_risk("file changed on disk", "file watch")
 
-    def _on_sighup(self) -> None:
-        self.reload_risk("SIGHUP", "signal")
+    def _on_sighup(self, sender: str) -> None:
+        """Reload on SIGHUP; ``sender`` (pid, process name, uid) is the audit record's ``who``."""
+        self.reload_risk("SIGHUP", sender)
+
+    def _on_unattributed_sighup(self) -> None:
+        self.reload_risk("SIGHUP", UNKNOWN_SENDER)
 
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the limits file (bad files change nothing) and log the outcome."""
@@ -419,6 +430,9 @@ class GatewayProcess:
     async def stop(self) -> None:
         """Close sockets, stop venue sessions, flush and close the journal."""
         self._stopped.set()
+        if self._sighup is not None:
+            self._sighup.stop()
+            self._sighup = None
         for timer in self._timers:
             timer.cancel()
         for server in self._servers:

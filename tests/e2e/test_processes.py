@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import re
 import signal
 import socket
@@ -24,6 +25,14 @@ from gateway.protocol.messages import Executed, Side
 from tests.e2e.support import e2e_limits, short_tmp
 
 GATEWAY = [sys.executable, "-m", "gateway"]
+
+SEND_SIGHUP = """
+import ctypes, os, signal, sys, time
+ctypes.CDLL(None).prctl(15, b"hup-sender", 0, 0, 0)  # PR_SET_NAME: what /proc/<pid>/comm shows
+os.kill(int(sys.argv[1]), signal.SIGHUP)
+print("sent", flush=True)
+time.sleep(30)  # stay alive so that the gateway can read the name
+"""
 
 
 def free_port() -> int:
@@ -257,9 +266,17 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         assert len(records("reload_refused")) == count
 
         limits.write_text(limits.read_text().replace("max_qty: -1", "max_qty: 8000", 1))
-        gateway.send_signal(signal.SIGHUP)
         sha = content_sha()
-        wait_until(lambda: any(e["sha256"] == sha for e in records("reload", "SIGHUP")), 5, "the SIGHUP reload")
+        sender = subprocess.Popen([sys.executable, "-c", SEND_SIGHUP, str(gateway.pid)], stdout=subprocess.PIPE)
+        try:
+            assert sender.stdout is not None and sender.stdout.readline() == b"sent\n"
+            wait_until(lambda: any(e["sha256"] == sha for e in records("reload", "SIGHUP")), 5, "the SIGHUP reload")
+        finally:
+            sender.kill()
+            sender.wait()
+        user = pwd.getpwuid(os.getuid()).pw_name
+        # the audit says which process sent the signal, under which user, not just "signal"
+        assert records("reload", "SIGHUP")[-1]["who"] == f"pid {sender.pid} (hup-sender) uid {os.getuid()} ({user})"
 
         limits.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
         sha = content_sha()
