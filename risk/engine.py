@@ -460,7 +460,7 @@ class RiskEngine:
     def reload(self, trigger: str, who: str) -> ReloadResult:
         """Re-read the limits file; apply it atomically only if entirely valid; audit either way.
 
-        ``trigger`` says what asked (``sighup``, ``admin``, ``file_watch``...), ``who`` who did
+        ``trigger`` says what asked (``SIGHUP``, ``gateway risk reload``, ``file changed on disk``), ``who`` who did
         (user name, peer pid). A bad file changes nothing; the result lists every error.
         """
         path = self._file.path
