@@ -37,8 +37,12 @@ async def test_listener_when_sighup_sent_then_callback_on_the_loop_names_the_sen
     listener = SighupListener(on_sighup)
     listener.block()
     assert signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, set())
-    os.kill(os.getpid(), signal.SIGHUP)  # pending until the listener waits for it
     listener.start(asyncio.get_running_loop())
+    thread = listener._thread
+    assert thread is not None and thread.ident is not None
+    # aimed at the listener: in this long-lived test process other threads (started by earlier tests,
+    # SIGHUP not blocked) could take a process-wide signal; tests/e2e sends a real one to a gateway process
+    signal.pthread_kill(thread.ident, signal.SIGHUP)
     await asyncio.wait_for(got.wait(), 5)
     listener.stop()
     name = Path(f"/proc/{os.getpid()}/comm").read_text().strip()
