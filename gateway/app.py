@@ -84,7 +84,7 @@ class UnknownAccountError(AdminRefusedError):
 
 
 KNOWN_ACCOUNTS_SHOWN = 20
-"""Accounts named in an unknown-account refusal (``gateway status --json`` lists them all)."""
+"""Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
@@ -310,6 +310,7 @@ class GatewayProcess:
         out["uptime_s"] = round(time.time() - self.started_at, 1)
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
+        out["known_accounts"] = self.known_accounts()
         out["journal"] = {
             "records_written": self.journal.records_written,
             "bytes_written": self.journal.bytes_written,
@@ -386,7 +387,7 @@ class GatewayProcess:
         raise UnknownAccountError(
             f"unknown account {account!r}: not in the risk limits file, not in any strategy's accounts in the "
             f"gateway config, no open orders; nothing was changed. Known accounts: {shown}{more} "
-            "(gateway status --json lists them under risk.accounts and each strategy's accounts)"
+            "(all of them: gateway status --json, under known_accounts)"
         )
 
     def resume(self, account: str | None, who: str, reason: str = "") -> Any:

@@ -210,7 +210,10 @@ def test_kill_and_resume_when_account_unknown_then_refused_naming_known_accounts
             assert "Known accounts: ACC1, ACC2, FUND7, PROP3 " in refused.stderr and refused.stdout == ""
         empty = _cli("kill", "--config", str(config), "--account", "")
         assert empty.returncode == 2 and "must name an account" in empty.stderr
-        assert "NOSUCH" not in json.dumps(admin_request(workdir / "a.sock", {"cmd": "status"})["status"])
+        status = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]
+        assert "NOSUCH" not in json.dumps(status)
+        assert status["known_accounts"] == ["ACC1", "ACC2", "FUND7", "PROP3"]
+        assert "(all of them: gateway status --json, under known_accounts)" in refused.stderr
         halted = _cli("kill", "--config", str(config), "--account", "ACC2", "--reason", "drill")
         assert halted.returncode == 0 and "account ACC2 HALTED" in halted.stdout
     finally:
