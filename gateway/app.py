@@ -33,12 +33,11 @@ from gateway.engine import STATUS_LATENCY_WINDOW, Engine
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
+    Journal,
     JournalCorruptError,
     JournalScan,
     JTradingState,
     NullJournal,
-    read_journal,
-    truncate_torn_tail,
 )
 from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
@@ -131,7 +130,7 @@ class GatewayProcess:
         self.risk: ReloadableRisk | None = None
         self.venues: list[VenueAdapter] = []
         self.connectors: list[VenueConnector] = []
-        self.journal: FileJournal | NullJournal = NullJournal()
+        self.journal: Journal = NullJournal()
         self.recovery: dict[str, Any] = {}
         self.started_at = time.time()
         self._servers: list[asyncio.AbstractServer] = []
@@ -181,17 +180,17 @@ class GatewayProcess:
         path = journal_path(config)
         scan = JournalScan()
         started = time.perf_counter()
+        journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
         try:
-            recovered = recover(read_journal(path, scan))
+            recovered = recover(journal.records(scan))
         except JournalCorruptError as exc:
+            journal.close()
             raise ConfigError(
                 f"{exc} (after reading {scan.records} records of {path}); move the file aside only after "
                 "investigating it"
             ) from exc
-        if scan.torn_bytes:
-            truncate_torn_tail(path, scan.good_bytes)
-        self.journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
-        self.engine.journal = self.journal
+        journal.cut_torn_tail(scan)
+        self.journal = self.engine.journal = journal
         completed = self.engine.adopt(recovered)
         resume = recovered.resume
         for venue in self.venues:

@@ -22,11 +22,11 @@ import msgspec
 
 from gateway.entitlements import Entitlements
 from gateway.journal import (
-    FileJournal,
     JCancelQueued,
     JCancelRefused,
     JOrderCreated,
     JOrderRefused,
+    Journal,
     JReplaceRejected,
     JSentCancel,
     JSentNew,
@@ -149,14 +149,14 @@ class Engine:
         venues: Iterable[VenueAdapter],
         entitlements: Entitlements,
         clock: NowNs,
-        journal: FileJournal | NullJournal | None = None,
+        journal: Journal | None = None,
         gateway_id: str = "gateway",
         heartbeat_ms: int = 1_000,
     ) -> None:
         self.risk = risk
         self.entitlements = entitlements
         self.clock = clock
-        self.journal: FileJournal | NullJournal = journal if journal is not None else NullJournal()
+        self.journal: Journal = journal if journal is not None else NullJournal()
         self.gateway_id = gateway_id
         self.heartbeat_ms = heartbeat_ms
         self.venues: dict[str, VenueAdapter] = {}
@@ -542,22 +542,7 @@ class Engine:
         )
         st.orders[cl_ord_id] = order
         self.orders[order_id] = order
-        self.journal.append(
-            JOrderCreated(
-                order_id,
-                st.strategy_id,
-                cl_ord_id,
-                msg.account,
-                msg.venue,
-                msg.symbol,
-                msg.side,
-                msg.qty,
-                msg.price,
-                msg.tif,
-                msg.ord_type,
-                t_in,
-            )
-        )
+        self.journal.append(JOrderCreated.of(order))
         if self.journal_error:
             self._refuse(
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"

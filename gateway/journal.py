@@ -31,13 +31,13 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
 from gateway.protocol.messages import OrderEvent
-from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
+from model.order import Order, OrderTicket, order_from_ticket, ticket
 from model.venue_events import VenueEvent
 
 log = logging.getLogger(__name__)
@@ -55,21 +55,19 @@ class _Record(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """Base for journal records."""
 
 
-class JOrderCreated(_Record, tag=1, frozen=True):
-    """A strategy's NewOrder became an order (before risk decided)."""
+class JOrderCreated(_Record, OrderTicket, tag=1, frozen=True):  # type: ignore[misc]  # msgspec allows it
+    """A strategy's NewOrder became an order (before risk decided): its ``OrderTicket`` fields, then ``t_in``."""
 
-    order_id: int
-    strategy_id: str
-    cl_ord_id: str
-    account: str
-    venue: str
-    symbol: str
-    side: Side
-    qty: int
-    price: int
-    tif: TimeInForce
-    ord_type: OrderType
     t_in: int
+
+    @classmethod
+    def of(cls, order: Order) -> JOrderCreated:
+        """Return the record of ``order`` just created."""
+        return cls(*ticket(order), order.t_in)
+
+    def order(self) -> Order:
+        """Return the order this record created, as it was created."""
+        return order_from_ticket(self, t_in=self.t_in)
 
 
 class JOrderRefused(_Record, tag=2, frozen=True):
@@ -169,14 +167,57 @@ class JournalCorruptError(Exception):
     """The journal has a damaged record before its tail: an operator must look at it."""
 
 
-class NullJournal:
-    """A journal that keeps nothing (tests and benchmarks that measure without disk)."""
+class Journal(Protocol):
+    """What the engine writes through and recovery reads back: the contract of every journal.
 
-    records_written = 0
-    bytes_written = 0
+    ``tests/test_journal_contract.py`` runs one suite over every implementation (``FileJournal``,
+    ``NullJournal``, and whatever comes next). ``durable`` says whether what was flushed is kept:
+    a journal that keeps nothing reads back nothing, and the suite checks exactly that.
+    """
+
+    durable: bool
+    records_written: int
+    """Records appended so far (this process)."""
+    bytes_written: int
+    """Bytes handed to the storage so far (this process)."""
 
     def append(self, record: JournalRecord) -> None:
-        """Discard ``record``."""
+        """Add ``record`` to the pending batch (nothing is written yet)."""
+        ...
+
+    def flush(self) -> None:
+        """Write the pending batch; on OSError the unwritten rest stays pending for the next flush."""
+        ...
+
+    def close(self) -> None:
+        """Flush, make durable and release the storage."""
+        ...
+
+    def records(self, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
+        """Yield every record kept so far, in order; fill ``scan``.
+
+        A damaged last record is a torn tail: it is not yielded and ``scan.torn_bytes`` says how
+        long it is. Damage followed by good records raises JournalCorruptError.
+        """
+        ...
+
+    def cut_torn_tail(self, scan: JournalScan) -> None:
+        """Drop the torn tail ``records`` found, so the next append follows the last good record."""
+        ...
+
+
+class NullJournal:
+    """A journal that keeps nothing (tests, benchmarks that measure without disk, journal disabled)."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self.records_written = 0
+        self.bytes_written = 0
+
+    def append(self, record: JournalRecord) -> None:
+        """Count ``record`` and discard it."""
+        self.records_written += 1
 
     def flush(self) -> None:
         """Do nothing."""
@@ -184,9 +225,19 @@ class NullJournal:
     def close(self) -> None:
         """Do nothing."""
 
+    def records(self, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
+        """Yield nothing: nothing was kept."""
+        del scan
+        return iter(())
+
+    def cut_torn_tail(self, scan: JournalScan) -> None:
+        """Do nothing: there is no tail."""
+
 
 class FileJournal:
     """Append records to a file; ``flush`` hands the batch to the kernel in one write."""
+
+    durable = True
 
     def __init__(
         self,
@@ -269,6 +320,15 @@ class FileJournal:
     def closing(self) -> bool:
         """Return True once ``close`` has begun."""
         return self._closing
+
+    def records(self, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
+        """Yield every record the file holds (see ``read_journal``)."""
+        return read_journal(self.path, scan)
+
+    def cut_torn_tail(self, scan: JournalScan) -> None:
+        """Cut the file back to the last good record ``records`` found (nothing to do without a torn tail)."""
+        if scan.torn_bytes:
+            truncate_torn_tail(self.path, scan.good_bytes)
 
     def close(self) -> None:
         """Flush, sync and close the file."""

@@ -151,21 +151,7 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
                     unanswered.pop(rejected.order_id, None)
         elif kind is JOrderCreated:
             assert isinstance(rec, JOrderCreated)
-            order = Order(
-                rec.order_id,
-                rec.strategy_id,
-                rec.cl_ord_id,
-                rec.account,
-                rec.venue,
-                rec.symbol,
-                rec.side,
-                rec.qty,
-                rec.price,
-                rec.tif,
-                rec.ord_type,
-                leaves_qty=rec.qty,
-                t_in=rec.t_in,
-            )
+            order = rec.order()
             _strategy(out, rec.strategy_id).orders[rec.cl_ord_id] = order
             orders[rec.order_id] = order
             unanswered[rec.order_id] = order

@@ -199,11 +199,11 @@ class IllegalTransition(Exception):  # noqa: N818 - the name says what it is
         self.event = event
 
 
-class Order(msgspec.Struct, gc=False):
-    """Mutable record of one order; holds scalars only, so it is exempt from the GC.
+class OrderTicket(msgspec.Struct):
+    """What a strategy's NewOrder fixes about an order: the one definition of these fields.
 
-    The first eleven fields are what a strategy's NewOrder fixes (``ORDER_FIELDS``); the
-    journal's ``JOrderCreated`` carries exactly those plus ``t_in``.
+    ``Order`` starts with them, and so does the journal's ``JOrderCreated`` (which adds ``t_in``):
+    both inherit this list rather than spell it again.
     """
 
     order_id: int
@@ -217,6 +217,15 @@ class Order(msgspec.Struct, gc=False):
     price: int
     tif: TimeInForce
     ord_type: OrderType
+
+
+class Order(OrderTicket, gc=False):
+    """Mutable record of one order; holds scalars only, so it is exempt from the GC.
+
+    The fields of ``OrderTicket`` first (positional construction follows them), then the
+    order's life: its table state and the quantities around it.
+    """
+
     state: OrderState = OrderState.CREATED
     cum_qty: int = 0
     leaves_qty: int = 0
@@ -261,8 +270,24 @@ class Order(msgspec.Struct, gc=False):
         return self.state in HELD_CANCEL_STATES
 
 
-ORDER_FIELDS: Final = tuple(Order.__struct_fields__[:11])
+ORDER_FIELDS: Final = OrderTicket.__struct_fields__
 """The fields a new order is created with, in order (``JOrderCreated`` starts with the same)."""
+_N_TICKET: Final = len(ORDER_FIELDS)
+_astuple: Final = msgspec.structs.astuple
+
+
+Ticket = tuple[int, str, str, str, str, str, Side, int, int, TimeInForce, OrderType]
+"""The values of ``ORDER_FIELDS``, in order."""
+
+
+def ticket(struct: OrderTicket) -> Ticket:
+    """Return the ``OrderTicket`` fields of ``struct`` (an Order or a journal record), in order."""
+    return _astuple(struct)[:_N_TICKET]  # the first fields of any OrderTicket
+
+
+def order_from_ticket(struct: OrderTicket, *, t_in: int = 0) -> Order:
+    """Return a new order (CREATED, everything open) with the ticket fields of ``struct``."""
+    return Order(*ticket(struct), leaves_qty=struct.qty, t_in=t_in)
 
 
 def new_order_leaves(order: Order) -> None:

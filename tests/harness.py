@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
-from gateway.journal import FileJournal, NullJournal
+from gateway.journal import Journal
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder
 from gateway.strategy_session import StrategySession
@@ -205,7 +205,7 @@ class Rig:
         self,
         *,
         strategies: dict[str, StrategyEntitlement] | None = None,
-        journal: FileJournal | NullJournal | None = None,
+        journal: Journal | None = None,
         venues: list[ScriptedVenue] | None = None,
         risk: LimitRisk | None = None,
     ) -> None:

@@ -27,11 +27,32 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import msgspec
 
 from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence
 from model.order import Order
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import EventSink, StateSink, VenueState
+
+RefT = TypeVar("RefT")
+"""How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
+
+
+class VenueOrder(msgspec.Struct, Generic[RefT], gc=False):
+    """One gateway order at a venue, as its adapter tracks it: the reference the venue knows it by now,
+    and the reference of the request in flight (the adapter's "none" value when there is none).
+
+    Each adapter extends it (OUCH ``_Chain``, FIX ``_Tracked``). Exempt from the garbage collector
+    (an ``Order`` and scalars: no cycles), so open orders never make young collections longer.
+    """
+
+    order: Order
+    working: RefT
+    """The reference the venue currently knows the order by (its new order, or the last replace it took)."""
+    pending: RefT
+    """The reference of the cancel/replace in flight (the adapter's empty value: none)."""
 
 
 class VenueAdapter(abc.ABC):

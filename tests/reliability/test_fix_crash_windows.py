@@ -17,6 +17,7 @@ import yaml
 from gateway.app import GatewayProcess
 from gateway.config import load_config
 from gateway.engine import Engine
+from gateway.journal import FileJournal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, OrderEvent, StrategyMessage
 from model.clock import FakeClock
@@ -128,7 +129,9 @@ class Process:
         store = self.venue.session.store
         assert isinstance(store, FileStore)
         store.close()  # only releases the files (fsync "never": nothing is written on close)
-        os.close(self.process.journal._fd)  # type: ignore[union-attr]  # dropped unwritten, like the process
+        journal = self.process.journal
+        assert isinstance(journal, FileJournal)
+        os.close(journal._fd)  # dropped unwritten, like the process
 
 
 def _frames(*messages: StrategyMessage) -> bytes:

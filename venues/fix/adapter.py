@@ -28,8 +28,6 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-import msgspec
-
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource
 from model.exactly_once import ResumePoint
@@ -46,7 +44,7 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import IntervalLog
-from venues.base import VenueAdapter
+from venues.base import VenueAdapter, VenueOrder
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
@@ -100,18 +98,10 @@ _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
 
 
-class _Tracked(msgspec.Struct, gc=False):
-    """What the adapter knows about one open order.
-
-    Exempt from the garbage collector (an ``Order`` and two bytes: no cycles), so open orders
-    never make young collections longer.
-    """
-
-    order: Order
-    working: bytes
-    """ClOrdID the venue currently knows the order by."""
-    pending: bytes = b""
-    """ClOrdID of the cancel/replace in flight (b"" = none)."""
+class _Tracked(VenueOrder[bytes], gc=False):
+    """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
+    OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
+    (b"" = none)."""
 
 
 def _no_events(event: VenueEvent) -> None:
@@ -236,7 +226,7 @@ class FixVenue(VenueAdapter):
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
-        self._orders[order.order_id] = _Tracked(order, ref)
+        self._orders[order.order_id] = _Tracked(order, ref, b"")
         self.counters["orders_sent"] += 1
         return Sent(ref.decode())
 
@@ -275,7 +265,7 @@ class FixVenue(VenueAdapter):
     def _tracked(self, order: Order) -> _Tracked:
         tracked = self._orders.get(order.order_id)
         if tracked is None:
-            tracked = self._orders[order.order_id] = _Tracked(order, self._new_ref(order))
+            tracked = self._orders[order.order_id] = _Tracked(order, self._new_ref(order), b"")
         return tracked
 
     def _store(self, seq: int, raw: bytes, now: int, order: Order) -> Refused | None:
@@ -305,7 +295,7 @@ class FixVenue(VenueAdapter):
         ref = venue_ref.encode()
         tracked = self._orders.get(order.order_id)
         if tracked is None:
-            self._orders[order.order_id] = _Tracked(order, ref)
+            self._orders[order.order_id] = _Tracked(order, ref, b"")
             return
         tracked.order = order
         if order.state in _REPLACING:

@@ -22,11 +22,10 @@ persistent store and never go backwards within the session day.
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections.abc import Callable
-from typing import Final
-
-import msgspec
+from typing import Any, Final
 
 from model.clock import NowNs
 from model.enums import OrderType, Side, TimeInForce
@@ -44,7 +43,7 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import PowerOfTwoLog, is_power_of_two
-from venues.base import VenueAdapter
+from venues.base import VenueAdapter, VenueOrder
 from venues.ouch.codec import (
     OUTBOUND_DECODERS,
     accepted_core,
@@ -67,9 +66,13 @@ from venues.ouch.messages import (
     AiqCanceled,
     CancelPending,
     CancelReject,
+    OrderCanceled,
+    OrderExecuted,
+    OrderReplaced,
     cancel_text,
     reject_text,
 )
+from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
 from venues.ouch.refstore import UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
@@ -87,30 +90,27 @@ _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in r
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+_Handler = Callable[[int, Any, Any], None]
+"""(sequence number, the order's chain or None, the decoded message)."""
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
 
 
-class _Chain(msgspec.Struct, gc=False):
-    """One gateway order at the venue: its UserRefNums (Enter, then one per Replace) and open quantity.
+class _Chain(VenueOrder[int], gc=False):
+    """One gateway order at OUCH: its UserRefNums (Enter, then one per Replace) and open quantity.
 
-    Exempt from the garbage collector (it holds an ``Order``, ints and a tuple of ints: no cycles),
-    so the chains of open orders never make young collections longer.
+    ``working`` is the UserRefNum the venue knows the order by now, ``pending`` the new UserRefNum
+    of a Replace not yet answered (0 = none).
     """
 
-    order: Order
-    user_ref_num: int
-    """The UserRefNum the venue currently knows the order by."""
     open_qty: int
     """Shares still open at the venue as far as its messages tell."""
-    pending_user_ref_num: int = 0
-    """New UserRefNum of a Replace not yet answered (0 = none)."""
     candidates: tuple[int, ...] = ()
     """After ``restore`` of a replaced order: every number that may be the live one."""
     done: bool = False
 
     def cancel_targets(self) -> tuple[int, ...]:
         """Return the UserRefNums a Cancel must name."""
-        return self.candidates or (self.user_ref_num,)
+        return self.candidates or (self.working,)
 
 
 def _cl_ord_id(order_id: int) -> bytes:
@@ -186,17 +186,19 @@ class OuchVenue(VenueAdapter):
         self._enter_appendage = firm
         self._enter_short_appendage = firm + locate
         self._replace_short_appendage = locate
-        self._handlers: dict[int, Callable[[int, memoryview], None]] = {
-            ord("A"): self._on_accepted,
-            ord("E"): self._on_executed,
-            ord("C"): self._on_canceled,
-            ord("U"): self._on_replaced,
-            ord("J"): self._on_rejected,
-            ord("D"): self._on_aiq_canceled,
-            ord("I"): self._on_cancel_reject,
-            ord("P"): self._on_cancel_pending,
-            ord("Q"): self._on_account_query_response,
+        by_urn = operator.attrgetter("user_ref_num")
+        self._dispatch: dict[int, tuple[Callable[[memoryview], Any], Callable[[Any], int] | None, _Handler]] = {
+            ord("A"): (accepted_core, operator.itemgetter(0), self._on_accepted),
+            ord("E"): (decode_executed, by_urn, self._on_executed),
+            ord("C"): (decode_canceled, by_urn, self._on_canceled),
+            ord("D"): (OUTBOUND_DECODERS[ord("D")], by_urn, self._on_aiq_canceled),
+            ord("U"): (decode_replaced, by_urn, self._on_replaced),
+            ord("J"): (decode_rejected, by_urn, self._on_rejected),
+            ord("I"): (OUTBOUND_DECODERS[ord("I")], by_urn, self._on_cancel_reject),
+            ord("P"): (OUTBOUND_DECODERS[ord("P")], None, self._on_cancel_pending),
+            ord("Q"): (OUTBOUND_DECODERS[ord("Q")], None, self._on_account_query_response),
         }
+        """Outbound message type -> (decoder, its UserRefNum or None, handler): one dispatch path."""
         self.counters: dict[str, int] = {
             "decode_errors": 0,
             "unknown_user_ref_num": 0,
@@ -267,7 +269,7 @@ class OuchVenue(VenueAdapter):
         if self._backpressured:
             return BACKPRESSURED
         user_ref_num = self._store.next()
-        chain = _Chain(order, user_ref_num, order.qty)
+        chain = _Chain(order, user_ref_num, 0, order.qty)
         self._chains[order.order_id] = chain
         self._refs[user_ref_num] = chain
         side = order.side
@@ -305,7 +307,7 @@ class OuchVenue(VenueAdapter):
                     del buf[start:]
             else:
                 self._keep(user_ref_num | _CANCEL_KEY, buf, start)
-        return Sent(str(chain.user_ref_num))
+        return Sent(str(chain.working))
 
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
@@ -316,7 +318,7 @@ class OuchVenue(VenueAdapter):
         user_ref_num = self._store.next()
         self._refs[user_ref_num] = chain
         self._replace_refs.add(user_ref_num)
-        chain.pending_user_ref_num = user_ref_num
+        chain.pending = user_ref_num
         buf = self._session.out
         start = len(buf)
         self._pack_replace(buf, chain, user_ref_num, qty, price)
@@ -346,7 +348,7 @@ class OuchVenue(VenueAdapter):
         self._store.ensure_above(user_ref_num)
         chain = self._chains.get(order.order_id)
         if chain is None:
-            chain = _Chain(order, user_ref_num, order.leaves_qty)
+            chain = _Chain(order, user_ref_num, 0, order.leaves_qty)
             self._chains[order.order_id] = chain
             self._restored[order.order_id] = []
         chain.order = order
@@ -363,11 +365,11 @@ class OuchVenue(VenueAdapter):
                 self._replace_refs.discard(number)
         if order.state in _REPLACING and len(known) > 1:
             live = known[:-1]
-            chain.pending_user_ref_num = known[-1]
+            chain.pending = known[-1]
         else:
             live = known
-            chain.pending_user_ref_num = 0
-        chain.user_ref_num = live[-1]
+            chain.pending = 0
+        chain.working = live[-1]
         chain.candidates = tuple(live) if len(live) > 1 else ()
         chain.done = order.is_terminal
         self._requeue(chain)
@@ -490,13 +492,35 @@ class OuchVenue(VenueAdapter):
         log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
-        """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before."""
+        """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before.
+
+        The one path every outbound message takes: admitted by the exactly-once component,
+        decoded, refused if undecodable, its order found by UserRefNum (unknown ones counted),
+        then handed to the handler for its type.
+        """
         if not self.admit(sequence):
             return
-        handler = self._handlers.get(message[0]) if message else None
-        if handler is not None:
-            handler(sequence, message)
+        entry = self._dispatch.get(message[0]) if message else None
+        if entry is None:
+            self._not_handled(sequence, message)
             return
+        decode, user_ref_num, handler = entry
+        decoded = decode(message)
+        if decoded.__class__ is DecodeError:
+            self._decode_error(sequence, decoded)
+            return
+        if user_ref_num is None:  # no order to find (Cancel Pending, Account Query Response)
+            handler(sequence, None, decoded)
+            return
+        urn = user_ref_num(decoded)
+        chain = self._refs.get(urn)
+        if chain is None:
+            self._unknown(sequence, chr(message[0]), urn)
+            return
+        handler(sequence, chain, decoded)
+
+    def _not_handled(self, sequence: int, message: memoryview) -> None:
+        """Decode a message no handler takes, to count (and rarely log) it or its decode error."""
         decoded = OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
         if decoded is None:
             self._decode_error(sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}"))
@@ -523,18 +547,10 @@ class OuchVenue(VenueAdapter):
         self.counters["protocol_errors"] += 1
         self._rare("protocol", "SoupBinTCP protocol error: %s", text)
 
-    # ---- outbound message handlers ---------------------------------------------------------------
+    # ---- outbound message handlers (called by on_sequenced, decoded, with the order's chain) --------
 
-    def _on_accepted(self, seq: int, data: memoryview) -> None:
-        fields = accepted_core(data)
-        if isinstance(fields, DecodeError):
-            self._decode_error(seq, fields)
-            return
+    def _on_accepted(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         urn, quantity, price, order_reference_number, order_state = fields
-        chain = self._refs.get(urn)
-        if chain is None:
-            self._unknown(seq, "A", urn)
-            return
         self._inflight.pop(urn, None)
         chain.open_qty = quantity
         order_id = chain.order.order_id
@@ -546,15 +562,7 @@ class OuchVenue(VenueAdapter):
             return
         self.event_sink(VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
 
-    def _on_executed(self, seq: int, data: memoryview) -> None:
-        message = decode_executed(data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
-        chain = self._refs.get(message.user_ref_num)
-        if chain is None:
-            self._unknown(seq, "E", message.user_ref_num)
-            return
+    def _on_executed(self, seq: int, chain: _Chain, message: OrderExecuted) -> None:
         chain.open_qty -= message.quantity
         self.event_sink(
             VenueExecuted(
@@ -569,54 +577,33 @@ class OuchVenue(VenueAdapter):
         if chain.open_qty <= 0:
             self._finish(chain)
 
-    def _on_canceled(self, seq: int, data: memoryview) -> None:
-        message = decode_canceled(data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
-        self._canceled(seq, "C", message.user_ref_num, message.quantity, message.reason)
+    def _on_canceled(self, seq: int, chain: _Chain, message: OrderCanceled) -> None:
+        self._canceled(seq, "C", chain, message.quantity, message.reason)
 
-    def _on_aiq_canceled(self, seq: int, data: memoryview) -> None:
-        message = OUTBOUND_DECODERS[ord("D")](data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
-        assert isinstance(message, AiqCanceled)
-        self._canceled(seq, "D", message.user_ref_num, message.decrement_shares, message.reason)
+    def _on_aiq_canceled(self, seq: int, chain: _Chain, message: AiqCanceled) -> None:
+        self._canceled(seq, "D", chain, message.decrement_shares, message.reason)
 
-    def _canceled(self, seq: int, kind: str, urn: int, quantity: int, reason: str) -> None:
-        chain = self._refs.get(urn)
-        if chain is None:
-            self._unknown(seq, kind, urn)
-            return
+    def _canceled(self, seq: int, kind: str, chain: _Chain, quantity: int, reason: str) -> None:
         if quantity <= 0:
-            self._ignore(kind + "0", seq, f"cancel of 0 shares for UserRefNum {urn}")
+            self._ignore(kind + "0", seq, f"cancel of 0 shares for UserRefNum {chain.working}")
             return
         chain.open_qty -= quantity
         self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
         if chain.open_qty <= 0:
             self._finish(chain)
 
-    def _on_replaced(self, seq: int, data: memoryview) -> None:
-        message = decode_replaced(data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
+    def _on_replaced(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
         urn = message.user_ref_num
-        chain = self._refs.get(urn)
-        if chain is None:
-            self._unknown(seq, "U", urn)
-            return
         inflight = self._inflight
         inflight.pop(urn, None)
         inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
-        chain.user_ref_num = urn
+        chain.working = urn
         chain.candidates = ()
         chain.open_qty = message.quantity
-        if chain.pending_user_ref_num == urn:
-            chain.pending_user_ref_num = 0
+        if chain.pending == urn:
+            chain.pending = 0
         dead = message.order_state == ORDER_STATE_DEAD
         if dead:
             self._finish(chain)
@@ -632,16 +619,8 @@ class OuchVenue(VenueAdapter):
             )
         )
 
-    def _on_rejected(self, seq: int, data: memoryview) -> None:
-        message = decode_rejected(data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
+    def _on_rejected(self, seq: int, chain: _Chain, message: OuchRejected) -> None:
         urn = message.user_ref_num
-        chain = self._refs.get(urn)
-        if chain is None:
-            self._unknown(seq, "J", urn)
-            return
         was_replace = urn in self._replace_refs
         self._inflight.pop(urn, None)
         code, text = _REJECT_CODES.get(message.reason) or (
@@ -649,46 +628,28 @@ class OuchVenue(VenueAdapter):
             reject_text(message.reason),
         )
         if was_replace:
-            if chain.pending_user_ref_num == urn:
-                chain.pending_user_ref_num = 0
+            if chain.pending == urn:
+                chain.pending = 0
             if urn in chain.candidates:
                 remaining = tuple(number for number in chain.candidates if number != urn)
-                chain.user_ref_num = remaining[-1]
+                chain.working = remaining[-1]
                 chain.candidates = remaining if len(remaining) > 1 else ()
             self.event_sink(VenueCancelRejected(seq, chain.order.order_id, code, text))
         else:
             self._finish(chain)
             self.event_sink(VenueRejected(seq, chain.order.order_id, code, text))
 
-    def _on_cancel_reject(self, seq: int, data: memoryview) -> None:
-        message = OUTBOUND_DECODERS[ord("I")](data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
-        assert isinstance(message, CancelReject)
-        urn = message.user_ref_num
-        chain = self._refs.get(urn)
-        if chain is None:
-            self._unknown(seq, "I", urn)
-            return
-        self._inflight.pop(urn | _CANCEL_KEY, None)
+    def _on_cancel_reject(self, seq: int, chain: _Chain, message: CancelReject) -> None:
+        self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
-    def _on_cancel_pending(self, seq: int, data: memoryview) -> None:
-        message = OUTBOUND_DECODERS[ord("P")](data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
-        assert isinstance(message, CancelPending)
+    def _on_cancel_pending(self, seq: int, chain: None, message: CancelPending) -> None:
+        del chain
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self._ignore("P", seq, message)
 
-    def _on_account_query_response(self, seq: int, data: memoryview) -> None:
-        message = OUTBOUND_DECODERS[ord("Q")](data)
-        if isinstance(message, DecodeError):
-            self._decode_error(seq, message)
-            return
-        assert isinstance(message, AccountQueryResponse)
+    def _on_account_query_response(self, seq: int, chain: None, message: AccountQueryResponse) -> None:
+        del chain
         self._store.ensure_above(message.next_user_ref_num - 1)
         self._ignore("Q", seq, message)
 
@@ -710,7 +671,7 @@ class OuchVenue(VenueAdapter):
         order = chain.order
         pack_replace_order(
             buf,
-            chain.user_ref_num,
+            chain.working,
             user_ref_num,
             qty,
             price,
@@ -734,7 +695,7 @@ class OuchVenue(VenueAdapter):
         if state is OrderState.PENDING_NEW or state is OrderState.PENDING_NEW_HELD_CANCEL:
             pack_enter_order(
                 scratch,
-                chain.user_ref_num,
+                chain.working,
                 _SIDE[order.side],
                 order.qty,
                 self._symbol(order.symbol),
@@ -747,10 +708,10 @@ class OuchVenue(VenueAdapter):
                 _cl_ord_id(order.order_id),
                 self._enter_short_appendage if order.side in _SHORT_SIDES else self._enter_appendage,
             )
-            self._inflight[chain.user_ref_num] = scratch
-        elif state in _REPLACING and chain.pending_user_ref_num:
-            self._pack_replace(scratch, chain, chain.pending_user_ref_num, order.pending_qty, order.pending_price)
-            self._inflight[chain.pending_user_ref_num] = scratch
+            self._inflight[chain.working] = scratch
+        elif state in _REPLACING and chain.pending:
+            self._pack_replace(scratch, chain, chain.pending, order.pending_qty, order.pending_price)
+            self._inflight[chain.pending] = scratch
         elif state is OrderState.PENDING_CANCEL or state is OrderState.PENDING_NEW_CANCEL:
             for number in chain.cancel_targets():
                 packet = bytearray()
@@ -764,11 +725,11 @@ class OuchVenue(VenueAdapter):
         """The order is over at the venue: nothing of it needs re-sending any more."""
         chain.done = True
         inflight = self._inflight
-        inflight.pop(chain.user_ref_num, None)
-        inflight.pop(chain.user_ref_num | _CANCEL_KEY, None)
-        if chain.pending_user_ref_num:
-            inflight.pop(chain.pending_user_ref_num, None)
-            chain.pending_user_ref_num = 0
+        inflight.pop(chain.working, None)
+        inflight.pop(chain.working | _CANCEL_KEY, None)
+        if chain.pending:
+            inflight.pop(chain.pending, None)
+            chain.pending = 0
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
 

@@ -1,0 +1,230 @@
+"""The journal contract (``gateway.journal.Journal``), run over every implementation.
+
+Add a new journal (the memory-mapped one is next) to ``BACKENDS``: a ``Backend`` opens it on a
+directory (again after a "restart"), and, for a durable one, can tear its last write and damage
+a record in the middle, the two failures recovery must tell apart.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateway.journal import (
+    FileJournal,
+    JCancelQueued,
+    JCancelRefused,
+    JOrderCreated,
+    JOrderRefused,
+    Journal,
+    JournalCorruptError,
+    JournalRecord,
+    JournalScan,
+    JReplaceRejected,
+    JSentCancel,
+    JSentNew,
+    JSentReplace,
+    JStrategyEvent,
+    JTradingState,
+    JVenueEpoch,
+    JVenueEvent,
+    NullJournal,
+)
+from gateway.protocol.messages import OrderAccepted
+from model.enums import OrderType, Side, TimeInForce
+from model.fsync import FsyncPolicy
+from model.order import ORDER_FIELDS, Order, new_order_leaves
+from model.venue_events import VenueAccepted
+
+
+@dataclass
+class Backend:
+    """How the suite opens one implementation and, if it is durable, breaks its storage."""
+
+    open: Callable[[Path], Journal]
+    tear: Callable[[Path, int], None] | None = None
+    """Cut ``n`` bytes off the last write (a crash in the middle of it)."""
+    damage: Callable[[Path], None] | None = None
+    """Flip a byte inside the first record (corruption with good records after it)."""
+
+
+def _file_path(directory: Path) -> Path:
+    return directory / "gw.journal"
+
+
+def _tear_file(directory: Path, n: int) -> None:
+    path = _file_path(directory)
+    os.truncate(path, path.stat().st_size - n)
+
+
+def _damage_file(directory: Path) -> None:
+    path = _file_path(directory)
+    data = bytearray(path.read_bytes())
+    data[9] ^= 0xFF  # inside the first record's payload (its header is 8 bytes)
+    path.write_bytes(bytes(data))
+
+
+BACKENDS: dict[str, Backend] = {
+    "file": Backend(
+        lambda directory: FileJournal(_file_path(directory), fsync=FsyncPolicy.NONE), _tear_file, _damage_file
+    ),
+    "file-batch-fsync": Backend(
+        lambda directory: FileJournal(_file_path(directory), fsync=FsyncPolicy.BATCH), _tear_file, _damage_file
+    ),
+    "null": Backend(lambda directory: NullJournal()),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param]
+
+
+@pytest.fixture
+def journal(backend: Backend, tmp_path: Path) -> Iterator[Journal]:
+    opened = backend.open(tmp_path)
+    yield opened
+    opened.close()
+
+
+def _order() -> Order:
+    order = Order(7, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500, TimeInForce.DAY, OrderType.LIMIT)
+    new_order_leaves(order)
+    order.t_in = 123
+    return order
+
+
+EVERY_KIND: list[JournalRecord] = [
+    JOrderCreated.of(_order()),
+    JOrderRefused(7),
+    JSentNew(7, "1"),
+    JSentCancel(7, "1"),
+    JSentReplace(7, 200, 1_502_600, "2"),
+    JCancelQueued(7),
+    JVenueEvent("V1", VenueAccepted(3, 7, "X7", 100, 1_502_500)),
+    JStrategyEvent("S1", OrderAccepted(1, "A", "X7", 100, 1_502_500)),
+    JReplaceRejected(7),
+    JTradingState("ACC1", "HALTED", "ops", "test"),
+    JVenueEpoch("V1", "SESSION1"),
+    JCancelRefused(7),
+]
+
+
+def _kept(journal: Journal, records: list[JournalRecord]) -> list[JournalRecord]:
+    """What ``journal`` must give back after ``records`` were flushed: all of them, or nothing if not durable."""
+    return records if journal.durable else []
+
+
+# ---- the shared contract ------------------------------------------------------------------------
+
+
+def test_append_and_flush_when_every_record_kind_then_read_back_equal_and_in_order(journal: Journal) -> None:
+    for record in EVERY_KIND:
+        journal.append(record)
+    journal.flush()
+    scan = JournalScan()
+    assert list(journal.records(scan)) == _kept(journal, EVERY_KIND)
+    assert journal.records_written == len(EVERY_KIND)
+    assert scan.torn_bytes == 0
+
+
+def test_append_when_not_flushed_then_nothing_kept_yet(journal: Journal) -> None:
+    journal.append(JOrderRefused(1))
+    assert list(journal.records()) == []
+    journal.flush()
+    assert list(journal.records()) == _kept(journal, [JOrderRefused(1)])
+    journal.flush()  # nothing pending: nothing more written
+    assert list(journal.records()) == _kept(journal, [JOrderRefused(1)])
+
+
+def test_close_when_records_pending_then_they_are_kept_for_the_next_process(backend: Backend, tmp_path: Path) -> None:
+    first = backend.open(tmp_path)
+    first.append(JOrderRefused(1))
+    first.flush()
+    first.append(JOrderRefused(2))
+    first.close()
+    second = backend.open(tmp_path)
+    second.append(JOrderRefused(3))
+    second.flush()
+    assert list(second.records()) == _kept(second, [JOrderRefused(1), JOrderRefused(2), JOrderRefused(3)])
+    second.close()
+
+
+def test_records_when_last_write_torn_then_tail_reported_and_cut_and_appends_follow_the_last_good_record(
+    backend: Backend, tmp_path: Path
+) -> None:
+    if backend.tear is None:
+        pytest.skip("keeps nothing that could tear")
+    first = backend.open(tmp_path)
+    for i in range(5):
+        first.append(JOrderRefused(i))
+    first.close()
+    backend.tear(tmp_path, 3)
+    second = backend.open(tmp_path)
+    scan = JournalScan()
+    assert list(second.records(scan)) == [JOrderRefused(i) for i in range(4)]
+    assert scan.torn_bytes > 0 and scan.records == 4
+    second.cut_torn_tail(scan)
+    second.append(JOrderRefused(99))
+    second.close()
+    third = backend.open(tmp_path)
+    again = JournalScan()
+    assert list(third.records(again)) == [*(JOrderRefused(i) for i in range(4)), JOrderRefused(99)]
+    assert again.torn_bytes == 0
+    third.close()
+
+
+def test_records_when_damaged_before_good_records_then_corruption_refused(backend: Backend, tmp_path: Path) -> None:
+    if backend.damage is None:
+        pytest.skip("keeps nothing that could be damaged")
+    first = backend.open(tmp_path)
+    for i in range(5):
+        first.append(JOrderRefused(i))
+    first.close()
+    backend.damage(tmp_path)
+    second = backend.open(tmp_path)
+    with pytest.raises(JournalCorruptError):
+        list(second.records())
+    second.close()
+
+
+def test_cut_torn_tail_when_nothing_torn_then_nothing_lost(journal: Journal) -> None:
+    journal.append(JOrderRefused(1))
+    journal.flush()
+    scan = JournalScan()
+    list(journal.records(scan))
+    journal.cut_torn_tail(scan)
+    assert list(journal.records()) == _kept(journal, [JOrderRefused(1)])
+
+
+# ---- the record format ---------------------------------------------------------------------------
+
+
+def test_order_created_record_when_laid_out_then_the_order_ticket_then_t_in() -> None:
+    assert JOrderCreated.__struct_fields__ == (*ORDER_FIELDS, "t_in")
+    order = _order()
+    record = JOrderCreated.of(order)
+    assert record.order() == order  # a new order, as it was created
+
+
+def test_records_when_written_by_an_earlier_version_then_still_decode(tmp_path: Path) -> None:
+    """Bytes as the journal wrote them before venue epochs, cancel refs and folded OUCH events."""
+    path = tmp_path / "old.journal"
+    old = [
+        b"\x9d\x01\x07\xa2S1\xa1A\xa4ACC1\xa2V1\xa4AAPL\xa1Bd\xce\x00\x16\xed$\xa10\xa12{",  # created
+        b"\x92\x04\x07",  # JSentCancel without venue_ref
+        b"\x93\x07\xa2V1\x96\xa3acc\x03\x07\xa2X7d\xce\x00\x16\xed$",  # VenueAccepted, 5 fields
+    ]
+    path.write_bytes(b"".join(struct.pack(">II", len(p), zlib.crc32(p)) + p for p in old))
+    records = list(FileJournal(path, fsync=FsyncPolicy.NONE).records())
+    assert records == [
+        JOrderCreated.of(_order()),
+        JSentCancel(7),
+        JVenueEvent("V1", VenueAccepted(3, 7, "X7", 100, 1_502_500)),
+    ]
