@@ -453,3 +453,22 @@ def request_replace(order: Order, qty: int, price: int, venue_ref: str = "") -> 
 def cancel_input(order: Order) -> OrderInput:
     """Return the input a cancel that goes out now is: a release of a held one, or a fresh request."""
     return OrderInput.RELEASE_CANCEL if order.state in HELD_CANCEL_STATES else OrderInput.REQUEST_CANCEL
+
+
+def table_markdown() -> str:
+    """Return the order table as a Markdown table, one row per state (docs/architecture.md shows it)."""
+    lines = [
+        "| State | Venue inputs (any other: out of place) | Gateway requests (any other: IllegalTransition) |",
+        "|---|---|---|",
+    ]
+    for state in OrderState:
+        cells = []
+        for kinds in (VENUE_INPUTS, REQUESTS):
+            moves = [
+                f"{event.name} -> {'same' if nxt is state else nxt.name}"
+                for event in OrderInput
+                if event in kinds and (nxt := _NEXT[state * _N_INPUTS + event]) is not None
+            ]
+            cells.append(", ".join(moves) or "none")
+        lines.append(f"| {state.name} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +32,7 @@ from model.order import (
     refuse,
     request,
     request_replace,
+    table_markdown,
 )
 
 S = OrderState
@@ -217,3 +220,11 @@ def test_random_lives_when_any_inputs_arrive_then_invariants_hold(steps: list[tu
         assert (order.pending_qty > 0) is (state in (S.PENDING_REPLACE, S.PENDING_REPLACE_HELD_CANCEL)), order
         assert order.cancel_held is (state in HELD_CANCEL_STATES)
         assert order.cum_qty <= max(order.qty, order.pending_qty)
+
+
+def test_architecture_doc_when_it_shows_the_table_then_it_is_the_code_s_table() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    shown = doc.split("<!-- order-table:start -->\n", 1)[1].split("<!-- order-table:end -->", 1)[0]
+    assert shown == table_markdown(), (
+        "regenerate it: python -c 'from model.order import table_markdown as t; print(t(), end=\"\")'"
+    )
