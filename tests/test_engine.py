@@ -20,6 +20,7 @@ from gateway.protocol.messages import (
 from gateway.strategy_session import StrategySessionState
 from model.denials import Denial
 from model.enums import RejectSource
+from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, BackPressured, Refused, SendResult
 from model.venue_events import VenueState
@@ -431,3 +432,31 @@ def test_new_order_when_venue_backed_up_then_asked_before_risk_so_risk_counts_no
     rig.venue.set_write_paused(True)
     rig.new_order(link, "A")
     assert risk.checked == 0  # a back-pressured order must not use up rate or duplicate budgets
+
+
+def test_venue_up_when_requests_unanswered_then_adapter_told_which_after_the_replay() -> None:
+    class Listening(ScriptedVenue):
+        def __init__(self) -> None:
+            super().__init__("V1")
+            self.told: list[list[UnansweredRequest]] = []
+
+        def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
+            self.told.append(unanswered)
+
+    venue = Listening()
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    rig.new_order(link, "A")  # sent, never answered
+    rig.new_order(link, "B")
+    venue.accept(2)
+    rig.send(link, Cancel("B"))  # a cancel in flight
+    rig.new_order(link, "C")
+    venue.accept(3)  # answered: nothing unknown about it
+    venue.set_state(VenueState.DISCONNECTED)
+    venue.set_state(VenueState.UP)
+    (told,) = venue.told
+    orders = rig.engine.orders
+    assert told == [
+        UnansweredRequest(orders[1], RequestKind.NEW, "1"),
+        UnansweredRequest(orders[2], RequestKind.CANCEL, "2"),
+    ]
