@@ -265,7 +265,9 @@ class Engine:
             self.counters.canceled += 1
             self.risk.on_open_changed(order, prev_leaves, prev_price)
             self._close(order)
-        self._emit_all(st, out)
+        for event in out:
+            self._emit(st, event)
+        out.clear()
 
     def _on_venue_rejected(self, order: Order, ev: VenueRejected) -> None:
         st = self.strategies[order.strategy_id]
@@ -277,7 +279,9 @@ class Engine:
         self.counters.rejected_venue += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
-        self._emit_all(st, out)
+        for event in out:
+            self._emit(st, event)
+        out.clear()
 
     def _on_venue_executed(self, order: Order, ev: VenueExecuted) -> None:
         st = self.strategies[order.strategy_id]
@@ -290,7 +294,9 @@ class Engine:
         if order.state is _FILLED:
             self.counters.filled += 1
             self._close(order)
-        self._emit_all(st, out)
+        for event in out:
+            self._emit(st, event)
+        out.clear()
 
     def _on_venue_canceled(self, order: Order, ev: VenueCanceled) -> None:
         st = self.strategies[order.strategy_id]
@@ -303,7 +309,9 @@ class Engine:
         if order.state >= _FILLED:
             self.counters.canceled += 1
             self._close(order)
-        self._emit_all(st, out)
+        for event in out:
+            self._emit(st, event)
+        out.clear()
 
     def _on_venue_replaced(self, order: Order, ev: VenueReplaced) -> None:
         st = self.strategies[order.strategy_id]
@@ -317,7 +325,9 @@ class Engine:
         if order.state >= _FILLED:  # nothing left, or OUCH Order State D
             self.counters.canceled += 1
             self._close(order)
-        self._emit_all(st, out)
+        for event in out:
+            self._emit(st, event)
+        out.clear()
         self._release_if_up(order)
 
     def _on_venue_cancel_rejected(self, order: Order, ev: VenueCancelRejected) -> None:
@@ -329,7 +339,9 @@ class Engine:
             return
         self.counters.cancel_rejected += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
-        self._emit_all(st, out)
+        for event in out:
+            self._emit(st, event)
+        out.clear()
         self._release_if_up(order)
 
     def _release_if_up(self, order: Order) -> None:
@@ -765,12 +777,6 @@ class Engine:
     # ======================================================================================
     # Output
     # ======================================================================================
-
-    def _emit_all(self, st: StrategyState, events: list[OrderEvent]) -> None:
-        """Emit the events a venue event produced (numbered from ``st.next_seq`` already), then forget them."""
-        for event in events:
-            self._emit(st, event)
-        events.clear()
 
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
         """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""

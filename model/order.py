@@ -171,6 +171,25 @@ _NEXT: Final[list[OrderState | None]] = [
 ]
 """Flat table indexed by ``state * len(OrderInput) + input``: the next state, or None."""
 
+# module-level names for the inputs the functions below use: an enum member looked up through its class
+# costs more than the table lookup itself on this path
+_ACK: Final = OrderInput.ACK
+_REJECT: Final = OrderInput.REJECT
+_PARTIAL_FILL: Final = OrderInput.PARTIAL_FILL
+_FULL_FILL: Final = OrderInput.FULL_FILL
+_PARTIAL_CANCEL: Final = OrderInput.PARTIAL_CANCEL
+_FULL_CANCEL: Final = OrderInput.FULL_CANCEL
+_REPLACED: Final = OrderInput.REPLACED
+_REPLACED_TO_NOTHING: Final = OrderInput.REPLACED_TO_NOTHING
+_CANCEL_REJECT: Final = OrderInput.CANCEL_REJECT
+_SEND: Final = OrderInput.SEND
+_REFUSE: Final = OrderInput.REFUSE
+_REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
+_HOLD_CANCEL: Final = OrderInput.HOLD_CANCEL
+_RELEASE_CANCEL: Final = OrderInput.RELEASE_CANCEL
+_DROP_HELD_CANCEL: Final = OrderInput.DROP_HELD_CANCEL
+_REQUEST_REPLACE: Final = OrderInput.REQUEST_REPLACE
+
 
 PHASE: Final = {
     OrderState.CREATED: "PENDING_NEW",
@@ -332,7 +351,7 @@ def request(order: Order, event: OrderInput) -> None:
 
 def apply_ack(order: Order, venue_order_id: str) -> bool:
     """Record the venue's acknowledgement of the order."""
-    if not fire(order, OrderInput.ACK):
+    if not fire(order, _ACK):
         return False
     order.venue_order_id = venue_order_id
     return True
@@ -340,7 +359,7 @@ def apply_ack(order: Order, venue_order_id: str) -> bool:
 
 def apply_reject(order: Order) -> bool:
     """Record the venue refusing a new order."""
-    if not fire(order, OrderInput.REJECT):
+    if not fire(order, _REJECT):
         return False
     order.leaves_qty = 0
     return True
@@ -351,7 +370,7 @@ def apply_fill(order: Order, qty: int, price: int) -> bool:
     if qty <= 0:
         return False
     leaves = order.leaves_qty - qty
-    if not fire(order, OrderInput.FULL_FILL if leaves <= 0 else OrderInput.PARTIAL_FILL):
+    if not fire(order, _FULL_FILL if leaves <= 0 else _PARTIAL_FILL):
         return False
     order.cum_qty += qty
     order.notional_traded += qty * price
@@ -366,7 +385,7 @@ def apply_canceled(order: Order, canceled_qty: int) -> int | None:
     """Record canceled quantity (0 = all still open); return the quantity removed, None if out of place."""
     leaves = order.leaves_qty
     removed = leaves if canceled_qty <= 0 or canceled_qty >= leaves else canceled_qty
-    if not fire(order, OrderInput.FULL_CANCEL if removed == leaves else OrderInput.PARTIAL_CANCEL):
+    if not fire(order, _FULL_CANCEL if removed == leaves else _PARTIAL_CANCEL):
         return None
     order.leaves_qty = leaves - removed
     if removed == leaves:
@@ -377,7 +396,7 @@ def apply_canceled(order: Order, canceled_qty: int) -> int | None:
 
 def apply_replaced(order: Order, leaves_qty: int, price: int, venue_order_id: str) -> bool:
     """Record a completed replace: new total quantity, price and open quantity."""
-    if not fire(order, OrderInput.REPLACED if leaves_qty > 0 else OrderInput.REPLACED_TO_NOTHING):
+    if not fire(order, _REPLACED if leaves_qty > 0 else _REPLACED_TO_NOTHING):
         return False
     order.qty = order.pending_qty
     order.price = price
@@ -393,7 +412,7 @@ def apply_replaced(order: Order, leaves_qty: int, price: int, venue_order_id: st
 
 def apply_cancel_rejected(order: Order) -> bool:
     """Return an order whose cancel or replace was refused to where it was."""
-    if not fire(order, OrderInput.CANCEL_REJECT):
+    if not fire(order, _CANCEL_REJECT):
         return False
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
@@ -405,46 +424,46 @@ def apply_cancel_rejected(order: Order) -> bool:
 
 def mark_sent(order: Order, venue_ref: str) -> None:
     """The new order went to the venue under ``venue_ref``."""
-    if not fire(order, OrderInput.SEND):
-        raise IllegalTransition(order, OrderInput.SEND)
+    if not fire(order, _SEND):
+        raise IllegalTransition(order, _SEND)
     order.venue_ref = venue_ref
 
 
 def refuse(order: Order) -> None:
     """The gateway or risk refused the order before it reached a venue."""
-    if not fire(order, OrderInput.REFUSE):
-        raise IllegalTransition(order, OrderInput.REFUSE)
+    if not fire(order, _REFUSE):
+        raise IllegalTransition(order, _REFUSE)
     order.leaves_qty = 0
 
 
 def request_cancel(order: Order, venue_ref: str = "") -> None:
     """A cancel went to the venue (``venue_ref``: the reference it carries, if the venue has one)."""
-    if not fire(order, OrderInput.REQUEST_CANCEL):
-        raise IllegalTransition(order, OrderInput.REQUEST_CANCEL)
+    if not fire(order, _REQUEST_CANCEL):
+        raise IllegalTransition(order, _REQUEST_CANCEL)
     order.pending_ref = venue_ref
 
 
 def hold_cancel(order: Order) -> None:
     """A cancel was accepted but must wait for a replace in flight or for the venue session."""
-    request(order, OrderInput.HOLD_CANCEL)
+    request(order, _HOLD_CANCEL)
 
 
 def release_cancel(order: Order, venue_ref: str = "") -> None:
     """The held cancel went to the venue."""
-    if not fire(order, OrderInput.RELEASE_CANCEL):
-        raise IllegalTransition(order, OrderInput.RELEASE_CANCEL)
+    if not fire(order, _RELEASE_CANCEL):
+        raise IllegalTransition(order, _RELEASE_CANCEL)
     order.pending_ref = venue_ref
 
 
 def drop_held_cancel(order: Order) -> None:
     """The held cancel could not be sent (the venue adapter refused it); the order is as before."""
-    request(order, OrderInput.DROP_HELD_CANCEL)
+    request(order, _DROP_HELD_CANCEL)
 
 
 def request_replace(order: Order, qty: int, price: int, venue_ref: str = "") -> None:
     """A replace to total ``qty`` at ``price`` went to the venue under ``venue_ref``."""
-    if not fire(order, OrderInput.REQUEST_REPLACE):
-        raise IllegalTransition(order, OrderInput.REQUEST_REPLACE)
+    if not fire(order, _REQUEST_REPLACE):
+        raise IllegalTransition(order, _REQUEST_REPLACE)
     order.pending_qty = qty
     order.pending_price = price
     order.pending_ref = venue_ref
@@ -452,7 +471,7 @@ def request_replace(order: Order, qty: int, price: int, venue_ref: str = "") -> 
 
 def cancel_input(order: Order) -> OrderInput:
     """Return the input a cancel that goes out now is: a release of a held one, or a fresh request."""
-    return OrderInput.RELEASE_CANCEL if order.state in HELD_CANCEL_STATES else OrderInput.REQUEST_CANCEL
+    return _RELEASE_CANCEL if order.state in HELD_CANCEL_STATES else _REQUEST_CANCEL
 
 
 def table_markdown() -> str:

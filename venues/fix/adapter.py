@@ -131,6 +131,7 @@ class FixVenue(VenueAdapter):
         self.name = name
         self.dialect = dialect
         self.clock = clock
+        self._backpressured = False
         self.event_sink = _no_events
         self.state_sink = _no_states
         self.backoff = backoff or ReconnectBackoff()

@@ -144,6 +144,7 @@ class OuchVenue(VenueAdapter):
         self.state_sink = self._no_state_sink
         self._clock = clock
         self._close_pending = False
+        self._backpressured = False
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
