@@ -49,6 +49,7 @@ from venues.boe.messages import (
     MODIFY_ORDER_FIELDS,
     NEW_ORDER,
     NEW_ORDER_FIELDS,
+    NO_RETURN_FIELDS,
     ORDER_ACKNOWLEDGMENT,
     ORDER_CANCELLED,
     ORDER_EXECUTION,
@@ -932,7 +933,7 @@ HOT_TYPES: Final = (ORDER_ACKNOWLEDGMENT, ORDER_EXECUTION, ORDER_CANCELLED)
 class _Compiled:
     """One return message type with one bitfield set: the whole message in one struct."""
 
-    __slots__ = ("bitfields", "count_at", "layout", "names", "size", "struct", "texts")
+    __slots__ = ("bitfields", "count_at", "fixed_end", "layout", "optional", "size", "struct", "template", "texts")
 
     def __init__(self, layout: _Layout, bitfields: bytes) -> None:
         present = RETURN_TABLE.present(bitfields)
@@ -942,27 +943,36 @@ class _Compiled:
         self.layout = layout
         self.bitfields = bitfields
         self.count_at = layout.size
-        self.names = tuple(field.name for field in present)
-        self.texts = tuple(_is_text(field.fmt) for field in present)
         self.struct = struct.Struct(
             layout.fixed.format + f"B{len(bitfields)}s" + "".join(field.fmt for field in present)
         )
         self.size = self.struct.size
+        self.fixed_end = 5 + len(layout.fields)
+        """Index of NumberOfReturnBitfields in the unpacked tuple."""
+        optional_start = self.fixed_end + 2
+        self.texts = tuple(
+            [5 + i for i, is_text in enumerate(layout.texts) if is_text]
+            + [optional_start + i for i, field in enumerate(present) if _is_text(field.fmt)]
+        )
+        """Indexes of the text fields in the unpacked tuple."""
+        positions = {name: index for index, name in enumerate(ReturnFields.__struct_fields__)}
+        self.optional = tuple((optional_start + i, positions[field.name]) for i, field in enumerate(present))
+        """(index in the unpacked tuple, position in ``ReturnFields``) of each optional field."""
+        self.template = [None] * len(positions)
 
     def decode(self, buf: Buffer) -> Any:
-        layout = self.layout
-        raw = self.struct.unpack_from(buf)
-        fixed = len(layout.fields) + 5
-        args: list[object] = [raw[3], raw[4]]
-        for value, is_text in zip(raw[5:fixed], layout.texts, strict=True):
-            args.append(_untext(value) if is_text else value)
-        values: dict[str, Any] = {
-            name: (_untext(value) if is_text else value)
-            for name, value, is_text in zip(self.names, raw[fixed + 2 :], self.texts, strict=True)
-        }
-        args.append(ReturnFields(**values) if values else RETURN_TABLE.empty)
-        args.append(raw[fixed])
-        return layout.cls(*args)
+        raw: list[Any] = list(self.struct.unpack_from(buf))
+        for index in self.texts:
+            raw[index] = raw[index].rstrip(b"\x00").decode("latin-1")
+        if self.optional:
+            values: list[Any] = self.template.copy()
+            for index, position in self.optional:
+                values[position] = raw[index]
+            fields = ReturnFields(*values)
+        else:
+            fields = NO_RETURN_FIELDS
+        end = self.fixed_end
+        return self.layout.cls(raw[3], raw[4], *raw[5:end], fields, raw[end])
 
 
 class ReturnDecoder:
