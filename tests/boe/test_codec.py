@@ -624,3 +624,40 @@ def struct_size(fmt: str) -> int:
     import struct
 
     return struct.calcsize("<" + fmt)
+
+
+# ---- spec 2.3.7's own examples (docs/venues/boe.md, "Sources") -----------------------------------------
+
+SPEC_LOGIN_GROUPS = (
+    UnitSequences(1, ((1, 113_482), (2, 0), (4, 41_337))),
+    ReturnBitfields(0x25, hexb("00 41 05")),
+    ReturnBitfields(0x2C, hexb("00 41 07 00 40 00 01")),
+)
+
+
+def test_spec_237_login_request_example_when_encoded_then_67_byte_message() -> None:
+    raw = encode_message(LoginRequest("0001", "TEST", "TESTING", SPEC_LOGIN_GROUPS))
+    assert raw == hexb(
+        "BA BA 43 00 37 00 00 00 00 00",
+        "30 30 30 31 54 45 53 54 54 45 53 54 49 4E 47 00 00 00 03",
+        "14 00 80 01 03 01 4A BB 01 00 02 00 00 00 00 04 79 A1 00 00",
+        "08 00 81 25 03 00 41 05",
+        "0C 00 81 2C 07 00 41 07 00 40 00 01",
+    )
+
+
+def test_spec_237_login_response_example_when_decoded_then_136_byte_length_and_echoed_groups() -> None:
+    raw = hexb(
+        "BA BA 88 00 24 00 00 00 00 00 41",
+        text("Accepted", 60),
+        "01 54 4A 02 00 04 01 4A BB 01 00 02 00 00 00 00 02 00 00 00 00 02 79 A1 00 00",  # units as printed
+        "03",
+        "14 00 80 01 03 01 4A BB 01 00 02 00 00 00 00 04 79 A1 00 00",
+        "08 00 81 25 03 00 41 05",
+        "0C 00 81 2C 07 00 41 07 00 40 00 01",
+    )
+    response = decode_outbound(raw)
+    assert response == LoginResponse(
+        "A", "Accepted", 1, 150_100, ((1, 113_482), (2, 0), (2, 0), (2, 41_337)), SPEC_LOGIN_GROUPS
+    )
+    assert encode_message(response) == raw
