@@ -26,6 +26,9 @@ from model.enums import Side
 from tests.e2e.support import short_tmp
 from tests.reliability.support import GATEWAY, Gateway, Simulator, free_port, wait_until, write_config
 
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "gateway.json"
+
 REQUIRED_COUNTERS = {
     "gateway_orders_received_total",
     "gateway_orders_sent_total",
@@ -220,6 +223,29 @@ def test_status_when_orders_grow_then_the_loop_copies_the_same_amount(traded) ->
     assert admin["requests"]["status"] >= 3 and 0 < admin["last_cpu_us"] <= admin["max_cpu_us"]
     # the JSON form of the protocol still answers, histograms base64-encoded
     assert admin_request(gateway.admin, {"cmd": "status"})["status"]["latency"]["stages"] == list(STAGES)
+
+
+def test_dashboard_when_read_then_valid_json_and_every_metric_it_queries_is_exported(traded) -> None:
+    gateway, _ = traded
+    exported = set(
+        _families(
+            subprocess.run(
+                [*GATEWAY, "metrics", "--config", str(gateway.config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )
+    ) | {"gateway_up"}
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(exprs) >= 8
+    used = {name for expr in exprs for name in re.findall(r"\bgateway_[a-z0-9_]+", expr)}
+    assert used and used <= exported, sorted(used - exported)
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for wanted in ("orders/s", "rejects", "p99", "venue", "journal"):
+        assert wanted in titles, wanted
 
 
 def _listening(port: int) -> bool:
