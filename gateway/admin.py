@@ -85,6 +85,13 @@ class AdminStats:
         self.max_cpu_ns = max(self.max_cpu_ns, cpu_ns)
 
 
+class AdminRefusedError(Exception):
+    """A command the gateway will not carry out as asked (e.g. an unknown account): nothing was changed.
+
+    Answered ``{"ok": false, "error": <the message>}`` and logged as a warning, not as a failure.
+    """
+
+
 class AdminProtocol(asyncio.Protocol):
     """Answer newline-delimited JSON requests."""
 
@@ -135,6 +142,9 @@ class AdminProtocol(asyncio.Protocol):
             log.info("admin: %s from %s: %s", cmd, self._caller, request)
         try:
             result = handler(request, self._caller)
+        except AdminRefusedError as exc:
+            self._refused(cmd, exc, binary)
+            return
         except Exception as exc:  # an admin command must never take the gateway down
             self._failed(cmd, exc, binary)
             return
@@ -147,10 +157,17 @@ class AdminProtocol(asyncio.Protocol):
     async def _answer_later(self, cmd: str, pending: Awaitable[dict[str, Any]], binary: bool) -> None:
         try:
             result = await pending
+        except AdminRefusedError as exc:
+            self._refused(cmd, exc, binary)
+            return
         except Exception as exc:
             self._failed(cmd, exc, binary)
             return
         self._reply({"ok": True, **result}, binary)
+
+    def _refused(self, cmd: str, exc: AdminRefusedError, binary: bool) -> None:
+        log.warning("admin: %s from %s refused: %s", cmd, self._caller, exc)
+        self._reply({"ok": False, "error": str(exc)}, binary)
 
     def _failed(self, cmd: str, exc: Exception, binary: bool) -> None:
         log.exception("admin: %s failed", cmd, exc_info=exc)
