@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.admin import AdminError, admin_request
+import msgspec
+
+from gateway.admin import AdminError, admin_request, fetch_status
 from gateway.config import ConfigError, load_config
+from gateway.ops.onload_env import EfSetting, describe_settings
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 
@@ -29,22 +32,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``status`` and ``kill``."""
     status = subparsers.add_parser("status", help="show a running gateway's state")
     add_target(status)
-    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.add_argument("--json", action="store_true", help="print the whole status document as JSON")
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
-        "kill", help="kill switch: halt trading and cancel every open order (of one account with --account)"
+        "kill",
+        help="kill switch: halt trading and cancel every open order (of one account with --account)",
+        description="Halt trading and cancel every open order, firm-wide or for one account. An account the "
+        "gateway does not know is refused (exit 1, nothing changed), and the refusal lists the known accounts.",
     )
     add_target(kill)
-    kill.add_argument("--account", help="only this account (default: the whole gateway)")
+    kill.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
     kill.add_argument("--reason", default="", help="free text recorded in the audit log")
     kill.set_defaults(func=run_kill)
 
-    resume = subparsers.add_parser("resume", help="set trading back to ACTIVE after a kill (globally or --account)")
+    resume = subparsers.add_parser(
+        "resume",
+        help="set trading back to ACTIVE after a kill (globally or --account)",
+        description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
+        "An account the gateway does not know is refused (exit 1, nothing changed).",
+    )
     add_target(resume)
-    resume.add_argument("--account")
-    resume.add_argument("--reason", default="")
+    resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
+    resume.add_argument("--reason", default="", help="free text recorded in the audit log")
     resume.set_defaults(func=run_resume)
+
+
+def _account(text: str) -> str:
+    """Accept an account name; refuse an empty one (it would otherwise mean the whole gateway)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name an account; leave --account out to act on the whole gateway")
+    return text
 
 
 def admin_socket_path(args: argparse.Namespace) -> Path:
@@ -97,11 +115,12 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    """Print the gateway's status."""
-    reply = call(args, {"cmd": "status"})
-    if reply is None:
+    """Print the gateway's status (percentiles computed here, from the histogram counts it sends)."""
+    try:
+        status = fetch_status(admin_socket_path(args))
+    except (AdminError, ConfigError) as exc:
+        print(f"gateway status: {exc}", file=sys.stderr)
         return 1
-    status = reply.get("status", {})
     if args.json:
         json.dump(status, sys.stdout, indent=2, default=str)
         print()
@@ -116,9 +135,25 @@ def format_status(status: dict[str, Any]) -> str:
     accel = status.get("acceleration", {})
     sockets = {s.get("venue"): s for s in accel.get("sockets", [])}
     if accel:
-        every = "yes" if accel.get("all_venue_sockets_accelerated") else "no"
+        verdict = accel.get("all_venue_sockets_accelerated")
+        every = {True: "yes", False: "no", None: "not yet"}.get(verdict, "?")
+        why = f" ({accel['verdict']})" if accel.get("verdict") and verdict is not True else ""
         mode, reason = accel.get("mode", "?"), accel.get("reason", "")
-        lines.append(f"acceleration: {mode} ({reason}); all venue sockets accelerated: {every}")
+        lines.append(f"acceleration: {mode} ({reason}); all venue sockets accelerated: {every}{why}")
+        try:
+            settings = msgspec.convert(accel.get("onload_env") or [], list[EfSetting])
+        except msgspec.ValidationError:
+            settings = []
+        if mode == "onload":
+            lines.append(f"onload environment: {describe_settings(settings)}")
+        elif settings:
+            lines.append(f"onload environment: ignored on the kernel path: {describe_settings(settings)}")
+        else:
+            lines.append("onload environment: not used (kernel path)")
+    io_uring = status.get("io_uring") or {}
+    if io_uring:
+        state = "blocked" if io_uring.get("blocked") else "not blocked"
+        lines.append(f"io_uring guard: {io_uring.get('guard', '?')} ({state}: {io_uring.get('detail', '')})")
     spinner = status.get("spinner") or {}
     if spinner:
         lines.append(f"loop spin: {spinner.get('mode')}, {spinner.get('iterations', 0)} spin iterations")
@@ -143,6 +178,9 @@ def format_status(status: dict[str, Any]) -> str:
     )
     lines.append("orders: " + ", ".join(f"{k} {counters.get(k, 0)}" for k in interesting))
     lines.append(f"open orders: {status.get('orders_open', 0)}")
+    rejects = status.get("rejects") or []
+    if rejects:
+        lines.append("rejects: " + ", ".join(f"{source}:{code} {count}" for source, code, count in rejects))
     risk = status.get("risk", {})
     if risk:
         state = risk.get("trading_state", {})
@@ -158,11 +196,24 @@ def format_status(status: dict[str, Any]) -> str:
             f"gc: automatic by generation {gc_info.get('automatic_by_generation')}, "
             f"full collections on the hot path {gc_info.get('hot_path_full_collections')}"
         )
-    lines.append("latency (us)          p50      p99    p99.9      max   count")
+    journal = status.get("journal", {})
+    if journal:
+        lag = journal.get("bytes_written", 0) - journal.get("bytes_synced", 0)
+        lines.append(
+            f"journal: {journal.get('records_written', 0)} records, {journal.get('bytes_written', 0)} bytes, "
+            f"{lag} bytes not yet synced, {journal.get('fsyncs', 0)} fsyncs"
+        )
+    admin = status.get("admin", {})
+    if admin:
+        lines.append(
+            f"admin: event-loop time per request {admin.get('last_loop_us', 0):.0f} us last, "
+            f"{admin.get('max_loop_us', 0):.0f} us max, requests {admin.get('requests', {})}"
+        )
+    lines.append("latency (us, since start or latency_reset)  p50      p99    p99.9      max   count")
     for stage, lat in status.get("latency_us", {}).items():
         if lat.get("count"):
             lines.append(
-                f"  {stage:<18} {lat['p50']:>7.1f} {lat['p99']:>8.1f} {lat['p99.9']:>8.1f} "
+                f"  {stage:<40} {lat['p50']:>7.1f} {lat['p99']:>8.1f} {lat['p99.9']:>8.1f} "
                 f"{lat['max']:>8.1f} {int(lat['count']):>7}"
             )
     return "\n".join(lines)

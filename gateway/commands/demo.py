@@ -88,7 +88,11 @@ def demo_config(workdir: Path, ouch_port: int, limits: Path, fix_port: int | Non
         risk_limits=str(limits),
         risk_audit_log=str(workdir / "risk-audit.jsonl"),
         journal=JournalConfig(directory=str(workdir / "journal")),
-        strategies={"demo": StrategyEntitlement(accounts=list(market.accounts), uids=[os.getuid()])},
+        strategies={
+            "demo": StrategyEntitlement(accounts=list(market.accounts), uids=[os.getuid()]),
+            # the example limits file also has overrides for the prop desk's strategy (no process runs it here)
+            "momentum": StrategyEntitlement(accounts=["PROP3"], uids=[os.getuid()]),
+        },
         venues=venues,
         base_dir=str(workdir),
     )
@@ -233,7 +237,7 @@ def print_summary(summary: dict[str, Any], status: dict[str, Any], port: int, ar
             f"  {label:<32} {rt['p50']:>8.1f} {rt['p90']:>8.1f} {rt['p99']:>8.1f} "
             f"{rt['p99.9']:>8.1f} {rt['max']:>8.1f}   ({note}, {int(rt['count'])} orders)"
         )
-    for stage, lat in status["latency_us"].items():
+    for stage, lat in status["latency"].summaries().items():
         if lat.get("count"):
             print(
                 f"  gateway {stage:<24} {lat['p50']:>8.1f} {lat['p90']:>8.1f} {lat['p99']:>8.1f} "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -134,10 +133,10 @@ def test_freeze_when_startup_complete_then_live_objects_leave_the_collector(
     controller.apply()
     frozen = controller.freeze()
     assert frozen > 1000
-    # Not ``==``: daemon threads left by earlier tests in this process (FIX store flushers) wake up and
-    # free the objects of the wait they were in at the freeze, two each, which leaves the permanent generation.
-    assert frozen - 8 * threading.active_count() <= gc.get_freeze_count() <= frozen
     assert controller.status()["frozen_objects"] == frozen
+    # Threads left by earlier tests (fsync, prefetch, signal listeners) may drop references to frozen objects
+    # meanwhile, which takes them out of the permanent generation: it can shrink, never grow.
+    assert frozen // 2 < gc.get_freeze_count() <= frozen
 
 
 def test_freeze_when_disabled_in_config_then_nothing_frozen(controllers: list[GcController]) -> None:
