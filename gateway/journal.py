@@ -36,9 +36,11 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from gateway.protocol.messages import OrderEvent
+from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
 from model.order import ORDER_FIELDS, Order, OrderTicket, order_from_ticket, ticket
 from model.venue_events import VenueEvent
+from obs.histogram import SparseHistogram
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,17 @@ class Journal(Protocol):
     """Records appended so far (this process)."""
     bytes_written: int
     """Bytes handed to the storage so far (this process)."""
+    bytes_synced: int
+    """``bytes_written`` as it was when the last successful sync began (on disk for sure)."""
+    fsyncs: int
+    fsync_failures: int
+    fsync_ns: SparseHistogram
+    """Sync durations."""
+
+    @property
+    def pending_bytes(self) -> int:
+        """Return how many bytes are appended but not yet written."""
+        ...
 
     def append(self, record: JournalRecord) -> None:
         """Add ``record`` to the pending batch (nothing is written yet)."""
@@ -226,10 +239,15 @@ class NullJournal:
     """A journal that keeps nothing (tests, benchmarks that measure without disk, journal disabled)."""
 
     durable = False
+    pending_bytes = 0
 
     def __init__(self) -> None:
         self.records_written = 0
         self.bytes_written = 0
+        self.bytes_synced = 0
+        self.fsyncs = 0
+        self.fsync_failures = 0
+        self.fsync_ns = SparseHistogram()
 
     def append(self, record: JournalRecord) -> None:
         """Count ``record`` and discard it."""
@@ -270,7 +288,12 @@ class FileJournal:
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
         self.bytes_written = 0
+        self.bytes_synced = 0
+        """``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
         self.fsyncs = 0
+        self.fsync_failures = 0
+        self.fsync_ns = SparseHistogram()
+        """fdatasync durations, counted by whichever thread syncs (the fsync thread under "interval")."""
         self._dirty = threading.Event()
         self._closing = False
         self._sync_thread: threading.Thread | None = None
@@ -310,8 +333,7 @@ class FileJournal:
                 self.bytes_written += written
                 del buf[:written]
         if self.fsync is _BATCH:
-            os.fdatasync(self._fd)
-            self.fsyncs += 1
+            self._sync()
         elif self.fsync is _INTERVAL:
             self._dirty.set()
 
@@ -327,11 +349,20 @@ class FileJournal:
                 break
             self._dirty.clear()
             try:
-                os.fdatasync(self._fd)
-                self.fsyncs += 1
+                self._sync()
             except OSError:
+                self.fsync_failures += 1
                 log.exception("journal %s: fdatasync failed", self.path)
             threading.Event().wait(self._interval_s)
+
+    def _sync(self) -> None:
+        """fdatasync the file, timing it into ``fsync_ns`` (raises OSError)."""
+        written = self.bytes_written
+        started = monotonic_ns()
+        os.fdatasync(self._fd)
+        self.fsync_ns.record(monotonic_ns() - started)
+        self.fsyncs += 1
+        self.bytes_synced = written
 
     def closing(self) -> bool:
         """Return True once ``close`` has begun."""
@@ -353,7 +384,7 @@ class FileJournal:
         self._dirty.set()
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=1)
-        os.fdatasync(self._fd)
+        self._sync()
         os.close(self._fd)
 
 
