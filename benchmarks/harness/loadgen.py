@@ -20,12 +20,14 @@ through the gateway, its latency rings are reset over the admin socket - the mea
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import gc
 import json
 import select
 import sys
 import time
+from array import array
 from pathlib import Path
 from typing import Any, Final
 
@@ -117,8 +119,13 @@ def run_phase(
     *,
     closed_loop: bool,
     answer_timeout_s: float,
+    pre: tuple[bytes, array[int]] | None = None,
 ) -> tuple[int, int]:
-    """Send actions ``start..stop`` of the plan and collect their answers; return (phase start, last event ns)."""
+    """Send actions ``start..stop`` of the plan and collect their answers; return (phase start, last event ns).
+
+    With ``pre`` (the plan encoded up front, ``Wire.preencode``) sending is a slice of one buffer:
+    every action that is due goes out in one ``send``, stamped together.
+    """
     clock = time.monotonic_ns
     sock = wire.sock
     fileno = sock.fileno()
@@ -132,7 +139,10 @@ def run_phase(
     feed = wire.feed
     send = sock.send
     recv = sock.recv
+    poll = select.select
     skip_rejects = not wire.supports_reject
+    view = memoryview(pre[0]) if pre is not None else None
+    starts = pre[1] if pre is not None else array("q")
     out = bytearray()
     next_i = start
     answered = 0
@@ -149,13 +159,22 @@ def run_phase(
             if closed_loop:
                 if next_i - start == answered:
                     kind = kinds[next_i]
-                    if skip_rejects and kind == Action.REJECT:
+                    if view is not None:
+                        sent[next_i] = now
+                        out += view[starts[next_i] : starts[next_i + 1]]
+                    elif skip_rejects and kind == Action.REJECT:
                         outcome[next_i] = SKIPPED
                         answered += 1
                     else:
                         intended[next_i] = sent[next_i] = now
                         encode(out, next_i, kind, targets[next_i], now)
                     next_i += 1
+            elif view is not None:
+                due = bisect.bisect_right(offsets, now - t0, next_i, stop)
+                if due > next_i:
+                    sent[next_i:due] = array("q", [now]) * (due - next_i)
+                    out += view[starts[next_i] : starts[due]]
+                    next_i = due
             else:
                 chunk_end = min(next_i + CHUNK, stop)
                 while next_i < chunk_end and t0 + offsets[next_i] <= now:
@@ -188,18 +207,16 @@ def run_phase(
             if beat:
                 out += beat
             last_send = now
-        # ---- wait for answers or the next send time
+        # ---- wait for answers, for room to write, or for the next send time
         if deadline and clock() > deadline:
             break
-        if out:
-            timeout = 0.0
-        elif next_i < stop and not closed_loop:
+        if next_i < stop and not closed_loop:
             timeout = max(t0 + offsets[next_i] - clock(), 0) / 1e9
         elif next_i < stop and closed_loop and next_i - start == answered:
             timeout = 0.0
         else:
             timeout = 0.05
-        readable, _, _ = select.select([fileno], [fileno] if out else [], [], timeout)
+        readable, _, _ = poll([fileno], [fileno] if out else [], [], timeout)
         if readable:
             try:
                 data = recv(RECV_SIZE)
@@ -210,6 +227,11 @@ def run_phase(
                 raise ConnectionError("the peer closed the connection")
             answered += feed(data, now, results)
             last_event = now
+    if view is not None:
+        if closed_loop:
+            intended[start:stop] = sent[start:stop]
+        else:
+            intended[start:stop] = array("q", [t0 + offsets[i] for i in range(start, stop)])
     return t0, last_event
 
 
@@ -222,19 +244,29 @@ def run(spec: LoadgenSpec) -> RunOutput:
     plan = build_plan(scenario)
     results = Results(plan.actions)
     wire = make_wire(spec)
+    pre = wire.preencode(plan.kinds)
     gc.collect()
     gc.freeze()
     gc.disable()
     closed = not scenario.open_loop
     warmup_unanswered = 0
     if plan.warmup:
-        run_phase(wire, plan, results, 0, plan.warmup, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s)
+        run_phase(
+            wire, plan, results, 0, plan.warmup, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s, pre=pre
+        )
         warmup_unanswered = sum(1 for i in range(plan.warmup) if results.outcome[i] == NONE)
         time.sleep(0.05)
         _drain(wire, results)
     reset = _reset_gateway_latency(spec.admin_socket) if spec.admin_socket else False
     t0, t_end = run_phase(
-        wire, plan, results, plan.warmup, plan.actions, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s
+        wire,
+        plan,
+        results,
+        plan.warmup,
+        plan.actions,
+        closed_loop=closed,
+        answer_timeout_s=spec.answer_timeout_s,
+        pre=pre,
     )
     gc.enable()
     w = plan.warmup

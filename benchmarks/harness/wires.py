@@ -10,13 +10,18 @@
 A wire encodes actions into an output buffer and turns received bytes into answers:
 ``feed`` writes the answer time, outcome and venue order id of each answered action into the
 ``Results`` arrays and returns how many actions it completed.
+
+Plans of new orders only (ping-pong, rates, bursts) are encoded before the run starts
+(``preencode``: one buffer, one offset per action), so sending is one slice and one ``send`` per
+wake-up whatever the rate. Answers are decoded per message, except runs of OUCH Order Accepted
+packets, which are read column-wise with numpy (one pass per run, not one Python call per answer).
 """
 
 from __future__ import annotations
 
 import socket
 from array import array
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from benchmarks.harness.plan import (
     ACCOUNT,
@@ -29,7 +34,7 @@ from benchmarks.harness.plan import (
     replace_price_of,
     side_of,
 )
-from gateway.protocol.framing import FrameSplitter, FrameWriter, gateway_message_decoder
+from gateway.protocol.framing import FrameSplitter, FrameWriter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
     Cancel,
@@ -46,6 +51,7 @@ from gateway.protocol.messages import (
 )
 from model.enums import OrderType, Side, TimeInForce
 from venues.ouch.codec import (
+    ENTER_ORDER_PACKET,
     decode_accepted,
     decode_rejected,
     pack_cancel_order,
@@ -81,11 +87,18 @@ OUTCOME_NAMES: Final = {
 }
 HANDSHAKE_TIMEOUT_S: Final = 10.0
 
+try:  # the bench extra brings numpy (matplotlib needs it); without it every answer is decoded on its own
+    import numpy
+
+    NUMPY: Any = numpy
+except ImportError:  # pragma: no cover
+    NUMPY = None
+
 
 class Results:
     """Per-action timestamps and answers of one run (index = action number in the plan)."""
 
-    __slots__ = ("done", "intended", "outcome", "sent", "venue_id")
+    __slots__ = ("_views", "done", "intended", "outcome", "sent", "venue_id")
 
     def __init__(self, actions: int) -> None:
         self.intended = array("q", bytes(8 * actions))
@@ -95,6 +108,23 @@ class Results:
         self.outcome = array("b", bytes(actions))
         self.venue_id = array("q", bytes(8 * actions))
         """Venue order id (OUCH Order Reference Number) of an accepted new order, for the one-way join."""
+        self._views: tuple[Any, Any, Any] | None = None
+
+    def numpy_views(self) -> tuple[Any, Any, Any]:
+        """Return writable numpy views of (done, outcome, venue_id) sharing the arrays' memory."""
+        if self._views is None:
+            np_ = NUMPY
+            self._views = (
+                np_.frombuffer(self.done, dtype=np_.int64),
+                np_.frombuffer(self.outcome, dtype=np_.int8),
+                np_.frombuffer(self.venue_id, dtype=np_.int64),
+            )
+        return self._views
+
+
+def all_new(kinds: array[int]) -> bool:
+    """Return True when every action of a plan is a new order (the plan can be encoded up front)."""
+    return not any(kinds)
 
 
 class Wire(Protocol):
@@ -112,6 +142,13 @@ class Wire(Protocol):
 
     def heartbeat(self) -> bytes:
         """Return bytes that keep an idle session alive (may be empty)."""
+
+    def preencode(self, kinds: array[int]) -> tuple[bytes, array[int]] | None:
+        """Encode every action up front if the wire can (new orders only); return (bytes, offsets) or None.
+
+        ``offsets`` has one entry more than there are actions: action ``i`` is
+        ``data[offsets[i]:offsets[i + 1]]``. Once called, ``encode`` must not be used.
+        """
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,6 +224,33 @@ class StrategyWire:
             self._pending[target] = index
             writer.write(Replace(self.prefix + str(target), REPLACE_QTY, replace_price_of(target), sent_ns))
         out += writer.take()
+
+    def preencode(self, kinds: array[int]) -> tuple[bytes, array[int]] | None:
+        """Encode every NewOrder frame up front (``sent_ns`` 0: the gateway only stores it)."""
+        if not all_new(kinds):
+            return None
+        chunks = []
+        offsets = array("q", [0])
+        total = 0
+        for index in range(len(kinds)):
+            frame = encode_frame(
+                NewOrder(
+                    self.prefix + str(index),
+                    self.account,
+                    self.venue,
+                    SYMBOL,
+                    _SIDES[side_of(index)],
+                    QTY,
+                    price_of(index),
+                    TimeInForce.DAY,
+                    OrderType.LIMIT,
+                    0,
+                )
+            )
+            chunks.append(frame)
+            total += len(frame)
+            offsets.append(total)
+        return b"".join(chunks), offsets
 
     def feed(self, data: bytes, now_ns: int, results: Results) -> int:
         """Record answers carried by gateway frames."""
@@ -272,7 +336,10 @@ class OuchWire:
         self.password = password
         self.errors = 0
         self._next_urn = first_user_ref_num
-        self._splitter = SoupSplitter()
+        self._pending = b""
+        self._urn_base = 0
+        """Pre-encoded plans: action ``i`` is UserRefNum ``_urn_base + i`` (0: not pre-encoded)."""
+        self._urn_end = 0
         self._urn_action: dict[int, int] = {}
         """UserRefNum -> index of the Enter or Replace that used it."""
         self._current_urn: dict[int, int] = {}
@@ -293,16 +360,43 @@ class OuchWire:
             sock.connect((self.host, self.port))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(encode_login_request(self.username, self.password, "", 0))
+        splitter = SoupSplitter()
         while True:
             data = sock.recv(65536)
             if not data:
                 raise ConnectionError("simulator closed the connection during login")
-            for packet in self._splitter.feed(data):
+            for packet in splitter.feed(data):
                 if packet[0] == LOGIN_ACCEPTED:
                     sock.setblocking(False)
                     return
                 if packet[0] == LOGIN_REJECTED:
                     raise ConnectionError(f"simulator rejected the login: {bytes(packet)!r}")
+
+    def preencode(self, kinds: array[int]) -> tuple[bytes, array[int]] | None:
+        """Encode every Enter Order up front: action ``i`` gets UserRefNum ``first + i``."""
+        if not all_new(kinds):
+            return None
+        base = self._next_urn
+        out = bytearray()
+        for index in range(len(kinds)):
+            pack_enter_order(
+                out,
+                base + index,
+                _OUCH_SIDES[side_of(index)],
+                QTY,
+                _SYMBOL8,
+                price_of(index),
+                b"0",
+                b"Y",
+                b"A",
+                b"N",
+                b"N",
+                _cl_ord_id14(index),
+            )
+        self._urn_base = base
+        self._urn_end = base + len(kinds)
+        self._next_urn = self._urn_end
+        return bytes(out), array("q", range(0, ENTER_ORDER_PACKET.size * (len(kinds) + 1), ENTER_ORDER_PACKET.size))
 
     def encode(self, out: bytearray, index: int, action: int, target: int, sent_ns: int) -> None:
         """Append the SoupBinTCP packet of action ``index`` (risk rejects never get here)."""
@@ -346,53 +440,113 @@ class OuchWire:
                 _cl_ord_id14(target),
             )
 
+    def _action_of(self, urn: int) -> int:
+        if self._urn_base:
+            return urn - self._urn_base if self._urn_base <= urn < self._urn_end else -1
+        return self._urn_action.get(urn, -1)
+
     def feed(self, data: bytes, now_ns: int, results: Results) -> int:
-        """Record answers carried by Sequenced Data packets."""
+        """Record answers carried by Sequenced Data packets (runs of Order Accepted column-wise)."""
+        if self._pending:
+            data = self._pending + data
+        size = len(data)
+        pos = 0
         completed = 0
+        np_ = NUMPY if self._urn_base else None
+        while size - pos >= 2:
+            if (
+                np_ is not None
+                and size - pos >= ACCEPTED_RUN_MIN * ACCEPTED_PACKET_SIZE
+                and data[pos : pos + 4] == (_ACCEPTED_HEADER)
+            ):
+                count = _accepted_run(np_, data, pos, (size - pos) // ACCEPTED_PACKET_SIZE)
+                if count >= ACCEPTED_RUN_MIN:
+                    completed += self._accepted_rows(np_, data, pos, count, now_ns, results)
+                    pos += count * ACCEPTED_PACKET_SIZE
+                    continue
+            end = pos + 2 + ((data[pos] << 8) | data[pos + 1])
+            if end > size:
+                break
+            if end - pos > 3 and data[pos + 2] == SEQUENCED_DATA:
+                completed += self._message(memoryview(data)[pos + 3 : end], now_ns, results)
+            pos = end
+        self._pending = data[pos:] if pos < size else b""
+        return completed
+
+    def _accepted_rows(self, np_: Any, data: bytes, pos: int, count: int, now_ns: int, results: Results) -> int:
+        rows = np_.frombuffer(data, dtype=np_.uint8, count=count * ACCEPTED_PACKET_SIZE, offset=pos).reshape(
+            count, ACCEPTED_PACKET_SIZE
+        )
+        done, outcome, venue = results.numpy_views()
+        urns = np_.ascontiguousarray(rows[:, 12:16]).view(">u4").ravel().astype(np_.int64)
+        index = urns - self._urn_base
+        keep = (index >= 0) & (index < self._urn_end - self._urn_base)
+        index = index[keep]
+        fresh = done[index] == 0
+        index = index[fresh]
+        orns = np_.ascontiguousarray(rows[:, 39:47]).view(">u8").ravel()[keep][fresh]
+        done[index] = now_ns
+        outcome[index] = ACCEPTED
+        venue[index] = orns
+        return int(index.size)
+
+    def _message(self, message: memoryview, now_ns: int, results: Results) -> int:
         done = results.done
         outcome = results.outcome
-        for packet in self._splitter.feed(data):
-            if packet[0] != SEQUENCED_DATA or len(packet) < 2:
-                continue
-            message = packet[1:]
-            kind = message[0]
-            if kind == _ACCEPTED_TYPE:
-                accepted = decode_accepted(message)
-                if isinstance(accepted, DecodeError):
-                    self.errors += 1
-                    continue
-                index = self._urn_action.get(accepted.user_ref_num, -1)
-                if index >= 0 and not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = ACCEPTED
-                    results.venue_id[index] = accepted.order_reference_number
-                    completed += 1
-            elif kind in (_CANCELED_TYPE, _CANCEL_REJECT_TYPE):
-                urn = int.from_bytes(message[9:13], "big")
-                index = self._cancel_pending.pop(urn, -1)
-                if index >= 0 and not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = CANCELED if kind == _CANCELED_TYPE else CANCEL_REJECTED
-                    completed += 1
-            elif kind == _REPLACED_TYPE:
-                urn = int.from_bytes(message[13:17], "big")
-                index = self._urn_action.get(urn, -1)
-                if index >= 0 and not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = REPLACED
-                    completed += 1
-                    self._current_urn[self._replace_target[urn]] = urn
-            elif kind == _REJECTED_TYPE:
-                rejected = decode_rejected(message)
-                index = self._urn_action.get(getattr(rejected, "user_ref_num", -1), -1)
-                if index >= 0 and not done[index]:
-                    done[index] = now_ns
-                    outcome[index] = REJECTED
-                    completed += 1
-            else:
-                continue
-        return completed
+        kind = message[0]
+        if kind == _ACCEPTED_TYPE:
+            accepted = decode_accepted(message)
+            if isinstance(accepted, DecodeError):
+                self.errors += 1
+                return 0
+            index = self._action_of(accepted.user_ref_num)
+            if index >= 0 and not done[index]:
+                done[index] = now_ns
+                outcome[index] = ACCEPTED
+                results.venue_id[index] = accepted.order_reference_number
+                return 1
+        elif kind in (_CANCELED_TYPE, _CANCEL_REJECT_TYPE):
+            urn = int.from_bytes(message[9:13], "big")
+            index = self._cancel_pending.pop(urn, -1)
+            if index >= 0 and not done[index]:
+                done[index] = now_ns
+                outcome[index] = CANCELED if kind == _CANCELED_TYPE else CANCEL_REJECTED
+                return 1
+        elif kind == _REPLACED_TYPE:
+            urn = int.from_bytes(message[13:17], "big")
+            index = self._action_of(urn)
+            if index >= 0 and not done[index]:
+                done[index] = now_ns
+                outcome[index] = REPLACED
+                self._current_urn[self._replace_target[urn]] = urn
+                return 1
+        elif kind == _REJECTED_TYPE:
+            rejected = decode_rejected(message)
+            index = self._action_of(getattr(rejected, "user_ref_num", -1))
+            if index >= 0 and not done[index]:
+                done[index] = now_ns
+                outcome[index] = REJECTED
+                return 1
+        return 0
 
     def heartbeat(self) -> bytes:
         """Return a Client Heartbeat packet."""
         return CLIENT_HEARTBEAT_PACKET
+
+
+ACCEPTED_PACKET_SIZE: Final = 67
+"""Sequenced Data packet carrying Order Accepted without appendage: 2 + 1 + 64."""
+ACCEPTED_RUN_MIN: Final = 8
+_ACCEPTED_HEADER: Final = b"\x00\x41SA"
+
+
+def _accepted_run(np_: Any, data: bytes, pos: int, count: int) -> int:
+    """Return how many Order Accepted packets without appendage start at ``data[pos:]`` back to back."""
+    rows = np_.frombuffer(data, dtype=np_.uint8, count=count * ACCEPTED_PACKET_SIZE, offset=pos).reshape(
+        count, ACCEPTED_PACKET_SIZE
+    )
+    good = (rows[:, 0] == 0) & (rows[:, 1] == 0x41) & (rows[:, 2] == 0x53) & (rows[:, 3] == 0x41)
+    good &= (rows[:, 65] == 0) & (rows[:, 66] == 0)
+    if bool(good.all()):
+        return count
+    return int(np_.argmin(good))

@@ -30,7 +30,19 @@ DEFAULT_PATHS = (
     "fix-gw-kernel",
     "fix-gw-spin",
 )
-SCENARIO_NAMES = ("pingpong", "rate-10k", "rate-50k", "rate-100k", "burst-5k", "burst-50k", "mixed")
+SCENARIO_NAMES = (
+    "pingpong",
+    "rate-10k",
+    "rate-50k",
+    "rate-100k",
+    "rate-150k",
+    "rate-200k",
+    "rate-250k",
+    "rate-400k",
+    "burst-5k",
+    "burst-50k",
+    "mixed",
+)
 """``benchmarks.harness.plan.FULL_SCENARIOS`` by name, for ``--help`` without importing the harness
 (``gateway run`` builds this parser too); tests/bench/test_plan.py keeps the two equal."""
 
