@@ -34,7 +34,7 @@ from typing import Any, Final
 import msgspec
 
 from benchmarks.harness.plan import Action, Plan, Scenario, build_plan
-from benchmarks.harness.wires import NONE, SKIPPED, OuchWire, Results, StrategyWire, Wire
+from benchmarks.harness.wires import NONE, SKIPPED, FixWire, OuchWire, Results, StrategyWire, Wire
 
 CHUNK: Final = 256
 """Most actions encoded between two send attempts (and under one send stamp)."""
@@ -49,7 +49,8 @@ class LoadgenSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What one load-generator process does."""
 
     wire: str
-    """``strategy`` (through the gateway), ``ouch`` (straight to the simulator) or ``quickfix`` (FIX initiator)."""
+    """``strategy`` (through the gateway), ``ouch`` (straight to the OUCH venue), ``fix`` (straight to the FIX
+    venue: the FIX floor) or ``quickfix`` (the quickfix-python initiator)."""
     scenario: Scenario
     out: str
     socket_path: str = ""
@@ -107,7 +108,11 @@ def make_wire(spec: LoadgenSpec) -> Wire:
         ouch = OuchWire(spec.host, spec.port, first_user_ref_num=spec.first_user_ref_num, socket_path=spec.socket_path)
         ouch.connect()
         return ouch
-    raise ValueError(f"unknown wire {spec.wire!r} (strategy or ouch)")
+    if spec.wire == "fix":
+        fix = FixWire(spec.host, spec.port, account=spec.account, strategy_id=spec.strategy_id)
+        fix.connect()
+        return fix
+    raise ValueError(f"unknown wire {spec.wire!r} (strategy, ouch or fix)")
 
 
 def run_phase(

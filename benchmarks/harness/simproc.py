@@ -3,9 +3,13 @@
 ``python -m benchmarks.harness.simproc --port-file P --out O [--venue fast|full]``:
 
 * ``fast`` (the default): ``simulators.ouch.fast.FastOuchCore`` behind a plain ``epoll`` loop
-  (no event-loop callbacks, one ``recv`` and one ``send`` per wake-up, reads up to 1 MiB): answers
+  (``benchmarks.harness.venueloop``: no event-loop callbacks, one ``recv`` and one ``send`` per
+  wake-up, reads up to 1 MiB): answers
   every order as the full simulator answers a resting order, at several hundred thousand orders
   per second on one core;
+* ``fix``: the benchmark's FIX venue (``simulators.fix.fast_venue``: our own FIX session as
+  acceptor, ExecutionReports from templates) behind the same loop; its receive times join on
+  OrderID (37), which the gateway passes on as ``OrderAccepted.venue_order_id``;
 * ``full``: the same ``OuchSimulator`` as ``gateway sim ouch`` (uvloop, the full exchange core, no
   reference prices: every order rests and is answered by Accepted); it saturates at about 48,000
   orders/s together with the load generator on one vCPU.
@@ -24,31 +28,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
-import select
 import signal
-import socket
 import sys
 import time
 from array import array
 from pathlib import Path
-from types import FrameType
-from typing import Final
 
 import msgspec
 import uvloop
 
+from benchmarks.harness import venueloop
+from simulators.fix.fast_venue import FastFixVenue
 from simulators.ouch.exchange import ExchangeConfig
-from simulators.ouch.fast import FastConnection, FastOuchCore
+from simulators.ouch.fast import FastOuchCore
 from simulators.ouch.simulator import OuchSimulator, SimulatorConfig, SimulatorCore
 from simulators.ouch.soup_server import SoupServerConnection
+from venues.fix.dialect import load_dialect
 from venues.ouch.codec import decode_accepted
 from venues.ouch.daytime import NsSinceMidnight
 from venues.ouch.errors import DecodeError
-
-RECV_SIZE: Final = 1 << 20
-HEARTBEAT_NS: Final = 1_000_000_000
 
 
 class ReceiveTimes(msgspec.Struct):
@@ -128,113 +127,10 @@ async def serve(port_file: Path, out: Path, host: str) -> int:
     return 0
 
 
-class _StopRequested(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by the SIGTERM/SIGINT handler to leave the fast loop."""
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    del signum, frame
-    raise _StopRequested
-
-
-class _Client:
-    """One accepted connection of the fast venue: socket, protocol state, unsent bytes."""
-
-    __slots__ = ("conn", "last_sent_ns", "out", "sock")
-
-    def __init__(self, sock: socket.socket, conn: FastConnection, now_ns: int) -> None:
-        self.sock = sock
-        self.conn = conn
-        self.out = bytearray()
-        self.last_sent_ns = now_ns
-
-
 def serve_fast(port_file: Path, out: Path, host: str) -> int:
-    """Run the fast venue until SIGTERM/SIGINT, then write the receive times."""
+    """Run the fast OUCH venue until SIGTERM/SIGINT, then write the receive times."""
     core = FastOuchCore(timestamp=NsSinceMidnight())
-    clock = time.monotonic_ns
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, 0))
-    listener.listen(16)
-    listener.setblocking(False)
-    poller = select.epoll()
-    poller.register(listener.fileno(), select.EPOLLIN)
-    clients: dict[int, _Client] = {}
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    tmp = port_file.with_suffix(".tmp")
-    tmp.write_text(str(listener.getsockname()[1]))
-    tmp.rename(port_file)
-    listen_fd = listener.fileno()
-
-    def close(fd: int) -> None:
-        client = clients.pop(fd)
-        with contextlib.suppress(OSError):
-            poller.unregister(fd)
-        client.sock.close()
-
-    def flush(fd: int, client: _Client, now_ns: int) -> None:
-        pending = client.out
-        try:
-            sent = client.sock.send(pending)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            close(fd)
-            return
-        if sent:
-            del pending[:sent]
-            client.last_sent_ns = now_ns
-        poller.modify(fd, select.EPOLLIN | select.EPOLLOUT if pending else select.EPOLLIN)
-        if not pending and client.conn.close_reason is not None:
-            close(fd)
-
-    try:
-        while True:
-            events = poller.poll(0.25)
-            now = clock()
-            for fd, mask in events:
-                if fd == listen_fd:
-                    sock, _ = listener.accept()
-                    sock.setblocking(False)
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    clients[sock.fileno()] = _Client(sock, core.connect(), now)
-                    poller.register(sock.fileno(), select.EPOLLIN)
-                    continue
-                client = clients.get(fd)
-                if client is None:
-                    continue
-                if mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
-                    try:
-                        data = client.sock.recv(RECV_SIZE)
-                    except BlockingIOError:
-                        data = None
-                    except OSError:
-                        data = b""
-                    if data == b"":
-                        close(fd)
-                        continue
-                    if data:
-                        client.out += client.conn.receive(data, now)
-                if client.out:
-                    flush(fd, client, now)
-                elif client.conn.close_reason is not None:
-                    close(fd)
-            for fd, client in list(clients.items()):
-                if not client.out and now - client.last_sent_ns >= HEARTBEAT_NS and client.conn.logged_in:
-                    client.out += core.heartbeat()
-                    flush(fd, client, now)
-    except _StopRequested:
-        pass
-    finally:
-        for fd in list(clients):
-            close(fd)
-        listener.close()
-        poller.close()
+    venueloop.serve(port_file, core.connect, host, ready=_quiet_gc)
     gc.enable()
     orns, times = core.order_reference_read_times()
     out.write_bytes(
@@ -243,6 +139,23 @@ def serve_fast(port_file: Path, out: Path, host: str) -> int:
         )
     )
     return 0
+
+
+def serve_fix(port_file: Path, out: Path, host: str, dialect: str, sender: str, targets: list[str]) -> int:
+    """Run the fast FIX venue until SIGTERM/SIGINT, then write the receive times (OrderID -> read ns)."""
+    venue = FastFixVenue(load_dialect(dialect), sender_comp_id=sender, targets=tuple(targets), clock=time.monotonic_ns)
+    venue.wall_offset_ns = time.time_ns() - time.monotonic_ns()
+    venueloop.serve(port_file, venue.connect, host, ready=_quiet_gc)
+    gc.enable()
+    ids, times = venue.order_id_read_times()
+    out.write_bytes(msgspec.msgpack.encode(ReceiveTimes(ids.tobytes(), times.tobytes(), venue.counters["new"], 0)))
+    return 0
+
+
+def _quiet_gc() -> None:
+    gc.collect()
+    gc.freeze()
+    gc.disable()
 
 
 def read_receive_times(path: str | Path) -> dict[int, int]:
@@ -262,11 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="write receive times here on SIGTERM")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
-        "--venue", choices=("fast", "full"), default="fast", help="fast answering venue or the full simulator"
+        "--venue",
+        choices=("fast", "full", "fix"),
+        default="fast",
+        help="fast OUCH venue (default), the full OUCH simulator, or the fast FIX venue",
     )
+    parser.add_argument("--dialect", default="broker-fix44", help="FIX venue: dialect")
+    parser.add_argument("--sender", default="BRKR", help="FIX venue: its SenderCompID")
+    parser.add_argument("--target", action="append", default=[], help="FIX venue: an initiator's CompID (repeat)")
     args = parser.parse_args(argv)
     if args.venue == "fast":
         return serve_fast(args.port_file, args.out, args.host)
+    if args.venue == "fix":
+        return serve_fix(args.port_file, args.out, args.host, args.dialect, args.sender, args.target)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(serve(args.port_file, args.out, args.host))
 

@@ -6,6 +6,9 @@
 * ``OuchWire``: OUCH 5.0 over SoupBinTCP straight to the simulator (no gateway): the floor. The
   same orders, encoded with the gateway's own OUCH codec (``venues.ouch.codec``) in the same
   layout the gateway's adapter sends.
+* ``FixWire``: FIX NewOrderSingles straight to the benchmark's FIX venue (the FIX floor), encoded
+  with the gateway's own FIX templates (``venues.fix.templates``) for the same dialect, account
+  and tags as the gateway's FIX venue sends.
 
 A wire encodes actions into an output buffer and turns received bytes into answers:
 ``feed`` writes the answer time, outcome and venue order id of each answered action into the
@@ -20,6 +23,7 @@ packets, which are read column-wise with numpy (one pass per run, not one Python
 from __future__ import annotations
 
 import socket
+import time
 from array import array
 from typing import Any, Final, Protocol
 
@@ -550,3 +554,163 @@ def _accepted_run(np_: Any, data: bytes, pos: int, count: int) -> int:
     if bool(good.all()):
         return count
     return int(np_.argmin(good))
+
+
+# --------------------------------------------------------------------------------------------------
+# FIX straight to the benchmark's FIX venue (the FIX floor)
+# --------------------------------------------------------------------------------------------------
+
+_FIX_END: Final = b"\x0110="
+_FIX_TRAILER: Final = 8
+"""``\\x0110=NNN\\x01``."""
+
+
+def _fix_field(message: bytes, tag: bytes) -> bytes:
+    at = message.find(b"\x01" + tag + b"=")
+    if at < 0:
+        return b""
+    start = at + len(tag) + 2
+    return message[start : message.find(b"\x01", start)]
+
+
+class FixWire:
+    """A FIX initiator that sends pre-encoded NewOrderSingles (the gateway's templates) and reads ExecutionReports.
+
+    Not a session: Logon with ResetSeqNumFlag, then the orders with MsgSeqNum 2, 3, ...; it sends
+    no heartbeats (HeartBtInt 60 outlasts any run's idle time) and ignores the venue's.
+    """
+
+    supports_reject = False
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        dialect: str = "broker-fix44",
+        sender_comp_id: str = "LOADGEN",
+        account: str = "ACC1",
+        strategy_id: str = "bench",
+        prefix: str = "B",
+    ) -> None:
+        from venues.fix.dialect import load_dialect  # noqa: PLC0415 - only the FIX floor needs it
+
+        self.host = host
+        self.port = port
+        self.dialect = load_dialect(dialect)
+        self.sender = sender_comp_id.encode()
+        self.target = self.dialect.target_comp_id.encode()
+        self.account = account
+        self.strategy_id = strategy_id
+        self.prefix = prefix.encode()
+        self.errors = 0
+        self.error_texts: list[str] = []
+        self._pending = b""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    def _stamp(self) -> bytes:
+        from venues.fix.codec import UtcTimestamps  # noqa: PLC0415
+
+        return UtcTimestamps().format(time.time_ns())
+
+    def connect(self) -> None:
+        """Connect, send Logon (MsgSeqNum 1, ResetSeqNumFlag), wait for the venue's Logon (blocking)."""
+        from venues.fix.codec import build_message  # noqa: PLC0415
+
+        sock = self.sock
+        sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        sock.connect((self.host, self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        logon = build_message(
+            self.dialect.begin_bytes,
+            b"A",
+            sender=self.sender,
+            target=self.target,
+            seq=1,
+            sending_time=self._stamp(),
+            body_fields=[(b"98", b"0"), (b"108", b"60"), (b"141", b"Y")],
+        )
+        sock.sendall(logon)
+        buffer = b""
+        while _FIX_END not in buffer:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the FIX venue closed the connection during logon")
+            buffer += data
+        if _fix_field(buffer, b"35") != b"A":
+            raise ConnectionError(f"the FIX venue refused the logon: {buffer[:200]!r}")
+        sock.setblocking(False)
+
+    def preencode(self, kinds: array[int]) -> tuple[bytes, array[int]] | None:
+        """Encode every NewOrderSingle up front (MsgSeqNum 2 + index), as the gateway's FIX venue would."""
+        from model.order import Order  # noqa: PLC0415
+        from venues.fix.templates import OrderTemplates  # noqa: PLC0415
+
+        if not all_new(kinds):
+            return None
+        templates = OrderTemplates(self.dialect, self.sender.decode(), self.target.decode())
+        stamp = self._stamp()
+        chunks = []
+        offsets = array("q", [0])
+        total = 0
+        for index in range(len(kinds)):
+            order = Order(
+                index,
+                self.strategy_id,
+                str(index),
+                self.account,
+                "FIXV",
+                SYMBOL,
+                _SIDES[side_of(index)],
+                QTY,
+                price_of(index),
+                TimeInForce.DAY,
+                OrderType.LIMIT,
+                leaves_qty=QTY,
+            )
+            raw = templates.new_order(2 + index, stamp, self.prefix + b"%d" % index, order)
+            chunks.append(raw)
+            total += len(raw)
+            offsets.append(total)
+        return b"".join(chunks), offsets
+
+    def encode(self, out: bytearray, index: int, action: int, target: int, sent_ns: int) -> None:
+        """Refuse: the FIX floor sends pre-encoded new orders only (its paths run ping-pong)."""
+        del out, index, target, sent_ns
+        raise ValueError(f"the FIX floor carries new orders only, not action {action}")
+
+    def feed(self, data: bytes, now_ns: int, results: Results) -> int:
+        """Record the first ExecutionReport of each order (New -> accepted, Rejected -> rejected)."""
+        if self._pending:
+            data = self._pending + data
+        done = results.done
+        outcome = results.outcome
+        cut = len(self.prefix)
+        completed = 0
+        pos = 0
+        while True:
+            end = data.find(_FIX_END, pos)
+            if end < 0 or end + _FIX_TRAILER > len(data):
+                break
+            message = data[pos : end + _FIX_TRAILER]
+            pos = end + _FIX_TRAILER
+            if b"\x0135=8\x01" not in message:
+                continue
+            cl_ord_id = _fix_field(message, b"11")
+            if not cl_ord_id[cut:].isdigit():
+                self.errors += 1
+                continue
+            index = int(cl_ord_id[cut:])
+            if 0 <= index < len(done) and not done[index]:
+                done[index] = now_ns
+                outcome[index] = REJECTED if _fix_field(message, b"150") == b"8" else ACCEPTED
+                order_id = _fix_field(message, b"37")
+                if order_id.isdigit():
+                    results.venue_id[index] = int(order_id)
+                completed += 1
+        self._pending = data[pos:]
+        return completed
+
+    def heartbeat(self) -> bytes:
+        """Return nothing (see the class docstring)."""
+        return b""

@@ -26,6 +26,7 @@ DEFAULT_PATHS = (
     "relay-spin",
     "gw-kernel",
     "gw-spin",
+    "fix-floor",
     "fix-quickfix",
     "fix-gw-kernel",
     "fix-gw-spin",
@@ -90,6 +91,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PRIO",
         help="the gateway's spin.sched_fifo_priority (with --spin-us -1 the kernel's RT throttling then stalls it)",
     )
+    parser.add_argument(
+        "--ouch-venue",
+        choices=("fast", "full"),
+        default="fast",
+        help="OUCH venue: the fast bench venue (default) or the full simulator (gateway sim ouch; ~48,000 orders/s)",
+    )
+    parser.add_argument(
+        "--fix-venue",
+        choices=("fast", "quickfix"),
+        default="fast",
+        help="FIX venue: our FIX session as acceptor (default) or the QuickFIX acceptor (gateway sim fix)",
+    )
+    parser.add_argument(
+        "--counters",
+        choices=("on", "off"),
+        default=None,
+        help="counting runs: Python calls and system calls per order per gateway path (default on; off with --smoke)",
+    )
+    parser.add_argument(
+        "--count-orders",
+        default="2000,6000",
+        metavar="N1,N2",
+        help="ping-pong sizes of the two counting runs (default 2000,6000; per order = difference / (N2 - N1))",
+    )
+    parser.add_argument(
+        "--hotpath",
+        choices=("on", "off"),
+        default=None,
+        help="run benchmarks/bench_hotpath.py as part of the bench (default on; off with --smoke)",
+    )
     parser.add_argument("--out", default="", help="directory for report.json, .hgrm files and percentiles.png")
     parser.add_argument("--keep-runs", action="store_true", help="keep each run's logs, configs and journals")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
@@ -114,6 +145,16 @@ def run(args: argparse.Namespace) -> int:
         print("gateway bench: --repeat must be >= 1 and --scale > 0", file=sys.stderr)
         return EXIT_USAGE
     scale = SMOKE_SCALE * args.scale if args.smoke else args.scale
+    try:
+        small, large = (int(n) for n in args.count_orders.split(","))
+    except ValueError:
+        print("gateway bench: --count-orders takes two numbers, N1,N2", file=sys.stderr)
+        return EXIT_USAGE
+    if not 0 < small < large:
+        print("gateway bench: --count-orders needs 0 < N1 < N2", file=sys.stderr)
+        return EXIT_USAGE
+    counters = (args.counters or ("off" if args.smoke else "on")) == "on"
+    hotpath = (args.hotpath or ("off" if args.smoke else "on")) == "on"
     scenarios = tuple(known[n] if scale == 1.0 else known[n].scaled(scale) for n in wanted)
     options = BenchOptions(
         scenarios=scenarios,
@@ -128,6 +169,12 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         plot=not (args.no_plot or args.smoke),
         keep_runs=args.keep_runs,
+        ouch_venue=args.ouch_venue,
+        fix_venue=args.fix_venue,
+        counters=counters,
+        count_orders=(small, large),
+        hotpath=hotpath,
+        hotpath_orders=max(int(30_000 * scale), 2_000),
         command="gateway " + shlex.join(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else ["bench"]),
     )
     log = (lambda line: print(line, file=sys.stderr)) if args.json or args.markdown else print

@@ -150,8 +150,9 @@ class FastFixConnection:
             venue.marks.extend((first, venue.next_order_id, now_ns))
         return self._take()
 
-    def poll(self, now_ns: int) -> tuple[bytes, int]:
+    def poll(self, now_ns: int, idle_ns: int = 0) -> tuple[bytes, int]:
         """Run the session's timers; return (bytes to write, ns until the next poll)."""
+        del idle_ns  # the session keeps its own heartbeat clock
         if self.session is None:
             return b"", 1_000_000_000
         wait = self.session.poll(now_ns)

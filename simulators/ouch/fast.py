@@ -69,6 +69,8 @@ STORED_ENTER: Final = struct.Struct(">cIcI8sQccccc14sH")
 """An open order as the core keeps it: the Enter Order layout without appendage (47 bytes)."""
 NUMPY_MIN_RUN: Final = 8
 """Runs shorter than this are answered packet by packet (numpy's per-call cost is ~1 us)."""
+HEARTBEAT_NS: Final = 1_000_000_000
+"""A Server Heartbeat goes out after this long without output (SoupBinTCP: every second)."""
 _ORDER_STATE_LIVE: Final = b"L"
 _CANCEL_REASON_USER: Final = b"U"
 _HEADER: Final = (0x00, 0x41, ord("S"), ord("A"))
@@ -112,10 +114,6 @@ class FastOuchCore:
     def connect(self) -> FastConnection:
         """Return the state of a new client connection."""
         return FastConnection(self)
-
-    def heartbeat(self) -> bytes:
-        """Return a Server Heartbeat packet (the transport sends one after a second without output)."""
-        return SERVER_HEARTBEAT_PACKET
 
     # ---- answers ----------------------------------------------------------------------------
 
@@ -275,6 +273,15 @@ class FastConnection:
         self.logged_in = False
         self.close_reason: str | None = None
         self._pending = b""
+
+    def poll(self, now_ns: int, idle_ns: int) -> tuple[bytes, int]:
+        """Return (a Server Heartbeat after a second without output, ns until the next check)."""
+        del now_ns
+        if not self.logged_in or self.close_reason is not None:
+            return b"", HEARTBEAT_NS
+        if idle_ns >= HEARTBEAT_NS:
+            return SERVER_HEARTBEAT_PACKET, HEARTBEAT_NS
+        return b"", HEARTBEAT_NS - idle_ns
 
     def receive(self, data: bytes, now_ns: int) -> bytearray:
         """Consume client bytes; return every answer they call for (possibly empty)."""
