@@ -10,7 +10,7 @@ from model.venue_events import VenueAccepted, VenueCanceled, VenueCancelRejected
 from simulators.fix.fast_venue import FastFixConnection, FastFixVenue
 from simulators.fix.sim_book import SimBook
 from venues.fix.adapter import FixVenue
-from venues.fix.codec import FixMessage
+from venues.fix.codec import FixMessage, build_message
 from venues.fix.config import FixVenueConfig, StoreKind, session_config
 from venues.fix.dialect import load_dialect
 from venues.fix.fields import MsgType
@@ -178,3 +178,44 @@ def test_marks_when_orders_then_order_ids_join_to_read_times() -> None:
     ids, times = pair.venue.order_id_read_times()
     assert list(ids) == [100_000_001, 100_000_002, 100_000_003]
     assert list(times) == [pair.clock.now - 2_000, pair.clock.now - 1_000, pair.clock.now]
+
+
+def test_fix_floor_wire_when_preencoded_then_gateway_bytes_and_reports_recorded() -> None:
+    from array import array
+
+    from benchmarks.harness.wires import ACCEPTED, FixWire, Results
+
+    wire = FixWire("127.0.0.1", 1, sender_comp_id="LOADGEN")
+    data, offsets = wire.preencode(array("b", bytes(3))) or (b"", array("q"))
+    messages = decode_all(data)
+    assert [m.seq for m in messages] == [2, 3, 4] and len(offsets) == 4 and offsets[-1] == len(data)
+    first = messages[0]
+    assert first.msg_type == MsgType.NEW_ORDER_SINGLE
+    assert (first.get(b"11"), first.get(b"1"), first.get(b"9102"), first.get(b"49")) == (
+        b"B0",
+        b"BRK-0001",
+        b"bench",
+        b"LOADGEN",
+    )
+    assert wire.preencode(array("b", [0, 1])) is None  # a cancel: not a floor plan
+    dialect = load_dialect("broker-fix44")
+    clock = FakeClock()
+    venue = FastFixVenue(dialect, sender_comp_id="BRKR", targets=("LOADGEN",), clock=clock)
+    connection = venue.connect()
+    logon = build_message(
+        b"FIX.4.4",
+        b"A",
+        sender=b"LOADGEN",
+        target=b"BRKR",
+        seq=1,
+        sending_time=b"20240102-10:00:00.000",
+        body_fields=[(b"98", b"0"), (b"108", b"60"), (b"141", b"Y")],
+    )
+    assert decode_all(connection.receive(logon, clock()))[0].msg_type == MsgType.LOGON
+    reports = connection.receive(data, clock())
+    results = Results(3)
+    cut = len(reports) // 2 + 3
+    assert wire.feed(reports[:cut], 5, results) + wire.feed(reports[cut:], 6, results) == 3
+    assert list(results.outcome) == [ACCEPTED] * 3
+    assert list(results.venue_id) == [100_000_001, 100_000_002, 100_000_003]
+    wire.sock.close()
