@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 import msgspec
 
@@ -124,6 +125,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", default="", help="directory for report.json, .hgrm files and percentiles.png")
     parser.add_argument("--keep-runs", action="store_true", help="keep each run's logs, configs and journals")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    parser.add_argument(
+        "--doc",
+        default="",
+        metavar="PATH",
+        help="write the Markdown report into PATH's generated section (docs/performance.md: make bench-doc)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables (as docs/performance.md)")
     parser.set_defaults(func=run)
@@ -132,9 +139,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the report; exit 1 if any order was lost or a run failed."""
     from benchmarks.harness.plan import scenarios_by_name  # noqa: PLC0415 - gateway run never loads the harness
-    from benchmarks.harness.report import render_markdown, render_text  # noqa: PLC0415
+    from benchmarks.harness.report import render_markdown, render_text, splice  # noqa: PLC0415
     from benchmarks.harness.suite import BenchOptions, run_suite  # noqa: PLC0415
 
+    doc = Path(args.doc) if args.doc else None
+    if doc is not None:
+        try:
+            splice(doc.read_text(), "")
+        except (OSError, ValueError) as exc:
+            print(f"gateway bench: --doc {doc}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     known = scenarios_by_name()
     wanted = [n.strip() for n in args.scenarios.split(",") if n.strip()] or list(known)
     unknown = [n for n in wanted if n not in known]
@@ -186,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, OSError) as exc:
         print(f"gateway bench: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if doc is not None:
+        doc.write_text(splice(doc.read_text(), render_markdown(report)))
     if args.json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
     elif args.markdown:

@@ -160,3 +160,16 @@ def test_render_when_summary_then_targets_and_ratio_rows_in_markdown_and_text() 
     assert "Note: strace not installed" in markdown
     text = render_text(report)
     assert "(fix-gw-spin - fix-floor) / (fix-quickfix - fix-floor)" in text and "**" not in text
+
+
+def test_splice_when_markers_then_only_the_generated_section_is_replaced() -> None:
+    import pytest
+
+    from benchmarks.harness.report import DOC_BEGIN, DOC_END, splice
+
+    doc = f"# Title\n\nprose\n\n{DOC_BEGIN}\n\nold tables\n\n{DOC_END}\n\nmore prose\n"
+    once = splice(doc, "new tables\n")
+    assert once == f"# Title\n\nprose\n\n{DOC_BEGIN}\n\nnew tables\n\n{DOC_END}\n\nmore prose\n"
+    assert splice(once, "new tables") == once
+    with pytest.raises(ValueError, match="no generated section"):
+        splice("# no markers\n", "x")
