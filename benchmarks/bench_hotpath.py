@@ -54,6 +54,8 @@ from model.order import Order
 from model.venue_events import VenueAccepted, VenueEvent
 from risk.engine import RiskEngine
 from simulators.fix.fast_venue import FastFixVenue
+from venues.fix.adapter import FixVenue
+from venues.fix.codec import FrameDecoder
 from venues.fix.config import FixVenueConfig, build_fix_venue
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message
@@ -253,8 +255,42 @@ def run_fix(orders: int, workdir: Path) -> dict[str, dict[str, float]]:
         both.append(a + b)
     accepted = sum(1 for e in events if isinstance(e, VenueAccepted))
     assert accepted == orders, (accepted, orders)
-    adapter.session.store.close()
-    return {"fix_round_trip": _summary(both), "fix_new_order": _summary(out), "fix_report": _summary(ins)}
+    # the same pieces on their own, same process, right after: where the round trip goes
+    store = adapter.session.store
+    templates = adapter.templates
+    sample = order(1)
+    stamp = adapter.session.sending_time(clock())
+    report = connection.receive(_nos(adapter, sample), clock())
+    parts: dict[str, list[int]] = {"encode": [], "store_sent": [], "decode": [], "store_target": []}
+    seq = store.next_sender_seq
+    target = store.next_target_seq
+    for _ in range(min(orders, 5_000)):
+        t0 = perf()
+        raw = templates.new_order(seq, stamp, b"B1", sample)
+        t1 = perf()
+        store.save_sent(seq, raw)
+        t2 = perf()
+        FrameDecoder().feed(report)
+        t3 = perf()
+        store.set_next_target_seq(target)
+        t4 = perf()
+        seq += 1
+        target += 1
+        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[key].append(value)
+    store.close()
+    return {
+        "fix_round_trip": _summary(both),
+        "fix_new_order": _summary(out),
+        "fix_report": _summary(ins),
+        "fix_parts_median_us": {key: statistics.median(values) / 1000 for key, values in parts.items()},
+    }
+
+
+def _nos(adapter: FixVenue, order: Order) -> bytes:
+    """Return a NewOrderSingle for ``order`` as the adapter would send it next (for producing one report)."""
+    session = adapter.session
+    return adapter.templates.new_order(session.next_sender_seq, session.sending_time(time.monotonic_ns()), b"B1", order)
 
 
 def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dict[str, object]:
@@ -363,6 +399,9 @@ def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dic
         for g, p in pauses.items()
     )
     print(f"{'automatic garbage collections':<40} {collections}")
+    parts = result["fix_parts_median_us"]
+    assert isinstance(parts, dict)
+    print("FIX pieces, median us: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
     if profiler:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(30)

@@ -377,6 +377,16 @@ def _ratio_target(
     return Target(name, ratio <= limit, detail + (f"; {evidence}" if evidence else ""))
 
 
+def _pieces_text(pieces: dict[str, float]) -> str:
+    if not pieces:
+        return ""
+    store = float(pieces.get("store_sent", 0.0)) + float(pieces.get("store_target", 0.0))
+    return (
+        f"; on their own: template encode {float(pieces.get('encode', 0.0)):.1f}, frame decode "
+        f"{float(pieces.get('decode', 0.0)):.1f}, the two store writes {store:.1f} us"
+    )
+
+
 def evaluate_targets(
     results: list[ScenarioResult],
     runs: list[RunData],
@@ -483,7 +493,8 @@ def evaluate_targets(
                 f"in-process FIX order round trip (bench_hotpath) median <= {TARGET_FIX_HOTPATH_US:g} us",
                 float(fix_rt["median"]) <= TARGET_FIX_HOTPATH_US,
                 f"median {float(fix_rt['median']):.1f} us (NewOrderSingle out {float(out.get('median', 0)):.1f}, "
-                f"ExecutionReport in {float(back.get('median', 0)):.1f}); p99 {float(fix_rt['p99']):.1f} us",
+                f"ExecutionReport in {float(back.get('median', 0)):.1f}); p99 {float(fix_rt['p99']):.1f} us"
+                + _pieces_text((hotpath or {}).get("fix_parts_median_us") or {}),
             )
         )
     else:
@@ -649,6 +660,10 @@ def hotpath_table(report: Report) -> Table:
         st = hot.get(key)
         if st:
             rows.append([label, *(f"{float(st[k]):,.2f}" for k in ("median", "p90", "p99", "p99.9", "max"))])
+    pieces = hot.get("fix_parts_median_us") or {}
+    if pieces:
+        text = ", ".join(f"{k} {float(v):.2f}" for k, v in pieces.items())
+        rows.append([f"  FIX pieces on their own (median): {text}", ""])
     if hot.get("batched_order_path_us"):
         per = float(hot["batched_order_path_us"])
         rows.append(
