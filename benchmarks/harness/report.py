@@ -423,16 +423,32 @@ def evaluate_targets(
         drop, most = drop_point(rate_list, path)
         where = "kept up with every offered rate" if drop is None else f"first fell behind at an offered {drop:,}/s"
         counts = _counter_text(by_counter, path)
+        both = float((hotpath or {}).get("batched_both_us") or 0.0)
+        one_core = (
+            f"; in one process, batched, both directions cost {both:.1f} us per order = {1e6 / both:,.0f} orders/s "
+            "on one core (bench_hotpath)"
+            if both
+            else ""
+        )
         targets.append(
             Target(
                 f"{path}: answers an offered {TARGET_GATEWAY_RATE:,} orders/s, zero loss",
                 at100.keeps_up,
                 f"answered {at100.answered:,.0f}/s, lost {at100.lost}; {where}; best {most:,.0f} answered/s"
-                + (f"; {counts}" if counts else ""),
+                + (f"; {counts}" if counts else "")
+                + one_core,
             )
         )
     # ---- OUCH ping-pong against the do-nothing relay
     pingpong = by_name.get("pingpong")
+    order_path = (hotpath or {}).get("order_path") or {}
+    ack_path = (hotpath or {}).get("ack_path") or {}
+    in_process = (
+        f"in one process the order costs {float(order_path['median']):.1f} + {float(ack_path['median']):.1f} us "
+        "(order + ack path medians, bench_hotpath)"
+        if order_path and ack_path
+        else ""
+    )
     evidence = "; ".join(
         part
         for part in (
@@ -442,6 +458,7 @@ def evaluate_targets(
             f"venue_to_strategy {_stage(pingpong, 'gw-spin', 'venue_to_strategy')} us"
             if pingpong is not None and "gw-spin" in pingpong.paths
             else "",
+            in_process,
         )
         if part
     )
@@ -459,9 +476,15 @@ def evaluate_targets(
             )
         )
     # ---- FIX against quickfix-python, both over the FIX floor
+    hop = _added(pingpong, "relay-spin", FLOOR, "p50")
+    hop_tail = _added(pingpong, "relay-spin", FLOOR, "p99.9")
     fix_evidence = "; ".join(
         part
         for part in (
+            f"one extra do-nothing Python hop (relay-spin - floor, this run) adds {hop:.1f} us at p50, "
+            f"{hop_tail:.1f} us at p99.9"
+            if hop is not None and hop_tail is not None
+            else "",
             f"fix-gw-spin {_counter_text(by_counter, 'fix-gw-spin')}" if "fix-gw-spin" in by_counter else "",
             f"stages p50 ingress_to_wire {_stage(pingpong, 'fix-gw-spin', 'ingress_to_wire')} us, "
             f"venue_to_strategy {_stage(pingpong, 'fix-gw-spin', 'venue_to_strategy')} us"
@@ -692,7 +715,11 @@ def _md_table(title: str, table: Table, extra: list[list[str]] | None = None) ->
     rows = rows + (extra or [])
     if not rows:
         return []
-    out = [title, "", _md_row(head), _md_row(["---"] + ["---:"] * (len(head) - 1))]
+    numeric = [
+        all(not cell or cell[:1].isdigit() or cell[:1] == "-" or cell in ("n/a", "yes", "**no**") for cell in column)
+        for column in zip(*[row + [""] * (len(head) - len(row)) for row in rows], strict=True)
+    ]
+    out = [title, "", _md_row(head), _md_row(["---:" if n and k else "---" for k, n in enumerate(numeric)])]
     out += [_md_row(row + [""] * (len(head) - len(row))) for row in rows]
     return [*out, ""]
 
