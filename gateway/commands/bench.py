@@ -139,13 +139,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the report; exit 1 if any order was lost or a run failed."""
     from benchmarks.harness.plan import scenarios_by_name  # noqa: PLC0415 - gateway run never loads the harness
-    from benchmarks.harness.report import render_markdown, render_text, splice  # noqa: PLC0415
+    from benchmarks.harness.report import DOC_PARTS, render_markdown, render_text, splice  # noqa: PLC0415
     from benchmarks.harness.suite import BenchOptions, run_suite  # noqa: PLC0415
 
     doc = Path(args.doc) if args.doc else None
     if doc is not None:
         try:
-            splice(doc.read_text(), "")
+            splice(doc.read_text(), dict.fromkeys(DOC_PARTS, ""))
         except (OSError, ValueError) as exc:
             print(f"gateway bench: --doc {doc}: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -189,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
         count_orders=(small, large),
         hotpath=hotpath,
         hotpath_orders=max(int(30_000 * scale), 2_000),
-        command="gateway " + shlex.join(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else ["bench"]),
+        command=shlex.join(
+            ["gateway", "bench", *(sys.argv[2:] if len(sys.argv) > 1 and sys.argv[1] == "bench" else [])]
+        ),
     )
     log = (lambda line: print(line, file=sys.stderr)) if args.json or args.markdown else print
     try:
@@ -201,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gateway bench: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if doc is not None:
-        doc.write_text(splice(doc.read_text(), render_markdown(report)))
+        doc.write_text(splice(doc.read_text(), {part: render_markdown(report, part) for part in DOC_PARTS}))
     if args.json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
     elif args.markdown:

@@ -165,11 +165,12 @@ def test_render_when_summary_then_targets_and_ratio_rows_in_markdown_and_text() 
 def test_splice_when_markers_then_only_the_generated_section_is_replaced() -> None:
     import pytest
 
-    from benchmarks.harness.report import DOC_BEGIN, DOC_END, splice
+    from benchmarks.harness.report import doc_markers, splice
 
-    doc = f"# Title\n\nprose\n\n{DOC_BEGIN}\n\nold tables\n\n{DOC_END}\n\nmore prose\n"
-    once = splice(doc, "new tables\n")
-    assert once == f"# Title\n\nprose\n\n{DOC_BEGIN}\n\nnew tables\n\n{DOC_END}\n\nmore prose\n"
-    assert splice(once, "new tables") == once
-    with pytest.raises(ValueError, match="no generated section"):
-        splice("# no markers\n", "x")
+    (b1, e1), (b2, e2) = doc_markers("summary"), doc_markers("tables")
+    doc = f"# Title\n\n{b1}\n\nold summary\n\n{e1}\n\nprose\n\n{b2}\nold\n{e2}\n"
+    once = splice(doc, {"summary": "new summary\n", "tables": "new tables"})
+    assert once == f"# Title\n\n{b1}\n\nnew summary\n\n{e1}\n\nprose\n\n{b2}\n\nnew tables\n\n{e2}\n"
+    assert splice(once, {"summary": "new summary", "tables": "new tables"}) == once
+    with pytest.raises(ValueError, match="no generated region 'tables'"):
+        splice(f"{b1}\n{e1}\n", {"summary": "x", "tables": "y"})
