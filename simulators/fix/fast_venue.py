@@ -146,6 +146,7 @@ class FastFixConnection:
         venue = self.venue
         first = venue.next_order_id
         session.data_received(data, now_ns)
+        session.commit_inbound()  # nothing of ours to make durable first: the reports are already in the outbox
         if venue.next_order_id != first:
             venue.marks.extend((first, venue.next_order_id, now_ns))
         return self._take()
