@@ -5,14 +5,16 @@ Run by the harness as ``python -m benchmarks.harness.loadgen SPEC.json``; writes
 
 Timing, all CLOCK_MONOTONIC ns:
 
-* ``sent``: taken right before the action is encoded; open-loop actions that are due together are
-  encoded and written in chunks of at most ``CHUNK`` actions, each chunk stamped afresh;
+* ``sent``: plans of new orders only (``Wire.preencode``: ping-pong, rates, bursts) are encoded
+  before the run; every action due at a wake-up goes out as one slice of that buffer in one
+  ``send``, all stamped right before it. Other plans (``mixed``) stamp each action right before it
+  is encoded, in chunks of at most ``CHUNK`` actions, each chunk stamped afresh;
 * ``intended``: the plan's schedule (``phase start + offset``); in ping-pong it equals ``sent``;
 * ``done``: taken right after the ``recv`` that returned the answer, before decoding it.
 
 The generator never spins: between sends it sleeps in ``select`` with a microsecond timeout (timer
-slack lowered to 1 ns, Linux), so it shares a core with the simulator without starving it and
-wakes at the next intended send time or as soon as an answer arrives.
+slack lowered to 1 ns, Linux), so it shares a core with the venue without starving it and wakes at
+the next intended send time, as soon as an answer arrives, or when a full socket has room again.
 
 Phases: warm-up actions first (same pacing), then - once every warm-up action is answered and,
 through the gateway, its latency rings are reset over the admin socket - the measured actions.

@@ -1,19 +1,23 @@
-"""Run scenarios side by side: the floor, the gateway without spin, the gateway with spin (and FIX when present).
+"""Run scenarios side by side: the floors, the do-nothing relay, the gateway without and with spin, OUCH and FIX.
 
 One run = one scenario on one path, on fresh processes, so no run inherits another's state:
 
-1. the OUCH simulator (``benchmarks.harness.simproc``), pinned with the load generator;
+1. the venue (``benchmarks.harness.simproc``: the fast OUCH or FIX bench venue), pinned with the load
+   generator;
 2. for gateway paths, the gateway with a generated config, started exactly as ops start it
    (``python -m gateway run --config ...``: ops runtime, spin settings, GC policy, journal);
 3. the load generator (``benchmarks.harness.loadgen``): warm-up, gateway latency rings reset, measured phase;
 4. the gateway's ``status`` over the admin socket (stage breakdown, GC counters), then SIGTERM;
-5. SIGTERM to the simulator, which writes its receive times for the one-way join.
+5. SIGTERM to the venue, which writes its receive times for the one-way join.
+
+Counting runs (``run_counting``) repeat ping-pong with the gateway or relay under cProfile and strace
+for the per-order counters (``benchmarks.harness.counters``).
 
 Paths alternate within each scenario (floor, kernel, spin, floor, ...) so slow drift on this shared
 machine spreads over all of them; comparisons are only ever made within one ``gateway bench`` run.
 
 Pinning (``pin=True``, 2 CPUs): the gateway alone on the second CPU (its ``spin.cpu``), the load
-generator and the simulator together on the first, for every path, the floor included: the outside
+generator and the venue together on the first, for every path, the floor included: the outside
 world (strategies and exchange) shares one core, the gateway gets the dedicated core it gets in
 production. With 3+ CPUs each process gets its own.
 """
