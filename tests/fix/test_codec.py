@@ -375,7 +375,7 @@ def test_feed_when_valid_stream_chunked_arbitrarily_then_same_messages(count: in
 
 
 def _reference_fields(body: bytes) -> dict[bytes, bytes] | None:
-    """The field-by-field split (``parse_fields``'s careful path): None at the first broken field."""
+    """The fields of a body by the rules (<digits>=<non-empty value>, last repeat wins); None if one is broken."""
     fields: dict[bytes, bytes] = {}
     for part in body[:-1].split(b"\x01"):
         tag, eq, value = part.partition(b"=")
@@ -393,7 +393,7 @@ _FIELD_VALUES = st.binary(min_size=0, max_size=6).map(lambda b: b.replace(b"\x01
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(_FIELD_TAGS, _FIELD_VALUES), max_size=8))
-def test_parse_fields_when_any_body_then_same_fields_or_error_as_field_by_field(
+def test_feed_when_any_body_then_fields_by_the_rules_or_garbled_field(
     extra: list[tuple[bytes, bytes]],
 ) -> None:
     body = b"35=8\x0149=V\x0156=G\x0134=7\x01" + b"".join(tag + b"=" + value + b"\x01" for tag, value in extra)

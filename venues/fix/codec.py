@@ -40,8 +40,6 @@ _ADLER_ANY: Final = 256  # 256 * 255 + 1 < 65521
 _ADLER_ASCII: Final = 515  # 515 * 127 + 1 < 65521
 _BEGIN_MARK: Final = b"8=FIX"
 _BEGIN_STRING_RE: Final = re.compile(rb"FIXT?\.\d\.\d\Z")
-_PLAIN_BODY: Final = re.compile(rb"(?:[0-9]+=[^\x01=]+\x01)+")
-"""A message body whose fields are all ``<digits>=<value>``, no value holding ``=`` (``parse_fields`` fast path)."""
 
 
 def checksum_prefix(data: bytes, end: int) -> int:
@@ -238,26 +236,17 @@ def printable(raw: bytes) -> bytes:
 
 
 def parse_fields(raw: bytes, body_start: int, body_end: int) -> FixMessage | DecodeError:
-    """Split the body of a framed message into fields and read MsgType and MsgSeqNum.
-
-    A body whose every field is ``<digits>=<value>`` with no ``=`` inside a value (what order
-    traffic looks like) is split by C calls only: one regular-expression check, one replace, one
-    split; anything else goes field by field, which also finds the first broken field.
-    """
-    body = raw[body_start:body_end]
-    if _PLAIN_BODY.fullmatch(body) is not None:
-        flat = iter(body[:-1].replace(b"=", b"\x01").split(b"\x01"))
-        fields = dict(zip(flat, flat, strict=True))
-    else:
-        fields = {}
-        for part in body[:-1].split(b"\x01"):
-            tag, eq, value = part.partition(b"=")
-            if not eq or not tag.isdigit() or not value:
-                return _garbled_field(raw, fields, part, tag, eq)
-            fields[tag] = value
+    """Split the body of a framed message into fields and read MsgType and MsgSeqNum."""
+    parts = raw[body_start : body_end - 1].split(b"\x01")
+    fields: dict[bytes, bytes] = {}
+    for part in parts:
+        tag, eq, value = part.partition(b"=")
+        if not eq or not tag.isdigit() or not value:
+            return _garbled_field(raw, fields, part, tag, eq)
+        fields[tag] = value
     fields[f.BEGIN_STRING] = raw[2 : raw.index(b"\x01")]
     msg_type = fields.get(f.MSG_TYPE)
-    if msg_type is None or not body.startswith(b"35="):
+    if msg_type is None or not parts[0].startswith(b"35="):
         return DecodeError(DecodeErrorKind.BAD_HEADER, "MsgType (35) is not the third field", raw)
     seq_bytes = fields.get(f.MSG_SEQ_NUM, b"")
     if not seq_bytes.isdigit():
