@@ -239,7 +239,7 @@ def build_report(
                     if values:
                         target = out_dir / "hgrm" / f"{scenario.name}.{path.name}.{name}.hgrm"
                         write_hgrm(histogram(values), target)
-                        files[f"{scenario.name}.{path.name}.{name}"] = str(target)
+                        files[f"{scenario.name}.{path.name}.{name}"] = str(target.relative_to(out_dir))
         added: dict[str, dict[str, list[dict[str, float | str]]]] = {}
         for path in paths:
             base = summaries.get(path.baseline) if path.baseline else None
@@ -266,7 +266,7 @@ def build_report(
     if plot and out_dir is not None and series_for_plot:
         png = plot_percentiles(series_for_plot, out_dir / "percentiles.png", {s.name: s.corrected for s in scenarios})
         if png is not None:
-            files["plot"] = str(png)
+            files["plot"] = str(png.relative_to(out_dir))
     rates = rate_rows(results, scenarios)
     counted = counters or []
     return Report(

@@ -106,7 +106,9 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
     )
     started = dt.datetime.now(dt.UTC)
     machine = machine_info()
-    out_dir = Path(options.out_dir) if options.out_dir else Path(tempfile.mkdtemp(prefix="gwbench-", dir="/tmp"))
+    out_dir = (
+        Path(options.out_dir).resolve() if options.out_dir else Path(tempfile.mkdtemp(prefix="gwbench-", dir="/tmp"))
+    )
     runs_dir = out_dir / "runs"
     log(f"gateway bench: {len(options.scenarios)} scenarios x {len(paths)} paths x {options.repeat}; {cpus.describe()}")
     runs: list[RunData] = []
@@ -142,6 +144,8 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
     finally:
         if not options.out_dir:
             shutil.rmtree(out_dir, ignore_errors=True)
+        elif not options.keep_runs and runs_dir.is_dir() and not any(runs_dir.iterdir()):
+            runs_dir.rmdir()
     if options.out_dir:
         (out_dir / "report.json").write_bytes(msgspec.json.format(msgspec.json.encode(report)))
     return report

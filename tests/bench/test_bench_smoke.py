@@ -27,12 +27,13 @@ def test_bench_when_smoke_then_every_path_completes_with_zero_loss_and_writes_fi
             "--paths",
             "floor,gw-kernel,gw-spin",
             "--out",
-            str(tmp_path),
+            "out",  # relative: the generated gateway configs must still find their files
         ],
         capture_output=True,
         text=True,
         timeout=110,
         check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
@@ -55,8 +56,10 @@ def test_bench_when_smoke_then_every_path_completes_with_zero_loss_and_writes_fi
     assert stages["venue_to_strategy"]["count"] > 0
     zero_gc = next(t for t in report["targets"] if t["name"].startswith("zero full garbage"))
     assert zero_gc["met"] is True
-    assert (tmp_path / "report.json").exists()
-    assert (tmp_path / "hgrm" / "pingpong.gw-spin.round_trip.hgrm").exists()
+    assert (tmp_path / "out" / "report.json").exists()
+    assert (tmp_path / "out" / "hgrm" / "pingpong.gw-spin.round_trip.hgrm").exists()
+    assert report["files"]["pingpong.gw-spin.round_trip"] == "hgrm/pingpong.gw-spin.round_trip.hgrm"
+    assert not (tmp_path / "out" / "runs").exists()
 
 
 @pytest.mark.slow
