@@ -449,32 +449,38 @@ def evaluate_targets(
         if order_path and ack_path
         else ""
     )
-    evidence = "; ".join(
-        part
-        for part in (
-            f"gw-spin {_counter_text(by_counter, 'gw-spin')}" if "gw-spin" in by_counter else "",
-            f"relay-spin {_counter_text(by_counter, 'relay-spin')}" if "relay-spin" in by_counter else "",
-            f"stages p50 ingress_to_wire {_stage(pingpong, 'gw-spin', 'ingress_to_wire')} us, "
-            f"venue_to_strategy {_stage(pingpong, 'gw-spin', 'venue_to_strategy')} us"
-            if pingpong is not None and "gw-spin" in pingpong.paths
-            else "",
-            in_process,
-        )
-        if part
-    )
-    for key, limit in (("p50", TARGET_RELAY_RATIO_P50), ("p99.9", TARGET_RELAY_RATIO_P999)):
-        targets.append(
-            _ratio_target(
-                f"OUCH ping-pong: gw-spin added round trip <= {limit:g}x relay-spin's at {key}",
-                pingpong,
-                "gw-spin",
-                "relay-spin",
-                FLOOR,
-                key,
-                limit,
-                evidence,
+
+    def relay_evidence(gateway_path: str, relay_path: str) -> str:
+        return "; ".join(
+            part
+            for part in (
+                f"{gateway_path} {_counter_text(by_counter, gateway_path)}" if gateway_path in by_counter else "",
+                f"{relay_path} {_counter_text(by_counter, relay_path)}" if relay_path in by_counter else "",
+                f"stages p50 ingress_to_wire {_stage(pingpong, gateway_path, 'ingress_to_wire')} us, "
+                f"venue_to_strategy {_stage(pingpong, gateway_path, 'venue_to_strategy')} us"
+                if pingpong is not None and gateway_path in pingpong.paths
+                else "",
+                in_process,
             )
+            if part
         )
+
+    for gateway_path, relay_path in (("gw-spin", "relay-spin"), ("gw-kernel", "relay")):
+        if gateway_path != "gw-spin" and (pingpong is None or gateway_path not in pingpong.paths):
+            continue  # the production pair is always listed, the no-spin pair when it ran
+        for key, limit in (("p50", TARGET_RELAY_RATIO_P50), ("p99.9", TARGET_RELAY_RATIO_P999)):
+            targets.append(
+                _ratio_target(
+                    f"OUCH ping-pong: {gateway_path} added round trip <= {limit:g}x {relay_path}'s at {key}",
+                    pingpong,
+                    gateway_path,
+                    relay_path,
+                    FLOOR,
+                    key,
+                    limit,
+                    relay_evidence(gateway_path, relay_path),
+                )
+            )
     # ---- FIX against quickfix-python, both over the FIX floor
     hop = _added(pingpong, "relay-spin", FLOOR, "p50")
     hop_tail = _added(pingpong, "relay-spin", FLOOR, "p99.9")
