@@ -32,14 +32,9 @@ else:
 
 
 def _rig() -> Any:
-    """A fresh engine rig; its latency ring buffers (8 ms to allocate, irrelevant here) are shared."""
-    import gateway.engine
-    from gateway.latency import StageLatencies
+    """A fresh engine rig (its latency histograms are 46 KiB: cheap to make per input)."""
     from tests.harness import Rig
 
-    engine_module: Any = gateway.engine
-    if not isinstance(engine_module.StageLatencies, functools.partial):
-        engine_module.StageLatencies = functools.partial(lambda latencies: latencies, StageLatencies())
     return Rig()
 
 
