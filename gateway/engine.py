@@ -41,6 +41,7 @@ from gateway.protocol.messages import (
     Cancel,
     Canceled,
     CancelRejected,
+    Error,
     Executed,
     Hello,
     MassCancel,
@@ -455,6 +456,8 @@ class Engine:
             elif kind is InvalidRequest:
                 assert st is not None
                 self._on_invalid(st, req)  # type: ignore[arg-type]
+            elif kind is Error:  # a non-fatal protocol error, in its place among the answers
+                session.send(req)  # type: ignore[arg-type]
         if last:
             session.end_of_read()
         self._mark_dirty(link)

@@ -20,6 +20,7 @@ Bad-input policy (documented in docs/strategy-protocol.md, section 4):
   rule becomes an ``InvalidRequest``, which the engine answers with OrderRejected /
   CancelRejected ``INVALID_FIELD`` (a version-2 MassCancel: MassCancelRejected);
   anything else is a non-fatal Error (``BAD_FRAME``, ``INVALID_MESSAGE``) and is skipped;
+  the Error is returned in frame order for the engine to send among its answers;
 * each of those counts against ``max_errors``. Once the count goes above it, the rest of
   the current read is still answered (NewOrder / Replace refused with code
   ``TOO_MANY_ERRORS``, Cancel / MassCancel carried out) and then, at ``end_of_read``,
@@ -215,8 +216,12 @@ class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
     code: str = "INVALID_FIELD"
 
 
-StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest
-"""What ``StrategySession.receive_data`` hands to the engine, one per complete frame."""
+StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | Error
+"""What ``StrategySession.receive_data`` hands to the engine, in frame order.
+
+A non-fatal ``Error`` is for the engine to send where it stands among the answers to the
+requests around it, so the strategy sees everything in the order it sent the frames.
+"""
 
 
 class StrategySession:
@@ -328,7 +333,7 @@ class StrategySession:
         if kind is Heartbeat:
             return
         if kind is Hello:
-            self._error("ALREADY_LOGGED_IN", "Hello received on an open session; ignored")
+            self._error("ALREADY_LOGGED_IN", "Hello received on an open session; ignored", out)
             return
         problem = too_long_field(msg)
         if problem is not None:
@@ -338,7 +343,7 @@ class StrategySession:
             elif kind is not MassCancel and readable_id(ident.encode()) is not None:
                 self._invalid(kind.__name__, ident, problem, out)
             else:  # no id to answer by (or a version-1 MassCancel, which has no answer)
-                self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {kind.__name__}: {problem}")
+                self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {kind.__name__}: {problem}", out)
             return
         if self.pending_close is not None and kind in (NewOrder, Replace):
             out.append(
@@ -360,7 +365,7 @@ class StrategySession:
             self._refuse_first_frame(tag, elements, detail)
             return
         if not self._answer_by_id(tag, elements, detail, out):
-            self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}")
+            self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}", out)
 
     def _on_undecodable(self, frame: memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
         """A frame that is not valid MessagePack (or has a string that is not UTF-8)."""
@@ -375,7 +380,7 @@ class StrategySession:
                 self._refuse_first_frame(tag, elements, detail)
             return
         if not self._answer_by_id(tag, elements, detail, out):
-            self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}")
+            self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}", out)
 
     def _refuse_first_frame(self, tag: int | None, elements: list[int | bytes | None], detail: str) -> None:
         if tag != 1:
@@ -423,11 +428,12 @@ class StrategySession:
         out.append(InvalidRequest(kind, cl_ord_id, text))
         self._check_error_budget()
 
-    def _error(self, code: str, text: str) -> None:
+    def _error(self, code: str, text: str, out: list[StrategyRequest]) -> None:
+        """Count a non-fatal problem; hand its Error to the engine to send in frame order."""
         if self.pending_close is not None:
             return  # the fatal Error that follows the read says it all
         self.errors += 1
-        self.send(Error(code, text, False))
+        out.append(Error(code, text, False))
         self._check_error_budget()
 
     def _check_error_budget(self) -> None:
