@@ -603,16 +603,18 @@ class GatewayClient:
     async def events(self, since_seq: int | None = None) -> AsyncIterator[GatewayMessage | ConnectionEvent]:
         """Yield the order events already received with ``seq > since_seq``, then every message from now on.
 
-        ``since_seq`` defaults to ``first_seq`` (the ``last_seq`` the client was created with), so an
-        iterator started after ``connect()`` still sees the events replayed right after the Welcome.
-        Live messages include VenueStatus, Error, MassCancelAck and ``ConnectionEvent``s (the latest
-        VenueStatus per venue is also kept in ``venues``). Iteration ends when the client stops:
-        ``close()``, a lost connection without ``auto_reconnect``, or a permanent refusal.
+        Like the gateway after a Welcome: first the backlog of order events (``since_seq`` defaults to
+        ``first_seq``, the ``last_seq`` the client was created with, so an iterator started after
+        ``connect()`` still sees the events replayed right after the Welcome), then the latest
+        VenueStatus of every venue, then live messages: order events, VenueStatus, Error,
+        MassCancelAck / MassCancelRejected and ``ConnectionEvent``s. Iteration ends when the client
+        stops: ``close()``, a lost connection without ``auto_reconnect``, or a permanent refusal.
         """
         start = self.first_seq if since_seq is None else since_seq
         queue: asyncio.Queue[GatewayMessage | ConnectionEvent | None] = asyncio.Queue()
         self._subscribers.append(queue)  # subscribe and copy the backlog with no await in between
-        backlog = self.history[bisect.bisect_right(self.history, start, key=_seq_of) :]
+        backlog: list[GatewayMessage] = [*self.history[bisect.bisect_right(self.history, start, key=_seq_of) :]]
+        backlog += self.venues.values()
         stopped = self.state is ConnectionState.CLOSED or (
             not self.auto_reconnect and not self.connected and self._give_up is not None
         )

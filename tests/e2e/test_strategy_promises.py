@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,10 @@ async def _drip(client: RawClient, data: bytes, interval_s: float, until_s: floa
     return await client.read_until_closed(2)
 
 
+def _all_accepted(engine: Any, count: int) -> Callable[[], bool]:
+    return lambda: len(engine._links) == count
+
+
 @pytest.mark.slow
 async def test_drip_when_1000_connections_send_a_byte_at_a_time_then_each_closed_by_frame_timeout_and_fds_freed() -> (
     None
@@ -113,7 +118,7 @@ async def test_drip_when_1000_connections_send_a_byte_at_a_time_then_each_closed
         clients = []
         for _ in range(20):  # in batches: the listen backlog is 100
             clients += [await _connect(process) for _ in range(50)]
-            await wait_for(lambda: len(engine._links) == len(clients), what="the gateway to accept them")
+            await wait_for(_all_accepted(engine, len(clients)), what="the gateway to accept them")
         started = time.monotonic()
         hello = frame(HELLO, "S1" * 16, 2, 0, 1000)  # 43 bytes: never complete at one byte per 200 ms
         results = await asyncio.gather(*(_drip(c, hello, 0.2, 5.0) for c in clients))
