@@ -157,6 +157,8 @@ class OrderHandle:
         self.venue_order_id = ""
         self.events: list[OrderEvent] = []
         self.last_cancel_reject: CancelRejected | None = None
+        self._repeats = 0
+        """NewOrders sent again for this handle whose DUPLICATE_CL_ORD_ID answer is still to come."""
         loop = asyncio.get_running_loop()
         self._done: asyncio.Future[OrderEvent] = loop.create_future()
         self._acked: asyncio.Future[OrderEvent] = loop.create_future()
@@ -195,6 +197,10 @@ class OrderHandle:
         elif isinstance(event, Replaced):
             self.qty, self.price, self.leaves_qty = event.qty, event.price, event.leaves_qty
         elif isinstance(event, OrderRejected):
+            if self._repeats and event.code == "DUPLICATE_CL_ORD_ID" and event.source == "GATEWAY":
+                self._repeats -= 1
+                self._changed.set()  # the answer to a repeated request: the order itself is untouched
+                return
             self.status = OrderStatus.REJECTED
             self.leaves_qty = 0
             _resolve(self._acked, event)
@@ -368,10 +374,14 @@ class GatewayClient:
         self._send(Hello(self.strategy_id, PROTOCOL_VERSION, self.last_seq, self.heartbeat_ms))
         try:
             welcome = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
-        except TimeoutError:
-            self.close_reason = "no Welcome from the gateway within the timeout"
+            if not self.connected:  # lost right after the Welcome, before this task resumed
+                raise GatewayError(self.close_reason or "connection closed")
+        except (TimeoutError, GatewayError) as exc:
+            if isinstance(exc, TimeoutError):
+                self.close_reason = "no Welcome from the gateway within the timeout"
             if self._transport is not None:
                 self._transport.close()
+            self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
             raise GatewayError(self.close_reason) from None
         self.welcome = welcome
         self._established = True
@@ -494,15 +504,24 @@ class GatewayClient:
 
         ``price`` is a decimal string or Decimal (``"150.25"``); ``price_ticks`` the fixed-point
         integer instead (``1_502_500``). Exactly one of them (neither for a market order).
+
+        Sending a ``cl_ord_id`` again (e.g. when unsure whether it reached the gateway before a
+        disconnect) returns the existing handle: if the gateway had it, it answers the repeat with
+        ``OrderRejected(DUPLICATE_CL_ORD_ID)``, which is kept in the handle's events but does not
+        end it (the original order is untouched). An id this client has no handle for is a new
+        order: a DUPLICATE_CL_ORD_ID answer rejects it.
         """
         fixed = price_to_ticks(price, price_ticks, ord_type)
         cl_ord_id = cl_ord_id or self.next_cl_ord_id()
         request = NewOrder(cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns())
         self._send(request)
         handle = self.orders.get(cl_ord_id)
-        if handle is None or handle.request is None:
-            handle = OrderHandle(self, cl_ord_id, request)
-            self.orders[cl_ord_id] = handle
+        if handle is None:
+            handle = self.orders[cl_ord_id] = OrderHandle(self, cl_ord_id, request)
+        else:  # sent again: a DUPLICATE_CL_ORD_ID answer means the first one arrived
+            handle._repeats += 1
+            if handle.request is None:  # known from a replay only
+                handle.request = request
         return handle
 
     async def submit(

@@ -417,3 +417,45 @@ async def test_mass_cancel_when_called_then_returns_the_gateways_answer(sock_dir
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_submit_when_cl_ord_id_sent_again_then_same_handle_and_the_duplicate_answer_does_not_end_it(
+    sock_dir: Path,
+) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        async with GatewayClient(path, "S1") as client:
+            first = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
+            again = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
+            assert again is first
+            await _wait(lambda: len(first.events) == 1, "the duplicate answer")
+            assert isinstance(first.events[0], OrderRejected) and first.events[0].code == "DUPLICATE_CL_ORD_ID"
+            assert first.status is OrderStatus.PENDING_NEW
+            rig.venue.accept(1)
+            rig.engine.flush()
+            assert isinstance(await first.wait_accepted(5), OrderAccepted)
+            rig.engine.strategies["S1"].orders["X9"] = rig.engine.orders[1]  # an id used before this client ran
+            unknown = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="X9")
+            final = await unknown.wait_done(5)
+            assert isinstance(final, OrderRejected) and unknown.status is OrderStatus.REJECTED
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_connect_when_refused_then_gateway_error_and_state_disconnected(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    states: list[ConnectionState] = []
+    try:
+        client = GatewayClient(path, "NOBODY", on_connection_state=lambda e: states.append(e.state))
+        with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
+            await client.connect()
+        assert states == [ConnectionState.CONNECTING, ConnectionState.DISCONNECTED]
+        assert not client.connected
+    finally:
+        server.close()
+        await server.wait_closed()
