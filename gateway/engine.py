@@ -737,17 +737,17 @@ class Engine:
                 ),
             )
             return
-        count = 0
-        for order in list(st.open_orders.values()):
-            if (
-                (not msg.account or order.account == msg.account)
-                and (not msg.venue or order.venue == msg.venue)
-                and (not msg.symbol or order.symbol == msg.symbol)
-            ):
-                count += 1
-                if order.state is not OrderState.PENDING_CANCEL and not order.cancel_queued:
-                    self._cancel(order)
-        self._answer_mass_cancel(st, MassCancelAck(msg.request_id, count))
+        matching = [
+            order
+            for order in st.open_orders.values()
+            if (not msg.account or order.account == msg.account)
+            and (not msg.venue or order.venue == msg.venue)
+            and (not msg.symbol or order.symbol == msg.symbol)
+        ]
+        self._answer_mass_cancel(st, MassCancelAck(msg.request_id, len(matching)))  # before any event it causes
+        for order in matching:
+            if order.state is not OrderState.PENDING_CANCEL and not order.cancel_queued:
+                self._cancel(order)
 
     def _answer_mass_cancel(self, st: StrategyState, answer: MassCancelAck | MassCancelRejected) -> None:
         """Send a MassCancel's answer (not an order event: not sequenced, not replayed; version 2 only)."""
