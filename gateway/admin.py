@@ -27,6 +27,13 @@ AdminHandler = Callable[[dict[str, Any], str], dict[str, Any] | Awaitable[dict[s
 MAX_REQUEST_BYTES = 64 * 1024
 
 
+class AdminRefusedError(Exception):
+    """A command the gateway will not carry out as asked (e.g. an unknown account): nothing was changed.
+
+    Answered ``{"ok": false, "error": <the message>}`` and logged as a warning, not as a failure.
+    """
+
+
 class AdminProtocol(asyncio.Protocol):
     """Answer newline-delimited JSON requests."""
 
@@ -74,6 +81,10 @@ class AdminProtocol(asyncio.Protocol):
             result = handler(request, self._caller)
             if isinstance(result, Awaitable):
                 result = await result
+        except AdminRefusedError as exc:
+            log.warning("admin: %s from %s refused: %s", cmd, self._caller, exc)
+            self._reply({"ok": False, "error": str(exc)})
+            return
         except Exception as exc:  # an admin command must never take the gateway down
             log.exception("admin: %s failed", cmd)
             self._reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})

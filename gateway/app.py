@@ -9,7 +9,7 @@ Start-up order matters and is fixed here:
 3. open the journal for appending, start venue connectors (resuming each venue
    session where the journal left off), then the strategy and admin sockets;
 4. timers: strategy heartbeats, risk-file watch; signals: SIGHUP reloads risk
-   limits, SIGTERM/SIGINT stop cleanly.
+   limits (its sender recorded, ``gateway.signals``), SIGTERM/SIGINT stop cleanly.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.admin import start_admin_server
+from gateway.admin import AdminRefusedError, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
 from gateway.engine import STATUS_LATENCY_WINDOW, Engine
@@ -39,6 +39,7 @@ from gateway.journal import (
     truncate_torn_tail,
 )
 from gateway.server import remove_socket, start_strategy_server
+from gateway.signals import UNKNOWN_SENDER, SighupListener
 from model.clock import NowNs, monotonic_ns
 from risk.api import RiskGate
 from venues.base import VenueAdapter
@@ -74,13 +75,28 @@ class ReloadableRisk(RiskGate, Protocol):
         """Return a JSON-able summary."""
         ...
 
+    def known_accounts(self) -> set[str]:
+        """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
+        ...
+
+
+class UnknownAccountError(AdminRefusedError):
+    """An admin command named an account the gateway does not know; nothing was changed."""
+
+
+KNOWN_ACCOUNTS_SHOWN = 20
+"""Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
+
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
     """Load the risk engine from the configured limits file (raises on any error)."""
     from risk.engine import RiskEngine  # noqa: PLC0415 - keeps `gateway --help` fast
 
     engine: ReloadableRisk = RiskEngine.load(
-        config.path(config.risk_limits), clock=clock, audit_log_path=config.path(config.risk_audit_log)
+        config.path(config.risk_limits),
+        clock=clock,
+        audit_log_path=config.path(config.risk_audit_log),
+        known=config.risk_names(),
     )
     return engine
 
@@ -119,6 +135,7 @@ class GatewayProcess:
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
+        self._sighup: SighupListener | None = None
 
     # ---- start-up --------------------------------------------------------------------------
 
@@ -223,6 +240,10 @@ class GatewayProcess:
     async def start(self) -> None:
         """Build, recover, connect venues and open the sockets."""
         self._stopped = asyncio.Event()
+        # SIGHUP is blocked before any thread starts (journal, stores) so that only the listener,
+        # which learns the sender's pid and uid, receives it
+        self._sighup = SighupListener(self._on_sighup)
+        self._sighup.block()
         self.build()
         self.recover()
         engine = self.engine
@@ -262,7 +283,8 @@ class GatewayProcess:
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
-        for sig, handler in ((signal.SIGHUP, self._on_sighup), (signal.SIGTERM, self.request_stop)):
+        self._sighup.start(loop)
+        for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, self.request_stop)):
             try:
                 loop.add_signal_handler(sig, handler)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -288,6 +310,7 @@ class GatewayProcess:
         out["uptime_s"] = round(time.time() - self.started_at, 1)
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
+        out["known_accounts"] = self.known_accounts()
         out["journal"] = {
             "records_written": self.journal.records_written,
             "bytes_written": self.journal.bytes_written,
@@ -321,8 +344,12 @@ class GatewayProcess:
         if self.risk.file_changed():
             self.reload_risk("file changed on disk", "file watch")
 
-    def _on_sighup(self) -> None:
-        self.reload_risk("SIGHUP", "signal")
+    def _on_sighup(self, sender: str) -> None:
+        """Reload on SIGHUP; ``sender`` (pid, process name, uid) is the audit record's ``who``."""
+        self.reload_risk("SIGHUP", sender)
+
+    def _on_unattributed_sighup(self) -> None:
+        self.reload_risk("SIGHUP", UNKNOWN_SENDER)
 
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the limits file (bad files change nothing) and log the outcome."""
@@ -341,9 +368,44 @@ class GatewayProcess:
             )
         return result
 
+    def known_accounts(self) -> list[str]:
+        """Return every account this gateway knows, sorted: risk's, gateway.yaml's and those with open orders."""
+        assert self.engine is not None and self.risk is not None
+        names = set(self.risk.known_accounts())
+        for entitlement in self.config.strategies.values():
+            names.update(entitlement.accounts)
+        names.update(order.account for order in self.engine.open_orders.values())
+        return sorted(names)
+
+    def require_known_account(self, account: str) -> None:
+        """Raise ``UnknownAccountError`` naming the known accounts unless ``account`` is one of them."""
+        known = self.known_accounts()
+        if account in known:
+            return
+        shown = ", ".join(known[:KNOWN_ACCOUNTS_SHOWN]) or "none"
+        more = f" and {len(known) - KNOWN_ACCOUNTS_SHOWN} more" if len(known) > KNOWN_ACCOUNTS_SHOWN else ""
+        raise UnknownAccountError(
+            f"unknown account {account!r}: not in the risk limits file, not in any strategy's accounts in the "
+            f"gateway config, no open orders; nothing was changed. Known accounts: {shown}{more} "
+            "(all of them: gateway status --json, under known_accounts)"
+        )
+
+    def resume(self, account: str | None, who: str, reason: str = "") -> Any:
+        """Set the run-time state back to ACTIVE (globally or for one account); return the effective state."""
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.risk is not None
+        if account is not None:
+            self.require_known_account(account)
+        state = self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
+        self.record_trading_state(account, "ACTIVE", who, reason)
+        return state
+
     def kill(self, account: str | None, who: str, reason: str = "") -> int:
         """Halt trading (globally or for one account) and cancel every matching open order."""
         assert self.engine is not None and self.risk is not None
+        if account is not None:
+            self.require_known_account(account)
         self.risk.halt(account, who, reason)
         self.record_trading_state(account, "HALTED", who, reason)
         count = self.engine.cancel_all(account)
@@ -355,15 +417,6 @@ class GatewayProcess:
             reason or "no reason given",
         )
         return count
-
-    def resume(self, account: str | None, who: str, reason: str) -> object:
-        """Set trading ACTIVE again (globally or for one account) and journal it; return the new state."""
-        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
-
-        assert self.risk is not None
-        state = self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
-        self.record_trading_state(account, "ACTIVE", who, reason)
-        return state
 
     def reset_latency(self) -> None:
         """Forget the latency samples collected so far (``gateway status`` starts afresh)."""
@@ -383,6 +436,9 @@ class GatewayProcess:
     async def stop(self) -> None:
         """Close sockets, stop venue sessions, flush and close the journal."""
         self._stopped.set()
+        if self._sighup is not None:
+            self._sighup.stop()
+            self._sighup = None
         for timer in self._timers:
             timer.cancel()
         for server in self._servers:

@@ -16,6 +16,7 @@ import yaml
 from gateway.entitlements import StrategyEntitlement
 from gateway.ops.config import SpinConfig
 from model.fsync import FsyncPolicy
+from risk.limitsfile import KnownNames
 
 
 class ConfigError(Exception):
@@ -60,6 +61,15 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     before its orders are canceled as if it had disconnected (0 = at once)."""
     base_dir: str = ""
     """Directory relative paths are resolved against (set by ``load_config``)."""
+    config_file: str = ""
+    """The file this config was read from, for messages (set by ``load_config``)."""
+
+    def risk_names(self) -> KnownNames:
+        """Return the strategies this gateway runs and their accounts, to check the risk limits' names."""
+        return KnownNames.of(
+            {name: entitlement.accounts for name, entitlement in self.strategies.items()},
+            self.config_file or "the gateway config",
+        )
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config against ``base_dir``."""
@@ -87,6 +97,7 @@ def load_config(path: str | Path) -> GatewayConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: expected a mapping at the top level")
     raw.setdefault("base_dir", str(config_path.resolve().parent))
+    raw.setdefault("config_file", str(config_path))
     try:
         config = msgspec.convert(raw, GatewayConfig)
     except msgspec.ValidationError as exc:

@@ -10,8 +10,8 @@ How the gateway core uses it (all calls from the event-loop thread)::
         # after a cancel, replace, venue reject, a refused replace, or a gateway-side refusal of an
         # order risk had approved (its exposure was reserved at approval)
     engine.check_replace(order, qty, price, now_ns) / engine.check_cancel(order, now_ns)
-    if engine.file_changed(): engine.reload("file_watch", "gateway")     # 1 s timer
-    engine.reload("sighup" | "admin", who) -> ReloadResult                # never raises
+    if engine.file_changed(): engine.reload("file changed on disk", "file watch")   # 1 s timer
+    engine.reload("SIGHUP" | "gateway risk reload", who) -> ReloadResult     # never raises
     engine.halt(account=None, who=..., reason=...)    # kill switch; the core mass-cancels
     engine.status() -> dict                           # for `gateway status`
 

@@ -53,6 +53,16 @@ Windows = tuple[dict[str, SlidingWindow], dict[str, SlidingWindow], dict[str, Sl
 """(per strategy, per account, per symbol) rate counters."""
 
 
+def _no_scopes(r: RiskRequest, state: int) -> str:
+    """Name the scope when no engine supplied a describer (the account, as far as the request knows)."""
+    return f"account {r.account}"
+
+
+StateScopes = Callable[["RiskRequest", int], str]
+"""Name every scope that puts the request at ``state`` or stricter (file scope or run time, with who and
+why): called only when an order is refused for its trading state, never on the accept path."""
+
+
 class RiskRequest:
     """Everything the checks need about one new order, replace or cancel (one instance, reused)."""
 
@@ -78,6 +88,7 @@ class RiskRequest:
         "reference",
         "side",
         "state",
+        "state_scopes",
         "strategy",
         "symbol",
         "value_price",
@@ -115,6 +126,8 @@ class RiskRequest:
         self.limits: EffectiveLimits = PLACEHOLDER_LIMITS
         self.account_state: AccountState = AccountState()
         self.position: PositionState = PositionState()
+        self.state_scopes: StateScopes = _no_scopes
+        """Names the scopes behind ``state`` for a TRADING_HALTED or REDUCE_ONLY text (set by the engine)."""
 
 
 Verdicts = list[tuple[str, Denial | str]]
@@ -136,7 +149,7 @@ def check_state(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """trading_state, then the restricted list."""
     state = r.state
     if state >= _HALTED:
-        denial = Denial(codes.TRADING_HALTED, f"trading is HALTED for account {r.account} / symbol {r.symbol}")
+        denial = Denial(codes.TRADING_HALTED, f"trading is HALTED for {r.state_scopes(r, _HALTED)}; only cancels pass")
         if _fail(out, "trading_state", denial):
             return denial
     elif state == _REDUCING and r.add_qty > 0 and (reducing := _reduce_only(r)) is not None:
@@ -166,16 +179,18 @@ def _reduce_only(r: RiskRequest) -> Denial | None:
         if worst > 0:
             return Denial(
                 codes.REDUCE_ONLY,
-                f"account {r.account} is REDUCING: buying {r.add_qty} {r.symbol} could leave it long "
-                f"{worst} (position {position.position}, open buys {position.open_buy_qty})",
+                f"trading is REDUCING for {r.state_scopes(r, _REDUCING)}: buying {r.add_qty} {r.symbol} could "
+                f"leave account {r.account} long {worst} (position {position.position}, "
+                f"open buys {position.open_buy_qty})",
             )
         return None
     worst = position.position - position.open_sell_qty - r.add_qty
     if worst < 0:
         return Denial(
             codes.REDUCE_ONLY,
-            f"account {r.account} is REDUCING: selling {r.add_qty} {r.symbol} could leave it short "
-            f"{-worst} (position {position.position}, open sells {position.open_sell_qty})",
+            f"trading is REDUCING for {r.state_scopes(r, _REDUCING)}: selling {r.add_qty} {r.symbol} could "
+            f"leave account {r.account} short {-worst} (position {position.position}, "
+            f"open sells {position.open_sell_qty})",
         )
     return None
 

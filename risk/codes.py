@@ -42,8 +42,8 @@ INTERNAL_ERROR: Final = "INTERNAL_ERROR"
 
 REASONS: Final[dict[str, str]] = {
     UNKNOWN_ACCOUNT: "the account is not listed under `accounts` in the limits file",
-    TRADING_HALTED: "trading is HALTED for the firm, the account or the symbol (only cancels pass)",
-    REDUCE_ONLY: "trading is REDUCING and the order could increase the position",
+    TRADING_HALTED: "trading is HALTED for the firm, the account, the strategy or the symbol (only cancels pass)",
+    REDUCE_ONLY: "trading is REDUCING (firm, account, strategy or symbol) and the order could increase the position",
     RESTRICTED_SYMBOL: "the symbol is on the restricted list `restricted.no_trade`",
     SELL_ONLY_SYMBOL: "the symbol is on `restricted.sell_only` and the order is not a long sale",
     INVALID_ORDER: "quantity or price is not positive, or a replace would not leave any quantity open",

@@ -47,9 +47,9 @@ from risk.checks import (
 from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
 from risk.exposure import AccountState, ExposureBook, PositionState
-from risk.limitsfile import LimitsFile, LimitsFileError, read_limits
+from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
-from risk.model import TradingState
+from risk.model import Limits, TradingState
 from risk.reference import ReferenceBook
 from risk.resolve import FIELDS, EffectiveLimits, Resolver, display_value
 from risk.throttle import SlidingWindow
@@ -143,7 +143,10 @@ class RiskEngine:
         clock: NowNs = monotonic_ns,
         audit: AuditLog | None = None,
         wall_clock: WallClock = time.time_ns,
+        known: KnownNames | None = None,
     ) -> None:
+        self._known = known
+        """The gateway's strategies and accounts; reloads check the file's names against them."""
         self._clock = clock
         self._wall_clock = wall_clock
         self._audit = audit
@@ -155,7 +158,10 @@ class RiskEngine:
         self._order_windows: Windows = ({}, {}, {})
         self._cancel_windows: Windows = ({}, {}, {})
         self._request = RiskRequest(self._order_windows, self._cancel_windows, self._duplicates)
+        self._request.state_scopes = self._state_scopes
         self._firm_runtime_state = 0
+        self._runtime_notes: dict[str | None, tuple[str, str, str]] = {}
+        """(trigger, who, reason) of each run-time state other than ACTIVE, by account (None: firm-wide)."""
         self._loaded_at_ns = wall_clock()
         self._last_reload: dict[str, Any] | None = None
         self.internal_errors = 0
@@ -178,19 +184,21 @@ class RiskEngine:
         *,
         wall_clock: WallClock = time.time_ns,
         who: str = "gateway",
+        known: KnownNames | None = None,
     ) -> RiskEngine:
         """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
 
         The gateway must refuse to start on that error (or on ``OSError`` from an audit log it
-        cannot open). On success a ``startup`` record is written to the audit log.
+        cannot open). On success a ``startup`` record is written to the audit log. With ``known``
+        (the gateway config's strategies), this load and every reload check the file's names.
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
-        limits = read_limits(limits_path, wall_now)
+        limits = read_limits(limits_path, wall_now, known)
         reference_signature = _file_signature(limits.reference_path)
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
-        engine = cls(limits, clock, audit, wall_clock)
+        engine = cls(limits, clock, audit, wall_clock, known)
         engine._observed[limits_path] = (signature, limits.sha256)
         if limits.reference_path is not None:
             engine._observed[limits.reference_path] = (reference_signature, limits.reference_sha256)
@@ -398,6 +406,49 @@ class RiskEngine:
             window = by_symbol[request.symbol] = SlidingWindow()
         window.record(now_ns, per_symbol)
 
+    def _state_scopes(self, request: RiskRequest, state: int) -> str:
+        """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""
+        found: list[str] = []
+        document = self._file.document
+        if self._firm_runtime_state >= state:
+            found.append(f"the whole firm ({self._runtime_note(None)})")
+        default_state = document.defaults.trading_state
+        if default_state is not None and TradingState[default_state] >= state:
+            found.append("the whole firm (limits file: defaults.trading_state)")
+        holder = self._book.accounts.get(request.account)
+        if holder is not None and holder.runtime_state >= state:
+            found.append(f"account {request.account} ({self._runtime_note(request.account)})")
+        for words, path, scope in self._file_scopes(request.account, request.strategy, request.symbol):
+            if scope.trading_state is not None and TradingState[scope.trading_state] >= state:
+                found.append(f"{words} (limits file: {path}.trading_state)")
+        return "; ".join(found) or f"account {request.account}"
+
+    def _runtime_note(self, account: str | None) -> str:
+        """Say who set a run-time state and why: ``kill switch by alice (...): runaway strategy``."""
+        trigger, who, reason = self._runtime_notes.get(account, ("", "", ""))
+        how = "kill switch" if trigger == "kill" else "set at run time"
+        return f"{how} by {who or 'unknown'}" + (f": {reason}" if reason else "")
+
+    def _file_scopes(self, account: str, strategy: str, symbol: str) -> list[tuple[str, str, Limits]]:
+        """Return the limits file's overrides for a key as (words for a person, path in the file, scope)."""
+        document = self._file.document
+        found: list[tuple[str, str, Limits]] = []
+        account_scope = document.accounts.get(account)
+        if account_scope is not None:
+            found.append((f"account {account}", f"accounts.{account}", account_scope))
+        if strategy in document.strategies:
+            found.append((f"strategy {strategy}", f"strategies.{strategy}", document.strategies[strategy]))
+        if symbol in document.symbols:
+            found.append((f"symbol {symbol}", f"symbols.{symbol}", document.symbols[symbol]))
+        if account_scope is not None:
+            if strategy in account_scope.strategies:
+                path = f"accounts.{account}.strategies.{strategy}"
+                found.append((f"strategy {strategy} in account {account}", path, account_scope.strategies[strategy]))
+            if symbol in account_scope.symbols:
+                path = f"accounts.{account}.symbols.{symbol}"
+                found.append((f"symbol {symbol} in account {account}", path, account_scope.symbols[symbol]))
+        return found
+
     def _unknown_account(self, account: str) -> Denial:
         return Denial(codes.UNKNOWN_ACCOUNT, f"account {account!r} is not in the risk limits file")
 
@@ -411,20 +462,20 @@ class RiskEngine:
     def reload(self, trigger: str, who: str) -> ReloadResult:
         """Re-read the limits file; apply it atomically only if entirely valid; audit either way.
 
-        ``trigger`` says what asked (``sighup``, ``admin``, ``file_watch``...), ``who`` who did
+        ``trigger`` says what asked (``SIGHUP``, ``gateway risk reload``, ``file changed on disk``), ``who`` who did
         (user name, peer pid). A bad file changes nothing; the result lists every error.
         """
         path = self._file.path
         previous = self._file
         signature = _file_signature(path)
         try:
-            limits = read_limits(path, self._wall_now())
+            limits = read_limits(path, self._wall_now(), self._known)
         except LimitsFileError as exc:
-            return self._refuse(trigger, who, exc.problems, _file_hash(path) or "")
+            return self._refuse(trigger, who, exc.problems, self._judged(path, signature))
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
             log.exception("risk reload crashed")
             problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
-            return self._refuse(trigger, who, [problem], _file_hash(path) or "")
+            return self._refuse(trigger, who, [problem], self._judged(path, signature))
         self._observed[path] = (signature, limits.sha256)
         if limits.reference_path is not None:
             self._observed[limits.reference_path] = (
@@ -464,6 +515,15 @@ class RiskEngine:
             trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
         )
         return ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
+
+    def _judged(self, path: Path, signature: tuple[int, int, int] | None) -> str:
+        """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
+        digest = _file_hash(path)
+        self._observed[path] = (signature, digest)
+        reference = self._file.reference_path
+        if reference is not None:
+            self._observed[reference] = (_file_signature(reference), _file_hash(reference))
+        return digest or ""
 
     def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
         message = f"reload REFUSED: {len(problems)} problem(s) in {self._file.path}; old limits stay in force"
@@ -524,7 +584,7 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ trading state, kill switch
 
-    def halt(self, account: str | None = None, who: str = "", reason: str = "kill switch") -> TradingState:
+    def halt(self, account: str | None = None, who: str = "", reason: str = "") -> TradingState:
         """Set HALTED at run time, firm-wide or for ``account`` (the kill switch); the core mass-cancels.
 
         Takes effect before the audit record is written, so a full disk cannot stop a kill.
@@ -552,6 +612,10 @@ class RiskEngine:
             holder = self._book.account(account)
             old = TradingState(holder.runtime_state)
             holder.runtime_state = int(state)
+        if state is TradingState.ACTIVE:
+            self._runtime_notes.pop(account, None)
+        else:
+            self._runtime_notes[account] = (trigger, who, reason)
         effective = self.trading_state(account)
         log.warning(
             "risk trading state %s: %s -> %s (effective %s) by %s (%s): %s",
@@ -590,6 +654,12 @@ class RiskEngine:
             if holder is not None:
                 state = max(state, holder.runtime_state)
         return TradingState(state)
+
+    def known_accounts(self) -> set[str]:
+        """Return the accounts in the limits file and those with a run-time state or open orders."""
+        known = set(self._file.document.accounts)
+        known.update(name for name, holder in self._book.accounts.items() if holder.runtime_state or holder.open_orders)
+        return known
 
     def start_new_day(self, who: str = "") -> None:
         """Reset every account's gross traded notional (the daily credit counter) and audit it."""

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from risk.loader import Parsed, Problem, parse_file
 from risk.model import (
@@ -23,6 +26,28 @@ from risk.model import (
 )
 
 _RATE_FIELDS = ("per_strategy", "per_account", "per_symbol")
+
+
+class KnownNames(msgspec.Struct, frozen=True):
+    """The strategies the gateway runs (its config's ``strategies:``) and the accounts each may trade.
+
+    With these, an override naming a strategy the gateway does not run is an error (it would never
+    apply: most likely a typo, so the limit meant for the real strategy is not in force), and
+    accounts the gateway and the limits file do not agree on are warned about.
+    """
+
+    strategies: dict[str, tuple[str, ...]]
+    source: str
+    """The gateway config file, as named in messages."""
+
+    @classmethod
+    def of(cls, strategies: Mapping[str, Iterable[str]], source: str) -> KnownNames:
+        """Build from ``{strategy: accounts}`` (e.g. ``{s: e.accounts for s, e in config.strategies.items()}``)."""
+        return cls({name: tuple(accounts) for name, accounts in strategies.items()}, source)
+
+    def accounts(self) -> set[str]:
+        """Return every account some strategy may trade."""
+        return {account for accounts in self.strategies.values() for account in accounts}
 
 
 class LimitsFileError(Exception):
@@ -66,15 +91,23 @@ class LimitsFile:
         return hashlib.sha256(f"{self.sha256}:{self.reference_sha256}".encode()).hexdigest()
 
 
-def read_limits(path: str | Path, wall_now: datetime.datetime | None = None) -> LimitsFile:
-    """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem."""
+def read_limits(
+    path: str | Path, wall_now: datetime.datetime | None = None, known: KnownNames | None = None
+) -> LimitsFile:
+    """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
+
+    With ``known`` (the gateway's strategies and their accounts), overrides are checked against them
+    (``check_names``): an unknown strategy is a problem, account mismatches are warnings.
+    """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument)
     problems = list(parsed.problems)
     data = parsed.partial if isinstance(parsed.partial, dict) else None
+    warnings: list[str] = []
     if data is not None:
         problems += _check_semantics(parsed, data)
-    warnings: list[str] = []
+        if known is not None:
+            problems += check_names(parsed, data, known, warnings)
     reference = None
     positions = None
     settings = data.get("reference_prices") if data is not None else None
@@ -149,5 +182,69 @@ def _check_semantics(parsed: Parsed[LimitsDocument], data: dict[str, Any]) -> li
                         ("restricted", "sell_only", index),
                         f"{symbol} is in both no_trade and sell_only: keep it in one list",
                     )
+                )
+    return problems
+
+
+def strategy_overrides(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Return (path, strategy) of every strategy override: ``strategies.S`` and ``accounts.A.strategies.S``."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    strategies = data.get("strategies")
+    if isinstance(strategies, dict):
+        found += [(("strategies", name), name) for name in strategies]
+    accounts = data.get("accounts")
+    if isinstance(accounts, dict):
+        for account, scope in accounts.items():
+            nested = scope.get("strategies") if isinstance(scope, dict) else None
+            if isinstance(nested, dict):
+                found += [(("accounts", account, "strategies", name), name) for name in nested]
+    return found
+
+
+def check_names(
+    parsed: Parsed[LimitsDocument], data: Mapping[str, Any], known: KnownNames, warnings: list[str]
+) -> list[Problem]:
+    """Check the file's strategy and account names against the gateway's; return problems, add warnings.
+
+    * an override for a strategy the gateway does not run: a problem (the file is refused);
+    * ``accounts.A.strategies.S`` where S may not trade A: a warning (it never applies);
+    * an account no strategy may trade, or one a strategy may trade that the file does not list
+      (its orders are refused UNKNOWN_ACCOUNT): warnings. An unlisted account cannot trade, so a
+      mistyped account fails closed; a mistyped strategy would let the real one trade under
+      looser limits, which is why only strategies are errors.
+    """
+    problems: list[Problem] = []
+    names = ", ".join(sorted(known.strategies)) or "none"
+    for path, strategy in strategy_overrides(data):
+        where = ".".join(path)
+        if strategy not in known.strategies:
+            problems.append(
+                parsed.problem(
+                    path,
+                    f"strategy {strategy!r} is not configured in {known.source} (strategies there: {names}): "
+                    "this override would never apply; correct the name, or remove the override",
+                )
+            )
+        elif path[0] == "accounts" and path[1] not in known.strategies[strategy]:
+            line, column = parsed.mark(path)
+            warnings.append(
+                f"{parsed.file}:{line}:{column}: {where}: strategy {strategy} may not trade account {path[1]} "
+                f"in {known.source}: this override never applies"
+            )
+    listed = data.get("accounts") if isinstance(data.get("accounts"), dict) else {}
+    traded = known.accounts()
+    for account in sorted(listed or {}):
+        if account not in traded:
+            line, column = parsed.mark(("accounts", account))
+            warnings.append(
+                f"{parsed.file}:{line}:{column}: accounts.{account}: no strategy in {known.source} may trade "
+                f"account {account}"
+            )
+    for strategy, accounts in sorted(known.strategies.items()):
+        for account in accounts:
+            if account not in (listed or {}):
+                warnings.append(
+                    f"{known.source}: strategy {strategy} may trade account {account}, which {parsed.file} does not "
+                    "list: its orders are refused (UNKNOWN_ACCOUNT)"
                 )
     return problems

@@ -60,7 +60,11 @@ Path_ = tuple[str | int, ...]
 
 
 class Problem(msgspec.Struct, frozen=True):
-    """One thing wrong with a file: where (file, 1-based line and column, field path) and what."""
+    """One thing wrong with a file: where (file, 1-based line and column, field path) and what.
+
+    ``str()`` gives the one line every tool prints (``gateway risk check``, ``gateway risk reload``,
+    the log, the audit log): ``file:line:column: path: message``, the form editors jump to.
+    """
 
     file: str
     line: int
@@ -69,9 +73,42 @@ class Problem(msgspec.Struct, frozen=True):
     message: str
 
     def __str__(self) -> str:
-        where = f" (line {self.line}, column {self.column})" if self.line else ""
-        field = f"{self.path}: " if self.path else ""
-        return f"{self.file}: {field}{self.message}{where}"
+        return format_problem(self)
+
+
+def format_problem(problem: Problem) -> str:
+    """Render a problem as ``file:line:column: path: message`` (``file: message`` without a position)."""
+    where = f"{problem.file}:{problem.line}:{problem.column}" if problem.line > 0 else problem.file
+    field = f"{problem.path}: " if problem.path else ""
+    return f"{where}: {field}{problem.message}"
+
+
+_CONTEXT_NEVER_CLOSED: Final = {
+    "while parsing a flow sequence": ("expected ',' or ']'", "the flow sequence ('[') opened"),
+    "while parsing a flow mapping": ("expected ',' or '}'", "the flow mapping ('{') opened"),
+    "while scanning a quoted scalar": ("found unexpected end of stream", "the quoted text opened"),
+}
+
+
+def describe_yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """Return (line, column, message) for a YAML syntax error, naming both places PyYAML knows.
+
+    PyYAML reports where it noticed the problem (``problem_mark``), which is often lines after
+    the cause; the cause (an unclosed bracket or quote) is its ``context_mark``. The position is
+    the problem's; the message names the context's line and column too.
+    """
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    mark = problem_mark or context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    problem = str(exc.problem or exc.context or "syntax error")
+    context = str(exc.context or "")
+    if context_mark is None or not context or exc.problem is None:
+        return line, column, f"not valid YAML: {problem}"
+    at = f"line {context_mark.line + 1}, column {context_mark.column + 1}"
+    never_closed = _CONTEXT_NEVER_CLOSED.get(context)
+    if never_closed is not None and problem.startswith(never_closed[0]):
+        return line, column, f"not valid YAML: {problem} ({never_closed[1]} at {at} is never closed)"
+    return line, column, f"not valid YAML: {problem} ({context} that starts at {at})"
 
 
 class Parsed(Generic[T]):
@@ -94,7 +131,7 @@ class Parsed(Generic[T]):
         self.display = display
         """The validated content in the officer's own units (decimals as text), for diffs."""
         self.marks = marks if marks is not None else {}
-        """1-based (line, column) of every value, by field path."""
+        """1-based (line, column) of every value, by field path (an entry of a named mapping: its key)."""
         self.problems = problems if problems is not None else []
         self.partial = partial
         """The valid part of the content (invalid values left out), for checks that span fields."""
@@ -274,6 +311,8 @@ class _Walker:
         for key, key_node, value_node in self._keys(node, path):
             if self._check_key(key, key_node, info.key_type, path) is INVALID:
                 continue
+            # an entry named by the officer (an account, a strategy, a symbol) is located at its key
+            self.marks.setdefault((*path, key), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
             result = self.walk(value_node, info.value_type, (*path, key), {})
             if result is INVALID:
                 continue
@@ -458,10 +497,8 @@ def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Par
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        return _failed(file, sha256, line, column, f"not valid YAML: {reason}")
+        line, column, message = describe_yaml_error(exc)
+        return _failed(file, sha256, line, column, message)
     except yaml.YAMLError as exc:
         return _failed(file, sha256, 0, 0, f"not valid YAML: {exc}")
     documents = [d for d in documents if d is not None]

@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from gateway.admin import AdminError, admin_request
 from gateway.config import ConfigError, load_config
+from gateway.ops.onload_env import EfSetting, describe_settings
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 
@@ -33,18 +36,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
-        "kill", help="kill switch: halt trading and cancel every open order (of one account with --account)"
+        "kill",
+        help="kill switch: halt trading and cancel every open order (of one account with --account)",
+        description="Halt trading and cancel every open order, firm-wide or for one account. An account the "
+        "gateway does not know is refused (exit 1, nothing changed), and the refusal lists the known accounts.",
     )
     add_target(kill)
-    kill.add_argument("--account", help="only this account (default: the whole gateway)")
+    kill.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
     kill.add_argument("--reason", default="", help="free text recorded in the audit log")
     kill.set_defaults(func=run_kill)
 
-    resume = subparsers.add_parser("resume", help="set trading back to ACTIVE after a kill (globally or --account)")
+    resume = subparsers.add_parser(
+        "resume",
+        help="set trading back to ACTIVE after a kill (globally or --account)",
+        description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
+        "An account the gateway does not know is refused (exit 1, nothing changed).",
+    )
     add_target(resume)
-    resume.add_argument("--account")
-    resume.add_argument("--reason", default="")
+    resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
+    resume.add_argument("--reason", default="", help="free text recorded in the audit log")
     resume.set_defaults(func=run_resume)
+
+
+def _account(text: str) -> str:
+    """Accept an account name; refuse an empty one (it would otherwise mean the whole gateway)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name an account; leave --account out to act on the whole gateway")
+    return text
 
 
 def admin_socket_path(args: argparse.Namespace) -> Path:
@@ -116,9 +134,25 @@ def format_status(status: dict[str, Any]) -> str:
     accel = status.get("acceleration", {})
     sockets = {s.get("venue"): s for s in accel.get("sockets", [])}
     if accel:
-        every = "yes" if accel.get("all_venue_sockets_accelerated") else "no"
+        verdict = accel.get("all_venue_sockets_accelerated")
+        every = {True: "yes", False: "no", None: "not yet"}.get(verdict, "?")
+        why = f" ({accel['verdict']})" if accel.get("verdict") and verdict is not True else ""
         mode, reason = accel.get("mode", "?"), accel.get("reason", "")
-        lines.append(f"acceleration: {mode} ({reason}); all venue sockets accelerated: {every}")
+        lines.append(f"acceleration: {mode} ({reason}); all venue sockets accelerated: {every}{why}")
+        try:
+            settings = msgspec.convert(accel.get("onload_env") or [], list[EfSetting])
+        except msgspec.ValidationError:
+            settings = []
+        if mode == "onload":
+            lines.append(f"onload environment: {describe_settings(settings)}")
+        elif settings:
+            lines.append(f"onload environment: ignored on the kernel path: {describe_settings(settings)}")
+        else:
+            lines.append("onload environment: not used (kernel path)")
+    io_uring = status.get("io_uring") or {}
+    if io_uring:
+        state = "blocked" if io_uring.get("blocked") else "not blocked"
+        lines.append(f"io_uring guard: {io_uring.get('guard', '?')} ({state}: {io_uring.get('detail', '')})")
     spinner = status.get("spinner") or {}
     if spinner:
         lines.append(f"loop spin: {spinner.get('mode')}, {spinner.get('iterations', 0)} spin iterations")

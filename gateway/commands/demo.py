@@ -88,7 +88,11 @@ def demo_config(workdir: Path, ouch_port: int, limits: Path, fix_port: int | Non
         risk_limits=str(limits),
         risk_audit_log=str(workdir / "risk-audit.jsonl"),
         journal=JournalConfig(directory=str(workdir / "journal")),
-        strategies={"demo": StrategyEntitlement(accounts=list(market.accounts), uids=[os.getuid()])},
+        strategies={
+            "demo": StrategyEntitlement(accounts=list(market.accounts), uids=[os.getuid()]),
+            # the example limits file also has overrides for the prop desk's strategy (no process runs it here)
+            "momentum": StrategyEntitlement(accounts=["PROP3"], uids=[os.getuid()]),
+        },
         venues=venues,
         base_dir=str(workdir),
     )

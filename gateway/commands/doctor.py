@@ -1,4 +1,4 @@
-"""``gateway doctor [--json] [--cpu N] [--interface IF]``: host preflight for low latency.
+"""``gateway doctor [--json] [--cpu N] [--interface IF] [--user NAME] [--config YAML]``: host preflight.
 
 Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 bad flags.
 See ``gateway.ops.doctor`` for the checks and ``docs/ops-guide.md`` for what to do.
@@ -10,8 +10,10 @@ import argparse
 import logging
 import sys
 
-from gateway.ops.doctor import local_context, run_doctor, validate_targets
-from gateway.ops.host import add_host_root_argument
+from gateway.config import ConfigError, load_config
+from gateway.ops.doctor import Venue, local_context, run_doctor, validate_targets
+from gateway.ops.host import HostView, add_host_root_argument
+from gateway.ops.onload import identity_of
 
 EXIT_USAGE = 2
 
@@ -26,20 +28,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="check this host for what the gateway's latency depends on",
         description=(
             "Check CPU isolation, interrupts, frequency and idle states, huge pages, swap, NIC coalescing,"
-            " busy-poll sysctls, io_uring, Onload and the clock source. Each check prints PASS, WARN, FAIL or"
+            " busy-poll sysctls, io_uring, Onload (installed, /dev/onload usable by the gateway's user, routes to"
+            " the venues through an Onload interface) and the clock source. Each check prints PASS, WARN, FAIL or"
             " UNKNOWN with the reason and the command that fixes it. Exit 1 if any check FAILs."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--cpu", type=int, metavar="N", help="the core the gateway will be pinned to (spin.cpu)")
     parser.add_argument("--interface", metavar="IF", help="the venue-facing interface (default: the default route's)")
-    add_host_root_argument(parser, "/proc and /sys")
+    parser.add_argument(
+        "--user",
+        metavar="NAME",
+        help="the user the gateway runs as, for the /dev/onload permission check (default: whoever runs the doctor)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="GATEWAY_YAML",
+        help="the gateway config: check that the route to each of its venues leaves through an Onload interface",
+    )
+    add_host_root_argument(parser, "/proc, /sys, /dev and /etc")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the checks and print the report."""
-    ctx = local_context(args.cpu, args.interface, args.host_root)
+    host = HostView(args.host_root)
+    identity = None
+    if args.user:
+        identity = identity_of(args.user, host)
+        if identity is None:
+            log.error("doctor: --user %s: no such user in %s", args.user, host.path("/etc/passwd"))
+            return EXIT_USAGE
+    venues = None
+    if args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            log.error("doctor: %s", exc)
+            return EXIT_USAGE
+        venues = [
+            Venue(str(v.get("name", f"venues[{i}]")), str(v["host"]))
+            for i, v in enumerate(config.venues)
+            if isinstance(v.get("host"), str)
+        ]
+    ctx = local_context(args.cpu, args.interface, args.host_root, identity=identity, venues=venues)
     problem = validate_targets(ctx.host, args.cpu, args.interface)
     if problem:
         log.error("doctor: %s", problem)

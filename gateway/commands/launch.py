@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from gateway.commands.run import add_run_arguments
 from gateway.config import ConfigError, load_config
+from gateway.ops.acceleration import ONLOAD
 from gateway.ops.host import HostView, add_host_root_argument
 from gateway.ops.iouring import IoUringGuard
 from gateway.ops.launch import (
@@ -26,13 +27,17 @@ from gateway.ops.launch import (
     log_decision,
     plan_launch,
     render_dry_run,
+    wait_for_driver,
+    with_onload_environment,
 )
 from gateway.ops.onload import (
     DEFAULT_PROFILE,
+    ResolvedProfile,
     detect_onload_environment,
     gateway_profile_dir,
     resolve_profile,
 )
+from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
 from risk.limitsfile import LimitsFileError, read_limits
 from venues.registry import VenueConfigError, decode_venue_config
 
@@ -76,6 +81,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="override spin.io_uring_guard for this run (auto: block io_uring under Onload with uvloop)",
     )
+    parser.add_argument(
+        "--keep-ef-environment",
+        action="store_true",
+        help="keep the EF_* variables inherited from the caller (they then override the profile, as with"
+        " plain onload); by default they are dropped so that the profile alone decides, each with a warning",
+    )
+    parser.add_argument(
+        "--wait-for-onload",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when Onload is installed but its driver is not loaded yet (or /dev/onload not yet usable by this"
+        " user), wait up to this long before deciding (boot ordering; the systemd unit uses 30)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the exact command and environment, run nothing")
     parser.add_argument(
         "--python",
@@ -118,7 +137,7 @@ def check_config(path: str) -> str:
         config = load_config(path)
         for index, venue in enumerate(config.venues):
             decode_venue_config(venue, f"{path}: venues[{index}]")
-        read_limits(config.path(config.risk_limits))
+        read_limits(config.path(config.risk_limits), known=config.risk_names())
     except (ConfigError, VenueConfigError) as exc:
         return str(exc)
     except LimitsFileError as exc:
@@ -150,10 +169,22 @@ def run(args: argparse.Namespace) -> int:
     host = HostView(args.host_root)
     profile = resolve_profile(args.profile, host, gateway_profile_dir())
     onload = detect_onload_environment(host)
+    if args.wait_for_onload > 0:
+        onload = wait_for_driver(host, onload, args.wait_for_onload)
     plan = plan_launch(options, onload, profile, os.environ)
     if isinstance(plan, LaunchRefused):
         log.error("launch: refusing to start: %s", plan.reason)
         return plan.exit_code
+    onload_env = None
+    if plan.mode == ONLOAD and isinstance(profile, ResolvedProfile):
+        onload_env = plan_onload_environment(
+            profile.argument,
+            onload_profile_dirs(host),
+            os.environ,
+            dict(plan.set_env),
+            keep_inherited=args.keep_ef_environment,
+        )
+    plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
     if args.dry_run:
         print(render_dry_run(plan))
         return 0

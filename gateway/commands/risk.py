@@ -21,12 +21,14 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
+from gateway.config import ConfigError, load_config
 from model.clock import monotonic_ns
 from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
 from model.order import Order, new_order_leaves
 from risk.diff import diff_trees
 from risk.engine import RiskEngine
-from risk.limitsfile import LimitsFile, LimitsFileError, read_limits
+from risk.limitsfile import LimitsFile, LimitsFileError, read_limits, strategy_overrides
+from risk.loader import Problem, format_problem
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -69,9 +71,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "check",
         help="validate a limits file; exit 1 listing every error",
         description="Validate FILE and every file it names. Exit 0 if valid, 1 if not (every error is "
-        "listed with file, field path, line and column), 2 on bad usage.",
+        "listed as file:line:column: field path: message), 2 on bad usage. With --config, every strategy "
+        "override must name a strategy that gateway config runs (as the running gateway checks on reload).",
     )
     check.add_argument("file", metavar="FILE", help="limits file (YAML)")
+    check.add_argument(
+        "--config",
+        metavar="GATEWAY_YAML",
+        help="the gateway config the file is for: check strategy (error) and account (warning) names against "
+        "its strategies: section; without it, strategy names are not checked (a warning says so)",
+    )
     check.set_defaults(func=run_check)
 
     diff = actions.add_parser(
@@ -115,10 +124,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             importlib.import_module(module_name).register_risk(actions)
 
 
+def print_problems(problems: list[Problem], out: TextIO) -> None:
+    """Print one ``file:line:column: path: message`` line per problem, then the count (check and reload)."""
+    for problem in problems:
+        print(format_problem(problem), file=out)
+    print(f"{len(problems)} error(s): the limits were NOT accepted", file=out)
+
+
 def _print_problems(error: LimitsFileError, out: TextIO) -> None:
-    for problem in error.problems:
-        print(problem, file=out)
-    print(f"{len(error.problems)} error(s): the limits were NOT accepted", file=out)
+    print_problems(error.problems, out)
 
 
 def _load(path: str, out: TextIO) -> LimitsFile | None:
@@ -130,9 +144,18 @@ def _load(path: str, out: TextIO) -> LimitsFile | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Validate a limits file and report."""
-    limits = _load(args.file, sys.stdout)
-    if limits is None:
+    """Validate a limits file (against a gateway config's strategies with ``--config``) and report."""
+    known = None
+    if args.config:
+        try:
+            known = load_config(args.config).risk_names()
+        except ConfigError as exc:
+            print(f"gateway risk check: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        limits = read_limits(args.file, known=known)
+    except LimitsFileError as error:
+        _print_problems(error, sys.stdout)
         return EXIT_FAIL
     document = limits.document
     print(
@@ -149,6 +172,13 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"    start-of-day positions: {len(limits.positions.accounts)} accounts")
     for warning in limits.warnings:
         print(f"warning: {warning}")
+    unchecked = [".".join(path) for path, _ in strategy_overrides(limits.display)]
+    if known is None and unchecked:
+        print(
+            f"warning: strategy names not checked against a gateway config: {', '.join(unchecked)} "
+            "(an override for a strategy the gateway does not run never applies; give --config <gateway.yaml>, "
+            "as the running gateway checks on every reload)"
+        )
     return EXIT_OK
 
 

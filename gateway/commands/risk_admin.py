@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+import msgspec
+
 from gateway.commands.admin import add_target, call, who
+from gateway.commands.risk import print_problems
+from risk.loader import Problem
 
 
 def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,8 +37,15 @@ def run_reload(args: argparse.Namespace) -> int:
             print(f"  warning: {warning}")
         return 0
     print("risk reload REFUSED; the limits in force are unchanged:", file=sys.stderr)
-    for error in result.get("errors", []):
-        print(f"  {error}", file=sys.stderr)
+    print_problems([_problem(error) for error in result.get("errors", [])], sys.stderr)
     if result.get("message"):
-        print(f"  {result['message']}", file=sys.stderr)
+        print(result["message"], file=sys.stderr)
     return 1
+
+
+def _problem(error: object) -> Problem:
+    """Turn an error of the admin reply (a problem as JSON) back into a ``Problem`` to format it."""
+    try:
+        return msgspec.convert(error, Problem)
+    except msgspec.ValidationError:
+        return Problem("", 0, 0, "", str(error))

@@ -26,8 +26,17 @@ STRICT_ENV = "GATEWAY_STRICT_ACCELERATION"
 """``1`` when launched with ``--strict-acceleration`` (``EF_NO_FAIL=0``)."""
 IO_URING_GUARD_ENV = "GATEWAY_IO_URING_GUARD"
 """``auto``/``always``/``never``: overrides ``spin.io_uring_guard`` for this run."""
+ONLOAD_ENV_ENV = "GATEWAY_ONLOAD_ENV"
+"""JSON: the ``EF_*`` settings the launcher planned and where each comes from (``gateway.ops.onload_env``)."""
 
-LAUNCH_ENV_NAMES = (ACCEL_MODE_ENV, ACCEL_REASON_ENV, ONLOAD_PROFILE_ENV, STRICT_ENV, IO_URING_GUARD_ENV)
+LAUNCH_ENV_NAMES = (
+    ACCEL_MODE_ENV,
+    ACCEL_REASON_ENV,
+    ONLOAD_PROFILE_ENV,
+    STRICT_ENV,
+    IO_URING_GUARD_ENV,
+    ONLOAD_ENV_ENV,
+)
 
 ONLOAD = "onload"
 KERNEL = "kernel"

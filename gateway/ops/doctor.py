@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +20,16 @@ import msgspec
 
 from gateway.ops.host import HostView, format_cpu_list, kernel_cmdline_options, parse_cpu_list
 from gateway.ops.iouring import io_uring_usable
-from gateway.ops.onload import OnloadEnvironment, detect_onload_environment
+from gateway.ops.onload import (
+    ONLOAD_DEVICE,
+    ONLOAD_EPOLL_DEVICE,
+    Identity,
+    OnloadEnvironment,
+    current_identity,
+    detect_onload_environment,
+    device_access_fix,
+    device_access_problem,
+)
 
 DEEP_CSTATE_LATENCY_US = 2
 """Idle states whose exit latency exceeds this many microseconds count as deep."""
@@ -83,6 +93,22 @@ class DoctorReport(msgspec.Struct, frozen=True):
         return "\n".join(lines)
 
 
+def resolve_addresses(name: str) -> list[str]:
+    """Return the IP addresses of a venue host (its name resolved as the gateway would, or the address itself)."""
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+class Venue(msgspec.Struct, frozen=True):
+    """A venue session the gateway connects to (from its config)."""
+
+    name: str
+    host: str
+
+
 @dataclass
 class DoctorContext:
     """What the checks look at."""
@@ -92,14 +118,27 @@ class DoctorContext:
     interface: str | None = None
     probe_io_uring: Callable[[], tuple[bool, str]] | None = io_uring_usable
     """Tries io_uring in this process; ``None`` in tests with a fake tree."""
+    identity: Identity | None = None
+    """The user the gateway runs as (``--user``; default: whoever runs the doctor)."""
+    venues: list[Venue] | None = None
+    """The configured venues (``--config``); ``None``: not known."""
+    resolve: Callable[[str], list[str]] = field(default=resolve_addresses)
+    """Host name -> IP addresses (tests: a table)."""
     _onload: OnloadEnvironment | None = field(default=None, repr=False)
     _cmdline: dict[str, str] | None = field(default=None, repr=False)
 
     @property
+    def user(self) -> Identity:
+        """The gateway's user."""
+        if self.identity is None:
+            self.identity = current_identity()
+        return self.identity
+
+    @property
     def onload(self) -> OnloadEnvironment:
-        """Onload on this host (looked up once)."""
+        """Onload on this host (looked up once), for the gateway's user."""
         if self._onload is None:
-            self._onload = detect_onload_environment(self.host)
+            self._onload = detect_onload_environment(self.host, identity=self.user)
         return self._onload
 
     @property
@@ -521,7 +560,7 @@ def check_io_uring(ctx: DoctorContext) -> CheckResult:
 def check_onload(ctx: DoctorContext) -> CheckResult:
     """Onload is installed with its driver loaded (or absent: the gateway then runs on kernel sockets)."""
     name = "onload"
-    env = ctx.onload
+    env = msgspec.structs.replace(ctx.onload, device_problem=None)  # /dev/onload: check_onload_device
     reason = env.unusable_reason()
     if env.executable is None:
         return CheckResult(
@@ -536,6 +575,111 @@ def check_onload(ctx: DoctorContext) -> CheckResult:
     if mismatch:
         return CheckResult(name, Status.WARN, mismatch, "onload_tool reload (load the driver matching the library)")
     return CheckResult(name, Status.PASS, env.summary())
+
+
+def check_onload_device(ctx: DoctorContext) -> CheckResult:
+    """The gateway's user can open /dev/onload read-write (else every socket silently stays on the kernel)."""
+    name = "onload-device"
+    user = ctx.user
+    devices = [d for d in (ONLOAD_DEVICE, ONLOAD_EPOLL_DEVICE) if ctx.host.exists(d)]
+    if not devices:
+        if ctx.onload.executable is None:
+            return CheckResult(name, Status.PASS, "Onload not installed: no /dev/onload to open (kernel path)")
+        return CheckResult(name, Status.UNKNOWN, "no /dev/onload: the driver is not loaded (see the onload check)")
+    problems = [p for p in (device_access_problem(ctx.host, user, d) for d in devices) if p]
+    if problems:
+        return CheckResult(
+            name,
+            Status.FAIL,
+            "; ".join(problems) + ": Onload cannot create a stack for it and every socket stays on the kernel",
+            device_access_fix(ctx.host, user),
+        )
+    return CheckResult(
+        name, Status.PASS, f"user {user.user} (uid {user.uid}) can open {' and '.join(devices)} read-write"
+    )
+
+
+ONLOAD_DRIVERS: dict[str, str] = {
+    "sfc": "AMD Solarflare X2/X4/8000 series",
+    "xilinx_efct": "AMD X3 series",
+    "sfc_ef100": "AMD EF100 (older Onload releases)",
+}
+"""Network drivers Onload accelerates natively (other NICs only through its AF_XDP mode)."""
+
+
+def parse_route_get(output: str) -> tuple[str | None, bool]:
+    """Return (interface, is_local) from ``ip route get ADDR``: ``10.9.0.20 via 10.1.0.1 dev ens1f0 src ...``."""
+    words = output.split()
+    device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
+    return device, bool(words) and words[0] in ("local", "broadcast")
+
+
+def interface_driver(host: HostView, interface: str) -> str | None:
+    """Return the kernel driver of a network interface (``sfc``, ``mlx5_core``), ``None`` if it has no device."""
+    try:
+        target = os.readlink(host.path(f"/sys/class/net/{interface}/device/driver"))
+    except OSError:
+        return None
+    return os.path.basename(target)
+
+
+def check_venue_routes(ctx: DoctorContext) -> CheckResult:
+    """The route to each configured venue leaves through an interface Onload accelerates (else the kernel has it)."""
+    name = "venue-routes"
+    if ctx.venues is None:
+        return CheckResult(
+            name, Status.UNKNOWN, "no --config: the venues are not known", "gateway doctor --config deploy/gateway.yaml"
+        )
+    if not ctx.venues:
+        return CheckResult(name, Status.PASS, "no venue in the config")
+    installed = ctx.onload.executable is not None
+    worst = Status.PASS
+    said: list[str] = []
+    fixes: list[str] = []
+    for venue in ctx.venues:
+        addresses = ctx.resolve(venue.host)
+        if not addresses:
+            said.append(f"{venue.name} {venue.host}: does not resolve")
+            worst = _worse(worst, Status.FAIL)
+            continue
+        address = addresses[0]
+        result = ctx.host.run(["ip", "route", "get", address])
+        if result is None or result.exit_code != 0:
+            why = "ip is not installed" if result is None else (result.output.strip() or f"exit {result.exit_code}")
+            said.append(f"{venue.name} {address}: ip route get: {why}")
+            worst = _worse(worst, Status.UNKNOWN)
+            continue
+        interface, local = parse_route_get(result.output)
+        driver = interface_driver(ctx.host, interface) if interface else None
+        where = f"{venue.name} {address} -> {interface or '?'}"
+        if local or interface == "lo":
+            said.append(f"{where} (loopback: a venue on this host, never through a NIC)")
+            worst = _worse(worst, Status.WARN)
+            fixes.append(
+                f"{venue.name}: fine for a simulator; in production the venue address must route through the"
+                " Solarflare/AMD interface"
+            )
+        elif driver in ONLOAD_DRIVERS:
+            said.append(f"{where} ({driver}: {ONLOAD_DRIVERS[driver]}, accelerated by Onload)")
+        else:
+            what = f"driver {driver}" if driver else "no network device driver"
+            said.append(f"{where} ({what}: not a Solarflare/AMD adapter, Onload hands the socket to the kernel)")
+            worst = _worse(worst, Status.FAIL if installed else Status.WARN)
+            fixes.append(
+                f"{venue.name}: route {address} through the Solarflare/AMD interface (ip route add {address}/32 via"
+                f" <gateway> dev <sfc interface>), or register {interface} for Onload's AF_XDP mode"
+                f" (echo {interface} > /sys/module/sfc_resource/afxdp/register)"
+            )
+    if not installed and worst is Status.PASS:
+        said.append("Onload not installed: the gateway runs on kernel sockets anyway")
+    return CheckResult(name, worst, "; ".join(said), "; ".join(fixes) or None)
+
+
+_ORDER = (Status.PASS, Status.UNKNOWN, Status.WARN, Status.FAIL)
+
+
+def _worse(a: Status, b: Status) -> Status:
+    return a if _ORDER.index(a) >= _ORDER.index(b) else b
 
 
 def check_clocksource(ctx: DoctorContext) -> CheckResult:
@@ -596,6 +740,8 @@ CHECKS: tuple[Check, ...] = (
     check_busy_poll,
     check_io_uring,
     check_onload,
+    check_onload_device,
+    check_venue_routes,
     check_clocksource,
     check_rt_throttling,
 )
@@ -633,8 +779,14 @@ def validate_targets(host: HostView, cpu: int | None, interface: str | None) -> 
     return None
 
 
-def local_context(cpu: int | None, interface: str | None, root: str = "/") -> DoctorContext:
+def local_context(
+    cpu: int | None,
+    interface: str | None,
+    root: str = "/",
+    identity: Identity | None = None,
+    venues: list[Venue] | None = None,
+) -> DoctorContext:
     """Build the context for this host (``root`` other than ``/`` skips the in-process io_uring probe)."""
     host = HostView(root)
     probe = io_uring_usable if os.path.realpath(root) == "/" else None
-    return DoctorContext(host, cpu, interface, probe)
+    return DoctorContext(host, cpu, interface, probe, identity=identity, venues=venues)

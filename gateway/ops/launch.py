@@ -23,7 +23,8 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 import msgspec
@@ -35,10 +36,13 @@ from gateway.ops.acceleration import (
     KERNEL,
     LAUNCH_ENV_NAMES,
     ONLOAD,
+    ONLOAD_ENV_ENV,
     ONLOAD_PROFILE_ENV,
     STRICT_ENV,
 )
-from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile
+from gateway.ops.host import HostView
+from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile, refresh_driver
+from gateway.ops.onload_env import PROFILE, EfSetting, OnloadEnvPlan, describe_settings
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,10 @@ class LaunchPlan(msgspec.Struct, frozen=True):
     set_env: tuple[tuple[str, str], ...]
     """Variables set for the gateway, in order."""
     unset_env: tuple[str, ...]
-    """Stale launcher variables removed from the inherited environment."""
+    """Stale launcher variables removed from the inherited environment (and inherited ``EF_*``)."""
     warnings: tuple[str, ...] = ()
+    onload_env: tuple[EfSetting, ...] = ()
+    """The ``EF_*`` the Onload stack will run with, and where each comes from (Onload path only)."""
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         """Return ``base`` with this plan's changes applied."""
@@ -90,6 +96,33 @@ class LaunchRefused(msgspec.Struct, frozen=True):
 
     reason: str
     exit_code: int
+
+
+def wait_for_driver(
+    host: HostView,
+    found: OnloadEnvironment,
+    timeout_s: float,
+    *,
+    poll_s: float = 0.2,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> OnloadEnvironment:
+    """Wait up to ``timeout_s`` for Onload's driver and a usable /dev/onload, when Onload is installed.
+
+    At boot the gateway may start before the driver is loaded or before udev has applied
+    /dev/onload's permissions; without waiting, the launcher would fall back to kernel sockets.
+    Returns at once when Onload is not installed (nothing to wait for) or already usable.
+    """
+    if found.executable is None or found.version is None or found.unusable_reason() is None:
+        return found
+    deadline = clock() + timeout_s
+    log.info("launch: waiting up to %.0f s for Onload: %s", timeout_s, found.unusable_reason())
+    while found.unusable_reason() is not None and clock() < deadline:
+        sleep(poll_s)
+        found = refresh_driver(host, found)
+    if found.unusable_reason() is None:
+        log.info("launch: Onload's driver is ready")
+    return found
 
 
 def gateway_command(python: str, gateway_args: Sequence[str]) -> tuple[str, ...]:
@@ -140,23 +173,72 @@ def _stale(environ: Mapping[str, str], new: list[tuple[str, str]]) -> tuple[str,
     return tuple(name for name in LAUNCH_ENV_NAMES if name in environ and name not in setting)
 
 
+def with_onload_environment(
+    plan: LaunchPlan, environ: Mapping[str, str], onload_env: OnloadEnvPlan | None, *, keep_inherited: bool
+) -> LaunchPlan:
+    """Add the ``EF_*`` decision to ``plan``: inherited ``EF_*`` dropped (unless kept), the settings, warnings.
+
+    ``onload_env`` is the profile's resolution on the Onload path; on the kernel path (``None``)
+    ``EF_*`` mean nothing, and inherited ones are dropped all the same unless kept.
+    """
+    own = {name for name, _ in plan.set_env}
+    if onload_env is None:
+        stale = () if keep_inherited else tuple(sorted(k for k in environ if k.startswith("EF_") and k not in own))
+        return msgspec.structs.replace(plan, unset_env=plan.unset_env + stale)
+    warnings = list(plan.warnings) + list(onload_env.warnings)
+    if onload_env.missing_imports:
+        warnings.append(
+            f"the profile imports {', '.join(onload_env.missing_imports)}, not found in Onload's profile directories"
+            " on this host: onload will stop with 'Cannot find profile'; the settings listed are only the known ones"
+        )
+    if onload_env.error:
+        warnings.append(f"could not resolve the profile's settings: {onload_env.error}")
+    return msgspec.structs.replace(
+        plan,
+        set_env=(*plan.set_env, (ONLOAD_ENV_ENV, onload_env.to_env())),
+        unset_env=plan.unset_env + onload_env.unset,
+        warnings=tuple(warnings),
+        onload_env=onload_env.settings,
+    )
+
+
+def render_onload_env(settings: tuple[EfSetting, ...]) -> list[str]:
+    """Return one line per ``EF_*`` setting: value, source and origin, and the profile's own value if different."""
+    width = max((len(f"{s.name}={s.value}") for s in settings), default=0)
+    lines = []
+    for setting in settings:
+        note = f"{setting.source}: {setting.origin}"
+        if setting.source != PROFILE and setting.profile_value not in (None, setting.value):
+            note += f" (the profile sets {setting.profile_value})"
+        lines.append(f"  {f'{setting.name}={setting.value}':<{width}}  {note}")
+    return lines
+
+
 def render_dry_run(plan: LaunchPlan) -> str:
     """Return what ``--dry-run`` prints: the decision, the argv, the environment changes, one exec line."""
     lines = [f"mode: {plan.mode}", f"reason: {plan.reason}"]
     lines += [f"warning: {w}" for w in plan.warnings]
     lines.append(f"argv: {shlex.join(plan.argv)}")
     lines.append("environment (changes to the current environment):")
-    lines += [f"  {name}={shlex.quote(value)}" for name, value in plan.set_env]
+    lines += [f"  {name}={shlex.quote(value)}" for name, value in plan.set_env if name != ONLOAD_ENV_ENV]
+    if any(name == ONLOAD_ENV_ENV for name, _ in plan.set_env):
+        lines.append(f"  {ONLOAD_ENV_ENV}=<the settings below, as JSON>")
     lines += [f"  unset {name}" for name in plan.unset_env]
+    if plan.mode == ONLOAD:
+        lines.append("onload environment (EF_* the stack will run with, and where each comes from):")
+        lines += render_onload_env(plan.onload_env) or ["  none"]
+    else:
+        lines.append("onload environment: not used (kernel path)")
     lines.append(f"exec: {plan.command_line()}")
     return "\n".join(lines)
 
 
 def log_decision(plan: LaunchPlan) -> None:
-    """Log the one line that says which path the gateway will run on, and why."""
+    """Log the one line that says which path the gateway will run on, and why (and the EF_* it gets)."""
     for warning in plan.warnings:
         log.warning("launch: %s", warning)
     if plan.mode == ONLOAD:
+        log.info("launch: onload environment: %s", describe_settings(plan.onload_env))
         log.info("launch: onload: %s; exec %s", plan.reason, shlex.join(plan.argv))
     else:
         log.warning(

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pwd
 import re
+import stat
 from pathlib import Path
 
 import msgspec
@@ -28,6 +30,10 @@ from gateway.ops.host import HostView, find_executable
 
 ONLOAD_DRIVER_PATHS = ("/sys/module/onload", "/dev/onload")
 ONLOAD_DRIVER_VERSION = "/sys/module/onload/version"
+ONLOAD_DEVICE = "/dev/onload"
+ONLOAD_EPOLL_DEVICE = "/dev/onload_epoll"
+ONLOAD_SYSCONFIG = "/etc/sysconfig/openonload"
+"""Where Onload's udev rule takes /dev/onload's owner, group and mode from (ONLOAD_USER/GROUP/MODE)."""
 ONLOAD_PROFILE_DIRS = ("~/.openonload/profiles", "/usr/libexec/onload/profiles")
 """Where ``onload`` looks up profile names given without a path."""
 
@@ -44,6 +50,88 @@ _KERNEL_MODULE_LINE = re.compile(r"Kernel module:\s*(.+)")
 # ---------------------------------------------------------------------------------------------- host
 
 
+class Identity(msgspec.Struct, frozen=True):
+    """A Unix user as the kernel checks file permissions: uid and every group (primary and supplementary)."""
+
+    user: str
+    uid: int
+    gids: tuple[int, ...]
+
+
+def current_identity() -> Identity:
+    """Return this process's user."""
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"uid {uid}"
+    return Identity(user, uid, tuple(sorted({os.getgid(), *os.getgroups()})))
+
+
+def _colon_file(host: HostView, path: str) -> list[list[str]]:
+    return [line.split(":") for line in (host.read(path) or "").splitlines() if line and not line.startswith("#")]
+
+
+def identity_of(user: str, host: HostView) -> Identity | None:
+    """Look ``user`` up in the host's ``/etc/passwd`` and ``/etc/group`` (``None``: no such user)."""
+    for fields in _colon_file(host, "/etc/passwd"):
+        if len(fields) >= 4 and fields[0] == user and fields[2].isdigit() and fields[3].isdigit():
+            gids = {int(fields[3])}
+            for group in _colon_file(host, "/etc/group"):
+                if len(group) >= 4 and group[2].isdigit() and user in group[3].split(","):
+                    gids.add(int(group[2]))
+            return Identity(user, int(fields[2]), tuple(sorted(gids)))
+    return None
+
+
+def _name_of(host: HostView, path: str, number: int) -> str:
+    for fields in _colon_file(host, path):
+        if len(fields) >= 3 and fields[2] == str(number):
+            return fields[0]
+    return str(number)
+
+
+def device_access_problem(host: HostView, identity: Identity, device: str = ONLOAD_DEVICE) -> str | None:
+    """Return why ``identity`` cannot open ``device`` read-write (owner, group and mode bits), or ``None``.
+
+    ``None`` too when the device does not exist (nothing to judge). ACLs are not looked at.
+    """
+    try:
+        st = host.path(device).stat()
+    except OSError:
+        return None
+    if identity.uid == 0:
+        return None
+    mode = st.st_mode
+    if st.st_uid == identity.uid:
+        allowed = mode & 0o600 == 0o600
+    elif st.st_gid in identity.gids:
+        allowed = mode & 0o060 == 0o060
+    else:
+        allowed = mode & 0o006 == 0o006
+    if allowed:
+        return None
+    owner = _name_of(host, "/etc/passwd", st.st_uid)
+    group = _name_of(host, "/etc/group", st.st_gid)
+    member = "in" if st.st_gid in identity.gids else "not in"
+    return (
+        f"{device} is {owner}:{group} mode {stat.S_IMODE(mode):04o} and user {identity.user} (uid {identity.uid},"
+        f" {member} group {group}) cannot open it read-write"
+    )
+
+
+def device_access_fix(host: HostView, identity: Identity, device: str = ONLOAD_DEVICE) -> str:
+    """Return the command that lets ``identity`` use ``device``."""
+    try:
+        group = _name_of(host, "/etc/group", host.path(device).stat().st_gid)
+    except OSError:
+        group = "onload_users"
+    return (
+        f"usermod -aG {group} {identity.user} (then restart the gateway), or set ONLOAD_GROUP/ONLOAD_MODE in"
+        f" {ONLOAD_SYSCONFIG} and run 'udevadm trigger --subsystem-match=onload' (or 'onload_tool reload')"
+    )
+
+
 class OnloadEnvironment(msgspec.Struct, frozen=True):
     """What the launcher found about Onload on this host."""
 
@@ -52,6 +140,8 @@ class OnloadEnvironment(msgspec.Struct, frozen=True):
     driver_loaded: bool
     driver_version: str | None
     version_output: str = ""
+    device_problem: str | None = None
+    """Why this user cannot open /dev/onload (``None``: it can, or there is no such file to judge)."""
 
     def unusable_reason(self) -> str | None:
         """Return why Onload cannot be used here, or ``None`` if it can."""
@@ -66,6 +156,9 @@ class OnloadEnvironment(msgspec.Struct, frozen=True):
                 f"Onload {self.version} is installed but its driver is not loaded"
                 " (no /sys/module/onload, no /dev/onload; load it with 'onload_tool reload')"
             )
+        if self.device_problem is not None:
+            # libonload could not create a stack: every socket would silently stay on the kernel
+            return f"Onload {self.version} and its driver are loaded but {self.device_problem}"
         return None
 
     def version_mismatch(self) -> str | None:
@@ -97,17 +190,33 @@ def parse_onload_version(output: str) -> tuple[str | None, str | None]:
     return version, module_version
 
 
-def detect_onload_environment(host: HostView, executable: str | None = None) -> OnloadEnvironment:
-    """Find ``onload`` on PATH (or use ``executable``), ask its version, and look for the driver."""
+def detect_onload_environment(
+    host: HostView, executable: str | None = None, identity: Identity | None = None
+) -> OnloadEnvironment:
+    """Find ``onload`` on PATH (or use ``executable``), ask its version, look for the driver and /dev/onload.
+
+    ``identity`` is the user the gateway will run as (default: this process's).
+    """
     path = executable if executable is not None else find_executable("onload")
     driver_loaded = any(host.exists(p) for p in ONLOAD_DRIVER_PATHS)
     driver_version = host.read_value(ONLOAD_DRIVER_VERSION) or None
+    device = device_access_problem(host, identity or current_identity())
     if path is None:
-        return OnloadEnvironment(None, None, driver_loaded, driver_version)
+        return OnloadEnvironment(None, None, driver_loaded, driver_version, device_problem=device)
     result = host.run([path, "--version"])
     output = "" if result is None else result.output
     version, module_version = parse_onload_version(output)
-    return OnloadEnvironment(path, version, driver_loaded, driver_version or module_version, output)
+    return OnloadEnvironment(path, version, driver_loaded, driver_version or module_version, output, device)
+
+
+def refresh_driver(host: HostView, found: OnloadEnvironment, identity: Identity | None = None) -> OnloadEnvironment:
+    """Look at the driver and /dev/onload again (without running ``onload``), e.g. while waiting at boot."""
+    return msgspec.structs.replace(
+        found,
+        driver_loaded=any(host.exists(p) for p in ONLOAD_DRIVER_PATHS),
+        driver_version=host.read_value(ONLOAD_DRIVER_VERSION) or found.driver_version,
+        device_problem=device_access_problem(host, identity or current_identity()),
+    )
 
 
 # ------------------------------------------------------------------------------------------ profiles

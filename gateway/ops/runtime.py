@@ -13,8 +13,9 @@ Start-up order (the core's ``run``)::
     ...                                                   # admin "status": ops.status()
     ops.close()                                           # at shutdown
 
-``prepare`` logs, in order: the acceleration line, the io_uring guard line, one line
-per tuning setting. Each venue connection then logs its own socket line.
+``prepare`` logs, in order: the acceleration line, the onload environment line (every
+``EF_*`` and where it came from), the io_uring guard line, one line per tuning setting.
+Each venue connection then logs its own socket line.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from gateway.ops.acceleration import IO_URING_GUARD_ENV, Acceleration, detect_acceleration
 from gateway.ops.config import SpinConfig
 from gateway.ops.gc_control import GcController
 from gateway.ops.iouring import GuardResult, IoUringGuard, block_io_uring
 from gateway.ops.onload import OnloadExtensions
+from gateway.ops.onload_env import ENVIRONMENT, UNPLANNED, EfSetting, describe_settings, observe_onload_environment
 from gateway.ops.sockets import AccelerationRegistry, VenueSocketTuner
 from gateway.ops.spinner import LoopSpinner
 from gateway.ops.tuning import TuningReport, apply_process_tuning
@@ -43,6 +47,21 @@ class LoopImpl(enum.StrEnum):
 
     UVLOOP = "uvloop"
     ASYNCIO = "asyncio"
+
+
+def onload_env_line(acceleration: Acceleration, settings: list[EfSetting]) -> tuple[int, str]:
+    """Return the level and text of the start-up line listing the ``EF_*`` of this process."""
+    if not acceleration.onload:
+        if not settings:
+            return logging.INFO, "onload environment: none (kernel path)"
+        return logging.INFO, f"onload environment: ignored on the kernel path: {describe_settings(settings)}"
+    doubtful = [
+        s
+        for s in settings
+        if s.source == UNPLANNED or (s.source == ENVIRONMENT and s.profile_value not in (None, s.value))
+    ]
+    level = logging.WARNING if doubtful else logging.INFO
+    return level, f"onload environment: {describe_settings(settings)}"
 
 
 def io_uring_decision(guard: IoUringGuard, acceleration: Acceleration, loop_impl: LoopImpl) -> tuple[bool, str]:
@@ -76,11 +95,16 @@ class OpsRuntime:
         tuning: TuningReport,
         gc_controller: GcController,
         extensions: OnloadExtensions | None,
+        loop_impl: LoopImpl = LoopImpl.UVLOOP,
+        onload_env: list[EfSetting] | None = None,
     ) -> None:
         self.spin = spin
         self.acceleration = acceleration
         self.io_uring = io_uring
         self.io_uring_guard = io_uring_guard
+        self.loop_impl = loop_impl
+        self.onload_env = onload_env or []
+        """Every ``EF_*`` of this process and where it came from (as the launcher planned it)."""
         self.tuning = tuning
         self.gc = gc_controller
         self.registry = AccelerationRegistry()
@@ -109,6 +133,9 @@ class OpsRuntime:
         log.info(acceleration.log_line())
         if acceleration.warning:
             log.warning("acceleration: %s", acceleration.warning)
+        onload_env = observe_onload_environment(env)
+        level, line = onload_env_line(acceleration, onload_env)
+        log.log(level, line)
         guard = spin.io_uring_guard
         override = env.get(IO_URING_GUARD_ENV)
         if override:
@@ -136,6 +163,8 @@ class OpsRuntime:
             tuning=tuning,
             gc_controller=gc_controller,
             extensions=extensions,
+            loop_impl=loop_impl,
+            onload_env=onload_env,
         )
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> LoopSpinner:
@@ -155,10 +184,39 @@ class OpsRuntime:
         if frozen:
             log.info("gc: start-up complete, %d objects frozen out of collection", frozen)
 
+    def acceleration_verdict(self) -> tuple[bool | None, str]:
+        """Say whether every venue socket bypasses the kernel: sockets on an Onload stack *and* seen by its epoll.
+
+        A socket Onload accelerates is still not on the fast path when uvloop registered it through
+        io_uring (``io_uring_guard: never``): Onload's user-level epoll never learns of it.
+        """
+        sockets = self.registry.all_accelerated()
+        if sockets is None:
+            return None, "no venue socket connected yet"
+        if not sockets:
+            kernel = [e.venue for e in self.registry.entries() if e.path != "onload"]
+            return False, f"on the kernel path: {', '.join(kernel)}"
+        if self.acceleration.onload and self.loop_impl is LoopImpl.UVLOOP:
+            if not self.io_uring.installed:
+                return False, (
+                    f"io_uring not blocked (io_uring_guard: {self.io_uring_guard.value}): uvloop registers the venue"
+                    " sockets through io_uring, so Onload's epoll never sees them"
+                )
+            if self.io_uring.rings_already_open:
+                return False, "io_uring blocked too late: rings opened before the guard may hold venue sockets"
+        return True, "every venue socket is on an Onload stack and registered with epoll_ctl"
+
     def status(self) -> dict[str, Any]:
         """Return everything ops adds to ``gateway status`` as JSON-able data."""
+        verdict, why = self.acceleration_verdict()
         return {
-            "acceleration": {**self.acceleration.status(), **self.registry.status()},
+            "acceleration": {
+                **self.acceleration.status(),
+                **self.registry.status(),
+                "all_venue_sockets_accelerated": verdict,
+                "verdict": why,
+                "onload_env": [msgspec.to_builtins(s) for s in self.onload_env],
+            },
             "io_uring": {
                 "guard": self.io_uring_guard.value,
                 "blocked": self.io_uring.installed,

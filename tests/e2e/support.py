@@ -7,7 +7,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,23 @@ DEPLOY_RISK = Path(__file__).resolve().parents[2] / "deploy" / "risk"
 DEPLOY_LIMITS = DEPLOY_RISK / "limits.yaml"
 
 
-def e2e_limits(directory: Path) -> Path:
-    """Write the deployed example limits, with test strategies S1/S2 treated like ``demo``, into ``directory``."""
+def e2e_limits(directory: Path, strategies: Iterable[str] = ("S1", "S2")) -> Path:
+    """Write the deployed example limits into ``directory`` for a gateway running ``strategies``.
+
+    Each test strategy gets the example's ``demo`` overrides; overrides for strategies the test
+    gateway does not run are left out (the gateway refuses a limits file naming one).
+    """
     import yaml
 
     doc = yaml.safe_load(DEPLOY_LIMITS.read_text())
-    for sid in ("S1", "S2"):
-        doc["strategies"][sid] = dict(doc["strategies"]["demo"])
+    running = set(strategies)
+    doc["strategies"] = {sid: dict(doc["strategies"]["demo"]) for sid in sorted(running)}
+    for scope in doc["accounts"].values():
+        nested = (scope or {}).get("strategies", {})
+        for name in [n for n in nested if n not in running]:
+            del nested[name]
+        if scope and "strategies" in scope and not nested:
+            del scope["strategies"]
     for name in ("reference-prices.yaml", "start-positions.yaml"):
         (directory / name).write_text((DEPLOY_RISK / name).read_text())
     path = directory / "limits.yaml"
@@ -105,7 +115,8 @@ async def running_gateway(
     """Start an OUCH simulator and a gateway connected to it; stop both afterwards."""
     sim = OuchSimulator(SimulatorConfig(exchange=exchange or ExchangeConfig(), **(sim_kwargs or {})))
     await sim.start()
-    limits = limits or e2e_limits(workdir)
+    config = gateway_config(workdir, sim.port, limits or Path(), **config_kwargs)
+    limits = limits or e2e_limits(workdir, config.strategies)
     process = GatewayProcess(gateway_config(workdir, sim.port, limits, **config_kwargs))
     try:
         await process.start()

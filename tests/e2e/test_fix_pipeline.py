@@ -23,7 +23,7 @@ async def gateway_with_fix() -> AsyncIterator[tuple[GatewayProcess, FixSimulator
     workdir = short_tmp()
     sim = FixSimulator(reference_prices={"AAPL": to_fixed("230.10")}, reject_symbols=["ZVZZT"])
     sim.start()
-    config = gateway_config(workdir, 1, e2e_limits(workdir))
+    config = gateway_config(workdir, 1, e2e_limits(workdir, ("S1",)))
     fix_venue = {
         "protocol": "fix",
         "name": "EQX",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,12 @@ async def test_kill_switch_when_triggered_then_open_orders_canceled_new_rejected
             blocked = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
             final = await blocked.wait_done(timeout=5)
             assert isinstance(final, OrderRejected) and final.code == "TRADING_HALTED"
+            # the strategy (and its risk officer) learn which scope is halted, by whom and why
+            caller = f"pid {os.getpid()} uid {os.getuid()}"
+            assert (
+                final.text
+                == f"trading is HALTED for the whole firm (kill switch by test [{caller}]: drill); only cancels pass"
+            )
             await client.cancel(resting[0].cl_ord_id)
             await wait_for(lambda: resting[0].last_cancel_reject is not None, what="cancel answer")
             assert isinstance(resting[0].last_cancel_reject, CancelRejected)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -17,11 +20,20 @@ import yaml
 
 from gateway.admin import AdminError, admin_request
 from gateway.client import BlockingGatewayClient
+from gateway.journal import JTradingState, read_journal
 from gateway.protocol.messages import Executed
 from model.enums import Side
 from tests.e2e.support import e2e_limits, short_tmp
 
 GATEWAY = [sys.executable, "-m", "gateway"]
+
+SEND_SIGHUP = """
+import ctypes, os, signal, sys, time
+ctypes.CDLL(None).prctl(15, b"hup-sender", 0, 0, 0)  # PR_SET_NAME: what /proc/<pid>/comm shows
+os.kill(int(sys.argv[1]), signal.SIGHUP)
+print("sent", flush=True)
+time.sleep(30)  # stay alive so that the gateway can read the name
+"""
 
 
 def free_port() -> int:
@@ -46,7 +58,7 @@ def write_config(workdir: Path, port: int, *, spin_us: int = 100) -> Path:
         "gateway_id": "proc",
         "strategy_socket": "s.sock",
         "admin_socket": "a.sock",
-        "risk_limits": str(e2e_limits(workdir)),
+        "risk_limits": str(e2e_limits(workdir, ("S1",))),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": "interval"},
         "strategies": {"S1": {"accounts": ["ACC1"]}},
@@ -171,7 +183,7 @@ def test_run_when_risk_limits_invalid_then_refuses_to_start(simulator: int) -> N
     limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: -5", 1))
     result = _cli("run", "--config", str(config))
     assert result.returncode == 1
-    assert "max_qty" in result.stderr and "line" in result.stderr
+    assert re.search(rf"{re.escape(str(limits))}:\d+:\d+: defaults\.max_qty: expected int > 0, got -5", result.stderr)
 
 
 def test_cli_when_gateway_not_running_then_status_and_kill_exit_1_with_reason() -> None:
@@ -181,6 +193,38 @@ def test_cli_when_gateway_not_running_then_status_and_kill_exit_1_with_reason() 
         result = _cli(*args, "--config", str(config))
         assert result.returncode == 1
         assert "is the gateway running" in result.stderr
+
+
+@pytest.mark.slow
+def test_kill_and_resume_when_account_unknown_then_refused_naming_known_accounts_and_nothing_persisted(
+    simulator: int,
+) -> None:
+    workdir = short_tmp()
+    config = write_config(workdir, simulator)
+    gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        for command in ("kill", "resume"):
+            refused = _cli(command, "--config", str(config), "--account", "NOSUCH", "--reason", "typo")
+            assert refused.returncode == 1, refused.stdout
+            assert f"gateway {command}: refused: unknown account 'NOSUCH'" in refused.stderr
+            assert "Known accounts: ACC1, ACC2, FUND7, PROP3 " in refused.stderr and refused.stdout == ""
+        empty = _cli("kill", "--config", str(config), "--account", "")
+        assert empty.returncode == 2 and "must name an account" in empty.stderr
+        status = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]
+        assert "NOSUCH" not in json.dumps(status)
+        assert status["known_accounts"] == ["ACC1", "ACC2", "FUND7", "PROP3"]
+        assert "(all of them: gateway status --json, under known_accounts)" in refused.stderr
+        halted = _cli("kill", "--config", str(config), "--account", "ACC2", "--reason", "drill")
+        assert halted.returncode == 0 and "account ACC2 HALTED" in halted.stdout
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(15) == 0
+    audit = [json.loads(line) for line in (workdir / "audit.jsonl").read_text().splitlines()]
+    assert [(a["account"], a["new"]) for a in audit if a["event"] == "trading_state"] == [("ACC2", "HALTED")]
+    (journal,) = (workdir / "journal").iterdir()
+    states = [r for r in read_journal(journal) if isinstance(r, JTradingState)]
+    assert [(r.account, r.state) for r in states] == [("ACC2", "HALTED")]
 
 
 def test_cli_when_flag_unknown_then_exit_2() -> None:
@@ -201,22 +245,55 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
 
     try:
         wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+
+        def records(event: str, trigger: str | None = None) -> list[dict[str, object]]:
+            return [e for e in audit_events() if e["event"] == event and trigger in (None, e["trigger"])]
+
+        def content_sha() -> str:
+            return hashlib.sha256(limits.read_bytes()).hexdigest()
+
         limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1))
         ok = _cli("risk", "reload", "--config", str(config))
         assert ok.returncode == 0 and "reloaded" in ok.stdout, ok.stderr
+        assert records("reload", "gateway risk reload")[-1]["sha256"] == content_sha()
 
         limits.write_text(limits.read_text().replace("max_qty: 9000", "max_qty: -1", 1))
         refused = _cli("risk", "reload", "--config", str(config))
-        assert refused.returncode == 1 and "REFUSED" in refused.stderr and "line" in refused.stderr
+        assert refused.returncode == 1 and "REFUSED" in refused.stderr
+        # the same line `gateway risk check` prints: file:line:column: path: message (never a Python dict)
+        line = rf"^{re.escape(str(limits))}:\d+:\d+: defaults\.max_qty: expected int > 0, got -1$"
+        assert re.search(line, refused.stderr, re.M), refused.stderr
+        assert "{" not in refused.stderr and "1 error(s): the limits were NOT accepted" in refused.stderr
+        assert records("reload_refused", "gateway risk reload")[-1]["sha256"] == content_sha()
+        count = len(records("reload_refused"))
+        time.sleep(1.5)  # longer than the file watch's period: it must not refuse the same content again
+        assert len(records("reload_refused")) == count
 
         limits.write_text(limits.read_text().replace("max_qty: -1", "max_qty: 8000", 1))
-        gateway.send_signal(signal.SIGHUP)
-        wait_until(lambda: any(e.get("trigger") == "SIGHUP" for e in audit_events()), 5, "the SIGHUP reload")
+        sha = content_sha()
+        sender = subprocess.Popen([sys.executable, "-c", SEND_SIGHUP, str(gateway.pid)], stdout=subprocess.PIPE)
+        try:
+            assert sender.stdout is not None and sender.stdout.readline() == b"sent\n"
+            wait_until(lambda: any(e["sha256"] == sha for e in records("reload", "SIGHUP")), 5, "the SIGHUP reload")
+        finally:
+            sender.kill()
+            sender.wait()
+        user = pwd.getpwuid(os.getuid()).pw_name
+        # the audit says which process sent the signal, under which user, not just "signal"
+        assert records("reload", "SIGHUP")[-1]["who"] == f"pid {sender.pid} (hup-sender) uid {os.getuid()} ({user})"
 
         limits.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
-        wait_until(lambda: any("file" in str(e.get("trigger")) for e in audit_events()), 5, "the file-watch reload")
-        events = [e["event"] for e in audit_events()]
-        assert events.count("reload") == 3 and events.count("reload_refused") == 1
+        sha = content_sha()
+        wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 5, "the file-watch reload")
+        assert records("reload")[-1]["trigger"] == "file changed on disk"
+
+        # an override for a strategy this gateway does not run (S1 is the only one): refused, old limits stay
+        limits.write_text(limits.read_text().replace("strategies:\n", "strategies:\n  S9:\n    max_qty: 1\n", 1))
+        unknown = _cli("risk", "reload", "--config", str(config))
+        assert unknown.returncode == 1
+        said = f"strategies.S9: strategy 'S9' is not configured in {config}"
+        assert re.search(rf"^{re.escape(str(limits))}:\d+:3: {re.escape(said)}", unknown.stderr, re.M), unknown.stderr
+        assert admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]["sha256"] == sha
     finally:
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(15) == 0

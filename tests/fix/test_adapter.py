@@ -391,6 +391,7 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     ref = first.send_new(order)
     first.flush()
     first.data_received(peer.execution_report(b"Q7", b"0"), clock())
+    first.flush()  # the core's flush after the read: its journal holds the ack before this
     # Killed here: no logout, no close.
     second = build_fix_venue(_file_config(tmp_path), clock)
     recorder = Recorder()
@@ -407,6 +408,41 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     assert second.state is VenueState.UP
     second.data_received(peer.execution_report(b"Q7", b"4", ord_status=b"4", leaves=0), clock())
     assert recorder.events == [VenueCanceled(4, 7, 0, "CANCELED", "")]  # venue: 1 logon, 2 ack, 3 logon
+
+
+def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_asked_for_again(tmp_path: Path) -> None:
+    clock = FakeClock()
+    peer = VenuePeer()
+    first = build_fix_venue(_file_config(tmp_path), clock)
+    first.event_sink = Recorder().event
+    first.attach(Wire().write, Wire().close)
+    first.connection_made(clock())
+    first.data_received(peer.logon(), clock())
+    first.flush()
+    order = make_order(7)
+    ref = first.send_new(order)
+    first.flush()
+    ack = peer.execution_report(b"Q7", b"0")
+    first.data_received(ack, clock())
+    assert first.session.next_target_seq == 3
+    # Killed here, before the core's flush: its journal never got the ack, so the store must not either.
+    second = build_fix_venue(_file_config(tmp_path), clock)
+    assert second.session.next_target_seq == 2
+    recorder = Recorder()
+    second.event_sink = recorder.event
+    second.restore(order, ref)
+    wire = Wire()
+    second.attach(wire.write, wire.close)
+    second.connection_made(clock())
+    second.data_received(peer.logon(), clock())  # venue: 1 logon, 2 ack, 3 logon
+    second.flush()
+    (resend,) = [m for m in decode_all(wire.data) if m.msg_type == MsgType.RESEND_REQUEST]
+    assert (resend.get(b"7"), resend.get(b"16")) == (b"2", b"0")
+    second.data_received(peer.execution_report(b"Q7", b"0", seq=2), clock())  # the resent ack
+    second.data_received(peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"4")], seq=3), clock())
+    second.flush()
+    assert recorder.events == [VenueAccepted(2, 7, "OID1", 100, 1_502_500)]
+    assert second.state is VenueState.UP
 
 
 def test_resume_from_venue_seq_when_journal_ahead_of_store_then_those_messages_not_reprocessed() -> None:

@@ -65,7 +65,9 @@ class Rig:
         return messages
 
     def feed(self, *raw: bytes) -> None:
+        """One read, then what the owner does after it (FixVenue.flush): commit the incoming number."""
         self.session.data_received(b"".join(raw), self.clock())
+        self.session.commit_inbound()
 
     def logged_on(self) -> Rig:
         self.session.connection_made(self.clock())
@@ -472,9 +474,23 @@ def test_app_message_when_in_sequence_then_handler_sees_it_before_number_committ
             seen.append(rig.store.next_target_seq)
 
     rig.session.handler = Peeking()
-    rig.feed(rig.venue.execution_report(b"Q7", b"0"))
+    rig.session.data_received(rig.venue.execution_report(b"Q7", b"0"), rig.clock())
     assert seen == [2]
+    assert (rig.session.next_target_seq, rig.store.next_target_seq) == (3, 2)  # the owner has not committed
+    rig.session.commit_inbound()
     assert rig.store.next_target_seq == 3
+
+
+def test_app_message_when_handled_but_never_committed_then_next_session_asks_for_it_again() -> None:
+    rig = Rig().logged_on()
+    rig.session.data_received(rig.venue.execution_report(b"Q7", b"0"), rig.clock())
+    assert len(rig.handler.app) == 1
+    # the process dies before its owner made the handled message durable: a new session on the store
+    again = FixSession(_config(), rig.store, Handler(), wall_offset_ns=WALL_OFFSET_NS)
+    again.connection_made(rig.clock())
+    again.data_received(rig.venue.logon(), rig.clock())
+    resend = [m for m in decode_all(again.outbox) if m.msg_type == MsgType.RESEND_REQUEST]
+    assert [(m.get(b"7"), m.get(b"16")) for m in resend] == [(b"2", b"0")]
 
 
 # ---- logout ---------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+ONLOAD_BASE_PROFILES = Path(__file__).resolve().parent / "onload_profiles"
+"""Stand-ins for Onload's latency, latency-best and throughput profiles (see its README.md)."""
+
 ONLOAD_VERSION_OUTPUT = (
     "OpenOnload 8.1.2.26\nCopyright 2019-2024 Advanced Micro Devices, Inc.\nBuilt: Jan 1 2025 (release)\n"
     "Kernel module: 8.1.2.26\n"
@@ -61,6 +64,15 @@ class LaunchRig:
         path.write_text(FAKE_ONLOAD.format(python=sys.executable, version=version_output))
         path.chmod(0o755)
         return path
+
+    def install_onload_profiles(self) -> Path:
+        """Put stand-ins for Onload's own profiles where ``onload_import`` finds them on the fake host."""
+        target = self.host_root / "usr" / "libexec" / "onload" / "profiles"
+        target.mkdir(parents=True, exist_ok=True)
+        for profile in ONLOAD_BASE_PROFILES.iterdir():
+            if profile.suffix in (".opf", ".opf-fragment"):
+                (target / profile.name).write_text(profile.read_text())
+        return target
 
     def load_driver(self, version: str = "8.1.2.26") -> None:
         """Make the fake host look like the onload module is loaded."""

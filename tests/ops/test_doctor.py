@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from gateway.ops.doctor import (
     CheckResult,
     DoctorContext,
     Status,
+    Venue,
     check_busy_poll,
     check_clocksource,
     check_coalescing,
@@ -27,16 +29,18 @@ from gateway.ops.doctor import (
     check_isolcpus,
     check_nohz_full,
     check_onload,
+    check_onload_device,
     check_rcu_nocbs,
     check_rt_throttling,
     check_swap,
     check_thp,
+    check_venue_routes,
     default_route_interface,
     run_doctor,
     validate_targets,
 )
 from gateway.ops.host import CommandOutput, HostView
-from gateway.ops.onload import OnloadEnvironment
+from gateway.ops.onload import Identity, OnloadEnvironment, identity_of
 from tests.ops.conftest import Writer
 
 # ------------------------------------------------------------------------------------------ this VM
@@ -386,3 +390,135 @@ def test_validate_targets_when_cpu_or_interface_absent_then_error(tmp_path: Path
     assert validate_targets(host, 3, "eth0") is None
     assert validate_targets(host, 4, None) == "--cpu 4: no such CPU (present: 0-3)"
     assert validate_targets(host, None, "eth9") == "--interface eth9: no such interface (have: eth0)"
+
+
+# ----------------------------------------------------------------------- Onload for the gateway's user
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ngateway:x:1234:1234:gateway:/opt/gateway:/bin/sh\n"
+
+
+def _device(tmp_path: Path, fake_root: Writer, mode: int, members: str) -> None:
+    """A fake /dev/onload owned by this test's uid and gid, and that gid named onload_users."""
+    device = fake_root("/dev/onload", "")
+    device.chmod(mode)
+    fake_root("/etc/passwd", PASSWD)
+    fake_root("/etc/group", f"gateway:x:1234:\nonload_users:x:{os.getgid()}:{members}\n")
+
+
+def _gateway_user(tmp_path: Path) -> Identity:
+    identity = identity_of("gateway", HostView(tmp_path / "root"))
+    assert identity is not None
+    return identity
+
+
+INSTALLED = OnloadEnvironment("/usr/bin/onload", "8.1.2.26", True, "8.1.2.26")
+
+
+def test_onload_device_when_user_in_the_device_group_then_pass(tmp_path: Path, fake_root: Writer) -> None:
+    _device(tmp_path, fake_root, 0o660, "gateway")
+    ctx = _ctx(tmp_path, onload=INSTALLED)
+    ctx.identity = _gateway_user(tmp_path)
+    result = check_onload_device(ctx)
+    assert (result.status, result.reason) == (Status.PASS, "user gateway (uid 1234) can open /dev/onload read-write")
+
+
+def test_onload_device_when_user_not_in_the_group_then_fail_with_the_usermod_fix(
+    tmp_path: Path, fake_root: Writer
+) -> None:
+    _device(tmp_path, fake_root, 0o660, "")
+    ctx = _ctx(tmp_path, onload=INSTALLED)
+    ctx.identity = _gateway_user(tmp_path)
+    result = check_onload_device(ctx)
+    assert result.status is Status.FAIL
+    owner = "root" if os.getuid() == 0 else str(os.getuid())
+    assert result.reason.startswith(
+        f"/dev/onload is {owner}:onload_users mode 0660 and user gateway (uid 1234, not in group onload_users)"
+        " cannot open it read-write"
+    )
+    assert result.fix is not None and result.fix.startswith("usermod -aG onload_users gateway")
+    _device(tmp_path, fake_root, 0o666, "")  # Onload's default ONLOAD_MODE: anyone
+    assert check_onload_device(ctx).status is Status.PASS
+
+
+def test_onload_device_when_no_device_then_pass_without_onload_unknown_with_it(tmp_path: Path) -> None:
+    assert check_onload_device(_ctx(tmp_path)).status is Status.PASS
+    assert check_onload_device(_ctx(tmp_path, onload=INSTALLED)).status is Status.UNKNOWN
+
+
+def test_doctor_when_run_for_a_user_who_cannot_open_dev_onload_then_exit_1_naming_it(
+    tmp_path: Path, fake_root: Writer
+) -> None:
+    _device(tmp_path, fake_root, 0o660, "")
+    result = _doctor("--json", "--host-root", str(tmp_path / "root"), "--user", "gateway")
+    report = json.loads(result.stdout)
+    device = next(c for c in report["checks"] if c["name"] == "onload-device")
+    assert device["status"] == "FAIL" and "user gateway (uid 1234, not in group onload_users)" in device["reason"]
+    assert result.returncode == 1
+    unknown = _doctor("--host-root", str(tmp_path / "root"), "--user", "nosuch")
+    assert unknown.returncode == 2 and "--user nosuch: no such user" in unknown.stderr
+
+
+# ------------------------------------------------------------------------- routes to the venues
+
+ROUTES: dict[str, CommandOutput | None] = {
+    "ip route get 10.9.0.20": CommandOutput(0, "10.9.0.20 via 10.1.0.1 dev ens1f0 src 10.1.0.5 uid 0 \n    cache \n"),
+    "ip route get 192.0.2.7": CommandOutput(0, "192.0.2.7 via 192.0.2.1 dev eth0 src 192.0.2.5 uid 0 \n    cache \n"),
+    "ip route get 127.0.0.1": CommandOutput(0, "local 127.0.0.1 dev lo src 127.0.0.1 uid 0 \n    cache <local> \n"),
+}
+
+
+def _routes_ctx(tmp_path: Path, venues: list[Venue], onload: OnloadEnvironment = INSTALLED) -> DoctorContext:
+    for interface, driver in (("ens1f0", "sfc"), ("eth0", "virtio_net")):
+        device = tmp_path / "root" / "sys" / "class" / "net" / interface / "device"
+        device.mkdir(parents=True, exist_ok=True)
+        if not (device / "driver").is_symlink():
+            (device / "driver").symlink_to(f"../../../../bus/pci/drivers/{driver}")
+    ctx = _ctx(tmp_path, runner=FakeRunner(ROUTES), onload=onload)
+    ctx.venues = venues
+    ctx.resolve = lambda name: {"venue.example": ["10.9.0.20"]}.get(name, [name])
+    return ctx
+
+
+def test_venue_routes_when_every_venue_leaves_through_a_solarflare_interface_then_pass(tmp_path: Path) -> None:
+    result = check_venue_routes(_routes_ctx(tmp_path, [Venue("OUCH", "venue.example")]))
+    assert result.status is Status.PASS
+    assert result.reason == "OUCH 10.9.0.20 -> ens1f0 (sfc: AMD Solarflare X2/X4/8000 series, accelerated by Onload)"
+
+
+def test_venue_routes_when_a_venue_leaves_through_another_nic_then_fail_with_the_route_fix(tmp_path: Path) -> None:
+    venues = [Venue("OUCH", "10.9.0.20"), Venue("EQX", "192.0.2.7")]
+    result = check_venue_routes(_routes_ctx(tmp_path, venues))
+    assert result.status is Status.FAIL
+    assert "EQX 192.0.2.7 -> eth0 (driver virtio_net: not a Solarflare/AMD adapter, Onload hands the socket to the" in (
+        result.reason
+    )
+    assert result.fix is not None and "ip route add 192.0.2.7/32 via <gateway> dev <sfc interface>" in result.fix
+    assert "echo eth0 > /sys/module/sfc_resource/afxdp/register" in result.fix
+    without = check_venue_routes(_routes_ctx(tmp_path, venues, OnloadEnvironment(None, None, False, None)))
+    assert without.status is Status.WARN  # no Onload on this host: the kernel path is expected anyway
+
+
+def test_venue_routes_when_venue_on_loopback_then_warn(tmp_path: Path) -> None:
+    result = check_venue_routes(_routes_ctx(tmp_path, [Venue("SIM", "127.0.0.1")]))
+    assert result.status is Status.WARN
+    assert result.reason == "SIM 127.0.0.1 -> lo (loopback: a venue on this host, never through a NIC)"
+
+
+def test_venue_routes_when_no_config_unresolvable_or_no_ip_tool_then_unknown_or_fail(tmp_path: Path) -> None:
+    assert check_venue_routes(_ctx(tmp_path)).status is Status.UNKNOWN
+    ctx = _routes_ctx(tmp_path, [Venue("OUCH", "no.such.host")])
+    ctx.resolve = lambda name: []
+    assert check_venue_routes(ctx).status is Status.FAIL
+    ctx = _ctx(tmp_path, onload=INSTALLED)
+    ctx.venues = [Venue("OUCH", "10.9.0.20")]
+    ctx.resolve = lambda name: [name]
+    result = check_venue_routes(ctx)
+    assert (result.status, result.reason) == (Status.UNKNOWN, "OUCH 10.9.0.20: ip route get: ip is not installed")
+
+
+def test_doctor_when_config_given_then_checks_the_route_of_each_venue() -> None:
+    result = _doctor("--json", "--config", str(Path(__file__).resolve().parents[2] / "deploy" / "gateway.yaml"))
+    routes = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "venue-routes")
+    assert routes["status"] in {"WARN", "UNKNOWN"}, routes  # deploy/gateway.yaml's OUCH venue is 127.0.0.1
+    if routes["status"] == "WARN":
+        assert routes["reason"] == "OUCH 127.0.0.1 -> lo (loopback: a venue on this host, never through a NIC)"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE, LaunchOptions, LaunchPlan, LaunchRefused, plan_launch
 from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile, gateway_profile_dir
+from gateway.ops.onload_env import observe_onload_environment
 from tests.ops.conftest import LaunchRig
 
 REPO_PROFILE = gateway_profile_dir() / "gateway-latency.opf"
@@ -282,6 +284,22 @@ def test_dry_run_when_config_does_not_load_then_exits_1_naming_the_problem(rig: 
     assert "venues[0]" in result.stderr
 
 
+def test_dry_run_when_limits_override_a_strategy_the_config_does_not_run_then_exits_1_naming_it(
+    rig: LaunchRig,
+) -> None:
+    import yaml
+
+    config = yaml.safe_load(Path(REPO_CONFIG).read_text())
+    del config["strategies"]["momentum"]  # deploy/risk/limits.yaml has overrides for it
+    config["risk_limits"] = str(Path(REPO_CONFIG).parent / "risk" / "limits.yaml")
+    path = rig.tmp / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = rig.launch("--dry-run", "--", "--config", str(path))
+    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert "strategies.momentum: strategy 'momentum' is not configured in " + str(path) in result.stderr
+    assert result.stdout == ""
+
+
 # --------------------------------------------------------------------------------------- decision logic
 
 _PRESENT = OnloadEnvironment("/usr/bin/onload", "8.1.2.26", True, "8.1.2.26")
@@ -322,3 +340,136 @@ def test_plan_when_onload_usable_then_environment_applies_changes_to_the_base() 
 
 def test_repo_default_profile_exists() -> None:
     assert Path(REPO_PROFILE).is_file()
+
+
+# ------------------------------------------------------------------------------- EF_* and the profile
+
+
+def _onload_env_lines(stdout: str) -> dict[str, tuple[str, str]]:
+    """Return ``{name: (value, where it comes from)}`` from the dry run's onload environment section."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("onload environment (EF_*"))
+    found = {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        pair, _, note = line.strip().partition("  ")
+        name, _, value = pair.partition("=")
+        found[name] = (value, note.strip())
+    return found
+
+
+def test_dry_run_when_stale_ef_inherited_then_dropped_with_a_warning_and_every_setting_says_where_from(
+    rig: LaunchRig,
+) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    bases = rig.install_onload_profiles()
+    env = rig.env(EF_POLL_USEC="0", EF_LOG="conn_drop")
+    result = rig.launch("--strict-acceleration", "--dry-run", "--", "--config", REPO_CONFIG, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "warning: inherited EF_POLL_USEC=0 dropped (the profile sets 100000); the profile's 100000 applies" in (
+        result.stdout
+    )
+    assert "warning: inherited EF_LOG=conn_drop dropped (the profile does not set it); Onload's default applies" in (
+        result.stdout
+    )
+    assert "  unset EF_POLL_USEC" in lines and "  unset EF_LOG" in lines
+    settings = _onload_env_lines(result.stdout)
+    assert settings["EF_POLL_USEC"] == ("100000", f"profile: {bases / 'latency.opf'}")
+    assert settings["EF_UL_EPOLL"] == ("1", f"profile: {REPO_PROFILE.resolve()}")
+    assert settings["EF_NO_FAIL"] == ("0", "launcher: --strict-acceleration")
+    assert "EF_LOG" not in settings
+
+
+def test_launch_when_stale_ef_inherited_then_onload_never_sees_them_and_the_gateway_gets_the_plan(
+    rig: LaunchRig,
+) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    rig.install_onload_profiles()
+    result = rig.launch("--", "--config", "x.yaml", env=rig.env(EF_POLL_USEC="0"))
+    assert result.returncode == 0, result.stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None
+    assert "EF_POLL_USEC" not in seen["env"]  # onload's profile decides: 100000 from latency
+    assert "launch: inherited EF_POLL_USEC=0 dropped (the profile sets 100000)" in result.stderr
+    assert "launch: onload environment: EF_EPOLL_MT_SAFE=1 (profile gateway-latency.opf)" in result.stderr
+    # what the gateway will report once onload has exported the profile's values
+    after_onload = {**seen["env"], "EF_POLL_USEC": "100000", "EF_UL_EPOLL": "1", "EF_NAME": "gateway"}
+    observed = {s.name: s for s in observe_onload_environment(after_onload)}
+    assert (observed["EF_POLL_USEC"].source, observed["EF_POLL_USEC"].origin.rsplit("/", 1)[1]) == (
+        "profile",
+        "latency.opf",
+    )
+    assert observed["EF_UL_EPOLL"].source == "profile"
+
+
+def test_dry_run_when_keep_ef_environment_then_inherited_value_wins_and_is_reported_as_overriding(
+    rig: LaunchRig,
+) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    rig.install_onload_profiles()
+    env = rig.env(EF_POLL_USEC="0")
+    result = rig.launch("--keep-ef-environment", "--dry-run", "--", "--config", REPO_CONFIG, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "warning: inherited EF_POLL_USEC=0 overrides the profile (the profile sets 100000): kept" in result.stdout
+    assert "  unset EF_POLL_USEC" not in result.stdout.splitlines()
+    assert _onload_env_lines(result.stdout)["EF_POLL_USEC"] == (
+        "0",
+        "environment: inherited from the caller (the profile sets 100000)",
+    )
+
+
+def test_launch_when_kernel_fallback_then_stale_ef_dropped_as_well(rig: LaunchRig) -> None:
+    result = rig.launch("--", env=rig.env(EF_POLL_USEC="0"))
+    assert result.returncode == 0, result.stderr
+    child = rig.record(rig.child_record)
+    assert child is not None and "EF_POLL_USEC" not in child["env"]
+    dry = rig.launch("--dry-run", "--", "--config", REPO_CONFIG, env=rig.env(EF_POLL_USEC="0"))
+    assert "onload environment: not used (kernel path)" in dry.stdout.splitlines()
+
+
+# --------------------------------------------------------------------------------- boot: wait for Onload
+
+
+def test_launch_when_driver_loads_while_waiting_then_execs_onload(rig: LaunchRig) -> None:
+    rig.install_onload()
+    proc = rig.popen("--wait-for-onload", "20", "--", "--config", "x.yaml")
+    time.sleep(1.0)
+    assert proc.poll() is None  # still waiting for the driver
+    rig.load_driver()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "launch: waiting up to 20 s for Onload: Onload 8.1.2.26 is installed but its driver is not loaded" in stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None and seen["env"]["GATEWAY_ACCEL_MODE"] == "onload"
+
+
+def test_launch_when_driver_never_loads_then_falls_back_after_the_wait(rig: LaunchRig) -> None:
+    rig.install_onload()
+    started = time.monotonic()
+    result = rig.launch("--wait-for-onload", "1", "--", "--config", "x.yaml")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started >= 1.0
+    child = rig.record(rig.child_record)
+    assert child is not None and child["env"]["GATEWAY_ACCEL_MODE"] == "kernel"
+
+
+def test_launch_when_onload_not_installed_then_does_not_wait(rig: LaunchRig) -> None:
+    started = time.monotonic()
+    result = rig.launch("--wait-for-onload", "30", "--", "--config", "x.yaml")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20
+    assert "waiting" not in result.stderr
+
+
+def test_plan_when_dev_onload_not_usable_by_this_user_then_falls_back_naming_the_fix() -> None:
+    env = OnloadEnvironment(
+        "/usr/bin/onload", "8.1.2.26", True, "8.1.2.26", device_problem="/dev/onload is root:onload_users mode 0660"
+    )
+    plan = plan_launch(LaunchOptions(profile="gateway-latency"), env, _PROFILE, {})
+    assert isinstance(plan, LaunchPlan) and plan.mode == "kernel"
+    assert plan.reason == "Onload 8.1.2.26 and its driver are loaded but /dev/onload is root:onload_users mode 0660"

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from gateway.commands.admin import format_status
 from tests.ops.conftest import epoll_adds, io_uring_setup_results, require_tool, run_traced
 
 FAKE_LIBONLOAD_C = r"""
@@ -174,3 +175,65 @@ def test_startup_when_launcher_fell_back_then_acceleration_line_gives_launchers_
     assert socket_line.startswith("INFO ")
     assert socket_line.endswith(": kernel (Onload not present); TCP_NODELAY on, SO_BUSY_POLL 50 us")
     assert out["status"]["acceleration"]["sockets"][0]["so_busy_poll_us"] == 50
+
+
+def test_status_when_guard_never_under_onload_with_uvloop_then_not_accelerated_and_text_shows_the_guard(
+    tmp_path: Path, fake_libonload: Path
+) -> None:
+    _, stderr, out = _run_child(
+        tmp_path,
+        {"LD_PRELOAD": str(fake_libonload), "GATEWAY_ACCEL_MODE": "onload", "GATEWAY_IO_URING_GUARD": "never"},
+    )
+    assert "WARNING gateway.ops.runtime: io_uring: left alone (io_uring_guard=never under Onload with uvloop" in stderr
+    accel = out["status"]["acceleration"]
+    assert accel["sockets"][0]["path"] == "onload"  # Onload owns the socket ...
+    assert accel["all_venue_sockets_accelerated"] is False  # ... but its epoll never hears of it
+    assert "io_uring not blocked (io_uring_guard: never)" in accel["verdict"]
+    text = format_status(out["status"])
+    assert (
+        "all venue sockets accelerated: no (io_uring not blocked (io_uring_guard: never): uvloop registers the venue"
+        " sockets through io_uring, so Onload's epoll never sees them)" in text
+    )
+    assert "io_uring guard: never (not blocked: io_uring_guard=never under Onload with uvloop: " in text
+
+
+def test_status_when_guard_auto_under_onload_then_accelerated_yes_in_text(tmp_path: Path, fake_libonload: Path) -> None:
+    _, _, out = _run_child(tmp_path, {"LD_PRELOAD": str(fake_libonload), "GATEWAY_ACCEL_MODE": "onload"})
+    text = format_status(out["status"])
+    assert "all venue sockets accelerated: yes\n" in text
+    assert "io_uring guard: auto (blocked: " in text
+
+
+def test_startup_when_launcher_planned_ef_variables_then_one_line_and_status_say_where_each_came_from(
+    tmp_path: Path, fake_libonload: Path
+) -> None:
+    planned = [
+        {"name": "EF_NAME", "value": "gateway", "source": "profile", "origin": "/opt/gw/gateway-latency.opf"},
+        {"name": "EF_POLL_USEC", "value": "0", "source": "environment", "origin": "inherited from the caller",
+         "profile_value": "100000"},
+        {"name": "EF_NO_FAIL", "value": "0", "source": "launcher", "origin": "--strict-acceleration"},
+    ]  # fmt: skip
+    env = {
+        "LD_PRELOAD": str(fake_libonload),
+        "GATEWAY_ACCEL_MODE": "onload",
+        "GATEWAY_ONLOAD_ENV": json.dumps(planned),
+        "EF_NAME": "gateway",
+        "EF_POLL_USEC": "0",
+        "EF_NO_FAIL": "0",
+        "EF_SPIN_USEC": "7",  # set after the launcher decided (e.g. by /etc/openonload.sh)
+    }
+    _, stderr, out = _run_child(tmp_path, env)
+    line = next(line for line in stderr.splitlines() if "onload environment:" in line)
+    assert line == (
+        "WARNING gateway.ops.runtime: onload environment: EF_NAME=gateway (profile gateway-latency.opf),"
+        " EF_NO_FAIL=0 (launcher: --strict-acceleration), EF_POLL_USEC=0 (environment: inherited from the caller;"
+        " the profile sets 100000), EF_SPIN_USEC=7 (unplanned: not set by the launcher's plan)"
+    )
+    settings = {s["name"]: (s["source"], s["value"]) for s in out["status"]["acceleration"]["onload_env"]}
+    assert settings == {
+        "EF_NAME": ("profile", "gateway"),
+        "EF_NO_FAIL": ("launcher", "0"),
+        "EF_POLL_USEC": ("environment", "0"),
+        "EF_SPIN_USEC": ("unplanned", "7"),
+    }
+    assert line.split("onload environment: ")[1] in format_status(out["status"])

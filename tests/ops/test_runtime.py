@@ -71,8 +71,11 @@ async def test_runtime_when_prepared_and_attached_then_status_has_every_section(
         assert status["spinner"]["mode"] == "200 us after activity"
         messages = [r.getMessage() for r in caplog.records]
         assert messages[0] == "acceleration: kernel (Onload not present: onload executable not found on PATH)"
-        assert messages[1] == "io_uring: left alone (auto: the stdlib loop registers sockets with epoll_ctl already)"
-        assert messages[2].startswith("tuning cpu: ")
+        assert messages[1] == "onload environment: none (kernel path)"
+        assert messages[2] == "io_uring: left alone (auto: the stdlib loop registers sockets with epoll_ctl already)"
+        assert messages[3].startswith("tuning cpu: ")
+        assert status["acceleration"]["onload_env"] == []
+        assert status["acceleration"]["verdict"] == "no venue socket connected yet"
         assert messages[-1].startswith("gc: start-up complete, ")
     finally:
         ops.close()
@@ -87,5 +90,18 @@ def test_runtime_when_guard_override_is_garbage_then_warns_and_keeps_config(
     try:
         assert ops.io_uring_guard is IoUringGuard.AUTO
         assert "io_uring: ignoring GATEWAY_IO_URING_GUARD='sometimes' (use auto, always or never)" in caplog.text
+    finally:
+        ops.close()
+
+
+def test_runtime_when_ef_variables_on_the_kernel_path_then_listed_as_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    spin = SpinConfig(gc=GcConfig(quiet_period_ms=0))
+    ops = OpsRuntime.prepare(spin, loop_impl=LoopImpl.ASYNCIO, environ={"EF_POLL_USEC": "0"})
+    try:
+        assert (
+            "onload environment: ignored on the kernel path: EF_POLL_USEC=0 (environment: started without gateway"
+            " launch)" in caplog.text
+        )
     finally:
         ops.close()

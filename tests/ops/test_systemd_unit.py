@@ -39,7 +39,23 @@ def test_unit_when_read_then_starts_through_gateway_launch_pinned_with_unlimited
     assert unit["Service.RestartPreventExitStatus"] == ["2"]
     assert "Service.PrivateDevices" not in unit  # would hide /dev/onload
     doctor = shlex.split(unit["Service.ExecStartPre"][0].lstrip("-"))
-    assert doctor[1:] == ["doctor", "--cpu", unit["Service.CPUAffinity"][0]]
+    config = start[start.index("--") + 2]
+    assert doctor[1:] == ["doctor", "--cpu", unit["Service.CPUAffinity"][0], "--config", config]
+
+
+def test_unit_when_booting_then_ordered_after_onloads_driver_and_waits_for_it_before_deciding() -> None:
+    unit = _settings()
+    after = " ".join(unit["Unit.After"]).split()
+    wants = " ".join(unit["Unit.Wants"]).split()
+    # Onload's installer loads onload.ko through modules-load.d; its udev rule sets /dev/onload's permissions
+    for needed in ("network-online.target", "systemd-modules-load.service"):
+        assert needed in after and needed in wants
+    assert "systemd-udevd.service" in after
+    start = shlex.split(unit["Service.ExecStart"][0])
+    wait = float(start[start.index("--wait-for-onload") + 1])
+    assert 0 < wait <= 60
+    assert start.index("--wait-for-onload") < start.index("--")  # a launcher flag, not a gateway one
+    assert "Unit.ConditionPathExists" not in unit  # a host without Onload must still start (kernel fallback)
 
 
 def test_unit_when_profile_named_then_it_exists_in_deploy_onload() -> None:

@@ -221,14 +221,15 @@ def write_config(
     **extra: Any,
 ) -> Path:
     """Write a gateway.yaml for one OUCH venue on ``venue_port``; return its path."""
+    strategies = strategies or {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}}
     config: dict[str, Any] = {
         "gateway_id": "rel",
         "strategy_socket": "s.sock",
         "admin_socket": "a.sock",
-        "risk_limits": str(e2e_limits(workdir)),
+        "risk_limits": str(e2e_limits(workdir, strategies)),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": fsync},
-        "strategies": strategies or {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}},
+        "strategies": strategies,
         "venues": [
             {
                 "protocol": "ouch",

@@ -57,7 +57,7 @@ def _write_config(workdir: Path, port: int) -> Path:
         "gateway_id": "fixrel",
         "strategy_socket": "s.sock",
         "admin_socket": "a.sock",
-        "risk_limits": str(e2e_limits(workdir)),
+        "risk_limits": str(e2e_limits(workdir, ("S1",))),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": "none"},
         "strategies": {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,12 @@ def test_check_when_invalid_then_exit_1_listing_every_error_with_line_and_column
     )
     assert main(["risk", "check", str(path)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert any("accounts.ACC1.symbols.AAPL.max_qty: expected int > 0, got -5 (line" in line for line in lines)
+    assert any(
+        re.fullmatch(
+            rf"{re.escape(str(path))}:\d+:\d+: accounts\.ACC1\.symbols\.AAPL\.max_qty: expected int > 0, got -5", line
+        )
+        for line in lines
+    ), lines
     assert any("defaults.collar_pct: expected a percentage > 0" in line for line in lines)
     assert lines[-1] == "2 error(s): the limits were NOT accepted"
 
@@ -169,3 +175,24 @@ def test_explain_when_limits_invalid_then_exit_2_with_errors(
     path = write_limits(tmp_path / "limits.yaml", {"version": 3})
     assert main(["risk", "explain", str(path), "--order", "account=ACC1 symbol=AAPL side=B qty=1 price=1"]) == 2
     assert "version: expected one of 1, got 3" in capsys.readouterr().out
+
+
+def test_check_when_yaml_bracket_never_closed_then_one_line_with_both_positions(tmp_path: Path) -> None:
+    path = write_limits(tmp_path / "limits.yaml")
+    lines = path.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("accounts:"))
+    lines.insert(index, "restricted:\n  no_trade: [XYZ, GME")  # the `[` is never closed
+    path.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "risk", "check", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    first = done.stdout.splitlines()[0]
+    opened = index + 2
+    assert first.startswith(f"{path}:{opened + 1}:")
+    assert first.endswith(f"(the flow sequence ('[') opened at line {opened}, column 13 is never closed)")

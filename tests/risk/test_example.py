@@ -25,8 +25,10 @@ def engine(tmp_path: Path) -> tuple[RiskEngine, FakeClock]:
 
 
 def test_check_when_example_file_then_valid(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["risk", "check", str(EXAMPLE)]) == 0
+    assert main(["risk", "check", str(EXAMPLE), "--config", str(EXAMPLE.parents[1] / "gateway.yaml")]) == 0
     assert "warning" not in capsys.readouterr().out
+    assert main(["risk", "check", str(EXAMPLE)]) == 0  # strategy names not checked without the gateway config
+    assert capsys.readouterr().out.count("warning") == 1
 
 
 def _demo(symbol: str, qty: int = 100, side: Side = Side.BUY, account: str = "ACC1", price: str | None = None) -> Order:

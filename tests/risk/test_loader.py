@@ -69,8 +69,10 @@ def test_read_limits_when_negative_qty_then_issue_style_message_with_line_and_co
     assert problem.path == "accounts.ACC1.symbols.AAPL.max_qty"
     assert (problem.line, problem.column) == (23, 18)
     assert problem.message == "expected int > 0, got -5"
-    assert str(problem).endswith("accounts.ACC1.symbols.AAPL.max_qty: expected int > 0, got -5 (line 23, column 18)")
-    assert str(problem).startswith(str(tmp_path / "limits.yaml"))
+    assert (
+        str(problem)
+        == f"{tmp_path / 'limits.yaml'}:23:18: accounts.ACC1.symbols.AAPL.max_qty: expected int > 0, got -5"
+    )
 
 
 @pytest.mark.parametrize(
@@ -334,3 +336,20 @@ def test_parse_text_when_random_structured_yaml_then_value_or_located_problems(
         assert all(p.file == "fuzz.yaml" for p in parsed.problems)
     else:
         assert not parsed.problems
+
+
+def test_read_limits_when_flow_sequence_never_closed_then_both_the_noticed_and_the_opening_position(
+    tmp_path: Path,
+) -> None:
+    text = VALID + "restricted:\n  no_trade: [XYZ, GME\n  sell_only: [BBBY]\n"  # `[` never closed
+    opened = text.splitlines().index("  no_trade: [XYZ, GME") + 1
+    problem = _one(tmp_path, text)
+    assert problem.line == opened + 1  # PyYAML notices it on the next line ...
+    assert f"(the flow sequence ('[') opened at line {opened}, column 13 is never closed)" in problem.message
+    assert str(problem).startswith(f"{tmp_path / 'limits.yaml'}:{opened + 1}:12: not valid YAML: ")
+
+
+def test_read_limits_when_quote_never_closed_then_names_where_it_opened(tmp_path: Path) -> None:
+    problem = _one(tmp_path, "version: 1\ndefaults:\n  trading_state: 'ACTIVE\n  max_qty: 10\n")
+    assert problem.line == 5
+    assert "(the quoted text opened at line 3, column 18 is never closed)" in problem.message

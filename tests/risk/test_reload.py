@@ -203,3 +203,12 @@ def test_file_changed_when_reload_already_read_the_change_then_false(tmp_path: P
     write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 999}})
     assert engine.reload("sighup", "ops").ok
     assert not engine.file_changed()
+
+
+def test_file_changed_when_reload_already_refused_that_content_then_false(tmp_path: Path) -> None:
+    engine, _ = make_engine(tmp_path)
+    write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": -1}})
+    assert not engine.reload("gateway risk reload", "ops").ok
+    assert not engine.file_changed()  # the watch must not refuse (and audit) the same content a second time
+    write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 999}})
+    assert engine.file_changed()

@@ -7,7 +7,10 @@ can reach the socket) and queue it; ``flush`` writes the queue.
 Incoming: ExecutionReport (8), OrderCancelReject (9), BusinessMessageReject (j) and
 session Rejects of our orders become the normalised ``VenueEvent``s with ``venue_seq``
 = the message's MsgSeqNum; events the adapter synthesises (an order gap-filled instead
-of replayed, a message refused by strict validation) carry ``venue_seq`` 0.
+of replayed, a message refused by strict validation) carry ``venue_seq`` 0. The store
+learns that a message was processed only in ``flush``, which the core calls after its
+journal holds the message's event: never before (a crash in between would skip the
+message after a restart), possibly after (``resume_from_venue_seq`` covers that).
 
 ClOrdIDs: ``<prefix><order_id>`` for a new order and ``<prefix><order_id>-<MsgSeqNum>``
 for each cancel/replace, so every ClOrdID is unique within the session day and names
@@ -337,7 +340,7 @@ class FixVenue(VenueAdapter):
         self._close_pending_polls = 0
         self._no_reconnect = False
         self.session.connection_made(now_ns)
-        self.flush()
+        self._write_outbox()
 
     def data_received(self, data: bytes, now_ns: int) -> None:
         self.session.data_received(data, now_ns)
@@ -351,7 +354,7 @@ class FixVenue(VenueAdapter):
             # not, close now rather than keep a dead session open.
             self._close_pending_polls += 1
             if self._close_pending_polls > 1:
-                self.flush()
+                self._write_outbox()
             return 50_000_000
         return self.session.poll(now_ns)
 
@@ -365,6 +368,15 @@ class FixVenue(VenueAdapter):
         return self.backoff.delay_ns(attempt)
 
     def flush(self) -> None:
+        """Commit the incoming MsgSeqNum to the store, write the outbox, hand over held-back events.
+
+        The core calls this after its journal write, so the events of every message handled so
+        far are journaled: only now may the store record those messages as processed.
+        """
+        self.session.commit_inbound()
+        self._write_outbox()
+
+    def _write_outbox(self) -> None:
         """Write the outbox, then hand over events held back until now (strict-mode refusals).
 
         The outbox goes first: bytes the core queues in reaction to those events wait for the

@@ -7,9 +7,11 @@ core flushes), ``close_reason`` when the connection must be closed after that wr
 and calls on the ``SessionHandler``.
 
 Persistence: every outgoing message consumes its sequence number in the store before it
-is put in the outbox; business messages are stored whole. The incoming number is
-advanced in the store after the message has been handled (after the handler -- and so
-the core -- has seen it), so a crash in between re-delivers rather than loses it.
+is put in the outbox; business messages are stored whole. The incoming number moves on in
+memory as messages are handled and reaches the store only through ``commit_inbound``, which
+the owner calls once what the handler did with them is durable (``FixVenue.flush``: the core
+calls it after writing its journal). The store therefore never claims a message the owner
+could lose in a crash: a crash before the commit makes the next session ask for it again.
 
 Wall-clock time (SendingTime, the schedule, staleness on resend) is ``now_ns +
 wall_offset_ns``: one injected clock drives everything.
@@ -41,7 +43,7 @@ class SessionHandler(Protocol):
     """What the session tells its owner (the venue adapter)."""
 
     def on_app_message(self, message: FixMessage) -> None:
-        """Handle an in-sequence business message (its number is committed afterwards)."""
+        """Handle an in-sequence business message (its number is stored by ``commit_inbound``)."""
 
     def on_state(self, state: FixSessionState, reason: str) -> None:
         """Note a session state change."""
@@ -81,6 +83,8 @@ class FixSession:
         self.logon_sent_ns = 0
         self.logout_sent_ns = 0
         self.logon_reset = False
+        self._target_pending = 0
+        """Next incoming MsgSeqNum not yet written to the store (0: the store is current)."""
         self._test_request_counter = 0
         self._outstanding_test_req_id = b""
         self._rarelog = IntervalLog(log)
@@ -106,8 +110,24 @@ class FixSession:
 
     @property
     def next_target_seq(self) -> int:
-        """Return the MsgSeqNum expected next from the venue."""
-        return self.store.next_target_seq
+        """Return the MsgSeqNum expected next from the venue (the store's may lag until ``commit_inbound``)."""
+        return self._target_pending or self.store.next_target_seq
+
+    def commit_inbound(self) -> None:
+        """Write the incoming number to the store: call once the handled messages' effects are durable.
+
+        Until then a restart expects the first uncommitted message again and asks the venue
+        to resend it (a crash may repeat a message, never skip one).
+        """
+        pending = self._target_pending
+        if pending:
+            self.store.set_next_target_seq(pending)
+            self._target_pending = 0
+
+    def _reset_store(self, wall_ns: int) -> None:
+        """Reset both sequence numbers (uncommitted incoming progress belongs to the old numbering)."""
+        self._target_pending = 0
+        self.store.reset(wall_ns)
 
     @property
     def logged_on(self) -> bool:
@@ -237,10 +257,10 @@ class FixSession:
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
                 log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
-                self.store.reset(wall)
+                self._reset_store(wall)
         reset = self.config.reset_seq_num_on_logon
         if reset:
-            self.store.reset(wall)
+            self._reset_store(wall)
         self.logon_reset = reset
         seq = self.store.next_sender_seq
         self.timers.start(now_ns)
@@ -337,7 +357,7 @@ class FixSession:
         if error.kind is not DecodeErrorKind.GARBLED_FIELD or error.seq <= 0:
             return  # garbled: ignored without consuming a sequence number (FIX spec)
         self.timers.received(now_ns)
-        expected = self.store.next_target_seq
+        expected = self.next_target_seq
         if error.seq == expected:
             self.send_reject(
                 error.seq,
@@ -406,13 +426,14 @@ class FixSession:
         if message.get(f.RESET_SEQ_NUM_FLAG) == b"Y":
             if not self.logon_reset:
                 # The venue reset on its own: follow it (our Logon counts as our message 1).
-                self.store.reset(now_ns + self.wall_offset_ns)
+                self._reset_store(now_ns + self.wall_offset_ns)
                 self.store.set_next_sender_seq(2)
             if seq != 1:
                 self._logout_and_close(f"Logon with ResetSeqNumFlag must have MsgSeqNum 1, got {seq}", now_ns)
                 return
+            self._target_pending = 0
             self.store.set_next_target_seq(1)
-        expected = self.store.next_target_seq
+        expected = self.next_target_seq
         if seq < expected:
             self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
             return
@@ -427,7 +448,7 @@ class FixSession:
     def _open_gap(self, seq: int, now_ns: int) -> None:
         """Note that ``seq`` is beyond the expected number; ask for the gap once."""
         if self.gap.note(seq):
-            expected = self.store.next_target_seq
+            expected = self.next_target_seq
             raw = self.admin.resend_request(self.store.next_sender_seq, self.sending_time(now_ns), expected, 0)
             self._queue_admin(raw, now_ns)
             self.counters["resend_requests_sent"] += 1
@@ -441,25 +462,27 @@ class FixSession:
             )
 
     def _advance(self, next_seq: int, now_ns: int) -> None:
-        """Commit the next expected number and process held messages that are now in order."""
-        store = self.store
-        store.set_next_target_seq(next_seq)
+        """Move the next expected number on and process held messages that are now in order.
+
+        The number reaches the store at the next ``commit_inbound``.
+        """
+        self._target_pending = next_seq
         gap = self.gap
         while gap.queued and not self.closing():
-            held = gap.pop(store.next_target_seq)
+            held = gap.pop(self.next_target_seq)
             if held is None:
                 break
             self._dispatch(held, now_ns)
             if held.msg_type != MsgType.SEQUENCE_RESET:
-                store.set_next_target_seq(held.seq + 1)
-        if gap.close_if_filled(store.next_target_seq) and self.state is FixSessionState.RESYNCING:
+                self._target_pending = held.seq + 1
+        if gap.close_if_filled(self.next_target_seq) and self.state is FixSessionState.RESYNCING:
             self._set_state(FixSessionState.ACTIVE, "logged on; gap filled")
 
     def _sequenced(self, message: FixMessage, now_ns: int) -> None:
         """Apply the sequence number rules, then dispatch in-order messages."""
         seq = message.seq
         msg_type = message.msg_type
-        expected = self.store.next_target_seq
+        expected = self.next_target_seq
         if msg_type == MsgType.SEQUENCE_RESET and message.get(f.GAP_FILL_FLAG) != b"Y":
             self._on_sequence_reset(message, now_ns, gap_fill=False)
             return
@@ -531,7 +554,7 @@ class FixSession:
 
     def _on_sequence_reset(self, message: FixMessage, now_ns: int, *, gap_fill: bool) -> None:
         value = message.get(f.NEW_SEQ_NO)
-        expected = self.store.next_target_seq
+        expected = self.next_target_seq
         if not value.isdigit():
             self.send_reject(
                 message.seq,

@@ -3,8 +3,9 @@
 The session writes through the store *before* bytes reach the socket: an outgoing
 message and the sender sequence number it consumed are saved by ``save_sent`` (admin
 messages only advance ``next_sender_seq``), and the incoming sequence number is
-advanced after each message has been handled. A restarted session therefore resumes
-both numbers and can answer the peer's ResendRequest from ``get_sent``.
+advanced once the session's owner has made the handled messages durable
+(``FixSession.commit_inbound``). A restarted session therefore resumes both numbers and
+can answer the peer's ResendRequest from ``get_sent``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     def set_next_target_seq(self, seq: int) -> None:
-        """Persist ``next_target_seq`` (an incoming message was handled)."""
+        """Persist ``next_target_seq`` (incoming messages were handled and their effects made durable)."""
 
     @abc.abstractmethod
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
