@@ -41,6 +41,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
+import msgspec
+
 from gateway.protocol.framing import FrameSplitter, FrameWriter, gateway_message_decoder
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
@@ -269,7 +271,12 @@ class _ClientProtocol(asyncio.Protocol):
         client = self._client
         client._last_received = time.monotonic_ns()
         for frame in self._splitter.feed(data):
-            client._on_message(self._decode(frame))
+            try:
+                message = self._decode(frame)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # e.g. a tag from a newer version
+                log.warning("skipped a frame from the gateway this SDK cannot decode: %s", exc)
+                continue
+            client._on_message(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._client._on_lost(exc)

@@ -459,3 +459,25 @@ async def test_connect_when_refused_then_gateway_error_and_state_disconnected(so
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_client_when_gateway_sends_an_unknown_tag_then_frame_skipped_and_session_goes_on(sock_dir: Path) -> None:
+    from gateway.protocol.framing import encode_frame
+    from gateway.protocol.messages import VenueStatus, Welcome
+
+    async def fake_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)  # the Hello
+        unknown = b"\x92\x63\x01"  # [99, 1]: a message from a newer protocol version
+        writer.write(encode_frame(Welcome(2, "fake", 1, 1000, 0)) + LENGTH_PREFIX.pack(3) + unknown)
+        writer.write(encode_frame(VenueStatus("X", "UP", "")))
+        await writer.drain()
+        await reader.read(100)
+
+    path = sock_dir / "f.sock"
+    server = await asyncio.start_unix_server(fake_gateway, str(path))
+    try:
+        async with GatewayClient(path, "S1") as client:
+            await _wait(lambda: "X" in client.venues, "the VenueStatus after the unknown frame")
+    finally:
+        server.close()
+        await server.wait_closed()
