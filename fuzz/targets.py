@@ -32,14 +32,9 @@ else:
 
 
 def _rig() -> Any:
-    """A fresh engine rig; its latency ring buffers (8 ms to allocate, irrelevant here) are shared."""
-    import gateway.engine
-    from gateway.latency import StageLatencies
+    """A fresh engine rig (its latency histograms are 46 KiB: cheap to make per input)."""
     from tests.harness import Rig
 
-    engine_module: Any = gateway.engine
-    if not isinstance(engine_module.StageLatencies, functools.partial):
-        engine_module.StageLatencies = functools.partial(lambda latencies: latencies, StageLatencies())
     return Rig()
 
 
@@ -194,6 +189,93 @@ def soupbin_ouch_adapter(data: bytes) -> None:
     venue.connection_lost(clock())
     assert all(e.order_id in (1, 2, 3) for e in events), "an event for an order the venue was never sent"
     venue.status()
+
+
+# ---- Cboe BOE v2 ---------------------------------------------------------------------------------
+
+
+def _boe_seeds() -> list[bytes]:
+    from venues.boe.codec import REPLAY_COMPLETE_BYTES, encode_message
+    from venues.boe.messages import LoginResponse, OrderAcknowledgment, OrderExecution, ReturnFields
+
+    login = encode_message(LoginResponse("A", "Login Accepted", 0, 0, ((1, 0), (2, 0))))
+    ack = encode_message(OrderAcknowledgment(1, 1, 1, "C1", 7, ReturnFields(side="1", symbol="AAPL"), 2))
+    execution = encode_message(OrderExecution(1, 2, 2, "C1", 9, 100, 1_502_500, 0, "R", "", "SIMU"))
+    return [
+        b"\x00" + login + REPLAY_COMPLETE_BYTES + ack + execution,
+        b"\x01" + login + ack + ack + REPLAY_COMPLETE_BYTES,
+        b"\x00" + ack,
+        b"\x01" + execution,
+    ]
+
+
+def boe_decoders(data: bytes) -> None:
+    """Every BOE decoder: a message or a DecodeError, the hot decoders equal the table-driven one."""
+    from venues.boe.codec import (
+        BoeSplitter,
+        ReturnDecoder,
+        ack_core,
+        cancelled_core,
+        decode_inbound,
+        decode_outbound,
+        decode_outbound_generic,
+        execution_core,
+    )
+    from venues.boe.errors import DecodeError
+
+    body = data[1:]
+    returns = {0x25: bytes([0x01, 0x01]), 0x2C: bytes([0x01, 0x01]), 0x2A: b""}
+    hot = ReturnDecoder(returns)
+    for message in [body, *(bytes(m) for m in BoeSplitter().feed(body))]:
+        assert decode_inbound(message) is not None
+        generic = decode_outbound_generic(message)
+        fast = hot.decode(message)
+        assert isinstance(fast, DecodeError) == isinstance(generic, DecodeError), (fast, generic)
+        if not isinstance(fast, DecodeError):
+            assert fast == generic == decode_outbound(message), (fast, generic)
+        for core in (ack_core, execution_core, cancelled_core):
+            assert core(message) is not None
+    splitter = BoeSplitter()
+    for view in splitter.feed(body[: len(body) // 2]) + splitter.feed(body[len(body) // 2 :]):
+        assert len(view) >= 10
+    assert splitter.buffered <= len(body)
+
+
+def boe_session(data: bytes) -> None:
+    """Venue bytes into the BOE client session (logging in or logged in): events or a close, never raises."""
+    from model.clock import FakeClock
+    from venues.boe.codec import REPLAY_COMPLETE_BYTES, encode_message
+    from venues.boe.messages import LoginResponse
+    from venues.boe.session import BoeClientSession, BoeSessionConfig
+
+    class Listener:
+        def __init__(self) -> None:
+            self.events = 0
+
+        def __getattr__(self, name: str) -> Any:
+            def record(*args: object) -> None:
+                self.events += 1
+
+            return record
+
+    clock = FakeClock()
+    listener = Listener()
+    session = BoeClientSession(BoeSessionConfig("1", "U", "P", return_bitfields={0x25: b"\x01"}), listener)
+    session.resume({1: 3})
+    session.connection_made(clock())
+    if data[:1] == b"\x00":
+        session.data_received(
+            encode_message(LoginResponse("A", "", 0, 0, ((1, 3), (2, 0)))) + REPLAY_COMPLETE_BYTES, clock()
+        )
+    body = data[1:]
+    for chunk in (body[: len(body) // 2], body[len(body) // 2 :]):
+        session.data_received(chunk, clock())
+        clock.advance(700_000_000)
+        session.poll(clock())
+        assert all(sequence >= 0 for sequence in session.units.values())
+    session.connection_lost(clock())
+    delay = session.reconnect_delay_ns(1)
+    assert delay is None or delay >= 0
 
 
 # ---- FIX ----------------------------------------------------------------------------------------
@@ -382,6 +464,8 @@ TARGETS: dict[str, tuple[Target, Callable[[], list[bytes]]]] = {
     "strategy_engine": (strategy_engine, _strategy_seeds),
     "ouch_decoders": (ouch_decoders, _ouch_seeds),
     "soupbin_ouch_adapter": (soupbin_ouch_adapter, _ouch_seeds),
+    "boe_decoders": (boe_decoders, _boe_seeds),
+    "boe_session": (boe_session, _boe_seeds),
     "fix_decoder": (fix_decoder, _fix_seeds),
     "fix_session": (
         fix_session,

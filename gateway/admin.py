@@ -1,10 +1,15 @@
-"""The admin socket: status, kill switch and risk reload, independent of any strategy.
+"""The admin socket: status, metrics, kill switch and risk reload, independent of any strategy.
 
-Protocol: one JSON object per line each way. A request names a command and may
-carry arguments, e.g. ``{"cmd": "kill", "account": "ACC1"}``; the answer is
-``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``. The socket is created
-with mode 0600 (the gateway's user only), stricter than the strategy socket, and
-every request is logged with the caller's pid and uid.
+Protocol: one JSON object per line from the client, e.g. ``{"cmd": "kill", "account": "ACC1"}``.
+The answer is ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``, as one JSON line, or,
+when the request says ``"reply": "msgpack"``, as a 4-byte big-endian length and a MessagePack
+map (what ``gateway status`` and ``gateway metrics`` ask for: the histogram counts travel as
+raw bytes instead of base64). The socket is created with mode 0600 (the gateway's user only),
+stricter than the strategy socket, and every request but ``status`` and ``metrics`` is logged
+with the caller's pid and uid.
+
+Each request's cost to the event loop (request parsed to reply written) is measured with the
+monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` report.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ import asyncio
 import json
 import logging
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from time import thread_time_ns
+from typing import Any, Final, cast
 
+import msgspec
+
+from gateway.latency import LatencySnapshot
+from gateway.metrics import MetricsSnapshot, decode_metrics
 from gateway.server import create_unix_server, peer_credentials
+from model.clock import monotonic_ns
+from obs.histogram import SparseHistogram
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +38,51 @@ AdminHandler = Callable[[dict[str, Any], str], dict[str, Any] | Awaitable[dict[s
 """Called with (request, caller description); returns the reply fields."""
 
 MAX_REQUEST_BYTES = 64 * 1024
+QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
+"""Commands polled by monitoring: not logged."""
+_LENGTH: Final = struct.Struct(">I")
+
+
+def _encodable(obj: Any) -> Any:
+    return str(obj)
+
+
+_json_encode: Final = msgspec.json.Encoder(enc_hook=_encodable).encode
+_msgpack_encode_into: Final = msgspec.msgpack.Encoder(enc_hook=_encodable).encode_into
+
+
+def _msgpack_frame(obj: Any) -> bytearray:
+    """Return the length-prefixed MessagePack reply, encoded in one buffer (no second copy for the prefix)."""
+    frame = bytearray(_LENGTH.size)
+    _msgpack_encode_into(obj, frame, _LENGTH.size)
+    _LENGTH.pack_into(frame, 0, len(frame) - _LENGTH.size)
+    return frame
+
+
+class AdminStats:
+    """Requests answered and what each cost the event loop, from parsing to the reply handed to the socket.
+
+    Two clocks: ``loop_ns`` is wall time on the loop thread (CLOCK_MONOTONIC: what a strategy
+    waiting behind the request would see, preemption included), ``cpu_ns`` the loop thread's CPU
+    time over the same span (CLOCK_THREAD_CPUTIME_ID: the work itself, whatever else the host runs).
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[str, int] = {}
+        self.loop_ns = SparseHistogram()
+        self.last_loop_ns = 0
+        self.max_loop_ns = 0
+        self.last_cpu_ns = 0
+        self.max_cpu_ns = 0
+
+    def record(self, cmd: str, loop_ns: int, cpu_ns: int) -> None:
+        """Count one answered request."""
+        self.requests[cmd] = self.requests.get(cmd, 0) + 1
+        self.loop_ns.record(loop_ns)
+        self.last_loop_ns = loop_ns
+        self.max_loop_ns = max(self.max_loop_ns, loop_ns)
+        self.last_cpu_ns = cpu_ns
+        self.max_cpu_ns = max(self.max_cpu_ns, cpu_ns)
 
 
 class AdminRefusedError(Exception):
@@ -37,8 +95,9 @@ class AdminRefusedError(Exception):
 class AdminProtocol(asyncio.Protocol):
     """Answer newline-delimited JSON requests."""
 
-    def __init__(self, handlers: dict[str, AdminHandler]) -> None:
+    def __init__(self, handlers: dict[str, AdminHandler], stats: AdminStats | None = None) -> None:
         self._handlers = handlers
+        self._stats = stats if stats is not None else AdminStats()
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
         self._caller = "unknown caller"
@@ -53,52 +112,82 @@ class AdminProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._buf += data
         if len(self._buf) > MAX_REQUEST_BYTES and b"\n" not in self._buf:
-            self._reply({"ok": False, "error": f"request longer than {MAX_REQUEST_BYTES} bytes"})
+            self._reply({"ok": False, "error": f"request longer than {MAX_REQUEST_BYTES} bytes"}, False)
             if self._transport is not None:
                 self._transport.close()
             return
         while b"\n" in self._buf:
             line, _, rest = bytes(self._buf).partition(b"\n")
             self._buf = bytearray(rest)
-            asyncio.get_running_loop().create_task(self._answer(line))
+            self._answer(line)
 
-    async def _answer(self, line: bytes) -> None:
+    def _answer(self, line: bytes) -> None:
+        """Answer one request; a handler returning an awaitable is answered from a task."""
+        started = monotonic_ns()
+        started_cpu = thread_time_ns()
         try:
             request = json.loads(line)
             if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                 raise ValueError('expected a JSON object with a string "cmd"')
         except ValueError as exc:
-            self._reply({"ok": False, "error": f"bad request: {exc}"})
+            self._reply({"ok": False, "error": f"bad request: {exc}"}, False)
             return
         cmd = request["cmd"]
+        binary = request.get("reply") == "msgpack"
         handler = self._handlers.get(cmd)
         if handler is None:
-            self._reply({"ok": False, "error": f"unknown command {cmd!r}; known: {sorted(self._handlers)}"})
+            self._reply({"ok": False, "error": f"unknown command {cmd!r}; known: {sorted(self._handlers)}"}, binary)
             return
-        if cmd != "status":
+        if cmd not in QUIET_COMMANDS:
             log.info("admin: %s from %s: %s", cmd, self._caller, request)
         try:
             result = handler(request, self._caller)
-            if isinstance(result, Awaitable):
-                result = await result
         except AdminRefusedError as exc:
-            log.warning("admin: %s from %s refused: %s", cmd, self._caller, exc)
-            self._reply({"ok": False, "error": str(exc)})
+            self._refused(cmd, exc, binary)
             return
         except Exception as exc:  # an admin command must never take the gateway down
-            log.exception("admin: %s failed", cmd)
-            self._reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            self._failed(cmd, exc, binary)
             return
-        self._reply({"ok": True, **result})
+        if isinstance(result, Awaitable):
+            asyncio.get_running_loop().create_task(self._answer_later(cmd, result, binary))
+            return
+        self._reply({"ok": True, **result}, binary)
+        self._stats.record(cmd, monotonic_ns() - started, thread_time_ns() - started_cpu)
 
-    def _reply(self, obj: dict[str, Any]) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(json.dumps(obj, default=str).encode() + b"\n")
+    async def _answer_later(self, cmd: str, pending: Awaitable[dict[str, Any]], binary: bool) -> None:
+        try:
+            result = await pending
+        except AdminRefusedError as exc:
+            self._refused(cmd, exc, binary)
+            return
+        except Exception as exc:
+            self._failed(cmd, exc, binary)
+            return
+        self._reply({"ok": True, **result}, binary)
+
+    def _refused(self, cmd: str, exc: AdminRefusedError, binary: bool) -> None:
+        log.warning("admin: %s from %s refused: %s", cmd, self._caller, exc)
+        self._reply({"ok": False, "error": str(exc)}, binary)
+
+    def _failed(self, cmd: str, exc: Exception, binary: bool) -> None:
+        log.exception("admin: %s failed", cmd, exc_info=exc)
+        self._reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, binary)
+
+    def _reply(self, obj: dict[str, Any], binary: bool) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        if binary:
+            self._transport.write(_msgpack_frame(obj))
+        else:
+            self._transport.write(_json_encode(obj) + b"\n")
 
 
-async def start_admin_server(path: str | Path, handlers: dict[str, AdminHandler]) -> asyncio.AbstractServer:
+async def start_admin_server(
+    path: str | Path, handlers: dict[str, AdminHandler], stats: AdminStats | None = None
+) -> asyncio.AbstractServer:
     """Serve admin requests on a Unix socket only the gateway's own user can open."""
-    server = await create_unix_server(path, lambda: AdminProtocol(handlers), 0o600)
+    shared = stats if stats is not None else AdminStats()
+    server = await create_unix_server(path, lambda: AdminProtocol(handlers, shared), 0o600)
     log.info("admin socket listening on %s (mode 600)", path)
     return server
 
@@ -107,19 +196,39 @@ class AdminError(Exception):
     """The gateway could not be reached or refused the request."""
 
 
-def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
-    """Send one request to a running gateway's admin socket and return its reply (blocking)."""
+def _connect(path: str | Path, timeout_s: float) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout_s)
     try:
-        try:
-            sock.connect(str(path))
-        except FileNotFoundError as exc:
-            raise AdminError(f"no gateway admin socket at {path} (is the gateway running?)") from exc
-        except PermissionError as exc:
-            raise AdminError(f"permission denied on {path}: run as the gateway's user") from exc
-        except ConnectionRefusedError as exc:
-            raise AdminError(f"{path}: nothing is listening (stale socket?)") from exc
+        sock.connect(str(path))
+    except FileNotFoundError as exc:
+        sock.close()
+        raise AdminError(f"no gateway admin socket at {path} (is the gateway running?)") from exc
+    except PermissionError as exc:
+        sock.close()
+        raise AdminError(f"permission denied on {path}: run as the gateway's user") from exc
+    except ConnectionRefusedError as exc:
+        sock.close()
+        raise AdminError(f"{path}: nothing is listening (stale socket?)") from exc
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _receive(sock: socket.socket, buf: bytearray, until: int) -> None:
+    """Read into ``buf`` until it holds ``until`` bytes."""
+    while len(buf) < until:
+        chunk = sock.recv(max(until - len(buf), 65536))
+        if not chunk:
+            raise AdminError("the gateway closed the admin connection without answering")
+        buf += chunk
+
+
+def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+    """Send one request to a running gateway's admin socket and return its JSON reply (blocking)."""
+    sock = _connect(path, timeout_s)
+    try:
         sock.sendall(json.dumps(request).encode() + b"\n")
         buf = bytearray()
         while b"\n" not in buf:
@@ -135,3 +244,42 @@ def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 
     if not isinstance(reply, dict):
         raise AdminError(f"unexpected reply: {reply!r}")
     return reply
+
+
+def admin_request_msgpack(path: str | Path, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+    """Send one request asking for a MessagePack reply; return the decoded reply (blocking)."""
+    sock = _connect(path, timeout_s)
+    try:
+        sock.sendall(json.dumps({**request, "reply": "msgpack"}).encode() + b"\n")
+        buf = bytearray()
+        _receive(sock, buf, _LENGTH.size)
+        (length,) = _LENGTH.unpack_from(buf)
+        _receive(sock, buf, _LENGTH.size + length)
+    except TimeoutError as exc:
+        raise AdminError(f"no answer from the gateway within {timeout_s} s") from exc
+    finally:
+        sock.close()
+    reply = msgspec.msgpack.decode(memoryview(buf)[_LENGTH.size : _LENGTH.size + length])
+    if not isinstance(reply, dict):
+        raise AdminError(f"unexpected reply: {reply!r}")
+    return reply
+
+
+def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
+    if not reply.get("ok"):
+        raise AdminError(f"{cmd} refused: {reply.get('error')}")
+    return reply
+
+
+def fetch_status(path: str | Path, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Return the status document with ``latency_us`` per stage, computed here from the gateway's counts."""
+    status: dict[str, Any] = _checked(admin_request_msgpack(path, {"cmd": "status"}, timeout_s), "status")["status"]
+    latency = status.pop("latency", None)
+    if latency is not None:
+        status["latency_us"] = msgspec.convert(latency, LatencySnapshot).summaries()
+    return status
+
+
+def fetch_metrics(path: str | Path, timeout_s: float = 10.0) -> MetricsSnapshot:
+    """Return the gateway's metrics snapshot."""
+    return decode_metrics(_checked(admin_request_msgpack(path, {"cmd": "metrics"}, timeout_s), "metrics")["metrics"])

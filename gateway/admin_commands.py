@@ -12,14 +12,18 @@ from typing import Any, Protocol
 import msgspec
 
 from gateway.admin import AdminHandler
-from gateway.engine import STATUS_LATENCY_WINDOW
+from gateway.metrics import MetricsSnapshot
 
 
 class AdminTarget(Protocol):
     """The operations the admin commands need of a running gateway."""
 
-    def status(self, latency_window: int | None = STATUS_LATENCY_WINDOW) -> dict[str, Any]:
-        """Return the full status document."""
+    def status(self) -> dict[str, Any]:
+        """Return the full status document (histograms as copies of their counts)."""
+        ...
+
+    def metrics(self) -> MetricsSnapshot:
+        """Return the metrics snapshot."""
         ...
 
     def kill(self, account: str | None, who: str, reason: str = "") -> int:
@@ -48,10 +52,10 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
     """Return the command table for ``process``."""
 
     def status(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        window = request.get("latency_window", STATUS_LATENCY_WINDOW)
-        if window is not None and (not isinstance(window, int) or window <= 0):
-            raise ValueError("latency_window must be a positive integer or null (every retained sample)")
-        return {"status": process.status(window)}
+        return {"status": process.status()}
+
+    def metrics(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        return {"metrics": process.metrics()}
 
     def kill(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None
@@ -76,6 +80,7 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
 
     return {
         "status": status,
+        "metrics": metrics,
         "kill": kill,
         "resume": resume,
         "risk_reload": risk_reload,

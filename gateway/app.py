@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -24,10 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.admin import AdminRefusedError, start_admin_server
+import msgspec
+
+from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
-from gateway.engine import STATUS_LATENCY_WINDOW, Engine
+from gateway.engine import Engine, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
@@ -38,6 +41,7 @@ from gateway.journal import (
     read_journal,
     truncate_torn_tail,
 )
+from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from model.clock import NowNs, monotonic_ns
@@ -73,6 +77,10 @@ class ReloadableRisk(RiskGate, Protocol):
 
     def status(self) -> dict[str, Any]:
         """Return a JSON-able summary."""
+        ...
+
+    def trading_state(self, account: str | None = None) -> Any:
+        """Return the effective trading state (an enum with a ``name``) firm-wide or for ``account``."""
         ...
 
     def known_accounts(self) -> set[str]:
@@ -135,6 +143,8 @@ class GatewayProcess:
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
+        self._metrics_providers: list[Callable[[], dict[str, float]]] = []
+        self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
 
     # ---- start-up --------------------------------------------------------------------------
@@ -277,7 +287,9 @@ class GatewayProcess:
                 frame_timeout_ms=config.strategy_frame_timeout_ms,
             )
         )
-        self._servers.append(await start_admin_server(config.path(config.admin_socket), admin_handlers(self)))
+        self._servers.append(
+            await start_admin_server(config.path(config.admin_socket), admin_handlers(self), self.admin_stats)
+        )
         loop = asyncio.get_running_loop()
         if any(st.open_orders for st in engine.strategies.values()):
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
@@ -302,22 +314,94 @@ class GatewayProcess:
         """Add sections to ``gateway status`` (the provider's dict is merged at the top level)."""
         self._status_providers.append(provider)
 
-    def status(self, latency_window: int | None = STATUS_LATENCY_WINDOW) -> dict[str, Any]:
-        """Return the full status document for the admin socket."""
+    def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
+        """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
+        self._metrics_providers.append(provider)
+
+    def status(self) -> dict[str, Any]:
+        """Return the full status document for the admin socket.
+
+        Built on the event loop, so only copies: the latency histograms as bytes (``gateway status``
+        computes the percentiles), the rest small dicts whose size does not grow with orders.
+        """
         assert self.engine is not None and self.risk is not None
-        out: dict[str, Any] = self.engine.status(latency_window)
+        out: dict[str, Any] = self.engine.status()
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
-        out["known_accounts"] = self.known_accounts()
+        out["known_accounts"] = self.known_accounts(scan_open_orders=False)
+        journal = self.journal
         out["journal"] = {
-            "records_written": self.journal.records_written,
-            "bytes_written": self.journal.bytes_written,
+            "records_written": journal.records_written,
+            "bytes_written": journal.bytes_written,
+            "bytes_synced": journal.bytes_synced,
+            "fsyncs": journal.fsyncs,
+        }
+        stats = self.admin_stats
+        out["admin"] = {
+            "requests": stats.requests,
+            "last_loop_us": stats.last_loop_ns / 1000,
+            "max_loop_us": stats.max_loop_ns / 1000,
+            "last_cpu_us": stats.last_cpu_ns / 1000,
+            "max_cpu_us": stats.max_cpu_ns / 1000,
         }
         for provider in self._status_providers:
             out.update(provider())
         return out
+
+    def metrics(self) -> MetricsSnapshot:
+        """Return the metrics snapshot: counters and byte copies of the histograms, nothing computed."""
+        engine, risk, journal, stats = self.engine, self.risk, self.journal, self.admin_stats
+        assert engine is not None and risk is not None
+        gc_stats = gc.get_stats()
+        extra: dict[str, float] = {}
+        for provider in self._metrics_providers:
+            extra.update(provider())
+        return MetricsSnapshot(
+            gateway_id=self.config.gateway_id,
+            pid=os.getpid(),
+            start_time=self.started_at,
+            trading_state=risk.trading_state().name,
+            counters=msgspec.structs.asdict(engine.counters),
+            rejects=reject_table(engine.rejects),
+            cancel_rejects=reject_table(engine.cancel_rejects),
+            orders_total=len(engine.orders),
+            orders_open=len(engine.open_orders),
+            strategies_configured=len(self.config.strategies),
+            strategies_connected=engine.strategies_connected(),
+            venues=[
+                VenueMetrics(
+                    connector.adapter.name,
+                    engine.venue_states[connector.adapter.name].value,
+                    connector.connections,
+                    connector.connect_failures,
+                )
+                for connector in self.connectors
+            ],
+            journal=JournalMetrics(
+                enabled=isinstance(journal, FileJournal),
+                records=journal.records_written,
+                bytes_written=journal.bytes_written,
+                bytes_synced=journal.bytes_synced,
+                pending_bytes=journal.pending_bytes,
+                fsyncs=journal.fsyncs,
+                fsync_failures=journal.fsync_failures,
+                write_failures=engine.journal_failures,
+                error=engine.journal_error,
+                fsync_ns=journal.fsync_ns.snapshot(),
+            ),
+            gc=GcMetrics(
+                collections=[g["collections"] for g in gc_stats],
+                collected=[g["collected"] for g in gc_stats],
+                uncollectable=[g["uncollectable"] for g in gc_stats],
+            ),
+            latency=engine.latency.snapshot(),
+            admin=AdminMetrics(
+                dict(stats.requests), stats.loop_ns.snapshot(), stats.last_loop_ns, stats.max_loop_ns, stats.last_cpu_ns
+            ),
+            extra=extra,
+        )
 
     # ---- timers and signals ----------------------------------------------------------------
 
@@ -368,13 +452,18 @@ class GatewayProcess:
             )
         return result
 
-    def known_accounts(self) -> list[str]:
-        """Return every account this gateway knows, sorted: risk's, gateway.yaml's and those with open orders."""
+    def known_accounts(self, *, scan_open_orders: bool = True) -> list[str]:
+        """Return every account this gateway knows, sorted: risk's, gateway.yaml's and those with open orders.
+
+        ``scan_open_orders=False`` (status, on every poll) skips the walk over the engine's open orders:
+        risk's book already names every account with an open order, and status must not grow with them.
+        """
         assert self.engine is not None and self.risk is not None
         names = set(self.risk.known_accounts())
         for entitlement in self.config.strategies.values():
             names.update(entitlement.accounts)
-        names.update(order.account for order in self.engine.open_orders.values())
+        if scan_open_orders:
+            names.update(order.account for order in self.engine.open_orders.values())
         return sorted(names)
 
     def require_known_account(self, account: str) -> None:

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "gateway.commands.demo",
     "gateway.commands.sim",
     "gateway.commands.admin",
+    "gateway.commands.metrics",
     "gateway.commands.launch",
     "gateway.commands.doctor",
     "gateway.commands.risk",

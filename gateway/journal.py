@@ -36,9 +36,11 @@ from typing import Final
 import msgspec
 
 from gateway.protocol.messages import OrderEvent
+from model.clock import monotonic_ns
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
 from model.venue_events import VenueEvent
+from obs.histogram import SparseHistogram
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,11 @@ class NullJournal:
 
     records_written = 0
     bytes_written = 0
+    bytes_synced = 0
+    fsyncs = 0
+    fsync_failures = 0
+    pending_bytes = 0
+    fsync_ns = SparseHistogram()
 
     def append(self, record: JournalRecord) -> None:
         """Discard ``record``."""
@@ -187,7 +194,12 @@ class FileJournal:
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
         self.bytes_written = 0
+        self.bytes_synced = 0
+        """``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
         self.fsyncs = 0
+        self.fsync_failures = 0
+        self.fsync_ns = SparseHistogram()
+        """fdatasync durations, counted by whichever thread syncs (the fsync thread under "interval")."""
         self._dirty = threading.Event()
         self._closing = False
         self._sync_thread: threading.Thread | None = None
@@ -227,8 +239,7 @@ class FileJournal:
                 self.bytes_written += written
                 del buf[:written]
         if self.fsync is _BATCH:
-            os.fdatasync(self._fd)
-            self.fsyncs += 1
+            self._sync()
         elif self.fsync is _INTERVAL:
             self._dirty.set()
 
@@ -244,11 +255,20 @@ class FileJournal:
                 break
             self._dirty.clear()
             try:
-                os.fdatasync(self._fd)
-                self.fsyncs += 1
+                self._sync()
             except OSError:
+                self.fsync_failures += 1
                 log.exception("journal %s: fdatasync failed", self.path)
             threading.Event().wait(self._interval_s)
+
+    def _sync(self) -> None:
+        """fdatasync the file, timing it into ``fsync_ns`` (raises OSError)."""
+        written = self.bytes_written
+        started = monotonic_ns()
+        os.fdatasync(self._fd)
+        self.fsync_ns.record(monotonic_ns() - started)
+        self.fsyncs += 1
+        self.bytes_synced = written
 
     def closing(self) -> bool:
         """Return True once ``close`` has begun."""
@@ -261,7 +281,7 @@ class FileJournal:
         self._dirty.set()
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=1)
-        os.fdatasync(self._fd)
+        self._sync()
         os.close(self._fd)
 
 

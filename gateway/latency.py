@@ -1,14 +1,43 @@
-"""Per-stage latency recording: cheap appends on the hot path, percentiles off it.
+"""Per-stage latency histograms: O(1) counting on the hot path, a copy of the counts for status, percentiles elsewhere.
 
-Each stage keeps a fixed-size ring of int64 nanosecond deltas (``array('q')``);
-recording is one index store. ``snapshot`` copies and sorts a ring when asked
-(status, demo summary, benchmark), never on the hot path.
+Every stage is a log-linear histogram (``obs.histogram``: the HdrHistogram layout, 3,840 buckets,
+0.78 % resolution), all stages side by side in one pair of containers:
+
+* ``low``: a ``bytearray``, one byte per bucket, incremented in the common case (a count up to
+  256 is a cached small int in CPython: no allocation);
+* ``carried``: a dict, bucket index -> multiples of 256 carried out of ``low`` when its byte wraps
+  (only buckets that reached 256 counts have an entry).
+
+A bucket's count is ``low + carried``. ``snapshot`` copies both (a 46 KiB memcpy and a dict of a
+few hundred entries at most) into a ``LatencySnapshot``, small enough that encoding it and
+handing it to the admin socket stays within tens of microseconds; the percentiles are computed
+from it by whoever reads it (``gateway status``, ``gateway metrics``, the benchmark), never on
+the event loop.
+
+The order path (``OrderStages``) makes one call per order, ``add``, before the venue write: it
+appends the order's five marks to a list (cheaper than the ring store it replaces). ``wire``,
+called once per batch after the venue write, buckets the batch's orders into the eight order
+stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``).
 """
 
 from __future__ import annotations
 
-from array import array
+from collections.abc import Iterable, Sequence
 from typing import Final
+
+import msgspec
+
+from obs.histogram import (
+    BUCKETS,
+    RANGE_BITS,
+    SUB_BITS,
+    TABLE_LIMIT,
+    TABLE_SHIFT,
+    bucket_index,
+    index_table,
+    split_counts,
+    summary,
+)
 
 STAGES: Final = (
     "ingress_to_risk",
@@ -42,112 +71,232 @@ Per batch (one ``flush``): ``journal_write`` (the journal's ``os.write``), ``ven
 """
 PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9, 99.99)
 
+_BASE: Final = {stage: k * BUCKETS for k, stage in enumerate(STAGES)}
+_DECODE: Final = _BASE["decode"]
+_CHECKS: Final = _BASE["order_checks"]
+_RISK: Final = _BASE["risk"]
+_ENCODE: Final = _BASE["encode"]
+_IN_RISK: Final = _BASE["ingress_to_risk"]
+_IN_WIRE: Final = _BASE["ingress_to_wire"]
+_RISK_WIRE: Final = _BASE["risk_to_wire"]
+_ENCODE_WIRE: Final = _BASE["encode_to_wire"]
+_LIMIT: Final = TABLE_LIMIT
+assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
 
-class StageRing:
-    """A ring buffer of the most recent ``capacity`` samples of one stage."""
 
-    __slots__ = ("capacity", "count", "samples")
+class LatencySnapshot(msgspec.Struct, frozen=True):
+    """A copy of every stage's counts: what status and metrics carry off the event loop."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.samples = array("q", bytes(8 * capacity))
-        self.count = 0
+    stages: tuple[str, ...]
+    sub_bits: int
+    range_bits: int
+    low: bytes
+    """One byte per bucket, stage after stage in ``stages`` order."""
+    carried: dict[int, int]
+    """Bucket index (into ``low``) -> count to add to its byte."""
+
+    def counts(self) -> dict[str, list[int]]:
+        """Return every stage's bucket counts (checks that the layout is this code's)."""
+        if (self.sub_bits, self.range_bits) != (SUB_BITS, RANGE_BITS):
+            raise ValueError(
+                f"histogram layout {self.sub_bits}/{self.range_bits} differs from this program's "
+                f"{SUB_BITS}/{RANGE_BITS}: run the same version as the gateway"
+            )
+        per_stage = split_counts(self.low, self.carried, len(self.stages))
+        return dict(zip(self.stages, per_stage, strict=True))
+
+    def summaries(self) -> dict[str, dict[str, float]]:
+        """Return count, percentiles and max per stage, in microseconds (the ``latency_us`` of status)."""
+        return {stage: summary(counts, PERCENTILES, 1000.0) for stage, counts in self.counts().items()}
+
+
+class StageHistogram:
+    """One per-batch stage (journal, venue and strategy writes; venue to strategy)."""
+
+    __slots__ = ("_base", "_count", "_table")
+
+    def __init__(self, latencies: StageLatencies, stage: str) -> None:
+        self._count = latencies.count
+        self._base = _BASE[stage]
+        self._table = latencies.table
 
     def record(self, value_ns: int) -> None:
-        """Store one sample, overwriting the oldest once full."""
-        self.samples[self.count % self.capacity] = value_ns
-        self.count += 1
+        """Count one sample."""
+        if 0 <= value_ns < TABLE_LIMIT:
+            self._count(self._base + self._table[value_ns >> TABLE_SHIFT], 1)
+        else:
+            self._count(self._base + bucket_index(value_ns), 1)
 
     def record_n(self, value_ns: int, times: int) -> None:
-        """Store the same sample ``times`` times (one per event of a batch)."""
-        samples = self.samples
-        capacity = self.capacity
-        count = self.count
-        for k in range(count, count + times):
-            samples[k % capacity] = value_ns
-        self.count = count + times
-
-    def reset(self) -> None:
-        """Forget every sample (the buffer is kept)."""
-        self.count = 0
-
-    def values(self, last: int | None = None) -> list[int]:
-        """Return the retained samples (unordered), or only the most recent ``last`` of them."""
-        n = min(self.count, self.capacity)
-        if last is None or last >= n:
-            return self.samples[:n].tolist()
-        start = (self.count - last) % self.capacity
-        if start + last <= self.capacity:
-            return self.samples[start : start + last].tolist()
-        return self.samples[start:].tolist() + self.samples[: start + last - self.capacity].tolist()
+        """Count the same sample ``times`` times (one per event of a batch)."""
+        if 0 <= value_ns < TABLE_LIMIT:
+            self._count(self._base + self._table[value_ns >> TABLE_SHIFT], times)
+        else:
+            self._count(self._base + bucket_index(value_ns), times)
 
 
-ORDER_MARKS: Final = ("t_in", "t_decoded", "t_checked", "t_risk", "t_encoded", "t_wire")
-ORDER_STAGES: Final = {
-    "ingress_to_risk": (0, 3),
-    "risk_to_wire": (3, 5),
-    "ingress_to_wire": (0, 5),
-    "decode": (0, 1),
-    "order_checks": (1, 2),
-    "risk": (2, 3),
-    "encode": (3, 4),
-    "encode_to_wire": (4, 5),
-}
-"""Stage name -> (from mark, to mark) in an ``OrderRing`` row."""
-_ROW: Final = len(ORDER_MARKS)
+class OrderStages:
+    """The eight per-order stages: ``add`` per order (before the venue write), ``wire`` per batch (after it)."""
 
+    __slots__ = ("_carried", "_count", "_low", "_marks", "_table", "orders")
 
-class OrderRing:
-    """The timestamps of the most recent ``capacity`` orders sent to venues, one row of six per order.
-
-    The hot path makes one call per order (``add``: five stores) and one per batch (``wire``:
-    the write time of every order added since the previous call); stages are differences of
-    marks, computed only when a snapshot is asked for.
-    """
-
-    __slots__ = ("_open", "capacity", "count", "rows")
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.rows = array("q", bytes(8 * _ROW * capacity))
-        self.count = 0
-        self._open = 0
+    def __init__(self, latencies: StageLatencies) -> None:
+        self._low = latencies.low
+        self._carried = latencies.carried
+        self._count = latencies.count
+        self._table = latencies.table
+        self._marks: list[int] = []
+        self.orders = 0
+        """Orders counted since start-up or the last reset."""
 
     def add(self, t_in: int, t_decoded: int, t_checked: int, t_risk: int, t_encoded: int) -> None:
-        """Store one order's marks up to its encoding (``wire`` adds the write time)."""
-        rows = self.rows
-        base = (self.count % self.capacity) * _ROW
-        rows[base] = t_in
-        rows[base + 1] = t_decoded
-        rows[base + 2] = t_checked
-        rows[base + 3] = t_risk
-        rows[base + 4] = t_encoded
-        self.count += 1
+        """Note one order's marks up to its encoding (``wire`` adds the write time and counts it)."""
+        self._marks += (t_in, t_decoded, t_checked, t_risk, t_encoded)
 
     def wire(self, t_wire: int) -> None:
-        """Set the write time of every order added since the previous call."""
-        rows = self.rows
-        capacity = self.capacity
-        for k in range(self._open, self.count):
-            rows[(k % capacity) * _ROW + 5] = t_wire
-        self._open = self.count
+        """Count every order added since the previous call in each of its stages, written at ``t_wire``.
+
+        The orders of one batch normally come from one strategy read, so they share ``t_in`` and
+        ``t_decoded``: ``decode`` and ``ingress_to_wire`` are then counted once with the batch's
+        weight. The six other stages take one bucket increment each per order, written out
+        rather than looped: a list lookup for the index and a bytearray increment are the
+        cheapest index and count CPython has.
+        """
+        marks = self._marks
+        if not marks:
+            return
+        orders = len(marks) // 5
+        table = self._table
+        low = self._low
+        if marks[0] == marks[-5] and marks[1] == marks[-4]:  # one read (marks only grow): shared marks
+            decode = marks[1] - marks[0]
+            index = _DECODE + (table[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode))
+            try:
+                low[index] += orders
+            except ValueError:  # past 255: the carrying add
+                self._count(index, orders)
+            in_wire = t_wire - marks[0]
+            index = _IN_WIRE + (table[in_wire >> 3] if 0 <= in_wire < _LIMIT else bucket_index(in_wire))
+            try:
+                low[index] += orders
+            except ValueError:
+                self._count(index, orders)
+        else:
+            count = self._count
+            for k in range(0, len(marks), 5):
+                count(_DECODE + bucket_index(marks[k + 1] - marks[k]), 1)
+                count(_IN_WIRE + bucket_index(t_wire - marks[k]), 1)
+        if orders == 1:
+            rows: Iterable[Sequence[int]] = (marks,)
+        else:
+            it = iter(marks)
+            rows = zip(it, it, it, it, it, strict=True)
+        for t_in, t_decoded, t_checked, t_risk, t_encoded in rows:
+            if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
+                # every stage but ingress_to_risk is at most t_wire - t_decoded: within the table
+                try:
+                    low[_CHECKS + table[(t_checked - t_decoded) >> 3]] += 1
+                except ValueError:  # a bytearray refuses 256: carry into the int64 counts (try costs nothing)
+                    self._carry(_CHECKS + table[(t_checked - t_decoded) >> 3])
+                try:
+                    low[_RISK + table[(t_risk - t_checked) >> 3]] += 1
+                except ValueError:
+                    self._carry(_RISK + table[(t_risk - t_checked) >> 3])
+                try:
+                    low[_ENCODE + table[(t_encoded - t_risk) >> 3]] += 1
+                except ValueError:
+                    self._carry(_ENCODE + table[(t_encoded - t_risk) >> 3])
+                try:
+                    low[_RISK_WIRE + table[(t_wire - t_risk) >> 3]] += 1
+                except ValueError:
+                    self._carry(_RISK_WIRE + table[(t_wire - t_risk) >> 3])
+                try:
+                    low[_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3]] += 1
+                except ValueError:
+                    self._carry(_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3])
+                in_risk = t_risk - t_in
+                index = _IN_RISK + (table[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk))
+                try:
+                    low[index] += 1
+                except ValueError:
+                    self._carry(index)
+            else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
+                self._count_slowly(
+                    (
+                        _CHECKS + bucket_index(t_checked - t_decoded),
+                        _RISK + bucket_index(t_risk - t_checked),
+                        _ENCODE + bucket_index(t_encoded - t_risk),
+                        _IN_RISK + bucket_index(t_risk - t_in),
+                        _RISK_WIRE + bucket_index(t_wire - t_risk),
+                        _ENCODE_WIRE + bucket_index(t_wire - t_encoded),
+                    )
+                )
+        self.orders += orders
+        marks.clear()
+
+    def _count_slowly(self, indexes: tuple[int, ...]) -> None:
+        """Count one sample in each bucket of ``indexes``."""
+        count = self._count
+        for index in indexes:
+            count(index, 1)
+
+    def _carry(self, index: int) -> None:
+        """Bucket ``index`` holds 255 and counts one more: carry 256, the byte starts over."""
+        carried = self._carried
+        carried[index] = carried.get(index, 0) + 256
+        self._low[index] = 0
 
     def reset(self) -> None:
-        """Forget every row."""
-        self.count = 0
-        self._open = 0
+        """Forget orders added but not yet written."""
+        self._marks.clear()
+        self.orders = 0
 
-    def stage_values(self, start: int, stop: int, last: int | None = None) -> list[int]:
-        """Return mark ``stop`` minus mark ``start`` for every retained order already written (or the last few)."""
-        rows = self.rows
-        n = min(self._open, self.capacity, last if last is not None else self.capacity)
-        first = self._open - n
-        capacity = self.capacity
-        out = []
-        for k in range(first, self._open):
-            base = (k % capacity) * _ROW
-            out.append(rows[base + stop] - rows[base + start])
-        return out
+
+class StageLatencies:
+    """Every stage's histogram; the engine records, ``snapshot`` copies."""
+
+    def __init__(self) -> None:
+        self.table = index_table()
+        self.low = bytearray(BUCKETS * len(STAGES))
+        self.carried: dict[int, int] = {}
+        self.orders = OrderStages(self)
+        """Per-order marks: every stage in ``ORDER_STAGES`` is counted from here."""
+        self.venue_to_strategy = StageHistogram(self, "venue_to_strategy")
+        self.journal_write = StageHistogram(self, "journal_write")
+        self.venue_write = StageHistogram(self, "venue_write")
+        self.strategy_write = StageHistogram(self, "strategy_write")
+
+    def count(self, index: int, times: int) -> None:
+        """Add ``times`` to bucket ``index`` (of the flat layout), carrying whole 256s out of its byte."""
+        low = self.low
+        value = low[index] + times
+        if value > 255:
+            self.carried[index] = self.carried.get(index, 0) + (value & ~255)
+            value &= 255
+        low[index] = value
+
+    def reset(self) -> None:
+        """Forget every count (e.g. after a benchmark's warm-up); the containers stay the same objects."""
+        self.low[:] = bytes(len(self.low))
+        self.carried.clear()
+        self.orders.reset()
+
+    def snapshot(self) -> LatencySnapshot:
+        """Copy the counts (a memcpy and a small dict); no percentile is computed here."""
+        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, bytes(self.low), dict(self.carried))
+
+
+ORDER_STAGES: Final = (
+    "ingress_to_risk",
+    "risk_to_wire",
+    "ingress_to_wire",
+    "decode",
+    "order_checks",
+    "risk",
+    "encode",
+    "encode_to_wire",
+)
+"""The stages ``OrderStages`` counts (one sample per order sent to a venue)."""
 
 
 def percentile_of_sorted(values: list[int], pct: float) -> int:
@@ -159,44 +308,10 @@ def percentile_of_sorted(values: list[int], pct: float) -> int:
 
 
 def summarize(values: list[int]) -> dict[str, float]:
-    """Return count, percentiles and max of ``values`` (ns) in microseconds."""
+    """Return count, percentiles and max of ``values`` (ns) in microseconds (exact; for client-side samples)."""
     ordered = sorted(values)
     out: dict[str, float] = {"count": float(len(ordered))}
     for pct in PERCENTILES:
         out[f"p{pct:g}"] = percentile_of_sorted(ordered, pct) / 1000
     out["max"] = (ordered[-1] / 1000) if ordered else 0.0
     return out
-
-
-class StageLatencies:
-    """One ring per gateway stage."""
-
-    def __init__(self, capacity: int = 1 << 18) -> None:
-        self.orders = OrderRing(capacity)
-        """Per-order marks: every stage in ``ORDER_STAGES`` comes from here."""
-        self.rings = {stage: StageRing(capacity) for stage in STAGES if stage not in ORDER_STAGES}
-        self.venue_to_strategy = self.rings["venue_to_strategy"]
-        self.journal_write = self.rings["journal_write"]
-        self.venue_write = self.rings["venue_write"]
-        self.strategy_write = self.rings["strategy_write"]
-
-    def reset(self) -> None:
-        """Forget every sample of every stage (e.g. after a benchmark's warm-up)."""
-        self.orders.reset()
-        for ring in self.rings.values():
-            ring.reset()
-
-    def snapshot(self, last: int | None = None) -> dict[str, dict[str, float]]:
-        """Return percentile summaries (µs) for every stage, in ``STAGES`` order.
-
-        ``last`` limits each stage to its most recent samples: summarising a full ring takes
-        about half a second on the event loop, the default status window a few milliseconds.
-        """
-        out: dict[str, dict[str, float]] = {}
-        for stage in STAGES:
-            marks = ORDER_STAGES.get(stage)
-            if marks is not None:
-                out[stage] = summarize(self.orders.stage_values(*marks, last=last))
-            else:
-                out[stage] = summarize(self.rings[stage].values(last))
-        return out

@@ -1,62 +1,221 @@
-"""Per-stage latency rings: order marks, batch stages, windows after reset, and the engine's timestamps."""
+"""Stage latency histograms: bucket layout, order marks, batch stages, carries, reset, the engine's timestamps."""
 
 from __future__ import annotations
 
-from gateway.latency import STAGES, OrderRing, StageLatencies, StageRing
+import random
+
+import msgspec
+import pytest
+
+from gateway.latency import STAGES, LatencySnapshot, StageLatencies
+from obs.histogram import (
+    BUCKETS,
+    LINEAR,
+    MAX_VALUE,
+    TABLE_LIMIT,
+    TABLE_SHIFT,
+    bucket_high,
+    bucket_index,
+    bucket_low,
+    cumulative,
+    estimated_sum,
+    index_table,
+    maximum,
+    new_counts,
+    percentile,
+)
 from tests.harness import Rig
 
 US = 1_000
 
 
-def test_order_ring_when_orders_written_then_stages_are_mark_differences() -> None:
-    ring = OrderRing(8)
-    ring.add(100, 150, 300, 700, 900)
-    ring.add(200, 250, 400, 800, 950)
-    assert ring.stage_values(0, 1) == []  # nothing written yet: not in any stage
-    ring.wire(1_000)
-    assert ring.stage_values(0, 5) == [900, 800]
-    assert ring.stage_values(2, 3) == [400, 400]
-    assert ring.stage_values(4, 5) == [100, 50]
+# ---- the bucket layout (obs.histogram) -----------------------------------------------------------
 
 
-def test_order_ring_when_full_then_keeps_the_most_recent_capacity_rows() -> None:
-    ring = OrderRing(3)
-    for k in range(5):
-        ring.add(k * 10, k * 10, k * 10, k * 10 + k, k * 10 + k)
-        ring.wire(k * 10 + 100)
-    assert sorted(ring.stage_values(2, 3)) == [2, 3, 4]
+def test_bucket_index_when_values_cross_powers_of_two_then_contiguous_and_within_resolution() -> None:
+    previous = -1
+    for value in sorted({*range(0, 5000), *(int(1.37**k) for k in range(20, 80)), MAX_VALUE}):
+        index = bucket_index(value)
+        assert bucket_low(index) <= value <= bucket_high(index)
+        assert index >= previous
+        previous = index
+        width = bucket_high(index) - bucket_low(index) + 1
+        assert width == 1 if value < LINEAR else width <= value / 128
+    assert [bucket_index(v) for v in (0, 255, 256, 257, 511, 512)] == [0, 255, 256, 256, 383, 384]
 
 
-def test_order_ring_when_reset_then_empty_and_counts_again() -> None:
-    ring = OrderRing(4)
-    ring.add(1, 2, 3, 4, 5)
-    ring.wire(6)
-    ring.reset()
-    assert ring.stage_values(0, 5) == []
-    ring.add(10, 11, 12, 13, 14)
-    ring.wire(20)
-    assert ring.stage_values(0, 5) == [10]
+def test_bucket_index_when_out_of_range_then_clamped_to_first_and_last_bucket() -> None:
+    assert bucket_index(-5) == 0
+    assert bucket_index(MAX_VALUE + 1) == bucket_index(10**15) == BUCKETS - 1
 
 
-def test_stage_ring_when_record_n_then_one_sample_per_event() -> None:
-    ring = StageRing(4)
-    ring.record(7)
-    ring.record_n(3, 5)
-    assert ring.count == 6
-    assert sorted(ring.values()) == [3, 3, 3, 3]
+def test_bucket_bounds_when_walked_then_every_bucket_follows_the_previous() -> None:
+    for index in range(1, BUCKETS):
+        assert bucket_low(index) == bucket_high(index - 1) + 1
+    assert bucket_high(BUCKETS - 1) == MAX_VALUE
 
 
-def test_snapshot_when_reset_then_every_stage_counts_from_zero_in_stage_order() -> None:
-    latencies = StageLatencies(16)
+def test_index_table_when_compared_with_the_arithmetic_then_bucket_of_the_highest_value_it_stands_for() -> None:
+    table = index_table()
+    assert len(table) == TABLE_LIMIT >> TABLE_SHIFT
+    for i in [*range(0, 300), *random.Random(1).sample(range(len(table)), 3000)]:
+        assert table[i] == bucket_index((i << TABLE_SHIFT) | 7)
+    for value in random.Random(2).sample(range(1024, TABLE_LIMIT), 3000):  # exact from 1,024 up
+        assert table[value >> TABLE_SHIFT] == bucket_index(value)
+
+
+def test_percentile_when_compared_with_sorted_samples_then_never_below_and_within_resolution() -> None:
+    rng = random.Random(3)
+    values = [int(rng.lognormvariate(10, 1.2)) for _ in range(20_000)]
+    counts = new_counts()
+    for value in values:
+        counts[bucket_index(value)] += 1
+    ordered = sorted(values)
+    for pct in (1, 50, 90, 99, 99.9, 99.99, 100):
+        exact = ordered[max(int(-(-pct * len(ordered) // 100)), 1) - 1]
+        assert exact <= percentile(counts, pct) <= exact * (1 + 1 / 128) + 1
+    assert maximum(counts) == bucket_high(bucket_index(ordered[-1]))
+    assert abs(estimated_sum(counts) - sum(values)) <= sum(values) / 256
+    assert percentile(new_counts(), 99) == 0 and maximum(new_counts()) == 0
+
+
+def test_cumulative_when_bounds_given_then_counts_buckets_wholly_at_or_below_each() -> None:
+    counts = new_counts()
+    for value in (5, 100, 1_000, 1_003, 50_000):
+        counts[bucket_index(value)] += 1
+    # 1,000 and 1,003 share the bucket [1000, 1003]: below a bound of 1,000 it does not fit wholly
+    assert cumulative(counts, [10, 999, 1_000, 1_003, 10**6]) == [1, 2, 2, 4, 5]
+
+
+# ---- StageLatencies -------------------------------------------------------------------------------
+
+
+def _summary(latencies: StageLatencies) -> dict[str, dict[str, float]]:
+    return latencies.snapshot().summaries()
+
+
+def test_orders_when_written_then_each_stage_is_a_mark_difference_counted_once() -> None:
+    latencies = StageLatencies()
+    latencies.orders.add(0, 1_000, 3_000, 7_000, 9_000)
+    assert all(s["count"] == 0 for s in _summary(latencies).values())  # nothing written yet: no stage
+    latencies.orders.wire(20_000)
+    summary = _summary(latencies)
+    expected_ns = {
+        "decode": 1_000,
+        "order_checks": 2_000,
+        "risk": 4_000,
+        "encode": 2_000,
+        "ingress_to_risk": 7_000,
+        "risk_to_wire": 13_000,
+        "ingress_to_wire": 20_000,
+        "encode_to_wire": 11_000,
+    }
+    for stage, value in expected_ns.items():
+        assert summary[stage]["count"] == 1, stage
+        assert value <= summary[stage]["p50"] * 1000 <= value * 1.008, stage
+    assert summary["journal_write"]["count"] == 0
+    assert latencies.orders.orders == 1
+
+
+def test_orders_when_one_read_batched_then_shared_stages_weighted_and_per_order_stages_each_counted() -> None:
+    latencies = StageLatencies()
+    for k in range(60):  # one read: every order shares t_in and t_decoded
+        latencies.orders.add(0, 2_000, 3_000 + k * 10_000, 8_000 + k * 10_000, 9_000 + k * 10_000)
+    latencies.orders.wire(700_000)
+    summary = _summary(latencies)
+    assert {summary[stage]["count"] for stage in summary if stage in {"decode", "ingress_to_wire", "risk"}} == {60}
+    assert summary["decode"]["max"] == pytest.approx(2, rel=0.008)
+    assert summary["ingress_to_wire"]["p50"] == pytest.approx(700, rel=0.008)
+    assert summary["order_checks"]["max"] == pytest.approx(591, rel=0.008)  # the wait behind earlier orders
+
+
+def test_orders_when_marks_of_several_reads_written_together_then_every_order_counted_in_every_stage() -> None:
+    latencies = StageLatencies()
     latencies.orders.add(0, 1_000, 2_000, 3_000, 4_000)
-    latencies.orders.wire(9_000)
+    latencies.orders.add(50_000, 52_000, 53_000, 54_000, 55_000)
+    latencies.orders.wire(60_000)
+    summary = _summary(latencies)
+    assert summary["decode"]["count"] == 2 and summary["decode"]["max"] == pytest.approx(2, rel=0.008)
+    assert summary["ingress_to_wire"]["p50"] == pytest.approx(10, rel=0.008) and summary["ingress_to_wire"][
+        "max"
+    ] == pytest.approx(60, 0.008)
+
+
+def test_orders_when_same_bucket_counted_past_255_then_carried_exactly() -> None:
+    latencies = StageLatencies()
+    for _ in range(1_000):
+        latencies.orders.add(0, 1_000, 2_000, 3_000, 4_000)
+        latencies.orders.wire(5_000)
+    assert {s["count"] for name, s in _summary(latencies).items() if name in latencies.snapshot().stages[:3]} == {
+        1_000.0
+    }
+    assert all(_summary(latencies)[stage]["count"] == 1_000 for stage in ("risk", "encode", "encode_to_wire"))
+
+
+def test_orders_when_stage_over_the_table_or_marks_out_of_order_then_arithmetic_clamps() -> None:
+    latencies = StageLatencies()
+    latencies.orders.add(0, 10, 20, 30, 40)
+    latencies.orders.wire(5_000_000_000)  # 5 s to the wire: beyond the table
+    latencies.orders.add(100, 90, 200, 300, 400)  # decoded before read: impossible, but never an error
+    latencies.orders.wire(500)
+    summary = _summary(latencies)
+    assert summary["risk_to_wire"]["max"] == pytest.approx(5_000_000, rel=0.008)
+    assert summary["decode"]["count"] == 2 and summary["decode"]["p50"] == 0.0
+
+
+def test_batch_stages_when_recorded_then_counted_with_their_weight() -> None:
+    latencies = StageLatencies()
+    latencies.journal_write.record(3_000)
+    latencies.venue_to_strategy.record_n(40_000, 5)
+    latencies.venue_to_strategy.record_n(40_000, 600)  # more than a byte holds at once: carried
+    latencies.strategy_write.record(2 * TABLE_LIMIT)  # over the table: arithmetic index
+    summary = _summary(latencies)
+    assert summary["journal_write"] == pytest.approx(
+        {"count": 1, "p50": 3.0, "p90": 3.0, "p99": 3.0, "p99.9": 3.0, "p99.99": 3.0, "max": 3.0}, rel=0.008
+    )
+    assert summary["venue_to_strategy"]["count"] == 605
+    assert summary["strategy_write"]["max"] == pytest.approx(2 * TABLE_LIMIT / 1000, rel=0.008)
+
+
+def test_reset_when_called_then_every_stage_counts_from_zero_and_recording_goes_on() -> None:
+    latencies = StageLatencies()
+    for _ in range(300):
+        latencies.orders.add(0, 1, 2, 3, 4)
+        latencies.orders.wire(5)
+    latencies.orders.add(0, 1, 2, 3, 4)  # added, not yet written: forgotten too
     latencies.journal_write.record(500)
-    snapshot = latencies.snapshot()
-    assert list(snapshot) == list(STAGES)
-    assert snapshot["ingress_to_wire"]["p50"] == 9.0
-    assert snapshot["journal_write"]["count"] == 1
     latencies.reset()
-    assert all(stage["count"] == 0 for stage in latencies.snapshot().values())
+    assert all(stage["count"] == 0 for stage in _summary(latencies).values())
+    latencies.orders.add(10, 11, 12, 13, 14)
+    latencies.orders.wire(20)
+    latencies.journal_write.record(500)
+    summary = _summary(latencies)
+    assert summary["ingress_to_wire"]["count"] == 1 and summary["journal_write"]["count"] == 1
+
+
+def test_snapshot_when_orders_grow_then_same_size_every_time_and_stages_in_order() -> None:
+    latencies = StageLatencies()
+    empty = latencies.snapshot()
+    for k in range(10_000):
+        latencies.orders.add(k, k + 1_000, k + 2_000, k + 5_000, k + 6_000)
+        latencies.orders.wire(k + 30_000)
+    full = latencies.snapshot()
+    assert list(full.stages) == list(STAGES)
+    assert len(full.low) == len(empty.low) == BUCKETS * len(STAGES)
+    # carried counts: one entry per bucket that reached 256, however many orders
+    assert 0 < len(full.carried) <= 20 * len(STAGES)
+    assert len(msgspec.msgpack.encode(full)) < len(msgspec.msgpack.encode(empty)) + 20 * len(STAGES) * 14
+
+
+def test_snapshot_when_layout_differs_then_refused_with_the_reason() -> None:
+    snapshot = StageLatencies().snapshot()
+    other = msgspec.structs.replace(snapshot, sub_bits=snapshot.sub_bits + 1)
+    with pytest.raises(ValueError, match="run the same version"):
+        other.counts()
+    assert isinstance(msgspec.msgpack.decode(msgspec.msgpack.encode(snapshot), type=LatencySnapshot), LatencySnapshot)
+
+
+# ---- the engine's timestamps -----------------------------------------------------------------------
 
 
 def _stepping(rig: Rig, step_ns: int = US) -> None:
@@ -77,7 +236,7 @@ def test_engine_when_order_sent_and_acked_then_each_stage_from_its_own_timestamp
     rig.new_order(link, "A")
     rig.venue.accept(1, 1_000_000)
     rig.engine.flush()
-    snapshot = rig.engine.latency.snapshot()
+    summary = rig.engine.latency.snapshot().summaries()
     # reads, in order: decoded, risk starts, risk done, encoded; flush: start, journal written, venues written
     expected = {
         "decode": 1.0,
@@ -94,31 +253,6 @@ def test_engine_when_order_sent_and_acked_then_each_stage_from_its_own_timestamp
         "venue_to_strategy": 2.0,
     }
     for stage, value in expected.items():
-        assert snapshot[stage]["count"] == 1, stage
-        assert snapshot[stage]["p50"] == value, stage
+        assert summary[stage]["count"] == 1, stage
+        assert value <= summary[stage]["p50"] <= value * 1.008, stage
     assert rig.order("S1", "A").t_wire - rig.order("S1", "A").t_in == 7 * US
-
-
-def test_ring_values_when_last_n_asked_across_the_wrap_then_exactly_the_most_recent() -> None:
-    from gateway.latency import StageRing
-
-    ring = StageRing(8)
-    for value in range(1, 12):  # 11 samples into 8 slots: 4..11 retained
-        ring.record(value)
-    assert sorted(ring.values()) == list(range(4, 12))
-    assert sorted(ring.values(5)) == [7, 8, 9, 10, 11]
-    assert sorted(ring.values(2)) == [10, 11]
-    assert sorted(ring.values(100)) == list(range(4, 12))
-
-
-def test_snapshot_when_window_given_then_only_recent_orders_summarised() -> None:
-    from gateway.latency import StageLatencies
-
-    lat = StageLatencies(capacity=64)
-    for i in range(100):
-        lat.orders.add(0, 0, 0, 0, 0)
-        lat.orders.wire(1_000 * (i + 1))  # ingress_to_wire grows: 1 µs, 2 µs, ...
-    recent = lat.snapshot(last=10)["ingress_to_wire"]
-    assert recent["count"] == 10 and recent["p50"] >= 91 and recent["max"] == 100
-    everything = lat.snapshot()["ingress_to_wire"]
-    assert everything["count"] == 64

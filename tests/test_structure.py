@@ -165,6 +165,16 @@ def test_gateway_cli_when_parser_built_then_no_simulator_or_benchmark_module_loa
     assert result.stdout.strip() == "[]"
 
 
+def test_gateway_process_when_built_then_no_prometheus_client_or_exporter_loaded() -> None:
+    """``gateway run`` runs no HTTP server or exporter thread: it does not even import them."""
+    code = (
+        "import sys, gateway.app, gateway.cli, gateway.commands.run; gateway.cli.build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('prometheus_client', 'gateway.exporter', 'http.'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
+
+
 def test_model_when_parsed_then_imports_nothing_of_the_project() -> None:
     assert [str(i) for i in _all_imports() if _top(i.source) == "model" and _top(i.target) != "model"] == []
 

@@ -110,6 +110,9 @@ class VenueConnector:
         self.connect_timeout_s = connect_timeout_s
         self.write_buffer_high = write_buffer_high
         self.connections = 0
+        """TCP connections made (the first and every reconnect)."""
+        self.connect_failures = 0
+        """Connection attempts that failed."""
         self.sock: socket.socket | None = None
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -133,6 +136,7 @@ class VenueConnector:
                 )
             except (OSError, TimeoutError) as exc:
                 attempt += 1
+                self.connect_failures += 1
                 log.warning(
                     "venue %s: connect to %s:%d failed (attempt %d): %s",
                     self.adapter.name,

@@ -45,7 +45,7 @@ from benchmarks.harness.loadgen import LoadgenSpec, RunOutput, read_output, spec
 from benchmarks.harness.plan import ACCOUNT, Action, Scenario
 from benchmarks.harness.simproc import read_receive_times
 from benchmarks.harness.wires import ACCEPTED, CANCEL_REJECTED, CANCELED, NONE, REJECTED, REPLACED, SKIPPED
-from gateway.admin import AdminError, admin_request
+from gateway.admin import AdminError, admin_request, fetch_status
 
 PYTHON: Final = sys.executable
 STARTUP_TIMEOUT_S: Final = 30.0
@@ -483,8 +483,7 @@ def run_one(
                     + (workdir / "loadgen.log").read_text()[-2000:]
                 )
             if gateway is not None and path.gateway:
-                reply = admin_request(admin, {"cmd": "status", "latency_window": None}, timeout_s=60)
-                status = reply.get("status")
+                status = fetch_status(admin, timeout_s=60)
             if gateway is not None:
                 gateway_exit = _stop(gateway)
         _stop(sim)

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.admin import AdminError, admin_request
+from gateway.admin import AdminError, admin_request, fetch_status
 from gateway.config import ConfigError, load_config
 from gateway.ops.onload_env import EfSetting, describe_settings
 
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``status`` and ``kill``."""
     status = subparsers.add_parser("status", help="show a running gateway's state")
     add_target(status)
-    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    status.add_argument("--json", action="store_true", help="print the whole status document as JSON")
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
@@ -115,11 +115,12 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    """Print the gateway's status."""
-    reply = call(args, {"cmd": "status"})
-    if reply is None:
+    """Print the gateway's status (percentiles computed here, from the histogram counts it sends)."""
+    try:
+        status = fetch_status(admin_socket_path(args))
+    except (AdminError, ConfigError) as exc:
+        print(f"gateway status: {exc}", file=sys.stderr)
         return 1
-    status = reply.get("status", {})
     if args.json:
         json.dump(status, sys.stdout, indent=2, default=str)
         print()
@@ -177,6 +178,9 @@ def format_status(status: dict[str, Any]) -> str:
     )
     lines.append("orders: " + ", ".join(f"{k} {counters.get(k, 0)}" for k in interesting))
     lines.append(f"open orders: {status.get('orders_open', 0)}")
+    rejects = status.get("rejects") or []
+    if rejects:
+        lines.append("rejects: " + ", ".join(f"{source}:{code} {count}" for source, code, count in rejects))
     risk = status.get("risk", {})
     if risk:
         state = risk.get("trading_state", {})
@@ -192,11 +196,24 @@ def format_status(status: dict[str, Any]) -> str:
             f"gc: automatic by generation {gc_info.get('automatic_by_generation')}, "
             f"full collections on the hot path {gc_info.get('hot_path_full_collections')}"
         )
-    lines.append("latency (us)          p50      p99    p99.9      max   count")
+    journal = status.get("journal", {})
+    if journal:
+        lag = journal.get("bytes_written", 0) - journal.get("bytes_synced", 0)
+        lines.append(
+            f"journal: {journal.get('records_written', 0)} records, {journal.get('bytes_written', 0)} bytes, "
+            f"{lag} bytes not yet synced, {journal.get('fsyncs', 0)} fsyncs"
+        )
+    admin = status.get("admin", {})
+    if admin:
+        lines.append(
+            f"admin: event-loop time per request {admin.get('last_loop_us', 0):.0f} us last, "
+            f"{admin.get('max_loop_us', 0):.0f} us max, requests {admin.get('requests', {})}"
+        )
+    lines.append("latency (us, since start or latency_reset)  p50      p99    p99.9      max   count")
     for stage, lat in status.get("latency_us", {}).items():
         if lat.get("count"):
             lines.append(
-                f"  {stage:<18} {lat['p50']:>7.1f} {lat['p99']:>8.1f} {lat['p99.9']:>8.1f} "
+                f"  {stage:<40} {lat['p50']:>7.1f} {lat['p99']:>8.1f} {lat['p99.9']:>8.1f} "
                 f"{lat['max']:>8.1f} {int(lat['count']):>7}"
             )
     return "\n".join(lines)

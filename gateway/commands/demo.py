@@ -237,7 +237,7 @@ def print_summary(summary: dict[str, Any], status: dict[str, Any], port: int, ar
             f"  {label:<32} {rt['p50']:>8.1f} {rt['p90']:>8.1f} {rt['p99']:>8.1f} "
             f"{rt['p99.9']:>8.1f} {rt['max']:>8.1f}   ({note}, {int(rt['count'])} orders)"
         )
-    for stage, lat in status["latency_us"].items():
+    for stage, lat in status["latency"].summaries().items():
         if lat.get("count"):
             print(
                 f"  gateway {stage:<24} {lat['p50']:>8.1f} {lat['p90']:>8.1f} {lat['p99']:>8.1f} "

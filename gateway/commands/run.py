@@ -59,6 +59,14 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     spinner = ops.attach(loop)
     process = GatewayProcess(config, socket_hooks=[ops.venue_socket_hook], on_activity=spinner.kick)
     process.add_status_provider(ops.status)
+    gc_control = ops.gc
+    process.add_metrics_provider(
+        lambda: {
+            "gc_hot_path_full_collections_total": gc_control.hot_path_full_collections,
+            "gc_pause_seconds_total": gc_control.pause_ns_total / 1e9,
+            "gc_pause_max_seconds": gc_control.pause_ns_max / 1e9,
+        }
+    )
 
     async def main() -> int:
         try:

@@ -13,6 +13,7 @@ import importlib.util
 
 SIMULATORS = {
     "ouch": ("simulators.ouch.simulator", "Nasdaq OUCH 5.0 over SoupBinTCP exchange simulator"),
+    "boe": ("simulators.boe.simulator", "Cboe US Equities BOE v2 exchange simulator (matching units, replay)"),
     "fix": ("simulators.fix.simulator", "FIX 4.2/4.4 venue simulator on a real QuickFIX acceptor"),
 }
 

@@ -7,16 +7,15 @@ UserRefIdx channel), lower or repeated numbers silently ignored, Rejected consum
 the number; Replace with the whole-chain quantity and its three failure modes;
 full and partial cancels; IOC remainders canceled; Mass Cancel; Account Query.
 
-Matching is a stand-in for a book: a limit order is marketable when it is at or
-through the symbol's reference price, and then executes at that price with
-probability ``fill_ratio`` (seeded, so a run is reproducible), fully or - with
+Matching is the simulators' stand-in for a book (``simulators.matching``): a limit order is
+marketable when it is at or through the symbol's reference price, and then executes at that
+price with probability ``fill_ratio`` (seeded, so a run is reproducible), fully or - with
 ``partial_fills`` - for a random part. Every inbound message is written down in
 ``records`` (and, with ``record_path``, appended as a JSON line) with its outcome.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Final
@@ -24,6 +23,7 @@ from typing import IO, Final
 import msgspec
 
 from model.clock import NowNs, monotonic_ns
+from simulators.matching import ReferenceMatcher
 from venues.ouch.codec import decode_inbound, encode_message
 from venues.ouch.daytime import NsSinceMidnight
 from venues.ouch.errors import DecodeError
@@ -189,8 +189,13 @@ class Exchange:
         self._emit_bytes = emit
         self._clock = clock
         self._timestamp = timestamp or NsSinceMidnight()
-        self._rng = random.Random(config.seed)
-        self._reference_prices = dict(config.reference_prices)
+        self._matcher = ReferenceMatcher(
+            config.reference_prices,
+            config.default_reference_price,
+            fill_ratio=config.fill_ratio,
+            partial_fills=config.partial_fills,
+            seed=config.seed,
+        )
         self.orders: dict[int, SimOrder] = {}
         """Live orders by key (UserRefNum in its channel)."""
         self.records: list[InboundRecord] = []
@@ -262,9 +267,7 @@ class Exchange:
             return REJECT_SHARES_EXCEED_THRESHOLD
         if not 0 < price <= MAX_PRICE:
             return REJECT_INVALID_PRICE
-        band = self.config.price_band
-        reference = self.reference_price(symbol)
-        if band is not None and reference is not None and abs(price - reference) > reference * band:
+        if self._matcher.outside_band(symbol, price, self.config.price_band):
             return REJECT_FAT_FINGER
         return 0
 
@@ -480,11 +483,11 @@ class Exchange:
 
     def reference_price(self, symbol: str) -> int | None:
         """Return the reference price marketable orders in ``symbol`` execute at."""
-        return self._reference_prices.get(symbol, self.config.default_reference_price)
+        return self._matcher.reference_price(symbol)
 
     def set_reference_price(self, symbol: str, price: int) -> None:
         """Move a symbol's reference price; resting orders now marketable execute (adding liquidity)."""
-        self._reference_prices[symbol] = price
+        self._matcher.set_reference_price(symbol, price)
         for order in [o for o in self.orders.values() if o.symbol == symbol]:
             fill_qty, fill_price = self._match(order)
             if fill_qty:
@@ -521,14 +524,7 @@ class Exchange:
 
     def _match(self, order: SimOrder) -> tuple[int, int]:
         """Return (quantity, price) that ``order`` executes on arrival, (0, 0) if nothing."""
-        reference = self.reference_price(order.symbol)
-        if reference is None or order.open <= 0:
-            return 0, 0
-        marketable = order.price >= reference if order.side == "B" else order.price <= reference
-        if not marketable or self._rng.random() >= self.config.fill_ratio:
-            return 0, 0
-        quantity = self._rng.randint(1, order.open) if self.config.partial_fills else order.open
-        return quantity, reference
+        return self._matcher.match(order.symbol, order.side == "B", order.price, order.open)
 
     def _execute(self, order: SimOrder, quantity: int, price: int, liquidity: str) -> None:
         match = self._next_match_number

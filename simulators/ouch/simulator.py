@@ -2,7 +2,7 @@
 
 ``SimulatorCore`` is sans-IO: one SoupBinTCP session (``SequencedStream``) fed by one
 ``Exchange``, plus one ``SoupServerConnection`` per client. ``OuchSimulator`` is the
-thin asyncio layer (``asyncio.Protocol``, TCP_NODELAY) that moves bytes and runs
+thin asyncio layer shared by the simulators (``simulators.tcp``) that moves bytes and runs
 timers; it works under uvloop and the stdlib loop. For reconnect tests it can cut
 connections: on demand (``drop_connections``) or after every ``drop_after`` sequenced
 messages on a connection, in which case the client gets half of the next packet and
@@ -14,19 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import decimal
 import logging
 import signal
-import socket
 import sys
 from collections.abc import Callable
-from typing import Annotated, Final, cast
+from typing import Annotated, Final
 
 import msgspec
 
 from model.clock import NowNs, monotonic_ns
+from simulators.cli import event_loop_factory, fraction, listen, positive, price_type, reference_price_type
 from simulators.ouch.exchange import Exchange, ExchangeConfig
 from simulators.ouch.soup_server import SequencedStream, ServerConnectionState, SoupServerConfig, SoupServerConnection
+from simulators.tcp import TcpSimulator
 from venues.ouch.codec import decode_outbound
 from venues.ouch.daytime import DEFAULT_TIMEZONE, NsSinceMidnight
 from venues.ouch.errors import DecodeError
@@ -91,6 +91,15 @@ class SimulatorCore:
         self.connections: list[SoupServerConnection] = []
         self.cuts = 0
         self.logins = 0
+
+    @property
+    def first_poll_ns(self) -> int:
+        """Return when to run a new connection's timers first (one heartbeat interval)."""
+        return self.server_config.heartbeat_interval_ns
+
+    def close(self) -> None:
+        """Close the exchange's record file."""
+        self.exchange.close()
 
     def connect(self, now_ns: int) -> SoupServerConnection:
         """Register a new client connection."""
@@ -163,79 +172,10 @@ class SimulatorCore:
         del connection
 
 
-class _ServerProtocol(asyncio.Protocol):
-    """One client connection: bytes in and out, a poll timer, cuts and closes."""
-
-    def __init__(self, simulator: OuchSimulator) -> None:
-        self._simulator = simulator
-        self._core = simulator.core
-        self._clock = simulator.core.clock
-        self.transport: asyncio.Transport | None = None
-        self.connection: SoupServerConnection | None = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without inheriting from it: no isinstance check.
-        transport = cast(asyncio.Transport, transport)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.transport = transport
-        self.connection = self._core.connect(self._clock())
-        self._simulator.protocols.add(self)
-        self._schedule(self._core.server_config.heartbeat_interval_ns)
-
-    def data_received(self, data: bytes) -> None:
-        if self.connection is None:
-            return
-        self._core.receive(self.connection, data, self._clock())
-        self._simulator.flush_all()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        del exc
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._simulator.protocols.discard(self)
-        if self.connection is not None:
-            self._core.disconnected(self.connection, self._clock())
-        self.transport = None
-
-    def flush(self) -> None:
-        """Write pending output; cut or close the connection when the session says so."""
-        transport = self.transport
-        connection = self.connection
-        if transport is None or connection is None or transport.is_closing():
-            return
-        data, cut = self._core.output(connection, self._clock())
-        if data:
-            transport.write(data)
-        if cut:
-            transport.abort()
-        elif connection.closed:
-            transport.close()
-
-    def cut(self) -> None:
-        """Abort the connection now (unsent data is lost)."""
-        if self.transport is not None:
-            self.transport.abort()
-
-    def _schedule(self, delay_ns: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(max(delay_ns, MS) / 1e9, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self.connection is None or self.transport is None:
-            return
-        next_ns = self._core.poll(self.connection, self._clock())
-        self.flush()
-        if self.transport is not None and not self.transport.is_closing():
-            self._schedule(next_ns)
-
-
-class OuchSimulator:
+class OuchSimulator(TcpSimulator):
     """The simulator on a real TCP socket (in-process API for tests)."""
+
+    core: SimulatorCore
 
     def __init__(
         self,
@@ -245,9 +185,9 @@ class OuchSimulator:
         timestamp: Callable[[], int] | None = None,
     ) -> None:
         self.config = config or SimulatorConfig()
-        self.core = SimulatorCore(self.config, clock=clock, timestamp=timestamp)
-        self.protocols: set[_ServerProtocol] = set()
-        self._server: asyncio.Server | None = None
+        super().__init__(
+            SimulatorCore(self.config, clock=clock, timestamp=timestamp), self.config.host, self.config.port
+        )
 
     @property
     def exchange(self) -> Exchange:
@@ -260,14 +200,6 @@ class OuchSimulator:
         return self.core.stream
 
     @property
-    def port(self) -> int:
-        """Return the TCP port listened on (after ``start``)."""
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("simulator is not started")
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    @property
     def drop_after(self) -> int | None:
         """Return after how many sequenced messages each connection is cut (None = never)."""
         return self.core.drop_after
@@ -276,37 +208,11 @@ class OuchSimulator:
     def drop_after(self, value: int | None) -> None:
         self.core.drop_after = value
 
-    async def start(self) -> None:
-        """Listen on ``config.host:config.port``."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _ServerProtocol(self), self.config.host, self.config.port, reuse_address=True
-        )
-
-    async def stop(self) -> None:
-        """Close every connection and stop listening."""
-        if self._server is not None:
-            self._server.close()
-        for protocol in list(self.protocols):
-            if protocol.transport is not None:
-                protocol.transport.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-        self.core.exchange.close()
-
-    def flush_all(self) -> None:
-        """Send new stream messages (and heartbeats) to every connection."""
-        for protocol in list(self.protocols):
-            protocol.flush()
-
     def drop_connections(self) -> int:
         """Cut every connection now, as a network failure would; return how many."""
-        protocols = list(self.protocols)
-        for protocol in protocols:
-            protocol.cut()
-        self.core.cuts += len(protocols)
-        return len(protocols)
+        count = super().drop_connections()
+        self.core.cuts += count
+        return count
 
     def end_session(self) -> None:
         """Send End of Session to every client and refuse further logins."""
@@ -329,53 +235,15 @@ class OuchSimulator:
 # --------------------------------------------------------------------------------------
 
 
-def _price(text: str) -> int:
-    """Parse a decimal price ("150.25") into 4-implied-decimal units."""
-    try:
-        value = decimal.Decimal(text)
-    except decimal.InvalidOperation:
-        raise argparse.ArgumentTypeError(f"invalid price {text!r}") from None
-    scaled = value * 10_000
-    if not value.is_finite() or scaled != scaled.to_integral_value() or not 0 < scaled <= MAX_PRICE:
-        raise argparse.ArgumentTypeError(f"price {text!r} must be above 0, at most 199999.99, 4 decimals at most")
-    return int(scaled)
-
-
-def _reference_price(text: str) -> tuple[str, int]:
-    symbol, sep, price = text.partition("=")
-    if not sep or not symbol or len(symbol) > 8:
-        raise argparse.ArgumentTypeError(f"expected SYMBOL=PRICE (symbol up to 8 characters), got {text!r}")
-    return symbol, _price(price)
-
-
-def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return int(text)
+_price = price_type(MAX_PRICE, "199999.99")
+_reference_price = reference_price_type(_price)
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``gateway sim ouch`` options."""
     parser.add_argument(
         "--listen",
-        type=_listen,
+        type=listen,
         default=("127.0.0.1", 0),
         metavar="HOST:PORT",
         help="address to listen on (default 127.0.0.1:0 = any free port)",
@@ -399,7 +267,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fill-ratio",
-        type=_fraction,
+        type=fraction,
         default=1.0,
         metavar="F",
         help="probability 0..1 that a marketable order executes (default 1)",
@@ -415,26 +283,26 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-qty",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="reject orders above N shares with Shares Exceed Threshold",
     )
     parser.add_argument(
         "--price-band",
-        type=_fraction,
+        type=fraction,
         metavar="F",
         help="reject prices further than F (e.g. 0.1) from the reference with Fat Finger",
     )
     parser.add_argument(
         "--drop-after",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="cut each connection after N sequenced messages (reconnect testing)",
     )
-    parser.add_argument("--heartbeat-ms", type=_positive, default=1000, help="server heartbeat interval")
+    parser.add_argument("--heartbeat-ms", type=positive, default=1000, help="server heartbeat interval")
     parser.add_argument(
         "--client-timeout-ms",
-        type=_positive,
+        type=positive,
         default=15000,
         help="drop a client silent this long (default 15000)",
     )
@@ -480,7 +348,7 @@ async def _serve(config: SimulatorConfig, loop_name: str) -> int:
         await simulator.start()
     except OSError as exc:
         print(f"gateway sim ouch: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
-        simulator.core.exchange.close()
+        simulator.core.close()
         return EXIT_FAILURE
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -512,11 +380,5 @@ def run_cli(args: argparse.Namespace) -> int:
     except msgspec.ValidationError as exc:
         print(f"gateway sim ouch: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.loop == "uvloop":
-        import uvloop  # noqa: PLC0415 (only needed for this choice)
-
-        factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    else:
-        factory = asyncio.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory(args.loop)) as runner:
         return runner.run(_serve(config, args.loop))

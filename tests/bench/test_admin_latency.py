@@ -1,10 +1,10 @@
-"""The admin socket's ``status`` carries the stage breakdown; ``latency_reset`` starts a new window."""
+"""The admin socket's ``status`` carries the stage histograms; ``latency_reset`` starts them afresh."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gateway.admin import admin_request
+from gateway.admin import admin_request, fetch_status
 from gateway.client import GatewayClient
 from gateway.protocol.messages import OrderAccepted
 from model.enums import Side
@@ -20,14 +20,14 @@ async def test_latency_reset_when_called_after_orders_then_status_counts_only_la
             for _ in range(3):
                 order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
                 assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
-            before = await loop.run_in_executor(None, admin_request, admin, {"cmd": "status"})
-            latency = before["status"]["latency_us"]
+            before = await loop.run_in_executor(None, fetch_status, admin)
+            latency = before["latency_us"]
             assert latency["risk"]["count"] == 3 and latency["venue_to_strategy"]["count"] == 3
             assert latency["ingress_to_wire"]["p50"] >= latency["risk"]["p50"] > 0
             reply = await loop.run_in_executor(None, admin_request, admin, {"cmd": "latency_reset"})
             assert reply == {"ok": True, "latency_reset": True}
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
             assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
-            after = await loop.run_in_executor(None, admin_request, admin, {"cmd": "status"})
-            assert after["status"]["latency_us"]["risk"]["count"] == 1
-            assert after["status"]["latency_us"]["venue_to_strategy"]["count"] == 1
+            after = await loop.run_in_executor(None, fetch_status, admin)
+            assert after["latency_us"]["risk"]["count"] == 1
+            assert after["latency_us"]["venue_to_strategy"]["count"] == 1

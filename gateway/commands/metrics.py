@@ -1,0 +1,77 @@
+"""``gateway metrics`` (Prometheus text, once) and ``gateway metrics serve`` (the exporter process).
+
+Both read the gateway's admin socket; the gateway only copies its counters (``gateway.metrics``).
+The Prometheus side lives in ``gateway.exporter`` and needs the ``metrics`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gateway.admin import AdminError, fetch_metrics
+from gateway.commands.admin import add_target, admin_socket_path
+from gateway.config import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+MISSING_EXTRA = "prometheus_client is not installed: pip install 'order-gateway[metrics]'"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``metrics`` and ``metrics serve``."""
+    parser = subparsers.add_parser(
+        "metrics", help="print a running gateway's metrics in Prometheus text format (or serve them: metrics serve)"
+    )
+    add_target(parser)
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the gateway (default 5)")
+    parser.set_defaults(func=run_metrics)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    serve = actions.add_parser(
+        "serve", help="run a Prometheus exporter: every HTTP scrape reads the gateway's admin socket"
+    )
+    add_target(serve)
+    serve.add_argument(
+        "--listen", default=DEFAULT_LISTEN, help=f"HOST:PORT for the exporter's HTTP server (default {DEFAULT_LISTEN})"
+    )
+    serve.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the gateway per scrape")
+    serve.set_defaults(func=run_serve)
+
+
+def run_metrics(args: argparse.Namespace) -> int:
+    """Print the current metrics once."""
+    try:
+        from gateway.exporter import render  # noqa: PLC0415 - the metrics extra, loaded by this command only
+    except ImportError:
+        print(f"gateway metrics: {MISSING_EXTRA}", file=sys.stderr)
+        return 1
+    try:
+        snapshot = fetch_metrics(admin_socket_path(args), args.timeout)
+    except (AdminError, ConfigError) as exc:
+        print(f"gateway metrics: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(snapshot).decode())
+    return 0
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """Return (host, port) from ``HOST:PORT`` (``[::1]:PORT`` for IPv6)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--listen {text!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the exporter until SIGTERM/SIGINT."""
+    try:
+        from gateway.exporter import serve  # noqa: PLC0415 - the metrics extra, loaded by this command only
+    except ImportError:
+        print(f"gateway metrics serve: {MISSING_EXTRA}", file=sys.stderr)
+        return 1
+    try:
+        host, port = parse_listen(args.listen)
+        path = admin_socket_path(args)
+    except (ValueError, ConfigError) as exc:
+        print(f"gateway metrics serve: {exc}", file=sys.stderr)
+        return 2
+    return serve(path, host, port, args.timeout)

@@ -1,0 +1,101 @@
+"""The metrics snapshot: what the gateway copies on its event loop for ``gateway metrics`` and the exporter.
+
+The loop side (``GatewayProcess.metrics``) fills a ``MetricsSnapshot`` with counters it already
+keeps and byte copies of its histograms, and the admin socket encodes it with msgspec
+(MessagePack): no percentile, no formatting, no sorting, nothing that grows with the number of
+orders. Everything else (Prometheus names, buckets, percentiles) happens in the process that
+asked: ``gateway.exporter``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.latency import LatencySnapshot
+
+
+class VenueMetrics(msgspec.Struct, frozen=True):
+    """One venue session."""
+
+    name: str
+    state: str
+    """``model.venue_events.VenueState`` value: DISCONNECTED, CONNECTING, LOGGING_IN, UP, ENDED."""
+    connections: int
+    """TCP connections made since start-up (the first one plus every reconnect)."""
+    connect_failures: int
+    """Connection attempts that failed (refused, timed out)."""
+
+
+class JournalMetrics(msgspec.Struct, frozen=True):
+    """The order journal's counters."""
+
+    enabled: bool
+    records: int
+    bytes_written: int
+    """Bytes handed to the kernel (``os.write``)."""
+    bytes_synced: int
+    """Bytes known to be on disk (as of the last successful fdatasync)."""
+    pending_bytes: int
+    """Records encoded but not yet written (normally 0 between batches)."""
+    fsyncs: int
+    fsync_failures: int
+    write_failures: int
+    """Journal writes that failed (the engine refuses orders until a write succeeds)."""
+    error: str
+    """Why the last write failed ("" while healthy)."""
+    fsync_ns: dict[int, int]
+    """fdatasync durations (ns): bucket index -> count, ``obs.histogram`` layout."""
+
+
+class GcMetrics(msgspec.Struct, frozen=True):
+    """Python's garbage collector (``gc.get_stats()``), by generation."""
+
+    collections: list[int]
+    collected: list[int]
+    uncollectable: list[int]
+
+
+class AdminMetrics(msgspec.Struct, frozen=True):
+    """What admin requests cost the event loop (the requests before this one)."""
+
+    requests: dict[str, int]
+    """Requests answered, by command."""
+    loop_ns: dict[int, int]
+    """Event-loop time per request (ns, parse to reply handed to the socket): bucket index -> count."""
+    last_loop_ns: int
+    max_loop_ns: int
+    last_cpu_ns: int
+    """The loop thread's CPU time for the last request (the work itself, without preemption)."""
+
+
+class MetricsSnapshot(msgspec.Struct, frozen=True):
+    """Everything ``gateway metrics`` exports, as copied on the event loop."""
+
+    gateway_id: str
+    pid: int
+    start_time: float
+    """Unix time the process started."""
+    trading_state: str
+    """Firm-wide trading state: ACTIVE, REDUCING or HALTED (the kill switch)."""
+    counters: dict[str, int]
+    """The engine's ``EngineCounters``."""
+    rejects: list[tuple[str, str, int]]
+    """OrderRejected by (source, code, count)."""
+    cancel_rejects: list[tuple[str, str, int]]
+    """CancelRejected by (source, code, count)."""
+    orders_total: int
+    orders_open: int
+    strategies_configured: int
+    strategies_connected: int
+    venues: list[VenueMetrics]
+    journal: JournalMetrics
+    gc: GcMetrics
+    latency: LatencySnapshot
+    admin: AdminMetrics
+    extra: dict[str, float] = {}
+    """Further numbers from status providers (GC controller): names ending in ``_total`` are counters."""
+
+
+def decode_metrics(data: dict[str, object]) -> MetricsSnapshot:
+    """Return the snapshot from a decoded admin reply's ``metrics`` field."""
+    return msgspec.convert(data, MetricsSnapshot)

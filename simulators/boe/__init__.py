@@ -1,0 +1,1 @@
+"""Cboe BOE v2 exchange simulator."""

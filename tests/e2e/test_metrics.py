@@ -1,0 +1,262 @@
+"""``gateway metrics``, the exporter process and the status snapshot, against real gateway processes.
+
+The gateway (``gateway run``) and the OUCH simulator (``gateway sim ouch``) are the shipped entry
+points; so are ``gateway metrics`` and ``gateway metrics serve``. Every exposition is parsed with
+prometheus_client's own parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.admin import admin_request, admin_request_msgpack, fetch_status
+from gateway.client import BlockingGatewayClient
+from gateway.latency import STAGES
+from model.enums import Side
+from tests.e2e.support import short_tmp
+from tests.reliability.support import GATEWAY, Gateway, Simulator, free_port, wait_until, write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "gateway.json"
+
+REQUIRED_COUNTERS = {
+    "gateway_orders_received_total",
+    "gateway_orders_sent_total",
+    "gateway_order_rejects_total",
+    "gateway_cancel_rejects_total",
+    "gateway_fills_total",
+    "gateway_orders_filled_total",
+    "gateway_orders_canceled_total",
+    "gateway_orders_replaced_total",
+    "gateway_cancels_sent_total",
+    "gateway_replaces_sent_total",
+    "gateway_strategy_connections_total",
+    "gateway_venue_connections_total",
+    "gateway_venue_reconnects_total",
+    "gateway_journal_bytes_total",
+    "gateway_journal_synced_bytes_total",
+    "gateway_journal_fsyncs_total",
+    "gateway_gc_collections_total",
+    "gateway_admin_requests_total",
+}
+REQUIRED_GAUGES = {
+    "gateway_strategy_sessions",
+    "gateway_venue_up",
+    "gateway_venue_state",
+    "gateway_journal_unsynced_bytes",
+    "gateway_open_orders",
+    "gateway_trading_state",
+}
+
+
+@pytest.fixture(scope="module")
+def traded() -> Iterator[tuple[Gateway, Path]]:
+    """A gateway process with one venue, after fills, a cancel, a replace and a risk reject."""
+    workdir = short_tmp()
+    sim = Simulator(workdir, "--fill-ratio", "0.5")
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    try:
+        gateway.start()
+        with BlockingGatewayClient(str(gateway.socket), "S1") as client:
+            for i in range(20):
+                order = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "231.00" if i % 2 else "229.00")
+                client.wait_accepted(order, timeout=5)
+            resting = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "228.00")
+            client.wait_accepted(resting, timeout=5)
+            client.replace(resting, 200, "228.00")
+            client.cancel(resting)
+            refused = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 20_000, "229.00")  # over max_qty: RISK
+            client.wait_accepted(refused, timeout=5)
+            time.sleep(0.3)
+        yield gateway, workdir
+    finally:
+        gateway.stop()
+        sim.stop()
+
+
+def _families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+    """Parse an exposition; return {sample name: [(name, labels, value)]} for every sample.
+
+    A labelled family with no label set yet (no cancel reject so far) has no sample: it is listed
+    under its sample name with none.
+    """
+    samples: dict[str, list[tuple[str, dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        samples.setdefault(family.name + ("_total" if family.type == "counter" else ""), [])
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.name, dict(sample.labels), sample.value))
+    return samples
+
+
+def _check_exposition(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+    samples = _families(text)
+    missing = (REQUIRED_COUNTERS | REQUIRED_GAUGES) - set(samples)
+    assert not missing, missing
+    assert samples["gateway_orders_received_total"][0][2] >= 22
+    assert samples["gateway_orders_sent_total"][0][2] >= 21
+    assert samples["gateway_fills_total"][0][2] >= 1
+    assert ("RISK", "MAX_QTY") in {(s[1]["source"], s[1]["code"]) for s in samples["gateway_order_rejects_total"]}
+    assert {s[1]["venue"]: s[2] for s in samples["gateway_venue_up"]} == {"OUCH": 1.0}
+    assert samples["gateway_strategy_sessions"][0][2] >= 0
+    # every latency stage is a histogram: cumulative buckets ending in +Inf == _count
+    buckets = samples["gateway_stage_latency_seconds_bucket"]
+    counts = {s[1]["stage"]: s[2] for s in samples["gateway_stage_latency_seconds_count"]}
+    assert set(counts) == set(STAGES)
+    assert counts["ingress_to_wire"] >= 21 and counts["journal_write"] >= 1
+    for stage in STAGES:
+        series = [(s[1]["le"], s[2]) for s in buckets if s[1]["stage"] == stage]
+        values = [v for _, v in series]
+        assert values == sorted(values) and series[-1] == ("+Inf", counts[stage]), stage
+    assert "gateway_journal_fsync_seconds_bucket" in samples
+    assert samples["gateway_journal_fsyncs_total"][0][2] >= 1
+    return samples
+
+
+def test_gateway_metrics_when_run_then_prometheus_text_with_every_counter_and_histogram(traded) -> None:
+    gateway, _ = traded
+    result = subprocess.run(
+        [*GATEWAY, "metrics", "--config", str(gateway.config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    samples = _check_exposition(result.stdout)
+    assert "gateway_up" not in samples  # only the exporter says whether a scrape reached the gateway
+
+
+def test_exporter_when_scraped_then_reads_the_admin_socket_per_scrape(traded) -> None:
+    gateway, workdir = traded
+    port = free_port()
+    log = workdir / "exporter.log"
+    with log.open("wb") as out:
+        exporter = subprocess.Popen(
+            [*GATEWAY, "metrics", "serve", "--listen", f"127.0.0.1:{port}", "--config", str(gateway.config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: _listening(port) or exporter.poll() is not None, 20, "the exporter to listen")
+        assert exporter.poll() is None, log.read_text()
+        first = _check_exposition(_scrape(port))
+        assert first["gateway_up"][0][2] == 1.0
+        requests = {s[1]["command"]: s[2] for s in first["gateway_admin_requests_total"]}
+        second = _families(_scrape(port))
+        later = {s[1]["command"]: s[2] for s in second["gateway_admin_requests_total"]}
+        assert later["metrics"] == requests["metrics"] + 1  # one admin request per scrape
+
+        # a second exporter on the same port: a clear message and a non-zero exit
+        taken = subprocess.run(
+            [*GATEWAY, "metrics", "serve", "--listen", f"127.0.0.1:{port}", "--config", str(gateway.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert taken.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
+    finally:
+        exporter.terminate()
+        assert exporter.wait(15) == 0
+
+
+def test_exporter_when_gateway_not_running_then_up_is_zero_and_exporter_stays() -> None:
+    workdir = short_tmp()
+    port = free_port()
+    exporter = subprocess.Popen(
+        [*GATEWAY, "metrics", "serve", "--listen", f"127.0.0.1:{port}", "--admin-socket", str(workdir / "none.sock")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _listening(port) or exporter.poll() is not None, 20, "the exporter to listen")
+        samples = _families(_scrape(port))
+        assert samples["gateway_up"][0][2] == 0.0 and "gateway_orders_sent_total" not in samples
+        assert exporter.poll() is None
+    finally:
+        exporter.terminate()
+        exporter.wait(15)
+
+
+def test_status_when_cli_used_then_percentiles_per_stage_in_text_and_json(traded) -> None:
+    gateway, _ = traded
+    text = subprocess.run(
+        [*GATEWAY, "status", "--config", str(gateway.config)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert re.search(r"^\s+ingress_to_wire\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+$", text, re.M), text
+    assert "admin: event-loop time per request" in text
+    document = json.loads(
+        subprocess.run(
+            [*GATEWAY, "status", "--json", "--config", str(gateway.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    assert set(document["latency_us"]) == set(STAGES) and "latency" not in document
+    assert document["latency_us"]["risk"]["count"] >= 21
+    assert document["latency_us"]["risk"]["p99"] <= document["latency_us"]["risk"]["max"]
+
+
+def test_status_when_orders_grow_then_the_loop_copies_the_same_amount(traded) -> None:
+    """Deterministic stand-in for "no sorting, O(1) in orders processed": the reply does not grow with orders."""
+    gateway, _ = traded
+    before = admin_request_msgpack(gateway.admin, {"cmd": "status"})["status"]
+    with BlockingGatewayClient(str(gateway.socket), "S1") as client:
+        orders = [client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00") for _ in range(300)]
+        for order in orders:
+            client.wait_accepted(order, timeout=10)
+    after = admin_request_msgpack(gateway.admin, {"cmd": "status"})["status"]
+    assert len(after["latency"]["low"]) == len(before["latency"]["low"])
+    assert len(after["latency"]["carried"]) <= len(before["latency"]["carried"]) + 2 * len(STAGES)
+    assert after["counters"]["orders_received"] >= before["counters"]["orders_received"] + 300
+    # the gateway accounts for what each request cost its loop, and reports it
+    admin = fetch_status(gateway.admin)["admin"]
+    assert admin["requests"]["status"] >= 3 and 0 < admin["last_cpu_us"] <= admin["max_cpu_us"]
+    # the JSON form of the protocol still answers, histograms base64-encoded
+    assert admin_request(gateway.admin, {"cmd": "status"})["status"]["latency"]["stages"] == list(STAGES)
+
+
+def test_dashboard_when_read_then_valid_json_and_every_metric_it_queries_is_exported(traded) -> None:
+    gateway, _ = traded
+    exported = set(
+        _families(
+            subprocess.run(
+                [*GATEWAY, "metrics", "--config", str(gateway.config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+        )
+    ) | {"gateway_up"}
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(exprs) >= 8
+    used = {name for expr in exprs for name in re.findall(r"\bgateway_[a-z0-9_]+", expr)}
+    assert used and used <= exported, sorted(used - exported)
+    titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
+    for wanted in ("orders/s", "rejects", "p99", "venue", "journal"):
+        assert wanted in titles, wanted
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        body: bytes = response.read()
+    return body.decode()

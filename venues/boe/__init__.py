@@ -1,0 +1,1 @@
+"""Cboe US Equities BOE v2 venue."""

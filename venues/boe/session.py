@@ -1,0 +1,481 @@
+"""BOE v2 client session: the whole state machine in one place (sans-IO).
+
+States::
+
+    DISCONNECTED --connection_made--> LOGGING_IN --Login Response A--> REPLAYING --Replay Complete--> LOGGED_IN
+         ^                                |                               |                             |
+         +-------- connection_lost -------+-------------------------------+-----------------------------+
+             (backoff, then reconnect; a Login Response other than A, a silent server, a replay that
+              never completes and an unrequested Logout A/! all count as failed logins)
+    REPLAYING / LOGGED_IN --logout()--> LOGGING_OUT --Logout--> LOGGED_OUT      (final: no reconnect)
+    any connected state --Logout E (end of day)--> ENDED                          (final: no reconnect)
+
+Sequencing (reference §7.1, §7.2): every Cboe -> member application message carries its matching
+unit and a per-unit sequence number. The session keeps the last one received per unit (``units``)
+and sends them in the Login Request's Unit Sequences group, so Cboe replays exactly what was
+missed. Messages received between the Login Response and Replay Complete are delivered with
+``replay=True``: orders sent before Replay Complete would be rejected (reason ``y``), and the
+adapter must read the whole replay before deciding what to re-send. A sequence number at or below
+the unit's last one is a duplicate (dropped); one above the next expected is a gap (delivered).
+Both are reported to the listener as ``SequenceIssue`` data, never raised. Messages on matching
+unit 0 / sequence 0 are unsequenced (the order handler's rejects): delivered, never tracked.
+
+Member -> Cboe application messages are numbered by ``allocate_sequence`` from one counter
+(Cboe logs out on a step backwards, ignores a step forwards); after a login the counter continues
+above Cboe's LastReceivedSequenceNumber, which also tells the adapter which of its requests Cboe
+processed before the connection broke.
+
+The transport feeds bytes and connection events in, takes ``out`` (``take``), and runs
+``poll(now_ns)`` when asked; ``poll`` returns the nanoseconds until its next deadline.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Final, Protocol
+
+import msgspec
+
+from venues.boe.codec import (
+    CLIENT_HEARTBEAT_BYTES,
+    HEADER,
+    LOGOUT_REQUEST_BYTES,
+    MESSAGE_NAMES,
+    BoeSplitter,
+    decode_outbound_generic,
+    encode_message,
+)
+from venues.boe.errors import DecodeError
+from venues.boe.messages import (
+    LOGIN_ACCEPTED,
+    LOGIN_RESPONSE,
+    LOGOUT,
+    LOGOUT_END_OF_DAY,
+    REPLAY_COMPLETE,
+    RETURN_TYPES,
+    SERVER_HEARTBEAT,
+    LoginRequest,
+    LoginResponse,
+    Logout,
+    ParamGroup,
+    ReturnBitfields,
+    UnitSequences,
+    login_status_text,
+)
+
+MS: Final = 1_000_000
+UNIT_SHIFT: Final = 32
+
+
+def venue_seq(unit: int, sequence: int) -> int:
+    """Return one integer that orders (matching unit, sequence) pairs: ``unit << 32 | sequence``.
+
+    BOE sequences are per matching unit; the gateway's ``venue_seq`` is one integer per event.
+    Within a unit the integers increase with the sequence; 0 stays 0 (unsequenced).
+    """
+    return (unit << UNIT_SHIFT) | sequence if sequence else 0
+
+
+def split_venue_seq(value: int) -> tuple[int, int]:
+    """Return (matching unit, sequence) of a ``venue_seq`` made by ``venue_seq``."""
+    return value >> UNIT_SHIFT, value & 0xFFFF_FFFF
+
+
+class BoeSessionState(enum.Enum):
+    """Where the client session stands."""
+
+    DISCONNECTED = "DISCONNECTED"
+    LOGGING_IN = "LOGGING_IN"
+    REPLAYING = "REPLAYING"
+    """Login accepted; Cboe is replaying missed messages. Orders would be rejected (reason y)."""
+    LOGGED_IN = "LOGGED_IN"
+    """Replay Complete received: orders may be sent."""
+    LOGGING_OUT = "LOGGING_OUT"
+    LOGGED_OUT = "LOGGED_OUT"
+    """We logged out on purpose: no reconnect."""
+    ENDED = "ENDED"
+    """Cboe sent Logout for the end of the day: no reconnect."""
+
+
+_CONNECTED: Final = frozenset(
+    {BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN, BoeSessionState.LOGGING_OUT}
+)
+_SESSION_UP: Final = frozenset({BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN, BoeSessionState.LOGGING_OUT})
+_FINAL: Final = frozenset({BoeSessionState.LOGGED_OUT, BoeSessionState.ENDED})
+_RETURN_TYPES: Final = frozenset(RETURN_TYPES)
+
+
+class BoeSessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Login credentials, negotiated return fields and timers of a BOE client session."""
+
+    session_sub_id: str
+    username: str
+    password: str
+    return_bitfields: dict[int, bytes] = {}
+    """Message type -> return bitfields asked for at login (one Return Bitfields group each)."""
+    no_unspecified_unit_replay: bool = False
+    """Login flag: True = do not replay units the login does not list."""
+    sequence_outbound: bool = True
+    """Number member -> Cboe application messages (False: send 0, which Cboe accepts as "not supplied")."""
+    heartbeat_interval_ns: int = 1_000 * MS
+    """Send a Client Heartbeat after this long without sending anything (spec 2.3.7 §2.4: one second)."""
+    server_timeout_ns: int = 5_000 * MS
+    """Drop the connection after this long without any byte from Cboe (also bounds login and logout)."""
+    replay_timeout_ns: int = 60_000 * MS
+    """Drop the connection when Replay Complete has not come this long after the Login Response."""
+    reconnect_initial_ns: int = 100 * MS
+    reconnect_max_ns: int = 10_000 * MS
+    end_of_day_reasons: str = LOGOUT_END_OF_DAY
+    """LogoutReason codes that end the session for the day (no reconnect)."""
+
+
+class SequenceIssue(msgspec.Struct, frozen=True, gc=False):
+    """A sequence anomaly on one matching unit, reported as data."""
+
+    kind: str
+    """``duplicate`` (dropped), ``gap`` (delivered anyway), ``behind`` (Cboe has less than we saw) or
+    ``replay_short`` (Replay Complete came before the unit reached the sequence the Login Response gave)."""
+    unit: int
+    expected: int
+    received: int
+    text: str
+
+
+DUPLICATE: Final = "duplicate"
+GAP: Final = "gap"
+BEHIND: Final = "behind"
+REPLAY_SHORT: Final = "replay_short"
+
+
+class BoeSessionListener(Protocol):
+    """What the session tells its owner (the venue adapter)."""
+
+    def on_login_accepted(self, response: LoginResponse) -> None:
+        """Login Response A: replay follows; ``response.last_received_sequence`` is the last request Cboe processed."""
+
+    def on_login_rejected(self, status: str, text: str) -> None:
+        """Login Response other than A (Cboe closes the connection)."""
+
+    def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> None:
+        """One new Cboe -> member application message (whole, header included); never one already delivered."""
+
+    def on_replay_complete(self) -> None:
+        """Replay Complete: every replayed message was delivered; orders may be sent now."""
+
+    def on_sequence_issue(self, issue: SequenceIssue) -> None:
+        """A duplicate, gap or short replay on one matching unit."""
+
+    def on_logout(self, logout: Logout) -> None:
+        """Cboe's Logout (answer to ours, end of day, administrative or protocol violation)."""
+
+    def on_disconnect_wanted(self, reason: str) -> None:
+        """Ask the transport to close the connection (timeout, protocol violation, logout)."""
+
+    def on_protocol_error(self, text: str) -> None:
+        """Cboe broke the protocol in a way the session tolerates or disconnects for (counted)."""
+
+
+class BoeClientSession:
+    """A BOE v2 client: login with per-unit sequences, replay, heartbeats, timeouts, logout and backoff."""
+
+    def __init__(self, config: BoeSessionConfig, listener: BoeSessionListener) -> None:
+        self.config = config
+        self.listener = listener
+        self.state = BoeSessionState.DISCONNECTED
+        self.reason = "not connected yet"
+        self.units: dict[int, int] = {}
+        """Matching unit -> last sequence received (the high-water mark sent at login)."""
+        self.replay_targets: dict[int, int] = {}
+        """Matching unit -> highest sequence Cboe said it has, from the last Login Response."""
+        self.next_outbound = 1
+        """Sequence number the next member -> Cboe application message gets."""
+        self.last_processed = 0
+        """Cboe's LastReceivedSequenceNumber from the last Login Response (or Logout)."""
+        self.out = bytearray()
+        self._splitter = BoeSplitter()
+        self._last_sent_ns = 0
+        self._last_received_ns = 0
+        self._phase_started_ns = 0
+        self._closing = False
+        self._failed_logins = 0
+        self.logins = 0
+        self.login_rejects = 0
+        self.replayed = 0
+        self.duplicates_dropped = 0
+        self.gaps = 0
+        self.unsequenced = 0
+        self.heartbeats_sent = 0
+        self.protocol_errors = 0
+
+    # ---- commands ------------------------------------------------------------------------
+
+    def resume(self, units: Mapping[int, int], next_outbound: int = 1) -> None:
+        """Set the per-unit sequences (and outbound counter) to log in with (recovery after a restart)."""
+        if self.state in _CONNECTED:
+            raise RuntimeError("resume() must be called before connecting")
+        self.units = {unit: sequence for unit, sequence in units.items() if sequence >= 0}
+        self.next_outbound = max(next_outbound, 1)
+
+    def allocate_sequence(self) -> int:
+        """Return the SequenceNumber for the next application message we send (0 when not sequencing)."""
+        if not self.config.sequence_outbound:
+            return 0
+        sequence = self.next_outbound
+        self.next_outbound = sequence + 1
+        return sequence
+
+    def logout(self, now_ns: int) -> None:
+        """Send Logout Request; once Cboe answers (or the connection closes) the session stays down."""
+        if self.state in (BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN):
+            self.out += LOGOUT_REQUEST_BYTES
+            self._last_sent_ns = now_ns
+            self._phase_started_ns = now_ns
+            self.state = BoeSessionState.LOGGING_OUT
+            self.reason = "logging out"
+        elif self.state is BoeSessionState.DISCONNECTED:
+            self.state = BoeSessionState.LOGGED_OUT
+            self.reason = "logged out"
+
+    def take(self, now_ns: int) -> bytearray:
+        """Return the bytes queued for the wire (and note the send time); the buffer starts afresh."""
+        out = self.out
+        if out:
+            self.out = bytearray()
+            self._last_sent_ns = now_ns
+        return out
+
+    @property
+    def ready(self) -> bool:
+        """Return True when application messages may be sent (logged in and replay complete)."""
+        return self.state is BoeSessionState.LOGGED_IN
+
+    @property
+    def replaying(self) -> bool:
+        """Return True between the Login Response and Replay Complete."""
+        return self.state is BoeSessionState.REPLAYING
+
+    @property
+    def finished(self) -> bool:
+        """Return True when the session will not reconnect (our logout or end of day)."""
+        return self.state in _FINAL
+
+    def login_request(self) -> LoginRequest:
+        """Return the Login Request the next connection sends."""
+        config = self.config
+        groups: list[ParamGroup] = []
+        if self.units or config.no_unspecified_unit_replay:
+            groups.append(UnitSequences(int(config.no_unspecified_unit_replay), tuple(sorted(self.units.items()))))
+        groups.extend(ReturnBitfields(kind, bits) for kind, bits in sorted(config.return_bitfields.items()))
+        return LoginRequest(config.session_sub_id, config.username, config.password, tuple(groups))
+
+    # ---- transport events ----------------------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        """Start a login on a fresh connection."""
+        self._splitter.reset()
+        self._closing = False
+        self._last_sent_ns = self._last_received_ns = self._phase_started_ns = now_ns
+        if self.state in _FINAL:
+            self._request_disconnect(f"session is {self.state.value}; not logging in again")
+            return
+        self.out = bytearray(encode_message(self.login_request()))
+        self.state = BoeSessionState.LOGGING_IN
+        listed = ", ".join(f"{u}:{s}" for u, s in sorted(self.units.items())) or "none"
+        self.reason = f"logging in (units {listed})"
+
+    def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
+        """Consume bytes from Cboe."""
+        self._last_received_ns = now_ns
+        splitter = self._splitter
+        messages = splitter.feed(data)
+        unpack = HEADER.unpack_from
+        for message in messages:
+            if self._closing:
+                return
+            _start, _length, kind, unit, sequence = unpack(message)
+            if kind in _RETURN_TYPES:
+                self._on_application(message, unit, sequence)
+            elif kind == SERVER_HEARTBEAT:
+                continue
+            else:
+                self._on_session(kind, message, now_ns)
+        if splitter.error is not None and not self._closing:
+            self._protocol_error(f"framing lost: {splitter.error.text}")
+            self._request_disconnect(f"framing lost: {splitter.error.text}")
+
+    def connection_lost(self, now_ns: int) -> None:
+        """Note the connection is gone; partial messages and unsent bytes are dropped."""
+        del now_ns
+        self._splitter.reset()
+        self.out = bytearray()
+        if self.state in _FINAL:
+            return
+        if self.state is BoeSessionState.LOGGING_OUT:
+            self.state = BoeSessionState.LOGGED_OUT
+            self.reason = "logged out"
+            return
+        if self.state in (BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING):
+            self._failed_logins += 1
+        if not self._closing and self.state is not BoeSessionState.DISCONNECTED:
+            self.reason = "connection lost"
+        self.state = BoeSessionState.DISCONNECTED
+
+    def poll(self, now_ns: int) -> int:
+        """Send a heartbeat or give up on a silent Cboe when due; return ns until the next deadline."""
+        config = self.config
+        state = self.state
+        if state not in _CONNECTED or self._closing:
+            return config.heartbeat_interval_ns
+        silence = now_ns - self._last_received_ns
+        if silence >= config.server_timeout_ns:
+            what = "Login Response" if state is BoeSessionState.LOGGING_IN else "data"
+            self._request_disconnect(f"no {what} from Cboe for {silence // MS} ms")
+            return config.heartbeat_interval_ns
+        deadline = self._last_received_ns + config.server_timeout_ns
+        if state is BoeSessionState.REPLAYING:
+            if now_ns - self._phase_started_ns >= config.replay_timeout_ns:
+                self._request_disconnect(f"no Replay Complete {config.replay_timeout_ns // MS} ms after login")
+                return config.heartbeat_interval_ns
+            deadline = min(deadline, self._phase_started_ns + config.replay_timeout_ns)
+        elif state is BoeSessionState.LOGGING_OUT:
+            if now_ns - self._phase_started_ns >= config.server_timeout_ns:
+                self._request_disconnect(f"no Logout {config.server_timeout_ns // MS} ms after Logout Request")
+                return config.heartbeat_interval_ns
+            deadline = min(deadline, self._phase_started_ns + config.server_timeout_ns)
+        if state in _SESSION_UP:
+            if now_ns - self._last_sent_ns >= config.heartbeat_interval_ns:
+                self.out += CLIENT_HEARTBEAT_BYTES
+                self._last_sent_ns = now_ns
+                self.heartbeats_sent += 1
+            deadline = min(deadline, self._last_sent_ns + config.heartbeat_interval_ns)
+        return max(deadline - now_ns, 1)
+
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return the backoff before reconnect ``attempt`` (1-based), or None once the session is over.
+
+        The delay doubles with each failed TCP connect (``attempt``) and with each failed login in a
+        row (rejected, timed out, cut before Replay Complete, or logged out by Cboe with A or !);
+        Replay Complete resets it.
+        """
+        if self.state in _FINAL:
+            return None
+        exponent = max(attempt - 1, 0) + self._failed_logins
+        delay = self.config.reconnect_initial_ns << min(exponent, 40)
+        return min(delay, self.config.reconnect_max_ns)
+
+    # ---- internals -----------------------------------------------------------------------------
+
+    def _request_disconnect(self, reason: str) -> None:
+        if not self._closing:
+            self._closing = True
+            self.reason = reason
+            self.listener.on_disconnect_wanted(reason)
+
+    def _protocol_error(self, text: str) -> None:
+        self.protocol_errors += 1
+        self.listener.on_protocol_error(text)
+
+    def _issue(self, kind: str, unit: int, expected: int, received: int, text: str) -> None:
+        self.listener.on_sequence_issue(SequenceIssue(kind, unit, expected, received, text))
+
+    def _on_application(self, message: memoryview, unit: int, sequence: int) -> None:
+        state = self.state
+        if state not in _SESSION_UP:
+            self._protocol_error(f"{MESSAGE_NAMES[message[4]]} while {state.value}; ignored")
+            return
+        replay = state is BoeSessionState.REPLAYING
+        if sequence == 0:
+            self.unsequenced += 1
+            self.listener.on_application(message, unit, 0, replay)
+            return
+        last = self.units.get(unit, 0)
+        if sequence <= last:
+            self.duplicates_dropped += 1
+            self._issue(DUPLICATE, unit, last + 1, sequence, f"unit {unit}: sequence {sequence} again (at {last})")
+            return
+        if sequence != last + 1:
+            self.gaps += 1
+            self._issue(GAP, unit, last + 1, sequence, f"unit {unit}: {last + 1}..{sequence - 1} missing")
+        self.units[unit] = sequence
+        if replay:
+            self.replayed += 1
+        self.listener.on_application(message, unit, sequence, replay)
+
+    def _on_session(self, kind: int, message: memoryview, now_ns: int) -> None:
+        if kind == LOGIN_RESPONSE:
+            if self.state is not BoeSessionState.LOGGING_IN:
+                self._protocol_error(f"Login Response while {self.state.value}; ignored")
+                return
+            response = decode_outbound_generic(message)
+            if not isinstance(response, LoginResponse):
+                text = response.text if isinstance(response, DecodeError) else "?"
+                self._protocol_error(f"bad Login Response: {text}")
+                self._request_disconnect(f"bad Login Response: {text}")
+                return
+            self._on_login_response(response, now_ns)
+        elif kind == REPLAY_COMPLETE:
+            if self.state is not BoeSessionState.REPLAYING:
+                self._protocol_error(f"Replay Complete while {self.state.value}; ignored")
+                return
+            self._on_replay_complete()
+        elif kind == LOGOUT:
+            logout = decode_outbound_generic(message)
+            if not isinstance(logout, Logout):
+                text = logout.text if isinstance(logout, DecodeError) else "?"
+                self._protocol_error(f"bad Logout: {text}")
+                logout = Logout("?", f"undecodable Logout: {text}", self.last_processed)
+            self._on_logout(logout)
+        else:
+            name = MESSAGE_NAMES.get(kind, f"unknown message type 0x{kind:02X}")
+            self._protocol_error(f"{name} from Cboe while {self.state.value}; ignored")
+
+    def _on_login_response(self, response: LoginResponse, now_ns: int) -> None:
+        if response.status != LOGIN_ACCEPTED:
+            text = response.text or login_status_text(response.status)
+            self.login_rejects += 1
+            self.listener.on_login_rejected(response.status, text)
+            self._request_disconnect(f"login rejected: {text} ({response.status})")
+            return
+        self.state = BoeSessionState.REPLAYING
+        self._phase_started_ns = now_ns
+        self.logins += 1
+        self.last_processed = response.last_received_sequence
+        if self.config.sequence_outbound:
+            self.next_outbound = max(self.next_outbound, response.last_received_sequence + 1)
+        self.replay_targets = dict(response.units)
+        for unit, highest in response.units:
+            last = self.units.setdefault(unit, 0)
+            if highest < last:
+                self._issue(BEHIND, unit, last, highest, f"unit {unit}: Cboe has up to {highest}, we saw {last}")
+        self.reason = f"logged in, replaying (Cboe processed our sequence {response.last_received_sequence})"
+        self.listener.on_login_accepted(response)
+
+    def _on_replay_complete(self) -> None:
+        self.state = BoeSessionState.LOGGED_IN
+        self._failed_logins = 0
+        for unit, highest in sorted(self.replay_targets.items()):
+            last = self.units.get(unit, 0)
+            if last < highest and (unit in self.units or not self.config.no_unspecified_unit_replay):
+                self._issue(
+                    REPLAY_SHORT, unit, highest, last, f"unit {unit}: replay ended at {last}, Cboe had {highest}"
+                )
+        self.reason = "logged in, replay complete"
+        self.listener.on_replay_complete()
+
+    def _on_logout(self, logout: Logout) -> None:
+        self.last_processed = max(self.last_processed, logout.last_received_sequence)
+        self.listener.on_logout(logout)
+        if self.state is BoeSessionState.LOGGING_OUT:
+            self.state = BoeSessionState.LOGGED_OUT
+            self._request_disconnect("logged out")
+            self.reason = "logged out"
+            return
+        if logout.reason and logout.reason in self.config.end_of_day_reasons:
+            self.state = BoeSessionState.ENDED
+            self._request_disconnect(f"end of day ({logout.text or 'Logout ' + logout.reason})")
+            self.reason = "ended for the day"
+            return
+        if self.state is BoeSessionState.LOGGED_IN:  # before Replay Complete, connection_lost counts it
+            self._failed_logins += 1
+        self._request_disconnect(f"logged out by Cboe: {logout.reason} {logout.text}".rstrip())
