@@ -12,7 +12,7 @@ LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 UV_COMPILE  := $(BIN)/uv pip compile --quiet --generate-hashes $(LOCK_TARGET) --custom-compile-command 'make lock'
 LATEST := .venv-latest
 
-.PHONY: demo test lint typecheck unit venv lock lock-upgrade test-latest clean
+.PHONY: demo test lint typecheck unit venv lock lock-upgrade test-latest clean bench-doc
 
 $(STAMP): $(LOCK) $(BOOT) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ test-latest:
 	$(LATEST)/bin/ruff format --check .
 	$(LATEST)/bin/mypy
 	GATEWAY_UNLOCKED=1 $(LATEST)/bin/pytest -q
+
+# docs/performance.md's generated section, report.json and the plot, from one `gateway bench` run (~25 minutes).
+bench-doc: $(STAMP)
+	$(BIN)/gateway bench --repeat 2 --nice -20 --out docs/performance --doc docs/performance.md
 
 clean:
 	rm -rf $(VENV) $(LATEST) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -8,16 +8,23 @@ store, ``FileJournal``), only the sockets replaced by byte buffers:
   risk, OUCH encode, journal write, venue "write" (appending to a list);
 * ``ack path``: ``adapter.data_received(Accepted)`` + ``engine.flush()``: SoupBinTCP/OUCH decode,
   venue event, journal, order state, OrderAccepted encode, strategy "write";
-* ``batched``: the same with ``--batch`` orders per read and per venue packet, as under load:
+* ``batched``: the same with ``--batch`` orders per read and per venue packet, as under load (the
+  median batch divided by the batch size, so a preemption by another tenant does not count):
   orders per second of one core through decode, risk, encoding and the journal (order path
-  only, and both directions).
+  only, and both directions);
+* ``FIX order round trip``: the gateway's FIX venue adapter alone (``FixVenue``, dialect
+  broker-fix44, file store with ``fsync: interval`` as ``gateway bench`` configures it):
+  ``send_new`` + ``flush`` (NewOrderSingle from the templates, session, store write) and then
+  the venue's ExecutionReport(New) through ``data_received`` to the ``VenueAccepted`` event
+  (decode, session, store, event). The reports come from the benchmark's FIX venue
+  (``simulators.fix.fast_venue``), produced between the two timed halves.
 
 Socket system calls and wake-ups are not in these figures (``gateway bench`` measures those);
 this is what the profile of the Python work looks like, and the before/after figure of each
 hot-path change. The garbage collector is frozen after set-up, young collections stay on, as in
 ``gateway run``.
 
-Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--orders 20000] [--batch 64] [--profile]``
+Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--orders 20000] [--batch 64] [--profile] [--json]``
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import json
 import os
 import pstats
 import statistics
@@ -43,7 +51,13 @@ from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
+from model.order import Order
+from model.venue_events import VenueAccepted, VenueEvent
 from risk.engine import RiskEngine
+from simulators.fix.fast_venue import FastFixVenue
+from venues.fix.adapter import FixVenue
+from venues.fix.codec import FrameDecoder
+from venues.fix.config import FixVenueConfig, build_fix_venue
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message
 from venues.ouch.config import OuchVenueConfig
@@ -158,7 +172,129 @@ class Rig:
         return b"".join(out)
 
 
-def run(orders: int, batch: int, profile: bool) -> None:
+def _summary(values: list[int]) -> dict[str, float]:
+    ordered = sorted(values)
+    n = len(ordered)
+    return {
+        "count": n,
+        "median": statistics.median(ordered) / 1000,
+        "p90": ordered[int(n * 0.9)] / 1000,
+        "p99": ordered[int(n * 0.99)] / 1000,
+        "p99.9": ordered[int(n * 0.999)] / 1000,
+        "max": ordered[-1] / 1000,
+        "mean": statistics.fmean(ordered) / 1000,
+    }
+
+
+def run_fix(orders: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Time the FIX adapter's order round trip in one process (the venue's work is not timed)."""
+    clock = time.monotonic_ns
+    perf = time.perf_counter_ns
+    config = FixVenueConfig(
+        name="FIXV",
+        host="127.0.0.1",
+        port=1,
+        dialect="broker-fix44",
+        store_dir=str(workdir / "fix"),
+        fsync=FsyncPolicy.INTERVAL,
+        fsync_interval_ms=10,
+    )
+    adapter = build_fix_venue(config, clock)
+    events: list[VenueEvent] = []
+    adapter.event_sink = events.append
+    wire = bytearray()
+    adapter.attach(wire.extend, lambda: None)
+    venue = FastFixVenue(
+        adapter.dialect,
+        sender_comp_id=adapter.dialect.target_comp_id,
+        targets=(adapter.dialect.sender_comp_id,),
+        clock=clock,
+        wall_offset_ns=adapter.session.wall_offset_ns,
+    )
+    connection = venue.connect()
+    adapter.connection_made(clock())
+    answer = connection.receive(bytes(wire), clock())
+    wire.clear()
+    adapter.data_received(answer, clock())
+    adapter.flush()
+    assert adapter.state.value == "UP", adapter.state
+
+    def order(order_id: int) -> Order:
+        o = Order(
+            order_id, "bench", f"c{order_id}", "ACC1", "FIXV", SYMBOL, SIDES[side_of(order_id)], QTY,
+            price_of(order_id), TimeInForce.DAY, OrderType.LIMIT,
+        )  # fmt: skip
+        o.leaves_qty = QTY
+        return o
+
+    def one(order_id: int) -> tuple[int, int]:
+        new = order(order_id)
+        t0 = perf()
+        adapter.send_new(new)
+        adapter.flush()
+        t1 = perf()
+        report = connection.receive(bytes(wire), clock())
+        wire.clear()
+        t2 = perf()
+        adapter.data_received(report, clock())
+        adapter.flush()
+        t3 = perf()
+        return t1 - t0, t3 - t2
+
+    for i in range(2_000):
+        one(i + 1)
+    gc.collect()
+    gc.freeze()
+    out: list[int] = []
+    ins: list[int] = []
+    both: list[int] = []
+    events.clear()
+    for i in range(orders):
+        a, b = one(10_000 + i)
+        out.append(a)
+        ins.append(b)
+        both.append(a + b)
+    accepted = sum(1 for e in events if isinstance(e, VenueAccepted))
+    assert accepted == orders, (accepted, orders)
+    # the same pieces on their own, same process, right after: where the round trip goes
+    store = adapter.session.store
+    templates = adapter.templates
+    sample = order(1)
+    stamp = adapter.session.sending_time(clock())
+    report = connection.receive(_nos(adapter, sample), clock())
+    parts: dict[str, list[int]] = {"encode": [], "store_sent": [], "decode": [], "store_target": []}
+    seq = store.next_sender_seq
+    target = store.next_target_seq
+    for _ in range(min(orders, 5_000)):
+        t0 = perf()
+        raw = templates.new_order(seq, stamp, b"B1", sample)
+        t1 = perf()
+        store.save_sent(seq, raw)
+        t2 = perf()
+        FrameDecoder().feed(report)
+        t3 = perf()
+        store.set_next_target_seq(target)
+        t4 = perf()
+        seq += 1
+        target += 1
+        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[key].append(value)
+    store.close()
+    return {
+        "fix_round_trip": _summary(both),
+        "fix_new_order": _summary(out),
+        "fix_report": _summary(ins),
+        "fix_parts_median_us": {key: statistics.median(values) / 1000 for key, values in parts.items()},
+    }
+
+
+def _nos(adapter: FixVenue, order: Order) -> bytes:
+    """Return a NewOrderSingle for ``order`` as the adapter would send it next (for producing one report)."""
+    session = adapter.session
+    return adapter.templates.new_order(session.next_sender_seq, session.sending_time(time.monotonic_ns()), b"B1", order)
+
+
+def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="gwhot", dir="/tmp"))
     rig = Rig(workdir)
     clock = time.monotonic_ns
@@ -203,8 +339,8 @@ def run(orders: int, batch: int, profile: bool) -> None:
         order_ns.append(t1 - t0)
         ack_ns.append(t3 - t2)
     batch_frames = [rig.frames(base * 2 + i, batch) for i in range(0, orders, batch)]
-    batch_time = 0
-    order_time = 0
+    batch_times: list[int] = []
+    order_times: list[int] = []
     done = 0
     for frames in batch_frames:
         t0 = perf()
@@ -215,32 +351,49 @@ def run(orders: int, batch: int, profile: bool) -> None:
         venue.data_received(acks, clock())
         engine.flush()
         t3 = perf()
-        order_time += t1 - t0
-        batch_time += (t1 - t0) + (t3 - t2)
+        order_times.append(t1 - t0)
+        batch_times.append((t1 - t0) + (t3 - t2))
         done += batch
     if profiler:
         profiler.disable()
     gc.callbacks.remove(on_gc)
     counters = engine.counters
     assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
+    gc.unfreeze()
+    fix = run_fix(orders, workdir)
+    result: dict[str, object] = {
+        "python": sys.version.split()[0],
+        "orders": orders,
+        "batch": batch,
+        "order_path": _summary(order_ns),
+        "ack_path": _summary(ack_ns),
+        "batched_order_path_us": statistics.median(order_times) / batch / 1000,
+        "batched_both_us": statistics.median(batch_times) / batch / 1000,
+        "batched_both_mean_us": sum(batch_times) / done / 1000,
+        "gc_collections": {str(g): len(p) for g, p in pauses.items()},
+        "gc_max_pause_us": {str(g): (max(p) / 1000 if p else 0.0) for g, p in pauses.items()},
+        **fix,
+    }
+    if as_json:
+        return result
     print(f"python {sys.version.split()[0]}; {orders} orders one per read; then {done} in reads of {batch}")
-    for name, values in (
-        ("order path (link_data, 1 order)", order_ns),
-        ("ack path (venue data + flush, 1 ack)", ack_ns),
+    for name, key in (
+        ("order path (link_data, 1 order)", "order_path"),
+        ("ack path (venue data + flush, 1 ack)", "ack_path"),
+        ("FIX order round trip (adapter)", "fix_round_trip"),
+        ("  FIX NewOrderSingle out", "fix_new_order"),
+        ("  FIX ExecutionReport in", "fix_report"),
     ):
-        ordered = sorted(values)
-        p90 = ordered[int(len(ordered) * 0.9)] / 1000
-        p99 = ordered[int(len(ordered) * 0.99)] / 1000
-        p999 = ordered[int(len(ordered) * 0.999)] / 1000
+        st = result[key]
+        assert isinstance(st, dict)
         print(
-            f"{name:<36} median {statistics.median(ordered) / 1000:6.2f} us  p90 {p90:6.2f}"
-            f"  p99 {p99:6.2f}  p99.9 {p999:7.2f}  max {ordered[-1] / 1000:8.1f}"
-            f"  mean {statistics.fmean(ordered) / 1000:6.2f}"
+            f"{name:<36} median {st['median']:6.2f} us  p90 {st['p90']:6.2f}  p99 {st['p99']:6.2f}"
+            f"  p99.9 {st['p99.9']:7.2f}  max {st['max']:8.1f}  mean {st['mean']:6.2f}"
         )
-    per_order = order_time / done
+    per_order = statistics.median(order_times) / batch
     rate = 1e9 / per_order
     print(f"{'batched, order path only':<40} {per_order / 1000:6.2f} us per order = {rate:,.0f} orders/s on one core")
-    per_order = batch_time / done
+    per_order = statistics.median(batch_times) / batch
     rate = 1e9 / per_order
     print(f"{'batched, both directions':<40} {per_order / 1000:6.2f} us per order = {rate:,.0f} orders/s on one core")
     collections = ", ".join(
@@ -248,9 +401,13 @@ def run(orders: int, batch: int, profile: bool) -> None:
         for g, p in pauses.items()
     )
     print(f"{'automatic garbage collections':<40} {collections}")
+    parts = result["fix_parts_median_us"]
+    assert isinstance(parts, dict)
+    print("FIX pieces, median us: " + ", ".join(f"{k} {v:.2f}" for k, v in parts.items()))
     if profiler:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(30)
+    return result
 
 
 def main() -> int:
@@ -258,8 +415,11 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--profile", action="store_true", help="print the cProfile of the measured part (slower)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
-    run(args.orders, args.batch, args.profile)
+    result = run(args.orders, args.batch, args.profile and not args.json, as_json=args.json)
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 

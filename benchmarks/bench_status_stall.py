@@ -114,7 +114,7 @@ class PingPong:
             i += 1
             t0 = time.monotonic_ns()
             price = to_fixed("220.00") + (i % 100) * 100  # 220.00 .. 220.99: rests, never trades
-            handle = client.submit_nowait(ACCOUNT, "OUCH", "AAPL", Side.BUY, 100, price)
+            handle = client.submit_nowait(ACCOUNT, "OUCH", "AAPL", Side.BUY, 100, price_ticks=price)
             answer = await handle.wait_accepted(10)
             done = time.monotonic_ns()
             if not isinstance(answer, OrderAccepted):
@@ -139,7 +139,7 @@ async def preload(client: GatewayClient, orders: int, window: int = 64) -> None:
     async def one(i: int) -> None:
         try:
             price = to_fixed("220.00") + (i % 100) * 100
-            handle = client.submit_nowait(ACCOUNT, "OUCH", "AAPL", Side.BUY, 100, price)
+            handle = client.submit_nowait(ACCOUNT, "OUCH", "AAPL", Side.BUY, 100, price_ticks=price)
             answer = await handle.wait_accepted(30)
             if not isinstance(answer, OrderAccepted):
                 raise RuntimeError(f"preload order not accepted: {answer}")

@@ -1,6 +1,12 @@
 """A blocking script: send one order and print how it ended (no asyncio needed).
 
-python examples/blocking_script.py --socket var/run/strategies.sock AAPL B 100 190.10
+With the simulator and gateway of the README running (AAPL reference price 230.10), a buy at 230.20
+is marketable and fills at once::
+
+    python examples/blocking_script.py --socket var/run/strategies.sock AAPL B 100 230.20
+
+A price far from the reference is refused by the risk collar (the printed OrderRejected says so);
+a price that does not cross rests on the book and the script gives up after ``--timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ def main() -> None:
     parser.add_argument("side", choices=[s.value for s in Side])
     parser.add_argument("qty", type=int)
     parser.add_argument("price", help="decimal price, e.g. 230.20")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the order to finish")
     args = parser.parse_args()
     with BlockingGatewayClient(args.socket, args.strategy) as gw:
         order = gw.submit(args.account, args.venue, args.symbol, Side(args.side), args.qty, args.price)
-        print(gw.wait_done(order, timeout=10))
+        print(gw.wait_done(order, timeout=args.timeout))
 
 
 if __name__ == "__main__":

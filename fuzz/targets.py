@@ -67,6 +67,7 @@ def strategy_session(data: bytes) -> None:
     stream = prefix + data[1:]
     for cut in (len(stream) // 3, len(stream)):
         session.receive_data(stream[: cut or None] if cut else b"", 1)
+        session.end_of_read()
         stream = stream[cut:]
         if session.state is StrategySessionState.PENDING_WELCOME:
             session.welcome()

@@ -287,6 +287,8 @@ class GatewayProcess:
                 mode=config.strategy_socket_mode,
                 max_write_buffer=config.max_strategy_write_buffer,
                 on_activity=self._on_activity,
+                hello_timeout_ms=config.strategy_hello_timeout_ms,
+                frame_timeout_ms=config.strategy_frame_timeout_ms,
             )
         )
         self._servers.append(

@@ -2,10 +2,10 @@
 
 Asyncio::
 
-    async with GatewayClient("/run/gateway/strategies.sock", "my-strategy") as gw:
+    async with GatewayClient("/run/gateway/strategies.sock", "my-strategy", auto_reconnect=True) as gw:
         order = await gw.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "150.25")
         final = await order.wait_done()          # Executed / Canceled / OrderRejected
-        async for event in gw.events():          # or watch everything
+        async for event in gw.events():          # or watch everything (the replay included)
             ...
 
 Blocking (scripts)::
@@ -14,13 +14,20 @@ Blocking (scripts)::
         order = gw.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "150.25")
         print(gw.wait_done(order, timeout=5))
 
-``last_seq`` is the highest event sequence number processed; pass it as
-``last_seq`` when reconnecting to receive exactly the events you missed.
+Prices are decimal strings or ``Decimal`` (``"150.25"``), or the wire's fixed-point integer
+passed explicitly as ``price_ticks=1_502_500``; a bare ``int`` price is refused (``TypeError``)
+because 229 could mean $229 or $0.0229.
+
+``last_seq`` is the highest event sequence number processed. The client sends it in every
+Hello, so a reconnect (``connect()`` again, or ``auto_reconnect=True``) receives exactly the
+events it missed. Order handles belong to the client, not to one connection: they keep
+updating across reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import enum
 import itertools
@@ -28,10 +35,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
+
+import msgspec
 
 from gateway.protocol.framing import FrameSplitter, FrameWriter, gateway_message_decoder
 from gateway.protocol.messages import (
@@ -45,22 +55,28 @@ from gateway.protocol.messages import (
     Heartbeat,
     Hello,
     MassCancel,
+    MassCancelAck,
+    MassCancelRejected,
     NewOrder,
     OrderAccepted,
     OrderEvent,
     OrderRejected,
     Replace,
     Replaced,
+    VenueStatus,
     Welcome,
 )
-from gateway.protocol.prices import to_fixed
+from gateway.protocol.prices import to_decimal, to_fixed
 from model.enums import OrderType, Side, TimeInForce
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-PriceLike = int | str | Decimal
+PriceLike = str | Decimal
+"""A price in currency units, exactly: ``"150.25"`` or ``Decimal("150.25")`` (never a float or a bare int)."""
 _ORDER_EVENTS = (OrderAccepted, OrderRejected, Executed, Canceled, Replaced, CancelRejected)
+PERMANENT_REFUSALS = frozenset({"NOT_AUTHORIZED", "UNSUPPORTED_VERSION", "BAD_HELLO", "HELLO_REQUIRED"})
+"""Fatal Error codes after which reconnecting cannot help: auto-reconnect stops."""
 
 
 class GatewayError(Exception):
@@ -80,8 +96,55 @@ class OrderStatus(enum.StrEnum):
 TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
 
 
+class ConnectionState(enum.StrEnum):
+    """Where the client's connection stands."""
+
+    DISCONNECTED = "DISCONNECTED"
+    """Not connected (not yet, or the connection was lost; with ``auto_reconnect`` a retry is scheduled)."""
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    """Welcome received: requests may be sent."""
+    CLOSED = "CLOSED"
+    """``close()`` was called, or auto-reconnect gave up after a permanent refusal."""
+
+
+@dataclass(frozen=True)
+class ConnectionEvent:
+    """A change of the client's connection state (yielded by ``events()`` and passed to ``on_connection_state``)."""
+
+    state: ConnectionState
+    reason: str = ""
+
+
+def price_to_ticks(price: PriceLike | None, price_ticks: int | None, ord_type: OrderType = OrderType.LIMIT) -> int:
+    """Return the wire's fixed-point price from exactly one of ``price`` (decimal) or ``price_ticks`` (int)."""
+    if price_ticks is not None:
+        if price is not None:
+            raise TypeError("give either price (decimal) or price_ticks (fixed-point int), not both")
+        if type(price_ticks) is not int:
+            raise TypeError(f"price_ticks must be an int in 1/10,000 currency units, got {price_ticks!r}")
+        return price_ticks
+    if price is None:
+        if ord_type is OrderType.MARKET:
+            return 0
+        raise TypeError("a limit order needs a price: price='230.10' (str or Decimal) or price_ticks=2301000")
+    value: object = price  # callers without type checks pass anything
+    if isinstance(value, bool | int):
+        raise TypeError(
+            f"price={value!r} is ambiguous: pass a decimal string or Decimal (price='{value}' means {value} currency "
+            f"units) or the wire's fixed-point integer as price_ticks={value} (= {to_decimal(value)} currency units)"
+        )
+    if not isinstance(value, str | Decimal):
+        raise TypeError(f"price must be a decimal str or Decimal (never a float), got {type(value).__name__}")
+    return to_fixed(value)
+
+
 class OrderHandle:
-    """One order: its latest state, every event so far, and awaitables for what comes next."""
+    """One order: its latest state, every event so far, and awaitables for what comes next.
+
+    A handle belongs to its client, not to one connection: events replayed after a reconnect
+    update it, and ``cancel`` / ``replace`` go out on whatever connection is current.
+    """
 
     def __init__(self, client: GatewayClient, cl_ord_id: str, request: NewOrder | None) -> None:
         self._client = client
@@ -90,11 +153,14 @@ class OrderHandle:
         self.status = OrderStatus.PENDING_NEW
         self.qty = request.qty if request else 0
         self.price = request.price if request else 0
+        """The price in fixed-point ticks (1/10,000 currency units), as on the wire; see ``price_decimal``."""
         self.cum_qty = 0
         self.leaves_qty = self.qty
         self.venue_order_id = ""
         self.events: list[OrderEvent] = []
         self.last_cancel_reject: CancelRejected | None = None
+        self._repeats = 0
+        """NewOrders sent again for this handle whose DUPLICATE_CL_ORD_ID answer is still to come."""
         loop = asyncio.get_running_loop()
         self._done: asyncio.Future[OrderEvent] = loop.create_future()
         self._acked: asyncio.Future[OrderEvent] = loop.create_future()
@@ -104,6 +170,11 @@ class OrderHandle:
     def is_terminal(self) -> bool:
         """Return True once the order can change no more."""
         return self.status in TERMINAL
+
+    @property
+    def price_decimal(self) -> Decimal:
+        """Return the price in currency units."""
+        return to_decimal(self.price)
 
     def _apply(self, event: OrderEvent) -> None:
         self.events.append(event)
@@ -128,6 +199,10 @@ class OrderHandle:
         elif isinstance(event, Replaced):
             self.qty, self.price, self.leaves_qty = event.qty, event.price, event.leaves_qty
         elif isinstance(event, OrderRejected):
+            if self._repeats and event.code == "DUPLICATE_CL_ORD_ID" and event.source == "GATEWAY":
+                self._repeats -= 1
+                self._changed.set()  # the answer to a repeated request: the order itself is untouched
+                return
             self.status = OrderStatus.REJECTED
             self.leaves_qty = 0
             _resolve(self._acked, event)
@@ -137,20 +212,17 @@ class OrderHandle:
             _resolve(self._done, event)
         self._changed.set()
 
-    def _fail(self, exc: BaseException) -> None:
-        for fut in (self._done, self._acked):
-            if not fut.done():
-                fut.set_exception(exc)
-                fut.exception()  # mark retrieved: nobody may be waiting
-        self._changed.set()
-
     async def wait_accepted(self, timeout: float | None = None) -> OrderEvent:
-        """Wait for the venue's answer: OrderAccepted, or OrderRejected, or an early fill/cancel."""
-        return await asyncio.wait_for(asyncio.shield(self._acked), timeout)
+        """Wait for the venue's answer: OrderAccepted, or OrderRejected, or an early fill/cancel.
+
+        Raises GatewayError if the client gives up first: without ``auto_reconnect`` when the
+        connection is lost; with it, only when the client is closed.
+        """
+        return await self._client._wait_for(self._acked, timeout)
 
     async def wait_done(self, timeout: float | None = None) -> OrderEvent:
-        """Wait until the order is terminal and return the event that ended it."""
-        return await asyncio.wait_for(asyncio.shield(self._done), timeout)
+        """Wait until the order is terminal and return the event that ended it (GatewayError as above)."""
+        return await self._client._wait_for(self._done, timeout)
 
     async def updates(self) -> AsyncIterator[OrderEvent]:
         """Yield this order's events as they arrive (earlier ones first) until it is terminal."""
@@ -159,8 +231,9 @@ class OrderHandle:
             while seen < len(self.events):
                 seen += 1
                 yield self.events[seen - 1]
-            if self.is_terminal or self._done.done():
+            if self.is_terminal:
                 return
+            self._client._check_not_given_up("order updates")
             self._changed.clear()
             await self._changed.wait()
 
@@ -168,9 +241,9 @@ class OrderHandle:
         """Ask the gateway to cancel this order."""
         await self._client.cancel(self.cl_ord_id)
 
-    async def replace(self, qty: int, price: PriceLike) -> None:
-        """Ask the gateway to change the total quantity and price."""
-        await self._client.replace(self.cl_ord_id, qty, price)
+    async def replace(self, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None) -> None:
+        """Ask the gateway to change the total quantity and price (decimal ``price`` or ``price_ticks``)."""
+        await self._client.replace(self.cl_ord_id, qty, price, price_ticks=price_ticks)
 
     def __repr__(self) -> str:
         return (
@@ -179,9 +252,9 @@ class OrderHandle:
         )
 
 
-def _resolve(fut: asyncio.Future[OrderEvent], event: OrderEvent) -> None:
+def _resolve(fut: asyncio.Future[T], value: T) -> None:
     if not fut.done():
-        fut.set_result(event)
+        fut.set_result(value)
 
 
 class _ClientProtocol(asyncio.Protocol):
@@ -198,7 +271,12 @@ class _ClientProtocol(asyncio.Protocol):
         client = self._client
         client._last_received = time.monotonic_ns()
         for frame in self._splitter.feed(data):
-            client._on_message(self._decode(frame))
+            try:
+                message = self._decode(frame)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # e.g. a tag from a newer version
+                log.warning("skipped a frame from the gateway this SDK cannot decode: %s", exc)
+                continue
+            client._on_message(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._client._on_lost(exc)
@@ -211,7 +289,14 @@ class _ClientProtocol(asyncio.Protocol):
 
 
 class GatewayClient:
-    """An asyncio connection to the gateway for one strategy id."""
+    """An asyncio connection to the gateway for one strategy id.
+
+    ``auto_reconnect=True``: when an established connection is lost, reconnect with
+    ``last_seq`` after ``reconnect_initial_s``, doubling the wait up to ``reconnect_max_s``
+    between failed attempts; stop only on ``close()`` or a permanent refusal
+    (``PERMANENT_REFUSALS``). ``on_connection_state`` is called with a ``ConnectionEvent`` on
+    every change; ``events()`` yields the same objects.
+    """
 
     def __init__(
         self,
@@ -221,53 +306,107 @@ class GatewayClient:
         heartbeat_ms: int = 1_000,
         last_seq: int = 0,
         cl_ord_id_prefix: str | None = None,
+        auto_reconnect: bool = False,
+        reconnect_initial_s: float = 0.05,
+        reconnect_max_s: float = 5.0,
+        on_connection_state: Callable[[ConnectionEvent], None] | None = None,
     ) -> None:
         self.socket_path = os.fspath(socket_path)
         self.strategy_id = strategy_id
         self.heartbeat_ms = heartbeat_ms
         self.last_seq = last_seq
+        self.first_seq = last_seq
+        """The ``last_seq`` the client started from: ``events()`` yields everything after it by default."""
+        self.auto_reconnect = auto_reconnect
+        self.reconnect_initial_s = reconnect_initial_s
+        self.reconnect_max_s = reconnect_max_s
+        self.on_connection_state = on_connection_state
+        self.state = ConnectionState.DISCONNECTED
         self.welcome: Welcome | None = None
         self.orders: dict[str, OrderHandle] = {}
+        self.history: list[OrderEvent] = []
+        """Every order event this client processed, in ``seq`` order, across connections."""
+        self.venues: dict[str, VenueStatus] = {}
+        """The latest VenueStatus per venue (the gateway sends every venue's state after each Welcome)."""
         self.errors: list[Error] = []
         self.close_reason = ""
+        self.connections = 0
         self._prefix = cl_ord_id_prefix if cl_ord_id_prefix is not None else _default_prefix()
         self._counter = itertools.count(1)
         self._writer = FrameWriter()
         self._transport: asyncio.Transport | None = None
         self._welcome: asyncio.Future[Welcome] | None = None
-        self._subscribers: list[asyncio.Queue[GatewayMessage | None]] = []
+        self._subscribers: list[asyncio.Queue[GatewayMessage | ConnectionEvent | None]] = []
+        self._mass_cancels: dict[str, asyncio.Future[MassCancelAck | MassCancelRejected]] = {}
         self._writable = asyncio.Event()
         self._writable.set()
         self._last_sent = 0
         self._last_received = 0
         self._timer: asyncio.TimerHandle | None = None
         self._closed: asyncio.Future[None] | None = None
+        self._give_up: asyncio.Future[None] | None = None
+        """Resolved when waiters on order handles must stop waiting (see ``wait_done``)."""
+        self._established = False
+        self._closing = False
+        self._reconnect_task: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def connect(self, timeout: float = 5.0) -> Welcome:
-        """Connect, say Hello and wait for Welcome (missed events follow it automatically)."""
+        """Connect, say Hello with ``last_seq`` and wait for Welcome (missed events follow it automatically).
+
+        May be called again after the connection was lost: handles and ``last_seq`` carry over.
+        """
+        if self.connected and self.welcome is not None:
+            return self.welcome
+        self._closing = False
+        return await self._open(timeout)
+
+    async def _open(self, timeout: float) -> Welcome:
         loop = asyncio.get_running_loop()
         self._welcome = loop.create_future()
         self._closed = loop.create_future()
+        self._established = False
+        self.close_reason = ""
+        self._set_state(ConnectionState.CONNECTING)
         try:
             await asyncio.wait_for(
                 loop.create_unix_connection(lambda: _ClientProtocol(self), self.socket_path), timeout
             )
         except (OSError, TimeoutError) as exc:
-            raise GatewayError(f"cannot connect to gateway at {self.socket_path}: {exc}") from exc
+            self.close_reason = f"cannot connect to gateway at {self.socket_path}: {exc}"
+            self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
+            raise GatewayError(self.close_reason) from exc
         self._last_received = time.monotonic_ns()
         self._send(Hello(self.strategy_id, PROTOCOL_VERSION, self.last_seq, self.heartbeat_ms))
         try:
-            self.welcome = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
-        except TimeoutError:
-            await self.close()
-            raise GatewayError("no Welcome from the gateway within the timeout") from None
+            welcome = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
+            if not self.connected:  # lost right after the Welcome, before this task resumed
+                raise GatewayError(self.close_reason or "connection closed")
+        except (TimeoutError, GatewayError) as exc:
+            if isinstance(exc, TimeoutError):
+                self.close_reason = "no Welcome from the gateway within the timeout"
+            if self._transport is not None:
+                self._transport.close()
+            self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
+            raise GatewayError(self.close_reason) from None
+        self.welcome = welcome
+        self._established = True
+        self.connections += 1
+        if self._give_up is None or self._give_up.done():
+            self._give_up = loop.create_future()
         self._schedule_heartbeat()
-        return self.welcome
+        self._set_state(ConnectionState.CONNECTED, f"replayed {welcome.replayed} events")
+        return welcome
 
     async def close(self) -> None:
-        """Close the connection (open orders follow the strategy's disconnect policy)."""
+        """Close the connection for good (open orders follow the strategy's disconnect policy)."""
+        self._closing = True
+        task = self._reconnect_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._timer is not None:
             self._timer.cancel()
         if self._transport is not None:
@@ -275,6 +414,17 @@ class GatewayClient:
             if self._closed is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(self._closed)
+        self._stop("closed by the client")
+
+    def _stop(self, reason: str) -> None:
+        """Stop for good: waiters give up, iterators end."""
+        if self._give_up is not None:
+            _resolve(self._give_up, None)
+        self._wake_handles()
+        if self.state is not ConnectionState.CLOSED:
+            self._set_state(ConnectionState.CLOSED, reason)
+            for queue in self._subscribers:
+                queue.put_nowait(None)
 
     async def __aenter__(self) -> Self:
         await self.connect()
@@ -291,9 +441,51 @@ class GatewayClient:
         return self._transport is not None and not self._transport.is_closing()
 
     async def wait_closed(self) -> None:
-        """Wait until the connection is gone."""
+        """Wait until the current connection is gone."""
         if self._closed is not None:
             await asyncio.shield(self._closed)
+
+    async def wait_connected(self, timeout: float | None = None) -> Welcome:
+        """Wait until the client is connected (e.g. after an automatic reconnect); return the Welcome."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self.connected and self.state is ConnectionState.CONNECTED):
+            self._check_not_given_up("connecting")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("not connected within the timeout")
+            await asyncio.sleep(0.01)
+        assert self.welcome is not None
+        return self.welcome
+
+    def _set_state(self, state: ConnectionState, reason: str = "") -> None:
+        if state is self.state and state is not ConnectionState.CONNECTED:
+            return
+        self.state = state
+        event = ConnectionEvent(state, reason)
+        if self.on_connection_state is not None:
+            try:
+                self.on_connection_state(event)
+            except Exception:
+                log.exception("on_connection_state callback failed")
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    async def _reconnect(self) -> None:
+        """Reconnect with backoff until connected, closed, or refused for good."""
+        delay = self.reconnect_initial_s
+        while not self._closing:
+            await asyncio.sleep(delay)
+            try:
+                await self._open(max(5.0, self.heartbeat_ms / 1000 * 3))
+            except GatewayError as exc:
+                code = self.close_reason.split(":", 1)[0]
+                if code in PERMANENT_REFUSALS:
+                    log.error("gateway refused the session for good, not reconnecting: %s", exc)
+                    self._stop(str(exc))
+                    return
+                log.warning("reconnect failed (%s); next attempt in %.2f s", exc, min(delay * 2, self.reconnect_max_s))
+                delay = min(delay * 2, self.reconnect_max_s)
+                continue
+            return
 
     # ---- requests --------------------------------------------------------------------------
 
@@ -308,19 +500,35 @@ class GatewayClient:
         symbol: str,
         side: Side,
         qty: int,
-        price: PriceLike,
+        price: PriceLike | None = None,
         *,
+        price_ticks: int | None = None,
         tif: TimeInForce = TimeInForce.DAY,
         ord_type: OrderType = OrderType.LIMIT,
         cl_ord_id: str | None = None,
     ) -> OrderHandle:
-        """Send a new order now (no waiting on back-pressure) and return its handle."""
+        """Send a new order now (no waiting on back-pressure) and return its handle.
+
+        ``price`` is a decimal string or Decimal (``"150.25"``); ``price_ticks`` the fixed-point
+        integer instead (``1_502_500``). Exactly one of them (neither for a market order).
+
+        Sending a ``cl_ord_id`` again (e.g. when unsure whether it reached the gateway before a
+        disconnect) returns the existing handle: if the gateway had it, it answers the repeat with
+        ``OrderRejected(DUPLICATE_CL_ORD_ID)``, which is kept in the handle's events but does not
+        end it (the original order is untouched). An id this client has no handle for is a new
+        order: a DUPLICATE_CL_ORD_ID answer rejects it.
+        """
+        fixed = price_to_ticks(price, price_ticks, ord_type)
         cl_ord_id = cl_ord_id or self.next_cl_ord_id()
-        fixed = price if isinstance(price, int) else to_fixed(price)
         request = NewOrder(cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns())
-        handle = OrderHandle(self, cl_ord_id, request)
-        self.orders[cl_ord_id] = handle
         self._send(request)
+        handle = self.orders.get(cl_ord_id)
+        if handle is None:
+            handle = self.orders[cl_ord_id] = OrderHandle(self, cl_ord_id, request)
+        else:  # sent again: a DUPLICATE_CL_ORD_ID answer means the first one arrived
+            handle._repeats += 1
+            if handle.request is None:  # known from a replay only
+                handle.request = request
         return handle
 
     async def submit(
@@ -330,16 +538,27 @@ class GatewayClient:
         symbol: str,
         side: Side,
         qty: int,
-        price: PriceLike,
+        price: PriceLike | None = None,
         *,
+        price_ticks: int | None = None,
         tif: TimeInForce = TimeInForce.DAY,
         ord_type: OrderType = OrderType.LIMIT,
         cl_ord_id: str | None = None,
     ) -> OrderHandle:
-        """Send a new order (waiting if the socket is backed up) and return its handle."""
+        """Send a new order (waiting if the socket is backed up) and return its handle (prices as above)."""
+        price_to_ticks(price, price_ticks, ord_type)  # a wrong price raises before any waiting
         await self._writable.wait()
         return self.submit_nowait(
-            account, venue, symbol, side, qty, price, tif=tif, ord_type=ord_type, cl_ord_id=cl_ord_id
+            account,
+            venue,
+            symbol,
+            side,
+            qty,
+            price,
+            price_ticks=price_ticks,
+            tif=tif,
+            ord_type=ord_type,
+            cl_ord_id=cl_ord_id,
         )
 
     async def cancel(self, cl_ord_id: str) -> None:
@@ -347,16 +566,31 @@ class GatewayClient:
         await self._writable.wait()
         self._send(Cancel(cl_ord_id, time.monotonic_ns()))
 
-    async def replace(self, cl_ord_id: str, qty: int, price: PriceLike) -> None:
-        """Ask the gateway to change an order's total quantity and price."""
+    async def replace(
+        self, cl_ord_id: str, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None
+    ) -> None:
+        """Ask the gateway to change an order's total quantity and price (decimal ``price`` or ``price_ticks``)."""
+        fixed = price_to_ticks(price, price_ticks)
         await self._writable.wait()
-        fixed = price if isinstance(price, int) else to_fixed(price)
         self._send(Replace(cl_ord_id, qty, fixed, time.monotonic_ns()))
 
-    async def mass_cancel(self, account: str = "", venue: str = "", symbol: str = "") -> None:
-        """Cancel every open order of this strategy matching the non-empty filters."""
+    async def mass_cancel(
+        self, account: str = "", venue: str = "", symbol: str = "", *, timeout: float | None = 5.0
+    ) -> MassCancelAck | MassCancelRejected:
+        """Cancel every open order of this strategy matching the non-empty filters; return the gateway's answer.
+
+        ``MassCancelAck.count`` is how many matching open orders are being canceled (each then gets
+        its own Canceled event); ``MassCancelRejected`` says why nothing was done.
+        """
         await self._writable.wait()
-        self._send(MassCancel(account, venue, symbol))
+        request_id = f"{self._prefix}M{next(self._counter)}"
+        answer: asyncio.Future[MassCancelAck | MassCancelRejected] = asyncio.get_running_loop().create_future()
+        self._mass_cancels[request_id] = answer
+        try:
+            self._send(MassCancel(account, venue, symbol, request_id))
+            return await self._wait_for(answer, timeout)
+        finally:
+            self._mass_cancels.pop(request_id, None)
 
     def _send(self, message: Any) -> None:
         transport = self._transport
@@ -366,18 +600,60 @@ class GatewayClient:
         transport.write(self._writer.take())
         self._last_sent = time.monotonic_ns()
 
+    async def _wait_for(self, fut: asyncio.Future[T], timeout: float | None) -> T:
+        """Wait for ``fut``; raise GatewayError if the client gives up first, TimeoutError after ``timeout``."""
+        if fut.done():
+            return fut.result()
+        give_up = self._give_up
+        if give_up is None or give_up.done():
+            raise GatewayError(f"not connected ({self.close_reason or 'never connected'})")
+        waiting: set[asyncio.Future[Any]] = {fut, give_up}
+        await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if fut.done():
+            return fut.result()
+        if give_up.done():
+            raise GatewayError(f"disconnected before the answer arrived: {self.close_reason or 'connection closed'}")
+        raise TimeoutError
+
+    def _check_not_given_up(self, what: str) -> None:
+        if self._give_up is None or self._give_up.done():
+            raise GatewayError(f"{what}: not connected ({self.close_reason or 'connection closed'})")
+
+    def _wake_handles(self) -> None:
+        for handle in self.orders.values():
+            if not handle.is_terminal:
+                handle._changed.set()
+
     # ---- events ----------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[GatewayMessage]:
-        """Yield every message from the gateway from now on, until the connection closes."""
-        queue: asyncio.Queue[GatewayMessage | None] = asyncio.Queue()
-        self._subscribers.append(queue)
+    async def events(self, since_seq: int | None = None) -> AsyncIterator[GatewayMessage | ConnectionEvent]:
+        """Yield the order events already received with ``seq > since_seq``, then every message from now on.
+
+        Like the gateway after a Welcome: first the backlog of order events (``since_seq`` defaults to
+        ``first_seq``, the ``last_seq`` the client was created with, so an iterator started after
+        ``connect()`` still sees the events replayed right after the Welcome), then the latest
+        VenueStatus of every venue, then live messages: order events, VenueStatus, Error,
+        MassCancelAck / MassCancelRejected and ``ConnectionEvent``s. Iteration ends when the client
+        stops: ``close()``, a lost connection without ``auto_reconnect``, or a permanent refusal.
+        """
+        start = self.first_seq if since_seq is None else since_seq
+        queue: asyncio.Queue[GatewayMessage | ConnectionEvent | None] = asyncio.Queue()
+        self._subscribers.append(queue)  # subscribe and copy the backlog with no await in between
+        backlog: list[GatewayMessage] = [*self.history[bisect.bisect_right(self.history, start, key=_seq_of) :]]
+        backlog += self.venues.values()
+        stopped = self.state is ConnectionState.CLOSED or (
+            not self.auto_reconnect and not self.connected and self._give_up is not None
+        )
         try:
-            while True:
-                message = await queue.get()
-                if message is None:
-                    return
+            for message in backlog:
                 yield message
+            if stopped:
+                return
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                yield item
         finally:
             self._subscribers.remove(queue)
 
@@ -386,6 +662,7 @@ class GatewayClient:
             if message.seq <= self.last_seq:
                 return
             self.last_seq = message.seq
+            self.history.append(message)
             handle = self.orders.get(message.cl_ord_id)
             if handle is None:
                 handle = self.orders[message.cl_ord_id] = OrderHandle(self, message.cl_ord_id, None)
@@ -393,6 +670,12 @@ class GatewayClient:
         elif isinstance(message, Welcome):
             if self._welcome is not None and not self._welcome.done():
                 self._welcome.set_result(message)
+        elif isinstance(message, VenueStatus):
+            self.venues[message.venue] = message
+        elif isinstance(message, MassCancelAck | MassCancelRejected):
+            answer = self._mass_cancels.get(message.request_id)
+            if answer is not None:
+                _resolve(answer, message)
         elif isinstance(message, Error):
             self.errors.append(message)
             log.warning("gateway error %s: %s%s", message.code, message.text, " (fatal)" if message.fatal else "")
@@ -407,6 +690,7 @@ class GatewayClient:
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._writable.set()
         if self._timer is not None:
             self._timer.cancel()
         reason = self.close_reason or (str(exc) if exc else "connection closed")
@@ -414,13 +698,21 @@ class GatewayClient:
         if self._welcome is not None and not self._welcome.done():
             self._welcome.set_exception(GatewayError(reason))
             self._welcome.exception()
-        for handle in self.orders.values():
-            if not handle.is_terminal:
-                handle._fail(GatewayError(f"disconnected before the order finished: {reason}"))
-        for queue in self._subscribers:
-            queue.put_nowait(None)
         if self._closed is not None and not self._closed.done():
             self._closed.set_result(None)
+        if not self._established:
+            return  # a refused or failed attempt: whoever called _open handles it
+        self._established = False
+        self._set_state(ConnectionState.DISCONNECTED, reason)
+        code = reason.split(":", 1)[0]
+        if self._closing:
+            return
+        if self.auto_reconnect and code not in PERMANENT_REFUSALS:
+            log.warning("connection to the gateway lost (%s); reconnecting", reason)
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+            return
+        self._stop(reason)
+        self.state = ConnectionState.DISCONNECTED  # connect() may be called again
 
     # ---- heartbeats ------------------------------------------------------------------------
 
@@ -440,6 +732,10 @@ class GatewayClient:
         if now - self._last_sent >= interval:
             self._send(Heartbeat())
         self._schedule_heartbeat()
+
+
+def _seq_of(event: OrderEvent) -> int:
+    return event.seq
 
 
 def _default_prefix() -> str:
@@ -478,9 +774,17 @@ class BlockingGatewayClient:
         return self._run(self._client.connect(timeout))
 
     def submit(
-        self, account: str, venue: str, symbol: str, side: Side, qty: int, price: PriceLike, **kw: Any
+        self,
+        account: str,
+        venue: str,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: PriceLike | None = None,
+        **kw: Any,
     ) -> OrderHandle:
-        """Send a new order and return its handle."""
+        """Send a new order and return its handle (``price`` decimal, or ``price_ticks=`` as a keyword)."""
+        price_to_ticks(price, kw.get("price_ticks"), kw.get("ord_type", OrderType.LIMIT))
         return self._run(self._client.submit(account, venue, symbol, side, qty, price, **kw))
 
     def wait_accepted(self, order: OrderHandle, timeout: float | None = None) -> OrderEvent:
@@ -495,13 +799,17 @@ class BlockingGatewayClient:
         """Ask the gateway to cancel an order."""
         self._run(self._client.cancel(order if isinstance(order, str) else order.cl_ord_id))
 
-    def replace(self, order: OrderHandle | str, qty: int, price: PriceLike) -> None:
+    def replace(
+        self, order: OrderHandle | str, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None
+    ) -> None:
         """Ask the gateway to change an order."""
-        self._run(self._client.replace(order if isinstance(order, str) else order.cl_ord_id, qty, price))
+        price_to_ticks(price, price_ticks)
+        cl_ord_id = order if isinstance(order, str) else order.cl_ord_id
+        self._run(self._client.replace(cl_ord_id, qty, price, price_ticks=price_ticks))
 
-    def mass_cancel(self, account: str = "", venue: str = "", symbol: str = "") -> None:
-        """Cancel every matching open order of this strategy."""
-        self._run(self._client.mass_cancel(account, venue, symbol))
+    def mass_cancel(self, account: str = "", venue: str = "", symbol: str = "") -> MassCancelAck | MassCancelRejected:
+        """Cancel every matching open order of this strategy; return the gateway's answer."""
+        return self._run(self._client.mass_cancel(account, venue, symbol))
 
     def close(self) -> None:
         """Close the connection and stop the background loop."""

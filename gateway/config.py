@@ -8,7 +8,7 @@ misspelt setting must never be silently ignored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -51,6 +51,11 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spin: SpinConfig = SpinConfig()
     """Latency tuning: loop spin, busy poll, CPU affinity, GC policy (see docs/ops-guide.md)."""
     max_strategy_write_buffer: int = 8 * 1024 * 1024
+    """Bytes of events waiting unread for one strategy before it is cut off as a slow consumer."""
+    strategy_hello_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 3_000
+    """A strategy's Hello must arrive this long after it connects (absolute: bytes before it do not count)."""
+    strategy_frame_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 1_000
+    """A strategy's frame must be complete this long after its first byte arrives."""
     reconnect_grace_s: float = 30.0
     """After a restart, how long a strategy with open orders and policy ``cancel`` has to reconnect
     before its orders are canceled as if it had disconnected (0 = at once)."""

@@ -89,7 +89,7 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
                     "symbol": symbol,
                     "side": side,
                     "qty": qty,
-                    "price": price,
+                    "price_ticks": price,
                     "tif": tif,
                 },
             )
@@ -139,7 +139,12 @@ async def run_demo_strategy(
             symbol = list(market.prices)[i % len(market.prices)]
             t0 = time.monotonic_ns()
             handle = await client.submit(
-                market.accounts[0], market.venue, symbol, Side.BUY, 100, to_fixed(market.prices[symbol]) + 500
+                market.accounts[0],
+                market.venue,
+                symbol,
+                Side.BUY,
+                100,
+                price_ticks=to_fixed(market.prices[symbol]) + 500,
             )
             await handle.wait_accepted(timeout_s)
             pingpong.append(time.monotonic_ns() - t0)
@@ -148,7 +153,7 @@ async def run_demo_strategy(
         # Exercise replace on some resting orders, then cancel everything still open.
         resting = [h for kind, h in handles if kind == "rest" and h.status is OrderStatus.LIVE]
         for handle in resting[: len(resting) // 3]:
-            await handle.replace(handle.qty + 100, handle.price)
+            await handle.replace(handle.qty + 100, price_ticks=handle.price)
         await asyncio.sleep(0.2)
         await client.mass_cancel()
         deadline = time.monotonic() + timeout_s

@@ -38,11 +38,13 @@ from gateway.journal import (
 )
 from gateway.latency import StageLatencies
 from gateway.protocol.messages import (
-    PROTOCOL_VERSION,
     Cancel,
     CancelRejected,
+    Error,
     Hello,
     MassCancel,
+    MassCancelAck,
+    MassCancelRejected,
     NewOrder,
     OrderEvent,
     OrderRejected,
@@ -423,7 +425,7 @@ class Engine:
         the whole read's, at the cost of one journal and one socket write per slice.
         """
         if len(data) <= BATCH_BYTES:
-            self._link_batch(link, data, t_in)
+            self._link_batch(link, data, t_in, last=True)
             return
         # back-pressure is judged once per read, as if the read were one batch: a venue socket that
         # backs up while the read's own slices are written does not refuse the rest of that read
@@ -433,15 +435,19 @@ class Engine:
         try:
             view = memoryview(data)
             for start in range(0, len(view), BATCH_BYTES):
-                self._link_batch(link, view[start : start + BATCH_BYTES], t_in)
+                self._link_batch(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= len(view))
                 if link.session.state is StrategySessionState.CLOSED:
                     break
         finally:
             for venue in venues:
                 venue.hold_backpressure(False)
 
-    def _link_batch(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
-        """Process one slice of a strategy's bytes and flush what it produced."""
+    def _link_batch(self, link: StrategyLink, data: bytes | memoryview, t_in: int, *, last: bool) -> None:
+        """Process one slice of a strategy's bytes and flush what it produced.
+
+        After the ``last`` slice of a read, every request in the read has been answered: a fatal
+        Error the session decided while reading (too many errors, an oversized frame) goes out now.
+        """
         session = link.session
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
@@ -467,6 +473,10 @@ class Engine:
             elif kind is InvalidRequest:
                 assert st is not None
                 self._on_invalid(st, req)  # type: ignore[arg-type]
+            elif kind is Error:  # a non-fatal protocol error, in its place among the answers
+                session.send(req)  # type: ignore[arg-type]
+        if last:
+            session.end_of_read()
         self._mark_dirty(link)
         self.flush()
 
@@ -491,10 +501,14 @@ class Engine:
         self.counters.strategy_connections += 1
         replay = st.events[hello.last_seq :] if hello.last_seq < len(st.events) else []
         session.send(
-            Welcome(PROTOCOL_VERSION, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay))
+            Welcome(
+                session.protocol_version, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay)
+            )
         )
         for event in replay:
             session.send(event)
+        for venue in self._venue_list:  # where every venue stands, after the replay and before anything new
+            session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
         session.welcome()
         peer = link.peer
         log.info(
@@ -507,6 +521,7 @@ class Engine:
         )
 
     def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
+        """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
         self.counters.invalid_requests += 1
         if req.kind == "NewOrder":
             if req.cl_ord_id in st.orders:
@@ -516,11 +531,13 @@ class Engine:
                     OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "DUPLICATE_CL_ORD_ID", "cl_ord_id already used"),
                 )
                 return
-            self._count_reject(self.rejects, GATEWAY, "INVALID_FIELD")
-            self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, "INVALID_FIELD", req.text))
+            self._count_reject(self.rejects, GATEWAY, req.code)
+            self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
+        elif req.kind == "MassCancel":
+            self._answer_mass_cancel(st, MassCancelRejected(req.cl_ord_id, req.code, req.text))
         else:
-            self._count_reject(self.cancel_rejects, GATEWAY, "INVALID_FIELD")
-            self._emit(st, CancelRejected(st.next_seq, req.cl_ord_id, GATEWAY, "INVALID_FIELD", req.text))
+            self._count_reject(self.cancel_rejects, GATEWAY, req.code)
+            self._emit(st, CancelRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
 
     # ---- new orders ------------------------------------------------------------------------
 
@@ -742,14 +759,35 @@ class Engine:
         counts[key] = counts.get(key, 0) + 1
 
     def _on_mass_cancel(self, st: StrategyState, msg: MassCancel) -> None:
-        for order in list(st.open_orders.values()):
-            if (
-                (not msg.account or order.account == msg.account)
-                and (not msg.venue or order.venue == msg.venue)
-                and (not msg.symbol or order.symbol == msg.symbol)
-                and order.state not in CANCEL_WANTED_STATES
-            ):
+        """Cancel the strategy's matching open orders; answer with the count (version 2 sessions)."""
+        if msg.account and not self.entitlements.may_trade(st.strategy_id, msg.account):
+            self._answer_mass_cancel(
+                st,
+                MassCancelRejected(
+                    msg.request_id,
+                    "ACCOUNT_NOT_PERMITTED",
+                    f"strategy {st.strategy_id!r} is not entitled to trade account {msg.account!r}; nothing canceled",
+                ),
+            )
+            return
+        matching = [
+            order
+            for order in st.open_orders.values()
+            if (not msg.account or order.account == msg.account)
+            and (not msg.venue or order.venue == msg.venue)
+            and (not msg.symbol or order.symbol == msg.symbol)
+        ]
+        self._answer_mass_cancel(st, MassCancelAck(msg.request_id, len(matching)))  # before any event it causes
+        for order in matching:
+            if order.state not in CANCEL_WANTED_STATES:
                 self._cancel(order)
+
+    def _answer_mass_cancel(self, st: StrategyState, answer: MassCancelAck | MassCancelRejected) -> None:
+        """Send a MassCancel's answer (not an order event: not sequenced, not replayed; version 2 only)."""
+        link = st.link
+        if link is not None and link.session.protocol_version >= 2 and not link.session.is_closed():
+            link.session.send(answer)
+            self._mark_dirty(link)
 
     def _cancel(self, order: Order) -> None:
         """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted)."""

@@ -3,7 +3,7 @@
 The protocol only moves bytes: it stamps ingress time, hands data to the engine
 (which decodes, decides and flushes), writes what the engine gives back, and
 enforces the slow-consumer bound. Events are sequenced and kept by the engine, so
-dropping a strategy that stops reading loses nothing: it gets them on reconnect.
+cutting off a strategy that stops reading loses nothing: it gets them on reconnect.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import cast
 
 from gateway.engine import Engine
 from gateway.entitlements import PeerCredentials
-from gateway.strategy_session import StrategySession
+from gateway.strategy_session import DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_HELLO_TIMEOUT_MS, StrategySession
 from gateway.strategy_state import StrategyState
 from model.clock import NowNs
 
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 _UCRED = struct.Struct("3i")
 DEFAULT_MAX_WRITE_BUFFER = 8 * 1024 * 1024
 """Bytes queued for a strategy that does not read before it is disconnected."""
+SLOW_CONSUMER_LINGER_S = 2.0
+"""How long a cut-off slow consumer's socket stays open for it to read its backlog and the fatal Error."""
 
 
 def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
@@ -53,12 +55,17 @@ class StrategyProtocol(asyncio.Protocol):
         *,
         max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
         on_activity: Callable[[], None] | None = None,
+        hello_timeout_ms: int = DEFAULT_HELLO_TIMEOUT_MS,
+        frame_timeout_ms: int = DEFAULT_FRAME_TIMEOUT_MS,
+        slow_consumer_linger_s: float = SLOW_CONSUMER_LINGER_S,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._max_write_buffer = max_write_buffer
         self._on_activity = on_activity
-        self.session = StrategySession(clock())
+        self._linger_s = slow_consumer_linger_s
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.session = StrategySession(clock(), hello_timeout_ms=hello_timeout_ms, frame_timeout_ms=frame_timeout_ms)
         self.strategy: StrategyState | None = None
         self.peer: PeerCredentials | None = None
         self.transport: asyncio.Transport | None = None
@@ -78,6 +85,8 @@ class StrategyProtocol(asyncio.Protocol):
         self._engine.link_data(self, data, t_in)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
         self._engine.link_closed(self)
         self.transport = None
 
@@ -96,15 +105,35 @@ class StrategyProtocol(asyncio.Protocol):
         elif allowance > 0 and size <= self._max_write_buffer:
             allowance = self._replay_allowance = 0
         if size > self._max_write_buffer + max(allowance, 0):
-            strategy = self.strategy.strategy_id if self.strategy else "?"
-            log.warning(
-                "strategy %s: disconnected as a slow consumer (%d bytes unread); "
-                "its events will be replayed when it reconnects",
-                strategy,
-                transport.get_write_buffer_size(),
-            )
-            self.session.close_reason = "SLOW_CONSUMER"
-            transport.abort()
+            self._cut_off(transport, size)
+
+    def _cut_off(self, transport: asyncio.Transport, size: int) -> None:
+        """End a slow consumer's session: fatal Error behind its backlog, detached now, socket closed soon.
+
+        The Error can only go behind the bytes the strategy has not read, so it arrives only if the
+        strategy reads within the linger time (best effort). The engine forgets the connection at once:
+        the disconnect policy applies and the strategy may reconnect (with ``last_seq``) right away.
+        """
+        strategy = self.strategy.strategy_id if self.strategy else "?"
+        log.warning(
+            "strategy %s: disconnected as a slow consumer (%d bytes unread); "
+            "its events will be replayed when it reconnects",
+            strategy,
+            size,
+        )
+        session = self.session
+        session.close(
+            "SLOW_CONSUMER",
+            f"{size} bytes of events were waiting unread (limit {self._max_write_buffer}); reconnect with "
+            "last_seq to receive every event after the last one you processed",
+        )
+        error = session.take_output(self._clock())
+        if error:
+            transport.write(error)
+        transport.close()  # flushes if the strategy reads; never waits longer than the linger
+        loop = asyncio.get_running_loop()
+        self._abort_timer = loop.call_later(self._linger_s, transport.abort)
+        loop.call_soon(self._engine.link_closed, self)  # not from inside the engine's flush
 
     def close_transport(self) -> None:
         """Close after queued bytes (e.g. a fatal Error) are written."""
@@ -156,11 +185,20 @@ async def start_strategy_server(
     mode: int = 0o660,
     max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
     on_activity: Callable[[], None] | None = None,
+    hello_timeout_ms: int = DEFAULT_HELLO_TIMEOUT_MS,
+    frame_timeout_ms: int = DEFAULT_FRAME_TIMEOUT_MS,
 ) -> asyncio.AbstractServer:
     """Serve strategies on a Unix socket (owner and group may connect by default)."""
 
     def factory() -> asyncio.Protocol:
-        return StrategyProtocol(engine, clock, max_write_buffer=max_write_buffer, on_activity=on_activity)
+        return StrategyProtocol(
+            engine,
+            clock,
+            max_write_buffer=max_write_buffer,
+            on_activity=on_activity,
+            hello_timeout_ms=hello_timeout_ms,
+            frame_timeout_ms=frame_timeout_ms,
+        )
 
     server = await create_unix_server(path, factory, mode)
     log.info("strategy socket listening on %s (mode %o)", path, mode)

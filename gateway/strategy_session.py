@@ -1,19 +1,30 @@
 """Sans-IO state machine for one strategy connection.
 
 Bytes in -> requests out; messages in -> bytes out. The session owns framing,
-decoding, the Hello handshake, heartbeats and the bad-input policy; it knows
-nothing about orders. The engine reads ``receive_data``'s result and answers
-through ``send``.
+decoding, the Hello handshake, heartbeats, deadlines and the bad-input policy; it
+knows nothing about orders. The engine reads ``receive_data``'s result, answers
+through ``send``, and calls ``end_of_read`` once it has answered everything in one
+read from the socket.
 
-Bad-input policy (documented in docs/strategy-protocol.md):
+Bad-input policy (documented in docs/strategy-protocol.md, section 4):
 
-* a frame longer than ``MAX_FRAME_SIZE``: Error(FRAME_TOO_LARGE, fatal) and close,
-  because the stream cannot be resynchronised;
-* anything before Hello, or a Hello with the wrong protocol version: fatal Error, close;
-* an undecodable or unknown frame: Error (non-fatal), the frame is skipped;
-* a request that decodes but breaks a field rule: ``InvalidRequest`` for the engine,
-  which rejects that order or cancel by its ``cl_ord_id`` (nothing is dropped);
-* more than ``max_errors`` non-fatal problems on one connection: fatal Error, close;
+* before the Hello, anything but a valid Hello of a supported version is fatal:
+  ``BAD_FRAME`` (not MessagePack, zero length), ``HELLO_REQUIRED`` (another message),
+  ``BAD_HELLO`` (a Hello whose fields break a rule), ``UNSUPPORTED_VERSION``;
+* a Hello must arrive within ``hello_timeout_ms`` of connecting (absolute: bytes do not
+  extend it), and a frame must be complete within ``frame_timeout_ms`` of its first byte;
+* a frame longer than ``MAX_FRAME_SIZE``: Error(FRAME_TOO_LARGE, fatal), because the
+  stream cannot be resynchronised;
+* after the Hello, a NewOrder / Cancel / Replace whose tag and ``cl_ord_id`` can be read
+  (leniently: other fields may be missing, mistyped or not UTF-8) but that breaks a field
+  rule becomes an ``InvalidRequest``, which the engine answers with OrderRejected /
+  CancelRejected ``INVALID_FIELD`` (a version-2 MassCancel: MassCancelRejected);
+  anything else is a non-fatal Error (``BAD_FRAME``, ``INVALID_MESSAGE``) and is skipped;
+  the Error is returned in frame order for the engine to send among its answers;
+* each of those counts against ``max_errors``. Once the count goes above it, the rest of
+  the current read is still answered (NewOrder / Replace refused with code
+  ``TOO_MANY_ERRORS``, Cancel / MassCancel carried out) and then, at ``end_of_read``,
+  the fatal Error(TOO_MANY_ERRORS) is sent and the session closes;
 * nothing received for ``3 x heartbeat_ms``: the session times out and closes.
 """
 
@@ -28,6 +39,8 @@ import msgspec
 from gateway.protocol.framing import FrameSplitter, FrameWriter, strategy_message_decoder
 from gateway.protocol.messages import (
     MAX_FRAME_SIZE,
+    MAX_STR_BYTES,
+    MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     Cancel,
     Error,
@@ -41,15 +54,26 @@ from gateway.protocol.messages import (
 
 HEARTBEAT_MISSES_BEFORE_TIMEOUT: Final = 3
 DEFAULT_MAX_ERRORS: Final = 100
+DEFAULT_HELLO_TIMEOUT_MS: Final = 3_000
+"""A Hello must have arrived this long after the connection opened (any bytes before it do not count)."""
+DEFAULT_FRAME_TIMEOUT_MS: Final = 1_000
+"""A frame must be complete this long after its first byte arrived."""
 
-_TAG_TO_KIND: Final = {2: "NewOrder", 3: "Cancel", 4: "Replace"}
+_TAG_TO_KIND: Final = {2: "NewOrder", 3: "Cancel", 4: "Replace", 5: "MassCancel"}
 _TAG_TO_TYPE: Final[dict[int, type[msgspec.Struct]]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (Hello, NewOrder, Cancel, Replace, MassCancel)
 }
+_STR_FIELDS: Final[dict[type, tuple[str, ...]]] = {
+    Hello: ("strategy_id",),
+    NewOrder: ("cl_ord_id", "account", "venue", "symbol"),
+    Cancel: ("cl_ord_id",),
+    Replace: ("cl_ord_id",),
+    MassCancel: ("account", "venue", "symbol", "request_id"),
+}
+"""Identifier fields limited to ``MAX_STR_BYTES`` UTF-8 bytes (msgspec's own limit counts characters)."""
 _POSITION = re.compile(r"`\$\[(\d+)\]")
 _ORDER_REQUESTS: Final = (NewOrder, Cancel, Replace, MassCancel)
-"""Requests passed straight to the engine on an ACTIVE session (NewOrder first: the common case)."""
 
 
 def describe_validation_error(tag: object, detail: str) -> str:
@@ -66,6 +90,108 @@ def describe_validation_error(tag: object, detail: str) -> str:
     return _POSITION.sub(name, detail)
 
 
+def field_name(tag: int | None, position: int) -> str:
+    """Return the name of element ``position`` (1 = the first field after the tag) of message ``tag``."""
+    cls = _TAG_TO_TYPE.get(tag) if tag is not None else None
+    if cls is not None and 0 < position <= len(cls.__struct_fields__):
+        return cls.__struct_fields__[position - 1]
+    return f"element {position}"
+
+
+def too_long_field(msg: object) -> str | None:
+    """Return a description of the first identifier longer than ``MAX_STR_BYTES`` UTF-8 bytes, or None."""
+    for name in _STR_FIELDS.get(type(msg), ()):
+        value: str = getattr(msg, name)
+        if not value.isascii():  # an ASCII string's length is its byte count, already checked by msgspec
+            size = len(value.encode())
+            if size > MAX_STR_BYTES:
+                return f"`{name}` is {size} bytes of UTF-8 ({len(value)} characters); at most {MAX_STR_BYTES} bytes"
+    return None
+
+
+# ---- lenient reading of a frame that does not decode ---------------------------------------
+
+
+def peek_elements(frame: bytes | memoryview, count: int) -> tuple[list[int | bytes | None], int | None]:
+    """Read the first ``count`` elements of a MessagePack array without validating the rest.
+
+    Returns the elements read (an int, the raw bytes of a string, or None for any other type,
+    after which reading stops) and the array's length (None if the frame is not an array).
+    Never raises: this is how a frame that fails to decode is still answered by its tag and id.
+    """
+    data = bytes(frame[: 16 + count * 80])  # enough for a tag and a few short strings
+    out: list[int | bytes | None] = []
+    if not data:
+        return out, None
+    head = data[0]
+    pos = 1
+    if 0x90 <= head <= 0x9F:
+        length = head & 0x0F
+    elif head == 0xDC and len(data) >= 3:
+        length, pos = int.from_bytes(data[1:3], "big"), 3
+    elif head == 0xDD and len(data) >= 5:
+        length, pos = int.from_bytes(data[1:5], "big"), 5
+    else:
+        return out, None
+    for _ in range(min(count, length)):
+        if pos >= len(data):
+            break
+        b = data[pos]
+        pos += 1
+        value: int | bytes | None = None
+        if b <= 0x7F:
+            value = b
+        elif b >= 0xE0:
+            value = b - 0x100
+        elif 0xCC <= b <= 0xD3:
+            size = 1 << ((b - 0xCC) & 3)
+            if pos + size > len(data):
+                break
+            value = int.from_bytes(data[pos : pos + size], "big", signed=b >= 0xD0)
+            pos += size
+        elif 0xA0 <= b <= 0xBF or 0xD9 <= b <= 0xDB:
+            if b <= 0xBF:
+                size = b & 0x1F
+            else:
+                width = 1 << (b - 0xD9)
+                if pos + width > len(data):
+                    break
+                size = int.from_bytes(data[pos : pos + width], "big")
+                pos += width
+            if pos + size > len(data):
+                break
+            value = data[pos : pos + size]
+            pos += size
+        out.append(value)
+        if value is None:
+            break
+    return out, length
+
+
+def readable_id(value: int | bytes | None) -> str | None:
+    """Return an identifier read leniently if it is valid UTF-8 of 1 to ``MAX_STR_BYTES`` bytes."""
+    if not isinstance(value, bytes) or not 0 < len(value) <= MAX_STR_BYTES:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def not_utf8_field(frame: bytes | memoryview, tag: int | None) -> str | None:
+    """Return the name of the first string element of ``frame`` that is not valid UTF-8, if any can be found."""
+    try:
+        elements = msgspec.msgpack.decode(frame, type=list[msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    for position, element in enumerate(elements):
+        try:
+            msgspec.msgpack.decode(element)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return field_name(tag, position)
+    return None
+
+
 class StrategySessionState(enum.Enum):
     """Where the connection stands."""
 
@@ -77,30 +203,57 @@ class StrategySessionState(enum.Enum):
 
 
 class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
-    """A NewOrder/Cancel/Replace whose ``cl_ord_id`` is readable but whose fields are not."""
+    """A request that is answered without being carried out.
+
+    ``kind`` is NewOrder, Cancel, Replace or MassCancel; ``cl_ord_id`` is the order's id (a
+    MassCancel's ``request_id``, possibly empty). ``code`` is ``INVALID_FIELD`` for a request
+    that breaks a field rule, ``TOO_MANY_ERRORS`` for one read after the error budget ran out.
+    """
 
     kind: str
     cl_ord_id: str
     text: str
+    code: str = "INVALID_FIELD"
 
 
-StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest
-"""What ``StrategySession.receive_data`` hands to the engine, one per complete frame."""
+StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | Error
+"""What ``StrategySession.receive_data`` hands to the engine, in frame order.
+
+A non-fatal ``Error`` is for the engine to send where it stands among the answers to the
+requests around it, so the strategy sees everything in the order it sent the frames.
+"""
 
 
 class StrategySession:
     """Protocol state for one strategy connection (no sockets, no clocks of its own)."""
 
-    def __init__(self, now_ns: int, *, max_frame: int = MAX_FRAME_SIZE, max_errors: int = DEFAULT_MAX_ERRORS):
+    def __init__(
+        self,
+        now_ns: int,
+        *,
+        max_frame: int = MAX_FRAME_SIZE,
+        max_errors: int = DEFAULT_MAX_ERRORS,
+        hello_timeout_ms: int = DEFAULT_HELLO_TIMEOUT_MS,
+        frame_timeout_ms: int = DEFAULT_FRAME_TIMEOUT_MS,
+    ):
         self.state = StrategySessionState.AWAITING_HELLO
         self.strategy_id = ""
+        self.protocol_version = 0
+        """The version this session speaks (its Hello's; 0 before the Hello)."""
         self.heartbeat_ns = 1_000_000_000
         self.close_reason = ""
         self.errors = 0
         self.max_errors = max_errors
         self.frames_in = 0
+        self.opened_ns = now_ns
+        self.hello_timeout_ns = hello_timeout_ms * 1_000_000
+        self.frame_timeout_ns = frame_timeout_ms * 1_000_000
         self.last_received_ns = now_ns
         self.last_sent_ns = now_ns
+        self.pending_close: tuple[str, str] | None = None
+        """A fatal Error decided while reading, sent by ``end_of_read`` after the read is answered."""
+        self._partial_since: int | None = None
+        """When the first byte of the frame still incomplete arrived (None: no partial frame)."""
         self._splitter = FrameSplitter(max_frame)
         self._writer = FrameWriter()
         self._decode = strategy_message_decoder.decode
@@ -114,86 +267,189 @@ class StrategySession:
         self.last_received_ns = now_ns
         out: list[StrategyRequest] = []
         decode = self._decode
-        for frame in self._splitter.feed(data):
+        splitter = self._splitter
+        had_partial = splitter.buffered > 0
+        frames = splitter.feed(data)
+        for frame in frames:
             self.frames_in += 1
             try:
                 msg = decode(frame)
             except msgspec.ValidationError as exc:
-                self._on_invalid(frame, str(exc), out)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8 raises the latter
-                self._error("BAD_FRAME", f"frame {self.frames_in}: not a valid message: {exc}")
+                self._on_invalid(frame, describe_validation_error(_tag_of(frame), str(exc)), out)
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a str that is not UTF-8 may raise the latter
+                self._on_undecodable(frame, exc, out)
             else:
-                if isinstance(msg, _ORDER_REQUESTS) and self.state is StrategySessionState.ACTIVE:
+                if (
+                    type(msg) is NewOrder
+                    and self.state is StrategySessionState.ACTIVE
+                    and self.pending_close is None
+                    and msg.cl_ord_id.isascii()
+                    and msg.account.isascii()
+                    and msg.venue.isascii()
+                    and msg.symbol.isascii()
+                ):
                     out.append(msg)  # the common case, as _on_message would
                 else:
                     self._on_message(msg, out)
             if self.is_closed():
                 return out
-        if self._splitter.oversized is not None:
-            self.close(
-                "FRAME_TOO_LARGE",
-                f"frame length {self._splitter.oversized} exceeds the maximum {self._splitter.max_frame}",
+        if splitter.oversized is not None:
+            self._fatal(
+                "FRAME_TOO_LARGE", f"frame length {splitter.oversized} exceeds the maximum {splitter.max_frame}"
             )
+        elif splitter.buffered:
+            if frames or not had_partial:  # the bytes held back start a new frame
+                self._partial_since = now_ns
+        else:
+            self._partial_since = None
         return out
+
+    def end_of_read(self) -> None:
+        """Close with the fatal Error decided while reading, now that the engine answered the read."""
+        if self.pending_close is not None and self.state is not StrategySessionState.CLOSED:
+            self.close(*self.pending_close)
 
     def _on_message(self, msg: object, out: list[StrategyRequest]) -> None:
         if self.state is StrategySessionState.AWAITING_HELLO:
             if type(msg) is not Hello:
-                self.close("HELLO_REQUIRED", f"first message must be Hello, got {type(msg).__name__}")
+                self.close("HELLO_REQUIRED", f"the first message must be a Hello, got {type(msg).__name__}")
                 return
-            if msg.protocol_version != PROTOCOL_VERSION:
-                self.close(
-                    "UNSUPPORTED_VERSION",
-                    f"protocol version {msg.protocol_version} not supported; this gateway speaks {PROTOCOL_VERSION}",
-                )
+            if not MIN_PROTOCOL_VERSION <= msg.protocol_version <= PROTOCOL_VERSION:
+                self._unsupported_version(msg.protocol_version)
+                return
+            problem = too_long_field(msg)
+            if problem is not None:
+                self.close("BAD_HELLO", f"Hello: {problem}")
                 return
             self.state = StrategySessionState.PENDING_WELCOME
             self.strategy_id = msg.strategy_id
+            self.protocol_version = msg.protocol_version
             self.heartbeat_ns = msg.heartbeat_ms * 1_000_000
             out.append(msg)
             return
         # ACTIVE, or PENDING_WELCOME for requests pipelined behind the Hello in the same
         # read: the engine answers the Hello first and drops the rest if it refused it.
-        if type(msg) is Heartbeat:
+        kind = type(msg)
+        if kind is Heartbeat:
             return
-        if type(msg) is Hello:
-            self._error("ALREADY_LOGGED_IN", "Hello received on an open session; ignored")
+        if kind is Hello:
+            self._error("ALREADY_LOGGED_IN", "Hello received on an open session; ignored", out)
+            return
+        problem = too_long_field(msg)
+        if problem is not None:
+            ident = _request_id(msg)
+            if kind is MassCancel and self.protocol_version >= 2:
+                self._invalid(kind.__name__, readable_id(ident.encode()) or "", problem, out)
+            elif kind is not MassCancel and readable_id(ident.encode()) is not None:
+                self._invalid(kind.__name__, ident, problem, out)
+            else:  # no id to answer by (or a version-1 MassCancel, which has no answer)
+                self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {kind.__name__}: {problem}", out)
+            return
+        if self.pending_close is not None and kind in (NewOrder, Replace):
+            out.append(
+                InvalidRequest(
+                    kind.__name__,
+                    _request_id(msg),
+                    "not carried out: the session is closing after too many protocol errors",
+                    "TOO_MANY_ERRORS",
+                )
+            )
             return
         out.append(msg)  # type: ignore[arg-type]
 
     def _on_invalid(self, frame: memoryview, detail: str, out: list[StrategyRequest]) -> None:
-        """Turn a frame that decodes but breaks a field rule into an InvalidRequest or an Error."""
-        try:
-            raw = msgspec.msgpack.decode(frame)
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            raw = None
-        if (
-            self.state is not StrategySessionState.AWAITING_HELLO
-            and isinstance(raw, list)
-            and len(raw) >= 2
-            and type(raw[0]) is int  # a list or map there is unhashable
-            and raw[0] in _TAG_TO_KIND
-            and isinstance(raw[1], str)
-            and 0 < len(raw[1]) <= 64
-        ):
-            self.errors += 1
-            out.append(InvalidRequest(_TAG_TO_KIND[raw[0]], raw[1], describe_validation_error(raw[0], detail)))
-            self._check_error_budget()
-            return
+        """A frame that is MessagePack but not a valid message: answer it by its id if it has one."""
+        elements, _ = peek_elements(frame, 5)
+        tag = elements[0] if elements and isinstance(elements[0], int) else None
         if self.state is StrategySessionState.AWAITING_HELLO:
-            self.close("HELLO_REQUIRED", f"first frame is not a valid Hello: {detail}")
+            self._refuse_first_frame(tag, elements, detail)
             return
-        tag = raw[0] if isinstance(raw, list) and raw else None
-        self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {describe_validation_error(tag, detail)}")
+        if not self._answer_by_id(tag, elements, detail, out):
+            self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}", out)
 
-    def _error(self, code: str, text: str) -> None:
+    def _on_undecodable(self, frame: memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
+        """A frame that is not valid MessagePack (or has a string that is not UTF-8)."""
+        elements, _ = peek_elements(frame, 5)
+        tag = elements[0] if elements and isinstance(elements[0], int) else None
+        bad = not_utf8_field(frame, tag) if tag is not None else None
+        detail = f"`{bad}` is not valid UTF-8" if bad is not None else f"not valid MessagePack: {exc}"
+        if self.state is StrategySessionState.AWAITING_HELLO:
+            if tag is None:
+                self.close("BAD_FRAME", f"the first frame is not a MessagePack message ({exc}); expected a Hello")
+            else:
+                self._refuse_first_frame(tag, elements, detail)
+            return
+        if not self._answer_by_id(tag, elements, detail, out):
+            self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}", out)
+
+    def _refuse_first_frame(self, tag: int | None, elements: list[int | bytes | None], detail: str) -> None:
+        if tag != 1:
+            what = f"a message with tag {tag}" if tag is not None else "not a message"
+            self.close("HELLO_REQUIRED", f"the first message must be a Hello (tag 1), got {what}: {detail}")
+            return
+        version = elements[2] if len(elements) > 2 else None
+        if isinstance(version, int) and not MIN_PROTOCOL_VERSION <= version <= PROTOCOL_VERSION:
+            self._unsupported_version(version)
+            return
+        self.close("BAD_HELLO", f"Hello: {detail}")
+
+    def _unsupported_version(self, version: int) -> None:
+        self.close(
+            "UNSUPPORTED_VERSION",
+            f"protocol version {version} not supported; this gateway speaks versions "
+            f"{MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}",
+        )
+
+    def _answer_by_id(
+        self, tag: int | None, elements: list[int | bytes | None], detail: str, out: list[StrategyRequest]
+    ) -> bool:
+        """Turn a bad request into an InvalidRequest if its tag and id can be read; return False if not."""
+        kind = _TAG_TO_KIND.get(tag) if tag is not None else None
+        if kind is None:
+            return False
+        if kind == "MassCancel":
+            if self.protocol_version < 2:  # a version-1 session has no MassCancel answer
+                return False
+            raw = elements[4] if len(elements) > 4 else b""
+            request_id = readable_id(raw) if raw else ""
+            self._invalid(kind, request_id or "", detail, out)
+            return True
+        cl_ord_id = readable_id(elements[1]) if len(elements) > 1 else None
+        if cl_ord_id is None:
+            return False
+        self._invalid(kind, cl_ord_id, detail, out)
+        return True
+
+    def _invalid(self, kind: str, cl_ord_id: str, text: str, out: list[StrategyRequest]) -> None:
+        if self.pending_close is not None:
+            out.append(InvalidRequest(kind, cl_ord_id, text, "TOO_MANY_ERRORS"))
+            return
         self.errors += 1
-        self.send(Error(code, text, False))
+        out.append(InvalidRequest(kind, cl_ord_id, text))
+        self._check_error_budget()
+
+    def _error(self, code: str, text: str, out: list[StrategyRequest]) -> None:
+        """Count a non-fatal problem; hand its Error to the engine to send in frame order."""
+        if self.pending_close is not None:
+            return  # the fatal Error that follows the read says it all
+        self.errors += 1
+        out.append(Error(code, text, False))
         self._check_error_budget()
 
     def _check_error_budget(self) -> None:
-        if self.errors > self.max_errors and self.state is not StrategySessionState.CLOSED:
-            self.close("TOO_MANY_ERRORS", f"more than {self.max_errors} protocol errors on this connection")
+        if self.errors > self.max_errors:
+            self._fatal(
+                "TOO_MANY_ERRORS",
+                f"more than {self.max_errors} protocol errors on this connection; every request read before "
+                "this Error was answered",
+            )
+
+    def _fatal(self, code: str, text: str) -> None:
+        """Close after the engine has answered what was read (at once if there is nothing to answer)."""
+        if self.state is StrategySessionState.AWAITING_HELLO:
+            self.close(code, text)
+        elif self.pending_close is None:
+            self.pending_close = (code, text)
 
     def is_closed(self) -> bool:
         """Return True once the session is closed (no more input is processed)."""
@@ -233,12 +489,25 @@ class StrategySession:
     # ---- timers ---------------------------------------------------------------------------
 
     def poll(self, now_ns: int) -> None:
-        """Send a heartbeat after ``heartbeat_ms`` of silence; time out a silent strategy."""
+        """Send a heartbeat after ``heartbeat_ms`` of silence; enforce the deadlines."""
         if self.state is StrategySessionState.CLOSED:
             return
+        if self.pending_close is not None:  # the engine always ends a read; this is a safety net
+            self.close(*self.pending_close)
+            return
+        if self.state is StrategySessionState.AWAITING_HELLO and now_ns - self.opened_ns > self.hello_timeout_ns:
+            self.close("HELLO_TIMEOUT", f"no Hello within {self.hello_timeout_ns // 1_000_000} ms of connecting")
+            return
+        started = self._partial_since
+        if started is not None and now_ns - started > self.frame_timeout_ns:
+            self.close(
+                "FRAME_TIMEOUT",
+                f"a frame begun {(now_ns - started) // 1_000_000} ms ago is still incomplete "
+                f"({self._splitter.buffered} bytes received); a frame must be complete within "
+                f"{self.frame_timeout_ns // 1_000_000} ms",
+            )
+            return
         if self.state is StrategySessionState.AWAITING_HELLO:
-            if now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns:
-                self.close("HELLO_TIMEOUT", "no Hello received in time")
             return
         if now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns:
             self.close(
@@ -249,3 +518,16 @@ class StrategySession:
             return
         if now_ns - self.last_sent_ns >= self.heartbeat_ns and not self._writer.buffer:
             self.send(Heartbeat())
+
+
+def _tag_of(frame: memoryview) -> int | None:
+    elements, _ = peek_elements(frame, 1)
+    return elements[0] if elements and isinstance(elements[0], int) else None
+
+
+def _request_id(msg: object) -> str:
+    """Return a request's ``cl_ord_id`` (a MassCancel's ``request_id``)."""
+    value = getattr(msg, "cl_ord_id", None)
+    if value is None:
+        value = getattr(msg, "request_id", "")
+    return str(value)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.messages import (
+    PROTOCOL_VERSION,
     Cancel,
     Canceled,
     CancelRejected,
     Error,
     Executed,
+    Hello,
     MassCancel,
+    MassCancelAck,
+    MassCancelRejected,
     OrderAccepted,
     OrderRejected,
     Replace,
@@ -24,15 +28,16 @@ from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, BackPressured, Refused, SendResult
 from model.venue_events import VenueState
-from tests.harness import LimitRisk, Rig, ScriptedVenue
+from tests.harness import LimitRisk, MemoryLink, Rig, ScriptedVenue
 
 
 def test_hello_when_strategy_configured_then_welcome_with_next_seq() -> None:
     rig = Rig()
     link = rig.connect("S1")
-    (welcome,) = link.received()
-    assert isinstance(welcome, Welcome)
+    welcome, status = link.received()
+    assert isinstance(welcome, Welcome) and welcome.protocol_version == PROTOCOL_VERSION
     assert welcome.next_seq == 1 and welcome.replayed == 0 and welcome.gateway_id == "test-gw"
+    assert status == VenueStatus("V1", "UP", "")
     assert link.session.state is StrategySessionState.ACTIVE
 
 
@@ -280,8 +285,8 @@ def test_reconnect_when_last_seq_given_then_exactly_missed_events_replayed() -> 
     events = again.received()
     welcome = events[0]
     assert isinstance(welcome, Welcome) and welcome.replayed == 3 and welcome.next_seq == 5
-    assert [type(e) for e in events[1:]] == [Canceled, OrderAccepted, Canceled]
-    assert [e.seq for e in events[1:]] == [2, 3, 4]  # type: ignore[union-attr]
+    assert [type(e) for e in events[1:]] == [Canceled, OrderAccepted, Canceled, VenueStatus]
+    assert [e.seq for e in events[1:4]] == [2, 3, 4]  # type: ignore[union-attr]
 
 
 def test_invalid_new_order_when_cl_ord_id_readable_then_rejected_with_field_error() -> None:
@@ -460,3 +465,101 @@ def test_venue_up_when_requests_unanswered_then_adapter_told_which_after_the_rep
         UnansweredRequest(orders[1], RequestKind.NEW, "1"),
         UnansweredRequest(orders[2], RequestKind.CANCEL, "2"),
     ]
+
+
+def test_hello_when_venues_in_different_states_then_snapshot_after_the_replay_before_anything_new() -> None:
+    rig = Rig(venues=[ScriptedVenue("V1"), ScriptedVenue("V2")])
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.engine.link_closed(link)
+    rig.venue.accept(1)  # while S1 is away
+    rig.engine.flush()
+    rig.venues[1].set_state(VenueState.DISCONNECTED)
+    messages = rig.connect("S1").received()
+    assert [type(m) for m in messages] == [Welcome, OrderAccepted, VenueStatus, VenueStatus]
+    assert messages[2:] == [VenueStatus("V1", "UP", ""), VenueStatus("V2", "DISCONNECTED", "")]
+
+
+def test_mass_cancel_when_orders_match_then_ack_counts_them_and_cancels_go_out() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    for cl in ("A", "B", "C"):
+        rig.new_order(link, cl, symbol="MSFT" if cl == "C" else "AAPL")
+    for oid in (1, 2, 3):
+        rig.venue.accept(oid)
+    rig.engine.flush()
+    link.received()
+    rig.send(link, MassCancel(symbol="AAPL", request_id="M1"))
+    assert link.received() == [MassCancelAck("M1", 2)]
+    assert [c[:2] for c in rig.venue.commands if c[0] == "cancel"] == [("cancel", 1), ("cancel", 2)]
+    rig.send(link, MassCancel(symbol="AAPL", request_id="M2"))  # again: already being canceled
+    assert link.received() == [MassCancelAck("M2", 2)]
+    assert len([c for c in rig.venue.commands if c[0] == "cancel"]) == 2
+    rig.send(link, MassCancel(venue="NOWHERE", request_id="M3"))
+    assert link.received() == [MassCancelAck("M3", 0)]
+
+
+def test_mass_cancel_when_account_not_permitted_then_rejected_and_nothing_canceled() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.engine.flush()
+    link.received()
+    rig.send(link, MassCancel(account="ACC2", request_id="X"))
+    (answer,) = link.received()
+    assert isinstance(answer, MassCancelRejected) and (answer.request_id, answer.code) == ("X", "ACCOUNT_NOT_PERMITTED")
+    assert not [c for c in rig.venue.commands if c[0] == "cancel"]
+
+
+def test_mass_cancel_when_session_speaks_version_1_then_carried_out_without_an_answer() -> None:
+    rig = Rig()
+    link = MemoryLink(rig.clock)
+    rig.engine.link_opened(link)
+    rig.send(link, Hello("S1", 1))
+    welcome, _status = link.received()
+    assert isinstance(welcome, Welcome) and welcome.protocol_version == 1
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.engine.flush()
+    link.received()
+    rig.send(link, MassCancel())
+    assert link.received() == []
+    assert [c[:2] for c in rig.venue.commands if c[0] == "cancel"] == [("cancel", 1)]
+
+
+def test_invalid_requests_when_150_in_one_read_then_all_answered_in_the_replay_log_then_fatal() -> None:
+    import msgspec
+
+    from gateway.protocol.framing import LENGTH_PREFIX
+
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    payloads = [msgspec.msgpack.encode([2, f"BAD{i}", "ACC1", "V1", "AAPL", "B", -5, 100]) for i in range(150)]
+    data = b"".join(LENGTH_PREFIX.pack(len(p)) + p for p in payloads)
+    assert len(data) > 4096  # the engine takes it in slices: the close waits for the last one
+    rig.engine.link_data(link, data, rig.clock())
+    messages = link.received()
+    rejects = [m for m in messages if isinstance(m, OrderRejected)]
+    assert [r.cl_ord_id for r in rejects] == [f"BAD{i}" for i in range(150)]
+    assert [r.code for r in rejects] == ["INVALID_FIELD"] * 101 + ["TOO_MANY_ERRORS"] * 49
+    last = messages[-1]
+    assert isinstance(last, Error) and (last.code, last.fatal) == ("TOO_MANY_ERRORS", True) and link.closed
+    rig.engine.link_closed(link)
+    again = rig.connect("S1", last_seq=0)
+    replayed = [m for m in again.received() if isinstance(m, OrderRejected)]
+    assert [r.seq for r in replayed] == list(range(1, 151))
+
+
+def test_new_order_when_a_field_is_not_utf8_then_rejected_by_cl_ord_id() -> None:
+    from gateway.protocol.framing import LENGTH_PREFIX
+
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    payload = b"\x98\x02\xa2C7\xa4ACC1\xa2V1\xa2\xff\xfe\xa1B\x01\x01"
+    rig.engine.link_data(link, LENGTH_PREFIX.pack(len(payload)) + payload, rig.clock())
+    (rej,) = link.received()
+    assert isinstance(rej, OrderRejected) and (rej.cl_ord_id, rej.code) == ("C7", "INVALID_FIELD")
+    assert "`symbol` is not valid UTF-8" in rej.text

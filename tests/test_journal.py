@@ -20,7 +20,7 @@ from gateway.journal import (
     read_journal,
     truncate_torn_tail,
 )
-from gateway.protocol.messages import Canceled, OrderAccepted, Replace, Welcome
+from gateway.protocol.messages import Canceled, OrderAccepted, Replace, VenueStatus, Welcome
 from gateway.recovery import recover
 from model.exactly_once import ResumePoint
 from model.fsync import FsyncPolicy
@@ -128,7 +128,7 @@ def test_recover_when_engine_rebuilt_from_journal_then_orders_and_strategy_event
     relink = fresh.connect("S1", last_seq=2)
     events = relink.received()
     assert isinstance(events[0], Welcome) and events[0].replayed == len(before.strategies["S1"].events) - 2
-    assert isinstance(events[-1], Canceled)
+    assert isinstance(events[-2], Canceled) and isinstance(events[-1], VenueStatus)  # the venue snapshot last
 
     # and duplicates of pre-crash cl_ord_ids are still refused
     fresh.new_order(relink, "A")

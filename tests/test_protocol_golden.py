@@ -1,49 +1,94 @@
-"""Golden bytes: the byte-level examples in docs/strategy-protocol.md are what the code produces."""
+"""Golden bytes: every byte-level example in docs/strategy-protocol.md is exactly what the code produces.
+
+The examples are read from the doc itself (every fenced block of section 9 is one frame: the
+leading two-digit hex tokens of each line), so an example cannot be added or edited without
+this test checking it.
+"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
 from gateway.protocol.framing import encode_frame, gateway_message_decoder, strategy_message_decoder
-from gateway.protocol.messages import Executed, Heartbeat, Hello, NewOrder, OrderAccepted, OrderRejected, Welcome
+from gateway.protocol.messages import (
+    Error,
+    Executed,
+    Heartbeat,
+    Hello,
+    MassCancel,
+    MassCancelAck,
+    MassCancelRejected,
+    NewOrder,
+    OrderAccepted,
+    OrderRejected,
+    VenueStatus,
+    Welcome,
+)
 from gateway.protocol.prices import to_decimal, to_fixed
 from model.enums import RejectSource, Side
 
-GOLDEN = [
-    (Hello("demo", 1, 0, 1000), "00 00 00 0c 95 01 a4 64 65 6d 6f 01 00 cd 03 e8"),
-    (Welcome(1, "gw1", 1, 1000, 0), "00 00 00 0c 96 10 01 a3 67 77 31 01 cd 03 e8 00"),
-    (
-        NewOrder("C1", "ACC1", "OUCH", "AAPL", Side.BUY, 100, 1_502_500),
-        "00 00 00 21 9b 02 a2 43 31 a4 41 43 43 31 a4 4f 55 43 48 a4 41 41 50 4c a1 42 64"
-        " ce 00 16 ed 24 a1 30 a1 32 00",
-    ),
-    (
-        OrderAccepted(1, "C1", "1234", 100, 1_502_500),
-        "00 00 00 11 96 11 01 a2 43 31 a4 31 32 33 34 64 ce 00 16 ed 24",
-    ),
-    (
-        Executed(2, "C1", 40, 1_502_500, "R", "987", 40, 60),
-        "00 00 00 14 99 13 02 a2 43 31 28 ce 00 16 ed 24 a1 52 a3 39 38 37 28 3c",
-    ),
-    (
-        OrderRejected(3, "C2", RejectSource.RISK, "MAX_ORDER_QTY", "qty 20000 > max 10000"),
-        "00 00 00 2f 96 12 03 a2 43 32 a4 52 49 53 4b ad 4d 41 58 5f 4f 52 44 45 52 5f 51 54 59"
-        " b5 71 74 79 20 32 30 30 30 30 20 3e 20 6d 61 78 20 31 30 30 30 30",
-    ),
-    (Heartbeat(), "00 00 00 02 91 06"),
+DOC = Path(__file__).resolve().parents[1] / "docs" / "strategy-protocol.md"
+HEX = re.compile(r"^[0-9a-f]{2}$")
+
+GOLDEN: list[object] = [  # in the doc's order
+    Hello("demo", 2, 0, 1000),
+    Welcome(2, "gw1", 1, 1000, 0),
+    VenueStatus("OUCH", "UP", "logged in"),
+    NewOrder("C1", "ACC1", "OUCH", "AAPL", Side.BUY, 100, 1_502_500),
+    OrderAccepted(1, "C1", "1234", 100, 1_502_500),
+    Executed(2, "C1", 40, 1_502_500, "R", "987", 40, 60),
+    OrderRejected(3, "C2", RejectSource.RISK, "MAX_QTY", "quantity 20000 is above max_qty 10000"),
+    MassCancel("", "", "AAPL", "M1"),
+    MassCancelAck("M1", 2),
+    MassCancelRejected("M2", "ACCOUNT_NOT_PERMITTED", "ACC9"),
+    Error("HELLO_TIMEOUT", "no Hello within 3000 ms of connecting", True),
+    Heartbeat(),
 ]
 
 
-@pytest.mark.parametrize(("message", "hex_bytes"), GOLDEN, ids=lambda v: type(v).__name__)
-def test_encode_when_documented_example_then_bytes_match_the_doc(message: object, hex_bytes: str) -> None:
-    assert encode_frame(message) == bytes.fromhex(hex_bytes)
-    decoder = strategy_message_decoder if isinstance(message, (Hello, NewOrder)) else gateway_message_decoder
-    assert decoder.decode(bytes.fromhex(hex_bytes)[4:]) == message
+def doc_frames() -> list[bytes]:
+    """Return every example frame of the doc's byte-level section, in order."""
+    text = DOC.read_text()
+    start = text.index("## 9. Byte-level examples")
+    section = text[start : text.index("\n## ", start + 1)]
+    frames = []
+    for block in re.findall(r"```\n(.*?)```", section, flags=re.DOTALL):
+        data = bytearray()
+        for line in block.splitlines():
+            for token in line.split():
+                if not HEX.match(token):
+                    break
+                data.append(int(token, 16))
+        frames.append(bytes(data))
+    return frames
+
+
+def test_doc_examples_when_read_from_the_doc_then_one_golden_message_each_in_order() -> None:
+    frames = doc_frames()
+    assert len(frames) == len(GOLDEN)
+    for frame in frames:
+        assert int.from_bytes(frame[:4], "big") == len(frame) - 4, frame.hex(" ")
+
+
+@pytest.mark.parametrize("index", range(len(GOLDEN)), ids=[type(m).__name__ for m in GOLDEN])
+def test_encode_when_documented_example_then_bytes_match_the_doc(index: int) -> None:
+    message, frame = GOLDEN[index], doc_frames()[index]
+    assert encode_frame(message) == frame, f"{frame.hex(' ')} in the doc"
+    strategy_side = isinstance(message, (Hello, NewOrder, MassCancel))
+    decoder = strategy_message_decoder if strategy_side else gateway_message_decoder
+    assert decoder.decode(frame[4:]) == message
 
 
 def test_decode_when_trailing_defaults_omitted_then_defaults_apply() -> None:
     short = bytes.fromhex("98 02 a2 43 31 a4 41 43 43 31 a4 4f 55 43 48 a4 41 41 50 4c a1 42 64 ce 00 16 ed 24")
     assert strategy_message_decoder.decode(short) == NewOrder("C1", "ACC1", "OUCH", "AAPL", Side.BUY, 100, 1_502_500)
+
+
+def test_decode_when_version_1_mass_cancel_has_three_fields_then_request_id_defaults_to_empty() -> None:
+    assert strategy_message_decoder.decode(bytes.fromhex("94 05 a0 a0 a4 41 41 50 4c")) == MassCancel("", "", "AAPL")
 
 
 @pytest.mark.parametrize(("text", "fixed"), [("150.25", 1_502_500), ("0.0001", 1), ("199999.99", 1_999_999_900)])

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.protocol.framing import LENGTH_PREFIX, FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import PROTOCOL_VERSION, Cancel, Error, GatewayMessage, Heartbeat, Hello, NewOrder
+from gateway.protocol.messages import (
+    MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+    Cancel,
+    Error,
+    GatewayMessage,
+    Heartbeat,
+    Hello,
+    NewOrder,
+)
 from gateway.strategy_session import InvalidRequest, StrategySession, StrategySessionState
 from model.clock import FakeClock
 from model.enums import Side
@@ -26,6 +36,10 @@ def _active(clock: FakeClock, heartbeat_ms: int = 1000) -> StrategySession:
     return session
 
 
+def _frame(payload: bytes) -> bytes:
+    return LENGTH_PREFIX.pack(len(payload)) + payload
+
+
 def test_receive_when_first_frame_not_hello_then_fatal_error_and_closed() -> None:
     clock = FakeClock()
     session = StrategySession(clock())
@@ -35,12 +49,123 @@ def test_receive_when_first_frame_not_hello_then_fatal_error_and_closed() -> Non
     assert session.state is StrategySessionState.CLOSED
 
 
-def test_receive_when_hello_has_wrong_version_then_refused_with_supported_version() -> None:
+def test_receive_when_hello_has_wrong_version_then_refused_with_supported_versions() -> None:
     clock = FakeClock()
     session = StrategySession(clock())
     session.receive_data(encode_frame(Hello("S1", 99)), clock())
     (err,) = _out(session, clock)
-    assert isinstance(err, Error) and err.code == "UNSUPPORTED_VERSION" and str(PROTOCOL_VERSION) in err.text
+    assert isinstance(err, Error) and err.code == "UNSUPPORTED_VERSION" and err.fatal
+    assert f"versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}" in err.text
+
+
+@pytest.mark.parametrize("version", range(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION + 1))
+def test_receive_when_hello_has_any_supported_version_then_session_speaks_it(version: int) -> None:
+    clock = FakeClock()
+    session = StrategySession(clock())
+    (hello,) = session.receive_data(encode_frame(Hello("S1", version)), clock())
+    assert isinstance(hello, Hello) and session.protocol_version == version
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "words"),
+    [
+        (b"", "BAD_FRAME", "not a MessagePack message"),
+        (b"\xc1\xc1", "BAD_FRAME", "not a MessagePack message"),
+        (msgspec.msgpack.encode([2, "C1"]), "HELLO_REQUIRED", "tag 2"),
+        (msgspec.msgpack.encode([77]), "HELLO_REQUIRED", "tag 77"),
+        (msgspec.msgpack.encode({"a": 1}), "HELLO_REQUIRED", "not a message"),
+        (msgspec.msgpack.encode([1, "S1", 2, 0, 5]), "BAD_HELLO", "`heartbeat_ms`"),
+        (msgspec.msgpack.encode([1, "", 2]), "BAD_HELLO", "`strategy_id`"),
+        (msgspec.msgpack.encode([1, "S1", "2"]), "BAD_HELLO", "`protocol_version`"),
+        (b"\x93\x01\xa2\xcd\x41\x02", "BAD_HELLO", "`strategy_id` is not valid UTF-8"),
+        (msgspec.msgpack.encode([1, "€" * 11, 2]), "BAD_HELLO", "33 bytes"),
+        (msgspec.msgpack.encode([1, "S1", 9, "bad", "fields"]), "UNSUPPORTED_VERSION", "versions 1 to"),
+    ],
+    ids=[
+        "empty",
+        "garbage",
+        "neworder",
+        "unknown-tag",
+        "map",
+        "heartbeat",
+        "empty-id",
+        "version-type",
+        "utf8",
+        "id-bytes",
+        "version-first",
+    ],
+)
+def test_receive_when_first_frame_is_not_a_good_hello_then_fatal_with_a_distinct_code(
+    payload: bytes, code: str, words: str
+) -> None:
+    clock = FakeClock()
+    session = StrategySession(clock())
+    assert session.receive_data(_frame(payload) + encode_frame(Hello("S1", PROTOCOL_VERSION)), clock()) == []
+    (err,) = _out(session, clock)
+    assert isinstance(err, Error) and (err.code, err.fatal) == (code, True) and words in err.text, err
+    assert session.is_closed()
+
+
+def test_poll_when_bytes_drip_before_hello_then_hello_deadline_is_absolute() -> None:
+    clock = FakeClock()
+    session = StrategySession(clock(), frame_timeout_ms=60_000)
+    hello = encode_frame(Hello("S" * 32, PROTOCOL_VERSION))  # 43 bytes
+    for i in range(29):  # one byte every 100 ms: never a whole Hello
+        clock.advance_ms(100)
+        session.receive_data(hello[i : i + 1], clock())
+        session.poll(clock())
+    assert not session.is_closed()
+    clock.advance_ms(101)  # 3,001 ms after connecting
+    session.receive_data(hello[29:30], clock())
+    session.poll(clock())
+    (err,) = _out(session, clock)
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("HELLO_TIMEOUT", True) and "3000 ms" in err.text
+
+
+def test_poll_when_a_frame_stays_incomplete_then_frame_timeout_even_while_bytes_keep_coming() -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    session.take_output(clock())
+    order = encode_frame(NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1))
+    for i in range(10):  # one byte every 100 ms
+        session.receive_data(order[i : i + 1], clock())
+        session.poll(clock())
+        clock.advance_ms(100)
+    assert not session.is_closed()
+    clock.advance_ms(1)  # 1,001 ms after the frame's first byte
+    session.receive_data(order[10:11], clock())
+    session.poll(clock())
+    (err,) = _out(session, clock)
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("FRAME_TIMEOUT", True)
+    assert "11 bytes received" in err.text and "1000 ms" in err.text
+
+
+def test_poll_when_frames_complete_in_time_then_each_new_frame_has_its_own_deadline() -> None:
+    clock = FakeClock()
+    session = _active(clock, heartbeat_ms=60_000)
+    order = encode_frame(NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1))
+    tail = order[:5]
+    session.receive_data(tail, clock())
+    for _ in range(5):  # each read completes the previous frame and starts the next one
+        clock.advance_ms(900)
+        got = session.receive_data(order[5:] + tail, clock())
+        session.poll(clock())
+        assert len(got) == 1 and not session.is_closed()
+    clock.advance_ms(900)
+    session.poll(clock())
+    assert not session.is_closed()
+    clock.advance_ms(101)
+    session.poll(clock())
+    assert session.is_closed() and session.close_reason.startswith("FRAME_TIMEOUT")
+
+
+def test_frame_timeout_when_configured_then_used() -> None:
+    clock = FakeClock()
+    session = StrategySession(clock(), hello_timeout_ms=200, frame_timeout_ms=50)
+    session.receive_data(b"\x00", clock())
+    clock.advance_ms(51)
+    session.poll(clock())
+    assert session.close_reason.startswith("FRAME_TIMEOUT")
 
 
 def test_receive_when_requests_pipelined_behind_hello_then_all_returned_in_order() -> None:
@@ -52,10 +177,14 @@ def test_receive_when_requests_pipelined_behind_hello_then_all_returned_in_order
     assert [type(m) for m in got] == [Hello, NewOrder]
 
 
-def test_receive_when_frame_oversized_then_fatal_error_names_the_length() -> None:
+def test_receive_when_frame_oversized_then_requests_before_it_returned_then_fatal_error_names_the_length() -> None:
     clock = FakeClock()
     session = _active(clock)
-    session.receive_data(LENGTH_PREFIX.pack(70_000) + b"\x00" * 10, clock())
+    session.take_output(clock())
+    got = session.receive_data(encode_frame(Cancel("C1")) + LENGTH_PREFIX.pack(70_000) + b"\x00" * 10, clock())
+    assert got == [Cancel("C1")]
+    assert _out(session, clock) == []  # the engine answers the Cancel first
+    session.end_of_read()
     (err,) = _out(session, clock)
     assert isinstance(err, Error) and err.code == "FRAME_TOO_LARGE" and "70000" in err.text
     assert session.state is StrategySessionState.CLOSED
@@ -65,9 +194,8 @@ def test_receive_when_frame_is_garbage_then_non_fatal_error_and_next_frame_proce
     clock = FakeClock()
     session = _active(clock)
     garbage = LENGTH_PREFIX.pack(3) + b"\xc1\xc1\xc1"
-    got = session.receive_data(garbage + encode_frame(Cancel("C9")), clock())
-    assert got == [Cancel("C9")]
-    (err,) = _out(session, clock)
+    err, cancel = session.receive_data(garbage + encode_frame(Cancel("C9")), clock())
+    assert cancel == Cancel("C9")  # the Error comes first, in frame order, for the engine to send
     assert isinstance(err, Error) and err.code == "BAD_FRAME" and not err.fatal
     assert session.state is StrategySessionState.ACTIVE
 
@@ -76,8 +204,7 @@ def test_receive_when_unknown_tag_then_invalid_message_error() -> None:
     clock = FakeClock()
     session = _active(clock)
     payload = msgspec.msgpack.encode([77, "x"])
-    assert session.receive_data(LENGTH_PREFIX.pack(len(payload)) + payload, clock()) == []
-    (err,) = _out(session, clock)
+    (err,) = session.receive_data(LENGTH_PREFIX.pack(len(payload)) + payload, clock())
     assert isinstance(err, Error) and err.code == "INVALID_MESSAGE"
 
 
@@ -90,15 +217,15 @@ def test_receive_when_cancel_field_invalid_then_invalid_request_carries_cl_ord_i
     assert "sent_ns" in req.text
 
 
-def test_receive_when_errors_exceed_budget_then_closed_too_many_errors() -> None:
+def test_receive_when_errors_exceed_budget_then_closed_too_many_errors_at_end_of_read() -> None:
     clock = FakeClock()
     session = StrategySession(clock(), max_errors=5)
     session.receive_data(encode_frame(Hello("S1", PROTOCOL_VERSION)), clock())
     session.welcome()
-    session.receive_data((LENGTH_PREFIX.pack(1) + b"\xc1") * 10, clock())
-    errors = _out(session, clock)
-    assert len(errors) == 7  # five tolerated, the sixth counted, then the fatal one
-    last = errors[-1]
+    errors = session.receive_data((LENGTH_PREFIX.pack(1) + b"\xc1") * 10, clock())
+    assert len(errors) == 6 and not session.is_closed()  # five tolerated, the sixth counted; then silence
+    session.end_of_read()
+    (last,) = _out(session, clock)
     assert isinstance(last, Error) and last.code == "TOO_MANY_ERRORS" and last.fatal
 
 
@@ -136,7 +263,93 @@ def test_poll_when_no_hello_arrives_then_hello_timeout() -> None:
     clock.advance_ms(3001)
     session.poll(clock())
     (err,) = _out(session, clock)
-    assert isinstance(err, Error) and err.code == "HELLO_TIMEOUT"
+    assert isinstance(err, Error) and err.code == "HELLO_TIMEOUT" and err.fatal
+
+
+def test_receive_when_150_invalid_orders_in_one_read_then_every_one_answered_before_the_close() -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    session.take_output(clock())
+    bad = b"".join(_frame(msgspec.msgpack.encode([2, f"B{i}", "ACC1"])) for i in range(150))
+    later = encode_frame(NewOrder("OK1", "A", "V", "AAPL", Side.BUY, 1, 1)) + encode_frame(Cancel("OLD"))
+    got = session.receive_data(bad + later, clock())
+    assert [r.cl_ord_id for r in got[:150]] == [f"B{i}" for i in range(150)]  # type: ignore[union-attr]
+    codes = [r.code for r in got[:150]]  # type: ignore[union-attr]
+    assert codes == ["INVALID_FIELD"] * 101 + ["TOO_MANY_ERRORS"] * 49
+    assert got[150] == InvalidRequest("NewOrder", "OK1", got[150].text, "TOO_MANY_ERRORS")  # type: ignore[union-attr]
+    assert got[151] == Cancel("OLD")  # cancels are still carried out
+    assert not session.is_closed()
+    more = session.receive_data(encode_frame(NewOrder("OK2", "A", "V", "AAPL", Side.BUY, 1, 1)), clock())
+    assert [(r.cl_ord_id, r.code) for r in more] == [("OK2", "TOO_MANY_ERRORS")]  # type: ignore[union-attr]
+    session.end_of_read()
+    (err,) = _out(session, clock)
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("TOO_MANY_ERRORS", True)
+    assert session.is_closed() and session.receive_data(later, clock()) == []
+
+
+def test_receive_when_a_field_is_not_utf8_then_invalid_request_names_the_field_by_cl_ord_id() -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    # NewOrder ["C7", "ACC1", "V", <symbol bytes ff fe>, "B", 1, 1]
+    payload = b"\x98\x02\xa2C7\xa4ACC1\xa1V\xa2\xff\xfe\xa1B\x01\x01"
+    (req,) = session.receive_data(_frame(payload), clock())
+    assert req == InvalidRequest("NewOrder", "C7", "`symbol` is not valid UTF-8")
+
+
+def test_receive_when_the_rest_of_a_frame_is_garbage_then_still_answered_by_its_cl_ord_id() -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    (req,) = session.receive_data(_frame(b"\x94\x03\xa2C8\xc1\xc1"), clock())
+    assert isinstance(req, InvalidRequest) and (req.kind, req.cl_ord_id) == ("Cancel", "C8")
+
+
+def test_receive_when_cl_ord_id_is_not_utf8_then_bad_frame_error() -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    session.take_output(clock())
+    # NewOrder [<cl_ord_id bytes cd 41>, "ACC1", "V", "AAPL", "B", 1, 1]
+    payload = b"\x98\x02\xa2\xcd\x41\xa4ACC1\xa1V\xa4AAPL\xa1B\x01\x01"
+    (err,) = session.receive_data(_frame(payload), clock())
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("BAD_FRAME", False) and "cl_ord_id" in err.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "ok"),
+    [(("€" * 10,), True), (("€" * 11,), False), (("a" * 32,), True), (("é" * 16,), True), (("é" * 17,), False)],
+)
+def test_receive_when_identifier_counted_in_utf8_bytes_then_over_32_bytes_rejected(
+    fields: tuple[str], ok: bool
+) -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    (req,) = session.receive_data(encode_frame(NewOrder("C1", "A", "V", fields[0], Side.BUY, 1, 1)), clock())
+    if ok:
+        assert isinstance(req, NewOrder)
+    else:
+        assert isinstance(req, InvalidRequest) and req.cl_ord_id == "C1" and "`symbol`" in req.text
+        assert "at most 32 bytes" in req.text
+
+
+def test_receive_when_cl_ord_id_over_32_bytes_then_no_id_to_answer_by_invalid_message() -> None:
+    clock = FakeClock()
+    session = _active(clock)
+    session.take_output(clock())
+    (err,) = session.receive_data(encode_frame(Cancel("€" * 11)), clock())
+    assert isinstance(err, Error) and err.code == "INVALID_MESSAGE" and "33 bytes" in err.text
+
+
+def test_receive_when_mass_cancel_invalid_then_answered_in_version_2_and_an_error_in_version_1() -> None:
+    clock = FakeClock()
+    bad = _frame(msgspec.msgpack.encode([5, 7, "", "", "M1"]))
+    v2 = _active(clock)
+    (req,) = v2.receive_data(bad, clock())
+    assert isinstance(req, InvalidRequest) and (req.kind, req.cl_ord_id) == ("MassCancel", "M1")
+    v1 = StrategySession(clock())
+    v1.receive_data(encode_frame(Hello("S1", 1)), clock())
+    v1.welcome()
+    v1.take_output(clock())
+    (err,) = v1.receive_data(bad, clock())
+    assert isinstance(err, Error) and err.code == "INVALID_MESSAGE"
 
 
 @settings(max_examples=300, deadline=None)
@@ -145,9 +358,10 @@ def test_receive_when_arbitrary_bytes_after_hello_then_never_raises(data: bytes)
     clock = FakeClock()
     session = _active(clock)
     for req in session.receive_data(data, clock()):
-        assert isinstance(req, (NewOrder, Cancel, InvalidRequest)) or type(req).__name__ in {
+        assert isinstance(req, (NewOrder, Cancel, InvalidRequest, Error)) or type(req).__name__ in {
             "Replace",
             "MassCancel",
         }
+    session.end_of_read()
     assert all(isinstance(message, Error) for message in _out(session, clock))
     assert session.state in (StrategySessionState.ACTIVE, StrategySessionState.CLOSED)

@@ -6,15 +6,31 @@ import asyncio
 import os
 import socket
 import stat
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.admin import AdminError, admin_request, start_admin_server
-from gateway.client import BlockingGatewayClient, GatewayClient, GatewayError, OrderStatus
+from gateway.client import (
+    BlockingGatewayClient,
+    ConnectionEvent,
+    ConnectionState,
+    GatewayClient,
+    GatewayError,
+    OrderStatus,
+)
 from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.framing import LENGTH_PREFIX
-from gateway.protocol.messages import Executed, OrderAccepted, OrderRejected
+from gateway.protocol.messages import (
+    Canceled,
+    Executed,
+    MassCancelAck,
+    MassCancelRejected,
+    OrderAccepted,
+    OrderRejected,
+)
 from gateway.server import SocketInUseError, start_strategy_server
 from model.enums import Side
 from tests.harness import Rig
@@ -95,7 +111,7 @@ async def test_client_when_bad_strategy_floods_garbage_then_good_strategy_keeps_
         bad._transport.write(LENGTH_PREFIX.pack(1_000_000) + b"x" * 100)
         await asyncio.wait_for(bad.wait_closed(), 5)
         assert "FRAME_TOO_LARGE" in bad.close_reason
-        order = await good.submit("ACC2", "V1", "MSFT", Side.SELL, 10, 3_000_000)
+        order = await good.submit("ACC2", "V1", "MSFT", Side.SELL, 10, price_ticks=3_000_000)
         for _ in range(100):
             if rig.engine.orders:
                 break
@@ -175,3 +191,293 @@ async def test_admin_when_request_sent_then_handler_answers_and_bad_requests_get
         await server.wait_closed()
     with pytest.raises(AdminError, match="no gateway admin socket"):
         admin_request(sock_dir / "missing.sock", {"cmd": "status"})
+
+
+async def _wait(condition: object, what: str, timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def _drop(rig: Rig, strategy_id: str) -> None:
+    """Cut the strategy's connection from the gateway's side (like a crash of the socket)."""
+    link = rig.engine.strategies[strategy_id].link
+    assert link is not None
+    link.transport.abort()  # type: ignore[attr-defined]
+
+
+async def test_events_when_iterator_started_after_connect_then_replayed_events_are_yielded(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        async with GatewayClient(path, "S1") as first:
+            for i in range(85):
+                first.submit_nowait("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00", cl_ord_id=f"C{i}")
+            await _wait(lambda: len(rig.engine.orders) == 85, "the orders")
+            for oid in list(rig.engine.orders):
+                rig.venue.accept(oid)
+                rig.venue.fill(oid, 1, 10_000)
+            rig.venue.reject(1)  # out of place: ignored
+            rig.engine.flush()
+            await _wait(lambda: first.last_seq == 170, "the events")
+        async with GatewayClient(path, "S1") as again:  # last_seq 0: 170 events replayed after the Welcome
+            assert again.welcome is not None and again.welcome.replayed == 170
+            seen: list[object] = []
+
+            async def collect() -> None:
+                async for message in again.events():
+                    seen.append(message)
+
+            watcher = asyncio.ensure_future(collect())
+            await _wait(lambda: len([m for m in seen if hasattr(m, "seq")]) == 170, "the replay in events()")
+            assert [m.seq for m in seen if hasattr(m, "seq")] == list(range(1, 171))
+            later = [m async for m in _take(again.events(since_seq=168), 2)]
+            assert [m.seq for m in later] == [169, 170]
+            watcher.cancel()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _take(iterator: Any, count: int) -> Any:
+    got = 0
+    async for item in iterator:
+        yield item
+        got += 1
+        if got == count:
+            return
+
+
+async def test_handles_when_connection_lost_and_auto_reconnect_then_they_survive_and_catch_up(sock_dir: Path) -> None:
+    rig = Rig(strategies={"S1": StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()], on_disconnect="keep")})
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    states: list[tuple[ConnectionState, str]] = []
+    try:
+        client = GatewayClient(
+            path, "S1", auto_reconnect=True, on_connection_state=lambda e: states.append((e.state, e.reason))
+        )
+        await client.connect()
+        gone = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+        stays = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.00")
+        await _wait(lambda: len(rig.engine.orders) == 2, "the orders")
+        rig.venue.accept(1)
+        rig.venue.accept(2)
+        rig.engine.flush()
+        await gone.wait_accepted(5)
+        await stays.wait_accepted(5)
+        done = asyncio.ensure_future(gone.wait_done(10))  # waits across the reconnect
+
+        _drop(rig, "S1")
+        await _wait(lambda: ConnectionState.DISCONNECTED in [s for s, _ in states], "the loss to be seen")
+        rig.venue.cancel(1)  # while the strategy is away (say, canceled by ops at the venue)
+        rig.engine.flush()
+        await client.wait_connected(5)
+        final = await done
+        assert isinstance(final, Canceled) and gone.status is OrderStatus.CANCELED
+        await stays.replace(200, "150.10")  # the old handle talks over the new connection
+        await _wait(lambda: any(c[0] == "replace" for c in rig.venue.commands), "the replace at the venue")
+        assert [s for s, _ in states] == [
+            ConnectionState.CONNECTING,
+            ConnectionState.CONNECTED,
+            ConnectionState.DISCONNECTED,
+            ConnectionState.CONNECTING,
+            ConnectionState.CONNECTED,
+        ]
+        assert client.connections == 2
+        await client.close()
+        assert states[-1][0] is ConnectionState.CLOSED
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_reconnect_when_gateway_socket_away_then_retries_with_backoff_until_it_is_back(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    events: list[ConnectionEvent] = []
+    client = GatewayClient(path, "S1", auto_reconnect=True, reconnect_initial_s=0.01, reconnect_max_s=0.05)
+    await client.connect()
+    watcher = asyncio.ensure_future(_collect(client, events))
+    server.close()
+    await server.wait_closed()
+    _drop(rig, "S1")
+    await asyncio.sleep(0.3)  # several failed attempts
+    failures = [e for e in events if isinstance(e, ConnectionEvent) and e.state is ConnectionState.DISCONNECTED]
+    assert len(failures) >= 3 and "cannot connect" in failures[-1].reason
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        await client.wait_connected(5)
+        await client.close()
+        await asyncio.wait_for(watcher, 5)  # the iterator ends when the client is closed
+        assert isinstance(events[-1], ConnectionEvent) and events[-1].state is ConnectionState.CLOSED
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _collect(client: GatewayClient, into: list[Any]) -> None:
+    async for item in client.events():
+        into.append(item)
+
+
+async def test_reconnect_when_refused_for_good_then_gives_up_and_waiters_fail(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        client = GatewayClient(path, "S1", auto_reconnect=True, reconnect_initial_s=0.01)
+        await client.connect()
+        handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+        rig.engine.entitlements.strategies.pop("S1")  # the operator removed the strategy
+        _drop(rig, "S1")
+        with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
+            await handle.wait_done(5)
+        assert client.state is ConnectionState.CLOSED
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_handles_when_no_auto_reconnect_then_waiters_fail_on_loss_and_work_again_after_connect(
+    sock_dir: Path,
+) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        client = GatewayClient(path, "S1")
+        await client.connect()
+        handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+        await _wait(lambda: rig.engine.orders, "the order")
+        rig.venue.accept(1)
+        rig.engine.flush()
+        await handle.wait_accepted(5)
+        _drop(rig, "S1")
+        with pytest.raises(GatewayError, match="disconnected before the answer arrived"):
+            await handle.wait_done(5)
+        with pytest.raises(GatewayError, match="not connected"):
+            await handle.cancel()
+        rig.venue.fill(1, 100, 1_502_500)
+        rig.engine.flush()
+        await client.connect()  # same client: last_seq carries over, the fill is replayed
+        final = await handle.wait_done(5)
+        assert isinstance(final, Executed) and handle.status is OrderStatus.FILLED
+        await client.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_price_when_bare_int_or_float_then_type_error_naming_price_ticks(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        async with GatewayClient(path, "S1") as client:
+            with pytest.raises(TypeError, match=r"price_ticks=229 \(= 0.0229 currency units\)"):
+                await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, 229)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="never a float"):
+                client.submit_nowait("ACC1", "V1", "AAPL", Side.BUY, 100, 229.5)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="not both"):
+                await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "229", price_ticks=2_290_000)
+            with pytest.raises(TypeError, match="needs a price"):
+                await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100)
+            by_ticks = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, price_ticks=2_290_000)
+            by_text = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "229")
+            by_decimal = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, Decimal("229.0000"))
+            assert by_ticks.price == by_text.price == by_decimal.price == 2_290_000
+            assert by_text.price_decimal == Decimal("229")
+            with pytest.raises(TypeError, match="ambiguous"):
+                await by_text.replace(200, 230)  # type: ignore[arg-type]
+            assert not rig.engine.counters.invalid_requests
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_mass_cancel_when_called_then_returns_the_gateways_answer(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        async with GatewayClient(path, "S1") as client:
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+            await _wait(lambda: rig.engine.orders, "the order")
+            rig.venue.accept(1)
+            rig.engine.flush()
+            ack = await client.mass_cancel(symbol="AAPL")
+            assert isinstance(ack, MassCancelAck) and ack.count == 1
+            refused = await client.mass_cancel(account="ACC2")
+            assert isinstance(refused, MassCancelRejected) and refused.code == "ACCOUNT_NOT_PERMITTED"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_submit_when_cl_ord_id_sent_again_then_same_handle_and_the_duplicate_answer_does_not_end_it(
+    sock_dir: Path,
+) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    try:
+        async with GatewayClient(path, "S1") as client:
+            first = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
+            again = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
+            assert again is first
+            await _wait(lambda: len(first.events) == 1, "the duplicate answer")
+            assert isinstance(first.events[0], OrderRejected) and first.events[0].code == "DUPLICATE_CL_ORD_ID"
+            assert first.status is OrderStatus.PENDING_NEW
+            rig.venue.accept(1)
+            rig.engine.flush()
+            assert isinstance(await first.wait_accepted(5), OrderAccepted)
+            rig.engine.strategies["S1"].orders["X9"] = rig.engine.orders[1]  # an id used before this client ran
+            unknown = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="X9")
+            final = await unknown.wait_done(5)
+            assert isinstance(final, OrderRejected) and unknown.status is OrderStatus.REJECTED
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_connect_when_refused_then_gateway_error_and_state_disconnected(sock_dir: Path) -> None:
+    rig = _rig()
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    states: list[ConnectionState] = []
+    try:
+        client = GatewayClient(path, "NOBODY", on_connection_state=lambda e: states.append(e.state))
+        with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
+            await client.connect()
+        assert states == [ConnectionState.CONNECTING, ConnectionState.DISCONNECTED]
+        assert not client.connected
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_client_when_gateway_sends_an_unknown_tag_then_frame_skipped_and_session_goes_on(sock_dir: Path) -> None:
+    from gateway.protocol.framing import encode_frame
+    from gateway.protocol.messages import VenueStatus, Welcome
+
+    async def fake_gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)  # the Hello
+        unknown = b"\x92\x63\x01"  # [99, 1]: a message from a newer protocol version
+        writer.write(encode_frame(Welcome(2, "fake", 1, 1000, 0)) + LENGTH_PREFIX.pack(3) + unknown)
+        writer.write(encode_frame(VenueStatus("X", "UP", "")))
+        await writer.drain()
+        await reader.read(100)
+
+    path = sock_dir / "f.sock"
+    server = await asyncio.start_unix_server(fake_gateway, str(path))
+    try:
+        async with GatewayClient(path, "S1") as client:
+            await _wait(lambda: "X" in client.venues, "the VenueStatus after the unknown frame")
+    finally:
+        server.close()
+        await server.wait_closed()

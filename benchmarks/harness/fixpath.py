@@ -1,14 +1,18 @@
 """The FIX side of the benchmark: the quickfix-python initiator as a load generator, and the FIX acceptor.
 
-Paths (same acceptor, ``gateway sim fix``, FIX 4.4 ``broker-fix44`` dialect, orders rest, so each
-new order gets exactly one ExecutionReport(New)):
+Paths (same venue, FIX 4.4 ``broker-fix44`` dialect, orders rest, so each new order gets exactly
+one ExecutionReport(New)). The venue is the benchmark's FIX venue (``simulators.fix.fast_venue``:
+the project's own FIX session as acceptor, reports from templates); ``--fix-venue quickfix``
+puts the QuickFIX acceptor (``gateway sim fix``, ~80 µs of Python callback per message) back:
 
+* ``fix-floor``: the load generator sends pre-encoded NewOrderSingles (the gateway's templates)
+  straight to the venue: what any initiator's round trip has to include;
 * ``fix-quickfix``: a quickfix-python ``SocketInitiator`` (memory store, its best case) sends the
   NewOrderSingles itself; in ping-pong the next order is built and sent from ``fromApp`` on
   QuickFIX's own thread, the fastest way quickfix-python can be driven;
 * ``fix-gw-kernel`` / ``fix-gw-spin``: the strategy load generator through the gateway, whose FIX
   venue (``venues.fix``) sends the same NewOrderSingle (same account, tags and values) to the
-  same acceptor.
+  same venue. Its figure includes the strategy hop the quickfix initiator does not have.
 
 Timestamps: ``sent`` right before the NewOrderSingle is built; ``done`` on entry to ``fromApp``
 (QuickFIX has parsed the report: what a strategy built on quickfix-python sees).
@@ -228,6 +232,9 @@ class QuickfixLoad:
             return
         results.done[index] = now
         results.outcome[index] = REJECTED if exec_type == "8" else ACCEPTED
+        order_id = message.getField(37)
+        if order_id.isdigit():  # the fast FIX venue's OrderIDs: the one-way join key
+            results.venue_id[index] = int(order_id)
         self.last_event_ns = now
         self.answered += 1
         if 0 <= self.chain_next < self.chain_stop:

@@ -5,14 +5,16 @@ Run by the harness as ``python -m benchmarks.harness.loadgen SPEC.json``; writes
 
 Timing, all CLOCK_MONOTONIC ns:
 
-* ``sent``: taken right before the action is encoded; open-loop actions that are due together are
-  encoded and written in chunks of at most ``CHUNK`` actions, each chunk stamped afresh;
+* ``sent``: plans of new orders only (``Wire.preencode``: ping-pong, rates, bursts) are encoded
+  before the run; every action due at a wake-up goes out as one slice of that buffer in one
+  ``send``, all stamped right before it. Other plans (``mixed``) stamp each action right before it
+  is encoded, in chunks of at most ``CHUNK`` actions, each chunk stamped afresh;
 * ``intended``: the plan's schedule (``phase start + offset``); in ping-pong it equals ``sent``;
 * ``done``: taken right after the ``recv`` that returned the answer, before decoding it.
 
 The generator never spins: between sends it sleeps in ``select`` with a microsecond timeout (timer
-slack lowered to 1 ns, Linux), so it shares a core with the simulator without starving it and
-wakes at the next intended send time or as soon as an answer arrives.
+slack lowered to 1 ns, Linux), so it shares a core with the venue without starving it and wakes at
+the next intended send time, as soon as an answer arrives, or when a full socket has room again.
 
 Phases: warm-up actions first (same pacing), then - once every warm-up action is answered and,
 through the gateway, its latency rings are reset over the admin socket - the measured actions.
@@ -20,19 +22,21 @@ through the gateway, its latency rings are reset over the admin socket - the mea
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import gc
 import json
 import select
 import sys
 import time
+from array import array
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
 from benchmarks.harness.plan import Action, Plan, Scenario, build_plan
-from benchmarks.harness.wires import NONE, SKIPPED, OuchWire, Results, StrategyWire, Wire
+from benchmarks.harness.wires import NONE, SKIPPED, FixWire, OuchWire, Results, StrategyWire, Wire
 
 CHUNK: Final = 256
 """Most actions encoded between two send attempts (and under one send stamp)."""
@@ -47,7 +51,8 @@ class LoadgenSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What one load-generator process does."""
 
     wire: str
-    """``strategy`` (through the gateway), ``ouch`` (straight to the simulator) or ``quickfix`` (FIX initiator)."""
+    """``strategy`` (through the gateway), ``ouch`` (straight to the OUCH venue), ``fix`` (straight to the FIX
+    venue: the FIX floor) or ``quickfix`` (the quickfix-python initiator)."""
     scenario: Scenario
     out: str
     socket_path: str = ""
@@ -105,7 +110,11 @@ def make_wire(spec: LoadgenSpec) -> Wire:
         ouch = OuchWire(spec.host, spec.port, first_user_ref_num=spec.first_user_ref_num, socket_path=spec.socket_path)
         ouch.connect()
         return ouch
-    raise ValueError(f"unknown wire {spec.wire!r} (strategy or ouch)")
+    if spec.wire == "fix":
+        fix = FixWire(spec.host, spec.port, account=spec.account, strategy_id=spec.strategy_id)
+        fix.connect()
+        return fix
+    raise ValueError(f"unknown wire {spec.wire!r} (strategy, ouch or fix)")
 
 
 def run_phase(
@@ -117,8 +126,13 @@ def run_phase(
     *,
     closed_loop: bool,
     answer_timeout_s: float,
+    pre: tuple[bytes, array[int]] | None = None,
 ) -> tuple[int, int]:
-    """Send actions ``start..stop`` of the plan and collect their answers; return (phase start, last event ns)."""
+    """Send actions ``start..stop`` of the plan and collect their answers; return (phase start, last event ns).
+
+    With ``pre`` (the plan encoded up front, ``Wire.preencode``) sending is a slice of one buffer:
+    every action that is due goes out in one ``send``, stamped together.
+    """
     clock = time.monotonic_ns
     sock = wire.sock
     fileno = sock.fileno()
@@ -132,7 +146,10 @@ def run_phase(
     feed = wire.feed
     send = sock.send
     recv = sock.recv
+    poll = select.select
     skip_rejects = not wire.supports_reject
+    view = memoryview(pre[0]) if pre is not None else None
+    starts = pre[1] if pre is not None else array("q")
     out = bytearray()
     next_i = start
     answered = 0
@@ -149,13 +166,22 @@ def run_phase(
             if closed_loop:
                 if next_i - start == answered:
                     kind = kinds[next_i]
-                    if skip_rejects and kind == Action.REJECT:
+                    if view is not None:
+                        sent[next_i] = now
+                        out += view[starts[next_i] : starts[next_i + 1]]
+                    elif skip_rejects and kind == Action.REJECT:
                         outcome[next_i] = SKIPPED
                         answered += 1
                     else:
                         intended[next_i] = sent[next_i] = now
                         encode(out, next_i, kind, targets[next_i], now)
                     next_i += 1
+            elif view is not None:
+                due = bisect.bisect_right(offsets, now - t0, next_i, stop)
+                if due > next_i:
+                    sent[next_i:due] = array("q", [now]) * (due - next_i)
+                    out += view[starts[next_i] : starts[due]]
+                    next_i = due
             else:
                 chunk_end = min(next_i + CHUNK, stop)
                 while next_i < chunk_end and t0 + offsets[next_i] <= now:
@@ -188,18 +214,16 @@ def run_phase(
             if beat:
                 out += beat
             last_send = now
-        # ---- wait for answers or the next send time
+        # ---- wait for answers, for room to write, or for the next send time
         if deadline and clock() > deadline:
             break
-        if out:
-            timeout = 0.0
-        elif next_i < stop and not closed_loop:
+        if next_i < stop and not closed_loop:
             timeout = max(t0 + offsets[next_i] - clock(), 0) / 1e9
         elif next_i < stop and closed_loop and next_i - start == answered:
             timeout = 0.0
         else:
             timeout = 0.05
-        readable, _, _ = select.select([fileno], [fileno] if out else [], [], timeout)
+        readable, _, _ = poll([fileno], [fileno] if out else [], [], timeout)
         if readable:
             try:
                 data = recv(RECV_SIZE)
@@ -210,6 +234,11 @@ def run_phase(
                 raise ConnectionError("the peer closed the connection")
             answered += feed(data, now, results)
             last_event = now
+    if view is not None:
+        if closed_loop:
+            intended[start:stop] = sent[start:stop]
+        else:
+            intended[start:stop] = array("q", [t0 + offsets[i] for i in range(start, stop)])
     return t0, last_event
 
 
@@ -222,19 +251,29 @@ def run(spec: LoadgenSpec) -> RunOutput:
     plan = build_plan(scenario)
     results = Results(plan.actions)
     wire = make_wire(spec)
+    pre = wire.preencode(plan.kinds)
     gc.collect()
     gc.freeze()
     gc.disable()
     closed = not scenario.open_loop
     warmup_unanswered = 0
     if plan.warmup:
-        run_phase(wire, plan, results, 0, plan.warmup, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s)
+        run_phase(
+            wire, plan, results, 0, plan.warmup, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s, pre=pre
+        )
         warmup_unanswered = sum(1 for i in range(plan.warmup) if results.outcome[i] == NONE)
         time.sleep(0.05)
         _drain(wire, results)
     reset = _reset_gateway_latency(spec.admin_socket) if spec.admin_socket else False
     t0, t_end = run_phase(
-        wire, plan, results, plan.warmup, plan.actions, closed_loop=closed, answer_timeout_s=spec.answer_timeout_s
+        wire,
+        plan,
+        results,
+        plan.warmup,
+        plan.actions,
+        closed_loop=closed,
+        answer_timeout_s=spec.answer_timeout_s,
+        pre=pre,
     )
     gc.enable()
     w = plan.warmup

@@ -190,6 +190,10 @@ FULL_SCENARIOS: Final = (
     Scenario("rate-10k", Kind.RATE, 30_000, warmup=2_000, rate=10_000, description="10,000 orders/s for 3 s"),
     Scenario("rate-50k", Kind.RATE, 100_000, warmup=5_000, rate=50_000, description="50,000 orders/s for 2 s"),
     Scenario("rate-100k", Kind.RATE, 100_000, warmup=5_000, rate=100_000, description="100,000 orders/s for 1 s"),
+    Scenario("rate-150k", Kind.RATE, 150_000, warmup=7_500, rate=150_000, description="150,000 orders/s for 1 s"),
+    Scenario("rate-200k", Kind.RATE, 200_000, warmup=10_000, rate=200_000, description="200,000 orders/s for 1 s"),
+    Scenario("rate-250k", Kind.RATE, 250_000, warmup=12_500, rate=250_000, description="250,000 orders/s for 1 s"),
+    Scenario("rate-400k", Kind.RATE, 400_000, warmup=20_000, rate=400_000, description="400,000 orders/s for 1 s"),
     Scenario(
         "burst-5k",
         Kind.BURST,

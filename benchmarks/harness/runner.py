@@ -1,19 +1,23 @@
-"""Run scenarios side by side: the floor, the gateway without spin, the gateway with spin (and FIX when present).
+"""Run scenarios side by side: the floors, the do-nothing relay, the gateway without and with spin, OUCH and FIX.
 
 One run = one scenario on one path, on fresh processes, so no run inherits another's state:
 
-1. the OUCH simulator (``benchmarks.harness.simproc``), pinned with the load generator;
+1. the venue (``benchmarks.harness.simproc``: the fast OUCH or FIX bench venue), pinned with the load
+   generator;
 2. for gateway paths, the gateway with a generated config, started exactly as ops start it
    (``python -m gateway run --config ...``: ops runtime, spin settings, GC policy, journal);
 3. the load generator (``benchmarks.harness.loadgen``): warm-up, gateway latency rings reset, measured phase;
 4. the gateway's ``status`` over the admin socket (stage breakdown, GC counters), then SIGTERM;
-5. SIGTERM to the simulator, which writes its receive times for the one-way join.
+5. SIGTERM to the venue, which writes its receive times for the one-way join.
+
+Counting runs (``run_counting``) repeat ping-pong with the gateway or relay under cProfile and strace
+for the per-order counters (``benchmarks.harness.counters``).
 
 Paths alternate within each scenario (floor, kernel, spin, floor, ...) so slow drift on this shared
 machine spreads over all of them; comparisons are only ever made within one ``gateway bench`` run.
 
 Pinning (``pin=True``, 2 CPUs): the gateway alone on the second CPU (its ``spin.cpu``), the load
-generator and the simulator together on the first, for every path, the floor included: the outside
+generator and the venue together on the first, for every path, the floor included: the outside
 world (strategies and exchange) shares one core, the gateway gets the dedicated core it gets in
 production. With 3+ CPUs each process gets its own.
 """
@@ -36,13 +40,18 @@ from typing import Any, Final
 import msgspec
 import yaml
 
+from benchmarks.harness.counters import CallCounts, count_calls, parse_strace_summary
 from benchmarks.harness.fixpath import ACCOUNT as FIX_ACCOUNT
+from benchmarks.harness.fixpath import DIALECT as FIX_DIALECT
+from benchmarks.harness.fixpath import OURS as FIX_OURS
+from benchmarks.harness.fixpath import THEIRS as FIX_THEIRS
+from benchmarks.harness.fixpath import VENUE_COMP_ID as FIX_VENUE_COMP_ID
 from benchmarks.harness.fixpath import VENUE_NAME as FIX_VENUE
 from benchmarks.harness.fixpath import listening_port
 from benchmarks.harness.fixpath import simulator_args as fix_simulator_args
 from benchmarks.harness.fixpath import venue_config as fix_venue_config
 from benchmarks.harness.loadgen import LoadgenSpec, RunOutput, read_output, spec_json
-from benchmarks.harness.plan import ACCOUNT, Action, Scenario
+from benchmarks.harness.plan import ACCOUNT, Action, Kind, Scenario
 from benchmarks.harness.simproc import read_receive_times
 from benchmarks.harness.wires import ACCEPTED, CANCEL_REJECTED, CANCELED, NONE, REJECTED, REPLACED, SKIPPED
 from gateway.admin import AdminError, admin_request, fetch_status
@@ -68,25 +77,31 @@ class PathSpec(msgspec.Struct, frozen=True):
     """Scenario names this path runs (None: every scenario)."""
     relay: bool = False
     """Put a do-nothing Python relay (``benchmarks.harness.relay``) between the floor load generator and simulator."""
+    skip: tuple[str, ...] = ()
+    """Scenario names this path leaves out."""
+    wire: str = ""
+    """Load generator wire for a path without gateway ("": ``ouch``)."""
 
     def runs(self, scenario: Scenario) -> bool:
         """Return True if this path takes part in ``scenario``."""
-        return self.scenarios is None or scenario.name in self.scenarios
+        return (self.scenarios is None or scenario.name in self.scenarios) and scenario.name not in self.skip
 
 
 FIX_SCENARIOS: Final = ("pingpong",)
-"""What the FIX paths run: ping-pong (the QuickFIX acceptor saturates below 10,000 orders/s here)."""
-
-
+"""What the FIX paths run: ping-pong (the quickfix-python initiator is driven from its callback thread)."""
 RELAY_SCENARIOS: Final = ("pingpong",)
+FLOOR_ONLY: Final = ("rate-400k",)
+"""Scenarios that only show the floor's headroom (the gateway paths leave them out)."""
+FIX_TARGETS: Final = (FIX_OURS, FIX_THEIRS, "LOADGEN")
+"""CompIDs the fast FIX venue accepts: the gateway, the quickfix-python initiator, the FIX floor load generator."""
 
 
 def default_paths(spin_us: int) -> list[PathSpec]:
     """Return every known path: OUCH floor, gateway without and with spin; the same for FIX against quickfix."""
     spin = f"spin {spin_us} us" if spin_us >= 0 else "spin always"
     return [
-        PathSpec("floor", "floor: load generator -> OUCH simulator", gateway=False),
-        PathSpec("gw-kernel", "gateway, kernel sockets, no spin", gateway=True, baseline="floor"),
+        PathSpec("floor", "floor: load generator -> OUCH venue", gateway=False),
+        PathSpec("gw-kernel", "gateway, kernel sockets, no spin", gateway=True, baseline="floor", skip=FLOOR_ONLY),
         PathSpec(
             "gw-spin",
             f"gateway, kernel sockets, {spin}",
@@ -94,6 +109,7 @@ def default_paths(spin_us: int) -> list[PathSpec]:
             loop_spin_us=spin_us,
             so_busy_poll_us=50,
             baseline="floor",
+            skip=FLOOR_ONLY,
         ),
         PathSpec(
             "relay",
@@ -113,28 +129,38 @@ def default_paths(spin_us: int) -> list[PathSpec]:
             scenarios=RELAY_SCENARIOS,
         ),
         PathSpec(
-            "fix-quickfix",
-            "quickfix-python initiator -> QuickFIX acceptor",
+            "fix-floor",
+            "FIX floor: load generator -> FIX venue",
             gateway=False,
             venue="fix",
             scenarios=FIX_SCENARIOS,
+            wire="fix",
+        ),
+        PathSpec(
+            "fix-quickfix",
+            "quickfix-python initiator -> FIX venue",
+            gateway=False,
+            venue="fix",
+            baseline="fix-floor",
+            scenarios=FIX_SCENARIOS,
+            wire="quickfix",
         ),
         PathSpec(
             "fix-gw-kernel",
-            "gateway FIX venue, no spin -> QuickFIX acceptor",
+            "gateway FIX venue, no spin -> FIX venue",
             gateway=True,
             venue="fix",
-            baseline="fix-quickfix",
+            baseline="fix-floor",
             scenarios=FIX_SCENARIOS,
         ),
         PathSpec(
             "fix-gw-spin",
-            f"gateway FIX venue, {spin} -> QuickFIX acceptor",
+            f"gateway FIX venue, {spin} -> FIX venue",
             gateway=True,
             venue="fix",
             loop_spin_us=spin_us,
             so_busy_poll_us=50,
-            baseline="fix-quickfix",
+            baseline="fix-floor",
             scenarios=FIX_SCENARIOS,
         ),
     ]
@@ -154,6 +180,10 @@ class Placement(msgspec.Struct, frozen=True):
     """Nice value of every bench process (load generator, simulator, gateway), or None to leave it."""
     journal_fsync: str = "interval"
     """The gateway journal's fsync policy (none | interval | batch); deploy/gateway.yaml uses interval."""
+    ouch_venue: str = "fast"
+    """``fast`` (``simulators.ouch.fast``) or ``full`` (the ``gateway sim ouch`` simulator)."""
+    fix_venue: str = "fast"
+    """``fast`` (``simulators.fix.fast_venue``) or ``quickfix`` (the ``gateway sim fix`` QuickFIX acceptor)."""
 
     def describe(self) -> str:
         """Return the placement in words."""
@@ -170,7 +200,8 @@ class Placement(msgspec.Struct, frozen=True):
         )
         inside = "gateway SCHED_OTHER" if self.gateway_fifo is None else f"gateway SCHED_FIFO {self.gateway_fifo}"
         nice = "" if self.nice is None else f"; nice {self.nice} for all three"
-        return f"{where}; {outside}; {inside}{nice}; journal fsync {self.journal_fsync}"
+        venues = f"OUCH venue {self.ouch_venue}, FIX venue {self.fix_venue}"
+        return f"{where}; {outside}; {inside}{nice}; journal fsync {self.journal_fsync}; {venues}"
 
 
 def placement(
@@ -392,7 +423,8 @@ def run_one(
     port_file = workdir / "sim.port"
     receive_file = workdir / "sim.receive"
     sim_log = workdir / "simulator.log"
-    if path.venue == "fix":
+    quickfix_acceptor = path.venue == "fix" and cpus.fix_venue == "quickfix"
+    if quickfix_acceptor:
         sim_args = fix_simulator_args(PYTHON)
     else:
         sim_args = [
@@ -404,11 +436,16 @@ def run_one(
             "--out",
             str(receive_file),
         ]
+        if path.venue == "fix":
+            sim_args += ["--venue", "fix", "--dialect", FIX_DIALECT, "--sender", FIX_VENUE_COMP_ID]
+            sim_args += [f"--target={t}" for t in FIX_TARGETS]
+        else:
+            sim_args += ["--venue", cpus.ouch_venue]
     status: dict[str, Any] | None = None
     gateway_exit: int | None = None
     sim_fifo = cpus.fifo + 1 if cpus.fifo is not None else None
     with _process(sim_args, sim_log, cpus.simulator, sim_fifo, cpus.nice) as sim:
-        if path.venue == "fix":
+        if quickfix_acceptor:
             _wait(lambda: listening_port(sim_log.read_text()) is not None, STARTUP_TIMEOUT_S, "the FIX acceptor", sim)
             port = listening_port(sim_log.read_text()) or 0
         else:
@@ -456,13 +493,17 @@ def run_one(
                     prefix=f"r{repeat}-",
                     admin_socket=str(admin),
                 )
-            elif path.venue == "fix":
+            elif path.wire == "quickfix":
                 spec = LoadgenSpec(
                     wire="quickfix",
                     scenario=scenario,
                     out=str(workdir / "loadgen.out"),
                     port=port,
                     prefix=f"Q{repeat}-",
+                )
+            elif path.wire == "fix":
+                spec = LoadgenSpec(
+                    wire="fix", scenario=scenario, out=str(workdir / "loadgen.out"), port=port, account=FIX_ACCOUNT
                 )
             else:
                 spec = LoadgenSpec(wire="ouch", scenario=scenario, out=str(workdir / "loadgen.out"), port=port)
@@ -626,3 +667,117 @@ def figures(run: RunData) -> RunFigures:
         throughput=answered * 1e9 / span if span > 0 else 0.0,
         send_rate=answered * 1e9 / (last_sent - first_sent) if last_sent > first_sent else 0.0,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Counting runs: Python calls and system calls per order (benchmarks.harness.counters)
+# --------------------------------------------------------------------------------------------------
+
+
+def counted(path: PathSpec) -> bool:
+    """Return True for the paths whose middle process is counted (the gateway paths and the relays)."""
+    return path.gateway or path.relay
+
+
+def run_counting(
+    path: PathSpec, orders: int, workdir: Path, cpus: Placement, *, log: Callable[[str], None]
+) -> tuple[CallCounts, dict[str, int] | None, str]:
+    """Ping-pong ``orders`` new orders through ``path`` with its gateway (or relay) profiled and straced.
+
+    Returns the call counts of the process's main thread, its system calls by name (None when
+    strace is missing or cannot attach) and a note saying why not.
+    """
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    port_file = workdir / "sim.port"
+    sim_args = [PYTHON, "-m", "benchmarks.harness.simproc", "--port-file", str(port_file), "--out", "/dev/null"]
+    if path.venue == "fix":
+        sim_args += ["--venue", "fix", "--dialect", FIX_DIALECT, "--sender", FIX_VENUE_COMP_ID]
+        sim_args += [f"--target={t}" for t in FIX_TARGETS]
+    else:
+        sim_args += ["--venue", cpus.ouch_venue]
+    profile = workdir / "profile.pstats"
+    scenario = Scenario(f"count-{orders}", Kind.PINGPONG, orders)
+    strace = shutil.which("strace")
+    note = "" if strace else "strace not installed: system calls not counted"
+    syscalls: dict[str, int] | None = None
+    with _process(sim_args, workdir / "simulator.log", cpus.simulator, None, cpus.nice) as sim:
+        _wait(port_file.exists, STARTUP_TIMEOUT_S, "the simulator to listen", sim)
+        port = int(port_file.read_text())
+        profiled = [PYTHON, "-m", "benchmarks.harness.profiled", str(profile)]
+        relay_socket = workdir / "relay.sock"
+        admin = workdir / "a.sock"
+        if path.gateway:
+            config = gateway_config(workdir, port, path, cpus.gateway, cpus.gateway_fifo, cpus.journal_fsync)
+            args = [*profiled, "gateway", "--log-level", "WARNING", "run", "--config", str(config)]
+        else:
+            args = [*profiled, "benchmarks.harness.relay", "--listen", str(relay_socket), "--venue-port", str(port)]
+            args += ["--spin-us", str(path.loop_spin_us), *(f"--cpu={c}" for c in cpus.gateway)]
+        with _process(args, workdir / "process.log", (), None, cpus.nice) as proc:
+            venue_name = FIX_VENUE if path.venue == "fix" else "OUCH"
+            if path.gateway:
+                _wait(lambda: _venue_up(admin, venue_name), STARTUP_TIMEOUT_S, "the gateway's venue session", proc)
+                spec = LoadgenSpec(
+                    wire="strategy",
+                    scenario=scenario,
+                    out=str(workdir / "loadgen.out"),
+                    socket_path=str(workdir / "s.sock"),
+                    strategy_id="bench",
+                    venue=venue_name,
+                    account=FIX_ACCOUNT if path.venue == "fix" else ACCOUNT,
+                    prefix="c-",
+                )
+            else:
+                _wait(relay_socket.exists, STARTUP_TIMEOUT_S, "the relay", proc)
+                spec = LoadgenSpec(
+                    wire="ouch", scenario=scenario, out=str(workdir / "loadgen.out"), socket_path=str(relay_socket)
+                )
+            spec_path = workdir / "loadgen.json"
+            spec_path.write_bytes(spec_json(spec))
+            tracer = _attach_strace(strace, proc.pid, workdir) if strace else None
+            if strace and tracer is None:
+                note = "strace could not attach (ptrace not permitted?): system calls not counted"
+            try:
+                with (workdir / "loadgen.log").open("wb") as lg_log:
+                    result = subprocess.run(
+                        [PYTHON, "-m", "benchmarks.harness.loadgen", str(spec_path)],
+                        stdout=lg_log,
+                        stderr=subprocess.STDOUT,
+                        preexec_fn=_pinned(cpus.loadgen, None, cpus.nice),
+                        timeout=600,
+                        check=False,
+                    )
+            finally:
+                if tracer is not None:
+                    tracer.send_signal(signal.SIGINT)
+                    tracer.wait(30)
+            if result.returncode != 0:
+                raise RuntimeError(
+                    f"counting {path.name}: load generator exited {result.returncode}: "
+                    + (workdir / "loadgen.log").read_text()[-2000:]
+                )
+            if tracer is not None:
+                syscalls = parse_strace_summary((workdir / "strace.out").read_text())
+            _stop(proc)
+        _stop(sim)
+    log(f"  counting   {path.name:<13} {orders} orders (profiled{', straced' if syscalls is not None else ''})")
+    return count_calls(profile), syscalls, note
+
+
+def _attach_strace(strace: str, pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
+    """Attach ``strace -c -f`` to ``pid``; return it once attached (None if it could not attach)."""
+    err = workdir / "strace.err"
+    with err.open("wb") as out:
+        tracer = subprocess.Popen([strace, "-c", "-f", "-o", str(workdir / "strace.out"), "-p", str(pid)], stderr=out)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if tracer.poll() is not None:
+            return None
+        if b"attached" in err.read_bytes():
+            time.sleep(0.2)  # every thread of the process
+            return tracer
+        time.sleep(0.02)
+    tracer.kill()
+    tracer.wait(5)
+    return None

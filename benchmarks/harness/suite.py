@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Final
 
 import msgspec
 
+from benchmarks.harness.counters import PathCounters, marginal
 from benchmarks.harness.plan import FULL_SCENARIOS, Scenario
 from benchmarks.harness.report import Report, build_report, machine_info
-from benchmarks.harness.runner import PathSpec, RunData, default_paths, placement, run_one
+from benchmarks.harness.runner import (
+    PathSpec,
+    Placement,
+    RunData,
+    counted,
+    default_paths,
+    placement,
+    run_counting,
+    run_one,
+)
+
+REPO: Final = Path(__file__).resolve().parents[2]
 
 
 class BenchOptions(msgspec.Struct, frozen=True):
@@ -26,6 +42,7 @@ class BenchOptions(msgspec.Struct, frozen=True):
         "relay-spin",
         "gw-kernel",
         "gw-spin",
+        "fix-floor",
         "fix-quickfix",
         "fix-gw-kernel",
         "fix-gw-spin",
@@ -46,6 +63,15 @@ class BenchOptions(msgspec.Struct, frozen=True):
     keep_runs: bool = False
     """Keep each run's working directory (logs, configs, journals) under ``out_dir/runs``."""
     command: str = "gateway bench"
+    ouch_venue: str = "fast"
+    fix_venue: str = "fast"
+    counters: bool = True
+    """Run the counting runs (Python calls and system calls per order) for the gateway and relay paths."""
+    count_orders: tuple[int, int] = (2_000, 6_000)
+    """The two ping-pong sizes of the counting runs (per-order figures are the difference over the two)."""
+    hotpath: bool = True
+    """Run ``benchmarks/bench_hotpath.py`` (CPU per order in one process, the FIX round trip) as part of the bench."""
+    hotpath_orders: int = 30_000
 
 
 def select_paths(names: tuple[str, ...], spin_us: int) -> list[PathSpec]:
@@ -65,15 +91,24 @@ def quickfix_available() -> bool:
 def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Report:
     """Run every scenario on every path (paths alternate; repeats rotate their order); return the report."""
     paths = select_paths(options.paths, options.spin_us)
-    if any(p.venue == "fix" for p in paths) and not quickfix_available():
-        log("gateway bench: the 'quickfix' package is not installed (pip install '.[fix]'): FIX paths skipped")
-        paths = [p for p in paths if p.venue != "fix"]
+    if not quickfix_available():
+        if options.fix_venue == "quickfix" and any(p.venue == "fix" for p in paths):
+            log("gateway bench: the 'quickfix' package is not installed (pip install '.[fix]'): FIX paths skipped")
+            paths = [p for p in paths if p.venue != "fix"]
+        elif any(p.wire == "quickfix" for p in paths):
+            log("gateway bench: the 'quickfix' package is not installed (pip install '.[fix]'): fix-quickfix skipped")
+            paths = [p for p in paths if p.wire != "quickfix"]
     cpus = msgspec.structs.replace(
-        placement(options.pin, options.fifo, options.gateway_fifo, options.nice), journal_fsync=options.journal_fsync
+        placement(options.pin, options.fifo, options.gateway_fifo, options.nice),
+        journal_fsync=options.journal_fsync,
+        ouch_venue=options.ouch_venue,
+        fix_venue=options.fix_venue,
     )
     started = dt.datetime.now(dt.UTC)
     machine = machine_info()
-    out_dir = Path(options.out_dir) if options.out_dir else Path(tempfile.mkdtemp(prefix="gwbench-", dir="/tmp"))
+    out_dir = (
+        Path(options.out_dir).resolve() if options.out_dir else Path(tempfile.mkdtemp(prefix="gwbench-", dir="/tmp"))
+    )
     runs_dir = out_dir / "runs"
     log(f"gateway bench: {len(options.scenarios)} scenarios x {len(paths)} paths x {options.repeat}; {cpus.describe()}")
     runs: list[RunData] = []
@@ -88,6 +123,9 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
                     runs.append(run_one(scenario, path, repeat, workdir, cpus, log=log))
                     if not options.keep_runs:
                         shutil.rmtree(workdir, ignore_errors=True)
+        notes: list[str] = []
+        counters = count_paths(paths, options, cpus, runs_dir, notes, log) if options.counters else []
+        hotpath = run_hotpath(options.hotpath_orders, cpus, log) if options.hotpath else None
         report = build_report(
             runs,
             list(options.scenarios),
@@ -98,10 +136,83 @@ def run_suite(options: BenchOptions, log: Callable[[str], None] = print) -> Repo
             machine=machine,
             out_dir=out_dir if options.out_dir else None,
             plot=options.plot,
+            counters=counters,
+            hotpath=hotpath,
+            notes=notes,
+            commit=git_commit(),
         )
     finally:
         if not options.out_dir:
             shutil.rmtree(out_dir, ignore_errors=True)
+        elif not options.keep_runs and runs_dir.is_dir() and not any(runs_dir.iterdir()):
+            runs_dir.rmdir()
     if options.out_dir:
         (out_dir / "report.json").write_bytes(msgspec.json.format(msgspec.json.encode(report)))
     return report
+
+
+def count_paths(
+    paths: list[PathSpec],
+    options: BenchOptions,
+    cpus: Placement,
+    runs_dir: Path,
+    notes: list[str],
+    log: Callable[[str], None],
+) -> list[PathCounters]:
+    """Run two counting runs per gateway / relay path and return their per-order counters."""
+    small, large = options.count_orders
+    out: list[PathCounters] = []
+    for path in paths:
+        if not counted(path):
+            continue
+        runs = []
+        for orders in (small, large):
+            workdir = runs_dir / f"count.{path.name}.{orders}"
+            runs.append(run_counting(path, orders, workdir, cpus, log=log))
+            if not options.keep_runs:
+                shutil.rmtree(workdir, ignore_errors=True)
+        note = runs[0][2] or runs[1][2]
+        if note and note not in notes:
+            notes.append(note)
+        out.append(marginal(path.name, (small, runs[0][0], runs[0][1]), (large, runs[1][0], runs[1][1]), note=note))
+    return out
+
+
+def run_hotpath(orders: int, cpus: Placement, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """Run ``benchmarks/bench_hotpath.py --json`` on the gateway's CPU; return its figures (None if it failed)."""
+    from benchmarks.harness.runner import _pinned  # noqa: PLC0415 - shared process set-up
+
+    log(f"  hot path   bench_hotpath.py --orders {orders}")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_hotpath", "--orders", str(orders), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        preexec_fn=_pinned(cpus.gateway, None, cpus.nice),
+        timeout=900,
+        check=False,
+    )
+    if result.returncode != 0:
+        log(f"gateway bench: bench_hotpath failed ({result.returncode}): {result.stderr[-1000:]}")
+        return None
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def git_commit() -> str:
+    """Return the short commit of the working tree (with ``+dirty`` when it has changes), or ""."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return commit + ("+dirty" if dirty else "")

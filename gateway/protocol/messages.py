@@ -17,8 +17,19 @@ import msgspec
 
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 
-PROTOCOL_VERSION: Final = 1
-"""Version a Hello must carry; the gateway refuses any other."""
+PROTOCOL_VERSION: Final = 2
+"""The newest protocol version this gateway speaks (what the SDK sends in its Hello)."""
+
+MIN_PROTOCOL_VERSION: Final = 1
+"""The oldest version still accepted: a Hello may carry any version from this to ``PROTOCOL_VERSION``.
+
+A session speaks the version its Hello asked for (echoed in Welcome); messages introduced in a
+later version are never sent to it. Version 2 added MassCancel's ``request_id`` and the
+MassCancelAck / MassCancelRejected answers.
+"""
+
+MAX_STR_BYTES: Final = 32
+"""Longest identifier (``str(32)`` in the protocol doc), counted in UTF-8 bytes, not characters."""
 
 MAX_FRAME_SIZE: Final = 64 * 1024
 """Largest payload (bytes after the 4-byte length prefix) either side may send."""
@@ -96,6 +107,8 @@ class MassCancel(_Message, tag=5, frozen=True):
     account: OptName = ""
     venue: OptName = ""
     symbol: OptName = ""
+    request_id: OptName = ""
+    """(Version 2) Echoed in the MassCancelAck / MassCancelRejected that answers this request."""
 
 
 class Heartbeat(_Message, tag=6, frozen=True):
@@ -199,6 +212,24 @@ class VenueStatus(_Message, tag=24, frozen=True):
     text: str
 
 
+class MassCancelAck(_Message, tag=25, frozen=True):
+    """(Version 2) A MassCancel was carried out: ``count`` matching open orders are being canceled.
+
+    Not an order event: no ``seq``, never replayed (each order's own Canceled is).
+    """
+
+    request_id: str
+    count: int
+
+
+class MassCancelRejected(_Message, tag=26, frozen=True):
+    """(Version 2) A MassCancel was refused; nothing was canceled. Not an order event."""
+
+    request_id: str
+    code: str
+    text: str
+
+
 StrategyMessage = Hello | NewOrder | Cancel | Replace | MassCancel | Heartbeat
 GatewayMessage = (
     Welcome
@@ -211,6 +242,8 @@ GatewayMessage = (
     | Heartbeat
     | Error
     | VenueStatus
+    | MassCancelAck
+    | MassCancelRejected
 )
 OrderEvent = OrderAccepted | OrderRejected | Executed | Canceled | Replaced | CancelRejected
 """Events about one order; each carries the per-strategy sequence number ``seq``."""

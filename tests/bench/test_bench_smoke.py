@@ -27,12 +27,13 @@ def test_bench_when_smoke_then_every_path_completes_with_zero_loss_and_writes_fi
             "--paths",
             "floor,gw-kernel,gw-spin",
             "--out",
-            str(tmp_path),
+            "out",  # relative: the generated gateway configs must still find their files
         ],
         capture_output=True,
         text=True,
         timeout=110,
         check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
@@ -55,13 +56,15 @@ def test_bench_when_smoke_then_every_path_completes_with_zero_loss_and_writes_fi
     assert stages["venue_to_strategy"]["count"] > 0
     zero_gc = next(t for t in report["targets"] if t["name"].startswith("zero full garbage"))
     assert zero_gc["met"] is True
-    assert (tmp_path / "report.json").exists()
-    assert (tmp_path / "hgrm" / "pingpong.gw-spin.round_trip.hgrm").exists()
+    assert (tmp_path / "out" / "report.json").exists()
+    assert (tmp_path / "out" / "hgrm" / "pingpong.gw-spin.round_trip.hgrm").exists()
+    assert report["files"]["pingpong.gw-spin.round_trip"] == "hgrm/pingpong.gw-spin.round_trip.hgrm"
+    assert not (tmp_path / "out" / "runs").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_bench_when_smoke_fix_paths_then_gateway_fix_path_and_quickfix_initiator_complete(tmp_path: Path) -> None:
+def test_bench_when_smoke_fix_paths_then_floor_gateway_and_quickfix_initiator_complete(tmp_path: Path) -> None:
     result = subprocess.run(
         [
             *GATEWAY,
@@ -72,7 +75,7 @@ def test_bench_when_smoke_fix_paths_then_gateway_fix_path_and_quickfix_initiator
             "--scenarios",
             "pingpong,mixed",
             "--paths",
-            "fix-quickfix,fix-gw-spin",
+            "fix-floor,fix-quickfix,fix-gw-spin",
         ],
         capture_output=True,
         text=True,
@@ -83,11 +86,53 @@ def test_bench_when_smoke_fix_paths_then_gateway_fix_path_and_quickfix_initiator
     report = json.loads(result.stdout)
     scenarios = {s["name"]: s for s in report["scenarios"]}
     pingpong = scenarios["pingpong"]
-    assert set(pingpong["paths"]) == {"fix-quickfix", "fix-gw-spin"}
+    assert set(pingpong["paths"]) == {"fix-floor", "fix-quickfix", "fix-gw-spin"}
     for path in pingpong["paths"].values():
         assert path["lost"] == 0
         assert path["counts"]["accepted"] == path["round_trip"]["count"] > 0
-    assert pingpong["baselines"] == {"fix-gw-spin": "fix-quickfix"}
+        assert path["one_way"]["count"] == path["counts"]["accepted"]  # OrderIDs join to the venue's read times
+    assert pingpong["baselines"] == {"fix-quickfix": "fix-floor", "fix-gw-spin": "fix-floor"}
     assert scenarios["mixed"]["paths"] == {}  # the FIX paths take part in ping-pong only
-    fix_target = next(t for t in report["targets"] if t["name"].startswith("FIX path"))
-    assert fix_target["met"] is not None
+    fix_targets = [t for t in report["targets"] if t["name"].startswith("FIX ping-pong")]
+    assert len(fix_targets) == 2 and all(t["met"] is not None or "noise" in t["detail"] for t in fix_targets)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(170)
+def test_bench_when_counters_then_calls_and_system_calls_per_order_for_the_gateway_and_relay(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            *GATEWAY,
+            "bench",
+            "--smoke",
+            "--json",
+            "--no-pin",
+            "--counters",
+            "on",
+            "--count-orders",
+            "50,150",
+            "--scenarios",
+            "pingpong",
+            "--paths",
+            "floor,relay,gw-kernel",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=160,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    counters = {c["path"]: c for c in report["counters"]}
+    assert set(counters) == {"relay", "gw-kernel"}  # the floor has no middle process
+    relay, gateway = counters["relay"], counters["gw-kernel"]
+    assert relay["orders"] == [50, 150]
+    assert 3.5 < relay["python_calls"] < 4.5  # two data_received, two spinner kicks
+    assert gateway["python_calls"] > 10 * relay["python_calls"]
+    assert gateway["packages"]["risk"] > 0 and gateway["packages"]["gateway"] > 0
+    if relay["syscalls"] is None:  # strace not installed: the report says so
+        assert "strace" in relay["note"]
+    else:
+        assert relay["syscalls"]["read"] == pytest.approx(2, abs=0.1)
+        assert relay["syscalls"]["write"] == pytest.approx(2, abs=0.1)
+        assert gateway["syscalls_total"] > relay["syscalls_total"]

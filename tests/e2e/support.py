@@ -60,8 +60,9 @@ def gateway_config(
     username: str = "USER",
     password: str = "PASS",
     fsync: str = "none",
+    **extra: Any,
 ) -> GatewayConfig:
-    """Return a gateway config for one OUCH venue named OUCH on ``sim_port``."""
+    """Return a gateway config for one OUCH venue named OUCH on ``sim_port`` (``extra``: other settings)."""
     return GatewayConfig(
         gateway_id="e2e",
         strategy_socket=str(workdir / "s.sock"),
@@ -89,6 +90,7 @@ def gateway_config(
             }
         ],
         base_dir=str(workdir),
+        **extra,
     )
 
 

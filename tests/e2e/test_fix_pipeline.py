@@ -77,7 +77,7 @@ async def test_market_order_when_limits_forbid_it_then_risk_rejects_and_fix_venu
     async with gateway_with_fix() as (process, sim):
         config = process.config
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
-            market = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, 0, ord_type=OrderType.MARKET)
+            market = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, price_ticks=0, ord_type=OrderType.MARKET)
             final = await market.wait_done(timeout=5)
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.RISK, "MARKET_ORDER_NOT_ALLOWED")

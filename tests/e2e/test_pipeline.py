@@ -120,7 +120,9 @@ async def test_venue_connection_when_cut_mid_stream_repeatedly_then_strategy_see
                 await wait_for(lambda: venue.state is VenueState.UP, what="venue back up")
                 symbol = ("AAPL", "MSFT")[i % 2]
                 price = REFS[symbol] + (500 if i % 3 else -50_000)
-                handles.append(await client.submit("ACC1", "OUCH", symbol, Side.BUY, 100 + i % 5 * 100, price))
+                handles.append(
+                    await client.submit("ACC1", "OUCH", symbol, Side.BUY, 100 + i % 5 * 100, price_ticks=price)
+                )
                 if i % 10 == 9:
                     await asyncio.sleep(0.002)
             await wait_for(lambda: all(h.events for h in handles), timeout_s=20, what="first answers")

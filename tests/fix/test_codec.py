@@ -372,3 +372,38 @@ def test_feed_when_valid_stream_chunked_arbitrarily_then_same_messages(count: in
         start = cut
     assert [m.seq for m in out if isinstance(m, FixMessage)] == list(range(1, count % 10 + 2))
     assert len(out) == count % 10 + 1
+
+
+def _reference_fields(body: bytes) -> dict[bytes, bytes] | None:
+    """The fields of a body by the rules (<digits>=<non-empty value>, last repeat wins); None if one is broken."""
+    fields: dict[bytes, bytes] = {}
+    for part in body[:-1].split(b"\x01"):
+        tag, eq, value = part.partition(b"=")
+        if not eq or not tag.isdigit() or not value:
+            return None
+        fields[tag] = value
+    return fields
+
+
+_FIELD_TAGS = st.sampled_from([b"11", b"58", b"150", b"9102", b"1", b"", b"x1", b"01"])
+_FIELD_VALUES = st.binary(min_size=0, max_size=6).map(lambda b: b.replace(b"\x01", b"")) | st.sampled_from(
+    [b"=", b"a=b", b"B7", b""]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_FIELD_TAGS, _FIELD_VALUES), max_size=8))
+def test_feed_when_any_body_then_fields_by_the_rules_or_garbled_field(
+    extra: list[tuple[bytes, bytes]],
+) -> None:
+    body = b"35=8\x0149=V\x0156=G\x0134=7\x01" + b"".join(tag + b"=" + value + b"\x01" for tag, value in extra)
+    raw = b"8=FIX.4.4\x019=%d\x01" % len(body) + body
+    raw += b"10=%03d\x01" % checksum(raw)
+    (item,) = FrameDecoder().feed(raw)
+    expected = _reference_fields(body)
+    if expected is None:
+        assert isinstance(item, DecodeError) and item.kind is DecodeErrorKind.GARBLED_FIELD
+    else:
+        assert isinstance(item, FixMessage)
+        assert item.fields == {**expected, b"8": b"FIX.4.4"}
+        assert item.seq == 7 and item.msg_type == b"8"

@@ -17,7 +17,10 @@ def test_journal_when_disk_full_then_nothing_leaves_new_orders_refused_and_all_f
     journal = FileJournal("/dev/full", fsync=FsyncPolicy.NONE)  # every write fails with ENOSPC, like a full disk
     rig = Rig(journal=journal)
     link = rig.connect("S1")
-    assert [type(m).__name__ for m in link.received()] == ["Welcome"]  # nothing journaled yet: nothing to wait for
+    assert [type(m).__name__ for m in link.received()] == [
+        "Welcome",
+        "VenueStatus",
+    ]  # nothing journaled yet: nothing to wait for
     flushes = rig.venue.flushes
     rig.new_order(link, "A")
     assert rig.venue.commands == [("new", 1, 100, 1_000_000)]  # queued in the adapter, not flushed

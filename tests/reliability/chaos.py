@@ -121,11 +121,13 @@ class Chaos:
                 roll = self.rng.random()
                 qty = self.rng.randint(1, 500)
                 if roll < 0.35:
-                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, MARKETABLE)
+                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, price_ticks=MARKETABLE)
                 elif roll < 0.75:
-                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, RESTING)
+                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, price_ticks=RESTING)
                 elif roll < 0.85:
-                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, IOC_AWAY, tif=TimeInForce.IOC)
+                    client.submit_nowait(
+                        "ACC1", "OUCH", "AAPL", Side.BUY, qty, price_ticks=IOC_AWAY, tif=TimeInForce.IOC
+                    )
                 elif live:
                     await client.cancel(live.pop(self.rng.randrange(len(live))))
                 if i % 8 == 7:

@@ -23,11 +23,10 @@ NOT_UTF8_ORDER = b"\x00\x00\x00\x05\x92\x02\xa2\xcd\x41"
 """A NewOrder, too short, whose cl_ord_id is not valid UTF-8."""
 
 
-def test_session_when_first_frame_has_invalid_utf8_then_bad_frame_error_not_exception() -> None:
+def test_session_when_first_frame_has_invalid_utf8_then_fatal_bad_hello_not_exception() -> None:
     session = StrategySession(0)
-    assert session.receive_data(NOT_UTF8_HELLO, 1) == []
-    assert session.errors == 1 and session.has_output
-    assert session.receive_data(encode_frame(Hello("S1", PROTOCOL_VERSION)), 2)  # a good Hello still works
+    assert session.receive_data(NOT_UTF8_HELLO + encode_frame(Hello("S1", PROTOCOL_VERSION)), 1) == []
+    assert session.is_closed() and session.close_reason.startswith("BAD_HELLO: Hello: `strategy_id` is not valid UTF-8")
 
 
 def test_session_when_frame_after_hello_has_invalid_utf8_then_error_reply_and_session_goes_on() -> None:

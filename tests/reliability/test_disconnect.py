@@ -64,7 +64,7 @@ async def test_disconnect_when_policy_cancel_then_open_orders_canceled_at_venue_
     async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies("cancel")) as (process, sim):
         client = RecordingClient(_sock(process), "S1")
         await client.connect()
-        handles = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, RESTING) for i in range(3)]
+        handles = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING) for i in range(3)]
         for handle in handles:
             await handle.wait_accepted(5)
         last_seq = client.last_seq
@@ -86,7 +86,7 @@ async def test_disconnect_when_policy_keep_then_orders_keep_working_and_fills_me
     async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies("keep")) as (process, sim):
         client = RecordingClient(_sock(process), "S1")
         await client.connect()
-        handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, RESTING)
+        handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
         await handle.wait_accepted(5)
         last_seq = client.last_seq
         await client.close()
@@ -108,12 +108,14 @@ async def test_venue_drop_when_orders_in_flight_then_strategies_told_and_orders_
         async with RecordingClient(_sock(process), "S1") as client, RecordingClient(_sock(process), "S2") as other:
             venue = process.venues[0]
             handles = [
-                client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, RESTING if i % 2 else 2_302_000)
+                client.submit_nowait(
+                    "ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING if i % 2 else 2_302_000
+                )
                 for i in range(20)
             ]
             sim.drop_connections()  # cut while the orders are on their way
             await wait_for(lambda: venue.state is not VenueState.UP, what="the drop to be seen")
-            late = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 5, RESTING)
+            late = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 5, price_ticks=RESTING)
             await wait_for(lambda: all(h.events for h in handles), timeout_s=10, what="every order answered")
             for watcher in (client, other):
                 notices = [(m.venue, m.state) for m in watcher.raw if isinstance(m, VenueStatus)]
@@ -209,7 +211,7 @@ async def test_slow_consumer_when_it_stops_reading_then_cut_off_other_strategy_u
         await loop.sock_sendall(slow, encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 60_000)) + orders)
         async with GatewayClient(_sock(process), "S2") as good:  # keeps trading, with answers in time
             for i in range(20):
-                handle = await good.submit("ACC2", "OUCH", "AAPL", Side.BUY, 10 + i, 2_302_000)
+                handle = await good.submit("ACC2", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=2_302_000)
                 await handle.wait_done(2)
         await wait_for(
             lambda: process.engine is not None and process.engine.counters.strategy_disconnects >= 1,
@@ -252,7 +254,7 @@ async def test_venue_not_reading_when_orders_keep_coming_then_refused_venue_back
         async with RecordingClient(_sock(process), "S1") as client:
             handles = []
             for i in range(20_000):
-                handles.append(client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 1 + i % 900, RESTING))
+                handles.append(client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 1 + i % 900, price_ticks=RESTING))
                 if i % 50 == 49:
                     await asyncio.sleep(0)
                     if _paused(venue):
@@ -261,7 +263,9 @@ async def test_venue_not_reading_when_orders_keep_coming_then_refused_venue_back
                             break
             assert _paused(venue), "the venue socket never backed up"
             awaiting = venue.status()["awaiting_answer"]
-            refused = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 7 + i, RESTING) for i in range(50)]
+            refused = [
+                await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 7 + i, price_ticks=RESTING) for i in range(50)
+            ]
             for handle in refused:
                 event = await handle.wait_accepted(5)
                 assert isinstance(event, OrderRejected) and event.code == "VENUE_BACKPRESSURE"
@@ -276,5 +280,5 @@ async def test_venue_not_reading_when_orders_keep_coming_then_refused_venue_back
             accepted = sum(isinstance(h.events[0], OrderAccepted) for h in handles)
             assert accepted == len(handles) == awaiting
             await wait_for(lambda: handles[0].is_terminal, what="the cancel sent during back-pressure")
-            after = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 3, RESTING)
+            after = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 3, price_ticks=RESTING)
             assert isinstance(await after.wait_accepted(5), OrderAccepted)

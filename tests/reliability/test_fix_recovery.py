@@ -107,13 +107,15 @@ async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_an
         gateway.start()
         client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
         await client.connect()
-        resting = [await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100 + i, RESTING) for i in range(5)]
+        resting = [await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(5)]
         for handle in resting:
             await handle.wait_accepted(5)
         client.kill_after(20, gateway.send_kill)
         try:
             for i in range(150):
-                client.submit_nowait("ACC1", "EQX", "AAPL", Side.BUY, 10 + i, MARKETABLE if i % 2 else RESTING)
+                client.submit_nowait(
+                    "ACC1", "EQX", "AAPL", Side.BUY, 10 + i, price_ticks=MARKETABLE if i % 2 else RESTING
+                )
                 if i % 10 == 9:
                     await asyncio.sleep(0.001)
         except GatewayError:

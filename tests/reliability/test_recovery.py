@@ -41,8 +41,8 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
     """Trade a while, then send a burst and SIGKILL the gateway while it is being processed."""
     client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="A")
     await client.connect()
-    resting = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, RESTING) for i in range(8)]
-    filled = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 50 + i, MARKETABLE) for i in range(4)]
+    resting = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(8)]
+    filled = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 50 + i, price_ticks=MARKETABLE) for i in range(4)]
     for handle in resting:
         await handle.wait_accepted(5)
     for handle in filled:
@@ -54,7 +54,7 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
     try:
         for i in range(BURST):
             price = MARKETABLE if i % 3 == 0 else RESTING
-            client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 200 + i, price)
+            client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 200 + i, price_ticks=price)
             if i % 40 == 1:
                 await client.cancel(resting[1 + i // 40].cl_ord_id)
             if i % 10 == 9:
@@ -184,7 +184,7 @@ def test_restart_when_journal_tail_torn_mid_record_then_tail_truncated_and_gatew
     async def trade() -> None:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="T") as client:
             for i in range(3):
-                handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, RESTING)
+                handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
                 await handle.wait_accepted(5)
 
     asyncio.run(trade())
@@ -214,7 +214,7 @@ def test_restart_when_journal_corrupt_mid_file_then_refuses_to_start_with_reason
     async def trade() -> None:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="C") as client:
             for i in range(3):
-                handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, RESTING)
+                handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
                 await handle.wait_accepted(5)
 
     asyncio.run(trade())
@@ -237,7 +237,7 @@ def _one_resting_order_then_crash(gateway: Gateway) -> tuple[int, str]:
 
     async def trade() -> tuple[int, str]:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="L") as client:
-            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 77, RESTING)
+            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 77, price_ticks=RESTING)
             await handle.wait_accepted(5)
             return client.last_seq, handle.cl_ord_id
 
@@ -331,7 +331,7 @@ def test_restart_when_kill_switch_was_on_then_trading_still_halted_until_resumed
 
     async def order_code(prefix: str) -> str:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix) as client:
-            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10, RESTING)
+            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10, price_ticks=RESTING)
             event = await handle.wait_accepted(5)
             return str(getattr(event, "code", type(event).__name__))
 

@@ -86,6 +86,7 @@ _CXL_REJ_REASONS: Final = {
 _STATE_MAP: Final = {
     FixSessionState.DISCONNECTED: VenueState.DISCONNECTED,
     FixSessionState.LOGON_SENT: VenueState.LOGGING_IN,
+    FixSessionState.AWAITING_LOGON: VenueState.LOGGING_IN,
     FixSessionState.RESYNCING: VenueState.LOGGING_IN,
     FixSessionState.ACTIVE: VenueState.UP,
     FixSessionState.LOGOUT_SENT: VenueState.DISCONNECTED,

@@ -42,10 +42,14 @@ class AdminEncoder:
             header_fields=header or (),
         )
 
-    def logon(self, seq: int, stamp: bytes, reset: bool) -> bytes:
-        """Logon (A): EncryptMethod none, HeartBtInt, optional reset flag, credentials, extras."""
+    def logon(self, seq: int, stamp: bytes, reset: bool, heartbeat_s: int | None = None) -> bytes:
+        """Logon (A): EncryptMethod none, HeartBtInt, optional reset flag, credentials, extras.
+
+        ``heartbeat_s`` overrides the configured HeartBtInt (an acceptor echoes the initiator's).
+        """
         cfg = self._config
-        body = [(f.ENCRYPT_METHOD, b"0"), (f.HEART_BT_INT, b"%d" % cfg.heartbeat_interval_s)]
+        interval = cfg.heartbeat_interval_s if heartbeat_s is None else heartbeat_s
+        body = [(f.ENCRYPT_METHOD, b"0"), (f.HEART_BT_INT, b"%d" % interval)]
         if reset:
             body.append((f.RESET_SEQ_NUM_FLAG, b"Y"))
         if cfg.username:

@@ -8,7 +8,7 @@ from venues.fix.session.schedule import SessionSchedule
 
 
 class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Parameters of one FIX session (initiator side)."""
+    """Parameters of one FIX session (initiator side, or acceptor side with ``acceptor``)."""
 
     begin_string: bytes
     sender_comp_id: bytes
@@ -29,3 +29,6 @@ class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_queued: int = 10_000
     """Out-of-order messages kept while a gap is being filled (the rest are re-sent anyway)."""
     schedule: SessionSchedule | None = None
+    acceptor: bool = False
+    """Wait for the peer's Logon and answer it (the benchmark's FIX venue) instead of sending the first Logon.
+    The acceptor takes the initiator's HeartBtInt and ResetSeqNumFlag and echoes them."""

@@ -1,4 +1,4 @@
-"""The FIX session state machine (initiator side), sans-IO.
+"""The FIX session state machine (initiator side; acceptor side with ``SessionConfig.acceptor``), sans-IO.
 
 Inputs: ``connection_made``, ``data_received``, ``connection_lost`` and ``poll``, each with
 ``now_ns`` from the injected monotonic clock; ``send_app`` for business messages the
@@ -259,7 +259,7 @@ class FixSession:
             self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
             self.logout_sent_ns = now_ns
             self._set_state(FixSessionState.LOGOUT_SENT, reason)
-        elif self.state is FixSessionState.LOGON_SENT:
+        elif self.state is FixSessionState.LOGON_SENT or self.state is FixSessionState.AWAITING_LOGON:
             self.request_close(reason)
 
     def _logout_and_close(self, reason: str, now_ns: int) -> None:
@@ -287,6 +287,11 @@ class FixSession:
             if schedule.needs_reset(self.store.creation_time_ns, wall):
                 log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
                 self._reset_store(wall)
+        if self.config.acceptor:
+            self.logon_reset = False
+            self.logon_sent_ns = now_ns  # the logon timeout runs from the connection
+            self._set_state(FixSessionState.AWAITING_LOGON, "waiting for the initiator's Logon")
+            return
         reset = self.config.reset_seq_num_on_logon
         if reset:
             self._reset_store(wall)
@@ -325,7 +330,7 @@ class FixSession:
         state = self.state
         if self.close_reason is not None or state in (FixSessionState.DISCONNECTED, FixSessionState.ENDED):
             return wait
-        if state is FixSessionState.LOGON_SENT:
+        if state is FixSessionState.LOGON_SENT or state is FixSessionState.AWAITING_LOGON:
             deadline = self.logon_sent_ns + self.config.logon_timeout_ns
             if now_ns >= deadline:
                 self.request_close("no Logon reply within the logon timeout")
@@ -434,6 +439,12 @@ class FixSession:
         if not self._check_header(message, now_ns):
             return
         msg_type = message.msg_type
+        if self.state is FixSessionState.AWAITING_LOGON:
+            if msg_type == MsgType.LOGON:
+                self._accept_logon(message, now_ns)
+            else:
+                self.request_close(f"first message from the initiator was {msg_type!r}, not a Logon")
+            return
         if self.state is FixSessionState.LOGON_SENT:
             if msg_type == MsgType.LOGON:
                 self._on_logon(message, now_ns)
@@ -467,6 +478,36 @@ class FixSession:
             self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
             return
         self.timers.start(now_ns)
+        if seq > expected:
+            self._set_state(FixSessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._open_gap(seq, now_ns)
+            return
+        self._advance(seq + 1, now_ns)
+        self._set_state(FixSessionState.ACTIVE, "logged on")
+
+    def _accept_logon(self, message: FixMessage, now_ns: int) -> None:
+        """Acceptor: answer the initiator's Logon with ours (same HeartBtInt and reset flag), then go ACTIVE."""
+        seq = message.seq
+        heartbeat = message.get(f.HEART_BT_INT)
+        if not heartbeat.isdigit():
+            self._logout_and_close("HeartBtInt (108) missing or not a number", now_ns)
+            return
+        reset = message.get(f.RESET_SEQ_NUM_FLAG) == b"Y"
+        if reset:
+            if seq != 1:
+                self._logout_and_close(f"Logon with ResetSeqNumFlag must have MsgSeqNum 1, got {seq}", now_ns)
+                return
+            self._reset_store(now_ns + self.wall_offset_ns)
+        expected = self.next_target_seq
+        if seq < expected:
+            self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
+            return
+        interval_s = int(heartbeat) or self.config.heartbeat_interval_s
+        self.timers = HeartbeatTimers(interval_s * 1_000_000_000, self.config.test_request_grace)
+        self.timers.start(now_ns)
+        self.logon_reset = reset
+        logon = self.admin.logon(self.store.next_sender_seq, self.sending_time(now_ns), reset, heartbeat_s=interval_s)
+        self._queue_admin(logon, now_ns)
         if seq > expected:
             self._set_state(FixSessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
             self._open_gap(seq, now_ns)

@@ -3,6 +3,7 @@
 ::
 
     DISCONNECTED --connection_made--> LOGON_SENT --Logon, seq as expected--> ACTIVE
+    (acceptor)   --connection_made--> AWAITING_LOGON --Logon (answered with a Logon)--> ACTIVE or RESYNCING
                                           |      \\--Logon, seq too high--> RESYNCING --gap filled--> ACTIVE
                                           \\--timeout / bad Logon / seq too low--> (close) DISCONNECTED
     ACTIVE | RESYNCING --logout() / end of schedule--> LOGOUT_SENT --Logout or timeout--> (close)
@@ -24,6 +25,8 @@ class FixSessionState(enum.StrEnum):
 
     DISCONNECTED = "DISCONNECTED"
     LOGON_SENT = "LOGON_SENT"
+    AWAITING_LOGON = "AWAITING_LOGON"
+    """Acceptor only: connected, waiting for the initiator's Logon."""
     RESYNCING = "RESYNCING"
     """Logged on, waiting for the venue to fill a sequence gap found at logon."""
     ACTIVE = "ACTIVE"
