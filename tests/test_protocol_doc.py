@@ -20,8 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "strategy-protocol.md").read_text()
 CODE = re.compile(r"^[A-Z][A-Z0-9_]{2,}$")
 TICKED = re.compile(r"`([A-Za-z0-9_<>.]+)`")
-_VENUE_EVENTS = {"UnsupportedOrder": 0, "VenueRejected": 2, "VenueCancelRejected": 2, "VenueCanceled": 3}
-"""Venue event constructors and the position of their code argument."""
+_VENUE_EVENTS = {
+    "Refused": 0,
+    "VenueRejected": 2,
+    "VenueCancelRejected": 2,
+    "VenueCanceled": 3,
+    "VenueAccepted": 5,
+    "VenueReplaced": 5,
+}
+"""Venue event constructors (and the adapters' refusals, ``model.send_result.Refused``) and the position
+of their code argument (Accepted / Replaced: ``canceled_reason``, the reason of the cancel they carry)."""
 
 
 def _section(title: str, text: str = DOC) -> str:
@@ -50,8 +58,11 @@ def _venue_codes(path: str) -> set[str]:
             index = _VENUE_EVENTS[node.func.id]
             if len(args) > index:
                 arg = args[index]
+                if isinstance(arg, ast.IfExp):  # "DEAD" if dead else ""
+                    arg = arg.body
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    found.add(arg.value)
+                    if arg.value:
+                        found.add(arg.value)
                 elif isinstance(arg, ast.Call):  # _ORD_REJ_REASONS.get(reason, "VENUE")
                     found |= {a.value for a in arg.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
         if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
@@ -69,7 +80,10 @@ def _venue_codes(path: str) -> set[str]:
 def _gateway_codes() -> set[str]:
     states = {s.value for s in StrategySessionState}
     return (
-        _constants("gateway/engine.py") | _constants("gateway/strategy_session.py") | _constants("gateway/server.py")
+        _constants("gateway/engine.py")
+        | _constants("gateway/venue_apply.py")  # what a venue event produces, shared with recovery
+        | _constants("gateway/strategy_session.py")
+        | _constants("gateway/server.py")
     ) - states
 
 
