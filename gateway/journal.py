@@ -62,30 +62,30 @@ class JOrderCreated(_Record, OrderTicket, tag=1, frozen=True):  # type: ignore[m
 
     t_in: int
 
-    @classmethod
-    def of(cls, order: Order) -> JOrderCreated:
+    @staticmethod
+    def of(order: Order) -> JOrderCreated:
         """Return the record of ``order`` just created."""
-        return cls(*ticket(order), order.t_in)  # the readable form; _compile_order_created makes the fast one
+        return JOrderCreated(*ticket(order), order.t_in)  # the readable form; _compile_order_created's is faster
 
     def order(self) -> Order:
         """Return the order this record created, as it was created."""
         return order_from_ticket(self, t_in=self.t_in)
 
 
-def _compile_order_created() -> Callable[[type[JOrderCreated], Order], JOrderCreated]:
+def _compile_order_created() -> Callable[[Order], JOrderCreated]:
     """Return ``JOrderCreated.of`` as one call naming each ticket field, generated from their one definition.
 
     It runs for every new order: a generated positional call costs a third of unpacking ``ticket(order)``.
     """
     args = ", ".join(f"order.{name}" for name in ORDER_FIELDS)
-    namespace: dict[str, Any] = {}
-    exec(f"def of(cls, order):\n    return cls({args}, order.t_in)\n", namespace)
-    of: Callable[[type[JOrderCreated], Order], JOrderCreated] = namespace["of"]
+    namespace: dict[str, Any] = {"JOrderCreated": JOrderCreated}
+    exec(f"def of(order):\n    return JOrderCreated({args}, order.t_in)\n", namespace)
+    of: Callable[[Order], JOrderCreated] = namespace["of"]
     of.__doc__ = JOrderCreated.of.__doc__
     return of
 
 
-JOrderCreated.of = classmethod(_compile_order_created())  # type: ignore[assignment,method-assign]
+JOrderCreated.of = staticmethod(_compile_order_created())  # type: ignore[assignment,method-assign]
 
 
 class JOrderRefused(_Record, tag=2, frozen=True):

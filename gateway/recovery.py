@@ -129,10 +129,13 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
                 out.unknown_venue_events += 1
                 continue
             st = out.strategies[order.strategy_id]
-            if not apply_venue_event(order, event, st.next_seq, produced):
+            first = apply_venue_event(order, event, st.next_seq, produced)
+            if first is None:
                 continue  # out of place when it arrived, too: the engine journaled and ignored it
-            expected.extend((st, e) for e in produced)
-            produced.clear()
+            expected.append((st, first))
+            if produced:
+                expected.extend((st, e) for e in produced)
+                produced.clear()
             if type(event) is VenueExecuted:
                 out.exposure.append((order, event.qty, event.price))
             if order.state >= _FILLED:

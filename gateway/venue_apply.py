@@ -1,11 +1,12 @@
 """What one venue event does to its order, and the strategy events it produces: shared by the engine and recovery.
 
-Pure functions of (order, event): each moves the order through its table (``model.order``),
-appends the strategy events the owning strategy is to receive to ``out`` (numbered from
-``seq``), and returns False, leaving the order and ``out`` untouched, when the event is out
-of place. The engine adds what only a running gateway does (counters, risk, sending);
-recovery applies the journal's venue events with the very same functions, so the two cannot
-disagree about an order's state or about which events a venue event produced.
+Pure functions of (order, event): each moves the order through its table (``model.order``) and
+returns the strategy event the owning strategy is to receive (numbered ``seq``), or None, leaving
+the order untouched, when the event is out of place. The rare second event (a replace that leaves
+nothing, an OUCH Order State D: Canceled, numbered ``seq + 1``) is appended to ``out``. The engine
+adds what only a running gateway does (counters, risk, sending); recovery applies the journal's
+venue events with the very same functions, so the two cannot disagree about an order's state or
+about which events a venue event produced.
 """
 
 from __future__ import annotations
@@ -49,61 +50,54 @@ _NOTHING_LEFT_TEXT: Final = "replace left no open quantity"
 Out = list[OrderEvent]
 
 
-def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> bool:
+def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent | None:
     """Apply an acknowledgement (and the cancel an OUCH Order State D carries with it)."""
     if not apply_ack(order, ev.venue_order_id):
-        return False
-    out.append(OrderAccepted(seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price))
+        return None
     if ev.canceled_reason:
         _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
-    return True
+    return OrderAccepted(seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price)
 
 
-def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> bool:
+def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:
     """Apply the venue's refusal of a new order."""
     if not apply_reject(order):
-        return False
-    out.append(OrderRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text))
-    return True
+        return None
+    return OrderRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
 
 
-def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> bool:
+def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent | None:
     """Apply an execution."""
     if not apply_fill(order, ev.qty, ev.price):
-        return False
-    out.append(
-        Executed(seq, order.cl_ord_id, ev.qty, ev.price, ev.liquidity, ev.exec_id, order.cum_qty, order.leaves_qty)
-    )
-    return True
+        return None
+    return Executed(seq, order.cl_ord_id, ev.qty, ev.price, ev.liquidity, ev.exec_id, order.cum_qty, order.leaves_qty)
 
 
-def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> bool:
+def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent | None:
     """Apply canceled quantity (0 = everything still open)."""
     removed = apply_canceled(order, ev.canceled_qty)
     if removed is None:
-        return False
-    out.append(Canceled(seq, order.cl_ord_id, removed, order.leaves_qty, ev.reason, ev.text))
-    return True
+        return None
+    return Canceled(seq, order.cl_ord_id, removed, order.leaves_qty, ev.reason, ev.text)
 
 
-def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> bool:
+def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent | None:
     """Apply a completed replace; one that leaves nothing open also cancels the order."""
     if not apply_replaced(order, ev.leaves_qty, ev.price, ev.venue_order_id):
-        return False
-    out.append(Replaced(seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty))
+        return None
+    first = Replaced(seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty)
     if order.state is OrderState.CANCELED:
         out.append(Canceled(seq + 1, order.cl_ord_id, 0, 0, "NOTHING_LEFT", _NOTHING_LEFT_TEXT))
     elif ev.canceled_reason:
         _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
-    return True
+    return first
 
 
-def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -> bool:
+def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -> OrderEvent | None:
     """Apply the venue's refusal of a cancel or a replace."""
     if not apply_cancel_rejected(order):
-        return False
-    out.append(CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text))
-    return True
+        return None
+    return CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
 
 
 def _cancel_rest(order: Order, seq: int, reason: str, text: str, out: Out) -> None:
@@ -113,7 +107,7 @@ def _cancel_rest(order: Order, seq: int, reason: str, text: str, out: Out) -> No
         out.append(Canceled(seq, order.cl_ord_id, removed, order.leaves_qty, reason, text))
 
 
-APPLY: Final[dict[type, Callable[[Order, VenueEvent, int, Out], bool]]] = {
+APPLY: Final[dict[type, Callable[[Order, VenueEvent, int, Out], OrderEvent | None]]] = {
     VenueAccepted: accepted,  # type: ignore[dict-item]
     VenueRejected: rejected,  # type: ignore[dict-item]
     VenueExecuted: executed,  # type: ignore[dict-item]
@@ -123,6 +117,6 @@ APPLY: Final[dict[type, Callable[[Order, VenueEvent, int, Out], bool]]] = {
 }
 
 
-def apply_venue_event(order: Order, event: VenueEvent, seq: int, out: Out) -> bool:
-    """Apply ``event`` to ``order``; append the strategy events it produces (from ``seq``) to ``out``."""
+def apply_venue_event(order: Order, event: VenueEvent, seq: int, out: Out) -> OrderEvent | None:
+    """Apply ``event`` to ``order``; return its strategy event (``seq``), a second one appended to ``out``."""
     return APPLY[type(event)](order, event, seq, out)

@@ -36,32 +36,6 @@ import msgspec
 from model.enums import OrderType, Side, TimeInForce
 
 
-class OrderState(enum.IntEnum):
-    """Where an order stands; values from ``FILLED`` on are terminal."""
-
-    CREATED = 0
-    """Read from the strategy and journaled; neither sent to the venue nor refused yet."""
-    PENDING_NEW = 1
-    """Sent; the venue has not acknowledged it."""
-    PENDING_NEW_CANCEL = 2
-    """A cancel was sent before the venue acknowledged the order."""
-    PENDING_NEW_HELD_CANCEL = 3
-    """Not acknowledged; a cancel waits for the venue session to come back."""
-    LIVE = 4
-    """Acknowledged; nothing in flight."""
-    PENDING_CANCEL = 5
-    """Acknowledged; a cancel is in flight."""
-    PENDING_REPLACE = 6
-    """A replace is in flight."""
-    PENDING_REPLACE_HELD_CANCEL = 7
-    """A replace is in flight and a cancel waits behind it."""
-    LIVE_HELD_CANCEL = 8
-    """Acknowledged, nothing in flight; a cancel waits to be sent (venue down, or a replace just resolved)."""
-    FILLED = 9
-    CANCELED = 10
-    REJECTED = 11
-
-
 class OrderInput(enum.IntEnum):
     """Everything that can move an order; venue inputs first, then the gateway's own requests."""
 
@@ -89,6 +63,41 @@ class OrderInput(enum.IntEnum):
     """A held cancel could not be sent (the venue adapter refused it)."""
     REQUEST_REPLACE = 15
     """A replace went to the venue."""
+
+
+_ROW: Final = len(OrderInput)
+"""Inputs per row of the flat table."""
+
+
+class OrderState(enum.IntEnum):
+    """Where an order stands; values from ``FILLED`` on are terminal.
+
+    Each value is the state's row offset in the flat table (its index times ``len(OrderInput)``), so
+    a lookup is ``_NEXT[order.state + input]``. The values are the gateway's own: neither the journal
+    nor the strategy protocol carries them.
+    """
+
+    CREATED = 0 * _ROW
+    """Read from the strategy and journaled; neither sent to the venue nor refused yet."""
+    PENDING_NEW = 1 * _ROW
+    """Sent; the venue has not acknowledged it."""
+    PENDING_NEW_CANCEL = 2 * _ROW
+    """A cancel was sent before the venue acknowledged the order."""
+    PENDING_NEW_HELD_CANCEL = 3 * _ROW
+    """Not acknowledged; a cancel waits for the venue session to come back."""
+    LIVE = 4 * _ROW
+    """Acknowledged; nothing in flight."""
+    PENDING_CANCEL = 5 * _ROW
+    """Acknowledged; a cancel is in flight."""
+    PENDING_REPLACE = 6 * _ROW
+    """A replace is in flight."""
+    PENDING_REPLACE_HELD_CANCEL = 7 * _ROW
+    """A replace is in flight and a cancel waits behind it."""
+    LIVE_HELD_CANCEL = 8 * _ROW
+    """Acknowledged, nothing in flight; a cancel waits to be sent (venue down, or a replace just resolved)."""
+    FILLED = 9 * _ROW
+    CANCELED = 10 * _ROW
+    REJECTED = 11 * _ROW
 
 
 _S = OrderState
@@ -165,11 +174,11 @@ def _rows() -> dict[tuple[OrderState, OrderInput], OrderState]:
 TRANSITIONS: Final[dict[tuple[OrderState, OrderInput], OrderState]] = _rows()
 """Every legal (state, input) pair and the state it leads to; anything else is out of place / illegal."""
 
-_N_INPUTS: Final = len(OrderInput)
 _NEXT: Final[list[OrderState | None]] = [
     TRANSITIONS.get((state, event)) for state in OrderState for event in OrderInput
 ]
-"""Flat table indexed by ``state * len(OrderInput) + input``: the next state, or None."""
+"""Flat table indexed by ``state + input`` (a state's value is its row offset): the next state, or None."""
+assert all(state == index * _ROW for index, state in enumerate(OrderState))
 
 # module-level names for the inputs the functions below use: an enum member looked up through its class
 # costs more than the table lookup itself on this path
@@ -319,12 +328,12 @@ def new_order_leaves(order: Order) -> None:
 
 def next_state(state: OrderState, event: OrderInput) -> OrderState | None:
     """Return the state ``event`` leads to from ``state``, or None when it is out of place / illegal."""
-    return _NEXT[state * _N_INPUTS + event]
+    return _NEXT[state + event]
 
 
 def can(order: Order, event: OrderInput) -> bool:
     """Return True if ``event`` is legal for ``order`` now."""
-    return _NEXT[order.state * _N_INPUTS + event] is not None
+    return _NEXT[order.state + event] is not None
 
 
 def fire(order: Order, event: OrderInput) -> bool:
@@ -333,7 +342,7 @@ def fire(order: Order, event: OrderInput) -> bool:
     The only writer of ``Order.state``. Venue inputs call it directly (False = out of place);
     gateway requests go through ``request``, which raises instead.
     """
-    nxt = _NEXT[order.state * _N_INPUTS + event]
+    nxt = _NEXT[order.state + event]
     if nxt is None:
         return False
     order.state = nxt
@@ -486,7 +495,7 @@ def table_markdown() -> str:
             moves = [
                 f"{event.name} -> {'same' if nxt is state else nxt.name}"
                 for event in OrderInput
-                if event in kinds and (nxt := _NEXT[state * _N_INPUTS + event]) is not None
+                if event in kinds and (nxt := _NEXT[state + event]) is not None
             ]
             cells.append(", ".join(moves) or "none")
         lines.append(f"| {state.name} | {cells[0]} | {cells[1]} |")

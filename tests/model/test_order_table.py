@@ -181,7 +181,8 @@ def _act(order: Order, event: OrderInput, amount: int) -> bool:
         qty = 0 if event is In.FULL_CANCEL else max(1, min(amount, order.leaves_qty - 1))
         return apply_canceled(order, qty) is not None
     if event in (In.REPLACED, In.REPLACED_TO_NOTHING):
-        leaves = 0 if event is In.REPLACED_TO_NOTHING else max(order.pending_qty - order.cum_qty, 1)
+        # as a venue reports it: the new total less what is filled, nothing if fills reached the new total
+        leaves = 0 if event is In.REPLACED_TO_NOTHING else max(order.pending_qty - order.cum_qty, 0)
         return apply_replaced(order, leaves, 1_000_100, "Y")
     if event is In.CANCEL_REJECT:
         return apply_cancel_rejected(order)
@@ -219,7 +220,8 @@ def test_random_lives_when_any_inputs_arrive_then_invariants_hold(steps: list[tu
             assert order.cum_qty + order.leaves_qty == order.qty, (event, order)
         assert (order.pending_qty > 0) is (state in (S.PENDING_REPLACE, S.PENDING_REPLACE_HELD_CANCEL)), order
         assert order.cancel_held is (state in HELD_CANCEL_STATES)
-        assert order.cum_qty <= max(order.qty, order.pending_qty)
+        if state not in TERMINAL_STATES:
+            assert order.cum_qty + order.leaves_qty <= order.qty, (event, order)
 
 
 def test_architecture_doc_when_it_shows_the_table_then_it_is_the_code_s_table() -> None:

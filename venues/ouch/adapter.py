@@ -91,7 +91,7 @@ _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _Handler = Callable[[int, Any, Any], None]
-"""(sequence number, the order's chain or None, the decoded message)."""
+"""(sequence number, the order's chain, the decoded message)."""
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
 
 
@@ -188,7 +188,7 @@ class OuchVenue(VenueAdapter):
         self._enter_short_appendage = firm + locate
         self._replace_short_appendage = locate
         by_urn = operator.attrgetter("user_ref_num")
-        self._dispatch: dict[int, tuple[Callable[[memoryview], Any], Callable[[Any], int] | None, _Handler]] = {
+        self._dispatch: dict[int, tuple[Callable[[memoryview], Any], Callable[[Any], int], _Handler]] = {
             ord("A"): (accepted_core, operator.itemgetter(0), self._on_accepted),
             ord("E"): (decode_executed, by_urn, self._on_executed),
             ord("C"): (decode_canceled, by_urn, self._on_canceled),
@@ -196,10 +196,13 @@ class OuchVenue(VenueAdapter):
             ord("U"): (decode_replaced, by_urn, self._on_replaced),
             ord("J"): (decode_rejected, by_urn, self._on_rejected),
             ord("I"): (OUTBOUND_DECODERS[ord("I")], by_urn, self._on_cancel_reject),
-            ord("P"): (OUTBOUND_DECODERS[ord("P")], None, self._on_cancel_pending),
-            ord("Q"): (OUTBOUND_DECODERS[ord("Q")], None, self._on_account_query_response),
         }
-        """Outbound message type -> (decoder, its UserRefNum or None, handler): one dispatch path."""
+        """Outbound message type about one order -> (decoder, its UserRefNum, handler): one dispatch path."""
+        self._without_order: dict[int, Callable[[int, Any], None]] = {
+            ord("P"): self._on_cancel_pending,
+            ord("Q"): self._on_account_query_response,
+        }
+        """Outbound message types the adapter acts on that name no order to look up (decoded generically)."""
         self.counters: dict[str, int] = {
             "decode_errors": 0,
             "unknown_user_ref_num": 0,
@@ -495,23 +498,20 @@ class OuchVenue(VenueAdapter):
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before.
 
-        The one path every outbound message takes: admitted by the exactly-once component,
-        decoded, refused if undecodable, its order found by UserRefNum (unknown ones counted),
-        then handed to the handler for its type.
+        The one path every message about an order takes: admitted by the exactly-once component,
+        decoded, refused if undecodable, its order found by UserRefNum (unknown ones counted), then
+        handed to the handler for its type.
         """
         if not self.admit(sequence):
             return
         entry = self._dispatch.get(message[0]) if message else None
         if entry is None:
-            self._not_handled(sequence, message)
+            self._not_about_an_order(sequence, message)
             return
         decode, user_ref_num, handler = entry
         decoded = decode(message)
         if decoded.__class__ is DecodeError:
             self._decode_error(sequence, decoded)
-            return
-        if user_ref_num is None:  # no order to find (Cancel Pending, Account Query Response)
-            handler(sequence, None, decoded)
             return
         urn = user_ref_num(decoded)
         chain = self._refs.get(urn)
@@ -520,15 +520,19 @@ class OuchVenue(VenueAdapter):
             return
         handler(sequence, chain, decoded)
 
-    def _not_handled(self, sequence: int, message: memoryview) -> None:
-        """Decode a message no handler takes, to count (and rarely log) it or its decode error."""
+    def _not_about_an_order(self, sequence: int, message: memoryview) -> None:
+        """Decode a message that names no order to act on: handle, count or (rarely) log it."""
         decoded = OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
         if decoded is None:
             self._decode_error(sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}"))
         elif isinstance(decoded, DecodeError):
             self._decode_error(sequence, decoded)
         else:
-            self._ignore(chr(message[0]), sequence, decoded)
+            handler = self._without_order.get(message[0])
+            if handler is not None:
+                handler(sequence, decoded)
+            else:
+                self._ignore(chr(message[0]), sequence, decoded)
 
     def on_end_of_session(self) -> None:
         """End of Session: ENDED, no reconnect."""
@@ -644,13 +648,11 @@ class OuchVenue(VenueAdapter):
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
-    def _on_cancel_pending(self, seq: int, chain: None, message: CancelPending) -> None:
-        del chain
+    def _on_cancel_pending(self, seq: int, message: CancelPending) -> None:
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self._ignore("P", seq, message)
 
-    def _on_account_query_response(self, seq: int, chain: None, message: AccountQueryResponse) -> None:
-        del chain
+    def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
         self._ignore("Q", seq, message)
 
