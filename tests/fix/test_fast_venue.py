@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from model.clock import FakeClock
-from model.order import OrderState
+from model.order import apply_ack, apply_replaced, mark_sent, request_replace
 from model.venue_events import VenueAccepted, VenueCanceled, VenueCancelRejected, VenueReplaced, VenueState
 from simulators.fix.fast_venue import FastFixConnection, FastFixVenue
 from simulators.fix.sim_book import SimBook
+from tests.harness import sent_ref
 from venues.fix.adapter import FixVenue
 from venues.fix.codec import FixMessage, build_message
 from venues.fix.config import FixVenueConfig, StoreKind, session_config
@@ -78,8 +79,9 @@ def test_adapter_when_new_cancel_replace_then_events_as_from_a_venue(dialect: st
         pair.pump()
     accepted = [e for e in pair.recorder.events if isinstance(e, VenueAccepted)]
     assert [(e.order_id, e.venue_order_id) for e in accepted] == [(1, "100000001"), (2, "100000002")]
-    first.state = OrderState.LIVE
-    second.state = OrderState.LIVE
+    for order in (first, second):  # as the core's order table has them now
+        mark_sent(order, f"Q{order.order_id}")
+        apply_ack(order, f"{100_000_000 + order.order_id}")
     pair.adapter.send_cancel(first)
     pair.adapter.send_replace(second, 500, 1_502_600)
     pair.adapter.flush()
@@ -104,13 +106,14 @@ def test_reports_when_validated_with_the_quickfix_dictionary_then_valid(dialect:
     validator = dictionary.FixValidator.for_dialect(pair.dialect)
     order = make_order(3)
     pair.adapter.send_new(order)
-    order.state = OrderState.LIVE
+    mark_sent(order, "Q3")
+    apply_ack(order, "")
     pair.adapter.flush()
     pair.pump()
-    pair.adapter.send_replace(order, 200, 1_502_700)
+    request_replace(order, 200, 1_502_700, sent_ref(pair.adapter.send_replace(order, 200, 1_502_700)))
     pair.adapter.flush()
     pair.pump()
-    order.state = OrderState.LIVE
+    apply_replaced(order, 200, 1_502_700, "")
     pair.adapter.send_cancel(order)
     pair.adapter.flush()
     pair.pump()
