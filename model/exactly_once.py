@@ -121,8 +121,7 @@ class VenueSequence:
         if number > streams.get(stream, 0):
             streams[stream] = number
             value = (stream << STREAM_SHIFT) | number
-            if value > self.high_water:
-                self.high_water = value
+            self.high_water = max(self.high_water, value)
             return True
         self.duplicates += 1
         return False
