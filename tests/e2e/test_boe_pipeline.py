@@ -1,4 +1,4 @@
-"""End to end on BOE: strategy (client SDK) -> gateway -> risk -> BOE adapter -> `gateway sim boe` core over TCP, and back.
+"""End to end on BOE: strategy (SDK) -> gateway -> risk -> BOE adapter -> the `gateway sim boe` core over TCP, and back.
 
 The same events and guarantees as the OUCH pipeline tests (``test_pipeline.py``): fills, partial
 fills, modify, cancel, rejects with their codes, and a venue that cuts the session mid-stream
@@ -41,7 +41,7 @@ def boe_gateway_config(workdir: Path, port: int, limits: Path, **venue: Any) -> 
         state_dir=str(workdir / "state"),
         risk_limits=str(limits),
         risk_audit_log=str(workdir / "audit.jsonl"),
-        journal=JournalConfig(directory=str(workdir / "journal"), fsync="none"),
+        journal=JournalConfig(directory=str(workdir / "journal"), fsync="none"),  # type: ignore[arg-type]
         strategies={"S1": StrategyEntitlement(accounts=["ACC1", "ACC2"], uids=[os.getuid()])},
         venues=[
             {
@@ -217,5 +217,3 @@ async def test_venue_connection_when_cut_mid_stream_repeatedly_then_nothing_lost
         assert len(in_flight) > len(handles) // 2
         assert len({r.cl_ord_id for r in entered}) == len(in_flight) == len(entered), "each order entered once"
         assert sim.exchange.violations == []
-        status = process.venues[0].status()
-        assert status["duplicates_dropped"] == 0 or status["repeats_received"] >= 0
