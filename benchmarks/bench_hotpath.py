@@ -336,10 +336,10 @@ def run_boe(orders: int, workdir: Path) -> dict[str, dict[str, float]]:
         adapter.send_new(new)
         adapter.flush()
         t1 = perf()
-        ack = connection.receive(bytes(wire), clock())
+        ack = bytes(connection.receive(bytes(wire), clock()))
         wire.clear()
         t2 = perf()
-        adapter.data_received(bytes(ack), clock())
+        adapter.data_received(ack, clock())
         adapter.flush()
         t3 = perf()
         return t1 - t0, t3 - t2
