@@ -10,133 +10,34 @@ it, every event reaches the strategy exactly once, and ClOrdIDs stay unique acro
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gateway.client import GatewayError
 from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew, JSentReplace
 from gateway.protocol.messages import Canceled, CancelRejected, Executed, OrderAccepted, OrderRejected, Replaced
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
-from simulators.boe.exchange import InboundRecord, read_records, violations
-from tests.e2e.support import e2e_limits
+from simulators.boe.exchange import InboundRecord, violations
 from tests.reliability.support import (
-    GATEWAY,
+    BOE_VENUE,
+    BoeGateway,
+    BoeSimulatorProcess,
     Gateway,
     RecordingClient,
     StrategyView,
-    _connectable,
-    free_port,
     order_ids_by_cl_ord_id,
     wait_for,
-    wait_until,
+    write_boe_config,
 )
 
 RESTING = 2_290_000  # 229.00: below AAPL's reference 230.10, rests on the book
 MARKETABLE = 2_301_500  # 230.15: executes at once
 BURST = 200
-VENUE = "CBOE"
-
-
-class BoeSimulatorProcess:
-    """``gateway sim boe`` as a process (three matching units), recording every inbound message."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.record = workdir / "boe-record.jsonl"
-        self.log = workdir / "boe-sim.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *GATEWAY,
-                    "sim",
-                    "boe",
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--record",
-                    str(self.record),
-                    "--reference-price",
-                    "AAPL=230.10",
-                    "--reference-price",
-                    "MSFT=420.55",
-                    "--units",
-                    "3",
-                    "--symbol-unit",
-                    "AAPL=1",
-                    "--symbol-unit",
-                    "MSFT=2",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(lambda: _connectable(self.port) or self.proc.poll() is not None, 10, "the simulator to listen")
-        assert self.proc.poll() is None, self.log.read_text()
-
-    def records(self) -> list[InboundRecord]:
-        """Return every inbound message the exchange received, with its outcome."""
-        return read_records(self.record) if self.record.exists() else []
-
-    def stop(self) -> None:
-        """Stop the simulator."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-class BoeGateway(Gateway):
-    """``gateway run`` with one BOE venue: up when that venue is."""
-
-    def wait_up(self, timeout_s: float = 15.0) -> None:
-        """Wait until the admin socket answers and the BOE venue is UP."""
-
-        def up() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            status = self.status_or_none()
-            return status is not None and status["venues"][VENUE]["state"] == "UP"
-
-        wait_until(up, timeout_s, "the gateway to start with its BOE venue UP")
-
-
-def write_boe_config(workdir: Path, port: int) -> Path:
-    """Write a gateway.yaml for one BOE venue on ``port``."""
-    strategies: dict[str, Any] = {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}}
-    config: dict[str, Any] = {
-        "gateway_id": "rel",
-        "strategy_socket": "s.sock",
-        "admin_socket": "a.sock",
-        "risk_limits": str(e2e_limits(workdir, strategies)),
-        "risk_audit_log": "audit.jsonl",
-        "journal": {"directory": "journal", "fsync": "none"},
-        "strategies": strategies,
-        "venues": [
-            {
-                "protocol": "boe",
-                "name": VENUE,
-                "host": "127.0.0.1",
-                "port": port,
-                "session_sub_id": "0001",
-                "username": "USER",
-                "password": "PASS",
-                "state_dir": "boe",
-                "reconnect_initial_ms": 20,
-                "reconnect_max_ms": 200,
-            }
-        ],
-        "spin": {"loop_spin_us": 0, "gc": {"freeze_after_startup": False}},
-    }
-    path = workdir / "gateway.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+VENUE = BOE_VENUE
 
 
 @pytest.fixture
