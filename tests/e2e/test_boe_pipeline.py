@@ -152,6 +152,19 @@ async def test_rejects_when_venue_refuses_then_strategy_gets_the_mapped_codes() 
             assert msft.status is OrderStatus.LIVE
 
 
+async def test_risk_and_venue_checks_when_order_refused_then_strategy_told_and_cboe_never_sees_it() -> None:
+    async with running_boe_gateway(short_tmp()) as (process, sim):
+        async with GatewayClient(_sock(process), "S1") as client:
+            big = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 10_001, "230.10")
+            final = await big.wait_done(timeout=5)
+            assert isinstance(final, OrderRejected) and (final.source, final.code) == (RejectSource.RISK, "MAX_QTY")
+            odd = await client.submit("ACC1", "CBOE", "TOOLONGSYM", Side.BUY, 10, "230.10")
+            final = await odd.wait_done(timeout=5)
+            assert isinstance(final, OrderRejected)
+            assert (final.source, final.code) == (RejectSource.GATEWAY, "BOE_SYMBOL")
+        assert sim.exchange.records == []
+
+
 async def test_ioc_and_market_when_sent_then_ioc_remainder_canceled_and_market_filled() -> None:
     async with running_boe_gateway(short_tmp()) as (process, _sim):
         async with GatewayClient(_sock(process), "S1") as client:
