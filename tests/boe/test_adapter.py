@@ -495,3 +495,20 @@ def test_restart_when_requests_unanswered_then_unreceived_resent_received_report
     after = split_ref(live.venue_ref)[0]
     assert after.endswith(".2.1") and modified_id.endswith(".1.1") and live.qty == 300
     assert link.core.exchange.violations == []
+
+
+def test_cancel_before_ack_when_new_order_answer_lost_then_order_rejected_and_its_cancel_not_sent(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
+    order = make_order(1, symbol="SPY")
+    link.send_new(order, pump=False)
+    link.send_cancel(order, pump=False)  # PENDING_NEW_CANCEL: two requests in flight
+    link.venue.flush()
+    link.disconnect(lose_unsent=False)  # Cboe got both: rejected the order, then the cancel ("O"), unsequenced
+    cancels = len([r for r in link.exchange_records if r.type == "Cancel Order"])
+    link.connect()
+    assert order.state is OrderState.REJECTED
+    assert [type(e) for e in link.events] == [VenueRejected]
+    assert len([r for r in link.exchange_records if r.type == "Cancel Order"]) == cancels == 1
+    assert link.core.exchange.violations == []

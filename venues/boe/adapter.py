@@ -453,6 +453,8 @@ class BoeVenue(VenueAdapter):
             self._session.next_outbound = max(self._session.next_outbound, seq + 1)
             plan.append((tracked, kind, seq))
         for tracked, kind, seq in plan:
+            if tracked.done:  # its new order was just reported refused: nothing else of it is pending
+                continue
             if sequenced and 0 < seq <= last:
                 self._answer_lost(tracked, kind, seq, last)
             else:
