@@ -1,0 +1,271 @@
+"""Gateway memory per order: RSS over 100,000 and 1,000,000 orders, in one process, without sockets.
+
+The production pieces are wired as in ``benchmarks/bench_hotpath.py`` (``Engine``, ``RiskEngine``
+with the bench limits, ``OuchVenue``, ``FileJournal`` in a tmpfs directory when there is one);
+every order goes new -> accepted -> filled (half of them) or canceled by the venue (the other
+half), so it ends terminal, as most of a day's orders do. After a warm-up of ``--warmup`` orders
+the resident set size (``/proc/self/statm``) is sampled every ``--every`` orders; reported:
+
+* ``bytes/order (100k)``: RSS growth over the first 100,000 orders after the warm-up, per order;
+* ``slope after 100k``: least-squares slope of the RSS samples after the first 100,000 orders, in
+  bytes per order (flat means ~0: memory no longer grows with the day's orders);
+* the engine's object counts at the end (orders, events, the OUCH adapter's per-order maps);
+* ``--slow``: a slow-consumer episode after the run: the strategy stops reading (its bytes pile
+  up as a transport's would) until 8 MiB are queued, is cut off, reconnects with the last
+  ``seq`` it processed and reads the replay; RSS before the episode and after the drain.
+
+The garbage collector is frozen after set-up, young collections stay on, as in ``gateway run``.
+
+Run: ``.venv/bin/python -m benchmarks.bench_memory [--orders 1000000] [--slow] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.bench_hotpath import Link, Rig
+from benchmarks.harness.plan import QTY, SYMBOL
+from gateway.protocol.framing import encode_frame
+from gateway.protocol.messages import PROTOCOL_VERSION, Hello
+from venues.ouch.codec import encode_message
+from venues.ouch.messages import OrderAccepted, OrderCanceled, OrderExecuted
+from venues.ouch.soupbin import encode_sequenced
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SLOW_CONSUMER_BYTES = 8 * 1024 * 1024
+
+
+def rss_bytes() -> int:
+    """Return this process's resident set size."""
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+class MemoryRig(Rig):
+    """The hot-path rig whose venue answers every order with Accepted and then a fill or a cancel."""
+
+    def answers_for_wire(self) -> bytes:
+        """Return Sequenced Data packets: Accepted, then Executed (orders 0, 1 mod 4) or Canceled, per Enter Order."""
+        out = []
+        for data in self.wire:
+            pos = 0
+            while pos < len(data):
+                length = int.from_bytes(data[pos : pos + 2], "big")
+                packet = data[pos + 2 : pos + 2 + length]
+                pos += 2 + length
+                if packet[:2] != b"UO":
+                    continue
+                urn = int.from_bytes(packet[2:6], "big")
+                side = chr(packet[6])
+                price = int.from_bytes(packet[19:27], "big")
+                self.orn += 1
+                accepted = OrderAccepted(
+                    34_200_000_000_000, urn, side, QTY, SYMBOL, price, "0", "Y", self.orn, "A", "N", "N", "L",
+                    packet[30:44].decode().strip(),
+                )  # fmt: skip
+                out.append(encode_sequenced(encode_message(accepted)))
+                if self.orn % 4 < 2:
+                    done: object = OrderExecuted(34_200_000_000_001, urn, QTY, price, "A", self.orn)
+                else:
+                    done = OrderCanceled(34_200_000_000_001, urn, QTY, "U")
+                out.append(encode_sequenced(encode_message(done)))  # type: ignore[arg-type]
+        self.wire.clear()
+        return b"".join(out)
+
+
+class BufferingLink(Link):
+    """A strategy connection that can stop reading: its bytes pile up as in a transport's buffer."""
+
+    def __init__(self, now_ns: int) -> None:
+        super().__init__(now_ns)
+        self.reading = True
+        self.unread = bytearray()
+
+    def write_out(self, data: bytearray) -> None:
+        self.written += len(data)
+        if not self.reading:
+            self.unread += data
+
+
+def counts(rig: Rig) -> dict[str, int]:
+    """Return the sizes of what the gateway keeps per order (engine, strategy state, OUCH adapter)."""
+    engine = rig.engine
+    out = {
+        "engine.orders": len(engine.orders),
+        "engine.open_orders": len(engine.open_orders),
+        "strategy.orders": sum(len(st.orders) for st in engine.strategies.values()),
+        "strategy.events": sum(len(st.events) for st in engine.strategies.values()),
+    }
+    venue = rig.venue
+    for name in ("_chains", "_refs", "_inflight", "_replace_refs", "_restored"):
+        value = getattr(venue, name, None)
+        if value is not None:
+            out[f"ouch.{name.lstrip('_')}"] = len(value)
+    return out
+
+
+def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
+    """Send ``count`` orders from index ``start`` in reads of ``batch``, each answered and closed by the venue."""
+    engine = rig.engine
+    clock = time.monotonic_ns
+    for i in range(start, start + count, batch):
+        engine.link_data(rig.link, rig.frames(i, min(batch, start + count - i)), clock())  # type: ignore[arg-type]
+        rig.venue.data_received(rig.answers_for_wire(), clock())
+        engine.flush()
+
+
+def slope(samples: list[tuple[int, int]]) -> float:
+    """Return the least-squares slope of (orders, rss) samples in bytes per order."""
+    n = len(samples)
+    if n < 2:
+        return 0.0
+    mx = sum(x for x, _ in samples) / n
+    my = sum(y for _, y in samples) / n
+    sxx = sum((x - mx) ** 2 for x, _ in samples)
+    return sum((x - mx) * (y - my) for x, y in samples) / sxx if sxx else 0.0
+
+
+def slow_consumer(rig: MemoryRig, batch: int, start: int) -> dict[str, int]:
+    """Stop reading until 8 MiB pile up, cut the strategy off, reconnect with its last seq, drain; RSS around it."""
+    engine = rig.engine
+    clock = time.monotonic_ns
+    st = engine.strategies["bench"]
+    gc.collect()
+    before = rss_bytes()
+    last_read = st.next_seq - 1
+    link = BufferingLink(clock())
+    engine.link_closed(rig.link)  # type: ignore[arg-type]
+    engine.link_opened(link)  # type: ignore[arg-type]
+    engine.link_data(link, encode_frame(Hello("bench", PROTOCOL_VERSION, last_read, 60_000)), clock())  # type: ignore[arg-type]
+    rig.link = link
+    link.reading = False
+    index = start
+    while len(link.unread) < SLOW_CONSUMER_BYTES:
+        drive(rig, index, batch, batch)
+        index += batch
+    piled = len(link.unread)
+    peak = rss_bytes()
+    engine.link_closed(link)  # type: ignore[arg-type]  # cut off as a slow consumer
+    link.unread = bytearray()
+    again = BufferingLink(clock())
+    again.reading = False  # the replay is kept (as the transport's buffer would), then read
+    engine.link_opened(again)  # type: ignore[arg-type]
+    engine.link_data(again, encode_frame(Hello("bench", PROTOCOL_VERSION, last_read, 60_000)), clock())  # type: ignore[arg-type]
+    replay = len(again.unread)
+    replay_peak = rss_bytes()
+    again.unread = bytearray()  # drained
+    again.reading = True
+    rig.link = again
+    drive(rig, index, 10_000, batch)  # trading goes on
+    index += 10_000
+    gc.collect()
+    after = rss_bytes()
+    return {
+        "orders_during": index - start,
+        "unread_bytes": piled,
+        "replay_bytes": replay,
+        "rss_before": before,
+        "rss_peak": max(peak, replay_peak),
+        "rss_after": after,
+        "next_index": index,
+    }
+
+
+def run(orders: int, warmup: int, every: int, batch: int, slow: bool) -> dict[str, object]:
+    base_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
+    workdir = Path(tempfile.mkdtemp(prefix="gwmem", dir=base_dir))
+    rig = MemoryRig(workdir)
+    drive(rig, 0, warmup, batch)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's policy: young collections, no full ones
+    start_rss = rss_bytes()
+    samples: list[tuple[int, int]] = [(0, start_rss)]
+    t0 = time.perf_counter()
+    index = warmup
+    done = 0
+    while done < orders:
+        step = min(every, orders - done)
+        drive(rig, index, step, batch)
+        index += step
+        done += step
+        samples.append((done, rss_bytes()))
+    seconds = time.perf_counter() - t0
+    engine = rig.engine
+    counters = engine.counters
+    assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
+    assert not engine.open_orders, len(engine.open_orders)
+    at_100k = next((rss for n, rss in samples if n >= 100_000), samples[-1][1])
+    n_100k = min(100_000, done)
+    tail = [(n, rss) for n, rss in samples if n >= 100_000]
+    result: dict[str, object] = {
+        "python": sys.version.split()[0],
+        "orders": orders,
+        "warmup": warmup,
+        "seconds": round(seconds, 1),
+        "rss_start": start_rss,
+        "rss_100k": at_100k,
+        "rss_end": samples[-1][1],
+        "bytes_per_order_100k": round((at_100k - start_rss) / n_100k, 1),
+        "bytes_per_order_run": round((samples[-1][1] - start_rss) / done, 1),
+        "slope_after_100k": round(slope(tail), 2) if len(tail) >= 2 else None,
+        "rss_growth_after_100k": samples[-1][1] - at_100k,
+        "counts": counts(rig),
+        "journal_bytes": engine.journal.bytes_written,
+    }
+    if slow:
+        result["slow_consumer"] = slow_consumer(rig, batch, index)
+        result["counts_after_slow"] = counts(rig)
+    engine.journal.close()
+    for path in sorted(workdir.rglob("*"), reverse=True):
+        if path.is_file():
+            path.unlink()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--orders", type=int, default=100_000, help="orders after the warm-up")
+    parser.add_argument("--warmup", type=int, default=20_000)
+    parser.add_argument("--every", type=int, default=10_000, help="orders between two RSS samples")
+    parser.add_argument("--batch", type=int, default=64, help="orders per strategy read")
+    parser.add_argument("--slow", action="store_true", help="add the slow-consumer episode after the run")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.orders, args.warmup, args.every, args.batch, args.slow)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    mib = 1 << 20
+    print(f"python {result['python']}; {args.orders:,} orders after {args.warmup:,} of warm-up; {result['seconds']} s")
+    print(
+        f"RSS start {result['rss_start'] / mib:.1f} MiB, at 100k {result['rss_100k'] / mib:.1f} MiB, "  # type: ignore[operator]
+        f"end {result['rss_end'] / mib:.1f} MiB"  # type: ignore[operator]
+    )
+    print(f"bytes/order over the first 100k: {result['bytes_per_order_100k']}")
+    print(f"bytes/order over the run:        {result['bytes_per_order_run']}")
+    print(
+        f"slope after 100k:                {result['slope_after_100k']} B/order "
+        f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB)"  # type: ignore[operator]
+    )
+    print("kept at the end: " + ", ".join(f"{k} {v:,}" for k, v in result["counts"].items()))  # type: ignore[attr-defined]
+    slow = result.get("slow_consumer")
+    if isinstance(slow, dict):
+        print(
+            f"slow consumer: {slow['unread_bytes'] / mib:.1f} MiB unread over {slow['orders_during']:,} orders, "
+            f"replay {slow['replay_bytes'] / mib:.1f} MiB; RSS before {slow['rss_before'] / mib:.1f} MiB, "
+            f"peak {slow['rss_peak'] / mib:.1f} MiB, after the drain {slow['rss_after'] / mib:.1f} MiB "
+            f"(+{(slow['rss_after'] - slow['rss_before']) / mib:.1f} MiB)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
