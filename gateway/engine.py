@@ -15,6 +15,7 @@ the order.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -106,6 +107,12 @@ _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 """States from here on are terminal (compare with ``>=``)."""
+TERMINAL_ORDERS_KEPT: Final = 10_000
+"""Terminal orders kept in memory (the most recent); older ones are released (the journal has them)."""
+EVENTS_KEPT: Final = 10_000
+"""Events kept in memory per strategy (the most recent); a reconnect that needs older ones reads the journal."""
+RELEASE_BATCH: Final = 1_024
+"""Orders or events released at a time, once that many are over the window (amortises the work)."""
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -153,6 +160,8 @@ class Engine:
         journal: Journal | None = None,
         gateway_id: str = "gateway",
         heartbeat_ms: int = 1_000,
+        terminal_orders_kept: int = TERMINAL_ORDERS_KEPT,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         self.risk = risk
         self.entitlements = entitlements
@@ -172,6 +181,16 @@ class Engine:
         """CancelRejected sent to strategies (cancels and replaces refused), by (source, code)."""
         self.latency = StageLatencies()
         self.next_order_id = 1
+        self.terminal_orders_kept = terminal_orders_kept
+        self.events_kept = events_kept
+        self._terminal: deque[Order] = deque()
+        """Terminal orders still in memory, oldest first (released beyond ``terminal_orders_kept``)."""
+        self._events_over: list[StrategyState] = []
+        """Strategies whose event window is over ``events_kept`` (trimmed once the journal is written)."""
+        self.released_orders = 0
+        self.released_events = 0
+        self.journal_replays = 0
+        """Reconnects whose replay reached before the in-memory window (served from the journal)."""
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
@@ -491,16 +510,28 @@ class Engine:
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
+        base = st.events_base
+        last_seq = max(hello.last_seq, 0)
+        older: list[OrderEvent] = []
+        if last_seq < base:  # the replay reaches before the in-memory window: the journal has those events
+            problem = self._events_from_journal(st.strategy_id, last_seq, base, older)
+            if problem:
+                self.counters.strategy_refused += 1
+                log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, last_seq, problem)
+                session.close("REPLAY_UNAVAILABLE", f"events after seq {last_seq} cannot be replayed: {problem}")
+                return
+            self.journal_replays += 1
+        recent = st.events[last_seq - base :] if last_seq >= base else st.events
         st.link = link
         link.strategy = st
         self.counters.strategy_connections += 1
-        replay = st.events[hello.last_seq :] if hello.last_seq < len(st.events) else []
+        replayed = len(older) + len(recent)
         session.send(
-            Welcome(
-                session.protocol_version, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay)
-            )
+            Welcome(session.protocol_version, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, replayed)
         )
-        for event in replay:
+        for event in older:
+            session.send(event)
+        for event in recent:
             session.send(event)
         for venue in self._venue_list:  # where every venue stands, after the replay and before anything new
             session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
@@ -512,14 +543,36 @@ class Engine:
             peer.pid if peer else "?",
             peer.uid if peer else "?",
             hello.last_seq,
-            len(replay),
+            replayed,
         )
+
+    def _events_from_journal(self, strategy_id: str, after: int, upto: int, out: list[OrderEvent]) -> str:
+        """Fill ``out`` with the strategy's events ``after`` < seq <= ``upto`` read from the journal, in order.
+
+        Every one of them must be there exactly once (they were journaled before they were
+        released from memory): a gap is reported (returned as text) rather than replayed.
+        """
+        wanted = upto - after
+        found: list[OrderEvent | None] = [None] * wanted
+        try:
+            for record in self.journal.records():
+                if type(record) is JStrategyEvent and record.strategy_id == strategy_id:
+                    index = record.event.seq - after - 1
+                    if 0 <= index < wanted:
+                        found[index] = record.event
+        except Exception as exc:  # any failure to read is reported, never a partial replay
+            return f"the journal cannot be read ({type(exc).__name__}: {exc})"
+        missing = sum(1 for event in found if event is None)
+        if missing:
+            return f"{missing} of the {wanted} events released from memory are not in the journal"
+        out.extend(event for event in found if event is not None)
+        return ""
 
     def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
         self.counters.invalid_requests += 1
         if req.kind == "NewOrder":
-            if req.cl_ord_id in st.orders:
+            if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
                 self._emit(
                     st,
@@ -539,7 +592,7 @@ class Engine:
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
         self.counters.orders_received += 1
         cl_ord_id = msg.cl_ord_id
-        if cl_ord_id in st.orders:
+        if cl_ord_id in st.orders or cl_ord_id in st.released:  # released: fail-closed hash set (ReleasedIds)
             self.counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
             self._emit(
@@ -668,6 +721,7 @@ class Engine:
         if not counted:
             self.counters.rejected_gateway += 1
         refuse(order)
+        self._terminal.append(order)
         self._count_reject(self.rejects, source, code)
         self.journal.append(JOrderRefused(order.order_id))
         self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, source, code, text))
@@ -676,7 +730,7 @@ class Engine:
 
     def _on_cancel(self, st: StrategyState, msg: Cancel) -> None:
         order = st.orders.get(msg.cl_ord_id)
-        problem = self._cancel_problem(order, msg.cl_ord_id)
+        problem = self._cancel_problem(st, order, msg.cl_ord_id)
         if problem is not None:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)
             return
@@ -692,7 +746,7 @@ class Engine:
 
     def _on_replace(self, st: StrategyState, msg: Replace) -> None:
         order = st.orders.get(msg.cl_ord_id)
-        problem = self._cancel_problem(order, msg.cl_ord_id)
+        problem = self._cancel_problem(st, order, msg.cl_ord_id)
         if problem is not None or order is None:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *(problem or ("UNKNOWN_ORDER", "")))
             return
@@ -739,8 +793,10 @@ class Engine:
         else:
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(order.venue))
 
-    def _cancel_problem(self, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
+    def _cancel_problem(self, st: StrategyState, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
         if order is None:
+            if cl_ord_id in st.released:  # terminal and released from memory
+                return ("ORDER_CLOSED", "order is already closed")
             return ("UNKNOWN_ORDER", f"no order with cl_ord_id {cl_ord_id!r}")
         if order.is_terminal:
             return ("ORDER_CLOSED", f"order is already {PHASE[order.state]}")
@@ -830,7 +886,10 @@ class Engine:
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
         """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
         st.next_seq += 1
-        st.events.append(event)
+        events = st.events
+        events.append(event)
+        if len(events) == self.events_kept + RELEASE_BATCH:
+            self._events_over.append(st)
         self.journal.append(JStrategyEvent(st.strategy_id, event))
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
@@ -839,9 +898,43 @@ class Engine:
 
     def _close(self, order: Order) -> None:
         self.open_orders.pop(order.order_id, None)
+        self._terminal.append(order)
         st = self.strategies.get(order.strategy_id)
         if st is not None:
             st.open_orders.pop(order.order_id, None)
+
+    def _release(self) -> None:
+        """Release terminal orders and events beyond their windows (the journal has been written).
+
+        An order leaves ``orders``, its strategy's ``orders`` (its ``cl_ord_id`` goes to the
+        strategy's ``released`` set: still a duplicate, a cancel of it still ORDER_CLOSED) and its
+        venue adapter's maps. Events leave only when the journal keeps them (``durable``): a
+        reconnect that needs them reads them back (``_events_from_journal``).
+        """
+        terminal = self._terminal
+        keep = self.terminal_orders_kept
+        if len(terminal) > keep + RELEASE_BATCH:
+            orders = self.orders
+            strategies = self.strategies
+            venues = self.venues
+            popleft = terminal.popleft
+            for _ in range(len(terminal) - keep):
+                order = popleft()
+                orders.pop(order.order_id, None)
+                st = strategies.get(order.strategy_id)
+                if st is not None and st.orders.get(order.cl_ord_id) is order:
+                    del st.orders[order.cl_ord_id]
+                    st.released.add(order.cl_ord_id)
+                venue = venues.get(order.venue)
+                if venue is not None:
+                    venue.forget(order)
+                self.released_orders += 1
+        over = self._events_over
+        if over:
+            if self.journal.durable:  # without a journal that keeps them, events stay in memory
+                for st in over:
+                    self.released_events += st.release_events(self.events_kept)
+            over.clear()
 
     def _mark_dirty(self, link: StrategyLink) -> None:
         if link not in self._dirty_links:
@@ -912,6 +1005,8 @@ class Engine:
                 lat.venue_to_strategy.record_n(done - self._venue_event_ns, self._venue_events_pending)
         self._venue_event_ns = 0
         self._venue_events_pending = 0
+        if len(self._terminal) > self.terminal_orders_kept + RELEASE_BATCH or self._events_over:
+            self._release()
         if t_wire:  # the batch's orders are counted in their stage histograms once every byte is out
             self.latency.orders.wire(t_wire)
 
@@ -942,6 +1037,8 @@ class Engine:
         self.open_orders = recovered.open_orders
         self.strategies = recovered.strategies
         self.next_order_id = recovered.next_order_id
+        self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
+        self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
         risk = self.risk
         for order, qty, price in recovered.exposure:
             if qty:
@@ -997,7 +1094,8 @@ class Engine:
         """
         return {
             "gateway_id": self.gateway_id,
-            "orders_total": len(self.orders),
+            "orders_total": self.orders_total,
+            "orders_in_memory": len(self.orders),
             "orders_open": len(self.open_orders),
             "journal_error": self.journal_error or None,
             "counters": self.counter_values(),
@@ -1008,7 +1106,7 @@ class Engine:
                     "connected": st.link is not None,
                     "pid": st.link.peer.pid if st.link is not None and st.link.peer else None,
                     "next_seq": st.next_seq,
-                    "orders": len(st.orders),
+                    "orders": len(st.orders) + len(st.released),
                     "open_orders": len(st.open_orders),
                 }
                 for sid, st in self.strategies.items()
@@ -1016,6 +1114,11 @@ class Engine:
             "venues": {name: venue.status() for name, venue in self.venues.items()},
             "latency": self.latency.snapshot(),
         }
+
+    @property
+    def orders_total(self) -> int:
+        """Return how many orders were created today (in memory or released)."""
+        return self.next_order_id - 1
 
     def strategies_connected(self) -> int:
         """Return how many strategies have a session now."""
