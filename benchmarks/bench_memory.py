@@ -14,6 +14,11 @@ the resident set size (``/proc/self/statm``) is sampled every ``--every`` orders
   up as a transport's would) until 8 MiB are queued, is cut off, reconnects with the last
   ``seq`` it processed and reads the replay; RSS before the episode and after the drain.
 
+Risk's order-rate windows remember the times of the latest ``limit`` orders (per strategy, account
+and symbol: a fixed cost of about 40 bytes per unit of the limit, not a cost per order of the day),
+so the bench limits are lowered to ``--rate-limit`` (50,000/s, above what one process reaches here)
+and the warm-up is longer than that: the windows are full before the measurement starts.
+
 The garbage collector is frozen after set-up, young collections stay on, as in ``gateway run``.
 
 Run: ``.venv/bin/python -m benchmarks.bench_memory [--orders 1000000] [--slow] [--json]``
@@ -28,10 +33,16 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
+from benchmarks import bench_hotpath
 from benchmarks.bench_hotpath import Link, Rig
 from benchmarks.harness.plan import QTY, SYMBOL
+from benchmarks.harness.runner import bench_limits
+from gateway.ops.heap import set_mmap_threshold
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello
 from venues.ouch.codec import encode_message
@@ -40,6 +51,20 @@ from venues.ouch.soupbin import encode_sequenced
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SLOW_CONSUMER_BYTES = 8 * 1024 * 1024
+
+
+def memory_limits(rate: int) -> Callable[[Path], Path]:
+    """Return a writer of the bench limits with every order and cancel rate limit set to ``rate`` per second."""
+
+    def write(directory: Path) -> Path:
+        path = bench_limits(directory)
+        doc = yaml.safe_load(path.read_text())
+        for key in ("orders_per_s", "cancels_per_s"):
+            doc["defaults"][key] = dict.fromkeys(doc["defaults"][key], rate)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    return write
 
 
 def rss_bytes() -> int:
@@ -103,6 +128,8 @@ def counts(rig: Rig) -> dict[str, int]:
         "strategy.orders": sum(len(st.orders) for st in engine.strategies.values()),
         "strategy.events": sum(len(st.events) for st in engine.strategies.values()),
     }
+    out["strategy.released_ids"] = sum(len(st.released) for st in engine.strategies.values())
+    out["strategy.released_ids_bytes"] = sum(st.released.nbytes for st in engine.strategies.values())
     venue = rig.venue
     for name in ("_chains", "_refs", "_inflight", "_replace_refs", "_restored"):
         value = getattr(venue, name, None)
@@ -178,9 +205,13 @@ def slow_consumer(rig: MemoryRig, batch: int, start: int) -> dict[str, int]:
     }
 
 
-def run(orders: int, warmup: int, every: int, batch: int, slow: bool) -> dict[str, object]:
+def run(
+    orders: int, warmup: int, every: int, batch: int, slow: bool, rate: int = 50_000, mmap_threshold: int = 1 << 20
+) -> dict[str, object]:
+    set_mmap_threshold(mmap_threshold)  # as ``gateway run`` does (memory.malloc_mmap_threshold)
     base_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
     workdir = Path(tempfile.mkdtemp(prefix="gwmem", dir=base_dir))
+    bench_hotpath.bench_limits = memory_limits(rate)  # type: ignore[attr-defined,assignment]  # Rig writes its limits with it
     rig = MemoryRig(workdir)
     drive(rig, 0, warmup, batch)
     gc.collect()
@@ -233,13 +264,17 @@ def run(orders: int, warmup: int, every: int, batch: int, slow: bool) -> dict[st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=100_000, help="orders after the warm-up")
-    parser.add_argument("--warmup", type=int, default=20_000)
+    parser.add_argument("--warmup", type=int, default=60_000, help="orders before the measurement (> --rate-limit)")
+    parser.add_argument("--rate-limit", type=int, default=50_000, help="risk order and cancel limits, per second")
+    parser.add_argument(
+        "--mmap-threshold", type=int, default=1 << 20, help="glibc mmap threshold as gateway run sets it (0: default)"
+    )
     parser.add_argument("--every", type=int, default=10_000, help="orders between two RSS samples")
     parser.add_argument("--batch", type=int, default=64, help="orders per strategy read")
     parser.add_argument("--slow", action="store_true", help="add the slow-consumer episode after the run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.orders, args.warmup, args.every, args.batch, args.slow)
+    result = run(args.orders, args.warmup, args.every, args.batch, args.slow, args.rate_limit, args.mmap_threshold)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -41,6 +41,7 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
@@ -169,6 +170,8 @@ class GatewayProcess:
             clock=self.clock,
             journal=NullJournal(),
             gateway_id=config.gateway_id,
+            terminal_orders_kept=config.memory.terminal_orders_kept,
+            events_kept=config.memory.events_kept,
         )
 
     def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +261,7 @@ class GatewayProcess:
         # which learns the sender's pid and uid, receives it
         self._sighup = SighupListener(self._on_sighup)
         self._sighup.block()
+        set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
         engine = self.engine
