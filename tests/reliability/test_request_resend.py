@@ -6,7 +6,9 @@ and it is SIGKILLed: those bytes die with it. Then a plain ``kill -9`` in the mi
 After each restart the strategy reconnects and, from ``Welcome.last_req_seq``, sends the rest
 again; it never probes. Checked: every request gets exactly one answer, every order is entered
 once at the venue (the simulator's record), and the venue sees no cancel the strategy did not ask
-for. Once with the SDK, once with the raw client written from the protocol doc alone.
+for. Once with the SDK, once with the raw client written from the protocol doc alone (which also
+sends some processed requests again: duplicates, skipped unanswered; and a MassCancel that matched
+nothing, answered again as a duplicate after another kill -9).
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ from typing import Any
 from gateway.client import ConnectionState, GatewayError, OrderHandle
 from gateway.protocol.messages import MassCancelAck, OrderAccepted, OrderRejected
 from model.enums import Side
-from tests.rawclient import NEW_ORDER, ORDER_ACCEPTED, ORDER_EVENTS, WELCOME, RawClient, frame
+from tests.rawclient import (
+    MASS_CANCEL,
+    MASS_CANCEL_ACK,
+    NEW_ORDER,
+    ORDER_ACCEPTED,
+    ORDER_EVENTS,
+    WELCOME,
+    RawClient,
+    frame,
+)
 from tests.reliability.support import (
     Gateway,
     RecordingClient,
@@ -144,9 +155,26 @@ async def test_raw_client_when_gateway_killed_with_requests_unread_then_resends_
     again, welcome = await _raw_session(gateway, last_seq=max(m[1] for m in seen))
     last_req_seq = welcome[6]
     assert last_req_seq == 10
-    await again.send(b"".join(requests[n] for n in range(last_req_seq + 1, 51)))  # unchanged, in order
+    # Unchanged and in order; from 6 on, as a client that keeps no track of answers might: 6 to 10 are
+    # duplicates (at or below last_req_seq), skipped with no second answer.
+    await again.send(b"".join(requests[n] for n in range(last_req_seq - 4, 51)))
     seen += [m for m in await again.read(40) if m[0] in ORDER_EVENTS]
     assert [m[1] for m in seen] == list(range(1, 51))  # seq: each event exactly once
     assert Counter((m[0], m[2]) for m in seen) == {(ORDER_ACCEPTED, f"R{n}"): 1 for n in range(1, 51)}
-    _check_venue(sim, 50, cancels=0)
+    # A MassCancel that matches nothing (no other journaled effect), then the same again: the duplicate is not
+    # carried out, and gets the first answer again (a MassCancel's answer is not in the replay). Nothing came
+    # between: the duplicates above had no answer.
+    mass = frame(MASS_CANCEL, "", "", "MSFT", "M51", 51)
+    await again.send(mass + mass)
+    assert await again.read(2) == [[MASS_CANCEL_ACK, "M51", 0]] * 2
     again.close()
+
+    # Across another kill -9, the MassCancel that left nothing else in the journal is still known processed.
+    gateway.kill9()
+    gateway.start()
+    third, welcome = await _raw_session(gateway, last_seq=50)
+    assert welcome[6] == 51 and welcome[5] == 0  # last_req_seq 51; nothing to replay
+    await third.send(mass)
+    assert await third.read(1) == [[MASS_CANCEL_ACK, "M51", 0]]
+    _check_venue(sim, 50, cancels=0)
+    third.close()
