@@ -388,8 +388,16 @@ def _fix_logon() -> bytes:
 
 
 def _journal_seeds() -> list[bytes]:
-    from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew, JStrategyEvent, JVenueEvent
-    from gateway.protocol.messages import OrderAccepted
+    from gateway.journal import (
+        FileJournal,
+        JOrderCreated,
+        JRequest,
+        JSentCancel,
+        JSentNew,
+        JStrategyEvent,
+        JVenueEvent,
+    )
+    from gateway.protocol.messages import MassCancelAck, OrderAccepted
     from model.enums import OrderType, Side, TimeInForce
     from model.fsync import FsyncPolicy
     from model.venue_events import VenueAccepted
@@ -397,13 +405,15 @@ def _journal_seeds() -> list[bytes]:
     path = _SCRATCH / "seed.journal"
     path.unlink(missing_ok=True)
     journal = FileJournal(path, fsync=FsyncPolicy.NONE)
-    journal.append(
-        JOrderCreated(1, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, TimeInForce.DAY, OrderType.LIMIT, 0)
+    created = JOrderCreated(
+        1, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, TimeInForce.DAY, OrderType.LIMIT, 0
     )
+    journal.append(JRequest("S1", 1, created))  # protocol version 3: the request's number wraps its decision
     journal.append(JSentNew(1, "1"))
     journal.append(JVenueEvent("V1", VenueAccepted(1, 1, "X1", 100, 1_000_000)))
     journal.append(JStrategyEvent("S1", OrderAccepted(1, "A", "X1", 100, 1_000_000)))
-    journal.append(JSentCancel(1))
+    journal.append(JRequest("S1", 2, JSentCancel(1)))
+    journal.append(JRequest("S1", 3, None, MassCancelAck("M1", 0)))  # a MassCancel that matched nothing
     journal.close()
     good = path.read_bytes()
     return [good, good[:-3], good[:20] + b"\xff" + good[21:]]
