@@ -47,11 +47,18 @@ def _strategy_seeds() -> list[bytes]:
     from model.enums import Side
 
     hello = encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 1000))
+    hello_v2 = encode_frame(Hello("S1", 2, 0, 1000))
+    new_order = encode_frame(NewOrder("A1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500, req_seq=1))
     return [
         hello,
-        hello + encode_frame(NewOrder("A1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500)),
-        hello + encode_frame(Cancel("A1")) + encode_frame(Replace("A1", 200, 1_500_000)),
-        hello + encode_frame(MassCancel("ACC1", "", "")) + encode_frame(Heartbeat()),
+        hello + new_order,
+        hello
+        + new_order
+        + encode_frame(Cancel("A1", req_seq=2))
+        + encode_frame(Replace("A1", 200, 1_500_000, req_seq=3)),
+        hello + encode_frame(MassCancel("ACC1", "", "", "M1", req_seq=1)) + encode_frame(Heartbeat()),
+        hello + new_order + new_order + encode_frame(Cancel("A1", req_seq=5)),  # a duplicate, then a gap
+        hello_v2 + encode_frame(NewOrder("A1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500)),  # version 2: no number
         b"\x00\x00\x00\x03\x93\x02\xa1",
     ]
 
