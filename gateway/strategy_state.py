@@ -6,7 +6,7 @@ from array import array
 from typing import Final, Protocol
 
 from gateway.entitlements import PeerCredentials
-from gateway.protocol.messages import OrderEvent
+from gateway.protocol.messages import MassCancelAnswer, OrderEvent
 from gateway.strategy_session import StrategySession
 from model.order import Order
 
@@ -37,11 +37,26 @@ class StrategyState:
     released from it is in ``released`` (duplicate detection for the whole day).
     """
 
-    __slots__ = ("events", "events_base", "link", "next_seq", "open_orders", "orders", "released", "strategy_id")
+    __slots__ = (
+        "events",
+        "events_base",
+        "last_req_seq",
+        "link",
+        "mass_cancel_answers",
+        "next_seq",
+        "open_orders",
+        "orders",
+        "released",
+        "strategy_id",
+    )
 
     def __init__(self, strategy_id: str) -> None:
         self.strategy_id = strategy_id
         self.next_seq = 1
+        self.last_req_seq = 0
+        """(Protocol version 3) The highest request number processed (journaled in ``JRequest``)."""
+        self.mass_cancel_answers: dict[int, MassCancelAnswer] = {}
+        """(Version 3) Each MassCancel's answer by its ``req_seq``, for a re-sent duplicate to get it again."""
         self.events: list[OrderEvent] = []
         self.events_base = 0
         """How many of the strategy's first events were released from ``events`` (the journal has them)."""

@@ -13,6 +13,7 @@ from gateway.engine import RELEASE_BATCH
 from gateway.journal import FileJournal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import (
+    PROTOCOL_VERSION,
     Cancel,
     CancelRejected,
     Error,
@@ -23,6 +24,7 @@ from gateway.protocol.messages import (
     OrderRejected,
     Replace,
     Welcome,
+    WelcomeV2,
 )
 from gateway.recovery import recover
 from gateway.strategy_state import ReleasedIds
@@ -41,15 +43,24 @@ def _rig(tmp_path: Path, *, journal: bool = True) -> Rig:
 
 
 def _trade(rig: Rig, link: MemoryLink, start: int, count: int, *, batch: int = 200) -> None:
-    """Send orders ``start``.. (cl_ord_id ``c<n>``); the venue accepts and fills each: two events per order."""
+    """Send orders ``start``.. (cl_ord_id ``c<n>``); the venue accepts and fills each: two events per order.
+
+    On a version-3 link the orders are numbered (their answers are journaled inside ``JRequest``).
+    """
     engine = rig.engine
+    numbered = link.session.sequenced
     for first in range(start, start + count, batch):
         n = min(batch, start + count - first)
-        frames = b"".join(
-            encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000))
-            for i in range(first, first + n)
-        )
-        engine.link_data(link, frames, rig.clock())
+        frames = []
+        for i in range(first, first + n):
+            req_seq = 0
+            if numbered:
+                link.req_seq += 1
+                req_seq = link.req_seq
+            frames.append(
+                encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=req_seq))
+            )
+        engine.link_data(link, b"".join(frames), rig.clock())
         next_id = engine.next_order_id
         for order_id in range(next_id - n, next_id):
             rig.venue.accept(order_id, 1_000_000)
@@ -84,11 +95,11 @@ def test_without_a_durable_journal_events_stay_in_memory(tmp_path: Path) -> None
     assert len(rig.engine.orders) <= KEPT + RELEASE_BATCH  # orders need no journal to be released
 
 
-def _replayed(rig: Rig, last_seq: int) -> tuple[Welcome, list[OrderEvent]]:
-    link = rig.connect("S1", last_seq=last_seq)
+def _replayed(rig: Rig, last_seq: int, version: int = PROTOCOL_VERSION) -> tuple[Welcome | WelcomeV2, list[OrderEvent]]:
+    link = rig.connect("S1", last_seq=last_seq, version=version)
     messages = link.received()
     welcome = messages[0]
-    assert isinstance(welcome, Welcome), messages[:2]
+    assert isinstance(welcome, (Welcome, WelcomeV2)), messages[:2]
     events = [m for m in messages[1:] if isinstance(m, (OrderAccepted, Executed, OrderRejected, CancelRejected))]
     return welcome, events  # type: ignore[return-value]
 
@@ -108,16 +119,19 @@ def test_reconnect_at_last_seq_1_after_200000_events_gets_every_later_event_once
     assert rig.engine.journal_replays == 1
 
 
+@pytest.mark.parametrize("version", [2, PROTOCOL_VERSION])
 @pytest.mark.parametrize("offset", [-1, 0, 1, 7])
-def test_reconnect_at_the_window_edge_replays_exactly_the_events_after_last_seq(tmp_path: Path, offset: int) -> None:
+def test_reconnect_at_the_window_edge_replays_exactly_the_events_after_last_seq(
+    tmp_path: Path, offset: int, version: int
+) -> None:
     rig = _rig(tmp_path)
-    link = rig.connect("S1")
+    link = rig.connect("S1", version=version)
     _trade(rig, link, 0, 3_000)
     rig.engine.link_closed(link)
     st = rig.engine.strategies["S1"]
     last_seq = st.events_base + offset
     _trade_while_away = st.next_seq
-    welcome, events = _replayed(rig, last_seq)
+    welcome, events = _replayed(rig, last_seq, version)
     assert welcome.replayed == _trade_while_away - 1 - last_seq
     assert [e.seq for e in events] == list(range(last_seq + 1, st.next_seq))
     assert rig.engine.journal_replays == (1 if offset < 0 else 0)
