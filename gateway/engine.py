@@ -57,7 +57,7 @@ from gateway.protocol.messages import (
     WelcomeV2,
 )
 from gateway.recovery import Recovered
-from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategySessionState
+from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategyRequest, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
@@ -96,6 +96,12 @@ from risk.api import RiskGate
 from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
+
+ReplayRead = Callable[[], "list[OrderEvent] | str"]
+"""Reads a strategy's released events from the journal: the events, in order, or why it cannot."""
+ReplayReader = Callable[[ReplayRead, Callable[["list[OrderEvent] | str"], None]], None]
+"""Runs a ``ReplayRead`` off the event loop (a thread that only reads the file) and hands its result
+to the callback on the loop (``gateway.app``). Without one the engine reads on the spot (sans-IO)."""
 
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
@@ -198,6 +204,9 @@ class Engine:
         self.released_events = 0
         self.journal_replays = 0
         """Reconnects whose replay reached before the in-memory window (served from the journal)."""
+        self.replay_reader: ReplayReader | None = None
+        self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
+        """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
@@ -474,8 +483,20 @@ class Engine:
         session = link.session
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
+        if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits for the journal
+            self._pending_hellos[link].extend(requests)
+        else:
+            self._requests(link, requests, t_in)
+        if last:
+            session.end_of_read()
+        self._mark_dirty(link)
+        self.flush()
+
+    def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
+        """Carry out a connection's decoded requests in order (those behind a Hello that waits are held)."""
+        session = link.session
         sequenced = session.sequenced  # known once the Hello is decoded, even if it is in this read
-        for req in requests:
+        for index, req in enumerate(requests):
             st = link.strategy
             kind = type(req)
             if st is None and kind is not Hello:  # its Hello was refused: nothing after it counts
@@ -505,6 +526,9 @@ class Engine:
                 self._on_mass_cancel(st, req)  # type: ignore[arg-type]
             elif kind is Hello:
                 self._on_hello(link, req)  # type: ignore[arg-type]
+                if link in self._pending_hellos:  # the replay is being read: the rest waits for the Welcome
+                    self._pending_hellos[link].extend(requests[index + 1 :])
+                    return
             elif kind is InvalidRequest:
                 assert st is not None
                 self._on_invalid(st, req)  # type: ignore[arg-type]
@@ -514,10 +538,6 @@ class Engine:
                 assert st is not None
                 self.journal.append(JRequest(st.strategy_id, self._req_seq))
                 self._req_seq = 0
-        if last:
-            session.end_of_read()
-        self._mark_dirty(link)
-        self.flush()
 
     def _on_hello(self, link: StrategyLink, hello: Hello) -> None:
         session = link.session
@@ -537,19 +557,66 @@ class Engine:
             return
         base = st.events_base
         last_seq = max(hello.last_seq, 0)
-        older: list[OrderEvent] = []
-        if last_seq < base:  # the replay reaches before the in-memory window: the journal has those events
-            problem = self._events_from_journal(st.strategy_id, last_seq, base, older)
-            if problem:
-                self.counters.strategy_refused += 1
-                log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, last_seq, problem)
-                session.close("REPLAY_UNAVAILABLE", f"events after seq {last_seq} cannot be replayed: {problem}")
-                return
-            self.journal_replays += 1
-        recent = st.events[last_seq - base :] if last_seq >= base else st.events
         st.link = link
         link.strategy = st
         self.counters.strategy_connections += 1
+        if last_seq >= base:
+            self._welcome(link, st, hello, [])
+            return
+        # the replay reaches before the in-memory window: the journal has those events
+        strategy_id = st.strategy_id
+
+        def read() -> list[OrderEvent] | str:
+            out: list[OrderEvent] = []
+            return self._events_from_journal(strategy_id, last_seq, base, out) or out
+
+        reader = self.replay_reader
+        if reader is None:
+            self._journal_read(link, st, hello, read())
+            return
+        st.replay_pending += 1  # its events stay in memory until the Welcome is out
+        self._pending_hellos[link] = []
+        log.info("strategy %s: reading events %d..%d from the journal for its replay", strategy_id, last_seq + 1, base)
+        reader(read, lambda result: self._journal_read(link, st, hello, result, held=True))
+
+    def _journal_read(
+        self,
+        link: StrategyLink,
+        st: StrategyState,
+        hello: Hello,
+        result: list[OrderEvent] | str,
+        *,
+        held: bool = False,
+    ) -> None:
+        """Finish a Hello whose replay was read from the journal: Welcome and replay, or REPLAY_UNAVAILABLE."""
+        requests = self._pending_hellos.pop(link, []) if held else []
+        if held:
+            st.replay_pending -= 1
+            if st.replay_pending == 0 and len(st.events) >= self.events_kept + RELEASE_BATCH:
+                self._events_over.append(st)
+        if st.link is not link or link.session.is_closed():  # gone while the journal was read
+            return
+        if isinstance(result, str):
+            self.counters.strategy_refused += 1
+            log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, hello.last_seq, result)
+            st.link = None
+            link.strategy = None
+            link.session.close("REPLAY_UNAVAILABLE", f"events after seq {hello.last_seq} cannot be replayed: {result}")
+        else:
+            self.journal_replays += 1
+            self._welcome(link, st, hello, result)
+            if requests:
+                self._requests(link, requests, self.clock())
+        if held:
+            self._mark_dirty(link)
+            self.flush()
+
+    def _welcome(self, link: StrategyLink, st: StrategyState, hello: Hello, older: list[OrderEvent]) -> None:
+        """Send the Welcome, the replay (``older`` from the journal, then what memory holds) and venue states."""
+        session = link.session
+        base = st.events_base
+        last_seq = max(hello.last_seq, 0)
+        recent = st.events[last_seq - base :] if last_seq >= base else st.events
         replayed = len(older) + len(recent)
         heartbeat_ms = session.heartbeat_ns // 1_000_000
         if session.sequenced:
@@ -1017,7 +1084,8 @@ class Engine:
         if over:
             if self.journal.durable:  # without a journal that keeps them, events stay in memory
                 for st in over:
-                    self.released_events += st.release_events(self.events_kept)
+                    if not st.replay_pending:  # else once its Welcome is out (``_journal_read``)
+                        self.released_events += st.release_events(self.events_kept)
             over.clear()
 
     def _mark_dirty(self, link: StrategyLink) -> None:

@@ -47,6 +47,7 @@ class StrategyState:
         "open_orders",
         "orders",
         "released",
+        "replay_pending",
         "strategy_id",
     )
 
@@ -62,6 +63,8 @@ class StrategyState:
         """How many of the strategy's first events were released from ``events`` (the journal has them)."""
         self.orders: dict[str, Order] = {}
         self.released = ReleasedIds()
+        self.replay_pending = 0
+        """Journal reads under way for a Hello of this strategy (its events are not released meanwhile)."""
         self.open_orders: dict[int, Order] = {}
         self.link: StrategyLink | None = None
 

@@ -5,11 +5,12 @@ Deterministic counts only (never timing, never RSS): ``benchmarks/bench_memory.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gateway.engine import RELEASE_BATCH
+from gateway.engine import RELEASE_BATCH, ReplayRead
 from gateway.journal import FileJournal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import (
@@ -18,6 +19,7 @@ from gateway.protocol.messages import (
     CancelRejected,
     Error,
     Executed,
+    Hello,
     NewOrder,
     OrderAccepted,
     OrderEvent,
@@ -198,3 +200,68 @@ def test_released_ids_never_forget_an_id_across_growth() -> None:
     ids.add("id-7")
     assert len(ids) == 50_000
     assert ids.nbytes <= 50_000 * 24
+
+
+class DeferredReader:
+    """A replay reader whose reads run when the test says (as the gateway's worker thread would, later)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[ReplayRead, Callable[[list[OrderEvent] | str], None]]] = []
+
+    def __call__(self, read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
+        self.pending.append((read, done))
+
+    def finish(self) -> None:
+        read, done = self.pending.pop(0)
+        done(read())
+
+
+def test_while_the_journal_is_read_other_strategies_trade_and_the_late_one_gets_everything_once(
+    tmp_path: Path,
+) -> None:
+    rig = _rig(tmp_path)
+    reader = DeferredReader()
+    rig.engine.replay_reader = reader
+    s1 = rig.connect("S1")
+    _trade(rig, s1, 0, 2_000)
+    rig.engine.link_closed(s1)
+    st = rig.engine.strategies["S1"]
+    open_id = rig.engine.next_order_id
+    s1_again = MemoryLink(rig.clock)
+    rig.engine.link_opened(s1_again)
+    hello = encode_frame(Hello("S1", PROTOCOL_VERSION, 1))
+    pipelined = encode_frame(NewOrder("late", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=2_001))
+    rig.engine.link_data(s1_again, hello + pipelined, rig.clock())
+    assert len(reader.pending) == 1 and s1_again.received() == []  # nothing before the Welcome
+    assert rig.connect("S1").received()[0].code == "ALREADY_CONNECTED"  # type: ignore[union-attr]
+    s2 = rig.connect("S2")  # another strategy trades meanwhile
+    s2.received()
+    rig.new_order(s2, "other", account="ACC2")
+    assert [type(m) for m in s2.received()] == []  # sent to the venue, nothing to answer yet
+    rig.venue.accept(open_id, 1_000_000)  # S2's order
+    rig.engine.flush()
+    assert [type(m) for m in s2.received()] == [OrderAccepted]
+    rig.engine.poll(rig.clock() + 60_000_000_000)  # no heartbeat, no timeout before the Welcome
+    assert s1_again.received() == [] and not s1_again.session.is_closed()
+    reader.finish()
+    messages = s1_again.received()
+    assert isinstance(messages[0], Welcome) and messages[0].replayed == 3_999 and messages[0].last_req_seq == 2_000
+    events = [m for m in messages if isinstance(m, (OrderAccepted, Executed, OrderRejected))]
+    assert [e.seq for e in events] == list(range(2, 4_001))
+    assert rig.venue.commands[-1][1] == open_id + 1  # the pipelined order went out after the Welcome
+    assert st.replay_pending == 0 and rig.engine.journal_replays == 1
+
+
+def test_a_connection_that_closes_while_its_replay_is_read_is_forgotten(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    reader = DeferredReader()
+    rig.engine.replay_reader = reader
+    s1 = rig.connect("S1")
+    _trade(rig, s1, 0, 2_000)
+    rig.engine.link_closed(s1)
+    waiting = rig.connect("S1", last_seq=1)
+    rig.engine.link_closed(waiting)
+    reader.finish()
+    assert waiting.received() == [] and rig.engine.strategies["S1"].link is None
+    fresh = rig.connect("S1", last_seq=3_990)
+    assert isinstance(fresh.received()[0], Welcome)
