@@ -543,5 +543,7 @@ class GatewayProcess:
             await connector.stop()
         if self.engine is not None:
             self.engine.flush()
+        for venue in self.venues:
+            venue.close()
         self.journal.close()
         log.info("gateway %s stopped", config.gateway_id)

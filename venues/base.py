@@ -195,6 +195,9 @@ class VenueAdapter(abc.ABC):
         already covers them).
         """
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the adapter holds open (files, threads); called once its connector has stopped."""
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         return {"name": self.name, "state": str(self.state)}

@@ -94,8 +94,13 @@ class GatewaySide:
         return self.events
 
     async def kill(self) -> None:
-        """Stop like a killed process: no Logout, the socket just closes; the store stays as written."""
+        """Stop like a killed process: no Logout, the socket just closes; the store stays as written.
+
+        The store's file is closed as the kernel closes a dead process's files (nothing more is
+        written; its fsync thread ends).
+        """
         await self.connector.stop()
+        self.venue.close()
 
     async def stop(self) -> None:
         """Log out gracefully, then stop the connector."""
@@ -106,4 +111,4 @@ class GatewaySide:
             task = self.task
             await wait_until(lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting")
         await self.connector.stop()
-        self.venue.session.store.close()
+        self.venue.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -424,10 +425,27 @@ def _file_config(tmp_path: Path, dialect: str = "equities-fix42") -> FixVenueCon
     return FixVenueConfig(name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store_dir=str(tmp_path))
 
 
-def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_map(tmp_path: Path) -> None:
+@pytest.fixture
+def file_venues() -> Iterator[Callable[[FixVenueConfig, FakeClock], FixVenue]]:
+    """Build venues with file stores; close them all (their fsync threads end) after the test."""
+    built: list[FixVenue] = []
+
+    def build(config: FixVenueConfig, clock: FakeClock) -> FixVenue:
+        venue = build_fix_venue(config, clock)
+        built.append(venue)
+        return venue
+
+    yield build
+    for venue in built:
+        venue.close()
+
+
+def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_map(
+    tmp_path: Path, file_venues: Callable[[FixVenueConfig, FakeClock], FixVenue]
+) -> None:
     clock = FakeClock()
     peer = VenuePeer()
-    first = build_fix_venue(_file_config(tmp_path), clock)
+    first = file_venues(_file_config(tmp_path), clock)
     wire = Wire()
     first.attach(wire.write, wire.close)
     first.connection_made(clock())
@@ -438,7 +456,7 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     first.data_received(peer.execution_report(b"Q7", b"0"), clock())
     first.flush()  # the core's flush after the read: its journal holds the ack before this
     # Killed here: no logout, no close.
-    second = build_fix_venue(_file_config(tmp_path), clock)
+    second = file_venues(_file_config(tmp_path), clock)
     recorder = Recorder()
     second.event_sink = recorder.event
     mark_sent(order, ref)
@@ -456,10 +474,12 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     assert recorder.events == [VenueCanceled(4, 7, 0, "CANCELED", "")]  # venue: 1 logon, 2 ack, 3 logon
 
 
-def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_asked_for_again(tmp_path: Path) -> None:
+def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_asked_for_again(
+    tmp_path: Path, file_venues: Callable[[FixVenueConfig, FakeClock], FixVenue]
+) -> None:
     clock = FakeClock()
     peer = VenuePeer()
-    first = build_fix_venue(_file_config(tmp_path), clock)
+    first = file_venues(_file_config(tmp_path), clock)
     first.event_sink = Recorder().event
     first.attach(Wire().write, Wire().close)
     first.connection_made(clock())
@@ -472,7 +492,7 @@ def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_ask
     first.data_received(ack, clock())
     assert first.session.next_target_seq == 3
     # Killed here, before the core's flush: its journal never got the ack, so the store must not either.
-    second = build_fix_venue(_file_config(tmp_path), clock)
+    second = file_venues(_file_config(tmp_path), clock)
     assert second.session.next_target_seq == 2
     recorder = Recorder()
     second.event_sink = recorder.event
@@ -609,11 +629,11 @@ def test_build_fix_venue_when_dialect_unknown_then_dialect_error_lists_known(tmp
 
 
 def test_build_fix_venue_when_password_env_then_logon_carries_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_venues: Callable[[FixVenueConfig, FakeClock], FixVenue]
 ) -> None:
     monkeypatch.setenv("FIX_PW", "s3cret")
     config = msgspec.structs.replace(_file_config(tmp_path, "broker-fix44"), username="u1", password_env="FIX_PW")
-    venue = build_fix_venue(config, FakeClock())
+    venue = file_venues(config, FakeClock())
     wire = Wire()
     venue.attach(wire.write, wire.close)
     venue.connection_made(0)

@@ -345,6 +345,10 @@ class FixVenue(VenueAdapter):
         self._no_reconnect = not reconnect
         self.session.logout(reason, self.clock())
 
+    def close(self) -> None:
+        """Close the message store (its last writes are synced under ``fsync: batch`` / ``interval``)."""
+        self.session.store.close()
+
     # ---- VenueAdapter: transport hooks ----------------------------------------------------------
 
     def connection_made(self, now_ns: int) -> None:
