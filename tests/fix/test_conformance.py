@@ -382,3 +382,24 @@ async def test_s13_strict_mode_when_orders_flow_then_every_message_validates_and
     assert side.venue.counters["strict_failures"] == 0
     assert _rejects_from_acceptor(sim) == []
     await side.stop()
+
+
+# ---- 14. a TestRequest inside a sequence gap ------------------------------------------------------------
+
+
+async def test_s14_test_request_when_it_arrives_inside_a_gap_the_acceptor_gap_fills_then_still_answered(
+    sim: FixSimulator, gateway: GatewaySide
+) -> None:
+    sim.skip_outgoing(4)  # the TestRequest arrives 4 numbers early; QuickFIX gap-fills over it on our request
+    sim.send_test_request("PING-GAP")
+    await wait_until(lambda: sim.messages("in", MsgType.RESEND_REQUEST), 2.0, "our ResendRequest")
+    await wait_until(
+        lambda: any(m.get(b"112") == b"PING-GAP" for m in sim.messages("in", MsgType.HEARTBEAT)),
+        3.0,
+        "the answer to the TestRequest the gap fill covered",
+    )
+    gap_fills = [m for m in sim.messages("out", MsgType.SEQUENCE_RESET) if m.get(b"123") == b"Y"]
+    (test_request,) = sim.messages("out", MsgType.TEST_REQUEST)
+    assert gap_fills and int(gap_fills[0].get(b"36")) > test_request.seq  # the fill covered it
+    assert gateway.venue.state is VenueState.UP
+    assert _rejects_from_acceptor(sim) == []

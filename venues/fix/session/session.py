@@ -35,6 +35,8 @@ from venues.fix.store.base import MessageStore
 
 log = logging.getLogger(__name__)
 
+_NOT_REPLAYED_ON_RESET: Final = frozenset({MsgType.SEQUENCE_RESET, MsgType.LOGON})
+"""Held messages a SequenceReset skips over that are not acted on (they only move numbers)."""
 _MIN_POLL: Final = 1_000_000
 _MAX_POLL: Final = 100_000_000
 
@@ -656,17 +658,19 @@ class FixSession:
             self._advance(new_seq, now_ns)
 
     def _process_skipped(self, expected: int, new_seq: int, now_ns: int) -> None:
-        """Handle held business messages that a SequenceReset is about to skip over.
+        """Handle held messages that a SequenceReset is about to skip over.
 
         A venue may gap-fill over numbers whose messages we already received early (QuickFIX's
         memory store answers a ResendRequest that way when the first requested number is
         missing). They are genuine messages the venue will not send again: dropping them
-        would lose executions, so they are processed, in order, before the jump.
+        would lose executions, leave its TestRequest unanswered (the venue then drops the
+        link) or a Reject of ours unseen, so they are processed, in order, before the jump.
+        Only the numbering messages themselves (SequenceReset, Logon) are not acted on again.
         """
         skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
         for seq in sorted(skipped):
             held = self.gap.pop(seq)
-            if held is not None and held.msg_type not in f.ADMIN_MSG_TYPES:
+            if held is not None and held.msg_type not in _NOT_REPLAYED_ON_RESET:
                 self.counters["held_processed_on_reset"] += 1
                 self._rare(
                     "skipped",
