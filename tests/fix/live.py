@@ -6,6 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from model.clock import monotonic_ns
 from model.order import Order
@@ -39,6 +42,7 @@ class GatewaySide:
         *,
         dialect: str | None = None,
         strict: bool = False,
+        **config: Any,
     ) -> None:
         self.sim = sim
         self.config = FixVenueConfig(
@@ -56,6 +60,8 @@ class GatewaySide:
             username="user1",
             password="pw",
         )
+        if config:
+            self.config = msgspec.structs.replace(self.config, **config)
         self.recorder = Recorder()
         self.venue: FixVenue = build_fix_venue(self.config, monotonic_ns)
         self.venue.event_sink = self.recorder.event

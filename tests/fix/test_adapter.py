@@ -580,6 +580,45 @@ def test_reconnect_delay_when_failures_then_backoff_from_config() -> None:
     ]
 
 
+def _refused_logon(rig: Rig) -> None:
+    """One connection the venue accepts at TCP level and then refuses the Logon on (Logout, close)."""
+    rig.connect()
+    rig.wire.take()
+    rig.feed(rig.peer.message(MsgType.LOGOUT, [(b"58", b"unknown user")], seq=1))
+    assert rig.wire.closed
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    rig.wire.closed = False
+
+
+def test_reconnect_delay_when_venue_keeps_refusing_the_logon_then_backs_off_like_failed_connects() -> None:
+    # The connector counts failed TCP connects only (attempt 1 after every connection that was made);
+    # a venue that accepts TCP but refuses the Logon must not get a Logon every initial_ms.
+    rig = Rig()
+    delays = []
+    for _ in range(4):
+        _refused_logon(rig)
+        delays.append(rig.adapter.reconnect_delay_ns(1))
+    assert delays == [1_000_000_000, 2_000_000_000, 4_000_000_000, 8_000_000_000]
+    assert rig.adapter.reconnect_delay_ns(3) == 30 * SECOND  # failed connects on top: up to the ceiling
+    rig.up()  # a logon that succeeds starts the backoff afresh
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    assert rig.adapter.reconnect_delay_ns(1) == 500_000_000
+
+
+def test_reconnect_delay_when_logon_times_out_then_counted_as_a_failed_logon() -> None:
+    rig = Rig().connect()
+    rig.wire.take()
+    rig.clock.advance(11 * SECOND)  # logon_timeout_s 10
+    rig.adapter.poll(rig.clock())
+    rig.adapter.flush()
+    assert rig.wire.closed
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    assert rig.adapter.reconnect_delay_ns(1) == 1_000_000_000
+
+
 def test_reconnect_delay_when_outside_schedule_then_waits_for_next_start() -> None:
     config = FixVenueConfig(
         name="FIXV",

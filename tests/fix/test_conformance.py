@@ -403,3 +403,23 @@ async def test_s14_test_request_when_it_arrives_inside_a_gap_the_acceptor_gap_fi
     assert gap_fills and int(gap_fills[0].get(b"36")) > test_request.seq  # the fill covered it
     assert gateway.venue.state is VenueState.UP
     assert _rejects_from_acceptor(sim) == []
+
+
+# ---- 15. a venue that accepts TCP but refuses the Logon -------------------------------------------------
+
+
+async def test_s15_logon_when_acceptor_keeps_refusing_it_then_reconnects_back_off(
+    sim: FixSimulator, tmp_path: Path
+) -> None:
+    # QuickFIX drops the connection of a Logon from a SenderCompID it has no session for. Each such
+    # connection was made (the connector's attempt counter starts again at 1), so only the adapter can
+    # tell that the logon failed: without backing off it sent a Logon every initial_ms (50 ms here).
+    side = GatewaySide(sim, tmp_path / "store", sender_comp_id="STRANGER")
+    side.task = side.connector.start()
+    await asyncio.sleep(1.3)
+    connections = side.connector.connections
+    await side.connector.stop()
+    side.venue.close()
+    assert 3 <= connections <= 8, connections  # 50, 100, 200, 300, 300 ms ... (was about 20)
+    assert side.venue.reconnect_delay_ns(1) == 300_000_000  # at the ceiling after the failed logons
+    assert VenueState.UP not in side.states

@@ -50,6 +50,7 @@ from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
+from venues.fix.session.state import LOGGED_ON_STATES
 from venues.fix.store.base import MessageStore
 from venues.fix.templates import OrderTemplates
 
@@ -147,6 +148,9 @@ class FixVenue(VenueAdapter):
         self._state_reason = "not connected yet"
         self._close_pending_polls = 0
         self._no_reconnect = False
+        self._logged_on_this_connection = False
+        self._failed_logons = 0
+        """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
         self._rarelog = IntervalLog(log)
         liquidity_tag = dialect.executions.liquidity_tag
         self._liquidity_tag = str(liquidity_tag).encode() if liquidity_tag else b""
@@ -354,6 +358,7 @@ class FixVenue(VenueAdapter):
     def connection_made(self, now_ns: int) -> None:
         self._close_pending_polls = 0
         self._no_reconnect = False
+        self._logged_on_this_connection = False
         self.session.connection_made(now_ns)
         self.sequence.new_epoch(self._epoch())  # no-op unless the numbering changed (e.g. a re-created store)
         self._write_outbox()
@@ -362,6 +367,8 @@ class FixVenue(VenueAdapter):
         self.session.data_received(data, now_ns)
 
     def connection_lost(self, now_ns: int) -> None:
+        if not self._logged_on_this_connection and self.session.state is not FixSessionState.ENDED:
+            self._failed_logons += 1
         self.session.connection_lost(now_ns)
 
     def poll(self, now_ns: int) -> int:
@@ -375,13 +382,20 @@ class FixVenue(VenueAdapter):
         return self.session.poll(now_ns)
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return the wait before reconnect ``attempt``: the backoff, doubled for failed connects and logons.
+
+        The connector counts failed TCP connects (``attempt``, 1 after any connection that was made);
+        connections in a row that never got logged on (the venue refused or never answered the
+        Logon) count as failed attempts too, so such a venue is not sent a Logon every
+        ``initial_ms``. A logon that succeeds starts afresh. ``max_attempts`` counts both.
+        """
         if self._no_reconnect:
             return None
         schedule = self.session.config.schedule
         if self._venue_state is VenueState.ENDED and schedule is not None:
             wall = self.clock() + self.session.wall_offset_ns
             return max(schedule.next_start(wall) - wall, 0) + 1_000_000_000
-        return self.backoff.delay_ns(attempt)
+        return self.backoff.delay_ns(attempt + self._failed_logons)
 
     def flush(self) -> None:
         """Commit the incoming MsgSeqNum to the store, then write the outbox.
@@ -423,6 +437,9 @@ class FixVenue(VenueAdapter):
     # ---- SessionHandler ----------------------------------------------------------------------------
 
     def on_state(self, state: FixSessionState, reason: str) -> None:
+        if state in LOGGED_ON_STATES:
+            self._logged_on_this_connection = True
+            self._failed_logons = 0
         venue_state = _STATE_MAP[state]
         self._state_reason = reason
         if venue_state is not self._venue_state:
