@@ -220,11 +220,16 @@ async def test_s08_resend_request_when_acceptor_lost_our_order_then_replay_or_ga
         ]
         assert [type(e) for e in side.events] == [VenueAccepted]
     else:
-        # The broker never takes replayed orders: gap-filled, and the core told it was never sent.
+        # The broker never takes replayed orders: gap-filled. Whether it had the order is unknown until it
+        # answers the OrderStatusRequest (unknown order): only then is the core told it was never sent.
         assert orders == []
         gap_fills = [m for m in sim.messages("in", MsgType.SEQUENCE_RESET) if m.get(b"123") == b"Y"]
         assert gap_fills[0].seq == lost_seq
-        assert side.events == [VenueRejected(0, 3, "NOT_SENT", side.events[0].text)]  # type: ignore[union-attr]
+        (status_request,) = sim.messages("in", MsgType.ORDER_STATUS_REQUEST)
+        assert status_request.get(b"11").decode() == ref
+        (status,) = sim.messages("out", MsgType.EXECUTION_REPORT)
+        assert (status.get(b"150"), status.get(b"39"), status.get(b"103")) == (b"I", b"8", b"5")
+        assert side.events == [VenueRejected(status.seq, 3, "NOT_SENT", side.events[0].text)]  # type: ignore[union-attr]
     await asyncio.sleep(0.2)
     assert len(side.events) == 1
     assert _rejects_from_acceptor(sim) == []

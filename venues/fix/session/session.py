@@ -56,6 +56,9 @@ class SessionHandler(Protocol):
     def on_not_replayed(self, raw: bytes) -> None:
         """Handle a stored business message that was gap-filled instead of replayed."""
 
+    def may_replay(self, raw: bytes) -> bool:
+        """Return whether a stored business message the venue asks for again may be replayed (else gap-filled)."""
+
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """Both sequence numbers restarted at 1 (a new numbering, named by the store's creation time)."""
 
@@ -707,6 +710,7 @@ class FixSession:
             wall_now_ns=now_ns + self.wall_offset_ns,
             replay_business=self.config.replay_business,
             stale_after_ns=self.config.stale_after_ns,
+            may_replay=self.handler.may_replay,
         )
         for raw in reply.messages:
             self.outbox += raw
