@@ -206,6 +206,7 @@ class GatewayProcess:
             if point is not None:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
+        self._order_ids_above_venue_state()
         elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:
@@ -313,6 +314,24 @@ class GatewayProcess:
             len(self.venues),
             len(config.strategies),
         )
+
+    def _order_ids_above_venue_state(self) -> None:
+        """Start new order ids above every id a venue's own state names, not only above the journal's.
+
+        A venue adapter may persist an order before the journal has it (the FIX store takes a
+        NewOrderSingle in ``send_new``); a crash in between leaves an id the journal never saw.
+        Using it again would send its venue reference (ClOrdID) twice.
+        """
+        assert self.engine is not None
+        floor = max((venue.order_id_floor() for venue in self.venues), default=0)
+        if floor >= self.engine.next_order_id:
+            log.warning(
+                "venue state names order ids up to %d that the journal does not have (a crash between the "
+                "venue's store write and the journal's); new orders start at %d",
+                floor,
+                floor + 1,
+            )
+            self.engine.next_order_id = floor + 1
 
     def add_status_provider(self, provider: Callable[[], dict[str, Any]]) -> None:
         """Add sections to ``gateway status`` (the provider's dict is merged at the top level)."""

@@ -195,6 +195,15 @@ class VenueAdapter(abc.ABC):
         already covers them).
         """
 
+    def order_id_floor(self) -> int:
+        """Return the highest gateway order id the adapter's own persistent state names (0: none).
+
+        After a restart the core starts new order ids above it as well as above the journal's: a
+        crash between the adapter's write and the journal's must not make an order id (and the
+        venue reference built from it) be used twice.
+        """
+        return 0
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the adapter holds open (files, threads); called once its connector has stopped."""
 

@@ -382,6 +382,25 @@ class FixVenue(VenueAdapter):
             )
             store.set_next_target_seq(expected)
 
+    def order_id_floor(self) -> int:
+        """Return the order id of the last NewOrderSingle in the store (0: none).
+
+        The store takes a NewOrderSingle in ``send_new``, before the core's journal has the order; a
+        crash in between leaves an order id the journal does not know. Order ids only grow, so the
+        last NewOrderSingle stored holds the highest one (read backwards from the newest message).
+        """
+        store = self.session.store
+        for seq in range(store.next_sender_seq - 1, 0, -1):
+            for _, raw in store.get_sent(seq, seq):
+                message = _decode_one(raw)
+                if message is None or message.msg_type != MsgType.NEW_ORDER_SINGLE:
+                    continue
+                cl_ord_id = message.get(f.CL_ORD_ID)
+                digits = cl_ord_id[self._prefix_len :]
+                if cl_ord_id[: self._prefix_len] == self._prefix and digits.isdigit():
+                    return int(digits)
+        return 0
+
     def _epoch(self) -> str:
         """Return the name of the store's current numbering (its creation time, ns)."""
         return str(self.session.store.creation_time_ns)
