@@ -45,6 +45,7 @@ from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from model.clock import NowNs, monotonic_ns
+from model.venue_events import VenueState
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
@@ -545,6 +546,19 @@ class GatewayProcess:
         """Run until ``request_stop`` (or SIGTERM)."""
         await self._stopped.wait()
 
+    async def _end_venue_sessions(self, timeout_s: float = 1.0) -> None:
+        """Let each venue end its session gracefully (OUCH: Logout Request) and wait a little for the venue to close."""
+        waiting = [venue for venue in self.venues if venue.shutdown()]
+        deadline = time.monotonic() + timeout_s
+        while waiting and time.monotonic() < deadline:
+            waiting = [
+                venue for venue in waiting if venue.state is VenueState.UP or venue.state is VenueState.LOGGING_IN
+            ]
+            if waiting:
+                await asyncio.sleep(0.01)
+        for venue in waiting:
+            log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
+
     async def stop(self) -> None:
         """Close sockets, stop venue sessions, flush and close the journal."""
         self._stopped.set()
@@ -558,6 +572,9 @@ class GatewayProcess:
         config = self.config
         remove_socket(config.path(config.strategy_socket))
         remove_socket(config.path(config.admin_socket))
+        if self.engine is not None:
+            self.engine.flush()
+        await self._end_venue_sessions()
         for connector in self.connectors:
             await connector.stop()
         if self.engine is not None:

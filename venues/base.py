@@ -204,6 +204,14 @@ class VenueAdapter(abc.ABC):
         """
         return 0
 
+    def shutdown(self) -> bool:
+        """The gateway is stopping: end the venue session gracefully; True if there is an answer to wait for.
+
+        Called before the connector closes the connection (after the core's last flush). The
+        default does nothing: the connection is simply closed.
+        """
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the adapter holds open (files, threads); called once its connector has stopped."""
 

@@ -34,7 +34,8 @@ from gateway.server import start_strategy_server
 from model.enums import Side, TimeInForce
 from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
-from tests.e2e.support import e2e_limits, running_gateway, short_tmp, wait_for
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp, wait_for
 from tests.reliability.support import RecordingClient
 from venues.base import VenueAdapter
 
@@ -156,6 +157,23 @@ async def test_venue_drop_every_50_messages_at_a_strict_venue_then_no_user_ref_n
                 assert kinds.count(OrderAccepted) + kinds.count(OrderRejected) == 1, (handle, kinds)
             entered = [r.user_ref_num for r in sim.exchange.records if r.type == "O"]
             assert len(entered) == len(set(entered))
+
+
+async def test_gateway_stop_when_venue_up_then_logout_request_sent_before_the_connection_closes() -> None:
+    workdir = short_tmp()
+    sim = OuchSimulator(SimulatorConfig(exchange=ExchangeConfig(reference_prices=REFS)))
+    await sim.start()
+    try:
+        config = gateway_config(workdir, sim.port, Path())
+        process = GatewayProcess(gateway_config(workdir, sim.port, e2e_limits(workdir, config.strategies)))
+        await process.start()
+        await wait_for(lambda: process.venues[0].state is VenueState.UP, what="venue UP")
+        (connection,) = sim.core.connections
+        await process.stop()
+        assert connection.reason == "client logged out"
+        assert process.venues[0].status()["reason"] == "logged out"
+    finally:
+        await sim.stop()
 
 
 async def test_hung_strategy_when_connected_but_silent_then_heartbeat_timeout_closes_it_and_policy_applies() -> None:

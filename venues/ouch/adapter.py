@@ -434,6 +434,12 @@ class OuchVenue(VenueAdapter):
         self._session.logout(self._clock())
         self.flush()
 
+    def shutdown(self) -> bool:
+        """Send the SoupBinTCP Logout Request (gateway stopping); True if connected (the venue then closes)."""
+        connected = self._session.state in (SoupClientState.LOGGED_IN, SoupClientState.LOGGING_IN)
+        self.logout()
+        return connected
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session
