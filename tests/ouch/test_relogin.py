@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from model.exactly_once import ExactlyOnce
 from model.order import apply_ack, mark_sent, request_replace
 from model.venue_events import (
     VenueAccepted,
@@ -21,6 +22,7 @@ from model.venue_events import (
 )
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
+from tests.harness import sent_ref
 from tests.ouch.harness import PX, Link, make_order
 
 RESTING = PX - 100
@@ -219,3 +221,14 @@ def test_restart_when_requests_were_journaled_then_only_those_the_venue_never_sa
     assert {e.order_id for e in second.events if isinstance(e, VenueAccepted)} == {2, 3, 4}
     assert [e for e in second.events if isinstance(e, VenueReplaced)] == [VenueReplaced(4, 1, 50, RESTING, "100000004")]
     assert second.venue.status()["awaiting_answer"] == 0
+
+
+def test_after_replay_when_the_core_lists_a_request_the_adapter_does_not_hold_then_counted(tmp_path: Path) -> None:
+    link = Link(tmp_path, sim=_strict())
+    link.connect()
+    held = make_order(1)
+    mark_sent(held, sent_ref(link.venue.send_new(held)))
+    stranger = make_order(2)
+    mark_sent(stranger, "77")  # the core has it; this adapter never sent it
+    link.venue.after_replay(ExactlyOnce.unanswered([held, stranger]))
+    assert link.venue.status()["unanswered_not_held"] == 1

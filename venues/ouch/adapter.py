@@ -570,20 +570,22 @@ class OuchVenue(VenueAdapter):
         """The core's list of unanswered requests at UP: the adapter has acted on them already (check).
 
         ``_resolve_unanswered`` re-sent or reported every request the adapter held before the
-        state went UP. A request the core lists that the adapter holds no packet for is counted
-        (it would wait for an answer that cannot come).
+        state went UP. A new order or replace the core lists that the adapter holds no packet for
+        is counted (it would wait for an answer that cannot come). Cancels are not: a Cancel
+        Pending answers one at the venue while the order stays PENDING_CANCEL in the core.
         """
         inflight = self._inflight
         for request in unanswered:
+            if request.kind is RequestKind.CANCEL:
+                continue
             chain = self._chains.get(request.order.order_id)
-            if chain is None or chain.done:
+            if chain is not None and chain.done:
                 continue
             try:
-                number = int(request.venue_ref)
+                key = int(request.venue_ref)
             except ValueError:
-                continue
-            key = number | _CANCEL_KEY if request.kind is RequestKind.CANCEL else number
-            if key not in inflight and not (request.kind is RequestKind.CANCEL and chain.candidates):
+                key = -1
+            if chain is None or key not in inflight:
                 self.counters["unanswered_not_held"] += 1
                 self._rare(
                     "unheld",
