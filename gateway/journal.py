@@ -1,7 +1,8 @@
 """Append-only order journal: every input that changed order state, in order.
 
 The engine writes one record per decision (order created, rejected, sent, cancel
-queued) and per venue event, plus every event it sends to a strategy. Replaying
+queued) and per venue event, plus every event it sends to a strategy. A version-3
+strategy request's deciding record is wrapped in ``JRequest``, which adds its ``req_seq``. Replaying
 the records through the engine rebuilds open orders, positions and exposure, the
 per-strategy event sequence, and where each venue session should resume.
 
@@ -29,13 +30,13 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 import msgspec
 
-from gateway.protocol.messages import OrderEvent
+from gateway.protocol.messages import MassCancelAck, MassCancelRejected, OrderEvent
 from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
 from model.order import ORDER_FIELDS, Order, OrderTicket, order_from_ticket, ticket
@@ -165,6 +166,23 @@ class JVenueEpoch(_Record, tag=11, frozen=True):
     epoch: str
 
 
+class JRequest(_Record, tag=13, frozen=True):
+    """(Protocol version 3) Strategy ``strategy_id`` processed its request number ``req_seq``.
+
+    ``record`` is the record that decided the request (the order created; the cancel sent or
+    held; the replace sent; or the order event that answered it), journaled inside this one so
+    that the number and the decision reach the disk together or not at all, whatever prefix of a
+    batch a crash leaves. A MassCancel's ``answer`` (not an order event, so not in the strategy's
+    event log) is kept here, after the cancels it caused, for a re-sent duplicate to be answered
+    again. With neither, the request left no other record. Versions 1 and 2 never write it.
+    """
+
+    strategy_id: str
+    req_seq: int
+    record: JOrderCreated | JSentCancel | JCancelQueued | JSentReplace | JStrategyEvent | None = None
+    answer: MassCancelAck | MassCancelRejected | None = None
+
+
 JournalRecord = (
     JOrderCreated
     | JOrderRefused
@@ -178,7 +196,18 @@ JournalRecord = (
     | JTradingState
     | JVenueEpoch
     | JCancelRefused
+    | JRequest
 )
+
+
+def unwrap_requests(records: Iterable[JournalRecord]) -> Iterator[JournalRecord]:
+    """Yield ``records`` with each ``JRequest`` replaced by the record it carries (if any): one decision each."""
+    for record in records:
+        if type(record) is JRequest:
+            if record.record is not None:
+                yield record.record
+        else:
+            yield record
 
 
 class JournalCorruptError(Exception):
