@@ -234,7 +234,9 @@ def test_fix_recovery_when_killed_after_the_store_took_an_order_but_before_the_j
     first.venue_read(exchange.peer.logon())
     link = first.strategy()
     first.engine.flush = lambda: None  # type: ignore[method-assign]  # killed before the core's next flush
-    first.engine.link_data(link, _frames(NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_290_000)), clock())
+    first.engine.link_data(
+        link, _frames(NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_290_000, req_seq=1)), clock()
+    )
     orphan_seq = first.venue.session.next_sender_seq - 1
     (stored,) = first.venue.session.store.get_sent(orphan_seq, orphan_seq)
     assert b"\x0135=D\x01" in stored[1]  # in the store ...
@@ -249,7 +251,9 @@ def test_fix_recovery_when_killed_after_the_store_took_an_order_but_before_the_j
     answer = second.take_wire()
     assert [m.msg_type for m in answer] == [MsgType.SEQUENCE_RESET]  # gap-filled, not replayed
     link = second.strategy()
-    second.engine.link_data(link, _frames(NewOrder("A2", "ACC1", "EQX", "AAPL", Side.BUY, 30, 2_290_000)), clock())
+    second.engine.link_data(
+        link, _frames(NewOrder("A2", "ACC1", "EQX", "AAPL", Side.BUY, 30, 2_290_000, req_seq=1)), clock()
+    )
     (new_order,) = [m for m in second.take_wire() if m.msg_type == MsgType.NEW_ORDER_SINGLE]
     orphan_cl_ord_id = stored[1].split(b"\x0111=")[1].split(b"\x01")[0]
     assert new_order.get(b"11") != orphan_cl_ord_id  # the order id was not used again
