@@ -26,14 +26,14 @@ from gateway.journal import (
     JCancelRefused,
     JOrderCreated,
     JOrderRefused,
+    JOrderSent,
     Journal,
     JReplaceRejected,
     JSentCancel,
-    JSentNew,
     JSentReplace,
     JStrategyEvent,
+    JVenueApplied,
     JVenueEpoch,
-    JVenueEvent,
     NullJournal,
 )
 from gateway.latency import StageLatencies
@@ -188,7 +188,7 @@ class Engine:
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
         self._venue_list: list[VenueAdapter] = []
-        self._venue_event_handlers: dict[type, Callable[[Order, object], None]] = {
+        self._venue_event_handlers: dict[type, Callable[[StrategyState, Order, object], None]] = {
             VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
             VenueRejected: self._on_venue_rejected,  # type: ignore[dict-item]
             VenueExecuted: self._on_venue_executed,  # type: ignore[dict-item]
@@ -255,27 +255,30 @@ class Engine:
         if not self._venue_event_ns:
             self._venue_event_ns = self.clock()
         self._venue_events_pending += 1
-        self.journal.append(JVenueEvent(venue, event))
-        self._venue_event_handlers[type(event)](order, event)
-
-    def _on_venue_accepted(self, order: Order, ev: VenueAccepted) -> None:
         st = self.strategies[order.strategy_id]
+        # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
+        self.journal.append(JVenueApplied(venue, event, st.next_seq))
+        self._venue_event_handlers[type(event)](st, order, event)
+
+    # The handlers deliver the strategy events the venue event produced without journaling them (its
+    # JVenueApplied record implies them); anything else they cause is journaled as usual.
+
+    def _on_venue_accepted(self, st: StrategyState, order: Order, ev: VenueAccepted) -> None:
         out = self._produced
         event = accepted(order, ev, st.next_seq, out)
         if event is None:
             self._out_of_place(order, ev)
             return
         self.counters.accepted += 1
-        self._emit(st, event)
+        self._deliver(st, event)
         if out:  # OUCH Order State D: the same message canceled it
             canceled_event = out.pop()
             self.counters.canceled += 1
             self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
             self._close(order)
-            self._emit(st, canceled_event)
+            self._deliver(st, canceled_event)
 
-    def _on_venue_rejected(self, order: Order, ev: VenueRejected) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_rejected(self, st: StrategyState, order: Order, ev: VenueRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         event = rejected(order, ev, st.next_seq, self._produced)
         if event is None:
@@ -285,10 +288,9 @@ class Engine:
         self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
-        self._emit(st, event)
+        self._deliver(st, event)
 
-    def _on_venue_executed(self, order: Order, ev: VenueExecuted) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_executed(self, st: StrategyState, order: Order, ev: VenueExecuted) -> None:
         event = executed(order, ev, st.next_seq, self._produced)
         if event is None:
             self._out_of_place(order, ev)
@@ -298,10 +300,9 @@ class Engine:
         if order.state is _FILLED:
             self.counters.filled += 1
             self._close(order)
-        self._emit(st, event)
+        self._deliver(st, event)
 
-    def _on_venue_canceled(self, order: Order, ev: VenueCanceled) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_canceled(self, st: StrategyState, order: Order, ev: VenueCanceled) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         event = canceled(order, ev, st.next_seq, self._produced)
         if event is None:
@@ -311,10 +312,9 @@ class Engine:
         if order.state >= _FILLED:
             self.counters.canceled += 1
             self._close(order)
-        self._emit(st, event)
+        self._deliver(st, event)
 
-    def _on_venue_replaced(self, order: Order, ev: VenueReplaced) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_replaced(self, st: StrategyState, order: Order, ev: VenueReplaced) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         out = self._produced
         event = replaced(order, ev, st.next_seq, out)
@@ -323,16 +323,15 @@ class Engine:
             return
         self.counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
-        self._emit(st, event)
+        self._deliver(st, event)
         if out:  # nothing left, or OUCH Order State D: the same message canceled it
             self.counters.canceled += 1
             self._close(order)
-            self._emit(st, out.pop())
+            self._deliver(st, out.pop())
         else:
             self._release_if_up(order)
 
-    def _on_venue_cancel_rejected(self, order: Order, ev: VenueCancelRejected) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_cancel_rejected(self, st: StrategyState, order: Order, ev: VenueCancelRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         event = cancel_rejected(order, ev, st.next_seq, self._produced)
         if event is None:
@@ -341,7 +340,7 @@ class Engine:
         self.counters.cancel_rejected += 1
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
-        self._emit(st, event)
+        self._deliver(st, event)
         self._release_if_up(order)
 
     def _release_if_up(self, order: Order) -> None:
@@ -573,7 +572,7 @@ class Engine:
         )
         st.orders[cl_ord_id] = order
         self.orders[order_id] = order
-        self.journal.append(JOrderCreated.of(order))
+        # journaled once decided, in the same batch: JOrderSent when sent, JOrderCreated + refusal otherwise
         if self.journal_error:
             self._refuse(
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
@@ -620,7 +619,23 @@ class Engine:
         if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        self.journal.append(JSentNew(order_id, venue_ref))
+        self.journal.append(
+            JOrderSent(
+                order_id,
+                st.strategy_id,
+                cl_ord_id,
+                msg.account,
+                msg.venue,
+                msg.symbol,
+                msg.side,
+                msg.qty,
+                msg.price,
+                msg.tif,
+                msg.ord_type,
+                t_in,
+                venue_ref,
+            )
+        )
         self.counters.orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
@@ -664,11 +679,15 @@ class Engine:
         text: str,
         *,
         counted: bool = False,
+        created_journaled: bool = False,
     ) -> None:
+        """Refuse a new order before it reached a venue (journaling its creation first, unless it already is)."""
         if not counted:
             self.counters.rejected_gateway += 1
         refuse(order)
         self._count_reject(self.rejects, source, code)
+        if not created_journaled:
+            self.journal.append(JOrderCreated.of(order))
         self.journal.append(JOrderRefused(order.order_id))
         self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, source, code, text))
 
@@ -828,10 +847,14 @@ class Engine:
     # ======================================================================================
 
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
-        """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
+        """Journal an order event, then sequence it, keep it for replay and queue it for the strategy."""
+        self.journal.append(JStrategyEvent(st.strategy_id, event))
+        self._deliver(st, event)
+
+    def _deliver(self, st: StrategyState, event: OrderEvent) -> None:
+        """Sequence an order event already journaled (or implied by a journal record), keep it, queue it."""
         st.next_seq += 1
         st.events.append(event)
-        self.journal.append(JStrategyEvent(st.strategy_id, event))
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
             link.session.send(event)
@@ -961,7 +984,7 @@ class Engine:
         for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]
             if can(order, OrderInput.REFUSE):
-                self._refuse(st, order, GATEWAY, "NOT_SENT", text)
+                self._refuse(st, order, GATEWAY, "NOT_SENT", text, created_journaled=True)
             else:  # refused, but the crash cut the answer off
                 self.counters.rejected_gateway += 1
                 self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, GATEWAY, "NOT_SENT", text))

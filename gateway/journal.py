@@ -1,9 +1,17 @@
 """Append-only order journal: every input that changed order state, in order.
 
-The engine writes one record per decision (order created, rejected, sent, cancel
-queued) and per venue event, plus every event it sends to a strategy. Replaying
-the records through the engine rebuilds open orders, positions and exposure, the
-per-strategy event sequence, and where each venue session should resume.
+The engine writes one record per order event: a new order sent to its venue (``JOrderSent``:
+created and sent in one record), a venue event applied to its order (``JVenueApplied``: the
+strategy events it produced are not written again, recovery produces them with the same code),
+and one per other decision (refused, cancel sent or held, replace sent or refused) with the
+event the strategy got for it. Replaying the records rebuilds open orders, positions and
+exposure, the per-strategy event sequence, and where each venue session should resume.
+
+Records of earlier versions still decode and replay (``JOrderCreated`` + ``JSentNew`` for a sent
+order, ``JVenueEvent`` followed by the ``JStrategyEvent`` records of what it produced): a journal
+written by an earlier version on the same day is continued, never rewritten. A journal written
+by this version is refused by an earlier one (an unknown record tag is an undecodable record:
+start-up stops with exit 1), so do not downgrade in the middle of a trading day.
 
 File format: a sequence of records, each ``u32 length | u32 crc32 | payload``
 (big-endian), the payload being a MessagePack array (``JournalRecord``). A record
@@ -88,6 +96,16 @@ def _compile_order_created() -> Callable[[Order], JOrderCreated]:
 JOrderCreated.of = staticmethod(_compile_order_created())  # type: ignore[assignment,method-assign]
 
 
+class JOrderSent(JOrderCreated, tag=13, frozen=True):  # type: ignore[misc]  # as JOrderCreated
+    """A new order created and queued for its venue under ``venue_ref`` in the same batch.
+
+    One record instead of ``JOrderCreated`` + ``JSentNew``: the ticket, ``t_in``, then the venue
+    reference. It is a ``JOrderCreated`` (a reader looking for created orders finds it).
+    """
+
+    venue_ref: str
+
+
 class JOrderRefused(_Record, tag=2, frozen=True):
     """The gateway or risk refused the order; it never reached a venue."""
 
@@ -130,6 +148,18 @@ class JVenueEvent(_Record, tag=7, frozen=True):
     event: VenueEvent
 
 
+class JVenueApplied(JVenueEvent, tag=14, frozen=True):
+    """A normalised venue event applied to its order, and the strategy events it produced from ``seq`` on.
+
+    One record instead of ``JVenueEvent`` + one ``JStrategyEvent`` per event it produced: those
+    events (the order's Accepted, Executed, ... and the rare second one, ``gateway.venue_apply``)
+    follow from the event and the order, so recovery produces them again, numbered from ``seq``
+    (the owning strategy's next ``seq`` when the event arrived; nothing when it was out of place).
+    """
+
+    seq: int
+
+
 class JStrategyEvent(_Record, tag=8, frozen=True):
     """An order event sent to a strategy (kept so reconnecting strategies get what they missed)."""
 
@@ -167,6 +197,8 @@ class JVenueEpoch(_Record, tag=11, frozen=True):
 
 JournalRecord = (
     JOrderCreated
+    | JOrderSent
+    | JVenueApplied
     | JOrderRefused
     | JSentNew
     | JSentCancel
