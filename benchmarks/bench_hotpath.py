@@ -2,7 +2,8 @@
 
 What it measures, with the production pieces wired as ``gateway run`` wires them (``Engine``,
 ``StrategySession``, ``RiskEngine`` with the bench limits, ``OuchVenue`` with its UserRefNum
-store, ``FileJournal``), only the sockets replaced by byte buffers:
+store, the journal as ``gateway run`` opens it by default: ``MmapJournal``, ``fsync: interval``),
+only the sockets replaced by byte buffers:
 
 * ``order path``: ``engine.link_data(frame)`` for one NewOrder frame: decode, order, journal,
   risk, OUCH encode, journal write, venue "write" (appending to a list);
@@ -60,7 +61,7 @@ from benchmarks.harness.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
 from benchmarks.harness.runner import bench_limits
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
-from gateway.journal import FileJournal
+from gateway.journal import open_journal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
@@ -115,7 +116,7 @@ class Rig:
             venues=[self.venue],
             entitlements=Entitlements({"bench": StrategyEntitlement(accounts=[ACCOUNT], uids=[os.getuid()])}),
             clock=clock,
-            journal=FileJournal(workdir / "journal", fsync=FsyncPolicy.NONE),
+            journal=open_journal(workdir / "journal", fsync=FsyncPolicy.INTERVAL),
         )
         self.wire: list[bytes] = []
         self.venue.attach(self._venue_write, lambda: None)

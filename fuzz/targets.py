@@ -388,7 +388,17 @@ def _fix_logon() -> bytes:
 
 
 def _journal_seeds() -> list[bytes]:
-    from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew, JStrategyEvent, JVenueEvent
+    from gateway.journal import (
+        FileJournal,
+        JOrderCreated,
+        JOrderSent,
+        JSentCancel,
+        JSentNew,
+        JStrategyEvent,
+        JVenueApplied,
+        JVenueEvent,
+        MmapJournal,
+    )
     from gateway.protocol.messages import OrderAccepted
     from model.enums import OrderType, Side, TimeInForce
     from model.fsync import FsyncPolicy
@@ -406,7 +416,16 @@ def _journal_seeds() -> list[bytes]:
     journal.append(JSentCancel(1))
     journal.close()
     good = path.read_bytes()
-    return [good, good[:-3], good[:20] + b"\xff" + good[21:]]
+    path.unlink()
+    current = MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=4096)  # one record per order event, crashed
+    current.append(
+        JOrderSent(2, "S1", "B", "ACC1", "V1", "AAPL", Side.SELL, 10, 10_000, TimeInForce.DAY, OrderType.LIMIT, 0, "2")
+    )
+    current.append(JVenueApplied("V1", VenueAccepted(2, 2, "X2", 10, 10_000), 1))
+    current.flush()
+    mapped = path.read_bytes()
+    current.close()
+    return [good, good[:-3], good[:20] + b"\xff" + good[21:], mapped, mapped[:4200]]
 
 
 def journal_recovery(data: bytes) -> None:
@@ -422,7 +441,8 @@ def journal_recovery(data: bytes) -> None:
         recovered = recover(read_journal(path, scan))
     except JournalCorruptError:
         return
-    assert scan.good_bytes + scan.torn_bytes == len(data)
+    cut = scan.good_bytes + scan.torn_bytes
+    assert cut <= len(data) and not data[cut:].strip(b"\0")  # what follows is the never-written part: zeros
     rig.engine.adopt(recovered)
 
 
