@@ -18,7 +18,12 @@ only the sockets replaced by byte buffers:
   ``send_new`` + ``flush`` (NewOrderSingle from the templates, session, store write) and then
   the venue's ExecutionReport(New) through ``data_received`` to the ``VenueAccepted`` event
   (decode, session, store, event). The reports come from the benchmark's FIX venue
-  (``simulators.fix.fast_venue``), produced between the two timed halves.
+  (``simulators.fix.fast_venue``), produced between the two timed halves;
+* ``BOE order round trip``: the gateway's BOE venue adapter alone (``BoeVenue`` with the default
+  field set): ``send_new`` + ``flush`` (New Order from the compiled packer, SequenceNumber) and then
+  the venue's Order Acknowledgment through ``data_received`` (framing, session, per-unit
+  exactly-once, ``ack_core``) to the ``VenueAccepted`` event. The answers come from the benchmark's
+  BOE venue (``simulators.boe.fast``), produced between the two timed halves.
 
 Two deterministic counters come with the times (noise-free, so they show a change the machine's
 noise hides):
@@ -70,7 +75,10 @@ from model.fsync import FsyncPolicy
 from model.order import Order
 from model.venue_events import VenueAccepted, VenueEvent
 from risk.engine import RiskEngine
+from simulators.boe.fast import FastBoeCore
 from simulators.fix.fast_venue import FastFixVenue
+from venues.boe.adapter import BoeVenue
+from venues.boe.config import BoeVenueConfig
 from venues.fix.adapter import FixVenue
 from venues.fix.codec import FrameDecoder
 from venues.fix.config import FixVenueConfig, build_fix_venue
@@ -304,6 +312,73 @@ def run_fix(orders: int, workdir: Path) -> dict[str, dict[str, float]]:
     }
 
 
+def run_boe(orders: int, workdir: Path) -> dict[str, dict[str, float]]:
+    """Time the BOE adapter's order round trip in one process (the venue's work is not timed)."""
+    clock = time.monotonic_ns
+    perf = time.perf_counter_ns
+    config = BoeVenueConfig(
+        name="BOE",
+        host="127.0.0.1",
+        port=1,
+        session_sub_id="0001",
+        username="USER",
+        password="PASS",
+        state_dir=str(workdir / "boe"),
+    )
+    adapter = BoeVenue(config, clock)
+    events: list[VenueEvent] = []
+    adapter.event_sink = events.append
+    wire = bytearray()
+    adapter.attach(wire.extend, lambda: None)
+    connection = FastBoeCore().connect()
+    adapter.connection_made(clock())
+    answer = connection.receive(bytes(wire), clock())
+    wire.clear()
+    adapter.data_received(bytes(answer), clock())
+    adapter.flush()
+    assert adapter.state.value == "UP", adapter.state
+
+    def order(order_id: int) -> Order:
+        o = Order(
+            order_id, "bench", f"c{order_id}", "ACC1", "BOE", SYMBOL, SIDES[side_of(order_id)], QTY,
+            price_of(order_id), TimeInForce.DAY, OrderType.LIMIT,
+        )  # fmt: skip
+        o.leaves_qty = QTY
+        return o
+
+    def one(order_id: int) -> tuple[int, int]:
+        new = order(order_id)
+        t0 = perf()
+        adapter.send_new(new)
+        adapter.flush()
+        t1 = perf()
+        ack = bytes(connection.receive(bytes(wire), clock()))
+        wire.clear()
+        t2 = perf()
+        adapter.data_received(ack, clock())
+        adapter.flush()
+        t3 = perf()
+        return t1 - t0, t3 - t2
+
+    for i in range(2_000):
+        one(i + 1)
+    gc.collect()
+    gc.freeze()
+    out: list[int] = []
+    ins: list[int] = []
+    both: list[int] = []
+    events.clear()
+    for i in range(orders):
+        a, b = one(10_000 + i)
+        out.append(a)
+        ins.append(b)
+        both.append(a + b)
+    gc.unfreeze()
+    accepted = sum(1 for e in events if isinstance(e, VenueAccepted))
+    assert accepted == orders, (accepted, orders)
+    return {"boe_round_trip": _summary(both), "boe_new_order": _summary(out), "boe_ack": _summary(ins)}
+
+
 def _nos(adapter: FixVenue, order: Order) -> bytes:
     """Return a NewOrderSingle for ``order`` as the adapter would send it next (for producing one report)."""
     session = adapter.session
@@ -404,6 +479,7 @@ def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dic
     assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
     gc.unfreeze()
     fix = run_fix(orders, workdir)
+    boe = run_boe(orders, workdir)
     result: dict[str, object] = {
         "python": sys.version.split()[0],
         "orders": orders,
@@ -416,6 +492,7 @@ def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dic
         "gc_collections": {str(g): len(p) for g, p in pauses.items()},
         "gc_max_pause_us": {str(g): (max(p) / 1000 if p else 0.0) for g, p in pauses.items()},
         **fix,
+        **boe,
     }
     if as_json:
         return result
@@ -426,6 +503,9 @@ def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dic
         ("FIX order round trip (adapter)", "fix_round_trip"),
         ("  FIX NewOrderSingle out", "fix_new_order"),
         ("  FIX ExecutionReport in", "fix_report"),
+        ("BOE order round trip (adapter)", "boe_round_trip"),
+        ("  BOE New Order out", "boe_new_order"),
+        ("  BOE Order Acknowledgment in", "boe_ack"),
     ):
         st = result[key]
         assert isinstance(st, dict)

@@ -40,6 +40,8 @@ class DemoMarket:
     venue: str = "OUCH"
     fix_venue: str | None = "EQX"
     """A FIX 4.2 venue that every fourth order goes to (None: OUCH only)."""
+    boe_venue: str | None = "CBOE"
+    """A Cboe BOE v2 venue that every fourth order goes to (None: none)."""
     accounts: tuple[str, ...] = ("ACC1", "ACC2")
     prices: dict[str, str] = field(
         default_factory=lambda: {"AAPL": "230.10", "MSFT": "420.55", "SPY": "580.25", "QQQ": "500.40"}
@@ -79,7 +81,11 @@ def build_plan(n: int, market: DemoMarket, seed: int = 7) -> list[tuple[str, dic
         elif kind == "venue_reject":
             symbol = market.venue_reject_symbol  # risk lets it through; the venue does not list it
             side, qty, price = Side.BUY, 100, to_fixed("10.00")
-        venue = market.fix_venue if market.fix_venue and i % 4 == 3 and kind != "venue_reject" else market.venue
+        venue = market.venue
+        if market.fix_venue and i % 4 == 3 and kind != "venue_reject":
+            venue = market.fix_venue
+        elif market.boe_venue and i % 4 == 1:
+            venue = market.boe_venue
         plan.append(
             (
                 kind,
@@ -106,9 +112,10 @@ async def run_demo_strategy(
     timeout_s: float,
     ping_pong: int = 500,
     fix_venue: str | None = "EQX",
+    boe_venue: str | None = "CBOE",
 ) -> dict[str, object]:
     """Trade the plan through the gateway and return the summary."""
-    market = DemoMarket(fix_venue=fix_venue)
+    market = DemoMarket(fix_venue=fix_venue, boe_venue=boe_venue)
     plan = build_plan(n_orders, market)
     round_trips: list[int] = []
     handles: list[tuple[str, OrderHandle]] = []
@@ -203,8 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--ping-pong", type=int, default=500, help="orders sent one at a time after the burst")
     parser.add_argument("--fix-venue", default="EQX", help="FIX venue for every fourth order ('' for none)")
+    parser.add_argument("--boe-venue", default="CBOE", help="BOE venue for every fourth order ('' for none)")
     args = parser.parse_args(argv)
-    summary = uvloop.run(run_demo_strategy(args.socket, args.strategy_id, args.orders, args.window, args.timeout))
+    summary = uvloop.run(
+        run_demo_strategy(
+            args.socket,
+            args.strategy_id,
+            args.orders,
+            args.window,
+            args.timeout,
+            fix_venue=args.fix_venue or None,
+            boe_venue=args.boe_venue or None,
+        )
+    )
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     return 0 if summary["unresolved_count"] == 0 else 1

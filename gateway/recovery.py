@@ -40,7 +40,7 @@ from gateway.journal import (
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.strategy_state import StrategyState
 from gateway.venue_apply import apply_venue_event
-from model.exactly_once import ExactlyOnce, ResumePoint, UnansweredRequest
+from model.exactly_once import ExactlyOnce, ResumePoint, ResumeTracker, UnansweredRequest
 from model.order import (
     IllegalTransition,
     Order,
@@ -112,8 +112,7 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
     out = Recovered()
     orders = out.orders
     open_orders = out.open_orders
-    epochs: dict[str, str] = {}
-    high_water: dict[str, int] = {}
+    resume = ResumeTracker()
     unanswered: dict[int, Order] = {}
     produced: list[OrderEvent] = []
     expected: list[tuple[StrategyState, OrderEvent]] = []
@@ -124,8 +123,7 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             assert isinstance(rec, JVenueEvent)
             event = rec.event
             expected.clear()
-            if event.venue_seq > high_water.get(rec.venue, 0):
-                high_water[rec.venue] = event.venue_seq
+            resume.event(rec.venue, event.venue_seq)
             order = orders[event.order_id]
             if order.venue != rec.venue:
                 out.unknown_venue_events += 1
@@ -216,17 +214,13 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             drop_held_cancel(orders[rec.order_id])
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
-            if epochs.get(rec.venue, "") != rec.epoch:
-                high_water[rec.venue] = 0
-            epochs[rec.venue] = rec.epoch
+            resume.epoch(rec.venue, rec.epoch)
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             out.trading_states.append(rec)
         elif kind is JReplaceRejected:
             pass  # the order is unchanged
-    out.resume = {
-        venue: ResumePoint(epochs.get(venue, ""), high_water.get(venue, 0)) for venue in {*epochs, *high_water}
-    }
+    out.resume = resume.points()
     by_venue: dict[str, list[Order]] = {}
     for order in open_orders.values():
         by_venue.setdefault(order.venue, []).append(order)

@@ -13,9 +13,19 @@ reset, a re-created store; a SoupBinTCP Login Accepted for another session). The
 the new epoch (``new_epoch``): the high water starts again from 0 and the core journals the
 change, so recovery knows which high water belongs to which numbering.
 
+Streams. Some venues number their messages in several independent streams: Cboe BOE numbers
+per matching unit. Such a venue's ``venue_seq`` is ``stream_seq(stream, number)`` = ``stream << 32
+| number`` (streams from 1, numbers below 2**32), and the adapter asks ``admit_stream(stream,
+number)``: NEW when the number is above that stream's own high water. A single-stream venue
+(SoupBinTCP, FIX) is stream 0: its numbers stay below 2**32 in a day, ``admit(seq)`` decides, and
+nothing about it changes. Epochs are per venue: all of a venue's streams restart together (BOE's
+units every trading day), so one ``JVenueEpoch`` resets every stream.
+
 Resume convention (every venue): after a restart, continue *after* the highest ``venue_seq``
-the journal holds for the venue's current epoch (``ResumePoint``). OUCH logs in asking for
-``high_water + 1``; FIX expects ``high_water + 1`` (raising a store that lags the journal).
+the journal holds for the venue's current epoch (``ResumePoint``), per stream for a multi-stream
+venue (``ResumePoint.streams``). OUCH logs in asking for ``high_water + 1``; FIX expects
+``high_water + 1`` (raising a store that lags the journal); BOE logs in with the last number of
+every matching unit. ``ResumeTracker`` folds the journal's records into resume points (recovery).
 
 Outbound. A request (new order, cancel, replace) sent under a venue reference is answered by
 the venue event that resolves it; until then its outcome is unknown. ``unanswered`` lists them
@@ -36,6 +46,20 @@ from model.order import Order, OrderState
 EpochSink = Callable[[str, str], None]
 """Called with (venue name, new epoch) when a venue's numbering restarts (the core journals it)."""
 
+STREAM_SHIFT: Final = 32
+"""A multi-stream venue's ``venue_seq`` is ``stream << STREAM_SHIFT | number``."""
+_NUMBER_MASK: Final = (1 << STREAM_SHIFT) - 1
+
+
+def stream_seq(stream: int, number: int) -> int:
+    """Return the ``venue_seq`` of message ``number`` of ``stream`` (0 stays 0: made up by the adapter)."""
+    return (stream << STREAM_SHIFT) | number if number else 0
+
+
+def split_stream_seq(venue_seq: int) -> tuple[int, int]:
+    """Return (stream, number) of a ``venue_seq`` (a single-stream venue's numbers are stream 0)."""
+    return venue_seq >> STREAM_SHIFT, venue_seq & _NUMBER_MASK
+
 
 class ResumePoint(msgspec.Struct, frozen=True):
     """Where a venue session continues after a restart: after ``high_water`` of numbering ``epoch``."""
@@ -44,23 +68,32 @@ class ResumePoint(msgspec.Struct, frozen=True):
     """The numbering the journal last recorded ("" = none recorded: the venue's current one)."""
     high_water: int = 0
     """Highest ``venue_seq`` journaled in that epoch (0 = none)."""
+    streams: dict[int, int] = {}
+    """Multi-stream venues: stream (1 and up) -> highest number journaled in it (empty for stream 0 only)."""
 
     @property
     def next_seq(self) -> int:
         """Return the first venue sequence number not yet journaled."""
         return self.high_water + 1
 
+    def after(self, stream: int) -> int:
+        """Return the highest number journaled in ``stream`` (0 = none)."""
+        return self.streams.get(stream, 0)
+
 
 class VenueSequence:
     """NEW or DUPLICATE for one venue's messages, within its current numbering epoch."""
 
-    __slots__ = ("duplicates", "epoch", "epochs", "high_water", "on_epoch", "venue")
+    __slots__ = ("duplicates", "epoch", "epochs", "high_water", "on_epoch", "streams", "venue")
 
     def __init__(self, venue: str, on_epoch: EpochSink | None = None) -> None:
         self.venue = venue
         self.epoch = ""
         """The current numbering ("" = not named yet)."""
         self.high_water = 0
+        """Highest ``venue_seq`` admitted (single-stream: the high water; multi-stream: the largest packed value)."""
+        self.streams: dict[int, int] = {}
+        """Multi-stream venues: stream -> highest number admitted in it."""
         self.duplicates = 0
         self.epochs = 0
         """How many times the numbering restarted in this process."""
@@ -76,6 +109,23 @@ class VenueSequence:
         self.duplicates += 1
         return False
 
+    def admit_stream(self, stream: int, number: int) -> bool:
+        """Return True if message ``number`` of ``stream`` is new (and remember it), False if already admitted.
+
+        For venues numbering several streams independently (BOE matching units, from 1); the
+        event it yields carries ``stream_seq(stream, number)``. Number 0 is always new.
+        """
+        if not number:
+            return True
+        streams = self.streams
+        if number > streams.get(stream, 0):
+            streams[stream] = number
+            value = (stream << STREAM_SHIFT) | number
+            self.high_water = max(self.high_water, value)
+            return True
+        self.duplicates += 1
+        return False
+
     def new_epoch(self, epoch: str) -> None:
         """The venue's numbering is now ``epoch``: if that is a change, start its high water from 0.
 
@@ -86,6 +136,7 @@ class VenueSequence:
         if epoch == self.epoch:
             return
         self.high_water = 0
+        self.streams = {}
         self.epochs += 1
         self.epoch = epoch
         if self.on_epoch is not None:
@@ -93,12 +144,53 @@ class VenueSequence:
 
     def resume_point(self) -> ResumePoint:
         """Return where a session of this venue would continue."""
-        return ResumePoint(self.epoch, self.high_water)
+        return ResumePoint(self.epoch, self.high_water, dict(self.streams))
 
     def adopt(self, point: ResumePoint) -> None:
         """Start from a recovered resume point (nothing is reported: the journal already holds it)."""
         self.epoch = point.epoch
         self.high_water = point.high_water
+        self.streams = dict(point.streams)
+
+
+class ResumeTracker:
+    """Where each venue resumes, folded from the journal in order (recovery's half of this component).
+
+    ``event`` for each journaled venue event, ``epoch`` for each ``JVenueEpoch``; ``points`` gives
+    per venue its last epoch, the highest ``venue_seq`` journaled in it and, for values of streams
+    from 1 on (``stream_seq``), the highest number per stream.
+    """
+
+    __slots__ = ("_epochs", "_high", "_streams")
+
+    def __init__(self) -> None:
+        self._epochs: dict[str, str] = {}
+        self._high: dict[str, int] = {}
+        self._streams: dict[str, dict[int, int]] = {}
+
+    def event(self, venue: str, venue_seq: int) -> None:
+        """A journaled venue event of ``venue`` carried ``venue_seq``."""
+        if venue_seq > self._high.get(venue, 0):
+            self._high[venue] = venue_seq
+        if venue_seq > _NUMBER_MASK:
+            stream, number = venue_seq >> STREAM_SHIFT, venue_seq & _NUMBER_MASK
+            streams = self._streams.setdefault(venue, {})
+            if number > streams.get(stream, 0):
+                streams[stream] = number
+
+    def epoch(self, venue: str, epoch: str) -> None:
+        """``venue``'s numbering restarted as ``epoch``: a change starts every stream of it from 0."""
+        if self._epochs.get(venue, "") != epoch:
+            self._high[venue] = 0
+            self._streams.pop(venue, None)
+        self._epochs[venue] = epoch
+
+    def points(self) -> dict[str, ResumePoint]:
+        """Return every venue's resume point."""
+        return {
+            venue: ResumePoint(self._epochs.get(venue, ""), self._high.get(venue, 0), self._streams.get(venue, {}))
+            for venue in {*self._epochs, *self._high}
+        }
 
 
 class RequestKind(enum.StrEnum):

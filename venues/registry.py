@@ -25,6 +25,7 @@ class VenueProtocol:
 PROTOCOLS: dict[str, VenueProtocol] = {
     "ouch": VenueProtocol("venues.ouch.config", "OuchVenueConfig", "venues.ouch.adapter", "build_ouch_venue"),
     "fix": VenueProtocol("venues.fix.config", "FixVenueConfig", "venues.fix.config", "build_fix_venue"),
+    "boe": VenueProtocol("venues.boe.config", "BoeVenueConfig", "venues.boe.adapter", "build_boe_venue"),
 }
 
 

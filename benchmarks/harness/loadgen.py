@@ -36,7 +36,7 @@ from typing import Any, Final
 import msgspec
 
 from benchmarks.harness.plan import Action, Plan, Scenario, build_plan
-from benchmarks.harness.wires import NONE, SKIPPED, FixWire, OuchWire, Results, StrategyWire, Wire
+from benchmarks.harness.wires import NONE, SKIPPED, BoeWire, FixWire, OuchWire, Results, StrategyWire, Wire
 
 CHUNK: Final = 256
 """Most actions encoded between two send attempts (and under one send stamp)."""
@@ -52,7 +52,8 @@ class LoadgenSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     wire: str
     """``strategy`` (through the gateway), ``ouch`` (straight to the OUCH venue), ``fix`` (straight to the FIX
-    venue: the FIX floor) or ``quickfix`` (the quickfix-python initiator)."""
+    venue: the FIX floor), ``boe`` (straight to the BOE venue: the BOE floor) or ``quickfix`` (the
+    quickfix-python initiator)."""
     scenario: Scenario
     out: str
     socket_path: str = ""
@@ -114,7 +115,11 @@ def make_wire(spec: LoadgenSpec) -> Wire:
         fix = FixWire(spec.host, spec.port, account=spec.account, strategy_id=spec.strategy_id)
         fix.connect()
         return fix
-    raise ValueError(f"unknown wire {spec.wire!r} (strategy, ouch or fix)")
+    if spec.wire == "boe":
+        boe = BoeWire(spec.host, spec.port)
+        boe.connect()
+        return boe
+    raise ValueError(f"unknown wire {spec.wire!r} (strategy, ouch, fix or boe)")
 
 
 def run_phase(

@@ -85,7 +85,7 @@ class ScenarioResult(msgspec.Struct):
     added: dict[str, dict[str, list[dict[str, float | str]]]]
     """path -> series -> per percentile: baseline, value, added (value - baseline), ratio (value / baseline)."""
     baselines: dict[str, str]
-    """path -> the path it is compared with (floor for OUCH, fix-quickfix for FIX)."""
+    """path -> the path it is compared with (floor for OUCH, fix-floor for FIX, boe-floor for BOE)."""
 
 
 class Target(msgspec.Struct):
@@ -685,6 +685,9 @@ def hotpath_table(report: Report) -> Table:
         ("fix_round_trip", "FIX order round trip (adapter: NOS out + ER in)"),
         ("fix_new_order", "  FIX NewOrderSingle out (encode, session, store)"),
         ("fix_report", "  FIX ExecutionReport in (decode, session, store, event)"),
+        ("boe_round_trip", "BOE order round trip (adapter: New Order out + Ack in)"),
+        ("boe_new_order", "  BOE New Order out (packer, sequence)"),
+        ("boe_ack", "  BOE Order Acknowledgment in (framing, session, exactly-once, event)"),
     ):
         st = hot.get(key)
         if st:
@@ -734,6 +737,8 @@ OUCH_PATHS: Final = ("relay", "relay-spin", "gw-kernel", "gw-spin")
 FIX_PATHS: Final = ("fix-quickfix", "fix-gw-kernel", "fix-gw-spin")
 RATIO_PAIRS: Final = (("gw-spin", "relay-spin"), ("gw-kernel", "relay"))
 FIX_RATIO_PAIRS: Final = (("fix-gw-spin", "fix-quickfix"), ("fix-gw-kernel", "fix-quickfix"))
+BOE_FLOOR: Final = "boe-floor"
+BOE_PATHS: Final = ("boe-gw-kernel", "boe-gw-spin")
 
 
 def _summary_text(report: Report) -> list[str]:
@@ -751,6 +756,9 @@ def _summary_text(report: Report) -> list[str]:
     lines += _text_table(
         "FIX ping-pong: round trip and added over the FIX floor (us)",
         (head, rows + ratio_rows(report, "fix-floor", FIX_RATIO_PAIRS)),
+    )
+    lines += _text_table(
+        "BOE ping-pong: round trip and added over the BOE floor (us)", added_table(report, BOE_FLOOR, BOE_PATHS)
     )
     lines += _text_table("deterministic counters (counting runs, per order)", counters_table(report))
     lines += _text_table("Python calls per order by package", packages_table(report))
@@ -929,6 +937,10 @@ def _markdown_summary(report: Report) -> str:
         "### FIX ping-pong: round trip, and added over the FIX floor",
         added_table(report, "fix-floor", FIX_PATHS),
         ratio_rows(report, "fix-floor", FIX_RATIO_PAIRS),
+    )
+    out += _md_table(
+        "### BOE ping-pong: round trip, and added over the BOE floor (load generator -> fast BOE venue)",
+        added_table(report, BOE_FLOOR, BOE_PATHS),
     )
     if report.counters:
         small, large = report.counters[0].orders

@@ -68,7 +68,7 @@ class PathSpec(msgspec.Struct, frozen=True):
     label: str
     gateway: bool
     venue: str = "ouch"
-    """``ouch`` (OUCH simulator) or ``fix`` (QuickFIX acceptor)."""
+    """``ouch`` (OUCH venue), ``fix`` (FIX venue) or ``boe`` (Cboe BOE venue)."""
     loop_spin_us: int = 0
     so_busy_poll_us: int = 0
     baseline: str = ""
@@ -88,6 +88,10 @@ class PathSpec(msgspec.Struct, frozen=True):
 
 
 FIX_SCENARIOS: Final = ("pingpong",)
+BOE_SCENARIOS: Final = ("pingpong",)
+"""What the BOE paths run: ping-pong against the fast BOE venue, beside its floor."""
+BOE_VENUE: Final = "BOE"
+"""The BOE venue's name in the gateway config."""
 """What the FIX paths run: ping-pong (the quickfix-python initiator is driven from its callback thread)."""
 RELAY_SCENARIOS: Final = ("pingpong",)
 FLOOR_ONLY: Final = ("rate-400k",)
@@ -163,6 +167,32 @@ def default_paths(spin_us: int) -> list[PathSpec]:
             baseline="fix-floor",
             scenarios=FIX_SCENARIOS,
         ),
+        PathSpec(
+            "boe-floor",
+            "BOE floor: load generator -> BOE venue",
+            gateway=False,
+            venue="boe",
+            scenarios=BOE_SCENARIOS,
+            wire="boe",
+        ),
+        PathSpec(
+            "boe-gw-kernel",
+            "gateway BOE venue, no spin -> BOE venue",
+            gateway=True,
+            venue="boe",
+            baseline="boe-floor",
+            scenarios=BOE_SCENARIOS,
+        ),
+        PathSpec(
+            "boe-gw-spin",
+            f"gateway BOE venue, {spin} -> BOE venue",
+            gateway=True,
+            venue="boe",
+            loop_spin_us=spin_us,
+            so_busy_poll_us=50,
+            baseline="boe-floor",
+            scenarios=BOE_SCENARIOS,
+        ),
     ]
 
 
@@ -200,7 +230,7 @@ class Placement(msgspec.Struct, frozen=True):
         )
         inside = "gateway SCHED_OTHER" if self.gateway_fifo is None else f"gateway SCHED_FIFO {self.gateway_fifo}"
         nice = "" if self.nice is None else f"; nice {self.nice} for all three"
-        venues = f"OUCH venue {self.ouch_venue}, FIX venue {self.fix_venue}"
+        venues = f"OUCH venue {self.ouch_venue}, FIX venue {self.fix_venue}, BOE venue fast"
         return f"{where}; {outside}; {inside}{nice}; journal fsync {self.journal_fsync}; {venues}"
 
 
@@ -272,6 +302,22 @@ def ouch_venue(port: int) -> dict[str, Any]:
     }
 
 
+def boe_venue(port: int) -> dict[str, Any]:
+    """Return the gateway's BOE venue section for the fast BOE venue on ``port``."""
+    return {
+        "protocol": "boe",
+        "name": BOE_VENUE,
+        "host": "127.0.0.1",
+        "port": port,
+        "session_sub_id": "0001",
+        "username": "USER",
+        "password": "PASS",
+        "state_dir": "boe",
+        "server_timeout_ms": 60_000,
+        "reconnect_initial_ms": 20,
+    }
+
+
 def gateway_config(
     workdir: Path,
     sim_port: int,
@@ -282,7 +328,12 @@ def gateway_config(
 ) -> Path:
     """Write the gateway config of one run (one venue, OUCH or FIX as the path says; strategy ``bench``)."""
     limits = bench_limits(workdir / "risk")
-    venue = fix_venue_config(sim_port) if path.venue == "fix" else ouch_venue(sim_port)
+    if path.venue == "fix":
+        venue = fix_venue_config(sim_port)
+    elif path.venue == "boe":
+        venue = boe_venue(sim_port)
+    else:
+        venue = ouch_venue(sim_port)
     config = {
         "gateway_id": "bench",
         "strategy_socket": "s.sock",
@@ -439,6 +490,8 @@ def run_one(
         if path.venue == "fix":
             sim_args += ["--venue", "fix", "--dialect", FIX_DIALECT, "--sender", FIX_VENUE_COMP_ID]
             sim_args += [f"--target={t}" for t in FIX_TARGETS]
+        elif path.venue == "boe":
+            sim_args += ["--venue", "boe"]
         else:
             sim_args += ["--venue", cpus.ouch_venue]
     status: dict[str, Any] | None = None
@@ -473,7 +526,7 @@ def run_one(
             gateway_ctx = contextlib.nullcontext(None)
         with gateway_ctx as gateway:
             admin = workdir / "a.sock"
-            venue_name = FIX_VENUE if path.venue == "fix" else "OUCH"
+            venue_name = {"fix": FIX_VENUE, "boe": BOE_VENUE}.get(path.venue, "OUCH")
             if path.relay:
                 assert gateway is not None
                 _wait(relay_socket.exists, STARTUP_TIMEOUT_S, "the relay", gateway)
@@ -505,6 +558,8 @@ def run_one(
                 spec = LoadgenSpec(
                     wire="fix", scenario=scenario, out=str(workdir / "loadgen.out"), port=port, account=FIX_ACCOUNT
                 )
+            elif path.wire == "boe":
+                spec = LoadgenSpec(wire="boe", scenario=scenario, out=str(workdir / "loadgen.out"), port=port)
             else:
                 spec = LoadgenSpec(wire="ouch", scenario=scenario, out=str(workdir / "loadgen.out"), port=port)
             spec_path = workdir / "loadgen.json"
@@ -715,7 +770,7 @@ def run_counting(
             args = [*profiled, "benchmarks.harness.relay", "--listen", str(relay_socket), "--venue-port", str(port)]
             args += ["--spin-us", str(path.loop_spin_us), *(f"--cpu={c}" for c in cpus.gateway)]
         with _process(args, workdir / "process.log", (), None, cpus.nice) as proc:
-            venue_name = FIX_VENUE if path.venue == "fix" else "OUCH"
+            venue_name = {"fix": FIX_VENUE, "boe": BOE_VENUE}.get(path.venue, "OUCH")
             if path.gateway:
                 _wait(lambda: _venue_up(admin, venue_name), STARTUP_TIMEOUT_S, "the gateway's venue session", proc)
                 spec = LoadgenSpec(

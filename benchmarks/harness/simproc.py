@@ -10,6 +10,9 @@
 * ``fix``: the benchmark's FIX venue (``simulators.fix.fast_venue``: our own FIX session as
   acceptor, ExecutionReports from templates) behind the same loop; its receive times join on
   OrderID (37), which the gateway passes on as ``OrderAccepted.venue_order_id``;
+* ``boe``: the benchmark's BOE venue (``simulators.boe.fast``: templates patched per answer)
+  behind the same loop; its receive times join on OrderID, which the gateway passes on as
+  ``OrderAccepted.venue_order_id``;
 * ``full``: the same ``OuchSimulator`` as ``gateway sim ouch`` (uvloop, the full exchange core, no
   reference prices: every order rests and is answered by Accepted); it saturates at about 48,000
   orders/s together with the load generator on one vCPU.
@@ -39,6 +42,7 @@ import msgspec
 import uvloop
 
 from benchmarks.harness import venueloop
+from simulators.boe.fast import FastBoeCore
 from simulators.fix.fast_venue import FastFixVenue
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.fast import FastOuchCore
@@ -152,6 +156,20 @@ def serve_fix(port_file: Path, out: Path, host: str, dialect: str, sender: str, 
     return 0
 
 
+def serve_boe(port_file: Path, out: Path, host: str) -> int:
+    """Run the fast BOE venue until SIGTERM/SIGINT, then write the receive times (OrderID -> read ns)."""
+    core = FastBoeCore()
+    venueloop.serve(port_file, core.connect, host, ready=_quiet_gc)
+    gc.enable()
+    ids, times = core.order_id_read_times()
+    out.write_bytes(
+        msgspec.msgpack.encode(
+            ReceiveTimes(ids.tobytes(), times.tobytes(), core.counters["new"], core.counters["reads"])
+        )
+    )
+    return 0
+
+
 def _quiet_gc() -> None:
     gc.collect()
     gc.freeze()
@@ -176,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
         "--venue",
-        choices=("fast", "full", "fix"),
+        choices=("fast", "full", "fix", "boe"),
         default="fast",
-        help="fast OUCH venue (default), the full OUCH simulator, or the fast FIX venue",
+        help="fast OUCH venue (default), the full OUCH simulator, the fast FIX venue or the fast BOE venue",
     )
     parser.add_argument("--dialect", default="broker-fix44", help="FIX venue: dialect")
     parser.add_argument("--sender", default="BRKR", help="FIX venue: its SenderCompID")
@@ -186,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.venue == "fast":
         return serve_fast(args.port_file, args.out, args.host)
+    if args.venue == "boe":
+        return serve_boe(args.port_file, args.out, args.host)
     if args.venue == "fix":
         return serve_fix(args.port_file, args.out, args.host, args.dialect, args.sender, args.target)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

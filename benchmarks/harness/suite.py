@@ -46,6 +46,9 @@ class BenchOptions(msgspec.Struct, frozen=True):
         "fix-quickfix",
         "fix-gw-kernel",
         "fix-gw-spin",
+        "boe-floor",
+        "boe-gw-kernel",
+        "boe-gw-spin",
     )
     repeat: int = 1
     spin_us: int = -1

@@ -714,3 +714,123 @@ class FixWire:
     def heartbeat(self) -> bytes:
         """Return nothing (see the class docstring)."""
         return b""
+
+
+# --------------------------------------------------------------------------------------------------
+# BOE straight to the benchmark's BOE venue (the BOE floor)
+# --------------------------------------------------------------------------------------------------
+
+_BOE_SIDES: Final = {"B": b"1", "S": b"2"}
+
+
+class BoeWire:
+    """A BOE client that sends pre-encoded New Orders (the gateway adapter's packer and fields) and reads the answers.
+
+    Logs in with the gateway's default return bitfields and waits for Replay Complete; then New
+    Orders numbered 1, 2, ... with ClOrdID ``<prefix><index>``. It sends Client Heartbeats when idle.
+    """
+
+    supports_reject = False
+
+    def __init__(self, host: str, port: int, *, prefix: str = "F") -> None:
+        from venues.boe.codec import BoeSplitter  # noqa: PLC0415 - only the BOE floor needs it
+        from venues.boe.config import BoeVenueConfig  # noqa: PLC0415
+
+        self.host = host
+        self.port = port
+        self.prefix = prefix.encode()
+        self.config = BoeVenueConfig(
+            name="BOEFLOOR", host=host, port=port, session_sub_id="0001", username="USER", password="PASS"
+        )
+        self.errors = 0
+        self.error_texts: list[str] = []
+        self._splitter = BoeSplitter()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    def connect(self) -> None:
+        """Connect, log in, wait for Replay Complete (blocking)."""
+        from venues.boe.codec import encode_message  # noqa: PLC0415
+        from venues.boe.messages import LOGIN_RESPONSE, REPLAY_COMPLETE  # noqa: PLC0415
+        from venues.boe.session import BoeClientSession  # noqa: PLC0415
+
+        sock = self.sock
+        sock.settimeout(HANDSHAKE_TIMEOUT_S)
+        sock.connect((self.host, self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        login = BoeClientSession(self.config.session_config(), None).login_request()  # type: ignore[arg-type]
+        sock.sendall(encode_message(login))
+        seen: set[int] = set()
+        while REPLAY_COMPLETE not in seen:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the BOE venue closed the connection during login")
+            for message in self._splitter.feed(data):
+                seen.add(message[4])
+                if message[4] == LOGIN_RESPONSE and message[10] != ord("A"):
+                    raise ConnectionError(f"the BOE venue refused the login: {bytes(message[:80])!r}")
+        sock.setblocking(False)
+
+    def preencode(self, kinds: array[int]) -> tuple[bytes, array[int]] | None:
+        """Encode every New Order up front, as the gateway's BOE venue would (its packer and field set)."""
+        from venues.boe.codec import NewOrderPacker  # noqa: PLC0415
+
+        if not all_new(kinds):
+            return None
+        config = self.config
+        packer = NewOrderPacker(config.new_order_fields(), config.new_order_bitfield_count)
+        values: dict[str, bytes | int] = {"capacity": config.capacity.encode(), "ord_type": b"2"}
+        values["time_in_force"] = b"0"
+        values["symbol"] = SYMBOL.encode()
+        out = bytearray()
+        offsets = array("q", [0])
+        for index in range(len(kinds)):
+            values["price"] = price_of(index)
+            packer.pack(
+                out,
+                1 + index,
+                self.prefix + b"%d" % index,
+                _BOE_SIDES[side_of(index)],
+                QTY,
+                *[values[name] for name in packer.fields],
+            )
+            offsets.append(len(out))
+        return bytes(out), offsets
+
+    def encode(self, out: bytearray, index: int, action: int, target: int, sent_ns: int) -> None:
+        """Refuse: the BOE floor sends pre-encoded new orders only (its paths run ping-pong)."""
+        del out, index, target, sent_ns
+        raise ValueError(f"the BOE floor carries new orders only, not action {action}")
+
+    def feed(self, data: bytes, now_ns: int, results: Results) -> int:
+        """Record the first answer of each order (Order Acknowledgment -> accepted, Order Rejected -> rejected)."""
+        from venues.boe.messages import ORDER_ACKNOWLEDGMENT, ORDER_REJECTED  # noqa: PLC0415
+
+        done = results.done
+        outcome = results.outcome
+        cut = len(self.prefix)
+        completed = 0
+        for message in self._splitter.feed(data):
+            kind = message[4]
+            if kind != ORDER_ACKNOWLEDGMENT and kind != ORDER_REJECTED:  # noqa: PLR1714
+                continue
+            cl_ord_id = bytes(message[18:38]).rstrip(b"\x00")
+            digits = cl_ord_id[cut:]
+            if not digits.isdigit():
+                self.errors += 1
+                continue
+            index = int(digits)
+            if 0 <= index < len(done) and not done[index]:
+                done[index] = now_ns
+                if kind == ORDER_ACKNOWLEDGMENT:
+                    outcome[index] = ACCEPTED
+                    results.venue_id[index] = int.from_bytes(message[38:46], "little")
+                else:
+                    outcome[index] = REJECTED
+                completed += 1
+        return completed
+
+    def heartbeat(self) -> bytes:
+        """Return a Client Heartbeat."""
+        from venues.boe.codec import CLIENT_HEARTBEAT_BYTES  # noqa: PLC0415
+
+        return CLIENT_HEARTBEAT_BYTES

@@ -31,6 +31,9 @@ DEFAULT_PATHS = (
     "fix-quickfix",
     "fix-gw-kernel",
     "fix-gw-spin",
+    "boe-floor",
+    "boe-gw-kernel",
+    "boe-gw-spin",
 )
 SCENARIO_NAMES = (
     "pingpong",
@@ -61,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--paths",
         default=",".join(DEFAULT_PATHS),
-        help=f"comma-separated paths (default {','.join(DEFAULT_PATHS)}; relay and FIX paths run pingpong only)",
+        help=f"comma-separated paths (default {','.join(DEFAULT_PATHS)}; relay, FIX and BOE paths run pingpong only)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="rounds over every scenario and path (default 1)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every scenario's order count (default 1)")

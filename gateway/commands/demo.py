@@ -1,10 +1,11 @@
 """``gateway demo``: the whole product on one machine with no set-up.
 
-Starts an OUCH exchange simulator and the gateway in this process (one event
-loop), and the sample strategy (``gateway.demo_strategy``) as a separate process
-over the real Unix socket. The strategy sends a few thousand orders, including
-some that risk rejects and some the venue rejects; the demo prints a summary and
-exits 0 only if every order reached a terminal or acknowledged state.
+Starts an OUCH and a Cboe BOE exchange simulator and the gateway in this process (one
+event loop), a FIX venue simulator as a child process, and the sample strategy
+(``gateway.demo_strategy``) as a separate process over the real Unix socket. The
+strategy sends a few thousand orders (every fourth to BOE, every fourth to FIX), including
+some that risk rejects and some the venues reject; the demo prints a summary and exits 0
+only if every order reached a terminal or acknowledged state.
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_LIMITS = REPO_ROOT / "deploy" / "risk" / "limits.yaml"
 OUCH_USERNAME = "DEMO"
 OUCH_PASSWORD = "DEMOPASS"
+BOE_USERNAME = "DEMO"
+BOE_PASSWORD = "DEMOPASS"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``demo``."""
-    parser = subparsers.add_parser("demo", help="run gateway + OUCH simulator + a sample strategy, print a summary")
+    parser = subparsers.add_parser(
+        "demo", help="run gateway + OUCH, BOE and FIX simulators + a sample strategy, print a summary"
+    )
     parser.add_argument("--orders", type=int, default=3000, help="orders the sample strategy sends (default 3000)")
     parser.add_argument("--window", type=int, default=64, help="orders awaiting a first answer at once")
     parser.add_argument("--limits", type=Path, default=DEFAULT_LIMITS, help="risk limits file")
@@ -50,12 +55,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--spin-us", type=int, default=0, help="event-loop spin budget in µs (0 off, -1 always)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (journal, audit log)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before giving up")
-    parser.add_argument("--no-fix", action="store_true", help="OUCH only: do not start the FIX venue simulator")
+    parser.add_argument("--no-fix", action="store_true", help="do not start the FIX venue simulator")
+    parser.add_argument("--no-boe", action="store_true", help="do not start the Cboe BOE venue simulator")
     parser.set_defaults(func=run_demo)
 
 
-def demo_config(workdir: Path, ouch_port: int, limits: Path, fix_port: int | None) -> GatewayConfig:
-    """Return the gateway config the demo runs with (OUCH, and a FIX 4.2 venue when ``fix_port`` is set)."""
+def demo_config(
+    workdir: Path, ouch_port: int, limits: Path, fix_port: int | None, boe_port: int | None = None
+) -> GatewayConfig:
+    """Return the gateway config the demo runs with (OUCH; FIX 4.2 and BOE venues when their ports are set)."""
     market = DemoMarket()
     venues: list[dict[str, Any]] = [
         {
@@ -78,6 +86,19 @@ def demo_config(workdir: Path, ouch_port: int, limits: Path, fix_port: int | Non
                 "dialect": "equities-fix42",
                 "heartbeat_interval_s": 1,
                 "store_dir": str(workdir / "fix"),
+            }
+        )
+    if boe_port is not None and market.boe_venue:
+        venues.append(
+            {
+                "protocol": "boe",
+                "name": market.boe_venue,
+                "host": "127.0.0.1",
+                "port": boe_port,
+                "session_sub_id": "0001",
+                "username": BOE_USERNAME,
+                "password": BOE_PASSWORD,
+                "state_dir": str(workdir / "boe"),
             }
         )
     return GatewayConfig(
@@ -134,7 +155,10 @@ async def _wait_up(process: GatewayProcess, timeout_s: float) -> None:
 
 async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: Any) -> int:
     """Run the demo in the current loop; return the exit code."""
-    from simulators.ouch.exchange import ExchangeConfig  # noqa: PLC0415 - gateway run never loads simulators
+    from simulators.boe.exchange import BoeExchangeConfig  # noqa: PLC0415 - gateway run never loads simulators
+    from simulators.boe.simulator import BoeSimulator  # noqa: PLC0415
+    from simulators.boe.simulator import SimulatorConfig as BoeSimulatorConfig  # noqa: PLC0415
+    from simulators.ouch.exchange import ExchangeConfig  # noqa: PLC0415
     from simulators.ouch.simulator import OuchSimulator, SimulatorConfig  # noqa: PLC0415
 
     market = DemoMarket()
@@ -150,9 +174,25 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
     )
     await sim.start()
     port = sim.port
+    boe_sim = None
+    if not args.no_boe:
+        boe_sim = BoeSimulator(
+            BoeSimulatorConfig(
+                username=BOE_USERNAME,
+                password=BOE_PASSWORD,
+                exchange=BoeExchangeConfig(
+                    reference_prices={symbol: to_fixed(price) for symbol, price in market.prices.items()},
+                    reject_symbols=frozenset({market.venue_reject_symbol}),
+                ),
+            )
+        )
+        await boe_sim.start()
+    boe_port = None if boe_sim is None else boe_sim.port
     fix_sim, fix_port = (None, None) if args.no_fix else await start_fix_simulator(market)
     process = GatewayProcess(
-        demo_config(workdir, port, args.limits, fix_port), socket_hooks=[ops.venue_socket_hook], on_activity=kick
+        demo_config(workdir, port, args.limits, fix_port, boe_port),
+        socket_hooks=[ops.venue_socket_hook],
+        on_activity=kick,
     )
     process.add_status_provider(ops.status)
     try:
@@ -173,6 +213,8 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
             str(args.timeout),
             "--fix-venue",
             "" if fix_port is None else str(market.fix_venue),
+            "--boe-venue",
+            "" if boe_port is None else str(market.boe_venue),
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await asyncio.wait_for(strategy.communicate(), args.timeout + 30)
@@ -180,6 +222,8 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
     finally:
         await process.stop()
         await sim.stop()
+        if boe_sim is not None:
+            await boe_sim.stop()
         if fix_sim is not None:
             fix_sim.terminate()
             await fix_sim.wait()
@@ -209,7 +253,10 @@ def print_summary(summary: dict[str, Any], status: dict[str, Any], port: int, ar
     print()
     print("Gateway demo: sample strategy (separate process) -> Unix socket -> gateway -> risk -> venues:")
     print(f"              OUCH 5.0/SoupBinTCP exchange simulator on 127.0.0.1:{port}")
-    if summary.get("by_venue", {}).keys() - {"OUCH"}:
+    venues = summary.get("by_venue", {}).keys()
+    if "CBOE" in venues:
+        print("              Cboe BOE v2 exchange simulator (three matching units), venue CBOE")
+    if venues - {"OUCH", "CBOE"}:
         print("              FIX 4.2 venue simulator (a real QuickFIX acceptor, separate process)")
     print(
         f"  orders sent by strategy   {summary['orders']:>7}   in {summary['elapsed_s']} s "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Final
 
@@ -206,6 +206,11 @@ class BoeExchange:
         self._record_encoder = msgspec.json.Encoder()
         if record_path is not None:
             self._record_file = Path(record_path).open("ab")  # noqa: SIM115 (closed in close())
+
+    @property
+    def violations(self) -> list[str]:
+        """Return every request received that this exchange already had (see ``violations``)."""
+        return violations(self.records)
 
     def close(self) -> None:
         """Close the record file."""
@@ -541,6 +546,30 @@ class BoeExchange:
         if self._record_file is not None:
             self._record_file.write(self._record_encoder.encode(record) + b"\n")
             self._record_file.flush()
+
+
+def violations(records: Iterable[InboundRecord]) -> list[str]:
+    """Return, in order, every request the exchange received although it already had it.
+
+    A client must never send Cboe a request Cboe already has (it would act on it twice, or
+    reject it as a duplicate): a New Order or Modify Order under a ClOrdID already received
+    today, whatever became of it, or a Cancel Order of an order an earlier Cancel already
+    cancelled. Tests assert that the gateway causes none, across cuts, re-logins and restarts.
+    """
+    seen: set[str] = set()
+    cancelled: set[str] = set()
+    out: list[str] = []
+    for record in records:
+        if record.type in ("New Order", "Modify Order") and record.cl_ord_id:
+            if record.cl_ord_id in seen:
+                out.append(f"#{record.index} {record.type} {record.cl_ord_id} again (seq {record.sequence})")
+            seen.add(record.cl_ord_id)
+        elif record.type == "Cancel Order":
+            if record.orig_cl_ord_id in cancelled:
+                out.append(f"#{record.index} Cancel Order of {record.orig_cl_ord_id} again (seq {record.sequence})")
+            if record.outcome == "cancelled":
+                cancelled.add(record.orig_cl_ord_id)
+    return out
 
 
 def read_records(path: str | Path) -> list[InboundRecord]:

@@ -136,3 +136,27 @@ def test_bench_when_counters_then_calls_and_system_calls_per_order_for_the_gatew
         assert relay["syscalls"]["read"] == pytest.approx(2, abs=0.1)
         assert relay["syscalls"]["write"] == pytest.approx(2, abs=0.1)
         assert gateway["syscalls_total"] > relay["syscalls_total"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_bench_when_smoke_boe_paths_then_floor_and_gateway_ping_pong_complete_and_join_one_way(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*GATEWAY, "bench", "--smoke", "--json", "--no-pin", "--scenarios", "pingpong,mixed", "--paths",
+         "boe-floor,boe-gw-spin"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    scenarios = {s["name"]: s for s in report["scenarios"]}
+    pingpong = scenarios["pingpong"]
+    assert set(pingpong["paths"]) == {"boe-floor", "boe-gw-spin"}
+    for path in pingpong["paths"].values():
+        assert path["lost"] == 0
+        assert path["counts"]["accepted"] == path["round_trip"]["count"] > 0
+        assert path["one_way"]["count"] == path["counts"]["accepted"]  # OrderIDs join to the venue's read times
+    assert pingpong["baselines"] == {"boe-gw-spin": "boe-floor"}
+    assert scenarios["mixed"]["paths"] == {}  # the BOE paths take part in ping-pong only

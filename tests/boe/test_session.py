@@ -28,7 +28,6 @@ from venues.boe.messages import (
 )
 from venues.boe.session import (
     BEHIND,
-    DUPLICATE,
     GAP,
     REPLAY_SHORT,
     BoeClientSession,
@@ -223,15 +222,13 @@ def test_replay_when_messages_before_replay_complete_then_flagged_and_ready_afte
     assert recorder.issues == []
 
 
-def test_application_when_sequence_repeats_then_duplicate_reported_and_dropped() -> None:
+def test_application_when_sequence_repeats_then_delivered_for_the_adapter_to_decide_and_counted() -> None:
     client, recorder, clock = _logged_in()
     client.data_received(ack(1, 1) + ack(1, 2) + ack(1, 2) + ack(1, 1), clock())
-    assert [s for _, s, _, _ in recorder.messages] == [1, 2]
-    assert recorder.issues == [
-        SequenceIssue(DUPLICATE, 1, 3, 2, "unit 1: sequence 2 again (at 2)"),
-        SequenceIssue(DUPLICATE, 1, 3, 1, "unit 1: sequence 1 again (at 2)"),
-    ]
-    assert client.duplicates_dropped == 2
+    assert [s for _, s, _, _ in recorder.messages] == [1, 2, 2, 1]  # the exactly-once component drops repeats
+    assert recorder.issues == []
+    assert client.repeats == 2
+    assert client.units[1] == 2  # the mark never goes back
 
 
 def test_application_when_sequence_jumps_then_gap_reported_and_delivered() -> None:

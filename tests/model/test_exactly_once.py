@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from model.enums import OrderType, Side, TimeInForce
-from model.exactly_once import ExactlyOnce, RequestKind, ResumePoint, UnansweredRequest, VenueSequence
+from model.exactly_once import (
+    ExactlyOnce,
+    RequestKind,
+    ResumePoint,
+    ResumeTracker,
+    UnansweredRequest,
+    VenueSequence,
+    split_stream_seq,
+    stream_seq,
+)
 from model.order import (
     Order,
     apply_ack,
@@ -66,6 +75,64 @@ def test_exactly_once_when_several_venues_then_each_keeps_its_own_numbering() ->
     assert not component.venue("A").admit(2)
     assert component.duplicates == 1
     assert component.resume_points() == {"A": ResumePoint("", 3), "B": ResumePoint("", 1)}
+
+
+# ---- several independently numbered streams (BOE matching units) ---------------------------------
+
+
+def test_admit_stream_when_streams_number_independently_then_each_has_its_own_high_water() -> None:
+    sequence = VenueSequence("BOE")
+    answers = [sequence.admit_stream(unit, n) for unit, n in ((1, 1), (2, 1), (1, 2), (2, 1), (1, 1), (2, 2), (3, 1))]
+    assert answers == [True, True, True, False, False, True, True]
+    assert sequence.streams == {1: 2, 2: 2, 3: 1}
+    assert sequence.duplicates == 2
+    assert sequence.high_water == stream_seq(3, 1)
+    assert sequence.admit_stream(0, 0) and sequence.admit_stream(2, 0)  # unsequenced: always new
+
+
+def test_stream_seq_when_packed_then_split_gives_the_stream_and_number_back_and_zero_stays_zero() -> None:
+    assert split_stream_seq(stream_seq(5, 4_294_967_295)) == (5, 4_294_967_295)
+    assert stream_seq(7, 0) == 0
+    assert split_stream_seq(41) == (0, 41)  # a single-stream venue's number is stream 0
+    assert stream_seq(1, 2) < stream_seq(1, 3) < stream_seq(2, 1)
+
+
+def test_streams_when_epoch_changes_then_every_stream_restarts_and_resume_point_carries_them() -> None:
+    told: list[tuple[str, str]] = []
+    sequence = VenueSequence("BOE", lambda venue, epoch: told.append((venue, epoch)))
+    sequence.new_epoch("2024-05-01")
+    assert sequence.admit_stream(1, 9) and sequence.admit_stream(2, 4)
+    assert sequence.resume_point() == ResumePoint("2024-05-01", stream_seq(2, 4), {1: 9, 2: 4})
+    sequence.new_epoch("2024-05-02")
+    assert sequence.streams == {} and sequence.admit_stream(1, 1)
+    assert told == [("BOE", "2024-05-01"), ("BOE", "2024-05-02")]
+
+
+def test_adopt_when_streams_recovered_then_each_stream_continues_after_its_own_number() -> None:
+    sequence = VenueSequence("BOE")
+    sequence.adopt(ResumePoint("D", stream_seq(2, 3), {1: 7, 2: 3}))
+    assert not sequence.admit_stream(1, 7) and sequence.admit_stream(1, 8)
+    assert not sequence.admit_stream(2, 3) and sequence.admit_stream(2, 4)
+    assert sequence.admit_stream(3, 1)
+    assert ResumePoint("D", 0, {1: 7}).after(1) == 7 and ResumePoint("D", 0, {1: 7}).after(2) == 0
+
+
+def test_resume_tracker_when_journal_folded_then_single_stream_unchanged_and_streams_per_unit() -> None:
+    tracker = ResumeTracker()
+    for seq in (1, 5, 3):
+        tracker.event("OUCH", seq)
+    tracker.epoch("BOE", "D1")
+    for unit, number in ((1, 4), (2, 9), (1, 6), (2, 2)):
+        tracker.event("BOE", stream_seq(unit, number))
+    tracker.event("BOE", 0)  # unsequenced
+    points = tracker.points()
+    assert points["OUCH"] == ResumePoint("", 5)  # single-stream venues: no streams, as before
+    assert points["BOE"] == ResumePoint("D1", stream_seq(2, 9), {1: 6, 2: 9})
+    tracker.epoch("BOE", "D1")  # the same numbering: nothing changes
+    assert tracker.points()["BOE"].streams == {1: 6, 2: 9}
+    tracker.epoch("BOE", "D2")
+    tracker.event("BOE", stream_seq(3, 1))
+    assert tracker.points()["BOE"] == ResumePoint("D2", stream_seq(3, 1), {3: 1})
 
 
 def test_unanswered_when_orders_wait_on_the_venue_then_each_open_request_listed_with_its_ref() -> None:

@@ -11,6 +11,11 @@ with SIGKILL after a random number of events (or before any); it is restarted; t
 reconnects with its saved ``last_seq`` and probes every order it has heard nothing about with a
 Cancel (``UNKNOWN_ORDER`` proves the order never reached the gateway). At the end every order is
 canceled and the whole history is checked against the simulator's own record and stream.
+
+With a BOE venue (the default of the command line; ``--no-boe`` leaves it out) a quarter of the
+orders go to ``gateway sim boe`` (venue ``CBOE``), checked against its record: no request the
+venue already had (``simulators.boe.exchange.violations``), each order entered at most once and
+ending as the venue has it.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from gateway.client import GatewayError
 from gateway.protocol.messages import CancelRejected, OrderEvent
 from model.enums import Side, TimeInForce
+from simulators.boe.exchange import violations
 from tests.reliability.support import (
+    BoeSimulatorProcess,
     Gateway,
     RecordingClient,
     Simulator,
@@ -36,10 +45,12 @@ from tests.reliability.support import (
     order_ids_by_cl_ord_id,
     venue_orders,
     wait_for,
+    wait_until,
     write_config,
 )
 
 RESTING = 2_290_000
+BOE_VENUE = "CBOE"
 MARKETABLE = 2_301_500
 IOC_AWAY = 2_280_000
 
@@ -59,6 +70,8 @@ class ChaosReport:
     canceled: int = 0
     rejected: int = 0
     venue_resends_ignored: int = 0
+    boe_orders: int = 0
+    """Orders sent to the BOE venue (0 without one)."""
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -70,8 +83,44 @@ class ChaosReport:
             f"{self.rejected} rejected), {self.never_reached_gateway} never reached it (probe: UNKNOWN_ORDER, "
             f"venue never saw them); {self.events} events delivered exactly once "
             f"({self.replayed_after_restart} replayed after restarts); {self.venue_resends_ignored} re-sent "
-            f"Enter Orders ignored by the venue as repeats; problems: {len(self.problems)}"
+            f"Enter Orders ignored by the venue as repeats; {self.boe_orders} orders to the BOE venue, none "
+            f"sent to it twice; problems: {len(self.problems)}"
         )
+
+
+def add_boe_venue(config: Path, port: int) -> None:
+    """Add a BOE venue (``CBOE``) on ``port`` to a gateway.yaml written by ``write_config``."""
+    doc = yaml.safe_load(config.read_text())
+    doc["venues"].append(
+        {
+            "protocol": "boe",
+            "name": BOE_VENUE,
+            "host": "127.0.0.1",
+            "port": port,
+            "session_sub_id": "0001",
+            "username": "USER",
+            "password": "PASS",
+            "state_dir": "boe",
+            "reconnect_initial_ms": 20,
+            "reconnect_max_ms": 200,
+        }
+    )
+    config.write_text(yaml.safe_dump(doc))
+
+
+class BoeAndOuchGateway(Gateway):
+    """``gateway run`` with an OUCH and a BOE venue: up when both are."""
+
+    def wait_up(self, timeout_s: float = 15.0) -> None:
+        """Wait until the admin socket answers and both venues are UP."""
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            status = self.status_or_none()
+            return status is not None and all(status["venues"][v]["state"] == "UP" for v in ("OUCH", BOE_VENUE))
+
+        wait_until(up, timeout_s, "the gateway to start with its OUCH and BOE venues UP")
 
 
 def _order_only(events: list[OrderEvent]) -> list[OrderEvent]:
@@ -81,12 +130,19 @@ def _order_only(events: list[OrderEvent]) -> list[OrderEvent]:
 class Chaos:
     """One simulator, one gateway restarted after every kill, one strategy across connections."""
 
-    def __init__(self, workdir: Path, sim: Simulator, seed: int, burst: int = 60) -> None:
+    def __init__(
+        self, workdir: Path, sim: Simulator, seed: int, burst: int = 60, boe: BoeSimulatorProcess | None = None
+    ) -> None:
         self.workdir = workdir
         self.sim = sim
+        self.boe = boe
         self.rng = random.Random(seed)
         self.burst = burst
-        self.gateway = Gateway(workdir, write_config(workdir, sim.port))
+        config = write_config(workdir, sim.port)
+        if boe is not None:
+            add_boe_venue(config, boe.port)
+        self.gateway = BoeAndOuchGateway(workdir, config) if boe is not None else Gateway(workdir, config)
+        self.boe_sent: set[str] = set()
         self.view = StrategyView()
         self.sent: list[str] = []
         self.probed: set[str] = set()
@@ -120,16 +176,20 @@ class Chaos:
             for i in range(self.burst):
                 roll = self.rng.random()
                 qty = self.rng.randint(1, 500)
+                venue = "CBOE" if self.boe is not None and self.rng.random() < 0.25 else "OUCH"
+                handle = None
                 if roll < 0.35:
-                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, price_ticks=MARKETABLE)
+                    handle = client.submit_nowait("ACC1", venue, "AAPL", Side.BUY, qty, price_ticks=MARKETABLE)
                 elif roll < 0.75:
-                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, qty, price_ticks=RESTING)
+                    handle = client.submit_nowait("ACC1", venue, "AAPL", Side.BUY, qty, price_ticks=RESTING)
                 elif roll < 0.85:
-                    client.submit_nowait(
-                        "ACC1", "OUCH", "AAPL", Side.BUY, qty, price_ticks=IOC_AWAY, tif=TimeInForce.IOC
+                    handle = client.submit_nowait(
+                        "ACC1", venue, "AAPL", Side.BUY, qty, price_ticks=IOC_AWAY, tif=TimeInForce.IOC
                     )
                 elif live:
                     await client.cancel(live.pop(self.rng.randrange(len(live))))
+                if handle is not None and venue == "CBOE":
+                    self.boe_sent.add(handle.cl_ord_id)
                 if i % 8 == 7:
                     await asyncio.sleep(0.0005)
             if kill_at == self.burst:
@@ -207,9 +267,20 @@ class Chaos:
         grouped = self.view.per_order()
         report.orders_sent = len(self.sent)
         report.events = len(self.view.events)
+        boe_records = self.boe.records() if self.boe is not None else []
+        boe_entered: dict[str, int] = {}
+        for record in boe_records:
+            if record.type == "New Order":
+                oid = int(record.cl_ord_id[3:])  # <day><order id>
+                boe_entered[str(oid)] = boe_entered.get(str(oid), 0) + 1
+        problems.extend(f"BOE venue: {v}" for v in violations(boe_records))
+        report.boe_orders = len(self.boe_sent)
         for cl_ord_id in self.sent:
             events = grouped.get(cl_ord_id, [])
             orders = _order_only(events)
+            if cl_ord_id in self.boe_sent and cl_ord_id in ids:
+                self._check_boe(cl_ord_id, orders, boe_entered.get(str(ids[cl_ord_id]), 0))
+                continue
             if cl_ord_id not in ids:
                 report.never_reached_gateway += 1
                 codes = [e.code for e in events if isinstance(e, CancelRejected)]
@@ -240,6 +311,26 @@ class Chaos:
         if status["orders_open"] != 0 or status["risk"]["accounts"]["ACC1"]["open_orders"] != 0:
             problems.append(f"gateway still shows open orders: {status['orders_open']}")
 
+    def _check_boe(self, cl_ord_id: str, orders: list[OrderEvent], entered: int) -> None:
+        """One BOE order: entered at most once, terminal after the final mass cancel, fills add up."""
+        report = self.report
+        problems = report.problems
+        report.orders_known += 1
+        try:
+            state, _cum, _leaves = final_state(orders)
+        except AssertionError as exc:
+            problems.append(f"{cl_ord_id} (BOE): events do not add up: {exc}")
+            return
+        if state in ("LIVE", "PENDING_NEW"):
+            problems.append(f"{cl_ord_id} (BOE): left {state} after the final mass cancel")
+        report.filled += state == "FILLED"
+        report.canceled += state == "CANCELED"
+        report.rejected += state == "REJECTED"
+        if entered > 1:
+            problems.append(f"{cl_ord_id} (BOE): entered {entered} times at the venue")
+        if entered == 0 and state != "REJECTED":
+            problems.append(f"{cl_ord_id} (BOE): {state} for the strategy but the venue never had it")
+
     async def run(self, cycles: int) -> ChaosReport:
         """Run ``cycles`` kill/restart cycles, finish and check."""
         started = time.monotonic()
@@ -260,17 +351,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--burst", type=int, default=60)
+    parser.add_argument("--no-boe", action="store_true", help="OUCH only: no BOE venue beside it")
     args = parser.parse_args(argv)
     from tests.e2e.support import short_tmp
 
     workdir = short_tmp()
     sim = Simulator(workdir)
-    chaos = Chaos(workdir, sim, args.seed, args.burst)
+    boe = None if args.no_boe else BoeSimulatorProcess(workdir)
+    chaos = Chaos(workdir, sim, args.seed, args.burst, boe)
     try:
         report = asyncio.run(chaos.run(args.cycles))
     finally:
         chaos.gateway.stop()
         sim.stop()
+        if boe is not None:
+            boe.stop()
     print(report.summary())
     for problem in report.problems[:50]:
         print("PROBLEM:", problem)

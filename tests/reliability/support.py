@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -35,6 +35,8 @@ from gateway.protocol.messages import (
     OrderRejected,
     Replaced,
 )
+from simulators.boe.exchange import InboundRecord as BoeRecord
+from simulators.boe.exchange import read_records as read_boe_records
 from simulators.ouch.exchange import InboundRecord, read_records
 from tests.e2e.support import e2e_limits
 from venues.ouch import messages as ouch
@@ -251,6 +253,10 @@ def write_config(
     return path
 
 
+BOE_VENUE: Final = "CBOE"
+"""The BOE venue's name in the reliability configs."""
+
+
 class Gateway:
     """``gateway run`` as a process; every start appends to one log file."""
 
@@ -439,3 +445,99 @@ def final_state(events: Sequence[OrderEvent]) -> tuple[str, int, int]:
         elif isinstance(event, Replaced):
             raise AssertionError("no replaces in these scenarios")
     return state, cum, leaves
+
+
+class BoeSimulatorProcess:
+    """``gateway sim boe`` as a process (three matching units), recording every inbound message."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.record = workdir / "boe-record.jsonl"
+        self.log = workdir / "boe-sim.log"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    *GATEWAY,
+                    "sim",
+                    "boe",
+                    "--listen",
+                    f"127.0.0.1:{self.port}",
+                    "--record",
+                    str(self.record),
+                    "--reference-price",
+                    "AAPL=230.10",
+                    "--reference-price",
+                    "MSFT=420.55",
+                    "--units",
+                    "3",
+                    "--symbol-unit",
+                    "AAPL=1",
+                    "--symbol-unit",
+                    "MSFT=2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: _connectable(self.port) or self.proc.poll() is not None, 10, "the simulator to listen")
+        assert self.proc.poll() is None, self.log.read_text()
+
+    def records(self) -> list[BoeRecord]:
+        """Return every inbound message the exchange received, with its outcome."""
+        return read_boe_records(self.record) if self.record.exists() else []
+
+    def stop(self) -> None:
+        """Stop the simulator."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class BoeGateway(Gateway):
+    """``gateway run`` with one BOE venue: up when that venue is."""
+
+    def wait_up(self, timeout_s: float = 15.0) -> None:
+        """Wait until the admin socket answers and the BOE venue is UP."""
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            status = self.status_or_none()
+            return status is not None and status["venues"][BOE_VENUE]["state"] == "UP"
+
+        wait_until(up, timeout_s, "the gateway to start with its BOE venue UP")
+
+
+def write_boe_config(workdir: Path, port: int) -> Path:
+    """Write a gateway.yaml for one BOE venue on ``port``."""
+    strategies: dict[str, Any] = {"S1": {"accounts": ["ACC1"], "on_disconnect": "keep"}}
+    config: dict[str, Any] = {
+        "gateway_id": "rel",
+        "strategy_socket": "s.sock",
+        "admin_socket": "a.sock",
+        "risk_limits": str(e2e_limits(workdir, strategies)),
+        "risk_audit_log": "audit.jsonl",
+        "journal": {"directory": "journal", "fsync": "none"},
+        "strategies": strategies,
+        "venues": [
+            {
+                "protocol": "boe",
+                "name": BOE_VENUE,
+                "host": "127.0.0.1",
+                "port": port,
+                "session_sub_id": "0001",
+                "username": "USER",
+                "password": "PASS",
+                "state_dir": "boe",
+                "reconnect_initial_ms": 20,
+                "reconnect_max_ms": 200,
+            }
+        ],
+        "spin": {"loop_spin_us": 0, "gc": {"freeze_after_startup": False}},
+    }
+    path = workdir / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.chaos import Chaos
-from tests.reliability.support import Gateway, Simulator
+from tests.reliability.support import BoeSimulatorProcess, Gateway, Simulator
 
 
 @pytest.mark.slow
@@ -26,3 +26,19 @@ def test_chaos_when_gateway_killed_at_random_points_then_nothing_lost_duplicated
     assert report.kills == 3
     assert report.orders_known > 0 and report.filled > 0 and report.canceled > 0
     assert report.events >= report.orders_known
+
+
+@pytest.mark.slow
+def test_chaos_when_orders_also_go_to_a_boe_venue_then_nothing_lost_duplicated_or_sent_to_it_twice(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    boe = BoeSimulatorProcess(workdir)
+    try:
+        chaos = Chaos(workdir, sim, 31, burst=40, boe=boe)
+        gateways.append(chaos.gateway)
+        report = asyncio.run(chaos.run(cycles=3))
+    finally:
+        boe.stop()
+    assert report.problems == []
+    assert report.kills == 3 and report.boe_orders > 0
+    assert report.orders_known > 0 and report.filled > 0

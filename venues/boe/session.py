@@ -15,10 +15,13 @@ unit and a per-unit sequence number. The session keeps the last one received per
 and sends them in the Login Request's Unit Sequences group, so Cboe replays exactly what was
 missed. Messages received between the Login Response and Replay Complete are delivered with
 ``replay=True``: orders sent before Replay Complete would be rejected (reason ``y``), and the
-adapter must read the whole replay before deciding what to re-send. A sequence number at or below
-the unit's last one is a duplicate (dropped); one above the next expected is a gap (delivered).
-Both are reported to the listener as ``SequenceIssue`` data, never raised. Messages on matching
-unit 0 / sequence 0 are unsequenced (the order handler's rejects): delivered, never tracked.
+adapter must read the whole replay before deciding what to re-send. Every sequenced message is
+handed over with its unit and number, including one Cboe sends again at or below the unit's last
+number: whether a message is new is not this session's decision (the adapter asks the core's
+exactly-once component, ``model.exactly_once``, per matching unit). The session only counts such
+repeats and reports a number above the next expected as a gap (delivered), as ``SequenceIssue``
+data, never raised. Messages on matching unit 0 / sequence 0 are unsequenced (the order handler's
+rejects): delivered, never tracked.
 
 Member -> Cboe application messages are numbered by ``allocate_sequence`` from one counter
 (Cboe logs out on a step backwards, ignores a step forwards); after a login the counter continues
@@ -134,7 +137,7 @@ class SequenceIssue(msgspec.Struct, frozen=True, gc=False):
     """A sequence anomaly on one matching unit, reported as data."""
 
     kind: str
-    """``duplicate`` (dropped), ``gap`` (delivered anyway), ``behind`` (Cboe has less than we saw) or
+    """``gap`` (delivered anyway), ``behind`` (Cboe has less than we saw) or
     ``replay_short`` (Replay Complete came before the unit reached the sequence the Login Response gave)."""
     unit: int
     expected: int
@@ -142,7 +145,6 @@ class SequenceIssue(msgspec.Struct, frozen=True, gc=False):
     text: str
 
 
-DUPLICATE: Final = "duplicate"
 GAP: Final = "gap"
 BEHIND: Final = "behind"
 REPLAY_SHORT: Final = "replay_short"
@@ -158,13 +160,14 @@ class BoeSessionListener(Protocol):
         """Login Response other than A (Cboe closes the connection)."""
 
     def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> None:
-        """One new Cboe -> member application message (whole, header included); never one already delivered."""
+        """One Cboe -> member application message (whole, header included), also one repeated (``sequence`` at or
+        below the unit's last): the adapter asks the exactly-once component whether it is new."""
 
     def on_replay_complete(self) -> None:
         """Replay Complete: every replayed message was delivered; orders may be sent now."""
 
     def on_sequence_issue(self, issue: SequenceIssue) -> None:
-        """A duplicate, gap or short replay on one matching unit."""
+        """A gap, a unit behind our mark or a short replay on one matching unit."""
 
     def on_logout(self, logout: Logout) -> None:
         """Cboe's Logout (answer to ours, end of day, administrative or protocol violation)."""
@@ -202,7 +205,8 @@ class BoeClientSession:
         self.logins = 0
         self.login_rejects = 0
         self.replayed = 0
-        self.duplicates_dropped = 0
+        self.repeats = 0
+        """Sequenced messages at or below their unit's last number (delivered; the adapter's component drops them)."""
         self.gaps = 0
         self.unsequenced = 0
         self.heartbeats_sent = 0
@@ -391,13 +395,12 @@ class BoeClientSession:
             return
         last = self.units.get(unit, 0)
         if sequence <= last:
-            self.duplicates_dropped += 1
-            self._issue(DUPLICATE, unit, last + 1, sequence, f"unit {unit}: sequence {sequence} again (at {last})")
-            return
-        if sequence != last + 1:
-            self.gaps += 1
-            self._issue(GAP, unit, last + 1, sequence, f"unit {unit}: {last + 1}..{sequence - 1} missing")
-        self.units[unit] = sequence
+            self.repeats += 1
+        else:
+            if sequence != last + 1:
+                self.gaps += 1
+                self._issue(GAP, unit, last + 1, sequence, f"unit {unit}: {last + 1}..{sequence - 1} missing")
+            self.units[unit] = sequence
         if replay:
             self.replayed += 1
         self.listener.on_application(message, unit, sequence, replay)

@@ -1,0 +1,897 @@
+"""The gateway's Cboe BOE v2 venue: gateway orders in, BOE out, normalised events back.
+
+Mapping (gateway -> BOE, ``docs/venues/boe.md``): ``send_new`` -> New Order under the order's
+ClOrdID; ``send_cancel`` -> Cancel Order naming the ClOrdID the order is known by now;
+``send_replace`` -> Modify Order (a new ClOrdID, OrigClOrdID = current, OrderQty = the new total,
+Price). BOE -> gateway: Order Acknowledgment -> VenueAccepted, Order Rejected -> VenueRejected,
+Order Execution -> VenueExecuted, Order Cancelled -> VenueCanceled, Order Modified ->
+VenueReplaced, User Modify Rejected / Cancel Rejected -> VenueCancelRejected, Order Restated that
+lowers the open quantity -> VenueCanceled of the difference (reason ``RESTATED``); other
+restatements and Trade Cancel or Correct are counted and logged (no strategy event exists for
+them). Cboe's reason letters become the strategy codes of ``STRATEGY_REASONS``.
+
+Exactly once: every Cboe message is numbered per matching unit; the core's exactly-once component
+decides per unit (``VenueSequence.admit_stream``) and each event carries ``stream_seq(unit,
+number)``. After a restart the session logs in with the last number journaled on every unit
+(``resume_after``), so Cboe replays exactly what the journal lacks.
+
+Requests after a re-login (the OUCH lesson: never re-send what the venue already has): nothing is
+re-sent at login. The replay answers what Cboe processed; only after Replay Complete does the
+adapter act on what is still unanswered (``after_replay``), using Cboe's LastReceivedSequenceNumber
+L from the Login Response and the SequenceNumber S each request went out with (kept in memory, and
+in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
+
+* S > L: Cboe never received it (spec 2.3.7: unacknowledged orders after Replay Complete are
+  unknown to Cboe): re-sent under the same ClOrdID with a new SequenceNumber;
+* S <= L: Cboe had it, yet no sequenced answer came in the replay, so its answer was an
+  unsequenced reject (matching unit 0, never replayed) lost in the cut: reported as refused
+  (``BOE_ANSWER_LOST``, venue_seq 0), never re-sent. Should Cboe acknowledge such an order after
+  all, the adapter cancels it at once (``late_answers``).
+
+ClOrdIDs (20 characters): ``<prefix><day><order id>`` for a New Order (``day``: three base-36
+digits, days since 2000-01-01, so a GTC order of another day never clashes), and
+``<prefix><day><order id>.<start>.<n>`` for a Modify (``start``: this process's start number in
+the day from ``venues.boe.state``; ``n``: the order's n-th Modify in this process), unique in the
+day across restarts and crashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import zoneinfo
+from collections.abc import Callable
+from typing import Any, Final
+
+from model.clock import NowNs
+from model.enums import OrderType, Side, TimeInForce
+from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, stream_seq
+from model.order import Order, OrderState
+from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
+from model.venue_events import (
+    VenueAccepted,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueEvent,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+from obs.ratelog import PowerOfTwoLog, is_power_of_two
+from venues.base import VenueAdapter, VenueOrder
+from venues.boe.codec import (
+    CancelPacker,
+    ModifyPacker,
+    NewOrderPacker,
+    ReturnDecoder,
+    ack_core,
+    cancelled_core,
+    execution_core,
+)
+from venues.boe.config import BoeVenueConfig
+from venues.boe.errors import DecodeError
+from venues.boe.messages import (
+    CANCEL_REJECTED,
+    MAX_CL_ORD_ID,
+    ORDER_ACKNOWLEDGMENT,
+    ORDER_CANCELLED,
+    ORDER_EXECUTION,
+    ORDER_MODIFIED,
+    ORDER_REJECTED,
+    ORDER_RESTATED,
+    RESTATEMENT_REASONS,
+    TRADE_CANCEL_OR_CORRECT,
+    USER_MODIFY_REJECTED,
+    LoginResponse,
+    Logout,
+    OrderModified,
+    OrderRestated,
+    TradeCancelOrCorrect,
+    reason_text,
+)
+from venues.boe.messages import CancelRejected as BoeCancelRejected
+from venues.boe.messages import OrderRejected as BoeOrderRejected
+from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
+from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
+from venues.boe.state import next_start
+
+log = logging.getLogger(__name__)
+
+MS: Final = 1_000_000
+NS_PER_S: Final = 1_000_000_000
+MAX_QTY: Final = 0xFFFF_FFFF
+"""OrderQty is an unsigned 4-byte field."""
+MAX_PRICE: Final = (1 << 63) - 1
+_EPOCH_DAY: Final = dt.date(2000, 1, 1)
+_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+_MODIFY_ROOM: Final = 6
+"""Characters a Modify ClOrdID adds to the order's (``.<start>.<n>``, up to two base-36 digits each)."""
+_FORBIDDEN: Final = frozenset(',;|@"')
+
+_SIDE: Final = {Side.BUY: b"1", Side.SELL: b"2", Side.SELL_SHORT: b"5", Side.SELL_SHORT_EXEMPT: b"6"}
+_ORD_TYPE: Final = {OrderType.LIMIT: b"2", OrderType.MARKET: b"1"}
+_TIF: Final = {TimeInForce.DAY: b"0", TimeInForce.GTC: b"1", TimeInForce.IOC: b"3", TimeInForce.FOK: b"4"}
+_REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+
+STRATEGY_REASONS: Final = {
+    "A": "ADMINISTRATIVE",
+    "C": "CAPACITY_UNDEFINED",
+    "D": "DUPLICATE_CLORDID",
+    "E": "SWP_SIZE_CUT",
+    "F": "FAILED_TO_QUOTE",
+    "H": "HALTED",
+    "I": "WRONG_DATA_CENTER",
+    "J": "TOO_LATE_TO_CANCEL",
+    "K": "ORDER_RATE_EXCEEDED",
+    "L": "WOULD_LOCK_OR_CROSS",
+    "M": "ORDER_EXCEEDS_LIMIT",
+    "N": "NO_LIQUIDITY",
+    "O": "UNKNOWN_ORDER",
+    "P": "FILL_PENDING",
+    "Q": "WAITING_FOR_FIRST_TRADE",
+    "R": "ROUTING_UNAVAILABLE",
+    "S": "SHORT_SALE_PRICE",
+    "T": "WOULD_TRADE_THROUGH",
+    "U": "USER_REQUESTED",
+    "V": "WOULD_WASH",
+    "W": "ADD_LIQUIDITY_ONLY",
+    "X": "EXPIRED",
+    "Y": "UNKNOWN_SYMBOL",
+    "Z": "UNFORESEEN",
+    "f": "RISK_GROUP_LIMIT",
+    "m": "MARKET_ACCESS_RISK_LIMIT",
+    "o": "TOO_MANY_OPEN_ORDERS",
+    "r": "RESERVE_RELOAD",
+    "s": "RISK_ROOT_LIMIT",
+    "u": "LIMIT_UP_LIMIT_DOWN",
+    "w": "WOULD_REMOVE_ON_UNSLIDE",
+    "x": "CROSSED_MARKET",
+    "y": "REPLAY_IN_PROGRESS",
+}
+"""Cboe reason letter (reject, cancel, cancel reject, modify reject) -> the code a strategy receives."""
+UNKNOWN_REASON: Final = "VENUE"
+"""The code of a reason letter not in ``STRATEGY_REASONS`` (the text names the letter)."""
+_ANSWER_LOST_TEXT: Final = (
+    "Cboe received this request (SequenceNumber {seq}, it reported {last} processed) but no answer was replayed: "
+    "it was refused unsequenced and the answer was lost in a disconnect"
+)
+
+_NONE: Final = 0
+_NEW: Final = 1
+_MODIFY: Final = 2
+_CANCEL: Final = 3
+
+
+def _base36(value: int) -> str:
+    if value == 0:
+        return "0"
+    chars = []
+    while value:
+        value, rem = divmod(value, 36)
+        chars.append(_DIGITS[rem])
+    return "".join(reversed(chars))
+
+
+def day_code(day: str) -> str:
+    """Return the three base-36 digits of trading day ``day`` (ISO date): days since 2000-01-01."""
+    days = (dt.date.fromisoformat(day) - _EPOCH_DAY).days
+    return _base36(max(days, 0)).rjust(3, "0")[-3:]
+
+
+def trading_day(timezone: str, wall: Callable[[], int]) -> str:
+    """Return today's date (ISO) in the venue's time zone."""
+    zone = dt.UTC if timezone.upper() == "UTC" else _zone(timezone)
+    return dt.datetime.fromtimestamp(wall() / NS_PER_S, zone).date().isoformat()
+
+
+def _zone(timezone: str) -> dt.tzinfo:
+    return zoneinfo.ZoneInfo(timezone)
+
+
+def _pad(cl_ord_id: str) -> bytes:
+    """Return a ClOrdID as it appears on the wire: 20 bytes, NUL-padded."""
+    return cl_ord_id.encode("latin-1").ljust(MAX_CL_ORD_ID, b"\x00")
+
+
+def _unpad(cl_ord_id: bytes) -> str:
+    return cl_ord_id.rstrip(b"\x00").decode("latin-1")
+
+
+def split_ref(venue_ref: str) -> tuple[str, int]:
+    """Return (ClOrdID, SequenceNumber) of a venue reference ``<ClOrdID>@<S>`` (S 0: not known)."""
+    cl_ord_id, _, seq = venue_ref.partition("@")
+    return cl_ord_id, int(seq) if seq.isdigit() else 0
+
+
+class _Tracked(VenueOrder[bytes], gc=False):
+    """One gateway order at Cboe: ``working`` is the (NUL-padded) ClOrdID Cboe knows it by now,
+    ``pending`` the ClOrdID of the Modify in flight (b"": none)."""
+
+    new_seq: int = 0
+    """SequenceNumber the New Order last went out with."""
+    modify_seq: int = 0
+    """SequenceNumber the Modify in flight last went out with."""
+    cancel_seq: int = 0
+    """SequenceNumber the Cancel in flight last went out with."""
+    modifies: int = 0
+    """Modify Orders sent for this order by this process (the ``n`` of its Modify ClOrdIDs)."""
+    done: bool = False
+    """Cboe has finished the order (filled, cancelled, rejected), or the adapter reported it refused."""
+
+
+_Handler = Callable[[memoryview, int], None]
+
+
+class BoeVenue(VenueAdapter):
+    """One Cboe BOE v2 port (sans-IO; driven by ``VenueConnector``)."""
+
+    def __init__(
+        self,
+        config: BoeVenueConfig,
+        clock: NowNs,
+        *,
+        wall: Callable[[], int] = time.time_ns,
+        start: int | None = None,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self.event_sink = self._no_event_sink
+        self.state_sink = self._no_state_sink
+        self._clock = clock
+        self._wall = wall
+        self._day = trading_day(config.timezone, wall)
+        self._start = start if start is not None else next_start(config.state_dir, config.name, self._day)
+        self._start36 = _base36(self._start)
+        self._base = config.cl_ord_id_prefix + day_code(self._day)
+        self._close_pending = False
+        self._backpressured = False
+        self._session = BoeClientSession(config.session_config(), self)
+        self._session.resume(config.initial_units())
+        self._state = VenueState.DISCONNECTED
+        self._reason = "not connected yet"
+        self._new_packer = NewOrderPacker(config.new_order_fields(), config.new_order_bitfield_count)
+        self._cancel_packer = CancelPacker(config.cancel_fields())
+        self._modify_packer = ModifyPacker(config.modify_fields())
+        self._decoder = ReturnDecoder(config.return_bitfields())
+        layout = self._new_packer.fields
+        constants = self._constant_values(config)
+        self._new_template: list[object] = [constants.get(name) for name in layout]
+        """The New Order optional values in wire order: the constants, and slots for the order's own."""
+        self._at_price = layout.index("price")
+        self._at_ord_type = layout.index("ord_type")
+        self._at_tif = layout.index("time_in_force")
+        self._at_symbol = layout.index("symbol")
+        self._late: list[_Tracked] = []
+        """Orders reported refused that Cboe acknowledged during a replay: canceled once it is complete."""
+        self._firm = (config.clearing_firm.encode("ascii"),) if config.clearing_firm else ()
+        self._orders: dict[int, _Tracked] = {}
+        """order_id -> tracked order."""
+        self._refs: dict[bytes, _Tracked] = {}
+        """NUL-padded ClOrdID (New and every Modify) -> tracked order."""
+        self._symbols: dict[str, bytes] = {}
+        self._last_processed = 0
+        """Cboe's LastReceivedSequenceNumber from the Login Response of the current connection."""
+        self._handlers: dict[int, _Handler] = {
+            ORDER_ACKNOWLEDGMENT: self._on_ack,
+            ORDER_EXECUTION: self._on_execution,
+            ORDER_CANCELLED: self._on_cancelled,
+            ORDER_REJECTED: self._on_rejected,
+            ORDER_MODIFIED: self._on_modified,
+            USER_MODIFY_REJECTED: self._on_modify_rejected,
+            CANCEL_REJECTED: self._on_cancel_rejected,
+            ORDER_RESTATED: self._on_restated,
+            TRADE_CANCEL_OR_CORRECT: self._on_trade_correction,
+        }
+        self._admit_stream = self.sequence.admit_stream
+        self.counters: dict[str, int] = {
+            "decode_errors": 0,
+            "unknown_cl_ord_id": 0,
+            "resent": 0,
+            "answers_lost": 0,
+            "late_answers": 0,
+            "dropped_events": 0,
+            "protocol_errors": 0,
+            "sequence_gaps": 0,
+            "sequence_issues": 0,
+            "restatements": 0,
+            "trade_corrections": 0,
+            "bad_restore": 0,
+        }
+        self.ignored: dict[str, int] = {}
+        """Cboe messages that produce no event, by kind."""
+        self._rare_log = PowerOfTwoLog(log)
+
+    # ---- core API --------------------------------------------------------------------------
+
+    @property
+    def state(self) -> VenueState:
+        """Return the current session state."""
+        return self._state
+
+    @property
+    def reason(self) -> str:
+        """Return the human reason for the current state."""
+        return self._reason
+
+    @property
+    def session(self) -> BoeClientSession:
+        """Return the client session (tests and status)."""
+        return self._session
+
+    def bind_sequence(self, sequence: VenueSequence) -> None:
+        """Use the core's keeper of this venue's message numbers (per matching unit) from now on."""
+        super().bind_sequence(sequence)
+        self._admit_stream = sequence.admit_stream
+
+    def cl_ord_id(self, order_id: int) -> str:
+        """Return the ClOrdID of a gateway order's New Order."""
+        return f"{self._base}{order_id}"
+
+    def check_order(self, order: Order) -> Verdict:
+        """Return why BOE cannot take ``order`` now (back-pressure, or an order BOE cannot carry)."""
+        if self._backpressured:
+            return BACKPRESSURED
+        if order.ord_type not in _ORD_TYPE:
+            return Refused("BOE_ORD_TYPE", f"order type {order.ord_type!r} not supported (limit or market)")
+        if order.tif not in _TIF:
+            return Refused("BOE_TIF", f"time in force {order.tif!r} not supported (DAY, GTC, IOC, FOK)")
+        if not 0 < order.qty <= MAX_QTY:
+            return Refused("BOE_QTY", f"quantity {order.qty} outside 1..{MAX_QTY}")
+        if order.ord_type is OrderType.LIMIT and not 0 < order.price <= MAX_PRICE:
+            return Refused("BOE_PRICE", f"limit price {order.price} must be positive")
+        symbol = order.symbol
+        if symbol not in self._symbols and (
+            not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
+        ):
+            return Refused("BOE_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
+        if order.order_id < 0 or len(self.cl_ord_id(order.order_id)) + _MODIFY_ROOM > MAX_CL_ORD_ID:
+            return Refused("BOE_ORDER_ID", f"order id {order.order_id} does not fit a 20-character ClOrdID")
+        return None
+
+    def check_replace(self, order: Order, qty: int, price: int) -> Verdict:
+        """Return why a Modify of ``order`` to ``qty`` at ``price`` cannot go out now."""
+        if self._backpressured:
+            return BACKPRESSURED
+        if order.order_id not in self._orders:
+            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
+        if not 0 < qty <= MAX_QTY or not 0 < price <= MAX_PRICE:
+            return Refused("BOE_REPLACE", f"modify to {qty} @ {price} is outside BOE's limits")
+        return None
+
+    def send_new(self, order: Order) -> SendResult:
+        """Queue a New Order under the order's ClOrdID."""
+        if self._backpressured:
+            return BACKPRESSURED
+        text = self.cl_ord_id(order.order_id)
+        padded = _pad(text)
+        tracked = _Tracked(order, padded, b"")
+        self._orders[order.order_id] = tracked
+        self._refs[padded] = tracked
+        seq = self._pack_new(tracked)
+        return Sent(f"{text}@{seq}")
+
+    def send_cancel(self, order: Order) -> Sent | Refused:
+        """Queue a Cancel Order naming the ClOrdID Cboe knows the order by now."""
+        tracked = self._orders.get(order.order_id)
+        if tracked is None:
+            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
+        seq = self._pack_cancel(tracked)
+        return Sent(f"{_unpad(tracked.working)}@{seq}")
+
+    def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
+        """Queue a Modify Order to total ``qty`` at ``price`` under a new ClOrdID."""
+        refused = self.check_replace(order, qty, price)
+        if refused is not None:
+            return refused
+        tracked = self._orders[order.order_id]
+        tracked.modifies += 1
+        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{_base36(tracked.modifies)}"
+        if len(text) > MAX_CL_ORD_ID:
+            tracked.modifies -= 1
+            return Refused("BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID")
+        padded = _pad(text)
+        tracked.pending = padded
+        self._refs[padded] = tracked
+        seq = self._pack_modify(tracked, qty, price)
+        return Sent(f"{text}@{seq}")
+
+    def restore(self, order: Order, venue_ref: str) -> None:
+        """Re-learn, after a restart, that ``venue_ref`` (``<ClOrdID>@<S>``) names ``order``.
+
+        Called with the reference the order is known by, then (replace in flight) the Modify's.
+        """
+        cl_ord_id, seq = split_ref(venue_ref)
+        if not cl_ord_id or len(cl_ord_id) > MAX_CL_ORD_ID:
+            self.counters["bad_restore"] += 1
+            self._rare("restore", "restore of order %d with venue ref %r ignored", order.order_id, venue_ref)
+            return
+        self._session.next_outbound = max(self._session.next_outbound, seq + 1)
+        padded = _pad(cl_ord_id)
+        tracked = self._orders.get(order.order_id)
+        if tracked is None:
+            tracked = self._orders[order.order_id] = _Tracked(order, padded, b"")
+        tracked.order = order
+        if order.state in _REPLACING and venue_ref == order.pending_ref and tracked.working != padded:
+            tracked.pending = padded
+            tracked.modify_seq = seq
+        else:
+            tracked.working = padded
+            if order.state in (OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL):
+                tracked.new_seq = seq
+        tracked.done = order.is_terminal
+        self._refs[padded] = tracked
+
+    def resume_after(self, point: ResumePoint) -> None:
+        """Before connecting after a restart: log in with the last number journaled on every matching unit.
+
+        Only when the journal's numbering is today's (the epoch is the trading day); another
+        day's numbers mean nothing to Cboe today (it would answer Q), so the login then lists only
+        the configured units from 0.
+        """
+        if point.epoch != self._day:
+            return
+        self.sequence.adopt(point)
+        units = self.config.initial_units()
+        units.update(point.streams)
+        self._session.resume(units, self._session.next_outbound)
+
+    def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
+        """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost."""
+        sequenced = self.config.sequence_outbound
+        last = self._last_processed
+        plan: list[tuple[_Tracked, int, int]] = []
+        for request in unanswered:
+            tracked = self._orders.get(request.order.order_id)
+            if tracked is None or tracked.done:
+                continue
+            kind = {"new": _NEW, "replace": _MODIFY, "cancel": _CANCEL}[request.kind.value]
+            seq = (tracked.new_seq, tracked.modify_seq, tracked.cancel_seq)[kind - 1]
+            if not seq:
+                seq = split_ref(request.venue_ref)[1]
+            self._session.next_outbound = max(self._session.next_outbound, seq + 1)
+            plan.append((tracked, kind, seq))
+        for tracked, kind, seq in plan:
+            if tracked.done:  # its new order was just reported refused: nothing else of it is pending
+                continue
+            if sequenced and 0 < seq <= last:
+                self._answer_lost(tracked, kind, seq, last)
+            else:
+                self._resend(tracked, kind)
+
+    def logout(self) -> None:
+        """Log out; the session will not reconnect."""
+        self._session.logout(self._clock())
+        self.flush()
+
+    def status(self) -> dict[str, object]:
+        """Return a JSON-able description for ``gateway status``."""
+        session = self._session
+        return {
+            "name": self.name,
+            "state": str(self._state),
+            "reason": self._reason,
+            "session_state": session.state.value,
+            "units": dict(session.units),
+            "next_outbound_sequence": session.next_outbound,
+            "cboe_last_received_sequence": session.last_processed,
+            "logins": session.logins,
+            "login_rejects": session.login_rejects,
+            "replayed": session.replayed,
+            "repeats_received": session.repeats,
+            "duplicates_dropped": self.sequence.duplicates,
+            "heartbeats_sent": session.heartbeats_sent,
+            "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
+            "start_of_day": self._start,
+            **self.counters,
+            "ignored_by_type": dict(self.ignored),
+        }
+
+    # ---- transport hooks --------------------------------------------------------------------
+
+    def connection_made(self, now_ns: int) -> None:
+        """Send the Login Request on a fresh connection (a new trading day starts the units afresh)."""
+        self._close_pending = False
+        day = trading_day(self.config.timezone, self._wall)
+        if day != self._day:
+            log.info("venue %s: trading day %s -> %s: matching-unit sequences start afresh", self.name, self._day, day)
+            self._day = day
+            self._base = self.config.cl_ord_id_prefix + day_code(day)
+            self._session.resume(self.config.initial_units(), 1)
+        self._session.connection_made(now_ns)
+        if self._session.state is BoeSessionState.LOGGING_IN:
+            self._set_state(VenueState.LOGGING_IN, self._session.reason)
+        self.flush()
+
+    def data_received(self, data: bytes, now_ns: int) -> None:
+        """Consume bytes from Cboe; events go to ``event_sink``."""
+        self._session.data_received(data, now_ns)
+
+    def connection_lost(self, now_ns: int) -> None:
+        """Note the connection is gone; unanswered requests wait for the next Replay Complete."""
+        session = self._session
+        session.connection_lost(now_ns)
+        if session.state is BoeSessionState.ENDED:
+            self._set_state(VenueState.ENDED, session.reason)
+        else:
+            self._set_state(VenueState.DISCONNECTED, session.reason)
+
+    def poll(self, now_ns: int) -> int:
+        """Run heartbeat and timeout timers; return ns until the next call is wanted."""
+        return self._session.poll(now_ns)
+
+    def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return the backoff before reconnect ``attempt``, or None once the session is over."""
+        delay = self._session.reconnect_delay_ns(attempt)
+        if delay is not None:
+            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {attempt})")
+        return delay
+
+    def flush(self) -> None:
+        """Write every queued byte to the venue socket (then close it, if the session asked to)."""
+        write = self._write
+        if write is not None and self._session.out:
+            write(self._session.take(self._clock()))
+        if self._close_pending:
+            self._close_pending = False
+            if self._close is not None:
+                self._close()
+
+    # ---- session callbacks (BoeSessionListener) ------------------------------------------------
+
+    def on_login_accepted(self, response: LoginResponse) -> None:
+        """Login accepted: today's numbering; remember what Cboe processed; the replay follows (no re-send here)."""
+        self.sequence.new_epoch(self._day)
+        self._last_processed = response.last_received_sequence
+        self._set_state(VenueState.LOGGING_IN, self._session.reason)
+
+    def on_login_rejected(self, status: str, text: str) -> None:
+        """Login Response other than A: the reason shows in the DISCONNECTED state once the connection closes."""
+        log.warning("venue %s: login rejected: %s (%s)", self.name, text, status)
+
+    def on_replay_complete(self) -> None:
+        """Replay Complete: UP (the core then hands over the unanswered requests: ``after_replay``)."""
+        late, self._late = self._late, []
+        for tracked in late:
+            self._pack_cancel(tracked)
+        self._set_state(VenueState.UP, self._session.reason)
+
+    def on_sequence_issue(self, issue: SequenceIssue) -> None:
+        """Count and (rarely) log a gap, a unit Cboe has less of than we saw, or a short replay."""
+        if issue.kind == "gap":
+            self.counters["sequence_gaps"] += 1
+        else:
+            self.counters["sequence_issues"] += 1
+        self._rare("seq-" + issue.kind, "sequence %s: %s", issue.kind, issue.text)
+
+    def on_logout(self, logout: Logout) -> None:
+        """Cboe's Logout: logged (the session decides whether to reconnect)."""
+        log.info("venue %s: Logout %r from Cboe: %s", self.name, logout.reason, logout.text)
+
+    def on_disconnect_wanted(self, reason: str) -> None:
+        """Close the transport at the core's next flush (the journal is written before the wire)."""
+        log.info("venue %s: disconnecting: %s", self.name, reason)
+        self._close_pending = True
+
+    def on_protocol_error(self, text: str) -> None:
+        """Count a BOE protocol error the session tolerated or disconnected for."""
+        self.counters["protocol_errors"] += 1
+        self._rare("protocol", "BOE protocol error: %s", text)
+
+    def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> None:
+        """Turn one Cboe message into (at most one) event, unless the exactly-once component has seen it."""
+        del replay
+        if not self._admit_stream(unit, sequence):
+            return
+        handler = self._handlers.get(message[4])
+        if handler is None:
+            self._ignore(f"0x{message[4]:02X}", sequence, "no handler")
+            return
+        handler(message, stream_seq(unit, sequence))
+
+    # ---- Cboe -> member handlers ----------------------------------------------------------------
+
+    def _on_ack(self, message: memoryview, seq: int) -> None:
+        core = ack_core(message)
+        if core.__class__ is DecodeError:
+            self._decode_error(seq, core)
+            return
+        _unit, _sequence, cl_ord_id, order_id = core  # type: ignore[misc]
+        tracked = self._refs.get(cl_ord_id)
+        if tracked is None:
+            self._unknown(seq, "Order Acknowledgment", cl_ord_id)
+            return
+        if tracked.done:
+            self._late_ack(tracked, seq)
+            return
+        order = tracked.order
+        self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), order.qty, order.price))
+
+    def _on_execution(self, message: memoryview, seq: int) -> None:
+        core = execution_core(message)
+        if core.__class__ is DecodeError:
+            self._decode_error(seq, core)
+            return
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core  # type: ignore[misc]
+        tracked = self._refs.get(cl_ord_id)
+        if tracked is None:
+            self._unknown(seq, "Order Execution", cl_ord_id)
+            return
+        if not leaves:
+            tracked.done = True
+        liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
+        self.event_sink(VenueExecuted(seq, tracked.order.order_id, last_shares, last_px, liquidity, str(exec_id)))
+
+    def _on_cancelled(self, message: memoryview, seq: int) -> None:
+        core = cancelled_core(message)
+        if core.__class__ is DecodeError:
+            self._decode_error(seq, core)
+            return
+        _u, _s, cl_ord_id, reason = core  # type: ignore[misc]
+        tracked = self._refs.get(cl_ord_id)
+        if tracked is None:
+            self._unknown(seq, "Order Cancelled", cl_ord_id)
+            return
+        tracked.done = True
+        letter = reason.decode("latin-1")
+        self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, *_reason(letter)))
+
+    def _on_rejected(self, message: memoryview, seq: int) -> None:
+        decoded = self._decode(message, seq, BoeOrderRejected)
+        if decoded is None:
+            return
+        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        if tracked is None:
+            self._unknown(seq, "Order Rejected", decoded.cl_ord_id)
+            return
+        if tracked.done:
+            self._ignore("late-reject", seq, decoded)
+            return
+        tracked.done = True
+        code, text = _reason(decoded.reason, decoded.text)
+        self.event_sink(VenueRejected(seq, tracked.order.order_id, code, text))
+
+    def _on_modified(self, message: memoryview, seq: int) -> None:
+        decoded = self._decode(message, seq, OrderModified)
+        if decoded is None:
+            return
+        padded = _pad(decoded.cl_ord_id)
+        tracked = self._refs.get(padded)
+        if tracked is None:
+            self._unknown(seq, "Order Modified", decoded.cl_ord_id)
+            return
+        order = tracked.order
+        tracked.working = padded
+        if tracked.pending == padded:
+            tracked.pending = b""
+        fields = decoded.optional
+        price = fields.price if fields.price is not None else order.pending_price or order.price
+        if fields.leaves_qty is not None:
+            leaves = fields.leaves_qty
+        else:
+            total = fields.order_qty if fields.order_qty is not None else order.pending_qty
+            leaves = total - order.cum_qty
+        if leaves <= 0:
+            tracked.done = True
+        self.event_sink(VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id)))
+
+    def _on_modify_rejected(self, message: memoryview, seq: int) -> None:
+        decoded = self._decode(message, seq, BoeUserModifyRejected)
+        if decoded is None:
+            return
+        padded = _pad(decoded.cl_ord_id)
+        tracked = self._refs.get(padded)
+        if tracked is None:
+            self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
+            return
+        if tracked.pending == padded:
+            tracked.pending = b""
+        code, text = _reason(decoded.reason, decoded.text)
+        self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
+
+    def _on_cancel_rejected(self, message: memoryview, seq: int) -> None:
+        decoded = self._decode(message, seq, BoeCancelRejected)
+        if decoded is None:
+            return
+        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        if tracked is None:
+            self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
+            return
+        code, text = _reason(decoded.reason, decoded.text)
+        self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
+
+    def _on_restated(self, message: memoryview, seq: int) -> None:
+        """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""
+        decoded = self._decode(message, seq, OrderRestated)
+        if decoded is None:
+            return
+        self.counters["restatements"] += 1
+        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        if tracked is None:
+            self._unknown(seq, "Order Restated", decoded.cl_ord_id)
+            return
+        order = tracked.order
+        leaves = decoded.optional.leaves_qty
+        meaning = RESTATEMENT_REASONS.get(decoded.reason, f"reason {decoded.reason!r}")
+        if leaves is None or leaves >= order.leaves_qty or tracked.done:
+            self._ignore("restated", seq, f"order {order.order_id}: {meaning}, leaves {leaves}")
+            return
+        removed = order.leaves_qty - leaves
+        if leaves <= 0:
+            tracked.done = True
+        self.event_sink(
+            VenueCanceled(
+                seq, order.order_id, removed, "RESTATED", f"restated by Cboe ({meaning}): {removed} shares off"
+            )
+        )
+
+    def _on_trade_correction(self, message: memoryview, seq: int) -> None:
+        """Trade Cancel or Correct: counted and logged (the strategy protocol has no bust/correct event)."""
+        decoded = self._decode(message, seq, TradeCancelOrCorrect)
+        if decoded is None:
+            return
+        self.counters["trade_corrections"] += 1
+        what = "busted" if decoded.corrected_price == 0 else f"price corrected to {decoded.corrected_price}"
+        log.warning(
+            "venue %s: Trade Cancel or Correct for ClOrdID %s, execution %d (%d @ %d) %s: not applied; reconcile",
+            self.name,
+            decoded.cl_ord_id,
+            decoded.exec_ref_id,
+            decoded.last_shares,
+            decoded.last_px,
+            what,
+        )
+
+    # ---- internals ---------------------------------------------------------------------------------
+
+    def _decode(self, message: memoryview, seq: int, expected: type[Any]) -> Any:
+        decoded = self._decoder.decode(message)
+        if isinstance(decoded, DecodeError):
+            self._decode_error(seq, decoded)
+            return None
+        if not isinstance(decoded, expected):
+            self._decode_error(seq, DecodeError("type", f"{expected.__name__} expected"))
+            return None
+        return decoded
+
+    def _symbol(self, symbol: str) -> bytes:
+        raw = self._symbols.get(symbol)
+        if raw is None:
+            raw = self._symbols[symbol] = symbol.encode("ascii")
+        return raw
+
+    @staticmethod
+    def _constant_values(config: BoeVenueConfig) -> dict[str, object]:
+        values: dict[str, object] = {}
+        for name, value in config.new_order_constants.items():
+            values[name] = value.encode("ascii") if isinstance(value, str) else value
+        if config.clearing_firm:
+            values["clearing_firm"] = config.clearing_firm.encode("ascii")
+        if config.clearing_account:
+            values["clearing_account"] = config.clearing_account.encode("ascii")
+        if config.account:
+            values["account"] = config.account.encode("ascii")
+        values["capacity"] = config.capacity.encode("ascii")
+        return values
+
+    def _pack_new(self, tracked: _Tracked) -> int:
+        """Queue the New Order of ``tracked`` with a fresh SequenceNumber; return it."""
+        order = tracked.order
+        values = self._new_template.copy()
+        values[self._at_price] = order.price if order.ord_type is OrderType.LIMIT else 0
+        values[self._at_ord_type] = _ORD_TYPE[order.ord_type]
+        values[self._at_tif] = _TIF[order.tif]
+        values[self._at_symbol] = self._symbol(order.symbol)
+        seq = self._session.allocate_sequence()
+        self._new_packer.pack(self._session.out, seq, tracked.working, _SIDE[order.side], order.qty, *values)
+        tracked.new_seq = seq
+        return seq
+
+    def _pack_cancel(self, tracked: _Tracked) -> int:
+        seq = self._session.allocate_sequence()
+        self._cancel_packer.pack(self._session.out, seq, tracked.working, *self._firm)
+        tracked.cancel_seq = seq
+        return seq
+
+    def _pack_modify(self, tracked: _Tracked, qty: int, price: int) -> int:
+        seq = self._session.allocate_sequence()
+        values = {"order_qty": qty, "price": price}
+        if self._firm:
+            values["clearing_firm"] = self._firm[0]  # type: ignore[assignment]
+        self._modify_packer.pack(
+            self._session.out,
+            seq,
+            tracked.pending,
+            tracked.working,
+            *[values[name] for name in self._modify_packer.fields],
+        )
+        tracked.modify_seq = seq
+        return seq
+
+    def _resend(self, tracked: _Tracked, kind: int) -> None:
+        """Send an unanswered request Cboe never received again: same ClOrdID, new SequenceNumber."""
+        order = tracked.order
+        if kind == _NEW:
+            self._pack_new(tracked)
+        elif kind == _MODIFY:
+            if not tracked.pending:
+                return
+            self._pack_modify(tracked, order.pending_qty, order.pending_price)
+        else:
+            self._pack_cancel(tracked)
+        self.counters["resent"] += 1
+
+    def _answer_lost(self, tracked: _Tracked, kind: int, seq: int, last: int) -> None:
+        """Cboe had the request but its (unsequenced) answer was lost: report it refused, never re-send."""
+        self.counters["answers_lost"] += 1
+        text = _ANSWER_LOST_TEXT.format(seq=seq, last=last)
+        log.warning("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
+        order_id = tracked.order.order_id
+        if kind == _NEW:
+            tracked.done = True
+            self.event_sink(VenueRejected(0, order_id, "BOE_ANSWER_LOST", text))
+        else:
+            if kind == _MODIFY:
+                tracked.pending = b""
+            self.event_sink(VenueCancelRejected(0, order_id, "BOE_ANSWER_LOST", text))
+
+    def _late_ack(self, tracked: _Tracked, seq: int) -> None:
+        """Cboe acknowledged an order the gateway already reported finished: cancel it at Cboe at once."""
+        self.counters["late_answers"] += 1
+        log.error(
+            "venue %s: Order Acknowledgment (venue_seq %d) for order %d reported refused earlier: canceling it",
+            self.name,
+            seq,
+            tracked.order.order_id,
+        )
+        if self._session.ready:
+            self._pack_cancel(tracked)
+        else:  # Cboe rejects orders and cancels during a replay
+            self._late.append(tracked)
+
+    def _set_state(self, state: VenueState, reason: str) -> None:
+        changed = state is not self._state
+        self._state = state
+        self._reason = reason
+        if changed:
+            log.info("venue %s: %s (%s)", self.name, state, reason)
+            self.state_sink(self.name, state, reason)
+
+    def _decode_error(self, seq: int, error: DecodeError) -> None:
+        self.counters["decode_errors"] += 1
+        self._rare("decode", "undecodable BOE message (venue_seq %d): %s", seq, error.text)
+
+    def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
+        self.counters["unknown_cl_ord_id"] += 1
+        self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, cl_ord_id)
+
+    def _ignore(self, kind: str, seq: int, message: object) -> None:
+        count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
+        if is_power_of_two(count):
+            log.info("venue %s: %s at venue_seq %d (no event; %d so far): %s", self.name, kind, seq, count, message)
+
+    def _rare(self, key: str, message: str, *args: object) -> None:
+        """Log ``message`` on the 1st, 2nd, 4th, 8th... occurrence of ``key`` only."""
+        self._rare_log.log(key, logging.WARNING, "venue %s: " + message, self.name, *args)
+
+    def _no_event_sink(self, event: VenueEvent) -> None:
+        self.counters["dropped_events"] += 1
+        self._rare("sink", "no event_sink set; event dropped: %s", event)
+
+    def _no_state_sink(self, name: str, state: VenueState, reason: str) -> None:
+        del name, state, reason
+
+
+def _reason(letter: str, text: str = "") -> tuple[str, str]:
+    """Return (strategy code, text) of a Cboe reason letter (and the text Cboe sent, if any)."""
+    code = STRATEGY_REASONS.get(letter)
+    meaning = reason_text(letter)
+    if code is None:
+        return UNKNOWN_REASON, f"Cboe reason {letter!r}: {text or meaning}"
+    return code, f"{meaning}: {text}" if text and text != meaning else meaning
+
+
+def build_boe_venue(config: BoeVenueConfig, clock: NowNs) -> BoeVenue:
+    """Create the BOE venue adapter for ``config`` (the core then sets ``event_sink`` and ``state_sink``)."""
+    return BoeVenue(config, clock)
