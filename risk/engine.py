@@ -393,18 +393,32 @@ class RiskEngine:
             per_strategy, per_account, per_symbol = (
                 limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
             )  # fmt: skip
+        # SlidingWindow.record inline (three calls fewer per order): append, growing the deque past its maxlen
+        # first when the limit was raised
         window = by_strategy.get(request.strategy)
         if window is None:
             window = by_strategy[request.strategy] = SlidingWindow()
-        window.record(now_ns, per_strategy)
+        times = window.times
+        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+            window.record(now_ns, per_strategy)
+        else:
+            times.append(now_ns)
         window = by_account.get(request.account)
         if window is None:
             window = by_account[request.account] = SlidingWindow()
-        window.record(now_ns, per_account)
+        times = window.times
+        if per_account > times.maxlen:  # type: ignore[operator]
+            window.record(now_ns, per_account)
+        else:
+            times.append(now_ns)
         window = by_symbol.get(request.symbol)
         if window is None:
             window = by_symbol[request.symbol] = SlidingWindow()
-        window.record(now_ns, per_symbol)
+        times = window.times
+        if per_symbol > times.maxlen:  # type: ignore[operator]
+            window.record(now_ns, per_symbol)
+        else:
+            times.append(now_ns)
 
     def _state_scopes(self, request: RiskRequest, state: int) -> str:
         """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""
