@@ -471,7 +471,8 @@ class Engine:
                 session.send(req)  # type: ignore[arg-type]
         if last:
             session.end_of_read()
-        self._mark_dirty(link)
+        if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+            self._dirty_links.append(link)
         self.flush()
 
     def _on_hello(self, link: StrategyLink, hello: Hello) -> None:
@@ -858,7 +859,8 @@ class Engine:
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
             link.session.send(event)
-            self._mark_dirty(link)
+            if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+                self._dirty_links.append(link)
 
     def _close(self, order: Order) -> None:
         self.open_orders.pop(order.order_id, None)
@@ -870,25 +872,22 @@ class Engine:
         if link not in self._dirty_links:
             self._dirty_links.append(link)
 
-    def _write_journal(self) -> bool:
-        """Hand the journal batch to the kernel; on failure report it and return False (fail closed)."""
-        try:
-            self.journal.flush()
-        except OSError as exc:
-            self.journal_failures += 1
-            if not self.journal_error or self.journal_failures % 1000 == 0:
-                log.critical(
-                    "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies and new orders are "
-                    "refused (JOURNAL_UNAVAILABLE) until the journal can be written again; %d failures so far",
-                    exc,
-                    self.journal_failures,
-                )
-            self.journal_error = f"{type(exc).__name__}: {exc}"
-            return False
-        if self.journal_error:
-            log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
-            self.journal_error = ""
-        return True
+    def _journal_failed(self, exc: OSError) -> None:
+        """Report a failed journal write (the flush stops: nothing else leaves)."""
+        self.journal_failures += 1
+        if not self.journal_error or self.journal_failures % 1000 == 0:
+            log.critical(
+                "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies and new orders are "
+                "refused (JOURNAL_UNAVAILABLE) until the journal can be written again; %d failures so far",
+                exc,
+                self.journal_failures,
+            )
+        self.journal_error = f"{type(exc).__name__}: {exc}"
+
+    def _journal_back(self) -> None:
+        """Note that the journal is writable again."""
+        log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
+        self.journal_error = ""
 
     def flush(self) -> None:
         """Write the batch: journal first, then venues, then strategies.
@@ -900,8 +899,13 @@ class Engine:
         if wire_pending:
             clock = self.clock
             t_start = clock()
-            if not self._write_journal():
+            try:  # the journal batch first; on failure nothing else leaves (fail closed)
+                self.journal.flush()
+            except OSError as exc:
+                self._journal_failed(exc)
                 return
+            if self.journal_error:
+                self._journal_back()
             t_journal = clock()
             for venue in self._venue_list:
                 venue.flush()
@@ -914,8 +918,13 @@ class Engine:
             wire_pending.clear()
         else:
             t_wire = 0
-            if not self._write_journal():
+            try:  # the journal batch first; on failure nothing else leaves (fail closed)
+                self.journal.flush()
+            except OSError as exc:
+                self._journal_failed(exc)
                 return
+            if self.journal_error:
+                self._journal_back()
             for venue in self._venue_list:
                 venue.flush()
         self._decoded_ns = 0
