@@ -29,7 +29,7 @@ import msgspec
 from model.clock import NowNs, monotonic_ns
 from model.denials import Denial
 from model.enums import OrderType, Side
-from model.order import Order
+from model.order import Order, OrderState
 from risk import codes
 from risk.audit import AuditLog, utc_text
 from risk.checks import (
@@ -60,6 +60,7 @@ WallClock = Callable[[], int]
 """A function returning Unix time in nanoseconds (audit timestamps, reference-file age)."""
 
 _MARKET = OrderType.MARKET
+_FILLED = OrderState.FILLED
 _BUY = Side.BUY
 _HALTED = int(TradingState.HALTED)
 _REDUCING = int(TradingState.REDUCING)
@@ -278,6 +279,17 @@ class RiskEngine:
     def on_order_opened(self, order: Order) -> None:
         """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
         try:
+            if order.pending_qty <= 0 and order.price > 0 and order.state < _FILLED:
+                record = self._book.orders.get(order.order_id)
+                leaves = order.leaves_qty
+                if (
+                    record is not None
+                    and record.counted_open
+                    and leaves > 0
+                    and record.leaves == leaves
+                    and record.notional == leaves * order.price
+                ):
+                    return  # counted as it stands when its check passed: what ``sync`` would leave unchanged
             valuation = 0
             if order.ord_type == _MARKET and self._book.counted(order) is None:
                 valuation = max(self._references.lookup(order.symbol, self._clock()), 0)
