@@ -42,7 +42,10 @@ from risk.checks import (
     Verdicts,
     Windows,
     check_cancel_rate,
+    check_duplicate,
+    check_order_rate,
     money,
+    passes_new,
 )
 from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
@@ -231,10 +234,17 @@ class RiskEngine:
             if limits is None:
                 return self._unknown_account(order.account)
             request = self._prepare(order, limits, now_ns, NEW)
-            for check in NEW_ORDER_CHAIN:
-                denial = check(request, None)
+            if passes_new(request):  # every check before the duplicate filter, in one function
+                denial = check_duplicate(request, None)
+                if denial is None:
+                    denial = check_order_rate(request, None)
                 if denial is not None:
                     return denial
+            else:
+                for check in NEW_ORDER_CHAIN:
+                    denial = check(request, None)
+                    if denial is not None:
+                        return denial
             self._commit_new(order, request, limits, now_ns)
             return None
         except Exception:
