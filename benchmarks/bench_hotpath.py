@@ -68,7 +68,7 @@ from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import open_journal
 from gateway.protocol.framing import encode_frame
-from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder
+from gateway.protocol.messages import PROTOCOL_VERSION, REQ_SEQ_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
@@ -110,7 +110,7 @@ class Link:
 class Rig:
     """Engine + risk + OUCH adapter + journal, logged in, one strategy connected."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, version: int = PROTOCOL_VERSION) -> None:
         clock = time.monotonic_ns
         self.risk = RiskEngine.load(bench_limits(workdir / "risk"), clock=clock, audit_log_path=workdir / "audit")
         self.venue = OuchVenue(
@@ -133,15 +133,24 @@ class Rig:
         assert self.venue.state.value == "UP", self.venue.state
         self.link = Link(clock())
         self.engine.link_opened(self.link)  # type: ignore[arg-type]
-        self.engine.link_data(self.link, encode_frame(Hello("bench", PROTOCOL_VERSION, 0, 60_000)), clock())  # type: ignore[arg-type]
+        self.engine.link_data(self.link, encode_frame(Hello("bench", version, 0, 60_000)), clock())  # type: ignore[arg-type]
+        self.numbered = version >= REQ_SEQ_VERSION
+        self.req_seq = 0
+        """The last request number given (protocol version 3: frames are numbered in the order they are made)."""
         self.seq = 1
         self.orn = 100_000_000
 
     def _venue_write(self, data: bytes | bytearray) -> None:
         self.wire.append(bytes(data))
 
+    def _number(self) -> int:
+        if not self.numbered:
+            return 0
+        self.req_seq += 1
+        return self.req_seq
+
     def frames(self, start: int, count: int) -> bytes:
-        """Return ``count`` NewOrder frames back to back."""
+        """Return ``count`` NewOrder frames back to back (numbered in order: send them as made)."""
         return b"".join(
             encode_frame(
                 NewOrder(
@@ -155,6 +164,7 @@ class Rig:
                     TimeInForce.DAY,
                     OrderType.LIMIT,
                     i,
+                    self._number(),
                 )
             )
             for i in range(start, start + count)
@@ -412,9 +422,11 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000) -> dict[str, object]:
     }
 
 
-def run(orders: int, batch: int, profile: bool, *, as_json: bool = False) -> dict[str, object]:
+def run(
+    orders: int, batch: int, profile: bool, *, as_json: bool = False, version: int = PROTOCOL_VERSION
+) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="gwhot", dir="/tmp"))
-    rig = Rig(workdir)
+    rig = Rig(workdir, version)
     clock = time.monotonic_ns
     perf = time.perf_counter_ns
     engine = rig.engine
@@ -541,8 +553,16 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--no-count", action="store_true", help="skip the calls-per-order count")
     parser.add_argument("--syscalls", action="store_true", help="count system calls per order (strace, ~30 s)")
+    parser.add_argument(
+        "--protocol-version",
+        type=int,
+        default=PROTOCOL_VERSION,
+        help=f"the strategy session's version (default {PROTOCOL_VERSION}; 2: requests without req_seq)",
+    )
     args = parser.parse_args()
-    result = run(args.orders, args.batch, args.profile and not args.json, as_json=args.json)
+    result = run(
+        args.orders, args.batch, args.profile and not args.json, as_json=args.json, version=args.protocol_version
+    )
     if not args.no_count:  # benchmarks.hotpath_calls imports this module's rig: run it as a program
         env = {**os.environ, "GATEWAY_PURE_PYTHON": "1"}
         counted = subprocess.run(

@@ -47,11 +47,18 @@ def _strategy_seeds() -> list[bytes]:
     from model.enums import Side
 
     hello = encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 1000))
+    hello_v2 = encode_frame(Hello("S1", 2, 0, 1000))
+    new_order = encode_frame(NewOrder("A1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500, req_seq=1))
     return [
         hello,
-        hello + encode_frame(NewOrder("A1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500)),
-        hello + encode_frame(Cancel("A1")) + encode_frame(Replace("A1", 200, 1_500_000)),
-        hello + encode_frame(MassCancel("ACC1", "", "")) + encode_frame(Heartbeat()),
+        hello + new_order,
+        hello
+        + new_order
+        + encode_frame(Cancel("A1", req_seq=2))
+        + encode_frame(Replace("A1", 200, 1_500_000, req_seq=3)),
+        hello + encode_frame(MassCancel("ACC1", "", "", "M1", req_seq=1)) + encode_frame(Heartbeat()),
+        hello + new_order + new_order + encode_frame(Cancel("A1", req_seq=5)),  # a duplicate, then a gap
+        hello_v2 + encode_frame(NewOrder("A1", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_502_500)),  # version 2: no number
         b"\x00\x00\x00\x03\x93\x02\xa1",
     ]
 
@@ -392,6 +399,7 @@ def _journal_seeds() -> list[bytes]:
         FileJournal,
         JOrderCreated,
         JOrderSent,
+        JRequest,
         JSentCancel,
         JSentNew,
         JStrategyEvent,
@@ -399,7 +407,7 @@ def _journal_seeds() -> list[bytes]:
         JVenueEvent,
         MmapJournal,
     )
-    from gateway.protocol.messages import OrderAccepted
+    from gateway.protocol.messages import MassCancelAck, OrderAccepted
     from model.enums import OrderType, Side, TimeInForce
     from model.fsync import FsyncPolicy
     from model.venue_events import VenueAccepted
@@ -407,20 +415,23 @@ def _journal_seeds() -> list[bytes]:
     path = _SCRATCH / "seed.journal"
     path.unlink(missing_ok=True)
     journal = FileJournal(path, fsync=FsyncPolicy.NONE)
-    journal.append(
-        JOrderCreated(1, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, TimeInForce.DAY, OrderType.LIMIT, 0)
+    created = JOrderCreated(
+        1, "S1", "A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, TimeInForce.DAY, OrderType.LIMIT, 0
     )
+    journal.append(JRequest("S1", 1, created))  # protocol version 3: the request's number wraps its decision
     journal.append(JSentNew(1, "1"))
     journal.append(JVenueEvent("V1", VenueAccepted(1, 1, "X1", 100, 1_000_000)))
     journal.append(JStrategyEvent("S1", OrderAccepted(1, "A", "X1", 100, 1_000_000)))
-    journal.append(JSentCancel(1))
+    journal.append(JRequest("S1", 2, JSentCancel(1)))
+    journal.append(JRequest("S1", 3, None, MassCancelAck("M1", 0)))  # a MassCancel that matched nothing
     journal.close()
     good = path.read_bytes()
     path.unlink()
     current = MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=4096)  # one record per order event, crashed
-    current.append(
-        JOrderSent(2, "S1", "B", "ACC1", "V1", "AAPL", Side.SELL, 10, 10_000, TimeInForce.DAY, OrderType.LIMIT, 0, "2")
+    sent = JOrderSent(
+        2, "S1", "B", "ACC1", "V1", "AAPL", Side.SELL, 10, 10_000, TimeInForce.DAY, OrderType.LIMIT, 0, "2"
     )
+    current.append(JRequest("S1", 4, sent))  # version 3: the request's number wraps the order sent
     current.append(JVenueApplied("V1", VenueAccepted(2, 2, "X2", 10, 10_000), 1))
     current.flush()
     mapped = path.read_bytes()

@@ -22,6 +22,15 @@ because 229 could mean $229 or $0.0229.
 Hello, so a reconnect (``connect()`` again, or ``auto_reconnect=True``) receives exactly the
 events it missed. Order handles belong to the client, not to one connection: they keep
 updating across reconnects.
+
+Exactly once across a gateway crash (protocol version 3): every request carries ``req_seq``
+(1, 2, 3, ... per strategy id for the session day, numbered by the client). The client keeps
+each request until it knows the gateway processed it; after a reconnect, ``Welcome.last_req_seq``
+says how far the gateway got: the requests after it are sent again, unchanged and in order
+(``resend=True``, the default), or reported as not received (``resend=False``:
+``RequestNotReceivedError``, ``client.not_received``); the answers to those at or below it are in the
+replay (a MassCancel's, which is not replayed, is asked for again). No request is carried out
+twice, none is left without an answer, and nothing needs probing.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import msgspec
 from gateway.protocol.framing import FrameSplitter, FrameWriter, gateway_message_decoder
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
+    REQ_SEQ_VERSION,
     Cancel,
     Canceled,
     CancelRejected,
@@ -63,6 +73,7 @@ from gateway.protocol.messages import (
     OrderRejected,
     Replace,
     Replaced,
+    SequencedRequest,
     VenueStatus,
     Welcome,
 )
@@ -83,6 +94,34 @@ class GatewayError(Exception):
     """The gateway refused the session or the connection failed."""
 
 
+class RequestNotReceivedError(GatewayError):
+    """The gateway never got this request (it restarted without it), and with ``resend=False`` it was not sent again.
+
+    Raised by the waits of a NewOrder's handle and by ``mass_cancel``; ``request`` is the request as
+    it was sent. Nothing of it reached a venue.
+    """
+
+    def __init__(self, request: SequencedRequest, why: str = "not sent again (resend=False)") -> None:
+        super().__init__(f"request {request.req_seq} ({type(request).__name__}) not received by the gateway: {why}")
+        self.request = request
+
+
+class RequestOutcomeUnknownError(GatewayError):
+    """The gateway started a new trading session (a new journal) while this request was in flight.
+
+    The new session never got it and will not answer it; whether the previous one carried it out
+    before it ended is unknown (reconcile with the venue's records). Raised by the waits of a
+    NewOrder's handle and by ``mass_cancel``; ``request`` is the request as it was sent.
+    """
+
+    def __init__(self, request: SequencedRequest) -> None:
+        super().__init__(
+            f"request {request.req_seq} ({type(request).__name__}): the gateway started a new session while it "
+            "was in flight; whether the previous session carried it out is unknown"
+        )
+        self.request = request
+
+
 class OrderStatus(enum.StrEnum):
     """An order's status as the strategy sees it."""
 
@@ -91,9 +130,15 @@ class OrderStatus(enum.StrEnum):
     FILLED = "FILLED"
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
+    NOT_RECEIVED = "NOT_RECEIVED"
+    """The gateway never got the NewOrder, which was not sent again (``RequestNotReceivedError``): reusable id."""
+    UNKNOWN = "UNKNOWN"
+    """The gateway started a new session while the NewOrder was in flight (``RequestOutcomeUnknownError``)."""
 
 
-TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED})
+TERMINAL = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.NOT_RECEIVED, OrderStatus.UNKNOWN}
+)
 
 
 class ConnectionState(enum.StrEnum):
@@ -212,6 +257,18 @@ class OrderHandle:
             _resolve(self._done, event)
         self._changed.set()
 
+    def _give_up(self, error: RequestNotReceivedError | RequestOutcomeUnknownError) -> None:
+        """The NewOrder will get no answer (not received, or lost with a previous session): end the handle."""
+        certain = isinstance(error, RequestNotReceivedError)
+        self.status = OrderStatus.NOT_RECEIVED if certain else OrderStatus.UNKNOWN
+        if certain:
+            self.leaves_qty = 0
+        for fut in (self._acked, self._done):
+            if not fut.done():
+                fut.set_exception(error)
+                fut.exception()  # retrieved: nobody may be waiting
+        self._changed.set()
+
     async def wait_accepted(self, timeout: float | None = None) -> OrderEvent:
         """Wait for the venue's answer: OrderAccepted, or OrderRejected, or an early fill/cancel.
 
@@ -296,6 +353,10 @@ class GatewayClient:
     between failed attempts; stop only on ``close()`` or a permanent refusal
     (``PERMANENT_REFUSALS``). ``on_connection_state`` is called with a ``ConnectionEvent`` on
     every change; ``events()`` yields the same objects.
+
+    ``protocol_version`` (default the newest, 3) is sent in every Hello; 2 gives up the request
+    numbering (for a gateway that speaks only 1 and 2). ``resend`` (version 3): after a reconnect,
+    send the requests the gateway did not process again (True) or report them as not received.
     """
 
     def __init__(
@@ -310,6 +371,8 @@ class GatewayClient:
         reconnect_initial_s: float = 0.05,
         reconnect_max_s: float = 5.0,
         on_connection_state: Callable[[ConnectionEvent], None] | None = None,
+        protocol_version: int = PROTOCOL_VERSION,
+        resend: bool = True,
     ) -> None:
         self.socket_path = os.fspath(socket_path)
         self.strategy_id = strategy_id
@@ -331,6 +394,26 @@ class GatewayClient:
         self.errors: list[Error] = []
         self.close_reason = ""
         self.connections = 0
+        self.protocol_version = protocol_version
+        self.resend = resend
+        self.req_seq = 0
+        """(Version 3) The number of the last request sent; the next one gets ``req_seq + 1``."""
+        self.processed_req_seq = 0
+        """(Version 3) Every request up to this number is known to have been processed by the gateway."""
+        self.resent = 0
+        """Requests sent again after reconnects because the gateway had not processed them."""
+        self.not_received: list[SequencedRequest] = []
+        """Requests the gateway never got that were not sent again (``resend=False``)."""
+        self.outcome_unknown: list[SequencedRequest] = []
+        """Requests in flight when the gateway started a new session (``RequestOutcomeUnknownError``)."""
+        self._unprocessed: dict[int, SequencedRequest] = {}
+        """Requests sent and not known to be processed, by ``req_seq`` (increasing)."""
+        self._new_order_seq: dict[str, int] = {}
+        """``req_seq`` of each NewOrder with no event yet: its first event proves it (and all before it) processed."""
+        self._mass_cancel_seq: dict[str, MassCancel] = {}
+        """MassCancels without an answer yet, by ``request_id``."""
+        self._sequenced = False
+        """True while the session speaks version 3 (requests carry ``req_seq``)."""
         self._prefix = cl_ord_id_prefix if cl_ord_id_prefix is not None else _default_prefix()
         self._counter = itertools.count(1)
         self._writer = FrameWriter()
@@ -378,7 +461,7 @@ class GatewayClient:
             self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
             raise GatewayError(self.close_reason) from exc
         self._last_received = time.monotonic_ns()
-        self._send(Hello(self.strategy_id, PROTOCOL_VERSION, self.last_seq, self.heartbeat_ms))
+        self._send(Hello(self.strategy_id, self.protocol_version, self.last_seq, self.heartbeat_ms))
         try:
             welcome = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
             if not self.connected:  # lost right after the Welcome, before this task resumed
@@ -396,8 +479,95 @@ class GatewayClient:
         if self._give_up is None or self._give_up.done():
             self._give_up = loop.create_future()
         self._schedule_heartbeat()
-        self._set_state(ConnectionState.CONNECTED, f"replayed {welcome.replayed} events")
+        resent, lost = self._after_welcome(welcome)
+        reason = f"replayed {welcome.replayed} events"
+        if resent:
+            reason += f", re-sent {resent} requests the gateway had not processed"
+        if lost:
+            reason += f", {lost} requests in flight not sent again"
+        self._set_state(ConnectionState.CONNECTED, reason)
         return welcome
+
+    def _after_welcome(self, welcome: Welcome) -> tuple[int, int]:
+        """(Version 3) Settle the requests in flight with ``welcome.last_req_seq``; return (re-sent, not received).
+
+        Requests at or below it were processed: their answers are in the replay, or still to
+        come from the venue; a MassCancel still waiting for its answer is sent again, and the
+        gateway, recognising the duplicate, answers it again. Requests above it never reached
+        the gateway: sent again unchanged and in order before anything new (or reported as not
+        received with ``resend=False``). A ``last_req_seq`` below a request known to be processed
+        means the gateway started a new session (a new day's journal): nothing is sent again, and
+        what was in flight ends with ``RequestOutcomeUnknownError``.
+        """
+        self._sequenced = welcome.protocol_version >= REQ_SEQ_VERSION
+        if not self._sequenced:
+            return 0, 0
+        last = welcome.last_req_seq
+        if last < self.processed_req_seq:
+            log.warning(
+                "the gateway processed up to request %d but now says %d: it started a new session (journal); "
+                "%d requests in flight will get no answer",
+                self.processed_req_seq,
+                last,
+                len(self._unprocessed),
+            )
+            lost = self._give_up_unprocessed(certain=False)
+            self.req_seq = self.processed_req_seq = last
+            return 0, lost
+        self.req_seq = max(self.req_seq, last)  # a new client (or the strategy restarted) continues after it
+        self._mark_processed(last)
+        for mass_cancel in list(self._mass_cancel_seq.values()):
+            if mass_cancel.req_seq <= last:  # processed, but its answer (not an order event) was lost: ask again
+                self._send(mass_cancel)
+        if not self._unprocessed:
+            return 0, 0
+        if not self.resend:
+            lost = self._give_up_unprocessed(certain=True)
+            self.req_seq = last  # the gateway expects last + 1 next
+            return 0, lost
+        for request in self._unprocessed.values():
+            self._send(request)
+        self.resent += len(self._unprocessed)
+        return len(self._unprocessed), 0
+
+    def _give_up_unprocessed(self, *, certain: bool) -> int:
+        """End every request not known to be processed; return how many.
+
+        ``certain``: the gateway said it never got them (they go to ``not_received``); otherwise it
+        started a new session and their outcome is unknown (MassCancels still waiting for their
+        answer end too: the new session has none to give).
+        """
+        requests = list(self._unprocessed.values())
+        self._unprocessed.clear()
+        if not certain:
+            requests += [r for r in self._mass_cancel_seq.values() if r not in requests]
+        for request in requests:
+            error = RequestNotReceivedError(request) if certain else RequestOutcomeUnknownError(request)
+            (self.not_received if certain else self.outcome_unknown).append(request)
+            if isinstance(request, NewOrder):
+                if self._new_order_seq.get(request.cl_ord_id) == request.req_seq:
+                    del self._new_order_seq[request.cl_ord_id]
+                handle = self.orders.get(request.cl_ord_id)
+                if handle is not None and not handle.events:
+                    handle._give_up(error)
+            elif isinstance(request, MassCancel):
+                self._mass_cancel_seq.pop(request.request_id, None)
+                answer = self._mass_cancels.get(request.request_id)
+                if answer is not None and not answer.done():
+                    answer.set_exception(error)
+        return len(requests)
+
+    def _mark_processed(self, req_seq: int) -> None:
+        """Every request up to ``req_seq`` was processed: stop keeping them."""
+        if req_seq <= self.processed_req_seq:
+            return
+        self.processed_req_seq = req_seq
+        unprocessed = self._unprocessed
+        while unprocessed:
+            first = next(iter(unprocessed))
+            if first > req_seq:
+                break
+            del unprocessed[first]
 
     async def close(self) -> None:
         """Close the connection for good (open orders follow the strategy's disconnect policy)."""
@@ -520,10 +690,15 @@ class GatewayClient:
         """
         fixed = price_to_ticks(price, price_ticks, ord_type)
         cl_ord_id = cl_ord_id or self.next_cl_ord_id()
-        request = NewOrder(cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns())
-        self._send(request)
+        self._check_can_send()
+        request = NewOrder(
+            cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns(), self._number()
+        )
+        self._send_request(request)
+        if request.req_seq:
+            self._new_order_seq.setdefault(cl_ord_id, request.req_seq)
         handle = self.orders.get(cl_ord_id)
-        if handle is None:
+        if handle is None or handle.status in (OrderStatus.NOT_RECEIVED, OrderStatus.UNKNOWN):
             handle = self.orders[cl_ord_id] = OrderHandle(self, cl_ord_id, request)
         else:  # sent again: a DUPLICATE_CL_ORD_ID answer means the first one arrived
             handle._repeats += 1
@@ -564,7 +739,8 @@ class GatewayClient:
     async def cancel(self, cl_ord_id: str) -> None:
         """Ask the gateway to cancel an order."""
         await self._writable.wait()
-        self._send(Cancel(cl_ord_id, time.monotonic_ns()))
+        self._check_can_send()
+        self._send_request(Cancel(cl_ord_id, time.monotonic_ns(), self._number()))
 
     async def replace(
         self, cl_ord_id: str, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None
@@ -572,7 +748,8 @@ class GatewayClient:
         """Ask the gateway to change an order's total quantity and price (decimal ``price`` or ``price_ticks``)."""
         fixed = price_to_ticks(price, price_ticks)
         await self._writable.wait()
-        self._send(Replace(cl_ord_id, qty, fixed, time.monotonic_ns()))
+        self._check_can_send()
+        self._send_request(Replace(cl_ord_id, qty, fixed, time.monotonic_ns(), self._number()))
 
     async def mass_cancel(
         self, account: str = "", venue: str = "", symbol: str = "", *, timeout: float | None = 5.0
@@ -587,10 +764,32 @@ class GatewayClient:
         answer: asyncio.Future[MassCancelAck | MassCancelRejected] = asyncio.get_running_loop().create_future()
         self._mass_cancels[request_id] = answer
         try:
-            self._send(MassCancel(account, venue, symbol, request_id))
+            self._check_can_send()
+            request = MassCancel(account, venue, symbol, request_id, self._number())
+            self._send_request(request)
+            if request.req_seq:
+                self._mass_cancel_seq[request_id] = request
             return await self._wait_for(answer, timeout)
         finally:
             self._mass_cancels.pop(request_id, None)
+
+    def _check_can_send(self) -> None:
+        """Raise GatewayError unless the session is up (requests are never queued behind the caller's back)."""
+        if self.state is not ConnectionState.CONNECTED or not self.connected:
+            raise GatewayError(f"not connected ({self.close_reason or 'connection closed'})")
+
+    def _number(self) -> int:
+        """Return the next request number (version 3), or 0 for a session without numbering."""
+        if not self._sequenced:
+            return 0
+        self.req_seq += 1
+        return self.req_seq
+
+    def _send_request(self, request: SequencedRequest) -> None:
+        """Send a request; keep it (version 3) until the gateway is known to have processed it."""
+        if request.req_seq:
+            self._unprocessed[request.req_seq] = request
+        self._send(request)
 
     def _send(self, message: Any) -> None:
         transport = self._transport
@@ -663,6 +862,10 @@ class GatewayClient:
                 return
             self.last_seq = message.seq
             self.history.append(message)
+            if self._new_order_seq:
+                first = self._new_order_seq.pop(message.cl_ord_id, 0)
+                if first:  # the order's first event: its NewOrder, and every request before it, was processed
+                    self._mark_processed(first)
             handle = self.orders.get(message.cl_ord_id)
             if handle is None:
                 handle = self.orders[message.cl_ord_id] = OrderHandle(self, message.cl_ord_id, None)
@@ -673,6 +876,9 @@ class GatewayClient:
         elif isinstance(message, VenueStatus):
             self.venues[message.venue] = message
         elif isinstance(message, MassCancelAck | MassCancelRejected):
+            request = self._mass_cancel_seq.pop(message.request_id, None)
+            if request is not None:
+                self._mark_processed(request.req_seq)
             answer = self._mass_cancels.get(message.request_id)
             if answer is not None:
                 _resolve(answer, message)

@@ -29,6 +29,7 @@ from gateway.journal import (
     JOrderSent,
     Journal,
     JReplaceRejected,
+    JRequest,
     JSentCancel,
     JSentReplace,
     JStrategyEvent,
@@ -44,6 +45,7 @@ from gateway.protocol.messages import (
     Hello,
     MassCancel,
     MassCancelAck,
+    MassCancelAnswer,
     MassCancelRejected,
     NewOrder,
     OrderEvent,
@@ -51,9 +53,10 @@ from gateway.protocol.messages import (
     Replace,
     VenueStatus,
     Welcome,
+    WelcomeV2,
 )
 from gateway.recovery import Recovered
-from gateway.strategy_session import InvalidRequest, StrategySessionState
+from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
@@ -106,6 +109,8 @@ _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 """States from here on are terminal (compare with ``>=``)."""
+_NEW_REQUEST: Final = ReqSeqCheck.NEW
+_GAP: Final = ReqSeqCheck.GAP
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -138,6 +143,8 @@ class EngineCounters(msgspec.Struct):
     account_not_permitted: int = 0
     strategy_disconnects: int = 0
     invalid_requests: int = 0
+    duplicate_requests: int = 0
+    """Version-3 requests received again after they were processed (not carried out again)."""
 
 
 class Engine:
@@ -177,6 +184,8 @@ class Engine:
         self.journal_failures = 0
         self.exactly_once = ExactlyOnce(on_epoch=self._on_venue_epoch)
         """Decides which venue messages are new (adapters ask it) and which requests are unanswered."""
+        self._req_seq = 0
+        """The number of the version-3 request being carried out, until a record carrying it is journaled."""
         self._produced: list[OrderEvent] = []
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
@@ -445,11 +454,23 @@ class Engine:
         session = link.session
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
+        sequenced = session.sequenced  # known once the Hello is decoded, even if it is in this read
         for req in requests:
             st = link.strategy
             kind = type(req)
             if st is None and kind is not Hello:  # its Hello was refused: nothing after it counts
                 break
+            if sequenced and kind is not Hello and kind is not Error:
+                assert st is not None
+                req_seq: int = req.req_seq  # type: ignore[union-attr]
+                if req_seq:
+                    check = session.sequence(req_seq)
+                    if check is not _NEW_REQUEST:
+                        if check is _GAP:  # closed: nothing after it is processed
+                            break
+                        self._on_duplicate(st, req)  # type: ignore[arg-type]
+                        continue
+                    st.last_req_seq = self._req_seq = req_seq
             if kind is NewOrder:
                 assert st is not None
                 self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
@@ -469,6 +490,10 @@ class Engine:
                 self._on_invalid(st, req)  # type: ignore[arg-type]
             elif kind is Error:  # a non-fatal protocol error, in its place among the answers
                 session.send(req)  # type: ignore[arg-type]
+            if self._req_seq:  # no record carried the request's number: journal it on its own
+                assert st is not None
+                self.journal.append(JRequest(st.strategy_id, self._req_seq))
+                self._req_seq = 0
         if last:
             session.end_of_read()
         if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
@@ -495,25 +520,44 @@ class Engine:
         link.strategy = st
         self.counters.strategy_connections += 1
         replay = st.events[hello.last_seq :] if hello.last_seq < len(st.events) else []
-        session.send(
-            Welcome(
-                session.protocol_version, self.gateway_id, st.next_seq, session.heartbeat_ns // 1_000_000, len(replay)
+        heartbeat_ms = session.heartbeat_ns // 1_000_000
+        if session.sequenced:
+            session.send(
+                Welcome(
+                    session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, len(replay), st.last_req_seq
+                )
             )
-        )
+        else:
+            session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, len(replay)))
         for event in replay:
             session.send(event)
         for venue in self._venue_list:  # where every venue stands, after the replay and before anything new
             session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
-        session.welcome()
+        session.welcome(st.last_req_seq)
         peer = link.peer
         log.info(
-            "strategy %s connected (pid %s, uid %s); last_seq %d, replayed %d events",
+            "strategy %s connected (pid %s, uid %s); protocol version %d, last_seq %d, replayed %d events, "
+            "last_req_seq %d",
             hello.strategy_id,
             peer.pid if peer else "?",
             peer.uid if peer else "?",
+            session.protocol_version,
             hello.last_seq,
             len(replay),
+            st.last_req_seq,
         )
+
+    def _on_duplicate(self, st: StrategyState, req: NewOrder | Cancel | Replace | MassCancel | InvalidRequest) -> None:
+        """A version-3 request already processed came again: not carried out, and no second answer.
+
+        Its answer is an order event (in the replay, or still to come from the venue), except a
+        MassCancel's, which is not replayed: that one is sent again as it was first given.
+        """
+        self.counters.duplicate_requests += 1
+        if isinstance(req, MassCancel) or (isinstance(req, InvalidRequest) and req.kind == "MassCancel"):
+            answer = st.mass_cancel_answers.get(req.req_seq)
+            if answer is not None:
+                self._answer_mass_cancel(st, answer)
 
     def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
@@ -529,7 +573,9 @@ class Engine:
             self._count_reject(self.rejects, GATEWAY, req.code)
             self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
         elif req.kind == "MassCancel":
-            self._answer_mass_cancel(st, MassCancelRejected(req.cl_ord_id, req.code, req.text))
+            answer = MassCancelRejected(req.cl_ord_id, req.code, req.text)
+            self._answer_mass_cancel(st, answer)
+            self._journal_mass_cancel_answer(st, answer)
         else:
             self._count_reject(self.cancel_rejects, GATEWAY, req.code)
             self._emit(st, CancelRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
@@ -573,7 +619,8 @@ class Engine:
         )
         st.orders[cl_ord_id] = order
         self.orders[order_id] = order
-        # journaled once decided, in the same batch: JOrderSent when sent, JOrderCreated + refusal otherwise
+        # journaled once decided, in the same batch: JOrderSent when sent, JOrderCreated + refusal otherwise;
+        # version 3: the first of them inside a JRequest with the request's number
         if self.journal_error:
             self._refuse(
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
@@ -620,23 +667,27 @@ class Engine:
         if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        self.journal.append(
-            JOrderSent(
-                order_id,
-                st.strategy_id,
-                cl_ord_id,
-                msg.account,
-                msg.venue,
-                msg.symbol,
-                msg.side,
-                msg.qty,
-                msg.price,
-                msg.tif,
-                msg.ord_type,
-                t_in,
-                venue_ref,
-            )
+        record = JOrderSent(
+            order_id,
+            st.strategy_id,
+            cl_ord_id,
+            msg.account,
+            msg.venue,
+            msg.symbol,
+            msg.side,
+            msg.qty,
+            msg.price,
+            msg.tif,
+            msg.ord_type,
+            t_in,
+            venue_ref,
         )
+        req_seq = self._req_seq
+        if req_seq:  # version 3: the request's number with the order, in one record
+            self._req_seq = 0
+            self.journal.append(JRequest(st.strategy_id, req_seq, record))
+        else:
+            self.journal.append(record)
         self.counters.orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
@@ -688,7 +739,12 @@ class Engine:
         refuse(order)
         self._count_reject(self.rejects, source, code)
         if not created_journaled:
-            self.journal.append(JOrderCreated.of(order))
+            req_seq = self._req_seq
+            if req_seq:  # version 3: the request's number with the order, in one record
+                self._req_seq = 0
+                self.journal.append(JRequest(st.strategy_id, req_seq, JOrderCreated.of(order)))
+            else:
+                self.journal.append(JOrderCreated.of(order))
         self.journal.append(JOrderRefused(order.order_id))
         self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, source, code, text))
 
@@ -750,7 +806,7 @@ class Engine:
             self.risk.on_open_changed(order, prev_leaves, prev_price)  # release what check_replace reserved
             return
         request_replace(order, msg.qty, msg.price, result.venue_ref)
-        self.journal.append(JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
+        self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
         self.counters.replaces_sent += 1
 
     def _replace_unsent(self, st: StrategyState, order: Order, verdict: Refused | BackPressured) -> None:
@@ -776,16 +832,21 @@ class Engine:
         counts[key] = counts.get(key, 0) + 1
 
     def _on_mass_cancel(self, st: StrategyState, msg: MassCancel) -> None:
-        """Cancel the strategy's matching open orders; answer with the count (version 2 sessions)."""
+        """Cancel the strategy's matching open orders; answer with the count (version 2 sessions and later).
+
+        In version 3 the answer is journaled (``JRequest.answer``) after the cancels, so a crash
+        that cuts the batch short leaves the request unprocessed, and carrying it out again when
+        the strategy re-sends it cancels the rest and gives the same count.
+        """
+        answer: MassCancelAnswer
         if msg.account and not self.entitlements.may_trade(st.strategy_id, msg.account):
-            self._answer_mass_cancel(
-                st,
-                MassCancelRejected(
-                    msg.request_id,
-                    "ACCOUNT_NOT_PERMITTED",
-                    f"strategy {st.strategy_id!r} is not entitled to trade account {msg.account!r}; nothing canceled",
-                ),
+            answer = MassCancelRejected(
+                msg.request_id,
+                "ACCOUNT_NOT_PERMITTED",
+                f"strategy {st.strategy_id!r} is not entitled to trade account {msg.account!r}; nothing canceled",
             )
+            self._answer_mass_cancel(st, answer)
+            self._journal_mass_cancel_answer(st, answer)
             return
         matching = [
             order
@@ -794,10 +855,31 @@ class Engine:
             and (not msg.venue or order.venue == msg.venue)
             and (not msg.symbol or order.symbol == msg.symbol)
         ]
-        self._answer_mass_cancel(st, MassCancelAck(msg.request_id, len(matching)))  # before any event it causes
+        answer = MassCancelAck(msg.request_id, len(matching))
+        self._answer_mass_cancel(st, answer)  # before any event it causes
+        req_seq, self._req_seq = self._req_seq, 0  # the cancels do not carry the number: the answer does
         for order in matching:
             if order.state not in CANCEL_WANTED_STATES:
                 self._cancel(order)
+        self._req_seq = req_seq
+        self._journal_mass_cancel_answer(st, answer)
+
+    def _journal_mass_cancel_answer(self, st: StrategyState, answer: MassCancelAnswer) -> None:
+        """(Version 3) Journal a MassCancel's answer with its number and keep it for a re-sent duplicate."""
+        req_seq = self._req_seq
+        if req_seq:
+            self._req_seq = 0
+            st.mass_cancel_answers[req_seq] = answer
+            self.journal.append(JRequest(st.strategy_id, req_seq, None, answer))
+
+    def _journal_decision(self, strategy_id: str, record: JSentCancel | JCancelQueued | JSentReplace) -> None:
+        """Journal ``record``, inside a ``JRequest`` if it decides the version-3 request being carried out."""
+        req_seq = self._req_seq
+        if req_seq:
+            self._req_seq = 0
+            self.journal.append(JRequest(strategy_id, req_seq, record))
+        else:
+            self.journal.append(record)
 
     def _answer_mass_cancel(self, st: StrategyState, answer: MassCancelAck | MassCancelRejected) -> None:
         """Send a MassCancel's answer (not an order event: not sequenced, not replayed; version 2 only)."""
@@ -813,7 +895,7 @@ class Engine:
             self._send_cancel(order)
         elif can(order, _HOLD):
             hold_cancel(order)
-            self.journal.append(JCancelQueued(order.order_id))
+            self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))
 
     def _send_cancel(self, order: Order) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
@@ -824,7 +906,7 @@ class Engine:
                 release_cancel(order, result.venue_ref)
             else:
                 request_cancel(order, result.venue_ref)
-            self.journal.append(JSentCancel(order.order_id, result.venue_ref))
+            self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
             self.counters.cancels_sent += 1
             return
         if held:
@@ -849,7 +931,12 @@ class Engine:
 
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
         """Journal an order event, then sequence it, keep it for replay and queue it for the strategy."""
-        self.journal.append(JStrategyEvent(st.strategy_id, event))
+        req_seq = self._req_seq
+        if req_seq:  # the answer to the version-3 request being carried out: journaled with its number
+            self._req_seq = 0
+            self.journal.append(JRequest(st.strategy_id, req_seq, JStrategyEvent(st.strategy_id, event)))
+        else:
+            self.journal.append(JStrategyEvent(st.strategy_id, event))
         self._deliver(st, event)
 
     def _deliver(self, st: StrategyState, event: OrderEvent) -> None:
@@ -1040,6 +1127,7 @@ class Engine:
                     "connected": st.link is not None,
                     "pid": st.link.peer.pid if st.link is not None and st.link.peer else None,
                     "next_seq": st.next_seq,
+                    "last_req_seq": st.last_req_seq,
                     "orders": len(st.orders),
                     "open_orders": len(st.open_orders),
                 }

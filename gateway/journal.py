@@ -5,7 +5,10 @@ created and sent in one record), a venue event applied to its order (``JVenueApp
 strategy events it produced are not written again, recovery produces them with the same code),
 and one per other decision (refused, cancel sent or held, replace sent or refused) with the
 event the strategy got for it. Replaying the records rebuilds open orders, positions and
-exposure, the per-strategy event sequence, and where each venue session should resume.
+exposure, the per-strategy event sequence, and where each venue session should resume. A
+version-3 strategy request's deciding record (``JOrderSent``, or ``JOrderCreated`` for a refused
+order, a cancel or replace sent or held, the order event that answered it) is wrapped in
+``JRequest``, which adds its ``req_seq``.
 
 Records of earlier versions still decode and replay (``JOrderCreated`` + ``JSentNew`` for a sent
 order, ``JVenueEvent`` followed by the ``JStrategyEvent`` records of what it produced): a journal
@@ -55,13 +58,13 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 import msgspec
 
-from gateway.protocol.messages import OrderEvent
+from gateway.protocol.messages import MassCancelAck, MassCancelRejected, OrderEvent
 from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
 from model.order import ORDER_FIELDS, Order, OrderTicket, order_from_ticket, ticket
@@ -124,7 +127,7 @@ def _compile_order_created() -> Callable[[Order], JOrderCreated]:
 JOrderCreated.of = staticmethod(_compile_order_created())  # type: ignore[assignment,method-assign]
 
 
-class JOrderSent(JOrderCreated, tag=13, frozen=True):  # type: ignore[misc]  # as JOrderCreated
+class JOrderSent(JOrderCreated, tag=15, frozen=True):  # type: ignore[misc]  # as JOrderCreated
     """A new order created and queued for its venue under ``venue_ref`` in the same batch.
 
     One record instead of ``JOrderCreated`` + ``JSentNew``: the ticket, ``t_in``, then the venue
@@ -223,6 +226,23 @@ class JVenueEpoch(_Record, tag=11, frozen=True):
     epoch: str
 
 
+class JRequest(_Record, tag=13, frozen=True):
+    """(Protocol version 3) Strategy ``strategy_id`` processed its request number ``req_seq``.
+
+    ``record`` is the record that decided the request (the order created; the cancel sent or
+    held; the replace sent; or the order event that answered it), journaled inside this one so
+    that the number and the decision reach the disk together or not at all, whatever prefix of a
+    batch a crash leaves. A MassCancel's ``answer`` (not an order event, so not in the strategy's
+    event log) is kept here, after the cancels it caused, for a re-sent duplicate to be answered
+    again. With neither, the request left no other record. Versions 1 and 2 never write it.
+    """
+
+    strategy_id: str
+    req_seq: int
+    record: JOrderSent | JOrderCreated | JSentCancel | JCancelQueued | JSentReplace | JStrategyEvent | None = None
+    answer: MassCancelAck | MassCancelRejected | None = None
+
+
 JournalRecord = (
     JOrderCreated
     | JOrderSent
@@ -238,7 +258,18 @@ JournalRecord = (
     | JTradingState
     | JVenueEpoch
     | JCancelRefused
+    | JRequest
 )
+
+
+def unwrap_requests(records: Iterable[JournalRecord]) -> Iterator[JournalRecord]:
+    """Yield ``records`` with each ``JRequest`` replaced by the record it carries (if any): one decision each."""
+    for record in records:
+        if type(record) is JRequest:
+            if record.record is not None:
+                yield record.record
+        else:
+            yield record
 
 
 class JournalCorruptError(Exception):

@@ -12,11 +12,15 @@ refused (``never_sent``), or a venue event whose strategy events were not writte
 (``cut_off``). A CRC-valid record that names an order the journal never created, or asks for a
 transition the order's table forbids, cannot have been written by this gateway from the start
 of the day: ``JournalCorruptError``.
+
+A version-3 request's number (``req_seq``) is in the ``JRequest`` that wraps the record deciding
+it, so a strategy's ``last_req_seq`` is exactly the last request whose decision is on disk: a
+request cut off with its batch was never processed, and the strategy sends it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from gateway.journal import (
@@ -28,6 +32,7 @@ from gateway.journal import (
     JournalCorruptError,
     JournalRecord,
     JReplaceRejected,
+    JRequest,
     JSentCancel,
     JSentNew,
     JSentReplace,
@@ -71,7 +76,7 @@ class Recovered:
     open_orders: dict[int, Order] = field(default_factory=dict)
     """Orders sent to a venue and not yet terminal."""
     strategies: dict[str, StrategyState] = field(default_factory=dict)
-    """Per strategy: its orders, open orders, event log and next ``seq``."""
+    """Per strategy: its orders, open orders, event log, next ``seq``, last ``req_seq`` and MassCancel answers."""
     next_order_id: int = 1
     exposure: list[tuple[Order, int, int]] = field(default_factory=list)
     """Risk's inputs in journal order: (order, 0, 0) when it was sent, (order, qty, price) per fill."""
@@ -108,6 +113,20 @@ def _strategy(out: Recovered, strategy_id: str) -> StrategyState:
     return st
 
 
+def _unwrap(records: Iterable[JournalRecord], out: Recovered) -> Iterator[JournalRecord]:
+    """Yield ``records`` with each ``JRequest`` replaced by the record it carries, noting its ``req_seq``."""
+    for rec in records:
+        if type(rec) is JRequest:
+            st = _strategy(out, rec.strategy_id)
+            st.last_req_seq = max(st.last_req_seq, rec.req_seq)
+            if rec.answer is not None:
+                st.mass_cancel_answers[rec.req_seq] = rec.answer
+            if rec.record is not None:
+                yield rec.record
+        else:
+            yield rec
+
+
 def _recover(records: Iterable[JournalRecord]) -> Recovered:
     out = Recovered()
     orders = out.orders
@@ -117,7 +136,7 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
     produced: list[OrderEvent] = []
     expected: list[tuple[StrategyState, OrderEvent]] = []
     """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
-    for rec in records:
+    for rec in _unwrap(records, out):
         kind = type(rec)
         if kind is JVenueApplied or kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)

@@ -26,6 +26,16 @@ Bad-input policy (documented in docs/strategy-protocol.md, section 4):
   ``TOO_MANY_ERRORS``, Cancel / MassCancel carried out) and then, at ``end_of_read``,
   the fatal Error(TOO_MANY_ERRORS) is sent and the session closes;
 * nothing received for ``3 x heartbeat_ms``: the session times out and closes.
+
+Request sequence (version 3, docs/strategy-protocol.md section 4.5): every request carries
+``req_seq``, 1, 2, 3, ... per strategy id for the session day. The engine tells the session the
+last one processed (``welcome``) and asks ``sequence`` for each request before carrying it out:
+the next number is ``NEW``; one at or below the last processed is a ``DUPLICATE`` (not carried
+out again: its answer already exists); one above the next is a ``GAP``, a fatal
+Error(REQ_SEQ_GAP) naming the number expected, because requests are only processed in order and
+only the strategy can send the missing ones again. A version-3 request without a ``req_seq``
+(missing, 0, or unreadable in a frame that does not decode) is answered ``INVALID_FIELD`` by its
+id and takes no place in the sequence.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ from gateway.protocol.messages import (
     MAX_STR_BYTES,
     MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
+    REQ_SEQ_VERSION,
     Cancel,
     Error,
     GatewayMessage,
@@ -50,6 +61,7 @@ from gateway.protocol.messages import (
     MassCancel,
     NewOrder,
     Replace,
+    WelcomeV2,
 )
 
 HEARTBEAT_MISSES_BEFORE_TIMEOUT: Final = 3
@@ -74,6 +86,15 @@ _STR_FIELDS: Final[dict[type, tuple[str, ...]]] = {
 """Identifier fields limited to ``MAX_STR_BYTES`` UTF-8 bytes (msgspec's own limit counts characters)."""
 _POSITION = re.compile(r"`\$\[(\d+)\]")
 _ORDER_REQUESTS: Final = (NewOrder, Cancel, Replace, MassCancel)
+_REQ_SEQ_AT: Final[dict[int, int]] = {
+    cls.__struct_config__.tag: cls.__struct_fields__.index("req_seq") + 1  # type: ignore[misc]
+    for cls in _ORDER_REQUESTS
+}
+"""Where ``req_seq`` is in each request's array (element 0 is the tag)."""
+NO_REQ_SEQ: Final = (
+    "`req_seq` is missing or 0: every request of a version-3 session carries its number (1, 2, 3, ...); "
+    "this one takes no place in the sequence"
+)
 
 
 def describe_validation_error(tag: object, detail: str) -> str:
@@ -178,6 +199,23 @@ def readable_id(value: int | bytes | None) -> str | None:
         return None
 
 
+def lenient_req_seq(frame: bytes | memoryview, tag: int | None) -> int:
+    """Return the ``req_seq`` of a request frame that does not decode, or 0 if it cannot be read.
+
+    The frame must still be a MessagePack array (its other elements may be anything, even strings
+    that are not UTF-8); ``req_seq`` must be a positive integer where the message puts it.
+    """
+    position = _REQ_SEQ_AT.get(tag) if tag is not None else None
+    if position is None:
+        return 0
+    try:
+        elements = msgspec.msgpack.decode(frame, type=list[msgspec.Raw])
+        value = msgspec.msgpack.decode(elements[position]) if position < len(elements) else 0
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return 0
+    return value if type(value) is int and value > 0 else 0
+
+
 def not_utf8_field(frame: bytes | memoryview, tag: int | None) -> str | None:
     """Return the name of the first string element of ``frame`` that is not valid UTF-8, if any can be found."""
     try:
@@ -190,6 +228,17 @@ def not_utf8_field(frame: bytes | memoryview, tag: int | None) -> str | None:
         except (msgspec.DecodeError, UnicodeDecodeError):
             return field_name(tag, position)
     return None
+
+
+class ReqSeqCheck(enum.Enum):
+    """Where a version-3 request stands in its strategy's request sequence (``StrategySession.sequence``)."""
+
+    NEW = "NEW"
+    """The next number: carry the request out."""
+    DUPLICATE = "DUPLICATE"
+    """At or below the last processed: already carried out and answered; not carried out again."""
+    GAP = "GAP"
+    """Above the next number: the session is closed with Error(REQ_SEQ_GAP); nothing more is processed."""
 
 
 class StrategySessionState(enum.Enum):
@@ -214,6 +263,8 @@ class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
     cl_ord_id: str
     text: str
     code: str = "INVALID_FIELD"
+    req_seq: int = 0
+    """(Version 3) The request's number if it could be read (0: it takes no place in the sequence)."""
 
 
 StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | Error
@@ -250,6 +301,10 @@ class StrategySession:
         self.frame_timeout_ns = frame_timeout_ms * 1_000_000
         self.last_received_ns = now_ns
         self.last_sent_ns = now_ns
+        self.last_req_seq = 0
+        """(Version 3) The highest ``req_seq`` processed for this strategy id (set by ``welcome``)."""
+        self.duplicates = 0
+        """Requests at or below ``last_req_seq`` received on this connection (not carried out)."""
         self.pending_close: tuple[str, str] | None = None
         """A fatal Error decided while reading, sent by ``end_of_read`` after the read is answered."""
         self._partial_since: int | None = None
@@ -283,6 +338,7 @@ class StrategySession:
                     type(msg) is NewOrder
                     and self.state is StrategySessionState.ACTIVE
                     and self.pending_close is None
+                    and (msg.req_seq or self.protocol_version < REQ_SEQ_VERSION)
                     and msg.cl_ord_id.isascii()
                     and msg.account.isascii()
                     and msg.venue.isascii()
@@ -335,13 +391,16 @@ class StrategySession:
         if kind is Hello:
             self._error("ALREADY_LOGGED_IN", "Hello received on an open session; ignored", out)
             return
+        req_seq: int = getattr(msg, "req_seq", 0) if self.protocol_version >= REQ_SEQ_VERSION else 0
         problem = too_long_field(msg)
+        if problem is None and self.protocol_version >= REQ_SEQ_VERSION and not req_seq:
+            problem = NO_REQ_SEQ
         if problem is not None:
             ident = _request_id(msg)
             if kind is MassCancel and self.protocol_version >= 2:
-                self._invalid(kind.__name__, readable_id(ident.encode()) or "", problem, out)
+                self._invalid(kind.__name__, readable_id(ident.encode()) or "", problem, out, req_seq)
             elif kind is not MassCancel and readable_id(ident.encode()) is not None:
-                self._invalid(kind.__name__, ident, problem, out)
+                self._invalid(kind.__name__, ident, problem, out, req_seq)
             else:  # no id to answer by (or a version-1 MassCancel, which has no answer)
                 self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {kind.__name__}: {problem}", out)
             return
@@ -352,6 +411,7 @@ class StrategySession:
                     _request_id(msg),
                     "not carried out: the session is closing after too many protocol errors",
                     "TOO_MANY_ERRORS",
+                    req_seq,
                 )
             )
             return
@@ -364,7 +424,7 @@ class StrategySession:
         if self.state is StrategySessionState.AWAITING_HELLO:
             self._refuse_first_frame(tag, elements, detail)
             return
-        if not self._answer_by_id(tag, elements, detail, out):
+        if not self._answer_by_id(frame, tag, elements, detail, out):
             self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}", out)
 
     def _on_undecodable(self, frame: memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
@@ -379,7 +439,7 @@ class StrategySession:
             else:
                 self._refuse_first_frame(tag, elements, detail)
             return
-        if not self._answer_by_id(tag, elements, detail, out):
+        if not self._answer_by_id(frame, tag, elements, detail, out):
             self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}", out)
 
     def _refuse_first_frame(self, tag: int | None, elements: list[int | bytes | None], detail: str) -> None:
@@ -401,31 +461,37 @@ class StrategySession:
         )
 
     def _answer_by_id(
-        self, tag: int | None, elements: list[int | bytes | None], detail: str, out: list[StrategyRequest]
+        self,
+        frame: memoryview,
+        tag: int | None,
+        elements: list[int | bytes | None],
+        detail: str,
+        out: list[StrategyRequest],
     ) -> bool:
         """Turn a bad request into an InvalidRequest if its tag and id can be read; return False if not."""
         kind = _TAG_TO_KIND.get(tag) if tag is not None else None
         if kind is None:
             return False
+        req_seq = lenient_req_seq(frame, tag) if self.protocol_version >= REQ_SEQ_VERSION else 0
         if kind == "MassCancel":
             if self.protocol_version < 2:  # a version-1 session has no MassCancel answer
                 return False
             raw = elements[4] if len(elements) > 4 else b""
             request_id = readable_id(raw) if raw else ""
-            self._invalid(kind, request_id or "", detail, out)
+            self._invalid(kind, request_id or "", detail, out, req_seq)
             return True
         cl_ord_id = readable_id(elements[1]) if len(elements) > 1 else None
         if cl_ord_id is None:
             return False
-        self._invalid(kind, cl_ord_id, detail, out)
+        self._invalid(kind, cl_ord_id, detail, out, req_seq)
         return True
 
-    def _invalid(self, kind: str, cl_ord_id: str, text: str, out: list[StrategyRequest]) -> None:
+    def _invalid(self, kind: str, cl_ord_id: str, text: str, out: list[StrategyRequest], req_seq: int = 0) -> None:
         if self.pending_close is not None:
-            out.append(InvalidRequest(kind, cl_ord_id, text, "TOO_MANY_ERRORS"))
+            out.append(InvalidRequest(kind, cl_ord_id, text, "TOO_MANY_ERRORS", req_seq))
             return
         self.errors += 1
-        out.append(InvalidRequest(kind, cl_ord_id, text))
+        out.append(InvalidRequest(kind, cl_ord_id, text, "INVALID_FIELD", req_seq))
         self._check_error_budget()
 
     def _error(self, code: str, text: str, out: list[StrategyRequest]) -> None:
@@ -457,14 +523,42 @@ class StrategySession:
 
     # ---- outbound -------------------------------------------------------------------------
 
-    def send(self, message: GatewayMessage) -> None:
+    def send(self, message: GatewayMessage | WelcomeV2) -> None:
         """Queue one message for the strategy."""
         self._writer.write(message)
 
-    def welcome(self) -> None:
-        """Mark the handshake complete (the engine has queued the Welcome)."""
+    def welcome(self, last_req_seq: int = 0) -> None:
+        """Mark the handshake complete (the engine has queued the Welcome with ``last_req_seq``)."""
         if self.state is StrategySessionState.PENDING_WELCOME:
             self.state = StrategySessionState.ACTIVE
+            self.last_req_seq = last_req_seq
+
+    @property
+    def sequenced(self) -> bool:
+        """Return True if this session's requests carry ``req_seq`` (version 3 and later)."""
+        return self.protocol_version >= REQ_SEQ_VERSION
+
+    def sequence(self, req_seq: int) -> ReqSeqCheck:
+        """Place a version-3 request (``req_seq`` > 0) in the request sequence before it is carried out.
+
+        The next number (``last_req_seq + 1``) is NEW and becomes the last processed; one at or
+        below the last processed is a DUPLICATE; one above the next is a GAP: the session closes
+        with a fatal Error(REQ_SEQ_GAP) that names the number expected, and the engine processes
+        nothing more from this connection.
+        """
+        expected = self.last_req_seq + 1
+        if req_seq == expected:
+            self.last_req_seq = req_seq
+            return ReqSeqCheck.NEW
+        if req_seq < expected:
+            self.duplicates += 1
+            return ReqSeqCheck.DUPLICATE
+        self.close(
+            "REQ_SEQ_GAP",
+            f"req_seq {req_seq} received, {expected} expected (the last request processed is {self.last_req_seq}); "
+            f"requests are processed in order only: reconnect and send again from req_seq {expected}",
+        )
+        return ReqSeqCheck.GAP
 
     def close(self, code: str, text: str) -> None:
         """Queue a fatal Error and mark the session closed; the transport closes after flushing."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.entitlements import PeerCredentials
-from gateway.protocol.messages import OrderEvent
+from gateway.protocol.messages import MassCancelAnswer, OrderEvent
 from gateway.strategy_session import StrategySession
 from model.order import Order
 
@@ -29,11 +29,24 @@ class StrategyLink(Protocol):
 class StrategyState:
     """Everything the gateway keeps about one strategy id across its connections."""
 
-    __slots__ = ("events", "link", "next_seq", "open_orders", "orders", "strategy_id")
+    __slots__ = (
+        "events",
+        "last_req_seq",
+        "link",
+        "mass_cancel_answers",
+        "next_seq",
+        "open_orders",
+        "orders",
+        "strategy_id",
+    )
 
     def __init__(self, strategy_id: str) -> None:
         self.strategy_id = strategy_id
         self.next_seq = 1
+        self.last_req_seq = 0
+        """(Protocol version 3) The highest request number processed (journaled in ``JRequest``)."""
+        self.mass_cancel_answers: dict[int, MassCancelAnswer] = {}
+        """(Version 3) Each MassCancel's answer by its ``req_seq``, for a re-sent duplicate to get it again."""
         self.events: list[OrderEvent] = []
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[int, Order] = {}

@@ -17,13 +17,22 @@ from gateway.journal import (
     JOrderSent,
     Journal,
     JournalRecord,
+    JRequest,
     JSentNew,
     JStrategyEvent,
     JVenueApplied,
     JVenueEvent,
 )
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import PROTOCOL_VERSION, GatewayMessage, Hello, NewOrder
+from gateway.protocol.messages import (
+    PROTOCOL_VERSION,
+    Cancel,
+    GatewayMessage,
+    Hello,
+    MassCancel,
+    NewOrder,
+    Replace,
+)
 from gateway.recovery import recover
 from gateway.strategy_session import StrategySession
 from gateway.strategy_state import StrategyState
@@ -50,7 +59,11 @@ def as_earlier_version(records: list[JournalRecord]) -> list[JournalRecord]:
     JOrderSent, JVenueEvent + one JStrategyEvent per strategy event for each JVenueApplied."""
     out: list[JournalRecord] = []
     for i, rec in enumerate(records):
-        if isinstance(rec, JOrderSent):
+        if isinstance(rec, JRequest) and isinstance(rec.record, JOrderSent):  # version 3: the number on the created
+            sent = rec.record
+            out.append(JRequest(rec.strategy_id, rec.req_seq, JOrderCreated(*msgspec.structs.astuple(sent)[:-1])))
+            out.append(JSentNew(sent.order_id, sent.venue_ref))
+        elif isinstance(rec, JOrderSent):
             out.append(JOrderCreated(*msgspec.structs.astuple(rec)[:-1]))
             out.append(JSentNew(rec.order_id, rec.venue_ref))
         elif isinstance(rec, JVenueApplied):
@@ -213,6 +226,10 @@ class MemoryLink:
         self.peer: PeerCredentials | None = PeerCredentials(pid, uid, uid)
         self.written = bytearray()
         self.closed = False
+        self.req_seq = 0
+        """The last request number ``Rig.send`` gave this connection's requests (version 3)."""
+        self.number_requests = True
+        """Whether ``Rig.send`` numbers requests that carry none (False: send them exactly as given)."""
         self._splitter = FrameSplitter()
 
     def write_out(self, data: bytearray) -> None:
@@ -256,14 +273,31 @@ class Rig:
             gateway_id="test-gw",
         )
 
-    def connect(self, strategy_id: str, *, last_seq: int = 0, uid: int = 1000) -> MemoryLink:
+    def connect(
+        self, strategy_id: str, *, last_seq: int = 0, uid: int = 1000, version: int = PROTOCOL_VERSION
+    ) -> MemoryLink:
+        """Open a connection and say Hello; a version-3 link numbers its requests from the Welcome's last_req_seq."""
         link = MemoryLink(self.clock, uid=uid)
         self.engine.link_opened(link)
-        self.send(link, Hello(strategy_id, PROTOCOL_VERSION, last_seq))
+        self.send(link, Hello(strategy_id, version, last_seq))
+        link.req_seq = link.session.last_req_seq
         return link
 
     def send(self, link: MemoryLink, *messages: Any) -> None:
-        self.engine.link_data(link, b"".join(encode_frame(m) for m in messages), self.clock())
+        """Send ``messages`` in one read; on a version-3 link, requests without a number get the next ones."""
+        numbered = []
+        for message in messages:
+            if (
+                type(message) in (NewOrder, Cancel, Replace, MassCancel)
+                and not message.req_seq
+                and link.number_requests
+                and link.session.sequenced
+            ):
+                link.req_seq += 1
+                numbered.append(msgspec.structs.replace(message, req_seq=link.req_seq))
+            else:
+                numbered.append(message)
+        self.engine.link_data(link, b"".join(encode_frame(m) for m in numbered), self.clock())
 
     def new_order(
         self,

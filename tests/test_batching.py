@@ -17,7 +17,8 @@ def test_link_data_when_read_holds_a_burst_then_flushed_slice_by_slice_in_order(
     link.received()
     flushes_before = rig.venue.flushes
     frames = b"".join(
-        encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000)) for i in range(500)
+        encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
+        for i in range(500)
     )
     assert len(frames) > 4 * BATCH_BYTES
     rig.engine.link_data(link, frames, rig.clock())
@@ -35,13 +36,14 @@ def test_link_data_when_frame_straddles_slices_then_decoded_once() -> None:
     rig = Rig()
     link = rig.connect("S1")
     link.received()
-    frame = encode_frame(NewOrder("x" * 32, "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000))
+    frame = encode_frame(NewOrder("x" * 32, "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=1))
     count = BATCH_BYTES // len(frame) + 5  # the frame at the slice boundary is split across two slices
     rig.engine.link_data(
         link,
         frame * 1
         + b"".join(
-            encode_frame(NewOrder(f"k{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000)) for i in range(count)
+            encode_frame(NewOrder(f"k{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 2))
+            for i in range(count)
         ),
         rig.clock(),
     )
@@ -89,9 +91,11 @@ def test_link_data_when_venue_backs_up_during_a_long_read_then_rest_of_read_sent
     link = rig.connect("S1")
     link.received()
     frames = b"".join(
-        encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000)) for i in range(200)
+        encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
+        for i in range(200)
     )
     rig.engine.link_data(link, frames, rig.clock())
+    link.req_seq = 200
     assert len(venue.commands) == 200  # judged once for the read: not paused when it began
     assert venue.write_paused
     rig.new_order(link, "late")

@@ -30,6 +30,7 @@ from gateway.journal import (
     JournalRecord,
     JournalScan,
     JReplaceRejected,
+    JRequest,
     JSentCancel,
     JSentNew,
     JSentReplace,
@@ -42,7 +43,7 @@ from gateway.journal import (
     data_end,
     mmap_header,
 )
-from gateway.protocol.messages import OrderAccepted
+from gateway.protocol.messages import MassCancelAck, OrderAccepted
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
 from model.order import ORDER_FIELDS, Order, new_order_leaves
@@ -155,6 +156,10 @@ EVERY_KIND: list[JournalRecord] = [
     JTradingState("ACC1", "HALTED", "ops", "test"),
     JVenueEpoch("V1", "SESSION1"),
     JCancelRefused(7),
+    JRequest("S1", 1, JOrderCreated.of(_order())),
+    JRequest("S1", 2, JStrategyEvent("S1", OrderAccepted(2, "A", "X7", 100, 1_502_500))),
+    JRequest("S1", 3, None, MassCancelAck("M1", 1)),
+    JRequest("S1", 4),
 ]
 
 

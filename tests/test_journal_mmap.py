@@ -21,6 +21,7 @@ from gateway.journal import (
     data_end,
     mmap_header,
     read_journal,
+    unwrap_requests,
 )
 from gateway.protocol.messages import OrderAccepted, OrderRejected
 from model.fsync import FsyncPolicy
@@ -259,5 +260,5 @@ def test_engine_when_the_disk_is_full_then_nothing_leaves_new_orders_refused_and
     rig.engine.flush()
     assert [type(m) for m in link.received()] == [OrderAccepted]
     journal.close()
-    created = [r.cl_ord_id for r in read_journal(path) if hasattr(r, "cl_ord_id")]
+    created = [r.cl_ord_id for r in unwrap_requests(read_journal(path)) if hasattr(r, "cl_ord_id")]
     assert created == ["A", "B"], "nothing written twice, nothing lost"

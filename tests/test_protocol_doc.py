@@ -12,7 +12,7 @@ import ast
 import re
 from pathlib import Path
 
-from gateway.strategy_session import StrategySessionState
+from gateway.strategy_session import ReqSeqCheck, StrategySessionState
 from risk import codes as risk_codes
 from venues.ouch.messages import CANCEL_REASONS, REJECT_REASONS
 
@@ -78,7 +78,7 @@ def _venue_codes(path: str) -> set[str]:
 
 
 def _gateway_codes() -> set[str]:
-    states = {s.value for s in StrategySessionState}
+    states = {s.value for s in StrategySessionState} | {c.value for c in ReqSeqCheck}
     return (
         _constants("gateway/engine.py")
         | _constants("gateway/venue_apply.py")  # what a venue event produces, shared with recovery

@@ -18,7 +18,7 @@ from gateway.protocol.messages import (
     Hello,
     NewOrder,
 )
-from gateway.strategy_session import InvalidRequest, StrategySession, StrategySessionState
+from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategySession, StrategySessionState
 from model.clock import FakeClock
 from model.enums import Side
 
@@ -28,9 +28,9 @@ def _out(session: StrategySession, clock: FakeClock) -> list[GatewayMessage]:
     return [gateway_message_decoder.decode(f) for f in FrameSplitter().feed(bytes(data or b""))]
 
 
-def _active(clock: FakeClock, heartbeat_ms: int = 1000) -> StrategySession:
+def _active(clock: FakeClock, heartbeat_ms: int = 1000, version: int = PROTOCOL_VERSION) -> StrategySession:
     session = StrategySession(clock())
-    (hello,) = session.receive_data(encode_frame(Hello("S1", PROTOCOL_VERSION, 0, heartbeat_ms)), clock())
+    (hello,) = session.receive_data(encode_frame(Hello("S1", version, 0, heartbeat_ms)), clock())
     assert isinstance(hello, Hello)
     session.welcome()
     return session
@@ -171,7 +171,7 @@ def test_frame_timeout_when_configured_then_used() -> None:
 def test_receive_when_requests_pipelined_behind_hello_then_all_returned_in_order() -> None:
     clock = FakeClock()
     session = StrategySession(clock())
-    order = NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1)
+    order = NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1, req_seq=1)
     data = encode_frame(Hello("S1", PROTOCOL_VERSION)) + encode_frame(Heartbeat()) + encode_frame(order)
     got = session.receive_data(data, clock())
     assert [type(m) for m in got] == [Hello, NewOrder]
@@ -181,8 +181,8 @@ def test_receive_when_frame_oversized_then_requests_before_it_returned_then_fata
     clock = FakeClock()
     session = _active(clock)
     session.take_output(clock())
-    got = session.receive_data(encode_frame(Cancel("C1")) + LENGTH_PREFIX.pack(70_000) + b"\x00" * 10, clock())
-    assert got == [Cancel("C1")]
+    got = session.receive_data(encode_frame(Cancel("C1", 0, 1)) + LENGTH_PREFIX.pack(70_000) + b"\x00" * 10, clock())
+    assert got == [Cancel("C1", 0, 1)]
     assert _out(session, clock) == []  # the engine answers the Cancel first
     session.end_of_read()
     (err,) = _out(session, clock)
@@ -194,8 +194,8 @@ def test_receive_when_frame_is_garbage_then_non_fatal_error_and_next_frame_proce
     clock = FakeClock()
     session = _active(clock)
     garbage = LENGTH_PREFIX.pack(3) + b"\xc1\xc1\xc1"
-    err, cancel = session.receive_data(garbage + encode_frame(Cancel("C9")), clock())
-    assert cancel == Cancel("C9")  # the Error comes first, in frame order, for the engine to send
+    err, cancel = session.receive_data(garbage + encode_frame(Cancel("C9", 0, 1)), clock())
+    assert cancel == Cancel("C9", 0, 1)  # the Error comes first, in frame order, for the engine to send
     assert isinstance(err, Error) and err.code == "BAD_FRAME" and not err.fatal
     assert session.state is StrategySessionState.ACTIVE
 
@@ -271,15 +271,17 @@ def test_receive_when_150_invalid_orders_in_one_read_then_every_one_answered_bef
     session = _active(clock)
     session.take_output(clock())
     bad = b"".join(_frame(msgspec.msgpack.encode([2, f"B{i}", "ACC1"])) for i in range(150))
-    later = encode_frame(NewOrder("OK1", "A", "V", "AAPL", Side.BUY, 1, 1)) + encode_frame(Cancel("OLD"))
+    later = encode_frame(NewOrder("OK1", "A", "V", "AAPL", Side.BUY, 1, 1, req_seq=1)) + encode_frame(
+        Cancel("OLD", 0, 2)
+    )
     got = session.receive_data(bad + later, clock())
     assert [r.cl_ord_id for r in got[:150]] == [f"B{i}" for i in range(150)]  # type: ignore[union-attr]
     codes = [r.code for r in got[:150]]  # type: ignore[union-attr]
     assert codes == ["INVALID_FIELD"] * 101 + ["TOO_MANY_ERRORS"] * 49
-    assert got[150] == InvalidRequest("NewOrder", "OK1", got[150].text, "TOO_MANY_ERRORS")  # type: ignore[union-attr]
-    assert got[151] == Cancel("OLD")  # cancels are still carried out
+    assert got[150] == InvalidRequest("NewOrder", "OK1", got[150].text, "TOO_MANY_ERRORS", 1)  # type: ignore[union-attr]
+    assert got[151] == Cancel("OLD", 0, 2)  # cancels are still carried out
     assert not session.is_closed()
-    more = session.receive_data(encode_frame(NewOrder("OK2", "A", "V", "AAPL", Side.BUY, 1, 1)), clock())
+    more = session.receive_data(encode_frame(NewOrder("OK2", "A", "V", "AAPL", Side.BUY, 1, 1, req_seq=3)), clock())
     assert [(r.cl_ord_id, r.code) for r in more] == [("OK2", "TOO_MANY_ERRORS")]  # type: ignore[union-attr]
     session.end_of_read()
     (err,) = _out(session, clock)
@@ -322,7 +324,8 @@ def test_receive_when_identifier_counted_in_utf8_bytes_then_over_32_bytes_reject
 ) -> None:
     clock = FakeClock()
     session = _active(clock)
-    (req,) = session.receive_data(encode_frame(NewOrder("C1", "A", "V", fields[0], Side.BUY, 1, 1)), clock())
+    order = NewOrder("C1", "A", "V", fields[0], Side.BUY, 1, 1, req_seq=1)
+    (req,) = session.receive_data(encode_frame(order), clock())
     if ok:
         assert isinstance(req, NewOrder)
     else:
@@ -341,7 +344,7 @@ def test_receive_when_cl_ord_id_over_32_bytes_then_no_id_to_answer_by_invalid_me
 def test_receive_when_mass_cancel_invalid_then_answered_in_version_2_and_an_error_in_version_1() -> None:
     clock = FakeClock()
     bad = _frame(msgspec.msgpack.encode([5, 7, "", "", "M1"]))
-    v2 = _active(clock)
+    v2 = _active(clock, version=2)
     (req,) = v2.receive_data(bad, clock())
     assert isinstance(req, InvalidRequest) and (req.kind, req.cl_ord_id) == ("MassCancel", "M1")
     v1 = StrategySession(clock())
@@ -365,3 +368,100 @@ def test_receive_when_arbitrary_bytes_after_hello_then_never_raises(data: bytes)
     session.end_of_read()
     assert all(isinstance(message, Error) for message in _out(session, clock))
     assert session.state in (StrategySessionState.ACTIVE, StrategySessionState.CLOSED)
+
+
+# ---- version 3: the request sequence ------------------------------------------------------------
+
+
+def _order(cl_ord_id: str, req_seq: int) -> NewOrder:
+    return NewOrder(cl_ord_id, "A", "V", "AAPL", Side.BUY, 1, 1, req_seq=req_seq)
+
+
+def _v3(clock: FakeClock, last_req_seq: int) -> StrategySession:
+    session = StrategySession(clock())
+    (hello,) = session.receive_data(encode_frame(Hello("S1", 3)), clock())
+    assert isinstance(hello, Hello)
+    session.welcome(last_req_seq)
+    session.take_output(clock())
+    return session
+
+
+def test_sequence_when_next_number_then_new_and_it_becomes_the_last_processed() -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=7)
+    assert session.sequenced and session.last_req_seq == 7
+    (order,) = session.receive_data(encode_frame(_order("A", 8)), clock())
+    assert session.sequence(order.req_seq) is ReqSeqCheck.NEW  # type: ignore[union-attr]
+    assert session.last_req_seq == 8
+    assert session.sequence(9) is ReqSeqCheck.NEW and session.last_req_seq == 9
+
+
+def test_sequence_when_at_or_below_the_last_processed_then_duplicate_not_an_error_and_nothing_sent() -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=5)
+    assert [session.sequence(n) for n in (1, 5, 3)] == [ReqSeqCheck.DUPLICATE] * 3
+    assert session.last_req_seq == 5 and session.duplicates == 3 and session.errors == 0
+    assert _out(session, clock) == [] and not session.is_closed()
+    assert session.sequence(6) is ReqSeqCheck.NEW
+
+
+def test_sequence_when_a_number_is_skipped_then_fatal_req_seq_gap_naming_the_number_expected() -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=5)
+    assert session.sequence(6) is ReqSeqCheck.NEW
+    assert session.sequence(9) is ReqSeqCheck.GAP
+    (err,) = _out(session, clock)
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("REQ_SEQ_GAP", True)
+    assert "req_seq 9 received, 7 expected" in err.text and "send again from req_seq 7" in err.text
+    assert session.is_closed() and session.last_req_seq == 6
+    assert session.receive_data(encode_frame(_order("B", 7)), clock()) == []  # nothing more is read
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        msgspec.msgpack.encode([2, "C1", "A", "V", "AAPL", "B", 1, 1]),  # req_seq omitted
+        msgspec.msgpack.encode([2, "C1", "A", "V", "AAPL", "B", 1, 1, "0", "2", 0, 0]),  # req_seq 0
+        msgspec.msgpack.encode([3, "C1", 0, "seven"]),  # not an integer: unreadable
+    ],
+    ids=["omitted", "zero", "wrong-type"],
+)
+def test_receive_when_version_3_request_has_no_req_seq_then_invalid_field_outside_the_sequence(
+    payload: bytes,
+) -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=0)
+    (req,) = session.receive_data(_frame(payload), clock())
+    assert isinstance(req, InvalidRequest) and (req.cl_ord_id, req.code, req.req_seq) == ("C1", "INVALID_FIELD", 0)
+    assert "req_seq" in req.text
+    assert session.errors == 1 and session.last_req_seq == 0
+
+
+def test_receive_when_version_3_request_breaks_a_rule_then_invalid_request_keeps_its_req_seq() -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=0)
+    bad_qty = msgspec.msgpack.encode([2, "C1", "A", "V", "AAPL", "B", -5, 1, "0", "2", 0, 1])
+    bad_utf8 = b"\x9c\x02\xa2C2\xa1A\xa1V\xa2\xff\xfe\xa1B\x01\x01\xa10\xa12\x00\x02"  # symbol not UTF-8, req_seq 2
+    too_long = encode_frame(_order("€" * 10, 3))[4:].replace(b"\xa4AAPL", b"\xda\x00\x21" + b"x" * 33)
+    got = session.receive_data(_frame(bad_qty) + _frame(bad_utf8) + _frame(too_long), clock())
+    assert all(isinstance(r, InvalidRequest) for r in got)
+    assert [r.req_seq for r in got] == [1, 2, 3]  # type: ignore[union-attr]
+    assert "`qty`" in got[0].text and "`symbol` is not valid UTF-8" in got[1].text  # type: ignore[union-attr]
+
+
+def test_receive_when_version_2_request_carries_a_req_seq_then_ignored() -> None:
+    clock = FakeClock()
+    session = _active(clock, version=2)
+    assert not session.sequenced
+    (order,) = session.receive_data(encode_frame(_order("A", 0)), clock())
+    assert isinstance(order, NewOrder)
+    (extra,) = session.receive_data(encode_frame(_order("B", 42)), clock())  # an extra element a v2 session ignores
+    assert isinstance(extra, NewOrder)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_receive_when_hello_asks_a_version_then_sequenced_only_from_version_3(version: int) -> None:
+    clock = FakeClock()
+    session = StrategySession(clock())
+    session.receive_data(encode_frame(Hello("S1", version)), clock())
+    assert session.protocol_version == version and session.sequenced is (version >= 3)

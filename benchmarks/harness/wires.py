@@ -181,6 +181,8 @@ class StrategyWire:
         self._decode = gateway_message_decoder.decode
         self._pending: dict[int, int] = {}
         """Target new-order index -> index of the cancel/replace waiting for its answer."""
+        self._req_base = 0
+        """Action ``index`` is request number ``_req_base + index + 1`` (protocol version 3; set by the Welcome)."""
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
     def connect(self) -> Welcome:
@@ -198,6 +200,7 @@ class StrategyWire:
                 message = self._decode(frame)
                 if isinstance(message, Welcome):
                     sock.setblocking(False)
+                    self._req_base = message.last_req_seq
                     return message
                 if isinstance(message, Error) and message.fatal:
                     raise ConnectionError(f"gateway refused the session: {message.code}: {message.text}")
@@ -219,14 +222,23 @@ class StrategyWire:
                     TimeInForce.DAY,
                     OrderType.LIMIT,
                     sent_ns,
+                    self._req_base + index + 1,
                 )
             )
         elif action == Action.CANCEL:
             self._pending[target] = index
-            writer.write(Cancel(self.prefix + str(target), sent_ns))
+            writer.write(Cancel(self.prefix + str(target), sent_ns, self._req_base + index + 1))
         else:
             self._pending[target] = index
-            writer.write(Replace(self.prefix + str(target), REPLACE_QTY, replace_price_of(target), sent_ns))
+            writer.write(
+                Replace(
+                    self.prefix + str(target),
+                    REPLACE_QTY,
+                    replace_price_of(target),
+                    sent_ns,
+                    self._req_base + index + 1,
+                )
+            )
         out += writer.take()
 
     def preencode(self, kinds: array[int]) -> tuple[bytes, array[int]] | None:
@@ -249,6 +261,7 @@ class StrategyWire:
                     TimeInForce.DAY,
                     OrderType.LIMIT,
                     0,
+                    self._req_base + index + 1,
                 )
             )
             chunks.append(frame)

@@ -17,7 +17,7 @@ import msgspec
 
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 
-PROTOCOL_VERSION: Final = 2
+PROTOCOL_VERSION: Final = 3
 """The newest protocol version this gateway speaks (what the SDK sends in its Hello)."""
 
 MIN_PROTOCOL_VERSION: Final = 1
@@ -25,8 +25,12 @@ MIN_PROTOCOL_VERSION: Final = 1
 
 A session speaks the version its Hello asked for (echoed in Welcome); messages introduced in a
 later version are never sent to it. Version 2 added MassCancel's ``request_id`` and the
-MassCancelAck / MassCancelRejected answers.
+MassCancelAck / MassCancelRejected answers. Version 3 added ``req_seq`` to every request and
+``last_req_seq`` to Welcome (docs/strategy-protocol.md, section 4.5).
 """
+
+REQ_SEQ_VERSION: Final = 3
+"""The first version whose requests carry ``req_seq``."""
 
 MAX_STR_BYTES: Final = 32
 """Longest identifier (``str(32)`` in the protocol doc), counted in UTF-8 bytes, not characters."""
@@ -47,6 +51,8 @@ Quantity = Annotated[int, msgspec.Meta(gt=0, le=MAX_QTY)]
 NonNegQty = Annotated[int, msgspec.Meta(ge=0, le=MAX_QTY)]
 Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
+ReqSeq = Annotated[int, msgspec.Meta(ge=0)]
+"""A request's sequence number (version 3; 0 = absent: versions 1 and 2 have none)."""
 Text = Annotated[str, msgspec.Meta(max_length=256)]
 
 
@@ -83,6 +89,8 @@ class NewOrder(_Message, tag=2, frozen=True):
     ord_type: OrderType = OrderType.LIMIT
     sent_ns: int = 0
     """Strategy's CLOCK_MONOTONIC at send time in ns (optional, used for latency measurement)."""
+    req_seq: ReqSeq = 0
+    """(Version 3) This request's number: 1, 2, 3, ... per strategy id for the session day."""
 
 
 class Cancel(_Message, tag=3, frozen=True):
@@ -90,6 +98,8 @@ class Cancel(_Message, tag=3, frozen=True):
 
     cl_ord_id: ClOrdId
     sent_ns: int = 0
+    req_seq: ReqSeq = 0
+    """(Version 3) As NewOrder's."""
 
 
 class Replace(_Message, tag=4, frozen=True):
@@ -99,6 +109,8 @@ class Replace(_Message, tag=4, frozen=True):
     qty: Quantity
     price: Price
     sent_ns: int = 0
+    req_seq: ReqSeq = 0
+    """(Version 3) As NewOrder's."""
 
 
 class MassCancel(_Message, tag=5, frozen=True):
@@ -109,6 +121,8 @@ class MassCancel(_Message, tag=5, frozen=True):
     symbol: OptName = ""
     request_id: OptName = ""
     """(Version 2) Echoed in the MassCancelAck / MassCancelRejected that answers this request."""
+    req_seq: ReqSeq = 0
+    """(Version 3) As NewOrder's."""
 
 
 class Heartbeat(_Message, tag=6, frozen=True):
@@ -130,6 +144,21 @@ class Welcome(_Message, tag=16, frozen=True):
     heartbeat_ms: int
     replayed: int = 0
     """Number of events re-sent right after this Welcome (missed while disconnected)."""
+    last_req_seq: ReqSeq = 0
+    """(Version 3) The highest ``req_seq`` the gateway has processed for this strategy id (0: none yet)."""
+
+
+class WelcomeV2(_Message, tag=16, frozen=True):
+    """The Welcome of versions 1 and 2 (without ``last_req_seq``), for sessions that speak them.
+
+    Encode only: a decoder reads it as ``Welcome``, whose ``last_req_seq`` then defaults to 0.
+    """
+
+    protocol_version: int
+    gateway_id: str
+    next_seq: Seq
+    heartbeat_ms: int
+    replayed: int = 0
 
 
 class OrderAccepted(_Message, tag=17, frozen=True):
@@ -247,3 +276,7 @@ GatewayMessage = (
 )
 OrderEvent = OrderAccepted | OrderRejected | Executed | Canceled | Replaced | CancelRejected
 """Events about one order; each carries the per-strategy sequence number ``seq``."""
+SequencedRequest = NewOrder | Cancel | Replace | MassCancel
+"""The requests that carry ``req_seq`` in version 3."""
+MassCancelAnswer = MassCancelAck | MassCancelRejected
+"""What answers a MassCancel (not an order event: kept by ``req_seq`` so a re-sent duplicate gets it again)."""

@@ -351,7 +351,7 @@ async def test_identifiers_when_counted_in_bytes_then_32_euro_signs_rejected_and
         (raw_frame(b"\xc1\x00\x17"), "BAD_FRAME"),
         (frame(NEW_ORDER, "C1", "ACC1", "OUCH", "AAPL", "B", 1, 1), "HELLO_REQUIRED"),
         (frame(HELLO, "S1", 2, 0, 5), "BAD_HELLO"),
-        (frame(HELLO, "S1", 3, 0, 1000), "UNSUPPORTED_VERSION"),
+        (frame(HELLO, "S1", 4, 0, 1000), "UNSUPPORTED_VERSION"),
         (frame(HELLO, "NOBODY", 2, 0, 1000), "NOT_AUTHORIZED"),
     ],
     ids=["zero-length", "garbage", "not-hello", "bad-hello", "version", "unknown-strategy"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gateway.journal import FileJournal, JOrderCreated, read_journal
+from gateway.journal import FileJournal, JOrderCreated, read_journal, unwrap_requests
 from gateway.protocol.messages import OrderAccepted, OrderRejected
 from model.fsync import FsyncPolicy
 from tests.harness import Rig
@@ -43,5 +43,5 @@ def test_journal_when_disk_full_then_nothing_leaves_new_orders_refused_and_all_f
     rig.engine.flush()
     assert [type(m) for m in link.received()] == [OrderAccepted]
     journal.close()
-    created = [r.cl_ord_id for r in read_journal(real) if isinstance(r, JOrderCreated)]
+    created = [r.cl_ord_id for r in unwrap_requests(read_journal(real)) if isinstance(r, JOrderCreated)]
     assert created == ["A", "B"], "nothing written twice, nothing lost"

@@ -5,12 +5,14 @@ figures in docs/reliability.md::
 
     .venv/bin/python -m tests.reliability.chaos --cycles 50 --seed 7
 
-Each cycle: the strategy (the SDK client, strategy ``S1``, policy ``keep``) sends a burst of
-marketable, resting and IOC orders plus cancels of orders still working; the gateway is killed
-with SIGKILL after a random number of events (or before any); it is restarted; the strategy
-reconnects with its saved ``last_seq`` and probes every order it has heard nothing about with a
-Cancel (``UNKNOWN_ORDER`` proves the order never reached the gateway). At the end every order is
-canceled and the whole history is checked against the simulator's own record and stream.
+Each cycle: the strategy (one SDK client for the whole run, strategy ``S1``, policy ``keep``,
+protocol version 3, ``auto_reconnect``) sends a burst of marketable, resting and IOC orders plus
+cancels of orders still working; the gateway is killed with SIGKILL after a random number of
+events (or before any); it is restarted; the client reconnects by itself and, from the Welcome's
+``last_req_seq``, sends again exactly the requests the gateway never got (those still in the
+dead socket's buffer, or read but not journaled). Nothing is probed. At the end every order is
+canceled and the whole history is checked against the simulator's own record and stream: every
+request answered exactly once, every order carried out once.
 
 With a BOE venue (the default of the command line; ``--no-boe`` leaves it out) a quarter of the
 orders go to ``gateway sim boe`` (venue ``CBOE``), checked against its record: no request the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import sys
 import time
@@ -30,8 +33,8 @@ from pathlib import Path
 
 import yaml
 
-from gateway.client import GatewayError
-from gateway.protocol.messages import CancelRejected, OrderEvent
+from gateway.client import ConnectionState, GatewayError
+from gateway.protocol.messages import CancelRejected, OrderEvent, OrderRejected
 from model.enums import Side, TimeInForce
 from simulators.boe.exchange import violations
 from tests.reliability.support import (
@@ -61,6 +64,10 @@ class ChaosReport:
 
     cycles: int = 0
     kills: int = 0
+    requests: int = 0
+    cancels_sent: int = 0
+    resent: int = 0
+    unanswered: int = 0
     orders_sent: int = 0
     orders_known: int = 0
     never_reached_gateway: int = 0
@@ -78,13 +85,14 @@ class ChaosReport:
     def summary(self) -> str:
         """Return a one-paragraph human summary."""
         return (
-            f"{self.cycles} kill -9/restart cycles in {self.seconds:.1f} s: {self.orders_sent} orders sent, "
-            f"{self.orders_known} reached the gateway ({self.filled} filled, {self.canceled} canceled, "
-            f"{self.rejected} rejected), {self.never_reached_gateway} never reached it (probe: UNKNOWN_ORDER, "
-            f"venue never saw them); {self.events} events delivered exactly once "
-            f"({self.replayed_after_restart} replayed after restarts); {self.venue_resends_ignored} re-sent "
-            f"Enter Orders ignored by the venue as repeats; {self.boe_orders} orders to the BOE venue, none "
-            f"sent to it twice; problems: {len(self.problems)}"
+            f"{self.cycles} kill -9/restart cycles in {self.seconds:.1f} s: {self.requests} requests "
+            f"({self.orders_sent} orders, {self.cancels_sent} cancels, 1 mass cancel), {self.resent} sent again "
+            f"after restarts (the gateway never got them), requests never answered: {self.unanswered}; "
+            f"{self.orders_known} orders reached the gateway ({self.filled} filled, {self.canceled} canceled, "
+            f"{self.rejected} rejected), {self.never_reached_gateway} never did; {self.events} events delivered "
+            f"exactly once ({self.replayed_after_restart} replayed after restarts); {self.venue_resends_ignored} "
+            f"re-sent Enter Orders ignored by the venue as repeats; {self.boe_orders} orders to the BOE venue, "
+            f"none sent to it twice; probing Cancels: 0; problems: {len(self.problems)}"
         )
 
 
@@ -128,7 +136,7 @@ def _order_only(events: list[OrderEvent]) -> list[OrderEvent]:
 
 
 class Chaos:
-    """One simulator, one gateway restarted after every kill, one strategy across connections."""
+    """One simulator, one gateway restarted after every kill, one strategy client across all of them."""
 
     def __init__(
         self, workdir: Path, sim: Simulator, seed: int, burst: int = 60, boe: BoeSimulatorProcess | None = None
@@ -143,40 +151,55 @@ class Chaos:
             add_boe_venue(config, boe.port)
         self.gateway = BoeAndOuchGateway(workdir, config) if boe is not None else Gateway(workdir, config)
         self.boe_sent: set[str] = set()
-        self.view = StrategyView()
-        self.sent: list[str] = []
-        self.probed: set[str] = set()
-        self.report = ChaosReport()
-        self._prefix = 0
-
-    def _client(self) -> RecordingClient:
-        self._prefix += 1
-        return RecordingClient(
-            self.gateway.socket, "S1", cl_ord_id_prefix=f"K{self._prefix}-", last_seq=self.view.last_seq
+        self.client = RecordingClient(
+            self.gateway.socket,
+            "S1",
+            cl_ord_id_prefix="K-",
+            auto_reconnect=True,
+            reconnect_initial_s=0.02,
+            reconnect_max_s=0.2,
         )
+        self.canceled: set[str] = set()
+        """Orders the strategy sent a Cancel for (at most one each)."""
+        self.report = ChaosReport()
 
-    def _live(self, events: list[OrderEvent]) -> list[str]:
+    def _live(self) -> list[str]:
         return [
             c
-            for c, evs in StrategyView(events).per_order().items()
-            if _order_only(evs) and final_state(_order_only(evs))[0] == "LIVE"
+            for c, evs in StrategyView(self.client.order_events()).per_order().items()
+            if _order_only(evs) and final_state(_order_only(evs))[0] == "LIVE" and c not in self.canceled
         ]
 
-    async def cycle(self) -> None:
-        """Connect, settle what the last crash left, send a burst and kill the gateway somewhere in it."""
-        client = self._client()
-        welcome = await client.connect()
-        await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+    async def _connected(self) -> None:
+        """Wait for the client's next session (it reconnects by itself) and for the replay that follows the Welcome."""
+        client = self.client
+        if client.connections == 0:
+            await client.connect()
+        else:
+            expected = self.report.kills + 1
+            await wait_for(
+                lambda: client.connections == expected and client.state is ConnectionState.CONNECTED,
+                10,
+                "the client to reconnect",
+            )
+        welcome = client.welcome
+        assert welcome is not None and welcome.protocol_version == 3
+        await wait_for(lambda: client.last_seq >= welcome.next_seq - 1, 5, "the replayed events")
         self.report.replayed_after_restart += welcome.replayed
-        await self._settle(client)
-        live = self._live(self.view.events + client.order_events())
+
+    async def cycle(self) -> None:
+        """Reconnect, settle what the last crash left, send a burst and kill the gateway somewhere in it."""
+        client = self.client
+        await self._connected()
+        await self._settle()
+        live = self._live()
         kill_at = self.rng.randint(0, self.burst)
         client.kill_after(kill_at, self.gateway.send_kill)
         try:
             for i in range(self.burst):
                 roll = self.rng.random()
                 qty = self.rng.randint(1, 500)
-                venue = "CBOE" if self.boe is not None and self.rng.random() < 0.25 else "OUCH"
+                venue = BOE_VENUE if self.boe is not None and self.rng.random() < 0.25 else "OUCH"
                 handle = None
                 if roll < 0.35:
                     handle = client.submit_nowait("ACC1", venue, "AAPL", Side.BUY, qty, price_ticks=MARKETABLE)
@@ -187,8 +210,10 @@ class Chaos:
                         "ACC1", venue, "AAPL", Side.BUY, qty, price_ticks=IOC_AWAY, tif=TimeInForce.IOC
                     )
                 elif live:
-                    await client.cancel(live.pop(self.rng.randrange(len(live))))
-                if handle is not None and venue == "CBOE":
+                    target = live.pop(self.rng.randrange(len(live)))
+                    await client.cancel(target)
+                    self.canceled.add(target)
+                if handle is not None and venue == BOE_VENUE:
                     self.boe_sent.add(handle.cl_ord_id)
                 if i % 8 == 7:
                     await asyncio.sleep(0.0005)
@@ -196,65 +221,80 @@ class Chaos:
                 await asyncio.sleep(0.01)
                 self.gateway.send_kill()
         except GatewayError:
-            pass
+            pass  # the client saw the connection go: requests are refused until it is back
         await wait_for(lambda: not client.connected, 5, "the connection to drop after the kill")
         self.gateway.kill9()
         self.report.kills += 1
-        self._absorb(client)
 
-    def _absorb(self, client: RecordingClient) -> None:
-        for cl_ord_id in client.orders:
-            if cl_ord_id not in self.sent:
-                self.sent.append(cl_ord_id)
-        self.view.add(client.order_events())
+    def _unanswered(self) -> list[str]:
+        """Requests with no answer yet: orders with no event at all, cancels of orders neither ended nor refused."""
+        grouped = StrategyView(self.client.order_events()).per_order()
+        missing = [f"NewOrder {c}" for c in self.client.orders if not grouped.get(c)]
+        for cl_ord_id in self.canceled:
+            events = grouped.get(cl_ord_id, [])
+            orders = _order_only(events)
+            ended = bool(orders) and final_state(orders)[0] in ("FILLED", "CANCELED", "REJECTED")
+            if not ended and not any(isinstance(e, CancelRejected) for e in events):
+                missing.append(f"Cancel {cl_ord_id}")
+        return missing
 
-    async def _settle(self, client: RecordingClient) -> None:
-        """Probe orders with no event; wait until every order sent is known and none is PENDING_NEW."""
-        seen = {e.cl_ord_id for e in self.view.events + client.order_events()}
-        for cl_ord_id in self.sent:
-            if cl_ord_id not in seen and cl_ord_id not in self.probed:
-                self.probed.add(cl_ord_id)
-                await client.cancel(cl_ord_id)
+    async def _settle(self) -> None:
+        """Wait until every request sent so far has its answer and no order is still PENDING_NEW."""
 
         def settled() -> bool:
-            grouped = StrategyView(self.view.events + client.order_events()).per_order()
-            for cl_ord_id in self.sent:
-                events = grouped.get(cl_ord_id, [])
-                if not events:
-                    return False
-                orders = _order_only(events)
-                if not orders:
-                    if cl_ord_id in self.probed:
-                        continue
-                    return False
-                if final_state(orders)[0] == "PENDING_NEW":
-                    return False
-            return True
+            if self._unanswered():
+                return False
+            grouped = StrategyView(self.client.order_events()).per_order()
+            return all(final_state(_order_only(grouped[c]))[0] != "PENDING_NEW" for c in self.client.orders)
 
-        await wait_for(settled, 10, "every order sent to reach a known state")
+        try:
+            await wait_for(settled, 10, "every request sent to be answered")
+        except AssertionError:
+            self.report.problems.append(f"not answered after a restart: {self._unanswered()[:20]}")
 
     async def finish(self) -> None:
         """Reconnect one last time, settle, cancel everything left, wait until all is terminal."""
-        client = self._client()
-        welcome = await client.connect()
-        await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
-        self.report.replayed_after_restart += welcome.replayed
-        await self._settle(client)
-        await client.mass_cancel()
-        await wait_for(
-            lambda: not self._live(self.view.events + client.order_events()), 10, "every order to be terminal"
-        )
+        client = self.client
+        await self._connected()
+        await self._settle()
+        await client.mass_cancel(timeout=10)
+
+        def all_terminal() -> bool:
+            grouped = StrategyView(client.order_events()).per_order()
+            return all(
+                final_state(_order_only(grouped.get(c, [])))[0] in ("FILLED", "CANCELED", "REJECTED")
+                for c in client.orders
+            )
+
+        await wait_for(all_terminal, 10, "every order to be terminal")
         await client.close()
-        self._absorb(client)
 
     def check(self) -> None:
         """Compare the strategy's view with the venue's record and stream; fill the report."""
         report = self.report
         problems = report.problems
+        client = self.client
+        view = StrategyView(client.order_events())
         try:
-            self.view.assert_exactly_once()
+            view.assert_exactly_once()
         except AssertionError as exc:
             problems.append(str(exc)[:500])
+        report.requests = client.req_seq
+        report.cancels_sent = len(self.canceled)
+        report.resent = client.resent
+        unanswered = self._unanswered()
+        report.unanswered = len(unanswered)
+        if unanswered:
+            problems.append(f"requests never answered: {unanswered[:20]}")
+        twice = [
+            e
+            for e in view.events
+            if isinstance(e, OrderRejected | CancelRejected) and e.code in ("DUPLICATE_CL_ORD_ID", "CANCEL_PENDING")
+        ]
+        if twice:
+            problems.append(f"requests carried out twice: {twice[:5]}")
+        if client.not_received or client.outcome_unknown:
+            problems.append(f"requests given up: {client.not_received[:5]} {client.outcome_unknown[:5]}")
         ids = order_ids_by_cl_ord_id(self.gateway.journal(), "S1")
         entered = entered_at_venue(self.sim.records())
         report.venue_resends_ignored = sum(
@@ -264,9 +304,9 @@ class Chaos:
             if len(records) > 1:
                 problems.append(f"order {cl_ord_id} entered {len(records)} times at the venue")
         venue = venue_orders(self.sim.outbound())
-        grouped = self.view.per_order()
-        report.orders_sent = len(self.sent)
-        report.events = len(self.view.events)
+        grouped = view.per_order()
+        report.orders_sent = len(client.orders)
+        report.events = len(view.events)
         boe_records = self.boe.records() if self.boe is not None else []
         boe_entered: dict[str, int] = {}
         for record in boe_records:
@@ -275,17 +315,15 @@ class Chaos:
                 boe_entered[str(oid)] = boe_entered.get(str(oid), 0) + 1
         problems.extend(f"BOE venue: {v}" for v in violations(boe_records))
         report.boe_orders = len(self.boe_sent)
-        for cl_ord_id in self.sent:
+        for cl_ord_id in client.orders:
             events = grouped.get(cl_ord_id, [])
             orders = _order_only(events)
-            if cl_ord_id in self.boe_sent and cl_ord_id in ids:
-                self._check_boe(cl_ord_id, orders, boe_entered.get(str(ids[cl_ord_id]), 0))
-                continue
             if cl_ord_id not in ids:
                 report.never_reached_gateway += 1
-                codes = [e.code for e in events if isinstance(e, CancelRejected)]
-                if orders or codes != ["UNKNOWN_ORDER"]:
-                    problems.append(f"{cl_ord_id}: not in the journal but the strategy saw {events}")
+                problems.append(f"{cl_ord_id}: sent but never reached the gateway; the strategy saw {events}")
+                continue
+            if cl_ord_id in self.boe_sent:
+                self._check_boe(cl_ord_id, orders, boe_entered.get(str(ids[cl_ord_id]), 0))
                 continue
             report.orders_known += 1
             try:
@@ -354,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-boe", action="store_true", help="OUCH only: no BOE venue beside it")
     args = parser.parse_args(argv)
     from tests.e2e.support import short_tmp
+
+    logging.getLogger("gateway.client").setLevel(logging.ERROR)  # one "reconnecting" warning per kill otherwise
 
     workdir = short_tmp()
     sim = Simulator(workdir)

@@ -24,7 +24,7 @@ import yaml
 
 from gateway.admin import AdminError, admin_request
 from gateway.client import GatewayClient
-from gateway.journal import JOrderCreated, read_journal
+from gateway.journal import JOrderCreated, read_journal, unwrap_requests
 from gateway.protocol.messages import (
     Canceled,
     CancelRejected,
@@ -348,7 +348,7 @@ def order_ids_by_cl_ord_id(journal: Path, strategy_id: str) -> dict[str, int]:
     """Return the gateway order id of each of the strategy's cl_ord_ids, from the journal."""
     return {
         rec.cl_ord_id: rec.order_id
-        for rec in read_journal(journal)
+        for rec in unwrap_requests(read_journal(journal))
         if isinstance(rec, JOrderCreated) and rec.strategy_id == strategy_id
     }
 

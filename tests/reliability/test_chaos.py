@@ -25,6 +25,7 @@ def test_chaos_when_gateway_killed_at_random_points_then_nothing_lost_duplicated
     assert report.problems == []
     assert report.kills == 3
     assert report.orders_known > 0 and report.filled > 0 and report.canceled > 0
+    assert report.unanswered == 0 and report.never_reached_gateway == 0  # re-sent, not probed
     assert report.events >= report.orders_known
 
 
@@ -41,4 +42,5 @@ def test_chaos_when_orders_also_go_to_a_boe_venue_then_nothing_lost_duplicated_o
         boe.stop()
     assert report.problems == []
     assert report.kills == 3 and report.boe_orders > 0
+    assert report.unanswered == 0 and report.never_reached_gateway == 0
     assert report.orders_known > 0 and report.filled > 0

@@ -141,7 +141,7 @@ async def test_hung_strategy_when_connected_but_silent_then_heartbeat_timeout_cl
         sock.setblocking(False)
         await loop.sock_connect(sock, str(_sock(process)))
         hello = Hello("S1", PROTOCOL_VERSION, 0, 100)  # heartbeat 100 ms, then never another byte
-        order = NewOrder("H1", "ACC1", "OUCH", "AAPL", Side.BUY, 10, RESTING)
+        order = NewOrder("H1", "ACC1", "OUCH", "AAPL", Side.BUY, 10, RESTING, req_seq=1)
         await loop.sock_sendall(sock, encode_frame(hello) + encode_frame(order))
         splitter, messages = FrameSplitter(), []
         while True:
@@ -205,7 +205,11 @@ async def test_slow_consumer_when_it_stops_reading_then_cut_off_other_strategy_u
         slow.setblocking(False)
         await loop.sock_connect(slow, str(_sock(process)))
         orders = b"".join(
-            encode_frame(NewOrder(f"Q{i}", "ACC1", "OUCH", "AAPL", Side.BUY, 1 + i % 50, IOC_AWAY, TimeInForce.IOC))
+            encode_frame(
+                NewOrder(
+                    f"Q{i}", "ACC1", "OUCH", "AAPL", Side.BUY, 1 + i % 50, IOC_AWAY, TimeInForce.IOC, req_seq=i + 1
+                )
+            )
             for i in range(3000)
         )
         await loop.sock_sendall(slow, encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 60_000)) + orders)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from gateway.admin import admin_request
@@ -59,14 +60,15 @@ def as_user(uid: int, groups: list[int], action: Callable[[], dict[str, Any]]) -
     return reply
 
 
-def strategy_session(path: Path, strategy_id: str, *requests: object, expect: int) -> Callable[[], dict[str, Any]]:
+def strategy_session(path: Path, strategy_id: str, *requests: NewOrder, expect: int) -> Callable[[], dict[str, Any]]:
     """Return an action: connect, Hello, send ``requests``, read ``expect`` messages (or until closed)."""
 
     def action() -> dict[str, Any]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(5)
         sock.connect(str(path))
-        sock.sendall(b"".join(encode_frame(m) for m in (Hello(strategy_id, PROTOCOL_VERSION), *requests)))
+        numbered = [msgspec.structs.replace(m, req_seq=n) for n, m in enumerate(requests, 1)]  # version 3
+        sock.sendall(b"".join(encode_frame(m) for m in (Hello(strategy_id, PROTOCOL_VERSION), *numbered)))
         splitter = FrameSplitter()
         got: list[list[str]] = []
         closed = False

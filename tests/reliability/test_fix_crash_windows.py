@@ -196,7 +196,8 @@ def test_fix_recovery_when_killed_between_venue_read_and_journal_write_then_noth
     first.venue_read(exchange.peer.logon())
     assert first.venue.state is VenueState.UP
     link = first.strategy()
-    first.engine.link_data(link, _frames(NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_301_500)), clock())
+    order = NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_301_500, req_seq=1)
+    first.engine.link_data(link, _frames(order), clock())
     (new_order,) = [m for m in first.take_wire() if m.msg_type == MsgType.NEW_ORDER_SINGLE]
     cl_ord_id = new_order.get(b"11")
     ack, fill = exchange.ack(cl_ord_id, 25), exchange.fill(cl_ord_id, 25)
