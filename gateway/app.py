@@ -45,6 +45,7 @@ from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from model.clock import NowNs, monotonic_ns
+from model.venue_events import VenueState
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
@@ -211,6 +212,7 @@ class GatewayProcess:
             if point is not None:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
+        self._order_ids_above_venue_state()
         elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:
@@ -319,6 +321,24 @@ class GatewayProcess:
             len(self.venues),
             len(config.strategies),
         )
+
+    def _order_ids_above_venue_state(self) -> None:
+        """Start new order ids above every id a venue's own state names, not only above the journal's.
+
+        A venue adapter may persist an order before the journal has it (the FIX store takes a
+        NewOrderSingle in ``send_new``); a crash in between leaves an id the journal never saw.
+        Using it again would send its venue reference (ClOrdID) twice.
+        """
+        assert self.engine is not None
+        floor = max((venue.order_id_floor() for venue in self.venues), default=0)
+        if floor >= self.engine.next_order_id:
+            log.warning(
+                "venue state names order ids up to %d that the journal does not have (a crash between the "
+                "venue's store write and the journal's); new orders start at %d",
+                floor,
+                floor + 1,
+            )
+            self.engine.next_order_id = floor + 1
 
     def add_status_provider(self, provider: Callable[[], dict[str, Any]]) -> None:
         """Add sections to ``gateway status`` (the provider's dict is merged at the top level)."""
@@ -532,6 +552,19 @@ class GatewayProcess:
         """Run until ``request_stop`` (or SIGTERM)."""
         await self._stopped.wait()
 
+    async def _end_venue_sessions(self, timeout_s: float = 1.0) -> None:
+        """Let each venue end its session gracefully (OUCH: Logout Request) and wait a little for the venue to close."""
+        waiting = [venue for venue in self.venues if venue.shutdown()]
+        deadline = time.monotonic() + timeout_s
+        while waiting and time.monotonic() < deadline:
+            waiting = [
+                venue for venue in waiting if venue.state is VenueState.UP or venue.state is VenueState.LOGGING_IN
+            ]
+            if waiting:
+                await asyncio.sleep(0.01)
+        for venue in waiting:
+            log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
+
     async def stop(self) -> None:
         """Close sockets, stop venue sessions, flush and close the journal."""
         self._stopped.set()
@@ -545,9 +578,14 @@ class GatewayProcess:
         config = self.config
         remove_socket(config.path(config.strategy_socket))
         remove_socket(config.path(config.admin_socket))
+        if self.engine is not None:
+            self.engine.flush()
+        await self._end_venue_sessions()
         for connector in self.connectors:
             await connector.stop()
         if self.engine is not None:
             self.engine.flush()
+        for venue in self.venues:
+            venue.close()
         self.journal.close()
         log.info("gateway %s stopped", config.gateway_id)

@@ -8,6 +8,7 @@ asyncio would otherwise only log.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -42,3 +43,21 @@ def fail_on_event_loop_errors() -> Iterator[list[dict[str, Any]]]:
         details = "; ".join(f"{ctx.get('message')}: {ctx.get('exception')!r}" for ctx in _loop_errors)
         _loop_errors.clear()
         pytest.fail(f"exception in event loop callback: {details}")
+
+
+@pytest.fixture(autouse=True)
+def no_fix_store_thread_outlives_its_test() -> Iterator[None]:
+    """Fail a test that leaves a FIX FileStore's fsync thread (``fixstore-*``) running: close what you open.
+
+    A leaked flusher keeps fsyncing a file nobody uses and, in numbers, disturbs later tests (it
+    made a GC-freeze test flaky). Only threads started during the test count against it.
+    """
+    before = {thread.ident for thread in threading.enumerate() if thread.name.startswith("fixstore-")}
+    yield
+    leaked = [
+        thread.name
+        for thread in threading.enumerate()
+        if thread.name.startswith("fixstore-") and thread.ident not in before and thread.is_alive()
+    ]
+    if leaked:
+        pytest.fail(f"FIX store flusher threads still running after the test (close the store): {leaked}")

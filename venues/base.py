@@ -195,6 +195,26 @@ class VenueAdapter(abc.ABC):
         already covers them).
         """
 
+    def order_id_floor(self) -> int:
+        """Return the highest gateway order id the adapter's own persistent state names (0: none).
+
+        After a restart the core starts new order ids above it as well as above the journal's: a
+        crash between the adapter's write and the journal's must not make an order id (and the
+        venue reference built from it) be used twice.
+        """
+        return 0
+
+    def shutdown(self) -> bool:
+        """The gateway is stopping: end the venue session gracefully; True if there is an answer to wait for.
+
+        Called before the connector closes the connection (after the core's last flush). The
+        default does nothing: the connection is simply closed.
+        """
+        return False
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the adapter holds open (files, threads); called once its connector has stopped."""
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         return {"name": self.name, "state": str(self.state)}

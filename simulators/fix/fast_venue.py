@@ -229,6 +229,11 @@ class FastFixConnection:
         """Nothing: reports are never replayed to the benchmark initiator."""
         del raw
 
+    def may_replay(self, raw: bytes) -> bool:
+        """Every stored report may be replayed (the dialect decides)."""
+        del raw
+        return True
+
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """Nothing: the simulator keeps no journal whose numbering it would have to name."""
         del creation_time_ns

@@ -36,6 +36,7 @@ class SimOrder:
         "cum_qty",
         "echoed",
         "notional",
+        "ord_status",
         "ord_type",
         "order_id",
         "price",
@@ -66,6 +67,8 @@ class SimOrder:
         self.echoed = echoed
         self.cum_qty = 0
         self.notional = 0
+        self.ord_status = b"0"
+        """OrdStatus (39) of the last report about the order."""
 
     @property
     def leaves(self) -> int:
@@ -91,6 +94,9 @@ class SimBook:
         self.reject_symbols = frozenset(s.encode() for s in reject_symbols)
         self.orders: dict[tuple[str, bytes], SimOrder] = {}
         """(session, current ClOrdID) -> open order."""
+        self.known: dict[tuple[str, bytes], SimOrder] = {}
+        """(session, ClOrdID) -> the order it named, for every ClOrdID the book acted on (OrderStatusRequest)."""
+        self.status_requests = 0
         self.seen: set[tuple[str, bytes]] = set()
         """Every ClOrdID ever received per session (duplicates and replays are detected with it)."""
         self.duplicates = 0
@@ -116,13 +122,15 @@ class SimBook:
         last: tuple[int, int] | None = None,
         text: bytes = b"",
         extra: list[tuple[bytes, bytes]] | None = None,
+        trans_type: bytes = b"0",
     ) -> Report:
         exec_id = b"X%d" % next(self._ids)
+        order.ord_status = ord_status
         leaves = order.leaves if ord_status not in (b"4", b"8", b"C") else 0
         avg = order.notional // order.cum_qty if order.cum_qty else 0
         body: list[tuple[bytes, bytes]] = [(f.ORDER_ID, order.order_id), (f.EXEC_ID, exec_id)]
         if self.fix42:
-            body.append((f.EXEC_TRANS_TYPE, b"0"))
+            body.append((f.EXEC_TRANS_TYPE, trans_type))
         body += [(f.CL_ORD_ID, order.cl_ord_id)]
         if orig_cl_ord_id:
             body.append((f.ORIG_CL_ORD_ID, orig_cl_ord_id))
@@ -231,6 +239,7 @@ class SimBook:
             echoed=[(t, fields[t]) for t in self._echo_tags if t in fields],
         )
         self.orders[key] = order
+        self.known[key] = order
         return [self._exec_report(order, ExecType.NEW, b"0"), *self._fill_reports(key, order)]
 
     def on_cancel(self, session: str, fields: Mapping[bytes, bytes]) -> list[Report]:
@@ -245,6 +254,7 @@ class SimBook:
         if order is None:
             return [self._cancel_reject(fields, b"1", b"1", b"unknown order or already done")]
         order.cl_ord_id = cl_ord_id
+        self.known[(session, cl_ord_id)] = order
         return [self._exec_report(order, ExecType.CANCELED, b"4", orig_cl_ord_id=orig)]
 
     def on_replace(self, session: str, fields: Mapping[bytes, bytes]) -> list[Report]:
@@ -271,9 +281,59 @@ class SimBook:
         order.price = price
         key = (session, cl_ord_id)
         self.orders[key] = order
+        self.known[key] = order
         status = b"1" if order.cum_qty else b"0"
         replaced = self._exec_report(order, ExecType.REPLACED, status, orig_cl_ord_id=orig)
         return [replaced, *self._fill_reports(key, order)]
+
+    def on_status(self, session: str, fields: Mapping[bytes, bytes]) -> list[Report]:
+        """Handle an OrderStatusRequest: the order's status, or OrdStatus Rejected / Unknown order.
+
+        FIX 4.4 answers with ExecType I (Order Status); FIX 4.2 with ExecTransType 3 (Status) and
+        ExecType the order's status. An order the book never had (by this ClOrdID) is reported with
+        OrdStatus 8 (Rejected) and OrdRejReason 5 (Unknown order).
+        """
+        self.status_requests += 1
+        cl_ord_id = fields.get(f.CL_ORD_ID, b"")
+        order = self.known.get((session, cl_ord_id))
+        extra: list[tuple[bytes, bytes]] = []
+        if order is None:
+            order = SimOrder(
+                cl_ord_id,
+                b"NONE",
+                symbol=fields.get(f.SYMBOL, b"?"),
+                side=fields.get(f.SIDE, b"1"),
+                qty=0,
+                price=0,
+                ord_type=b"2",
+                echoed=[],
+            )
+            ord_status = b"8"
+            extra.append((f.ORD_REJ_REASON, b"5"))
+            text = b"unknown order"
+        else:
+            ord_status = order.ord_status
+            text = b""
+        exec_type = ord_status if self.fix42 else ExecType.ORDER_STATUS
+        report = self._exec_report(order, exec_type, ord_status, text=text, extra=extra, trans_type=b"3")
+        return [report]
+
+    def execute(self, session: str, cl_ord_id: bytes, qty: int, price: int | None = None) -> list[Report]:
+        """Execute ``qty`` of the open order known by ``cl_ord_id`` now (a contra order arrived)."""
+        key = (session, cl_ord_id)
+        order = self.orders.get(key)
+        if order is None or qty <= 0:
+            return []
+        qty = min(qty, order.leaves)
+        px = order.price if price is None else price
+        order.cum_qty += qty
+        order.notional += qty * px
+        done = order.leaves == 0
+        exec_type = (ExecType.FILL if done else ExecType.PARTIAL_FILL) if self.fix42 else ExecType.TRADE
+        report = self._exec_report(order, exec_type, b"2" if done else b"1", last=(qty, px))
+        if done:
+            self.orders.pop(key, None)
+        return [report]
 
     def cancel_all(self, session: str) -> list[Report]:
         """Cancel every open order of ``session`` (unsolicited, e.g. end of day)."""

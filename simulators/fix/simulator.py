@@ -346,6 +346,15 @@ class FixSimulator:
         """Start a logout from the venue side."""
         self._session(target).logout(reason)
 
+    def execute(self, cl_ord_id: str, qty: int, price: int | None = None, target: str | None = None) -> bool:
+        """Execute ``qty`` of the open order known by ``cl_ord_id`` now and report it; False if not open."""
+        key = self.session_key(target)
+        with self._lock:
+            reports = self.book.execute(key, cl_ord_id.encode(), qty, price)
+        for report in reports:
+            self.send(report[0], report[1], target)
+        return bool(reports)
+
     def cancel_all(self, target: str | None = None) -> int:
         """Cancel every open order of a session unsolicited; return how many."""
         key = self.session_key(target)
@@ -471,6 +480,8 @@ class FixSimulator:
                 reports = self.book.on_cancel(key, fields)
             elif msg_type == MsgType.ORDER_CANCEL_REPLACE_REQUEST:
                 reports = self.book.on_replace(key, fields)
+            elif msg_type == MsgType.ORDER_STATUS_REQUEST and self.dialect.orders.status_request:
+                reports = self.book.on_status(key, fields)
             else:
                 reports = [
                     (

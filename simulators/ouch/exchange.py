@@ -96,6 +96,10 @@ class ExchangeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Cancels of orders in these symbols are answered with Cancel Reject (as for a cross order)."""
     firm: str = "SIMU"
     """The account's default firm (orders without a Firm option belong to it)."""
+    strict_user_ref_num: bool = False
+    """Certification-venue mode: every Enter / Replace / Mass Cancel / Disable / Enable whose UserRefNum is not
+    above every number already seen on its channel is a protocol violation (counted in ``violations``, recorded
+    with outcome ``violation:user-ref-num-not-increasing``), not only ignored."""
     first_order_reference_number: int = 100_000_001
     first_match_number: int = 500_000_001
 
@@ -203,6 +207,8 @@ class Exchange:
         """Match Number -> (UserRefNum, UserRefIdx, ClOrdID) of every execution, for Broken Trade."""
         self.entry_enabled = True
         self.malformed = 0
+        self.violations: list[InboundRecord] = []
+        """Strict mode: every request that reused a UserRefNum (or went below one already seen)."""
         self._last_user_ref_num: dict[int, int] = {}
         self._next_order_reference_number = config.first_order_reference_number
         self._next_match_number = config.first_match_number
@@ -276,7 +282,7 @@ class Exchange:
         urn = message.user_ref_num
         fields = (urn, 0, message.cl_ord_id, message.symbol, message.side, message.quantity, message.price)
         if not self._take_user_ref_num(idx, urn):
-            self._record("O", fields, outcome="ignored:user-ref-num-not-increasing")
+            self._stale("O", fields)
             return
         code = self._check_order(message.symbol, message.side, message.quantity, message.price)
         if not code and not self.entry_enabled:
@@ -335,7 +341,7 @@ class Exchange:
             message.price,
         )
         if not self._fresh(idx, urn):
-            self._record("U", fields, outcome="ignored:user-ref-num-not-increasing")
+            self._stale("U", fields)
             return
         if orig is None:
             self._record("U", fields, outcome="ignored:original-not-live")
@@ -432,7 +438,7 @@ class Exchange:
         idx = message.options.user_ref_idx or 0
         fields = (message.user_ref_num, 0, "", message.symbol, message.options.side or "", 0, 0)
         if not self._take_user_ref_num(idx, message.user_ref_num):
-            self._record("C", fields, outcome="ignored:user-ref-num-not-increasing")
+            self._stale("C", fields)
             return
         side = message.options.side
         group = message.options.group_id
@@ -455,11 +461,7 @@ class Exchange:
         idx = message.options.user_ref_idx or 0
         kind = "D" if isinstance(message, DisableOrderEntry) else "E"
         if not self._take_user_ref_num(idx, message.user_ref_num):
-            self._record(
-                kind,
-                (message.user_ref_num, 0, "", "", "", 0, 0),
-                outcome="ignored:user-ref-num-not-increasing",
-            )
+            self._stale(kind, (message.user_ref_num, 0, "", "", "", 0, 0))
             return
         ts = self._timestamp()
         if isinstance(message, DisableOrderEntry):
@@ -561,6 +563,14 @@ class Exchange:
 
     def _emit(self, message: OutboundMessage) -> None:
         self._emit_bytes(encode_message(message))
+
+    def _stale(self, kind: str, fields: _Fields) -> None:
+        """A request under a UserRefNum not above every one seen: ignored (the spec), a violation in strict mode."""
+        if self.config.strict_user_ref_num:
+            self._record(kind, fields, outcome="violation:user-ref-num-not-increasing")
+            self.violations.append(self.records[-1])
+        else:
+            self._record(kind, fields, outcome="ignored:user-ref-num-not-increasing")
 
     def _record(self, kind: str, fields: _Fields = _NO_FIELDS, *, outcome: str) -> None:
         """Write down one inbound message (``fields`` in the order of ``InboundRecord``)."""

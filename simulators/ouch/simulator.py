@@ -306,6 +306,11 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         default=15000,
         help="drop a client silent this long (default 15000)",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="certification-venue mode: count every reused / non-increasing UserRefNum as a violation",
+    )
     parser.add_argument("--record", metavar="PATH", help="append every inbound message to PATH as JSON lines")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default uvloop)")
 
@@ -321,6 +326,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         "seed": args.seed,
         "reject_symbols": list(args.reject_symbol),
         "price_band": args.price_band,
+        "strict_user_ref_num": args.strict,
     }
     if args.max_qty is not None:
         exchange["max_order_qty"] = args.max_qty

@@ -6,6 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from model.clock import monotonic_ns
 from model.order import Order
@@ -39,6 +42,7 @@ class GatewaySide:
         *,
         dialect: str | None = None,
         strict: bool = False,
+        **config: Any,
     ) -> None:
         self.sim = sim
         self.config = FixVenueConfig(
@@ -56,6 +60,8 @@ class GatewaySide:
             username="user1",
             password="pw",
         )
+        if config:
+            self.config = msgspec.structs.replace(self.config, **config)
         self.recorder = Recorder()
         self.venue: FixVenue = build_fix_venue(self.config, monotonic_ns)
         self.venue.event_sink = self.recorder.event
@@ -94,8 +100,13 @@ class GatewaySide:
         return self.events
 
     async def kill(self) -> None:
-        """Stop like a killed process: no Logout, the socket just closes; the store stays as written."""
+        """Stop like a killed process: no Logout, the socket just closes; the store stays as written.
+
+        The store's file is closed as the kernel closes a dead process's files (nothing more is
+        written; its fsync thread ends).
+        """
         await self.connector.stop()
+        self.venue.close()
 
     async def stop(self) -> None:
         """Log out gracefully, then stop the connector."""
@@ -106,4 +117,4 @@ class GatewaySide:
             task = self.task
             await wait_until(lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting")
         await self.connector.stop()
-        self.venue.session.store.close()
+        self.venue.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -11,9 +12,9 @@ from hypothesis import strategies as st
 
 from model.clock import FakeClock
 from model.enums import OrderType, RejectSource, Side, TimeInForce
-from model.exactly_once import ResumePoint
+from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.fsync import FsyncPolicy
-from model.order import apply_ack, mark_sent
+from model.order import Order, apply_ack, mark_sent, request_cancel, request_replace
 from model.send_result import Refused, Sent
 from model.venue_events import (
     VenueAccepted,
@@ -26,7 +27,7 @@ from model.venue_events import (
     VenueState,
 )
 from tests.harness import sent_ref
-from venues.fix.adapter import FixVenue
+from venues.fix.adapter import _NOT_SENT_TEXT, FixVenue
 from venues.fix.codec import FixMessage
 from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue, session_config
 from venues.fix.dialect import DialectError, load_dialect
@@ -424,10 +425,27 @@ def _file_config(tmp_path: Path, dialect: str = "equities-fix42") -> FixVenueCon
     return FixVenueConfig(name="FIXV", host="127.0.0.1", port=1, dialect=dialect, store_dir=str(tmp_path))
 
 
-def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_map(tmp_path: Path) -> None:
+@pytest.fixture
+def file_venues() -> Iterator[Callable[[FixVenueConfig, FakeClock], FixVenue]]:
+    """Build venues with file stores; close them all (their fsync threads end) after the test."""
+    built: list[FixVenue] = []
+
+    def build(config: FixVenueConfig, clock: FakeClock) -> FixVenue:
+        venue = build_fix_venue(config, clock)
+        built.append(venue)
+        return venue
+
+    yield build
+    for venue in built:
+        venue.close()
+
+
+def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_map(
+    tmp_path: Path, file_venues: Callable[[FixVenueConfig, FakeClock], FixVenue]
+) -> None:
     clock = FakeClock()
     peer = VenuePeer()
-    first = build_fix_venue(_file_config(tmp_path), clock)
+    first = file_venues(_file_config(tmp_path), clock)
     wire = Wire()
     first.attach(wire.write, wire.close)
     first.connection_made(clock())
@@ -438,7 +456,7 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     first.data_received(peer.execution_report(b"Q7", b"0"), clock())
     first.flush()  # the core's flush after the read: its journal holds the ack before this
     # Killed here: no logout, no close.
-    second = build_fix_venue(_file_config(tmp_path), clock)
+    second = file_venues(_file_config(tmp_path), clock)
     recorder = Recorder()
     second.event_sink = recorder.event
     mark_sent(order, ref)
@@ -456,10 +474,12 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     assert recorder.events == [VenueCanceled(4, 7, 0, "CANCELED", "")]  # venue: 1 logon, 2 ack, 3 logon
 
 
-def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_asked_for_again(tmp_path: Path) -> None:
+def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_asked_for_again(
+    tmp_path: Path, file_venues: Callable[[FixVenueConfig, FakeClock], FixVenue]
+) -> None:
     clock = FakeClock()
     peer = VenuePeer()
-    first = build_fix_venue(_file_config(tmp_path), clock)
+    first = file_venues(_file_config(tmp_path), clock)
     first.event_sink = Recorder().event
     first.attach(Wire().write, Wire().close)
     first.connection_made(clock())
@@ -472,7 +492,7 @@ def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_ask
     first.data_received(ack, clock())
     assert first.session.next_target_seq == 3
     # Killed here, before the core's flush: its journal never got the ack, so the store must not either.
-    second = build_fix_venue(_file_config(tmp_path), clock)
+    second = file_venues(_file_config(tmp_path), clock)
     assert second.session.next_target_seq == 2
     recorder = Recorder()
     second.event_sink = recorder.event
@@ -509,21 +529,22 @@ def test_resume_after_when_journal_names_another_numbering_then_store_numbers_st
     assert rig.store.next_target_seq == 9
 
 
-def test_send_new_when_disconnected_and_dialect_never_replays_then_rejected_on_resend() -> None:
+def test_send_new_when_disconnected_and_dialect_never_replays_then_gap_filled_asked_about_and_not_sent() -> None:
     rig = Rig("broker-fix44")
     rig.adapter.send_new(make_order(7))  # persisted as 1, not sent: not logged on
     rig.up()
     rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))
-    assert rig.events() == [
-        VenueRejected(
-            0,
-            7,
-            "NOT_SENT",
-            "gap-filled instead of replayed on the venue's resend request; the venue never received it",
-        )
-    ]
-    (gap_fill,) = rig.wire.take()
+    assert rig.events() == []  # gap-filled: its outcome is unknown, not "not sent"
+    gap_fill, status_request = rig.wire.take()
     assert (gap_fill.msg_type, gap_fill.seq, gap_fill.get(b"36")) == (MsgType.SEQUENCE_RESET, 1, b"3")
+    assert (status_request.msg_type, status_request.seq, status_request.get(b"11")) == (
+        MsgType.ORDER_STATUS_REQUEST,
+        3,
+        b"B7",
+    )
+    unknown = [(b"150", b"I"), (b"39", b"8"), (b"103", b"5")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [(b"37", b"NONE"), (b"17", b"S1"), (b"11", b"B7"), *unknown]))
+    assert rig.events() == [VenueRejected(3, 7, "NOT_SENT", _NOT_SENT_TEXT)]
 
 
 def test_send_new_when_disconnected_and_dialect_replays_fresh_orders_then_replayed_with_possdup() -> None:
@@ -558,6 +579,45 @@ def test_reconnect_delay_when_failures_then_backoff_from_config() -> None:
         1_000_000_000,
         2_000_000_000,
     ]
+
+
+def _refused_logon(rig: Rig) -> None:
+    """One connection the venue accepts at TCP level and then refuses the Logon on (Logout, close)."""
+    rig.connect()
+    rig.wire.take()
+    rig.feed(rig.peer.message(MsgType.LOGOUT, [(b"58", b"unknown user")], seq=1))
+    assert rig.wire.closed
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    rig.wire.closed = False
+
+
+def test_reconnect_delay_when_venue_keeps_refusing_the_logon_then_backs_off_like_failed_connects() -> None:
+    # The connector counts failed TCP connects only (attempt 1 after every connection that was made);
+    # a venue that accepts TCP but refuses the Logon must not get a Logon every initial_ms.
+    rig = Rig()
+    delays = []
+    for _ in range(4):
+        _refused_logon(rig)
+        delays.append(rig.adapter.reconnect_delay_ns(1))
+    assert delays == [1_000_000_000, 2_000_000_000, 4_000_000_000, 8_000_000_000]
+    assert rig.adapter.reconnect_delay_ns(3) == 30 * SECOND  # failed connects on top: up to the ceiling
+    rig.up()  # a logon that succeeds starts the backoff afresh
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    assert rig.adapter.reconnect_delay_ns(1) == 500_000_000
+
+
+def test_reconnect_delay_when_logon_times_out_then_counted_as_a_failed_logon() -> None:
+    rig = Rig().connect()
+    rig.wire.take()
+    rig.clock.advance(11 * SECOND)  # logon_timeout_s 10
+    rig.adapter.poll(rig.clock())
+    rig.adapter.flush()
+    assert rig.wire.closed
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    assert rig.adapter.reconnect_delay_ns(1) == 1_000_000_000
 
 
 def test_reconnect_delay_when_outside_schedule_then_waits_for_next_start() -> None:
@@ -609,11 +669,11 @@ def test_build_fix_venue_when_dialect_unknown_then_dialect_error_lists_known(tmp
 
 
 def test_build_fix_venue_when_password_env_then_logon_carries_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_venues: Callable[[FixVenueConfig, FakeClock], FixVenue]
 ) -> None:
     monkeypatch.setenv("FIX_PW", "s3cret")
     config = msgspec.structs.replace(_file_config(tmp_path, "broker-fix44"), username="u1", password_env="FIX_PW")
-    venue = build_fix_venue(config, FakeClock())
+    venue = file_venues(config, FakeClock())
     wire = Wire()
     venue.attach(wire.write, wire.close)
     venue.connection_made(0)
@@ -678,3 +738,126 @@ def test_app_message_when_already_admitted_then_not_acted_on_twice() -> None:
     rig.adapter.on_app_message(message)  # handed over again (e.g. a session bug): the component says no
     assert len(rig.recorder.events) == 1
     assert rig.adapter.sequence.duplicates == 1
+
+
+# ---- requests whose outcome is unknown (gap-filled on the venue's resend request) ------------------------------
+
+
+def _sent(rig: Rig, order_id: int, *, acked: bool = True) -> tuple[Order, str]:
+    order = make_order(order_id)
+    ref = sent_ref(rig.adapter.send_new(order))
+    mark_sent(order, ref)
+    if acked:
+        rig.feed(rig.peer.execution_report(ref.encode(), b"0"))
+        apply_ack(order, "OID1")
+    rig.adapter.flush()
+    rig.wire.take()
+    rig.events()
+    return order, ref
+
+
+def _venue_asks_from(rig: Rig, begin: int) -> list[FixMessage]:
+    rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"%d" % begin), (b"16", b"0")]))
+    return rig.wire.take()
+
+
+def test_resend_when_order_was_answered_then_gap_filled_order_stays_tracked_and_its_fill_maps() -> None:
+    rig = Rig("broker-fix44").up()
+    _sent(rig, 7)
+    (gap_fill,) = _venue_asks_from(rig, 2)  # the venue asks again for the order it acknowledged
+    assert gap_fill.msg_type == MsgType.SEQUENCE_RESET
+    assert rig.events() == []  # answered: nothing unknown about it, and not "not sent"
+    rig.feed(rig.peer.execution_report(b"B7", b"F", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150"))
+    assert [type(e) for e in rig.events()] == [VenueExecuted]
+    assert rig.adapter.counters["unknown_cl_ord_id"] == 0
+
+
+def test_resend_when_dialect_replays_fresh_orders_but_order_answered_then_gap_filled_not_replayed() -> None:
+    rig = Rig("equities-fix42").up()
+    _sent(rig, 7)
+    (gap_fill,) = _venue_asks_from(rig, 2)
+    assert gap_fill.msg_type == MsgType.SEQUENCE_RESET  # an answered request needs no PossDup copy
+
+
+def test_resend_when_venue_has_no_status_request_then_asked_with_a_cancel_and_unknown_order_is_not_sent() -> None:
+    rig = Rig("equities-fix42").up()
+    rig.clock.advance(31 * SECOND)  # the order is stale by the time the venue asks: gap-filled
+    order, ref = _sent(rig, 7, acked=False)
+    rig.clock.advance(31 * SECOND)
+    gap_fill, asking = _venue_asks_from(rig, 2)
+    assert (asking.msg_type, asking.get(b"41"), asking.get(b"11")) == (MsgType.ORDER_CANCEL_REQUEST, b"Q7", b"Q7-3")
+    cancel_reject = [(b"37", b"NONE"), (b"11", b"Q7-3"), (b"41", b"Q7"), (b"39", b"8"), (b"434", b"1"), (b"102", b"1")]
+    rig.feed(rig.peer.message(MsgType.ORDER_CANCEL_REJECT, cancel_reject))
+    assert rig.events() == [VenueRejected(3, 7, "NOT_SENT", _NOT_SENT_TEXT)]
+    assert (order.venue_ref, ref, gap_fill.msg_type) == ("Q7", "Q7", MsgType.SEQUENCE_RESET)
+
+
+def test_resend_when_asked_with_a_cancel_and_the_venue_had_the_order_then_canceled() -> None:
+    rig = Rig("equities-fix42").up()
+    _sent(rig, 7, acked=False)
+    rig.clock.advance(31 * SECOND)
+    _, asking = _venue_asks_from(rig, 2)
+    assert asking.get(b"11") == b"Q7-3"
+    rig.feed(rig.peer.execution_report(b"Q7-3", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"Q7"))
+    assert rig.events() == [VenueCanceled(3, 7, 0, "CANCELED", "")]
+    assert rig.adapter.status()["questions_open"] == 0
+
+
+def test_resend_when_venue_refuses_status_requests_then_asks_again_with_a_cancel() -> None:
+    rig = Rig("broker-fix44").up()
+    _sent(rig, 7, acked=False)
+    _, status_request = _venue_asks_from(rig, 2)
+    assert status_request.msg_type == MsgType.ORDER_STATUS_REQUEST
+    business_reject = [(b"45", b"%d" % status_request.seq), (b"372", b"H"), (b"380", b"3")]
+    rig.feed(rig.peer.message(MsgType.BUSINESS_MESSAGE_REJECT, business_reject))
+    (asking,) = rig.wire.take()
+    assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, b"B7")
+    assert rig.events() == []
+
+
+def test_resend_when_replace_in_flight_then_status_request_and_venue_that_took_it_gives_replaced() -> None:
+    rig = Rig("broker-fix44").up()
+    order, _ = _sent(rig, 7)
+    ref = sent_ref(rig.adapter.send_replace(order, 300, 1_490_000))
+    request_replace(order, 300, 1_490_000, ref)
+    rig.adapter.flush()
+    rig.wire.take()
+    _, status_request = _venue_asks_from(rig, 2)  # covers the order (answered) and the replace (not)
+    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, ref.encode())
+    status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", ref.encode()), (b"150", b"I"), (b"39", b"0")]
+    status += [(b"38", b"300"), (b"44", b"149"), (b"151", b"300"), (b"14", b"0"), (b"6", b"0")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, status))
+    assert rig.events() == [VenueReplaced(4, 7, 300, 1_490_000, "OID1")]
+    rig.adapter.send_cancel(order)
+    rig.adapter.flush()
+    (cancel,) = rig.wire.take()
+    assert cancel.get(b"41") == ref.encode()
+
+
+def test_resend_when_cancel_in_flight_then_sent_again_under_a_new_cl_ord_id() -> None:
+    rig = Rig("broker-fix44").up()
+    order, _ = _sent(rig, 7)
+    ref = sent_ref(rig.adapter.send_cancel(order))
+    request_cancel(order, ref)
+    rig.adapter.flush()
+    rig.wire.take()
+    _, again = _venue_asks_from(rig, 3)
+    assert (again.msg_type, again.get(b"41"), again.get(b"11")) == (MsgType.ORDER_CANCEL_REQUEST, b"B7", b"B7-4")
+    rig.feed(rig.peer.execution_report(b"B7-4", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"B7"))
+    assert rig.events() == [VenueCanceled(4, 7, 0, "CANCELED", "")]
+
+
+def test_numbering_reset_when_requests_unanswered_then_asked_about_once_the_session_is_up() -> None:
+    rig = Rig("broker-fix44").up()
+    order, ref = _sent(rig, 7, acked=False)
+    rig.adapter.detach()
+    rig.adapter.connection_lost(rig.clock())
+    rig.connect()
+    rig.wire.take()
+    rig.peer.next_seq = 1
+    rig.feed(rig.peer.logon(reset=True))  # the venue restarted its numbering: it will never ask for the order
+    assert rig.adapter.state is VenueState.UP
+    rig.adapter.after_replay([UnansweredRequest(order, RequestKind.NEW, ref)])  # what the core does on UP
+    rig.adapter.flush()
+    (status_request,) = rig.wire.take()
+    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B7")

@@ -220,11 +220,16 @@ async def test_s08_resend_request_when_acceptor_lost_our_order_then_replay_or_ga
         ]
         assert [type(e) for e in side.events] == [VenueAccepted]
     else:
-        # The broker never takes replayed orders: gap-filled, and the core told it was never sent.
+        # The broker never takes replayed orders: gap-filled. Whether it had the order is unknown until it
+        # answers the OrderStatusRequest (unknown order): only then is the core told it was never sent.
         assert orders == []
         gap_fills = [m for m in sim.messages("in", MsgType.SEQUENCE_RESET) if m.get(b"123") == b"Y"]
         assert gap_fills[0].seq == lost_seq
-        assert side.events == [VenueRejected(0, 3, "NOT_SENT", side.events[0].text)]  # type: ignore[union-attr]
+        (status_request,) = sim.messages("in", MsgType.ORDER_STATUS_REQUEST)
+        assert status_request.get(b"11").decode() == ref
+        (status,) = sim.messages("out", MsgType.EXECUTION_REPORT)
+        assert (status.get(b"150"), status.get(b"39"), status.get(b"103")) == (b"I", b"8", b"5")
+        assert side.events == [VenueRejected(status.seq, 3, "NOT_SENT", side.events[0].text)]  # type: ignore[union-attr]
     await asyncio.sleep(0.2)
     assert len(side.events) == 1
     assert _rejects_from_acceptor(sim) == []
@@ -382,3 +387,44 @@ async def test_s13_strict_mode_when_orders_flow_then_every_message_validates_and
     assert side.venue.counters["strict_failures"] == 0
     assert _rejects_from_acceptor(sim) == []
     await side.stop()
+
+
+# ---- 14. a TestRequest inside a sequence gap ------------------------------------------------------------
+
+
+async def test_s14_test_request_when_it_arrives_inside_a_gap_the_acceptor_gap_fills_then_still_answered(
+    sim: FixSimulator, gateway: GatewaySide
+) -> None:
+    sim.skip_outgoing(4)  # the TestRequest arrives 4 numbers early; QuickFIX gap-fills over it on our request
+    sim.send_test_request("PING-GAP")
+    await wait_until(lambda: sim.messages("in", MsgType.RESEND_REQUEST), 2.0, "our ResendRequest")
+    await wait_until(
+        lambda: any(m.get(b"112") == b"PING-GAP" for m in sim.messages("in", MsgType.HEARTBEAT)),
+        3.0,
+        "the answer to the TestRequest the gap fill covered",
+    )
+    gap_fills = [m for m in sim.messages("out", MsgType.SEQUENCE_RESET) if m.get(b"123") == b"Y"]
+    (test_request,) = sim.messages("out", MsgType.TEST_REQUEST)
+    assert gap_fills and int(gap_fills[0].get(b"36")) > test_request.seq  # the fill covered it
+    assert gateway.venue.state is VenueState.UP
+    assert _rejects_from_acceptor(sim) == []
+
+
+# ---- 15. a venue that accepts TCP but refuses the Logon -------------------------------------------------
+
+
+async def test_s15_logon_when_acceptor_keeps_refusing_it_then_reconnects_back_off(
+    sim: FixSimulator, tmp_path: Path
+) -> None:
+    # QuickFIX drops the connection of a Logon from a SenderCompID it has no session for. Each such
+    # connection was made (the connector's attempt counter starts again at 1), so only the adapter can
+    # tell that the logon failed: without backing off it sent a Logon every initial_ms (50 ms here).
+    side = GatewaySide(sim, tmp_path / "store", sender_comp_id="STRANGER")
+    side.task = side.connector.start()
+    await asyncio.sleep(1.3)
+    connections = side.connector.connections
+    await side.connector.stop()
+    side.venue.close()
+    assert 3 <= connections <= 8, connections  # 50, 100, 200, 300, 300 ms ... (was about 20)
+    assert side.venue.reconnect_delay_ns(1) == 300_000_000  # at the ceiling after the failed logons
+    assert VenueState.UP not in side.states

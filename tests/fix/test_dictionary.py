@@ -47,6 +47,7 @@ def _order_messages(dialect: Dialect) -> list[bytes]:
         out.append(templates.new_order(n, STAMP, ref, order))
         out.append(templates.replace(n, STAMP, ref, ref + b"-1", order, qty=order.qty * 2, price=1_234_567))
         out.append(templates.cancel(n, STAMP, ref + b"-1", ref + b"-2", order))
+        out.append(templates.status_request(n, STAMP, ref + b"-1", order))
     return out
 
 

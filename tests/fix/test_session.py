@@ -37,6 +37,10 @@ class Handler:
     def on_not_replayed(self, raw: bytes) -> None:
         self.not_replayed.append(raw)
 
+    def may_replay(self, raw: bytes) -> bool:
+        del raw
+        return True
+
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         self.resets.append(creation_time_ns)
 
@@ -268,6 +272,31 @@ def test_gap_fill_when_it_skips_business_messages_received_early_then_they_are_s
     assert rig.store.next_target_seq == 7
     assert rig.session.counters["held_processed_on_reset"] == 2
     assert rig.session.state is FixSessionState.ACTIVE
+
+
+def test_test_request_when_received_inside_a_gap_the_venue_then_gap_fills_then_still_answered() -> None:
+    # Seen at a venue: 173 (a TestRequest) arrived while 169 was expected; the venue answered our
+    # ResendRequest with one gap fill 169 -> 174 over it. The TestRequest is real and waits for its answer.
+    rig = Rig().logged_on()
+    rig.venue.next_seq = 173
+    rig.feed(rig.venue.message(MsgType.TEST_REQUEST, [(b"112", b"PING-173")]))
+    assert _types(rig.take()) == [MsgType.RESEND_REQUEST]
+    rig.feed(rig.venue.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"174")], seq=2))
+    answers = rig.take()
+    assert [(m.msg_type, m.get(b"112")) for m in answers] == [(MsgType.HEARTBEAT, b"PING-173")]
+    assert rig.store.next_target_seq == 174
+    assert rig.session.state is FixSessionState.ACTIVE
+
+
+def test_heartbeat_when_received_inside_a_gap_then_gap_filled_then_it_still_answers_our_test_request() -> None:
+    rig = Rig().logged_on()
+    test_req_id = rig.session.send_test_request(rig.clock())
+    rig.take()
+    rig.venue.next_seq = 6
+    rig.feed(rig.venue.message(MsgType.HEARTBEAT, [(b"112", test_req_id)]))
+    rig.take()
+    rig.feed(rig.venue.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"7")], seq=2))
+    assert rig.session._outstanding_test_req_id == b""
 
 
 def test_data_received_when_second_gap_while_resending_then_no_second_resend_request() -> None:

@@ -109,6 +109,20 @@ class Link:
         self.venue.attach(self._write, self._close)
         self.venue.connection_made(now)
         self.pump()
+        self.settle()
+
+    def settle(self, rounds: int = 3) -> None:
+        """While the venue is logged in but still reading the replay, let the server go quiet for a heartbeat.
+
+        The adapter acts on unanswered requests only once the replay is over (the first Server
+        Heartbeat after Login Accepted), so time must pass on the fake clock for that.
+        """
+        for _ in range(rounds):
+            if self.connection is None or self.venue.state is not VenueState.LOGGING_IN:
+                return
+            self.clock.advance_ms(self.core.config.heartbeat_interval_ms)
+            self.core.poll(self.connection, self.clock())
+            self.pump()
 
     def pump(self) -> None:
         """Move bytes both ways until nothing moves; honour cuts and close requests."""

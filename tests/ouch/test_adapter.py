@@ -293,13 +293,13 @@ def test_reconnect_when_cut_before_the_venue_read_the_order_then_order_resent_on
     assert link.core.exchange.records == []
     assert link.venue.reconnect_delay_ns(1) == 100_000_000
     assert link.venue.state is VenueState.CONNECTING
-    link.connect()
-    assert [r.outcome for r in link.core.exchange.records] == ["accepted"]
+    link.connect()  # replay read (nothing), Account Query: the venue has seen no UserRefNum, so 1 goes again
+    assert [(r.type, r.outcome) for r in link.core.exchange.records] == [("Q", "answered"), ("O", "accepted")]
     assert [type(e) for e in link.events] == [VenueAccepted]
     assert link.venue.status()["resent"] == 1
 
 
-def test_reconnect_when_venue_had_the_order_then_resend_ignored_and_answer_replayed_once(
+def test_reconnect_when_venue_had_the_order_then_not_sent_again_and_answer_replayed_once(
     tmp_path: Path,
 ) -> None:
     link = _up(tmp_path)
@@ -309,10 +309,7 @@ def test_reconnect_when_venue_had_the_order_then_resend_ignored_and_answer_repla
     link._to_server.clear()
     link.disconnect()  # the exchange accepted it but the Accepted never reached us
     link.connect()
-    assert [r.outcome for r in link.core.exchange.records] == [
-        "accepted",
-        "ignored:user-ref-num-not-increasing",
-    ]
+    assert [r.outcome for r in link.core.exchange.records] == ["accepted"]  # the replay answered it: no Query
     assert link.events == [VenueAccepted(1, 26, "100000001", 100, PX - 100)]
 
 
@@ -392,13 +389,13 @@ def test_restart_when_restored_and_resumed_then_only_new_events_and_higher_user_
     second.venue.restore(resting, "1")
     second.venue.restore(unanswered, "2")
     second.venue.resume("OUCHSIM", 2)
-    second.connect()
-    assert second.events == [VenueAccepted(2, 31, "100000002", 100, PX - 100)]
+    second.connect()  # sequence 2 is the Account Query's answer: the venue never saw UserRefNum 2
+    assert second.events == [VenueAccepted(3, 31, "100000002", 100, PX - 100)]
     assert int(sent_ref(second.venue.send_new(make_order(32)))) == 51  # above the crashed store's whole block (1..50)
     second.pump()
     second.venue.send_cancel(resting)
     second.pump()
-    assert second.events[-1] == VenueCanceled(4, 30, 100, "U", "user requested")
+    assert second.events[-1] == VenueCanceled(5, 30, 100, "U", "user requested")
 
 
 def test_restore_when_replace_was_in_flight_then_replace_resent_with_both_numbers_known(
@@ -418,7 +415,7 @@ def test_restore_when_replace_was_in_flight_then_replace_resent_with_both_number
     second.venue.restore(order, "2")
     second.venue.resume("OUCHSIM", 2)
     second.connect()
-    assert second.events == [VenueReplaced(2, 40, 200, PX - 300, "100000002")]
+    assert second.events == [VenueReplaced(3, 40, 200, PX - 300, "100000002")]
 
 
 def test_restore_when_several_numbers_may_be_live_then_cancel_names_all_of_them(tmp_path: Path) -> None:
@@ -532,6 +529,7 @@ def test_resume_after_when_journal_holds_up_to_n_then_login_asks_for_n_plus_one(
     assert bytes(login[-20:]).strip() == b"3"
     assert [e.venue_seq for e in second.events] == [3]
     assert second.venue.sequence.resume_point() == ResumePoint("OUCHSIM", 3)
+    assert [r.type for r in second.core.exchange.records] == ["O", "O", "O"]  # the replay answered everything
 
 
 def test_resume_after_when_journal_saw_another_session_then_login_asks_this_one_from_1(tmp_path: Path) -> None:

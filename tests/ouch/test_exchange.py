@@ -128,6 +128,21 @@ def test_enter_when_user_ref_num_not_above_last_then_silently_ignored() -> None:
     ]
 
 
+def test_strict_mode_when_a_user_ref_num_is_reused_or_lower_then_each_recorded_as_a_violation() -> None:
+    venue = Venue(ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
+    venue.send(enter(5))
+    assert venue.send(enter(5)) == []
+    assert venue.send(enter(3)) == []
+    assert len(venue.send(enter(6))) == 1
+    assert [r.outcome for r in venue.exchange.records] == [
+        "accepted",
+        "violation:user-ref-num-not-increasing",
+        "violation:user-ref-num-not-increasing",
+        "accepted",
+    ]
+    assert [(r.type, r.user_ref_num) for r in venue.exchange.violations] == [("O", 5), ("O", 3)]
+
+
 def test_enter_when_rejected_then_number_is_consumed() -> None:
     venue = Venue(ExchangeConfig(reject_symbols=frozenset({"BAD"})))
     (rejected,) = venue.send(enter(1, symbol="BAD"))

@@ -24,6 +24,7 @@ class Recorder:
     ended: int = 0
     disconnects: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    caught_up: int = 0
 
     def on_logged_in(self, session: str, sequence: int) -> None:
         self.logins.append((session, sequence))
@@ -33,6 +34,9 @@ class Recorder:
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         self.messages.append((sequence, bytes(message)))
+
+    def on_caught_up(self) -> None:
+        self.caught_up += 1
 
     def on_end_of_session(self) -> None:
         self.ended += 1
@@ -102,6 +106,21 @@ def test_sequenced_when_received_then_numbered_implicitly_from_login_accepted() 
     )
     assert recorder.messages == [(1, b"a"), (2, b"b"), (3, b"c")]
     assert client.next_sequence == 4
+
+
+def test_server_heartbeat_when_first_after_each_login_then_caught_up_once_per_login() -> None:
+    client, recorder, clock = _session()
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_accepted("S1", 1) + _msgs(b"a", b"b"), clock())
+    assert recorder.caught_up == 0  # the replay may not be over yet
+    client.data_received(hexb("00 01 48") + _msgs(b"c") + hexb("00 01 48"), clock())
+    assert recorder.caught_up == 1
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    client.data_received(hexb("00 01 48"), clock())  # before Login Accepted: not a caught-up signal
+    assert recorder.caught_up == 1
+    client.data_received(soupbin.encode_login_accepted("S1", 4) + hexb("00 01 48"), clock())
+    assert recorder.caught_up == 2
 
 
 def test_poll_when_one_second_without_sending_then_client_heartbeat_queued() -> None:

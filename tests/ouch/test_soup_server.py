@@ -208,6 +208,9 @@ class _ClientRecorder:
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         self.messages.append((sequence, bytes(message)))
 
+    def on_caught_up(self) -> None:
+        pass
+
     def on_end_of_session(self) -> None:
         pass
 

@@ -209,7 +209,7 @@ def entered_at_venue(records: list[InboundRecord]) -> dict[str, list[InboundReco
     """Return the Enter Orders the exchange acted on (not ignored as repeats), by OUCH ClOrdID."""
     entered: dict[str, list[InboundRecord]] = {}
     for record in records:
-        if record.type == "O" and not record.outcome.startswith("ignored"):
+        if record.type == "O" and not record.outcome.startswith(("ignored", "violation")):
             entered.setdefault(record.cl_ord_id.strip(), []).append(record)
     return entered
 

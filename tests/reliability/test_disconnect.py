@@ -34,7 +34,8 @@ from gateway.server import start_strategy_server
 from model.enums import Side, TimeInForce
 from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
-from tests.e2e.support import e2e_limits, running_gateway, short_tmp, wait_for
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp, wait_for
 from tests.reliability.support import RecordingClient
 from venues.base import VenueAdapter
 
@@ -131,6 +132,48 @@ async def test_venue_drop_when_orders_in_flight_then_strategies_told_and_orders_
                 == len({r.user_ref_num for r in entered})
                 == sum(1 for h in handles if any(isinstance(e, OrderAccepted) for e in h.events))
             )
+
+
+async def test_venue_drop_every_50_messages_at_a_strict_venue_then_no_user_ref_num_sent_twice_and_all_answered() -> (
+    None
+):
+    exchange = ExchangeConfig(reference_prices=REFS, strict_user_ref_num=True)
+    async with running_gateway(
+        short_tmp(), exchange=exchange, strategies=_strategies(), sim_kwargs={"drop_after": 50}
+    ) as (process, sim):
+        async with RecordingClient(_sock(process), "S1") as client:
+            handles = []
+            for i in range(150):
+                await wait_for(lambda: process.venues[0].state is VenueState.UP, timeout_s=10, what="UP")
+                price = 2_302_000 if i % 3 == 0 else RESTING
+                handles.append(client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=price))
+                if i % 10 == 9:
+                    await asyncio.sleep(0.002)
+            await wait_for(lambda: all(h.events for h in handles), timeout_s=20, what="every order answered")
+            assert sim.core.cuts >= 2
+            assert sim.exchange.violations == [], (len(sim.exchange.violations), sim.exchange.violations[:3])
+            for handle in handles:
+                kinds = [type(e) for e in handle.events]
+                assert kinds.count(OrderAccepted) + kinds.count(OrderRejected) == 1, (handle, kinds)
+            entered = [r.user_ref_num for r in sim.exchange.records if r.type == "O"]
+            assert len(entered) == len(set(entered))
+
+
+async def test_gateway_stop_when_venue_up_then_logout_request_sent_before_the_connection_closes() -> None:
+    workdir = short_tmp()
+    sim = OuchSimulator(SimulatorConfig(exchange=ExchangeConfig(reference_prices=REFS)))
+    await sim.start()
+    try:
+        config = gateway_config(workdir, sim.port, Path())
+        process = GatewayProcess(gateway_config(workdir, sim.port, e2e_limits(workdir, config.strategies)))
+        await process.start()
+        await wait_for(lambda: process.venues[0].state is VenueState.UP, what="venue UP")
+        (connection,) = sim.core.connections
+        await process.stop()
+        assert connection.reason == "client logged out"
+        assert process.venues[0].status()["reason"] == "logged out"
+    finally:
+        await sim.stop()
 
 
 async def test_hung_strategy_when_connected_but_silent_then_heartbeat_timeout_closes_it_and_policy_applies() -> None:

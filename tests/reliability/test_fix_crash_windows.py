@@ -221,3 +221,46 @@ def test_fix_recovery_when_killed_between_venue_read_and_journal_write_then_noth
     assert [e.seq for e in events] == [1, 2]
     assert final_state(events)[0] == "FILLED"
     assert not second.engine.open_orders
+
+
+def test_fix_recovery_when_killed_after_the_store_took_an_order_but_before_the_journal_then_no_orphan_order(
+    tmp_path: Path,
+) -> None:
+    """``send_new`` writes the NewOrderSingle to the FIX store at once; the journal gets the order's records
+    at the core's flush. Killed in between, the store holds an order no journal record (and no strategy)
+    owns, which never reached the wire. After the restart the venue asks for it (our numbers moved past it):
+    it must be gap-filled, not replayed (equities-fix42 replays orders younger than 30 s: the venue would get
+    a live order nobody owns), and the next new order must not reuse its order id (ClOrdID sent twice).
+    """
+    config = _config(tmp_path)
+    clock = FakeClock()
+    exchange = Venue()
+
+    first = Process(config, clock)
+    first.connect_venue()
+    first.venue_read(exchange.peer.logon())
+    link = first.strategy()
+    first.engine.flush = lambda: None  # type: ignore[method-assign]  # killed before the core's next flush
+    first.engine.link_data(
+        link, _frames(NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_290_000, req_seq=1)), clock()
+    )
+    orphan_seq = first.venue.session.next_sender_seq - 1
+    (stored,) = first.venue.session.store.get_sent(orphan_seq, orphan_seq)
+    assert b"\x0135=D\x01" in stored[1]  # in the store ...
+    first.abandon()  # ... but not in the journal, and never on the wire
+
+    second = Process(config, clock)
+    assert second.engine.orders == {}  # the journal never had it
+    second.connect_venue()
+    second.take_wire()
+    second.venue_read(exchange.peer.logon())
+    second.venue_read(exchange.app(MsgType.RESEND_REQUEST, [(b"7", b"%d" % orphan_seq), (b"16", b"0")]))
+    answer = second.take_wire()
+    assert [m.msg_type for m in answer] == [MsgType.SEQUENCE_RESET]  # gap-filled, not replayed
+    link = second.strategy()
+    second.engine.link_data(
+        link, _frames(NewOrder("A2", "ACC1", "EQX", "AAPL", Side.BUY, 30, 2_290_000, req_seq=1)), clock()
+    )
+    (new_order,) = [m for m in second.take_wire() if m.msg_type == MsgType.NEW_ORDER_SINGLE]
+    orphan_cl_ord_id = stored[1].split(b"\x0111=")[1].split(b"\x01")[0]
+    assert new_order.get(b"11") != orphan_cl_ord_id  # the order id was not used again

@@ -313,6 +313,52 @@ def test_restart_when_enter_journaled_but_never_reached_venue_then_sent_once_aft
     assert len(entered["99"]) == 1
 
 
+@pytest.mark.slow
+def test_kill9_when_the_venue_processed_requests_whose_answers_were_lost_then_restart_sends_none_of_them_again(
+    workdir: Path, gateways: list[Gateway]
+) -> None:
+    # A strict venue (every reused UserRefNum is a violation) that cuts each connection after 25 answers:
+    # it reads all 60 Enter Orders, the gateway sees 25 answers, and is killed before it has the rest.
+    venue = Simulator(workdir, "--strict", "--drop-after", "25")
+    try:
+        gateway = Gateway(workdir, write_config(workdir, venue.port))
+        gateways.append(gateway)
+        gateway.start()
+
+        async def burst() -> tuple[int, list[str], set[str]]:
+            async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="K") as client:
+                for i in range(60):
+                    client.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING)
+                await wait_for(
+                    lambda: sum(1 for r in venue.records() if r.type == "O") >= 60, 10, "the venue to read all 60"
+                )
+                gateway.kill9()
+                accepted = {e.cl_ord_id for e in client.order_events() if isinstance(e, OrderAccepted)}
+                return client.last_seq, list(client.orders), accepted
+
+        last_seq, sent, before = asyncio.run(burst())
+        assert len(sent) == 60 and len(before) < 60
+        gateway.start()
+
+        async def after() -> set[str]:
+            async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="M", last_seq=last_seq) as client:
+
+                def accepted() -> set[str]:
+                    return {e.cl_ord_id for e in client.order_events() if isinstance(e, OrderAccepted)}
+
+                await wait_for(lambda: before | accepted() == set(sent), 15, "every order accepted")
+                assert not before & accepted()  # each Accepted reaches the strategy once
+                return accepted()
+
+        asyncio.run(after())
+        records = venue.records()
+        violations = [r for r in records if r.outcome.startswith("violation")]
+        assert violations == [], (len(violations), violations[:3])
+        assert [r.outcome for r in records if r.type == "O"] == ["accepted"] * 60
+    finally:
+        venue.stop()
+
+
 def _cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*GATEWAY, *args, "--config", str(gateway.config)], capture_output=True, text=True, timeout=30, check=False

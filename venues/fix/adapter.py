@@ -28,9 +28,11 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
+import msgspec
+
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource
-from model.exactly_once import ResumePoint
+from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
@@ -50,6 +52,7 @@ from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
+from venues.fix.session.state import LOGGED_ON_STATES
 from venues.fix.store.base import MessageStore
 from venues.fix.templates import OrderTemplates
 
@@ -93,6 +96,18 @@ _STATE_MAP: Final = {
     FixSessionState.ENDED: VenueState.ENDED,
 }
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+_NEW_UNANSWERED: Final = frozenset(
+    {OrderState.CREATED, OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL}
+)
+"""States in which no venue message has answered an order's NewOrderSingle (CREATED: sent, not yet marked)."""
+_CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
+_STATUS_CANCELED: Final = {b"4": "CANCELED", b"C": "EXPIRED", b"3": "DONE_FOR_DAY"}
+_NOT_SENT_TEXT: Final = (
+    "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
+    "answer about it says it never received it"
+)
+_UNSUPPORTED_BY_VENUE: Final = frozenset({"BUSINESS_REJECT_3", "BUSINESS_REJECT_4"})
+"""BusinessMessageReject reasons that mean "this message type is not taken here" (unsupported, app not available)."""
 _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
@@ -103,6 +118,27 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
     OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
     (b"" = none)."""
+
+
+class _Probe(msgspec.Struct, gc=False):
+    """A question to the venue about an order request whose outcome is unknown (it was gap-filled, not replayed)."""
+
+    about: RequestKind
+    """What the request in doubt asked for: NEW or REPLACE."""
+    ref: bytes
+    """The ClOrdID of the request in doubt."""
+    probe_ref: bytes
+    """The ClOrdID the question went out under: ``ref`` for an OrderStatusRequest, its own for a cancel."""
+    by_status: bool
+    """True: OrderStatusRequest (35=H); False: a cancel naming ``ref`` (OrigClOrdID)."""
+    cancel_too: bool = False
+    """A cancel of the order was in doubt too: sent again once the venue says it knows the order."""
+
+
+def _decode_one(raw: bytes) -> FixMessage | None:
+    """Decode one stored message (resend handling; not the hot path)."""
+    decoded = FrameDecoder().feed(raw)
+    return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
 def _no_events(event: VenueEvent) -> None:
@@ -143,10 +179,19 @@ class FixVenue(VenueAdapter):
         self._prefix = dialect.orders.cl_ord_id_prefix.encode()
         self._prefix_len = len(self._prefix)
         self._orders: dict[int, _Tracked] = {}
+        self._probes: dict[int, _Probe] = {}
+        """order_id -> the question out to the venue about one of its requests whose outcome is unknown."""
+        self._unasked: dict[int, tuple[RequestKind, bytes]] = {}
+        """order_id -> a request in doubt the venue could not be asked about yet (asked after the next replay)."""
+        self._numbering_reset = False
+        """The venue's numbering restarted since the session was last up: it will never ask for older messages."""
         self._venue_state = VenueState.DISCONNECTED
         self._state_reason = "not connected yet"
         self._close_pending_polls = 0
         self._no_reconnect = False
+        self._logged_on_this_connection = False
+        self._failed_logons = 0
+        """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
         self._rarelog = IntervalLog(log)
         liquidity_tag = dialect.executions.liquidity_tag
         self._liquidity_tag = str(liquidity_tag).encode() if liquidity_tag else b""
@@ -168,6 +213,11 @@ class FixVenue(VenueAdapter):
             "missing_required_tags": 0,
             "unsupported_msg_types": 0,
             "not_replayed": 0,
+            "outcome_unknown": 0,
+            "status_requests_sent": 0,
+            "cancels_asking": 0,
+            "cancels_resent": 0,
+            "not_sent": 0,
             "strict_failures": 0,
             "store_failures": 0,
         }
@@ -332,6 +382,25 @@ class FixVenue(VenueAdapter):
             )
             store.set_next_target_seq(expected)
 
+    def order_id_floor(self) -> int:
+        """Return the order id of the last NewOrderSingle in the store (0: none).
+
+        The store takes a NewOrderSingle in ``send_new``, before the core's journal has the order; a
+        crash in between leaves an order id the journal does not know. Order ids only grow, so the
+        last NewOrderSingle stored holds the highest one (read backwards from the newest message).
+        """
+        store = self.session.store
+        for seq in range(store.next_sender_seq - 1, 0, -1):
+            for _, raw in store.get_sent(seq, seq):
+                message = _decode_one(raw)
+                if message is None or message.msg_type != MsgType.NEW_ORDER_SINGLE:
+                    continue
+                cl_ord_id = message.get(f.CL_ORD_ID)
+                digits = cl_ord_id[self._prefix_len :]
+                if cl_ord_id[: self._prefix_len] == self._prefix and digits.isdigit():
+                    return int(digits)
+        return 0
+
     def _epoch(self) -> str:
         """Return the name of the store's current numbering (its creation time, ns)."""
         return str(self.session.store.creation_time_ns)
@@ -345,11 +414,16 @@ class FixVenue(VenueAdapter):
         self._no_reconnect = not reconnect
         self.session.logout(reason, self.clock())
 
+    def close(self) -> None:
+        """Close the message store (its last writes are synced under ``fsync: batch`` / ``interval``)."""
+        self.session.store.close()
+
     # ---- VenueAdapter: transport hooks ----------------------------------------------------------
 
     def connection_made(self, now_ns: int) -> None:
         self._close_pending_polls = 0
         self._no_reconnect = False
+        self._logged_on_this_connection = False
         self.session.connection_made(now_ns)
         self.sequence.new_epoch(self._epoch())  # no-op unless the numbering changed (e.g. a re-created store)
         self._write_outbox()
@@ -358,6 +432,8 @@ class FixVenue(VenueAdapter):
         self.session.data_received(data, now_ns)
 
     def connection_lost(self, now_ns: int) -> None:
+        if not self._logged_on_this_connection and self.session.state is not FixSessionState.ENDED:
+            self._failed_logons += 1
         self.session.connection_lost(now_ns)
 
     def poll(self, now_ns: int) -> int:
@@ -371,13 +447,20 @@ class FixVenue(VenueAdapter):
         return self.session.poll(now_ns)
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
+        """Return the wait before reconnect ``attempt``: the backoff, doubled for failed connects and logons.
+
+        The connector counts failed TCP connects (``attempt``, 1 after any connection that was made);
+        connections in a row that never got logged on (the venue refused or never answered the
+        Logon) count as failed attempts too, so such a venue is not sent a Logon every
+        ``initial_ms``. A logon that succeeds starts afresh. ``max_attempts`` counts both.
+        """
         if self._no_reconnect:
             return None
         schedule = self.session.config.schedule
         if self._venue_state is VenueState.ENDED and schedule is not None:
             wall = self.clock() + self.session.wall_offset_ns
             return max(schedule.next_start(wall) - wall, 0) + 1_000_000_000
-        return self.backoff.delay_ns(attempt)
+        return self.backoff.delay_ns(attempt + self._failed_logons)
 
     def flush(self) -> None:
         """Commit the incoming MsgSeqNum to the store, then write the outbox.
@@ -412,6 +495,7 @@ class FixVenue(VenueAdapter):
             "next_target_seq": session.next_target_seq,
             "store_created_ns": session.store.creation_time_ns,
             "open_orders": len(self._orders),
+            "questions_open": len(self._probes),
             **{f"session_{k}": v for k, v in session.counters.items()},
             **self.counters,
         }
@@ -419,6 +503,9 @@ class FixVenue(VenueAdapter):
     # ---- SessionHandler ----------------------------------------------------------------------------
 
     def on_state(self, state: FixSessionState, reason: str) -> None:
+        if state in LOGGED_ON_STATES:
+            self._logged_on_this_connection = True
+            self._failed_logons = 0
         venue_state = _STATE_MAP[state]
         self._state_reason = reason
         if venue_state is not self._venue_state:
@@ -426,7 +513,12 @@ class FixVenue(VenueAdapter):
             self.state_sink(self.name, venue_state, reason)
 
     def on_numbering_reset(self, creation_time_ns: int) -> None:
-        """The store restarted both numbers: a new exactly-once epoch, journaled by the core."""
+        """The store restarted both numbers: a new exactly-once epoch, journaled by the core.
+
+        The venue will never ask for a message of the old numbering again: requests still
+        unanswered are asked about once the session is up (``after_replay``).
+        """
+        self._numbering_reset = True
         self.sequence.new_epoch(str(creation_time_ns))
 
     def on_app_message(self, message: FixMessage) -> None:
@@ -460,19 +552,239 @@ class FixVenue(VenueAdapter):
         code = "SESSION_REJECT_" + (message.get(f.SESSION_REJECT_REASON).decode(errors="replace") or "?")
         self._reject_stored(int(ref_seq), message.seq, code, text)
 
+    def may_replay(self, raw: bytes) -> bool:
+        """Replay a stored order message only while its request is unanswered (or it is a question still open).
+
+        A request the venue has answered needs no replay (a gap fill does it no harm), and a message
+        for an order this process does not track is never replayed: after a crash it may be one the
+        journal never had (stored, then killed before the journal write), which no strategy owns.
+        """
+        message = _decode_one(raw)
+        if message is None:
+            return False
+        cl_ord_id = message.get(f.CL_ORD_ID)
+        tracked = self._lookup(cl_ord_id)
+        if tracked is None:
+            return False
+        msg_type = message.msg_type
+        if self._is_question(tracked, msg_type, cl_ord_id):
+            return True
+        return self._unanswered(tracked, msg_type, cl_ord_id) is not None
+
     def on_not_replayed(self, raw: bytes) -> None:
+        """A stored order message was gap-filled on the venue's resend request: its outcome may be unknown.
+
+        Answered requests need nothing (the venue's reports said what became of them). For one still
+        unanswered the venue may or may not have it: the order stays tracked, a cancel is sent again
+        (cancels are harmless twice), and about a new order or a replace the venue is asked
+        (OrderStatusRequest where the dialect has it, otherwise a cancel naming the request). Only
+        the venue's answer that it does not know it becomes NOT_SENT.
+        """
         self.counters["not_replayed"] += 1
-        decoded = FrameDecoder().feed(raw)
-        if not decoded or not isinstance(decoded[0], FixMessage):
+        message = _decode_one(raw)
+        if message is None:
             return
-        original = decoded[0]
-        self._reject_business(
-            original.msg_type,
-            original.get(f.CL_ORD_ID),
-            0,
-            "NOT_SENT",
-            "gap-filled instead of replayed on the venue's resend request; the venue never received it",
+        cl_ord_id = message.get(f.CL_ORD_ID)
+        tracked = self._lookup(cl_ord_id)
+        if tracked is None:
+            return  # no longer open, or never known to this process (see may_replay)
+        order_id = tracked.order.order_id
+        msg_type = message.msg_type
+        if self._is_question(tracked, msg_type, cl_ord_id):  # our question itself never reached the venue
+            lost = self._probes.pop(order_id)
+            self._ask(tracked, lost.about, lost.ref, cancel_too=lost.cancel_too, by_status=lost.by_status)
+            return
+        kind = self._unanswered(tracked, msg_type, cl_ord_id)
+        if kind is None:
+            return
+        self.counters["outcome_unknown"] += 1
+        probe = self._probes.get(order_id)
+        if kind is RequestKind.CANCEL:
+            if probe is not None:
+                probe.cancel_too = True  # sent again once the venue says it has the order
+            else:
+                self._cancel_again(tracked)
+        elif probe is None:
+            self._ask(tracked, kind, cl_ord_id)
+
+    def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
+        """The session is up again: ask about requests in doubt the venue will never ask for again.
+
+        The venue's ResendRequest covers what it missed of the current numbering; when the numbering
+        restarted (ResetSeqNumFlag, a daily reset, a re-created store) messages from before are never
+        asked for, so every request still unanswered is in doubt. Questions that could not be sent
+        earlier (the store refused the write) are sent now too.
+        """
+        reset, self._numbering_reset = self._numbering_reset, False
+        for request in unanswered:
+            tracked = self._orders.get(request.order.order_id)
+            if tracked is None:
+                continue
+            order_id = tracked.order.order_id
+            unasked = self._unasked.pop(order_id, None)
+            if unasked is None and not reset:
+                continue
+            kind, ref = unasked or (request.kind, request.venue_ref.encode())
+            if kind is RequestKind.CANCEL:
+                probe = self._probes.get(order_id)
+                if probe is not None:
+                    probe.cancel_too = True
+                else:
+                    self._cancel_again(tracked)
+            elif order_id not in self._probes:
+                self.counters["outcome_unknown"] += 1
+                self._ask(tracked, kind, ref)
+
+    def _unanswered(self, tracked: _Tracked, msg_type: bytes, cl_ord_id: bytes) -> RequestKind | None:
+        """Return what the order message ``cl_ord_id`` asked for if no venue message has answered it yet."""
+        state = tracked.order.state
+        if msg_type == MsgType.NEW_ORDER_SINGLE:
+            return RequestKind.NEW if cl_ord_id == tracked.working and state in _NEW_UNANSWERED else None
+        if not cl_ord_id or cl_ord_id != tracked.pending:
+            return None
+        if msg_type == MsgType.ORDER_CANCEL_REPLACE_REQUEST and state in _REPLACING:
+            return RequestKind.REPLACE
+        if msg_type == MsgType.ORDER_CANCEL_REQUEST and state in _CANCELING:
+            return RequestKind.CANCEL
+        return None
+
+    def _is_question(self, tracked: _Tracked, msg_type: bytes, cl_ord_id: bytes) -> bool:
+        """Return True when the message is the question still out about one of the order's requests."""
+        probe = self._probes.get(tracked.order.order_id)
+        if probe is None or cl_ord_id != probe.probe_ref:
+            return False
+        return msg_type == (MsgType.ORDER_STATUS_REQUEST if probe.by_status else MsgType.ORDER_CANCEL_REQUEST)
+
+    def _ask(
+        self,
+        tracked: _Tracked,
+        about: RequestKind,
+        ref: bytes,
+        *,
+        cancel_too: bool = False,
+        by_status: bool | None = None,
+    ) -> None:
+        """Ask the venue whether it has request ``ref`` (a new order or a replace) of ``tracked``'s order."""
+        order = tracked.order
+        if by_status is None:
+            by_status = self.dialect.orders.status_request
+        now = self.clock()
+        session = self.session
+        seq = session.next_sender_seq
+        stamp = session.sending_time(now)
+        if by_status:
+            probe_ref = ref
+            raw = self.templates.status_request(seq, stamp, ref, order)
+        else:
+            probe_ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+            raw = self.templates.cancel(seq, stamp, ref, probe_ref, order)
+        if self._store(seq, raw, now, order) is not None:
+            self._unasked[order.order_id] = (about, ref)  # asked after the next replay
+            return
+        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too)
+        self.counters["status_requests_sent" if by_status else "cancels_asking"] += 1
+        log.info(
+            "FIX %s: outcome of %s %s unknown (gap-filled on the venue's resend request); asking with %s",
+            self.name,
+            "new order" if about is RequestKind.NEW else "replace",
+            ref.decode(errors="replace"),
+            "OrderStatusRequest" if by_status else f"a cancel ({probe_ref.decode(errors='replace')})",
         )
+
+    def _cancel_again(self, tracked: _Tracked) -> None:
+        """Send the order's cancel again under a new ClOrdID (its first one may never have reached the venue)."""
+        order = tracked.order
+        now = self.clock()
+        session = self.session
+        seq = session.next_sender_seq
+        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+        raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
+        if self._store(seq, raw, now, order) is not None:
+            self._unasked[order.order_id] = (RequestKind.CANCEL, tracked.pending)
+            return
+        tracked.pending = ref
+        self.counters["cancels_resent"] += 1
+
+    def _answered(
+        self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, event: VenueEvent | None = None
+    ) -> None:
+        """The venue answered our question about ``probe.ref``: report what that settles."""
+        order = tracked.order
+        order_id = order.order_id
+        del self._probes[order_id]
+        if not known:
+            self.counters["not_sent"] += 1
+            if probe.about is RequestKind.NEW:
+                if order.state in _NEW_UNANSWERED:
+                    self._emit(VenueRejected(venue_seq, order_id, "NOT_SENT", _NOT_SENT_TEXT))
+                    self._forget(order_id)
+            elif tracked.pending == probe.ref:
+                tracked.pending = b""
+                self._emit(VenueCancelRejected(venue_seq, order_id, "NOT_SENT", _NOT_SENT_TEXT))
+            return
+        if event is not None:
+            self._emit(event)
+        if probe.cancel_too and order_id in self._orders and order.state in _CANCELING:
+            self._cancel_again(tracked)
+
+    def _on_status_report(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes) -> None:
+        """An ExecutionReport answering an OrderStatusRequest (ExecType I, or 4.2 ExecTransType 3)."""
+        order = tracked.order
+        probe = self._probes.get(order.order_id)
+        if probe is None or not probe.by_status:
+            self.counters["ignored_exec_reports"] += 1  # a status we did not ask for: the order's reports tell
+            return
+        fields = message.fields
+        seq = message.seq
+        status = fields.get(f.ORD_STATUS, b"")
+        if status == b"8":  # Rejected: the venue does not know that ClOrdID (OrdRejReason 5), or never took it
+            self._answered(tracked, probe, seq, known=False)
+            return
+        order_id = order.order_id
+        venue_order_id = fields.get(f.ORDER_ID, b"").decode()
+        tag = b""
+        event: VenueEvent | None = None
+        try:
+            if probe.about is RequestKind.NEW:
+                if order.state not in _NEW_UNANSWERED:
+                    pass  # answered meanwhile
+                elif status in _STATUS_CANCELED:
+                    event = VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], "")
+                elif status == b"2":
+                    tag = f.CUM_QTY
+                    cum = parse_qty(fields[tag])
+                    tag = f.AVG_PX
+                    event = VenueExecuted(seq, order_id, cum - order.cum_qty, parse_price(fields[tag]), "", "")
+                else:
+                    tag = f.ORDER_QTY
+                    qty = parse_qty(fields[tag]) if tag in fields else order.qty
+                    tag = f.PRICE
+                    price = parse_price(fields[tag]) if tag in fields else order.price
+                    event = VenueAccepted(seq, order_id, venue_order_id, qty, price or order.price)
+            elif tracked.pending == probe.ref:
+                if cl_ord_id != probe.ref:  # the venue knows the order by another ClOrdID: the replace never took
+                    self._answered(tracked, probe, seq, known=False)
+                    return
+                tag = f.LEAVES_QTY
+                leaves = parse_qty(fields[tag])
+                tag = f.PRICE
+                price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                tracked.working = cl_ord_id
+                tracked.pending = b""
+                event = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
+        except KeyError as exc:
+            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            return
+        except ValueError as exc:
+            self._unparseable(message, tag, exc)
+            return
+        self._answered(tracked, probe, seq, known=True, event=event)
+
+    def _forget(self, order_id: int) -> None:
+        """The order is over: stop tracking it and any question about it."""
+        self._orders.pop(order_id, None)
+        self._probes.pop(order_id, None)
+        self._unasked.pop(order_id, None)
 
     # ---- incoming business messages ------------------------------------------------------------
 
@@ -527,6 +839,14 @@ class FixVenue(VenueAdapter):
         seq = message.seq
         if self._required_tags:
             self._check_required(message)
+        if exec_type == ExecType.ORDER_STATUS or fields.get(f.EXEC_TRANS_TYPE) == b"3":
+            self._on_status_report(message, tracked, cl_ord_id)
+            return
+        if exec_type == ExecType.REJECTED and self._probes:
+            probe = self._probes.get(order.order_id)
+            if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
+                self._answered(tracked, probe, seq, known=fields.get(f.ORD_REJ_REASON) != b"5")
+                return
         tag = b""
         try:
             if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
@@ -586,7 +906,7 @@ class FixVenue(VenueAdapter):
             return
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
-            self._orders.pop(order.order_id, None)
+            self._forget(order.order_id)
 
     def _check_required(self, message: FixMessage) -> None:
         for tag in self._required_tags:
@@ -600,6 +920,10 @@ class FixVenue(VenueAdapter):
         if tracked is None:
             self._unknown(message, cl_ord_id)
             return
+        probe = self._probes.get(tracked.order.order_id) if self._probes else None
+        if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
+            self._answered(tracked, probe, message.seq, known=message.get(f.CXL_REJ_REASON) != b"1")
+            return
         if cl_ord_id == tracked.pending:
             tracked.pending = b""
         reason = message.get(f.CXL_REJ_REASON)
@@ -608,7 +932,7 @@ class FixVenue(VenueAdapter):
             VenueCancelRejected(message.seq, tracked.order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text)
         )
         if message.get(f.ORD_STATUS) in _TERMINAL_ORD_STATUS:
-            self._orders.pop(tracked.order.order_id, None)
+            self._forget(tracked.order.order_id)
 
     def _on_business_reject(self, message: FixMessage) -> None:
         ref_msg_type = message.get(f.REF_MSG_TYPE)
@@ -640,9 +964,17 @@ class FixVenue(VenueAdapter):
         if tracked is None:
             return
         order_id = tracked.order.order_id
+        probe = self._probes.get(order_id) if self._probes else None
+        if probe is not None and self._is_question(tracked, msg_type, cl_ord_id):
+            if probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
+                del self._probes[order_id]
+                self._ask(tracked, probe.about, probe.ref, cancel_too=probe.cancel_too, by_status=False)
+            else:  # refused as unknown (some venues answer an unknown order with a Reject)
+                self._answered(tracked, probe, venue_seq, known=False)
+            return
         if msg_type == MsgType.NEW_ORDER_SINGLE:
             self._emit(VenueRejected(venue_seq, order_id, code, text))
-            self._orders.pop(order_id, None)
+            self._forget(order_id)
         elif msg_type in (MsgType.ORDER_CANCEL_REQUEST, MsgType.ORDER_CANCEL_REPLACE_REQUEST):
             if cl_ord_id == tracked.pending:
                 tracked.pending = b""

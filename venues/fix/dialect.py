@@ -118,6 +118,10 @@ class OrderDialect(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sides: dict[str, FixValue] = msgspec.field(default_factory=lambda: {"BUY": "1", "SELL": "2", "SELL_SHORT": "5"})
     """Gateway side name -> Side (54)."""
     symbol_max_length: Annotated[int, msgspec.Meta(ge=1, le=64)] = 16
+    status_request: bool = False
+    """The venue answers OrderStatusRequest (35=H) with an ExecutionReport (order status): the gateway
+    asks with it about a request whose outcome it does not know (gap-filled instead of replayed);
+    without it the gateway asks with a cancel naming the request's ClOrdID."""
 
 
 class ExecutionDialect(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -93,6 +93,7 @@ class MsgType:
     NEW_ORDER_SINGLE: Final = b"D"
     ORDER_CANCEL_REQUEST: Final = b"F"
     ORDER_CANCEL_REPLACE_REQUEST: Final = b"G"
+    ORDER_STATUS_REQUEST: Final = b"H"
     BUSINESS_MESSAGE_REJECT: Final = b"j"
 
 

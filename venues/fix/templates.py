@@ -33,7 +33,8 @@ def _escape(static: bytes) -> bytes:
 
 
 class OrderTemplates:
-    """Encoders for NewOrderSingle (D), OrderCancelRequest (F) and OrderCancelReplaceRequest (G)."""
+    """Encoders for NewOrderSingle (D), OrderCancelRequest (F), OrderCancelReplaceRequest (G) and
+    OrderStatusRequest (H)."""
 
     def __init__(self, dialect: Dialect, sender_comp_id: str, target_comp_id: str) -> None:
         self.dialect = dialect
@@ -66,6 +67,8 @@ class OrderTemplates:
         qty = b"38=%d\x01" if orders.cancel_includes_qty else b""
         self._cancel = b"35=F\x01" + comp + stamp + b"41=%b\x0111=%b\x01%b%b55=%b\x0154=%b\x01" + qty + b"60=%b\x01"
         self._cancel_has_qty = bool(qty)
+        # OrderStatusRequest (not the hot path: asked only about a request whose outcome is unknown).
+        self._status = b"35=H\x01" + comp + stamp + b"%b11=%b\x0155=%b\x0154=%b\x01"
         self._accounts: dict[str, bytes] = {}
         self._symbols: dict[str, bytes] = {}
         self._account_of = self._account_function(dialect)
@@ -197,6 +200,12 @@ class OrderTemplates:
                 stamp,
                 self._extras(order),
             )
+        return self._finish(body)
+
+    def status_request(self, seq: int, stamp: bytes, cl_ord_id: bytes, order: Order) -> bytes:
+        """Encode an OrderStatusRequest (35=H) for the order the venue may know as ``cl_ord_id``."""
+        order_id = _field("37", order.venue_order_id) if order.venue_order_id else b""
+        body = self._status % (seq, stamp, order_id, cl_ord_id, self._symbol(order.symbol), self.sides[order.side])
         return self._finish(body)
 
     def cancel(self, seq: int, stamp: bytes, orig_cl_ord_id: bytes, cl_ord_id: bytes, order: Order) -> bytes:

@@ -12,11 +12,17 @@ carries the SoupBinTCP sequence number of its message as ``venue_seq``.
 Reliability: the session re-logs in with the next expected sequence number, so the
 venue replays what was missed; every sequenced message is admitted by the core's
 exactly-once component before it is acted on (``model.exactly_once``), so nothing is
-acted on twice. Inbound OUCH messages
-are not sequenced and may be lost in a cut, so every Enter/Replace/Cancel is kept
-until the venue answers it and re-sent after each login; the venue ignores a
-UserRefNum it has already seen, so a re-send is harmless. UserRefNums come from a
-persistent store and never go backwards within the session day.
+acted on twice. Inbound OUCH messages are not sequenced and may be lost in a cut, so
+every Enter/Replace/Cancel is kept until the venue answers it. After a login with
+requests still unanswered the adapter first reads the replay (until the first Server
+Heartbeat), then asks the venue for its NextUserRefNum (Account Query) and only then
+acts: OUCH answers every request it processed with a sequenced message, so what is
+still unanswered never arrived. A Cancel is sent again (it names the order's number);
+an Enter or Replace is sent again under its own number only if the venue has seen no
+number as high (NextUserRefNum <= it), otherwise it is reported back (VenueRejected /
+VenueCancelRejected "OUCH_NOT_RECEIVED", venue_seq 0): no UserRefNum the venue already
+has is ever sent again. UserRefNums come from a persistent store and never go
+backwards within the session day.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any, Final
 
 from model.clock import NowNs
 from model.enums import OrderType, Side, TimeInForce
-from model.exactly_once import ResumePoint
+from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
@@ -51,6 +57,7 @@ from venues.ouch.codec import (
     decode_executed,
     decode_rejected,
     decode_replaced,
+    encode_message,
     pack_cancel_order,
     pack_enter_order,
     pack_replace_order,
@@ -62,6 +69,7 @@ from venues.ouch.messages import (
     MAX_PRICE,
     MAX_QUANTITY,
     ORDER_STATE_DEAD,
+    AccountQuery,
     AccountQueryResponse,
     AiqCanceled,
     CancelPending,
@@ -76,6 +84,7 @@ from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
 from venues.ouch.refstore import UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
+from venues.ouch.soupbin import encode_unsequenced
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,16 @@ _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_RE
 _Handler = Callable[[int, Any, Any], None]
 """(sequence number, the order's chain, the decoded message)."""
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+_ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
+_NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
+_NOT_RECEIVED_TEXT: Final = (
+    "the venue never received it (unanswered after the replay) and has seen a later UserRefNum, "
+    "so it cannot be sent again under its number"
+)
+_NOT_RECEIVED_UNKNOWN_TEXT: Final = (
+    "the venue never received it (unanswered after the replay); the venue did not answer the Account Query, "
+    "so it is not sent again"
+)
 
 
 class _Chain(VenueOrder[int], gc=False):
@@ -145,6 +164,13 @@ class OuchVenue(VenueAdapter):
         self._clock = clock
         self._close_pending = False
         self._backpressured = False
+        self._live = False
+        """Logged in and done with the replay: requests go on the wire (else they wait in ``_inflight``)."""
+        self._replaying = False
+        """Logged in with requests unanswered, reading the replay (until the first Server Heartbeat)."""
+        self._query_sent_ns = 0
+        """When the Account Query after the replay went out (0 = none outstanding)."""
+        self._login_ns = 0
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -211,6 +237,8 @@ class OuchVenue(VenueAdapter):
             "protocol_errors": 0,
             "unsupported_replace": 0,
             "bad_restore": 0,
+            "not_received": 0,
+            "unanswered_not_held": 0,
         }
         self._restored: dict[int, list[int]] = {}
         """order_id -> every UserRefNum given to ``restore`` (ascending)."""
@@ -307,7 +335,7 @@ class OuchVenue(VenueAdapter):
             start = len(buf)
             pack_cancel_order(buf, user_ref_num, 0)
             if chain.done:  # superfluous but harmless: the venue ignores it; nothing to wait for
-                if not self._session.logged_in:
+                if not self._live:
                     del buf[start:]
             else:
                 self._keep(user_ref_num | _CANCEL_KEY, buf, start)
@@ -406,6 +434,12 @@ class OuchVenue(VenueAdapter):
         self._session.logout(self._clock())
         self.flush()
 
+    def shutdown(self) -> bool:
+        """Send the SoupBinTCP Logout Request (gateway stopping); True if connected (the venue then closes)."""
+        connected = self._session.state in (SoupClientState.LOGGED_IN, SoupClientState.LOGGING_IN)
+        self.logout()
+        return connected
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session
@@ -445,6 +479,8 @@ class OuchVenue(VenueAdapter):
         """Note the connection is gone; unanswered requests wait to be re-sent after the next login."""
         session = self._session
         session.connection_lost(now_ns)
+        self._live = self._replaying = False
+        self._query_sent_ns = 0
         if session.state is SoupClientState.ENDED:
             self._set_state(VenueState.ENDED, "end of session")
         elif session.state is SoupClientState.LOGGED_OUT:
@@ -453,8 +489,25 @@ class OuchVenue(VenueAdapter):
             self._set_state(VenueState.DISCONNECTED, session.reason)
 
     def poll(self, now_ns: int) -> int:
-        """Run heartbeat and timeout timers; return ns until the next call is wanted."""
-        return self._session.poll(now_ns)
+        """Run heartbeat and timeout timers; return ns until the next call is wanted.
+
+        A venue that never answers the Account Query (or never goes quiet after the login) does
+        not keep the session down: after ``server_timeout_ms`` the adapter acts without it.
+        """
+        wait = self._session.poll(now_ns)
+        timeout = self._session.config.server_timeout_ns
+        if self._replaying and now_ns - self._login_ns >= timeout:
+            log.warning("venue %s: no Server Heartbeat within %d ms of the login", self.name, timeout // MS)
+            self.on_caught_up()
+        elif self._query_sent_ns and now_ns - self._query_sent_ns >= timeout:
+            log.warning("venue %s: Account Query unanswered after %d ms", self.name, timeout // MS)
+            self._query_sent_ns = 0
+            self._resolve_unanswered(None)
+        if self._replaying:
+            wait = min(wait, max(self._login_ns + timeout - now_ns, 1))
+        elif self._query_sent_ns:
+            wait = min(wait, max(self._query_sent_ns + timeout - now_ns, 1))
+        return wait
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
@@ -476,20 +529,71 @@ class OuchVenue(VenueAdapter):
     # ---- SoupBinTCP session callbacks (called by SoupClientSession, not by the core) ------------
 
     def on_logged_in(self, session: str, sequence: int) -> None:
-        """Login Accepted: bind UserRefNums to the session, re-send unanswered requests, go UP.
+        """Login Accepted: bind UserRefNums to the session; UP now, or once the replay is read.
 
         The session id names the numbering of the messages that follow (an exactly-once epoch).
+        With requests unanswered nothing is sent yet: the replay may answer them, and only the
+        venue's NextUserRefNum tells which of the others may go out again (``on_caught_up``).
         """
         previous = self._store.session
         self._store.bind(session)
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}")
         self.sequence.new_epoch(session)
-        out = self._session.out
-        for packet in self._inflight.values():
-            out += packet
-        self.counters["resent"] += len(self._inflight)
-        self._set_state(VenueState.UP, f"logged in to session {session!r} from sequence {sequence}")
+        self._login_ns = self._clock()
+        if self._inflight:
+            self._replaying = True
+            self._set_state(
+                VenueState.LOGGING_IN,
+                f"logged in to session {session!r} from sequence {sequence}; reading the replay before acting "
+                f"on {len(self._inflight)} unanswered requests",
+            )
+            return
+        self._go_live(f"logged in to session {session!r} from sequence {sequence}")
+
+    def on_caught_up(self) -> None:
+        """First Server Heartbeat after Login Accepted: the replay is read; ask for the venue's NextUserRefNum.
+
+        The Account Query's answer is sequenced after everything the venue sent before it, so
+        when it arrives every request the venue processed has been answered.
+        """
+        if not self._replaying:
+            return
+        self._replaying = False
+        if not self._inflight:  # the replay answered every request: nothing to ask about
+            self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
+            return
+        self._query_sent_ns = self._clock() or 1
+        self._session.out += _ACCOUNT_QUERY_PACKET
+
+    def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
+        """The core's list of unanswered requests at UP: the adapter has acted on them already (check).
+
+        ``_resolve_unanswered`` re-sent or reported every request the adapter held before the
+        state went UP. A new order or replace the core lists that the adapter holds no packet for
+        is counted (it would wait for an answer that cannot come). Cancels are not: a Cancel
+        Pending answers one at the venue while the order stays PENDING_CANCEL in the core.
+        """
+        inflight = self._inflight
+        for request in unanswered:
+            if request.kind is RequestKind.CANCEL:
+                continue
+            chain = self._chains.get(request.order.order_id)
+            if chain is not None and chain.done:
+                continue
+            try:
+                key = int(request.venue_ref)
+            except ValueError:
+                key = -1
+            if chain is None or key not in inflight:
+                self.counters["unanswered_not_held"] += 1
+                self._rare(
+                    "unheld",
+                    "%s of order %d (UserRefNum %s) unanswered but not held for re-sending",
+                    request.kind,
+                    request.order.order_id,
+                    request.venue_ref,
+                )
 
     def on_login_rejected(self, reason: str, text: str) -> None:
         """Login Rejected: the reason shows in the DISCONNECTED state once the connection closes."""
@@ -655,6 +759,64 @@ class OuchVenue(VenueAdapter):
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
         self._ignore("Q", seq, message)
+        if self._query_sent_ns and not self._replaying:
+            self._query_sent_ns = 0
+            self._resolve_unanswered(message.next_user_ref_num)
+
+    # ---- after a login: the requests the replay did not answer -------------------------------------
+
+    def _go_live(self, reason: str) -> None:
+        self._live = True
+        self._set_state(VenueState.UP, reason)
+
+    def _resolve_unanswered(self, next_user_ref_num: int | None) -> None:
+        """Act on every request the replay left unanswered (the venue never received it), then go UP.
+
+        In UserRefNum order: a Cancel is sent again; an Enter or Replace is sent again under its
+        own number if the venue has seen none as high (``next_user_ref_num`` <= it), otherwise it
+        is reported back with venue_seq 0: VenueRejected (new order) or VenueCancelRejected
+        (replace) "OUCH_NOT_RECEIVED". ``next_user_ref_num`` None (the venue did not say):
+        every Enter and Replace is reported back.
+        """
+        inflight = self._inflight
+        out = self._session.out
+        resent = reported = 0
+        for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
+            packet = inflight.get(key)
+            if packet is None:  # the order was reported back above (its cancel goes with it)
+                continue
+            chain = self._owner(key)
+            if chain is None or chain.done:
+                del inflight[key]
+                continue
+            if key >= _CANCEL_KEY or (next_user_ref_num is not None and key >= next_user_ref_num):
+                out += packet
+                resent += 1
+                continue
+            del inflight[key]
+            reported += 1
+            text = _NOT_RECEIVED_TEXT if next_user_ref_num is not None else _NOT_RECEIVED_UNKNOWN_TEXT
+            order_id = chain.order.order_id
+            if key in self._replace_refs:
+                if chain.pending == key:
+                    chain.pending = 0
+                self._emit(VenueCancelRejected(0, order_id, _NOT_RECEIVED, text))
+            else:
+                self._finish(chain)
+                self._emit(VenueRejected(0, order_id, _NOT_RECEIVED, text))
+        self.counters["resent"] += resent
+        self.counters["not_received"] += reported
+        if reported:
+            log.warning(
+                "venue %s: %d requests never reached the venue and were reported back; %d sent again",
+                self.name,
+                reported,
+                resent,
+            )
+        self._go_live(
+            f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
+            f"{reported} reported not received"
+        )
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -667,7 +829,7 @@ class OuchVenue(VenueAdapter):
     def _keep(self, key: int, buf: bytearray, start: int) -> None:
         """Remember the packet at ``buf[start:]`` until answered; take it off the wire if not logged in."""
         self._inflight[key] = buf[start:]
-        if not self._session.logged_in:
+        if not self._live:
             del buf[start:]
 
     def _pack_replace(self, buf: bytearray, chain: _Chain, user_ref_num: int, qty: int, price: int) -> None:

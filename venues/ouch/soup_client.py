@@ -96,6 +96,9 @@ class SoupClientListener(Protocol):
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         """One Sequenced Data message and its sequence number (a server may send one again)."""
 
+    def on_caught_up(self) -> None:
+        """The first Server Heartbeat after Login Accepted: the server had nothing more to send (replay over)."""
+
     def on_end_of_session(self) -> None:
         """End of Session: no more messages and no reconnect."""
 
@@ -125,6 +128,8 @@ class SoupClientSession:
         self._last_sent_ns = 0
         self._last_received_ns = 0
         self._closing = False
+        self._catching_up = False
+        """Logged in, no Server Heartbeat yet: the server may still be replaying."""
         self._failed_connections = 0
         self.logins = 0
         self.login_rejects = 0
@@ -210,7 +215,9 @@ class SoupClientSession:
                     self.next_sequence = sequence + 1
                 self.listener.on_sequenced(sequence, packet[1:])
             elif kind == SERVER_HEARTBEAT:
-                continue
+                if self._catching_up and accepting:
+                    self._catching_up = False
+                    self.listener.on_caught_up()
             elif self._on_control(packet):
                 return
             else:
@@ -330,6 +337,7 @@ class SoupClientSession:
         self._receive_sequence = sequence
         self.session = session
         self.state = SoupClientState.LOGGED_IN
+        self._catching_up = True
         self._failed_connections = 0
         self.logins += 1
         self.reason = f"logged in to session {session!r}, next sequence {sequence}"

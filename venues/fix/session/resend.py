@@ -1,9 +1,11 @@
 """Sequence gaps both ways: answering the venue's ResendRequest, and tracking our own.
 
 Answering (``answer_resend_request``): stored business messages are replayed with
-PossDupFlag=Y and OrigSendingTime; admin messages (never stored), missing ones and -- when
-the dialect says so -- business messages that are stale or never to be replayed are
-covered by SequenceReset-GapFill messages, consecutive ones merged into one.
+PossDupFlag=Y and OrigSendingTime; admin messages (never stored), missing ones, business
+messages the owner does not want replayed (``may_replay``: a request already answered, or one
+the owner does not know) and -- when the dialect says so -- business messages that are stale or
+never to be replayed are covered by SequenceReset-GapFill messages, consecutive ones merged
+into one.
 
 Tracking (``InboundGap``): when a message arrives above the expected number, the session
 sends one ResendRequest (to infinity) and keeps the early messages until the gap closes.
@@ -11,6 +13,7 @@ sends one ResendRequest (to infinity) and keeps the early messages until the gap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from venues.fix.codec import FixMessage, parse_utc_timestamp, resend_copy
@@ -37,6 +40,7 @@ def answer_resend_request(
     wall_now_ns: int,
     replay_business: bool,
     stale_after_ns: int,
+    may_replay: Callable[[bytes], bool] | None = None,
 ) -> ResendReply:
     """Build the replay of our messages ``begin..end`` (``end`` 0 or beyond = all sent so far)."""
     last_sent = store.next_sender_seq - 1
@@ -53,6 +57,9 @@ def answer_resend_request(
         replay = raw is not None and replay_business
         if raw is not None and replay and stale_after_ns:
             replay = not _is_stale(raw, wall_now_ns, stale_after_ns)
+        if replay and may_replay is not None:
+            assert raw is not None
+            replay = may_replay(raw)
         if replay:
             assert raw is not None
             if gap_start:

@@ -35,6 +35,8 @@ from venues.fix.store.base import MessageStore
 
 log = logging.getLogger(__name__)
 
+_NOT_REPLAYED_ON_RESET: Final = frozenset({MsgType.SEQUENCE_RESET, MsgType.LOGON})
+"""Held messages a SequenceReset skips over that are not acted on (they only move numbers)."""
 _MIN_POLL: Final = 1_000_000
 _MAX_POLL: Final = 100_000_000
 
@@ -53,6 +55,9 @@ class SessionHandler(Protocol):
 
     def on_not_replayed(self, raw: bytes) -> None:
         """Handle a stored business message that was gap-filled instead of replayed."""
+
+    def may_replay(self, raw: bytes) -> bool:
+        """Return whether a stored business message the venue asks for again may be replayed (else gap-filled)."""
 
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """Both sequence numbers restarted at 1 (a new numbering, named by the store's creation time)."""
@@ -656,17 +661,19 @@ class FixSession:
             self._advance(new_seq, now_ns)
 
     def _process_skipped(self, expected: int, new_seq: int, now_ns: int) -> None:
-        """Handle held business messages that a SequenceReset is about to skip over.
+        """Handle held messages that a SequenceReset is about to skip over.
 
         A venue may gap-fill over numbers whose messages we already received early (QuickFIX's
         memory store answers a ResendRequest that way when the first requested number is
         missing). They are genuine messages the venue will not send again: dropping them
-        would lose executions, so they are processed, in order, before the jump.
+        would lose executions, leave its TestRequest unanswered (the venue then drops the
+        link) or a Reject of ours unseen, so they are processed, in order, before the jump.
+        Only the numbering messages themselves (SequenceReset, Logon) are not acted on again.
         """
         skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
         for seq in sorted(skipped):
             held = self.gap.pop(seq)
-            if held is not None and held.msg_type not in f.ADMIN_MSG_TYPES:
+            if held is not None and held.msg_type not in _NOT_REPLAYED_ON_RESET:
                 self.counters["held_processed_on_reset"] += 1
                 self._rare(
                     "skipped",
@@ -703,6 +710,7 @@ class FixSession:
             wall_now_ns=now_ns + self.wall_offset_ns,
             replay_business=self.config.replay_business,
             stale_after_ns=self.config.stale_after_ns,
+            may_replay=self.handler.may_replay,
         )
         for raw in reply.messages:
             self.outbox += raw
