@@ -2,7 +2,8 @@
 
 What it measures, with the production pieces wired as ``gateway run`` wires them (``Engine``,
 ``StrategySession``, ``RiskEngine`` with the bench limits, ``OuchVenue`` with its UserRefNum
-store, ``FileJournal``), only the sockets replaced by byte buffers:
+store, the journal as ``gateway run`` opens it by default: ``MmapJournal``, ``fsync: interval``),
+only the sockets replaced by byte buffers:
 
 * ``order path``: ``engine.link_data(frame)`` for one NewOrder frame: decode, order, journal,
   risk, OUCH encode, journal write, venue "write" (appending to a list);
@@ -24,12 +25,26 @@ store, ``FileJournal``), only the sockets replaced by byte buffers:
   exactly-once, ``ack_core``) to the ``VenueAccepted`` event. The answers come from the benchmark's
   BOE venue (``simulators.boe.fast``), produced between the two timed halves.
 
-Socket system calls and wake-ups are not in these figures (``gateway bench`` measures those);
+Two deterministic counters come with the times (noise-free, so they show a change the machine's
+noise hides):
+
+* ``calls per order``: Python and C calls the gateway's own code makes per OUCH order round trip
+  (order path + ack path), counted with ``sys.setprofile`` over two run sizes
+  (``benchmarks.hotpath_calls``; the bench's fake transports and its building of the venue's
+  answers are not counted), on the pure-Python modules;
+* ``system calls per order`` (``--syscalls``): a real ``gateway run`` doing OUCH ping-pong with
+  the conformance simulator (``gateway sim ouch``'s exchange, a separate process) under
+  ``strace -c -f``, two run sizes (the ``gateway bench`` counting run); every system call of the
+  gateway process counts, the time-driven ones (``epoll_pwait``, the journal's fsync thread) too,
+  and are also shown apart.
+
+Socket system calls and wake-ups are not in the timed figures (``gateway bench`` measures those);
 this is what the profile of the Python work looks like, and the before/after figure of each
 hot-path change. The garbage collector is frozen after set-up, young collections stay on, as in
 ``gateway run``.
 
-Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--orders 20000] [--batch 64] [--profile] [--json]``
+Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--orders 20000] [--batch 64] [--profile] [--json]
+[--no-count] [--syscalls]``
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ import json
 import os
 import pstats
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +66,7 @@ from benchmarks.harness.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
 from benchmarks.harness.runner import bench_limits
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
-from gateway.journal import FileJournal
+from gateway.journal import open_journal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, REQ_SEQ_VERSION, Hello, NewOrder
 from gateway.strategy_session import StrategySession
@@ -108,7 +124,7 @@ class Rig:
             venues=[self.venue],
             entitlements=Entitlements({"bench": StrategyEntitlement(accounts=[ACCOUNT], uids=[os.getuid()])}),
             clock=clock,
-            journal=FileJournal(workdir / "journal", fsync=FsyncPolicy.NONE),
+            journal=open_journal(workdir / "journal", fsync=FsyncPolicy.INTERVAL),
         )
         self.wire: list[bytes] = []
         self.venue.attach(self._venue_write, lambda: None)
@@ -379,6 +395,33 @@ def _nos(adapter: FixVenue, order: Order) -> bytes:
     return adapter.templates.new_order(session.next_sender_seq, session.sending_time(time.monotonic_ns()), b"B1", order)
 
 
+def count_syscalls(n1: int = 2_000, n2: int = 6_000) -> dict[str, object]:
+    """System calls of a real gateway process per OUCH ping-pong order (strace; see the module docstring)."""
+    from benchmarks.harness.counters import TIME_DRIVEN_SYSCALLS
+    from benchmarks.harness.runner import Placement, default_paths, run_counting
+
+    path = next(p for p in default_paths(-1) if p.name == "gw-kernel")
+    placement = Placement(ouch_venue="full", journal_fsync="interval")
+    workdir = Path(tempfile.mkdtemp(prefix="gwsys", dir="/tmp"))
+    runs = []
+    for orders in (n1, n2):
+        _calls, syscalls, note = run_counting(path, orders, workdir / str(orders), placement, log=lambda _line: None)
+        if syscalls is None:
+            return {"note": note}
+        runs.append(syscalls)
+    per_order = {
+        name: round((runs[1].get(name, 0) - runs[0].get(name, 0)) / (n2 - n1), 3)
+        for name in set(runs[0]) | set(runs[1])
+    }
+    per_order = {k: v for k, v in sorted(per_order.items(), key=lambda kv: -kv[1]) if abs(v) >= 0.01}
+    return {
+        "orders": [n1, n2],
+        "total": round(sum(per_order.values()), 2),
+        "not_time_driven": round(sum(v for k, v in per_order.items() if k not in TIME_DRIVEN_SYSCALLS), 2),
+        "by_name": per_order,
+    }
+
+
 def run(
     orders: int, batch: int, profile: bool, *, as_json: bool = False, version: int = PROTOCOL_VERSION
 ) -> dict[str, object]:
@@ -508,6 +551,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--profile", action="store_true", help="print the cProfile of the measured part (slower)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--no-count", action="store_true", help="skip the calls-per-order count")
+    parser.add_argument("--syscalls", action="store_true", help="count system calls per order (strace, ~30 s)")
     parser.add_argument(
         "--protocol-version",
         type=int,
@@ -518,6 +563,34 @@ def main() -> int:
     result = run(
         args.orders, args.batch, args.profile and not args.json, as_json=args.json, version=args.protocol_version
     )
+    if not args.no_count:  # benchmarks.hotpath_calls imports this module's rig: run it as a program
+        env = {**os.environ, "GATEWAY_PURE_PYTHON": "1"}
+        counted = subprocess.run(
+            [sys.executable, "-m", "benchmarks.hotpath_calls", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        calls = json.loads(counted.stdout)
+        result["calls_per_order"] = {k: calls[k] for k in ("calls", "python_calls", "c_calls", "orders")}
+        if not args.json:
+            print(
+                f"{'calls per order round trip':<40} {calls['calls']:.1f} ({calls['python_calls']:.1f} Python + "
+                f"{calls['c_calls']:.1f} C; gateway code only, pure Python, marginal over {calls['orders']} orders)"
+            )
+    if args.syscalls:
+        syscalls = count_syscalls()
+        result["syscalls_per_order"] = syscalls
+        if not args.json:
+            if "by_name" not in syscalls:
+                print(f"{'system calls per order':<40} not counted: {syscalls['note']}")
+            else:
+                names = ", ".join(f"{k} {v:g}" for k, v in syscalls["by_name"].items())  # type: ignore[attr-defined]
+                print(
+                    f"{'system calls per order':<40} {syscalls['total']} ({names}; "
+                    f"{syscalls['not_time_driven']} without the time-driven ones; gateway run + gateway sim ouch)"
+                )
     if args.json:
         print(json.dumps(result))
     return 0

@@ -73,6 +73,15 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * PAGE
 
 
+def anon_bytes() -> int:
+    """Return the anonymous part of the resident set (the heap: not the journal's file mapping)."""
+    with open("/proc/self/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 class MemoryRig(Rig):
     """The hot-path rig whose venue answers every order with Accepted and then a fill or a cancel."""
 
@@ -148,6 +157,11 @@ def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
         engine.flush()
 
 
+def _at(samples: list[tuple[int, int]], orders: int) -> int:
+    """Return the first sample at or after ``orders`` (the last one if none)."""
+    return next((value for n, value in samples if n >= orders), samples[-1][1])
+
+
 def slope(samples: list[tuple[int, int]]) -> float:
     """Return the least-squares slope of (orders, rss) samples in bytes per order."""
     n = len(samples)
@@ -166,6 +180,7 @@ def slow_consumer(rig: MemoryRig, batch: int, start: int) -> dict[str, int]:
     st = engine.strategies["bench"]
     gc.collect()
     before = rss_bytes()
+    anon_before = anon_bytes()
     last_read = st.next_seq - 1
     link = BufferingLink(clock())
     engine.link_closed(rig.link)  # type: ignore[arg-type]
@@ -195,6 +210,8 @@ def slow_consumer(rig: MemoryRig, batch: int, start: int) -> dict[str, int]:
     gc.collect()
     after = rss_bytes()
     return {
+        "anon_before": anon_before,
+        "anon_after": anon_bytes(),
         "orders_during": index - start,
         "unread_bytes": piled,
         "replay_bytes": replay,
@@ -219,6 +236,7 @@ def run(
     gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's policy: young collections, no full ones
     start_rss = rss_bytes()
     samples: list[tuple[int, int]] = [(0, start_rss)]
+    anon: list[tuple[int, int]] = [(0, anon_bytes())]
     t0 = time.perf_counter()
     index = warmup
     done = 0
@@ -228,6 +246,7 @@ def run(
         index += step
         done += step
         samples.append((done, rss_bytes()))
+        anon.append((done, anon_bytes()))
     seconds = time.perf_counter() - t0
     engine = rig.engine
     counters = engine.counters
@@ -248,6 +267,12 @@ def run(
         "bytes_per_order_run": round((samples[-1][1] - start_rss) / done, 1),
         "slope_after_100k": round(slope(tail), 2) if len(tail) >= 2 else None,
         "rss_growth_after_100k": samples[-1][1] - at_100k,
+        "anon_start": anon[0][1],
+        "anon_end": anon[-1][1],
+        "anon_bytes_per_order_100k": round((_at(anon, 100_000) - anon[0][1]) / n_100k, 1),
+        "anon_slope_after_100k": round(slope([a for a in anon if a[0] >= 100_000]), 2)
+        if len([a for a in anon if a[0] >= 100_000]) >= 2
+        else None,
         "counts": counts(rig),
         "journal_bytes": engine.journal.bytes_written,
     }
@@ -284,6 +309,11 @@ def main() -> int:
         f"RSS start {result['rss_start'] / mib:.1f} MiB, at 100k {result['rss_100k'] / mib:.1f} MiB, "  # type: ignore[operator]
         f"end {result['rss_end'] / mib:.1f} MiB"  # type: ignore[operator]
     )
+    print(
+        f"anonymous RSS (the heap; RSS also maps the journal file): start {result['anon_start'] / mib:.1f} MiB, "  # type: ignore[operator]
+        f"end {result['anon_end'] / mib:.1f} MiB, {result['anon_bytes_per_order_100k']} B/order over the first "  # type: ignore[operator]
+        f"100k, slope after 100k {result['anon_slope_after_100k']} B/order"
+    )
     print(f"bytes/order over the first 100k: {result['bytes_per_order_100k']}")
     print(f"bytes/order over the run:        {result['bytes_per_order_run']}")
     print(
@@ -297,7 +327,8 @@ def main() -> int:
             f"slow consumer: {slow['unread_bytes'] / mib:.1f} MiB unread over {slow['orders_during']:,} orders, "
             f"replay {slow['replay_bytes'] / mib:.1f} MiB; RSS before {slow['rss_before'] / mib:.1f} MiB, "
             f"peak {slow['rss_peak'] / mib:.1f} MiB, after the drain {slow['rss_after'] / mib:.1f} MiB "
-            f"(+{(slow['rss_after'] - slow['rss_before']) / mib:.1f} MiB)"
+            f"(+{(slow['rss_after'] - slow['rss_before']) / mib:.1f} MiB); anonymous "
+            f"+{(slow['anon_after'] - slow['anon_before']) / mib:.1f} MiB"
         )
     return 0
 

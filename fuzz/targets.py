@@ -398,11 +398,14 @@ def _journal_seeds() -> list[bytes]:
     from gateway.journal import (
         FileJournal,
         JOrderCreated,
+        JOrderSent,
         JRequest,
         JSentCancel,
         JSentNew,
         JStrategyEvent,
+        JVenueApplied,
         JVenueEvent,
+        MmapJournal,
     )
     from gateway.protocol.messages import MassCancelAck, OrderAccepted
     from model.enums import OrderType, Side, TimeInForce
@@ -423,7 +426,17 @@ def _journal_seeds() -> list[bytes]:
     journal.append(JRequest("S1", 3, None, MassCancelAck("M1", 0)))  # a MassCancel that matched nothing
     journal.close()
     good = path.read_bytes()
-    return [good, good[:-3], good[:20] + b"\xff" + good[21:]]
+    path.unlink()
+    current = MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=4096)  # one record per order event, crashed
+    sent = JOrderSent(
+        2, "S1", "B", "ACC1", "V1", "AAPL", Side.SELL, 10, 10_000, TimeInForce.DAY, OrderType.LIMIT, 0, "2"
+    )
+    current.append(JRequest("S1", 4, sent))  # version 3: the request's number wraps the order sent
+    current.append(JVenueApplied("V1", VenueAccepted(2, 2, "X2", 10, 10_000), 1))
+    current.flush()
+    mapped = path.read_bytes()
+    current.close()
+    return [good, good[:-3], good[:20] + b"\xff" + good[21:], mapped, mapped[:4200]]
 
 
 def journal_recovery(data: bytes) -> None:
@@ -439,7 +452,8 @@ def journal_recovery(data: bytes) -> None:
         recovered = recover(read_journal(path, scan))
     except JournalCorruptError:
         return
-    assert scan.good_bytes + scan.torn_bytes == len(data)
+    cut = scan.good_bytes + scan.torn_bytes
+    assert cut <= len(data) and not data[cut:].strip(b"\0")  # what follows is the never-written part: zeros
     rig.engine.adopt(recovered)
 
 

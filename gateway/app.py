@@ -33,12 +33,12 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.engine import Engine, ReplayRead, ReplayReader, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
-    FileJournal,
     Journal,
     JournalCorruptError,
     JournalScan,
     JTradingState,
     NullJournal,
+    open_journal,
 )
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.ops.heap import set_mmap_threshold
@@ -217,7 +217,12 @@ class GatewayProcess:
         path = journal_path(config)
         scan = JournalScan()
         started = time.perf_counter()
-        journal = FileJournal(path, fsync=config.journal.fsync, fsync_interval_ms=config.journal.fsync_interval_ms)
+        journal = open_journal(
+            path,
+            storage=config.journal.storage,
+            fsync=config.journal.fsync,
+            fsync_interval_ms=config.journal.fsync_interval_ms,
+        )
         try:
             recovered = recover(journal.records(scan))
         except JournalCorruptError as exc:
@@ -249,6 +254,7 @@ class GatewayProcess:
             "journal": str(path),
             "records": scan.records,
             "torn_bytes_truncated": scan.torn_bytes,
+            "unsynced_records_dropped": scan.dropped_records,
             "orders": self.engine.orders_total,
             "open_orders": len(self.engine.open_orders),
             "venue_resume": {name: msgspec.to_builtins(point) for name, point in resume.items()},
@@ -434,7 +440,7 @@ class GatewayProcess:
                 for connector in self.connectors
             ],
             journal=JournalMetrics(
-                enabled=isinstance(journal, FileJournal),
+                enabled=journal.durable,
                 records=journal.records_written,
                 bytes_written=journal.bytes_written,
                 bytes_synced=journal.bytes_synced,

@@ -31,6 +31,9 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fsync: FsyncPolicy = FsyncPolicy.INTERVAL
     fsync_interval_ms: int = 10
     enabled: bool = True
+    storage: Literal["mmap", "file"] = "mmap"
+    """``mmap``: records copied into a memory-mapped, preallocated file (no system call per batch);
+    ``file``: one ``write`` per batch, the format of earlier versions (both read either)."""
 
 
 class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

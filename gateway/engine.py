@@ -27,15 +27,15 @@ from gateway.journal import (
     JCancelRefused,
     JOrderCreated,
     JOrderRefused,
+    JOrderSent,
     Journal,
     JReplaceRejected,
     JRequest,
     JSentCancel,
-    JSentNew,
     JSentReplace,
     JStrategyEvent,
+    JVenueApplied,
     JVenueEpoch,
-    JVenueEvent,
     NullJournal,
 )
 from gateway.latency import StageLatencies
@@ -56,7 +56,7 @@ from gateway.protocol.messages import (
     Welcome,
     WelcomeV2,
 )
-from gateway.recovery import Recovered
+from gateway.recovery import Recovered, recover
 from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategyRequest, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
@@ -225,7 +225,7 @@ class Engine:
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
         self._venue_list: list[VenueAdapter] = []
-        self._venue_event_handlers: dict[type, Callable[[Order, object], None]] = {
+        self._venue_event_handlers: dict[type, Callable[[StrategyState, Order, object], None]] = {
             VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
             VenueRejected: self._on_venue_rejected,  # type: ignore[dict-item]
             VenueExecuted: self._on_venue_executed,  # type: ignore[dict-item]
@@ -292,27 +292,30 @@ class Engine:
         if not self._venue_event_ns:
             self._venue_event_ns = self.clock()
         self._venue_events_pending += 1
-        self.journal.append(JVenueEvent(venue, event))
-        self._venue_event_handlers[type(event)](order, event)
-
-    def _on_venue_accepted(self, order: Order, ev: VenueAccepted) -> None:
         st = self.strategies[order.strategy_id]
+        # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
+        self.journal.append(JVenueApplied(venue, event, st.next_seq))
+        self._venue_event_handlers[type(event)](st, order, event)
+
+    # The handlers deliver the strategy events the venue event produced without journaling them (its
+    # JVenueApplied record implies them); anything else they cause is journaled as usual.
+
+    def _on_venue_accepted(self, st: StrategyState, order: Order, ev: VenueAccepted) -> None:
         out = self._produced
         event = accepted(order, ev, st.next_seq, out)
         if event is None:
             self._out_of_place(order, ev)
             return
         self.counters.accepted += 1
-        self._emit(st, event)
+        self._deliver(st, event)
         if out:  # OUCH Order State D: the same message canceled it
             canceled_event = out.pop()
             self.counters.canceled += 1
             self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
             self._close(order)
-            self._emit(st, canceled_event)
+            self._deliver(st, canceled_event)
 
-    def _on_venue_rejected(self, order: Order, ev: VenueRejected) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_rejected(self, st: StrategyState, order: Order, ev: VenueRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         event = rejected(order, ev, st.next_seq, self._produced)
         if event is None:
@@ -322,10 +325,9 @@ class Engine:
         self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
-        self._emit(st, event)
+        self._deliver(st, event)
 
-    def _on_venue_executed(self, order: Order, ev: VenueExecuted) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_executed(self, st: StrategyState, order: Order, ev: VenueExecuted) -> None:
         event = executed(order, ev, st.next_seq, self._produced)
         if event is None:
             self._out_of_place(order, ev)
@@ -335,10 +337,9 @@ class Engine:
         if order.state is _FILLED:
             self.counters.filled += 1
             self._close(order)
-        self._emit(st, event)
+        self._deliver(st, event)
 
-    def _on_venue_canceled(self, order: Order, ev: VenueCanceled) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_canceled(self, st: StrategyState, order: Order, ev: VenueCanceled) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         event = canceled(order, ev, st.next_seq, self._produced)
         if event is None:
@@ -348,10 +349,9 @@ class Engine:
         if order.state >= _FILLED:
             self.counters.canceled += 1
             self._close(order)
-        self._emit(st, event)
+        self._deliver(st, event)
 
-    def _on_venue_replaced(self, order: Order, ev: VenueReplaced) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_replaced(self, st: StrategyState, order: Order, ev: VenueReplaced) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         out = self._produced
         event = replaced(order, ev, st.next_seq, out)
@@ -360,16 +360,15 @@ class Engine:
             return
         self.counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
-        self._emit(st, event)
+        self._deliver(st, event)
         if out:  # nothing left, or OUCH Order State D: the same message canceled it
             self.counters.canceled += 1
             self._close(order)
-            self._emit(st, out.pop())
+            self._deliver(st, out.pop())
         else:
             self._release_if_up(order)
 
-    def _on_venue_cancel_rejected(self, order: Order, ev: VenueCancelRejected) -> None:
-        st = self.strategies[order.strategy_id]
+    def _on_venue_cancel_rejected(self, st: StrategyState, order: Order, ev: VenueCancelRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         event = cancel_rejected(order, ev, st.next_seq, self._produced)
         if event is None:
@@ -378,7 +377,7 @@ class Engine:
         self.counters.cancel_rejected += 1
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
-        self._emit(st, event)
+        self._deliver(st, event)
         self._release_if_up(order)
 
     def _release_if_up(self, order: Order) -> None:
@@ -489,7 +488,8 @@ class Engine:
             self._requests(link, requests, t_in)
         if last:
             session.end_of_read()
-        self._mark_dirty(link)
+        if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+            self._dirty_links.append(link)
         self.flush()
 
     def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
@@ -646,23 +646,25 @@ class Engine:
         )
 
     def _events_from_journal(self, strategy_id: str, after: int, upto: int, out: list[OrderEvent]) -> str:
-        """Fill ``out`` with the strategy's events ``after`` < seq <= ``upto`` read from the journal, in order.
+        """Fill ``out`` with the strategy's events ``after`` < seq <= ``upto`` rebuilt from the journal, in order.
 
-        Every one of them must be there exactly once (they were journaled before they were
-        released from memory): a gap is reported (returned as text) rather than replayed. An event
-        that answered a version-3 request is journaled inside its ``JRequest``.
+        The journal is read as recovery reads it (``gateway.recovery.recover``: some events are
+        journaled as such, others are implied by the venue event that produced them), so a replay
+        from the journal holds exactly the events a restart would rebuild. Every one of them must be
+        there exactly once: a gap is reported (returned as text) rather than replayed. Pure: it
+        touches nothing of the engine's (``gateway run`` calls it from a worker thread).
         """
         wanted = upto - after
         found: list[OrderEvent | None] = [None] * wanted
         try:
-            for record in self.journal.records():
-                inner = record.record if type(record) is JRequest else record  # the event inside, if it is one
-                if type(inner) is JStrategyEvent and inner.strategy_id == strategy_id:
-                    index = inner.event.seq - after - 1
-                    if 0 <= index < wanted:
-                        found[index] = inner.event
+            recovered = recover(self.journal.records())
         except Exception as exc:  # any failure to read is reported, never a partial replay
             return f"the journal cannot be read ({type(exc).__name__}: {exc})"
+        st = recovered.strategies.get(strategy_id)
+        for event in st.events if st is not None else ():
+            index = event.seq - after - 1
+            if 0 <= index < wanted:
+                found[index] = event
         missing = sum(1 for event in found if event is None)
         if missing:
             return f"{missing} of the {wanted} events released from memory are not in the journal"
@@ -741,12 +743,8 @@ class Engine:
         )
         st.orders[cl_ord_id] = order
         self.orders[order_id] = order
-        req_seq = self._req_seq
-        if req_seq:  # version 3: the number is journaled with the order, in one record
-            self._req_seq = 0
-            self.journal.append(JRequest(st.strategy_id, req_seq, JOrderCreated.of(order)))
-        else:
-            self.journal.append(JOrderCreated.of(order))
+        # journaled once decided, in the same batch: JOrderSent when sent, JOrderCreated + refusal otherwise;
+        # version 3: the first of them inside a JRequest with the request's number
         if self.journal_error:
             self._refuse(
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
@@ -793,7 +791,27 @@ class Engine:
         if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        self.journal.append(JSentNew(order_id, venue_ref))
+        record = JOrderSent(
+            order_id,
+            st.strategy_id,
+            cl_ord_id,
+            msg.account,
+            msg.venue,
+            msg.symbol,
+            msg.side,
+            msg.qty,
+            msg.price,
+            msg.tif,
+            msg.ord_type,
+            t_in,
+            venue_ref,
+        )
+        req_seq = self._req_seq
+        if req_seq:  # version 3: the request's number with the order, in one record
+            self._req_seq = 0
+            self.journal.append(JRequest(st.strategy_id, req_seq, record))
+        else:
+            self.journal.append(record)
         self.counters.orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
@@ -837,12 +855,21 @@ class Engine:
         text: str,
         *,
         counted: bool = False,
+        created_journaled: bool = False,
     ) -> None:
+        """Refuse a new order before it reached a venue (journaling its creation first, unless it already is)."""
         if not counted:
             self.counters.rejected_gateway += 1
         refuse(order)
         self._terminal.append(order)
         self._count_reject(self.rejects, source, code)
+        if not created_journaled:
+            req_seq = self._req_seq
+            if req_seq:  # version 3: the request's number with the order, in one record
+                self._req_seq = 0
+                self.journal.append(JRequest(st.strategy_id, req_seq, JOrderCreated.of(order)))
+            else:
+                self.journal.append(JOrderCreated.of(order))
         self.journal.append(JOrderRefused(order.order_id))
         self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, source, code, text))
 
@@ -1030,22 +1057,27 @@ class Engine:
     # ======================================================================================
 
     def _emit(self, st: StrategyState, event: OrderEvent) -> None:
-        """Sequence an order event, keep it for replay, journal it and queue it for the strategy."""
-        st.next_seq += 1
-        events = st.events
-        events.append(event)
-        if len(events) == self.events_kept + RELEASE_BATCH:
-            self._events_over.append(st)
+        """Journal an order event, then sequence it, keep it for replay and queue it for the strategy."""
         req_seq = self._req_seq
         if req_seq:  # the answer to the version-3 request being carried out: journaled with its number
             self._req_seq = 0
             self.journal.append(JRequest(st.strategy_id, req_seq, JStrategyEvent(st.strategy_id, event)))
         else:
             self.journal.append(JStrategyEvent(st.strategy_id, event))
+        self._deliver(st, event)
+
+    def _deliver(self, st: StrategyState, event: OrderEvent) -> None:
+        """Sequence an order event already journaled (or implied by a journal record), keep it, queue it."""
+        st.next_seq += 1
+        events = st.events
+        events.append(event)
+        if len(events) == self.events_kept + RELEASE_BATCH:
+            self._events_over.append(st)
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
             link.session.send(event)
-            self._mark_dirty(link)
+            if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+                self._dirty_links.append(link)
 
     def _close(self, order: Order) -> None:
         self.open_orders.pop(order.order_id, None)
@@ -1092,25 +1124,22 @@ class Engine:
         if link not in self._dirty_links:
             self._dirty_links.append(link)
 
-    def _write_journal(self) -> bool:
-        """Hand the journal batch to the kernel; on failure report it and return False (fail closed)."""
-        try:
-            self.journal.flush()
-        except OSError as exc:
-            self.journal_failures += 1
-            if not self.journal_error or self.journal_failures % 1000 == 0:
-                log.critical(
-                    "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies and new orders are "
-                    "refused (JOURNAL_UNAVAILABLE) until the journal can be written again; %d failures so far",
-                    exc,
-                    self.journal_failures,
-                )
-            self.journal_error = f"{type(exc).__name__}: {exc}"
-            return False
-        if self.journal_error:
-            log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
-            self.journal_error = ""
-        return True
+    def _journal_failed(self, exc: OSError) -> None:
+        """Report a failed journal write (the flush stops: nothing else leaves)."""
+        self.journal_failures += 1
+        if not self.journal_error or self.journal_failures % 1000 == 0:
+            log.critical(
+                "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies and new orders are "
+                "refused (JOURNAL_UNAVAILABLE) until the journal can be written again; %d failures so far",
+                exc,
+                self.journal_failures,
+            )
+        self.journal_error = f"{type(exc).__name__}: {exc}"
+
+    def _journal_back(self) -> None:
+        """Note that the journal is writable again."""
+        log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
+        self.journal_error = ""
 
     def flush(self) -> None:
         """Write the batch: journal first, then venues, then strategies.
@@ -1122,8 +1151,13 @@ class Engine:
         if wire_pending:
             clock = self.clock
             t_start = clock()
-            if not self._write_journal():
+            try:  # the journal batch first; on failure nothing else leaves (fail closed)
+                self.journal.flush()
+            except OSError as exc:
+                self._journal_failed(exc)
                 return
+            if self.journal_error:
+                self._journal_back()
             t_journal = clock()
             for venue in self._venue_list:
                 venue.flush()
@@ -1136,8 +1170,13 @@ class Engine:
             wire_pending.clear()
         else:
             t_wire = 0
-            if not self._write_journal():
+            try:  # the journal batch first; on failure nothing else leaves (fail closed)
+                self.journal.flush()
+            except OSError as exc:
+                self._journal_failed(exc)
                 return
+            if self.journal_error:
+                self._journal_back()
             for venue in self._venue_list:
                 venue.flush()
         self._decoded_ns = 0
@@ -1210,7 +1249,7 @@ class Engine:
         for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]
             if can(order, OrderInput.REFUSE):
-                self._refuse(st, order, GATEWAY, "NOT_SENT", text)
+                self._refuse(st, order, GATEWAY, "NOT_SENT", text, created_journaled=True)
             else:  # refused, but the crash cut the answer off
                 self.counters.rejected_gateway += 1
                 self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, GATEWAY, "NOT_SENT", text))

@@ -1,10 +1,20 @@
 """Append-only order journal: every input that changed order state, in order.
 
-The engine writes one record per decision (order created, rejected, sent, cancel
-queued) and per venue event, plus every event it sends to a strategy. A version-3
-strategy request's deciding record is wrapped in ``JRequest``, which adds its ``req_seq``. Replaying
-the records through the engine rebuilds open orders, positions and exposure, the
-per-strategy event sequence, and where each venue session should resume.
+The engine writes one record per order event: a new order sent to its venue (``JOrderSent``:
+created and sent in one record), a venue event applied to its order (``JVenueApplied``: the
+strategy events it produced are not written again, recovery produces them with the same code),
+and one per other decision (refused, cancel sent or held, replace sent or refused) with the
+event the strategy got for it. Replaying the records rebuilds open orders, positions and
+exposure, the per-strategy event sequence, and where each venue session should resume. A
+version-3 strategy request's deciding record (``JOrderSent``, or ``JOrderCreated`` for a refused
+order, a cancel or replace sent or held, the order event that answered it) is wrapped in
+``JRequest``, which adds its ``req_seq``.
+
+Records of earlier versions still decode and replay (``JOrderCreated`` + ``JSentNew`` for a sent
+order, ``JVenueEvent`` followed by the ``JStrategyEvent`` records of what it produced): a journal
+written by an earlier version on the same day is continued, never rewritten. A journal written
+by this version is refused by an earlier one (an unknown record tag is an undecodable record:
+start-up stops with exit 1), so do not downgrade in the middle of a trading day.
 
 File format: a sequence of records, each ``u32 length | u32 crc32 | payload``
 (big-endian), the payload being a MessagePack array (``JournalRecord``). A record
@@ -12,20 +22,38 @@ whose length runs past the end of the file or whose CRC does not match *at the
 tail* is a torn write from a crash: recovery truncates it. A bad record followed
 by good ones is corruption: recovery refuses to start rather than guess.
 
+Two storages write that format (``journal.storage`` in gateway.yaml):
+
+* ``MmapJournal`` (``mmap``, the default): the file is memory-mapped and grown in preallocated
+  steps (``posix_fallocate``, so a full disk shows when a step is taken, never as a fault on a
+  store); ``flush`` copies the batch into the mapping: no system call per batch, and the records
+  are in the page cache, shared with the kernel, the moment the copy returns. The file starts with
+  a 4 KiB header page (``MMAP_MAGIC``, and the end of the data last made durable, updated after
+  each sync) and records follow it; the part of the file not yet written is zeros. A clean close
+  cuts the zeros off.
+* ``FileJournal`` (``file``): the header-less format of earlier versions, ``os.write`` per batch.
+
 Durability (see docs/reliability.md):
 
-* Records are handed to the kernel with ``os.write`` at the end of every batch,
-  *before* the batch's bytes go to any venue or strategy. A process crash
-  (``kill -9``, segfault) therefore loses nothing that left the gateway.
-* ``fsync`` policy (``model.fsync.FsyncPolicy``) decides what a power failure can lose: ``"batch"`` fdatasyncs
-  before the batch leaves (nothing, at a cost of a disk flush per batch);
-  ``"interval"`` fdatasyncs from a background thread every ``fsync_interval_ms``
-  (at most that window); ``"none"`` leaves it to the kernel's writeback.
+* Records are in the page cache at the end of every batch, *before* the batch's bytes go to any
+  venue or strategy. A process crash (``kill -9``, segfault) therefore loses nothing that left
+  the gateway.
+* ``fsync`` policy (``model.fsync.FsyncPolicy``) decides what a power failure can lose: ``"batch"``
+  fdatasyncs before the batch leaves (nothing, at a cost of a disk flush per batch);
+  ``"interval"`` fdatasyncs from a background thread every ``fsync_interval_ms`` while there are
+  new records (at most that window; the thread wakes on its own clock, the event loop never
+  signals it); ``"none"`` leaves it to the kernel's writeback.
+* A memory-mapped file is written back page by page in no particular order, so what a power
+  failure leaves of the last, unsynced stretch may have zeros where a page never reached the
+  disk, with later pages intact. The header's synced end tells that apart from corruption:
+  damage past it is the unsynced tail and is cut (as a torn tail), damage before it refuses
+  start-up.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import struct
 import threading
@@ -52,6 +80,16 @@ _crc32: Final = zlib.crc32
 MAX_RECORD_SIZE: Final = 1 << 20
 _BATCH: Final = FsyncPolicy.BATCH
 _INTERVAL: Final = FsyncPolicy.INTERVAL
+
+MMAP_MAGIC: Final = b"GWJ\x02"
+"""First bytes of a journal written by ``MmapJournal`` (its 4 KiB header page, then the records)."""
+MMAP_HEADER: Final = struct.Struct(">4sIQI")
+"""magic | format version | end of the data last made durable (file offset) | crc32 of the first three."""
+MMAP_FORMAT: Final = 2
+DATA_START: Final = 4096
+"""Where the records of an ``MmapJournal`` file begin (the header page before them)."""
+GROW_BYTES: Final = 64 << 20
+"""How much an ``MmapJournal`` file is extended (preallocated) at a time."""
 
 
 class _Record(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -87,6 +125,16 @@ def _compile_order_created() -> Callable[[Order], JOrderCreated]:
 
 
 JOrderCreated.of = staticmethod(_compile_order_created())  # type: ignore[assignment,method-assign]
+
+
+class JOrderSent(JOrderCreated, tag=15, frozen=True):  # type: ignore[misc]  # as JOrderCreated
+    """A new order created and queued for its venue under ``venue_ref`` in the same batch.
+
+    One record instead of ``JOrderCreated`` + ``JSentNew``: the ticket, ``t_in``, then the venue
+    reference. It is a ``JOrderCreated`` (a reader looking for created orders finds it).
+    """
+
+    venue_ref: str
 
 
 class JOrderRefused(_Record, tag=2, frozen=True):
@@ -129,6 +177,18 @@ class JVenueEvent(_Record, tag=7, frozen=True):
 
     venue: str
     event: VenueEvent
+
+
+class JVenueApplied(JVenueEvent, tag=14, frozen=True):
+    """A normalised venue event applied to its order, and the strategy events it produced from ``seq`` on.
+
+    One record instead of ``JVenueEvent`` + one ``JStrategyEvent`` per event it produced: those
+    events (the order's Accepted, Executed, ... and the rare second one, ``gateway.venue_apply``)
+    follow from the event and the order, so recovery produces them again, numbered from ``seq``
+    (the owning strategy's next ``seq`` when the event arrived; nothing when it was out of place).
+    """
+
+    seq: int
 
 
 class JStrategyEvent(_Record, tag=8, frozen=True):
@@ -179,12 +239,14 @@ class JRequest(_Record, tag=13, frozen=True):
 
     strategy_id: str
     req_seq: int
-    record: JOrderCreated | JSentCancel | JCancelQueued | JSentReplace | JStrategyEvent | None = None
+    record: JOrderSent | JOrderCreated | JSentCancel | JCancelQueued | JSentReplace | JStrategyEvent | None = None
     answer: MassCancelAck | MassCancelRejected | None = None
 
 
 JournalRecord = (
     JOrderCreated
+    | JOrderSent
+    | JVenueApplied
     | JOrderRefused
     | JSentNew
     | JSentCancel
@@ -323,13 +385,28 @@ class FileJournal:
         self.fsync_failures = 0
         self.fsync_ns = SparseHistogram()
         """fdatasync durations, counted by whichever thread syncs (the fsync thread under "interval")."""
-        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        """Set by ``close`` only: the fsync thread wakes on its own clock, never per flush."""
         self._closing = False
         self._sync_thread: threading.Thread | None = None
+        self._trim_zero_padding()
         if fsync is FsyncPolicy.INTERVAL:
             self._interval_s = fsync_interval_ms / 1000
             self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
             self._sync_thread.start()
+
+    def _trim_zero_padding(self) -> None:
+        """Cut the zeros a crashed ``MmapJournal`` left after its records, so appends follow the last record."""
+        size = os.fstat(self._fd).st_size
+        if not size:
+            return
+        with self.path.open("rb") as fh:
+            fh.seek(size - 1)
+            last = fh.read(1)
+        if last == b"\0":
+            end = data_end(self.path)
+            if end < size:
+                os.ftruncate(self._fd, end)
 
     def append(self, record: JournalRecord) -> None:
         """Encode ``record`` into the pending batch."""
@@ -363,8 +440,6 @@ class FileJournal:
                 del buf[:written]
         if self.fsync is _BATCH:
             self._sync()
-        elif self.fsync is _INTERVAL:
-            self._dirty.set()
 
     @property
     def pending_bytes(self) -> int:
@@ -372,17 +447,19 @@ class FileJournal:
         return len(self._buf)
 
     def _sync_loop(self) -> None:
-        while not self._closing:
-            self._dirty.wait()
-            if self.closing():
-                break
-            self._dirty.clear()
+        """Every ``fsync_interval_ms``: fdatasync if anything was written since the last sync."""
+        synced = self.bytes_written
+        while not self._stop.wait(self._interval_s):
+            written = self.bytes_written
+            if written == synced:
+                continue
             try:
                 self._sync()
             except OSError:
                 self.fsync_failures += 1
                 log.exception("journal %s: fdatasync failed", self.path)
-            threading.Event().wait(self._interval_s)
+            else:
+                synced = written
 
     def _sync(self) -> None:
         """fdatasync the file, timing it into ``fsync_ns`` (raises OSError)."""
@@ -410,11 +487,200 @@ class FileJournal:
         """Flush, sync and close the file."""
         self.flush()
         self._closing = True
-        self._dirty.set()
+        self._stop.set()
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=1)
         self._sync()
         os.close(self._fd)
+
+
+class MmapJournal:
+    """Append records to a memory-mapped, preallocated file; ``flush`` copies the batch into the mapping.
+
+    No system call per batch: the copy puts the records in the page cache, where a process crash
+    cannot lose them. The fsync policy runs on the loop thread only for ``batch``; ``interval`` is
+    a thread that wakes every ``fsync_interval_ms`` on its own clock and syncs if the data end
+    moved (nothing signals it per batch); after each sync the header's synced end is updated (made
+    durable by the next sync). A full disk shows as the OSError of ``flush`` when the file must
+    grow (``posix_fallocate``): the batch stays pending, as for ``FileJournal``.
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
+        fsync_interval_ms: int = 10,
+        grow_bytes: int = GROW_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
+        self._buf = bytearray()
+        self._encode_into = msgspec.msgpack.Encoder().encode_into
+        self.fsync = fsync = FsyncPolicy(fsync)
+        self.records_written = 0
+        self.bytes_written = 0
+        self.bytes_synced = 0
+        """``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
+        self.fsyncs = 0
+        self.fsync_failures = 0
+        self.fsync_ns = SparseHistogram()
+        """fdatasync durations, counted by whichever thread syncs (the fsync thread under "interval")."""
+        size = os.fstat(fd).st_size
+        if size == 0:
+            os.pwrite(fd, mmap_header(DATA_START).ljust(DATA_START, b"\0"), 0)
+            size = DATA_START
+        self._header = os.pread(fd, len(MMAP_MAGIC), 0) == MMAP_MAGIC
+        """False for a file an earlier version began today (no header page: records from byte 0)."""
+        self._head_map = mmap.mmap(fd, DATA_START) if self._header and size >= DATA_START else None
+        """The header page on its own mapping (never remapped): the fsync thread updates the synced end with a
+        store, no system call (and no GIL round trip around one)."""
+        self._size = size
+        self._end = -1
+        """Where the next batch goes (-1: not known yet; ``cut_torn_tail`` or the first flush finds it)."""
+        self._synced_end = -1
+        self._map: mmap.mmap | None = None
+        self._stop = threading.Event()
+        self._closing = False
+        self._sync_thread: threading.Thread | None = None
+        if fsync is FsyncPolicy.INTERVAL:
+            self._interval_s = fsync_interval_ms / 1000
+            self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
+            self._sync_thread.start()
+
+    def append(self, record: JournalRecord) -> None:
+        """Encode ``record`` into the pending batch."""
+        buf = self._buf
+        start = len(buf)
+        body = start + HEADER_SIZE
+        self._encode_into(record, buf, body)
+        payload = buf[body:]  # a small copy is cheaper than a memoryview slice for records this size
+        _pack_header(buf, start, len(payload), _crc32(payload))
+        self.records_written += 1
+
+    def flush(self) -> None:
+        """Copy the pending batch into the mapping (and fdatasync it under the "batch" policy).
+
+        Raises OSError (the batch stays pending) when the file cannot grow (disk full) or, under
+        "batch", cannot be synced; the caller must not let anything depending on it leave.
+        """
+        buf = self._buf
+        if not buf:
+            return
+        end = self._end
+        if end < 0:
+            end = self._end = data_end(self.path)
+        stop = end + len(buf)
+        if stop > self._size or self._map is None:
+            self._grow(stop)
+        self._map[end:stop] = buf  # type: ignore[index]  # mapped by _grow
+        self._end = stop
+        self.bytes_written += len(buf)
+        buf.clear()
+        if self.fsync is _BATCH:
+            self._sync()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Return how many bytes are waiting to be copied."""
+        return len(self._buf)
+
+    def _grow(self, needed: int) -> None:
+        """Map the file, preallocating it to hold at least ``needed`` bytes plus one growth step."""
+        size = self._size
+        if needed > size:
+            target = needed + self._grow_bytes
+            target -= target % mmap.PAGESIZE
+            os.posix_fallocate(self._fd, size, target - size)  # OSError (ENOSPC): nothing changed
+            size = target
+        mapped = mmap.mmap(self._fd, size)
+        if self._map is not None:
+            self._map.close()
+        self._map = mapped
+        self._size = size
+
+    def _sync_loop(self) -> None:
+        """Every ``fsync_interval_ms``: fdatasync if the data end moved since the last sync."""
+        while not self._stop.wait(self._interval_s):
+            if self._end != self._synced_end:
+                try:
+                    self._sync()
+                except OSError:
+                    self.fsync_failures += 1
+                    log.exception("journal %s: fdatasync failed", self.path)
+
+    def _sync(self) -> None:
+        """fdatasync the file, then record how far the data is durable in the header (raises OSError)."""
+        end = self._end
+        written = self.bytes_written
+        started = monotonic_ns()
+        os.fdatasync(self._fd)
+        self.fsync_ns.record(monotonic_ns() - started)
+        self.fsyncs += 1
+        self.bytes_synced = written
+        if end > self._synced_end:
+            self._synced_end = end
+            head = self._head_map
+            if head is not None:  # durable with the next sync: never claims more than is on disk
+                head[: MMAP_HEADER.size] = mmap_header(end)
+
+    def closing(self) -> bool:
+        """Return True once ``close`` has begun."""
+        return self._closing
+
+    def records(self, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
+        """Yield every record the file holds (see ``read_journal``)."""
+        return read_journal(self.path, scan)
+
+    def cut_torn_tail(self, scan: JournalScan) -> None:
+        """Continue after the last good record ``records`` found: cut what follows (a torn tail, zeros)."""
+        good = scan.good_bytes
+        if self._map is not None:  # already appending: zero what follows the last good record
+            if good < self._end:
+                self._map[good : self._end] = bytes(self._end - good)
+            self._end = good
+            return
+        if self._size > good:
+            os.ftruncate(self._fd, good)
+            os.fsync(self._fd)
+            self._size = good
+        self._end = good
+
+    def close(self) -> None:
+        """Flush, sync, cut the unwritten part off the file and close it."""
+        self.flush()
+        self._closing = True
+        self._stop.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join(timeout=1)
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._head_map is not None:
+            self._head_map.close()
+            self._head_map = None
+        if self._end >= 0 and self._size > self._end:
+            os.ftruncate(self._fd, self._end)  # a cleanly closed journal ends with its last record
+        self._sync()
+        if self._header and self._end >= 0:
+            os.pwrite(self._fd, mmap_header(self._end), 0)
+        os.fsync(self._fd)  # the header, and the file's size after the cut
+        os.close(self._fd)
+
+
+def open_journal(
+    path: str | Path, *, storage: str = "mmap", fsync: FsyncPolicy = FsyncPolicy.INTERVAL, fsync_interval_ms: int = 10
+) -> Journal:
+    """Open today's journal with ``storage`` (``mmap``: ``MmapJournal``, ``file``: ``FileJournal``)."""
+    if storage == "mmap":
+        return MmapJournal(path, fsync=fsync, fsync_interval_ms=fsync_interval_ms)
+    if storage == "file":
+        return FileJournal(path, fsync=fsync, fsync_interval_ms=fsync_interval_ms)
+    raise ValueError(f"unknown journal storage {storage!r} (mmap or file)")
 
 
 class JournalScan(msgspec.Struct):
@@ -422,39 +688,99 @@ class JournalScan(msgspec.Struct):
 
     records: int = 0
     good_bytes: int = 0
+    """File offset just after the last good record (where appending continues)."""
     torn_bytes: int = 0
-    """Bytes after the last good record that were cut off (a torn final write)."""
+    """Bytes after the last good record that were cut off (a torn final write; in an ``MmapJournal`` file the
+    zeros after it, its never-written part, are not counted)."""
+    synced_bytes: int = -1
+    """An ``MmapJournal`` file: the end of the data its header says was made durable (-1: no header)."""
+    dropped_records: int = 0
+    """CRC-valid records found past the damage that ended an ``MmapJournal`` file's unsynced tail (cut too)."""
 
 
 _record_decoder = msgspec.msgpack.Decoder(JournalRecord)
+_ZEROS: Final = bytes(1 << 16)
+
+
+def mmap_header(synced: int) -> bytes:
+    """Return the header of an ``MmapJournal`` file whose data up to ``synced`` is durable."""
+    head = MMAP_HEADER.pack(MMAP_MAGIC, MMAP_FORMAT, synced, 0)[:-4]
+    return head + _crc32(head).to_bytes(4, "big")
+
+
+def _layout(data: bytes | memoryview, path: str | Path) -> tuple[int, int]:
+    """Return (where the records start, the synced end: -1 for a file without the ``MmapJournal`` header)."""
+    if bytes(data[: len(MMAP_MAGIC)]) != MMAP_MAGIC:
+        return 0, -1
+    if len(data) < DATA_START:
+        raise JournalCorruptError(f"journal {path}: header page cut short ({len(data)} bytes)")
+    _magic, version, synced, crc = MMAP_HEADER.unpack_from(data, 0)
+    if _crc32(bytes(data[: MMAP_HEADER.size - 4])) != crc or version != MMAP_FORMAT or synced < DATA_START:
+        raise JournalCorruptError(f"journal {path}: damaged header (format {version}, synced end {synced})")
+    return DATA_START, synced
+
+
+def _all_zero(view: memoryview, start: int, end: int) -> bool:
+    """Return True if ``view[start:end]`` holds only zero bytes."""
+    while start < end:
+        stop = min(end, start + len(_ZEROS))
+        if view[start:stop] != _ZEROS[: stop - start]:
+            return False
+        start = stop
+    return True
+
+
+def _last_nonzero_end(view: memoryview, start: int, end: int) -> int:
+    """Return the offset after the last non-zero byte of ``view[start:end]`` (``start`` if all are zero)."""
+    while end > start:
+        chunk = max(start, end - len(_ZEROS))
+        if view[chunk:end] != _ZEROS[: end - chunk]:
+            return chunk + len(bytes(view[chunk:end]).rstrip(b"\0"))
+        end = chunk
+    return start
 
 
 def read_journal(path: str | Path, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
-    """Yield every good record of ``path``; fill ``scan``; raise JournalCorruptError on mid-file damage."""
+    """Yield every good record of ``path``; fill ``scan``; raise JournalCorruptError on mid-file damage.
+
+    Zeros after the last record are the unwritten part of a preallocated (``MmapJournal``) file,
+    not damage. Damage with no good record after it is a torn tail (cut). Damage followed by good
+    records is corruption, except past the synced end an ``MmapJournal`` header names: there it is
+    what a power failure left of the unsynced tail (pages written back out of order), cut as a
+    torn tail with a warning that counts the good records it held.
+    """
     scan = scan if scan is not None else JournalScan()
     data = Path(path).read_bytes() if Path(path).exists() else b""
     view = memoryview(data)
-    pos = 0
     end = len(data)
+    pos, synced = _layout(view, path)
+    preallocated = synced >= 0
+    """An MmapJournal file: zeros after the records are its unwritten part. (In a file without the header
+    page zeros are a torn tail, cut with it, so that ``FileJournal`` appends right after the last record.)"""
+    scan.synced_bytes = synced
+    scan.good_bytes = pos
     while pos < end:
         problem = ""
         if end - pos < HEADER_SIZE:
+            if preallocated and _all_zero(view, pos, end):
+                return
             problem = "partial record header"
         else:
             length, crc = RECORD_HEADER.unpack_from(view, pos)
             stop = pos + HEADER_SIZE + length
-            if length > MAX_RECORD_SIZE:
+            if preallocated and length == 0 and crc == 0 and _all_zero(view, pos, end):
+                return  # the rest of the file was never written
+            if length == 0:
+                problem = "zero-length record (never written)"
+            elif length > MAX_RECORD_SIZE:
                 problem = f"record length {length} is implausible"
             elif stop > end:
                 problem = "record runs past the end of the file"
-            elif zlib.crc32(view[pos + HEADER_SIZE : stop]) != crc:
+            elif _crc32(view[pos + HEADER_SIZE : stop]) != crc:
                 problem = "checksum mismatch"
         if problem:
-            if _looks_like_tail(view, pos, end):
-                scan.torn_bytes = end - pos
-                log.warning("journal %s: torn record at byte %d (%s); ignoring the tail", path, pos, problem)
-                return
-            raise JournalCorruptError(f"journal {path}: damaged record at byte {pos}: {problem}")
+            _damage(view, pos, end, synced, path, problem, scan)
+            return
         try:
             record = _record_decoder.decode(view[pos + HEADER_SIZE : stop])
         except msgspec.DecodeError as exc:
@@ -465,16 +791,79 @@ def read_journal(path: str | Path, scan: JournalScan | None = None) -> Iterator[
         yield record
 
 
-def _looks_like_tail(view: memoryview, pos: int, end: int) -> bool:
-    """Return True if no valid record starts anywhere after ``pos`` (so the damage is a torn tail)."""
+def _damage(
+    view: memoryview, pos: int, end: int, synced: int, path: str | Path, problem: str, scan: JournalScan
+) -> None:
+    """Decide what a damaged record at ``pos`` is: a tail to cut (fill ``scan``), or corruption (raise)."""
+    written = _last_nonzero_end(view, pos, end)
+    if synced >= 0 and pos < synced:
+        raise JournalCorruptError(
+            f"journal {path}: damaged record at byte {pos}, before the end of the data made durable "
+            f"({synced}): {problem}"
+        )
+    following = _good_records_after(view, pos, written)
+    if following and synced < 0:
+        raise JournalCorruptError(f"journal {path}: damaged record at byte {pos}: {problem}")
+    scan.torn_bytes = (written if synced >= 0 else end) - pos  # an MmapJournal's zeros are not torn bytes
+    end = written
+    if following:
+        scan.dropped_records = following
+        log.warning(
+            "journal %s: damaged record at byte %d (%s) after the last synced byte %d: the unsynced tail of a "
+            "power failure; cutting %d bytes, including %d CRC-valid records",
+            path,
+            pos,
+            problem,
+            synced,
+            end - pos,
+            following,
+        )
+    else:
+        log.warning("journal %s: torn record at byte %d (%s); ignoring the tail", path, pos, problem)
+
+
+def _good_records_after(view: memoryview, pos: int, end: int) -> int:
+    """Return how many CRC-valid records follow in a chain from the first one found after ``pos`` (0: none)."""
     probe = pos + 1
     while probe + HEADER_SIZE <= end:
         length, crc = RECORD_HEADER.unpack_from(view, probe)
         stop = probe + HEADER_SIZE + length
-        if 0 < length <= MAX_RECORD_SIZE and stop <= end and zlib.crc32(view[probe + HEADER_SIZE : stop]) == crc:
-            return False
+        if 0 < length <= MAX_RECORD_SIZE and stop <= end and _crc32(view[probe + HEADER_SIZE : stop]) == crc:
+            count = 0
+            while probe + HEADER_SIZE <= end:
+                length, crc = RECORD_HEADER.unpack_from(view, probe)
+                stop = probe + HEADER_SIZE + length
+                if not (0 < length <= MAX_RECORD_SIZE and stop <= end):
+                    break
+                if _crc32(view[probe + HEADER_SIZE : stop]) != crc:
+                    break
+                count += 1
+                probe = stop
+            return count
         probe += 1
-    return True
+    return 0
+
+
+def data_end(path: str | Path) -> int:
+    """Return where the records of ``path`` end, by their lengths alone (no CRC check): where to append.
+
+    Stops at zeros (the unwritten part of a preallocated file), at a length that is implausible
+    or runs past the end of the file (a torn last record: appending overwrites it).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return 0
+    view = memoryview(data)
+    size = len(data)
+    pos = DATA_START if bytes(view[: len(MMAP_MAGIC)]) == MMAP_MAGIC else 0
+    unpack_from = RECORD_HEADER.unpack_from
+    while pos + HEADER_SIZE <= size:
+        length, crc = unpack_from(view, pos)
+        if (length == 0 and crc == 0) or length > MAX_RECORD_SIZE or pos + HEADER_SIZE + length > size:
+            break
+        pos += HEADER_SIZE + length
+    return min(pos, size)
 
 
 def truncate_torn_tail(path: str | Path, good_bytes: int) -> None:

@@ -28,6 +28,7 @@ from gateway.journal import (
     JCancelRefused,
     JOrderCreated,
     JOrderRefused,
+    JOrderSent,
     JournalCorruptError,
     JournalRecord,
     JReplaceRejected,
@@ -37,6 +38,7 @@ from gateway.journal import (
     JSentReplace,
     JStrategyEvent,
     JTradingState,
+    JVenueApplied,
     JVenueEpoch,
     JVenueEvent,
 )
@@ -136,7 +138,7 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
     """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
     for rec in _unwrap(records, out):
         kind = type(rec)
-        if kind is JVenueEvent:
+        if kind is JVenueApplied or kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)
             event = rec.event
             expected.clear()
@@ -146,13 +148,26 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
                 out.unknown_venue_events += 1
                 continue
             st = out.strategies[order.strategy_id]
+            applied = isinstance(rec, JVenueApplied)
+            if applied and rec.seq != st.next_seq:  # type: ignore[attr-defined]  # a JVenueApplied
+                raise JournalCorruptError(
+                    f"a venue event for order {order.order_id} numbers its strategy events from "
+                    f"{rec.seq} but strategy {st.strategy_id} is at seq {st.next_seq}"  # type: ignore[attr-defined]
+                )
             first = apply_venue_event(order, event, st.next_seq, produced)
             if first is None:
                 continue  # out of place when it arrived, too: the engine journaled and ignored it
-            expected.append((st, first))
-            if produced:
-                expected.extend((st, e) for e in produced)
-                produced.clear()
+            if applied:  # its strategy events are part of the record
+                st.events.append(first)
+                if produced:
+                    st.events.extend(produced)
+                    produced.clear()
+                st.next_seq = st.events[-1].seq + 1
+            else:  # an earlier version's record: its strategy events follow as JStrategyEvent records
+                expected.append((st, first))
+                if produced:
+                    expected.extend((st, e) for e in produced)
+                    produced.clear()
             if type(event) is VenueExecuted:
                 out.exposure.append((order, event.qty, event.price))
             if order.state >= _FILLED:
@@ -176,6 +191,17 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             orders[rec.order_id] = order
             unanswered[rec.order_id] = order
             out.next_order_id = max(out.next_order_id, rec.order_id + 1)
+        elif kind is JOrderSent:
+            assert isinstance(rec, JOrderSent)
+            order = rec.order()
+            st = _strategy(out, rec.strategy_id)
+            st.orders[rec.cl_ord_id] = order
+            orders[rec.order_id] = order
+            out.next_order_id = max(out.next_order_id, rec.order_id + 1)
+            mark_sent(order, rec.venue_ref)
+            open_orders[order.order_id] = order
+            st.open_orders[order.order_id] = order
+            out.exposure.append((order, 0, 0))
         elif kind is JOrderRefused:
             assert isinstance(rec, JOrderRefused)
             refuse(orders[rec.order_id])

@@ -27,7 +27,7 @@ from risk.loader import format_scaled
 from risk.model import PERCENT_SCALE, TradingState
 from risk.reference import MISSING, STALE
 from risk.resolve import PLACEHOLDER_LIMITS, RESTRICTION_NO_TRADE, RESTRICTION_SELL_ONLY, EffectiveLimits
-from risk.throttle import SlidingWindow
+from risk.throttle import ONE_SECOND_NS, SlidingWindow
 
 _SCOPES: Final = ("strategy", "account", "symbol")
 _ORDER_RATE_CODES: Final = (codes.ORDER_RATE_STRATEGY, codes.ORDER_RATE_ACCOUNT, codes.ORDER_RATE_SYMBOL)
@@ -428,6 +428,70 @@ def check_exposure(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     return None
 
 
+def passes_new(r: RiskRequest) -> bool:
+    """Return True only if a new order passes every check before ``check_duplicate`` (the hot path).
+
+    One function over the request and its flat limits row instead of five calls: the conditions
+    of ``check_state``, ``check_shape``, ``check_price``, ``check_short_sale`` and
+    ``check_exposure`` for a priced order of an ACTIVE, unrestricted key. False means "ask the
+    chain": anything else (a refusal, REDUCING or HALTED, a restricted symbol, a market order)
+    takes ``NEW_ORDER_CHAIN``, which decides and words it, so codes and texts are the chain's.
+    """
+    limits = r.limits
+    if r.state >= _REDUCING or limits.restriction or r.is_market:
+        return False
+    qty = r.qty
+    price = r.price
+    if qty <= 0 or price <= 0 or r.leaves <= 0 or qty % limits.lot_size or price % limits.tick_size:
+        return False
+    if qty > limits.max_qty or qty * r.value_price > limits.max_notional:
+        return False
+    reference = r.reference
+    if reference > 0:
+        deviation = price - reference if price > reference else reference - price
+        pct = limits.collar_pct
+        if pct and deviation * 1_000_000 > pct * reference:
+            return False
+        ticks = limits.collar_ticks
+        if ticks and deviation > ticks * limits.tick_size:
+            return False
+    elif not limits.allow_missing_reference:
+        return False
+    position = r.position
+    is_buy = r.is_buy
+    if not is_buy:
+        side = r.side
+        if side == _SELL:
+            if r.leaves > position.position - (position.open_sell_qty - r.old_leaves):
+                return False
+        elif side == _SELL_SHORT:
+            if not limits.allow_short_sales:
+                return False
+        elif not limits.allow_short_exempt:
+            return False
+    account = r.account_state
+    if account.open_orders >= limits.max_open_orders:
+        return False
+    add_notional = r.add_notional
+    open_after = account.open_notional + add_notional
+    if add_notional > 0 and (
+        open_after > limits.max_open_notional or account.traded_notional + open_after > limits.credit_limit
+    ):
+        return False
+    held = position.position
+    add_qty = r.add_qty
+    if add_qty > 0:
+        if is_buy:
+            if held + position.open_buy_qty + add_qty > limits.max_long_qty:
+                return False
+        elif position.open_sell_qty - held + add_qty > limits.max_short_qty:
+            return False
+    before = held + position.open_buy_qty - position.open_sell_qty
+    after = before + add_qty if is_buy else before - add_qty
+    size = after if after >= 0 else -after
+    return not (size > limits.max_net_qty and size > (before if before >= 0 else -before))
+
+
 def check_duplicate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """The same account, symbol, side, quantity and price accepted within ``duplicate_window_ms``."""
     window = r.limits.duplicate_window_ns
@@ -496,8 +560,44 @@ def _rate_result(
 
 
 def check_order_rate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
-    """New orders per second per strategy, account and symbol (sliding one-second window)."""
+    """New orders per second per strategy, account and symbol (sliding one-second window).
+
+    The hot path (no explanation asked for) tests the three windows inline, as
+    ``SlidingWindow.allows`` does; anything but a pass, or an explanation, takes ``_rate_result``,
+    which decides again and words the refusal.
+    """
     limits = r.limits
+    if out is None:
+        now = r.now_ns
+        by_strategy, by_account, by_symbol = r.order_windows
+        limit = limits.orders_per_strategy
+        window = by_strategy.get(r.strategy)
+        if window is None:
+            passed = limit > 0
+        else:
+            times = window.times
+            count = len(times)
+            passed = count < limit or (limit > 0 and now - times[count - limit] >= ONE_SECOND_NS)
+        if passed:
+            limit = limits.orders_per_account
+            window = by_account.get(r.account)
+            if window is None:
+                passed = limit > 0
+            else:
+                times = window.times
+                count = len(times)
+                passed = count < limit or (limit > 0 and now - times[count - limit] >= ONE_SECOND_NS)
+            if passed:
+                limit = limits.orders_per_symbol
+                window = by_symbol.get(r.symbol)
+                if window is None:
+                    passed = limit > 0
+                else:
+                    times = window.times
+                    count = len(times)
+                    passed = count < limit or (limit > 0 and now - times[count - limit] >= ONE_SECOND_NS)
+                if passed:
+                    return None
     rates = (limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol)
     return _rate_result(r, out, "order_rate", rates, False)
 
@@ -523,6 +623,7 @@ NEW_ORDER_CHAIN: Final[tuple[Check, ...]] = (
     check_order_rate,
 )
 """Every check a new order passes, in order; the first refusal is the answer."""
+assert NEW_ORDER_CHAIN[-2:] == (check_duplicate, check_order_rate), "passes_new covers the checks before these two"
 
 REPLACE_CHAIN: Final[tuple[Check, ...]] = (
     check_state,

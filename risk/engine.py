@@ -29,7 +29,7 @@ import msgspec
 from model.clock import NowNs, monotonic_ns
 from model.denials import Denial
 from model.enums import OrderType, Side
-from model.order import Order
+from model.order import Order, OrderState
 from risk import codes
 from risk.audit import AuditLog, utc_text
 from risk.checks import (
@@ -42,7 +42,10 @@ from risk.checks import (
     Verdicts,
     Windows,
     check_cancel_rate,
+    check_duplicate,
+    check_order_rate,
     money,
+    passes_new,
 )
 from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
@@ -60,6 +63,7 @@ WallClock = Callable[[], int]
 """A function returning Unix time in nanoseconds (audit timestamps, reference-file age)."""
 
 _MARKET = OrderType.MARKET
+_FILLED = OrderState.FILLED
 _BUY = Side.BUY
 _HALTED = int(TradingState.HALTED)
 _REDUCING = int(TradingState.REDUCING)
@@ -233,10 +237,17 @@ class RiskEngine:
             if limits is None:
                 return self._unknown_account(order.account)
             request = self._prepare(order, limits, now_ns, NEW)
-            for check in NEW_ORDER_CHAIN:
-                denial = check(request, None)
+            if passes_new(request):  # every check before the duplicate filter, in one function
+                denial = check_duplicate(request, None)
+                if denial is None:
+                    denial = check_order_rate(request, None)
                 if denial is not None:
                     return denial
+            else:
+                for check in NEW_ORDER_CHAIN:
+                    denial = check(request, None)
+                    if denial is not None:
+                        return denial
             self._commit_new(order, request, limits, now_ns)
             return None
         except Exception:
@@ -281,6 +292,17 @@ class RiskEngine:
     def on_order_opened(self, order: Order) -> None:
         """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
         try:
+            if order.pending_qty <= 0 and order.price > 0 and order.state < _FILLED:
+                record = self._book.orders.get(order.order_id)
+                leaves = order.leaves_qty
+                if (
+                    record is not None
+                    and record.counted_open
+                    and leaves > 0
+                    and record.leaves == leaves
+                    and record.notional == leaves * order.price
+                ):
+                    return  # counted as it stands when its check passed: what ``sync`` would leave unchanged
             valuation = 0
             if order.ord_type == _MARKET and self._book.counted(order) is None:
                 valuation = max(self._references.lookup(order.symbol, self._clock()), 0)
@@ -396,18 +418,32 @@ class RiskEngine:
             per_strategy, per_account, per_symbol = (
                 limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
             )  # fmt: skip
+        # SlidingWindow.record inline (three calls fewer per order): append, growing the deque past its maxlen
+        # first when the limit was raised
         window = by_strategy.get(request.strategy)
         if window is None:
             window = by_strategy[request.strategy] = SlidingWindow()
-        window.record(now_ns, per_strategy)
+        times = window.times
+        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+            window.record(now_ns, per_strategy)
+        else:
+            times.append(now_ns)
         window = by_account.get(request.account)
         if window is None:
             window = by_account[request.account] = SlidingWindow()
-        window.record(now_ns, per_account)
+        times = window.times
+        if per_account > times.maxlen:  # type: ignore[operator]
+            window.record(now_ns, per_account)
+        else:
+            times.append(now_ns)
         window = by_symbol.get(request.symbol)
         if window is None:
             window = by_symbol[request.symbol] = SlidingWindow()
-        window.record(now_ns, per_symbol)
+        times = window.times
+        if per_symbol > times.maxlen:  # type: ignore[operator]
+            window.record(now_ns, per_symbol)
+        else:
+            times.append(now_ns)
 
     def _state_scopes(self, request: RiskRequest, state: int) -> str:
         """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""

@@ -17,14 +17,15 @@ ONE_SECOND_NS: Final = 1_000_000_000
 class SlidingWindow:
     """Times of the latest events, enough to answer 'were there ``limit`` events in the last window?'."""
 
-    __slots__ = ("_times",)
+    __slots__ = ("times",)
 
     def __init__(self, capacity: int = 1) -> None:
-        self._times: deque[int] = deque(maxlen=max(capacity, 1))
+        self.times: deque[int] = deque(maxlen=max(capacity, 1))
+        """The latest event times, oldest first (the risk hot path reads and appends it inline)."""
 
     def allows(self, limit: int, now_ns: int, window_ns: int = ONE_SECOND_NS) -> bool:
         """Return True if one more event at ``now_ns`` keeps within ``limit`` per ``window_ns``."""
-        times = self._times
+        times = self.times
         count = len(times)
         if count < limit:
             return True
@@ -34,11 +35,11 @@ class SlidingWindow:
 
     def in_window(self, now_ns: int, window_ns: int = ONE_SECOND_NS) -> int:
         """Count remembered events in the window ending at ``now_ns`` (for explanations, not the hot path)."""
-        return sum(1 for t in self._times if now_ns - t < window_ns)
+        return sum(1 for t in self.times if now_ns - t < window_ns)
 
     def record(self, now_ns: int, limit: int) -> None:
         """Remember an event at ``now_ns``; keep at least the latest ``limit`` events."""
-        times = self._times
+        times = self.times
         if times.maxlen is not None and limit > times.maxlen:
-            times = self._times = deque(times, maxlen=limit)
+            times = self.times = deque(times, maxlen=limit)
         times.append(now_ns)

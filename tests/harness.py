@@ -12,7 +12,17 @@ import msgspec
 
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
-from gateway.journal import Journal
+from gateway.journal import (
+    JOrderCreated,
+    JOrderSent,
+    Journal,
+    JournalRecord,
+    JRequest,
+    JSentNew,
+    JStrategyEvent,
+    JVenueApplied,
+    JVenueEvent,
+)
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
@@ -23,6 +33,7 @@ from gateway.protocol.messages import (
     NewOrder,
     Replace,
 )
+from gateway.recovery import recover
 from gateway.strategy_session import StrategySession
 from gateway.strategy_state import StrategyState
 from model.clock import FakeClock
@@ -41,6 +52,28 @@ from model.venue_events import (
     VenueState,
 )
 from venues.base import VenueAdapter
+
+
+def as_earlier_version(records: list[JournalRecord]) -> list[JournalRecord]:
+    """Return the records an earlier version wrote for the same day: JOrderCreated + JSentNew for each
+    JOrderSent, JVenueEvent + one JStrategyEvent per strategy event for each JVenueApplied."""
+    out: list[JournalRecord] = []
+    for i, rec in enumerate(records):
+        if isinstance(rec, JRequest) and isinstance(rec.record, JOrderSent):  # version 3: the number on the created
+            sent = rec.record
+            out.append(JRequest(rec.strategy_id, rec.req_seq, JOrderCreated(*msgspec.structs.astuple(sent)[:-1])))
+            out.append(JSentNew(sent.order_id, sent.venue_ref))
+        elif isinstance(rec, JOrderSent):
+            out.append(JOrderCreated(*msgspec.structs.astuple(rec)[:-1]))
+            out.append(JSentNew(rec.order_id, rec.venue_ref))
+        elif isinstance(rec, JVenueApplied):
+            out.append(JVenueEvent(rec.venue, rec.event))
+            strategy_id = recover(records[: i + 1]).orders[rec.event.order_id].strategy_id
+            produced = [e for e in recover(records[: i + 1]).strategies[strategy_id].events if e.seq >= rec.seq]
+            out.extend(JStrategyEvent(strategy_id, event) for event in produced)
+        else:
+            out.append(rec)
+    return out
 
 
 def sent_ref(result: object) -> str:

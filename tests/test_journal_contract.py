@@ -1,12 +1,14 @@
 """The journal contract (``gateway.journal.Journal``), run over every implementation.
 
-Add a new journal (the memory-mapped one is next) to ``BACKENDS``: a ``Backend`` opens it on a
-directory (again after a "restart"), and, for a durable one, can tear its last write and damage
-a record in the middle, the two failures recovery must tell apart.
+Add a new journal to ``BACKENDS``: a ``Backend`` opens it on a directory (again after a
+"restart"), and, for a durable one, can tear its last write and damage a record in the middle,
+the two failures recovery must tell apart. The memory-mapped journal runs with a growth step of
+two pages, so the suite also grows (and remaps) its file.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import zlib
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.journal import (
+    DATA_START,
     FileJournal,
     JCancelQueued,
     JCancelRefused,
@@ -35,7 +38,10 @@ from gateway.journal import (
     JTradingState,
     JVenueEpoch,
     JVenueEvent,
+    MmapJournal,
     NullJournal,
+    data_end,
+    mmap_header,
 )
 from gateway.protocol.messages import MassCancelAck, OrderAccepted
 from model.enums import OrderType, Side, TimeInForce
@@ -55,6 +61,9 @@ class Backend:
     """Flip a byte inside the first record (corruption with good records after it)."""
 
 
+PAGE = mmap.PAGESIZE
+
+
 def _file_path(directory: Path) -> Path:
     return directory / "gw.journal"
 
@@ -71,6 +80,36 @@ def _damage_file(directory: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _tear_mmap(directory: Path, n: int) -> None:
+    """A crash in the middle of copying the last record: its last ``n`` bytes never made it, nor a sync of it."""
+    path = _file_path(directory)
+    data = bytearray(path.read_bytes())
+    end = data_end(path)
+    last = DATA_START
+    while True:
+        length = int.from_bytes(data[last : last + 4], "big")
+        if last + 8 + length >= end:
+            break
+        last += 8 + length
+    data[end - n : end] = bytes(n)
+    data[: len(mmap_header(last))] = mmap_header(last)  # synced up to the record before it, at most
+    path.write_bytes(bytes(data))
+
+
+def _damage_mmap(directory: Path) -> None:
+    path = _file_path(directory)
+    data = bytearray(path.read_bytes())
+    data[DATA_START + 9] ^= 0xFF  # inside the first record's payload
+    path.write_bytes(bytes(data))
+
+
+def _mmap(fsync: FsyncPolicy) -> Callable[[Path], Journal]:
+    def open_it(directory: Path) -> Journal:
+        return MmapJournal(_file_path(directory), fsync=fsync, fsync_interval_ms=1, grow_bytes=2 * PAGE)
+
+    return open_it
+
+
 BACKENDS: dict[str, Backend] = {
     "file": Backend(
         lambda directory: FileJournal(_file_path(directory), fsync=FsyncPolicy.NONE), _tear_file, _damage_file
@@ -79,6 +118,9 @@ BACKENDS: dict[str, Backend] = {
         lambda directory: FileJournal(_file_path(directory), fsync=FsyncPolicy.BATCH), _tear_file, _damage_file
     ),
     "null": Backend(lambda directory: NullJournal()),
+    "mmap": Backend(_mmap(FsyncPolicy.NONE), _tear_mmap, _damage_mmap),
+    "mmap-batch-fsync": Backend(_mmap(FsyncPolicy.BATCH), _tear_mmap, _damage_mmap),
+    "mmap-interval-fsync": Backend(_mmap(FsyncPolicy.INTERVAL), _tear_mmap, _damage_mmap),
 }
 
 

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.journal import FileJournal, JournalRecord, JStrategyEvent, JVenueEvent, read_journal
+import msgspec
+import pytest
+
+from gateway.journal import (
+    FileJournal,
+    JOrderCreated,
+    JOrderRefused,
+    JOrderSent,
+    JournalCorruptError,
+    JournalRecord,
+    JSentNew,
+    JStrategyEvent,
+    JVenueApplied,
+    JVenueEvent,
+    read_journal,
+    unwrap_requests,
+)
 from gateway.protocol.messages import Cancel, Canceled, Executed, OrderAccepted, Replace, Replaced
-from gateway.recovery import recover
+from gateway.recovery import Recovered, recover
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.fsync import FsyncPolicy
 from model.order import OrderState
-from tests.harness import Rig
+from tests.harness import Rig, as_earlier_version
 
 
-def _day(path: Path) -> tuple[Rig, list[JournalRecord]]:
+def _day(path: Path, version: int = 2) -> tuple[Rig, list[JournalRecord]]:
+    """A day's journal; version 2 (the default) writes no request numbers (``JRequest``: test_request_sequence.py)."""
     rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
-    link = rig.connect("S1")
+    link = rig.connect("S1", version=version)
     rig.new_order(link, "A", qty=300)  # 1: filled in part, replaced, then canceled
     rig.new_order(link, "B")  # 2: accepted, replace in flight at the end
     rig.new_order(link, "C")  # 3: sent, never answered
@@ -69,11 +86,38 @@ def test_recover_when_journal_of_a_day_then_value_holds_orders_logs_exposure_res
     assert recovered.never_sent == [] and recovered.cut_off == []
 
 
+def _same(a: Recovered, b: Recovered) -> None:
+    assert {k: msgspec.structs.asdict(o) for k, o in a.orders.items()} == {
+        k: msgspec.structs.asdict(o) for k, o in b.orders.items()
+    }
+    assert {k: (st.events, st.next_seq, set(st.open_orders)) for k, st in a.strategies.items()} == {
+        k: (st.events, st.next_seq, set(st.open_orders)) for k, st in b.strategies.items()
+    }
+    assert [(o.order_id, q, p) for o, q, p in a.exposure] == [(o.order_id, q, p) for o, q, p in b.exposure]
+    assert (a.resume, a.next_order_id, a.cut_off) == (b.resume, b.next_order_id, b.cut_off)
+    assert [o.order_id for o in a.never_sent] == [o.order_id for o in b.never_sent]
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_recover_when_one_record_per_order_event_then_the_same_day_as_an_earlier_version_s_records(
+    tmp_path: Path, version: int
+) -> None:
+    _, records = _day(tmp_path / "j", version)
+    kinds = {type(r) for r in unwrap_requests(records)}
+    assert JOrderSent in kinds and JVenueApplied in kinds
+    assert JVenueEvent not in kinds and JSentNew not in kinds  # the sent orders and venue events: one record each
+    assert not any(isinstance(r, JStrategyEvent) and isinstance(r.event, OrderAccepted) for r in records)
+    earlier = as_earlier_version(records)
+    assert len(earlier) > len(records)
+    _same(recover(records), recover(earlier))
+
+
 def test_recover_when_the_tail_cut_a_venue_event_s_strategy_events_then_they_are_returned_cut_off(
     tmp_path: Path,
 ) -> None:
     _, records = _day(tmp_path / "j")
-    last_replaced = max(i for i, r in enumerate(records) if isinstance(r, JVenueEvent) and r.event.venue_seq == 4)
+    records = as_earlier_version(records)  # a record now holds a venue event and its strategy events together
+    last_replaced = max(i for i, r in enumerate(records) if type(r) is JVenueEvent and r.event.venue_seq == 4)
     assert isinstance(records[last_replaced + 1], JStrategyEvent)
     recovered = recover(records[: last_replaced + 1])  # the Replaced survived, its strategy event did not
     ((strategy_id, event),) = recovered.cut_off
@@ -81,9 +125,36 @@ def test_recover_when_the_tail_cut_a_venue_event_s_strategy_events_then_they_are
     assert recovered.orders[1].state is OrderState.LIVE_HELD_CANCEL  # the held cancel never went out
 
 
+def test_recover_when_a_venue_event_record_survived_then_its_strategy_events_are_never_cut_off(
+    tmp_path: Path,
+) -> None:
+    _, records = _day(tmp_path / "j")
+    last_replaced = max(i for i, r in enumerate(records) if isinstance(r, JVenueApplied) and r.event.venue_seq == 4)
+    recovered = recover(records[: last_replaced + 1])
+    assert recovered.cut_off == []
+    assert isinstance(recovered.strategies["S1"].events[-1], Replaced)
+    assert recovered.orders[1].state is OrderState.LIVE_HELD_CANCEL  # the held cancel never went out
+
+
+def test_recover_when_a_venue_event_record_numbers_its_events_wrongly_then_corrupt(tmp_path: Path) -> None:
+    _, records = _day(tmp_path / "j")
+    at = next(i for i, r in enumerate(records) if isinstance(r, JVenueApplied))
+    bad = records[at]
+    assert isinstance(bad, JVenueApplied)
+    records[at] = JVenueApplied(bad.venue, bad.event, bad.seq + 1)
+    with pytest.raises(JournalCorruptError, match="numbers its strategy events from"):
+        recover(records)
+
+
 def test_recover_when_an_order_was_created_and_the_rest_cut_then_it_is_never_sent(tmp_path: Path) -> None:
     _, records = _day(tmp_path / "j")
-    recovered = recover(records[:3])  # Hello has no record: created A, sent A, created B
+    created = next(i for i, r in enumerate(records) if type(r) is JOrderCreated)
+    assert isinstance(records[created + 1], JOrderRefused)  # BIG: created and refused (risk)
+    recovered = recover(records[: created + 1])
+    assert [o.cl_ord_id for o in recovered.never_sent] == ["BIG"]
+    assert recovered.orders[4].state is OrderState.CREATED
+    earlier = as_earlier_version(records)
+    recovered = recover(earlier[:3])  # an earlier version's journal: created A, sent A, created B
     assert [o.cl_ord_id for o in recovered.never_sent] == ["B"]
     assert recovered.orders[2].state is OrderState.CREATED
 

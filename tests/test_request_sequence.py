@@ -13,13 +13,12 @@ import msgspec
 
 from gateway.journal import (
     FileJournal,
-    JOrderCreated,
+    JOrderSent,
     JournalRecord,
     JRequest,
     JSentCancel,
-    JSentNew,
     JStrategyEvent,
-    JVenueEvent,
+    JVenueApplied,
     read_journal,
     unwrap_requests,
 )
@@ -98,14 +97,14 @@ def test_journal_when_each_kind_of_request_then_its_deciding_record_carries_its_
     rig.send(link, _order("D", 10))  # refused: venue down
     wrapped = [(r.req_seq, type(r.record).__name__, r.answer) for r in _records(rig, tmp_path) if type(r) is JRequest]
     assert wrapped == [
-        (1, "JOrderCreated", None),
+        (1, "JOrderSent", None),  # created and sent: one record (issue 12)
         (2, "JOrderCreated", None),
         (3, "JSentReplace", None),
         (4, "JCancelQueued", None),
         (5, "JStrategyEvent", None),
         (6, "JStrategyEvent", None),
         (7, "NoneType", MassCancelAck("M0", 0)),
-        (8, "JOrderCreated", None),
+        (8, "JOrderSent", None),
         (9, "NoneType", MassCancelAck("M1", 2)),
         (10, "JOrderCreated", None),
     ]
@@ -124,7 +123,7 @@ def test_journal_when_version_3_then_the_same_records_as_version_2_some_wrapped_
         return list(read_journal(path))
 
     v2, v3 = day(2, tmp_path / "v2"), day(3, tmp_path / "v3")
-    assert [type(r) for r in v3] == [JRequest, JSentNew, JVenueEvent, JStrategyEvent, JRequest, JRequest]
+    assert [type(r) for r in v3] == [JRequest, JVenueApplied, JRequest, JRequest]  # one record per order event
     assert list(unwrap_requests(v3)) == v2  # nothing added: the number rides on the records a request writes
 
 
@@ -228,8 +227,8 @@ def test_recover_when_journal_has_numbered_requests_then_last_req_seq_and_mass_c
     st = recovered.strategies["S1"]
     assert st.last_req_seq == 3
     assert st.mass_cancel_answers == {2: MassCancelAck("M1", 1)}
-    assert [type(r) for r in records[:2]] == [JRequest, JSentNew]
-    assert isinstance(records[0], JRequest) and isinstance(records[0].record, JOrderCreated)
+    assert [type(r) for r in records[:2]] == [JRequest, JSentCancel]  # the MassCancel's cancel: its answer is numbered
+    assert isinstance(records[0], JRequest) and isinstance(records[0].record, JOrderSent)
 
     fresh = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
     fresh.engine.adopt(recover(read_journal(tmp_path / "j")))
@@ -247,5 +246,5 @@ def test_recover_when_journal_written_by_version_2_sessions_then_last_req_seq_is
     link = live.connect("S1", version=2)
     live.new_order(link, "A")
     records = _records(live, tmp_path)
-    assert [type(r) for r in records] == [JOrderCreated, JSentNew]
+    assert [type(r) for r in records] == [JOrderSent]
     assert recover(records).strategies["S1"].last_req_seq == 0

@@ -135,7 +135,9 @@ def test_bench_when_counters_then_calls_and_system_calls_per_order_for_the_gatew
     else:
         assert relay["syscalls"]["read"] == pytest.approx(2, abs=0.1)
         assert relay["syscalls"]["write"] == pytest.approx(2, abs=0.1)
-        assert gateway["syscalls_total"] > relay["syscalls_total"]
+        # the memory-mapped journal writes no system call: the gateway's one read and one write per direction
+        # are the relay's
+        assert gateway["syscalls_total"] >= relay["syscalls_total"]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import yaml
 from gateway.app import GatewayProcess
 from gateway.config import load_config
 from gateway.engine import Engine
-from gateway.journal import FileJournal
+from gateway.journal import FileJournal, MmapJournal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, OrderEvent, StrategyMessage
 from model.clock import FakeClock
@@ -130,7 +130,14 @@ class Process:
         assert isinstance(store, FileStore)
         store.close()  # only releases the files (fsync "never": nothing is written on close)
         journal = self.process.journal
-        assert isinstance(journal, FileJournal)
+        if isinstance(journal, MmapJournal):  # what was copied into the mapping stays, the pending batch goes
+            journal._stop.set()
+            if journal._sync_thread is not None:
+                journal._sync_thread.join()
+            if journal._map is not None:
+                journal._map.close()
+        else:
+            assert isinstance(journal, FileJournal)
         os.close(journal._fd)  # dropped unwritten, like the process
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.client import GatewayError
-from gateway.journal import FileJournal, JOrderCreated, JSentCancel, JSentNew
+from gateway.journal import DATA_START, MMAP_MAGIC, FileJournal, JOrderCreated, JSentCancel, JSentNew, data_end
 from gateway.protocol.messages import Canceled, CancelRejected, OrderAccepted, OrderEvent
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
@@ -190,9 +191,9 @@ def test_restart_when_journal_tail_torn_mid_record_then_tail_truncated_and_gatew
     asyncio.run(trade())
     gateway.kill9()
     journal = gateway.journal()
-    size = journal.stat().st_size
-    with journal.open("r+b") as fh:
-        fh.truncate(size - 5)  # the last record (a strategy event) loses its end
+    with journal.open("r+b") as fh:  # the crash hit while the next batch was being written: its record is cut
+        fh.seek(data_end(journal))
+        fh.write(struct.pack(">II", 40, 0x5EED) + b"\x93\x08\xa2S1")
     gateway.start()
     recovery = gateway.status()["recovery"]
     assert recovery["torn_bytes_truncated"] > 0
@@ -221,13 +222,14 @@ def test_restart_when_journal_corrupt_mid_file_then_refuses_to_start_with_reason
     assert gateway.stop() == 0
     journal = gateway.journal()
     data = bytearray(journal.read_bytes())
-    data[12] ^= 0x55  # inside the first record: good records follow, so this is not a torn tail
+    first = DATA_START if data.startswith(MMAP_MAGIC) else 0  # after the header page of the mmap journal
+    data[first + 12] ^= 0x55  # inside the first record: good records follow, so this is not a torn tail
     journal.write_bytes(bytes(data))
     result = subprocess.run(
         [*GATEWAY, "run", "--config", str(gateway.config)], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 1
-    assert "damaged record at byte 0" in result.stderr
+    assert f"damaged record at byte {first}" in result.stderr
     assert "move the file aside only after investigating it" in result.stderr
     assert not gateway.admin.exists() and not gateway.socket.exists()
 

@@ -17,11 +17,16 @@ def _explode(request: RiskRequest) -> None:
     raise RuntimeError("bug in a check")
 
 
+@pytest.mark.parametrize("path", ["chain", "fast"])
 def test_check_new_when_a_check_raises_then_refused_with_internal_error_not_raised(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     engine, clock = make_engine(tmp_path)
-    monkeypatch.setattr("risk.engine.NEW_ORDER_CHAIN", (_explode,))
+    if path == "chain":
+        monkeypatch.setattr("risk.engine.passes_new", lambda request: False)  # the chain decides
+        monkeypatch.setattr("risk.engine.NEW_ORDER_CHAIN", (_explode,))
+    else:
+        monkeypatch.setattr("risk.engine.passes_new", _explode)
     assert code(submit(engine, order(qty=10), clock)) == codes.INTERNAL_ERROR
     assert engine.internal_errors == 1
     assert engine.exposure("ACC1").open_orders == 0

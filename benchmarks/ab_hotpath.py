@@ -1,0 +1,157 @@
+"""Same-run A/B of the in-process hot path: an older commit against the working tree, alternating.
+
+Exports ``--base`` (any git revision) into a temporary directory and runs
+``benchmarks/bench_hotpath.py --json`` from each tree in turn (base, new, new, base, ...: ABBA),
+``--rounds`` times,
+each in a fresh interpreter pinned to one CPU, so both see the same machine at about the same
+time; then counts the calls per order round trip of each tree (``benchmarks.hotpath_calls``,
+deterministic). Prints each round and the median of the rounds per tree.
+
+Run: ``.venv/bin/python -m benchmarks.ab_hotpath --base HEAD~1 [--rounds 2] [--orders 30000] [--cpu 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = (
+    ("order_path", "order path median, us"),
+    ("ack_path", "ack path median, us"),
+    ("round_trip", "order + ack medians, us"),
+    ("batched_both_us", "batched both directions, us/order"),
+    ("batched_rate", "batched both directions, orders/s"),
+)
+
+
+def export(revision: str, into: Path) -> Path:
+    """Write the tree of ``revision`` into ``into`` (git archive) and return it."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def _env(tree: Path, pure_python: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree)
+    if pure_python:
+        env["GATEWAY_PURE_PYTHON"] = "1"
+    else:
+        env.pop("GATEWAY_PURE_PYTHON", None)
+    return env
+
+
+def _pin(cpu: int | None) -> Any:
+    if cpu is None:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
+
+
+def timed(tree: Path, orders: int, batch: int, cpu: int | None, pure_python: bool) -> dict[str, float]:
+    """Run bench_hotpath from ``tree``; return the figures compared."""
+    out = subprocess.run(
+        [sys.executable, "benchmarks/bench_hotpath.py", "--orders", str(orders), "--batch", str(batch), "--json"],
+        cwd=tree,
+        env=_env(tree, pure_python),
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=_pin(cpu),
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    order = result["order_path"]["median"]
+    ack = result["ack_path"]["median"]
+    both = result["batched_both_us"]
+    return {
+        "order_path": order,
+        "ack_path": ack,
+        "round_trip": order + ack,
+        "batched_both_us": both,
+        "batched_rate": 1e6 / both,
+    }
+
+
+def calls(tree: Path, pure_python: bool) -> dict[str, Any]:
+    """Count calls per order round trip of ``tree`` with this tree's counter (works on older trees too)."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "hotpath_calls.py"), "--here", "--json"],
+        cwd=tree,
+        env=_env(tree, pure_python),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--base", required=True, help="git revision to compare against (e.g. HEAD~1, main)")
+    parser.add_argument("--new", default="", help="git revision for the new side (default: the working tree)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--orders", type=int, default=30_000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--cpu", type=int, default=1 if (os.cpu_count() or 1) > 1 else None)
+    parser.add_argument("--compiled", action="store_true", help="let each tree use its compiled modules, if built")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gwab", dir="/tmp"))
+    try:
+        base = export(args.base, work / "base")
+        new = export(args.new, work / "new") if args.new else ROOT
+        trees = {"base": base, "new": new}
+        pure = not args.compiled
+        for tree in trees.values():  # compile every module once, outside the measured runs
+            subprocess.run(
+                [sys.executable, "-c", "import benchmarks.bench_hotpath"], cwd=tree, env=_env(tree, pure), check=True
+            )
+        rounds: dict[str, list[dict[str, float]]] = {"base": [], "new": []}
+        for r in range(args.rounds):
+            order = ("base", "new") if r % 2 == 0 else ("new", "base")  # ABBA: drift hits both alike
+            for name in order:
+                tree = trees[name]
+                figures = timed(tree, args.orders, args.batch, args.cpu, pure)
+                rounds[name].append(figures)
+                if not args.json:
+                    shown = ", ".join(f"{key} {figures[key]:,.2f}" for key, _ in FIGURES)
+                    print(f"round {r + 1} {name:<4} {shown}", flush=True)
+        counted = {name: calls(tree, pure) for name, tree in trees.items()}
+        summary = {
+            name: {key: statistics.median(run[key] for run in runs) for key, _ in FIGURES}
+            for name, runs in rounds.items()
+        }
+        report = {"base": args.base, "new": args.new or "working tree", "rounds": rounds, "median": summary}
+        report["calls"] = {name: {k: counted[name][k] for k in ("calls", "python_calls", "c_calls")} for name in trees}
+        if args.json:
+            print(json.dumps(report))
+            return 0
+        print(f"\nmedians of {args.rounds} rounds, alternating, {args.orders} orders each (base = {args.base}):")
+        for key, label in FIGURES:
+            old, now = summary["base"][key], summary["new"][key]
+            print(f"  {label:<38} {old:>12,.2f} -> {now:>12,.2f}  ({(now - old) / old * 100:+.1f} %)")
+        for name in trees:
+            c = counted[name]
+            split = f"{c['python_calls']:.1f} Python + {c['c_calls']:.1f} C"
+            print(f"  calls/order round trip, {name:<4}: {c['calls']:.1f} ({split})")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The call budget of the hot path: Python calls per OUCH order round trip, counted, never timed.
+
+``benchmarks.hotpath_calls`` runs the production pieces (``Engine``, ``StrategySession``,
+``RiskEngine``, ``OuchVenue``, the journal as ``gateway run`` opens it) ping-pong in one process
+under ``sys.setprofile`` and counts the gateway's own calls (Python functions of its packages,
+and the C functions they call) over two run sizes: per order = the difference / the difference
+of orders, so set-up, warm-up and one-off work cancel. The count is deterministic up to the
+histograms' byte carries (a few tenths of a call, depending on the measured times), hence the
+small ``SLACK``.
+
+A change that adds calls to the order or ack path fails here: lower ``BUDGET`` when a change
+cuts calls (keep it at what the code reaches), raise it only with the reason in the commit.
+"""
+
+from __future__ import annotations
+
+from benchmarks import hotpath_calls
+
+BUDGET = 159
+"""Calls per OUCH order round trip (order path + ack path, pure-Python modules) the code reaches."""
+SLACK = 2
+"""What the histograms' byte carries can add (timing-dependent bucket counts): well under one call."""
+
+
+def test_calls_per_order_round_trip_when_counted_then_within_budget() -> None:
+    result = hotpath_calls.count(200, 600)
+    top = "\n".join(f"  {value:7.2f}  {name}" for name, value in result["functions"][:25])
+    assert result["calls"] <= BUDGET + SLACK, (
+        f"{result['calls']:.1f} calls per OUCH order round trip ({result['python_calls']:.1f} Python + "
+        f"{result['c_calls']:.1f} C) exceed the budget of {BUDGET}: find the new calls with "
+        f"`.venv/bin/python -m benchmarks.hotpath_calls`; the most called:\n{top}"
+    )
+
+
+def test_calls_per_order_when_counted_then_marginal_cancels_start_up() -> None:
+    """Two different pairs of run sizes give the same per-order figure: nothing per-run leaks into it."""
+    small = hotpath_calls.count(100, 300)
+    large = hotpath_calls.count(200, 600)
+    assert abs(small["calls"] - large["calls"]) <= SLACK
+    assert small["python_calls"] > 0 and small["c_calls"] > 0

@@ -1,0 +1,121 @@
+"""The hot path's ``passes_new``: never True for a request one of the checks it stands for would refuse.
+
+``RiskEngine.check_and_commit_new`` runs ``passes_new`` and, when it says False, the whole chain, which
+decides and words the answer; so the only way it could change an answer is by passing a request the
+chain refuses. Random requests and limits rows here (the engine-level property, the hot path against
+``explain``, is in test_properties.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.enums import Side
+from risk.checks import (
+    NEW,
+    NEW_ORDER_CHAIN,
+    RiskRequest,
+    check_exposure,
+    check_price,
+    check_shape,
+    check_short_sale,
+    check_state,
+    passes_new,
+)
+from risk.duplicates import DuplicateFilter
+from risk.exposure import AccountState, PositionState
+from risk.resolve import EffectiveLimits
+
+_small = st.integers(0, 40)
+_signed = st.integers(-40, 40)
+
+
+def _mostly(usual: st.SearchStrategy[int], rare: st.SearchStrategy[int]) -> st.SearchStrategy[int]:
+    """``usual`` nine times in ten, ``rare`` otherwise."""
+    return st.integers(0, 9).flatmap(lambda k: usual if k < 9 else rare)
+
+
+_limit = _mostly(st.just(10**6), st.integers(0, 40))
+"""A limit: tight (near the request's figures) or out of the way, so that every check is sometimes the one."""
+
+
+@st.composite
+def _limits(draw: st.DrawFn) -> EffectiveLimits:
+    fields: dict[str, Any] = {name: draw(_limit) for name in EffectiveLimits.__struct_fields__}
+    for flag in ("allow_market_orders", "allow_short_sales", "allow_short_exempt", "allow_missing_reference"):
+        fields[flag] = draw(st.booleans())
+    fields["trading_state"] = draw(_mostly(st.just(0), st.integers(1, 2)))
+    fields["restriction"] = draw(_mostly(st.just(0), st.integers(1, 2)))
+    fields["tick_size"] = draw(st.sampled_from([1, 1, 2, 5]))
+    fields["lot_size"] = draw(st.sampled_from([1, 1, 2, 5]))
+    fields["max_notional"] = draw(_mostly(st.just(10**9), st.integers(0, 2000)))
+    fields["max_open_notional"] = draw(_mostly(st.just(10**9), st.integers(0, 2000)))
+    fields["credit_limit"] = draw(_mostly(st.just(10**9), st.integers(0, 3000)))
+    fields["collar_pct"] = draw(_mostly(st.just(0), st.sampled_from([1_000_000, 10_000_000, 50_000_000])))
+    fields["collar_ticks"] = draw(_mostly(st.just(0), st.sampled_from([1, 5, 20])))
+    return msgspec.convert(fields, EffectiveLimits)
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> RiskRequest:
+    r = RiskRequest(({}, {}, {}), ({}, {}, {}), DuplicateFilter())
+    r.kind = NEW
+    r.limits = limits = draw(_limits())
+    r.state = max(limits.trading_state, draw(_mostly(st.just(0), st.integers(1, 2))))
+    r.side = side = draw(st.sampled_from(list(Side)))
+    r.is_buy = side == Side.BUY
+    r.is_market = draw(st.sampled_from([False, False, False, True]))
+    r.qty = qty = draw(_mostly(st.integers(1, 40), st.integers(-5, 0)))
+    r.price = 0 if r.is_market else draw(_mostly(st.integers(1, 60), st.integers(-5, 0)))
+    r.reference = draw(_mostly(st.integers(1, 60), st.integers(-2, 0)))
+    r.value_price = (r.reference if r.reference > 0 else 0) if r.is_market else r.price
+    r.leaves = r.add_qty = qty - draw(st.sampled_from([0, 0, 0, 1, 3]))
+    r.old_leaves = 0
+    r.add_notional = r.leaves * r.value_price
+    account = AccountState()
+    account.open_orders = draw(_small)
+    account.open_notional = draw(st.integers(0, 2000))
+    account.traded_notional = draw(st.integers(0, 2000))
+    position = PositionState()
+    position.position = draw(_signed)
+    position.open_buy_qty = draw(_small)
+    position.open_sell_qty = draw(_small)
+    r.account_state = account
+    r.position = position
+    r.symbol, r.account, r.strategy = "AAPL", "ACC1", "S1"
+    return r
+
+
+@settings(max_examples=3000, deadline=None)
+@given(request=_requests())
+def test_passes_new_when_true_then_every_check_it_stands_for_passes(request: RiskRequest) -> None:
+    if passes_new(request):
+        for check in (check_state, check_shape, check_price, check_short_sale, check_exposure):
+            assert check(request, None) is None, check.__name__
+
+
+@settings(max_examples=300, deadline=None)
+@given(request=_requests())
+def test_passes_new_when_an_ordinary_order_then_true_often_enough_to_be_the_hot_path(request: RiskRequest) -> None:
+    """Not a property of correctness: the fast path must actually be taken for plain limit orders."""
+    request.state = 0
+    request.limits = msgspec.structs.replace(
+        request.limits, restriction=0, tick_size=1, lot_size=1, max_qty=10**6, max_notional=10**9, collar_pct=0,
+        collar_ticks=0, max_open_orders=10**6, max_open_notional=10**9, credit_limit=10**12, max_long_qty=10**6,
+        max_short_qty=10**6, max_net_qty=10**6, allow_missing_reference=True,
+    )  # fmt: skip
+    request.is_market = False
+    request.side = Side.BUY
+    request.is_buy = True
+    request.qty = request.leaves = request.add_qty = 5
+    request.price = request.value_price = 7
+    request.add_notional = 35
+    assert passes_new(request)
+
+
+def test_chain_when_fast_path_covers_the_first_five_then_duplicate_and_rate_follow() -> None:
+    assert NEW_ORDER_CHAIN[:5] == (check_state, check_shape, check_price, check_short_sale, check_exposure)

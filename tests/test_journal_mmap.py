@@ -1,0 +1,264 @@
+"""The memory-mapped journal beyond the shared contract: crashes, power-loss tails, growth, a full disk, sync policy."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway.journal import (
+    DATA_START,
+    MMAP_MAGIC,
+    FileJournal,
+    JOrderRefused,
+    JournalCorruptError,
+    JournalScan,
+    MmapJournal,
+    data_end,
+    mmap_header,
+    read_journal,
+    unwrap_requests,
+)
+from gateway.protocol.messages import OrderAccepted, OrderRejected
+from model.fsync import FsyncPolicy
+from tests.harness import Rig
+
+PAGE = 4096
+
+
+def _crashed(path: Path, records: int, *, fsync: FsyncPolicy = FsyncPolicy.NONE) -> MmapJournal:
+    """Append and flush ``records`` records, then "die": the journal is never closed (its file stays mapped)."""
+    journal = MmapJournal(path, fsync=fsync, grow_bytes=2 * PAGE)
+    for i in range(records):
+        journal.append(JOrderRefused(i))
+        journal.flush()
+    return journal
+
+
+def _record_offsets(path: Path) -> list[int]:
+    data = path.read_bytes()
+    pos, end, out = DATA_START, data_end(path), []
+    while pos < end:
+        out.append(pos)
+        pos += 8 + int.from_bytes(data[pos : pos + 4], "big")
+    return out
+
+
+def test_flush_when_the_process_dies_then_every_flushed_record_is_in_the_file_and_the_rest_is_zeros(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    journal = _crashed(path, 300)
+    data = path.read_bytes()
+    assert data.startswith(MMAP_MAGIC)
+    assert len(data) > data_end(path)  # preallocated beyond the records
+    assert data[data_end(path) :] == bytes(len(data) - data_end(path))
+    scan = JournalScan()
+    assert list(read_journal(path, scan)) == [JOrderRefused(i) for i in range(300)]
+    assert scan.torn_bytes == 0 and scan.good_bytes == data_end(path)
+    del journal
+
+
+def test_reopen_when_crashed_then_appends_follow_the_last_record_and_a_clean_close_cuts_the_zeros(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    _crashed(path, 10)
+    again = MmapJournal(path, fsync=FsyncPolicy.NONE)
+    scan = JournalScan()
+    assert len(list(again.records(scan))) == 10
+    again.cut_torn_tail(scan)
+    again.append(JOrderRefused(99))
+    again.close()
+    assert list(read_journal(path)) == [*(JOrderRefused(i) for i in range(10)), JOrderRefused(99)]
+    assert path.stat().st_size == data_end(path)  # nothing after the last record
+
+
+def test_reopen_when_cut_torn_tail_not_called_then_the_first_flush_finds_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    _crashed(path, 5)
+    again = MmapJournal(path, fsync=FsyncPolicy.NONE)
+    again.append(JOrderRefused(50))
+    again.flush()
+    assert list(read_journal(path)) == [*(JOrderRefused(i) for i in range(5)), JOrderRefused(50)]
+    again.close()
+
+
+def test_file_journal_when_it_continues_a_crashed_mmap_journal_then_it_appends_after_the_last_record(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    _crashed(path, 3)
+    legacy = FileJournal(path, fsync=FsyncPolicy.NONE)  # e.g. a test or tool writing with the old storage
+    legacy.append(JOrderRefused(7))
+    legacy.close()
+    assert list(read_journal(path)) == [*(JOrderRefused(i) for i in range(3)), JOrderRefused(7)]
+
+
+def test_mmap_journal_when_it_continues_an_earlier_version_s_file_then_records_follow_without_a_header(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    old = FileJournal(path, fsync=FsyncPolicy.NONE)
+    old.append(JOrderRefused(1))
+    old.close()
+    journal = MmapJournal(path, fsync=FsyncPolicy.BATCH, grow_bytes=PAGE)
+    journal.append(JOrderRefused(2))
+    journal.flush()
+    assert list(read_journal(path)) == [JOrderRefused(1), JOrderRefused(2)]  # zeros after them: not damage
+    journal.close()
+    assert not path.read_bytes().startswith(MMAP_MAGIC)
+    assert list(read_journal(path)) == [JOrderRefused(1), JOrderRefused(2)]
+
+
+def test_flush_when_the_file_fills_its_mapping_then_it_grows_and_keeps_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=PAGE)
+    sizes = set()
+    for i in range(2_000):
+        journal.append(JOrderRefused(i))
+        if i % 7 == 0:
+            journal.flush()
+            sizes.add(path.stat().st_size)
+    journal.close()
+    assert len(sizes) > 5  # grew step by step
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(2_000)]
+
+
+def test_crash_when_the_last_record_was_half_copied_then_torn_tail_cut(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    _crashed(path, 20)
+    offsets = _record_offsets(path)
+    data = bytearray(path.read_bytes())
+    end = data_end(path)
+    data[end - 3 : end] = bytes(3)  # the copy of the last record stopped 3 bytes short
+    path.write_bytes(bytes(data))
+    scan = JournalScan()
+    assert list(read_journal(path, scan)) == [JOrderRefused(i) for i in range(19)]
+    assert scan.good_bytes == offsets[-1] and scan.torn_bytes > 0 and scan.dropped_records == 0
+
+
+def test_power_loss_when_an_unsynced_page_never_reached_the_disk_then_the_unsynced_tail_is_cut(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "j"
+    journal = _crashed(path, 2_000, fsync=FsyncPolicy.BATCH)  # synced after every flush: the header says so
+    offsets = _record_offsets(path)
+    synced = offsets[200]
+    data = bytearray(path.read_bytes())
+    data[: len(mmap_header(synced))] = mmap_header(synced)  # the header as of an earlier sync
+    hole = synced - synced % PAGE + PAGE  # a page written after that sync, lost; later pages written
+    assert hole + PAGE < data_end(path)
+    data[hole : hole + PAGE] = bytes(PAGE)
+    path.write_bytes(bytes(data))
+    scan = JournalScan()
+    kept = list(read_journal(path, scan))
+    assert 200 <= len(kept) < 2_000 and kept == [JOrderRefused(i) for i in range(len(kept))]
+    assert scan.good_bytes >= synced and scan.dropped_records > 0
+    assert "the unsynced tail of a power failure" in caplog.text
+    del journal
+
+
+def test_damage_when_before_the_synced_end_then_corruption_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = _crashed(path, 50, fsync=FsyncPolicy.BATCH)
+    offsets = _record_offsets(path)
+    data = bytearray(path.read_bytes())
+    data[offsets[10] + 9] ^= 0x20
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError, match=f"damaged record at byte {offsets[10]}, before the end"):
+        list(read_journal(path))
+    del journal
+
+
+def test_header_when_damaged_then_corruption_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    _crashed(path, 3)
+    data = bytearray(path.read_bytes())
+    data[9] ^= 0x01  # inside the synced end
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError, match="damaged header"):
+        list(read_journal(path))
+
+
+def test_interval_when_records_flushed_then_synced_off_the_loop_and_the_header_follows(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=2)
+    journal.append(JOrderRefused(1))
+    journal.flush()
+    deadline = time.monotonic() + 5
+    while journal.fsyncs == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert journal.fsyncs >= 1 and journal.bytes_synced == journal.bytes_written
+    time.sleep(0.05)
+    header = path.read_bytes()[:DATA_START]
+    assert header.startswith(mmap_header(data_end(path)))
+    idle = journal.fsyncs
+    time.sleep(0.05)
+    assert journal.fsyncs == idle  # nothing new: no sync
+    journal.close()
+
+
+def test_flush_when_not_batch_then_no_system_call_on_the_loop_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=60_000)
+    journal.append(JOrderRefused(0))
+    journal.flush()  # the first flush maps the file
+    calls: list[str] = []
+
+    def spy(name: str, real: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object) -> object:
+            calls.append(name)
+            return real(*args)
+
+        return call
+
+    for name in ("write", "pwrite", "fdatasync", "fsync", "posix_fallocate", "ftruncate"):
+        monkeypatch.setattr(os, name, spy(name, getattr(os, name)))
+    for i in range(100):
+        journal.append(JOrderRefused(i))
+        journal.flush()
+    assert calls == []
+    monkeypatch.undo()
+    journal.close()
+
+
+def test_engine_when_the_disk_is_full_then_nothing_leaves_new_orders_refused_and_all_flows_once_there_is_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=PAGE)
+    rig = Rig(journal=journal)
+    link = rig.connect("S1")
+    link.received()
+    real = os.posix_fallocate
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    flushes = rig.venue.flushes
+    rig.new_order(link, "A")
+    assert rig.venue.flushes == flushes  # nothing reached the venue
+    assert rig.engine.journal_error.startswith("OSError")
+    rig.new_order(link, "B")
+    assert rig.order("S1", "B").state.name == "REJECTED"
+    assert link.received() == []
+    monkeypatch.setattr(os, "posix_fallocate", real)
+    rig.engine.flush()
+    assert rig.engine.journal_error == ""
+    assert rig.venue.flushes == flushes + 1
+    messages = link.received()
+    assert [type(m) for m in messages] == [OrderRejected]
+    rig.venue.accept(1)
+    rig.engine.flush()
+    assert [type(m) for m in link.received()] == [OrderAccepted]
+    journal.close()
+    created = [r.cl_ord_id for r in unwrap_requests(read_journal(path)) if hasattr(r, "cl_ord_id")]
+    assert created == ["A", "B"], "nothing written twice, nothing lost"
