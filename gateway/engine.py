@@ -196,6 +196,8 @@ class Engine:
         self.next_order_id = 1
         self.terminal_orders_kept = terminal_orders_kept
         self.events_kept = events_kept
+        self._release_due = False
+        """More than ``terminal_orders_kept + RELEASE_BATCH`` terminal orders are in memory."""
         self._terminal: deque[Order] = deque()
         """Terminal orders still in memory, oldest first (released beyond ``terminal_orders_kept``)."""
         self._events_over: list[StrategyState] = []
@@ -496,7 +498,7 @@ class Engine:
         """Carry out a connection's decoded requests in order (those behind a Hello that waits are held)."""
         session = link.session
         sequenced = session.sequenced  # known once the Hello is decoded, even if it is in this read
-        for index, req in enumerate(requests):
+        for req in requests:
             st = link.strategy
             kind = type(req)
             if st is None and kind is not Hello:  # its Hello was refused: nothing after it counts
@@ -527,7 +529,7 @@ class Engine:
             elif kind is Hello:
                 self._on_hello(link, req)  # type: ignore[arg-type]
                 if link in self._pending_hellos:  # the replay is being read: the rest waits for the Welcome
-                    self._pending_hellos[link].extend(requests[index + 1 :])
+                    self._pending_hellos[link].extend(requests[requests.index(req) + 1 :])
                     return
             elif kind is InvalidRequest:
                 assert st is not None
@@ -709,7 +711,7 @@ class Engine:
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
         self.counters.orders_received += 1
         cl_ord_id = msg.cl_ord_id
-        if cl_ord_id in st.orders or cl_ord_id in st.released:  # released: fail-closed hash set (ReleasedIds)
+        if cl_ord_id in st.orders or (st.released.count and cl_ord_id in st.released):  # fail-closed (ReleasedIds)
             self.counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
             self._emit(
@@ -862,6 +864,8 @@ class Engine:
             self.counters.rejected_gateway += 1
         refuse(order)
         self._terminal.append(order)
+        if len(self._terminal) > self._terminal_over_at:
+            self._release_due = True
         self._count_reject(self.rejects, source, code)
         if not created_journaled:
             req_seq = self._req_seq
@@ -1069,9 +1073,8 @@ class Engine:
     def _deliver(self, st: StrategyState, event: OrderEvent) -> None:
         """Sequence an order event already journaled (or implied by a journal record), keep it, queue it."""
         st.next_seq += 1
-        events = st.events
-        events.append(event)
-        if len(events) == self.events_kept + RELEASE_BATCH:
+        st.events.append(event)
+        if st.next_seq - st.events_base == self._events_over_at:  # len(st.events) == events_kept + RELEASE_BATCH
             self._events_over.append(st)
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
@@ -1082,6 +1085,8 @@ class Engine:
     def _close(self, order: Order) -> None:
         self.open_orders.pop(order.order_id, None)
         self._terminal.append(order)
+        if len(self._terminal) > self._terminal_over_at:
+            self._release_due = True
         st = self.strategies.get(order.strategy_id)
         if st is not None:
             st.open_orders.pop(order.order_id, None)
@@ -1096,6 +1101,7 @@ class Engine:
         """
         terminal = self._terminal
         keep = self.terminal_orders_kept
+        self._release_due = False
         if len(terminal) > keep + RELEASE_BATCH:
             orders = self.orders
             strategies = self.strategies
@@ -1196,7 +1202,7 @@ class Engine:
                 lat.venue_to_strategy.record_n(done - self._venue_event_ns, self._venue_events_pending)
         self._venue_event_ns = 0
         self._venue_events_pending = 0
-        if len(self._terminal) > self.terminal_orders_kept + RELEASE_BATCH or self._events_over:
+        if self._release_due or self._events_over:
             self._release()
         if t_wire:  # the batch's orders are counted in their stage histograms once every byte is out
             self.latency.orders.wire(t_wire)
@@ -1306,6 +1312,27 @@ class Engine:
             "venues": {name: venue.status() for name, venue in self.venues.items()},
             "latency": self.latency.snapshot(),
         }
+
+    @property
+    def terminal_orders_kept(self) -> int:
+        """Return how many terminal orders are kept in memory (the most recent)."""
+        return self._terminal_orders_kept
+
+    @terminal_orders_kept.setter
+    def terminal_orders_kept(self, value: int) -> None:
+        self._terminal_orders_kept = value
+        self._terminal_over_at = value + RELEASE_BATCH
+
+    @property
+    def events_kept(self) -> int:
+        """Return how many events are kept in memory per strategy (the most recent)."""
+        return self._events_kept
+
+    @events_kept.setter
+    def events_kept(self, value: int) -> None:
+        self._events_kept = value
+        self._events_over_at = value + RELEASE_BATCH + 1
+        """``next_seq - events_base`` when ``len(events)`` reaches ``events_kept + RELEASE_BATCH`` (no call)."""
 
     @property
     def orders_total(self) -> int:
