@@ -22,7 +22,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from time import thread_time_ns
-from typing import Any, Final, cast
+from typing import Any, ClassVar, Final, cast
 
 import msgspec
 
@@ -51,9 +51,14 @@ _json_encode: Final = msgspec.json.Encoder(enc_hook=_encodable).encode
 _msgpack_encode_into: Final = msgspec.msgpack.Encoder(enc_hook=_encodable).encode_into
 
 
-def _msgpack_frame(obj: Any) -> bytearray:
-    """Return the length-prefixed MessagePack reply, encoded in one buffer (no second copy for the prefix)."""
-    frame = bytearray(_LENGTH.size)
+def _msgpack_frame(obj: Any, frame: bytearray | None = None) -> bytearray:
+    """Return the length-prefixed MessagePack reply, encoded in one buffer (no second copy for the prefix).
+
+    ``frame``: a buffer to encode into (its memory is reused: no allocation and regrowth of a
+    ~50 KiB reply on the event loop); a new one when None.
+    """
+    if frame is None:
+        frame = bytearray(_LENGTH.size)
     _msgpack_encode_into(obj, frame, _LENGTH.size)
     _LENGTH.pack_into(frame, 0, len(frame) - _LENGTH.size)
     return frame
@@ -94,6 +99,10 @@ class AdminRefusedError(Exception):
 
 class AdminProtocol(asyncio.Protocol):
     """Answer newline-delimited JSON requests."""
+
+    _frame: ClassVar[bytearray | None] = None
+    """The last MessagePack reply's buffer (any connection: monitoring connects per request), reused
+    when its transport wrote it whole; one event loop per process answers every admin connection."""
 
     def __init__(self, handlers: dict[str, AdminHandler], stats: AdminStats | None = None) -> None:
         self._handlers = handlers
@@ -148,7 +157,7 @@ class AdminProtocol(asyncio.Protocol):
         except Exception as exc:  # an admin command must never take the gateway down
             self._failed(cmd, exc, binary)
             return
-        if isinstance(result, Awaitable):
+        if type(result) is not dict and isinstance(result, Awaitable):  # (an ABC check costs the loop)
             asyncio.get_running_loop().create_task(self._answer_later(cmd, result, binary))
             return
         self._reply({"ok": True, **result}, binary)
@@ -177,7 +186,13 @@ class AdminProtocol(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing():
             return
         if binary:
-            self._transport.write(_msgpack_frame(obj))
+            frame = _msgpack_frame(obj, AdminProtocol._frame)
+            AdminProtocol._frame = None
+            self._transport.write(frame)
+            # written whole: the transport keeps no reference and the buffer serves the next reply;
+            # otherwise it is the transport's until sent, and the next reply gets a new one
+            if not self._transport.get_write_buffer_size():
+                AdminProtocol._frame = frame
         else:
             self._transport.write(_json_encode(obj) + b"\n")
 

@@ -456,7 +456,7 @@ class GatewayProcess:
                 collected=[g["collected"] for g in gc_stats],
                 uncollectable=[g["uncollectable"] for g in gc_stats],
             ),
-            latency=engine.latency.snapshot(),
+            latency=engine.latency.view(),  # the live counts: encoded before the loop runs again
             admin=AdminMetrics(
                 dict(stats.requests), stats.loop_ns.snapshot(), stats.last_loop_ns, stats.max_loop_ns, stats.last_cpu_ns
             ),

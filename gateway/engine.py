@@ -1290,8 +1290,9 @@ class Engine:
     def status(self) -> dict[str, object]:
         """Return the status document's core sections (the latency histograms as a copy of their counts).
 
-        Cost on the event loop: a few dicts per strategy and venue and two memcpys of the histogram
-        counts; nothing here grows with the number of orders, nothing is sorted.
+        Cost on the event loop: a few dicts per strategy and venue; the histogram counts are the live
+        buffer (``StageLatencies.view``: the admin socket encodes the document before the loop runs
+        again), not a copy; nothing here grows with the number of orders, nothing is sorted.
         """
         return {
             "gateway_id": self.gateway_id,
@@ -1314,7 +1315,7 @@ class Engine:
                 for sid, st in self.strategies.items()
             },
             "venues": {name: venue.status() for name, venue in self.venues.items()},
-            "latency": self.latency.snapshot(),
+            "latency": self.latency.view(),
         }
 
     @property

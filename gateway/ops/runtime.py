@@ -117,6 +117,8 @@ class OpsRuntime:
         )
         """The ``SocketHook`` to pass to every ``VenueConnector`` (``socket_hooks=[...]``)."""
         self.spinner: LoopSpinner | None = None
+        self._status_cache: tuple[tuple[object, ...], dict[str, Any]] | None = None
+        """(what the fixed sections depend on, the sections): rebuilt when a venue socket connects."""
 
     @classmethod
     def prepare(
@@ -207,7 +209,33 @@ class OpsRuntime:
         return True, "every venue socket is on an Onload stack and registered with epoll_ctl"
 
     def status(self) -> dict[str, Any]:
-        """Return everything ops adds to ``gateway status`` as JSON-able data."""
+        """Return everything ops adds to ``gateway status`` as JSON-able data.
+
+        The acceleration, io_uring and tuning sections change only when a venue socket connects
+        (or the objects behind them are replaced): built once per change and reused, so a status
+        request on the event loop builds only the GC and spinner counters.
+        """
+        key = (
+            self.registry.connections,
+            self.acceleration,
+            self.io_uring,
+            self.io_uring_guard,
+            self.tuning,
+            self.loop_impl,
+            len(self.onload_env),
+        )
+        cached = self._status_cache
+        if cached is None or cached[0] != key:
+            cached = (key, self._fixed_status())
+            self._status_cache = cached
+        return {
+            **cached[1],
+            "gc": self.gc.status(),
+            "spinner": self.spinner.status() if self.spinner is not None else None,
+        }
+
+    def _fixed_status(self) -> dict[str, Any]:
+        """Return the status sections that only a venue connection or a new setting changes."""
         verdict, why = self.acceleration_verdict()
         return {
             "acceleration": {
@@ -223,8 +251,6 @@ class OpsRuntime:
                 "detail": self.io_uring.detail,
             },
             "tuning": self.tuning.status(),
-            "gc": self.gc.status(),
-            "spinner": self.spinner.status() if self.spinner is not None else None,
         }
 
     def close(self) -> None:
