@@ -254,8 +254,8 @@ class StrategySessionState(enum.Enum):
     CLOSED = "CLOSED"
 
 
-_CLOSED: Final = StrategySessionState.CLOSED
-_ACTIVE: Final = StrategySessionState.ACTIVE
+_CLOSED: Final[StrategySessionState] = StrategySessionState.CLOSED  # not a Literal: no narrowing
+_ACTIVE: Final[StrategySessionState] = StrategySessionState.ACTIVE
 
 
 class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
