@@ -39,6 +39,7 @@ from gateway.journal import (
 )
 from gateway.latency import StageLatencies
 from gateway.protocol.messages import (
+    REQ_SEQ_VERSION,
     Cancel,
     CancelRejected,
     Error,
@@ -109,7 +110,6 @@ _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 """States from here on are terminal (compare with ``>=``)."""
-_NEW_REQUEST: Final = ReqSeqCheck.NEW
 _GAP: Final = ReqSeqCheck.GAP
 
 
@@ -420,41 +420,25 @@ class Engine:
         self.flush()
         return count
 
-    def link_data(self, link: StrategyLink, data: bytes, t_in: int) -> None:
-        """Process bytes from a strategy, flushing after every ``BATCH_BYTES`` of them.
+    def link_data(self, link: StrategyLink, data: bytes | memoryview, t_in: int, *, last: bool = True) -> None:
+        """Process bytes from a strategy and flush what they produced.
 
-        A burst arrives as reads of up to a few hundred kilobytes (thousands of orders): taking
-        them in slices puts the first orders on the wire after one slice's work instead of after
-        the whole read's, at the cost of one journal and one socket write per slice.
+        A burst arrives as reads of up to a few hundred kilobytes (thousands of orders): a read
+        longer than ``BATCH_BYTES`` is taken in slices (``_link_slices``, each slice back here,
+        ``last`` for the read's final one), which puts the first orders on the wire after one
+        slice's work instead of after the whole read's, at the cost of one journal and one socket
+        write per slice. After the ``last`` slice of a read, every request in the read has been
+        answered: a fatal Error the session decided while reading (too many errors, an oversized
+        frame) goes out now.
         """
-        if len(data) <= BATCH_BYTES:
-            self._link_batch(link, data, t_in, last=True)
+        if len(data) > BATCH_BYTES:
+            self._link_slices(link, data, t_in)
             return
-        # back-pressure is judged once per read, as if the read were one batch: a venue socket that
-        # backs up while the read's own slices are written does not refuse the rest of that read
-        venues = self._venue_list
-        for venue in venues:
-            venue.hold_backpressure(True)
-        try:
-            view = memoryview(data)
-            for start in range(0, len(view), BATCH_BYTES):
-                self._link_batch(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= len(view))
-                if link.session.state is StrategySessionState.CLOSED:
-                    break
-        finally:
-            for venue in venues:
-                venue.hold_backpressure(False)
-
-    def _link_batch(self, link: StrategyLink, data: bytes | memoryview, t_in: int, *, last: bool) -> None:
-        """Process one slice of a strategy's bytes and flush what it produced.
-
-        After the ``last`` slice of a read, every request in the read has been answered: a fatal
-        Error the session decided while reading (too many errors, an oversized frame) goes out now.
-        """
         session = link.session
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
-        sequenced = session.sequenced  # known once the Hello is decoded, even if it is in this read
+        # session.sequenced, inline: known once the Hello is decoded, even if it is in this read
+        sequenced = session.protocol_version >= REQ_SEQ_VERSION
         for req in requests:
             st = link.strategy
             kind = type(req)
@@ -464,10 +448,11 @@ class Engine:
                 assert st is not None
                 req_seq: int = req.req_seq  # type: ignore[union-attr]
                 if req_seq:
-                    check = session.sequence(req_seq)
-                    if check is not _NEW_REQUEST:
-                        if check is _GAP:  # closed: nothing after it is processed
-                            break
+                    if req_seq == session.last_req_seq + 1:  # NEW: session.sequence(req_seq), inline
+                        session.last_req_seq = req_seq
+                    elif session.sequence(req_seq) is _GAP:  # closed: nothing after it is processed
+                        break
+                    else:  # a DUPLICATE
                         self._on_duplicate(st, req)  # type: ignore[arg-type]
                         continue
                     st.last_req_seq = self._req_seq = req_seq
@@ -494,11 +479,28 @@ class Engine:
                 assert st is not None
                 self.journal.append(JRequest(st.strategy_id, self._req_seq))
                 self._req_seq = 0
-        if last:
+        if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
             session.end_of_read()
         if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
             self._dirty_links.append(link)
         self.flush()
+
+    def _link_slices(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
+        """Process a read longer than ``BATCH_BYTES`` in slices, flushing after each."""
+        # back-pressure is judged once per read, as if the read were one batch: a venue socket that
+        # backs up while the read's own slices are written does not refuse the rest of that read
+        venues = self._venue_list
+        for venue in venues:
+            venue.hold_backpressure(True)
+        try:
+            view = memoryview(data)
+            for start in range(0, len(view), BATCH_BYTES):
+                self.link_data(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= len(view))
+                if link.session.state is StrategySessionState.CLOSED:
+                    break
+        finally:
+            for venue in venues:
+                venue.hold_backpressure(False)
 
     def _on_hello(self, link: StrategyLink, hello: Hello) -> None:
         session = link.session
