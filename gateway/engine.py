@@ -38,6 +38,7 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.latency import StageLatencies
+from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE
 from gateway.protocol.messages import (
     REQ_SEQ_VERSION,
     Cancel,
@@ -111,6 +112,7 @@ _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_RE
 _FILLED: Final = OrderState.FILLED
 """States from here on are terminal (compare with ``>=``)."""
 _GAP: Final = ReqSeqCheck.GAP
+_pack_prefix: Final = LENGTH_PREFIX.pack_into
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -947,7 +949,11 @@ class Engine:
         st.events.append(event)
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
-            link.session.send(event)
+            writer = link.session._writer  # session.send(event): FrameWriter.write, inline
+            buf = writer.buffer
+            start = len(buf)
+            writer._encode_into(event, buf, start + PREFIX_SIZE)
+            _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
 
@@ -1020,8 +1026,12 @@ class Engine:
         if self._dirty_links:
             now = self.clock()
             for link in self._dirty_links:
-                data = link.session.take_output(now)
+                session = link.session
+                writer = session._writer  # session.take_output(now), inline
+                data = writer.buffer
                 if data:
+                    session.last_sent_ns = now
+                    writer.buffer = bytearray()  # the bytes taken are never written into again
                     link.write_out(data)
                 if link.session.state is StrategySessionState.CLOSED:
                     link.close_transport()
