@@ -220,12 +220,7 @@ class Engine:
         self.venues[name] = venue
         self._venue_list.append(venue)
         self.venue_states[name] = venue.state
-        on_event = self.on_venue_event
-
-        def sink(event: VenueEvent) -> None:
-            on_event(name, event)
-
-        venue.event_sink = sink
+        venue.event_sink = self._venue_sink(name)
         venue.state_sink = self.on_venue_state
         venue.bind_sequence(self.exactly_once.venue(name))
 
@@ -256,20 +251,29 @@ class Engine:
 
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
         """Apply one normalised venue event to its order and tell the owning strategy."""
-        self.counters.venue_events += 1
-        order = self.orders.get(event.order_id)
-        if order is None or order.venue != venue:
-            self.counters.venue_events_unknown_order += 1
-            if self.counters.venue_events_unknown_order <= 10:
-                log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
-            return
-        if not self._venue_event_ns:
-            self._venue_event_ns = self.clock()
-        self._venue_events_pending += 1
-        st = self.strategies[order.strategy_id]
-        # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
-        self.journal.append(JVenueApplied(venue, event, st.next_seq))
-        self._venue_event_handlers[type(event)](st, order, event)
+        self._venue_sink(venue)(event)
+
+    def _venue_sink(self, venue: str) -> Callable[[VenueEvent], None]:
+        """Return ``venue``'s event sink: ``on_venue_event`` with the venue's name bound (one call per event)."""
+
+        def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
+            counters = self.counters
+            counters.venue_events += 1
+            order = self.orders.get(event.order_id)
+            if order is None or order.venue != venue:
+                counters.venue_events_unknown_order += 1
+                if counters.venue_events_unknown_order <= 10:
+                    log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
+                return
+            if not self._venue_event_ns:
+                self._venue_event_ns = self.clock()
+            self._venue_events_pending += 1
+            st = self.strategies[order.strategy_id]
+            # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
+            self.journal.append(JVenueApplied(venue, event, st.next_seq))
+            self._venue_event_handlers[type(event)](st, order, event)
+
+        return sink
 
     # The handlers deliver the strategy events the venue event produced without journaling them (its
     # JVenueApplied record implies them); anything else they cause is journaled as usual.
