@@ -185,6 +185,7 @@ class OuchVenue(VenueAdapter):
             ),
             self,
         )
+        self.data_received = self._session.data_received  # type: ignore[method-assign]  # one call fewer per read
         self._store = store or UserRefNumStore(
             config.state_dir,
             config.name,
@@ -472,7 +473,11 @@ class OuchVenue(VenueAdapter):
         self.flush()
 
     def data_received(self, data: bytes, now_ns: int) -> None:
-        """Consume bytes from the venue; events go to ``event_sink``."""
+        """Consume bytes from the venue; events go to ``event_sink``.
+
+        Each adapter binds its session's ``data_received`` in its place (``__init__``): the read goes
+        straight to the SoupBinTCP session.
+        """
         self._session.data_received(data, now_ns)
 
     def connection_lost(self, now_ns: int) -> None:
