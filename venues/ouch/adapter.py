@@ -306,6 +306,12 @@ class OuchVenue(VenueAdapter):
         self._chains[order.order_id] = chain
         self._refs[user_ref_num] = chain
         side = order.side
+        symbol = self._symbols.get(order.symbol)  # self._symbol(order.symbol), inline
+        if symbol is None:
+            symbol = self._symbol(order.symbol)
+        order_id = order.order_id
+        cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
+        cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
         buf = self._session.out
         start = len(buf)
         pack_enter_order(
@@ -313,17 +319,19 @@ class OuchVenue(VenueAdapter):
             user_ref_num,
             _SIDE[side],
             order.qty,
-            self._symbol(order.symbol),
+            symbol,
             order.price,
             _TIF[order.tif],
             self._display,
             self._capacity,
             self._sweep,
             b"N",
-            _cl_ord_id(order.order_id),
+            cl_ord_id_bytes,
             self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
         )
-        self._keep(user_ref_num, buf, start)
+        self._inflight[user_ref_num] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
+        if not self._live:
+            del buf[start:]
         return Sent(str(user_ref_num))
 
     def send_cancel(self, order: Order) -> Sent | Refused:
