@@ -634,7 +634,8 @@ class Engine:
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
             )
             return
-        if not self.entitlements.may_trade(st.strategy_id, msg.account):
+        accounts = self.entitlements._accounts.get(st.strategy_id)  # entitlements.may_trade, inline
+        if accounts is None or msg.account not in accounts:
             self._log_not_entitled(st, msg.account)
             self._refuse(
                 st,
@@ -671,7 +672,8 @@ class Engine:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
         venue_ref = result.venue_ref
-        self.latency.orders.add(t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+        # latency.orders.add(...), inline: the order's marks up to its encoding
+        self.latency.orders._marks += (t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
         if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref

@@ -245,7 +245,12 @@ class RiskEngine:
                     denial = check(request, None)
                     if denial is not None:
                         return denial
-            self._commit_new(order, request, limits, now_ns)
+            # count the accepted order at once: rate counters, duplicate filter, open exposure
+            self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
+            window = limits.duplicate_window_ns
+            if window > 0:
+                self._duplicates.record(request.duplicate_key, now_ns, window)
+            self._book.open_new(order, request.account_state, request.position, request.value_price)
             return None
         except Exception:
             return self._internal_error("check_and_commit_new", order)
@@ -393,14 +398,6 @@ class RiskEngine:
         request.add_qty = leaves - old_leaves
         request.add_notional = leaves * request.value_price - old_notional
         return request
-
-    def _commit_new(self, order: Order, request: RiskRequest, limits: EffectiveLimits, now_ns: int) -> None:
-        """Count an accepted new order: rate counters, duplicate filter, open exposure."""
-        self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
-        window = limits.duplicate_window_ns
-        if window > 0:
-            self._duplicates.record(request.duplicate_key, now_ns, window)
-        self._book.open_new(order, request.account_state, request.position, request.value_price)
 
     @staticmethod
     def _record_rate(
