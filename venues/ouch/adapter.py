@@ -532,8 +532,12 @@ class OuchVenue(VenueAdapter):
     def flush(self) -> None:
         """Write every queued byte to the venue socket (then close it, if the session asked to)."""
         write = self._write
-        if write is not None and self._session.out:
-            write(self._session.take(self._clock()))
+        session = self._session
+        out = session.out
+        if write is not None and out:  # session.take(now), inline: the buffer starts afresh, the send time noted
+            session.out = bytearray()
+            session._last_sent_ns = self._clock()
+            write(out)
         if self._close_pending:
             self._close_pending = False
             if self._close is not None:
