@@ -1030,12 +1030,14 @@ class Engine:
                 venue.flush()
         self._decoded_ns = 0
         if self._dirty_links:
-            now = self.clock()
+            now = 0  # read when the first link has bytes to write (a read's own link often has none)
             for link in self._dirty_links:
                 session = link.session
                 writer = session._writer  # session.take_output(now), inline
                 data = writer.buffer
                 if data:
+                    if not now:
+                        now = self.clock()
                     session.last_sent_ns = now
                     writer.buffer = bytearray()  # the bytes taken are never written into again
                     link.write_out(data)
@@ -1043,6 +1045,8 @@ class Engine:
                     link.close_transport()
             self._dirty_links.clear()
             if self._venue_event_ns:
+                if not now:
+                    now = self.clock()
                 done = self.clock()
                 lat = self.latency
                 lat.strategy_write.record(done - now)
