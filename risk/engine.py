@@ -235,9 +235,10 @@ class RiskEngine:
                 return self._unknown_account(order.account)
             request = self._prepare(order, limits, now_ns, NEW)
             if passes_new(request):  # every check before the duplicate filter, in one function
-                denial = check_duplicate(request, None)
-                if denial is not None:
-                    return denial
+                if limits.duplicate_window_ns > 0:  # without a window check_duplicate passes and notes nothing
+                    denial = check_duplicate(request, None)
+                    if denial is not None:
+                        return denial
                 if not self._count_order_rate(request, limits, now_ns):  # the order-rate check, counted if passed
                     return check_order_rate(request, None)  # decides again (nothing was counted) and words it
             else:

@@ -301,7 +301,12 @@ class OuchVenue(VenueAdapter):
         """Queue an Enter Order under a fresh UserRefNum."""
         if self._backpressured:
             return BACKPRESSURED
-        user_ref_num = self._store.next()
+        store = self._store
+        user_ref_num = store._next  # store.next(), inline while the reserved block lasts and no prefetch is due
+        if user_ref_num > store._reserved or user_ref_num == store._prefetch_at:
+            user_ref_num = store.next()
+        else:
+            store._next = user_ref_num + 1
         chain = _Chain(order, user_ref_num, 0, order.qty)
         self._chains[order.order_id] = chain
         self._refs[user_ref_num] = chain
