@@ -30,7 +30,7 @@ import msgspec
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
-from gateway.engine import Engine, reject_table
+from gateway.engine import Engine, ReplayRead, ReplayReader, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     Journal,
@@ -41,6 +41,8 @@ from gateway.journal import (
     open_journal,
 )
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from gateway.ops.heap import set_mmap_threshold
+from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
@@ -95,6 +97,30 @@ class UnknownAccountError(AdminRefusedError):
 
 KNOWN_ACCOUNTS_SHOWN = 20
 """Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
+
+
+def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
+    """Return the engine's journal reader for old replays: the read in a worker thread, the result on the loop.
+
+    The thread only reads and decodes the journal file (``Engine._events_from_journal``); the engine's
+    state is touched on the loop only, when the result comes back. Other strategies keep trading
+    meanwhile (sharing the interpreter: the reading thread holds the GIL for up to
+    ``sys.getswitchinterval()`` at a time).
+    """
+
+    def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
+        future = loop.run_in_executor(None, read)
+
+        def finished(result: asyncio.Future[list[OrderEvent] | str]) -> None:
+            try:
+                value = result.result()
+            except Exception as exc:  # the read itself reports its errors; this is a safety net
+                value = f"the journal cannot be read ({type(exc).__name__}: {exc})"
+            done(value)
+
+        future.add_done_callback(finished)
+
+    return reader
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
@@ -170,6 +196,8 @@ class GatewayProcess:
             clock=self.clock,
             journal=NullJournal(),
             gateway_id=config.gateway_id,
+            terminal_orders_kept=config.memory.terminal_orders_kept,
+            events_kept=config.memory.events_kept,
         )
 
     def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +255,7 @@ class GatewayProcess:
             "records": scan.records,
             "torn_bytes_truncated": scan.torn_bytes,
             "unsynced_records_dropped": scan.dropped_records,
-            "orders": len(self.engine.orders),
+            "orders": self.engine.orders_total,
             "open_orders": len(self.engine.open_orders),
             "venue_resume": {name: msgspec.to_builtins(point) for name, point in resume.items()},
             "unanswered_requests": {name: len(requests) for name, requests in recovered.unanswered.items()},
@@ -266,10 +294,12 @@ class GatewayProcess:
         # which learns the sender's pid and uid, receives it
         self._sighup = SighupListener(self._on_sighup)
         self._sighup.block()
+        set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
         engine = self.engine
         assert engine is not None
+        engine.replay_reader = _thread_replay_reader(asyncio.get_running_loop())
         config = self.config
         after_input = engine.flush
         kick = self._on_activity
@@ -396,7 +426,7 @@ class GatewayProcess:
             counters=engine.counter_values(),
             rejects=reject_table(engine.rejects),
             cancel_rejects=reject_table(engine.cancel_rejects),
-            orders_total=len(engine.orders),
+            orders_total=engine.orders_total,
             orders_open=len(engine.open_orders),
             strategies_configured=len(self.config.strategies),
             strategies_connected=engine.strategies_connected(),

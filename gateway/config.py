@@ -36,6 +36,17 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``file``: one ``write`` per batch, the format of earlier versions (both read either)."""
 
 
+class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What the gateway keeps in memory (the journal keeps everything; see docs/performance.md, memory)."""
+
+    terminal_orders_kept: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    """Most recent terminal orders kept in memory; older ones are released (their cl_ord_id stays a duplicate)."""
+    events_kept: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    """Most recent events kept in memory per strategy; a reconnect that needs older ones reads the journal."""
+    malloc_mmap_threshold: Annotated[int, msgspec.Meta(ge=0)] = 1 << 20
+    """Blocks of at least this many bytes are returned to the kernel when freed (glibc; 0 = its default)."""
+
+
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything ``gateway run`` needs."""
 
@@ -48,6 +59,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     risk_limits: str = "risk/limits.yaml"
     risk_audit_log: str = "var/audit/risk-audit.jsonl"
     journal: JournalConfig = JournalConfig()
+    memory: MemoryConfig = MemoryConfig()
     strategies: dict[str, StrategyEntitlement] = {}
     venues: list[dict[str, Any]] = []
     """One mapping per venue session; ``protocol`` (ouch, fix) selects its schema."""

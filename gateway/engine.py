@@ -15,6 +15,7 @@ the order.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -57,8 +58,8 @@ from gateway.protocol.messages import (
     Welcome,
     WelcomeV2,
 )
-from gateway.recovery import Recovered
-from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategySessionState
+from gateway.recovery import Recovered, recover
+from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategyRequest, StrategySessionState
 from gateway.strategy_state import StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
@@ -98,6 +99,12 @@ from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
 
+ReplayRead = Callable[[], "list[OrderEvent] | str"]
+"""Reads a strategy's released events from the journal: the events, in order, or why it cannot."""
+ReplayReader = Callable[[ReplayRead, Callable[["list[OrderEvent] | str"], None]], None]
+"""Runs a ``ReplayRead`` off the event loop (a thread that only reads the file) and hands its result
+to the callback on the loop (``gateway.app``). Without one the engine reads on the spot (sans-IO)."""
+
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
 
@@ -111,6 +118,12 @@ _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 """States from here on are terminal (compare with ``>=``)."""
+TERMINAL_ORDERS_KEPT: Final = 10_000
+"""Terminal orders kept in memory (the most recent); older ones are released (the journal has them)."""
+EVENTS_KEPT: Final = 10_000
+"""Events kept in memory per strategy (the most recent); a reconnect that needs older ones reads the journal."""
+RELEASE_BATCH: Final = 1_024
+"""Orders or events released at a time, once that many are over the window (amortises the work)."""
 _GAP: Final = ReqSeqCheck.GAP
 _pack_prefix: Final = LENGTH_PREFIX.pack_into
 
@@ -162,6 +175,8 @@ class Engine:
         journal: Journal | None = None,
         gateway_id: str = "gateway",
         heartbeat_ms: int = 1_000,
+        terminal_orders_kept: int = TERMINAL_ORDERS_KEPT,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         self.risk = risk
         self.entitlements = entitlements
@@ -181,6 +196,21 @@ class Engine:
         """CancelRejected sent to strategies (cancels and replaces refused), by (source, code)."""
         self.latency = StageLatencies()
         self.next_order_id = 1
+        self.terminal_orders_kept = terminal_orders_kept
+        self.events_kept = events_kept
+        self._release_due = False
+        """More than ``terminal_orders_kept + RELEASE_BATCH`` terminal orders are in memory."""
+        self._terminal: deque[Order] = deque()
+        """Terminal orders still in memory, oldest first (released beyond ``terminal_orders_kept``)."""
+        self._events_over: list[StrategyState] = []
+        """Strategies whose event window is over ``events_kept`` (trimmed once the journal is written)."""
+        self.released_orders = 0
+        self.released_events = 0
+        self.journal_replays = 0
+        """Reconnects whose replay reached before the in-memory window (served from the journal)."""
+        self.replay_reader: ReplayReader | None = None
+        self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
+        """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
@@ -443,6 +473,19 @@ class Engine:
         session = link.session
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
+        if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits for the journal
+            self._pending_hellos[link].extend(requests)
+        else:
+            self._requests(link, requests, t_in)
+        if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
+            session.end_of_read()
+        if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+            self._dirty_links.append(link)
+        self.flush()
+
+    def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
+        """Carry out a connection's decoded requests in order (those behind a Hello that waits are held)."""
+        session = link.session
         # session.sequenced, inline: known once the Hello is decoded, even if it is in this read
         sequenced = session.protocol_version >= REQ_SEQ_VERSION
         for req in requests:
@@ -476,6 +519,9 @@ class Engine:
                 self._on_mass_cancel(st, req)  # type: ignore[arg-type]
             elif kind is Hello:
                 self._on_hello(link, req)  # type: ignore[arg-type]
+                if link in self._pending_hellos:  # the replay is being read: the rest waits for the Welcome
+                    self._pending_hellos[link].extend(requests[requests.index(req) + 1 :])
+                    return
             elif kind is InvalidRequest:
                 assert st is not None
                 self._on_invalid(st, req)  # type: ignore[arg-type]
@@ -485,11 +531,6 @@ class Engine:
                 assert st is not None
                 self.journal.append(JRequest(st.strategy_id, self._req_seq))
                 self._req_seq = 0
-        if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
-            session.end_of_read()
-        if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
-            self._dirty_links.append(link)
-        self.flush()
 
     def _link_slices(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
         """Process a read longer than ``BATCH_BYTES`` in slices, flushing after each."""
@@ -524,20 +565,79 @@ class Engine:
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
+        base = st.events_base
+        last_seq = max(hello.last_seq, 0)
         st.link = link
         link.strategy = st
         self.counters.strategy_connections += 1
-        replay = st.events[hello.last_seq :] if hello.last_seq < len(st.events) else []
+        if last_seq >= base:
+            self._welcome(link, st, hello, [])
+            return
+        # the replay reaches before the in-memory window: the journal has those events
+        strategy_id = st.strategy_id
+
+        def read() -> list[OrderEvent] | str:
+            out: list[OrderEvent] = []
+            return self._events_from_journal(strategy_id, last_seq, base, out) or out
+
+        reader = self.replay_reader
+        if reader is None:
+            self._journal_read(link, st, hello, read())
+            return
+        st.replay_pending += 1  # its events stay in memory until the Welcome is out
+        self._pending_hellos[link] = []
+        log.info("strategy %s: reading events %d..%d from the journal for its replay", strategy_id, last_seq + 1, base)
+        reader(read, lambda result: self._journal_read(link, st, hello, result, held=True))
+
+    def _journal_read(
+        self,
+        link: StrategyLink,
+        st: StrategyState,
+        hello: Hello,
+        result: list[OrderEvent] | str,
+        *,
+        held: bool = False,
+    ) -> None:
+        """Finish a Hello whose replay was read from the journal: Welcome and replay, or REPLAY_UNAVAILABLE."""
+        requests = self._pending_hellos.pop(link, []) if held else []
+        if held:
+            st.replay_pending -= 1
+            if st.replay_pending == 0 and len(st.events) >= self.events_kept + RELEASE_BATCH:
+                self._events_over.append(st)
+        if st.link is not link or link.session.is_closed():  # gone while the journal was read
+            return
+        if isinstance(result, str):
+            self.counters.strategy_refused += 1
+            log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, hello.last_seq, result)
+            st.link = None
+            link.strategy = None
+            link.session.close("REPLAY_UNAVAILABLE", f"events after seq {hello.last_seq} cannot be replayed: {result}")
+        else:
+            self.journal_replays += 1
+            self._welcome(link, st, hello, result)
+            if requests:
+                self._requests(link, requests, self.clock())
+        if held:
+            self._mark_dirty(link)
+            self.flush()
+
+    def _welcome(self, link: StrategyLink, st: StrategyState, hello: Hello, older: list[OrderEvent]) -> None:
+        """Send the Welcome, the replay (``older`` from the journal, then what memory holds) and venue states."""
+        session = link.session
+        base = st.events_base
+        last_seq = max(hello.last_seq, 0)
+        recent = st.events[last_seq - base :] if last_seq >= base else st.events
+        replayed = len(older) + len(recent)
         heartbeat_ms = session.heartbeat_ns // 1_000_000
         if session.sequenced:
             session.send(
-                Welcome(
-                    session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, len(replay), st.last_req_seq
-                )
+                Welcome(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, replayed, st.last_req_seq)
             )
         else:
-            session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, len(replay)))
-        for event in replay:
+            session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, replayed))
+        for event in older:
+            session.send(event)
+        for event in recent:
             session.send(event)
         for venue in self._venue_list:  # where every venue stands, after the replay and before anything new
             session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
@@ -551,9 +651,35 @@ class Engine:
             peer.uid if peer else "?",
             session.protocol_version,
             hello.last_seq,
-            len(replay),
+            replayed,
             st.last_req_seq,
         )
+
+    def _events_from_journal(self, strategy_id: str, after: int, upto: int, out: list[OrderEvent]) -> str:
+        """Fill ``out`` with the strategy's events ``after`` < seq <= ``upto`` rebuilt from the journal, in order.
+
+        The journal is read as recovery reads it (``gateway.recovery.recover``: some events are
+        journaled as such, others are implied by the venue event that produced them), so a replay
+        from the journal holds exactly the events a restart would rebuild. Every one of them must be
+        there exactly once: a gap is reported (returned as text) rather than replayed. Pure: it
+        touches nothing of the engine's (``gateway run`` calls it from a worker thread).
+        """
+        wanted = upto - after
+        found: list[OrderEvent | None] = [None] * wanted
+        try:
+            recovered = recover(self.journal.records())
+        except Exception as exc:  # any failure to read is reported, never a partial replay
+            return f"the journal cannot be read ({type(exc).__name__}: {exc})"
+        st = recovered.strategies.get(strategy_id)
+        for event in st.events if st is not None else ():
+            index = event.seq - after - 1
+            if 0 <= index < wanted:
+                found[index] = event
+        missing = sum(1 for event in found if event is None)
+        if missing:
+            return f"{missing} of the {wanted} events released from memory are not in the journal"
+        out.extend(event for event in found if event is not None)
+        return ""
 
     def _on_duplicate(self, st: StrategyState, req: NewOrder | Cancel | Replace | MassCancel | InvalidRequest) -> None:
         """A version-3 request already processed came again: not carried out, and no second answer.
@@ -571,7 +697,7 @@ class Engine:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
         self.counters.invalid_requests += 1
         if req.kind == "NewOrder":
-            if req.cl_ord_id in st.orders:
+            if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
                 self._emit(
                     st,
@@ -593,7 +719,7 @@ class Engine:
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
         self.counters.orders_received += 1
         cl_ord_id = msg.cl_ord_id
-        if cl_ord_id in st.orders:
+        if cl_ord_id in st.orders or (st.released.count and cl_ord_id in st.released):  # fail-closed (ReleasedIds)
             self.counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
             self._emit(
@@ -747,6 +873,9 @@ class Engine:
         if not counted:
             self.counters.rejected_gateway += 1
         refuse(order)
+        self._terminal.append(order)
+        if len(self._terminal) > self._terminal_over_at:
+            self._release_due = True
         self._count_reject(self.rejects, source, code)
         if not created_journaled:
             req_seq = self._req_seq
@@ -762,7 +891,7 @@ class Engine:
 
     def _on_cancel(self, st: StrategyState, msg: Cancel) -> None:
         order = st.orders.get(msg.cl_ord_id)
-        problem = self._cancel_problem(order, msg.cl_ord_id)
+        problem = self._cancel_problem(st, order, msg.cl_ord_id)
         if problem is not None:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *problem)
             return
@@ -778,7 +907,7 @@ class Engine:
 
     def _on_replace(self, st: StrategyState, msg: Replace) -> None:
         order = st.orders.get(msg.cl_ord_id)
-        problem = self._cancel_problem(order, msg.cl_ord_id)
+        problem = self._cancel_problem(st, order, msg.cl_ord_id)
         if problem is not None or order is None:
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, *(problem or ("UNKNOWN_ORDER", "")))
             return
@@ -825,8 +954,10 @@ class Engine:
         else:
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(order.venue))
 
-    def _cancel_problem(self, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
+    def _cancel_problem(self, st: StrategyState, order: Order | None, cl_ord_id: str) -> tuple[str, str] | None:
         if order is None:
+            if cl_ord_id in st.released:  # terminal and released from memory
+                return ("ORDER_CLOSED", "order is already closed")
             return ("UNKNOWN_ORDER", f"no order with cl_ord_id {cl_ord_id!r}")
         if order.is_terminal:
             return ("ORDER_CLOSED", f"order is already {PHASE[order.state]}")
@@ -953,6 +1084,8 @@ class Engine:
         """Sequence an order event already journaled (or implied by a journal record), keep it, queue it."""
         st.next_seq += 1
         st.events.append(event)
+        if st.next_seq - st.events_base == self._events_over_at:  # len(st.events) == events_kept + RELEASE_BATCH
+            self._events_over.append(st)
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
             writer = link.session._writer  # session.send(event): FrameWriter.write, inline
@@ -965,9 +1098,47 @@ class Engine:
 
     def _close(self, order: Order) -> None:
         self.open_orders.pop(order.order_id, None)
+        self._terminal.append(order)
+        if len(self._terminal) > self._terminal_over_at:
+            self._release_due = True
         st = self.strategies.get(order.strategy_id)
         if st is not None:
             st.open_orders.pop(order.order_id, None)
+
+    def _release(self) -> None:
+        """Release terminal orders and events beyond their windows (the journal has been written).
+
+        An order leaves ``orders``, its strategy's ``orders`` (its ``cl_ord_id`` goes to the
+        strategy's ``released`` set: still a duplicate, a cancel of it still ORDER_CLOSED) and its
+        venue adapter's maps. Events leave only when the journal keeps them (``durable``): a
+        reconnect that needs them reads them back (``_events_from_journal``).
+        """
+        terminal = self._terminal
+        keep = self.terminal_orders_kept
+        self._release_due = False
+        if len(terminal) > keep + RELEASE_BATCH:
+            orders = self.orders
+            strategies = self.strategies
+            venues = self.venues
+            popleft = terminal.popleft
+            for _ in range(len(terminal) - keep):
+                order = popleft()
+                orders.pop(order.order_id, None)
+                st = strategies.get(order.strategy_id)
+                if st is not None and st.orders.get(order.cl_ord_id) is order:
+                    del st.orders[order.cl_ord_id]
+                    st.released.add(order.cl_ord_id)
+                venue = venues.get(order.venue)
+                if venue is not None:
+                    venue.forget(order)
+                self.released_orders += 1
+        over = self._events_over
+        if over:
+            if self.journal.durable:  # without a journal that keeps them, events stay in memory
+                for st in over:
+                    if not st.replay_pending:  # else once its Welcome is out (``_journal_read``)
+                        self.released_events += st.release_events(self.events_kept)
+            over.clear()
 
     def _mark_dirty(self, link: StrategyLink) -> None:
         if link not in self._dirty_links:
@@ -1053,6 +1224,8 @@ class Engine:
                 lat.venue_to_strategy.record_n(done - self._venue_event_ns, self._venue_events_pending)
         self._venue_event_ns = 0
         self._venue_events_pending = 0
+        if self._release_due or self._events_over:
+            self._release()
         if t_wire:  # the batch's orders are counted in their stage histograms once every byte is out
             self.latency.orders.wire(t_wire)
 
@@ -1083,6 +1256,8 @@ class Engine:
         self.open_orders = recovered.open_orders
         self.strategies = recovered.strategies
         self.next_order_id = recovered.next_order_id
+        self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
+        self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
         risk = self.risk
         for order, qty, price in recovered.exposure:
             if qty:
@@ -1138,7 +1313,8 @@ class Engine:
         """
         return {
             "gateway_id": self.gateway_id,
-            "orders_total": len(self.orders),
+            "orders_total": self.orders_total,
+            "orders_in_memory": len(self.orders),
             "orders_open": len(self.open_orders),
             "journal_error": self.journal_error or None,
             "counters": self.counter_values(),
@@ -1150,7 +1326,7 @@ class Engine:
                     "pid": st.link.peer.pid if st.link is not None and st.link.peer else None,
                     "next_seq": st.next_seq,
                     "last_req_seq": st.last_req_seq,
-                    "orders": len(st.orders),
+                    "orders": len(st.orders) + len(st.released),
                     "open_orders": len(st.open_orders),
                 }
                 for sid, st in self.strategies.items()
@@ -1158,6 +1334,32 @@ class Engine:
             "venues": {name: venue.status() for name, venue in self.venues.items()},
             "latency": self.latency.snapshot(),
         }
+
+    @property
+    def terminal_orders_kept(self) -> int:
+        """Return how many terminal orders are kept in memory (the most recent)."""
+        return self._terminal_orders_kept
+
+    @terminal_orders_kept.setter
+    def terminal_orders_kept(self, value: int) -> None:
+        self._terminal_orders_kept = value
+        self._terminal_over_at = value + RELEASE_BATCH
+
+    @property
+    def events_kept(self) -> int:
+        """Return how many events are kept in memory per strategy (the most recent)."""
+        return self._events_kept
+
+    @events_kept.setter
+    def events_kept(self, value: int) -> None:
+        self._events_kept = value
+        self._events_over_at = value + RELEASE_BATCH + 1
+        """``next_seq - events_base`` when ``len(events)`` reaches ``events_kept + RELEASE_BATCH`` (no call)."""
+
+    @property
+    def orders_total(self) -> int:
+        """Return how many orders were created today (in memory or released)."""
+        return self.next_order_id - 1
 
     def strategies_connected(self) -> int:
         """Return how many strategies have a session now."""

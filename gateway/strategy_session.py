@@ -664,8 +664,8 @@ class StrategySession:
                 f"{self.frame_timeout_ns // 1_000_000} ms",
             )
             return
-        if self.state is StrategySessionState.AWAITING_HELLO:
-            return
+        if self.state is not StrategySessionState.ACTIVE:  # no heartbeat before the Welcome (it may wait for
+            return  # the journal: Engine._on_hello), and none expected
         if now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns:
             self.close(
                 "HEARTBEAT_TIMEOUT",

@@ -67,6 +67,7 @@ _FILLED = OrderState.FILLED
 _BUY = Side.BUY
 _HALTED = int(TradingState.HALTED)
 _REDUCING = int(TradingState.REDUCING)
+_STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
 
 
 class ReloadResult(msgspec.Struct, frozen=True):
@@ -168,6 +169,8 @@ class RiskEngine:
         """(trigger, who, reason) of each run-time state other than ACTIVE, by account (None: firm-wide)."""
         self._loaded_at_ns = wall_clock()
         self._last_reload: dict[str, Any] | None = None
+        self._status_cache: tuple[LimitsFile, int, dict[str, Any]] | None = None
+        """(load key, the parts of ``status`` only a load changes)."""
         self.internal_errors = 0
         """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
         self._references.configure(limits.document.reference_prices, limits.reference, clock(), self._wall_now())
@@ -786,30 +789,71 @@ class RiskEngine:
         self._references.on_trade(symbol, price, self._clock() if now_ns is None else now_ns)
 
     def status(self) -> dict[str, Any]:
-        """Return a JSON-ready summary for ``gateway status``: states, counts, file hashes, last reload."""
+        """Return a JSON-ready summary for ``gateway status``: states, counts, file hashes, last reload.
+
+        What only a load or reload changes (file names, hashes, load time, the not-ACTIVE scopes of
+        the file, configured counts, warnings) is built once per load and reused: a status request on
+        the event loop builds only the run-time part (trading states, per-account open orders and
+        notionals, counts).
+        """
         document = self._file.document
+        static = self._static_status()
+        firm = max(int(TradingState[document.defaults.trading_state or "ACTIVE"]), self._firm_runtime_state)
         accounts: dict[str, Any] = {}
-        for name in sorted(set(document.accounts) | set(self._book.accounts)):
-            holder = self._book.accounts.get(name) or AccountState()
+        book_accounts = self._book.accounts
+        configured = document.accounts
+        names: list[str] = static["account_names"]
+        if not book_accounts.keys() <= static["account_set"]:  # an account only the book knows (run-time state)
+            names = sorted(set(configured) | set(book_accounts))
+        empty = AccountState()
+        for name in names:
+            holder = book_accounts.get(name) or empty
+            state = firm
+            scope = configured.get(name)
+            if scope is not None and scope.trading_state is not None:
+                state = max(state, int(TradingState[scope.trading_state]))
+            state = max(state, holder.runtime_state)
             accounts[name] = {
-                "trading_state": self.trading_state(name).name,
-                "runtime_state": TradingState(holder.runtime_state).name,
-                "configured": name in document.accounts,
+                "trading_state": _STATE_NAMES[state],
+                "runtime_state": _STATE_NAMES[holder.runtime_state],
+                "configured": scope is not None,
                 "open_orders": holder.open_orders,
                 "open_notional": money(holder.open_notional),
                 "traded_notional": money(holder.traded_notional),
             }
         return {
-            "limits_file": str(self._file.path),
-            "sha256": self._file.sha256,
-            "reference_file": str(self._file.reference_path) if self._file.reference_path else None,
-            "reference_sha256": self._file.reference_sha256 or None,
+            **static["fixed"],
             "reference_as_of": self._references.as_of or None,
-            "loaded_at": utc_text(self._loaded_at_ns),
             "last_reload": self._last_reload,
             "trading_state": {
-                "firm": self.trading_state().name,
-                "firm_runtime": TradingState(self._firm_runtime_state).name,
+                "firm": _STATE_NAMES[firm],
+                "firm_runtime": _STATE_NAMES[self._firm_runtime_state],
+                **static["trading_state"],
+            },
+            "accounts": accounts,
+            "open_orders": sum(a.open_orders for a in book_accounts.values()),
+            "orders_tracked": len(self._book.orders),
+            "configured": static["configured"],
+            "internal_errors": self.internal_errors,
+            "warnings": static["warnings"],
+        }
+
+    def _static_status(self) -> dict[str, Any]:
+        """Return the parts of ``status`` that only a load or reload changes (built once per load)."""
+        file = self._file
+        cached = self._status_cache
+        if cached is not None and cached[0] is file and cached[1] == self._loaded_at_ns:
+            return cached[2]
+        document = file.document
+        static: dict[str, Any] = {
+            "fixed": {
+                "limits_file": str(file.path),
+                "sha256": file.sha256,
+                "reference_file": str(file.reference_path) if file.reference_path else None,
+                "reference_sha256": file.reference_sha256 or None,
+                "loaded_at": utc_text(self._loaded_at_ns),
+            },
+            "trading_state": {
                 "strategies_not_active": {
                     k: v.trading_state
                     for k, v in document.strategies.items()
@@ -819,18 +863,18 @@ class RiskEngine:
                     k: v.trading_state for k, v in document.symbols.items() if v.trading_state not in (None, "ACTIVE")
                 },
             },
-            "accounts": accounts,
-            "open_orders": sum(a.open_orders for a in self._book.accounts.values()),
-            "orders_tracked": len(self._book.orders),
             "configured": {
                 "accounts": len(document.accounts),
                 "strategies": len(document.strategies),
                 "symbols": len(document.symbols),
                 "restricted": len(document.restricted.no_trade) + len(document.restricted.sell_only),
             },
-            "internal_errors": self.internal_errors,
-            "warnings": list(self._file.warnings),
+            "warnings": list(file.warnings),
+            "account_names": sorted(document.accounts),
+            "account_set": frozenset(document.accounts),
         }
+        self._status_cache = (file, self._loaded_at_ns, static)
+        return static
 
     # ------------------------------------------------------------------ explanations
 

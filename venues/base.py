@@ -121,6 +121,13 @@ class VenueAdapter(abc.ABC):
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn, during recovery, that ``venue_ref`` (from send_new/send_replace) names ``order``."""
 
+    def forget(self, order: Order) -> None:  # noqa: B027 - optional hook
+        """Drop what the adapter keeps about ``order``: it is terminal and leaves the gateway's memory.
+
+        A venue message about it after this is one about an unknown order (counted, ignored), as it
+        would be for an order of another day. Adapters that keep nothing per order need not override it.
+        """
+
     # ---- byte transport, driven by venues.connector.VenueConnector ----------------------
 
     def attach(self, write: Callable[[bytes | bytearray], None], close: Callable[[], None]) -> None:

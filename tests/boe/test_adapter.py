@@ -512,3 +512,16 @@ def test_cancel_before_ack_when_new_order_answer_lost_then_order_rejected_and_it
     assert [type(e) for e in link.events] == [VenueRejected]
     assert len([r for r in link.exchange_records if r.type == "Cancel Order"]) == cancels == 1
     assert link.core.exchange.violations == []
+
+
+def test_forget_when_the_engine_releases_a_terminal_order_then_its_tracking_and_ids_go(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    link.send_cancel(order)
+    assert order.state is OrderState.CANCELED
+    venue = link.venue
+    assert order.order_id in venue._orders and venue._refs
+    venue.forget(order)
+    assert order.order_id not in venue._orders and not venue._refs
+    venue.forget(order)  # twice: harmless

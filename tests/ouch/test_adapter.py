@@ -543,3 +543,16 @@ def test_resume_after_when_journal_saw_another_session_then_login_asks_this_one_
     second.venue.resume_after(ResumePoint("OLDSESS", 40))
     second.connect()
     assert [e.venue_seq for e in second.events] == [1]
+
+
+def test_forget_when_the_engine_releases_a_terminal_order_then_its_chain_and_numbers_go(tmp_path: Path) -> None:
+    link = _up(tmp_path)
+    order = make_order(12)
+    link.send_new(order)
+    link.venue.send_cancel(order)
+    link.pump()
+    venue = link.venue
+    assert 12 in venue._chains and venue._refs
+    venue.forget(order)
+    assert 12 not in venue._chains and not venue._refs
+    venue.forget(order)  # twice: harmless

@@ -397,6 +397,19 @@ class BoeVenue(VenueAdapter):
         seq = self._pack_modify(tracked, qty, price)
         return Sent(f"{text}@{seq}")
 
+    def forget(self, order: Order) -> None:
+        """Drop the order's tracking and the ClOrdIDs it is known by now (terminal, released by the engine).
+
+        ClOrdIDs of earlier Modifies stay mapped: a modified order leaves one small entry per Modify behind.
+        """
+        tracked = self._orders.pop(order.order_id, None)
+        if tracked is None:
+            return
+        refs = self._refs
+        for ref in (tracked.working, tracked.pending):
+            if ref and refs.get(ref) is tracked:
+                del refs[ref]
+
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn, after a restart, that ``venue_ref`` (``<ClOrdID>@<S>``) names ``order``.
 

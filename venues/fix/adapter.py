@@ -337,6 +337,10 @@ class FixVenue(VenueAdapter):
             return Refused("FIX_STORE", f"the FIX message store cannot be written: {exc}", RejectSource.GATEWAY)
         return None
 
+    def forget(self, order: Order) -> None:
+        """Drop what is kept about the order (terminal, released by the engine; usually gone already)."""
+        self._forget(order.order_id)
+
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn ``venue_ref`` for ``order`` (call once per journaled ref, oldest first).
 

@@ -371,6 +371,22 @@ class OuchVenue(VenueAdapter):
         self._keep(user_ref_num, buf, start)
         return Sent(str(user_ref_num))
 
+    def forget(self, order: Order) -> None:
+        """Drop the order's chain and the UserRefNums it is known by now (terminal, released by the engine).
+
+        Numbers a Replace retired (earlier working numbers) stay mapped: a replaced order leaves
+        one small entry per Replace behind (see docs/performance.md, memory).
+        """
+        chain = self._chains.pop(order.order_id, None)
+        self._restored.pop(order.order_id, None)
+        if chain is None:
+            return
+        refs = self._refs
+        for number in (chain.working, chain.pending, *chain.candidates):
+            if number and refs.get(number) is chain:
+                del refs[number]
+                self._replace_refs.discard(number)
+
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn that UserRefNum ``venue_ref`` names ``order`` (call for each ref, in issue order).
 

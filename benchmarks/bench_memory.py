@@ -1,0 +1,336 @@
+"""Gateway memory per order: RSS over 100,000 and 1,000,000 orders, in one process, without sockets.
+
+The production pieces are wired as in ``benchmarks/bench_hotpath.py`` (``Engine``, ``RiskEngine``
+with the bench limits, ``OuchVenue``, ``FileJournal`` in a tmpfs directory when there is one);
+every order goes new -> accepted -> filled (half of them) or canceled by the venue (the other
+half), so it ends terminal, as most of a day's orders do. After a warm-up of ``--warmup`` orders
+the resident set size (``/proc/self/statm``) is sampled every ``--every`` orders; reported:
+
+* ``bytes/order (100k)``: RSS growth over the first 100,000 orders after the warm-up, per order;
+* ``slope after 100k``: least-squares slope of the RSS samples after the first 100,000 orders, in
+  bytes per order (flat means ~0: memory no longer grows with the day's orders);
+* the engine's object counts at the end (orders, events, the OUCH adapter's per-order maps);
+* ``--slow``: a slow-consumer episode after the run: the strategy stops reading (its bytes pile
+  up as a transport's would) until 8 MiB are queued, is cut off, reconnects with the last
+  ``seq`` it processed and reads the replay; RSS before the episode and after the drain.
+
+Risk's order-rate windows remember the times of the latest ``limit`` orders (per strategy, account
+and symbol: a fixed cost of about 40 bytes per unit of the limit, not a cost per order of the day),
+so the bench limits are lowered to ``--rate-limit`` (50,000/s, above what one process reaches here)
+and the warm-up is longer than that: the windows are full before the measurement starts.
+
+The garbage collector is frozen after set-up, young collections stay on, as in ``gateway run``.
+
+Run: ``.venv/bin/python -m benchmarks.bench_memory [--orders 1000000] [--slow] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from benchmarks import bench_hotpath
+from benchmarks.bench_hotpath import Link, Rig
+from benchmarks.harness.plan import QTY, SYMBOL
+from benchmarks.harness.runner import bench_limits
+from gateway.ops.heap import set_mmap_threshold
+from gateway.protocol.framing import encode_frame
+from gateway.protocol.messages import PROTOCOL_VERSION, Hello
+from venues.ouch.codec import encode_message
+from venues.ouch.messages import OrderAccepted, OrderCanceled, OrderExecuted
+from venues.ouch.soupbin import encode_sequenced
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SLOW_CONSUMER_BYTES = 8 * 1024 * 1024
+
+
+def memory_limits(rate: int) -> Callable[[Path], Path]:
+    """Return a writer of the bench limits with every order and cancel rate limit set to ``rate`` per second."""
+
+    def write(directory: Path) -> Path:
+        path = bench_limits(directory)
+        doc = yaml.safe_load(path.read_text())
+        for key in ("orders_per_s", "cancels_per_s"):
+            doc["defaults"][key] = dict.fromkeys(doc["defaults"][key], rate)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    return write
+
+
+def rss_bytes() -> int:
+    """Return this process's resident set size."""
+    with open("/proc/self/statm", "rb") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+def anon_bytes() -> int:
+    """Return the anonymous part of the resident set (the heap: not the journal's file mapping)."""
+    with open("/proc/self/status", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class MemoryRig(Rig):
+    """The hot-path rig whose venue answers every order with Accepted and then a fill or a cancel."""
+
+    def answers_for_wire(self) -> bytes:
+        """Return Sequenced Data packets: Accepted, then Executed (orders 0, 1 mod 4) or Canceled, per Enter Order."""
+        out = []
+        for data in self.wire:
+            pos = 0
+            while pos < len(data):
+                length = int.from_bytes(data[pos : pos + 2], "big")
+                packet = data[pos + 2 : pos + 2 + length]
+                pos += 2 + length
+                if packet[:2] != b"UO":
+                    continue
+                urn = int.from_bytes(packet[2:6], "big")
+                side = chr(packet[6])
+                price = int.from_bytes(packet[19:27], "big")
+                self.orn += 1
+                accepted = OrderAccepted(
+                    34_200_000_000_000, urn, side, QTY, SYMBOL, price, "0", "Y", self.orn, "A", "N", "N", "L",
+                    packet[30:44].decode().strip(),
+                )  # fmt: skip
+                out.append(encode_sequenced(encode_message(accepted)))
+                if self.orn % 4 < 2:
+                    done: object = OrderExecuted(34_200_000_000_001, urn, QTY, price, "A", self.orn)
+                else:
+                    done = OrderCanceled(34_200_000_000_001, urn, QTY, "U")
+                out.append(encode_sequenced(encode_message(done)))  # type: ignore[arg-type]
+        self.wire.clear()
+        return b"".join(out)
+
+
+class BufferingLink(Link):
+    """A strategy connection that can stop reading: its bytes pile up as in a transport's buffer."""
+
+    def __init__(self, now_ns: int) -> None:
+        super().__init__(now_ns)
+        self.reading = True
+        self.unread = bytearray()
+
+    def write_out(self, data: bytearray) -> None:
+        self.written += len(data)
+        if not self.reading:
+            self.unread += data
+
+
+def counts(rig: Rig) -> dict[str, int]:
+    """Return the sizes of what the gateway keeps per order (engine, strategy state, OUCH adapter)."""
+    engine = rig.engine
+    out = {
+        "engine.orders": len(engine.orders),
+        "engine.open_orders": len(engine.open_orders),
+        "strategy.orders": sum(len(st.orders) for st in engine.strategies.values()),
+        "strategy.events": sum(len(st.events) for st in engine.strategies.values()),
+    }
+    out["strategy.released_ids"] = sum(len(st.released) for st in engine.strategies.values())
+    out["strategy.released_ids_bytes"] = sum(st.released.nbytes for st in engine.strategies.values())
+    venue = rig.venue
+    for name in ("_chains", "_refs", "_inflight", "_replace_refs", "_restored"):
+        value = getattr(venue, name, None)
+        if value is not None:
+            out[f"ouch.{name.lstrip('_')}"] = len(value)
+    return out
+
+
+def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
+    """Send ``count`` orders from index ``start`` in reads of ``batch``, each answered and closed by the venue."""
+    engine = rig.engine
+    clock = time.monotonic_ns
+    for i in range(start, start + count, batch):
+        engine.link_data(rig.link, rig.frames(i, min(batch, start + count - i)), clock())  # type: ignore[arg-type]
+        rig.venue.data_received(rig.answers_for_wire(), clock())
+        engine.flush()
+
+
+def _at(samples: list[tuple[int, int]], orders: int) -> int:
+    """Return the first sample at or after ``orders`` (the last one if none)."""
+    return next((value for n, value in samples if n >= orders), samples[-1][1])
+
+
+def slope(samples: list[tuple[int, int]]) -> float:
+    """Return the least-squares slope of (orders, rss) samples in bytes per order."""
+    n = len(samples)
+    if n < 2:
+        return 0.0
+    mx = sum(x for x, _ in samples) / n
+    my = sum(y for _, y in samples) / n
+    sxx = sum((x - mx) ** 2 for x, _ in samples)
+    return sum((x - mx) * (y - my) for x, y in samples) / sxx if sxx else 0.0
+
+
+def slow_consumer(rig: MemoryRig, batch: int, start: int) -> dict[str, int]:
+    """Stop reading until 8 MiB pile up, cut the strategy off, reconnect with its last seq, drain; RSS around it."""
+    engine = rig.engine
+    clock = time.monotonic_ns
+    st = engine.strategies["bench"]
+    gc.collect()
+    before = rss_bytes()
+    anon_before = anon_bytes()
+    last_read = st.next_seq - 1
+    link = BufferingLink(clock())
+    engine.link_closed(rig.link)  # type: ignore[arg-type]
+    engine.link_opened(link)  # type: ignore[arg-type]
+    engine.link_data(link, encode_frame(Hello("bench", PROTOCOL_VERSION, last_read, 60_000)), clock())  # type: ignore[arg-type]
+    rig.link = link
+    link.reading = False
+    index = start
+    while len(link.unread) < SLOW_CONSUMER_BYTES:
+        drive(rig, index, batch, batch)
+        index += batch
+    piled = len(link.unread)
+    peak = rss_bytes()
+    engine.link_closed(link)  # type: ignore[arg-type]  # cut off as a slow consumer
+    link.unread = bytearray()
+    again = BufferingLink(clock())
+    again.reading = False  # the replay is kept (as the transport's buffer would), then read
+    engine.link_opened(again)  # type: ignore[arg-type]
+    engine.link_data(again, encode_frame(Hello("bench", PROTOCOL_VERSION, last_read, 60_000)), clock())  # type: ignore[arg-type]
+    replay = len(again.unread)
+    replay_peak = rss_bytes()
+    again.unread = bytearray()  # drained
+    again.reading = True
+    rig.link = again
+    drive(rig, index, 10_000, batch)  # trading goes on
+    index += 10_000
+    gc.collect()
+    after = rss_bytes()
+    return {
+        "anon_before": anon_before,
+        "anon_after": anon_bytes(),
+        "orders_during": index - start,
+        "unread_bytes": piled,
+        "replay_bytes": replay,
+        "rss_before": before,
+        "rss_peak": max(peak, replay_peak),
+        "rss_after": after,
+        "next_index": index,
+    }
+
+
+def run(
+    orders: int, warmup: int, every: int, batch: int, slow: bool, rate: int = 50_000, mmap_threshold: int = 1 << 20
+) -> dict[str, object]:
+    set_mmap_threshold(mmap_threshold)  # as ``gateway run`` does (memory.malloc_mmap_threshold)
+    base_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
+    workdir = Path(tempfile.mkdtemp(prefix="gwmem", dir=base_dir))
+    bench_hotpath.bench_limits = memory_limits(rate)  # type: ignore[attr-defined,assignment]  # Rig writes its limits with it
+    rig = MemoryRig(workdir)
+    drive(rig, 0, warmup, batch)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's policy: young collections, no full ones
+    start_rss = rss_bytes()
+    samples: list[tuple[int, int]] = [(0, start_rss)]
+    anon: list[tuple[int, int]] = [(0, anon_bytes())]
+    t0 = time.perf_counter()
+    index = warmup
+    done = 0
+    while done < orders:
+        step = min(every, orders - done)
+        drive(rig, index, step, batch)
+        index += step
+        done += step
+        samples.append((done, rss_bytes()))
+        anon.append((done, anon_bytes()))
+    seconds = time.perf_counter() - t0
+    engine = rig.engine
+    counters = engine.counters
+    assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
+    assert not engine.open_orders, len(engine.open_orders)
+    at_100k = next((rss for n, rss in samples if n >= 100_000), samples[-1][1])
+    n_100k = min(100_000, done)
+    tail = [(n, rss) for n, rss in samples if n >= 100_000]
+    result: dict[str, object] = {
+        "python": sys.version.split()[0],
+        "orders": orders,
+        "warmup": warmup,
+        "seconds": round(seconds, 1),
+        "rss_start": start_rss,
+        "rss_100k": at_100k,
+        "rss_end": samples[-1][1],
+        "bytes_per_order_100k": round((at_100k - start_rss) / n_100k, 1),
+        "bytes_per_order_run": round((samples[-1][1] - start_rss) / done, 1),
+        "slope_after_100k": round(slope(tail), 2) if len(tail) >= 2 else None,
+        "rss_growth_after_100k": samples[-1][1] - at_100k,
+        "anon_start": anon[0][1],
+        "anon_end": anon[-1][1],
+        "anon_bytes_per_order_100k": round((_at(anon, 100_000) - anon[0][1]) / n_100k, 1),
+        "anon_slope_after_100k": round(slope([a for a in anon if a[0] >= 100_000]), 2)
+        if len([a for a in anon if a[0] >= 100_000]) >= 2
+        else None,
+        "counts": counts(rig),
+        "journal_bytes": engine.journal.bytes_written,
+    }
+    if slow:
+        result["slow_consumer"] = slow_consumer(rig, batch, index)
+        result["counts_after_slow"] = counts(rig)
+    engine.journal.close()
+    shutil.rmtree(workdir, ignore_errors=True)  # tmpfs: the journal is memory
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--orders", type=int, default=100_000, help="orders after the warm-up")
+    parser.add_argument("--warmup", type=int, default=60_000, help="orders before the measurement (> --rate-limit)")
+    parser.add_argument("--rate-limit", type=int, default=50_000, help="risk order and cancel limits, per second")
+    parser.add_argument(
+        "--mmap-threshold", type=int, default=1 << 20, help="glibc mmap threshold as gateway run sets it (0: default)"
+    )
+    parser.add_argument("--every", type=int, default=10_000, help="orders between two RSS samples")
+    parser.add_argument("--batch", type=int, default=64, help="orders per strategy read")
+    parser.add_argument("--slow", action="store_true", help="add the slow-consumer episode after the run")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.orders, args.warmup, args.every, args.batch, args.slow, args.rate_limit, args.mmap_threshold)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    mib = 1 << 20
+    print(f"python {result['python']}; {args.orders:,} orders after {args.warmup:,} of warm-up; {result['seconds']} s")
+    print(
+        f"RSS start {result['rss_start'] / mib:.1f} MiB, at 100k {result['rss_100k'] / mib:.1f} MiB, "  # type: ignore[operator]
+        f"end {result['rss_end'] / mib:.1f} MiB"  # type: ignore[operator]
+    )
+    print(
+        f"anonymous RSS (the heap; RSS also maps the journal file): start {result['anon_start'] / mib:.1f} MiB, "  # type: ignore[operator]
+        f"end {result['anon_end'] / mib:.1f} MiB, {result['anon_bytes_per_order_100k']} B/order over the first "  # type: ignore[operator]
+        f"100k, slope after 100k {result['anon_slope_after_100k']} B/order"
+    )
+    print(f"bytes/order over the first 100k: {result['bytes_per_order_100k']}")
+    print(f"bytes/order over the run:        {result['bytes_per_order_run']}")
+    print(
+        f"slope after 100k:                {result['slope_after_100k']} B/order "
+        f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB)"  # type: ignore[operator]
+    )
+    print("kept at the end: " + ", ".join(f"{k} {v:,}" for k, v in result["counts"].items()))  # type: ignore[attr-defined]
+    slow = result.get("slow_consumer")
+    if isinstance(slow, dict):
+        print(
+            f"slow consumer: {slow['unread_bytes'] / mib:.1f} MiB unread over {slow['orders_during']:,} orders, "
+            f"replay {slow['replay_bytes'] / mib:.1f} MiB; RSS before {slow['rss_before'] / mib:.1f} MiB, "
+            f"peak {slow['rss_peak'] / mib:.1f} MiB, after the drain {slow['rss_after'] / mib:.1f} MiB "
+            f"(+{(slow['rss_after'] - slow['rss_before']) / mib:.1f} MiB); anonymous "
+            f"+{(slow['anon_after'] - slow['anon_before']) / mib:.1f} MiB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
