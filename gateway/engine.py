@@ -196,6 +196,8 @@ class Engine:
         """CancelRejected sent to strategies (cancels and replaces refused), by (source, code)."""
         self.latency = StageLatencies()
         self.next_order_id = 1
+        self.orders_created = 0
+        """Orders created today, released ones included (ids may skip: see ``GatewayProcess.recover``)."""
         self.terminal_orders_kept = terminal_orders_kept
         self.events_kept = events_kept
         self._release_due = False
@@ -735,6 +737,7 @@ class Engine:
             return
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
+        self.orders_created += 1
         order = Order(
             order_id,
             st.strategy_id,
@@ -1256,6 +1259,7 @@ class Engine:
         self.open_orders = recovered.open_orders
         self.strategies = recovered.strategies
         self.next_order_id = recovered.next_order_id
+        self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
         risk = self.risk
@@ -1359,7 +1363,7 @@ class Engine:
     @property
     def orders_total(self) -> int:
         """Return how many orders were created today (in memory or released)."""
-        return self.next_order_id - 1
+        return self.orders_created
 
     def strategies_connected(self) -> int:
         """Return how many strategies have a session now."""

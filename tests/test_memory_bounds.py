@@ -265,3 +265,20 @@ def test_a_connection_that_closes_while_its_replay_is_read_is_forgotten(tmp_path
     assert waiting.received() == [] and rig.engine.strategies["S1"].link is None
     fresh = rig.connect("S1", last_seq=3_990)
     assert isinstance(fresh.received()[0], Welcome)
+
+
+def test_orders_total_counts_orders_not_skipped_ids_also_after_a_restart(tmp_path: Path) -> None:
+    """Order ids skipped above a venue's own state (the FIX store floor after a crash) are no orders."""
+    rig = _rig(tmp_path)
+    link = rig.connect("S1")
+    _trade(rig, link, 0, 10)
+    rig.engine.next_order_id += 3  # what GatewayProcess.recover does when a venue's store names higher ids
+    _trade(rig, link, 10, 10)
+    assert rig.engine.orders_total == 20
+    assert rig.engine.status()["orders_total"] == 20
+    rig.engine.journal.close()
+    journal = FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    again = Rig(journal=journal)
+    again.engine.adopt(recover(journal.records()))
+    assert again.engine.orders_total == 20
+    assert again.engine.next_order_id == 24
