@@ -39,7 +39,9 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.latency import StageLatencies
+from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE
 from gateway.protocol.messages import (
+    REQ_SEQ_VERSION,
     Cancel,
     CancelRejected,
     Error,
@@ -122,8 +124,8 @@ EVENTS_KEPT: Final = 10_000
 """Events kept in memory per strategy (the most recent); a reconnect that needs older ones reads the journal."""
 RELEASE_BATCH: Final = 1_024
 """Orders or events released at a time, once that many are over the window (amortises the work)."""
-_NEW_REQUEST: Final = ReqSeqCheck.NEW
 _GAP: Final = ReqSeqCheck.GAP
+_pack_prefix: Final = LENGTH_PREFIX.pack_into
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -250,12 +252,7 @@ class Engine:
         self.venues[name] = venue
         self._venue_list.append(venue)
         self.venue_states[name] = venue.state
-        on_event = self.on_venue_event
-
-        def sink(event: VenueEvent) -> None:
-            on_event(name, event)
-
-        venue.event_sink = sink
+        venue.event_sink = self._venue_sink(name)
         venue.state_sink = self.on_venue_state
         venue.bind_sequence(self.exactly_once.venue(name))
 
@@ -286,20 +283,29 @@ class Engine:
 
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
         """Apply one normalised venue event to its order and tell the owning strategy."""
-        self.counters.venue_events += 1
-        order = self.orders.get(event.order_id)
-        if order is None or order.venue != venue:
-            self.counters.venue_events_unknown_order += 1
-            if self.counters.venue_events_unknown_order <= 10:
-                log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
-            return
-        if not self._venue_event_ns:
-            self._venue_event_ns = self.clock()
-        self._venue_events_pending += 1
-        st = self.strategies[order.strategy_id]
-        # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
-        self.journal.append(JVenueApplied(venue, event, st.next_seq))
-        self._venue_event_handlers[type(event)](st, order, event)
+        self._venue_sink(venue)(event)
+
+    def _venue_sink(self, venue: str) -> Callable[[VenueEvent], None]:
+        """Return ``venue``'s event sink: ``on_venue_event`` with the venue's name bound (one call per event)."""
+
+        def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
+            counters = self.counters
+            counters.venue_events += 1
+            order = self.orders.get(event.order_id)
+            if order is None or order.venue != venue:
+                counters.venue_events_unknown_order += 1
+                if counters.venue_events_unknown_order <= 10:
+                    log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
+                return
+            if not self._venue_event_ns:
+                self._venue_event_ns = self.clock()
+            self._venue_events_pending += 1
+            st = self.strategies[order.strategy_id]
+            # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
+            self.journal.append(JVenueApplied(venue, event, st.next_seq))
+            self._venue_event_handlers[type(event)](st, order, event)
+
+        return sink
 
     # The handlers deliver the strategy events the venue event produced without journaling them (its
     # JVenueApplied record implies them); anything else they cause is journaled as usual.
@@ -452,37 +458,20 @@ class Engine:
         self.flush()
         return count
 
-    def link_data(self, link: StrategyLink, data: bytes, t_in: int) -> None:
-        """Process bytes from a strategy, flushing after every ``BATCH_BYTES`` of them.
+    def link_data(self, link: StrategyLink, data: bytes | memoryview, t_in: int, *, last: bool = True) -> None:
+        """Process bytes from a strategy and flush what they produced.
 
-        A burst arrives as reads of up to a few hundred kilobytes (thousands of orders): taking
-        them in slices puts the first orders on the wire after one slice's work instead of after
-        the whole read's, at the cost of one journal and one socket write per slice.
+        A burst arrives as reads of up to a few hundred kilobytes (thousands of orders): a read
+        longer than ``BATCH_BYTES`` is taken in slices (``_link_slices``, each slice back here,
+        ``last`` for the read's final one), which puts the first orders on the wire after one
+        slice's work instead of after the whole read's, at the cost of one journal and one socket
+        write per slice. After the ``last`` slice of a read, every request in the read has been
+        answered: a fatal Error the session decided while reading (too many errors, an oversized
+        frame) goes out now.
         """
-        if len(data) <= BATCH_BYTES:
-            self._link_batch(link, data, t_in, last=True)
+        if len(data) > BATCH_BYTES:
+            self._link_slices(link, data, t_in)
             return
-        # back-pressure is judged once per read, as if the read were one batch: a venue socket that
-        # backs up while the read's own slices are written does not refuse the rest of that read
-        venues = self._venue_list
-        for venue in venues:
-            venue.hold_backpressure(True)
-        try:
-            view = memoryview(data)
-            for start in range(0, len(view), BATCH_BYTES):
-                self._link_batch(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= len(view))
-                if link.session.state is StrategySessionState.CLOSED:
-                    break
-        finally:
-            for venue in venues:
-                venue.hold_backpressure(False)
-
-    def _link_batch(self, link: StrategyLink, data: bytes | memoryview, t_in: int, *, last: bool) -> None:
-        """Process one slice of a strategy's bytes and flush what it produced.
-
-        After the ``last`` slice of a read, every request in the read has been answered: a fatal
-        Error the session decided while reading (too many errors, an oversized frame) goes out now.
-        """
         session = link.session
         requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
         self._decoded_ns = self.clock()
@@ -490,7 +479,7 @@ class Engine:
             self._pending_hellos[link].extend(requests)
         else:
             self._requests(link, requests, t_in)
-        if last:
+        if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
             session.end_of_read()
         if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
             self._dirty_links.append(link)
@@ -499,7 +488,8 @@ class Engine:
     def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
         """Carry out a connection's decoded requests in order (those behind a Hello that waits are held)."""
         session = link.session
-        sequenced = session.sequenced  # known once the Hello is decoded, even if it is in this read
+        # session.sequenced, inline: known once the Hello is decoded, even if it is in this read
+        sequenced = session.protocol_version >= REQ_SEQ_VERSION
         for req in requests:
             st = link.strategy
             kind = type(req)
@@ -509,10 +499,11 @@ class Engine:
                 assert st is not None
                 req_seq: int = req.req_seq  # type: ignore[union-attr]
                 if req_seq:
-                    check = session.sequence(req_seq)
-                    if check is not _NEW_REQUEST:
-                        if check is _GAP:  # closed: nothing after it is processed
-                            break
+                    if req_seq == session.last_req_seq + 1:  # NEW: session.sequence(req_seq), inline
+                        session.last_req_seq = req_seq
+                    elif session.sequence(req_seq) is _GAP:  # closed: nothing after it is processed
+                        break
+                    else:  # a DUPLICATE
                         self._on_duplicate(st, req)  # type: ignore[arg-type]
                         continue
                     st.last_req_seq = self._req_seq = req_seq
@@ -542,6 +533,23 @@ class Engine:
                 assert st is not None
                 self.journal.append(JRequest(st.strategy_id, self._req_seq))
                 self._req_seq = 0
+
+    def _link_slices(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
+        """Process a read longer than ``BATCH_BYTES`` in slices, flushing after each."""
+        # back-pressure is judged once per read, as if the read were one batch: a venue socket that
+        # backs up while the read's own slices are written does not refuse the rest of that read
+        venues = self._venue_list
+        for venue in venues:
+            venue.hold_backpressure(True)
+        try:
+            view = memoryview(data)
+            for start in range(0, len(view), BATCH_BYTES):
+                self.link_data(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= len(view))
+                if link.session.state is StrategySessionState.CLOSED:
+                    break
+        finally:
+            for venue in venues:
+                venue.hold_backpressure(False)
 
     def _on_hello(self, link: StrategyLink, hello: Hello) -> None:
         session = link.session
@@ -755,7 +763,8 @@ class Engine:
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
             )
             return
-        if not self.entitlements.may_trade(st.strategy_id, msg.account):
+        accounts = self.entitlements._accounts.get(st.strategy_id)  # entitlements.may_trade, inline
+        if accounts is None or msg.account not in accounts:
             self._log_not_entitled(st, msg.account)
             self._refuse(
                 st,
@@ -792,7 +801,8 @@ class Engine:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
         venue_ref = result.venue_ref
-        self.latency.orders.add(t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+        # latency.orders.add(...), inline: the order's marks up to its encoding
+        self.latency.orders._marks += (t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
         if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
@@ -1081,7 +1091,11 @@ class Engine:
             self._events_over.append(st)
         link = st.link
         if link is not None and link.session.state is StrategySessionState.ACTIVE:
-            link.session.send(event)
+            writer = link.session._writer  # session.send(event): FrameWriter.write, inline
+            buf = writer.buffer
+            start = len(buf)
+            writer._encode_into(event, buf, start + PREFIX_SIZE)
+            _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
 
@@ -1190,15 +1204,23 @@ class Engine:
                 venue.flush()
         self._decoded_ns = 0
         if self._dirty_links:
-            now = self.clock()
+            now = 0  # read when the first link has bytes to write (a read's own link often has none)
             for link in self._dirty_links:
-                data = link.session.take_output(now)
+                session = link.session
+                writer = session._writer  # session.take_output(now), inline
+                data = writer.buffer
                 if data:
+                    if not now:
+                        now = self.clock()
+                    session.last_sent_ns = now
+                    writer.buffer = bytearray()  # the bytes taken are never written into again
                     link.write_out(data)
                 if link.session.state is StrategySessionState.CLOSED:
                     link.close_transport()
             self._dirty_links.clear()
             if self._venue_event_ns:
+                if not now:
+                    now = self.clock()
                 done = self.clock()
                 lat = self.latency
                 lat.strategy_write.record(done - now)

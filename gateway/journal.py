@@ -574,12 +574,13 @@ class MmapJournal:
         end = self._end
         if end < 0:
             end = self._end = data_end(self.path)
-        stop = end + len(buf)
+        size = len(buf)
+        stop = end + size
         if stop > self._size or self._map is None:
             self._grow(stop)
         self._map[end:stop] = buf  # type: ignore[index]  # mapped by _grow
         self._end = stop
-        self.bytes_written += len(buf)
+        self.bytes_written += size
         buf.clear()
         if self.fsync is _BATCH:
             self._sync()

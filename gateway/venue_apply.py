@@ -26,13 +26,14 @@ from gateway.protocol.messages import (
 from model.enums import RejectSource
 from model.order import (
     Order,
+    OrderInput,
     OrderState,
-    apply_ack,
     apply_cancel_rejected,
     apply_canceled,
     apply_fill,
     apply_reject,
     apply_replaced,
+    fire,
 )
 from model.venue_events import (
     VenueAccepted,
@@ -45,6 +46,7 @@ from model.venue_events import (
 )
 
 _VENUE: Final = RejectSource.VENUE
+_ACK: Final = OrderInput.ACK
 _NOTHING_LEFT_TEXT: Final = "replace left no open quantity"
 
 Out = list[OrderEvent]
@@ -52,8 +54,9 @@ Out = list[OrderEvent]
 
 def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent | None:
     """Apply an acknowledgement (and the cancel an OUCH Order State D carries with it)."""
-    if not apply_ack(order, ev.venue_order_id):
+    if not fire(order, _ACK):  # apply_ack, inline
         return None
+    order.venue_order_id = ev.venue_order_id
     if ev.canceled_reason:
         _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
     return OrderAccepted(seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price)

@@ -55,7 +55,7 @@ from risk.loader import Problem, read_bounded
 from risk.model import Limits, TradingState
 from risk.reference import ReferenceBook
 from risk.resolve import FIELDS, EffectiveLimits, Resolver, display_value
-from risk.throttle import SlidingWindow
+from risk.throttle import ONE_SECOND_NS, SlidingWindow
 
 log = logging.getLogger("risk")
 
@@ -238,17 +238,23 @@ class RiskEngine:
                 return self._unknown_account(order.account)
             request = self._prepare(order, limits, now_ns, NEW)
             if passes_new(request):  # every check before the duplicate filter, in one function
-                denial = check_duplicate(request, None)
-                if denial is None:
-                    denial = check_order_rate(request, None)
-                if denial is not None:
-                    return denial
+                if limits.duplicate_window_ns > 0:  # without a window check_duplicate passes and notes nothing
+                    denial = check_duplicate(request, None)
+                    if denial is not None:
+                        return denial
+                if not self._count_order_rate(request, limits, now_ns):  # the order-rate check, counted if passed
+                    return check_order_rate(request, None)  # decides again (nothing was counted) and words it
             else:
                 for check in NEW_ORDER_CHAIN:
                     denial = check(request, None)
                     if denial is not None:
                         return denial
-            self._commit_new(order, request, limits, now_ns)
+                self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
+            # count the accepted order at once: (rate counters above), duplicate filter, open exposure
+            window = limits.duplicate_window_ns
+            if window > 0:
+                self._duplicates.record(request.duplicate_key, now_ns, window)
+            self._book.open_new(order, request.account_state, request.position, request.value_price)
             return None
         except Exception:
             return self._internal_error("check_and_commit_new", order)
@@ -397,13 +403,66 @@ class RiskEngine:
         request.add_notional = leaves * request.value_price - old_notional
         return request
 
-    def _commit_new(self, order: Order, request: RiskRequest, limits: EffectiveLimits, now_ns: int) -> None:
-        """Count an accepted new order: rate counters, duplicate filter, open exposure."""
-        self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
-        window = limits.duplicate_window_ns
-        if window > 0:
-            self._duplicates.record(request.duplicate_key, now_ns, window)
-        self._book.open_new(order, request.account_state, request.position, request.value_price)
+    def _count_order_rate(self, request: RiskRequest, limits: EffectiveLimits, now_ns: int) -> bool:
+        """``check_order_rate`` and, if it passes, ``_record_rate`` for a new order, in one pass.
+
+        The three windows are looked up once for both: False (nothing counted) when one more order
+        would break a limit, as ``check_order_rate`` decides; True once the order is counted in all
+        three, as ``_record_rate`` counts it.
+        """
+        by_strategy, by_account, by_symbol = self._order_windows
+        per_strategy = limits.orders_per_strategy
+        strategy_window = by_strategy.get(request.strategy)
+        if strategy_window is None:
+            if per_strategy <= 0:
+                return False
+        else:
+            times = strategy_window.times
+            count = len(times)
+            if count >= per_strategy and (per_strategy <= 0 or now_ns - times[count - per_strategy] < ONE_SECOND_NS):
+                return False
+        per_account = limits.orders_per_account
+        account_window = by_account.get(request.account)
+        if account_window is None:
+            if per_account <= 0:
+                return False
+        else:
+            times = account_window.times
+            count = len(times)
+            if count >= per_account and (per_account <= 0 or now_ns - times[count - per_account] < ONE_SECOND_NS):
+                return False
+        per_symbol = limits.orders_per_symbol
+        symbol_window = by_symbol.get(request.symbol)
+        if symbol_window is None:
+            if per_symbol <= 0:
+                return False
+        else:
+            times = symbol_window.times
+            count = len(times)
+            if count >= per_symbol and (per_symbol <= 0 or now_ns - times[count - per_symbol] < ONE_SECOND_NS):
+                return False
+        if strategy_window is None:
+            strategy_window = by_strategy[request.strategy] = SlidingWindow()
+        times = strategy_window.times
+        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+            strategy_window.record(now_ns, per_strategy)
+        else:
+            times.append(now_ns)
+        if account_window is None:
+            account_window = by_account[request.account] = SlidingWindow()
+        times = account_window.times
+        if per_account > times.maxlen:  # type: ignore[operator]
+            account_window.record(now_ns, per_account)
+        else:
+            times.append(now_ns)
+        if symbol_window is None:
+            symbol_window = by_symbol[request.symbol] = SlidingWindow()
+        times = symbol_window.times
+        if per_symbol > times.maxlen:  # type: ignore[operator]
+            symbol_window.record(now_ns, per_symbol)
+        else:
+            times.append(now_ns)
+        return True
 
     @staticmethod
     def _record_rate(

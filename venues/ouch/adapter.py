@@ -185,6 +185,7 @@ class OuchVenue(VenueAdapter):
             ),
             self,
         )
+        self.data_received = self._session.data_received  # type: ignore[method-assign]  # one call fewer per read
         self._store = store or UserRefNumStore(
             config.state_dir,
             config.name,
@@ -300,11 +301,22 @@ class OuchVenue(VenueAdapter):
         """Queue an Enter Order under a fresh UserRefNum."""
         if self._backpressured:
             return BACKPRESSURED
-        user_ref_num = self._store.next()
+        store = self._store
+        user_ref_num = store._next  # store.next(), inline while the reserved block lasts and no prefetch is due
+        if user_ref_num > store._reserved or user_ref_num == store._prefetch_at:
+            user_ref_num = store.next()
+        else:
+            store._next = user_ref_num + 1
         chain = _Chain(order, user_ref_num, 0, order.qty)
         self._chains[order.order_id] = chain
         self._refs[user_ref_num] = chain
         side = order.side
+        symbol = self._symbols.get(order.symbol)  # self._symbol(order.symbol), inline
+        if symbol is None:
+            symbol = self._symbol(order.symbol)
+        order_id = order.order_id
+        cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
+        cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
         buf = self._session.out
         start = len(buf)
         pack_enter_order(
@@ -312,17 +324,19 @@ class OuchVenue(VenueAdapter):
             user_ref_num,
             _SIDE[side],
             order.qty,
-            self._symbol(order.symbol),
+            symbol,
             order.price,
             _TIF[order.tif],
             self._display,
             self._capacity,
             self._sweep,
             b"N",
-            _cl_ord_id(order.order_id),
+            cl_ord_id_bytes,
             self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
         )
-        self._keep(user_ref_num, buf, start)
+        self._inflight[user_ref_num] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
+        if not self._live:
+            del buf[start:]
         return Sent(str(user_ref_num))
 
     def send_cancel(self, order: Order) -> Sent | Refused:
@@ -488,7 +502,11 @@ class OuchVenue(VenueAdapter):
         self.flush()
 
     def data_received(self, data: bytes, now_ns: int) -> None:
-        """Consume bytes from the venue; events go to ``event_sink``."""
+        """Consume bytes from the venue; events go to ``event_sink``.
+
+        Each adapter binds its session's ``data_received`` in its place (``__init__``): the read goes
+        straight to the SoupBinTCP session.
+        """
         self._session.data_received(data, now_ns)
 
     def connection_lost(self, now_ns: int) -> None:
@@ -535,8 +553,12 @@ class OuchVenue(VenueAdapter):
     def flush(self) -> None:
         """Write every queued byte to the venue socket (then close it, if the session asked to)."""
         write = self._write
-        if write is not None and self._session.out:
-            write(self._session.take(self._clock()))
+        session = self._session
+        out = session.out
+        if write is not None and out:  # session.take(now), inline: the buffer starts afresh, the send time noted
+            session.out = bytearray()
+            session._last_sent_ns = self._clock()
+            write(out)
         if self._close_pending:
             self._close_pending = False
             if self._close is not None:

@@ -671,10 +671,11 @@ def pack_enter_order(
     """
     start = len(buf)
     buf += _ENTER_BLANK
+    appendage_size = len(appendage)
     ENTER_ORDER_PACKET.pack_into(
         buf,
         start,
-        48 + len(appendage),
+        48 + appendage_size,
         _U,
         b"O",
         user_ref_num,
@@ -688,7 +689,7 @@ def pack_enter_order(
         intermarket_sweep,
         cross_type,
         cl_ord_id,
-        len(appendage),
+        appendage_size,
     )
     if appendage:
         buf += appendage

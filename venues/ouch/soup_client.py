@@ -206,7 +206,14 @@ class SoupClientSession:
         """Consume bytes from the server."""
         self._last_received_ns = now_ns
         accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
-        for packet in self._splitter.feed(data):
+        splitter = self._splitter
+        size = len(data)
+        packets: tuple[memoryview] | list[memoryview]
+        if not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
+            packets = (memoryview(data)[2:],)  # exactly one whole packet (one answer per read): feed's work, inline
+        else:
+            packets = splitter.feed(data)
+        for packet in packets:
             kind = packet[0]
             if kind == SEQUENCED_DATA and accepting:
                 sequence = self._receive_sequence
