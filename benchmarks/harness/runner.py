@@ -750,6 +750,8 @@ def run_counting(
     if path.venue == "fix":
         sim_args += ["--venue", "fix", "--dialect", FIX_DIALECT, "--sender", FIX_VENUE_COMP_ID]
         sim_args += [f"--target={t}" for t in FIX_TARGETS]
+    elif path.venue == "boe":
+        sim_args += ["--venue", "boe"]
     else:
         sim_args += ["--venue", cpus.ouch_venue]
     profile = workdir / "profile.pstats"
