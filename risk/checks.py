@@ -27,7 +27,7 @@ from risk.loader import format_scaled
 from risk.model import PERCENT_SCALE, TradingState
 from risk.reference import MISSING, STALE
 from risk.resolve import PLACEHOLDER_LIMITS, RESTRICTION_NO_TRADE, RESTRICTION_SELL_ONLY, EffectiveLimits
-from risk.throttle import ONE_SECOND_NS, SlidingWindow
+from risk.throttle import SlidingWindow
 
 _SCOPES: Final = ("strategy", "account", "symbol")
 _ORDER_RATE_CODES: Final = (codes.ORDER_RATE_STRATEGY, codes.ORDER_RATE_ACCOUNT, codes.ORDER_RATE_SYMBOL)
@@ -562,42 +562,10 @@ def _rate_result(
 def check_order_rate(r: RiskRequest, out: Verdicts | None) -> Denial | None:
     """New orders per second per strategy, account and symbol (sliding one-second window).
 
-    The hot path (no explanation asked for) tests the three windows inline, as
-    ``SlidingWindow.allows`` does; anything but a pass, or an explanation, takes ``_rate_result``,
-    which decides again and words the refusal.
+    Off the hot path: an accepted order is tested and counted in one pass by
+    ``RiskEngine._count_order_rate``; this check decides, words and explains.
     """
     limits = r.limits
-    if out is None:
-        now = r.now_ns
-        by_strategy, by_account, by_symbol = r.order_windows
-        limit = limits.orders_per_strategy
-        window = by_strategy.get(r.strategy)
-        if window is None:
-            passed = limit > 0
-        else:
-            times = window.times
-            count = len(times)
-            passed = count < limit or (limit > 0 and now - times[count - limit] >= ONE_SECOND_NS)
-        if passed:
-            limit = limits.orders_per_account
-            window = by_account.get(r.account)
-            if window is None:
-                passed = limit > 0
-            else:
-                times = window.times
-                count = len(times)
-                passed = count < limit or (limit > 0 and now - times[count - limit] >= ONE_SECOND_NS)
-            if passed:
-                limit = limits.orders_per_symbol
-                window = by_symbol.get(r.symbol)
-                if window is None:
-                    passed = limit > 0
-                else:
-                    times = window.times
-                    count = len(times)
-                    passed = count < limit or (limit > 0 and now - times[count - limit] >= ONE_SECOND_NS)
-                if passed:
-                    return None
     rates = (limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol)
     return _rate_result(r, out, "order_rate", rates, False)
 
