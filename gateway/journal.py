@@ -40,9 +40,10 @@ Durability (see docs/reliability.md):
   the gateway.
 * ``fsync`` policy (``model.fsync.FsyncPolicy``) decides what a power failure can lose: ``"batch"``
   fdatasyncs before the batch leaves (nothing, at a cost of a disk flush per batch);
-  ``"interval"`` fdatasyncs from a background thread every ``fsync_interval_ms`` while there are
-  new records (at most that window; the thread wakes on its own clock, the event loop never
-  signals it); ``"none"`` leaves it to the kernel's writeback.
+  ``"interval"`` fdatasyncs every ``fsync_interval_ms`` while there are new records (at most that
+  window), on its own clock, never signalled by the event loop: ``MmapJournal`` from a process
+  of its own (``gateway.journal_syncer``: no GIL hand-over, no futex in the gateway),
+  ``FileJournal`` from a background thread; ``"none"`` leaves it to the kernel's writeback.
 * A memory-mapped file is written back page by page in no particular order, so what a power
   failure leaves of the last, unsynced stretch may have zeros where a page never reached the
   disk, with later pages intact. The header's synced end tells that apart from corruption:
@@ -52,10 +53,13 @@ Durability (see docs/reliability.md):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import mmap
 import os
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -64,6 +68,7 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
+from gateway import journal_syncer as _syncer
 from gateway.protocol.messages import MassCancelAck, MassCancelRejected, OrderEvent
 from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
@@ -72,6 +77,9 @@ from model.venue_events import VenueEvent
 from obs.histogram import SparseHistogram
 
 log = logging.getLogger(__name__)
+
+_PROJECT_ROOT: Final = str(Path(__file__).resolve().parent.parent)
+"""Where ``python -m gateway.journal_syncer`` finds the packages."""
 
 RECORD_HEADER: Final = struct.Struct(">II")
 HEADER_SIZE: Final = RECORD_HEADER.size
@@ -289,12 +297,26 @@ class Journal(Protocol):
     """Records appended so far (this process)."""
     bytes_written: int
     """Bytes handed to the storage so far (this process)."""
-    bytes_synced: int
-    """``bytes_written`` as it was when the last successful sync began (on disk for sure)."""
-    fsyncs: int
-    fsync_failures: int
-    fsync_ns: SparseHistogram
-    """Sync durations."""
+
+    @property
+    def bytes_synced(self) -> int:
+        """Return ``bytes_written`` as it was when the last successful sync began (on disk for sure)."""
+        ...
+
+    @property
+    def fsyncs(self) -> int:
+        """Return the syncs done."""
+        ...
+
+    @property
+    def fsync_failures(self) -> int:
+        """Return the syncs that failed."""
+        ...
+
+    @property
+    def fsync_ns(self) -> SparseHistogram:
+        """Return the sync durations."""
+        ...
 
     @property
     def pending_bytes(self) -> int:
@@ -524,12 +546,6 @@ class MmapJournal:
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
         self.bytes_written = 0
-        self.bytes_synced = 0
-        """``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
-        self.fsyncs = 0
-        self.fsync_failures = 0
-        self.fsync_ns = SparseHistogram()
-        """fdatasync durations, counted by whichever thread syncs (the fsync thread under "interval")."""
         size = os.fstat(fd).st_size
         if size == 0:
             os.pwrite(fd, mmap_header(DATA_START).ljust(DATA_START, b"\0"), 0)
@@ -537,20 +553,49 @@ class MmapJournal:
         self._header = os.pread(fd, len(MMAP_MAGIC), 0) == MMAP_MAGIC
         """False for a file an earlier version began today (no header page: records from byte 0)."""
         self._head_map = mmap.mmap(fd, DATA_START) if self._header and size >= DATA_START else None
-        """The header page on its own mapping (never remapped): the fsync thread updates the synced end with a
-        store, no system call (and no GIL round trip around one)."""
+        """The header page on its own mapping (never remapped): a sync on this process's thread ("batch", close)
+        updates the synced end with a store; the syncer process (``"interval"``) ``pwrite``s it."""
         self._size = size
         self._end = -1
         """Where the next batch goes (-1: not known yet; ``cut_torn_tail`` or the first flush finds it)."""
         self._synced_end = -1
         self._map: mmap.mmap | None = None
-        self._stop = threading.Event()
         self._closing = False
-        self._sync_thread: threading.Thread | None = None
+        self._local_fsyncs = 0
+        self._local_synced = 0
+        self._fsync_ns = SparseHistogram()
+        self._ctrl_map: mmap.mmap | None = None
+        self._ctrl: memoryview = memoryview(bytearray(8 * _syncer.COUNTS)).cast("Q")
+        """Where ``flush`` stores the data end and ``bytes_written`` (two stores, no call): the syncer
+        process's control block under "interval", a local array otherwise."""
+        self._syncer: subprocess.Popen[bytes] | None = None
         if fsync is FsyncPolicy.INTERVAL:
-            self._interval_s = fsync_interval_ms / 1000
-            self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
-            self._sync_thread.start()
+            self._start_syncer(fsync_interval_ms)
+
+    def _start_syncer(self, interval_ms: int) -> None:
+        """Start the fsync process (``gateway.journal_syncer``) with a shared control block."""
+        ctrl_fd = os.memfd_create("journal-syncer", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(ctrl_fd, _syncer.CTRL_BYTES)
+            self._ctrl_map = ctrl_map = mmap.mmap(ctrl_fd, _syncer.CTRL_BYTES)
+            self._ctrl = memoryview(ctrl_map).cast("Q")
+            args = [
+                str(self._fd),
+                str(ctrl_fd),
+                str(interval_ms),
+                str(int(self._head_map is not None)),
+                str(os.getpid()),
+            ]
+            self._syncer = subprocess.Popen(
+                [sys.executable, "-m", "gateway.journal_syncer", *args],
+                pass_fds=(self._fd, ctrl_fd),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=_PROJECT_ROOT,
+            )
+        finally:
+            os.close(ctrl_fd)
 
     def append(self, record: JournalRecord) -> None:
         """Encode ``record`` into the pending batch."""
@@ -580,7 +625,10 @@ class MmapJournal:
             self._grow(stop)
         self._map[end:stop] = buf  # type: ignore[index]  # mapped by _grow
         self._end = stop
-        self.bytes_written += size
+        self.bytes_written = written = self.bytes_written + size
+        ctrl = self._ctrl  # after the copy: the syncer never syncs short of what it reads here
+        ctrl[0] = stop  # journal_syncer.END
+        ctrl[1] = written  # journal_syncer.WRITTEN
         buf.clear()
         if self.fsync is _BATCH:
             self._sync()
@@ -604,25 +652,50 @@ class MmapJournal:
         self._map = mapped
         self._size = size
 
-    def _sync_loop(self) -> None:
-        """Every ``fsync_interval_ms``: fdatasync if the data end moved since the last sync."""
-        while not self._stop.wait(self._interval_s):
-            if self._end != self._synced_end:
-                try:
-                    self._sync()
-                except OSError:
-                    self.fsync_failures += 1
-                    log.exception("journal %s: fdatasync failed", self.path)
+    @property
+    def fsyncs(self) -> int:
+        """Return the fdatasyncs done (by the syncer process and on the loop thread)."""
+        return self._local_fsyncs + self._ctrl[_syncer.FSYNCS]
+
+    @property
+    def fsync_failures(self) -> int:
+        """Return the fdatasyncs of the syncer process that failed (the loop's raise instead)."""
+        return self._ctrl[_syncer.FAILURES]
+
+    @property
+    def bytes_synced(self) -> int:
+        """Return ``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
+        return max(self._local_synced, self._ctrl[_syncer.SYNCED_WRITTEN])
+
+    @property
+    def fsync_ns(self) -> SparseHistogram:
+        """Return the fdatasync durations (ns): the syncer process's and the loop thread's."""
+        merged = SparseHistogram()
+        counts = merged.counts
+        counts.update(self._fsync_ns.counts)
+        if self._ctrl_map is not None:
+            dense = self._ctrl[_syncer.COUNTS :].tolist()
+            for index in itertools.compress(range(len(dense)), dense):
+                counts[index] = counts.get(index, 0) + dense[index]
+        return merged
+
+    def _stop_syncer(self) -> None:
+        """Stop the syncer process (at once: a sync it was doing is done again by the caller if needed)."""
+        syncer = self._syncer
+        if syncer is not None:
+            self._syncer = None
+            syncer.kill()
+            syncer.wait()
 
     def _sync(self) -> None:
-        """fdatasync the file, then record how far the data is durable in the header (raises OSError)."""
+        """fdatasync the file on this thread, then record how far the data is durable in the header (raises OSError)."""
         end = self._end
         written = self.bytes_written
         started = monotonic_ns()
         os.fdatasync(self._fd)
-        self.fsync_ns.record(monotonic_ns() - started)
-        self.fsyncs += 1
-        self.bytes_synced = written
+        self._fsync_ns.record(monotonic_ns() - started)
+        self._local_fsyncs += 1
+        self._local_synced = written
         if end > self._synced_end:
             self._synced_end = end
             head = self._head_map
@@ -643,21 +716,19 @@ class MmapJournal:
         if self._map is not None:  # already appending: zero what follows the last good record
             if good < self._end:
                 self._map[good : self._end] = bytes(self._end - good)
-            self._end = good
+            self._end = self._ctrl[0] = good
             return
         if self._size > good:
             os.ftruncate(self._fd, good)
             os.fsync(self._fd)
             self._size = good
-        self._end = good
+        self._end = self._ctrl[0] = good
 
     def close(self) -> None:
         """Flush, sync, cut the unwritten part off the file and close it."""
         self.flush()
         self._closing = True
-        self._stop.set()
-        if self._sync_thread is not None:
-            self._sync_thread.join(timeout=1)
+        self._stop_syncer()
         if self._map is not None:
             self._map.close()
             self._map = None
@@ -671,6 +742,16 @@ class MmapJournal:
             os.pwrite(self._fd, mmap_header(self._end), 0)
         os.fsync(self._fd)  # the header, and the file's size after the cut
         os.close(self._fd)
+        self._release_ctrl()
+
+    def _release_ctrl(self) -> None:
+        """Keep the syncer's last counters in a local array and unmap its control block."""
+        if self._ctrl_map is not None:
+            kept = bytearray(self._ctrl.tobytes())
+            self._ctrl.release()
+            self._ctrl_map.close()
+            self._ctrl_map = None
+            self._ctrl = memoryview(kept).cast("Q")
 
 
 def open_journal(

@@ -131,9 +131,7 @@ class Process:
         store.close()  # only releases the files (fsync "never": nothing is written on close)
         journal = self.process.journal
         if isinstance(journal, MmapJournal):  # what was copied into the mapping stays, the pending batch goes
-            journal._stop.set()
-            if journal._sync_thread is not None:
-                journal._sync_thread.join()
+            journal._stop_syncer()
             if journal._map is not None:
                 journal._map.close()
         else:

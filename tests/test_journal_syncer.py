@@ -1,0 +1,82 @@
+"""The journal's fsync process (``fsync: interval``): off the gateway process, dies with it, counts into status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from gateway import journal_syncer
+from gateway.journal import MMAP_HEADER, JOrderRefused, MmapJournal, data_end, mmap_header
+from model.fsync import FsyncPolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _gone(pid: int) -> bool:
+    """Return True once ``pid`` has exited (absent, or a zombie nobody reaped yet)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return status.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _wait(condition: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_header_when_written_by_the_syncer_then_the_journal_reads_it() -> None:
+    assert journal_syncer.HEADER.format == MMAP_HEADER.format
+    for end in (4096, 4096 + 17, 1 << 40):
+        assert journal_syncer.header(end) == mmap_header(end)
+
+
+def test_interval_when_flushed_then_synced_by_another_process_and_no_thread_here(tmp_path: Path) -> None:
+    before = {t.name for t in threading.enumerate()}
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=2)
+    syncer = journal._syncer
+    assert syncer is not None and syncer.pid != os.getpid() and syncer.poll() is None
+    assert {t.name for t in threading.enumerate()} == before
+    journal.append(JOrderRefused(1))
+    journal.flush()
+    assert _wait(lambda: journal.fsyncs >= 1 and journal.bytes_synced == journal.bytes_written)
+    assert sum(journal.fsync_ns.snapshot().values()) == journal.fsyncs
+    assert _wait(lambda: (tmp_path / "j").read_bytes()[: MMAP_HEADER.size] == mmap_header(data_end(tmp_path / "j")))
+    idle = journal.fsyncs
+    time.sleep(0.05)
+    assert journal.fsyncs == idle  # nothing new: no sync
+    journal.close()
+    assert syncer.poll() is not None
+    assert journal.fsyncs >= idle + 1  # close syncs on the caller's thread; the syncer's count is kept
+
+
+def test_syncer_when_the_gateway_is_killed_then_it_dies_too(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from gateway.journal import MmapJournal\n"
+        "from model.fsync import FsyncPolicy\n"
+        f"j = MmapJournal({str(tmp_path / 'j')!r}, fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=5)\n"
+        "print(j._syncer.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    gateway = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert gateway.stdout is not None
+        syncer_pid = int(gateway.stdout.readline())
+        assert not _gone(syncer_pid)
+        gateway.send_signal(signal.SIGKILL)
+        gateway.wait(5)
+        assert _wait(lambda: _gone(syncer_pid))
+    finally:
+        gateway.kill()
+        gateway.wait(5)
