@@ -44,7 +44,7 @@ hot-path change. The garbage collector is frozen after set-up, young collections
 ``gateway run``.
 
 Run: ``.venv/bin/python benchmarks/bench_hotpath.py [--orders 20000] [--batch 64] [--profile] [--json]
-[--no-count] [--syscalls]``
+[--no-count] [--syscalls [--spin-us US]]``
 """
 
 from __future__ import annotations
@@ -395,12 +395,17 @@ def _nos(adapter: FixVenue, order: Order) -> bytes:
     return adapter.templates.new_order(session.next_sender_seq, session.sending_time(time.monotonic_ns()), b"B1", order)
 
 
-def count_syscalls(n1: int = 2_000, n2: int = 6_000) -> dict[str, object]:
-    """System calls of a real gateway process per OUCH ping-pong order (strace; see the module docstring)."""
+def count_syscalls(n1: int = 2_000, n2: int = 6_000, spin_us: int | None = None) -> dict[str, object]:
+    """System calls of a real gateway process per OUCH ping-pong order (strace; see the module docstring).
+
+    ``spin_us`` None: kernel mode, no spin (the ``gw-kernel`` path); otherwise the ``gw-spin`` path with
+    that loop spin budget (-1: always) and ``SO_BUSY_POLL`` 50 µs.
+    """
     from benchmarks.harness.counters import TIME_DRIVEN_SYSCALLS
     from benchmarks.harness.runner import Placement, default_paths, run_counting
 
-    path = next(p for p in default_paths(-1) if p.name == "gw-kernel")
+    name = "gw-kernel" if spin_us is None else "gw-spin"
+    path = next(p for p in default_paths(-1 if spin_us is None else spin_us) if p.name == name)
     placement = Placement(ouch_venue="full", journal_fsync="interval")
     workdir = Path(tempfile.mkdtemp(prefix="gwsys", dir="/tmp"))
     runs = []
@@ -416,6 +421,7 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000) -> dict[str, object]:
     per_order = {k: v for k, v in sorted(per_order.items(), key=lambda kv: -kv[1]) if abs(v) >= 0.01}
     return {
         "orders": [n1, n2],
+        "mode": path.label,
         "total": round(sum(per_order.values()), 2),
         "not_time_driven": round(sum(v for k, v in per_order.items() if k not in TIME_DRIVEN_SYSCALLS), 2),
         "by_name": per_order,
@@ -554,6 +560,12 @@ def main() -> int:
     parser.add_argument("--no-count", action="store_true", help="skip the calls-per-order count")
     parser.add_argument("--syscalls", action="store_true", help="count system calls per order (strace, ~30 s)")
     parser.add_argument(
+        "--spin-us",
+        type=int,
+        default=None,
+        help="with --syscalls: count them with the loop spinning this long after activity (-1: always)",
+    )
+    parser.add_argument(
         "--protocol-version",
         type=int,
         default=PROTOCOL_VERSION,
@@ -580,7 +592,7 @@ def main() -> int:
                 f"{calls['c_calls']:.1f} C; gateway code only, pure Python, marginal over {calls['orders']} orders)"
             )
     if args.syscalls:
-        syscalls = count_syscalls()
+        syscalls = count_syscalls(spin_us=args.spin_us)
         result["syscalls_per_order"] = syscalls
         if not args.json:
             if "by_name" not in syscalls:
@@ -589,7 +601,8 @@ def main() -> int:
                 names = ", ".join(f"{k} {v:g}" for k, v in syscalls["by_name"].items())  # type: ignore[attr-defined]
                 print(
                     f"{'system calls per order':<40} {syscalls['total']} ({names}; "
-                    f"{syscalls['not_time_driven']} without the time-driven ones; gateway run + gateway sim ouch)"
+                    f"{syscalls['not_time_driven']} without the time-driven ones; gateway run + gateway sim ouch; "
+                    f"{syscalls['mode']})"
                 )
     if args.json:
         print(json.dumps(result))
