@@ -1185,14 +1185,11 @@ class Engine:
             for venue in self._venue_list:
                 venue.flush()
             t_wire = clock()
-            lat = self.latency
-            lat.journal_write.record(t_journal - t_start)
-            lat.venue_write.record(t_wire - t_journal)
             for order in wire_pending:
                 order.t_wire = t_wire
             wire_pending.clear()
         else:
-            t_wire = 0
+            t_wire = t_start = t_journal = 0
             try:  # the journal batch first; on failure nothing else leaves (fail closed)
                 self.journal.flush()
             except OSError as exc:
@@ -1221,16 +1218,13 @@ class Engine:
             if self._venue_event_ns:
                 if not now:
                     now = self.clock()
-                done = self.clock()
-                lat = self.latency
-                lat.strategy_write.record(done - now)
-                lat.venue_to_strategy.record_n(done - self._venue_event_ns, self._venue_events_pending)
+                self.latency.delivered(now, self.clock(), self._venue_event_ns, self._venue_events_pending)
         self._venue_event_ns = 0
         self._venue_events_pending = 0
         if self._release_due or self._events_over:
             self._release()
-        if t_wire:  # the batch's orders are counted in their stage histograms once every byte is out
-            self.latency.orders.wire(t_wire)
+        if t_wire:  # the batch's orders (and its journal and venue writes) are counted once every byte is out
+            self.latency.orders.wire(t_wire, t_start, t_journal)
 
     def poll(self, now_ns: int) -> None:
         """Run strategy heartbeats and timeouts; flush what they produced."""

@@ -80,6 +80,10 @@ _IN_RISK: Final = _BASE["ingress_to_risk"]
 _IN_WIRE: Final = _BASE["ingress_to_wire"]
 _RISK_WIRE: Final = _BASE["risk_to_wire"]
 _ENCODE_WIRE: Final = _BASE["encode_to_wire"]
+_JOURNAL_WRITE: Final = _BASE["journal_write"]
+_VENUE_WRITE: Final = _BASE["venue_write"]
+_STRATEGY_WRITE: Final = _BASE["strategy_write"]
+_VENUE_TO_STRATEGY: Final = _BASE["venue_to_strategy"]
 _LIMIT: Final = TABLE_LIMIT
 assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
 
@@ -168,8 +172,12 @@ class OrderStages:
         """Note one order's marks up to its encoding (``wire`` adds the write time and counts it)."""
         self._marks += (t_in, t_decoded, t_checked, t_risk, t_encoded)
 
-    def wire(self, t_wire: int) -> None:
+    def wire(self, t_wire: int, t_flush: int = -1, t_journal: int = -1) -> None:
         """Count every order added since the previous call in each of its stages, written at ``t_wire``.
+
+        With ``t_flush`` (the flush began) and ``t_journal`` (the journal was written), also count the
+        batch's ``journal_write`` and ``venue_write`` (what two ``StageHistogram.record`` calls
+        count, without the calls).
 
         The orders of one batch normally come from one strategy read, so they share ``t_in`` and
         ``t_decoded``: ``decode`` and ``ingress_to_wire`` are then counted once with the batch's
@@ -177,12 +185,25 @@ class OrderStages:
         rather than looped: a list lookup for the index and a bytearray increment are the
         cheapest index and count CPython has.
         """
+        table = self._table
+        low = self._low
+        if t_flush >= 0:
+            value = t_journal - t_flush
+            index = _JOURNAL_WRITE + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+            try:
+                low[index] += 1
+            except ValueError:
+                self._carry(index)
+            value = t_wire - t_journal
+            index = _VENUE_WRITE + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+            try:
+                low[index] += 1
+            except ValueError:
+                self._carry(index)
         marks = self._marks
         if not marks:
             return
         orders = len(marks) // 5
-        table = self._table
-        low = self._low
         if marks[0] == marks[-5] and marks[1] == marks[-4]:  # one read (marks only grow): shared marks
             decode = marks[1] - marks[0]
             index = _DECODE + (table[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode))
@@ -280,6 +301,24 @@ class StageLatencies:
         self.journal_write = StageHistogram(self, "journal_write")
         self.venue_write = StageHistogram(self, "venue_write")
         self.strategy_write = StageHistogram(self, "strategy_write")
+
+    def delivered(self, t_write: int, t_done: int, t_event: int, events: int) -> None:
+        """Count one strategy write (``strategy_write``: ``t_write`` -> ``t_done``) and the ``events`` venue
+        events it delivered (``venue_to_strategy``: ``t_event`` -> ``t_done``): one call per batch."""
+        table = self.table
+        low = self.low
+        value = t_done - t_write
+        index = _STRATEGY_WRITE + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+        try:
+            low[index] += 1
+        except ValueError:  # past 255: the carrying add
+            self.count(index, 1)
+        value = t_done - t_event
+        index = _VENUE_TO_STRATEGY + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+        try:
+            low[index] += events
+        except ValueError:
+            self.count(index, events)
 
     def count(self, index: int, times: int) -> None:
         """Add ``times`` to bucket ``index`` (of the flat layout), carrying whole 256s out of its byte."""

@@ -177,6 +177,25 @@ def test_batch_stages_when_recorded_then_counted_with_their_weight() -> None:
     assert summary["strategy_write"]["max"] == pytest.approx(2 * TABLE_LIMIT / 1000, rel=0.008)
 
 
+def test_batch_stages_when_counted_in_one_call_then_as_the_per_stage_records_count_them() -> None:
+    one_by_one, at_once = StageLatencies(), StageLatencies()
+    flushes = [(0, 3_000, 7_000), (10, 2 * TABLE_LIMIT, 2 * TABLE_LIMIT + 50), (5, 5, 5)] * 100  # carries past 255
+    for t_flush, t_journal, t_wire in flushes:
+        one_by_one.journal_write.record(t_journal - t_flush)
+        one_by_one.venue_write.record(t_wire - t_journal)
+        one_by_one.orders.wire(t_wire)
+        at_once.orders.wire(t_wire, t_flush, t_journal)
+    deliveries = [(100, 2_100, 50, 1), (0, 3 * TABLE_LIMIT, 0, 600), (7, 7, 9, 3)] * 100
+    for t_write, t_done, t_event, events in deliveries:
+        one_by_one.strategy_write.record(t_done - t_write)
+        one_by_one.venue_to_strategy.record_n(t_done - t_event, events)
+        at_once.delivered(t_write, t_done, t_event, events)
+    assert at_once.snapshot() == one_by_one.snapshot()
+    summary = _summary(at_once)
+    assert summary["journal_write"]["count"] == summary["venue_write"]["count"] == 300
+    assert summary["strategy_write"]["count"] == 300 and summary["venue_to_strategy"]["count"] == 60_400
+
+
 def test_reset_when_called_then_every_stage_counts_from_zero_and_recording_goes_on() -> None:
     latencies = StageLatencies()
     for _ in range(300):
