@@ -351,11 +351,13 @@ class RiskEngine:
         side = order.side
         request.side = side
         request.is_buy = side == _BUY
-        account = self._book.accounts.get(account_name)
-        if account is None:
+        try:  # subscripts, no method calls: known accounts and positions are the steady state
+            account = self._book.accounts[account_name]
+        except KeyError:
             account = self._book.account(account_name)
-        position = account.positions.get(symbol)
-        if position is None:
+        try:
+            position = account.positions[symbol]
+        except KeyError:
             position = self._book.position(account, symbol)
         request.account_state = account
         request.position = position
@@ -412,7 +414,10 @@ class RiskEngine:
         """
         by_strategy, by_account, by_symbol = self._order_windows
         per_strategy = limits.orders_per_strategy
-        strategy_window = by_strategy.get(request.strategy)
+        try:  # subscripts, no method calls: a window exists after a key's first order
+            strategy_window: SlidingWindow | None = by_strategy[request.strategy]
+        except KeyError:
+            strategy_window = None
         if strategy_window is None:
             if per_strategy <= 0:
                 return False
@@ -422,7 +427,10 @@ class RiskEngine:
             if count >= per_strategy and (per_strategy <= 0 or now_ns - times[count - per_strategy] < ONE_SECOND_NS):
                 return False
         per_account = limits.orders_per_account
-        account_window = by_account.get(request.account)
+        try:
+            account_window: SlidingWindow | None = by_account[request.account]
+        except KeyError:
+            account_window = None
         if account_window is None:
             if per_account <= 0:
                 return False
@@ -432,7 +440,10 @@ class RiskEngine:
             if count >= per_account and (per_account <= 0 or now_ns - times[count - per_account] < ONE_SECOND_NS):
                 return False
         per_symbol = limits.orders_per_symbol
-        symbol_window = by_symbol.get(request.symbol)
+        try:
+            symbol_window: SlidingWindow | None = by_symbol[request.symbol]
+        except KeyError:
+            symbol_window = None
         if symbol_window is None:
             if per_symbol <= 0:
                 return False

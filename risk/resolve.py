@@ -219,14 +219,10 @@ class Resolver:
 
     def get(self, account: str, strategy: str, symbol: str) -> EffectiveLimits | None:
         """Return the effective limits (None for an account the file does not list): the hot path."""
-        by_strategy = self._cache.get(account)
-        if by_strategy is not None:
-            by_symbol = by_strategy.get(strategy)
-            if by_symbol is not None:
-                limits = by_symbol.get(symbol)
-                if limits is not None:
-                    return limits
-        return self._fill(account, strategy, symbol)
+        try:  # subscripts, no method calls: a hit is the steady state, a miss (KeyError) fills the cache
+            return self._cache[account][strategy][symbol]
+        except KeyError:
+            return self._fill(account, strategy, symbol)
 
     def _fill(self, account: str, strategy: str, symbol: str) -> EffectiveLimits | None:
         if account not in self.document.accounts:
