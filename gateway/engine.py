@@ -291,7 +291,10 @@ class Engine:
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
             counters = self.counters
             counters.venue_events += 1
-            order = self.orders.get(event.order_id)
+            try:  # a subscript, no method call: a known order is the steady state
+                order: Order | None = self.orders[event.order_id]
+            except KeyError:
+                order = None
             if order is None or order.venue != venue:
                 counters.venue_events_unknown_order += 1
                 if counters.venue_events_unknown_order <= 10:
@@ -763,7 +766,10 @@ class Engine:
                 st, order, GATEWAY, "JOURNAL_UNAVAILABLE", f"the order journal cannot be written: {self.journal_error}"
             )
             return
-        accounts = self.entitlements._accounts.get(st.strategy_id)  # entitlements.may_trade, inline
+        try:  # entitlements.may_trade, inline (subscripts, no method calls: hits are the steady state)
+            accounts: frozenset[str] | None = self.entitlements._accounts[st.strategy_id]
+        except KeyError:
+            accounts = None
         if accounts is None or msg.account not in accounts:
             self._log_not_entitled(st, msg.account)
             self._refuse(
@@ -774,7 +780,10 @@ class Engine:
                 f"strategy {st.strategy_id!r} is not entitled to trade account {msg.account!r}",
             )
             return
-        venue = self.venues.get(msg.venue)
+        try:
+            venue: VenueAdapter | None = self.venues[msg.venue]
+        except KeyError:
+            venue = None
         if venue is None:
             self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {msg.venue!r}")
             return

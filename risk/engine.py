@@ -49,7 +49,7 @@ from risk.checks import (
 )
 from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
-from risk.exposure import AccountState, ExposureBook, PositionState
+from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
 from risk.model import Limits, TradingState
@@ -299,7 +299,10 @@ class RiskEngine:
         """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
         try:
             if order.pending_qty <= 0 and order.price > 0 and order.state < _FILLED:
-                record = self._book.orders.get(order.order_id)
+                try:  # a subscript, no method call: the order was counted when its check passed
+                    record: OrderRecord | None = self._book.orders[order.order_id]
+                except KeyError:
+                    record = None
                 leaves = order.leaves_qty
                 if (
                     record is not None

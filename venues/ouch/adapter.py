@@ -311,7 +311,10 @@ class OuchVenue(VenueAdapter):
         self._chains[order.order_id] = chain
         self._refs[user_ref_num] = chain
         side = order.side
-        symbol = self._symbols.get(order.symbol)  # self._symbol(order.symbol), inline
+        try:  # self._symbol(order.symbol), inline (a subscript, no method call: a hit is the steady state)
+            symbol: bytes | None = self._symbols[order.symbol]
+        except KeyError:
+            symbol = None
         if symbol is None:
             symbol = self._symbol(order.symbol)
         order_id = order.order_id
@@ -646,7 +649,10 @@ class OuchVenue(VenueAdapter):
         """
         if not self.admit(sequence):
             return
-        entry = self._dispatch.get(message[0]) if message else None
+        try:  # subscripts, no method calls (an empty message: IndexError; an unknown type: KeyError)
+            entry = self._dispatch[message[0]]
+        except (IndexError, KeyError):
+            entry = None
         if entry is None:
             self._not_about_an_order(sequence, message)
             return
@@ -656,7 +662,10 @@ class OuchVenue(VenueAdapter):
             self._decode_error(sequence, decoded)
             return
         urn = user_ref_num(decoded)
-        chain = self._refs.get(urn)
+        try:
+            chain: _Chain | None = self._refs[urn]
+        except KeyError:
+            chain = None
         if chain is None:
             self._unknown(sequence, chr(message[0]), urn)
             return

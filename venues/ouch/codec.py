@@ -501,7 +501,10 @@ def accepted_core(buf: Buffer) -> tuple[int, int, int, int, str] | DecodeError:
         _ts, urn, side, qty, _sym, price, _tif, _disp, orn, _cap, _ise, _cross, state, _clid, alen = (
             _ACCEPTED.unpack_from(buf)
         )
-        state_char = _STATE.get(state)
+        try:  # a subscript, no method call; anything unusual goes to decode_accepted below
+            state_char = _STATE[state]
+        except KeyError:
+            state_char = None
         if alen == 0 and state_char is not None and side in _SIDE:
             return urn, qty, price, orn, state_char
     message = decode_accepted(buf)
