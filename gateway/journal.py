@@ -542,6 +542,8 @@ class MmapJournal:
         self._fd = fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
         self._buf = bytearray()
+        self._pending = 0
+        """``len(self._buf)``, kept by ``append`` and ``flush`` (a length without a call)."""
         self._encode_into = msgspec.msgpack.Encoder().encode_into
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
@@ -600,11 +602,13 @@ class MmapJournal:
     def append(self, record: JournalRecord) -> None:
         """Encode ``record`` into the pending batch."""
         buf = self._buf
-        start = len(buf)
+        start = self._pending  # len(buf), kept: no call
         body = start + HEADER_SIZE
         self._encode_into(record, buf, body)
         payload = buf[body:]  # a small copy is cheaper than a memoryview slice for records this size
-        _pack_header(buf, start, len(payload), _crc32(payload))
+        length = len(payload)
+        _pack_header(buf, start, length, _crc32(payload))
+        self._pending = body + length
         self.records_written += 1
 
     def flush(self) -> None:
@@ -613,13 +617,13 @@ class MmapJournal:
         Raises OSError (the batch stays pending) when the file cannot grow (disk full) or, under
         "batch", cannot be synced; the caller must not let anything depending on it leave.
         """
-        buf = self._buf
-        if not buf:
+        size = self._pending
+        if not size:
             return
+        buf = self._buf
         end = self._end
         if end < 0:
             end = self._end = data_end(self.path)
-        size = len(buf)
         stop = end + size
         if stop > self._size or self._map is None:
             self._grow(stop)
@@ -630,13 +634,14 @@ class MmapJournal:
         ctrl[0] = stop  # journal_syncer.END
         ctrl[1] = written  # journal_syncer.WRITTEN
         buf.clear()
+        self._pending = 0
         if self.fsync is _BATCH:
             self._sync()
 
     @property
     def pending_bytes(self) -> int:
         """Return how many bytes are waiting to be copied."""
-        return len(self._buf)
+        return self._pending
 
     def _grow(self, needed: int) -> None:
         """Map the file, preallocating it to hold at least ``needed`` bytes plus one growth step."""
