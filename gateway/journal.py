@@ -595,6 +595,7 @@ class MmapJournal:
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=_PROJECT_ROOT,
+                env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},  # no Onload: it has no sockets
             )
         finally:
             os.close(ctrl_fd)

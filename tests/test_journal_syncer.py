@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway import journal_syncer
 from gateway.journal import MMAP_HEADER, JOrderRefused, MmapJournal, data_end, mmap_header
 from model.fsync import FsyncPolicy
@@ -58,6 +60,19 @@ def test_interval_when_flushed_then_synced_by_another_process_and_no_thread_here
     journal.close()
     assert syncer.poll() is not None
     assert journal.fsyncs >= idle + 1  # close syncs on the caller's thread; the syncer's count is kept
+
+
+def test_syncer_when_started_under_a_preload_then_without_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LD_PRELOAD", "libc.so.6")  # what `onload` sets (libonload.so): harmless here
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.INTERVAL)
+    syncer = journal._syncer
+    assert syncer is not None
+    try:
+        environ = Path(f"/proc/{syncer.pid}/environ").read_bytes().split(b"\0")
+        assert not [v for v in environ if v.startswith(b"LD_PRELOAD=")]
+        assert f"PATH={os.environ['PATH']}".encode() in environ  # the rest is passed on
+    finally:
+        journal.close()
 
 
 def test_syncer_when_the_gateway_is_killed_then_it_dies_too(tmp_path: Path) -> None:
