@@ -571,34 +571,49 @@ class MmapJournal:
         """Where ``flush`` stores the data end and ``bytes_written`` (two stores, no call): the syncer
         process's control block under "interval", a local array otherwise."""
         self._syncer: subprocess.Popen[bytes] | None = None
+        self._ctrl_fd = -1
+        self._interval_ms = fsync_interval_ms
+        self._syncer_exits = 0
+        """Times the syncer process was found gone while the journal was open (each counted as a failed sync)."""
         if fsync is FsyncPolicy.INTERVAL:
-            self._start_syncer(fsync_interval_ms)
-
-    def _start_syncer(self, interval_ms: int) -> None:
-        """Start the fsync process (``gateway.journal_syncer``) with a shared control block."""
-        ctrl_fd = os.memfd_create("journal-syncer", os.MFD_CLOEXEC)
-        try:
+            self._ctrl_fd = ctrl_fd = os.memfd_create("journal-syncer", os.MFD_CLOEXEC)
             os.ftruncate(ctrl_fd, _syncer.CTRL_BYTES)
             self._ctrl_map = ctrl_map = mmap.mmap(ctrl_fd, _syncer.CTRL_BYTES)
             self._ctrl = memoryview(ctrl_map).cast("Q")
-            args = [
-                str(self._fd),
-                str(ctrl_fd),
-                str(interval_ms),
-                str(int(self._head_map is not None)),
-                str(os.getpid()),
-            ]
-            self._syncer = subprocess.Popen(
-                [sys.executable, "-m", "gateway.journal_syncer", *args],
-                pass_fds=(self._fd, ctrl_fd),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd=_PROJECT_ROOT,
-                env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},  # no Onload: it has no sockets
-            )
-        finally:
-            os.close(ctrl_fd)
+            self._start_syncer()
+
+    def _start_syncer(self) -> None:
+        """Start the fsync process (``gateway.journal_syncer``) on the shared control block."""
+        args = [
+            str(self._fd),
+            str(self._ctrl_fd),
+            str(self._interval_ms),
+            str(int(self._head_map is not None)),
+            str(os.getpid()),
+        ]
+        self._syncer = subprocess.Popen(
+            [sys.executable, "-m", "gateway.journal_syncer", *args],
+            pass_fds=(self._fd, self._ctrl_fd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=_PROJECT_ROOT,
+            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},  # no Onload: it has no sockets
+        )
+
+    def _check_syncer(self) -> None:
+        """Start the syncer again if it has exited while the journal is open (read with the counters: cold)."""
+        syncer = self._syncer
+        if syncer is None or syncer.poll() is None:
+            return
+        self._syncer_exits += 1
+        log.critical(
+            "journal %s: the fsync process %d exited (%s): nothing was synced since; starting a new one",
+            self.path,
+            syncer.pid,
+            syncer.returncode,
+        )
+        self._start_syncer()
 
     def append(self, record: JournalRecord) -> None:
         """Encode ``record`` into the pending batch."""
@@ -661,12 +676,14 @@ class MmapJournal:
     @property
     def fsyncs(self) -> int:
         """Return the fdatasyncs done (by the syncer process and on the loop thread)."""
+        self._check_syncer()
         return self._local_fsyncs + self._ctrl[_syncer.FSYNCS]
 
     @property
     def fsync_failures(self) -> int:
-        """Return the fdatasyncs of the syncer process that failed (the loop's raise instead)."""
-        return self._ctrl[_syncer.FAILURES]
+        """Return the fdatasyncs of the syncer process that failed, and its exits (the loop's raise instead)."""
+        self._check_syncer()
+        return self._ctrl[_syncer.FAILURES] + self._syncer_exits
 
     @property
     def bytes_synced(self) -> int:
@@ -758,6 +775,9 @@ class MmapJournal:
             self._ctrl_map.close()
             self._ctrl_map = None
             self._ctrl = memoryview(kept).cast("Q")
+        if self._ctrl_fd >= 0:
+            os.close(self._ctrl_fd)
+            self._ctrl_fd = -1
 
 
 def open_journal(

@@ -75,6 +75,27 @@ def test_syncer_when_started_under_a_preload_then_without_it(tmp_path: Path, mon
         journal.close()
 
 
+def test_syncer_when_it_dies_then_counted_as_a_failure_and_started_again(tmp_path: Path) -> None:
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=2)
+    first = journal._syncer
+    assert first is not None
+    journal.append(JOrderRefused(1))
+    journal.flush()
+    assert _wait(lambda: journal.fsyncs >= 1)
+    first.kill()
+    first.wait()
+    assert journal.fsync_failures == 1  # noticed where status and metrics read the counters
+    second = journal._syncer
+    assert second is not None and second.pid != first.pid and second.poll() is None
+    synced = journal.fsyncs
+    journal.append(JOrderRefused(2))
+    journal.flush()
+    assert _wait(lambda: journal.fsyncs > synced and journal.bytes_synced == journal.bytes_written)
+    assert journal.fsync_failures == 1
+    journal.close()
+    assert second.poll() is not None
+
+
 def test_syncer_when_the_gateway_is_killed_then_it_dies_too(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
