@@ -55,6 +55,7 @@ import gc
 import json
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,6 +113,7 @@ class Rig:
 
     def __init__(self, workdir: Path, version: int = PROTOCOL_VERSION) -> None:
         clock = time.monotonic_ns
+        self.workdir = workdir
         self.risk = RiskEngine.load(bench_limits(workdir / "risk"), clock=clock, audit_log_path=workdir / "audit")
         self.venue = OuchVenue(
             OuchVenueConfig(
@@ -139,6 +141,11 @@ class Rig:
         """The last request number given (protocol version 3: frames are numbered in the order they are made)."""
         self.seq = 1
         self.orn = 100_000_000
+
+    def close(self) -> None:
+        """Close the journal (its syncer stops, the preallocated 64 MiB are cut) and remove the work directory."""
+        self.engine.journal.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _venue_write(self, data: bytes | bytearray) -> None:
         self.wire.append(bytes(data))
@@ -409,11 +416,16 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000, spin_us: int | None = None)
     placement = Placement(ouch_venue="full", journal_fsync="interval")
     workdir = Path(tempfile.mkdtemp(prefix="gwsys", dir="/tmp"))
     runs = []
-    for orders in (n1, n2):
-        _calls, syscalls, note = run_counting(path, orders, workdir / str(orders), placement, log=lambda _line: None)
-        if syscalls is None:
-            return {"note": note}
-        runs.append(syscalls)
+    try:
+        for orders in (n1, n2):
+            _calls, syscalls, note = run_counting(
+                path, orders, workdir / str(orders), placement, log=lambda _line: None
+            )
+            if syscalls is None:
+                return {"note": note}
+            runs.append(syscalls)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     per_order = {
         name: round((runs[1].get(name, 0) - runs[0].get(name, 0)) / (n2 - n1), 3)
         for name in set(runs[0]) | set(runs[1])
@@ -498,6 +510,7 @@ def run(
     gc.unfreeze()
     fix = run_fix(orders, workdir)
     boe = run_boe(orders, workdir)
+    rig.close()  # and the FIX and BOE runs' files with the directory
     result: dict[str, object] = {
         "python": sys.version.split()[0],
         "orders": orders,

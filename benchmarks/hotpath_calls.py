@@ -95,6 +95,7 @@ def _run(orders: int) -> tuple[int, int, dict[str, int]]:
         setprofile(None)
     accepted = engine.counters.accepted
     assert engine.counters.orders_sent >= orders and accepted >= orders, engine.counters
+    rig.close()
     return python, builtin, by_function
 
 
