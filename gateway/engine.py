@@ -60,7 +60,13 @@ from gateway.protocol.messages import (
 )
 from gateway.recovery import Recovered
 from gateway.replay import MARK_MASK, JournalMarks, ReplayJob, mark_position, replay_start
-from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategyRequest, StrategySessionState
+from gateway.strategy_session import (
+    InvalidRequest,
+    ReqSeqCheck,
+    StrategyRequest,
+    StrategySession,
+    StrategySessionState,
+)
 from gateway.strategy_state import StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
@@ -680,7 +686,7 @@ class Engine:
             )
         else:
             session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, replayed))
-        stream = _ReplayStream(st, hello, older, from_memory, replayed)
+        stream = _ReplayStream(st, hello, older, from_memory, replayed, st.next_seq)
         if self.replay_scheduler is not None and replayed > REPLAY_SLICE_EVENTS:
             st.replay_pending += 1  # its events stay in memory until the replay is out
             self._replays[link] = stream
@@ -735,21 +741,39 @@ class Engine:
             budget -= stop - stream.next_older
             stream.next_older = stop
         st = stream.st
-        if budget > 0 and stream.next_seq < st.next_seq:  # then what memory holds (including events since)
+        while budget > 0 and stream.next_seq < st.next_seq:  # then what memory holds (and events since the Welcome)
+            if stream.next_seq == stream.welcome_next_seq and stream.venue_states is None:
+                stream.venue_states = self._send_venue_states(link.session)  # after the replay, before anything new
+            stop = st.next_seq if stream.venue_states is not None else stream.welcome_next_seq
             first = stream.next_seq - st.events_base - 1
-            chunk = st.events[first : first + budget]
+            chunk = st.events[first : first + min(budget, stop - stream.next_seq)]
             for event in chunk:
                 send(event)
             stream.next_seq += len(chunk)
+            budget -= len(chunk)
         return stream.next_older == len(older) and stream.next_seq == st.next_seq
+
+    def _send_venue_states(self, session: StrategySession) -> list[str]:
+        """Send where every venue stands; return the states sent."""
+        states = []
+        for venue in self._venue_list:
+            state = venue.state.value
+            session.send(VenueStatus(venue.name, state, str(venue.status().get("reason") or "")))
+            states.append(state)
+        return states
 
     def _replay_done(self, link: StrategyLink, stream: _ReplayStream) -> None:
         """The replay is out: venue states, the session goes active, requests that waited are carried out."""
         session = link.session
         st = stream.st
         hello = stream.hello
-        for venue in self._venue_list:  # where every venue stands, after the replay and before anything new
-            session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
+        sent = stream.venue_states
+        if sent is None:  # where every venue stands, after the replay and before anything new
+            self._send_venue_states(session)
+        else:  # sent when the replay ended, events since followed it: report a venue that changed meanwhile
+            for venue, state in zip(self._venue_list, sent, strict=False):
+                if venue.state.value != state:
+                    session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
         session.welcome(st.last_req_seq)
         peer = link.peer
         log.info(
@@ -1482,9 +1506,21 @@ def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str,
 class _ReplayStream:
     """A replay being written to a strategy: the events read from the journal, then from memory."""
 
-    __slots__ = ("blocked_since", "hello", "next_older", "next_seq", "older", "replayed", "st")
+    __slots__ = (
+        "blocked_since",
+        "hello",
+        "next_older",
+        "next_seq",
+        "older",
+        "replayed",
+        "st",
+        "venue_states",
+        "welcome_next_seq",
+    )
 
-    def __init__(self, st: StrategyState, hello: Hello, older: list[OrderEvent], next_seq: int, replayed: int) -> None:
+    def __init__(
+        self, st: StrategyState, hello: Hello, older: list[OrderEvent], next_seq: int, replayed: int, welcome_next: int
+    ) -> None:
         self.st = st
         self.hello = hello
         self.older = older
@@ -1492,5 +1528,9 @@ class _ReplayStream:
         self.next_seq = next_seq
         """The seq of the next event to take from memory (``st.events``)."""
         self.replayed = replayed
+        self.welcome_next_seq = welcome_next
+        """The Welcome's ``next_seq``: the events from it on are new, sent after the venue states."""
+        self.venue_states: list[str] | None = None
+        """The venue states sent once the replay was out (None: not yet)."""
         self.blocked_since = 0
         """When the strategy's unread bytes first kept the next slice back (0: not waiting)."""

@@ -194,3 +194,37 @@ def test_a_strategy_that_never_reads_its_replay_is_cut_off_as_a_slow_consumer_no
         scheduled.pop(0)()  # type: ignore[operator]
     events = [m for m in again.received() if isinstance(m, (OrderAccepted, Executed))]
     assert [e.seq for e in events] == list(range(2, st.next_seq))
+
+
+def test_events_that_arise_while_a_replay_is_written_follow_the_venue_states_as_new_events(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    s1 = rig.connect("S1", uid=os.getuid())
+    _trade(rig, s1, 2_000)
+    s1.req_seq = 2_000
+    rig.new_order(s1, "open")
+    open_id = engine.next_order_id - 1
+    rig.venue.accept(open_id, 1_000_000)
+    engine.flush()
+    engine.link_closed(s1)
+    scheduled: list[object] = []
+    engine.replay_scheduler = lambda callback, delay: scheduled.append(callback)
+    link = MemoryLink(rig.clock, uid=os.getuid())
+    engine.link_opened(link)
+    engine.link_data(link, encode_frame(Hello("S1", PROTOCOL_VERSION, 1)), rig.clock())
+    scheduled.pop(0)()  # type: ignore[operator]  # the first slice
+    rig.venue.fill(open_id, 40, 1_000_000)  # a new event for S1 while its replay is being written
+    engine.flush()
+    while scheduled:
+        scheduled.pop(0)()  # type: ignore[operator]
+    messages = link.received()
+    welcome = messages[0]
+    assert isinstance(welcome, Welcome)
+    kinds = [(type(m).__name__, getattr(m, "seq", getattr(m, "state", None))) for m in messages[1:]]
+    replay = [seq for name, seq in kinds[: welcome.replayed]]
+    assert replay == list(range(2, welcome.next_seq))
+    assert kinds[welcome.replayed :] == [
+        ("VenueStatus", "UP"),  # where the venue stands, right after the replay
+        ("Executed", welcome.next_seq),  # then the new event
+    ]
+    assert link.session.state.value == "ACTIVE"
