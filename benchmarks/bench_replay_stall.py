@@ -91,7 +91,7 @@ print(json.dumps({"replayed": replayed, "frames": frames, "start_ns": t0, "first
 """
 
 
-def write_config(workdir: Path, port: int, replay_read: str | None) -> Path:
+def write_config(workdir: Path, port: int, replay_read: str | None, loop: str = "uvloop") -> Path:
     """Write the gateway config: one OUCH venue, strategies ``bench`` and ``replayer``, journal synced every 10 ms."""
     memory: dict[str, Any] = {"events_kept": 10_000}
     if replay_read:
@@ -101,7 +101,7 @@ def write_config(workdir: Path, port: int, replay_read: str | None) -> Path:
         "strategy_socket": "s.sock",
         "admin_socket": "a.sock",
         "state_dir": "state",
-        "loop": "uvloop",
+        "loop": loop,
         "risk_limits": str(bench_limits(workdir / "risk")),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": "interval", "fsync_interval_ms": 10},
@@ -143,13 +143,15 @@ async def load_replayer(socket_path: Path, orders: int, window: int = 64) -> int
 
 
 def stats(rts: list[int]) -> dict[str, float]:
-    """Return count, p50 and worst (us) of round trips in ns."""
+    """Return count, p50, p99 and worst (us) of round trips in ns, and how many took over 2 ms and over 10 ms."""
     ordered = sorted(rts)
     return {
         "orders": len(ordered),
         "p50_us": round(ordered[len(ordered) // 2] / 1000, 1) if ordered else 0.0,
         "p99_us": round(ordered[int(len(ordered) * 0.99)] / 1000, 1) if ordered else 0.0,
         "worst_us": round(ordered[-1] / 1000, 1) if ordered else 0.0,
+        "over_2ms": sum(1 for rt in ordered if rt > 2_000_000),
+        "over_10ms": sum(1 for rt in ordered if rt > 10_000_000),
     }
 
 
@@ -210,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=300_000, help="IOC orders the replayer sends first")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of ping-pong before the replay")
     parser.add_argument("--replay-read", choices=["loop", "thread"], help="memory.replay_read (default: not set)")
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the gateway's event loop (asyncio with PYTHONASYNCIODEBUG=1 logs every callback over 0.1 s)",
+    )
     parser.add_argument("--nice", type=int, metavar="N", help="nice value of every process (-20 as root)")
     parser.add_argument("--tmpfs", action="store_true", help="working directory (journal included) on /dev/shm")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
@@ -222,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     workdir = Path(tempfile.mkdtemp(prefix="gwreplay", dir="/dev/shm" if args.tmpfs else "/tmp"))
     port = free_port()
-    config = write_config(workdir, port, args.replay_read)
+    config = write_config(workdir, port, args.replay_read, args.loop)
     with (workdir / "sim.log").open("wb") as sim_log:
         sim = subprocess.Popen(
             [*GATEWAY, "sim", "ouch", "--listen", f"127.0.0.1:{port}"], stdout=sim_log, stderr=subprocess.STDOUT

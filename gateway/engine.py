@@ -733,13 +733,14 @@ class Engine:
     def _replay_slice(self, link: StrategyLink, stream: _ReplayStream, budget: int) -> bool:
         """Queue up to ``budget`` more replayed events; return True once the replay has caught up."""
         send = link.session.send
-        older = stream.older
-        while budget > 0 and stream.next_older < len(older):
-            stop = min(len(older), stream.next_older + budget)
-            for event in older[stream.next_older : stop]:
+        older = stream.older  # newest first: each slice is taken off its end, and freed once sent
+        if older and budget > 0:
+            chunk = older[-budget:]
+            del older[-budget:]
+            for event in reversed(chunk):
                 send(event)
-            budget -= stop - stream.next_older
-            stream.next_older = stop
+            budget -= len(chunk)
+            stream.next_older += len(chunk)
         st = stream.st
         while budget > 0 and stream.next_seq < st.next_seq:  # then what memory holds (and events since the Welcome)
             if stream.next_seq == stream.welcome_next_seq and stream.venue_states is None:
@@ -751,7 +752,7 @@ class Engine:
                 send(event)
             stream.next_seq += len(chunk)
             budget -= len(chunk)
-        return stream.next_older == len(older) and stream.next_seq == st.next_seq
+        return not older and stream.next_seq == st.next_seq
 
     def _send_venue_states(self, session: StrategySession) -> list[str]:
         """Send where every venue stands; return the states sent."""
@@ -1523,8 +1524,11 @@ class _ReplayStream:
     ) -> None:
         self.st = st
         self.hello = hello
+        older.reverse()  # sent from the end: a sent slice is freed with it, not all at once at the end
         self.older = older
+        """The events read from the journal not yet sent, newest first."""
         self.next_older = 0
+        """How many of them were sent."""
         self.next_seq = next_seq
         """The seq of the next event to take from memory (``st.events``)."""
         self.replayed = replayed
