@@ -180,8 +180,21 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         task = asyncio.create_task(pingpong.run())
         await asyncio.sleep(args.warmup)
         env = dict(os.environ)
+        reader_nice = args.reader_nice
+
+        def niced() -> None:  # the reader's priority, whatever this script runs at
+            if reader_nice is not None:
+                os.setpriority(os.PRIO_PROCESS, 0, reader_nice)
+
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", READER, str(sock), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            sys.executable,
+            "-c",
+            READER,
+            str(sock),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            preexec_fn=niced,
         )
         out, err = await proc.communicate()
         if proc.returncode != 0:
@@ -219,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the gateway's event loop (asyncio with PYTHONASYNCIODEBUG=1 logs every callback over 0.1 s)",
     )
     parser.add_argument("--nice", type=int, metavar="N", help="nice value of every process (-20 as root)")
+    parser.add_argument(
+        "--reader-nice",
+        type=int,
+        metavar="N",
+        help="nice value of the replaying strategy's process (default: as this script): e.g. 0 with --nice -20 "
+        "keeps its own decoding from competing with the gateway and the ping-pong for the two CPUs",
+    )
     parser.add_argument("--tmpfs", action="store_true", help="working directory (journal included) on /dev/shm")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     parser.add_argument("--load", metavar="SOCKET", help=argparse.SUPPRESS)  # the child that loads the replayer
