@@ -935,6 +935,8 @@ class JournalReader:
         """Bytes read from ``_buf_at`` on that no record has used yet."""
         self._buf_at = start
         self.done = path is None
+        self._damage: JournalCorruptError | None = None
+        """Damage found after good records: raised by the next ``read``."""
         self.bytes_read = 0
         self.path = path
         if path is None:
@@ -949,10 +951,25 @@ class JournalReader:
         self._pos = self._buf_at = max(start, data_start)
 
     def read(self, max_records: int) -> list[tuple[int, JournalRecord]]:
-        """Return up to ``max_records`` (file offset, record) pairs; an empty list at the end of the data."""
+        """Return up to ``max_records`` (file offset, record) pairs; an empty list at the end of the data.
+
+        Damage raises JournalCorruptError, but only once the good records before it were returned: a reader
+        that has what it needs stops before it (e.g. a record being written while a worker thread reads).
+        """
         out: list[tuple[int, JournalRecord]] = []
+        if self._damage is not None:
+            raise self._damage
         if self.done:
             return out
+        try:
+            self._read(max_records, out)
+        except JournalCorruptError as exc:
+            if not out:
+                raise
+            self._damage = exc
+        return out
+
+    def _read(self, max_records: int, out: list[tuple[int, JournalRecord]]) -> None:
         decode = _record_decoder.decode
         unpack_from = RECORD_HEADER.unpack_from
         while len(out) < max_records:
@@ -985,7 +1002,6 @@ class JournalReader:
                 ) from exc
             out.append((self._pos, record))
             self._pos += HEADER_SIZE + length
-        return out
 
     def _fill(self, needed: int) -> bool:
         """Make ``needed`` bytes from ``_pos`` on available in ``_buf``; False (and done) at the end of the file."""

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 from gateway.engine import RELEASE_BATCH
-from gateway.journal import FileJournal, Journal, JournalScan, MmapJournal
+from gateway.journal import FileJournal, Journal, JournalCorruptError, JournalScan, MmapJournal
 from gateway.protocol.messages import Cancel, OrderEvent, Replace
 from gateway.recovery import recover
 from gateway.replay import MARK_EVERY, JournalMarks, ReplayJob, replay_start
@@ -158,7 +158,7 @@ def test_a_damaged_record_in_the_range_refuses_the_replay(tmp_path: Path, storag
     assert isinstance(good, list) and len(good) == base
     path = tmp_path / "j"
     data = bytearray(path.read_bytes())
-    middle = len(data) // 3
+    middle = journal.tell() // 2  # inside the records (an mmap file is preallocated beyond them)
     data[middle] ^= 0xFF
     path.write_bytes(bytes(data))
     bad = ReplayJob(journal.reader(0), "S1", 0, base).run()
@@ -195,3 +195,23 @@ def test_a_replay_while_the_engine_trades_stays_within_the_window(tmp_path: Path
     seqs = [m.seq for m in messages if hasattr(m, "seq") and m.__class__.__name__ != "Welcome"]
     assert seqs == list(range(last_seq + 1, st.next_seq))
     assert engine.journal_replays == 1 and engine.replay_records > 0
+
+
+def test_damage_after_the_needed_records_does_not_refuse_a_replay_that_stops_before_it(tmp_path: Path) -> None:
+    """A reader returns the good records before damage and raises on the next read (a record half written)."""
+    journal = FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    rig = Rig(journal=journal)
+    rig.engine.events_kept = rig.engine.terminal_orders_kept = KEPT
+    _day(rig, 2_000, seed=11)
+    upto = rig.engine.strategies["S1"].next_seq - 1
+    with (tmp_path / "j").open("ab") as fh:
+        fh.write(b"\x00\x00\x00\x10garbage-garbage-garbage")  # a record whose CRC cannot match
+    good = ReplayJob(journal.reader(0), "S1", 0, upto).run()
+    assert isinstance(good, list) and len(good) == upto
+    reader = journal.reader(0)
+    records = reader.read(1_000_000)
+    assert records and len(records) == len(list(journal.records()))
+    with pytest.raises(JournalCorruptError):
+        reader.read(10)
+    too_far = ReplayJob(journal.reader(0), "S1", 0, upto + 1).run()
+    assert isinstance(too_far, str) and "damaged record" in too_far
