@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,8 +41,10 @@ ORDERS = 25_000
 
 
 @pytest.fixture
-def sock_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))
+def sock_dir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short: not under tmp_path
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _rig(tmp_path: Path) -> Rig:
