@@ -30,7 +30,7 @@ import msgspec
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
-from gateway.engine import Engine, ReplayRead, ReplayReader, reject_table
+from gateway.engine import Engine, ReplayRead, ReplayReader, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     Journal,
@@ -99,17 +99,44 @@ KNOWN_ACCOUNTS_SHOWN = 20
 """Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
 
 
-def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
-    """Return the engine's journal reader for old replays: the read in a worker thread, the result on the loop.
+def _loop_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
+    """Return the engine's journal reader for old replays: a bounded step per loop callback (``replay_read: loop``).
 
-    The thread only reads and decodes the journal file (``Engine._events_from_journal``); the engine's
-    state is touched on the loop only, when the result comes back. Other strategies keep trading
-    meanwhile (sharing the interpreter: the reading thread holds the GIL for up to
-    ``sys.getswitchinterval()`` at a time).
+    Each step (``ReplayJob.step``) decodes a few hundred records (about 0.1-0.2 ms); between two steps the
+    loop serves every socket that is ready, so other strategies' orders wait at most one step.
     """
 
     def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
-        future = loop.run_in_executor(None, read)
+        def step() -> None:
+            try:
+                result = read()
+            except Exception as exc:  # the read itself reports its errors; this is a safety net
+                result = f"the journal cannot be read ({type(exc).__name__}: {exc})"
+            if result is None:
+                loop.call_soon(step)
+            else:
+                done(result)
+
+        loop.call_soon(step)
+
+    return reader
+
+
+def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
+    """Return the engine's journal reader for old replays: steps in a worker thread (``memory.replay_read: thread``).
+
+    The thread only reads and decodes the journal file (``gateway.replay.ReplayJob``); the engine's
+    state is touched on the loop only, when the result comes back. Between two steps the thread
+    gives the interpreter up (``time.sleep(0)``), so the loop waits for the GIL at most about a step.
+    """
+
+    def run(read: ReplayRead) -> list[OrderEvent] | str:
+        while (result := read()) is None:
+            time.sleep(0)
+        return result
+
+    def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
+        future = loop.run_in_executor(None, run, read)
 
         def finished(result: asyncio.Future[list[OrderEvent] | str]) -> None:
             try:
@@ -121,6 +148,18 @@ def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
         future.add_done_callback(finished)
 
     return reader
+
+
+def _loop_scheduler(loop: asyncio.AbstractEventLoop) -> ReplayScheduler:
+    """Return the engine's scheduler of replay slices: ``call_soon`` for 0, ``call_later`` otherwise."""
+
+    def schedule(callback: Callable[[], None], delay: float) -> None:
+        if delay > 0:
+            loop.call_later(delay, callback)
+        else:
+            loop.call_soon(callback)
+
+    return schedule
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
@@ -224,7 +263,7 @@ class GatewayProcess:
             fsync_interval_ms=config.journal.fsync_interval_ms,
         )
         try:
-            recovered = recover(journal.records(scan))
+            recovered = recover(journal.records(scan), scan)
         except JournalCorruptError as exc:
             journal.close()
             raise ConfigError(
@@ -299,7 +338,12 @@ class GatewayProcess:
         self.recover()
         engine = self.engine
         assert engine is not None
-        engine.replay_reader = _thread_replay_reader(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        if self.config.memory.replay_read == "thread":
+            engine.replay_reader = _thread_replay_reader(loop)
+        else:
+            engine.replay_reader = _loop_replay_reader(loop)
+        engine.replay_scheduler = _loop_scheduler(loop)
         config = self.config
         after_input = engine.flush
         kick = self._on_activity
