@@ -41,6 +41,8 @@ MODULES: Final = (
     "gateway.latency",
     "gateway.strategy_session",
     "gateway.engine",
+    "venues.ouch.adapter",
+    "venues.ouch.soup_client",
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 
