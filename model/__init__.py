@@ -3,7 +3,3 @@
 This package imports nothing of the project (only the standard library and msgspec), so
 ``risk``, ``venues`` and ``gateway`` can all depend on it without depending on each other.
 """
-
-from obs.native import native_path
-
-__path__ = native_path(__name__, __path__)

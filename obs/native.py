@@ -3,7 +3,8 @@
 ``make venv`` compiles the modules named in ``MODULES`` with mypyc (``build_native.py``) into
 ``build/native/`` beside the packages: one shared library (``gateway_native__mypyc``) and one small
 extension module per compiled module, in a tree that mirrors the packages. Each package that holds
-a compiled module calls ``native_path`` in its ``__init__``; that puts the package's directory of
+a compiled module calls ``native_path`` in its ``__init__`` (``model`` holds none: it may import nothing
+of the project, ``tests/test_structure.py``); that puts the package's directory of
 ``build/native/`` in front of its ``__path__``, so ``import risk.checks`` finds the ``.so`` before
 the ``.py``. Nothing else changes: same names, same imports.
 
