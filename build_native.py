@@ -82,6 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.check:
         os.environ.pop(native.SWITCH, None)
+        native.reset()
         state = native.describe()
         print(f"build_native: {state['path']} ({state['why']})")
         return 0 if state["path"] == "compiled" else 1

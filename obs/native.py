@@ -108,6 +108,11 @@ def active() -> bool:
     return bool(_state["on"])
 
 
+def reset() -> None:
+    """Forget the decision (``build_native.py --check`` decides again without the switch)."""
+    _state.clear()
+
+
 def native_path(package: str, path: list[str]) -> list[str]:
     """Return ``path`` with the package's compiled-module directory in front when compiled modules are on."""
     if not any(module.rpartition(".")[0] == package for module in MODULES) or not active():

@@ -36,8 +36,9 @@ def _probe(pure: str | None) -> dict[str, object]:
 
 
 def _built() -> None:
+    env = {k: v for k, v in os.environ.items() if k != native.SWITCH}
     state = subprocess.run(
-        [sys.executable, str(ROOT / "build_native.py"), "--check"], capture_output=True, text=True, check=False
+        [sys.executable, str(ROOT / "build_native.py"), "--check"], env=env, capture_output=True, text=True, check=False
     )
     if not native.MANIFEST.exists():
         pytest.skip("the compiled modules are not built (make venv builds them)")
