@@ -74,6 +74,7 @@ from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
 from model.order import Order
 from model.venue_events import VenueAccepted, VenueEvent
+from obs import native
 from risk.engine import RiskEngine
 from simulators.boe.fast import FastBoeCore
 from simulators.fix.fast_venue import FastFixVenue
@@ -579,6 +580,22 @@ def main() -> int:
                 f"{'calls per order round trip':<40} {calls['calls']:.1f} ({calls['python_calls']:.1f} Python + "
                 f"{calls['c_calls']:.1f} C; gateway code only, pure Python, marginal over {calls['orders']} orders)"
             )
+        if native.active():  # this process runs compiled: what the profiler still sees of it (not comparable)
+            visible = json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "benchmarks.hotpath_calls", "--json", "--here"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            result["calls_visible_compiled"] = {k: visible[k] for k in ("calls", "python_calls", "c_calls")}
+            if not args.json:
+                print(
+                    f"{'calls visible to the profiler, compiled':<40} {visible['calls']:.1f} "
+                    f"({visible['python_calls']:.1f} Python + {visible['c_calls']:.1f} C; not comparable: compiled "
+                    "functions are invisible to it)"
+                )
     if args.syscalls:
         syscalls = count_syscalls()
         result["syscalls_per_order"] = syscalls
