@@ -55,6 +55,7 @@ import gc
 import json
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -405,11 +406,16 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000) -> dict[str, object]:
     placement = Placement(ouch_venue="full", journal_fsync="interval")
     workdir = Path(tempfile.mkdtemp(prefix="gwsys", dir="/tmp"))
     runs = []
-    for orders in (n1, n2):
-        _calls, syscalls, note = run_counting(path, orders, workdir / str(orders), placement, log=lambda _line: None)
-        if syscalls is None:
-            return {"note": note}
-        runs.append(syscalls)
+    try:
+        for orders in (n1, n2):
+            _calls, syscalls, note = run_counting(
+                path, orders, workdir / str(orders), placement, log=lambda _line: None
+            )
+            if syscalls is None:
+                return {"note": note}
+            runs.append(syscalls)
+    finally:  # journals preallocate 64 MiB: never leave them in /tmp
+        shutil.rmtree(workdir, ignore_errors=True)
     per_order = {
         name: round((runs[1].get(name, 0) - runs[0].get(name, 0)) / (n2 - n1), 3)
         for name in set(runs[0]) | set(runs[1])
@@ -493,6 +499,7 @@ def run(
     gc.unfreeze()
     fix = run_fix(orders, workdir)
     boe = run_boe(orders, workdir)
+    shutil.rmtree(workdir, ignore_errors=True)  # the journals preallocate 64 MiB each: never leave them in /tmp
     result: dict[str, object] = {
         "python": sys.version.split()[0],
         "orders": orders,
