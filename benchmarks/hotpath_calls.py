@@ -51,9 +51,16 @@ def _roots() -> tuple[str, tuple[str, ...]]:
 
 def _run(orders: int) -> tuple[int, int, dict[str, int]]:
     """Ping-pong ``orders`` orders under the profiler; return (Python calls, C calls, calls by function)."""
-    root, project = _roots()
     workdir = Path(tempfile.mkdtemp(prefix="gwcalls", dir="/tmp"))
-    rig = bench.Rig(workdir)
+    try:
+        return _count(bench.Rig(workdir), orders)
+    finally:  # the journal preallocates 64 MiB: a left-over directory per run filled /tmp
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _count(rig: bench.Rig, orders: int) -> tuple[int, int, dict[str, int]]:
+    """Warm ``rig`` up, then ping-pong ``orders`` orders under the profiler."""
+    root, project = _roots()
     clock = time.monotonic_ns
     engine, link, venue = rig.engine, rig.link, rig.venue
     for start in range(0, WARM_UP, 50):
@@ -97,8 +104,6 @@ def _run(orders: int) -> tuple[int, int, dict[str, int]]:
         setprofile(None)
     accepted = engine.counters.accepted
     assert engine.counters.orders_sent >= orders and accepted >= orders, engine.counters
-    rig.engine.journal.close()  # not rig.close(): ab_hotpath runs this counter on older rigs too
-    shutil.rmtree(workdir, ignore_errors=True)
     return python, builtin, by_function
 
 

@@ -48,6 +48,7 @@ from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from model.clock import NowNs, monotonic_ns
 from model.venue_events import VenueState
+from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
@@ -395,6 +396,11 @@ class GatewayProcess:
             len(self.venues),
             len(config.strategies),
         )
+        hot_path = native.describe()
+        if hot_path["modules"]:
+            log.info("hot path: compiled with mypyc (%s)", ", ".join(native.compiled_modules()))
+        else:
+            log.info("hot path: pure Python (%s)", hot_path["why"])
 
     def _order_ids_above_venue_state(self) -> None:
         """Start new order ids above every id a venue's own state names, not only above the journal's.
@@ -432,6 +438,7 @@ class GatewayProcess:
         out: dict[str, Any] = self.engine.status()
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
+        out["hot_path"] = {**native.describe(), "modules": native.compiled_modules()}
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
         out["known_accounts"] = self.known_accounts(scan_open_orders=False)

@@ -21,6 +21,7 @@ from typing import Final
 
 import msgspec
 
+from gateway.engine_counters import EngineCounters
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     JCancelQueued,
@@ -153,34 +154,6 @@ def _backpressure_text(venue: str, what: str = "") -> str:
     if what:
         return f"venue {venue} is not reading fast enough; {what} not queued, retry later"
     return f"venue {venue} is not reading fast enough; retry later"
-
-
-class EngineCounters(msgspec.Struct):
-    """Monotonic counters shown by ``gateway status`` and the demo summary."""
-
-    orders_received: int = 0
-    orders_sent: int = 0
-    rejected_gateway: int = 0
-    rejected_risk: int = 0
-    rejected_venue: int = 0
-    accepted: int = 0
-    executions: int = 0
-    filled: int = 0
-    canceled: int = 0
-    replaced: int = 0
-    cancel_rejected: int = 0
-    cancels_sent: int = 0
-    replaces_sent: int = 0
-    venue_events: int = 0
-    venue_events_unknown_order: int = 0
-    venue_events_out_of_place: int = 0
-    strategy_connections: int = 0
-    strategy_refused: int = 0
-    account_not_permitted: int = 0
-    strategy_disconnects: int = 0
-    invalid_requests: int = 0
-    duplicate_requests: int = 0
-    """Version-3 requests received again after they were processed (not carried out again)."""
 
 
 class Engine:
@@ -505,7 +478,7 @@ class Engine:
             self._link_slices(link, data, t_in)
             return
         session = link.session
-        requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
+        requests = session.receive_data(data, t_in)
         self._decoded_ns = self.clock()
         if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits for the journal
             self._pending_hellos[link].extend(requests)
