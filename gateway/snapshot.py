@@ -24,7 +24,6 @@ import gc
 import os
 import struct
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -93,7 +92,7 @@ class SnapshotWriter:
             config = process.config
             accounts = sorted({a for e in config.strategies.values() for a in e.accounts})
             self._slow = _encode(
-                (
+                (  # the reader indexes this tuple: append, never reorder (or bump LAYOUT_VERSION)
                     config.gateway_id,
                     os.getpid(),
                     process.started_at,
@@ -381,7 +380,3 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
         ),
         extra=extra,
     )
-
-
-SnapshotWrite = Callable[[bytearray, int], None]
-"""Writes one snapshot into a reply buffer from an offset on (``SnapshotWriter.write`` bound to a kind)."""
