@@ -347,6 +347,11 @@ def _binary_request(path: str | Path, line: bytes, timeout_s: float) -> dict[str
         sock.sendall(line)
         buf = bytearray()
         _receive(sock, buf, _LENGTH.size)
+        if buf[:1] == b"{":  # a JSON line: a gateway that does not know the reply asked for
+            while b"\n" not in buf:
+                _receive(sock, buf, len(buf) + 1)
+            line_reply = json.loads(bytes(buf).partition(b"\n")[0])
+            raise AdminError(f"the gateway answered in JSON (an older version?): {line_reply!r:.200}")
         (length,) = _LENGTH.unpack_from(buf)
         _receive(sock, buf, _LENGTH.size + length)
     except TimeoutError as exc:
@@ -368,7 +373,10 @@ def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
 def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0) -> Snapshot:
     """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet)."""
     reply = _checked(_binary_request(path, snapshot_request(cmd), timeout_s), cmd)
-    return decode_snapshot(reply["snapshot"])
+    snapshot = reply.get("snapshot")
+    if not isinstance(snapshot, bytes):
+        raise AdminError(f"{cmd}: the gateway answered without a snapshot (a version without it?)")
+    return decode_snapshot(snapshot)
 
 
 def fetch_status(path: str | Path, timeout_s: float = 10.0) -> dict[str, Any]:

@@ -15,8 +15,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+import pytest
 
-from gateway.admin import admin_request_msgpack, fetch_metrics, fetch_snapshot, fetch_status
+from gateway.admin import (
+    AdminError,
+    admin_request_msgpack,
+    fetch_metrics,
+    fetch_snapshot,
+    fetch_status,
+    start_admin_server,
+)
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
 from gateway.latency import LatencySnapshot
@@ -140,3 +148,28 @@ async def test_snapshot_when_requested_then_counts_the_request_and_reports_its_l
         assert process.admin_stats.requests == {"metrics": 1, "status": 1}
         assert second.fixed["admin_last_loop_ns"] > 0
         assert second.live[4] == {"metrics": 1}
+
+
+async def test_fetch_snapshot_when_the_server_has_none_or_answers_json_then_admin_error_saying_so() -> None:
+    path = short_tmp() / "a.sock"
+    server = await start_admin_server(path, {"status": lambda req, who: {"document": True}})
+    try:  # no snapshot writer for status: the document comes back, in MessagePack
+        with pytest.raises(AdminError, match="without a snapshot"):
+            await asyncio.to_thread(fetch_snapshot, path, "status")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    async def json_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # a gateway from before "reply": answers every request with a JSON line
+        writer.write(b'{"ok": true, "status": {}}\n')
+        await writer.drain()
+        writer.close()
+
+    old = await asyncio.start_unix_server(json_only, str(path))
+    try:
+        with pytest.raises(AdminError, match="answered in JSON"):
+            await asyncio.to_thread(fetch_snapshot, path, "status", 5.0)
+    finally:
+        old.close()
+        await old.wait_closed()
