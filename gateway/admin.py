@@ -3,8 +3,11 @@
 Protocol: one JSON object per line from the client, e.g. ``{"cmd": "kill", "account": "ACC1"}``.
 The answer is ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``, as one JSON line, or,
 when the request says ``"reply": "msgpack"``, as a 4-byte big-endian length and a MessagePack
-map (what ``gateway status`` and ``gateway metrics`` ask for: the histogram counts travel as
-raw bytes instead of base64). The socket is created with mode 0600 (the gateway's user only),
+map (the histogram counts travel as raw bytes instead of base64), or, for ``status`` and
+``metrics`` with ``"reply": "snapshot"`` (what ``gateway status``, ``gateway metrics`` and the
+exporter ask for), as ``{"ok": true, "snapshot": <bytes>}``: the binary snapshot of
+``gateway.snapshot``, written into the reply by the loop and assembled into the documents by the
+asking process. The socket is created with mode 0600 (the gateway's user only),
 stricter than the strategy socket, and every request but ``status`` and ``metrics`` is logged
 with the caller's pid and uid.
 
