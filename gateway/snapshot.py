@@ -24,17 +24,17 @@ import gc
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
 
 import msgspec
 
-from gateway.engine import EngineCounters
+from gateway.config import GatewayConfig
+from gateway.engine import Engine, EngineCounters
+from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS
-
-if TYPE_CHECKING:
-    from gateway.app import GatewayProcess
 
 LAYOUT_VERSION: Final = 1
 MAGIC: Final = b"GWSS"
@@ -71,10 +71,64 @@ _encode: Final = msgspec.msgpack.Encoder(enc_hook=str).encode
 _decode: Final = msgspec.msgpack.Decoder().decode
 
 
+class SnapshotSource(Protocol):
+    """What the snapshot reads of a running gateway (``gateway.app.GatewayProcess``)."""
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The gateway's configuration."""
+        ...
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine (None before ``build``)."""
+        ...
+
+    @property
+    def risk(self) -> Any:
+        """The risk gate (``status_parts`` used when it has it)."""
+        ...
+
+    @property
+    def journal(self) -> Journal:
+        """The order journal."""
+        ...
+
+    @property
+    def recovery(self) -> dict[str, Any]:
+        """What recovery found at start-up."""
+        ...
+
+    @property
+    def started_at(self) -> float:
+        """Unix time the process started."""
+        ...
+
+    @property
+    def admin_stats(self) -> Any:
+        """``gateway.admin.AdminStats`` (not imported: the admin module reads snapshots)."""
+        ...
+
+    @property
+    def connectors(self) -> Sequence[Any]:
+        """The venue connectors."""
+        ...
+
+    @property
+    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], dict[str, Any]]]]:
+        """Status sections as (per change, per request) parts."""
+        ...
+
+    @property
+    def metrics_providers(self) -> list[Callable[[], dict[str, float]]]:
+        """Further numbers for ``MetricsSnapshot.extra``."""
+        ...
+
+
 class SnapshotWriter:
     """Write a gateway's snapshot into a reply buffer: counters, histogram bytes, cached and live small parts."""
 
-    def __init__(self, process: GatewayProcess) -> None:
+    def __init__(self, process: SnapshotSource) -> None:
         self._process = process
         self._slow_key: tuple[object, ...] = ()
         self._slow = b""
