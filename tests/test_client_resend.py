@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,9 @@ from tests.harness import Rig
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
-    yield Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short
+    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 class Gateway:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import stat
+import tempfile
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,11 +40,11 @@ from tests.harness import Rig
 
 
 @pytest.fixture
-def sock_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # AF_UNIX paths are limited to ~107 bytes: keep them short.
-    import tempfile
-
-    return Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))
+    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _rig() -> Rig:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -47,8 +49,14 @@ def e2e_limits(directory: Path, strategies: Iterable[str] = ("S1", "S2")) -> Pat
 
 
 def short_tmp() -> Path:
-    """Return a fresh directory with a short path (AF_UNIX paths are limited to ~107 bytes)."""
-    return Path(tempfile.mkdtemp(prefix="gwt", dir="/tmp"))
+    """Return a fresh directory with a short path (AF_UNIX paths are limited to ~107 bytes).
+
+    Removed when the test process exits: a gateway's journal is a preallocated 64 MiB file,
+    so leaving one per test behind filled the disk of a machine that runs the suite often.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="gwt", dir="/tmp"))
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
 
 
 def gateway_config(
