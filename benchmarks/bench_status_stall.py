@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -370,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
     if os.environ.get("GATEWAY_KEEP_WORKDIR"):
         print(f"workdir: {workdir}")
+    else:  # the journal is a preallocated 64 MiB file: runs in a loop fill the disk
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
