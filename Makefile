@@ -11,8 +11,16 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 UV_COMPILE  := $(BIN)/uv pip compile --quiet --generate-hashes $(LOCK_TARGET) --custom-compile-command 'make lock'
 LATEST := .venv-latest
+# The hot modules compiled with mypyc (obs/native.py lists them; build_native.py builds them into build/native/).
+NATIVE := build/native/manifest.json
+NATIVE_SOURCES := $(shell find model obs risk venues gateway -name '*.py') build_native.py
+# The focused hot-path tests, run a second time on the pure-Python modules (GATEWAY_PURE_PYTHON=1).
+PURE_TESTS := tests/test_native.py tests/test_engine.py tests/test_strategy_session.py tests/test_latency.py \
+	tests/ouch/test_codec.py tests/ouch/test_codec_accepted_core.py tests/ouch/test_adapter.py \
+	tests/ouch/test_soupbin.py tests/ouch/test_soup_client.py tests/risk/test_checks.py tests/risk/test_passes_new.py \
+	tests/risk/test_throttle.py tests/risk/test_exposure.py tests/test_journal_contract.py tests/bench/test_call_budget.py
 
-.PHONY: demo test lint typecheck unit venv lock lock-upgrade test-latest clean bench-doc
+.PHONY: demo test lint typecheck unit unit-pure venv native lock lock-upgrade test-latest clean bench-doc
 
 $(STAMP): $(LOCK) $(BOOT) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +29,15 @@ $(STAMP): $(LOCK) $(BOOT) pyproject.toml
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+# Rebuilt when any runtime source changes (a stale build is never used: obs/native.py falls back to pure Python).
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	$(BIN)/python build_native.py
 
-demo: $(STAMP)
+native: $(NATIVE)
+
+venv: $(STAMP) $(NATIVE)
+
+demo: $(STAMP) $(NATIVE)
 	$(BIN)/gateway demo
 
 lint: $(STAMP)
@@ -33,10 +47,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(NATIVE)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+unit-pure: $(STAMP)
+	GATEWAY_PURE_PYTHON=1 $(BIN)/pytest -q $(PURE_TESTS)
+
+test: lint typecheck unit unit-pure
 
 # Re-resolve after editing dependencies in pyproject.toml or requirements/*.in: keeps every pin that still fits.
 lock: $(STAMP)

@@ -8,6 +8,12 @@ time; then counts the calls per order round trip of each tree (``benchmarks.hotp
 deterministic). Prints each round and the median of the rounds per tree.
 
 Run: ``.venv/bin/python -m benchmarks.ab_hotpath --base HEAD~1 [--rounds 2] [--orders 30000] [--cpu 1]``
+
+``--native`` compares the working tree with itself instead: base = pure Python
+(``GATEWAY_PURE_PYTHON=1``), new = the mypyc-compiled modules (``make venv`` builds them; the run
+stops if they are not built or stale). The calls per order are then counted pure (the comparable
+figure) and as the profiler sees the compiled side (not comparable: compiled functions are invisible
+to it). For a per-module A/B, shorten ``obs.native.MODULES``, ``make venv``, and run it again.
 """
 
 from __future__ import annotations
@@ -101,42 +107,62 @@ def calls(tree: Path, pure_python: bool) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--base", required=True, help="git revision to compare against (e.g. HEAD~1, main)")
+    parser.add_argument("--base", default="", help="git revision to compare against (e.g. HEAD~1, main)")
     parser.add_argument("--new", default="", help="git revision for the new side (default: the working tree)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--orders", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cpu", type=int, default=1 if (os.cpu_count() or 1) > 1 else None)
     parser.add_argument("--compiled", action="store_true", help="let each tree use its compiled modules, if built")
+    parser.add_argument("--native", action="store_true", help="working tree: pure Python (base) vs compiled (new)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if not args.base and not args.native:
+        parser.error("give --base REV, or --native")
     work = Path(tempfile.mkdtemp(prefix="gwab", dir="/tmp"))
     try:
-        base = export(args.base, work / "base")
-        new = export(args.new, work / "new") if args.new else ROOT
-        trees = {"base": base, "new": new}
-        pure = not args.compiled
-        for tree in trees.values():  # compile every module once, outside the measured runs
+        if args.native:
+            trees = {"base": ROOT, "new": ROOT}
+            pures = {"base": True, "new": False}
+            args.base = "pure Python"
+            args.new = "compiled"
+            check = subprocess.run([sys.executable, str(ROOT / "build_native.py"), "--check"], check=False, cwd=ROOT)
+            if check.returncode != 0:
+                print("ab_hotpath --native: the compiled modules are not built or stale: run make venv")
+                return 1
+        else:
+            trees = {
+                "base": export(args.base, work / "base"),
+                "new": export(args.new, work / "new") if args.new else ROOT,
+            }
+            pures = dict.fromkeys(trees, not args.compiled)
+        for name, tree in trees.items():  # compile every module once, outside the measured runs
             subprocess.run(
-                [sys.executable, "-c", "import benchmarks.bench_hotpath"], cwd=tree, env=_env(tree, pure), check=True
+                [sys.executable, "-c", "import benchmarks.bench_hotpath"],
+                cwd=tree,
+                env=_env(tree, pures[name]),
+                check=True,
             )
         rounds: dict[str, list[dict[str, float]]] = {"base": [], "new": []}
         for r in range(args.rounds):
             order = ("base", "new") if r % 2 == 0 else ("new", "base")  # ABBA: drift hits both alike
             for name in order:
                 tree = trees[name]
-                figures = timed(tree, args.orders, args.batch, args.cpu, pure)
+                figures = timed(tree, args.orders, args.batch, args.cpu, pures[name])
                 rounds[name].append(figures)
                 if not args.json:
                     shown = ", ".join(f"{key} {figures[key]:,.2f}" for key, _ in FIGURES)
                     print(f"round {r + 1} {name:<4} {shown}", flush=True)
-        counted = {name: calls(tree, pure) for name, tree in trees.items()}
+        counted = {name: calls(tree, pures[name]) for name, tree in trees.items()}
+        if args.native:  # the comparable count is the pure one; the compiled side as the profiler sees it
+            counted["pure"] = counted.pop("base")
+            counted["visible"] = counted.pop("new")
         summary = {
             name: {key: statistics.median(run[key] for run in runs) for key, _ in FIGURES}
             for name, runs in rounds.items()
         }
         report = {"base": args.base, "new": args.new or "working tree", "rounds": rounds, "median": summary}
-        report["calls"] = {name: {k: counted[name][k] for k in ("calls", "python_calls", "c_calls")} for name in trees}
+        report["calls"] = {name: {k: c[k] for k in ("calls", "python_calls", "c_calls")} for name, c in counted.items()}
         if args.json:
             print(json.dumps(report))
             return 0
@@ -144,10 +170,10 @@ def main() -> int:
         for key, label in FIGURES:
             old, now = summary["base"][key], summary["new"][key]
             print(f"  {label:<38} {old:>12,.2f} -> {now:>12,.2f}  ({(now - old) / old * 100:+.1f} %)")
-        for name in trees:
-            c = counted[name]
+        for name, c in counted.items():
             split = f"{c['python_calls']:.1f} Python + {c['c_calls']:.1f} C"
-            print(f"  calls/order round trip, {name:<4}: {c['calls']:.1f} ({split})")
+            note = " (compiled: calls visible to the profiler, not comparable)" if name == "visible" else ""
+            print(f"  calls/order round trip, {name:<7}: {c['calls']:.1f} ({split}){note}")
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)

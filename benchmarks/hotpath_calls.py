@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,8 +51,16 @@ def _roots() -> tuple[str, tuple[str, ...]]:
 
 def _run(orders: int) -> tuple[int, int, dict[str, int]]:
     """Ping-pong ``orders`` orders under the profiler; return (Python calls, C calls, calls by function)."""
+    workdir = Path(tempfile.mkdtemp(prefix="gwcalls", dir="/tmp"))
+    try:
+        return _count(bench.Rig(workdir), orders)
+    finally:  # the journal preallocates 64 MiB: a left-over directory per run filled /tmp
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _count(rig: bench.Rig, orders: int) -> tuple[int, int, dict[str, int]]:
+    """Warm ``rig`` up, then ping-pong ``orders`` orders under the profiler."""
     root, project = _roots()
-    rig = bench.Rig(Path(tempfile.mkdtemp(prefix="gwcalls", dir="/tmp")))
     clock = time.monotonic_ns
     engine, link, venue = rig.engine, rig.link, rig.venue
     for start in range(0, WARM_UP, 50):

@@ -31,7 +31,7 @@ import msgspec
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
-from gateway.engine import Engine, ReplayRead, ReplayReader, reject_table
+from gateway.engine import Engine, ReplayRead, ReplayReader, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     Journal,
@@ -52,6 +52,7 @@ from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
 from model.venue_events import VenueState
+from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
@@ -113,17 +114,44 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
     return _NO_SECTIONS, provider()
 
 
-def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
-    """Return the engine's journal reader for old replays: the read in a worker thread, the result on the loop.
+def _loop_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
+    """Return the engine's journal reader for old replays: a bounded step per loop callback (``replay_read: loop``).
 
-    The thread only reads and decodes the journal file (``Engine._events_from_journal``); the engine's
-    state is touched on the loop only, when the result comes back. Other strategies keep trading
-    meanwhile (sharing the interpreter: the reading thread holds the GIL for up to
-    ``sys.getswitchinterval()`` at a time).
+    Each step (``ReplayJob.step``) decodes a few hundred records (about 0.1-0.2 ms); between two steps the
+    loop serves every socket that is ready, so other strategies' orders wait at most one step.
     """
 
     def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
-        future = loop.run_in_executor(None, read)
+        def step() -> None:
+            try:
+                result = read()
+            except Exception as exc:  # the read itself reports its errors; this is a safety net
+                result = f"the journal cannot be read ({type(exc).__name__}: {exc})"
+            if result is None:
+                loop.call_soon(step)
+            else:
+                done(result)
+
+        loop.call_soon(step)
+
+    return reader
+
+
+def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
+    """Return the engine's journal reader for old replays: steps in a worker thread (``memory.replay_read: thread``).
+
+    The thread only reads and decodes the journal file (``gateway.replay.ReplayJob``); the engine's
+    state is touched on the loop only, when the result comes back. Between two steps the thread
+    gives the interpreter up (``time.sleep(0)``), so the loop waits for the GIL at most about a step.
+    """
+
+    def run(read: ReplayRead) -> list[OrderEvent] | str:
+        while (result := read()) is None:
+            time.sleep(0)
+        return result
+
+    def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
+        future = loop.run_in_executor(None, run, read)
 
         def finished(result: asyncio.Future[list[OrderEvent] | str]) -> None:
             try:
@@ -135,6 +163,18 @@ def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
         future.add_done_callback(finished)
 
     return reader
+
+
+def _loop_scheduler(loop: asyncio.AbstractEventLoop) -> ReplayScheduler:
+    """Return the engine's scheduler of replay slices: ``call_soon`` for 0, ``call_later`` otherwise."""
+
+    def schedule(callback: Callable[[], None], delay: float) -> None:
+        if delay > 0:
+            loop.call_later(delay, callback)
+        else:
+            loop.call_soon(callback)
+
+    return schedule
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
@@ -239,7 +279,7 @@ class GatewayProcess:
             fsync_interval_ms=config.journal.fsync_interval_ms,
         )
         try:
-            recovered = recover(journal.records(scan))
+            recovered = recover(journal.records(scan), scan)
         except JournalCorruptError as exc:
             journal.close()
             raise ConfigError(
@@ -314,7 +354,12 @@ class GatewayProcess:
         self.recover()
         engine = self.engine
         assert engine is not None
-        engine.replay_reader = _thread_replay_reader(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        if self.config.memory.replay_read == "thread":
+            engine.replay_reader = _thread_replay_reader(loop)
+        else:
+            engine.replay_reader = _loop_replay_reader(loop)
+        engine.replay_scheduler = _loop_scheduler(loop)
         config = self.config
         after_input = engine.flush
         kick = self._on_activity
@@ -375,6 +420,11 @@ class GatewayProcess:
             len(self.venues),
             len(config.strategies),
         )
+        hot_path = native.describe()
+        if hot_path["modules"]:
+            log.info("hot path: compiled with mypyc (%s)", ", ".join(native.compiled_modules()))
+        else:
+            log.info("hot path: pure Python (%s)", hot_path["why"])
 
     def _order_ids_above_venue_state(self) -> None:
         """Start new order ids above every id a venue's own state names, not only above the journal's.
@@ -427,6 +477,7 @@ class GatewayProcess:
         out: dict[str, Any] = self.engine.status()
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
+        out["hot_path"] = {**native.describe(), "modules": native.compiled_modules()}
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
         out["known_accounts"] = self.known_accounts(scan_open_orders=False)

@@ -43,6 +43,9 @@ class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Most recent terminal orders kept in memory; older ones are released (their cl_ord_id stays a duplicate)."""
     events_kept: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     """Most recent events kept in memory per strategy; a reconnect that needs older ones reads the journal."""
+    replay_read: Literal["loop", "thread"] = "loop"
+    """Where a replay older than ``events_kept`` is read from the journal: in slices on the event loop, or in a
+    worker thread that yields the interpreter between slices (docs/reliability.md, replay from the journal)."""
     malloc_mmap_threshold: Annotated[int, msgspec.Meta(ge=0)] = 1 << 20
     """Blocks of at least this many bytes are returned to the kernel when freed (glibc; 0 = its default)."""
 

@@ -21,6 +21,7 @@ from typing import Final
 
 import msgspec
 
+from gateway.engine_counters import EngineCounters
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     JCancelQueued,
@@ -58,8 +59,15 @@ from gateway.protocol.messages import (
     Welcome,
     WelcomeV2,
 )
-from gateway.recovery import Recovered, recover
-from gateway.strategy_session import InvalidRequest, ReqSeqCheck, StrategyRequest, StrategySessionState
+from gateway.recovery import Recovered
+from gateway.replay import MARK_MASK, JournalMarks, ReplayJob, mark_position, replay_start
+from gateway.strategy_session import (
+    InvalidRequest,
+    ReqSeqCheck,
+    StrategyRequest,
+    StrategySession,
+    StrategySessionState,
+)
 from gateway.strategy_state import StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
@@ -99,11 +107,25 @@ from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
 
-ReplayRead = Callable[[], "list[OrderEvent] | str"]
-"""Reads a strategy's released events from the journal: the events, in order, or why it cannot."""
+ReplayRead = Callable[[], "list[OrderEvent] | str | None"]
+"""One bounded step of reading a strategy's released events from the journal (``ReplayJob.step``):
+None while there is more to read, then the events, in order, or why they cannot all be given."""
 ReplayReader = Callable[[ReplayRead, Callable[["list[OrderEvent] | str"], None]], None]
-"""Runs a ``ReplayRead`` off the event loop (a thread that only reads the file) and hands its result
-to the callback on the loop (``gateway.app``). Without one the engine reads on the spot (sans-IO)."""
+"""Runs a ``ReplayRead`` step after step, letting the event loop run between steps (``gateway.app``:
+steps scheduled on the loop, or a worker thread that yields the interpreter between steps), and hands
+the result to the callback on the loop. Without one the engine reads on the spot (sans-IO)."""
+ReplayScheduler = Callable[[Callable[[], None], float], None]
+"""Calls a function on the loop after a delay in seconds (0: after the loop has looked at its sockets)."""
+
+_MARK_MASK: Final = MARK_MASK
+REPLAY_SLICE_EVENTS: Final = 512
+"""Replayed events encoded for a strategy per loop callback (about 0.15 ms), when a scheduler is set."""
+REPLAY_LOW_WATER: Final = 256 * 1024
+"""A replay's next slice is written only once the strategy has fewer unread bytes than this."""
+REPLAY_RETRY_S: Final = 0.001
+"""How soon a replay waiting for its strategy to read looks again."""
+REPLAY_STALL_NS: Final = 10_000_000_000
+"""A strategy that reads nothing of its replay for this long is cut off as a slow consumer."""
 
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
@@ -132,34 +154,6 @@ def _backpressure_text(venue: str, what: str = "") -> str:
     if what:
         return f"venue {venue} is not reading fast enough; {what} not queued, retry later"
     return f"venue {venue} is not reading fast enough; retry later"
-
-
-class EngineCounters(msgspec.Struct):
-    """Monotonic counters shown by ``gateway status`` and the demo summary."""
-
-    orders_received: int = 0
-    orders_sent: int = 0
-    rejected_gateway: int = 0
-    rejected_risk: int = 0
-    rejected_venue: int = 0
-    accepted: int = 0
-    executions: int = 0
-    filled: int = 0
-    canceled: int = 0
-    replaced: int = 0
-    cancel_rejected: int = 0
-    cancels_sent: int = 0
-    replaces_sent: int = 0
-    venue_events: int = 0
-    venue_events_unknown_order: int = 0
-    venue_events_out_of_place: int = 0
-    strategy_connections: int = 0
-    strategy_refused: int = 0
-    account_not_permitted: int = 0
-    strategy_disconnects: int = 0
-    invalid_requests: int = 0
-    duplicate_requests: int = 0
-    """Version-3 requests received again after they were processed (not carried out again)."""
 
 
 class Engine:
@@ -211,6 +205,14 @@ class Engine:
         self.journal_replays = 0
         """Reconnects whose replay reached before the in-memory window (served from the journal)."""
         self.replay_reader: ReplayReader | None = None
+        self.replay_scheduler: ReplayScheduler | None = None
+        """Set by ``gateway.app``: a long replay is then written a slice at a time as the strategy reads it."""
+        self._replays: dict[StrategyLink, _ReplayStream] = {}
+        """Connections whose replay is being written (their Welcome is out, their session not yet active)."""
+        self.order_marks = JournalMarks()
+        """Replay index: every 1,024th order id -> a journal position at or before its creation."""
+        self.replay_records = 0
+        """Journal records decoded for replays (the cost the index bounds)."""
         self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
         """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self.journal_error = ""
@@ -473,7 +475,7 @@ class Engine:
             self._link_slices(link, data, t_in)
             return
         session = link.session
-        requests = session.receive_data(data, t_in)  # type: ignore[arg-type]  # any bytes-like slice
+        requests = session.receive_data(data, t_in)
         self._decoded_ns = self.clock()
         if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits for the journal
             self._pending_hellos[link].extend(requests)
@@ -575,21 +577,31 @@ class Engine:
         if last_seq >= base:
             self._welcome(link, st, hello, [])
             return
-        # the replay reaches before the in-memory window: the journal has those events
+        # the replay reaches before the in-memory window: the journal has those events, from an indexed position
         strategy_id = st.strategy_id
-
-        def read() -> list[OrderEvent] | str:
-            out: list[OrderEvent] = []
-            return self._events_from_journal(strategy_id, last_seq, base, out) or out
-
+        start = replay_start(st.marks, last_seq)
+        job = ReplayJob(self.journal.reader(start), strategy_id, last_seq, base)
         reader = self.replay_reader
         if reader is None:
-            self._journal_read(link, st, hello, read())
+            result = job.run()
+            self.replay_records += job.records
+            self._journal_read(link, st, hello, result)
             return
         st.replay_pending += 1  # its events stay in memory until the Welcome is out
         self._pending_hellos[link] = []
-        log.info("strategy %s: reading events %d..%d from the journal for its replay", strategy_id, last_seq + 1, base)
-        reader(read, lambda result: self._journal_read(link, st, hello, result, held=True))
+        log.info(
+            "strategy %s: reading events %d..%d from the journal for its replay (from byte %d)",
+            strategy_id,
+            last_seq + 1,
+            base,
+            start,
+        )
+
+        def done(result: list[OrderEvent] | str) -> None:
+            self.replay_records += job.records
+            self._journal_read(link, st, hello, result, held=True)
+
+        reader(job.step, done)
 
     def _journal_read(
         self,
@@ -601,14 +613,14 @@ class Engine:
         held: bool = False,
     ) -> None:
         """Finish a Hello whose replay was read from the journal: Welcome and replay, or REPLAY_UNAVAILABLE."""
-        requests = self._pending_hellos.pop(link, []) if held else []
         if held:
             st.replay_pending -= 1
-            if st.replay_pending == 0 and len(st.events) >= self.events_kept + RELEASE_BATCH:
-                self._events_over.append(st)
+            self._check_events_over(st)
         if st.link is not link or link.session.is_closed():  # gone while the journal was read
+            self._pending_hellos.pop(link, None)
             return
         if isinstance(result, str):
+            self._pending_hellos.pop(link, None)
             self.counters.strategy_refused += 1
             log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, hello.last_seq, result)
             st.link = None
@@ -617,19 +629,29 @@ class Engine:
         else:
             self.journal_replays += 1
             self._welcome(link, st, hello, result)
-            if requests:
-                self._requests(link, requests, self.clock())
         if held:
             self._mark_dirty(link)
             self.flush()
 
+    def _check_events_over(self, st: StrategyState) -> None:
+        """Trim a strategy's events later if they grew past the window while a replay held them."""
+        if st.replay_pending == 0 and len(st.events) >= self.events_kept + RELEASE_BATCH:
+            self._events_over.append(st)
+
     def _welcome(self, link: StrategyLink, st: StrategyState, hello: Hello, older: list[OrderEvent]) -> None:
-        """Send the Welcome, the replay (``older`` from the journal, then what memory holds) and venue states."""
+        """Send the Welcome, then the replay (``older`` from the journal, then what memory holds) and venue states.
+
+        With a scheduler (``gateway run``) a replay longer than one slice is written a slice per loop
+        callback, each once the strategy has read what the last left unread (``_pump``): the loop never
+        stops for a whole replay, and the replay never piles up in the socket. Until it is all out the
+        session is not active: new events for the strategy join the replay from memory, and requests
+        that followed the Hello wait (as they waited for the journal read).
+        """
         session = link.session
         base = st.events_base
         last_seq = max(hello.last_seq, 0)
-        recent = st.events[last_seq - base :] if last_seq >= base else st.events
-        replayed = len(older) + len(recent)
+        from_memory = min(max(last_seq, base) + 1, st.next_seq)  # the first seq memory replays
+        replayed = len(older) + st.next_seq - from_memory
         heartbeat_ms = session.heartbeat_ns // 1_000_000
         if session.sequenced:
             session.send(
@@ -637,12 +659,95 @@ class Engine:
             )
         else:
             session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, replayed))
-        for event in older:
-            session.send(event)
-        for event in recent:
-            session.send(event)
-        for venue in self._venue_list:  # where every venue stands, after the replay and before anything new
-            session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
+        stream = _ReplayStream(st, hello, older, from_memory, replayed, st.next_seq)
+        if self.replay_scheduler is not None and replayed > REPLAY_SLICE_EVENTS:
+            st.replay_pending += 1  # its events stay in memory until the replay is out
+            self._replays[link] = stream
+            self._pending_hellos.setdefault(link, [])
+            self._pump_soon(link, 0.0)
+            return
+        self._replay_slice(link, stream, 1 << 62)
+        self._replay_done(link, stream)
+
+    def _pump_soon(self, link: StrategyLink, delay: float) -> None:
+        scheduler = self.replay_scheduler
+        assert scheduler is not None
+        scheduler(lambda: self._pump(link), delay)
+
+    def _pump(self, link: StrategyLink) -> None:
+        """Write the next slice of a replay if the strategy has read the last one (else look again soon)."""
+        stream = self._replays.get(link)
+        if stream is None:
+            return
+        st = stream.st
+        session = link.session
+        if st.link is not link or session.is_closed():  # gone, or cut off, while its replay was written
+            del self._replays[link]
+            self._pending_hellos.pop(link, None)
+            st.replay_pending -= 1
+            self._check_events_over(st)
+            return
+        if link.write_buffer_size() > REPLAY_LOW_WATER:
+            if not stream.blocked_since:
+                stream.blocked_since = self.clock()
+            self._pump_soon(link, REPLAY_RETRY_S)
+            return
+        stream.blocked_since = 0
+        if self._replay_slice(link, stream, REPLAY_SLICE_EVENTS):
+            del self._replays[link]
+            st.replay_pending -= 1
+            self._check_events_over(st)
+            self._replay_done(link, stream)
+        else:
+            self._pump_soon(link, 0.0)
+        self._mark_dirty(link)
+        self.flush()
+
+    def _replay_slice(self, link: StrategyLink, stream: _ReplayStream, budget: int) -> bool:
+        """Queue up to ``budget`` more replayed events; return True once the replay has caught up."""
+        send = link.session.send
+        older = stream.older  # newest first: each slice is taken off its end, and freed once sent
+        if older and budget > 0:
+            chunk = older[-budget:]
+            del older[-budget:]
+            for event in reversed(chunk):
+                send(event)
+            budget -= len(chunk)
+            stream.next_older += len(chunk)
+        st = stream.st
+        while budget > 0 and stream.next_seq < st.next_seq:  # then what memory holds (and events since the Welcome)
+            if stream.next_seq == stream.welcome_next_seq and stream.venue_states is None:
+                stream.venue_states = self._send_venue_states(link.session)  # after the replay, before anything new
+            stop = st.next_seq if stream.venue_states is not None else stream.welcome_next_seq
+            first = stream.next_seq - st.events_base - 1
+            chunk = st.events[first : first + min(budget, stop - stream.next_seq)]
+            for event in chunk:
+                send(event)
+            stream.next_seq += len(chunk)
+            budget -= len(chunk)
+        return not older and stream.next_seq == st.next_seq
+
+    def _send_venue_states(self, session: StrategySession) -> list[str]:
+        """Send where every venue stands; return the states sent."""
+        states = []
+        for venue in self._venue_list:
+            state = venue.state.value
+            session.send(VenueStatus(venue.name, state, str(venue.status().get("reason") or "")))
+            states.append(state)
+        return states
+
+    def _replay_done(self, link: StrategyLink, stream: _ReplayStream) -> None:
+        """The replay is out: venue states, the session goes active, requests that waited are carried out."""
+        session = link.session
+        st = stream.st
+        hello = stream.hello
+        sent = stream.venue_states
+        if sent is None:  # where every venue stands, after the replay and before anything new
+            self._send_venue_states(session)
+        else:  # sent when the replay ended, events since followed it: report a venue that changed meanwhile
+            for venue, state in zip(self._venue_list, sent, strict=False):
+                if venue.state.value != state:
+                    session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
         session.welcome(st.last_req_seq)
         peer = link.peer
         log.info(
@@ -653,35 +758,12 @@ class Engine:
             peer.uid if peer else "?",
             session.protocol_version,
             hello.last_seq,
-            replayed,
+            stream.replayed,
             st.last_req_seq,
         )
-
-    def _events_from_journal(self, strategy_id: str, after: int, upto: int, out: list[OrderEvent]) -> str:
-        """Fill ``out`` with the strategy's events ``after`` < seq <= ``upto`` rebuilt from the journal, in order.
-
-        The journal is read as recovery reads it (``gateway.recovery.recover``: some events are
-        journaled as such, others are implied by the venue event that produced them), so a replay
-        from the journal holds exactly the events a restart would rebuild. Every one of them must be
-        there exactly once: a gap is reported (returned as text) rather than replayed. Pure: it
-        touches nothing of the engine's (``gateway run`` calls it from a worker thread).
-        """
-        wanted = upto - after
-        found: list[OrderEvent | None] = [None] * wanted
-        try:
-            recovered = recover(self.journal.records())
-        except Exception as exc:  # any failure to read is reported, never a partial replay
-            return f"the journal cannot be read ({type(exc).__name__}: {exc})"
-        st = recovered.strategies.get(strategy_id)
-        for event in st.events if st is not None else ():
-            index = event.seq - after - 1
-            if 0 <= index < wanted:
-                found[index] = event
-        missing = sum(1 for event in found if event is None)
-        if missing:
-            return f"{missing} of the {wanted} events released from memory are not in the journal"
-        out.extend(event for event in found if event is not None)
-        return ""
+        requests = self._pending_hellos.pop(link, None)
+        if requests:
+            self._requests(link, requests, self.clock())
 
     def _on_duplicate(self, st: StrategyState, req: NewOrder | Cancel | Replace | MassCancel | InvalidRequest) -> None:
         """A version-3 request already processed came again: not carried out, and no second answer.
@@ -738,6 +820,8 @@ class Engine:
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
         self.orders_created += 1
+        if not order_id & _MARK_MASK:  # replay index: one entry per 1,024 orders
+            self.order_marks.add(order_id, self.journal.tell())
         order = Order(
             order_id,
             st.strategy_id,
@@ -1087,6 +1171,8 @@ class Engine:
         """Sequence an order event already journaled (or implied by a journal record), keep it, queue it."""
         st.next_seq += 1
         st.events.append(event)
+        if st.next_seq & _MARK_MASK == 1:  # replay index: one entry per 1,024 events of the strategy
+            self._mark(st)
         if st.next_seq - st.events_base == self._events_over_at:  # len(st.events) == events_kept + RELEASE_BATCH
             self._events_over.append(st)
         link = st.link
@@ -1098,6 +1184,11 @@ class Engine:
             _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
+
+    def _mark(self, st: StrategyState) -> None:
+        """Note where the journal can rebuild the strategy's events after the one just delivered (replay index)."""
+        oldest = next(iter(st.open_orders), -1)
+        st.marks.add(st.next_seq - 1, mark_position(self.journal.tell(), oldest, self.order_marks))
 
     def _close(self, order: Order) -> None:
         self.open_orders.pop(order.order_id, None)
@@ -1233,7 +1324,16 @@ class Engine:
             self.latency.orders.wire(t_wire)
 
     def poll(self, now_ns: int) -> None:
-        """Run strategy heartbeats and timeouts; flush what they produced."""
+        """Run strategy heartbeats and timeouts (also of a replay the strategy does not read); flush what they made."""
+        for link, stream in list(self._replays.items()):
+            if stream.blocked_since and now_ns - stream.blocked_since > REPLAY_STALL_NS:
+                log.warning("strategy %s: disconnected as a slow consumer of its replay", stream.st.strategy_id)
+                link.session.close(
+                    "SLOW_CONSUMER",
+                    f"nothing of the replay was read for {REPLAY_STALL_NS // 1_000_000_000} s; reconnect with "
+                    "last_seq to receive every event after the last one you processed",
+                )
+                self._mark_dirty(link)
         for link in list(self._links):
             link.session.poll(now_ns)
             if link.session.has_output or link.session.state is StrategySessionState.CLOSED:
@@ -1259,6 +1359,7 @@ class Engine:
         self.open_orders = recovered.open_orders
         self.strategies = recovered.strategies
         self.next_order_id = recovered.next_order_id
+        self.order_marks = recovered.order_marks
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
@@ -1374,3 +1475,39 @@ class Engine:
 def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str, str, int]]:
     """Return reject counts as (source, code, count) rows (as many rows as distinct codes seen)."""
     return [(source.value, code, count) for (source, code), count in counts.items()]
+
+
+class _ReplayStream:
+    """A replay being written to a strategy: the events read from the journal, then from memory."""
+
+    __slots__ = (
+        "blocked_since",
+        "hello",
+        "next_older",
+        "next_seq",
+        "older",
+        "replayed",
+        "st",
+        "venue_states",
+        "welcome_next_seq",
+    )
+
+    def __init__(
+        self, st: StrategyState, hello: Hello, older: list[OrderEvent], next_seq: int, replayed: int, welcome_next: int
+    ) -> None:
+        self.st = st
+        self.hello = hello
+        older.reverse()  # sent from the end: a sent slice is freed with it, not all at once at the end
+        self.older = older
+        """The events read from the journal not yet sent, newest first."""
+        self.next_older = 0
+        """How many of them were sent."""
+        self.next_seq = next_seq
+        """The seq of the next event to take from memory (``st.events``)."""
+        self.replayed = replayed
+        self.welcome_next_seq = welcome_next
+        """The Welcome's ``next_seq``: the events from it on are new, sent after the venue states."""
+        self.venue_states: list[str] | None = None
+        """The venue states sent once the replay was out (None: not yet)."""
+        self.blocked_since = 0
+        """When the strategy's unread bytes first kept the next slice back (0: not waiting)."""

@@ -325,6 +325,14 @@ class Journal(Protocol):
         """Drop the torn tail ``records`` found, so the next append follows the last good record."""
         ...
 
+    def tell(self) -> int:
+        """Return the file offset where the pending batch will go (at or before every record not yet flushed)."""
+        ...
+
+    def reader(self, start: int) -> JournalReader:
+        """Return a reader of the records flushed so far from file offset ``start`` (a record's start) on."""
+        ...
+
 
 class NullJournal:
     """A journal that keeps nothing (tests, benchmarks that measure without disk, journal disabled)."""
@@ -358,6 +366,14 @@ class NullJournal:
     def cut_torn_tail(self, scan: JournalScan) -> None:
         """Do nothing: there is no tail."""
 
+    def tell(self) -> int:
+        """Return 0: nothing is kept."""
+        return 0
+
+    def reader(self, start: int) -> JournalReader:
+        """Return a reader of nothing."""
+        return JournalReader(None, start)
+
 
 class FileJournal:
     """Append records to a file; ``flush`` hands the batch to the kernel in one write."""
@@ -387,6 +403,8 @@ class FileJournal:
         """fdatasync durations, counted by whichever thread syncs (the fsync thread under "interval")."""
         self._stop = threading.Event()
         """Set by ``close`` only: the fsync thread wakes on its own clock, never per flush."""
+        self._base = -1
+        """The file's size minus ``bytes_written`` (-1: not known yet; ``tell`` finds it once)."""
         self._closing = False
         self._sync_thread: threading.Thread | None = None
         self._trim_zero_padding()
@@ -482,6 +500,17 @@ class FileJournal:
         """Cut the file back to the last good record ``records`` found (nothing to do without a torn tail)."""
         if scan.torn_bytes:
             truncate_torn_tail(self.path, scan.good_bytes)
+        self._base = -1
+
+    def tell(self) -> int:
+        """Return the file offset where the pending batch will go (one fstat, the first time only)."""
+        if self._base < 0:
+            self._base = os.fstat(self._fd).st_size - self.bytes_written
+        return self._base + self.bytes_written
+
+    def reader(self, start: int) -> JournalReader:
+        """Return a reader of the file from offset ``start`` on."""
+        return JournalReader(self.path, start)
 
     def close(self) -> None:
         """Flush, sync and close the file."""
@@ -636,6 +665,16 @@ class MmapJournal:
     def records(self, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
         """Yield every record the file holds (see ``read_journal``)."""
         return read_journal(self.path, scan)
+
+    def tell(self) -> int:
+        """Return the file offset where the pending batch will go (where the data ends)."""
+        if self._end < 0:
+            self._end = data_end(self.path)
+        return self._end
+
+    def reader(self, start: int) -> JournalReader:
+        """Return a reader of the file from offset ``start`` on (what ``flush`` copied is in the page cache)."""
+        return JournalReader(self.path, start)
 
     def cut_torn_tail(self, scan: JournalScan) -> None:
         """Continue after the last good record ``records`` found: cut what follows (a torn tail, zeros)."""
@@ -873,3 +912,122 @@ def truncate_torn_tail(path: str | Path, good_bytes: int) -> None:
         fh.truncate(good_bytes)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+READ_CHUNK: Final = 64 << 10
+"""Bytes a ``JournalReader`` asks the kernel for at a time."""
+
+
+class JournalReader:
+    """Read the records of a journal file from a position on, a bounded number at a time (``read``).
+
+    The replay of events released from memory reads with it (``gateway.replay``): from a position
+    the engine noted (``Journal.tell``), forward, as far as it needs and no further. Records are
+    CRC-checked as ``read_journal`` checks them; the reader stops at the end of the data (zeros of
+    a preallocated file, end of file, a record still being written). A damaged record followed by
+    more data raises JournalCorruptError: a replay never skips one.
+    """
+
+    def __init__(self, path: str | Path | None, start: int) -> None:
+        self._fd = -1
+        self._pos = start
+        self._buf = b""
+        """Bytes read from ``_buf_at`` on that no record has used yet."""
+        self._buf_at = start
+        self.done = path is None
+        self._damage: JournalCorruptError | None = None
+        """Damage found after good records: raised by the next ``read``."""
+        self.bytes_read = 0
+        self.path = path
+        if path is None:
+            return
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self.done = True
+            return
+        head = os.pread(self._fd, len(MMAP_MAGIC), 0)
+        data_start = DATA_START if head == MMAP_MAGIC else 0
+        self._pos = self._buf_at = max(start, data_start)
+
+    def read(self, max_records: int) -> list[tuple[int, JournalRecord]]:
+        """Return up to ``max_records`` (file offset, record) pairs; an empty list at the end of the data.
+
+        Damage raises JournalCorruptError, but only once the good records before it were returned: a reader
+        that has what it needs stops before it (e.g. a record being written while a worker thread reads).
+        """
+        out: list[tuple[int, JournalRecord]] = []
+        if self._damage is not None:
+            raise self._damage
+        if self.done:
+            return out
+        try:
+            self._read(max_records, out)
+        except JournalCorruptError as exc:
+            if not out:
+                raise
+            self._damage = exc
+        return out
+
+    def _read(self, max_records: int, out: list[tuple[int, JournalRecord]]) -> None:
+        decode = _record_decoder.decode
+        unpack_from = RECORD_HEADER.unpack_from
+        while len(out) < max_records:
+            offset = self._pos - self._buf_at
+            buf = self._buf
+            if len(buf) - offset < HEADER_SIZE and not self._fill(HEADER_SIZE):
+                break
+            buf = self._buf
+            offset = self._pos - self._buf_at
+            length, crc = unpack_from(buf, offset)
+            if length == 0 or length > MAX_RECORD_SIZE:
+                self._end_of_data(f"record length {length}")
+                break
+            stop = offset + HEADER_SIZE + length
+            if stop > len(buf):
+                if not self._fill(HEADER_SIZE + length):
+                    break
+                buf = self._buf
+                offset = self._pos - self._buf_at
+                stop = offset + HEADER_SIZE + length
+            payload = memoryview(buf)[offset + HEADER_SIZE : stop]
+            if _crc32(payload) != crc:
+                self._end_of_data("checksum mismatch")
+                break
+            try:
+                record = decode(payload)
+            except msgspec.DecodeError as exc:
+                raise JournalCorruptError(
+                    f"journal {self.path}: undecodable record at byte {self._pos}: {exc}"
+                ) from exc
+            out.append((self._pos, record))
+            self._pos += HEADER_SIZE + length
+
+    def _fill(self, needed: int) -> bool:
+        """Make ``needed`` bytes from ``_pos`` on available in ``_buf``; False (and done) at the end of the file."""
+        keep = self._buf[self._pos - self._buf_at :]
+        more = os.pread(self._fd, max(READ_CHUNK, needed - len(keep)), self._pos + len(keep))
+        self.bytes_read += len(more)
+        self._buf = keep + more
+        self._buf_at = self._pos
+        if len(self._buf) < needed:
+            self.close()
+            return False
+        return True
+
+    def _end_of_data(self, problem: str) -> None:
+        """At ``_pos``: zeros to the end (the unwritten part) end the data; anything else is damage (raise)."""
+        rest = self._buf[self._pos - self._buf_at :]
+        if rest.strip(b"\0") or os.fstat(self._fd).st_size > self._pos + len(rest):
+            tail = os.pread(self._fd, MAX_RECORD_SIZE, self._pos)
+            if tail.strip(b"\0"):
+                self.close()
+                raise JournalCorruptError(f"journal {self.path}: damaged record at byte {self._pos}: {problem}")
+        self.close()
+
+    def close(self) -> None:
+        """Release the file (the reader reads nothing more)."""
+        self.done = True
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -23,10 +23,10 @@ stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Final, cast
+from typing import Any, Final, cast
 
-import msgspec
-
+from gateway.latency_snapshot import PERCENTILES
+from gateway.latency_snapshot import LatencySnapshot as LatencySnapshot  # noqa: PLC0414 - re-exported
 from obs.histogram import (
     BUCKETS,
     RANGE_BITS,
@@ -35,8 +35,6 @@ from obs.histogram import (
     TABLE_SHIFT,
     bucket_index,
     index_table,
-    split_counts,
-    summary,
 )
 
 STAGES: Final = (
@@ -69,7 +67,6 @@ to the engine -> the strategy socket write returned (journal, order state, event
 Per batch (one ``flush``): ``journal_write`` (the journal's ``os.write``), ``venue_write``
 (socket writes to venues), ``strategy_write`` (socket writes to strategies after venue events).
 """
-PERCENTILES: Final = (50.0, 90.0, 99.0, 99.9, 99.99)
 
 _BASE: Final = {stage: k * BUCKETS for k, stage in enumerate(STAGES)}
 _DECODE: Final = _BASE["decode"]
@@ -82,32 +79,6 @@ _RISK_WIRE: Final = _BASE["risk_to_wire"]
 _ENCODE_WIRE: Final = _BASE["encode_to_wire"]
 _LIMIT: Final = TABLE_LIMIT
 assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
-
-
-class LatencySnapshot(msgspec.Struct, frozen=True):
-    """A copy of every stage's counts: what status and metrics carry off the event loop."""
-
-    stages: tuple[str, ...]
-    sub_bits: int
-    range_bits: int
-    low: bytes
-    """One byte per bucket, stage after stage in ``stages`` order."""
-    carried: dict[int, int]
-    """Bucket index (into ``low``) -> count to add to its byte."""
-
-    def counts(self) -> dict[str, list[int]]:
-        """Return every stage's bucket counts (checks that the layout is this code's)."""
-        if (self.sub_bits, self.range_bits) != (SUB_BITS, RANGE_BITS):
-            raise ValueError(
-                f"histogram layout {self.sub_bits}/{self.range_bits} differs from this program's "
-                f"{SUB_BITS}/{RANGE_BITS}: run the same version as the gateway"
-            )
-        per_stage = split_counts(self.low, self.carried, len(self.stages))
-        return dict(zip(self.stages, per_stage, strict=True))
-
-    def summaries(self) -> dict[str, dict[str, float]]:
-        """Return count, percentiles and max per stage, in microseconds (the ``latency_us`` of status)."""
-        return {stage: summary(counts, PERCENTILES, 1000.0) for stage, counts in self.counts().items()}
 
 
 class StageHistogram:
@@ -308,7 +279,8 @@ class StageLatencies:
         on the loop) is skipped, msgspec copies the bytes straight into the reply. Anything kept
         past that must use ``snapshot``.
         """
-        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, cast(bytes, self.low), dict(self.carried))
+        low = cast(Any, self.low)  # the bytearray itself (Any: no bytes check in the compiled module)
+        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, low, dict(self.carried))
 
 
 ORDER_STAGES: Final = (

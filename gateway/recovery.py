@@ -31,6 +31,7 @@ from gateway.journal import (
     JOrderSent,
     JournalCorruptError,
     JournalRecord,
+    JournalScan,
     JReplaceRejected,
     JRequest,
     JSentCancel,
@@ -43,6 +44,7 @@ from gateway.journal import (
     JVenueEvent,
 )
 from gateway.protocol.messages import OrderEvent, OrderRejected
+from gateway.replay import MARK_MASK, JournalMarks, mark_position
 from gateway.strategy_state import StrategyState
 from gateway.venue_apply import apply_venue_event
 from model.exactly_once import ExactlyOnce, ResumePoint, ResumeTracker, UnansweredRequest
@@ -92,12 +94,21 @@ class Recovered:
     """(strategy id, event) that a journaled venue event produced but whose own records were cut off."""
     unknown_venue_events: int = 0
     """Journaled venue events for an order of another venue (counted, not applied)."""
+    order_marks: JournalMarks = field(default_factory=JournalMarks)
+    """Every ``MARK_EVERY``-th order id: a journal position at or before its creation (``gateway.replay``)."""
+    position: int = 0
+    """While recovering: the file offset of the record being applied (known when ``recover`` got the scan)."""
 
 
-def recover(records: Iterable[JournalRecord]) -> Recovered:
-    """Rebuild the day from ``records``; raise JournalCorruptError if they cannot be this gateway's."""
+def recover(records: Iterable[JournalRecord], scan: JournalScan | None = None) -> Recovered:
+    """Rebuild the day from ``records``; raise JournalCorruptError if they cannot be this gateway's.
+
+    With the ``scan`` that ``records`` fills (``Journal.records(scan)``), the replay index is rebuilt
+    too (``gateway.replay``: where each record began); without it the index stays empty and a far-back
+    replay reads the journal from its start.
+    """
     try:
-        return _recover(records)
+        return _recover(records, scan)
     except KeyError as exc:  # CRC-valid but not this day's journal from its start (e.g. its head was cut)
         raise JournalCorruptError(
             f"a journal record refers to order {exc.args[0]}, which the journal never created"
@@ -111,6 +122,27 @@ def _strategy(out: Recovered, strategy_id: str) -> StrategyState:
     if st is None:
         st = out.strategies[strategy_id] = StrategyState(strategy_id)
     return st
+
+
+def _positioned(records: Iterable[JournalRecord], out: Recovered, scan: JournalScan) -> Iterator[JournalRecord]:
+    """Yield ``records``, noting in ``out.position`` where each began (``scan`` says where the last one ended)."""
+    it = iter(records)
+    while True:
+        out.position = scan.good_bytes
+        try:
+            rec = next(it)
+        except StopIteration:
+            return
+        yield rec
+
+
+def _mark(out: Recovered, st: StrategyState, before: int) -> None:
+    """Note a replay index entry if the record just applied gave ``st`` an event whose seq is a multiple of 1,024."""
+    seq = st.next_seq - 1
+    if (seq & ~MARK_MASK) > (before - 1) and seq >= 1:
+        key = seq & ~MARK_MASK
+        oldest = next(iter(st.open_orders), -1)
+        st.marks.add(key, mark_position(out.position, oldest, out.order_marks))
 
 
 def _unwrap(records: Iterable[JournalRecord], out: Recovered) -> Iterator[JournalRecord]:
@@ -127,8 +159,11 @@ def _unwrap(records: Iterable[JournalRecord], out: Recovered) -> Iterator[Journa
             yield rec
 
 
-def _recover(records: Iterable[JournalRecord]) -> Recovered:
+def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Recovered:
     out = Recovered()
+    indexed = scan is not None
+    if scan is not None:
+        records = _positioned(records, out, scan)
     orders = out.orders
     open_orders = out.open_orders
     resume = ResumeTracker()
@@ -158,11 +193,14 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             if first is None:
                 continue  # out of place when it arrived, too: the engine journaled and ignored it
             if applied:  # its strategy events are part of the record
+                before = st.next_seq
                 st.events.append(first)
                 if produced:
                     st.events.extend(produced)
                     produced.clear()
                 st.next_seq = st.events[-1].seq + 1
+                if indexed:
+                    _mark(out, st, before)
             else:  # an earlier version's record: its strategy events follow as JStrategyEvent records
                 expected.append((st, first))
                 if produced:
@@ -176,8 +214,11 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = _strategy(out, rec.strategy_id)
+            before = st.next_seq
             st.events.append(rec.event)
             st.next_seq = rec.event.seq + 1
+            if indexed:
+                _mark(out, st, before)
             if expected and expected[0][0] is st and expected[0][1].seq == rec.event.seq:
                 del expected[0]
             if type(rec.event) is OrderRejected:
@@ -189,6 +230,8 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             order = rec.order()
             _strategy(out, rec.strategy_id).orders[rec.cl_ord_id] = order
             orders[rec.order_id] = order
+            if indexed and not rec.order_id & MARK_MASK:
+                out.order_marks.add(rec.order_id, out.position)
             unanswered[rec.order_id] = order
             out.next_order_id = max(out.next_order_id, rec.order_id + 1)
         elif kind is JOrderSent:
@@ -198,6 +241,8 @@ def _recover(records: Iterable[JournalRecord]) -> Recovered:
             st.orders[rec.cl_ord_id] = order
             orders[rec.order_id] = order
             out.next_order_id = max(out.next_order_id, rec.order_id + 1)
+            if indexed and not rec.order_id & MARK_MASK:
+                out.order_marks.add(rec.order_id, out.position)
             mark_sent(order, rec.venue_ref)
             open_orders[order.order_id] = order
             st.open_orders[order.order_id] = order

@@ -135,6 +135,11 @@ class StrategyProtocol(asyncio.Protocol):
         self._abort_timer = loop.call_later(self._linger_s, transport.abort)
         loop.call_soon(self._engine.link_closed, self)  # not from inside the engine's flush
 
+    def write_buffer_size(self) -> int:
+        """Return the bytes the transport holds that the strategy has not read yet."""
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
     def close_transport(self) -> None:
         """Close after queued bytes (e.g. a fatal Error) are written."""
         if self.transport is not None:

@@ -30,7 +30,8 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from gateway.config import GatewayConfig
-from gateway.engine import Engine, EngineCounters
+from gateway.engine import Engine
+from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics

@@ -63,6 +63,7 @@ from gateway.protocol.messages import (
     Replace,
     WelcomeV2,
 )
+from gateway.strategy_requests import InvalidRequest as InvalidRequest  # noqa: PLC0414 - re-exported
 
 HEARTBEAT_MISSES_BEFORE_TIMEOUT: Final = 3
 DEFAULT_MAX_ERRORS: Final = 100
@@ -258,22 +259,6 @@ _CLOSED: Final[StrategySessionState] = StrategySessionState.CLOSED  # not a Lite
 _ACTIVE: Final[StrategySessionState] = StrategySessionState.ACTIVE
 
 
-class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
-    """A request that is answered without being carried out.
-
-    ``kind`` is NewOrder, Cancel, Replace or MassCancel; ``cl_ord_id`` is the order's id (a
-    MassCancel's ``request_id``, possibly empty). ``code`` is ``INVALID_FIELD`` for a request
-    that breaks a field rule, ``TOO_MANY_ERRORS`` for one read after the error budget ran out.
-    """
-
-    kind: str
-    cl_ord_id: str
-    text: str
-    code: str = "INVALID_FIELD"
-    req_seq: int = 0
-    """(Version 3) The request's number if it could be read (0: it takes no place in the sequence)."""
-
-
 StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | Error
 """What ``StrategySession.receive_data`` hands to the engine, in frame order.
 
@@ -322,7 +307,7 @@ class StrategySession:
 
     # ---- inbound --------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now_ns: int) -> list[StrategyRequest]:
+    def receive_data(self, data: bytes | bytearray | memoryview, now_ns: int) -> list[StrategyRequest]:
         """Consume bytes from the strategy and return the requests they complete.
 
         The common case (no bytes held back from the previous read, framing intact) splits the
@@ -383,7 +368,7 @@ class StrategySession:
             self._partial_since = None
         return out
 
-    def _receive_buffered(self, data: bytes, now_ns: int) -> list[StrategyRequest]:
+    def _receive_buffered(self, data: bytes | bytearray | memoryview, now_ns: int) -> list[StrategyRequest]:
         """``receive_data`` when bytes are held back from an earlier read (or framing is lost)."""
         self.last_received_ns = now_ns
         out: list[StrategyRequest] = []

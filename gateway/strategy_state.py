@@ -7,6 +7,7 @@ from typing import Final, Protocol
 
 from gateway.entitlements import PeerCredentials
 from gateway.protocol.messages import MassCancelAnswer, OrderEvent
+from gateway.replay import JournalMarks
 from gateway.strategy_session import StrategySession
 from model.order import Order
 
@@ -26,6 +27,10 @@ class StrategyLink(Protocol):
         """Close the connection once queued bytes are written."""
         ...
 
+    def write_buffer_size(self) -> int:
+        """Return how many bytes written to the strategy it has not read yet (what the transport holds)."""
+        ...
+
 
 class StrategyState:
     """Everything the gateway keeps about one strategy id across its connections.
@@ -42,6 +47,7 @@ class StrategyState:
         "events_base",
         "last_req_seq",
         "link",
+        "marks",
         "mass_cancel_answers",
         "next_seq",
         "open_orders",
@@ -67,6 +73,8 @@ class StrategyState:
         """Journal reads under way for a Hello of this strategy (its events are not released meanwhile)."""
         self.open_orders: dict[int, Order] = {}
         self.link: StrategyLink | None = None
+        self.marks = JournalMarks()
+        """Replay index: every 1,024th event's seq -> where the journal can rebuild the events after it."""
 
     def release_events(self, keep: int) -> int:
         """Drop all but the last ``keep`` events from memory; return how many were dropped."""

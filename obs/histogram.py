@@ -123,7 +123,7 @@ def dense(sparse: dict[int, int]) -> list[int]:
     return counts
 
 
-def split_counts(low: bytes, carried: dict[int, int], histograms: int) -> list[list[int]]:
+def split_counts(low: bytes | bytearray, carried: dict[int, int], histograms: int) -> list[list[int]]:
     """Rebuild ``histograms`` side-by-side histograms from one byte per bucket plus the carried counts."""
     if len(low) != BUCKETS * histograms:
         raise ValueError(f"expected {BUCKETS * histograms} low-order counts, got {len(low)}")

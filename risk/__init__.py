@@ -20,3 +20,7 @@ column), ``resolve`` (how scopes combine), ``checks`` (the checks), ``exposure``
 ``throttle`` / ``duplicates`` / ``reference`` (state), ``engine`` (``RiskEngine``),
 ``audit`` (the audit log), ``diff`` (field-by-field changes), ``codes`` (reason codes).
 """
+
+from obs.native import native_path
+
+__path__ = native_path(__name__, __path__)

@@ -232,6 +232,9 @@ class MemoryLink:
         """Whether ``Rig.send`` numbers requests that carry none (False: send them exactly as given)."""
         self._splitter = FrameSplitter()
 
+    def write_buffer_size(self) -> int:
+        return 0
+
     def write_out(self, data: bytearray) -> None:
         self.written += data
 

@@ -181,6 +181,31 @@ def test_append_and_flush_when_every_record_kind_then_read_back_equal_and_in_ord
     assert scan.torn_bytes == 0
 
 
+def test_reader_from_tell_when_batches_flushed_then_reads_exactly_the_later_records_in_bounded_reads(
+    journal: Journal,
+) -> None:
+    journal.append(JOrderRefused(1))
+    journal.flush()
+    start = journal.tell()
+    later = [JOrderRefused(n) for n in range(2, 40)] + EVERY_KIND
+    for record in later:
+        journal.append(record)
+    assert journal.tell() == start  # pending records go where the flushed ones end
+    journal.flush()
+    reader = journal.reader(start)
+    got: list[JournalRecord] = []
+    positions: list[int] = []
+    while batch := reader.read(5):
+        assert len(batch) <= 5
+        positions.extend(p for p, _ in batch)
+        got.extend(r for _, r in batch)
+    assert got == _kept(journal, later)
+    assert positions == sorted(positions) and (not positions or positions[0] == start)
+    whole = journal.reader(0)
+    everything = [r for batch in iter(lambda: whole.read(1000), []) for _, r in batch]
+    assert everything == _kept(journal, [JOrderRefused(1), *later])
+
+
 def test_append_when_not_flushed_then_nothing_kept_yet(journal: Journal) -> None:
     journal.append(JOrderRefused(1))
     assert list(journal.records()) == []

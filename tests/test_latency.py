@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import cast
 
 import msgspec
 import pytest
@@ -205,6 +206,17 @@ def test_snapshot_when_orders_grow_then_same_size_every_time_and_stages_in_order
     # carried counts: one entry per bucket that reached 256, however many orders
     assert 0 < len(full.carried) <= 20 * len(STAGES)
     assert len(msgspec.msgpack.encode(full)) < len(msgspec.msgpack.encode(empty)) + 20 * len(STAGES) * 14
+
+
+def test_view_when_summarised_in_place_then_same_as_the_copy() -> None:
+    """``view`` hands the live bytearray (no copy): reading it works as for ``snapshot`` (``gateway demo`` does)."""
+    latencies = StageLatencies()
+    latencies.journal_write.record(3_000)
+    latencies.venue_to_strategy.record_n(40_000, 300)
+    view = latencies.view()
+    assert isinstance(cast(object, view.low), bytearray)  # typed bytes: what msgspec encodes
+    assert view.summaries() == latencies.snapshot().summaries()
+    assert view.summaries()["venue_to_strategy"]["count"] == 300
 
 
 def test_snapshot_when_layout_differs_then_refused_with_the_reason() -> None:

@@ -6,11 +6,16 @@ and writes ``pstats`` data to ``OUT`` when the module returns or exits (``gatewa
 relay leave cleanly on SIGTERM). Other threads (the journal's fsync thread, the UserRefNum
 prefetch) are not profiled. The counts are what matter here, not the times: the profiler
 makes every call slower but does not change which calls an order makes.
+
+The module runs on the pure-Python hot modules (``GATEWAY_PURE_PYTHON=1``, set here before anything
+of the project is imported): functions compiled with mypyc are invisible to cProfile, so a compiled
+run's counts would not be comparable with any other.
 """
 
 from __future__ import annotations
 
 import cProfile
+import os
 import runpy
 import sys
 
@@ -23,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out, module, rest = args[0], args[1], args[2:]
     sys.argv = [module, *rest]
+    os.environ["GATEWAY_PURE_PYTHON"] = "1"  # count the pure-Python path (see the module's docstring)
     profiler = cProfile.Profile()
     code = 0
     profiler.enable()

@@ -132,6 +132,11 @@ def run_status(args: argparse.Namespace) -> int:
 def format_status(status: dict[str, Any]) -> str:
     """Render the status JSON as a short human report."""
     lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
+    hot_path = status.get("hot_path") or {}
+    if hot_path:
+        modules = hot_path.get("modules") or []
+        detail = f"{len(modules)} modules: {', '.join(modules)}" if modules else hot_path.get("why", "")
+        lines.append(f"hot path: {hot_path.get('path', '?')} ({detail})")
     accel = status.get("acceleration", {})
     sockets = {s.get("venue"): s for s in accel.get("sockets", [])}
     if accel:

@@ -22,6 +22,7 @@ from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello, NewOrder, OrderEvent, StrategyMessage
 from model.clock import FakeClock
 from model.enums import Side
+from model.order import Order
 from model.venue_events import VenueState
 from tests.fix.helpers import VenuePeer, decode_all
 from tests.harness import LimitRisk, MemoryLink
@@ -30,6 +31,10 @@ from venues.fix.adapter import FixVenue
 from venues.fix.codec import FixMessage
 from venues.fix.fields import MsgType
 from venues.fix.store import FileStore
+
+
+class _Killed(BaseException):
+    """The process dies here (a BaseException: no ``except Exception`` on the way may take it for an error)."""
 
 
 class Venue:
@@ -240,10 +245,18 @@ def test_fix_recovery_when_killed_after_the_store_took_an_order_but_before_the_j
     first.connect_venue()
     first.venue_read(exchange.peer.logon())
     link = first.strategy()
-    first.engine.flush = lambda: None  # type: ignore[method-assign]  # killed before the core's next flush
-    first.engine.link_data(
-        link, _frames(NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_290_000, req_seq=1)), clock()
-    )
+    send_new = first.venue.send_new
+
+    def send_new_then_killed(order: Order) -> object:
+        send_new(order)  # the NewOrderSingle is in the FIX store ...
+        raise _Killed  # ... and the process dies before the core's next flush (the engine may be compiled:
+        # its methods cannot be replaced, the venue adapter's can)
+
+    first.venue.send_new = send_new_then_killed  # type: ignore[method-assign,assignment]
+    with pytest.raises(_Killed):
+        first.engine.link_data(
+            link, _frames(NewOrder("A1", "ACC1", "EQX", "AAPL", Side.BUY, 25, 2_290_000, req_seq=1)), clock()
+        )
     orphan_seq = first.venue.session.next_sender_seq - 1
     (stored,) = first.venue.session.store.get_sent(orphan_seq, orphan_seq)
     assert b"\x0135=D\x01" in stored[1]  # in the store ...

@@ -62,6 +62,9 @@ class TappedLink(MemoryLink):
         self.rig = rig
         self.writes: list[tuple[int, bytes]] = []
 
+    def write_buffer_size(self) -> int:
+        return 0
+
     def write_out(self, data: bytearray) -> None:
         self.writes.append((self.rig.engine.journal.records_written, bytes(data)))
         super().write_out(data)

@@ -49,7 +49,8 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import PowerOfTwoLog, is_power_of_two
-from venues.base import VenueAdapter, VenueOrder
+from venues.base import VenueAdapter
+from venues.ouch.chain import Chain as _Chain
 from venues.ouch.codec import (
     OUTBOUND_DECODERS,
     accepted_core,
@@ -112,24 +113,6 @@ _NOT_RECEIVED_UNKNOWN_TEXT: Final = (
     "the venue never received it (unanswered after the replay); the venue did not answer the Account Query, "
     "so it is not sent again"
 )
-
-
-class _Chain(VenueOrder[int], gc=False):
-    """One gateway order at OUCH: its UserRefNums (Enter, then one per Replace) and open quantity.
-
-    ``working`` is the UserRefNum the venue knows the order by now, ``pending`` the new UserRefNum
-    of a Replace not yet answered (0 = none).
-    """
-
-    open_qty: int
-    """Shares still open at the venue as far as its messages tell."""
-    candidates: tuple[int, ...] = ()
-    """After ``restore`` of a replaced order: every number that may be the live one."""
-    done: bool = False
-
-    def cancel_targets(self) -> tuple[int, ...]:
-        """Return the UserRefNums a Cancel must name."""
-        return self.candidates or (self.working,)
 
 
 def _cl_ord_id(order_id: int) -> bytes:

@@ -23,9 +23,8 @@ from __future__ import annotations
 import enum
 from typing import Final, Protocol
 
-import msgspec
-
 from venues.ouch.errors import DecodeError
+from venues.ouch.soup_config import SoupClientConfig as SoupClientConfig  # noqa: PLC0414 - re-exported
 from venues.ouch.soupbin import (
     CLIENT_HEARTBEAT_PACKET,
     DEBUG,
@@ -37,7 +36,6 @@ from venues.ouch.soupbin import (
     SEQUENCED_DATA,
     SERVER_HEARTBEAT,
     UNSEQUENCED_DATA,
-    VERSION_3_00,
     SoupSplitter,
     decode_login_accepted,
     encode_login_request,
@@ -61,27 +59,6 @@ class SoupClientState(enum.Enum):
 
 _CONNECTED: Final = frozenset({SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT})
 _FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED})
-
-
-class SoupClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Login credentials and timers of a SoupBinTCP client."""
-
-    username: str
-    password: str
-    session: str = ""
-    """Session to join; blank = the server's current session."""
-    version: str = VERSION_3_00
-    """Login Request layout: "3.00" (46-byte payload) or "4.10" (51 bytes, with heartbeat timeout)."""
-    heartbeat_interval_ns: int = 1_000 * MS
-    """Send a Client Heartbeat after this long without sending anything."""
-    server_timeout_ns: int = 5_000 * MS
-    """Drop the connection after this long without any byte from the server (also bounds the login)."""
-    heartbeat_timeout_ms: int = 15_000
-    """Value of the 4.10 Heartbeat Timeout field: how long the server may wait for us."""
-    reconnect_initial_ns: int = 100 * MS
-    reconnect_max_ns: int = 10_000 * MS
-    first_sequence: int = 1
-    """Sequence number requested on the first login (1 = everything since the start of the session)."""
 
 
 class SoupClientListener(Protocol):

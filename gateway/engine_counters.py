@@ -1,0 +1,37 @@
+"""The engine's counters (a msgspec Struct: kept out of the compiled ``engine``).
+
+mypyc drops the class keywords of a ``msgspec.Struct`` subclass, so the Structs of a compiled module live in an
+interpreted sibling like this one (see ``obs.native``).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class EngineCounters(msgspec.Struct):
+    """Monotonic counters shown by ``gateway status`` and the demo summary."""
+
+    orders_received: int = 0
+    orders_sent: int = 0
+    rejected_gateway: int = 0
+    rejected_risk: int = 0
+    rejected_venue: int = 0
+    accepted: int = 0
+    executions: int = 0
+    filled: int = 0
+    canceled: int = 0
+    replaced: int = 0
+    cancel_rejected: int = 0
+    cancels_sent: int = 0
+    replaces_sent: int = 0
+    venue_events: int = 0
+    venue_events_unknown_order: int = 0
+    venue_events_out_of_place: int = 0
+    strategy_connections: int = 0
+    strategy_refused: int = 0
+    account_not_permitted: int = 0
+    strategy_disconnects: int = 0
+    invalid_requests: int = 0
+    duplicate_requests: int = 0
+    """Version-3 requests received again after they were processed (not carried out again)."""

@@ -1,0 +1,257 @@
+"""Replay from the journal: where to start reading (a coarse index), and the bounded, stepwise read.
+
+A strategy's events older than its in-memory window (``memory.events_kept``) are read back from
+the journal for a reconnect that asks for them. Reading the whole day's journal for that costs
+seconds and, on the event loop's interpreter, stalls every other strategy; so the engine keeps a
+coarse index, and the read goes in steps the caller schedules (``ReplayJob.step``).
+
+The index (``JournalMarks``):
+
+* per strategy, every ``MARK_EVERY``-th event: (seq, a journal position from which the events
+  after ``seq + 1`` can be rebuilt). A strategy event is either journaled as such
+  (``JStrategyEvent``) or implied by a venue event and the state of its order (``JVenueApplied``),
+  so the position is the earlier of where the batch holding the event began and where the
+  oldest order of the strategy still open then was created: reading forward from it meets the
+  whole life of every order that can still produce an event;
+* for the whole gateway, every ``MARK_EVERY``-th order id: where the batch creating it began
+  (``order_position`` finds, for any order id, a position at or before its creation).
+
+Each entry is a few machine words (``array('q')``): about 16 bytes per 1,024 events of a strategy
+plus 16 bytes per 1,024 orders, far inside the memory budget per order. The engine adds entries
+where it already counts (one bit test per event and per order, no call) and recovery rebuilds them
+from the positions of the records it reads.
+
+The read (``ReplayJob``) decodes records from the chosen position on, follows only the orders of
+the replaying strategy, and stops as soon as the last wanted event is rebuilt. Every event after
+``last_seq`` up to the window must come exactly once and in order: a gap, a duplicate, damage or
+a journal that ends too early is reported (text) and the Hello is refused ``REPLAY_UNAVAILABLE``.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from typing import Final
+
+from gateway.journal import (
+    JCancelQueued,
+    JCancelRefused,
+    JOrderCreated,
+    JOrderRefused,
+    JOrderSent,
+    JournalCorruptError,
+    JournalReader,
+    JRequest,
+    JSentCancel,
+    JSentNew,
+    JSentReplace,
+    JStrategyEvent,
+    JVenueApplied,
+    JVenueEvent,
+)
+from gateway.protocol.messages import OrderEvent
+from gateway.venue_apply import apply_venue_event
+from model.order import (
+    IllegalTransition,
+    Order,
+    OrderInput,
+    OrderState,
+    can,
+    cancel_input,
+    drop_held_cancel,
+    hold_cancel,
+    mark_sent,
+    refuse,
+    release_cancel,
+    request_cancel,
+    request_replace,
+)
+
+MARK_EVERY: Final = 1024
+MARK_MASK: Final = MARK_EVERY - 1
+"""An event whose ``seq & MARK_MASK == 0`` (and an order whose id does) gets an index entry."""
+STEP_RECORDS: Final = 128
+"""Records one ``ReplayJob.step`` decodes (about 0.2 ms of the interpreter's time)."""
+
+_RELEASE: Final = OrderInput.RELEASE_CANCEL
+_FILLED: Final = OrderState.FILLED
+"""The first terminal state (``Order.state >= _FILLED``: terminal, as in recovery)."""
+
+
+class JournalMarks:
+    """A coarse index: for increasing keys (a strategy's event seq, or order ids), a journal position each."""
+
+    __slots__ = ("keys", "positions")
+
+    def __init__(self) -> None:
+        self.keys = array("q")
+        self.positions = array("q")
+
+    def add(self, key: int, position: int) -> None:
+        """Note ``position`` for ``key`` (keys increase; a key not above the last is ignored)."""
+        keys = self.keys
+        if keys and key <= keys[-1]:
+            return
+        keys.append(key)
+        self.positions.append(position)
+
+    def at_or_before(self, key: int) -> int:
+        """Return the position of the last entry whose key is <= ``key`` (0, the journal's start, if none)."""
+        i = bisect_right(self.keys, key)
+        return self.positions[i - 1] if i else 0
+
+    def before(self, key: int) -> int:
+        """Return the position of the last entry whose key is < ``key`` (0, the journal's start, if none)."""
+        return self.at_or_before(key - 1)
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes the entries take."""
+        return 8 * (len(self.keys) + len(self.positions))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def replay_start(event_marks: JournalMarks, after: int) -> int:
+    """Return where to read from to rebuild the events with seq > ``after``.
+
+    An entry (seq, position) is good for the events after ``seq + 1`` (a venue event produces at most
+    two events, the second of an order that may already be closed when the first is noted).
+    """
+    return event_marks.before(after)
+
+
+def mark_position(batch_start: int, oldest_open: int, order_marks: JournalMarks) -> int:
+    """Return an event mark's position: the batch's start, or earlier if an order still open was created earlier."""
+    if oldest_open < 0:
+        return batch_start
+    return min(batch_start, order_marks.at_or_before(oldest_open))
+
+
+class ReplayJob:
+    """Rebuild one strategy's events ``after`` < seq <= ``upto`` from a ``JournalReader``, a step at a time.
+
+    Pure: it touches nothing of the engine's, so a step may run on the loop or in a worker thread.
+    ``step`` returns None while there is more to read, then the events (in order, each once) or the
+    reason they cannot all be given (text).
+    """
+
+    def __init__(self, reader: JournalReader, strategy_id: str, after: int, upto: int) -> None:
+        self.reader = reader
+        self.strategy_id = strategy_id
+        self.after = after
+        self.upto = upto
+        self.expected = after + 1
+        self.events: list[OrderEvent] = []
+        self.orders: dict[int, Order] = {}
+        """This strategy's orders created since the reading began and not yet terminal (the only ones whose
+        events it can rebuild; a terminal one produces no more)."""
+        self.records = 0
+        """Records decoded."""
+        self._produced: list[OrderEvent] = []
+        self._error = ""
+
+    def run(self) -> list[OrderEvent] | str:
+        """Read to the end in one go (no loop to share: tests, a gateway without a scheduler)."""
+        while (result := self.step()) is None:
+            pass
+        return result
+
+    def step(self, max_records: int = STEP_RECORDS) -> list[OrderEvent] | str | None:
+        """Decode up to ``max_records`` records; return None (more to do), the events, or why they cannot be given."""
+        if self.expected > self.upto:
+            self.reader.close()
+            return self.events
+        try:
+            batch = self.reader.read(max_records)
+            if not batch:
+                missing = self.upto - self.expected + 1
+                return f"{missing} of the {self.upto - self.after} events released from memory are not in the journal"
+            for _position, record in batch:
+                self._apply(record)
+                if self._error:
+                    self.reader.close()
+                    return self._error
+                if self.expected > self.upto:
+                    self.reader.close()
+                    return self.events
+        except (JournalCorruptError, OSError, IllegalTransition) as exc:
+            self.reader.close()
+            return f"the journal cannot be read ({type(exc).__name__}: {exc})"
+        self.records += len(batch)
+        return None
+
+    def _take(self, event: OrderEvent) -> None:
+        seq = event.seq
+        if seq <= self.after:
+            return
+        if seq != self.expected:
+            self._error = f"the journal has event {seq} where event {self.expected} belongs (gap or duplicate)"
+            return
+        self.events.append(event)
+        self.expected = seq + 1
+
+    def _apply(self, rec: object) -> None:
+        """Follow one record as recovery does, for this strategy's orders only."""
+        kind = type(rec)
+        if kind is JRequest:
+            assert isinstance(rec, JRequest)
+            if rec.record is None:
+                return
+            rec = rec.record
+            kind = type(rec)
+        orders = self.orders
+        if kind is JVenueApplied or kind is JVenueEvent:
+            assert isinstance(rec, JVenueEvent)
+            event = rec.event
+            order = orders.get(event.order_id)
+            if order is None or order.venue != rec.venue:
+                return  # another strategy's order, or one closed before the reading began
+            produced = self._produced
+            first = apply_venue_event(order, event, rec.seq if isinstance(rec, JVenueApplied) else 0, produced)
+            if first is not None and kind is JVenueApplied:
+                self._take(first)
+                for extra in produced:
+                    self._take(extra)
+            produced.clear()  # an earlier version's JVenueEvent: its events follow as JStrategyEvent records
+            if order.state >= _FILLED:  # terminal: no more events; the read's memory stays bounded
+                del orders[event.order_id]
+        elif kind is JStrategyEvent:
+            assert isinstance(rec, JStrategyEvent)
+            if rec.strategy_id == self.strategy_id:
+                self._take(rec.event)
+        elif kind is JOrderSent:
+            assert isinstance(rec, JOrderSent)
+            if rec.strategy_id == self.strategy_id:
+                order = orders[rec.order_id] = rec.order()
+                mark_sent(order, rec.venue_ref)
+        elif kind is JOrderCreated:
+            assert isinstance(rec, JOrderCreated)
+            if rec.strategy_id == self.strategy_id:
+                orders[rec.order_id] = rec.order()
+        else:
+            order_id: int = getattr(rec, "order_id", -1)
+            order = orders.get(order_id)
+            if order is None:
+                return
+            if kind is JOrderRefused:
+                refuse(order)
+                del orders[order_id]
+            elif kind is JSentNew:
+                assert isinstance(rec, JSentNew)
+                mark_sent(order, rec.venue_ref)
+            elif kind is JSentCancel:
+                assert isinstance(rec, JSentCancel)
+                if cancel_input(order) is _RELEASE:
+                    release_cancel(order, rec.venue_ref)
+                else:
+                    request_cancel(order, rec.venue_ref)
+            elif kind is JSentReplace:
+                assert isinstance(rec, JSentReplace)
+                request_replace(order, rec.qty, rec.price, rec.venue_ref)
+            elif kind is JCancelQueued:
+                if can(order, OrderInput.HOLD_CANCEL):
+                    hold_cancel(order)
+            elif kind is JCancelRefused:
+                drop_held_cancel(order)
