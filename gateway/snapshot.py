@@ -35,6 +35,7 @@ from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS
 
 LAYOUT_VERSION: Final = 1
@@ -161,6 +162,7 @@ class SnapshotWriter:
                     SUB_BITS,
                     RANGE_BITS,
                     provided,
+                    {**native.describe(), "modules": native.compiled_modules()},
                 )
             )
             self._slow_key = key
@@ -342,6 +344,7 @@ def status_document(snap: Snapshot) -> dict[str, Any]:
         "latency": msgspec.to_builtins(snap.latency(), builtin_types=(bytes,)),
         "pid": pid,
         "uptime_s": round(snap.captured_at - started_at, 1),
+        "hot_path": snap.slow[13],
         "recovery": recovery,
     }
     names = set(accounts)
