@@ -3,8 +3,11 @@
 Protocol: one JSON object per line from the client, e.g. ``{"cmd": "kill", "account": "ACC1"}``.
 The answer is ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``, as one JSON line, or,
 when the request says ``"reply": "msgpack"``, as a 4-byte big-endian length and a MessagePack
-map (what ``gateway status`` and ``gateway metrics`` ask for: the histogram counts travel as
-raw bytes instead of base64). The socket is created with mode 0600 (the gateway's user only),
+map (the histogram counts travel as raw bytes instead of base64), or, for ``status`` and
+``metrics`` with ``"reply": "snapshot"`` (what ``gateway status``, ``gateway metrics`` and the
+exporter ask for), as ``{"ok": true, "snapshot": <bytes>}``: the binary snapshot of
+``gateway.snapshot``, written into the reply by the loop and assembled into the documents by the
+asking process. The socket is created with mode 0600 (the gateway's user only),
 stricter than the strategy socket, and every request but ``status`` and ``metrics`` is logged
 with the caller's pid and uid.
 
@@ -27,8 +30,9 @@ from typing import Any, ClassVar, Final, cast
 import msgspec
 
 from gateway.latency import LatencySnapshot
-from gateway.metrics import MetricsSnapshot, decode_metrics
+from gateway.metrics import MetricsSnapshot
 from gateway.server import create_unix_server, peer_credentials
+from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document
 from model.clock import monotonic_ns
 from obs.histogram import SparseHistogram
 
@@ -41,6 +45,21 @@ MAX_REQUEST_BYTES = 64 * 1024
 QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 """Commands polled by monitoring: not logged."""
 _LENGTH: Final = struct.Struct(">I")
+SnapshotWrite = Callable[[bytearray, int], None]
+"""Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``)."""
+_SNAPSHOT_PREFIX: Final = b"\0\0\0\0\x82\xa2ok\xc3\xa8snapshot\xc6\0\0\0\0"
+"""A snapshot reply's first bytes: the frame length, then MessagePack ``{"ok": true, "snapshot": <bin 32>}``
+up to the bin's length; the snapshot itself follows (``AdminProtocol._reply_snapshot``)."""
+SNAPSHOT_COMMANDS: Final = ("status", "metrics")
+
+
+def snapshot_request(cmd: str) -> bytes:
+    """Return the request line asking for ``cmd``'s snapshot, byte for byte as the gateway recognises it."""
+    return json.dumps({"cmd": cmd, "reply": "snapshot"}, separators=(",", ":")).encode() + b"\n"
+
+
+_SNAPSHOT_REQUESTS: Final = {snapshot_request(cmd): cmd for cmd in SNAPSHOT_COMMANDS}
+"""The snapshot requests ``fetch_snapshot`` sends, answered without the JSON parser (any other spelling is parsed)."""
 
 
 def _encodable(obj: Any) -> Any:
@@ -104,9 +123,15 @@ class AdminProtocol(asyncio.Protocol):
     """The last MessagePack reply's buffer (any connection: monitoring connects per request), reused
     when its transport wrote it whole; one event loop per process answers every admin connection."""
 
-    def __init__(self, handlers: dict[str, AdminHandler], stats: AdminStats | None = None) -> None:
+    def __init__(
+        self,
+        handlers: dict[str, AdminHandler],
+        stats: AdminStats | None = None,
+        snapshots: dict[str, SnapshotWrite] | None = None,
+    ) -> None:
         self._handlers = handlers
         self._stats = stats if stats is not None else AdminStats()
+        self._snapshots = snapshots or {}
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
         self._caller = "unknown caller"
@@ -119,6 +144,13 @@ class AdminProtocol(asyncio.Protocol):
             self._caller = f"pid {peer.pid} uid {peer.uid}"
 
     def data_received(self, data: bytes) -> None:
+        if not self._buf:
+            cmd = _SNAPSHOT_REQUESTS.get(data)
+            if cmd is not None:
+                write = self._snapshots.get(cmd)
+                if write is not None:  # the snapshot request as gateway.admin sends it: no JSON parser
+                    self._answer_snapshot(cmd, write, monotonic_ns(), thread_time_ns())
+                    return
         self._buf += data
         if len(self._buf) > MAX_REQUEST_BYTES and b"\n" not in self._buf:
             self._reply({"ok": False, "error": f"request longer than {MAX_REQUEST_BYTES} bytes"}, False)
@@ -142,7 +174,13 @@ class AdminProtocol(asyncio.Protocol):
             self._reply({"ok": False, "error": f"bad request: {exc}"}, False)
             return
         cmd = request["cmd"]
-        binary = request.get("reply") == "msgpack"
+        reply = request.get("reply")
+        if reply == "snapshot":
+            write = self._snapshots.get(cmd)
+            if write is not None:
+                self._answer_snapshot(cmd, write, started, started_cpu)
+                return
+        binary = reply in ("msgpack", "snapshot")
         handler = self._handlers.get(cmd)
         if handler is None:
             self._reply({"ok": False, "error": f"unknown command {cmd!r}; known: {sorted(self._handlers)}"}, binary)
@@ -182,6 +220,33 @@ class AdminProtocol(asyncio.Protocol):
         log.exception("admin: %s failed", cmd, exc_info=exc)
         self._reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, binary)
 
+    def _answer_snapshot(self, cmd: str, write: SnapshotWrite, started: int, started_cpu: int) -> None:
+        """Answer ``cmd`` with its snapshot and count the request."""
+        try:
+            self._reply_snapshot(write)
+        except Exception as exc:  # an admin command must never take the gateway down
+            self._failed(cmd, exc, True)
+            return
+        self._stats.record(cmd, monotonic_ns() - started, thread_time_ns() - started_cpu)
+
+    def _reply_snapshot(self, write: SnapshotWrite) -> None:
+        """Answer with a snapshot written straight into the reply buffer (no document, no second copy)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        frame = AdminProtocol._frame
+        AdminProtocol._frame = None
+        if frame is None:
+            frame = bytearray()
+        prefix = len(_SNAPSHOT_PREFIX)
+        frame[:prefix] = _SNAPSHOT_PREFIX
+        write(frame, prefix)
+        _LENGTH.pack_into(frame, 0, len(frame) - _LENGTH.size)
+        _LENGTH.pack_into(frame, prefix - _LENGTH.size, len(frame) - prefix)
+        transport.write(frame)
+        if not transport.get_write_buffer_size():
+            AdminProtocol._frame = frame
+
     def _reply(self, obj: dict[str, Any], binary: bool) -> None:
         if self._transport is None or self._transport.is_closing():
             return
@@ -198,11 +263,17 @@ class AdminProtocol(asyncio.Protocol):
 
 
 async def start_admin_server(
-    path: str | Path, handlers: dict[str, AdminHandler], stats: AdminStats | None = None
+    path: str | Path,
+    handlers: dict[str, AdminHandler],
+    stats: AdminStats | None = None,
+    snapshots: dict[str, SnapshotWrite] | None = None,
 ) -> asyncio.AbstractServer:
-    """Serve admin requests on a Unix socket only the gateway's own user can open."""
+    """Serve admin requests on a Unix socket only the gateway's own user can open.
+
+    ``snapshots``: commands that can answer ``"reply": "snapshot"`` with a binary snapshot.
+    """
     shared = stats if stats is not None else AdminStats()
-    server = await create_unix_server(path, lambda: AdminProtocol(handlers, shared), 0o600)
+    server = await create_unix_server(path, lambda: AdminProtocol(handlers, shared, snapshots), 0o600)
     log.info("admin socket listening on %s (mode 600)", path)
     return server
 
@@ -261,23 +332,39 @@ def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 
     return reply
 
 
-def admin_request_msgpack(path: str | Path, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
-    """Send one request asking for a MessagePack reply; return the decoded reply (blocking)."""
+def admin_request_msgpack(
+    path: str | Path, request: dict[str, Any], timeout_s: float = 10.0, reply: str = "msgpack"
+) -> dict[str, Any]:
+    """Send one request asking for a MessagePack reply; return the decoded reply (blocking).
+
+    ``reply="snapshot"``: ``status`` and ``metrics`` answer ``{"ok": true, "snapshot": <bytes>}``
+    (``gateway.snapshot.decode_snapshot``).
+    """
+    return _binary_request(path, json.dumps({**request, "reply": reply}).encode() + b"\n", timeout_s)
+
+
+def _binary_request(path: str | Path, line: bytes, timeout_s: float) -> dict[str, Any]:
+    """Send one request line; return its length-prefixed MessagePack reply, decoded (blocking)."""
     sock = _connect(path, timeout_s)
     try:
-        sock.sendall(json.dumps({**request, "reply": "msgpack"}).encode() + b"\n")
+        sock.sendall(line)
         buf = bytearray()
         _receive(sock, buf, _LENGTH.size)
+        if buf[:1] == b"{":  # a JSON line: a gateway that does not know the reply asked for
+            while b"\n" not in buf:
+                _receive(sock, buf, len(buf) + 1)
+            line_reply = json.loads(bytes(buf).partition(b"\n")[0])
+            raise AdminError(f"the gateway answered in JSON (an older version?): {line_reply!r:.200}")
         (length,) = _LENGTH.unpack_from(buf)
         _receive(sock, buf, _LENGTH.size + length)
     except TimeoutError as exc:
         raise AdminError(f"no answer from the gateway within {timeout_s} s") from exc
     finally:
         sock.close()
-    reply = msgspec.msgpack.decode(memoryview(buf)[_LENGTH.size : _LENGTH.size + length])
-    if not isinstance(reply, dict):
-        raise AdminError(f"unexpected reply: {reply!r}")
-    return reply
+    decoded = msgspec.msgpack.decode(memoryview(buf)[_LENGTH.size : _LENGTH.size + length])
+    if not isinstance(decoded, dict):
+        raise AdminError(f"unexpected reply: {decoded!r}")
+    return decoded
 
 
 def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
@@ -286,9 +373,18 @@ def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
     return reply
 
 
+def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0) -> Snapshot:
+    """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet)."""
+    reply = _checked(_binary_request(path, snapshot_request(cmd), timeout_s), cmd)
+    snapshot = reply.get("snapshot")
+    if not isinstance(snapshot, bytes):
+        raise AdminError(f"{cmd}: the gateway answered without a snapshot (a version without it?)")
+    return decode_snapshot(snapshot)
+
+
 def fetch_status(path: str | Path, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Return the status document with ``latency_us`` per stage, computed here from the gateway's counts."""
-    status: dict[str, Any] = _checked(admin_request_msgpack(path, {"cmd": "status"}, timeout_s), "status")["status"]
+    """Return the status document with ``latency_us`` per stage, assembled here from the gateway's snapshot."""
+    status = status_document(fetch_snapshot(path, "status", timeout_s))
     latency = status.pop("latency", None)
     if latency is not None:
         status["latency_us"] = msgspec.convert(latency, LatencySnapshot).summaries()
@@ -297,4 +393,4 @@ def fetch_status(path: str | Path, timeout_s: float = 10.0) -> dict[str, Any]:
 
 def fetch_metrics(path: str | Path, timeout_s: float = 10.0) -> MetricsSnapshot:
     """Return the gateway's metrics snapshot."""
-    return decode_metrics(_checked(admin_request_msgpack(path, {"cmd": "metrics"}, timeout_s), "metrics")["metrics"])
+    return metrics_snapshot(fetch_snapshot(path, "metrics", timeout_s))

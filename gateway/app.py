@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import gc
 import logging
 import os
@@ -46,6 +47,9 @@ from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
+from gateway.snapshot import METRICS as SNAPSHOT_METRICS
+from gateway.snapshot import STATUS as SNAPSHOT_STATUS
+from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
 from model.venue_events import VenueState
 from obs import native
@@ -98,6 +102,16 @@ class UnknownAccountError(AdminRefusedError):
 
 KNOWN_ACCOUNTS_SHOWN = 20
 """Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
+
+
+StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+"""A status provider in two parts: (sections that change rarely, the same object until they do; live sections)."""
+_NO_SECTIONS: dict[str, Any] = {}
+
+
+def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return a plain provider's sections as live ones."""
+    return _NO_SECTIONS, provider()
 
 
 def _loop_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
@@ -210,6 +224,7 @@ class GatewayProcess:
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
+        self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
@@ -374,8 +389,17 @@ class GatewayProcess:
                 frame_timeout_ms=config.strategy_frame_timeout_ms,
             )
         )
+        snapshot = SnapshotWriter(self)
         self._servers.append(
-            await start_admin_server(config.path(config.admin_socket), admin_handlers(self), self.admin_stats)
+            await start_admin_server(
+                config.path(config.admin_socket),
+                admin_handlers(self),
+                self.admin_stats,
+                {
+                    "status": functools.partial(snapshot.write, kind=SNAPSHOT_STATUS),
+                    "metrics": functools.partial(snapshot.write, kind=SNAPSHOT_METRICS),
+                },
+            )
         )
         loop = asyncio.get_running_loop()
         if any(st.open_orders for st in engine.strategies.values()):
@@ -420,9 +444,24 @@ class GatewayProcess:
             )
             self.engine.next_order_id = floor + 1
 
-    def add_status_provider(self, provider: Callable[[], dict[str, Any]]) -> None:
-        """Add sections to ``gateway status`` (the provider's dict is merged at the top level)."""
+    @property
+    def status_providers(self) -> list[StatusParts]:
+        """Return the status providers (``add_status_provider``) as parts (per change, per request), in order."""
+        return self._status_parts
+
+    @property
+    def metrics_providers(self) -> list[Callable[[], dict[str, float]]]:
+        """Return the metrics providers (``add_metrics_provider``), in order."""
+        return self._metrics_providers
+
+    def add_status_provider(self, provider: Callable[[], dict[str, Any]], parts: StatusParts | None = None) -> None:
+        """Add sections to ``gateway status`` (the provider's dict is merged at the top level).
+
+        ``parts``: the same sections as (what changes rarely: the same object until it changes, live
+        counters), for the status snapshot: the first part is encoded once per change, not per request.
+        """
         self._status_providers.append(provider)
+        self._status_parts.append(parts if parts is not None else functools.partial(_no_fixed_part, provider))
 
     def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""

@@ -1,10 +1,10 @@
-"""The metrics snapshot: what the gateway copies on its event loop for ``gateway metrics`` and the exporter.
+"""The metrics snapshot: what ``gateway metrics`` and the exporter turn into Prometheus families.
 
-The loop side (``GatewayProcess.metrics``) fills a ``MetricsSnapshot`` with counters it already
-keeps and byte copies of its histograms, and the admin socket encodes it with msgspec
-(MessagePack): no percentile, no formatting, no sorting, nothing that grows with the number of
-orders. Everything else (Prometheus names, buckets, percentiles) happens in the process that
-asked: ``gateway.exporter``.
+``gateway metrics`` and the exporter assemble a ``MetricsSnapshot`` from the binary snapshot the
+loop writes (``gateway.snapshot.metrics_snapshot``); ``GatewayProcess.metrics`` builds the same
+object on the loop for a JSON or ``"reply": "msgpack"`` request. Neither computes a percentile,
+formats or sorts on the loop, and nothing grows with the number of orders. Everything else
+(Prometheus names, buckets, percentiles) happens in the process that asked: ``gateway.exporter``.
 """
 
 from __future__ import annotations

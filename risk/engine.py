@@ -139,6 +139,57 @@ def _file_hash(path: Path | None) -> str | None:
         return None
 
 
+StatusRaw = tuple[int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]]]
+"""(firm run-time state, reference prices as of, last reload, internal errors, orders tracked,
+(account, run-time state, open orders, open notional, traded notional) per account in the book)."""
+
+
+def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
+    """Return ``RiskEngine.status()`` from the two parts of ``status_parts`` (after a MessagePack round trip).
+
+    Run by whoever reads the gateway's status snapshot, not by the gateway.
+    """
+    firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw
+    firm = max(wire["default_state"], firm_runtime)
+    book = {row[0]: row for row in rows}
+    names: list[str] = wire["account_names"]
+    scope_states: dict[str, int | None] = wire["scope_states"]
+    if not book.keys() <= scope_states.keys():
+        names = sorted(set(scope_states) | set(book))
+    accounts: dict[str, Any] = {}
+    for name in names:
+        _, runtime, open_orders, open_notional, traded_notional = book.get(name) or (name, 0, 0, 0, 0)
+        state = firm
+        scope_state = scope_states.get(name)
+        if scope_state is not None:
+            state = max(state, scope_state)
+        state = max(state, runtime)
+        accounts[name] = {
+            "trading_state": _STATE_NAMES[state],
+            "runtime_state": _STATE_NAMES[runtime],
+            "configured": name in scope_states,
+            "open_orders": open_orders,
+            "open_notional": money(open_notional),
+            "traded_notional": money(traded_notional),
+        }
+    return {
+        **wire["fixed"],
+        "reference_as_of": as_of or None,
+        "last_reload": last_reload,
+        "trading_state": {
+            "firm": _STATE_NAMES[firm],
+            "firm_runtime": _STATE_NAMES[firm_runtime],
+            **wire["trading_state"],
+        },
+        "accounts": accounts,
+        "open_orders": sum(row[2] for row in rows),
+        "orders_tracked": orders_tracked,
+        "configured": wire["configured"],
+        "internal_errors": internal_errors,
+        "warnings": wire["warnings"],
+    }
+
+
 class RiskEngine:
     """Pre-trade risk for the whole gateway: limits, checks, exposure, reload, audit."""
 
@@ -889,6 +940,44 @@ class RiskEngine:
         }
         self._status_cache = (file, self._loaded_at_ns, static)
         return static
+
+    def status_parts(self) -> tuple[dict[str, Any], StatusRaw]:
+        """Return ``status`` in two parts for ``assemble_status``: the per-load part (the same object until
+        the next load) and the run-time numbers (one row per account in the book, nothing formatted).
+
+        What the gateway's status snapshot copies on the event loop; the document is assembled by the
+        process that asked.
+        """
+        static = self._static_status()
+        wire = static.get("wire")
+        if wire is None:
+            document = self._file.document
+            wire = static["wire"] = {
+                "fixed": static["fixed"],
+                "trading_state": static["trading_state"],
+                "configured": static["configured"],
+                "warnings": static["warnings"],
+                "account_names": static["account_names"],
+                "default_state": int(TradingState[document.defaults.trading_state or "ACTIVE"]),
+                "scope_states": {
+                    name: int(TradingState[scope.trading_state]) if scope.trading_state is not None else None
+                    for name, scope in document.accounts.items()
+                },
+            }
+        book = self._book
+        rows = [
+            (name, h.runtime_state, h.open_orders, h.open_notional, h.traded_notional)
+            for name, h in book.accounts.items()
+        ]
+        raw: StatusRaw = (
+            self._firm_runtime_state,
+            self._references.as_of,
+            self._last_reload,
+            self.internal_errors,
+            len(book.orders),
+            rows,
+        )
+        return wire, raw
 
     # ------------------------------------------------------------------ explanations
 

@@ -194,7 +194,7 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
         socket_hooks=[ops.venue_socket_hook],
         on_activity=kick,
     )
-    process.add_status_provider(ops.status)
+    process.add_status_provider(ops.status, ops.status_parts)
     try:
         await process.start()
         await _wait_up(process, 10)

@@ -215,6 +215,13 @@ class OpsRuntime:
         (or the objects behind them are replaced): built once per change and reused, so a status
         request on the event loop builds only the GC and spinner counters.
         """
+        fixed, live = self.status_parts()
+        return {**fixed, **live}
+
+    def status_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return ``status`` in two parts: the sections only a venue connection or a new setting changes
+        (the same object until then: the status snapshot encodes it once) and the GC and spinner counters.
+        """
         key = (
             self.registry.connections,
             self.acceleration,
@@ -228,8 +235,7 @@ class OpsRuntime:
         if cached is None or cached[0] != key:
             cached = (key, self._fixed_status())
             self._status_cache = cached
-        return {
-            **cached[1],
+        return cached[1], {
             "gc": self.gc.status(),
             "spinner": self.spinner.status() if self.spinner is not None else None,
         }

@@ -1,0 +1,440 @@
+"""The status snapshot: what ``status`` and ``metrics`` cost the event loop, and how the reader rebuilds them.
+
+The loop side (``SnapshotWriter``) writes one binary snapshot straight into the admin reply's
+reusable buffer; it builds no document. The payload, after its header:
+
+* fixed slots: every counter the engine, journal and admin server keep, packed with one
+  precompiled ``struct.Struct`` (``FIXED_FIELDS``, int64 each, plus the capture's wall time);
+* the latency histograms: ``StageLatencies.low`` copied whole (one memcpy of 46 KiB);
+* the slow part: MessagePack bytes encoded once and reused until what they hold changes (gateway
+  id, pid, recovery, configured strategies, the risk limits' per-load part: a reload makes a new one);
+* the run-time part: one MessagePack tuple of the live containers that are small and bounded by
+  configuration or by distinct codes (histogram carries, reject counts, per-strategy and per-venue
+  numbers, per-account risk numbers, the ops providers' sections), encoded by msgspec in C.
+
+Nothing in it grows with the number of orders, nothing is sorted, formatted or summarised on the
+loop. The reader (``gateway status``, ``gateway metrics``, the exporter) decodes the snapshot
+(``decode_snapshot``) and assembles the same documents the gateway used to build
+(``status_document``, ``metrics_snapshot``): percentiles, money formatting and names happen there.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import struct
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from gateway.config import GatewayConfig
+from gateway.engine import Engine
+from gateway.engine_counters import EngineCounters
+from gateway.journal import Journal
+from gateway.latency import STAGES, LatencySnapshot
+from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from obs import native
+from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS
+
+LAYOUT_VERSION: Final = 1
+MAGIC: Final = b"GWSS"
+STATUS: Final = 0
+METRICS: Final = 1
+
+COUNTER_FIELDS: Final = EngineCounters.__struct_fields__
+FIXED_FIELDS: Final = (
+    *COUNTER_FIELDS,
+    "venue_events_duplicate",
+    "orders_total",
+    "orders_in_memory",
+    "orders_open",
+    "journal_write_failures",
+    "journal_records",
+    "journal_bytes_written",
+    "journal_bytes_synced",
+    "journal_pending_bytes",
+    "journal_fsyncs",
+    "journal_fsync_failures",
+    "admin_last_loop_ns",
+    "admin_max_loop_ns",
+    "admin_last_cpu_ns",
+    "admin_max_cpu_ns",
+)
+"""The int64 slots, in order; the capture's wall time (a double) follows them."""
+HEADER: Final = struct.Struct("<4sHHIIII")
+"""magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, run-time bytes."""
+FIXED: Final = struct.Struct("<" + "q" * len(FIXED_FIELDS) + "d")
+HIST_BYTES: Final = BUCKETS * len(STAGES)
+
+_encode_into: Final = msgspec.msgpack.Encoder(enc_hook=str).encode_into
+_encode: Final = msgspec.msgpack.Encoder(enc_hook=str).encode
+_decode: Final = msgspec.msgpack.Decoder().decode
+
+
+class SnapshotSource(Protocol):
+    """What the snapshot reads of a running gateway (``gateway.app.GatewayProcess``)."""
+
+    @property
+    def config(self) -> GatewayConfig:
+        """The gateway's configuration."""
+        ...
+
+    @property
+    def engine(self) -> Engine | None:
+        """The engine (None before ``build``)."""
+        ...
+
+    @property
+    def risk(self) -> Any:
+        """The risk gate (``status_parts`` used when it has it)."""
+        ...
+
+    @property
+    def journal(self) -> Journal:
+        """The order journal."""
+        ...
+
+    @property
+    def recovery(self) -> dict[str, Any]:
+        """What recovery found at start-up."""
+        ...
+
+    @property
+    def started_at(self) -> float:
+        """Unix time the process started."""
+        ...
+
+    @property
+    def admin_stats(self) -> Any:
+        """``gateway.admin.AdminStats`` (not imported: the admin module reads snapshots)."""
+        ...
+
+    @property
+    def connectors(self) -> Sequence[Any]:
+        """The venue connectors."""
+        ...
+
+    @property
+    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], dict[str, Any]]]]:
+        """Status sections as (per change, per request) parts."""
+        ...
+
+    @property
+    def metrics_providers(self) -> list[Callable[[], dict[str, float]]]:
+        """Further numbers for ``MetricsSnapshot.extra``."""
+        ...
+
+
+class SnapshotWriter:
+    """Write a gateway's snapshot into a reply buffer: counters, histogram bytes, cached and live small parts."""
+
+    def __init__(self, process: SnapshotSource) -> None:
+        self._process = process
+        self._slow_key: tuple[object, ...] = ()
+        self._slow = b""
+
+    def _slow_part(self, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
+        """Return the slow part's bytes, encoded again only when one of its objects was replaced.
+
+        The objects: the risk limits' per-load part (a reload makes a new one), the recovery
+        summary and the providers' rarely changing sections; compared by identity, not content.
+        """
+        process = self._process
+        key = (risk_wire, process.recovery, *provided)
+        old = self._slow_key
+        if len(key) != len(old) or any(a is not b for a, b in zip(key, old, strict=True)):
+            config = process.config
+            accounts = sorted({a for e in config.strategies.values() for a in e.accounts})
+            self._slow = _encode(
+                (  # the reader indexes this tuple: append, never reorder (or bump LAYOUT_VERSION)
+                    config.gateway_id,
+                    os.getpid(),
+                    process.started_at,
+                    process.recovery,
+                    len(config.strategies),
+                    accounts,
+                    process.journal.durable,
+                    risk_wire,
+                    STAGES,
+                    FIXED_FIELDS,
+                    SUB_BITS,
+                    RANGE_BITS,
+                    provided,
+                    {**native.describe(), "modules": native.compiled_modules()},
+                )
+            )
+            self._slow_key = key
+        return self._slow
+
+    def write(self, frame: bytearray, base: int, kind: int) -> None:
+        """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
+        process = self._process
+        engine = process.engine
+        risk = process.risk
+        assert engine is not None and risk is not None
+        journal = process.journal
+        stats = process.admin_stats
+        latency = engine.latency
+        risk_parts = getattr(risk, "status_parts", None) if kind == STATUS else None
+        if risk_parts is not None:
+            risk_wire, risk_live = risk_parts()
+        else:
+            risk_wire = risk_live = None
+        provided: list[dict[str, Any]] = []
+        provided_live: list[dict[str, Any]] = []
+        if kind == STATUS:
+            for parts in process.status_providers:
+                fixed, changing = parts()
+                provided.append(fixed)
+                provided_live.append(changing)
+        slow = self._slow_part(risk_wire, provided)
+        fixed_at = base + HEADER.size
+        hist_at = fixed_at + FIXED.size
+        slow_at = hist_at + HIST_BYTES
+        live_at = slow_at + len(slow)
+        if len(frame) < live_at:
+            frame.extend(bytes(live_at - len(frame)))
+        FIXED.pack_into(
+            frame,
+            fixed_at,
+            *msgspec.structs.astuple(engine.counters),
+            engine.exactly_once.duplicates,
+            engine.orders_total,
+            len(engine.orders),
+            len(engine.open_orders),
+            engine.journal_failures,
+            journal.records_written,
+            journal.bytes_written,
+            journal.bytes_synced,
+            journal.pending_bytes,
+            journal.fsyncs,
+            journal.fsync_failures,
+            stats.last_loop_ns,
+            stats.max_loop_ns,
+            stats.last_cpu_ns,
+            stats.max_cpu_ns,
+            time.time(),
+        )
+        frame[hist_at:slow_at] = latency.low
+        frame[slow_at:live_at] = slow
+        strategies = engine.strategies
+        live: tuple[Any, ...]
+        if kind == STATUS:
+            live = (
+                latency.carried,
+                engine.journal_error,
+                list(engine.rejects.items()),
+                list(engine.cancel_rejects.items()),
+                stats.requests,
+                [
+                    (
+                        sid,
+                        st.link is not None,
+                        st.link.peer.pid if st.link is not None and st.link.peer else None,
+                        st.next_seq,
+                        st.last_req_seq,
+                        len(st.orders) + len(st.released),
+                        len(st.open_orders),
+                    )
+                    for sid, st in strategies.items()
+                ],
+                [(name, venue.status()) for name, venue in engine.venues.items()],
+                risk_live if risk_parts is not None else (risk.status(), sorted(risk.known_accounts())),
+                provided_live,
+            )
+        else:
+            live = (
+                latency.carried,
+                engine.journal_error,
+                list(engine.rejects.items()),
+                list(engine.cancel_rejects.items()),
+                stats.requests,
+                [
+                    (c.adapter.name, engine.venue_states[c.adapter.name].value, c.connections, c.connect_failures)
+                    for c in process.connectors
+                ],
+                stats.loop_ns.counts,
+                journal.fsync_ns.counts,
+                gc.get_stats(),
+                [provider() for provider in process.metrics_providers],
+                risk.trading_state().name,
+                sum(1 for st in strategies.values() if st.link is not None),
+            )
+        _encode_into(live, frame, live_at)
+        HEADER.pack_into(
+            frame, base, MAGIC, LAYOUT_VERSION, kind, FIXED.size, HIST_BYTES, len(slow), len(frame) - live_at
+        )
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """A decoded snapshot (in the reading process)."""
+
+    kind: int
+    fixed: dict[str, int]
+    captured_at: float
+    """Unix time of the capture."""
+    low: bytes
+    slow: tuple[Any, ...]
+    live: tuple[Any, ...]
+
+    def latency(self) -> LatencySnapshot:
+        """Return the latency histograms (counts; percentiles by ``LatencySnapshot.summaries``)."""
+        stages, sub_bits, range_bits = self.slow[8], self.slow[10], self.slow[11]
+        carried = {int(k): v for k, v in self.live[0].items()}
+        return LatencySnapshot(tuple(stages), sub_bits, range_bits, self.low, carried)
+
+
+def decode_snapshot(payload: bytes) -> Snapshot:
+    """Return the snapshot in ``payload`` (checks the magic and the layout version)."""
+    magic, version, kind, fixed_len, hist_len, slow_len, live_len = HEADER.unpack_from(payload)
+    if magic != MAGIC or version != LAYOUT_VERSION:
+        raise ValueError(f"status snapshot layout {magic!r}/{version} is not this program's: run the gateway's version")
+    at = HEADER.size
+    slow = tuple(_decode(payload[at + fixed_len + hist_len : at + fixed_len + hist_len + slow_len]))
+    names: list[str] = slow[9]
+    values = struct.unpack_from("<" + "q" * len(names) + "d", payload, at)
+    low = payload[at + fixed_len : at + fixed_len + hist_len]
+    live_at = at + fixed_len + hist_len + slow_len
+    live = tuple(_decode(payload[live_at : live_at + live_len]))
+    return Snapshot(kind, dict(zip(names, values[:-1], strict=True)), values[-1], bytes(low), slow, live)
+
+
+def _reject_rows(items: list[Any]) -> list[list[Any]]:
+    return [[source, code, count] for (source, code), count in items]
+
+
+def _counters(fixed: dict[str, int]) -> dict[str, int]:
+    counters = {name: fixed[name] for name in COUNTER_FIELDS if name in fixed}
+    counters["venue_events_duplicate"] = fixed["venue_events_duplicate"]
+    return counters
+
+
+def status_document(snap: Snapshot) -> dict[str, Any]:
+    """Return the status document ``GatewayProcess.status`` describes, assembled from a STATUS snapshot."""
+    from risk.engine import assemble_status  # noqa: PLC0415  (the reader side only)
+
+    if snap.kind != STATUS:
+        raise ValueError("not a status snapshot")
+    f = snap.fixed
+    gateway_id, pid, started_at, recovery, _configured, accounts, _durable, risk_wire = snap.slow[:8]
+    _carried, journal_error, rejects, cancel_rejects, requests, strategies, venues, risk_raw, provided = snap.live
+    out: dict[str, Any] = {
+        "gateway_id": gateway_id,
+        "orders_total": f["orders_total"],
+        "orders_in_memory": f["orders_in_memory"],
+        "orders_open": f["orders_open"],
+        "journal_error": journal_error or None,
+        "counters": _counters(f),
+        "rejects": _reject_rows(rejects),
+        "cancel_rejects": _reject_rows(cancel_rejects),
+        "strategies": {
+            sid: {
+                "connected": connected,
+                "pid": peer_pid,
+                "next_seq": next_seq,
+                "last_req_seq": last_req_seq,
+                "orders": orders,
+                "open_orders": open_orders,
+            }
+            for sid, connected, peer_pid, next_seq, last_req_seq, orders, open_orders in strategies
+        },
+        "venues": dict(venues),
+        "latency": msgspec.to_builtins(snap.latency(), builtin_types=(bytes,)),
+        "pid": pid,
+        "uptime_s": round(snap.captured_at - started_at, 1),
+        "hot_path": snap.slow[13],
+        "recovery": recovery,
+    }
+    names = set(accounts)
+    if risk_wire is not None:
+        out["risk"] = assemble_status(risk_wire, risk_raw)
+        names.update(risk_wire["scope_states"])
+        names.update(row[0] for row in risk_raw[5] if row[1] or row[2])
+    else:  # a risk gate without ``status_parts``: its document and accounts, as the loop built them
+        out["risk"], known = risk_raw
+        names.update(known)
+    out["known_accounts"] = sorted(names)
+    out["journal"] = {
+        "records_written": f["journal_records"],
+        "bytes_written": f["journal_bytes_written"],
+        "bytes_synced": f["journal_bytes_synced"],
+        "fsyncs": f["journal_fsyncs"],
+    }
+    out["admin"] = {
+        "requests": requests,
+        "last_loop_us": f["admin_last_loop_ns"] / 1000,
+        "max_loop_us": f["admin_max_loop_ns"] / 1000,
+        "last_cpu_us": f["admin_last_cpu_ns"] / 1000,
+        "max_cpu_us": f["admin_max_cpu_ns"] / 1000,
+    }
+    for fixed, changing in zip(snap.slow[12], provided, strict=True):
+        out.update(fixed)
+        out.update(changing)
+    return out
+
+
+def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
+    """Return the ``MetricsSnapshot`` ``GatewayProcess.metrics`` describes, assembled from a METRICS snapshot."""
+    if snap.kind != METRICS:
+        raise ValueError("not a metrics snapshot")
+    f = snap.fixed
+    gateway_id, pid, started_at, _recovery, configured, _accounts, durable = snap.slow[:7]
+    (
+        _carried,
+        journal_error,
+        rejects,
+        cancel_rejects,
+        requests,
+        venues,
+        loop_ns,
+        fsync_ns,
+        gc_stats,
+        extras,
+        trading_state,
+        strategies_connected,
+    ) = snap.live
+    extra: dict[str, float] = {}
+    for provided in extras:
+        extra.update(provided)
+    return MetricsSnapshot(
+        gateway_id=gateway_id,
+        pid=pid,
+        start_time=started_at,
+        trading_state=trading_state,
+        counters=_counters(f),
+        rejects=[(source, code, count) for (source, code), count in rejects],
+        cancel_rejects=[(source, code, count) for (source, code), count in cancel_rejects],
+        orders_total=f["orders_total"],
+        orders_open=f["orders_open"],
+        strategies_configured=configured,
+        strategies_connected=strategies_connected,
+        venues=[VenueMetrics(name, state, connections, failures) for name, state, connections, failures in venues],
+        journal=JournalMetrics(
+            enabled=durable,
+            records=f["journal_records"],
+            bytes_written=f["journal_bytes_written"],
+            bytes_synced=f["journal_bytes_synced"],
+            pending_bytes=f["journal_pending_bytes"],
+            fsyncs=f["journal_fsyncs"],
+            fsync_failures=f["journal_fsync_failures"],
+            write_failures=f["journal_write_failures"],
+            error=journal_error,
+            fsync_ns={int(k): v for k, v in fsync_ns.items()},
+        ),
+        gc=GcMetrics(
+            collections=[g["collections"] for g in gc_stats],
+            collected=[g["collected"] for g in gc_stats],
+            uncollectable=[g["uncollectable"] for g in gc_stats],
+        ),
+        latency=snap.latency(),
+        admin=AdminMetrics(
+            dict(requests),
+            {int(k): v for k, v in loop_ns.items()},
+            f["admin_last_loop_ns"],
+            f["admin_max_loop_ns"],
+            f["admin_last_cpu_ns"],
+        ),
+        extra=extra,
+    )

@@ -1,0 +1,175 @@
+"""The status snapshot: ``gateway status`` and ``gateway metrics`` assembled by the reader, as the gateway built them.
+
+The gateway answers ``"reply": "snapshot"`` with counters, histogram bytes and small live parts
+(``gateway.snapshot``); the reader assembles the documents. These tests compare that with the
+documents the gateway builds itself (the JSON and MessagePack replies), for the same state, and
+check that the snapshot's size and the loop-side allocation do not grow with the orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import pytest
+
+from gateway.admin import (
+    AdminError,
+    admin_request_msgpack,
+    fetch_metrics,
+    fetch_snapshot,
+    fetch_status,
+    start_admin_server,
+)
+from gateway.app import GatewayProcess
+from gateway.client import GatewayClient
+from gateway.latency import LatencySnapshot
+from gateway.metrics import decode_metrics
+from gateway.protocol.messages import OrderAccepted
+from gateway.snapshot import METRICS, STATUS, SnapshotWriter
+from model.enums import Side
+from tests.e2e.support import running_gateway, short_tmp
+
+VOLATILE_STATUS = ("uptime_s", "admin")
+
+
+async def _orders(process: GatewayProcess, count: int, price: str = "229.00") -> None:
+    config = process.config
+    async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+        for _ in range(count):
+            order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price)
+            assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+        refused = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10**9, price)  # a risk reject
+        await refused.wait_accepted(timeout=5)
+
+
+def _old_status(admin: Any) -> dict[str, Any]:
+    """The status document as the gateway builds it (``reply: msgpack``), with ``latency_us`` as before."""
+    reply = admin_request_msgpack(admin, {"cmd": "status"})
+    assert reply["ok"], reply
+    status: dict[str, Any] = reply["status"]
+    status["latency_us"] = msgspec.convert(status.pop("latency"), LatencySnapshot).summaries()
+    return status
+
+
+async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+
+
+_FIXED_SECTION: dict[str, Any] = {"acceleration": {"onload": False}}
+
+
+def _providers(process: GatewayProcess) -> None:
+    process.add_status_provider(lambda: {"ops_section": {"spinner": None, "gc": {"pauses": 3}}})
+    process.add_status_provider(
+        lambda: {**_FIXED_SECTION, "spinner": {"kicks": 2}}, lambda: (_FIXED_SECTION, {"spinner": {"kicks": 2}})
+    )
+    process.add_metrics_provider(lambda: {"gc_pause_seconds_total": 0.25, "gc_pause_max_seconds": 0.125})
+
+
+async def test_status_when_assembled_from_the_snapshot_then_equals_the_gateway_built_document() -> None:
+    async with running_gateway(short_tmp()) as (process, _sim):
+        _providers(process)
+        await _orders(process, 5)
+        admin = process.config.path(process.config.admin_socket)
+        gc.disable()
+        try:
+            old = await _in_thread(_old_status, admin)
+            new = await _in_thread(fetch_status, admin)
+        finally:
+            gc.enable()
+        assert new["latency_us"]["risk"]["count"] == 5
+        assert new["counters"]["orders_received"] == 6 and new["rejects"]
+        assert new["risk"]["accounts"]["ACC1"]["open_orders"] == old["risk"]["accounts"]["ACC1"]["open_orders"]
+        assert new["ops_section"] == {"spinner": None, "gc": {"pauses": 3}}
+        assert new["acceleration"] == {"onload": False} and new["spinner"] == {"kicks": 2}
+        for key in VOLATILE_STATUS:
+            assert key in new
+            old.pop(key)
+            new.pop(key)
+        assert new == old
+        assert list(new) == list(old)
+
+
+async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_built_snapshot() -> None:
+    async with running_gateway(short_tmp()) as (process, _sim):
+        _providers(process)
+        await _orders(process, 5)
+        admin = process.config.path(process.config.admin_socket)
+        gc.disable()
+        try:
+            old_reply = await _in_thread(admin_request_msgpack, admin, {"cmd": "metrics"})
+            new = await _in_thread(fetch_metrics, admin)
+        finally:
+            gc.enable()
+        old = decode_metrics(old_reply["metrics"])
+        assert new.counters["orders_received"] == 6 and new.rejects
+        assert new.extra == {"gc_pause_seconds_total": 0.25, "gc_pause_max_seconds": 0.125}
+        assert new.latency.counts() == old.latency.counts()
+        assert new.admin.requests["metrics"] == old.admin.requests.get("metrics", 0) + 1
+        assert msgspec.structs.replace(new, admin=old.admin) == old
+
+
+async def _snapshot_cost(process: GatewayProcess, kind: int) -> tuple[int, int]:
+    """Return (snapshot bytes, bytes the loop-side writer allocated and kept or peaked at) for one write."""
+    writer = SnapshotWriter(process)
+    frame = bytearray()
+    writer.write(frame, 0, kind)  # the first write sizes the buffer and encodes the slow part
+    tracemalloc.start()
+    try:
+        writer.write(frame, 0, kind)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return len(frame), peak
+
+
+async def test_snapshot_when_ten_times_the_orders_then_same_size_and_allocation() -> None:
+    async with running_gateway(short_tmp()) as (process, _sim):
+        await _orders(process, 20)
+        small = {kind: await _snapshot_cost(process, kind) for kind in (STATUS, METRICS)}
+        await _orders(process, 200)
+        large = {kind: await _snapshot_cost(process, kind) for kind in (STATUS, METRICS)}
+    for kind in (STATUS, METRICS):
+        assert small[kind][0] <= large[kind][0] <= small[kind][0] + 32, (kind, small, large)  # wider ints only
+        assert large[kind][1] <= small[kind][1] + 256, (kind, small, large)
+
+
+async def test_snapshot_when_requested_then_counts_the_request_and_reports_its_loop_cost() -> None:
+    async with running_gateway(short_tmp()) as (process, _sim):
+        admin = process.config.path(process.config.admin_socket)
+        fetch: Callable[..., Awaitable[Any]] = _in_thread
+        await fetch(fetch_snapshot, admin, "metrics")
+        second = await fetch(fetch_snapshot, admin, "status")
+        assert process.admin_stats.requests == {"metrics": 1, "status": 1}
+        assert second.fixed["admin_last_loop_ns"] > 0
+        assert second.live[4] == {"metrics": 1}
+
+
+async def test_fetch_snapshot_when_the_server_has_none_or_answers_json_then_admin_error_saying_so() -> None:
+    path = short_tmp() / "a.sock"
+    server = await start_admin_server(path, {"status": lambda req, who: {"document": True}})
+    try:  # no snapshot writer for status: the document comes back, in MessagePack
+        with pytest.raises(AdminError, match="without a snapshot"):
+            await asyncio.to_thread(fetch_snapshot, path, "status")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    async def json_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()  # a gateway from before "reply": answers every request with a JSON line
+        writer.write(b'{"ok": true, "status": {}}\n')
+        await writer.drain()
+        writer.close()
+
+    old = await asyncio.start_unix_server(json_only, str(path))
+    try:
+        with pytest.raises(AdminError, match="answered in JSON"):
+            await asyncio.to_thread(fetch_snapshot, path, "status", 5.0)
+    finally:
+        old.close()
+        await old.wait_closed()
