@@ -72,7 +72,23 @@ from gateway import journal_syncer as _syncer
 from gateway.protocol.messages import MassCancelAck, MassCancelRejected, OrderEvent
 from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
-from model.order import ORDER_FIELDS, Order, OrderTicket, order_from_ticket, ticket
+from model.order import (
+    ORDER_FIELDS,
+    Order,
+    OrderInput,
+    OrderTicket,
+    can,
+    cancel_input,
+    drop_held_cancel,
+    hold_cancel,
+    mark_sent,
+    order_from_ticket,
+    refuse,
+    release_cancel,
+    request_cancel,
+    request_replace,
+    ticket,
+)
 from model.venue_events import VenueEvent
 from obs.histogram import SparseHistogram
 
@@ -268,6 +284,34 @@ JournalRecord = (
     | JCancelRefused
     | JRequest
 )
+
+
+def follow_order_record(order: Order, rec: object) -> None:
+    """Make on ``order`` the transition a journaled order record says happened; other records change nothing.
+
+    One reading of the records that move an order without a venue event (refused, sent, cancel sent
+    or held or dropped, replace sent), shared by recovery and the replay from the journal.
+    """
+    kind = type(rec)
+    if kind is JSentNew:
+        assert isinstance(rec, JSentNew)
+        mark_sent(order, rec.venue_ref)
+    elif kind is JSentCancel:
+        assert isinstance(rec, JSentCancel)
+        if cancel_input(order) is OrderInput.RELEASE_CANCEL:
+            release_cancel(order, rec.venue_ref)
+        else:
+            request_cancel(order, rec.venue_ref)
+    elif kind is JSentReplace:
+        assert isinstance(rec, JSentReplace)
+        request_replace(order, rec.qty, rec.price, rec.venue_ref)
+    elif kind is JCancelQueued:
+        if can(order, OrderInput.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
+            hold_cancel(order)
+    elif kind is JCancelRefused:
+        drop_held_cancel(order)
+    elif kind is JOrderRefused:
+        refuse(order)
 
 
 def unwrap_requests(records: Iterable[JournalRecord]) -> Iterator[JournalRecord]:
@@ -550,10 +594,11 @@ class MmapJournal:
 
     No system call per batch: the copy puts the records in the page cache, where a process crash
     cannot lose them. The fsync policy runs on the loop thread only for ``batch``; ``interval`` is
-    a thread that wakes every ``fsync_interval_ms`` on its own clock and syncs if the data end
-    moved (nothing signals it per batch); after each sync the header's synced end is updated (made
-    durable by the next sync). A full disk shows as the OSError of ``flush`` when the file must
-    grow (``posix_fallocate``): the batch stays pending, as for ``FileJournal``.
+    a syncer process (``gateway.journal_syncer``) that wakes every ``fsync_interval_ms`` on its own
+    clock and syncs if the data end the loop stored in the shared control page moved (nothing
+    signals it per batch); after each sync it writes the synced end into the header. A full disk
+    shows as the OSError of ``flush`` when the file must grow (``posix_fallocate``): the batch stays
+    pending, as for ``FileJournal``.
     """
 
     durable = True

@@ -42,6 +42,7 @@ from gateway.journal import (
     JVenueApplied,
     JVenueEpoch,
     JVenueEvent,
+    follow_order_record,
 )
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.replay import MARK_MASK, JournalMarks, mark_position
@@ -53,15 +54,7 @@ from model.order import (
     Order,
     OrderInput,
     OrderState,
-    can,
-    cancel_input,
-    drop_held_cancel,
-    hold_cancel,
     mark_sent,
-    refuse,
-    release_cancel,
-    request_cancel,
-    request_replace,
 )
 from model.venue_events import VenueExecuted
 
@@ -247,9 +240,6 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             open_orders[order.order_id] = order
             st.open_orders[order.order_id] = order
             out.exposure.append((order, 0, 0))
-        elif kind is JOrderRefused:
-            assert isinstance(rec, JOrderRefused)
-            refuse(orders[rec.order_id])
         elif kind is JSentNew:
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
@@ -258,24 +248,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             open_orders[order.order_id] = order
             out.strategies[order.strategy_id].open_orders[order.order_id] = order
             out.exposure.append((order, 0, 0))
-        elif kind is JSentCancel:
-            assert isinstance(rec, JSentCancel)
-            order = orders[rec.order_id]
-            if cancel_input(order) is _RELEASE:
-                release_cancel(order, rec.venue_ref)
-            else:
-                request_cancel(order, rec.venue_ref)
-        elif kind is JSentReplace:
-            assert isinstance(rec, JSentReplace)
-            request_replace(orders[rec.order_id], rec.qty, rec.price, rec.venue_ref)
-        elif kind is JCancelQueued:
-            assert isinstance(rec, JCancelQueued)
-            order = orders[rec.order_id]
-            if can(order, OrderInput.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
-                hold_cancel(order)
-        elif kind is JCancelRefused:
-            assert isinstance(rec, JCancelRefused)
-            drop_held_cancel(orders[rec.order_id])
+        elif isinstance(rec, (JOrderRefused, JSentCancel, JSentReplace, JCancelQueued, JCancelRefused)):
+            follow_order_record(orders[rec.order_id], rec)  # refused; cancel sent, held or dropped; replace sent
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)

@@ -34,20 +34,16 @@ from bisect import bisect_right
 from typing import Final
 
 from gateway.journal import (
-    JCancelQueued,
-    JCancelRefused,
     JOrderCreated,
     JOrderRefused,
     JOrderSent,
     JournalCorruptError,
     JournalReader,
     JRequest,
-    JSentCancel,
-    JSentNew,
-    JSentReplace,
     JStrategyEvent,
     JVenueApplied,
     JVenueEvent,
+    follow_order_record,
 )
 from gateway.protocol.messages import OrderEvent
 from gateway.venue_apply import apply_venue_event
@@ -56,15 +52,7 @@ from model.order import (
     Order,
     OrderInput,
     OrderState,
-    can,
-    cancel_input,
-    drop_held_cancel,
-    hold_cancel,
     mark_sent,
-    refuse,
-    release_cancel,
-    request_cancel,
-    request_replace,
 )
 
 MARK_EVERY: Final = 1024
@@ -235,23 +223,6 @@ class ReplayJob:
             order = orders.get(order_id)
             if order is None:
                 return
+            follow_order_record(order, rec)
             if kind is JOrderRefused:
-                refuse(order)
                 del orders[order_id]
-            elif kind is JSentNew:
-                assert isinstance(rec, JSentNew)
-                mark_sent(order, rec.venue_ref)
-            elif kind is JSentCancel:
-                assert isinstance(rec, JSentCancel)
-                if cancel_input(order) is _RELEASE:
-                    release_cancel(order, rec.venue_ref)
-                else:
-                    request_cancel(order, rec.venue_ref)
-            elif kind is JSentReplace:
-                assert isinstance(rec, JSentReplace)
-                request_replace(order, rec.qty, rec.price, rec.venue_ref)
-            elif kind is JCancelQueued:
-                if can(order, OrderInput.HOLD_CANCEL):
-                    hold_cancel(order)
-            elif kind is JCancelRefused:
-                drop_held_cancel(order)
