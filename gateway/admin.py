@@ -134,14 +134,19 @@ class AdminProtocol(asyncio.Protocol):
         self._snapshots = snapshots or {}
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
-        self._caller = "unknown caller"
+        self._caller: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
         self._transport = transport
-        peer = peer_credentials(transport.get_extra_info("socket"))
-        if peer is not None:
-            self._caller = f"pid {peer.pid} uid {peer.uid}"
+
+    def _who(self) -> str:
+        """Return the caller's description (SO_PEERCRED), read on first use: status and metrics never need it."""
+        if self._caller is None:
+            transport = self._transport
+            peer = peer_credentials(transport.get_extra_info("socket")) if transport is not None else None
+            self._caller = f"pid {peer.pid} uid {peer.uid}" if peer is not None else "unknown caller"
+        return self._caller
 
     def data_received(self, data: bytes) -> None:
         if not self._buf:
@@ -186,9 +191,9 @@ class AdminProtocol(asyncio.Protocol):
             self._reply({"ok": False, "error": f"unknown command {cmd!r}; known: {sorted(self._handlers)}"}, binary)
             return
         if cmd not in QUIET_COMMANDS:
-            log.info("admin: %s from %s: %s", cmd, self._caller, request)
+            log.info("admin: %s from %s: %s", cmd, self._who(), request)
         try:
-            result = handler(request, self._caller)
+            result = handler(request, self._who())
         except AdminRefusedError as exc:
             self._refused(cmd, exc, binary)
             return
@@ -213,7 +218,7 @@ class AdminProtocol(asyncio.Protocol):
         self._reply({"ok": True, **result}, binary)
 
     def _refused(self, cmd: str, exc: AdminRefusedError, binary: bool) -> None:
-        log.warning("admin: %s from %s refused: %s", cmd, self._caller, exc)
+        log.warning("admin: %s from %s refused: %s", cmd, self._who(), exc)
         self._reply({"ok": False, "error": str(exc)}, binary)
 
     def _failed(self, cmd: str, exc: Exception, binary: bool) -> None:

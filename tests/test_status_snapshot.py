@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import socket
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,10 +21,13 @@ import pytest
 
 from gateway.admin import (
     AdminError,
+    AdminProtocol,
+    AdminStats,
     admin_request_msgpack,
     fetch_metrics,
     fetch_snapshot,
     fetch_status,
+    snapshot_request,
     start_admin_server,
 )
 from gateway.app import GatewayProcess
@@ -173,3 +178,48 @@ async def test_fetch_snapshot_when_the_server_has_none_or_answers_json_then_admi
     finally:
         old.close()
         await old.wait_closed()
+
+
+class _CountingTransport:
+    """A transport over one end of a socketpair that counts ``get_extra_info`` calls."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.extra_info_calls = 0
+        self.written: list[bytes] = []
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        self.extra_info_calls += 1
+        return self.sock if name == "socket" else default
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_admin_when_status_snapshot_asked_then_no_peer_lookup_and_other_commands_still_name_the_caller() -> None:
+    callers: list[str] = []
+
+    def kill(request: dict[str, Any], who: str) -> dict[str, Any]:
+        callers.append(who)
+        return {}
+
+    protocol = AdminProtocol(
+        {"kill": kill},
+        AdminStats(),
+        {"status": lambda frame, offset: frame.extend(b"snap")},
+    )
+    ours, theirs = socket.socketpair(socket.AF_UNIX)
+    with ours, theirs:
+        transport = _CountingTransport(ours)
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(snapshot_request("status"))
+        assert transport.extra_info_calls == 0  # connecting and polling cost no SO_PEERCRED lookup
+        assert transport.written[0].endswith(b"snap")
+        protocol.data_received(b'{"cmd": "kill"}\n')
+    assert callers == [f"pid {os.getpid()} uid {os.getuid()}"]
