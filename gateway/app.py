@@ -104,8 +104,9 @@ KNOWN_ACCOUNTS_SHOWN = 20
 """Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
 
 
-StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
-"""A status provider in two parts: (sections that change rarely, the same object until they do; live sections)."""
+StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...]]]
+"""A status provider in two parts: (sections that change rarely, the same object until they do; live sections,
+or a tagged tuple of plain numbers the reader words: ``gateway.snapshot.word_live_sections``)."""
 _NO_SECTIONS: dict[str, Any] = {}
 
 

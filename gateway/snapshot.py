@@ -117,7 +117,7 @@ class SnapshotSource(Protocol):
         ...
 
     @property
-    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], dict[str, Any]]]]:
+    def status_providers(self) -> list[Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...]]]]:
         """Status sections as (per change, per request) parts."""
         ...
 
@@ -183,7 +183,7 @@ class SnapshotWriter:
         else:
             risk_wire = risk_live = None
         provided: list[dict[str, Any]] = []
-        provided_live: list[dict[str, Any]] = []
+        provided_live: list[dict[str, Any] | tuple[Any, ...]] = []
         if kind == STATUS:
             for parts in process.status_providers:
                 fixed, changing = parts()
@@ -371,8 +371,19 @@ def status_document(snap: Snapshot) -> dict[str, Any]:
     }
     for fixed, changing in zip(snap.slow[12], provided, strict=True):
         out.update(fixed)
-        out.update(changing)
+        out.update(word_live_sections(changing))
     return out
+
+
+def word_live_sections(changing: dict[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    """Return a status provider's live sections: as sent, or worded here from its tagged tuple of numbers."""
+    if isinstance(changing, dict):
+        return changing
+    if changing[0] == "ops":  # gateway.ops.runtime.OpsRuntime.live_raw
+        from gateway.ops.runtime import word_live  # noqa: PLC0415  (the reader side only)
+
+        return word_live(changing)
+    raise ValueError(f"status section of unknown kind {changing[0]!r}: run the gateway's version")
 
 
 def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.ops.config import AutomaticGc, GcConfig
@@ -85,21 +85,16 @@ class GcController:
     def describe(self) -> str:
         """Return the effective policy in one phrase."""
         gen0, gen1, gen2 = gc.get_threshold()
-        if not gc.isenabled():
-            automatic = "automatic collection off"
-        elif gen2 >= NEVER_THRESHOLD:
-            automatic = f"automatic young collections only (thresholds {gen0}/{gen1}, generation 2 never)"
-        else:
-            automatic = f"automatic collections of every generation (thresholds {gen0}/{gen1}/{gen2})"
-        if self.config.quiet_period_ms:
-            quiet = (
-                f"generation {self.config.quiet_generation} collected after "
-                f"{self.config.quiet_period_ms} ms without socket activity"
-            )
-        else:
-            quiet = "no collections in quiet periods"
-        freeze = "freeze after start-up" if self.config.freeze_after_startup else "no freeze"
-        return f"{automatic}; {quiet}; {freeze}"
+        config = self.config
+        return describe_policy(
+            gc.isenabled(),
+            gen0,
+            gen1,
+            gen2,
+            config.quiet_generation,
+            config.quiet_period_ms,
+            config.freeze_after_startup,
+        )
 
     def freeze(self) -> int:
         """Collect once, then move every live object to the permanent generation; return how many."""
@@ -195,19 +190,82 @@ class GcController:
 
     def status(self) -> dict[str, Any]:
         """Return JSON-able counters for ``gateway status``."""
-        now = self._clock()
-        return {
-            "policy": self.describe(),
-            "automatic_by_generation": list(self.automatic),
-            "quiet_by_generation": list(self.quiet),
-            "hot_path_full_collections": self.hot_path_full_collections,
-            "pause_ms_total": round(self.pause_ns_total / 1e6, 3),
-            "pause_ms_max": round(self.pause_ns_max / 1e6, 3),
-            "collected_objects": self.collected,
-            "uncollectable_objects": self.uncollectable,
-            "frozen_objects": self.frozen_objects,
-            "pending_by_generation": list(gc.get_count()),
-            "seconds_since_quiet_collection": (
-                round((now - self.last_quiet_collection_ns) / 1e9, 3) if self.last_quiet_collection_ns else None
-            ),
-        }
+        return word_status(self.status_raw())
+
+    def status_raw(self) -> tuple[Any, ...]:
+        """Return what ``status`` says as plain numbers, nothing formatted (``word_status`` words them).
+
+        The status snapshot sends this tuple and the reading process words it: no policy phrase,
+        rounding or dict built on the event loop per request.
+        """
+        config = self.config
+        return (
+            gc.isenabled(),
+            gc.get_threshold(),
+            config.quiet_generation,
+            config.quiet_period_ms,
+            config.freeze_after_startup,
+            self.automatic,
+            self.quiet,
+            self.pause_ns_total,
+            self.pause_ns_max,
+            self.collected,
+            self.uncollectable,
+            self.frozen_objects,
+            gc.get_count(),
+            self.last_quiet_collection_ns,
+            self._clock(),
+        )
+
+
+def describe_policy(
+    enabled: bool, gen0: int, gen1: int, gen2: int, quiet_generation: int, quiet_period_ms: int, freeze: bool
+) -> str:
+    """Return the GC policy in one phrase (``GcController.describe``)."""
+    if not enabled:
+        automatic = "automatic collection off"
+    elif gen2 >= NEVER_THRESHOLD:
+        automatic = f"automatic young collections only (thresholds {gen0}/{gen1}, generation 2 never)"
+    else:
+        automatic = f"automatic collections of every generation (thresholds {gen0}/{gen1}/{gen2})"
+    if quiet_period_ms:
+        quiet = f"generation {quiet_generation} collected after {quiet_period_ms} ms without socket activity"
+    else:
+        quiet = "no collections in quiet periods"
+    return f"{automatic}; {quiet}; {'freeze after start-up' if freeze else 'no freeze'}"
+
+
+def word_status(raw: Sequence[Any]) -> dict[str, Any]:
+    """Return the ``GcController.status`` document from ``GcController.status_raw`` (or its decoded copy)."""
+    (
+        enabled,
+        (gen0, gen1, gen2),
+        quiet_generation,
+        quiet_period_ms,
+        freeze,
+        automatic,
+        quiet,
+        pause_ns_total,
+        pause_ns_max,
+        collected,
+        uncollectable,
+        frozen_objects,
+        pending,
+        last_quiet_collection_ns,
+        now,
+    ) = raw
+    return {
+        "policy": describe_policy(enabled, gen0, gen1, gen2, quiet_generation, quiet_period_ms, freeze),
+        "automatic_by_generation": list(automatic),
+        "quiet_by_generation": list(quiet),
+        "hot_path_full_collections": automatic[2],
+        "pause_ms_total": round(pause_ns_total / 1e6, 3),
+        "pause_ms_max": round(pause_ns_max / 1e6, 3),
+        "collected_objects": collected,
+        "uncollectable_objects": uncollectable,
+        "frozen_objects": frozen_objects,
+        "pending_by_generation": list(pending),
+        "seconds_since_quiet_collection": (
+            round((now - last_quiet_collection_ns) / 1e9, 3) if last_quiet_collection_ns else None
+        ),
+    }

@@ -24,7 +24,7 @@ import asyncio
 import enum
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -32,11 +32,13 @@ import msgspec
 from gateway.ops.acceleration import IO_URING_GUARD_ENV, Acceleration, detect_acceleration
 from gateway.ops.config import SpinConfig
 from gateway.ops.gc_control import GcController
+from gateway.ops.gc_control import word_status as word_gc_status
 from gateway.ops.iouring import GuardResult, IoUringGuard, block_io_uring
 from gateway.ops.onload import OnloadExtensions
 from gateway.ops.onload_env import ENVIRONMENT, UNPLANNED, EfSetting, describe_settings, observe_onload_environment
 from gateway.ops.sockets import AccelerationRegistry, VenueSocketTuner
 from gateway.ops.spinner import LoopSpinner
+from gateway.ops.spinner import word_status as word_spinner_status
 from gateway.ops.tuning import TuningReport, apply_process_tuning
 
 log = logging.getLogger(__name__)
@@ -216,11 +218,12 @@ class OpsRuntime:
         request on the event loop builds only the GC and spinner counters.
         """
         fixed, live = self.status_parts()
-        return {**fixed, **live}
+        return {**fixed, **word_live(live)}
 
-    def status_parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def status_parts(self) -> tuple[dict[str, Any], tuple[Any, ...]]:
         """Return ``status`` in two parts: the sections only a venue connection or a new setting changes
-        (the same object until then: the status snapshot encodes it once) and the GC and spinner counters.
+        (the same object until then: the status snapshot encodes it once) and the GC and spinner counters,
+        unworded (``live_raw``).
         """
         key = (
             self.registry.connections,
@@ -235,10 +238,15 @@ class OpsRuntime:
         if cached is None or cached[0] != key:
             cached = (key, self._fixed_status())
             self._status_cache = cached
-        return cached[1], {
-            "gc": self.gc.status(),
-            "spinner": self.spinner.status() if self.spinner is not None else None,
-        }
+        return cached[1], self.live_raw()
+
+    def live_raw(self) -> tuple[Any, ...]:
+        """Return the GC and spinner counters as plain numbers (``word_live`` words them in the reading process).
+
+        Tagged ``"ops"`` for ``gateway.snapshot.status_document``; holds the live counter lists, so
+        encode it before the loop runs again.
+        """
+        return ("ops", self.gc.status_raw(), self.spinner.status_raw() if self.spinner is not None else None)
 
     def _fixed_status(self) -> dict[str, Any]:
         """Return the status sections that only a venue connection or a new setting changes."""
@@ -264,3 +272,12 @@ class OpsRuntime:
         if self.spinner is not None:
             self.spinner.stop()
         self.gc.close()
+
+
+def word_live(raw: Sequence[Any]) -> dict[str, Any]:
+    """Return the ``gc`` and ``spinner`` status sections from ``OpsRuntime.live_raw`` (or its decoded copy)."""
+    _tag, gc_raw, spinner_raw = raw
+    return {
+        "gc": word_gc_status(gc_raw),
+        "spinner": word_spinner_status(spinner_raw) if spinner_raw is not None else None,
+    }

@@ -16,6 +16,7 @@ the time (the GC controller uses it to find quiet periods).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from model.clock import NowNs, monotonic_ns
@@ -85,19 +86,37 @@ class LoopSpinner:
 
     def status(self) -> dict[str, Any]:
         """Return JSON-able counters for ``gateway status``."""
+        return word_status(self.status_raw())
+
+    def status_raw(self) -> tuple[int, bool, bool, int, int, int, int]:
+        """Return what ``status`` says as plain numbers, nothing formatted (``word_status`` words them)."""
         running_ns = self._clock() - self._spin_start_ns if self._handle is not None else 0
-        if self._forever:
-            mode = "always"
-        elif self._budget_ns:
-            mode = f"{self.budget_us} us after activity"
-        else:
-            mode = "off"
-        return {
-            "budget_us": self.budget_us,
-            "mode": mode,
-            "spinning": self.spinning,
-            "kicks": self.kicks,
-            "iterations": self.iterations,
-            "episodes": self.episodes,
-            "spin_ms": round((self.spin_ns + running_ns) / 1e6, 3),
-        }
+        return (
+            self.budget_us,
+            self._forever,
+            self.spinning,
+            self.kicks,
+            self.iterations,
+            self.episodes,
+            self.spin_ns + running_ns,
+        )
+
+
+def word_status(raw: Sequence[Any]) -> dict[str, Any]:
+    """Return the ``LoopSpinner.status`` document from ``LoopSpinner.status_raw`` (or its decoded copy)."""
+    budget_us, forever, spinning, kicks, iterations, episodes, spin_ns = raw
+    if forever:
+        mode = "always"
+    elif budget_us > 0:
+        mode = f"{budget_us} us after activity"
+    else:
+        mode = "off"
+    return {
+        "budget_us": budget_us,
+        "mode": mode,
+        "spinning": spinning,
+        "kicks": kicks,
+        "iterations": iterations,
+        "episodes": episodes,
+        "spin_ms": round(spin_ns / 1e6, 3),
+    }

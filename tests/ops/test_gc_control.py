@@ -6,10 +6,11 @@ import asyncio
 import gc
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 
 from gateway.ops.config import AutomaticGc, GcConfig
-from gateway.ops.gc_control import NEVER_THRESHOLD, GcController
+from gateway.ops.gc_control import NEVER_THRESHOLD, GcController, word_status
 from model.clock import FakeClock
 
 
@@ -151,3 +152,36 @@ def test_describe_when_each_policy_then_says_what_is_automatic(controllers: list
     young.close()
     off = _make(controllers, automatic=AutomaticGc.OFF, quiet_period_ms=0, freeze_after_startup=False)
     assert off.apply() == "automatic collection off; no collections in quiet periods; no freeze"
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"automatic": AutomaticGc.YOUNG, "quiet_period_ms": 50, "freeze_after_startup": True},
+        {"automatic": AutomaticGc.OFF, "quiet_period_ms": 0},
+        {"automatic": AutomaticGc.ALL},
+    ],
+)
+def test_status_raw_when_worded_by_the_reader_then_the_status_document_and_no_text_built_on_the_loop(
+    controllers: list[GcController], config: dict[str, object]
+) -> None:
+    clock = FakeClock(5_000_000_000)
+    controller = _make(controllers, clock, **config)
+    controller.apply()
+    _make_cyclic_garbage(50)
+    gc.collect()
+    controller.pause_ns_total, controller.pause_ns_max = 12_345_678, 2_345_678
+    controller.last_quiet_collection_ns = 3_000_000_000
+    raw = controller.status_raw()
+    assert all(leaf is None or isinstance(leaf, (bool, int)) for leaf in _leaves(raw)), raw
+    sent = msgspec.msgpack.decode(msgspec.msgpack.encode(raw))  # as the status snapshot carries it
+    worded, document = word_status(sent), controller.status()
+    assert len(worded.pop("pending_by_generation")) == len(document.pop("pending_by_generation")) == 3  # moves
+    assert worded == document
+    assert document["pause_ms_total"] == 12.346 and document["seconds_since_quiet_collection"] == 2.0

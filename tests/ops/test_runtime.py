@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 
+import msgspec
 import pytest
 
 from gateway.ops.acceleration import Acceleration
@@ -14,6 +15,7 @@ from gateway.ops.config import GcConfig, SpinConfig
 from gateway.ops.iouring import IoUringGuard
 from gateway.ops.onload import OnloadProcessInfo
 from gateway.ops.runtime import LoopImpl, OpsRuntime, io_uring_decision
+from gateway.snapshot import word_live_sections
 
 _ONLOAD = Acceleration("onload", "x", OnloadProcessInfo("/lib/libonload.so", True, True), "onload", None, False)
 _KERNEL = Acceleration("kernel", "x", OnloadProcessInfo(None, None, False), None, None, False)
@@ -105,3 +107,26 @@ def test_runtime_when_ef_variables_on_the_kernel_path_then_listed_as_ignored(cap
         )
     finally:
         ops.close()
+
+
+async def test_runtime_when_its_live_sections_go_through_the_status_snapshot_then_worded_as_status_says() -> None:
+    spin = SpinConfig(loop_spin_us=200, gc=GcConfig(quiet_period_ms=0))
+    ops = OpsRuntime.prepare(spin, loop_impl=LoopImpl.ASYNCIO, environ={"GATEWAY_ACCEL_MODE": "kernel"})
+    try:
+        ops.attach(asyncio.get_running_loop()).kick()
+        ops.startup_complete()
+        fixed, live = ops.status_parts()
+        sent = msgspec.msgpack.decode(msgspec.msgpack.encode(live))  # what the reader of the snapshot gets
+        worded, document = word_live_sections(sent), ops.status()
+    finally:
+        ops.close()
+        gc.unfreeze()
+    assert set(worded) == {"gc", "spinner"} and set(fixed) | set(worded) == set(document)
+    for section in ("gc", "spinner"):
+        assert set(worded[section]) == set(document[section])
+    assert worded["gc"]["policy"] == document["gc"]["policy"]
+    assert worded["gc"]["frozen_objects"] == document["gc"]["frozen_objects"] > 0
+    assert worded["spinner"]["mode"] == "200 us after activity"
+    assert worded["spinner"]["kicks"] == document["spinner"]["kicks"] == 1
+    with pytest.raises(ValueError, match="unknown kind"):
+        word_live_sections(["later", 1])

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from gateway.ops.spinner import LoopSpinner
+from gateway.ops.spinner import LoopSpinner, word_status
 from model.clock import FakeClock
 from tests.ops.conftest import run_traced
 
@@ -125,7 +126,7 @@ def test_stdlib_loop_when_spinning_then_polls_with_zero_timeout_and_blocks_after
 UVLOOP_SPIN_PROGRAM = """
 import asyncio, sys
 import uvloop
-from gateway.ops.spinner import LoopSpinner
+from gateway.ops.spinner import LoopSpinner, word_status
 
 async def main():
     spinner = LoopSpinner(asyncio.get_running_loop(), int(sys.argv[1]))
@@ -155,3 +156,17 @@ def test_uvloop_when_spinning_then_epoll_waits_with_zero_timeout(tmp_path: Path)
     assert idle_iterations == 0
     # start-up and shutdown poll with timeout 0 a few times anyway; spinning adds about one per iteration
     assert zero_polls >= idle_polls + iterations // 2
+
+
+@pytest.mark.parametrize("budget_us", [-1, 0, 100])
+async def test_status_raw_when_worded_by_the_reader_then_the_status_document(budget_us: int) -> None:
+    clock = FakeClock()
+    spinner = LoopSpinner(asyncio.get_running_loop(), budget_us, clock)
+    spinner.start()
+    spinner.kick()
+    await _turns(3)
+    clock.advance(1_234_567)
+    raw = spinner.status_raw()
+    assert all(isinstance(value, (bool, int)) for value in raw), raw  # nothing formatted on the loop
+    assert word_status(msgspec.msgpack.decode(msgspec.msgpack.encode(raw))) == spinner.status()
+    spinner.stop()
