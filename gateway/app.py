@@ -397,8 +397,8 @@ class GatewayProcess:
                 admin_handlers(self),
                 self.admin_stats,
                 {
-                    "status": functools.partial(snapshot.write, kind=SNAPSHOT_STATUS),
-                    "metrics": functools.partial(snapshot.write, kind=SNAPSHOT_METRICS),
+                    "status": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_STATUS),
+                    "metrics": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_METRICS),
                 },
             )
         )

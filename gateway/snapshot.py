@@ -5,7 +5,8 @@ reusable buffer; it builds no document. The payload, after its header:
 
 * fixed slots: every counter the engine, journal and admin server keep, packed with one
   precompiled ``struct.Struct`` (``FIXED_FIELDS``, int64 each, plus the capture's wall time);
-* the latency histograms: ``StageLatencies.low`` copied whole (one memcpy of 46 KiB);
+* the latency histograms: ``StageLatencies.low`` whole (46 KiB), sent by the admin server straight from
+  the live buffer (``SnapshotWriter.write_spliced``: the kernel's copy is the only one);
 * the slow part: MessagePack bytes encoded once and reused until what they hold changes (gateway
   id, pid, recovery, configured strategies, the risk limits' per-load part: a reload makes a new one);
 * the run-time part: one MessagePack tuple of the live containers that are small and bounded by
@@ -170,6 +171,17 @@ class SnapshotWriter:
 
     def write(self, frame: bytearray, base: int, kind: int) -> None:
         """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
+        at, histograms = self.write_spliced(frame, base, kind)
+        frame[at:at] = histograms
+
+    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, bytearray]:
+        """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
+
+        The returned buffer is the live ``StageLatencies.low``: the snapshot is ``frame[:at] + it +
+        frame[at:]`` as of this call, so the caller sends the three before the loop runs anything else
+        (the admin server's one ``writelines``: the kernel copies the 46 KiB straight from the live
+        buffer, instead of the loop copying them into the reply first).
+        """
         process = self._process
         engine = process.engine
         risk = process.risk
@@ -191,8 +203,7 @@ class SnapshotWriter:
                 provided_live.append(changing)
         slow = self._slow_part(risk_wire, provided)
         fixed_at = base + HEADER.size
-        hist_at = fixed_at + FIXED.size
-        slow_at = hist_at + HIST_BYTES
+        hist_at = slow_at = fixed_at + FIXED.size  # the histogram bytes go between the fixed and the slow part
         live_at = slow_at + len(slow)
         if len(frame) < live_at:
             frame.extend(bytes(live_at - len(frame)))
@@ -217,7 +228,6 @@ class SnapshotWriter:
             stats.max_cpu_ns,
             time.time(),
         )
-        frame[hist_at:slow_at] = latency.low
         frame[slow_at:live_at] = slow
         strategies = engine.strategies
         live: tuple[Any, ...]
@@ -266,6 +276,7 @@ class SnapshotWriter:
         HEADER.pack_into(
             frame, base, MAGIC, LAYOUT_VERSION, kind, FIXED.size, HIST_BYTES, len(slow), len(frame) - live_at
         )
+        return hist_at, latency.low
 
 
 class Snapshot(msgspec.Struct, frozen=True):

@@ -223,3 +223,44 @@ def test_admin_when_status_snapshot_asked_then_no_peer_lookup_and_other_commands
         assert transport.written[0].endswith(b"snap")
         protocol.data_received(b'{"cmd": "kill"}\n')
     assert callers == [f"pid {os.getpid()} uid {os.getuid()}"]
+
+
+class _StuckTransport(_CountingTransport):
+    """A transport whose socket takes only part of a write: the rest stays buffered."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.aborted = False
+
+    def writelines(self, parts: Any) -> None:
+        self.written.append(b"".join(parts))
+
+    def get_write_buffer_size(self) -> int:
+        return 1000
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_snapshot_reply_when_spliced_then_one_write_of_the_whole_and_aborted_if_it_did_not_all_go() -> None:
+    live = bytearray(b"H" * 100)
+
+    def write(frame: bytearray, offset: int) -> tuple[int, bytearray]:
+        frame[offset:] = b"head" + b"tail"
+        return offset + 4, live
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX)
+    with ours, theirs:
+        whole = _CountingTransport(ours)
+        whole.writelines = lambda parts: whole.written.append(b"".join(parts))  # type: ignore[attr-defined]
+        protocol = AdminProtocol({}, AdminStats(), {"status": write})
+        protocol.connection_made(whole)  # type: ignore[arg-type]
+        protocol.data_received(snapshot_request("status"))
+        stuck = _StuckTransport(ours)
+        protocol = AdminProtocol({}, AdminStats(), {"status": write})
+        protocol.connection_made(stuck)  # type: ignore[arg-type]
+        protocol.data_received(snapshot_request("status"))
+    reply = msgspec.msgpack.decode(whole.written[0][4:])
+    assert reply == {"ok": True, "snapshot": b"head" + b"H" * 100 + b"tail"}
+    assert int.from_bytes(whole.written[0][:4], "big") == len(whole.written[0]) - 4
+    assert stuck.aborted  # the rest would have gone later, from live bytes changed since
