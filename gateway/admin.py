@@ -45,10 +45,10 @@ MAX_REQUEST_BYTES = 64 * 1024
 QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 """Commands polled by monitoring: not logged."""
 _LENGTH: Final = struct.Struct(">I")
-SnapshotWrite = Callable[[bytearray, int], tuple[int, bytearray] | None]
+SnapshotWrite = Callable[[bytearray, int], tuple[int, tuple[bytes | bytearray, ...]] | None]
 """Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``); returns
-None, or (offset, bytes) when the snapshot is the buffer with those live bytes spliced in at that offset
-(``SnapshotWriter.write_spliced``: the reply sends them from where they live, uncopied)."""
+None, or (offset, buffers) when the snapshot is the reply buffer with those live buffers spliced in at that
+offset (``SnapshotWriter.write_spliced``: the reply sends them from where they live, uncopied)."""
 _SNAPSHOT_PREFIX: Final = b"\0\0\0\0\x82\xa2ok\xc3\xa8snapshot\xc6\0\0\0\0"
 """A snapshot reply's first bytes: the frame length, then MessagePack ``{"ok": true, "snapshot": <bin 32>}``
 up to the bin's length; the snapshot itself follows (``AdminProtocol._reply_snapshot``)."""
@@ -248,7 +248,7 @@ class AdminProtocol(asyncio.Protocol):
         prefix = len(_SNAPSHOT_PREFIX)
         frame[:prefix] = _SNAPSHOT_PREFIX
         spliced = write(frame, prefix)
-        length = len(frame) if spliced is None else len(frame) + len(spliced[1])
+        length = len(frame) if spliced is None else len(frame) + sum(len(part) for part in spliced[1])
         _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
         _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
         if spliced is None:
@@ -256,7 +256,7 @@ class AdminProtocol(asyncio.Protocol):
         else:  # one writev: the spliced bytes go from the live buffer, so they must go now, whole
             at, live = spliced
             view = memoryview(frame)
-            transport.writelines((view[:at], live, view[at:]))
+            transport.writelines((view[:at], *live, view[at:]))
             del view
             if transport.get_write_buffer_size():  # never seen: a fresh connection's send buffer holds a reply
                 log.warning("admin: a snapshot reply did not fit the socket's send buffer; connection aborted")

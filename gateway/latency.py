@@ -5,14 +5,16 @@ Every stage is a log-linear histogram (``obs.histogram``: the HdrHistogram layou
 
 * ``low``: a ``bytearray``, one byte per bucket, incremented in the common case (a count up to
   256 is a cached small int in CPython: no allocation);
-* ``carried``: a dict, bucket index -> multiples of 256 carried out of ``low`` when its byte wraps
-  (only buckets that reached 256 counts have an entry).
+* ``mid``: a second ``bytearray``, the 256s carried out of ``low`` when its byte wraps (once per 256
+  counts of a bucket);
+* ``carried``: a dict, bucket index -> multiples of 65,536 carried out of ``mid`` when its byte wraps
+  (only buckets that reached 65,536 counts have an entry: a handful in a day).
 
-A bucket's count is ``low + carried``. ``snapshot`` copies both (a 46 KiB memcpy and a dict of a
-few hundred entries at most) into a ``LatencySnapshot``, small enough that encoding it and
-handing it to the admin socket stays within tens of microseconds; the percentiles are computed
-from it by whoever reads it (``gateway status``, ``gateway metrics``, the benchmark), never on
-the event loop.
+A bucket's count is ``low + 256 * mid + carried``. The status snapshot sends ``low`` and ``mid`` as
+they are (two byte ranges the kernel copies into the admin reply, ``gateway.snapshot``) and the
+small dict; ``snapshot`` copies them into a ``LatencySnapshot`` (``mid`` folded into its
+``carried``). The percentiles are computed by whoever reads them (``gateway status``,
+``gateway metrics``, the benchmark), never on the event loop.
 
 The order path (``OrderStages``) makes one call per order, ``add``, before the venue write: it
 appends the order's five marks to a list (cheaper than the ring store it replaces). ``wire``,
@@ -23,6 +25,7 @@ stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import compress
 from typing import Any, Final, cast
 
 from gateway.latency_snapshot import PERCENTILES
@@ -88,10 +91,11 @@ assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
 class StageHistogram:
     """One per-batch stage (journal, venue and strategy writes; venue to strategy)."""
 
-    __slots__ = ("_base", "_carried", "_low", "_table")
+    __slots__ = ("_base", "_carried", "_low", "_mid", "_table")
 
     def __init__(self, latencies: StageLatencies, stage: str) -> None:
         self._low = latencies.low
+        self._mid = latencies.mid
         self._carried = latencies.carried
         self._base = _BASE[stage]
         self._table = latencies.table
@@ -105,8 +109,7 @@ class StageHistogram:
         low = self._low
         value = low[index] + 1
         if value > 255:
-            carried = self._carried
-            carried[index] = carried.get(index, 0) + 256
+            carry(self._mid, self._carried, index, 1)
             value = 0
         low[index] = value
 
@@ -119,8 +122,7 @@ class StageHistogram:
         low = self._low
         value = low[index] + times
         if value > 255:
-            carried = self._carried
-            carried[index] = carried.get(index, 0) + (value & ~255)
+            carry(self._mid, self._carried, index, value >> 8)
             value &= 255
         low[index] = value
 
@@ -128,11 +130,12 @@ class StageHistogram:
 class OrderStages:
     """The eight per-order stages: ``add`` per order (before the venue write), ``wire`` per batch (after it)."""
 
-    __slots__ = ("_carried", "_count", "_low", "_marks", "_table", "orders")
+    __slots__ = ("_carried", "_count", "_low", "_marks", "_mid", "_table", "orders")
 
     def __init__(self, latencies: StageLatencies) -> None:
         self._low = latencies.low
         self._carried = latencies.carried
+        self._mid = latencies.mid
         self._count = latencies.count
         self._table = latencies.table
         self._marks: list[int] = []
@@ -249,8 +252,7 @@ class OrderStages:
 
     def _carry(self, index: int) -> None:
         """Bucket ``index`` holds 255 and counts one more: carry 256, the byte starts over."""
-        carried = self._carried
-        carried[index] = carried.get(index, 0) + 256
+        carry(self._mid, self._carried, index, 1)
         self._low[index] = 0
 
     def reset(self) -> None:
@@ -265,7 +267,10 @@ class StageLatencies:
     def __init__(self) -> None:
         self.table = index_table()
         self.low = bytearray(BUCKETS * len(STAGES))
+        self.mid = bytearray(BUCKETS * len(STAGES))
+        """The 256s of each bucket, one byte each (``carry``)."""
         self.carried: dict[int, int] = {}
+        """The 65,536s of the buckets that reached them."""
         self.orders = OrderStages(self)
         """Per-order marks: every stage in ``ORDER_STAGES`` is counted from here."""
         self.venue_to_strategy = StageHistogram(self, "venue_to_strategy")
@@ -296,30 +301,52 @@ class StageLatencies:
         low = self.low
         value = low[index] + times
         if value > 255:
-            self.carried[index] = self.carried.get(index, 0) + (value & ~255)
+            carry(self.mid, self.carried, index, value >> 8)
             value &= 255
         low[index] = value
 
     def reset(self) -> None:
         """Forget every count (e.g. after a benchmark's warm-up); the containers stay the same objects."""
         self.low[:] = bytes(len(self.low))
+        self.mid[:] = bytes(len(self.mid))
         self.carried.clear()
         self.orders.reset()
 
     def snapshot(self) -> LatencySnapshot:
         """Copy the counts (a memcpy and a small dict); no percentile is computed here."""
-        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, bytes(self.low), dict(self.carried))
+        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, bytes(self.low), self.carried_counts())
+
+    def carried_counts(self) -> dict[int, int]:
+        """Return every count above a bucket's byte: ``mid``'s 256s and ``carried``'s 65,536s, by bucket."""
+        return carried_counts(self.mid, self.carried)
 
     def view(self) -> LatencySnapshot:
         """Return the counts for encoding on the spot: ``low`` is the live buffer itself, not a copy.
 
-        For the admin replies (``status``, ``metrics``), encoded before the event loop runs again, so
-        nothing can count in between: the 46 KiB copy of ``snapshot`` (a cold allocation and memcpy
-        on the loop) is skipped, msgspec copies the bytes straight into the reply. Anything kept
-        past that must use ``snapshot``.
+        For the admin replies built as documents (JSON, ``"reply": "msgpack"``), encoded before the
+        event loop runs again, so nothing can count in between: the 46 KiB copy of ``snapshot`` is
+        skipped, msgspec copies the bytes straight into the reply (``mid`` is folded into the carried
+        dict: a scan of its 46 KiB). Anything kept past that must use ``snapshot``.
         """
         low = cast(Any, self.low)  # the bytearray itself (Any: no bytes check in the compiled module)
-        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, low, dict(self.carried))
+        return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, low, self.carried_counts())
+
+
+def carry(mid: bytearray, carried: dict[int, int], index: int, carries: int) -> None:
+    """Add ``carries`` 256s to bucket ``index``: into its ``mid`` byte, its 256s past that into ``carried``."""
+    value = mid[index] + carries
+    if value > 255:
+        carried[index] = carried.get(index, 0) + ((value >> 8) << 16)
+        value &= 255
+    mid[index] = value
+
+
+def carried_counts(mid: bytes | bytearray, carried: dict[int, int]) -> dict[int, int]:
+    """Return the counts above each bucket's low byte: 256 per ``mid`` count plus ``carried`` (a new dict)."""
+    counts = dict(carried)
+    for index in compress(range(len(mid)), mid):
+        counts[index] = counts.get(index, 0) + (mid[index] << 8)
+    return counts
 
 
 ORDER_STAGES: Final = (

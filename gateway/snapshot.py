@@ -5,8 +5,9 @@ reusable buffer; it builds no document. The payload, after its header:
 
 * fixed slots: every counter the engine, journal and admin server keep, packed with one
   precompiled ``struct.Struct`` (``FIXED_FIELDS``, int64 each, plus the capture's wall time);
-* the latency histograms: ``StageLatencies.low`` whole (46 KiB), sent by the admin server straight from
-  the live buffer (``SnapshotWriter.write_spliced``: the kernel's copy is the only one);
+* the latency histograms: ``StageLatencies.low`` and ``mid`` whole (46 KiB each: a bucket's low byte and
+  its 256s), sent by the admin server straight from the live buffers (``SnapshotWriter.write_spliced``:
+  the kernel's copy is the only one; the 65,536s of the few buckets past them travel in the run-time part);
 * the slow part: MessagePack bytes encoded once and reused until what they hold changes (gateway
   id, pid, recovery, configured strategies, the risk limits' per-load part: a reload makes a new one);
 * the run-time part: one MessagePack tuple of the live containers that are small and bounded by
@@ -34,12 +35,13 @@ from gateway.config import GatewayConfig
 from gateway.engine import Engine
 from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
-from gateway.latency import STAGES, LatencySnapshot
+from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS
 
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
+"""2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s."""
 MAGIC: Final = b"GWSS"
 STATUS: Final = 0
 METRICS: Final = 1
@@ -67,7 +69,8 @@ FIXED_FIELDS: Final = (
 HEADER: Final = struct.Struct("<4sHHIIII")
 """magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, run-time bytes."""
 FIXED: Final = struct.Struct("<" + "q" * len(FIXED_FIELDS) + "d")
-HIST_BYTES: Final = BUCKETS * len(STAGES)
+HIST_BYTES: Final = 2 * BUCKETS * len(STAGES)
+"""``StageLatencies.low`` then ``StageLatencies.mid``."""
 
 _encode_into: Final = msgspec.msgpack.Encoder(enc_hook=str).encode_into
 _encode: Final = msgspec.msgpack.Encoder(enc_hook=str).encode
@@ -172,15 +175,16 @@ class SnapshotWriter:
     def write(self, frame: bytearray, base: int, kind: int) -> None:
         """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
         at, histograms = self.write_spliced(frame, base, kind)
-        frame[at:at] = histograms
+        frame[at:at] = b"".join(histograms)
 
-    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, bytearray]:
+    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, tuple[bytes | bytearray, ...]]:
         """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
 
-        The returned buffer is the live ``StageLatencies.low``: the snapshot is ``frame[:at] + it +
-        frame[at:]`` as of this call, so the caller sends the three before the loop runs anything else
-        (the admin server's one ``writelines``: the kernel copies the 46 KiB straight from the live
-        buffer, instead of the loop copying them into the reply first).
+        The returned buffers are the live ``StageLatencies.low`` and ``mid`` and the slow part's bytes:
+        the snapshot is ``frame[:at] + low + mid + slow + frame[at:]`` as of this call, so the caller
+        sends them before the loop runs anything else (the admin server's one ``writelines``: the
+        kernel copies the ~95 KiB straight from where they are, instead of the loop copying them into
+        the reply first).
         """
         process = self._process
         engine = process.engine
@@ -203,8 +207,7 @@ class SnapshotWriter:
                 provided_live.append(changing)
         slow = self._slow_part(risk_wire, provided)
         fixed_at = base + HEADER.size
-        hist_at = slow_at = fixed_at + FIXED.size  # the histogram bytes go between the fixed and the slow part
-        live_at = slow_at + len(slow)
+        hist_at = live_at = fixed_at + FIXED.size  # the histogram and slow bytes go between the fixed and live parts
         if len(frame) < live_at:
             frame.extend(bytes(live_at - len(frame)))
         FIXED.pack_into(
@@ -228,7 +231,6 @@ class SnapshotWriter:
             stats.max_cpu_ns,
             time.time(),
         )
-        frame[slow_at:live_at] = slow
         strategies = engine.strategies
         live: tuple[Any, ...]
         if kind == STATUS:
@@ -276,7 +278,7 @@ class SnapshotWriter:
         HEADER.pack_into(
             frame, base, MAGIC, LAYOUT_VERSION, kind, FIXED.size, HIST_BYTES, len(slow), len(frame) - live_at
         )
-        return hist_at, latency.low
+        return hist_at, (latency.low, latency.mid, slow)
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -287,13 +289,14 @@ class Snapshot(msgspec.Struct, frozen=True):
     captured_at: float
     """Unix time of the capture."""
     low: bytes
+    mid: bytes
     slow: tuple[Any, ...]
     live: tuple[Any, ...]
 
     def latency(self) -> LatencySnapshot:
         """Return the latency histograms (counts; percentiles by ``LatencySnapshot.summaries``)."""
         stages, sub_bits, range_bits = self.slow[8], self.slow[10], self.slow[11]
-        carried = {int(k): v for k, v in self.live[0].items()}
+        carried = carried_counts(self.mid, {int(k): v for k, v in self.live[0].items()})
         return LatencySnapshot(tuple(stages), sub_bits, range_bits, self.low, carried)
 
 
@@ -306,10 +309,13 @@ def decode_snapshot(payload: bytes) -> Snapshot:
     slow = tuple(_decode(payload[at + fixed_len + hist_len : at + fixed_len + hist_len + slow_len]))
     names: list[str] = slow[9]
     values = struct.unpack_from("<" + "q" * len(names) + "d", payload, at)
-    low = payload[at + fixed_len : at + fixed_len + hist_len]
+    half = hist_len // 2
+    low = payload[at + fixed_len : at + fixed_len + half]
+    mid = payload[at + fixed_len + half : at + fixed_len + hist_len]
     live_at = at + fixed_len + hist_len + slow_len
     live = tuple(_decode(payload[live_at : live_at + live_len]))
-    return Snapshot(kind, dict(zip(names, values[:-1], strict=True)), values[-1], bytes(low), slow, live)
+    values_by_name = dict(zip(names, values[:-1], strict=True))
+    return Snapshot(kind, values_by_name, values[-1], bytes(low), bytes(mid), slow, live)
 
 
 def _reject_rows(items: list[Any]) -> list[list[Any]]:

@@ -287,3 +287,24 @@ def test_engine_when_order_sent_and_acked_then_each_stage_from_its_own_timestamp
         assert summary[stage]["count"] == 1, stage
         assert value <= summary[stage]["p50"] <= value * 1.008, stage
     assert rig.order("S1", "A").t_wire - rig.order("S1", "A").t_in == 7 * US
+
+
+def test_bucket_when_counted_past_65536_by_every_path_then_low_mid_and_carried_hold_it_exactly() -> None:
+    latencies = StageLatencies()
+    for _ in range(70_000):  # one at a time: the byte wraps 273 times, mid once
+        latencies.journal_write.record(3_000)
+    latencies.venue_to_strategy.record_n(40_000, 200_000)  # at once: 781 256s, mid wraps three times
+    for _ in range(66_000):
+        latencies.orders.add(0, 1_000, 2_000, 3_000, 4_000)
+        latencies.orders.wire(5_000)
+    latencies.delivered(0, 2_000, 0, 70_000)
+    summary = _summary(latencies)
+    assert summary["journal_write"]["count"] == 70_000
+    assert summary["venue_to_strategy"]["count"] == 270_000
+    assert summary["risk"]["count"] == summary["decode"]["count"] == 66_000
+    assert summary["strategy_write"]["count"] == 1
+    assert 0 < len(latencies.carried) <= len(STAGES)  # only the buckets past 65,536 have an entry
+    assert all(count % 65_536 == 0 for count in latencies.carried.values())
+    snapshot = latencies.snapshot()
+    assert all(count % 256 == 0 for count in snapshot.carried.values())
+    assert sum(snapshot.low) + sum(snapshot.carried.values()) == 70_000 + 270_000 + 66_000 * 8 + 1

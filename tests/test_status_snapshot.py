@@ -243,9 +243,9 @@ class _StuckTransport(_CountingTransport):
 
 
 def test_snapshot_reply_when_spliced_then_one_write_of_the_whole_and_aborted_if_it_did_not_all_go() -> None:
-    live = bytearray(b"H" * 100)
+    live = (bytearray(b"H" * 100), bytearray(b"M" * 50))
 
-    def write(frame: bytearray, offset: int) -> tuple[int, bytearray]:
+    def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytearray, ...]]:
         frame[offset:] = b"head" + b"tail"
         return offset + 4, live
 
@@ -261,6 +261,6 @@ def test_snapshot_reply_when_spliced_then_one_write_of_the_whole_and_aborted_if_
         protocol.connection_made(stuck)  # type: ignore[arg-type]
         protocol.data_received(snapshot_request("status"))
     reply = msgspec.msgpack.decode(whole.written[0][4:])
-    assert reply == {"ok": True, "snapshot": b"head" + b"H" * 100 + b"tail"}
+    assert reply == {"ok": True, "snapshot": b"head" + b"H" * 100 + b"M" * 50 + b"tail"}
     assert int.from_bytes(whole.written[0][:4], "big") == len(whole.written[0]) - 4
     assert stuck.aborted  # the rest would have gone later, from live bytes changed since
