@@ -24,8 +24,8 @@ stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from itertools import compress
 from typing import Any, Final, cast
 
 from gateway.latency_snapshot import PERCENTILES
@@ -332,6 +332,10 @@ class StageLatencies:
         return LatencySnapshot(STAGES, SUB_BITS, RANGE_BITS, low, self.carried_counts())
 
 
+_NONZERO: Final = re.compile(b"[^\x00]")
+"""Any byte but 0 (``carried_counts``)."""
+
+
 def carry(mid: bytearray, carried: dict[int, int], index: int, carries: int) -> None:
     """Add ``carries`` 256s to bucket ``index``: into its ``mid`` byte, its 256s past that into ``carried``."""
     value = mid[index] + carries
@@ -344,7 +348,8 @@ def carry(mid: bytearray, carried: dict[int, int], index: int, carries: int) -> 
 def carried_counts(mid: bytes | bytearray, carried: dict[int, int]) -> dict[int, int]:
     """Return the counts above each bucket's low byte: 256 per ``mid`` count plus ``carried`` (a new dict)."""
     counts = dict(carried)
-    for index in compress(range(len(mid)), mid):
+    for found in _NONZERO.finditer(mid):  # a scan in C; a match object per bucket past 255 only
+        index = found.start()
         counts[index] = counts.get(index, 0) + (mid[index] << 8)
     return counts
 
