@@ -44,6 +44,8 @@ MODULES: Final = (
     "gateway.engine",
     "venues.ouch.adapter",
     "venues.ouch.soup_client",
+    "risk.engine",
+    "risk.exposure",
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 
