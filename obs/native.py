@@ -46,6 +46,7 @@ MODULES: Final = (
     "venues.ouch.soup_client",
     "risk.engine",
     "risk.exposure",
+    "gateway.journal_mmap",
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 
