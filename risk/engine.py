@@ -164,6 +164,7 @@ class RiskEngine:
         self._audit = audit
         self._file = limits
         self._resolver = Resolver(limits.document)
+        self._limits_cache = self._resolver.cache
         self._book = ExposureBook()
         self._references = ReferenceBook()
         self._duplicates = DuplicateFilter()
@@ -246,7 +247,10 @@ class RiskEngine:
     def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         """Decide on a new order; on acceptance count it (rate, duplicates, exposure) at once."""
         try:
-            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            try:  # the resolver's cache, subscripted: no call for a key seen before (the steady state)
+                limits: EffectiveLimits | None = self._limits_cache[order.account][order.strategy_id][order.symbol]
+            except KeyError:
+                limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
             if limits is None:
                 return self._unknown_account(order.account)
             request = self._prepare(order, limits, now_ns, NEW)
@@ -672,6 +676,7 @@ class RiskEngine:
         """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept."""
         self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
         self._resolver = Resolver(limits.document)
+        self._limits_cache = self._resolver.cache
         self._file = limits
 
     def _reload_summary(
