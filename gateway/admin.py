@@ -45,6 +45,21 @@ MAX_REQUEST_BYTES = 64 * 1024
 QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 """Commands polled by monitoring: not logged."""
 _LENGTH: Final = struct.Struct(">I")
+
+
+def _splice_max() -> int:
+    """Return the largest snapshot reply sent spliced: half a fresh Unix socket's send buffer (0: never)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            return int(probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) // 2
+    except OSError:
+        return 0
+
+
+SPLICE_MAX: Final = _splice_max()
+"""A snapshot reply up to this size goes by one ``writev`` from the live buffers; a larger one is copied
+into the reply first (a fresh connection's send buffer takes the smaller one whole; the host's
+``net.core.wmem_default`` sets it: 212,992 bytes by default, so up to 106,496 bytes are spliced)."""
 SnapshotWrite = Callable[[bytearray, int], tuple[int, tuple[bytes | bytearray, ...]] | None]
 """Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``); returns
 None, or (offset, buffers) when the snapshot is the reply buffer with those live buffers spliced in at that
@@ -251,6 +266,10 @@ class AdminProtocol(asyncio.Protocol):
         length = len(frame) if spliced is None else len(frame) + sum(len(part) for part in spliced[1])
         _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
         _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
+        if spliced is not None and length > SPLICE_MAX:  # might not all go at once: copy, send later safely
+            at, live = spliced
+            frame[at:at] = b"".join(live)
+            spliced = None
         if spliced is None:
             transport.write(frame)
         else:  # one writev: the spliced bytes go from the live buffer, so they must go now, whole
@@ -258,7 +277,7 @@ class AdminProtocol(asyncio.Protocol):
             view = memoryview(frame)
             transport.writelines((view[:at], *live, view[at:]))
             del view
-            if transport.get_write_buffer_size():  # never seen: a fresh connection's send buffer holds a reply
+            if transport.get_write_buffer_size():  # never seen: SPLICE_MAX fits a fresh connection's buffer
                 log.warning("admin: a snapshot reply did not fit the socket's send buffer; connection aborted")
                 transport.abort()  # the rest would be sent later, from bytes changed since: no torn snapshot
                 return

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from gateway import admin as admin_module
 from gateway.admin import (
     AdminError,
     AdminProtocol,
@@ -264,3 +265,29 @@ def test_snapshot_reply_when_spliced_then_one_write_of_the_whole_and_aborted_if_
     assert reply == {"ok": True, "snapshot": b"head" + b"H" * 100 + b"M" * 50 + b"tail"}
     assert int.from_bytes(whole.written[0][:4], "big") == len(whole.written[0]) - 4
     assert stuck.aborted  # the rest would have gone later, from live bytes changed since
+
+
+def test_snapshot_reply_when_larger_than_the_splice_bound_then_copied_whole_and_sent_by_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live = (bytearray(b"H" * 100), bytearray(b"M" * 50))
+
+    def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytearray, ...]]:
+        frame[offset:] = b"head" + b"tail"
+        return offset + 4, live
+
+    monkeypatch.setattr(admin_module, "SPLICE_MAX", 100)  # the reply is bigger: a socket might not take it whole
+    ours, theirs = socket.socketpair(socket.AF_UNIX)
+    with ours, theirs:
+        stuck = _StuckTransport(ours)  # would abort a spliced reply; a copied one is the transport's to finish
+        protocol = AdminProtocol({}, AdminStats(), {"status": write})
+        protocol.connection_made(stuck)  # type: ignore[arg-type]
+        protocol.data_received(snapshot_request("status"))
+    assert not stuck.aborted and len(stuck.written) == 1
+    reply = msgspec.msgpack.decode(stuck.written[0][4:])
+    assert reply == {"ok": True, "snapshot": b"head" + b"H" * 100 + b"M" * 50 + b"tail"}
+
+
+def test_splice_bound_when_read_from_a_fresh_unix_socket_then_half_its_send_buffer() -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        assert admin_module.SPLICE_MAX == probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2 > 0
