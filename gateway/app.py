@@ -253,6 +253,7 @@ class GatewayProcess:
             gateway_id=config.gateway_id,
             terminal_orders_kept=config.memory.terminal_orders_kept,
             events_kept=config.memory.events_kept,
+            released_ids_capacity=config.memory.released_ids_capacity,
         )
 
     def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -466,6 +467,27 @@ class GatewayProcess:
     def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
         self._metrics_providers.append(provider)
+
+    def add_memory_providers(self) -> None:
+        """Show the released-id table (``memory.released_ids_capacity``) in ``gateway status`` and ``metrics``."""
+        self.add_status_provider(self._memory_status)
+        self.add_metrics_provider(self._memory_metrics)
+
+    def _memory_status(self) -> dict[str, Any]:
+        engine = self.engine
+        return {"memory": {"released_ids": engine.released_ids.status()}} if engine is not None else {}
+
+    def _memory_metrics(self) -> dict[str, float]:
+        engine = self.engine
+        if engine is None:
+            return {}
+        ids = engine.released_ids
+        return {
+            "released_ids_capacity": ids.capacity,
+            "released_ids_used": ids.count,
+            "released_ids_bytes": ids.nbytes,
+            "released_ids_grown_total": ids.grown,
+        }
 
     def status(self) -> dict[str, Any]:
         """Return the full status document for the admin socket.
