@@ -43,7 +43,8 @@ class StrategyState:
     ``events_base + i + 1``; the ``events_base`` older ones were released and are read back
     from the journal for a reconnect that needs them (``Engine._on_hello``). ``orders`` holds
     its working orders and a window of recent terminal ones; the ``cl_ord_id`` of every order
-    released from it is in ``released`` (duplicate detection for the whole day).
+    released from it is in ``released`` (duplicate detection for the whole day: the strategy's
+    keys in the gateway's one ``ReleasedIds``).
     """
 
     __slots__ = (
@@ -102,6 +103,7 @@ _PRIVATE_CAPACITY: Final = 16
 
 
 def _private() -> ReleasedIds:
+    """Return a small table of the strategy's own (no warning when it grows)."""
     return ReleasedIds(_PRIVATE_CAPACITY, warn=False)
 
 
