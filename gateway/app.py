@@ -244,6 +244,7 @@ class GatewayProcess:
             raise ConfigError(f"venue names must be unique, got {names}")
         self.venues = [build_venue(v, self.clock) for v in decoded]
         self._venue_configs = dict(zip(names, decoded, strict=True))
+        started = time.perf_counter()
         self.engine = Engine(
             risk=self.risk,
             venues=self.venues,
@@ -254,6 +255,16 @@ class GatewayProcess:
             terminal_orders_kept=config.memory.terminal_orders_kept,
             events_kept=config.memory.events_kept,
             released_ids_capacity=config.memory.released_ids_capacity,
+        )
+        ids = self.engine.released_ids
+        log.info(
+            "released cl_ord_id table: %d MiB (%d slots) for %d ids (memory.released_ids_capacity; grows past %d), "
+            "allocated and touched in %.1f ms",
+            ids.nbytes >> 20,
+            ids.slots,
+            ids.capacity,
+            ids.holds_without_growing(),
+            (time.perf_counter() - started) * 1e3,
         )
 
     def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:

@@ -110,7 +110,8 @@ def test_released_ids_capacity_from_the_config_is_the_engines_table(tmp_path: Pa
     assert load_config(path).memory.released_ids_capacity == 100_000
 
 
-async def test_status_and_metrics_show_the_released_id_table() -> None:
+async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.app")
     async with running_gateway(short_tmp()) as (process, _sim):
         process.add_memory_providers()
         engine = process.engine
@@ -120,6 +121,9 @@ async def test_status_and_metrics_show_the_released_id_table() -> None:
         loop = asyncio.get_running_loop()
         status = await loop.run_in_executor(None, fetch_status, admin)  # as ``gateway status`` reads it
         metrics = await loop.run_in_executor(None, fetch_metrics, admin)
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("released cl_ord_id table:")]
+    assert len(logged) == 1
+    assert "16 MiB (2097152 slots) for 1048576 ids (memory.released_ids_capacity; grows past 1468006)" in logged[0]
     table = {"capacity": 1_048_576, "used": 0, "slots": 2_097_152, "bytes": 16 << 20, "grown": 0}
     assert status["memory"] == {"released_ids": table}
     assert metrics.extra == {
