@@ -13,7 +13,9 @@ Run: ``.venv/bin/python -m benchmarks.ab_hotpath --base HEAD~1 [--rounds 2] [--o
 (``GATEWAY_PURE_PYTHON=1``), new = the mypyc-compiled modules (``make venv`` builds them; the run
 stops if they are not built or stale). The calls per order are then counted pure (the comparable
 figure) and as the profiler sees the compiled side (not comparable: compiled functions are invisible
-to it). For a per-module A/B, shorten ``obs.native.MODULES``, ``make venv``, and run it again.
+to it). ``--compiled`` runs both trees compiled: an exported revision is built first
+(``build_native.py`` in its temporary tree, about a minute), the working tree must be built and current.
+For a per-module A/B, shorten ``obs.native.MODULES``, ``make venv``, and run it again.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def export(revision: str, into: Path) -> Path:
 def _env(tree: Path, pure_python: bool) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree)
+    env["OPENBLAS_NUM_THREADS"] = "1"  # numpy (imported by the harness) must not start worker threads
     if pure_python:
         env["GATEWAY_PURE_PYTHON"] = "1"
     else:
@@ -113,7 +116,9 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=30_000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cpu", type=int, default=1 if (os.cpu_count() or 1) > 1 else None)
-    parser.add_argument("--compiled", action="store_true", help="let each tree use its compiled modules, if built")
+    parser.add_argument(
+        "--compiled", action="store_true", help="each tree uses its compiled modules (exported trees are built first)"
+    )
     parser.add_argument("--native", action="store_true", help="working tree: pure Python (base) vs compiled (new)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -136,6 +141,13 @@ def main() -> int:
                 "new": export(args.new, work / "new") if args.new else ROOT,
             }
             pures = dict.fromkeys(trees, not args.compiled)
+        if args.compiled:  # an exported tree has no build/native: build it, or it would silently run pure
+            for tree in trees.values():
+                if tree != ROOT:
+                    subprocess.run([sys.executable, "build_native.py"], cwd=tree, env=_env(tree, False), check=True)
+                elif subprocess.run([sys.executable, "build_native.py", "--check"], cwd=ROOT, check=False).returncode:
+                    print("ab_hotpath --compiled: the working tree's compiled modules are stale: run make venv")
+                    return 1
         for name, tree in trees.items():  # compile every module once, outside the measured runs
             subprocess.run(
                 [sys.executable, "-c", "import benchmarks.bench_hotpath"],

@@ -63,6 +63,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# the harness (runner, wires) imports numpy: one OpenBLAS thread, or its idle workers steal the other core
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from benchmarks.harness.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
 from benchmarks.harness.runner import bench_limits
 from gateway.config import MemoryConfig

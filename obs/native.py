@@ -44,6 +44,9 @@ MODULES: Final = (
     "gateway.engine",
     "venues.ouch.adapter",
     "venues.ouch.soup_client",
+    "risk.engine",
+    "risk.exposure",
+    "gateway.journal_mmap",
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 

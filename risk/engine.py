@@ -38,6 +38,7 @@ from risk.checks import (
     NEW_ORDER_CHAIN,
     REPLACE,
     REPLACE_CHAIN,
+    Check,
     RiskRequest,
     Verdicts,
     Windows,
@@ -47,8 +48,13 @@ from risk.checks import (
     money,
     passes_new,
 )
-from risk.diff import Change, diff_trees
+from risk.diff import diff_trees
 from risk.duplicates import DuplicateFilter
+from risk.engine_views import ExposureView as ExposureView  # noqa: PLC0414 - re-exported
+from risk.engine_views import LimitSource as LimitSource  # noqa: PLC0414 - re-exported
+from risk.engine_views import PositionView as PositionView  # noqa: PLC0414 - re-exported
+from risk.engine_views import ReloadResult as ReloadResult  # noqa: PLC0414 - re-exported
+from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
@@ -68,56 +74,6 @@ _BUY = Side.BUY
 _HALTED = int(TradingState.HALTED)
 _REDUCING = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
-
-
-class ReloadResult(msgspec.Struct, frozen=True):
-    """What a reload did: applied (``ok``) with ``changes``, or refused with every error."""
-
-    ok: bool
-    trigger: str
-    who: str
-    sha256: str
-    """Hash of the limits file that was read (empty if unreadable)."""
-    previous_sha256: str
-    changes: list[Change]
-    errors: list[Problem]
-    warnings: list[str]
-    message: str
-    """One line for whoever asked (admin socket reply, log line)."""
-
-
-class Verdict(msgspec.Struct, frozen=True):
-    """One line of an explanation: a check, whether the order passes it, and why."""
-
-    check: str
-    passed: bool
-    code: str
-    text: str
-
-
-class PositionView(msgspec.Struct, frozen=True):
-    """An account's position in a symbol: filled (negative = short) and working on each side."""
-
-    position: int
-    open_buy_qty: int
-    open_sell_qty: int
-
-
-class ExposureView(msgspec.Struct, frozen=True):
-    """An account's open orders, open notional and gross traded notional today (fixed-point money)."""
-
-    open_orders: int
-    open_notional: int
-    traded_notional: int
-
-
-class LimitSource(msgspec.Struct, frozen=True):
-    """An effective limit for an explanation: its value and the scope it came from."""
-
-    field: str
-    value: str
-    scope: str
-    considered: list[tuple[str, str]]
 
 
 def _file_signature(path: Path | None) -> tuple[int, int, int] | None:
@@ -208,6 +164,7 @@ class RiskEngine:
         self._audit = audit
         self._file = limits
         self._resolver = Resolver(limits.document)
+        self._limits_cache = self._resolver.cache
         self._book = ExposureBook()
         self._references = ReferenceBook()
         self._duplicates = DuplicateFilter()
@@ -222,6 +179,12 @@ class RiskEngine:
         self._last_reload: dict[str, Any] | None = None
         self._status_cache: tuple[LimitsFile, int, dict[str, Any]] | None = None
         """(load key, the parts of ``status`` only a load changes)."""
+        self.passes_new: Callable[[RiskRequest], bool] = passes_new
+        """The one-function pass over the new-order checks (a test injects one that raises)."""
+        self.new_order_chain: tuple[Check, ...] = NEW_ORDER_CHAIN
+        """The new-order checks one by one: they word a denial ``passes_new`` found, and explain."""
+        self.replace_chain: tuple[Check, ...] = REPLACE_CHAIN
+        """The replace checks."""
         self.internal_errors = 0
         """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
         self._references.configure(limits.document.reference_prices, limits.reference, clock(), self._wall_now())
@@ -284,11 +247,14 @@ class RiskEngine:
     def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         """Decide on a new order; on acceptance count it (rate, duplicates, exposure) at once."""
         try:
-            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            try:  # the resolver's cache, subscripted: no call for a key seen before (the steady state)
+                limits: EffectiveLimits | None = self._limits_cache[order.account][order.strategy_id][order.symbol]
+            except KeyError:
+                limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
             if limits is None:
                 return self._unknown_account(order.account)
             request = self._prepare(order, limits, now_ns, NEW)
-            if passes_new(request):  # every check before the duplicate filter, in one function
+            if self.passes_new(request):  # every check before the duplicate filter, in one function
                 if limits.duplicate_window_ns > 0:  # without a window check_duplicate passes and notes nothing
                     denial = check_duplicate(request, None)
                     if denial is not None:
@@ -296,7 +262,7 @@ class RiskEngine:
                 if not self._count_order_rate(request, limits, now_ns):  # the order-rate check, counted if passed
                     return check_order_rate(request, None)  # decides again (nothing was counted) and words it
             else:
-                for check in NEW_ORDER_CHAIN:
+                for check in self.new_order_chain:
                     denial = check(request, None)
                     if denial is not None:
                         return denial
@@ -317,7 +283,7 @@ class RiskEngine:
             if limits is None:
                 return self._unknown_account(order.account)
             request = self._prepare_replace(order, limits, now_ns, qty, price)
-            for check in REPLACE_CHAIN:
+            for check in self.replace_chain:
                 denial = check(request, None)
                 if denial is not None:
                     return denial
@@ -710,6 +676,7 @@ class RiskEngine:
         """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept."""
         self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
         self._resolver = Resolver(limits.document)
+        self._limits_cache = self._resolver.cache
         self._file = limits
 
     def _reload_summary(
@@ -1011,7 +978,7 @@ class RiskEngine:
         verdicts = [Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")]
         request = self._prepare(order, limits, now, NEW)
         found: Verdicts = []
-        for check in NEW_ORDER_CHAIN:
+        for check in self.new_order_chain:
             check(request, found)
         for name, result in found:
             if isinstance(result, Denial):

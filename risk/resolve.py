@@ -210,8 +210,10 @@ class Resolver:
         self._no_trade = frozenset(document.restricted.no_trade)
         self._sell_only = frozenset(document.restricted.sell_only)
         self._allow_missing = frozenset(document.reference_prices.allow_missing)
-        self._cache: dict[str, dict[str, dict[str, EffectiveLimits]]] = {}
-        self._cached = 0
+        self.cache: dict[str, dict[str, dict[str, EffectiveLimits]]] = {}
+        """account -> strategy -> symbol -> limits; ``RiskEngine`` subscripts it first (no call per order).
+        Only cleared, never replaced: a reference to it stays current."""
+        self.cached = 0
         self._filled_defaults = tuple(_fill(spec, _GETTERS[spec.attribute](document.defaults)) for spec in FIELDS)
         self._vectors: dict[int, tuple[Any, ...]] = {}
         """Per override scope (by id; the document keeps them alive): its values encoded so that the
@@ -220,7 +222,7 @@ class Resolver:
     def get(self, account: str, strategy: str, symbol: str) -> EffectiveLimits | None:
         """Return the effective limits (None for an account the file does not list): the hot path."""
         try:  # subscripts, no method calls: a hit is the steady state, a miss (KeyError) fills the cache
-            return self._cache[account][strategy][symbol]
+            return self.cache[account][strategy][symbol]
         except KeyError:
             return self._fill(account, strategy, symbol)
 
@@ -228,11 +230,11 @@ class Resolver:
         if account not in self.document.accounts:
             return None
         limits = self.compile(account, strategy, symbol)
-        if self._cached >= MAX_CACHED:
-            self._cache.clear()
-            self._cached = 0
-        self._cache.setdefault(account, {}).setdefault(strategy, {})[symbol] = limits
-        self._cached += 1
+        if self.cached >= MAX_CACHED:
+            self.cache.clear()
+            self.cached = 0
+        self.cache.setdefault(account, {}).setdefault(strategy, {})[symbol] = limits
+        self.cached += 1
         return limits
 
     def compile(self, account: str, strategy: str, symbol: str) -> EffectiveLimits:

@@ -3,42 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from model.enums import OrderType
 from risk import codes
-from risk.checks import RiskRequest
+from risk.checks import RiskRequest, Verdicts
 from risk.engine import RiskEngine
 from tests.risk.support import code, make_engine, order, submit
 
 
-def _explode(request: RiskRequest) -> None:
+def _explode(request: RiskRequest, found: Verdicts | None = None) -> NoReturn:
     raise RuntimeError("bug in a check")
 
 
 @pytest.mark.parametrize("path", ["chain", "fast"])
-def test_check_new_when_a_check_raises_then_refused_with_internal_error_not_raised(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
-) -> None:
+def test_check_new_when_a_check_raises_then_refused_with_internal_error_not_raised(tmp_path: Path, path: str) -> None:
     engine, clock = make_engine(tmp_path)
     if path == "chain":
-        monkeypatch.setattr("risk.engine.passes_new", lambda request: False)  # the chain decides
-        monkeypatch.setattr("risk.engine.NEW_ORDER_CHAIN", (_explode,))
+        engine.passes_new = lambda request: False  # the chain decides
+        engine.new_order_chain = (_explode,)
     else:
-        monkeypatch.setattr("risk.engine.passes_new", _explode)
+        engine.passes_new = _explode
     assert code(submit(engine, order(qty=10), clock)) == codes.INTERNAL_ERROR
     assert engine.internal_errors == 1
     assert engine.exposure("ACC1").open_orders == 0
 
 
-def test_check_replace_when_a_check_raises_then_refused_with_internal_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_check_replace_when_a_check_raises_then_refused_with_internal_error(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path)
     working = order(qty=10)
     assert submit(engine, working, clock) is None
-    monkeypatch.setattr("risk.engine.REPLACE_CHAIN", (_explode,))
+    engine.replace_chain = (_explode,)
     assert code(engine.check_replace(working, 20, working.price, clock())) == codes.INTERNAL_ERROR
 
 
@@ -70,10 +67,11 @@ def test_check_new_when_account_removed_by_reload_then_new_orders_refused_but_ca
     assert engine.check_cancel(working, clock()) is None
 
 
-def test_on_execution_when_report_is_garbage_then_counted_and_logged_not_raised(tmp_path: Path) -> None:
+def test_on_execution_when_order_is_garbage_then_counted_and_logged_not_raised(tmp_path: Path) -> None:
     engine, _ = make_engine(tmp_path)
     broken = order(qty=10)
-    engine.on_execution(broken, "10", 1_000_000)  # type: ignore[arg-type]  # must not raise into the core
+    broken.symbol = ["AAPL"]  # type: ignore[assignment]  # garbage the checks inside trip over (compiled: a type check)
+    engine.on_execution(broken, 10, 1_000_000)  # must not raise into the core
     assert engine.internal_errors == 1
 
 

@@ -1,0 +1,318 @@
+"""``MmapJournal``: the journal on a memory-mapped, preallocated file (the gateway's default storage).
+
+Compiled with mypyc (``obs.native``): ``append`` and ``flush`` run twice per order round trip. The
+records (``gateway.journal_records``), the file format and its reading (``gateway.journal_read``) are
+interpreted; ``gateway.journal`` re-exports ``MmapJournal`` with them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from gateway import journal_syncer as _syncer
+from gateway.journal_read import (
+    _BATCH,
+    _PROJECT_ROOT,
+    DATA_START,
+    GROW_BYTES,
+    HEADER_SIZE,
+    MMAP_HEADER,
+    MMAP_MAGIC,
+    JournalReader,
+    JournalScan,
+    _crc32,
+    _pack_header,
+    data_end,
+    log,
+    mmap_header,
+    read_journal,
+)
+from gateway.journal_records import JournalRecord
+from model.clock import monotonic_ns
+from model.fsync import FsyncPolicy
+from obs.histogram import SparseHistogram
+
+
+class MmapJournal:
+    """Append records to a memory-mapped, preallocated file; ``flush`` copies the batch into the mapping.
+
+    No system call per batch: the copy puts the records in the page cache, where a process crash
+    cannot lose them. The fsync policy runs on the loop thread only for ``batch``; ``interval`` is
+    a syncer process (``gateway.journal_syncer``) that wakes every ``fsync_interval_ms`` on its own
+    clock and syncs if the data end the loop stored in the shared control page moved (nothing
+    signals it per batch); after each sync it writes the synced end into the header. A full disk
+    shows as the OSError of ``flush`` when the file must grow (``posix_fallocate``): the batch stays
+    pending, as for ``FileJournal``.
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
+        fsync_interval_ms: int = 10,
+        grow_bytes: int = GROW_BYTES,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
+        self._buf = bytearray()
+        self._pending = 0
+        """``len(self._buf)``, kept by ``append`` and ``flush`` (a length without a call)."""
+        self._encode_into = msgspec.msgpack.Encoder().encode_into
+        self.fsync = fsync = FsyncPolicy(fsync)
+        self.records_written = 0
+        self.bytes_written = 0
+        size = os.fstat(fd).st_size
+        if size == 0:
+            os.pwrite(fd, mmap_header(DATA_START).ljust(DATA_START, b"\0"), 0)
+            size = DATA_START
+        self._header = os.pread(fd, len(MMAP_MAGIC), 0) == MMAP_MAGIC
+        """False for a file an earlier version began today (no header page: records from byte 0)."""
+        self._head_map = mmap.mmap(fd, DATA_START) if self._header and size >= DATA_START else None
+        """The header page on its own mapping (never remapped): a sync on this process's thread ("batch", close)
+        updates the synced end with a store; the syncer process (``"interval"``) ``pwrite``s it."""
+        self._size = size
+        self._end = -1
+        """Where the next batch goes (-1: not known yet; ``cut_torn_tail`` or the first flush finds it)."""
+        self._synced_end = -1
+        self._map: mmap.mmap | None = None
+        self._closing = False
+        self._local_fsyncs = 0
+        self._local_synced = 0
+        self._fsync_ns = SparseHistogram()
+        self._ctrl_map: mmap.mmap | None = None
+        self._ctrl: memoryview = memoryview(bytearray(8 * _syncer.COUNTS)).cast("Q")
+        """Where ``flush`` stores the data end and ``bytes_written`` (two stores, no call): the syncer
+        process's control block under "interval", a local array otherwise."""
+        self._syncer: subprocess.Popen[bytes] | None = None
+        self._ctrl_fd = -1
+        self._interval_ms = fsync_interval_ms
+        self._syncer_exits = 0
+        """Times the syncer process was found gone while the journal was open (each counted as a failed sync)."""
+        if fsync is FsyncPolicy.INTERVAL:
+            self._ctrl_fd = ctrl_fd = os.memfd_create("journal-syncer", os.MFD_CLOEXEC)
+            os.ftruncate(ctrl_fd, _syncer.CTRL_BYTES)
+            self._ctrl_map = ctrl_map = mmap.mmap(ctrl_fd, _syncer.CTRL_BYTES)
+            self._ctrl = memoryview(ctrl_map).cast("Q")
+            self._start_syncer()
+
+    def _start_syncer(self) -> None:
+        """Start the fsync process (``gateway.journal_syncer``) on the shared control block."""
+        args = [
+            str(self._fd),
+            str(self._ctrl_fd),
+            str(self._interval_ms),
+            str(int(self._head_map is not None)),
+            str(os.getpid()),
+        ]
+        self._syncer = subprocess.Popen(
+            [sys.executable, "-m", "gateway.journal_syncer", *args],
+            pass_fds=(self._fd, self._ctrl_fd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=_PROJECT_ROOT,
+            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},  # no Onload: it has no sockets
+        )
+
+    def _check_syncer(self) -> None:
+        """Start the syncer again if it has exited while the journal is open (read with the counters: cold)."""
+        syncer = self._syncer
+        if syncer is None or syncer.poll() is None:
+            return
+        self._syncer_exits += 1
+        log.critical(
+            "journal %s: the fsync process %d exited (%s): nothing was synced since; starting a new one",
+            self.path,
+            syncer.pid,
+            syncer.returncode,
+        )
+        self._start_syncer()
+
+    def append(self, record: object) -> None:  # a JournalRecord: not checked against the union on each call
+        """Encode ``record`` into the pending batch."""
+        buf = self._buf
+        start = self._pending  # len(buf), kept: no call
+        body = start + HEADER_SIZE
+        self._encode_into(record, buf, body)
+        payload = buf[body:]  # a small copy is cheaper than a memoryview slice for records this size
+        length = len(payload)
+        _pack_header(buf, start, length, _crc32(payload))
+        self._pending = body + length
+        self.records_written += 1
+
+    def flush(self) -> None:
+        """Copy the pending batch into the mapping (and fdatasync it under the "batch" policy).
+
+        Raises OSError (the batch stays pending) when the file cannot grow (disk full) or, under
+        "batch", cannot be synced; the caller must not let anything depending on it leave.
+        """
+        size = self._pending
+        if not size:
+            return
+        buf = self._buf
+        end = self._end
+        if end < 0:
+            end = self._end = data_end(self.path)
+        stop = end + size
+        mapped = self._map
+        if stop > self._size or mapped is None:
+            mapped = self._grow(stop)
+        mapped[end:stop] = buf
+        self._end = stop
+        self.bytes_written = written = self.bytes_written + size
+        ctrl = self._ctrl  # after the copy: the syncer never syncs short of what it reads here
+        ctrl[0] = stop  # journal_syncer.END
+        ctrl[1] = written  # journal_syncer.WRITTEN
+        buf.clear()
+        self._pending = 0
+        if self.fsync is _BATCH:
+            self._sync()
+
+    @property
+    def pending_bytes(self) -> int:
+        """Return how many bytes are waiting to be copied."""
+        return self._pending
+
+    def _grow(self, needed: int) -> mmap.mmap:
+        """Map the file, preallocating it to hold at least ``needed`` bytes plus one growth step; return the map."""
+        size = self._size
+        if needed > size:
+            target = needed + self._grow_bytes
+            target -= target % mmap.PAGESIZE
+            os.posix_fallocate(self._fd, size, target - size)  # OSError (ENOSPC): nothing changed
+            size = target
+        mapped = mmap.mmap(self._fd, size)
+        if self._map is not None:
+            self._map.close()
+        self._map = mapped
+        self._size = size
+        return mapped
+
+    @property
+    def fsyncs(self) -> int:
+        """Return the fdatasyncs done (by the syncer process and on the loop thread)."""
+        self._check_syncer()
+        return self._local_fsyncs + self._ctrl[_syncer.FSYNCS]
+
+    @property
+    def fsync_failures(self) -> int:
+        """Return the fdatasyncs of the syncer process that failed, and its exits (the loop's raise instead)."""
+        self._check_syncer()
+        return self._ctrl[_syncer.FAILURES] + self._syncer_exits
+
+    @property
+    def bytes_synced(self) -> int:
+        """Return ``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
+        return max(self._local_synced, self._ctrl[_syncer.SYNCED_WRITTEN])
+
+    @property
+    def fsync_ns(self) -> SparseHistogram:
+        """Return the fdatasync durations (ns): the syncer process's and the loop thread's."""
+        merged = SparseHistogram()
+        counts = merged.counts
+        counts.update(self._fsync_ns.counts)
+        if self._ctrl_map is not None:
+            dense = self._ctrl[_syncer.COUNTS :].tolist()
+            for index in itertools.compress(range(len(dense)), dense):
+                counts[index] = counts.get(index, 0) + dense[index]
+        return merged
+
+    def _stop_syncer(self) -> None:
+        """Stop the syncer process (at once: a sync it was doing is done again by the caller if needed)."""
+        syncer = self._syncer
+        if syncer is not None:
+            self._syncer = None
+            syncer.kill()
+            syncer.wait()
+
+    def _sync(self) -> None:
+        """fdatasync the file on this thread, then record how far the data is durable in the header (raises OSError)."""
+        end = self._end
+        written = self.bytes_written
+        started = monotonic_ns()
+        os.fdatasync(self._fd)
+        self._fsync_ns.record(monotonic_ns() - started)
+        self._local_fsyncs += 1
+        self._local_synced = written
+        if end > self._synced_end:
+            self._synced_end = end
+            head = self._head_map
+            if head is not None:  # durable with the next sync: never claims more than is on disk
+                head[: MMAP_HEADER.size] = mmap_header(end)
+
+    def closing(self) -> bool:
+        """Return True once ``close`` has begun."""
+        return self._closing
+
+    def records(self, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
+        """Yield every record the file holds (see ``read_journal``)."""
+        return read_journal(self.path, scan)
+
+    def tell(self) -> int:
+        """Return the file offset where the pending batch will go (where the data ends)."""
+        if self._end < 0:
+            self._end = data_end(self.path)
+        return self._end
+
+    def reader(self, start: int) -> JournalReader:
+        """Return a reader of the file from offset ``start`` on (what ``flush`` copied is in the page cache)."""
+        return JournalReader(self.path, start)
+
+    def cut_torn_tail(self, scan: JournalScan) -> None:
+        """Continue after the last good record ``records`` found: cut what follows (a torn tail, zeros)."""
+        good = scan.good_bytes
+        if self._map is not None:  # already appending: zero what follows the last good record
+            if good < self._end:
+                self._map[good : self._end] = bytes(self._end - good)
+            self._end = self._ctrl[0] = good
+            return
+        if self._size > good:
+            os.ftruncate(self._fd, good)
+            os.fsync(self._fd)
+            self._size = good
+        self._end = self._ctrl[0] = good
+
+    def close(self) -> None:
+        """Flush, sync, cut the unwritten part off the file and close it."""
+        self.flush()
+        self._closing = True
+        self._stop_syncer()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._head_map is not None:
+            self._head_map.close()
+            self._head_map = None
+        if self._end >= 0 and self._size > self._end:
+            os.ftruncate(self._fd, self._end)  # a cleanly closed journal ends with its last record
+        self._sync()
+        if self._header and self._end >= 0:
+            os.pwrite(self._fd, mmap_header(self._end), 0)
+        os.fsync(self._fd)  # the header, and the file's size after the cut
+        os.close(self._fd)
+        self._release_ctrl()
+
+    def _release_ctrl(self) -> None:
+        """Keep the syncer's last counters in a local array and unmap its control block."""
+        if self._ctrl_map is not None:
+            kept = bytearray(self._ctrl.tobytes())
+            self._ctrl.release()
+            self._ctrl_map.close()
+            self._ctrl_map = None
+            self._ctrl = memoryview(kept).cast("Q")
+        if self._ctrl_fd >= 0:
+            os.close(self._ctrl_fd)
+            self._ctrl_fd = -1

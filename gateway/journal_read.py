@@ -1,0 +1,357 @@
+"""The journal's file format and its reading: record framing, the ``MmapJournal`` header page, scan and recovery.
+
+``read_journal`` (start-up), ``data_end`` / ``truncate_torn_tail`` (where appending continues) and
+``JournalReader`` (the replay streams). ``gateway.journal`` re-exports every name; see there for the format.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from gateway.journal_records import JournalRecord
+from model.fsync import FsyncPolicy
+
+log = logging.getLogger("gateway.journal")
+
+_PROJECT_ROOT: Final = str(Path(__file__).resolve().parent.parent)
+"""Where ``python -m gateway.journal_syncer`` finds the packages."""
+
+RECORD_HEADER: Final = struct.Struct(">II")
+HEADER_SIZE: Final = RECORD_HEADER.size
+_pack_header: Final = RECORD_HEADER.pack_into
+_crc32: Final = zlib.crc32
+MAX_RECORD_SIZE: Final = 1 << 20
+_BATCH: Final = FsyncPolicy.BATCH
+_INTERVAL: Final = FsyncPolicy.INTERVAL
+
+MMAP_MAGIC: Final = b"GWJ\x02"
+"""First bytes of a journal written by ``MmapJournal`` (its 4 KiB header page, then the records)."""
+MMAP_HEADER: Final = struct.Struct(">4sIQI")
+"""magic | format version | end of the data last made durable (file offset) | crc32 of the first three."""
+MMAP_FORMAT: Final = 2
+DATA_START: Final = 4096
+"""Where the records of an ``MmapJournal`` file begin (the header page before them)."""
+GROW_BYTES: Final = 64 << 20
+"""How much an ``MmapJournal`` file is extended (preallocated) at a time."""
+
+
+class JournalCorruptError(Exception):
+    """The journal has a damaged record before its tail: an operator must look at it."""
+
+
+class JournalScan(msgspec.Struct):
+    """What reading a journal found."""
+
+    records: int = 0
+    good_bytes: int = 0
+    """File offset just after the last good record (where appending continues)."""
+    torn_bytes: int = 0
+    """Bytes after the last good record that were cut off (a torn final write; in an ``MmapJournal`` file the
+    zeros after it, its never-written part, are not counted)."""
+    synced_bytes: int = -1
+    """An ``MmapJournal`` file: the end of the data its header says was made durable (-1: no header)."""
+    dropped_records: int = 0
+    """CRC-valid records found past the damage that ended an ``MmapJournal`` file's unsynced tail (cut too)."""
+
+
+_record_decoder = msgspec.msgpack.Decoder(JournalRecord)
+_ZEROS: Final = bytes(1 << 16)
+
+
+def mmap_header(synced: int) -> bytes:
+    """Return the header of an ``MmapJournal`` file whose data up to ``synced`` is durable."""
+    head = MMAP_HEADER.pack(MMAP_MAGIC, MMAP_FORMAT, synced, 0)[:-4]
+    return head + _crc32(head).to_bytes(4, "big")
+
+
+def _layout(data: bytes | memoryview, path: str | Path) -> tuple[int, int]:
+    """Return (where the records start, the synced end: -1 for a file without the ``MmapJournal`` header)."""
+    if bytes(data[: len(MMAP_MAGIC)]) != MMAP_MAGIC:
+        return 0, -1
+    if len(data) < DATA_START:
+        raise JournalCorruptError(f"journal {path}: header page cut short ({len(data)} bytes)")
+    _magic, version, synced, crc = MMAP_HEADER.unpack_from(data, 0)
+    if _crc32(bytes(data[: MMAP_HEADER.size - 4])) != crc or version != MMAP_FORMAT or synced < DATA_START:
+        raise JournalCorruptError(f"journal {path}: damaged header (format {version}, synced end {synced})")
+    return DATA_START, synced
+
+
+def _all_zero(view: memoryview, start: int, end: int) -> bool:
+    """Return True if ``view[start:end]`` holds only zero bytes."""
+    while start < end:
+        stop = min(end, start + len(_ZEROS))
+        if view[start:stop] != _ZEROS[: stop - start]:
+            return False
+        start = stop
+    return True
+
+
+def _last_nonzero_end(view: memoryview, start: int, end: int) -> int:
+    """Return the offset after the last non-zero byte of ``view[start:end]`` (``start`` if all are zero)."""
+    while end > start:
+        chunk = max(start, end - len(_ZEROS))
+        if view[chunk:end] != _ZEROS[: end - chunk]:
+            return chunk + len(bytes(view[chunk:end]).rstrip(b"\0"))
+        end = chunk
+    return start
+
+
+def read_journal(path: str | Path, scan: JournalScan | None = None) -> Iterator[JournalRecord]:
+    """Yield every good record of ``path``; fill ``scan``; raise JournalCorruptError on mid-file damage.
+
+    Zeros after the last record are the unwritten part of a preallocated (``MmapJournal``) file,
+    not damage. Damage with no good record after it is a torn tail (cut). Damage followed by good
+    records is corruption, except past the synced end an ``MmapJournal`` header names: there it is
+    what a power failure left of the unsynced tail (pages written back out of order), cut as a
+    torn tail with a warning that counts the good records it held.
+    """
+    scan = scan if scan is not None else JournalScan()
+    data = Path(path).read_bytes() if Path(path).exists() else b""
+    view = memoryview(data)
+    end = len(data)
+    pos, synced = _layout(view, path)
+    preallocated = synced >= 0
+    """An MmapJournal file: zeros after the records are its unwritten part. (In a file without the header
+    page zeros are a torn tail, cut with it, so that ``FileJournal`` appends right after the last record.)"""
+    scan.synced_bytes = synced
+    scan.good_bytes = pos
+    while pos < end:
+        problem = ""
+        if end - pos < HEADER_SIZE:
+            if preallocated and _all_zero(view, pos, end):
+                return
+            problem = "partial record header"
+        else:
+            length, crc = RECORD_HEADER.unpack_from(view, pos)
+            stop = pos + HEADER_SIZE + length
+            if preallocated and length == 0 and crc == 0 and _all_zero(view, pos, end):
+                return  # the rest of the file was never written
+            if length == 0:
+                problem = "zero-length record (never written)"
+            elif length > MAX_RECORD_SIZE:
+                problem = f"record length {length} is implausible"
+            elif stop > end:
+                problem = "record runs past the end of the file"
+            elif _crc32(view[pos + HEADER_SIZE : stop]) != crc:
+                problem = "checksum mismatch"
+        if problem:
+            _damage(view, pos, end, synced, path, problem, scan)
+            return
+        try:
+            record = _record_decoder.decode(view[pos + HEADER_SIZE : stop])
+        except msgspec.DecodeError as exc:
+            raise JournalCorruptError(f"journal {path}: undecodable record at byte {pos}: {exc}") from exc
+        pos = stop
+        scan.records += 1
+        scan.good_bytes = pos
+        yield record
+
+
+def _damage(
+    view: memoryview, pos: int, end: int, synced: int, path: str | Path, problem: str, scan: JournalScan
+) -> None:
+    """Decide what a damaged record at ``pos`` is: a tail to cut (fill ``scan``), or corruption (raise)."""
+    written = _last_nonzero_end(view, pos, end)
+    if synced >= 0 and pos < synced:
+        raise JournalCorruptError(
+            f"journal {path}: damaged record at byte {pos}, before the end of the data made durable "
+            f"({synced}): {problem}"
+        )
+    following = _good_records_after(view, pos, written)
+    if following and synced < 0:
+        raise JournalCorruptError(f"journal {path}: damaged record at byte {pos}: {problem}")
+    scan.torn_bytes = (written if synced >= 0 else end) - pos  # an MmapJournal's zeros are not torn bytes
+    end = written
+    if following:
+        scan.dropped_records = following
+        log.warning(
+            "journal %s: damaged record at byte %d (%s) after the last synced byte %d: the unsynced tail of a "
+            "power failure; cutting %d bytes, including %d CRC-valid records",
+            path,
+            pos,
+            problem,
+            synced,
+            end - pos,
+            following,
+        )
+    else:
+        log.warning("journal %s: torn record at byte %d (%s); ignoring the tail", path, pos, problem)
+
+
+def _good_records_after(view: memoryview, pos: int, end: int) -> int:
+    """Return how many CRC-valid records follow in a chain from the first one found after ``pos`` (0: none)."""
+    probe = pos + 1
+    while probe + HEADER_SIZE <= end:
+        length, crc = RECORD_HEADER.unpack_from(view, probe)
+        stop = probe + HEADER_SIZE + length
+        if 0 < length <= MAX_RECORD_SIZE and stop <= end and _crc32(view[probe + HEADER_SIZE : stop]) == crc:
+            count = 0
+            while probe + HEADER_SIZE <= end:
+                length, crc = RECORD_HEADER.unpack_from(view, probe)
+                stop = probe + HEADER_SIZE + length
+                if not (0 < length <= MAX_RECORD_SIZE and stop <= end):
+                    break
+                if _crc32(view[probe + HEADER_SIZE : stop]) != crc:
+                    break
+                count += 1
+                probe = stop
+            return count
+        probe += 1
+    return 0
+
+
+def data_end(path: str | Path) -> int:
+    """Return where the records of ``path`` end, by their lengths alone (no CRC check): where to append.
+
+    Stops at zeros (the unwritten part of a preallocated file), at a length that is implausible
+    or runs past the end of the file (a torn last record: appending overwrites it).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return 0
+    view = memoryview(data)
+    size = len(data)
+    pos = DATA_START if bytes(view[: len(MMAP_MAGIC)]) == MMAP_MAGIC else 0
+    unpack_from = RECORD_HEADER.unpack_from
+    while pos + HEADER_SIZE <= size:
+        length, crc = unpack_from(view, pos)
+        if (length == 0 and crc == 0) or length > MAX_RECORD_SIZE or pos + HEADER_SIZE + length > size:
+            break
+        pos += HEADER_SIZE + length
+    return min(pos, size)
+
+
+def truncate_torn_tail(path: str | Path, good_bytes: int) -> None:
+    """Cut ``path`` back to its last good record so new appends start clean."""
+    with open(path, "r+b") as fh:
+        fh.truncate(good_bytes)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+READ_CHUNK: Final = 64 << 10
+"""Bytes a ``JournalReader`` asks the kernel for at a time."""
+
+
+class JournalReader:
+    """Read the records of a journal file from a position on, a bounded number at a time (``read``).
+
+    The replay of events released from memory reads with it (``gateway.replay``): from a position
+    the engine noted (``Journal.tell``), forward, as far as it needs and no further. Records are
+    CRC-checked as ``read_journal`` checks them; the reader stops at the end of the data (zeros of
+    a preallocated file, end of file, a record still being written). A damaged record followed by
+    more data raises JournalCorruptError: a replay never skips one.
+    """
+
+    def __init__(self, path: str | Path | None, start: int) -> None:
+        self._fd = -1
+        self._pos = start
+        self._buf = b""
+        """Bytes read from ``_buf_at`` on that no record has used yet."""
+        self._buf_at = start
+        self.done = path is None
+        self._damage: JournalCorruptError | None = None
+        """Damage found after good records: raised by the next ``read``."""
+        self.bytes_read = 0
+        self.path = path
+        if path is None:
+            return
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self.done = True
+            return
+        head = os.pread(self._fd, len(MMAP_MAGIC), 0)
+        data_start = DATA_START if head == MMAP_MAGIC else 0
+        self._pos = self._buf_at = max(start, data_start)
+
+    def read(self, max_records: int) -> list[tuple[int, JournalRecord]]:
+        """Return up to ``max_records`` (file offset, record) pairs; an empty list at the end of the data.
+
+        Damage raises JournalCorruptError, but only once the good records before it were returned: a reader
+        that has what it needs stops before it (e.g. a record being written while a worker thread reads).
+        """
+        out: list[tuple[int, JournalRecord]] = []
+        if self._damage is not None:
+            raise self._damage
+        if self.done:
+            return out
+        try:
+            self._read(max_records, out)
+        except JournalCorruptError as exc:
+            if not out:
+                raise
+            self._damage = exc
+        return out
+
+    def _read(self, max_records: int, out: list[tuple[int, JournalRecord]]) -> None:
+        decode = _record_decoder.decode
+        unpack_from = RECORD_HEADER.unpack_from
+        while len(out) < max_records:
+            offset = self._pos - self._buf_at
+            buf = self._buf
+            if len(buf) - offset < HEADER_SIZE and not self._fill(HEADER_SIZE):
+                break
+            buf = self._buf
+            offset = self._pos - self._buf_at
+            length, crc = unpack_from(buf, offset)
+            if length == 0 or length > MAX_RECORD_SIZE:
+                self._end_of_data(f"record length {length}")
+                break
+            stop = offset + HEADER_SIZE + length
+            if stop > len(buf):
+                if not self._fill(HEADER_SIZE + length):
+                    break
+                buf = self._buf
+                offset = self._pos - self._buf_at
+                stop = offset + HEADER_SIZE + length
+            payload = memoryview(buf)[offset + HEADER_SIZE : stop]
+            if _crc32(payload) != crc:
+                self._end_of_data("checksum mismatch")
+                break
+            try:
+                record = decode(payload)
+            except msgspec.DecodeError as exc:
+                raise JournalCorruptError(
+                    f"journal {self.path}: undecodable record at byte {self._pos}: {exc}"
+                ) from exc
+            out.append((self._pos, record))
+            self._pos += HEADER_SIZE + length
+
+    def _fill(self, needed: int) -> bool:
+        """Make ``needed`` bytes from ``_pos`` on available in ``_buf``; False (and done) at the end of the file."""
+        keep = self._buf[self._pos - self._buf_at :]
+        more = os.pread(self._fd, max(READ_CHUNK, needed - len(keep)), self._pos + len(keep))
+        self.bytes_read += len(more)
+        self._buf = keep + more
+        self._buf_at = self._pos
+        if len(self._buf) < needed:
+            self.close()
+            return False
+        return True
+
+    def _end_of_data(self, problem: str) -> None:
+        """At ``_pos``: zeros to the end (the unwritten part) end the data; anything else is damage (raise)."""
+        rest = self._buf[self._pos - self._buf_at :]
+        if rest.strip(b"\0") or os.fstat(self._fd).st_size > self._pos + len(rest):
+            tail = os.pread(self._fd, MAX_RECORD_SIZE, self._pos)
+            if tail.strip(b"\0"):
+                self.close()
+                raise JournalCorruptError(f"journal {self.path}: damaged record at byte {self._pos}: {problem}")
+        self.close()
+
+    def close(self) -> None:
+        """Release the file (the reader reads nothing more)."""
+        self.done = True
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
