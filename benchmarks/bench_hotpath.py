@@ -68,6 +68,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from benchmarks.harness.plan import ACCOUNT, QTY, SYMBOL, price_of, side_of
 from benchmarks.harness.runner import bench_limits
+from gateway.config import MemoryConfig
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import open_journal
@@ -134,6 +135,7 @@ class Rig:
             entitlements=Entitlements({"bench": StrategyEntitlement(accounts=[ACCOUNT], uids=[os.getuid()])}),
             clock=clock,
             journal=open_journal(workdir / "journal", fsync=FsyncPolicy.INTERVAL),
+            released_ids_capacity=MemoryConfig().released_ids_capacity,  # as gateway run allocates it
         )
         self.wire: list[bytes] = []
         self.venue.attach(self._venue_write, lambda: None)

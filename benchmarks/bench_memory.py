@@ -142,7 +142,8 @@ def counts(rig: Rig) -> dict[str, int]:
         "strategy.events": sum(len(st.events) for st in engine.strategies.values()),
     }
     out["strategy.released_ids"] = sum(len(st.released) for st in engine.strategies.values())
-    out["strategy.released_ids_bytes"] = sum(st.released.nbytes for st in engine.strategies.values())
+    out["released_ids_bytes"] = engine.released_ids.nbytes  # one table for the gateway
+    out["released_ids_grown"] = engine.released_ids.grown
     venue = rig.venue
     for name in ("_chains", "_refs", "_inflight", "_replace_refs", "_restored"):
         value = getattr(venue, name, None)

@@ -245,6 +245,7 @@ class GatewayProcess:
             raise ConfigError(f"venue names must be unique, got {names}")
         self.venues = [build_venue(v, self.clock) for v in decoded]
         self._venue_configs = dict(zip(names, decoded, strict=True))
+        started = time.perf_counter()
         self.engine = Engine(
             risk=self.risk,
             venues=self.venues,
@@ -254,6 +255,17 @@ class GatewayProcess:
             gateway_id=config.gateway_id,
             terminal_orders_kept=config.memory.terminal_orders_kept,
             events_kept=config.memory.events_kept,
+            released_ids_capacity=config.memory.released_ids_capacity,
+        )
+        ids = self.engine.released_ids
+        log.info(
+            "released cl_ord_id table: %d MiB (%d slots) for %d ids (memory.released_ids_capacity; grows past %d), "
+            "allocated and touched in %.1f ms",
+            ids.nbytes >> 20,
+            ids.slots,
+            ids.capacity,
+            ids.holds_without_growing(),
+            (time.perf_counter() - started) * 1e3,
         )
 
     def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -467,6 +479,27 @@ class GatewayProcess:
     def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
         self._metrics_providers.append(provider)
+
+    def add_memory_providers(self) -> None:
+        """Show the released-id table (``memory.released_ids_capacity``) in ``gateway status`` and ``metrics``."""
+        self.add_status_provider(self._memory_status)
+        self.add_metrics_provider(self._memory_metrics)
+
+    def _memory_status(self) -> dict[str, Any]:
+        engine = self.engine
+        return {"memory": {"released_ids": engine.released_ids.status()}} if engine is not None else {}
+
+    def _memory_metrics(self) -> dict[str, float]:
+        engine = self.engine
+        if engine is None:
+            return {}
+        ids = engine.released_ids
+        return {
+            "released_ids_capacity": ids.capacity,
+            "released_ids_used": ids.count,
+            "released_ids_bytes": ids.nbytes,
+            "released_ids_grown_total": ids.grown,
+        }
 
     def status(self) -> dict[str, Any]:
         """Return the full status document for the admin socket.

@@ -8,7 +8,7 @@ misspelt setting must never be silently ignored.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 import yaml
@@ -36,6 +36,11 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``file``: one ``write`` per batch, the format of earlier versions (both read either)."""
 
 
+MIN_RELEASED_IDS: Final = 1_024
+MAX_RELEASED_IDS: Final = 1 << 30
+"""At most a 16 GiB table (2**31 slots)."""
+
+
 class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What the gateway keeps in memory (the journal keeps everything; see docs/performance.md, memory)."""
 
@@ -48,6 +53,18 @@ class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     worker thread that yields the interpreter between slices (docs/reliability.md, replay from the journal)."""
     malloc_mmap_threshold: Annotated[int, msgspec.Meta(ge=0)] = 1 << 20
     """Blocks of at least this many bytes are returned to the kernel when freed (glibc; 0 = its default)."""
+    released_ids_capacity: int = 1_048_576
+    """Released orders' cl_ord_ids (all strategies) the duplicate table holds without growing: 8 bytes a slot,
+    a power of two of slots at most 70 % full, allocated and touched at start-up (1,048,576 -> 16 MiB; it holds
+    1,468,006). Past it the table doubles on the event loop with a WARNING; size it for the day's orders."""
+
+    def __post_init__(self) -> None:
+        capacity = self.released_ids_capacity
+        if not MIN_RELEASED_IDS <= capacity <= MAX_RELEASED_IDS:
+            raise ValueError(
+                f"released_ids_capacity must be {MIN_RELEASED_IDS:,} to {MAX_RELEASED_IDS:,} ids (the day's orders, "
+                f"all strategies; 8 bytes a slot, 70 % full, allocated at start), got {capacity:,}"
+            )
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -68,7 +68,7 @@ from gateway.strategy_session import (
     StrategySession,
     StrategySessionState,
 )
-from gateway.strategy_state import StrategyLink, StrategyState
+from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
 from model.enums import RejectSource
@@ -171,6 +171,7 @@ class Engine:
         heartbeat_ms: int = 1_000,
         terminal_orders_kept: int = TERMINAL_ORDERS_KEPT,
         events_kept: int = EVENTS_KEPT,
+        released_ids_capacity: int = RELEASED_IDS_CAPACITY,
     ) -> None:
         self.risk = risk
         self.entitlements = entitlements
@@ -202,6 +203,8 @@ class Engine:
         """Strategies whose event window is over ``events_kept`` (trimmed once the journal is written)."""
         self.released_orders = 0
         self.released_events = 0
+        self.released_ids = ReleasedIds(released_ids_capacity)
+        """Every strategy's released ``cl_ord_id``s: one table, allocated here (``memory.released_ids_capacity``)."""
         self.journal_replays = 0
         """Reconnects whose replay reached before the in-memory window (served from the journal)."""
         self.replay_reader: ReplayReader | None = None
@@ -566,7 +569,7 @@ class Engine:
             return
         st = self.strategies.get(hello.strategy_id)
         if st is None:
-            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id)
+            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
         if st.link is not None:
             self.counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
@@ -1361,6 +1364,8 @@ class Engine:
         self.orders = recovered.orders
         self.open_orders = recovered.open_orders
         self.strategies = recovered.strategies
+        for st in self.strategies.values():  # recovery's own tables -> this engine's (one for the gateway)
+            st.released = st.released.moved_to(self.released_ids)
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
         self.orders_created = len(recovered.orders)

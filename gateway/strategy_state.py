@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from array import array
+import logging
+import mmap
+import os
 from typing import Final, Protocol
 
 from gateway.entitlements import PeerCredentials
@@ -10,6 +12,8 @@ from gateway.protocol.messages import MassCancelAnswer, OrderEvent
 from gateway.replay import JournalMarks
 from gateway.strategy_session import StrategySession
 from model.order import Order
+
+log = logging.getLogger(__name__)
 
 
 class StrategyLink(Protocol):
@@ -39,7 +43,8 @@ class StrategyState:
     ``events_base + i + 1``; the ``events_base`` older ones were released and are read back
     from the journal for a reconnect that needs them (``Engine._on_hello``). ``orders`` holds
     its working orders and a window of recent terminal ones; the ``cl_ord_id`` of every order
-    released from it is in ``released`` (duplicate detection for the whole day).
+    released from it is in ``released`` (duplicate detection for the whole day: the strategy's
+    keys in the gateway's one ``ReleasedIds``).
     """
 
     __slots__ = (
@@ -57,7 +62,7 @@ class StrategyState:
         "strategy_id",
     )
 
-    def __init__(self, strategy_id: str) -> None:
+    def __init__(self, strategy_id: str, released_ids: ReleasedIds | None = None) -> None:
         self.strategy_id = strategy_id
         self.next_seq = 1
         self.last_req_seq = 0
@@ -68,7 +73,8 @@ class StrategyState:
         self.events_base = 0
         """How many of the strategy's first events were released from ``events`` (the journal has them)."""
         self.orders: dict[str, Order] = {}
-        self.released = ReleasedIds()
+        self.released = StrategyIds(released_ids if released_ids is not None else _private())
+        """Its released orders' ids, in the gateway's table (``Engine.released_ids``)."""
         self.replay_pending = 0
         """Journal reads under way for a Hello of this strategy (its events are not released meanwhile)."""
         self.open_orders: dict[int, Order] = {}
@@ -89,76 +95,155 @@ class StrategyState:
 _EMPTY: Final = 0
 _MAX_LOAD: Final = 0.7
 _MIGRATE_PER_ADD: Final = 8
+_PAGE: Final = mmap.PAGESIZE
+RELEASED_IDS_CAPACITY: Final = 16_384
+"""The ``Engine``'s default (tests, tools: a 256 KiB table); ``gateway run`` passes ``memory.released_ids_capacity``."""
+_PRIVATE_CAPACITY: Final = 16
+"""A ``StrategyState`` made without the gateway's table (recovery's, until ``Engine.adopt`` moves it over)."""
 
 
-def _key(cl_ord_id: str) -> int:
-    """Return the table key of ``cl_ord_id``: its 64-bit str hash, never 0 (the empty slot)."""
-    return hash(cl_ord_id) or 1
+def _private() -> ReleasedIds:
+    """Return a small table of the strategy's own (no warning when it grows)."""
+    return ReleasedIds(_PRIVATE_CAPACITY, warn=False)
+
+
+def slots_for(capacity: int) -> int:
+    """Return the slots (a power of two, at least 8) of a table that holds ``capacity`` ids at most 70 % full."""
+    slots = 8
+    while _MAX_LOAD * slots < capacity:
+        slots *= 2
+    return slots
+
+
+def _zeroed(slots: int, *, touch: bool) -> memoryview:
+    """Return ``slots`` zero int64 slots in an anonymous private mapping (no temporary, no copy).
+
+    ``touch``: write one slot of every page now (start-up), so that filling the table later faults
+    no page in (RSS does not move); otherwise the kernel maps each page on its first write (a
+    growth on the event loop: no stall of allocating and zeroing the whole table in one call).
+    """
+    view = memoryview(mmap.mmap(-1, 8 * slots, flags=mmap.MAP_PRIVATE)).cast("q")
+    if touch:
+        for slot in range(0, slots, _PAGE // 8):
+            view[slot] = _EMPTY
+    return view
+
+
+def _salt() -> int:
+    """Return a random signed 64-bit salt (a strategy's keys are its ids' hashes mixed with it)."""
+    return int.from_bytes(os.urandom(8), "little", signed=True)
 
 
 class ReleasedIds:
-    """The ``cl_ord_id`` strings of released orders, kept as 64-bit hashes (8 bytes a slot, 11-23 bytes an id).
+    """The ``cl_ord_id`` of every order released from memory, of every strategy: one table of 64-bit keys.
 
-    An open-addressing table (linear probing) of Python's own ``str`` hash (SipHash, 64 bits;
-    randomised per process, which is fine: the table is rebuilt from the journal on every start,
-    never stored). A hit is a duplicate: fail-closed. Two different ids share a hash with
-    probability ~n / 2**64 per lookup (n released ids: 10 million ids -> 5e-13), in which case a
-    new order is refused DUPLICATE_CL_ORD_ID (and a cancel of an unknown id answered ORDER_CLOSED);
-    a true duplicate is never accepted. The table doubles when 70 % full, moving the old slots
-    a few per ``add`` (incremental: no stall on the event loop when it holds millions).
+    A key is the id's ``str`` hash (SipHash, 64 bits, randomised per process) XOR its strategy's
+    random 64-bit salt (``StrategyIds``), never 0 (the empty slot): one table for the gateway,
+    whatever the number of strategies, and the same id of two strategies two keys. It is rebuilt
+    from the journal on every start (recovery, then the windows apply), never stored.
+
+    An open-addressing table (linear probing), 8 bytes a slot, allocated and touched at start-up
+    for ``capacity`` ids at most 70 % full (``slots_for``): filling it allocates nothing. A hit is
+    a duplicate: fail-closed. Two different ids share a key with probability ~n / 2**64 per lookup
+    (n ids held, all strategies: 10 million ids -> 5e-13), in which case a new order is refused
+    DUPLICATE_CL_ORD_ID (and a cancel of an unknown id answered ORDER_CLOSED); a true duplicate is
+    never accepted. Past 70 % (more ids than ``capacity`` planned for) the table never refuses an
+    id: it doubles (one WARNING with the numbers), into a mapping whose pages the kernel supplies as
+    they are first written, moving the old slots a few per ``add`` (incremental: no stall).
     """
 
-    __slots__ = ("_mask", "_moved", "_old", "_old_mask", "_table", "count")
+    __slots__ = ("_grow_at", "_mask", "_moved", "_old", "_old_mask", "_table", "capacity", "count", "grown", "warn")
 
-    def __init__(self, slots: int = 1024) -> None:
-        self._table = array("q", bytes(8 * slots))
+    def __init__(self, capacity: int = RELEASED_IDS_CAPACITY, *, warn: bool = True) -> None:
+        slots = slots_for(capacity)
+        self._table = _zeroed(slots, touch=True)
         self._mask = slots - 1
-        self._old: array[int] | None = None
+        self._grow_at = int(_MAX_LOAD * slots)
+        self._old: memoryview | None = None
         self._old_mask = 0
         self._moved = 0
+        self.capacity = capacity
+        """The ids it was sized for (``memory.released_ids_capacity``); it holds ``_grow_at`` >= that before growing."""
         self.count = 0
+        """The ids it holds (every strategy's)."""
+        self.grown = 0
+        """How many times it doubled past its capacity."""
+        self.warn = warn
+
+    @property
+    def slots(self) -> int:
+        """Return the slots of the current table."""
+        return self._mask + 1
 
     @property
     def nbytes(self) -> int:
         """Return the bytes the table(s) hold."""
-        return 8 * (len(self._table) + (len(self._old) if self._old is not None else 0))
+        return 8 * (self.slots + (len(self._old) if self._old is not None else 0))
+
+    def holds_without_growing(self) -> int:
+        """Return how many ids the current table holds before it doubles (70 % of its slots)."""
+        return self._grow_at
+
+    def status(self) -> dict[str, int]:
+        """Return the figures ``gateway status`` and ``gateway metrics`` show (a few ints)."""
+        return {
+            "capacity": self.capacity,
+            "used": self.count,
+            "slots": self.slots,
+            "bytes": self.nbytes,
+            "grown": self.grown,
+        }
 
     def __len__(self) -> int:
         return self.count
 
-    def __contains__(self, cl_ord_id: object) -> bool:
-        if not self.count:
-            return False
-        key = hash(cl_ord_id) or 1
-        table = self._table
-        mask = self._mask
-        slot = key & mask
-        value = table[slot]
-        while value:  # one or two probes at this load (inlined: every new order asks)
-            if value == key:
-                return True
-            slot = (slot + 1) & mask
-            value = table[slot]
+    def has(self, key: int) -> bool:
+        """Return whether ``key`` (a salted hash, never 0) is held."""
         old = self._old
-        return old is not None and _find(old, self._old_mask, key)
+        return _find(self._table, self._mask, key) or (old is not None and _find(old, self._old_mask, key))
 
-    def add(self, cl_ord_id: str) -> None:
-        """Remember ``cl_ord_id`` (adding one already there is harmless)."""
-        key = _key(cl_ord_id)
-        old = self._old
-        if _find(self._table, self._mask, key) or (old is not None and _find(old, self._old_mask, key)):
-            return  # keeps the count exact
+    def add_key(self, key: int) -> bool:
+        """Hold ``key`` (a salted hash, never 0); return False if it was held already."""
+        if self.has(key):
+            return False  # keeps the count exact
         if self._old is not None:
             self._migrate()
-        elif self.count + 1 > _MAX_LOAD * len(self._table):
-            self._old = self._table
-            self._old_mask = self._mask
-            self._moved = 0
-            self._table = array("q", bytes(16 * len(self._old)))
-            self._mask = 2 * len(self._old) - 1
-            self._migrate()
+        elif self.count >= self._grow_at:
+            self._grow()
         _insert(self._table, self._mask, key)
         self.count += 1
+        return True
+
+    def held(self) -> list[int]:
+        """Return every key held (to move a strategy's ids into another table)."""
+        table, mask = self._table, self._mask
+        out = [key for key in table if key != _EMPTY]
+        if self._old is not None:
+            out.extend(key for key in self._old[self._moved :] if key != _EMPTY and not _find(table, mask, key))
+        return out
+
+    def _grow(self) -> None:
+        old = self._table
+        slots = 2 * len(old)
+        if self.warn:
+            log.warning(
+                "released cl_ord_id table over its capacity: %d ids held (memory.released_ids_capacity %d); "
+                "growing from %d to %d slots (+%.1f MiB, pages mapped as they fill, old slots moved a few per "
+                "order); raise memory.released_ids_capacity to cover the day's orders (docs/ops-guide.md)",
+                self.count,
+                self.capacity,
+                len(old),
+                slots,
+                8 * slots / (1 << 20),
+            )
+        self._old = old
+        self._old_mask = self._mask
+        self._moved = 0
+        self._table = _zeroed(slots, touch=False)
+        self._mask = slots - 1
+        self._grow_at = int(_MAX_LOAD * slots)
+        self.grown += 1
+        self._migrate()
 
     def _migrate(self) -> None:
         old = self._old
@@ -172,9 +257,62 @@ class ReleasedIds:
         self._moved = stop
         if stop == len(old):
             self._old = None
+            old.release()
 
 
-def _find(table: array[int], mask: int, key: int) -> bool:
+class StrategyIds:
+    """One strategy's released ids in the gateway's ``ReleasedIds``: its ids' hashes XOR its own random salt."""
+
+    __slots__ = ("count", "ids", "salt")
+
+    def __init__(self, ids: ReleasedIds, salt: int | None = None) -> None:
+        self.ids = ids
+        self.salt = _salt() if salt is None else salt
+        self.count = 0
+        """This strategy's ids held (``len``)."""
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes of the table this strategy's ids are in (shared with every other strategy)."""
+        return self.ids.nbytes
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, cl_ord_id: object) -> bool:
+        if not self.count:
+            return False
+        key = (hash(cl_ord_id) ^ self.salt) or 1
+        ids = self.ids
+        table = ids._table
+        mask = ids._mask
+        slot = key & mask
+        value = table[slot]
+        while value:  # one or two probes at this load (inlined: every new order asks)
+            if value == key:
+                return True
+            slot = (slot + 1) & mask
+            value = table[slot]
+        old = ids._old
+        return old is not None and _find(old, ids._old_mask, key)
+
+    def add(self, cl_ord_id: str) -> None:
+        """Remember ``cl_ord_id`` (adding one already there is harmless)."""
+        if self.ids.add_key((hash(cl_ord_id) ^ self.salt) or 1):
+            self.count += 1
+
+    def moved_to(self, ids: ReleasedIds) -> StrategyIds:
+        """Return this strategy's ids held in ``ids`` instead (same salt, same count): ``Engine.adopt``."""
+        if ids is self.ids:
+            return self
+        moved = StrategyIds(ids, self.salt)
+        for key in self.ids.held():  # a private table holds this strategy's keys only
+            ids.add_key(key)
+        moved.count = self.count
+        return moved
+
+
+def _find(table: memoryview, mask: int, key: int) -> bool:
     slot = key & mask
     while True:
         value = table[slot]
@@ -185,7 +323,7 @@ def _find(table: array[int], mask: int, key: int) -> bool:
         slot = (slot + 1) & mask
 
 
-def _insert(table: array[int], mask: int, key: int) -> None:
+def _insert(table: memoryview, mask: int, key: int) -> None:
     slot = key & mask
     while table[slot] != _EMPTY:
         slot = (slot + 1) & mask

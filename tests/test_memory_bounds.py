@@ -29,7 +29,7 @@ from gateway.protocol.messages import (
     WelcomeV2,
 )
 from gateway.recovery import recover
-from gateway.strategy_state import ReleasedIds
+from gateway.strategy_state import ReleasedIds, StrategyIds
 from model.enums import Side
 from model.fsync import FsyncPolicy
 from tests.harness import MemoryLink, Rig
@@ -189,7 +189,7 @@ def test_after_a_restart_the_windows_apply_and_released_ids_are_rebuilt(tmp_path
 
 
 def test_released_ids_never_forget_an_id_across_growth() -> None:
-    ids = ReleasedIds(slots=8)
+    ids = StrategyIds(ReleasedIds(1_024, warn=False))  # grows from 2,048 slots to 131,072
     for i in range(50_000):
         ids.add(f"id-{i}")
         if i % 997 == 0:  # while the table grows, what was added is found

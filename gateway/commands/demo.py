@@ -195,6 +195,7 @@ async def demo(args: argparse.Namespace, workdir: Path, ops: OpsRuntime, kick: A
         on_activity=kick,
     )
     process.add_status_provider(ops.status, ops.status_parts)
+    process.add_memory_providers()
     try:
         await process.start()
         await _wait_up(process, 10)
