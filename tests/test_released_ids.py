@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.admin import fetch_metrics, fetch_status
+from gateway.commands.admin import format_status
 from gateway.config import ConfigError, load_config
 from gateway.journal import FileJournal
 from gateway.protocol.messages import OrderRejected
@@ -126,6 +127,7 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
     assert "16 MiB (2097152 slots) for 1048576 ids (memory.released_ids_capacity; grows past 1468006)" in logged[0]
     table = {"capacity": 1_048_576, "used": 0, "slots": 2_097_152, "bytes": 16 << 20, "grown": 0}
     assert status["memory"] == {"released_ids": table}
+    assert "released cl_ord_ids: 0 of capacity 1048576 (16 MiB, grown 0 times)" in format_status(status)
     assert metrics.extra == {
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,

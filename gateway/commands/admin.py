@@ -208,6 +208,12 @@ def format_status(status: dict[str, Any]) -> str:
             f"journal: {journal.get('records_written', 0)} records, {journal.get('bytes_written', 0)} bytes, "
             f"{lag} bytes not yet synced, {journal.get('fsyncs', 0)} fsyncs"
         )
+    released = (status.get("memory") or {}).get("released_ids") or {}
+    if released:
+        lines.append(
+            f"released cl_ord_ids: {released.get('used', 0)} of capacity {released.get('capacity', 0)} "
+            f"({released.get('bytes', 0) >> 20} MiB, grown {released.get('grown', 0)} times)"
+        )
     admin = status.get("admin", {})
     if admin:
         lines.append(
