@@ -75,6 +75,7 @@ from model.enums import RejectSource
 from model.exactly_once import ExactlyOnce
 from model.order import (
     CANCEL_WANTED_STATES,
+    ORDER_FIELDS,
     PHASE,
     IllegalTransition,
     Order,
@@ -139,6 +140,22 @@ _HOLD: Final = OrderInput.HOLD_CANCEL
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
+_CREATED: Final = OrderState.CREATED
+assert Order.__struct_fields__[len(ORDER_FIELDS) :] == (  # what _on_new_order passes positionally
+    "state",
+    "cum_qty",
+    "leaves_qty",
+    "venue_order_id",
+    "venue_ref",
+    "pending_ref",
+    "pending_qty",
+    "pending_price",
+    "notional_traded",
+    "t_sent",
+    "t_in",
+    "t_risk",
+    "t_wire",
+)
 """States from here on are terminal (compare with ``>=``)."""
 TERMINAL_ORDERS_KEPT: Final = 10_000
 """Terminal orders kept in memory (the most recent); older ones are released (the journal has them)."""
@@ -828,21 +845,40 @@ class Engine:
         self.orders_created += 1
         if not order_id & _MARK_MASK:  # replay index: one entry per 1,024 orders
             self.order_marks.add(order_id, self.journal.tell())
-        order = Order(
+        # each field of the request (a Struct) and the strategy id read once: from compiled code every read
+        # is a generic attribute lookup, and the journal record below takes the same values
+        strategy_id = st.strategy_id
+        account = msg.account
+        venue_name = msg.venue
+        symbol = msg.symbol
+        side = msg.side
+        qty = msg.qty
+        price = msg.price
+        tif = msg.tif
+        ord_type = msg.ord_type
+        order = Order(  # every field positional (no keyword matching): see model.order.Order for the order
             order_id,
-            st.strategy_id,
+            strategy_id,
             cl_ord_id,
-            msg.account,
-            msg.venue,
-            msg.symbol,
-            msg.side,
-            msg.qty,
-            msg.price,
-            msg.tif,
-            msg.ord_type,
-            leaves_qty=msg.qty,
-            t_sent=msg.sent_ns,
-            t_in=t_in,
+            account,
+            venue_name,
+            symbol,
+            side,
+            qty,
+            price,
+            tif,
+            ord_type,
+            _CREATED,  # state
+            0,  # cum_qty
+            qty,  # leaves_qty
+            "",  # venue_order_id
+            "",  # venue_ref
+            "",  # pending_ref
+            0,  # pending_qty
+            0,  # pending_price
+            0,  # notional_traded
+            msg.sent_ns,  # t_sent
+            t_in,
         )
         st.orders[cl_ord_id] = order
         self.orders[order_id] = order
@@ -854,35 +890,35 @@ class Engine:
             )
             return
         try:  # entitlements.may_trade, inline (subscripts, no method calls: hits are the steady state)
-            accounts: frozenset[str] | None = self.entitlements._accounts[st.strategy_id]
+            accounts: frozenset[str] | None = self.entitlements._accounts[strategy_id]
         except KeyError:
             accounts = None
-        if accounts is None or msg.account not in accounts:
-            self._log_not_entitled(st, msg.account)
+        if accounts is None or account not in accounts:
+            self._log_not_entitled(st, account)
             self._refuse(
                 st,
                 order,
                 GATEWAY,
                 "ACCOUNT_NOT_PERMITTED",
-                f"strategy {st.strategy_id!r} is not entitled to trade account {msg.account!r}",
+                f"strategy {strategy_id!r} is not entitled to trade account {account!r}",
             )
             return
         try:
-            venue: VenueAdapter | None = self.venues[msg.venue]
+            venue: VenueAdapter | None = self.venues[venue_name]
         except KeyError:
             venue = None
         if venue is None:
-            self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {msg.venue!r}")
+            self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {venue_name!r}")
             return
         if venue.state is not VenueState.UP:
-            self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {msg.venue} session is {venue.state.value}")
+            self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {venue_name} session is {venue.state.value}")
             return
         verdict = venue.check_order(order)  # asked before risk, which counts an order it lets through
         if verdict is not None:
             if verdict.__class__ is Refused:
                 self._refuse(st, order, GATEWAY, verdict.code, verdict.text)
             else:
-                self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(msg.venue, "order"))
+                self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(venue_name, "order"))
             return
         clock = self.clock
         t_checked = clock()
@@ -904,23 +940,23 @@ class Engine:
         order.venue_ref = venue_ref
         record = JOrderSent(
             order_id,
-            st.strategy_id,
+            strategy_id,
             cl_ord_id,
-            msg.account,
-            msg.venue,
-            msg.symbol,
-            msg.side,
-            msg.qty,
-            msg.price,
-            msg.tif,
-            msg.ord_type,
+            account,
+            venue_name,
+            symbol,
+            side,
+            qty,
+            price,
+            tif,
+            ord_type,
             t_in,
             venue_ref,
         )
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record
             self._req_seq = 0
-            self.journal.append(JRequest(st.strategy_id, req_seq, record))
+            self.journal.append(JRequest(strategy_id, req_seq, record))
         else:
             self.journal.append(record)
         self.counters.orders_sent += 1
