@@ -933,8 +933,17 @@ class Engine:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
         venue_ref = result.venue_ref
-        # latency.orders.add(...), inline: the order's marks up to its encoding
-        self.latency.orders._marks += (t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+        # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields)
+        stages = self.latency.orders
+        if stages._pending:
+            stages._marks += (t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+        else:
+            stages._t_in = t_in
+            stages._t_decoded = self._decoded_ns or t_in
+            stages._t_checked = t_checked
+            stages._t_risk = t_risk
+            stages._t_encoded = clock()
+        stages._pending += 1
         if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref

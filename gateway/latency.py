@@ -25,7 +25,6 @@ stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from typing import Any, Final, cast
 
 from gateway.latency_snapshot import PERCENTILES
@@ -130,7 +129,21 @@ class StageHistogram:
 class OrderStages:
     """The eight per-order stages: ``add`` per order (before the venue write), ``wire`` per batch (after it)."""
 
-    __slots__ = ("_carried", "_count", "_low", "_marks", "_mid", "_table", "orders")
+    __slots__ = (
+        "_carried",
+        "_count",
+        "_low",
+        "_marks",
+        "_mid",
+        "_pending",
+        "_t_checked",
+        "_t_decoded",
+        "_t_encoded",
+        "_t_in",
+        "_t_risk",
+        "_table",
+        "orders",
+    )
 
     def __init__(self, latencies: StageLatencies) -> None:
         self._low = latencies.low
@@ -138,13 +151,33 @@ class OrderStages:
         self._mid = latencies.mid
         self._count = latencies.count
         self._table = latencies.table
+        self._pending = 0
+        """Orders added since the last ``wire``: the first one's marks in the five ``_t_*`` fields, the others'
+        in ``_marks`` (compiled, the fields are plain machine integers: one order per batch, the ping-pong
+        case, needs no list, no tuple and no int object)."""
+        self._t_in = 0
+        self._t_decoded = 0
+        self._t_checked = 0
+        self._t_risk = 0
+        self._t_encoded = 0
         self._marks: list[int] = []
         self.orders = 0
         """Orders counted since start-up or the last reset."""
 
     def add(self, t_in: int, t_decoded: int, t_checked: int, t_risk: int, t_encoded: int) -> None:
-        """Note one order's marks up to its encoding (``wire`` adds the write time and counts it)."""
-        self._marks += (t_in, t_decoded, t_checked, t_risk, t_encoded)
+        """Note one order's marks up to its encoding (``wire`` adds the write time and counts it).
+
+        ``Engine._on_new_order`` does the same inline (keep the two alike).
+        """
+        if self._pending:
+            self._marks += (t_in, t_decoded, t_checked, t_risk, t_encoded)
+        else:
+            self._t_in = t_in
+            self._t_decoded = t_decoded
+            self._t_checked = t_checked
+            self._t_risk = t_risk
+            self._t_encoded = t_encoded
+        self._pending += 1
 
     def wire(self, t_wire: int, t_flush: int = -1, t_journal: int = -1) -> None:
         """Count every order added since the previous call in each of its stages, written at ``t_wire``.
@@ -174,10 +207,72 @@ class OrderStages:
                 low[index] += 1
             except ValueError:
                 self._carry(index)
-        marks = self._marks
-        if not marks:
+        orders = self._pending
+        if not orders:
             return
-        orders = len(marks) // 5
+        self._pending = 0
+        self.orders += orders
+        t_in = self._t_in
+        t_decoded = self._t_decoded
+        t_checked = self._t_checked
+        t_risk = self._t_risk
+        t_encoded = self._t_encoded
+        if orders == 1:  # one order in the batch (ping-pong): its marks are fields, no list
+            if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
+                decode = t_decoded - t_in
+                index = _DECODE + (table[decode >> 3] if decode < _LIMIT else bucket_index(decode))
+                try:
+                    low[index] += 1
+                except ValueError:
+                    self._carry(index)
+                in_wire = t_wire - t_in
+                index = _IN_WIRE + (table[in_wire >> 3] if in_wire < _LIMIT else bucket_index(in_wire))
+                try:
+                    low[index] += 1
+                except ValueError:
+                    self._carry(index)
+                try:
+                    low[_CHECKS + table[(t_checked - t_decoded) >> 3]] += 1
+                except ValueError:
+                    self._carry(_CHECKS + table[(t_checked - t_decoded) >> 3])
+                try:
+                    low[_RISK + table[(t_risk - t_checked) >> 3]] += 1
+                except ValueError:
+                    self._carry(_RISK + table[(t_risk - t_checked) >> 3])
+                try:
+                    low[_ENCODE + table[(t_encoded - t_risk) >> 3]] += 1
+                except ValueError:
+                    self._carry(_ENCODE + table[(t_encoded - t_risk) >> 3])
+                try:
+                    low[_RISK_WIRE + table[(t_wire - t_risk) >> 3]] += 1
+                except ValueError:
+                    self._carry(_RISK_WIRE + table[(t_wire - t_risk) >> 3])
+                try:
+                    low[_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3]] += 1
+                except ValueError:
+                    self._carry(_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3])
+                in_risk = t_risk - t_in
+                index = _IN_RISK + (table[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk))
+                try:
+                    low[index] += 1
+                except ValueError:
+                    self._carry(index)
+            else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
+                self._count_slowly(
+                    (
+                        _DECODE + bucket_index(t_decoded - t_in),
+                        _IN_WIRE + bucket_index(t_wire - t_in),
+                        _CHECKS + bucket_index(t_checked - t_decoded),
+                        _RISK + bucket_index(t_risk - t_checked),
+                        _ENCODE + bucket_index(t_encoded - t_risk),
+                        _IN_RISK + bucket_index(t_risk - t_in),
+                        _RISK_WIRE + bucket_index(t_wire - t_risk),
+                        _ENCODE_WIRE + bucket_index(t_wire - t_encoded),
+                    )
+                )
+            return
+        marks = self._marks
+        marks[0:0] = (t_in, t_decoded, t_checked, t_risk, t_encoded)  # the first order's marks in front
         if marks[0] == marks[-5] and marks[1] == marks[-4]:  # one read (marks only grow): shared marks
             decode = marks[1] - marks[0]
             index = _DECODE + (table[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode))
@@ -196,12 +291,8 @@ class OrderStages:
             for k in range(0, len(marks), 5):
                 count(_DECODE + bucket_index(marks[k + 1] - marks[k]), 1)
                 count(_IN_WIRE + bucket_index(t_wire - marks[k]), 1)
-        if orders == 1:
-            rows: Iterable[Sequence[int]] = (marks,)
-        else:
-            it = iter(marks)
-            rows = zip(it, it, it, it, it, strict=True)
-        for t_in, t_decoded, t_checked, t_risk, t_encoded in rows:
+        it = iter(marks)
+        for t_in, t_decoded, t_checked, t_risk, t_encoded in zip(it, it, it, it, it, strict=True):
             if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
                 # every stage but ingress_to_risk is at most t_wire - t_decoded: within the table
                 try:
@@ -241,7 +332,6 @@ class OrderStages:
                         _ENCODE_WIRE + bucket_index(t_wire - t_encoded),
                     )
                 )
-        self.orders += orders
         marks.clear()
 
     def _count_slowly(self, indexes: tuple[int, ...]) -> None:
@@ -257,6 +347,7 @@ class OrderStages:
 
     def reset(self) -> None:
         """Forget orders added but not yet written."""
+        self._pending = 0
         self._marks.clear()
         self.orders = 0
 

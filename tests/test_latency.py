@@ -308,3 +308,30 @@ def test_bucket_when_counted_past_65536_by_every_path_then_low_mid_and_carried_h
     snapshot = latencies.snapshot()
     assert all(count % 256 == 0 for count in snapshot.carried.values())
     assert sum(snapshot.low) + sum(snapshot.carried.values()) == 70_000 + 270_000 + 66_000 * 8 + 1
+
+
+def test_orders_when_one_order_decoded_long_after_its_read_then_decode_counted_past_the_table() -> None:
+    latencies = StageLatencies()
+    latencies.orders.add(0, 5_000_000, 5_001_000, 5_003_000, 5_004_000)  # read 5 ms before decoded: beyond the table
+    latencies.orders.wire(5_010_000)
+    summary = _summary(latencies)
+    assert summary["decode"]["count"] == 1 and summary["decode"]["max"] == pytest.approx(5_000, rel=0.008)
+    assert summary["ingress_to_wire"]["max"] == pytest.approx(5_010, rel=0.008)
+    assert summary["risk"]["max"] == pytest.approx(2, rel=0.008)
+    assert summary["encode_to_wire"]["max"] == pytest.approx(6, rel=0.008)
+    assert latencies.orders.orders == 1
+
+
+def test_orders_when_one_order_then_a_batch_then_one_order_then_every_order_counted_once() -> None:
+    latencies = StageLatencies()
+    latencies.orders.add(0, 1_000, 2_000, 3_000, 4_000)
+    latencies.orders.wire(5_000)
+    for k in range(3):
+        latencies.orders.add(10_000, 11_000, 12_000 + k, 13_000 + k, 14_000 + k)
+    latencies.orders.wire(20_000)
+    latencies.orders.add(30_000, 31_000, 32_000, 33_000, 34_000)
+    latencies.orders.wire(40_000)
+    summary = _summary(latencies)
+    assert all(summary[stage]["count"] == 5 for stage in ("decode", "ingress_to_wire", "risk", "encode"))
+    assert summary["ingress_to_wire"]["max"] == pytest.approx(10, rel=0.008)
+    assert latencies.orders.orders == 5
