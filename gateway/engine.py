@@ -328,7 +328,10 @@ class Engine:
             st = self.strategies[order.strategy_id]
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             self.journal.append(JVenueApplied(venue, event, st.next_seq))
-            self._venue_event_handlers[type(event)](st, order, event)
+            if event.__class__ is VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
+                self._on_venue_accepted(st, order, event)
+            else:
+                self._venue_event_handlers[type(event)](st, order, event)
 
         return sink
 
