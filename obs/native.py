@@ -47,6 +47,7 @@ MODULES: Final = (
     "risk.engine",
     "risk.exposure",
     "gateway.journal_mmap",
+    "gateway.strategy_state",
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 
