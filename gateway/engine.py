@@ -75,7 +75,6 @@ from model.enums import RejectSource
 from model.exactly_once import ExactlyOnce
 from model.order import (
     CANCEL_WANTED_STATES,
-    ORDER_FIELDS,
     PHASE,
     IllegalTransition,
     Order,
@@ -140,22 +139,6 @@ _HOLD: Final = OrderInput.HOLD_CANCEL
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
-_CREATED: Final = OrderState.CREATED
-assert Order.__struct_fields__[len(ORDER_FIELDS) :] == (  # what _on_new_order passes positionally
-    "state",
-    "cum_qty",
-    "leaves_qty",
-    "venue_order_id",
-    "venue_ref",
-    "pending_ref",
-    "pending_qty",
-    "pending_price",
-    "notional_traded",
-    "t_sent",
-    "t_in",
-    "t_risk",
-    "t_wire",
-)
 """States from here on are terminal (compare with ``>=``)."""
 TERMINAL_ORDERS_KEPT: Final = 10_000
 """Terminal orders kept in memory (the most recent); older ones are released (the journal has them)."""
@@ -859,7 +842,7 @@ class Engine:
         price = msg.price
         tif = msg.tif
         ord_type = msg.ord_type
-        order = Order(  # every field positional (no keyword matching): see model.order.Order for the order
+        order = Order(
             order_id,
             strategy_id,
             cl_ord_id,
@@ -871,17 +854,9 @@ class Engine:
             price,
             tif,
             ord_type,
-            _CREATED,  # state
-            0,  # cum_qty
-            qty,  # leaves_qty
-            "",  # venue_order_id
-            "",  # venue_ref
-            "",  # pending_ref
-            0,  # pending_qty
-            0,  # pending_price
-            0,  # notional_traded
-            msg.sent_ns,  # t_sent
-            t_in,
+            leaves_qty=qty,
+            t_sent=msg.sent_ns,
+            t_in=t_in,
         )
         st.orders[cl_ord_id] = order
         self.orders[order_id] = order
