@@ -144,8 +144,12 @@ class SnapshotSource(Protocol):
 class SnapshotWriter:
     """Write a gateway's snapshot into a reply buffer: counters, histogram bytes, cached and live small parts."""
 
-    def __init__(self, process: SnapshotSource) -> None:
+    def __init__(self, process: SnapshotSource, *, splice_max: int = 0) -> None:
         self._process = process
+        self.splice_max = splice_max
+        """The largest reply the admin server splices (``gateway.admin.SPLICE_MAX``; 0: no bound). A ``metrics``
+        whose syncer fsync range would take it past this gets the range merged on the loop instead, so the rest
+        is still spliced rather than the whole reply copied."""
         self._slow_key: tuple[object, ...] = ()
         self._slow = b""
 
@@ -289,6 +293,10 @@ class SnapshotWriter:
                 fsync_first,
             )
         _encode_into(live, frame, live_at)
+        if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(slow) + len(dense):
+            dense = b""  # a wide range of sync times: merged here (cost by the range), the rest still spliced
+            live = (*live[:7], journal.fsync_ns.counts, *live[8:-1], 0)
+            _encode_into(live, frame, live_at)
         HEADER.pack_into(
             frame,
             base,

@@ -143,11 +143,18 @@ async def test_metrics_when_the_syncer_counted_syncs_then_its_dense_slots_are_se
         old = decode_metrics(old_reply["metrics"])
         new = metrics_snapshot(snap)
         first, end = journal._ctrl[journal_syncer.FIRST_BUCKET], journal._ctrl[journal_syncer.END_BUCKET]
-        assert first <= 700 and end == 3001 and snap.live[12] == first
-        assert len(snap.fsync_dense) == (end - first) * 8  # the counted range only, not all 3,840 slots
+        assert first <= 700 and end == 3001
         assert new.journal.fsync_ns[3000] == 1 and new.journal.fsync_ns[700] >= 2
         assert new.journal.fsync_ns == journal.fsync_ns.counts == old.journal.fsync_ns
         assert msgspec.structs.replace(new, admin=old.admin) == old
+        for splice_max, spliced in ((0, True), (len(snap.low) * 4, True), (len(snap.low) * 2, False)):
+            frame = bytearray()  # (a reply of ~96 KiB: 4 x 46 KiB takes it, 2 x does not with the range)
+            SnapshotWriter(process, splice_max=splice_max).write(frame, 0, METRICS)
+            bounded = decode_snapshot(bytes(frame))
+            assert (bounded.fsync_dense != b"") is spliced, splice_max  # past the bound: merged on the loop
+            if spliced:  # the counted range only, not all 3,840 slots
+                assert bounded.live[12] == first and len(bounded.fsync_dense) == (end - first) * 8
+            assert metrics_snapshot(bounded).journal.fsync_ns == journal.fsync_ns.counts
 
 
 async def test_status_snapshot_when_the_syncer_counted_syncs_then_no_dense_part() -> None:
