@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -40,17 +41,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
+from benchmarks.harness.hiccup import Hiccup, read_hiccups, worst_overlapping
 from benchmarks.harness.plan import ACCOUNT
 from benchmarks.harness.runner import bench_limits, ouch_venue
 from gateway.admin import AdminError, admin_request
 from gateway.client import GatewayClient
+from gateway.latency_snapshot import PERCENTILES, LatencySnapshot
 from gateway.protocol.messages import OrderAccepted
 from gateway.protocol.prices import to_fixed
 from model.enums import Side
+from obs.histogram import summary as histogram_summary
 
 GATEWAY = [sys.executable, "-m", "gateway"]
+SIMPROC = [sys.executable, "-m", "benchmarks.harness.simproc"]
+HICCUP_PROBE = Path(__file__).resolve().parent / "harness" / "hiccup.py"
 
 
 def free_port() -> int:
@@ -95,6 +102,25 @@ def venue_up(admin: Path) -> bool:
     except (AdminError, OSError):
         return False
     return str(reply.get("status", {}).get("venues", {}).get("OUCH", {}).get("state")) == "UP"
+
+
+class GcPauses:
+    """The garbage collections of this process (the strategy), with CLOCK_MONOTONIC start and duration."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, int, int]] = []
+        """(generation, start_ns, duration_ns) per collection."""
+        self._start = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.monotonic_ns()
+        else:
+            self.pauses.append((info["generation"], self._start, time.monotonic_ns() - self._start))
+
+    def worst_overlapping(self, start_ns: int, end_ns: int) -> int:
+        """Return the longest collection (ns) overlapping [start_ns, end_ns], or 0."""
+        return max((d for _, s, d in self.pauses if s <= end_ns and s + d >= start_ns), default=0)
 
 
 class PingPong:
@@ -205,30 +231,115 @@ def _default_policy() -> None:
     os.setpriority(os.PRIO_PROCESS, 0, 0)
 
 
-def per_second(pingpong: PingPong, start_ns: int, end_ns: int, calls_ns: list[int]) -> list[str]:
-    """Return one line per second: orders, worst round trip, and whether a call started in it."""
+def per_second(
+    pingpong: PingPong, start_ns: int, end_ns: int, calls_ns: list[int], hiccups: list[Hiccup] | None = None
+) -> list[str]:
+    """Return one line per second: orders, worst round trip, the probe's latest wake-up, and the calls in it."""
     lines = []
     second = start_ns
     while second < end_ns:
         rts = pingpong.window(second, second + 1_000_000_000)
         called = sum(1 for c in calls_ns if second <= c < second + 1_000_000_000)
         worst = max(rts, default=0) / 1000
+        machine = ""
+        if hiccups is not None:
+            late = max((h.late_ns for h in hiccups if second <= h.end_ns < second + 1_000_000_000), default=0)
+            machine = f"  machine: latest wake-up {late / 1000:>8.1f} us"
         mark = f"  <- {called} call(s)" if called else ""
-        lines.append(f"  t+{(second - start_ns) / 1e9:4.1f} s  orders {len(rts):>6}  worst {worst:>9.1f} us{mark}")
+        lines.append(
+            f"  t+{(second - start_ns) / 1e9:4.1f} s  orders {len(rts):>6}  worst {worst:>9.1f} us{machine}{mark}"
+        )
         second += 1_000_000_000
     return lines
 
 
-async def measure(args: argparse.Namespace, workdir: Path, config: Path) -> dict[str, Any]:
+def over_bound(
+    pingpong: PingPong, start_ns: int, end_ns: int, bound_ns: int, hiccups: list[Hiccup], gc_pauses: GcPauses
+) -> dict[str, Any]:
+    """Count the round trips over ``bound_ns`` ending in the window, and those the machine or this process stalled.
+
+    "Machine late" means the hiccup probe, a process doing nothing but sleep 1 ms at a time at the same
+    priority, woke at least 1 ms late at some moment of that round trip: the host stalled a process that
+    had no work at all, at the same time. "Strategy GC" means this process (the strategy) ran a garbage
+    collection of 1 ms or more during it.
+    """
+    over = [(done, rt) for done, rt in pingpong.samples if start_ns <= done < end_ns and rt > bound_ns]
+    machine = [(done, rt) for done, rt in over if worst_overlapping(hiccups, done - rt, done) >= 1_000_000]
+    collected = [(done, rt) for done, rt in over if gc_pauses.worst_overlapping(done - rt, done) >= 1_000_000]
+    unexplained = [rt for done, rt in over if (done, rt) not in machine and (done, rt) not in collected]
+    pauses = [d for _, s, d in gc_pauses.pauses if start_ns <= s < end_ns]
+    return {
+        "over": len(over),
+        "over_with_machine_late": len(machine),
+        "over_with_strategy_gc": len(collected),
+        "strategy_gc_count": len(pauses),
+        "strategy_gc_worst_us": round(max(pauses, default=0) / 1000, 1),
+        "worst_over_without_machine_late_us": round(max(unexplained, default=0) / 1000, 1),
+        "probe_worst_late_us": round(
+            max((h.late_ns for h in hiccups if start_ns <= h.end_ns < end_ns), default=0) / 1000, 1
+        ),
+        "probe_late_over_1ms": sum(1 for h in hiccups if start_ns <= h.end_ns < end_ns and h.late_ns >= 1_000_000),
+    }
+
+
+def stage_counts(admin: Path) -> dict[str, list[int]] | None:
+    """Return the gateway's cumulative per-stage bucket counts (None from a gateway without the snapshot)."""
+    try:
+        from gateway.admin import fetch_snapshot
+        from gateway.snapshot import status_document
+    except ImportError:
+        return None
+    latency = status_document(fetch_snapshot(admin, "status")).get("latency")
+    return None if latency is None else msgspec.convert(latency, LatencySnapshot).counts()
+
+
+def stages_between(before: dict[str, list[int]], after: dict[str, list[int]]) -> dict[str, dict[str, float]]:
+    """Return count, percentiles and max (us) per stage of what the gateway counted between two snapshots."""
+    return {
+        stage: histogram_summary([a - b for a, b in zip(after[stage], before[stage], strict=True)], PERCENTILES, 1000.0)
+        for stage in after
+    }
+
+
+def involuntary_switches(pids: dict[str, int]) -> dict[str, int]:
+    """Return each process's involuntary context switches so far (all its threads): times it was preempted."""
+    out: dict[str, int] = {}
+    for name, pid in pids.items():
+        total = 0
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            for line in status.read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        out[name] = total
+    return out
+
+
+async def measure(args: argparse.Namespace, workdir: Path, config: Path, pids: dict[str, int]) -> dict[str, Any]:
     """Warm up, run a quiet window, then the window with status calls; return the figures."""
     admin = workdir / "a.sock"
     window_s = args.calls * args.interval
+    probe_out = workdir / "hiccups.json"
+    probe: subprocess.Popen[bytes] | None = None
+    gc_pauses = GcPauses()
+    gc.callbacks.append(gc_pauses)
     async with GatewayClient(workdir / "s.sock", "bench") as client:
         if args.preload:
             await preload(client, args.preload)
+        if args.strategy_gc == "freeze":  # as the gateway does after start-up: no collection while measuring
+            gc.collect()
+            gc.freeze()
+            gc.disable()
         pingpong = PingPong(client, args.pause_us / 1e6)
         task = asyncio.create_task(pingpong.run())
+        if args.probe:  # same policy and nice as this process: it sees what the ping-pong's wake-ups see
+            seconds = args.warmup + 2 * window_s + 5
+            probe = subprocess.Popen(
+                [sys.executable, str(HICCUP_PROBE), "--out", str(probe_out), "--seconds", f"{seconds}"]
+            )
         await asyncio.sleep(args.warmup)
+        counts_before = await asyncio.get_running_loop().run_in_executor(None, stage_counts, admin)
+        await asyncio.sleep(0.5)
+        preempted_before = involuntary_switches(pids)
         quiet_start = time.monotonic_ns()
         await asyncio.sleep(window_s)
         quiet_end = time.monotonic_ns()
@@ -260,13 +371,22 @@ async def measure(args: argparse.Namespace, workdir: Path, config: Path) -> dict
         await asyncio.sleep(0.2)
         pingpong.stop = True
         await task
+        preempted_after = involuntary_switches(pids)
+        counts_after = await asyncio.get_running_loop().run_in_executor(None, stage_counts, admin)
+    gc.callbacks.remove(gc_pauses)
+    gc.enable()
+    hiccups: list[Hiccup] | None = None
+    if probe is not None:
+        probe.send_signal(signal.SIGTERM)
+        probe.wait(10)
+        hiccups = read_hiccups(probe_out)
     quiet = pingpong.window(quiet_start, quiet_end)
     during = pingpong.window(calls_start, calls_end)
     overlapping = [pingpong.in_flight_during(*span) for span in spans]
     print("quiet window (no status calls):")
-    print("\n".join(per_second(pingpong, quiet_start, quiet_end, [])))
+    print("\n".join(per_second(pingpong, quiet_start, quiet_end, [], hiccups)))
     print(f"window with {args.calls} `{args.command}` calls ({args.caller}), one every {args.interval} s:")
-    print("\n".join(per_second(pingpong, calls_start, calls_end, calls_ns)))
+    print("\n".join(per_second(pingpong, calls_start, calls_end, calls_ns, hiccups)))
     summary = {
         "command": args.command,
         "caller": args.caller,
@@ -283,6 +403,15 @@ async def measure(args: argparse.Namespace, workdir: Path, config: Path) -> dict
         "loop_us_per_status": [round(v, 1) for v in loop_us[1:]],
         "cpu_us_per_status": [round(v, 1) for v in cpu_us[1:]],
     }
+    summary["preempted_in_windows"] = {name: preempted_after[name] - preempted_before[name] for name in pids}
+    if counts_before is not None and counts_after is not None:  # the gateway's own part of both windows
+        summary["gateway_stages_us"] = stages_between(counts_before, counts_after)
+    if hiccups is not None:
+        bound_ns = int(args.bound_ms * 1e6)
+        summary["bound_ms"] = args.bound_ms
+        summary["quiet_over_bound"] = over_bound(pingpong, quiet_start, quiet_end, bound_ns, hiccups, gc_pauses)
+        summary["calls_over_bound"] = over_bound(pingpong, calls_start, calls_end, bound_ns, hiccups, gc_pauses)
+        summary["probe_late_during_call_us"] = [round(worst_overlapping(hiccups, *span) / 1000, 1) for span in spans]
     return summary
 
 
@@ -328,18 +457,53 @@ def main(argv: list[str] | None = None) -> int:
         help="put the working directory (journal included) on /dev/shm: keeps other disk users' writeback "
         "throttling out of the figures on a shared machine",
     )
+    parser.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="do not run the hiccup probe (benchmarks/harness/hiccup.py) beside the ping-pong",
+    )
+    parser.add_argument(
+        "--sim",
+        choices=["quiet", "cli"],
+        default="quiet",
+        help="the OUCH venue: 'quiet' runs the full simulator with its automatic GC off while serving, as "
+        "`gateway bench` does (default); 'cli' runs `gateway sim ouch`, whose generation-2 collections over the "
+        "resting orders stall the venue for milliseconds",
+    )
+    parser.add_argument(
+        "--strategy-gc",
+        choices=["freeze", "default"],
+        default="freeze",
+        help="this process (the strategy): 'freeze' collects and freezes after the preload and runs no automatic "
+        "collection while measuring, as a latency-sensitive strategy would (default); 'default' keeps Python's "
+        "automatic GC, whose generation-2 passes over the preloaded orders' handles stall the strategy 10-100 ms",
+    )
+    parser.add_argument(
+        "--bound-ms", type=float, default=2.0, help="round trips over this are counted and explained (default 2)"
+    )
     args = parser.parse_args(argv)
     if args.fifo is not None:  # the gateway and simulator inherit it; status callers are reset to SCHED_OTHER
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.fifo))
     if args.nice is not None:  # inherited likewise; status callers run at nice 0
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     workdir = Path(tempfile.mkdtemp(prefix="gwstall", dir="/dev/shm" if args.tmpfs else "/tmp"))
-    port = free_port()
-    config = write_config(workdir, port)
     with (workdir / "sim.log").open("wb") as sim_log:
-        sim = subprocess.Popen(
-            [*GATEWAY, "sim", "ouch", "--listen", f"127.0.0.1:{port}"], stdout=sim_log, stderr=subprocess.STDOUT
-        )
+        if args.sim == "cli":
+            port = free_port()
+            sim = subprocess.Popen(
+                [*GATEWAY, "sim", "ouch", "--listen", f"127.0.0.1:{port}"], stdout=sim_log, stderr=subprocess.STDOUT
+            )
+        else:  # the same OuchSimulator, with its automatic GC off while it serves (benchmarks/harness/simproc.py)
+            port_file = workdir / "sim.port"
+            sim = subprocess.Popen(
+                [*SIMPROC, "--venue", "full", "--port-file", str(port_file), "--out", str(workdir / "sim.out")],
+                stdout=sim_log,
+                stderr=subprocess.STDOUT,
+            )
+            wait_until(port_file.exists, 30, "the simulator's port file")
+            port = int(port_file.read_text())
+    config = write_config(workdir, port)
     with (workdir / "gateway.log").open("wb") as gw_log:
         gateway = subprocess.Popen(
             [*GATEWAY, "--log-level", "WARNING", "run", "--config", str(config)],
@@ -348,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         wait_until(lambda: venue_up(workdir / "a.sock"), 30, "the gateway's venue session")
-        summary = asyncio.run(measure(args, workdir, config))
+        pids = {"gateway": gateway.pid, "simulator": sim.pid, "strategy": os.getpid()}
+        summary = asyncio.run(measure(args, workdir, config, pids))
     finally:
         for proc in (gateway, sim):
             if proc.poll() is None:
@@ -364,6 +529,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.calls} calls (p50 {summary['quiet_p50_us']} / {summary['calls_p50_us']} us); "
         f"call round trips {summary['call_round_trip_ms']} ms"
     )
+    for name in ("quiet", "calls"):
+        if f"{name}_over_bound" in summary:
+            ob = summary[f"{name}_over_bound"]
+            others = ob["worst_over_without_machine_late_us"]
+            print(
+                f"{name} window: {ob['over']} round trips over {args.bound_ms} ms, {ob['over_with_machine_late']} of "
+                f"them while the probe woke >= 1 ms late, {ob['over_with_strategy_gc']} during a strategy GC >= 1 ms "
+                f"(worst of the others {others} us); the probe: {ob['probe_late_over_1ms']} wake-ups >= 1 ms late, "
+                f"latest {ob['probe_worst_late_us']} us; strategy GCs {ob['strategy_gc_count']}, longest "
+                f"{ob['strategy_gc_worst_us']} us"
+            )
+    print(f"involuntary context switches over both windows (preempted): {summary['preempted_in_windows']}")
+    if "gateway_stages_us" in summary:
+        print("the gateway's own stages over both windows (its histograms, us): p99.9 / max")
+        for stage, figures in summary["gateway_stages_us"].items():
+            if figures["count"]:
+                print(f"  {stage:<18} {figures['count']:>8.0f}  {figures['p99.9']:>9.1f} / {figures['max']:>9.1f}")
+    if "probe_late_during_call_us" in summary:
+        print(f"the probe's latest wake-up during each call (us): {summary['probe_late_during_call_us']}")
     if summary["loop_us_per_status"]:
         print(f"gateway loop wall time per request (us): {summary['loop_us_per_status']}")
         print(f"gateway loop CPU time per request (us): {summary['cpu_us_per_status']}")

@@ -60,7 +60,7 @@ SPLICE_MAX: Final = _splice_max()
 """A snapshot reply up to this size goes by one ``writev`` from the live buffers; a larger one is copied
 into the reply first (a fresh connection's send buffer takes the smaller one whole; the host's
 ``net.core.wmem_default`` sets it: 212,992 bytes by default, so up to 106,496 bytes are spliced)."""
-SnapshotWrite = Callable[[bytearray, int], tuple[int, tuple[bytes | bytearray, ...]] | None]
+SnapshotWrite = Callable[[bytearray, int], tuple[int, tuple[bytes | bytearray | memoryview, ...]] | None]
 """Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``); returns
 None, or (offset, buffers) when the snapshot is the reply buffer with those live buffers spliced in at that
 offset (``SnapshotWriter.write_spliced``: the reply sends them from where they live, uncopied)."""

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from gateway import admin as admin_module
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig
@@ -402,7 +403,7 @@ class GatewayProcess:
                 frame_timeout_ms=config.strategy_frame_timeout_ms,
             )
         )
-        snapshot = SnapshotWriter(self)
+        snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
         self._servers.append(
             await start_admin_server(
                 config.path(config.admin_socket),

@@ -241,6 +241,14 @@ class Journal(Protocol):
         """Return how many bytes are appended but not yet written."""
         ...
 
+    def fsync_ns_parts(self) -> tuple[dict[int, int], int, bytes | memoryview]:
+        """Return ``fsync_ns`` uncopied: sparse counts, and dense native uint64 counts from bucket ``first`` on."""
+        ...
+
+    def sync_counts(self) -> tuple[int, int, int]:
+        """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``), read together (the status snapshot's)."""
+        ...
+
     def append(self, record: JournalRecord) -> None:
         """Add ``record`` to the pending batch (nothing is written yet)."""
         ...
@@ -287,6 +295,14 @@ class NullJournal:
         self.fsyncs = 0
         self.fsync_failures = 0
         self.fsync_ns = SparseHistogram()
+
+    def fsync_ns_parts(self) -> tuple[dict[int, int], int, bytes | memoryview]:
+        """Return ``fsync_ns``'s counts, with no dense part."""
+        return self.fsync_ns.counts, 0, b""
+
+    def sync_counts(self) -> tuple[int, int, int]:
+        """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``)."""
+        return self.bytes_synced, self.fsyncs, self.fsync_failures
 
     def append(self, record: JournalRecord) -> None:
         """Count ``record`` and discard it."""
@@ -403,6 +419,14 @@ class FileJournal:
     def pending_bytes(self) -> int:
         """Return how many bytes are waiting to be written."""
         return len(self._buf)
+
+    def fsync_ns_parts(self) -> tuple[dict[int, int], int, bytes | memoryview]:
+        """Return ``fsync_ns``'s counts, with no dense part."""
+        return self.fsync_ns.counts, 0, b""
+
+    def sync_counts(self) -> tuple[int, int, int]:
+        """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``)."""
+        return self.bytes_synced, self.fsyncs, self.fsync_failures
 
     def _sync_loop(self) -> None:
         """Every ``fsync_interval_ms``: fdatasync if anything was written since the last sync."""

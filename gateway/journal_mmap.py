@@ -218,6 +218,16 @@ class MmapJournal:
         """Return ``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
         return max(self._local_synced, self._ctrl[_syncer.SYNCED_WRITTEN])
 
+    def sync_counts(self) -> tuple[int, int, int]:
+        """Return (``bytes_synced``, ``fsyncs``, ``fsync_failures``), looking for a gone syncer once, not twice."""
+        self._check_syncer()
+        ctrl = self._ctrl
+        return (
+            max(self._local_synced, ctrl[_syncer.SYNCED_WRITTEN]),
+            self._local_fsyncs + ctrl[_syncer.FSYNCS],
+            ctrl[_syncer.FAILURES] + self._syncer_exits,
+        )
+
     @property
     def fsync_ns(self) -> SparseHistogram:
         """Return the fdatasync durations (ns): the syncer process's and the loop thread's."""
@@ -225,10 +235,28 @@ class MmapJournal:
         counts = merged.counts
         counts.update(self._fsync_ns.counts)
         if self._ctrl_map is not None:
-            dense = self._ctrl[_syncer.COUNTS :].tolist()
+            ctrl = self._ctrl
+            first = ctrl[_syncer.FIRST_BUCKET]
+            dense = ctrl[_syncer.COUNTS + first : _syncer.COUNTS + ctrl[_syncer.END_BUCKET]].tolist()
             for index in itertools.compress(range(len(dense)), dense):
-                counts[index] = counts.get(index, 0) + dense[index]
+                counts[first + index] = counts.get(first + index, 0) + dense[index]
         return merged
+
+    def fsync_ns_parts(self) -> tuple[dict[int, int], int, bytes | memoryview]:
+        """Return the fdatasync durations uncopied, as the status snapshot sends them: the loop thread's
+        counts, and the syncer process's counts from bucket ``first`` on (native uint64 each, a byte view
+        of the shared control block, only the range it has counted in). ``fsync_ns`` is their merge.
+        """
+        ctrl_map = self._ctrl_map
+        if ctrl_map is None:
+            return self._fsync_ns.counts, 0, b""
+        ctrl = self._ctrl
+        first = ctrl[_syncer.FIRST_BUCKET]
+        end = ctrl[_syncer.END_BUCKET]
+        if end <= first:
+            return self._fsync_ns.counts, 0, b""
+        dense = memoryview(ctrl_map)[(_syncer.COUNTS + first) * 8 : (_syncer.COUNTS + end) * 8]
+        return self._fsync_ns.counts, first, dense
 
     def _stop_syncer(self) -> None:
         """Stop the syncer process (at once: a sync it was doing is done again by the caller if needed)."""

@@ -39,6 +39,11 @@ SYNCED_WRITTEN: Final = 4
 """``WRITTEN`` as it was when the last successful sync began."""
 SYNCED_END: Final = 5
 """``END`` as it was when the last successful sync began."""
+FIRST_BUCKET: Final = 6
+"""The lowest bucket ``COUNTS`` has counted in (valid once ``END_BUCKET`` is not 0)."""
+END_BUCKET: Final = 7
+"""One past the highest bucket ``COUNTS`` has counted in (0: none yet). Moved before the count, so the
+counts outside ``FIRST_BUCKET:END_BUCKET`` are all 0 and the snapshot sends only that range."""
 COUNTS: Final = 8
 """First of ``BUCKETS`` slots: fdatasync durations in ns, by ``obs.histogram`` bucket."""
 CTRL_SLOTS: Final = COUNTS + BUCKETS
@@ -63,6 +68,18 @@ def _die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         sys.exit(0)
+
+
+def count(ctrl: memoryview, index: int) -> None:
+    """Count one sync in bucket ``index``: widen the counted range first, then add the count."""
+    if ctrl[END_BUCKET] == 0:
+        ctrl[FIRST_BUCKET] = index
+        ctrl[END_BUCKET] = index + 1
+    else:
+        ctrl[FIRST_BUCKET] = min(ctrl[FIRST_BUCKET], index)
+        if index >= ctrl[END_BUCKET]:
+            ctrl[END_BUCKET] = index + 1
+    ctrl[COUNTS + index] += 1
 
 
 def run(fd: int, ctrl_fd: int, interval_ms: int, has_header: bool, parent: int) -> None:
@@ -94,7 +111,7 @@ def run(fd: int, ctrl_fd: int, interval_ms: int, has_header: bool, parent: int) 
             ctrl[FAILURES] += 1
             print(f"journal-syncer: fdatasync failed: {exc}", file=sys.stderr, flush=True)
             continue
-        ctrl[COUNTS + bucket_index(time.monotonic_ns() - started)] += 1
+        count(ctrl, bucket_index(time.monotonic_ns() - started))
         ctrl[SYNCED_WRITTEN] = written
         ctrl[SYNCED_END] = end
         ctrl[FSYNCS] += 1

@@ -10,6 +10,9 @@ reusable buffer; it builds no document. The payload, after its header:
   the kernel's copy is the only one; the 65,536s of the few buckets past them travel in the run-time part);
 * the slow part: MessagePack bytes encoded once and reused until what they hold changes (gateway
   id, pid, recovery, configured strategies, the risk limits' per-load part: a reload makes a new one);
+* ``metrics`` only: the journal syncer process's fsync counts, native uint64 per bucket over the range it
+  has counted in, sent from its shared control block (``MmapJournal.fsync_ns_parts``: nothing merged on
+  the loop; the reader adds the loop thread's sparse counts from the run-time part);
 * the run-time part: one MessagePack tuple of the live containers that are small and bounded by
   configuration or by distinct codes (histogram carries, reject counts, per-strategy and per-venue
   numbers, per-account risk numbers, the ops providers' sections), encoded by msgspec in C.
@@ -40,8 +43,10 @@ from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnap
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS
 
-LAYOUT_VERSION: Final = 2
-"""2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s."""
+LAYOUT_VERSION: Final = 3
+"""2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s.
+3: a METRICS snapshot carries the journal syncer's dense fsync counts after the slow part (the header says
+how many bytes; the run-time part their first bucket), merged with the loop thread's by the reader."""
 MAGIC: Final = b"GWSS"
 STATUS: Final = 0
 METRICS: Final = 1
@@ -66,8 +71,13 @@ FIXED_FIELDS: Final = (
     "admin_max_cpu_ns",
 )
 """The int64 slots, in order; the capture's wall time (a double) follows them."""
-HEADER: Final = struct.Struct("<4sHHIIII")
-"""magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, run-time bytes."""
+HEADER: Final = struct.Struct("<4sHHIIIII")
+"""magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, dense fsync bytes,
+run-time bytes."""
+Buffer = bytes | bytearray | memoryview
+"""A spliced part of the snapshot (``SnapshotWriter.write_spliced``)."""
+_VERSION: Final = struct.Struct("<4sH")
+"""The header's first fields, the same in every layout."""
 FIXED: Final = struct.Struct("<" + "q" * len(FIXED_FIELDS) + "d")
 HIST_BYTES: Final = 2 * BUCKETS * len(STAGES)
 """``StageLatencies.low`` then ``StageLatencies.mid``."""
@@ -134,8 +144,12 @@ class SnapshotSource(Protocol):
 class SnapshotWriter:
     """Write a gateway's snapshot into a reply buffer: counters, histogram bytes, cached and live small parts."""
 
-    def __init__(self, process: SnapshotSource) -> None:
+    def __init__(self, process: SnapshotSource, *, splice_max: int = 0) -> None:
         self._process = process
+        self.splice_max = splice_max
+        """The largest reply the admin server splices (``gateway.admin.SPLICE_MAX``; 0: no bound). A ``metrics``
+        whose syncer fsync range would take it past this gets the range merged on the loop instead, so the rest
+        is still spliced rather than the whole reply copied."""
         self._slow_key: tuple[object, ...] = ()
         self._slow = b""
 
@@ -177,14 +191,14 @@ class SnapshotWriter:
         at, histograms = self.write_spliced(frame, base, kind)
         frame[at:at] = b"".join(histograms)
 
-    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, tuple[bytes | bytearray, ...]]:
+    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, tuple[Buffer, ...]]:
         """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
 
-        The returned buffers are the live ``StageLatencies.low`` and ``mid`` and the slow part's bytes:
-        the snapshot is ``frame[:at] + low + mid + slow + frame[at:]`` as of this call, so the caller
-        sends them before the loop runs anything else (the admin server's one ``writelines``: the
-        kernel copies the ~95 KiB straight from where they are, instead of the loop copying them into
-        the reply first).
+        The returned buffers are the live ``StageLatencies.low`` and ``mid``, the slow part's bytes and
+        (``metrics``) the journal syncer's dense fsync counts: the snapshot is ``frame[:at] + low + mid +
+        slow + dense + frame[at:]`` as of this call, so the caller sends them before the loop runs
+        anything else (the admin server's one ``writelines``: the kernel copies the ~95 KiB straight
+        from where they are, instead of the loop copying them into the reply first).
         """
         process = self._process
         engine = process.engine
@@ -210,6 +224,7 @@ class SnapshotWriter:
         hist_at = live_at = fixed_at + FIXED.size  # the histogram and slow bytes go between the fixed and live parts
         if len(frame) < live_at:
             frame.extend(bytes(live_at - len(frame)))
+        synced, fsyncs, fsync_failures = journal.sync_counts()
         FIXED.pack_into(
             frame,
             fixed_at,
@@ -221,10 +236,10 @@ class SnapshotWriter:
             engine.journal_failures,
             journal.records_written,
             journal.bytes_written,
-            journal.bytes_synced,
+            synced,
             journal.pending_bytes,
-            journal.fsyncs,
-            journal.fsync_failures,
+            fsyncs,
+            fsync_failures,
             stats.last_loop_ns,
             stats.max_loop_ns,
             stats.last_cpu_ns,
@@ -233,6 +248,7 @@ class SnapshotWriter:
         )
         strategies = engine.strategies
         live: tuple[Any, ...]
+        dense: bytes | memoryview = b""
         if kind == STATUS:
             live = (
                 latency.carried,
@@ -257,6 +273,7 @@ class SnapshotWriter:
                 provided_live,
             )
         else:
+            fsync_counts, fsync_first, dense = journal.fsync_ns_parts()
             live = (
                 latency.carried,
                 engine.journal_error,
@@ -268,17 +285,33 @@ class SnapshotWriter:
                     for c in process.connectors
                 ],
                 stats.loop_ns.counts,
-                journal.fsync_ns.counts,
+                fsync_counts,
                 gc.get_stats(),
                 [provider() for provider in process.metrics_providers],
                 risk.trading_state().name,
                 sum(1 for st in strategies.values() if st.link is not None),
+                fsync_first,
             )
         _encode_into(live, frame, live_at)
+        if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(slow) + len(dense):
+            dense = b""  # a wide range of sync times: merged here (cost by the range), the rest still spliced
+            live = (*live[:7], journal.fsync_ns.counts, *live[8:-1], 0)
+            _encode_into(live, frame, live_at)
         HEADER.pack_into(
-            frame, base, MAGIC, LAYOUT_VERSION, kind, FIXED.size, HIST_BYTES, len(slow), len(frame) - live_at
+            frame,
+            base,
+            MAGIC,
+            LAYOUT_VERSION,
+            kind,
+            FIXED.size,
+            HIST_BYTES,
+            len(slow),
+            len(dense),
+            len(frame) - live_at,
         )
-        return hist_at, (latency.low, latency.mid, slow)
+        if kind == STATUS:
+            return hist_at, (latency.low, latency.mid, slow)
+        return hist_at, (latency.low, latency.mid, slow, dense)
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -292,6 +325,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     mid: bytes
     slow: tuple[Any, ...]
     live: tuple[Any, ...]
+    fsync_dense: bytes = b""
+    """``metrics``: the journal syncer's fsync counts, native uint64 per bucket from ``live[12]`` on."""
 
     def latency(self) -> LatencySnapshot:
         """Return the latency histograms (counts; percentiles by ``LatencySnapshot.summaries``)."""
@@ -302,9 +337,10 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 def decode_snapshot(payload: bytes) -> Snapshot:
     """Return the snapshot in ``payload`` (checks the magic and the layout version)."""
-    magic, version, kind, fixed_len, hist_len, slow_len, live_len = HEADER.unpack_from(payload)
+    magic, version = _VERSION.unpack_from(payload)
     if magic != MAGIC or version != LAYOUT_VERSION:
         raise ValueError(f"status snapshot layout {magic!r}/{version} is not this program's: run the gateway's version")
+    _magic, _version, kind, fixed_len, hist_len, slow_len, dense_len, live_len = HEADER.unpack_from(payload)
     at = HEADER.size
     slow = tuple(_decode(payload[at + fixed_len + hist_len : at + fixed_len + hist_len + slow_len]))
     names: list[str] = slow[9]
@@ -312,10 +348,21 @@ def decode_snapshot(payload: bytes) -> Snapshot:
     half = hist_len // 2
     low = payload[at + fixed_len : at + fixed_len + half]
     mid = payload[at + fixed_len + half : at + fixed_len + hist_len]
-    live_at = at + fixed_len + hist_len + slow_len
+    dense_at = at + fixed_len + hist_len + slow_len
+    live_at = dense_at + dense_len
     live = tuple(_decode(payload[live_at : live_at + live_len]))
     values_by_name = dict(zip(names, values[:-1], strict=True))
-    return Snapshot(kind, values_by_name, values[-1], bytes(low), bytes(mid), slow, live)
+    dense = bytes(payload[dense_at:live_at])
+    return Snapshot(kind, values_by_name, values[-1], bytes(low), bytes(mid), slow, live, dense)
+
+
+def merge_dense(counts: dict[int, int], first: int, dense: bytes) -> dict[int, int]:
+    """Return ``counts`` plus ``dense`` (native uint64 counts of the buckets from ``first`` on), as a new dict."""
+    merged = dict(counts)
+    for offset, count in enumerate(memoryview(dense).cast("Q")):
+        if count:
+            merged[first + offset] = merged.get(first + offset, 0) + count
+    return merged
 
 
 def _reject_rows(items: list[Any]) -> list[list[Any]]:
@@ -422,6 +469,7 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
         extras,
         trading_state,
         strategies_connected,
+        fsync_first,
     ) = snap.live
     extra: dict[str, float] = {}
     for provided in extras:
@@ -449,7 +497,7 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
             fsync_failures=f["journal_fsync_failures"],
             write_failures=f["journal_write_failures"],
             error=journal_error,
-            fsync_ns={int(k): v for k, v in fsync_ns.items()},
+            fsync_ns=merge_dense({int(k): v for k, v in fsync_ns.items()}, fsync_first, snap.fsync_dense),
         ),
         gc=GcMetrics(
             collections=[g["collections"] for g in gc_stats],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -300,3 +301,20 @@ def test_records_when_written_by_an_earlier_version_then_still_decode(tmp_path: 
         JSentCancel(7),
         JVenueEvent("V1", VenueAccepted(3, 7, "X7", 100, 1_502_500)),
     ]
+
+
+def test_sync_counts_and_fsync_parts_when_synced_then_the_same_as_the_properties(journal: Journal) -> None:
+    journal.append(JOrderRefused(7))
+    journal.flush()
+    if getattr(journal, "fsync", FsyncPolicy.NONE) is not FsyncPolicy.NONE:  # synced once, then nothing moves
+        deadline = time.monotonic() + 10
+        while journal.bytes_synced < journal.bytes_written and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert journal.sync_counts() == (journal.bytes_synced, journal.fsyncs, journal.fsync_failures)
+    sparse, first, dense = journal.fsync_ns_parts()
+    merged = dict(sparse)
+    for offset, count in enumerate(memoryview(dense).cast("Q")):
+        merged[first + offset] = merged.get(first + offset, 0) + count
+    del dense  # (a view of the syncer's control block: released before the journal closes it)
+    assert {k: v for k, v in merged.items() if v} == journal.fsync_ns.counts
+    assert sum(merged.values()) == journal.fsyncs

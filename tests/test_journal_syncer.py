@@ -116,3 +116,29 @@ def test_syncer_when_the_gateway_is_killed_then_it_dies_too(tmp_path: Path) -> N
     finally:
         gateway.kill()
         gateway.wait(5)
+
+
+def test_count_when_buckets_counted_then_the_range_covers_exactly_them_and_the_parts_merge_to_fsync_ns(
+    tmp_path: Path,
+) -> None:
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=1000)
+    try:
+        ctrl = journal._ctrl
+        slots = ctrl[journal_syncer.COUNTS :].tolist()
+        assert ctrl[journal_syncer.END_BUCKET] == 0 and not any(slots)  # nothing synced yet: an empty range
+        assert journal.fsync_ns_parts()[1:] == (0, b"")
+        for index in (500, 17, 3839, 500):
+            journal_syncer.count(ctrl, index)
+        assert (ctrl[journal_syncer.FIRST_BUCKET], ctrl[journal_syncer.END_BUCKET]) == (17, 3840)
+        journal._fsync_ns.record(1 << 20)
+        sparse, first, dense = journal.fsync_ns_parts()
+        assert first == 17 and len(dense) == (3840 - 17) * 8
+        merged = dict(sparse)
+        for offset, count in enumerate(memoryview(dense).cast("Q")):
+            if count:
+                merged[first + offset] = merged.get(first + offset, 0) + count
+        assert merged == journal.fsync_ns.counts
+        assert {17: 1, 500: 2, 3839: 1}.items() <= merged.items() and len(merged) == 4
+        del dense
+    finally:
+        journal.close()

@@ -12,6 +12,7 @@ import asyncio
 import gc
 import os
 import socket
+import struct
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,7 @@ import msgspec
 import pytest
 
 from gateway import admin as admin_module
+from gateway import journal_syncer
 from gateway.admin import (
     AdminError,
     AdminProtocol,
@@ -33,10 +35,11 @@ from gateway.admin import (
 )
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
+from gateway.journal import MmapJournal
 from gateway.latency import LatencySnapshot
 from gateway.metrics import decode_metrics
 from gateway.protocol.messages import OrderAccepted
-from gateway.snapshot import METRICS, STATUS, SnapshotWriter
+from gateway.snapshot import LAYOUT_VERSION, MAGIC, METRICS, STATUS, SnapshotWriter, decode_snapshot, metrics_snapshot
 from model.enums import Side
 from tests.e2e.support import running_gateway, short_tmp
 
@@ -118,6 +121,55 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
         assert new.latency.counts() == old.latency.counts()
         assert new.admin.requests["metrics"] == old.admin.requests.get("metrics", 0) + 1
         assert msgspec.structs.replace(new, admin=old.admin) == old
+
+
+async def test_metrics_when_the_syncer_counted_syncs_then_its_dense_slots_are_sent_and_merged_by_the_reader() -> None:
+    async with running_gateway(short_tmp(), fsync="interval") as (process, _sim):
+        journal = process.journal
+        assert isinstance(journal, MmapJournal) and journal._ctrl_map is not None
+        for index in (3000, 700, 700, 2999):  # as the syncer counts, beside what it counts itself
+            journal_syncer.count(journal._ctrl, index)
+        journal._fsync_ns.record(1 << 30)  # a sync on the loop thread (close, "batch"): the sparse part
+        await _orders(process, 3)
+        while journal.bytes_synced < journal.bytes_written:  # the last batch's sync: none between the two asks
+            await asyncio.sleep(0.005)
+        admin = process.config.path(process.config.admin_socket)
+        gc.disable()
+        try:
+            old_reply = await _in_thread(admin_request_msgpack, admin, {"cmd": "metrics"})
+            snap = await _in_thread(fetch_snapshot, admin, "metrics")
+        finally:
+            gc.enable()
+        old = decode_metrics(old_reply["metrics"])
+        new = metrics_snapshot(snap)
+        first, end = journal._ctrl[journal_syncer.FIRST_BUCKET], journal._ctrl[journal_syncer.END_BUCKET]
+        assert first <= 700 and end == 3001
+        assert new.journal.fsync_ns[3000] == 1 and new.journal.fsync_ns[700] >= 2
+        assert new.journal.fsync_ns == journal.fsync_ns.counts == old.journal.fsync_ns
+        assert msgspec.structs.replace(new, admin=old.admin) == old
+        for splice_max, spliced in ((0, True), (len(snap.low) * 4, True), (len(snap.low) * 2, False)):
+            frame = bytearray()  # (a reply of ~96 KiB: 4 x 46 KiB takes it, 2 x does not with the range)
+            SnapshotWriter(process, splice_max=splice_max).write(frame, 0, METRICS)
+            bounded = decode_snapshot(bytes(frame))
+            assert (bounded.fsync_dense != b"") is spliced, splice_max  # past the bound: merged on the loop
+            if spliced:  # the counted range only, not all 3,840 slots
+                assert bounded.live[12] == first and len(bounded.fsync_dense) == (end - first) * 8
+            assert metrics_snapshot(bounded).journal.fsync_ns == journal.fsync_ns.counts
+
+
+async def test_status_snapshot_when_the_syncer_counted_syncs_then_no_dense_part() -> None:
+    async with running_gateway(short_tmp(), fsync="interval") as (process, _sim):
+        journal = process.journal
+        assert isinstance(journal, MmapJournal)
+        journal_syncer.count(journal._ctrl, 1234)
+        snap = await _in_thread(fetch_snapshot, process.config.path(process.config.admin_socket), "status")
+        assert snap.fsync_dense == b""
+
+
+def test_decode_snapshot_when_an_older_layout_then_value_error_naming_it() -> None:
+    old = struct.pack("<4sHHIIII", MAGIC, LAYOUT_VERSION - 1, METRICS, 8, 0, 0, 0) + bytes(64)
+    with pytest.raises(ValueError, match=f"layout b'GWSS'/{LAYOUT_VERSION - 1}"):
+        decode_snapshot(old)
 
 
 async def _snapshot_cost(process: GatewayProcess, kind: int) -> tuple[int, int]:
