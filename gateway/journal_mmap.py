@@ -7,7 +7,6 @@ interpreted; ``gateway.journal`` re-exports ``MmapJournal`` with them.
 
 from __future__ import annotations
 
-import itertools
 import mmap
 import os
 import subprocess
@@ -38,7 +37,7 @@ from gateway.journal_read import (
 from gateway.journal_records import JournalRecord
 from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
-from obs.histogram import SparseHistogram
+from obs.histogram import SparseHistogram, merge_dense
 
 
 class MmapJournal:
@@ -230,16 +229,9 @@ class MmapJournal:
 
     @property
     def fsync_ns(self) -> SparseHistogram:
-        """Return the fdatasync durations (ns): the syncer process's and the loop thread's."""
+        """Return the fdatasync durations (ns): the syncer process's and the loop thread's, merged."""
         merged = SparseHistogram()
-        counts = merged.counts
-        counts.update(self._fsync_ns.counts)
-        if self._ctrl_map is not None:
-            ctrl = self._ctrl
-            first = ctrl[_syncer.FIRST_BUCKET]
-            dense = ctrl[_syncer.COUNTS + first : _syncer.COUNTS + ctrl[_syncer.END_BUCKET]].tolist()
-            for index in itertools.compress(range(len(dense)), dense):
-                counts[first + index] = counts.get(first + index, 0) + dense[index]
+        merged.counts = merge_dense(*self.fsync_ns_parts())
         return merged
 
     def fsync_ns_parts(self) -> tuple[dict[int, int], int, bytes | memoryview]:

@@ -41,7 +41,7 @@ from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from obs import native
-from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS
+from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
 
 LAYOUT_VERSION: Final = 3
 """2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s.
@@ -354,15 +354,6 @@ def decode_snapshot(payload: bytes) -> Snapshot:
     values_by_name = dict(zip(names, values[:-1], strict=True))
     dense = bytes(payload[dense_at:live_at])
     return Snapshot(kind, values_by_name, values[-1], bytes(low), bytes(mid), slow, live, dense)
-
-
-def merge_dense(counts: dict[int, int], first: int, dense: bytes) -> dict[int, int]:
-    """Return ``counts`` plus ``dense`` (native uint64 counts of the buckets from ``first`` on), as a new dict."""
-    merged = dict(counts)
-    for offset, count in enumerate(memoryview(dense).cast("Q")):
-        if count:
-            merged[first + offset] = merged.get(first + offset, 0) + count
-    return merged
 
 
 def _reject_rows(items: list[Any]) -> list[list[Any]]:

@@ -113,6 +113,15 @@ class SparseHistogram:
         return dict(self.counts)
 
 
+def merge_dense(counts: dict[int, int], first: int, dense: bytes | memoryview) -> dict[int, int]:
+    """Return ``counts`` plus ``dense`` (native uint64 counts of the buckets from ``first`` on), as a new dict."""
+    merged = dict(counts)
+    for offset, count in enumerate(memoryview(dense).cast("Q")):
+        if count:
+            merged[first + offset] = merged.get(first + offset, 0) + count
+    return merged
+
+
 def dense(sparse: dict[int, int]) -> list[int]:
     """Return the ``BUCKETS`` counts of a sparse histogram (bucket index -> count)."""
     counts = [0] * BUCKETS
