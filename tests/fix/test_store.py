@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from model.fsync import FsyncPolicy
 from venues.fix.store import FileStore, MemoryStore, MessageStore
+from venues.fix.store.file import GROW_BYTES
 
 BACKENDS = ["memory", "file"]
 
@@ -165,10 +168,12 @@ def test_file_store_when_reset_then_file_rewritten_small(tmp_path: Path) -> None
     store = FileStore(path)
     for seq in range(1, 50):
         store.save_sent(seq, b"x" * 100)
-    big = path.stat().st_size
-    store.reset(5)
-    assert path.stat().st_size < big // 10
     store.close()
+    big = path.stat().st_size
+    store = FileStore(path)
+    store.reset(5)
+    store.close()
+    assert path.stat().st_size < big // 10
     assert FileStore(path).creation_time_ns == 5
 
 
@@ -204,26 +209,73 @@ def test_file_store_when_fsync_never_then_no_sync_even_on_close(tmp_path: Path) 
     assert store.fsyncs == 0
 
 
-def test_file_store_when_a_write_is_cut_short_then_cut_back_and_nothing_half_written(
+def test_file_store_when_disk_full_at_growth_then_oserror_nothing_written_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from venues.fix.store import file as file_module
 
-    store = FileStore(tmp_path / "s.store")
+    path = tmp_path / "s.store"
+    store = FileStore(path, grow_bytes=4096)
+    real_fallocate = os.posix_fallocate
+    refused = 0
+
+    def full_disk(fd: int, offset: int, length: int) -> None:  # the disk has no room for the next step
+        nonlocal refused
+        refused += 1
+        raise OSError(28, "No space left on device")
+
     store.save_sent(1, b"first message")
-    real_write = os.write
-
-    def short_write(fd: int, data: bytes) -> int:  # the disk fills up half-way through the record
-        return real_write(fd, data[: len(data) // 2])
-
-    monkeypatch.setattr(file_module.os, "write", short_write)  # type: ignore[attr-defined]
-    with pytest.raises(OSError, match="short write"):
-        store.save_sent(2, b"second message")
-    monkeypatch.setattr(file_module.os, "write", real_write)  # type: ignore[attr-defined]
-    assert store.next_sender_seq == 2
-    store.save_sent(2, b"second message, again")
+    monkeypatch.setattr(file_module.os, "posix_fallocate", full_disk)  # type: ignore[attr-defined]
+    saved = 1
+    with pytest.raises(OSError, match="No space left"):
+        for seq in range(2, 200):  # fills the preallocated page, then needs to grow
+            store.save_sent(seq, b"m" * 100)
+            saved = seq
+    assert refused == 1 and 20 < saved < 60
+    assert store.next_sender_seq == saved + 1  # the refused message did not move the number
+    monkeypatch.setattr(file_module.os, "posix_fallocate", real_fallocate)  # type: ignore[attr-defined]
+    store.save_sent(saved + 1, b"after the disk has room again")
     store.close()
-    again = FileStore(tmp_path / "s.store")
+    assert path.stat().st_size < 4096 + 200  # closed: cut back to the last record
+    again = FileStore(path)
     assert again.truncated_bytes == 0  # no torn record in the middle of the file
-    assert again.get_sent(1, 10) == [(1, b"first message"), (2, b"second message, again")]
+    sent = again.get_sent(1, 1_000)
+    assert [seq for seq, _ in sent] == list(range(1, saved + 2))
+    assert sent[-1] == (saved + 1, b"after the disk has room again")
     again.close()
+
+
+def test_file_store_when_growing_past_many_steps_then_every_message_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "s.store"
+    store = FileStore(path, grow_bytes=4096)
+    messages = {seq: bytes([seq % 251]) * (seq % 700) for seq in range(1, 400)}
+    for seq, raw in messages.items():
+        store.save_sent(seq, raw)
+    assert store.get_sent(1, 400) == list(messages.items())
+    store.close()
+    again = FileStore(path)
+    assert again.get_sent(1, 400) == list(messages.items())
+    assert again.next_sender_seq == 400
+    again.close()
+
+
+def test_file_store_when_process_killed_then_next_open_has_every_record_and_no_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "s.store"
+    script = f"""
+import os
+from venues.fix.store import FileStore
+store = FileStore({str(path)!r}, creation_time_ns=7)
+for seq in range(1, 101):
+    store.save_sent(seq, b"message %d" % seq)
+store.set_next_target_seq(42)
+os.kill(os.getpid(), 9)
+"""
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, timeout=60, check=False)
+    assert result.returncode == -9
+    assert path.stat().st_size >= GROW_BYTES  # killed: the preallocated zeros are still there
+    store = FileStore(path)
+    assert store.truncated_bytes == 0  # zeros are not a torn tail
+    assert (store.next_sender_seq, store.next_target_seq, store.creation_time_ns) == (101, 42, 7)
+    assert store.get_sent(99, 100) == [(99, b"message 99"), (100, b"message 100")]
+    store.close()
