@@ -130,9 +130,9 @@ REPLAY_STALL_NS: Final = 10_000_000_000
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
 
-GATEWAY = RejectSource.GATEWAY
-RISK = RejectSource.RISK
-VENUE = RejectSource.VENUE
+GATEWAY: Final = RejectSource.GATEWAY
+RISK: Final = RejectSource.RISK
+VENUE: Final = RejectSource.VENUE
 _SEND: Final = OrderInput.SEND
 _REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
 _HOLD: Final = OrderInput.HOLD_CANCEL
@@ -148,6 +148,19 @@ RELEASE_BATCH: Final = 1_024
 """Orders or events released at a time, once that many are over the window (amortises the work)."""
 _GAP: Final = ReqSeqCheck.GAP
 _pack_prefix: Final = LENGTH_PREFIX.pack_into
+# Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
+# name in this module's globals dict (which every imported name and non-Final global is)
+_Order: Final = Order
+_JOrderSent: Final = JOrderSent
+_JRequest: Final = JRequest
+_JVenueApplied: Final = JVenueApplied
+_VenueAccepted: Final = VenueAccepted
+_Sent: Final = Sent
+_fire: Final = fire
+_UP: Final = VenueState.UP
+_NewOrder: Final = NewOrder
+_Hello: Final = Hello
+_Error: Final = Error
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -310,8 +323,8 @@ class Engine:
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
-            self.journal.append(JVenueApplied(venue, event, st.next_seq))
-            if event.__class__ is VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
+            self.journal.append(_JVenueApplied(venue, event, st.next_seq))
+            if event.__class__ is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
                 self._on_venue_accepted(st, order, event)
             else:
                 self._venue_event_handlers[type(event)](st, order, event)
@@ -504,9 +517,9 @@ class Engine:
         for req in requests:
             st = link.strategy
             kind = type(req)
-            if st is None and kind is not Hello:  # its Hello was refused: nothing after it counts
+            if st is None and kind is not _Hello:  # its Hello was refused: nothing after it counts
                 break
-            if sequenced and kind is not Hello and kind is not Error:
+            if sequenced and kind is not _Hello and kind is not _Error:
                 assert st is not None
                 req_seq: int = req.req_seq  # type: ignore[union-attr]
                 if req_seq:
@@ -518,7 +531,7 @@ class Engine:
                         self._on_duplicate(st, req)  # type: ignore[arg-type]
                         continue
                     st.last_req_seq = self._req_seq = req_seq
-            if kind is NewOrder:
+            if kind is _NewOrder:
                 assert st is not None
                 self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
             elif kind is Cancel:
@@ -842,7 +855,7 @@ class Engine:
         price = msg.price
         tif = msg.tif
         ord_type = msg.ord_type
-        order = Order(
+        order = _Order(
             order_id,
             strategy_id,
             cl_ord_id,
@@ -888,7 +901,7 @@ class Engine:
         if venue is None:
             self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {venue_name!r}")
             return
-        if venue.state is not VenueState.UP:
+        if venue.state is not _UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {venue_name} session is {venue.state.value}")
             return
         verdict = venue.check_order(order)  # asked before risk, which counts an order it lets through
@@ -907,7 +920,7 @@ class Engine:
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         result = venue.send_new(order)
-        if result.__class__ is not Sent:
+        if result.__class__ is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
         venue_ref = result.venue_ref
@@ -922,10 +935,10 @@ class Engine:
             stages._t_risk = t_risk
             stages._t_encoded = clock()
         stages._pending += 1
-        if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
+        if not _fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        record = JOrderSent(
+        record = _JOrderSent(
             order_id,
             strategy_id,
             cl_ord_id,
@@ -943,7 +956,7 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record
             self._req_seq = 0
-            self.journal.append(JRequest(strategy_id, req_seq, record))
+            self.journal.append(_JRequest(strategy_id, req_seq, record))
         else:
             self.journal.append(record)
         self.counters.orders_sent += 1
@@ -1140,7 +1153,7 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
-            self.journal.append(JRequest(strategy_id, req_seq, record))
+            self.journal.append(_JRequest(strategy_id, req_seq, record))
         else:
             self.journal.append(record)
 
