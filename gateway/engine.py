@@ -197,7 +197,13 @@ class Engine:
         self.strategies: dict[str, StrategyState] = {}
         self.orders: dict[int, Order] = {}
         self.open_orders: dict[int, Order] = {}
-        self.counters = EngineCounters()
+        self._counters = EngineCounters()
+        # the four counters counted per order round trip, as native ints (compiled: a field of this object
+        # instead of a generic read and write of a Struct attribute); ``counters`` adds them in when read
+        self._n_orders_received = 0
+        self._n_orders_sent = 0
+        self._n_venue_events = 0
+        self._n_accepted = 0
         self.rejects: dict[tuple[RejectSource, str], int] = {}
         """OrderRejected sent to strategies, by (source, code)."""
         self.cancel_rejects: dict[tuple[RejectSource, str], int] = {}
@@ -299,6 +305,28 @@ class Engine:
                 if can(order, _RELEASE):
                     self._send_cancel(order)
 
+    @property
+    def counters(self) -> EngineCounters:
+        """Return the counters (``gateway status``, the metrics, the demo summary), up to date.
+
+        The four counted per order round trip (``orders_received``, ``orders_sent``, ``venue_events``,
+        ``accepted``) are native ints of the engine between reads: they are added in here.
+        """
+        c = self._counters
+        if self._n_orders_received:
+            c.orders_received += self._n_orders_received
+            self._n_orders_received = 0
+        if self._n_orders_sent:
+            c.orders_sent += self._n_orders_sent
+            self._n_orders_sent = 0
+        if self._n_venue_events:
+            c.venue_events += self._n_venue_events
+            self._n_venue_events = 0
+        if self._n_accepted:
+            c.accepted += self._n_accepted
+            self._n_accepted = 0
+        return c
+
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
         """Apply one normalised venue event to its order and tell the owning strategy."""
         self._venue_sink(venue)(event)
@@ -307,13 +335,13 @@ class Engine:
         """Return ``venue``'s event sink: ``on_venue_event`` with the venue's name bound (one call per event)."""
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
-            counters = self.counters
-            counters.venue_events += 1
+            self._n_venue_events += 1
             try:  # a subscript, no method call: a known order is the steady state
                 order: Order | None = self.orders[event.order_id]
             except KeyError:
                 order = None
             if order is None or order.venue != venue:
+                counters = self._counters
                 counters.venue_events_unknown_order += 1
                 if counters.venue_events_unknown_order <= 10:
                     log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
@@ -340,11 +368,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.accepted += 1
+        self._n_accepted += 1
         self._deliver(st, event)
         if out:  # OUCH Order State D: the same message canceled it
             canceled_event = out.pop()
-            self.counters.canceled += 1
+            self._counters.canceled += 1
             self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
             self._close(order)
             self._deliver(st, canceled_event)
@@ -355,7 +383,7 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.rejected_venue += 1
+        self._counters.rejected_venue += 1
         self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
@@ -366,10 +394,10 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.executions += 1
+        self._counters.executions += 1
         self.risk.on_execution(order, ev.qty, ev.price)
         if order.state is _FILLED:
-            self.counters.filled += 1
+            self._counters.filled += 1
             self._close(order)
         self._deliver(st, event)
 
@@ -381,7 +409,7 @@ class Engine:
             return
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         if order.state >= _FILLED:
-            self.counters.canceled += 1
+            self._counters.canceled += 1
             self._close(order)
         self._deliver(st, event)
 
@@ -392,11 +420,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.replaced += 1
+        self._counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._deliver(st, event)
         if out:  # nothing left, or OUCH Order State D: the same message canceled it
-            self.counters.canceled += 1
+            self._counters.canceled += 1
             self._close(order)
             self._deliver(st, out.pop())
         else:
@@ -408,7 +436,7 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.cancel_rejected += 1
+        self._counters.cancel_rejected += 1
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
         self._deliver(st, event)
@@ -422,8 +450,8 @@ class Engine:
                 self._send_cancel(order)
 
     def _out_of_place(self, order: Order, event: object) -> None:
-        self.counters.venue_events_out_of_place += 1
-        if self.counters.venue_events_out_of_place <= 10:
+        self._counters.venue_events_out_of_place += 1
+        if self._counters.venue_events_out_of_place <= 10:
             log.warning("order %d in state %s: out-of-place venue event %r", order.order_id, order.state.name, event)
 
     # ======================================================================================
@@ -444,7 +472,7 @@ class Engine:
         if st is None or st.link is not link:
             return
         st.link = None
-        self.counters.strategy_disconnects += 1
+        self._counters.strategy_disconnects += 1
         policy = self.entitlements.disconnect_policy(st.strategy_id)
         log.info(
             "strategy %s disconnected (%s); %d open orders: %s",
@@ -579,7 +607,7 @@ class Engine:
         session = link.session
         refusal = self.entitlements.check_hello(hello.strategy_id, link.peer)
         if refusal is not None:
-            self.counters.strategy_refused += 1
+            self._counters.strategy_refused += 1
             log.warning("refused Hello: %s", refusal)
             session.close("NOT_AUTHORIZED", refusal)
             return
@@ -587,7 +615,7 @@ class Engine:
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
         if st.link is not None:
-            self.counters.strategy_refused += 1
+            self._counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
@@ -595,7 +623,7 @@ class Engine:
         last_seq = max(hello.last_seq, 0)
         st.link = link
         link.strategy = st
-        self.counters.strategy_connections += 1
+        self._counters.strategy_connections += 1
         if last_seq >= base:
             self._welcome(link, st, hello, [])
             return
@@ -643,7 +671,7 @@ class Engine:
             return
         if isinstance(result, str):
             self._pending_hellos.pop(link, None)
-            self.counters.strategy_refused += 1
+            self._counters.strategy_refused += 1
             log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, hello.last_seq, result)
             st.link = None
             link.strategy = None
@@ -793,7 +821,7 @@ class Engine:
         Its answer is an order event (in the replay, or still to come from the venue), except a
         MassCancel's, which is not replayed: that one is sent again as it was first given.
         """
-        self.counters.duplicate_requests += 1
+        self._counters.duplicate_requests += 1
         if isinstance(req, MassCancel) or (isinstance(req, InvalidRequest) and req.kind == "MassCancel"):
             answer = st.mass_cancel_answers.get(req.req_seq)
             if answer is not None:
@@ -801,7 +829,7 @@ class Engine:
 
     def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
-        self.counters.invalid_requests += 1
+        self._counters.invalid_requests += 1
         if req.kind == "NewOrder":
             if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
@@ -823,10 +851,10 @@ class Engine:
     # ---- new orders ------------------------------------------------------------------------
 
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
-        self.counters.orders_received += 1
+        self._n_orders_received += 1
         cl_ord_id = msg.cl_ord_id
         if cl_ord_id in st.orders or (st.released.count and cl_ord_id in st.released):  # fail-closed (ReleasedIds)
-            self.counters.rejected_gateway += 1
+            self._counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
             self._emit(
                 st,
@@ -916,7 +944,7 @@ class Engine:
         denial = self.risk.check_and_commit_new(order, t_in)
         order.t_risk = t_risk = clock()
         if denial is not None:
-            self.counters.rejected_risk += 1
+            self._counters.rejected_risk += 1
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         result = venue.send_new(order)
@@ -959,7 +987,7 @@ class Engine:
             self.journal.append(_JRequest(strategy_id, req_seq, record))
         else:
             self.journal.append(record)
-        self.counters.orders_sent += 1
+        self._n_orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
         self.risk.on_order_opened(order)
@@ -970,9 +998,9 @@ class Engine:
         prev_leaves, prev_price = order.leaves_qty, order.price
         if isinstance(result, Refused):
             if result.source is VENUE:
-                self.counters.rejected_venue += 1
+                self._counters.rejected_venue += 1
             else:
-                self.counters.rejected_gateway += 1
+                self._counters.rejected_gateway += 1
             self._refuse(st, order, result.source, result.code, result.text, counted=True)
         else:
             self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(order.venue, "order"))
@@ -980,8 +1008,8 @@ class Engine:
 
     def _log_not_entitled(self, st: StrategyState, account: str) -> None:
         """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
-        self.counters.account_not_permitted += 1
-        count = self.counters.account_not_permitted
+        self._counters.account_not_permitted += 1
+        count = self._counters.account_not_permitted
         if is_power_of_two(count):
             peer = st.link.peer if st.link is not None else None
             log.warning(
@@ -1006,7 +1034,7 @@ class Engine:
     ) -> None:
         """Refuse a new order before it reached a venue (journaling its creation first, unless it already is)."""
         if not counted:
-            self.counters.rejected_gateway += 1
+            self._counters.rejected_gateway += 1
         refuse(order)
         self._terminal.append(order)
         if len(self._terminal) > self._terminal_over_at:
@@ -1081,7 +1109,7 @@ class Engine:
             return
         request_replace(order, msg.qty, msg.price, result.venue_ref)
         self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
-        self.counters.replaces_sent += 1
+        self._counters.replaces_sent += 1
 
     def _replace_unsent(self, st: StrategyState, order: Order, verdict: Refused | BackPressured) -> None:
         if isinstance(verdict, Refused):
@@ -1183,7 +1211,7 @@ class Engine:
             else:
                 request_cancel(order, result.venue_ref)
             self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
-            self.counters.cancels_sent += 1
+            self._counters.cancels_sent += 1
             return
         if held:
             drop_held_cancel(order)
@@ -1428,7 +1456,7 @@ class Engine:
             if can(order, OrderInput.REFUSE):
                 self._refuse(st, order, GATEWAY, "NOT_SENT", text, created_journaled=True)
             else:  # refused, but the crash cut the answer off
-                self.counters.rejected_gateway += 1
+                self._counters.rejected_gateway += 1
                 self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, GATEWAY, "NOT_SENT", text))
         for strategy_id, event in recovered.cut_off:
             st = self.strategies[strategy_id]
