@@ -130,9 +130,9 @@ REPLAY_STALL_NS: Final = 10_000_000_000
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
 
-GATEWAY = RejectSource.GATEWAY
-RISK = RejectSource.RISK
-VENUE = RejectSource.VENUE
+GATEWAY: Final = RejectSource.GATEWAY
+RISK: Final = RejectSource.RISK
+VENUE: Final = RejectSource.VENUE
 _SEND: Final = OrderInput.SEND
 _REQUEST_CANCEL: Final = OrderInput.REQUEST_CANCEL
 _HOLD: Final = OrderInput.HOLD_CANCEL
@@ -148,6 +148,19 @@ RELEASE_BATCH: Final = 1_024
 """Orders or events released at a time, once that many are over the window (amortises the work)."""
 _GAP: Final = ReqSeqCheck.GAP
 _pack_prefix: Final = LENGTH_PREFIX.pack_into
+# Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
+# name in this module's globals dict (which every imported name and non-Final global is)
+_Order: Final = Order
+_JOrderSent: Final = JOrderSent
+_JRequest: Final = JRequest
+_JVenueApplied: Final = JVenueApplied
+_VenueAccepted: Final = VenueAccepted
+_Sent: Final = Sent
+_fire: Final = fire
+_UP: Final = VenueState.UP
+_NewOrder: Final = NewOrder
+_Hello: Final = Hello
+_Error: Final = Error
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -184,7 +197,13 @@ class Engine:
         self.strategies: dict[str, StrategyState] = {}
         self.orders: dict[int, Order] = {}
         self.open_orders: dict[int, Order] = {}
-        self.counters = EngineCounters()
+        self._counters = EngineCounters()
+        # the four counters counted per order round trip, as native ints (compiled: a field of this object
+        # instead of a generic read and write of a Struct attribute); ``counters`` adds them in when read
+        self._n_orders_received = 0
+        self._n_orders_sent = 0
+        self._n_venue_events = 0
+        self._n_accepted = 0
         self.rejects: dict[tuple[RejectSource, str], int] = {}
         """OrderRejected sent to strategies, by (source, code)."""
         self.cancel_rejects: dict[tuple[RejectSource, str], int] = {}
@@ -286,6 +305,28 @@ class Engine:
                 if can(order, _RELEASE):
                     self._send_cancel(order)
 
+    @property
+    def counters(self) -> EngineCounters:
+        """Return the counters (``gateway status``, the metrics, the demo summary), up to date.
+
+        The four counted per order round trip (``orders_received``, ``orders_sent``, ``venue_events``,
+        ``accepted``) are native ints of the engine between reads: they are added in here.
+        """
+        c = self._counters
+        if self._n_orders_received:
+            c.orders_received += self._n_orders_received
+            self._n_orders_received = 0
+        if self._n_orders_sent:
+            c.orders_sent += self._n_orders_sent
+            self._n_orders_sent = 0
+        if self._n_venue_events:
+            c.venue_events += self._n_venue_events
+            self._n_venue_events = 0
+        if self._n_accepted:
+            c.accepted += self._n_accepted
+            self._n_accepted = 0
+        return c
+
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
         """Apply one normalised venue event to its order and tell the owning strategy."""
         self._venue_sink(venue)(event)
@@ -294,13 +335,13 @@ class Engine:
         """Return ``venue``'s event sink: ``on_venue_event`` with the venue's name bound (one call per event)."""
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
-            counters = self.counters
-            counters.venue_events += 1
+            self._n_venue_events += 1
             try:  # a subscript, no method call: a known order is the steady state
                 order: Order | None = self.orders[event.order_id]
             except KeyError:
                 order = None
             if order is None or order.venue != venue:
+                counters = self._counters
                 counters.venue_events_unknown_order += 1
                 if counters.venue_events_unknown_order <= 10:
                     log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
@@ -310,8 +351,8 @@ class Engine:
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
-            self.journal.append(JVenueApplied(venue, event, st.next_seq))
-            if event.__class__ is VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
+            self.journal.append(_JVenueApplied(venue, event, st.next_seq))
+            if event.__class__ is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
                 self._on_venue_accepted(st, order, event)
             else:
                 self._venue_event_handlers[type(event)](st, order, event)
@@ -327,11 +368,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.accepted += 1
+        self._n_accepted += 1
         self._deliver(st, event)
         if out:  # OUCH Order State D: the same message canceled it
             canceled_event = out.pop()
-            self.counters.canceled += 1
+            self._counters.canceled += 1
             self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
             self._close(order)
             self._deliver(st, canceled_event)
@@ -342,7 +383,7 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.rejected_venue += 1
+        self._counters.rejected_venue += 1
         self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
@@ -353,10 +394,10 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.executions += 1
+        self._counters.executions += 1
         self.risk.on_execution(order, ev.qty, ev.price)
         if order.state is _FILLED:
-            self.counters.filled += 1
+            self._counters.filled += 1
             self._close(order)
         self._deliver(st, event)
 
@@ -368,7 +409,7 @@ class Engine:
             return
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         if order.state >= _FILLED:
-            self.counters.canceled += 1
+            self._counters.canceled += 1
             self._close(order)
         self._deliver(st, event)
 
@@ -379,11 +420,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.replaced += 1
+        self._counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._deliver(st, event)
         if out:  # nothing left, or OUCH Order State D: the same message canceled it
-            self.counters.canceled += 1
+            self._counters.canceled += 1
             self._close(order)
             self._deliver(st, out.pop())
         else:
@@ -395,7 +436,7 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
-        self.counters.cancel_rejected += 1
+        self._counters.cancel_rejected += 1
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
         self._deliver(st, event)
@@ -409,8 +450,8 @@ class Engine:
                 self._send_cancel(order)
 
     def _out_of_place(self, order: Order, event: object) -> None:
-        self.counters.venue_events_out_of_place += 1
-        if self.counters.venue_events_out_of_place <= 10:
+        self._counters.venue_events_out_of_place += 1
+        if self._counters.venue_events_out_of_place <= 10:
             log.warning("order %d in state %s: out-of-place venue event %r", order.order_id, order.state.name, event)
 
     # ======================================================================================
@@ -431,7 +472,7 @@ class Engine:
         if st is None or st.link is not link:
             return
         st.link = None
-        self.counters.strategy_disconnects += 1
+        self._counters.strategy_disconnects += 1
         policy = self.entitlements.disconnect_policy(st.strategy_id)
         log.info(
             "strategy %s disconnected (%s); %d open orders: %s",
@@ -504,9 +545,9 @@ class Engine:
         for req in requests:
             st = link.strategy
             kind = type(req)
-            if st is None and kind is not Hello:  # its Hello was refused: nothing after it counts
+            if st is None and kind is not _Hello:  # its Hello was refused: nothing after it counts
                 break
-            if sequenced and kind is not Hello and kind is not Error:
+            if sequenced and kind is not _Hello and kind is not _Error:
                 assert st is not None
                 req_seq: int = req.req_seq  # type: ignore[union-attr]
                 if req_seq:
@@ -518,7 +559,7 @@ class Engine:
                         self._on_duplicate(st, req)  # type: ignore[arg-type]
                         continue
                     st.last_req_seq = self._req_seq = req_seq
-            if kind is NewOrder:
+            if kind is _NewOrder:
                 assert st is not None
                 self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
             elif kind is Cancel:
@@ -566,7 +607,7 @@ class Engine:
         session = link.session
         refusal = self.entitlements.check_hello(hello.strategy_id, link.peer)
         if refusal is not None:
-            self.counters.strategy_refused += 1
+            self._counters.strategy_refused += 1
             log.warning("refused Hello: %s", refusal)
             session.close("NOT_AUTHORIZED", refusal)
             return
@@ -574,7 +615,7 @@ class Engine:
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
         if st.link is not None:
-            self.counters.strategy_refused += 1
+            self._counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
@@ -582,7 +623,7 @@ class Engine:
         last_seq = max(hello.last_seq, 0)
         st.link = link
         link.strategy = st
-        self.counters.strategy_connections += 1
+        self._counters.strategy_connections += 1
         if last_seq >= base:
             self._welcome(link, st, hello, [])
             return
@@ -630,7 +671,7 @@ class Engine:
             return
         if isinstance(result, str):
             self._pending_hellos.pop(link, None)
-            self.counters.strategy_refused += 1
+            self._counters.strategy_refused += 1
             log.error("refused Hello of %s (last_seq %d): %s", hello.strategy_id, hello.last_seq, result)
             st.link = None
             link.strategy = None
@@ -780,7 +821,7 @@ class Engine:
         Its answer is an order event (in the replay, or still to come from the venue), except a
         MassCancel's, which is not replayed: that one is sent again as it was first given.
         """
-        self.counters.duplicate_requests += 1
+        self._counters.duplicate_requests += 1
         if isinstance(req, MassCancel) or (isinstance(req, InvalidRequest) and req.kind == "MassCancel"):
             answer = st.mass_cancel_answers.get(req.req_seq)
             if answer is not None:
@@ -788,7 +829,7 @@ class Engine:
 
     def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
-        self.counters.invalid_requests += 1
+        self._counters.invalid_requests += 1
         if req.kind == "NewOrder":
             if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
@@ -810,10 +851,10 @@ class Engine:
     # ---- new orders ------------------------------------------------------------------------
 
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
-        self.counters.orders_received += 1
+        self._n_orders_received += 1
         cl_ord_id = msg.cl_ord_id
         if cl_ord_id in st.orders or (st.released.count and cl_ord_id in st.released):  # fail-closed (ReleasedIds)
-            self.counters.rejected_gateway += 1
+            self._counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
             self._emit(
                 st,
@@ -842,7 +883,7 @@ class Engine:
         price = msg.price
         tif = msg.tif
         ord_type = msg.ord_type
-        order = Order(
+        order = _Order(
             order_id,
             strategy_id,
             cl_ord_id,
@@ -888,7 +929,7 @@ class Engine:
         if venue is None:
             self._refuse(st, order, GATEWAY, "UNKNOWN_VENUE", f"no venue named {venue_name!r}")
             return
-        if venue.state is not VenueState.UP:
+        if venue.state is not _UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {venue_name} session is {venue.state.value}")
             return
         verdict = venue.check_order(order)  # asked before risk, which counts an order it lets through
@@ -903,11 +944,11 @@ class Engine:
         denial = self.risk.check_and_commit_new(order, t_in)
         order.t_risk = t_risk = clock()
         if denial is not None:
-            self.counters.rejected_risk += 1
+            self._counters.rejected_risk += 1
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         result = venue.send_new(order)
-        if result.__class__ is not Sent:
+        if result.__class__ is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
         venue_ref = result.venue_ref
@@ -922,10 +963,10 @@ class Engine:
             stages._t_risk = t_risk
             stages._t_encoded = clock()
         stages._pending += 1
-        if not fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
+        if not _fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        record = JOrderSent(
+        record = _JOrderSent(
             order_id,
             strategy_id,
             cl_ord_id,
@@ -943,10 +984,10 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record
             self._req_seq = 0
-            self.journal.append(JRequest(strategy_id, req_seq, record))
+            self.journal.append(_JRequest(strategy_id, req_seq, record))
         else:
             self.journal.append(record)
-        self.counters.orders_sent += 1
+        self._n_orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
         self.risk.on_order_opened(order)
@@ -957,9 +998,9 @@ class Engine:
         prev_leaves, prev_price = order.leaves_qty, order.price
         if isinstance(result, Refused):
             if result.source is VENUE:
-                self.counters.rejected_venue += 1
+                self._counters.rejected_venue += 1
             else:
-                self.counters.rejected_gateway += 1
+                self._counters.rejected_gateway += 1
             self._refuse(st, order, result.source, result.code, result.text, counted=True)
         else:
             self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(order.venue, "order"))
@@ -967,8 +1008,8 @@ class Engine:
 
     def _log_not_entitled(self, st: StrategyState, account: str) -> None:
         """Log an order for an account the strategy may not trade (1st, 2nd, 4th, ... time: never a flood)."""
-        self.counters.account_not_permitted += 1
-        count = self.counters.account_not_permitted
+        self._counters.account_not_permitted += 1
+        count = self._counters.account_not_permitted
         if is_power_of_two(count):
             peer = st.link.peer if st.link is not None else None
             log.warning(
@@ -993,7 +1034,7 @@ class Engine:
     ) -> None:
         """Refuse a new order before it reached a venue (journaling its creation first, unless it already is)."""
         if not counted:
-            self.counters.rejected_gateway += 1
+            self._counters.rejected_gateway += 1
         refuse(order)
         self._terminal.append(order)
         if len(self._terminal) > self._terminal_over_at:
@@ -1068,7 +1109,7 @@ class Engine:
             return
         request_replace(order, msg.qty, msg.price, result.venue_ref)
         self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
-        self.counters.replaces_sent += 1
+        self._counters.replaces_sent += 1
 
     def _replace_unsent(self, st: StrategyState, order: Order, verdict: Refused | BackPressured) -> None:
         if isinstance(verdict, Refused):
@@ -1140,7 +1181,7 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
-            self.journal.append(JRequest(strategy_id, req_seq, record))
+            self.journal.append(_JRequest(strategy_id, req_seq, record))
         else:
             self.journal.append(record)
 
@@ -1170,7 +1211,7 @@ class Engine:
             else:
                 request_cancel(order, result.venue_ref)
             self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
-            self.counters.cancels_sent += 1
+            self._counters.cancels_sent += 1
             return
         if held:
             drop_held_cancel(order)
@@ -1415,7 +1456,7 @@ class Engine:
             if can(order, OrderInput.REFUSE):
                 self._refuse(st, order, GATEWAY, "NOT_SENT", text, created_journaled=True)
             else:  # refused, but the crash cut the answer off
-                self.counters.rejected_gateway += 1
+                self._counters.rejected_gateway += 1
                 self._emit(st, OrderRejected(st.next_seq, order.cl_ord_id, GATEWAY, "NOT_SENT", text))
         for strategy_id, event in recovered.cut_off:
             st = self.strategies[strategy_id]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import msgspec
 
@@ -38,6 +39,14 @@ from gateway.journal_records import JournalRecord
 from model.clock import monotonic_ns
 from model.fsync import FsyncPolicy
 from obs.histogram import SparseHistogram, merge_dense
+
+# Final aliases of names read per record: compiled, a static read instead of a lookup in the module's globals dict
+_HEADER_SIZE: Final = HEADER_SIZE
+_crc32_f: Final = _crc32
+_pack_header_f: Final = _pack_header
+_BATCH_F: Final = _BATCH
+KEEP_BUFFER_BYTES: Final = 64 * 1024
+"""``flush`` keeps the batch buffer's allocation up to this size (a larger one, after a burst, is freed)."""
 
 
 class MmapJournal:
@@ -68,7 +77,8 @@ class MmapJournal:
         self._grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
         self._buf = bytearray()
         self._pending = 0
-        """``len(self._buf)``, kept by ``append`` and ``flush`` (a length without a call)."""
+        """The pending batch's length, kept by ``append`` and ``flush`` (a length without a call): ``_buf[:_pending]``
+        is the batch (``flush`` keeps the buffer's old bytes, which the next ``append`` overwrites)."""
         self._encode_into = msgspec.msgpack.Encoder().encode_into
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
@@ -141,14 +151,18 @@ class MmapJournal:
         self._start_syncer()
 
     def append(self, record: object) -> None:  # a JournalRecord: not checked against the union on each call
-        """Encode ``record`` into the pending batch."""
+        """Encode ``record`` into the pending batch.
+
+        The batch starts at offset 0 of ``_buf``, which ``flush`` does not empty (no free and no new
+        allocation per batch): ``encode_into`` writes at ``body`` and truncates the buffer to its end.
+        """
         buf = self._buf
-        start = self._pending  # len(buf), kept: no call
-        body = start + HEADER_SIZE
+        start = self._pending  # the batch's length, kept: no call
+        body = start + _HEADER_SIZE
         self._encode_into(record, buf, body)
         payload = buf[body:]  # a small copy is cheaper than a memoryview slice for records this size
         length = len(payload)
-        _pack_header(buf, start, length, _crc32(payload))
+        _pack_header_f(buf, start, length, _crc32_f(payload))
         self._pending = body + length
         self.records_written += 1
 
@@ -175,9 +189,10 @@ class MmapJournal:
         ctrl = self._ctrl  # after the copy: the syncer never syncs short of what it reads here
         ctrl[0] = stop  # journal_syncer.END
         ctrl[1] = written  # journal_syncer.WRITTEN
-        buf.clear()
+        if size > KEEP_BUFFER_BYTES:  # after a burst: give the memory back; else the next append reuses it
+            buf.clear()
         self._pending = 0
-        if self.fsync is _BATCH:
+        if self.fsync is _BATCH_F:
             self._sync()
 
     @property

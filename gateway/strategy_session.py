@@ -90,6 +90,8 @@ _STR_FIELDS: Final[dict[type, tuple[str, ...]]] = {
 """Identifier fields limited to ``MAX_STR_BYTES`` UTF-8 bytes (msgspec's own limit counts characters)."""
 _POSITION = re.compile(r"`\$\[(\d+)\]")
 _ORDER_REQUESTS: Final = (NewOrder, Cancel, Replace, MassCancel)
+_NewOrder: Final = NewOrder
+"""Compiled, a static read (the imported name is a lookup in the globals dict): tested once per frame."""
 _REQ_SEQ_AT: Final[dict[int, int]] = {
     cls.__struct_config__.tag: cls.__struct_fields__.index("req_seq") + 1  # type: ignore[misc]
     for cls in _ORDER_REQUESTS
@@ -346,7 +348,7 @@ class StrategySession:
                 self._on_undecodable(frame, exc, out)
             else:
                 if (
-                    type(msg) is NewOrder
+                    type(msg) is _NewOrder
                     and self.state is _ACTIVE
                     and self.pending_close is None
                     and (msg.req_seq or self.protocol_version < REQ_SEQ_VERSION)
@@ -386,7 +388,7 @@ class StrategySession:
                 self._on_undecodable(frame, exc, out)
             else:
                 if (
-                    type(msg) is NewOrder
+                    type(msg) is _NewOrder
                     and self.state is StrategySessionState.ACTIVE
                     and self.pending_close is None
                     and (msg.req_seq or self.protocol_version < REQ_SEQ_VERSION)

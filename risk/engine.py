@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -68,11 +68,11 @@ log = logging.getLogger("risk")
 WallClock = Callable[[], int]
 """A function returning Unix time in nanoseconds (audit timestamps, reference-file age)."""
 
-_MARKET = OrderType.MARKET
-_FILLED = OrderState.FILLED
-_BUY = Side.BUY
-_HALTED = int(TradingState.HALTED)
-_REDUCING = int(TradingState.REDUCING)
+_MARKET: Final = OrderType.MARKET  # Final: compiled, read as a static (else a lookup in the globals dict)
+_FILLED: Final = OrderState.FILLED
+_BUY: Final = Side.BUY
+_HALTED: Final = int(TradingState.HALTED)
+_REDUCING: Final = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
 
 

@@ -13,14 +13,20 @@ still fill at either).
 
 from __future__ import annotations
 
+from typing import Final
+
 from model.enums import Side
 from model.order import Order, OrderState
 from risk.exposure_state import AccountState as AccountState  # noqa: PLC0414 - re-exported
 from risk.exposure_state import OrderRecord as OrderRecord  # noqa: PLC0414 - re-exported
 from risk.exposure_state import PositionState as PositionState  # noqa: PLC0414 - re-exported
 
-_FILLED = OrderState.FILLED
-_PENDING_NEW = OrderState.PENDING_NEW
+_FILLED: Final = OrderState.FILLED
+_PENDING_NEW: Final = OrderState.PENDING_NEW
+# Final, and Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
+# name in this module's globals dict (which every imported name and non-Final global is)
+_BUY: Final = Side.BUY
+_OrderRecord: Final = OrderRecord
 
 
 class ExposureBook:
@@ -72,9 +78,9 @@ class ExposureBook:
         leaves = order.qty - order.cum_qty
         if leaves <= 0:
             return
-        is_buy = order.side == Side.BUY
+        is_buy = order.side == _BUY
         notional = leaves * (order.price if order.price > 0 else valuation_price)
-        self.orders[order.order_id] = OrderRecord(account, position, is_buy, leaves, notional, True, valuation_price)
+        self.orders[order.order_id] = _OrderRecord(account, position, is_buy, leaves, notional, True, valuation_price)
         if is_buy:
             position.open_buy_qty += leaves
         else:

@@ -149,6 +149,28 @@ def test_venue_event_when_order_id_unknown_then_counted_and_nobody_told() -> Non
     assert rig.engine.counters.venue_events_unknown_order == 1
 
 
+def test_counters_when_read_between_orders_then_every_order_and_ack_counted_once() -> None:
+    # the four counted per round trip are native ints of the engine, added into the Struct when read
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.engine.flush()
+    first = rig.engine.counters
+    assert (first.orders_received, first.orders_sent, first.venue_events, first.accepted) == (1, 1, 1, 1)
+    rig.new_order(link, "B")
+    rig.new_order(link, "A")  # a duplicate cl_ord_id: received, rejected, never sent
+    rig.venue.accept(2)
+    rig.venue.accept(99)  # unknown order: a venue event, not an accept
+    rig.engine.flush()
+    counters = rig.engine.counters
+    assert counters is first  # one Struct, read again: nothing counted twice
+    assert (counters.orders_received, counters.orders_sent, counters.venue_events, counters.accepted) == (3, 2, 3, 2)
+    assert rig.engine.counter_values()["orders_received"] == 3 and counters.rejected_gateway == 1
+    assert counters.venue_events_unknown_order == 1
+
+
 def test_cancel_when_live_then_sent_and_canceled_event_is_terminal() -> None:
     rig = Rig()
     link = rig.connect("S1")

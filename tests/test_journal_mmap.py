@@ -17,12 +17,14 @@ from gateway.journal import (
     JOrderRefused,
     JournalCorruptError,
     JournalScan,
+    JTradingState,
     MmapJournal,
     data_end,
     mmap_header,
     read_journal,
     unwrap_requests,
 )
+from gateway.journal_mmap import KEEP_BUFFER_BYTES
 from gateway.protocol.messages import OrderAccepted, OrderRejected
 from model.fsync import FsyncPolicy
 from tests.harness import Rig
@@ -262,3 +264,27 @@ def test_engine_when_the_disk_is_full_then_nothing_leaves_new_orders_refused_and
     journal.close()
     created = [r.cl_ord_id for r in unwrap_requests(read_journal(path)) if hasattr(r, "cl_ord_id")]
     assert created == ["A", "B"], "nothing written twice, nothing lost"
+
+
+def test_batches_of_shrinking_and_growing_size_when_the_buffer_is_kept_then_every_record_reads_back(
+    tmp_path: Path,
+) -> None:
+    # flush keeps the batch buffer (and its old bytes) between batches: a small batch after a large one must
+    # not carry the large one's tail, and a batch over KEEP_BUFFER_BYTES gives the memory back
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.NONE)
+    big = "x" * 300
+    written: list[object] = []
+    for batch in ([big] * 40, ["a"], [big, "b"], ["c"] * 3, [big * 100] * 3, ["d"], []):
+        for text in batch:
+            record = JTradingState("ACC", "halted", "ops", text)
+            journal.append(record)
+            written.append(record)
+        assert journal.pending_bytes == len(journal._buf) or not batch
+        journal.flush()
+        assert journal.pending_bytes == 0
+    assert len(journal._buf) < KEEP_BUFFER_BYTES  # the 90 KB batch's buffer was freed
+    journal.close()
+    scan = JournalScan()
+    assert list(read_journal(path, scan)) == written
+    assert scan.torn_bytes == 0

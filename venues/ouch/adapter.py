@@ -100,6 +100,12 @@ _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in r
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
+# Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
+# name in this module's globals dict (which every imported name and non-Final global is)
+_LIMIT: Final = OrderType.LIMIT
+_Sent: Final = Sent
+_NewChain: Final = _Chain
+_VenueAccepted: Final = VenueAccepted
 _Handler = Callable[[int, Any, Any], None]
 """(sequence number, the order's chain, the decoded message)."""
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
@@ -248,7 +254,7 @@ class OuchVenue(VenueAdapter):
             return BACKPRESSURED
         if self._store.error is not None:
             return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._store.error}")
-        if order.ord_type != OrderType.LIMIT:
+        if order.ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
         if order.tif not in _TIF:
             return Refused("OUCH_TIF", f"time in force {order.tif.name} not supported (DAY or IOC)")
@@ -290,7 +296,7 @@ class OuchVenue(VenueAdapter):
             user_ref_num = store.next()
         else:
             store._next = user_ref_num + 1
-        chain = _Chain(order, user_ref_num, 0, order.qty)
+        chain = _NewChain(order, user_ref_num, 0, order.qty)
         self._chains[order.order_id] = chain
         self._refs[user_ref_num] = chain
         side = order.side
@@ -323,7 +329,7 @@ class OuchVenue(VenueAdapter):
         self._inflight[user_ref_num] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
         if not self._live:
             del buf[start:]
-        return Sent(str(user_ref_num))
+        return _Sent(str(user_ref_num))
 
     def send_cancel(self, order: Order) -> Sent | Refused:
         """Queue a Cancel Order with quantity 0 (everything open) for the order's current UserRefNum."""
@@ -699,7 +705,7 @@ class OuchVenue(VenueAdapter):
                 VenueAccepted(seq, order_id, str(order_reference_number), quantity, price, "DEAD", _DEAD_TEXT)
             )
             return
-        self.event_sink(VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
+        self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
 
     def _on_executed(self, seq: int, chain: _Chain, message: OrderExecuted) -> None:
         chain.open_qty -= message.quantity
