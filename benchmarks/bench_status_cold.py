@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import socket
 import statistics
@@ -104,7 +105,7 @@ async def measure(args: argparse.Namespace) -> None:
                 times["document"].append(cold_us(old_way))
                 times["snapshot"].append(cold_us(new_way))
                 drain()
-                times["in place"].append(cold_us(lambda kind=kind: new_way(kind, True)))
+                times["in place"].append(cold_us(functools.partial(new_way, kind, True)))
                 drain()
             for way, values in times.items():
                 print(

@@ -7,10 +7,11 @@ map (the histogram counts travel as raw bytes instead of base64), or, for ``stat
 ``metrics`` with ``"reply": "snapshot"`` (what ``gateway status``, ``gateway metrics`` and the
 exporter ask for), as ``{"ok": true, "snapshot": <bytes>}``: the binary snapshot of
 ``gateway.snapshot``, written into the reply by the loop and assembled into the documents by the
-asking process. With ``"histograms": "in_place"`` as well (what those three ask first) the snapshot
-says where the latency histograms' bytes are in the gateway's memory instead of carrying them, and
-the asking process reads them there (``obs.remote``); when it may not (another user, another pid
-namespace, a kernel without ``process_vm_readv``) it asks again for them in the reply. The socket is
+asking process. With ``"histograms": "in_place"`` as well (what those three ask when they can open
+the gateway's ``/proc/<pid>/mem``, pid from ``SO_PEERCRED``) the snapshot says where the latency
+histograms' bytes are in the gateway's memory instead of carrying them, and the asking process reads
+them there (``obs.remote``); one that may not (another user, Yama ``ptrace_scope`` >= 1 without
+CAP_SYS_PTRACE) asks for them in the reply, as does one whose read fails (asked again). The socket is
 created with mode 0600 (the gateway's user only), stricter than the strategy socket, and every
 request but ``status`` and ``metrics`` is logged with the caller's pid and uid.
 
@@ -21,9 +22,9 @@ monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` rep
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
+import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ from gateway.server import create_unix_server, peer_credentials
 from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document
 from model.clock import monotonic_ns
 from obs.histogram import SparseHistogram
-from obs.remote import RemoteReadError
+from obs.remote import RemoteReadError, open_memory
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +396,11 @@ def admin_request_msgpack(
 
 def _binary_request(path: str | Path, line: bytes, timeout_s: float) -> dict[str, Any]:
     """Send one request line; return its length-prefixed MessagePack reply, decoded (blocking)."""
-    sock = _connect(path, timeout_s)
+    return _binary_exchange(_connect(path, timeout_s), line, timeout_s)
+
+
+def _binary_exchange(sock: socket.socket, line: bytes, timeout_s: float) -> dict[str, Any]:
+    """Send one request line on ``sock``; return the decoded reply; close ``sock``."""
     try:
         sock.sendall(line)
         buf = bytearray()
@@ -423,34 +428,33 @@ def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
     return reply
 
 
-_COPY_ONLY: Final[set[str]] = set()
-"""Admin sockets whose gateway's memory this process may not read (asked with the histograms in the reply)."""
-_FOR_GOOD: Final = frozenset({errno.EPERM, errno.EACCES, errno.ENOSYS})
-"""Refusals that will not change while this process lives (a gone or restarted gateway is asked again)."""
-
-
-def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0, in_place: bool | None = None) -> Snapshot:
+def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0, in_place: bool = True) -> Snapshot:
     """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet).
 
-    ``in_place`` (default: unless refused before for this socket): ask for the latency histograms by
-    reference and read them from the gateway's memory; when that is refused, ask again for them in the reply.
+    ``in_place``: when this process can open the gateway's memory, ask for the latency histograms by
+    reference and read them there (a failed read asks again, for them in the reply); otherwise, or
+    when False, ask for them in the reply.
     """
-    key = str(path)
-    if in_place is None:
-        in_place = key not in _COPY_ONLY
-    if in_place:
-        try:
-            return decode_snapshot(_snapshot_payload(path, cmd, True, timeout_s))
-        except RemoteReadError as exc:
-            if exc.errno in _FOR_GOOD:
-                _COPY_ONLY.add(key)
-            log.info("%s: the histograms cannot be read in place (%s): asking for them in the reply", cmd, exc)
-    return decode_snapshot(_snapshot_payload(path, cmd, False, timeout_s))
+    sock = _connect(path, timeout_s)
+    peer = peer_credentials(sock) if in_place else None
+    memory = open_memory(peer.pid) if peer is not None else None
+    try:
+        if memory is not None:
+            payload = _snapshot_payload(_binary_exchange(sock, snapshot_request(cmd, True), timeout_s), cmd)
+            try:
+                return decode_snapshot(payload, memory)
+            except RemoteReadError as exc:
+                log.info("%s: the histograms could not be read in place (%s): asking for them in the reply", cmd, exc)
+            sock = _connect(path, timeout_s)
+        return decode_snapshot(_snapshot_payload(_binary_exchange(sock, snapshot_request(cmd), timeout_s), cmd))
+    finally:
+        sock.close()
+        if memory is not None:
+            os.close(memory)
 
 
-def _snapshot_payload(path: str | Path, cmd: str, in_place: bool, timeout_s: float) -> bytes:
-    reply = _checked(_binary_request(path, snapshot_request(cmd, in_place), timeout_s), cmd)
-    snapshot = reply.get("snapshot")
+def _snapshot_payload(reply: dict[str, Any], cmd: str) -> bytes:
+    snapshot = _checked(reply, cmd).get("snapshot")
     if not isinstance(snapshot, bytes):
         raise AdminError(f"{cmd}: the gateway answered without a snapshot (a version without it?)")
     return snapshot

@@ -25,6 +25,7 @@ loop. The reader (``gateway status``, ``gateway metrics``, the exporter) decodes
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import struct
@@ -42,7 +43,7 @@ from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
-from obs.remote import TOKEN_BYTES, Pinned, new_token, read_remote
+from obs.remote import TOKEN_BYTES, Pinned, RemoteReadError, new_token, read_remote
 
 LAYOUT_VERSION: Final = 4
 """2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s.
@@ -376,11 +377,11 @@ class Snapshot(msgspec.Struct, frozen=True):
         return LatencySnapshot(tuple(stages), sub_bits, range_bits, self.low, carried)
 
 
-def decode_snapshot(payload: bytes) -> Snapshot:
+def decode_snapshot(payload: bytes, memory: int | None = None) -> Snapshot:
     """Return the snapshot in ``payload`` (checks the magic and the layout version).
 
-    A snapshot with the histograms in place has them read from the gateway's memory here
-    (``obs.remote.read_remote``); ``RemoteReadError`` when that is refused: ask for them in the reply.
+    A snapshot with the histograms in place has them read here from the gateway's memory, ``memory``
+    (``obs.remote.open_memory``); ``RemoteReadError`` when that fails: ask for them in the reply.
     """
     magic, version = _VERSION.unpack_from(payload)
     if magic != MAGIC or version != LAYOUT_VERSION:
@@ -395,7 +396,9 @@ def decode_snapshot(payload: bytes) -> Snapshot:
     mid: bytes | memoryview
     if ref_len:
         token, token_address, low_address, mid_address, size = REFERENCE.unpack_from(payload, at + fixed_len)
-        low, mid = read_remote(slow[1], token, token_address, ((low_address, size), (mid_address, size)))
+        if memory is None:
+            raise RemoteReadError(errno.EBADF, "the snapshot's histograms are in the gateway's memory: none open")
+        low, mid = read_remote(memory, token, token_address, ((low_address, size), (mid_address, size)))
     else:
         half = hist_len // 2
         low = payload[hist_at : hist_at + half]

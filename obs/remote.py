@@ -1,11 +1,13 @@
-"""Buffers another process of this host reads in place: ``process_vm_readv`` (the AeronStat idea, without a file).
+"""Buffers another process of this host reads in place, through ``/proc/<pid>/mem`` (the AeronStat idea, no file).
 
 The writer pins a ``bytearray`` (a ctypes view holds a buffer export, so the array can no longer be
-resized or moved) and publishes its address; a reader of the same user (or root) copies the bytes out
-of the writer's memory with one ``process_vm_readv``, the writer doing nothing per read. A random
-token, pinned the same way and also sent by other means, is read in the same call: a reader whose
-pid names another process (another pid namespace, a restart) reads no token, or the wrong one, and
-is refused rather than given another process's bytes.
+resized or moved) and publishes its address; a reader allowed to read the writer's memory (the
+kernel's ptrace read check: the same user, and Yama's ``ptrace_scope`` 0, or root / CAP_SYS_PTRACE)
+opens ``/proc/<pid>/mem`` and copies the bytes out with ``pread``, the writer doing nothing per read.
+Whether it may is known when it opens the file, before it asks for anything (``open_memory``). A random
+token, pinned the same way and also sent by other means, is read first: a reader whose pid names
+another process (another pid namespace, a restart) reads no token, or the wrong one, and is refused
+rather than given another process's bytes.
 
 Torn reads: the writer keeps writing while the reader copies. Each byte is one store, so a read sees
 every byte as it was at some instant of the copy, not all at the same instant.
@@ -44,51 +46,31 @@ def new_token() -> Pinned:
     return Pinned(bytearray(secrets.token_bytes(TOKEN_BYTES)))
 
 
-class _IoVec(ctypes.Structure):
-    _fields_ = (("base", ctypes.c_void_p), ("len", ctypes.c_size_t))
+def open_memory(pid: int) -> int | None:
+    """Return a read-only descriptor of process ``pid``'s memory, or None when this process may not read it."""
+    if pid <= 0:
+        return None
+    try:
+        return os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_process_vm_readv = getattr(_libc, "process_vm_readv", None)
-if _process_vm_readv is not None:
-    _process_vm_readv.restype = ctypes.c_ssize_t
-    _process_vm_readv.argtypes = (
-        ctypes.c_int,
-        ctypes.POINTER(_IoVec),
-        ctypes.c_ulong,
-        ctypes.POINTER(_IoVec),
-        ctypes.c_ulong,
-        ctypes.c_ulong,
-    )
+def read_remote(memory: int, token: bytes, token_address: int, parts: Sequence[tuple[int, int]]) -> list[bytes]:
+    """Return the bytes of ``parts`` ((address, length) each) of the process ``memory`` is open on.
 
-
-def read_remote(pid: int, token: bytes, token_address: int, parts: Sequence[tuple[int, int]]) -> list[bytes]:
-    """Return the bytes of ``parts`` ((address, length) each) of process ``pid``, checked by its token.
-
-    Raises ``RemoteReadError`` when the kernel refuses (another user, ``ptrace_scope``, no such
-    process), reads short, or the token at ``token_address`` is not ``token``.
+    The token at ``token_address`` is read first and must be ``token``. Raises ``RemoteReadError`` when
+    it is not, when a read fails or comes back short (an unmapped address, a process gone).
     """
-    if _process_vm_readv is None:
-        raise RemoteReadError(errno.ENOSYS, "process_vm_readv is not available here")
-    sizes = [TOKEN_BYTES, *(length for _address, length in parts)]
-    total = sum(sizes)
-    local = ctypes.create_string_buffer(total)
-    local_iov = (_IoVec * 1)(_IoVec(ctypes.addressof(local), total))
-    remote = (_IoVec * len(sizes))(
-        _IoVec(token_address, TOKEN_BYTES), *(_IoVec(address, length) for address, length in parts)
-    )
-    got = _process_vm_readv(pid, local_iov, 1, remote, len(sizes), 0)
-    if got < 0:
-        code = ctypes.get_errno()
-        raise RemoteReadError(code, f"reading process {pid}: {os.strerror(code)}")
-    if got != total:
-        raise RemoteReadError(errno.EFAULT, f"reading process {pid}: {got} of {total} bytes")
-    raw = local.raw
-    if raw[:TOKEN_BYTES] != token:
-        raise RemoteReadError(errno.ESRCH, f"process {pid} is not the gateway that answered (token differs)")
-    out: list[bytes] = []
-    at = TOKEN_BYTES
-    for size in sizes[1:]:
-        out.append(raw[at : at + size])
-        at += size
+    try:
+        seen = os.pread(memory, TOKEN_BYTES, token_address)
+        if seen != token:
+            raise RemoteReadError(errno.ESRCH, "the process read is not the gateway that answered (token differs)")
+        out = [os.pread(memory, length, address) for address, length in parts]
+    except RemoteReadError:
+        raise
+    except OSError as exc:
+        raise RemoteReadError(exc.errno, f"reading the gateway's memory: {exc.strerror}") from exc
+    if any(len(got) != length for got, (_address, length) in zip(out, parts, strict=True)):
+        raise RemoteReadError(errno.EFAULT, "reading the gateway's memory: a short read")
     return out

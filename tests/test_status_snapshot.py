@@ -371,34 +371,58 @@ async def test_snapshot_when_histograms_in_place_then_read_from_the_gateway_and_
             assert sizes[0] > 2 * BUCKETS * len(STAGES) > 10 * sizes[1], (kind, sizes)
 
 
-async def test_fetch_snapshot_when_the_gateway_memory_cannot_be_read_then_histograms_asked_for_in_the_reply(
+async def test_fetch_snapshot_when_the_gateway_memory_cannot_be_opened_then_one_request_with_the_histograms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(remote, "_process_vm_readv", None)  # as on a kernel without it: refused for good
-    monkeypatch.setattr(admin_module, "_COPY_ONLY", set())
+    monkeypatch.setattr(admin_module, "open_memory", lambda pid: None)  # another user, ptrace_scope 1, ...
     async with running_gateway(short_tmp()) as (process, _sim):
         await _orders(process, 5)
         admin = process.config.path(process.config.admin_socket)
-        first = await _in_thread(fetch_status, admin)
-        assert first["latency_us"]["risk"]["count"] == 5
-        assert process.admin_stats.requests == {"status": 2}  # in place (refused by the reader), then copied
-        await _in_thread(fetch_metrics, admin)
-        assert process.admin_stats.requests == {"status": 2, "metrics": 1}  # remembered: copied at once
+        status = await _in_thread(fetch_status, admin)
+        assert status["latency_us"]["risk"]["count"] == 5
+        assert process.admin_stats.requests == {"status": 1}  # asked for the bytes at once: no second request
 
 
-def test_read_remote_when_the_token_differs_or_the_pid_is_another_process_then_refused() -> None:
+async def test_fetch_snapshot_when_the_in_place_read_fails_then_asks_again_for_the_histograms_in_the_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with running_gateway(short_tmp()) as (process, _sim):
+        await _orders(process, 5)
+        admin = process.config.path(process.config.admin_socket)
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:  # the pid the socket names is not the gateway's (as across pid namespaces): its token is not there
+            monkeypatch.setattr(admin_module, "open_memory", lambda pid: remote.open_memory(other.pid))
+            status = await _in_thread(fetch_status, admin)
+        finally:
+            other.kill()
+            other.wait()
+        assert status["latency_us"]["risk"]["count"] == 5
+        assert process.admin_stats.requests == {"status": 2}  # in place (refused by the token), then copied
+
+
+def test_read_remote_when_the_token_differs_or_the_process_is_another_then_refused() -> None:
     token = new_token()
     data = Pinned(bytearray(b"x" * 64))
-    assert read_remote(os.getpid(), bytes(token.buffer), token.address, [(data.address, 64)]) == [b"x" * 64]
-    with pytest.raises(RemoteReadError, match="token differs"):
-        read_remote(os.getpid(), bytes(TOKEN_BYTES), token.address, [(data.address, 64)])
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    memory = remote.open_memory(os.getpid())
+    assert memory is not None
     try:
-        with pytest.raises(RemoteReadError):  # another process: nothing there, or not our token
-            read_remote(other.pid, bytes(token.buffer), token.address, [(data.address, 64)])
+        assert read_remote(memory, bytes(token.buffer), token.address, [(data.address, 64)]) == [b"x" * 64]
+        with pytest.raises(RemoteReadError, match="token differs"):
+            read_remote(memory, bytes(TOKEN_BYTES), token.address, [(data.address, 64)])
     finally:
+        os.close(memory)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    memory = remote.open_memory(other.pid)
+    try:
+        assert memory is not None
+        with pytest.raises(RemoteReadError):  # another process: nothing there, or not our token
+            read_remote(memory, bytes(token.buffer), token.address, [(data.address, 64)])
+    finally:
+        if memory is not None:
+            os.close(memory)
         other.kill()
         other.wait()
+    assert remote.open_memory(0) is None
 
 
 def test_pinned_histograms_when_reset_then_same_buffer_and_never_resized() -> None:
