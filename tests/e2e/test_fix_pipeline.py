@@ -47,7 +47,7 @@ async def gateway_with_fix() -> AsyncIterator[tuple[GatewayProcess, FixSimulator
         yield process, sim
     finally:
         await process.stop()
-        sim.stop()
+        sim.close()
 
 
 async def test_fix_venue_when_orders_flow_then_filled_canceled_and_rejected_like_ouch() -> None:
