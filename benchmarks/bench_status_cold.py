@@ -9,15 +9,13 @@ between two polls):
 * ``document``: what the gateway did before the snapshot, and still does for a JSON or
   ``"reply": "msgpack"`` request: ``GatewayProcess.status()`` / ``metrics()`` encoded into the
   reply buffer;
-* ``snapshot``: ``SnapshotWriter.write_spliced`` into the reply buffer and the one ``writev`` (``sendmsg``)
-  of the reply with the histogram and slow bytes spliced in, as the admin server sends it
-  (``"reply": "snapshot"``), into a Unix socket pair drained after the timing;
-* ``in place``: the same with the histograms in place (``"histograms": "in_place"``: the reply says where
-  they are; the reader copies them out of the gateway with ``process_vm_readv``, not timed: not the loop's).
+* ``snapshot``: ``SnapshotWriter.write_spliced`` into the reply buffer (``"reply": "snapshot"``: the
+  histogram and slow bytes it returns are handed to the kernel by the admin server's ``writev``, not
+  copied by the loop, so not timed here).
 
 Printed: the median and range of the loop thread's CPU time (``CLOCK_THREAD_CPUTIME_ID``) per
-call, and the reply size. No request parsing: the work itself, same run, same state, alternated
-call by call. (Until issue 13's in-place histograms the snapshot column left the ``writev`` out.)
+call, and the reply size. No socket write, no request parsing: the work itself, same run, same
+state, alternated call by call.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_status_cold.py [--calls 21] [--orders 2000] [--carried 300]``
 """
@@ -26,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import random
-import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -74,39 +70,21 @@ async def measure(args: argparse.Namespace) -> None:
             latency.carried[rng.randrange(len(latency.low))] = 256 * rng.randrange(1, 5000)
         writer = SnapshotWriter(process)
         frame = bytearray()
-        ours, theirs = socket.socketpair(socket.AF_UNIX)
-        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # a reply goes whole, as to a fresh peer
-
-        def drain() -> None:
-            theirs.setblocking(False)
-            try:
-                while theirs.recv(1 << 20):
-                    pass
-            except BlockingIOError:
-                pass
-
         for command, kind, document in (("status", STATUS, process.status), ("metrics", METRICS, process.metrics)):
-            sizes = {"document": len(_msgpack_frame({"ok": True, command: document()}))}
-            for way, in_place in (("snapshot", False), ("in place", True)):
-                _at, parts = writer.write_spliced(frame, 23, kind, in_place)
-                sizes[way] = len(frame) + sum(len(part) for part in parts)
-            times: dict[str, list[float]] = {way: [] for way in sizes}
+            sizes = {"document": len(_msgpack_frame({"ok": True, command: document()})), "snapshot": 0}
+            _at, parts = writer.write_spliced(frame, 23, kind)
+            sizes["snapshot"] = len(frame) + sum(len(part) for part in parts)
+            times: dict[str, list[float]] = {"document": [], "snapshot": []}
 
             def old_way(command: str = command, document: Callable[[], object] = document) -> None:
                 _msgpack_frame({"ok": True, command: document()})
 
-            def new_way(kind: int = kind, in_place: bool = False) -> None:
-                at, parts = writer.write_spliced(frame, 23, kind, in_place)
-                view = memoryview(frame)
-                ours.sendmsg((view[:at], *parts, view[at:]))
-                del view
+            def new_way(kind: int = kind) -> None:
+                writer.write_spliced(frame, 23, kind)
 
             for _ in range(args.calls):
                 times["document"].append(cold_us(old_way))
                 times["snapshot"].append(cold_us(new_way))
-                drain()
-                times["in place"].append(cold_us(functools.partial(new_way, kind, True)))
-                drain()
             for way, values in times.items():
                 print(
                     f"{command:8s} {way:9s} cold us: median {statistics.median(values):6.1f}  "

@@ -7,13 +7,9 @@ map (the histogram counts travel as raw bytes instead of base64), or, for ``stat
 ``metrics`` with ``"reply": "snapshot"`` (what ``gateway status``, ``gateway metrics`` and the
 exporter ask for), as ``{"ok": true, "snapshot": <bytes>}``: the binary snapshot of
 ``gateway.snapshot``, written into the reply by the loop and assembled into the documents by the
-asking process. With ``"histograms": "in_place"`` as well (what those three ask when they can open
-the gateway's ``/proc/<pid>/mem``, pid from ``SO_PEERCRED``) the snapshot says where the latency
-histograms' bytes are in the gateway's memory instead of carrying them, and the asking process reads
-them there (``obs.remote``); one that may not (another user, Yama ``ptrace_scope`` >= 1 without
-CAP_SYS_PTRACE) asks for them in the reply, as does one whose read fails (asked again). The socket is
-created with mode 0600 (the gateway's user only), stricter than the strategy socket, and every
-request but ``status`` and ``metrics`` is logged with the caller's pid and uid.
+asking process. The socket is created with mode 0600 (the gateway's user only),
+stricter than the strategy socket, and every request but ``status`` and ``metrics`` is logged
+with the caller's pid and uid.
 
 Each request's cost to the event loop (request parsed to reply written) is measured with the
 monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` report.
@@ -24,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -40,7 +35,6 @@ from gateway.server import create_unix_server, peer_credentials
 from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document
 from model.clock import monotonic_ns
 from obs.histogram import SparseHistogram
-from obs.remote import RemoteReadError, open_memory
 
 log = logging.getLogger(__name__)
 
@@ -66,29 +60,22 @@ SPLICE_MAX: Final = _splice_max()
 """A snapshot reply up to this size goes by one ``writev`` from the live buffers; a larger one is copied
 into the reply first (a fresh connection's send buffer takes the smaller one whole; the host's
 ``net.core.wmem_default`` sets it: 212,992 bytes by default, so up to 106,496 bytes are spliced)."""
-SnapshotWrite = Callable[[bytearray, int, bool], tuple[int, tuple[bytes | bytearray | memoryview, ...]] | None]
-"""Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``), the
-histograms in place when the third argument says so; returns None, or (offset, buffers) when the snapshot is the
-reply buffer with those live buffers spliced in at that offset (``SnapshotWriter.write_spliced``: the reply sends
-them from where they live, uncopied)."""
+SnapshotWrite = Callable[[bytearray, int], tuple[int, tuple[bytes | bytearray | memoryview, ...]] | None]
+"""Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``); returns
+None, or (offset, buffers) when the snapshot is the reply buffer with those live buffers spliced in at that
+offset (``SnapshotWriter.write_spliced``: the reply sends them from where they live, uncopied)."""
 _SNAPSHOT_PREFIX: Final = b"\0\0\0\0\x82\xa2ok\xc3\xa8snapshot\xc6\0\0\0\0"
 """A snapshot reply's first bytes: the frame length, then MessagePack ``{"ok": true, "snapshot": <bin 32>}``
 up to the bin's length; the snapshot itself follows (``AdminProtocol._reply_snapshot``)."""
 SNAPSHOT_COMMANDS: Final = ("status", "metrics")
 
 
-def snapshot_request(cmd: str, in_place: bool = False) -> bytes:
-    """Return the request line asking for ``cmd``'s snapshot, byte for byte as the gateway recognises it.
-
-    ``in_place``: the latency histograms are to be read from the gateway's memory, not sent.
-    """
-    request = {"cmd": cmd, "reply": "snapshot", **({"histograms": "in_place"} if in_place else {})}
-    return json.dumps(request, separators=(",", ":")).encode() + b"\n"
+def snapshot_request(cmd: str) -> bytes:
+    """Return the request line asking for ``cmd``'s snapshot, byte for byte as the gateway recognises it."""
+    return json.dumps({"cmd": cmd, "reply": "snapshot"}, separators=(",", ":")).encode() + b"\n"
 
 
-_SNAPSHOT_REQUESTS: Final = {
-    snapshot_request(cmd, in_place): (cmd, in_place) for cmd in SNAPSHOT_COMMANDS for in_place in (False, True)
-}
+_SNAPSHOT_REQUESTS: Final = {snapshot_request(cmd): cmd for cmd in SNAPSHOT_COMMANDS}
 """The snapshot requests ``fetch_snapshot`` sends, answered without the JSON parser (any other spelling is parsed)."""
 
 
@@ -180,11 +167,11 @@ class AdminProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self._buf:
-            known = _SNAPSHOT_REQUESTS.get(data)
-            if known is not None:
-                write = self._snapshots.get(known[0])
+            cmd = _SNAPSHOT_REQUESTS.get(data)
+            if cmd is not None:
+                write = self._snapshots.get(cmd)
                 if write is not None:  # the snapshot request as gateway.admin sends it: no JSON parser
-                    self._answer_snapshot(known[0], write, known[1], monotonic_ns(), thread_time_ns())
+                    self._answer_snapshot(cmd, write, monotonic_ns(), thread_time_ns())
                     return
         self._buf += data
         if len(self._buf) > MAX_REQUEST_BYTES and b"\n" not in self._buf:
@@ -213,8 +200,7 @@ class AdminProtocol(asyncio.Protocol):
         if reply == "snapshot":
             write = self._snapshots.get(cmd)
             if write is not None:
-                in_place = request.get("histograms") == "in_place"
-                self._answer_snapshot(cmd, write, in_place, started, started_cpu)
+                self._answer_snapshot(cmd, write, started, started_cpu)
                 return
         binary = reply in ("msgpack", "snapshot")
         handler = self._handlers.get(cmd)
@@ -256,16 +242,16 @@ class AdminProtocol(asyncio.Protocol):
         log.exception("admin: %s failed", cmd, exc_info=exc)
         self._reply({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, binary)
 
-    def _answer_snapshot(self, cmd: str, write: SnapshotWrite, in_place: bool, started: int, started_cpu: int) -> None:
+    def _answer_snapshot(self, cmd: str, write: SnapshotWrite, started: int, started_cpu: int) -> None:
         """Answer ``cmd`` with its snapshot and count the request."""
         try:
-            self._reply_snapshot(write, in_place)
+            self._reply_snapshot(write)
         except Exception as exc:  # an admin command must never take the gateway down
             self._failed(cmd, exc, True)
             return
         self._stats.record(cmd, monotonic_ns() - started, thread_time_ns() - started_cpu)
 
-    def _reply_snapshot(self, write: SnapshotWrite, in_place: bool) -> None:
+    def _reply_snapshot(self, write: SnapshotWrite) -> None:
         """Answer with a snapshot written straight into the reply buffer (no document, no second copy)."""
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -276,7 +262,7 @@ class AdminProtocol(asyncio.Protocol):
             frame = bytearray()
         prefix = len(_SNAPSHOT_PREFIX)
         frame[:prefix] = _SNAPSHOT_PREFIX
-        spliced = write(frame, prefix, in_place)
+        spliced = write(frame, prefix)
         length = len(frame) if spliced is None else len(frame) + sum(len(part) for part in spliced[1])
         _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
         _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
@@ -396,11 +382,7 @@ def admin_request_msgpack(
 
 def _binary_request(path: str | Path, line: bytes, timeout_s: float) -> dict[str, Any]:
     """Send one request line; return its length-prefixed MessagePack reply, decoded (blocking)."""
-    return _binary_exchange(_connect(path, timeout_s), line, timeout_s)
-
-
-def _binary_exchange(sock: socket.socket, line: bytes, timeout_s: float) -> dict[str, Any]:
-    """Send one request line on ``sock``; return the decoded reply; close ``sock``."""
+    sock = _connect(path, timeout_s)
     try:
         sock.sendall(line)
         buf = bytearray()
@@ -428,36 +410,13 @@ def _checked(reply: dict[str, Any], cmd: str) -> dict[str, Any]:
     return reply
 
 
-def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0, in_place: bool = True) -> Snapshot:
-    """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet).
-
-    ``in_place``: when this process can open the gateway's memory, ask for the latency histograms by
-    reference and read them there (a failed read asks again, for them in the reply); otherwise, or
-    when False, ask for them in the reply.
-    """
-    sock = _connect(path, timeout_s)
-    peer = peer_credentials(sock) if in_place else None
-    memory = open_memory(peer.pid) if peer is not None else None
-    try:
-        if memory is not None:
-            payload = _snapshot_payload(_binary_exchange(sock, snapshot_request(cmd, True), timeout_s), cmd)
-            try:
-                return decode_snapshot(payload, memory)
-            except RemoteReadError as exc:
-                log.info("%s: the histograms could not be read in place (%s): asking for them in the reply", cmd, exc)
-            sock = _connect(path, timeout_s)
-        return decode_snapshot(_snapshot_payload(_binary_exchange(sock, snapshot_request(cmd), timeout_s), cmd))
-    finally:
-        sock.close()
-        if memory is not None:
-            os.close(memory)
-
-
-def _snapshot_payload(reply: dict[str, Any], cmd: str) -> bytes:
-    snapshot = _checked(reply, cmd).get("snapshot")
+def fetch_snapshot(path: str | Path, cmd: str, timeout_s: float = 10.0) -> Snapshot:
+    """Return the gateway's ``status`` or ``metrics`` snapshot, decoded (nothing assembled yet)."""
+    reply = _checked(_binary_request(path, snapshot_request(cmd), timeout_s), cmd)
+    snapshot = reply.get("snapshot")
     if not isinstance(snapshot, bytes):
         raise AdminError(f"{cmd}: the gateway answered without a snapshot (a version without it?)")
-    return snapshot
+    return decode_snapshot(snapshot)
 
 
 def fetch_status(path: str | Path, timeout_s: float = 10.0) -> dict[str, Any]:

@@ -48,6 +48,8 @@ from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
 from gateway.server import remove_socket, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
+from gateway.snapshot import METRICS as SNAPSHOT_METRICS
+from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
 from model.venue_events import VenueState
@@ -408,8 +410,8 @@ class GatewayProcess:
                 admin_handlers(self),
                 self.admin_stats,
                 {
-                    "status": snapshot.write_status,
-                    "metrics": snapshot.write_metrics,
+                    "status": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_STATUS),
+                    "metrics": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_METRICS),
                 },
             )
         )

@@ -25,7 +25,6 @@ loop. The reader (``gateway status``, ``gateway metrics``, the exporter) decodes
 
 from __future__ import annotations
 
-import errno
 import gc
 import os
 import struct
@@ -43,14 +42,11 @@ from gateway.latency import STAGES, LatencySnapshot, carried_counts
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
-from obs.remote import TOKEN_BYTES, Pinned, RemoteReadError, new_token, read_remote
 
-LAYOUT_VERSION: Final = 4
+LAYOUT_VERSION: Final = 3
 """2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s.
 3: a METRICS snapshot carries the journal syncer's dense fsync counts after the slow part (the header says
-how many bytes; the run-time part their first bucket), merged with the loop thread's by the reader.
-4: the header gains the reference's length: a snapshot asked for with the histograms in place carries, instead
-of their bytes, where they are in the gateway's memory (``REFERENCE``), and the reader reads them there."""
+how many bytes; the run-time part their first bucket), merged with the loop thread's by the reader."""
 MAGIC: Final = b"GWSS"
 STATUS: Final = 0
 METRICS: Final = 1
@@ -75,12 +71,9 @@ FIXED_FIELDS: Final = (
     "admin_max_cpu_ns",
 )
 """The int64 slots, in order; the capture's wall time (a double) follows them."""
-HEADER: Final = struct.Struct("<4sHHIIIIII")
-"""magic, layout version, kind (STATUS/METRICS), fixed bytes, reference bytes, histogram bytes, slow bytes, dense
-fsync bytes, run-time bytes."""
-REFERENCE: Final = struct.Struct(f"<{TOKEN_BYTES}sQQQI")
-"""Where the histogram bytes are in the gateway process (pid: the slow part): its token (value, address), the
-addresses of ``low`` and ``mid``, their length (``obs.remote``)."""
+HEADER: Final = struct.Struct("<4sHHIIIII")
+"""magic, layout version, kind (STATUS/METRICS), fixed bytes, histogram bytes, slow bytes, dense fsync bytes,
+run-time bytes."""
 Buffer = bytes | bytearray | memoryview
 """A spliced part of the snapshot (``SnapshotWriter.write_spliced``)."""
 _VERSION: Final = struct.Struct("<4sH")
@@ -159,28 +152,6 @@ class SnapshotWriter:
         is still spliced rather than the whole reply copied."""
         self._slow_key: tuple[object, ...] = ()
         self._slow = b""
-        self._token = new_token()
-        self._pins: tuple[Pinned, Pinned] | None = None
-        self._reference = b""
-
-    def write_status(self, frame: bytearray, base: int, in_place: bool) -> tuple[int, tuple[Buffer, ...]]:
-        """``write_spliced`` a STATUS snapshot (the admin server's writer for ``status``)."""
-        return self.write_spliced(frame, base, STATUS, in_place)
-
-    def write_metrics(self, frame: bytearray, base: int, in_place: bool) -> tuple[int, tuple[Buffer, ...]]:
-        """``write_spliced`` a METRICS snapshot (the admin server's writer for ``metrics``)."""
-        return self.write_spliced(frame, base, METRICS, in_place)
-
-    def _histograms_reference(self, low: bytearray, mid: bytearray) -> bytes:
-        """Return the ``REFERENCE`` bytes of ``low`` and ``mid``, pinning them the first time (and when replaced)."""
-        pins = self._pins
-        if pins is None or pins[0].buffer is not low or pins[1].buffer is not mid:
-            self._pins = pins = (Pinned(low), Pinned(mid))
-            token = self._token
-            self._reference = REFERENCE.pack(
-                bytes(token.buffer), token.address, pins[0].address, pins[1].address, pins[0].size
-            )
-        return self._reference
 
     def _slow_part(self, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
         """Return the slow part's bytes, encoded again only when one of its objects was replaced.
@@ -215,24 +186,19 @@ class SnapshotWriter:
             self._slow_key = key
         return self._slow
 
-    def write(self, frame: bytearray, base: int, kind: int, in_place: bool = False) -> None:
+    def write(self, frame: bytearray, base: int, kind: int) -> None:
         """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
-        at, histograms = self.write_spliced(frame, base, kind, in_place)
+        at, histograms = self.write_spliced(frame, base, kind)
         frame[at:at] = b"".join(histograms)
 
-    def write_spliced(
-        self, frame: bytearray, base: int, kind: int, in_place: bool = False
-    ) -> tuple[int, tuple[Buffer, ...]]:
-        """Write the snapshot into ``frame`` from ``base`` on but for the spliced bytes; return their offset and them.
+    def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, tuple[Buffer, ...]]:
+        """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
 
-        The returned buffers are the live ``StageLatencies.low`` and ``mid`` (unless ``in_place``), the
-        slow part's bytes and (``metrics``) the journal syncer's dense fsync counts: the snapshot is
-        ``frame[:at] + low + mid + slow + dense + frame[at:]`` as of this call, so the caller sends them
-        before the loop runs anything else (the admin server's one ``writelines``: the kernel copies the
-        bytes straight from where they are, instead of the loop copying them into the reply first).
-
-        ``in_place``: the histogram bytes are not sent; the snapshot says where they are in this process
-        (``REFERENCE``) and the reader copies them from there (``obs.remote``): a ~5 KiB reply instead of ~97 KiB.
+        The returned buffers are the live ``StageLatencies.low`` and ``mid``, the slow part's bytes and
+        (``metrics``) the journal syncer's dense fsync counts: the snapshot is ``frame[:at] + low + mid +
+        slow + dense + frame[at:]`` as of this call, so the caller sends them before the loop runs
+        anything else (the admin server's one ``writelines``: the kernel copies the ~95 KiB straight
+        from where they are, instead of the loop copying them into the reply first).
         """
         process = self._process
         engine = process.engine
@@ -255,14 +221,9 @@ class SnapshotWriter:
                 provided_live.append(changing)
         slow = self._slow_part(risk_wire, provided)
         fixed_at = base + HEADER.size
-        reference = self._histograms_reference(latency.low, latency.mid) if in_place else b""
-        ref_at = fixed_at + FIXED.size
-        hist_at = live_at = ref_at + len(reference)  # the histogram and slow bytes go between these parts
+        hist_at = live_at = fixed_at + FIXED.size  # the histogram and slow bytes go between the fixed and live parts
         if len(frame) < live_at:
             frame.extend(bytes(live_at - len(frame)))
-        if in_place:
-            frame[ref_at:live_at] = reference
-        hist_bytes = 0 if in_place else HIST_BYTES
         synced, fsyncs, fsync_failures = journal.sync_counts()
         FIXED.pack_into(
             frame,
@@ -332,7 +293,7 @@ class SnapshotWriter:
                 fsync_first,
             )
         _encode_into(live, frame, live_at)
-        if dense and 0 < self.splice_max < len(frame) + hist_bytes + len(slow) + len(dense):
+        if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(slow) + len(dense):
             dense = b""  # a wide range of sync times: merged here (cost by the range), the rest still spliced
             live = (*live[:7], journal.fsync_ns.counts, *live[8:-1], 0)
             _encode_into(live, frame, live_at)
@@ -343,14 +304,11 @@ class SnapshotWriter:
             LAYOUT_VERSION,
             kind,
             FIXED.size,
-            len(reference),
-            hist_bytes,
+            HIST_BYTES,
             len(slow),
             len(dense),
             len(frame) - live_at,
         )
-        if in_place:
-            return hist_at, ((slow,) if kind == STATUS else (slow, dense))
         if kind == STATUS:
             return hist_at, (latency.low, latency.mid, slow)
         return hist_at, (latency.low, latency.mid, slow, dense)
@@ -377,33 +335,20 @@ class Snapshot(msgspec.Struct, frozen=True):
         return LatencySnapshot(tuple(stages), sub_bits, range_bits, self.low, carried)
 
 
-def decode_snapshot(payload: bytes, memory: int | None = None) -> Snapshot:
-    """Return the snapshot in ``payload`` (checks the magic and the layout version).
-
-    A snapshot with the histograms in place has them read here from the gateway's memory, ``memory``
-    (``obs.remote.open_memory``); ``RemoteReadError`` when that fails: ask for them in the reply.
-    """
+def decode_snapshot(payload: bytes) -> Snapshot:
+    """Return the snapshot in ``payload`` (checks the magic and the layout version)."""
     magic, version = _VERSION.unpack_from(payload)
     if magic != MAGIC or version != LAYOUT_VERSION:
         raise ValueError(f"status snapshot layout {magic!r}/{version} is not this program's: run the gateway's version")
-    _magic, _version, kind, fixed_len, ref_len, hist_len, slow_len, dense_len, live_len = HEADER.unpack_from(payload)
+    _magic, _version, kind, fixed_len, hist_len, slow_len, dense_len, live_len = HEADER.unpack_from(payload)
     at = HEADER.size
-    hist_at = at + fixed_len + ref_len
-    slow = tuple(_decode(payload[hist_at + hist_len : hist_at + hist_len + slow_len]))
+    slow = tuple(_decode(payload[at + fixed_len + hist_len : at + fixed_len + hist_len + slow_len]))
     names: list[str] = slow[9]
     values = struct.unpack_from("<" + "q" * len(names) + "d", payload, at)
-    low: bytes | memoryview
-    mid: bytes | memoryview
-    if ref_len:
-        token, token_address, low_address, mid_address, size = REFERENCE.unpack_from(payload, at + fixed_len)
-        if memory is None:
-            raise RemoteReadError(errno.EBADF, "the snapshot's histograms are in the gateway's memory: none open")
-        low, mid = read_remote(memory, token, token_address, ((low_address, size), (mid_address, size)))
-    else:
-        half = hist_len // 2
-        low = payload[hist_at : hist_at + half]
-        mid = payload[hist_at + half : hist_at + hist_len]
-    dense_at = hist_at + hist_len + slow_len
+    half = hist_len // 2
+    low = payload[at + fixed_len : at + fixed_len + half]
+    mid = payload[at + fixed_len + half : at + fixed_len + hist_len]
+    dense_at = at + fixed_len + hist_len + slow_len
     live_at = dense_at + dense_len
     live = tuple(_decode(payload[live_at : live_at + live_len]))
     values_by_name = dict(zip(names, values[:-1], strict=True))

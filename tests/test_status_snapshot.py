@@ -13,8 +13,6 @@ import gc
 import os
 import socket
 import struct
-import subprocess
-import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,14 +36,11 @@ from gateway.admin import (
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
 from gateway.journal import MmapJournal
-from gateway.latency import STAGES, LatencySnapshot, StageLatencies
+from gateway.latency import LatencySnapshot
 from gateway.metrics import decode_metrics
 from gateway.protocol.messages import OrderAccepted
 from gateway.snapshot import LAYOUT_VERSION, MAGIC, METRICS, STATUS, SnapshotWriter, decode_snapshot, metrics_snapshot
 from model.enums import Side
-from obs import remote
-from obs.histogram import BUCKETS
-from obs.remote import TOKEN_BYTES, Pinned, RemoteReadError, new_token, read_remote
 from tests.e2e.support import running_gateway, short_tmp
 
 VOLATILE_STATUS = ("uptime_s", "admin")
@@ -270,7 +265,7 @@ def test_admin_when_status_snapshot_asked_then_no_peer_lookup_and_other_commands
     protocol = AdminProtocol(
         {"kill": kill},
         AdminStats(),
-        {"status": lambda frame, offset, in_place: frame.extend(b"snap")},
+        {"status": lambda frame, offset: frame.extend(b"snap")},
     )
     ours, theirs = socket.socketpair(socket.AF_UNIX)
     with ours, theirs:
@@ -303,7 +298,7 @@ class _StuckTransport(_CountingTransport):
 def test_snapshot_reply_when_spliced_then_one_write_of_the_whole_and_aborted_if_it_did_not_all_go() -> None:
     live = (bytearray(b"H" * 100), bytearray(b"M" * 50))
 
-    def write(frame: bytearray, offset: int, in_place: bool) -> tuple[int, tuple[bytearray, ...]]:
+    def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytearray, ...]]:
         frame[offset:] = b"head" + b"tail"
         return offset + 4, live
 
@@ -329,7 +324,7 @@ def test_snapshot_reply_when_larger_than_the_splice_bound_then_copied_whole_and_
 ) -> None:
     live = (bytearray(b"H" * 100), bytearray(b"M" * 50))
 
-    def write(frame: bytearray, offset: int, in_place: bool) -> tuple[int, tuple[bytearray, ...]]:
+    def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytearray, ...]]:
         frame[offset:] = b"head" + b"tail"
         return offset + 4, live
 
@@ -348,88 +343,3 @@ def test_snapshot_reply_when_larger_than_the_splice_bound_then_copied_whole_and_
 def test_splice_bound_when_read_from_a_fresh_unix_socket_then_half_its_send_buffer() -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         assert admin_module.SPLICE_MAX == probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2 > 0
-
-
-async def test_snapshot_when_histograms_in_place_then_read_from_the_gateway_and_the_reply_is_small() -> None:
-    async with running_gateway(short_tmp()) as (process, _sim):
-        await _orders(process, 5)
-        admin = process.config.path(process.config.admin_socket)
-        gc.disable()
-        try:
-            copied = await _in_thread(fetch_snapshot, admin, "status", 10.0, False)
-            in_place = await _in_thread(fetch_snapshot, admin, "status", 10.0, True)
-        finally:
-            gc.enable()
-        assert in_place.low == copied.low and in_place.mid == copied.mid
-        assert in_place.latency().summaries()["risk"]["count"] == 5
-        for kind in (STATUS, METRICS):
-            sizes = []
-            for flag in (False, True):
-                frame = bytearray()
-                SnapshotWriter(process).write(frame, 0, kind, flag)
-                sizes.append(len(frame))
-            assert sizes[0] > 2 * BUCKETS * len(STAGES) > 10 * sizes[1], (kind, sizes)
-
-
-async def test_fetch_snapshot_when_the_gateway_memory_cannot_be_opened_then_one_request_with_the_histograms(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(admin_module, "open_memory", lambda pid: None)  # another user, ptrace_scope 1, ...
-    async with running_gateway(short_tmp()) as (process, _sim):
-        await _orders(process, 5)
-        admin = process.config.path(process.config.admin_socket)
-        status = await _in_thread(fetch_status, admin)
-        assert status["latency_us"]["risk"]["count"] == 5
-        assert process.admin_stats.requests == {"status": 1}  # asked for the bytes at once: no second request
-
-
-async def test_fetch_snapshot_when_the_in_place_read_fails_then_asks_again_for_the_histograms_in_the_reply(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    async with running_gateway(short_tmp()) as (process, _sim):
-        await _orders(process, 5)
-        admin = process.config.path(process.config.admin_socket)
-        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        try:  # the pid the socket names is not the gateway's (as across pid namespaces): its token is not there
-            monkeypatch.setattr(admin_module, "open_memory", lambda pid: remote.open_memory(other.pid))
-            status = await _in_thread(fetch_status, admin)
-        finally:
-            other.kill()
-            other.wait()
-        assert status["latency_us"]["risk"]["count"] == 5
-        assert process.admin_stats.requests == {"status": 2}  # in place (refused by the token), then copied
-
-
-def test_read_remote_when_the_token_differs_or_the_process_is_another_then_refused() -> None:
-    token = new_token()
-    data = Pinned(bytearray(b"x" * 64))
-    memory = remote.open_memory(os.getpid())
-    assert memory is not None
-    try:
-        assert read_remote(memory, bytes(token.buffer), token.address, [(data.address, 64)]) == [b"x" * 64]
-        with pytest.raises(RemoteReadError, match="token differs"):
-            read_remote(memory, bytes(TOKEN_BYTES), token.address, [(data.address, 64)])
-    finally:
-        os.close(memory)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    memory = remote.open_memory(other.pid)
-    try:
-        assert memory is not None
-        with pytest.raises(RemoteReadError):  # another process: nothing there, or not our token
-            read_remote(memory, bytes(token.buffer), token.address, [(data.address, 64)])
-    finally:
-        if memory is not None:
-            os.close(memory)
-        other.kill()
-        other.wait()
-    assert remote.open_memory(0) is None
-
-
-def test_pinned_histograms_when_reset_then_same_buffer_and_never_resized() -> None:
-    latencies = StageLatencies()
-    low = Pinned(latencies.low)
-    latencies.count(5, 300)
-    latencies.reset()  # same-size slice assignments: allowed while pinned
-    assert latencies.low is low.buffer and not any(latencies.low) and not any(latencies.mid)
-    with pytest.raises(BufferError):  # the published address can never go stale
-        latencies.low.append(0)
