@@ -61,6 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # the harness (runner, wires) imports numpy: one OpenBLAS thread, or its idle workers steal the other core
@@ -119,8 +120,11 @@ class Link:
 class Rig:
     """Engine + risk + OUCH adapter + journal, logged in, one strategy connected."""
 
-    def __init__(self, workdir: Path, version: int = PROTOCOL_VERSION) -> None:
-        clock = time.monotonic_ns
+    def __init__(
+        self, workdir: Path, version: int = PROTOCOL_VERSION, clock: Callable[[], int] = time.monotonic_ns
+    ) -> None:
+        self.clock = clock
+        """The clock every part of the rig reads (``hotpath_calls`` gives it a counting one)."""
         self.workdir = workdir
         self.risk = RiskEngine.load(bench_limits(workdir / "risk"), clock=clock, audit_log_path=workdir / "audit")
         self.venue = OuchVenue(

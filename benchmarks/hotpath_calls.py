@@ -53,15 +53,31 @@ def _run(orders: int) -> tuple[int, int, dict[str, int]]:
     """Ping-pong ``orders`` orders under the profiler; return (Python calls, C calls, calls by function)."""
     workdir = Path(tempfile.mkdtemp(prefix="gwcalls", dir="/tmp"))
     try:
-        return _count(bench.Rig(workdir), orders)
+        return _count(bench.Rig(workdir, clock=_counting_clock()), orders)
     finally:  # the journal preallocates 64 MiB: a left-over directory per run filled /tmp
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _counting_clock(reads: int = 200_000) -> Callable[[], int]:
+    """Return a clock that moves 1 us per read: a builtin method, so each read still counts as one C call.
+
+    With the real clock, work that depends on elapsed time entered the count when a run happened to
+    last longer than a window (the duplicate filter drops entries older than its window: a ``popleft``
+    and a ``dict.get`` per order once a run outlasts it, so a slow run on a loaded machine counted ~4
+    calls more per order). At 1 us per read no window of the bench's limits ends within a count, and
+    every stage time, so every histogram bucket and carry, is the same in every run. The times are
+    made beforehand and handed out by ``list.pop`` (``sys.setprofile`` reports builtin functions and
+    methods as C calls, not slot wrappers such as an iterator's ``__next__``); ``reads`` is far more
+    than a count of 600 orders makes (about 20 per order).
+    """
+    start = time.monotonic_ns()
+    return list(range(start + reads * 1_000, start, -1_000)).pop
 
 
 def _count(rig: bench.Rig, orders: int) -> tuple[int, int, dict[str, int]]:
     """Warm ``rig`` up, then ping-pong ``orders`` orders under the profiler."""
     root, project = _roots()
-    clock = time.monotonic_ns
+    clock = rig.clock
     engine, link, venue = rig.engine, rig.link, rig.venue
     for start in range(0, WARM_UP, 50):
         engine.link_data(link, rig.frames(start, 50), clock())  # type: ignore[arg-type]

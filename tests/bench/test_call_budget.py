@@ -4,9 +4,10 @@
 ``RiskEngine``, ``OuchVenue``, the journal as ``gateway run`` opens it) ping-pong in one process
 under ``sys.setprofile`` and counts the gateway's own calls (Python functions of its packages,
 and the C functions they call) over two run sizes: per order = the difference / the difference
-of orders, so set-up, warm-up and one-off work cancel. The count is deterministic up to the
-histograms' byte carries (a few tenths of a call, depending on the measured times), hence the
-small ``SLACK``.
+of orders, so set-up, warm-up and one-off work cancel. The rig reads a clock that moves 1 us per
+read, so nothing depends on how fast the machine runs the count (with the real clock a run that
+outlasted the duplicate filter's window counted its evictions: ~4 calls more per order on a loaded
+machine); what differs between run sizes is the histograms' byte carries, hundredths of a call.
 
 A change that adds calls to the order or ack path fails here: lower ``BUDGET`` when a change
 cuts calls (keep it at what the code reaches), raise it only with the reason in the commit.
@@ -18,8 +19,8 @@ from benchmarks import hotpath_calls
 
 BUDGET = 90
 """Calls per OUCH order round trip (order path + ack path, pure-Python modules) the code reaches."""
-SLACK = 2
-"""What the histograms' byte carries can add (timing-dependent bucket counts): well under one call."""
+SLACK = 0.5
+"""What the histograms' byte carries can add between run sizes: hundredths of a call."""
 
 
 def test_calls_per_order_round_trip_when_counted_then_within_budget() -> None:
