@@ -383,7 +383,7 @@ def _pieces_text(pieces: dict[str, float]) -> str:
     store = float(pieces.get("store_sent", 0.0)) + float(pieces.get("store_target", 0.0))
     return (
         f"; on their own: template encode {float(pieces.get('encode', 0.0)):.1f}, frame decode "
-        f"{float(pieces.get('decode', 0.0)):.1f}, the two store writes {store:.1f} us"
+        f"{float(pieces.get('decode', 0.0)):.1f}, the two store records {store:.1f} us"
     )
 
 
