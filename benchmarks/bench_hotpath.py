@@ -190,6 +190,14 @@ class Rig:
             for i in range(start, start + count)
         )
 
+    def ping_pong(self, start: int, stop: int, per_read: int) -> None:
+        """Send orders ``start`` .. ``stop - 1``, ``per_read`` per strategy read, each read answered by the venue."""
+        clock, engine, link, venue = self.clock, self.engine, self.link, self.venue
+        for first in range(start, stop, per_read):
+            engine.link_data(link, self.frames(first, per_read), clock())  # type: ignore[arg-type]
+            venue.data_received(self.accepted_for_wire(), clock())
+            engine.flush()
+
     def accepted_for_wire(self) -> bytes:
         """Return Sequenced Data packets accepting every Enter Order written since the last call."""
         out = []
@@ -463,11 +471,7 @@ def run(
     engine = rig.engine
     link = rig.link
     venue = rig.venue
-    # warm-up
-    for i in range(0, 2_000, 50):
-        engine.link_data(link, rig.frames(i, 50), clock())  # type: ignore[arg-type]
-        venue.data_received(rig.accepted_for_wire(), clock())
-        engine.flush()
+    rig.ping_pong(0, 2_000, 50)  # warm-up
     gc.collect()
     gc.freeze()
     gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's default policy: young collections, no full ones

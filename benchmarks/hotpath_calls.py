@@ -79,14 +79,8 @@ def _count(rig: bench.Rig, orders: int) -> tuple[int, int, dict[str, int]]:
     root, project = _roots()
     clock = rig.clock
     engine, link, venue = rig.engine, rig.link, rig.venue
-    for start in range(0, WARM_UP, 50):
-        engine.link_data(link, rig.frames(start, 50), clock())  # type: ignore[arg-type]
-        venue.data_received(rig.accepted_for_wire(), clock())
-        engine.flush()
-    for start in range(WARM_UP, WARM_UP + 20):  # one order per read, as measured below
-        engine.link_data(link, rig.frames(start, 1), clock())  # type: ignore[arg-type]
-        venue.data_received(rig.accepted_for_wire(), clock())
-        engine.flush()
+    rig.ping_pong(0, WARM_UP, 50)
+    rig.ping_pong(WARM_UP, WARM_UP + 20, 1)  # one order per read, as measured below
     frames = [rig.frames(1_000_000 + i, 1) for i in range(orders)]
     python = 0
     builtin = 0

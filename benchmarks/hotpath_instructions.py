@@ -35,12 +35,9 @@ def loop(orders: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gwinstr", dir="/tmp"))
     try:
         rig = bench.Rig(workdir)
+        rig.ping_pong(0, WARM_UP, 50)
         clock = time.monotonic_ns
         engine, link, venue = rig.engine, rig.link, rig.venue
-        for start in range(0, WARM_UP, 50):
-            engine.link_data(link, rig.frames(start, 50), clock())  # type: ignore[arg-type]
-            venue.data_received(rig.accepted_for_wire(), clock())
-            engine.flush()
         for i in range(orders):
             engine.link_data(link, rig.frames(1_000_000 + i, 1), clock())  # type: ignore[arg-type]
             venue.data_received(rig.accepted_for_wire(), clock())
