@@ -28,8 +28,6 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-import msgspec
-
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
@@ -46,11 +44,13 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import IntervalLog
-from venues.base import VenueAdapter, VenueOrder
+from venues.base import VenueAdapter
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
+from venues.fix.orders import Probe as _Probe
+from venues.fix.orders import Tracked as _Tracked
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
 from venues.fix.session.state import LOGGED_ON_STATES
 from venues.fix.store.base import MessageStore
@@ -112,27 +112,6 @@ _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; n
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
-
-
-class _Tracked(VenueOrder[bytes], gc=False):
-    """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
-    OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
-    (b"" = none)."""
-
-
-class _Probe(msgspec.Struct, gc=False):
-    """A question to the venue about an order request whose outcome is unknown (it was gap-filled, not replayed)."""
-
-    about: RequestKind
-    """What the request in doubt asked for: NEW or REPLACE."""
-    ref: bytes
-    """The ClOrdID of the request in doubt."""
-    probe_ref: bytes
-    """The ClOrdID the question went out under: ``ref`` for an OrderStatusRequest, its own for a cancel."""
-    by_status: bool
-    """True: OrderStatusRequest (35=H); False: a cancel naming ``ref`` (OrigClOrdID)."""
-    cancel_too: bool = False
-    """A cancel of the order was in doubt too: sent again once the venue says it knows the order."""
 
 
 def _decode_one(raw: bytes) -> FixMessage | None:

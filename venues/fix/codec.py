@@ -18,16 +18,15 @@ and parsed with integer arithmetic only.
 from __future__ import annotations
 
 import calendar
-import enum
 import re
 import time
 from collections.abc import Iterable
 from typing import Final
 from zlib import adler32
 
-import msgspec
-
 from venues.fix import fields as f
+from venues.fix.codec_errors import DecodeError as DecodeError  # noqa: PLC0414 - re-exported: lives interpreted
+from venues.fix.codec_errors import DecodeErrorKind as DecodeErrorKind  # noqa: PLC0414 - re-exported
 from venues.fix.fields import SessionRejectReason
 
 PRICE_DECIMALS: Final = 4
@@ -171,35 +170,6 @@ def parse_utc_timestamp(value: bytes) -> int:
 
 
 # ---- decoding -----------------------------------------------------------------------------
-
-
-class DecodeErrorKind(enum.StrEnum):
-    """What was wrong with bytes from the peer."""
-
-    GARBAGE = "GARBAGE"
-    """Bytes that do not start a FIX message (skipped up to the next ``8=FIX``)."""
-    BAD_BODY_LENGTH = "BAD_BODY_LENGTH"
-    BAD_CHECKSUM = "BAD_CHECKSUM"
-    GARBLED_FIELD = "GARBLED_FIELD"
-    """The frame is intact but a field is not ``digits=value``: answered with a Reject."""
-    BAD_HEADER = "BAD_HEADER"
-    """MsgType is not the third field: the message is garbled and ignored."""
-    BAD_SEQ_NUM = "BAD_SEQ_NUM"
-    """MsgSeqNum is missing or not a number: the spec ends the session with a Logout."""
-
-
-class DecodeError(msgspec.Struct, frozen=True):
-    """A message (or run of bytes) that could not be decoded, and why."""
-
-    kind: DecodeErrorKind
-    text: str
-    raw: bytes
-    seq: int = 0
-    """MsgSeqNum when it could be read, else 0."""
-    msg_type: bytes = b""
-    ref_tag: int = 0
-    reject_reason: int = -1
-    """SessionRejectReason for the Reject the session must send, or -1 when it must ignore."""
 
 
 class FixMessage:
