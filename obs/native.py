@@ -52,6 +52,7 @@ MODULES: Final = (
     "venues.fix.codec",
     "venues.fix.templates",
     "venues.fix.session.timers",
+    "venues.fix.session.resend",
     "venues.fix.session.session",
     "venues.fix.store.file",
     "venues.fix.adapter",

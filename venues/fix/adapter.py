@@ -108,6 +108,12 @@ _NOT_SENT_TEXT: Final = (
 )
 _UNSUPPORTED_BY_VENUE: Final = frozenset({"BUSINESS_REJECT_3", "BUSINESS_REJECT_4"})
 """BusinessMessageReject reasons that mean "this message type is not taken here" (unsupported, app not available)."""
+# Final aliases of what is used per message (see venues.fix.session.session)
+_NewTracked: Final = _Tracked
+_Sent: Final = Sent
+_VenueAccepted: Final = VenueAccepted
+_VenueExecuted: Final = VenueExecuted
+_MARKET: Final = OrderType.MARKET
 _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
@@ -257,9 +263,9 @@ class FixVenue(VenueAdapter):
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
-        self._orders[order.order_id] = _Tracked(order, ref, b"")
+        self._orders[order.order_id] = _NewTracked(order, ref, b"")
         self.counters["orders_sent"] += 1
-        return Sent(ref.decode())
+        return _Sent(ref.decode())
 
     def send_cancel(self, order: Order) -> Sent | Refused:
         now = self.clock()
@@ -842,7 +848,7 @@ class FixVenue(VenueAdapter):
                 tag = f.LAST_PX
                 price = parse_price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-                event: VenueEvent = VenueExecuted(
+                event: VenueEvent = _VenueExecuted(
                     seq, order.order_id, qty, price, liquidity, fields.get(f.EXEC_ID, b"").decode()
                 )
             elif exec_type == ExecType.NEW:
@@ -850,9 +856,9 @@ class FixVenue(VenueAdapter):
                 qty = parse_qty(fields[tag]) if tag in fields else order.qty
                 tag = f.PRICE
                 price = parse_price(fields[tag]) if tag in fields else order.price
-                if price == 0 and order.ord_type is OrderType.MARKET:
+                if price == 0 and order.ord_type is _MARKET:
                     price = order.price
-                event = VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
+                event = _VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
             elif exec_type in _CANCEL_TYPES:
                 tracked.pending = b""
                 event = VenueCanceled(
