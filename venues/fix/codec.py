@@ -38,6 +38,7 @@ _TRAILER_LEN: Final = 7  # b"10=NNN\x01"
 _ADLER_ANY: Final = 256  # 256 * 255 + 1 < 65521
 _ADLER_ASCII: Final = 515  # 515 * 127 + 1 < 65521
 _BEGIN_MARK: Final = b"8=FIX"
+_adler32: Final = adler32
 _BEGIN_STRING_RE: Final = re.compile(rb"FIXT?\.\d\.\d\Z")
 _COMPILED: Final = __file__.endswith(".so")
 """This module runs compiled (mypyc): the decoder scans fields byte by byte (``_scan_fields``)."""
@@ -59,7 +60,7 @@ def checksum_prefix(data: bytes, end: int) -> int:
     longer is summed in Python.
     """
     if end <= _ADLER_ANY or (end <= _ADLER_ASCII and data.isascii()):
-        return ((adler32(memoryview(data)[:end]) & 0xFFFF) - 1) & 0xFF
+        return ((_adler32(data if end == len(data) else memoryview(data)[:end]) & 0xFFFF) - 1) & 0xFF
     return sum(memoryview(data)[:end]) & 0xFF
 
 
