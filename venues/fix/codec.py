@@ -217,12 +217,19 @@ def printable(raw: bytes) -> bytes:
 
 def parse_fields(raw: bytes, body_start: int, body_end: int) -> FixMessage | DecodeError:
     """Split the body of a framed message into fields and read MsgType and MsgSeqNum."""
-    fields = _scan_fields(raw, body_start, body_end) if _COMPILED else None
-    if fields is None:  # pure Python, or a broken field: split field by field (that says which one)
-        split = _split_fields(raw, body_start, body_end)
+    if _COMPILED:
+        scanned = _scan_fields(raw, body_start, body_end)
+        split = _split_fields(raw, body_start, body_end) if scanned is None else scanned  # None: which field is broken
         if isinstance(split, DecodeError):
             return split
         fields = split
+    else:  # interpreted, one split and a partition per field is the cheaper way (and no call more per message)
+        fields = {}
+        for part in raw[body_start : body_end - 1].split(b"\x01") if body_end > body_start else (b"",):
+            tag, eq, value = part.partition(b"=")
+            if not eq or not tag.isdigit() or not value:
+                return _garbled_field(raw, fields, part, tag, eq)
+            fields[tag] = value
     fields[_BEGIN_STRING_TAG] = raw[2 : raw.index(b"\x01")]
     msg_type = fields.get(_MSG_TYPE_TAG)
     if msg_type is None or raw[body_start : body_start + 3] != b"35=":
