@@ -329,9 +329,7 @@ class FixSession:
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
         if self.state is not _ENDED:
-            reason = self.close_reason or (
-                "connection lost" if self.state is not _DISCONNECTED else self.reason
-            )
+            reason = self.close_reason or ("connection lost" if self.state is not _DISCONNECTED else self.reason)
             self._set_state(_DISCONNECTED, reason)
         self.close_reason = None
 
