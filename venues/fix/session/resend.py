@@ -83,8 +83,12 @@ def _is_stale(raw: bytes, wall_now_ns: int, stale_after_ns: int) -> bool:
     if at < 0:
         return True
     stop = raw.find(b"\x01", at + 4)
+    if stop < 0:
+        stop = len(raw) - 1  # what ``raw[at + 4 : -1]`` means
+    # compiled, a slice that ends before it starts (raw ends with b"\x0152=") raises SystemError
+    # (mypyc's CPyBytes_GetSlice) instead of giving b""
     try:
-        sent_ns = parse_utc_timestamp(raw[at + 4 : stop])
+        sent_ns = parse_utc_timestamp(raw[at + 4 : stop] if stop > at + 4 else b"")
     except ValueError:
         return True
     return wall_now_ns - sent_ns > stale_after_ns
