@@ -457,12 +457,15 @@ def passes_new(r: RiskRequest) -> bool:
             return False
     elif not limits.allow_missing_reference:
         return False
-    position = r.position
+    position = r.position  # its three fields read once each (a generic lookup each from compiled code)
+    held = position.position
+    open_buy = position.open_buy_qty
+    open_sell = position.open_sell_qty
     is_buy = r.is_buy
     if not is_buy:
         side = r.side
         if side == _SELL:
-            if r.leaves > position.position - (position.open_sell_qty - r.old_leaves):
+            if r.leaves > held - (open_sell - r.old_leaves):
                 return False
         elif side == _SELL_SHORT:
             if not limits.allow_short_sales:
@@ -478,15 +481,14 @@ def passes_new(r: RiskRequest) -> bool:
         open_after > limits.max_open_notional or account.traded_notional + open_after > limits.credit_limit
     ):
         return False
-    held = position.position
     add_qty = r.add_qty
     if add_qty > 0:
         if is_buy:
-            if held + position.open_buy_qty + add_qty > limits.max_long_qty:
+            if held + open_buy + add_qty > limits.max_long_qty:
                 return False
-        elif position.open_sell_qty - held + add_qty > limits.max_short_qty:
+        elif open_sell - held + add_qty > limits.max_short_qty:
             return False
-    before = held + position.open_buy_qty - position.open_sell_qty
+    before = held + open_buy - open_sell
     after = before + add_qty if is_buy else before - add_qty
     size = after if after >= 0 else -after
     return not (size > limits.max_net_qty and size > (before if before >= 0 else -before))
