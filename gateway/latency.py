@@ -260,7 +260,38 @@ class OrderStages:
                     self._c_in_wire[bucket] += 1
                 except ValueError:
                     self._carry(_IN_WIRE, bucket)
-                self._count_order(t_in, t_decoded, t_checked, t_risk, t_encoded, t_wire)
+                # the six other stages (every one but ingress_to_risk is at most t_wire - t_decoded: in the table)
+                bucket = buckets[(t_checked - t_decoded) >> 3]
+                try:
+                    self._c_checks[bucket] += 1
+                except ValueError:  # a byte refuses 256: carry into the int64 counts (try costs nothing)
+                    self._carry(_CHECKS, bucket)
+                bucket = buckets[(t_risk - t_checked) >> 3]
+                try:
+                    self._c_risk[bucket] += 1
+                except ValueError:
+                    self._carry(_RISK, bucket)
+                bucket = buckets[(t_encoded - t_risk) >> 3]
+                try:
+                    self._c_encode[bucket] += 1
+                except ValueError:
+                    self._carry(_ENCODE, bucket)
+                bucket = buckets[(t_wire - t_risk) >> 3]
+                try:
+                    self._c_risk_wire[bucket] += 1
+                except ValueError:
+                    self._carry(_RISK_WIRE, bucket)
+                bucket = buckets[(t_wire - t_encoded) >> 3]
+                try:
+                    self._c_encode_wire[bucket] += 1
+                except ValueError:
+                    self._carry(_ENCODE_WIRE, bucket)
+                in_risk = t_risk - t_in
+                bucket = buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk)
+                try:
+                    self._c_in_risk[bucket] += 1
+                except ValueError:
+                    self._carry(_IN_RISK, bucket)
             else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
                 self._count_slowly(
                     (
@@ -298,7 +329,38 @@ class OrderStages:
         it = iter(marks)
         for t_in, t_decoded, t_checked, t_risk, t_encoded in zip(it, it, it, it, it, strict=True):
             if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
-                self._count_order(t_in, t_decoded, t_checked, t_risk, t_encoded, t_wire)
+                # every stage but ingress_to_risk is at most t_wire - t_decoded: within the table
+                bucket = buckets[(t_checked - t_decoded) >> 3]
+                try:
+                    self._c_checks[bucket] += 1
+                except ValueError:  # a byte refuses 256: carry into the int64 counts (try costs nothing)
+                    self._carry(_CHECKS, bucket)
+                bucket = buckets[(t_risk - t_checked) >> 3]
+                try:
+                    self._c_risk[bucket] += 1
+                except ValueError:
+                    self._carry(_RISK, bucket)
+                bucket = buckets[(t_encoded - t_risk) >> 3]
+                try:
+                    self._c_encode[bucket] += 1
+                except ValueError:
+                    self._carry(_ENCODE, bucket)
+                bucket = buckets[(t_wire - t_risk) >> 3]
+                try:
+                    self._c_risk_wire[bucket] += 1
+                except ValueError:
+                    self._carry(_RISK_WIRE, bucket)
+                bucket = buckets[(t_wire - t_encoded) >> 3]
+                try:
+                    self._c_encode_wire[bucket] += 1
+                except ValueError:
+                    self._carry(_ENCODE_WIRE, bucket)
+                in_risk = t_risk - t_in
+                bucket = buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk)
+                try:
+                    self._c_in_risk[bucket] += 1
+                except ValueError:
+                    self._carry(_IN_RISK, bucket)
             else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
                 self._count_slowly(
                     (
@@ -311,44 +373,6 @@ class OrderStages:
                     )
                 )
         marks.clear()
-
-    def _count_order(self, t_in: int, t_decoded: int, t_checked: int, t_risk: int, t_encoded: int, t_wire: int) -> None:
-        """Count one order's six stages but ``decode`` and ``ingress_to_wire`` (marks in order, within the table).
-
-        Every stage but ingress_to_risk is at most ``t_wire - t_decoded``: within the table.
-        """
-        buckets = self._buckets
-        bucket = buckets[(t_checked - t_decoded) >> 3]
-        try:
-            self._c_checks[bucket] += 1
-        except ValueError:  # a byte refuses 256: carry into the int64 counts (try costs nothing)
-            self._carry(_CHECKS, bucket)
-        bucket = buckets[(t_risk - t_checked) >> 3]
-        try:
-            self._c_risk[bucket] += 1
-        except ValueError:
-            self._carry(_RISK, bucket)
-        bucket = buckets[(t_encoded - t_risk) >> 3]
-        try:
-            self._c_encode[bucket] += 1
-        except ValueError:
-            self._carry(_ENCODE, bucket)
-        bucket = buckets[(t_wire - t_risk) >> 3]
-        try:
-            self._c_risk_wire[bucket] += 1
-        except ValueError:
-            self._carry(_RISK_WIRE, bucket)
-        bucket = buckets[(t_wire - t_encoded) >> 3]
-        try:
-            self._c_encode_wire[bucket] += 1
-        except ValueError:
-            self._carry(_ENCODE_WIRE, bucket)
-        in_risk = t_risk - t_in
-        in_risk_bucket: SupportsIndex = buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk)
-        try:
-            self._c_in_risk[in_risk_bucket] += 1
-        except ValueError:
-            self._carry(_IN_RISK, in_risk_bucket)
 
     def _count_slowly(self, indexes: tuple[int, ...]) -> None:
         """Count one sample in each bucket of ``indexes``."""
