@@ -515,21 +515,21 @@ class RiskEngine:
         if strategy_window is None:
             strategy_window = by_strategy[request.strategy] = SlidingWindow()
         times = strategy_window.times
-        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+        if per_strategy > strategy_window.capacity:
             strategy_window.record(now_ns, per_strategy)
         else:
             times.append(now_ns)
         if account_window is None:
             account_window = by_account[request.account] = SlidingWindow()
         times = account_window.times
-        if per_account > times.maxlen:  # type: ignore[operator]
+        if per_account > account_window.capacity:
             account_window.record(now_ns, per_account)
         else:
             times.append(now_ns)
         if symbol_window is None:
             symbol_window = by_symbol[request.symbol] = SlidingWindow()
         times = symbol_window.times
-        if per_symbol > times.maxlen:  # type: ignore[operator]
+        if per_symbol > symbol_window.capacity:
             symbol_window.record(now_ns, per_symbol)
         else:
             times.append(now_ns)
@@ -554,7 +554,7 @@ class RiskEngine:
         if window is None:
             window = by_strategy[request.strategy] = SlidingWindow()
         times = window.times
-        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+        if per_strategy > window.capacity:
             window.record(now_ns, per_strategy)
         else:
             times.append(now_ns)
@@ -562,7 +562,7 @@ class RiskEngine:
         if window is None:
             window = by_account[request.account] = SlidingWindow()
         times = window.times
-        if per_account > times.maxlen:  # type: ignore[operator]
+        if per_account > window.capacity:
             window.record(now_ns, per_account)
         else:
             times.append(now_ns)
@@ -570,7 +570,7 @@ class RiskEngine:
         if window is None:
             window = by_symbol[request.symbol] = SlidingWindow()
         times = window.times
-        if per_symbol > times.maxlen:  # type: ignore[operator]
+        if per_symbol > window.capacity:
             window.record(now_ns, per_symbol)
         else:
             times.append(now_ns)
