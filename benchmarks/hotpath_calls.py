@@ -41,6 +41,8 @@ import benchmarks.bench_hotpath as bench
 PACKAGES: Final = ("gateway", "risk", "venues", "model", "obs")
 """The gateway's runtime packages: calls made by (C calls) or to (Python calls) their code count."""
 WARM_UP: Final = 500
+WORKDIR_PREFIX: Final = "gwcalls-"
+"""A count's work directory in /tmp is ``gwcalls-<pid>-<random>``: the pid tells a left-over from a running count."""
 
 
 def _roots() -> tuple[str, tuple[str, ...]]:
@@ -51,11 +53,39 @@ def _roots() -> tuple[str, tuple[str, ...]]:
 
 def _run(orders: int) -> tuple[int, int, dict[str, int]]:
     """Ping-pong ``orders`` orders under the profiler; return (Python calls, C calls, calls by function)."""
-    workdir = Path(tempfile.mkdtemp(prefix="gwcalls", dir="/tmp"))
+    _sweep_left_overs()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir="/tmp"))
     try:
         return _count(bench.Rig(workdir, clock=_counting_clock()), orders)
     finally:  # the journal preallocates 64 MiB: a left-over directory per run filled /tmp
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _sweep_left_overs(parent: Path = Path("/tmp")) -> list[Path]:
+    """Remove the work directories of count processes that no longer run (killed mid-count); return them.
+
+    A count's ``finally`` removes its own directory, but not when the process is killed (a CI
+    timeout, SIGKILL): each left-over holds a journal preallocated to 64 MiB.
+    """
+    removed: list[Path] = []
+    for workdir in parent.glob(f"{WORKDIR_PREFIX}*-*"):
+        pid_text = workdir.name[len(WORKDIR_PREFIX) :].partition("-")[0]
+        if not pid_text.isdigit() or _running(int(pid_text)):
+            continue
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(workdir)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Return whether process ``pid`` exists (a process of another user counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _counting_clock(reads: int = 200_000) -> Callable[[], int]:
