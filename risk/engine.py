@@ -39,6 +39,7 @@ from risk.checks import (
     REPLACE,
     REPLACE_CHAIN,
     Check,
+    LimitsRow,
     RiskRequest,
     Verdicts,
     Windows,
@@ -60,7 +61,7 @@ from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
 from risk.model import Limits, TradingState
 from risk.reference import ReferenceBook
-from risk.resolve import FIELDS, EffectiveLimits, Resolver, display_value
+from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
 
 log = logging.getLogger("risk")
@@ -165,6 +166,10 @@ class RiskEngine:
         self._file = limits
         self._resolver = Resolver(limits.document)
         self._limits_cache = self._resolver.cache
+        self._rows: dict[str, dict[str, dict[str, LimitsRow]]] = {}
+        """account -> strategy -> symbol -> the resolved limits as native fields (``LimitsRow``); a new
+        limits file starts it over."""
+        self._rows_cached = 0
         self._book = ExposureBook()
         self._references = ReferenceBook()
         self._duplicates = DuplicateFilter()
@@ -251,20 +256,22 @@ class RiskEngine:
             account_name = order.account
             strategy = order.strategy_id
             symbol = order.symbol
-            try:  # the resolver's cache, subscripted: no call for a key seen before (the steady state)
-                limits: EffectiveLimits | None = self._limits_cache[account_name][strategy][symbol]
+            try:  # the rows, subscripted: no call for a key seen before (the steady state)
+                row: LimitsRow | None = self._rows[account_name][strategy][symbol]
             except KeyError:
-                limits = self._resolver.get(account_name, strategy, symbol)
-            if limits is None:
+                row = self._row(account_name, strategy, symbol)
+            if row is None:
                 return self._unknown_account(account_name)
+            limits = row.limits
             request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, NEW)
-            window = limits.duplicate_window_ns
+            request.row = row
+            window = row.duplicate_window_ns
             if self.passes_new(request):  # every check before the duplicate filter, in one function
                 if window > 0:  # without a window check_duplicate passes and notes nothing
                     denial = check_duplicate(request, None)
                     if denial is not None:
                         return denial
-                if not self._count_order_rate(request, limits, now_ns):  # the order-rate check, counted if passed
+                if not self._count_order_rate(request, row, now_ns):  # the order-rate check, counted if passed
                     return check_order_rate(request, None)  # decides again (nothing was counted) and words it
             else:
                 for check in self.new_order_chain:
@@ -465,7 +472,19 @@ class RiskEngine:
         request.add_notional = leaves * request.value_price - old_notional
         return request
 
-    def _count_order_rate(self, request: RiskRequest, limits: EffectiveLimits, now_ns: int) -> bool:
+    def _row(self, account: str, strategy: str, symbol: str) -> LimitsRow | None:
+        """Resolve a key's limits and keep them as a ``LimitsRow`` (None for an account the file does not list)."""
+        limits = self._resolver.get(account, strategy, symbol)
+        if limits is None:
+            return None
+        if self._rows_cached >= MAX_CACHED:
+            self._rows.clear()
+            self._rows_cached = 0
+        row = self._rows.setdefault(account, {}).setdefault(strategy, {})[symbol] = LimitsRow(limits)
+        self._rows_cached += 1
+        return row
+
+    def _count_order_rate(self, request: RiskRequest, limits: LimitsRow, now_ns: int) -> bool:
         """``check_order_rate`` and, if it passes, ``_record_rate`` for a new order, in one pass.
 
         The three windows are looked up once for both: False (nothing counted) when one more order
@@ -717,6 +736,8 @@ class RiskEngine:
         self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
         self._resolver = Resolver(limits.document)
         self._limits_cache = self._resolver.cache
+        self._rows = {}
+        self._rows_cached = 0
         self._file = limits
 
     def _reload_summary(
