@@ -48,6 +48,14 @@ MODULES: Final = (
     "risk.exposure",
     "gateway.journal_mmap",
     "gateway.strategy_state",
+    "venues.fix.fields",
+    "venues.fix.codec",
+    "venues.fix.templates",
+    "venues.fix.session.timers",
+    "venues.fix.session.resend",
+    "venues.fix.session.session",
+    "venues.fix.store.file",
+    "venues.fix.adapter",
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.enums import OrderType, Side, TimeInForce
+from venues.fix import codec
 from venues.fix.codec import (
     DecodeError,
     DecodeErrorKind,
@@ -274,6 +275,15 @@ def test_feed_when_garbage_between_messages_then_reported_and_skipped() -> None:
     assert (out[1].kind, out[1].raw) == (DecodeErrorKind.GARBAGE, b"\r\nhello")
 
 
+def test_feed_when_body_length_zero_then_garbled_field_not_a_crash() -> None:
+    """An empty body is one broken field (compiled too: an end-before-start slice there raised SystemError)."""
+    raw = b"8=FIX.4.4\x019=0\x01"
+    raw += b"10=%03d\x01" % checksum(raw)
+    (err,) = FrameDecoder().feed(raw)
+    assert isinstance(err, DecodeError)
+    assert (err.kind, err.seq, err.reject_reason) == (DecodeErrorKind.GARBLED_FIELD, 0, 0)
+
+
 def test_feed_when_tag_not_numeric_then_garbled_field_with_invalid_tag_reason() -> None:
     raw = build_message(
         b"FIX.4.2",
@@ -407,3 +417,23 @@ def test_feed_when_any_body_then_fields_by_the_rules_or_garbled_field(
         assert isinstance(item, FixMessage)
         assert item.fields == {**expected, b"8": b"FIX.4.4"}
         assert item.seq == 7 and item.msg_type == b"8"
+
+
+_ANY_FIELD_BYTES = st.binary(min_size=0, max_size=5) | st.sampled_from([b"=", b"0", b"12", b"\x01", b"a=b", b"=\x01"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_ANY_FIELD_BYTES, max_size=10), st.booleans())
+def test_scan_fields_when_any_bytes_then_the_same_fields_as_the_split_or_none(
+    chunks: list[bytes], end_with_soh: bool
+) -> None:
+    """The compiled decoder's byte-by-byte scan and the field-by-field split agree on every body."""
+    body = b"".join(chunks) + (b"\x01" if end_with_soh else b"")
+    raw = b"8=FIX.4.4\x019=%d\x01" % len(body) + body
+    start = len(raw) - len(body)
+    split = codec._split_fields(raw, start, len(raw))
+    scanned = codec._scan_fields(raw, start, len(raw))
+    if isinstance(split, DecodeError) or not body.endswith(b"\x01"):
+        assert scanned is None
+    else:
+        assert scanned == split

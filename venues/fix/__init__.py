@@ -4,3 +4,7 @@ Nothing here imports ``quickfix`` at module level: the package is only needed fo
 validation (``venues.fix.dictionary``); the simulator (``simulators.fix``) and the
 conformance tests use it too.
 """
+
+from obs.native import native_path
+
+__path__ = native_path(__name__, __path__)

@@ -28,8 +28,6 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-import msgspec
-
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
@@ -46,11 +44,13 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import IntervalLog
-from venues.base import VenueAdapter, VenueOrder
+from venues.base import VenueAdapter
 from venues.fix import fields as f
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
+from venues.fix.orders import Probe as _Probe
+from venues.fix.orders import Tracked as _Tracked
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
 from venues.fix.session.state import LOGGED_ON_STATES
 from venues.fix.store.base import MessageStore
@@ -108,31 +108,16 @@ _NOT_SENT_TEXT: Final = (
 )
 _UNSUPPORTED_BY_VENUE: Final = frozenset({"BUSINESS_REJECT_3", "BUSINESS_REJECT_4"})
 """BusinessMessageReject reasons that mean "this message type is not taken here" (unsupported, app not available)."""
+# Final aliases of what is used per message (see venues.fix.session.session)
+_NewTracked: Final = _Tracked
+_Sent: Final = Sent
+_VenueAccepted: Final = VenueAccepted
+_VenueExecuted: Final = VenueExecuted
+_MARKET: Final = OrderType.MARKET
 _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
-
-
-class _Tracked(VenueOrder[bytes], gc=False):
-    """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
-    OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
-    (b"" = none)."""
-
-
-class _Probe(msgspec.Struct, gc=False):
-    """A question to the venue about an order request whose outcome is unknown (it was gap-filled, not replayed)."""
-
-    about: RequestKind
-    """What the request in doubt asked for: NEW or REPLACE."""
-    ref: bytes
-    """The ClOrdID of the request in doubt."""
-    probe_ref: bytes
-    """The ClOrdID the question went out under: ``ref`` for an OrderStatusRequest, its own for a cancel."""
-    by_status: bool
-    """True: OrderStatusRequest (35=H); False: a cancel naming ``ref`` (OrigClOrdID)."""
-    cancel_too: bool = False
-    """A cancel of the order was in doubt too: sent again once the venue says it knows the order."""
 
 
 def _decode_one(raw: bytes) -> FixMessage | None:
@@ -278,9 +263,9 @@ class FixVenue(VenueAdapter):
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
-        self._orders[order.order_id] = _Tracked(order, ref, b"")
+        self._orders[order.order_id] = _NewTracked(order, ref, b"")
         self.counters["orders_sent"] += 1
-        return Sent(ref.decode())
+        return _Sent(ref.decode())
 
     def send_cancel(self, order: Order) -> Sent | Refused:
         now = self.clock()
@@ -863,7 +848,7 @@ class FixVenue(VenueAdapter):
                 tag = f.LAST_PX
                 price = parse_price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-                event: VenueEvent = VenueExecuted(
+                event: VenueEvent = _VenueExecuted(
                     seq, order.order_id, qty, price, liquidity, fields.get(f.EXEC_ID, b"").decode()
                 )
             elif exec_type == ExecType.NEW:
@@ -871,9 +856,9 @@ class FixVenue(VenueAdapter):
                 qty = parse_qty(fields[tag]) if tag in fields else order.qty
                 tag = f.PRICE
                 price = parse_price(fields[tag]) if tag in fields else order.price
-                if price == 0 and order.ord_type is OrderType.MARKET:
+                if price == 0 and order.ord_type is _MARKET:
                     price = order.price
-                event = VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
+                event = _VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
             elif exec_type in _CANCEL_TYPES:
                 tracked.pending = b""
                 event = VenueCanceled(

@@ -16,7 +16,7 @@ from typing import Final
 from model.enums import OrderType
 from model.order import Order
 from venues.fix.codec import checksum_prefix, format_price
-from venues.fix.dialect import AccountSource, Dialect, FieldSource
+from venues.fix.dialect import AccountSource, Dialect
 
 _NO_PRICE_TYPES: Final = frozenset({OrderType.MARKET})
 
@@ -48,9 +48,10 @@ class OrderTemplates:
         handl = _field("21", orders.handl_inst) if orders.handl_inst else b""
         ex_dest = _field("100", orders.ex_destination) if orders.ex_destination else b""
         statics = b"".join(_field(tag, value) for tag, value in orders.static_fields.items())
-        self._order_fields: tuple[tuple[bytes, FieldSource], ...] = tuple(
-            (tag.encode(), source) for tag, source in orders.order_fields.items()
+        self._order_fields: tuple[tuple[bytes, str], ...] = tuple(
+            (tag.encode(), source.value) for tag, source in orders.order_fields.items()
         )
+        """(tag, the ``Order`` attribute it carries): the name read once, not an enum ``value`` per order."""
         tail = _escape(handl + ex_dest)
         body_statics = _escape(statics)
         # NewOrderSingle, limit and priceless variants.
@@ -108,7 +109,7 @@ class OrderTemplates:
         if not self._order_fields:
             return b""
         return b"".join(
-            tag + b"=" + str(getattr(order, source.value)).encode() + b"\x01" for tag, source in self._order_fields
+            tag + b"=" + str(getattr(order, attribute)).encode() + b"\x01" for tag, attribute in self._order_fields
         )
 
     def _finish(self, body: bytes) -> bytes:

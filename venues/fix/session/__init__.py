@@ -6,6 +6,10 @@ test request), ``resend`` (gap detection and answering ResendRequest), ``schedul
 (session hours and the daily reset) and ``backoff`` (reconnect delays).
 """
 
+from obs.native import native_path
+
+__path__ = native_path(__name__, __path__)
+
 from venues.fix.session.backoff import ReconnectBackoff
 from venues.fix.session.config import SessionConfig
 from venues.fix.session.schedule import SessionSchedule

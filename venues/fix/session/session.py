@@ -41,6 +41,19 @@ _MIN_POLL: Final = 1_000_000
 _MAX_POLL: Final = 100_000_000
 
 
+# Final aliases of what is used per message: compiled, a use is a static read instead of a lookup of the
+# name in this module's globals dict (every imported name and non-Final global is one)
+_DecodeError: Final = DecodeError
+_LOGGED_ON_STATES: Final = LOGGED_ON_STATES
+_DISCONNECTED: Final = FixSessionState.DISCONNECTED
+_LOGON_SENT: Final = FixSessionState.LOGON_SENT
+_AWAITING_LOGON: Final = FixSessionState.AWAITING_LOGON
+_RESYNCING: Final = FixSessionState.RESYNCING
+_ACTIVE: Final = FixSessionState.ACTIVE
+_LOGOUT_SENT: Final = FixSessionState.LOGOUT_SENT
+_ENDED: Final = FixSessionState.ENDED
+
+
 class SessionHandler(Protocol):
     """What the session tells its owner (the venue adapter)."""
 
@@ -84,7 +97,7 @@ class FixSession:
         self.gap = InboundGap(config.max_queued)
         self.stamps = UtcTimestamps()
         self.outbox = bytearray()
-        self.state = FixSessionState.DISCONNECTED
+        self.state = _DISCONNECTED
         self.reason = "not connected yet"
         self.close_reason: str | None = None
         """Set when the connection must be closed once ``outbox`` has been written."""
@@ -156,7 +169,7 @@ class FixSession:
     @property
     def logged_on(self) -> bool:
         """Return True once the venue's Logon has been accepted (and until logout/disconnect)."""
-        return self.state in LOGGED_ON_STATES
+        return self.state in _LOGGED_ON_STATES
 
     def sending_time(self, now_ns: int) -> bytes:
         """Return the SendingTime stamp for ``now_ns``."""
@@ -209,7 +222,7 @@ class FixSession:
         partial write): the adapter turns it into a refusal.
         """
         self.store.save_sent(seq, raw)
-        if self.state is FixSessionState.ACTIVE or self.state is FixSessionState.RESYNCING:
+        if self.state is _ACTIVE or self.state is _RESYNCING:
             self.outbox += raw
             self.timers.last_sent_ns = now_ns
             return True
@@ -259,19 +272,19 @@ class FixSession:
 
     def logout(self, reason: str, now_ns: int) -> None:
         """Start the logout handshake (or just close when not logged on)."""
-        if self.state in LOGGED_ON_STATES:
+        if self.state in _LOGGED_ON_STATES:
             seq = self.store.next_sender_seq
             self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
             self.logout_sent_ns = now_ns
-            self._set_state(FixSessionState.LOGOUT_SENT, reason)
-        elif self.state is FixSessionState.LOGON_SENT or self.state is FixSessionState.AWAITING_LOGON:
+            self._set_state(_LOGOUT_SENT, reason)
+        elif self.state is _LOGON_SENT or self.state is _AWAITING_LOGON:
             self.request_close(reason)
 
     def _logout_and_close(self, reason: str, now_ns: int) -> None:
         """Send a Logout with ``reason`` and close without waiting (protocol violation by the venue)."""
         seq = self.store.next_sender_seq
         self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns), reason), now_ns)
-        self._set_state(FixSessionState.LOGOUT_SENT, reason)
+        self._set_state(_LOGOUT_SENT, reason)
         self.request_close(reason)
 
     # ---- connection lifecycle ----------------------------------------------------------------
@@ -286,7 +299,7 @@ class FixSession:
         schedule = self.config.schedule
         if schedule is not None:
             if not schedule.is_open(wall):
-                self._set_state(FixSessionState.ENDED, "outside the session schedule")
+                self._set_state(_ENDED, "outside the session schedule")
                 self.request_close("outside the session schedule")
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
@@ -295,7 +308,7 @@ class FixSession:
         if self.config.acceptor:
             self.logon_reset = False
             self.logon_sent_ns = now_ns  # the logon timeout runs from the connection
-            self._set_state(FixSessionState.AWAITING_LOGON, "waiting for the initiator's Logon")
+            self._set_state(_AWAITING_LOGON, "waiting for the initiator's Logon")
             return
         reset = self.config.reset_seq_num_on_logon
         if reset:
@@ -305,7 +318,7 @@ class FixSession:
         self.timers.start(now_ns)
         self._queue_admin(self.admin.logon(seq, self.sending_time(now_ns), reset), now_ns)
         self.logon_sent_ns = now_ns
-        self._set_state(FixSessionState.LOGON_SENT, "logon sent")
+        self._set_state(_LOGON_SENT, "logon sent")
 
     def connection_lost(self, now_ns: int) -> None:
         """Forget the connection; orders stay in the store for the next logon."""
@@ -315,11 +328,9 @@ class FixSession:
         self.gap.clear()
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
-        if self.state is not FixSessionState.ENDED:
-            reason = self.close_reason or (
-                "connection lost" if self.state is not FixSessionState.DISCONNECTED else self.reason
-            )
-            self._set_state(FixSessionState.DISCONNECTED, reason)
+        if self.state is not _ENDED:
+            reason = self.close_reason or ("connection lost" if self.state is not _DISCONNECTED else self.reason)
+            self._set_state(_DISCONNECTED, reason)
         self.close_reason = None
 
     # ---- timers ------------------------------------------------------------------------------
@@ -333,14 +344,14 @@ class FixSession:
         """
         wait = min(self.store.poll(now_ns), _MAX_POLL)
         state = self.state
-        if self.close_reason is not None or state in (FixSessionState.DISCONNECTED, FixSessionState.ENDED):
+        if self.close_reason is not None or state in (_DISCONNECTED, _ENDED):
             return wait
-        if state is FixSessionState.LOGON_SENT or state is FixSessionState.AWAITING_LOGON:
+        if state is _LOGON_SENT or state is _AWAITING_LOGON:
             deadline = self.logon_sent_ns + self.config.logon_timeout_ns
             if now_ns >= deadline:
                 self.request_close("no Logon reply within the logon timeout")
             return max(min(wait, deadline - now_ns), _MIN_POLL)
-        if state is FixSessionState.LOGOUT_SENT:
+        if state is _LOGOUT_SENT:
             deadline = self.logout_sent_ns + self.config.logout_timeout_ns
             if now_ns >= deadline:
                 self.request_close(f"no Logout reply ({self.reason})")
@@ -369,7 +380,7 @@ class FixSession:
         for item in self.decoder.feed(data):
             if self.closing():
                 return
-            if isinstance(item, DecodeError):
+            if isinstance(item, _DecodeError):
                 self._on_decode_error(item, now_ns)
             else:
                 self.timers.received(now_ns)
@@ -444,13 +455,13 @@ class FixSession:
         if not self._check_header(message, now_ns):
             return
         msg_type = message.msg_type
-        if self.state is FixSessionState.AWAITING_LOGON:
+        if self.state is _AWAITING_LOGON:
             if msg_type == MsgType.LOGON:
                 self._accept_logon(message, now_ns)
             else:
                 self.request_close(f"first message from the initiator was {msg_type!r}, not a Logon")
             return
-        if self.state is FixSessionState.LOGON_SENT:
+        if self.state is _LOGON_SENT:
             if msg_type == MsgType.LOGON:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
@@ -459,10 +470,10 @@ class FixSession:
             else:
                 self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
             return
-        if self.state is FixSessionState.LOGOUT_SENT and msg_type == MsgType.LOGOUT:
+        if self.state is _LOGOUT_SENT and msg_type == MsgType.LOGOUT:
             self.request_close(self.reason)
             return
-        if not self.logged_on and self.state is not FixSessionState.LOGOUT_SENT:
+        if not self.logged_on and self.state is not _LOGOUT_SENT:
             return
         self._sequenced(message, now_ns)
 
@@ -484,11 +495,11 @@ class FixSession:
             return
         self.timers.start(now_ns)
         if seq > expected:
-            self._set_state(FixSessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq}")
             self._open_gap(seq, now_ns)
             return
         self._advance(seq + 1, now_ns)
-        self._set_state(FixSessionState.ACTIVE, "logged on")
+        self._set_state(_ACTIVE, "logged on")
 
     def _accept_logon(self, message: FixMessage, now_ns: int) -> None:
         """Acceptor: answer the initiator's Logon with ours (same HeartBtInt and reset flag), then go ACTIVE."""
@@ -514,11 +525,11 @@ class FixSession:
         logon = self.admin.logon(self.store.next_sender_seq, self.sending_time(now_ns), reset, heartbeat_s=interval_s)
         self._queue_admin(logon, now_ns)
         if seq > expected:
-            self._set_state(FixSessionState.RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq}")
             self._open_gap(seq, now_ns)
             return
         self._advance(seq + 1, now_ns)
-        self._set_state(FixSessionState.ACTIVE, "logged on")
+        self._set_state(_ACTIVE, "logged on")
 
     def _open_gap(self, seq: int, now_ns: int) -> None:
         """Note that ``seq`` is beyond the expected number; ask for the gap once."""
@@ -550,8 +561,8 @@ class FixSession:
             self._dispatch(held, now_ns)
             if held.msg_type != MsgType.SEQUENCE_RESET:
                 self._target_pending = held.seq + 1
-        if gap.close_if_filled(self.next_target_seq) and self.state is FixSessionState.RESYNCING:
-            self._set_state(FixSessionState.ACTIVE, "logged on; gap filled")
+        if gap.close_if_filled(self.next_target_seq) and self.state is _RESYNCING:
+            self._set_state(_ACTIVE, "logged on; gap filled")
 
     def _sequenced(self, message: FixMessage, now_ns: int) -> None:
         """Apply the sequence number rules, then dispatch in-order messages."""
@@ -613,10 +624,10 @@ class FixSession:
         elif msg_type == MsgType.LOGOUT:
             text = message.get(f.TEXT).decode(errors="replace")
             reason = f"venue logged out: {text}" if text else "venue logged out"
-            if self.state is not FixSessionState.LOGOUT_SENT:
+            if self.state is not _LOGOUT_SENT:
                 seq = self.store.next_sender_seq
                 self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns)), now_ns)
-                self._set_state(FixSessionState.LOGOUT_SENT, reason)
+                self._set_state(_LOGOUT_SENT, reason)
             self.request_close(reason)
         elif msg_type == MsgType.LOGON:
             self.send_reject(

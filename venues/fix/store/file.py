@@ -50,6 +50,15 @@ _KIND_SENDER: Final = 2
 _KIND_TARGET: Final = 3
 _KIND_SENT: Final = 4
 _MAX_PAYLOAD: Final = 1 << 20
+_OFFSETS_STEP: Final = 4096
+"""Sequence numbers the offset index grows by at a time (not one per message)."""
+# Final aliases of what is used per record: compiled, a use is a static read instead of a lookup of the
+# name in this module's globals dict and of the attribute on the module or Struct
+_RECORD_SIZE: Final = _RECORD.size
+_pack_body: Final = _BODY.pack
+_pack_record_into: Final = _RECORD.pack_into
+_crc32: Final = zlib.crc32
+_BATCH: Final = FsyncPolicy.BATCH
 GROW_BYTES: Final = 4 << 20
 """How much the file is extended (preallocated) at a time: about 15,000 FIX orders."""
 
@@ -120,8 +129,9 @@ class FileStore(MessageStore):
     def save_sent(self, seq: int, raw: bytes) -> None:
         offset = self._append(_KIND_SENT, seq, raw)
         offsets = self._offsets
-        if seq >= len(offsets):
-            offsets.extend([0] * (seq + 1 - len(offsets)))
+        missing = seq + 1 - len(offsets)
+        if missing > 0:  # zeros: "not stored"; a step at a time, not one per message
+            offsets.frombytes(bytes(offsets.itemsize * max(missing, _OFFSETS_STEP)))
         offsets[seq] = offset + 1  # 0 means "not stored"
         self._sender = seq + 1
 
@@ -179,15 +189,15 @@ class FileStore(MessageStore):
         """Copy one record into the mapping; return its offset (OSError, nothing written, if the file cannot grow)."""
         start = self._end
         length = len(payload)
-        end = start + _RECORD.size + length
+        end = start + _RECORD_SIZE + length
         mapped = self._map
         if mapped is None or end > self._capacity:
             mapped = self._grow(end)
-        crc = zlib.crc32(payload, zlib.crc32(_BODY.pack(kind, length, value)))
-        mapped[start + _RECORD.size : end] = payload
-        _RECORD.pack_into(mapped, start, crc, kind, length, value)
+        crc = _crc32(payload, _crc32(_pack_body(kind, length, value)))
+        mapped[start + _RECORD_SIZE : end] = payload
+        _pack_record_into(mapped, start, crc, kind, length, value)
         self._end = end
-        if self.fsync is FsyncPolicy.BATCH:
+        if self.fsync is _BATCH:
             self._sync()
         else:
             self._dirty = True

@@ -1,0 +1,33 @@
+"""What ``FixVenue`` keeps per open order and per question to the venue (msgspec Structs).
+
+They live here, interpreted, because ``venues.fix.adapter`` is compiled with mypyc, which drops a
+Struct's class keywords (``gc=False``) silently (docs/development.md, "Compiled hot modules").
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from model.exactly_once import RequestKind
+from venues.base import VenueOrder
+
+
+class Tracked(VenueOrder[bytes], gc=False):
+    """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
+    OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
+    (b"" = none)."""
+
+
+class Probe(msgspec.Struct, gc=False):
+    """A question to the venue about an order request whose outcome is unknown (it was gap-filled, not replayed)."""
+
+    about: RequestKind
+    """What the request in doubt asked for: NEW or REPLACE."""
+    ref: bytes
+    """The ClOrdID of the request in doubt."""
+    probe_ref: bytes
+    """The ClOrdID the question went out under: ``ref`` for an OrderStatusRequest, its own for a cancel."""
+    by_status: bool
+    """True: OrderStatusRequest (35=H); False: a cancel naming ``ref`` (OrigClOrdID)."""
+    cancel_too: bool = False
+    """A cancel of the order was in doubt too: sent again once the venue says it knows the order."""
