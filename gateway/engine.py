@@ -103,6 +103,7 @@ from model.venue_events import (
 )
 from obs.ratelog import is_power_of_two
 from risk.api import RiskGate
+from risk.engine import RiskEngine
 from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,9 @@ class Engine:
         released_ids_capacity: int = RELEASED_IDS_CAPACITY,
     ) -> None:
         self.risk = risk
+        self._native_risk: RiskEngine | None = risk if isinstance(risk, RiskEngine) else None
+        """``risk`` when it is the product's ``RiskEngine`` (compiled, the engine calls it natively while
+        ``risk`` is still that object; any other gate is called through the protocol)."""
         self.entitlements = entitlements
         self.clock = clock
         self.journal: Journal = journal if journal is not None else NullJournal()
@@ -941,7 +945,12 @@ class Engine:
             return
         clock = self.clock
         t_checked = clock()
-        denial = self.risk.check_and_commit_new(order, t_in)
+        risk = self.risk
+        native_risk = self._native_risk
+        if native_risk is not None and native_risk is risk:  # compiled: a native call, not a method lookup
+            denial = native_risk.check_and_commit_new(order, t_in)
+        else:
+            denial = risk.check_and_commit_new(order, t_in)
         order.t_risk = t_risk = clock()
         if denial is not None:
             self._counters.rejected_risk += 1
@@ -990,7 +999,10 @@ class Engine:
         self._n_orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
-        self.risk.on_order_opened(order)
+        if native_risk is not None and native_risk is risk:
+            native_risk.on_order_opened(order)
+        else:
+            risk.on_order_opened(order)
         self._wire_pending.append(order)
 
     def _refuse_unsent(self, st: StrategyState, order: Order, result: Refused | BackPressured) -> None:

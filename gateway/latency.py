@@ -25,7 +25,7 @@ stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``
 from __future__ import annotations
 
 import re
-from typing import Any, Final, cast
+from typing import Any, Final, SupportsIndex, cast
 
 from gateway.latency_snapshot import PERCENTILES
 from gateway.latency_snapshot import LatencySnapshot as LatencySnapshot  # noqa: PLC0414 - re-exported
@@ -90,7 +90,7 @@ assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
 class StageHistogram:
     """One per-batch stage (journal, venue and strategy writes; venue to strategy)."""
 
-    __slots__ = ("_base", "_carried", "_low", "_mid", "_table")
+    __slots__ = ("_base", "_buckets", "_carried", "_counts", "_low", "_mid", "_table")
 
     def __init__(self, latencies: StageLatencies, stage: str) -> None:
         self._low = latencies.low
@@ -98,13 +98,20 @@ class StageHistogram:
         self._carried = latencies.carried
         self._base = _BASE[stage]
         self._table = latencies.table
+        self._buckets = latencies.buckets
+        self._counts = latencies.stage_counts(stage)
 
     def record(self, value_ns: int) -> None:
         """Count one sample (``StageLatencies.count`` inline: one call per sample on the hot path)."""
         if 0 <= value_ns < TABLE_LIMIT:
-            index = self._base + self._table[value_ns >> TABLE_SHIFT]
-        else:
-            index = self._base + bucket_index(value_ns)
+            bucket = self._buckets[value_ns >> TABLE_SHIFT]
+            try:
+                self._counts[bucket] += 1
+            except ValueError:  # past 255: the carrying add
+                carry(self._mid, self._carried, self._base + bucket.__index__(), 1)
+                self._counts[bucket] = 0
+            return
+        index = self._base + bucket_index(value_ns)
         low = self._low
         value = low[index] + 1
         if value > 255:
@@ -130,6 +137,17 @@ class OrderStages:
     """The eight per-order stages: ``add`` per order (before the venue write), ``wire`` per batch (after it)."""
 
     __slots__ = (
+        "_buckets",
+        "_c_checks",
+        "_c_decode",
+        "_c_encode",
+        "_c_encode_wire",
+        "_c_in_risk",
+        "_c_in_wire",
+        "_c_journal_write",
+        "_c_risk",
+        "_c_risk_wire",
+        "_c_venue_write",
         "_carried",
         "_count",
         "_low",
@@ -141,7 +159,6 @@ class OrderStages:
         "_t_encoded",
         "_t_in",
         "_t_risk",
-        "_table",
         "orders",
     )
 
@@ -150,7 +167,18 @@ class OrderStages:
         self._carried = latencies.carried
         self._mid = latencies.mid
         self._count = latencies.count
-        self._table = latencies.table
+        self._buckets = latencies.buckets
+        counts = latencies.stage_counts
+        self._c_decode = counts("decode")
+        self._c_in_wire = counts("ingress_to_wire")
+        self._c_checks = counts("order_checks")
+        self._c_risk = counts("risk")
+        self._c_encode = counts("encode")
+        self._c_risk_wire = counts("risk_to_wire")
+        self._c_encode_wire = counts("encode_to_wire")
+        self._c_in_risk = counts("ingress_to_risk")
+        self._c_journal_write = counts("journal_write")
+        self._c_venue_write = counts("venue_write")
         self._pending = 0
         """Orders added since the last ``wire``: the first one's marks in the five ``_t_*`` fields, the others'
         in ``_marks`` (compiled, the fields are plain machine integers: one order per batch, the ping-pong
@@ -189,24 +217,25 @@ class OrderStages:
         The orders of one batch normally come from one strategy read, so they share ``t_in`` and
         ``t_decoded``: ``decode`` and ``ingress_to_wire`` are then counted once with the batch's
         weight. The six other stages take one bucket increment each per order, written out
-        rather than looped: a list lookup for the index and a bytearray increment are the
-        cheapest index and count CPython has.
+        rather than looped. Each increment is ``counts[bucket] += 1`` on the stage's own
+        memoryview of ``low`` with the bucket object the table holds: no stage offset is added,
+        so compiled code boxes no index (a new int object for every flat index above 256, twice
+        per increment, with ``low[base + bucket]``).
         """
-        table = self._table
-        low = self._low
+        buckets = self._buckets
         if t_flush >= 0:
             value = t_journal - t_flush
-            index = _JOURNAL_WRITE + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+            bucket: SupportsIndex = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
             try:
-                low[index] += 1
+                self._c_journal_write[bucket] += 1
             except ValueError:
-                self._carry(index)
+                self._carry(_JOURNAL_WRITE, bucket)
             value = t_wire - t_journal
-            index = _VENUE_WRITE + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+            bucket = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
             try:
-                low[index] += 1
+                self._c_venue_write[bucket] += 1
             except ValueError:
-                self._carry(index)
+                self._carry(_VENUE_WRITE, bucket)
         orders = self._pending
         if not orders:
             return
@@ -220,43 +249,49 @@ class OrderStages:
         if orders == 1:  # one order in the batch (ping-pong): its marks are fields, no list
             if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
                 decode = t_decoded - t_in
-                index = _DECODE + (table[decode >> 3] if decode < _LIMIT else bucket_index(decode))
+                bucket = buckets[decode >> 3] if decode < _LIMIT else bucket_index(decode)
                 try:
-                    low[index] += 1
+                    self._c_decode[bucket] += 1
                 except ValueError:
-                    self._carry(index)
+                    self._carry(_DECODE, bucket)
                 in_wire = t_wire - t_in
-                index = _IN_WIRE + (table[in_wire >> 3] if in_wire < _LIMIT else bucket_index(in_wire))
+                bucket = buckets[in_wire >> 3] if in_wire < _LIMIT else bucket_index(in_wire)
                 try:
-                    low[index] += 1
+                    self._c_in_wire[bucket] += 1
                 except ValueError:
-                    self._carry(index)
+                    self._carry(_IN_WIRE, bucket)
+                # the six other stages (every one but ingress_to_risk is at most t_wire - t_decoded: in the table)
+                bucket = buckets[(t_checked - t_decoded) >> 3]
                 try:
-                    low[_CHECKS + table[(t_checked - t_decoded) >> 3]] += 1
-                except ValueError:
-                    self._carry(_CHECKS + table[(t_checked - t_decoded) >> 3])
+                    self._c_checks[bucket] += 1
+                except ValueError:  # a byte refuses 256: carry into the int64 counts (try costs nothing)
+                    self._carry(_CHECKS, bucket)
+                bucket = buckets[(t_risk - t_checked) >> 3]
                 try:
-                    low[_RISK + table[(t_risk - t_checked) >> 3]] += 1
+                    self._c_risk[bucket] += 1
                 except ValueError:
-                    self._carry(_RISK + table[(t_risk - t_checked) >> 3])
+                    self._carry(_RISK, bucket)
+                bucket = buckets[(t_encoded - t_risk) >> 3]
                 try:
-                    low[_ENCODE + table[(t_encoded - t_risk) >> 3]] += 1
+                    self._c_encode[bucket] += 1
                 except ValueError:
-                    self._carry(_ENCODE + table[(t_encoded - t_risk) >> 3])
+                    self._carry(_ENCODE, bucket)
+                bucket = buckets[(t_wire - t_risk) >> 3]
                 try:
-                    low[_RISK_WIRE + table[(t_wire - t_risk) >> 3]] += 1
+                    self._c_risk_wire[bucket] += 1
                 except ValueError:
-                    self._carry(_RISK_WIRE + table[(t_wire - t_risk) >> 3])
+                    self._carry(_RISK_WIRE, bucket)
+                bucket = buckets[(t_wire - t_encoded) >> 3]
                 try:
-                    low[_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3]] += 1
+                    self._c_encode_wire[bucket] += 1
                 except ValueError:
-                    self._carry(_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3])
+                    self._carry(_ENCODE_WIRE, bucket)
                 in_risk = t_risk - t_in
-                index = _IN_RISK + (table[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk))
+                bucket = buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk)
                 try:
-                    low[index] += 1
+                    self._c_in_risk[bucket] += 1
                 except ValueError:
-                    self._carry(index)
+                    self._carry(_IN_RISK, bucket)
             else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
                 self._count_slowly(
                     (
@@ -275,17 +310,17 @@ class OrderStages:
         marks[0:0] = (t_in, t_decoded, t_checked, t_risk, t_encoded)  # the first order's marks in front
         if marks[0] == marks[-5] and marks[1] == marks[-4]:  # one read (marks only grow): shared marks
             decode = marks[1] - marks[0]
-            index = _DECODE + (table[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode))
+            bucket = buckets[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode)
             try:
-                low[index] += orders
+                self._c_decode[bucket] += orders
             except ValueError:  # past 255: the carrying add
-                self._count(index, orders)
+                self._count(_DECODE + bucket.__index__(), orders)
             in_wire = t_wire - marks[0]
-            index = _IN_WIRE + (table[in_wire >> 3] if 0 <= in_wire < _LIMIT else bucket_index(in_wire))
+            bucket = buckets[in_wire >> 3] if 0 <= in_wire < _LIMIT else bucket_index(in_wire)
             try:
-                low[index] += orders
+                self._c_in_wire[bucket] += orders
             except ValueError:
-                self._count(index, orders)
+                self._count(_IN_WIRE + bucket.__index__(), orders)
         else:
             count = self._count
             for k in range(0, len(marks), 5):
@@ -295,32 +330,37 @@ class OrderStages:
         for t_in, t_decoded, t_checked, t_risk, t_encoded in zip(it, it, it, it, it, strict=True):
             if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
                 # every stage but ingress_to_risk is at most t_wire - t_decoded: within the table
+                bucket = buckets[(t_checked - t_decoded) >> 3]
                 try:
-                    low[_CHECKS + table[(t_checked - t_decoded) >> 3]] += 1
-                except ValueError:  # a bytearray refuses 256: carry into the int64 counts (try costs nothing)
-                    self._carry(_CHECKS + table[(t_checked - t_decoded) >> 3])
+                    self._c_checks[bucket] += 1
+                except ValueError:  # a byte refuses 256: carry into the int64 counts (try costs nothing)
+                    self._carry(_CHECKS, bucket)
+                bucket = buckets[(t_risk - t_checked) >> 3]
                 try:
-                    low[_RISK + table[(t_risk - t_checked) >> 3]] += 1
+                    self._c_risk[bucket] += 1
                 except ValueError:
-                    self._carry(_RISK + table[(t_risk - t_checked) >> 3])
+                    self._carry(_RISK, bucket)
+                bucket = buckets[(t_encoded - t_risk) >> 3]
                 try:
-                    low[_ENCODE + table[(t_encoded - t_risk) >> 3]] += 1
+                    self._c_encode[bucket] += 1
                 except ValueError:
-                    self._carry(_ENCODE + table[(t_encoded - t_risk) >> 3])
+                    self._carry(_ENCODE, bucket)
+                bucket = buckets[(t_wire - t_risk) >> 3]
                 try:
-                    low[_RISK_WIRE + table[(t_wire - t_risk) >> 3]] += 1
+                    self._c_risk_wire[bucket] += 1
                 except ValueError:
-                    self._carry(_RISK_WIRE + table[(t_wire - t_risk) >> 3])
+                    self._carry(_RISK_WIRE, bucket)
+                bucket = buckets[(t_wire - t_encoded) >> 3]
                 try:
-                    low[_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3]] += 1
+                    self._c_encode_wire[bucket] += 1
                 except ValueError:
-                    self._carry(_ENCODE_WIRE + table[(t_wire - t_encoded) >> 3])
+                    self._carry(_ENCODE_WIRE, bucket)
                 in_risk = t_risk - t_in
-                index = _IN_RISK + (table[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk))
+                bucket = buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk)
                 try:
-                    low[index] += 1
+                    self._c_in_risk[bucket] += 1
                 except ValueError:
-                    self._carry(index)
+                    self._carry(_IN_RISK, bucket)
             else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
                 self._count_slowly(
                     (
@@ -340,8 +380,9 @@ class OrderStages:
         for index in indexes:
             count(index, 1)
 
-    def _carry(self, index: int) -> None:
-        """Bucket ``index`` holds 255 and counts one more: carry 256, the byte starts over."""
+    def _carry(self, base: int, bucket: SupportsIndex) -> None:
+        """Bucket ``bucket`` of the stage at ``base`` holds 255 and counts one more: carry 256, the byte starts over."""
+        index = base + bucket.__index__()
         carry(self._mid, self._carried, index, 1)
         self._low[index] = 0
 
@@ -357,11 +398,15 @@ class StageLatencies:
 
     def __init__(self) -> None:
         self.table = index_table()
+        self.buckets = cast(list[SupportsIndex], self.table)
+        """The same table typed for indexing: compiled code takes its int objects as they are (no unboxing)."""
         self.low = bytearray(BUCKETS * len(STAGES))
         self.mid = bytearray(BUCKETS * len(STAGES))
         """The 256s of each bucket, one byte each (``carry``)."""
         self.carried: dict[int, int] = {}
         """The 65,536s of the buckets that reached them."""
+        self._c_strategy_write = self.stage_counts("strategy_write")
+        self._c_venue_to_strategy = self.stage_counts("venue_to_strategy")
         self.orders = OrderStages(self)
         """Per-order marks: every stage in ``ORDER_STAGES`` is counted from here."""
         self.venue_to_strategy = StageHistogram(self, "venue_to_strategy")
@@ -369,23 +414,32 @@ class StageLatencies:
         self.venue_write = StageHistogram(self, "venue_write")
         self.strategy_write = StageHistogram(self, "strategy_write")
 
+    def stage_counts(self, stage: str) -> memoryview:
+        """Return the low bytes of ``stage``'s buckets: a view into ``low``, indexed by bucket.
+
+        ``view[bucket] += 1`` with the table's bucket object boxes no index in compiled code (``low[base +
+        bucket]`` makes a new int object for every index above 256, twice per increment); a view
+        refuses 256 with ``ValueError`` as the ``bytearray`` does. ``low`` never changes size.
+        """
+        base = _BASE[stage]
+        return memoryview(self.low)[base : base + BUCKETS]
+
     def delivered(self, t_write: int, t_done: int, t_event: int, events: int) -> None:
         """Count one strategy write (``strategy_write``: ``t_write`` -> ``t_done``) and the ``events`` venue
         events it delivered (``venue_to_strategy``: ``t_event`` -> ``t_done``): one call per batch."""
-        table = self.table
-        low = self.low
+        buckets = self.buckets
         value = t_done - t_write
-        index = _STRATEGY_WRITE + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+        bucket: SupportsIndex = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
         try:
-            low[index] += 1
+            self._c_strategy_write[bucket] += 1
         except ValueError:  # past 255: the carrying add
-            self.count(index, 1)
+            self.count(_STRATEGY_WRITE + bucket.__index__(), 1)
         value = t_done - t_event
-        index = _VENUE_TO_STRATEGY + (table[value >> 3] if 0 <= value < _LIMIT else bucket_index(value))
+        bucket = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
         try:
-            low[index] += events
+            self._c_venue_to_strategy[bucket] += events
         except ValueError:
-            self.count(index, events)
+            self.count(_VENUE_TO_STRATEGY + bucket.__index__(), events)
 
     def count(self, index: int, times: int) -> None:
         """Add ``times`` to bucket ``index`` (of the flat layout), carrying whole 256s out of its byte."""

@@ -60,10 +60,10 @@ def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent 
     """Apply an acknowledgement (and the cancel an OUCH Order State D carries with it)."""
     if not _fire(order, _ACK):  # apply_ack, inline
         return None
-    order.venue_order_id = ev.venue_order_id
+    venue_order_id = order.venue_order_id = ev.venue_order_id  # read once: a generic lookup from compiled code
     if ev.canceled_reason:
         _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
-    return _OrderAccepted(seq, order.cl_ord_id, ev.venue_order_id, order.qty, ev.price)
+    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order.qty, ev.price)
 
 
 def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:

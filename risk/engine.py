@@ -39,6 +39,7 @@ from risk.checks import (
     REPLACE,
     REPLACE_CHAIN,
     Check,
+    LimitsRow,
     RiskRequest,
     Verdicts,
     Windows,
@@ -60,7 +61,7 @@ from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
 from risk.model import Limits, TradingState
 from risk.reference import ReferenceBook
-from risk.resolve import FIELDS, EffectiveLimits, Resolver, display_value
+from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
 
 log = logging.getLogger("risk")
@@ -165,6 +166,10 @@ class RiskEngine:
         self._file = limits
         self._resolver = Resolver(limits.document)
         self._limits_cache = self._resolver.cache
+        self._rows: dict[str, dict[str, dict[str, LimitsRow]]] = {}
+        """account -> strategy -> symbol -> the resolved limits as native fields (``LimitsRow``); a new
+        limits file starts it over."""
+        self._rows_cached = 0
         self._book = ExposureBook()
         self._references = ReferenceBook()
         self._duplicates = DuplicateFilter()
@@ -247,19 +252,26 @@ class RiskEngine:
     def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         """Decide on a new order; on acceptance count it (rate, duplicates, exposure) at once."""
         try:
-            try:  # the resolver's cache, subscripted: no call for a key seen before (the steady state)
-                limits: EffectiveLimits | None = self._limits_cache[order.account][order.strategy_id][order.symbol]
+            # each field of the order read once (from compiled code every read of the Struct is a generic lookup)
+            account_name = order.account
+            strategy = order.strategy_id
+            symbol = order.symbol
+            try:  # the rows, subscripted: no call for a key seen before (the steady state)
+                row: LimitsRow | None = self._rows[account_name][strategy][symbol]
             except KeyError:
-                limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
-            if limits is None:
-                return self._unknown_account(order.account)
-            request = self._prepare(order, limits, now_ns, NEW)
+                row = self._row(account_name, strategy, symbol)
+            if row is None:
+                return self._unknown_account(account_name)
+            limits = row.limits
+            request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, NEW)
+            request.row = row
+            window = row.duplicate_window_ns
             if self.passes_new(request):  # every check before the duplicate filter, in one function
-                if limits.duplicate_window_ns > 0:  # without a window check_duplicate passes and notes nothing
+                if window > 0:  # without a window check_duplicate passes and notes nothing
                     denial = check_duplicate(request, None)
                     if denial is not None:
                         return denial
-                if not self._count_order_rate(request, limits, now_ns):  # the order-rate check, counted if passed
+                if not self._count_order_rate(request, row, now_ns):  # the order-rate check, counted if passed
                     return check_order_rate(request, None)  # decides again (nothing was counted) and words it
             else:
                 for check in self.new_order_chain:
@@ -268,10 +280,18 @@ class RiskEngine:
                         return denial
                 self._record_rate(self._order_windows, request, limits, now_ns, cancels=False)
             # count the accepted order at once: (rate counters above), duplicate filter, open exposure
-            window = limits.duplicate_window_ns
             if window > 0:
                 self._duplicates.record(request.duplicate_key, now_ns, window)
-            self._book.open_new(order, request.account_state, request.position, request.value_price)
+            self._book.open_new(
+                order,
+                order.order_id,
+                request.leaves,
+                request.is_buy,
+                order.price if request.is_market else request.price,  # the order's own price (read once)
+                request.account_state,
+                request.position,
+                request.value_price,
+            )
             return None
         except Exception:
             return self._internal_error("check_and_commit_new", order)
@@ -279,10 +299,13 @@ class RiskEngine:
     def check_replace(self, order: Order, qty: int, price: int, now_ns: int) -> Denial | None:
         """Decide on replacing ``order`` with total ``qty`` at ``price``; reserve the larger exposure."""
         try:
-            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            account_name = order.account
+            strategy = order.strategy_id
+            symbol = order.symbol
+            limits = self._resolver.get(account_name, strategy, symbol)
             if limits is None:
-                return self._unknown_account(order.account)
-            request = self._prepare_replace(order, limits, now_ns, qty, price)
+                return self._unknown_account(account_name)
+            request = self._prepare_replace(order, account_name, strategy, symbol, limits, now_ns, qty, price)
             for check in self.replace_chain:
                 denial = check(request, None)
                 if denial is not None:
@@ -297,10 +320,13 @@ class RiskEngine:
     def check_cancel(self, order: Order, now_ns: int) -> Denial | None:
         """Decide on a cancel: only the cancel-rate throttle may refuse it (never when REDUCING/HALTED)."""
         try:
-            limits = self._resolver.get(order.account, order.strategy_id, order.symbol)
+            account_name = order.account
+            strategy = order.strategy_id
+            symbol = order.symbol
+            limits = self._resolver.get(account_name, strategy, symbol)
             if limits is None:
                 return None  # the account left the file: letting its orders be canceled only reduces risk
-            request = self._prepare(order, limits, now_ns, CANCEL)
+            request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, CANCEL)
             denial = check_cancel_rate(request, None)
             if denial is not None:
                 return denial
@@ -315,7 +341,8 @@ class RiskEngine:
     def on_order_opened(self, order: Order) -> None:
         """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
         try:
-            if order.pending_qty <= 0 and order.price > 0 and order.state < _FILLED:
+            price = order.price
+            if order.pending_qty <= 0 and price > 0 and order.state < _FILLED:
                 try:  # a subscript, no method call: the order was counted when its check passed
                     record: OrderRecord | None = self._book.orders[order.order_id]
                 except KeyError:
@@ -326,7 +353,7 @@ class RiskEngine:
                     and record.counted_open
                     and leaves > 0
                     and record.leaves == leaves
-                    and record.notional == leaves * order.price
+                    and record.notional == leaves * price
                 ):
                     return  # counted as it stands when its check passed: what ``sync`` would leave unchanged
             valuation = 0
@@ -357,16 +384,26 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ hot-path helpers
 
-    def _prepare(self, order: Order, limits: EffectiveLimits, now_ns: int, kind: int) -> RiskRequest:
-        """Fill the reused request for ``order`` as it stands (a new order, or the target of a cancel)."""
+    def _prepare(
+        self,
+        order: Order,
+        account_name: str,
+        strategy: str,
+        symbol: str,
+        limits: EffectiveLimits,
+        now_ns: int,
+        kind: int,
+    ) -> RiskRequest:
+        """Fill the reused request for ``order`` as it stands (a new order, or the target of a cancel).
+
+        ``account_name``, ``strategy`` and ``symbol`` are the order's, which every caller has read already.
+        """
         request = self._request
         request.kind = kind
         request.limits = limits
         request.now_ns = now_ns
-        account_name = order.account
-        symbol = order.symbol
         request.account = account_name
-        request.strategy = order.strategy_id
+        request.strategy = strategy
         request.symbol = symbol
         side = order.side
         request.side = side
@@ -409,9 +446,19 @@ class RiskEngine:
         request.add_notional = leaves * value_price
         return request
 
-    def _prepare_replace(self, order: Order, limits: EffectiveLimits, now_ns: int, qty: int, price: int) -> RiskRequest:
+    def _prepare_replace(
+        self,
+        order: Order,
+        account_name: str,
+        strategy: str,
+        symbol: str,
+        limits: EffectiveLimits,
+        now_ns: int,
+        qty: int,
+        price: int,
+    ) -> RiskRequest:
         """Fill the request for a replace: new totals, and exposure as the change over what is counted."""
-        request = self._prepare(order, limits, now_ns, REPLACE)
+        request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, REPLACE)
         if not request.is_market:
             request.price = request.value_price = price
         request.qty = qty
@@ -425,7 +472,19 @@ class RiskEngine:
         request.add_notional = leaves * request.value_price - old_notional
         return request
 
-    def _count_order_rate(self, request: RiskRequest, limits: EffectiveLimits, now_ns: int) -> bool:
+    def _row(self, account: str, strategy: str, symbol: str) -> LimitsRow | None:
+        """Resolve a key's limits and keep them as a ``LimitsRow`` (None for an account the file does not list)."""
+        limits = self._resolver.get(account, strategy, symbol)
+        if limits is None:
+            return None
+        if self._rows_cached >= MAX_CACHED:
+            self._rows.clear()
+            self._rows_cached = 0
+        row = self._rows.setdefault(account, {}).setdefault(strategy, {})[symbol] = LimitsRow(limits)
+        self._rows_cached += 1
+        return row
+
+    def _count_order_rate(self, request: RiskRequest, limits: LimitsRow, now_ns: int) -> bool:
         """``check_order_rate`` and, if it passes, ``_record_rate`` for a new order, in one pass.
 
         The three windows are looked up once for both: False (nothing counted) when one more order
@@ -475,21 +534,21 @@ class RiskEngine:
         if strategy_window is None:
             strategy_window = by_strategy[request.strategy] = SlidingWindow()
         times = strategy_window.times
-        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+        if per_strategy > strategy_window.capacity:
             strategy_window.record(now_ns, per_strategy)
         else:
             times.append(now_ns)
         if account_window is None:
             account_window = by_account[request.account] = SlidingWindow()
         times = account_window.times
-        if per_account > times.maxlen:  # type: ignore[operator]
+        if per_account > account_window.capacity:
             account_window.record(now_ns, per_account)
         else:
             times.append(now_ns)
         if symbol_window is None:
             symbol_window = by_symbol[request.symbol] = SlidingWindow()
         times = symbol_window.times
-        if per_symbol > times.maxlen:  # type: ignore[operator]
+        if per_symbol > symbol_window.capacity:
             symbol_window.record(now_ns, per_symbol)
         else:
             times.append(now_ns)
@@ -514,7 +573,7 @@ class RiskEngine:
         if window is None:
             window = by_strategy[request.strategy] = SlidingWindow()
         times = window.times
-        if per_strategy > times.maxlen:  # type: ignore[operator]  # always bounded
+        if per_strategy > window.capacity:
             window.record(now_ns, per_strategy)
         else:
             times.append(now_ns)
@@ -522,7 +581,7 @@ class RiskEngine:
         if window is None:
             window = by_account[request.account] = SlidingWindow()
         times = window.times
-        if per_account > times.maxlen:  # type: ignore[operator]
+        if per_account > window.capacity:
             window.record(now_ns, per_account)
         else:
             times.append(now_ns)
@@ -530,7 +589,7 @@ class RiskEngine:
         if window is None:
             window = by_symbol[request.symbol] = SlidingWindow()
         times = window.times
-        if per_symbol > times.maxlen:  # type: ignore[operator]
+        if per_symbol > window.capacity:
             window.record(now_ns, per_symbol)
         else:
             times.append(now_ns)
@@ -677,6 +736,8 @@ class RiskEngine:
         self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
         self._resolver = Resolver(limits.document)
         self._limits_cache = self._resolver.cache
+        self._rows = {}
+        self._rows_cached = 0
         self._file = limits
 
     def _reload_summary(
@@ -976,7 +1037,7 @@ class RiskEngine:
             ["defaults"] + [n for n, _ in self._resolver.scopes(order.account, order.strategy_id, order.symbol)]
         )
         verdicts = [Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")]
-        request = self._prepare(order, limits, now, NEW)
+        request = self._prepare(order, order.account, order.strategy_id, order.symbol, limits, now, NEW)
         found: Verdicts = []
         for check in self.new_order_chain:
             check(request, found)

@@ -25,7 +25,6 @@ _FILLED: Final = OrderState.FILLED
 _PENDING_NEW: Final = OrderState.PENDING_NEW
 # Final, and Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
 # name in this module's globals dict (which every imported name and non-Final global is)
-_BUY: Final = Side.BUY
 _OrderRecord: Final = OrderRecord
 
 
@@ -70,17 +69,29 @@ class ExposureBook:
         if order.state >= _FILLED:
             del self.orders[order.order_id]
 
-    def open_new(self, order: Order, account: AccountState, position: PositionState, valuation_price: int) -> None:
-        """Count a just-approved new order (the hot path: no lookups, one record)."""
-        if order.order_id in self.orders:
+    def open_new(
+        self,
+        order: Order,
+        order_id: int,
+        leaves: int,
+        is_buy: bool,
+        price: int,
+        account: AccountState,
+        position: PositionState,
+        valuation_price: int,
+    ) -> None:
+        """Count a just-approved new order (the hot path: no lookups, one record).
+
+        ``order_id``, ``leaves`` (qty - cum_qty), ``is_buy`` and ``price`` are the order's as the risk
+        check read them (passed, not read again: each read of the Struct from compiled code is a lookup).
+        """
+        if order_id in self.orders:
             self.sync(order, valuation_price)
             return
-        leaves = order.qty - order.cum_qty
         if leaves <= 0:
             return
-        is_buy = order.side == _BUY
-        notional = leaves * (order.price if order.price > 0 else valuation_price)
-        self.orders[order.order_id] = _OrderRecord(account, position, is_buy, leaves, notional, True, valuation_price)
+        notional = leaves * (price if price > 0 else valuation_price)
+        self.orders[order_id] = _OrderRecord(account, position, is_buy, leaves, notional, True, valuation_price)
         if is_buy:
             position.open_buy_qty += leaves
         else:

@@ -17,10 +17,12 @@ ONE_SECOND_NS: Final = 1_000_000_000
 class SlidingWindow:
     """Times of the latest events, enough to answer 'were there ``limit`` events in the last window?'."""
 
-    __slots__ = ("times",)
+    __slots__ = ("capacity", "times")
 
     def __init__(self, capacity: int = 1) -> None:
-        self.times: deque[int] = deque(maxlen=max(capacity, 1))
+        self.capacity = max(capacity, 1)
+        """``times.maxlen``, kept here (compiled, a native int field; ``maxlen`` is a generic attribute read)."""
+        self.times: deque[int] = deque(maxlen=self.capacity)
         """The latest event times, oldest first (the risk hot path reads and appends it inline)."""
 
     def allows(self, limit: int, now_ns: int, window_ns: int = ONE_SECOND_NS) -> bool:
@@ -40,6 +42,7 @@ class SlidingWindow:
     def record(self, now_ns: int, limit: int) -> None:
         """Remember an event at ``now_ns``; keep at least the latest ``limit`` events."""
         times = self.times
-        if times.maxlen is not None and limit > times.maxlen:
+        if limit > self.capacity:
+            self.capacity = limit
             times = self.times = deque(times, maxlen=limit)
         times.append(now_ns)

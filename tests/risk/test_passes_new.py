@@ -18,6 +18,7 @@ from model.enums import Side
 from risk.checks import (
     NEW,
     NEW_ORDER_CHAIN,
+    LimitsRow,
     RiskRequest,
     check_exposure,
     check_price,
@@ -119,3 +120,25 @@ def test_passes_new_when_an_ordinary_order_then_true_often_enough_to_be_the_hot_
 
 def test_chain_when_fast_path_covers_the_first_five_then_duplicate_and_rate_follow() -> None:
     assert NEW_ORDER_CHAIN[:5] == (check_state, check_shape, check_price, check_short_sale, check_exposure)
+
+
+@settings(max_examples=50, deadline=None)
+@given(limits=_limits())
+def test_limits_row_when_built_then_every_field_is_the_limits_own(limits: EffectiveLimits) -> None:
+    row = LimitsRow(limits)
+    assert row.limits is limits
+    copied = [name for name in EffectiveLimits.__struct_fields__ if hasattr(row, name)]
+    assert len(copied) == 20  # every field passes_new and the rate windows read (not the cancel rates, ...)
+    for name in copied:
+        assert getattr(row, name) == getattr(limits, name), name
+
+
+@settings(max_examples=50, deadline=None)
+@given(request=_requests(), other=_limits())
+def test_passes_new_when_limits_replaced_without_row_then_row_follows_the_new_limits(
+    request: RiskRequest, other: EffectiveLimits
+) -> None:
+    passes_new(request)
+    request.limits = other
+    passes_new(request)
+    assert request.row.limits is other

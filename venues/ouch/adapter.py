@@ -296,17 +296,20 @@ class OuchVenue(VenueAdapter):
             user_ref_num = store.next()
         else:
             store._next = user_ref_num + 1
-        chain = _NewChain(order, user_ref_num, 0, order.qty)
-        self._chains[order.order_id] = chain
+        # each field of the order read once: from compiled code every read of the Struct is a generic lookup
+        qty = order.qty
+        order_id = order.order_id
+        order_symbol = order.symbol
+        chain = _NewChain(order, user_ref_num, 0, qty)
+        self._chains[order_id] = chain
         self._refs[user_ref_num] = chain
         side = order.side
         try:  # self._symbol(order.symbol), inline (a subscript, no method call: a hit is the steady state)
-            symbol: bytes | None = self._symbols[order.symbol]
+            symbol: bytes | None = self._symbols[order_symbol]
         except KeyError:
             symbol = None
         if symbol is None:
-            symbol = self._symbol(order.symbol)
-        order_id = order.order_id
+            symbol = self._symbol(order_symbol)
         cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
         cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
         buf = self._session.out
@@ -315,7 +318,7 @@ class OuchVenue(VenueAdapter):
             buf,
             user_ref_num,
             _SIDE[side],
-            order.qty,
+            qty,
             symbol,
             order.price,
             _TIF[order.tif],
