@@ -165,7 +165,6 @@ class RiskEngine:
         self._audit = audit
         self._file = limits
         self._resolver = Resolver(limits.document)
-        self._limits_cache = self._resolver.cache
         self._rows: dict[str, dict[str, dict[str, LimitsRow]]] = {}
         """account -> strategy -> symbol -> the resolved limits as native fields (``LimitsRow``); a new
         limits file starts it over."""
@@ -735,7 +734,6 @@ class RiskEngine:
         """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept."""
         self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
         self._resolver = Resolver(limits.document)
-        self._limits_cache = self._resolver.cache
         self._rows = {}
         self._rows_cached = 0
         self._file = limits
