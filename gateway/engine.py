@@ -71,7 +71,7 @@ from gateway.strategy_session import (
 from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
 from model.clock import NowNs
-from model.enums import RejectSource
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ExactlyOnce
 from model.order import (
     CANCEL_WANTED_STATES,
@@ -162,6 +162,7 @@ _UP: Final = VenueState.UP
 _NewOrder: Final = NewOrder
 _Hello: Final = Hello
 _Error: Final = Error
+_astuple: Final = msgspec.structs.astuple
 
 
 def _backpressure_text(venue: str, what: str = "") -> str:
@@ -856,7 +857,10 @@ class Engine:
 
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
         self._n_orders_received += 1
-        cl_ord_id = msg.cl_ord_id
+        # every field of the request (a Struct) in one call: compiled, each attribute read of it would be a
+        # generic lookup (about 170 instructions); the tuple's items are read natively
+        fields: tuple[str, str, str, str, Side, int, int, TimeInForce, OrderType, int, int] = _astuple(msg)
+        cl_ord_id, account, venue_name, symbol, side, qty, price, tif, ord_type, sent_ns, _ = fields
         if cl_ord_id in st.orders or (st.released.count and cl_ord_id in st.released):  # fail-closed (ReleasedIds)
             self._counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
@@ -876,17 +880,7 @@ class Engine:
         self.orders_created += 1
         if not order_id & _MARK_MASK:  # replay index: one entry per 1,024 orders
             self.order_marks.add(order_id, self.journal.tell())
-        # each field of the request (a Struct) and the strategy id read once: from compiled code every read
-        # is a generic attribute lookup, and the journal record below takes the same values
-        strategy_id = st.strategy_id
-        account = msg.account
-        venue_name = msg.venue
-        symbol = msg.symbol
-        side = msg.side
-        qty = msg.qty
-        price = msg.price
-        tif = msg.tif
-        ord_type = msg.ord_type
+        strategy_id = st.strategy_id  # read once: the journal record below takes the same values
         order = _Order(
             order_id,
             strategy_id,
@@ -900,7 +894,7 @@ class Engine:
             tif,
             ord_type,
             leaves_qty=qty,
-            t_sent=msg.sent_ns,
+            t_sent=sent_ns,
             t_in=t_in,
         )
         st.orders[cl_ord_id] = order
