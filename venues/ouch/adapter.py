@@ -250,25 +250,34 @@ class OuchVenue(VenueAdapter):
 
     def check_order(self, order: Order) -> Verdict:
         """Return why OUCH cannot take ``order`` now (back-pressure; limit DAY/IOC, qty < 1,000,000, ...)."""
+        return self.check_new(order.order_id, order.symbol, order.qty, order.price, order.tif, order.ord_type)
+
+    def check_new(
+        self, order_id: int, symbol: str, qty: int, price: int, tif: TimeInForce, ord_type: OrderType
+    ) -> Verdict:
+        """Return ``check_order``'s answer for an order with these fields (the core's compiled path passes them).
+
+        Compiled, the core calls this natively with the fields it holds, instead of ``check_order``
+        reading each of them from the ``Order`` (a generic attribute lookup per field).
+        """
         if self._backpressured:
             return BACKPRESSURED
         if self._store.error is not None:
             return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._store.error}")
-        if order.ord_type != _LIMIT:
+        if ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
-        if order.tif not in _TIF:
-            return Refused("OUCH_TIF", f"time in force {order.tif.name} not supported (DAY or IOC)")
-        if not 0 < order.qty <= MAX_QUANTITY:
-            return Refused("OUCH_QTY", f"quantity {order.qty} outside 1..999,999 shares")
-        if not 0 < order.price <= MAX_PRICE:
-            return Refused("OUCH_PRICE", f"price {order.price} outside 0.0001..199,999.9900")
-        symbol = order.symbol
+        if tif not in _TIF:
+            return Refused("OUCH_TIF", f"time in force {tif.name} not supported (DAY or IOC)")
+        if not 0 < qty <= MAX_QUANTITY:
+            return Refused("OUCH_QTY", f"quantity {qty} outside 1..999,999 shares")
+        if not 0 < price <= MAX_PRICE:
+            return Refused("OUCH_PRICE", f"price {price} outside 0.0001..199,999.9900")
         if symbol not in self._symbols and (  # symbols already sent passed this check before
             not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
         ):
             return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
-        if not 0 <= order.order_id < 2**64:
-            return Refused("OUCH_ORDER_ID", f"order id {order.order_id} cannot be a ClOrdID")
+        if not 0 <= order_id < 2**64:
+            return Refused("OUCH_ORDER_ID", f"order id {order_id} cannot be a ClOrdID")
         return None
 
     def check_replace(self, order: Order, qty: int, price: int) -> Verdict:
@@ -288,6 +297,16 @@ class OuchVenue(VenueAdapter):
 
     def send_new(self, order: Order) -> SendResult:
         """Queue an Enter Order under a fresh UserRefNum."""
+        return self.send_order(order, order.order_id, order.symbol, order.side, order.qty, order.price, order.tif)
+
+    def send_order(
+        self, order: Order, order_id: int, symbol: str, side: Side, qty: int, price: int, tif: TimeInForce
+    ) -> SendResult:
+        """Do ``send_new`` for ``order``, whose fields are given (the core's compiled path passes them).
+
+        Compiled, the core calls this natively with the fields it holds, instead of ``send_new``
+        reading each of them from the ``Order`` (a generic attribute lookup per field).
+        """
         if self._backpressured:
             return BACKPRESSURED
         store = self._store
@@ -296,20 +315,15 @@ class OuchVenue(VenueAdapter):
             user_ref_num = store.next()
         else:
             store._next = user_ref_num + 1
-        # each field of the order read once: from compiled code every read of the Struct is a generic lookup
-        qty = order.qty
-        order_id = order.order_id
-        order_symbol = order.symbol
         chain = _NewChain(order, user_ref_num, 0, qty)
         self._chains[order_id] = chain
         self._refs[user_ref_num] = chain
-        side = order.side
-        try:  # self._symbol(order.symbol), inline (a subscript, no method call: a hit is the steady state)
-            symbol: bytes | None = self._symbols[order_symbol]
+        try:  # self._symbol(symbol), inline (a subscript, no method call: a hit is the steady state)
+            symbol_bytes: bytes | None = self._symbols[symbol]
         except KeyError:
-            symbol = None
-        if symbol is None:
-            symbol = self._symbol(order_symbol)
+            symbol_bytes = None
+        if symbol_bytes is None:
+            symbol_bytes = self._symbol(symbol)
         cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
         cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
         buf = self._session.out
@@ -319,9 +333,9 @@ class OuchVenue(VenueAdapter):
             user_ref_num,
             _SIDE[side],
             qty,
-            symbol,
-            order.price,
-            _TIF[order.tif],
+            symbol_bytes,
+            price,
+            _TIF[tif],
             self._display,
             self._capacity,
             self._sweep,
