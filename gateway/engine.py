@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
+from types import FunctionType
 from typing import Final
 
 import msgspec
@@ -171,6 +172,10 @@ def _backpressure_text(venue: str, what: str = "") -> str:
     if what:
         return f"venue {venue} is not reading fast enough; {what} not queued, retry later"
     return f"venue {venue} is not reading fast enough; retry later"
+
+
+_COMPILED: Final = not isinstance(_backpressure_text, FunctionType)
+"""True when this module runs compiled by mypyc (its functions are then not Python functions)."""
 
 
 class Engine:
@@ -859,10 +864,21 @@ class Engine:
 
     def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
         self._n_orders_received += 1
-        # every field of the request (a Struct) in one call: compiled, each attribute read of it would be a
-        # generic lookup (about 170 instructions); the tuple's items are read natively
-        fields: tuple[str, str, str, str, Side, int, int, TimeInForce, OrderType, int, int] = _astuple(msg)
-        cl_ord_id, account, venue_name, symbol, side, qty, price, tif, ord_type, sent_ns, _ = fields
+        if _COMPILED:  # every field of the request (a Struct) in one call: compiled, each attribute read of
+            # it would be a generic lookup (about 170 instructions), while the tuple's items are read natively
+            fields: tuple[str, str, str, str, Side, int, int, TimeInForce, OrderType, int, int] = _astuple(msg)
+            cl_ord_id, account, venue_name, symbol, side, qty, price, tif, ord_type, sent_ns, _ = fields
+        else:  # interpreted, an attribute read is cheaper than a call
+            cl_ord_id = msg.cl_ord_id
+            account = msg.account
+            venue_name = msg.venue
+            symbol = msg.symbol
+            side = msg.side
+            qty = msg.qty
+            price = msg.price
+            tif = msg.tif
+            ord_type = msg.ord_type
+            sent_ns = msg.sent_ns
         if cl_ord_id in st.orders or (st.released.count and cl_ord_id in st.released):  # fail-closed (ReleasedIds)
             self._counters.rejected_gateway += 1
             self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
@@ -951,7 +967,10 @@ class Engine:
         risk = self.risk
         native_risk = self._native_risk
         if native_risk is not None and native_risk is risk:  # compiled: a native call, not a method lookup
-            denial = native_risk.check_and_commit_new(order, t_in)
+            # the fields held here passed on (cum_qty 0: the Order was made above)
+            denial = native_risk.check_new(
+                order, order_id, account, strategy_id, symbol, side, ord_type, qty, price, 0, t_in
+            )
         else:
             denial = risk.check_and_commit_new(order, t_in)
         order.t_risk = t_risk = clock()

@@ -69,6 +69,7 @@ log = logging.getLogger("risk")
 WallClock = Callable[[], int]
 """A function returning Unix time in nanoseconds (audit timestamps, reference-file age)."""
 
+_LIMIT: Final = OrderType.LIMIT
 _MARKET: Final = OrderType.MARKET  # Final: compiled, read as a static (else a lookup in the globals dict)
 _FILLED: Final = OrderState.FILLED
 _BUY: Final = Side.BUY
@@ -251,10 +252,42 @@ class RiskEngine:
     def check_and_commit_new(self, order: Order, now_ns: int) -> Denial | None:
         """Decide on a new order; on acceptance count it (rate, duplicates, exposure) at once."""
         try:
-            # each field of the order read once (from compiled code every read of the Struct is a generic lookup)
-            account_name = order.account
-            strategy = order.strategy_id
-            symbol = order.symbol
+            return self.check_new(
+                order,
+                order.order_id,
+                order.account,
+                order.strategy_id,
+                order.symbol,
+                order.side,
+                order.ord_type,
+                order.qty,
+                order.price,
+                order.cum_qty,
+                now_ns,
+            )
+        except Exception:
+            return self._internal_error("check_and_commit_new", order)
+
+    def check_new(
+        self,
+        order: Order,
+        order_id: int,
+        account_name: str,
+        strategy: str,
+        symbol: str,
+        side: Side,
+        ord_type: OrderType,
+        qty: int,
+        price: int,
+        cum_qty: int,
+        now_ns: int,
+    ) -> Denial | None:
+        """Do ``check_and_commit_new`` for ``order``, whose fields are given (the core's compiled path passes them).
+
+        Compiled, the engine calls this natively with the fields it holds: each read of the ``Order`` (a
+        Struct) from compiled code is a generic attribute lookup.
+        """
+        try:
             try:  # the rows, subscripted: no call for a key seen before (the steady state)
                 row: LimitsRow | None = self._rows[account_name][strategy][symbol]
             except KeyError:
@@ -262,7 +295,9 @@ class RiskEngine:
             if row is None:
                 return self._unknown_account(account_name)
             limits = row.limits
-            request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, NEW)
+            request = self._prepare(
+                account_name, strategy, symbol, side, ord_type, qty, price, cum_qty, limits, now_ns, NEW
+            )
             request.row = row
             window = row.duplicate_window_ns
             if self.passes_new(request):  # every check before the duplicate filter, in one function
@@ -283,10 +318,10 @@ class RiskEngine:
                 self._duplicates.record(request.duplicate_key, now_ns, window)
             self._book.open_new(
                 order,
-                order.order_id,
+                order_id,
                 request.leaves,
                 request.is_buy,
-                order.price if request.is_market else request.price,  # the order's own price (read once)
+                price,  # the order's own price (a market order's too)
                 request.account_state,
                 request.position,
                 request.value_price,
@@ -325,7 +360,8 @@ class RiskEngine:
             limits = self._resolver.get(account_name, strategy, symbol)
             if limits is None:
                 return None  # the account left the file: letting its orders be canceled only reduces risk
-            request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, CANCEL)
+            side = order.side  # the only field of the order a cancel's checks read
+            request = self._prepare(account_name, strategy, symbol, side, _LIMIT, 0, 0, 0, limits, now_ns, CANCEL)
             denial = check_cancel_rate(request, None)
             if denial is not None:
                 return denial
@@ -385,17 +421,22 @@ class RiskEngine:
 
     def _prepare(
         self,
-        order: Order,
         account_name: str,
         strategy: str,
         symbol: str,
+        side: Side,
+        ord_type: OrderType,
+        qty: int,
+        price: int,
+        cum_qty: int,
         limits: EffectiveLimits,
         now_ns: int,
         kind: int,
     ) -> RiskRequest:
-        """Fill the reused request for ``order`` as it stands (a new order, or the target of a cancel).
+        """Fill the reused request for an order as it stands (a new order, or the target of a cancel or replace).
 
-        ``account_name``, ``strategy`` and ``symbol`` are the order's, which every caller has read already.
+        The arguments are the order's fields, which every caller has read already (a cancel reads only the
+        side: ``ord_type``, ``qty``, ``price`` and ``cum_qty`` are not used for one).
         """
         request = self._request
         request.kind = kind
@@ -404,7 +445,6 @@ class RiskEngine:
         request.account = account_name
         request.strategy = strategy
         request.symbol = symbol
-        side = order.side
         request.side = side
         request.is_buy = side == _BUY
         try:  # subscripts, no method calls: known accounts and positions are the steady state
@@ -425,20 +465,19 @@ class RiskEngine:
         request.state = state
         if kind == CANCEL:
             return request
-        is_market = order.ord_type == _MARKET
+        is_market = ord_type == _MARKET
         request.is_market = is_market
         reference = self._references.lookup(symbol, now_ns)
         request.reference = reference
-        qty = order.qty
         if is_market:
             price = 0
             value_price = reference if reference > 0 else 0
         else:
-            price = value_price = order.price
+            value_price = price
         request.qty = qty
         request.price = price
         request.value_price = value_price
-        leaves = qty - order.cum_qty
+        leaves = qty - cum_qty
         request.leaves = leaves
         request.old_leaves = 0
         request.add_qty = leaves
@@ -457,7 +496,19 @@ class RiskEngine:
         price: int,
     ) -> RiskRequest:
         """Fill the request for a replace: new totals, and exposure as the change over what is counted."""
-        request = self._prepare(order, account_name, strategy, symbol, limits, now_ns, REPLACE)
+        request = self._prepare(
+            account_name,
+            strategy,
+            symbol,
+            order.side,
+            order.ord_type,
+            order.qty,
+            order.price,
+            order.cum_qty,
+            limits,
+            now_ns,
+            REPLACE,
+        )
         if not request.is_market:
             request.price = request.value_price = price
         request.qty = qty
@@ -1035,7 +1086,19 @@ class RiskEngine:
             ["defaults"] + [n for n, _ in self._resolver.scopes(order.account, order.strategy_id, order.symbol)]
         )
         verdicts = [Verdict("account", True, "", f"account {order.account} is configured; scopes applied: {scopes}")]
-        request = self._prepare(order, order.account, order.strategy_id, order.symbol, limits, now, NEW)
+        request = self._prepare(
+            order.account,
+            order.strategy_id,
+            order.symbol,
+            order.side,
+            order.ord_type,
+            order.qty,
+            order.price,
+            order.cum_qty,
+            limits,
+            now,
+            NEW,
+        )
         found: Verdicts = []
         for check in self.new_order_chain:
             check(request, found)
