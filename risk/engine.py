@@ -376,13 +376,25 @@ class RiskEngine:
     def on_order_opened(self, order: Order) -> None:
         """Count ``order`` as open exposure (idempotent: already counted when its check passed)."""
         try:
-            price = order.price
-            if order.pending_qty <= 0 and price > 0 and order.state < _FILLED:
+            settled = order.pending_qty <= 0 and order.state < _FILLED
+            self.on_opened(order, order.order_id, order.price, order.leaves_qty, order.ord_type, settled)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk on_order_opened failed for order %s", order.order_id)
+
+    def on_opened(
+        self, order: Order, order_id: int, price: int, leaves: int, ord_type: OrderType, settled: bool
+    ) -> None:
+        """Do ``on_order_opened`` for ``order``, whose fields are given (the core's compiled path passes them).
+
+        ``settled``: no replace pending and not filled (a new order just sent is both).
+        """
+        try:
+            if settled and price > 0:
                 try:  # a subscript, no method call: the order was counted when its check passed
-                    record: OrderRecord | None = self._book.orders[order.order_id]
+                    record: OrderRecord | None = self._book.orders[order_id]
                 except KeyError:
                     record = None
-                leaves = order.leaves_qty
                 if (
                     record is not None
                     and record.counted_open
@@ -392,12 +404,12 @@ class RiskEngine:
                 ):
                     return  # counted as it stands when its check passed: what ``sync`` would leave unchanged
             valuation = 0
-            if order.ord_type == _MARKET and self._book.counted(order) is None:
+            if ord_type == _MARKET and self._book.counted(order) is None:
                 valuation = max(self._references.lookup(order.symbol, self._clock()), 0)
             self._book.sync(order, valuation)
         except Exception:
             self.internal_errors += 1
-            log.exception("risk on_order_opened failed for order %s", order.order_id)
+            log.exception("risk on_order_opened failed for order %s", order_id)
 
     def on_execution(self, order: Order, qty: int, price: int) -> None:
         """Apply a fill to the position, the day's traded notional, open exposure and the last trade."""
