@@ -366,11 +366,11 @@ class Engine:
             st = self.strategies[order.strategy_id]
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
-            if journal.__class__ is _MmapJournal:  # compiled: a native call (tests may set any Journal)
+            if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
                 journal.append(_JVenueApplied(venue, event, st.next_seq))
             else:
                 journal.append(_JVenueApplied(venue, event, st.next_seq))
-            if event.__class__ is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
+            if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
                 self._on_venue_accepted(st, order, event)
             else:
                 self._venue_event_handlers[type(event)](st, order, event)
@@ -953,7 +953,7 @@ class Engine:
             return
         # an OUCH adapter (exactly that class) is called natively with the fields held here (compiled: no
         # method lookup, no generic reads of the Order); any other adapter through the VenueAdapter methods
-        ouch: OuchVenue | None = venue if venue.__class__ is _OuchVenue else None
+        ouch: OuchVenue | None = venue if type(venue) is _OuchVenue else None
         if (venue.state if ouch is None else ouch.state) is not _UP:
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {venue_name} session is {venue.state.value}")
             return
@@ -963,7 +963,7 @@ class Engine:
         else:
             verdict = venue.check_order(order)
         if verdict is not None:
-            if verdict.__class__ is Refused:
+            if type(verdict) is Refused:
                 self._refuse(st, order, GATEWAY, verdict.code, verdict.text)
             else:
                 self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(venue_name, "order"))
@@ -988,7 +988,7 @@ class Engine:
             result = ouch.send_order(order, order_id, symbol, side, qty, price, tif)
         else:
             result = venue.send_new(order)
-        if result.__class__ is not _Sent:
+        if type(result) is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
         venue_ref = result.venue_ref
@@ -1027,7 +1027,7 @@ class Engine:
             self._req_seq = 0
             record = _JRequest(strategy_id, req_seq, sent)
         journal = self.journal
-        if journal.__class__ is _MmapJournal:  # compiled: a native call (tests may set any Journal)
+        if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
             journal.append(record)
         else:
             journal.append(record)
@@ -1390,7 +1390,7 @@ class Engine:
             t_start = clock()
             journal = self.journal
             try:  # the journal batch first; on failure nothing else leaves (fail closed)
-                if journal.__class__ is _MmapJournal:  # compiled: a native call (tests may set any Journal)
+                if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
                     journal.flush()
                 else:
                     journal.flush()
@@ -1401,7 +1401,7 @@ class Engine:
                 self._journal_back()
             t_journal = clock()
             for venue in self._venue_list:
-                if venue.__class__ is _OuchVenue:  # compiled: a native call
+                if type(venue) is _OuchVenue:  # compiled: a native call
                     venue.flush()
                 else:
                     venue.flush()
@@ -1413,7 +1413,7 @@ class Engine:
             t_wire = t_start = t_journal = 0
             journal = self.journal
             try:  # the journal batch first; on failure nothing else leaves (fail closed)
-                if journal.__class__ is _MmapJournal:  # compiled: a native call (tests may set any Journal)
+                if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
                     journal.flush()
                 else:
                     journal.flush()
@@ -1423,7 +1423,7 @@ class Engine:
             if self.journal_error:
                 self._journal_back()
             for venue in self._venue_list:
-                if venue.__class__ is _OuchVenue:  # compiled: a native call
+                if type(venue) is _OuchVenue:  # compiled: a native call
                     venue.flush()
                 else:
                     venue.flush()

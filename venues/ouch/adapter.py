@@ -664,7 +664,7 @@ class OuchVenue(VenueAdapter):
             return
         decode, user_ref_num, handler = entry
         decoded = decode(message)
-        if decoded.__class__ is DecodeError:
+        if type(decoded) is DecodeError:
             self._decode_error(sequence, decoded)
             return
         urn = user_ref_num(decoded)
