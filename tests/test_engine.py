@@ -585,3 +585,10 @@ def test_new_order_when_a_field_is_not_utf8_then_rejected_by_cl_ord_id() -> None
     (rej,) = link.received()
     assert isinstance(rej, OrderRejected) and (rej.cl_ord_id, rej.code) == ("C7", "INVALID_FIELD")
     assert "`symbol` is not valid UTF-8" in rej.text
+
+
+def test_compiled_flag_when_module_loaded_then_true_exactly_when_compiled() -> None:
+    """``_COMPILED`` picks how ``_on_new_order`` reads a NewOrder: it must follow how the module was loaded."""
+    import gateway.engine as engine_module
+
+    assert engine_module._COMPILED is engine_module.__file__.endswith(".so")
