@@ -121,6 +121,7 @@ class FixSession:
             "held_processed_on_reset": 0,
             "messages_received": 0,
             "store_failures": 0,
+            "damaged_not_resent": 0,
         }
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -742,5 +743,14 @@ class FixSession:
             sum(1 for m in reply.messages if b"\x0135=4\x01" in m[:32]),
             len(reply.gap_filled_business),
         )
+        if reply.damaged:
+            self.counters["damaged_not_resent"] += len(reply.damaged)
+            self._rare(
+                "damaged",
+                now_ns,
+                logging.WARNING,
+                "stored messages %s cannot be resent (damaged store records): gap-filled",
+                reply.damaged,
+            )
         for raw in reply.gap_filled_business:
             self.handler.on_not_replayed(raw)
