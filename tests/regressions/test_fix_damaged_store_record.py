@@ -26,6 +26,8 @@ from venues.fix.store import FileStore, MemoryStore, MessageStore
 from venues.fix.store import file as file_store
 
 from ..fix.helpers import WALL_OFFSET_NS, VenuePeer, decode_all
+from ..fix.test_adapter import Rig as AdapterRig
+from ..fix.test_adapter import _sent, _venue_asks_from
 
 STAMP = b"20240102-10:00:05.000"
 NOW_NS = 1_704_189_605_000_000_000
@@ -186,3 +188,16 @@ def test_session_when_resend_request_covers_damaged_records_then_answered_with_g
     assert handler.not_replayed == [DAMAGED["no BodyLength"], DAMAGED["field without ="]]
     assert session.state is FixSessionState.ACTIVE
     assert store.next_sender_seq == 6  # a resend consumes no numbers
+
+
+def test_adapter_when_unanswered_order_record_damaged_then_gap_filled_and_venue_asked_about_it() -> None:
+    """The owner still learns which request went unresent: its outcome is unknown, so the venue is asked."""
+    rig = AdapterRig("equities-fix42").up()
+    order, ref = _sent(rig, 7, acked=False)
+    (seq, stored) = rig.store.get_sent(2, 2)[0]
+    rig.store.save_sent(seq, stored.replace(b"\x0152=", b"\x01garbage\x0152=", 1))  # CRC-valid, not one FIX message
+    gap_fill, asking = _venue_asks_from(rig, 2)
+    assert (gap_fill.msg_type, gap_fill.seq) == (MsgType.SEQUENCE_RESET, 2)
+    assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, ref.encode())
+    assert rig.adapter.counters["outcome_unknown"] == 1
+    assert order.venue_ref == ref

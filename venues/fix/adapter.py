@@ -126,6 +126,24 @@ def _decode_one(raw: bytes) -> FixMessage | None:
     return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
+def _salvage(raw: bytes) -> FixMessage | None:
+    """Read the fields of a stored message that does not decode (a damaged store record), leniently.
+
+    Only to learn which request it was (MsgType, ClOrdID) when it is gap-filled on a resend: a field
+    that is not ``<digits>=<value>`` is skipped; no MsgType, nothing.
+    """
+    fields: dict[bytes, bytes] = {}
+    for field in raw.split(b"\x01"):
+        tag, sep, value = field.partition(b"=")
+        if sep and tag.isdigit():
+            fields[tag] = value
+    msg_type = fields.get(f.MSG_TYPE, b"")
+    if not msg_type:
+        return None
+    seq = fields.get(f.MSG_SEQ_NUM, b"")
+    return FixMessage(raw, fields, msg_type, int(seq) if seq.isdigit() else 0)
+
+
 def _no_events(event: VenueEvent) -> None:
     log.error("FIX venue has no event sink attached; dropped %r", event)
 
@@ -570,7 +588,7 @@ class FixVenue(VenueAdapter):
         the venue's answer that it does not know it becomes NOT_SENT.
         """
         self.counters["not_replayed"] += 1
-        message = _decode_one(raw)
+        message = _decode_one(raw) or _salvage(raw)  # a damaged store record still names its request
         if message is None:
             return
         cl_ord_id = message.get(f.CL_ORD_ID)
