@@ -712,6 +712,23 @@ class FixSession:
         begin, end = int(begin_b), int(end_b)
         if end == 999_999:  # FIX 4.1 style "infinity"
             end = 0
+        last_sent = self.store.next_sender_seq - 1
+        problem = ""
+        if end and end < begin:
+            problem, ref_tag = f"EndSeqNo {end} is below BeginSeqNo {begin}", 16
+        elif begin > last_sent:
+            problem, ref_tag = f"BeginSeqNo {begin} is above the last message sent ({last_sent})", 7
+        if problem:  # nothing to resend: answered with a clear error, not with silence
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.VALUE_INCORRECT,
+                problem,
+                now_ns,
+                ref_tag=ref_tag,
+                ref_msg_type=MsgType.RESEND_REQUEST,
+            )
+            self._rare("resend_range", now_ns, logging.WARNING, "ResendRequest rejected: %s", problem)
+            return
         reply = answer_resend_request(
             self.store,
             self.admin,
