@@ -126,6 +126,28 @@ def _decode_one(raw: bytes) -> FixMessage | None:
     return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
+_MAX_QTY: Final = 2**31 - 1
+"""The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
+_MAX_PRICE: Final = 2**53 - 1
+"""The largest price the strategy protocol carries, in ten-thousandths (section 2); none is negative."""
+
+
+def _qty(value: bytes) -> int:
+    """Parse a venue's quantity; ``ValueError`` unless a whole number the strategy protocol can carry."""
+    qty = parse_qty(value)
+    if qty > _MAX_QTY:
+        raise ValueError(f"quantity {value!r} is above {_MAX_QTY}")
+    return qty
+
+
+def _price(value: bytes) -> int:
+    """Parse a venue's price; ``ValueError`` unless in the strategy protocol's range (0 to 2^53-1 ten-thousandths)."""
+    price = parse_price(value)
+    if not 0 <= price <= _MAX_PRICE:
+        raise ValueError(f"price {value!r} is outside 0 to {_MAX_PRICE} ten-thousandths")
+    return price
+
+
 def _salvage(raw: bytes) -> FixMessage | None:
     """Read the fields of a stored message that does not decode (a damaged store record), leniently.
 
@@ -759,23 +781,23 @@ class FixVenue(VenueAdapter):
                     event = VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], "")
                 elif status == b"2":
                     tag = f.CUM_QTY
-                    cum = parse_qty(fields[tag])
+                    cum = _qty(fields[tag])
                     tag = f.AVG_PX
-                    event = VenueExecuted(seq, order_id, cum - order.cum_qty, parse_price(fields[tag]), "", "")
+                    event = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
                 else:
                     tag = f.ORDER_QTY
-                    qty = parse_qty(fields[tag]) if tag in fields else order.qty
+                    qty = _qty(fields[tag]) if tag in fields else order.qty
                     tag = f.PRICE
-                    price = parse_price(fields[tag]) if tag in fields else order.price
+                    price = _price(fields[tag]) if tag in fields else order.price
                     event = VenueAccepted(seq, order_id, venue_order_id, qty, price or order.price)
             elif tracked.pending == probe.ref:
                 if cl_ord_id != probe.ref:  # the venue knows the order by another ClOrdID: the replace never took
                     self._answered(tracked, probe, seq, known=False)
                     return
                 tag = f.LEAVES_QTY
-                leaves = parse_qty(fields[tag])
+                leaves = _qty(fields[tag])
                 tag = f.PRICE
-                price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
                 event = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
@@ -862,18 +884,18 @@ class FixVenue(VenueAdapter):
                 return
             if exec_type in _FILL_TYPES:
                 tag = f.LAST_QTY
-                qty = parse_qty(fields[tag])
+                qty = _qty(fields[tag])
                 tag = f.LAST_PX
-                price = parse_price(fields[tag])
+                price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
                 event: VenueEvent = _VenueExecuted(
                     seq, order.order_id, qty, price, liquidity, fields.get(f.EXEC_ID, b"").decode()
                 )
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
-                qty = parse_qty(fields[tag]) if tag in fields else order.qty
+                qty = _qty(fields[tag]) if tag in fields else order.qty
                 tag = f.PRICE
-                price = parse_price(fields[tag]) if tag in fields else order.price
+                price = _price(fields[tag]) if tag in fields else order.price
                 if price == 0 and order.ord_type is _MARKET:
                     price = order.price
                 event = _VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
@@ -888,9 +910,9 @@ class FixVenue(VenueAdapter):
                 )
             elif exec_type == ExecType.REPLACED:
                 tag = f.LEAVES_QTY
-                leaves = parse_qty(fields[tag])
+                leaves = _qty(fields[tag])
                 tag = f.PRICE
-                price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
                 event = VenueReplaced(seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode())
