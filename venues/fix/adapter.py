@@ -126,6 +126,8 @@ def _decode_one(raw: bytes) -> FixMessage | None:
     return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
+_DEFINED_EXEC_TYPES: Final = frozenset(bytes([c]) for c in b"0123456789ABCDEFGHIJKL")
+"""ExecType (150) values FIX defines (4.2 to 5.0); those the adapter does not apply are ignored and counted."""
 _MAX_QTY: Final = 2**31 - 1
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
 _MAX_PRICE: Final = 2**53 - 1
@@ -925,6 +927,9 @@ class FixVenue(VenueAdapter):
                 else:
                     event = VenueRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
             else:
+                tag = f.EXEC_TYPE
+                if exec_type not in _DEFINED_EXEC_TYPES:  # not a FIX value (or missing): refused, not dropped unseen
+                    raise ValueError(f"not an ExecType FIX defines: {exec_type!r}" if exec_type else "missing")
                 self.counters["ignored_exec_reports"] += 1
                 return
         except KeyError as exc:
