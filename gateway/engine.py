@@ -69,6 +69,7 @@ from gateway.strategy_session import (
     StrategyRequest,
     StrategySession,
     StrategySessionState,
+    UnreadableRequest,
 )
 from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
@@ -599,6 +600,8 @@ class Engine:
                 self._on_invalid(st, req)  # type: ignore[arg-type]
             elif kind is Error:  # a non-fatal protocol error, in its place among the answers
                 session.send(req)  # type: ignore[arg-type]
+            elif kind is UnreadableRequest:  # a numbered request without a readable id: the Error is its answer
+                self._on_unreadable(session, req)  # type: ignore[arg-type]
             if self._req_seq:  # no record carried the request's number: journal it on its own
                 assert st is not None
                 self.journal.append(JRequest(st.strategy_id, self._req_seq))
@@ -833,7 +836,9 @@ class Engine:
         if requests:
             self._requests(link, requests, self.clock())
 
-    def _on_duplicate(self, st: StrategyState, req: NewOrder | Cancel | Replace | MassCancel | InvalidRequest) -> None:
+    def _on_duplicate(
+        self, st: StrategyState, req: NewOrder | Cancel | Replace | MassCancel | InvalidRequest | UnreadableRequest
+    ) -> None:
         """A version-3 request already processed came again: not carried out, and no second answer.
 
         Its answer is an order event (in the replay, or still to come from the venue), except a
@@ -844,6 +849,13 @@ class Engine:
             answer = st.mass_cancel_answers.get(req.req_seq)
             if answer is not None:
                 self._answer_mass_cancel(st, answer)
+        elif isinstance(req, UnreadableRequest) and st.link is not None:  # its answer is not replayed: again
+            self._on_unreadable(st.link.session, req)
+
+    def _on_unreadable(self, session: StrategySession, req: UnreadableRequest) -> None:
+        """Answer a request whose id cannot be read with its non-fatal Error (none after the error budget ran out)."""
+        if req.code:
+            session.send(Error(req.code, req.text, False))
 
     def _on_invalid(self, st: StrategyState, req: InvalidRequest) -> None:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""

@@ -23,3 +23,16 @@ class InvalidRequest(msgspec.Struct, frozen=True, gc=False):
     code: str = "INVALID_FIELD"
     req_seq: int = 0
     """(Version 3) The request's number if it could be read (0: it takes no place in the sequence)."""
+
+
+class UnreadableRequest(msgspec.Struct, frozen=True, gc=False):
+    """A version-3 request whose id cannot be read but whose ``req_seq`` can: answered with a non-fatal Error.
+
+    It takes its place in the request sequence (the Error is its answer), so the strategy's next request,
+    numbered one more, is no gap; a duplicate of it gets the same Error again (it is not replayed, like a
+    MassCancel's answer). ``code`` is empty for one read after the error budget ran out: no Error is sent.
+    """
+
+    code: str
+    text: str
+    req_seq: int

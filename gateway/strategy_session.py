@@ -35,7 +35,9 @@ out again: its answer already exists); one above the next is a ``GAP``, a fatal
 Error(REQ_SEQ_GAP) naming the number expected, because requests are only processed in order and
 only the strategy can send the missing ones again. A version-3 request without a ``req_seq``
 (missing, 0, or unreadable in a frame that does not decode) is answered ``INVALID_FIELD`` by its
-id and takes no place in the sequence.
+id and takes no place in the sequence. One whose id cannot be read but whose ``req_seq`` can is an
+``UnreadableRequest``: its non-fatal Error is its answer and it takes its place (else the
+strategy's next request would be a gap).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from gateway.protocol.messages import (
     WelcomeV2,
 )
 from gateway.strategy_requests import InvalidRequest as InvalidRequest  # noqa: PLC0414 - re-exported
+from gateway.strategy_requests import UnreadableRequest as UnreadableRequest  # noqa: PLC0414 - re-exported
 
 HEARTBEAT_MISSES_BEFORE_TIMEOUT: Final = 3
 DEFAULT_MAX_ERRORS: Final = 100
@@ -261,7 +264,7 @@ _CLOSED: Final[StrategySessionState] = StrategySessionState.CLOSED  # not a Lite
 _ACTIVE: Final[StrategySessionState] = StrategySessionState.ACTIVE
 
 
-StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | Error
+StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | UnreadableRequest | Error
 """What ``StrategySession.receive_data`` hands to the engine, in frame order.
 
 A non-fatal ``Error`` is for the engine to send where it stands among the answers to the
@@ -452,7 +455,7 @@ class StrategySession:
             elif kind is not MassCancel and readable_id(ident.encode()) is not None:
                 self._invalid(kind.__name__, ident, problem, out, req_seq)
             else:  # no id to answer by (or a version-1 MassCancel, which has no answer)
-                self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {kind.__name__}: {problem}", out)
+                self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {kind.__name__}: {problem}", out, req_seq)
             return
         if self.pending_close is not None and kind in (NewOrder, Replace):
             out.append(
@@ -475,7 +478,7 @@ class StrategySession:
             self._refuse_first_frame(tag, elements, detail)
             return
         if not self._answer_by_id(frame, tag, elements, detail, out):
-            self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}", out)
+            self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}", out, self._lenient_req_seq(frame, tag))
 
     def _on_undecodable(self, frame: memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
         """A frame that is not valid MessagePack (or has a string that is not UTF-8)."""
@@ -490,7 +493,7 @@ class StrategySession:
                 self._refuse_first_frame(tag, elements, detail)
             return
         if not self._answer_by_id(frame, tag, elements, detail, out):
-            self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}", out)
+            self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}", out, self._lenient_req_seq(frame, tag))
 
     def _refuse_first_frame(self, tag: int | None, elements: list[int | bytes | None], detail: str) -> None:
         if tag != 1:
@@ -544,12 +547,22 @@ class StrategySession:
         out.append(InvalidRequest(kind, cl_ord_id, text, "INVALID_FIELD", req_seq))
         self._check_error_budget()
 
-    def _error(self, code: str, text: str, out: list[StrategyRequest]) -> None:
-        """Count a non-fatal problem; hand its Error to the engine to send in frame order."""
-        if self.pending_close is not None:
-            return  # the fatal Error that follows the read says it all
+    def _lenient_req_seq(self, frame: memoryview, tag: int | None) -> int:
+        """Return the ``req_seq`` of a version-3 request frame whose id cannot be read (0: none, or not a request)."""
+        return lenient_req_seq(frame, tag) if self.protocol_version >= REQ_SEQ_VERSION else 0
+
+    def _error(self, code: str, text: str, out: list[StrategyRequest], req_seq: int = 0) -> None:
+        """Count a non-fatal problem; hand its Error to the engine to send in frame order.
+
+        A version-3 request with a readable ``req_seq`` still takes its place in the sequence
+        (``UnreadableRequest``), so the strategy's next request is no gap.
+        """
+        if self.pending_close is not None:  # the fatal Error that follows the read says it all
+            if req_seq:
+                out.append(UnreadableRequest("", "", req_seq))
+            return
         self.errors += 1
-        out.append(Error(code, text, False))
+        out.append(UnreadableRequest(code, text, req_seq) if req_seq else Error(code, text, False))
         self._check_error_budget()
 
     def _check_error_budget(self) -> None:

@@ -126,6 +126,48 @@ def _decode_one(raw: bytes) -> FixMessage | None:
     return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
+_DEFINED_EXEC_TYPES: Final = frozenset(bytes([c]) for c in b"0123456789ABCDEFGHIJKL")
+"""ExecType (150) values FIX defines (4.2 to 5.0); those the adapter does not apply are ignored and counted."""
+_MAX_QTY: Final = 2**31 - 1
+"""The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
+_MAX_PRICE: Final = 2**53 - 1
+"""The largest price the strategy protocol carries, in ten-thousandths (section 2); none is negative."""
+
+
+def _qty(value: bytes) -> int:
+    """Parse a venue's quantity; ``ValueError`` unless a whole number the strategy protocol can carry."""
+    qty = parse_qty(value)
+    if qty > _MAX_QTY:
+        raise ValueError(f"quantity {value!r} is above {_MAX_QTY}")
+    return qty
+
+
+def _price(value: bytes) -> int:
+    """Parse a venue's price; ``ValueError`` unless in the strategy protocol's range (0 to 2^53-1 ten-thousandths)."""
+    price = parse_price(value)
+    if not 0 <= price <= _MAX_PRICE:
+        raise ValueError(f"price {value!r} is outside 0 to {_MAX_PRICE} ten-thousandths")
+    return price
+
+
+def _salvage(raw: bytes) -> FixMessage | None:
+    """Read the fields of a stored message that does not decode (a damaged store record), leniently.
+
+    Only to learn which request it was (MsgType, ClOrdID) when it is gap-filled on a resend: a field
+    that is not ``<digits>=<value>`` is skipped; no MsgType, nothing.
+    """
+    fields: dict[bytes, bytes] = {}
+    for field in raw.split(b"\x01"):
+        tag, sep, value = field.partition(b"=")
+        if sep and tag.isdigit():
+            fields[tag] = value
+    msg_type = fields.get(f.MSG_TYPE, b"")
+    if not msg_type:
+        return None
+    seq = fields.get(f.MSG_SEQ_NUM, b"")
+    return FixMessage(raw, fields, msg_type, int(seq) if seq.isdigit() else 0)
+
+
 def _no_events(event: VenueEvent) -> None:
     log.error("FIX venue has no event sink attached; dropped %r", event)
 
@@ -570,7 +612,7 @@ class FixVenue(VenueAdapter):
         the venue's answer that it does not know it becomes NOT_SENT.
         """
         self.counters["not_replayed"] += 1
-        message = _decode_one(raw)
+        message = _decode_one(raw) or _salvage(raw)  # a damaged store record still names its request
         if message is None:
             return
         cl_ord_id = message.get(f.CL_ORD_ID)
@@ -741,23 +783,23 @@ class FixVenue(VenueAdapter):
                     event = VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], "")
                 elif status == b"2":
                     tag = f.CUM_QTY
-                    cum = parse_qty(fields[tag])
+                    cum = _qty(fields[tag])
                     tag = f.AVG_PX
-                    event = VenueExecuted(seq, order_id, cum - order.cum_qty, parse_price(fields[tag]), "", "")
+                    event = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
                 else:
                     tag = f.ORDER_QTY
-                    qty = parse_qty(fields[tag]) if tag in fields else order.qty
+                    qty = _qty(fields[tag]) if tag in fields else order.qty
                     tag = f.PRICE
-                    price = parse_price(fields[tag]) if tag in fields else order.price
+                    price = _price(fields[tag]) if tag in fields else order.price
                     event = VenueAccepted(seq, order_id, venue_order_id, qty, price or order.price)
             elif tracked.pending == probe.ref:
                 if cl_ord_id != probe.ref:  # the venue knows the order by another ClOrdID: the replace never took
                     self._answered(tracked, probe, seq, known=False)
                     return
                 tag = f.LEAVES_QTY
-                leaves = parse_qty(fields[tag])
+                leaves = _qty(fields[tag])
                 tag = f.PRICE
-                price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
                 event = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
@@ -844,18 +886,18 @@ class FixVenue(VenueAdapter):
                 return
             if exec_type in _FILL_TYPES:
                 tag = f.LAST_QTY
-                qty = parse_qty(fields[tag])
+                qty = _qty(fields[tag])
                 tag = f.LAST_PX
-                price = parse_price(fields[tag])
+                price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
                 event: VenueEvent = _VenueExecuted(
                     seq, order.order_id, qty, price, liquidity, fields.get(f.EXEC_ID, b"").decode()
                 )
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
-                qty = parse_qty(fields[tag]) if tag in fields else order.qty
+                qty = _qty(fields[tag]) if tag in fields else order.qty
                 tag = f.PRICE
-                price = parse_price(fields[tag]) if tag in fields else order.price
+                price = _price(fields[tag]) if tag in fields else order.price
                 if price == 0 and order.ord_type is _MARKET:
                     price = order.price
                 event = _VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
@@ -870,9 +912,9 @@ class FixVenue(VenueAdapter):
                 )
             elif exec_type == ExecType.REPLACED:
                 tag = f.LEAVES_QTY
-                leaves = parse_qty(fields[tag])
+                leaves = _qty(fields[tag])
                 tag = f.PRICE
-                price = parse_price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
                 event = VenueReplaced(seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode())
@@ -885,6 +927,9 @@ class FixVenue(VenueAdapter):
                 else:
                     event = VenueRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
             else:
+                tag = f.EXEC_TYPE
+                if exec_type not in _DEFINED_EXEC_TYPES:  # not a FIX value (or missing): refused, not dropped unseen
+                    raise ValueError(f"not an ExecType FIX defines: {exec_type!r}" if exec_type else "missing")
                 self.counters["ignored_exec_reports"] += 1
                 return
         except KeyError as exc:

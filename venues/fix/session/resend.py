@@ -5,7 +5,10 @@ PossDupFlag=Y and OrigSendingTime; admin messages (never stored), missing ones, 
 messages the owner does not want replayed (``may_replay``: a request already answered, or one
 the owner does not know) and -- when the dialect says so -- business messages that are stale or
 never to be replayed are covered by SequenceReset-GapFill messages, consecutive ones merged
-into one.
+into one. So is a stored record that is not one intact FIX message (a damaged store file: no
+BodyLength, a wrong CheckSum, a field without ``=``), checked before the owner is asked: the FIX
+rule for a message not to be resent, so one bad record never fails the whole answer; its number
+is reported in ``ResendReply.damaged``.
 
 Tracking (``InboundGap``): when a message arrives above the expected number, the session
 sends one ResendRequest (to infinity) and keeps the early messages until the gap closes.
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from venues.fix.codec import FixMessage, parse_utc_timestamp, resend_copy
+from venues.fix.codec import FixMessage, FrameDecoder, parse_utc_timestamp, resend_copy
 from venues.fix.session.admin import AdminEncoder
 from venues.fix.store.base import MessageStore
 
@@ -27,6 +30,8 @@ class ResendReply(NamedTuple):
     messages: list[bytes]
     gap_filled_business: list[bytes]
     """Stored business messages covered by a gap fill instead (the venue never sees them)."""
+    damaged: list[int]
+    """Sequence numbers of stored records that could not be re-stamped, gap-filled (also in the list above)."""
 
 
 def answer_resend_request(
@@ -48,8 +53,9 @@ def answer_resend_request(
         end = last_sent
     messages: list[bytes] = []
     skipped: list[bytes] = []
+    damaged: list[int] = []
     if begin > end:
-        return ResendReply(messages, skipped)
+        return ResendReply(messages, skipped, damaged)
     stored = dict(store.get_sent(begin, end))
     gap_start = 0
     for seq in range(begin, end + 1):
@@ -57,15 +63,20 @@ def answer_resend_request(
         replay = raw is not None and replay_business
         if raw is not None and replay and stale_after_ns:
             replay = not _is_stale(raw, wall_now_ns, stale_after_ns)
+        copy = b""
+        if replay:
+            assert raw is not None
+            copy = _restamped(raw, begin_string, stamp)
+            if not copy:
+                damaged.append(seq)
+                replay = False
         if replay and may_replay is not None:
             assert raw is not None
             replay = may_replay(raw)
         if replay:
-            assert raw is not None
             if gap_start:
                 messages.append(admin.gap_fill(gap_start, stamp, seq))
                 gap_start = 0
-            copy, _ = resend_copy(raw, begin_string, stamp)
             messages.append(copy)
         else:
             if raw is not None:
@@ -74,7 +85,24 @@ def answer_resend_request(
                 gap_start = seq
     if gap_start:
         messages.append(admin.gap_fill(gap_start, stamp, end + 1))
-    return ResendReply(messages, skipped)
+    return ResendReply(messages, skipped, damaged)
+
+
+def _restamped(raw: bytes, begin_string: bytes, stamp: bytes) -> bytes:
+    """Return ``raw`` re-stamped for a resend, or b"" when it is not one intact FIX message (a damaged record).
+
+    Intact means what the venue's decoder would take: one frame, BodyLength and CheckSum right, every field
+    ``<tag>=<value>``. ``resend_copy`` recomputes both, so a record that fails here must not reach it.
+    """
+    decoder = FrameDecoder()
+    decoded = decoder.feed(raw)
+    if len(decoded) != 1 or decoder.buffered or not isinstance(decoded[0], FixMessage):
+        return b""
+    try:
+        copy, _ = resend_copy(raw, begin_string, stamp)
+    except ValueError:
+        return b""
+    return copy
 
 
 def _is_stale(raw: bytes, wall_now_ns: int, stale_after_ns: int) -> bool:

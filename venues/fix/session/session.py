@@ -121,6 +121,7 @@ class FixSession:
             "held_processed_on_reset": 0,
             "messages_received": 0,
             "store_failures": 0,
+            "damaged_not_resent": 0,
         }
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -711,6 +712,23 @@ class FixSession:
         begin, end = int(begin_b), int(end_b)
         if end == 999_999:  # FIX 4.1 style "infinity"
             end = 0
+        last_sent = self.store.next_sender_seq - 1
+        problem = ""
+        if end and end < begin:
+            problem, ref_tag = f"EndSeqNo {end} is below BeginSeqNo {begin}", 16
+        elif begin > last_sent:
+            problem, ref_tag = f"BeginSeqNo {begin} is above the last message sent ({last_sent})", 7
+        if problem:  # nothing to resend: answered with a clear error, not with silence
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.VALUE_INCORRECT,
+                problem,
+                now_ns,
+                ref_tag=ref_tag,
+                ref_msg_type=MsgType.RESEND_REQUEST,
+            )
+            self._rare("resend_range", now_ns, logging.WARNING, "ResendRequest rejected: %s", problem)
+            return
         reply = answer_resend_request(
             self.store,
             self.admin,
@@ -742,5 +760,14 @@ class FixSession:
             sum(1 for m in reply.messages if b"\x0135=4\x01" in m[:32]),
             len(reply.gap_filled_business),
         )
+        if reply.damaged:
+            self.counters["damaged_not_resent"] += len(reply.damaged)
+            self._rare(
+                "damaged",
+                now_ns,
+                logging.WARNING,
+                "stored messages %s cannot be resent (damaged store records): gap-filled",
+                reply.damaged,
+            )
         for raw in reply.gap_filled_business:
             self.handler.on_not_replayed(raw)

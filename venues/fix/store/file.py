@@ -68,6 +68,26 @@ def _record(kind: int, value: int, payload: bytes = b"") -> bytes:
     return struct.pack("<I", zlib.crc32(body)) + body
 
 
+def _count_records(data: bytes, start: int, stop: int) -> int:
+    """Count the CRC-valid records that begin in ``data[start:stop]`` (scanning byte by byte; damage path only)."""
+    count = 0
+    pos = start
+    while pos + _RECORD_SIZE <= stop:
+        crc, kind, length, _ = _RECORD.unpack_from(data, pos)
+        end = pos + _RECORD_SIZE + length
+        if (
+            _KIND_CREATED <= kind <= _KIND_SENT
+            and length <= _MAX_PAYLOAD
+            and end <= stop
+            and zlib.crc32(data[pos + 4 : end]) == crc
+        ):
+            count += 1
+            pos = end
+        else:
+            pos += 1
+    return count
+
+
 class FileStore(MessageStore):
     """Persist one session's messages and sequence numbers in ``path``."""
 
@@ -87,6 +107,8 @@ class FileStore(MessageStore):
         """How many fdatasync calls were made (for tests and status)."""
         self.truncated_bytes = 0
         """Bytes of a torn or corrupt tail cut off when the file was opened (not the preallocated zeros)."""
+        self.damaged_records_cut = 0
+        """CRC-valid records cut with that tail: the damage was in the middle (the file was kept aside first)."""
         self.grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
         self._sender = 1
         self._target = 1
@@ -280,10 +302,25 @@ class FileStore(MessageStore):
             torn = len(data[pos:].rstrip(b"\0"))  # zeros are the preallocated part of a store not closed
             if torn:
                 self.truncated_bytes = torn
-                log.warning(
-                    "FIX store %s: cut off %d bytes of a torn or corrupt tail at offset %d",
-                    self.path,
-                    torn,
-                    pos,
-                )
+                # a record may end in zero bytes (a header-only one's value): look one header further
+                intact = _count_records(data, pos + 1, min(size, pos + torn + _RECORD_SIZE))
+                if intact:  # not only a torn last record: damage in the middle; keep the evidence
+                    self.damaged_records_cut = intact
+                    kept = self.path.with_name(f"{self.path.name}.damaged-{pos}")
+                    write_file_atomically(kept, data)
+                    log.error(
+                        "FIX store %s: damaged record at offset %d with %d intact records after it: cut there "
+                        "(its sequence numbers may have gone back); the whole file is kept as %s",
+                        self.path,
+                        pos,
+                        intact,
+                        kept,
+                    )
+                else:
+                    log.warning(
+                        "FIX store %s: cut off %d bytes of a torn or corrupt tail at offset %d",
+                        self.path,
+                        torn,
+                        pos,
+                    )
             os.truncate(self.path, pos)

@@ -1,0 +1,103 @@
+"""Regression (found by a client written from docs/strategy-protocol.md): a version-3 request whose
+``cl_ord_id`` cannot be read took no place in the request sequence.
+
+It was answered with the documented non-fatal Error (``INVALID_MESSAGE`` / ``BAD_FRAME``, "skipped"), but
+its ``req_seq`` was not used up, so the client's next request -- numbered one more, as section 4.5 says --
+was a fatal ``REQ_SEQ_GAP``. Reconnecting and sending again "unchanged, in order" (4.5, step 3) repeated
+the same two steps forever. Now such a request takes its place when its ``req_seq`` can be read: the Error
+is its answer, the number is journaled, and a duplicate of it gets the same Error again (like a MassCancel,
+whose answer is not replayed either).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from gateway.journal import FileJournal, JRequest, read_journal
+from gateway.protocol.messages import Error, OrderRejected, Welcome
+from gateway.recovery import recover
+from model.fsync import FsyncPolicy
+from tests.harness import MemoryLink, Rig
+
+
+def _raw(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def _new(cl_ord_id: object, req_seq: int) -> bytes:
+    return _raw(msgspec.msgpack.encode([2, cl_ord_id, "ACC1", "V1", "AAPL", "B", 100, 1_000_000, "0", "2", 0, req_seq]))
+
+
+NOT_UTF8 = _raw(  # a NewOrder whose cl_ord_id is the str b"\xff\xfe" (not UTF-8), req_seq 2
+    b"\x9c\x02\xa2\xff\xfe\xa4ACC1\xa2V1\xa4AAPL\xa1B\x64\xce\x00\x0f\x42\x40\xa10\xa12\x00\x02"
+)
+UNREADABLE = {
+    "cl_ord_id 33 bytes": (_new("X" * 33, 2), "INVALID_MESSAGE"),
+    "cl_ord_id an int": (_new(7, 2), "INVALID_MESSAGE"),
+    "cl_ord_id empty": (_new("", 2), "INVALID_MESSAGE"),
+    "cancel cl_ord_id 33 bytes": (_raw(msgspec.msgpack.encode([3, "X" * 33, 0, 2])), "INVALID_MESSAGE"),
+    "cl_ord_id not UTF-8": (NOT_UTF8, "BAD_FRAME"),
+}
+
+
+def _link(rig: Rig) -> MemoryLink:
+    link = rig.connect("S1")
+    link.number_requests = False
+    link.received()
+    return link
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_request_when_id_unreadable_but_req_seq_readable_then_error_and_next_request_is_no_gap(case: str) -> None:
+    rig = Rig()
+    link = _link(rig)
+    bad, code = UNREADABLE[case]
+    rig.engine.link_data(link, _new("A", 1) + bad + _new("C", 3), rig.clock())
+    (error,) = link.received()
+    assert isinstance(error, Error) and (error.code, error.fatal) == (code, False)
+    assert not link.closed
+    assert [c[0] for c in rig.venue.commands] == ["new", "new"]  # A and C carried out
+    assert link.session.last_req_seq == rig.engine.strategies["S1"].last_req_seq == 3
+
+
+def test_reconnect_when_client_sends_the_unreadable_request_again_unchanged_then_same_error_and_progress(
+    tmp_path: Path,
+) -> None:
+    """Section 4.5 step 3 from a lost connection: what the gateway has not processed is sent again, unchanged."""
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
+    link = _link(rig)
+    bad, _ = UNREADABLE["cl_ord_id 33 bytes"]
+    rig.engine.link_data(link, _new("A", 1) + bad, rig.clock())
+    rig.engine.link_closed(link)
+    rig.engine.flush()
+    assert any(isinstance(r, JRequest) and r.req_seq == 2 for r in read_journal(tmp_path / "j"))
+    assert recover(read_journal(tmp_path / "j")).strategies["S1"].last_req_seq == 2
+
+    again = rig.connect("S1", last_seq=1)
+    again.number_requests = False
+    welcome, *_ = again.received()
+    assert isinstance(welcome, Welcome) and welcome.last_req_seq == 2
+    rig.engine.link_data(again, bad + _new("C", 3), rig.clock())  # a client unsure it got the answer sends it again
+    (error,) = again.received()
+    assert isinstance(error, Error) and (error.code, error.fatal) == ("INVALID_MESSAGE", False)
+    assert not again.closed and again.session.last_req_seq == 3
+
+
+def test_request_when_neither_id_nor_req_seq_readable_then_error_and_no_place_in_the_sequence() -> None:
+    rig = Rig()
+    link = _link(rig)
+    rig.engine.link_data(link, _raw(msgspec.msgpack.encode([2, "X" * 33])) + _new("B", 1), rig.clock())
+    error, *rest = link.received()
+    assert isinstance(error, Error) and not error.fatal and rest == []
+    assert link.session.last_req_seq == 1
+
+
+def test_request_when_id_readable_then_still_answered_by_it() -> None:
+    rig = Rig()
+    link = _link(rig)
+    rig.engine.link_data(link, _new("A", 1) + _raw(msgspec.msgpack.encode([2, "B", "ACC1", 5, "AAPL"])), rig.clock())
+    (answer,) = link.received()
+    assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.code) == ("B", "INVALID_FIELD")
