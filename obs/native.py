@@ -45,6 +45,7 @@ MODULES: Final = (
     "venues.ouch.adapter",
     "venues.ouch.soup_client",
     "risk.engine",
+    "risk.exposure_rows",
     "risk.exposure",
     "gateway.journal_mmap",
     "gateway.strategy_state",

@@ -17,9 +17,9 @@ from typing import Final
 
 from model.enums import Side
 from model.order import Order, OrderState
-from risk.exposure_state import AccountState as AccountState  # noqa: PLC0414 - re-exported
+from risk.exposure_rows import AccountState as AccountState  # noqa: PLC0414 - re-exported
+from risk.exposure_rows import PositionState as PositionState  # noqa: PLC0414 - re-exported
 from risk.exposure_state import OrderRecord as OrderRecord  # noqa: PLC0414 - re-exported
-from risk.exposure_state import PositionState as PositionState  # noqa: PLC0414 - re-exported
 
 _FILLED: Final = OrderState.FILLED
 _PENDING_NEW: Final = OrderState.PENDING_NEW
