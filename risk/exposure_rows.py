@@ -30,7 +30,6 @@ class PositionState:
         )
 
 
-
 class AccountState:
     """One account's exposure and its run-time trading state."""
 
@@ -60,4 +59,3 @@ class AccountState:
             f"traded_notional={self.traded_notional}, runtime_state={self.runtime_state}, "
             f"positions={self.positions!r})"
         )
-
