@@ -213,3 +213,25 @@ def test_exposure_when_random_order_lives_then_totals_equal_a_recount_of_the_ord
                 open_sell += leaves
     assert engine.position("ACC1", "AAPL") == PositionView(position, open_buy, open_sell)
     assert engine.exposure("ACC1") == ExposureView(count, notional, traded)
+
+
+def test_book_rows_when_orders_counted_then_one_untracked_record_per_order_and_rows_per_key() -> None:
+    import gc
+
+    from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
+
+    book = ExposureBook()
+    account = book.account("ACC1")
+    position = book.position(account, "AAPL")
+    assert book.account("ACC1") is account and book.position(account, "AAPL") is position  # one row per key
+    for _ in range(2):
+        working = order(qty=100, price=10)
+        book.open_new(working, working.order_id, 100, True, px(10), account, position, 0)
+    record = book.orders[working.order_id]
+    assert type(record) is OrderRecord and not gc.is_tracked(record)  # per order: never seen by the collector
+    assert (position.open_buy_qty, position.open_sell_qty, position.position) == (200, 0, 0)
+    assert (account.open_orders, account.open_notional) == (2, 2 * 100 * px(10))
+    assert repr(PositionState(5, 1, 2)) == "PositionState(position=5, open_buy_qty=1, open_sell_qty=2)"
+    assert repr(AccountState()) == (
+        "AccountState(open_orders=0, open_notional=0, traded_notional=0, runtime_state=0, positions={})"
+    )
