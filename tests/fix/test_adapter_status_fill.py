@@ -9,7 +9,8 @@ from model.venue_events import VenueExecuted
 from tests.harness import sent_ref
 from venues.fix.fields import MsgType
 
-from .test_adapter import Rig, make_order
+from .helpers import make_order
+from .test_adapter import Rig
 
 
 def _asked(rig: Rig) -> None:
