@@ -367,10 +367,15 @@ class Engine:
             st = self.strategies[order.strategy_id]
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
-            if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
-                journal.append(_JVenueApplied(venue, event, st.next_seq))
-            else:
-                journal.append(_JVenueApplied(venue, event, st.next_seq))
+            try:  # free unless raised: an adapter's number beyond MessagePack's ints must not reach the loop
+                if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
+                    journal.append(_JVenueApplied(venue, event, st.next_seq))
+                else:
+                    journal.append(_JVenueApplied(venue, event, st.next_seq))
+            except OverflowError:  # nothing journaled (the batch ends where it did), nothing applied
+                self._venue_events_pending -= 1
+                self._out_of_place(order, event)
+                return
             if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
                 self._on_venue_accepted(st, order, event)
             else:

@@ -71,7 +71,7 @@ from venues.boe.codec import (
     execution_core,
 )
 from venues.boe.config import BoeVenueConfig
-from venues.boe.errors import DecodeError
+from venues.boe.errors import OUT_OF_RANGE, DecodeError
 from venues.boe.messages import (
     CANCEL_REJECTED,
     MAX_CL_ORD_ID,
@@ -104,6 +104,10 @@ NS_PER_S: Final = 1_000_000_000
 MAX_QTY: Final = 0xFFFF_FFFF
 """OrderQty is an unsigned 4-byte field."""
 MAX_PRICE: Final = (1 << 63) - 1
+_CARRIED_QTY: Final = 2**31 - 1
+"""The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
+_CARRIED_PRICE: Final = 2**53 - 1
+"""The largest price the strategy protocol carries (section 2); none is negative (BOE prices are signed)."""
 _EPOCH_DAY: Final = dt.date(2000, 1, 1)
 _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 _MODIFY_ROOM: Final = 6
@@ -633,6 +637,9 @@ class BoeVenue(VenueAdapter):
             return
         if not leaves:
             tracked.done = True
+        if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
+            self._out_of_range(seq, "Order Execution", last_shares, last_px)
+            return
         liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
         self.event_sink(VenueExecuted(seq, tracked.order.order_id, last_shares, last_px, liquidity, str(exec_id)))
 
@@ -687,6 +694,9 @@ class BoeVenue(VenueAdapter):
             leaves = total - order.cum_qty
         if leaves <= 0:
             tracked.done = True
+        if not (leaves <= _CARRIED_QTY and 0 <= price <= _CARRIED_PRICE):
+            self._out_of_range(seq, "Order Modified", leaves, price)
+            return
         self.event_sink(VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id)))
 
     def _on_modify_rejected(self, message: memoryview, seq: int) -> None:
@@ -874,6 +884,11 @@ class BoeVenue(VenueAdapter):
     def _decode_error(self, seq: int, error: DecodeError) -> None:
         self.counters["decode_errors"] += 1
         self._rare("decode", "undecodable BOE message (venue_seq %d): %s", seq, error.text)
+
+    def _out_of_range(self, seq: int, kind: str, quantity: int, price: int) -> None:
+        """Count and (rarely) log a message whose quantity or price the strategy protocol cannot carry; no event."""
+        text = f"{kind}: quantity {quantity} or price {price} outside 0..{_CARRIED_QTY} / 0..{_CARRIED_PRICE}"
+        self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
     def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
         self.counters["unknown_cl_ord_id"] += 1

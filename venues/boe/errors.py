@@ -16,6 +16,8 @@ UNKNOWN_TYPE: Final = "type"
 """A MessageType not defined for this direction."""
 BAD_BITFIELD: Final = "bitfield"
 """A bitfield sets a bit we do not know the field of (so the following fields cannot be located)."""
+OUT_OF_RANGE: Final = "range"
+"""A quantity or price the venue may send but the gateway cannot carry (docs/strategy-protocol.md, section 2)."""
 BAD_GROUP: Final = "group"
 """A Login Request / Response parameter group is malformed (length below its minimum or past the end)."""
 

@@ -784,6 +784,8 @@ class FixVenue(VenueAdapter):
                 elif status == b"2":
                     tag = f.CUM_QTY
                     cum = _qty(fields[tag])
+                    if cum <= order.cum_qty:  # Filled with nothing (more) executed: no fill to report
+                        raise ValueError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
                     tag = f.AVG_PX
                     event = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
                 else:

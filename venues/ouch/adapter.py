@@ -65,7 +65,7 @@ from venues.ouch.codec import (
 )
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.daytime import WallClock, trading_day
-from venues.ouch.errors import DecodeError
+from venues.ouch.errors import OUT_OF_RANGE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
     MAX_QUANTITY,
@@ -97,6 +97,10 @@ _SIDE: Final = {side: side.value.encode("ascii") for side in Side}
 _TIF: Final = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
 _SHORT_SIDES: Final = frozenset({Side.SELL_SHORT, Side.SELL_SHORT_EXEMPT})
 _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in range(0x34)}
+_MAX_QTY: Final = 2**31 - 1
+"""The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2); OUCH sends 2^32-1."""
+_MAX_PRICE: Final = 2**53 - 1
+"""The largest price the strategy protocol carries (section 2); OUCH sends up to 2^64-1."""
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
@@ -714,6 +718,9 @@ class OuchVenue(VenueAdapter):
     def _on_accepted(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         urn, quantity, price, order_reference_number, order_state = fields
         self._inflight.pop(urn, None)
+        if quantity > _MAX_QTY or price > _MAX_PRICE:
+            self._out_of_range(seq, "Order Accepted", quantity, price)
+            return
         chain.open_qty = quantity
         order_id = chain.order.order_id
         if order_state == ORDER_STATE_DEAD:
@@ -725,6 +732,9 @@ class OuchVenue(VenueAdapter):
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
 
     def _on_executed(self, seq: int, chain: _Chain, message: OrderExecuted) -> None:
+        if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
+            self._out_of_range(seq, "Order Executed", message.quantity, message.price)
+            return
         chain.open_qty -= message.quantity
         self.event_sink(
             VenueExecuted(
@@ -749,6 +759,9 @@ class OuchVenue(VenueAdapter):
         if quantity <= 0:
             self._ignore(kind + "0", seq, f"cancel of 0 shares for UserRefNum {chain.working}")
             return
+        if quantity > _MAX_QTY:
+            self._out_of_range(seq, "Order Canceled" if kind == "C" else "AIQ Canceled", quantity, 0)
+            return
         chain.open_qty -= quantity
         self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
         if chain.open_qty <= 0:
@@ -761,6 +774,9 @@ class OuchVenue(VenueAdapter):
         inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
+        if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
+            self._out_of_range(seq, "Order Replaced", message.quantity, message.price)
+            return
         chain.working = urn
         chain.candidates = ()
         chain.open_qty = message.quantity
@@ -987,6 +1003,11 @@ class OuchVenue(VenueAdapter):
     def _decode_error(self, seq: int, error: DecodeError) -> None:
         self.counters["decode_errors"] += 1
         self._rare("decode", "undecodable OUCH message at sequence %d: %s", seq, error.text)
+
+    def _out_of_range(self, seq: int, kind: str, quantity: int, price: int) -> None:
+        """Count and (rarely) log a message whose quantity or price the strategy protocol cannot carry; no event."""
+        text = f"{kind}: quantity {quantity} or price {price} outside 0..{_MAX_QTY} / 0..{_MAX_PRICE}"
+        self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
     def _unknown(self, seq: int, kind: str, user_ref_num: int) -> None:
         self.counters["unknown_user_ref_num"] += 1

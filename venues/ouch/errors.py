@@ -16,6 +16,8 @@ BAD_ENUM: Final = "enum"
 """A code field holds a value outside its enumeration."""
 BAD_NUMBER: Final = "number"
 """An ASCII numeric field holds something other than digits and spaces."""
+OUT_OF_RANGE: Final = "range"
+"""A quantity or price the venue may send but the gateway cannot carry (docs/strategy-protocol.md, section 2)."""
 BAD_APPENDAGE: Final = "appendage"
 """The TagValue appendage is malformed (short element, wrong option size, repeated tag)."""
 

@@ -1,0 +1,46 @@
+"""A status report (ExecType I) saying an unanswered order is Filled: its CumQty is the fill, never zero or less."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.order import mark_sent
+from model.venue_events import VenueExecuted
+from tests.harness import sent_ref
+from venues.fix.fields import MsgType
+
+from .helpers import make_order
+from .test_adapter import Rig
+
+
+def _asked(rig: Rig) -> None:
+    """Send order 7 while down, log on, and let the venue ask again: the gateway asks its status."""
+    order = make_order(7)
+    mark_sent(order, sent_ref(rig.adapter.send_new(order)))
+    rig.up()
+    rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))
+    *_, status_request = rig.wire.take()
+    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B7")
+
+
+def _filled(cum: bytes) -> list[tuple[bytes, bytes]]:
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    return [*ids, (b"150", b"I"), (b"39", b"2"), (b"14", cum), (b"6", b"150")]
+
+
+def test_status_when_filled_then_one_execution_of_cum_qty() -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _filled(b"100")))
+    (event,) = rig.events()
+    assert isinstance(event, VenueExecuted) and (event.order_id, event.qty, event.price) == (7, 100, 1_500_000)
+
+
+@pytest.mark.parametrize("cum", [b"0", b"0.0"])
+def test_status_when_filled_with_no_quantity_then_rejected_naming_cum_qty_and_no_event(cum: bytes) -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _filled(cum)))
+    assert rig.events() == []
+    (reject,) = rig.wire.take()
+    assert (reject.msg_type, reject.get(b"371")) == (MsgType.REJECT, b"14")
