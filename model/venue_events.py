@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import Final
 
 import msgspec
+
+EVENT_MAX_QTY: Final = 2**31 - 1
+"""The largest quantity a venue event may carry: the strategy protocol's (docs/strategy-protocol.md, section 2)."""
+EVENT_MAX_PRICE: Final = 2**53 - 1
+"""The largest price a venue event may carry, in ten-thousandths: the strategy protocol's (section 2)."""
 
 
 class _VenueEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):

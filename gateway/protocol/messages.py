@@ -16,6 +16,7 @@ from typing import Annotated, Final
 import msgspec
 
 from model.enums import OrderType, RejectSource, Side, TimeInForce
+from model.venue_events import EVENT_MAX_PRICE, EVENT_MAX_QTY
 
 PROTOCOL_VERSION: Final = 3
 """The newest protocol version this gateway speaks (what the SDK sends in its Hello)."""
@@ -38,10 +39,10 @@ MAX_STR_BYTES: Final = 32
 MAX_FRAME_SIZE: Final = 64 * 1024
 """Largest payload (bytes after the 4-byte length prefix) either side may send."""
 
-MAX_PRICE: Final = 2**53 - 1
+MAX_PRICE: Final = EVENT_MAX_PRICE
 """Largest price value accepted (keeps prices exact in languages with float64 numbers)."""
 
-MAX_QTY: Final = 2**31 - 1
+MAX_QTY: Final = EVENT_MAX_QTY
 
 # String lengths are bounded so a single frame can never make the gateway allocate much.
 ClOrdId = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]

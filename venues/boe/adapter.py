@@ -50,6 +50,8 @@ from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, st
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
+    EVENT_MAX_PRICE,
+    EVENT_MAX_QTY,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -104,9 +106,9 @@ NS_PER_S: Final = 1_000_000_000
 MAX_QTY: Final = 0xFFFF_FFFF
 """OrderQty is an unsigned 4-byte field."""
 MAX_PRICE: Final = (1 << 63) - 1
-_CARRIED_QTY: Final = 2**31 - 1
+_CARRIED_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
-_CARRIED_PRICE: Final = 2**53 - 1
+_CARRIED_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries (section 2); none is negative (BOE prices are signed)."""
 _EPOCH_DAY: Final = dt.date(2000, 1, 1)
 _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"

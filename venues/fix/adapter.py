@@ -34,6 +34,8 @@ from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
+    EVENT_MAX_PRICE,
+    EVENT_MAX_QTY,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -128,9 +130,9 @@ def _decode_one(raw: bytes) -> FixMessage | None:
 
 _DEFINED_EXEC_TYPES: Final = frozenset(bytes([c]) for c in b"0123456789ABCDEFGHIJKL")
 """ExecType (150) values FIX defines (4.2 to 5.0); those the adapter does not apply are ignored and counted."""
-_MAX_QTY: Final = 2**31 - 1
+_MAX_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
-_MAX_PRICE: Final = 2**53 - 1
+_MAX_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries, in ten-thousandths (section 2); none is negative."""
 
 

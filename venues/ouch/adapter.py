@@ -39,6 +39,8 @@ from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
+    EVENT_MAX_PRICE,
+    EVENT_MAX_QTY,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -97,9 +99,9 @@ _SIDE: Final = {side: side.value.encode("ascii") for side in Side}
 _TIF: Final = {TimeInForce.DAY: b"0", TimeInForce.IOC: b"3"}
 _SHORT_SIDES: Final = frozenset({Side.SELL_SHORT, Side.SELL_SHORT_EXEMPT})
 _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in range(0x34)}
-_MAX_QTY: Final = 2**31 - 1
+_MAX_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2); OUCH sends 2^32-1."""
-_MAX_PRICE: Final = 2**53 - 1
+_MAX_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries (section 2); OUCH sends up to 2^64-1."""
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
