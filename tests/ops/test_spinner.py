@@ -132,7 +132,7 @@ async def main():
     spinner = LoopSpinner(asyncio.get_running_loop(), int(sys.argv[1]))
     await asyncio.sleep(0.01)
     spinner.kick()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     print("ITERATIONS", spinner.iterations)
 
 uvloop.run(main())
@@ -150,7 +150,7 @@ def _uvloop_zero_timeout_polls(tmp_path: Path, budget_us: int) -> tuple[int, int
 
 
 def test_uvloop_when_spinning_then_epoll_waits_with_zero_timeout(tmp_path: Path) -> None:
-    zero_polls, iterations = _uvloop_zero_timeout_polls(tmp_path, 20_000)
+    zero_polls, iterations = _uvloop_zero_timeout_polls(tmp_path, 60_000)
     idle_polls, idle_iterations = _uvloop_zero_timeout_polls(tmp_path, 0)
     assert iterations >= 20
     assert idle_iterations == 0
