@@ -46,6 +46,15 @@ _TAG_BOOL: Final = "tag:yaml.org,2002:bool"
 _TAG_INT: Final = "tag:yaml.org,2002:int"
 _TAG_FLOAT: Final = "tag:yaml.org,2002:float"
 _TAG_MERGE: Final = "tag:yaml.org,2002:merge"
+_PLAIN_INT: Final = re.compile(r"[-+]?(?:0|[1-9][0-9_]*)")
+"""An integer as a reader sees it: YAML 1.1 also reads 010 (octal 8), 0x10, 0b10 and 1:30 (90) as integers."""
+
+
+def _not_plain(value: int) -> str:
+    """Return the hint for an integer YAML reads in another base than the plain decimal a reader sees."""
+    return f" (YAML reads this as {value}: write plain decimal digits without a leading 0, e.g. 10000)"
+
+
 _NON_FINITE: Final = frozenset({".nan", ".inf", "+.inf", "-.inf"})
 _PATTERN_TEXT: Final = {
     "name": "a name of 1 to 32 letters, digits, '_', '.' or '-'",
@@ -364,6 +373,8 @@ class _Walker:
                 value = int(self._constructor.construct_yaml_int(node))
             except ValueError:
                 return self.error(node, path, f"expected {expected}, got {_got(node)}")
+            if _PLAIN_INT.fullmatch(str(node.value)) is None:
+                return self.error(node, path, f"expected {expected}, got {node.value}{_not_plain(value)}")
             if not _within(value, info):
                 return self.error(node, path, f"expected {_violated(info, value, extra)}, got {node.value}")
             return value, value
@@ -374,7 +385,10 @@ class _Walker:
             return self.error(node, path, f"expected {expected}, got {node.value} (NaN and infinity are refused)")
         try:
             if node.tag == _TAG_INT:
-                number = Decimal(int(self._constructor.construct_yaml_int(node)))
+                whole = int(self._constructor.construct_yaml_int(node))
+                if _PLAIN_INT.fullmatch(str(node.value)) is None:
+                    return self.error(node, path, f"expected {expected}, got {node.value}{_not_plain(whole)}")
+                number = Decimal(whole)
             else:
                 number = Decimal(text)
         except (InvalidOperation, ValueError):

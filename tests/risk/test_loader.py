@@ -353,3 +353,33 @@ def test_read_limits_when_quote_never_closed_then_names_where_it_opened(tmp_path
     problem = _one(tmp_path, "version: 1\ndefaults:\n  trading_state: 'ACTIVE\n  max_qty: 10\n")
     assert problem.line == 5
     assert "(the quoted text opened at line 3, column 18 is never closed)" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("  max_qty: 10000", "  max_qty: 010000", "defaults.max_qty"),  # YAML 1.1 octal: 4096
+        ("  max_qty: 10000", "  max_qty: 0x2710", "defaults.max_qty"),  # hexadecimal
+        ("  max_qty: 10000", "  max_qty: 0b10", "defaults.max_qty"),  # binary
+        ("  max_qty: 10000", "  max_qty: 2:46:40", "defaults.max_qty"),  # sexagesimal: 10000
+        ("  max_open_notional: 25000000", "  max_open_notional: 025000000", "defaults.max_open_notional"),
+        ("        max_qty: 500", "        max_qty: 0764", "accounts.ACC1.symbols.AAPL.max_qty"),
+    ],
+)
+def test_read_limits_when_integer_not_plain_decimal_then_refused_with_hint(
+    tmp_path: Path, old: str, new: str, path: str
+) -> None:
+    # YAML 1.1 reads 010000 as 4096, 2:46:40 as 10000: a risk officer reading the file sees another number
+    # than the one that would apply, so anything but plain decimal digits is refused, not guessed.
+    assert old in VALID
+    problem = _one(tmp_path, VALID.replace(old, new, 1))
+    assert problem.path == path, str(problem)
+    assert "plain decimal" in problem.message, str(problem)
+
+
+def test_read_limits_when_plain_decimal_with_sign_or_zero_then_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "limits.yaml"
+    path.write_text(VALID.replace("  max_qty: 10000", "  max_qty: +10000").replace("1000000.00", "01000000.50"))
+    limits = read_limits(path)
+    assert limits.document.defaults.max_qty == 10_000
+    assert limits.document.defaults.max_notional == 10_000_005_000
