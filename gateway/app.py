@@ -230,6 +230,8 @@ class GatewayProcess:
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
+        self._risk_file_settling = False
+        """The file watch saw the limits file change and waits for a tick without change before reloading."""
 
     # ---- start-up --------------------------------------------------------------------------
 
@@ -609,8 +611,16 @@ class GatewayProcess:
         self.engine.poll(self.clock())
 
     def _watch_risk_file(self) -> None:
+        """Reload once the limits file changed and then stayed unchanged for a whole watch period.
+
+        A file rewritten in place (``cp``, ``cat >``, an editor) is truncated and written in pieces: a tick
+        between two pieces sees a prefix, and a prefix ending between two accounts is itself a valid file.
+        """
         assert self.risk is not None
         if self.risk.file_changed():
+            self._risk_file_settling = True
+            return
+        if self._risk_file_settling:
             self.reload_risk("file changed on disk", "file watch")
 
     def _on_sighup(self, sender: str) -> None:
@@ -623,6 +633,7 @@ class GatewayProcess:
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the limits file (bad files change nothing) and log the outcome."""
         assert self.risk is not None
+        self._risk_file_settling = False  # this reload reads the file as it is now
         result = self.risk.reload(trigger, who)
         ok = getattr(result, "ok", False)
         if ok:
