@@ -129,10 +129,27 @@ def read_limits(
     if isinstance(positions_name, str):
         positions = parse_file(_beside(limits_path, positions_name), StartPositionsDocument)
         problems.extend(positions.problems)
+        if positions.value is not None and data is not None:
+            warnings += _positions_unlisted(positions, data, parsed.file)
     if problems or parsed.value is None:
         problems.sort(key=lambda p: (p.file != parsed.file, p.file, p.line, p.column))
         raise LimitsFileError(problems)
     return LimitsFile(limits_path, parsed, reference, positions, warnings)
+
+
+def _positions_unlisted(positions: Parsed[StartPositionsDocument], data: Mapping[str, Any], file: str) -> list[str]:
+    """Warn (with position) about each account of the positions file the limits file does not list."""
+    assert positions.value is not None
+    listed = data.get("accounts")
+    found = []
+    for account in positions.value.accounts:
+        if not isinstance(listed, dict) or account not in listed:
+            line, column = positions.mark(("accounts", account))
+            found.append(
+                f"{positions.file}:{line}:{column}: accounts.{account}: account {account} is not in {file}: "
+                "its start-of-day positions apply to nothing"
+            )
+    return found
 
 
 def reference_age_s(reference: ReferencePriceDocument, wall_now: datetime.datetime | None = None) -> float:

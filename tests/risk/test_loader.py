@@ -383,3 +383,21 @@ def test_read_limits_when_plain_decimal_with_sign_or_zero_then_accepted(tmp_path
     limits = read_limits(path)
     assert limits.document.defaults.max_qty == 10_000
     assert limits.document.defaults.max_notional == 10_000_005_000
+
+
+def test_read_limits_when_start_positions_name_an_account_the_file_does_not_list_then_warns_with_position(
+    tmp_path: Path,
+) -> None:
+    # A misspelt account in the positions file left the real account flat without a word: its overnight
+    # long was not counted against max_long_qty / max_net_qty.
+    (tmp_path / "positions.yaml").write_text(
+        "as_of: 2025-06-13T20:00:00Z\naccounts:\n  ACC1:\n    AAPL: 100\n  ACC9:\n    AAPL: 50000\n"
+    )
+    path = tmp_path / "limits.yaml"
+    path.write_text(VALID.replace("accounts:\n", "start_positions_file: positions.yaml\naccounts:\n", 1))
+    limits = read_limits(path)
+    where = tmp_path / "positions.yaml"
+    assert [w for w in limits.warnings if "ACC9" in w] == [
+        f"{where}:5:3: accounts.ACC9: account ACC9 is not in {path}: its start-of-day positions apply to nothing"
+    ]
+    assert not [w for w in limits.warnings if "ACC1" in w]
