@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from typing import NoReturn
 
@@ -186,6 +187,9 @@ def run(args: argparse.Namespace) -> int:
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
     if args.dry_run:
+        if shutil.which(args.python) is None:  # what execute() would find: no such file, or not executable
+            log.error("launch: cannot exec %s: not an executable file (the launch would exit 127)", args.python)
+            return EXIT_EXEC_FAILED
         print(render_dry_run(plan))
         return 0
     log_decision(plan)

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE, LaunchOptions, LaunchPlan, LaunchRefused, plan_launch
 from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile, gateway_profile_dir
 from gateway.ops.onload_env import observe_onload_environment
@@ -183,6 +185,16 @@ def test_launch_when_python_missing_then_exits_127_with_reason(rig: LaunchRig) -
     result = subprocess.run(argv, env=rig.env(), capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 127
     assert f"cannot exec {rig.tmp / 'no-python'}" in result.stderr
+
+
+@pytest.mark.parametrize("python", ["no-python", "not-executable"])
+def test_dry_run_when_python_cannot_be_executed_then_exits_127_as_the_launch_would(rig: LaunchRig, python: str) -> None:
+    # The dry run said "exec: ... /nonexistent -m gateway run" and exited 0; the launch itself then exited 127.
+    (rig.tmp / "not-executable").write_text("#!/bin/sh\n")
+    result = rig.launch("--dry-run", "--python", str(rig.tmp / python), "--", "--config", REPO_CONFIG)
+    assert result.returncode == 127, result.stdout
+    assert f"cannot exec {rig.tmp / python}" in result.stderr
+    assert "exec:" not in result.stdout
 
 
 def test_launch_when_unknown_or_abbreviated_flag_then_exits_2_and_runs_nothing(rig: LaunchRig) -> None:
