@@ -698,8 +698,10 @@ class OuchVenue(VenueAdapter):
                 self._ignore(chr(message[0]), sequence, decoded)
 
     def on_end_of_session(self) -> None:
-        """End of Session: ENDED, no reconnect."""
+        """End of Session: ENDED, no reconnect; requests still unanswered never will be (answered with rejects)."""
         self._set_state(VenueState.ENDED, "end of session")
+        if self._inflight:
+            self._forget_session("the venue ended the session before answering", "OUCH_SESSION_ENDED")
 
     def on_disconnect_wanted(self, reason: str) -> None:
         """Close the transport (timeout, protocol violation, end of session) at the core's next flush.
@@ -969,8 +971,8 @@ class OuchVenue(VenueAdapter):
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
 
-    def _forget_session(self, why: str) -> None:
-        """The venue put us in another session: its UserRefNums start afresh, the old ones mean nothing.
+    def _forget_session(self, why: str, code: str = "OUCH_SESSION_CHANGED") -> None:
+        """The venue put us in another session, or ended this one: the UserRefNums it knew mean nothing now.
 
         Requests still waiting will never be answered; the core hears so through
         synthesized rejects (venue_seq 0).
@@ -982,9 +984,9 @@ class OuchVenue(VenueAdapter):
                 continue
             order_id = chain.order.order_id
             if key < _CANCEL_KEY and key not in self._replace_refs:
-                self._emit(VenueRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
+                self._emit(VenueRejected(0, order_id, code, why))
             else:
-                self._emit(VenueCancelRejected(0, order_id, "OUCH_SESSION_CHANGED", why))
+                self._emit(VenueCancelRejected(0, order_id, code, why))
         self._inflight.clear()
         self._refs.clear()
         self._replace_refs.clear()
