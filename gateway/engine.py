@@ -319,6 +319,10 @@ class Engine:
             for order in mine:
                 if can(order, _RELEASE):
                     self._send_cancel(order)
+        elif state is VenueState.ENDED and state != previous:
+            unanswered = self.exactly_once.unanswered([o for o in self.open_orders.values() if o.venue == name])
+            if unanswered:
+                self.venues[name].after_session_end(unanswered)
 
     @property
     def counters(self) -> EngineCounters:

@@ -202,6 +202,14 @@ class VenueAdapter(abc.ABC):
         already covers them).
         """
 
+    def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:  # noqa: B027 - optional hook
+        """The session ended for good (ENDED: no reconnect): answer the requests the venue never will.
+
+        The core calls this once, on the transition to ENDED, with the requests of this venue's open
+        orders that no venue event has answered. The default does nothing (an adapter that answers
+        them itself when its session ends, as OUCH does, needs no more).
+        """
+
     def order_id_floor(self) -> int:
         """Return the highest gateway order id the adapter's own persistent state names (0: none).
 
