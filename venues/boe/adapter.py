@@ -159,6 +159,7 @@ STRATEGY_REASONS: Final = {
 """Cboe reason letter (reject, cancel, cancel reject, modify reject) -> the code a strategy receives."""
 UNKNOWN_REASON: Final = "VENUE"
 """The code of a reason letter not in ``STRATEGY_REASONS`` (the text names the letter)."""
+_SESSION_ENDED_TEXT: Final = "not answered: Cboe ended the session for the day (Logout) before processing it"
 _ANSWER_LOST_TEXT: Final = (
     "Cboe received this request (SequenceNumber {seq}, it reported {last} processed) but no answer was replayed: "
     "it was refused unsequenced and the answer was lost in a disconnect"
@@ -478,6 +479,26 @@ class BoeVenue(VenueAdapter):
                 self._answer_lost(tracked, kind, seq, last)
             else:
                 self._resend(tracked, kind)
+
+    def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
+        """Cboe ended the day (Logout E, no reconnect): report each request it left unanswered refused.
+
+        Every answer Cboe gave came before its Logout on the same connection, and one lost in an earlier
+        cut was reported by ``after_replay``: what is still unanswered was never processed, and never will be.
+        """
+        for request in unanswered:
+            tracked = self._orders.get(request.order.order_id)
+            if tracked is None or tracked.done:
+                continue
+            order_id = tracked.order.order_id
+            log.warning("venue %s: order %d: %s %s", self.name, order_id, request.kind.value, _SESSION_ENDED_TEXT)
+            if request.kind.value == "new":
+                tracked.done = True
+                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
+            else:
+                if request.kind.value == "replace":
+                    tracked.pending = b""
+                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
 
     def logout(self) -> None:
         """Log out; the session will not reconnect."""
