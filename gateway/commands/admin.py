@@ -87,10 +87,10 @@ def call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | 
     try:
         reply = admin_request(admin_socket_path(args), request)
     except (AdminError, ConfigError) as exc:
-        print(f"gateway {request['cmd']}: {exc}", file=sys.stderr)
+        print(f"gateway {request['cmd'].replace('_', ' ')}: {exc}", file=sys.stderr)
         return None
     if not reply.get("ok"):
-        print(f"gateway {request['cmd']}: refused: {reply.get('error')}", file=sys.stderr)
+        print(f"gateway {request['cmd'].replace('_', ' ')}: refused: {reply.get('error')}", file=sys.stderr)
         return None
     return reply
 

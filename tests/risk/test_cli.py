@@ -196,3 +196,17 @@ def test_check_when_yaml_bracket_never_closed_then_one_line_with_both_positions(
     opened = index + 2
     assert first.startswith(f"{path}:{opened + 1}:")
     assert first.endswith(f"(the flow sequence ('[') opened at line {opened}, column 13 is never closed)")
+
+
+def test_reload_when_no_gateway_listens_then_exit_1_naming_the_command_as_typed(tmp_path: Path) -> None:
+    # It said "gateway risk_reload: ..." (the admin protocol's name), not the command the operator typed.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "risk", "reload", "--admin-socket", str(tmp_path / "admin.sock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("gateway risk reload: no gateway admin socket at "), done.stderr
+    assert "Traceback" not in done.stderr
