@@ -41,6 +41,8 @@ from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     EVENT_MAX_PRICE,
     EVENT_MAX_QTY,
+    EventSink,
+    StateSink,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -148,6 +150,8 @@ class OuchVenue(VenueAdapter):
     # Declared here again, though ``VenueAdapter`` declares them: compiled, an attribute of the
     # interpreted base is a generic lookup from this class's methods, one declared here is a native
     # field (the base's methods, interpreted, set it through the class's descriptor, as before).
+    event_sink: EventSink
+    state_sink: StateSink
     _backpressured: bool
     _write: Callable[[bytes | bytearray], None] | None
     _close: Callable[[], None] | None
