@@ -171,6 +171,10 @@ _OuchVenue: Final = OuchVenue
 _MmapJournal: Final = MmapJournal
 
 
+def _session_ended_text(venue: str) -> str:
+    return f"venue {venue} session ended; nothing is sent to it until it is up again"
+
+
 def _backpressure_text(venue: str, what: str = "") -> str:
     if what:
         return f"venue {venue} is not reading fast enough; {what} not queued, retry later"
@@ -323,6 +327,9 @@ class Engine:
             unanswered = self.exactly_once.unanswered([o for o in self.open_orders.values() if o.venue == name])
             if unanswered:
                 self.venues[name].after_session_end(unanswered)
+            for order in [o for o in self.open_orders.values() if o.venue == name]:
+                if order.state is OrderState.LIVE_HELD_CANCEL:  # nothing left in flight: the cancel has no venue
+                    self._refuse_held_cancel(order)
 
     @property
     def counters(self) -> EngineCounters:
@@ -471,11 +478,20 @@ class Engine:
         self._release_if_up(order)
 
     def _release_if_up(self, order: Order) -> None:
-        """Send the cancel held behind a replace that just resolved, if the venue can take it now."""
+        """Send the cancel held behind a replace that just resolved if the venue can take it; refuse it if ENDED."""
         if order.state is OrderState.LIVE_HELD_CANCEL:
             venue = self.venues.get(order.venue)
             if venue is not None and venue.state is VenueState.UP:
                 self._send_cancel(order)
+            elif venue is not None and venue.state is VenueState.ENDED:
+                self._refuse_held_cancel(order)
+
+    def _refuse_held_cancel(self, order: Order) -> None:
+        """Answer a held cancel of a venue whose session ENDED: it cannot be sent until the adapter is UP again."""
+        drop_held_cancel(order)
+        self.journal.append(JCancelRefused(order.order_id))
+        st = self.strategies[order.strategy_id]
+        self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
 
     def _out_of_place(self, order: Order, event: object) -> None:
         self._counters.venue_events_out_of_place += 1
@@ -1265,6 +1281,9 @@ class Engine:
         venue = self.venues.get(order.venue)
         if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
             self._send_cancel(order)
+        elif venue is not None and venue.state is VenueState.ENDED and order.state not in CANCEL_WANTED_STATES:
+            st = self.strategies[order.strategy_id]
+            self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
         elif can(order, _HOLD):
             hold_cancel(order)
             self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))

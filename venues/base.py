@@ -203,10 +203,12 @@ class VenueAdapter(abc.ABC):
         """
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:  # noqa: B027 - optional hook
-        """The session ended for good (ENDED: no reconnect): answer the requests the venue never will.
+        """The session ended (ENDED): answer the requests this session never will.
 
-        The core calls this once, on the transition to ENDED, with the requests of this venue's open
-        orders that no venue event has answered. The default does nothing (an adapter that answers
+        ENDED lasts until the adapter reports UP again (OUCH and BOE never do; FIX does at its next
+        schedule window). The core calls this on each transition to ENDED, with the requests of this
+        venue's open orders that no venue event has answered; while ENDED the core refuses cancels itself
+        (``VENUE_SESSION_ENDED``), held ones included. The default does nothing (an adapter that answers
         them itself when its session ends, as OUCH does, needs no more).
         """
 
