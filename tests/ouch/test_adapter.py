@@ -440,6 +440,24 @@ def test_send_new_when_user_ref_num_store_cannot_persist_then_check_order_refuse
     assert result.code == "OUCH_REFNUM_STORE"
 
 
+def test_replace_when_user_ref_num_store_cannot_persist_then_refused_and_no_unpersisted_number_sent(
+    tmp_path: Path,
+) -> None:
+    link = _up(tmp_path)
+    order = make_order(51)
+    link.send_new(order)  # UserRefNum 1 of the block 1..50 on file
+    link.store.ensure_above(50)  # the block is used up: the replace needs the next one
+    (tmp_path / "blocker").write_text("")
+    link.store.path = tmp_path / "blocker" / link.store.path.name  # ENOTDIR: the reservation fails
+    result = link.venue.send_replace(order, 200, PX)
+    assert isinstance(result, Refused) and result.code == "OUCH_REFNUM_STORE", result
+    verdict = link.venue.check_replace(order, 200, PX)  # and, like check_order, while the store is failing
+    assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
+    link.pump()
+    assert len(_inbound(link)) == 1  # only the Enter Order went out
+    assert link.store.last_issued == 50
+
+
 def test_event_sink_when_not_set_then_events_counted_as_dropped_not_raised(tmp_path: Path) -> None:
     venue = OuchVenue(venue_config(tmp_path), FakeClock())
     venue.on_logged_in("FIRST", 1)

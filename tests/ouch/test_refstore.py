@@ -114,17 +114,38 @@ def test_reserve_when_writes_succeed_then_no_temp_files_left(tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nasdaq.userrefnum.json"]
 
 
-def test_reserve_when_state_dir_unusable_then_error_reported_and_numbers_still_increase(
+def test_reserve_when_state_dir_unusable_then_error_reported_and_no_number_past_the_block_on_file(
     tmp_path: Path,
 ) -> None:
     state_dir = tmp_path / "state"
     store = _store(state_dir, block=2)
     assert [store.next() for _ in range(2)] == [1, 2]
+    saved = store.path.read_bytes()
     shutil.rmtree(state_dir)
     state_dir.write_text("")  # the directory is gone and its path is now a file
-    assert [store.next() for _ in range(3)] == [3, 4, 5]
+    assert [store.next() for _ in range(3)] == [0, 0, 0]  # nothing handed out: 3 is not on file
     assert store.error is not None
     assert "cannot persist" in store.error
+    assert (store.last_issued, store.counter.reserved) == (2, 2)
+    state_dir.unlink()
+    state_dir.mkdir()
+    (state_dir / "nasdaq.userrefnum.json").write_bytes(saved)
+    assert store.next() == 3  # the disk is back: the next write succeeds and clears the error
+    assert store.error is None
+
+
+def test_restart_when_a_reservation_failed_then_no_number_handed_out_before_is_handed_out_again(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path, block=2)
+    issued = [store.next() for _ in range(2)]
+    real_path = store.path
+    (tmp_path / "blocker").write_text("")
+    store.path = tmp_path / "blocker" / real_path.name  # ENOTDIR: the reservation of 3..4 fails
+    issued += [n for n in (store.next() for _ in range(3)) if n]
+    assert store.error is not None
+    restarted = _store(tmp_path, block=2)  # the file on disk still says 2
+    assert restarted.next() > max(issued)
 
 
 def test_reserve_when_state_path_is_a_directory_then_error_reported(tmp_path: Path) -> None:

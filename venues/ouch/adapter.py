@@ -310,6 +310,8 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
+        if self._refnums.error is not None:
+            return self._refnum_store_refused("replaces")
         if order.order_id not in self._chains:
             return _NEVER_SENT
         if not 0 < qty <= MAX_QUANTITY or not 0 < price <= MAX_PRICE:
@@ -335,6 +337,8 @@ class OuchVenue(VenueAdapter):
         user_ref_num = refnums.next
         if user_ref_num > refnums.reserved or user_ref_num == refnums.prefetch_at:
             user_ref_num = self._store.next()
+            if not user_ref_num:  # the next block could not be persisted: no number beyond the one on file
+                return self._refnum_store_refused("new orders")
         else:
             refnums.next = user_ref_num + 1
         chain = _NewChain(order, user_ref_num, 0, qty)
@@ -386,6 +390,10 @@ class OuchVenue(VenueAdapter):
                 self._keep(user_ref_num | _CANCEL_KEY, buf, start)
         return Sent(str(chain.working))
 
+    def _refnum_store_refused(self, what: str) -> Refused:
+        """Return the refusal while the UserRefNum store cannot persist a reservation."""
+        return Refused("OUCH_REFNUM_STORE", f"{what} stopped: {self._refnums.error}")
+
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
         refused = self.check_replace(order, qty, price)
@@ -393,6 +401,8 @@ class OuchVenue(VenueAdapter):
             return refused
         chain = self._chains[order.order_id]
         user_ref_num = self._store.next()
+        if not user_ref_num:  # the next block could not be persisted: no number beyond the one on file
+            return self._refnum_store_refused("replaces")
         self._refs[user_ref_num] = chain
         self._replace_refs.add(user_ref_num)
         chain.pending = user_ref_num

@@ -100,13 +100,17 @@ class UserRefNumStore:
         return self.counter.next - 1
 
     def next(self) -> int:
-        """Return the next UserRefNum (persisting a new block first when the current one is used up)."""
+        """Return the next UserRefNum (persisting a new block first when the current one is used up).
+
+        Return 0, and hand out nothing, when that block cannot be persisted (``error`` says why): a number
+        past the block on file would be handed out again after a restart.
+        """
         counter = self.counter
         number = counter.next
         if number > counter.reserved:
             self._wait_for_prefetch()
-            if number > counter.reserved:
-                self._reserve(number + self._block - 1)
+            if number > counter.reserved and not self._reserve(number + self._block - 1):
+                return 0
         elif number == counter.prefetch_at:
             self._start_prefetch()
         counter.next = number + 1
@@ -206,12 +210,17 @@ class UserRefNumStore:
             raise RefStoreError(f"UserRefNum state {self.path} has a negative reservation")
         return state
 
-    def _reserve(self, reserved: int) -> None:
-        """Persist ``reserved`` as the highest number that may be handed out, then allow it in memory."""
+    def _reserve(self, reserved: int) -> bool:
+        """Persist ``reserved`` as the highest number that may be handed out, then allow it in memory.
+
+        Return False, the allowance unchanged, if the write failed (``error`` says why).
+        """
         with self._lock:
-            self._write(_State(self.day, self.session, reserved))
+            if not self._write(_State(self.day, self.session, reserved)):
+                return False
             self.counter.reserved = reserved
         self._schedule_prefetch()
+        return True
 
     def _write(self, state: _State) -> bool:
         """Write ``state`` atomically and durably; return True on success (else set ``error``)."""
