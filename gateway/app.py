@@ -76,6 +76,10 @@ class ReloadableRisk(RiskGate, Protocol):
         """Return True if the limits file changed on disk since the last load."""
         ...
 
+    def changed_files(self) -> list[str]:
+        """Return which files (``"limits"``, ``"reference"``) changed content on disk since the last call."""
+        ...
+
     def halt(self, account: str | None, who: str, reason: str = "") -> Any:
         """Set HALTED globally or for one account."""
         ...
@@ -230,7 +234,8 @@ class GatewayProcess:
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
-        self._risk_file_settling = False
+        self._risk_files_settling: set[str] = set()
+        """Files the watch saw change, waiting for a quiet tick before the reload."""
         """The file watch saw the limits file change and waits for a tick without change before reloading."""
 
     # ---- start-up --------------------------------------------------------------------------
@@ -611,16 +616,20 @@ class GatewayProcess:
         self.engine.poll(self.clock())
 
     def _watch_risk_file(self) -> None:
-        """Reload once the limits file changed and then stayed unchanged for a whole watch period.
+        """Reload once a changed file (limits, reference prices) stayed unchanged for a whole watch period.
 
         A file rewritten in place (``cp``, ``cat >``, an editor) is truncated and written in pieces: a tick
         between two pieces sees a prefix, and a prefix ending between two accounts is itself a valid file.
+        Each file settles on its own: a reference-price file rewritten every tick (a price feed) does not hold
+        back a limits edit; the limits file itself must be quiet, and a file that just started changing waits.
         """
         assert self.risk is not None
-        if self.risk.file_changed():
-            self._risk_file_settling = True
-            return
-        if self._risk_file_settling:
+        changed = self.risk.changed_files()
+        settling = self._risk_files_settling
+        fresh = [name for name in changed if name not in settling]  # may be half-written: wait a tick
+        settled = [name for name in settling if name not in changed]
+        settling.update(changed)
+        if settled and not fresh and "limits" not in changed:
             self.reload_risk("file changed on disk", "file watch")
 
     def _on_sighup(self, sender: str) -> None:
@@ -633,7 +642,7 @@ class GatewayProcess:
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the limits file (bad files change nothing) and log the outcome."""
         assert self.risk is not None
-        self._risk_file_settling = False  # this reload reads the file as it is now
+        self._risk_files_settling.clear()  # this reload reads the files as they are now
         result = self.risk.reload(trigger, who)
         ok = getattr(result, "ok", False)
         if ok:

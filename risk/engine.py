@@ -820,15 +820,19 @@ class RiskEngine:
         }
 
     def file_changed(self) -> bool:
-        """Return True once per change of the limits file's (or reference file's) content on disk.
+        """Return True once per change of the limits file's (or reference file's) content on disk."""
+        return bool(self.changed_files())
+
+    def changed_files(self) -> list[str]:
+        """Return which files (``"limits"``, ``"reference"``) changed content on disk since the last call.
 
         Cheap: a ``stat`` per file; the content is hashed only when size or mtime moved.
         """
-        changed = False
-        paths = [self._file.path]
+        changed: list[str] = []
+        paths = [("limits", self._file.path)]
         if self._file.reference_path is not None:
-            paths.append(self._file.reference_path)
-        for path in paths:
+            paths.append(("reference", self._file.reference_path))
+        for name, path in paths:
             signature = _file_signature(path)
             seen_signature, seen_hash = self._observed.get(path, (None, None))
             if signature == seen_signature and signature is not None:
@@ -836,7 +840,7 @@ class RiskEngine:
             digest = _file_hash(path)
             self._observed[path] = (signature, digest)
             if digest != seen_hash:
-                changed = True
+                changed.append(name)
         return changed
 
     # ------------------------------------------------------------------ trading state, kill switch

@@ -37,3 +37,42 @@ def test_file_watch_when_file_rewritten_in_place_across_a_tick_then_only_the_who
     whole_sha = hashlib.sha256(whole.encode()).hexdigest()
     assert [(r["event"], r["sha256"]) for r in _reloads(audit)] == [("reload", whole_sha)]
     assert process.risk is not None and process.risk.status()["sha256"] == whole_sha
+
+
+def test_file_watch_when_reference_file_rewritten_every_tick_then_a_limits_edit_is_still_applied() -> None:
+    """Regression (mend26): the watch waited for a tick quiet over both files, so a reference-price file
+    rewritten every tick (a price feed) kept a limits edit from ever being applied by the watch."""
+    workdir = short_tmp()
+    config = gateway_config(workdir, 1, Path())
+    limits = e2e_limits(workdir, config.strategies)
+    process = GatewayProcess(gateway_config(workdir, 1, limits))
+    process.build()
+    reference = workdir / "reference-prices.yaml"
+    prices = reference.read_text()
+    edited = limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1)
+    limits.write_text(edited)
+    for tick in range(1, 5):
+        reference.write_text(prices + "#" * tick + "\n")  # new content (and size) before every tick
+        process._watch_risk_file()
+    edited_sha = hashlib.sha256(edited.encode()).hexdigest()
+    assert process.risk is not None and process.risk.status()["sha256"] == edited_sha
+    assert [r["event"] for r in _reloads(workdir / "audit.jsonl")] == ["reload"]
+
+
+def test_file_watch_when_limits_rewrite_starts_as_the_reference_file_settles_then_the_half_is_not_applied() -> None:
+    workdir = short_tmp()
+    config = gateway_config(workdir, 1, Path())
+    limits = e2e_limits(workdir, config.strategies)
+    process = GatewayProcess(gateway_config(workdir, 1, limits))
+    process.build()
+    reference = workdir / "reference-prices.yaml"
+    reference.write_text(reference.read_text() + "# new close\n")
+    process._watch_risk_file()  # the reference file changed
+    whole = limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1)
+    limits.write_text(whole[: whole.index("\n  ACC2:") + 1])  # a valid prefix: must not be applied
+    process._watch_risk_file()  # the reference file is quiet now, the limits file just changed
+    limits.write_text(whole)
+    process._watch_risk_file()
+    process._watch_risk_file()  # both quiet
+    whole_sha = hashlib.sha256(whole.encode()).hexdigest()
+    assert [(r["event"], r["sha256"]) for r in _reloads(workdir / "audit.jsonl")] == [("reload", whole_sha)]
