@@ -108,6 +108,10 @@ _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
 )
+_SESSION_ENDED_TEXT: Final = (
+    "the FIX session ended (end of the session schedule) before the venue answered; its numbering restarts at the "
+    "next start, so no answer from this session will come"
+)
 _UNSUPPORTED_BY_VENUE: Final = frozenset({"BUSINESS_REJECT_3", "BUSINESS_REJECT_4"})
 """BusinessMessageReject reasons that mean "this message type is not taken here" (unsupported, app not available)."""
 # Final aliases of what is used per message (see venues.fix.session.session)
@@ -667,6 +671,30 @@ class FixVenue(VenueAdapter):
             elif order_id not in self._probes:
                 self.counters["outcome_unknown"] += 1
                 self._ask(tracked, kind, ref)
+
+    def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
+        """The schedule ended the session (ENDED until the next start): report each unanswered request refused.
+
+        The next window starts a new numbering (the store is reset before the logon), so the venue never
+        resends anything of this session: without an answer now the strategy would wait until the next start.
+        A new order is reported rejected and forgotten; a cancel or replace is reported cancel-rejected and
+        the order stays open as the gateway knew it. Any question out about them is dropped.
+        """
+        for request in unanswered:
+            tracked = self._orders.get(request.order.order_id)
+            if tracked is None:
+                continue
+            order_id = tracked.order.order_id
+            kind = request.kind
+            log.warning("FIX %s: order %d: %s %s", self.name, order_id, kind.value, _SESSION_ENDED_TEXT)
+            if kind is RequestKind.NEW:
+                self._emit(VenueRejected(0, order_id, "FIX_SESSION_ENDED", _SESSION_ENDED_TEXT))
+                self._forget(order_id)
+                continue
+            tracked.pending = b""
+            self._probes.pop(order_id, None)
+            self._unasked.pop(order_id, None)
+            self._emit(VenueCancelRejected(0, order_id, "FIX_SESSION_ENDED", _SESSION_ENDED_TEXT))
 
     def _unanswered(self, tracked: _Tracked, msg_type: bytes, cl_ord_id: bytes) -> RequestKind | None:
         """Return what the order message ``cl_ord_id`` asked for if no venue message has answered it yet."""
