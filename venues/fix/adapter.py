@@ -629,7 +629,9 @@ class FixVenue(VenueAdapter):
         msg_type = message.msg_type
         if self._is_question(tracked, msg_type, cl_ord_id):  # our question itself never reached the venue
             lost = self._probes.pop(order_id)
-            self._ask(tracked, lost.about, lost.ref, cancel_too=lost.cancel_too, by_status=lost.by_status)
+            self._ask(
+                tracked, lost.about, lost.ref, cancel_too=lost.cancel_too, by_status=lost.by_status, resync=lost.resync
+            )
             return
         kind = self._unanswered(tracked, msg_type, cl_ord_id)
         if kind is None:
@@ -724,6 +726,7 @@ class FixVenue(VenueAdapter):
         *,
         cancel_too: bool = False,
         by_status: bool | None = None,
+        resync: bool = False,
     ) -> None:
         """Ask the venue whether it has request ``ref`` (a new order or a replace) of ``tracked``'s order."""
         order = tracked.order
@@ -742,13 +745,16 @@ class FixVenue(VenueAdapter):
         if self._store(seq, raw, now, order) is not None:
             self._unasked[order.order_id] = (about, ref)  # asked after the next replay
             return
-        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too)
+        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too, resync)
         self.counters["status_requests_sent" if by_status else "cancels_asking"] += 1
         log.info(
-            "FIX %s: outcome of %s %s unknown (gap-filled on the venue's resend request); asking with %s",
+            "FIX %s: %s %s unknown (%s); asking with %s",
             self.name,
-            "new order" if about is RequestKind.NEW else "replace",
+            "state of order"
+            if resync
+            else ("outcome of new order" if about is RequestKind.NEW else "outcome of replace"),
             ref.decode(errors="replace"),
+            "a report about it was refused" if resync else "gap-filled on the venue's resend request",
             "OrderStatusRequest" if by_status else f"a cancel ({probe_ref.decode(errors='replace')})",
         )
 
@@ -798,6 +804,9 @@ class FixVenue(VenueAdapter):
         fields = message.fields
         seq = message.seq
         status = fields.get(f.ORD_STATUS, b"")
+        if probe.resync:
+            self._on_resync_status(message, tracked, probe, status)
+            return
         if status == b"8":  # Rejected: the venue does not know that ClOrdID (OrdRejReason 5), or never took it
             self._answered(tracked, probe, seq, known=False)
             return
@@ -842,6 +851,51 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             return
         self._answered(tracked, probe, seq, known=True, event=event)
+
+    def _on_resync_status(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
+        """The venue's status of an order whose report was refused: report the fill and the end the gateway lacks."""
+        order = tracked.order
+        order_id = order.order_id
+        del self._probes[order_id]
+        fields = message.fields
+        seq = message.seq
+        tag = f.CUM_QTY
+        try:
+            cum = _qty(fields[tag]) if tag in fields else order.cum_qty
+            executed: VenueEvent | None = None
+            if cum > order.cum_qty:
+                tag = f.AVG_PX
+                executed = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
+        except KeyError as exc:
+            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            return
+        except ValueError as exc:
+            self._unparseable(message, tag, exc)
+            return
+        if executed is not None:
+            self._emit(executed)
+        if status in _STATUS_CANCELED and not order.is_terminal:
+            tracked.pending = b""
+            self._emit(VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
+            self._forget(order_id)
+        elif status == b"2" and cum >= order.qty and not tracked.pending:
+            self._forget(order_id)
+
+    def _resync(self, tracked: _Tracked, cl_ord_id: bytes) -> None:
+        """A report about the order was refused: ask the venue for its state where the dialect has OrderStatusRequest.
+
+        Never with a cancel (that would end a live order), and not while a question about it is already out.
+        """
+        order = tracked.order
+        order_id = order.order_id
+        if not self.dialect.orders.status_request or order_id in self._probes or order_id not in self._orders:
+            return
+        if order.state in _NEW_UNANSWERED:
+            self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True)
+        elif tracked.pending and cl_ord_id == tracked.pending and order.state in _REPLACING:
+            self._ask(tracked, RequestKind.REPLACE, tracked.pending, by_status=True)
+        else:
+            self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True)
 
     def _forget(self, order_id: int) -> None:
         """The order is over: stop tracking it and any question about it."""
@@ -966,9 +1020,11 @@ class FixVenue(VenueAdapter):
                 return
         except KeyError as exc:
             self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            self._resync(tracked, cl_ord_id)
             return
         except ValueError as exc:
             self._unparseable(message, tag, exc)
+            self._resync(tracked, cl_ord_id)
             return
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
@@ -1032,7 +1088,9 @@ class FixVenue(VenueAdapter):
         order_id = tracked.order.order_id
         probe = self._probes.get(order_id) if self._probes else None
         if probe is not None and self._is_question(tracked, msg_type, cl_ord_id):
-            if probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
+            if probe.resync:  # never asked with a cancel: that would end a live order
+                del self._probes[order_id]
+            elif probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
                 del self._probes[order_id]
                 self._ask(tracked, probe.about, probe.ref, cancel_too=probe.cancel_too, by_status=False)
             else:  # refused as unknown (some venues answer an unknown order with a Reject)
