@@ -132,6 +132,8 @@ def _decode_one(raw: bytes) -> FixMessage | None:
     return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
+_TRADE_CORRECTIONS: Final = frozenset({b"G", b"H"})
+"""FIX 4.4 ExecType Trade Correct / Trade Cancel (4.2 says it with ExecTransType 2 / 1)."""
 _DEFINED_EXEC_TYPES: Final = frozenset(bytes([c]) for c in b"0123456789ABCDEFGHIJKL")
 """ExecType (150) values FIX defines (4.2 to 5.0); those the adapter does not apply are ignored and counted."""
 _MAX_QTY: Final = EVENT_MAX_QTY
@@ -967,8 +969,7 @@ class FixVenue(VenueAdapter):
         tag = b""
         try:
             if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
-                self.counters["ignored_exec_reports"] += 1
-                self._rare("exectrans", "ExecTransType %r (correction/cancel) not applied", fields[f.EXEC_TRANS_TYPE])
+                self._trade_correction(message, order.order_id, b"ExecTransType " + fields[f.EXEC_TRANS_TYPE])
                 return
             if exec_type in _FILL_TYPES:
                 tag = f.LAST_QTY
@@ -1016,6 +1017,9 @@ class FixVenue(VenueAdapter):
                 tag = f.EXEC_TYPE
                 if exec_type not in _DEFINED_EXEC_TYPES:  # not a FIX value (or missing): refused, not dropped unseen
                     raise ValueError(f"not an ExecType FIX defines: {exec_type!r}" if exec_type else "missing")
+                if exec_type in _TRADE_CORRECTIONS:
+                    self._trade_correction(message, order.order_id, b"ExecType " + exec_type)
+                    return
                 self.counters["ignored_exec_reports"] += 1
                 return
         except KeyError as exc:
@@ -1029,6 +1033,18 @@ class FixVenue(VenueAdapter):
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
+
+    def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
+        """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""
+        self.counters["ignored_exec_reports"] += 1
+        self._rare(
+            "exectrans",
+            "%s (trade correction/cancel) for order %d, ExecRefID %r, MsgSeqNum %d: not applied",
+            what.decode(errors="replace"),
+            order_id,
+            message.get(f.EXEC_REF_ID),
+            message.seq,
+        )
 
     def _check_required(self, message: FixMessage) -> None:
         for tag in self._required_tags:
