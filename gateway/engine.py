@@ -1320,8 +1320,11 @@ class Engine:
         if st.next_seq - st.events_base == self._events_over_at:  # len(st.events) == events_kept + RELEASE_BATCH
             self._events_over.append(st)
         link = st.link
-        if link is not None and link.session.state is StrategySessionState.ACTIVE:
-            writer = link.session._writer  # session.send(event): FrameWriter.write, inline
+        if link is None:
+            return
+        session = link.session  # read once: the link is an interpreted transport (compiled: a generic lookup)
+        if session.state is StrategySessionState.ACTIVE:
+            writer = session._writer  # session.send(event): FrameWriter.write, inline
             buf = writer.buffer
             start = len(buf)
             writer._encode_into(event, buf, start + PREFIX_SIZE)
@@ -1461,7 +1464,7 @@ class Engine:
                     session.last_sent_ns = now
                     writer.buffer = bytearray()  # the bytes taken are never written into again
                     link.write_out(data)
-                if link.session.state is StrategySessionState.CLOSED:
+                if session.state is StrategySessionState.CLOSED:  # the link's session, read once above
                     link.close_transport()
             self._dirty_links.clear()
             if self._venue_event_ns:

@@ -42,6 +42,7 @@ MODULES: Final = (
     "gateway.latency",
     "gateway.strategy_session",
     "gateway.engine",
+    "venues.ouch.refcount",
     "venues.ouch.adapter",
     "venues.ouch.soup_client",
     "risk.engine",

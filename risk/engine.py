@@ -391,6 +391,11 @@ class RiskEngine:
         """
         try:
             if settled and price > 0:
+                book = self._book
+                if order_id == book.opened_id:  # check_new's open_new counted it last, nothing recounted since
+                    book.opened_id = -1
+                    if leaves > 0 and leaves == book.opened_leaves and leaves * price == book.opened_notional:
+                        return  # as it stands: what the record test below would find, without reading the record
                 try:  # a subscript, no method call: the order was counted when its check passed
                     record: OrderRecord | None = self._book.orders[order_id]
                 except KeyError:

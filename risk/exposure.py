@@ -31,11 +31,21 @@ _OrderRecord: Final = OrderRecord
 class ExposureBook:
     """Accounts, positions and per-order contributions."""
 
-    __slots__ = ("accounts", "orders")
+    __slots__ = ("accounts", "opened_id", "opened_leaves", "opened_notional", "orders")
 
     def __init__(self) -> None:
         self.accounts: dict[str, AccountState] = {}
         self.orders: dict[int, OrderRecord] = {}
+        self.opened_id = -1
+        """The order ``open_new`` counted last, while no other change has recounted any order since (-1: none).
+
+        With ``opened_leaves`` and ``opened_notional`` (what it counted), this lets the risk engine's
+        ``on_opened`` of that order see that it is counted as it stands without reading its record
+        (compiled, each read of the record, a Struct, is a generic lookup). Every other change of a
+        record (``sync``, ``reserve_replace``) resets it.
+        """
+        self.opened_leaves = 0
+        self.opened_notional = 0
 
     def account(self, name: str) -> AccountState:
         """Return the state of account ``name``, creating it empty."""
@@ -57,6 +67,7 @@ class ExposureBook:
 
     def sync(self, order: Order, valuation_price: int = 0) -> None:
         """Recount ``order`` from its current fields (opened, filled, canceled, replaced, rejected)."""
+        self.opened_id = -1
         record = self.orders.get(order.order_id)
         if record is None:
             if order.state >= _FILLED:
@@ -89,9 +100,13 @@ class ExposureBook:
             self.sync(order, valuation_price)
             return
         if leaves <= 0:
+            self.opened_id = -1
             return
         notional = leaves * (price if price > 0 else valuation_price)
         self.orders[order_id] = _OrderRecord(account, position, is_buy, leaves, notional, True, valuation_price)
+        self.opened_id = order_id
+        self.opened_leaves = leaves
+        self.opened_notional = notional
         if is_buy:
             position.open_buy_qty += leaves
         else:
@@ -101,6 +116,7 @@ class ExposureBook:
 
     def reserve_replace(self, order: Order, qty: int, price: int) -> None:
         """Count an approved replace at once: the larger of the current and the requested exposure."""
+        self.opened_id = -1
         record = self.orders.get(order.order_id)
         if record is None:
             record = self._new_record(order, 0)

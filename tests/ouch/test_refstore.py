@@ -131,3 +131,15 @@ def test_reserve_when_state_path_is_a_directory_then_error_reported(tmp_path: Pa
     (tmp_path / "nasdaq.userrefnum.json").mkdir()
     with pytest.raises(RefStoreError):
         _store(tmp_path)
+
+
+def test_counter_when_numbers_handed_out_then_it_holds_the_store_state(tmp_path: Path) -> None:
+    store = _store(tmp_path, block=10)
+    assert [store.next() for _ in range(3)] == [1, 2, 3]
+    counter = store.counter  # what the OUCH adapter reads and advances per order (compiled: a native class)
+    assert (counter.next, counter.reserved, counter.error) == (4, 10, None)
+    counter.next = 8  # the adapter's inline next() within the reserved block
+    assert store.next() == 8
+    assert store.last_issued == 8
+    store.error = "disk full"  # the store's error is the counter's
+    assert counter.error == "disk full"

@@ -137,6 +137,40 @@ def test_on_order_opened_when_order_was_never_checked_then_still_counted(tmp_pat
     assert engine.position("ACC1", "AAPL") == PositionView(0, 70, 0)
 
 
+def test_on_order_opened_when_just_checked_then_counted_once_without_reading_the_record(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    working = order(qty=100)
+    assert engine.check_and_commit_new(working, clock()) is None
+    assert engine._book.opened_id == working.order_id  # open_new counted it last, nothing recounted since
+    engine.on_order_opened(working)
+    assert engine._book.opened_id == -1  # used once
+    assert engine.position("ACC1", "AAPL") == PositionView(0, 100, 0)
+    assert engine.exposure("ACC1") == ExposureView(1, px(10_000), 0)
+
+
+def test_on_order_opened_when_changed_after_its_check_then_recounted_from_its_fields(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    working = order(qty=100)
+    assert engine.check_and_commit_new(working, clock()) is None
+    working.leaves_qty = 40  # no longer what the check counted (no recount in between)
+    engine.on_order_opened(working)
+    assert engine.position("ACC1", "AAPL") == PositionView(0, 40, 0)
+    assert engine.exposure("ACC1") == ExposureView(1, px(4_000), 0)
+
+
+def test_on_order_opened_when_recounted_after_its_check_then_the_record_decides(tmp_path: Path) -> None:
+    engine, clock = make_engine(tmp_path)
+    first, second = order(qty=100), order(qty=10)
+    assert engine.check_and_commit_new(first, clock()) is None
+    engine.on_open_changed(first, 100, first.price)  # any recount ends the shortcut
+    assert engine._book.opened_id == -1
+    assert engine.check_and_commit_new(second, clock()) is None
+    engine.on_order_opened(first)
+    engine.on_order_opened(second)
+    assert engine.position("ACC1", "AAPL") == PositionView(0, 110, 0)
+    assert engine.exposure("ACC1") == ExposureView(2, px(11_000), 0)
+
+
 def test_on_execution_when_order_unknown_to_risk_then_position_still_updated(tmp_path: Path) -> None:
     engine, _ = make_engine(tmp_path)
     stray = order(qty=10)

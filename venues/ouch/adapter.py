@@ -41,6 +41,8 @@ from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     EVENT_MAX_PRICE,
     EVENT_MAX_QTY,
+    EventSink,
+    StateSink,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -85,6 +87,7 @@ from venues.ouch.messages import (
 )
 from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
+from venues.ouch.refcount import RefCounter
 from venues.ouch.refstore import UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
 from venues.ouch.soupbin import encode_unsequenced
@@ -144,6 +147,15 @@ def _cl_ord_id(order_id: int) -> bytes:
 class OuchVenue(VenueAdapter):
     """One OUCH 5.0 account over a SoupBinTCP client session (sans-IO; driven by ``VenueConnector``)."""
 
+    # Declared here again, though ``VenueAdapter`` declares them: compiled, an attribute of the
+    # interpreted base is a generic lookup from this class's methods, one declared here is a native
+    # field (the base's methods, interpreted, set it through the class's descriptor, as before).
+    event_sink: EventSink
+    state_sink: StateSink
+    _backpressured: bool
+    _write: Callable[[bytes | bytearray], None] | None
+    _close: Callable[[], None] | None
+
     def __init__(
         self,
         config: OuchVenueConfig,
@@ -159,6 +171,8 @@ class OuchVenue(VenueAdapter):
         self._clock = clock
         self._close_pending = False
         self._backpressured = False
+        self._write = None
+        self._close = None
         self._live = False
         """Logged in and done with the replay: requests go on the wire (else they wait in ``_inflight``)."""
         self._replaying = False
@@ -188,6 +202,8 @@ class OuchVenue(VenueAdapter):
             block=config.user_ref_num_block,
             prefetch=True,
         )
+        self._refnums: RefCounter = self._store.counter
+        """The store's numbers, read and written by ``send_order`` (compiled: native fields, no lookups)."""
         self._state = VenueState.DISCONNECTED
         self._reason = "not connected yet"
         self._chains: dict[int, _Chain] = {}
@@ -268,8 +284,8 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
-        if self._store.error is not None:
-            return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._store.error}")
+        if self._refnums.error is not None:
+            return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}")
         if ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
         if tif not in _TIF:
@@ -315,12 +331,12 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
-        store = self._store
-        user_ref_num = store._next  # store.next(), inline while the reserved block lasts and no prefetch is due
-        if user_ref_num > store._reserved or user_ref_num == store._prefetch_at:
-            user_ref_num = store.next()
+        refnums = self._refnums  # self._store.next(), inline while the reserved block lasts and no prefetch is due
+        user_ref_num = refnums.next
+        if user_ref_num > refnums.reserved or user_ref_num == refnums.prefetch_at:
+            user_ref_num = self._store.next()
         else:
-            store._next = user_ref_num + 1
+            refnums.next = user_ref_num + 1
         chain = _NewChain(order, user_ref_num, 0, qty)
         self._chains[order_id] = chain
         self._refs[user_ref_num] = chain

@@ -25,6 +25,7 @@ from typing import Final
 import msgspec
 
 from venues.atomic_file import write_file_atomically
+from venues.ouch.refcount import RefCounter
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ class UserRefNumStore:
         self._today = today
         self._block = block
         self._prefetch = prefetch
-        self._prefetch_at = 0
-        """``next`` starts the background reservation of the following block at this number (0: none due)."""
+        self.counter = RefCounter()
+        """The next number, the reserved block's end, the prefetch point and the last write error: read and
+        written by the OUCH adapter per order (compiled: a native class, ``venues.ouch.refcount``)."""
         self._job: tuple[_State, int] | None = None
         """The reservation the background writer is working on (None: idle)."""
         self._job_posted = threading.Event()
@@ -75,42 +77,48 @@ class UserRefNumStore:
         self._lock = threading.Lock()
         """Serialises writes of the state file (the loop thread and one background writer)."""
         self.writes = 0
-        self.error: str | None = None
-        """Why the last write of the state file failed (None when the file is current)."""
         self.day = today()
         self.session = ""
-        self._next = 1
-        self._reserved = 0
         state = self._load()
         if state is not None and state.day == self.day:
             self.session = state.session
-            self._next = state.reserved + 1
-            self._reserved = state.reserved
+            self.counter.next = state.reserved + 1
+            self.counter.reserved = state.reserved
+
+    @property
+    def error(self) -> str | None:
+        """Return why the last write of the state file failed (None when the file is current)."""
+        return self.counter.error
+
+    @error.setter
+    def error(self, error: str | None) -> None:
+        self.counter.error = error
 
     @property
     def last_issued(self) -> int:
         """Return the highest number handed out by this store (0 if none yet)."""
-        return self._next - 1
+        return self.counter.next - 1
 
     def next(self) -> int:
         """Return the next UserRefNum (persisting a new block first when the current one is used up)."""
-        number = self._next
-        if number > self._reserved:
+        counter = self.counter
+        number = counter.next
+        if number > counter.reserved:
             self._wait_for_prefetch()
-            if number > self._reserved:
+            if number > counter.reserved:
                 self._reserve(number + self._block - 1)
-        elif number == self._prefetch_at:
+        elif number == counter.prefetch_at:
             self._start_prefetch()
-        self._next = number + 1
+        counter.next = number + 1
         return number
 
     def _start_prefetch(self) -> None:
         """Hand the reservation of the block after the current one to the background writer."""
-        self._prefetch_at = 0
+        self.counter.prefetch_at = 0
         if self._job is not None:
             return
         self._job_done.clear()
-        self._job = (_State(self.day, self.session, self._reserved + self._block), self._generation)
+        self._job = (_State(self.day, self.session, self.counter.reserved + self._block), self._generation)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
             self._worker.start()
@@ -128,8 +136,8 @@ class UserRefNumStore:
             try:
                 with self._lock:
                     current = generation == self._generation
-                    if current and self._write(state) and state.reserved > self._reserved:
-                        self._reserved = state.reserved
+                    if current and self._write(state) and state.reserved > self.counter.reserved:
+                        self.counter.reserved = state.reserved
                         self._schedule_prefetch()
             finally:
                 self._job = None
@@ -142,7 +150,8 @@ class UserRefNumStore:
 
     def _schedule_prefetch(self) -> None:
         """Arrange for ``next`` to start the following reservation once half of the current block is used."""
-        self._prefetch_at = self._reserved - self._block // 2 if self._prefetch else 0
+        counter = self.counter
+        counter.prefetch_at = counter.reserved - self._block // 2 if self._prefetch else 0
 
     def is_current_day(self) -> bool:
         """Return True if the state on file belongs to today's session day."""
@@ -150,8 +159,8 @@ class UserRefNumStore:
 
     def ensure_above(self, used: int) -> None:
         """Never hand out ``used`` or anything below it (learned from recovery or an Account Query)."""
-        if used >= self._next:
-            self._next = used + 1
+        if used >= self.counter.next:
+            self.counter.next = used + 1
 
     def bind(self, session: str) -> None:
         """Attach to the session the venue logged us into; a new day or another session restarts at 1."""
@@ -169,14 +178,14 @@ class UserRefNumStore:
             self._generation += 1
             self.day = day
             self.session = session
-            self._next = 1
-            self._reserved = 0
+            self.counter.next = 1
+            self.counter.reserved = 0
             self._reserve(0)
         elif session != self.session:
             self._wait_for_prefetch()
             self._generation += 1
             self.session = session
-            self._reserve(self._reserved)
+            self._reserve(self.counter.reserved)
 
     def _load(self) -> _State | None:
         try:
@@ -201,7 +210,7 @@ class UserRefNumStore:
         """Persist ``reserved`` as the highest number that may be handed out, then allow it in memory."""
         with self._lock:
             self._write(_State(self.day, self.session, reserved))
-            self._reserved = reserved
+            self.counter.reserved = reserved
         self._schedule_prefetch()
 
     def _write(self, state: _State) -> bool:
@@ -211,10 +220,10 @@ class UserRefNumStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_file_atomically(self.path, data)
         except OSError as exc:
-            if self.error is None:
+            if self.counter.error is None:
                 log.error("cannot persist UserRefNum reservation to %s: %s", self.path, exc)
-            self.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
+            self.counter.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
             return False
-        self.error = None
+        self.counter.error = None
         self.writes += 1
         return True
