@@ -41,13 +41,13 @@ OPEN_FOR_S = 4
 
 
 def _schedule_ending_soon() -> dict[str, str]:
-    """A UTC session window that opened an hour ago and closes ``OPEN_FOR_S`` seconds from now."""
+    """A UTC session window that opened at midnight and closes ``OPEN_FOR_S`` seconds from now."""
     now = dt.datetime.now(dt.UTC)
-    if now.hour < 1 or (now.hour == 23 and now.minute >= 59):  # pragma: no cover - a window cannot wrap here
-        time.sleep(120)
+    if (now + dt.timedelta(seconds=OPEN_FOR_S + 1)).date() != now.date():  # pragma: no cover - would wrap midnight
+        time.sleep(OPEN_FOR_S + 2)
         now = dt.datetime.now(dt.UTC)
     end = now + dt.timedelta(seconds=OPEN_FOR_S)
-    return {"start_time": (now - dt.timedelta(hours=1)).strftime("%H:%M:%S"), "end_time": end.strftime("%H:%M:%S")}
+    return {"start_time": "00:00:00", "end_time": end.strftime("%H:%M:%S")}
 
 
 @asynccontextmanager
