@@ -108,6 +108,10 @@ _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
 )
+_SESSION_ENDED_TEXT: Final = (
+    "the FIX session ended (end of the session schedule) before the venue answered; its numbering restarts at the "
+    "next start, so no answer from this session will come"
+)
 _UNSUPPORTED_BY_VENUE: Final = frozenset({"BUSINESS_REJECT_3", "BUSINESS_REJECT_4"})
 """BusinessMessageReject reasons that mean "this message type is not taken here" (unsupported, app not available)."""
 # Final aliases of what is used per message (see venues.fix.session.session)
@@ -128,6 +132,8 @@ def _decode_one(raw: bytes) -> FixMessage | None:
     return decoded[0] if decoded and isinstance(decoded[0], FixMessage) else None
 
 
+_TRADE_CORRECTIONS: Final = frozenset({b"G", b"H"})
+"""FIX 4.4 ExecType Trade Correct / Trade Cancel (4.2 says it with ExecTransType 2 / 1)."""
 _DEFINED_EXEC_TYPES: Final = frozenset(bytes([c]) for c in b"0123456789ABCDEFGHIJKL")
 """ExecType (150) values FIX defines (4.2 to 5.0); those the adapter does not apply are ignored and counted."""
 _MAX_QTY: Final = EVENT_MAX_QTY
@@ -625,7 +631,9 @@ class FixVenue(VenueAdapter):
         msg_type = message.msg_type
         if self._is_question(tracked, msg_type, cl_ord_id):  # our question itself never reached the venue
             lost = self._probes.pop(order_id)
-            self._ask(tracked, lost.about, lost.ref, cancel_too=lost.cancel_too, by_status=lost.by_status)
+            self._ask(
+                tracked, lost.about, lost.ref, cancel_too=lost.cancel_too, by_status=lost.by_status, resync=lost.resync
+            )
             return
         kind = self._unanswered(tracked, msg_type, cl_ord_id)
         if kind is None:
@@ -668,6 +676,30 @@ class FixVenue(VenueAdapter):
                 self.counters["outcome_unknown"] += 1
                 self._ask(tracked, kind, ref)
 
+    def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
+        """The schedule ended the session (ENDED until the next start): report each unanswered request refused.
+
+        The next window starts a new numbering (the store is reset before the logon), so the venue never
+        resends anything of this session: without an answer now the strategy would wait until the next start.
+        A new order is reported rejected and forgotten; a cancel or replace is reported cancel-rejected and
+        the order stays open as the gateway knew it. Any question out about them is dropped.
+        """
+        for request in unanswered:
+            tracked = self._orders.get(request.order.order_id)
+            if tracked is None:
+                continue
+            order_id = tracked.order.order_id
+            kind = request.kind
+            log.warning("FIX %s: order %d: %s %s", self.name, order_id, kind.value, _SESSION_ENDED_TEXT)
+            if kind is RequestKind.NEW:
+                self._emit(VenueRejected(0, order_id, "FIX_SESSION_ENDED", _SESSION_ENDED_TEXT))
+                self._forget(order_id)
+                continue
+            tracked.pending = b""
+            self._probes.pop(order_id, None)
+            self._unasked.pop(order_id, None)
+            self._emit(VenueCancelRejected(0, order_id, "FIX_SESSION_ENDED", _SESSION_ENDED_TEXT))
+
     def _unanswered(self, tracked: _Tracked, msg_type: bytes, cl_ord_id: bytes) -> RequestKind | None:
         """Return what the order message ``cl_ord_id`` asked for if no venue message has answered it yet."""
         state = tracked.order.state
@@ -696,6 +728,7 @@ class FixVenue(VenueAdapter):
         *,
         cancel_too: bool = False,
         by_status: bool | None = None,
+        resync: bool = False,
     ) -> None:
         """Ask the venue whether it has request ``ref`` (a new order or a replace) of ``tracked``'s order."""
         order = tracked.order
@@ -714,13 +747,16 @@ class FixVenue(VenueAdapter):
         if self._store(seq, raw, now, order) is not None:
             self._unasked[order.order_id] = (about, ref)  # asked after the next replay
             return
-        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too)
+        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too, resync)
         self.counters["status_requests_sent" if by_status else "cancels_asking"] += 1
         log.info(
-            "FIX %s: outcome of %s %s unknown (gap-filled on the venue's resend request); asking with %s",
+            "FIX %s: %s %s unknown (%s); asking with %s",
             self.name,
-            "new order" if about is RequestKind.NEW else "replace",
+            "state of order"
+            if resync
+            else ("outcome of new order" if about is RequestKind.NEW else "outcome of replace"),
             ref.decode(errors="replace"),
+            "a report about it was refused" if resync else "gap-filled on the venue's resend request",
             "OrderStatusRequest" if by_status else f"a cancel ({probe_ref.decode(errors='replace')})",
         )
 
@@ -770,6 +806,9 @@ class FixVenue(VenueAdapter):
         fields = message.fields
         seq = message.seq
         status = fields.get(f.ORD_STATUS, b"")
+        if probe.resync:
+            self._on_resync_status(message, tracked, probe, status)
+            return
         if status == b"8":  # Rejected: the venue does not know that ClOrdID (OrdRejReason 5), or never took it
             self._answered(tracked, probe, seq, known=False)
             return
@@ -814,6 +853,51 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             return
         self._answered(tracked, probe, seq, known=True, event=event)
+
+    def _on_resync_status(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
+        """The venue's status of an order whose report was refused: report the fill and the end the gateway lacks."""
+        order = tracked.order
+        order_id = order.order_id
+        del self._probes[order_id]
+        fields = message.fields
+        seq = message.seq
+        tag = f.CUM_QTY
+        try:
+            cum = _qty(fields[tag]) if tag in fields else order.cum_qty
+            executed: VenueEvent | None = None
+            if cum > order.cum_qty:
+                tag = f.AVG_PX
+                executed = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
+        except KeyError as exc:
+            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            return
+        except ValueError as exc:
+            self._unparseable(message, tag, exc)
+            return
+        if executed is not None:
+            self._emit(executed)
+        if status in _STATUS_CANCELED and not order.is_terminal:
+            tracked.pending = b""
+            self._emit(VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
+            self._forget(order_id)
+        elif status == b"2" and cum >= order.qty and not tracked.pending:
+            self._forget(order_id)
+
+    def _resync(self, tracked: _Tracked, cl_ord_id: bytes) -> None:
+        """A report about the order was refused: ask the venue for its state where the dialect has OrderStatusRequest.
+
+        Never with a cancel (that would end a live order), and not while a question about it is already out.
+        """
+        order = tracked.order
+        order_id = order.order_id
+        if not self.dialect.orders.status_request or order_id in self._probes or order_id not in self._orders:
+            return
+        if order.state in _NEW_UNANSWERED:
+            self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True)
+        elif tracked.pending and cl_ord_id == tracked.pending and order.state in _REPLACING:
+            self._ask(tracked, RequestKind.REPLACE, tracked.pending, by_status=True)
+        else:
+            self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True)
 
     def _forget(self, order_id: int) -> None:
         """The order is over: stop tracking it and any question about it."""
@@ -885,8 +969,7 @@ class FixVenue(VenueAdapter):
         tag = b""
         try:
             if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
-                self.counters["ignored_exec_reports"] += 1
-                self._rare("exectrans", "ExecTransType %r (correction/cancel) not applied", fields[f.EXEC_TRANS_TYPE])
+                self._trade_correction(message, order.order_id, b"ExecTransType " + fields[f.EXEC_TRANS_TYPE])
                 return
             if exec_type in _FILL_TYPES:
                 tag = f.LAST_QTY
@@ -934,17 +1017,34 @@ class FixVenue(VenueAdapter):
                 tag = f.EXEC_TYPE
                 if exec_type not in _DEFINED_EXEC_TYPES:  # not a FIX value (or missing): refused, not dropped unseen
                     raise ValueError(f"not an ExecType FIX defines: {exec_type!r}" if exec_type else "missing")
+                if exec_type in _TRADE_CORRECTIONS:
+                    self._trade_correction(message, order.order_id, b"ExecType " + exec_type)
+                    return
                 self.counters["ignored_exec_reports"] += 1
                 return
         except KeyError as exc:
             self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            self._resync(tracked, cl_ord_id)
             return
         except ValueError as exc:
             self._unparseable(message, tag, exc)
+            self._resync(tracked, cl_ord_id)
             return
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
+
+    def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
+        """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""
+        self.counters["ignored_exec_reports"] += 1
+        self._rare(
+            "exectrans",
+            "%s (trade correction/cancel) for order %d, ExecRefID %r, MsgSeqNum %d: not applied",
+            what.decode(errors="replace"),
+            order_id,
+            message.get(f.EXEC_REF_ID),
+            message.seq,
+        )
 
     def _check_required(self, message: FixMessage) -> None:
         for tag in self._required_tags:
@@ -1004,7 +1104,9 @@ class FixVenue(VenueAdapter):
         order_id = tracked.order.order_id
         probe = self._probes.get(order_id) if self._probes else None
         if probe is not None and self._is_question(tracked, msg_type, cl_ord_id):
-            if probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
+            if probe.resync:  # never asked with a cancel: that would end a live order
+                del self._probes[order_id]
+            elif probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
                 del self._probes[order_id]
                 self._ask(tracked, probe.about, probe.ref, cancel_too=probe.cancel_too, by_status=False)
             else:  # refused as unknown (some venues answer an unknown order with a Reject)

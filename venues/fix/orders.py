@@ -31,3 +31,6 @@ class Probe(msgspec.Struct, gc=False):
     """True: OrderStatusRequest (35=H); False: a cancel naming ``ref`` (OrigClOrdID)."""
     cancel_too: bool = False
     """A cancel of the order was in doubt too: sent again once the venue says it knows the order."""
+    resync: bool = False
+    """Not about a request: the venue's report about the order was refused (a number out of range), so the
+    order's state is unknown; the answer reports what the gateway lacks (a fill, a cancel)."""
