@@ -815,6 +815,20 @@ def test_resend_when_venue_refuses_status_requests_then_asks_again_with_a_cancel
     assert rig.events() == []
 
 
+def test_resend_when_replace_in_flight_and_status_shows_a_fill_then_the_fill_before_replaced() -> None:
+    rig = Rig("broker-fix44").up()
+    order, _ = _sent(rig, 7)
+    ref = sent_ref(rig.adapter.send_replace(order, 300, 1_490_000))
+    request_replace(order, 300, 1_490_000, ref)
+    rig.adapter.flush()
+    rig.wire.take()
+    _venue_asks_from(rig, 2)
+    status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", ref.encode()), (b"150", b"I"), (b"39", b"1")]
+    status += [(b"38", b"300"), (b"44", b"149"), (b"151", b"250"), (b"14", b"50"), (b"6", b"150")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, status))
+    assert rig.events() == [VenueExecuted(4, 7, 50, 1_500_000, "", ""), VenueReplaced(4, 7, 250, 1_490_000, "OID1")]
+
+
 def test_resend_when_replace_in_flight_then_status_request_and_venue_that_took_it_gives_replaced() -> None:
     rig = Rig("broker-fix44").up()
     order, _ = _sent(rig, 7)

@@ -850,9 +850,16 @@ class FixVenue(VenueAdapter):
                 leaves = _qty(fields[tag])
                 tag = f.PRICE
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                tag = f.CUM_QTY
+                cum = _qty(fields[tag]) if tag in fields else order.cum_qty
+                replaced = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
+                if cum > order.cum_qty:  # filled meanwhile: the fill first, then the replace with what is left
+                    tag = f.AVG_PX
+                    events = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""), replaced)
+                else:
+                    events = (replaced,)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
-                events = (VenueReplaced(seq, order_id, leaves, price, venue_order_id),)
         except KeyError as exc:
             self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
             return
