@@ -57,8 +57,13 @@ enough and has no OrderStatusRequest (the gateway asks with a cancel)."""
 
 
 @contextlib.asynccontextmanager
-async def gateway_with_fix(dialect: str) -> AsyncIterator[tuple[GatewayProcess, FixSimulator, GatewayClient]]:
-    """A gateway whose only venue ``FIXV`` is a FIX session to a QuickFIX acceptor with a raw relay."""
+async def gateway_with_fix(
+    dialect: str, **venue_settings: object
+) -> AsyncIterator[tuple[GatewayProcess, FixSimulator, GatewayClient]]:
+    """A gateway whose only venue ``FIXV`` is a FIX session to a QuickFIX acceptor with a raw relay.
+
+    ``venue_settings`` override or add to the venue's configuration (e.g. ``schedule``).
+    """
     workdir = short_tmp()
     source = str(_stale_equities(workdir)) if dialect == "equities-stale" else dialect
     sim = FixSimulator(
@@ -79,6 +84,7 @@ async def gateway_with_fix(dialect: str) -> AsyncIterator[tuple[GatewayProcess, 
         "store_dir": str(workdir / "fix"),
         "username": "user1",
         "password": "pw",
+        **venue_settings,
     }
     config = replace(
         config,

@@ -815,13 +815,28 @@ def test_resend_when_venue_refuses_status_requests_then_asks_again_with_a_cancel
     assert rig.events() == []
 
 
-def test_resend_when_replace_in_flight_then_status_request_and_venue_that_took_it_gives_replaced() -> None:
+def _replace_in_flight() -> tuple[Rig, Order, str]:
+    """Order 7 acknowledged, then a replace to 300 @ 149 sent and not answered."""
     rig = Rig("broker-fix44").up()
     order, _ = _sent(rig, 7)
     ref = sent_ref(rig.adapter.send_replace(order, 300, 1_490_000))
     request_replace(order, 300, 1_490_000, ref)
     rig.adapter.flush()
     rig.wire.take()
+    return rig, order, ref
+
+
+def test_resend_when_replace_in_flight_and_status_shows_a_fill_then_the_fill_before_replaced() -> None:
+    rig, _, ref = _replace_in_flight()
+    _venue_asks_from(rig, 2)
+    status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", ref.encode()), (b"150", b"I"), (b"39", b"1")]
+    status += [(b"38", b"300"), (b"44", b"149"), (b"151", b"250"), (b"14", b"50"), (b"6", b"150")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, status))
+    assert rig.events() == [VenueExecuted(4, 7, 50, 1_500_000, "", ""), VenueReplaced(4, 7, 250, 1_490_000, "OID1")]
+
+
+def test_resend_when_replace_in_flight_then_status_request_and_venue_that_took_it_gives_replaced() -> None:
+    rig, order, ref = _replace_in_flight()
     _, status_request = _venue_asks_from(rig, 2)  # covers the order (answered) and the replace (not)
     assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, ref.encode())
     status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", ref.encode()), (b"150", b"I"), (b"39", b"0")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.order import mark_sent
-from model.venue_events import VenueExecuted
+from model.venue_events import VenueAccepted, VenueCanceled, VenueExecuted
 from tests.harness import sent_ref
 from venues.fix.fields import MsgType
 
@@ -44,3 +44,36 @@ def test_status_when_filled_with_no_quantity_then_rejected_naming_cum_qty_and_no
     assert rig.events() == []
     (reject,) = rig.wire.take()
     assert (reject.msg_type, reject.get(b"371")) == (MsgType.REJECT, b"14")
+
+
+def _status(ord_status: bytes, cum: bytes) -> list[tuple[bytes, bytes]]:
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    return [*ids, (b"150", b"I"), (b"39", ord_status), (b"38", b"100"), (b"44", b"150"), (b"14", cum), (b"6", b"150")]
+
+
+def test_status_when_partially_filled_then_accepted_and_the_fill_of_cum_qty() -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(b"1", b"40")))
+    accepted, executed = rig.events()
+    assert isinstance(accepted, VenueAccepted) and (accepted.order_id, accepted.qty) == (7, 100)
+    assert isinstance(executed, VenueExecuted)
+    assert (executed.order_id, executed.qty, executed.price) == (7, 40, 1_500_000)
+
+
+def test_status_when_new_with_nothing_executed_then_accepted_only() -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(b"0", b"0")))
+    (accepted,) = rig.events()
+    assert isinstance(accepted, VenueAccepted) and accepted.qty == 100
+
+
+@pytest.mark.parametrize(("ord_status", "reason"), [(b"4", "CANCELED"), (b"C", "EXPIRED"), (b"3", "DONE_FOR_DAY")])
+def test_status_when_ended_after_a_partial_fill_then_the_fill_then_the_end(ord_status: bytes, reason: str) -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(ord_status, b"40")))
+    executed, canceled = rig.events()
+    assert isinstance(executed, VenueExecuted) and (executed.qty, executed.price) == (40, 1_500_000)
+    assert isinstance(canceled, VenueCanceled) and canceled.reason == reason

@@ -13,23 +13,19 @@ the request's answer never arrives; the schedule then ends the session.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
-from msgspec.structs import replace
 
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient, OrderHandle
-from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.messages import CancelRejected, OrderAccepted, OrderRejected
-from gateway.protocol.prices import to_fixed
 from model.enums import RejectSource, Side
 from model.venue_events import VenueState
 from simulators.fix.simulator import FixSimulator
-from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
+from tests.e2e.support import wait_for
+from tests.e2e.test_fix_unknown_outcome import gateway_with_fix
 from venues.fix.fields import MsgType
 
 pytest.importorskip("quickfix")
@@ -50,44 +46,9 @@ def _schedule_ending_soon() -> dict[str, str]:
     return {"start_time": "00:00:00", "end_time": end.strftime("%H:%M:%S")}
 
 
-@asynccontextmanager
-async def _gateway(dialect: str) -> AsyncIterator[tuple[GatewayProcess, FixSimulator, GatewayClient]]:
-    workdir = short_tmp()
-    sim = FixSimulator(
-        dialect=dialect,
-        reference_prices={"AAPL": to_fixed("230.10")},
-        raw_channel=True,
-        work_dir=str(workdir / "sim"),
-    )
-    sim.start()
-    config = gateway_config(workdir, 1, e2e_limits(workdir, ("S1",)))
-    venue = {
-        "protocol": "fix",
-        "name": "FIXV",
-        "host": "127.0.0.1",
-        "port": sim.port,
-        "dialect": dialect,
-        "heartbeat_interval_s": 5,
-        "store_dir": str(workdir / "fix"),
-        "username": "user1",
-        "password": "pw",
-        "logout_timeout_s": 1,
-        "schedule": _schedule_ending_soon(),
-    }
-    config = replace(
-        config,
-        venues=[venue],
-        strategies={"S1": StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()])},
-    )
-    process = GatewayProcess(config)
-    try:
-        await process.start()
-        await wait_for(lambda: process.venues[0].state is VenueState.UP, what="FIX logon")
-        async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
-            yield process, sim, client
-    finally:
-        await process.stop()
-        sim.close()
+def _gateway(dialect: str) -> AbstractAsyncContextManager[tuple[GatewayProcess, FixSimulator, GatewayClient]]:
+    """The unknown-outcome tests' gateway, its schedule ending ``OPEN_FOR_S`` seconds from now."""
+    return gateway_with_fix(dialect, heartbeat_interval_s=5, logout_timeout_s=1, schedule=_schedule_ending_soon())
 
 
 async def _ended(process: GatewayProcess) -> None:

@@ -775,7 +775,7 @@ class FixVenue(VenueAdapter):
         self.counters["cancels_resent"] += 1
 
     def _answered(
-        self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, event: VenueEvent | None = None
+        self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, events: tuple[VenueEvent, ...] = ()
     ) -> None:
         """The venue answered our question about ``probe.ref``: report what that settles."""
         order = tracked.order
@@ -791,7 +791,7 @@ class FixVenue(VenueAdapter):
                 tracked.pending = b""
                 self._emit(VenueCancelRejected(venue_seq, order_id, "NOT_SENT", _NOT_SENT_TEXT))
             return
-        if event is not None:
+        for event in events:
             self._emit(event)
         if probe.cancel_too and order_id in self._orders and order.state in _CANCELING:
             self._cancel_again(tracked)
@@ -815,26 +815,33 @@ class FixVenue(VenueAdapter):
         order_id = order.order_id
         venue_order_id = fields.get(f.ORDER_ID, b"").decode()
         tag = b""
-        event: VenueEvent | None = None
+        events: tuple[VenueEvent, ...] = ()
         try:
             if probe.about is RequestKind.NEW:
                 if order.state not in _NEW_UNANSWERED:
                     pass  # answered meanwhile
-                elif status in _STATUS_CANCELED:
-                    event = VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], "")
                 elif status == b"2":
                     tag = f.CUM_QTY
                     cum = _qty(fields[tag])
                     if cum <= order.cum_qty:  # Filled with nothing (more) executed: no fill to report
                         raise ValueError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
                     tag = f.AVG_PX
-                    event = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
-                else:
-                    tag = f.ORDER_QTY
-                    qty = _qty(fields[tag]) if tag in fields else order.qty
-                    tag = f.PRICE
-                    price = _price(fields[tag]) if tag in fields else order.price
-                    event = VenueAccepted(seq, order_id, venue_order_id, qty, price or order.price)
+                    events = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
+                else:  # the fill it may already have had (CumQty), then its end, or its acceptance before the fill
+                    tag = f.CUM_QTY
+                    cum = _qty(fields[tag]) if tag in fields else order.cum_qty
+                    fill: tuple[VenueEvent, ...] = ()
+                    if cum > order.cum_qty:
+                        tag = f.AVG_PX
+                        fill = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
+                    if status in _STATUS_CANCELED:
+                        events = (*fill, VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
+                    else:
+                        tag = f.ORDER_QTY
+                        qty = _qty(fields[tag]) if tag in fields else order.qty
+                        tag = f.PRICE
+                        price = _price(fields[tag]) if tag in fields else order.price
+                        events = (VenueAccepted(seq, order_id, venue_order_id, qty, price or order.price), *fill)
             elif tracked.pending == probe.ref:
                 if cl_ord_id != probe.ref:  # the venue knows the order by another ClOrdID: the replace never took
                     self._answered(tracked, probe, seq, known=False)
@@ -843,16 +850,23 @@ class FixVenue(VenueAdapter):
                 leaves = _qty(fields[tag])
                 tag = f.PRICE
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
+                tag = f.CUM_QTY
+                cum = _qty(fields[tag]) if tag in fields else order.cum_qty
+                replaced = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
+                if cum > order.cum_qty:  # filled meanwhile: the fill first, then the replace with what is left
+                    tag = f.AVG_PX
+                    events = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""), replaced)
+                else:
+                    events = (replaced,)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
-                event = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
         except KeyError as exc:
             self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
             return
         except ValueError as exc:
             self._unparseable(message, tag, exc)
             return
-        self._answered(tracked, probe, seq, known=True, event=event)
+        self._answered(tracked, probe, seq, known=True, events=events)
 
     def _on_resync_status(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
         """The venue's status of an order whose report was refused: report the fill and the end the gateway lacks."""
