@@ -327,9 +327,10 @@ class Engine:
             unanswered = self.exactly_once.unanswered([o for o in self.open_orders.values() if o.venue == name])
             if unanswered:
                 self.venues[name].after_session_end(unanswered)
-            for order in [o for o in self.open_orders.values() if o.venue == name]:
-                if order.state is OrderState.LIVE_HELD_CANCEL:  # nothing left in flight: the cancel has no venue
-                    self._refuse_held_cancel(order)
+            if not self.venues[name].resumes_after_end:
+                for order in [o for o in self.open_orders.values() if o.venue == name]:
+                    if order.state is OrderState.LIVE_HELD_CANCEL:  # nothing left in flight: no venue will take it
+                        self._refuse_held_cancel(order)
 
     @property
     def counters(self) -> EngineCounters:
@@ -483,11 +484,11 @@ class Engine:
             venue = self.venues.get(order.venue)
             if venue is not None and venue.state is VenueState.UP:
                 self._send_cancel(order)
-            elif venue is not None and venue.state is VenueState.ENDED:
+            elif venue is not None and venue.state is VenueState.ENDED and not venue.resumes_after_end:
                 self._refuse_held_cancel(order)
 
     def _refuse_held_cancel(self, order: Order) -> None:
-        """Answer a held cancel of a venue whose session ENDED: it cannot be sent until the adapter is UP again."""
+        """Answer a held cancel of a venue whose session ENDED for the day: nothing will ever carry it."""
         drop_held_cancel(order)
         self.journal.append(JCancelRefused(order.order_id))
         st = self.strategies[order.strategy_id]
@@ -1281,7 +1282,12 @@ class Engine:
         venue = self.venues.get(order.venue)
         if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
             self._send_cancel(order)
-        elif venue is not None and venue.state is VenueState.ENDED and order.state not in CANCEL_WANTED_STATES:
+        elif (
+            venue is not None
+            and venue.state is VenueState.ENDED
+            and not venue.resumes_after_end
+            and order.state not in CANCEL_WANTED_STATES
+        ):
             st = self.strategies[order.strategy_id]
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
         elif can(order, _HOLD):

@@ -85,9 +85,10 @@ def sent_ref(result: object) -> str:
 class ScriptedVenue(VenueAdapter):
     """A venue whose replies the test scripts; records every command the engine sent."""
 
-    def __init__(self, name: str = "V1") -> None:
+    def __init__(self, name: str = "V1", *, resumes_after_end: bool = False) -> None:
         self.name = name
         self._state = VenueState.UP
+        self._resumes = resumes_after_end
         self.commands: list[tuple[str, int, int, int]] = []
         self.flushes = 0
         self.restored: list[tuple[int, str]] = []
@@ -97,6 +98,10 @@ class ScriptedVenue(VenueAdapter):
     @property
     def state(self) -> VenueState:
         return self._state
+
+    @property
+    def resumes_after_end(self) -> bool:
+        return self._resumes
 
     def set_state(self, state: VenueState) -> None:
         self._state = state

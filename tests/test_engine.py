@@ -291,6 +291,30 @@ def test_cancel_when_venue_down_then_held_and_sent_when_venue_back_up() -> None:
     assert rig.venue.commands[-1] == ("cancel", 1, 0, 0)
 
 
+def test_cancel_when_venue_ended_for_the_day_then_refused_at_once() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.venue.set_state(VenueState.ENDED)
+    rig.send(link, Cancel("A"))
+    (refused,) = [m for m in link.received() if isinstance(m, CancelRejected)]
+    assert (refused.source, refused.code) == (RejectSource.GATEWAY, "VENUE_SESSION_ENDED")
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+
+
+def test_cancel_when_venue_ended_until_its_next_window_then_held_and_sent_when_back_up() -> None:
+    rig = Rig(venues=[ScriptedVenue("V1", resumes_after_end=True)])
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    rig.venue.set_state(VenueState.ENDED)
+    rig.engine.link_closed(link)  # cancel on disconnect, while the venue's session is closed
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+    rig.venue.set_state(VenueState.UP)
+    assert rig.venue.commands[-1] == ("cancel", 1, 0, 0)
+
+
 def test_reconnect_when_last_seq_given_then_exactly_missed_events_replayed() -> None:
     rig = Rig()
     link = rig.connect("S1")

@@ -202,14 +202,24 @@ class VenueAdapter(abc.ABC):
         already covers them).
         """
 
+    @property
+    def resumes_after_end(self) -> bool:
+        """Return whether an ENDED session comes back UP by itself (FIX at its next schedule window).
+
+        The default, False, means ENDED is the end of the day (OUCH End of Session, BOE Logout E): the core
+        refuses cancels for such a venue (``VENUE_SESSION_ENDED``), held ones included, since nothing could
+        ever carry them. A venue that resumes keeps them held and sends them when it is UP again, so a
+        cancel-on-disconnect or ``cancel_all`` of an order that outlives the session (GTC) is not lost.
+        """
+        return False
+
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:  # noqa: B027 - optional hook
         """The session ended (ENDED): answer the requests this session never will.
 
         ENDED lasts until the adapter reports UP again (OUCH and BOE never do; FIX does at its next
-        schedule window). The core calls this on each transition to ENDED, with the requests of this
-        venue's open orders that no venue event has answered; while ENDED the core refuses cancels itself
-        (``VENUE_SESSION_ENDED``), held ones included. The default does nothing (an adapter that answers
-        them itself when its session ends, as OUCH does, needs no more).
+        schedule window: ``resumes_after_end``). The core calls this on each transition to ENDED, with the
+        requests of this venue's open orders that no venue event has answered. The default does nothing (an
+        adapter that answers them itself when its session ends, as OUCH does, needs no more).
         """
 
     def order_id_floor(self) -> int:

@@ -263,6 +263,11 @@ class FixVenue(VenueAdapter):
     def state(self) -> VenueState:
         return self._venue_state
 
+    @property
+    def resumes_after_end(self) -> bool:
+        """Return True with a schedule: ENDED lasts until the next window opens, then the session logs on again."""
+        return self.session.config.schedule is not None
+
     def check_order(self, order: Order) -> Verdict:
         if self._backpressured:
             return BACKPRESSURED
