@@ -16,12 +16,18 @@ def _reloads(audit: Path) -> list[dict[str, object]]:
     return [r for r in records if r["event"] in ("reload", "reload_refused")]
 
 
-def test_file_watch_when_file_rewritten_in_place_across_a_tick_then_only_the_whole_file_is_applied() -> None:
-    workdir = short_tmp()
+def _built_gateway(workdir: Path) -> tuple[GatewayProcess, Path]:
+    """Build (not start) a gateway in ``workdir`` with the example limits; return it and its limits file."""
     config = gateway_config(workdir, 1, Path())
     limits = e2e_limits(workdir, config.strategies)
     process = GatewayProcess(gateway_config(workdir, 1, limits))
     process.build()
+    return process, limits
+
+
+def test_file_watch_when_file_rewritten_in_place_across_a_tick_then_only_the_whole_file_is_applied() -> None:
+    workdir = short_tmp()
+    process, limits = _built_gateway(workdir)
     whole = limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1)
     # `cp`, `cat >`, an editor saving in place: truncate, then write in pieces. A watch tick between two
     # pieces sees a prefix, and a prefix that ends between two accounts is itself a valid file.
@@ -43,10 +49,7 @@ def test_file_watch_when_reference_file_rewritten_every_tick_then_a_limits_edit_
     """Regression (mend26): the watch waited for a tick quiet over both files, so a reference-price file
     rewritten every tick (a price feed) kept a limits edit from ever being applied by the watch."""
     workdir = short_tmp()
-    config = gateway_config(workdir, 1, Path())
-    limits = e2e_limits(workdir, config.strategies)
-    process = GatewayProcess(gateway_config(workdir, 1, limits))
-    process.build()
+    process, limits = _built_gateway(workdir)
     reference = workdir / "reference-prices.yaml"
     prices = reference.read_text()
     edited = limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1)
@@ -61,10 +64,7 @@ def test_file_watch_when_reference_file_rewritten_every_tick_then_a_limits_edit_
 
 def test_file_watch_when_limits_rewrite_starts_as_the_reference_file_settles_then_the_half_is_not_applied() -> None:
     workdir = short_tmp()
-    config = gateway_config(workdir, 1, Path())
-    limits = e2e_limits(workdir, config.strategies)
-    process = GatewayProcess(gateway_config(workdir, 1, limits))
-    process.build()
+    process, limits = _built_gateway(workdir)
     reference = workdir / "reference-prices.yaml"
     reference.write_text(reference.read_text() + "# new close\n")
     process._watch_risk_file()  # the reference file changed
