@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DIALECTS: Final = {BeginString.FIX42: "equities-fix42", BeginString.FIX44: "broker-fix44"}
 EXIT_USAGE: Final = 2
 _MAX_SAMPLES: Final = 1_000_000
+_BIND_ATTEMPTS: Final = 5
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -192,6 +193,7 @@ class FixSimulator:
     def start(self) -> None:
         """Start the acceptor (and the raw channel) and return once it listens."""
         quickfix = self._quickfix
+        port_was_picked = self.raw_channel or (not self.acceptor_port and not self.requested_port)
         if self.raw_channel:
             from simulators.fix.relay import RawRelay  # noqa: PLC0415
 
@@ -204,6 +206,27 @@ class FixSimulator:
             if not self.acceptor_port:
                 self.acceptor_port = self.requested_port or free_port(self.host)
             self.port = self.acceptor_port
+        # A port picked by free_port() can be taken by another socket before QuickFIX binds it
+        # (the relay's own ephemeral port, or any other process): pick again rather than fail.
+        for attempt in range(_BIND_ATTEMPTS):
+            try:
+                self._start_acceptor()
+                return
+            except quickfix.RuntimeError as exc:
+                if not port_was_picked or "in use" not in str(exc) or attempt == _BIND_ATTEMPTS - 1:
+                    raise
+                log.warning(
+                    "simulator: port %d was taken before the acceptor bound it; picking another", self.acceptor_port
+                )
+                self.acceptor_port = free_port(self.host)
+                if self.relay is not None:
+                    self.relay.upstream_port = self.acceptor_port
+                else:
+                    self.port = self.acceptor_port
+
+    def _start_acceptor(self) -> None:
+        """Write the settings for ``acceptor_port`` and start QuickFIX's acceptor on it."""
+        quickfix = self._quickfix
         settings_path = self._work / "acceptor.cfg"
         settings_path.write_text(self._settings_text(), encoding="ascii")
         settings = quickfix.SessionSettings(str(settings_path))
@@ -213,10 +236,11 @@ class FixSimulator:
         else:
             store_factory = quickfix.MemoryStoreFactory()
         self._application = _make_application(quickfix, self)
-        self._acceptor = quickfix.ThreadedSocketAcceptor(
+        acceptor = quickfix.ThreadedSocketAcceptor(
             self._application, store_factory, settings, quickfix.ScreenLogFactory(False, False, False)
         )
-        self._acceptor.start()
+        acceptor.start()
+        self._acceptor = acceptor
 
     def stop(self, *, graceful: bool = True, timeout: float = 2.0) -> None:
         """Stop the acceptor: ``graceful`` logs sessions out first, otherwise connections just drop.

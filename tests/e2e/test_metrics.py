@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from gateway.client import BlockingGatewayClient
 from gateway.latency import STAGES
 from model.enums import Side
 from tests.e2e.support import short_tmp
-from tests.reliability.support import GATEWAY, Gateway, Simulator, free_port, wait_until, write_config
+from tests.reliability.support import GATEWAY, Gateway, Simulator, spawn_listening, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "gateway.json"
@@ -134,17 +133,9 @@ def test_gateway_metrics_when_run_then_prometheus_text_with_every_counter_and_hi
 
 def test_exporter_when_scraped_then_reads_the_admin_socket_per_scrape(traded) -> None:
     gateway, workdir = traded
-    port = free_port()
-    log = workdir / "exporter.log"
-    with log.open("wb") as out:
-        exporter = subprocess.Popen(
-            [*GATEWAY, "metrics", "serve", "--listen", f"127.0.0.1:{port}", "--config", str(gateway.config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    options = ["--config", str(gateway.config)]
+    port, exporter = spawn_listening(["metrics", "serve"], options, workdir / "exporter.log", "exporter", timeout_s=20)
     try:
-        wait_until(lambda: _listening(port) or exporter.poll() is not None, 20, "the exporter to listen")
-        assert exporter.poll() is None, log.read_text()
         first = _check_exposition(_scrape(port))
         assert first["gateway_up"][0][2] == 1.0
         requests = {s[1]["command"]: s[2] for s in first["gateway_admin_requests_total"]}
@@ -169,14 +160,9 @@ def test_exporter_when_scraped_then_reads_the_admin_socket_per_scrape(traded) ->
 
 def test_exporter_when_gateway_not_running_then_up_is_zero_and_exporter_stays() -> None:
     workdir = short_tmp()
-    port = free_port()
-    exporter = subprocess.Popen(
-        [*GATEWAY, "metrics", "serve", "--listen", f"127.0.0.1:{port}", "--admin-socket", str(workdir / "none.sock")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    options = ["--admin-socket", str(workdir / "none.sock")]
+    port, exporter = spawn_listening(["metrics", "serve"], options, workdir / "exporter.log", "exporter", timeout_s=20)
     try:
-        wait_until(lambda: _listening(port) or exporter.poll() is not None, 20, "the exporter to listen")
         samples = _families(_scrape(port))
         assert samples["gateway_up"][0][2] == 0.0 and "gateway_orders_sent_total" not in samples
         assert exporter.poll() is None
@@ -246,14 +232,6 @@ def test_dashboard_when_read_then_valid_json_and_every_metric_it_queries_is_expo
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
     for wanted in ("orders/s", "rejects", "p99", "venue", "journal"):
         assert wanted in titles, wanted
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _scrape(port: int) -> str:

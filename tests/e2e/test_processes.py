@@ -8,7 +8,6 @@ import os
 import pwd
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from gateway.journal import JTradingState, read_journal
 from gateway.protocol.messages import Executed
 from model.enums import Side
 from tests.e2e.support import e2e_limits, short_tmp
+from tests.reliability.support import spawn_listening
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 
@@ -34,13 +34,6 @@ os.kill(int(sys.argv[1]), signal.SIGHUP)
 print("sent", flush=True)
 time.sleep(30)  # stay alive so that the gateway can read the name
 """
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: object, timeout_s: float, what: str) -> None:
@@ -84,27 +77,12 @@ def write_config(workdir: Path, port: int, *, spin_us: int = 100) -> Path:
 @pytest.fixture
 def simulator() -> Iterator[int]:
     """Run ``gateway sim ouch`` as a process; yield its port."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [*GATEWAY, "sim", "ouch", "--listen", f"127.0.0.1:{port}", "--reference-price", "AAPL=230.10"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    port, proc = spawn_listening(["sim", "ouch"], ["--reference-price", "AAPL=230.10"], short_tmp() / "sim.log", "sim")
     try:
-        wait_until(lambda: _connectable(port), 10, "the simulator to listen")
         yield port
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
-
-
-def _connectable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _venue_state(admin: Path) -> str:

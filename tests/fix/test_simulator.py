@@ -193,3 +193,45 @@ def test_cli_when_started_then_listening_line_accepts_logon_records_and_sigterm_
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=5)
+
+
+# ---- the acceptor's port ----------------------------------------------------------------------
+
+
+def test_simulator_when_picked_acceptor_port_is_taken_then_another_is_picked_and_relay_follows(
+    tmp_path: Path,
+) -> None:
+    """A port free_port() picked can be taken before QuickFIX binds it (CI saw EADDRINUSE)."""
+    pytest.importorskip("quickfix")
+    from simulators.fix.simulator import FixSimulator  # needs quickfix
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        sim = FixSimulator(raw_channel=True, work_dir=str(tmp_path / "sim"))
+        sim.acceptor_port = taken_port  # as if another socket won the race for the picked port
+        sim.start()
+        try:
+            assert sim.acceptor_port != taken_port
+            assert sim.relay is not None
+            assert sim.relay.upstream_port == sim.acceptor_port
+            with socket.create_connection(("127.0.0.1", sim.acceptor_port), timeout=2):
+                pass  # QuickFIX listens on the port the relay forwards to
+        finally:
+            sim.stop(graceful=False)
+
+
+def test_simulator_when_requested_port_is_taken_then_start_fails_naming_it(tmp_path: Path) -> None:
+    """A port the caller asked for is never silently swapped for another."""
+    quickfix = pytest.importorskip("quickfix")
+    from simulators.fix.simulator import FixSimulator  # needs quickfix
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        sim = FixSimulator(port=taken_port, work_dir=str(tmp_path / "sim"))
+        with pytest.raises(quickfix.RuntimeError, match=str(taken_port)):
+            sim.start()
+        assert sim.acceptor_port == taken_port

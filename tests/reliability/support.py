@@ -79,34 +79,37 @@ def _connectable(port: int) -> bool:
         return False
 
 
+def spawn_listening(
+    command: list[str], options: list[str], log_path: Path, what: str, *, timeout_s: float = 10, attempts: int = 3
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start ``gateway <command> --listen 127.0.0.1:<port> <options>`` and return its port and process.
+
+    A port free_port() picked can be taken by another socket before the child binds it; the
+    child then exits saying the address is in use, and another port is tried.
+    """
+    for attempt in range(attempts):
+        port = free_port()
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [*GATEWAY, *command, "--listen", f"127.0.0.1:{port}", *options], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_until(lambda: _connectable(port) or proc.poll() is not None, timeout_s, f"{what} to listen")  # noqa: B023
+        if proc.poll() is None:
+            return port, proc
+        text = log_path.read_text(errors="replace")
+        if "in use" not in text or attempt == attempts - 1:
+            raise AssertionError(f"{what} exited {proc.returncode}:\n{text}")
+    raise AssertionError("unreachable")
+
+
 class Simulator:
     """``gateway sim ouch`` as a process, recording every inbound message to ``record``."""
 
     def __init__(self, workdir: Path, *extra: str) -> None:
-        self.port = free_port()
         self.record = workdir / "venue-record.jsonl"
         self.log = workdir / "sim.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *GATEWAY,
-                    "sim",
-                    "ouch",
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--record",
-                    str(self.record),
-                    "--reference-price",
-                    "AAPL=230.10",
-                    "--reference-price",
-                    "MSFT=420.55",
-                    *extra,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(lambda: _connectable(self.port) or self.proc.poll() is not None, 10, "the simulator to listen")
-        assert self.proc.poll() is None, self.log.read_text()
+        options = ["--record", str(self.record), "--reference-price", "AAPL=230.10", "--reference-price", "MSFT=420.55"]
+        self.port, self.proc = spawn_listening(["sim", "ouch"], [*options, *extra], self.log, "the simulator")
 
     def records(self) -> list[InboundRecord]:
         """Return every inbound message the exchange received, with its outcome."""
@@ -451,35 +454,23 @@ class BoeSimulatorProcess:
     """``gateway sim boe`` as a process (three matching units), recording every inbound message."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
         self.record = workdir / "boe-record.jsonl"
         self.log = workdir / "boe-sim.log"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    *GATEWAY,
-                    "sim",
-                    "boe",
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
-                    "--record",
-                    str(self.record),
-                    "--reference-price",
-                    "AAPL=230.10",
-                    "--reference-price",
-                    "MSFT=420.55",
-                    "--units",
-                    "3",
-                    "--symbol-unit",
-                    "AAPL=1",
-                    "--symbol-unit",
-                    "MSFT=2",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(lambda: _connectable(self.port) or self.proc.poll() is not None, 10, "the simulator to listen")
-        assert self.proc.poll() is None, self.log.read_text()
+        options = [
+            "--record",
+            str(self.record),
+            "--reference-price",
+            "AAPL=230.10",
+            "--reference-price",
+            "MSFT=420.55",
+            "--units",
+            "3",
+            "--symbol-unit",
+            "AAPL=1",
+            "--symbol-unit",
+            "MSFT=2",
+        ]
+        self.port, self.proc = spawn_listening(["sim", "boe"], options, self.log, "the BOE simulator")
 
     def records(self) -> list[BoeRecord]:
         """Return every inbound message the exchange received, with its outcome."""

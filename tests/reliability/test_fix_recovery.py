@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,11 @@ from gateway.client import GatewayError
 from model.enums import Side
 from tests.e2e.support import e2e_limits, short_tmp
 from tests.reliability.support import (
-    GATEWAY,
     Gateway,
     RecordingClient,
     StrategyView,
     final_state,
-    free_port,
+    spawn_listening,
     wait_for,
     wait_until,
 )
@@ -93,14 +91,9 @@ def _venue_messages(record: Path) -> list[tuple[str, dict[str, str]]]:
 @pytest.mark.slow
 async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_and_loses_nothing() -> None:
     workdir = short_tmp()
-    port = free_port()
     record = workdir / "venue.jsonl"
     venue_args = ["--begin-string", "FIX.4.2", "--reference-price", "AAPL=230.10", "--record", str(record)]
-    sim = subprocess.Popen(
-        [*GATEWAY, "sim", "fix", "--listen", f"127.0.0.1:{port}", *venue_args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port, sim = spawn_listening(["sim", "fix"], venue_args, workdir / "sim.log", "the FIX simulator")
     gateway = FixGateway(workdir, _write_config(workdir, port))
     view = StrategyView()
     try:
