@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -119,28 +120,34 @@ def demo_config(
     )
 
 
-async def start_fix_simulator(market: DemoMarket) -> tuple[asyncio.subprocess.Process, int]:
-    """Start ``gateway sim fix`` (a QuickFIX acceptor) as a child process; return it and its port."""
-    from simulators.fix.simulator import free_port  # noqa: PLC0415 - gateway run never loads simulators
+_FIX_LISTENING = re.compile(rb"FIX simulator listening on \S+:(\d+) ")
+"""The line ``gateway sim fix`` prints once its acceptor listens; group 1 is the port."""
 
-    port = free_port()
-    args = ["--listen", f"127.0.0.1:{port}", "--begin-string", "FIX.4.2", "--reject-symbol", market.venue_reject_symbol]
+
+async def start_fix_simulator(market: DemoMarket) -> tuple[asyncio.subprocess.Process, int]:
+    """Start ``gateway sim fix`` (a QuickFIX acceptor) as a child process; return it and its port.
+
+    The child picks its own port (``--listen 127.0.0.1:0``) and names it on its listening line, so no
+    port chosen here can be taken by another socket before the child binds it.
+    """
+    args = ["--listen", "127.0.0.1:0", "--begin-string", "FIX.4.2", "--reject-symbol", market.venue_reject_symbol]
     for symbol, price in market.prices.items():
         args += ["--reference-price", f"{symbol}={price}"]
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "--log-level", "WARNING", "sim", "fix", *args
+        sys.executable, "-m", "gateway", "--log-level", "WARNING", "sim", "fix", *args, stdout=asyncio.subprocess.PIPE
     )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if child.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the FIX simulator did not start (exit {child.returncode})") from None
-            await asyncio.sleep(0.05)
-        else:
-            writer.close()
-            return child, port
+    assert child.stdout is not None
+    try:
+        while True:
+            line = await asyncio.wait_for(child.stdout.readline(), 20)
+            if not line:
+                raise RuntimeError(f"the FIX simulator did not start (exit {await child.wait()})")
+            listening = _FIX_LISTENING.search(line)
+            if listening is not None:
+                return child, int(listening.group(1))
+    except TimeoutError:
+        child.kill()
+        raise RuntimeError("the FIX simulator did not start within 20 s") from None
 
 
 async def _wait_up(process: GatewayProcess, timeout_s: float) -> None:
