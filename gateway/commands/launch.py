@@ -187,9 +187,9 @@ def run(args: argparse.Namespace) -> int:
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
     if args.dry_run:
-        problem = unexecutable(plan, args.python, os.environ)  # looked up as execute() would: the plan's PATH
-        if problem is not None:
-            log.error("launch: %s (the launch would exit 127)", problem)
+        unrunnable = unexecutable(plan, args.python, os.environ)  # looked up as execute() would: the plan's PATH
+        if unrunnable is not None:
+            log.error("launch: %s (the launch would exit 127)", unrunnable)
             return EXIT_EXEC_FAILED
         print(render_dry_run(plan))
         return 0

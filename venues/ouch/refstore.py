@@ -143,9 +143,7 @@ class UserRefNumStore:
                 self._retried_ns = now_ns
             return False
         self._retried_ns = now_ns
-        with self._lock:
-            if counter.error is None:  # the background writer succeeded meanwhile
-                return True
+        with self._lock:  # the background writer may have succeeded meanwhile: then this write is only redundant
             reserved = counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1
             if not self._write(_State(self.day, self.session, reserved)):
                 return False
