@@ -268,6 +268,9 @@ def unexecutable(plan: LaunchPlan, python: str, environ: Mapping[str, str]) -> s
 
     That is ``argv[0]`` (``onload`` or the Python) and, under Onload, the Python ``onload`` execs in turn,
     both with the plan's environment (``plan.environment(environ)``), whose PATH may not be this process's.
+    Two edges it does not see: under Onload with no PATH in that environment, ``onload``'s ``/bin/sh`` looks
+    the Python up on the shell's built-in default PATH, not ``os.defpath``; and a file without ``#!`` passes
+    the check, but the exec fails (ENOEXEC).
     """
     env = plan.environment(environ)
     for command in dict.fromkeys((plan.argv[0], python)):

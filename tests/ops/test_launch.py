@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
@@ -556,7 +557,15 @@ def test_unexecutable_when_onload_path_then_both_onload_and_the_python_it_execs_
     assert unexecutable(plan, "site-python", environ) == f"cannot exec {onload}: not an executable file"
 
 
-def test_unexecutable_when_environment_has_no_path_then_the_default_path_is_searched() -> None:
+def test_unexecutable_when_environment_has_no_path_then_the_default_path_is_searched_not_this_process_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_here = _executable(tmp_path / "process-bin" / "gw-only-on-process-path")
+    monkeypatch.setenv("PATH", f"{only_here.parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
+    assert find_for_exec(only_here.name, os.environ) == str(only_here)  # this process's PATH would find it
+    assert unexecutable(_kernel_plan(only_here.name), only_here.name, {}) == (
+        f"cannot exec {only_here.name}: not found on the launch environment's PATH ({os.defpath})"
+    )
     assert unexecutable(_kernel_plan("sh"), "sh", {}) is None  # os.execvpe searches os.defpath (/bin:/usr/bin)
 
 

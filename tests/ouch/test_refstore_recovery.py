@@ -1,10 +1,11 @@
-"""UserRefNum store after a failed write: retried at most once a second (adapter's clock), never a number reused."""
+"""UserRefNum store after a failed write: retried in the background at most once a second, never a number reused."""
 
 from __future__ import annotations
 
 import errno
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,15 +24,26 @@ SECOND = 1_000_000_000
 
 
 class Disk:
-    """``write_file_atomically`` as the store calls it, counting attempts; ``full`` makes each fail (ENOSPC)."""
+    """``write_file_atomically`` as the store calls it, counting attempts; ``full`` makes each fail (ENOSPC).
+
+    Each attempt records the thread it ran on; while ``hang`` is set, an attempt first waits for ``release``.
+    """
 
     def __init__(self, real: Callable[[Path, bytes], None]) -> None:
         self.real = real
         self.full = False
         self.attempts = 0
+        self.threads: list[threading.Thread] = []
+        self.hang = False
+        self.hanging = threading.Event()
+        self.release = threading.Event()
 
     def __call__(self, path: Path, data: bytes) -> None:
         self.attempts += 1
+        self.threads.append(threading.current_thread())
+        if self.hang:
+            self.hanging.set()
+            self.release.wait(10)
         if self.full:
             raise OSError(errno.ENOSPC, "No space left on device")
         self.real(path, data)
@@ -56,14 +68,19 @@ def _on_disk(store: UserRefNumStore) -> int:
     return int(json.loads(store.path.read_text())["reserved"])
 
 
-def _up(tmp_path: Path) -> Link:
-    link = Link(tmp_path, clock=FakeClock())
+def _written(store: UserRefNumStore) -> None:
+    """Wait (bounded) until the background writer has finished the job posted last."""
+    assert store._job_done.wait(10), "the background write did not finish"
+
+
+def _up(tmp_path: Path, **venue_fields: int) -> Link:
+    link = Link(tmp_path, clock=FakeClock(), **venue_fields)
     link.connect()
     assert link.venue.state is VenueState.UP
     return link
 
 
-def test_retry_when_inside_the_interval_then_no_write_and_after_it_the_needed_block_is_reserved(
+def test_retry_when_inside_the_interval_then_nothing_posted_and_after_it_the_writer_reserves_the_needed_block(
     tmp_path: Path, disk: Disk
 ) -> None:
     store = _store(tmp_path, block=2)
@@ -73,22 +90,27 @@ def test_retry_when_inside_the_interval_then_no_write_and_after_it_the_needed_bl
     assert "No space left" in (_error(store) or "")
     attempts = disk.attempts
     t0 = 5 * SECOND
-    assert not store.retry(t0)  # the first call after the failure starts the interval: no write
+    assert not store.retry(t0)  # the first call after the failure starts the interval: nothing posted
     assert not store.retry(t0 + RETRY_INTERVAL_NS - 1)
     assert disk.attempts == attempts
-    assert not store.retry(t0 + RETRY_INTERVAL_NS)  # one attempt, the disk still full
+    assert not store.retry(t0 + RETRY_INTERVAL_NS)  # one write posted: refused while it is pending
+    _written(store)
+    assert disk.attempts == attempts + 1 and _error(store) is not None  # the disk still full
     assert not store.retry(t0 + RETRY_INTERVAL_NS + RETRY_INTERVAL_NS // 2)
     assert disk.attempts == attempts + 1
     assert store.counter.reserved == 2 and store.last_issued == 2
     disk.full = False
-    assert not store.retry(t0 + 2 * RETRY_INTERVAL_NS - 1)  # still inside the interval of the last attempt
+    assert not store.retry(t0 + 2 * RETRY_INTERVAL_NS - 1)  # still inside the interval of the last post
     assert disk.attempts == attempts + 1
-    assert store.retry(t0 + 2 * RETRY_INTERVAL_NS)
+    assert not store.retry(t0 + 2 * RETRY_INTERVAL_NS)  # posted: the answer is still no until it is written
+    _written(store)
     assert _error(store) is None
+    assert store.retry(t0 + 2 * RETRY_INTERVAL_NS)  # error clear: yes, nothing posted
     assert _on_disk(store) == store.counter.reserved == 4  # the next block, on disk before any of it is used
     assert [store.next(), store.next()] == [3, 4]
     assert store.retry(t0)  # nothing to retry: no write
     assert disk.attempts == attempts + 2
+    assert [thread.name for thread in disk.threads[attempts:]] == ["userrefnum-prefetch"] * 2
 
 
 def test_retry_when_state_dir_replaced_by_a_file_then_recovers_once_it_is_a_directory_again(tmp_path: Path) -> None:
@@ -101,16 +123,20 @@ def test_retry_when_state_dir_replaced_by_a_file_then_recovers_once_it_is_a_dire
     state_dir.rmdir()
     state_dir.write_text("")  # a real path that cannot be written (ENOTDIR/EEXIST), whoever runs the test
     assert store.next() == 0
-    assert not store.retry(0) and not store.retry(RETRY_INTERVAL_NS)  # the directory is still a file
+    assert not store.retry(0) and not store.retry(RETRY_INTERVAL_NS)
+    _written(store)
+    assert _error(store) is not None  # the directory is still a file
     state_dir.unlink()
     state_dir.mkdir()
     (state_dir / store.path.name).write_bytes(saved)
+    assert not store.retry(2 * RETRY_INTERVAL_NS)
+    _written(store)
     assert store.retry(2 * RETRY_INTERVAL_NS)
     assert store.next() == 3
     assert _on_disk(store) == 4
 
 
-def test_check_order_when_store_failing_then_refused_inside_the_interval_and_orders_flow_after_it(
+def test_check_order_when_store_failing_then_refused_until_the_background_write_succeeded(
     tmp_path: Path, disk: Disk, caplog: pytest.LogCaptureFixture
 ) -> None:
     link = _up(tmp_path)
@@ -121,28 +147,34 @@ def test_check_order_when_store_failing_then_refused_inside_the_interval_and_ord
     result = venue.send_new(make_order(2))
     assert isinstance(result, Refused) and result.code == "OUCH_REFNUM_STORE", result
     attempts = disk.attempts
-    for _ in range(3):  # each order inside the interval: one refusal each, no write attempt
+    for _ in range(3):  # each order inside the interval: one refusal each, nothing posted
         clock.advance(RETRY_INTERVAL_NS // 4)
         verdict = venue.check_order(make_order(3))
         assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
         assert "No space left" in verdict.text
-    assert disk.attempts == attempts
+    assert disk.attempts == attempts and store._job is None
     disk.full = False
     clock.advance(RETRY_INTERVAL_NS // 4)  # a second after the first refusal
     with caplog.at_level(logging.WARNING, logger="venues.ouch.refstore"):
-        assert venue.check_order(make_order(4)) is None
+        verdict = venue.check_order(make_order(4))  # the write is posted; this order is refused, as before
+        assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
+        _written(store)
         assert disk.attempts == attempts + 1
+        assert venue.check_order(make_order(4)) is None
         assert venue.send_new(make_order(4)) == Sent("51")
         assert venue.check_order(make_order(5)) is None
         assert venue.send_new(make_order(5)) == Sent("52")
     recovered = [r for r in caplog.records if "again" in r.getMessage()]
     assert len(recovered) == 1  # logged once on recovery, not per order
     assert _error(store) is None and _on_disk(store) >= 52
+    assert disk.threads[attempts].name == "userrefnum-prefetch"
     restarted = _store(tmp_path)
     assert restarted.next() > 52  # nothing handed out is handed out again after a restart
 
 
-def test_check_replace_when_store_failing_then_refused_until_the_interval_passed(tmp_path: Path, disk: Disk) -> None:
+def test_check_replace_when_store_failing_then_refused_until_the_background_write_succeeded(
+    tmp_path: Path, disk: Disk
+) -> None:
     link = _up(tmp_path)
     venue, store, clock = link.venue, link.store, link.clock
     order = make_order(7)
@@ -155,12 +187,15 @@ def test_check_replace_when_store_failing_then_refused_until_the_interval_passed
     verdict = venue.check_replace(order, 200, PX)
     assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
     clock.advance(RETRY_INTERVAL_NS)
+    refused = venue.send_replace(order, 200, PX)  # posts the write: refused while it is pending
+    assert isinstance(refused, Refused) and refused.code == "OUCH_REFNUM_STORE", refused
+    _written(store)
     assert venue.send_replace(order, 200, PX) == Sent("51")
     assert _error(store) is None
 
 
 def test_poll_when_store_failing_then_retried_with_no_order_arriving(tmp_path: Path, disk: Disk) -> None:
-    link = _up(tmp_path)
+    link = _up(tmp_path, heartbeat_interval_ms=5_000, server_timeout_ms=15_000)  # the session waits longer
     store, clock = link.store, link.clock
     link.send_new(make_order(1))
     store.ensure_above(50)
@@ -170,11 +205,13 @@ def test_poll_when_store_failing_then_retried_with_no_order_arriving(tmp_path: P
     attempts = disk.attempts
     disk.full = False
     clock.advance(RETRY_INTERVAL_NS // 2)
-    link.venue.poll(clock())
-    assert _error(store) is not None and disk.attempts == attempts
+    assert link.venue.poll(clock()) <= RETRY_INTERVAL_NS
+    assert store._job is None and disk.attempts == attempts
     clock.advance(RETRY_INTERVAL_NS // 2)
-    link.venue.poll(clock())
+    assert link.venue.poll(clock()) <= RETRY_INTERVAL_NS  # posts the write
+    _written(store)
     assert _error(store) is None and disk.attempts == attempts + 1
+    assert link.venue.poll(clock()) > RETRY_INTERVAL_NS  # recovered: the session's own timers again
     assert _on_disk(store) == store.counter.reserved >= 51
     assert link.send_new(make_order(3)) == "51"
 
@@ -191,10 +228,86 @@ def test_retry_when_a_background_reservation_failed_then_current_block_rewritten
     assert store.counter.reserved == _on_disk(store) == 10
     disk.full = False
     assert not store.retry(0)
-    assert store.retry(RETRY_INTERVAL_NS)  # the current reservation, written again
+    assert not store.retry(RETRY_INTERVAL_NS)  # the current reservation, posted to be written again
+    _written(store)
+    assert _error(store) is None
     assert store.counter.reserved == _on_disk(store) == 10
     assert store.next() == 6  # the prefetch point passed while failing: the next number starts it again
     store._wait_for_prefetch()
     assert store.counter.reserved == _on_disk(store) == 20
     assert [store.next() for _ in range(5)] == [7, 8, 9, 10, 11]
     assert _store(tmp_path, block=10).next() > 11
+
+
+def test_orders_and_polls_when_store_failing_then_the_loop_thread_never_writes(tmp_path: Path, disk: Disk) -> None:
+    link = _up(tmp_path)
+    venue, store, clock = link.venue, link.store, link.clock
+    order = make_order(1)
+    link.send_new(order)
+    store.ensure_above(50)
+    disk.full = True
+    assert isinstance(venue.send_new(make_order(2)), Refused)  # this write is the order's own (as before)
+    attempts = disk.attempts
+    for _ in range(3):  # an order, a replace and a poll, each after an interval: each posts a failing write
+        clock.advance(RETRY_INTERVAL_NS)
+        assert isinstance(venue.check_order(make_order(3)), Refused)
+        _written(store)
+        clock.advance(RETRY_INTERVAL_NS)
+        assert isinstance(venue.check_replace(order, 200, PX), Refused)
+        _written(store)
+        clock.advance(RETRY_INTERVAL_NS)
+        venue.poll(clock())
+        _written(store)
+    assert disk.attempts == attempts + 9
+    loop = threading.current_thread()
+    assert all(thread is not loop and thread.name == "userrefnum-prefetch" for thread in disk.threads[attempts:])
+
+
+def test_check_new_and_poll_when_the_retried_write_hangs_then_refused_at_once(tmp_path: Path, disk: Disk) -> None:
+    link = _up(tmp_path)
+    venue, store, clock = link.venue, link.store, link.clock
+    link.send_new(make_order(1))
+    store.ensure_above(50)
+    disk.full = True
+    assert isinstance(venue.send_new(make_order(2)), Refused)
+    attempts = disk.attempts
+    disk.full = False
+    disk.hang = True  # a hung NFS mount: the next write blocks until released
+    try:
+        clock.advance(RETRY_INTERVAL_NS)
+        assert isinstance(venue.check_order(make_order(3)), Refused)  # posts the write
+        assert disk.hanging.wait(10)  # the writer is inside the write
+        for _ in range(3):  # more intervals pass: refused at once, nothing more posted while it hangs
+            clock.advance(RETRY_INTERVAL_NS)
+            verdict = venue.check_new(3, "AAPL", 100, PX, make_order(3).tif, make_order(3).ord_type)
+            assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
+            assert venue.poll(clock()) <= RETRY_INTERVAL_NS
+        assert not store._job_done.is_set()  # they returned while the write was still hanging
+        assert disk.attempts == attempts + 1
+    finally:
+        disk.hang = False
+        disk.release.set()
+    _written(store)
+    assert _error(store) is None
+    assert venue.check_order(make_order(4)) is None
+    assert venue.send_new(make_order(4)) == Sent("51")
+
+
+def test_bind_when_a_new_day_after_a_retried_write_then_numbering_restarts_on_the_new_day(
+    tmp_path: Path, disk: Disk
+) -> None:
+    days = [DAY]
+    store = UserRefNumStore(tmp_path, "nasdaq", today=lambda: days[0], block=2)
+    store.bind("S1")
+    assert [store.next(), store.next()] == [1, 2]
+    disk.full = True
+    assert store.next() == 0
+    disk.full = False
+    assert not store.retry(0) and not store.retry(RETRY_INTERVAL_NS)  # posted (with the old day's generation)
+    days[0] = "2024-05-02"
+    store.bind("S2")  # waits for the write in flight, then restarts: the old day's write cannot land after it
+    _written(store)
+    assert _error(store) is None
+    assert json.loads(store.path.read_text()) == {"day": "2024-05-02", "session": "S2", "reserved": 0}
+    assert [store.next(), store.next()] == [1, 2]
+    assert _on_disk(store) == 2

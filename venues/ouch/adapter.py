@@ -284,7 +284,7 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
-        if self._refnums.error is not None and not self._store.retry(self._clock()):  # at most one write a second
+        if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}")
         if ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
@@ -310,7 +310,7 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
-        if self._refnums.error is not None and not self._store.retry(self._clock()):  # at most one write a second
+        if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return self._refnum_store_refused("replaces")
         if order.order_id not in self._chains:
             return _NEVER_SENT
@@ -570,7 +570,7 @@ class OuchVenue(VenueAdapter):
 
         A venue that never answers the Account Query (or never goes quiet after the login) does
         not keep the session down: after ``server_timeout_ms`` the adapter acts without it. While the
-        UserRefNum store cannot write, it is retried from here too (at most once a second).
+        UserRefNum store cannot write, its background retry is posted from here too (at most once a second).
         """
         wait = self._session.poll(now_ns)
         timeout = self._session.config.server_timeout_ns

@@ -14,8 +14,10 @@ current block run out first, ``next`` waits for that write (or writes itself), a
 A new trading day, or a session id different from the one on file, starts again at 1.
 
 A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
-set. ``retry`` writes the reservation again, at most once per ``RETRY_INTERVAL_NS`` of the adapter's clock,
-so a disk that was full for a moment stops orders for about a second, not for the rest of the day.
+set. ``retry`` hands the reservation to the background writer again, at most once per ``RETRY_INTERVAL_NS``
+of the adapter's clock, so a disk that was full for a moment stops orders for about a second, not for the
+rest of the day; the event loop itself never writes while failing (an fsync on a dying disk or a hung NFS
+mount can block for seconds).
 """
 
 from __future__ import annotations
@@ -125,14 +127,15 @@ class UserRefNumStore:
         return number
 
     def retry(self, now_ns: int) -> bool:
-        """While ``error`` is set, write the reservation needed again, at most once per ``RETRY_INTERVAL_NS``.
+        """While ``error`` is set, post the reservation needed to the background writer, at most once per interval.
 
-        The interval runs from the failed write when the adapter noted its time (``write_failed_at``), else
-        from the first call after the failure, which writes nothing (``now_ns`` is the adapter's clock; the
-        store has none of its own). The reservation written is the current block, or the next one if
-        the current block is used up; ``reserved`` is raised only after the write succeeded, so no number past
-        the reservation on file is handed out. Return True if ``error`` is clear (nothing to retry, or the
-        write succeeded), False if the caller must refuse as before.
+        The interval (``RETRY_INTERVAL_NS``) runs from the failed write when the adapter noted its time
+        (``write_failed_at``), else from the first call after the failure, which posts nothing (``now_ns`` is
+        the adapter's clock; the store has none of its own), then from each post. Nothing is posted while a
+        write is still in flight. The reservation is the current block, or the next one if the current block
+        is used up; the writer raises ``reserved`` only after its write succeeded, so no number past the
+        reservation on file is handed out. This thread never writes: return True if ``error`` is clear now,
+        False while it is set (the caller refuses as before, also while the posted write is pending).
         """
         counter = self.counter
         if counter.error is None:
@@ -142,16 +145,10 @@ class UserRefNumStore:
             if last is None:
                 self._retried_ns = now_ns
             return False
-        self._retried_ns = now_ns
-        with self._lock:  # the background writer may have succeeded meanwhile: then this write is only redundant
-            reserved = counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1
-            if not self._write(_State(self.day, self.session, reserved)):
-                return False
-            counter.reserved = reserved
-        self._schedule_prefetch()
-        if 0 < counter.prefetch_at < counter.next:  # the prefetch point passed while failing: start at the next
-            counter.prefetch_at = counter.next
-        return True
+        if self._job is None:  # else a write is in flight (it may hang): it is the attempt
+            self._retried_ns = now_ns
+            self._post(counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1)
+        return False
 
     def write_failed_at(self, now_ns: int) -> None:
         """Note that a write just failed at ``now_ns`` (the adapter's clock): ``retry`` waits an interval from it."""
@@ -160,10 +157,13 @@ class UserRefNumStore:
     def _start_prefetch(self) -> None:
         """Hand the reservation of the block after the current one to the background writer."""
         self.counter.prefetch_at = 0
-        if self._job is not None:
-            return
+        if self._job is None:
+            self._post(self.counter.reserved + self._block)
+
+    def _post(self, reserved: int) -> None:
+        """Hand the writer the reservation of ``reserved`` for the current day, session and generation."""
         self._job_done.clear()
-        self._job = (_State(self.day, self.session, self.counter.reserved + self._block), self._generation)
+        self._job = (_State(self.day, self.session, reserved), self._generation)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
             self._worker.start()
@@ -179,11 +179,9 @@ class UserRefNumStore:
                 continue
             state, generation = job
             try:
-                with self._lock:
-                    current = generation == self._generation
-                    if current and self._write(state) and state.reserved > self.counter.reserved:
-                        self.counter.reserved = state.reserved
-                        self._schedule_prefetch()
+                with self._lock:  # bind() waits for this job, then bumps the generation: an older one is void
+                    if generation == self._generation:
+                        self._write(state, allow=True)
             finally:
                 self._job = None
                 self._job_done.set()
@@ -263,8 +261,13 @@ class UserRefNumStore:
         self._schedule_prefetch()
         return True
 
-    def _write(self, state: _State) -> bool:
-        """Write ``state`` atomically and durably; return True on success (else set ``error``)."""
+    def _write(self, state: _State, *, allow: bool = False) -> bool:
+        """Write ``state`` atomically and durably; return True on success (else set ``error``).
+
+        With ``allow`` (the background writer), a success first raises ``reserved`` to the state's (if
+        higher) and schedules the next prefetch (also after a failure: from the next number if its point
+        passed meanwhile), then clears ``error``: the loop sees the new allowance no later than the recovery.
+        """
         data = _encoder.encode(state)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,6 +278,12 @@ class UserRefNumStore:
                 self._retried_ns = None
             self.counter.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
             return False
+        counter = self.counter
+        if allow and (state.reserved > counter.reserved or counter.error is not None):
+            counter.reserved = max(counter.reserved, state.reserved)
+            self._schedule_prefetch()
+            if 0 < counter.prefetch_at < counter.next:  # the prefetch point passed while failing: start at the next
+                counter.prefetch_at = counter.next
         if self.counter.error is not None:
             log.warning(
                 "UserRefNum reservation persisted to %s again (up to %d): new orders and replaces are allowed",
