@@ -73,8 +73,13 @@ def _written(store: UserRefNumStore) -> None:
     assert store._job_done.wait(10), "the background write did not finish"
 
 
-def _up(tmp_path: Path, **venue_fields: int) -> Link:
-    link = Link(tmp_path, clock=FakeClock(), **venue_fields)
+def _up(tmp_path: Path, *, heartbeat_interval_ms: int = 1_000, server_timeout_ms: int = 5_000) -> Link:
+    link = Link(
+        tmp_path,
+        clock=FakeClock(),
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        server_timeout_ms=server_timeout_ms,
+    )
     link.connect()
     assert link.venue.state is VenueState.UP
     return link
