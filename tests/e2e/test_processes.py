@@ -252,7 +252,7 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         sender = subprocess.Popen([sys.executable, "-c", SEND_SIGHUP, str(gateway.pid)], stdout=subprocess.PIPE)
         try:
             assert sender.stdout is not None and sender.stdout.readline() == b"sent\n"
-            wait_until(lambda: any(e["sha256"] == sha for e in records("reload", "SIGHUP")), 5, "the SIGHUP reload")
+            wait_until(lambda: any(e["sha256"] == sha for e in records("reload", "SIGHUP")), 15, "the SIGHUP reload")
         finally:
             sender.kill()
             sender.wait()
@@ -262,7 +262,7 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
 
         limits.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
         sha = content_sha()
-        wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 5, "the file-watch reload")
+        wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 15, "the file-watch reload")
         assert records("reload")[-1]["trigger"] == "file changed on disk"
 
         # an override for a strategy this gateway does not run (S1 is the only one): refused, old limits stay
