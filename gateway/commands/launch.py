@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 from typing import NoReturn
 
@@ -28,6 +27,7 @@ from gateway.ops.launch import (
     log_decision,
     plan_launch,
     render_dry_run,
+    unexecutable,
     wait_for_driver,
     with_onload_environment,
 )
@@ -187,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
     if args.dry_run:
-        if shutil.which(args.python) is None:  # what execute() would find: no such file, or not executable
-            log.error("launch: cannot exec %s: not an executable file (the launch would exit 127)", args.python)
+        unrunnable = unexecutable(plan, args.python, os.environ)  # looked up as execute() would: the plan's PATH
+        if unrunnable is not None:
+            log.error("launch: %s (the launch would exit 127)", unrunnable)
             return EXIT_EXEC_FAILED
         print(render_dry_run(plan))
         return 0

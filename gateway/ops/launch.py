@@ -249,6 +249,35 @@ def log_decision(plan: LaunchPlan) -> None:
         )
 
 
+def find_for_exec(command: str, env: Mapping[str, str]) -> str | None:
+    """Return the file ``os.execvpe(command, ..., env)`` would run, or None if that exec would fail.
+
+    A command with a slash is taken as it is (relative to the working directory); a bare name is
+    looked up on ``env``'s PATH (``os.defpath`` if it has none), not on this process's PATH.
+    """
+    directories = [""] if os.path.dirname(command) else os.get_exec_path(dict(env))
+    for directory in directories:
+        path = os.path.join(directory, command)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def unexecutable(plan: LaunchPlan, python: str, environ: Mapping[str, str]) -> str | None:
+    """Return why the plan's exec would exit 127, or None: each command it runs, looked up as the exec would.
+
+    That is ``argv[0]`` (``onload`` or the Python) and, under Onload, the Python ``onload`` execs in turn,
+    both with the plan's environment (``plan.environment(environ)``), whose PATH may not be this process's.
+    """
+    env = plan.environment(environ)
+    for command in dict.fromkeys((plan.argv[0], python)):
+        if find_for_exec(command, env) is None:
+            if os.path.dirname(command):
+                return f"cannot exec {command}: not an executable file"
+            return f"cannot exec {command}: not found on the launch environment's PATH ({env.get('PATH', os.defpath)})"
+    return None
+
+
 def execute(plan: LaunchPlan, environ: Mapping[str, str]) -> NoReturn:
     """Replace this process with the plan's command (only returns by raising ``OSError``)."""
     for handler in logging.getLogger().handlers:

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE, LaunchOptions, LaunchPlan, LaunchRefused, plan_launch
+from gateway.ops.acceleration import KERNEL, ONLOAD
+from gateway.ops.launch import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    LaunchOptions,
+    LaunchPlan,
+    LaunchRefused,
+    find_for_exec,
+    plan_launch,
+    unexecutable,
+)
 from gateway.ops.onload import OnloadEnvironment, ProfileError, ResolvedProfile, gateway_profile_dir
 from gateway.ops.onload_env import observe_onload_environment
 from tests.ops.conftest import LaunchRig
@@ -485,3 +495,82 @@ def test_plan_when_dev_onload_not_usable_by_this_user_then_falls_back_naming_the
     plan = plan_launch(LaunchOptions(profile="gateway-latency"), env, _PROFILE, {})
     assert isinstance(plan, LaunchPlan) and plan.mode == "kernel"
     assert plan.reason == "Onload 8.1.2.26 and its driver are loaded but /dev/onload is root:onload_users mode 0660"
+
+
+# ------------------------------------------------------------- dry run: the exec's lookup, not this process's
+
+
+def _executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def _kernel_plan(command: str, *set_env: tuple[str, str]) -> LaunchPlan:
+    return LaunchPlan(KERNEL, "test", (command, "-m", "gateway", "run"), set_env, ())
+
+
+def test_unexecutable_when_python_only_on_the_plans_path_then_found_as_the_exec_would(tmp_path: Path) -> None:
+    _executable(tmp_path / "plan-bin" / "site-python")
+    plan = _kernel_plan("site-python", ("PATH", str(tmp_path / "plan-bin")))
+    environ = {"PATH": str(tmp_path / "empty")}
+    assert find_for_exec("site-python", environ) is None  # this process's PATH would not find it
+    assert find_for_exec("site-python", plan.environment(environ)) == str(tmp_path / "plan-bin" / "site-python")
+    assert unexecutable(plan, "site-python", environ) is None
+
+
+def test_unexecutable_when_python_only_on_this_process_path_then_the_launch_would_exit_127(tmp_path: Path) -> None:
+    _executable(tmp_path / "here-bin" / "site-python")
+    plan = _kernel_plan("site-python", ("PATH", str(tmp_path / "plan-bin")))
+    environ = {"PATH": str(tmp_path / "here-bin")}
+    assert find_for_exec("site-python", environ) is not None
+    problem = unexecutable(plan, "site-python", environ)
+    assert problem == f"cannot exec site-python: not found on the launch environment's PATH ({tmp_path / 'plan-bin'})"
+
+
+def test_unexecutable_when_command_has_a_slash_then_taken_as_it_is_whatever_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _executable(tmp_path / "bin" / "site-python")
+    (tmp_path / "bin" / "plain-file").write_text("")
+    monkeypatch.chdir(tmp_path)
+    environ = {"PATH": str(tmp_path / "bin")}
+    assert unexecutable(_kernel_plan("bin/site-python"), "bin/site-python", environ) is None
+    assert unexecutable(_kernel_plan("./site-python"), "./site-python", environ) == (
+        "cannot exec ./site-python: not an executable file"
+    )
+    assert unexecutable(_kernel_plan("bin/plain-file"), "bin/plain-file", environ) == (
+        "cannot exec bin/plain-file: not an executable file"
+    )
+
+
+def test_unexecutable_when_onload_path_then_both_onload_and_the_python_it_execs_are_checked(tmp_path: Path) -> None:
+    onload = _executable(tmp_path / "opt" / "onload")
+    _executable(tmp_path / "plan-bin" / "site-python")
+    environ = {"PATH": str(tmp_path / "plan-bin")}
+    plan = LaunchPlan(ONLOAD, "test", (str(onload), "--profile=p", "site-python", "-m", "gateway", "run"), (), ())
+    assert unexecutable(plan, "site-python", environ) is None
+    assert unexecutable(plan, "other-python", environ) is not None  # onload would exit 127 exec'ing it
+    onload.chmod(0o644)
+    assert unexecutable(plan, "site-python", environ) == f"cannot exec {onload}: not an executable file"
+
+
+def test_unexecutable_when_environment_has_no_path_then_the_default_path_is_searched() -> None:
+    assert unexecutable(_kernel_plan("sh"), "sh", {}) is None  # os.execvpe searches os.defpath (/bin:/usr/bin)
+
+
+@pytest.mark.parametrize("on_path", [True, False])
+def test_dry_run_when_python_is_a_bare_name_then_it_agrees_with_the_launch(rig: LaunchRig, on_path: bool) -> None:
+    name = rig.child.name
+    path = f"{rig.tmp}:{rig.bin_dir}:/usr/bin:/bin" if on_path else f"{rig.bin_dir}:/usr/bin:/bin"
+    env = rig.env(PATH=path)
+    dry = rig.launch("--dry-run", "--python", name, "--", "--config", REPO_CONFIG, env=env)
+    launched = rig.launch("--python", name, "--", "--config", REPO_CONFIG, env=env)
+    if on_path:
+        assert (dry.returncode, launched.returncode) == (0, 0), (dry.stderr, launched.stderr)
+        assert rig.record(rig.child_record) is not None
+    else:
+        assert (dry.returncode, launched.returncode) == (127, 127)
+        assert f"cannot exec {name}: not found on the launch environment's PATH" in dry.stderr
+        assert rig.record(rig.child_record) is None

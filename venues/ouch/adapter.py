@@ -88,7 +88,7 @@ from venues.ouch.messages import (
 from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
 from venues.ouch.refcount import RefCounter
-from venues.ouch.refstore import UserRefNumStore
+from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
 from venues.ouch.soupbin import encode_unsequenced
 
@@ -284,7 +284,7 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
-        if self._refnums.error is not None:
+        if self._refnums.error is not None and not self._store.retry(self._clock()):  # at most one write a second
             return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}")
         if ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
@@ -310,7 +310,7 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
-        if self._refnums.error is not None:
+        if self._refnums.error is not None and not self._store.retry(self._clock()):  # at most one write a second
             return self._refnum_store_refused("replaces")
         if order.order_id not in self._chains:
             return _NEVER_SENT
@@ -338,6 +338,7 @@ class OuchVenue(VenueAdapter):
         if user_ref_num > refnums.reserved or user_ref_num == refnums.prefetch_at:
             user_ref_num = self._store.next()
             if not user_ref_num:  # the next block could not be persisted: no number beyond the one on file
+                self._store.write_failed_at(self._clock())
                 return self._refnum_store_refused("new orders")
         else:
             refnums.next = user_ref_num + 1
@@ -402,6 +403,7 @@ class OuchVenue(VenueAdapter):
         chain = self._chains[order.order_id]
         user_ref_num = self._store.next()
         if not user_ref_num:  # the next block could not be persisted: no number beyond the one on file
+            self._store.write_failed_at(self._clock())
             return self._refnum_store_refused("replaces")
         self._refs[user_ref_num] = chain
         self._replace_refs.add(user_ref_num)
@@ -567,7 +569,8 @@ class OuchVenue(VenueAdapter):
         """Run heartbeat and timeout timers; return ns until the next call is wanted.
 
         A venue that never answers the Account Query (or never goes quiet after the login) does
-        not keep the session down: after ``server_timeout_ms`` the adapter acts without it.
+        not keep the session down: after ``server_timeout_ms`` the adapter acts without it. While the
+        UserRefNum store cannot write, it is retried from here too (at most once a second).
         """
         wait = self._session.poll(now_ns)
         timeout = self._session.config.server_timeout_ns
@@ -582,6 +585,8 @@ class OuchVenue(VenueAdapter):
             wait = min(wait, max(self._login_ns + timeout - now_ns, 1))
         elif self._query_sent_ns:
             wait = min(wait, max(self._query_sent_ns + timeout - now_ns, 1))
+        if self._refnums.error is not None and not self._store.retry(now_ns):  # recover with no order arriving
+            wait = min(wait, RETRY_INTERVAL_NS)
         return wait
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:

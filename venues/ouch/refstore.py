@@ -12,6 +12,10 @@ numbers of that block are handed out only after the write (and its fsyncs) succe
 current block run out first, ``next`` waits for that write (or writes itself), as without prefetch.
 
 A new trading day, or a session id different from the one on file, starts again at 1.
+
+A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
+set. ``retry`` writes the reservation again, at most once per ``RETRY_INTERVAL_NS`` of the adapter's clock,
+so a disk that was full for a moment stops orders for about a second, not for the rest of the day.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from venues.ouch.refcount import RefCounter
 log = logging.getLogger(__name__)
 
 DEFAULT_BLOCK: Final = 1000
+RETRY_INTERVAL_NS: Final = 1_000_000_000
+"""While a write is failing, ``retry`` tries again at most this often."""
 
 
 class RefStoreError(Exception):
@@ -77,6 +83,8 @@ class UserRefNumStore:
         self._lock = threading.Lock()
         """Serialises writes of the state file (the loop thread and one background writer)."""
         self.writes = 0
+        self._retried_ns: int | None = None
+        """When ``retry`` last began an interval or wrote (the adapter's clock); None: not since the write failed."""
         self.day = today()
         self.session = ""
         state = self._load()
@@ -115,6 +123,39 @@ class UserRefNumStore:
             self._start_prefetch()
         counter.next = number + 1
         return number
+
+    def retry(self, now_ns: int) -> bool:
+        """While ``error`` is set, write the reservation needed again, at most once per ``RETRY_INTERVAL_NS``.
+
+        The interval runs from the failed write when the adapter noted its time (``write_failed_at``), else
+        from the first call after the failure, which writes nothing (``now_ns`` is the adapter's clock; the
+        store has none of its own). The reservation written is the current block, or the next one if
+        the current block is used up; ``reserved`` is raised only after the write succeeded, so no number past
+        the reservation on file is handed out. Return True if ``error`` is clear (nothing to retry, or the
+        write succeeded), False if the caller must refuse as before.
+        """
+        counter = self.counter
+        if counter.error is None:
+            return True
+        last = self._retried_ns
+        if last is None or now_ns - last < RETRY_INTERVAL_NS:
+            if last is None:
+                self._retried_ns = now_ns
+            return False
+        self._retried_ns = now_ns
+        with self._lock:  # the background writer may have succeeded meanwhile: then this write is only redundant
+            reserved = counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1
+            if not self._write(_State(self.day, self.session, reserved)):
+                return False
+            counter.reserved = reserved
+        self._schedule_prefetch()
+        if 0 < counter.prefetch_at < counter.next:  # the prefetch point passed while failing: start at the next
+            counter.prefetch_at = counter.next
+        return True
+
+    def write_failed_at(self, now_ns: int) -> None:
+        """Note that a write just failed at ``now_ns`` (the adapter's clock): ``retry`` waits an interval from it."""
+        self._retried_ns = now_ns
 
     def _start_prefetch(self) -> None:
         """Hand the reservation of the block after the current one to the background writer."""
@@ -231,8 +272,15 @@ class UserRefNumStore:
         except OSError as exc:
             if self.counter.error is None:
                 log.error("cannot persist UserRefNum reservation to %s: %s", self.path, exc)
+                self._retried_ns = None
             self.counter.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
             return False
+        if self.counter.error is not None:
+            log.warning(
+                "UserRefNum reservation persisted to %s again (up to %d): new orders and replaces are allowed",
+                self.path,
+                state.reserved,
+            )
         self.counter.error = None
         self.writes += 1
         return True

@@ -1,0 +1,200 @@
+"""UserRefNum store after a failed write: retried at most once a second (adapter's clock), never a number reused."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from model.clock import FakeClock
+from model.send_result import Refused, Sent
+from model.venue_events import VenueState
+from tests.ouch.harness import PX, Link, make_order
+from venues.atomic_file import write_file_atomically
+from venues.ouch import refstore
+from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
+
+DAY = "2024-05-01"
+SECOND = 1_000_000_000
+
+
+class Disk:
+    """``write_file_atomically`` as the store calls it, counting attempts; ``full`` makes each fail (ENOSPC)."""
+
+    def __init__(self, real: Callable[[Path, bytes], None]) -> None:
+        self.real = real
+        self.full = False
+        self.attempts = 0
+
+    def __call__(self, path: Path, data: bytes) -> None:
+        self.attempts += 1
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.real(path, data)
+
+
+@pytest.fixture
+def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
+    fake = Disk(write_file_atomically)
+    monkeypatch.setattr(refstore, "write_file_atomically", fake)  # refstore is interpreted (not in obs.native)
+    return fake
+
+
+def _store(path: Path, *, block: int = 2, prefetch: bool = False) -> UserRefNumStore:
+    return UserRefNumStore(path, "nasdaq", today=lambda: DAY, block=block, prefetch=prefetch)
+
+
+def _error(store: UserRefNumStore) -> str | None:
+    return store.error  # read through a call: mypy would keep an earlier narrowing of ``store.error``
+
+
+def _on_disk(store: UserRefNumStore) -> int:
+    return int(json.loads(store.path.read_text())["reserved"])
+
+
+def _up(tmp_path: Path) -> Link:
+    link = Link(tmp_path, clock=FakeClock())
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    return link
+
+
+def test_retry_when_inside_the_interval_then_no_write_and_after_it_the_needed_block_is_reserved(
+    tmp_path: Path, disk: Disk
+) -> None:
+    store = _store(tmp_path, block=2)
+    assert [store.next(), store.next()] == [1, 2]
+    disk.full = True
+    assert store.next() == 0  # 3 is past the block on file: nothing handed out
+    assert "No space left" in (_error(store) or "")
+    attempts = disk.attempts
+    t0 = 5 * SECOND
+    assert not store.retry(t0)  # the first call after the failure starts the interval: no write
+    assert not store.retry(t0 + RETRY_INTERVAL_NS - 1)
+    assert disk.attempts == attempts
+    assert not store.retry(t0 + RETRY_INTERVAL_NS)  # one attempt, the disk still full
+    assert not store.retry(t0 + RETRY_INTERVAL_NS + RETRY_INTERVAL_NS // 2)
+    assert disk.attempts == attempts + 1
+    assert store.counter.reserved == 2 and store.last_issued == 2
+    disk.full = False
+    assert not store.retry(t0 + 2 * RETRY_INTERVAL_NS - 1)  # still inside the interval of the last attempt
+    assert disk.attempts == attempts + 1
+    assert store.retry(t0 + 2 * RETRY_INTERVAL_NS)
+    assert _error(store) is None
+    assert _on_disk(store) == store.counter.reserved == 4  # the next block, on disk before any of it is used
+    assert [store.next(), store.next()] == [3, 4]
+    assert store.retry(t0)  # nothing to retry: no write
+    assert disk.attempts == attempts + 2
+
+
+def test_retry_when_state_dir_replaced_by_a_file_then_recovers_once_it_is_a_directory_again(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    store = _store(state_dir, block=2)
+    assert [store.next(), store.next()] == [1, 2]
+    saved = store.path.read_bytes()
+    for path in state_dir.iterdir():
+        path.unlink()
+    state_dir.rmdir()
+    state_dir.write_text("")  # a real path that cannot be written (ENOTDIR/EEXIST), whoever runs the test
+    assert store.next() == 0
+    assert not store.retry(0) and not store.retry(RETRY_INTERVAL_NS)  # the directory is still a file
+    state_dir.unlink()
+    state_dir.mkdir()
+    (state_dir / store.path.name).write_bytes(saved)
+    assert store.retry(2 * RETRY_INTERVAL_NS)
+    assert store.next() == 3
+    assert _on_disk(store) == 4
+
+
+def test_check_order_when_store_failing_then_refused_inside_the_interval_and_orders_flow_after_it(
+    tmp_path: Path, disk: Disk, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = _up(tmp_path)
+    venue, store, clock = link.venue, link.store, link.clock
+    assert link.send_new(make_order(1)) == "1"
+    store.ensure_above(50)  # the block 1..50 is used up: the next order needs a write
+    disk.full = True
+    result = venue.send_new(make_order(2))
+    assert isinstance(result, Refused) and result.code == "OUCH_REFNUM_STORE", result
+    attempts = disk.attempts
+    for _ in range(3):  # each order inside the interval: one refusal each, no write attempt
+        clock.advance(RETRY_INTERVAL_NS // 4)
+        verdict = venue.check_order(make_order(3))
+        assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
+        assert "No space left" in verdict.text
+    assert disk.attempts == attempts
+    disk.full = False
+    clock.advance(RETRY_INTERVAL_NS // 4)  # a second after the first refusal
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.refstore"):
+        assert venue.check_order(make_order(4)) is None
+        assert disk.attempts == attempts + 1
+        assert venue.send_new(make_order(4)) == Sent("51")
+        assert venue.check_order(make_order(5)) is None
+        assert venue.send_new(make_order(5)) == Sent("52")
+    recovered = [r for r in caplog.records if "again" in r.getMessage()]
+    assert len(recovered) == 1  # logged once on recovery, not per order
+    assert _error(store) is None and _on_disk(store) >= 52
+    restarted = _store(tmp_path)
+    assert restarted.next() > 52  # nothing handed out is handed out again after a restart
+
+
+def test_check_replace_when_store_failing_then_refused_until_the_interval_passed(tmp_path: Path, disk: Disk) -> None:
+    link = _up(tmp_path)
+    venue, store, clock = link.venue, link.store, link.clock
+    order = make_order(7)
+    link.send_new(order)
+    store.ensure_above(50)
+    disk.full = True
+    refused = venue.send_replace(order, 200, PX)
+    assert isinstance(refused, Refused) and refused.code == "OUCH_REFNUM_STORE", refused
+    disk.full = False
+    verdict = venue.check_replace(order, 200, PX)
+    assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
+    clock.advance(RETRY_INTERVAL_NS)
+    assert venue.send_replace(order, 200, PX) == Sent("51")
+    assert _error(store) is None
+
+
+def test_poll_when_store_failing_then_retried_with_no_order_arriving(tmp_path: Path, disk: Disk) -> None:
+    link = _up(tmp_path)
+    store, clock = link.store, link.clock
+    link.send_new(make_order(1))
+    store.ensure_above(50)
+    disk.full = True
+    assert isinstance(link.venue.send_new(make_order(2)), Refused)
+    assert link.venue.poll(clock()) <= RETRY_INTERVAL_NS  # called again within the interval while failing
+    attempts = disk.attempts
+    disk.full = False
+    clock.advance(RETRY_INTERVAL_NS // 2)
+    link.venue.poll(clock())
+    assert _error(store) is not None and disk.attempts == attempts
+    clock.advance(RETRY_INTERVAL_NS // 2)
+    link.venue.poll(clock())
+    assert _error(store) is None and disk.attempts == attempts + 1
+    assert _on_disk(store) == store.counter.reserved >= 51
+    assert link.send_new(make_order(3)) == "51"
+
+
+def test_retry_when_a_background_reservation_failed_then_current_block_rewritten_and_prefetch_resumes(
+    tmp_path: Path, disk: Disk
+) -> None:
+    store = _store(tmp_path, block=10, prefetch=True)
+    assert [store.next() for _ in range(4)] == [1, 2, 3, 4]
+    disk.full = True
+    assert store.next() == 5  # half the block used: the next block's reservation starts in the background
+    store._wait_for_prefetch()
+    assert _error(store) is not None  # it failed: the adapter refuses new orders from here
+    assert store.counter.reserved == _on_disk(store) == 10
+    disk.full = False
+    assert not store.retry(0)
+    assert store.retry(RETRY_INTERVAL_NS)  # the current reservation, written again
+    assert store.counter.reserved == _on_disk(store) == 10
+    assert store.next() == 6  # the prefetch point passed while failing: the next number starts it again
+    store._wait_for_prefetch()
+    assert store.counter.reserved == _on_disk(store) == 20
+    assert [store.next() for _ in range(5)] == [7, 8, 9, 10, 11]
+    assert _store(tmp_path, block=10).next() > 11
