@@ -71,35 +71,42 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> 
         time.sleep(0.01)
 
 
-def _connectable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def spawn_listening(
     command: list[str], options: list[str], log_path: Path, what: str, *, timeout_s: float = 10, attempts: int = 3
 ) -> tuple[int, subprocess.Popen[bytes]]:
     """Start ``gateway <command> --listen 127.0.0.1:<port> <options>`` and return its port and process.
 
-    A port free_port() picked can be taken by another socket before the child binds it; the
-    child then exits saying the address is in use, and another port is tried.
+    A port free_port() picked can be taken by another socket before the child binds it; the child then
+    exits saying the address is in use, and another port is tried. The child is ready once it prints
+    its own listening line (after its bind succeeded): a connect alone could reach whoever took the port.
     """
     for attempt in range(attempts):
         port = free_port()
+        start = log_path.stat().st_size if log_path.exists() else 0
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
                 [*GATEWAY, *command, "--listen", f"127.0.0.1:{port}", *options], stdout=log, stderr=subprocess.STDOUT
             )
-        wait_until(lambda: _connectable(port) or proc.poll() is not None, timeout_s, f"{what} to listen")  # noqa: B023
+        ready = (f"listening on 127.0.0.1:{port} ", f"http://127.0.0.1:{port}/")
+
+        def said_ready(ready: tuple[str, ...] = ready, start: int = start) -> bool:
+            text = _log_since(log_path, start)
+            return any(line in text for line in ready)
+
+        wait_until(lambda: said_ready() or proc.poll() is not None, timeout_s, f"{what} to listen")  # noqa: B023
         if proc.poll() is None:
             return port, proc
-        text = log_path.read_text(errors="replace")
+        text = _log_since(log_path, start)
         if "in use" not in text or attempt == attempts - 1:
             raise AssertionError(f"{what} exited {proc.returncode}:\n{text}")
     raise AssertionError("unreachable")
+
+
+def _log_since(log_path: Path, start: int) -> str:
+    """Return what was appended to ``log_path`` after byte ``start``."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        return log.read().decode(errors="replace")
 
 
 class Simulator:
