@@ -68,7 +68,11 @@ def test_syncer_when_started_under_a_preload_then_without_it(tmp_path: Path, mon
     syncer = journal._syncer
     assert syncer is not None
     try:
-        environ = Path(f"/proc/{syncer.pid}/environ").read_bytes().split(b"\0")
+        # Popen returns once the exec passed its point of no return, before the kernel has set up the new
+        # program's environment: until then /proc/<pid>/environ reads empty (11 of 30 runs on a loaded machine).
+        environ_file = Path(f"/proc/{syncer.pid}/environ")
+        assert _wait(environ_file.read_bytes)
+        environ = environ_file.read_bytes().split(b"\0")
         assert not [v for v in environ if v.startswith(b"LD_PRELOAD=")]
         assert f"PATH={os.environ['PATH']}".encode() in environ  # the rest is passed on
     finally:

@@ -309,9 +309,12 @@ async def test_reconnect_when_gateway_socket_away_then_retries_with_backoff_unti
     server.close()
     await server.wait_closed()
     _drop(rig, "S1")
-    await asyncio.sleep(0.3)  # several failed attempts
-    failures = [e for e in events if isinstance(e, ConnectionEvent) and e.state is ConnectionState.DISCONNECTED]
-    assert len(failures) >= 3 and "cannot connect" in failures[-1].reason
+
+    def failures() -> list[ConnectionEvent]:
+        return [e for e in events if isinstance(e, ConnectionEvent) and e.state is ConnectionState.DISCONNECTED]
+
+    await _wait(lambda: len(failures()) >= 3, "several failed attempts")
+    assert "cannot connect" in failures()[-1].reason
     server = await start_strategy_server(rig.engine, path, rig.clock)
     try:
         await client.wait_connected(5)

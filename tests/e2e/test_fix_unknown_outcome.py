@@ -95,6 +95,9 @@ async def gateway_with_fix(
     try:
         await process.start()
         await wait_for(lambda: process.venues[0].state is VenueState.UP, what="FIX logon")
+        # QuickFIX's acceptor marks the session logged on after its Logon answer is sent; a message the
+        # simulator sends before that is stored but never sent. Its on_logon comes after the mark.
+        await wait_for(lambda: bool(sim.logged_on), what="the acceptor to mark the session logged on")
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             yield process, sim, client
         assert sim.callback_errors == 0

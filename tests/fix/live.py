@@ -86,7 +86,14 @@ class GatewaySide:
         return self
 
     async def wait_up(self, timeout: float = 5.0) -> None:
+        """Wait until the session is UP here and logged on at the acceptor.
+
+        QuickFIX's acceptor marks its side logged on only after its Logon answer is on the wire: a message
+        the simulator sends in between (``sim.send_test_request`` at once) is numbered and stored but never
+        sent, and the gap fill then covers it. Its ``on_logon`` comes after the mark.
+        """
         await wait_until(lambda: self.venue.state is VenueState.UP, timeout, "the session to be UP")
+        await wait_until(lambda: self.sim.logged_on, timeout, "the acceptor to mark the session logged on")
 
     def send(self, order: Order) -> str:
         """Send a new order the way the core does (send, then flush)."""

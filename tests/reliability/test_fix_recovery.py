@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from gateway.client import GatewayError
+from gateway.protocol.messages import Canceled, CancelRejected, Executed, OrderEvent, OrderRejected
 from model.enums import Side
 from tests.e2e.support import e2e_limits, short_tmp
 from tests.reliability.support import (
@@ -88,6 +89,19 @@ def _venue_messages(record: Path) -> list[tuple[str, dict[str, str]]]:
     return [(line["dir"], _fix_fields(line["raw"])) for line in map(json.loads, record.read_text().splitlines())]
 
 
+def _final(event: OrderEvent) -> bool:
+    """Whether ``event`` ends its order: no event follows (UNKNOWN_ORDER: the order never reached the gateway)."""
+    if isinstance(event, CancelRejected):
+        return event.code == "UNKNOWN_ORDER"
+    return isinstance(event, (OrderRejected, Canceled)) or (isinstance(event, Executed) and event.leaves_qty == 0)
+
+
+def _all_final(cl_ord_ids: list[str], events: list[OrderEvent]) -> bool:
+    """Whether every order of ``cl_ord_ids`` has had an event that ends it."""
+    ended = {event.cl_ord_id for event in events if _final(event)}
+    return all(cl_ord_id in ended for cl_ord_id in cl_ord_ids)
+
+
 @pytest.mark.slow
 async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_and_loses_nothing() -> None:
     workdir = short_tmp()
@@ -125,6 +139,9 @@ async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_an
             if not any(e.cl_ord_id == cl_ord_id for e in view.events):
                 await again.cancel(cl_ord_id)
         await again.mass_cancel()
+        # Every order's last event can still be on its way from the venue (a fixed 1 s sleep was the only
+        # wait, short on a loaded machine): wait for each to be final, then a second more for duplicates.
+        await wait_for(lambda: _all_final(sent, [*view.events, *again.order_events()]), 30, "every order's final event")
         await asyncio.sleep(1.0)
         view.add(again.order_events())
         await again.close()
