@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from model.clock import FakeClock
+from model.order import Order
 from model.send_result import Refused, Sent
 from model.venue_events import VenueState
 from tests.ouch.harness import PX, Link, make_order
@@ -83,6 +84,13 @@ def _up(tmp_path: Path, *, heartbeat_interval_ms: int = 1_000, server_timeout_ms
     link.connect()
     assert link.venue.state is VenueState.UP
     return link
+
+
+def _block_used_then_disk_full(link: Link, disk: Disk, first: Order) -> None:
+    """Send ``first``, use up the block 1..50 (the next order needs a write), then make the disk fail."""
+    link.send_new(first)
+    link.store.ensure_above(50)
+    disk.full = True
 
 
 def test_retry_when_inside_the_interval_then_nothing_posted_and_after_it_the_writer_reserves_the_needed_block(
@@ -183,9 +191,7 @@ def test_check_replace_when_store_failing_then_refused_until_the_background_writ
     link = _up(tmp_path)
     venue, store, clock = link.venue, link.store, link.clock
     order = make_order(7)
-    link.send_new(order)
-    store.ensure_above(50)
-    disk.full = True
+    _block_used_then_disk_full(link, disk, order)
     refused = venue.send_replace(order, 200, PX)
     assert isinstance(refused, Refused) and refused.code == "OUCH_REFNUM_STORE", refused
     disk.full = False
@@ -202,9 +208,7 @@ def test_check_replace_when_store_failing_then_refused_until_the_background_writ
 def test_poll_when_store_failing_then_retried_with_no_order_arriving(tmp_path: Path, disk: Disk) -> None:
     link = _up(tmp_path, heartbeat_interval_ms=5_000, server_timeout_ms=15_000)  # the session waits longer
     store, clock = link.store, link.clock
-    link.send_new(make_order(1))
-    store.ensure_above(50)
-    disk.full = True
+    _block_used_then_disk_full(link, disk, make_order(1))
     assert isinstance(link.venue.send_new(make_order(2)), Refused)
     assert link.venue.poll(clock()) <= RETRY_INTERVAL_NS  # called again within the interval while failing
     attempts = disk.attempts
@@ -248,9 +252,7 @@ def test_orders_and_polls_when_store_failing_then_the_loop_thread_never_writes(t
     link = _up(tmp_path)
     venue, store, clock = link.venue, link.store, link.clock
     order = make_order(1)
-    link.send_new(order)
-    store.ensure_above(50)
-    disk.full = True
+    _block_used_then_disk_full(link, disk, order)
     assert isinstance(venue.send_new(make_order(2)), Refused)  # this write is the order's own (as before)
     attempts = disk.attempts
     for _ in range(3):  # an order, a replace and a poll, each after an interval: each posts a failing write
@@ -271,9 +273,7 @@ def test_orders_and_polls_when_store_failing_then_the_loop_thread_never_writes(t
 def test_check_new_and_poll_when_the_retried_write_hangs_then_refused_at_once(tmp_path: Path, disk: Disk) -> None:
     link = _up(tmp_path)
     venue, store, clock = link.venue, link.store, link.clock
-    link.send_new(make_order(1))
-    store.ensure_above(50)
-    disk.full = True
+    _block_used_then_disk_full(link, disk, make_order(1))
     assert isinstance(venue.send_new(make_order(2)), Refused)
     attempts = disk.attempts
     disk.full = False
