@@ -120,6 +120,8 @@ _Handler = Callable[[int, Any, Any], None]
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
+_SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
+_SESSION_ENDED_TEXT: Final = "the venue ended the session before answering"
 _NOT_RECEIVED_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and has seen a later UserRefNum, "
     "so it cannot be sent again under its number"
@@ -729,10 +731,49 @@ class OuchVenue(VenueAdapter):
                 self._ignore(chr(message[0]), sequence, decoded)
 
     def on_end_of_session(self) -> None:
-        """End of Session: ENDED, no reconnect; requests still unanswered never will be (answered with rejects)."""
+        """End of Session: ENDED, no reconnect; requests still unanswered never will be (answered with rejects).
+
+        The core first hands ``after_session_end`` the requests the adapter holds no packet for;
+        ``_forget_session`` then answers those it holds.
+        """
         self._set_state(VenueState.ENDED, "end of session")
         if self._inflight:
-            self._forget_session("the venue ended the session before answering", "OUCH_SESSION_ENDED")
+            self._forget_session(_SESSION_ENDED_TEXT, _SESSION_ENDED)
+
+    def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
+        """Answer each request the core lists unanswered that ``_forget_session`` will not (no packet held).
+
+        E.g. an order restored PENDING_NEW_CANCEL: only its Cancel is queued again, so its NewOrder
+        would stay unanswered for ever. A new order gets VenueRejected (its Cancel, if held, goes
+        with it); a cancel or replace VenueCancelRejected. Runs inside ``_set_state``, before
+        ``_forget_session``; requests it holds a packet for are left to that.
+        """
+        inflight = self._inflight
+        for request in unanswered:
+            if request.order.is_terminal:  # its new order was just answered: its Cancel is over too
+                continue
+            order_id = request.order.order_id
+            chain = self._chains.get(order_id)
+            if request.kind is RequestKind.CANCEL:
+                targets = chain.cancel_targets() if chain is not None else ()
+                if any(number | _CANCEL_KEY in inflight for number in targets):
+                    continue
+                self._emit(VenueCancelRejected(0, order_id, _SESSION_ENDED, _SESSION_ENDED_TEXT))
+                continue
+            try:
+                key = int(request.venue_ref)
+            except ValueError:
+                key = -1
+            if chain is not None and key in inflight:
+                continue
+            if request.kind is RequestKind.NEW:
+                if chain is not None:
+                    self._finish(chain)
+                self._emit(VenueRejected(0, order_id, _SESSION_ENDED, _SESSION_ENDED_TEXT))
+            else:
+                if chain is not None and chain.pending == key:
+                    chain.pending = 0
+                self._emit(VenueCancelRejected(0, order_id, _SESSION_ENDED, _SESSION_ENDED_TEXT))
 
     def on_disconnect_wanted(self, reason: str) -> None:
         """Close the transport (timeout, protocol violation, end of session) at the core's next flush.
