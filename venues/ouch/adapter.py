@@ -21,7 +21,8 @@ still unanswered never arrived. A Cancel is sent again (it names the order's num
 an Enter or Replace is sent again under its own number only if the venue has seen no
 number as high (NextUserRefNum <= it), otherwise it is reported back (VenueRejected /
 VenueCancelRejected "OUCH_NOT_RECEIVED", venue_seq 0): no UserRefNum the venue already
-has is ever sent again. UserRefNums come from a persistent store and never go
+has is ever sent again. The Enter of an order asked to cancel is never sent again: it is
+reported back, which answers its Cancel too. UserRefNums come from a persistent store and never go
 backwards within the session day.
 """
 
@@ -445,7 +446,9 @@ class OuchVenue(VenueAdapter):
         order is PENDING_REPLACE the highest number is the Replace in flight. When several
         numbers may be the live one (a Replace may have been refused), cancels name all of
         them until a Replaced message settles it. The request the order was waiting on
-        (Enter, Replace or Cancel) is queued again; the venue ignores it if it had it.
+        (Enter, Replace or Cancel) is queued again; the venue ignores it if it had it. A
+        PENDING_NEW_CANCEL order has its Enter held as well as its Cancel: the replay answers the
+        Enter, or the order is reported not received (``_resolve_unanswered``), never re-sent.
         """
         try:
             user_ref_num = int(venue_ref)
@@ -749,9 +752,9 @@ class OuchVenue(VenueAdapter):
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Answer each request the core lists unanswered that ``_forget_session`` will not (no packet held).
 
-        E.g. an order restored PENDING_NEW_CANCEL: only its Cancel is queued again, so its NewOrder
-        would stay unanswered for ever. A new order gets VenueRejected (its Cancel, if held, goes
-        with it); a cancel or replace VenueCancelRejected. Runs inside ``_set_state``, before
+        E.g. a new order the core lists that this adapter never sent: it would stay unanswered for
+        ever. A new order gets VenueRejected (its Cancel, if held, goes with it); a cancel or replace
+        VenueCancelRejected. Runs inside ``_set_state``, before
         ``_forget_session``; requests it holds a packet for are left to that.
         """
         inflight = self._inflight
