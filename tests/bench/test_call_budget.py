@@ -15,7 +15,12 @@ cuts calls (keep it at what the code reaches), raise it only with the reason in 
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from benchmarks import hotpath_calls
+from obs import native
 
 BUDGET = 90
 """Calls per OUCH order round trip (order path + ack path, pure-Python modules) the code reaches."""
@@ -47,6 +52,8 @@ def test_calls_per_order_when_counted_then_marginal_cancels_start_up() -> None:
 
 
 def test_compiled_calls_per_order_round_trip_when_counted_then_only_the_known_interpreted_ones() -> None:
+    if os.environ.get(native.SWITCH) == "1" or not native.MANIFEST.exists():
+        pytest.skip("pure-Python run (make unit-pure) or nothing built")
     result = hotpath_calls.count(200, 600, pure_python=False)
     top = "\n".join(f"  {value:7.2f}  {name}" for name, value in result["functions"][:25])
     assert result["calls"] <= COMPILED_BUDGET + SLACK, (

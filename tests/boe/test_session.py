@@ -527,3 +527,15 @@ def test_poll_when_logging_in_then_next_poll_one_interval_after_the_login_so_the
     clock.advance(wait - 20 * MS)
     client.poll(clock())
     assert bytes(client.take(clock())) == CLIENT_HEARTBEAT_BYTES
+
+
+def test_poll_when_login_response_slow_then_polled_every_interval_not_spinning() -> None:
+    """review28: past one interval without a Login Response, the deadline was in the past: poll returned 1 ns."""
+    client, _, clock = _session()
+    client.connection_made(clock())
+    client.take(clock())
+    clock.advance_ms(1_500)
+    assert [client.poll(clock()), client.poll(clock())] == [CONFIG.heartbeat_interval_ns] * 2
+    assert client.out == b""
+    clock.advance_ms(3_000)
+    assert client.poll(clock()) == 500 * MS  # 4.5 s in: Cboe's 5 s server timeout comes first

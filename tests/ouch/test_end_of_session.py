@@ -203,3 +203,20 @@ def test_after_session_end_when_requests_are_not_held_then_each_answered_once_an
         VenueCancelRejected(0, 4, *ended),
     ]
     assert link.venue.status()["awaiting_answer"] == 1
+
+
+def test_end_of_session_when_a_cancel_names_several_possible_live_numbers_then_one_answer(tmp_path: Path) -> None:
+    """review28: a restored order's Cancel goes to every number that may be the live one; each got an answer."""
+    link = Link(tmp_path)
+    order = make_order(1)
+    mark_sent(order, "1")
+    apply_ack(order, "1")
+    request_cancel(order)
+    link.venue.restore(order, "1")
+    link.venue.restore(order, "2")  # a Replace that may or may not have taken: the Cancel names 1 and 2
+    link.events.clear()
+
+    link.venue.on_end_of_session()
+
+    ended = ("OUCH_SESSION_ENDED", "the venue ended the session before answering")
+    assert link.events == [VenueCancelRejected(0, 1, *ended)]

@@ -225,3 +225,30 @@ def test_relogin_when_a_pending_new_cancel_was_accepted_in_the_replay_then_only_
         VenueCanceled(3, 1, 100, "U", "user requested"),
     ]
     assert [r.type for r in link.core.exchange.records] == ["O", "Q", "X"]
+
+
+def test_relogin_when_the_replay_lost_the_enters_answer_then_not_received_and_its_cancel_sent_anyway(
+    tmp_path: Path,
+) -> None:
+    """review28: a gap at Login Accepted can lose the Accepted of an Enter the venue took; the desk wants it gone."""
+    link = Link(tmp_path, sim=_strict())
+    link.connect()
+    order = make_order(1)
+    mark_sent(order, sent_ref(link.venue.send_new(order)))
+    link.venue.flush()
+    assert link.connection is not None
+    link.core.receive(link.connection, bytes(link._to_server), link.clock())  # the Enter arrived: live at the venue
+    link._to_server.clear()
+    request_cancel(order)
+    link.venue.send_cancel(order)
+    link.venue.flush()
+    link._to_server.clear()  # the Cancel was lost
+    link.disconnect()
+    link.events.clear()
+    link.venue.resume("OUCHSIM", 2)  # asks past the Accepted (sequence 1): the replay does not carry it
+
+    link.connect()
+
+    assert link.events[0] == VenueRejected(0, 1, "OUCH_NOT_RECEIVED", NOT_RECEIVED_CANCEL)
+    assert [r.type for r in link.core.exchange.records][-2:] == ["Q", "X"]  # the Cancel went out anyway
+    assert not link.core.exchange.orders  # and the order is off the book

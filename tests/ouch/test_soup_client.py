@@ -326,13 +326,17 @@ def test_poll_when_logging_in_then_next_deadline_one_heartbeat_interval_after_th
     assert client.heartbeats_sent == 1
 
 
-def test_poll_when_logging_in_then_nothing_sent_before_login_accepted() -> None:
+def test_poll_when_login_slow_then_nothing_sent_before_login_accepted_and_polled_every_interval_not_spinning() -> None:
+    """review28: past one interval without Login Accepted, the deadline was in the past: poll returned 1 ns."""
     client, _, clock = _session()
     client.connection_made(clock())
     client.take(clock())
     clock.advance_ms(1_500)
-    client.poll(clock())
+    waits = [client.poll(clock()), client.poll(clock())]
     assert client.out == bytearray() and client.heartbeats_sent == 0  # heartbeats only once logged in
+    assert waits == [CONFIG.heartbeat_interval_ns] * 2
+    clock.advance_ms(1_000)
+    assert client.poll(clock()) == 500 * MS  # 2.5 s in: the 3 s server timeout comes first
 
 
 @pytest.mark.parametrize("accepted_session", [b"    SESS01", b"SESS01    "])

@@ -965,6 +965,15 @@ class OuchVenue(VenueAdapter):
                     chain.pending = 0
                 self._emit(VenueCancelRejected(0, order_id, _NOT_RECEIVED, text))
             else:
+                if cancel_wanted and (next_user_ref_num is None or key < next_user_ref_num):
+                    # The venue has seen this number or a later one: were the replay's answer lost (a gap
+                    # at Login Accepted), the order could be live. Its Cancel goes out anyway; a venue that
+                    # never had the Enter ignores it (OUCH: "superfluous cancels are silently ignored").
+                    for number in chain.cancel_targets():
+                        cancel = inflight.get(number | _CANCEL_KEY)
+                        if cancel is not None:
+                            out += cancel
+                            resent += 1
                 self._finish(chain)
                 self._emit(VenueRejected(0, order_id, _NOT_RECEIVED, text))
         self.counters["resent"] += resent
@@ -1070,19 +1079,20 @@ class OuchVenue(VenueAdapter):
         synthesized rejects (venue_seq 0), in UserRefNum order: a new order's VenueRejected comes
         first and answers its Cancel too (the order's end answers a Cancel, docs/strategy-protocol.md
         6.1), so a chain whose Enter is rejected gets nothing more; a Cancel or Replace of an
-        acknowledged order gets VenueCancelRejected.
+        acknowledged order gets one VenueCancelRejected, however many numbers its Cancel was sent
+        to (a Cancel names every number that may be the live one).
         """
         log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
-        rejected: set[int] = set()
+        answered: set[int] = set()
         for key in sorted(self._inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             chain = self._owner(key)
             if chain is None:
                 continue
             order_id = chain.order.order_id
-            if order_id in rejected:
+            if order_id in answered:
                 continue
+            answered.add(order_id)
             if key < _CANCEL_KEY and key not in self._replace_refs:
-                rejected.add(order_id)
                 self._emit(VenueRejected(0, order_id, code, why))
             else:
                 self._emit(VenueCancelRejected(0, order_id, code, why))

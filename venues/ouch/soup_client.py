@@ -242,10 +242,13 @@ class SoupClientSession:
             self.out += CLIENT_HEARTBEAT_PACKET
             self._last_sent_ns = now_ns
             self.heartbeats_sent += 1
-        if self.state is not SoupClientState.LOGGING_OUT:  # logged in, or logging in: nothing brings this
-            # deadline forward when Login Accepted arrives, so the first heartbeat after it is due one
-            # interval after the Login Request, not a server timeout later
+        if self.state is SoupClientState.LOGGED_IN:
             deadline = min(deadline, self._last_sent_ns + config.heartbeat_interval_ns)
+        elif self.state is SoupClientState.LOGGING_IN:  # nothing brings the deadline forward when Login Accepted
+            # arrives: look again one interval after the Login Request (then every interval), not a server
+            # timeout later, so the first heartbeat is not late; never a deadline already past (no spinning)
+            due = self._last_sent_ns + config.heartbeat_interval_ns
+            deadline = min(deadline, due if due > now_ns else now_ns + config.heartbeat_interval_ns)
         return max(deadline - now_ns, 1)
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
