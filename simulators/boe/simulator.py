@@ -31,7 +31,7 @@ from simulators.boe.server import (
     SessionState,
     UnitStreams,
 )
-from simulators.cli import event_loop_factory, fraction, listen, positive, price_type, reference_price_type
+from simulators.cli import add_venue_arguments, event_loop_factory, positive, price_type
 from simulators.tcp import TcpSimulator
 from venues.boe.messages import ReturnMessage
 
@@ -252,7 +252,6 @@ class BoeSimulator(TcpSimulator):
 # --------------------------------------------------------------------------------------
 
 _price = price_type(MAX_PRICE, "922337203685477.5807")
-_reference_price = reference_price_type(_price)
 
 
 def _symbol_unit(text: str) -> tuple[str, int]:
@@ -262,60 +261,7 @@ def _symbol_unit(text: str) -> tuple[str, int]:
     return symbol, int(unit)
 
 
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``gateway sim boe`` options (those of ``gateway sim ouch`` plus matching units)."""
-    parser.add_argument(
-        "--listen",
-        type=listen,
-        default=("127.0.0.1", 0),
-        metavar="HOST:PORT",
-        help="address to listen on (default 127.0.0.1:0 = any free port)",
-    )
-    parser.add_argument("--username", default="USER", help="BOE username, up to 4 characters (default USER)")
-    parser.add_argument("--password", default="PASS", help="BOE password, up to 10 characters (default PASS)")
-    parser.add_argument("--session", default="0001", help="BOE SessionSubID, up to 4 characters (default 0001)")
-    parser.add_argument(
-        "--reference-price",
-        type=_reference_price,
-        action="append",
-        default=[],
-        metavar="SYM=PRICE",
-        help="price marketable orders in SYM execute at (repeatable)",
-    )
-    parser.add_argument(
-        "--default-reference-price",
-        type=_price,
-        metavar="PRICE",
-        help="reference price for symbols without their own (default: none, orders rest)",
-    )
-    parser.add_argument(
-        "--fill-ratio",
-        type=fraction,
-        default=1.0,
-        metavar="F",
-        help="probability 0..1 that a marketable order executes (default 1)",
-    )
-    parser.add_argument("--partial-fills", action="store_true", help="execute a random part of marketable orders")
-    parser.add_argument("--seed", type=int, default=1, help="random seed for fills (default 1)")
-    parser.add_argument(
-        "--reject-symbol",
-        action="append",
-        default=[],
-        metavar="SYM",
-        help="reject orders in SYM with reason Y, symbol not supported (repeatable)",
-    )
-    parser.add_argument(
-        "--max-qty",
-        type=positive,
-        metavar="N",
-        help="reject orders above N shares with reason M, order size too large",
-    )
-    parser.add_argument(
-        "--price-band",
-        type=fraction,
-        metavar="F",
-        help="reject prices further than F (e.g. 0.1) from the reference with reason m, risk limit",
-    )
+def _add_unit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=positive, default=3, metavar="N", help="matching units 1..N (default 3)")
     parser.add_argument(
         "--symbol-unit",
@@ -325,18 +271,22 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SYM=UNIT",
         help="trade SYM on matching unit UNIT (repeatable; other symbols are spread by a hash)",
     )
-    parser.add_argument(
-        "--drop-after",
-        type=positive,
-        metavar="N",
-        help="cut each connection after N sequenced messages (reconnect testing)",
-    )
-    parser.add_argument("--heartbeat-ms", type=positive, default=1000, help="server heartbeat interval (default 1000)")
-    parser.add_argument(
-        "--client-timeout-ms",
-        type=positive,
-        default=5000,
-        help="log out a client silent this long (default 5000)",
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``gateway sim boe`` options (those of ``gateway sim ouch`` plus matching units)."""
+    add_venue_arguments(
+        parser,
+        _price,
+        login=(
+            "BOE username, up to 4 characters (default USER)",
+            "BOE password, up to 10 characters (default PASS)",
+            "BOE SessionSubID, up to 4 characters (default 0001)",
+            "0001",
+        ),
+        rejects=("reason Y, symbol not supported", "reason M, order size too large", "reason m, risk limit"),
+        client_timeout=(5000, "log out a client silent this long (default 5000)"),
+        book_extra=_add_unit_arguments,
     )
     parser.add_argument("--record", metavar="PATH", help="append every inbound message to PATH as JSON lines")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default uvloop)")

@@ -23,7 +23,7 @@ from typing import Annotated, Final
 import msgspec
 
 from model.clock import NowNs, monotonic_ns
-from simulators.cli import event_loop_factory, fraction, listen, positive, price_type, reference_price_type
+from simulators.cli import add_venue_arguments, event_loop_factory, price_type
 from simulators.ouch.exchange import Exchange, ExchangeConfig
 from simulators.ouch.soup_server import SequencedStream, ServerConnectionState, SoupServerConfig, SoupServerConnection
 from simulators.tcp import TcpSimulator
@@ -236,75 +236,21 @@ class OuchSimulator(TcpSimulator):
 
 
 _price = price_type(MAX_PRICE, "199999.99")
-_reference_price = reference_price_type(_price)
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``gateway sim ouch`` options."""
-    parser.add_argument(
-        "--listen",
-        type=listen,
-        default=("127.0.0.1", 0),
-        metavar="HOST:PORT",
-        help="address to listen on (default 127.0.0.1:0 = any free port)",
-    )
-    parser.add_argument("--username", default="USER", help="SoupBinTCP username (default USER)")
-    parser.add_argument("--password", default="PASS", help="SoupBinTCP password (default PASS)")
-    parser.add_argument("--session", default="OUCHSIM", help="SoupBinTCP session id (default OUCHSIM)")
-    parser.add_argument(
-        "--reference-price",
-        type=_reference_price,
-        action="append",
-        default=[],
-        metavar="SYM=PRICE",
-        help="price marketable orders in SYM execute at (repeatable)",
-    )
-    parser.add_argument(
-        "--default-reference-price",
-        type=_price,
-        metavar="PRICE",
-        help="reference price for symbols without their own (default: none, orders rest)",
-    )
-    parser.add_argument(
-        "--fill-ratio",
-        type=fraction,
-        default=1.0,
-        metavar="F",
-        help="probability 0..1 that a marketable order executes (default 1)",
-    )
-    parser.add_argument("--partial-fills", action="store_true", help="execute a random part of marketable orders")
-    parser.add_argument("--seed", type=int, default=1, help="random seed for fills (default 1)")
-    parser.add_argument(
-        "--reject-symbol",
-        action="append",
-        default=[],
-        metavar="SYM",
-        help="reject orders in SYM with Invalid Symbol (repeatable)",
-    )
-    parser.add_argument(
-        "--max-qty",
-        type=positive,
-        metavar="N",
-        help="reject orders above N shares with Shares Exceed Threshold",
-    )
-    parser.add_argument(
-        "--price-band",
-        type=fraction,
-        metavar="F",
-        help="reject prices further than F (e.g. 0.1) from the reference with Fat Finger",
-    )
-    parser.add_argument(
-        "--drop-after",
-        type=positive,
-        metavar="N",
-        help="cut each connection after N sequenced messages (reconnect testing)",
-    )
-    parser.add_argument("--heartbeat-ms", type=positive, default=1000, help="server heartbeat interval")
-    parser.add_argument(
-        "--client-timeout-ms",
-        type=positive,
-        default=15000,
-        help="drop a client silent this long (default 15000)",
+    add_venue_arguments(
+        parser,
+        _price,
+        login=(
+            "SoupBinTCP username (default USER)",
+            "SoupBinTCP password (default PASS)",
+            "SoupBinTCP session id (default OUCHSIM)",
+            "OUCHSIM",
+        ),
+        rejects=("Invalid Symbol", "Shares Exceed Threshold", "Fat Finger"),
+        client_timeout=(15000, "drop a client silent this long (default 15000)"),
     )
     parser.add_argument(
         "--strict",

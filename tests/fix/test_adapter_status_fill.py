@@ -77,3 +77,33 @@ def test_status_when_ended_after_a_partial_fill_then_the_fill_then_the_end(ord_s
     executed, canceled = rig.events()
     assert isinstance(executed, VenueExecuted) and (executed.qty, executed.price) == (40, 1_500_000)
     assert isinstance(canceled, VenueCanceled) and canceled.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("ord_status", "fields", "tag"),
+    [
+        (b"1", [(b"14", b"40")], b"6"),  # a fill to report and no AvgPx to price it
+        (b"4", [(b"14", b"40"), (b"6", b"abc")], b"6"),
+        (b"1", [(b"14", b"4x0"), (b"6", b"150")], b"14"),
+        (b"2", [(b"6", b"150")], b"14"),  # Filled without CumQty: how much is not known
+    ],
+)
+def test_status_with_a_bad_cum_qty_or_avg_px_then_rejected_naming_that_tag_and_no_event(
+    ord_status: bytes, fields: list[tuple[bytes, bytes]], tag: bytes
+) -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [*ids, (b"150", b"I"), (b"39", ord_status), *fields]))
+    assert rig.events() == []
+    (reject,) = rig.wire.take()
+    assert (reject.msg_type, reject.get(b"371")) == (MsgType.REJECT, tag)
+
+
+def test_status_without_cum_qty_and_not_filled_then_accepted_with_nothing_executed() -> None:
+    rig = Rig("broker-fix44")
+    _asked(rig)
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [*ids, (b"150", b"I"), (b"39", b"0"), (b"38", b"100")]))
+    (accepted,) = rig.events()
+    assert isinstance(accepted, VenueAccepted) and accepted.qty == 100

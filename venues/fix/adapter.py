@@ -158,6 +158,33 @@ def _price(value: bytes) -> int:
     return price
 
 
+class _TagError(ValueError):
+    """A venue message's tag is missing or unreadable; ``tag`` names it for the session Reject."""
+
+    def __init__(self, tag: bytes, text: str) -> None:
+        super().__init__(text)
+        self.tag = tag
+
+
+def _fill_beyond(fields: dict[bytes, bytes], seq: int, order: Order) -> tuple[int, tuple[VenueEvent, ...]]:
+    """Return a status answer's CumQty (the order's own when absent) and the fill past what the order executed.
+
+    The fill, at AvgPx, is one ``VenueExecuted`` when CumQty is above ``order.cum_qty``, else none.
+    Raise ``_TagError`` naming CumQty or AvgPx when it is missing (AvgPx only when needed) or out of range.
+    """
+    tag = f.CUM_QTY
+    try:
+        cum = _qty(fields[tag]) if tag in fields else order.cum_qty
+        if cum <= order.cum_qty:
+            return cum, ()
+        tag = f.AVG_PX
+        return cum, (VenueExecuted(seq, order.order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
+    except KeyError:
+        raise _TagError(tag, f"required tag {tag.decode()} missing") from None
+    except ValueError as exc:
+        raise _TagError(tag, str(exc)) from None
+
+
 def _salvage(raw: bytes) -> FixMessage | None:
     """Read the fields of a stored message that does not decode (a damaged store record), leniently.
 
@@ -827,18 +854,13 @@ class FixVenue(VenueAdapter):
                     pass  # answered meanwhile
                 elif status == b"2":
                     tag = f.CUM_QTY
-                    cum = _qty(fields[tag])
-                    if cum <= order.cum_qty:  # Filled with nothing (more) executed: no fill to report
+                    if tag not in fields:
+                        raise KeyError(tag)
+                    cum, events = _fill_beyond(fields, seq, order)
+                    if not events:  # Filled with nothing (more) executed: no fill to report
                         raise ValueError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
-                    tag = f.AVG_PX
-                    events = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
                 else:  # the fill it may already have had (CumQty), then its end, or its acceptance before the fill
-                    tag = f.CUM_QTY
-                    cum = _qty(fields[tag]) if tag in fields else order.cum_qty
-                    fill: tuple[VenueEvent, ...] = ()
-                    if cum > order.cum_qty:
-                        tag = f.AVG_PX
-                        fill = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
+                    cum, fill = _fill_beyond(fields, seq, order)
                     if status in _STATUS_CANCELED:
                         events = (*fill, VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
                     else:
@@ -855,16 +877,13 @@ class FixVenue(VenueAdapter):
                 leaves = _qty(fields[tag])
                 tag = f.PRICE
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
-                tag = f.CUM_QTY
-                cum = _qty(fields[tag]) if tag in fields else order.cum_qty
-                replaced = VenueReplaced(seq, order_id, leaves, price, venue_order_id)
-                if cum > order.cum_qty:  # filled meanwhile: the fill first, then the replace with what is left
-                    tag = f.AVG_PX
-                    events = (VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", ""), replaced)
-                else:
-                    events = (replaced,)
+                cum, fill = _fill_beyond(fields, seq, order)  # filled meanwhile: the fill first, then the replace
+                events = (*fill, VenueReplaced(seq, order_id, leaves, price, venue_order_id))
                 tracked.working = cl_ord_id
                 tracked.pending = b""
+        except _TagError as bad:
+            self._unparseable(message, bad.tag, bad)
+            return
         except KeyError as exc:
             self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
             return
@@ -880,20 +899,12 @@ class FixVenue(VenueAdapter):
         del self._probes[order_id]
         fields = message.fields
         seq = message.seq
-        tag = f.CUM_QTY
         try:
-            cum = _qty(fields[tag]) if tag in fields else order.cum_qty
-            executed: VenueEvent | None = None
-            if cum > order.cum_qty:
-                tag = f.AVG_PX
-                executed = VenueExecuted(seq, order_id, cum - order.cum_qty, _price(fields[tag]), "", "")
-        except KeyError as exc:
-            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+            cum, fill = _fill_beyond(fields, seq, order)
+        except _TagError as bad:
+            self._unparseable(message, bad.tag, bad)
             return
-        except ValueError as exc:
-            self._unparseable(message, tag, exc)
-            return
-        if executed is not None:
+        for executed in fill:
             self._emit(executed)
         if status in _STATUS_CANCELED and not order.is_terminal:
             tracked.pending = b""
