@@ -192,7 +192,7 @@ def test_login_when_no_response_within_server_timeout_then_disconnect() -> None:
     client, recorder, clock = _session()
     client.connection_made(clock())
     client.take(clock())
-    assert client.poll(clock()) == 5_000 * MS
+    assert client.poll(clock()) == 1_000 * MS  # a heartbeat interval: a Login Response would not move the timer
     clock.advance_ms(4_999)
     client.poll(clock())
     assert client.out == b""  # no heartbeats before the login is accepted
@@ -512,3 +512,18 @@ def test_rejected_from_order_handler_when_replaying_then_flagged_replay() -> Non
     client.connection_made(clock())
     client.data_received(accepted() + encode_message(OrderRejected(0, 0, 1, "C9", "y", "replay")), clock())
     assert [(u, s, r) for u, s, r, _ in recorder.messages] == [(0, 0, True)]
+
+
+def test_poll_when_logging_in_then_next_poll_one_interval_after_the_login_so_the_first_heartbeat_is_not_late() -> None:
+    """The connector polls once at connect; the Login Response does not move its timer (Cboe cuts at 5 s of silence)."""
+    client, _, clock = _session()
+    client.connection_made(clock())
+    client.take(clock())
+    wait = client.poll(clock())
+    assert wait == CONFIG.heartbeat_interval_ns  # not the server timeout
+    assert client.out == b""  # no heartbeat before the Login Response
+    clock.advance_ms(20)
+    client.data_received(accepted(), clock())
+    clock.advance(wait - 20 * MS)
+    client.poll(clock())
+    assert bytes(client.take(clock())) == CLIENT_HEARTBEAT_BYTES

@@ -10,6 +10,7 @@ from model.clock import FakeClock
 from tests.ouch.golden import hexb, rtext, text
 from venues.ouch import soupbin
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
+from venues.registry import VenueConfigError, decode_venue_config
 
 MS = 1_000_000
 
@@ -301,3 +302,110 @@ def test_login_accepted_when_malformed_then_disconnect_with_reason() -> None:
     client.data_received(hexb("00 1F 41", text("S1", 10), text("12x", 20)), clock())
     assert client.state is SoupClientState.LOGGING_IN
     assert recorder.disconnects[0].startswith("bad Login Accepted")
+
+
+# ---- the first heartbeat after a login, and the requested session's padding (strict-venue review) --------------
+
+
+def _login_bytes(client: SoupClientSession, clock: FakeClock) -> bytes:
+    return bytes(client.take(clock()))
+
+
+def test_poll_when_logging_in_then_next_deadline_one_heartbeat_interval_after_the_login_request() -> None:
+    """A strict venue saw the first heartbeat 2-5 s after Login Accepted: the timer ran at the server timeout."""
+    client, _, clock = _session()
+    client.connection_made(clock())
+    client.take(clock())
+    wait = client.poll(clock())  # the connector's first poll, at connect, while logging in
+    assert wait == CONFIG.heartbeat_interval_ns  # not the 3 s server timeout
+    clock.advance_ms(10)
+    client.data_received(soupbin.encode_login_accepted("S1", 1), clock())
+    clock.advance(wait - 10 * MS)  # the timer fires when it was asked to: 1 s after the Login Request
+    client.poll(clock())
+    assert bytes(client.take(clock())) == soupbin.CLIENT_HEARTBEAT_PACKET
+    assert client.heartbeats_sent == 1
+
+
+def test_poll_when_logging_in_then_nothing_sent_before_login_accepted() -> None:
+    client, _, clock = _session()
+    client.connection_made(clock())
+    client.take(clock())
+    clock.advance_ms(1_500)
+    client.poll(clock())
+    assert client.out == bytearray() and client.heartbeats_sent == 0  # heartbeats only once logged in
+
+
+@pytest.mark.parametrize("accepted_session", [b"    SESS01", b"SESS01    "])
+def test_relogin_when_logged_in_before_then_session_requested_left_justified_as_an_alpha_field(
+    accepted_session: bytes,
+) -> None:
+    """The spec types Requested Session alpha (left-justified, right-padded), whatever padding Login Accepted had."""
+    client, _, clock = _session()
+    client.connection_made(clock())
+    client.take(clock())
+    client.data_received(b"\x00\x1fA" + accepted_session + b"1".rjust(20), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    assert _login_bytes(client, clock)[19:29] == b"SESS01    "
+
+
+def test_login_rejected_session_when_named_then_next_login_tries_the_other_padding_and_back() -> None:
+    client, recorder, clock = _session()
+    client.resume("SESS9", 42)  # after a restart: the venue's padding is not known
+    padded = []
+    for _ in range(3):
+        client.connection_made(clock())
+        padded.append(_login_bytes(client, clock)[19:29])
+        client.data_received(soupbin.encode_login_rejected("S"), clock())
+        client.connection_lost(clock())
+    assert padded == [b"SESS9     ", b"     SESS9", b"SESS9     "]
+    assert recorder.disconnects[0] == (
+        "login rejected: session not available (S); the next login asks for 'SESS9' padded on the left"
+    )
+
+
+def test_login_rejected_when_not_authorized_or_blank_session_then_padding_unchanged() -> None:
+    client, _, clock = _session()
+    for code in ("S", "A"):
+        client.connection_made(clock())
+        assert _login_bytes(client, clock)[19:29] == b" " * 10
+        client.data_received(soupbin.encode_login_rejected(code), clock())
+        client.connection_lost(clock())
+    client.resume("SESS9", 1)
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_rejected("A"), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    assert _login_bytes(client, clock)[19:29] == b"SESS9     "
+
+
+@pytest.mark.parametrize("timeout_ms", [500, 1_000])
+def test_config_when_410_client_heartbeat_timeout_not_above_the_heartbeat_interval_then_config_error(
+    timeout_ms: int,
+) -> None:
+    """The venue would close a session whose heartbeats come once a second after ``timeout_ms`` of silence."""
+    raw = {
+        "protocol": "ouch",
+        "name": "OUCH",
+        "host": "127.0.0.1",
+        "port": 15000,
+        "username": "USER",
+        "password": "PASS",
+        "soupbin_version": "4.10",
+        "client_heartbeat_timeout_ms": timeout_ms,
+    }
+    with pytest.raises(VenueConfigError) as error:
+        decode_venue_config(raw, "venues[0]")
+    assert "venues[0]: client_heartbeat_timeout_ms must be longer than heartbeat_interval_ms" in str(error.value)
+    assert decode_venue_config({**raw, "client_heartbeat_timeout_ms": 1_001}, "venues[0]").client_heartbeat_timeout_ms
+    assert decode_venue_config({**raw, "soupbin_version": "3.00"}, "venues[0]")  # 3.00 does not send it
+
+
+def test_poll_when_logging_out_then_no_heartbeat_and_next_poll_at_the_server_timeout_not_at_once() -> None:
+    client, _, clock = _logged_in()
+    client.logout(clock())
+    client.take(clock())
+    clock.advance_ms(1_500)  # past a heartbeat interval since the Logout Request
+    wait = client.poll(clock())
+    assert client.out == bytearray()
+    assert wait == CONFIG.server_timeout_ns - 1_500 * MS  # the server's close is awaited, no busy polling

@@ -353,6 +353,9 @@ class BoeClientSession:
                 self._last_sent_ns = now_ns
                 self.heartbeats_sent += 1
             deadline = min(deadline, self._last_sent_ns + config.heartbeat_interval_ns)
+        elif state is BoeSessionState.LOGGING_IN:  # nothing brings the deadline forward when the Login Response
+            # arrives: without this the first heartbeat after it came a server timeout (5 s, Cboe's limit) later
+            deadline = min(deadline, self._last_sent_ns + config.heartbeat_interval_ns)
         return max(deadline - now_ns, 1)
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:

@@ -21,7 +21,8 @@ still unanswered never arrived. A Cancel is sent again (it names the order's num
 an Enter or Replace is sent again under its own number only if the venue has seen no
 number as high (NextUserRefNum <= it), otherwise it is reported back (VenueRejected /
 VenueCancelRejected "OUCH_NOT_RECEIVED", venue_seq 0): no UserRefNum the venue already
-has is ever sent again. UserRefNums come from a persistent store and never go
+has is ever sent again. The Enter of an order asked to cancel is never sent again: it is
+reported back, which answers its Cancel too. UserRefNums come from a persistent store and never go
 backwards within the session day.
 """
 
@@ -130,6 +131,12 @@ _NOT_RECEIVED_UNKNOWN_TEXT: Final = (
     "the venue never received it (unanswered after the replay); the venue did not answer the Account Query, "
     "so it is not sent again"
 )
+_NOT_RECEIVED_CANCEL_TEXT: Final = (
+    "the venue never received it (unanswered after the replay) and a cancel of it was requested, "
+    "so it is not sent again"
+)
+_CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
+"""A new order the desk asked to cancel before the venue acknowledged it: an Enter lost is reported, never re-sent."""
 
 
 def _cl_ord_id(order_id: int) -> bytes:
@@ -439,7 +446,9 @@ class OuchVenue(VenueAdapter):
         order is PENDING_REPLACE the highest number is the Replace in flight. When several
         numbers may be the live one (a Replace may have been refused), cancels name all of
         them until a Replaced message settles it. The request the order was waiting on
-        (Enter, Replace or Cancel) is queued again; the venue ignores it if it had it.
+        (Enter, Replace or Cancel) is queued again; the venue ignores it if it had it. A
+        PENDING_NEW_CANCEL order has its Enter held as well as its Cancel: the replay answers the
+        Enter, or the order is reported not received (``_resolve_unanswered``), never re-sent.
         """
         try:
             user_ref_num = int(venue_ref)
@@ -743,9 +752,9 @@ class OuchVenue(VenueAdapter):
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Answer each request the core lists unanswered that ``_forget_session`` will not (no packet held).
 
-        E.g. an order restored PENDING_NEW_CANCEL: only its Cancel is queued again, so its NewOrder
-        would stay unanswered for ever. A new order gets VenueRejected (its Cancel, if held, goes
-        with it); a cancel or replace VenueCancelRejected. Runs inside ``_set_state``, before
+        E.g. a new order the core lists that this adapter never sent: it would stay unanswered for
+        ever. A new order gets VenueRejected (its Cancel, if held, goes with it); a cancel or replace
+        VenueCancelRejected. Runs inside ``_set_state``, before
         ``_forget_session``; requests it holds a packet for are left to that.
         """
         inflight = self._inflight
@@ -921,7 +930,9 @@ class OuchVenue(VenueAdapter):
         own number if the venue has seen none as high (``next_user_ref_num`` <= it), otherwise it
         is reported back with venue_seq 0: VenueRejected (new order) or VenueCancelRejected
         (replace) "OUCH_NOT_RECEIVED". ``next_user_ref_num`` None (the venue did not say):
-        every Enter and Replace is reported back.
+        every Enter and Replace is reported back. The Enter of an order a cancel was asked for
+        (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) is always reported back, its Cancel with it:
+        sending it again would put on the book an order the desk wants gone (docs/venues/ouch.md).
         """
         inflight = self._inflight
         out = self._session.out
@@ -934,15 +945,22 @@ class OuchVenue(VenueAdapter):
             if chain is None or chain.done:
                 del inflight[key]
                 continue
-            if key >= _CANCEL_KEY or (next_user_ref_num is not None and key >= next_user_ref_num):
+            replace = key in self._replace_refs
+            cancel_wanted = not replace and key < _CANCEL_KEY and chain.order.state in _CANCEL_WANTED_BEFORE_ACK
+            if key >= _CANCEL_KEY or (not cancel_wanted and next_user_ref_num is not None and key >= next_user_ref_num):
                 out += packet
                 resent += 1
                 continue
             del inflight[key]
             reported += 1
-            text = _NOT_RECEIVED_TEXT if next_user_ref_num is not None else _NOT_RECEIVED_UNKNOWN_TEXT
+            if cancel_wanted:
+                text = _NOT_RECEIVED_CANCEL_TEXT
+            elif next_user_ref_num is not None:
+                text = _NOT_RECEIVED_TEXT
+            else:
+                text = _NOT_RECEIVED_UNKNOWN_TEXT
             order_id = chain.order.order_id
-            if key in self._replace_refs:
+            if replace:
                 if chain.pending == key:
                     chain.pending = 0
                 self._emit(VenueCancelRejected(0, order_id, _NOT_RECEIVED, text))
@@ -993,7 +1011,7 @@ class OuchVenue(VenueAdapter):
         )
 
     def _requeue(self, chain: _Chain) -> None:
-        """Queue again the request a restored order is waiting on."""
+        """Queue again the requests a restored order is waiting on (PENDING_NEW_CANCEL: its Enter and its Cancel)."""
         order = chain.order
         for number in self._restored.get(order.order_id, ()):
             self._inflight.pop(number, None)
@@ -1002,7 +1020,9 @@ class OuchVenue(VenueAdapter):
             return
         scratch = bytearray()
         state = order.state
-        if state is OrderState.PENDING_NEW or state is OrderState.PENDING_NEW_HELD_CANCEL:
+        if state is OrderState.PENDING_NEW or state in _CANCEL_WANTED_BEFORE_ACK:
+            # PENDING_NEW_CANCEL: the Enter is held too, never re-sent (``_resolve_unanswered``): the replay
+            # answers it, or the venue never received it and the order is reported back, its Cancel with it
             pack_enter_order(
                 scratch,
                 chain.working,
@@ -1022,7 +1042,7 @@ class OuchVenue(VenueAdapter):
         elif state in _REPLACING and chain.pending:
             self._pack_replace(scratch, chain, chain.pending, order.pending_qty, order.pending_price)
             self._inflight[chain.pending] = scratch
-        elif state is OrderState.PENDING_CANCEL or state is OrderState.PENDING_NEW_CANCEL:
+        if state is OrderState.PENDING_CANCEL or state is OrderState.PENDING_NEW_CANCEL:
             for number in chain.cancel_targets():
                 packet = bytearray()
                 pack_cancel_order(packet, number, 0)
@@ -1047,15 +1067,22 @@ class OuchVenue(VenueAdapter):
         """The venue put us in another session, or ended this one: the UserRefNums it knew mean nothing now.
 
         Requests still waiting will never be answered; the core hears so through
-        synthesized rejects (venue_seq 0).
+        synthesized rejects (venue_seq 0), in UserRefNum order: a new order's VenueRejected comes
+        first and answers its Cancel too (the order's end answers a Cancel, docs/strategy-protocol.md
+        6.1), so a chain whose Enter is rejected gets nothing more; a Cancel or Replace of an
+        acknowledged order gets VenueCancelRejected.
         """
         log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
-        for key in list(self._inflight):
+        rejected: set[int] = set()
+        for key in sorted(self._inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             chain = self._owner(key)
             if chain is None:
                 continue
             order_id = chain.order.order_id
+            if order_id in rejected:
+                continue
             if key < _CANCEL_KEY and key not in self._replace_refs:
+                rejected.add(order_id)
                 self._emit(VenueRejected(0, order_id, code, why))
             else:
                 self._emit(VenueCancelRejected(0, order_id, code, why))

@@ -58,6 +58,11 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
             raise ValueError("reconnect_max_ms must be at least reconnect_initial_ms")
         if self.server_timeout_ms <= self.heartbeat_interval_ms:
             raise ValueError("server_timeout_ms must be longer than heartbeat_interval_ms")
+        if self.soupbin_version == "4.10" and self.client_heartbeat_timeout_ms <= self.heartbeat_interval_ms:
+            raise ValueError(
+                "client_heartbeat_timeout_ms must be longer than heartbeat_interval_ms: "
+                "the venue closes the session when we send nothing for that long"
+            )
         if self.timezone.upper() != "UTC":
             try:
                 zoneinfo.ZoneInfo(self.timezone)

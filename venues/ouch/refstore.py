@@ -75,10 +75,11 @@ class UserRefNumStore:
         self.counter = RefCounter()
         """The next number, the reserved block's end, the prefetch point and the last write error: read and
         written by the OUCH adapter per order (compiled: a native class, ``venues.ouch.refcount``)."""
-        self._job: tuple[_State, int] | None = None
-        """The reservation the background writer is working on (None: idle)."""
+        self._job: tuple[_State, int, threading.Event] | None = None
+        """The reservation the background writer is working on, its generation and its own done event (None: idle)."""
         self._job_posted = threading.Event()
         self._job_done = threading.Event()
+        """The done event of the job posted last (each job has its own: see ``_post``)."""
         self._worker: threading.Thread | None = None
         self._generation = 0
         """Bumped whenever day, session or the numbering restart: a background write of an older one is void."""
@@ -155,15 +156,27 @@ class UserRefNumStore:
         self._retried_ns = now_ns
 
     def _start_prefetch(self) -> None:
-        """Hand the reservation of the block after the current one to the background writer."""
-        self.counter.prefetch_at = 0
+        """Hand the reservation of the block after the current one to the background writer.
+
+        While another write is in flight (a retry finishing), try again with the next number: a prefetch
+        skipped here would leave the end of the block to a write on the caller's thread.
+        """
+        counter = self.counter
         if self._job is None:
-            self._post(self.counter.reserved + self._block)
+            counter.prefetch_at = 0
+            self._post(counter.reserved + self._block)
+        else:
+            counter.prefetch_at = counter.next + 1
 
     def _post(self, reserved: int) -> None:
-        """Hand the writer the reservation of ``reserved`` for the current day, session and generation."""
-        self._job_done.clear()
-        self._job = (_State(self.day, self.session, reserved), self._generation)
+        """Hand the writer the reservation of ``reserved`` for the current day, session and generation.
+
+        The job gets an event of its own: the writer sets the event of the job it finished, so finishing
+        one job can never mark the next one (posted the moment ``_job`` went None) as done.
+        """
+        done = threading.Event()
+        self._job_done = done
+        self._job = (_State(self.day, self.session, reserved), self._generation, done)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
             self._worker.start()
@@ -177,19 +190,20 @@ class UserRefNumStore:
             job = self._job
             if job is None:
                 continue
-            state, generation = job
+            state, generation, done = job
             try:
                 with self._lock:  # bind() waits for this job, then bumps the generation: an older one is void
                     if generation == self._generation:
                         self._write(state, allow=True)
             finally:
-                self._job = None
-                self._job_done.set()
+                self._job = None  # the loop may post the next job from here on (with its own event)
+                done.set()
 
     def _wait_for_prefetch(self) -> None:
         """Wait until the background writer has finished the reservation it is working on (if any)."""
-        if self._job is not None:
-            self._job_done.wait()
+        job = self._job
+        if job is not None:
+            job[2].wait()
 
     def _schedule_prefetch(self) -> None:
         """Arrange for ``next`` to start the following reservation once half of the current block is used."""

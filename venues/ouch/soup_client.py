@@ -105,6 +105,8 @@ class SoupClientSession:
         self._last_sent_ns = 0
         self._last_received_ns = 0
         self._closing = False
+        self._session_right_justified = False
+        """Request the session padded on the left (as Login Accepted carries it): the venue refused the alpha form."""
         self._catching_up = False
         """Logged in, no Server Heartbeat yet: the server may still be replaying."""
         self._failed_connections = 0
@@ -174,6 +176,7 @@ class SoupClientSession:
                 self.next_sequence,
                 version=self.config.version,
                 heartbeat_timeout_ms=self.config.heartbeat_timeout_ms,
+                session_right_justified=self._session_right_justified,
             )
         )
         self.state = SoupClientState.LOGGING_IN
@@ -235,11 +238,13 @@ class SoupClientSession:
             self._request_disconnect(f"no {what} from the server for {silence // MS} ms")
             return config.heartbeat_interval_ns
         deadline = self._last_received_ns + config.server_timeout_ns
-        if self.state is SoupClientState.LOGGED_IN:
-            if now_ns - self._last_sent_ns >= config.heartbeat_interval_ns:
-                self.out += CLIENT_HEARTBEAT_PACKET
-                self._last_sent_ns = now_ns
-                self.heartbeats_sent += 1
+        if self.state is SoupClientState.LOGGED_IN and now_ns - self._last_sent_ns >= config.heartbeat_interval_ns:
+            self.out += CLIENT_HEARTBEAT_PACKET
+            self._last_sent_ns = now_ns
+            self.heartbeats_sent += 1
+        if self.state is not SoupClientState.LOGGING_OUT:  # logged in, or logging in: nothing brings this
+            # deadline forward when Login Accepted arrives, so the first heartbeat after it is due one
+            # interval after the Login Request, not a server timeout later
             deadline = min(deadline, self._last_sent_ns + config.heartbeat_interval_ns)
         return max(deadline - now_ns, 1)
 
@@ -286,7 +291,12 @@ class SoupClientSession:
             text = LOGIN_REJECT_TEXT.get(code, "unknown reason")
             self.login_rejects += 1
             self.listener.on_login_rejected(code, text)
-            self._request_disconnect(f"login rejected: {text} ({code})")
+            reason = f"login rejected: {text} ({code})"
+            if code == "S" and 0 < len(self.session) < 10:  # the spec leaves its padding open: try the other one next
+                self._session_right_justified = not self._session_right_justified
+                side = "left" if self._session_right_justified else "right"
+                reason += f"; the next login asks for {self.session!r} padded on the {side}"
+            self._request_disconnect(reason)
             return True
         if kind == END_OF_SESSION:
             self.state = SoupClientState.ENDED

@@ -209,15 +209,18 @@ def encode_login_request(
     *,
     version: str = VERSION_3_00,
     heartbeat_timeout_ms: int = 0,
+    session_right_justified: bool = False,
 ) -> bytes:
     """Return a Login Request in the 3.00 (46-byte payload) or 4.10 (51-byte, with heartbeat timeout) layout.
 
-    The requested session is right-justified like the session in Login Accepted, so
-    re-logging into a session echoes it exactly; blank means the current session.
+    The requested session is an alpha field, left-justified and padded on the right like every
+    alpha field; ``session_right_justified`` pads it on the left instead, as the spec's Login
+    Accepted carries the session ("left padded with spaces"), for a venue that compares the
+    10 bytes with its own. Blank means the current session.
     """
     user = alpha(username, 6)
     pwd = alpha(password, 10)
-    sess = alpha(session, 10, right_justify=True)
+    sess = alpha(session, 10, right_justify=session_right_justified)
     seq = ascii_number(sequence, 20)
     if version == VERSION_3_00:
         return _LOGIN_REQUEST_300.pack(47, b"L", user, pwd, sess, seq)
