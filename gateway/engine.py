@@ -426,11 +426,14 @@ class Engine:
         self._deliver(st, event)
 
     def _on_venue_executed(self, st: StrategyState, order: Order, ev: VenueExecuted) -> None:
+        open_qty = order.leaves_qty
         event = executed(order, ev, st.next_seq, self._produced)
         if event is None:
             self._out_of_place(order, ev)
             return
         self._counters.executions += 1
+        if ev.qty > open_qty:
+            self._overfilled(order, ev, open_qty)
         self.risk.on_execution(order, ev.qty, ev.price)
         if order.state is _FILLED:
             self._counters.filled += 1
@@ -493,6 +496,25 @@ class Engine:
         self.journal.append(JCancelRefused(order.order_id))
         st = self.strategies[order.strategy_id]
         self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+
+    def _overfilled(self, order: Order, ev: VenueExecuted, open_qty: int) -> None:
+        """Count and log (1st, 2nd, 4th... time) an execution for more than the order had open."""
+        counters = self._counters
+        counters.overfills += 1
+        if is_power_of_two(counters.overfills):
+            log.error(
+                "order %d (%s, strategy %s): venue %s executed %d with %d open; applied, cum_qty now %d of %d "
+                "(%d overfills so far): reconcile with the venue",
+                order.order_id,
+                order.cl_ord_id,
+                order.strategy_id,
+                order.venue,
+                ev.qty,
+                open_qty,
+                order.cum_qty,
+                order.qty,
+                counters.overfills,
+            )
 
     def _out_of_place(self, order: Order, event: object) -> None:
         self._counters.venue_events_out_of_place += 1

@@ -28,6 +28,9 @@ class EngineCounters(msgspec.Struct):
     venue_events: int = 0
     venue_events_unknown_order: int = 0
     venue_events_out_of_place: int = 0
+    overfills: int = 0
+    """Executions for more than the order had open (a venue's error, or a state the gateway lost): applied, the
+    order FILLED, and counted and logged here."""
     strategy_connections: int = 0
     strategy_refused: int = 0
     account_not_permitted: int = 0

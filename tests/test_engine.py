@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
@@ -616,3 +620,28 @@ def test_compiled_flag_when_module_loaded_then_true_exactly_when_compiled() -> N
     import gateway.engine as engine_module
 
     assert engine_module._COMPILED is engine_module.__file__.endswith(".so")
+
+
+def test_execution_when_more_than_open_then_applied_filled_counted_and_logged_once_per_power_of_two(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A strict venue's review: an Executed for 500 on a 100-share order passed with no counter and no log line."""
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "A", qty=100)
+    rig.venue.accept(1, 1_000_000)
+    rig.venue.fill(1, 40, 1_000_000)
+    with caplog.at_level(logging.ERROR, logger="gateway.engine"):
+        rig.venue.fill(1, 500, 1_000_000)
+    rig.engine.flush()
+    *_, last = link.received()
+    assert isinstance(last, Executed) and (last.qty, last.cum_qty, last.leaves_qty) == (500, 540, 0)
+    assert rig.order("S1", "A").state is OrderState.FILLED
+    assert rig.engine.counters.overfills == 1 and rig.engine.counters.executions == 2
+    (record,) = [r for r in caplog.records if "overfills so far" in r.getMessage()]
+    assert "executed 500 with 60 open; applied, cum_qty now 540 of 100" in record.getMessage()
+    rig.new_order(link, "B", qty=100)
+    rig.venue.accept(2, 1_000_000)
+    rig.venue.fill(2, 100, 1_000_000)  # exactly what is open: not an overfill
+    assert rig.engine.counters.overfills == 1
