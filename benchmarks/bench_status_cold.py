@@ -67,7 +67,7 @@ async def measure(args: argparse.Namespace) -> None:
         latency = process.engine.latency
         rng = random.Random(13)
         for _ in range(args.carried):
-            latency.carried[rng.randrange(len(latency.low))] = 256 * rng.randrange(1, 5000)
+            latency.carried[rng.randrange(len(latency.mid))] = 256 * rng.randrange(1, 5000)
         writer = SnapshotWriter(process)
         frame = bytearray()
         for command, kind, document in (("status", STATUS, process.status), ("metrics", METRICS, process.metrics)):

@@ -11,9 +11,9 @@ import mmap
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, SupportsIndex
 
 import msgspec
 
@@ -42,7 +42,8 @@ from obs.histogram import SparseHistogram, merge_dense
 
 # Final aliases of names read per record: compiled, a static read instead of a lookup in the module's globals dict
 _HEADER_SIZE: Final = HEADER_SIZE
-_crc32_f: Final = _crc32
+_crc32_f: Final[Callable[[bytearray], SupportsIndex]] = _crc32
+"""Typed to return an object: the CRC goes to ``_pack_header_f`` as the int object it is (no unboxing, no new one)."""
 _pack_header_f: Final = _pack_header
 _BATCH_F: Final = _BATCH
 KEEP_BUFFER_BYTES: Final = 64 * 1024
@@ -79,7 +80,7 @@ class MmapJournal:
         self._pending = 0
         """The pending batch's length, kept by ``append`` and ``flush`` (a length without a call): ``_buf[:_pending]``
         is the batch (``flush`` keeps the buffer's old bytes, which the next ``append`` overwrites)."""
-        self._encode_into = msgspec.msgpack.Encoder().encode_into
+        self._encode_into: Callable[..., None] = msgspec.msgpack.Encoder().encode_into  # any offset object
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
         self.bytes_written = 0
@@ -159,8 +160,9 @@ class MmapJournal:
         buf = self._buf
         start = self._pending  # the batch's length, kept: no call
         body = start + _HEADER_SIZE
-        self._encode_into(record, buf, body)
-        payload = buf[body:]  # a small copy is cheaper than a memoryview slice for records this size
+        at: SupportsIndex = body  # boxed once: the encoder's offset and the slice's start
+        self._encode_into(record, buf, at)
+        payload = buf[at:]  # a small copy is cheaper than a memoryview slice for records this size
         length = len(payload)
         _pack_header_f(buf, start, length, _crc32_f(payload))
         self._pending = body + length

@@ -5,9 +5,10 @@ reusable buffer; it builds no document. The payload, after its header:
 
 * fixed slots: every counter the engine, journal and admin server keep, packed with one
   precompiled ``struct.Struct`` (``FIXED_FIELDS``, int64 each, plus the capture's wall time);
-* the latency histograms: ``StageLatencies.low`` and ``mid`` whole (46 KiB each: a bucket's low byte and
-  its 256s), sent by the admin server straight from the live buffers (``SnapshotWriter.write_spliced``:
-  the kernel's copy is the only one; the 65,536s of the few buckets past them travel in the run-time part);
+* the latency histograms: ``StageLatencies.lows`` (one array per stage, in ``STAGES`` order) and ``mid``
+  whole (46 KiB each: a bucket's low byte and its 256s), sent by the admin server straight from the live
+  buffers (``SnapshotWriter.write_spliced``: the kernel's copy is the only one; the 65,536s of the few
+  buckets past them travel in the run-time part);
 * the slow part: MessagePack bytes encoded once and reused until what they hold changes (gateway
   id, pid, recovery, configured strategies, the risk limits' per-load part: a reload makes a new one);
 * ``metrics`` only: the journal syncer process's fsync counts, native uint64 per bucket over the range it
@@ -80,7 +81,7 @@ _VERSION: Final = struct.Struct("<4sH")
 """The header's first fields, the same in every layout."""
 FIXED: Final = struct.Struct("<" + "q" * len(FIXED_FIELDS) + "d")
 HIST_BYTES: Final = 2 * BUCKETS * len(STAGES)
-"""``StageLatencies.low`` then ``StageLatencies.mid``."""
+"""``StageLatencies.lows`` (the flat ``low``) then ``StageLatencies.mid``."""
 
 _encode_into: Final = msgspec.msgpack.Encoder(enc_hook=str).encode_into
 _encode: Final = msgspec.msgpack.Encoder(enc_hook=str).encode
@@ -194,8 +195,8 @@ class SnapshotWriter:
     def write_spliced(self, frame: bytearray, base: int, kind: int) -> tuple[int, tuple[Buffer, ...]]:
         """Write the snapshot into ``frame`` from ``base`` on but for the histogram bytes; return their offset and them.
 
-        The returned buffers are the live ``StageLatencies.low`` and ``mid``, the slow part's bytes and
-        (``metrics``) the journal syncer's dense fsync counts: the snapshot is ``frame[:at] + low + mid +
+        The returned buffers are the live ``StageLatencies.lows`` (together ``low``) and ``mid``, the slow part's
+        bytes and (``metrics``) the journal syncer's dense fsync counts: the snapshot is ``frame[:at] + low + mid +
         slow + dense + frame[at:]`` as of this call, so the caller sends them before the loop runs
         anything else (the admin server's one ``writelines``: the kernel copies the ~95 KiB straight
         from where they are, instead of the loop copying them into the reply first).
@@ -310,8 +311,8 @@ class SnapshotWriter:
             len(frame) - live_at,
         )
         if kind == STATUS:
-            return hist_at, (latency.low, latency.mid, slow)
-        return hist_at, (latency.low, latency.mid, slow, dense)
+            return hist_at, (*latency.lows, latency.mid, slow)
+        return hist_at, (*latency.lows, latency.mid, slow, dense)
 
 
 class Snapshot(msgspec.Struct, frozen=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from typing import cast
 
 import msgspec
 import pytest
@@ -227,15 +226,18 @@ def test_snapshot_when_orders_grow_then_same_size_every_time_and_stages_in_order
     assert len(msgspec.msgpack.encode(full)) < len(msgspec.msgpack.encode(empty)) + 20 * len(STAGES) * 14
 
 
-def test_view_when_summarised_in_place_then_same_as_the_copy() -> None:
-    """``view`` hands the live bytearray (no copy): reading it works as for ``snapshot`` (``gateway demo`` does)."""
+def test_view_when_summarised_then_same_as_the_copy_in_the_flat_layout() -> None:
+    """``view`` joins the stages' arrays in ``STAGES`` order: the flat layout ``snapshot`` and the status reply use."""
     latencies = StageLatencies()
     latencies.journal_write.record(3_000)
     latencies.venue_to_strategy.record_n(40_000, 300)
     view = latencies.view()
-    assert isinstance(cast(object, view.low), bytearray)  # typed bytes: what msgspec encodes
     assert view.summaries() == latencies.snapshot().summaries()
     assert view.summaries()["venue_to_strategy"]["count"] == 300
+    journal = STAGES.index("journal_write") * BUCKETS + bucket_index(3_000)
+    assert view.low[journal] == 1 and sum(view.low) == 1 + 300 % 256
+    latencies.journal_write.record(3_000)  # a copy: later counts are not in it
+    assert view.low[journal] == 1
 
 
 def test_snapshot_when_layout_differs_then_refused_with_the_reason() -> None:
