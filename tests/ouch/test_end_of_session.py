@@ -11,32 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, OrderAccepted, OrderRejected
 from gateway.recovery import recover
 from model.enums import Side
 from model.exactly_once import ExactlyOnce
-from model.fsync import FsyncPolicy
 from model.order import Order, OrderState, apply_ack, mark_sent, request_cancel, request_replace
 from model.venue_events import VenueCancelRejected, VenueRejected, VenueState
-from tests.harness import LimitRisk, MemoryLink, Rig, sent_ref
-from tests.ouch.harness import PX, Link, make_order
-
-ENTS = {"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}
-
-
-def _gateway(link: Link, journal: Path) -> tuple[Engine, Rig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=2_000_000),
-        venues=[link.venue],
-        entitlements=Entitlements(ENTS, gateway_uid=1000),
-        clock=link.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = Rig()  # only for its helpers
-    rig.engine, rig.clock = engine, link.clock
-    return engine, rig
+from tests.harness import MemoryLink, sent_ref
+from tests.ouch.harness import PX, Link, gateway_over, make_order
 
 
 def _answers(strat: MemoryLink, cl_ord_id: str) -> list[tuple[str, str]]:
@@ -72,7 +55,7 @@ def test_end_of_session_when_a_restored_new_order_and_its_cancel_never_reached_t
     tmp_path: Path,
 ) -> None:
     first = Link(tmp_path / "ouch")
-    engine, rig = _gateway(first, tmp_path / "j1")
+    engine, rig = gateway_over(first, tmp_path / "j1")
     first.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, PX - 100), Cancel("A"))
@@ -83,7 +66,7 @@ def test_end_of_session_when_a_restored_new_order_and_its_cancel_never_reached_t
     engine.journal.close()
 
     second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
-    engine2, rig2 = _gateway(second, tmp_path / "j2")
+    engine2, rig2 = gateway_over(second, tmp_path / "j2")
     engine2.adopt(recover(read_journal(tmp_path / "j1")))
     order = engine2.strategies["S1"].orders["A"]
     assert order.state is OrderState.PENDING_NEW_CANCEL
@@ -108,7 +91,7 @@ def test_end_of_session_when_a_restored_new_order_and_its_cancel_never_reached_t
 
 def test_end_of_session_when_a_restored_new_order_never_reached_the_venue_then_one_reject(tmp_path: Path) -> None:
     first = Link(tmp_path / "ouch")
-    engine, rig = _gateway(first, tmp_path / "j1")
+    engine, rig = gateway_over(first, tmp_path / "j1")
     first.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, PX - 100))
@@ -118,7 +101,7 @@ def test_end_of_session_when_a_restored_new_order_never_reached_the_venue_then_o
     engine.journal.close()
 
     second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
-    engine2, rig2 = _gateway(second, tmp_path / "j2")
+    engine2, rig2 = gateway_over(second, tmp_path / "j2")
     engine2.adopt(recover(read_journal(tmp_path / "j1")))
     strat2 = rig2.connect("S1")
     second.connect()
@@ -131,7 +114,7 @@ def test_end_of_session_when_a_restored_new_order_never_reached_the_venue_then_o
 
 def test_end_of_session_when_a_live_order_is_pending_new_cancel_then_one_answer_per_request(tmp_path: Path) -> None:
     link = Link(tmp_path / "ouch")
-    engine, rig = _gateway(link, tmp_path / "j1")
+    engine, rig = gateway_over(link, tmp_path / "j1")
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, PX - 100), Cancel("A"))

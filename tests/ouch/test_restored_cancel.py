@@ -12,20 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected, NewOrder, OrderAccepted, OrderRejected
 from gateway.recovery import recover
 from model.enums import Side
-from model.fsync import FsyncPolicy
 from model.order import Order, OrderState, hold_cancel, mark_sent, request_cancel
 from model.venue_events import VenueAccepted, VenueCanceled, VenueRejected, VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
-from tests.harness import LimitRisk, MemoryLink, Rig, sent_ref
-from tests.ouch.harness import PX, Link, make_order
+from tests.harness import MemoryLink, sent_ref
+from tests.ouch.harness import PX, Link, gateway_over, make_order
 
-ENTS = {"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}
 RESTING = PX - 100
 NOT_RECEIVED_CANCEL = (
     "the venue never received it (unanswered after the replay) and a cancel of it was requested, "
@@ -35,19 +32,6 @@ NOT_RECEIVED_CANCEL = (
 
 def _strict() -> SimulatorConfig:
     return SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
-
-
-def _gateway(link: Link, journal: Path) -> tuple[Engine, Rig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=2_000_000),
-        venues=[link.venue],
-        entitlements=Entitlements(ENTS, gateway_uid=1000),
-        clock=link.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = Rig()  # only for its helpers
-    rig.engine, rig.clock = engine, link.clock
-    return engine, rig
 
 
 def _answers(strat: MemoryLink, cl_ord_id: str) -> list[tuple[str, str]]:
@@ -70,7 +54,7 @@ def _restart(tmp_path: Path, *, deliver: int) -> tuple[Link, Engine, MemoryLink,
     """Send NewOrder A and Cancel A (PENDING_NEW_CANCEL); the venue reads the first ``deliver`` of the two
     packets and no answer arrives; the gateway stops, restarts from its journal and logs in again."""
     first = Link(tmp_path / "ouch", sim=_strict())
-    engine, rig = _gateway(first, tmp_path / "j1")
+    engine, rig = gateway_over(first, tmp_path / "j1")
     first.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING), Cancel("A"))
@@ -86,7 +70,7 @@ def _restart(tmp_path: Path, *, deliver: int) -> tuple[Link, Engine, MemoryLink,
     engine.journal.close()
 
     second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
-    engine2, rig2 = _gateway(second, tmp_path / "j2")
+    engine2, rig2 = gateway_over(second, tmp_path / "j2")
     engine2.adopt(recover(read_journal(tmp_path / "j1")))
     order = engine2.strategies["S1"].orders["A"]
     assert order.state is OrderState.PENDING_NEW_CANCEL
