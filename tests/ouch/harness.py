@@ -7,7 +7,8 @@ from typing import Any
 
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal
+from gateway.journal import FileJournal, read_journal
+from gateway.recovery import recover
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
@@ -192,3 +193,14 @@ def gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
     rig = Rig()
     rig.engine, rig.clock = engine, link.clock
     return engine, rig
+
+
+def restart_from_journal(first: Link, tmp_path: Path) -> tuple[Link, Engine, Rig]:
+    """Restart the gateway of ``first`` (journal ``tmp_path/j1``) as a new adapter and engine over the same venue.
+
+    The new engine adopts what ``j1`` recovers and journals to ``tmp_path/j2``; nothing is connected yet.
+    """
+    second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
+    engine, rig = gateway_over(second, tmp_path / "j2")
+    engine.adopt(recover(read_journal(tmp_path / "j1")))
+    return second, engine, rig

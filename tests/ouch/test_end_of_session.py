@@ -11,15 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.engine import Engine
-from gateway.journal import read_journal
 from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, OrderAccepted, OrderRejected
-from gateway.recovery import recover
 from model.enums import Side
 from model.exactly_once import ExactlyOnce
 from model.order import Order, OrderState, apply_ack, mark_sent, request_cancel, request_replace
 from model.venue_events import VenueCancelRejected, VenueRejected, VenueState
 from tests.harness import MemoryLink, sent_ref
-from tests.ouch.harness import PX, Link, gateway_over, make_order
+from tests.ouch.harness import PX, Link, gateway_over, make_order, restart_from_journal
 
 
 def _answers(strat: MemoryLink, cl_ord_id: str) -> list[tuple[str, str]]:
@@ -65,9 +63,7 @@ def test_end_of_session_when_a_restored_new_order_and_its_cancel_never_reached_t
     first.disconnect()
     engine.journal.close()
 
-    second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
-    engine2, rig2 = gateway_over(second, tmp_path / "j2")
-    engine2.adopt(recover(read_journal(tmp_path / "j1")))
+    second, engine2, rig2 = restart_from_journal(first, tmp_path)
     order = engine2.strategies["S1"].orders["A"]
     assert order.state is OrderState.PENDING_NEW_CANCEL
     strat2 = rig2.connect("S1")
@@ -100,9 +96,7 @@ def test_end_of_session_when_a_restored_new_order_never_reached_the_venue_then_o
     first.disconnect()
     engine.journal.close()
 
-    second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
-    engine2, rig2 = gateway_over(second, tmp_path / "j2")
-    engine2.adopt(recover(read_journal(tmp_path / "j1")))
+    second, engine2, rig2 = restart_from_journal(first, tmp_path)
     strat2 = rig2.connect("S1")
     second.connect()
     strat2.received()  # the Welcome and its replay

@@ -12,16 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.engine import Engine
-from gateway.journal import read_journal
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected, NewOrder, OrderAccepted, OrderRejected
-from gateway.recovery import recover
 from model.enums import Side
 from model.order import Order, OrderState, hold_cancel, mark_sent, request_cancel
 from model.venue_events import VenueAccepted, VenueCanceled, VenueRejected, VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
 from tests.harness import MemoryLink, sent_ref
-from tests.ouch.harness import PX, Link, gateway_over, make_order
+from tests.ouch.harness import PX, Link, gateway_over, make_order, restart_from_journal
 
 RESTING = PX - 100
 NOT_RECEIVED_CANCEL = (
@@ -69,9 +67,7 @@ def _restart(tmp_path: Path, *, deliver: int) -> tuple[Link, Engine, MemoryLink,
     first.disconnect()  # the venue's answers (if any) are lost with the connection
     engine.journal.close()
 
-    second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
-    engine2, rig2 = gateway_over(second, tmp_path / "j2")
-    engine2.adopt(recover(read_journal(tmp_path / "j1")))
+    second, engine2, rig2 = restart_from_journal(first, tmp_path)
     order = engine2.strategies["S1"].orders["A"]
     assert order.state is OrderState.PENDING_NEW_CANCEL
     strat2 = rig2.connect("S1")
@@ -130,6 +126,18 @@ def test_restart_when_the_venue_took_the_enter_and_the_cancel_then_the_replay_an
 
 
 # ---- adapter level (simulator, fake clock) ---------------------------------------------------------
+
+
+def _entered(tmp_path: Path) -> tuple[Link, Order]:
+    """Log in to a strict venue and send order 1, whose Enter reaches the venue (its answer is not read yet)."""
+    link = Link(tmp_path, sim=_strict())
+    link.connect()
+    order = make_order(1)
+    mark_sent(order, sent_ref(link.venue.send_new(order)))
+    link.venue.flush()
+    assert link.connection is not None
+    link.core.receive(link.connection, bytes(link._to_server), link.clock())
+    return link, order
 
 
 def _lose_and_reconnect(link: Link) -> None:
@@ -191,13 +199,7 @@ def test_relogin_when_the_cancel_is_held_and_the_enter_was_lost_then_not_receive
 def test_relogin_when_a_pending_new_cancel_was_accepted_in_the_replay_then_only_the_cancel_is_sent(
     tmp_path: Path,
 ) -> None:
-    link = Link(tmp_path, sim=_strict())
-    link.connect()
-    order = make_order(1)
-    mark_sent(order, sent_ref(link.venue.send_new(order)))
-    link.venue.flush()
-    assert link.connection is not None
-    link.core.receive(link.connection, bytes(link._to_server), link.clock())  # the Enter arrived
+    link, order = _entered(tmp_path)
     link._to_server.clear()
     request_cancel(order)
     link.venue.send_cancel(order)
@@ -215,13 +217,7 @@ def test_relogin_when_the_replay_lost_the_enters_answer_then_not_received_and_it
     tmp_path: Path,
 ) -> None:
     """review28: a gap at Login Accepted can lose the Accepted of an Enter the venue took; the desk wants it gone."""
-    link = Link(tmp_path, sim=_strict())
-    link.connect()
-    order = make_order(1)
-    mark_sent(order, sent_ref(link.venue.send_new(order)))
-    link.venue.flush()
-    assert link.connection is not None
-    link.core.receive(link.connection, bytes(link._to_server), link.clock())  # the Enter arrived: live at the venue
+    link, order = _entered(tmp_path)  # live at the venue
     link._to_server.clear()
     request_cancel(order)
     link.venue.send_cancel(order)

@@ -153,6 +153,14 @@ def _cl_ord_id(order_id: int) -> bytes:
     return text.encode("ascii").ljust(14)
 
 
+def _ref_key(venue_ref: str) -> int:
+    """Return the UserRefNum a journaled venue reference names, -1 if it is not a number."""
+    try:
+        return int(venue_ref)
+    except ValueError:
+        return -1
+
+
 class OuchVenue(VenueAdapter):
     """One OUCH 5.0 account over a SoupBinTCP client session (sans-IO; driven by ``VenueConnector``)."""
 
@@ -676,10 +684,7 @@ class OuchVenue(VenueAdapter):
             chain = self._chains.get(request.order.order_id)
             if chain is not None and chain.done:
                 continue
-            try:
-                key = int(request.venue_ref)
-            except ValueError:
-                key = -1
+            key = _ref_key(request.venue_ref)
             if chain is None or key not in inflight:
                 self.counters["unanswered_not_held"] += 1
                 self._rare(
@@ -769,10 +774,7 @@ class OuchVenue(VenueAdapter):
                     continue
                 self._emit(VenueCancelRejected(0, order_id, _SESSION_ENDED, _SESSION_ENDED_TEXT))
                 continue
-            try:
-                key = int(request.venue_ref)
-            except ValueError:
-                key = -1
+            key = _ref_key(request.venue_ref)
             if chain is not None and key in inflight:
                 continue
             if request.kind is RequestKind.NEW:
