@@ -98,6 +98,10 @@ class SimulatorCore:
         self._current: BoeServerConnection | None = None
         self.cuts = 0
         self.logins = 0
+        self.hold = False
+        """Receive client application messages (they count in LastReceivedSequenceNumber) but process none yet."""
+        self.held: list[bytes] = []
+        """Messages received while ``hold`` (or behind held ones), in order, waiting for ``release_held``."""
 
     @property
     def first_poll_ns(self) -> int:
@@ -164,6 +168,9 @@ class SimulatorCore:
         """Pass one client application message to the exchange (rejected with y during replay)."""
         if self.streams.ended:
             return
+        if self.hold or self.held:  # Cboe processes a port's messages in order: behind the held ones
+            self.held.append(bytes(message))
+            return
         self._current = connection
         try:
             if connection.replaying:
@@ -172,6 +179,22 @@ class SimulatorCore:
                 self.exchange.on_message(message)
         finally:
             self._current = None
+
+    def release_held(self, connection: BoeServerConnection | None = None) -> int:
+        """Stop holding and process the held messages in order; return how many.
+
+        Their unsequenced answers go to ``connection`` (None: no connection, they are lost), as a
+        real exchange answers late on whatever connection is current.
+        """
+        self.hold = False
+        held, self.held = self.held, []
+        self._current = connection
+        try:
+            for message in held:
+                self.exchange.on_message(message)
+        finally:
+            self._current = None
+        return len(held)
 
     def on_close_wanted(self, connection: BoeServerConnection, reason: str) -> None:
         """Log why a connection is closing (the transport closes it after writing ``out``)."""

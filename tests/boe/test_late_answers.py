@@ -1,0 +1,184 @@
+"""Requests Cboe received before a cut but answered only after the next login (strictboe29 finding).
+
+Cboe's LastReceivedSequenceNumber L says a request was *received*, not that it was answered: up to
+128 messages may be in flight inside Cboe (spec §7.7). The simulator's ``hold`` plays that: held
+messages count in L but are processed only at ``release_held``, in order, behind nothing the client
+sends later. Whatever the order of answers, the strategy must see every fill and one answer per request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.order import OrderState
+from model.venue_events import (
+    VenueAccepted,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+    VenueState,
+)
+from simulators.boe.exchange import BoeExchangeConfig
+from tests.boe.harness import PX, Link, make_order
+from venues.boe.adapter import split_ref
+
+UNITS = {"AAPL": 1, "MSFT": 2, "SPY": 3}
+REFS = {"AAPL": PX, "MSFT": PX, "SPY": PX}
+
+
+def _link(tmp_path: Path, **exchange: object) -> Link:
+    config = BoeExchangeConfig(units=3, symbol_units=UNITS, reference_prices=REFS, **exchange)  # type: ignore[arg-type]
+    link = Link(tmp_path, exchange=config)
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    return link
+
+
+def _cut_while_held(link: Link) -> None:
+    """Cut the connection: Cboe has received everything written, processed none of it."""
+    link.venue.flush()
+    link.disconnect(lose_unsent=False)
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    assert link.venue.session.last_processed >= 1
+
+
+def _release(link: Link) -> None:
+    link.core.release_held(link.connection)
+    link.pump()
+
+
+def _kinds(link: Link, order_id: int) -> list[str]:
+    return [type(e).__name__ for e in link.events if e.order_id == order_id]
+
+
+def test_new_order_when_answered_after_relogin_then_its_fill_reaches_the_strategy(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    link.core.hold = True
+    order = make_order(1, price=PX + 100)  # marketable: filled on entry
+    link.send_new(order)
+    _cut_while_held(link)
+    assert _kinds(link, 1) == []  # silence is not a refusal
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueExecuted"]
+    assert order.state is OrderState.FILLED and order.cum_qty == 100
+    assert [r.type for r in link.exchange_records] == ["New Order", "Cancel Order"]
+    assert link.venue.counters["late_answers"] == 0 and link.venue.counters["answers_lost"] == 0
+
+
+def test_new_order_when_answered_after_relogin_and_resting_then_accepted_and_canceled_once(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    link.core.hold = True
+    order = make_order(1)  # rests
+    link.send_new(order)
+    _cut_while_held(link)
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueCanceled"]
+    canceled = link.events[-1]
+    assert isinstance(canceled, VenueCanceled) and canceled.reason == "BOE_ANSWER_LATE"
+    assert order.state is OrderState.CANCELED and link.core.exchange.orders == {}
+    assert link.core.exchange.violations == []
+
+
+def test_new_order_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then_rejected_after_cancel_probe(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
+    order = make_order(1, symbol="SPY")
+    link.send_new(order, pump=False)
+    link.venue.flush()
+    link.disconnect(lose_unsent=False)  # Cboe rejected it unsequenced; the answer is lost
+    link.connect()
+    [rejected] = link.events
+    assert isinstance(rejected, VenueRejected) and rejected.code == "BOE_ANSWER_LOST"
+    assert order.state is OrderState.REJECTED
+    assert [r.outcome for r in link.exchange_records] == ["rejected:Y", "cancel-rejected:O"]
+    assert link.venue.counters["answers_lost"] == 1 and link.core.exchange.violations == []
+
+
+def test_new_order_when_the_probe_is_cut_too_then_probed_again_and_filled(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    link.core.hold = True
+    order = make_order(1, price=PX + 100)
+    link.send_new(order)
+    _cut_while_held(link)  # the probe goes out and is held too
+    _cut_while_held(link)
+    assert _kinds(link, 1) == []
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueExecuted"] and order.cum_qty == 100
+
+
+def test_new_order_when_no_answer_to_the_probe_in_time_then_reported_lost_and_a_late_ack_canceled(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path)
+    link.core.hold = True
+    order = make_order(1)
+    link.send_new(order)
+    _cut_while_held(link)
+    for _ in range(12):
+        link.clock.advance_ms(500)
+        link.poll()
+    [rejected] = [e for e in link.events if e.order_id == 1]
+    assert isinstance(rejected, VenueRejected) and rejected.code == "BOE_ANSWER_LOST"
+    _release(link)
+    assert link.venue.counters["late_answers"] == 1
+    assert link.core.exchange.orders == {}  # the late ack was canceled at once (the safety net)
+
+
+def test_modify_when_answered_after_relogin_then_applied_and_later_fills_counted(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    link.core.hold = True
+    link.send_replace(order, 400, PX - 10)
+    _cut_while_held(link)
+    assert _kinds(link, 1) == ["VenueAccepted"]
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueReplaced"]
+    assert order.qty == 400 and order.state is OrderState.LIVE
+    link.core.exchange.execute(split_ref(order.venue_ref)[0], 400)
+    link.pump()
+    assert order.state is OrderState.FILLED and order.cum_qty == 400
+    assert not [e for e in link.events if isinstance(e, VenueCancelRejected)]
+
+
+def test_cancel_when_answered_after_relogin_then_canceled_with_one_answer(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    link.core.hold = True
+    link.send_cancel(order)
+    _cut_while_held(link)
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueCanceled"] and order.state is OrderState.CANCELED
+
+
+def test_cancel_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then_resent_and_answered(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path, cancel_reject_symbols=frozenset({"SPY"}))
+    order = make_order(1, symbol="SPY")
+    link.send_new(order)
+    link.send_cancel(order, pump=False)
+    link.venue.flush()
+    link.disconnect(lose_unsent=False)
+    link.connect()
+    rejects = [e for e in link.events if isinstance(e, VenueCancelRejected)]
+    assert len(rejects) == 1 and rejects[0].code == "TOO_LATE_TO_CANCEL"
+    assert order.state is OrderState.LIVE
+
+
+def test_new_order_and_cancel_when_both_answered_after_relogin_then_one_answer_each(tmp_path: Path) -> None:
+    link = _link(tmp_path)
+    link.core.hold = True
+    order = make_order(1)
+    link.send_new(order)
+    link.send_cancel(order)  # PENDING_NEW_CANCEL
+    _cut_while_held(link)
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueCanceled"] and order.state is OrderState.CANCELED
+    assert isinstance(link.events[0], VenueAccepted) and not [e for e in link.events if isinstance(e, VenueExecuted)]
+    assert not [e for e in link.events if isinstance(e, (VenueRejected, VenueReplaced, VenueCancelRejected))]
