@@ -205,8 +205,11 @@ class SimulatorCore:
 
     def _emit(self, unit: int, message: ReturnMessage) -> None:
         if unit == 0:
-            if self._current is not None:
-                self._current.send_unsequenced(message)
+            current = self._current
+            if current is not None:
+                if self.drop_after is None:  # in the order generated: the sequenced answers queued so far first
+                    current.pump(self.clock())
+                current.send_unsequenced(message)
             return
         self.streams.append(unit, message)
 

@@ -138,7 +138,7 @@ def test_modify_when_answered_after_relogin_then_applied_and_later_fills_counted
     assert _kinds(link, 1) == ["VenueAccepted"]
     _release(link)
     assert _kinds(link, 1) == ["VenueAccepted", "VenueReplaced"]
-    assert order.qty == 400 and order.state is OrderState.LIVE
+    assert (order.qty, order.state) == (400, OrderState.LIVE)
     link.core.exchange.execute(split_ref(order.venue_ref)[0], 400)
     link.pump()
     assert order.state is OrderState.FILLED and order.cum_qty == 400

@@ -23,10 +23,19 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
 
 * S > L: Cboe never received it (spec 2.3.7: unacknowledged orders after Replay Complete are
   unknown to Cboe): re-sent under the same ClOrdID with a new SequenceNumber;
-* S <= L: Cboe had it, yet no sequenced answer came in the replay, so its answer was an
-  unsequenced reject (matching unit 0, never replayed) lost in the cut: reported as refused
-  (``BOE_ANSWER_LOST``, venue_seq 0), never re-sent. Should Cboe acknowledge such an order after
-  all, the adapter cancels it at once (``late_answers``).
+* S <= L: Cboe received it, yet no answer came in the replay. Either its answer was an
+  unsequenced reject (matching unit 0, never replayed) lost in the cut, or Cboe has not answered
+  it yet (received is not processed: up to 128 messages may be in flight inside Cboe). Silence is
+  not a refusal, so the adapter asks Cboe with a request whose answer settles it (``in_doubt``):
+  a Cancel or Modify is re-sent (a Cancel cannot cancel twice, a Modify sets absolute quantity
+  and price; the answer of the copy Cboe did not need is dropped here). A New Order is *probed*
+  with a Cancel Order of its ClOrdID (``probes``), which Cboe processes after the New Order: a
+  late acknowledgment and fills arrive first as usual, the order is then canceled
+  (``BOE_ANSWER_LATE``); a Cancel Rejected while the order is still unacknowledged means Cboe
+  never kept it: reported refused (``BOE_ANSWER_LOST``). Bounded: a probe unanswered after
+  ``PROBE_TIMEOUT_NS`` connected, or the ``MAX_PROBES``-th cut in a row, reports it refused
+  (``answers_lost``); should Cboe acknowledge it after all, the adapter cancels it at once
+  (``late_answers``).
 
 ClOrdIDs (20 characters): ``<prefix><day><order id>`` for a New Order (``day``: three base-36
 digits, days since 2000-01-01, so a GTC order of another day never clashes), and
@@ -163,9 +172,18 @@ _SESSION_ENDED_TEXT: Final = "not answered: Cboe ended the session for the day (
 _CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
 """The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
 _ANSWER_LOST_TEXT: Final = (
-    "Cboe received this request (SequenceNumber {seq}, it reported {last} processed) but no answer was replayed: "
-    "it was refused unsequenced and the answer was lost in a disconnect"
+    "Cboe received this order (SequenceNumber {seq}, it reported {last} received) but no answer was replayed "
+    "and {why}: it was refused unsequenced and the answer was lost in a disconnect"
 )
+_LATE_TEXT: Final = (
+    "Cboe answered this order only after a reconnect; the gateway canceled it (its Cancel asked Cboe for the "
+    "order's state)"
+)
+PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
+"""How long, connected, a probe of a New Order in doubt may go unanswered before the order is reported refused."""
+MAX_PROBES: Final = 3
+"""Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
+_UNACKED: Final = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
 
 _NONE: Final = 0
 _NEW: Final = 1
@@ -228,6 +246,8 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """Modify Orders sent for this order by this process (the ``n`` of its Modify ClOrdIDs)."""
     done: bool = False
     """Cboe has finished the order (filled, cancelled, rejected), or the adapter reported it refused."""
+    probes: int = 0
+    """Cancel Orders sent to learn whether Cboe kept this New Order (received, no answer after a re-login)."""
 
 
 _Handler = Callable[[memoryview, int], None]
@@ -273,6 +293,10 @@ class BoeVenue(VenueAdapter):
         self._at_tif = layout.index("time_in_force")
         self._at_symbol = layout.index("symbol")
         self._late: list[_Tracked] = []
+        self._probing: dict[int, _Tracked] = {}
+        """order_id -> order whose New Order is probed (its Cancel went out this connection, not answered yet)."""
+        self._probe_deadline = 0
+        """Clock time by which every probe of ``_probing`` must be answered (reset at every Replay Complete)."""
         """Orders reported refused that Cboe acknowledged during a replay: canceled once it is complete."""
         self._firm = (config.clearing_firm.encode("ascii"),) if config.clearing_firm else ()
         self._orders: dict[int, _Tracked] = {}
@@ -299,6 +323,8 @@ class BoeVenue(VenueAdapter):
             "unknown_cl_ord_id": 0,
             "resent": 0,
             "answers_lost": 0,
+            "in_doubt": 0,
+            "probes": 0,
             "late_answers": 0,
             "dropped_events": 0,
             "protocol_errors": 0,
@@ -474,13 +500,20 @@ class BoeVenue(VenueAdapter):
                 seq = split_ref(request.venue_ref)[1]
             self._session.next_outbound = max(self._session.next_outbound, seq + 1)
             plan.append((tracked, kind, seq))
+        self._probing.clear()
         for tracked, kind, seq in plan:
             if tracked.done:  # its new order was just reported refused: nothing else of it is pending
                 continue
-            if sequenced and 0 < seq <= last:
-                self._answer_lost(tracked, kind, seq, last)
-            else:
+            if not (sequenced and 0 < seq <= last):
                 self._resend(tracked, kind)
+            elif kind == _NEW:
+                self._probe(tracked, seq, last)
+            elif kind == _CANCEL and tracked.probes:
+                continue  # the probe of its New Order is this Cancel's answer too
+            else:  # Cboe received it: answered late, or refused unsequenced; the copy's answer settles it
+                self.counters["in_doubt"] += 1
+                self._resend(tracked, kind)
+        self._probe_deadline = self._clock() + PROBE_TIMEOUT_NS
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Cboe ended the day (Logout E, no reconnect): report each request it left unanswered refused.
@@ -566,8 +599,14 @@ class BoeVenue(VenueAdapter):
             self._set_state(VenueState.DISCONNECTED, session.reason)
 
     def poll(self, now_ns: int) -> int:
-        """Run heartbeat and timeout timers; return ns until the next call is wanted."""
-        return self._session.poll(now_ns)
+        """Run heartbeat and timeout timers (and the probes' bound); return ns until the next call is wanted."""
+        wait = self._session.poll(now_ns)
+        if self._probing and self._session.ready:
+            left = self._probe_deadline - now_ns
+            if left > 0:
+                return min(wait, left)
+            self._probes_expired()
+        return wait
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
@@ -686,6 +725,10 @@ class BoeVenue(VenueAdapter):
             return
         tracked.done = True
         letter = reason.decode("latin-1")
+        if tracked.probes and letter == "U" and tracked.order.state is not OrderState.PENDING_CANCEL:
+            self._probing.pop(tracked.order.order_id, None)  # the probe's cancel, the strategy asked for none
+            self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, "BOE_ANSWER_LATE", _LATE_TEXT))
+            return
         self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, *_reason(letter)))
 
     def _on_rejected(self, message: memoryview, seq: int) -> None:
@@ -739,8 +782,10 @@ class BoeVenue(VenueAdapter):
         if tracked is None:
             self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
             return
-        if tracked.pending == padded:
-            tracked.pending = b""
+        if tracked.pending != padded:  # the answer to a Modify re-sent in doubt whose original was answered
+            self._ignore("late-modify-reject", seq, decoded)
+            return
+        tracked.pending = b""
         code, text = _reason(decoded.reason, decoded.text)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
@@ -751,6 +796,12 @@ class BoeVenue(VenueAdapter):
         tracked = self._refs.get(_pad(decoded.cl_ord_id))
         if tracked is None:
             self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
+            return
+        if tracked.done:  # a Cancel re-sent in doubt (or a probe) of an order Cboe finished: nothing to answer
+            self._ignore("late-cancel-reject", seq, decoded)
+            return
+        if tracked.probes and tracked.order.state in _UNACKED:  # the probe: Cboe does not have the order
+            self._answer_lost(tracked, seq, f"Cboe rejected a Cancel of it ({decoded.reason}: {decoded.text})")
             return
         code, text = _reason(decoded.reason, decoded.text)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
@@ -876,19 +927,41 @@ class BoeVenue(VenueAdapter):
             self._pack_cancel(tracked)
         self.counters["resent"] += 1
 
-    def _answer_lost(self, tracked: _Tracked, kind: int, seq: int, last: int) -> None:
-        """Cboe had the request but its (unsequenced) answer was lost: report it refused, never re-send."""
+    def _probe(self, tracked: _Tracked, seq: int, last: int) -> None:
+        """Cboe received the New Order but did not answer it (yet): ask with a Cancel, or give up after MAX_PROBES."""
+        if tracked.probes >= MAX_PROBES:
+            self._answer_lost(tracked, 0, f"{tracked.probes} Cancel Orders across as many reconnects went unanswered")
+            return
+        tracked.probes += 1
+        self.counters["probes"] += 1
+        log.warning(
+            "venue %s: order %d: Cboe received its New Order (SequenceNumber %d, it reported %d received) but sent "
+            "no answer yet: canceling it to learn its state (probe %d)",
+            self.name,
+            tracked.order.order_id,
+            seq,
+            last,
+            tracked.probes,
+        )
+        self._pack_cancel(tracked)
+        self._probing[tracked.order.order_id] = tracked
+
+    def _probes_expired(self) -> None:
+        """The probes of this connection went unanswered for PROBE_TIMEOUT_NS: report their orders refused."""
+        probing = list(self._probing.values())
+        self._probing.clear()
+        for tracked in probing:
+            if not tracked.done and tracked.order.state in _UNACKED:
+                self._answer_lost(tracked, 0, f"its Cancel went unanswered for {PROBE_TIMEOUT_NS // NS_PER_S} s")
+
+    def _answer_lost(self, tracked: _Tracked, seq: int, why: str) -> None:
+        """Cboe received the New Order and its probe settled nothing else: report it refused (never re-sent)."""
         self.counters["answers_lost"] += 1
-        text = _ANSWER_LOST_TEXT.format(seq=seq, last=last)
+        self._probing.pop(tracked.order.order_id, None)
+        text = _ANSWER_LOST_TEXT.format(seq=tracked.new_seq, last=self._last_processed, why=why)
         log.warning("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
-        order_id = tracked.order.order_id
-        if kind == _NEW:
-            tracked.done = True
-            self.event_sink(VenueRejected(0, order_id, "BOE_ANSWER_LOST", text))
-        else:
-            if kind == _MODIFY:
-                tracked.pending = b""
-            self.event_sink(VenueCancelRejected(0, order_id, "BOE_ANSWER_LOST", text))
+        tracked.done = True
+        self.event_sink(VenueRejected(seq, tracked.order.order_id, "BOE_ANSWER_LOST", text))
 
     def _late_ack(self, tracked: _Tracked, seq: int) -> None:
         """Cboe acknowledged an order the gateway already reported finished: cancel it at Cboe at once."""
