@@ -180,14 +180,17 @@ class SimulatorCore:
         finally:
             self._current = None
 
-    def release_held(self, connection: BoeServerConnection | None = None) -> int:
-        """Stop holding and process the held messages in order; return how many.
+    def release_held(self, connection: BoeServerConnection | None = None, *, newest_first: bool = False) -> int:
+        """Stop holding and process the held messages in order (``newest_first``: reversed); return how many.
 
         Their unsequenced answers go to ``connection`` (None: no connection, they are lost), as a
-        real exchange answers late on whatever connection is current.
+        real exchange answers late on whatever connection is current. ``newest_first`` plays an
+        exchange that lets a later message (a Cancel) overtake an earlier one (its New Order).
         """
         self.hold = False
         held, self.held = self.held, []
+        if newest_first:
+            held.reverse()
         self._current = connection
         try:
             for message in held:

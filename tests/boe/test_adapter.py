@@ -23,7 +23,7 @@ from model.venue_events import (
 )
 from simulators.boe.exchange import BoeExchangeConfig
 from tests.boe.harness import PX, Link, make_order
-from venues.boe.adapter import STRATEGY_REASONS, UNKNOWN_REASON, day_code, split_ref
+from venues.boe.adapter import PROBE_TIMEOUT_NS, STRATEGY_REASONS, UNKNOWN_REASON, day_code, split_ref
 from venues.boe.codec import BoeSplitter, decode_inbound
 from venues.boe.messages import REASON_CODES, CancelOrder, ModifyOrder, NewOrder
 from venues.registry import PROTOCOLS, build_venue, decode_venue_config
@@ -473,6 +473,9 @@ def test_restart_when_requests_unanswered_then_unreceived_resent_received_report
     link.disconnect(lose_unsent=False)
     link.restart()
     link.connect()
+    for _ in range(PROBE_TIMEOUT_NS // 500_000_000 + 1):  # its probe is rejected; no acknowledgment in time
+        link.clock.advance_ms(500)
+        link.poll()
     assert never.state is OrderState.FILLED
     [rejected] = [e for e in link.events if e.order_id == 2]
     assert isinstance(rejected, VenueRejected) and rejected.code == "BOE_ANSWER_LOST"
@@ -494,6 +497,9 @@ def test_cancel_before_ack_when_new_order_answer_lost_then_order_rejected_after_
     link.disconnect(lose_unsent=False)  # Cboe got both: rejected the order, then the cancel ("O"), unsequenced
     cancels = len([r for r in link.exchange_records if r.type == "Cancel Order"])
     link.connect()
+    for _ in range(PROBE_TIMEOUT_NS // 500_000_000 + 1):  # no acknowledgment in time after the probe
+        link.clock.advance_ms(500)
+        link.poll()
     assert order.state is OrderState.REJECTED
     assert [type(e) for e in link.events] == [VenueRejected]
     assert cancels == 1 and len([r for r in link.exchange_records if r.type == "Cancel Order"]) == 2  # the probe

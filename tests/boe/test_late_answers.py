@@ -22,7 +22,7 @@ from model.venue_events import (
 )
 from simulators.boe.exchange import BoeExchangeConfig
 from tests.boe.harness import PX, Link, make_order
-from venues.boe.adapter import split_ref
+from venues.boe.adapter import PROBE_TIMEOUT_NS, split_ref
 
 UNITS = {"AAPL": 1, "MSFT": 2, "SPY": 3}
 REFS = {"AAPL": PX, "MSFT": PX, "SPY": PX}
@@ -48,6 +48,12 @@ def _cut_while_held(link: Link) -> None:
 def _release(link: Link) -> None:
     link.core.release_held(link.connection)
     link.pump()
+
+
+def _wait_probe_timeout(link: Link) -> None:
+    for _ in range(PROBE_TIMEOUT_NS // 500_000_000 + 1):
+        link.clock.advance_ms(500)
+        link.poll()
 
 
 def _kinds(link: Link, order_id: int) -> list[str]:
@@ -91,11 +97,28 @@ def test_new_order_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then
     link.venue.flush()
     link.disconnect(lose_unsent=False)  # Cboe rejected it unsequenced; the answer is lost
     link.connect()
+    assert link.events == []  # the probe's Cancel Rejected (O) is not a refusal yet: Cboe may still answer
+    _wait_probe_timeout(link)
     [rejected] = link.events
     assert isinstance(rejected, VenueRejected) and rejected.code == "BOE_ANSWER_LOST"
     assert order.state is OrderState.REJECTED
     assert [r.outcome for r in link.exchange_records] == ["rejected:Y", "cancel-rejected:O"]
     assert link.venue.counters["answers_lost"] == 1 and link.core.exchange.violations == []
+
+
+def test_new_order_when_its_probe_overtakes_it_inside_cboe_then_the_late_fill_still_reaches_the_strategy(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path)
+    link.core.hold = True
+    order = make_order(1, price=PX + 100)
+    link.send_new(order)
+    _cut_while_held(link)
+    link.core.release_held(link.connection, newest_first=True)  # Cancel Rejected (O), then Ack and fill
+    link.pump()
+    _wait_probe_timeout(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueExecuted"] and order.cum_qty == 100
+    assert link.venue.counters["answers_lost"] == 0
 
 
 def test_new_order_when_the_probe_is_cut_too_then_probed_again_and_filled(tmp_path: Path) -> None:
@@ -118,9 +141,7 @@ def test_new_order_when_no_answer_to_the_probe_in_time_then_reported_lost_and_a_
     order = make_order(1)
     link.send_new(order)
     _cut_while_held(link)
-    for _ in range(12):
-        link.clock.advance_ms(500)
-        link.poll()
+    _wait_probe_timeout(link)
     [rejected] = [e for e in link.events if e.order_id == 1]
     assert isinstance(rejected, VenueRejected) and rejected.code == "BOE_ANSWER_LOST"
     _release(link)

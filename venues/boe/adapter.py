@@ -31,11 +31,11 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
   and price; the answer of the copy Cboe did not need is dropped here). A New Order is *probed*
   with a Cancel Order of its ClOrdID (``probes``), which Cboe processes after the New Order: a
   late acknowledgment and fills arrive first as usual, the order is then canceled
-  (``BOE_ANSWER_LATE``); a Cancel Rejected while the order is still unacknowledged means Cboe
-  never kept it: reported refused (``BOE_ANSWER_LOST``). Bounded: a probe unanswered after
-  ``PROBE_TIMEOUT_NS`` connected, or the ``MAX_PROBES``-th cut in a row, reports it refused
-  (``answers_lost``); should Cboe acknowledge it after all, the adapter cancels it at once
-  (``late_answers``).
+  (``BOE_ANSWER_LATE``). An order still unacknowledged ``PROBE_TIMEOUT_NS`` after Replay Complete
+  (its probe rejected, or unanswered) was never kept by Cboe: reported refused
+  (``BOE_ANSWER_LOST``, ``answers_lost``); the wait also covers a Cancel that overtakes its New
+  Order inside Cboe. So does a cut during the ``MAX_PROBES``-th probe. Should Cboe acknowledge it
+  after all, the adapter cancels it at once (``late_answers``).
 
 ClOrdIDs (20 characters): ``<prefix><day><order id>`` for a New Order (``day``: three base-36
 digits, days since 2000-01-01, so a GTC order of another day never clashes), and
@@ -296,7 +296,9 @@ class BoeVenue(VenueAdapter):
         self._probing: dict[int, _Tracked] = {}
         """order_id -> order whose New Order is probed (its Cancel went out this connection, not answered yet)."""
         self._probe_deadline = 0
-        """Clock time by which every probe of ``_probing`` must be answered (reset at every Replay Complete)."""
+        """Clock time at which the orders of ``_probing`` still unacknowledged are reported refused."""
+        self._probe_rejects: dict[int, str] = {}
+        """order_id -> why Cboe rejected its probe (the refusal waits for ``_probe_deadline`` all the same)."""
         """Orders reported refused that Cboe acknowledged during a replay: canceled once it is complete."""
         self._firm = (config.clearing_firm.encode("ascii"),) if config.clearing_firm else ()
         self._orders: dict[int, _Tracked] = {}
@@ -501,6 +503,7 @@ class BoeVenue(VenueAdapter):
             self._session.next_outbound = max(self._session.next_outbound, seq + 1)
             plan.append((tracked, kind, seq))
         self._probing.clear()
+        self._probe_rejects.clear()
         for tracked, kind, seq in plan:
             if tracked.done:  # its new order was just reported refused: nothing else of it is pending
                 continue
@@ -800,8 +803,9 @@ class BoeVenue(VenueAdapter):
         if tracked.done:  # a Cancel re-sent in doubt (or a probe) of an order Cboe finished: nothing to answer
             self._ignore("late-cancel-reject", seq, decoded)
             return
-        if tracked.probes and tracked.order.state in _UNACKED:  # the probe: Cboe does not have the order
-            self._answer_lost(tracked, seq, f"Cboe rejected a Cancel of it ({decoded.reason}: {decoded.text})")
+        if tracked.probes and tracked.order.state in _UNACKED:  # the probe: Cboe does not have the order (yet)
+            self._probe_rejects[tracked.order.order_id] = f"{decoded.reason}: {decoded.text}"
+            self._ignore("probe-rejected", seq, decoded)  # refused at the deadline, unless acknowledged by then
             return
         code, text = _reason(decoded.reason, decoded.text)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
@@ -947,12 +951,18 @@ class BoeVenue(VenueAdapter):
         self._probing[tracked.order.order_id] = tracked
 
     def _probes_expired(self) -> None:
-        """The probes of this connection went unanswered for PROBE_TIMEOUT_NS: report their orders refused."""
+        """PROBE_TIMEOUT_NS after Replay Complete: report the probed orders Cboe has not acknowledged refused."""
         probing = list(self._probing.values())
+        rejects = self._probe_rejects
         self._probing.clear()
         for tracked in probing:
             if not tracked.done and tracked.order.state in _UNACKED:
-                self._answer_lost(tracked, 0, f"its Cancel went unanswered for {PROBE_TIMEOUT_NS // NS_PER_S} s")
+                rejected = rejects.get(tracked.order.order_id)
+                waited = f"no acknowledgment came within {PROBE_TIMEOUT_NS // NS_PER_S} s"
+                self._answer_lost(
+                    tracked, 0, f"Cboe rejected a Cancel of it ({rejected}) and {waited}" if rejected else waited
+                )
+        rejects.clear()
 
     def _answer_lost(self, tracked: _Tracked, seq: int, why: str) -> None:
         """Cboe received the New Order and its probe settled nothing else: report it refused (never re-sent)."""
