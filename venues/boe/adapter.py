@@ -180,7 +180,7 @@ _LATE_TEXT: Final = (
     "order's state)"
 )
 PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
-"""How long, connected, a probe of a New Order in doubt may go unanswered before the order is reported refused."""
+"""How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
 _UNACKED: Final = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
@@ -293,13 +293,13 @@ class BoeVenue(VenueAdapter):
         self._at_tif = layout.index("time_in_force")
         self._at_symbol = layout.index("symbol")
         self._late: list[_Tracked] = []
+        """Orders reported refused that Cboe acknowledged during a replay: canceled once it is complete."""
         self._probing: dict[int, _Tracked] = {}
-        """order_id -> order whose New Order is probed (its Cancel went out this connection, not answered yet)."""
+        """order_id -> order whose New Order is probed (its Cancel went out on this connection)."""
         self._probe_deadline = 0
-        """Clock time at which the orders of ``_probing`` still unacknowledged are reported refused."""
+        """``poll`` time at which the orders of ``_probing`` still unacknowledged are reported refused (0: not set)."""
         self._probe_rejects: dict[int, str] = {}
         """order_id -> why Cboe rejected its probe (the refusal waits for ``_probe_deadline`` all the same)."""
-        """Orders reported refused that Cboe acknowledged during a replay: canceled once it is complete."""
         self._firm = (config.clearing_firm.encode("ascii"),) if config.clearing_firm else ()
         self._orders: dict[int, _Tracked] = {}
         """order_id -> tracked order."""
@@ -516,7 +516,7 @@ class BoeVenue(VenueAdapter):
             else:  # Cboe received it: answered late, or refused unsequenced; the copy's answer settles it
                 self.counters["in_doubt"] += 1
                 self._resend(tracked, kind)
-        self._probe_deadline = self._clock() + PROBE_TIMEOUT_NS
+        self._probe_deadline = 0  # counted from the next poll, on the poll's clock
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Cboe ended the day (Logout E, no reconnect): report each request it left unanswered refused.
@@ -605,6 +605,8 @@ class BoeVenue(VenueAdapter):
         """Run heartbeat and timeout timers (and the probes' bound); return ns until the next call is wanted."""
         wait = self._session.poll(now_ns)
         if self._probing and self._session.ready:
+            if not self._probe_deadline:
+                self._probe_deadline = now_ns + PROBE_TIMEOUT_NS
             left = self._probe_deadline - now_ns
             if left > 0:
                 return min(wait, left)
@@ -934,7 +936,7 @@ class BoeVenue(VenueAdapter):
     def _probe(self, tracked: _Tracked, seq: int, last: int) -> None:
         """Cboe received the New Order but did not answer it (yet): ask with a Cancel, or give up after MAX_PROBES."""
         if tracked.probes >= MAX_PROBES:
-            self._answer_lost(tracked, 0, f"{tracked.probes} Cancel Orders across as many reconnects went unanswered")
+            self._answer_lost(tracked, f"{tracked.probes} Cancel Orders across as many reconnects went unanswered")
             return
         tracked.probes += 1
         self.counters["probes"] += 1
@@ -960,18 +962,18 @@ class BoeVenue(VenueAdapter):
                 rejected = rejects.get(tracked.order.order_id)
                 waited = f"no acknowledgment came within {PROBE_TIMEOUT_NS // NS_PER_S} s"
                 self._answer_lost(
-                    tracked, 0, f"Cboe rejected a Cancel of it ({rejected}) and {waited}" if rejected else waited
+                    tracked, f"Cboe rejected a Cancel of it ({rejected}) and {waited}" if rejected else waited
                 )
         rejects.clear()
 
-    def _answer_lost(self, tracked: _Tracked, seq: int, why: str) -> None:
+    def _answer_lost(self, tracked: _Tracked, why: str) -> None:
         """Cboe received the New Order and its probe settled nothing else: report it refused (never re-sent)."""
         self.counters["answers_lost"] += 1
         self._probing.pop(tracked.order.order_id, None)
         text = _ANSWER_LOST_TEXT.format(seq=tracked.new_seq, last=self._last_processed, why=why)
         log.warning("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
         tracked.done = True
-        self.event_sink(VenueRejected(seq, tracked.order.order_id, "BOE_ANSWER_LOST", text))
+        self.event_sink(VenueRejected(0, tracked.order.order_id, "BOE_ANSWER_LOST", text))
 
     def _late_ack(self, tracked: _Tracked, seq: int) -> None:
         """Cboe acknowledged an order the gateway already reported finished: cancel it at Cboe at once."""
