@@ -19,6 +19,7 @@ from model.order import apply_ack, mark_sent
 from model.send_result import Sent
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from simulators.fix.simulator import FixSimulator
+from venues.fix.codec import build_message
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
@@ -475,3 +476,36 @@ async def test_s16_fill_when_acceptor_repeats_it_with_poss_resend_then_applied_o
     assert gateway.venue.status()["open_orders"] == 0  # filled: forgotten with its ExecIDs
     assert _rejects_from_acceptor(sim) == []
     await gateway.stop()
+
+
+# ---- 17. a PossDupFlag=Y copy without OrigSendingTime ---------------------------------------------------
+
+
+async def test_s17_poss_dup_copy_without_orig_sending_time_then_session_reject_naming_122_and_no_second_fill(
+    sim: FixSimulator, gateway: GatewaySide
+) -> None:
+    # QuickFIX answers such a copy with a session Reject (required tag missing, RefTagID 122); the gateway
+    # ignored it unseen. Its number is below the expected one: nothing is applied and the session stays up.
+    gateway.send(make_order(1))
+    await gateway.wait_events(2)
+    fill = sim.messages("out", MsgType.EXECUTION_REPORT)[-1]
+    body = [(tag, value) for tag, value in fill.message.fields.items() if tag not in _HEADER_AND_TRAILER]
+    copy = build_message(
+        sim.begin_string.encode(),
+        MsgType.EXECUTION_REPORT,
+        sender=sim.sender.encode(),
+        target=sim.targets[0].encode(),
+        seq=fill.seq,
+        sending_time=time.strftime("%Y%m%d-%H:%M:%S.000", time.gmtime()).encode(),
+        body_fields=body,
+        header_fields=[(b"43", b"Y")],
+    )
+    sim.inject_raw(copy)
+    await wait_until(lambda: sim.messages("in", MsgType.REJECT), 2.0, "the gateway's Reject")
+    (reject,) = sim.messages("in", MsgType.REJECT)
+    assert (reject.get(b"45"), reject.get(b"373"), reject.get(b"371")) == (b"%d" % fill.seq, b"1", b"122")
+    await asyncio.sleep(0.2)
+    assert [type(e) for e in gateway.events] == [VenueAccepted, VenueExecuted]
+    assert gateway.venue.session.counters["poss_dup_rejected"] == 1
+    assert gateway.venue.state is VenueState.UP
+    assert _rejects_from_acceptor(sim) == []
