@@ -191,7 +191,10 @@ def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_ap
     )
     second.peer = first.peer
     engine2, rig2 = _engine_over(second, tmp_path / "j2")
-    engine2.adopt(recover(read_journal(tmp_path / "j1")))
+    recovered = recover(read_journal(tmp_path / "j1"))
+    order_id = recovered.strategies["S1"].orders["A"].order_id
+    assert recovered.exec_ids == {order_id: ["E1"]}  # the open order's journaled fills
+    engine2.adopt(recovered)
     second.adapter.state_sink = second.recorder.state
     second.up()
     strat2 = rig2.connect("S1")
