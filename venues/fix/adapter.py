@@ -1038,8 +1038,14 @@ class FixVenue(VenueAdapter):
                 price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
                 event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id.decode())
-                if exec_id:
-                    _remember_fill(tracked, exec_id)
+                if not exec_id:
+                    pass  # nothing to tell a copy by
+                elif not first:  # the common case: the order's first fill (nothing allocated)
+                    tracked.exec_id = exec_id
+                elif tracked.exec_ids is None:
+                    tracked.exec_ids = {exec_id}
+                else:
+                    tracked.exec_ids.add(exec_id)
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
                 qty = _qty(fields[tag]) if tag in fields else order.qty
