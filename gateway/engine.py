@@ -782,6 +782,7 @@ class Engine:
         if self.replay_scheduler is not None and replayed > REPLAY_SLICE_EVENTS:
             st.replay_pending += 1  # its events stay in memory until the replay is out
             self._replays[link] = stream
+            link.set_replaying(True)
             self._pending_hellos.setdefault(link, [])
             self._pump_soon(link, 0.0)
             return
@@ -814,6 +815,7 @@ class Engine:
         stream.blocked_since = 0
         if self._replay_slice(link, stream, REPLAY_SLICE_EVENTS):
             del self._replays[link]
+            link.set_replaying(False)  # the last slice and what follows it are written by the flush below
             st.replay_pending -= 1
             self._check_events_over(st)
             self._replay_done(link, stream)

@@ -113,6 +113,11 @@ class SoupClientSession:
         self.logins = 0
         self.login_rejects = 0
         self.gaps = 0
+        self.numbering_restarts = 0
+        """Logins whose Login Accepted sequence was below the one requested (``renumbered``)."""
+        self.renumbered = False
+        """The last Login Accepted named a sequence below the one requested: the server restarted its numbering
+        (it no longer has the messages we saw), so the messages from that number on are new ones."""
         self.heartbeats_sent = 0
         self.debug_packets = 0
         self.unsequenced_ignored = 0
@@ -184,15 +189,17 @@ class SoupClientSession:
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from the server."""
-        self._last_received_ns = now_ns
         accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
         splitter = self._splitter
         size = len(data)
         packets: tuple[memoryview] | list[memoryview]
         if not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
             packets = (memoryview(data)[2:],)  # exactly one whole packet (one answer per read): feed's work, inline
+            self._last_received_ns = now_ns
         else:
             packets = splitter.feed(data)
+            if packets:  # a whole packet, not any byte: a wrong length that swallows all later traffic is silence
+                self._last_received_ns = now_ns
         for packet in packets:
             kind = packet[0]
             if kind == SEQUENCED_DATA and accepting:
@@ -322,7 +329,16 @@ class SoupClientSession:
 
     def _logged_in(self, session: str, sequence: int) -> None:
         requested = self._requested_sequence
+        self.renumbered = False
         if requested == 0:
+            self.next_sequence = sequence
+        elif sequence < self.next_sequence:  # the Login Accepted sequence is authoritative (the spec)
+            self.renumbered = True
+            self.numbering_restarts += 1
+            self._protocol_error(
+                f"server's next sequence is {sequence}, below the {self.next_sequence} requested in session "
+                f"{session!r}: its numbering restarted; messages from {sequence} on are taken as new"
+            )
             self.next_sequence = sequence
         elif sequence > self.next_sequence:
             self.gaps += 1
