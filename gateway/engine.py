@@ -1584,6 +1584,9 @@ class Engine:
             venue.restore(order, order.venue_ref)  # the reference the venue knows the order by now
             if order.pending_ref and order.state in _REPLACING:
                 venue.restore(order, order.pending_ref)  # then the replace still in flight
+            exec_ids = recovered.exec_ids.get(order.order_id)
+            if exec_ids:
+                venue.restore_fills(order, exec_ids)  # a repeated fill stays discarded across the restart
         text = "the gateway stopped before sending this order to the venue"
         for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]
