@@ -148,7 +148,10 @@ class UserRefNumStore:
             return False
         if self._job is None:  # else a write is in flight (it may hang): it is the attempt
             self._retried_ns = now_ns
-            self._post(counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1)
+            reserved = counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1
+            self._post(reserved)
+            if self._prefetch:  # a failed prefetch is started again from the next number once this write is done
+                counter.prefetch_at = max(counter.next, reserved - self._block // 2)
         return False
 
     def write_failed_at(self, now_ns: int) -> None:
@@ -158,13 +161,16 @@ class UserRefNumStore:
     def _start_prefetch(self) -> None:
         """Hand the reservation of the block after the current one to the background writer.
 
-        While another write is in flight (a retry finishing), try again with the next number: a prefetch
-        skipped here would leave the end of the block to a write on the caller's thread.
+        The prefetch point moves to that block's (numbers past the current block are handed out only once
+        the write succeeded, so it cannot be passed early). While another write is in flight (a retry
+        finishing), try again with the next number: a prefetch skipped here would leave the end of the block
+        to a write on the caller's thread.
         """
         counter = self.counter
         if self._job is None:
-            counter.prefetch_at = 0
-            self._post(counter.reserved + self._block)
+            reserved = counter.reserved + self._block
+            self._post(reserved)
+            counter.prefetch_at = reserved - self._block // 2
         else:
             counter.prefetch_at = counter.next + 1
 
@@ -206,9 +212,13 @@ class UserRefNumStore:
             job[2].wait()
 
     def _schedule_prefetch(self) -> None:
-        """Arrange for ``next`` to start the following reservation once half of the current block is used."""
+        """Arrange for ``next`` to start the following reservation once half of the current block is used.
+
+        If that point is passed already (a reservation written again, a session bound late in the block),
+        the next number starts it.
+        """
         counter = self.counter
-        counter.prefetch_at = counter.reserved - self._block // 2 if self._prefetch else 0
+        counter.prefetch_at = max(counter.next, counter.reserved - self._block // 2) if self._prefetch else 0
 
     def is_current_day(self) -> bool:
         """Return True if the state on file belongs to today's session day."""
@@ -216,8 +226,11 @@ class UserRefNumStore:
 
     def ensure_above(self, used: int) -> None:
         """Never hand out ``used`` or anything below it (learned from recovery or an Account Query)."""
-        if used >= self.counter.next:
-            self.counter.next = used + 1
+        counter = self.counter
+        if used >= counter.next:
+            counter.next = used + 1
+            if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
+                counter.prefetch_at = counter.next
 
     def bind(self, session: str) -> None:
         """Attach to the session the venue logged us into; a new day or another session restarts at 1."""
@@ -279,8 +292,10 @@ class UserRefNumStore:
         """Write ``state`` atomically and durably; return True on success (else set ``error``).
 
         With ``allow`` (the background writer), a success first raises ``reserved`` to the state's (if
-        higher) and schedules the next prefetch (also after a failure: from the next number if its point
-        passed meanwhile), then clears ``error``: the loop sees the new allowance no later than the recovery.
+        higher), then clears ``error``: the loop sees the new allowance no later than the recovery. The writer
+        never touches ``next`` or ``prefetch_at``: the loop owns both and sets the prefetch point when it posts
+        a reservation (``_start_prefetch``, ``retry``, ``next``), so no interleaving of the two threads can
+        leave the point behind ``next`` (the prefetch lost, the block's end written on the loop).
         """
         data = _encoder.encode(state)
         try:
@@ -293,11 +308,8 @@ class UserRefNumStore:
             self.counter.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
             return False
         counter = self.counter
-        if allow and (state.reserved > counter.reserved or counter.error is not None):
-            counter.reserved = max(counter.reserved, state.reserved)
-            self._schedule_prefetch()
-            if 0 < counter.prefetch_at < counter.next:  # the prefetch point passed while failing: start at the next
-                counter.prefetch_at = counter.next
+        if allow and state.reserved > counter.reserved:
+            counter.reserved = state.reserved
         if self.counter.error is not None:
             log.warning(
                 "UserRefNum reservation persisted to %s again (up to %d): new orders and replaces are allowed",
