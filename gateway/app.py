@@ -52,7 +52,6 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
-from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
@@ -229,6 +228,7 @@ class GatewayProcess:
         self._servers: list[asyncio.AbstractServer] = []
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
+        self._stop_begun = False
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
@@ -728,21 +728,22 @@ class GatewayProcess:
         await self._stopped.wait()
 
     async def _end_venue_sessions(self, timeout_s: float = 1.0) -> None:
-        """Let each venue end its session gracefully (OUCH: Logout Request) and wait a little for the venue to close."""
+        """Let each venue end its session gracefully (a Logout each) and wait a little for the venues to answer it."""
         waiting = [venue for venue in self.venues if venue.shutdown()]
         deadline = time.monotonic() + timeout_s
         while waiting and time.monotonic() < deadline:
-            waiting = [
-                venue for venue in waiting if venue.state is VenueState.UP or venue.state is VenueState.LOGGING_IN
-            ]
+            waiting = [venue for venue in waiting if not venue.shutdown_answered()]
             if waiting:
                 await asyncio.sleep(0.01)
         for venue in waiting:
             log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
 
     async def stop(self) -> None:
-        """Close sockets, stop venue sessions, flush and close the journal."""
+        """Close sockets, stop venue sessions, flush and close the journal (once: a second call returns at once)."""
         self._stopped.set()
+        if self._stop_begun:
+            return
+        self._stop_begun = True
         if self._sighup is not None:
             self._sighup.stop()
             self._sighup = None

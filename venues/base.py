@@ -239,6 +239,14 @@ class VenueAdapter(abc.ABC):
         """
         return False
 
+    def shutdown_answered(self) -> bool:
+        """Return True once the session that ``shutdown`` ended is over (the gateway then closes the connection).
+
+        The default: the adapter is no longer UP or logging in (the venue closed the connection after
+        answering the logout). An adapter whose state leaves UP as soon as its logout is sent overrides it.
+        """
+        return self.state is not VenueState.UP and self.state is not VenueState.LOGGING_IN
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the adapter holds open (files, threads); called once its connector has stopped."""
 

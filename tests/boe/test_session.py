@@ -372,6 +372,19 @@ def test_poll_when_server_silent_for_five_seconds_then_disconnect_once() -> None
     assert client.reconnect_delay_ns(1) == 100 * MS  # it had got past the login
 
 
+def test_poll_when_only_part_of_a_message_keeps_coming_then_disconnect_after_five_seconds() -> None:
+    # A header claiming 65,535 bytes: every later message, Server Heartbeats included, is folded into it. Bytes
+    # keep arriving but no message completes, which is silence for Cboe's rule (no data, no heartbeat for 5 s).
+    client, recorder, clock = _logged_in()
+    client.data_received(hexb("BA BA FF FF 25 01 00 00 00 00"), clock())
+    for _ in range(5):
+        clock.advance_ms(1_000)
+        client.data_received(SERVER_HEARTBEAT_BYTES + ack(1, 1), clock())
+        client.poll(clock())
+    assert recorder.disconnects == ["no data from Cboe for 5000 ms"]
+    assert recorder.messages == []
+
+
 def test_poll_when_disconnected_then_interval_and_nothing_queued() -> None:
     client, _, clock = _session()
     assert client.poll(clock()) == 1_000 * MS

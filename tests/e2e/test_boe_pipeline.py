@@ -230,3 +230,20 @@ async def test_venue_connection_when_cut_mid_stream_repeatedly_then_nothing_lost
         assert len(in_flight) > len(handles) // 2
         assert len({r.cl_ord_id for r in entered}) == len(in_flight) == len(entered), "each order entered once"
         assert sim.exchange.violations == []
+
+
+async def test_gateway_stop_when_venue_up_then_logout_request_sent_and_answered_before_the_connection_closes() -> None:
+    workdir = short_tmp()
+    exchange = BoeExchangeConfig(units=3, symbol_units=UNITS, reference_prices=REFS)
+    sim = BoeSimulator(SimulatorConfig(exchange=exchange))
+    await sim.start()
+    try:
+        process = GatewayProcess(boe_gateway_config(workdir, sim.port, e2e_limits(workdir, ["S1"])))
+        await process.start()
+        await wait_for(lambda: process.venues[0].state is VenueState.UP, what="venue UP")
+        (connection,) = sim.core.connections
+        await process.stop()  # what SIGTERM runs
+        assert connection.reason == "logout U: User requested"  # Cboe's answer to our Logout Request
+        assert process.venues[0].status()["session_state"] == "LOGGED_OUT"
+    finally:
+        await sim.stop()

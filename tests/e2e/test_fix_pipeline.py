@@ -15,6 +15,7 @@ from model.enums import OrderType, RejectSource, Side
 from model.venue_events import VenueState
 from simulators.fix.simulator import FixSimulator
 from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
+from venues.fix.fields import MsgType
 
 
 @contextlib.asynccontextmanager
@@ -82,3 +83,12 @@ async def test_market_order_when_limits_forbid_it_then_risk_rejects_and_fix_venu
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.RISK, "MARKET_ORDER_NOT_ALLOWED")
         assert not [m for m in sim.received if m.msg_type == b"D"]
+
+
+async def test_gateway_stop_when_fix_venue_up_then_logout_sent_and_answered_before_the_connection_closes() -> None:
+    async with gateway_with_fix() as (process, sim):
+        venue = process.venues[0]
+        await process.stop()  # what SIGTERM runs; stopping again on the way out is a no-op
+        assert [m.get(b"58") for m in sim.messages("in", MsgType.LOGOUT)] == [b"gateway stopping"]
+        assert len(sim.messages("out", MsgType.LOGOUT)) == 1  # the acceptor answered before the close
+        assert venue.status()["reason"] == "gateway stopping"

@@ -126,7 +126,9 @@ async def test_drip_when_1000_connections_send_a_byte_at_a_time_then_each_closed
         for messages in results:
             assert messages == [[ERROR, "FRAME_TIMEOUT", messages[0][2], True]], messages
             assert "a frame must be complete within 1000 ms" in messages[0][2]
-        assert 0.9 < elapsed < 3.0, elapsed  # 1 s frame timeout (+ the 100 ms poll), not the 3 s Hello deadline
+        # 1 s frame timeout (+ the 100 ms poll); the code above already tells it from the 3 s Hello deadline. The
+        # upper bound is the drip's own end: a gateway that never timed the frame out would reach it.
+        assert 0.9 < elapsed < 5.0, elapsed
         for client in clients:
             client.close()
         await wait_for(lambda: not engine._links, what="the gateway to forget every connection")
@@ -144,7 +146,8 @@ async def test_hello_deadline_when_bytes_keep_coming_then_absolute_3_s_from_conn
         for messages in results:
             assert [(m[0], m[1], m[3]) for m in messages] == [(ERROR, "HELLO_TIMEOUT", True)], messages
             assert "no Hello within 3000 ms of connecting" in messages[0][2]
-        assert 2.9 < elapsed < 4.0, elapsed
+        # Absolute from connecting: a deadline pushed back by each byte would not fire before the drip's end (6 s).
+        assert 2.9 < elapsed < 6.0, elapsed
         for client in clients:
             client.close()
 
@@ -157,7 +160,7 @@ async def test_frame_timeout_when_half_a_frame_sent_after_hello_then_fatal_and_o
         started = time.monotonic()
         messages = await slow.read_until_closed(3)
         assert [(m[0], m[1], m[3]) for m in messages if m[0] == ERROR] == [(ERROR, "FRAME_TIMEOUT", True)]
-        assert 0.9 < time.monotonic() - started < 2.0
+        assert 0.9 < time.monotonic() - started < 3.0  # within the read's own 3 s: the gateway closed it
         await good.send(frame(NEW_ORDER, "G1", "ACC2", "OUCH", "AAPL", "B", 100, RESTING))
         (accepted,) = order_events(await good.read(1))
         assert accepted[0] == ORDER_ACCEPTED and accepted[2] == "G1"

@@ -162,6 +162,19 @@ def test_poll_when_server_silent_beyond_timeout_then_disconnect_requested() -> N
     assert client.reason == "no data from the server for 3000 ms"
 
 
+def test_poll_when_only_part_of_a_packet_keeps_coming_then_disconnect_after_the_timeout() -> None:
+    # A length of 65,535: every later packet, Server Heartbeats included, is folded into it. Bytes keep arriving
+    # but no packet completes, which is silence for the timeout.
+    client, recorder, clock = _logged_in()
+    client.data_received(b"\xff\xffS", clock())
+    for _ in range(3):
+        clock.advance_ms(1_000)
+        client.data_received(soupbin.SERVER_HEARTBEAT_PACKET + _msgs(b"A"), clock())
+        client.poll(clock())
+    assert recorder.disconnects == ["no data from the server for 3000 ms"]
+    assert recorder.messages == []
+
+
 def test_poll_when_login_never_answered_then_disconnect_requested() -> None:
     client, recorder, clock = _session()
     client.connection_made(clock())

@@ -160,6 +160,8 @@ STRATEGY_REASONS: Final = {
 UNKNOWN_REASON: Final = "VENUE"
 """The code of a reason letter not in ``STRATEGY_REASONS`` (the text names the letter)."""
 _SESSION_ENDED_TEXT: Final = "not answered: Cboe ended the session for the day (Logout) before processing it"
+_CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
+"""The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
 _ANSWER_LOST_TEXT: Final = (
     "Cboe received this request (SequenceNumber {seq}, it reported {last} processed) but no answer was replayed: "
     "it was refused unsequenced and the answer was lost in a disconnect"
@@ -504,6 +506,12 @@ class BoeVenue(VenueAdapter):
         """Log out; the session will not reconnect."""
         self._session.logout(self._clock())
         self.flush()
+
+    def shutdown(self) -> bool:
+        """Send the Logout Request (gateway stopping); True if connected (Cboe answers Logout, then closes)."""
+        connected = self._session.state in _CONNECTED
+        self.logout()
+        return connected
 
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""

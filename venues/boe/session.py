@@ -290,9 +290,10 @@ class BoeClientSession:
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from Cboe."""
-        self._last_received_ns = now_ns
         splitter = self._splitter
         messages = splitter.feed(data)
+        if messages:  # a whole message, not any byte: a bad MessageLength that swallows all later traffic is silence
+            self._last_received_ns = now_ns
         unpack = HEADER.unpack_from
         for message in messages:
             if self._closing:

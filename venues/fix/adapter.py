@@ -485,6 +485,17 @@ class FixVenue(VenueAdapter):
         self._no_reconnect = not reconnect
         self.session.logout(reason, self.clock())
 
+    def shutdown(self) -> bool:
+        """Send Logout (gateway stopping); True if logged on (the venue answers Logout, then the connection closes)."""
+        logged_on = self.session.logged_on
+        self.logout("gateway stopping")
+        self.flush()
+        return logged_on
+
+    def shutdown_answered(self) -> bool:
+        """Return True once the venue answered the Logout or the connection closed (no longer LOGOUT_SENT)."""
+        return self.session.state is not FixSessionState.LOGOUT_SENT
+
     def close(self) -> None:
         """Close the message store (its last writes are synced under ``fsync: batch`` / ``interval``)."""
         self.session.store.close()

@@ -184,15 +184,17 @@ class SoupClientSession:
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from the server."""
-        self._last_received_ns = now_ns
         accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
         splitter = self._splitter
         size = len(data)
         packets: tuple[memoryview] | list[memoryview]
         if not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
             packets = (memoryview(data)[2:],)  # exactly one whole packet (one answer per read): feed's work, inline
+            self._last_received_ns = now_ns
         else:
             packets = splitter.feed(data)
+            if packets:  # a whole packet, not any byte: a wrong length that swallows all later traffic is silence
+                self._last_received_ns = now_ns
         for packet in packets:
             kind = packet[0]
             if kind == SEQUENCED_DATA and accepting:
