@@ -10,7 +10,8 @@ touches the disk once per block; with ``prefetch`` it never does in steady state
 the current block is used, the next block's reservation is written by a background thread, and
 numbers of that block are handed out only after the write (and its fsyncs) succeeded. Should the
 current block run out first, ``next`` waits for that write, at most ``wait_limit`` (``WAIT_LIMIT_S``):
-with ``prefetch`` every write is the background writer's, and the caller never waits on the disk for
+with ``prefetch`` every block ``next`` needs is written by the background writer (``bind`` writes the
+session, and the first block with it, on its caller's thread, as before), and ``next`` never waits on the disk for
 longer (a number not on file in time is refused: ``next`` returns 0 and ``error`` says the write is
 overdue, logged once; the write clears it when it lands). Only the event loop sets the prefetch point
 (``counter.prefetch_at``), whenever it posts a reservation; the writer only raises ``reserved`` and sets
@@ -314,7 +315,7 @@ class UserRefNumStore:
                 session,
             )
         elif session == self.session:
-            self._prefetch_first()  # after a restart: the first order finds its block on file
+            self._prefetch_first()  # after a restart: the first order finds its block on file, in the background
             return
         idle = self._wait_for_prefetch()
         with self._slot:  # a write still in flight is void from here: it cannot raise this numbering's allowance
@@ -326,8 +327,11 @@ class UserRefNumStore:
                 self.counter.prefetch_at = 0
             self.session = session
         if idle:
-            self._reserve(self.counter.reserved)
-            self._prefetch_first()
+            counter = self.counter
+            reserved = counter.reserved
+            if self._prefetch and counter.next > reserved:  # this write takes the first block along
+                reserved = counter.next + self._block - 1
+            self._reserve(reserved)
         else:  # never wait on the disk: ``retry`` posts this numbering's state once the writer is free
             self._overdue(0)
 
