@@ -782,6 +782,7 @@ class Engine:
         if self.replay_scheduler is not None and replayed > REPLAY_SLICE_EVENTS:
             st.replay_pending += 1  # its events stay in memory until the replay is out
             self._replays[link] = stream
+            link.set_replaying(True)
             self._pending_hellos.setdefault(link, [])
             self._pump_soon(link, 0.0)
             return
@@ -814,6 +815,7 @@ class Engine:
         stream.blocked_since = 0
         if self._replay_slice(link, stream, REPLAY_SLICE_EVENTS):
             del self._replays[link]
+            link.set_replaying(False)  # the last slice and what follows it are written by the flush below
             st.replay_pending -= 1
             self._check_events_over(st)
             self._replay_done(link, stream)
@@ -1582,6 +1584,9 @@ class Engine:
             venue.restore(order, order.venue_ref)  # the reference the venue knows the order by now
             if order.pending_ref and order.state in _REPLACING:
                 venue.restore(order, order.pending_ref)  # then the replace still in flight
+            exec_ids = recovered.exec_ids.get(order.order_id)
+            if exec_ids:
+                venue.restore_fills(order, exec_ids)  # a repeated fill stays discarded across the restart
         text = "the gateway stopped before sending this order to the venue"
         for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]

@@ -70,7 +70,10 @@ class StrategyProtocol(asyncio.Protocol):
         self.peer: PeerCredentials | None = None
         self.transport: asyncio.Transport | None = None
         self._replay_allowance = -1
-        """Bytes of the Welcome + replay write, tolerated on top of the bound until they drain (-1: not yet)."""
+        """Unread bytes when the Welcome + replay were written, tolerated on top of the bound until they drain (-1:
+        the next write ends the replay)."""
+        self._replaying = False
+        """A long replay is being written a slice at a time: no bound (the engine cuts one not read for 10 s)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -96,12 +99,14 @@ class StrategyProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.write(data)
+        if self._replaying:
+            return
         size = transport.get_write_buffer_size()
         allowance = self._replay_allowance
         if allowance < 0 and self.strategy is not None:
-            # The first write after the Welcome carries every missed event: a strategy that fell far
-            # behind must be able to catch up, so the replay itself does not count against the bound.
-            allowance = self._replay_allowance = len(data)
+            # The first write after the Welcome carries every missed event (or the last slice of a long replay):
+            # a strategy that fell far behind must be able to catch up, so the replay does not count.
+            allowance = self._replay_allowance = size
         elif allowance > 0 and size <= self._max_write_buffer:
             allowance = self._replay_allowance = 0
         if size > self._max_write_buffer + max(allowance, 0):
@@ -134,6 +139,12 @@ class StrategyProtocol(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._abort_timer = loop.call_later(self._linger_s, transport.abort)
         loop.call_soon(self._engine.link_closed, self)  # not from inside the engine's flush
+
+    def set_replaying(self, replaying: bool) -> None:
+        """Note a long replay started or ended; what is still unread of it when it ends does not count either."""
+        self._replaying = replaying
+        if not replaying:
+            self._replay_allowance = -1
 
     def write_buffer_size(self) -> int:
         """Return the bytes the transport holds that the strategy has not read yet."""

@@ -35,6 +35,14 @@ class StrategyLink(Protocol):
         """Return how many bytes written to the strategy it has not read yet (what the transport holds)."""
         ...
 
+    def set_replaying(self, replaying: bool) -> None:
+        """Note that a long replay is being written a slice at a time (True) or is all out (False).
+
+        While it is, the slices do not count against the write-buffer bound (docs/strategy-protocol.md 4.6: the
+        Welcome and its replay do not count); the engine cuts off a replay that is not read for 10 s instead.
+        """
+        ...
+
 
 class StrategyState:
     """Everything the gateway keeps about one strategy id across its connections.

@@ -231,6 +231,8 @@ class MemoryLink:
         self.peer: PeerCredentials | None = PeerCredentials(pid, uid, uid)
         self.written = bytearray()
         self.closed = False
+        self.replaying = False
+        """Whether the engine is writing a long replay to it a slice at a time (``set_replaying``)."""
         self.req_seq = 0
         """The last request number ``Rig.send`` gave this connection's requests (version 3)."""
         self.number_requests = True
@@ -239,6 +241,9 @@ class MemoryLink:
 
     def write_buffer_size(self) -> int:
         return 0
+
+    def set_replaying(self, replaying: bool) -> None:
+        self.replaying = replaying
 
     def write_out(self, data: bytearray) -> None:
         self.written += data

@@ -184,7 +184,7 @@ def test_a_strategy_that_never_reads_its_replay_is_cut_off_as_a_slow_consumer_no
         callback()
     messages = link.received()
     assert isinstance(messages[0], Welcome) and len(messages) - 1 <= 512  # one slice, no more
-    assert link in engine._replays and st.replay_pending == 1
+    assert link in engine._replays and st.replay_pending == 1 and link.replaying
     engine.poll(rig.clock() + 5_000_000_000)
     assert not link.session.is_closed()  # not yet
     engine.poll(rig.clock() + 11_000_000_000)
@@ -232,3 +232,41 @@ def test_events_that_arise_while_a_replay_is_written_follow_the_venue_states_as_
         ("Executed", welcome.next_seq),  # then the new event
     ]
     assert link.session.state.value == "ACTIVE"
+
+
+async def test_a_replay_read_as_it_comes_is_not_cut_off_by_a_small_write_buffer_limit(
+    tmp_path: Path, sock_dir: Path
+) -> None:
+    # 4.6: the Welcome and its replay do not count against max_strategy_write_buffer; a replay the strategy reads
+    # is never cut off as a slow consumer, even when each slice alone is above the limit.
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    s1 = rig.connect("S1", uid=os.getuid())
+    _trade(rig, s1, ORDERS)
+    engine.link_closed(s1)
+    total = engine.strategies["S1"].next_seq - 1
+    loop = asyncio.get_running_loop()
+    engine.replay_reader = _loop_replay_reader(loop)
+    engine.replay_scheduler = _loop_scheduler(loop)
+    server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock, max_write_buffer=16_384)
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(sock_dir / "s.sock"))
+        writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)))
+        messages: list[object] = []
+        splitter = FrameSplitter()
+
+        async def read_all() -> None:  # steadily but slower than the gateway writes: the socket fills up
+            while not any(isinstance(m, (VenueStatus, Error)) for m in messages):
+                data = await reader.read(8192)
+                assert data, messages[-3:]
+                messages.extend(gateway_message_decoder.decode(f) for f in splitter.feed(data))
+                await asyncio.sleep(0.0005)
+
+        await asyncio.wait_for(read_all(), 30)
+        assert not [m for m in messages if isinstance(m, Error)]
+        events = [m for m in messages if isinstance(m, (OrderAccepted, Executed))]
+        assert [e.seq for e in events] == list(range(1, total + 1))
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -19,6 +19,7 @@ from model.order import apply_ack, mark_sent
 from model.send_result import Sent
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from simulators.fix.simulator import FixSimulator
+from venues.fix.codec import build_message
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
@@ -433,3 +434,78 @@ async def test_s15_logon_when_acceptor_keeps_refusing_it_then_reconnects_back_of
     assert elapsed >= 0.65, elapsed
     assert side.venue.reconnect_delay_ns(1) == 300_000_000  # at the ceiling after the failed logons
     assert VenueState.UP not in side.states
+
+
+# ---- 16. a fill repeated under a new MsgSeqNum (PossResend) ------------------------------------------------
+
+_HEADER_AND_TRAILER: frozenset[bytes] = frozenset(
+    {b"8", b"9", b"35", b"49", b"56", b"34", b"52", b"43", b"97", b"122", b"10"}
+)
+
+
+@pytest.mark.parametrize("dialect", ["equities-fix42", "broker-fix44"])
+async def test_s16_fill_when_acceptor_repeats_it_with_poss_resend_then_applied_once_and_the_last_fill_too(
+    dialect: str, simulators: Simulators, tmp_path: Path
+) -> None:
+    # A venue's failover resends a 70 fill under a new MsgSeqNum with PossResend=Y, same ExecID; applied
+    # twice, the order would be "140 of 100" and the venue's real last 30 dropped as out of place.
+    sim = simulators.start(dialect)
+    gateway = GatewaySide(sim, tmp_path / "store")
+    await gateway.start()
+    ref = gateway.send(make_order(10, symbol="MSFT"))  # no reference price: it rests
+    await gateway.wait_events(1)
+    assert sim.execute(ref, 70)
+    await gateway.wait_events(2)
+    fill = sim.messages("out", MsgType.EXECUTION_REPORT)[-1]
+    body = [(tag, value) for tag, value in fill.message.fields.items() if tag not in _HEADER_AND_TRAILER]
+    copy = sim.inject_message(MsgType.EXECUTION_REPORT, [*body, (b"97", b"Y")])
+    copy_seq = int(copy.partition(b"\x0134=")[2].partition(b"\x01")[0])
+    await wait_until(lambda: gateway.venue.session.next_target_seq > copy_seq, 2.0, "the copy to be read")
+    assert sim.execute(ref, 30)
+    events = await gateway.wait_events(3)
+    await asyncio.sleep(0.2)
+    assert [(type(e).__name__, getattr(e, "qty", 0)) for e in events] == [
+        ("VenueAccepted", 100),
+        ("VenueExecuted", 70),
+        ("VenueExecuted", 30),
+    ]
+    executed = events[1]
+    assert isinstance(executed, VenueExecuted) and executed.exec_id == fill.get(b"17").decode()
+    assert b"\x0197=Y\x01" in copy and b"\x0117=%b\x01" % fill.get(b"17") in copy
+    assert gateway.venue.counters.get("repeated_fills") == 1
+    assert gateway.venue.status()["open_orders"] == 0  # filled: forgotten with its ExecIDs
+    assert _rejects_from_acceptor(sim) == []
+    await gateway.stop()
+
+
+# ---- 17. a PossDupFlag=Y copy without OrigSendingTime ---------------------------------------------------
+
+
+async def test_s17_poss_dup_copy_without_orig_sending_time_then_session_reject_naming_122_and_no_second_fill(
+    sim: FixSimulator, gateway: GatewaySide
+) -> None:
+    # QuickFIX answers such a copy with a session Reject (required tag missing, RefTagID 122); the gateway
+    # ignored it unseen. Its number is below the expected one: nothing is applied and the session stays up.
+    gateway.send(make_order(1))
+    await gateway.wait_events(2)
+    fill = sim.messages("out", MsgType.EXECUTION_REPORT)[-1]
+    body = [(tag, value) for tag, value in fill.message.fields.items() if tag not in _HEADER_AND_TRAILER]
+    copy = build_message(
+        sim.begin_string.encode(),
+        MsgType.EXECUTION_REPORT,
+        sender=sim.sender.encode(),
+        target=sim.targets[0].encode(),
+        seq=fill.seq,
+        sending_time=time.strftime("%Y%m%d-%H:%M:%S.000", time.gmtime()).encode(),
+        body_fields=body,
+        header_fields=[(b"43", b"Y")],
+    )
+    sim.inject_raw(copy)
+    await wait_until(lambda: sim.messages("in", MsgType.REJECT), 2.0, "the gateway's Reject")
+    (reject,) = sim.messages("in", MsgType.REJECT)
+    assert (reject.get(b"45"), reject.get(b"373"), reject.get(b"371")) == (b"%d" % fill.seq, b"1", b"122")
+    await asyncio.sleep(0.2)
+    assert [type(e) for e in gateway.events] == [VenueAccepted, VenueExecuted]
+    assert gateway.venue.session.counters["poss_dup_rejected"] == 1
+    assert gateway.venue.state is VenueState.UP
+    assert _rejects_from_acceptor(sim) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from model.clock import FakeClock
@@ -339,6 +341,50 @@ def test_data_received_when_possdup_seq_too_low_then_ignored() -> None:
     assert len(rig.handler.app) == 1
     assert rig.session.counters["poss_dup_ignored"] == 1
     assert rig.session.close_reason is None
+
+
+@pytest.mark.parametrize("seq", [1, 2])
+def test_data_received_when_possdup_seq_too_low_without_orig_sending_time_then_session_reject_naming_122(
+    seq: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # QuickFIX rejects such a copy (SessionRejectReason 1, RefTagID 122) instead of ignoring it unseen; the
+    # number is not consumed (it was already processed) and the session stays up.
+    rig = Rig().logged_on()
+    rig.feed(rig.venue.execution_report(b"Q7", b"0"))
+    rig.take()
+    expected = rig.session.next_target_seq
+    dup = build_message(
+        b"FIX.4.2",
+        MsgType.EXECUTION_REPORT,
+        sender=b"EQX",
+        target=b"GATEWAY",
+        seq=seq,
+        sending_time=b"20240102-10:00:01.000",
+        body_fields=[(b"11", b"Q7"), (b"150", b"0")],
+        header_fields=[(b"43", b"Y")],
+    )
+    with caplog.at_level(logging.WARNING, logger="venues.fix.session.session"):
+        rig.feed(dup, dup)
+    rejects = rig.take()
+    assert [(m.msg_type, m.get(b"45"), m.get(b"373"), m.get(b"371"), m.get(b"372")) for m in rejects] == [
+        (MsgType.REJECT, b"%d" % seq, b"1", b"122", MsgType.EXECUTION_REPORT)
+    ] * 2
+    assert len(rig.handler.app) == 1
+    assert rig.session.counters["poss_dup_rejected"] == 2
+    assert rig.session.counters["poss_dup_ignored"] == 0
+    assert rig.session.next_target_seq == expected
+    assert rig.session.close_reason is None
+    assert len([r for r in caplog.records if "without OrigSendingTime" in r.getMessage()]) == 1  # rate-limited
+
+
+def test_data_received_when_possdup_sequence_reset_too_low_without_orig_sending_time_then_ignored() -> None:
+    rig = Rig().logged_on()
+    rig.feed(rig.venue.execution_report(b"Q7", b"0"))
+    rig.take()
+    gap_fill = rig.venue.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"3")], seq=2, header=[(b"43", b"Y")])
+    rig.feed(gap_fill)
+    assert rig.take() == []
+    assert rig.session.counters["poss_dup_ignored"] == 1
 
 
 def test_sequence_reset_when_reset_mode_then_expected_jumps_regardless_of_seq() -> None:

@@ -198,9 +198,14 @@ def gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
 def restart_from_journal(first: Link, tmp_path: Path) -> tuple[Link, Engine, Rig]:
     """Restart the gateway of ``first`` (journal ``tmp_path/j1``) as a new adapter and engine over the same venue.
 
-    The new engine adopts what ``j1`` recovers and journals to ``tmp_path/j2``; nothing is connected yet.
+    The new engine adopts what ``j1`` recovers and journals to ``tmp_path/j2``, and the adapter is told where the
+    journal's venue numbering stands (``resume_after``), as ``gateway run`` does; nothing is connected yet.
     """
     second = Link(tmp_path / "ouch", core=first.core, clock=first.clock)
     engine, rig = gateway_over(second, tmp_path / "j2")
-    engine.adopt(recover(read_journal(tmp_path / "j1")))
+    recovered = recover(read_journal(tmp_path / "j1"))
+    engine.adopt(recovered)
+    point = recovered.resume.get(second.venue.name)
+    if point is not None:
+        second.venue.resume_after(point)
     return second, engine, rig

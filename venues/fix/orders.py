@@ -17,6 +17,11 @@ class Tracked(VenueOrder[bytes], gc=False):
     OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
     (b"" = none)."""
 
+    exec_id: bytes = b""
+    """The ExecID of the order's first fill applied (b"" = none yet): a report repeating it is not applied again."""
+    exec_ids: set[bytes] | None = None
+    """The ExecIDs of its later fills (None until a second one: most orders fill once, and allocate nothing)."""
+
 
 class Probe(msgspec.Struct, gc=False):
     """A question to the venue about an order request whose outcome is unknown (it was gap-filled, not replayed)."""

@@ -509,10 +509,10 @@ class OuchVenue(VenueAdapter):
         session = self._store.session
         if not session or not self._store.is_current_day():
             return
-        if point.epoch not in ("", session):
+        if point.epoch.partition("#")[0] not in ("", session):  # "<session>#<n>": renumbered by the venue n times
             self.resume(session, 1)
         elif point.epoch or point.high_water:
-            self.sequence.adopt(ResumePoint(session, point.high_water))  # an unnamed numbering is this one
+            self.sequence.adopt(ResumePoint(point.epoch or session, point.high_water))  # unnamed: this one
             self.resume(session, point.next_seq)
 
     def resume(self, session: str, next_seq: int) -> None:
@@ -548,6 +548,7 @@ class OuchVenue(VenueAdapter):
             "login_rejects": session.login_rejects,
             "duplicates_dropped": self.sequence.duplicates,
             "sequence_gaps": session.gaps,
+            "numbering_restarts": session.numbering_restarts,
             "heartbeats_sent": session.heartbeats_sent,
             "awaiting_answer": len(self._inflight),
             **self.counters,
@@ -643,7 +644,7 @@ class OuchVenue(VenueAdapter):
         self._store.bind(session)
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}")
-        self.sequence.new_epoch(session)
+        self.sequence.new_epoch(self._epoch_of(session))
         self._login_ns = self._clock()
         if self._inflight:
             self._replaying = True
@@ -654,6 +655,20 @@ class OuchVenue(VenueAdapter):
             )
             return
         self._go_live(f"logged in to session {session!r} from sequence {sequence}")
+
+    def _epoch_of(self, session: str) -> str:
+        """Return the exactly-once numbering of ``session`` after this login.
+
+        The session id, with ``#n`` once the venue has restarted its numbering under that id n times (a Login
+        Accepted below the sequence asked for): its messages from 1 again are new ones, not ones already seen.
+        """
+        current = self.sequence.epoch
+        base, _, restarts = current.partition("#")
+        if base != session:
+            return session
+        if self._session.renumbered:
+            return f"{session}#{int(restarts) + 1 if restarts.isdigit() else 1}"
+        return current
 
     def on_caught_up(self) -> None:
         """First Server Heartbeat after Login Accepted: the replay is read; ask for the venue's NextUserRefNum.

@@ -113,6 +113,11 @@ class SoupClientSession:
         self.logins = 0
         self.login_rejects = 0
         self.gaps = 0
+        self.numbering_restarts = 0
+        """Logins whose Login Accepted sequence was below the one requested (``renumbered``)."""
+        self.renumbered = False
+        """The last Login Accepted named a sequence below the one requested: the server restarted its numbering
+        (it no longer has the messages we saw), so the messages from that number on are new ones."""
         self.heartbeats_sent = 0
         self.debug_packets = 0
         self.unsequenced_ignored = 0
@@ -324,7 +329,16 @@ class SoupClientSession:
 
     def _logged_in(self, session: str, sequence: int) -> None:
         requested = self._requested_sequence
+        self.renumbered = False
         if requested == 0:
+            self.next_sequence = sequence
+        elif sequence < self.next_sequence:  # the Login Accepted sequence is authoritative (the spec)
+            self.renumbered = True
+            self.numbering_restarts += 1
+            self._protocol_error(
+                f"server's next sequence is {sequence}, below the {self.next_sequence} requested in session "
+                f"{session!r}: its numbering restarted; messages from {sequence} on are taken as new"
+            )
             self.next_sequence = sequence
         elif sequence > self.next_sequence:
             self.gaps += 1

@@ -118,6 +118,7 @@ class FixSession:
             "messages_replayed": 0,
             "gap_fills_sent": 0,
             "poss_dup_ignored": 0,
+            "poss_dup_rejected": 0,
             "held_processed_on_reset": 0,
             "messages_received": 0,
             "store_failures": 0,
@@ -589,9 +590,31 @@ class FixSession:
             self._open_gap(seq, now_ns)
             return
         if message.poss_dup:
+            if msg_type != MsgType.SEQUENCE_RESET and f.ORIG_SENDING_TIME not in message.fields:
+                self._poss_dup_without_orig_sending_time(message, now_ns)
+                return
             self.counters["poss_dup_ignored"] += 1
             return
         self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
+
+    def _poss_dup_without_orig_sending_time(self, message: FixMessage, now_ns: int) -> None:
+        """Reject a PossDupFlag=Y copy (numbered too low) that lacks OrigSendingTime, as QuickFIX does."""
+        self.counters["poss_dup_rejected"] += 1
+        self._rare(
+            "possdup122",
+            now_ns,
+            logging.WARNING,
+            "MsgSeqNum %d: PossDupFlag=Y without OrigSendingTime (122); rejected",
+            message.seq,
+        )
+        self.send_reject(
+            message.seq,
+            SessionRejectReason.REQUIRED_TAG_MISSING,
+            "Required tag missing: OrigSendingTime (122) on a PossDupFlag=Y message",
+            now_ns,
+            ref_tag=int(f.ORIG_SENDING_TIME),
+            ref_msg_type=message.msg_type,
+        )
 
     def _dispatch(self, message: FixMessage, now_ns: int) -> None:
         """Act on an in-sequence message (the caller commits its number)."""

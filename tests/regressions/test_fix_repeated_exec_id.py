@@ -1,0 +1,208 @@
+"""Regression (fixexec29): a fill repeated under a new MsgSeqNum (PossResend=Y) was applied twice.
+
+PossResend(97)=Y marks an application message that may repeat one already sent under another MsgSeqNum (a
+venue's failover does it); the receiver tells a copy by its business id, ExecID(17) for an ExecutionReport.
+The adapter did not: a 100 fill repeated gave the strategy a second ``Executed`` 100, and a repeated 70 fill
+on a 100 order made it "140 of 100" (FILLED), so the venue's real final 30 was dropped as out of place.
+
+Now a fill whose ExecID the order already had is not applied again, whatever 97 says; it is counted
+(``repeated_fills``) and logged at most once per 10 s. The ExecIDs live with the open order (released with
+it) and are restored from the journal after a restart (``restore_fills``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.engine import Engine
+from gateway.entitlements import Entitlements, StrategyEntitlement
+from gateway.journal import FileJournal, read_journal
+from gateway.protocol.messages import Executed
+from gateway.recovery import recover
+from model.fsync import FsyncPolicy
+from model.order import OrderState
+from model.venue_events import VenueExecuted
+from tests.harness import LimitRisk, MemoryLink
+from tests.harness import Rig as HarnessRig
+from venues.fix.adapter import FixVenue
+from venues.fix.fields import MsgType
+
+from ..fix.helpers import WALL_OFFSET_NS
+from ..fix.test_adapter import Rig, _sent
+
+_POSS_RESEND = [(b"97", b"Y")]
+
+
+def _fill(rig: Rig, ref: str, exec_id: bytes, last: int, cum: int, qty: int, *, poss_resend: bool = False) -> bytes:
+    return rig.peer.execution_report(
+        ref.encode(),
+        b"2" if cum == qty else b"1",
+        ord_status=b"2" if cum == qty else b"1",
+        order_qty=qty,
+        leaves=qty - cum,
+        cum=cum,
+        last_qty=last,
+        last_px=b"150.25",
+        exec_id=exec_id,
+        extra=_POSS_RESEND if poss_resend else None,
+    )
+
+
+def _fills(rig: Rig) -> list[tuple[int, str]]:
+    return [(e.qty, e.exec_id) for e in rig.events() if isinstance(e, VenueExecuted)]
+
+
+def test_partial_fill_when_repeated_with_poss_resend_then_applied_once(caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig().up()
+    _order, ref = _sent(rig, 7)
+    rig.feed(_fill(rig, ref, b"E2", 100, 100, 300))
+    with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
+        rig.feed(_fill(rig, ref, b"E2", 100, 100, 300, poss_resend=True))  # same report, new MsgSeqNum
+    assert _fills(rig) == [(100, "E2")]
+    assert rig.wire.take() == []  # a valid message: no Reject
+    assert rig.adapter.status()["repeated_fills"] == 1
+    assert [r.getMessage() for r in caplog.records if "repeats ExecID b'E2'" in r.getMessage()] != []
+
+
+def test_fill_when_repeated_twice_then_the_real_last_fill_still_applies(caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig().up()
+    _order, ref = _sent(rig, 7)
+    with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
+        rig.feed(_fill(rig, ref, b"E1", 70, 70, 100))
+        rig.feed(_fill(rig, ref, b"E1", 70, 70, 100, poss_resend=True))
+        rig.feed(_fill(rig, ref, b"E1", 70, 70, 100, poss_resend=True))
+        rig.feed(_fill(rig, ref, b"E2", 30, 100, 100))
+    assert _fills(rig) == [(70, "E1"), (30, "E2")]
+    assert rig.adapter.status()["repeated_fills"] == 2
+    assert len([r for r in caplog.records if "repeats ExecID" in r.getMessage()]) == 1  # rate-limited
+    assert rig.adapter.status()["open_orders"] == 0  # filled: forgotten with its ExecIDs
+
+
+def test_fills_when_many_distinct_exec_ids_then_each_applied_and_any_repeat_not() -> None:
+    rig = Rig().up()
+    _order, ref = _sent(rig, 7)
+    for i in range(1, 6):
+        rig.feed(_fill(rig, ref, b"E%d" % i, 10, 10 * i, 100))
+    for i in (1, 3, 5):
+        rig.feed(_fill(rig, ref, b"E%d" % i, 10, 10 * i, 100, poss_resend=True))
+    rig.feed(_fill(rig, ref, b"E6", 50, 100, 100))
+    assert _fills(rig) == [(10, f"E{i}") for i in range(1, 6)] + [(50, "E6")]
+    assert rig.adapter.status()["repeated_fills"] == 3
+
+
+def test_fill_when_exec_id_repeated_without_poss_resend_then_not_applied_either() -> None:
+    # A venue that repeats an ExecID without 97 is itself broken; the check costs nothing, so it applies to all.
+    rig = Rig("broker-fix44").up()
+    _order, ref = _sent(rig, 7)
+    rig.feed(_fill(rig, ref, b"X9", 40, 40, 100))
+    rig.feed(_fill(rig, ref, b"X9", 40, 40, 100))
+    assert _fills(rig) == [(40, "X9")]
+    assert rig.adapter.status()["repeated_fills"] == 1
+
+
+def _without_exec_id(rig: Rig, ref: str, cum: int) -> bytes:
+    body = [(b"37", b"OID1"), (b"11", ref.encode()), (b"20", b"0"), (b"150", b"1"), (b"39", b"1"), (b"55", b"AAPL")]
+    body += [(b"54", b"1"), (b"38", b"100"), (b"151", b"%d" % (100 - cum)), (b"14", b"%d" % cum), (b"6", b"0")]
+    return rig.peer.message(MsgType.EXECUTION_REPORT, [*body, (b"32", b"10"), (b"31", b"150.25")])
+
+
+def test_fill_when_exec_id_missing_then_applied_each_time() -> None:
+    # Nothing to tell copies apart by: each is applied, as before (the required-tags check counts the absence).
+    rig = Rig().up()
+    _order, ref = _sent(rig, 7)
+    rig.feed(_without_exec_id(rig, ref, 10), _without_exec_id(rig, ref, 20))
+    assert _fills(rig) == [(10, ""), (10, "")]
+    assert rig.adapter.status()["repeated_fills"] == 0
+
+
+def test_fill_when_repeated_after_a_restart_then_restored_exec_ids_discard_it() -> None:
+    first = Rig().up()
+    order, ref = _sent(first, 7)
+    first.feed(_fill(first, ref, b"E1", 30, 30, 100), _fill(first, ref, b"E2", 20, 50, 100))
+    assert _fills(first) == [(30, "E1"), (20, "E2")]
+
+    second = Rig().up()  # the restarted process: recovery restores the order, then its fills' ExecIDs
+    second.adapter.restore(order, ref)
+    second.adapter.restore_fills(order, ["E1", "E2"])
+    second.feed(_fill(second, ref, b"E1", 30, 30, 100, poss_resend=True))
+    second.feed(_fill(second, ref, b"E2", 20, 50, 100, poss_resend=True))
+    second.feed(_fill(second, ref, b"E3", 50, 100, 100))
+    assert _fills(second) == [(50, "E3")]
+    assert second.adapter.status()["repeated_fills"] == 2
+
+
+def test_restore_fills_when_order_not_tracked_then_nothing_kept() -> None:
+    rig = Rig().up()
+    order, _ref = _sent(rig, 7)
+    rig.adapter.forget(order)
+    rig.adapter.restore_fills(order, ["E1"])
+    assert rig.adapter.status()["open_orders"] == 0
+
+
+# ---- through the engine, across a restart (the journal's fills carry their ExecIDs) ---------------------------
+
+
+def _engine_over(fix: Rig, journal: Path) -> tuple[Engine, HarnessRig]:
+    engine = Engine(
+        risk=LimitRisk(max_qty=1_000),
+        venues=[fix.adapter],
+        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
+        clock=fix.clock,
+        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
+    )
+    rig = HarnessRig()
+    rig.engine, rig.clock = engine, fix.clock
+    return engine, rig
+
+
+def _deliver(fix: Rig, engine: Engine, *raw: bytes) -> None:
+    fix.adapter.data_received(b"".join(raw), fix.clock())
+    engine.flush()
+
+
+def _executed(link: MemoryLink) -> list[tuple[int, int]]:
+    return [(m.qty, m.cum_qty) for m in link.received() if isinstance(m, Executed)]
+
+
+def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_applied_again(tmp_path: Path) -> None:
+    first = Rig().up()
+    engine, rig = _engine_over(first, tmp_path / "j1")
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A", qty=100, price=1_502_500, venue="FIXV")
+    (new_order,) = first.wire.take()
+    ref = new_order.get(b"11").decode()
+    _deliver(first, engine, first.peer.execution_report(ref.encode(), b"0"), _fill(first, ref, b"E1", 70, 70, 100))
+    assert _executed(strat) == [(70, 70)]
+    engine.journal.close()
+
+    # The restarted gateway: the same store and venue, a new adapter and engine over the journal.
+    second = Rig()
+    second.clock = first.clock
+    second.venue_adapter = FixVenue(
+        "FIXV",
+        first.dialect,
+        first.adapter.session.config,
+        first.store,
+        first.clock,
+        wall_offset_ns=WALL_OFFSET_NS,
+    )
+    second.peer = first.peer
+    engine2, rig2 = _engine_over(second, tmp_path / "j2")
+    recovered = recover(read_journal(tmp_path / "j1"))
+    order_id = recovered.strategies["S1"].orders["A"].order_id
+    assert recovered.exec_ids == {order_id: ["E1"]}  # the open order's journaled fills
+    engine2.adopt(recovered)
+    second.adapter.state_sink = second.recorder.state
+    second.up()
+    strat2 = rig2.connect("S1")
+    strat2.received()
+    _deliver(second, engine2, _fill(second, ref, b"E1", 70, 70, 100, poss_resend=True))  # the venue's failover
+    _deliver(second, engine2, _fill(second, ref, b"E2", 30, 100, 100))
+    assert _executed(strat2) == [(30, 100)]
+    order = engine2.strategies["S1"].orders["A"]
+    assert (order.cum_qty, order.state) == (100, OrderState.FILLED)
+    assert second.adapter.status()["repeated_fills"] == 1
+    assert engine2.counters.venue_events_out_of_place == 0
