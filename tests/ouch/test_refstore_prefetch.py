@@ -12,7 +12,9 @@ DAY = "2024-05-01"
 
 
 def _store(path: Path, *, day: str = DAY, block: int = 10) -> UserRefNumStore:
-    return UserRefNumStore(path, "nasdaq", today=lambda: day, block=block, prefetch=True)
+    store = UserRefNumStore(path, "nasdaq", today=lambda: day, block=block, prefetch=True)
+    store.wait_limit = 10.0  # a write that lands is waited for, however loaded the machine
+    return store
 
 
 def _on_disk(store: UserRefNumStore) -> int:

@@ -58,7 +58,9 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
 
 
 def _store(path: Path, *, block: int = 2, prefetch: bool = False) -> UserRefNumStore:
-    return UserRefNumStore(path, "nasdaq", today=lambda: DAY, block=block, prefetch=prefetch)
+    store = UserRefNumStore(path, "nasdaq", today=lambda: DAY, block=block, prefetch=prefetch)
+    store.wait_limit = 10.0  # a write that lands is waited for, however loaded the machine
+    return store
 
 
 def _error(store: UserRefNumStore) -> str | None:

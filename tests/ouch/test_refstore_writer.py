@@ -85,7 +85,9 @@ def gate(monkeypatch: pytest.MonkeyPatch, disk: Disk) -> Iterator[Gate]:
 
 
 def _store(path: Path, *, block: int = 10) -> UserRefNumStore:
-    return UserRefNumStore(path, "nasdaq", today=lambda: DAY, block=block, prefetch=True)
+    store = UserRefNumStore(path, "nasdaq", today=lambda: DAY, block=block, prefetch=True)
+    store.wait_limit = 10.0  # a write that lands is waited for, however loaded the machine
+    return store
 
 
 def _error(store: UserRefNumStore) -> str | None:

@@ -543,6 +543,7 @@ class OuchVenue(VenueAdapter):
             "next_sequence": session.next_sequence,
             "last_user_ref_num": self._store.last_issued,
             "user_ref_num_store_error": self._store.error,
+            "user_ref_num_store_stalls": self._store.stalls,
             "logins": session.logins,
             "login_rejects": session.login_rejects,
             "duplicates_dropped": self.sequence.duplicates,

@@ -19,7 +19,9 @@ class RefCounter:
         self.reserved = 0
         """The highest number the state file allows (the end of the current block)."""
         self.prefetch_at = 0
-        """Handing out this number starts the background reservation of the next block (0: none due)."""
+        """Handing out this number starts the background reservation of the next block (0: none due).
+
+        Set only by the event loop (the store posts reservations from it), never by the background writer."""
         self.error: str | None = None
         """Why the last write of the state file failed (None when the file is current)."""
 

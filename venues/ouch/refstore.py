@@ -9,7 +9,13 @@ block is used. After a crash a new store starts above the whole block. The hot p
 touches the disk once per block; with ``prefetch`` it never does in steady state: once half of
 the current block is used, the next block's reservation is written by a background thread, and
 numbers of that block are handed out only after the write (and its fsyncs) succeeded. Should the
-current block run out first, ``next`` waits for that write (or writes itself), as without prefetch.
+current block run out first, ``next`` waits for that write, at most ``wait_limit`` (``WAIT_LIMIT_S``):
+with ``prefetch`` every block ``next`` needs is written by the background writer (``bind`` writes the
+session, and the first block with it, on its caller's thread, as before), and ``next`` never waits on the disk for
+longer (a number not on file in time is refused: ``next`` returns 0 and ``error`` says the write is
+overdue, logged once; the write clears it when it lands). Only the event loop sets the prefetch point
+(``counter.prefetch_at``), whenever it posts a reservation; the writer only raises ``reserved`` and sets
+or clears ``error``, so no interleaving of the two threads can lose a prefetch.
 
 A new trading day, or a session id different from the one on file, starts again at 1.
 
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BLOCK: Final = 1000
 RETRY_INTERVAL_NS: Final = 1_000_000_000
 """While a write is failing, ``retry`` tries again at most this often."""
+WAIT_LIMIT_S: Final = 0.05
+"""The longest the event loop waits for a background write (``wait_limit``): past it, the number is refused."""
 
 
 class RefStoreError(Exception):
@@ -85,6 +93,15 @@ class UserRefNumStore:
         """Bumped whenever day, session or the numbering restart: a background write of an older one is void."""
         self._lock = threading.Lock()
         """Serialises writes of the state file (the loop thread and one background writer)."""
+        self._slot = threading.Lock()
+        """Held (never across I/O) while the writer applies a write to ``counter`` and while ``bind`` bumps the
+        generation or ``next`` gives up on a write: each sees the other's change whole."""
+        self.wait_limit = WAIT_LIMIT_S
+        """The longest, in seconds, the caller of ``next`` or ``bind`` waits for a background write."""
+        self.stalls = 0
+        """How often a background write kept the loop waiting past ``wait_limit`` (each set ``error``)."""
+        self._stalled = False
+        """``error`` says a write is overdue (not that it failed): the write's outcome replaces it."""
         self.writes = 0
         self._retried_ns: int | None = None
         """When ``retry`` last began an interval or wrote (the adapter's clock); None: not since the write failed."""
@@ -114,18 +131,63 @@ class UserRefNumStore:
         """Return the next UserRefNum (persisting a new block first when the current one is used up).
 
         Return 0, and hand out nothing, when that block cannot be persisted (``error`` says why): a number
-        past the block on file would be handed out again after a restart.
+        past the block on file would be handed out again after a restart. With ``prefetch`` the block is
+        written by the background writer, never on the caller's thread, and the caller waits for it at most
+        ``wait_limit`` seconds: past that, return 0 too (``error`` says the write is overdue; the write
+        clears it when it lands).
         """
         counter = self.counter
         number = counter.next
         if number > counter.reserved:
-            self._wait_for_prefetch()
-            if number > counter.reserved and not self._reserve(number + self._block - 1):
+            if not self._reserve_for(number):
                 return 0
         elif number == counter.prefetch_at:
             self._start_prefetch()
         counter.next = number + 1
         return number
+
+    def _reserve_for(self, number: int) -> bool:
+        """Have the block starting at ``number`` on file (after any write in flight); False: refuse ``number``."""
+        counter = self.counter
+        if not self._wait_for_prefetch():
+            return self._overdue(number)
+        if number <= counter.reserved:
+            return True
+        if not self._prefetch:
+            return self._reserve(number + self._block - 1)
+        if counter.error is not None:  # failing: ``retry`` posts the write, at most once an interval
+            return False
+        reserved = number + self._block - 1
+        self._post(reserved)
+        counter.prefetch_at = reserved - self._block // 2
+        if not self._wait_for_prefetch():
+            return self._overdue(number)
+        return number <= counter.reserved
+
+    def _overdue(self, number: int) -> bool:
+        """Give up waiting for the write in flight: set ``error`` (logged once per stall); True if it just landed.
+
+        ``number`` 0: no number is waiting (``bind``).
+        """
+        counter = self.counter
+        with self._slot:  # the writer applies its outcome under it: it landed before, or it replaces this
+            if 0 < number <= counter.reserved:
+                return True
+            if counter.error is None:
+                self.stalls += 1
+                self._stalled = True
+                self._retried_ns = None
+                counter.error = (
+                    f"UserRefNum reservation to {self.path} not written within {self.wait_limit * 1000:g} ms "
+                    "(disk slow or hung)"
+                )
+                log.error(
+                    "UserRefNum reservation to %s not written within %g ms (disk slow or hung): new orders and "
+                    "replaces are refused until it lands",
+                    self.path,
+                    self.wait_limit * 1000,
+                )
+        return False
 
     def retry(self, now_ns: int) -> bool:
         """While ``error`` is set, post the reservation needed to the background writer, at most once per interval.
@@ -148,7 +210,10 @@ class UserRefNumStore:
             return False
         if self._job is None:  # else a write is in flight (it may hang): it is the attempt
             self._retried_ns = now_ns
-            self._post(counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1)
+            reserved = counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1
+            self._post(reserved)
+            if self._prefetch:  # a failed prefetch is started again from the next number once this write is done
+                counter.prefetch_at = max(counter.next, reserved - self._block // 2)
         return False
 
     def write_failed_at(self, now_ns: int) -> None:
@@ -158,13 +223,16 @@ class UserRefNumStore:
     def _start_prefetch(self) -> None:
         """Hand the reservation of the block after the current one to the background writer.
 
-        While another write is in flight (a retry finishing), try again with the next number: a prefetch
-        skipped here would leave the end of the block to a write on the caller's thread.
+        The prefetch point moves to that block's (numbers past the current block are handed out only once
+        the write succeeded, so it cannot be passed early). While another write is in flight (a retry
+        finishing), try again with the next number: a prefetch skipped here would leave the end of the block
+        to a write on the caller's thread.
         """
         counter = self.counter
         if self._job is None:
-            counter.prefetch_at = 0
-            self._post(counter.reserved + self._block)
+            reserved = counter.reserved + self._block
+            self._post(reserved)
+            counter.prefetch_at = reserved - self._block // 2
         else:
             counter.prefetch_at = counter.next + 1
 
@@ -192,23 +260,29 @@ class UserRefNumStore:
                 continue
             state, generation, done = job
             try:
-                with self._lock:  # bind() waits for this job, then bumps the generation: an older one is void
+                with self._lock:  # bind() bumps the generation: an older job is void
                     if generation == self._generation:
-                        self._write(state, allow=True)
+                        self._write(state, generation=generation)
             finally:
                 self._job = None  # the loop may post the next job from here on (with its own event)
                 done.set()
 
-    def _wait_for_prefetch(self) -> None:
-        """Wait until the background writer has finished the reservation it is working on (if any)."""
+    def _wait_for_prefetch(self) -> bool:
+        """Wait until the background writer has finished the reservation it is working on (if any).
+
+        Wait at most ``wait_limit`` seconds: return False if the write is still in flight then.
+        """
         job = self._job
-        if job is not None:
-            job[2].wait()
+        return job is None or job[2].wait(self.wait_limit)
 
     def _schedule_prefetch(self) -> None:
-        """Arrange for ``next`` to start the following reservation once half of the current block is used."""
+        """Arrange for ``next`` to start the following reservation once half of the current block is used.
+
+        If that point is passed already (a reservation written again, a session bound late in the block),
+        the next number starts it.
+        """
         counter = self.counter
-        counter.prefetch_at = counter.reserved - self._block // 2 if self._prefetch else 0
+        counter.prefetch_at = max(counter.next, counter.reserved - self._block // 2) if self._prefetch else 0
 
     def is_current_day(self) -> bool:
         """Return True if the state on file belongs to today's session day."""
@@ -216,13 +290,22 @@ class UserRefNumStore:
 
     def ensure_above(self, used: int) -> None:
         """Never hand out ``used`` or anything below it (learned from recovery or an Account Query)."""
-        if used >= self.counter.next:
-            self.counter.next = used + 1
+        counter = self.counter
+        if used >= counter.next:
+            counter.next = used + 1
+            if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
+                counter.prefetch_at = counter.next
 
     def bind(self, session: str) -> None:
-        """Attach to the session the venue logged us into; a new day or another session restarts at 1."""
+        """Attach to the session the venue logged us into; a new day or another session restarts at 1.
+
+        A write in flight is waited for at most ``wait_limit`` seconds. Still in flight: it is void (it
+        allows nothing of the new numbering), ``error`` is set, and ``retry`` writes the new state once the
+        writer is free (until then nothing of the new numbering is handed out).
+        """
         day = self._today()
-        if day != self.day or (self.session and session != self.session):
+        restart = day != self.day or bool(self.session and session != self.session)
+        if restart:
             log.info(
                 "UserRefNum for %s restarts at 1 (day %s -> %s, session %r -> %r)",
                 self.path.name,
@@ -231,18 +314,34 @@ class UserRefNumStore:
                 self.session,
                 session,
             )
-            self._wait_for_prefetch()
+        elif session == self.session:
+            self._prefetch_first()  # after a restart: the first order finds its block on file, in the background
+            return
+        idle = self._wait_for_prefetch()
+        with self._slot:  # a write still in flight is void from here: it cannot raise this numbering's allowance
             self._generation += 1
-            self.day = day
+            if restart:
+                self.day = day
+                self.counter.next = 1
+                self.counter.reserved = 0
+                self.counter.prefetch_at = 0
             self.session = session
-            self.counter.next = 1
-            self.counter.reserved = 0
-            self._reserve(0)
-        elif session != self.session:
-            self._wait_for_prefetch()
-            self._generation += 1
-            self.session = session
-            self._reserve(self.counter.reserved)
+        if idle:
+            counter = self.counter
+            reserved = counter.reserved
+            if self._prefetch and counter.next > reserved:  # this write takes the first block along
+                reserved = counter.next + self._block - 1
+            self._reserve(reserved)
+        else:  # never wait on the disk: ``retry`` posts this numbering's state once the writer is free
+            self._overdue(0)
+
+    def _prefetch_first(self) -> None:
+        """With ``prefetch``, post the block the next number needs if it is not on file (nobody waits for it)."""
+        counter = self.counter
+        if self._prefetch and counter.next > counter.reserved and counter.error is None and self._job is None:
+            reserved = counter.next + self._block - 1
+            self._post(reserved)
+            counter.prefetch_at = reserved - self._block // 2
 
     def _load(self) -> _State | None:
         try:
@@ -275,35 +374,45 @@ class UserRefNumStore:
         self._schedule_prefetch()
         return True
 
-    def _write(self, state: _State, *, allow: bool = False) -> bool:
+    def _write(self, state: _State, *, generation: int | None = None) -> bool:
         """Write ``state`` atomically and durably; return True on success (else set ``error``).
 
-        With ``allow`` (the background writer), a success first raises ``reserved`` to the state's (if
-        higher) and schedules the next prefetch (also after a failure: from the next number if its point
-        passed meanwhile), then clears ``error``: the loop sees the new allowance no later than the recovery.
+        With ``generation`` (the background writer's job), a success first raises ``reserved`` to the state's
+        (if higher), then clears ``error``: the loop sees the new allowance no later than the recovery; a job
+        ``bind`` voided meanwhile changes neither (``retry`` then writes the current state). The outcome is
+        applied under ``_slot``. The writer never touches ``next`` or ``prefetch_at``: the loop owns both and
+        sets the prefetch point when it posts a reservation (``_start_prefetch``, ``retry``, ``next``), so no
+        interleaving of the two threads can leave the point behind ``next`` (the prefetch lost, the block's
+        end written on the loop).
         """
         data = _encoder.encode(state)
+        counter = self.counter
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_file_atomically(self.path, data)
         except OSError as exc:
-            if self.counter.error is None:
+            with self._slot:
+                first = counter.error is None or self._stalled
+                if first:
+                    self._retried_ns = None
+                self._stalled = False
+                counter.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
+            if first:
                 log.error("cannot persist UserRefNum reservation to %s: %s", self.path, exc)
-                self._retried_ns = None
-            self.counter.error = f"cannot persist UserRefNum reservation to {self.path}: {exc}"
             return False
-        counter = self.counter
-        if allow and (state.reserved > counter.reserved or counter.error is not None):
-            counter.reserved = max(counter.reserved, state.reserved)
-            self._schedule_prefetch()
-            if 0 < counter.prefetch_at < counter.next:  # the prefetch point passed while failing: start at the next
-                counter.prefetch_at = counter.next
-        if self.counter.error is not None:
+        with self._slot:
+            self.writes += 1
+            if generation is not None:
+                if generation != self._generation:
+                    return True
+                counter.reserved = max(counter.reserved, state.reserved)
+            recovered = counter.error is not None
+            counter.error = None
+            self._stalled = False
+        if recovered:
             log.warning(
                 "UserRefNum reservation persisted to %s again (up to %d): new orders and replaces are allowed",
                 self.path,
                 state.reserved,
             )
-        self.counter.error = None
-        self.writes += 1
         return True
