@@ -72,7 +72,7 @@ from gateway.strategy_session import (
     UnreadableRequest,
 )
 from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
-from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, rejected, replaced
+from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, is_repeated_fill, rejected, replaced
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ExactlyOnce
@@ -104,7 +104,7 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from obs.ratelog import is_power_of_two
+from obs.ratelog import IntervalLog, is_power_of_two
 from risk.api import RiskGate
 from risk.engine import RiskEngine
 from venues.base import VenueAdapter
@@ -217,6 +217,8 @@ class Engine:
         self.orders: dict[int, Order] = {}
         self.open_orders: dict[int, Order] = {}
         self._counters = EngineCounters()
+        self._rarelog = IntervalLog(log)
+        """Lines a venue can cause without bound (repeated fills): at most one per kind per 10 s."""
         # the four counters counted per order round trip, as native ints (compiled: a field of this object
         # instead of a generic read and write of a Struct attribute); ``counters`` adds them in when read
         self._n_orders_received = 0
@@ -429,7 +431,10 @@ class Engine:
         open_qty = order.leaves_qty
         event = executed(order, ev, st.next_seq, self._produced)
         if event is None:
-            self._out_of_place(order, ev)
+            if is_repeated_fill(order, ev):
+                self._repeated_fill(order, ev)
+            else:
+                self._out_of_place(order, ev)
             return
         self._counters.executions += 1
         if ev.qty > open_qty:
@@ -515,6 +520,23 @@ class Engine:
                 order.qty,
                 counters.overfills,
             )
+
+    def _repeated_fill(self, order: Order, ev: VenueExecuted) -> None:
+        """Count and log (at most once per 10 s) a venue's copy of a fill the order already applied: not applied."""
+        self._counters.repeated_fills += 1
+        self._rarelog.log(
+            "repeated_fill",
+            self.clock(),
+            logging.WARNING,
+            "venue %s: execution %r of order %d (%s) repeated under venue_seq %d: not applied again "
+            "(%d repeated fills so far)",
+            order.venue,
+            ev.exec_id,
+            order.order_id,
+            order.cl_ord_id,
+            ev.venue_seq,
+            self._counters.repeated_fills,
+        )
 
     def _out_of_place(self, order: Order, event: object) -> None:
         self._counters.venue_events_out_of_place += 1
@@ -1584,9 +1606,6 @@ class Engine:
             venue.restore(order, order.venue_ref)  # the reference the venue knows the order by now
             if order.pending_ref and order.state in _REPLACING:
                 venue.restore(order, order.pending_ref)  # then the replace still in flight
-            exec_ids = recovered.exec_ids.get(order.order_id)
-            if exec_ids:
-                venue.restore_fills(order, exec_ids)  # a repeated fill stays discarded across the restart
         text = "the gateway stopped before sending this order to the venue"
         for order in recovered.never_sent:
             st = self.strategies[order.strategy_id]

@@ -31,6 +31,9 @@ class EngineCounters(msgspec.Struct):
     overfills: int = 0
     """Executions for more than the order had open (a venue's error, or a state the gateway lost): applied, the
     order FILLED, and counted and logged here."""
+    repeated_fills: int = 0
+    """Executions whose execution id the order had already applied (a venue's copy under a new message number:
+    a FIX PossResend, an OUCH or BOE replay after the numbering restarted): not applied, logged once per 10 s."""
     strategy_connections: int = 0
     strategy_refused: int = 0
     account_not_permitted: int = 0

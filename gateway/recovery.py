@@ -79,8 +79,6 @@ class Recovered:
     """Per venue: its last journaled numbering epoch and the highest venue_seq journaled in it."""
     unanswered: dict[str, list[UnansweredRequest]] = field(default_factory=dict)
     """Per venue: requests sent that no journaled venue event answered (outcome unknown)."""
-    exec_ids: dict[int, list[str]] = field(default_factory=dict)
-    """Per open order: the ExecIDs of its journaled fills, oldest first (the venue adapter's ``restore_fills``)."""
     trading_states: list[JTradingState] = field(default_factory=list)
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
     never_sent: list[Order] = field(default_factory=list)
@@ -203,12 +201,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                     produced.clear()
             if type(event) is VenueExecuted:
                 out.exposure.append((order, event.qty, event.price))
-                if event.exec_id:
-                    out.exec_ids.setdefault(order.order_id, []).append(event.exec_id)
             if order.state >= _FILLED:
                 open_orders.pop(order.order_id, None)
                 st.open_orders.pop(order.order_id, None)
-                out.exec_ids.pop(order.order_id, None)
         elif kind is JStrategyEvent:
             assert isinstance(rec, JStrategyEvent)
             st = _strategy(out, rec.strategy_id)

@@ -34,6 +34,8 @@ from model.order import (
     apply_reject,
     apply_replaced,
     fire,
+    remember_fill,
+    repeated_fill,
 )
 from model.venue_events import (
     VenueAccepted,
@@ -74,10 +76,33 @@ def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent 
 
 
 def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent | None:
-    """Apply an execution."""
+    """Apply an execution, unless the order already applied one with the same (non-empty) ``exec_id``.
+
+    A venue can send one execution twice under two message numbers (a FIX PossResend copy, an OUCH or BOE
+    server replaying from below what it was asked for after its numbering restarted): the copy leaves the
+    order as it was (None, like an out-of-place event; ``is_repeated_fill`` tells the two apart). The ids
+    are kept on the order, so recovery, which applies the journal with this function, rebuilds them.
+    """
+    exec_id = ev.exec_id
+    if order.exec_id and repeated_fill(order, exec_id):  # no fill applied yet (the common case): one read
+        return None
     if not apply_fill(order, ev.qty, ev.price):
         return None
-    return Executed(seq, order.cl_ord_id, ev.qty, ev.price, ev.liquidity, ev.exec_id, order.cum_qty, order.leaves_qty)
+    if exec_id:
+        if not order.exec_id:  # the order's first fill: a field, nothing allocated
+            order.exec_id = exec_id
+        else:
+            remember_fill(order, exec_id)
+    return Executed(seq, order.cl_ord_id, ev.qty, ev.price, ev.liquidity, exec_id, order.cum_qty, order.leaves_qty)
+
+
+def is_repeated_fill(order: Order, ev: VenueExecuted) -> bool:
+    """Return True when ``executed`` refused ``ev`` because the order already applied its ``exec_id``.
+
+    Asked only after ``executed`` returned None: a refused event left the order unchanged, so its id is
+    among the order's only if it was there before.
+    """
+    return repeated_fill(order, ev.exec_id)
 
 
 def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent | None:

@@ -248,7 +248,8 @@ class OrderTicket(msgspec.Struct):
 
 
 class Order(OrderTicket, gc=False):
-    """Mutable record of one order; holds scalars only, so it is exempt from the GC.
+    """Mutable record of one order; exempt from the GC: it holds scalars, and at most a set of str
+    (``exec_ids``), which refers to nothing that could lead back to it, so no cycle can pass through it.
 
     The fields of ``OrderTicket`` first (positional construction follows them), then the
     order's life: its table state and the quantities around it.
@@ -276,6 +277,11 @@ class Order(OrderTicket, gc=False):
     """Monotonic ns when the risk chain finished."""
     t_wire: int = 0
     """Monotonic ns right after the venue write that carried the order."""
+    exec_id: str = ""
+    """The execution id (FIX ExecID, OUCH Match Number, BOE ExecID) of the order's first fill applied ("" = none
+    yet, or the fill carried none): a fill repeating it is not applied again (``repeated_fill``)."""
+    exec_ids: set[str] | None = None
+    """The execution ids of its later fills (None until a second one: most orders fill once and allocate nothing)."""
 
     @property
     def is_terminal(self) -> bool:
@@ -388,6 +394,27 @@ def apply_fill(order: Order, qty: int, price: int) -> bool:
         order.pending_qty = order.pending_price = 0
         order.pending_ref = ""
     return True
+
+
+def repeated_fill(order: Order, exec_id: str) -> bool:
+    """Return True when ``order`` already applied a fill with the non-empty ``exec_id`` (a venue's copy of it)."""
+    first = order.exec_id
+    if not first or not exec_id:
+        return False
+    if exec_id == first:
+        return True
+    later = order.exec_ids
+    return later is not None and exec_id in later
+
+
+def remember_fill(order: Order, exec_id: str) -> None:
+    """Note that ``order`` applied the fill ``exec_id`` (non-empty): the first in a field, later ones in a set."""
+    if not order.exec_id:
+        order.exec_id = exec_id
+    elif order.exec_ids is None:
+        order.exec_ids = {exec_id}
+    else:
+        order.exec_ids.add(exec_id)
 
 
 def apply_canceled(order: Order, canceled_qty: int) -> int | None:

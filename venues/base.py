@@ -121,13 +121,6 @@ class VenueAdapter(abc.ABC):
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn, during recovery, that ``venue_ref`` (from send_new/send_replace) names ``order``."""
 
-    def restore_fills(self, order: Order, exec_ids: list[str]) -> None:  # noqa: B027 - optional hook
-        """Re-learn, during recovery (after ``restore``), the ExecIDs of the fills journaled for open ``order``.
-
-        An adapter that discards a repeated fill by its ExecID needs them across a restart; others need not
-        override it.
-        """
-
     def forget(self, order: Order) -> None:  # noqa: B027 - optional hook
         """Drop what the adapter keeps about ``order``: it is terminal and leaves the gateway's memory.
 

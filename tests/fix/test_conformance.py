@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.venue_apply import apply_venue_event, is_repeated_fill
 from model.clock import monotonic_ns
 from model.exactly_once import ResumePoint
-from model.order import apply_ack, mark_sent
+from model.order import OrderState, apply_ack, mark_sent
 from model.send_result import Sent
 from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from simulators.fix.simulator import FixSimulator
@@ -448,11 +449,15 @@ async def test_s16_fill_when_acceptor_repeats_it_with_poss_resend_then_applied_o
     dialect: str, simulators: Simulators, tmp_path: Path
 ) -> None:
     # A venue's failover resends a 70 fill under a new MsgSeqNum with PossResend=Y, same ExecID; applied
-    # twice, the order would be "140 of 100" and the venue's real last 30 dropped as out of place.
+    # twice, the order would be "140 of 100" and the venue's real last 30 dropped as out of place. The adapter
+    # reports the copy like any ExecutionReport (its own MsgSeqNum); the core applies it once, as the engine
+    # and recovery do (``gateway.venue_apply``), for every venue alike.
     sim = simulators.start(dialect)
     gateway = GatewaySide(sim, tmp_path / "store")
     await gateway.start()
-    ref = gateway.send(make_order(10, symbol="MSFT"))  # no reference price: it rests
+    order = make_order(10, symbol="MSFT")  # no reference price: it rests
+    ref = gateway.send(order)
+    mark_sent(order, ref)
     await gateway.wait_events(1)
     assert sim.execute(ref, 70)
     await gateway.wait_events(2)
@@ -462,18 +467,24 @@ async def test_s16_fill_when_acceptor_repeats_it_with_poss_resend_then_applied_o
     copy_seq = int(copy.partition(b"\x0134=")[2].partition(b"\x01")[0])
     await wait_until(lambda: gateway.venue.session.next_target_seq > copy_seq, 2.0, "the copy to be read")
     assert sim.execute(ref, 30)
-    events = await gateway.wait_events(3)
+    events = await gateway.wait_events(4)
     await asyncio.sleep(0.2)
     assert [(type(e).__name__, getattr(e, "qty", 0)) for e in events] == [
         ("VenueAccepted", 100),
         ("VenueExecuted", 70),
+        ("VenueExecuted", 70),
         ("VenueExecuted", 30),
     ]
-    executed = events[1]
+    executed, repeated = events[1], events[2]
     assert isinstance(executed, VenueExecuted) and executed.exec_id == fill.get(b"17").decode()
+    assert isinstance(repeated, VenueExecuted)
+    assert (repeated.exec_id, repeated.venue_seq) == (executed.exec_id, copy_seq)
     assert b"\x0197=Y\x01" in copy and b"\x0117=%b\x01" % fill.get(b"17") in copy
-    assert gateway.venue.counters.get("repeated_fills") == 1
-    assert gateway.venue.status()["open_orders"] == 0  # filled: forgotten with its ExecIDs
+    produced = [apply_venue_event(order, event, seq, []) for seq, event in enumerate(events, 1)]
+    assert [type(e).__name__ for e in produced] == ["OrderAccepted", "Executed", "NoneType", "Executed"]
+    assert is_repeated_fill(order, repeated)
+    assert (order.cum_qty, order.leaves_qty, order.state) == (100, 0, OrderState.FILLED)
+    assert gateway.venue.status()["open_orders"] == 0  # filled: forgotten
     assert _rejects_from_acceptor(sim) == []
     await gateway.stop()
 

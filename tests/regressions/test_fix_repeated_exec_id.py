@@ -6,8 +6,9 @@ The adapter did not: a 100 fill repeated gave the strategy a second ``Executed``
 on a 100 order made it "140 of 100" (FILLED), so the venue's real final 30 was dropped as out of place.
 
 Now a fill whose ExecID the order already had is not applied again, whatever 97 says; it is counted
-(``repeated_fills``) and logged at most once per 10 s. The ExecIDs live with the open order (released with
-it) and are restored from the journal after a restart (``restore_fills``).
+(``repeated_fills``) and logged at most once per 10 s. Since fills30 the check is the core's, for every venue
+(``gateway.venue_apply.executed``; tests/test_repeated_fills.py): the adapter passes the copy on like any
+report, and the ExecIDs live on the order, rebuilt from the journal after a restart by applying it again.
 """
 
 from __future__ import annotations
@@ -55,52 +56,84 @@ def _fills(rig: Rig) -> list[tuple[int, str]]:
     return [(e.qty, e.exec_id) for e in rig.events() if isinstance(e, VenueExecuted)]
 
 
-def test_partial_fill_when_repeated_with_poss_resend_then_applied_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_copy_when_poss_resend_then_the_adapter_passes_it_on_under_its_own_msg_seq_num() -> None:
+    # One check, in the core: the adapter keeps no ExecIDs and reports the copy like any ExecutionReport.
     rig = Rig().up()
     _order, ref = _sent(rig, 7)
-    rig.feed(_fill(rig, ref, b"E2", 100, 100, 300))
-    with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
-        rig.feed(_fill(rig, ref, b"E2", 100, 100, 300, poss_resend=True))  # same report, new MsgSeqNum
-    assert _fills(rig) == [(100, "E2")]
+    rig.feed(_fill(rig, ref, b"E2", 100, 100, 300), _fill(rig, ref, b"E2", 100, 100, 300, poss_resend=True))
+    events = [e for e in rig.recorder.events if isinstance(e, VenueExecuted)]
+    assert [(e.qty, e.exec_id) for e in events] == [(100, "E2"), (100, "E2")]
+    assert events[0].venue_seq < events[1].venue_seq
     assert rig.wire.take() == []  # a valid message: no Reject
-    assert rig.adapter.status()["repeated_fills"] == 1
-    assert [r.getMessage() for r in caplog.records if "repeats ExecID b'E2'" in r.getMessage()] != []
 
 
-def test_fill_when_repeated_twice_then_the_real_last_fill_still_applies(caplog: pytest.LogCaptureFixture) -> None:
-    rig = Rig().up()
-    _order, ref = _sent(rig, 7)
-    with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
-        rig.feed(_fill(rig, ref, b"E1", 70, 70, 100))
-        rig.feed(_fill(rig, ref, b"E1", 70, 70, 100, poss_resend=True))
-        rig.feed(_fill(rig, ref, b"E1", 70, 70, 100, poss_resend=True))
-        rig.feed(_fill(rig, ref, b"E2", 30, 100, 100))
-    assert _fills(rig) == [(70, "E1"), (30, "E2")]
-    assert rig.adapter.status()["repeated_fills"] == 2
-    assert len([r for r in caplog.records if "repeats ExecID" in r.getMessage()]) == 1  # rate-limited
-    assert rig.adapter.status()["open_orders"] == 0  # filled: forgotten with its ExecIDs
+# ---- through the engine: the core applies a copy once ------------------------------------------------------
 
 
-def test_fills_when_many_distinct_exec_ids_then_each_applied_and_any_repeat_not() -> None:
-    rig = Rig().up()
-    _order, ref = _sent(rig, 7)
+def _gateway(tmp_path: Path, dialect: str = "equities-fix42") -> tuple[Rig, Engine, MemoryLink, str]:
+    """Return a FIX rig under a real engine, strategy S1's link and the ClOrdID of its acknowledged order A."""
+    fix = Rig(dialect).up()
+    engine, rig = _engine_over(fix, tmp_path / "j1")
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A", qty=100, price=1_502_500, venue="FIXV")
+    (new_order,) = fix.wire.take()
+    ref = new_order.get(b"11").decode()
+    _deliver(fix, engine, fix.peer.execution_report(ref.encode(), b"0"))
+    strat.received()
+    return fix, engine, strat, ref
+
+
+def _fills_of(link: MemoryLink) -> list[tuple[int, str]]:
+    return [(m.qty, m.exec_id) for m in link.received() if isinstance(m, Executed)]
+
+
+def test_partial_fill_when_repeated_with_poss_resend_then_applied_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fix, engine, strat, ref = _gateway(tmp_path)
+    _deliver(fix, engine, _fill(fix, ref, b"E2", 40, 40, 100))
+    with caplog.at_level(logging.WARNING, logger="gateway.engine"):
+        _deliver(fix, engine, _fill(fix, ref, b"E2", 40, 40, 100, poss_resend=True))  # same report, new MsgSeqNum
+    assert _fills_of(strat) == [(40, "E2")]
+    assert fix.wire.take() == []  # a valid message: no Reject
+    assert engine.counters.repeated_fills == 1
+    assert [r.getMessage() for r in caplog.records if "'E2'" in r.getMessage()] != []
+
+
+def test_fill_when_repeated_twice_then_the_real_last_fill_still_applies(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fix, engine, strat, ref = _gateway(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="gateway.engine"):
+        _deliver(fix, engine, _fill(fix, ref, b"E1", 70, 70, 100))
+        _deliver(fix, engine, _fill(fix, ref, b"E1", 70, 70, 100, poss_resend=True))
+        _deliver(fix, engine, _fill(fix, ref, b"E1", 70, 70, 100, poss_resend=True))
+        _deliver(fix, engine, _fill(fix, ref, b"E2", 30, 100, 100))
+    assert _fills_of(strat) == [(70, "E1"), (30, "E2")]
+    assert engine.counters.repeated_fills == 2
+    assert len([r for r in caplog.records if "repeated under venue_seq" in r.getMessage()]) == 1  # rate-limited
+    assert engine.strategies["S1"].orders["A"].state is OrderState.FILLED
+    assert fix.adapter.status()["open_orders"] == 0  # filled: forgotten
+
+
+def test_fills_when_many_distinct_exec_ids_then_each_applied_and_any_repeat_not(tmp_path: Path) -> None:
+    fix, engine, strat, ref = _gateway(tmp_path)
     for i in range(1, 6):
-        rig.feed(_fill(rig, ref, b"E%d" % i, 10, 10 * i, 100))
+        _deliver(fix, engine, _fill(fix, ref, b"E%d" % i, 10, 10 * i, 100))
     for i in (1, 3, 5):
-        rig.feed(_fill(rig, ref, b"E%d" % i, 10, 10 * i, 100, poss_resend=True))
-    rig.feed(_fill(rig, ref, b"E6", 50, 100, 100))
-    assert _fills(rig) == [(10, f"E{i}") for i in range(1, 6)] + [(50, "E6")]
-    assert rig.adapter.status()["repeated_fills"] == 3
+        _deliver(fix, engine, _fill(fix, ref, b"E%d" % i, 10, 10 * i, 100, poss_resend=True))
+    _deliver(fix, engine, _fill(fix, ref, b"E6", 50, 100, 100))
+    assert _fills_of(strat) == [(10, f"E{i}") for i in range(1, 6)] + [(50, "E6")]
+    assert engine.counters.repeated_fills == 3
 
 
-def test_fill_when_exec_id_repeated_without_poss_resend_then_not_applied_either() -> None:
+def test_fill_when_exec_id_repeated_without_poss_resend_then_not_applied_either(tmp_path: Path) -> None:
     # A venue that repeats an ExecID without 97 is itself broken; the check costs nothing, so it applies to all.
-    rig = Rig("broker-fix44").up()
-    _order, ref = _sent(rig, 7)
-    rig.feed(_fill(rig, ref, b"X9", 40, 40, 100))
-    rig.feed(_fill(rig, ref, b"X9", 40, 40, 100))
-    assert _fills(rig) == [(40, "X9")]
-    assert rig.adapter.status()["repeated_fills"] == 1
+    fix, engine, strat, ref = _gateway(tmp_path, "broker-fix44")
+    _deliver(fix, engine, _fill(fix, ref, b"X9", 40, 40, 100))
+    _deliver(fix, engine, _fill(fix, ref, b"X9", 40, 40, 100))
+    assert _fills_of(strat) == [(40, "X9")]
+    assert engine.counters.repeated_fills == 1
 
 
 def _without_exec_id(rig: Rig, ref: str, cum: int) -> bytes:
@@ -109,37 +142,12 @@ def _without_exec_id(rig: Rig, ref: str, cum: int) -> bytes:
     return rig.peer.message(MsgType.EXECUTION_REPORT, [*body, (b"32", b"10"), (b"31", b"150.25")])
 
 
-def test_fill_when_exec_id_missing_then_applied_each_time() -> None:
+def test_fill_when_exec_id_missing_then_applied_each_time(tmp_path: Path) -> None:
     # Nothing to tell copies apart by: each is applied, as before (the required-tags check counts the absence).
-    rig = Rig().up()
-    _order, ref = _sent(rig, 7)
-    rig.feed(_without_exec_id(rig, ref, 10), _without_exec_id(rig, ref, 20))
-    assert _fills(rig) == [(10, ""), (10, "")]
-    assert rig.adapter.status()["repeated_fills"] == 0
-
-
-def test_fill_when_repeated_after_a_restart_then_restored_exec_ids_discard_it() -> None:
-    first = Rig().up()
-    order, ref = _sent(first, 7)
-    first.feed(_fill(first, ref, b"E1", 30, 30, 100), _fill(first, ref, b"E2", 20, 50, 100))
-    assert _fills(first) == [(30, "E1"), (20, "E2")]
-
-    second = Rig().up()  # the restarted process: recovery restores the order, then its fills' ExecIDs
-    second.adapter.restore(order, ref)
-    second.adapter.restore_fills(order, ["E1", "E2"])
-    second.feed(_fill(second, ref, b"E1", 30, 30, 100, poss_resend=True))
-    second.feed(_fill(second, ref, b"E2", 20, 50, 100, poss_resend=True))
-    second.feed(_fill(second, ref, b"E3", 50, 100, 100))
-    assert _fills(second) == [(50, "E3")]
-    assert second.adapter.status()["repeated_fills"] == 2
-
-
-def test_restore_fills_when_order_not_tracked_then_nothing_kept() -> None:
-    rig = Rig().up()
-    order, _ref = _sent(rig, 7)
-    rig.adapter.forget(order)
-    rig.adapter.restore_fills(order, ["E1"])
-    assert rig.adapter.status()["open_orders"] == 0
+    fix, engine, strat, ref = _gateway(tmp_path)
+    _deliver(fix, engine, _without_exec_id(fix, ref, 10), _without_exec_id(fix, ref, 20))
+    assert _fills_of(strat) == [(10, ""), (10, "")]
+    assert engine.counters.repeated_fills == 0
 
 
 # ---- through the engine, across a restart (the journal's fills carry their ExecIDs) ---------------------------
@@ -192,8 +200,8 @@ def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_ap
     second.peer = first.peer
     engine2, rig2 = _engine_over(second, tmp_path / "j2")
     recovered = recover(read_journal(tmp_path / "j1"))
-    order_id = recovered.strategies["S1"].orders["A"].order_id
-    assert recovered.exec_ids == {order_id: ["E1"]}  # the open order's journaled fills
+    order = recovered.strategies["S1"].orders["A"]
+    assert (order.exec_id, order.exec_ids) == ("E1", None)  # the journal's replay rebuilt the order's ExecIDs
     engine2.adopt(recovered)
     second.adapter.state_sink = second.recorder.state
     second.up()
@@ -204,5 +212,5 @@ def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_ap
     assert _executed(strat2) == [(30, 100)]
     order = engine2.strategies["S1"].orders["A"]
     assert (order.cum_qty, order.state) == (100, OrderState.FILLED)
-    assert second.adapter.status()["repeated_fills"] == 1
+    assert engine2.counters.repeated_fills == 1
     assert engine2.counters.venue_events_out_of_place == 0

@@ -272,7 +272,6 @@ class FixVenue(VenueAdapter):
             "unknown_cl_ord_id": 0,
             "unparseable": 0,
             "ignored_exec_reports": 0,
-            "repeated_fills": 0,
             "missing_required_tags": 0,
             "unsupported_msg_types": 0,
             "not_replayed": 0,
@@ -427,19 +426,6 @@ class FixVenue(VenueAdapter):
         else:
             tracked.working = ref
             tracked.pending = b""
-
-    def restore_fills(self, order: Order, exec_ids: list[str]) -> None:
-        """Re-learn the ExecIDs of the fills the journal applied to open ``order`` (after ``restore``).
-
-        A report repeating one of them after a restart (a PossResend copy under a new MsgSeqNum) is then
-        not applied again, as before the restart.
-        """
-        tracked = self._orders.get(order.order_id)
-        if tracked is None:
-            return
-        for exec_id in exec_ids:
-            if exec_id:
-                _remember_fill(tracked, exec_id.encode())
 
     def resume_after(self, point: ResumePoint) -> None:
         """Before connecting after a restart: expect the first MsgSeqNum the journal does not hold.
@@ -1027,25 +1013,14 @@ class FixVenue(VenueAdapter):
                 self._trade_correction(message, order.order_id, b"ExecTransType " + fields[f.EXEC_TRANS_TYPE])
                 return
             if exec_type in _FILL_TYPES:
-                exec_id = fields.get(f.EXEC_ID, b"")
-                first = tracked.exec_id
-                if first and (exec_id == first or (tracked.exec_ids is not None and exec_id in tracked.exec_ids)):
-                    self._repeated_fill(message, order.order_id, exec_id)
-                    return
+                # a copy of a fill (PossResend=Y, same ExecID) is passed on: the core does not apply it again
                 tag = f.LAST_QTY
                 qty = _qty(fields[tag])
                 tag = f.LAST_PX
                 price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-                event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id.decode())
-                if not exec_id:
-                    pass  # nothing to tell a copy by
-                elif not first:  # the common case: the order's first fill (nothing allocated)
-                    tracked.exec_id = exec_id
-                elif tracked.exec_ids is None:
-                    tracked.exec_ids = {exec_id}
-                else:
-                    tracked.exec_ids.add(exec_id)
+                exec_id = fields.get(f.EXEC_ID, b"").decode()
+                event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id)
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
                 qty = _qty(fields[tag]) if tag in fields else order.qty
@@ -1099,18 +1074,6 @@ class FixVenue(VenueAdapter):
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
-
-    def _repeated_fill(self, message: FixMessage, order_id: int, exec_id: bytes) -> None:
-        """Count and log a fill whose ExecID the order already had (a PossResend copy): not applied again."""
-        self.counters["repeated_fills"] += 1
-        self._rare(
-            "repeated",
-            "ExecutionReport MsgSeqNum %d (PossResend %r) repeats ExecID %r of order %d: not applied again",
-            message.seq,
-            message.get(f.POSS_RESEND) or b"N",
-            exec_id,
-            order_id,
-        )
 
     def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
         """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""
@@ -1197,16 +1160,6 @@ class FixVenue(VenueAdapter):
             if cl_ord_id == tracked.pending:
                 tracked.pending = b""
             self._emit(VenueCancelRejected(venue_seq, order_id, code, text))
-
-
-def _remember_fill(tracked: _Tracked, exec_id: bytes) -> None:
-    """Note that the order's fill ``exec_id`` was applied (kept while the order is tracked)."""
-    if not tracked.exec_id:
-        tracked.exec_id = exec_id
-    elif tracked.exec_ids is None:
-        tracked.exec_ids = {exec_id}
-    else:
-        tracked.exec_ids.add(exec_id)
 
 
 def _printable(text: str) -> bool:

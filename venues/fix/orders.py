@@ -15,12 +15,8 @@ from venues.base import VenueOrder
 class Tracked(VenueOrder[bytes], gc=False):
     """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
     OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
-    (b"" = none)."""
-
-    exec_id: bytes = b""
-    """The ExecID of the order's first fill applied (b"" = none yet): a report repeating it is not applied again."""
-    exec_ids: set[bytes] | None = None
-    """The ExecIDs of its later fills (None until a second one: most orders fill once, and allocate nothing)."""
+    (b"" = none). A fill repeating an ExecID the order already applied is the core's to discard
+    (``gateway.venue_apply.executed``), for every venue alike."""
 
 
 class Probe(msgspec.Struct, gc=False):
