@@ -1,10 +1,9 @@
 """The FIX adapter's cost per fill report in one process: ExecutionReport bytes in -> ``VenueExecuted``.
 
-``benchmarks/bench_hotpath.py`` times an order's acknowledgement (ExecType 0); this times fills, the reports
-whose ExecID the adapter checks and keeps (docs/venues/fix.md, "Repeated fills"). Each order is sent
-(``send_new`` + ``flush``, not timed), then ``--fills`` fill reports of it arrive one by one, each timed as
-``data_received`` + ``flush`` (decode, session, store, mapping, event): one fill per order is the common case
-(its ExecID kept in the order's tracking record), more take the set of later ExecIDs. A/B against another tree:
+``benchmarks/bench_hotpath.py`` times an order's acknowledgement (ExecType 0); this times fills (the adapter
+only: a copy's ExecID is the core's to check since fills30, docs/venues/fix.md, "Repeated fills"). Each order is
+sent (``send_new`` + ``flush``, not timed), then ``--fills`` fill reports of it arrive one by one, each timed as
+``data_received`` + ``flush`` (decode, session, store, mapping, event). A/B against another tree:
 ``PYTHONPATH=<tree> .venv/bin/python benchmarks/bench_fix_fills.py`` (the imports come from ``<tree>``).
 """
 
