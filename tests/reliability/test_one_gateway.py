@@ -64,7 +64,7 @@ async def _rest_orders(gateway: Gateway, count: int, prefix: str = "R") -> None:
 def _refused_on_the_journal(first: Gateway, second: Gateway, workdir: Path) -> None:
     """B exits 1 with one ERROR line naming the journal directory and A's pid, having read and written nothing."""
     journal = first.journal()
-    before = journal.read_bytes()
+    before = journal.read_bytes()[4096:]  # the records (A's own syncer may still update the header page's synced end)
     sockets = {path: _inode(path) for path in (first.admin, first.socket)}
     assert _run_until_exit(second) == 1
     text = second.log_text()
@@ -74,7 +74,7 @@ def _refused_on_the_journal(first: Gateway, second: Gateway, workdir: Path) -> N
     assert first.proc is not None and f"(pid {first.proc.pid}," in errors[0]
     for later in ("released cl_ord_id table", "recovered", "venue OUCH", "listening on"):
         assert later not in text, text  # refused first: before the journal, the venue session and the sockets
-    assert journal.read_bytes() == before
+    assert journal.read_bytes()[4096:] == before
     assert {path: _inode(path) for path in sockets} == sockets  # A's sockets untouched
     assert first.status()["pid"] == first.proc.pid  # A still answers
 
