@@ -2,6 +2,8 @@
 
 Start-up order matters and is fixed here:
 
+0. take the journal directory's lock (``gateway.journal_lock``): a second gateway on the same
+   journal stops here, before reading anything, with exit 1;
 1. load and validate everything (config, risk limits, venue configs): any error
    stops the process before a socket is opened (fail closed);
 2. replay today's journal into the engine (orders, exposure, strategy event logs)
@@ -37,16 +39,18 @@ from gateway.entitlements import Entitlements
 from gateway.journal import (
     Journal,
     JournalCorruptError,
+    JournalLock,
     JournalScan,
     JTradingState,
     NullJournal,
+    lock_journal_directory,
     open_journal,
 )
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.ops.heap import set_mmap_threshold
 from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
-from gateway.server import remove_socket, start_strategy_server
+from gateway.server import SocketIdentity, remove_socket, socket_identity, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
@@ -62,6 +66,8 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.1
 RISK_WATCH_INTERVAL_S = 1.0
+EXIT_JOURNAL_NOT_DURABLE = 3
+"""``gateway run``'s exit code when the stop could not make the journal durable (``GatewayProcess.exit_code``)."""
 
 
 class ReloadableRisk(RiskGate, Protocol):
@@ -237,6 +243,11 @@ class GatewayProcess:
         self._risk_files_settling: set[str] = set()
         """Files the watch saw change, waiting for a quiet tick before the reload."""
         """The file watch saw the limits file change and waits for a tick without change before reloading."""
+        self._journal_lock: JournalLock | None = None
+        self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
+        """The socket files this process bound, with their (device, inode): ``stop`` removes those only."""
+        self.exit_code = 0
+        """0, or ``EXIT_JOURNAL_NOT_DURABLE`` once ``stop`` found records it could not make durable."""
 
     # ---- start-up --------------------------------------------------------------------------
 
@@ -282,6 +293,16 @@ class GatewayProcess:
             key: str(self.config.path(value)) if isinstance(value, str) and key.endswith(("_dir", "_path")) else value
             for key, value in raw.items()
         }
+
+    def lock_journal(self) -> None:
+        """Take the journal directory's lock before anything reads or writes it: one gateway per journal.
+
+        Raises ``JournalInUseError`` (an OSError: start-up fails with exit 1) naming the directory and the
+        pid of the gateway holding it; nothing of the journal was read, no socket touched.
+        """
+        config = self.config
+        if config.journal.enabled and self._journal_lock is None:
+            self._journal_lock = lock_journal_directory(config.path(config.journal.directory))
 
     def recover(self) -> None:
         """Rebuild the day from today's journal, open it for appending, and hand the result to the engine."""
@@ -370,6 +391,7 @@ class GatewayProcess:
         # which learns the sender's pid and uid, receives it
         self._sighup = SighupListener(self._on_sighup)
         self._sighup.block()
+        self.lock_journal()
         set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
@@ -398,6 +420,7 @@ class GatewayProcess:
             )
             self.connectors.append(connector)
             connector.start()
+        strategy_path = config.path(config.strategy_socket)
         self._servers.append(
             await start_strategy_server(
                 engine,
@@ -410,6 +433,7 @@ class GatewayProcess:
                 frame_timeout_ms=config.strategy_frame_timeout_ms,
             )
         )
+        self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
         snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
         self._servers.append(
             await start_admin_server(
@@ -422,6 +446,8 @@ class GatewayProcess:
                 },
             )
         )
+        admin_path = config.path(config.admin_socket)
+        self._own_sockets.append((admin_path, socket_identity(admin_path)))
         loop = asyncio.get_running_loop()
         if any(st.open_orders for st in engine.strategies.values()):
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
@@ -752,8 +778,8 @@ class GatewayProcess:
         for server in self._servers:
             server.close()
         config = self.config
-        remove_socket(config.path(config.strategy_socket))
-        remove_socket(config.path(config.admin_socket))
+        for path, identity in self._own_sockets:  # never one this process did not bind (another gateway's)
+            remove_socket(path, identity)
         if self.engine is not None:
             self.engine.flush()
         await self._end_venue_sessions()
@@ -763,5 +789,22 @@ class GatewayProcess:
             self.engine.flush()
         for venue in self.venues:
             venue.close()
-        self.journal.close()
+        self._close_journal()
         log.info("gateway %s stopped", config.gateway_id)
+
+    def _close_journal(self) -> None:
+        """Close the journal (whatever it could not make durable is logged, never raised), then drop its lock."""
+        try:
+            self.journal.close()
+        except OSError as exc:
+            self.exit_code = EXIT_JOURNAL_NOT_DURABLE
+            log.critical(
+                "JOURNAL NOT DURABLE AT STOP: %s. Nothing that depended on it was sent to a venue or a strategy "
+                "(journal first); the next start recovers from what the file holds (exit code %d)",
+                exc,
+                EXIT_JOURNAL_NOT_DURABLE,
+            )
+        lock = self._journal_lock
+        if lock is not None:
+            self._journal_lock = None
+            lock.release()

@@ -62,6 +62,7 @@ from typing import Protocol
 
 import msgspec
 
+from gateway.journal_lock import JournalInUseError, JournalLock, journal_in_use, lock_journal_directory
 from gateway.journal_mmap import MmapJournal
 from gateway.journal_read import (
     _BATCH,
@@ -74,6 +75,7 @@ from gateway.journal_read import (
     MMAP_MAGIC,
     READ_CHUNK,
     RECORD_HEADER,
+    JournalCloseError,
     JournalCorruptError,
     JournalReader,
     JournalScan,
@@ -146,7 +148,10 @@ __all__ = [  # the journal's one import point: these modules' names are re-expor
     "JVenueEpoch",
     "JVenueEvent",
     "Journal",
+    "JournalCloseError",
     "JournalCorruptError",
+    "JournalInUseError",
+    "JournalLock",
     "JournalReader",
     "JournalRecord",
     "JournalScan",
@@ -154,6 +159,8 @@ __all__ = [  # the journal's one import point: these modules' names are re-expor
     "NullJournal",
     "data_end",
     "follow_order_record",
+    "journal_in_use",
+    "lock_journal_directory",
     "mmap_header",
     "open_journal",
     "read_journal",
@@ -477,14 +484,25 @@ class FileJournal:
         return JournalReader(self.path, start)
 
     def close(self) -> None:
-        """Flush, sync and close the file."""
-        self.flush()
+        """Flush, sync and close the file (closed even when that fails: then ``JournalCloseError`` says what)."""
+        failed: OSError | None = None
+        try:
+            self.flush()
+        except OSError as exc:
+            failed = exc
         self._closing = True
         self._stop.set()
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=1)
-        self._sync()
+        unsynced = False
+        try:
+            self._sync()
+        except OSError as exc:
+            unsynced = True
+            failed = failed or exc
         os.close(self._fd)
+        if failed is not None:
+            raise JournalCloseError(self.path, len(self._buf), unsynced, failed)
 
 
 def open_journal(

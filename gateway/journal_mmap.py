@@ -7,6 +7,7 @@ interpreted; ``gateway.journal`` re-exports ``MmapJournal`` with them.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import subprocess
@@ -26,6 +27,7 @@ from gateway.journal_read import (
     HEADER_SIZE,
     MMAP_HEADER,
     MMAP_MAGIC,
+    JournalCloseError,
     JournalReader,
     JournalScan,
     _crc32,
@@ -110,6 +112,9 @@ class MmapJournal:
         self._ctrl_fd = -1
         self._interval_ms = fsync_interval_ms
         self._syncer_exits = 0
+        self._short_steps = 0
+        """Growths in a row that took less than a full step (the disk nearly full): logged at the first, and when
+        full steps fit again."""
         """Times the syncer process was found gone while the journal was open (each counted as a failed sync)."""
         if fsync is FsyncPolicy.INTERVAL:
             self._ctrl_fd = ctrl_fd = os.memfd_create("journal-syncer", os.MFD_CLOEXEC)
@@ -206,16 +211,61 @@ class MmapJournal:
         """Map the file, preallocating it to hold at least ``needed`` bytes plus one growth step; return the map."""
         size = self._size
         if needed > size:
-            target = needed + self._grow_bytes
-            target -= target % mmap.PAGESIZE
-            os.posix_fallocate(self._fd, size, target - size)  # OSError (ENOSPC): nothing changed
-            size = target
+            size = self._allocate(size, needed)
         mapped = mmap.mmap(self._fd, size)
         if self._map is not None:
             self._map.close()
         self._map = mapped
         self._size = size
         return mapped
+
+    def _allocate(self, size: int, needed: int) -> int:
+        """Preallocate the file from ``size`` to ``needed`` plus a growth step; return the new size.
+
+        When the full step does not fit (ENOSPC), the step is halved until one fits, down to ``needed``
+        alone (rounded up to a page): the records are written as soon as the disk has room for them,
+        not only once it has room for a whole step. Raises the OSError when not even ``needed`` fits
+        (nothing changed). Cold: once per step, a few times per batch only on a nearly full disk.
+        """
+        page = mmap.PAGESIZE
+        least = -(-needed // page) * page
+        step = self._grow_bytes
+        try:
+            target = max(least, (needed + step) // page * page)
+            os.posix_fallocate(self._fd, size, target - size)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            while True:
+                step = (step // 2) // page * page
+                target = max(least, (needed + step) // page * page)
+                try:
+                    os.posix_fallocate(self._fd, size, target - size)
+                    break
+                except OSError as again:
+                    if again.errno != errno.ENOSPC or not step:
+                        raise exc from None
+            if not self._short_steps:
+                log.warning(
+                    "journal %s: the disk is nearly full: the file grew by %d KiB only (the records need %d bytes; "
+                    "a full step is %d MiB); it keeps growing by what fits, free space on %s",
+                    self.path,
+                    (target - size) >> 10,
+                    needed - size,
+                    self._grow_bytes >> 20,
+                    self.path.parent,
+                )
+            self._short_steps += 1
+            return target
+        if self._short_steps:
+            log.warning(
+                "journal %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
+                self.path,
+                self._grow_bytes >> 20,
+                self._short_steps,
+            )
+            self._short_steps = 0
+        return target
 
     @property
     def fsyncs(self) -> int:
@@ -323,8 +373,18 @@ class MmapJournal:
         self._end = self._ctrl[0] = good
 
     def close(self) -> None:
-        """Flush, sync, cut the unwritten part off the file and close it."""
-        self.flush()
+        """Flush, sync, cut the unwritten part off the file and close it.
+
+        A batch that cannot be copied (the file cannot grow: disk full) or a sync that fails does not stop
+        the close: the syncer is stopped, the file cut after its last record and closed all the same, then
+        ``JournalCloseError`` says what could not be made durable.
+        """
+        failed: OSError | None = None
+        try:
+            self.flush()
+        except OSError as exc:  # the batch stays pending: it is what cannot be written
+            failed = exc
+        pending = self._pending
         self._closing = True
         self._stop_syncer()
         if self._map is not None:
@@ -335,12 +395,19 @@ class MmapJournal:
             self._head_map = None
         if self._end >= 0 and self._size > self._end:
             os.ftruncate(self._fd, self._end)  # a cleanly closed journal ends with its last record
-        self._sync()
-        if self._header and self._end >= 0:
-            os.pwrite(self._fd, mmap_header(self._end), 0)
-        os.fsync(self._fd)  # the header, and the file's size after the cut
+        unsynced = False
+        try:
+            self._sync()
+            if self._header and self._end >= 0:
+                os.pwrite(self._fd, mmap_header(self._end), 0)  # only after the sync: never claims more
+            os.fsync(self._fd)  # the header, and the file's size after the cut
+        except OSError as exc:
+            unsynced = True
+            failed = failed or exc
         os.close(self._fd)
         self._release_ctrl()
+        if failed is not None:
+            raise JournalCloseError(self.path, pending, unsynced, failed)
 
     def _release_ctrl(self) -> None:
         """Keep the syncer's last counters in a local array and unmap its control block."""

@@ -47,6 +47,27 @@ class JournalCorruptError(Exception):
     """The journal has a damaged record before its tail: an operator must look at it."""
 
 
+class JournalCloseError(OSError):
+    """``close`` could not make everything durable (the file is closed all the same): what was lost, and why.
+
+    ``pending_bytes``: the last batch, never copied into the file (the disk was full); nothing that depended
+    on it left the gateway (journal first, then the wire). ``unsynced``: the final fdatasync failed, so what
+    the file holds past its last sync may not survive a power failure (a process restart reads it).
+    """
+
+    def __init__(self, path: Path, pending_bytes: int, unsynced: bool, cause: OSError) -> None:
+        self.path = path
+        self.pending_bytes = pending_bytes
+        self.unsynced = unsynced
+        self.cause = cause
+        parts = []
+        if pending_bytes:
+            parts.append(f"{pending_bytes} bytes of records were never written (sent nowhere)")
+        if unsynced:
+            parts.append("the final fdatasync failed (the records since the last sync may not survive a power loss)")
+        super().__init__(f"journal {path}: {'; '.join(parts)}: {type(cause).__name__}: {cause}")
+
+
 class JournalScan(msgspec.Struct):
     """What reading a journal found."""
 

@@ -221,7 +221,28 @@ async def start_strategy_server(
     return server
 
 
-def remove_socket(path: str | Path) -> None:
-    """Remove a socket file we created (ignore if already gone)."""
+SocketIdentity = tuple[int, int]
+"""A socket file's (device, inode): which file this process bound, told apart from one bound by another."""
+
+
+def socket_identity(path: str | Path) -> SocketIdentity | None:
+    """Return the (device, inode) of the socket file at ``path`` (None if there is none)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def remove_socket(path: str | Path, identity: SocketIdentity | None) -> bool:
+    """Remove the socket file at ``path`` if it is still the one this process bound (``identity``).
+
+    A file this process never bound (``identity`` None: its start stopped before, e.g. another gateway
+    listens there) or bound again by another process since (another inode) is left alone: unlinking it
+    would cut that process off from its strategies and operators. Return True if removed.
+    """
+    if identity is None or socket_identity(path) != identity:
+        return False
     with contextlib.suppress(FileNotFoundError):
         Path(path).unlink()
+    return True

@@ -202,12 +202,19 @@ def format_status(status: dict[str, Any]) -> str:
             f"full collections on the hot path {gc_info.get('hot_path_full_collections')}"
         )
     journal = status.get("journal", {})
-    if journal:
+    journal_error = status.get("journal_error")
+    if journal or journal_error:
         lag = journal.get("bytes_written", 0) - journal.get("bytes_synced", 0)
-        lines.append(
+        line = (
             f"journal: {journal.get('records_written', 0)} records, {journal.get('bytes_written', 0)} bytes, "
             f"{lag} bytes not yet synced, {journal.get('fsyncs', 0)} fsyncs"
         )
+        if journal_error:  # the counts above stop moving: say why first (docs/reliability.md 2.3a)
+            line = (
+                f"journal: WRITE FAILING ({journal_error}): nothing is sent, new orders are refused "
+                f"(JOURNAL_UNAVAILABLE) until it can be written; {line.removeprefix('journal: ')}"
+            )
+        lines.append(line)
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:
         lines.append(

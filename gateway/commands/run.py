@@ -82,7 +82,7 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             await process.serve()
         finally:
             await process.stop()
-        return 0
+        return process.exit_code  # 0, or EXIT_JOURNAL_NOT_DURABLE (the stop logged what)
 
     try:
         return loop.run_until_complete(main())

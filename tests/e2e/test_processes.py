@@ -199,7 +199,7 @@ def test_kill_and_resume_when_account_unknown_then_refused_naming_known_accounts
         assert gateway.wait(15) == 0
     audit = [json.loads(line) for line in (workdir / "audit.jsonl").read_text().splitlines()]
     assert [(a["account"], a["new"]) for a in audit if a["event"] == "trading_state"] == [("ACC2", "HALTED")]
-    (journal,) = (workdir / "journal").iterdir()
+    (journal,) = (workdir / "journal").glob("*.journal")  # the lock file (gateway.lock) is there too
     states = [r for r in read_journal(journal) if isinstance(r, JTradingState)]
     assert [(r.account, r.state) for r in states] == [("ACC2", "HALTED")]
 

@@ -1,0 +1,113 @@
+"""One gateway per journal directory: an exclusive ``flock`` on ``<journal.directory>/gateway.lock``.
+
+A gateway takes the lock before it reads or writes anything of its journal (``GatewayProcess.start``,
+first step) and holds it for the life of the process: the descriptor is close-on-exec, so nothing the
+gateway starts (the journal syncer, a launcher's exec) inherits it, and the kernel drops the lock when
+the process ends, however it ends (no stale lock after ``kill -9``). The holder's pid is written into
+the file, so a second gateway's refusal names it.
+
+Readers need no lock: ``read_journal``, ``JournalReader`` and the inspection commands open the journal
+file itself read-only and work while the gateway runs. ``journal_in_use`` tells a dry run whether a
+gateway holds the directory without taking the lock itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Final
+
+LOCK_FILE: Final = "gateway.lock"
+"""The lock file's name in the journal directory."""
+LOCK_RETRY_S: Final = 0.2
+"""How long ``lock_journal_directory`` retries a lock it finds taken (a ``journal_in_use`` probe holds it
+for microseconds; a running gateway holds it for good)."""
+
+
+class JournalInUseError(OSError):
+    """Another process (a running gateway) holds the journal directory's lock; nothing was read or written."""
+
+
+def _holder_pid(fd: int) -> int:
+    """Return the pid written in the lock file (0 if it holds none)."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(os.pread(fd, 32, 0).split()[0])
+    return 0
+
+
+def in_use_message(directory: Path, pid: int) -> str:
+    """Return the refusal for a journal directory ``pid`` holds (the ERROR line and the dry run's line)."""
+    holder = f"pid {pid}" if pid else "a process whose pid the lock file does not name"
+    return (
+        f"journal directory {directory} is in use by another gateway ({holder}, lock {directory / LOCK_FILE}): "
+        "one gateway per journal directory; stop that gateway first, or give this one its own journal.directory"
+    )
+
+
+class JournalLock:
+    """The held lock of one journal directory (``release`` or process exit drops it)."""
+
+    def __init__(self, directory: Path, fd: int) -> None:
+        self.directory = directory
+        self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        """Return True until ``release``."""
+        return self._fd >= 0
+
+    def release(self) -> None:
+        """Drop the lock (closing the descriptor releases it; the file stays, its pid stale but harmless)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+def lock_journal_directory(directory: str | Path, *, retry_s: float = LOCK_RETRY_S) -> JournalLock:
+    """Take ``directory``'s exclusive lock (creating both if missing) and write this pid into it.
+
+    Raises ``JournalInUseError`` naming the directory and the holder's pid when another process holds it.
+    """
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    deadline = time.monotonic() + retry_s
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise JournalInUseError(in_use_message(path, _holder_pid(fd))) from None
+                time.sleep(0.01)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return JournalLock(path, fd)
+
+
+def journal_in_use(directory: str | Path) -> str | None:
+    """Return why ``directory`` cannot be used (a gateway holds it: the refusal it would get), else None.
+
+    For ``gateway launch --dry-run``: takes the lock for an instant only if nobody holds it (a gateway
+    starting in that instant retries for ``LOCK_RETRY_S``), creates nothing, writes nothing.
+    """
+    path = Path(directory)
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # no lock file: no gateway ever ran here (or the directory is not there yet)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return in_use_message(path, _holder_pid(fd))
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,118 @@
+"""A journal on a full disk with less free space than a growth step: writing resumes once there is room.
+
+Real processes (``gateway run`` + ``gateway sim ouch``) with the journal directory on a 2 MiB tmpfs
+(``mount -t tmpfs -o size=2m``; skipped where mounting is not permitted). The disk is filled with a
+filler file before the gateway starts, leaving just the pages of the lock file and the journal header:
+the first journal write fails. Found by an ops review: each growth asked for the records plus a 64 MiB
+step, so after space was freed (but less than 64 MiB) the journal never wrote again; a SIGTERM in
+that state ended in a traceback (exit 1, no "stopped" line); text ``gateway status`` did not say it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.app import EXIT_JOURNAL_NOT_DURABLE
+from gateway.commands.admin import format_status
+from gateway.journal import MmapJournal, lock_journal_directory
+from model.enums import Side
+from model.fsync import FsyncPolicy
+from tests.reliability.support import Gateway, RecordingClient, Simulator, wait_until, write_config
+
+RESTING = 2_290_000
+
+
+@pytest.fixture
+def small_disk(workdir: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs at ``workdir/jdisk`` (unmounted afterwards); skip if this host does not let us mount."""
+    mount = workdir / "jdisk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk: Path, gateway_id: str) -> Path:
+    """Create the lock file and an empty journal (header page), then fill every page left; return the filler."""
+    lock_journal_directory(disk).release()
+    day = dt.date.today().strftime("%Y%m%d")
+    MmapJournal(disk / f"{gateway_id}-{day}.journal", fsync=FsyncPolicy.NONE).close()
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        size = 0
+        chunk = 1 << 16
+        while chunk >= 4096:
+            try:
+                os.posix_fallocate(fd, size, chunk)
+                size += chunk
+            except OSError:
+                chunk //= 2
+    finally:
+        os.close(fd)
+    return filler
+
+
+def _failing(gateway: Gateway) -> bool:
+    status = gateway.status_or_none()
+    return status is not None and bool(status.get("journal_error"))
+
+
+async def _one_order(gateway: Gateway) -> None:
+    client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="D")
+    await client.connect()
+    handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
+    await handle.wait_accepted(10)
+    await client.close()
+
+
+def _start_on_full_disk(workdir: Path, sim: Simulator, disk: Path, gateways: list[Gateway]) -> tuple[Gateway, Path]:
+    filler = _fill(disk, "rel")
+    gateway = Gateway(workdir, write_config(workdir, sim.port, journal={"directory": str(disk), "fsync": "none"}))
+    gateways.append(gateway)
+    gateway.start(wait_up=False)
+    wait_until(lambda: _failing(gateway), 15, "the first journal write to fail (disk full)")
+    assert "JOURNAL WRITE FAILED" in gateway.log_text()
+    return gateway, filler
+
+
+def test_journal_when_space_freed_below_a_growth_step_then_writing_resumes_and_status_text_says_it(
+    workdir: Path, sim: Simulator, small_disk: Path, gateways: list[Gateway]
+) -> None:
+    gateway, filler = _start_on_full_disk(workdir, sim, small_disk, gateways)
+    text = format_status(gateway.status())
+    journal_line = next(line for line in text.splitlines() if line.startswith("journal:"))
+    assert "WRITE FAILING" in journal_line and "No space left on device" in journal_line
+    filler.unlink()  # 2 MiB free now: far less than a 64 MiB step (the old code never wrote again)
+    wait_until(lambda: not _failing(gateway), 10, "the journal to be written again")
+    assert "journal writable again" in gateway.log_text()
+    assert "grew by" in gateway.log_text()  # the ops log says the step was cut short
+    gateway.wait_up()
+    asyncio.run(_one_order(gateway))
+    assert "WRITE FAILING" not in format_status(gateway.status())
+    assert gateway.stop() == 0
+
+
+def test_sigterm_when_journal_cannot_be_written_then_stop_completes_logs_it_and_exits_with_its_code(
+    workdir: Path, sim: Simulator, small_disk: Path, gateways: list[Gateway]
+) -> None:
+    gateway, _filler = _start_on_full_disk(workdir, sim, small_disk, gateways)
+    assert gateway.stop() == EXIT_JOURNAL_NOT_DURABLE  # the old code: traceback out of close, exit 1
+    text = gateway.log_text()
+    assert "Traceback" not in text, text
+    assert "JOURNAL NOT DURABLE AT STOP" in text and "bytes of records were never written" in text
+    assert "gateway rel stopped" in text
+    assert not gateway.admin.exists() and not gateway.socket.exists()

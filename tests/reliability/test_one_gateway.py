@@ -1,0 +1,174 @@
+"""One gateway per journal directory and per socket: a second ``gateway run`` refuses and leaves the first alone.
+
+Real processes on loopback: ``gateway sim ouch`` and two ``gateway run`` (A running, B started next to it).
+Found by an ops review: B unlinked A's sockets on its way out (A unreachable: no status, no kill), and a B
+with its own sockets but A's journal started fully, then truncated A's journal on its stop (A died SIGBUS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.journal import read_journal
+from gateway.journal_lock import LOCK_FILE
+from model.enums import Side
+from tests.reliability.support import Gateway, RecordingClient, Simulator, wait_until, write_config
+
+RESTING = 2_290_000
+
+
+def _second(workdir: Path, config: Path, name: str, **changes: Any) -> Gateway:
+    """Return gateway B: A's config with ``changes`` (its own log; its sockets as the changes say)."""
+    values = yaml.safe_load(config.read_text())
+    values.update(changes)
+    path = workdir / f"gateway-{name}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    second = Gateway(workdir, path)
+    second.log = workdir / f"gateway-{name}.log"
+    second.admin = workdir / values["admin_socket"]
+    second.socket = workdir / values["strategy_socket"]
+    return second
+
+
+def _run_until_exit(gateway: Gateway, timeout_s: float = 30) -> int:
+    gateway.start(wait_up=False)
+    assert gateway.proc is not None
+    return gateway.proc.wait(timeout_s)
+
+
+def _inode(path: Path) -> int:
+    return os.lstat(path).st_ino
+
+
+def _errors(text: str) -> list[str]:
+    return [line for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line]
+
+
+async def _rest_orders(gateway: Gateway, count: int, prefix: str = "R") -> None:
+    client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix)
+    await client.connect()
+    handles = [
+        await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(count)
+    ]
+    for handle in handles:
+        await handle.wait_accepted(5)
+    await client.close()
+
+
+def _refused_on_the_journal(first: Gateway, second: Gateway, workdir: Path) -> None:
+    """B exits 1 with one ERROR line naming the journal directory and A's pid, having read and written nothing."""
+    journal = first.journal()
+    before = journal.read_bytes()[4096:]  # the records (A's own syncer may still update the header page's synced end)
+    sockets = {path: _inode(path) for path in (first.admin, first.socket)}
+    assert _run_until_exit(second) == 1
+    text = second.log_text()
+    errors = _errors(text)
+    assert len(errors) == 1, text
+    assert f"journal directory {workdir / 'journal'} is in use by another gateway" in errors[0]
+    assert first.proc is not None and f"(pid {first.proc.pid}," in errors[0]
+    for later in ("released cl_ord_id table", "recovered", "venue OUCH", "listening on"):
+        assert later not in text, text  # refused first: before the journal, the venue session and the sockets
+    assert journal.read_bytes()[4096:] == before
+    assert {path: _inode(path) for path in sockets} == sockets  # A's sockets untouched
+    assert first.status()["pid"] == first.proc.pid  # A still answers
+
+
+def test_second_gateway_with_the_same_config_when_started_then_refused_and_first_keeps_its_sockets(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port)
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    asyncio.run(_rest_orders(first, 3))
+    second = _second(workdir, config, "b")
+    gateways.append(second)
+    _refused_on_the_journal(first, second, workdir)
+    assert first.status()["orders_open"] == 3
+    assert first.stop() == 0
+    assert not first.admin.exists() and not first.socket.exists()  # its own sockets: removed at its stop
+
+
+def test_second_gateway_with_own_sockets_sharing_the_journal_when_started_then_refused_and_journal_intact(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port, fsync="interval")
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    asyncio.run(_rest_orders(first, 3))
+    second = _second(workdir, config, "b", strategy_socket="sb.sock", admin_socket="ab.sock")
+    gateways.append(second)
+    _refused_on_the_journal(first, second, workdir)
+    assert not second.admin.exists() and not second.socket.exists()
+    asyncio.run(_rest_orders(first, 2, "T"))  # A keeps writing its journal (the old B had cut it: A died SIGBUS)
+    assert first.status()["orders_open"] == 5
+    assert first.stop() == 0
+    first.start()  # and restarts from it
+    assert first.status()["orders_open"] == 5
+
+
+def test_second_gateway_with_own_journal_on_the_same_sockets_when_started_then_refused_and_sockets_kept(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port)
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    sockets = {path: _inode(path) for path in (first.admin, first.socket)}
+    second = _second(workdir, config, "b", journal={"directory": "journal-b", "fsync": "none"})
+    gateways.append(second)
+    assert _run_until_exit(second) == 1
+    text = second.log_text()
+    assert "another process is listening on this socket" in text
+    assert {path: _inode(path) for path in sockets} == sockets  # the old B unlinked both on its way out
+    assert first.status()["venues"]["OUCH"]["state"] == "UP"
+    asyncio.run(_rest_orders(first, 1, "T"))  # strategies still reach A
+    assert first.stop() == 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _holds(pid: int, path: Path) -> bool:
+    target = os.path.realpath(path)
+    fds = Path(f"/proc/{pid}/fd")
+    return any(os.path.realpath(fd) == target for fd in fds.iterdir())
+
+
+def test_lock_when_gateway_runs_then_only_it_holds_it_readers_still_read_and_kill_9_releases_it(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port, fsync="interval")
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    asyncio.run(_rest_orders(first, 2))
+    assert first.proc is not None
+    lock = workdir / "journal" / LOCK_FILE
+    assert lock.read_text() == f"{first.proc.pid}\n"
+    assert _holds(first.proc.pid, lock)
+    syncers = _children(first.proc.pid)
+    assert syncers, "the journal syncer process"
+    assert not any(_holds(pid, lock) for pid in syncers)  # it would keep the lock if it outlived the gateway
+    wait_until(lambda: len(list(read_journal(first.journal()))) > 2, 5, "records readable while A runs")
+    os.kill(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(10)
+    first.start()  # at once: the kernel dropped the lock with the process
+    assert first.status()["orders_open"] == 2

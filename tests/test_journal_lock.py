@@ -1,0 +1,71 @@
+"""One gateway per journal directory: the lock ``GatewayProcess.start`` takes first (``gateway.journal_lock``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.journal import JournalInUseError, journal_in_use, lock_journal_directory
+from gateway.journal_lock import LOCK_FILE
+
+
+def test_lock_when_held_then_a_second_taker_is_refused_naming_the_directory_and_the_holders_pid(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "journal"
+    lock = lock_journal_directory(directory)  # creates the directory
+    assert (directory / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    with pytest.raises(JournalInUseError) as refused:  # its own open file: flock conflicts as across processes
+        lock_journal_directory(directory, retry_s=0)
+    assert str(directory) in str(refused.value)
+    assert f"pid {os.getpid()}" in str(refused.value)
+    assert journal_in_use(directory) == str(refused.value)  # what the dry run prints
+    lock.release()
+    assert not lock.held
+    assert journal_in_use(directory) is None
+    lock_journal_directory(directory, retry_s=0).release()  # free again
+
+
+def test_journal_in_use_when_nothing_ever_ran_then_none_and_nothing_created(tmp_path: Path) -> None:
+    assert journal_in_use(tmp_path / "missing") is None
+    assert not (tmp_path / "missing").exists()
+    assert journal_in_use(tmp_path) is None
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_lock_when_taken_then_its_descriptor_is_close_on_exec_and_no_child_keeps_it(tmp_path: Path) -> None:
+    lock = lock_journal_directory(tmp_path)
+    held = [
+        int(name)
+        for name in os.listdir("/proc/self/fd")
+        if os.path.realpath(f"/proc/self/fd/{name}") == str((tmp_path / LOCK_FILE).resolve())
+    ]
+    assert len(held) == 1
+    assert fcntl.fcntl(held[0], fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    code = "import sys; from gateway.journal import journal_in_use; print(journal_in_use(sys.argv[1]) is not None)"
+    child = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "True"  # another process sees it held
+    lock.release()
+    child = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == "False"
+
+
+def test_lock_when_holder_killed_then_released_by_the_kernel(tmp_path: Path) -> None:
+    code = (
+        "import sys, time; from gateway.journal import lock_journal_directory; "
+        "lock_journal_directory(sys.argv[1]); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        message = journal_in_use(tmp_path)
+        assert message is not None and f"pid {holder.pid}" in message
+    finally:
+        holder.kill()
+        holder.wait(10)
+    lock_journal_directory(tmp_path, retry_s=0).release()  # no stale lock after kill -9
