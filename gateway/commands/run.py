@@ -12,6 +12,7 @@ import uvloop
 
 from gateway.app import GatewayProcess
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.journal import JournalCorruptError
 from gateway.ops.paths import check_directories
 from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import SocketInUseError
@@ -87,7 +88,8 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
         except (ConfigError, VenueConfigError, LimitsFileError) as exc:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
-            return EXIT_BAD_CONFIG
+            # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's
+            return EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG
         except (SocketInUseError, OSError) as exc:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()

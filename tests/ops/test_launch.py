@@ -462,12 +462,14 @@ def test_launch_when_kernel_fallback_then_stale_ef_dropped_as_well(rig: LaunchRi
 def test_launch_when_driver_loads_while_waiting_then_execs_onload(rig: LaunchRig) -> None:
     rig.install_onload()
     proc = rig.popen("--wait-for-onload", "20", "--", "--config", "x.yaml")
-    time.sleep(1.0)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the launcher's start-up takes seconds on a loaded machine: wait for the line
+    assert "launch: waiting up to 20 s for Onload: Onload 8.1.2.26 is installed but its driver is not loaded" in first
+    time.sleep(0.5)
     assert proc.poll() is None  # still waiting for the driver
     rig.load_driver()
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert "launch: waiting up to 20 s for Onload: Onload 8.1.2.26 is installed but its driver is not loaded" in stderr
+    assert proc.returncode == 0, first + stderr
     seen = rig.record(rig.onload_record)
     assert seen is not None and seen["env"]["GATEWAY_ACCEL_MODE"] == "onload"
 
