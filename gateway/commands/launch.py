@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from typing import NoReturn
 
 from gateway.commands.run import add_run_arguments
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.ops.acceleration import ONLOAD
 from gateway.ops.host import HostView, add_host_root_argument
 from gateway.ops.iouring import IoUringGuard
@@ -39,6 +40,7 @@ from gateway.ops.onload import (
     resolve_profile,
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
+from gateway.ops.paths import check_directories
 from risk.limitsfile import LimitsFileError, read_limits
 from venues.registry import VenueConfigError, decode_venue_config
 
@@ -90,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--wait-for-onload",
-        type=float,
+        type=non_negative_seconds,
         default=0.0,
         metavar="SECONDS",
         help="when Onload is installed but its driver is not loaded yet (or /dev/onload not yet usable by this"
@@ -106,6 +108,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_host_root_argument(parser, "/sys and /dev")
     parser.add_argument("gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run")
     parser.set_defaults(func=run)
+
+
+MAX_WAIT_S = 3600.0
+"""The longest ``--wait-for-onload`` accepted (an hour: longer is a typo, and systemd would time out first)."""
+
+
+def non_negative_seconds(text: str) -> float:
+    """Parse ``--wait-for-onload``: a finite number of seconds, 0 to ``MAX_WAIT_S`` (argparse exits 2 otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_WAIT_S:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_WAIT_S:.0f} seconds, got {text!r}")
+    return value
 
 
 class GatewayArgsError(Exception):
@@ -132,18 +149,18 @@ def check_gateway_args(gateway_args: list[str]) -> tuple[list[str], argparse.Nam
     return gateway_args, parser.parse_args(gateway_args)
 
 
-def check_config(path: str) -> str:
-    """Return why ``gateway run --config path`` would fail to load its files ("" if they load)."""
+def check_config(path: str) -> tuple[GatewayConfig | None, str]:
+    """Return the config and why ``gateway run --config path`` would fail to load its files ("" if they load)."""
     try:
         config = load_config(path)
         for index, venue in enumerate(config.venues):
             decode_venue_config(venue, f"{path}: venues[{index}]")
         read_limits(config.path(config.risk_limits), known=config.risk_names())
     except (ConfigError, VenueConfigError) as exc:
-        return str(exc)
+        return None, str(exc)
     except LimitsFileError as exc:
-        return f"risk limits: {exc}"
-    return ""
+        return None, f"risk limits: {exc}"
+    return config, ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,11 +171,16 @@ def run(args: argparse.Namespace) -> int:
         log.error("launch: refusing to start: the arguments after '--' are not valid for 'gateway run': %s", exc)
         return EXIT_USAGE
     if args.dry_run:
-        problem = check_config(run_args.config)
-        if problem:
+        config, problem = check_config(run_args.config)
+        if config is None:
             log.error("launch: refusing to start: %s", problem)
+            return EXIT_USAGE
+        directories = check_directories(config, create=False)
+        for problem in directories:
+            log.error("launch: refusing to start: %s", problem)
+        if directories:
             return EXIT_REFUSED
-        print(f"config: {run_args.config} (gateway config, venues and risk limits load)")
+        print(f"config: {run_args.config} (gateway config, venues and risk limits load; its directories are usable)")
     options = LaunchOptions(
         profile=args.profile,
         require_onload=args.require_onload,
@@ -186,6 +208,15 @@ def run(args: argparse.Namespace) -> int:
             keep_inherited=args.keep_ef_environment,
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
+    if args.dry_run and onload_env is not None and onload_env.missing_imports:
+        log.error(
+            "launch: refusing to start: the profile %s imports %s, not found in Onload's profile directories on"
+            " this host (%s): onload would stop with 'Cannot find profile'",
+            args.profile,
+            ", ".join(onload_env.missing_imports),
+            ", ".join(onload_profile_dirs(host)),
+        )
+        return EXIT_REFUSED
     if args.dry_run:
         unrunnable = unexecutable(plan, args.python, os.environ)  # looked up as execute() would: the plan's PATH
         if unrunnable is not None:

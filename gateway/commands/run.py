@@ -12,7 +12,9 @@ import uvloop
 
 from gateway.app import GatewayProcess
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.ops.runtime import LoopImpl, OpsRuntime
+from gateway.journal import JournalCorruptError
+from gateway.ops.paths import check_directories
+from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import SocketInUseError
 from risk.limitsfile import LimitsFileError
 from venues.registry import VenueConfigError
@@ -20,6 +22,9 @@ from venues.registry import VenueConfigError
 log = logging.getLogger(__name__)
 
 EXIT_STARTUP_FAILED = 1
+"""The gateway could not start on this host (a directory, a socket in use, Onload required but missing...)."""
+EXIT_BAD_CONFIG = 2
+"""The config, a venue section or the risk limits do not load: restarting will not fix it (systemd does not)."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,14 +51,22 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"gateway run: {exc}", file=sys.stderr)
-        return EXIT_STARTUP_FAILED
+        return EXIT_BAD_CONFIG
     loop_impl = LoopImpl(args.loop or config.loop)
     return run_process(config, loop_impl)
 
 
 def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     """Run one gateway process with the ops runtime around it; return the exit code."""
-    ops = OpsRuntime.prepare(config.spin, loop_impl=loop_impl)
+    problems = check_directories(config, create=True)
+    for problem in problems:
+        log.error("gateway %s failed to start: %s", config.gateway_id, problem)
+    if problems:
+        return EXIT_STARTUP_FAILED
+    try:
+        ops = OpsRuntime.prepare(config.spin, loop_impl=loop_impl)
+    except AccelerationRequiredError:
+        return EXIT_STARTUP_FAILED  # logged by prepare
     loop = new_loop(loop_impl)
     asyncio.set_event_loop(loop)
     spinner = ops.attach(loop)
@@ -72,7 +85,12 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     async def main() -> int:
         try:
             await process.start()
-        except (ConfigError, VenueConfigError, LimitsFileError, SocketInUseError, OSError) as exc:
+        except (ConfigError, VenueConfigError, LimitsFileError) as exc:
+            log.error("gateway %s failed to start: %s", config.gateway_id, exc)
+            await process.stop()
+            # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's
+            return EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG
+        except (SocketInUseError, OSError) as exc:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             return EXIT_STARTUP_FAILED

@@ -11,5 +11,6 @@ Modules:
 * ``spinner``: ``LoopSpinner``: the event loop polls without blocking for a budget after activity.
 * ``sockets``: ``VenueSocketTuner``, the venue socket hook, and the per-socket acceleration registry.
 * ``launch`` / ``doctor``: the logic of ``gateway launch`` and ``gateway doctor``.
+* ``paths``: the directories ``gateway run`` writes in, checked by the launcher's dry run and by the run.
 * ``host``: ``HostView``, the injectable view of /proc, /sys and host tools.
 """

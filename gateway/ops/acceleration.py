@@ -24,6 +24,8 @@ ONLOAD_PROFILE_ENV = "GATEWAY_ONLOAD_PROFILE"
 """The profile passed to ``onload --profile=``."""
 STRICT_ENV = "GATEWAY_STRICT_ACCELERATION"
 """``1`` when launched with ``--strict-acceleration`` (``EF_NO_FAIL=0``)."""
+REQUIRE_ENV = "GATEWAY_REQUIRE_ONLOAD"
+"""``1`` when launched with ``--require-onload`` or ``--strict-acceleration``: the process must be under Onload."""
 IO_URING_GUARD_ENV = "GATEWAY_IO_URING_GUARD"
 """``auto``/``always``/``never``: overrides ``spin.io_uring_guard`` for this run."""
 ONLOAD_ENV_ENV = "GATEWAY_ONLOAD_ENV"
@@ -34,6 +36,7 @@ LAUNCH_ENV_NAMES = (
     ACCEL_REASON_ENV,
     ONLOAD_PROFILE_ENV,
     STRICT_ENV,
+    REQUIRE_ENV,
     IO_URING_GUARD_ENV,
     ONLOAD_ENV_ENV,
 )
@@ -55,6 +58,18 @@ class Acceleration(msgspec.Struct, frozen=True):
     strict: bool
     warning: str | None = None
     """A disagreement between the launcher's choice and the process."""
+    required: bool = False
+    """The launcher was told never to run on kernel sockets (``--require-onload``, ``--strict-acceleration``)."""
+
+    def refusal(self) -> str | None:
+        """Return why this process must not run (Onload required, chosen by the launcher, not loaded), or None."""
+        if self.onload or self.launcher_mode != ONLOAD or not (self.required or self.strict):
+            return None
+        flag = "--require-onload" if not self.strict else "--strict-acceleration"
+        return (
+            f"{flag}: the launcher chose onload but {self.process.describe()} (was LD_PRELOAD dropped on the way,"
+            " or is the onload on PATH not Onload's?); refusing to trade on kernel sockets"
+        )
 
     @property
     def onload(self) -> bool:
@@ -96,6 +111,7 @@ def detect_acceleration(
     launcher_reason = env.get(ACCEL_REASON_ENV) or ""
     profile = env.get(ONLOAD_PROFILE_ENV) or None
     strict = env.get(STRICT_ENV) == "1" or env.get("EF_NO_FAIL") == "0"
+    required = env.get(REQUIRE_ENV) == "1"
     warning = None
     if info.active:
         mode, reason = ONLOAD, info.describe()
@@ -109,4 +125,6 @@ def detect_acceleration(
                 f"launcher chose onload but {info.describe()} (was LD_PRELOAD dropped on the way?);"
                 " running on kernel sockets"
             )
-    return Acceleration(mode, reason, info, launcher_mode, profile if mode == ONLOAD else None, strict, warning)
+    return Acceleration(
+        mode, reason, info, launcher_mode, profile if mode == ONLOAD else None, strict, warning, required
+    )

@@ -38,6 +38,7 @@ from gateway.ops.acceleration import (
     ONLOAD,
     ONLOAD_ENV_ENV,
     ONLOAD_PROFILE_ENV,
+    REQUIRE_ENV,
     STRICT_ENV,
 )
 from gateway.ops.host import HostView
@@ -155,6 +156,8 @@ def plan_launch(
             (ACCEL_REASON_ENV, f"Onload {onload.version}, driver loaded"),
             (ONLOAD_PROFILE_ENV, profile.argument),
         ]
+        if options.require_onload or options.strict_acceleration:
+            env.append((REQUIRE_ENV, "1"))
         if options.strict_acceleration:
             env += [(STRICT_ENV, "1"), ("EF_NO_FAIL", "0")]
         env += extra

@@ -44,6 +44,10 @@ from gateway.ops.tuning import TuningReport, apply_process_tuning
 log = logging.getLogger(__name__)
 
 
+class AccelerationRequiredError(Exception):
+    """Onload is required (``--require-onload`` / ``--strict-acceleration``) but not active in this process."""
+
+
 class LoopImpl(enum.StrEnum):
     """The event loop the core is about to create."""
 
@@ -130,11 +134,19 @@ class OpsRuntime:
         loop_impl: LoopImpl,
         environ: Mapping[str, str] | None = None,
     ) -> OpsRuntime:
-        """Detect the network path, guard io_uring, tune the process; call before the event loop exists."""
+        """Detect the network path, guard io_uring, tune the process; call before the event loop exists.
+
+        Raise ``AccelerationRequiredError`` (after logging it as an ERROR) when the launcher chose Onload with
+        ``--require-onload`` or ``--strict-acceleration`` and libonload is not active in this process.
+        """
         env = os.environ if environ is None else environ
         extensions = OnloadExtensions.load()
         acceleration = detect_acceleration(env, extensions)
         log.info(acceleration.log_line())
+        refusal = acceleration.refusal()
+        if refusal:
+            log.error("acceleration: %s", refusal)
+            raise AccelerationRequiredError(refusal)
         if acceleration.warning:
             log.warning("acceleration: %s", acceleration.warning)
         onload_env = observe_onload_environment(env)

@@ -144,12 +144,12 @@ def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_c
     assert "KILL SWITCH" in output
 
 
-def test_run_when_config_invalid_then_exits_1_with_location() -> None:
+def test_run_when_config_invalid_then_exits_2_with_location() -> None:
     workdir = short_tmp()
     bad = workdir / "gateway.yaml"
     bad.write_text("gateway_id: x\nstrategy_sockett: nope\n")
     result = _cli("run", "--config", str(bad))
-    assert result.returncode == 1
+    assert result.returncode == 2  # a bad config: systemd does not restart it
     assert "strategy_sockett" in result.stderr
 
 
@@ -159,7 +159,7 @@ def test_run_when_risk_limits_invalid_then_refuses_to_start(simulator: int) -> N
     limits = workdir / "limits.yaml"
     limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: -5", 1))
     result = _cli("run", "--config", str(config))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert re.search(rf"{re.escape(str(limits))}:\d+:\d+: defaults\.max_qty: expected int > 0, got -5", result.stderr)
 
 

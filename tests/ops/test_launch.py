@@ -233,6 +233,7 @@ def test_dry_run_when_onload_present_then_prints_exact_onload_command_and_runs_n
 ) -> None:
     onload = rig.install_onload()
     rig.load_driver()
+    rig.install_onload_profiles()
     result = rig.launch("--dry-run", "--", "--config", REPO_CONFIG)
     assert result.returncode == 0, result.stderr
     fields = _dry_run_fields(result.stdout)
@@ -295,19 +296,19 @@ def test_launch_when_gateway_args_are_not_gateway_run_arguments_then_exits_2_and
         assert rig.record(rig.child_record) is None
 
 
-def test_dry_run_when_config_does_not_load_then_exits_1_naming_the_problem(rig: LaunchRig) -> None:
+def test_dry_run_when_config_does_not_load_then_exits_2_naming_the_problem(rig: LaunchRig) -> None:
     result = rig.launch("--dry-run", "--", "--config", "missing.yaml")
-    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert result.returncode == EXIT_USAGE, result.stderr
     assert "cannot read config missing.yaml" in result.stderr
     assert result.stdout == ""
     broken = rig.tmp / "broken.yaml"
     broken.write_text("venues:\n  - protocol: ouch\n    name: X\n    port: not-a-port\n")
     result = rig.launch("--dry-run", "--", "--config", str(broken))
-    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert result.returncode == EXIT_USAGE, result.stderr
     assert "venues[0]" in result.stderr
 
 
-def test_dry_run_when_limits_override_a_strategy_the_config_does_not_run_then_exits_1_naming_it(
+def test_dry_run_when_limits_override_a_strategy_the_config_does_not_run_then_exits_2_naming_it(
     rig: LaunchRig,
 ) -> None:
     import yaml
@@ -318,7 +319,7 @@ def test_dry_run_when_limits_override_a_strategy_the_config_does_not_run_then_ex
     path = rig.tmp / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
     result = rig.launch("--dry-run", "--", "--config", str(path))
-    assert result.returncode == EXIT_REFUSED, result.stderr
+    assert result.returncode == EXIT_USAGE, result.stderr
     assert "strategies.momentum: strategy 'momentum' is not configured in " + str(path) in result.stderr
     assert result.stdout == ""
 
@@ -461,12 +462,14 @@ def test_launch_when_kernel_fallback_then_stale_ef_dropped_as_well(rig: LaunchRi
 def test_launch_when_driver_loads_while_waiting_then_execs_onload(rig: LaunchRig) -> None:
     rig.install_onload()
     proc = rig.popen("--wait-for-onload", "20", "--", "--config", "x.yaml")
-    time.sleep(1.0)
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the launcher's start-up takes seconds on a loaded machine: wait for the line
+    assert "launch: waiting up to 20 s for Onload: Onload 8.1.2.26 is installed but its driver is not loaded" in first
+    time.sleep(0.5)
     assert proc.poll() is None  # still waiting for the driver
     rig.load_driver()
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert "launch: waiting up to 20 s for Onload: Onload 8.1.2.26 is installed but its driver is not loaded" in stderr
+    assert proc.returncode == 0, first + stderr
     seen = rig.record(rig.onload_record)
     assert seen is not None and seen["env"]["GATEWAY_ACCEL_MODE"] == "onload"
 

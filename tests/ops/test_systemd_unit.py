@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
+
 from tests.ops.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +34,7 @@ def test_unit_when_read_then_starts_through_gateway_launch_pinned_with_unlimited
     unit = _settings()
     start = shlex.split(unit["Service.ExecStart"][0])
     assert start[1:3] == ["launch", "--profile"]
-    assert start[start.index("--") + 1 :] == ["--config", "/opt/gateway/deploy/gateway.yaml"]
+    assert start[start.index("--") + 1 :] == ["--config", "/opt/gateway/deploy/gateway.production.yaml"]
     assert unit["Service.CPUAffinity"] == ["2"]
     assert unit["Service.LimitMEMLOCK"] == ["infinity"]
     assert unit["Service.Restart"] == ["on-failure"]
@@ -73,3 +75,36 @@ def test_unit_when_verified_by_systemd_then_no_unknown_keys_or_errors(tmp_path: 
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
+
+
+def test_unit_when_config_read_then_spin_cpu_is_the_units_affinity_and_mlockall_has_its_limit() -> None:
+    from gateway.config import load_config
+
+    unit = _settings()
+    start = shlex.split(unit["Service.ExecStart"][0])
+    config = load_config(REPO / start[start.index("--config") + 1].removeprefix("/opt/gateway/"))
+    assert config.spin.cpu == tuple(int(cpu) for cpu in unit["Service.CPUAffinity"][0].split())
+    assert config.spin.mlockall and unit["Service.LimitMEMLOCK"] == ["infinity"]
+
+
+def test_production_config_when_compared_with_the_development_one_then_only_spin_differs() -> None:
+    from gateway.config import load_config
+
+    development = load_config(REPO / "deploy" / "gateway.yaml")
+    production = load_config(REPO / "deploy" / "gateway.production.yaml")
+    assert (development.spin.cpu, development.spin.mlockall) == (None, False)  # the 2-core VM, the demo, the tests
+    assert msgspec.structs.replace(production, spin=development.spin, config_file=development.config_file) == (
+        development
+    )
+
+
+def test_ops_guide_when_quoting_the_production_spin_section_then_it_is_the_shipped_one() -> None:
+    import yaml
+
+    from gateway.config import load_config
+    from gateway.ops.config import parse_spin_config
+
+    guide = (REPO / "docs" / "ops-guide.md").read_text()
+    block = next(b for b in guide.split("```yaml\n")[1:] if b.startswith("spin:"))
+    quoted = parse_spin_config(yaml.safe_load(block.split("```", 1)[0])["spin"])
+    assert quoted == load_config(REPO / "deploy" / "gateway.production.yaml").spin

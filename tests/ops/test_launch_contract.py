@@ -1,0 +1,181 @@
+"""What the ops guide promises about ``gateway launch``: a dry run that succeeds means the launch starts; exit codes.
+
+Run as ops run it (a fake ``onload`` on PATH, a fake ``/sys`` by ``--host-root``), with the real
+``gateway run`` behind the launcher where the gateway's own decision is what is tested.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE
+from tests.ops.conftest import LaunchRig
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY_CONFIG = REPO / "deploy" / "gateway.yaml"
+
+
+def _config(tmp: Path, **changes: Any) -> Path:
+    """Write deploy/gateway.yaml with every path under ``tmp`` (absolute) and ``changes`` applied."""
+    config = yaml.safe_load(DEPLOY_CONFIG.read_text())
+    config.update(
+        strategy_socket=str(tmp / "run" / "s.sock"),
+        admin_socket=str(tmp / "run" / "a.sock"),
+        state_dir=str(tmp / "state"),
+        risk_audit_log=str(tmp / "audit" / "audit.jsonl"),
+        risk_limits=str(DEPLOY_CONFIG.parent / "risk" / "limits.yaml"),
+    )
+    config["journal"]["directory"] = str(tmp / "journal")
+    for venue in config["venues"]:
+        venue["state_dir"] = str(tmp / "ouch")
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            config[section][field] = value
+        else:
+            config[section] = value
+    path = tmp / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "gateway", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=cwd, env=env, check=False)
+
+
+# ------------------------------------------------------------------ the dry run checks what the launch needs
+
+
+def test_dry_run_when_journal_directory_is_a_regular_file_then_exits_1_naming_the_setting(rig: LaunchRig) -> None:
+    config = _config(rig.tmp)
+    (rig.tmp / "journal").write_text("not a directory\n")
+    result = rig.launch("--dry-run", "--", "--config", str(config))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"refusing to start: journal directory {rig.tmp / 'journal'}: exists and is not a directory" in (
+        result.stderr
+    )
+    assert result.stdout == ""
+    # and the gateway itself says which setting, not a bare "[Errno 17] File exists"
+    run = _run("run", "--config", str(config), cwd=rig.tmp)
+    assert run.returncode == 1, run.stderr
+    assert f"failed to start: journal directory {rig.tmp / 'journal'}: " in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_dry_run_when_journal_directory_cannot_be_created_then_exits_1_and_the_run_names_it(rig: LaunchRig) -> None:
+    blocker = rig.tmp / "var"
+    blocker.write_text("a file where a directory should be\n")
+    journal = blocker / "journal"
+    config = _config(rig.tmp, journal__directory=str(journal))
+    result = rig.launch("--dry-run", "--", "--config", str(config))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"journal directory {journal}: cannot be created, {blocker} is not a directory" in result.stderr
+    run = _run("run", "--config", str(config), cwd=rig.tmp)
+    assert run.returncode == 1, run.stderr
+    assert f"failed to start: journal directory {journal}: Not a directory" in run.stderr
+
+
+def test_dry_run_when_journal_directory_not_writable_then_exits_1(rig: LaunchRig) -> None:
+    unwritable = Path("/proc/sys")  # not writable even by root: no entry can be created there
+    if os.access(unwritable, os.W_OK):
+        pytest.skip(f"{unwritable} is writable here")
+    journal = unwritable / "gateway-journal"
+    result = rig.launch("--dry-run", "--", "--config", str(_config(rig.tmp, journal__directory=str(journal))))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"journal directory {journal}: cannot be created in {unwritable}: " in result.stderr
+
+
+def test_dry_run_when_socket_directory_is_a_file_then_exits_1_naming_the_setting(rig: LaunchRig) -> None:
+    (rig.tmp / "run").write_text("")
+    result = rig.launch("--dry-run", "--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"strategy_socket directory {rig.tmp / 'run'}: exists and is not a directory" in result.stderr
+    assert f"admin_socket directory {rig.tmp / 'run'}: exists and is not a directory" in result.stderr
+
+
+def test_dry_run_when_directories_usable_then_exits_0_and_creates_nothing(rig: LaunchRig) -> None:
+    result = rig.launch("--dry-run", "--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == 0, result.stderr
+    assert "its directories are usable" in result.stdout
+    assert not (rig.tmp / "journal").exists() and not (rig.tmp / "run").exists()
+
+
+def test_dry_run_when_profile_imports_an_onload_profile_missing_on_the_host_then_exits_1(rig: LaunchRig) -> None:
+    rig.install_onload()
+    rig.load_driver()
+    result = rig.launch("--dry-run", "--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert "refusing to start: the profile gateway-latency imports latency, not found in Onload's profile" in (
+        result.stderr
+    )
+    assert "onload would stop with 'Cannot find profile'" in result.stderr
+    assert "mode:" not in result.stdout and "exec:" not in result.stdout
+    rig.install_onload_profiles()  # the host's Onload install is complete: the same dry run passes
+    result = rig.launch("--dry-run", "--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == 0, result.stderr
+    assert "mode: onload" in result.stdout.splitlines()
+
+
+# ------------------------------------------------------------------ a bad config is exit 2 on every path
+
+
+@pytest.mark.parametrize("how", ["run", "launch", "dry-run"])
+def test_bad_config_when_started_any_way_then_exits_2(rig: LaunchRig, how: str) -> None:
+    spin = yaml.safe_load(DEPLOY_CONFIG.read_text())["spin"]
+    bad_value = _config(rig.tmp, spin={**spin, "loop_spin_us": "x"})
+    for config, words in ((str(bad_value), "spin.loop_spin_us"), ("/nonexist.yaml", "cannot read config")):
+        if how == "run":
+            result = _run("run", "--config", config, cwd=rig.tmp)
+        else:
+            dry = ["--dry-run"] if how == "dry-run" else []
+            result = rig.launch("--python", sys.executable, *dry, "--", "--config", config)
+        assert result.returncode == EXIT_USAGE, result.stderr
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------- strict / require: Onload chosen but not in the process
+
+
+@pytest.mark.parametrize("flag", ["--strict-acceleration", "--require-onload"])
+def test_launch_when_onload_chosen_but_libonload_not_loaded_then_the_gateway_refuses(rig: LaunchRig, flag: str) -> None:
+    rig.install_onload()  # a stand-in that execs the gateway without preloading libonload
+    rig.load_driver()
+    rig.install_onload_profiles()
+    config = _config(rig.tmp)
+    argv = [sys.executable, "-m", "gateway", "launch", "--python", sys.executable, flag, "--", "--config", str(config)]
+    proc = subprocess.Popen(argv, env=rig.env(), cwd=rig.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+        pytest.fail(f"the gateway ran on kernel sockets with {flag}:\n{stderr}")
+    assert proc.returncode == 1, stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line and "acceleration:" in line]
+    assert len(errors) == 1, stderr
+    assert f"{flag}: the launcher chose onload but libonload.so not loaded in this process" in errors[0]
+    assert "refusing to trade on kernel sockets" in errors[0]
+    assert "socket fd" not in stderr  # no venue connected
+    assert not (rig.tmp / "journal").exists() or not any((rig.tmp / "journal").iterdir())
+
+
+# ------------------------------------------------------------------ numeric flags
+
+
+@pytest.mark.parametrize("value", ["-3", "nan", "inf", "ten", "1e9"])
+def test_launch_when_wait_for_onload_invalid_then_exits_2_and_says_why(rig: LaunchRig, value: str) -> None:
+    for dry in (["--dry-run"], []):
+        result = rig.launch(*dry, f"--wait-for-onload={value}", "--", "--config", str(DEPLOY_CONFIG))
+        assert result.returncode == EXIT_USAGE, result.stderr
+        assert "argument --wait-for-onload: expected" in result.stderr
+        assert repr(value) in result.stderr
+        assert rig.record(rig.child_record) is None
