@@ -214,6 +214,8 @@ class RiskEngine:
         self._held: set[str] = set()
         """Replaced files the watch holds back while another file is modified in place."""
         self._judged_hash: dict[Path, str | None] = {}
+        self._judged_fd: dict[Path, int] = {}
+        """Per watched file: the judged file, held open so that its inode number is not reused."""
         """Per watched file: the hash of what a load or reload last read there (None: missing)."""
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
@@ -875,13 +877,13 @@ class RiskEngine:
         changed: list[str] = []
         for name, path, in_force in self._watched():
             signature = _file_signature(path)
-            if signature == self._observed.get(path, (None, None))[0] and signature is not None:
-                continue
+            if path in self._observed and signature == self._observed[path][0]:
+                continue  # nothing moved since the last look (a missing file is reported once)
             digest = _file_hash(path)
             self._observed[path] = (signature, digest)
             if digest == self._judged_hash.get(path, in_force):  # as last judged (in force, or refused once)
-                if signature is not None:
-                    self._judged_ino[path] = signature[2]  # e.g. `mv` of the same content: watch this inode now
+                if signature is not None and signature[2] != self._judged_ino.get(path):
+                    self._judge(path, signature, digest)  # e.g. `mv` of the same content: watch this file now
                 self._in_place.pop(name, None)
             elif signature is not None and signature[2] == self._judged_ino.get(path):
                 self._note_in_place(name, path, digest or "", in_force)
@@ -897,10 +899,23 @@ class RiskEngine:
         return changed
 
     def _judge(self, path: Path, signature: tuple[int, int, int] | None, digest: str | None) -> None:
-        """Record the content a load or reload read at ``path`` (applied or refused): the watch's baseline."""
+        """Record the content a load or reload read at ``path`` (applied or refused): the watch's baseline.
+
+        The file is kept open (read-only), so its inode number cannot be freed and reused by a later
+        replacement (``mv`` frees the old inode): same number at the path means the same file, modified in place.
+        """
         self._observed[path] = (signature, digest)
-        self._judged_ino[path] = signature[2] if signature is not None else None
         self._judged_hash[path] = digest
+        old = self._judged_fd.pop(path, None)
+        if old is not None:
+            os.close(old)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self._judged_ino[path] = None
+            return
+        self._judged_fd[path] = fd
+        self._judged_ino[path] = os.fstat(fd).st_ino
 
     def _watch_blocked(self) -> bool:
         """Look again just before a watch reload: True (hold it back) while a file is modified in place."""
@@ -1258,6 +1273,9 @@ class RiskEngine:
             log.exception("risk audit log write failed for %s record", record.get("event"))
 
     def close(self) -> None:
-        """Close the audit log."""
+        """Close the audit log (and the files the watch holds open)."""
+        for fd in self._judged_fd.values():
+            os.close(fd)
+        self._judged_fd.clear()
         if self._audit is not None:
             self._audit.close()
