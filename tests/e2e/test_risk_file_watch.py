@@ -44,7 +44,7 @@ def _accounts_first(limits: Path) -> str:
 
 
 def _codes(workdir: Path) -> dict[str, str]:
-    """Send the reviewer's three orders; return each one's result code ("" if accepted)."""
+    """Send the reviewer's three orders; return each one's reject code (``accepted`` if it is working)."""
     orders = {
         "BBBY buy (sell-only)": ("BBBY", 10, "0.75"),
         "ZVZZT 101 (max_qty 100)": ("ZVZZT", 101, "10.00"),
@@ -53,8 +53,12 @@ def _codes(workdir: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
         for name, (symbol, qty, price) in orders.items():
-            done = client.wait_done(client.submit("ACC1", "OUCH", symbol, Side.BUY, qty, price), timeout=5)
-            found[name] = str(getattr(done, "code", ""))
+            try:
+                done = client.wait_done(client.submit("ACC1", "OUCH", symbol, Side.BUY, qty, price), timeout=3)
+            except TimeoutError:  # accepted: working at the venue
+                found[name] = "accepted"
+            else:
+                found[name] = str(getattr(done, "code", ""))
     return found
 
 
@@ -83,14 +87,15 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
         in_force = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]["sha256"]
 
         # written in place up to the end of `accounts`, flushed, then a pause longer than watch + settle
-        prefix = whole[: whole.index("\nrestricted:") + 1]
+        written = whole.replace("max_qty: 10000", "max_qty: 9500", 1)  # the new version, written in place
+        prefix = written[: written.index("\nrestricted:") + 1]
         with limits.open("r+") as handle:
             handle.truncate(0)
             handle.write(prefix)
             handle.flush()
             time.sleep(3.5)
             assert _codes(workdir) == REFUSED  # the old limits are in force while the half file is on disk
-            handle.write(whole[len(prefix) :])
+            handle.write(written[len(prefix) :])
         time.sleep(2.5)
         status = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]
         assert status["sha256"] == in_force  # complete now, but written in place: still not applied
@@ -115,9 +120,11 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
         assert (reload["event"], reload["trigger"], reload["who"]) == ("reload", "file changed on disk", "file watch")
         assert [c["field"] for c in reload["changes"]] == ["defaults.max_qty"]
         status = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]
-        assert status["not_applied"] == [] and status["loaded_at"] == reload["time"]
+        assert status["not_applied"] == [] and status["loaded_at"] >= reload["time"]  # applied just after the record
         text = _cli("status", "--config", str(config)).stdout
-        assert f"risk last reload: {reload['time']} file changed on disk by file watch: applied, 1 change(s)" in text
+        when = status["last_reload"]["time"]
+        assert f"risk last reload: {when} file changed on disk by file watch: applied, 1 change(s)" in text, text
+        assert f"loaded {status['loaded_at']}" in text
         assert _codes(workdir) == REFUSED
 
         # the audit log follows rotation: mv it away, the next record creates a new file
