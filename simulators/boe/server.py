@@ -86,6 +86,9 @@ class BoeServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Log out (``!``) and drop a client silent for this long (2.3.7 §2.4: five seconds)."""
     login_timeout_ns: int = 30_000 * MS
     """Drop a connection that has not sent a Login Request after this long."""
+    accept_sequence_ahead: bool = False
+    """Accept a login listing a unit sequence above the unit's highest (replaying nothing of that unit), as a
+    lenient venue whose numbering restarted does; False: refuse it ``Q`` (sequence ahead), as Cboe does."""
 
 
 class SessionState:
@@ -298,7 +301,8 @@ class BoeServerConnection:
 
     def _refuse(self, status: str, text: str, request: LoginRequest | None) -> None:
         groups = request.param_groups if request is not None else ()
-        self.out += encode_message(LoginResponse(status, text[:60], 0, self.session.last_received, (), groups))
+        units = self._units() if status == "Q" else ()  # which unit is behind the login (every unit, as for A)
+        self.out += encode_message(LoginResponse(status, text[:60], 0, self.session.last_received, units, groups))
         self._close(f"login refused ({status}): {text}")
 
     def _check_login(self, request: LoginRequest) -> tuple[str, str] | None:
@@ -316,7 +320,7 @@ class BoeServerConnection:
             for unit, sequence in group.units:
                 if unit not in self.streams.messages:
                     return "I", f"Invalid unit {unit}"
-                if sequence > self.streams.highest(unit):
+                if sequence > self.streams.highest(unit) and not config.accept_sequence_ahead:
                     return "Q", f"Unit {unit} sequence {sequence} ahead of {self.streams.highest(unit)}"
         for returns in request.param_groups:
             if not isinstance(returns, ReturnBitfields):
@@ -342,8 +346,8 @@ class BoeServerConnection:
         units = next((g for g in request.param_groups if isinstance(g, UnitSequences)), UnitSequences(0, ()))
         listed = dict(units.units)
         for unit in self.streams.messages:
-            if unit in listed:
-                self.sent[unit] = listed[unit]
+            if unit in listed:  # above the highest only when accept_sequence_ahead: new messages go out from there
+                self.sent[unit] = min(listed[unit], self.streams.highest(unit))
             else:
                 self.sent[unit] = self.streams.highest(unit) if units.no_unspecified_unit_replay else 0
         self.return_bitfields = {

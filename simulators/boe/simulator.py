@@ -57,6 +57,8 @@ class SimulatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     login_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 30_000
     drop_after: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """Cut every connection after it was sent this many sequenced messages (reconnect testing)."""
+    accept_sequence_ahead: bool = False
+    """Accept a login listing a unit sequence above what the unit has (a renumbered unit) instead of refusing it Q."""
     exchange: BoeExchangeConfig = BoeExchangeConfig()
     record_path: str | None = None
     """Append every inbound application message the exchange receives to this file as JSON lines."""
@@ -92,6 +94,7 @@ class SimulatorCore:
             heartbeat_interval_ns=config.heartbeat_interval_ms * MS,
             client_timeout_ns=config.client_timeout_ms * MS,
             login_timeout_ns=config.login_timeout_ms * MS,
+            accept_sequence_ahead=config.accept_sequence_ahead,
         )
         self.drop_after = config.drop_after
         self.connections: list[BoeServerConnection] = []
@@ -157,6 +160,14 @@ class SimulatorCore:
         for connection in list(self.connections):
             connection.end_of_day(now_ns)
         self.streams.ended = True
+
+    def restart_numbering(self, *units: int) -> None:
+        """Number ``units`` from 1 again, as a venue-side failover does: their earlier messages are gone (never
+        replayed again); the book and LastReceivedSequenceNumber stay. Cut the connections first."""
+        if any(connection.state is ServerConnectionState.LOGGED_IN for connection in self.connections):
+            raise RuntimeError("cut the connections before restarting the numbering")
+        for unit in units:
+            self.streams.messages[unit] = []
 
     def outbound(self) -> list[ReturnMessage]:
         """Return every sequenced message of every unit (unit by unit, in sequence order)."""
@@ -263,6 +274,13 @@ class BoeSimulator(TcpSimulator):
         count = super().drop_connections()
         self.core.cuts += count
         return count
+
+    def restart_numbering(self, *units: int) -> None:
+        """Cut every connection, then number ``units`` from 1 again (``SimulatorCore.restart_numbering``)."""
+        self.drop_connections()
+        for connection in list(self.core.connections):
+            self.core.disconnected(connection, self.core.clock())
+        self.core.restart_numbering(*units)
 
     def end_of_day(self) -> None:
         """Send Logout E to every client and refuse further logins."""

@@ -267,7 +267,8 @@ def test_login_response_when_cboe_behind_our_high_water_mark_then_reported() -> 
     client.resume({1: 50})
     client.connection_made(clock())
     client.data_received(accepted(0, ((1, 46),)), clock())
-    assert recorder.issues == [SequenceIssue(BEHIND, 1, 50, 46, "unit 1: Cboe has up to 46, we saw 50")]
+    text = "unit 1: Cboe has up to 46, we saw 50: Cboe restarted its numbering; its messages from 1 on are new"
+    assert recorder.issues == [SequenceIssue(BEHIND, 1, 50, 46, text)]
 
 
 def test_replay_complete_when_unit_short_of_login_response_then_reported() -> None:

@@ -15,6 +15,16 @@ decides per unit (``VenueSequence.admit_stream``) and each event carries ``strea
 number)``. After a restart the session logs in with the last number journaled on every unit
 (``resume_after``), so Cboe replays exactly what the journal lacks.
 
+A unit whose numbering Cboe restarted under the same session (its Login Response names a highest
+number below the last one we received, or refuses the login ``Q``, sequence ahead): Cboe's number
+is authoritative, so the unit's messages from 1 on are new ones. The unit gets a new exactly-once
+stream, ``unit | n << 8`` for its n-th restart (``_unit_streams``): its events' ``venue_seq`` are
+in that stream, so the journal holds the new numbering apart from the old, and a restart resumes
+in the newest stream journaled for each unit. Counted in ``numbering_restarts``, logged once per
+login (WARNING). The session logs in again from 0 on the unit when Cboe already had messages in its
+new numbering (they are replayed). Until the next Replay Complete, a New Order unanswered with
+S > L is probed like one with S <= L (below): after a restart L no longer proves Cboe never had it.
+
 Requests after a re-login (the OUCH lesson: never re-send what the venue already has): nothing is
 re-sent at login. The replay answers what Cboe processed; only after Replay Complete does the
 adapter act on what is still unanswered (``after_replay``), using Cboe's LastReceivedSequenceNumber
@@ -184,6 +194,13 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
 _UNACKED: Final = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
+UNIT_BITS: Final = 8
+"""A matching unit is one byte: a renumbered unit's n-th numbering is exactly-once stream ``unit | n << UNIT_BITS``."""
+_UNIT_MASK: Final = (1 << UNIT_BITS) - 1
+_RENUMBERED_LOST_TEXT: Final = (
+    "Cboe restarted its numbering before answering this order (SequenceNumber {seq}; it reported {last} received, "
+    "which no longer proves it never had it) and {why}: taken as not kept by Cboe"
+)
 
 _NONE: Final = 0
 _NEW: Final = 1
@@ -308,6 +325,14 @@ class BoeVenue(VenueAdapter):
         self._symbols: dict[str, bytes] = {}
         self._last_processed = 0
         """Cboe's LastReceivedSequenceNumber from the Login Response of the current connection."""
+        self._unit_streams: dict[int, int] = {}
+        """Matching unit -> exactly-once stream of its current numbering, for units Cboe renumbered (else the unit)."""
+        self._renumbered = False
+        """Cboe restarted a numbering since the last Replay Complete (a unit's, or LastReceivedSequenceNumber)."""
+        self._renumbered_replay = False
+        """The replay just completed followed such a restart: ``after_replay`` probes New Orders with S > L too."""
+        self._doubtful: set[int] = set()
+        """order_id of New Orders probed only because Cboe restarted its numbering (S > L)."""
         self._handlers: dict[int, _Handler] = {
             ORDER_ACKNOWLEDGMENT: self._on_ack,
             ORDER_EXECUTION: self._on_execution,
@@ -484,13 +509,21 @@ class BoeVenue(VenueAdapter):
             return
         self.sequence.adopt(point)
         units = self.config.initial_units()
-        units.update(point.streams)
+        latest: dict[int, int] = {}
+        for stream in sorted(point.streams):  # a renumbered unit's newest numbering journaled wins
+            latest[stream & _UNIT_MASK] = stream
+        self._unit_streams = {unit: stream for unit, stream in latest.items() if stream != unit}
+        units.update({unit: point.streams[stream] for unit, stream in latest.items()})
         self._session.resume(units, self._session.next_outbound)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost."""
         sequenced = self.config.sequence_outbound
         last = self._last_processed
+        renumbered = self._renumbered_replay
+        self._renumbered_replay = False
+        orders = self._orders
+        self._doubtful = {oid for oid in self._doubtful if oid in orders and not orders[oid].done}
         plan: list[tuple[_Tracked, int, int]] = []
         for request in unanswered:
             tracked = self._orders.get(request.order.order_id)
@@ -507,7 +540,10 @@ class BoeVenue(VenueAdapter):
         for tracked, kind, seq in plan:
             if tracked.done:  # its new order was just reported refused: nothing else of it is pending
                 continue
-            if not (sequenced and 0 < seq <= last):
+            if kind == _NEW and sequenced and renumbered and seq > last:
+                self._doubtful.add(tracked.order.order_id)  # Cboe restarted: L no longer says it never had it
+                self._probe(tracked, seq, last)
+            elif not (sequenced and 0 < seq <= last):
                 self._resend(tracked, kind)
             elif kind == _NEW:
                 self._probe(tracked, seq, last)
@@ -565,6 +601,8 @@ class BoeVenue(VenueAdapter):
             "replayed": session.replayed,
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
+            "numbering_restarts": session.numbering_restarts,
+            "renumbered_units": {unit: stream >> UNIT_BITS for unit, stream in sorted(self._unit_streams.items())},
             "heartbeats_sent": session.heartbeats_sent,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
             "start_of_day": self._start,
@@ -583,6 +621,8 @@ class BoeVenue(VenueAdapter):
             self._day = day
             self._base = self.config.cl_ord_id_prefix + day_code(day)
             self._session.resume(self.config.initial_units(), 1)
+            self._unit_streams = {}
+            self._last_processed = 0  # Cboe's count of ours restarts with the day too
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
@@ -635,27 +675,67 @@ class BoeVenue(VenueAdapter):
     def on_login_accepted(self, response: LoginResponse) -> None:
         """Login accepted: today's numbering; remember what Cboe processed; the replay follows (no re-send here)."""
         self.sequence.new_epoch(self._day)
+        self._renumber()
+        if response.last_received_sequence < self._last_processed and not self._renumbered:
+            self._renumbered = True  # Cboe processed less of ours than it said before: it restarted
+            log.warning(
+                "venue %s: Cboe reports our sequence %d processed, below the %d it reported before: it restarted; "
+                "New Orders unanswered are probed, not re-sent",
+                self.name,
+                response.last_received_sequence,
+                self._last_processed,
+            )
         self._last_processed = response.last_received_sequence
         self._set_state(VenueState.LOGGING_IN, self._session.reason)
 
+    def _renumber(self, refused: str = "") -> bool:
+        """Give each unit the Login Response showed Cboe renumbered a new exactly-once stream; log it (one line).
+
+        ``refused``: the login was refused (``Q``), and why. Return True if a unit was renumbered.
+        """
+        renumbered = self._session.renumbered
+        if not renumbered:
+            return False
+        streams = self._unit_streams
+        for unit in renumbered:
+            streams[unit] = streams.get(unit, unit) + (1 << UNIT_BITS)
+        self._renumbered = True
+        log.warning(
+            "venue %s: Cboe restarted the numbering of matching unit(s) %s (its highest now below the last we "
+            "received, %s; restarts so far %d%s): their messages from 1 on are taken as new, not as repeats; the "
+            "next login lists them from 0, and New Orders unanswered are probed, not re-sent",
+            self.name,
+            ", ".join(str(unit) for unit in sorted(renumbered)),
+            ", ".join(f"{unit}: {highest}" for unit, highest in sorted(renumbered.items())),
+            self._session.numbering_restarts,
+            f"; {refused}" if refused else "",
+        )
+        return True
+
     def on_login_rejected(self, status: str, text: str) -> None:
         """Login Response other than A: the reason shows in the DISCONNECTED state once the connection closes."""
-        log.warning("venue %s: login rejected: %s (%s)", self.name, text, status)
+        if not self._renumber(f"login refused {status}: {text}"):
+            log.warning("venue %s: login rejected: %s (%s)", self.name, text, status)
 
     def on_replay_complete(self) -> None:
         """Replay Complete: UP (the core then hands over the unanswered requests: ``after_replay``)."""
         late, self._late = self._late, []
         for tracked in late:
             self._pack_cancel(tracked)
+        self._renumbered_replay, self._renumbered = self._renumbered, False
         self._set_state(VenueState.UP, self._session.reason)
 
     def on_sequence_issue(self, issue: SequenceIssue) -> None:
-        """Count and (rarely) log a gap, a unit Cboe has less of than we saw, or a short replay."""
+        """Count and (rarely) log a gap, a unit Cboe has less of than we saw, or a short replay.
+
+        A unit behind our mark is a renumbered one: counted here, logged by ``_renumber`` (one line per login).
+        """
         if issue.kind == "gap":
             self.counters["sequence_gaps"] += 1
         else:
             self.counters["sequence_issues"] += 1
-        self._rare("seq-" + issue.kind, "sequence %s: %s", issue.kind, issue.text)
+        if issue.kind != "behind":
+            self._rare("seq-" + issue.kind, "sequence %s: %s", issue.kind, issue.text)
 
     def on_logout(self, logout: Logout) -> None:
         """Cboe's Logout: logged (the session decides whether to reconnect)."""
@@ -674,6 +754,8 @@ class BoeVenue(VenueAdapter):
     def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> None:
         """Turn one Cboe message into (at most one) event, unless the exactly-once component has seen it."""
         del replay
+        if self._unit_streams:  # a unit Cboe renumbered: its messages are numbered in a stream of their own
+            unit = self._unit_streams.get(unit, unit)
         if not self._admit_stream(unit, sequence):
             return
         handler = self._handlers.get(message[4])
@@ -941,10 +1023,13 @@ class BoeVenue(VenueAdapter):
         tracked.probes += 1
         self.counters["probes"] += 1
         log.warning(
-            "venue %s: order %d: Cboe received its New Order (SequenceNumber %d, it reported %d received) but sent "
-            "no answer yet: canceling it to learn its state (probe %d)",
+            "venue %s: order %d: %s (SequenceNumber %d, it reported %d received) but sent no answer yet: canceling "
+            "it to learn its state (probe %d)",
             self.name,
             tracked.order.order_id,
+            "Cboe may have its New Order, as it restarted its numbering"
+            if tracked.order.order_id in self._doubtful
+            else "Cboe received its New Order",
             seq,
             last,
             tracked.probes,
@@ -970,7 +1055,9 @@ class BoeVenue(VenueAdapter):
         """Cboe received the New Order and its probe settled nothing else: report it refused (never re-sent)."""
         self.counters["answers_lost"] += 1
         self._probing.pop(tracked.order.order_id, None)
-        text = _ANSWER_LOST_TEXT.format(seq=tracked.new_seq, last=self._last_processed, why=why)
+        template = _RENUMBERED_LOST_TEXT if tracked.order.order_id in self._doubtful else _ANSWER_LOST_TEXT
+        self._doubtful.discard(tracked.order.order_id)
+        text = template.format(seq=tracked.new_seq, last=self._last_processed, why=why)
         log.warning("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
         tracked.done = True
         self.event_sink(VenueRejected(0, tracked.order.order_id, "BOE_ANSWER_LOST", text))

@@ -20,8 +20,11 @@ handed over with its unit and number, including one Cboe sends again at or below
 number: whether a message is new is not this session's decision (the adapter asks the core's
 exactly-once component, ``model.exactly_once``, per matching unit). The session only counts such
 repeats and reports a number above the next expected as a gap (delivered), as ``SequenceIssue``
-data, never raised. Messages on matching unit 0 / sequence 0 are unsequenced (the order handler's
-rejects): delivered, never tracked.
+data, never raised. A Login Response whose highest number for a unit is below the last one we
+received (accepted, or refused ``Q``) means Cboe restarted that unit's numbering: the unit is
+``renumbered``, its mark starts again from 0, and when Cboe already has messages in its new
+numbering the session logs in again (from 0) to have them replayed. Messages on matching unit 0 /
+sequence 0 are unsequenced (the order handler's rejects): delivered, never tracked.
 
 Member -> Cboe application messages are numbered by ``allocate_sequence`` from one counter
 (Cboe logs out on a step backwards, ignores a step forwards); after a login the counter continues
@@ -137,7 +140,7 @@ class SequenceIssue(msgspec.Struct, frozen=True, gc=False):
     """A sequence anomaly on one matching unit, reported as data."""
 
     kind: str
-    """``gap`` (delivered anyway), ``behind`` (Cboe has less than we saw) or
+    """``gap`` (delivered anyway), ``behind`` (Cboe has less than we saw: it restarted the unit's numbering) or
     ``replay_short`` (Replay Complete came before the unit reached the sequence the Login Response gave)."""
     unit: int
     expected: int
@@ -208,6 +211,12 @@ class BoeClientSession:
         self.repeats = 0
         """Sequenced messages at or below their unit's last number (delivered; the adapter's component drops them)."""
         self.gaps = 0
+        self.numbering_restarts = 0
+        """Units whose numbering Cboe restarted, as Login Responses showed (``renumbered``)."""
+        self.renumbered: dict[int, int] = {}
+        """Matching unit -> highest sequence Cboe has on it, for the units the last Login Response showed below
+        our mark: Cboe restarted that unit's numbering (it no longer has what we saw), so its messages from 1 on
+        are new ones. The login after lists them from 0."""
         self.unsequenced = 0
         self.heartbeats_sent = 0
         self.protocol_errors = 0
@@ -440,6 +449,7 @@ class BoeClientSession:
             self._protocol_error(f"{name} from Cboe while {self.state.value}; ignored")
 
     def _on_login_response(self, response: LoginResponse, now_ns: int) -> None:
+        renumbered = self._renumbered(response)
         if response.status != LOGIN_ACCEPTED:
             text = response.text or login_status_text(response.status)
             self.login_rejects += 1
@@ -453,12 +463,41 @@ class BoeClientSession:
         if self.config.sequence_outbound:
             self.next_outbound = max(self.next_outbound, response.last_received_sequence + 1)
         self.replay_targets = dict(response.units)
-        for unit, highest in response.units:
-            last = self.units.setdefault(unit, 0)
-            if highest < last:
-                self._issue(BEHIND, unit, last, highest, f"unit {unit}: Cboe has up to {highest}, we saw {last}")
+        for unit, _highest in response.units:
+            self.units.setdefault(unit, 0)
         self.reason = f"logged in, replaying (Cboe processed our sequence {response.last_received_sequence})"
         self.listener.on_login_accepted(response)
+        missed = {unit: highest for unit, highest in renumbered.items() if highest}
+        if missed:  # Cboe replays after the number we listed: its new 1..highest only come with a login from 0
+            listed = ", ".join(f"{unit}: 1..{highest}" for unit, highest in sorted(missed.items()))
+            self._request_disconnect(f"logging in again for the renumbered units' messages ({listed})")
+
+    def _renumbered(self, response: LoginResponse) -> dict[int, int]:
+        """Note the units whose highest sequence (Login Response) is below the last one we received.
+
+        Cboe's number is authoritative (reference 4.2: the highest sequence available on the unit): it
+        restarted that unit's numbering, so what it sends from 1 on is new. Accepted (a venue that lets the
+        login through) or refused with ``Q`` (sequence ahead, reference 7.2 item 7, when it lists the units),
+        the next login lists the unit from 0 of its new numbering. A replay that merely repeats messages
+        we had is not this: Cboe's highest is then at or above our mark.
+        """
+        renumbered: dict[int, int] = {}
+        for unit, highest in response.units:
+            last = self.units.get(unit, 0)
+            if highest < last:
+                renumbered[unit] = highest
+                self.numbering_restarts += 1
+                self.units[unit] = 0
+                self._issue(
+                    BEHIND,
+                    unit,
+                    last,
+                    highest,
+                    f"unit {unit}: Cboe has up to {highest}, we saw {last}: Cboe restarted its numbering; "
+                    f"its messages from 1 on are new",
+                )
+        self.renumbered = renumbered
+        return renumbered
 
     def _on_replay_complete(self) -> None:
         self.state = BoeSessionState.LOGGED_IN
