@@ -5,6 +5,8 @@ Records (field ``event``):
 * ``startup``: limits loaded when the gateway started.
 * ``reload``: a new limits file was applied; ``changes`` lists every field that changed.
 * ``reload_refused``: a reload was asked for but the file was invalid; ``errors`` lists why.
+* ``not_applied``: the file watch saw a limits or reference file modified in place (possibly half-written) and
+  did not apply it.
 * ``trading_state``: the kill switch or an admin changed a trading state at run time.
 * ``new_day``: the daily credit counters were reset.
 
@@ -40,12 +42,31 @@ class AuditLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record as a line and fsync it; raises OSError if the disk refuses."""
+        """Append one record as a line and fsync it; raises OSError if the disk refuses.
+
+        Rotation: when the file at ``path`` is no longer the one open (``mv`` or ``rm`` by logrotate, say),
+        the record goes to a new file created at ``path`` (checked on every write: audit records are rare).
+        """
+        self._reopen_if_moved()
         line = _ENCODER.encode(record) + b"\n"
         written = os.write(self._fd, line)
         if written != len(line):
             raise OSError(f"short write to the audit log {self.path}: {written} of {len(line)} bytes")
         os.fsync(self._fd)
+
+    def _reopen_if_moved(self) -> None:
+        if self._fd < 0:
+            raise OSError(f"the audit log {self.path} is closed")
+        try:
+            at_path = os.stat(self.path)
+        except FileNotFoundError:
+            at_path = None
+        opened = os.fstat(self._fd)
+        if at_path is not None and (at_path.st_dev, at_path.st_ino) == (opened.st_dev, opened.st_ino):
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        os.close(self._fd)
+        self._fd = fd
 
     def close(self) -> None:
         """Close the file."""

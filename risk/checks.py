@@ -197,6 +197,21 @@ Check = Callable[[RiskRequest, Verdicts | None], Denial | None]
 check appends its verdict to ``out`` and the group returns None."""
 
 
+def _percent_over(deviation: int, reference: int, limit: int) -> str:
+    """Write ``deviation / reference`` in percent, rounded to the fewest decimals (2 or more) that still
+    show it above ``limit`` (percent x PERCENT_SCALE): 5.0024, never 5.00 for a 5 % collar.
+
+    The reject path only.
+    """
+    digits = 2
+    while True:
+        shown = (deviation * 200 * 10**digits + reference) // (2 * reference)  # rounded half up
+        if shown * PERCENT_SCALE > limit * 10**digits or digits >= 12:
+            whole, fraction = divmod(shown, 10**digits)
+            return f"{whole}.{fraction:0{digits}d}"
+        digits += 1
+
+
 def _fail(out: Verdicts | None, name: str, denial: Denial) -> Denial | None:
     """Return the denial on the hot path; record it and carry on in explain mode."""
     if out is None:
@@ -335,7 +350,7 @@ def check_price(r: RiskRequest, out: Verdicts | None) -> Denial | None:
         if pct and deviation * 1_000_000 > pct * reference:  # 100 (percent) x PERCENT_SCALE
             denial = Denial(
                 codes.PRICE_COLLAR,
-                f"price {money(price)} is {deviation * 100 / reference:.2f}% from reference "
+                f"price {money(price)} is {_percent_over(deviation, reference, pct)}% from reference "
                 f"{money(reference)}, more than collar_pct {format_scaled(pct, PERCENT_SCALE)}%",
             )
             if _fail(out, "price_collar", denial):

@@ -77,6 +77,12 @@ _HALTED: Final = int(TradingState.HALTED)
 _REDUCING: Final = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
 
+RESTORED: Final = " (restored from the journal)"
+"""How the gateway ends ``who`` when it re-applies a journaled kill or resume at start-up."""
+WATCH_TRIGGER: Final = "file changed on disk"
+"""The ``trigger`` of reloads (and ``not_applied`` records) from the file watch; its ``who`` is ``WATCH_WHO``."""
+WATCH_WHO: Final = "file watch"
+
 
 def _file_signature(path: Path | None) -> tuple[int, int, int] | None:
     if path is None:
@@ -97,9 +103,12 @@ def _file_hash(path: Path | None) -> str | None:
         return None
 
 
-StatusRaw = tuple[int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]]]
+StatusRaw = tuple[
+    int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]], list[dict[str, str]]
+]
 """(firm run-time state, reference prices as of, last reload, internal errors, orders tracked,
-(account, run-time state, open orders, open notional, traded notional) per account in the book)."""
+(account, run-time state, open orders, open notional, traded notional) per account in the book,
+files modified in place and not applied)."""
 
 
 def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
@@ -107,7 +116,8 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
 
     Run by whoever reads the gateway's status snapshot, not by the gateway.
     """
-    firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw
+    firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw[:6]
+    not_applied = raw[6] if len(raw) > 6 else []
     firm = max(wire["default_state"], firm_runtime)
     book = {row[0]: row for row in rows}
     names: list[str] = wire["account_names"]
@@ -134,6 +144,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
         **wire["fixed"],
         "reference_as_of": as_of or None,
         "last_reload": last_reload,
+        "not_applied": not_applied,
         "trading_state": {
             "firm": _STATE_NAMES[firm],
             "firm_runtime": _STATE_NAMES[firm_runtime],
@@ -194,6 +205,18 @@ class RiskEngine:
         """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
         self._references.configure(limits.document.reference_prices, limits.reference, clock(), self._wall_now())
         self._observed: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
+        """Per watched file: (signature, content hash) when the watch last looked."""
+        self._judged_ino: dict[Path, int | None] = {}
+        """Per watched file: its inode when a load or reload last read it (None: missing). The same inode
+        with other content means the file was modified in place, which the watch never applies."""
+        self._in_place: dict[str, dict[str, str]] = {}
+        """``"limits"`` / ``"reference"`` -> {file, since, sha256} while modified in place and not applied."""
+        self._held: set[str] = set()
+        """Replaced files the watch holds back while another file is modified in place."""
+        self._judged_hash: dict[Path, str | None] = {}
+        self._judged_fd: dict[Path, int] = {}
+        """Per watched file: the judged file, held open so that its inode number is not reused."""
+        """Per watched file: the hash of what a load or reload last read there (None: missing)."""
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
                 for symbol, qty in symbols.items():
@@ -225,9 +248,9 @@ class RiskEngine:
         reference_signature = _file_signature(limits.reference_path)
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
-        engine._observed[limits_path] = (signature, limits.sha256)
+        engine._judge(limits_path, signature, limits.sha256)
         if limits.reference_path is not None:
-            engine._observed[limits.reference_path] = (reference_signature, limits.reference_sha256)
+            engine._judge(limits.reference_path, reference_signature, limits.reference_sha256)
         for warning in limits.warnings:
             log.warning("risk limits: %s", warning)
         engine._write_audit(
@@ -722,6 +745,15 @@ class RiskEngine:
         """
         path = self._file.path
         previous = self._file
+        if trigger == WATCH_TRIGGER and self._watch_blocked():
+            message = (
+                f"reload NOT applied: {', '.join(v['file'] for v in self._in_place.values())} was modified in place; "
+                "old limits stay in force"
+            )
+            log.warning("risk %s", message)
+            return ReloadResult(False, trigger, who, "", previous.sha256, [], [], [], message)
+        self._in_place.clear()  # this reload reads the files as they are now
+        self._held.clear()
         signature = _file_signature(path)
         try:
             limits = read_limits(path, self._wall_now(), self._known)
@@ -731,12 +763,9 @@ class RiskEngine:
             log.exception("risk reload crashed")
             problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
             return self._refuse(trigger, who, [problem], self._judged(path, signature))
-        self._observed[path] = (signature, limits.sha256)
+        self._judge(path, signature, limits.sha256)
         if limits.reference_path is not None:
-            self._observed[limits.reference_path] = (
-                _file_signature(limits.reference_path),
-                limits.reference_sha256,
-            )
+            self._judge(limits.reference_path, _file_signature(limits.reference_path), limits.reference_sha256)
         changes = diff_trees(previous.display, limits.display)
         changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
         warnings = list(limits.warnings)
@@ -774,10 +803,10 @@ class RiskEngine:
     def _judged(self, path: Path, signature: tuple[int, int, int] | None) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
         digest = _file_hash(path)
-        self._observed[path] = (signature, digest)
+        self._judge(path, signature, digest)
         reference = self._file.reference_path
         if reference is not None:
-            self._observed[reference] = (_file_signature(reference), _file_hash(reference))
+            self._judge(reference, _file_signature(reference), _file_hash(reference))
         return digest or ""
 
     def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
@@ -785,6 +814,7 @@ class RiskEngine:
         log.error("risk %s (trigger %s, by %s)", message, trigger, who)
         for problem in problems:
             log.error("risk   %s", problem)
+        reference = self._file.reference_path
         record = {
             "event": "reload_refused",
             "trigger": trigger,
@@ -792,6 +822,9 @@ class RiskEngine:
             "file": str(self._file.path),
             "sha256": sha256,
             "in_force_sha256": self._file.sha256,
+            "reference_file": str(reference) if reference is not None else None,
+            "reference_sha256": _file_hash(reference) if reference is not None else None,
+            "in_force_reference_sha256": self._file.reference_sha256 or None,
             "errors": [str(p) for p in problems],
         }
         self._write_audit(record)
@@ -805,6 +838,7 @@ class RiskEngine:
         self._rows = {}
         self._rows_cached = 0
         self._file = limits
+        self._loaded_at_ns = self._wall_clock()  # when the limits in force were loaded
 
     def _reload_summary(
         self, trigger: str, who: str, *, ok: bool, sha256: str, changes: int, errors: int
@@ -820,28 +854,103 @@ class RiskEngine:
         }
 
     def file_changed(self) -> bool:
-        """Return True once per change of the limits file's (or reference file's) content on disk."""
+        """Return True once per replacement of the limits file (or reference file) with new content."""
         return bool(self.changed_files())
 
-    def changed_files(self) -> list[str]:
-        """Return which files (``"limits"``, ``"reference"``) changed content on disk since the last call.
+    def _watched(self) -> list[tuple[str, Path, str]]:
+        """Return (name, path, hash of the content in force) of each file the watch looks at."""
+        found = [("limits", self._file.path, self._file.sha256)]
+        if self._file.reference_path is not None:
+            found.append(("reference", self._file.reference_path, self._file.reference_sha256))
+        return found
 
-        Cheap: a ``stat`` per file; the content is hashed only when size or mtime moved.
+    def changed_files(self) -> list[str]:
+        """Return which files (``"limits"``, ``"reference"``) were *replaced* with new content since the last call.
+
+        Only a replacement (a new inode at the path: ``mv``, most editors' atomic save) counts, or a file that
+        disappeared (its reload is refused). A file modified in place may be half-written (a valid prefix can
+        loosen limits), so the watch never applies it: it is reported once (a WARNING, a ``not_applied`` audit
+        record, ``not_applied`` in status) and holds back every watch reload, replaced files included, until the
+        file is replaced or an explicit reload (``gateway risk reload``, SIGHUP) reads the files as they are.
+        Cheap: a ``stat`` per file; the content is hashed only when size, mtime or inode moved.
         """
         changed: list[str] = []
-        paths = [("limits", self._file.path)]
-        if self._file.reference_path is not None:
-            paths.append(("reference", self._file.reference_path))
-        for name, path in paths:
+        for name, path, in_force in self._watched():
             signature = _file_signature(path)
-            seen_signature, seen_hash = self._observed.get(path, (None, None))
-            if signature == seen_signature and signature is not None:
-                continue
+            if path in self._observed and signature == self._observed[path][0]:
+                continue  # nothing moved since the last look (a missing file is reported once)
             digest = _file_hash(path)
             self._observed[path] = (signature, digest)
-            if digest != seen_hash:
+            if digest == self._judged_hash.get(path, in_force):  # as last judged (in force, or refused once)
+                if signature is not None and signature[2] != self._judged_ino.get(path):
+                    self._judge(path, signature, digest)  # e.g. `mv` of the same content: watch this file now
+                self._in_place.pop(name, None)
+            elif signature is not None and signature[2] == self._judged_ino.get(path):
+                self._note_in_place(name, path, digest or "", in_force)
+            else:  # replaced (or gone: that reload is refused)
+                self._in_place.pop(name, None)
                 changed.append(name)
+        if self._in_place:
+            self._held.update(changed)
+            return []
+        if self._held:
+            changed = [name for name, _, _ in self._watched() if name in changed or name in self._held]
+            self._held.clear()
         return changed
+
+    def _judge(self, path: Path, signature: tuple[int, int, int] | None, digest: str | None) -> None:
+        """Record the content a load or reload read at ``path`` (applied or refused): the watch's baseline.
+
+        The file is kept open (read-only), so its inode number cannot be freed and reused by a later
+        replacement (``mv`` frees the old inode): same number at the path means the same file, modified in place.
+        """
+        self._observed[path] = (signature, digest)
+        self._judged_hash[path] = digest
+        old = self._judged_fd.pop(path, None)
+        if old is not None:
+            os.close(old)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self._judged_ino[path] = None
+            return
+        self._judged_fd[path] = fd
+        self._judged_ino[path] = os.fstat(fd).st_ino
+
+    def _watch_blocked(self) -> bool:
+        """Look again just before a watch reload: True (hold it back) while a file is modified in place."""
+        self._held.update(self.changed_files())
+        if not self._in_place:
+            return False
+        for name, path, in_force in self._watched():
+            signature, digest = self._observed.get(path, (None, None))
+            replaced = signature is not None and signature[2] != self._judged_ino.get(path)
+            if replaced and digest != self._judged_hash.get(path, in_force):
+                self._held.add(name)  # replaced, waiting: reloaded once nothing is modified in place
+        return True
+
+    def _note_in_place(self, name: str, path: Path, digest: str, in_force: str) -> None:
+        """Say once (log, audit, status) that ``path`` was modified in place and is not applied."""
+        if name in self._in_place:
+            self._in_place[name]["sha256"] = digest
+            return
+        message = (
+            f"{path} was modified in place and NOT applied: write a copy and mv it over, "
+            "or run `gateway risk reload` when the write is complete"
+        )
+        log.warning("risk %s", message)
+        self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
+        self._write_audit(
+            {
+                "event": "not_applied",
+                "trigger": WATCH_TRIGGER,
+                "who": WATCH_WHO,
+                "file": str(path),
+                "sha256": digest,
+                "in_force_sha256": in_force,
+                "reason": "modified in place (not replaced): " + message.split(": ", 1)[1],
+            }
+        )
 
     # ------------------------------------------------------------------ trading state, kill switch
 
@@ -875,6 +984,10 @@ class RiskEngine:
             holder.runtime_state = int(state)
         if state is TradingState.ACTIVE:
             self._runtime_notes.pop(account, None)
+        elif who.endswith(RESTORED) and state is TradingState.HALTED:
+            # a kill re-applied at start-up: the refusal text stays as documented (the audit record and the
+            # log say it was restored)
+            self._runtime_notes[account] = ("kill", who.removesuffix(RESTORED), reason)
         else:
             self._runtime_notes[account] = (trigger, who, reason)
         effective = self.trading_state(account)
@@ -988,6 +1101,7 @@ class RiskEngine:
             **static["fixed"],
             "reference_as_of": self._references.as_of or None,
             "last_reload": self._last_reload,
+            "not_applied": list(self._in_place.values()),
             "trading_state": {
                 "firm": _STATE_NAMES[firm],
                 "firm_runtime": _STATE_NAMES[self._firm_runtime_state],
@@ -1074,6 +1188,7 @@ class RiskEngine:
             self.internal_errors,
             len(book.orders),
             rows,
+            list(self._in_place.values()),
         )
         return wire, raw
 
@@ -1158,6 +1273,9 @@ class RiskEngine:
             log.exception("risk audit log write failed for %s record", record.get("event"))
 
     def close(self) -> None:
-        """Close the audit log."""
+        """Close the audit log (and the files the watch holds open)."""
+        for fd in self._judged_fd.values():
+            os.close(fd)
+        self._judged_fd.clear()
         if self._audit is not None:
             self._audit.close()

@@ -56,6 +56,8 @@ def _not_plain(value: int) -> str:
 
 
 _NON_FINITE: Final = frozenset({".nan", ".inf", "+.inf", "-.inf"})
+_YAML11_BOOLS: Final = frozenset({"yes", "no", "on", "off", "y", "n"})
+"""Words YAML 1.1 reads as booleans (y and n in some readers): refused, so a switch says true or false."""
 _PATTERN_TEXT: Final = {
     "name": "a name of 1 to 32 letters, digits, '_', '.' or '-'",
     "symbol": "an upper-case symbol of 1 to 32 letters, digits, '.', '_', '/' or '-'",
@@ -251,6 +253,14 @@ class _Walker:
         if isinstance(info, mi.IntType):
             return self._int(node, info, path, extra)
         if isinstance(info, mi.BoolType):
+            word = str(node.value).lower()
+            if node.style is None and word in _YAML11_BOOLS:
+                meaning = "false" if word in ("no", "n", "off") else "true"
+                return self.error(
+                    node,
+                    path,
+                    f"expected true or false, got {node.value} (YAML 1.1 reads this as {meaning}: write true or false)",
+                )
             if node.tag != _TAG_BOOL or node.style is not None:
                 return self.error(node, path, f"expected true or false, got {_got(node)}")
             value = bool(self._constructor.construct_yaml_bool(node))

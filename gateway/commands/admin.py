@@ -129,6 +129,27 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
+    """Say how the last risk reload went and which edited files are not applied (text status)."""
+    lines: list[str] = []
+    last = risk.get("last_reload")
+    if last:
+        if last.get("ok"):
+            outcome = f"applied, {last.get('changes', 0)} change(s), sha256 {str(last.get('sha256', ''))[:12]}"
+        else:
+            outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"
+        when = f"{last.get('time', '?')} {last.get('trigger', '?')} by {last.get('who', '?')}"
+        lines.append(f"risk last reload: {when}: {outcome}")
+    else:
+        lines.append("risk last reload: none since start-up")
+    for item in risk.get("not_applied") or []:
+        lines.append(
+            f"risk NOT APPLIED: {item.get('file', '?')} was modified in place (since {item.get('since', '?')}): "
+            "write a copy and mv it over, or run `gateway risk reload` when the write is complete"
+        )
+    return lines
+
+
 def format_status(status: dict[str, Any]) -> str:
     """Render the status JSON as a short human report."""
     lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
@@ -193,8 +214,9 @@ def format_status(status: dict[str, Any]) -> str:
         halted = {a: v.get("trading_state") for a, v in accounts.items() if v.get("trading_state") != "ACTIVE"}
         lines.append(
             f"risk: firm {state.get('firm', '?')}, accounts not ACTIVE {halted or 'none'}, "
-            f"limits sha256 {str(risk.get('sha256', ''))[:12]}"
+            f"limits sha256 {str(risk.get('sha256', ''))[:12]} loaded {risk.get('loaded_at', '?')}"
         )
+        lines += _risk_reload_lines(risk)
     gc_info = status.get("gc", {})
     if gc_info:
         lines.append(

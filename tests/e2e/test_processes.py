@@ -259,7 +259,9 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         # the audit says which process sent the signal, under which user, not just "signal"
         assert records("reload", "SIGHUP")[-1]["who"] == f"pid {sender.pid} (hup-sender) uid {os.getuid()} ({user})"
 
-        limits.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
+        copy = workdir / "limits.yaml.new"  # the watch applies a replacement (mv), never an in-place write
+        copy.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
+        copy.replace(limits)
         sha = content_sha()
         wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 15, "the file-watch reload")
         assert records("reload")[-1]["trigger"] == "file changed on disk"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,19 @@ def write_limits(path: Path, overrides: dict[str, Any] | None = None) -> Path:
     """Write the base limits with ``overrides`` merged in as YAML to ``path``."""
     path.write_text(yaml.safe_dump(merge(BASE_LIMITS, overrides or {}), sort_keys=False))
     return path
+
+
+def replace_file(path: Path, text: str) -> Path:
+    """Replace ``path`` the way the file watch applies: write a copy beside it, then rename it over (``mv``)."""
+    copy_path = path.with_name(path.name + ".new")
+    copy_path.write_text(text)
+    os.replace(copy_path, path)
+    return path
+
+
+def replace_limits(path: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """``write_limits``, but as a replacement (a new inode at ``path``), as the file watch needs."""
+    return replace_file(path, yaml.safe_dump(merge(BASE_LIMITS, overrides or {}), sort_keys=False))
 
 
 def make_engine(

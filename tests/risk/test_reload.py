@@ -11,7 +11,7 @@ from risk import codes
 from risk.audit import read_audit_log
 from risk.engine import RiskEngine
 from risk.limitsfile import LimitsFileError
-from tests.risk.support import code, make_engine, order, submit, write_limits
+from tests.risk.support import code, make_engine, order, replace_file, replace_limits, submit, write_limits
 
 ROOMY = {"max_notional": 1_000_000, "max_open_notional": 1_000_000, "credit_limit": 1_000_000}
 
@@ -165,7 +165,7 @@ def test_reload_when_reference_file_changes_then_new_prices_apply_and_are_audite
     refs.write_text("as_of: loaded\nprices:\n  IBM: 100.00\n")
     engine, clock = make_engine(tmp_path, {"reference_prices": {"file": "refs.yaml"}})
     assert code(submit(engine, order(qty=10, symbol="IBM", price="110.00"), clock)) == codes.PRICE_COLLAR
-    refs.write_text("as_of: loaded\nprices:\n  IBM: 110.00\n")
+    replace_file(refs, "as_of: loaded\nprices:\n  IBM: 110.00\n")
     assert engine.file_changed()
     result = engine.reload("file_watch", "gateway")
     assert [str(c) for c in result.changes] == ["reference_file.prices.IBM: 100 -> 110"]
@@ -177,7 +177,7 @@ def test_file_changed_when_content_changes_then_true_once(tmp_path: Path) -> Non
     engine, _ = make_engine(tmp_path)
     path = tmp_path / "limits.yaml"
     assert not engine.file_changed()
-    write_limits(path, {"defaults": {"max_qty": 999}})
+    replace_limits(path, {"defaults": {"max_qty": 999}})
     assert engine.file_changed()
     assert not engine.file_changed()
 
@@ -210,5 +210,5 @@ def test_file_changed_when_reload_already_refused_that_content_then_false(tmp_pa
     write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": -1}})
     assert not engine.reload("gateway risk reload", "ops").ok
     assert not engine.file_changed()  # the watch must not refuse (and audit) the same content a second time
-    write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 999}})
+    replace_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 999}})
     assert engine.file_changed()
