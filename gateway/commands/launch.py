@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from gateway.commands.run import add_run_arguments
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.journal_lock import journal_in_use
 from gateway.ops.acceleration import ONLOAD
 from gateway.ops.host import HostView, add_host_root_argument
 from gateway.ops.iouring import IoUringGuard
@@ -176,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: refusing to start: %s", problem)
             return EXIT_USAGE
         directories = check_directories(config, create=False)
+        if config.journal.enabled:  # a gateway already running on this journal: the launch would be refused
+            in_use = journal_in_use(config.path(config.journal.directory))
+            if in_use:
+                directories.append(in_use)
         for problem in directories:
             log.error("launch: refusing to start: %s", problem)
         if directories:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.journal_lock import lock_journal_directory
 from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE
 from tests.ops.conftest import LaunchRig
 
@@ -99,6 +100,18 @@ def test_dry_run_when_socket_directory_is_a_file_then_exits_1_naming_the_setting
     assert result.returncode == EXIT_REFUSED, result.stdout
     assert f"strategy_socket directory {rig.tmp / 'run'}: exists and is not a directory" in result.stderr
     assert f"admin_socket directory {rig.tmp / 'run'}: exists and is not a directory" in result.stderr
+
+
+def test_dry_run_when_a_gateway_holds_the_journal_then_exits_1_naming_its_pid(rig: LaunchRig) -> None:
+    config = _config(rig.tmp)
+    lock = lock_journal_directory(rig.tmp / "journal")  # as a running gateway holds it (this process's pid)
+    try:
+        result = rig.launch("--dry-run", "--", "--config", str(config))
+    finally:
+        lock.release()
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"journal directory {rig.tmp / 'journal'} is in use by another gateway (pid {os.getpid()}" in result.stderr
+    assert rig.launch("--dry-run", "--", "--config", str(config)).returncode == 0  # released: the launch may start
 
 
 def test_dry_run_when_directories_usable_then_exits_0_and_creates_nothing(rig: LaunchRig) -> None:
