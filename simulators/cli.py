@@ -55,6 +55,13 @@ def fraction(text: str) -> float:
     return value
 
 
+def non_negative(text: str) -> int:
+    """Parse a whole number of at least 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}")
+    return int(text)
+
+
 def positive(text: str) -> int:
     """Parse a whole number of at least 1."""
     if not text.isdigit() or int(text) < 1:

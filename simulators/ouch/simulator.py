@@ -23,7 +23,7 @@ from typing import Annotated, Final
 import msgspec
 
 from model.clock import NowNs, monotonic_ns
-from simulators.cli import add_venue_arguments, event_loop_factory, price_type
+from simulators.cli import add_venue_arguments, event_loop_factory, non_negative, price_type
 from simulators.ouch.exchange import Exchange, ExchangeConfig
 from simulators.ouch.soup_server import SequencedStream, ServerConnectionState, SoupServerConfig, SoupServerConnection
 from simulators.tcp import TcpSimulator
@@ -53,6 +53,13 @@ class SimulatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     login_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 30_000
     drop_after: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """Cut every connection after it was sent this many sequenced messages (reconnect testing)."""
+    stall_first_after: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    """Send the first logged-in connection no more than this many sequenced messages, and never cut it.
+
+    The exchange goes on reading and answering; the held answers stay in the stream for the next
+    login's replay. Models answers lost in flight without losing the client's requests (a cut can
+    lose both), so a test can know the venue read every request while the client saw only some answers.
+    """
     exchange: ExchangeConfig = ExchangeConfig()
     record_path: str | None = None
     """Append every inbound message the exchange receives to this file as JSON lines."""
@@ -88,6 +95,9 @@ class SimulatorCore:
             login_timeout_ns=config.login_timeout_ms * MS,
         )
         self.drop_after = config.drop_after
+        self.stall_first_after = config.stall_first_after
+        self.stalled: SoupServerConnection | None = None
+        """The first connection to log in, while ``stall_first_after`` holds its answers back."""
         self.connections: list[SoupServerConnection] = []
         self.cuts = 0
         self.logins = 0
@@ -114,12 +124,17 @@ class SimulatorCore:
         connection.data_received(data, now_ns)
         if not logged_in and connection.state is ServerConnectionState.LOGGED_IN:
             self.logins += 1
+            if self.logins == 1 and self.stall_first_after is not None:
+                self.stalled = connection
 
     def output(self, connection: SoupServerConnection, now_ns: int) -> tuple[bytearray, bool]:
         """Return the bytes to write to ``connection`` and whether to cut it right after them."""
         limit = None
         if self.drop_after is not None:
             limit = max(self.drop_after - connection.sequenced_sent, 0)
+        if connection is self.stalled and self.stall_first_after is not None:
+            held = max(self.stall_first_after - connection.sequenced_sent, 0)
+            limit = held if limit is None else min(limit, held)
         connection.pump(now_ns, limit)
         data = connection.take(now_ns)
         cut = self.drop_after is not None and connection.sequenced_sent >= self.drop_after and not connection.closed
@@ -138,6 +153,8 @@ class SimulatorCore:
     def disconnected(self, connection: SoupServerConnection, now_ns: int) -> None:
         """Forget a connection that is gone."""
         connection.connection_lost(now_ns)
+        if connection is self.stalled:
+            self.stalled = None
         with contextlib.suppress(ValueError):
             self.connections.remove(connection)
 
@@ -257,6 +274,12 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="certification-venue mode: count every reused / non-increasing UserRefNum as a violation",
     )
+    parser.add_argument(
+        "--stall-first-after",
+        type=non_negative,
+        metavar="N",
+        help="send the first connection to log in only N sequenced messages; the rest wait for the next login's replay",
+    )
     parser.add_argument("--record", metavar="PATH", help="append every inbound message to PATH as JSON lines")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default uvloop)")
 
@@ -286,6 +309,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             "heartbeat_interval_ms": args.heartbeat_ms,
             "client_timeout_ms": args.client_timeout_ms,
             "drop_after": args.drop_after,
+            "stall_first_after": args.stall_first_after,
             "exchange": exchange,
             "record_path": args.record,
         },
