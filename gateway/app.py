@@ -5,9 +5,9 @@ Start-up order matters and is fixed here:
 0. take the journal directory's lock (``gateway.journal_lock``): a second gateway on the same
    journal stops here, before reading anything, with exit 1;
 1. load and validate everything (config, risk limits, venue configs): any error
-   stops the process before a socket is opened (fail closed);
+   stops the process before a socket is opened (fail closed), with exit 2;
 2. replay today's journal into the engine (orders, exposure, strategy event logs)
-   and truncate a torn tail; refuse to start on mid-file corruption;
+   and truncate a torn tail; refuse to start on mid-file corruption (exit 1);
 3. open the journal for appending, start venue connectors (resuming each venue
    session where the journal left off), then the strategy and admin sockets;
 4. timers: strategy heartbeats, risk-file watch; signals: SIGHUP reloads risk
