@@ -666,15 +666,19 @@ class GatewayProcess:
         self.reload_risk("SIGHUP", UNKNOWN_SENDER)
 
     def reload_risk(self, trigger: str, who: str) -> Any:
-        """Reload the limits file (bad files change nothing) and log the outcome."""
+        """Reload the limits file (bad files change nothing) and log the outcome.
+
+        A watch reload the risk engine held back (a file modified in place: refused with no errors) is
+        logged by the risk engine alone (``reload NOT applied: ...``), not as a refused file.
+        """
         assert self.risk is not None
         self._risk_files_settling.clear()  # this reload reads the files as they are now
         result = self.risk.reload(trigger, who)
         ok = getattr(result, "ok", False)
+        errors = getattr(result, "errors", [])
         if ok:
             log.info("risk limits reloaded (%s by %s)", trigger, who)
-        else:
-            errors = getattr(result, "errors", [])
+        elif errors:
             log.error(
                 "risk limits reload refused (%s by %s); old limits stay in force: %s",
                 trigger,
