@@ -89,8 +89,10 @@ class ReloadableRisk(RiskGate, Protocol):
         """Set HALTED globally or for one account."""
         ...
 
-    def set_trading_state(self, state: Any, account: str | None = None, who: str = "", reason: str = "") -> Any:
-        """Set ACTIVE / REDUCING / HALTED globally or for one account."""
+    def set_trading_state(
+        self, state: Any, account: str | None = None, who: str = "", reason: str = "", *, restored: bool = False
+    ) -> Any:
+        """Set ACTIVE / REDUCING / HALTED globally or for one account (``restored``: re-applied from the journal)."""
         ...
 
     def status(self) -> dict[str, Any]:
@@ -376,7 +378,7 @@ class GatewayProcess:
         assert self.risk is not None
         for rec in trading_states:
             self.risk.set_trading_state(
-                TradingState[rec.state], rec.account or None, f"{rec.who} (restored from the journal)", rec.reason
+                TradingState[rec.state], rec.account or None, rec.who, rec.reason, restored=True
             )
 
     def record_trading_state(self, account: str | None, state: str, who: str, reason: str) -> None:

@@ -78,7 +78,8 @@ _REDUCING: Final = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
 
 RESTORED: Final = " (restored from the journal)"
-"""How the gateway ends ``who`` when it re-applies a journaled kill or resume at start-up."""
+"""How the audit record and the log end ``who`` for a kill or resume re-applied from the journal
+(``set_trading_state(..., restored=True)``)."""
 WATCH_TRIGGER: Final = "file changed on disk"
 """The ``trigger`` of reloads (and ``not_applied`` records) from the file watch; its ``who`` is ``WATCH_WHO``."""
 WATCH_WHO: Final = "file watch"
@@ -968,13 +969,20 @@ class RiskEngine:
         who: str = "",
         reason: str = "",
         trigger: str = "admin",
+        *,
+        restored: bool = False,
     ) -> TradingState:
         """Set the run-time state (firm-wide or one account); return the account's effective state.
 
         The file's ``trading_state`` still applies: the strictest of the two wins, so ACTIVE here
         lifts a kill but cannot lift a HALTED written in the limits file.
+
+        ``restored``: the gateway re-applies a journaled kill or resume at start-up (``who`` as journaled).
+        The audit record and the log say so (``who`` ends in ``RESTORED``); a restored kill's refusal text
+        stays the kill's (``kill switch by <who>: <reason>``).
         """
         state = TradingState(state)
+        said_who = who + RESTORED if restored else who
         if account is None:
             old = TradingState(self._firm_runtime_state)
             self._firm_runtime_state = int(state)
@@ -984,12 +992,12 @@ class RiskEngine:
             holder.runtime_state = int(state)
         if state is TradingState.ACTIVE:
             self._runtime_notes.pop(account, None)
-        elif who.endswith(RESTORED) and state is TradingState.HALTED:
+        elif restored and state is TradingState.HALTED:
             # a kill re-applied at start-up: the refusal text stays as documented (the audit record and the
             # log say it was restored)
-            self._runtime_notes[account] = ("kill", who.removesuffix(RESTORED), reason)
+            self._runtime_notes[account] = ("kill", who, reason)
         else:
-            self._runtime_notes[account] = (trigger, who, reason)
+            self._runtime_notes[account] = (trigger, said_who, reason)
         effective = self.trading_state(account)
         log.warning(
             "risk trading state %s: %s -> %s (effective %s) by %s (%s): %s",
@@ -997,7 +1005,7 @@ class RiskEngine:
             old.name,
             state.name,
             effective.name,
-            who,
+            said_who,
             trigger,
             reason,
         )
@@ -1005,7 +1013,7 @@ class RiskEngine:
             {
                 "event": "trading_state",
                 "trigger": trigger,
-                "who": who,
+                "who": said_who,
                 "scope": "firm" if account is None else "account",
                 "account": account,
                 "old": old.name,

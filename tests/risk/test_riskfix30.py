@@ -249,7 +249,7 @@ def test_price_collar_when_just_over_the_limit_then_text_shows_a_value_over_it(t
 
 def test_halt_when_restored_from_the_journal_then_text_keeps_the_kill_switch_wording(tmp_path: Path) -> None:
     engine, clock = make_engine(tmp_path)
-    engine.set_trading_state(TradingState.HALTED, "ACC1", "alice [pid 1 uid 2] (restored from the journal)", "drill")
+    engine.set_trading_state(TradingState.HALTED, "ACC1", "alice [pid 1 uid 2]", "drill", restored=True)
     denial = submit(engine, order(qty=10), clock)
     assert denial is not None and denial.code == codes.TRADING_HALTED
     assert "for account ACC1 (kill switch by alice [pid 1 uid 2]: drill); only cancels pass" in denial.text
