@@ -557,6 +557,7 @@ class GatewayProcess:
             "bytes_written": journal.bytes_written,
             "bytes_synced": journal.bytes_synced,
             "fsyncs": journal.fsyncs,
+            "write_failures": self.engine.journal_failures,  # counted by the engine where a write fails
         }
         stats = self.admin_stats
         out["admin"] = {

@@ -417,6 +417,7 @@ def status_document(snap: Snapshot) -> dict[str, Any]:
         "bytes_written": f["journal_bytes_written"],
         "bytes_synced": f["journal_bytes_synced"],
         "fsyncs": f["journal_fsyncs"],
+        "write_failures": f["journal_write_failures"],  # since start; ``journal_error`` while failing
     }
     out["admin"] = {
         "requests": requests,

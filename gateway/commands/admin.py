@@ -231,6 +231,9 @@ def format_status(status: dict[str, Any]) -> str:
             f"journal: {journal.get('records_written', 0)} records, {journal.get('bytes_written', 0)} bytes, "
             f"{lag} bytes not yet synced, {journal.get('fsyncs', 0)} fsyncs"
         )
+        write_failures = journal.get("write_failures", 0)
+        if write_failures:
+            line += f", {write_failures} failed writes since start"
         if journal_error:  # the counts above stop moving: say why first (docs/reliability.md 2.3a)
             line = (
                 f"journal: WRITE FAILING ({journal_error}): nothing is sent, new orders are refused "

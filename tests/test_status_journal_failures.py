@@ -1,0 +1,78 @@
+"""``gateway status`` counts failed journal writes (opsfix31): ``journal.write_failures``, and in text when non-zero.
+
+The count was in ``gateway metrics`` only (``gateway_journal_write_failures_total``); status had the error
+while it lasts (``journal_error``) but no count, so a disk that filled and recovered left no trace in it. A
+real gateway (``storage: file``) and a real OUCH simulator on loopback; the journal's descriptor is pointed
+at ``/dev/full`` (every write fails with ENOSPC, as on a full disk), then back at its file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import msgspec
+
+from gateway.admin import fetch_status
+from gateway.app import GatewayProcess
+from gateway.client import GatewayClient
+from gateway.commands.admin import format_status
+from gateway.journal import FileJournal
+from model.enums import Side
+from model.venue_events import VenueState
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
+
+
+def _journal_line(status: dict[str, Any]) -> str:
+    return next(line for line in format_status(status).splitlines() if line.startswith("journal:"))
+
+
+async def test_status_when_journal_writes_fail_then_json_and_text_count_them_and_keep_the_count_after() -> None:
+    workdir = short_tmp()
+    sim = OuchSimulator(SimulatorConfig(exchange=ExchangeConfig()))
+    await sim.start()
+    config = gateway_config(workdir, sim.port, e2e_limits(workdir, ("S1", "S2")))
+    config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, storage="file"))
+    process = GatewayProcess(config)
+    admin = config.path(config.admin_socket)
+    loop = asyncio.get_running_loop()
+    try:
+        await process.start()
+        await wait_for(lambda: all(v.state is VenueState.UP for v in process.venues), what="venue UP")
+        assert process.engine is not None and isinstance(process.journal, FileJournal)
+        before = await loop.run_in_executor(None, fetch_status, admin)
+        assert before["journal"]["write_failures"] == 0
+        assert "failed writes" not in _journal_line(before)
+
+        journal_fd = process.journal._fd
+        saved = os.dup(journal_fd)
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, journal_fd)  # the disk is full
+        os.close(full)
+        async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+            await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
+            engine = process.engine
+            await wait_for(lambda: engine.journal_failures >= 2, what="two failed journal writes (input, timer)")
+            failing = await loop.run_in_executor(None, fetch_status, admin)
+            failures = failing["journal"]["write_failures"]
+            assert failures >= 2 and failing["journal_error"].startswith("OSError")
+            assert process.status()["journal"]["write_failures"] >= failures  # the gateway's own document
+            line = _journal_line(failing)
+            assert line.startswith("journal: WRITE FAILING (OSError: [Errno 28] No space left on device)")
+            assert line.endswith(f", {failures} failed writes since start"), line
+
+            os.dup2(saved, journal_fd)  # room again: the next flush (100 ms timer) writes the batch
+            os.close(saved)
+            await wait_for(lambda: engine.journal_error == "", what="the journal written again")
+        after = await loop.run_in_executor(None, fetch_status, admin)
+        assert after["journal_error"] is None
+        assert after["journal"]["write_failures"] == engine.journal_failures >= failures  # a count, not a state
+        line = _journal_line(after)
+        assert "WRITE FAILING" not in line
+        assert line.endswith(f", {engine.journal_failures} failed writes since start"), line
+    finally:
+        await process.stop()
+        await sim.stop()
