@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             keep_inherited=args.keep_ef_environment,
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
-    if args.dry_run and onload_env is not None and onload_env.missing_imports:
+    if onload_env is not None and onload_env.missing_imports:  # the launch and its dry run alike
         log.error(
             "launch: refusing to start: the profile %s imports %s, not found in Onload's profile directories on"
             " this host (%s): onload would stop with 'Cannot find profile'",

@@ -7,7 +7,9 @@ Decision, in order:
    on every host, so a typo shows up in a dry run on a laptop too;
 2. look at the host: ``onload`` on PATH (through ``sh``), its ``--version``, the driver
    (``/sys/module/onload`` or ``/dev/onload``);
-3. usable: exec ``onload --profile=<profile> <python> -m gateway run <args>``;
+3. usable: exec ``onload --profile=<profile> <python> -m gateway run <args>``, unless the profile
+   imports an Onload profile the host does not have (refused, exit 1: ``onload`` would stop with
+   "Cannot find profile"; the dry run refuses the same);
    not usable: log one line with the reason and exec ``<python> -m gateway run <args>``
    on kernel sockets (the gateway applies its kernel busy-poll settings itself), or,
    with ``--require-onload`` / ``--strict-acceleration``, refuse with the reason (exit 1).
@@ -189,11 +191,6 @@ def with_onload_environment(
         stale = () if keep_inherited else tuple(sorted(k for k in environ if k.startswith("EF_") and k not in own))
         return msgspec.structs.replace(plan, unset_env=plan.unset_env + stale)
     warnings = list(plan.warnings) + list(onload_env.warnings)
-    if onload_env.missing_imports:
-        warnings.append(
-            f"the profile imports {', '.join(onload_env.missing_imports)}, not found in Onload's profile directories"
-            " on this host: onload will stop with 'Cannot find profile'; the settings listed are only the known ones"
-        )
     if onload_env.error:
         warnings.append(f"could not resolve the profile's settings: {onload_env.error}")
     return msgspec.structs.replace(

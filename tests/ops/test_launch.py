@@ -47,6 +47,7 @@ def test_launch_when_onload_present_then_execs_onload_with_profile_and_gateway_c
 ) -> None:
     onload = rig.install_onload()
     rig.load_driver()
+    rig.install_onload_profiles()  # a complete Onload install (else the launch refuses)
     proc = rig.popen("--", "--config", "deploy/gateway.yaml")
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
@@ -112,6 +113,7 @@ def test_launch_when_require_onload_and_onload_absent_then_exits_nonzero(rig: La
 def test_launch_when_custom_opf_path_then_onload_gets_its_absolute_path(rig: LaunchRig) -> None:
     rig.install_onload()
     rig.load_driver()
+    rig.install_onload_profiles()  # a complete Onload install (else the launch refuses)
     custom = rig.tmp / "profiles" / "venue-x.opf"
     custom.parent.mkdir()
     custom.write_text("onload_set EF_NAME gwx\nonload_import latency\n")
@@ -125,6 +127,7 @@ def test_launch_when_custom_opf_path_then_onload_gets_its_absolute_path(rig: Lau
 def test_launch_when_onload_builtin_profile_then_passes_the_name_through(rig: LaunchRig) -> None:
     rig.install_onload()
     rig.load_driver()
+    rig.install_onload_profiles()  # a complete Onload install (else the launch refuses)
     result = rig.launch("--profile", "latency-best", "--")
     assert result.returncode == 0, result.stderr
     seen = rig.record(rig.onload_record)
@@ -149,6 +152,7 @@ def test_launch_when_profile_missing_then_exits_2_and_names_it(rig: LaunchRig) -
 def test_launch_when_strict_acceleration_then_sets_ef_no_fail_zero(rig: LaunchRig) -> None:
     rig.install_onload()
     rig.load_driver()
+    rig.install_onload_profiles()  # a complete Onload install (else the launch refuses)
     result = rig.launch("--strict-acceleration", "--", "--config", "x.yaml")
     assert result.returncode == 0, result.stderr
     seen = rig.record(rig.onload_record)
@@ -461,6 +465,7 @@ def test_launch_when_kernel_fallback_then_stale_ef_dropped_as_well(rig: LaunchRi
 
 def test_launch_when_driver_loads_while_waiting_then_execs_onload(rig: LaunchRig) -> None:
     rig.install_onload()
+    rig.install_onload_profiles()
     proc = rig.popen("--wait-for-onload", "20", "--", "--config", "x.yaml")
     assert proc.stderr is not None
     first = proc.stderr.readline()  # the launcher's start-up takes seconds on a loaded machine: wait for the line

@@ -137,6 +137,36 @@ def test_dry_run_when_profile_imports_an_onload_profile_missing_on_the_host_then
     assert "mode: onload" in result.stdout.splitlines()
 
 
+def test_launch_when_profile_imports_an_onload_profile_missing_on_the_host_then_refused_as_the_dry_run(
+    rig: LaunchRig,
+) -> None:
+    """opsfix31: the launch only warned and exec'd onload, which stops with "Cannot find profile"."""
+    rig.install_onload()
+    rig.load_driver()
+    config = str(_config(rig.tmp))
+    dry = rig.launch("--dry-run", "--", "--config", config)
+    launched = rig.launch("--", "--config", config)
+    assert launched.returncode == dry.returncode == EXIT_REFUSED, launched.stderr
+
+    def refusal(stderr: str) -> list[str]:
+        return [line.split(": ", 1)[1] for line in stderr.splitlines() if " ERROR " in line]
+
+    (said,) = refusal(launched.stderr)
+    assert said.startswith(
+        "launch: refusing to start: the profile gateway-latency imports latency, not found in Onload's profile"
+        f" directories on this host ({rig.host_root}"
+    )
+    assert said.endswith(f"{rig.host_root}/usr/libexec/onload/profiles): onload would stop with 'Cannot find profile'")
+    assert refusal(dry.stderr) == [said]  # the same words as the dry run
+    assert rig.record(rig.onload_record) is None and rig.record(rig.child_record) is None  # nothing exec'd
+    rig.install_onload_profiles()  # the host's Onload install is complete: the launch execs onload
+    launched = rig.launch("--", "--config", config)
+    assert launched.returncode == 0, launched.stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None and seen["argv"][0].startswith("--profile=")
+    assert rig.record(rig.child_record) is not None
+
+
 # ------------------------------------------------------------------ a bad config is exit 2 on every path
 
 

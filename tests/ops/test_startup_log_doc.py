@@ -88,6 +88,18 @@ def test_guide_section_6_when_onload_required_but_not_loaded_then_the_gateways_e
     assert documented(error), error
 
 
+def test_guide_section_6_when_a_profile_import_is_missing_then_the_launchs_error_line_is_listed(
+    rig: LaunchRig,
+) -> None:
+    rig.install_onload()
+    rig.load_driver()  # Onload usable, but not its own profiles: gateway-latency imports latency
+    result = rig.launch("--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == 1, result.stderr
+    (error,) = _errors(result.stderr)
+    assert "launch: refusing to start: the profile gateway-latency imports latency" in error
+    assert documented(error), error
+
+
 def test_documented_when_a_line_is_not_in_the_guide_then_false() -> None:
     line = "2026-12-04 02:17:08,589 ERROR   gateway.commands.run: gateway gw1 failed to start: no such thing"
     assert not documented(line)
