@@ -1,8 +1,8 @@
 """Shared test set-up.
 
-Every asyncio test runs once under the stdlib loop and once under uvloop, and fails
-if anything raised inside an event-loop callback (a protocol method, a timer), which
-asyncio would otherwise only log.
+Hypothesis runs with no per-example deadline (see below). Every asyncio test runs once
+under the stdlib loop and once under uvloop, and fails if anything raised inside an
+event-loop callback (a protocol method, a timer), which asyncio would otherwise only log.
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ from typing import Any
 
 import pytest
 import uvloop
+from hypothesis import settings
+
+# Hypothesis fails an example that takes over 200 ms by default: one GC pause or preemption on a shared or
+# loaded CI machine would turn the run red (DeadlineExceeded / Flaky). Property tests here check behaviour, not
+# speed (speed is measured by benchmarks/), so no deadline anywhere.
+settings.register_profile("gateway", deadline=None)
+settings.load_profile("gateway")
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 _loop_errors: list[dict[str, Any]] = []

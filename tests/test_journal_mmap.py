@@ -196,7 +196,9 @@ def test_interval_when_records_flushed_then_synced_off_the_loop_and_the_header_f
     while journal.fsyncs == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
     assert journal.fsyncs >= 1 and journal.bytes_synced == journal.bytes_written
-    time.sleep(0.05)
+    # the syncer counts the fsync before it writes the header: poll for the header rather than sleep a fixed time
+    while not path.read_bytes()[:DATA_START].startswith(mmap_header(data_end(path))) and time.monotonic() < deadline:
+        time.sleep(0.005)
     header = path.read_bytes()[:DATA_START]
     assert header.startswith(mmap_header(data_end(path)))
     idle = journal.fsyncs

@@ -13,6 +13,7 @@ import gc
 import os
 import socket
 import struct
+import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -123,6 +124,14 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
         assert msgspec.structs.replace(new, admin=old.admin) == old
 
 
+def _synced_and_counted(journal: MmapJournal, injected: int) -> bool:
+    """Return True once the last batch is synced and counted: fsyncs equal the timed syncs, less ``injected``."""
+    sparse, _first, dense = journal.fsync_ns_parts()
+    timed = sum(sparse.values()) + sum(memoryview(dense).cast("Q"))
+    del dense
+    return journal.bytes_synced == journal.bytes_written and journal.fsyncs == timed - injected
+
+
 async def test_metrics_when_the_syncer_counted_syncs_then_its_dense_slots_are_sent_and_merged_by_the_reader() -> None:
     async with running_gateway(short_tmp(), fsync="interval") as (process, _sim):
         journal = process.journal
@@ -131,7 +140,10 @@ async def test_metrics_when_the_syncer_counted_syncs_then_its_dense_slots_are_se
             journal_syncer.count(journal._ctrl, index)
         journal._fsync_ns.record(1 << 30)  # a sync on the loop thread (close, "batch"): the sparse part
         await _orders(process, 3)
-        while journal.bytes_synced < journal.bytes_written:  # the last batch's sync: none between the two asks
+        # the last batch's sync, counted (the syncer stores the fsync count last): none between the two asks
+        deadline = time.monotonic() + 10
+        while not _synced_and_counted(journal, injected=5):
+            assert time.monotonic() < deadline, "the last batch's sync was never counted"
             await asyncio.sleep(0.005)
         admin = process.config.path(process.config.admin_socket)
         gc.disable()

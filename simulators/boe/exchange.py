@@ -576,4 +576,5 @@ def read_records(path: str | Path) -> list[InboundRecord]:
     """Read a record file written with ``record_path`` (for tests in another process)."""
     decoder = msgspec.json.Decoder(InboundRecord)
     with Path(path).open("rb") as handle:
-        return [decoder.decode(line) for line in handle if line.strip()]
+        # a line without its newline is one the simulator is still appending (read while it writes): not yet a record
+        return [decoder.decode(line) for line in handle if line.endswith(b"\n") and line.strip()]

@@ -47,6 +47,7 @@ from venues.ouch.soupbin import (
     END_OF_SESSION,
     LOGIN_ACCEPTED,
     SEQUENCED_DATA,
+    SERVER_HEARTBEAT,
     SoupSplitter,
     encode_login_request,
 )
@@ -138,7 +139,12 @@ class Simulator:
 
 
 def read_outbound(port: int, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
-    """Log in from sequence 1 and read the stream until it goes quiet (the venue's own record)."""
+    """Log in from sequence 1 and read the stream up to the first Server Heartbeat (the venue's own record).
+
+    The simulator sends the whole replay before any heartbeat (SoupBinTCP 3.00: a server heartbeats only
+    after a while with nothing to send), so the heartbeat marks its end; a pause in a stalled simulator
+    process does not cut the record short.
+    """
     out: list[tuple[int, OutboundMessage]] = []
     splitter = SoupSplitter()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
@@ -151,8 +157,6 @@ def read_outbound(port: int, timeout_s: float = 5.0) -> list[tuple[int, Outbound
             try:
                 data = sock.recv(65536)
             except TimeoutError:
-                if logged_in:
-                    break
                 continue
             if not data:
                 break
@@ -167,7 +171,7 @@ def read_outbound(port: int, timeout_s: float = 5.0) -> list[tuple[int, Outbound
                         raise AssertionError(f"venue sent undecodable message {sequence}: {message.text}")
                     out.append((sequence, message))
                     sequence += 1
-                elif kind == END_OF_SESSION:
+                elif kind == END_OF_SESSION or (kind == SERVER_HEARTBEAT and logged_in):
                     return out
     return out
 

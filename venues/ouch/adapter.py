@@ -37,7 +37,7 @@ from typing import Any, Final
 from model.clock import NowNs
 from model.enums import OrderType, Side, TimeInForce
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
-from model.order import Order, OrderState
+from model.order import Order, OrderState, repeated_fill
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     EVENT_MAX_PRICE,
@@ -116,6 +116,7 @@ _LIMIT: Final = OrderType.LIMIT
 _Sent: Final = Sent
 _NewChain: Final = _Chain
 _VenueAccepted: Final = VenueAccepted
+_repeated_fill: Final = repeated_fill
 _Handler = Callable[[int, Any, Any], None]
 """(sequence number, the order's chain, the decoded message)."""
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
@@ -835,21 +836,28 @@ class OuchVenue(VenueAdapter):
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
 
     def _on_executed(self, seq: int, chain: _Chain, message: OrderExecuted) -> None:
-        if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
-            self._out_of_range(seq, "Order Executed", message.quantity, message.price)
+        """Report an execution; count its shares off the chain unless the core will refuse it as a copy.
+
+        A server that restarted its numbering can send an Executed again under a new number. The core
+        does not apply a fill whose Match Number the order already applied (``gateway.venue_apply.executed``,
+        ids per order: both sides of one trade share a Match Number), and neither does the chain's open
+        quantity: counted twice, it reaches 0 early and the order's requests in flight are no longer kept
+        for re-sending. The ids are the order's own (``Order.exec_id`` / ``exec_ids``), read before the
+        event is handed over (the core records them as it applies it), so the two cannot disagree.
+        """
+        quantity = message.quantity
+        if quantity > _MAX_QTY or message.price > _MAX_PRICE:
+            self._out_of_range(seq, "Order Executed", quantity, message.price)
             return
-        chain.open_qty -= message.quantity
+        order = chain.order
+        match_number = str(message.match_number)
+        counted = not order.exec_id or not _repeated_fill(order, match_number)  # no fill yet (common): one read
+        if counted:
+            chain.open_qty -= quantity
         self.event_sink(
-            VenueExecuted(
-                seq,
-                chain.order.order_id,
-                message.quantity,
-                message.price,
-                message.liquidity_flag,
-                str(message.match_number),
-            )
+            VenueExecuted(seq, order.order_id, quantity, message.price, message.liquidity_flag, match_number)
         )
-        if chain.open_qty <= 0:
+        if counted and chain.open_qty <= 0:
             self._finish(chain)
 
     def _on_canceled(self, seq: int, chain: _Chain, message: OrderCanceled) -> None:
