@@ -244,7 +244,6 @@ class GatewayProcess:
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
         """Files the watch saw change, waiting for a quiet tick before the reload."""
-        """The file watch saw the limits file change and waits for a tick without change before reloading."""
         self._journal_lock: JournalLock | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
         """The socket files this process bound, with their (device, inode): ``stop`` removes those only."""
