@@ -44,9 +44,13 @@ def test_architecture_startup_step_1_when_config_does_not_load_then_the_stated_e
     assert result.returncode == stated == EXIT_BAD_CONFIG
 
 
-def test_architecture_startup_step_3_when_journal_damaged_then_exit_1_as_stated() -> None:
+def test_architecture_startup_step_5_when_limits_or_venue_config_bad_then_exit_2_as_stated() -> None:
+    assert _stated_exit(_startup_step(5)) == EXIT_BAD_CONFIG
+
+
+def test_architecture_startup_step_6_when_journal_damaged_then_exit_1_as_stated() -> None:
     # the run itself: tests/reliability/test_bad_input.py (a CRC-valid journal naming an unknown order: exit 1)
-    assert _stated_exit(_startup_step(3)) == EXIT_STARTUP_FAILED
+    assert _stated_exit(_startup_step(6)) == EXIT_STARTUP_FAILED
 
 
 def test_reliability_fuzz_note_when_config_not_utf8_then_the_stated_exit_code_is_the_runs(tmp_path: Path) -> None:

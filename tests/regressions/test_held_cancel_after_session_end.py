@@ -10,7 +10,6 @@ answered at once (CancelRejected, ``VENUE_SESSION_ENDED``). Real loopback socket
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from gateway.client import GatewayClient
 from gateway.protocol.messages import CancelRejected
@@ -19,6 +18,7 @@ from model.order import OrderState
 from model.venue_events import VenueState
 from tests.e2e.support import short_tmp, wait_for
 from tests.e2e.test_boe_pipeline import _sock, running_boe_gateway
+from tests.regressions.boe_swallow import swallow_boe_messages
 
 MODIFY_ORDER = 0x3A  # BOE v2 Modify Order message type
 RESTING = "229.00"  # inside the example limits' collar around AAPL's 230.10, below the offer: rests
@@ -27,16 +27,8 @@ RESTING = "229.00"  # inside the example limits' collar around AAPL's 230.10, be
 async def test_end_of_day_when_a_cancel_is_held_behind_a_replace_then_both_get_cancel_rejected() -> None:
     async with running_boe_gateway(short_tmp()) as (process, sim):
         core = sim.core
-        passed = core.receive
         swallowed: list[bytes] = []
-
-        def receive(connection: Any, data: bytes, now_ns: int) -> None:
-            if len(data) > 4 and data[:2] == b"\xba\xba" and data[4] == MODIFY_ORDER:
-                swallowed.append(data)  # Cboe ends the day before it processes the Modify
-                return
-            passed(connection, data, now_ns)
-
-        core.receive = receive  # type: ignore[method-assign]
+        swallow_boe_messages(core, MODIFY_ORDER, swallowed)  # Cboe ends the day before it processes the Modify
         async with GatewayClient(_sock(process), "S1") as client:
             held = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, RESTING)
             later = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, RESTING)
