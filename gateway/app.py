@@ -557,6 +557,7 @@ class GatewayProcess:
             "bytes_synced": journal.bytes_synced,
             "fsyncs": journal.fsyncs,
             "write_failures": self.engine.journal_failures,  # counted by the engine where a write fails
+            "fsync_failures": journal.fsync_failures,  # failed syncs (the mmap syncer's, or its deaths), since start
         }
         stats = self.admin_stats
         out["admin"] = {

@@ -418,6 +418,7 @@ def status_document(snap: Snapshot) -> dict[str, Any]:
         "bytes_synced": f["journal_bytes_synced"],
         "fsyncs": f["journal_fsyncs"],
         "write_failures": f["journal_write_failures"],  # since start; ``journal_error`` while failing
+        "fsync_failures": f["journal_fsync_failures"],  # since start
     }
     out["admin"] = {
         "requests": requests,

@@ -1,4 +1,6 @@
-"""``gateway status`` counts failed journal writes (opsfix31): ``journal.write_failures``, and in text when non-zero.
+"""``gateway status`` counts failed journal writes and syncs: ``journal.write_failures`` / ``fsync_failures``.
+
+Both are shown in text too when non-zero (writes: opsfix31; syncs: stop 31).
 
 The count was in ``gateway metrics`` only (``gateway_journal_write_failures_total``); status had the error
 while it lasts (``journal_error``) but no count, so a disk that filled and recovered left no trace in it. A
@@ -19,11 +21,12 @@ from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
 from gateway.commands.admin import format_status
 from gateway.journal import FileJournal
+from gateway.journal_mmap import MmapJournal
 from model.enums import Side
 from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
-from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
+from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp, wait_for
 
 
 def _journal_line(status: dict[str, Any]) -> str:
@@ -76,3 +79,24 @@ async def test_status_when_journal_writes_fail_then_json_and_text_count_them_and
     finally:
         await process.stop()
         await sim.stop()
+
+
+async def test_status_when_the_journal_syncer_dies_then_json_and_text_count_a_failed_fsync() -> None:
+    # status had no count of failed syncs (only metrics' gateway_journal_fsync_failures_total): a syncer that died
+    # or an fdatasync that failed left no trace in ``gateway status``
+    async with running_gateway(short_tmp(), fsync="interval") as (process, _sim):
+        journal = process.journal
+        assert isinstance(journal, MmapJournal) and journal._syncer is not None
+        admin = process.config.path(process.config.admin_socket)
+        loop = asyncio.get_running_loop()
+        before = await loop.run_in_executor(None, fetch_status, admin)
+        assert before["journal"]["fsync_failures"] == 0
+        assert "failed fsyncs" not in _journal_line(before)
+        syncer = journal._syncer
+        syncer.kill()  # the syncer dies: counted as a failed sync, and started again
+        await loop.run_in_executor(None, syncer.wait)
+        await wait_for(lambda: journal.fsync_failures == 1, what="the dead syncer counted")
+        after = await loop.run_in_executor(None, fetch_status, admin)
+        assert after["journal"]["fsync_failures"] == 1
+        assert process.status()["journal"]["fsync_failures"] == 1  # the gateway's own document
+        assert _journal_line(after).endswith(", 1 failed fsyncs since start"), _journal_line(after)

@@ -234,6 +234,9 @@ def format_status(status: dict[str, Any]) -> str:
         write_failures = journal.get("write_failures", 0)
         if write_failures:
             line += f", {write_failures} failed writes since start"
+        fsync_failures = journal.get("fsync_failures", 0)
+        if fsync_failures:
+            line += f", {fsync_failures} failed fsyncs since start"
         if journal_error:  # the counts above stop moving: say why first (docs/reliability.md 2.3a)
             line = (
                 f"journal: WRITE FAILING ({journal_error}): nothing is sent, new orders are refused "
