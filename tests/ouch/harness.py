@@ -209,3 +209,16 @@ def restart_from_journal(first: Link, tmp_path: Path) -> tuple[Link, Engine, Rig
     if point is not None:
         second.venue.resume_after(point)
     return second, engine, rig
+
+
+def renumber_and_resend(link: Link, engine: Engine, sequence: int) -> None:
+    """The server loses its numbering (same session name, from 1 again), then sends message ``sequence`` again."""
+    copy = link.core.stream.message(sequence)
+    link.disconnect()
+    del link.core.stream.packets[:]  # its next message is 1, below the one the gateway asks for
+    link.connect()
+    engine.flush()
+    assert link.venue.state is VenueState.UP
+    link.core.stream.append(copy)
+    link.pump()
+    engine.flush()

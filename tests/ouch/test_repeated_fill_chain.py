@@ -18,7 +18,7 @@ from model.enums import Side
 from model.order import OrderState
 from model.venue_events import VenueState
 from tests.harness import MemoryLink, Rig
-from tests.ouch.harness import PX, TS, Link, gateway_over, restart_from_journal
+from tests.ouch.harness import PX, TS, Link, gateway_over, renumber_and_resend, restart_from_journal
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import OrderCanceled, OrderExecuted
 
@@ -40,19 +40,6 @@ def _open_qty(link: Link, engine: Engine, cl_ord_id: str) -> tuple[int, bool]:
     return chain.open_qty, chain.done
 
 
-def _renumber_and_resend(link: Link, engine: Engine, sequence: int) -> None:
-    """The server loses its numbering (same session name, from 1 again), then sends message ``sequence`` again."""
-    copy = link.core.stream.message(sequence)
-    link.disconnect()
-    del link.core.stream.packets[:]  # its next message is 1, below the one the gateway asks for
-    link.connect()
-    engine.flush()
-    assert link.venue.state is VenueState.UP
-    link.core.stream.append(copy)
-    link.pump()
-    engine.flush()
-
-
 def test_executed_sent_again_then_a_cancel_lost_in_a_cut_is_still_sent_again_after_the_relogin(
     tmp_path: Path,
 ) -> None:
@@ -68,7 +55,7 @@ def test_executed_sent_again_then_a_cancel_lost_in_a_cut_is_still_sent_again_aft
     fill_sequence = link.core.stream.next_sequence - 1
     assert _open_qty(link, engine, "A") == (40, False)
 
-    _renumber_and_resend(link, engine, fill_sequence)
+    renumber_and_resend(link, engine, fill_sequence)
     assert (link.venue.status()["numbering_restarts"], engine.counters.repeated_fills) == (1, 1)
     assert _open_qty(link, engine, "A") == (40, False)  # as after the one fill (old: -20, over at the venue)
 
@@ -134,6 +121,6 @@ def test_executed_sent_again_after_a_gateway_restart_then_the_restored_chain_cou
 
     second, engine2, _rig2 = restart_from_journal(first, tmp_path)
     assert _open_qty(second, engine2, "A") == (70, False)
-    _renumber_and_resend(second, engine2, fill_sequence)
+    renumber_and_resend(second, engine2, fill_sequence)
     assert engine2.counters.repeated_fills == 1
     assert _open_qty(second, engine2, "A") == (70, False)  # old: 40

@@ -15,11 +15,10 @@ from gateway.engine import Engine
 from gateway.protocol.messages import Executed, NewOrder
 from model.enums import Side
 from model.order import OrderState
-from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
 from tests.harness import MemoryLink, Rig
-from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
+from tests.ouch.harness import PX, Link, gateway_over, renumber_and_resend, restart_from_journal
 from venues.ouch.messages import OrderExecuted
 
 RESTING = PX - 100
@@ -44,19 +43,6 @@ def _execute(link: Link, engine: Engine, user_ref_num: int, qty: int) -> None:
     engine.flush()
 
 
-def _renumber_and_resend(link: Link, engine: Engine, sequence: int) -> None:
-    """The server loses its numbering (same session name, from 1 again), then sends message ``sequence`` again."""
-    copy = link.core.stream.message(sequence)
-    link.disconnect()
-    del link.core.stream.packets[:]  # its next message is 1, below the one the gateway asks for
-    link.connect()
-    engine.flush()
-    assert link.venue.state is VenueState.UP
-    link.core.stream.append(copy)
-    link.pump()
-    engine.flush()
-
-
 def test_executed_when_a_renumbered_server_sends_it_again_then_applied_once(tmp_path: Path) -> None:
     link = Link(tmp_path / "ouch", sim=SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX})))
     engine, rig = gateway_over(link, tmp_path / "j1")
@@ -67,7 +53,7 @@ def test_executed_when_a_renumbered_server_sends_it_again_then_applied_once(tmp_
     assert _executed(strat) == [(60, 60, str(executed.match_number))]
     fill_sequence = link.core.stream.next_sequence - 1
 
-    _renumber_and_resend(link, engine, fill_sequence)
+    renumber_and_resend(link, engine, fill_sequence)
     assert link.venue.status()["numbering_restarts"] == 1
     assert _executed(strat) == []  # the copy: same Match Number, new sequence number
     assert engine.counters.repeated_fills == 1
@@ -95,7 +81,7 @@ def test_executed_when_sent_again_after_a_gateway_restart_then_the_journal_knows
     assert engine2.strategies["S1"].orders["A"].exec_id != ""
     strat2 = rig2.connect("S1")
     strat2.received()
-    _renumber_and_resend(second, engine2, fill_sequence)
+    renumber_and_resend(second, engine2, fill_sequence)
     assert second.venue.status()["numbering_restarts"] == 1
     assert engine2.counters.repeated_fills == 1
     _execute(second, engine2, user_ref_num, 70)
