@@ -1207,10 +1207,14 @@ class Engine:
             return
         venue = self.venues.get(order.venue)
         if not can(order, OrderInput.REQUEST_REPLACE):
-            problem = (
-                "REQUEST_PENDING",
-                f"order is {PHASE[order.state]}; replace only a LIVE order with nothing in flight",
-            )
+            state = order.state  # name what is pending, in the strategy's states (protocol doc 6.3)
+            if state is OrderState.PENDING_REPLACE_HELD_CANCEL:
+                pending = "order is PENDING_REPLACE, and a Cancel is held until the Replace resolves"
+            elif state is OrderState.LIVE_HELD_CANCEL or state is OrderState.PENDING_NEW_HELD_CANCEL:
+                pending = f"order is PENDING_CANCEL: its Cancel is held until venue {order.venue} is up"
+            else:
+                pending = f"order is {PHASE[state]}"
+            problem = ("REQUEST_PENDING", f"{pending}; replace only a LIVE order with nothing in flight")
         elif msg.qty <= order.cum_qty:
             problem = ("INVALID_QTY", f"new total {msg.qty} must exceed the filled {order.cum_qty}")
         elif venue is None or venue.state is not VenueState.UP:

@@ -33,11 +33,13 @@ last one processed (``welcome``) and asks ``sequence`` for each request before c
 the next number is ``NEW``; one at or below the last processed is a ``DUPLICATE`` (not carried
 out again: its answer already exists); one above the next is a ``GAP``, a fatal
 Error(REQ_SEQ_GAP) naming the number expected, because requests are only processed in order and
-only the strategy can send the missing ones again. A version-3 request without a ``req_seq``
-(missing, 0, or unreadable in a frame that does not decode) is answered ``INVALID_FIELD`` by its
-id and takes no place in the sequence. One whose id cannot be read but whose ``req_seq`` can is an
-``UnreadableRequest``: its non-fatal Error is its answer and it takes its place (else the
-strategy's next request would be a gap).
+only the strategy can send the missing ones again. A request answered ``INVALID_FIELD`` by its id
+is numbered like any other when its ``req_seq`` can be read, even leniently from a frame that does
+not decode (``lenient_req_seq``: cut short after it, or followed by stray bytes); one without a
+readable ``req_seq`` (missing, 0, negative, not an integer) takes no place in the sequence, and its
+text says so. One whose id cannot be read but whose ``req_seq`` can is an ``UnreadableRequest``:
+its non-fatal Error is its answer and it takes its place (else the strategy's next request would be
+a gap).
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ NO_REQ_SEQ: Final = (
     "`req_seq` is missing or 0: every request of a version-3 session carries its number (1, 2, 3, ...); "
     "this one takes no place in the sequence"
 )
+NO_PLACE: Final = "; it has no readable `req_seq` (a positive integer): it takes no place in the sequence"
+"""Added to the text answering a version-3 request whose ``req_seq`` cannot be read (the strategy's next is no gap)."""
 
 
 def describe_validation_error(tag: object, detail: str) -> str:
@@ -213,18 +217,87 @@ def readable_id(value: int | bytes | None) -> str | None:
 def lenient_req_seq(frame: bytes | memoryview, tag: int | None) -> int:
     """Return the ``req_seq`` of a request frame that does not decode, or 0 if it cannot be read.
 
-    The frame must still be a MessagePack array (its other elements may be anything, even strings
-    that are not UTF-8); ``req_seq`` must be a positive integer where the message puts it.
+    The frame must start with a MessagePack array long enough to hold ``req_seq``, and every element
+    before it must be well formed (its value may be anything, even a string that is not UTF-8);
+    ``req_seq`` must be a positive integer where the message puts it. What follows it is not read:
+    a frame cut short after it, or with stray bytes after the array, still gives its number.
     """
     position = _REQ_SEQ_AT.get(tag) if tag is not None else None
     if position is None:
         return 0
+    data = bytes(frame)
+    start = _array_start(data, position)
+    end = _skip_elements(data, start, 1) if start >= 0 else -1
+    if end < 0:
+        return 0
     try:
-        elements = msgspec.msgpack.decode(frame, type=list[msgspec.Raw])
-        value = msgspec.msgpack.decode(elements[position]) if position < len(elements) else 0
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        value = msgspec.msgpack.decode(data[start:end])
+    except (msgspec.DecodeError, UnicodeDecodeError):
         return 0
     return value if type(value) is int and value > 0 else 0
+
+
+_FIXED_SIZE: Final = {
+    0xC0: 0, 0xC2: 0, 0xC3: 0, 0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4,
+    0xD3: 8, 0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17,
+}  # fmt: skip
+"""Bytes after the type byte of a MessagePack value of fixed size (nil, bool, numbers, fixext)."""
+_LENGTH_SIZE: Final = {
+    0xC4: 1, 0xC5: 2, 0xC6: 4, 0xC7: 1, 0xC8: 2, 0xC9: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4, 0xDC: 2, 0xDD: 4, 0xDE: 2,
+    0xDF: 4,
+}  # fmt: skip
+"""Bytes of the length that follows the type byte of a bin, ext, str8-32, array16/32 or map16/32."""
+
+
+def _array_start(data: bytes, position: int) -> int:
+    """Return where element ``position`` (0: the tag) of the array ``data`` starts, or -1 if it cannot be found."""
+    if not data:
+        return -1
+    head = data[0]
+    if 0x90 <= head <= 0x9F:
+        length, pos = head & 0x0F, 1
+    elif head in (0xDC, 0xDD) and len(data) > _LENGTH_SIZE[head]:
+        width = _LENGTH_SIZE[head]
+        length, pos = int.from_bytes(data[1 : 1 + width], "big"), 1 + width
+    else:
+        return -1
+    return _skip_elements(data, pos, position) if position < length else -1
+
+
+def _skip_elements(data: bytes, pos: int, count: int) -> int:
+    """Return where ``count`` well-formed MessagePack values from ``pos`` end (-1: cut short or malformed)."""
+    end = len(data)
+    while count > 0:
+        if pos >= end:
+            return -1
+        b = data[pos]
+        pos += 1
+        count -= 1
+        if b <= 0x7F or b >= 0xE0:  # fixint
+            continue
+        if b <= 0x8F:  # fixmap: its keys and values follow
+            count += 2 * (b & 0x0F)
+        elif b <= 0x9F:  # fixarray
+            count += b & 0x0F
+        elif b <= 0xBF:  # fixstr
+            pos += b & 0x1F
+        elif b in _FIXED_SIZE:
+            pos += _FIXED_SIZE[b]
+        elif b in _LENGTH_SIZE:
+            width = _LENGTH_SIZE[b]
+            if pos + width > end:
+                return -1
+            size = int.from_bytes(data[pos : pos + width], "big")
+            pos += width
+            if b >= 0xDE:  # map16/32
+                count += 2 * size
+            elif b >= 0xDC:  # array16/32
+                count += size
+            else:  # bin, ext (one more byte: its type), str
+                pos += size + (1 if 0xC7 <= b <= 0xC9 else 0)
+        else:  # 0xC1: never used
+            return -1
+    return pos if pos <= end else -1
 
 
 def not_utf8_field(frame: bytes | memoryview, tag: int | None) -> str | None:
@@ -457,8 +530,8 @@ class StrategySession:
             return
         req_seq: int = getattr(msg, "req_seq", 0) if self.protocol_version >= REQ_SEQ_VERSION else 0
         problem = too_long_field(msg)
-        if problem is None and self.protocol_version >= REQ_SEQ_VERSION and not req_seq:
-            problem = NO_REQ_SEQ
+        if self.protocol_version >= REQ_SEQ_VERSION and not req_seq:
+            problem = NO_REQ_SEQ if problem is None else problem + NO_PLACE
         if problem is not None:
             ident = _request_id(msg)
             if kind is MassCancel and self.protocol_version >= 2:
@@ -489,7 +562,7 @@ class StrategySession:
             self._refuse_first_frame(tag, elements, detail)
             return
         if not self._answer_by_id(frame, tag, elements, detail, out):
-            self._error("INVALID_MESSAGE", f"frame {self.frames_in}: {detail}", out, self._lenient_req_seq(frame, tag))
+            self._skip_frame("INVALID_MESSAGE", detail, frame, tag, out)
 
     def _on_undecodable(self, frame: memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
         """A frame that is not valid MessagePack (or has a string that is not UTF-8)."""
@@ -504,7 +577,7 @@ class StrategySession:
                 self._refuse_first_frame(tag, elements, detail)
             return
         if not self._answer_by_id(frame, tag, elements, detail, out):
-            self._error("BAD_FRAME", f"frame {self.frames_in}: {detail}", out, self._lenient_req_seq(frame, tag))
+            self._skip_frame("BAD_FRAME", detail, frame, tag, out)
 
     def _refuse_first_frame(self, tag: int | None, elements: list[int | bytes | None], detail: str) -> None:
         if tag != 1:
@@ -536,7 +609,11 @@ class StrategySession:
         kind = _TAG_TO_KIND.get(tag) if tag is not None else None
         if kind is None:
             return False
-        req_seq = lenient_req_seq(frame, tag) if self.protocol_version >= REQ_SEQ_VERSION else 0
+        req_seq = 0
+        if self.protocol_version >= REQ_SEQ_VERSION:
+            req_seq = lenient_req_seq(frame, tag)
+            if not req_seq:
+                detail += NO_PLACE
         if kind == "MassCancel":
             if self.protocol_version < 2:  # a version-1 session has no MassCancel answer
                 return False
@@ -558,9 +635,21 @@ class StrategySession:
         out.append(InvalidRequest(kind, cl_ord_id, text, "INVALID_FIELD", req_seq))
         self._check_error_budget()
 
-    def _lenient_req_seq(self, frame: memoryview, tag: int | None) -> int:
-        """Return the ``req_seq`` of a version-3 request frame whose id cannot be read (0: none, or not a request)."""
-        return lenient_req_seq(frame, tag) if self.protocol_version >= REQ_SEQ_VERSION else 0
+    def _skip_frame(
+        self, code: str, detail: str, frame: memoryview, tag: int | None, out: list[StrategyRequest]
+    ) -> None:
+        """Answer a frame that cannot be answered by an id with a non-fatal Error.
+
+        A version-3 request whose ``req_seq`` can be read takes its place with it (``_error``); one whose
+        ``req_seq`` cannot takes none, and the Error's text says so.
+        """
+        text = f"frame {self.frames_in}: {detail}"
+        req_seq = 0
+        if self.protocol_version >= REQ_SEQ_VERSION and tag is not None and tag in _REQ_SEQ_AT:
+            req_seq = lenient_req_seq(frame, tag)
+            if not req_seq:
+                text += NO_PLACE
+        self._error(code, text, out, req_seq)
 
     def _error(self, code: str, text: str, out: list[StrategyRequest], req_seq: int = 0) -> None:
         """Count a non-fatal problem; hand its Error to the engine to send in frame order.

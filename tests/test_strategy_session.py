@@ -291,7 +291,7 @@ def test_receive_when_150_invalid_orders_in_one_read_then_every_one_answered_bef
 
 def test_receive_when_a_field_is_not_utf8_then_invalid_request_names_the_field_by_cl_ord_id() -> None:
     clock = FakeClock()
-    session = _active(clock)
+    session = _active(clock, version=2)  # version 3 adds that this request (no req_seq) takes no place
     # NewOrder ["C7", "ACC1", "V", <symbol bytes ff fe>, "B", 1, 1]
     payload = b"\x98\x02\xa2C7\xa4ACC1\xa1V\xa2\xff\xfe\xa1B\x01\x01"
     (req,) = session.receive_data(_frame(payload), clock())
