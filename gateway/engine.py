@@ -622,7 +622,9 @@ class Engine:
             self._requests(link, requests, t_in)
         if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
             session.end_of_read()
-        if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+        # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
+        # or a close): an order's read usually has neither (its answers are events, which mark the link)
+        if (session._writer.buffer or session.state is StrategySessionState.CLOSED) and link not in self._dirty_links:
             self._dirty_links.append(link)
         self.flush()
 

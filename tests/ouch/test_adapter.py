@@ -475,6 +475,23 @@ def test_cl_ord_id_when_order_id_fits_then_decimal_else_z_base36_and_unique() ->
     assert len({_cl_ord_id(n) for n in (10**14, 10**14 + 1, 2**63)}) == 3
 
 
+@pytest.mark.parametrize("order_id", [0, 7, 10**13, 10**14 - 1, 10**14, 10**14 + 1, 2**63 - 1])
+def test_send_new_when_order_id_near_fourteen_digits_then_enter_order_cl_ord_id_as_cl_ord_id_makes_it(
+    tmp_path: Path, order_id: int
+) -> None:
+    """The send path formats ids of up to 14 digits inline: the same bytes as ``_cl_ord_id`` on either side."""
+    link = _up(tmp_path)
+    assert link.venue.send_new(make_order(order_id)) == Sent("1")
+    link.pump()
+    (enter,) = _inbound(link)
+    assert isinstance(enter, EnterOrder)
+    assert enter.cl_ord_id == _cl_ord_id(order_id).decode("ascii").rstrip()
+    if order_id < 10**14:
+        assert enter.cl_ord_id == str(order_id)
+    else:
+        assert enter.cl_ord_id.startswith("Z")  # base 36, padded to the 14 characters on the wire
+
+
 def test_restart_when_venue_is_in_a_new_session_then_waiting_requests_rejected_and_numbers_restart(
     tmp_path: Path,
 ) -> None:

@@ -6,7 +6,8 @@ States::
          ^                                |                               |                             |
          +-------- connection_lost -------+-------------------------------+-----------------------------+
              (backoff, then reconnect; a Login Response other than A, a silent server, a replay that
-              never completes and an unrequested Logout A/! all count as failed logins)
+              never completes and an unrequested Logout A/! all count as failed logins, except the
+              first login dropped to correct renumbered units: its re-login is the correction)
     REPLAYING / LOGGED_IN --logout()--> LOGGING_OUT --Logout--> LOGGED_OUT      (final: no reconnect)
     any connected state --Logout E (end of day)--> ENDED                          (final: no reconnect)
 
@@ -23,7 +24,9 @@ repeats and reports a number above the next expected as a gap (delivered), as ``
 data, never raised. A Login Response whose highest number for a unit is below the last one we
 received (accepted, or refused ``Q``) means Cboe restarted that unit's numbering: the unit is
 ``renumbered``, its mark starts again from 0, and when Cboe already has messages in its new
-numbering the session logs in again (from 0) to have them replayed. Messages on matching unit 0 /
+numbering the session logs in again (from 0) to have them replayed. That corrective re-login does
+not back off further: the refused (or dropped) login is not counted as failed, once until the next
+Replay Complete; a renumbering again before then counts as usual. Messages on matching unit 0 /
 sequence 0 are unsequenced (the order handler's rejects): delivered, never tracked.
 
 Member -> Cboe application messages are numbered by ``allocate_sequence`` from one counter
@@ -205,6 +208,10 @@ class BoeClientSession:
         self._phase_started_ns = 0
         self._closing = False
         self._failed_logins = 0
+        self._correcting = False
+        """A login was dropped to correct renumbered units since the last Replay Complete (only the first is free)."""
+        self._uncounted = False
+        """This connection's login is dropped for the correction: ``connection_lost`` does not count it as failed."""
         self.logins = 0
         self.login_rejects = 0
         self.replayed = 0
@@ -288,6 +295,7 @@ class BoeClientSession:
         """Start a login on a fresh connection."""
         self._splitter.reset()
         self._closing = False
+        self._uncounted = False
         self._last_sent_ns = self._last_received_ns = self._phase_started_ns = now_ns
         if self.state in _FINAL:
             self._request_disconnect(f"session is {self.state.value}; not logging in again")
@@ -329,8 +337,9 @@ class BoeClientSession:
             self.state = BoeSessionState.LOGGED_OUT
             self.reason = "logged out"
             return
-        if self.state in (BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING):
+        if self.state in (BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING) and not self._uncounted:
             self._failed_logins += 1
+        self._uncounted = False
         if not self._closing and self.state is not BoeSessionState.DISCONNECTED:
             self.reason = "connection lost"
         self.state = BoeSessionState.DISCONNECTED
@@ -375,7 +384,10 @@ class BoeClientSession:
 
         The delay doubles with each failed TCP connect (``attempt``) and with each failed login in a
         row (rejected, timed out, cut before Replay Complete, or logged out by Cboe with A or !);
-        Replay Complete resets it.
+        Replay Complete resets it. A login refused ``Q`` listing a unit Cboe renumbered, or accepted
+        with messages of a renumbered unit it would not replay, is not counted: the re-login that
+        corrects it (the unit from 0) waits no longer than the login before it. Only the first such
+        login until Replay Complete is free; a venue that keeps refusing backs off as usual.
         """
         if self.state in _FINAL:
             return None
@@ -453,6 +465,8 @@ class BoeClientSession:
         if response.status != LOGIN_ACCEPTED:
             text = response.text or login_status_text(response.status)
             self.login_rejects += 1
+            if renumbered:  # a Q naming units Cboe renumbered: the next login (from 0) corrects it
+                self._correction()
             self.listener.on_login_rejected(response.status, text)
             self._request_disconnect(f"login rejected: {text} ({response.status})")
             return
@@ -469,6 +483,7 @@ class BoeClientSession:
         self.listener.on_login_accepted(response)
         missed = {unit: highest for unit, highest in renumbered.items() if highest}
         if missed:  # Cboe replays after the number we listed: its new 1..highest only come with a login from 0
+            self._correction()
             listed = ", ".join(f"{unit}: 1..{highest}" for unit, highest in sorted(missed.items()))
             self._request_disconnect(f"logging in again for the renumbered units' messages ({listed})")
 
@@ -499,9 +514,16 @@ class BoeClientSession:
         self.renumbered = renumbered
         return renumbered
 
+    def _correction(self) -> None:
+        """Leave this login, dropped for a re-login listing the renumbered units from 0, uncounted (once per replay)."""
+        if not self._correcting:
+            self._correcting = True
+            self._uncounted = True
+
     def _on_replay_complete(self) -> None:
         self.state = BoeSessionState.LOGGED_IN
         self._failed_logins = 0
+        self._correcting = False
         for unit, highest in sorted(self.replay_targets.items()):
             last = self.units.get(unit, 0)
             if last < highest and (unit in self.units or not self.config.no_unspecified_unit_replay):

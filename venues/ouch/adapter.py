@@ -372,8 +372,7 @@ class OuchVenue(VenueAdapter):
         cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
         cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
         buf = self._session.out
-        start = len(buf)
-        pack_enter_order(
+        start = pack_enter_order(
             buf,
             user_ref_num,
             _SIDE[side],

@@ -666,15 +666,15 @@ def pack_enter_order(
     cross_type: bytes,
     cl_ord_id: bytes,
     appendage: bytes = b"",
-) -> None:
-    """Append an Unsequenced Data packet carrying an Enter Order to ``buf``.
+) -> int:
+    """Append an Unsequenced Data packet carrying an Enter Order to ``buf``; return the offset it starts at.
 
     ``symbol`` (8) and ``cl_ord_id`` (14) must already be space-padded to full width;
     one-byte codes are 1-byte ``bytes``; ``appendage`` is pre-encoded TagValue bytes.
     """
     start = len(buf)
     buf += _ENTER_BLANK
-    appendage_size = len(appendage)
+    appendage_size = len(appendage) if appendage else 0  # no call for the common order without options
     ENTER_ORDER_PACKET.pack_into(
         buf,
         start,
@@ -696,6 +696,7 @@ def pack_enter_order(
     )
     if appendage:
         buf += appendage
+    return start
 
 
 def pack_replace_order(

@@ -54,6 +54,33 @@ _LOGOUT_SENT: Final = FixSessionState.LOGOUT_SENT
 _ENDED: Final = FixSessionState.ENDED
 
 
+def _utc_timestamp_ns(value: bytes) -> int | None:
+    """Return a FIX UTCTimestamp as ns since the epoch, or None if it is not one (QuickFIX 1.16's rules).
+
+    ``YYYYMMDD-HH:MM:SS`` with an optional fraction of up to 9 digits; month 1-12, day 1-31 (a day
+    past the month's end rolls over, as in QuickFIX), hour 0-23, minute 0-59, second 0-60 (leap).
+    """
+    size = len(value)
+    if size < 17 or size > 27 or value[8:9] != b"-" or value[11:12] != b":" or value[14:15] != b":":
+        return None
+    digits = value[0:8] + value[9:11] + value[12:14] + value[15:17]
+    fraction = value[18:]
+    if not digits.isdigit() or (size > 17 and (value[17:18] != b"." or not (fraction.isdigit() or not fraction))):
+        return None
+    year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8])
+    hour, minute, second = int(value[9:11]), int(value[12:14]), int(value[15:17])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
+        return None
+    # days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil)
+    y = year - 1 if month <= 2 else year
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+    seconds = days * 86_400 + hour * 3_600 + minute * 60 + second
+    return seconds * 1_000_000_000 + (int(fraction.ljust(9, b"0")) if fraction else 0)
+
+
 class SessionHandler(Protocol):
     """What the session tells its owner (the venue adapter)."""
 
@@ -119,6 +146,7 @@ class FixSession:
             "gap_fills_sent": 0,
             "poss_dup_ignored": 0,
             "poss_dup_rejected": 0,
+            "poss_dup_orig_sending_time_late": 0,
             "held_processed_on_reset": 0,
             "messages_received": 0,
             "store_failures": 0,
@@ -590,12 +618,87 @@ class FixSession:
             self._open_gap(seq, now_ns)
             return
         if message.poss_dup:
-            if msg_type != MsgType.SEQUENCE_RESET and f.ORIG_SENDING_TIME not in message.fields:
-                self._poss_dup_without_orig_sending_time(message, now_ns)
-                return
-            self.counters["poss_dup_ignored"] += 1
+            if msg_type == MsgType.SEQUENCE_RESET or self._poss_dup_times_valid(message, now_ns):
+                self.counters["poss_dup_ignored"] += 1
             return
         self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
+
+    def _poss_dup_times_valid(self, message: FixMessage, now_ns: int) -> bool:
+        """Check OrigSendingTime of a PossDupFlag=Y copy numbered too low, as QuickFIX's ``doPossDup`` does.
+
+        Return True when the copy may be ignored. Otherwise answer it and return False: 122 missing
+        -> Reject (reason 1); 122 or 52 not a UTCTimestamp -> Reject (reason 6, incorrect data
+        format); OrigSendingTime later than SendingTime -> Reject (reason 10, SendingTime accuracy
+        problem) and Logout. Only this branch pays for the parsing.
+        """
+        fields = message.fields
+        orig = fields.get(f.ORIG_SENDING_TIME)
+        if orig is None:
+            self._poss_dup_without_orig_sending_time(message, now_ns)
+            return False
+        sending = fields.get(f.SENDING_TIME)
+        orig_ns = _utc_timestamp_ns(orig)
+        sending_ns = None if sending is None else _utc_timestamp_ns(sending)
+        if orig_ns is None:
+            self._poss_dup_bad_timestamp(message, f.ORIG_SENDING_TIME, orig, now_ns)
+            return False
+        if sending is None or sending_ns is None:
+            self._poss_dup_bad_timestamp(message, f.SENDING_TIME, sending, now_ns)
+            return False
+        if orig_ns > sending_ns:
+            self._poss_dup_orig_sending_time_late(message, orig, sending, now_ns)
+            return False
+        return True
+
+    def _poss_dup_bad_timestamp(self, message: FixMessage, tag: bytes, value: bytes | None, now_ns: int) -> None:
+        """Reject a PossDupFlag=Y copy whose 122 or 52 is not a UTCTimestamp (reason 6; 52 missing: reason 1)."""
+        self.counters["poss_dup_rejected"] += 1
+        name = "OrigSendingTime" if tag == f.ORIG_SENDING_TIME else "SendingTime"
+        self._rare(
+            "possdup_format",
+            now_ns,
+            logging.WARNING,
+            "MsgSeqNum %d: PossDupFlag=Y with %s (%s) %r, not a UTCTimestamp; rejected",
+            message.seq,
+            name,
+            tag.decode(),
+            value if value is None else value[:40],
+        )
+        if value is None:
+            reason, text = SessionRejectReason.REQUIRED_TAG_MISSING, f"Required tag missing: {name} ({tag.decode()})"
+        else:
+            reason = SessionRejectReason.INCORRECT_DATA_FORMAT
+            text = f"Incorrect data format for value: {name} ({tag.decode()}) is not a UTCTimestamp"
+        self.send_reject(message.seq, reason, text, now_ns, ref_tag=int(tag), ref_msg_type=message.msg_type)
+
+    def _poss_dup_orig_sending_time_late(self, message: FixMessage, orig: bytes, sending: bytes, now_ns: int) -> None:
+        """Reject a PossDupFlag=Y copy sent before it was first sent (reason 10) and log out, as QuickFIX does.
+
+        Like QuickFIX: the Reject has no RefTagID, the Logout no Text, and the session then waits for the
+        venue's Logout (or the logout timeout) before closing. The copy's number is not consumed.
+        """
+        self.counters["poss_dup_orig_sending_time_late"] += 1
+        self._rare(
+            "possdup_late",
+            now_ns,
+            logging.WARNING,
+            "MsgSeqNum %d: PossDupFlag=Y with OrigSendingTime %r later than SendingTime %r; rejected, logging out",
+            message.seq,
+            orig[:40],
+            sending[:40],
+        )
+        self.send_reject(
+            message.seq,
+            SessionRejectReason.SENDING_TIME_ACCURACY,
+            "SendingTime accuracy problem: OrigSendingTime (122) is later than SendingTime (52)",
+            now_ns,
+            ref_msg_type=message.msg_type,
+        )
+        if self.state in _LOGGED_ON_STATES:
+            seq = self.store.next_sender_seq
+            self._queue_admin(self.admin.logout(seq, self.sending_time(now_ns)), now_ns)
+            self.logout_sent_ns = now_ns
+            self._set_state(_LOGOUT_SENT, "SendingTime accuracy problem: OrigSendingTime later than SendingTime")
 
     def _poss_dup_without_orig_sending_time(self, message: FixMessage, now_ns: int) -> None:
         """Reject a PossDupFlag=Y copy (numbered too low) that lacks OrigSendingTime, as QuickFIX does."""
