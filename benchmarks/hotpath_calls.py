@@ -163,7 +163,9 @@ def count_here(n1: int, n2: int, top: int = 40) -> dict[str, Any]:
     }
 
 
-def count(n1: int = 200, n2: int = 600, *, pure_python: bool = True, cwd: str | None = None) -> dict[str, Any]:
+def count(
+    n1: int = 200, n2: int = 600, *, pure_python: bool = True, cwd: str | None = None, top: int = 40
+) -> dict[str, Any]:
     """Count in a fresh interpreter (``GATEWAY_PURE_PYTHON=1`` unless ``pure_python`` is False)."""
     env = dict(os.environ)
     if pure_python:
@@ -173,7 +175,17 @@ def count(n1: int = 200, n2: int = 600, *, pure_python: bool = True, cwd: str | 
     if cwd is not None:
         env["PYTHONPATH"] = cwd + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.hotpath_calls", "--orders", f"{n1},{n2}", "--json", "--here"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.hotpath_calls",
+            "--orders",
+            f"{n1},{n2}",
+            "--json",
+            "--here",
+            "--top",
+            str(top),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -196,7 +208,7 @@ def main() -> int:
     if args.here:
         result = count_here(n1, n2, args.top)
     else:
-        result = count(n1, n2, pure_python=not args.compiled)
+        result = count(n1, n2, pure_python=not args.compiled, top=args.top)
     if args.json:
         print(json.dumps(result))
         return 0
