@@ -6,7 +6,10 @@ their ``req_seq``; which get a non-fatal Error; where the error budget ends.
 
 from __future__ import annotations
 
+import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.protocol.framing import LENGTH_PREFIX, FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import Cancel, Error, GatewayMessage, Hello
@@ -58,6 +61,40 @@ def _out(session: StrategySession, clock: FakeClock) -> list[GatewayMessage]:
 )
 def test_lenient_req_seq_when_frame_does_not_decode_then_reads_what_it_can(payload: bytes, req_seq: int) -> None:
     assert lenient_req_seq(payload, 3) == req_seq
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.binary(max_size=300),
+    lambda children: st.lists(children, max_size=20) | st.dictionaries(st.text(max_size=8), children, max_size=6),
+    max_leaves=30,
+)
+
+
+@given(
+    before=st.lists(_VALUES, min_size=2, max_size=2),
+    req_seq=_VALUES,
+    after=st.lists(_VALUES, max_size=3),
+    stray=st.binary(max_size=8),
+)
+def test_lenient_req_seq_when_any_elements_before_and_stray_bytes_after_then_the_req_seq_the_array_holds(
+    before: list[object], req_seq: object, after: list[object], stray: bytes
+) -> None:
+    """The hand-written skipper finds element 3 after any well-formed values, whatever follows the array."""
+    # a Cancel (tag 3) holds req_seq at element 3: two values of any kind before it
+    payload = msgspec.msgpack.encode([3, before[0], before[1], req_seq, *after]) + stray
+    expected = req_seq if type(req_seq) is int and req_seq > 0 else 0
+    assert lenient_req_seq(payload, 3) == expected
+
+
+@given(st.binary(max_size=200), st.sampled_from([None, 1, 2, 3, 4, 5, 6, 7, 99]))
+def test_lenient_req_seq_when_arbitrary_bytes_then_an_int_never_an_exception(payload: bytes, tag: int | None) -> None:
+    value = lenient_req_seq(payload, tag)
+    assert type(value) is int and value >= 0
 
 
 def test_receive_when_v3_request_has_a_stray_byte_then_invalid_field_keeps_its_req_seq() -> None:
