@@ -609,11 +609,7 @@ class StrategySession:
         kind = _TAG_TO_KIND.get(tag) if tag is not None else None
         if kind is None:
             return False
-        req_seq = 0
-        if self.protocol_version >= REQ_SEQ_VERSION:
-            req_seq = lenient_req_seq(frame, tag)
-            if not req_seq:
-                detail += NO_PLACE
+        req_seq, detail = self._numbered(frame, tag, detail)
         if kind == "MassCancel":
             if self.protocol_version < 2:  # a version-1 session has no MassCancel answer
                 return False
@@ -643,13 +639,15 @@ class StrategySession:
         A version-3 request whose ``req_seq`` can be read takes its place with it (``_error``); one whose
         ``req_seq`` cannot takes none, and the Error's text says so.
         """
-        text = f"frame {self.frames_in}: {detail}"
-        req_seq = 0
-        if self.protocol_version >= REQ_SEQ_VERSION and tag is not None and tag in _REQ_SEQ_AT:
-            req_seq = lenient_req_seq(frame, tag)
-            if not req_seq:
-                text += NO_PLACE
+        req_seq, text = self._numbered(frame, tag, f"frame {self.frames_in}: {detail}")
         self._error(code, text, out, req_seq)
+
+    def _numbered(self, frame: memoryview, tag: int | None, text: str) -> tuple[int, str]:
+        """Return the ``req_seq`` a bad version-3 request takes (0: none), and ``text`` noting when it takes none."""
+        if self.protocol_version < REQ_SEQ_VERSION or tag is None or tag not in _REQ_SEQ_AT:
+            return 0, text
+        req_seq = lenient_req_seq(frame, tag)
+        return req_seq, text if req_seq else text + NO_PLACE
 
     def _error(self, code: str, text: str, out: list[StrategyRequest], req_seq: int = 0) -> None:
         """Count a non-fatal problem; hand its Error to the engine to send in frame order.
