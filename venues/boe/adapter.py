@@ -83,7 +83,11 @@ from model.venue_events import (
 from obs.ratelog import PowerOfTwoLog, is_power_of_two
 from venues.base import VenueAdapter, VenueOrder
 from venues.boe.codec import (
+    MESSAGE_NAMES,
+    AckCore,
+    CancelledCore,
     CancelPacker,
+    ExecutionCore,
     ModifyPacker,
     NewOrderPacker,
     ReturnDecoder,
@@ -267,7 +271,10 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """Cancel Orders sent to learn whether Cboe kept this New Order (received, no answer after a re-login)."""
 
 
-_Handler = Callable[[memoryview, int], None]
+_Decoder = Callable[[memoryview], Any]
+"""Decodes one Cboe message of its type: the decoded value, or a ``DecodeError``."""
+_Handler = Callable[[Any, int], None]
+"""Acts on one decoded message new to the exactly-once component (its ``venue_seq`` given)."""
 
 
 class BoeVenue(VenueAdapter):
@@ -333,17 +340,20 @@ class BoeVenue(VenueAdapter):
         """The replay just completed followed such a restart: ``after_replay`` probes New Orders with S > L too."""
         self._doubtful: set[int] = set()
         """order_id of New Orders probed only because Cboe restarted its numbering (S > L)."""
-        self._handlers: dict[int, _Handler] = {
-            ORDER_ACKNOWLEDGMENT: self._on_ack,
-            ORDER_EXECUTION: self._on_execution,
-            ORDER_CANCELLED: self._on_cancelled,
-            ORDER_REJECTED: self._on_rejected,
-            ORDER_MODIFIED: self._on_modified,
-            USER_MODIFY_REJECTED: self._on_modify_rejected,
-            CANCEL_REJECTED: self._on_cancel_rejected,
-            ORDER_RESTATED: self._on_restated,
-            TRADE_CANCEL_OR_CORRECT: self._on_trade_correction,
+        generic = self._decoder.decode
+        self._handlers: dict[int, tuple[_Decoder, _Handler]] = {
+            ORDER_ACKNOWLEDGMENT: (ack_core, self._on_ack),
+            ORDER_EXECUTION: (execution_core, self._on_execution),
+            ORDER_CANCELLED: (cancelled_core, self._on_cancelled),
+            ORDER_REJECTED: (generic, self._on_rejected),
+            ORDER_MODIFIED: (generic, self._on_modified),
+            USER_MODIFY_REJECTED: (generic, self._on_modify_rejected),
+            CANCEL_REJECTED: (generic, self._on_cancel_rejected),
+            ORDER_RESTATED: (generic, self._on_restated),
+            TRADE_CANCEL_OR_CORRECT: (generic, self._on_trade_correction),
         }
+        """Message type -> (decoder, handler): a message is decoded before its number is admitted, so one that
+        does not decode is not taken as seen (the session has Cboe send it again)."""
         self._admit_stream = self.sequence.admit_stream
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -602,6 +612,7 @@ class BoeVenue(VenueAdapter):
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
             "numbering_restarts": session.numbering_restarts,
+            "undecodable_drops": session.undecodable,
             "renumbered_units": {unit: stream >> UNIT_BITS for unit, stream in sorted(self._unit_streams.items())},
             "heartbeats_sent": session.heartbeats_sent,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
@@ -751,27 +762,54 @@ class BoeVenue(VenueAdapter):
         self.counters["protocol_errors"] += 1
         self._rare("protocol", "BOE protocol error: %s", text)
 
-    def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> None:
-        """Turn one Cboe message into (at most one) event, unless the exactly-once component has seen it."""
+    def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> str | None:
+        """Turn one Cboe message into (at most one) event, unless the exactly-once component has seen it.
+
+        Return why the message does not decode (its number is then not admitted), else None.
+        """
         del replay
+        stream = unit
         if self._unit_streams:  # a unit Cboe renumbered: its messages are numbered in a stream of their own
-            unit = self._unit_streams.get(unit, unit)
-        if not self._admit_stream(unit, sequence):
-            return
-        handler = self._handlers.get(message[4])
-        if handler is None:
-            self._ignore(f"0x{message[4]:02X}", sequence, "no handler")
-            return
-        handler(message, stream_seq(unit, sequence))
+            stream = self._unit_streams.get(unit, unit)
+        entry = self._handlers.get(message[4])
+        if entry is None:
+            if self._admit_stream(stream, sequence):
+                self._ignore(f"0x{message[4]:02X}", sequence, "no handler")
+            return None
+        decoded = entry[0](message)
+        if decoded.__class__ is DecodeError:
+            return self._undecodable(message, unit, sequence, decoded)
+        if self._admit_stream(stream, sequence):
+            entry[1](decoded, stream_seq(stream, sequence))
+        return None
+
+    def _undecodable(self, message: memoryview, unit: int, sequence: int, error: DecodeError) -> str:
+        """Count and log a Cboe message of a known type that does not decode; return why (for the session)."""
+        self.counters["decode_errors"] += 1
+        name = MESSAGE_NAMES[message[4]]
+        if sequence and sequence <= self._session.units.get(unit, 0):  # a repeat of one read before: nothing lost
+            self._rare("decode", "undecodable repeated %s (unit %d, sequence %d): %s", name, unit, sequence, error.text)
+        else:
+            log.error(
+                "venue %s: undecodable %s (unit %d, sequence %d, %d bytes): %s (%s); not taken as received: "
+                "dropping the connection so that %s",
+                self.name,
+                name,
+                unit,
+                sequence,
+                len(message),
+                error.text,
+                error.kind,
+                "Cboe sends it again after the re-login"
+                if sequence
+                else "the request it answered is settled after the re-login (unsequenced: never replayed)",
+            )
+        return f"{error.text} ({error.kind})"
 
     # ---- Cboe -> member handlers ----------------------------------------------------------------
 
-    def _on_ack(self, message: memoryview, seq: int) -> None:
-        core = ack_core(message)
-        if core.__class__ is DecodeError:
-            self._decode_error(seq, core)
-            return
-        _unit, _sequence, cl_ord_id, order_id = core  # type: ignore[misc]
+    def _on_ack(self, core: AckCore, seq: int) -> None:
+        _unit, _sequence, cl_ord_id, order_id = core
         tracked = self._refs.get(cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Acknowledgment", cl_ord_id)
@@ -782,12 +820,8 @@ class BoeVenue(VenueAdapter):
         order = tracked.order
         self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), order.qty, order.price))
 
-    def _on_execution(self, message: memoryview, seq: int) -> None:
-        core = execution_core(message)
-        if core.__class__ is DecodeError:
-            self._decode_error(seq, core)
-            return
-        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core  # type: ignore[misc]
+    def _on_execution(self, core: ExecutionCore, seq: int) -> None:
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
         tracked = self._refs.get(cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Execution", cl_ord_id)
@@ -800,12 +834,8 @@ class BoeVenue(VenueAdapter):
         liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
         self.event_sink(VenueExecuted(seq, tracked.order.order_id, last_shares, last_px, liquidity, str(exec_id)))
 
-    def _on_cancelled(self, message: memoryview, seq: int) -> None:
-        core = cancelled_core(message)
-        if core.__class__ is DecodeError:
-            self._decode_error(seq, core)
-            return
-        _u, _s, cl_ord_id, reason = core  # type: ignore[misc]
+    def _on_cancelled(self, core: CancelledCore, seq: int) -> None:
+        _u, _s, cl_ord_id, reason = core
         tracked = self._refs.get(cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Cancelled", cl_ord_id)
@@ -818,10 +848,7 @@ class BoeVenue(VenueAdapter):
             return
         self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, *_reason(letter)))
 
-    def _on_rejected(self, message: memoryview, seq: int) -> None:
-        decoded = self._decode(message, seq, BoeOrderRejected)
-        if decoded is None:
-            return
+    def _on_rejected(self, decoded: BoeOrderRejected, seq: int) -> None:
         tracked = self._refs.get(_pad(decoded.cl_ord_id))
         if tracked is None:
             self._unknown(seq, "Order Rejected", decoded.cl_ord_id)
@@ -833,10 +860,7 @@ class BoeVenue(VenueAdapter):
         code, text = _reason(decoded.reason, decoded.text)
         self.event_sink(VenueRejected(seq, tracked.order.order_id, code, text))
 
-    def _on_modified(self, message: memoryview, seq: int) -> None:
-        decoded = self._decode(message, seq, OrderModified)
-        if decoded is None:
-            return
+    def _on_modified(self, decoded: OrderModified, seq: int) -> None:
         padded = _pad(decoded.cl_ord_id)
         tracked = self._refs.get(padded)
         if tracked is None:
@@ -860,10 +884,7 @@ class BoeVenue(VenueAdapter):
             return
         self.event_sink(VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id)))
 
-    def _on_modify_rejected(self, message: memoryview, seq: int) -> None:
-        decoded = self._decode(message, seq, BoeUserModifyRejected)
-        if decoded is None:
-            return
+    def _on_modify_rejected(self, decoded: BoeUserModifyRejected, seq: int) -> None:
         padded = _pad(decoded.cl_ord_id)
         tracked = self._refs.get(padded)
         if tracked is None:
@@ -876,10 +897,7 @@ class BoeVenue(VenueAdapter):
         code, text = _reason(decoded.reason, decoded.text)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
-    def _on_cancel_rejected(self, message: memoryview, seq: int) -> None:
-        decoded = self._decode(message, seq, BoeCancelRejected)
-        if decoded is None:
-            return
+    def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
         tracked = self._refs.get(_pad(decoded.cl_ord_id))
         if tracked is None:
             self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
@@ -894,11 +912,8 @@ class BoeVenue(VenueAdapter):
         code, text = _reason(decoded.reason, decoded.text)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
-    def _on_restated(self, message: memoryview, seq: int) -> None:
+    def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""
-        decoded = self._decode(message, seq, OrderRestated)
-        if decoded is None:
-            return
         self.counters["restatements"] += 1
         tracked = self._refs.get(_pad(decoded.cl_ord_id))
         if tracked is None:
@@ -919,11 +934,9 @@ class BoeVenue(VenueAdapter):
             )
         )
 
-    def _on_trade_correction(self, message: memoryview, seq: int) -> None:
+    def _on_trade_correction(self, decoded: TradeCancelOrCorrect, seq: int) -> None:
         """Trade Cancel or Correct: counted and logged (the strategy protocol has no bust/correct event)."""
-        decoded = self._decode(message, seq, TradeCancelOrCorrect)
-        if decoded is None:
-            return
+        del seq
         self.counters["trade_corrections"] += 1
         what = "busted" if decoded.corrected_price == 0 else f"price corrected to {decoded.corrected_price}"
         log.warning(
@@ -937,16 +950,6 @@ class BoeVenue(VenueAdapter):
         )
 
     # ---- internals ---------------------------------------------------------------------------------
-
-    def _decode(self, message: memoryview, seq: int, expected: type[Any]) -> Any:
-        decoded = self._decoder.decode(message)
-        if isinstance(decoded, DecodeError):
-            self._decode_error(seq, decoded)
-            return None
-        if not isinstance(decoded, expected):
-            self._decode_error(seq, DecodeError("type", f"{expected.__name__} expected"))
-            return None
-        return decoded
 
     def _symbol(self, symbol: str) -> bytes:
         raw = self._symbols.get(symbol)

@@ -14,20 +14,27 @@ States::
 Sequencing (reference §7.1, §7.2): every Cboe -> member application message carries its matching
 unit and a per-unit sequence number. The session keeps the last one received per unit (``units``)
 and sends them in the Login Request's Unit Sequences group, so Cboe replays exactly what was
-missed. Messages received between the Login Response and Replay Complete are delivered with
-``replay=True``: orders sent before Replay Complete would be rejected (reason ``y``), and the
-adapter must read the whole replay before deciding what to re-send. Every sequenced message is
-handed over with its unit and number, including one Cboe sends again at or below the unit's last
-number: whether a message is new is not this session's decision (the adapter asks the core's
-exactly-once component, ``model.exactly_once``, per matching unit). The session only counts such
-repeats and reports a number above the next expected as a gap (delivered), as ``SequenceIssue``
-data, never raised. A Login Response whose highest number for a unit is below the last one we
-received (accepted, or refused ``Q``) means Cboe restarted that unit's numbering: the unit is
-``renumbered``, its mark starts again from 0, and when Cboe already has messages in its new
-numbering the session logs in again (from 0) to have them replayed. That corrective re-login does
-not back off further: the refused (or dropped) login is not counted as failed, once until the next
-Replay Complete; a renumbering again before then counts as usual. Messages on matching unit 0 /
-sequence 0 are unsequenced (the order handler's rejects): delivered, never tracked.
+missed. A message counts as received only once the adapter has decoded it: one of a known type
+that does not decode (cut short, say) leaves its unit's number where it was, and the session drops
+the connection (a protocol error), so the next login lists the last number read and Cboe sends it
+again; an unsequenced one is dropped for too, so that the request it answered is settled after the
+re-login. Those drops back off like failed logins. A sequenced message of a type we do not know is
+ignored but counts as received: no replay would make it readable.
+
+Messages received between the Login Response and Replay Complete are delivered with ``replay=True``:
+orders sent before Replay Complete would be rejected (reason ``y``), and the adapter must read the
+whole replay before deciding what to re-send. Every sequenced message is handed over with its unit
+and number, including one Cboe sends again at or below the unit's last number: whether a message is
+new is not this session's decision (the adapter asks the core's exactly-once component,
+``model.exactly_once``, per matching unit). The session only counts such repeats and reports a
+number above the next expected as a gap (delivered), as ``SequenceIssue`` data, never raised. A
+Login Response whose highest number for a unit is below the last one we received (accepted, or
+refused ``Q``) means Cboe restarted that unit's numbering: the unit is ``renumbered``, its mark
+starts again from 0, and when Cboe already has messages in its new numbering the session logs in
+again (from 0) to have them replayed. That corrective re-login does not back off further: the
+refused (or dropped) login is not counted as failed, once until the next Replay Complete; a
+renumbering again before then counts as usual. Messages on matching unit 0 / sequence 0 are
+unsequenced (the order handler's rejects): delivered, never tracked.
 
 Member -> Cboe application messages are numbered by ``allocate_sequence`` from one counter
 (Cboe logs out on a step backwards, ignores a step forwards); after a login the counter continues
@@ -165,9 +172,13 @@ class BoeSessionListener(Protocol):
     def on_login_rejected(self, status: str, text: str) -> None:
         """Login Response other than A (Cboe closes the connection)."""
 
-    def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> None:
+    def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> str | None:
         """One Cboe -> member application message (whole, header included), also one repeated (``sequence`` at or
-        below the unit's last): the adapter asks the exactly-once component whether it is new."""
+        below the unit's last): the adapter asks the exactly-once component whether it is new.
+
+        Return None, or why the message does not decode: it is then not received (the adapter must not have
+        admitted its number), and the session drops the connection to have Cboe send it again.
+        """
 
     def on_replay_complete(self) -> None:
         """Replay Complete: every replayed message was delivered; orders may be sent now."""
@@ -208,6 +219,11 @@ class BoeClientSession:
         self._phase_started_ns = 0
         self._closing = False
         self._failed_logins = 0
+        self._undecodable_in_row = 0
+        """Connections dropped in a row for an undecodable message (until the stream moves past it)."""
+        self._broken_unit = 0
+        self._broken_sequence = 0
+        """Unit and number of the last message dropped for (0: an unsequenced one)."""
         self._correcting = False
         """A login was dropped to correct renumbered units since the last Replay Complete (only the first is free)."""
         self._uncounted = False
@@ -227,6 +243,8 @@ class BoeClientSession:
         self.unsequenced = 0
         self.heartbeats_sent = 0
         self.protocol_errors = 0
+        self.undecodable = 0
+        """Connections dropped because a message of a known type did not decode."""
 
     # ---- commands ------------------------------------------------------------------------
 
@@ -321,7 +339,7 @@ class BoeClientSession:
             elif kind == SERVER_HEARTBEAT:
                 continue
             else:
-                self._on_session(kind, message, now_ns)
+                self._on_session(kind, message, unit, sequence, now_ns)
         if splitter.error is not None and not self._closing:
             self._protocol_error(f"framing lost: {splitter.error.text}")
             self._request_disconnect(f"framing lost: {splitter.error.text}")
@@ -382,16 +400,19 @@ class BoeClientSession:
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt`` (1-based), or None once the session is over.
 
-        The delay doubles with each failed TCP connect (``attempt``) and with each failed login in a
-        row (rejected, timed out, cut before Replay Complete, or logged out by Cboe with A or !);
-        Replay Complete resets it. A login refused ``Q`` listing a unit Cboe renumbered, or accepted
-        with messages of a renumbered unit it would not replay, is not counted: the re-login that
-        corrects it (the unit from 0) waits no longer than the login before it. Only the first such
-        login until Replay Complete is free; a venue that keeps refusing backs off as usual.
+        The delay doubles with each failed TCP connect (``attempt``) and with each failed login in a row
+        (rejected, timed out, cut before Replay Complete, or logged out by Cboe with A or !); Replay
+        Complete resets it. A connection dropped for a message that did not decode counts likewise, until
+        that message is read (an unsequenced one: until a message is read after Replay Complete): a venue
+        that keeps sending the same broken message is not hammered (such a drop during the replay is also a
+        failed login; the larger count wins). A login refused ``Q`` listing a unit Cboe renumbered, or
+        accepted with messages of a renumbered unit it would not replay, is not counted: the re-login that
+        corrects it (the unit from 0) waits no longer than the login before it. Only the first such login
+        until Replay Complete is free; a venue that keeps refusing backs off as usual.
         """
         if self.state in _FINAL:
             return None
-        exponent = max(attempt - 1, 0) + self._failed_logins
+        exponent = max(attempt - 1, 0) + max(self._failed_logins, self._undecodable_in_row)
         delay = self.config.reconnect_initial_ns << min(exponent, 40)
         return min(delay, self.config.reconnect_max_ns)
 
@@ -418,21 +439,57 @@ class BoeClientSession:
         replay = state is BoeSessionState.REPLAYING
         if sequence == 0:
             self.unsequenced += 1
-            self.listener.on_application(message, unit, 0, replay)
+            failed = self.listener.on_application(message, unit, 0, replay)
+            if failed is not None:
+                self._undecodable(message, unit, 0, failed)
+            elif self._undecodable_in_row:
+                self._moved_on(unit, 0, replay)
             return
         last = self.units.get(unit, 0)
-        if sequence <= last:
-            self.repeats += 1
-        else:
-            if sequence != last + 1:
-                self.gaps += 1
-                self._issue(GAP, unit, last + 1, sequence, f"unit {unit}: {last + 1}..{sequence - 1} missing")
-            self.units[unit] = sequence
         if replay:
             self.replayed += 1
-        self.listener.on_application(message, unit, sequence, replay)
+        if sequence <= last:
+            self.repeats += 1
+            failed = self.listener.on_application(message, unit, sequence, replay)
+            if failed is not None:  # a number already received (and read): nothing is missing
+                name = MESSAGE_NAMES[message[4]]
+                self._protocol_error(f"undecodable {name} repeated (unit {unit}, sequence {sequence}): {failed}")
+            return
+        if sequence != last + 1:
+            self.gaps += 1
+            self._issue(GAP, unit, last + 1, sequence, f"unit {unit}: {last + 1}..{sequence - 1} missing")
+        failed = self.listener.on_application(message, unit, sequence, replay)
+        if failed is not None:
+            self._undecodable(message, unit, sequence, failed)
+            return
+        self.units[unit] = sequence
+        if self._undecodable_in_row:
+            self._moved_on(unit, sequence, replay)
 
-    def _on_session(self, kind: int, message: memoryview, now_ns: int) -> None:
+    def _moved_on(self, unit: int, sequence: int, replay: bool) -> None:
+        """A message decoded after drops for an undecodable one: end the back-off once it is behind us."""
+        if self._broken_sequence:  # Cboe sends that one again: read once its unit reaches its number
+            if unit == self._broken_unit and sequence >= self._broken_sequence:
+                self._undecodable_in_row = 0
+        elif not replay:  # an unsequenced one (never replayed): once a message is read after Replay Complete
+            self._undecodable_in_row = 0
+
+    def _undecodable(self, message: memoryview, unit: int, sequence: int, why: str) -> None:
+        """A message of a known type did not decode: leave its number unreceived and drop the connection."""
+        self.undecodable += 1
+        self._undecodable_in_row += 1
+        self._broken_unit = unit
+        self._broken_sequence = sequence
+        name = MESSAGE_NAMES[message[4]]
+        if sequence:
+            after = f"the next login lists {self.units.get(unit, 0)} so that Cboe sends it again"
+        else:
+            after = "unsequenced, never replayed: requests in doubt are settled after the next login"
+        text = f"undecodable {name} (unit {unit}, sequence {sequence}, {len(message)} bytes): {why}; {after}"
+        self._protocol_error(text)
+        self._request_disconnect(text)
+
+    def _on_session(self, kind: int, message: memoryview, unit: int, sequence: int, now_ns: int) -> None:
         if kind == LOGIN_RESPONSE:
             if self.state is not BoeSessionState.LOGGING_IN:
                 self._protocol_error(f"Login Response while {self.state.value}; ignored")
@@ -459,6 +516,8 @@ class BoeClientSession:
         else:
             name = MESSAGE_NAMES.get(kind, f"unknown message type 0x{kind:02X}")
             self._protocol_error(f"{name} from Cboe while {self.state.value}; ignored")
+            if sequence and self.state in _SESSION_UP and sequence > self.units.get(unit, 0):
+                self.units[unit] = sequence  # received: no replay of it would be readable either
 
     def _on_login_response(self, response: LoginResponse, now_ns: int) -> None:
         renumbered = self._renumbered(response)
