@@ -2,9 +2,9 @@
 
 ``CAPTURES`` are the TCP payloads of the 13 pcaps the reference verified its tables against (reference
 §0 [CAP] and §12 S6: Open-Markets-Initiative/Directory, Data/Cboe/Equities.OrderEntry.Boe.v2.3.7, commit
-4439484), one message each, byte for byte. The reference reproduces the Login Request, New Order and
-Cancel Order in full (§10.2, §10.4, §5.2), the heartbeat (§1.1) and the structure of the rest (§10.5);
-every one of them is checked here.
+4439484), one message each, byte for byte (the reference's §0 says 14 pcaps; that folder holds 13). The
+reference reproduces the Login Request, New Order and Cancel Order in full (§10.2, §10.4, §5.2), the
+heartbeat (§1.1) and the structure of the rest (§10.5); every one of them is checked here.
 """
 
 from __future__ import annotations
