@@ -2,9 +2,10 @@
 
 Session (sans-IO, fake clock): the unit's number stays at the last message read, the session asks for a
 disconnect, and drops for the same broken message back off like failed logins. Adapter with the BOE
-simulator core (``tests.boe.harness.Link``): a fill cut short is read intact from the replay after the
-re-login, once; a short unsequenced Order Rejected leaves the New Order in doubt, and the in-doubt
-handling answers it exactly once.
+simulator core (``tests.boe.harness.Link``, fake clock): a fill cut short is read intact from the replay
+after the re-login, once; a short unsequenced Order Rejected leaves the New Order in doubt, and the
+in-doubt handling answers it exactly once. Then the fill cut short once on loopback, through the whole
+gateway.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.client import GatewayClient
+from gateway.protocol.messages import Executed, OrderAccepted
 from model.clock import FakeClock
+from model.enums import Side
 from model.order import OrderState
 from model.venue_events import VenueExecuted, VenueRejected, VenueState
 from simulators.boe.exchange import BoeExchangeConfig
 from simulators.boe.server import BoeServerConnection
+from simulators.boe.simulator import SimulatorCore
 from tests.boe.harness import PX, Link, make_order
+from tests.e2e.support import short_tmp, wait_for
+from tests.e2e.test_boe_pipeline import running_boe_gateway
 from venues.boe.codec import REPLAY_COMPLETE_BYTES, BoeSplitter, decode_outbound, encode_message
 from venues.boe.errors import DecodeError
 from venues.boe.messages import (
@@ -212,9 +219,9 @@ def _link(tmp_path: Path, **exchange: object) -> Link:
     return link
 
 
-def _break_once(link: Link, message_type: int, count: int) -> list[bytes]:
+def _break_once(core: SimulatorCore, message_type: int, count: int) -> list[bytes]:
     """Make the simulator's next message of ``message_type`` arrive ``count`` bytes short, once; return it."""
-    passed = link.core.output
+    passed = core.output
     splitters: dict[int, BoeSplitter] = {}
     broken: list[bytes] = []
 
@@ -232,13 +239,13 @@ def _break_once(link: Link, message_type: int, count: int) -> list[bytes]:
             out += whole
         return out, closing
 
-    link.core.output = output  # type: ignore[method-assign]
+    core.output = output  # type: ignore[method-assign]
     return broken
 
 
 def test_execution_when_cut_short_then_dropped_and_the_fill_arrives_once_from_the_replay(tmp_path: Path) -> None:
     link = _link(tmp_path)
-    broken = _break_once(link, ORDER_EXECUTION, 20)  # inside its fixed part (LeavesQty on)
+    broken = _break_once(link.core, ORDER_EXECUTION, 20)  # inside its fixed part (LeavesQty on)
     order = make_order(1, price=PX + 100)  # marketable: acknowledged and filled at once
     link.send_new(order)
     assert broken and link.connection is None  # the adapter had the connection closed
@@ -260,7 +267,7 @@ def test_execution_when_cut_short_then_dropped_and_the_fill_arrives_once_from_th
 
 def test_unsequenced_reject_when_cut_short_then_the_new_order_gets_exactly_one_answer(tmp_path: Path) -> None:
     link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
-    broken = _break_once(link, ORDER_REJECTED, 1)
+    broken = _break_once(link.core, ORDER_REJECTED, 1)
     order = make_order(1, symbol="SPY")
     link.send_new(order)
     assert broken and link.connection is None  # not UP with the New Order left unanswered
@@ -274,3 +281,22 @@ def test_unsequenced_reject_when_cut_short_then_the_new_order_gets_exactly_one_a
     assert order.state is OrderState.REJECTED
     assert [r.outcome for r in link.exchange_records] == ["rejected:Y", "cancel-rejected:O"]
     assert link.core.exchange.violations == []
+
+
+# ---- loopback: the whole gateway against the BOE simulator -------------------------------------------
+
+
+async def test_gateway_when_a_fill_arrives_cut_short_then_the_strategy_gets_it_once_after_the_relogin() -> None:
+    async with running_boe_gateway(short_tmp()) as (process, sim):  # reconnect_initial_ms 20
+        venue = process.venues[0]
+        broken = _break_once(sim.core, ORDER_EXECUTION, 20)
+        async with GatewayClient(process.config.path(process.config.strategy_socket), "S1") as client:
+            order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "230.15")  # marketable
+            final = await order.wait_done(timeout=5)
+            assert broken, "the simulator sent no Order Execution"
+            assert isinstance(final, Executed) and final.leaves_qty == 0
+            assert [type(e) for e in order.events] == [OrderAccepted, Executed]
+            await wait_for(lambda: venue.state is VenueState.UP, what="venue UP again")
+            status = venue.status()
+            assert (status["undecodable_drops"], status["decode_errors"], status["logins"]) == (1, 1, 2)
+        assert sim.exchange.violations == []
