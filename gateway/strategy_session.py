@@ -112,8 +112,20 @@ NO_PLACE: Final = "; it has no readable `req_seq` (a positive integer): it takes
 """Added to the text answering a version-3 request whose ``req_seq`` cannot be read (the strategy's next is no gap)."""
 
 
+_MSGPACK_TYPE_NAMES: Final = {"object": "map", "None": "nil", "null": "nil", "bytes": "bin"}
+"""msgspec's names for decoded types that MessagePack calls otherwise (``int``, ``str``, ``float``, ``bool`` and
+``array`` are the same in both)."""
+_TYPE_NAME = re.compile(r"`(object|None|null|bytes)`")
+
+
 def describe_validation_error(tag: object, detail: str) -> str:
-    """Rewrite msgspec's positional path (``$[6]``) as the field name (``qty``)."""
+    """Rewrite msgspec's wording in the strategy protocol's terms.
+
+    The positional path (``$[6]``) becomes the field name (``qty``) and msgspec's type names become the
+    MessagePack format names a client in any language knows (``object`` -> ``map``, ``None`` -> ``nil``,
+    ``bytes`` -> ``bin``).
+    """
+    detail = _TYPE_NAME.sub(lambda match: f"`{_MSGPACK_TYPE_NAMES[match.group(1)]}`", detail)
     cls = _TAG_TO_TYPE.get(tag) if isinstance(tag, int) else None
     if cls is None:
         return detail

@@ -465,3 +465,27 @@ def test_receive_when_hello_asks_a_version_then_sequenced_only_from_version_3(ve
     session = StrategySession(clock())
     session.receive_data(encode_frame(Hello("S1", version)), clock())
     assert session.protocol_version == version and session.sequenced is (version >= 3)
+
+
+@pytest.mark.parametrize(
+    ("qty", "got"),
+    [({"a": 1}, "map"), (None, "nil"), (b"\x01", "bin"), ("5", "str"), (1.5, "float"), ([1], "array")],
+    ids=["map", "nil", "bin", "str", "float", "array"],
+)
+def test_receive_when_field_has_wrong_messagepack_type_then_text_names_field_and_messagepack_types(
+    qty: object, got: str
+) -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=0)
+    payload = msgspec.msgpack.encode([2, "C1", "A", "V", "AAPL", "B", qty, 1, "0", "2", 0, 1])
+    (req,) = session.receive_data(_frame(payload), clock())
+    assert isinstance(req, InvalidRequest) and (req.cl_ord_id, req.code, req.req_seq) == ("C1", "INVALID_FIELD", 1)
+    assert req.text == f"Expected `int`, got `{got}` - at `qty`"
+
+
+def test_receive_when_request_is_a_map_then_error_names_messagepack_types() -> None:
+    clock = FakeClock()
+    session = _v3(clock, last_req_seq=0)
+    (err,) = session.receive_data(_frame(msgspec.msgpack.encode({"cl_ord_id": "C1"})), clock())
+    assert isinstance(err, Error) and (err.code, err.fatal) == ("INVALID_MESSAGE", False)
+    assert err.text == "frame 2: Expected `array`, got `map`"
