@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -320,6 +321,8 @@ class AdminError(Exception):
 
 
 def _connect(path: str | Path, timeout_s: float) -> socket.socket:
+    if not math.isfinite(timeout_s) or timeout_s <= 0:  # settimeout raises on some, and inf would never give up
+        raise AdminError(f"timeout {timeout_s!r} s: expected a finite number of seconds above 0")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout_s)
     try:

@@ -41,7 +41,7 @@ def _decades(first: int, last: int, steps: Sequence[int] = (1, 2, 3, 5, 7)) -> l
 
 
 LATENCY_BOUNDS_NS: Final = [250, 500, *_decades(1_000, 1_000_000_000), 2_000_000_000, 5_000_000_000, 10_000_000_000]
-"""``le`` bounds of every latency histogram: 0.25 µs .. 10 s, five per decade (1, 2, 3, 5, 7)."""
+"""``le`` bounds of every latency histogram: 0.25, 0.5 µs, five per decade (1, 2, 3, 5, 7) to 0.7 s, 1, 2, 5, 10 s."""
 FSYNC_BOUNDS_NS: Final = _decades(10_000, 1_000_000_000)
 """``le`` bounds of the journal fsync histogram: 10 µs .. 1 s."""
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import stat
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -161,20 +162,33 @@ class SocketInUseError(Exception):
     """Another process is already listening on the socket path."""
 
 
+class NotASocketError(Exception):
+    """Something other than a socket (a regular file, a directory, a symlink) is at the socket path."""
+
+
 def prepare_socket_path(path: str | Path) -> Path:
-    """Create the socket's directory and remove a stale socket file; refuse a live one."""
+    """Create the socket's directory and remove a stale socket file; refuse a live one, and anything not a socket.
+
+    Only a socket (``S_ISSOCK`` of ``lstat``) is ever removed: a regular file at the path (a typo
+    naming the risk limits file) is left alone and refused, never replaced by the socket.
+    """
     sock_path = Path(path)
     sock_path.parent.mkdir(parents=True, exist_ok=True)
-    if sock_path.exists() or sock_path.is_symlink():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(sock_path))
-        except OSError:
-            sock_path.unlink()
-        else:
-            raise SocketInUseError(f"{sock_path}: another process is listening on this socket")
-        finally:
-            probe.close()
+    try:
+        mode = os.lstat(sock_path).st_mode
+    except FileNotFoundError:
+        return sock_path
+    if not stat.S_ISSOCK(mode):
+        raise NotASocketError(f"{sock_path}: exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(sock_path))
+    except OSError:
+        sock_path.unlink()
+    else:
+        raise SocketInUseError(f"{sock_path}: another process is listening on this socket")
+    finally:
+        probe.close()
     return sock_path
 
 

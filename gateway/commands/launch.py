@@ -21,6 +21,7 @@ from gateway.ops.host import HostView, add_host_root_argument
 from gateway.ops.iouring import IoUringGuard
 from gateway.ops.launch import (
     EXIT_EXEC_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_REFUSED,
     EXIT_USAGE,
     LaunchOptions,
@@ -41,7 +42,7 @@ from gateway.ops.onload import (
     resolve_profile,
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
-from gateway.ops.paths import check_directories
+from gateway.ops.paths import check_paths
 from risk.limitsfile import LimitsFileError, read_limits
 from venues.registry import VenueConfigError, decode_venue_config
 
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         if config is None:
             log.error("launch: refusing to start: %s", problem)
             return EXIT_USAGE
-        directories = check_directories(config, create=False)
+        directories = check_paths(config, create=False)
         if config.journal.enabled:  # a gateway already running on this journal: the launch would be refused
             in_use = journal_in_use(config.path(config.journal.directory))
             if in_use:
@@ -198,7 +199,11 @@ def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile, host, gateway_profile_dir())
     onload = detect_onload_environment(host)
     if args.wait_for_onload > 0:
-        onload = wait_for_driver(host, onload, args.wait_for_onload)
+        try:
+            onload = wait_for_driver(host, onload, args.wait_for_onload)
+        except KeyboardInterrupt:
+            log.error("launch: interrupted (SIGINT) while waiting for Onload; nothing exec'd")
+            return EXIT_INTERRUPTED
     plan = plan_launch(options, onload, profile, os.environ)
     if isinstance(plan, LaunchRefused):
         log.error("launch: refusing to start: %s", plan.reason)

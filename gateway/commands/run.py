@@ -13,9 +13,9 @@ import uvloop
 from gateway.app import GatewayProcess
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.journal import JournalCorruptError
-from gateway.ops.paths import check_directories
+from gateway.ops.paths import check_paths
 from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
-from gateway.server import SocketInUseError
+from gateway.server import NotASocketError, SocketInUseError
 from risk.limitsfile import LimitsFileError
 from venues.registry import VenueConfigError
 
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     """Run one gateway process with the ops runtime around it; return the exit code."""
-    problems = check_directories(config, create=True)
+    problems = check_paths(config, create=True)
     for problem in problems:
         log.error("gateway %s failed to start: %s", config.gateway_id, problem)
     if problems:
@@ -90,7 +90,7 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             await process.stop()
             # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's
             return EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG
-        except (SocketInUseError, OSError) as exc:
+        except (SocketInUseError, NotASocketError, OSError) as exc:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             return EXIT_STARTUP_FAILED

@@ -585,6 +585,14 @@ def check_onload_device(ctx: DoctorContext) -> CheckResult:
     if not devices:
         if ctx.onload.executable is None:
             return CheckResult(name, Status.PASS, "Onload not installed: no /dev/onload to open (kernel path)")
+        if ctx.onload.driver_loaded:  # /sys/module/onload: the onload check passes, the device node is what is missing
+            return CheckResult(
+                name,
+                Status.WARN,
+                "the driver is loaded (/sys/module/onload) but there is no /dev/onload: Onload cannot create a stack"
+                " until it exists, and every socket stays on the kernel",
+                "udevadm trigger --subsystem-match=onload, or onload_tool reload (as root)",
+            )
         return CheckResult(name, Status.UNKNOWN, "no /dev/onload: the driver is not loaded (see the onload check)")
     problems = [p for p in (device_access_problem(ctx.host, user, d) for d in devices) if p]
     if problems:

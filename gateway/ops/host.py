@@ -97,11 +97,19 @@ class HostView:
             return None
 
 
+def host_root_directory(text: str) -> str:
+    """Parse ``--host-root``: an existing directory (argparse exits 2 otherwise: a typo must not read as no Onload)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return text
+
+
 def add_host_root_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """Add ``--host-root DIR`` (default ``$GATEWAY_HOST_ROOT`` or ``/``) to a command's parser."""
     parser.add_argument(
         "--host-root",
         default=os.environ.get(HOST_ROOT_ENV, "/"),
+        type=host_root_directory,
         metavar="DIR",
         help=f"where the host's {what} are, for a container (default ${HOST_ROOT_ENV} or /)",
     )

@@ -54,6 +54,8 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 """Bad flags or a profile that does not exist."""
 EXIT_EXEC_FAILED = 127
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT) before the exec, e.g. during ``--wait-for-onload``: 128 + SIGINT, as the shell reports it."""
 
 
 class LaunchOptions(msgspec.Struct, frozen=True):

@@ -1,9 +1,10 @@
-"""The directories ``gateway run`` writes into: checked by the dry run, created (or refused) by the run.
+"""The paths ``gateway run`` writes into: checked by the dry run, created (or refused) by the run.
 
-``gateway launch --dry-run`` calls ``check_directories(config, create=False)``: it writes
-nothing and says, per setting, why the launch would fail (a path that is a regular file, a
-read-only file system, a directory this user may not write). ``gateway run`` calls it with
-``create=True`` before it opens anything, so the error names the setting
+``gateway launch --dry-run`` calls ``check_paths(config, create=False)``: it leaves nothing
+behind and says, per setting, why the launch would fail (a path that is a regular file, a
+read-only file system, a directory this user may not write, a socket path that is too long,
+is not a socket, or is shared by both sockets). ``gateway run`` calls it with ``create=True``
+before it opens anything, so the error names the setting
 (``journal directory /x/journal: Read-only file system``) instead of a bare ``[Errno 30]``.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 from gateway.config import GatewayConfig
@@ -23,7 +26,16 @@ def writable_directories(config: GatewayConfig) -> list[tuple[str, Path]]:
         dirs.append(("journal directory", config.path(config.journal.directory)))
     dirs.append(("strategy_socket directory", config.path(config.strategy_socket).parent))
     dirs.append(("admin_socket directory", config.path(config.admin_socket).parent))
+    dirs.append(("risk_audit_log directory", config.path(config.risk_audit_log).parent))
     return dirs
+
+
+def socket_paths(config: GatewayConfig) -> list[tuple[str, Path]]:
+    """Return (setting, path) for every Unix socket ``gateway run`` listens on."""
+    return [
+        ("strategy_socket", config.path(config.strategy_socket)),
+        ("admin_socket", config.path(config.admin_socket)),
+    ]
 
 
 def _why_not_writable(path: Path) -> str:
@@ -38,6 +50,21 @@ def _why_not_writable(path: Path) -> str:
 
 def _usable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
+
+
+def _cannot_create_in(path: Path) -> str | None:
+    """Return why an entry cannot be created in the directory ``path`` (``None`` if one can).
+
+    ``os.access`` answers from the mode bits, and for root always yes: a file system that
+    refuses every new entry (sysfs, procfs: EPERM) passes it. So create a scratch directory
+    there and remove it at once, as the run's ``mkdir`` would: the dry run leaves nothing behind.
+    """
+    try:
+        probe = tempfile.mkdtemp(prefix=".gateway-dry-run-", dir=path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.rmdir(probe)
+    return None
 
 
 def check_directory(label: str, path: Path, *, create: bool) -> str | None:
@@ -57,7 +84,8 @@ def check_directory(label: str, path: Path, *, create: bool) -> str | None:
             return f"{label} {path}: exists and is not a directory"
         if not _usable(path):
             return f"{label} {path}: {_why_not_writable(path)}"
-        return None
+        refused = None if create else _cannot_create_in(path)
+        return f"{label} {path}: {refused}" if refused else None
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -65,7 +93,8 @@ def check_directory(label: str, path: Path, *, create: bool) -> str | None:
         return f"{label} {path}: cannot be created, {ancestor} is not a directory"
     if not _usable(ancestor):
         return f"{label} {path}: cannot be created in {ancestor}: {_why_not_writable(ancestor)}"
-    return None
+    refused = _cannot_create_in(ancestor)
+    return f"{label} {path}: cannot be created in {ancestor}: {refused}" if refused else None
 
 
 def check_directories(config: GatewayConfig, *, create: bool) -> list[str]:
@@ -76,3 +105,39 @@ def check_directories(config: GatewayConfig, *, create: bool) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+UNIX_PATH_MAX = 107
+"""The longest Unix socket path in bytes: ``sun_path`` holds 108, one of them the terminating NUL."""
+
+
+def check_socket_path(label: str, path: Path) -> str | None:
+    """Return why ``gateway run`` cannot listen on the Unix socket ``path`` (``None`` if it can).
+
+    The path must fit ``sun_path``, and whatever is already there must be a socket (a stale one
+    is replaced at the start): a regular file, a directory or a symlink is refused, never removed.
+    """
+    size = len(os.fsencode(path))
+    if size > UNIX_PATH_MAX:
+        return f"{label} {path}: {size} bytes, longer than the {UNIX_PATH_MAX} bytes a Unix socket path may have"
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or a parent in the way: the directory check names it)
+        return None
+    if not stat.S_ISSOCK(mode):
+        return f"{label} {path}: exists and is not a socket"
+    return None
+
+
+def check_sockets(config: GatewayConfig) -> list[str]:
+    """Return one problem per socket path of ``config`` the gateway cannot listen on (empty: all usable)."""
+    problems = [problem for label, path in socket_paths(config) if (problem := check_socket_path(label, path))]
+    (_, strategy), (_, admin) = socket_paths(config)
+    if os.path.realpath(strategy) == os.path.realpath(admin):
+        problems.append(f"admin_socket {admin}: the same path as strategy_socket (each needs its own socket)")
+    return problems
+
+
+def check_paths(config: GatewayConfig, *, create: bool) -> list[str]:
+    """Return every problem with the directories and socket paths of ``config`` (empty: the run can use them)."""
+    return check_directories(config, create=create) + check_sockets(config)

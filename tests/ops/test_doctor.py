@@ -440,9 +440,25 @@ def test_onload_device_when_user_not_in_the_group_then_fail_with_the_usermod_fix
     assert check_onload_device(ctx).status is Status.PASS
 
 
-def test_onload_device_when_no_device_then_pass_without_onload_unknown_with_it(tmp_path: Path) -> None:
+def test_onload_device_when_no_device_then_pass_without_onload_unknown_without_its_driver(tmp_path: Path) -> None:
     assert check_onload_device(_ctx(tmp_path)).status is Status.PASS
-    assert check_onload_device(_ctx(tmp_path, onload=INSTALLED)).status is Status.UNKNOWN
+    no_driver = OnloadEnvironment("/usr/bin/onload", "8.1.2.26", False, None)
+    result = check_onload_device(_ctx(tmp_path, onload=no_driver))
+    assert (result.status, result.reason) == (
+        Status.UNKNOWN,
+        "no /dev/onload: the driver is not loaded (see the onload check)",
+    )
+
+
+def test_onload_device_when_driver_loaded_but_no_device_then_warn_without_saying_the_driver_is_not_loaded(
+    tmp_path: Path,
+) -> None:
+    # /sys/module/onload only: the onload check passes with "driver 8.1.2.26"; this one must not contradict it
+    result = check_onload_device(_ctx(tmp_path, onload=INSTALLED))
+    assert result.status is Status.WARN
+    assert result.reason.startswith("the driver is loaded (/sys/module/onload) but there is no /dev/onload")
+    assert "not loaded" not in result.reason
+    assert result.fix is not None and "udevadm trigger --subsystem-match=onload" in result.fix
 
 
 def test_doctor_when_run_for_a_user_who_cannot_open_dev_onload_then_exit_1_naming_it(
