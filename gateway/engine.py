@@ -1598,8 +1598,11 @@ class Engine:
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
         risk = self.risk
+        native_risk = self._native_risk
         for order, qty, price in recovered.exposure:
-            if qty:
+            if qty and native_risk is not None:
+                native_risk.on_replayed_execution(order, qty, price)  # no fill time in the journal: no last trade
+            elif qty:
                 risk.on_execution(order, qty, price)
             else:
                 risk.on_order_opened(order)

@@ -332,9 +332,13 @@ def check_price(r: RiskRequest, out: Verdicts | None) -> Denial | None:
             code = codes.REFERENCE_STALE if reference == STALE else codes.REFERENCE_MISSING
             if r.is_market:
                 text = f"no fresh reference price for {r.symbol} to value a market order"
+            elif reference == STALE:
+                text = (
+                    f"the reference price for {r.symbol} is stale (last trade older than max_age_s, "
+                    "reference file older than file_max_age_s): the price collar cannot be checked"
+                )
             else:
-                what = "is stale" if reference == STALE else "is known"
-                text = f"no reference price for {r.symbol} {what}: the price collar cannot be checked"
+                text = f"no reference price for {r.symbol} is known: the price collar cannot be checked"
             denial = Denial(code, text)
             if _fail(out, "price_collar", denial):
                 return denial

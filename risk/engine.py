@@ -95,6 +95,22 @@ def _file_signature(path: Path | None) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+def _file_look(path: Path | None) -> tuple[tuple[int, int, int] | None, bool]:
+    """Return the file's signature and whether it was renamed (or re-stamped) after its last write.
+
+    ``rename(2)`` updates the moved inode's change time, a write updates both times: a change time later
+    than the modification time says the file was complete before it was put at the path (``mv``). A file
+    written at the path (``rm`` then a write, ``cp``, ``cat >``) has them equal: it may be half-written.
+    """
+    if path is None:
+        return None, False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, False
+    return (st.st_mtime_ns, st.st_size, st.st_ino), st.st_ctime_ns > st.st_mtime_ns
+
+
 def _file_hash(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -449,6 +465,19 @@ class RiskEngine:
             self.internal_errors += 1
             log.exception("risk on_execution failed for order %s", order.order_id)
 
+    def on_replayed_execution(self, order: Order, qty: int, price: int) -> None:
+        """Apply a fill replayed from the journal at start-up: as ``on_execution``, but no last trade.
+
+        The journal does not say when the fill happened, so its price is not a reference price: a fill
+        replayed after a restart must not count as a fresh last trade (the reference file, or a new trade,
+        gives one; until then a collar check is refused as missing or stale).
+        """
+        try:
+            self._book.fill(order, qty, price)
+        except Exception:
+            self.internal_errors += 1
+            log.exception("risk on_replayed_execution failed for order %s", order.order_id)
+
     def on_open_changed(self, order: Order, prev_leaves: int, prev_price: int) -> None:
         """Recount open exposure from the order's fields (cancel, replace, reject, refused replace)."""
         del prev_leaves, prev_price  # the engine keeps what it counted per order; no drift possible
@@ -764,9 +793,7 @@ class RiskEngine:
             log.exception("risk reload crashed")
             problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
             return self._refuse(trigger, who, [problem], self._judged(path, signature))
-        self._judge(path, signature, limits.sha256)
-        if limits.reference_path is not None:
-            self._judge(limits.reference_path, _file_signature(limits.reference_path), limits.reference_sha256)
+        reference_signature = _file_signature(limits.reference_path)
         changes = diff_trees(previous.display, limits.display)
         changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
         warnings = list(limits.warnings)
@@ -786,11 +813,18 @@ class RiskEngine:
             self._write_audit(record, required=True)
         except OSError as exc:
             problem = Problem(str(self._audit.path if self._audit else ""), 0, 0, "", f"audit log not writable: {exc}")
-            log.error("risk reload not applied: audit log not writable: %s", exc)
+            message = f"reload NOT applied: the audit log cannot be written ({exc}); old limits stay in force"
+            log.error("risk %s (trigger %s, by %s)", message, trigger, who)
+            self._observed.clear()  # not judged: the watch looks again and retries the file
+            self._last_reload = self._reload_summary(
+                trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
+            )
             return ReloadResult(
-                False, trigger, who, limits.sha256, previous.sha256, changes, [problem], warnings,
-                f"reload NOT applied: the audit log cannot be written ({exc}); old limits stay in force",
+                False, trigger, who, limits.sha256, previous.sha256, changes, [problem], warnings, message
             )  # fmt: skip
+        self._judge(path, signature, limits.sha256)
+        if limits.reference_path is not None:
+            self._judge(limits.reference_path, reference_signature, limits.reference_sha256)
         self._apply(limits)
         message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
         log.info("risk %s (trigger %s, by %s)", message, trigger, who)
@@ -842,9 +876,9 @@ class RiskEngine:
         self._loaded_at_ns = self._wall_clock()  # when the limits in force were loaded
 
     def _reload_summary(
-        self, trigger: str, who: str, *, ok: bool, sha256: str, changes: int, errors: int
+        self, trigger: str, who: str, *, ok: bool, sha256: str, changes: int, errors: int, reason: str = ""
     ) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "time": utc_text(self._wall_clock()),
             "trigger": trigger,
             "who": who,
@@ -853,6 +887,9 @@ class RiskEngine:
             "changes": changes,
             "errors": errors,
         }
+        if reason:
+            summary["reason"] = reason  # refused for something other than the file's content
+        return summary
 
     def file_changed(self) -> bool:
         """Return True once per replacement of the limits file (or reference file) with new content."""
@@ -868,17 +905,20 @@ class RiskEngine:
     def changed_files(self) -> list[str]:
         """Return which files (``"limits"``, ``"reference"``) were *replaced* with new content since the last call.
 
-        Only a replacement (a new inode at the path: ``mv``, most editors' atomic save) counts, or a file that
-        disappeared (its reload is refused). A file modified in place may be half-written (a valid prefix can
-        loosen limits), so the watch never applies it: it is reported once (a WARNING, a ``not_applied`` audit
-        record, ``not_applied`` in status) and holds back every watch reload, replaced files included, until the
-        file is replaced or an explicit reload (``gateway risk reload``, SIGHUP) reads the files as they are.
+        Only a replacement (a new inode at the path, renamed there after its last write: ``mv``, most editors'
+        atomic save) counts, or a file that disappeared (its reload is refused). A file modified in place may be
+        half-written (a valid prefix can loosen limits), so the watch never applies it (a new inode written at
+        the path, ``rm`` then a write, ``cp``, is modified in place too, and so is a later write to a new inode):
+        it is reported once (a WARNING, a ``not_applied`` audit record, ``not_applied`` in status) and holds
+        back every watch reload, replaced files included, until the file is replaced or an explicit reload
+        (``gateway risk reload``, SIGHUP) reads the files as they are.
         Cheap: a ``stat`` per file; the content is hashed only when size, mtime or inode moved.
         """
         changed: list[str] = []
         for name, path, in_force in self._watched():
-            signature = _file_signature(path)
-            if path in self._observed and signature == self._observed[path][0]:
+            signature, renamed = _file_look(path)
+            seen = self._observed.get(path)
+            if seen is not None and signature == seen[0]:
                 continue  # nothing moved since the last look (a missing file is reported once)
             digest = _file_hash(path)
             self._observed[path] = (signature, digest)
@@ -886,7 +926,11 @@ class RiskEngine:
                 if signature is not None and signature[2] != self._judged_ino.get(path):
                     self._judge(path, signature, digest)  # e.g. `mv` of the same content: watch this file now
                 self._in_place.pop(name, None)
-            elif signature is not None and signature[2] == self._judged_ino.get(path):
+            elif signature is not None and (
+                signature[2] == self._judged_ino.get(path)  # the file last read, modified in place
+                or not renamed  # a new file written at the path (rm + write, cp, cat >): maybe half-written
+                or (seen is not None and seen[0] is not None and seen[0][2] == signature[2])  # seen, then written
+            ):
                 self._note_in_place(name, path, digest or "", in_force)
             else:  # replaced (or gone: that reload is refused)
                 self._in_place.pop(name, None)
@@ -924,6 +968,8 @@ class RiskEngine:
         if not self._in_place:
             return False
         for name, path, in_force in self._watched():
+            if name in self._in_place:
+                continue  # not applied until replaced (a later look) or reloaded explicitly
             signature, digest = self._observed.get(path, (None, None))
             replaced = signature is not None and signature[2] != self._judged_ino.get(path)
             if replaced and digest != self._judged_hash.get(path, in_force):

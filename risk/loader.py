@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime
 import difflib
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -518,13 +520,25 @@ def _failed(file: str, sha256: str, line: int, column: int, message: str) -> Par
 
 def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Parsed[T]:
     """Validate YAML ``text`` against ``doc_type``; ``file`` names it in problems."""
+    loader: yaml.SafeLoader | None = None
+    documents: list[Node] = []
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        loader = yaml.SafeLoader(text)
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                documents.append(node)
     except yaml.MarkedYAMLError as exc:
         line, column, message = describe_yaml_error(exc)
         return _failed(file, sha256, line, column, message)
     except yaml.YAMLError as exc:
         return _failed(file, sha256, 0, 0, f"not valid YAML: {exc}")
+    except RecursionError:  # at where reading stopped
+        where = (loader.line + 1, loader.column + 1) if loader is not None else (1, 1)
+        return _failed(file, sha256, where[0], where[1], "nested too deeply")
+    finally:
+        if loader is not None:
+            loader.dispose()
     documents = [d for d in documents if d is not None]
     if not documents:
         return _failed(file, sha256, 1, 1, "the file is empty")
@@ -532,7 +546,10 @@ def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Par
         mark = documents[1].start_mark
         return _failed(file, sha256, mark.line + 1, mark.column + 1, "only one YAML document ('---') is allowed")
     walker = _Walker(file)
-    result = walker.walk(documents[0], mi.type_info(doc_type), (), {})
+    try:
+        result = walker.walk(documents[0], mi.type_info(doc_type), (), {})
+    except RecursionError:
+        return _failed(file, sha256, 1, 1, "nested too deeply")
     if result is INVALID:
         return Parsed(file, sha256, marks=walker.marks, problems=walker.problems)
     data, display = result
@@ -561,8 +578,22 @@ def parse_file(path: Path, doc_type: type[T], shown_as: str | None = None) -> Pa
 
 
 def read_bounded(path: Path) -> bytes:
-    """Read a whole file, refusing one larger than ``MAX_FILE_BYTES``."""
-    with path.open("rb") as handle:
+    """Read a whole regular file, refusing one larger than ``MAX_FILE_BYTES`` or not a regular file.
+
+    Opened without blocking and checked before reading: a FIFO (or a device) at the path, also behind a
+    symlink, would block the reader (the gateway's event loop) for ever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a directory" if stat.S_ISDIR(mode) else "a device or socket"
+        raise OSError(f"not a regular file ({kind})")
+    with os.fdopen(fd, "rb") as handle:
         raw = handle.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
         raise OSError(f"file is larger than {MAX_FILE_BYTES} bytes")

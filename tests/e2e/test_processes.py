@@ -261,6 +261,8 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
 
         copy = workdir / "limits.yaml.new"  # the watch applies a replacement (mv), never an in-place write
         copy.write_text(limits.read_text().replace("max_qty: 8000", "max_qty: 7000", 1))
+        copied = copy.stat()  # written before its mv (a write and a rename in one clock tick look like in place)
+        os.utime(copy, ns=(copied.st_atime_ns, copied.st_mtime_ns - 1_000_000_000))
         copy.replace(limits)
         sha = content_sha()
         wait_until(lambda: any(e["sha256"] == sha for e in records("reload")), 15, "the file-watch reload")

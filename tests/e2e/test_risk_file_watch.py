@@ -110,6 +110,8 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
         edited = whole.replace("max_qty: 10000", "max_qty: 9000", 1)
         copy = workdir / "limits.yaml.new"
         copy.write_text(edited)
+        copied = copy.stat()  # a copy written before its mv (same clock tick otherwise: taken for in place)
+        os.utime(copy, ns=(copied.st_atime_ns, copied.st_mtime_ns - 1_000_000_000))
         os.replace(copy, limits)
         wait_until(
             lambda: any(json.loads(line)["event"] == "reload" for line in audit.read_text().splitlines()),

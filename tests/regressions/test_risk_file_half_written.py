@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from gateway.app import GatewayProcess
@@ -20,7 +21,14 @@ def _replace(path: Path, text: str) -> None:
     """Replace ``path`` as the watch wants it: a copy beside it, renamed over it (``mv``)."""
     copy = path.with_name(path.name + ".new")
     copy.write_text(text)
+    _written_before(copy)
     copy.replace(path)
+
+
+def _written_before(path: Path) -> None:
+    """Date the copy's last write a second back: a write and a rename in one clock tick look like in place."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 1_000_000_000))
 
 
 def _built_gateway(workdir: Path) -> tuple[GatewayProcess, Path]:
@@ -54,6 +62,7 @@ def test_file_watch_when_file_rewritten_in_place_across_a_tick_then_nothing_is_a
     assert process.risk is not None and process.risk.status()["sha256"] == in_force
     copy = workdir / "limits.yaml.new"
     copy.write_text(whole)
+    _written_before(copy)
     copy.replace(limits)
     process._watch_risk_file()
     process._watch_risk_file()  # the file has stopped changing
