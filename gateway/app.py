@@ -49,7 +49,7 @@ from gateway.journal import (
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.ops.heap import set_mmap_threshold
 from gateway.protocol.messages import OrderEvent
-from gateway.recovery import recover
+from gateway.recovery import mark_journal_closed, mark_journal_open, order_id_margin, recover, stopped_cleanly
 from gateway.server import SocketIdentity, remove_socket, socket_identity, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
@@ -237,6 +237,8 @@ class GatewayProcess:
         self.connectors: list[VenueConnector] = []
         self.journal: Journal = NullJournal()
         self.recovery: dict[str, Any] = {}
+        self._journal_marked: Path | None = None
+        """The journal whose open marker this process created (``gateway.recovery.mark_journal_open``)."""
         self.started_at = time.time()
         self._servers: list[asyncio.AbstractServer] = []
         self._timers: list[asyncio.TimerHandle] = []
@@ -334,9 +336,25 @@ class GatewayProcess:
                 f"{exc} (after reading {scan.records} records of {path}); move the file aside only after "
                 "investigating it"
             ) from exc
+        file_size = os.stat(path).st_size  # before the cut: an MmapJournal's zeros after its records
+        clean = stopped_cleanly(mark_journal_open(path), scan, file_size)
+        self._journal_marked = path
         journal.cut_torn_tail(scan)
         self.journal = self.engine.journal = journal
         completed = self.engine.adopt(recovered)
+        skipped = order_id_margin(clean, config.journal.fsync)
+        if skipped:
+            self.engine.next_order_id = recovered.next_order_id + skipped
+            log.warning(
+                "the journal %s was not closed cleanly (fsync %s): a power failure may have cut records of orders "
+                "that reached a venue; new order ids start at %d, %d past the last journaled (%d), so no id "
+                "(ClOrdID) is used twice",
+                path,
+                config.journal.fsync,
+                self.engine.next_order_id,
+                skipped,
+                recovered.next_order_id - 1,
+            )
         resume = recovered.resume
         for venue in self.venues:
             point = resume.get(venue.name)
@@ -364,6 +382,8 @@ class GatewayProcess:
             "unanswered_requests": {name: len(requests) for name, requests in recovered.unanswered.items()},
             "seconds": round(elapsed, 3),
             "completed_after_crash": completed,
+            "stopped_cleanly": clean,
+            "order_ids_skipped": skipped,
         }
         if scan.records:
             log.info(
@@ -838,6 +858,8 @@ class GatewayProcess:
         """Close the journal (whatever it could not make durable is logged, never raised), then drop its lock."""
         try:
             self.journal.close()
+            if self._journal_marked is not None:  # a clean stop: the next start need not skip order ids
+                mark_journal_closed(self._journal_marked)
         except OSError as exc:
             self.exit_code = EXIT_JOURNAL_NOT_DURABLE
             log.critical(

@@ -35,6 +35,7 @@ from gateway.journal import (
     JRequest,
     JSentCancel,
     JSentReplace,
+    JSeqAhead,
     JStrategyEvent,
     JVenueApplied,
     JVenueEpoch,
@@ -717,6 +718,9 @@ class Engine:
         st.link = link
         link.strategy = st
         self._counters.strategy_connections += 1
+        if last_seq >= st.next_seq:  # the strategy has seen events the journal does not hold
+            self._welcome(link, st, hello, [], self._seq_ahead(st, hello))
+            return
         if last_seq >= base:
             self._welcome(link, st, hello, [])
             return
@@ -745,6 +749,39 @@ class Engine:
             self._journal_read(link, st, hello, result, held=True)
 
         reader(job.step, done)
+
+    def _seq_ahead(self, st: StrategyState, hello: Hello) -> Error:
+        """Number ``st``'s events after the Hello's ``last_seq``, beyond the journal's; return the notice for it.
+
+        The journal lost the tail in which the strategy's events up to ``last_seq`` were (a power failure under
+        ``fsync: interval``/``none``: docs/reliability.md 2.3), or the strategy kept the ``last_seq`` of an earlier
+        session. Numbering on from the gateway's ``next_seq`` would reuse numbers the strategy has seen, and it
+        would discard those events as repeats: the numbering continues after ``last_seq`` instead (journaled,
+        ``JSeqAhead``, so a restart keeps it) and the strategy is told with a non-fatal ``Error(LAST_SEQ_AHEAD)``.
+        """
+        last_seq = hello.last_seq
+        lost_from = st.next_seq
+        self.journal.append(JSeqAhead(st.strategy_id, last_seq + 1, lost_from))
+        st.skip_to(last_seq + 1)
+        self._counters.strategy_seq_ahead += 1
+        log.warning(
+            "strategy %s said Hello with last_seq %d but the journal holds its events up to seq %d only (its tail "
+            "was lost in a power failure, or the strategy kept an earlier session's last_seq); its events are "
+            "numbered from %d on; last_req_seq %d (requests after it are carried out again if sent again: "
+            "reconcile with the venue's drop copy)",
+            st.strategy_id,
+            last_seq,
+            lost_from - 1,
+            last_seq + 1,
+            st.last_req_seq,
+        )
+        return Error(
+            "LAST_SEQ_AHEAD",
+            f"your last_seq {last_seq} is beyond the gateway's last event {lost_from - 1} (its journal lost events "
+            f"{lost_from}..{last_seq}, or they were another session's); new events are numbered from {last_seq + 1}; "
+            f"requests processed: up to {st.last_req_seq}",
+            False,
+        )
 
     def _journal_read(
         self,
@@ -781,7 +818,9 @@ class Engine:
         if st.replay_pending == 0 and len(st.events) >= self.events_kept + RELEASE_BATCH:
             self._events_over.append(st)
 
-    def _welcome(self, link: StrategyLink, st: StrategyState, hello: Hello, older: list[OrderEvent]) -> None:
+    def _welcome(
+        self, link: StrategyLink, st: StrategyState, hello: Hello, older: list[OrderEvent], notice: Error | None = None
+    ) -> None:
         """Send the Welcome, then the replay (``older`` from the journal, then what memory holds) and venue states.
 
         With a scheduler (``gateway run``) a replay longer than one slice is written a slice per loop
@@ -802,6 +841,8 @@ class Engine:
             )
         else:
             session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, replayed))
+        if notice is not None:  # right after the Welcome (LAST_SEQ_AHEAD)
+            session.send(notice)
         stream = _ReplayStream(st, hello, older, from_memory, replayed, st.next_seq)
         if self.replay_scheduler is not None and replayed > REPLAY_SLICE_EVENTS:
             st.replay_pending += 1  # its events stay in memory until the replay is out

@@ -36,6 +36,8 @@ class EngineCounters(msgspec.Struct):
     a FIX PossResend, an OUCH or BOE replay after the numbering restarted): not applied, logged once per 10 s."""
     strategy_connections: int = 0
     strategy_refused: int = 0
+    strategy_seq_ahead: int = 0
+    """Hellos whose ``last_seq`` was beyond the strategy's last journaled event (``Error(LAST_SEQ_AHEAD)``)."""
     account_not_permitted: int = 0
     strategy_disconnects: int = 0
     invalid_requests: int = 0

@@ -64,6 +64,7 @@ ENGINE_COUNTERS: Final = {
     "venue_events_duplicate": ("venue_events_duplicate", "venue events replayed after a restart and dropped"),
     "strategy_connections": ("strategy_connections", "strategy sessions opened (Hello accepted)"),
     "strategy_refused": ("strategy_refused", "strategy Hellos refused"),
+    "strategy_seq_ahead": ("strategy_seq_ahead", "Hellos whose last_seq was beyond the journal's (LAST_SEQ_AHEAD)"),
     "strategy_disconnects": ("strategy_disconnects", "strategy sessions ended"),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),

@@ -173,6 +173,20 @@ class JRequest(_Record, tag=13, frozen=True):
     answer: MassCancelAck | MassCancelRejected | None = None
 
 
+class JSeqAhead(_Record, tag=16, frozen=True):
+    """A strategy's Hello said ``last_seq`` = ``next_seq - 1``, beyond the last event the journal holds for it.
+
+    The journal lost events the strategy had received (the unsynced tail of a power failure under
+    ``fsync: interval``/``none``), or the strategy kept the ``last_seq`` of an earlier session: its events
+    are numbered from ``next_seq`` on, so the strategy discards none of the new ones. ``lost_from`` is the
+    gateway's ``next_seq`` before it: the numbers ``lost_from`` .. ``next_seq - 1`` name no event here.
+    """
+
+    strategy_id: str
+    next_seq: int
+    lost_from: int
+
+
 JournalRecord = (
     JOrderCreated
     | JOrderSent
@@ -189,4 +203,5 @@ JournalRecord = (
     | JVenueEpoch
     | JCancelRefused
     | JRequest
+    | JSeqAhead
 )

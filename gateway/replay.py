@@ -40,6 +40,7 @@ from gateway.journal import (
     JournalCorruptError,
     JournalReader,
     JRequest,
+    JSeqAhead,
     JStrategyEvent,
     JVenueApplied,
     JVenueEvent,
@@ -218,6 +219,10 @@ class ReplayJob:
             assert isinstance(rec, JOrderCreated)
             if rec.strategy_id == self.strategy_id:
                 orders[rec.order_id] = rec.order()
+        elif kind is JSeqAhead:  # the numbers before its next_seq name no event (lost with a journal's tail)
+            assert isinstance(rec, JSeqAhead)
+            if rec.strategy_id == self.strategy_id and rec.next_seq > self.expected:
+                self.expected = rec.next_seq
         else:
             order_id: int = getattr(rec, "order_id", -1)
             order = orders.get(order_id)

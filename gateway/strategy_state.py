@@ -90,6 +90,13 @@ class StrategyState:
         self.marks = JournalMarks()
         """Replay index: every 1,024th event's seq -> where the journal can rebuild the events after it."""
 
+    def skip_to(self, next_seq: int) -> None:
+        """Number the next event ``next_seq`` (``JSeqAhead``); earlier events leave memory (the journal has them)."""
+        if next_seq > self.next_seq:
+            self.release_events(0)
+            self.events_base = next_seq - 1
+            self.next_seq = next_seq
+
     def release_events(self, keep: int) -> int:
         """Drop all but the last ``keep`` events from memory; return how many were dropped."""
         drop = len(self.events) - keep
