@@ -496,8 +496,10 @@ class GatewayClient:
         gateway, recognising the duplicate, answers it again. Requests above it never reached
         the gateway: sent again unchanged and in order before anything new (or reported as not
         received with ``resend=False``). A ``last_req_seq`` below a request known to be processed
-        means the gateway started a new session (a new day's journal): nothing is sent again, and
-        what was in flight ends with ``RequestOutcomeUnknownError``.
+        means the gateway started a new session (a new day's journal) or its journal lost its tail (a
+        power failure): nothing is sent again, and what was in flight ends with
+        ``RequestOutcomeUnknownError``. ``last_seq`` stays: the gateway numbers new events after it
+        (``Error(LAST_SEQ_AHEAD)``).
         """
         self._sequenced = welcome.protocol_version >= REQ_SEQ_VERSION
         if not self._sequenced:
@@ -505,8 +507,9 @@ class GatewayClient:
         last = welcome.last_req_seq
         if last < self.processed_req_seq:
             log.warning(
-                "the gateway processed up to request %d but now says %d: it started a new session (journal); "
-                "%d requests in flight will get no answer",
+                "the gateway processed up to request %d but now says %d: it started a new session (journal), or "
+                "its journal lost its tail in a power failure; %d requests in flight will get no answer (reconcile "
+                "with the venue)",
                 self.processed_req_seq,
                 last,
                 len(self._unprocessed),
