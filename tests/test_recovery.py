@@ -21,8 +21,10 @@ from gateway.journal import (
     read_journal,
     unwrap_requests,
 )
-from gateway.protocol.messages import Cancel, Canceled, Executed, OrderAccepted, Replace, Replaced
+from gateway.journal_read import JournalReader
+from gateway.protocol.messages import Cancel, Canceled, Error, Executed, OrderAccepted, Replace, Replaced, Welcome
 from gateway.recovery import Recovered, recover
+from gateway.replay import ReplayJob
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.fsync import FsyncPolicy
 from model.order import OrderState
@@ -164,3 +166,41 @@ def test_recover_when_events_replayed_then_the_engine_saw_the_same_strategy_even
     kinds = [type(e) for e in recover(records).strategies["S1"].events]
     assert kinds == [type(e) for e in live.engine.strategies["S1"].events]
     assert OrderAccepted in kinds and Executed in kinds and Canceled in kinds
+
+
+def test_hello_when_last_seq_beyond_the_journal_then_events_numbered_after_it_through_recovery_and_replay(
+    tmp_path: Path,
+) -> None:
+    """A strategy holding events the journal lost (a power failure): its events go on after its ``last_seq``."""
+    path = tmp_path / "j"
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)  # seq 1
+    rig.engine.flush()
+    rig.engine.link_closed(link)
+    ahead = rig.connect("S1", last_seq=9)  # it saw events 2..9 that the journal no longer has
+    welcome, notice, *_ = ahead.received()
+    assert isinstance(welcome, Welcome) and (welcome.next_seq, welcome.replayed) == (10, 0)
+    assert isinstance(notice, Error) and (notice.code, notice.fatal) == ("LAST_SEQ_AHEAD", False)
+    assert "lost events 2..9" in notice.text and "numbered from 10" in notice.text
+    assert rig.engine.counters.strategy_seq_ahead == 1
+    rig.new_order(ahead, "B")
+    rig.venue.accept(2)
+    rig.engine.flush()
+    accepted = [m for m in ahead.received() if isinstance(m, OrderAccepted)]
+    assert [e.seq for e in accepted] == [10]  # the old code numbered it 2: a strategy at 9 discarded it
+    rig.engine.journal.close()
+
+    recovered = recover(read_journal(path))  # a restart keeps the numbering
+    st = recovered.strategies["S1"]
+    assert st.next_seq == 11 and st.events_base == 9 and [e.seq for e in st.events] == [10]
+    job = ReplayJob(JournalReader(path, 0), "S1", 0, 9)  # an older last_seq: what the journal has, nothing else
+    result = job.run()
+    assert not isinstance(result, str) and [e.seq for e in result] == [1]
+
+    again = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
+    again.engine.adopt(recover(read_journal(path)))
+    fresh = again.connect("S1")
+    assert [m.seq for m in fresh.received() if isinstance(m, OrderAccepted)] == [1, 10]
+    again.engine.journal.close()
