@@ -143,7 +143,8 @@ def _risk_lines(risk: dict[str, Any]) -> list[str]:
     for name, account in accounts.items():
         line = (
             f"  {name:<10} {account.get('trading_state', '?'):<9} {account.get('open_orders', 0)} open orders, "
-            f"open notional {account.get('open_notional', '?')}, traded notional today {account.get('traded_notional', '?')}"
+            f"open notional {account.get('open_notional', '?')}, "
+            f"traded notional today {account.get('traded_notional', '?')}"
         )
         runtime = account.get("runtime_state", "ACTIVE")
         if runtime != "ACTIVE":
