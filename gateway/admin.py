@@ -1,4 +1,4 @@
-"""The admin socket: status, metrics, kill switch and risk reload, independent of any strategy.
+"""The admin socket: status, metrics, kill switch, risk reload and venue reconnect, independent of any strategy.
 
 Protocol: one JSON object per line from the client, e.g. ``{"cmd": "kill", "account": "ACC1"}``.
 The answer is ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``, as one JSON line, or,

@@ -42,6 +42,10 @@ class AdminTarget(Protocol):
         """Forget the latency samples collected so far."""
         ...
 
+    def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
+        """Take a LOGIN_REFUSED venue out of that state and connect it now; return its new state."""
+        ...
+
 
 def _text(request: dict[str, Any], key: str) -> str:
     value = request.get(key)
@@ -74,6 +78,12 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         result = process.reload_risk("gateway risk reload", who)
         return {"result": msgspec.to_builtins(result)}
 
+    def venue_reconnect(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        venue = _text(request, "venue")
+        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        state = process.reconnect_venue(venue, who, _text(request, "reason"))
+        return {"venue": venue, "state": state}
+
     def latency_reset(request: dict[str, Any], caller: str) -> dict[str, Any]:
         process.reset_latency()
         return {"latency_reset": True}
@@ -84,5 +94,6 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         "kill": kill,
         "resume": resume,
         "risk_reload": risk_reload,
+        "venue_reconnect": venue_reconnect,
         "latency_reset": latency_reset,
     }

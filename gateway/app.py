@@ -56,6 +56,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
+from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
@@ -110,6 +111,10 @@ class ReloadableRisk(RiskGate, Protocol):
 
 class UnknownAccountError(AdminRefusedError):
     """An admin command named an account the gateway does not know; nothing was changed."""
+
+
+class VenueReconnectRefusedError(AdminRefusedError):
+    """``venue reconnect`` named a venue the gateway does not have, or one not LOGIN_REFUSED; nothing was changed."""
 
 
 KNOWN_ACCOUNTS_SHOWN = 20
@@ -741,6 +746,36 @@ class GatewayProcess:
             reason or "no reason given",
         )
         return count
+
+    def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
+        """Take venue ``name`` out of LOGIN_REFUSED and connect it now; return its new state.
+
+        Refused (``VenueReconnectRefusedError``, nothing changed) for a venue the gateway does not have and
+        for one in any other state (those reconnect by themselves, or, ENDED, not until the next day).
+        """
+        assert self.engine is not None
+        connector = next((c for c in self.connectors if c.adapter.name == name), None)
+        if connector is None:
+            known = ", ".join(sorted(c.adapter.name for c in self.connectors)) or "none"
+            raise VenueReconnectRefusedError(f"unknown venue {name!r}; nothing was changed. Venues: {known}")
+        venue = connector.adapter
+        state = venue.state
+        if state is not VenueState.LOGIN_REFUSED:
+            raise VenueReconnectRefusedError(
+                f"venue {name} is {state}, not LOGIN_REFUSED; nothing was changed (only a venue that stopped "
+                "after refused logins waits for this command)"
+            )
+        if not venue.reconnect():  # the adapter's session disagrees: not expected
+            raise VenueReconnectRefusedError(f"venue {name}: its session is not LOGIN_REFUSED; nothing was changed")
+        log.warning(
+            "venue %s: reconnect by %s after refused logins (%s); connecting now",
+            name,
+            who,
+            reason or "no reason given",
+        )
+        connector.restart()
+        self.engine.flush()  # the VenueStatus the state change queued for strategies
+        return str(venue.state)
 
     def reset_latency(self) -> None:
         """Forget the latency samples collected so far (``gateway status`` starts afresh)."""

@@ -71,7 +71,7 @@ ENGINE_COUNTERS: Final = {
 """EngineCounters field -> (metric name after ``gateway_``, help). Every one is a counter (``_total``)."""
 
 TRADING_STATES: Final = ("ACTIVE", "REDUCING", "HALTED")
-VENUE_STATES: Final = ("DISCONNECTED", "CONNECTING", "LOGGING_IN", "UP", "ENDED")
+VENUE_STATES: Final = ("DISCONNECTED", "CONNECTING", "LOGGING_IN", "UP", "ENDED", "LOGIN_REFUSED")
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:

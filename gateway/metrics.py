@@ -19,7 +19,7 @@ class VenueMetrics(msgspec.Struct, frozen=True):
 
     name: str
     state: str
-    """``model.venue_events.VenueState`` value: DISCONNECTED, CONNECTING, LOGGING_IN, UP, ENDED."""
+    """``model.venue_events.VenueState`` value: DISCONNECTED, CONNECTING, LOGGING_IN, UP, ENDED, LOGIN_REFUSED."""
     connections: int
     """TCP connections made since start-up (the first one plus every reconnect)."""
     connect_failures: int

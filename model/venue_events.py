@@ -108,6 +108,9 @@ class VenueState(enum.StrEnum):
     """Logged in and replay complete: orders may be sent."""
     ENDED = "ENDED"
     """The venue ended the session for the day; no reconnect."""
+    LOGIN_REFUSED = "LOGIN_REFUSED"
+    """The venue refused our credentials ``max_login_refusals`` times in a row; no reconnect until an operator's
+    ``gateway venue reconnect``. Like DISCONNECTED for orders (refused) and cancels (held until it is UP)."""
 
 
 EventSink = Callable[[VenueEvent], None]

@@ -307,6 +307,25 @@ def test_cancel_when_venue_ended_for_the_day_then_refused_at_once() -> None:
     assert [c[0] for c in rig.venue.commands] == ["new"]
 
 
+def test_cancel_when_venue_login_refused_then_held_and_sent_when_back_up_and_new_orders_refused() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    rig.venue.accept(1)
+    link.received()
+    rig.venue.set_state(VenueState.LOGIN_REFUSED)
+    rig.send(link, Cancel("A"))
+    rig.new_order(link, "B")
+    answers = link.received()
+    assert [m.state for m in answers if isinstance(m, VenueStatus)] == ["LOGIN_REFUSED"]
+    assert not [m for m in answers if isinstance(m, CancelRejected)]  # held, as for any venue that is down
+    (refused,) = [m for m in answers if isinstance(m, OrderRejected)]
+    assert (refused.cl_ord_id, refused.code) == ("B", "VENUE_UNAVAILABLE")
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+    rig.venue.set_state(VenueState.UP)
+    assert rig.venue.commands[-1] == ("cancel", 1, 0, 0)
+
+
 def test_cancel_when_venue_ended_until_its_next_window_then_held_and_sent_when_back_up() -> None:
     rig = Rig(venues=[ScriptedVenue("V1", resumes_after_end=True)])
     link = rig.connect("S1")

@@ -156,6 +156,13 @@ class VenueAdapter(abc.ABC):
     def poll(self, now_ns: int) -> int:
         """Run timers (heartbeats, timeouts); return ns until the next call is wanted."""
 
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again.
+
+        Return False, changing nothing, in any other state. The default: the adapter never stops for refusals.
+        """
+        return False
+
     @abc.abstractmethod
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return how long to wait before reconnect attempt ``attempt`` (1-based); None = stop."""

@@ -159,9 +159,19 @@ class VenueConnector:
                 break
             delay_ns = self.adapter.reconnect_delay_ns(attempt)
             if delay_ns is None:
-                log.info("venue %s: not reconnecting (session over)", self.adapter.name)
+                log.info("venue %s: not reconnecting (session %s)", self.adapter.name, self.adapter.state)
                 break
             await asyncio.sleep(delay_ns / 1e9)
+
+    def restart(self) -> bool:
+        """Run the connect loop again after the adapter ended it (LOGIN_REFUSED, then ``reconnect``).
+
+        Return False when the loop is still running (it reconnects by itself) or the connector is stopping.
+        """
+        if self._stopping or (self._task is not None and not self._task.done()):
+            return False
+        self.start()
+        return True
 
     def stopping(self) -> bool:
         """Return True once ``stop`` was called."""

@@ -1,4 +1,4 @@
-"""``gateway status`` and ``gateway kill``: talk to a running gateway over its admin socket."""
+"""``gateway status``, ``kill``, ``resume`` and ``venue reconnect``: talk to a running gateway over its admin socket."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def add_target(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``status`` and ``kill``."""
+    """Add ``status``, ``kill``, ``resume`` and ``venue``."""
     status = subparsers.add_parser("status", help="show a running gateway's state")
     add_target(status)
     status.add_argument("--json", action="store_true", help="print the whole status document as JSON")
@@ -56,6 +56,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
     resume.add_argument("--reason", default="", help="free text recorded in the audit log")
     resume.set_defaults(func=run_resume)
+
+    venue = subparsers.add_parser("venue", help="act on one venue session (reconnect)")
+    venue_commands = venue.add_subparsers(dest="venue_command", metavar="ACTION")
+    venue_commands.required = True
+    reconnect = venue_commands.add_parser(
+        "reconnect",
+        help="connect a venue that stopped after refused logins (state LOGIN_REFUSED) again now",
+        description="Clear the refused-login count of a venue in state LOGIN_REFUSED and connect it now (fix the "
+        "credentials, or have the venue unlock the account, first). A venue the gateway does not have, or one in "
+        "any other state, is refused (exit 1, nothing changed).",
+    )
+    add_target(reconnect)
+    reconnect.add_argument("name", help="venue name (as in the config and `gateway status`)")
+    reconnect.add_argument("--reason", default="", help="free text recorded in the audit log")
+    reconnect.set_defaults(func=run_venue_reconnect)
 
 
 def _account(text: str) -> str:
@@ -111,6 +126,16 @@ def run_resume(args: argparse.Namespace) -> int:
     if reply is None:
         return 1
     print(f"trading state: {reply.get('state', 'ACTIVE')} for {args.account or 'the whole gateway'}")
+    return 0
+
+
+def run_venue_reconnect(args: argparse.Namespace) -> int:
+    """Take a LOGIN_REFUSED venue out of that state and connect it now."""
+    request = {"cmd": "venue_reconnect", "venue": args.name, "who": who(), "reason": args.reason}
+    reply = call(args, request)
+    if reply is None:
+        return 1
+    print(f"venue {args.name}: {reply.get('state', '?')}; logging in again now (see `gateway status`)")
     return 0
 
 
@@ -217,7 +242,17 @@ def format_status(status: dict[str, Any]) -> str:
     for name, venue in status.get("venues", {}).items():
         sock = sockets.get(name, {})
         path = f"socket {sock.get('path')} ({sock.get('reason')})" if sock else ""
-        lines.append(f"  {name:<10} {venue.get('state', '?'):<12} {path}")
+        line = f"  {name:<10} {venue.get('state', '?'):<12} {path}"
+        if venue.get("state") == "LOGIN_REFUSED":
+            line = (
+                f"{line.rstrip()} last refusal: {venue.get('last_login_refusal') or '?'}, "
+                f"{venue.get('login_refusals', '?')} in a row; not reconnecting: fix the credentials, then "
+                f"`gateway venue reconnect {name}`"
+            )
+        elif venue.get("login_refusals"):
+            refusals, last = venue["login_refusals"], venue.get("last_login_refusal")
+            line = f"{line.rstrip()} (login refused {refusals} in a row: {last})"
+        lines.append(line)
     lines.append("strategies:")
     for sid, st in status.get("strategies", {}).items():
         conn = f"connected pid {st.get('pid')}" if st.get("connected") else "disconnected"

@@ -608,6 +608,8 @@ class BoeVenue(VenueAdapter):
             "cboe_last_received_sequence": session.last_processed,
             "logins": session.logins,
             "login_rejects": session.login_rejects,
+            "login_refusals": session.login_refusals,
+            "last_login_refusal": session.last_login_refusal,
             "replayed": session.replayed,
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
@@ -649,6 +651,18 @@ class BoeVenue(VenueAdapter):
         session.connection_lost(now_ns)
         if session.state is BoeSessionState.ENDED:
             self._set_state(VenueState.ENDED, session.reason)
+        elif session.state is BoeSessionState.LOGIN_REFUSED:
+            if self._state is not VenueState.LOGIN_REFUSED:
+                log.error(
+                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. Check the username, "
+                    "password and session sub-id in the venue config (or ask Cboe to enable the session), "
+                    "then run `gateway venue reconnect %s`",
+                    self.name,
+                    session.login_refusals,
+                    session.last_login_refusal,
+                    self.name,
+                )
+            self._set_state(VenueState.LOGIN_REFUSED, session.reason)
         else:
             self._set_state(VenueState.DISCONNECTED, session.reason)
 
@@ -663,6 +677,13 @@ class BoeVenue(VenueAdapter):
                 return min(wait, left)
             self._probes_expired()
         return wait
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again."""
+        if not self._session.reconnect():
+            return False
+        self._set_state(VenueState.CONNECTING, self._session.reason)
+        return True
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
@@ -724,7 +745,7 @@ class BoeVenue(VenueAdapter):
         return True
 
     def on_login_rejected(self, status: str, text: str) -> None:
-        """Login Response other than A: the reason shows in the DISCONNECTED state once the connection closes."""
+        """Login Response other than A: the reason shows in the DISCONNECTED (or LOGIN_REFUSED) state once closed."""
         if not self._renumber(f"login refused {status}: {text}"):
             log.warning("venue %s: login rejected: %s (%s)", self.name, text, status)
 

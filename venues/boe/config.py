@@ -108,6 +108,9 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     """Disconnect when Replay Complete has not come this long after the Login Response."""
     reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
     reconnect_max_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] = 10_000
+    max_login_refusals: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 3
+    """Stop reconnecting (state LOGIN_REFUSED) after this many Login Responses ``N`` (not authorized) or ``D``
+    (session disabled) in a row, so that Cboe never sees a stream of bad passwords; 0 = retry for ever."""
     end_of_day_logout_reasons: Annotated[str, msgspec.Meta(max_length=4)] = "E"
     """LogoutReason codes after which the session stays down for the day."""
     cl_ord_id_prefix: Annotated[str, msgspec.Meta(max_length=8, pattern=_CL_ORD_ID_PREFIX)] = ""
@@ -200,6 +203,7 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
             replay_timeout_ns=self.replay_timeout_ms * MS,
             reconnect_initial_ns=self.reconnect_initial_ms * MS,
             reconnect_max_ns=self.reconnect_max_ms * MS,
+            max_login_refusals=self.max_login_refusals,
             end_of_day_reasons=self.end_of_day_logout_reasons,
         )
 

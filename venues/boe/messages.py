@@ -71,6 +71,11 @@ PARAM_RETURN_BITFIELDS: Final = 0x81
 # --------------------------------------------------------------------------------------
 
 LOGIN_ACCEPTED: Final = "A"
+LOGIN_NOT_AUTHORIZED: Final = "N"
+LOGIN_SESSION_DISABLED: Final = "D"
+LOGIN_AUTHORIZATION_REFUSALS: Final = frozenset({LOGIN_NOT_AUTHORIZED, LOGIN_SESSION_DISABLED})
+"""LoginResponseStatus codes that refuse the credentials themselves: retrying cannot help (and may lock the
+account); the others (``B`` in use, ``Q`` sequence ahead, ``S`` / ``I`` / ``F`` / ``M``) keep the usual backoff."""
 LOGIN_STATUS: Final = {
     "A": "login accepted",
     "N": "not authorized (bad username or password)",

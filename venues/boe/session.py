@@ -10,6 +10,13 @@ States::
               first login dropped to correct renumbered units: its re-login is the correction)
     REPLAYING / LOGGED_IN --logout()--> LOGGING_OUT --Logout--> LOGGED_OUT      (final: no reconnect)
     any connected state --Logout E (end of day)--> ENDED                          (final: no reconnect)
+    LOGGING_IN --the max_login_refusals-th Login Response N/D in a row, then connection_lost--> LOGIN_REFUSED
+    LOGIN_REFUSED --reconnect()--> DISCONNECTED
+
+LOGIN_REFUSED is final until ``reconnect()`` (an operator's ``gateway venue reconnect``): Cboe refused the
+credentials (``N`` not authorized, ``D`` session disabled) ``max_login_refusals`` times in a row, and a venue that
+locks an account after repeated bad passwords must not be hammered. The other refusals (``B`` session in use,
+``Q`` sequence ahead, ...) back off as before and are not counted; Replay Complete resets the count.
 
 Sequencing (reference §7.1, §7.2): every Cboe -> member application message carries its matching
 unit and a per-unit sequence number. The session keeps the last one received per unit (``units``)
@@ -65,6 +72,7 @@ from venues.boe.codec import (
 from venues.boe.errors import DecodeError
 from venues.boe.messages import (
     LOGIN_ACCEPTED,
+    LOGIN_AUTHORIZATION_REFUSALS,
     LOGIN_RESPONSE,
     LOGOUT,
     LOGOUT_END_OF_DAY,
@@ -112,13 +120,15 @@ class BoeSessionState(enum.Enum):
     """We logged out on purpose: no reconnect."""
     ENDED = "ENDED"
     """Cboe sent Logout for the end of the day: no reconnect."""
+    LOGIN_REFUSED = "LOGIN_REFUSED"
+    """Login Response N or D ``max_login_refusals`` times in a row: no reconnect until ``reconnect()``."""
 
 
 _CONNECTED: Final = frozenset(
     {BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN, BoeSessionState.LOGGING_OUT}
 )
 _SESSION_UP: Final = frozenset({BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN, BoeSessionState.LOGGING_OUT})
-_FINAL: Final = frozenset({BoeSessionState.LOGGED_OUT, BoeSessionState.ENDED})
+_FINAL: Final = frozenset({BoeSessionState.LOGGED_OUT, BoeSessionState.ENDED, BoeSessionState.LOGIN_REFUSED})
 _RETURN_TYPES: Final = frozenset(RETURN_TYPES)
 
 
@@ -142,6 +152,8 @@ class BoeSessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Drop the connection when Replay Complete has not come this long after the Login Response."""
     reconnect_initial_ns: int = 100 * MS
     reconnect_max_ns: int = 10_000 * MS
+    max_login_refusals: int = 3
+    """Stop reconnecting after this many Login Responses N / D (credentials refused) in a row; 0 = never stop."""
     end_of_day_reasons: str = LOGOUT_END_OF_DAY
     """LogoutReason codes that end the session for the day (no reconnect)."""
 
@@ -230,6 +242,12 @@ class BoeClientSession:
         """This connection's login is dropped for the correction: ``connection_lost`` does not count it as failed."""
         self.logins = 0
         self.login_rejects = 0
+        self.login_refusals = 0
+        """Login Responses N / D in a row since the last Replay Complete (or ``reconnect()``)."""
+        self.last_login_refusal = ""
+        """The last refused login, as text and status (e.g. "not authorized (...) (N)"); empty before any."""
+        self._refused_for_good = False
+        """This connection's refusal reached ``max_login_refusals``: ``connection_lost`` stops the session."""
         self.replayed = 0
         self.repeats = 0
         """Sequenced messages at or below their unit's last number (delivered; the adapter's component drops them)."""
@@ -262,6 +280,16 @@ class BoeClientSession:
         sequence = self.next_outbound
         self.next_outbound = sequence + 1
         return sequence
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED: clear the refusal count so the next connection logs in; False in any other state."""
+        if self.state is not BoeSessionState.LOGIN_REFUSED:
+            return False
+        self.state = BoeSessionState.DISCONNECTED
+        self.login_refusals = 0
+        self._failed_logins = 0
+        self.reason = "reconnect requested after the login was refused"
+        return True
 
     def logout(self, now_ns: int) -> None:
         """Send Logout Request; once Cboe answers (or the connection closes) the session stays down."""
@@ -314,6 +342,7 @@ class BoeClientSession:
         self._splitter.reset()
         self._closing = False
         self._uncounted = False
+        self._refused_for_good = False
         self._last_sent_ns = self._last_received_ns = self._phase_started_ns = now_ns
         if self.state in _FINAL:
             self._request_disconnect(f"session is {self.state.value}; not logging in again")
@@ -358,6 +387,14 @@ class BoeClientSession:
         if self.state in (BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING) and not self._uncounted:
             self._failed_logins += 1
         self._uncounted = False
+        if self._refused_for_good:
+            self._refused_for_good = False
+            self.state = BoeSessionState.LOGIN_REFUSED
+            self.reason = (
+                f"login refused {self.login_refusals} times in a row ({self.last_login_refusal}): "
+                "not reconnecting until `gateway venue reconnect`"
+            )
+            return
         if not self._closing and self.state is not BoeSessionState.DISCONNECTED:
             self.reason = "connection lost"
         self.state = BoeSessionState.DISCONNECTED
@@ -524,6 +561,11 @@ class BoeClientSession:
         if response.status != LOGIN_ACCEPTED:
             text = response.text or login_status_text(response.status)
             self.login_rejects += 1
+            self.last_login_refusal = f"{text} ({response.status})"
+            if response.status in LOGIN_AUTHORIZATION_REFUSALS:  # B, Q, ... may pass: not counted
+                self.login_refusals += 1
+                limit = self.config.max_login_refusals
+                self._refused_for_good = 0 < limit <= self.login_refusals
             if renumbered:  # a Q naming units Cboe renumbered: the next login (from 0) corrects it
                 self._correction()
             self.listener.on_login_rejected(response.status, text)
@@ -582,6 +624,7 @@ class BoeClientSession:
     def _on_replay_complete(self) -> None:
         self.state = BoeSessionState.LOGGED_IN
         self._failed_logins = 0
+        self.login_refusals = 0
         self._correcting = False
         for unit, highest in sorted(self.replay_targets.items()):
             last = self.units.get(unit, 0)

@@ -91,7 +91,7 @@ from venues.ouch.options import encode_option
 from venues.ouch.refcount import RefCounter
 from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
-from venues.ouch.soupbin import encode_unsequenced
+from venues.ouch.soupbin import REJECT_NOT_AUTHORIZED, encode_unsequenced
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,7 @@ class OuchVenue(VenueAdapter):
                 heartbeat_timeout_ms=config.client_heartbeat_timeout_ms,
                 reconnect_initial_ns=config.reconnect_initial_ms * MS,
                 reconnect_max_ns=config.reconnect_max_ms * MS,
+                max_login_refusals=config.max_login_refusals,
             ),
             self,
         )
@@ -546,6 +547,8 @@ class OuchVenue(VenueAdapter):
             "user_ref_num_store_stalls": self._store.stalls,
             "logins": session.logins,
             "login_rejects": session.login_rejects,
+            "login_refusals": session.login_refusals,
+            "last_login_refusal": session.last_login_refusal,
             "duplicates_dropped": self.sequence.duplicates,
             "sequence_gaps": session.gaps,
             "numbering_restarts": session.numbering_restarts,
@@ -581,6 +584,18 @@ class OuchVenue(VenueAdapter):
         self._query_sent_ns = 0
         if session.state is SoupClientState.ENDED:
             self._set_state(VenueState.ENDED, "end of session")
+        elif session.state is SoupClientState.LOGIN_REFUSED:
+            if self._state is not VenueState.LOGIN_REFUSED:
+                log.error(
+                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. Check the username and "
+                    "password in the venue config (or ask the venue to unlock the account), then run "
+                    "`gateway venue reconnect %s`",
+                    self.name,
+                    session.login_refusals,
+                    session.last_login_refusal,
+                    self.name,
+                )
+            self._set_state(VenueState.LOGIN_REFUSED, session.reason)
         elif session.state is SoupClientState.LOGGED_OUT:
             self._set_state(VenueState.DISCONNECTED, "logged out")
         else:
@@ -609,6 +624,13 @@ class OuchVenue(VenueAdapter):
         if self._refnums.error is not None and not self._store.retry(now_ns):  # recover with no order arriving
             wait = min(wait, RETRY_INTERVAL_NS)
         return wait
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again."""
+        if not self._session.reconnect():
+            return False
+        self._set_state(VenueState.CONNECTING, self._session.reason)
+        return True
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
@@ -712,8 +734,19 @@ class OuchVenue(VenueAdapter):
                 )
 
     def on_login_rejected(self, reason: str, text: str) -> None:
-        """Login Rejected: the reason shows in the DISCONNECTED state once the connection closes."""
-        log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
+        """Login Rejected: the reason shows in the DISCONNECTED (or LOGIN_REFUSED) state once the connection closes."""
+        session = self._session
+        if reason == REJECT_NOT_AUTHORIZED and session.config.max_login_refusals:
+            log.warning(
+                "venue %s: login rejected: %s (%s), %d of %d in a row before the gateway stops reconnecting",
+                self.name,
+                text,
+                reason,
+                session.login_refusals,
+                session.config.max_login_refusals,
+            )
+        else:
+            log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before.

@@ -34,6 +34,9 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
     """SoupBinTCP 4.10 only: how long the venue may wait for our heartbeats (sent in the login)."""
     reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
     reconnect_max_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] = 10_000
+    max_login_refusals: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 3
+    """Stop reconnecting (state LOGIN_REFUSED) after this many Login Rejected ``A`` (not authorized) in a row,
+    so that a venue locking the account after repeated bad passwords is not hammered; 0 = retry for ever."""
     state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/ouch"
     """Directory of the UserRefNum state file (must survive restarts)."""
     user_ref_num_block: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1_000

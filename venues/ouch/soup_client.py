@@ -7,8 +7,13 @@ States::
          +--------- connection_lost ------+------------------------------+                        v
                     (backoff, then reconnect; Login Rejected A/S also ends here)              LOGGED_OUT
     LOGGING_IN / LOGGED_IN / LOGGING_OUT --End of Session--> ENDED
+    LOGGING_IN --the max_login_refusals-th Login Rejected A in a row, then connection_lost--> LOGIN_REFUSED
+    LOGIN_REFUSED --reconnect()--> DISCONNECTED
 
-LOGGED_OUT and ENDED are final: ``reconnect_delay_ns`` returns None.
+LOGGED_OUT and ENDED are final: ``reconnect_delay_ns`` returns None. So is LOGIN_REFUSED until ``reconnect()``
+(an operator's ``gateway venue reconnect``): a venue that locks an account after repeated bad passwords is not
+hammered. Only Login Rejected ``A`` (not authorized) counts; ``S`` (session not available) is transient and
+keeps the usual backoff; a Login Accepted resets the count.
 
 The transport feeds bytes and connection events in, takes ``out`` (``take``), and
 runs ``poll(now_ns)`` when asked. Sequenced Data is numbered implicitly from the
@@ -33,6 +38,7 @@ from venues.ouch.soupbin import (
     LOGIN_REJECT_TEXT,
     LOGIN_REJECTED,
     LOGOUT_REQUEST_PACKET,
+    REJECT_NOT_AUTHORIZED,
     SEQUENCED_DATA,
     SERVER_HEARTBEAT,
     UNSEQUENCED_DATA,
@@ -55,10 +61,12 @@ class SoupClientState(enum.Enum):
     """We logged out on purpose: no reconnect."""
     ENDED = "ENDED"
     """The server sent End of Session: no reconnect."""
+    LOGIN_REFUSED = "LOGIN_REFUSED"
+    """Login Rejected ``A`` (not authorized) ``max_login_refusals`` times in a row: no reconnect until reconnect()."""
 
 
 _CONNECTED: Final = frozenset({SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT})
-_FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED})
+_FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED, SoupClientState.LOGIN_REFUSED})
 
 
 class SoupClientListener(Protocol):
@@ -112,6 +120,12 @@ class SoupClientSession:
         self._failed_connections = 0
         self.logins = 0
         self.login_rejects = 0
+        self.login_refusals = 0
+        """Login Rejected ``A`` (not authorized) in a row since the last Login Accepted (or ``reconnect()``)."""
+        self.last_login_refusal = ""
+        """The last Login Rejected, as text and code (e.g. "not authorized (A)"); empty before any."""
+        self._refused_for_good = False
+        """This connection's Login Rejected reached ``max_login_refusals``: ``connection_lost`` stops the session."""
         self.gaps = 0
         self.numbering_restarts = 0
         """Logins whose Login Accepted sequence was below the one requested (``renumbered``)."""
@@ -131,6 +145,16 @@ class SoupClientSession:
             raise RuntimeError("resume() must be called before connecting")
         self.session = session
         self.next_sequence = next_sequence
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED: clear the refusal count so the next connection logs in; False in any other state."""
+        if self.state is not SoupClientState.LOGIN_REFUSED:
+            return False
+        self.state = SoupClientState.DISCONNECTED
+        self.login_refusals = 0
+        self._failed_connections = 0
+        self.reason = "reconnect requested after the login was refused"
+        return True
 
     def logout(self, now_ns: int) -> None:
         """Send Logout Request; once the connection closes the session stays down."""
@@ -167,6 +191,7 @@ class SoupClientSession:
         """Start a login on a fresh connection."""
         self._splitter.reset()
         self._closing = False
+        self._refused_for_good = False
         self._last_sent_ns = now_ns
         self._last_received_ns = now_ns
         if self.state in _FINAL:
@@ -230,6 +255,14 @@ class SoupClientSession:
             return
         if self.state is SoupClientState.LOGGING_IN:
             self._failed_connections += 1
+            if self._refused_for_good:
+                self._refused_for_good = False
+                self.state = SoupClientState.LOGIN_REFUSED
+                self.reason = (
+                    f"login refused {self.login_refusals} times in a row ({self.last_login_refusal}): "
+                    "not reconnecting until `gateway venue reconnect`"
+                )
+                return
         if not self._closing and self.state is not SoupClientState.DISCONNECTED:
             self.reason = "connection lost"
         self.state = SoupClientState.DISCONNECTED
@@ -300,6 +333,11 @@ class SoupClientSession:
             code = chr(packet[1]) if len(packet) == 2 else "?"
             text = LOGIN_REJECT_TEXT.get(code, "unknown reason")
             self.login_rejects += 1
+            self.last_login_refusal = f"{text} ({code})"
+            if code == REJECT_NOT_AUTHORIZED:  # "S" (session not available) is transient: not counted
+                self.login_refusals += 1
+                limit = self.config.max_login_refusals
+                self._refused_for_good = 0 < limit <= self.login_refusals
             self.listener.on_login_rejected(code, text)
             reason = f"login rejected: {text} ({code})"
             if code == "S" and 0 < len(self.session) < 10:  # the spec leaves its padding open: try the other one next
@@ -352,6 +390,7 @@ class SoupClientSession:
         self.state = SoupClientState.LOGGED_IN
         self._catching_up = True
         self._failed_connections = 0
+        self.login_refusals = 0
         self.logins += 1
         self.reason = f"logged in to session {session!r}, next sequence {sequence}"
         self.listener.on_logged_in(session, sequence)

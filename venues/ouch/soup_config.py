@@ -32,5 +32,7 @@ class SoupClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Value of the 4.10 Heartbeat Timeout field: how long the server may wait for us."""
     reconnect_initial_ns: int = 100 * MS
     reconnect_max_ns: int = 10_000 * MS
+    max_login_refusals: int = 3
+    """Stop reconnecting after this many Login Rejected ``A`` (not authorized) in a row; 0 = never stop."""
     first_sequence: int = 1
     """Sequence number requested on the first login (1 = everything since the start of the session)."""
