@@ -205,6 +205,11 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _request_counts(counts: dict[str, int]) -> str:
+    """Word the admin request counts as ``status 2, metrics 5`` (``none`` before the first)."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
+
+
 def format_status(status: dict[str, Any]) -> str:
     """Render the status JSON as a short human report."""
     lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
@@ -311,7 +316,7 @@ def format_status(status: dict[str, Any]) -> str:
     if admin:
         lines.append(
             f"admin: event-loop time per request {admin.get('last_loop_us', 0):.0f} us last, "
-            f"{admin.get('max_loop_us', 0):.0f} us max, requests {admin.get('requests', {})}"
+            f"{admin.get('max_loop_us', 0):.0f} us max, requests {_request_counts(admin.get('requests') or {})}"
         )
     lines.append("latency (us, since start or latency_reset)  p50      p99    p99.9      max   count")
     for stage, lat in status.get("latency_us", {}).items():
