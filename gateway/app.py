@@ -49,7 +49,14 @@ from gateway.journal import (
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.ops.heap import set_mmap_threshold
 from gateway.protocol.messages import OrderEvent
-from gateway.recovery import mark_journal_closed, mark_journal_open, order_id_margin, recover, stopped_cleanly
+from gateway.recovery import (
+    first_order_id,
+    mark_journal_closed,
+    mark_journal_open,
+    read_open_marker,
+    recover,
+    stopped_cleanly,
+)
 from gateway.server import SocketIdentity, remove_socket, socket_identity, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
@@ -334,21 +341,22 @@ class GatewayProcess:
                 "investigating it"
             ) from exc
         file_size = os.stat(path).st_size  # before the cut: an MmapJournal's zeros after its records
-        clean = stopped_cleanly(mark_journal_open(path), scan, file_size)
-        self._journal_marked = path
+        previous_first = read_open_marker(path)
+        clean = stopped_cleanly(previous_first is not None, scan, file_size)
         journal.cut_torn_tail(scan)
         self.journal = self.engine.journal = journal
         completed = self.engine.adopt(recovered)
-        skipped = order_id_margin(clean, config.journal.fsync)
+        first = first_order_id(recovered.next_order_id, previous_first, clean, config.journal.fsync)
+        skipped = first - recovered.next_order_id
         if skipped:
-            self.engine.next_order_id = recovered.next_order_id + skipped
+            self.engine.next_order_id = first
             log.warning(
                 "the journal %s was not closed cleanly (fsync %s): a power failure may have cut records of orders "
                 "that reached a venue; new order ids start at %d, %d past the last journaled (%d), so no id "
                 "(ClOrdID) is used twice",
                 path,
                 config.journal.fsync,
-                self.engine.next_order_id,
+                first,
                 skipped,
                 recovered.next_order_id - 1,
             )
@@ -359,6 +367,8 @@ class GatewayProcess:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
         self._order_ids_above_venue_state()
+        mark_journal_open(path, self.engine.next_order_id)  # durable before the first order (sockets open later)
+        self._journal_marked = path
         elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:

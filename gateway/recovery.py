@@ -62,9 +62,10 @@ from model.order import (
     mark_sent,
 )
 from model.venue_events import VenueExecuted
+from venues.atomic_file import write_file_atomically
 
 ORDER_ID_MARGIN: Final = 1 << 22
-"""How far past the journal's last order id new ids start after an unclean stop (``order_id_margin``): 4,194,304,
+"""How far past the journal's last order id new ids start after an unclean stop (``first_order_id``): 4,194,304,
 more orders than the gateway can create in 38 s at its highest measured rate (110,000 a second on one core,
 docs/performance.md), longer than the window a power failure can cut from the journal under ``fsync: interval``
 (``fsync_interval_ms``) or ``none`` (the kernel's writeback delay, ~30 s)."""
@@ -291,21 +292,27 @@ def open_marker(journal: Path) -> Path:
     return journal.with_name(journal.name + ".open")
 
 
-def mark_journal_open(journal: Path) -> bool:
-    """Create ``journal``'s open marker durably (file and directory fsynced); return True if it was there already.
+def read_open_marker(journal: Path) -> int | None:
+    """Return the first order id the last gateway on ``journal`` could use, or None if it stopped cleanly.
 
-    It is removed only by a clean stop (``mark_journal_closed``), so finding it means the last gateway on this
-    journal did not stop cleanly (a crash, a kill, a power failure), whatever its fsync policy and storage.
+    The marker exists from before a gateway's first order until its clean stop (``mark_journal_open``,
+    ``mark_journal_closed``), so finding it means the last gateway did not stop cleanly (a crash, a kill, a
+    power failure), whatever its fsync policy and storage. It holds that gateway's first order id (0 if
+    unreadable): the ids a lost journal tail could have used start there, whatever the journal still holds.
     """
-    marker = open_marker(journal)
-    existed = marker.exists()
-    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_directory(marker.parent)
-    return existed
+        text = open_marker(journal).read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    try:
+        return max(int(text.strip() or 0), 0)
+    except ValueError:
+        return 0
+
+
+def mark_journal_open(journal: Path, first_order_id: int) -> None:
+    """Write ``journal``'s open marker with this gateway's first order id, durably, before any order is created."""
+    write_file_atomically(open_marker(journal), f"{first_order_id}\n".encode())
 
 
 def mark_journal_closed(journal: Path) -> None:
@@ -315,11 +322,7 @@ def mark_journal_closed(journal: Path) -> None:
         marker.unlink()
     except FileNotFoundError:
         return
-    _fsync_directory(marker.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = os.open(marker.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -329,7 +332,7 @@ def _fsync_directory(directory: Path) -> None:
 def stopped_cleanly(marked: bool, scan: JournalScan, file_size: int) -> bool:
     """Return whether the last gateway on the journal stopped cleanly.
 
-    ``marked``: ``mark_journal_open`` found the marker (not clean). An ``MmapJournal`` file tells too: a clean
+    ``marked``: ``read_open_marker`` found the marker (not clean). An ``MmapJournal`` file tells too: a clean
     stop cuts it after its last record and writes that end into the header as durable, so zeros after the
     records or a durable end short of them mean it did not (a journal begun before the marker existed).
     """
@@ -340,14 +343,16 @@ def stopped_cleanly(marked: bool, scan: JournalScan, file_size: int) -> bool:
     return True
 
 
-def order_id_margin(clean: bool, fsync: FsyncPolicy) -> int:
-    """Return how many order ids to skip past the journal's last: none after a clean stop or under ``batch``.
+def first_order_id(journal_next: int, previous_first: int | None, clean: bool, fsync: FsyncPolicy) -> int:
+    """Return the first order id of a starting gateway: past every id a power failure could have cut from the journal.
 
-    After an unclean stop under ``interval``/``none`` a power failure may have cut records from the journal's
-    tail whose orders reached a venue under their ids (the ClOrdID, the BOE/FIX ClOrdID); new ids start
-    ``ORDER_ID_MARGIN`` past the last the journal holds, so none of those is used again. Under ``batch`` no byte
-    leaves before its records are durable, so an id the journal lost never reached a venue.
+    ``journal_next``: one past the last id the journal holds; ``previous_first``: the marker's (``read_open_marker``).
+    After an unclean stop under ``interval``/``none`` the records of orders that had reached a venue under their
+    ids (OUCH, FIX and BOE ClOrdIDs) may be gone from the journal's tail: new ids start ``ORDER_ID_MARGIN`` past
+    both the journal's last and the last gateway's first (whose own start the journal may have lost entirely), so
+    none of those is used again. After a clean stop, or under ``batch`` (no byte leaves before its records are
+    durable, so an id the journal lost reached no venue), the ids simply continue.
     """
     if clean or FsyncPolicy(fsync) is FsyncPolicy.BATCH:
-        return 0
-    return ORDER_ID_MARGIN
+        return journal_next
+    return max(journal_next, previous_first or 0) + ORDER_ID_MARGIN

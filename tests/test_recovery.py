@@ -23,7 +23,15 @@ from gateway.journal import (
 )
 from gateway.journal_read import JournalReader
 from gateway.protocol.messages import Cancel, Canceled, Error, Executed, OrderAccepted, Replace, Replaced, Welcome
-from gateway.recovery import Recovered, recover
+from gateway.recovery import (
+    ORDER_ID_MARGIN,
+    Recovered,
+    first_order_id,
+    mark_journal_closed,
+    mark_journal_open,
+    read_open_marker,
+    recover,
+)
 from gateway.replay import ReplayJob
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.fsync import FsyncPolicy
@@ -204,3 +212,23 @@ def test_hello_when_last_seq_beyond_the_journal_then_events_numbered_after_it_th
     fresh = again.connect("S1")
     assert [m.seq for m in fresh.received() if isinstance(m, OrderAccepted)] == [1, 10]
     again.engine.journal.close()
+
+
+def test_first_order_id_when_unclean_stops_follow_each_other_then_each_start_skips_past_the_last_start(
+    tmp_path: Path,
+) -> None:
+    """Two power failures in a row: the second start skips past the first start's ids, not only the journal's."""
+    journal = tmp_path / "gw-20260101.journal"
+    assert read_open_marker(journal) is None  # no gateway ran: a clean start
+    assert first_order_id(21, None, True, FsyncPolicy.INTERVAL) == 21
+    first = first_order_id(21, 0, False, FsyncPolicy.INTERVAL)
+    assert first == 21 + ORDER_ID_MARGIN
+    mark_journal_open(journal, first)  # the run uses ids from `first`; a power failure cuts all their records
+    assert read_open_marker(journal) == first
+    again = first_order_id(21, read_open_marker(journal), False, FsyncPolicy.INTERVAL)
+    assert again == first + ORDER_ID_MARGIN  # the journal still says 21: the old code started at 21 again
+    assert first_order_id(21, first, False, FsyncPolicy.BATCH) == 21  # batch: a lost id never reached a venue
+    mark_journal_closed(journal)
+    assert read_open_marker(journal) is None
+    journal.with_name(journal.name + ".open").write_text("garbage")
+    assert read_open_marker(journal) == 0  # unreadable: still an unclean stop

@@ -96,6 +96,7 @@ async def test_power_failure_when_journal_lost_its_tail_then_new_events_follow_t
     assert status["recovery"]["stopped_cleanly"] is False
     assert status["recovery"]["order_ids_skipped"] == ORDER_ID_MARGIN
     assert status["strategies"]["S1"]["next_seq"] < 16  # the journal lost events the strategy has
+    assert open_marker(journal).read_text() == f"{5 + ORDER_ID_MARGIN + 1}\n"  # this run's first id, durable
     await wait_for(lambda: client.state is ConnectionState.CONNECTED and client.connections == 2, 15, "the reconnect")
     assert client.welcome is not None and client.welcome.next_seq == 16  # numbered after the strategy's last_seq
     assert [e.code for e in client.errors] == ["LAST_SEQ_AHEAD"]
