@@ -367,7 +367,16 @@ class GatewayProcess:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
         self._order_ids_above_venue_state()
-        mark_journal_open(path, self.engine.next_order_id)  # durable before the first order (sockets open later)
+        failed = mark_journal_open(path, self.engine.next_order_id)  # durable before the first order
+        if failed is not None:
+            log.error(
+                "cannot write the open marker %s.open (%s): if this gateway does not stop cleanly, the next start "
+                "skips order ids past the journal's last only, not past this start's first id %d "
+                "(docs/reliability.md 2.3c)",
+                path,
+                failed.strerror or failed,
+                self.engine.next_order_id,
+            )
         self._journal_marked = path
         elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]

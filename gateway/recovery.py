@@ -20,6 +20,7 @@ request cut off with its batch was never processed, and the strategy sends it ag
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -310,9 +311,22 @@ def read_open_marker(journal: Path) -> int | None:
         return 0
 
 
-def mark_journal_open(journal: Path, first_order_id: int) -> None:
-    """Write ``journal``'s open marker with this gateway's first order id, durably, before any order is created."""
-    write_file_atomically(open_marker(journal), f"{first_order_id}\n".encode())
+def mark_journal_open(journal: Path, first_order_id: int) -> OSError | None:
+    """Write ``journal``'s open marker with this gateway's first order id, durably, before any order is created.
+
+    Return the OSError if it cannot be written (a full disk: the journal cannot be written either then); the
+    old marker, if any, stays, and if there was none an empty one is created if possible (it needs no data
+    block): the next start still sees an unclean stop, without this run's first id (``read_open_marker``: 0).
+    """
+    marker = open_marker(journal)
+    try:
+        write_file_atomically(marker, f"{first_order_id}\n".encode())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+            _fsync_directory(marker.parent)
+        return exc
+    return None
 
 
 def mark_journal_closed(journal: Path) -> None:
@@ -322,7 +336,11 @@ def mark_journal_closed(journal: Path) -> None:
         marker.unlink()
     except FileNotFoundError:
         return
-    fd = os.open(marker.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    _fsync_directory(marker.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
