@@ -33,7 +33,7 @@ import msgspec
 from gateway import admin as admin_module
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
-from gateway.config import ConfigError, GatewayConfig
+from gateway.config import ConfigError, GatewayConfig, resolve_venue_paths
 from gateway.engine import Engine, ReplayRead, ReplayReader, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
@@ -314,10 +314,7 @@ class GatewayProcess:
 
     def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Resolve a venue section's ``*_dir``/``*_path`` settings against the config's directory."""
-        return {
-            key: str(self.config.path(value)) if isinstance(value, str) and key.endswith(("_dir", "_path")) else value
-            for key, value in raw.items()
-        }
+        return resolve_venue_paths(self.config, raw)
 
     def lock_journal(self) -> None:
         """Take the journal directory's lock before anything reads or writes it: one gateway per journal.

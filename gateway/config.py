@@ -114,6 +114,14 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return Path(self.base_dir) / candidate
 
 
+def resolve_venue_paths(config: GatewayConfig, raw: dict[str, Any]) -> dict[str, Any]:
+    """Resolve a venue section's ``*_dir``/``*_path`` settings against the config's directory."""
+    return {
+        key: str(config.path(value)) if isinstance(value, str) and key.endswith(("_dir", "_path")) else value
+        for key, value in raw.items()
+    }
+
+
 def load_config(path: str | Path) -> GatewayConfig:
     """Read, validate and return the config; raise ConfigError with the location of any problem."""
     config_path = Path(path)

@@ -39,20 +39,46 @@ class AuditLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._directory_synced = True
+        """False while a file created at ``path`` may not yet be named on disk (its directory not fsynced)."""
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        """Open the file at ``path``, creating it if missing (its directory is then fsynced by ``write``)."""
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:
+            pass
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._directory_synced = False
+        return fd
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record as a line and fsync it; raises OSError if the disk refuses.
 
         Rotation: when the file at ``path`` is no longer the one open (``mv`` or ``rm`` by logrotate, say),
         the record goes to a new file created at ``path`` (checked on every write: audit records are rare).
+        After creating a file, and after a rotation, the directory is fsynced before the record is written
+        (again on every write until that succeeds), so the file's name at ``path``, and a rotation's rename
+        within the directory, survive a power failure with the record.
         """
         self._reopen_if_moved()
+        if not self._directory_synced:  # before the record: a record on disk is one whose reload was applied
+            self._sync_directory()
         line = _ENCODER.encode(record) + b"\n"
         written = os.write(self._fd, line)
         if written != len(line):
             raise OSError(f"short write to the audit log {self.path}: {written} of {len(line)} bytes")
         os.fsync(self._fd)
+
+    def _sync_directory(self) -> None:
+        """fsync the directory holding ``path``: its entries (a created file, a rename) are then on disk."""
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._directory_synced = True
 
     def _reopen_if_moved(self) -> None:
         if self._fd < 0:
@@ -64,9 +90,10 @@ class AuditLog:
         opened = os.fstat(self._fd)
         if at_path is not None and (at_path.st_dev, at_path.st_ino) == (opened.st_dev, opened.st_ino):
             return
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = self._open()
         os.close(self._fd)
         self._fd = fd
+        self._directory_synced = False  # rotated: the rename and the file now at ``path`` are directory entries
 
     def close(self) -> None:
         """Close the file."""

@@ -863,7 +863,15 @@ class RiskEngine:
             "errors": [str(p) for p in problems],
         }
         self._write_audit(record)
-        self._last_reload = self._reload_summary(trigger, who, ok=False, sha256=sha256, changes=0, errors=len(problems))
+        self._last_reload = self._reload_summary(
+            trigger,
+            who,
+            ok=False,
+            sha256=sha256,
+            changes=0,
+            errors=len(problems),
+            first_error=str(problems[0]) if problems else "",
+        )
         return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message)
 
     def _apply(self, limits: LimitsFile) -> None:
@@ -876,7 +884,16 @@ class RiskEngine:
         self._loaded_at_ns = self._wall_clock()  # when the limits in force were loaded
 
     def _reload_summary(
-        self, trigger: str, who: str, *, ok: bool, sha256: str, changes: int, errors: int, reason: str = ""
+        self,
+        trigger: str,
+        who: str,
+        *,
+        ok: bool,
+        sha256: str,
+        changes: int,
+        errors: int,
+        reason: str = "",
+        first_error: str = "",
     ) -> dict[str, Any]:
         summary: dict[str, Any] = {
             "time": utc_text(self._wall_clock()),
@@ -889,6 +906,8 @@ class RiskEngine:
         }
         if reason:
             summary["reason"] = reason  # refused for something other than the file's content
+        if first_error:
+            summary["first_error"] = first_error  # refused for the file's content: the first problem found
         return summary
 
     def file_changed(self) -> bool:

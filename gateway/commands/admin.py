@@ -169,6 +169,32 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _risk_lines(risk: dict[str, Any]) -> list[str]:
+    """Render the risk section: firm state and limits, one line per account, the last reload (text status)."""
+    accounts: dict[str, dict[str, Any]] = risk.get("accounts") or {}
+    not_active = sum(1 for v in accounts.values() if v.get("trading_state") != "ACTIVE")
+    firm = (risk.get("trading_state") or {}).get("firm", "?")
+    lines = [
+        f"risk: firm {firm}, {len(accounts)} accounts ({not_active} not ACTIVE), "
+        f"limits sha256 {str(risk.get('sha256', ''))[:12]} loaded {risk.get('loaded_at', '?')}"
+    ]
+    if accounts:
+        lines.append("risk accounts (notional in the instrument's currency):")
+    for name, account in accounts.items():
+        line = (
+            f"  {name:<10} {account.get('trading_state', '?'):<9} {account.get('open_orders', 0)} open orders, "
+            f"open notional {account.get('open_notional', '?')}, "
+            f"traded notional today {account.get('traded_notional', '?')}"
+        )
+        runtime = account.get("runtime_state", "ACTIVE")
+        if runtime != "ACTIVE":
+            line += f"; {runtime} at run time (kill switch or admin)"
+        if account.get("configured") is False:
+            line += "; not in the limits file"
+        lines.append(line)
+    return lines + _risk_reload_lines(risk)
+
+
 def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
     """Say how the last risk reload went and which edited files are not applied (text status)."""
     lines: list[str] = []
@@ -178,6 +204,10 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
             outcome = f"applied, {last.get('changes', 0)} change(s), sha256 {str(last.get('sha256', ''))[:12]}"
         else:
             outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"
+            errors, first = int(last.get("errors") or 0), last.get("reason") or last.get("first_error")
+            if first:  # the reason in full (the audit log, or the file's first problem), a count of the rest
+                more = f" (and {errors - 1} more: `gateway risk check` lists them)" if errors > 1 else ""
+                outcome += f": {first}{more}"
         when = f"{last.get('time', '?')} {last.get('trigger', '?')} by {last.get('who', '?')}"
         lines.append(f"risk last reload: {when}: {outcome}")
     else:
@@ -188,6 +218,11 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
             "write a copy and mv it over, or run `gateway risk reload` when the write is complete"
         )
     return lines
+
+
+def _request_counts(counts: dict[str, int]) -> str:
+    """Word the admin request counts as ``status 2, metrics 5`` (``none`` before the first)."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -259,14 +294,7 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append("rejects: " + ", ".join(f"{source}:{code} {count}" for source, code, count in rejects))
     risk = status.get("risk", {})
     if risk:
-        state = risk.get("trading_state", {})
-        accounts = risk.get("accounts", {})
-        halted = {a: v.get("trading_state") for a, v in accounts.items() if v.get("trading_state") != "ACTIVE"}
-        lines.append(
-            f"risk: firm {state.get('firm', '?')}, accounts not ACTIVE {halted or 'none'}, "
-            f"limits sha256 {str(risk.get('sha256', ''))[:12]} loaded {risk.get('loaded_at', '?')}"
-        )
-        lines += _risk_reload_lines(risk)
+        lines += _risk_lines(risk)
     gc_info = status.get("gc", {})
     if gc_info:
         lines.append(
@@ -303,7 +331,7 @@ def format_status(status: dict[str, Any]) -> str:
     if admin:
         lines.append(
             f"admin: event-loop time per request {admin.get('last_loop_us', 0):.0f} us last, "
-            f"{admin.get('max_loop_us', 0):.0f} us max, requests {admin.get('requests', {})}"
+            f"{admin.get('max_loop_us', 0):.0f} us max, requests {_request_counts(admin.get('requests') or {})}"
         )
     lines.append("latency (us, since start or latency_reset)  p50      p99    p99.9      max   count")
     for stage, lat in status.get("latency_us", {}).items():

@@ -42,7 +42,7 @@ from gateway.ops.onload import (
     resolve_profile,
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
-from gateway.ops.paths import check_paths
+from gateway.ops.paths import check_paths, checked_paths
 from risk.limitsfile import LimitsFileError, read_limits
 from venues.registry import VenueConfigError, decode_venue_config
 
@@ -186,7 +186,11 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: refusing to start: %s", problem)
         if directories:
             return EXIT_REFUSED
-        print(f"config: {run_args.config} (gateway config, venues and risk limits load; its directories are usable)")
+        print(f"config: {run_args.config} (gateway config, venues and risk limits load)")
+        for line in checked_paths(config):
+            print(f"  {line}")
+        if config.journal.enabled:
+            print(f"  journal {config.path(config.journal.directory)}: not in use by a running gateway")
     options = LaunchOptions(
         profile=args.profile,
         require_onload=args.require_onload,

@@ -9,6 +9,7 @@ import msgspec
 
 from gateway.commands.admin import add_target, call, who
 from gateway.commands.risk import print_problems
+from risk.diff import Change
 from risk.loader import Problem
 
 
@@ -32,7 +33,7 @@ def run_reload(args: argparse.Namespace) -> int:
         changes = result.get("changes", [])
         print(f"risk limits reloaded (sha256 {str(result.get('sha256', ''))[:16]}...): {len(changes)} change(s)")
         for change in changes:
-            print(f"  {change}")
+            print(f"  {_change(change)}")
         for warning in result.get("warnings", []):
             print(f"  warning: {warning}")
         return 0
@@ -49,3 +50,11 @@ def _problem(error: object) -> Problem:
         return msgspec.convert(error, Problem)
     except msgspec.ValidationError:
         return Problem("", 0, 0, "", str(error))
+
+
+def _change(change: object) -> str:
+    """Render a change of the admin reply (a ``Change`` as JSON) as ``gateway risk diff`` prints it."""
+    try:
+        return str(msgspec.convert(change, Change))
+    except msgspec.ValidationError:
+        return str(change)

@@ -1,7 +1,8 @@
 """The paths ``gateway run`` writes into: checked by the dry run, created (or refused) by the run.
 
 ``gateway launch --dry-run`` calls ``check_paths(config, create=False)``: it leaves nothing
-behind and says, per setting, why the launch would fail (a path that is a regular file, a
+behind, says which directories and socket paths it checked (``checked_paths``) or, per setting,
+why the launch would fail (a path that is a regular file, a
 read-only file system, a directory this user may not write, a socket path that is too long,
 is not a socket, or is shared by both sockets). ``gateway run`` calls it with ``create=True``
 before it opens anything, so the error names the setting
@@ -16,7 +17,12 @@ import stat
 import tempfile
 from pathlib import Path
 
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, resolve_venue_paths
+from venues.registry import VenueConfigError, decode_venue_config
+
+VENUE_DIRECTORIES = ("state_dir", "store_dir")
+"""The venue settings naming a directory the venue writes its state in (OUCH UserRefNums, BOE start
+counter, FIX message store)."""
 
 
 def writable_directories(config: GatewayConfig) -> list[tuple[str, Path]]:
@@ -27,6 +33,26 @@ def writable_directories(config: GatewayConfig) -> list[tuple[str, Path]]:
     dirs.append(("strategy_socket directory", config.path(config.strategy_socket).parent))
     dirs.append(("admin_socket directory", config.path(config.admin_socket).parent))
     dirs.append(("risk_audit_log directory", config.path(config.risk_audit_log).parent))
+    dirs.append(("state_dir", config.path(config.state_dir)))
+    return dirs + venue_directories(config)
+
+
+def venue_directories(config: GatewayConfig) -> list[tuple[str, Path]]:
+    """Return (setting, directory) for each venue's state directory, resolved as the gateway resolves it.
+
+    A venue section that does not decode is skipped: loading the config reports it, naming the venue.
+    """
+    dirs = []
+    for index, raw in enumerate(config.venues):
+        try:
+            venue = decode_venue_config(resolve_venue_paths(config, raw), f"venues[{index}]")
+        except VenueConfigError:
+            continue
+        name = getattr(venue, "name", "") or f"venues[{index}]"
+        for setting in VENUE_DIRECTORIES:
+            value = getattr(venue, setting, None)
+            if isinstance(value, str):
+                dirs.append((f"venue {name} {setting}", Path(value)))
     return dirs
 
 
@@ -141,3 +167,13 @@ def check_sockets(config: GatewayConfig) -> list[str]:
 def check_paths(config: GatewayConfig, *, create: bool) -> list[str]:
     """Return every problem with the directories and socket paths of ``config`` (empty: the run can use them)."""
     return check_directories(config, create=create) + check_sockets(config)
+
+
+def checked_paths(config: GatewayConfig) -> list[str]:
+    """Describe what ``check_paths`` looks at, for the dry run's success lines (one entry a line)."""
+    directories = ", ".join(f"{label} {path}" for label, path in writable_directories(config))
+    sockets = ", ".join(f"{label} {path}" for label, path in socket_paths(config))
+    return [
+        f"directories (each exists or can be created, and this user can create files in it): {directories}",
+        f"socket paths (each fits a Unix socket path, nothing but a stale socket there): {sockets}",
+    ]

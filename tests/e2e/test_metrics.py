@@ -178,6 +178,8 @@ def test_status_when_cli_used_then_percentiles_per_stage_in_text_and_json(traded
     ).stdout
     assert re.search(r"^\s+ingress_to_wire\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+$", text, re.M), text
     assert "admin: event-loop time per request" in text
+    # request counts worded ("status 2, metrics 1"), not a Python dict
+    assert re.search(r"^admin: .* requests (none|[a-z_]+ \d+(, [a-z_]+ \d+)*)$", text, re.M), text
     document = json.loads(
         subprocess.run(
             [*GATEWAY, "status", "--json", "--config", str(gateway.config)],

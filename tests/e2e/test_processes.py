@@ -232,6 +232,9 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: 9000", 1))
         ok = _cli("risk", "reload", "--config", str(config))
         assert ok.returncode == 0 and "reloaded" in ok.stdout, ok.stderr
+        # each change as `gateway risk diff` prints it (polish34: it was a Python dict)
+        changes = [line for line in ok.stdout.splitlines()[1:] if not line.startswith("  warning: ")]
+        assert changes == ["  defaults.max_qty: 10000 -> 9000"], ok.stdout
         assert records("reload", "gateway risk reload")[-1]["sha256"] == content_sha()
 
         limits.write_text(limits.read_text().replace("max_qty: 9000", "max_qty: -1", 1))

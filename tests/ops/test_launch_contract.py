@@ -114,11 +114,75 @@ def test_dry_run_when_a_gateway_holds_the_journal_then_exits_1_naming_its_pid(ri
     assert rig.launch("--dry-run", "--", "--config", str(config)).returncode == 0  # released: the launch may start
 
 
-def test_dry_run_when_directories_usable_then_exits_0_and_creates_nothing(rig: LaunchRig) -> None:
-    result = rig.launch("--dry-run", "--", "--config", str(_config(rig.tmp)))
+def test_dry_run_when_directories_usable_then_exits_0_lists_what_it_checked_and_creates_nothing(
+    rig: LaunchRig,
+) -> None:
+    config = _config(rig.tmp)
+    result = rig.launch("--dry-run", "--", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    assert "its directories are usable" in result.stdout
-    assert not (rig.tmp / "journal").exists() and not (rig.tmp / "run").exists()
+    tmp = rig.tmp
+    assert result.stdout.splitlines()[:4] == [
+        f"config: {config} (gateway config, venues and risk limits load)",
+        "  directories (each exists or can be created, and this user can create files in it): "
+        f"journal directory {tmp / 'journal'}, strategy_socket directory {tmp / 'run'}, "
+        f"admin_socket directory {tmp / 'run'}, risk_audit_log directory {tmp / 'audit'}, "
+        f"state_dir {tmp / 'state'}, venue OUCH state_dir {tmp / 'ouch'}",
+        "  socket paths (each fits a Unix socket path, nothing but a stale socket there): "
+        f"strategy_socket {tmp / 'run' / 's.sock'}, admin_socket {tmp / 'run' / 'a.sock'}",
+        f"  journal {tmp / 'journal'}: not in use by a running gateway",
+    ], result.stdout
+    assert [name for name in ("journal", "run", "audit", "state", "ouch") if (tmp / name).exists()] == []
+
+
+@pytest.mark.parametrize("setting", ["state_dir", "venue OUCH state_dir"])
+def test_dry_run_when_a_state_directory_is_a_regular_file_then_exits_1_and_the_run_names_it(
+    rig: LaunchRig, setting: str
+) -> None:
+    """polish34: the dry run did not look at the gateway's nor the OUCH venue's state_dir."""
+    blocker = rig.tmp / "blocker"
+    blocker.write_text("a file where a directory should be\n")
+    if setting == "state_dir":
+        config = _config(rig.tmp, state_dir=str(blocker))
+    else:
+        config = _config(rig.tmp)
+        document = yaml.safe_load(config.read_text())
+        document["venues"][0]["state_dir"] = str(blocker)
+        config.write_text(yaml.safe_dump(document))
+    result = rig.launch("--dry-run", "--", "--config", str(config))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"refusing to start: {setting} {blocker}: exists and is not a directory" in result.stderr
+    assert result.stdout == ""
+    run = _run("run", "--config", str(config), cwd=rig.tmp)
+    assert run.returncode == 1, run.stderr
+    assert f"failed to start: {setting} {blocker}: File exists" in run.stderr  # before anything is opened
+    assert "Traceback" not in run.stderr
+
+
+def test_dry_run_when_ouch_state_dir_cannot_be_created_then_exits_1_naming_the_venue(rig: LaunchRig) -> None:
+    unwritable = Path("/proc/sys")  # not writable even by root: no entry can be created there
+    if os.access(unwritable, os.W_OK):
+        pytest.skip(f"{unwritable} is writable here")
+    config = _config(rig.tmp)
+    document = yaml.safe_load(config.read_text())
+    document["venues"][0]["state_dir"] = str(unwritable / "gateway-ouch")
+    config.write_text(yaml.safe_dump(document))
+    result = rig.launch("--dry-run", "--", "--config", str(config))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"venue OUCH state_dir {unwritable / 'gateway-ouch'}: cannot be created in {unwritable}: " in result.stderr
+
+
+def test_dry_run_when_ouch_state_dir_relative_then_checked_where_the_gateway_puts_it(rig: LaunchRig) -> None:
+    """A relative ``state_dir`` is resolved against the config file's directory, as ``gateway run`` does."""
+    config = _config(rig.tmp)
+    document = yaml.safe_load(config.read_text())
+    document["venues"][0]["state_dir"] = "var/ouch"
+    config.write_text(yaml.safe_dump(document))
+    (rig.tmp / "var").write_text("a file where a directory should be\n")
+    result = rig.launch("--dry-run", "--", "--config", str(config))
+    assert result.returncode == EXIT_REFUSED, result.stdout
+    assert f"venue OUCH state_dir {rig.tmp / 'var' / 'ouch'}: cannot be created, {rig.tmp / 'var'} is not a " in (
+        result.stderr
+    )
 
 
 def test_dry_run_when_profile_imports_an_onload_profile_missing_on_the_host_then_exits_1(rig: LaunchRig) -> None:
