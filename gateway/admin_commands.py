@@ -26,12 +26,18 @@ class AdminTarget(Protocol):
         """Return the metrics snapshot."""
         ...
 
-    def kill(self, account: str | None, who: str, reason: str = "") -> int:
-        """Halt trading (globally or for one account), cancel matching orders; return how many."""
+    def kill(self, account: str | None, who: str, reason: str = "") -> Any:
+        """Halt trading (globally or for one account), cancel matching orders; return a ``KillResult``.
+
+        Its ``orders_canceled``: how many; its ``journal_pending``: why the record and cancels wait ("" if not).
+        """
         ...
 
     def resume(self, account: str | None, who: str, reason: str) -> object:
-        """Set trading ACTIVE again (globally or for one account); return the new state."""
+        """Set trading ACTIVE again (globally or for one account); return the new state.
+
+        Refused (an ``AdminRefusedError``, nothing changed) while the journal cannot record it.
+        """
         ...
 
     def reload_risk(self, trigger: str, who: str) -> Any:
@@ -64,8 +70,12 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
     def kill(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
-        count = process.kill(account, who, _text(request, "reason"))
-        return {"orders_canceled": count, "state": "HALTED"}
+        result = process.kill(account, who, _text(request, "reason"))
+        return {
+            "orders_canceled": result.orders_canceled,
+            "state": "HALTED",
+            "journal_pending": result.journal_pending or None,
+        }
 
     def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None

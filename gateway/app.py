@@ -124,6 +124,25 @@ class VenueReconnectRefusedError(AdminRefusedError):
     """``venue reconnect`` named a venue the gateway does not have, or one not LOGIN_REFUSED; nothing was changed."""
 
 
+class ResumeRefusedError(AdminRefusedError):
+    """``resume`` while the journal cannot record it: nothing was changed (trading stays as it was)."""
+
+
+def _resume_refused(error: str) -> str:
+    return (
+        f"the journal cannot be written ({error}): the resume could not be recorded, so nothing was changed "
+        "(trading stays halted); free space on the journal's disk and run it again"
+    )
+
+
+class KillResult(msgspec.Struct, frozen=True):
+    """What ``kill`` did: the open orders it cancels, and the journal error that holds its record back."""
+
+    orders_canceled: int
+    journal_pending: str = ""
+    """Empty when the HALTED record and the cancels were written; else why they wait (disk full ...)."""
+
+
 KNOWN_ACCOUNTS_SHOWN = 20
 """Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
 
@@ -420,11 +439,6 @@ class GatewayProcess:
             self.risk.set_trading_state(
                 TradingState[rec.state], rec.account or None, rec.who, rec.reason, restored=True
             )
-
-    def record_trading_state(self, account: str | None, state: str, who: str, reason: str) -> None:
-        """Journal a run-time trading state change (kill, resume) so it survives a restart."""
-        self.journal.append(JTradingState(account or "", state, who, reason))
-        self.journal.flush()
 
     async def start(self) -> None:
         """Build, recover, connect venues and open the sockets."""
@@ -759,32 +773,72 @@ class GatewayProcess:
         )
 
     def resume(self, account: str | None, who: str, reason: str = "") -> Any:
-        """Set the run-time state back to ACTIVE (globally or for one account); return the effective state."""
+        """Set the run-time state back to ACTIVE (globally or for one account); return the effective state.
+
+        The ACTIVE record is journaled first: while the journal cannot be written the resume is refused
+        (``ResumeRefusedError``) and nothing changes, in memory or later on disk (fail safe: still halted).
+        """
         from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
 
-        assert self.risk is not None
+        assert self.engine is not None and self.risk is not None
         if account is not None:
             self.require_known_account(account)
-        state = self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
-        self.record_trading_state(account, "ACTIVE", who, reason)
-        return state
+        engine = self.engine
+        journal = self.journal
+        engine.flush()  # what is pending first (a retry if the journal failed): the ACTIVE record goes alone
+        if engine.journal_error:
+            raise ResumeRefusedError(_resume_refused(engine.journal_error))
+        mark = journal.tell() + journal.pending_bytes
+        journal.append(JTradingState(account or "", "ACTIVE", who, reason))
+        try:
+            journal.flush()
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if not journal.take_back(mark):
+                # the record may be on disk (its sync failed): re-state the current state after it, so a
+                # restart replays ACTIVE then this, and stays as strict as now
+                now = self.risk.trading_state(account).name
+                journal.append(JTradingState(account or "", now, who, "resume refused"))
+            engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
+            raise ResumeRefusedError(_resume_refused(error)) from None
+        return self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
 
-    def kill(self, account: str | None, who: str, reason: str = "") -> int:
-        """Halt trading (globally or for one account) and cancel every matching open order."""
+    def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
+        """Halt trading (globally or for one account) and cancel every matching open order.
+
+        Never refused for a journal that cannot be written (the safe direction): the halt takes effect in
+        memory at once, the HALTED record and the cancels are journaled as pending records and reach the
+        disk, and then (journal before wire) the venues, as soon as the journal can be written again.
+        """
         assert self.engine is not None and self.risk is not None
         if account is not None:
             self.require_known_account(account)
         self.risk.halt(account, who, reason)
-        self.record_trading_state(account, "HALTED", who, reason)
-        count = self.engine.cancel_all(account)
-        log.warning(
-            "KILL SWITCH by %s: %s halted, cancels sent or queued for %d open orders (%s)",
-            who,
-            f"account {account}" if account else "all trading",
-            count,
-            reason or "no reason given",
-        )
-        return count
+        self.journal.append(JTradingState(account or "", "HALTED", who, reason))
+        engine = self.engine
+        count = engine.cancel_all(account)  # queues the cancels behind the HALTED record, then flushes both
+        scope = f"account {account}" if account else "all trading"
+        pending = engine.journal_error
+        if pending:
+            log.critical(
+                "KILL SWITCH by %s: %s halted in memory (new orders refused); the journal cannot be written "
+                "(%s): the HALTED record and the cancels of %d open orders are pending, written and sent as "
+                "soon as the journal can be written again (%s)",
+                who,
+                scope,
+                pending,
+                count,
+                reason or "no reason given",
+            )
+        else:
+            log.warning(
+                "KILL SWITCH by %s: %s halted, cancels sent or queued for %d open orders (%s)",
+                who,
+                scope,
+                count,
+                reason or "no reason given",
+            )
+        return KillResult(count, pending)
 
     def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
         """Take venue ``name`` out of LOGIN_REFUSED and connect it now; return its new state.

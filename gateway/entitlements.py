@@ -39,7 +39,8 @@ class Entitlements:
         """Return why ``peer`` may not log in as ``strategy_id``, or None if it may."""
         ent = self.strategies.get(strategy_id)
         if ent is None:
-            return f"strategy {strategy_id!r} is not configured on this gateway"
+            caller = "peer credentials unavailable" if peer is None else f"uid {peer.uid} (pid {peer.pid})"
+            return f"{caller}: strategy {strategy_id!r} is not configured on this gateway"
         if peer is None:
             return "peer credentials unavailable"
         allowed = ent.uids if ent.uids is not None else [self.gateway_uid]

@@ -286,6 +286,14 @@ class Journal(Protocol):
         """Return the file offset where the pending batch will go (at or before every record not yet flushed)."""
         ...
 
+    def take_back(self, mark: int) -> bool:
+        """Drop the one record appended at ``mark`` (``tell() + pending_bytes`` before it) that a flush failed to write.
+
+        Only for a record that must not be written later (a refused admin command). Return False, dropping
+        nothing, when the record may already be on the storage (its flush failed after copying it).
+        """
+        ...
+
     def reader(self, start: int) -> JournalReader:
         """Return a reader of the records flushed so far from file offset ``start`` (a record's start) on."""
         ...
@@ -334,6 +342,12 @@ class NullJournal:
     def tell(self) -> int:
         """Return 0: nothing is kept."""
         return 0
+
+    def take_back(self, mark: int) -> bool:
+        """Uncount the record: nothing was kept."""
+        del mark
+        self.records_written -= 1
+        return True
 
     def reader(self, start: int) -> JournalReader:
         """Return a reader of nothing."""
@@ -480,6 +494,19 @@ class FileJournal:
         if self._base < 0:
             self._base = os.fstat(self._fd).st_size - self.bytes_written
         return self._base + self.bytes_written
+
+    def take_back(self, mark: int) -> bool:
+        """Drop the record appended at ``mark``; cut the file back to ``mark`` if a short write put part of it there."""
+        at = self.tell()
+        if at > mark:  # a short write (disk full) put its first bytes in the file: cut them off
+            os.ftruncate(self._fd, mark)
+            self.bytes_written -= at - mark
+            self.bytes_synced = min(self.bytes_synced, self.bytes_written)
+            self._buf.clear()
+        else:
+            del self._buf[mark - at :]
+        self.records_written -= 1
+        return True
 
     def reader(self, start: int) -> JournalReader:
         """Return a reader of the file from offset ``start`` on."""

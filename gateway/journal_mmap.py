@@ -354,6 +354,16 @@ class MmapJournal:
             self._end = data_end(self.path)
         return self._end
 
+    def take_back(self, mark: int) -> bool:
+        """Drop the record appended at ``mark``; False (nothing dropped) if the failed flush had copied it."""
+        at = self.tell()
+        if at > mark:  # copied into the mapping (the sync failed under "batch"): it may be on disk
+            return False
+        self._pending = pending = mark - at
+        del self._buf[pending:]  # ``flush`` copies the buffer whole
+        self.records_written -= 1
+        return True
+
     def reader(self, start: int) -> JournalReader:
         """Return a reader of the file from offset ``start`` on (what ``flush`` copied is in the page cache)."""
         return JournalReader(self.path, start)

@@ -127,3 +127,61 @@ def test_file_journal_close_when_disk_full_then_closed_and_error_raised(tmp_path
         journal.close()
     assert failed.value.pending_bytes > 0
     assert _open_fds_on("/dev/full") == []
+
+
+def test_take_back_when_mmap_flush_failed_then_the_record_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = [4096]
+    _disk_with_room(monkeypatch, room)
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.NONE, grow_bytes=STEP)
+    written = 0
+    while True:  # use the room up: the last append stays pending
+        journal.append(_record(written))
+        try:
+            journal.flush()
+        except OSError:
+            break
+        written += 1
+    mark = journal.tell() + journal.pending_bytes
+    journal.append(JTradingState("", "ACTIVE", "refused resume", "must never be written"))
+    with pytest.raises(OSError):
+        journal.flush()
+    assert journal.take_back(mark)
+    room[0] = 10 * 4096
+    journal.flush()  # writes what was pending before the mark, not the record taken back
+    journal.close()
+    whos = [rec.who for rec in read_journal(journal.path) if isinstance(rec, JTradingState)]
+    assert whos == [f"ops {i}" for i in range(written + 1)]
+
+
+def test_take_back_when_file_journal_wrote_part_of_the_record_then_the_file_is_cut_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    journal.append(_record(0))
+    journal.flush()
+    mark = journal.tell() + journal.pending_bytes
+    size = (tmp_path / "j").stat().st_size
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes | bytearray | memoryview) -> int:  # a nearly full disk: 10 bytes fit
+        monkeypatch.setattr(os, "write", full_write)
+        return real_write(fd, bytes(data[:10]))
+
+    def full_write(fd: int, data: bytes | bytearray | memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", short_write)
+    journal.append(JTradingState("", "ACTIVE", "refused resume", "must never be written"))
+    with pytest.raises(OSError):
+        journal.flush()
+    assert (tmp_path / "j").stat().st_size == size + 10
+    assert journal.take_back(mark)
+    monkeypatch.setattr(os, "write", real_write)
+    assert (tmp_path / "j").stat().st_size == size and journal.pending_bytes == 0
+    journal.append(_record(1))
+    journal.flush()
+    journal.close()
+    whos = [rec.who for rec in read_journal(journal.path) if isinstance(rec, JTradingState)]
+    assert whos == ["ops 0", "ops 1"]

@@ -17,6 +17,8 @@ from gateway.config import ConfigError, load_config
 from gateway.ops.onload_env import EfSetting, describe_settings
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
+EXIT_KILL_PENDING = 3
+"""``gateway kill``: HALTED in memory, but its journal record and cancels wait for the journal (disk full)."""
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "kill",
         help="kill switch: halt trading and cancel every open order (of one account with --account)",
         description="Halt trading and cancel every open order, firm-wide or for one account. An account the "
-        "gateway does not know is refused (exit 1, nothing changed), and the refusal lists the known accounts.",
+        "gateway does not know is refused (exit 1, nothing changed), and the refusal lists the known accounts. "
+        f"Never refused for a journal that cannot be written: exit {EXIT_KILL_PENDING} says the halt is in effect "
+        "but its journal record and the cancels are pending until the journal can be written again.",
     )
     add_target(kill)
     kill.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
@@ -50,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "resume",
         help="set trading back to ACTIVE after a kill (globally or --account)",
         description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
-        "An account the gateway does not know is refused (exit 1, nothing changed).",
+        "An account the gateway does not know is refused (exit 1, nothing changed), and so is a resume while "
+        "the journal cannot be written (exit 1, nothing changed: trading stays halted).",
     )
     add_target(resume)
     resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
@@ -116,7 +121,17 @@ def run_kill(args: argparse.Namespace) -> int:
     if reply is None:
         return 1
     scope = f"account {args.account}" if args.account else "the whole gateway"
-    print(f"kill switch: {scope} HALTED; cancels sent or queued for {reply.get('orders_canceled', 0)} open orders")
+    count = reply.get("orders_canceled", 0)
+    pending = reply.get("journal_pending")
+    if pending:
+        print(
+            f"kill switch: {scope} HALTED in memory now (new orders are refused); the journal cannot be written "
+            f"({pending}): the HALTED record and the cancels of {count} open orders are PENDING, written and then "
+            "sent as soon as the journal can be written again (free space on its disk); a crash before that "
+            "loses the kill: run `gateway kill` again after a restart"
+        )
+        return EXIT_KILL_PENDING
+    print(f"kill switch: {scope} HALTED; cancels sent or queued for {count} open orders")
     return 0
 
 

@@ -9,6 +9,7 @@ SoupBinTCP outbound stream, read by logging in as a second, passive client from 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import socket
@@ -24,7 +25,7 @@ import yaml
 
 from gateway.admin import AdminError, admin_request
 from gateway.client import GatewayClient
-from gateway.journal import JOrderCreated, read_journal, unwrap_requests
+from gateway.journal import JOrderCreated, MmapJournal, lock_journal_directory, read_journal, unwrap_requests
 from gateway.protocol.messages import (
     Canceled,
     CancelRejected,
@@ -35,6 +36,7 @@ from gateway.protocol.messages import (
     OrderRejected,
     Replaced,
 )
+from model.fsync import FsyncPolicy
 from simulators.boe.exchange import InboundRecord as BoeRecord
 from simulators.boe.exchange import read_records as read_boe_records
 from simulators.ouch.exchange import InboundRecord, read_records
@@ -226,6 +228,31 @@ def entered_at_venue(records: list[InboundRecord]) -> dict[str, list[InboundReco
         if record.type == "O" and not record.outcome.startswith(("ignored", "violation")):
             entered.setdefault(record.cl_ord_id.strip(), []).append(record)
     return entered
+
+
+def fill_disk(disk: Path, gateway_id: str) -> Path:
+    """Create the lock file and an empty journal (header page), then fill every page left; return the filler."""
+    lock_journal_directory(disk).release()
+    day = dt.date.today().strftime("%Y%m%d")
+    MmapJournal(disk / f"{gateway_id}-{day}.journal", fsync=FsyncPolicy.NONE).close()
+    return fill_rest(disk / "filler")
+
+
+def fill_rest(filler: Path) -> Path:
+    """Allocate every page left on ``filler``'s file system to ``filler`` (created if missing); return it."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        chunk = 1 << 16
+        while chunk >= 4096:
+            try:
+                os.posix_fallocate(fd, size, chunk)
+                size += chunk
+            except OSError:
+                chunk //= 2
+    finally:
+        os.close(fd)
+    return filler
 
 
 def write_config(

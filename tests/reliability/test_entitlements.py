@@ -161,6 +161,16 @@ def test_hello_when_uid_allowed_for_another_strategy_only_then_refused(gateway: 
     assert f"uid {TRADER_UID} (pid {result['pid']}) may not connect as strategy 'S1'" in gateway.log_text()
 
 
+def test_hello_when_strategy_not_configured_then_refused_and_logged_with_pid_and_uid(gateway: Gateway) -> None:
+    group = gateway.socket.stat().st_gid
+    result = as_user(STRANGER_UID, [group], strategy_session(gateway.socket, "GHOST", expect=5))
+    assert result["messages"] == [["Error", "NOT_AUTHORIZED"]]
+    assert result["closed"]
+    expected = f"refused Hello: uid {STRANGER_UID} (pid {result['pid']}): strategy 'GHOST' is not configured"
+    assert expected in gateway.log_text()  # the old line named neither pid nor uid
+    assert gateway.status()["counters"]["strategy_refused"] == 1
+
+
 def test_order_when_account_not_entitled_then_rejected_with_reason_and_entitled_one_accepted(
     gateway: Gateway, sim: Simulator
 ) -> None:

@@ -11,59 +11,14 @@ that state ended in a traceback (exit 1, no "stopped" line); text ``gateway stat
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gateway.app import EXIT_JOURNAL_NOT_DURABLE
 from gateway.commands.admin import format_status
-from gateway.journal import MmapJournal, lock_journal_directory
 from model.enums import Side
-from model.fsync import FsyncPolicy
-from tests.reliability.support import Gateway, RecordingClient, Simulator, wait_until, write_config
+from tests.reliability.support import Gateway, RecordingClient, Simulator, fill_disk, wait_until, write_config
 
 RESTING = 2_290_000
-
-
-@pytest.fixture
-def small_disk(workdir: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs at ``workdir/jdisk`` (unmounted afterwards); skip if this host does not let us mount."""
-    mount = workdir / "jdisk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount)], capture_output=True, check=False
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(disk: Path, gateway_id: str) -> Path:
-    """Create the lock file and an empty journal (header page), then fill every page left; return the filler."""
-    lock_journal_directory(disk).release()
-    day = dt.date.today().strftime("%Y%m%d")
-    MmapJournal(disk / f"{gateway_id}-{day}.journal", fsync=FsyncPolicy.NONE).close()
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        size = 0
-        chunk = 1 << 16
-        while chunk >= 4096:
-            try:
-                os.posix_fallocate(fd, size, chunk)
-                size += chunk
-            except OSError:
-                chunk //= 2
-    finally:
-        os.close(fd)
-    return filler
 
 
 def _failing(gateway: Gateway) -> bool:
@@ -80,7 +35,7 @@ async def _one_order(gateway: Gateway) -> None:
 
 
 def _start_on_full_disk(workdir: Path, sim: Simulator, disk: Path, gateways: list[Gateway]) -> tuple[Gateway, Path]:
-    filler = _fill(disk, "rel")
+    filler = fill_disk(disk, "rel")
     gateway = Gateway(workdir, write_config(workdir, sim.port, journal={"directory": str(disk), "fsync": "none"}))
     gateways.append(gateway)
     gateway.start(wait_up=False)

@@ -142,6 +142,10 @@ _MAX_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries, in ten-thousandths (section 2); none is negative."""
 
 
+class _ValueIncorrectError(ValueError):
+    """A well-formed value the message cannot carry (Reject reason 5, not 6)."""
+
+
 def _qty(value: bytes) -> int:
     """Parse a venue's quantity; ``ValueError`` unless a whole number the strategy protocol can carry."""
     qty = parse_qty(value)
@@ -593,6 +597,11 @@ class FixVenue(VenueAdapter):
         if venue_state is not self._venue_state:
             self._venue_state = venue_state
             self.state_sink(self.name, venue_state, reason)
+        elif venue_state is VenueState.UP and self._numbering_reset:
+            # UP again after an in-session reset (the venue's Logon with ResetSeqNumFlag=Y): told again, so the
+            # core hands over the requests in doubt (``after_replay``) that the venue will never ask for
+            self.state_sink(self.name, venue_state, reason)
+            self._numbering_reset = False  # after_replay ran (the core calls it at once) or nothing was in doubt
 
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """The store restarted both numbers: a new exactly-once epoch, journaled by the core.
@@ -978,9 +987,10 @@ class FixVenue(VenueAdapter):
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
         self.counters["unparseable"] += 1
         self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
+        incorrect = isinstance(exc, _ValueIncorrectError)
         self.session.send_reject(
             message.seq,
-            SessionRejectReason.INCORRECT_DATA_FORMAT,
+            SessionRejectReason.VALUE_INCORRECT if incorrect else SessionRejectReason.INCORRECT_DATA_FORMAT,
             f"tag {tag.decode()}: {exc}",
             self.clock(),
             ref_tag=int(tag) if tag else 0,
@@ -1016,6 +1026,8 @@ class FixVenue(VenueAdapter):
                 # a copy of a fill (PossResend=Y, same ExecID) is passed on: the core does not apply it again
                 tag = f.LAST_QTY
                 qty = _qty(fields[tag])
+                if qty <= 0:
+                    raise _ValueIncorrectError(f"LastQty {fields[tag]!r} of a fill is not positive")
                 tag = f.LAST_PX
                 price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""

@@ -26,6 +26,8 @@ class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
     replay_business: bool = True
     stale_after_ns: int = 0
     """Gap-fill business messages older than this on a resend (0 = never stale)."""
+    resend_timeout_ns: int = 0
+    """A sequence gap that makes no progress for this long is asked for again (0 = the heartbeat interval)."""
     max_queued: int = 10_000
     """Out-of-order messages kept while a gap is being filled (the rest are re-sent anyway)."""
     schedule: SessionSchedule | None = None

@@ -12,6 +12,9 @@ is reported in ``ResendReply.damaged``.
 
 Tracking (``InboundGap``): when a message arrives above the expected number, the session
 sends one ResendRequest (to infinity) and keeps the early messages until the gap closes.
+An early message the session acts on at once (the venue's Logon, its ResendRequest) is not
+held but its number is remembered as done: once the numbers below it arrive, the expected
+number moves past it instead of waiting for a message that was already processed.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def _is_stale(raw: bytes, wall_now_ns: int, stale_after_ns: int) -> bool:
 class InboundGap:
     """Messages received above the expected number while a ResendRequest is outstanding."""
 
-    __slots__ = ("dropped", "max_queued", "queued", "until")
+    __slots__ = ("done", "dropped", "max_queued", "passed", "queued", "until")
 
     def __init__(self, max_queued: int) -> None:
         self.max_queued = max_queued
@@ -133,6 +136,10 @@ class InboundGap:
         self.until = 0
         """Highest sequence number known to be missing (0 = no gap open)."""
         self.dropped = 0
+        self.done: set[int] = set()
+        """Early numbers already acted on (not held): the expected number moves past them when it gets there."""
+        self.passed: set[int] = set()
+        """Numbers of ``done`` the expected number moved past (a late gap fill of one of them is harmless)."""
 
     @property
     def open(self) -> bool:
@@ -152,6 +159,19 @@ class InboundGap:
         else:
             self.dropped += 1
 
+    def mark_done(self, seq: int) -> None:
+        """Record that early message ``seq`` was acted on at once (it is not held)."""
+        self.done.add(seq)
+
+    def take_done(self, seq: int) -> bool:
+        """Return True (and forget it) if ``seq`` was already acted on early."""
+        if seq in self.done:
+            self.done.discard(seq)
+            if len(self.passed) < self.max_queued:
+                self.passed.add(seq)
+            return True
+        return False
+
     def pop(self, seq: int) -> FixMessage | None:
         """Return and forget the held message with number ``seq``, if any."""
         return self.queued.pop(seq, None) if self.queued else None
@@ -162,10 +182,13 @@ class InboundGap:
             self.until = 0
             for seq in [s for s in self.queued if s < expected]:
                 del self.queued[seq]
+            self.done = {s for s in self.done if s >= expected}
             return True
         return False
 
     def clear(self) -> None:
         """Forget everything (connection lost)."""
         self.queued.clear()
+        self.done.clear()
+        self.passed.clear()
         self.until = 0

@@ -135,6 +135,10 @@ class FixSession:
         """Next incoming MsgSeqNum not yet written to the store (0: the store is current)."""
         self._test_request_counter = 0
         self._outstanding_test_req_id = b""
+        self._gap_asked_ns = 0
+        """When the outstanding gap was last asked for (or last made progress)."""
+        self._gap_asked_from = 0
+        """The expected number at that time."""
         self._rarelog = IntervalLog(log)
         self.counters: dict[str, int] = {
             "garbled": 0,
@@ -142,6 +146,7 @@ class FixSession:
             "rejects_received": 0,
             "resend_requests_received": 0,
             "resend_requests_sent": 0,
+            "resend_timeouts": 0,
             "messages_replayed": 0,
             "gap_fills_sent": 0,
             "poss_dup_ignored": 0,
@@ -396,6 +401,9 @@ class FixSession:
             return wait
         if timers.test_request_due(now_ns):
             self.send_test_request(now_ns)
+        gap_deadline = self._check_gap(now_ns)
+        if gap_deadline:
+            wait = min(wait, gap_deadline - now_ns)
         if timers.heartbeat_due(now_ns):
             seq = self.store.next_sender_seq
             self._queue_admin(self.admin.heartbeat(seq, self.sending_time(now_ns)), now_ns)
@@ -501,11 +509,38 @@ class FixSession:
                 self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
             return
         if self.state is _LOGOUT_SENT and msg_type == MsgType.LOGOUT:
+            if message.seq == self.next_target_seq:
+                self._target_pending = message.seq + 1  # counted like any message (committed at the flush)
             self.request_close(self.reason)
             return
         if not self.logged_on and self.state is not _LOGOUT_SENT:
             return
+        if msg_type == MsgType.LOGON and self.logged_on and message.get(f.RESET_SEQ_NUM_FLAG) == b"Y":
+            self._on_reset_logon(message, now_ns)
+            return
         self._sequenced(message, now_ns)
+
+    def _on_reset_logon(self, message: FixMessage, now_ns: int) -> None:
+        """Follow the venue's in-session Logon with ResetSeqNumFlag=Y, as at logon: both numbers restart.
+
+        Answered with our Logon (ResetSeqNumFlag=Y, MsgSeqNum 1); the venue's Logon is its message 1.
+        Anything held for a gap belongs to the old numbering and is dropped (the venue will not resend
+        it); requests in doubt are asked about (``on_numbering_reset``, then the adapter's ``after_replay``).
+        """
+        seq = message.seq
+        if seq != 1:
+            self._logout_and_close(f"Logon with ResetSeqNumFlag must have MsgSeqNum 1, got {seq}", now_ns)
+            return
+        self._rare("inline_reset", now_ns, logging.WARNING, "venue reset the sequence numbers in session; following")
+        self.gap.clear()
+        self._gap_asked_ns = 0
+        self._reset_store(now_ns + self.wall_offset_ns)
+        self.logon_reset = True
+        heartbeat_s = self.timers.interval_ns // 1_000_000_000
+        logon = self.admin.logon(self.store.next_sender_seq, self.sending_time(now_ns), True, heartbeat_s=heartbeat_s)
+        self._queue_admin(logon, now_ns)
+        self._advance(seq + 1, now_ns)
+        self._set_state(_ACTIVE, "logged on; the venue reset the sequence numbers")
 
     def _on_logon(self, message: FixMessage, now_ns: int) -> None:
         seq = message.seq
@@ -525,8 +560,9 @@ class FixSession:
             return
         self.timers.start(now_ns)
         if seq > expected:
-            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq - 1}")
             self._open_gap(seq, now_ns)
+            self.gap.mark_done(seq)  # the Logon is processed: the gap ends at seq - 1
             return
         self._advance(seq + 1, now_ns)
         self._set_state(_ACTIVE, "logged on")
@@ -555,8 +591,9 @@ class FixSession:
         logon = self.admin.logon(self.store.next_sender_seq, self.sending_time(now_ns), reset, heartbeat_s=interval_s)
         self._queue_admin(logon, now_ns)
         if seq > expected:
-            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq}")
+            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq - 1}")
             self._open_gap(seq, now_ns)
+            self.gap.mark_done(seq)  # the Logon is processed: the gap ends at seq - 1
             return
         self._advance(seq + 1, now_ns)
         self._set_state(_ACTIVE, "logged on")
@@ -565,9 +602,7 @@ class FixSession:
         """Note that ``seq`` is beyond the expected number; ask for the gap once."""
         if self.gap.note(seq):
             expected = self.next_target_seq
-            raw = self.admin.resend_request(self.store.next_sender_seq, self.sending_time(now_ns), expected, 0)
-            self._queue_admin(raw, now_ns)
-            self.counters["resend_requests_sent"] += 1
+            self._ask_resend(expected, now_ns)
             self._rare(
                 "gap",
                 now_ns,
@@ -577,6 +612,42 @@ class FixSession:
                 seq,
             )
 
+    def _ask_resend(self, expected: int, now_ns: int) -> None:
+        """Send ResendRequest(expected, 0) and start the gap's resend timeout."""
+        raw = self.admin.resend_request(self.store.next_sender_seq, self.sending_time(now_ns), expected, 0)
+        self._queue_admin(raw, now_ns)
+        self.counters["resend_requests_sent"] += 1
+        self._gap_asked_ns = now_ns
+        self._gap_asked_from = expected
+
+    def _resend_timeout_ns(self) -> int:
+        """Return how long a gap may make no progress before it is asked for again."""
+        return self.config.resend_timeout_ns or self.timers.interval_ns
+
+    def _check_gap(self, now_ns: int) -> int:
+        """Ask again for a gap that made no progress within the resend timeout; return its deadline (0: none)."""
+        if not self.gap.open:
+            return 0
+        expected = self.next_target_seq
+        if expected != self._gap_asked_from:  # progress: the timeout runs from now
+            self._gap_asked_from = expected
+            self._gap_asked_ns = now_ns
+        deadline = self._gap_asked_ns + self._resend_timeout_ns()
+        if now_ns >= deadline:
+            self.counters["resend_timeouts"] += 1
+            self._rare(
+                "resend_timeout",
+                now_ns,
+                logging.WARNING,
+                "sequence gap from %d (up to %d) not filled within %.1f s; asking again",
+                expected,
+                self.gap.until,
+                self._resend_timeout_ns() / 1e9,
+            )
+            self._ask_resend(expected, now_ns)
+            deadline = now_ns + self._resend_timeout_ns()
+        return deadline
+
     def _advance(self, next_seq: int, now_ns: int) -> None:
         """Move the next expected number on and process held messages that are now in order.
 
@@ -584,10 +655,14 @@ class FixSession:
         """
         self._target_pending = next_seq
         gap = self.gap
-        while gap.queued and not self.closing():
-            held = gap.pop(self.next_target_seq)
+        while (gap.queued or gap.done) and not self.closing():
+            expected = self.next_target_seq
+            held = gap.pop(expected)
             if held is None:
-                break
+                if not gap.take_done(expected):
+                    break
+                self._target_pending = expected + 1  # acted on when it arrived early (a Logon, a ResendRequest)
+                continue
             self._dispatch(held, now_ns)
             if held.msg_type != MsgType.SEQUENCE_RESET:
                 self._target_pending = held.seq + 1
@@ -604,15 +679,16 @@ class FixSession:
             return
         if seq == expected:
             self._dispatch(message, now_ns)
-            if not self.closing() and msg_type != MsgType.SEQUENCE_RESET:
-                self._advance(seq + 1, now_ns)
+            if msg_type != MsgType.SEQUENCE_RESET and (not self.closing() or msg_type == MsgType.LOGOUT):
+                self._advance(seq + 1, now_ns)  # a Logout's number counts too (else the next logon asks for it)
             return
         if seq > expected:
             if msg_type == MsgType.LOGOUT:
                 self._dispatch(message, now_ns)
                 return
             if msg_type == MsgType.RESEND_REQUEST:
-                self._on_resend_request(message, now_ns)  # answered now, so not held
+                self._on_resend_request(message, now_ns)  # answered now, so not held: its number is done
+                self.gap.mark_done(seq)
             else:
                 self.gap.hold(message)
             self._open_gap(seq, now_ns)
@@ -620,6 +696,10 @@ class FixSession:
         if message.poss_dup:
             if msg_type == MsgType.SEQUENCE_RESET or self._poss_dup_times_valid(message, now_ns):
                 self.counters["poss_dup_ignored"] += 1
+            return
+        if msg_type == MsgType.SEQUENCE_RESET and seq in self.gap.passed:
+            # the venue gap-fills over its own Logon (or ResendRequest) that we already moved past: nothing to do
+            self.gap.passed.discard(seq)
             return
         self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
 
@@ -728,8 +808,18 @@ class FixSession:
             if self._outstanding_test_req_id and message.get(f.TEST_REQ_ID) == self._outstanding_test_req_id:
                 self._outstanding_test_req_id = b""
         elif msg_type == MsgType.TEST_REQUEST:
-            seq = self.store.next_sender_seq
             test_req_id = message.get(f.TEST_REQ_ID)
+            if not test_req_id:  # a Heartbeat without 112 answers nothing: rejected, as QuickFIX does
+                self.send_reject(
+                    message.seq,
+                    SessionRejectReason.REQUIRED_TAG_MISSING,
+                    "Required tag missing: TestReqID (112)",
+                    now_ns,
+                    ref_tag=int(f.TEST_REQ_ID),
+                    ref_msg_type=msg_type,
+                )
+                return
+            seq = self.store.next_sender_seq
             self._queue_admin(self.admin.heartbeat(seq, self.sending_time(now_ns), test_req_id), now_ns)
         elif msg_type == MsgType.RESEND_REQUEST:
             self._on_resend_request(message, now_ns)
@@ -808,6 +898,8 @@ class FixSession:
         link) or a Reject of ours unseen, so they are processed, in order, before the jump.
         Only the numbering messages themselves (SequenceReset, Logon) are not acted on again.
         """
+        if self.gap.done:
+            self.gap.done = {seq for seq in self.gap.done if not expected <= seq < new_seq}
         skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
         for seq in sorted(skipped):
             held = self.gap.pop(seq)
@@ -825,13 +917,25 @@ class FixSession:
     def _on_resend_request(self, message: FixMessage, now_ns: int) -> None:
         begin_b, end_b = message.get(f.BEGIN_SEQ_NO), message.get(f.END_SEQ_NO)
         self.counters["resend_requests_received"] += 1
+        if not begin_b or not end_b:
+            missing = 7 if not begin_b else 16
+            name = "BeginSeqNo" if not begin_b else "EndSeqNo"
+            self.send_reject(
+                message.seq,
+                SessionRejectReason.REQUIRED_TAG_MISSING,
+                f"Required tag missing: {name} ({missing})",
+                now_ns,
+                ref_tag=missing,
+                ref_msg_type=MsgType.RESEND_REQUEST,
+            )
+            return
         if not begin_b.isdigit() or not end_b.isdigit():
             self.send_reject(
                 message.seq,
                 SessionRejectReason.INCORRECT_DATA_FORMAT,
                 "BeginSeqNo/EndSeqNo not numbers",
                 now_ns,
-                ref_tag=7,
+                ref_tag=7 if not begin_b.isdigit() else 16,
                 ref_msg_type=MsgType.RESEND_REQUEST,
             )
             return

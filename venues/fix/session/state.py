@@ -8,6 +8,7 @@
                                           \\--timeout / bad Logon / seq too low--> (close) DISCONNECTED
     ACTIVE | RESYNCING --logout() / end of schedule--> LOGOUT_SENT --Logout or timeout--> (close)
     ACTIVE | RESYNCING --peer Logout--> (Logout reply, close)
+    ACTIVE | RESYNCING --peer Logon with ResetSeqNumFlag=Y--> (Logon reply, both numbers restart) ACTIVE
     any connected state --connection_lost--> DISCONNECTED
     DISCONNECTED --connection_made outside the schedule--> ENDED (close; reconnect at the next start)
 
