@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -76,6 +76,19 @@ POLL_INTERVAL_S = 0.1
 RISK_WATCH_INTERVAL_S = 1.0
 EXIT_JOURNAL_NOT_DURABLE = 3
 """``gateway run``'s exit code when the stop could not make the journal durable (``GatewayProcess.exit_code``)."""
+
+
+def order_id_room_problems(venues: Mapping[str, VenueAdapter], next_order_id: int) -> list[str]:
+    """Say which venues cannot carry the next order ids (e.g. a BOE prefix too long after ids skipped ahead)."""
+    problems = []
+    for name, venue in venues.items():
+        room = venue.max_order_id()
+        if room is not None and next_order_id > room:
+            problems.append(
+                f"venue {name}: order ids from {next_order_id} no longer fit its order references (up to {room}): "
+                "every order to it will be refused; shorten its ClOrdID prefix (cl_ord_id_prefix) and restart"
+            )
+    return problems
 
 
 class ReloadableRisk(RiskGate, Protocol):
@@ -406,6 +419,8 @@ class GatewayProcess:
                 len(stranded),
                 ", ".join(sorted({o.venue for o in stranded})),
             )
+        for problem in order_id_room_problems(self.engine.venues, self.engine.next_order_id):
+            log.error("%s", problem)
         self.recovery = {
             "journal": str(path),
             "records": scan.records,

@@ -156,6 +156,10 @@ class VenueAdapter(abc.ABC):
     def poll(self, now_ns: int) -> int:
         """Run timers (heartbeats, timeouts); return ns until the next call is wanted."""
 
+    def max_order_id(self) -> int | None:
+        """Return the largest gateway order id this venue's order references can carry; None: no such limit."""
+        return None
+
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again.
 

@@ -401,6 +401,11 @@ class BoeVenue(VenueAdapter):
         """Return the ClOrdID of a gateway order's New Order."""
         return f"{self._base}{order_id}"
 
+    def max_order_id(self) -> int:
+        """Return the largest order id whose ClOrdID leaves room for the Modify suffix (``check_order``'s bound)."""
+        digits = MAX_CL_ORD_ID - _MODIFY_ROOM - len(self._base)
+        return 10**digits - 1 if digits > 0 else -1
+
     def check_order(self, order: Order) -> Verdict:
         """Return why BOE cannot take ``order`` now (back-pressure, or an order BOE cannot carry)."""
         if self._backpressured:
