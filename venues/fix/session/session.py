@@ -559,6 +559,10 @@ class FixSession:
             self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
             return
         self.timers.start(now_ns)
+        self._logged_on(seq, expected, now_ns)
+
+    def _logged_on(self, seq: int, expected: int, now_ns: int) -> None:
+        """Go ACTIVE after the venue's Logon ``seq``, or RESYNCING for the gap before it (the Logon counts as done)."""
         if seq > expected:
             self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq - 1}")
             self._open_gap(seq, now_ns)
@@ -590,13 +594,7 @@ class FixSession:
         self.logon_reset = reset
         logon = self.admin.logon(self.store.next_sender_seq, self.sending_time(now_ns), reset, heartbeat_s=interval_s)
         self._queue_admin(logon, now_ns)
-        if seq > expected:
-            self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq - 1}")
-            self._open_gap(seq, now_ns)
-            self.gap.mark_done(seq)  # the Logon is processed: the gap ends at seq - 1
-            return
-        self._advance(seq + 1, now_ns)
-        self._set_state(_ACTIVE, "logged on")
+        self._logged_on(seq, expected, now_ns)
 
     def _open_gap(self, seq: int, now_ns: int) -> None:
         """Note that ``seq`` is beyond the expected number; ask for the gap once."""
