@@ -78,6 +78,7 @@ from venues.ouch.messages import (
     AccountQuery,
     AccountQueryResponse,
     AiqCanceled,
+    BrokenTrade,
     CancelPending,
     CancelReject,
     OrderCanceled,
@@ -274,6 +275,7 @@ class OuchVenue(VenueAdapter):
         self._without_order: dict[int, Callable[[int, Any], None]] = {
             ord("P"): self._on_cancel_pending,
             ord("Q"): self._on_account_query_response,
+            ord("B"): self._on_broken_trade,
         }
         """Outbound message types the adapter acts on that name no order to look up (decoded generically)."""
         self.counters: dict[str, int] = {
@@ -286,6 +288,7 @@ class OuchVenue(VenueAdapter):
             "bad_restore": 0,
             "not_received": 0,
             "in_doubt": 0,
+            "broken_trades": 0,
             "unanswered_not_held": 0,
         }
         self._restored: dict[int, list[int]] = {}
@@ -1054,6 +1057,27 @@ class OuchVenue(VenueAdapter):
     def _on_cancel_pending(self, seq: int, message: CancelPending) -> None:
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self._ignore("P", seq, message)
+
+    def _on_broken_trade(self, seq: int, message: BrokenTrade) -> None:
+        """Log a Broken Trade at ERROR and count it: the gateway corrects nothing and the strategy is not told.
+
+        OUCH 5.0's Broken Trade names the execution by Match Number and carries no quantity; the
+        order's cumulative quantity, its position and risk's exposure keep the broken fill.
+        """
+        self.counters["broken_trades"] += 1
+        chain = self._refs.get(message.user_ref_num)
+        log.error(
+            "venue %s: BROKEN TRADE at sequence %d: order %s (UserRefNum %d, ClOrdID %r), match number %d, reason %r; "
+            "the quantity is not in the message (see the order's fill with that exec_id); position, cumulative "
+            "quantity and risk exposure are NOT corrected and the strategy is not told",
+            self.name,
+            seq,
+            chain.order.order_id if chain is not None else "unknown",
+            message.user_ref_num,
+            message.cl_ord_id,
+            message.match_number,
+            message.reason,
+        )
 
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
