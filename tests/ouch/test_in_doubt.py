@@ -185,3 +185,29 @@ def test_login_accepted_when_the_sequence_number_does_not_fit_64_bits_then_refus
     assert venue.state is VenueState.DISCONNECTED
     delay = venue.reconnect_delay_ns(1)
     assert first_delay is not None and delay is not None and delay > first_delay  # a failed login backs off
+
+
+def test_relogin_when_an_answer_was_too_short_to_name_its_order_then_the_new_order_is_in_doubt_not_rejected(
+    tmp_path: Path,
+) -> None:
+    link, engine, rig, strat = _gateway(tmp_path)
+    rig.send(strat, NewOrder("t1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
+    engine.flush()
+    assert link.connection is not None
+    link.core.receive(link.connection, bytes(link._to_server), link.clock())
+    link._to_server.clear()
+    link.core.stream.packets[-1] = b"\x00\x06SA\x00\x00\x00\x00"  # its Accepted, cut before the UserRefNum
+    _pump(link, engine)
+    assert link.venue.status()["decode_errors"] == 1
+    assert [m for m in strat.received() if isinstance(m, OrderAccepted | OrderRejected)] == []
+
+    link.disconnect()  # no replay gap: the venue has nothing more to say about UserRefNum 1
+    link.connect()
+    engine.flush()
+
+    received = strat.received()
+    assert [m for m in received if isinstance(m, OrderRejected)] == []
+    assert [m.cl_ord_id for m in received if isinstance(m, OrderAccepted)] == ["t1"]
+    assert link.core.exchange.execute(1, 30)
+    _pump(link, engine)
+    assert [(m.cl_ord_id, m.qty) for m in strat.received() if isinstance(m, Executed)] == [("t1", 30)]

@@ -691,6 +691,8 @@ class OuchVenue(VenueAdapter):
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
         self._login_ns = self._clock()
+        if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
+            self._answers_lost = False
         if self._inflight:
             self._replaying = True
             self._set_state(
@@ -725,6 +727,7 @@ class OuchVenue(VenueAdapter):
             return
         self._replaying = False
         if not self._inflight:  # the replay answered every request: nothing to ask about
+            self._answers_lost = False
             self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
             return
         self._query_sent_ns = self._clock() or 1
@@ -813,7 +816,8 @@ class OuchVenue(VenueAdapter):
         self._decode_error(sequence, error)
         offset = _URN_OFFSET[message[0]]
         if len(message) < offset + 4:
-            self._answers_lost = True
+            if self._inflight:  # it may have answered one of them: they are in doubt at the next login
+                self._answers_lost = True
             return
         urn = int.from_bytes(message[offset : offset + 4], "big")
         chain = self._refs.get(urn)
