@@ -22,7 +22,10 @@ an Enter or Replace is sent again under its own number only if the venue has see
 number as high (NextUserRefNum <= it), otherwise it is reported back (VenueRejected /
 VenueCancelRejected "OUCH_NOT_RECEIVED", venue_seq 0): no UserRefNum the venue already
 has is ever sent again. The Enter of an order asked to cancel is never sent again: it is
-reported back, which answers its Cancel too. UserRefNums come from a persistent store and never go
+reported back, which answers its Cancel too. When messages of the venue were lost (a replay gap,
+an undecodable answer), an Enter or Replace the venue may have processed is in doubt instead:
+an Enter is taken as accepted, a Replace gets VenueCancelRejected "OUCH_IN_DOUBT" and a Cancel
+names both numbers (``_in_doubt``); never "not received". UserRefNums come from a persistent store and never go
 backwards within the session day.
 """
 
@@ -991,7 +994,7 @@ class OuchVenue(VenueAdapter):
             self._out_of_range(seq, "Order Canceled" if kind == "C" else "AIQ Canceled", quantity, 0)
             return
         if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
-            chain.open_qty = quantity
+            chain.open_qty = 0
             self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason)))
             self._finish(chain)
             return
