@@ -34,6 +34,7 @@ from venues.boe.messages import (
     OrderAcknowledgment,
     OrderModified,
     OrderRestated,
+    ReturnMessage,
     UnitSequences,
 )
 
@@ -41,7 +42,7 @@ RESTING = PX - 100
 UNIT = 1  # AAPL's matching unit in the harness
 
 
-def _resend(link: Link, message: msgspec.Struct) -> None:
+def _resend(link: Link, message: ReturnMessage) -> None:
     """Have the unit send ``message`` again under its next sequence number (the exactly-once check lets it in)."""
     link.core.streams.append(UNIT, message)
     link.pump()
@@ -58,7 +59,9 @@ def test_restated_when_sent_again_after_a_modify_raised_the_order_then_the_order
     cl_ord_id = split_ref(link.send_new(order))[0]
     assert link.core.exchange.restate(cl_ord_id, "S", leaves=60)
     link.pump()
-    assert (order.leaves_qty, link.events[-1].reason) == (60, "RESTATED")  # type: ignore[attr-defined]
+    restated_event = link.events[-1]
+    assert isinstance(restated_event, VenueCanceled) and restated_event.reason == "RESTATED"
+    assert order.leaves_qty == 60
     link.send_replace(order, 200, RESTING)
     assert (order.state, order.qty, order.leaves_qty) == (OrderState.LIVE, 200, 160)
     (restated,) = [m for m in link.core.streams.messages[UNIT] if isinstance(m, OrderRestated)]
@@ -211,8 +214,8 @@ def test_restart_when_the_journal_lists_a_unit_cboe_does_not_have_then_dropped_a
     link.events.append(stray)  # the journal holds a message of unit 9 (Cboe sent one there once)
     link.restart()
     link.connect()  # lists unit 9: Cboe refuses I (invalid unit)
-    assert link.venue.state is not VenueState.UP
     assert 9 in link.venue.session.dropped_units
+    assert link.states[-1][0] is not VenueState.UP
     link.connect()
     assert link.venue.state is VenueState.UP
     logins = [m for m in (decode_inbound(w) for w in link.wire) if isinstance(m, LoginRequest)]
