@@ -26,7 +26,7 @@ from model.order import OrderState
 from model.venue_events import VenueCanceled, VenueCancelRejected, VenueReplaced, VenueState
 from tests.boe.harness import PX, Link, make_order
 from tests.harness import LimitRisk, Rig
-from venues.boe.adapter import LEAVES_ZERO, split_ref
+from venues.boe.adapter import split_ref
 from venues.boe.codec import decode_inbound
 from venues.boe.messages import (
     CancelOrder,
@@ -172,7 +172,7 @@ def test_execution_with_leaves_0_when_shares_still_open_then_the_rest_is_cancele
     received = strat.received()
     assert [(m.qty, m.cum_qty, m.leaves_qty) for m in received if isinstance(m, Executed)] == [(10, 10, 90)]
     assert [(m.canceled_qty, m.leaves_qty, m.reason) for m in received if isinstance(m, Canceled)] == [
-        (90, 0, LEAVES_ZERO)
+        (90, 0, "BOE_LEAVES_ZERO")
     ]  # was: nothing; the order stayed open with 90 shares Cboe no longer had
     assert order.state is OrderState.CANCELED
 

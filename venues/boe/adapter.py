@@ -202,10 +202,10 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
 _UNACKED: Final = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
+_ENDED_AT_CBOE: Final = frozenset({OrderState.FILLED, OrderState.CANCELED})
+"""The core's states of an order Cboe acknowledged and then finished (an acknowledgment of it again is a repeat)."""
 _CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 """The core's states with a Cancel of the order at Cboe awaiting its answer."""
-LEAVES_ZERO: Final = "BOE_LEAVES_ZERO"
-"""Canceled: an Order Execution said nothing is left open (LeavesQty 0) while the order still had shares open."""
 UNIT_BITS: Final = 8
 """A matching unit is one byte: a renumbered unit's n-th numbering is exactly-once stream ``unit | n << UNIT_BITS``."""
 _UNIT_MASK: Final = (1 << UNIT_BITS) - 1
@@ -865,10 +865,10 @@ class BoeVenue(VenueAdapter):
             return
         order = tracked.order
         if tracked.done:
-            if order.state is OrderState.REJECTED:  # reported refused (its answer taken as lost): Cboe has it
-                self._late_ack(tracked, seq)
-            else:  # filled or canceled: a repeat of the acknowledgment (a unit replayed after a renumbering)
+            if order.state in _ENDED_AT_CBOE:  # a repeat of the acknowledgment (a unit replayed after a renumbering)
                 self._ignore("repeated-ack", seq, core)
+            else:  # reported refused (its answer taken as lost), yet Cboe has it
+                self._late_ack(tracked, seq)
             return
         self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), order.qty, order.price))
 
@@ -899,7 +899,7 @@ class BoeVenue(VenueAdapter):
             f"the {rest} shares still open here are canceled"
         )
         log.warning("venue %s: order %d: %s", self.name, order.order_id, text)
-        self.event_sink(VenueCanceled(seq, order.order_id, 0, LEAVES_ZERO, text))
+        self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_LEAVES_ZERO", text))
 
     def _on_cancelled(self, core: CancelledCore, seq: int) -> None:
         _u, _s, cl_ord_id, reason = core
