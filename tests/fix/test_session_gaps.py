@@ -6,12 +6,17 @@ for a TestRequest without TestReqID, a ResendRequest missing a tag and a fill of
 
 from __future__ import annotations
 
+import pytest
+
 from model.clock import FakeClock
 from model.venue_events import VenueExecuted
 from venues.fix.codec import FixMessage
+from venues.fix.config import session_config
+from venues.fix.dialect import load_dialect
 from venues.fix.fields import MsgType
 from venues.fix.session import FixSession, FixSessionState, SessionConfig
 from venues.fix.store import MemoryStore
+from venues.registry import VenueConfigError, decode_venue_config
 
 from .helpers import WALL_OFFSET_NS, VenuePeer, decode_all, make_order
 from .test_adapter import Rig as AdapterRig
@@ -190,6 +195,82 @@ def test_poll_when_resyncing_at_logon_and_nothing_arrives_then_asked_again() -> 
     assert (again.get(b"7"), again.get(b"16")) == (b"1", b"0")
 
 
+def _timeouts(rig: Rig, count: int, step_s: int, *, heartbeats: bool = False) -> list[FixMessage]:
+    """Let ``count`` resend timeouts pass without progress; return what the session sent.
+
+    With ``heartbeats`` the venue sends a Heartbeat (numbered past the gap, so held) before each timeout.
+    """
+    sent: list[FixMessage] = []
+    for _ in range(count):
+        if heartbeats:
+            rig.feed(rig.venue.message(MsgType.HEARTBEAT))
+        rig.session.poll(rig.clock.advance(step_s * SECOND))
+        sent += rig.take()
+    return sent
+
+
+def test_poll_when_gap_unanswered_max_resend_attempts_times_then_logout_close_and_next_logon_asks_again() -> None:
+    rig = Rig(heartbeat_interval_s=10, max_resend_attempts=3).logged_on()
+    rig.venue.next_seq = 5
+    rig.feed(rig.venue.message(MsgType.HEARTBEAT))
+    assert _types(rig.take()) == [MsgType.RESEND_REQUEST]
+    sent = _timeouts(rig, 2, 10)
+    assert _types(sent).count(MsgType.RESEND_REQUEST) == 2
+    assert not rig.session.closing()
+    (logout,) = _timeouts(rig, 1, 10)
+    assert logout.msg_type == MsgType.LOGOUT
+    assert logout.get(b"58") == b"sequence gap from 2 not filled after 3 ResendRequests"
+    assert rig.session.close_reason == "sequence gap from 2 not filled after 3 ResendRequests"
+    assert rig.session.counters["resend_gap_logouts"] == 1
+    assert rig.store.next_target_seq == 2
+    rig.session.connection_lost(rig.clock())
+    rig.connect()
+    rig.feed(rig.venue.logon(seq=7))
+    assert rig.session.state is FixSessionState.RESYNCING
+    (ask,) = [m for m in rig.take() if m.msg_type == MsgType.RESEND_REQUEST]
+    assert (ask.get(b"7"), ask.get(b"16")) == (b"2", b"0")
+    assert _types(_timeouts(rig, 2, 10)).count(MsgType.RESEND_REQUEST) == 2  # a fresh count on the new session
+    assert not rig.session.closing()
+
+
+def test_poll_when_gap_makes_progress_between_asks_then_count_starts_again() -> None:
+    rig = Rig(heartbeat_interval_s=10, max_resend_attempts=2).logged_on()
+    rig.venue.next_seq = 6
+    rig.feed(rig.venue.message(MsgType.HEARTBEAT))
+    rig.take()
+    assert _types(_timeouts(rig, 1, 10)) == [MsgType.RESEND_REQUEST]
+    rig.feed(rig.report(2, b"X2", poss_dup=True))  # progress
+    rig.session.poll(rig.clock())
+    assert _types(_timeouts(rig, 1, 10)) == [MsgType.RESEND_REQUEST]
+    assert not rig.session.closing()
+    assert MsgType.LOGOUT in _types(_timeouts(rig, 1, 10))  # after a TestRequest: the venue is silent
+    assert rig.session.close_reason == "sequence gap from 3 not filled after 2 ResendRequests"
+
+
+def test_poll_when_max_resend_attempts_zero_then_asked_for_ever() -> None:
+    rig = Rig(heartbeat_interval_s=10, max_resend_attempts=0).logged_on()
+    rig.venue.next_seq = 5
+    rig.feed(rig.venue.message(MsgType.HEARTBEAT))
+    rig.take()
+    sent = _timeouts(rig, 30, 10, heartbeats=True)
+    assert _types(sent).count(MsgType.RESEND_REQUEST) == 30
+    assert MsgType.LOGOUT not in _types(sent)
+    assert not rig.session.closing()
+    assert rig.session.counters["resend_timeouts"] == 30
+
+
+def test_venue_config_when_resend_keys_given_then_session_config_has_them() -> None:
+    raw = {"protocol": "fix", "name": "EQX", "host": "127.0.0.1", "port": 9878, "dialect": "equities-fix42"}
+    dialect = load_dialect("equities-fix42")
+    default = session_config(decode_venue_config(raw, "venues[0]"), dialect)
+    assert (default.resend_timeout_ns, default.max_resend_attempts) == (0, 5)
+    tuned_raw = {**raw, "resend_timeout_s": 2.5, "max_resend_attempts": 0}
+    tuned = session_config(decode_venue_config(tuned_raw, "venues[0]"), dialect)
+    assert (tuned.resend_timeout_ns, tuned.max_resend_attempts) == (2_500_000_000, 0)
+    with pytest.raises(VenueConfigError, match="max_resend_attempts"):
+        decode_venue_config({**raw, "max_resend_attempts": -1}, "venues[0]")
+
+
 # ---- the venue's Logout counted ---------------------------------------------------------------------
 
 
@@ -224,7 +305,7 @@ def test_in_session_logon_with_reset_flag_then_followed_both_numbers_restart_and
     (reply,) = rig.take()
     assert (reply.msg_type, reply.seq, reply.get(b"141")) == (MsgType.LOGON, 1, b"Y")
     assert (rig.store.next_sender_seq, rig.store.next_target_seq) == (2, 2)
-    assert rig.session.close_reason is None
+    assert not rig.session.closing()
     assert rig.session.state is FixSessionState.ACTIVE
     assert len(rig.handler.resets) == 1
     rig.venue.next_seq = 2

@@ -54,6 +54,10 @@ class FixVenueConfig(
     test_request_grace: Annotated[float, msgspec.Meta(ge=0.0, le=5.0)] = 0.2
     logon_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
     logout_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    resend_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 0.0
+    """A sequence gap that makes no progress for this long is asked for again (0 = the heartbeat interval)."""
+    max_resend_attempts: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 5
+    """ResendRequests for one gap without progress before logging out to reconnect (0 = ask for ever)."""
     store: StoreKind = StoreKind.FILE
     store_dir: str = "var/fix"
     fsync: FsyncPolicy = FsyncPolicy.INTERVAL
@@ -92,6 +96,8 @@ def session_config(config: FixVenueConfig, dialect: Dialect) -> SessionConfig:
         test_request_grace=config.test_request_grace,
         logon_timeout_ns=int(config.logon_timeout_s * 1e9),
         logout_timeout_ns=int(config.logout_timeout_s * 1e9),
+        resend_timeout_ns=int(config.resend_timeout_s * 1e9),
+        max_resend_attempts=config.max_resend_attempts,
         reset_seq_num_on_logon=dialect.logon.reset_seq_num_on_logon,
         username=config.username.encode() if credentials else b"",
         password=config.resolved_password().encode() if credentials else b"",

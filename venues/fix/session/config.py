@@ -28,6 +28,8 @@ class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Gap-fill business messages older than this on a resend (0 = never stale)."""
     resend_timeout_ns: int = 0
     """A sequence gap that makes no progress for this long is asked for again (0 = the heartbeat interval)."""
+    max_resend_attempts: int = 5
+    """ResendRequests for one gap without progress before the session logs out and reconnects (0 = ask for ever)."""
     max_queued: int = 10_000
     """Out-of-order messages kept while a gap is being filled (the rest are re-sent anyway)."""
     schedule: SessionSchedule | None = None

@@ -139,6 +139,8 @@ class FixSession:
         """When the outstanding gap was last asked for (or last made progress)."""
         self._gap_asked_from = 0
         """The expected number at that time."""
+        self._gap_asks = 0
+        """ResendRequests sent for the outstanding gap since it last made progress (the first ask included)."""
         self._rarelog = IntervalLog(log)
         self.counters: dict[str, int] = {
             "garbled": 0,
@@ -147,6 +149,7 @@ class FixSession:
             "resend_requests_received": 0,
             "resend_requests_sent": 0,
             "resend_timeouts": 0,
+            "resend_gap_logouts": 0,
             "messages_replayed": 0,
             "gap_fills_sent": 0,
             "poss_dup_ignored": 0,
@@ -601,6 +604,7 @@ class FixSession:
         if self.gap.note(seq):
             expected = self.next_target_seq
             self._ask_resend(expected, now_ns)
+            self._gap_asks = 1
             self._rare(
                 "gap",
                 now_ns,
@@ -630,8 +634,13 @@ class FixSession:
         if expected != self._gap_asked_from:  # progress: the timeout runs from now
             self._gap_asked_from = expected
             self._gap_asked_ns = now_ns
+            self._gap_asks = 1
         deadline = self._gap_asked_ns + self._resend_timeout_ns()
         if now_ns >= deadline:
+            limit = self.config.max_resend_attempts
+            if 0 < limit <= self._gap_asks:
+                self._give_up_gap(expected, now_ns)
+                return 0
             self.counters["resend_timeouts"] += 1
             self._rare(
                 "resend_timeout",
@@ -643,8 +652,27 @@ class FixSession:
                 self._resend_timeout_ns() / 1e9,
             )
             self._ask_resend(expected, now_ns)
+            self._gap_asks += 1
             deadline = now_ns + self._resend_timeout_ns()
         return deadline
+
+    def _give_up_gap(self, expected: int, now_ns: int) -> None:
+        """Log out and reconnect: ``max_resend_attempts`` ResendRequests in a row brought nothing.
+
+        The next Logon finds the gap again (the venue's MsgSeqNum is still above ours) and asks anew, so a
+        venue whose resend got stuck on its side gets a fresh session instead of the same request for ever.
+        """
+        self.counters["resend_gap_logouts"] += 1
+        asks = self._gap_asks
+        reason = f"sequence gap from {expected} not filled after {asks} ResendRequests"
+        log.error(
+            "FIX %s: %s (each %.1f s apart); logging out to reconnect and ask again",
+            self.config.target_comp_id.decode(),
+            reason,
+            self._resend_timeout_ns() / 1e9,
+        )
+        self._gap_asks = 0
+        self._logout_and_close(reason, now_ns)
 
     def _advance(self, next_seq: int, now_ns: int) -> None:
         """Move the next expected number on and process held messages that are now in order.
