@@ -8,7 +8,11 @@ Order Execution -> VenueExecuted, Order Cancelled -> VenueCanceled, Order Modifi
 VenueReplaced, User Modify Rejected / Cancel Rejected -> VenueCancelRejected, Order Restated that
 lowers the open quantity -> VenueCanceled of the difference (reason ``RESTATED``); other
 restatements and Trade Cancel or Correct are counted and logged (no strategy event exists for
-them). Cboe's reason letters become the strategy codes of ``STRATEGY_REASONS``.
+them). Cboe's reason letters become the strategy codes of ``STRATEGY_REASONS``. An Order Execution with
+LeavesQty 0 that leaves shares open also cancels the rest (``BOE_LEAVES_ZERO``): Cboe ended the order.
+A message Cboe sends again under a new number cannot change an order twice: a Restated applies only to
+the ClOrdID the order is known by now, a Modified only to the ClOrdID of the Modify in flight, and an
+Acknowledgment of an order already filled or canceled is ignored.
 
 Exactly once: every Cboe message is numbered per matching unit; the core's exactly-once component
 decides per unit (``VenueSequence.admit_stream``) and each event carries ``stream_seq(unit,
@@ -198,6 +202,10 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
 _UNACKED: Final = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
+_ENDED_AT_CBOE: Final = frozenset({OrderState.FILLED, OrderState.CANCELED})
+"""The core's states of an order Cboe acknowledged and then finished (an acknowledgment of it again is a repeat)."""
+_CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
+"""The core's states with a Cancel of the order at Cboe awaiting its answer."""
 UNIT_BITS: Final = 8
 """A matching unit is one byte: a renumbered unit's n-th numbering is exactly-once stream ``unit | n << UNIT_BITS``."""
 _UNIT_MASK: Final = (1 << UNIT_BITS) - 1
@@ -692,9 +700,11 @@ class BoeVenue(VenueAdapter):
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
-        delay = self._session.reconnect_delay_ns(attempt)
-        if delay is not None:
-            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {attempt})")
+        session = self._session
+        delay = session.reconnect_delay_ns(attempt)
+        if delay is not None:  # the try in a row, failed logins included (``attempt`` counts failed connects only)
+            tries = session.reconnect_attempt(attempt)
+            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {tries})")
         return delay
 
     def flush(self) -> None:
@@ -751,7 +761,20 @@ class BoeVenue(VenueAdapter):
 
     def on_login_rejected(self, status: str, text: str) -> None:
         """Login Response other than A: the reason shows in the DISCONNECTED (or LOGIN_REFUSED) state once closed."""
-        if not self._renumber(f"login refused {status}: {text}"):
+        if self._renumber(f"login refused {status}: {text}"):
+            return
+        dropped = self._session.dropped_units
+        if dropped:
+            log.warning(
+                "venue %s: login rejected: %s (%s): the next login no longer lists matching unit(s) %s (Cboe's "
+                "Login Responses do not list them; our last sequences were %s)",
+                self.name,
+                text,
+                status,
+                ", ".join(str(unit) for unit in sorted(dropped)),
+                ", ".join(f"{unit}: {last}" for unit, last in sorted(dropped.items())),
+            )
+        else:
             log.warning("venue %s: login rejected: %s (%s)", self.name, text, status)
 
     def on_replay_complete(self) -> None:
@@ -840,10 +863,13 @@ class BoeVenue(VenueAdapter):
         if tracked is None:
             self._unknown(seq, "Order Acknowledgment", cl_ord_id)
             return
-        if tracked.done:
-            self._late_ack(tracked, seq)
-            return
         order = tracked.order
+        if tracked.done:
+            if order.state in _ENDED_AT_CBOE:  # a repeat of the acknowledgment (a unit replayed after a renumbering)
+                self._ignore("repeated-ack", seq, core)
+            else:  # reported refused (its answer taken as lost), yet Cboe has it
+                self._late_ack(tracked, seq)
+            return
         self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), order.qty, order.price))
 
     def _on_execution(self, core: ExecutionCore, seq: int) -> None:
@@ -852,13 +878,28 @@ class BoeVenue(VenueAdapter):
         if tracked is None:
             self._unknown(seq, "Order Execution", cl_ord_id)
             return
-        if not leaves:
+        order = tracked.order
+        ended = not leaves and not tracked.done  # Cboe ended the order: so does the gateway, whatever it had open
+        if ended:
             tracked.done = True
         if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
-            return
-        liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
-        self.event_sink(VenueExecuted(seq, tracked.order.order_id, last_shares, last_px, liquidity, str(exec_id)))
+            last_shares = 0  # not applied
+        else:
+            liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
+            self.event_sink(VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id)))
+        if ended and order.leaves_qty > 0:  # the execution (applied above) left shares open: Cboe has none
+            self._leaves_zero(seq, tracked, last_shares, order.leaves_qty)
+
+    def _leaves_zero(self, seq: int, tracked: _Tracked, last_shares: int, rest: int) -> None:
+        """An execution with LeavesQty 0 left the order with shares open: Cboe has none open, cancel them."""
+        order = tracked.order
+        text = (
+            f"Cboe reported nothing left open (LeavesQty 0) after an execution of {last_shares}; "
+            f"the {rest} shares still open here are canceled"
+        )
+        log.warning("venue %s: order %d: %s", self.name, order.order_id, text)
+        self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_LEAVES_ZERO", text))
 
     def _on_cancelled(self, core: CancelledCore, seq: int) -> None:
         _u, _s, cl_ord_id, reason = core
@@ -892,10 +933,12 @@ class BoeVenue(VenueAdapter):
         if tracked is None:
             self._unknown(seq, "Order Modified", decoded.cl_ord_id)
             return
+        if tracked.pending != padded:  # not the Modify in flight: a repeat of one applied (or superseded) earlier
+            self._ignore("repeated-modified", seq, decoded)
+            return
         order = tracked.order
         tracked.working = padded
-        if tracked.pending == padded:
-            tracked.pending = b""
+        tracked.pending = b""
         fields = decoded.optional
         price = fields.price if fields.price is not None else order.pending_price or order.price
         if fields.leaves_qty is not None:
@@ -928,8 +971,8 @@ class BoeVenue(VenueAdapter):
         if tracked is None:
             self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
             return
-        if tracked.done:  # a Cancel re-sent in doubt (or a probe) of an order Cboe finished: nothing to answer
-            self._ignore("late-cancel-reject", seq, decoded)
+        if tracked.done and tracked.order.state not in _CANCELING:  # a Cancel re-sent in doubt (or a probe) of an
+            self._ignore("late-cancel-reject", seq, decoded)  # order Cboe finished: nothing to answer
             return
         if tracked.probes and tracked.order.state in _UNACKED:  # the probe: Cboe does not have the order (yet)
             self._probe_rejects[tracked.order.order_id] = f"{decoded.reason}: {decoded.text}"
@@ -948,6 +991,9 @@ class BoeVenue(VenueAdapter):
         order = tracked.order
         leaves = decoded.optional.leaves_qty
         meaning = RESTATEMENT_REASONS.get(decoded.reason, f"reason {decoded.reason!r}")
+        if tracked.working != _pad(decoded.cl_ord_id):  # of a ClOrdID a Modify has since replaced: a repeat
+            self._ignore("repeated-restated", seq, f"order {order.order_id}: {meaning}, leaves {leaves}")
+            return
         if leaves is None or leaves >= order.leaves_qty or tracked.done:
             self._ignore("restated", seq, f"order {order.order_id}: {meaning}, leaves {leaves}")
             return

@@ -73,6 +73,11 @@ PARAM_RETURN_BITFIELDS: Final = 0x81
 LOGIN_ACCEPTED: Final = "A"
 LOGIN_NOT_AUTHORIZED: Final = "N"
 LOGIN_SESSION_DISABLED: Final = "D"
+LOGIN_SEQUENCE_AHEAD: Final = "Q"
+LOGIN_INVALID_UNIT: Final = "I"
+LOGIN_UNITS_AUTHORITATIVE: Final = frozenset({LOGIN_ACCEPTED, LOGIN_SEQUENCE_AHEAD})
+"""LoginResponseStatus codes whose unit list is Cboe's word on each unit's highest sequence (a unit below our mark
+was renumbered); any other refusal's list (``B`` in use, ...) says nothing about the units and changes none."""
 LOGIN_AUTHORIZATION_REFUSALS: Final = frozenset({LOGIN_NOT_AUTHORIZED, LOGIN_SESSION_DISABLED})
 """LoginResponseStatus codes that refuse the credentials themselves: retrying cannot help (and may lock the
 account); the others (``B`` in use, ``Q`` sequence ahead, ``S`` / ``I`` / ``F`` / ``M``) keep the usual backoff."""

@@ -7,7 +7,8 @@ States::
          +-------- connection_lost -------+-------------------------------+-----------------------------+
              (backoff, then reconnect; a Login Response other than A, a silent server, a replay that
               never completes and an unrequested Logout A/! all count as failed logins, except the
-              first login dropped to correct renumbered units: its re-login is the correction)
+              first login dropped to correct renumbered units, or refused I for units Cboe does not
+              have: its re-login is the correction)
     REPLAYING / LOGGED_IN --logout()--> LOGGING_OUT --Logout--> LOGGED_OUT      (final: no reconnect)
     any connected state --Logout E (end of day)--> ENDED                          (final: no reconnect)
     LOGGING_IN --the max_login_refusals-th Login Response N/D in a row, then connection_lost--> LOGIN_REFUSED
@@ -36,11 +37,15 @@ new is not this session's decision (the adapter asks the core's exactly-once com
 ``model.exactly_once``, per matching unit). The session only counts such repeats and reports a
 number above the next expected as a gap (delivered), as ``SequenceIssue`` data, never raised. A
 Login Response whose highest number for a unit is below the last one we received (accepted, or
-refused ``Q``) means Cboe restarted that unit's numbering: the unit is ``renumbered``, its mark
+refused ``Q``; the unit list of any other refusal, ``B`` session in use say, changes nothing) means
+Cboe restarted that unit's numbering: the unit is ``renumbered``, its mark
 starts again from 0, and when Cboe already has messages in its new numbering the session logs in
 again (from 0) to have them replayed. That corrective re-login does not back off further: the
 refused (or dropped) login is not counted as failed, once until the next Replay Complete; a
-renumbering again before then counts as usual. Messages on matching unit 0 / sequence 0 are
+renumbering again before then counts as usual. A login refused ``I`` (invalid unit: we listed a unit
+Cboe does not have, one learned from a message, say) drops from the next login the units the response
+does not list (with none listed: those no Login Response has listed), keeping the marks of the others;
+that re-login is free in the same way. Messages on matching unit 0 / sequence 0 are
 unsequenced (the order handler's rejects): delivered, never tracked.
 
 Member -> Cboe application messages are numbered by ``allocate_sequence`` from one counter
@@ -73,7 +78,9 @@ from venues.boe.errors import DecodeError
 from venues.boe.messages import (
     LOGIN_ACCEPTED,
     LOGIN_AUTHORIZATION_REFUSALS,
+    LOGIN_INVALID_UNIT,
     LOGIN_RESPONSE,
+    LOGIN_UNITS_AUTHORITATIVE,
     LOGOUT,
     LOGOUT_END_OF_DAY,
     REPLAY_COMPLETE,
@@ -254,6 +261,10 @@ class BoeClientSession:
         self.gaps = 0
         self.numbering_restarts = 0
         """Units whose numbering Cboe restarted, as Login Responses showed (``renumbered``)."""
+        self.listed_units: set[int] = set()
+        """Matching units any Login Response of this process listed (Cboe has them)."""
+        self.dropped_units: dict[int, int] = {}
+        """Units (with our last sequence) the last Login Response, refused ``I`` (invalid unit), dropped from login."""
         self.renumbered: dict[int, int] = {}
         """Matching unit -> highest sequence Cboe has on it, for the units the last Login Response showed below
         our mark: Cboe restarted that unit's numbering (it no longer has what we saw), so its messages from 1 on
@@ -442,16 +453,20 @@ class BoeClientSession:
         Complete resets it. A connection dropped for a message that did not decode counts likewise, until
         that message is read (an unsequenced one: until a message is read after Replay Complete): a venue
         that keeps sending the same broken message is not hammered (such a drop during the replay is also a
-        failed login; the larger count wins). A login refused ``Q`` listing a unit Cboe renumbered, or
-        accepted with messages of a renumbered unit it would not replay, is not counted: the re-login that
+        failed login; the larger count wins). A login refused ``Q`` listing a unit Cboe renumbered, refused
+        ``I`` for units then dropped, or accepted with messages of a renumbered unit it would not replay, is not
+        counted: the re-login that
         corrects it (the unit from 0) waits no longer than the login before it. Only the first such login
         until Replay Complete is free; a venue that keeps refusing backs off as usual.
         """
         if self.state in _FINAL:
             return None
-        exponent = max(attempt - 1, 0) + max(self._failed_logins, self._undecodable_in_row)
-        delay = self.config.reconnect_initial_ns << min(exponent, 40)
+        delay = self.config.reconnect_initial_ns << min(self.reconnect_attempt(attempt) - 1, 40)
         return min(delay, self.config.reconnect_max_ns)
+
+    def reconnect_attempt(self, attempt: int) -> int:
+        """Return which try in a row the next connection is: failed TCP connects (``attempt``) plus failed logins."""
+        return max(attempt - 1, 0) + max(self._failed_logins, self._undecodable_in_row) + 1
 
     # ---- internals -----------------------------------------------------------------------------
 
@@ -558,6 +573,8 @@ class BoeClientSession:
 
     def _on_login_response(self, response: LoginResponse, now_ns: int) -> None:
         renumbered = self._renumbered(response)
+        self.dropped_units = {}
+        self.listed_units.update(unit for unit, _highest in response.units)
         if response.status != LOGIN_ACCEPTED:
             text = response.text or login_status_text(response.status)
             self.login_rejects += 1
@@ -568,6 +585,8 @@ class BoeClientSession:
                 self._refused_for_good = 0 < limit <= self.login_refusals
             if renumbered:  # a Q naming units Cboe renumbered: the next login (from 0) corrects it
                 self._correction()
+            elif response.status == LOGIN_INVALID_UNIT and self._drop_invalid_units(response):
+                self._correction()  # the next login, without the units Cboe does not have, corrects it
             self.listener.on_login_rejected(response.status, text)
             self._request_disconnect(f"login rejected: {text} ({response.status})")
             return
@@ -598,6 +617,9 @@ class BoeClientSession:
         we had is not this: Cboe's highest is then at or above our mark.
         """
         renumbered: dict[int, int] = {}
+        if response.status not in LOGIN_UNITS_AUTHORITATIVE:  # B (in use), I, ...: its list says nothing of them
+            self.renumbered = renumbered
+            return renumbered
         for unit, highest in response.units:
             last = self.units.get(unit, 0)
             if highest < last:
@@ -614,6 +636,23 @@ class BoeClientSession:
                 )
         self.renumbered = renumbered
         return renumbered
+
+    def _drop_invalid_units(self, response: LoginResponse) -> bool:
+        """Login refused ``I`` (invalid unit): drop from the login the units Cboe does not have; True if any.
+
+        Kept: the units this response lists, else (it lists none) those an earlier Login Response listed, with
+        our marks. With neither, every unit is dropped unless ``no_unspecified_unit_replay`` (Cboe then replays
+        every unit from its start; the adapter's exactly-once component drops what we had); with it, none is
+        (an unlisted unit would not be replayed at all): the login is retried as before.
+        """
+        listed = {unit for unit, _highest in response.units} or self.listed_units
+        if not listed and self.config.no_unspecified_unit_replay:
+            return False
+        dropped = {unit: last for unit, last in self.units.items() if unit not in listed}
+        for unit in dropped:
+            del self.units[unit]
+        self.dropped_units = dropped
+        return bool(dropped)
 
     def _correction(self) -> None:
         """Leave this login, dropped for a re-login listing the renumbered units from 0, uncounted (once per replay)."""
