@@ -10,7 +10,9 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
+import time
 from typing import NoReturn
 
 from gateway.commands.run import add_run_arguments
@@ -23,6 +25,7 @@ from gateway.ops.launch import (
     EXIT_EXEC_FAILED,
     EXIT_INTERRUPTED,
     EXIT_REFUSED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     LaunchOptions,
     LaunchRefused,
@@ -36,6 +39,7 @@ from gateway.ops.launch import (
 )
 from gateway.ops.onload import (
     DEFAULT_PROFILE,
+    OnloadEnvironment,
     ResolvedProfile,
     detect_onload_environment,
     gateway_profile_dir,
@@ -97,8 +101,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=non_negative_seconds,
         default=0.0,
         metavar="SECONDS",
-        help="when Onload is installed but its driver is not loaded yet (or /dev/onload not yet usable by this"
-        " user), wait up to this long before deciding (boot ordering; the systemd unit uses 30)",
+        help="when Onload is installed but its driver is not loaded yet (or /dev/onload not there yet, or not"
+        " usable by this user), wait up to this long for both before deciding (boot ordering; the unit uses 30)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the exact command and environment, run nothing")
     parser.add_argument(
@@ -165,6 +169,51 @@ def check_config(path: str) -> tuple[GatewayConfig | None, str]:
     return config, ""
 
 
+class _Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while the launcher waited for Onload."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
+"""The signals that end the wait for Onload, and the exit code of each (128 + the signal, as the shell says)."""
+
+
+def wait_interruptibly(host: HostView, onload: OnloadEnvironment, timeout_s: float) -> OnloadEnvironment | int:
+    """Wait for Onload's driver and /dev/onload; on SIGINT or SIGTERM log one line and return the exit code.
+
+    The handlers only note the signal: the wait's own sleep raises, so the exception never surfaces
+    inside a finalizer or library code that would swallow it. A signal that arrives as the wait ends
+    still stops the launch (nothing is exec'd). The previous handlers are put back before returning.
+    """
+    received: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    def sleep(seconds: float) -> None:
+        if not received:
+            time.sleep(seconds)  # a signal interrupts it (the handler runs, the sleep resumes: at most one poll)
+        if received:
+            raise _Interrupted(received[0])
+
+    previous = {signum: signal.signal(signum, note) for signum in STOP_SIGNALS}
+    try:
+        try:
+            found = wait_for_driver(host, onload, timeout_s, sleep=sleep)
+            sleep(0)  # a signal during the last look: stop all the same
+        except _Interrupted as stop:
+            name = signal.Signals(stop.signum).name
+            log.error("launch: interrupted (%s) while waiting for Onload; nothing exec'd", name)
+            return STOP_SIGNALS[signal.Signals(stop.signum)]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it."""
     try:
@@ -203,11 +252,10 @@ def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile, host, gateway_profile_dir())
     onload = detect_onload_environment(host)
     if args.wait_for_onload > 0:
-        try:
-            onload = wait_for_driver(host, onload, args.wait_for_onload)
-        except KeyboardInterrupt:
-            log.error("launch: interrupted (SIGINT) while waiting for Onload; nothing exec'd")
-            return EXIT_INTERRUPTED
+        waited = wait_interruptibly(host, onload, args.wait_for_onload)
+        if isinstance(waited, int):
+            return waited
+        onload = waited
     plan = plan_launch(options, onload, profile, os.environ)
     if isinstance(plan, LaunchRefused):
         log.error("launch: refusing to start: %s", plan.reason)
