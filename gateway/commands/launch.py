@@ -46,7 +46,7 @@ from gateway.ops.onload import (
     resolve_profile,
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
-from gateway.ops.paths import check_paths, checked_paths
+from gateway.ops.paths import check_listening, check_paths, checked_paths
 from risk.limitsfile import LimitsFileError, read_limits
 from venues.registry import VenueConfigError, decode_venue_config
 
@@ -227,10 +227,13 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: refusing to start: %s", problem)
             return EXIT_USAGE
         directories = check_paths(config, create=False)
+        in_use = None
         if config.journal.enabled:  # a gateway already running on this journal: the launch would be refused
             in_use = journal_in_use(config.path(config.journal.directory))
             if in_use:
                 directories.append(in_use)
+        if not in_use:  # (the run stops at the journal first) another gateway on these sockets: refused as well
+            directories += check_listening(config)
         for problem in directories:
             log.error("launch: refusing to start: %s", problem)
         if directories:

@@ -127,7 +127,7 @@ def test_dry_run_when_directories_usable_then_exits_0_lists_what_it_checked_and_
         f"journal directory {tmp / 'journal'}, strategy_socket directory {tmp / 'run'}, "
         f"admin_socket directory {tmp / 'run'}, risk_audit_log directory {tmp / 'audit'}, "
         f"state_dir {tmp / 'state'}, venue OUCH state_dir {tmp / 'ouch'}",
-        "  socket paths (each fits a Unix socket path, nothing but a stale socket there): "
+        "  socket paths (each fits a Unix socket path, nothing there or a stale socket no process listens on): "
         f"strategy_socket {tmp / 'run' / 's.sock'}, admin_socket {tmp / 'run' / 'a.sock'}",
         f"  journal {tmp / 'journal'}: not in use by a running gateway",
     ], result.stdout
