@@ -98,21 +98,30 @@ def _cannot_create_in(path: Path) -> str | None:
 def check_directory(label: str, path: Path, *, create: bool) -> str | None:
     """Return why ``path`` cannot be used as a directory to write in (``None`` if it can).
 
-    With ``create``, a missing directory (and its parents) is created; without it, the nearest
-    existing ancestor must be a directory this user may create entries in.
+    The dry run (``create=False``) and the run (``create=True``) word a problem the same way: both
+    look first, without creating anything (the nearest existing ancestor must be a directory this
+    user may create entries in); only then does the run create the missing directory and its parents.
+    A ``mkdir`` that still fails (the file system changed in between) is named with the same prefix.
     """
-    if create:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            where = "" if exc.filename in (None, str(path)) else f" ({exc.filename})"
-            return f"{label} {path}: {exc.strerror or exc}{where}"
+    problem = _directory_problem(label, path)
+    if problem is not None or not create:
+        return problem
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = "" if exc.filename in (None, str(path)) else f" ({exc.filename})"
+        return f"{label} {path}: cannot be created: {exc.strerror or exc}{where}"
+    return None
+
+
+def _directory_problem(label: str, path: Path) -> str | None:
+    """Return why ``path`` cannot be used or created as a directory to write in, creating nothing."""
     if path.exists():
         if not path.is_dir():
             return f"{label} {path}: exists and is not a directory"
         if not _usable(path):
             return f"{label} {path}: {_why_not_writable(path)}"
-        refused = None if create else _cannot_create_in(path)
+        refused = _cannot_create_in(path)
         return f"{label} {path}: {refused}" if refused else None
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:

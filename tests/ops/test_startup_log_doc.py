@@ -61,7 +61,7 @@ def test_guide_section_6_when_journal_directory_unusable_then_the_runs_error_lin
     run = _run("run", "--config", str(config), cwd=rig.tmp)
     assert run.returncode == 1, run.stderr
     (error,) = _errors(run.stderr)
-    assert f"failed to start: journal directory {rig.tmp / 'journal'}: File exists" in error
+    assert f"failed to start: journal directory {rig.tmp / 'journal'}: exists and is not a directory" in error
     assert documented(error), error
 
 
@@ -103,4 +103,4 @@ def test_guide_section_6_when_a_profile_import_is_missing_then_the_launchs_error
 def test_documented_when_a_line_is_not_in_the_guide_then_false() -> None:
     line = "2026-12-04 02:17:08,589 ERROR   gateway.commands.run: gateway gw1 failed to start: no such thing"
     assert not documented(line)
-    assert not documented(line.replace("no such thing", "journal directory /x: File exists").replace("ERROR", "INFO"))
+    assert not documented(line.replace("no such thing", "journal directory /x: exists and is not a directory").replace("ERROR", "INFO"))
