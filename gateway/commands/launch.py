@@ -169,7 +169,7 @@ def check_config(path: str) -> tuple[GatewayConfig | None, str]:
     return config, ""
 
 
-class _Interrupted(Exception):
+class _StopSignalError(Exception):
     """SIGINT or SIGTERM arrived while the launcher waited for Onload."""
 
     def __init__(self, signum: int) -> None:
@@ -197,14 +197,14 @@ def wait_interruptibly(host: HostView, onload: OnloadEnvironment, timeout_s: flo
         if not received:
             time.sleep(seconds)  # a signal interrupts it (the handler runs, the sleep resumes: at most one poll)
         if received:
-            raise _Interrupted(received[0])
+            raise _StopSignalError(received[0])
 
     previous = {signum: signal.signal(signum, note) for signum in STOP_SIGNALS}
     try:
         try:
             found = wait_for_driver(host, onload, timeout_s, sleep=sleep)
             sleep(0)  # a signal during the last look: stop all the same
-        except _Interrupted as stop:
+        except _StopSignalError as stop:
             name = signal.Signals(stop.signum).name
             log.error("launch: interrupted (%s) while waiting for Onload; nothing exec'd", name)
             return STOP_SIGNALS[signal.Signals(stop.signum)]
