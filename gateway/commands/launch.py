@@ -10,10 +10,12 @@ import argparse
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import time
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from gateway.commands.run import add_run_arguments
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -113,7 +115,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_host_root_argument(parser, "/sys and /dev")
     parser.add_argument("gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run")
+    for option in run_options():  # ``gateway launch --config X``: say where it goes, not "unrecognized"
+        parser.add_argument(option, nargs="?", action=_MisplacedRunOption, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
+
+
+def run_options() -> list[str]:
+    """Return the option strings of ``gateway run`` (``--config``, ``--loop``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(parser)
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+class _MisplacedRunOption(argparse.Action):
+    """A ``gateway run`` option given before ``--``: exit 2 saying to put it after ``--``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = shlex.join([option_string or self.dest, *([values] if isinstance(values, str) else [])])
+        parser.error(
+            f"{option_string} is an argument of 'gateway run': put the gateway's arguments after '--'"
+            f" (gateway launch [launcher flags] -- {given})"
+        )
 
 
 MAX_WAIT_S = 3600.0
@@ -274,11 +302,16 @@ def run(args: argparse.Namespace) -> int:
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
     if onload_env is not None and onload_env.missing_imports:  # the launch and its dry run alike
+        assert isinstance(profile, ResolvedProfile)
+        missing = ", ".join(onload_env.missing_imports)
+        if profile.source == "onload" and profile.argument in onload_env.missing_imports:
+            what = f"the Onload profile {args.profile} is"  # a name of Onload's own, this host lacks it
+        else:
+            what = f"the profile {args.profile} imports {missing},"
         log.error(
-            "launch: refusing to start: the profile %s imports %s, not found in Onload's profile directories on"
-            " this host (%s): onload would stop with 'Cannot find profile'",
-            args.profile,
-            ", ".join(onload_env.missing_imports),
+            "launch: refusing to start: %s not found in Onload's profile directories on this host (%s):"
+            " onload would stop with 'Cannot find profile'",
+            what,
             ", ".join(onload_profile_dirs(host)),
         )
         return EXIT_REFUSED

@@ -319,3 +319,19 @@ def test_run_when_a_directory_cannot_be_used_then_it_stops_with_the_dry_runs_wor
     assert said.startswith(f"journal directory {where}: ")
     assert _refusal(run.stderr, "failed to start: ") == said
     assert not where.exists() or where == blocker
+
+
+@pytest.mark.parametrize("given", [["--config", "x.yaml"], ["--loop=asyncio"], ["--config"]])
+def test_launch_when_a_gateway_run_argument_comes_before_the_dashes_then_exit_2_saying_where_it_goes(
+    rig: LaunchRig, given: list[str]
+) -> None:
+    # fixops35: "unrecognized arguments: --config", from the top-level parser, with no word of '--'
+    result = rig.launch("--dry-run", *given)
+    assert result.returncode == EXIT_USAGE
+    option = given[0].split("=")[0]
+    assert f"gateway launch: error: {option} is an argument of 'gateway run': put the gateway's arguments after" in (
+        result.stderr
+    )
+    value = given[0].split("=")[1:] or given[1:]
+    assert f"(gateway launch [launcher flags] -- {' '.join([option, *value])})" in result.stderr
+    assert rig.record(rig.child_record) is None

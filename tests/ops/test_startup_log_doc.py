@@ -105,3 +105,18 @@ def test_documented_when_a_line_is_not_in_the_guide_then_false() -> None:
     assert not documented(line)
     elsewhere = line.replace("no such thing", "journal directory /x: exists and is not a directory")
     assert not documented(elsewhere.replace("ERROR", "INFO"))
+
+
+def test_guide_section_6_when_an_onload_profile_named_is_missing_on_the_host_then_it_is_named_as_such(
+    rig: LaunchRig,
+) -> None:
+    # fixops35: "--profile safe" on a host without safe.opf said "the profile safe imports safe"
+    rig.install_onload()
+    rig.load_driver()
+    result = rig.launch("--profile", "safe", "--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == 1, result.stderr
+    (error,) = _errors(result.stderr)
+    assert "launch: refusing to start: the Onload profile safe is not found in Onload's profile directories" in error
+    assert "imports" not in error
+    assert documented(error), error
+    assert rig.record(rig.onload_record) is None
