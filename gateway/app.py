@@ -588,6 +588,18 @@ class GatewayProcess:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
         self._metrics_providers.append(provider)
 
+    def add_venue_metrics_providers(self) -> None:
+        """Count in ``gateway metrics`` what venues report that the gateway does not act on (Broken Trades)."""
+        self.add_metrics_provider(self._venue_metrics)
+
+    def _venue_metrics(self) -> dict[str, float]:
+        total = 0
+        for connector in self.connectors:
+            counters = getattr(connector.adapter, "counters", None)
+            if isinstance(counters, dict):
+                total += counters.get("broken_trades", 0)
+        return {"venue_broken_trades_total": total}
+
     def add_memory_providers(self) -> None:
         """Show the released-id table (``memory.released_ids_capacity``) in ``gateway status`` and ``metrics``."""
         self.add_status_provider(self._memory_status)

@@ -73,6 +73,7 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     process = GatewayProcess(config, socket_hooks=[ops.venue_socket_hook], on_activity=spinner.kick)
     process.add_status_provider(ops.status, ops.status_parts)
     process.add_memory_providers()
+    process.add_venue_metrics_providers()
     gc_control = ops.gc
     process.add_metrics_provider(
         lambda: {

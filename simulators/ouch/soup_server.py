@@ -45,6 +45,9 @@ class SequencedStream:
         self.session = session
         self.packets: list[bytes] = []
         """Sequenced Data packets (length and type included); sequence n is ``packets[n - 1]``."""
+        self.replayable_from = 1
+        """The lowest sequence number still replayed: a login asking for an earlier one is accepted from here
+        (Login Accepted above the number requested: the messages between are lost, a replay gap)."""
         self.ended = False
 
     @property
@@ -248,6 +251,8 @@ class SoupServerConnection:
         sequence = request.sequence
         if sequence == 0 or sequence > stream.next_sequence:
             sequence = stream.next_sequence
+        elif sequence < stream.replayable_from:
+            sequence = min(stream.replayable_from, stream.next_sequence)
         if request.heartbeat_timeout_ms:
             self._client_timeout_ns = request.heartbeat_timeout_ms * MS
         self.out += encode_login_accepted(stream.session, sequence)

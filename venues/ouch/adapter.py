@@ -22,7 +22,10 @@ an Enter or Replace is sent again under its own number only if the venue has see
 number as high (NextUserRefNum <= it), otherwise it is reported back (VenueRejected /
 VenueCancelRejected "OUCH_NOT_RECEIVED", venue_seq 0): no UserRefNum the venue already
 has is ever sent again. The Enter of an order asked to cancel is never sent again: it is
-reported back, which answers its Cancel too. UserRefNums come from a persistent store and never go
+reported back, which answers its Cancel too. When messages of the venue were lost (a replay gap,
+an undecodable answer), an Enter or Replace the venue may have processed is in doubt instead:
+an Enter is taken as accepted, a Replace gets VenueCancelRejected "OUCH_IN_DOUBT" and a Cancel
+names both numbers (``_in_doubt``); never "not received". UserRefNums come from a persistent store and never go
 backwards within the session day.
 """
 
@@ -78,6 +81,7 @@ from venues.ouch.messages import (
     AccountQuery,
     AccountQueryResponse,
     AiqCanceled,
+    BrokenTrade,
     CancelPending,
     CancelReject,
     OrderCanceled,
@@ -136,6 +140,17 @@ _NOT_RECEIVED_CANCEL_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and a cancel of it was requested, "
     "so it is not sent again"
 )
+_IN_DOUBT: Final = "OUCH_IN_DOUBT"
+_IN_DOUBT_GAP_TEXT: Final = (
+    "messages of the venue were lost (a replay gap at the login, or one undecodable) and it has seen this "
+    "UserRefNum or a later one"
+)
+_IN_DOUBT_UNKNOWN_TEXT: Final = (
+    "messages of the venue were lost (a replay gap at the login, or one undecodable) and it did not answer "
+    "the Account Query"
+)
+_URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJI"} | {ord("U"): 13}
+"""Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
 """A new order the desk asked to cancel before the venue acknowledged it: an Enter lost is reported, never re-sent."""
 
@@ -198,6 +213,11 @@ class OuchVenue(VenueAdapter):
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
         self._login_ns = 0
+        self._answers_lost = False
+        """Messages of the venue were lost (a replay gap at a login, or one undecodable whose order is unknown):
+        an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
+        self._gaps_seen = 0
+        """``SoupClientSession.gaps`` when last looked at (a login)."""
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -258,6 +278,7 @@ class OuchVenue(VenueAdapter):
         self._without_order: dict[int, Callable[[int, Any], None]] = {
             ord("P"): self._on_cancel_pending,
             ord("Q"): self._on_account_query_response,
+            ord("B"): self._on_broken_trade,
         }
         """Outbound message types the adapter acts on that name no order to look up (decoded generically)."""
         self.counters: dict[str, int] = {
@@ -269,6 +290,8 @@ class OuchVenue(VenueAdapter):
             "unsupported_replace": 0,
             "bad_restore": 0,
             "not_received": 0,
+            "in_doubt": 0,
+            "broken_trades": 0,
             "unanswered_not_held": 0,
         }
         self._restored: dict[int, list[int]] = {}
@@ -667,7 +690,12 @@ class OuchVenue(VenueAdapter):
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}")
         self.sequence.new_epoch(self._epoch_of(session))
+        if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
+            self._gaps_seen = self._session.gaps
+            self._answers_lost = True
         self._login_ns = self._clock()
+        if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
+            self._answers_lost = False
         if self._inflight:
             self._replaying = True
             self._set_state(
@@ -702,6 +730,7 @@ class OuchVenue(VenueAdapter):
             return
         self._replaying = False
         if not self._inflight:  # the replay answered every request: nothing to ask about
+            self._answers_lost = False
             self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
             return
         self._query_sent_ns = self._clock() or 1
@@ -767,7 +796,7 @@ class OuchVenue(VenueAdapter):
         decode, user_ref_num, handler = entry
         decoded = decode(message)
         if type(decoded) is DecodeError:
-            self._decode_error(sequence, decoded)
+            self._undecodable(sequence, message, decoded)
             return
         urn = user_ref_num(decoded)
         try:
@@ -778,6 +807,62 @@ class OuchVenue(VenueAdapter):
             self._unknown(sequence, chr(message[0]), urn)
             return
         handler(sequence, chain, decoded)
+
+    def _undecodable(self, sequence: int, message: memoryview, error: DecodeError) -> None:
+        """Count a message about an order that does not decode; if it answers a request, that request is in doubt.
+
+        The UserRefNum sits at a fixed offset: when it names an Enter or Replace still waiting, the venue has
+        processed that request (this is its answer), so it gets one answer now (``_in_doubt``) and later
+        messages for the order are delivered. When the UserRefNum cannot be read the message may have
+        answered anything: requests still unanswered at the next login are in doubt.
+        """
+        self._decode_error(sequence, error)
+        offset = _URN_OFFSET[message[0]]
+        if len(message) < offset + 4:
+            if self._inflight:  # it may have answered one of them: they are in doubt at the next login
+                self._answers_lost = True
+            return
+        urn = int.from_bytes(message[offset : offset + 4], "big")
+        chain = self._refs.get(urn)
+        if chain is not None and not chain.done and urn in self._inflight:
+            self._in_doubt(sequence, chain, urn, f"its answer ({chr(message[0])}) could not be decoded: {error.text}")
+
+    def _in_doubt(self, seq: int, chain: _Chain, urn: int, why: str) -> None:
+        """Answer the Enter or Replace ``urn`` the venue may have processed though its answer cannot be read.
+
+        An Enter is taken as accepted (the order's own size and price; no venue order id), so fills for it
+        reach the strategy; a Replace gets VenueCancelRejected "OUCH_IN_DOUBT" and both numbers stay
+        candidates: a Cancel names each until a Replaced message settles it. Never "not received".
+        """
+        self._inflight.pop(urn, None)
+        self.counters["in_doubt"] += 1
+        order = chain.order
+        if urn in self._replace_refs:
+            if chain.pending == urn:
+                chain.pending = 0
+            chain.candidates = tuple(sorted({*chain.cancel_targets(), urn}))
+            chain.working = urn
+            chain.in_doubt = True
+            log.error(
+                "venue %s: replace of order %d (UserRefNum %d) in doubt: %s; it may be at the old or the new size "
+                "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s)",
+                self.name,
+                order.order_id,
+                urn,
+                why,
+                _IN_DOUBT,
+                chain.candidates,
+            )
+            self._emit(VenueCancelRejected(seq, order.order_id, _IN_DOUBT, f"replace in doubt: {why}"))
+            return
+        log.error(
+            "venue %s: new order %d (UserRefNum %d) in doubt: %s; taken as accepted at its own size and price",
+            self.name,
+            order.order_id,
+            urn,
+            why,
+        )
+        self._emit(VenueAccepted(seq, order.order_id, "", order.qty, order.price))
 
     def _not_about_an_order(self, sequence: int, message: memoryview) -> None:
         """Decode a message that names no order to act on: handle, count or (rarely) log it."""
@@ -853,10 +938,13 @@ class OuchVenue(VenueAdapter):
 
     def _on_accepted(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         urn, quantity, price, order_reference_number, order_state = fields
-        self._inflight.pop(urn, None)
         if quantity > _MAX_QTY or price > _MAX_PRICE:
             self._out_of_range(seq, "Order Accepted", quantity, price)
+            if urn in self._inflight and not chain.done:
+                text = f"Order Accepted with quantity {quantity} or price {price} out of range"
+                self._in_doubt(seq, chain, urn, text)
             return
+        self._inflight.pop(urn, None)
         chain.open_qty = quantity
         order_id = chain.order.order_id
         if order_state == ORDER_STATE_DEAD:
@@ -905,6 +993,11 @@ class OuchVenue(VenueAdapter):
         if quantity > _MAX_QTY:
             self._out_of_range(seq, "Order Canceled" if kind == "C" else "AIQ Canceled", quantity, 0)
             return
+        if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
+            chain.open_qty = 0
+            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason)))
+            self._finish(chain)
+            return
         chain.open_qty -= quantity
         self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
         if chain.open_qty <= 0:
@@ -913,15 +1006,19 @@ class OuchVenue(VenueAdapter):
     def _on_replaced(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
         urn = message.user_ref_num
         inflight = self._inflight
+        if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
+            self._out_of_range(seq, "Order Replaced", message.quantity, message.price)
+            if urn in inflight and not chain.done:
+                text = f"Order Replaced with quantity {message.quantity} or price {message.price} out of range"
+                self._in_doubt(seq, chain, urn, text)
+            return
         inflight.pop(urn, None)
         inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
-        if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
-            self._out_of_range(seq, "Order Replaced", message.quantity, message.price)
-            return
         chain.working = urn
         chain.candidates = ()
+        chain.in_doubt = False
         chain.open_qty = message.quantity
         if chain.pending == urn:
             chain.pending = 0
@@ -968,6 +1065,27 @@ class OuchVenue(VenueAdapter):
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self._ignore("P", seq, message)
 
+    def _on_broken_trade(self, seq: int, message: BrokenTrade) -> None:
+        """Log a Broken Trade at ERROR and count it: the gateway corrects nothing and the strategy is not told.
+
+        OUCH 5.0's Broken Trade names the execution by Match Number and carries no quantity; the
+        order's cumulative quantity, its position and risk's exposure keep the broken fill.
+        """
+        self.counters["broken_trades"] += 1
+        chain = self._refs.get(message.user_ref_num)
+        log.error(
+            "venue %s: BROKEN TRADE at sequence %d: order %s (UserRefNum %d, ClOrdID %r), match number %d, reason %r; "
+            "the quantity is not in the message (see the order's fill with that exec_id); position, cumulative "
+            "quantity and risk exposure are NOT corrected and the strategy is not told",
+            self.name,
+            seq,
+            chain.order.order_id if chain is not None else "unknown",
+            message.user_ref_num,
+            message.cl_ord_id,
+            message.match_number,
+            message.reason,
+        )
+
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
         self._ignore("Q", seq, message)
@@ -994,7 +1112,10 @@ class OuchVenue(VenueAdapter):
         """
         inflight = self._inflight
         out = self._session.out
-        resent = reported = 0
+        resent = reported = doubted = 0
+        lost = self._answers_lost
+        self._answers_lost = False
+        why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             packet = inflight.get(key)
             if packet is None:  # the order was reported back above (its cancel goes with it)
@@ -1004,6 +1125,13 @@ class OuchVenue(VenueAdapter):
                 del inflight[key]
                 continue
             replace = key in self._replace_refs
+            if lost and key < _CANCEL_KEY and (next_user_ref_num is None or key < next_user_ref_num):
+                # The venue has seen this number or a later one and some of its messages were lost: it may
+                # have processed this request, so it is never reported "not received" (an order asked to
+                # cancel keeps its Cancel, sent again below in UserRefNum order)
+                self._in_doubt(0, chain, key, why)
+                doubted += 1
+                continue
             cancel_wanted = not replace and key < _CANCEL_KEY and chain.order.state in _CANCEL_WANTED_BEFORE_ACK
             if key >= _CANCEL_KEY or (not cancel_wanted and next_user_ref_num is not None and key >= next_user_ref_num):
                 out += packet
@@ -1045,7 +1173,7 @@ class OuchVenue(VenueAdapter):
             )
         self._go_live(
             f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
-            f"{reported} reported not received"
+            f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else "")
         )
 
     # ---- internals ---------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class Chain(VenueOrder[int], gc=False):
     candidates: tuple[int, ...] = ()
     """After ``restore`` of a replaced order: every number that may be the live one."""
     done: bool = False
+    in_doubt: bool = False
+    """A Replace of it is in doubt (answer lost): the core's open quantity may be wrong until a Replaced settles it."""
 
     def cancel_targets(self) -> tuple[int, ...]:
         """Return the UserRefNums a Cancel must name."""

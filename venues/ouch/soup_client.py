@@ -26,9 +26,10 @@ asks for the same session and ``next_sequence``, the number after the highest se
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Final, Protocol
 
-from venues.ouch.errors import DecodeError
+from venues.ouch.errors import BAD_NUMBER, DecodeError
 from venues.ouch.soup_config import SoupClientConfig as SoupClientConfig  # noqa: PLC0414 - re-exported
 from venues.ouch.soupbin import (
     CLIENT_HEARTBEAT_PACKET,
@@ -47,7 +48,12 @@ from venues.ouch.soupbin import (
     encode_login_request,
 )
 
+log = logging.getLogger(__name__)
+
 MS: Final = 1_000_000
+MAX_SEQUENCE: Final = 2**63 - 1
+"""The highest Login Accepted sequence number the client takes: the journal keeps 64-bit numbers (20 digits
+allow more), and a session is refused at login rather than left UP with events the journal cannot store."""
 
 
 class SoupClientState(enum.Enum):
@@ -323,7 +329,10 @@ class SoupClientSession:
                 self._protocol_error(f"Login Accepted while {self.state.value}; ignored")
                 return False
             accepted = decode_login_accepted(packet)
-            if isinstance(accepted, DecodeError):
+            if not isinstance(accepted, DecodeError) and accepted.sequence > MAX_SEQUENCE:
+                accepted = DecodeError(BAD_NUMBER, f"sequence number {accepted.sequence} is above {MAX_SEQUENCE}")
+            if isinstance(accepted, DecodeError):  # the login failed: disconnect, back off, log in again
+                log.error("SoupBinTCP: bad Login Accepted, disconnecting: %s", accepted.text)
                 self._protocol_error(f"bad Login Accepted: {accepted.text}")
                 self._request_disconnect(f"bad Login Accepted: {accepted.text}")
                 return True
