@@ -6,12 +6,14 @@ is marketable and fills at once::
     python examples/blocking_script.py --socket var/run/strategies.sock AAPL B 100 230.20
 
 A price far from the reference is refused by the risk collar (the printed OrderRejected says so);
-a price that does not cross rests on the book and the script gives up after ``--timeout`` seconds.
+a price that does not cross rests on the book and the script gives up after ``--timeout`` seconds:
+it says so, cancels the order, prints how it ended and exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gateway.client import BlockingGatewayClient
 from model.enums import Side
@@ -32,7 +34,20 @@ def main() -> None:
     args = parser.parse_args()
     with BlockingGatewayClient(args.socket, args.strategy) as gw:
         order = gw.submit(args.account, args.venue, args.symbol, Side(args.side), args.qty, args.price)
-        print(gw.wait_done(order, timeout=args.timeout))
+        try:
+            print(gw.wait_done(order, timeout=args.timeout))
+            return
+        except TimeoutError:
+            print(
+                f"gave up after {args.timeout:g} s: order {order.cl_ord_id} is still {order.status}; canceling it",
+                file=sys.stderr,
+            )
+        gw.cancel(order)
+        try:
+            print(gw.wait_done(order, timeout=5.0))
+        except TimeoutError:
+            print(f"order {order.cl_ord_id}: no answer to its cancel within 5 s", file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -985,6 +985,7 @@ class Engine:
                 return
             self._count_reject(self.rejects, GATEWAY, req.code)
             self._emit(st, OrderRejected(st.next_seq, req.cl_ord_id, GATEWAY, req.code, req.text))
+            st.refused_id(req.cl_ord_id)  # used up, as any NewOrder's: a reuse is DUPLICATE_CL_ORD_ID
         elif req.kind == "MassCancel":
             answer = MassCancelRejected(req.cl_ord_id, req.code, req.text)
             self._answer_mass_cancel(st, answer)
@@ -1710,7 +1711,7 @@ class Engine:
                     "pid": st.link.peer.pid if st.link is not None and st.link.peer else None,
                     "next_seq": st.next_seq,
                     "last_req_seq": st.last_req_seq,
-                    "orders": len(st.orders) + len(st.released),
+                    "orders": st.orders_count(),
                     "open_orders": len(st.open_orders),
                 }
                 for sid, st in self.strategies.items()

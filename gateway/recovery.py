@@ -231,6 +231,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                 rejected = st.orders.get(rec.event.cl_ord_id)
                 if rejected is not None:
                     unanswered.pop(rejected.order_id, None)
+                else:  # a NewOrder refused before it became an order (INVALID_FIELD, ...): its id is used up
+                    st.refused_id(rec.event.cl_ord_id)
         elif kind is JOrderCreated:
             assert isinstance(rec, JOrderCreated)
             order = rec.order()

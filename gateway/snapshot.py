@@ -264,7 +264,7 @@ class SnapshotWriter:
                         st.link.peer.pid if st.link is not None and st.link.peer else None,
                         st.next_seq,
                         st.last_req_seq,
-                        len(st.orders) + len(st.released),
+                        st.orders_count(),
                         len(st.open_orders),
                     )
                     for sid, st in strategies.items()

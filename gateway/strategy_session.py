@@ -53,6 +53,7 @@ import msgspec
 
 from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE, FrameSplitter, FrameWriter, strategy_message_decoder
 from gateway.protocol.messages import (
+    LAST_SEQ_LIMIT,
     MAX_FRAME_SIZE,
     MAX_STR_BYTES,
     MIN_PROTOCOL_VERSION,
@@ -110,6 +111,9 @@ NO_REQ_SEQ: Final = (
 )
 NO_PLACE: Final = "; it has no readable `req_seq` (a positive integer): it takes no place in the sequence"
 """Added to the text answering a version-3 request whose ``req_seq`` cannot be read (the strategy's next is no gap)."""
+NOT_A_REQUEST: Final = "; it is not a request: it takes no place in the sequence"
+"""Added (version 3) to the Error answering a frame that is no request (an unknown tag, not a message, a second
+Hello): whatever it carries, it takes no number, and the text says so as for a request without a readable one."""
 
 
 _MSGPACK_TYPE_NAMES: Final = {"object": "map", "None": "nil", "null": "nil", "bytes": "bin"}
@@ -523,6 +527,11 @@ class StrategySession:
                 self._unsupported_version(msg.protocol_version)
                 return
             problem = too_long_field(msg)
+            if problem is None and msg.last_seq >= LAST_SEQ_LIMIT:
+                problem = (
+                    f"`last_seq` {msg.last_seq} is too large: at most {LAST_SEQ_LIMIT - 1} (2^62 - 1), so that "
+                    "the events numbered after it fit 64 bits"
+                )
             if problem is not None:
                 self.close("BAD_HELLO", f"Hello: {problem}")
                 return
@@ -538,7 +547,10 @@ class StrategySession:
         if kind is Heartbeat:
             return
         if kind is Hello:
-            self._error("ALREADY_LOGGED_IN", "Hello received on an open session; ignored", out)
+            text = "Hello received on an open session; ignored"
+            if self.protocol_version >= REQ_SEQ_VERSION:
+                text += NOT_A_REQUEST
+            self._error("ALREADY_LOGGED_IN", text, out)
             return
         req_seq: int = getattr(msg, "req_seq", 0) if self.protocol_version >= REQ_SEQ_VERSION else 0
         problem = too_long_field(msg)
@@ -656,8 +668,10 @@ class StrategySession:
 
     def _numbered(self, frame: memoryview, tag: int | None, text: str) -> tuple[int, str]:
         """Return the ``req_seq`` a bad version-3 request takes (0: none), and ``text`` noting when it takes none."""
-        if self.protocol_version < REQ_SEQ_VERSION or tag is None or tag not in _REQ_SEQ_AT:
+        if self.protocol_version < REQ_SEQ_VERSION:
             return 0, text
+        if tag is None or tag not in _REQ_SEQ_AT:  # an unknown tag, or not a message: never numbered
+            return 0, text + NOT_A_REQUEST
         req_seq = lenient_req_seq(frame, tag)
         return req_seq, text if req_seq else text + NO_PLACE
 

@@ -65,6 +65,7 @@ class StrategyState:
         "next_seq",
         "open_orders",
         "orders",
+        "refused_ids",
         "released",
         "replay_pending",
         "strategy_id",
@@ -82,7 +83,9 @@ class StrategyState:
         """How many of the strategy's first events were released from ``events`` (the journal has them)."""
         self.orders: dict[str, Order] = {}
         self.released = StrategyIds(released_ids if released_ids is not None else _private())
-        """Its released orders' ids, in the gateway's table (``Engine.released_ids``)."""
+        """Its released orders' ids, in the gateway's table (``Engine.released_ids``), and ``refused_ids``."""
+        self.refused_ids = 0
+        """``cl_ord_id``s in ``released`` used up by a NewOrder refused without an order (``refused_id``)."""
         self.replay_pending = 0
         """Journal reads under way for a Hello of this strategy (its events are not released meanwhile)."""
         self.open_orders: dict[int, Order] = {}
@@ -96,6 +99,20 @@ class StrategyState:
             self.release_events(0)
             self.events_base = next_seq - 1
             self.next_seq = next_seq
+
+    def refused_id(self, cl_ord_id: str) -> None:
+        """Use ``cl_ord_id`` up for a NewOrder refused before it became an order (``INVALID_FIELD``, ...).
+
+        No order holds it, so it goes straight to ``released`` (8 bytes in the gateway's table, as a
+        released order's id): a NewOrder reusing it is DUPLICATE_CL_ORD_ID, a Cancel of it ORDER_CLOSED.
+        """
+        if cl_ord_id not in self.orders and cl_ord_id not in self.released:
+            self.released.add(cl_ord_id)
+            self.refused_ids += 1
+
+    def orders_count(self) -> int:
+        """Return how many orders the strategy created today (in memory or released; not ``refused_ids``)."""
+        return len(self.orders) + len(self.released) - self.refused_ids
 
     def release_events(self, keep: int) -> int:
         """Drop all but the last ``keep`` events from memory; return how many were dropped."""

@@ -22,7 +22,18 @@ from gateway.journal import (
     unwrap_requests,
 )
 from gateway.journal_read import JournalReader
-from gateway.protocol.messages import Cancel, Canceled, Error, Executed, OrderAccepted, Replace, Replaced, Welcome
+from gateway.protocol.messages import (
+    Cancel,
+    Canceled,
+    CancelRejected,
+    Error,
+    Executed,
+    OrderAccepted,
+    OrderRejected,
+    Replace,
+    Replaced,
+    Welcome,
+)
 from gateway.recovery import (
     ORDER_ID_MARGIN,
     Recovered,
@@ -211,6 +222,55 @@ def test_hello_when_last_seq_beyond_the_journal_then_events_numbered_after_it_th
     again.engine.adopt(recover(read_journal(path)))
     fresh = again.connect("S1")
     assert [m.seq for m in fresh.received() if isinstance(m, OrderAccepted)] == [1, 10]
+    again.engine.journal.close()
+
+
+def _orders(rig: Rig, strategy_id: str) -> object:
+    """Return the strategy's ``orders`` in the engine's status document."""
+    strategies = rig.engine.status()["strategies"]
+    assert isinstance(strategies, dict)
+    return strategies[strategy_id]["orders"]
+
+
+def test_new_order_when_refused_invalid_field_then_its_cl_ord_id_is_used_up_live_and_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Review 35, 2: a NewOrder refused INVALID_FIELD uses its ``cl_ord_id`` up, like any NewOrder's answer.
+
+    The old code created no order for it and remembered nothing: the same ``cl_ord_id`` was accepted
+    next, so one id had an OrderRejected (terminal) and then an OrderAccepted.
+    """
+    path = tmp_path / "j"
+    rig = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
+    link = rig.connect("S1")
+    rig.new_order(link, "K", qty=0)  # qty 0 breaks a field rule: INVALID_FIELD by its cl_ord_id
+    rig.new_order(link, "K")
+    rig.send(link, Cancel("K"))
+    rig.new_order(link, "L")  # a real order, for the count
+    rig.engine.flush()
+    answers = [
+        (type(m).__name__, m.cl_ord_id, m.code)
+        for m in link.received()
+        if isinstance(m, OrderRejected | CancelRejected)
+    ]
+    assert answers == [
+        ("OrderRejected", "K", "INVALID_FIELD"),
+        ("OrderRejected", "K", "DUPLICATE_CL_ORD_ID"),  # the old code created the order here
+        ("CancelRejected", "K", "ORDER_CLOSED"),  # REJECTED is terminal (6.3)
+    ]
+    assert [c[0] for c in rig.venue.commands] == ["new"]  # L only
+    assert _orders(rig, "S1") == 1  # L only: K never became an order
+    rig.engine.link_closed(link)
+    rig.engine.journal.close()
+
+    again = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
+    again.engine.adopt(recover(read_journal(path)))
+    fresh = again.connect("S1", last_seq=4)
+    again.new_order(fresh, "K")
+    again.engine.flush()
+    (refused,) = [m for m in fresh.received() if isinstance(m, OrderRejected)]
+    assert (refused.cl_ord_id, refused.code) == ("K", "DUPLICATE_CL_ORD_ID")
+    assert _orders(again, "S1") == 1
     again.engine.journal.close()
 
 

@@ -488,4 +488,4 @@ def test_receive_when_request_is_a_map_then_error_names_messagepack_types() -> N
     session = _v3(clock, last_req_seq=0)
     (err,) = session.receive_data(_frame(msgspec.msgpack.encode({"cl_ord_id": "C1"})), clock())
     assert isinstance(err, Error) and (err.code, err.fatal) == ("INVALID_MESSAGE", False)
-    assert err.text == "frame 2: Expected `array`, got `map`"
+    assert err.text == "frame 2: Expected `array`, got `map`; it is not a request: it takes no place in the sequence"

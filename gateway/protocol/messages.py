@@ -33,6 +33,15 @@ MassCancelAck / MassCancelRejected answers. Version 3 added ``req_seq`` to every
 REQ_SEQ_VERSION: Final = 3
 """The first version whose requests carry ``req_seq``."""
 
+LAST_SEQ_LIMIT: Final = 1 << 62
+"""A Hello's ``last_seq`` must be below this, 2^62 (else ``BAD_HELLO``, docs/strategy-protocol.md 4.1).
+
+The gateway numbers a strategy's events on after a ``last_seq`` beyond its own (``LAST_SEQ_AHEAD``), and
+journals that number: a bound far below 2^64 keeps every ``seq`` it can ever number (2^62 more events
+would be needed to reach 2^63) within the journal's, the wire's and ``gateway status``' unsigned 64-bit
+integers, and within a signed 64-bit integer in a strategy's own code. Requests cannot move a strategy's
+numbering: only the Hello can, so this is the one place it is bounded."""
+
 MAX_STR_BYTES: Final = 32
 """Longest identifier (``str(32)`` in the protocol doc), counted in UTF-8 bytes, not characters."""
 

@@ -70,6 +70,13 @@ def run_blocking_script(socket: Path, workdir: Path) -> None:
     result = _run(str(EXAMPLES / "blocking_script.py"), "--socket", str(socket), "AAPL", "B", "100", "230.20")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Executed(") and "leaves_qty=0" in result.stdout, result.stdout
+    # a price that does not cross rests: the script gives up after --timeout, cleanly (it used to end in a traceback)
+    rests = _run(
+        str(EXAMPLES / "blocking_script.py"), "--socket", str(socket), "--timeout", "0.5", "AAPL", "B", "100", "229.00"
+    )
+    assert rests.returncode == 1 and "Traceback" not in rests.stderr, rests.stderr
+    assert "gave up after 0.5 s: order " in rests.stderr and "is still LIVE; canceling it" in rests.stderr, rests.stderr
+    assert rests.stdout.startswith("Canceled(") and "leaves_qty=0" in rests.stdout, rests.stdout
 
 
 def run_simple_strategy(socket: Path, workdir: Path) -> None:
