@@ -283,6 +283,8 @@ class GatewayProcess:
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
         self._stop_begun = False
+        self._started = False
+        """Start completed (its "started" line logged): the stop then says "stopped", else "did not start"."""
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
@@ -538,6 +540,7 @@ class GatewayProcess:
             len(self.venues),
             len(config.strategies),
         )
+        self._started = True
         hot_path = native.describe()
         if hot_path["modules"]:
             log.info("hot path: compiled with mypyc (%s)", ", ".join(native.compiled_modules()))
@@ -949,7 +952,10 @@ class GatewayProcess:
         for venue in self.venues:
             venue.close()
         self._close_journal()
-        log.info("gateway %s stopped", config.gateway_id)
+        if self._started:
+            log.info("gateway %s stopped", config.gateway_id)
+        else:  # a start refused half-way (journal in use, socket in use, bad limits): it never ran
+            log.info("gateway %s did not start; closed what it had opened", config.gateway_id)
 
     def _close_journal(self) -> None:
         """Close the journal (whatever it could not make durable is logged, never raised), then drop its lock."""

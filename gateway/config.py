@@ -7,16 +7,21 @@ misspelt setting must never be silently ignored.
 
 from __future__ import annotations
 
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from gateway.entitlements import StrategyEntitlement
 from gateway.ops.config import SpinConfig
 from model.fsync import FsyncPolicy
 from risk.limitsfile import KnownNames
+from risk.loader import Problem, describe_yaml_error, format_path
 
 
 class ConfigError(Exception):
@@ -133,6 +138,9 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(f"{config_path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start]:#04x})") from exc
     try:
         raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line, column, message = describe_yaml_error(exc)
+        raise ConfigError(str(Problem(str(config_path), line, column, "", message))) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
     if raw is None:
@@ -144,8 +152,113 @@ def load_config(path: str | Path) -> GatewayConfig:
     try:
         config = msgspec.convert(raw, GatewayConfig)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{config_path}: {exc}") from exc
+        raise ConfigError(locate_error(str(config_path), text, raw, str(exc))) from exc
     for index, venue in enumerate(config.venues):
         if not isinstance(venue.get("protocol"), str):
             raise ConfigError(f"{config_path}: venues[{index}] needs a 'protocol' (ouch or fix)")
     return config
+
+
+_AT: Final = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+_SEGMENT: Final = re.compile(r"\.(?P<field>[^.\[]+)|\[(?P<index>\d+|\.\.\.)\]")
+_UNKNOWN_FIELD: Final = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+
+
+def locate_error(file: str, text: str, raw: dict[str, Any], error: str) -> str:
+    """Return msgspec's ``error`` as ``file:line:column: path: message``, the form of the risk files' errors.
+
+    msgspec says ``Expected `int`, got `str` - at `$.spin.loop_spin_us```: the path is looked up
+    in the YAML node tree (``yaml.compose`` keeps each node's position). An entry of a mapping
+    msgspec names ``[...]`` is found by converting each entry until one fails; an unknown field is
+    located at its own key. What cannot be located keeps the nearest ancestor's position.
+    """
+    found = _AT.match(error)
+    message = found["message"] if found is not None else error  # a top-level problem has no path
+    path = _concrete_path(raw, _parse_path(found["path"])) if found is not None else ()
+    unknown = _UNKNOWN_FIELD.match(message)
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        root = None
+    line, column = (0, 0)
+    if root is not None:
+        line, column = _position(root, path, unknown["field"] if unknown is not None else None)
+    return str(Problem(file, line, column, format_path(path), message))
+
+
+def _parse_path(text: str) -> list[str | int | None]:
+    """Return msgspec's ``.spin.cpu[1]`` as segments (``None``: an unnamed mapping entry, ``[...]``)."""
+    segments: list[str | int | None] = []
+    for match in _SEGMENT.finditer(text):
+        if match["field"] is not None:
+            segments.append(match["field"])
+        else:
+            segments.append(None if match["index"] == "..." else int(match["index"]))
+    return segments
+
+
+def _concrete_path(raw: Any, segments: list[str | int | None]) -> tuple[str | int, ...]:
+    """Resolve the ``[...]`` entries of ``segments`` against the data: the first entry that does not convert."""
+    path: list[str | int] = []
+    value: Any = raw
+    kind: Any = GatewayConfig
+    for segment in segments:
+        kind = _element_type(kind, segment)
+        step = segment
+        if step is None:
+            if not isinstance(value, dict):
+                break
+            step = next((key for key, item in value.items() if not _converts(item, kind)), None)
+            if step is None:
+                break
+        path.append(step)
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            break
+    return tuple(path)
+
+
+def _element_type(kind: Any, segment: str | int | None) -> Any:
+    """Return the type of ``kind``'s field or element ``segment`` (``Any`` when unknown)."""
+    while typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        kind = options[0] if len(options) == 1 else Any
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct) and isinstance(segment, str):
+        return typing.get_type_hints(kind, include_extras=True).get(segment, Any)
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is dict and len(args) == 2:
+        return args[1]
+    if typing.get_origin(kind) in (list, tuple) and args:
+        return args[0]
+    return Any
+
+
+def _converts(value: Any, kind: Any) -> bool:
+    try:
+        msgspec.convert(value, kind)
+    except (msgspec.ValidationError, TypeError):
+        return False
+    return True
+
+
+def _position(root: Node, path: tuple[str | int, ...], unknown_key: str | None) -> tuple[int, int]:
+    """Return the 1-based (line, column) of ``path``'s node, or of its nearest ancestor in the tree.
+
+    With ``unknown_key`` (msgspec's "unknown field"), the position of that key in ``path``'s mapping.
+    """
+    node = root
+    for segment in path:
+        child: Node | None = None
+        if isinstance(node, MappingNode) and isinstance(segment, str):
+            child = next((value for key, value in node.value if key.value == segment), None)
+        elif isinstance(node, SequenceNode) and isinstance(segment, int) and segment < len(node.value):
+            child = node.value[segment]
+        if child is None:
+            return node.start_mark.line + 1, node.start_mark.column + 1
+        node = child
+    if unknown_key is not None and isinstance(node, MappingNode):
+        node = next((key for key, _ in node.value if key.value == unknown_key), node)
+    return node.start_mark.line + 1, node.start_mark.column + 1

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from gateway.admin import AdminError, admin_request, fetch_status
+from gateway.commands.output import write_stdout
 from gateway.config import ConfigError, load_config
 from gateway.ops.onload_env import EfSetting, describe_settings
 
@@ -161,11 +162,8 @@ def run_status(args: argparse.Namespace) -> int:
     except (AdminError, ConfigError) as exc:
         print(f"gateway status: {exc}", file=sys.stderr)
         return 1
-    if args.json:
-        json.dump(status, sys.stdout, indent=2, default=str)
-        print()
-        return 0
-    print(format_status(status))
+    text = json.dumps(status, indent=2, default=str) if args.json else format_status(status)
+    write_stdout(text + "\n")  # a reader that stopped early (| head) took what it wanted: exit 0, quietly
     return 0
 
 

@@ -10,8 +10,12 @@ import argparse
 import logging
 import math
 import os
+import shlex
+import signal
 import sys
-from typing import NoReturn
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from gateway.commands.run import add_run_arguments
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -23,6 +27,7 @@ from gateway.ops.launch import (
     EXIT_EXEC_FAILED,
     EXIT_INTERRUPTED,
     EXIT_REFUSED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     LaunchOptions,
     LaunchRefused,
@@ -36,13 +41,14 @@ from gateway.ops.launch import (
 )
 from gateway.ops.onload import (
     DEFAULT_PROFILE,
+    OnloadEnvironment,
     ResolvedProfile,
     detect_onload_environment,
     gateway_profile_dir,
     resolve_profile,
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
-from gateway.ops.paths import check_paths, checked_paths
+from gateway.ops.paths import check_listening, check_paths, checked_paths
 from risk.limitsfile import LimitsFileError, read_limits
 from venues.registry import VenueConfigError, decode_venue_config
 
@@ -97,8 +103,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=non_negative_seconds,
         default=0.0,
         metavar="SECONDS",
-        help="when Onload is installed but its driver is not loaded yet (or /dev/onload not yet usable by this"
-        " user), wait up to this long before deciding (boot ordering; the systemd unit uses 30)",
+        help="when Onload is installed but its driver is not loaded yet (or /dev/onload not there yet, or not"
+        " usable by this user), wait up to this long for both before deciding (boot ordering; the unit uses 30)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the exact command and environment, run nothing")
     parser.add_argument(
@@ -109,7 +115,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_host_root_argument(parser, "/sys and /dev")
     parser.add_argument("gateway_args", nargs="*", metavar="-- GATEWAY-RUN-ARGS", help="arguments for gateway run")
+    for option in run_options():  # ``gateway launch --config X``: say where it goes, not "unrecognized"
+        parser.add_argument(option, nargs="?", action=_MisplacedRunOption, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
+
+
+def run_options() -> list[str]:
+    """Return the option strings of ``gateway run`` (``--config``, ``--loop``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(parser)
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+class _MisplacedRunOption(argparse.Action):
+    """A ``gateway run`` option given before ``--``: exit 2 saying to put it after ``--``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given = shlex.join([option_string or self.dest, *([values] if isinstance(values, str) else [])])
+        parser.error(
+            f"{option_string} is an argument of 'gateway run': put the gateway's arguments after '--'"
+            f" (gateway launch [launcher flags] -- {given})"
+        )
 
 
 MAX_WAIT_S = 3600.0
@@ -165,6 +197,51 @@ def check_config(path: str) -> tuple[GatewayConfig | None, str]:
     return config, ""
 
 
+class _StopSignalError(Exception):
+    """SIGINT or SIGTERM arrived while the launcher waited for Onload."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_TERMINATED}
+"""The signals that end the wait for Onload, and the exit code of each (128 + the signal, as the shell says)."""
+
+
+def wait_interruptibly(host: HostView, onload: OnloadEnvironment, timeout_s: float) -> OnloadEnvironment | int:
+    """Wait for Onload's driver and /dev/onload; on SIGINT or SIGTERM log one line and return the exit code.
+
+    The handlers only note the signal: the wait's own sleep raises, so the exception never surfaces
+    inside a finalizer or library code that would swallow it. A signal that arrives as the wait ends
+    still stops the launch (nothing is exec'd). The previous handlers are put back before returning.
+    """
+    received: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        received.append(signum)
+
+    def sleep(seconds: float) -> None:
+        if not received:
+            time.sleep(seconds)  # a signal interrupts it (the handler runs, the sleep resumes: at most one poll)
+        if received:
+            raise _StopSignalError(received[0])
+
+    previous = {signum: signal.signal(signum, note) for signum in STOP_SIGNALS}
+    try:
+        try:
+            found = wait_for_driver(host, onload, timeout_s, sleep=sleep)
+            sleep(0)  # a signal during the last look: stop all the same
+        except _StopSignalError as stop:
+            name = signal.Signals(stop.signum).name
+            log.error("launch: interrupted (%s) while waiting for Onload; nothing exec'd", name)
+            return STOP_SIGNALS[signal.Signals(stop.signum)]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it."""
     try:
@@ -178,10 +255,13 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: refusing to start: %s", problem)
             return EXIT_USAGE
         directories = check_paths(config, create=False)
+        in_use = None
         if config.journal.enabled:  # a gateway already running on this journal: the launch would be refused
             in_use = journal_in_use(config.path(config.journal.directory))
             if in_use:
                 directories.append(in_use)
+        if not in_use:  # (the run stops at the journal first) another gateway on these sockets: refused as well
+            directories += check_listening(config)
         for problem in directories:
             log.error("launch: refusing to start: %s", problem)
         if directories:
@@ -203,11 +283,10 @@ def run(args: argparse.Namespace) -> int:
     profile = resolve_profile(args.profile, host, gateway_profile_dir())
     onload = detect_onload_environment(host)
     if args.wait_for_onload > 0:
-        try:
-            onload = wait_for_driver(host, onload, args.wait_for_onload)
-        except KeyboardInterrupt:
-            log.error("launch: interrupted (SIGINT) while waiting for Onload; nothing exec'd")
-            return EXIT_INTERRUPTED
+        waited = wait_interruptibly(host, onload, args.wait_for_onload)
+        if isinstance(waited, int):
+            return waited
+        onload = waited
     plan = plan_launch(options, onload, profile, os.environ)
     if isinstance(plan, LaunchRefused):
         log.error("launch: refusing to start: %s", plan.reason)
@@ -223,11 +302,16 @@ def run(args: argparse.Namespace) -> int:
         )
     plan = with_onload_environment(plan, os.environ, onload_env, keep_inherited=args.keep_ef_environment)
     if onload_env is not None and onload_env.missing_imports:  # the launch and its dry run alike
+        assert isinstance(profile, ResolvedProfile)
+        missing = ", ".join(onload_env.missing_imports)
+        if profile.source == "onload" and profile.argument in onload_env.missing_imports:
+            what = f"the Onload profile {args.profile} is"  # a name of Onload's own, this host lacks it
+        else:
+            what = f"the profile {args.profile} imports {missing},"
         log.error(
-            "launch: refusing to start: the profile %s imports %s, not found in Onload's profile directories on"
-            " this host (%s): onload would stop with 'Cannot find profile'",
-            args.profile,
-            ", ".join(onload_env.missing_imports),
+            "launch: refusing to start: %s not found in Onload's profile directories on this host (%s):"
+            " onload would stop with 'Cannot find profile'",
+            what,
             ", ".join(onload_profile_dirs(host)),
         )
         return EXIT_REFUSED

@@ -12,6 +12,7 @@ import sys
 
 from gateway.admin import AdminError, fetch_metrics
 from gateway.commands.admin import DEFAULT_CONFIG, add_target, admin_socket_path
+from gateway.commands.output import write_stdout
 from gateway.config import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
@@ -76,7 +77,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     except (AdminError, ConfigError) as exc:
         print(f"gateway metrics: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(render(snapshot).decode())
+    write_stdout(render(snapshot).decode())  # | head, | grep -m1: the reader's choice, exit 0 quietly
     return 0
 
 

@@ -6,7 +6,7 @@ Decision, in order:
    one of Onload's own); a profile that does not exist is an operator error (exit 2)
    on every host, so a typo shows up in a dry run on a laptop too;
 2. look at the host: ``onload`` on PATH (through ``sh``), its ``--version``, the driver
-   (``/sys/module/onload`` or ``/dev/onload``);
+   (``/sys/module/onload`` or ``/dev/onload``) and a ``/dev/onload`` this user may open;
 3. usable: exec ``onload --profile=<profile> <python> -m gateway run <args>``, unless the profile
    imports an Onload profile the host does not have (refused, exit 1: ``onload`` would stop with
    "Cannot find profile"; the dry run refuses the same);
@@ -56,6 +56,8 @@ EXIT_USAGE = 2
 EXIT_EXEC_FAILED = 127
 EXIT_INTERRUPTED = 130
 """Ctrl-C (SIGINT) before the exec, e.g. during ``--wait-for-onload``: 128 + SIGINT, as the shell reports it."""
+EXIT_TERMINATED = 143
+"""SIGTERM (``systemctl stop``) during ``--wait-for-onload``: 128 + SIGTERM, as the shell reports it."""
 
 
 class LaunchOptions(msgspec.Struct, frozen=True):
@@ -126,7 +128,7 @@ def wait_for_driver(
         sleep(poll_s)
         found = refresh_driver(host, found)
     if found.unusable_reason() is None:
-        log.info("launch: Onload's driver is ready")
+        log.info("launch: Onload's driver and /dev/onload are ready")
     return found
 
 

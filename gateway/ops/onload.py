@@ -3,9 +3,10 @@
 Three separate questions, answered separately:
 
 * host (for ``gateway launch``): is the ``onload`` executable on PATH (found and run
-  through ``sh``), which version, and is the driver loaded (``/sys/module/onload`` or
-  ``/dev/onload``)? ``onload`` itself exits 1 without the driver, so the launcher
-  must decide before exec'ing it.
+  through ``sh``), which version, is the driver loaded (``/sys/module/onload`` or
+  ``/dev/onload``), and is there a ``/dev/onload`` this user may open read-write (without
+  it libonload creates no stack)? ``onload`` itself exits 1 without the driver, so the
+  launcher must decide before exec'ing it.
 * process (for the start-up log): is ``libonload.so`` mapped into this process and
   does ``onload_is_present()`` (exported by libonload, found through ``dlsym`` on the
   main program) say 1?
@@ -120,6 +121,21 @@ def device_access_problem(host: HostView, identity: Identity, device: str = ONLO
     )
 
 
+def device_problem(host: HostView, identity: Identity) -> str | None:
+    """Return why ``identity`` cannot use /dev/onload: there is none, or it may not open it (``None``: it can).
+
+    Unlike ``device_access_problem``, a missing device is a problem: at boot the driver is loaded
+    (``/sys/module/onload``) before udev creates /dev/onload, and until then libonload cannot
+    create a stack, so every socket would stay on the kernel.
+    """
+    if not host.exists(ONLOAD_DEVICE):
+        return (
+            f"there is no {ONLOAD_DEVICE} (udev has not created it yet: 'udevadm trigger --subsystem-match=onload',"
+            " or 'onload_tool reload')"
+        )
+    return device_access_problem(host, identity)
+
+
 def device_access_fix(host: HostView, identity: Identity, device: str = ONLOAD_DEVICE) -> str:
     """Return the command that lets ``identity`` use ``device``."""
     try:
@@ -141,7 +157,7 @@ class OnloadEnvironment(msgspec.Struct, frozen=True):
     driver_version: str | None
     version_output: str = ""
     device_problem: str | None = None
-    """Why this user cannot open /dev/onload (``None``: it can, or there is no such file to judge)."""
+    """Why this user cannot use /dev/onload: there is none, or it may not open it (``None``: it can)."""
 
     def unusable_reason(self) -> str | None:
         """Return why Onload cannot be used here, or ``None`` if it can."""
@@ -200,7 +216,7 @@ def detect_onload_environment(
     path = executable if executable is not None else find_executable("onload")
     driver_loaded = any(host.exists(p) for p in ONLOAD_DRIVER_PATHS)
     driver_version = host.read_value(ONLOAD_DRIVER_VERSION) or None
-    device = device_access_problem(host, identity or current_identity())
+    device = device_problem(host, identity or current_identity())
     if path is None:
         return OnloadEnvironment(None, None, driver_loaded, driver_version, device_problem=device)
     result = host.run([path, "--version"])
@@ -215,7 +231,7 @@ def refresh_driver(host: HostView, found: OnloadEnvironment, identity: Identity 
         found,
         driver_loaded=any(host.exists(p) for p in ONLOAD_DRIVER_PATHS),
         driver_version=host.read_value(ONLOAD_DRIVER_VERSION) or found.driver_version,
-        device_problem=device_access_problem(host, identity or current_identity()),
+        device_problem=device_problem(host, identity or current_identity()),
     )
 
 

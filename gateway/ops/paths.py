@@ -4,7 +4,8 @@
 behind, says which directories and socket paths it checked (``checked_paths``) or, per setting,
 why the launch would fail (a path that is a regular file, a
 read-only file system, a directory this user may not write, a socket path that is too long,
-is not a socket, or is shared by both sockets). ``gateway run`` calls it with ``create=True``
+is not a socket, or is shared by both sockets), and, with ``check_listening``, whether another
+process listens on a socket path (the run would stop there). ``gateway run`` calls it with ``create=True``
 before it opens anything, so the error names the setting
 (``journal directory /x/journal: Read-only file system``) instead of a bare ``[Errno 30]``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -96,21 +98,30 @@ def _cannot_create_in(path: Path) -> str | None:
 def check_directory(label: str, path: Path, *, create: bool) -> str | None:
     """Return why ``path`` cannot be used as a directory to write in (``None`` if it can).
 
-    With ``create``, a missing directory (and its parents) is created; without it, the nearest
-    existing ancestor must be a directory this user may create entries in.
+    The dry run (``create=False``) and the run (``create=True``) word a problem the same way: both
+    look first, without creating anything (the nearest existing ancestor must be a directory this
+    user may create entries in); only then does the run create the missing directory and its parents.
+    A ``mkdir`` that still fails (the file system changed in between) is named with the same prefix.
     """
-    if create:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            where = "" if exc.filename in (None, str(path)) else f" ({exc.filename})"
-            return f"{label} {path}: {exc.strerror or exc}{where}"
+    problem = _directory_problem(label, path)
+    if problem is not None or not create:
+        return problem
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = "" if exc.filename in (None, str(path)) else f" ({exc.filename})"
+        return f"{label} {path}: cannot be created: {exc.strerror or exc}{where}"
+    return None
+
+
+def _directory_problem(label: str, path: Path) -> str | None:
+    """Return why ``path`` cannot be used or created as a directory to write in, creating nothing."""
     if path.exists():
         if not path.is_dir():
             return f"{label} {path}: exists and is not a directory"
         if not _usable(path):
             return f"{label} {path}: {_why_not_writable(path)}"
-        refused = None if create else _cannot_create_in(path)
+        refused = _cannot_create_in(path)
         return f"{label} {path}: {refused}" if refused else None
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -155,6 +166,36 @@ def check_socket_path(label: str, path: Path) -> str | None:
     return None
 
 
+def socket_in_use(label: str, path: Path) -> str | None:
+    """Return why ``gateway run`` would stop at ``path``: a process accepts connections there (``None``: none does).
+
+    The run connects to a socket it finds at the path: a refused connect means a stale socket (removed,
+    then bound again), a connect that succeeds means another gateway listens there, and the run stops.
+    This connects the same way (and closes at once); a listener whose backlog is full counts as listening.
+    """
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return None  # nothing there, or not a socket (check_socket_path names it)
+    except OSError:
+        return None
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2.0)
+    try:
+        probe.connect(os.fsdecode(path))
+    except (BlockingIOError, TimeoutError):
+        pass  # bound and listening, its queue full: still in use
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return f"{label} {path}: another process is listening on this socket"
+
+
+def check_listening(config: GatewayConfig) -> list[str]:
+    """Return one problem per socket path of ``config`` another process listens on (empty: none)."""
+    return [problem for label, path in socket_paths(config) if (problem := socket_in_use(label, path))]
+
+
 def check_sockets(config: GatewayConfig) -> list[str]:
     """Return one problem per socket path of ``config`` the gateway cannot listen on (empty: all usable)."""
     problems = [problem for label, path in socket_paths(config) if (problem := check_socket_path(label, path))]
@@ -175,5 +216,6 @@ def checked_paths(config: GatewayConfig) -> list[str]:
     sockets = ", ".join(f"{label} {path}" for label, path in socket_paths(config))
     return [
         f"directories (each exists or can be created, and this user can create files in it): {directories}",
-        f"socket paths (each fits a Unix socket path, nothing but a stale socket there): {sockets}",
+        f"socket paths (each fits a Unix socket path, nothing there or a stale socket no process listens on):"
+        f" {sockets}",
     ]

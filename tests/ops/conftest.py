@@ -74,11 +74,20 @@ class LaunchRig:
                 (target / profile.name).write_text(profile.read_text())
         return target
 
-    def load_driver(self, version: str = "8.1.2.26") -> None:
-        """Make the fake host look like the onload module is loaded."""
+    def load_driver(self, version: str = "8.1.2.26", *, device: bool = True) -> None:
+        """Make the fake host look like the onload module is loaded (and, with ``device``, udev made /dev/onload)."""
         module = self.host_root / "sys" / "module" / "onload"
         module.mkdir(parents=True, exist_ok=True)
         (module / "version").write_text(version + "\n")
+        if device:
+            self.create_device()
+
+    def create_device(self) -> None:
+        """Make the fake host's /dev/onload, owned by this user with mode 0666 (what udev does, a little later)."""
+        (self.host_root / "dev").mkdir(exist_ok=True)
+        node = self.host_root / "dev" / "onload"
+        node.write_text("")
+        node.chmod(0o666)
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for the launcher: PATH without any real onload, the fake host root, record paths."""

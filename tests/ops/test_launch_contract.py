@@ -64,7 +64,7 @@ def test_dry_run_when_journal_directory_is_a_regular_file_then_exits_1_naming_th
         result.stderr
     )
     assert result.stdout == ""
-    # and the gateway itself says which setting, not a bare "[Errno 17] File exists"
+    # and the gateway itself says which setting, not a bare "[Errno 17] File exists", in the dry run's words
     run = _run("run", "--config", str(config), cwd=rig.tmp)
     assert run.returncode == 1, run.stderr
     assert f"failed to start: journal directory {rig.tmp / 'journal'}: " in run.stderr
@@ -81,7 +81,9 @@ def test_dry_run_when_journal_directory_cannot_be_created_then_exits_1_and_the_r
     assert f"journal directory {journal}: cannot be created, {blocker} is not a directory" in result.stderr
     run = _run("run", "--config", str(config), cwd=rig.tmp)
     assert run.returncode == 1, run.stderr
-    assert f"failed to start: journal directory {journal}: Not a directory" in run.stderr
+    assert f"failed to start: journal directory {journal}: cannot be created, {blocker} is not a directory" in (
+        run.stderr
+    )
 
 
 def test_dry_run_when_journal_directory_not_writable_then_exits_1(rig: LaunchRig) -> None:
@@ -127,7 +129,7 @@ def test_dry_run_when_directories_usable_then_exits_0_lists_what_it_checked_and_
         f"journal directory {tmp / 'journal'}, strategy_socket directory {tmp / 'run'}, "
         f"admin_socket directory {tmp / 'run'}, risk_audit_log directory {tmp / 'audit'}, "
         f"state_dir {tmp / 'state'}, venue OUCH state_dir {tmp / 'ouch'}",
-        "  socket paths (each fits a Unix socket path, nothing but a stale socket there): "
+        "  socket paths (each fits a Unix socket path, nothing there or a stale socket no process listens on): "
         f"strategy_socket {tmp / 'run' / 's.sock'}, admin_socket {tmp / 'run' / 'a.sock'}",
         f"  journal {tmp / 'journal'}: not in use by a running gateway",
     ], result.stdout
@@ -154,7 +156,7 @@ def test_dry_run_when_a_state_directory_is_a_regular_file_then_exits_1_and_the_r
     assert result.stdout == ""
     run = _run("run", "--config", str(config), cwd=rig.tmp)
     assert run.returncode == 1, run.stderr
-    assert f"failed to start: {setting} {blocker}: File exists" in run.stderr  # before anything is opened
+    assert f"failed to start: {setting} {blocker}: exists and is not a directory" in run.stderr  # before anything
     assert "Traceback" not in run.stderr
 
 
@@ -286,3 +288,50 @@ def test_launch_when_wait_for_onload_invalid_then_exits_2_and_says_why(rig: Laun
         assert "argument --wait-for-onload: expected" in result.stderr
         assert repr(value) in result.stderr
         assert rig.record(rig.child_record) is None
+
+
+def _refusal(stderr: str, marker: str) -> str:
+    """Return the text after ``marker`` on the one ERROR line of ``stderr`` that has it."""
+    (line,) = [line for line in stderr.splitlines() if " ERROR " in line and marker in line]
+    return line.split(marker, 1)[1]
+
+
+@pytest.mark.parametrize("case", ["file", "parent is a file", "procfs", "sysfs"])
+def test_run_when_a_directory_cannot_be_used_then_it_stops_with_the_dry_runs_words(rig: LaunchRig, case: str) -> None:
+    # fixops35: the run said "File exists", "Not a directory", "No such file or directory" (procfs) where the
+    # dry run said "exists and is not a directory", "cannot be created, X is not a directory", "Permission denied"
+    blocker = rig.tmp / "blocker"
+    blocker.write_text("a file where a directory should be\n")
+    where = {
+        "file": blocker,
+        "parent is a file": blocker / "journal",
+        "procfs": Path("/proc/sys/gwjournal"),
+        "sysfs": Path("/sys/kernel/gwjournal"),
+    }[case]
+    if not where.parent.is_dir() and case in ("procfs", "sysfs"):
+        pytest.skip(f"no {where.parent} on this machine")
+    config = _config(rig.tmp, journal__directory=str(where))
+    dry = rig.launch("--dry-run", "--", "--config", str(config))
+    assert dry.returncode == EXIT_REFUSED, dry.stdout
+    run = _run("run", "--config", str(config), cwd=rig.tmp)
+    assert run.returncode == 1, run.stderr
+    said = _refusal(dry.stderr, "launch: refusing to start: ")
+    assert said.startswith(f"journal directory {where}: ")
+    assert _refusal(run.stderr, "failed to start: ") == said
+    assert not where.exists() or where == blocker
+
+
+@pytest.mark.parametrize("given", [["--config", "x.yaml"], ["--loop=asyncio"], ["--config"]])
+def test_launch_when_a_gateway_run_argument_comes_before_the_dashes_then_exit_2_saying_where_it_goes(
+    rig: LaunchRig, given: list[str]
+) -> None:
+    # fixops35: "unrecognized arguments: --config", from the top-level parser, with no word of '--'
+    result = rig.launch("--dry-run", *given)
+    assert result.returncode == EXIT_USAGE
+    option = given[0].split("=")[0]
+    assert f"gateway launch: error: {option} is an argument of 'gateway run': put the gateway's arguments after" in (
+        result.stderr
+    )
+    value = given[0].split("=")[1:] or given[1:]
+    assert f"(gateway launch [launcher flags] -- {' '.join([option, *value])})" in result.stderr
+    assert rig.record(rig.child_record) is None

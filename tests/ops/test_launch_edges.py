@@ -1,8 +1,10 @@
-"""``--host-root`` that is not a directory, and Ctrl-C during ``--wait-for-onload`` (opsfix33).
+"""``--host-root`` that is not a directory, Ctrl-C and SIGTERM during ``--wait-for-onload``, the boot race.
 
 The ops review found ``--host-root /nonexistent`` accepted (the launch silently fell back to kernel
 sockets, ``gateway doctor`` exited 0) and a KeyboardInterrupt traceback on Ctrl-C while the launcher
-waited for Onload's driver.
+waited for Onload's driver (opsfix33); then (fixops35) a SIGTERM during the wait that ended the launcher
+without a word, and a launcher that took ``/sys/module/onload`` alone for a usable Onload, before udev
+had created ``/dev/onload``: it exec'd ``onload`` and every socket stayed on the kernel.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
-from gateway.ops.launch import EXIT_INTERRUPTED, EXIT_USAGE
+from gateway.ops.launch import EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_TERMINATED, EXIT_USAGE
 from tests.ops.conftest import LaunchRig
 from tests.ops.test_launch_contract import _config
 
@@ -66,3 +69,76 @@ def test_launch_when_interrupted_while_waiting_for_onload_then_exit_130_with_one
         "ERROR   gateway.ops.launch: launch: interrupted (SIGINT) while waiting for Onload; nothing exec'd"
     ), rest
     assert rig.record(rig.child_record) is None
+
+
+def _waiting(launcher: subprocess.Popen[str], line: str) -> None:
+    """Read the launcher's stderr up to the line that says it waits."""
+    assert launcher.stderr is not None
+    seen = []
+    for text in launcher.stderr:
+        seen.append(text)
+        if line in text:
+            return
+    raise AssertionError(f"the launcher exited {launcher.wait()} without waiting:\n{''.join(seen)}")
+
+
+def test_launch_when_terminated_while_waiting_for_onload_then_exit_143_with_one_line(rig: LaunchRig) -> None:
+    # fixops35: SIGTERM (systemctl stop during the boot wait) ended the launcher without a word
+    rig.install_onload()
+    launcher = rig.popen("--wait-for-onload", "600", "--", "--config", str(_config(rig.tmp)))
+    _waiting(launcher, "launch: waiting up to 600 s for Onload")
+    launcher.send_signal(signal.SIGTERM)
+    _, rest = launcher.communicate(timeout=30)
+    assert launcher.returncode == EXIT_TERMINATED == 143
+    lines = [line for line in rest.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].endswith(
+        "ERROR   gateway.ops.launch: launch: interrupted (SIGTERM) while waiting for Onload; nothing exec'd"
+    ), rest
+    assert rig.record(rig.child_record) is None and rig.record(rig.onload_record) is None
+
+
+# ------------------------------------------------------- boot race: the module is loaded before /dev/onload
+
+
+def test_launch_when_module_loaded_before_dev_onload_then_waits_for_the_device_and_execs_onload(
+    rig: LaunchRig,
+) -> None:
+    # fixops35: /sys/module/onload at once, /dev/onload later (udev): the launcher decided "ready" on the module
+    rig.install_onload()
+    rig.install_onload_profiles()
+    rig.load_driver(device=False)
+    launcher = rig.popen("--wait-for-onload", "30", "--", "--config", str(_config(rig.tmp)))
+    _waiting(
+        launcher,
+        "launch: waiting up to 30 s for Onload: Onload 8.1.2.26 and its driver are loaded but there is no"
+        " /dev/onload (udev has not created it yet",
+    )
+    time.sleep(0.5)
+    assert launcher.poll() is None  # still waiting: the module alone is not enough
+    assert rig.record(rig.onload_record) is None
+    rig.create_device()
+    _, stderr = launcher.communicate(timeout=60)
+    assert launcher.returncode == 0, stderr
+    assert "launch: Onload's driver and /dev/onload are ready" in stderr
+    seen = rig.record(rig.onload_record)
+    assert seen is not None and seen["env"]["GATEWAY_ACCEL_MODE"] == "onload"
+
+
+def test_launch_when_module_loaded_but_no_dev_onload_then_kernel_fallback_or_refused_with_the_reason(
+    rig: LaunchRig,
+) -> None:
+    rig.install_onload()
+    rig.install_onload_profiles()
+    rig.load_driver(device=False)
+    config = str(_config(rig.tmp))
+    dry = rig.launch("--dry-run", "--", "--config", config)
+    assert dry.returncode == 0, dry.stderr
+    assert "mode: kernel" in dry.stdout.splitlines()
+    assert "reason: Onload 8.1.2.26 and its driver are loaded but there is no /dev/onload" in dry.stdout
+    required = rig.launch("--require-onload", "--", "--config", config)
+    assert required.returncode == EXIT_REFUSED
+    assert (
+        "--require-onload given and Onload is not usable: Onload 8.1.2.26 and its driver are loaded but there is"
+        " no /dev/onload" in required.stderr
+    ), required.stderr
+    assert rig.record(rig.onload_record) is None and rig.record(rig.child_record) is None

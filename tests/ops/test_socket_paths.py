@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,32 @@ def test_dry_run_when_risk_audit_log_directory_cannot_be_created_then_exits_1_as
     assert run.returncode == 1 and "Traceback" not in run.stderr
     (error,) = _errors(run.stderr)
     assert f"failed to start: risk_audit_log directory {blocker}: " in error and documented(error), error
+
+
+def test_dry_run_when_another_process_listens_on_a_socket_path_then_exits_1_as_the_run_does(rig: LaunchRig) -> None:
+    # fixops35: the dry run said "nothing but a stale socket there" (exit 0) and the launch then exited 1
+    workdir = short_tmp()
+    config = _config(rig.tmp, strategy_socket=str(workdir / "s.sock"), admin_socket=str(workdir / "a.sock"))
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(workdir / "s.sock"))
+    listener.listen(1)
+    try:
+        dry = rig.launch("--dry-run", "--", "--config", str(config))
+        assert dry.returncode == EXIT_REFUSED, dry.stdout
+        (error,) = _errors(dry.stderr)
+        assert error.endswith(
+            f"launch: refusing to start: strategy_socket {workdir / 's.sock'}: another process is listening on this"
+            " socket"
+        ), dry.stderr
+        run = _run("run", "--config", str(config), cwd=rig.tmp)
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        (error,) = _errors(run.stderr)
+        assert error.endswith(f"failed to start: {workdir / 's.sock'}: another process is listening on this socket")
+        assert documented(error), error
+        last = run.stderr.splitlines()[-1]  # fixops35: it said "gateway gw1 stopped", as if it had run
+        assert last.endswith("did not start; closed what it had opened") and documented(last), run.stderr
+        assert " stopped" not in run.stderr
+        assert stat.S_ISSOCK(os.lstat(workdir / "s.sock").st_mode)  # left to its owner by both
+    finally:
+        listener.close()
+    assert rig.launch("--dry-run", "--", "--config", str(config)).returncode == 0  # now stale: the launch may start

@@ -61,7 +61,7 @@ def test_guide_section_6_when_journal_directory_unusable_then_the_runs_error_lin
     run = _run("run", "--config", str(config), cwd=rig.tmp)
     assert run.returncode == 1, run.stderr
     (error,) = _errors(run.stderr)
-    assert f"failed to start: journal directory {rig.tmp / 'journal'}: File exists" in error
+    assert f"failed to start: journal directory {rig.tmp / 'journal'}: exists and is not a directory" in error
     assert documented(error), error
 
 
@@ -103,4 +103,20 @@ def test_guide_section_6_when_a_profile_import_is_missing_then_the_launchs_error
 def test_documented_when_a_line_is_not_in_the_guide_then_false() -> None:
     line = "2026-12-04 02:17:08,589 ERROR   gateway.commands.run: gateway gw1 failed to start: no such thing"
     assert not documented(line)
-    assert not documented(line.replace("no such thing", "journal directory /x: File exists").replace("ERROR", "INFO"))
+    elsewhere = line.replace("no such thing", "journal directory /x: exists and is not a directory")
+    assert not documented(elsewhere.replace("ERROR", "INFO"))
+
+
+def test_guide_section_6_when_an_onload_profile_named_is_missing_on_the_host_then_it_is_named_as_such(
+    rig: LaunchRig,
+) -> None:
+    # fixops35: "--profile safe" on a host without safe.opf said "the profile safe imports safe"
+    rig.install_onload()
+    rig.load_driver()
+    result = rig.launch("--profile", "safe", "--", "--config", str(_config(rig.tmp)))
+    assert result.returncode == 1, result.stderr
+    (error,) = _errors(result.stderr)
+    assert "launch: refusing to start: the Onload profile safe is not found in Onload's profile directories" in error
+    assert "imports" not in error
+    assert documented(error), error
+    assert rig.record(rig.onload_record) is None

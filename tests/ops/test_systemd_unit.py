@@ -15,10 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "systemd" / "gateway.service"
 
 
-def _settings() -> dict[str, list[str]]:
+METRICS_UNIT = REPO / "deploy" / "systemd" / "gateway-metrics.service"
+
+
+def _settings(unit: Path = UNIT) -> dict[str, list[str]]:
     settings: dict[str, list[str]] = {}
     section = ""
-    for raw in UNIT.read_text().splitlines():
+    for raw in unit.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -108,3 +111,11 @@ def test_ops_guide_when_quoting_the_production_spin_section_then_it_is_the_shipp
     block = next(b for b in guide.split("```yaml\n")[1:] if b.startswith("spin:"))
     quoted = parse_spin_config(yaml.safe_load(block.split("```", 1)[0])["spin"])
     assert quoted == load_config(REPO / "deploy" / "gateway.production.yaml").spin
+
+
+def test_metrics_unit_when_read_then_it_asks_the_gateway_of_gateway_service() -> None:
+    # fixops35: the exporter's unit read deploy/gateway.yaml while gateway.service runs gateway.production.yaml
+    start = shlex.split(_settings()["Service.ExecStart"][0])
+    exporter = shlex.split(_settings(METRICS_UNIT)["Service.ExecStart"][0])
+    assert exporter[1:3] == ["metrics", "serve"]
+    assert exporter[exporter.index("--config") + 1] == start[start.index("--config") + 1]
