@@ -21,6 +21,7 @@ from typing import cast
 
 from gateway.engine import Engine
 from gateway.entitlements import PeerCredentials
+from gateway.ops.paths import accepts_connections
 from gateway.strategy_session import DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_HELLO_TIMEOUT_MS, StrategySession
 from gateway.strategy_state import StrategyState
 from model.clock import NowNs
@@ -180,15 +181,9 @@ def prepare_socket_path(path: str | Path) -> Path:
         return sock_path
     if not stat.S_ISSOCK(mode):
         raise NotASocketError(f"{sock_path}: exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(sock_path))
-    except OSError:
-        sock_path.unlink()
-    else:
+    if accepts_connections(sock_path):
         raise SocketInUseError(f"{sock_path}: another process is listening on this socket")
-    finally:
-        probe.close()
+    sock_path.unlink()
     return sock_path
 
 

@@ -166,28 +166,39 @@ def check_socket_path(label: str, path: Path) -> str | None:
     return None
 
 
+def accepts_connections(path: Path) -> bool:
+    """Return True if a process listens on the Unix socket at ``path`` (a connect succeeds; the probe closes).
+
+    A refused connect (or nothing there) means no listener: a stale socket. A listener whose backlog is
+    full counts as listening; the connect waits at most 2 s.
+    """
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(2.0)
+    try:
+        probe.connect(os.fsdecode(path))
+    except (BlockingIOError, TimeoutError):
+        return True  # bound and listening, its queue full: still in use
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def socket_in_use(label: str, path: Path) -> str | None:
     """Return why ``gateway run`` would stop at ``path``: a process accepts connections there (``None``: none does).
 
-    The run connects to a socket it finds at the path: a refused connect means a stale socket (removed,
-    then bound again), a connect that succeeds means another gateway listens there, and the run stops.
-    This connects the same way (and closes at once); a listener whose backlog is full counts as listening.
+    The run (``gateway.server.prepare_socket_path``) asks ``accepts_connections`` of a socket it finds at
+    the path: no listener means a stale socket (removed, then bound again), a listener means another
+    gateway, and the run stops. This asks the same of the same paths.
     """
     try:
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
             return None  # nothing there, or not a socket (check_socket_path names it)
     except OSError:
         return None
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(2.0)
-    try:
-        probe.connect(os.fsdecode(path))
-    except (BlockingIOError, TimeoutError):
-        pass  # bound and listening, its queue full: still in use
-    except OSError:
+    if not accepts_connections(path):
         return None
-    finally:
-        probe.close()
     return f"{label} {path}: another process is listening on this socket"
 
 
