@@ -300,7 +300,12 @@ class Engine:
         self.venue_states[name] = venue.state
         venue.event_sink = self._venue_sink(name)
         venue.state_sink = self.on_venue_state
+        venue.unknown_order_sink = self._count_unknown_order
         venue.bind_sequence(self.exactly_once.venue(name))
+
+    def _count_unknown_order(self) -> None:
+        """Count a venue message about an order no key of the adapter maps to (its own counter says which key)."""
+        self._counters.venue_events_unknown_order += 1
 
     def _on_venue_epoch(self, venue: str, epoch: str) -> None:
         """Journal that ``venue``'s message numbering restarted: later venue_seq values count from 0 again."""

@@ -61,6 +61,9 @@ class VenueAdapter(abc.ABC):
     name: str
     event_sink: EventSink
     state_sink: StateSink
+    unknown_order_sink: Callable[[], None] | None = None
+    """Called once per venue message about an order the adapter cannot map to any gateway order (its rare
+    branch); the engine counts it as ``venue_events_unknown_order`` (None: not attached to an engine)."""
     _write: Callable[[bytes | bytearray], None] | None = None
     _close: Callable[[], None] | None = None
     _transport_paused = False

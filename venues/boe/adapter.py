@@ -1170,6 +1170,9 @@ class BoeVenue(VenueAdapter):
 
     def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
         self.counters["unknown_cl_ord_id"] += 1
+        sink = self.unknown_order_sink
+        if sink is not None:
+            sink()
         self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, cl_ord_id)
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:

@@ -976,6 +976,9 @@ class FixVenue(VenueAdapter):
 
     def _unknown(self, message: FixMessage, cl_ord_id: bytes) -> None:
         self.counters["unknown_cl_ord_id"] += 1
+        sink = self.unknown_order_sink
+        if sink is not None:
+            sink()
         self._rare(
             "unknown",
             "%s for unknown ClOrdID %r (MsgSeqNum %d) ignored",

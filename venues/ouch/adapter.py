@@ -1310,6 +1310,9 @@ class OuchVenue(VenueAdapter):
 
     def _unknown(self, seq: int, kind: str, user_ref_num: int) -> None:
         self.counters["unknown_user_ref_num"] += 1
+        sink = self.unknown_order_sink
+        if sink is not None:
+            sink()
         self._rare("unknown", "%s message at sequence %d for unknown UserRefNum %d", kind, seq, user_ref_num)
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:
