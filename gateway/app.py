@@ -37,11 +37,14 @@ from gateway.config import ConfigError, GatewayConfig, resolve_venue_paths
 from gateway.engine import Engine, ReplayRead, ReplayReader, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
+    FileJournal,
     Journal,
     JournalCorruptError,
     JournalLock,
+    JournalOwnerError,
     JournalScan,
     JTradingState,
+    MmapJournal,
     NullJournal,
     lock_journal_directory,
     open_journal,
@@ -74,6 +77,9 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.1
 RISK_WATCH_INTERVAL_S = 1.0
+JOURNAL_FILE_CHECK_S = 0.25
+"""How often the journal's path is compared with the open file (an fstat and a stat; docs/reliability.md 2.3d)."""
+JOURNAL_FILE_RELOG_S = 60.0
 EXIT_JOURNAL_NOT_DURABLE = 3
 """``gateway run``'s exit code when the stop could not make the journal durable (``GatewayProcess.exit_code``)."""
 
@@ -288,6 +294,12 @@ class GatewayProcess:
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
+        self._watched_journal: MmapJournal | FileJournal | None = None
+        self._journal_file_problem = ""
+        """Why the journal's path does not name the open file ("": it does), as the last check found."""
+        self._journal_file_last = ""
+        """What the last check that found a problem said (kept after a restore, for status)."""
+        self._journal_file_logged = 0.0
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
@@ -360,12 +372,16 @@ class GatewayProcess:
         path = journal_path(config)
         scan = JournalScan()
         started = time.perf_counter()
-        journal = open_journal(
-            path,
-            storage=config.journal.storage,
-            fsync=config.journal.fsync,
-            fsync_interval_ms=config.journal.fsync_interval_ms,
-        )
+        try:
+            journal = open_journal(
+                path,
+                storage=config.journal.storage,
+                fsync=config.journal.fsync,
+                fsync_interval_ms=config.journal.fsync_interval_ms,
+                owner=f"{config.gateway_id} {path.stem.rpartition('-')[2]}",  # the file name's session date
+            )
+        except JournalOwnerError as exc:
+            raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
         try:
             recovered = recover(journal.records(scan), scan)
         except JournalCorruptError as exc:
@@ -379,6 +395,10 @@ class GatewayProcess:
         clean = stopped_cleanly(previous_first is not None, scan, file_size)
         journal.cut_torn_tail(scan)
         self.journal = self.engine.journal = journal
+        if isinstance(journal, MmapJournal | FileJournal):
+            self._watched_journal = journal
+            self.add_status_provider(self._journal_file_status)
+            self.add_metrics_provider(self._journal_file_metrics)
         completed = self.engine.adopt(recovered)
         first = first_order_id(recovered.next_order_id, previous_first, clean, config.journal.fsync)
         skipped = first - recovered.next_order_id
@@ -526,6 +546,8 @@ class GatewayProcess:
             self._timers.append(loop.call_later(config.reconnect_grace_s, engine.cancel_orphaned_orders))
         self._schedule(POLL_INTERVAL_S, self._poll)
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
+        if self._watched_journal is not None:
+            self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
         self._sighup.start(loop)
         for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, self.request_stop)):
             try:
@@ -724,6 +746,61 @@ class GatewayProcess:
 
         slot = len(self._timers)
         self._timers.append(loop.call_later(interval_s, tick))
+
+    def _check_journal_file(self) -> None:
+        """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d)."""
+        journal, engine = self._watched_journal, self.engine
+        assert journal is not None and engine is not None
+        problem, restored = journal.check_file()
+        if restored:
+            log.critical(
+                "%s: restored it from the open file (%d records written by this process; every record is in it, "
+                "made durable); the gateway goes on writing it. Find out what deleted it (docs/reliability.md 2.3d)",
+                problem,
+                journal.records_written,
+            )
+            self._journal_file_last = problem
+            self._journal_file_problem = ""
+            engine.flush()  # what was held while it was missing leaves now
+        elif problem:
+            now = time.monotonic()
+            if problem != self._journal_file_problem or now - self._journal_file_logged >= JOURNAL_FILE_RELOG_S:
+                self._journal_file_logged = now
+                log.critical(
+                    "%s: new orders are refused (JOURNAL_UNAVAILABLE) and nothing is sent to venues or strategies "
+                    "until the journal file is back; checking again every %.1f s (docs/reliability.md 2.3d)",
+                    problem,
+                    JOURNAL_FILE_CHECK_S,
+                )
+            self._journal_file_last = self._journal_file_problem = problem
+            engine.flush()  # fails on the journal: status shows the error now, not at the next order
+        elif self._journal_file_problem:
+            log.warning("journal file %s: the path names the open file again", journal.path)
+            self._journal_file_problem = ""
+            engine.flush()
+
+    def _journal_file_status(self) -> dict[str, Any]:
+        """Return the ``journal_file`` status section: is the journal's path the open file, restores so far."""
+        journal = self._watched_journal
+        assert journal is not None
+        return {
+            "journal_file": {
+                "path": str(journal.path),
+                "state": "missing" if self._journal_file_problem else "ok",
+                "problem": self._journal_file_problem or None,
+                "restores": journal.file_restores,
+                "last_problem": self._journal_file_last or None,
+            }
+        }
+
+    def _journal_file_metrics(self) -> dict[str, float]:
+        """Return the journal file's numbers for ``gateway metrics``."""
+        journal = self._watched_journal
+        assert journal is not None
+        return {
+            "journal_file_missing": 1.0 if self._journal_file_problem else 0.0,
+            "journal_file_restores_total": float(journal.file_restores),
+        }
 
     def _poll(self) -> None:
         assert self.engine is not None

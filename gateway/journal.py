@@ -53,6 +53,9 @@ Durability (see docs/reliability.md):
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import logging
 import os
 import threading
@@ -62,6 +65,7 @@ from typing import Protocol
 
 import msgspec
 
+from gateway.journal_file import check_journal_file, restore_journal_file
 from gateway.journal_lock import JournalInUseError, JournalLock, journal_in_use, lock_journal_directory
 from gateway.journal_mmap import MmapJournal
 from gateway.journal_read import (
@@ -77,6 +81,7 @@ from gateway.journal_read import (
     RECORD_HEADER,
     JournalCloseError,
     JournalCorruptError,
+    JournalOwnerError,
     JournalReader,
     JournalScan,
     _crc32,
@@ -154,6 +159,7 @@ __all__ = [  # the journal's one import point: these modules' names are re-expor
     "JournalCorruptError",
     "JournalInUseError",
     "JournalLock",
+    "JournalOwnerError",
     "JournalReader",
     "JournalRecord",
     "JournalScan",
@@ -385,6 +391,10 @@ class FileJournal:
         self._base = -1
         """The file's size minus ``bytes_written`` (-1: not known yet; ``tell`` finds it once)."""
         self._closing = False
+        self._lost = ""
+        """Why the path no longer names the open file and it could not be restored ("": it does): ``flush`` raises."""
+        self.file_restores = 0
+        """Times the file was found deleted while open and restored (``check_file``)."""
         self._sync_thread: threading.Thread | None = None
         self._trim_zero_padding()
         if fsync is FsyncPolicy.INTERVAL:
@@ -422,6 +432,8 @@ class FileJournal:
         and the rest stays pending, so a later flush continues exactly where this one stopped;
         the OSError goes to the caller, which must not let anything depending on it leave.
         """
+        if self._lost:  # the file was deleted or replaced and not restored yet: fail closed (nothing leaves)
+            raise OSError(errno.ENOENT, self._lost)
         buf = self._buf
         if not buf:
             return
@@ -475,6 +487,31 @@ class FileJournal:
         self.fsyncs += 1
         self.bytes_synced = written
 
+    def check_file(self) -> tuple[str, bool]:
+        """Return ("", False) while the path names the open file; else restore it (see ``MmapJournal.check_file``)."""
+        if self._closing:
+            return "", False
+        problem, restorable = check_journal_file(self._fd, self.path)
+        if not problem:
+            self._lost = ""
+            return "", False
+        if restorable:
+            try:
+                new = restore_journal_file(self._fd, self.path, os.fstat(self._fd).st_size, 0)
+                try:
+                    fcntl.fcntl(new, fcntl.F_SETFL, os.O_APPEND)
+                    os.dup2(new, self._fd, inheritable=False)  # the same descriptor number, now the new file's
+                finally:
+                    os.close(new)
+            except OSError as exc:
+                problem = f"{problem}; restoring it failed: {exc}"
+            else:
+                self._lost = ""
+                self.file_restores += 1
+                return problem, True
+        self._lost = problem
+        return problem, False
+
     def closing(self) -> bool:
         """Return True once ``close`` has begun."""
         return self._closing
@@ -515,6 +552,8 @@ class FileJournal:
     def close(self) -> None:
         """Flush, sync and close the file (closed even when that fails: then ``JournalCloseError`` says what)."""
         failed: OSError | None = None
+        with contextlib.suppress(OSError):
+            self.check_file()  # a file deleted since the last check is put back before the end
         try:
             self.flush()
         except OSError as exc:
@@ -535,11 +574,20 @@ class FileJournal:
 
 
 def open_journal(
-    path: str | Path, *, storage: str = "mmap", fsync: FsyncPolicy = FsyncPolicy.INTERVAL, fsync_interval_ms: int = 10
+    path: str | Path,
+    *,
+    storage: str = "mmap",
+    fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
+    fsync_interval_ms: int = 10,
+    owner: str = "",
 ) -> Journal:
-    """Open today's journal with ``storage`` (``mmap``: ``MmapJournal``, ``file``: ``FileJournal``)."""
+    """Open today's journal with ``storage`` (``mmap``: ``MmapJournal``, ``file``: ``FileJournal``).
+
+    ``owner`` (``<gateway_id> <YYYYMMDD>``): an ``MmapJournal`` file records it in its header page when begun
+    and, when opened again, raises ``JournalOwnerError`` if its header names another (``FileJournal``: no header).
+    """
     if storage == "mmap":
-        return MmapJournal(path, fsync=fsync, fsync_interval_ms=fsync_interval_ms)
+        return MmapJournal(path, fsync=fsync, fsync_interval_ms=fsync_interval_ms, owner=owner)
     if storage == "file":
         return FileJournal(path, fsync=fsync, fsync_interval_ms=fsync_interval_ms)
     raise ValueError(f"unknown journal storage {storage!r} (mmap or file)")

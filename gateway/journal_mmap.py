@@ -7,6 +7,7 @@ interpreted; ``gateway.journal`` re-exports ``MmapJournal`` with them.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -19,6 +20,7 @@ from typing import Final, SupportsIndex
 import msgspec
 
 from gateway import journal_syncer as _syncer
+from gateway.journal_file import check_journal_file, restore_journal_file
 from gateway.journal_read import (
     _BATCH,
     _PROJECT_ROOT,
@@ -27,7 +29,9 @@ from gateway.journal_read import (
     HEADER_SIZE,
     MMAP_HEADER,
     MMAP_MAGIC,
+    OWNER_AT,
     JournalCloseError,
+    JournalOwnerError,
     JournalReader,
     JournalScan,
     _crc32,
@@ -35,7 +39,9 @@ from gateway.journal_read import (
     data_end,
     log,
     mmap_header,
+    owner_block,
     read_journal,
+    read_owner,
 )
 from gateway.journal_records import JournalRecord
 from model.clock import monotonic_ns
@@ -73,6 +79,7 @@ class MmapJournal:
         fsync: FsyncPolicy = FsyncPolicy.INTERVAL,
         fsync_interval_ms: int = 10,
         grow_bytes: int = GROW_BYTES,
+        owner: str = "",
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,9 +95,15 @@ class MmapJournal:
         self.bytes_written = 0
         size = os.fstat(fd).st_size
         if size == 0:
-            os.pwrite(fd, mmap_header(DATA_START).ljust(DATA_START, b"\0"), 0)
+            page = bytearray(mmap_header(DATA_START).ljust(DATA_START, b"\0"))
+            if owner:
+                block = owner_block(owner)
+                page[OWNER_AT : OWNER_AT + len(block)] = block
+            os.pwrite(fd, page, 0)
             size = DATA_START
         self._header = os.pread(fd, len(MMAP_MAGIC), 0) == MMAP_MAGIC
+        if self._header and owner:
+            self._check_owner(owner)
         """False for a file an earlier version began today (no header page: records from byte 0)."""
         self._head_map = mmap.mmap(fd, DATA_START) if self._header and size >= DATA_START else None
         """The header page on its own mapping (never remapped): a sync on this process's thread ("batch", close)
@@ -112,6 +125,10 @@ class MmapJournal:
         self._ctrl_fd = -1
         self._interval_ms = fsync_interval_ms
         self._syncer_exits = 0
+        self._lost = ""
+        """Why the path no longer names the open file and it could not be restored ("": it does): ``flush`` raises."""
+        self.file_restores = 0
+        """Times the file was found deleted while open and restored (``check_file``)."""
         self._short_steps = 0
         """Growths in a row that took less than a full step (the disk nearly full): logged at the first, and when
         full steps fit again."""
@@ -122,6 +139,22 @@ class MmapJournal:
             self._ctrl_map = ctrl_map = mmap.mmap(ctrl_fd, _syncer.CTRL_BYTES)
             self._ctrl = memoryview(ctrl_map).cast("Q")
             self._start_syncer()
+
+    def _check_owner(self, owner: str) -> None:
+        """Close the file and raise JournalOwnerError if its header page names another owner (none: accepted)."""
+        try:
+            found = read_owner(os.pread(self._fd, DATA_START, 0), self.path)
+        except Exception:
+            os.close(self._fd)
+            raise
+        if found is not None and found != owner:
+            os.close(self._fd)
+            theirs, _, their_day = found.rpartition(" ")
+            ours, _, our_day = owner.rpartition(" ")
+            raise JournalOwnerError(
+                f"journal {self.path} was begun by gateway {theirs!r} for session {their_day}, not by this gateway "
+                f"{ours!r} for session {our_day}: journal files mixed up (renamed, copied or restored over another)"
+            )
 
     def _start_syncer(self) -> None:
         """Start the fsync process (``gateway.journal_syncer``) on the shared control block."""
@@ -179,6 +212,8 @@ class MmapJournal:
         Raises OSError (the batch stays pending) when the file cannot grow (disk full) or, under
         "batch", cannot be synced; the caller must not let anything depending on it leave.
         """
+        if self._lost:  # the file was deleted or replaced and not restored yet: fail closed (nothing leaves)
+            raise OSError(errno.ENOENT, self._lost)
         size = self._pending
         if not size:
             return
@@ -340,6 +375,52 @@ class MmapJournal:
             if head is not None:  # durable with the next sync: never claims more than is on disk
                 head[: MMAP_HEADER.size] = mmap_header(end)
 
+    def check_file(self) -> tuple[str, bool]:
+        """Return ("", False) while the path names the open file; else restore it (what happened, True), or fail closed.
+
+        From a slow timer, on the loop's thread (never per batch). A deleted file is restored from the open one
+        (``gateway.journal_file``); when that fails, or another file took the path, ``flush`` raises OSError with
+        the problem (nothing leaves, new orders are refused) until a later check restores it: (problem, False).
+        """
+        if self._closing:
+            return "", False
+        problem, restorable = check_journal_file(self._fd, self.path)
+        if not problem:
+            self._lost = ""
+            return "", False
+        if restorable:
+            try:
+                self._restore()
+            except OSError as exc:
+                problem = f"{problem}; restoring it failed: {exc}"
+            else:
+                self._lost = ""
+                self.file_restores += 1
+                return problem, True
+        self._lost = problem
+        return problem, False
+
+    def _restore(self) -> None:
+        """Write the open file's data to a new file at the path, durable, and continue in that one (raises OSError)."""
+        end = self._end if self._end >= 0 else os.fstat(self._fd).st_size
+        page = mmap.PAGESIZE
+        size = -(-end // page) * page
+        head = mmap_header(end) if self._header and end >= DATA_START else b""  # all of it synced by the copy
+        new = restore_journal_file(self._fd, self.path, end, size, head)
+        os.dup2(new, self._fd, inheritable=False)  # the same descriptor number, now the new file's
+        os.close(new)
+        if self._map is not None:
+            self._map.close()
+            self._map = None  # the next flush maps the new file
+        self._size = size
+        if self._head_map is not None:
+            self._head_map.close()
+            self._head_map = mmap.mmap(self._fd, DATA_START)
+        self._synced_end = max(self._synced_end, end)
+        if self._syncer is not None:  # it syncs the descriptor it was given: the old file's
+            self._stop_syncer()
+            self._start_syncer()
+
     def closing(self) -> bool:
         """Return True once ``close`` has begun."""
         return self._closing
@@ -390,6 +471,8 @@ class MmapJournal:
         ``JournalCloseError`` says what could not be made durable.
         """
         failed: OSError | None = None
+        with contextlib.suppress(OSError):
+            self.check_file()  # a file deleted since the last check is put back before the end
         try:
             self.flush()
         except OSError as exc:  # the batch stays pending: it is what cannot be written

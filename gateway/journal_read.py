@@ -41,6 +41,11 @@ DATA_START: Final = 4096
 """Where the records of an ``MmapJournal`` file begin (the header page before them)."""
 GROW_BYTES: Final = 64 << 20
 """How much an ``MmapJournal`` file is extended (preallocated) at a time."""
+OWNER_AT: Final = 64
+"""Where the header page holds the owner block: the gateway id and session date the file was begun for."""
+OWNER_MAGIC: Final = b"GWID"
+OWNER_HEAD: Final = struct.Struct(">4sH")
+"""owner block: magic | length of the text | the text (``<gateway_id> <YYYYMMDD>``, UTF-8) | crc32 of all before."""
 
 
 class JournalCorruptError(Exception):
@@ -91,6 +96,32 @@ def mmap_header(synced: int) -> bytes:
     """Return the header of an ``MmapJournal`` file whose data up to ``synced`` is durable."""
     head = MMAP_HEADER.pack(MMAP_MAGIC, MMAP_FORMAT, synced, 0)[:-4]
     return head + _crc32(head).to_bytes(4, "big")
+
+
+def owner_block(owner: str) -> bytes:
+    """Return the header page's owner block naming ``owner`` (``<gateway_id> <YYYYMMDD>``)."""
+    text = owner.encode()[: DATA_START - OWNER_AT - OWNER_HEAD.size - 4]
+    head = OWNER_HEAD.pack(OWNER_MAGIC, len(text)) + text
+    return head + _crc32(head).to_bytes(4, "big")
+
+
+def read_owner(page: bytes | memoryview, path: str | Path) -> str | None:
+    """Return the owner a header page names, None when it names none (a file begun by an earlier version).
+
+    A damaged owner block raises JournalCorruptError: the page was written whole when the file was begun.
+    """
+    at = OWNER_AT
+    if len(page) < at + OWNER_HEAD.size or bytes(page[at : at + len(OWNER_MAGIC)]) != OWNER_MAGIC:
+        return None
+    _magic, length = OWNER_HEAD.unpack_from(page, at)
+    stop = at + OWNER_HEAD.size + length
+    if stop + 4 > len(page) or _crc32(bytes(page[at:stop])) != int.from_bytes(page[stop : stop + 4], "big"):
+        raise JournalCorruptError(f"journal {path}: damaged owner block in the header page")
+    return bytes(page[at + OWNER_HEAD.size : stop]).decode(errors="replace")
+
+
+class JournalOwnerError(JournalCorruptError):
+    """The journal file was begun by another gateway id or for another session date (files mixed up)."""
 
 
 def _layout(data: bytes | memoryview, path: str | Path) -> tuple[int, int]:
@@ -193,15 +224,18 @@ def _damage(
     end = written
     if following:
         scan.dropped_records = following
-        log.warning(
-            "journal %s: damaged record at byte %d (%s) after the last synced byte %d: the unsynced tail of a "
-            "power failure; cutting %d bytes, including %d CRC-valid records",
+        log.error(
+            "journal %s: damaged record at byte %d (%s) past the last synced byte %d, followed by %d CRC-valid "
+            "records: cut as the file's unsynced part, %d bytes with those records. Everything past the last sync "
+            "is cut on damage, whatever damaged it: a power failure (pages written back out of order) or anything "
+            "else; under fsync none the last sync is the file's start or its last clean close. The orders in the "
+            "cut records are gone from the journal: reconcile them with the venue (docs/reliability.md 2.3)",
             path,
             pos,
             problem,
             synced,
-            end - pos,
             following,
+            end - pos,
         )
     else:
         log.warning("journal %s: torn record at byte %d (%s); ignoring the tail", path, pos, problem)

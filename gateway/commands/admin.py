@@ -319,6 +319,17 @@ def format_status(status: dict[str, Any]) -> str:
                 f"(JOURNAL_UNAVAILABLE) until it can be written; {line.removeprefix('journal: ')}"
             )
         lines.append(line)
+    journal_file = status.get("journal_file") or {}
+    if journal_file.get("problem"):
+        lines.append(
+            f"journal file: MISSING ({journal_file['problem']}): new orders are refused (JOURNAL_UNAVAILABLE), "
+            "nothing is sent until it is back"
+        )
+    elif journal_file.get("restores"):
+        lines.append(
+            f"journal file: restored {journal_file['restores']} times after it was deleted while open "
+            f"(last: {journal_file.get('last_problem')})"
+        )
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:
         lines.append(

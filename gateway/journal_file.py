@@ -1,0 +1,93 @@
+"""The journal file's name, watched: found deleted or replaced while the gateway writes it, and put back.
+
+A journal file deleted (unlinked) while the gateway has it open stays whole behind the open file
+descriptor, and the gateway keeps writing into it, but nothing on disk names it any more: the next
+start would begin an empty journal and forget every order. ``check_journal_file`` compares the
+open descriptor with the path (one ``fstat`` and one ``stat``, from a slow timer, never per order);
+``restore_journal_file`` writes what the descriptor holds to a new file in the same directory,
+makes it durable and renames it to the path. Both journal storages use them (``MmapJournal``,
+``FileJournal``: ``check_file``); docs/reliability.md 2.3d says what the gateway does with them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Final
+
+COPY_CHUNK: Final = 1 << 20
+
+
+def check_journal_file(fd: int, path: Path) -> tuple[str, bool]:
+    """Return ("", False) while ``path`` names the file open on ``fd``; else what is wrong and whether to restore.
+
+    Restore only when nothing is at ``path`` (deleted, or moved away): a different file there is never
+    overwritten (someone put it there; the gateway refuses orders until an operator sorts it out).
+    """
+    try:
+        mine = os.fstat(fd)
+        there = os.stat(path)
+    except FileNotFoundError:
+        return f"the journal file {path} was deleted while the gateway had it open", True
+    except OSError as exc:
+        return f"the journal file {path} cannot be looked at: {exc.strerror or exc}", False
+    if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
+        return "", False
+    return (
+        f"the journal file {path} was replaced by another file while the gateway had it open (that file is not "
+        "overwritten: move it aside and the gateway restores the journal)",
+        False,
+    )
+
+
+def restore_journal_file(fd: int, path: Path, length: int, allocate: int, header: bytes = b"") -> int:
+    """Copy ``fd``'s first ``length`` bytes to a new file renamed to ``path`` (durable first); return its fd.
+
+    The new file is preallocated to ``allocate`` bytes (at least ``length``: a full disk fails here, not
+    later on a store into a mapping), gets ``header`` at offset 0 when given, is fdatasynced, renamed
+    over nothing (``path`` must be free), and the directory is fsynced. The returned descriptor is open
+    read-write and close-on-exec. Raises OSError (the temporary file removed) when any step fails.
+    """
+    tmp = path.with_name(f".{path.name}.restore-{os.getpid()}")
+    new = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+    try:
+        if allocate > 0:
+            os.posix_fallocate(new, 0, max(allocate, length))
+        _copy(fd, new, length)
+        if header:
+            os.pwrite(new, header, 0)
+        os.fdatasync(new)
+        if os.path.lexists(path):
+            raise FileExistsError(f"{path} appeared while it was being restored")
+        os.rename(tmp, path)
+    except BaseException:
+        os.close(new)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the name durable too; the data already is: a failure does not undo it
+        directory = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    return new
+
+
+def _copy(fd: int, new: int, length: int) -> None:
+    """Copy ``fd``'s first ``length`` bytes to ``new`` (read through ``/proc/self/fd``: ``fd`` may be write-only)."""
+    try:
+        src = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)  # a deleted file opens there too
+    except OSError:
+        src = os.dup(fd)
+    try:
+        at = 0
+        while at < length:
+            chunk = os.pread(src, min(COPY_CHUNK, length - at), at)
+            if not chunk:
+                raise OSError(f"the open journal file ended at byte {at}, short of {length}")
+            os.pwrite(new, chunk, at)
+            at += len(chunk)
+    finally:
+        os.close(src)

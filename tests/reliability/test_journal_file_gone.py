@@ -1,0 +1,137 @@
+"""The journal file deleted or replaced while ``gateway run`` writes it; a journal of another gateway id at start.
+
+Real processes and real files: ``gateway run`` with ``gateway sim ouch``. A journal unlinked while the
+gateway runs is restored from the open file, so a kill -9 afterwards recovers every order; a journal
+whose path names another file is not overwritten and the gateway refuses orders until it is back; a
+journal begun by another gateway id (a file renamed into place) stops the start with exit 1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.client import GatewayClient
+from gateway.journal import read_journal
+from gateway.protocol.messages import OrderAccepted, OrderRejected
+from model.enums import Side
+from tests.reliability.support import Gateway, Simulator, order_ids_by_cl_ord_id, wait_for, write_config
+
+RESTING = 2_290_000  # 229.00: below the simulator's reference price, a buy rests
+
+
+async def _submit(client: GatewayClient, count: int, qty: int) -> list[object]:
+    handles = [
+        await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, qty + i, price_ticks=RESTING) for i in range(count)
+    ]
+    return [await handle.wait_accepted(10) for handle in handles]
+
+
+@pytest.mark.parametrize("storage", ["mmap", "file"])
+async def test_journal_deleted_while_running_then_restored_and_a_kill_9_recovers_every_order(
+    workdir: Path, sim: Simulator, gateways: list[Gateway], storage: str
+) -> None:
+    config = write_config(workdir, sim.port, fsync="interval")
+    config.write_text(config.read_text().replace("fsync: interval", f"fsync: interval\n  storage: {storage}"))
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        first = await _submit(client, 5, 100)
+        assert all(isinstance(event, OrderAccepted) for event in first)
+        journal = gateway.journal()
+        inode = journal.stat().st_ino
+        journal.unlink()
+        after = await _submit(client, 10, 200)  # accepted: the file comes back, holding them
+        assert all(isinstance(event, OrderAccepted) for event in after)
+        await wait_for(journal.exists, 5, "the journal file restored")
+        assert journal.stat().st_ino != inode
+        more = await _submit(client, 3, 300)  # written into the restored file
+        assert all(isinstance(event, OrderAccepted) for event in more)
+        status = gateway.status()
+        assert status["journal_file"]["restores"] == 1 and status["journal_file"]["state"] == "ok"
+        assert "was deleted while the gateway had it open" in status["journal_file"]["last_problem"]
+        assert status["journal_error"] is None
+        assert "restored it from the open file" in gateway.log_text()
+    finally:
+        await client.close()
+    gateway.kill9()
+    assert len(order_ids_by_cl_ord_id(journal, "S1")) == 18
+
+    gateway.start()  # the old code: a fresh journal, 0 orders, the 18 open at the venue forgotten
+    status = gateway.status()
+    assert status["recovery"]["orders"] == 18 and status["recovery"]["open_orders"] == 18
+    fresh = GatewayClient(gateway.socket, "S1")
+    welcome = await fresh.connect()
+    try:
+        assert welcome.next_seq == 19 and not fresh.errors  # no LAST_SEQ_AHEAD: every event is in the journal
+    finally:
+        await fresh.close()
+
+
+async def test_journal_replaced_by_another_file_then_orders_refused_until_it_is_moved_aside(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        (accepted,) = await _submit(client, 1, 100)
+        assert isinstance(accepted, OrderAccepted)
+        journal = gateway.journal()
+        stranger = workdir / "stranger"
+        stranger.write_bytes(b"someone else's file")
+        stranger.rename(journal)  # in one step: the journal's name now names that file
+        await wait_for(lambda: gateway.status()["journal_file"]["state"] == "missing", 5, "the replaced file seen")
+        status = gateway.status()
+        assert "replaced by another file" in status["journal_file"]["problem"]
+        assert status["journal_error"]
+        handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 7, price_ticks=RESTING)
+        assert journal.read_bytes() == b"someone else's file"  # never overwritten
+        journal.rename(workdir / "other")  # moved aside: the gateway restores its journal and goes on
+        refused = await handle.wait_accepted(10)
+        assert isinstance(refused, OrderRejected) and refused.code == "JOURNAL_UNAVAILABLE"
+        await wait_for(lambda: gateway.status()["journal_file"]["state"] == "ok", 5, "the journal restored")
+        (later,) = await _submit(client, 1, 200)
+        assert isinstance(later, OrderAccepted)
+    finally:
+        await client.close()
+    assert "replaced by another file" in gateway.log_text()
+    assert gateway.stop() == 0
+    assert len(order_ids_by_cl_ord_id(journal, "S1")) == 3
+
+
+async def test_start_when_journal_begun_by_another_gateway_id_then_exit_1_naming_both(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port, fsync="interval")
+    other = Gateway(workdir, config)
+    gateways.append(other)
+    other.start()
+    client = GatewayClient(other.socket, "S1")
+    await client.connect()
+    try:
+        await _submit(client, 3, 100)
+    finally:
+        await client.close()
+    other.kill9()
+    theirs = other.journal()
+    assert len(list(read_journal(theirs))) > 0
+    config.write_text(config.read_text().replace("gateway_id: rel", "gateway_id: rel2"))
+    ours = theirs.with_name(theirs.name.replace("rel-", "rel2-"))
+    theirs.rename(ours)  # gw rel's file put in the place of gw rel2's (the old code took it over)
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start(wait_up=False)
+    assert gateway.proc is not None
+    assert gateway.proc.wait(15) == 1
+    text = gateway.log_text()
+    assert f"journal {ours} was begun by gateway 'rel' for session" in text
+    assert "not by this gateway 'rel2'" in text
+    assert os.path.exists(ours)  # left where it is for the operator

@@ -1,0 +1,150 @@
+"""The journal file deleted or replaced while open: restored from the open file, or fail closed; its owner block."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.journal import (
+    DATA_START,
+    FileJournal,
+    JOrderRefused,
+    JournalOwnerError,
+    MmapJournal,
+    mmap_header,
+    read_journal,
+)
+from gateway.journal_read import MMAP_HEADER, OWNER_AT, read_owner
+from model.fsync import FsyncPolicy
+
+STORAGES = ["mmap", "file"]
+
+
+def _open(path: Path, storage: str, fsync: FsyncPolicy = FsyncPolicy.NONE) -> MmapJournal | FileJournal:
+    if storage == "mmap":
+        return MmapJournal(path, fsync=fsync, grow_bytes=2 * 4096)
+    return FileJournal(path, fsync=fsync)
+
+
+def _write(journal: MmapJournal | FileJournal, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        journal.append(JOrderRefused(i))
+        journal.flush()
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("fsync", [FsyncPolicy.NONE, FsyncPolicy.BATCH])
+def test_check_file_when_deleted_then_restored_with_every_record_and_later_ones_follow(
+    tmp_path: Path, storage: str, fsync: FsyncPolicy
+) -> None:
+    path = tmp_path / "gw-20261204.journal"
+    journal = _open(path, storage, fsync)
+    assert journal.check_file() == ("", False)
+    _write(journal, 0, 100)
+    path.unlink()
+    _write(journal, 100, 50)  # into the deleted file
+    problem, restored = journal.check_file()
+    assert restored and "was deleted while the gateway had it open" in problem
+    assert journal.file_restores == 1
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(150)]
+    assert journal.check_file() == ("", False)
+    _write(journal, 150, 3000)  # grows the new file (mmap: past its first allocation)
+    journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(3150)]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_check_file_when_mmap_deleted_then_header_of_the_copy_says_all_of_it_is_durable(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.NONE)  # never synced: the header names the data start
+    _write(journal, 0, 10)
+    assert MMAP_HEADER.unpack_from(path.read_bytes(), 0)[2] == DATA_START
+    path.unlink()
+    assert journal.check_file()[1]
+    data = path.read_bytes()
+    assert data[: MMAP_HEADER.size] == mmap_header(journal.tell())  # fdatasynced up to its data end
+    journal.close()
+
+
+def test_check_file_when_interval_then_the_syncer_syncs_the_restored_file(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path, fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=5)
+    try:
+        _write(journal, 0, 10)
+        path.unlink()
+        assert journal.check_file()[1]
+        restored_end = journal.tell()
+        _write(journal, 10, 10)
+        deadline = time.monotonic() + 5
+        while MMAP_HEADER.unpack_from(path.read_bytes(), 0)[2] <= restored_end:  # the old syncer synced the old file
+            assert time.monotonic() < deadline, "the syncer never synced the restored file"
+            time.sleep(0.01)
+    finally:
+        journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(20)]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_check_file_when_another_file_took_the_path_then_flush_fails_until_it_is_moved_aside(
+    tmp_path: Path, storage: str
+) -> None:
+    path = tmp_path / "j"
+    journal = _open(path, storage)
+    _write(journal, 0, 5)
+    other = tmp_path / "other"
+    other.write_bytes(b"not yours")
+    other.rename(path)
+    problem, restored = journal.check_file()
+    assert not restored and "replaced by another file" in problem
+    journal.append(JOrderRefused(5))
+    with pytest.raises(OSError, match="replaced by another file"):
+        journal.flush()
+    with pytest.raises(OSError):  # also with nothing pending: nothing may leave meanwhile
+        journal.flush()
+    assert path.read_bytes() == b"not yours"
+    path.rename(tmp_path / "aside")
+    assert journal.check_file()[1]
+    journal.flush()  # the record held while failing
+    journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(6)]
+    assert (tmp_path / "aside").read_bytes() == b"not yours"
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_close_when_deleted_since_the_last_check_then_restored_first(tmp_path: Path, storage: str) -> None:
+    path = tmp_path / "j"
+    journal = _open(path, storage)
+    _write(journal, 0, 7)
+    path.unlink()
+    journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(7)]
+
+
+def test_owner_when_begun_then_header_page_names_it_and_another_owner_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gw1-20261204.journal"
+    journal = MmapJournal(path, owner="gw1 20261204")
+    _write(journal, 0, 3)
+    journal.close()
+    assert read_owner(path.read_bytes()[:DATA_START], path) == "gw1 20261204"
+    MmapJournal(path, owner="gw1 20261204").close()  # its own: continued
+    with pytest.raises(
+        JournalOwnerError, match=r"begun by gateway 'gw1' for session 20261204, not by this gateway 'gw2'"
+    ):
+        MmapJournal(path, owner="gw2 20261204")
+    with pytest.raises(JournalOwnerError, match=r"not by this gateway 'gw1' for session 20261205"):
+        MmapJournal(path, owner="gw1 20261205")
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(3)]
+
+
+def test_owner_when_file_begun_without_one_then_continued_unchecked(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = MmapJournal(path)  # as an earlier version began it: the header page has no owner block
+    _write(journal, 0, 2)
+    journal.close()
+    assert path.read_bytes()[OWNER_AT : OWNER_AT + 4] == bytes(4)
+    journal = MmapJournal(path, owner="gw2 20261204")
+    _write(journal, 2, 1)
+    journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(3)]
