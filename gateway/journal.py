@@ -552,8 +552,9 @@ class FileJournal:
     def close(self) -> None:
         """Flush, sync and close the file (closed even when that fails: then ``JournalCloseError`` says what)."""
         failed: OSError | None = None
-        with contextlib.suppress(OSError):
-            self.check_file()  # a file deleted since the last check is put back before the end
+        if check_journal_file(self._fd, self.path)[1]:  # deleted since the last check: put back before the end
+            with contextlib.suppress(OSError):
+                self.check_file()
         try:
             self.flush()
         except OSError as exc:

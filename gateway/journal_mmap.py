@@ -471,8 +471,9 @@ class MmapJournal:
         ``JournalCloseError`` says what could not be made durable.
         """
         failed: OSError | None = None
-        with contextlib.suppress(OSError):
-            self.check_file()  # a file deleted since the last check is put back before the end
+        if check_journal_file(self._fd, self.path)[1]:  # deleted since the last check: put back before the end
+            with contextlib.suppress(OSError):
+                self.check_file()
         try:
             self.flush()
         except OSError as exc:  # the batch stays pending: it is what cannot be written

@@ -129,6 +129,8 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
     assert status["memory"] == {"released_ids": table}
     assert "released cl_ord_ids: 0 of capacity 1048576 (16 MiB, grown 0 times)" in format_status(status)
     assert metrics.extra == {
+        "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
+        "journal_file_restores_total": 0.0,
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,
         "released_ids_bytes": 16 << 20,
