@@ -11,6 +11,7 @@ from gateway.journal import (
     DATA_START,
     FileJournal,
     JOrderRefused,
+    JournalCloseError,
     JournalOwnerError,
     MmapJournal,
     mmap_header,
@@ -148,3 +149,20 @@ def test_owner_when_file_begun_without_one_then_continued_unchecked(tmp_path: Pa
     _write(journal, 2, 1)
     journal.close()
     assert list(read_journal(path)) == [JOrderRefused(i) for i in range(3)]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_close_when_another_file_took_the_path_then_it_is_left_alone_and_close_says_not_durable(
+    tmp_path: Path, storage: str
+) -> None:
+    path = tmp_path / "j"
+    journal = _open(path, storage)
+    _write(journal, 0, 2)
+    other = tmp_path / "other"
+    other.write_bytes(b"not yours")
+    other.rename(path)
+    assert not journal.check_file()[1]
+    journal.append(JOrderRefused(2))
+    with pytest.raises(JournalCloseError, match="replaced by another file"):
+        journal.close()
+    assert path.read_bytes() == b"not yours"
