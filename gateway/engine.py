@@ -248,9 +248,9 @@ class Engine:
         self.released_ids = ReleasedIds(released_ids_capacity)
         """Every strategy's released ``cl_ord_id``s: one table, allocated here (``memory.released_ids_capacity``)."""
         self.journal_replays = 0
-        self.replays_cancelled = 0
-        """Journal replays stopped because their connection closed before the Welcome."""
         """Reconnects whose replay reached before the in-memory window (served from the journal)."""
+        self.replays_cancelled = 0
+        """Journal reads stopped because their connection closed before the Welcome."""
         self.replay_reader: ReplayReader | None = None
         self.replay_scheduler: ReplayScheduler | None = None
         """Set by ``gateway.app``: a long replay is then written a slice at a time as the strategy reads it."""
@@ -261,9 +261,9 @@ class Engine:
         self.replay_records = 0
         """Journal records decoded for replays (the cost the index bounds)."""
         self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
+        """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
         """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
-        """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
@@ -594,8 +594,9 @@ class Engine:
         if read is None and stream is None:
             return
         self._pending_hellos.pop(link, None)
-        st = stream.st if stream is not None else self.strategies.get(read.strategy_id) if read is not None else None
+        st = stream.st if stream is not None else None
         if read is not None:
+            st = self.strategies.get(read.strategy_id)
             reader = self.replay_reader
             assert reader is not None
             reader.cancel(read)
