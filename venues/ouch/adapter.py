@@ -149,6 +149,16 @@ _IN_DOUBT_UNKNOWN_TEXT: Final = (
     "messages of the venue were lost (a replay gap at the login, or one undecodable) and it did not answer "
     "the Account Query"
 )
+_REPLACE_WHILE_IN_DOUBT: Final = Refused(
+    "OUCH_IN_DOUBT",
+    "the order's live UserRefNum at the venue is in doubt (the answer to an earlier Enter or Replace was lost or "
+    "unreadable) and the venue silently ignores a Replace of a number that is not live: no Replace is sent until a "
+    "message of the venue names the live number; cancel the order instead",
+)
+_NOT_RESENT_IN_DOUBT_TEXT: Final = (
+    "not sent again: the venue did not answer it and the order's live UserRefNum is in doubt, so the venue may "
+    "have ignored it and would ignore it again; cancel the order instead"
+)
 _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJI"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
@@ -294,6 +304,8 @@ class OuchVenue(VenueAdapter):
             "broken_trades": 0,
             "unanswered_not_held": 0,
         }
+        self._orphans: dict[int, str] = {}
+        """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
         self._restored: dict[int, list[int]] = {}
         """order_id -> every UserRefNum given to ``restore`` (ascending)."""
         self.ignored: dict[str, int] = {}
@@ -354,8 +366,11 @@ class OuchVenue(VenueAdapter):
             return BACKPRESSURED
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return self._refnum_store_refused("replaces")
-        if order.order_id not in self._chains:
-            return _NEVER_SENT
+        chain = self._chains.get(order.order_id)
+        if chain is None:
+            return self._unknown_order(order)
+        if chain.candidates or chain.unconfirmed:  # chain.live_unknown(), inline
+            return _REPLACE_WHILE_IN_DOUBT
         if not 0 < qty <= MAX_QUANTITY or not 0 < price <= MAX_PRICE:
             self.counters["unsupported_replace"] += 1
             return Refused("OUCH_REPLACE", f"replace to {qty} @ {price} is outside OUCH's limits")
@@ -420,7 +435,7 @@ class OuchVenue(VenueAdapter):
         """Queue a Cancel Order with quantity 0 (everything open) for the order's current UserRefNum."""
         chain = self._chains.get(order.order_id)
         if chain is None:
-            return _NEVER_SENT
+            return self._unknown_order(order)
         buf = self._session.out
         for user_ref_num in chain.cancel_targets():
             start = len(buf)
@@ -431,6 +446,17 @@ class OuchVenue(VenueAdapter):
             else:
                 self._keep(user_ref_num | _CANCEL_KEY, buf, start)
         return Sent(str(chain.working))
+
+    def _unknown_order(self, order: Order) -> Refused:
+        """Return the refusal of a Cancel or Replace of an order this adapter holds no record of."""
+        session = self._orphans.get(order.order_id)
+        if session is None:
+            return _NEVER_SENT
+        return Refused(
+            "OUCH_SESSION_CHANGED",
+            f"order belongs to venue session {session!r}, the venue is now on session {self._store.session!r}: it "
+            "cannot be reached through this session; ask the venue desk",
+        )
 
     def _refnum_store_refused(self, what: str) -> Refused:
         """Return the refusal while the UserRefNum store cannot persist a reservation."""
@@ -463,6 +489,8 @@ class OuchVenue(VenueAdapter):
         """
         chain = self._chains.pop(order.order_id, None)
         self._restored.pop(order.order_id, None)
+        if self._orphans:
+            self._orphans.pop(order.order_id, None)
         if chain is None:
             return
         refs = self._refs
@@ -659,7 +687,8 @@ class OuchVenue(VenueAdapter):
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
         delay = self._session.reconnect_delay_ns(attempt)
         if delay is not None:
-            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {attempt})")
+            number = self._session.reconnect_attempt(attempt)
+            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {number})")
         return delay
 
     def flush(self) -> None:
@@ -688,7 +717,7 @@ class OuchVenue(VenueAdapter):
         previous = self._store.session
         self._store.bind(session)
         if previous and previous != session:
-            self._forget_session(f"session changed from {previous!r} to {session!r}")
+            self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
         self.sequence.new_epoch(self._epoch_of(session))
         if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
@@ -825,6 +854,13 @@ class OuchVenue(VenueAdapter):
         urn = int.from_bytes(message[offset : offset + 4], "big")
         chain = self._refs.get(urn)
         if chain is not None and not chain.done and urn in self._inflight:
+            if message[0] == ord("J") and len(message) >= offset + 6:
+                # A Rejected whose type, UserRefNum and reason can be read: the request did not take effect
+                reason = int.from_bytes(message[offset + 4 : offset + 6], "big")
+                code, text = _REJECT_CODES.get(reason) or (f"0x{reason:04X}", reject_text(reason))
+                text = f"{text} (the Rejected message did not decode: {error.text})"
+                self._rejected(sequence, chain, urn, code, text)
+                return
             self._in_doubt(sequence, chain, urn, f"its answer ({chr(message[0])}) could not be decoded: {error.text}")
 
     def _in_doubt(self, seq: int, chain: _Chain, urn: int, why: str) -> None:
@@ -845,7 +881,8 @@ class OuchVenue(VenueAdapter):
             chain.in_doubt = True
             log.error(
                 "venue %s: replace of order %d (UserRefNum %d) in doubt: %s; it may be at the old or the new size "
-                "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s)",
+                "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s; "
+                "replaces are refused until a message of the venue names the live number)",
                 self.name,
                 order.order_id,
                 urn,
@@ -854,15 +891,68 @@ class OuchVenue(VenueAdapter):
                 chain.candidates,
             )
             self._emit(VenueCancelRejected(seq, order.order_id, _IN_DOUBT, f"replace in doubt: {why}"))
+            self._answer_pending_replace(seq, chain)
             return
+        chain.unconfirmed = urn
         log.error(
-            "venue %s: new order %d (UserRefNum %d) in doubt: %s; taken as accepted at its own size and price",
+            "venue %s: new order %d (UserRefNum %d) in doubt: %s; taken as accepted at its own size and price "
+            "(replaces are refused until a message of the venue names it)",
             self.name,
             order.order_id,
             urn,
             why,
         )
         self._emit(VenueAccepted(seq, order.order_id, "", order.qty, order.price))
+        self._answer_pending_replace(seq, chain)
+
+    def _answer_pending_replace(self, seq: int, chain: _Chain) -> None:
+        """Answer a Replace of ``chain`` still unanswered now that the order's live number is in doubt.
+
+        It names a number the venue may not have live: the venue may ignore it and never answer, so it gets
+        CancelRejected "OUCH_IN_DOUBT" now and is not sent again; its number joins the candidates a Cancel
+        names (the venue may yet process it: a Replaced then settles the order).
+        """
+        pending = chain.pending
+        if not pending or self._inflight.pop(pending, None) is None:
+            return
+        chain.pending = 0
+        chain.candidates = tuple(sorted({*chain.cancel_targets(), pending}))
+        chain.in_doubt = True
+        self.counters["in_doubt"] += 1
+        log.error(
+            "venue %s: replace of order %d (UserRefNum %d) in doubt: it names a UserRefNum that is in doubt "
+            "(a cancel names UserRefNums %s)",
+            self.name,
+            chain.order.order_id,
+            pending,
+            chain.candidates,
+        )
+        self._emit(
+            VenueCancelRejected(
+                seq, chain.order.order_id, _IN_DOUBT, "replace in doubt: it names a UserRefNum that is in doubt"
+            )
+        )
+
+    def _settle(self, chain: _Chain, urn: int) -> None:
+        """A message of the venue named ``urn`` for an order whose live number was in doubt: ``urn`` is live.
+
+        Cancels sent to the other candidates are not waited for any more (the venue ignores them); replaces
+        go out again.
+        """
+        if urn != chain.unconfirmed and urn not in chain.candidates:
+            return
+        for number in chain.candidates:
+            if number != urn:
+                self._inflight.pop(number | _CANCEL_KEY, None)
+        chain.working = urn
+        chain.candidates = ()
+        chain.unconfirmed = 0
+        log.warning(
+            "venue %s: order %d is live at the venue as UserRefNum %d (its doubt is settled)",
+            self.name,
+            chain.order.order_id,
+            urn,
+        )
 
     def _not_about_an_order(self, sequence: int, message: memoryview) -> None:
         """Decode a message that names no order to act on: handle, count or (rarely) log it."""
@@ -945,6 +1035,8 @@ class OuchVenue(VenueAdapter):
                 self._in_doubt(seq, chain, urn, text)
             return
         self._inflight.pop(urn, None)
+        if chain.unconfirmed:  # an Enter in doubt: the venue names it
+            self._settle(chain, urn)
         chain.open_qty = quantity
         order_id = chain.order.order_id
         if order_state == ORDER_STATE_DEAD:
@@ -969,6 +1061,8 @@ class OuchVenue(VenueAdapter):
         if quantity > _MAX_QTY or message.price > _MAX_PRICE:
             self._out_of_range(seq, "Order Executed", quantity, message.price)
             return
+        if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the fill names it
+            self._settle(chain, message.user_ref_num)
         order = chain.order
         match_number = str(message.match_number)
         counted = not order.exec_id or not _repeated_fill(order, match_number)  # no fill yet (common): one read
@@ -981,18 +1075,20 @@ class OuchVenue(VenueAdapter):
             self._finish(chain)
 
     def _on_canceled(self, seq: int, chain: _Chain, message: OrderCanceled) -> None:
-        self._canceled(seq, "C", chain, message.quantity, message.reason)
+        self._canceled(seq, "C", chain, message.user_ref_num, message.quantity, message.reason)
 
     def _on_aiq_canceled(self, seq: int, chain: _Chain, message: AiqCanceled) -> None:
-        self._canceled(seq, "D", chain, message.decrement_shares, message.reason)
+        self._canceled(seq, "D", chain, message.user_ref_num, message.decrement_shares, message.reason)
 
-    def _canceled(self, seq: int, kind: str, chain: _Chain, quantity: int, reason: str) -> None:
+    def _canceled(self, seq: int, kind: str, chain: _Chain, urn: int, quantity: int, reason: str) -> None:
         if quantity <= 0:
             self._ignore(kind + "0", seq, f"cancel of 0 shares for UserRefNum {chain.working}")
             return
         if quantity > _MAX_QTY:
             self._out_of_range(seq, "Order Canceled" if kind == "C" else "AIQ Canceled", quantity, 0)
             return
+        if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the venue names it
+            self._settle(chain, urn)
         if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
             chain.open_qty = 0
             self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason)))
@@ -1018,6 +1114,7 @@ class OuchVenue(VenueAdapter):
             inflight.pop(number | _CANCEL_KEY, None)
         chain.working = urn
         chain.candidates = ()
+        chain.unconfirmed = 0
         chain.in_doubt = False
         chain.open_qty = message.quantity
         if chain.pending == urn:
@@ -1038,13 +1135,16 @@ class OuchVenue(VenueAdapter):
         )
 
     def _on_rejected(self, seq: int, chain: _Chain, message: OuchRejected) -> None:
-        urn = message.user_ref_num
-        was_replace = urn in self._replace_refs
-        self._inflight.pop(urn, None)
         code, text = _REJECT_CODES.get(message.reason) or (
             f"0x{message.reason:04X}",
             reject_text(message.reason),
         )
+        self._rejected(seq, chain, message.user_ref_num, code, text)
+
+    def _rejected(self, seq: int, chain: _Chain, urn: int, code: str, text: str) -> None:
+        """Answer the Enter or Replace ``urn`` the venue refused (a Replace's original stays the live number)."""
+        was_replace = urn in self._replace_refs
+        self._inflight.pop(urn, None)
         if was_replace:
             if chain.pending == urn:
                 chain.pending = 0
@@ -1131,6 +1231,23 @@ class OuchVenue(VenueAdapter):
                 # cancel keeps its Cancel, sent again below in UserRefNum order)
                 self._in_doubt(0, chain, key, why)
                 doubted += 1
+                continue
+            if replace and key < _CANCEL_KEY and (chain.candidates or chain.unconfirmed):
+                # Unanswered, so the venue may have ignored it (its original not live): sent again, it would be
+                # ignored again and never answered
+                del inflight[key]
+                if chain.pending == key:
+                    chain.pending = 0
+                doubted += 1
+                self.counters["in_doubt"] += 1
+                log.error(
+                    "venue %s: replace of order %d (UserRefNum %d) %s",
+                    self.name,
+                    chain.order.order_id,
+                    key,
+                    _NOT_RESENT_IN_DOUBT_TEXT,
+                )
+                self._emit(VenueCancelRejected(0, chain.order.order_id, _IN_DOUBT, _NOT_RESENT_IN_DOUBT_TEXT))
                 continue
             cancel_wanted = not replace and key < _CANCEL_KEY and chain.order.state in _CANCEL_WANTED_BEFORE_ACK
             if key >= _CANCEL_KEY or (not cancel_wanted and next_user_ref_num is not None and key >= next_user_ref_num):
@@ -1258,7 +1375,7 @@ class OuchVenue(VenueAdapter):
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
 
-    def _forget_session(self, why: str, code: str = "OUCH_SESSION_CHANGED") -> None:
+    def _forget_session(self, why: str, code: str = "OUCH_SESSION_CHANGED", previous: str = "") -> None:
         """The venue put us in another session, or ended this one: the UserRefNums it knew mean nothing now.
 
         Requests still waiting will never be answered; the core hears so through
@@ -1267,6 +1384,10 @@ class OuchVenue(VenueAdapter):
         6.1), so a chain whose Enter is rejected gets nothing more; a Cancel or Replace of an
         acknowledged order gets one VenueCancelRejected, however many numbers its Cancel was sent
         to (a Cancel names every number that may be the live one).
+
+        On a session change (``previous`` named) the orders still open stay open in the core (their exposure
+        stays counted) but cannot be reached through the new session: they are logged at ERROR once, and a
+        Cancel or Replace of one is refused "OUCH_SESSION_CHANGED" (``_unknown_order``).
         """
         log.error("venue %s: %s; %d unanswered requests abandoned", self.name, why, len(self._inflight))
         answered: set[int] = set()
@@ -1282,6 +1403,21 @@ class OuchVenue(VenueAdapter):
                 self._emit(VenueRejected(0, order_id, code, why))
             else:
                 self._emit(VenueCancelRejected(0, order_id, code, why))
+        if previous:
+            left = sorted(order_id for order_id, chain in self._chains.items() if not chain.done)
+            for order_id in left:
+                self._orphans[order_id] = previous
+            if left:
+                log.error(
+                    "venue %s: %d orders were open in venue session %r and cannot be reached through session %r: "
+                    "they stay open in the gateway (their exposure stays counted); a cancel or replace of them is "
+                    "refused OUCH_SESSION_CHANGED: ask the venue desk about them. Orders: %s",
+                    self.name,
+                    len(left),
+                    previous,
+                    self._store.session,
+                    left,
+                )
         self._inflight.clear()
         self._refs.clear()
         self._replace_refs.clear()

@@ -23,6 +23,13 @@ class Chain(VenueOrder[int], gc=False):
     done: bool = False
     in_doubt: bool = False
     """A Replace of it is in doubt (answer lost): the core's open quantity may be wrong until a Replaced settles it."""
+    unconfirmed: int = 0
+    """The UserRefNum of its Enter while that Enter is in doubt (0 = none): the venue may never have had it.
+
+    While this is set or ``candidates`` holds several numbers the venue may not know the order by ``working``,
+    and a Replace naming a number that is not live is silently ignored (never answered): no Replace is sent
+    until a message of the venue names the live number.
+    """
 
     def cancel_targets(self) -> tuple[int, ...]:
         """Return the UserRefNums a Cancel must name."""

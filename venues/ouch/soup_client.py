@@ -305,9 +305,13 @@ class SoupClientSession:
         """
         if self.state in _FINAL:
             return None
-        exponent = max(attempt - 1, 0) + self._failed_connections
+        exponent = self.reconnect_attempt(attempt) - 1
         delay = self.config.reconnect_initial_ns << min(exponent, 40)
         return min(delay, self.config.reconnect_max_ns)
+
+    def reconnect_attempt(self, attempt: int) -> int:
+        """Return which reconnect in a row ``attempt`` is: failed TCP connects plus connections that did not log in."""
+        return max(attempt - 1, 0) + self._failed_connections + 1
 
     # ---- internals -------------------------------------------------------------------
 
@@ -331,6 +335,9 @@ class SoupClientSession:
             accepted = decode_login_accepted(packet)
             if not isinstance(accepted, DecodeError) and accepted.sequence > MAX_SEQUENCE:
                 accepted = DecodeError(BAD_NUMBER, f"sequence number {accepted.sequence} is above {MAX_SEQUENCE}")
+            elif not isinstance(accepted, DecodeError) and accepted.sequence == 0:
+                text = "sequence number 0 (the first sequenced message of every session is 1)"
+                accepted = DecodeError(BAD_NUMBER, text)
             if isinstance(accepted, DecodeError):  # the login failed: disconnect, back off, log in again
                 log.error("SoupBinTCP: bad Login Accepted, disconnecting: %s", accepted.text)
                 self._protocol_error(f"bad Login Accepted: {accepted.text}")
@@ -382,10 +389,17 @@ class SoupClientSession:
         elif sequence < self.next_sequence:  # the Login Accepted sequence is authoritative (the spec)
             self.renumbered = True
             self.numbering_restarts += 1
-            self._protocol_error(
-                f"server's next sequence is {sequence}, below the {self.next_sequence} requested in session "
-                f"{session!r}: its numbering restarted; messages from {sequence} on are taken as new"
-            )
+            if self.session and session.strip() != self.session.strip():
+                self._protocol_error(
+                    f"the server put the login in a new session {session!r} (was {self.session!r}) at sequence "
+                    f"{sequence}; {self.next_sequence} was requested in the old one; messages from {sequence} on "
+                    "are new ones"
+                )
+            else:
+                self._protocol_error(
+                    f"server's next sequence is {sequence}, below the {self.next_sequence} requested in session "
+                    f"{session!r}: its numbering restarted; messages from {sequence} on are taken as new"
+                )
             self.next_sequence = sequence
         elif sequence > self.next_sequence:
             self.gaps += 1
