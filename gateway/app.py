@@ -33,7 +33,7 @@ import msgspec
 from gateway import admin as admin_module
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
-from gateway.config import ConfigError, GatewayConfig, resolve_venue_paths
+from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.engine import Engine, ReplayRead, ReplayReader, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
@@ -68,7 +68,7 @@ from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
 from venues.connector import SocketHook, VenueConnector
-from venues.registry import build_venue, decode_venue_config
+from venues.registry import build_venue
 
 log = logging.getLogger(__name__)
 
@@ -304,10 +304,7 @@ class GatewayProcess:
         """Validate the config and create risk, venues and the engine (no I/O beyond files)."""
         config = self.config
         self.risk = self._risk_override or load_risk(config, self.clock)
-        decoded = [
-            decode_venue_config(self._resolve_paths(raw), f"venues[{i}] ({raw.get('name', '?')})")
-            for i, raw in enumerate(config.venues)
-        ]
+        decoded = decode_venues(config)
         names = [getattr(v, "name", "") for v in decoded]
         if len(set(names)) != len(names):
             raise ConfigError(f"venue names must be unique, got {names}")
@@ -335,10 +332,6 @@ class GatewayProcess:
             ids.holds_without_growing(),
             (time.perf_counter() - started) * 1e3,
         )
-
-    def _resolve_paths(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Resolve a venue section's ``*_dir``/``*_path`` settings against the config's directory."""
-        return resolve_venue_paths(self.config, raw)
 
     def lock_journal(self) -> None:
         """Take the journal directory's lock before anything reads or writes it: one gateway per journal.

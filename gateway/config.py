@@ -22,6 +22,7 @@ from gateway.ops.config import SpinConfig
 from model.fsync import FsyncPolicy
 from risk.limitsfile import KnownNames
 from risk.loader import Problem, describe_yaml_error, format_path
+from venues.registry import PROTOCOLS, VenueConfigError, decode_venue_config
 
 
 class ConfigError(Exception):
@@ -155,7 +156,8 @@ def load_config(path: str | Path) -> GatewayConfig:
         raise ConfigError(locate_error(str(config_path), text, raw, str(exc))) from exc
     for index, venue in enumerate(config.venues):
         if not isinstance(venue.get("protocol"), str):
-            raise ConfigError(f"{config_path}: venues[{index}] needs a 'protocol' (ouch or fix)")
+            problem = f"needs a 'protocol' (one of {', '.join(sorted(PROTOCOLS))}) - at `$.venues[{index}]`"
+            raise ConfigError(locate_error(str(config_path), text, raw, problem))
     return config
 
 
@@ -164,17 +166,63 @@ _SEGMENT: Final = re.compile(r"\.(?P<field>[^.\[]+)|\[(?P<index>\d+|\.\.\.)\]")
 _UNKNOWN_FIELD: Final = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 
 
-def locate_error(file: str, text: str, raw: dict[str, Any], error: str) -> str:
+def decode_venues(config: GatewayConfig) -> list[Any]:
+    """Decode every ``venues:`` entry with its paths resolved; raise ConfigError at the offending line.
+
+    The message is ``file:line:column: venues[1].port: Expected `int`, got `str```, the form of
+    every other config error; the venue's name follows the index when the entry has one.
+    """
+    decoded = []
+    for index, raw in enumerate(config.venues):
+        try:
+            decoded.append(decode_venue_config(resolve_venue_paths(config, raw), venue_label(raw, index)))
+        except VenueConfigError as exc:
+            raise ConfigError(locate_venue_error(config, index, exc)) from exc
+    return decoded
+
+
+def venue_label(raw: dict[str, Any], index: int) -> str:
+    """Return ``venues[1]``, or ``venues[1] (name)`` when the entry names itself."""
+    name = raw.get("name")
+    return f"venues[{index}] ({name})" if isinstance(name, str) and name else f"venues[{index}]"
+
+
+def locate_venue_error(config: GatewayConfig, index: int, error: VenueConfigError) -> str:
+    """Return ``error`` placed at its line in the config file (its own text when it cannot be placed)."""
+    file = config.config_file
+    if not error.detail or error.config_type is None or not file:
+        return f"{file}: {error}" if file else str(error)
+    try:
+        text = Path(file).read_text()
+    except (OSError, UnicodeDecodeError):
+        return f"{file}: {error}"
+    raw = config.venues[index]
+    located = locate_error(file, text, raw, error.detail, kind=error.config_type, prefix=("venues", index))
+    name = raw.get("name")
+    return f"{located} (venue {name})" if isinstance(name, str) and name else located
+
+
+def locate_error(
+    file: str,
+    text: str,
+    raw: dict[str, Any],
+    error: str,
+    kind: Any = None,
+    prefix: tuple[str | int, ...] = (),
+) -> str:
     """Return msgspec's ``error`` as ``file:line:column: path: message``, the form of the risk files' errors.
 
     msgspec says ``Expected `int`, got `str` - at `$.spin.loop_spin_us```: the path is looked up
     in the YAML node tree (``yaml.compose`` keeps each node's position). An entry of a mapping
     msgspec names ``[...]`` is found by converting each entry until one fails; an unknown field is
     located at its own key. What cannot be located keeps the nearest ancestor's position.
+    ``raw`` was converted to ``kind`` (the whole file's ``GatewayConfig`` unless given) and sits at
+    ``prefix`` in the file: a venue entry is ``("venues", 1)``.
     """
     found = _AT.match(error)
     message = found["message"] if found is not None else error  # a top-level problem has no path
-    path = _concrete_path(raw, _parse_path(found["path"])) if found is not None else ()
+    inner = _concrete_path(raw, _parse_path(found["path"]), kind) if found is not None else ()
+    path = prefix + inner
     unknown = _UNKNOWN_FIELD.match(message)
     try:
         root = yaml.compose(text)
@@ -197,11 +245,11 @@ def _parse_path(text: str) -> list[str | int | None]:
     return segments
 
 
-def _concrete_path(raw: Any, segments: list[str | int | None]) -> tuple[str | int, ...]:
+def _concrete_path(raw: Any, segments: list[str | int | None], kind: Any = None) -> tuple[str | int, ...]:
     """Resolve the ``[...]`` entries of ``segments`` against the data: the first entry that does not convert."""
     path: list[str | int] = []
     value: Any = raw
-    kind: Any = GatewayConfig
+    kind = GatewayConfig if kind is None else kind
     for segment in segments:
         kind = _element_type(kind, segment)
         step = segment

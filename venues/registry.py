@@ -30,7 +30,16 @@ PROTOCOLS: dict[str, VenueProtocol] = {
 
 
 class VenueConfigError(Exception):
-    """A venue section of the config is invalid."""
+    """A venue section of the config is invalid.
+
+    ``detail`` is msgspec's own message (``... - at `$.port```) and ``config_type`` the schema it
+    was checked against, so that the caller holding the file can point at the line.
+    """
+
+    def __init__(self, message: str, detail: str = "", config_type: type | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+        self.config_type = config_type
 
 
 def decode_venue_config(raw: dict[str, Any], where: str) -> Any:
@@ -38,12 +47,13 @@ def decode_venue_config(raw: dict[str, Any], where: str) -> Any:
     protocol = raw.get("protocol")
     spec = PROTOCOLS.get(protocol) if isinstance(protocol, str) else None
     if spec is None:
-        raise VenueConfigError(f"{where}: unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
+        problem = f"unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}"
+        raise VenueConfigError(f"{where}: {problem}", f"{problem} - at `$.protocol`", dict)
     config_type = getattr(importlib.import_module(spec.config_module), spec.config_class)
     try:
         return msgspec.convert(raw, config_type)
     except msgspec.ValidationError as exc:
-        raise VenueConfigError(f"{where}: {exc}") from exc
+        raise VenueConfigError(f"{where}: {exc}", str(exc), config_type) from exc
 
 
 def build_venue(config: Any, clock: NowNs) -> VenueAdapter:

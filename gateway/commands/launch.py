@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from gateway.commands.run import add_run_arguments
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, decode_venues, load_config
 from gateway.journal_lock import journal_in_use
 from gateway.ops.acceleration import ONLOAD
 from gateway.ops.host import HostView, add_host_root_argument
@@ -50,7 +50,6 @@ from gateway.ops.onload import (
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
 from gateway.ops.paths import check_listening, check_paths, checked_paths
 from risk.limitsfile import LimitsFileError, read_limits
-from venues.registry import VenueConfigError, decode_venue_config
 
 log = logging.getLogger("gateway.ops.launch")
 
@@ -187,10 +186,9 @@ def check_config(path: str) -> tuple[GatewayConfig | None, str]:
     """Return the config and why ``gateway run --config path`` would fail to load its files ("" if they load)."""
     try:
         config = load_config(path)
-        for index, venue in enumerate(config.venues):
-            decode_venue_config(venue, f"{path}: venues[{index}]")
+        decode_venues(config)
         read_limits(config.path(config.risk_limits), known=config.risk_names())
-    except (ConfigError, VenueConfigError) as exc:
+    except ConfigError as exc:
         return None, str(exc)
     except LimitsFileError as exc:
         return None, f"risk limits: {exc}"

@@ -11,13 +11,12 @@ import sys
 import uvloop
 
 from gateway.app import GatewayProcess
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.config import ConfigError, GatewayConfig, decode_venues, load_config
 from gateway.journal import JournalCorruptError
 from gateway.ops.paths import check_paths
 from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import NotASocketError, SocketInUseError
 from risk.limitsfile import LimitsFileError
-from venues.registry import VenueConfigError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, prepare the process, run until told to stop."""
     try:
         config = load_config(args.config)
+        decode_venues(config)  # a bad venue section is the operator's to fix: same form, same exit code
     except ConfigError as exc:
         print(f"gateway run: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -86,7 +86,7 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     async def main() -> int:
         try:
             await process.start()
-        except (ConfigError, VenueConfigError, LimitsFileError) as exc:
+        except (ConfigError, LimitsFileError) as exc:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's

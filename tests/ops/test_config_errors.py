@@ -100,3 +100,45 @@ def test_ops_guide_when_quoting_a_config_error_then_it_is_the_runs(tmp_path: Pat
     _deploy_copy(tmp_path, "  sched_fifo_priority: null", "  sched_fifo_priority: 100")
     run = _gateway("run", "--config", "deploy/gateway.yaml", cwd=tmp_path)
     assert run.stderr == quoted.group(1) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "at", "expected"),
+    [
+        ("    port: 15000", '    port: "x"', '"x"', "venues[0].port: Expected `int`, got `str` (venue OUCH)"),
+        (
+            "    capacity: A\n",
+            "    capacity: A\n    heartbeat_ms: 5\n",
+            "heartbeat_ms",
+            "venues[0]: Object contains unknown field `heartbeat_ms` (venue OUCH)",
+        ),
+        (
+            "  - protocol: ouch",
+            "  - protocol: ouch5",
+            "ouch5",
+            "venues[0].protocol: unknown protocol 'ouch5'; expected one of ['boe', 'fix', 'ouch'] (venue OUCH)",
+        ),
+    ],
+)
+def test_run_when_a_venue_setting_is_bad_then_exit_2_naming_file_line_column_and_field(
+    tmp_path: Path, old: str, new: str, at: str, expected: str
+) -> None:
+    # the venue sections were checked by their protocol's schema after loading: no line, no column (fixops35)
+    config, text = _deploy_copy(tmp_path, old, new)
+    where = _where(text, new.rstrip("\n").splitlines()[-1], at)
+    run = _gateway("run", "--config", "deploy/gateway.yaml", cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr == f"gateway run: deploy/gateway.yaml:{where}: {expected}\n"
+    dry = _gateway("launch", "--dry-run", "--", "--config", str(config), cwd=tmp_path)
+    assert dry.returncode == 2
+    assert f"launch: refusing to start: {config}:{where}: {expected}" in dry.stderr
+
+
+def test_run_when_a_venue_has_no_protocol_then_its_entry_is_named(tmp_path: Path) -> None:
+    _, text = _deploy_copy(tmp_path, "  - protocol: ouch\n    name: OUCH", "  - name: OUCH")
+    where = _where(text, "  - name: OUCH", "name")
+    run = _gateway("run", "--config", "deploy/gateway.yaml", cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr == (
+        f"gateway run: deploy/gateway.yaml:{where}: venues[0]: needs a 'protocol' (one of boe, fix, ouch)\n"
+    )

@@ -42,6 +42,8 @@ def test_unit_when_read_then_starts_through_gateway_launch_pinned_with_unlimited
     assert unit["Service.LimitMEMLOCK"] == ["infinity"]
     assert unit["Service.Restart"] == ["on-failure"]
     assert unit["Service.RestartPreventExitStatus"] == ["2"]
+    # the launcher's SIGTERM during --wait-for-onload exits 143: a stop, as the gateway's own exit 0 on SIGTERM
+    assert unit["Service.SuccessExitStatus"] == ["143"]
     assert "Service.PrivateDevices" not in unit  # would hide /dev/onload
     doctor = shlex.split(unit["Service.ExecStartPre"][0].lstrip("-"))
     config = start[start.index("--") + 2]
