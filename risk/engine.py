@@ -816,7 +816,9 @@ class RiskEngine:
                 "old limits stay in force"
             )
             log.error("risk %s (trigger %s, by %s)", message, trigger, who)
-            self._held.add("limits")  # not judged: the watch tries the files again
+            self._observed.clear()  # not judged: the watch looks at the files again
+            if trigger == WATCH_TRIGGER:
+                self._held.add("limits")  # and tries this reload again (an explicit one is not retried)
             self._last_reload = self._reload_summary(
                 trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
             )

@@ -30,7 +30,16 @@ from risk.audit import read_audit_log, utc_text
 from risk.engine import WATCH_TRIGGER, WATCH_WHO, RiskEngine
 from risk.limitsfile import KnownNames
 from risk.model import TradingState
-from tests.risk.support import BASE_LIMITS, WALL_NS, make_engine, merge, px, replace_file, replace_limits
+from tests.risk.support import (
+    BASE_LIMITS,
+    WALL_NS,
+    make_engine,
+    merge,
+    px,
+    replace_file,
+    replace_limits,
+    write_limits,
+)
 
 
 def _audit(tmp_path: Path) -> list[dict[str, object]]:
@@ -209,6 +218,20 @@ def test_reload_when_audit_log_not_writable_then_no_file_error_and_the_message_n
     assert not result.ok and result.errors == []
     assert f"the audit log {audit} cannot be written ([Errno 21] Is a directory" in result.message
     assert "the limits file is valid, but no change is applied without its audit record" in result.message
+    assert engine.limits_file.document.defaults.max_qty == 1000
+    engine.close()
+
+
+def test_explicit_reload_when_audit_log_not_writable_then_the_watch_does_not_apply_it_later(tmp_path: Path) -> None:
+    engine, _ = make_engine(tmp_path)
+    audit = tmp_path / "audit.jsonl"
+    audit.rename(tmp_path / "audit.saved")
+    audit.mkdir()
+    write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 900}})  # in place: only an explicit reload
+    assert not engine.reload("gateway risk reload", "alice").ok
+    audit.rmdir()
+    (tmp_path / "audit.saved").rename(audit)
+    assert engine.changed_files() == []  # the operator's reload is not retried by the watch
     assert engine.limits_file.document.defaults.max_qty == 1000
     engine.close()
 
