@@ -23,11 +23,11 @@ import asyncio
 import sys
 import time
 
-from gateway.app import _loop_replay_reader
+from gateway.app import LoopReplayReader
 from gateway.journal import JournalReader, JournalScan, read_journal
 from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
-from gateway.replay import ReplayJob, replay_start
+from gateway.replay import JournalRead, ReplayJob, replay_start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +104,7 @@ async def _ticks(job: ReplayJob | None, seconds: float) -> str:
         def done(result: list[OrderEvent] | str) -> None:
             finished.set()
 
-        _loop_replay_reader(loop)(job.step, done)
+        LoopReplayReader(loop).submit(JournalRead(job.strategy_id, lambda: job, done))
         await finished.wait()
     await asyncio.sleep(0)
     late = sorted(ticks)

@@ -23,6 +23,7 @@ import gc
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,7 +35,7 @@ from gateway import admin as admin_module
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig, decode_venues
-from gateway.engine import Engine, ReplayRead, ReplayReader, ReplayScheduler, reject_table
+from gateway.engine import Engine, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
     Journal,
@@ -48,7 +49,6 @@ from gateway.journal import (
 )
 from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.ops.heap import set_mmap_threshold
-from gateway.protocol.messages import OrderEvent
 from gateway.recovery import (
     first_order_id,
     mark_journal_closed,
@@ -57,6 +57,7 @@ from gateway.recovery import (
     recover,
     stopped_cleanly,
 )
+from gateway.replay import JournalRead, ReplayResult, ReplayRunner
 from gateway.server import SocketIdentity, remove_socket, socket_identity, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
@@ -171,55 +172,92 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
     return _NO_SECTIONS, provider()
 
 
-def _loop_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
-    """Return the engine's journal reader for old replays: a bounded step per loop callback (``replay_read: loop``).
+class LoopReplayReader:
+    """The engine's journal reader for old replays on the loop (``memory.replay_read: loop``).
 
-    Each step (``ReplayJob.step``) decodes a few hundred records (about 0.1-0.2 ms); between two steps the
-    loop serves every socket that is ready, so other strategies' orders wait at most one step.
+    One loop callback runs one step (``ReplayJob.step``: a few hundred records, about 0.1-0.2 ms) of one
+    read, the reads in turn (``gateway.replay.ReplayRunner``): between two steps the loop serves every
+    socket that is ready, so other strategies' orders wait at most one step, whatever number of reads
+    are in progress. A cancelled read (its connection closed) has its file closed at once.
     """
 
-    def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
-        def step() -> None:
-            try:
-                result = read()
-            except Exception as exc:  # the read itself reports its errors; this is a safety net
-                result = f"the journal cannot be read ({type(exc).__name__}: {exc})"
-            if result is None:
-                loop.call_soon(step)
-            else:
-                done(result)
+    def __init__(self, loop: asyncio.AbstractEventLoop, runner: ReplayRunner | None = None) -> None:
+        self.loop = loop
+        self.runner = runner if runner is not None else ReplayRunner()
+        self._scheduled = False
 
-        loop.call_soon(step)
+    def submit(self, read: JournalRead) -> None:
+        """Queue a read; its result goes to ``read.done`` on the loop."""
+        self.runner.submit(read)
+        self._kick()
 
-    return reader
+    def cancel(self, read: JournalRead) -> None:
+        """Cancel a read: never reported, its file closed now."""
+        self.runner.cancel(read, close_now=True)
+
+    def _kick(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self._scheduled = False
+        finished = self.runner.step()
+        if self.runner.busy:
+            self._kick()
+        if finished is not None:
+            read, result = finished
+            if not read.cancelled:
+                read.done(result)
 
 
-def _thread_replay_reader(loop: asyncio.AbstractEventLoop) -> ReplayReader:
-    """Return the engine's journal reader for old replays: steps in a worker thread (``memory.replay_read: thread``).
+class ThreadReplayReader:
+    """The engine's journal reader for old replays in a worker thread (``memory.replay_read: thread``).
 
-    The thread only reads and decodes the journal file (``gateway.replay.ReplayJob``); the engine's
-    state is touched on the loop only, when the result comes back. Between two steps the thread
-    gives the interpreter up (``time.sleep(0)``), so the loop waits for the GIL at most about a step.
+    One thread at a time steps the reads in turn (``gateway.replay.ReplayRunner``): it only reads and
+    decodes the journal file; the engine's state is touched on the loop only, when a result comes back.
+    Between two steps the thread gives the interpreter up (``time.sleep(0)``), so the loop waits for the
+    GIL at most about a step. A cancelled read has its file closed at the thread's next step.
     """
 
-    def run(read: ReplayRead) -> list[OrderEvent] | str:
-        while (result := read()) is None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, runner: ReplayRunner | None = None) -> None:
+        self.loop = loop
+        self.runner = runner if runner is not None else ReplayRunner()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def submit(self, read: JournalRead) -> None:
+        """Queue a read; its result goes to ``read.done`` on the loop."""
+        self.runner.submit(read)
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+        self.loop.run_in_executor(None, self._drain)
+
+    def cancel(self, read: JournalRead) -> None:
+        """Cancel a read: never reported, its file closed by the thread's next step."""
+        self.runner.cancel(read, close_now=False)
+
+    def _drain(self) -> None:
+        runner = self.runner
+        while True:
+            with self._lock:
+                if not runner.busy:
+                    self._running = False
+                    return
+            finished = runner.step()
+            if finished is not None:
+                try:
+                    self.loop.call_soon_threadsafe(self._deliver, *finished)
+                except RuntimeError:  # the loop is closed: nobody waits for the result
+                    finished[0].close()
             time.sleep(0)
-        return result
 
-    def reader(read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
-        future = loop.run_in_executor(None, run, read)
-
-        def finished(result: asyncio.Future[list[OrderEvent] | str]) -> None:
-            try:
-                value = result.result()
-            except Exception as exc:  # the read itself reports its errors; this is a safety net
-                value = f"the journal cannot be read ({type(exc).__name__}: {exc})"
-            done(value)
-
-        future.add_done_callback(finished)
-
-    return reader
+    @staticmethod
+    def _deliver(read: JournalRead, result: ReplayResult) -> None:
+        if not read.cancelled:
+            read.done(result)
 
 
 def _loop_scheduler(loop: asyncio.AbstractEventLoop) -> ReplayScheduler:
@@ -465,9 +503,9 @@ class GatewayProcess:
         assert engine is not None
         loop = asyncio.get_running_loop()
         if self.config.memory.replay_read == "thread":
-            engine.replay_reader = _thread_replay_reader(loop)
+            engine.replay_reader = ThreadReplayReader(loop)
         else:
-            engine.replay_reader = _loop_replay_reader(loop)
+            engine.replay_reader = LoopReplayReader(loop)
         engine.replay_scheduler = _loop_scheduler(loop)
         config = self.config
         after_input = engine.flush

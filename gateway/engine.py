@@ -63,7 +63,15 @@ from gateway.protocol.messages import (
     WelcomeV2,
 )
 from gateway.recovery import Recovered
-from gateway.replay import MARK_MASK, JournalMarks, ReplayJob, mark_position, replay_start
+from gateway.replay import (
+    MARK_MASK,
+    JournalMarks,
+    JournalRead,
+    ReplayJob,
+    ReplayReader,
+    mark_position,
+    replay_start,
+)
 from gateway.strategy_session import (
     InvalidRequest,
     ReqSeqCheck,
@@ -113,13 +121,6 @@ from venues.ouch.adapter import OuchVenue
 
 log = logging.getLogger(__name__)
 
-ReplayRead = Callable[[], "list[OrderEvent] | str | None"]
-"""One bounded step of reading a strategy's released events from the journal (``ReplayJob.step``):
-None while there is more to read, then the events, in order, or why they cannot all be given."""
-ReplayReader = Callable[[ReplayRead, Callable[["list[OrderEvent] | str"], None]], None]
-"""Runs a ``ReplayRead`` step after step, letting the event loop run between steps (``gateway.app``:
-steps scheduled on the loop, or a worker thread that yields the interpreter between steps), and hands
-the result to the callback on the loop. Without one the engine reads on the spot (sans-IO)."""
 ReplayScheduler = Callable[[Callable[[], None], float], None]
 """Calls a function on the loop after a delay in seconds (0: after the loop has looked at its sockets)."""
 
@@ -248,6 +249,8 @@ class Engine:
         """Every strategy's released ``cl_ord_id``s: one table, allocated here (``memory.released_ids_capacity``)."""
         self.journal_replays = 0
         """Reconnects whose replay reached before the in-memory window (served from the journal)."""
+        self.replays_cancelled = 0
+        """Journal reads stopped because their connection closed before the Welcome."""
         self.replay_reader: ReplayReader | None = None
         self.replay_scheduler: ReplayScheduler | None = None
         """Set by ``gateway.app``: a long replay is then written a slice at a time as the strategy reads it."""
@@ -259,6 +262,8 @@ class Engine:
         """Journal records decoded for replays (the cost the index bounds)."""
         self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
         """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
+        self._journal_reads: dict[StrategyLink, JournalRead] = {}
+        """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
         self.journal_error = ""
         """Why the last journal write failed ("" while the journal is healthy)."""
         self.journal_failures = 0
@@ -557,6 +562,7 @@ class Engine:
         """Forget a connection; apply the strategy's disconnect policy to its open orders."""
         if link in self._links:
             self._links.remove(link)
+        self._end_replay(link)
         st = link.strategy
         link.strategy = None
         if st is None or st.link is not link:
@@ -575,6 +581,31 @@ class Engine:
             for order in list(st.open_orders.values()):
                 self._cancel(order)
         self.flush()
+
+    def _end_replay(self, link: StrategyLink) -> None:
+        """Stop the replay of a connection that closed before it was all out.
+
+        A journal read is cancelled (its file closed, its events dropped, at the reader's next step);
+        a replay being written is dropped; requests held for the Welcome are forgotten. The strategy
+        may log in again at once.
+        """
+        read = self._journal_reads.pop(link, None)
+        stream = self._replays.pop(link, None)
+        if read is None and stream is None:
+            return
+        self._pending_hellos.pop(link, None)
+        st = stream.st if stream is not None else None
+        if read is not None:
+            st = self.strategies.get(read.strategy_id)
+            reader = self.replay_reader
+            assert reader is not None
+            reader.cancel(read)
+            self.replay_records += read.records
+            self.replays_cancelled += 1
+        if st is not None:
+            st.replay_pending -= 1
+            self._check_events_over(st)
+            log.info("strategy %s: connection closed before its replay was out; replay stopped", st.strategy_id)
 
     def cancel_orphaned_orders(self) -> int:
         """Apply the cancel policy to strategies that had open orders before a restart and never came back.
@@ -727,9 +758,10 @@ class Engine:
         # the replay reaches before the in-memory window: the journal has those events, from an indexed position
         strategy_id = st.strategy_id
         start = replay_start(st.marks, last_seq)
-        job = ReplayJob(self.journal.reader(start), strategy_id, last_seq, base)
+        journal = self.journal
         reader = self.replay_reader
         if reader is None:
+            job = ReplayJob(journal.reader(start), strategy_id, last_seq, base)
             result = job.run()
             self.replay_records += job.records
             self._journal_read(link, st, hello, result)
@@ -744,11 +776,17 @@ class Engine:
             start,
         )
 
+        def open_job() -> ReplayJob:  # when the read's turn comes (the runner bounds the files open)
+            return ReplayJob(journal.reader(start), strategy_id, last_seq, base)
+
         def done(result: list[OrderEvent] | str) -> None:
-            self.replay_records += job.records
+            del self._journal_reads[link]
+            self.replay_records += read.records
             self._journal_read(link, st, hello, result, held=True)
 
-        reader(job.step, done)
+        read = JournalRead(strategy_id, open_job, done)
+        self._journal_reads[link] = read
+        reader.submit(read)
 
     def _seq_ahead(self, st: StrategyState, hello: Hello) -> Error:
         """Number ``st``'s events after the Hello's ``last_seq``, beyond the journal's; return the notice for it.

@@ -25,13 +25,23 @@ The read (``ReplayJob``) decodes records from the chosen position on, follows on
 the replaying strategy, and stops as soon as the last wanted event is rebuilt. Every event after
 ``last_seq`` up to the window must come exactly once and in order: a gap, a duplicate, damage or
 a journal that ends too early is reported (text) and the Hello is refused ``REPLAY_UNAVAILABLE``.
+
+The sharing (``JournalRead``, ``ReplayRunner``): one runner per gateway reads for every strategy,
+one step of one read at a time, taking the reads in turn (round-robin), so a deep replay delays
+another strategy's Welcome by one step per read in progress, never by a whole read. At most
+``MAX_OPEN_READS`` reads have the journal open; a further one waits its turn, holding no file and
+no events. A read whose connection closed is cancelled: the runner closes its file and drops what
+it read at its next step (at once when nothing else is stepping it), and never reports it.
 """
 
 from __future__ import annotations
 
+import threading
 from array import array
 from bisect import bisect_right
-from typing import Final
+from collections import deque
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from gateway.journal import (
     JOrderCreated,
@@ -60,6 +70,8 @@ MARK_EVERY: Final = 1024
 MARK_MASK: Final = MARK_EVERY - 1
 """An event whose ``seq & MARK_MASK == 0`` (and an order whose id does) gets an index entry."""
 STEP_RECORDS: Final = 128
+MAX_OPEN_READS: Final = 8
+"""Replays reading the journal at once (each holds one file descriptor); a further one waits its turn."""
 """Records one ``ReplayJob.step`` decodes (about 0.2 ms of the interpreter's time)."""
 
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
@@ -147,6 +159,12 @@ class ReplayJob:
             pass
         return result
 
+    def close(self) -> None:
+        """Stop reading: close the file, drop the events and orders read so far."""
+        self.reader.close()
+        self.events = []
+        self.orders.clear()
+
     def step(self, max_records: int = STEP_RECORDS) -> list[OrderEvent] | str | None:
         """Decode up to ``max_records`` records; return None (more to do), the events, or why they cannot be given."""
         if self.expected > self.upto:
@@ -155,6 +173,7 @@ class ReplayJob:
         try:
             batch = self.reader.read(max_records)
             if not batch:
+                self.reader.close()
                 missing = self.upto - self.expected + 1
                 return f"{missing} of the {self.upto - self.after} events released from memory are not in the journal"
             for _position, record in batch:
@@ -231,3 +250,147 @@ class ReplayJob:
             follow_order_record(order, rec)
             if kind is JOrderRefused:
                 del orders[order_id]
+
+
+ReplayResult = list[OrderEvent] | str
+
+
+class JournalRead:
+    """One strategy's replay read, as the runner sees it: opened when its turn comes, cancellable any time.
+
+    ``open_job`` makes the ``ReplayJob`` (opening the journal) on the first step; ``done`` gets the
+    result on the event loop, unless the read was cancelled first.
+    """
+
+    __slots__ = ("cancelled", "done", "job", "open_job", "steps", "strategy_id")
+
+    def __init__(
+        self, strategy_id: str, open_job: Callable[[], ReplayJob], done: Callable[[ReplayResult], None]
+    ) -> None:
+        self.strategy_id = strategy_id
+        self.open_job = open_job
+        self.done = done
+        self.job: ReplayJob | None = None
+        """The job once opened (it holds the file until it ends or is closed)."""
+        self.cancelled = False
+        self.steps = 0
+        """Steps run."""
+
+    @property
+    def records(self) -> int:
+        """Return the journal records decoded so far."""
+        return self.job.records if self.job is not None else 0
+
+    def step(self) -> ReplayResult | None:
+        """Run one step (opening the job first if needed); None while there is more to read."""
+        job = self.job
+        if job is None:
+            job = self.job = self.open_job()
+        self.steps += 1
+        try:
+            return job.step()
+        except Exception as exc:  # the job reports its errors as text; this is a safety net
+            job.close()
+            return f"the journal cannot be read ({type(exc).__name__}: {exc})"
+
+    def close(self) -> None:
+        """Release the file and the events read (a cancelled read, or one that ended)."""
+        job = self.job
+        if job is not None:
+            job.close()
+
+
+class ReplayReader(Protocol):
+    """Reads strategies' released events from the journal and hands each result to ``read.done`` on the loop.
+
+    ``gateway.app``: steps of the reads in turn, on the loop or in a worker thread (``ReplayRunner``).
+    Without one the engine reads on the spot (sans-IO).
+    """
+
+    def submit(self, read: JournalRead) -> None:
+        """Queue a read."""
+
+    def cancel(self, read: JournalRead) -> None:
+        """Cancel a read: ``done`` is never called, its file is closed and its events dropped (at the next step)."""
+
+
+class ReplayRunner:
+    """Read the journal for every strategy's replay: a step of each open read in turn, at most ``max_open`` open.
+
+    ``submit`` and ``cancel`` are called on the event loop; ``step`` on the loop (``replay_read: loop``)
+    or in one worker thread (``thread``): a lock guards the queues, never a step.
+    """
+
+    def __init__(self, max_open: int = MAX_OPEN_READS) -> None:
+        self.max_open = max_open
+        self.open: deque[JournalRead] = deque()
+        """Reads holding the journal open, the next to step first."""
+        self.waiting: deque[JournalRead] = deque()
+        """Reads waiting for a place among the open ones (no file, nothing read)."""
+        self._lock = threading.Lock()
+        self.steps = 0
+        """Steps run, of every read."""
+
+    def submit(self, read: JournalRead) -> None:
+        """Queue a read (it opens the journal when it gets a place)."""
+        with self._lock:
+            if len(self.open) < self.max_open:
+                self.open.append(read)
+            else:
+                self.waiting.append(read)
+
+    def cancel(self, read: JournalRead, *, close_now: bool) -> None:
+        """Cancel a read: it is never reported; its file is closed now (``close_now``: nothing steps meanwhile).
+
+        Otherwise (a worker thread may be in its step) the next ``step`` closes it.
+        """
+        read.cancelled = True
+        with self._lock:
+            if read in self.waiting:
+                self.waiting.remove(read)
+                return
+            if close_now and read in self.open:
+                self.open.remove(read)
+                self._admit()
+            else:
+                return
+        read.close()
+
+    def _admit(self) -> None:
+        while self.waiting and len(self.open) < self.max_open:
+            self.open.append(self.waiting.popleft())
+
+    @property
+    def busy(self) -> bool:
+        """Return whether a read is open or waiting."""
+        return bool(self.open or self.waiting)
+
+    def step(self) -> tuple[JournalRead, ReplayResult] | None:
+        """Step the next open read once; return it with its result when it ended (else None).
+
+        Cancelled reads are closed and dropped first; a read that is not done goes to the back.
+        """
+        with self._lock:
+            gone = [old for old in self.open if old.cancelled]
+            for old in gone:
+                self.open.remove(old)
+            self._admit()
+            if not self.open:
+                read = None
+            else:
+                read = self.open.popleft()
+        for old in gone:
+            old.close()
+        if read is None:
+            return None
+        self.steps += 1
+        result = read.step()
+        with self._lock:
+            if result is None and not read.cancelled:
+                self.open.append(read)
+                return None
+            self._admit()
+        if result is None:  # cancelled during its step
+            read.close()
+            return None
+        return read, result

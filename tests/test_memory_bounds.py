@@ -5,12 +5,11 @@ Deterministic counts only (never timing, never RSS): ``benchmarks/bench_memory.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gateway.engine import RELEASE_BATCH, ReplayRead
+from gateway.engine import RELEASE_BATCH
 from gateway.journal import FileJournal
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import (
@@ -29,6 +28,7 @@ from gateway.protocol.messages import (
     WelcomeV2,
 )
 from gateway.recovery import recover
+from gateway.replay import JournalRead
 from gateway.strategy_state import ReleasedIds, StrategyIds
 from model.enums import Side
 from model.fsync import FsyncPolicy
@@ -206,16 +206,23 @@ class DeferredReader:
     """A replay reader whose reads run when the test says (as the gateway's worker thread would, later)."""
 
     def __init__(self) -> None:
-        self.pending: list[tuple[ReplayRead, Callable[[list[OrderEvent] | str], None]]] = []
+        self.pending: list[JournalRead] = []
+        self.cancelled: list[JournalRead] = []
 
-    def __call__(self, read: ReplayRead, done: Callable[[list[OrderEvent] | str], None]) -> None:
-        self.pending.append((read, done))
+    def submit(self, read: JournalRead) -> None:
+        self.pending.append(read)
+
+    def cancel(self, read: JournalRead) -> None:
+        self.pending.remove(read)
+        self.cancelled.append(read)
+        read.cancelled = True
+        read.close()
 
     def finish(self) -> None:
-        read, done = self.pending.pop(0)
-        while (result := read()) is None:
+        read = self.pending.pop(0)
+        while (result := read.step()) is None:
             pass
-        done(result)
+        read.done(result)
 
 
 def test_while_the_journal_is_read_other_strategies_trade_and_the_late_one_gets_everything_once(
@@ -263,7 +270,8 @@ def test_a_connection_that_closes_while_its_replay_is_read_is_forgotten(tmp_path
     rig.engine.link_closed(s1)
     waiting = rig.connect("S1", last_seq=1)
     rig.engine.link_closed(waiting)
-    reader.finish()
+    assert reader.pending == [] and len(reader.cancelled) == 1  # the read is cancelled, not left to run
+    assert rig.engine.strategies["S1"].replay_pending == 0 and rig.engine.replays_cancelled == 1
     assert waiting.received() == [] and rig.engine.strategies["S1"].link is None
     fresh = rig.connect("S1", last_seq=3_990)
     assert isinstance(fresh.received()[0], Welcome)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.app import _loop_replay_reader, _loop_scheduler
+from gateway.app import LoopReplayReader, _loop_scheduler
 from gateway.engine import REPLAY_LOW_WATER
 from gateway.entitlements import StrategyEntitlement
 from gateway.journal import FileJournal
@@ -96,7 +96,7 @@ async def test_a_long_replay_is_written_as_the_strategy_reads_and_others_trade_m
     total = st.next_seq - 1
     assert total == 2 * ORDERS and st.events_base > total - 2_000
     loop = asyncio.get_running_loop()
-    engine.replay_reader = _loop_replay_reader(loop)
+    engine.replay_reader = LoopReplayReader(loop)
     engine.replay_scheduler = _loop_scheduler(loop)
     server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock)
     try:
@@ -246,7 +246,7 @@ async def test_a_replay_read_as_it_comes_is_not_cut_off_by_a_small_write_buffer_
     engine.link_closed(s1)
     total = engine.strategies["S1"].next_seq - 1
     loop = asyncio.get_running_loop()
-    engine.replay_reader = _loop_replay_reader(loop)
+    engine.replay_reader = LoopReplayReader(loop)
     engine.replay_scheduler = _loop_scheduler(loop)
     server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock, max_write_buffer=16_384)
     try:

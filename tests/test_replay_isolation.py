@@ -1,0 +1,233 @@
+"""One strategy's replays never weigh on another's: a Hello+close storm leaves nothing behind (real Unix sockets).
+
+Count-based only (never timing): the replay reads the journal has open (file descriptors of the journal
+file in this process), the reads in progress or waiting, the events held for a replay, and the steps
+each read was given while another strategy's read ran.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.app import LoopReplayReader, ThreadReplayReader, _loop_scheduler
+from gateway.engine import Engine
+from gateway.entitlements import StrategyEntitlement
+from gateway.journal import FileJournal
+from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
+from gateway.protocol.messages import (
+    PROTOCOL_VERSION,
+    Error,
+    Executed,
+    Hello,
+    NewOrder,
+    OrderAccepted,
+    VenueStatus,
+    Welcome,
+)
+from gateway.replay import JournalRead, ReplayJob, ReplayRunner
+from gateway.server import start_strategy_server
+from model.enums import Side
+from model.fsync import FsyncPolicy
+from tests.harness import MemoryLink, Rig
+
+STORM = 60
+"""Connections that each say Hello(last_seq 0) and close at once."""
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short: not under tmp_path
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _rig(tmp_path: Path) -> Rig:
+    uid = os.getuid()
+    rig = Rig(
+        journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE),
+        strategies={
+            "S1": StrategyEntitlement(accounts=["ACC1"], uids=[uid]),
+            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[uid]),
+        },
+    )
+    rig.engine.entitlements.gateway_uid = uid
+    rig.engine.events_kept = rig.engine.terminal_orders_kept = 500
+    return rig
+
+
+def _trade(rig: Rig, link: MemoryLink, account: str, count: int, batch: int = 500) -> None:
+    """Have ``count`` orders accepted and filled (two events each)."""
+    engine = rig.engine
+    for first in range(0, count, batch):
+        frames = [
+            encode_frame(NewOrder(f"c{i}", account, "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
+            for i in range(first, first + batch)
+        ]
+        engine.link_data(link, b"".join(frames), rig.clock())
+        for order_id in range(engine.next_order_id - batch, engine.next_order_id):
+            rig.venue.accept(order_id, 1_000_000)
+            rig.venue.fill(order_id, 100, 1_000_000)
+        engine.flush()
+        link.written.clear()
+
+
+def _journal_fds(path: Path) -> int:
+    """Return how many file descriptors of this process are open on ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+async def _until(condition: object, rounds: int = 5_000) -> None:
+    for _ in range(rounds):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not reached")
+
+
+def _idle(engine: Engine, runner: ReplayRunner) -> bool:
+    return not (engine._journal_reads or engine._replays or engine._pending_hellos or runner.busy)
+
+
+@pytest.mark.parametrize("mode", ["loop", "thread"])
+async def test_a_hello_close_storm_leaves_no_read_behind_and_another_strategy_is_served_in_turn(
+    tmp_path: Path, sock_dir: Path, mode: str
+) -> None:
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    uid = os.getuid()
+    s2 = rig.connect("S2", uid=uid)  # S2's day is the journal's first stretch, S1's the whole journal
+    _trade(rig, s2, "ACC2", 1_000)
+    engine.link_closed(s2)
+    s1 = rig.connect("S1", uid=uid)
+    _trade(rig, s1, "ACC1", 6_000)
+    engine.link_closed(s1)
+    st1, st2 = engine.strategies["S1"], engine.strategies["S2"]
+    assert st1.events_base > 10_000 and st2.events_base > 1_000  # both replays from 0 read the journal
+    loop = asyncio.get_running_loop()
+    runner = ReplayRunner()
+    engine.replay_reader = LoopReplayReader(loop, runner) if mode == "loop" else ThreadReplayReader(loop, runner)
+    engine.replay_scheduler = _loop_scheduler(loop)
+    path = str(sock_dir / "s.sock")
+    journal_path = tmp_path / "j"
+    server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock)
+    counters = engine._counters
+    try:
+        fds = _journal_fds(journal_path)  # the journal's own writer
+        answered = counters.strategy_connections + counters.strategy_refused
+        for _ in range(STORM):  # S1: Hello(last_seq 0), close at once
+            _, writer = await asyncio.open_unix_connection(path)
+            writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)))
+            writer.close()
+        await _until(lambda: counters.strategy_connections + counters.strategy_refused == answered + STORM)
+        await _until(lambda: not engine._links)
+        # every closed connection ended its read: at once on the loop, at the worker's next step in a thread
+        await _until(lambda: _idle(engine, runner), 1 if mode == "loop" else 200)
+        assert _journal_fds(journal_path) == fds
+        assert st1.link is None and st1.replay_pending == 0 and engine.replays_cancelled >= 1
+        assert engine.journal_replays == 0  # none of them got as far as a Welcome
+
+        # S1 asks for its whole day and reads nothing; S2 asks for its own (shorter) day meanwhile
+        _s1_reader, s1_writer = await asyncio.open_unix_connection(path)
+        s1_writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)))
+        await _until(lambda: engine._journal_reads)
+        (s1_read,) = engine._journal_reads.values()
+        s2_reader, s2_writer = await asyncio.open_unix_connection(path)
+        s2_writer.write(
+            encode_frame(Hello("S2", PROTOCOL_VERSION, 0))
+            + encode_frame(NewOrder("late", "ACC2", "V1", "MSFT", Side.SELL, 10, 3_000_000, req_seq=1_001))
+        )
+        await _until(lambda: len(engine._journal_reads) == 2)
+        s2_read = next(r for r in engine._journal_reads.values() if r is not s1_read)
+        s1_steps_before = s1_read.steps
+        at_s2_done: list[tuple[int, int, bool]] = []
+        s2_done = s2_read.done
+
+        def note_and_finish(result: object) -> None:  # when S2's read ends, on the loop
+            at_s2_done.append((s1_read.steps, s2_read.steps, s1_read in runner.open))
+            s2_done(result)  # type: ignore[arg-type]
+
+        s2_read.done = note_and_finish
+        got: list[object] = []
+        splitter = FrameSplitter()
+
+        async def s2_read_until_venue_status() -> None:
+            while not any(isinstance(m, (VenueStatus, Error)) for m in got):
+                data = await s2_reader.read(65536)
+                assert data, got[-3:]
+                got.extend(gateway_message_decoder.decode(f) for f in splitter.feed(data))
+
+        await asyncio.wait_for(s2_read_until_venue_status(), 60)
+        assert isinstance(got[0], Welcome) and got[0].replayed == st2.next_seq - 1
+        # the reads took turns: S1's got at most a step more than S2's while S2's ran, and was still going
+        ((s1_steps, s2_steps, s1_reading),) = at_s2_done
+        assert s1_steps - s1_steps_before <= s2_steps + 1 and s1_reading
+        assert [e.seq for e in got if isinstance(e, (OrderAccepted, Executed))] == list(range(1, st2.next_seq))
+        await _until(lambda: "late" in st2.orders)  # S2's order, sent behind its Hello, went to the venue
+        assert _journal_fds(journal_path) <= fds + 1  # at most S1's read
+
+        s1_writer.close()  # S1 goes away without reading its replay (still read from the journal, or being written)
+        await _until(lambda: st1.link is None)
+        await _until(lambda: _idle(engine, runner), 1 if mode == "loop" else 200)
+        assert _journal_fds(journal_path) == fds
+        assert st1.replay_pending == 0 and s1_read.job is not None and s1_read.job.reader._fd == -1
+        s2_writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_the_runner_bounds_open_reads_takes_them_in_turn_and_a_cancelled_one_never_opens(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    link = rig.connect("S1", uid=os.getuid())
+    _trade(rig, link, "ACC1", 2_000)
+    engine.link_closed(link)
+    base = engine.strategies["S1"].events_base
+    journal = engine.journal
+    results: dict[str, object] = {}
+    opened: list[str] = []
+
+    def read(name: str) -> JournalRead:
+        def open_job() -> ReplayJob:
+            opened.append(name)
+            return ReplayJob(journal.reader(0), "S1", 0, base)
+
+        def done(result: object) -> None:
+            results[name] = result
+
+        return JournalRead("S1", open_job, done)
+
+    runner = ReplayRunner(max_open=2)
+    a, b, c, d = read("a"), read("b"), read("c"), read("d")
+    for r in (a, b, c, d):
+        runner.submit(r)
+    assert list(runner.open) == [a, b] and list(runner.waiting) == [c, d]
+    runner.cancel(c, close_now=True)  # waiting: never opened
+    for _ in range(6):
+        assert runner.step() is None
+    assert opened == ["a", "b"] and a.steps == b.steps == 3  # in turn
+    runner.cancel(a, close_now=False)  # as from the loop while a thread steps: closed by the next step
+    assert runner.step() is None
+    assert a.job is not None and a.job.events == [] and a.job.reader._fd == -1
+    assert list(runner.open) == [d, b] and d.job is None  # d took a's place; it opens when its turn comes
+    while runner.busy:
+        finished = runner.step()
+        if finished is not None:
+            finished[0].done(finished[1])
+    assert sorted(results) == ["b", "d"] and c.job is None
+    events = results["b"]
+    assert isinstance(events, list) and [e.seq for e in events] == list(range(1, base + 1))
