@@ -81,7 +81,9 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
     A venue can send one execution twice under two message numbers (a FIX PossResend copy, an OUCH or BOE
     server replaying from below what it was asked for after its numbering restarted): the copy leaves the
     order as it was (None, like an out-of-place event; ``is_repeated_fill`` tells the two apart). The ids
-    are kept on the order, so recovery, which applies the journal with this function, rebuilds them.
+    are kept on the order, so recovery, which applies the journal with this function, rebuilds them. A FIX
+    adapter reports a fill whose CumQty the order has already reached with quantity 0: refused the same way
+    (``apply_fill`` applies no fill of nothing), so no check of it is added here.
     """
     exec_id = ev.exec_id
     if order.exec_id and repeated_fill(order, exec_id):  # no fill applied yet (the common case): one read
@@ -97,12 +99,14 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
 
 
 def is_repeated_fill(order: Order, ev: VenueExecuted) -> bool:
-    """Return True when ``executed`` refused ``ev`` because the order already applied its ``exec_id``.
+    """Return True when ``executed`` refused ``ev`` as a copy of a fill the order already counted.
 
-    Asked only after ``executed`` returned None: a refused event left the order unchanged, so its id is
-    among the order's only if it was there before.
+    Either the order already applied its ``exec_id``, or ``ev`` has no quantity: the adapter found the
+    venue's report to repeat what the order has counted by its cumulative quantity (FIX CumQty; a status
+    answer's fill has no ExecID to tell it by). Asked only after ``executed`` returned None: a refused event
+    left the order unchanged, so its id is among the order's only if it was there before.
     """
-    return repeated_fill(order, ev.exec_id)
+    return not ev.qty or repeated_fill(order, ev.exec_id)
 
 
 def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent | None:

@@ -276,6 +276,7 @@ class FixVenue(VenueAdapter):
             "unknown_cl_ord_id": 0,
             "unparseable": 0,
             "ignored_exec_reports": 0,
+            "fills_partly_counted": 0,
             "missing_required_tags": 0,
             "unsupported_msg_types": 0,
             "not_replayed": 0,
@@ -1032,6 +1033,9 @@ class FixVenue(VenueAdapter):
                 price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
                 exec_id = fields.get(f.EXEC_ID, b"").decode()
+                cum = fields.get(f.CUM_QTY)
+                if cum is not None and order.cum_qty:  # the order has fills: has it counted this one already?
+                    qty = self._not_yet_counted(message, cum, qty, order, exec_id)
                 event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id)
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
@@ -1086,6 +1090,39 @@ class FixVenue(VenueAdapter):
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
+
+    def _not_yet_counted(self, message: FixMessage, cum_raw: bytes, qty: int, order: Order, exec_id: str) -> int:
+        """Return the part of a fill of ``qty`` the order has not counted yet, by the report's CumQty (14).
+
+        CumQty is what the venue has executed of the order, this fill included: what the order has counted
+        beyond ``CumQty - qty`` came from this fill by another way (a status answer's fill, which has no
+        ExecID, or an earlier copy), so only the rest is new; 0 (nothing new) is the core's to count as a
+        repeated fill (``gateway.venue_apply.is_repeated_fill``). A CumQty that does not parse, or that is
+        below the fill itself (not a cumulative quantity), says nothing: the fill is ``qty``, checked by
+        ExecID alone.
+        """
+        try:
+            cum = _qty(cum_raw)
+        except ValueError:
+            return qty
+        new = cum - order.cum_qty
+        if new >= qty or cum < qty:  # the common case: CumQty rose by LastQty
+            return qty
+        if new > 0:
+            self.counters["fills_partly_counted"] += 1
+            self._rare(
+                "partly-counted",
+                "fill %r of order %d (MsgSeqNum %d): LastQty %d, CumQty %d, already counted %d: %d applied",
+                exec_id,
+                order.order_id,
+                message.seq,
+                qty,
+                cum,
+                order.cum_qty,
+                new,
+            )
+            return new
+        return 0
 
     def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
         """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""

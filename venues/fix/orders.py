@@ -16,7 +16,8 @@ class Tracked(VenueOrder[bytes], gc=False):
     """One open order at the FIX venue: ``working`` is the ClOrdID the venue knows it by (the
     OrigClOrdID of the next cancel/replace), ``pending`` the ClOrdID of the cancel/replace in flight
     (b"" = none). A fill repeating an ExecID the order already applied is the core's to discard
-    (``gateway.venue_apply.executed``), for every venue alike."""
+    (``gateway.venue_apply.executed``), for every venue alike; one whose CumQty the order has already
+    reached is reported with no quantity (``FixVenue._not_yet_counted``), which the core discards too."""
 
 
 class Probe(msgspec.Struct, gc=False):
