@@ -109,7 +109,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """Return the strategies this gateway runs and their accounts, to check the risk limits' names."""
         return KnownNames.of(
             {name: entitlement.accounts for name, entitlement in self.strategies.items()},
-            self.config_file or "the gateway config",
+            str(Path(self.config_file).absolute()) if self.config_file else "the gateway config",
         )
 
     def path(self, value: str) -> Path:

@@ -11,7 +11,8 @@ Records (field ``event``):
 * ``new_day``: the daily credit counters were reset.
 
 Every record has ``time`` (UTC, ISO 8601), ``time_ns`` (Unix ns), ``event``, ``trigger``
-and ``who``. See docs/risk-officer-guide.md for how to read it.
+and ``who``; one written after the audit log refused it (its change took effect) adds ``late: true`` and
+``written_time``. See docs/risk-officer-guide.md for how to read it.
 """
 
 from __future__ import annotations

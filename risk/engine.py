@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import logging
 import os
+import pwd
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,7 @@ from risk.engine_views import PositionView as PositionView  # noqa: PLC0414 - re
 from risk.engine_views import ReloadResult as ReloadResult  # noqa: PLC0414 - re-exported
 from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
+from risk.filewatch import RenameWatch, Signature, Version, file_id, look, shared_watch, stat_signature
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Problem, read_bounded
 from risk.model import Limits, TradingState
@@ -83,32 +85,12 @@ RESTORED: Final = " (restored from the journal)"
 WATCH_TRIGGER: Final = "file changed on disk"
 """The ``trigger`` of reloads (and ``not_applied`` records) from the file watch; its ``who`` is ``WATCH_WHO``."""
 WATCH_WHO: Final = "file watch"
+MAX_LATE_RECORDS: Final = 10_000
+"""Audit records kept while the audit log cannot be written (``RiskEngine._write_audit``)."""
 
 
-def _file_signature(path: Path | None) -> tuple[int, int, int] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _file_look(path: Path | None) -> tuple[tuple[int, int, int] | None, bool]:
-    """Return the file's signature and whether it was renamed (or re-stamped) after its last write.
-
-    ``rename(2)`` updates the moved inode's change time, a write updates both times: a change time later
-    than the modification time says the file was complete before it was put at the path (``mv``). A file
-    written at the path (``rm`` then a write, ``cp``, ``cat >``) has them equal: it may be half-written.
-    """
-    if path is None:
-        return None, False
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None, False
-    return (st.st_mtime_ns, st.st_size, st.st_ino), st.st_ctime_ns > st.st_mtime_ns
+def _file_signature(path: Path | None) -> Signature | None:
+    return stat_signature(path)
 
 
 def _file_hash(path: Path | None) -> str | None:
@@ -221,19 +203,27 @@ class RiskEngine:
         self.internal_errors = 0
         """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
         self._references.configure(limits.document.reference_prices, limits.reference, clock(), self._wall_now())
-        self._observed: dict[Path, tuple[tuple[int, int, int] | None, str | None]] = {}
+        self._observed: dict[Path, tuple[Signature | None, str | None]] = {}
         """Per watched file: (signature, content hash) when the watch last looked."""
+        self._observed_fd: dict[Path, int] = {}
+        """Per watched file: the version the watch last looked at, held open (``risk.filewatch``)."""
+        self._observed_real: dict[Path, str | None] = {}
+        """Per watched file: the file its path resolved to at the last look (a change: a symlink swapped)."""
+        self._renames: RenameWatch | None = None
+        """Inotify on the watched files' directories (the process's one, from the first judged file)."""
         self._judged_ino: dict[Path, int | None] = {}
-        """Per watched file: its inode when a load or reload last read it (None: missing). The same inode
-        with other content means the file was modified in place, which the watch never applies."""
+        """Per watched file: its file id (device, inode) when a load or reload last read it (None: missing).
+        The same id with other content means the file was modified in place, which the watch never applies."""
         self._in_place: dict[str, dict[str, str]] = {}
         """``"limits"`` / ``"reference"`` -> {file, since, sha256} while modified in place and not applied."""
         self._held: set[str] = set()
         """Replaced files the watch holds back while another file is modified in place."""
+        self._late: list[dict[str, Any]] = []
+        """Audit records not yet written (the audit log was not writable): written first, marked late."""
         self._judged_hash: dict[Path, str | None] = {}
+        """Per watched file: the hash of what a load or reload last read there (None: missing)."""
         self._judged_fd: dict[Path, int] = {}
         """Per watched file: the judged file, held open so that its inode number is not reused."""
-        """Per watched file: the hash of what a load or reload last read there (None: missing)."""
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
                 for symbol, qty in symbols.items():
@@ -782,17 +772,24 @@ class RiskEngine:
             )
             log.warning("risk %s", message)
             return ReloadResult(False, trigger, who, "", previous.sha256, [], [], [], message)
-        self._in_place.clear()  # this reload reads the files as they are now
+        keep = None
+        flagged = self._in_place.get("reference")
+        if trigger == WATCH_TRIGGER and flagged is not None:
+            keep = previous.reference_parsed  # modified in place: the reference prices in force stay
+        self._in_place.clear()  # this reload reads the files as they are now (but a flagged reference file)
+        if keep is not None and flagged is not None:
+            self._in_place["reference"] = flagged
         self._held.clear()
         signature = _file_signature(path)
         try:
-            limits = read_limits(path, self._wall_now(), self._known)
+            limits = read_limits(path, self._wall_now(), self._known, keep)
         except LimitsFileError as exc:
-            return self._refuse(trigger, who, exc.problems, self._judged(path, signature))
+            return self._refuse(trigger, who, exc.problems, self._judged(path, signature, keep is None))
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
             log.exception("risk reload crashed")
             problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
-            return self._refuse(trigger, who, [problem], self._judged(path, signature))
+            return self._refuse(trigger, who, [problem], self._judged(path, signature, keep is None))
+        kept = keep is not None and limits.reference_parsed is keep
         reference_signature = _file_signature(limits.reference_path)
         changes = diff_trees(previous.display, limits.display)
         changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
@@ -808,23 +805,29 @@ class RiskEngine:
             "previous_reference_sha256": previous.reference_sha256,
             "changes": [msgspec.to_builtins(c) for c in changes],
             "warnings": warnings,
+            **self._on_disk(path, None if kept else limits.reference_path),
         }
         try:
             self._write_audit(record, required=True)
         except OSError as exc:
-            problem = Problem(str(self._audit.path if self._audit else ""), 0, 0, "", f"audit log not writable: {exc}")
-            message = f"reload NOT applied: the audit log cannot be written ({exc}); old limits stay in force"
+            message = (
+                f"reload NOT applied: the audit log {self._audit.path if self._audit else ''} cannot be written "
+                f"({exc}); the limits file is valid, but no change is applied without its audit record; "
+                "old limits stay in force"
+            )
             log.error("risk %s (trigger %s, by %s)", message, trigger, who)
-            self._observed.clear()  # not judged: the watch looks again and retries the file
+            self._observed.clear()  # not judged: the watch looks at the files again
+            if trigger == WATCH_TRIGGER:
+                self._held.add("limits")  # and tries this reload again (an explicit one is not retried)
             self._last_reload = self._reload_summary(
                 trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
             )
-            return ReloadResult(
-                False, trigger, who, limits.sha256, previous.sha256, changes, [problem], warnings, message
-            )  # fmt: skip
+            return ReloadResult(False, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
         self._judge(path, signature, limits.sha256)
-        if limits.reference_path is not None:
-            self._judge(limits.reference_path, reference_signature, limits.reference_sha256)
+        if not kept:
+            self._in_place.pop("reference", None)
+            if limits.reference_path is not None:
+                self._judge(limits.reference_path, reference_signature, limits.reference_sha256)
         self._apply(limits)
         message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
         log.info("risk %s (trigger %s, by %s)", message, trigger, who)
@@ -835,12 +838,12 @@ class RiskEngine:
         )
         return ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
 
-    def _judged(self, path: Path, signature: tuple[int, int, int] | None) -> str:
+    def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
         digest = _file_hash(path)
         self._judge(path, signature, digest)
         reference = self._file.reference_path
-        if reference is not None:
+        if reference is not None and reference_too:
             self._judge(reference, _file_signature(reference), _file_hash(reference))
         return digest or ""
 
@@ -924,37 +927,48 @@ class RiskEngine:
     def changed_files(self) -> list[str]:
         """Return which files (``"limits"``, ``"reference"``) were *replaced* with new content since the last call.
 
-        Only a replacement (a new inode at the path, renamed there after its last write: ``mv``, most editors'
-        atomic save) counts, or a file that disappeared (its reload is refused). A file modified in place may be
-        half-written (a valid prefix can loosen limits), so the watch never applies it (a new inode written at
-        the path, ``rm`` then a write, ``cp``, is modified in place too, and so is a later write to a new inode):
-        it is reported once (a WARNING, a ``not_applied`` audit record, ``not_applied`` in status) and holds
-        back every watch reload, replaced files included, until the file is replaced or an explicit reload
-        (``gateway risk reload``, SIGHUP) reads the files as they are.
-        Cheap: a ``stat`` per file; the content is hashed only when size, mtime or inode moved.
+        Only a replacement counts: a new file renamed to the path after its last write (``mv``, ``sed -i``, an
+        atomic save), or a symlink on the path swapped to another file (a ConfigMap), or a file that
+        disappeared (its reload is refused); ``risk.filewatch`` says how each is told apart. A file modified
+        in place may be half-written (a valid prefix can loosen limits), so the watch never applies it (a new
+        file written at the path, ``rm`` then a write, ``cp`` to a new name, an editor writing a new file, is
+        modified in place too, and so is a later write to a file already seen): it is reported once (a
+        WARNING, a ``not_applied`` audit record, ``not_applied`` in status). A limits file modified in place
+        holds back every watch reload until it is replaced or an explicit reload (``gateway risk reload``,
+        SIGHUP) reads the files as they are; a reference-price file modified in place holds back only itself
+        (a replaced limits file is applied with the reference prices in force).
+        Cheap: a ``stat`` per file; the file is opened and hashed only when size, mtime or file moved.
         """
+        if self._late:
+            self.flush_late_audit()  # the audit log may be writable again
+        if self._renames is not None:
+            self._renames.drain()  # every tick: a busy directory cannot overflow the event queue
         changed: list[str] = []
         for name, path, in_force in self._watched():
-            signature, renamed = _file_look(path)
             seen = self._observed.get(path)
-            if seen is not None and signature == seen[0]:
+            if seen is not None and _file_signature(path) == seen[0]:
                 continue  # nothing moved since the last look (a missing file is reported once)
-            digest = _file_hash(path)
-            self._observed[path] = (signature, digest)
+            version = look(path, self._renames)
+            if version is None:
+                continue  # replaced or written while read: look again next time
+            signature, digest = version.signature, version.digest
+            seen_real = self._observed_real.get(path)
+            self._remember(path, version)  # held open from now on: its file id is not reused
+            swapped = seen_real is not None and version.real is not None and version.real != seen_real
             if digest == self._judged_hash.get(path, in_force):  # as last judged (in force, or refused once)
                 if signature is not None and signature[2] != self._judged_ino.get(path):
                     self._judge(path, signature, digest)  # e.g. `mv` of the same content: watch this file now
                 self._in_place.pop(name, None)
             elif signature is not None and (
                 signature[2] == self._judged_ino.get(path)  # the file last read, modified in place
-                or not renamed  # a new file written at the path (rm + write, cp, cat >): maybe half-written
                 or (seen is not None and seen[0] is not None and seen[0][2] == signature[2])  # seen, then written
+                or not (version.renamed or swapped)  # a new file written at the path: maybe half-written
             ):
                 self._note_in_place(name, path, digest or "", in_force)
             else:  # replaced (or gone: that reload is refused)
                 self._in_place.pop(name, None)
                 changed.append(name)
-        if self._in_place:
+        if "limits" in self._in_place:
             self._held.update(changed)
             return []
         if self._held:
@@ -962,29 +976,45 @@ class RiskEngine:
             self._held.clear()
         return changed
 
-    def _judge(self, path: Path, signature: tuple[int, int, int] | None, digest: str | None) -> None:
+    def _remember(self, path: Path, version: Version) -> None:
+        """Make ``version`` the watch's last look at ``path``; it stays open until the next one."""
+        self._observed[path] = (version.signature, version.digest)
+        self._observed_real[path] = version.real
+        old = self._observed_fd.pop(path, None)
+        if version.fd is not None:
+            self._observed_fd[path] = version.fd
+        if old is not None:
+            os.close(old)
+
+    def _judge(self, path: Path, signature: Signature | None, digest: str | None) -> None:
         """Record the content a load or reload read at ``path`` (applied or refused): the watch's baseline.
 
         The file is kept open (read-only), so its inode number cannot be freed and reused by a later
-        replacement (``mv`` frees the old inode): same number at the path means the same file, modified in place.
+        replacement (``mv`` frees the old inode): same file id at the path means the same file, modified in place.
         """
         self._observed[path] = (signature, digest)
         self._judged_hash[path] = digest
+        if self._renames is None:
+            self._renames = shared_watch()
+        real = os.path.realpath(path)
+        self._observed_real[path] = real
+        self._renames.watch(os.path.dirname(real))
         old = self._judged_fd.pop(path, None)
-        if old is not None:
-            os.close(old)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             self._judged_ino[path] = None
-            return
-        self._judged_fd[path] = fd
-        self._judged_ino[path] = os.fstat(fd).st_ino
+        else:
+            self._judged_fd[path] = fd
+            self._judged_ino[path] = file_id(os.fstat(fd))
+        for held in (old, self._observed_fd.pop(path, None)):  # closed once the new one is open
+            if held is not None:
+                os.close(held)
 
     def _watch_blocked(self) -> bool:
-        """Look again just before a watch reload: True (hold it back) while a file is modified in place."""
+        """Look again just before a watch reload: True (hold it back) while the limits file is modified in place."""
         self._held.update(self.changed_files())
-        if not self._in_place:
+        if "limits" not in self._in_place:
             return False
         for name, path, in_force in self._watched():
             if name in self._in_place:
@@ -1015,6 +1045,7 @@ class RiskEngine:
                 "sha256": digest,
                 "in_force_sha256": in_force,
                 "reason": "modified in place (not replaced): " + message.split(": ", 1)[1],
+                **self._on_disk(path if name == "limits" else None, path if name == "reference" else None),
             }
         )
 
@@ -1332,23 +1363,66 @@ class RiskEngine:
             "reference_sha256": limits.reference_sha256 or None,
         }
 
+    def _on_disk(self, limits: Path | None, reference: Path | None) -> dict[str, Any]:
+        """Return who owns each file and when it was last written (``file_owner``, ``reference_file_owner``).
+
+        The file watch cannot know who saved a file: its owner and modification time are what can be known.
+        """
+        fields: dict[str, Any] = {}
+        for key, path in (("file_owner", limits), ("reference_file_owner", reference)):
+            if path is None:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            try:
+                user = pwd.getpwuid(st.st_uid).pw_name
+            except KeyError:
+                user = ""
+            fields[key] = {"uid": st.st_uid, "user": user, "mtime": utc_text(st.st_mtime_ns)}
+        return fields
+
     def _write_audit(self, record: dict[str, Any], required: bool = False) -> None:
-        """Append ``record`` with its time; raise only if ``required`` (a reload is refused without it)."""
+        """Append ``record`` with its time; raise only if ``required`` (a reload is refused without it).
+
+        A record that could not be written and was not ``required`` (its change took effect: a kill, a
+        resume, a ``not_applied`` notice) is kept and written before the next record that can be written,
+        with ``late: true`` and ``written_time``; up to ``MAX_LATE_RECORDS`` are kept (then the oldest go).
+        """
         if self._audit is None:
             return
         now = self._wall_clock()
         full = {"time": utc_text(now), "time_ns": now, **record}
         try:
+            while self._late:
+                self._audit.write({**self._late[0], "late": True, "written_time": utc_text(now)})
+                self._late.pop(0)
             self._audit.write(full)
         except OSError:
             if required:
                 raise
-            log.exception("risk audit log write failed for %s record", record.get("event"))
+            log.exception("risk audit log write failed for %s record (written later, marked late)", record.get("event"))
+            self._late.append(full)
+            del self._late[:-MAX_LATE_RECORDS]
+
+    def flush_late_audit(self) -> int:
+        """Write the records kept while the audit log was not writable; return how many are still waiting."""
+        if self._late and self._audit is not None:
+            now = self._wall_clock()
+            try:
+                while self._late:
+                    self._audit.write({**self._late[0], "late": True, "written_time": utc_text(now)})
+                    self._late.pop(0)
+            except OSError:
+                pass
+        return len(self._late)
 
     def close(self) -> None:
         """Close the audit log (and the files the watch holds open)."""
-        for fd in self._judged_fd.values():
-            os.close(fd)
-        self._judged_fd.clear()
+        for fds in (self._judged_fd, self._observed_fd):
+            for fd in fds.values():
+                os.close(fd)
+            fds.clear()
         if self._audit is not None:
             self._audit.close()

@@ -75,6 +75,8 @@ class LimitsFile:
         self.document: LimitsDocument = parsed.value
         self.display: Any = parsed.display
         self.sha256 = parsed.sha256
+        self.reference_parsed = reference
+        """The reference-price file as read (``read_limits(keep_reference=...)``)."""
         self.reference = reference.value if reference is not None else None
         self.reference_path = Path(reference.file) if reference is not None else None
         self.reference_sha256 = reference.sha256 if reference is not None else ""
@@ -92,12 +94,17 @@ class LimitsFile:
 
 
 def read_limits(
-    path: str | Path, wall_now: datetime.datetime | None = None, known: KnownNames | None = None
+    path: str | Path,
+    wall_now: datetime.datetime | None = None,
+    known: KnownNames | None = None,
+    keep_reference: Parsed[ReferencePriceDocument] | None = None,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
     With ``known`` (the gateway's strategies and their accounts), overrides are checked against them
-    (``check_names``): an unknown strategy is a problem, account mismatches are warnings.
+    (``check_names``): an unknown strategy is a problem, account mismatches are warnings. With
+    ``keep_reference`` (the reference prices in force), a limits file naming that same reference-price
+    file uses it as it is instead of reading the file again (the file watch: it is modified in place).
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument)
@@ -113,7 +120,11 @@ def read_limits(
     settings = data.get("reference_prices") if data is not None else None
     reference_name = settings.get("file") if isinstance(settings, dict) else None
     if isinstance(reference_name, str):
-        reference = parse_file(_beside(limits_path, reference_name), ReferencePriceDocument)
+        reference_path = _beside(limits_path, reference_name)
+        if keep_reference is not None and Path(keep_reference.file) == reference_path:
+            reference = keep_reference
+        else:
+            reference = parse_file(reference_path, ReferencePriceDocument)
         problems.extend(reference.problems)
         max_age = settings.get("file_max_age_s", 86_400) if isinstance(settings, dict) else 86_400
         if reference.value is not None:

@@ -61,8 +61,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``gateway risk`` and its sub-commands."""
     parser = subparsers.add_parser(
         "risk",
-        help="risk officer tools: check, diff and explain limits files",
-        description="Validate, compare and explain pre-trade risk limits files (docs/risk-officer-guide.md).",
+        help="risk officer tools: check, diff and explain limits files; reload them in a running gateway",
+        description="Validate, compare and explain pre-trade risk limits files, and make a running gateway reload "
+        "its limits (docs/risk-officer-guide.md).",
     )
     actions = parser.add_subparsers(dest="risk_command", metavar="ACTION")
     actions.required = True

@@ -37,8 +37,13 @@ def run_reload(args: argparse.Namespace) -> int:
         for warning in result.get("warnings", []):
             print(f"  warning: {warning}")
         return 0
+    errors = result.get("errors", [])
+    if not errors:  # refused for something other than the file (the audit log): the message says what
+        print("risk reload NOT applied; the limits in force are unchanged:", file=sys.stderr)
+        print(result.get("message") or "no reason given", file=sys.stderr)
+        return 1
     print("risk reload REFUSED; the limits in force are unchanged:", file=sys.stderr)
-    print_problems([_problem(error) for error in result.get("errors", [])], sys.stderr)
+    print_problems([_problem(error) for error in errors], sys.stderr)
     if result.get("message"):
         print(result["message"], file=sys.stderr)
     return 1

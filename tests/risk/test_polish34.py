@@ -78,8 +78,9 @@ def test_text_status_when_reload_refused_for_the_audit_log_then_the_line_gives_t
     (line,) = [line for line in text.splitlines() if line.startswith("risk last reload:")]
     assert line.startswith("risk last reload: 2025-06-13T14:00:00.000000Z gateway risk reload by alice: REFUSED, 1 ")
     assert (
-        "REFUSED, 1 error(s); the limits in force are unchanged: reload NOT applied: the audit log cannot be "
-        f"written ([Errno 21] Is a directory: '{audit}'); old limits stay in force"
+        f"REFUSED, 1 error(s); the limits in force are unchanged: reload NOT applied: the audit log {audit} cannot "
+        f"be written ([Errno 21] Is a directory: '{audit}'); the limits file is valid, but no change is applied "
+        "without its audit record; old limits stay in force"
     ) in line, line
     assert "more" not in line
 

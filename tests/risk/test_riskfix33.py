@@ -168,11 +168,11 @@ def test_reload_when_audit_log_not_writable_then_refused_in_status_and_the_watch
     replace_limits(limits, {"defaults": {"max_qty": 900}})
     assert engine.changed_files() == ["limits"]
     result = engine.reload(WATCH_TRIGGER, WATCH_WHO)
-    assert not result.ok and "audit log cannot be written" in result.message
+    assert not result.ok and f"audit log {audit} cannot be written" in result.message
     assert engine.limits_file.document.defaults.max_qty == 1000
     last = engine.status()["last_reload"]
     assert (last["ok"], last["errors"], last["trigger"]) == (False, 1, WATCH_TRIGGER)
-    assert "the audit log cannot be written" in last["reason"]
+    assert f"the audit log {audit} cannot be written" in last["reason"]
     assert engine.changed_files() == ["limits"]  # not judged: the watch tries the file again
     audit.rmdir()
     (tmp_path / "audit.saved").rename(audit)
