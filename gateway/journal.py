@@ -65,7 +65,7 @@ from typing import Protocol
 
 import msgspec
 
-from gateway.journal_file import check_journal_file, restore_journal_file
+from gateway.journal_file import check_and_restore, check_journal_file, restore_journal_file
 from gateway.journal_lock import JournalInUseError, JournalLock, journal_in_use, lock_journal_directory
 from gateway.journal_mmap import MmapJournal
 from gateway.journal_read import (
@@ -491,26 +491,19 @@ class FileJournal:
         """Return ("", False) while the path names the open file; else restore it (see ``MmapJournal.check_file``)."""
         if self._closing:
             return "", False
-        problem, restorable = check_journal_file(self._fd, self.path)
-        if not problem:
-            self._lost = ""
-            return "", False
-        if restorable:
-            try:
-                new = restore_journal_file(self._fd, self.path, os.fstat(self._fd).st_size, 0)
-                try:
-                    fcntl.fcntl(new, fcntl.F_SETFL, os.O_APPEND)
-                    os.dup2(new, self._fd, inheritable=False)  # the same descriptor number, now the new file's
-                finally:
-                    os.close(new)
-            except OSError as exc:
-                problem = f"{problem}; restoring it failed: {exc}"
-            else:
-                self._lost = ""
-                self.file_restores += 1
-                return problem, True
-        self._lost = problem
-        return problem, False
+        problem, restored = check_and_restore(self._fd, self.path, self._restore)
+        self._lost = problem if problem and not restored else ""
+        self.file_restores += 1 if restored else 0
+        return problem, restored
+
+    def _restore(self) -> None:
+        """Write the open file to a new file at the path, durable, and append to that one (raises OSError)."""
+        new = restore_journal_file(self._fd, self.path, os.fstat(self._fd).st_size, 0)
+        try:
+            fcntl.fcntl(new, fcntl.F_SETFL, os.O_APPEND)
+            os.dup2(new, self._fd, inheritable=False)  # the same descriptor number, now the new file's
+        finally:
+            os.close(new)
 
     def closing(self) -> bool:
         """Return True once ``close`` has begun."""

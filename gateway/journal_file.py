@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +40,22 @@ def check_journal_file(fd: int, path: Path) -> tuple[str, bool]:
         "overwritten: move it aside and the gateway restores the journal)",
         False,
     )
+
+
+def check_and_restore(fd: int, path: Path, restore: Callable[[], None]) -> tuple[str, bool]:
+    """Return ("", False) while ``path`` names the file open on ``fd``; else (what is wrong, whether restored).
+
+    A deleted file is put back by ``restore`` (raising OSError when it cannot: the problem then says so);
+    another file at ``path`` is left alone (not restored).
+    """
+    problem, restorable = check_journal_file(fd, path)
+    if not problem or not restorable:
+        return problem, False
+    try:
+        restore()
+    except OSError as exc:
+        return f"{problem}; restoring it failed: {exc}", False
+    return problem, True
 
 
 def restore_journal_file(fd: int, path: Path, length: int, allocate: int, header: bytes = b"") -> int:

@@ -20,7 +20,7 @@ from typing import Final, SupportsIndex
 import msgspec
 
 from gateway import journal_syncer as _syncer
-from gateway.journal_file import check_journal_file, restore_journal_file
+from gateway.journal_file import check_and_restore, check_journal_file, restore_journal_file
 from gateway.journal_read import (
     _BATCH,
     _PROJECT_ROOT,
@@ -384,21 +384,10 @@ class MmapJournal:
         """
         if self._closing:
             return "", False
-        problem, restorable = check_journal_file(self._fd, self.path)
-        if not problem:
-            self._lost = ""
-            return "", False
-        if restorable:
-            try:
-                self._restore()
-            except OSError as exc:
-                problem = f"{problem}; restoring it failed: {exc}"
-            else:
-                self._lost = ""
-                self.file_restores += 1
-                return problem, True
-        self._lost = problem
-        return problem, False
+        problem, restored = check_and_restore(self._fd, self.path, self._restore)
+        self._lost = problem if problem and not restored else ""
+        self.file_restores += 1 if restored else 0
+        return problem, restored
 
     def _restore(self) -> None:
         """Write the open file's data to a new file at the path, durable, and continue in that one (raises OSError)."""
