@@ -320,6 +320,10 @@ class AdminError(Exception):
     """The gateway could not be reached or refused the request."""
 
 
+class AdminNoAnswerError(AdminError):
+    """The request was sent but no answer came: the gateway may still carry it out (a hung, frozen or dying gateway)."""
+
+
 def _connect(path: str | Path, timeout_s: float) -> socket.socket:
     if not math.isfinite(timeout_s) or timeout_s <= 0:  # settimeout raises on some, and inf would never give up
         raise AdminError(f"timeout {timeout_s!r} s: expected a finite number of seconds above 0")
@@ -336,6 +340,9 @@ def _connect(path: str | Path, timeout_s: float) -> socket.socket:
     except ConnectionRefusedError as exc:
         sock.close()
         raise AdminError(f"{path}: nothing is listening (stale socket?)") from exc
+    except TimeoutError as exc:  # the gateway accepts no connection (its backlog is full): nothing was sent
+        sock.close()
+        raise AdminError(f"{path}: the gateway accepted no connection within {timeout_s} s; nothing was sent") from exc
     except OSError:
         sock.close()
         raise
@@ -360,10 +367,10 @@ def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 
         while b"\n" not in buf:
             chunk = sock.recv(65536)
             if not chunk:
-                raise AdminError("the gateway closed the admin connection without answering")
+                raise AdminNoAnswerError("the gateway closed the admin connection without answering")
             buf += chunk
     except TimeoutError as exc:
-        raise AdminError(f"no answer from the gateway within {timeout_s} s") from exc
+        raise AdminNoAnswerError(f"no answer from the gateway within {timeout_s} s") from exc
     finally:
         sock.close()
     reply = json.loads(bytes(buf).partition(b"\n")[0])

@@ -12,14 +12,24 @@ from typing import Any
 
 import msgspec
 
-from gateway.admin import AdminError, admin_request, fetch_status
+from gateway.admin import AdminError, AdminNoAnswerError, admin_request, fetch_status
 from gateway.commands.output import write_stdout
 from gateway.config import ConfigError, load_config
 from gateway.ops.onload_env import EfSetting, describe_settings
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
+EXIT_REFUSED = 1
+"""Refused, or the gateway could not be reached: nothing was changed."""
 EXIT_KILL_PENDING = 3
 """``gateway kill``: HALTED in memory, but its journal record and cancels wait for the journal (disk full)."""
+EXIT_NO_ANSWER = 4
+"""The request was sent but the gateway did not answer (hung, frozen, stopping): it may still apply it."""
+
+
+NO_ANSWER_HELP = (
+    f" Exit {EXIT_NO_ANSWER}: the request was sent but no answer came within 10 s (a hung or stopping gateway): "
+    "it may still apply; check `gateway status`."
+)
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Halt trading and cancel every open order, firm-wide or for one account. An account the "
         "gateway does not know is refused (exit 1, nothing changed), and the refusal lists the known accounts. "
         f"Never refused for a journal that cannot be written: exit {EXIT_KILL_PENDING} says the halt is in effect "
-        "but its journal record and the cancels are pending until the journal can be written again.",
+        "but its journal record and the cancels are pending until the journal can be written again."
+        f"{NO_ANSWER_HELP}",
     )
     add_target(kill)
     kill.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
@@ -56,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="set trading back to ACTIVE after a kill (globally or --account)",
         description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
         "An account the gateway does not know is refused (exit 1, nothing changed), and so is a resume while "
-        "the journal cannot be written (exit 1, nothing changed: trading stays halted).",
+        "the journal cannot be written (exit 1, nothing changed: trading stays halted)."
+        f"{NO_ANSWER_HELP}",
     )
     add_target(resume)
     resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
@@ -71,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="connect a venue that stopped after refused logins (state LOGIN_REFUSED) again now",
         description="Clear the refused-login count of a venue in state LOGIN_REFUSED and connect it now (fix the "
         "credentials, or have the venue unlock the account, first). A venue the gateway does not have, or one in "
-        "any other state, is refused (exit 1, nothing changed).",
+        "any other state, is refused (exit 1, nothing changed)."
+        f"{NO_ANSWER_HELP}",
     )
     add_target(reconnect)
     reconnect.add_argument("name", help="venue name (as in the config and `gateway status`)")
@@ -103,24 +116,36 @@ def who() -> str:
     return f"{user} (cli pid {os.getpid()})"
 
 
-def call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | None:
-    """Send ``request``; print the problem and return None if it failed."""
+def call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | int:
+    """Send a request that changes state; return the reply, or the exit code after printing the problem.
+
+    ``EXIT_REFUSED`` (1): refused, or the gateway could not be reached; nothing was changed.
+    ``EXIT_NO_ANSWER`` (4): the request was sent but no answer came; the gateway may still carry it out.
+    """
+    name = f"gateway {request['cmd'].replace('_', ' ')}"
     try:
         reply = admin_request(admin_socket_path(args), request)
+    except AdminNoAnswerError as exc:
+        print(
+            f"{name}: {exc}: the request was sent and MAY STILL BE APPLIED when the gateway gets to it; "
+            "check `gateway status` before repeating or undoing it",
+            file=sys.stderr,
+        )
+        return EXIT_NO_ANSWER
     except (AdminError, ConfigError) as exc:
-        print(f"gateway {request['cmd'].replace('_', ' ')}: {exc}", file=sys.stderr)
-        return None
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     if not reply.get("ok"):
-        print(f"gateway {request['cmd'].replace('_', ' ')}: refused: {reply.get('error')}", file=sys.stderr)
-        return None
+        print(f"{name}: refused: {reply.get('error')}", file=sys.stderr)
+        return EXIT_REFUSED
     return reply
 
 
 def run_kill(args: argparse.Namespace) -> int:
     """Trigger the kill switch."""
     reply = call(args, {"cmd": "kill", "account": args.account, "who": who(), "reason": args.reason})
-    if reply is None:
-        return 1
+    if isinstance(reply, int):
+        return reply
     scope = f"account {args.account}" if args.account else "the whole gateway"
     count = reply.get("orders_canceled", 0)
     pending = reply.get("journal_pending")
@@ -139,8 +164,8 @@ def run_kill(args: argparse.Namespace) -> int:
 def run_resume(args: argparse.Namespace) -> int:
     """Set trading back to ACTIVE."""
     reply = call(args, {"cmd": "resume", "account": args.account, "who": who(), "reason": args.reason})
-    if reply is None:
-        return 1
+    if isinstance(reply, int):
+        return reply
     print(f"trading state: {reply.get('state', 'ACTIVE')} for {args.account or 'the whole gateway'}")
     return 0
 
@@ -149,8 +174,8 @@ def run_venue_reconnect(args: argparse.Namespace) -> int:
     """Take a LOGIN_REFUSED venue out of that state and connect it now."""
     request = {"cmd": "venue_reconnect", "venue": args.name, "who": who(), "reason": args.reason}
     reply = call(args, request)
-    if reply is None:
-        return 1
+    if isinstance(reply, int):
+        return reply
     print(f"venue {args.name}: {reply.get('state', '?')}; logging in again now (see `gateway status`)")
     return 0
 

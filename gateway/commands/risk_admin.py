@@ -24,10 +24,10 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_reload(args: argparse.Namespace) -> int:
-    """Ask the gateway to reload; print what changed or every error; exit 1 if refused."""
+    """Ask the gateway to reload; print what changed or every error; exit 1 if refused, 4 if it did not answer."""
     reply = call(args, {"cmd": "risk_reload", "who": who()})
-    if reply is None:
-        return 1
+    if isinstance(reply, int):
+        return reply
     result = reply.get("result", {})
     if result.get("ok"):
         changes = result.get("changes", [])
