@@ -67,6 +67,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
+from model.order import Order
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
@@ -327,6 +328,7 @@ class GatewayProcess:
         self._timers: list[asyncio.TimerHandle] = []
         self._stopped = asyncio.Event()
         self._stop_begun = False
+        self._stop_hurry = asyncio.Event()
         self._started = False
         """Start completed (its "started" line logged): the stop then says "stopped", else "did not start"."""
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
@@ -1016,7 +1018,10 @@ class GatewayProcess:
     # ---- shutdown ---------------------------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Ask ``serve`` to return."""
+        """Ask ``serve`` to return; a second request during the stop ends its wait for the venues' answers."""
+        if self._stop_begun and not self._stop_hurry.is_set():
+            log.warning("second stop request: not waiting any longer for the venues to answer the cancels")
+            self._stop_hurry.set()
         self._stopped.set()
 
     async def serve(self) -> None:
@@ -1033,6 +1038,53 @@ class GatewayProcess:
                 await asyncio.sleep(0.01)
         for venue in waiting:
             log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
+
+    async def _cancel_at_stop(self, engine: Engine) -> None:
+        """Apply every strategy's disconnect policy, wait (bounded) for the venues' answers, log what stays open."""
+        canceled = engine.disconnect_for_stop()
+        timeout_s = self.config.stop_cancel_timeout_s
+        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+
+        def unanswered() -> list[Order]:
+            return [
+                order
+                for order in canceled
+                if order.order_id in engine.open_orders and engine.venues[order.venue].state is VenueState.UP
+            ]
+
+        waiting = unanswered()
+        while waiting and time.monotonic() < deadline and not self._stop_hurry.is_set():
+            await asyncio.sleep(0.01)
+            waiting = unanswered()
+        engine.flush()
+        done = sum(1 for order in canceled if order.order_id not in engine.open_orders)
+        if canceled:
+            log.info(
+                "stop: %d of %d open orders of on_disconnect cancel strategies canceled at the venues (%.2f s)",
+                done,
+                len(canceled),
+                time.monotonic() - started,
+            )
+        still_open: dict[tuple[str, str], list[Order]] = {}
+        asked = {order.order_id for order in canceled}
+        for order in engine.open_orders.values():
+            if order.order_id not in asked:
+                why = "on_disconnect keep: left working"
+            elif engine.venues[order.venue].state is not VenueState.UP:
+                why = f"venue {order.venue} not UP: cancel held (journaled), sent when its session is back"
+            else:
+                why = f"cancel sent, no answer within {timeout_s:g} s"
+            still_open.setdefault((order.strategy_id, why), []).append(order)
+        for (strategy_id, why), orders in sorted(still_open.items()):
+            names = ", ".join(order.cl_ord_id for order in orders[:10]) + (", ..." if len(orders) > 10 else "")
+            log.warning(
+                "stop: strategy %s: %d orders still open at the venues at exit (%s): %s",
+                strategy_id,
+                len(orders),
+                why,
+                names,
+            )
 
     async def stop(self) -> None:
         """Close sockets, stop venue sessions, flush and close the journal (once: a second call returns at once)."""
@@ -1052,6 +1104,8 @@ class GatewayProcess:
             remove_socket(path, identity)
         if self.engine is not None:
             self.engine.flush()
+            if self._started:
+                await self._cancel_at_stop(self.engine)
         await self._end_venue_sessions()
         for connector in self.connectors:
             await connector.stop()

@@ -100,6 +100,10 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reconnect_grace_s: float = 30.0
     """After a restart, how long a strategy with open orders and policy ``cancel`` has to reconnect
     before its orders are canceled as if it had disconnected (0 = at once)."""
+    stop_cancel_timeout_s: Annotated[float, msgspec.Meta(ge=0, le=20)] = 5.0
+    """On a stop (SIGTERM, SIGINT), how long to wait for the venues to answer the cancels of the open orders
+    of ``cancel`` strategies before ending the venue sessions (0 = send them, do not wait). Keep it below the
+    systemd unit's ``TimeoutStopSec``."""
     base_dir: str = ""
     """Directory relative paths are resolved against (set by ``load_config``)."""
     config_file: str = ""

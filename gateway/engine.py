@@ -636,6 +636,38 @@ class Engine:
         self.flush()
         return count
 
+    def disconnect_for_stop(self) -> list[Order]:
+        """Cut every strategy off as the gateway stops and apply each one's disconnect policy; return the cancels.
+
+        A stop is a disconnection for every strategy: each connection is closed and forgotten as
+        ``link_closed`` does (policy ``cancel``: its open orders are canceled; ``keep``: left working),
+        so that no request arrives after the cancels. A ``cancel`` strategy not connected (not back
+        since a restart, within ``reconnect_grace_s``) gets the same, as ``cancel_orphaned_orders``
+        would have given it. Returns the orders whose cancel was sent or queued.
+        """
+        canceled: list[Order] = []
+        for st in self.strategies.values():
+            if st.link is not None or not st.open_orders:
+                continue
+            if self.entitlements.disconnect_policy(st.strategy_id) != "cancel":
+                continue
+            log.info(
+                "strategy %s not connected at the stop; %d open orders: canceling", st.strategy_id, len(st.open_orders)
+            )
+            for order in list(st.open_orders.values()):
+                self._cancel(order)
+                canceled.append(order)
+        for link in list(self._links):
+            owner = link.strategy
+            if owner is not None and owner.link is link:
+                if self.entitlements.disconnect_policy(owner.strategy_id) == "cancel":
+                    canceled.extend(owner.open_orders.values())
+            link.session.close_reason = "the gateway is stopping"
+            link.close_transport()
+            self.link_closed(link)  # its connection_lost later finds it forgotten: a no-op
+        self.flush()
+        return canceled
+
     def link_data(self, link: StrategyLink, data: bytes | memoryview, t_in: int, *, last: bool = True) -> None:
         """Process bytes from a strategy and flush what they produced.
 

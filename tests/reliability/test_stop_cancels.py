@@ -1,0 +1,113 @@
+"""A stop (SIGTERM, `systemctl stop`) applies each strategy's disconnect policy (opsfix37).
+
+The ops review stopped a gateway with resting orders of an ``on_disconnect: cancel`` strategy: the stop took
+0.05 s and left them working at the venue. A stop now cuts every strategy off as a disconnection would, waits
+(bounded by ``stop_cancel_timeout_s``) for the venue to answer the cancels, and logs what stays open.
+A real gateway (``GatewayProcess``) and the real OUCH simulator over loopback TCP; the simulator's book is the
+venue's truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.entitlements import StrategyEntitlement
+from model.enums import Side
+from simulators.ouch.exchange import ExchangeConfig
+from tests.e2e.support import running_gateway, short_tmp
+from tests.reliability.support import Gateway, RecordingClient, Simulator, write_config
+
+REFS = {"AAPL": 2_301_000}
+RESTING = 2_290_000
+
+
+def _strategies() -> dict[str, StrategyEntitlement]:
+    uid = os.getuid()
+    return {
+        "S1": StrategyEntitlement(accounts=["ACC1"], uids=[uid], on_disconnect="cancel"),
+        "S2": StrategyEntitlement(accounts=["ACC2"], uids=[uid], on_disconnect="keep"),
+    }
+
+
+async def test_stop_when_strategies_hold_resting_orders_then_cancel_policy_canceled_keep_left_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies()) as (process, sim):
+        sock = Path(process.config.path(process.config.strategy_socket))
+        cancel_side = RecordingClient(sock, "S1")
+        keep_side = RecordingClient(sock, "S2")
+        await cancel_side.connect()
+        await keep_side.connect()
+        for client, account in ((cancel_side, "ACC1"), (keep_side, "ACC2")):
+            for i in range(3):
+                handle = await client.submit(account, "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
+                await handle.wait_accepted(5)
+        assert len(sim.exchange.orders) == 6
+
+        await process.stop()  # what SIGTERM / SIGINT lead to (request_stop, then serve returns)
+
+        cancels = [r.outcome for r in sim.exchange.records if r.type == "X"]
+        assert cancels == ["canceled"] * 3  # answered by the venue before the session ended
+        assert len(sim.exchange.orders) == 3  # S2's, left working (on_disconnect keep)
+        assert process.engine is not None
+        assert {o.strategy_id for o in process.engine.open_orders.values()} == {"S2"}
+        text = caplog.text
+        assert "stop: 3 of 3 open orders of on_disconnect cancel strategies canceled at the venues" in text
+        assert "stop: strategy S2: 3 orders still open at the venues at exit (on_disconnect keep: left working)" in text
+        assert "strategy S1 disconnected (the gateway is stopping); 3 open orders: canceling" in text
+        await cancel_side.close()
+        await keep_side.close()
+
+
+def test_sigterm_when_a_cancel_strategy_has_resting_orders_then_canceled_at_the_venue_and_exit_0() -> None:
+    workdir = short_tmp()
+    sim = Simulator(workdir)
+    strategies = {"S1": {"accounts": ["ACC1"], "on_disconnect": "cancel"}}
+    gateway = Gateway(workdir, write_config(workdir, sim.port, strategies=strategies))
+    try:
+        gateway.start()
+        code = (
+            "import sys\n"
+            "from gateway.client import BlockingGatewayClient\n"
+            "from model.enums import Side\n"
+            "c = BlockingGatewayClient(sys.argv[1], 'S1'); c.__enter__()\n"
+            "for i in range(3):\n"
+            "    c.wait_accepted(c.submit('ACC1', 'OUCH', 'AAPL', Side.BUY, 10, '230.00'), timeout=5)\n"
+            "print('ok', flush=True); sys.stdin.read()\n"
+        )
+        strategy = subprocess.Popen(
+            [sys.executable, "-c", code, str(gateway.socket)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert strategy.stdout is not None and strategy.stdout.readline().strip() == "ok"
+            assert gateway.status()["orders_open"] == 3
+            assert gateway.proc is not None
+            gateway.proc.send_signal(signal.SIGTERM)
+            assert gateway.proc.wait(20) == 0
+        finally:
+            strategy.kill()
+            strategy.wait(5)
+        log = gateway.log_text()
+        assert "stop: 3 of 3 open orders of on_disconnect cancel strategies canceled at the venues" in log
+        assert "still open at the venues at exit" not in log
+        gateway.start(wait_up=True)  # the restarted gateway recovers no open order
+        deadline = time.monotonic() + 5
+        while gateway.status()["orders_open"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gateway.status()["orders_open"] == 0
+    finally:
+        gateway.stop()
+        sim.stop()
