@@ -10,17 +10,25 @@ loop with ``call_soon_threadsafe``.
 A SIGHUP can still reach a thread that does not block it (one started before ``block``): the
 process keeps asyncio's handler installed for that case, which reloads with an unknown sender.
 Child processes started after ``block`` inherit the blocked mask (the gateway starts none).
+
+``hold_startup_signals`` covers start-up, from the first line of ``gateway run`` (before its imports): SIGHUP
+is blocked at once (a SIGHUP then waits, pending, for the listener, which reloads once the risk engine is
+loaded), and SIGTERM/SIGINT are only noted, for ``gateway run`` to stop cleanly (exit 0) as soon as it can.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import pwd
 import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # asyncio is not imported at run time: ``hold_startup_signals`` runs before the heavy imports
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,26 @@ SI_KERNEL = 0x80
 """``si_code`` of a signal the kernel sent (a terminal hang-up), with no sender process."""
 
 UNKNOWN_SENDER = "unknown sender (the signal reached a thread that does not block SIGHUP)"
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stop_signals_at_startup: list[int] = []
+
+
+def _note_stop(signum: int, frame: FrameType | None) -> None:
+    _stop_signals_at_startup.append(signum)
+
+
+def hold_startup_signals() -> None:
+    """From the start of ``gateway run``: block SIGHUP, note SIGTERM/SIGINT (the run stops once it can)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _note_stop)
+
+
+def stop_signal_at_startup() -> str | None:
+    """Return the name of the first SIGTERM/SIGINT received during start-up (before the loop's handlers), if any."""
+    return signal.Signals(_stop_signals_at_startup[0]).name if _stop_signals_at_startup else None
 
 
 def describe_sender(pid: int, uid: int, code: int, proc: Path = Path("/proc")) -> str:

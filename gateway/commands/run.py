@@ -16,6 +16,7 @@ from gateway.journal import JournalCorruptError
 from gateway.ops.paths import check_paths
 from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import NotASocketError, SocketInUseError
+from gateway.signals import stop_signal_at_startup
 from risk.limitsfile import LimitsFileError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
 def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     """Run one gateway process with the ops runtime around it; return the exit code."""
+    early = stop_signal_at_startup()
+    if early is not None:
+        log.info("gateway %s: %s received before start-up; not starting", config.gateway_id, early)
+        return 0
     problems = check_paths(config, create=True)
     for problem in problems:
         log.error("gateway %s failed to start: %s", config.gateway_id, problem)
@@ -96,6 +101,10 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             await process.stop()
             return EXIT_STARTUP_FAILED
         loop.add_signal_handler(signal.SIGINT, process.request_stop)
+        early = stop_signal_at_startup()
+        if early is not None:  # noted by gateway.signals.hold_startup_signals while the gateway started
+            log.info("gateway %s: %s received during start-up; stopping now", config.gateway_id, early)
+            process.request_stop()
         ops.startup_complete()
         try:
             await process.serve()

@@ -1,0 +1,86 @@
+"""Signals in the first moments of ``gateway run``, before the event loop's handlers (opsfix37).
+
+The ops review signalled ``gateway run`` within 0.2 s of its start: SIGINT gave a KeyboardInterrupt traceback,
+SIGHUP killed the gateway (systemd saw a clean exit, no restart), SIGTERM killed it by signal. ``gateway run``
+now holds them from its first line (``gateway.signals.hold_startup_signals``). Each test waits until the
+process shows that hold in /proc (SIGTERM caught, SIGHUP blocked: on the old code only at the very end of
+start-up), then signals it while it is still starting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import _command
+from tests.e2e.support import short_tmp
+from tests.reliability.support import Gateway, Simulator, write_config
+
+
+def _mask(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+def _held(pid: int) -> bool:
+    """SIGTERM caught and SIGHUP blocked: what ``hold_startup_signals`` does."""
+    return bool(_mask(pid, "SigCgt") >> (signal.SIGTERM - 1) & 1 and _mask(pid, "SigBlk") >> (signal.SIGHUP - 1) & 1)
+
+
+def _start_and_signal(sig: signal.Signals) -> tuple[Gateway, Simulator, subprocess.Popen[bytes]]:
+    workdir = short_tmp()
+    sim = Simulator(workdir)
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateway.start(wait_up=False)
+    proc = gateway.proc
+    assert proc is not None
+    deadline = time.monotonic() + 20
+    while not _held(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, gateway.log_text()
+        time.sleep(0.001)
+    proc.send_signal(sig)
+    return gateway, sim, proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_stop_signal_when_sent_during_startup_then_clean_exit_0_without_traceback(sig: signal.Signals) -> None:
+    gateway, sim, proc = _start_and_signal(sig)
+    try:
+        assert proc.wait(30) == 0, gateway.log_text()
+        log = gateway.log_text()
+        assert "Traceback" not in log and "KeyboardInterrupt" not in log
+        assert f"{sig.name} received during start-up; stopping now" in log or (
+            f"{sig.name} received before start-up; not starting" in log
+        )
+        assert not gateway.admin.exists() and not gateway.socket.exists()
+    finally:
+        gateway.stop()
+        sim.stop()
+
+
+def test_sighup_when_sent_during_startup_then_deferred_until_the_risk_engine_is_loaded() -> None:
+    gateway, sim, _ = _start_and_signal(signal.SIGHUP)
+    try:
+        gateway.wait_up()  # still running: not killed by the SIGHUP
+        deadline = time.monotonic() + 5
+        while "SIGHUP from pid" not in gateway.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"SIGHUP from pid {os.getpid()}" in gateway.log_text()
+        assert gateway.stop() == 0
+    finally:
+        gateway.stop()
+        sim.stop()
+
+
+def test_cli_command_when_options_come_first_then_only_run_holds_the_signals() -> None:
+    assert _command(["--log-level", "ERROR", "run", "--config", "x.yaml"]) == "run"
+    assert _command(["--log-level=DEBUG", "run"]) == "run"
+    assert _command(["status", "--config", "run"]) == "status"  # `gateway status` keeps the default handlers
+    assert _command(["--help"]) is None
