@@ -1399,10 +1399,12 @@ class RiskEngine:
                 self._audit.write({**self._late[0], "late": True, "written_time": utc_text(now)})
                 self._late.pop(0)
             self._audit.write(full)
-        except OSError:
+        except OSError as exc:  # disk full, I/O error: expected, one line without a traceback
             if required:
                 raise
-            log.exception("risk audit log write failed for %s record (written later, marked late)", record.get("event"))
+            log.error(
+                "risk audit log write failed for %s record (%s): written later, marked late", record.get("event"), exc
+            )
             self._late.append(full)
             del self._late[:-MAX_LATE_RECORDS]
 
