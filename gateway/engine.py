@@ -659,9 +659,9 @@ class Engine:
                 canceled.append(order)
         for link in list(self._links):
             owner = link.strategy
-            if owner is not None and owner.link is link:
-                if self.entitlements.disconnect_policy(owner.strategy_id) == "cancel":
-                    canceled.extend(owner.open_orders.values())
+            connected = owner is not None and owner.link is link
+            if connected and owner is not None and self.entitlements.disconnect_policy(owner.strategy_id) == "cancel":
+                canceled.extend(owner.open_orders.values())
             link.session.close_reason = "the gateway is stopping"
             link.close_transport()
             self.link_closed(link)  # its connection_lost later finds it forgotten: a no-op

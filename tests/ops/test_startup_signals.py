@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import _command
+from gateway.signals import hold_if_gateway_run, run_command
 from tests.e2e.support import short_tmp
 from tests.reliability.support import Gateway, Simulator, write_config
 
@@ -79,8 +79,12 @@ def test_sighup_when_sent_during_startup_then_deferred_until_the_risk_engine_is_
         sim.stop()
 
 
-def test_cli_command_when_options_come_first_then_only_run_holds_the_signals() -> None:
-    assert _command(["--log-level", "ERROR", "run", "--config", "x.yaml"]) == "run"
-    assert _command(["--log-level=DEBUG", "run"]) == "run"
-    assert _command(["status", "--config", "run"]) == "status"  # `gateway status` keeps the default handlers
-    assert _command(["--help"]) is None
+def test_run_command_when_options_come_first_then_only_run_holds_the_signals() -> None:
+    assert run_command(["--log-level", "ERROR", "run", "--config", "x.yaml"]) == "run"
+    assert run_command(["--log-level=DEBUG", "run"]) == "run"
+    assert run_command(["status", "--config", "run"]) == "status"  # `gateway status` keeps the default handlers
+    assert run_command(["--help"]) is None
+    # not `gateway ...` at all (a strategy importing the SDK, pytest): nothing held
+    assert not hold_if_gateway_run(["/usr/bin/python3", "strategy.py", "run"])
+    assert not hold_if_gateway_run(["/venv/bin/python", "-m", "gateway", "status"])
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from tests.ops.conftest import require_tool
 
@@ -121,3 +122,21 @@ def test_metrics_unit_when_read_then_it_asks_the_gateway_of_gateway_service() ->
     exporter = shlex.split(_settings(METRICS_UNIT)["Service.ExecStart"][0])
     assert exporter[1:3] == ["metrics", "serve"]
     assert exporter[exporter.index("--config") + 1] == start[start.index("--config") + 1]
+
+
+def test_unit_when_stopping_then_timeout_stop_exceeds_the_gateways_longest_stop_wait(tmp_path: Path) -> None:
+    """``TimeoutStopSec`` above the longest ``stop_cancel_timeout_s`` (20 s) plus the logouts (opsfix37)."""
+    from gateway.config import ConfigError, load_config
+
+    assert int(_settings()["Service.TimeoutStopSec"][0]) >= 20 + 5
+    config = tmp_path / "gateway.yaml"
+    base = (REPO / "deploy" / "gateway.yaml").read_text()
+    assert load_config(_write(config, base)).stop_cancel_timeout_s == 5.0
+    assert load_config(_write(config, base + "stop_cancel_timeout_s: 20\n")).stop_cancel_timeout_s == 20.0
+    with pytest.raises(ConfigError, match="stop_cancel_timeout_s"):
+        load_config(_write(config, base + "stop_cancel_timeout_s: 21\n"))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
