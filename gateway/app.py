@@ -1047,6 +1047,8 @@ class GatewayProcess:
         started = time.monotonic()
 
         def unanswered() -> list[Order]:
+            if engine.journal_error:  # nothing leaves before its record, and no timer retries the journal now
+                return []
             return [
                 order
                 for order in canceled
@@ -1071,8 +1073,14 @@ class GatewayProcess:
         for order in engine.open_orders.values():
             if order.order_id not in asked:
                 why = "on_disconnect keep: left working"
+            elif engine.journal_error:
+                why = f"the journal cannot be written ({engine.journal_error}): cancel not sent"
             elif engine.venues[order.venue].state is not VenueState.UP:
-                why = f"venue {order.venue} not UP: cancel held (journaled), sent when its session is back"
+                state = engine.venues[order.venue].state.name
+                why = (
+                    f"venue {order.venue} {state}, not UP: "
+                    f"cancel not sent (held for its next session, or refused if ENDED)"
+                )
             else:
                 why = f"cancel sent, no answer within {timeout_s:g} s"
             still_open.setdefault((order.strategy_id, why), []).append(order)

@@ -111,3 +111,37 @@ def test_sigterm_when_a_cancel_strategy_has_resting_orders_then_canceled_at_the_
     finally:
         gateway.stop()
         sim.stop()
+
+
+async def test_stop_when_the_venue_does_not_answer_then_waits_stop_cancel_timeout_s_and_logs_what_is_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    strategies = _strategies()
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=strategies, stop_cancel_timeout_s=0.5) as (
+        process,
+        sim,
+    ):
+        sock = Path(process.config.path(process.config.strategy_socket))
+        client = RecordingClient(sock, "S1")
+        await client.connect()
+        for i in range(2):
+            handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
+            await handle.wait_accepted(5)
+        for protocol in sim.protocols:
+            assert protocol.transport is not None
+            protocol.transport.pause_reading()  # the venue stops reading: the cancels go unanswered
+
+        started = time.monotonic()
+        await process.stop()
+        took = time.monotonic() - started
+
+        assert 0.5 <= took < 3.0  # the wait, then up to 1 s for the logout
+        assert len(sim.exchange.orders) == 2
+        text = caplog.text
+        assert "stop: 0 of 2 open orders of on_disconnect cancel strategies canceled at the venues" in text
+        assert "stop: strategy S1: 2 orders still open at the venues at exit (cancel sent, no answer within 0.5 s)" in (
+            text
+        )
+        await client.close()
