@@ -527,14 +527,17 @@ class FixSession:
         """Follow the venue's in-session Logon with ResetSeqNumFlag=Y, as at logon: both numbers restart.
 
         Answered with our Logon (ResetSeqNumFlag=Y, MsgSeqNum 1); the venue's Logon is its message 1.
-        Anything held for a gap belongs to the old numbering and is dropped (the venue will not resend
-        it); requests in doubt are asked about (``on_numbering_reset``, then the adapter's ``after_replay``).
+        Messages held for a gap of the old numbering are genuine messages the venue will never resend:
+        they are processed first, in order, as when a SequenceReset skips them (``_process_skipped``);
+        requests in doubt are asked about (``on_numbering_reset``, then the adapter's ``after_replay``).
         """
         seq = message.seq
         if seq != 1:
             self._logout_and_close(f"Logon with ResetSeqNumFlag must have MsgSeqNum 1, got {seq}", now_ns)
             return
         self._rare("inline_reset", now_ns, logging.WARNING, "venue reset the sequence numbers in session; following")
+        if self.gap.queued:
+            self._process_skipped(self.next_target_seq, max(self.gap.queued) + 1, now_ns)
         self.gap.clear()
         self._gap_asked_ns = 0
         self._reset_store(now_ns + self.wall_offset_ns)
@@ -935,7 +938,7 @@ class FixSession:
                     "skipped",
                     now_ns,
                     logging.WARNING,
-                    "SequenceReset skips message %d received earlier; processed",
+                    "SequenceReset or reset Logon skips message %d received earlier; processed",
                     seq,
                 )
                 self._dispatch(held, now_ns)
