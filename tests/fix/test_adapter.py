@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.venue_apply import apply_venue_event
 from model.clock import FakeClock
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.fsync import FsyncPolicy
-from gateway.venue_apply import apply_venue_event
 from model.order import Order, apply_ack, mark_sent, request_cancel, request_replace
 from model.send_result import Refused, Sent
 from model.venue_events import (

@@ -736,7 +736,7 @@ class FixVenue(VenueAdapter):
             self._check_live_orders({request.order.order_id for request in unanswered})
 
     def _check_live_orders(self, in_doubt: set[int]) -> None:
-        """After a numbering reset: ask about each acknowledged open order (reports lost with the link are never resent).
+        """After a numbering reset: ask about each acknowledged open order (lost reports are never resent).
 
         Where the dialect has OrderStatusRequest each is asked about as after a refused report (its answer
         reports the fill and the end the gateway lacks); otherwise they cannot be checked: counted
