@@ -93,6 +93,18 @@ def test_asking_cancel_refused_when_rejected_then_rejected() -> None:
     assert (order.state, rig.adapter.status()["open_orders"]) == (OrderState.REJECTED, 0)
 
 
+def test_asking_cancel_rejected_by_an_execution_report_when_partly_filled_then_accepted_and_the_fill() -> None:
+    rig = Rig("equities-fix42").up()
+    order, asking = _asked_with_a_cancel(rig)
+    report = rig.peer.execution_report(
+        asking, b"8", ord_status=b"1", leaves=97, cum=3, orig_cl_ord_id=b"Q7", extra=[(b"6", b"150"), (b"103", b"0")]
+    )
+    rig.feed(report)
+    assert rig.events() == [VenueAccepted(2, 7, "OID1", 100, 1_502_500), VenueExecuted(2, 7, 3, 1_500_000, "", "")]
+    assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.LIVE, 3, 97)
+    assert rig.adapter.counters["fills_unknown"] == 0
+
+
 def test_asking_cancel_canceled_when_cum_qty_above_the_count_then_the_fill_first() -> None:
     # rev37fix s4 B2: the venue filled 4 of 10 while the link was down, then canceled on the asking cancel
     rig = Rig("equities-fix42").up()

@@ -1062,7 +1062,10 @@ class FixVenue(VenueAdapter):
         if exec_type == ExecType.REJECTED and self._probes:
             probe = self._probes.get(order.order_id)
             if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
-                self._answered(tracked, probe, seq, known=fields.get(f.ORD_REJ_REASON) != b"5")
+                if fields.get(f.ORD_REJ_REASON) == b"5":
+                    self._answered(tracked, probe, seq, known=False)
+                else:
+                    self._asking_cancel_refused(message, tracked, probe)
                 return
         tag = b""
         before: tuple[VenueEvent, ...] = ()
@@ -1308,31 +1311,45 @@ class FixVenue(VenueAdapter):
     def _asking_cancel_refused(self, message: FixMessage, tracked: _Tracked, probe: _Probe) -> None:
         """The venue refused our asking cancel but knows the request asked about: settle it by OrdStatus (39).
 
-        An OrderCancelReject carries no CumQty nor price, so a fill it implies cannot be applied. The safe
-        side: a new order still unanswered is reported accepted (``VenueAccepted``, the strategy gets
-        OrderAccepted) and stays open in full, so risk keeps counting all of it; unless OrdStatus is 0 (New)
-        or A (Pending New), which say nothing was executed, that is counted (``fills_unknown``) and logged at
-        ERROR for ops to reconcile with the venue. OrdStatus 8 (Rejected): ``VenueRejected``, nothing executed.
-        A replace asked about is left as it was (counted and logged the same way: its outcome needs the
-        venue's LeavesQty and Price, which a refusal does not carry).
+        An ExecutionReport (Rejected) carries CumQty: what it shows beyond the order's count is reported at
+        AvgPx, then the order's end (OrdStatus 4 / C / 3) or its acceptance. An OrderCancelReject carries no
+        CumQty nor price, so a fill it implies cannot be applied. The safe side: a new order still unanswered
+        is reported accepted (``VenueAccepted``, the strategy gets OrderAccepted) and stays open in full, so
+        risk keeps counting all of it; unless OrdStatus is 0 (New) or A (Pending New), which say nothing was
+        executed, that is counted (``fills_unknown``) and logged at ERROR for ops to reconcile with the venue.
+        OrdStatus 8 (Rejected): ``VenueRejected``, nothing executed. A replace asked about is left as it was
+        (counted and logged the same way: its outcome needs the venue's LeavesQty and Price).
         """
         order = tracked.order
         order_id = order.order_id
         seq = message.seq
         status = message.get(f.ORD_STATUS)
         events: tuple[VenueEvent, ...] = ()
+        with_cum = message.msg_type == MsgType.EXECUTION_REPORT and f.CUM_QTY in message.fields
         if probe.about is RequestKind.NEW and order.state in _NEW_UNANSWERED:
             if status == b"8":
                 text = message.get(f.TEXT).decode(errors="replace") or "the venue says the order was rejected"
                 self._answered(tracked, probe, seq, known=True, events=(VenueRejected(seq, order_id, "VENUE", text),))
                 self._forget(order_id)
                 return
+            fill: tuple[VenueEvent, ...] = ()
+            if with_cum:
+                try:
+                    _, fill = _fill_beyond(message.fields, seq, order)
+                except _TagError as bad:
+                    self._unparseable(message, bad.tag, bad)
+                    with_cum = False
+            if with_cum and status in _STATUS_CANCELED:
+                events = (*fill, VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
+                self._answered(tracked, probe, seq, known=True, events=events)
+                self._forget(order_id)
+                return
             venue_order_id = message.get(f.ORDER_ID).decode(errors="replace")
-            events = (VenueAccepted(seq, order_id, venue_order_id, order.qty, order.price),)
+            events = (VenueAccepted(seq, order_id, venue_order_id, order.qty, order.price), *fill)
         elif probe.about is RequestKind.NEW or tracked.pending != probe.ref:
             self._answered(tracked, probe, seq, known=True)  # answered meanwhile: its reports told
             return
-        if status not in (b"0", b"A"):
+        if status not in (b"0", b"A") and not (with_cum and probe.about is RequestKind.NEW):
             self.counters["fills_unknown"] += 1
             log.error(
                 "FIX %s: order %d: the venue refused the gateway's asking cancel %r of %s %r with OrdStatus %r "
