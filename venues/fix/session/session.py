@@ -359,8 +359,14 @@ class FixSession:
         self._set_state(_LOGON_SENT, "logon sent")
 
     def connection_lost(self, now_ns: int) -> None:
-        """Forget the connection; orders stay in the store for the next logon."""
-        del now_ns
+        """Forget the connection; orders stay in the store for the next logon.
+
+        Messages held for a gap are dropped: the venue resends them after the next logon, unless the
+        session resets the numbers at every logon (``reset_seq_num_on_logon``), in which case nothing of
+        this numbering is ever resent and they are processed first, in order (``_process_skipped``).
+        """
+        if self.gap.queued and self.config.reset_seq_num_on_logon and self.state in _LOGGED_ON_STATES:
+            self._process_skipped(self.next_target_seq, max(self.gap.queued) + 1, now_ns)
         self.outbox.clear()
         self.decoder.clear()
         self.gap.clear()
