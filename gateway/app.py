@@ -687,7 +687,7 @@ class GatewayProcess:
         self.add_metrics_provider(self._venue_metrics)
 
     def _venue_metrics(self) -> dict[str, float]:
-        totals = dict.fromkeys(_VENUE_COUNTER_METRICS.values(), 0)
+        totals: dict[str, float] = dict.fromkeys(_VENUE_COUNTER_METRICS.values(), 0)
         for connector in self.connectors:
             counters = getattr(connector.adapter, "counters", None)
             if isinstance(counters, dict):
