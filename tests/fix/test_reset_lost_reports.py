@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from model.enums import Side
 from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import Order, OrderState, mark_sent
 from model.venue_events import VenueAccepted, VenueCanceled, VenueExecuted, VenueRejected
@@ -23,9 +24,9 @@ from .helpers import make_order
 from .test_adapter import Rig
 
 
-def _order(rig: Rig, order_id: int = 7, *, acked: bool) -> tuple[Order, str]:
+def _order(rig: Rig, order_id: int = 7, *, acked: bool, side: Side = Side.BUY) -> tuple[Order, str]:
     """Send an order (applied as the engine does); acknowledged by the venue when ``acked``."""
-    order = make_order(order_id)
+    order = make_order(order_id, side=side)
     ref = sent_ref(rig.adapter.send_new(order))
     mark_sent(order, ref)
     rig.applying(order)
@@ -195,6 +196,26 @@ def test_fill_when_side_or_symbol_is_not_the_orders_then_refused_not_applied(tag
     (reject,) = rig.wire.take()
     assert (reject.msg_type, reject.get(b"373"), reject.get(b"371")) == (MsgType.REJECT, b"5", tag)
     assert rig.adapter.counters["mismatched_reports"] == 1
+
+
+@pytest.mark.parametrize("echoed", [b"2", b"5", b"6"])
+def test_fill_when_a_short_sale_is_echoed_as_another_sell_side_then_applied(echoed: bytes) -> None:
+    # a venue may report plain Sell (2) for a Sell short (5): the sell sides match each other, Buy never does
+    rig = Rig("equities-fix42").up()
+    _order(rig, acked=False, side=Side.SELL_SHORT)
+    ack = {b"37": b"OID1", b"17": b"E1", b"11": b"Q7", b"20": b"0", b"150": b"0", b"39": b"0", b"55": b"AAPL"}
+    ack |= {b"54": echoed, b"38": b"100", b"151": b"100", b"14": b"0", b"6": b"0"}
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, list(ack.items())))
+    fill = ack | {b"17": b"E2", b"150": b"1", b"39": b"1", b"151": b"60", b"14": b"40", b"6": b"150"}
+    fill |= {b"32": b"40", b"31": b"150"}
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, list(fill.items())))
+    events = rig.events()
+    assert [type(e) for e in events] == [VenueAccepted, VenueExecuted]
+    assert isinstance(events[1], VenueExecuted) and events[1].qty == 40
+    assert rig.adapter.counters["mismatched_reports"] == 0
+    fill |= {b"17": b"E3", b"54": b"1", b"14": b"50", b"32": b"10", b"151": b"50"}
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, list(fill.items())))
+    assert rig.events() == [] and rig.adapter.counters["mismatched_reports"] == 1
 
 
 def test_connection_lost_when_the_session_resets_at_every_logon_then_a_held_fill_is_processed(tmp_path: Path) -> None:

@@ -61,6 +61,8 @@ from venues.fix.templates import OrderTemplates
 log = logging.getLogger(__name__)
 
 _TERMINAL_ORD_STATUS: Final = frozenset({b"2", b"3", b"4", b"8", b"C"})
+_SELL_SIDES: Final = frozenset({b"2", b"5", b"6"})
+"""Sell, Sell short, Sell short exempt: a venue may echo plain Sell for a short sale, so these match each other."""
 _FILL_TYPES: Final = frozenset({ExecType.TRADE, ExecType.PARTIAL_FILL, ExecType.FILL})
 _CANCEL_TYPES: Final = {
     ExecType.CANCELED: "CANCELED",
@@ -1051,7 +1053,7 @@ class FixVenue(VenueAdapter):
             self._check_required(message)
         side = fields.get(f.SIDE)
         symbol = fields.get(f.SYMBOL)
-        if (side is not None and side != self.templates.sides[order.side]) or (
+        if (side is not None and not _same_side(side, self.templates.sides[order.side])) or (
             symbol is not None and symbol != order.symbol.encode()
         ):
             self._mismatched(message, tracked, cl_ord_id, side, symbol)
@@ -1242,7 +1244,7 @@ class FixVenue(VenueAdapter):
         """
         order = tracked.order
         self.counters["mismatched_reports"] += 1
-        tag = f.SIDE if side is not None and side != self.templates.sides[order.side] else f.SYMBOL
+        tag = f.SIDE if side is not None and not _same_side(side, self.templates.sides[order.side]) else f.SYMBOL
         text = f"tag {tag.decode()}: {message.get(tag).decode(errors='replace')!r} is not the order's"
         self._rarelog.log(
             "mismatched",
@@ -1417,3 +1419,8 @@ class FixVenue(VenueAdapter):
 def _printable(text: str) -> bool:
     """Return True when ``text`` is printable ASCII (safe inside a FIX field)."""
     return text.isascii() and text.isprintable()
+
+
+def _same_side(reported: bytes, sent: bytes) -> bool:
+    """Return whether a report's Side (54) names the order's side (the sell sides match each other)."""
+    return reported == sent or (reported in _SELL_SIDES and sent in _SELL_SIDES)
