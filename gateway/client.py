@@ -584,7 +584,7 @@ class GatewayClient:
             else:
                 handle = self.orders.get(request.cl_ord_id)
                 venue = handle.request.venue if handle is not None and handle.request is not None else ""
-            if venue:
+            if venue in self.venues:  # a venue the gateway never reported cannot become UP: no waiting for it
                 venues.add(venue)
         return venues
 
@@ -1141,6 +1141,15 @@ def _default_prefix() -> str:
     return out + "-"
 
 
+async def _settle_tasks() -> None:
+    """End the loop's other tasks (a wait a Ctrl-C abandoned) and let their results reach their callers."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # the done callbacks of tasks that had just finished
+
+
 class BlockingGatewayClient:
     """A blocking wrapper for scripts: the asyncio client runs on a private background loop."""
 
@@ -1208,6 +1217,7 @@ class BlockingGatewayClient:
             return
         try:
             self._run(self._client.close(), timeout=5)
+            self._run(_settle_tasks(), timeout=1)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)

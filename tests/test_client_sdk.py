@@ -317,32 +317,56 @@ def test_blocking_client_when_connect_fails_then_no_thread_or_descriptor_left(wo
 # ---- 6. Ctrl-C on the examples ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("example", ["blocking_script.py", "simple_strategy.py"])
-def test_example_when_interrupted_then_exits_130_without_traceback(workdir: Path, example: str) -> None:
-    """Fails on the old code: a KeyboardInterrupt traceback and status 1."""
-    path = workdir / "silent.sock"
-    server = socket.socket(socket.AF_UNIX)  # accepts, never answers: the example waits for its Welcome
-    server.bind(str(path))
-    server.listen()
-    args = ["--socket", str(path)] + (["AAPL", "B", "100", "230.20"] if example == "blocking_script.py" else [])
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / example), *args],
+def _interrupt(proc: subprocess.Popen[str]) -> str:
+    """Send SIGINT (Ctrl-C) and return what the example wrote to stderr."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    return err
+
+
+def _example(name: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / name), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
     )
+
+
+async def test_blocking_example_when_interrupted_waiting_for_its_order_then_exits_130_without_traceback(
+    workdir: Path,
+) -> None:
+    """Fails on the old code: a KeyboardInterrupt traceback and status 1 (then a 'Task exception' one)."""
+    gateway = Gateway(workdir)
+    await gateway.start()
+    args = ("--socket", str(gateway.path), "--strategy", "S1", "--venue", "V1", "AAPL", "B", "100", "100.00")
+    proc = _example("blocking_script.py", *args)
+    await _wait(lambda: gateway.engine.orders, "the example's order", 20)
+    await asyncio.sleep(0.3)  # it waits in wait_done()
+    err = await asyncio.get_running_loop().run_in_executor(None, _interrupt, proc)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    gateway.stop()
+
+
+def test_asyncio_example_when_interrupted_then_exits_130_without_traceback(workdir: Path) -> None:
+    """Fails on the old code: a KeyboardInterrupt traceback and status 1."""
+    path = workdir / "silent.sock"
+    server = socket.socket(socket.AF_UNIX)  # accepts, never answers: the example waits for its Welcome
+    server.bind(str(path))
+    server.listen()
+    proc = _example("simple_strategy.py", "--socket", str(path))
     try:
-        conn, _ = server.accept()  # the example connected and is waiting
+        conn, _ = server.accept()
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        err = _interrupt(proc)
+        conn.close()
     finally:
-        proc.kill()
         server.close()
-    assert proc.returncode == 130
-    assert "Traceback" not in err
-    conn.close()
+    assert proc.returncode == 130 and "Traceback" not in err, err
 
 
 # ---- 7. handles or ids, unambiguous ids ---------------------------------------------------------
