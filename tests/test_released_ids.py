@@ -131,6 +131,8 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
     assert metrics.extra == {
         "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
         "journal_file_restores_total": 0.0,
+        "journal_sync_lag_seconds": 0.0,
+        "journal_sync_stalled": 0.0,
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,
         "released_ids_bytes": 16 << 20,
