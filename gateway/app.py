@@ -272,6 +272,31 @@ class ThreadReplayReader:
             read.done(result)
 
 
+def _replay_status(runner: ReplayRunner) -> dict[str, Any]:
+    """Return the ``journal_replays`` status section: reads in progress and how the others ended."""
+    return {
+        "journal_replays": {
+            "in_progress": runner.in_progress,
+            "started": runner.submitted,
+            "finished": runner.finished,
+            "failed": runner.failed,
+            "cancelled": runner.cancelled,
+            "steps": runner.steps,
+        }
+    }
+
+
+def _replay_metrics(runner: ReplayRunner) -> dict[str, float]:
+    """Return the journal replays' numbers for ``gateway metrics``."""
+    return {
+        "journal_replays_in_progress": float(runner.in_progress),
+        "journal_replays_started_total": float(runner.submitted),
+        "journal_replays_finished_total": float(runner.finished),
+        "journal_replays_failed_total": float(runner.failed),
+        "journal_replays_cancelled_total": float(runner.cancelled),
+    }
+
+
 def _loop_scheduler(loop: asyncio.AbstractEventLoop) -> ReplayScheduler:
     """Return the engine's scheduler of replay slices: ``call_soon`` for 0, ``call_later`` otherwise."""
 
@@ -536,10 +561,9 @@ class GatewayProcess:
         engine = self.engine
         assert engine is not None
         loop = asyncio.get_running_loop()
-        if self.config.memory.replay_read == "thread":
-            engine.replay_reader = ThreadReplayReader(loop)
-        else:
-            engine.replay_reader = LoopReplayReader(loop)
+        reader = ThreadReplayReader(loop) if self.config.memory.replay_read == "thread" else LoopReplayReader(loop)
+        engine.replay_reader = reader
+        self.add_replay_providers(reader.runner)
         engine.replay_scheduler = _loop_scheduler(loop)
         config = self.config
         after_input = engine.flush
@@ -654,6 +678,11 @@ class GatewayProcess:
     def add_metrics_provider(self, provider: Callable[[], dict[str, float]]) -> None:
         """Add numbers to ``gateway metrics`` (``MetricsSnapshot.extra``; names ending in ``_total`` are counters)."""
         self._metrics_providers.append(provider)
+
+    def add_replay_providers(self, runner: ReplayRunner) -> None:
+        """Show the journal replays (old events read for reconnecting strategies) in status and metrics."""
+        self.add_status_provider(functools.partial(_replay_status, runner))
+        self.add_metrics_provider(functools.partial(_replay_metrics, runner))
 
     def add_venue_metrics_providers(self) -> None:
         """Count in ``gateway metrics`` what venues report that the gateway does not act on (Broken Trades)."""

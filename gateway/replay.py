@@ -283,14 +283,15 @@ class JournalRead:
 
     def step(self) -> ReplayResult | None:
         """Run one step (opening the job first if needed); None while there is more to read."""
-        job = self.job
-        if job is None:
-            job = self.job = self.open_job()
         self.steps += 1
         try:
+            job = self.job
+            if job is None:  # opening the file can fail too (EMFILE, EACCES): answered like a bad read
+                job = self.job = self.open_job()
             return job.step()
         except Exception as exc:  # the job reports its errors as text; this is a safety net
-            job.close()
+            if self.job is not None:
+                self.job.close()
             return f"the journal cannot be read ({type(exc).__name__}: {exc})"
 
     def close(self) -> None:
@@ -330,9 +331,18 @@ class ReplayRunner:
         self._lock = threading.Lock()
         self.steps = 0
         """Steps run, of every read."""
+        self.submitted = 0
+        """Reads queued (one per strategy login whose replay reaches back into the journal)."""
+        self.finished = 0
+        """Reads that ended with their events (each counted by the thread that steps)."""
+        self.failed = 0
+        """Reads that ended with an error text (the journal could not be read)."""
+        self.cancelled = 0
+        """Reads cancelled before they ended (their connection closed)."""
 
     def submit(self, read: JournalRead) -> None:
         """Queue a read (it opens the journal when it gets a place)."""
+        self.submitted += 1
         with self._lock:
             if len(self.open) < self.max_open:
                 self.open.append(read)
@@ -344,6 +354,8 @@ class ReplayRunner:
 
         Otherwise (a worker thread may be in its step) the next ``step`` closes it.
         """
+        if not read.cancelled:
+            self.cancelled += 1
         read.cancelled = True
         with self._lock:
             if read in self.waiting:
@@ -393,4 +405,14 @@ class ReplayRunner:
         if result is None:  # cancelled during its step
             read.close()
             return None
+        if isinstance(result, str):
+            self.failed += 1
+        else:
+            self.finished += 1
         return read, result
+
+    @property
+    def in_progress(self) -> int:
+        """Return the reads open or waiting for a place."""
+        with self._lock:
+            return len(self.open) + len(self.waiting)

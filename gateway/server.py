@@ -17,7 +17,7 @@ import stat
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 
 from gateway.engine import Engine
 from gateway.entitlements import PeerCredentials
@@ -187,6 +187,13 @@ def prepare_socket_path(path: str | Path) -> Path:
     return sock_path
 
 
+LISTEN_BACKLOG: Final = socket.SOMAXCONN
+"""Connections the kernel queues before ``accept`` (capped by ``net.core.somaxconn``; asyncio's default is 100).
+
+Strategies reconnecting together after a restart must not see ``EAGAIN`` from ``connect`` while the loop is busy.
+"""
+
+
 async def create_unix_server(
     path: str | Path, factory: Callable[[], asyncio.Protocol], mode: int
 ) -> asyncio.AbstractServer:
@@ -195,7 +202,7 @@ async def create_unix_server(
     loop = asyncio.get_running_loop()
     old_umask = os.umask(0o777 & ~mode)
     try:
-        server = await loop.create_unix_server(factory, str(sock_path))
+        server = await loop.create_unix_server(factory, str(sock_path), backlog=LISTEN_BACKLOG)
     finally:
         os.umask(old_umask)
     os.chmod(sock_path, mode)

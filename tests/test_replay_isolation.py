@@ -8,6 +8,7 @@ each read was given while another strategy's read ran.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import tempfile
@@ -231,3 +232,55 @@ def test_the_runner_bounds_open_reads_takes_them_in_turn_and_a_cancelled_one_nev
     assert sorted(results) == ["b", "d"] and c.job is None
     events = results["b"]
     assert isinstance(events, list) and [e.seq for e in events] == list(range(1, base + 1))
+    # what gateway status / metrics show (journal_replays): a and c cancelled, b and d ended with their events
+    assert (runner.submitted, runner.finished, runner.failed, runner.cancelled, runner.in_progress) == (4, 2, 0, 2, 0)
+    runner.cancel(a, close_now=True)  # a second close of the same connection counts once
+    assert runner.cancelled == 2
+
+    def broken() -> ReplayJob:
+        raise OSError("journal gone")
+
+    runner.submit(JournalRead("S1", broken, lambda result: None))
+    assert runner.in_progress == 1
+    finished = runner.step()
+    assert finished is not None and isinstance(finished[1], str) and "journal gone" in finished[1]
+    assert (runner.submitted, runner.finished, runner.failed, runner.in_progress) == (5, 2, 1, 0)
+
+
+@pytest.mark.parametrize("mode", ["loop", "thread"])
+async def test_a_journal_that_cannot_be_opened_refuses_that_hello_and_later_replays_still_run(
+    tmp_path: Path, mode: str
+) -> None:
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    uid = os.getuid()
+    s1 = rig.connect("S1", uid=uid)
+    _trade(rig, s1, "ACC1", 2_000)
+    engine.link_closed(s1)
+    loop = asyncio.get_running_loop()
+    runner = ReplayRunner()
+    engine.replay_reader = LoopReplayReader(loop, runner) if mode == "loop" else ThreadReplayReader(loop, runner)
+    engine.replay_scheduler = _loop_scheduler(loop)
+    journal = engine.journal
+    assert isinstance(journal, FileJournal)
+    real_reader = journal.reader
+    calls: list[int] = []
+
+    def out_of_descriptors_once(start: int) -> object:
+        calls.append(start)
+        if len(calls) == 1:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_reader(start)
+
+    journal.reader = out_of_descriptors_once  # type: ignore[method-assign,assignment]
+    first = rig.connect("S1", uid=uid)  # its replay reaches into the journal: the open fails
+    await _until(lambda: not engine._journal_reads, 2_000)
+    answers = [m for m in first.received() if isinstance(m, Error | Welcome)]
+    assert len(answers) == 1 and isinstance(answers[0], Error) and answers[0].code == "REPLAY_UNAVAILABLE"
+    assert "EMFILE" in answers[0].text or "Too many open files" in answers[0].text
+    engine.link_closed(first)
+    second = rig.connect("S1", uid=uid)  # the next replay runs: the failure left the reader working
+    await _until(lambda: not engine._journal_reads, 2_000)
+    welcomes = [m for m in second.received() if isinstance(m, Welcome)]
+    assert len(welcomes) == 1 and len(calls) == 2
+    assert (runner.submitted, runner.failed, runner.finished, runner.in_progress) == (2, 1, 1, 0)

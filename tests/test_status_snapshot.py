@@ -123,6 +123,11 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
             "journal_file_restores_total": 0.0,
             "journal_sync_lag_seconds": 0.0,
             "journal_sync_stalled": 0.0,
+            "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
+            "journal_replays_started_total": 0.0,
+            "journal_replays_finished_total": 0.0,
+            "journal_replays_failed_total": 0.0,
+            "journal_replays_cancelled_total": 0.0,
             "gc_pause_seconds_total": 0.25,
             "gc_pause_max_seconds": 0.125,
         }

@@ -150,7 +150,7 @@ _IN_DOUBT_UNKNOWN_TEXT: Final = (
     "the Account Query"
 )
 _REPLACE_WHILE_IN_DOUBT: Final = Refused(
-    "OUCH_IN_DOUBT",
+    _IN_DOUBT,
     "the order's live UserRefNum at the venue is in doubt (the answer to an earlier Enter or Replace was lost or "
     "unreadable) and the venue silently ignores a Replace of a number that is not live: no Replace is sent until a "
     "message of the venue names the live number; cancel the order instead",
