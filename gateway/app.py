@@ -376,6 +376,8 @@ class GatewayProcess:
         self._sync_lag = 0.0
         """Seconds the journal has had unsynced bytes without the synced position moving (``fsync: interval``)."""
         self._sync_stalled_logged = 0.0
+        self._marker_logged = 0.0
+        """When writing a deleted open marker again last failed and was logged (0: it did not fail)."""
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
@@ -886,6 +888,10 @@ class GatewayProcess:
         if path is None or os.path.lexists(open_marker(path)):
             return
         failed = mark_journal_open(path, self._journal_first_id)
+        now = time.monotonic()
+        if failed is not None and now - self._marker_logged < JOURNAL_FILE_RELOG_S:
+            return  # tried again every check, logged again every minute
+        self._marker_logged = now if failed is not None else 0.0
         log.critical(
             "the journal's open marker %s was deleted while the gateway runs: %s (first order id %d); find out "
             "what deleted it (docs/reliability.md 2.3c)",

@@ -209,7 +209,7 @@ def test_check_file_when_cut_by_another_process_then_flush_fails_closed_without_
 
 
 @pytest.mark.parametrize("storage", STORAGES)
-@pytest.mark.parametrize("content", [b"not a journal\n", b"x", b"\x00\x00\x00\x02\x00\x00\x00\x00ab"])
+@pytest.mark.parametrize("content", [b"not a journal\n", b"x", b"\x00\x00\x00\x00junk", b"\xff" * 20])
 def test_open_when_the_file_is_not_a_journal_then_refused_and_left_untouched(
     tmp_path: Path, storage: str, content: bytes
 ) -> None:
