@@ -133,6 +133,11 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
         "journal_file_restores_total": 0.0,
         "journal_sync_lag_seconds": 0.0,
         "journal_sync_stalled": 0.0,
+        "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
+        "journal_replays_started_total": 0.0,
+        "journal_replays_finished_total": 0.0,
+        "journal_replays_failed_total": 0.0,
+        "journal_replays_cancelled_total": 0.0,
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,
         "released_ids_bytes": 16 << 20,
