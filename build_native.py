@@ -4,7 +4,9 @@ Run by ``make venv`` (``.venv/bin/python build_native.py``); uses the locked myp
 and setuptools, and gcc. The sources stay where they are: the compiled modules go to a separate tree
 that ``obs.native`` puts in front of each package's ``__path__`` (see there for the switch). The
 manifest is written last, so an interrupted build is never used. ``--check`` only says whether the
-build is current (exit 1 if not).
+build is current (exit 1 if not), by the same test ``obs.native`` makes at import (the manifest's module
+list, interpreter and source hash, and the shared library loading): ``make native`` runs it and rebuilds
+when it fails, so a deleted or renamed source (which no file date shows) is rebuilt too.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-from mypyc.build import mypycify  # the locked mypy's compiler
-from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +37,9 @@ for name in native.MODULES:
 
 def build(jobs: int) -> None:
     """Compile ``native.MODULES`` into ``native.BUILD`` and write the manifest."""
+    from mypyc.build import mypycify  # noqa: PLC0415 - the locked mypy's compiler; here, so --check stays quick
+    from setuptools import setup  # noqa: PLC0415
+
     started = time.monotonic()
     source_hash = native.source_hash()
     shutil.rmtree(native.BUILD, ignore_errors=True)

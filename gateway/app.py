@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -177,6 +177,14 @@ StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...
 """A status provider in two parts: (sections that change rarely, the same object until they do; live sections,
 or a tagged tuple of plain numbers the reader words: ``gateway.snapshot.word_live_sections``)."""
 _NO_SECTIONS: dict[str, Any] = {}
+_VENUE_COUNTER_METRICS: Final = {
+    "broken_trades": "venue_broken_trades_total",
+    "fills_unknown": "venue_fills_unknown_total",
+    "fills_from_cum_qty": "venue_fills_from_cum_qty_total",
+    "mismatched_reports": "venue_reports_mismatched_total",
+    "orders_unchecked_after_reset": "venue_orders_unchecked_after_reset_total",
+}
+"""Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 
 
 def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -687,16 +695,21 @@ class GatewayProcess:
         self.add_metrics_provider(functools.partial(_replay_metrics, runner))
 
     def add_venue_metrics_providers(self) -> None:
-        """Count in ``gateway metrics`` what venues report that the gateway does not act on (Broken Trades)."""
+        """Count in ``gateway metrics`` what venues report that the gateway cannot act on or apply in full.
+
+        Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
+        Side/Symbol, open orders not checked after a numbering reset: ``_VENUE_COUNTER_METRICS``.
+        """
         self.add_metrics_provider(self._venue_metrics)
 
     def _venue_metrics(self) -> dict[str, float]:
-        total = 0
+        totals: dict[str, float] = dict.fromkeys(_VENUE_COUNTER_METRICS.values(), 0)
         for connector in self.connectors:
             counters = getattr(connector.adapter, "counters", None)
             if isinstance(counters, dict):
-                total += counters.get("broken_trades", 0)
-        return {"venue_broken_trades_total": total}
+                for counter, metric in _VENUE_COUNTER_METRICS.items():
+                    totals[metric] += counters.get(counter, 0)
+        return totals
 
     def add_memory_providers(self) -> None:
         """Show the released-id table (``memory.released_ids_capacity``) in ``gateway status`` and ``metrics``."""

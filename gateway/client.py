@@ -54,6 +54,7 @@ import msgspec
 
 from gateway.protocol.framing import FrameSplitter, FrameWriter, gateway_message_decoder
 from gateway.protocol.messages import (
+    MAX_STR_BYTES,
     PROTOCOL_VERSION,
     REQ_SEQ_VERSION,
     Cancel,
@@ -83,9 +84,12 @@ from model.enums import OrderType, Side, TimeInForce
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R", bound=SequencedRequest)
 PriceLike = str | Decimal
 """A price in currency units, exactly: ``"150.25"`` or ``Decimal("150.25")`` (never a float or a bare int)."""
 _ORDER_EVENTS = (OrderAccepted, OrderRejected, Executed, Canceled, Replaced, CancelRejected)
+CLOSE_DRAIN_S = 1.0
+"""How long ``close()`` lets buffered requests drain to a gateway that is not reading before dropping them."""
 PERMANENT_REFUSALS = frozenset({"NOT_AUTHORIZED", "UNSUPPORTED_VERSION", "BAD_HELLO", "HELLO_REQUIRED"})
 """Fatal Error codes after which reconnecting cannot help: auto-reconnect stops."""
 
@@ -120,6 +124,19 @@ class RequestOutcomeUnknownError(GatewayError):
             "was in flight; whether the previous session carried it out is unknown"
         )
         self.request = request
+
+
+class RequestRefusedError(GatewayError):
+    """The gateway could not read this request and answered it with a non-fatal ``Error`` (``error``).
+
+    Raised by the waits of a NewOrder's handle (status ``REJECTED``); ``request`` is the request as sent.
+    The SDK checks what it can before sending, so this means a field the gateway reads differently.
+    """
+
+    def __init__(self, request: SequencedRequest, error: Error) -> None:
+        super().__init__(f"request {request.req_seq} ({type(request).__name__}) refused: {error.code}: {error.text}")
+        self.request = request
+        self.error = error
 
 
 class OrderStatus(enum.StrEnum):
@@ -182,6 +199,45 @@ def price_to_ticks(price: PriceLike | None, price_ticks: int | None, ord_type: O
     if not isinstance(value, str | Decimal):
         raise TypeError(f"price must be a decimal str or Decimal (never a float), got {type(value).__name__}")
     return to_fixed(value)
+
+
+def check_cl_ord_id(value: object, what: str = "cl_ord_id") -> str:
+    """Return ``value`` if it is an id the gateway can read (a str of 1 to 32 UTF-8 bytes), else raise.
+
+    TypeError for a non-str, ValueError for an empty or too long one: nothing is sent.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {type(value).__name__}")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if not 1 <= size <= MAX_STR_BYTES:
+        raise ValueError(f"{what} {value!r} is {size} bytes in UTF-8; the gateway reads 1 to {MAX_STR_BYTES}")
+    return value
+
+
+def _check_str(name: str, value: object, *, optional: bool = False) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not optional and not value:
+        raise ValueError(f"{name} must not be empty")
+
+
+def _check_int(name: str, value: object) -> None:
+    if type(value) is not int:  # not bool, not numpy.int64: the wire takes a plain int
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}); convert it with int()")
+
+
+def _id_of(order: OrderHandle | str) -> str:
+    return order.cl_ord_id if isinstance(order, OrderHandle) else order
+
+
+def _id_prefix(prefix: object) -> str:
+    """Return the prefix ids start with: ``prefix``, plus ``-`` if it ends with a digit (``run1`` -> ``run1-``)."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"cl_ord_id_prefix must be a str, got {type(prefix).__name__}")
+    if prefix[-1:].isdigit():
+        prefix += "-"  # "run1" + 11 and "run11" + 1 must not both be "run11"
+    check_cl_ord_id(prefix + "1", "cl_ord_id_prefix + counter")
+    return prefix
 
 
 class OrderHandle:
@@ -257,10 +313,13 @@ class OrderHandle:
             _resolve(self._done, event)
         self._changed.set()
 
-    def _give_up(self, error: RequestNotReceivedError | RequestOutcomeUnknownError) -> None:
-        """The NewOrder will get no answer (not received, or lost with a previous session): end the handle."""
-        certain = isinstance(error, RequestNotReceivedError)
-        self.status = OrderStatus.NOT_RECEIVED if certain else OrderStatus.UNKNOWN
+    def _give_up(self, error: RequestNotReceivedError | RequestOutcomeUnknownError | RequestRefusedError) -> None:
+        """The NewOrder will get no order event (not received, lost with a previous session, or unreadable): end it."""
+        certain = not isinstance(error, RequestOutcomeUnknownError)
+        if isinstance(error, RequestRefusedError):
+            self.status = OrderStatus.REJECTED
+        else:
+            self.status = OrderStatus.NOT_RECEIVED if certain else OrderStatus.UNKNOWN
         if certain:
             self.leaves_qty = 0
         for fut in (self._acked, self._done):
@@ -373,6 +432,7 @@ class GatewayClient:
         on_connection_state: Callable[[ConnectionEvent], None] | None = None,
         protocol_version: int = PROTOCOL_VERSION,
         resend: bool = True,
+        resend_venue_wait_s: float = 5.0,
     ) -> None:
         self.socket_path = os.fspath(socket_path)
         self.strategy_id = strategy_id
@@ -396,6 +456,11 @@ class GatewayClient:
         self.connections = 0
         self.protocol_version = protocol_version
         self.resend = resend
+        self.resend_venue_wait_s = resend_venue_wait_s
+        """Before sending requests again after a reconnect, wait this long at most for their venues to be UP."""
+        self._fresh_venues: dict[str, str] = {}
+        """Venue states received on the current connection (the ones from before may be stale)."""
+        self._venue_news = asyncio.Event()
         self.req_seq = 0
         """(Version 3) The number of the last request sent; the next one gets ``req_seq + 1``."""
         self.processed_req_seq = 0
@@ -414,7 +479,11 @@ class GatewayClient:
         """MassCancels without an answer yet, by ``request_id``."""
         self._sequenced = False
         """True while the session speaks version 3 (requests carry ``req_seq``)."""
-        self._prefix = cl_ord_id_prefix if cl_ord_id_prefix is not None else _default_prefix()
+        self._prefix = _id_prefix(cl_ord_id_prefix) if cl_ord_id_prefix is not None else _default_prefix()
+        self._frames_out = 0
+        """Frames sent on the current connection (the Hello is 1), as the gateway counts them (``frame N:``)."""
+        self._frame_requests: dict[int, SequencedRequest] = {}
+        """Numbered requests sent on the current connection and not known processed, by frame number."""
         self._counter = itertools.count(1)
         self._writer = FrameWriter()
         self._transport: asyncio.Transport | None = None
@@ -461,6 +530,9 @@ class GatewayClient:
             self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
             raise GatewayError(self.close_reason) from exc
         self._last_received = time.monotonic_ns()
+        self._frames_out = 0
+        self._frame_requests.clear()
+        self._fresh_venues.clear()
         self._send(Hello(self.strategy_id, self.protocol_version, self.last_seq, self.heartbeat_ms))
         try:
             welcome = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
@@ -473,12 +545,17 @@ class GatewayClient:
                 self._transport.close()
             self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
             raise GatewayError(self.close_reason) from None
+        self._schedule_heartbeat()
+        if self._sequenced_resend_pending(welcome) and not await self._wait_venues_up():
+            if self._timer is not None:  # lost while waiting: as if lost before the Welcome
+                self._timer.cancel()
+            self._set_state(ConnectionState.DISCONNECTED, self.close_reason)
+            raise GatewayError(self.close_reason or "connection closed")
         self.welcome = welcome
         self._established = True
         self.connections += 1
         if self._give_up is None or self._give_up.done():
             self._give_up = loop.create_future()
-        self._schedule_heartbeat()
         resent, lost = self._after_welcome(welcome)
         reason = f"replayed {welcome.replayed} events"
         if resent:
@@ -487,6 +564,53 @@ class GatewayClient:
             reason += f", {lost} requests in flight not sent again"
         self._set_state(ConnectionState.CONNECTED, reason)
         return welcome
+
+    def _sequenced_resend_pending(self, welcome: Welcome) -> bool:
+        """Return True if ``_after_welcome`` will send requests again (version 3, ``resend``, some not processed)."""
+        if (
+            welcome.protocol_version < REQ_SEQ_VERSION
+            or not self.resend
+            or welcome.last_req_seq < self.processed_req_seq
+        ):
+            return False
+        return any(seq > welcome.last_req_seq for seq in self._unprocessed)
+
+    def _resend_venues(self) -> set[str]:
+        """Return the venues the requests to send again go to (a Cancel's or Replace's: its order's)."""
+        venues: set[str] = set()
+        for request in self._unprocessed.values():
+            if isinstance(request, NewOrder | MassCancel):
+                venue = request.venue
+            else:
+                handle = self.orders.get(request.cl_ord_id)
+                venue = handle.request.venue if handle is not None and handle.request is not None else ""
+            if venue in self.venues:  # a venue the gateway never reported cannot become UP: no waiting for it
+                venues.add(venue)
+        return venues
+
+    async def _wait_venues_up(self) -> bool:
+        """Wait (at most ``resend_venue_wait_s``) until every venue the resends go to says UP on this connection.
+
+        The gateway sends every venue's state right after the Welcome; after its own restart a venue
+        is usually still logging in, and a request sent now would be refused ``VENUE_UNAVAILABLE``
+        (4.5). After the wait the requests go anyway, and the gateway's answer stands. Return
+        False if the connection was lost meanwhile.
+        """
+        venues = self._resend_venues()
+        deadline = time.monotonic() + self.resend_venue_wait_s
+        while self.connected and any(self._fresh_venues.get(v) != "UP" for v in venues):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.warning(
+                    "venues %s not UP after %.1f s: sending the requests again anyway",
+                    sorted(v for v in venues if self._fresh_venues.get(v) != "UP"),
+                    self.resend_venue_wait_s,
+                )
+                break
+            self._venue_news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._venue_news.wait(), min(left, 0.05))
+        return self.connected
 
     def _after_welcome(self, welcome: Welcome) -> tuple[int, int]:
         """(Version 3) Settle the requests in flight with ``welcome.last_req_seq``; return (re-sent, not received).
@@ -530,6 +654,7 @@ class GatewayClient:
             return 0, lost
         for request in self._unprocessed.values():
             self._send(request)
+            self._frame_requests[self._frames_out] = request
         self.resent += len(self._unprocessed)
         return len(self._unprocessed), 0
 
@@ -571,6 +696,12 @@ class GatewayClient:
             if first > req_seq:
                 break
             del unprocessed[first]
+        by_frame = self._frame_requests
+        while by_frame:
+            frame = next(iter(by_frame))
+            if by_frame[frame].req_seq > req_seq:
+                break
+            del by_frame[frame]
 
     async def close(self) -> None:
         """Close the connection for good (open orders follow the strategy's disconnect policy)."""
@@ -582,11 +713,18 @@ class GatewayClient:
                 await task
         if self._timer is not None:
             self._timer.cancel()
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is not None:
+            transport.close()  # sends what is buffered first ...
             if self._closed is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(self._closed)
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._closed), CLOSE_DRAIN_S)
+                except TimeoutError:  # ... unless the gateway stopped reading: drop it
+                    transport.abort()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(self._closed)
+                except asyncio.CancelledError:
+                    pass
         self._stop("closed by the client")
 
     def _stop(self, reason: str) -> None:
@@ -663,8 +801,11 @@ class GatewayClient:
     # ---- requests --------------------------------------------------------------------------
 
     def next_cl_ord_id(self) -> str:
-        """Return a fresh client order id (unique across restarts of this strategy)."""
-        return f"{self._prefix}{next(self._counter)}"
+        """Return a fresh client order id (unique across restarts of this strategy): prefix and counter.
+
+        Raises ValueError, with nothing sent, once the counter no longer fits in 32 bytes after the prefix.
+        """
+        return check_cl_ord_id(f"{self._prefix}{next(self._counter)}", "prefix + counter")
 
     def submit_nowait(
         self,
@@ -692,12 +833,16 @@ class GatewayClient:
         order: a DUPLICATE_CL_ORD_ID answer rejects it.
         """
         fixed = price_to_ticks(price, price_ticks, ord_type)
-        cl_ord_id = cl_ord_id or self.next_cl_ord_id()
+        for name, value in (("account", account), ("venue", venue), ("symbol", symbol)):
+            _check_str(name, value)
+        _check_int("qty", qty)
+        cl_ord_id = check_cl_ord_id(cl_ord_id) if cl_ord_id is not None else self.next_cl_ord_id()
         self._check_can_send()
-        request = NewOrder(
-            cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns(), self._number()
+        request = self._send_request(
+            lambda req_seq: NewOrder(
+                cl_ord_id, account, venue, symbol, side, qty, fixed, tif, ord_type, time.monotonic_ns(), req_seq
+            )
         )
-        self._send_request(request)
         if request.req_seq:
             self._new_order_seq.setdefault(cl_ord_id, request.req_seq)
         handle = self.orders.get(cl_ord_id)
@@ -725,6 +870,8 @@ class GatewayClient:
     ) -> OrderHandle:
         """Send a new order (waiting if the socket is backed up) and return its handle (prices as above)."""
         price_to_ticks(price, price_ticks, ord_type)  # a wrong price raises before any waiting
+        if cl_ord_id is not None:
+            check_cl_ord_id(cl_ord_id)
         await self._writable.wait()
         return self.submit_nowait(
             account,
@@ -739,20 +886,26 @@ class GatewayClient:
             cl_ord_id=cl_ord_id,
         )
 
-    async def cancel(self, cl_ord_id: str) -> None:
-        """Ask the gateway to cancel an order."""
+    async def cancel(self, order: OrderHandle | str) -> None:
+        """Ask the gateway to cancel an order (its handle or its ``cl_ord_id``)."""
+        cl_ord_id = check_cl_ord_id(_id_of(order))
         await self._writable.wait()
         self._check_can_send()
-        self._send_request(Cancel(cl_ord_id, time.monotonic_ns(), self._number()))
+        self._send_request(lambda req_seq: Cancel(cl_ord_id, time.monotonic_ns(), req_seq))
 
     async def replace(
-        self, cl_ord_id: str, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None
+        self, order: OrderHandle | str, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None
     ) -> None:
-        """Ask the gateway to change an order's total quantity and price (decimal ``price`` or ``price_ticks``)."""
+        """Ask the gateway to change an order's total quantity and price (decimal ``price`` or ``price_ticks``).
+
+        ``order`` is its handle or its ``cl_ord_id``.
+        """
+        cl_ord_id = check_cl_ord_id(_id_of(order))
+        _check_int("qty", qty)
         fixed = price_to_ticks(price, price_ticks)
         await self._writable.wait()
         self._check_can_send()
-        self._send_request(Replace(cl_ord_id, qty, fixed, time.monotonic_ns(), self._number()))
+        self._send_request(lambda req_seq: Replace(cl_ord_id, qty, fixed, time.monotonic_ns(), req_seq))
 
     async def mass_cancel(
         self, account: str = "", venue: str = "", symbol: str = "", *, timeout: float | None = 5.0
@@ -762,14 +915,15 @@ class GatewayClient:
         ``MassCancelAck.count`` is how many matching open orders are being canceled (each then gets
         its own Canceled event); ``MassCancelRejected`` says why nothing was done.
         """
+        for name, value in (("account", account), ("venue", venue), ("symbol", symbol)):
+            _check_str(name, value, optional=True)
         await self._writable.wait()
-        request_id = f"{self._prefix}M{next(self._counter)}"
+        request_id = check_cl_ord_id(f"{self._prefix}M{next(self._counter)}", "request_id")
         answer: asyncio.Future[MassCancelAck | MassCancelRejected] = asyncio.get_running_loop().create_future()
         self._mass_cancels[request_id] = answer
         try:
             self._check_can_send()
-            request = MassCancel(account, venue, symbol, request_id, self._number())
-            self._send_request(request)
+            request = self._send_request(lambda req_seq: MassCancel(account, venue, symbol, request_id, req_seq))
             if request.req_seq:
                 self._mass_cancel_seq[request_id] = request
             return await self._wait_for(answer, timeout)
@@ -781,25 +935,34 @@ class GatewayClient:
         if self.state is not ConnectionState.CONNECTED or not self.connected:
             raise GatewayError(f"not connected ({self.close_reason or 'connection closed'})")
 
-    def _number(self) -> int:
-        """Return the next request number (version 3), or 0 for a session without numbering."""
-        if not self._sequenced:
-            return 0
-        self.req_seq += 1
-        return self.req_seq
+    def _send_request(self, make: Callable[[int], R]) -> R:
+        """Number, send and keep (version 3, until the gateway is known to have processed it) a request.
 
-    def _send_request(self, request: SequencedRequest) -> None:
-        """Send a request; keep it (version 3) until the gateway is known to have processed it."""
-        if request.req_seq:
-            self._unprocessed[request.req_seq] = request
-        self._send(request)
+        ``make`` builds the request from its number. One that cannot be encoded raises (``TypeError``)
+        with nothing sent, nothing numbered and nothing kept.
+        """
+        req_seq = self.req_seq + 1 if self._sequenced else 0
+        request = make(req_seq)
+        self._send(request)  # encodes first: raises before anything is written
+        if req_seq:
+            self.req_seq = req_seq
+            self._unprocessed[req_seq] = request
+            self._frame_requests[self._frames_out] = request
+        return request
 
     def _send(self, message: Any) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
             raise GatewayError(f"not connected ({self.close_reason or 'connection closed'})")
-        self._writer.write(message)
-        transport.write(self._writer.take())
+        writer = self._writer
+        start = len(writer.buffer)
+        try:
+            writer.write(message)
+        except (TypeError, ValueError, OverflowError) as exc:  # e.g. a numpy integer: leave no half-written frame
+            del writer.buffer[start:]
+            raise TypeError(f"cannot encode {type(message).__name__}: {exc}") from exc
+        transport.write(writer.take())
+        self._frames_out += 1
         self._last_sent = time.monotonic_ns()
 
     async def _wait_for(self, fut: asyncio.Future[T], timeout: float | None) -> T:
@@ -878,6 +1041,8 @@ class GatewayClient:
                 self._welcome.set_result(message)
         elif isinstance(message, VenueStatus):
             self.venues[message.venue] = message
+            self._fresh_venues[message.venue] = message.state
+            self._venue_news.set()
         elif isinstance(message, MassCancelAck | MassCancelRejected):
             request = self._mass_cancel_seq.pop(message.request_id, None)
             if request is not None:
@@ -888,7 +1053,9 @@ class GatewayClient:
         elif isinstance(message, Error):
             self.errors.append(message)
             log.warning("gateway error %s: %s%s", message.code, message.text, " (fatal)" if message.fatal else "")
-            if message.fatal:
+            if not message.fatal:
+                self._on_request_error(message)
+            else:
                 self.close_reason = f"{message.code}: {message.text}"
                 if self._welcome is not None and not self._welcome.done():
                     self._welcome.set_exception(GatewayError(self.close_reason))
@@ -896,6 +1063,22 @@ class GatewayClient:
             return
         for queue in self._subscribers:
             queue.put_nowait(message)
+
+    def _on_request_error(self, error: Error) -> None:
+        """A non-fatal Error naming a frame this client numbered is that request's answer (4.5): settle it."""
+        head = error.text.split(":", 1)[0]
+        if not head.startswith("frame ") or not head[6:].isdigit():
+            return
+        request = self._frame_requests.pop(int(head[6:]), None)
+        if request is None:
+            return
+        self._mark_processed(request.req_seq)  # it took its place in the sequence
+        if isinstance(request, NewOrder):
+            if self._new_order_seq.get(request.cl_ord_id) == request.req_seq:
+                del self._new_order_seq[request.cl_ord_id]
+            handle = self.orders.get(request.cl_ord_id)
+            if handle is not None and not handle.events and not handle.is_terminal:
+                handle._give_up(RequestRefusedError(request, error))
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -936,7 +1119,7 @@ class GatewayClient:
         if now - self._last_received > 3 * interval:
             self.close_reason = "gateway silent for three heartbeat intervals"
             assert self._transport is not None
-            self._transport.close()
+            self._transport.abort()  # close() would wait for a backed-up write buffer the frozen gateway never reads
             return
         if now - self._last_sent >= interval:
             self._send(Heartbeat())
@@ -956,6 +1139,15 @@ def _default_prefix() -> str:
         millis, rem = divmod(millis, 36)
         out = digits[rem] + out
     return out + "-"
+
+
+async def _settle_tasks() -> None:
+    """End the loop's other tasks (a wait a Ctrl-C abandoned) and let their results reach their callers."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # the done callbacks of tasks that had just finished
 
 
 class BlockingGatewayClient:
@@ -1006,31 +1198,37 @@ class BlockingGatewayClient:
 
     def cancel(self, order: OrderHandle | str) -> None:
         """Ask the gateway to cancel an order."""
-        self._run(self._client.cancel(order if isinstance(order, str) else order.cl_ord_id))
+        self._run(self._client.cancel(order))
 
     def replace(
         self, order: OrderHandle | str, qty: int, price: PriceLike | None = None, *, price_ticks: int | None = None
     ) -> None:
         """Ask the gateway to change an order."""
         price_to_ticks(price, price_ticks)
-        cl_ord_id = order if isinstance(order, str) else order.cl_ord_id
-        self._run(self._client.replace(cl_ord_id, qty, price, price_ticks=price_ticks))
+        self._run(self._client.replace(order, qty, price, price_ticks=price_ticks))
 
     def mass_cancel(self, account: str = "", venue: str = "", symbol: str = "") -> MassCancelAck | MassCancelRejected:
         """Cancel every matching open order of this strategy; return the gateway's answer."""
         return self._run(self._client.mass_cancel(account, venue, symbol))
 
     def close(self) -> None:
-        """Close the connection and stop the background loop."""
+        """Close the connection and stop the background loop (again: nothing to do)."""
+        if self._loop.is_closed():
+            return
         try:
             self._run(self._client.close(), timeout=5)
+            self._run(_settle_tasks(), timeout=1)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
             self._loop.close()
 
     def __enter__(self) -> Self:
-        self.connect()
+        try:
+            self.connect()
+        except BaseException:
+            self.close()  # the background thread and its loop's descriptors too
+            raise
         return self
 
     def __exit__(

@@ -73,6 +73,10 @@ class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             )
 
 
+DEFAULT_MAX_STRATEGY_WRITE_BUFFER: Final = 8 * 1024 * 1024
+"""Bytes of unread events one strategy may have queued before it is cut off (the one definition of the default)."""
+
+
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything ``gateway run`` needs."""
 
@@ -91,7 +95,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One mapping per venue session; ``protocol`` (ouch, fix) selects its schema."""
     spin: SpinConfig = SpinConfig()
     """Latency tuning: loop spin, busy poll, CPU affinity, GC policy (see docs/ops-guide.md)."""
-    max_strategy_write_buffer: int = 8 * 1024 * 1024
+    max_strategy_write_buffer: int = DEFAULT_MAX_STRATEGY_WRITE_BUFFER
     """Bytes of events waiting unread for one strategy before it is cut off as a slow consumer."""
     strategy_hello_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 3_000
     """A strategy's Hello must arrive this long after it connects (absolute: bytes before it do not count)."""

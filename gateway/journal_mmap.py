@@ -235,8 +235,8 @@ class MmapJournal:
         self._end = stop
         self.bytes_written = written = self.bytes_written + size
         ctrl = self._ctrl  # after the copy: the syncer never syncs short of what it reads here
-        ctrl[0] = stop  # journal_syncer.END
-        ctrl[1] = written  # journal_syncer.WRITTEN
+        ctrl[_syncer.END] = stop
+        ctrl[_syncer.WRITTEN] = written
         if size > KEEP_BUFFER_BYTES:  # after a burst: give the memory back; else the next append reuses it
             buf.clear()
         self._pending = 0
@@ -458,13 +458,13 @@ class MmapJournal:
         if self._map is not None:  # already appending: zero what follows the last good record
             if good < self._end:
                 self._map[good : self._end] = bytes(self._end - good)
-            self._end = self._ctrl[0] = good
+            self._end = self._ctrl[_syncer.END] = good
             return
         if self._size > good:
             os.ftruncate(self._fd, good)
             os.fsync(self._fd)
             self._size = good
-        self._end = self._ctrl[0] = good
+        self._end = self._ctrl[_syncer.END] = good
 
     def close(self) -> None:
         """Flush, sync, cut the unwritten part off the file and close it.

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, cast
 
+from gateway.config import DEFAULT_MAX_STRATEGY_WRITE_BUFFER
 from gateway.engine import Engine
 from gateway.entitlements import PeerCredentials
 from gateway.ops.paths import accepts_connections
@@ -29,8 +30,8 @@ from model.clock import NowNs
 log = logging.getLogger(__name__)
 
 _UCRED = struct.Struct("3i")
-DEFAULT_MAX_WRITE_BUFFER = 8 * 1024 * 1024
-"""Bytes queued for a strategy that does not read before it is disconnected."""
+DEFAULT_MAX_WRITE_BUFFER = DEFAULT_MAX_STRATEGY_WRITE_BUFFER
+"""Bytes queued for a strategy that does not read before it is disconnected (gateway.yaml's default)."""
 SLOW_CONSUMER_LINGER_S = 2.0
 """How long a cut-off slow consumer's socket stays open for it to read its backlog and the fatal Error."""
 

@@ -674,7 +674,35 @@ NEW_ORDER_CHAIN: Final[tuple[Check, ...]] = (
     check_order_rate,
 )
 """Every check a new order passes, in order; the first refusal is the answer."""
-assert NEW_ORDER_CHAIN[-2:] == (check_duplicate, check_order_rate), "passes_new covers the checks before these two"
+
+PASSES_NEW_COVERS: Final[tuple[Check, ...]] = (check_state, check_shape, check_price, check_short_sale, check_exposure)
+"""The checks ``passes_new`` repeats in one function: change them only together with it (and ``LimitsRow``)."""
+HOT_PATH_AFTER: Final[tuple[Check, ...]] = (check_duplicate, check_order_rate)
+"""What ``RiskEngine.check_and_commit_new`` runs itself after ``passes_new`` said yes (``check_duplicate``,
+and ``_count_order_rate``, which mirrors ``check_order_rate``)."""
+
+
+def new_order_chain_problem(chain: tuple[Check, ...]) -> str | None:
+    """Return why ``chain`` cannot be the new-order chain of the hot path, or None when it can.
+
+    The hot path runs ``passes_new`` and then only ``HOT_PATH_AFTER``: any check of the chain that is not
+    one of those would be skipped whenever ``passes_new`` says yes (a fail-open risk check).
+    """
+    if chain == PASSES_NEW_COVERS + HOT_PATH_AFTER:
+        return None
+    names = ", ".join(getattr(check, "__name__", repr(check)) for check in chain)
+    return (
+        f"NEW_ORDER_CHAIN is ({names}), but the hot path (RiskEngine.check_and_commit_new) runs only passes_new, "
+        "which repeats check_state..check_exposure, then check_duplicate and _count_order_rate (check_order_rate): "
+        "a new or moved check would be skipped whenever passes_new says yes. Add its condition to passes_new "
+        "(reading a LimitsRow field, added to LimitsRow), then list it in PASSES_NEW_COVERS "
+        "(docs/architecture.md, 'Adding a risk check')"
+    )
+
+
+_CHAIN_PROBLEM = new_order_chain_problem(NEW_ORDER_CHAIN)
+if _CHAIN_PROBLEM is not None:  # at import, not an assert: python -O must not run a chain the hot path skips
+    raise RuntimeError(_CHAIN_PROBLEM)
 
 REPLACE_CHAIN: Final[tuple[Check, ...]] = (
     check_state,

@@ -121,3 +121,53 @@ def test_status_when_rendered_then_names_the_hot_path() -> None:
     pure = {"path": "pure Python", "why": "GATEWAY_PURE_PYTHON=1", "modules": []}
     assert "hot path: compiled (2 modules: risk.checks, obs.histogram)" in format_status({"hot_path": compiled})
     assert "hot path: pure Python (GATEWAY_PURE_PYTHON=1)" in format_status({"hot_path": pure})
+
+
+def _tree_with_build(tmp_path: Path) -> Path:
+    """Copy the runtime packages, the build, build_native.py and the Makefile (a checkout whose build is current)."""
+    tree = tmp_path / "tree"
+    for package in native.PACKAGES:
+        shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(native.BUILD, tree / "build" / "native")
+    for name in ("build_native.py", "Makefile"):
+        shutil.copy2(ROOT / name, tree / name)
+    os.utime(tree / "build" / "native" / "manifest.json")  # newer than build_native.py, as after a build
+    return tree
+
+
+def _make_native(tree: Path) -> str:
+    """Run ``make native`` in ``tree`` with the real interpreter and a stand-in for the build; return its output."""
+    env = {k: v for k, v in os.environ.items() if k not in (native.SWITCH, "MAKEFLAGS", "MAKELEVEL")}
+    overrides = ["STAMP=", f"BIN={Path(sys.executable).parent}", "NATIVE_BUILD=echo WOULD-REBUILD"]
+    done = subprocess.run(
+        ["make", "--no-print-directory", "native", *overrides],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("change", ["renamed", "deleted", "manifest hash differs"])
+def test_make_native_when_sources_differ_from_the_manifest_then_rebuilds(tmp_path: Path, change: str) -> None:
+    """``make`` decides by the manifest's source hash, as obs.native does: a rename keeps every file's date."""
+    _built()
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    tree = _tree_with_build(tmp_path)
+    current = _make_native(tree)
+    assert "WOULD-REBUILD" not in current and "compiled" in current, current
+    spinner = tree / "gateway" / "ops" / "spinner.py"
+    if change == "renamed":
+        spinner.rename(spinner.with_name("spinner_old.py"))  # the file keeps its date
+    elif change == "deleted":
+        spinner.unlink()
+    else:
+        manifest = tree / "build" / "native" / "manifest.json"
+        data = json.loads(manifest.read_text())
+        data["sources"] = "0" * 64
+        manifest.write_text(json.dumps(data))
+    stale = _make_native(tree)
+    assert "WOULD-REBUILD" in stale and "stale" in stale, stale

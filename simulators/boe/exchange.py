@@ -255,6 +255,22 @@ class BoeExchange:
             self._emit(0, UserModifyRejected(0, 0, self._wall(), decoded.cl_ord_id, "y", "received during replay"))
         self._record(MESSAGE_NAMES.get(message[4], "?"), outcome="rejected:y")
 
+    def refuse_held_duplicate(self, message: bytes | bytearray | memoryview, held: Iterable[bytes]) -> bool:
+        """Refuse at once a Modify or Cancel repeating one still held (as Cboe's order handler does ahead of the
+        matching engine's answer to the original): Modify ``D`` (duplicate ClOrdID), Cancel ``J``; return True
+        if refused. The answer is unsequenced."""
+        decoded = decode_inbound(message)
+        if isinstance(decoded, ModifyOrder):
+            if any(_modify_of(raw) == decoded.cl_ord_id for raw in held):
+                self._emit(0, UserModifyRejected(0, 0, self._wall(), decoded.cl_ord_id, "D", "duplicate ClOrdID"))
+                self._record("Modify Order", outcome="modify-rejected:D:held-duplicate")
+                return True
+        elif isinstance(decoded, CancelOrder) and any(_cancel_of(raw) == decoded.orig_cl_ord_id for raw in held):
+            self._emit(0, CancelRejected(0, 0, self._wall(), decoded.orig_cl_ord_id, "J", "cancel pending"))
+            self._record("Cancel Order", outcome="cancel-rejected:J:held-duplicate")
+            return True
+        return False
+
     def _check_new(self, message: NewOrder) -> tuple[str, str] | None:
         """Return (reason, text) refusing a New Order, or None if it is acceptable."""
         fields = message.optional
@@ -546,6 +562,18 @@ class BoeExchange:
         if self._record_file is not None:
             self._record_file.write(self._record_encoder.encode(record) + b"\n")
             self._record_file.flush()
+
+
+def _modify_of(raw: bytes) -> str | None:
+    """Return the ClOrdID of a Modify Order (None: another message)."""
+    decoded = decode_inbound(raw)
+    return decoded.cl_ord_id if isinstance(decoded, ModifyOrder) else None
+
+
+def _cancel_of(raw: bytes) -> str | None:
+    """Return the OrigClOrdID of a Cancel Order (None: another message)."""
+    decoded = decode_inbound(raw)
+    return decoded.orig_cl_ord_id if isinstance(decoded, CancelOrder) else None
 
 
 def violations(records: Iterable[InboundRecord]) -> list[str]:

@@ -105,6 +105,9 @@ class SimulatorCore:
         """Receive client application messages (they count in LastReceivedSequenceNumber) but process none yet."""
         self.held: list[bytes] = []
         """Messages received while ``hold`` (or behind held ones), in order, waiting for ``release_held``."""
+        self.duplicates_first = False
+        """While messages are held, refuse a Modify or Cancel repeating a held one at once (``D`` / ``J``): the
+        answer to the copy overtakes the answer to the original."""
 
     @property
     def first_poll_ns(self) -> int:
@@ -179,12 +182,12 @@ class SimulatorCore:
         """Pass one client application message to the exchange (rejected with y during replay)."""
         if self.streams.ended:
             return
-        if self.hold or self.held:  # Cboe processes a port's messages in order: behind the held ones
-            self.held.append(bytes(message))
-            return
         self._current = connection
         try:
-            if connection.replaying:
+            if self.hold or self.held:  # Cboe processes a port's messages in order: behind the held ones
+                if not (self.duplicates_first and self.exchange.refuse_held_duplicate(message, self.held)):
+                    self.held.append(bytes(message))
+            elif connection.replaying:
                 self.exchange.reject_during_replay(message)
             else:
                 self.exchange.on_message(message)

@@ -22,7 +22,7 @@ from model.venue_events import (
 )
 from simulators.boe.exchange import BoeExchangeConfig
 from tests.boe.harness import PX, Link, make_order
-from venues.boe.adapter import PROBE_TIMEOUT_NS, split_ref
+from venues.boe.adapter import IN_DOUBT_TIMEOUT_NS, PROBE_TIMEOUT_NS, split_ref
 
 UNITS = {"AAPL": 1, "MSFT": 2, "SPY": 3}
 REFS = {"AAPL": PX, "MSFT": PX, "SPY": PX}
@@ -203,3 +203,95 @@ def test_new_order_and_cancel_when_both_answered_after_relogin_then_one_answer_e
     assert _kinds(link, 1) == ["VenueAccepted", "VenueCanceled"] and order.state is OrderState.CANCELED
     assert isinstance(link.events[0], VenueAccepted) and not [e for e in link.events if isinstance(e, VenueExecuted)]
     assert not [e for e in link.events if isinstance(e, (VenueRejected, VenueReplaced, VenueCancelRejected))]
+
+
+# ---- the copy's answer overtakes the original's (rev37boe s8, s8c, s17) ----
+# Cboe's order handler refuses the copy of a request it still holds (Modify D, duplicate ClOrdID; Cancel J) before
+# the matching engine answers the original: the simulator's ``duplicates_first``.
+
+
+def _cut_then_copies_refused_first(link: Link) -> None:
+    link.core.duplicates_first = True
+    _cut_while_held(link)  # the copies go out after Replay Complete and are refused at once
+
+
+def _wait_in_doubt_timeout(link: Link) -> None:
+    for _ in range(IN_DOUBT_TIMEOUT_NS // 500_000_000 + 1):
+        link.clock.advance_ms(500)
+        link.poll()
+
+
+def test_modify_in_doubt_when_its_copy_is_refused_before_the_original_is_answered_then_replaced_once(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    link.core.hold = True
+    link.send_replace(order, 150, PX - 100)
+    _cut_then_copies_refused_first(link)
+    assert [r.outcome for r in link.exchange_records][-1] == "modify-rejected:D:held-duplicate"
+    assert _kinds(link, 1) == ["VenueAccepted"]  # the copy's duplicate reject does not answer the Replace
+    _release(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueReplaced"]
+    [live] = link.core.exchange.orders.values()
+    assert (order.qty, order.state, split_ref(order.venue_ref)[0]) == (150, OrderState.LIVE, live.cl_ord_id)
+    _wait_in_doubt_timeout(link)
+    link.send_cancel(order)  # names the ClOrdID Cboe knows the order by
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueReplaced", "VenueCanceled"]
+    assert order.state is OrderState.CANCELED and link.core.exchange.orders == {}
+    assert link.venue.ignored["in-doubt-reject-held"] == 1 and link.venue.counters["late_answers"] == 0
+
+
+def test_cancel_in_doubt_when_its_copy_is_refused_before_the_original_is_answered_then_one_answer(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    link.core.hold = True
+    link.send_cancel(order)
+    _cut_then_copies_refused_first(link)
+    assert [r.outcome for r in link.exchange_records][-1] == "cancel-rejected:J:held-duplicate"
+    assert _kinds(link, 1) == ["VenueAccepted"]
+    _release(link)
+    _wait_in_doubt_timeout(link)
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueCanceled"] and order.state is OrderState.CANCELED
+    assert link.venue.status()["open_orders"] == 0
+
+
+def test_modify_in_doubt_when_both_original_and_copy_are_refused_then_one_answer_with_the_originals_reason(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path, reject_modify_symbols=frozenset({"SPY"}))
+    order = make_order(1, symbol="SPY")
+    link.send_new(order)
+    link.core.hold = True
+    link.send_replace(order, 150, PX - 100)
+    _cut_then_copies_refused_first(link)
+    _release(link)  # the original: refused A
+    _wait_in_doubt_timeout(link)
+    [rejected] = [e for e in link.events if isinstance(e, VenueCancelRejected)]
+    assert rejected.code == "ADMINISTRATIVE"
+    assert (order.qty, order.state) == (100, OrderState.LIVE)
+
+
+def test_modify_in_doubt_when_the_original_is_never_answered_then_answer_lost_and_a_late_modified_canceled(
+    tmp_path: Path,
+) -> None:
+    link = _link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    link.core.hold = True
+    link.send_replace(order, 150, PX - 100)
+    _cut_then_copies_refused_first(link)
+    _wait_in_doubt_timeout(link)
+    [rejected] = [e for e in link.events if isinstance(e, VenueCancelRejected)]
+    assert rejected.code == "BOE_ANSWER_LOST" and "refused as a duplicate" in rejected.text
+    assert (order.qty, order.state) == (100, OrderState.LIVE)
+    _release(link)  # Cboe applies the original after all: the order is canceled at Cboe, not left diverged
+    assert _kinds(link, 1) == ["VenueAccepted", "VenueCancelRejected", "VenueCanceled"]
+    canceled = link.events[-1]
+    assert isinstance(canceled, VenueCanceled) and canceled.reason == "BOE_ANSWER_LATE"
+    assert order.state is OrderState.CANCELED and link.core.exchange.orders == {}
+    assert link.venue.counters["late_answers"] == 1

@@ -247,3 +247,39 @@ async def test_gateway_stop_when_venue_up_then_logout_request_sent_and_answered_
         assert process.venues[0].status()["session_state"] == "LOGGED_OUT"
     finally:
         await sim.stop()
+
+
+async def test_modify_and_cancel_in_doubt_when_cboe_answers_the_copies_first_then_one_answer_each() -> None:
+    """Cboe received a Modify and a Cancel, then the connection was cut before it answered them; after the
+    re-login the gateway re-sends both (same ClOrdID) and Cboe refuses each copy (D, J) before it answers the
+    originals (rev37boe s8c). The strategy gets one Replaced and one Canceled, and can cancel the modified order."""
+    async with running_boe_gateway(short_tmp()) as (process, sim):
+        async with GatewayClient(_sock(process), "S1") as client:
+            a = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
+            b = await client.submit("ACC1", "CBOE", "MSFT", Side.SELL, 100, "421.00")
+            await a.wait_accepted(timeout=5)
+            await b.wait_accepted(timeout=5)
+            sim.core.hold = True  # received (LastReceivedSequenceNumber counts them), not processed
+            sim.core.duplicates_first = True
+            await a.replace(150, "229.00")
+            await b.cancel()
+            await wait_for(lambda: len(sim.core.held) == 2, what="Modify and Cancel held")
+            sim.drop_connections()
+
+            def copies_refused() -> int:
+                return sum(r.outcome.endswith(":held-duplicate") for r in sim.exchange.records)
+
+            await wait_for(lambda: copies_refused() == 2, what="both copies refused")
+            await asyncio.sleep(0.2)  # the refusals reach the gateway: they answer nothing yet
+            assert not [e for e in (*a.events, *b.events) if isinstance(e, CancelRejected)]
+            [connection] = sim.core.connections
+            sim.core.release_held(connection)
+            sim.flush_all()
+            await wait_for(lambda: a.qty == 150, what="Replaced")
+            assert isinstance(await b.wait_done(timeout=5), Canceled)
+            await a.cancel()  # names the ClOrdID Cboe has the order under
+            final = await a.wait_done(timeout=5)
+            assert isinstance(final, Canceled) and final.reason == "USER_REQUESTED"
+            assert not [e for e in (*a.events, *b.events) if isinstance(e, CancelRejected)]
+            assert [type(e).__name__ for e in b.events] == ["OrderAccepted", "Canceled"]
+        assert sim.exchange.orders == {}

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.venue_apply import apply_venue_event
 from model.clock import FakeClock
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
@@ -103,6 +104,20 @@ class Rig:
         self.adapter.data_received(b"".join(raw), self.clock())
         self.adapter.flush()
 
+    def applying(self, *orders: Order) -> Rig:
+        """Apply each event to its order as it is reported (the engine's part), recording it too."""
+        by_id = {order.order_id: order for order in orders}
+        record = self.recorder.event
+
+        def sink(event: VenueEvent) -> None:
+            record(event)
+            order = by_id.get(event.order_id)
+            if order is not None:
+                apply_venue_event(order, event, event.venue_seq, [])
+
+        self.adapter.event_sink = sink
+        return self
+
     def events(self) -> list[VenueEvent]:
         out = list(self.recorder.events)
         self.recorder.events.clear()
@@ -189,7 +204,8 @@ def test_send_replace_and_cancel_when_order_live_then_new_clordids_chained_by_or
 def test_execution_reports_when_ack_and_fills_then_accepted_executed_with_liquidity_and_venue_seq() -> None:
     rig = Rig().up()
     order = make_order(7)
-    rig.adapter.send_new(order)
+    mark_sent(order, sent_ref(rig.adapter.send_new(order)))
+    rig.applying(order)
     rig.feed(
         rig.peer.execution_report(b"Q7", b"0"),
         rig.peer.execution_report(

@@ -8,16 +8,22 @@ chain refuses. Random requests and limits rows here (the engine-level property, 
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.enums import Side
 from risk.checks import (
+    HOT_PATH_AFTER,
     NEW,
     NEW_ORDER_CHAIN,
+    PASSES_NEW_COVERS,
     LimitsRow,
     RiskRequest,
     check_exposure,
@@ -25,6 +31,7 @@ from risk.checks import (
     check_shape,
     check_short_sale,
     check_state,
+    new_order_chain_problem,
     passes_new,
 )
 from risk.duplicates import DuplicateFilter
@@ -95,7 +102,7 @@ def _requests(draw: st.DrawFn) -> RiskRequest:
 @given(request=_requests())
 def test_passes_new_when_true_then_every_check_it_stands_for_passes(request: RiskRequest) -> None:
     if passes_new(request):
-        for check in (check_state, check_shape, check_price, check_short_sale, check_exposure):
+        for check in PASSES_NEW_COVERS:  # a check listed there without its condition in passes_new fails here
             assert check(request, None) is None, check.__name__
 
 
@@ -120,6 +127,42 @@ def test_passes_new_when_an_ordinary_order_then_true_often_enough_to_be_the_hot_
 
 def test_chain_when_fast_path_covers_the_first_five_then_duplicate_and_rate_follow() -> None:
     assert NEW_ORDER_CHAIN[:5] == (check_state, check_shape, check_price, check_short_sale, check_exposure)
+    assert NEW_ORDER_CHAIN == PASSES_NEW_COVERS + HOT_PATH_AFTER
+    assert new_order_chain_problem(NEW_ORDER_CHAIN) is None
+
+
+_NEW_CHECK = """
+
+def check_new_limit(r: RiskRequest, out: Verdicts | None) -> Denial | None:
+    return Denial("NEW_LIMIT", "refused by the new check")
+
+"""
+
+
+@pytest.mark.parametrize("where", ["between exposure and duplicate", "last", "first"])
+def test_checks_module_when_a_check_is_added_to_the_chain_only_then_import_fails(tmp_path: Path, where: str) -> None:
+    """A check in NEW_ORDER_CHAIN that passes_new does not repeat would be skipped on the hot path: no import."""
+    source = (Path(__file__).resolve().parents[2] / "risk" / "checks.py").read_text()  # the source, compiled or not
+    chain = "NEW_ORDER_CHAIN: Final[tuple[Check, ...]] = (\n"
+    start = source.index(chain) + len(chain)
+    end = source.index(")\n", start)
+    names = source[start:end].split()
+    index = {"between exposure and duplicate": 5, "last": len(names), "first": 0}[where]
+    names.insert(index, "check_new_limit,")
+    edited = source[: source.index(chain)] + _NEW_CHECK + chain + "".join(f"    {name}\n" for name in names)
+    edited += source[end:]
+    path = tmp_path / "edited_checks.py"
+    path.write_text(edited)
+    spec = importlib.util.spec_from_file_location("edited_checks", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["edited_checks"] = module  # msgspec and dataclass-like machinery look the module up by name
+    try:
+        with pytest.raises(RuntimeError, match="passes_new") as raised:
+            spec.loader.exec_module(module)
+    finally:
+        del sys.modules["edited_checks"]
+    assert "check_new_limit" in str(raised.value) and "LimitsRow" in str(raised.value)
 
 
 @settings(max_examples=50, deadline=None)

@@ -42,10 +42,15 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
   it yet (received is not processed: up to 128 messages may be in flight inside Cboe). Silence is
   not a refusal, so the adapter asks Cboe with a request whose answer settles it (``in_doubt``):
   a Cancel or Modify is re-sent (a Cancel cannot cancel twice, a Modify sets absolute quantity
-  and price; the answer of the copy Cboe did not need is dropped here). A New Order is *probed*
-  with a Cancel Order of its ClOrdID (``probes``), which Cboe processes after the New Order: a
-  late acknowledgment and fills arrive first as usual, the order is then canceled
-  (``BOE_ANSWER_LATE``). An order still unacknowledged ``PROBE_TIMEOUT_NS`` after Replay Complete
+  and price; the answer of the copy Cboe did not need is dropped here). Cboe may answer the copy
+  first (refused as a duplicate of the original it still holds: Modify ``D``, Cancel ``J``), so
+  the first reject of a copy answers nothing yet (``_hold``): the original's answer settles the
+  request (Modified, Cancelled, or its reject), else ``IN_DOUBT_TIMEOUT_NS`` later the held reject
+  answers it (a duplicate ``D``: ``BOE_ANSWER_LOST``). A Modified after that is a late answer: the
+  order is then known by its ClOrdID and canceled at once (``late_answers``, ``BOE_ANSWER_LATE``).
+  A New Order is *probed* with a Cancel Order of its ClOrdID (``probes``), which Cboe processes
+  after the New Order: a late acknowledgment and fills arrive first as usual, the order is then
+  canceled (``BOE_ANSWER_LATE``). An order still unacknowledged ``PROBE_TIMEOUT_NS`` after Replay Complete
   (its probe rejected, or unanswered) was never kept by Cboe: reported refused
   (``BOE_ANSWER_LOST``, ``answers_lost``); the wait also covers a Cancel that overtakes its New
   Order inside Cboe. So does a cut during the ``MAX_PROBES``-th probe. Should Cboe acknowledge it
@@ -201,6 +206,8 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 """How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
+IN_DOUBT_TIMEOUT_NS: Final = PROBE_TIMEOUT_NS
+"""How long a reject of a Modify or Cancel re-sent in doubt waits for Cboe's answer to the original."""
 _UNACKED: Final = frozenset({OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
 _ENDED_AT_CBOE: Final = frozenset({OrderState.FILLED, OrderState.CANCELED})
 """The core's states of an order Cboe acknowledged and then finished (an acknowledgment of it again is a repeat)."""
@@ -215,6 +222,22 @@ _RENUMBERED_LOST_TEXT: Final = (
 )
 
 _NONE: Final = 0
+_MODIFY_COPY: Final = 1
+_CANCEL_COPY: Final = 2
+_COPY_LOST_TEXT: Final = (
+    "Cboe received this {kind} before a disconnect, yet no answer to it was replayed; the copy re-sent under the "
+    "same ClOrdID to learn its outcome was refused as a duplicate ({text}) and no answer to the original came "
+    "within {wait} s: taken as refused unsequenced, the answer lost in the disconnect (should Cboe apply it later "
+    "after all, the gateway cancels the order)"
+)
+_COPY_REFUSED_TEXT: Final = (
+    "{text} (Cboe's answer to the copy of this {kind} re-sent after a disconnect; no answer to the original came "
+    "within {wait} s)"
+)
+_LATE_MODIFIED_TEXT: Final = (
+    "Cboe applied a Modify of this order after the gateway had reported it refused (no answer within "
+    f"{IN_DOUBT_TIMEOUT_NS // NS_PER_S} s of a reconnect); the gateway canceled the order"
+)
 _NEW: Final = 1
 _MODIFY: Final = 2
 _CANCEL: Final = 3
@@ -277,6 +300,19 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """Cboe has finished the order (filled, cancelled, rejected), or the adapter reported it refused."""
     probes: int = 0
     """Cancel Orders sent to learn whether Cboe kept this New Order (received, no answer after a re-login)."""
+    copies: int = 0
+    """Requests re-sent in doubt (``_MODIFY_COPY``, ``_CANCEL_COPY`` bits) whose first reject waits for the
+    answer to the original (Cboe may answer the copy first: ``held_modify``, ``held_cancel``)."""
+    held_modify: tuple[str, str] | None = None
+    """(reason letter, text) of the first reject of the Modify re-sent in doubt, not answered yet."""
+    held_cancel: tuple[str, str] | None = None
+    """(reason letter, text) of the first reject of the Cancel re-sent in doubt, not answered yet."""
+    held_until: int = 0
+    """Clock time at which a held reject answers the strategy (no answer to the original by then; 0: none held)."""
+    lapsed: bytes = b""
+    """ClOrdID of a Modify in doubt reported refused at the deadline: a Modified of it is a late answer."""
+    late: bool = False
+    """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
 
 
 _Decoder = Callable[[memoryview], Any]
@@ -332,6 +368,8 @@ class BoeVenue(VenueAdapter):
         """``poll`` time at which the orders of ``_probing`` still unacknowledged are reported refused (0: not set)."""
         self._probe_rejects: dict[int, str] = {}
         """order_id -> why Cboe rejected its probe (the refusal waits for ``_probe_deadline`` all the same)."""
+        self._holding: dict[int, _Tracked] = {}
+        """order_id -> order holding a reject of a request re-sent in doubt (until ``held_until``)."""
         self._firm = (config.clearing_firm.encode("ascii"),) if config.clearing_firm else ()
         self._orders: dict[int, _Tracked] = {}
         """order_id -> tracked order."""
@@ -490,6 +528,7 @@ class BoeVenue(VenueAdapter):
         tracked = self._orders.pop(order.order_id, None)
         if tracked is None:
             return
+        self._holding.pop(order.order_id, None)
         refs = self._refs
         for ref in (tracked.working, tracked.pending):
             if ref and refs.get(ref) is tracked:
@@ -560,6 +599,9 @@ class BoeVenue(VenueAdapter):
             plan.append((tracked, kind, seq))
         self._probing.clear()
         self._probe_rejects.clear()
+        for held in [*self._holding.values(), *(tracked for tracked, _kind, _seq in plan)]:
+            self._settle(held, _MODIFY_COPY | _CANCEL_COPY)  # settled again below, by new copies if need be
+        self._holding.clear()
         for tracked, kind, seq in plan:
             if tracked.done:  # its new order was just reported refused: nothing else of it is pending
                 continue
@@ -574,6 +616,7 @@ class BoeVenue(VenueAdapter):
                 continue  # the probe of its New Order is this Cancel's answer too
             else:  # Cboe received it: answered late, or refused unsequenced; the copy's answer settles it
                 self.counters["in_doubt"] += 1
+                tracked.copies |= _MODIFY_COPY if kind == _MODIFY else _CANCEL_COPY
                 self._resend(tracked, kind)
         self._probe_deadline = 0  # counted from the next poll, on the poll's clock
 
@@ -687,8 +730,13 @@ class BoeVenue(VenueAdapter):
                 self._probe_deadline = now_ns + PROBE_TIMEOUT_NS
             left = self._probe_deadline - now_ns
             if left > 0:
-                return min(wait, left)
-            self._probes_expired()
+                wait = min(wait, left)
+            else:
+                self._probes_expired()
+        if self._holding and self._session.ready:
+            self._holds_expired(now_ns)
+            if self._holding:
+                wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
         return wait
 
     def reconnect(self) -> bool:
@@ -908,7 +956,11 @@ class BoeVenue(VenueAdapter):
             self._unknown(seq, "Order Cancelled", cl_ord_id)
             return
         tracked.done = True
+        self._settle(tracked, _CANCEL_COPY)
         letter = reason.decode("latin-1")
+        if tracked.late and letter == "U" and tracked.order.state is not OrderState.PENDING_CANCEL:
+            self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, "BOE_ANSWER_LATE", _LATE_MODIFIED_TEXT))
+            return
         if tracked.probes and letter == "U" and tracked.order.state is not OrderState.PENDING_CANCEL:
             self._probing.pop(tracked.order.order_id, None)  # the probe's cancel, the strategy asked for none
             self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, "BOE_ANSWER_LATE", _LATE_TEXT))
@@ -934,11 +986,15 @@ class BoeVenue(VenueAdapter):
             self._unknown(seq, "Order Modified", decoded.cl_ord_id)
             return
         if tracked.pending != padded:  # not the Modify in flight: a repeat of one applied (or superseded) earlier
-            self._ignore("repeated-modified", seq, decoded)
+            if padded == tracked.lapsed and not tracked.done:
+                self._late_modified(tracked, padded, seq)
+            else:
+                self._ignore("repeated-modified", seq, decoded)
             return
         order = tracked.order
         tracked.working = padded
         tracked.pending = b""
+        self._settle(tracked, _MODIFY_COPY)
         fields = decoded.optional
         price = fields.price if fields.price is not None else order.pending_price or order.price
         if fields.leaves_qty is not None:
@@ -962,8 +1018,18 @@ class BoeVenue(VenueAdapter):
         if tracked.pending != padded:  # the answer to a Modify re-sent in doubt whose original was answered
             self._ignore("late-modify-reject", seq, decoded)
             return
+        answer = (decoded.reason, decoded.text)
+        if tracked.copies & _MODIFY_COPY:  # one of the original's and the copy's answers: wait for the other
+            held = tracked.held_modify
+            if held is None:
+                tracked.held_modify = answer
+                self._hold(tracked, seq, decoded)
+                return
+            if answer[0] == "D" and held[0] != "D":  # the copy's duplicate reject: the original's answer says more
+                answer = held
+            self._settle(tracked, _MODIFY_COPY)
         tracked.pending = b""
-        code, text = _reason(decoded.reason, decoded.text)
+        code, text = _reason(*answer)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
     def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
@@ -978,7 +1044,17 @@ class BoeVenue(VenueAdapter):
             self._probe_rejects[tracked.order.order_id] = f"{decoded.reason}: {decoded.text}"
             self._ignore("probe-rejected", seq, decoded)  # refused at the deadline, unless acknowledged by then
             return
-        code, text = _reason(decoded.reason, decoded.text)
+        answer = (decoded.reason, decoded.text)
+        if tracked.copies & _CANCEL_COPY and tracked.order.state in _CANCELING:  # wait for the other answer
+            held = tracked.held_cancel
+            if held is None:
+                tracked.held_cancel = answer
+                self._hold(tracked, seq, decoded)
+                return
+            if answer[0] == "D" and held[0] != "D":
+                answer = held
+            self._settle(tracked, _CANCEL_COPY)
+        code, text = _reason(*answer)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
 
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
@@ -1151,6 +1227,61 @@ class BoeVenue(VenueAdapter):
         else:  # Cboe rejects orders and cancels during a replay
             self._late.append(tracked)
 
+    def _hold(self, tracked: _Tracked, seq: int, decoded: object) -> None:
+        """Keep the first reject of a request re-sent in doubt until the other answer or ``IN_DOUBT_TIMEOUT_NS``.
+
+        Cboe may answer the copy (rejected as a duplicate of the original it has) before the original.
+        """
+        if not tracked.held_until:
+            tracked.held_until = self._clock() + IN_DOUBT_TIMEOUT_NS
+        self._holding[tracked.order.order_id] = tracked
+        self._ignore("in-doubt-reject-held", seq, decoded)
+
+    def _settle(self, tracked: _Tracked, copies: int) -> None:
+        """The answers to the requests ``copies`` re-sent in doubt are settled: forget their held rejects."""
+        if not tracked.copies & copies:
+            return
+        tracked.copies &= ~copies
+        if copies & _MODIFY_COPY:
+            tracked.held_modify = None
+        if copies & _CANCEL_COPY:
+            tracked.held_cancel = None
+        if tracked.held_modify is None and tracked.held_cancel is None:
+            tracked.held_until = 0
+            self._holding.pop(tracked.order.order_id, None)
+
+    def _holds_expired(self, now_ns: int) -> None:
+        """Answer the held rejects whose wait is over: Cboe sent no answer to the original."""
+        wait = IN_DOUBT_TIMEOUT_NS // NS_PER_S
+        for tracked in [held for held in self._holding.values() if held.held_until <= now_ns]:
+            modify, cancel = tracked.held_modify, tracked.held_cancel
+            self._settle(tracked, _MODIFY_COPY | _CANCEL_COPY)
+            if tracked.done:
+                continue
+            order_id = tracked.order.order_id
+            if modify is not None and tracked.pending:
+                tracked.lapsed, tracked.pending = tracked.pending, b""
+                self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Modify", modify, wait)))
+            if cancel is not None and tracked.order.state in _CANCELING:
+                self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
+
+    def _late_modified(self, tracked: _Tracked, padded: bytes, seq: int) -> None:
+        """Cboe applied a Modify reported refused at the deadline: the order is known by its ClOrdID; cancel it."""
+        self.counters["late_answers"] += 1
+        tracked.working = padded
+        tracked.lapsed = b""
+        tracked.late = True
+        log.error(
+            "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: canceling it",
+            self.name,
+            seq,
+            tracked.order.order_id,
+        )
+        if self._session.ready:
+            self._pack_cancel(tracked)
+        else:
+            self._late.append(tracked)
+
     def _set_state(self, state: VenueState, reason: str) -> None:
         changed = state is not self._state
         self._state = state
@@ -1199,6 +1330,15 @@ def _reason(letter: str, text: str = "") -> tuple[str, str]:
     if code is None:
         return UNKNOWN_REASON, f"Cboe reason {letter!r}: {text or meaning}"
     return code, f"{meaning}: {text}" if text and text != meaning else meaning
+
+
+def _copy_refused(kind: str, answer: tuple[str, str], wait: int) -> tuple[str, str]:
+    """Return (strategy code, text) of the reject of a request re-sent in doubt with no answer to the original."""
+    letter, text = answer
+    code, meaning = _reason(letter, text)
+    if letter == "D":  # the copy was a duplicate of the original Cboe had: the original's answer is what was lost
+        return "BOE_ANSWER_LOST", _COPY_LOST_TEXT.format(kind=kind, text=f"{letter}: {meaning}", wait=wait)
+    return code, _COPY_REFUSED_TEXT.format(kind=kind, text=meaning, wait=wait)
 
 
 def build_boe_venue(config: BoeVenueConfig, clock: NowNs) -> BoeVenue:

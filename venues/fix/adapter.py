@@ -61,6 +61,8 @@ from venues.fix.templates import OrderTemplates
 log = logging.getLogger(__name__)
 
 _TERMINAL_ORD_STATUS: Final = frozenset({b"2", b"3", b"4", b"8", b"C"})
+_SELL_SIDES: Final = frozenset({b"2", b"5", b"6"})
+"""Sell, Sell short, Sell short exempt: a venue may echo plain Sell for a short sale, so these match each other."""
 _FILL_TYPES: Final = frozenset({ExecType.TRADE, ExecType.PARTIAL_FILL, ExecType.FILL})
 _CANCEL_TYPES: Final = {
     ExecType.CANCELED: "CANCELED",
@@ -277,6 +279,10 @@ class FixVenue(VenueAdapter):
             "unparseable": 0,
             "ignored_exec_reports": 0,
             "fills_partly_counted": 0,
+            "fills_from_cum_qty": 0,
+            "fills_unknown": 0,
+            "mismatched_reports": 0,
+            "orders_unchecked_after_reset": 0,
             "missing_required_tags": 0,
             "unsupported_msg_types": 0,
             "not_replayed": 0,
@@ -728,6 +734,37 @@ class FixVenue(VenueAdapter):
             elif order_id not in self._probes:
                 self.counters["outcome_unknown"] += 1
                 self._ask(tracked, kind, ref)
+        if reset:
+            self._check_live_orders({request.order.order_id for request in unanswered})
+
+    def _check_live_orders(self, in_doubt: set[int]) -> None:
+        """After a numbering reset: ask about each acknowledged open order (lost reports are never resent).
+
+        Where the dialect has OrderStatusRequest each is asked about as after a refused report (its answer
+        reports the fill and the end the gateway lacks); otherwise they cannot be checked: counted
+        (``orders_unchecked_after_reset``) and logged at WARNING with their number.
+        """
+        live = [
+            tracked
+            for order_id, tracked in self._orders.items()
+            if order_id not in in_doubt and order_id not in self._probes and not tracked.order.is_terminal
+        ]
+        if not live:
+            return
+        if not self.dialect.orders.status_request:
+            self.counters["orders_unchecked_after_reset"] += len(live)
+            log.warning(
+                "FIX %s: sequence numbers reset: %d open order(s) not checked (the dialect has no "
+                "OrderStatusRequest): fills or cancels the venue sent while the link was down are not resent; "
+                "reconcile them with the venue",
+                self.name,
+                len(live),
+            )
+            return
+        for tracked in live:
+            self._ask(
+                tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True, why="sequence numbers reset"
+            )
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """The schedule ended the session (ENDED until the next start): report each unanswered request refused.
@@ -782,6 +819,7 @@ class FixVenue(VenueAdapter):
         cancel_too: bool = False,
         by_status: bool | None = None,
         resync: bool = False,
+        why: str = "",
     ) -> None:
         """Ask the venue whether it has request ``ref`` (a new order or a replace) of ``tracked``'s order."""
         order = tracked.order
@@ -809,7 +847,7 @@ class FixVenue(VenueAdapter):
             if resync
             else ("outcome of new order" if about is RequestKind.NEW else "outcome of replace"),
             ref.decode(errors="replace"),
-            "a report about it was refused" if resync else "gap-filled on the venue's resend request",
+            why or ("a report about it was refused" if resync else "gap-filled on the venue's resend request"),
             "OrderStatusRequest" if by_status else f"a cancel ({probe_ref.decode(errors='replace')})",
         )
 
@@ -1013,15 +1051,26 @@ class FixVenue(VenueAdapter):
         seq = message.seq
         if self._required_tags:
             self._check_required(message)
+        side = fields.get(f.SIDE)
+        symbol = fields.get(f.SYMBOL)
+        if (side is not None and not _same_side(side, self.templates.sides[order.side])) or (
+            symbol is not None and symbol != order.symbol.encode()
+        ):
+            self._mismatched(message, tracked, cl_ord_id, side, symbol)
+            return
         if exec_type == ExecType.ORDER_STATUS or fields.get(f.EXEC_TRANS_TYPE) == b"3":
             self._on_status_report(message, tracked, cl_ord_id)
             return
         if exec_type == ExecType.REJECTED and self._probes:
             probe = self._probes.get(order.order_id)
             if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
-                self._answered(tracked, probe, seq, known=fields.get(f.ORD_REJ_REASON) != b"5")
+                if fields.get(f.ORD_REJ_REASON) == b"5":
+                    self._answered(tracked, probe, seq, known=False)
+                else:
+                    self._asking_cancel_refused(message, tracked, probe)
                 return
         tag = b""
+        before: tuple[VenueEvent, ...] = ()
         try:
             if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
                 self._trade_correction(message, order.order_id, b"ExecTransType " + fields[f.EXEC_TRANS_TYPE])
@@ -1037,8 +1086,11 @@ class FixVenue(VenueAdapter):
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
                 exec_id = fields.get(f.EXEC_ID, b"").decode()
                 cum = fields.get(f.CUM_QTY)
-                if cum is not None and order.cum_qty:  # the order has fills: has it counted this one already?
-                    qty = self._not_yet_counted(message, cum, qty, order, exec_id)
+                if cum is not None:
+                    if order.cum_qty:  # the order has fills: has it counted this one already?
+                        qty = self._not_yet_counted(message, cum, qty, order, exec_id)
+                    if qty:  # CumQty above what the order counted plus this fill: fills lost (a reset)
+                        before = self._missing_fills(message, cum, qty, order, fields.get(f.AVG_PX), price)
                 event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id)
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
@@ -1049,6 +1101,11 @@ class FixVenue(VenueAdapter):
                     price = order.price
                 event = _VenueAccepted(seq, order.order_id, fields.get(f.ORDER_ID, b"").decode(), qty, price)
             elif exec_type in _CANCEL_TYPES:
+                if f.CUM_QTY in fields:  # fills the gateway never heard of (lost with a reset) come first
+                    _, before = _fill_beyond(fields, seq, order)
+                    for executed in before:
+                        if isinstance(executed, VenueExecuted):
+                            self._fills_from_cum_qty(message, order, executed)
                 tracked.pending = b""
                 event = VenueCanceled(
                     seq,
@@ -1082,6 +1139,10 @@ class FixVenue(VenueAdapter):
                     return
                 self.counters["ignored_exec_reports"] += 1
                 return
+        except _TagError as bad:
+            self._unparseable(message, bad.tag, bad)
+            self._resync(tracked, cl_ord_id)
+            return
         except KeyError as exc:
             self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
             self._resync(tracked, cl_ord_id)
@@ -1090,6 +1151,8 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             self._resync(tracked, cl_ord_id)
             return
+        for earlier in before:
+            self._emit(earlier)
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
@@ -1127,6 +1190,85 @@ class FixVenue(VenueAdapter):
             return new
         return 0
 
+    def _missing_fills(
+        self, message: FixMessage, cum_raw: bytes, qty: int, order: Order, avg_px: bytes | None, last_px: int
+    ) -> tuple[VenueEvent, ...]:
+        """Return the fill a report's CumQty shows beyond the order's count and this fill of ``qty`` (none: ``()``).
+
+        CumQty rising by more than LastQty means fills the gateway never received (lost with a numbering
+        reset): that quantity is reported first, at AvgPx (LastPx when AvgPx is absent or unreadable), with
+        no ExecID, as a status answer's fill is; counted (``fills_from_cum_qty``) and logged at ERROR. A
+        CumQty that does not parse or is below the fill itself says nothing (see ``_not_yet_counted``).
+        """
+        try:
+            cum = _qty(cum_raw)
+        except ValueError:
+            return ()
+        missing = cum - order.cum_qty - qty
+        if missing <= 0 or cum < qty:
+            return ()
+        try:
+            price = _price(avg_px) if avg_px else last_px
+        except ValueError:
+            price = last_px
+        executed = VenueExecuted(message.seq, order.order_id, missing, price, "", "")
+        self._fills_from_cum_qty(message, order, executed)
+        return (executed,)
+
+    def _fills_from_cum_qty(self, message: FixMessage, order: Order, executed: VenueExecuted) -> None:
+        """Count and log (ERROR, at most once per 10 s) a fill taken from a report's CumQty, not from its own report."""
+        self.counters["fills_from_cum_qty"] += 1
+        self._rarelog.log(
+            "cum-qty-fill",
+            self.clock(),
+            logging.ERROR,
+            "FIX %s: order %d: MsgSeqNum %d (ExecType %s) has CumQty %s, the order counted %d: "
+            "%d executed without a report the gateway received (lost with a reset?), applied at %d",
+            self.name,
+            order.order_id,
+            message.seq,
+            message.get(f.EXEC_TYPE).decode(errors="replace"),
+            message.get(f.CUM_QTY).decode(errors="replace"),
+            order.cum_qty,
+            executed.qty,
+            executed.price,
+        )
+
+    def _mismatched(
+        self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, side: bytes | None, symbol: bytes | None
+    ) -> None:
+        """Refuse a report whose Side (54) or Symbol (55) is not the order's: not applied, logged at ERROR.
+
+        Answered with a session Reject (reason 5, value incorrect, RefTagID 54 or 55) and counted
+        (``mismatched_reports``); where the dialect has OrderStatusRequest the venue is asked about the order.
+        """
+        order = tracked.order
+        self.counters["mismatched_reports"] += 1
+        tag = f.SIDE if side is not None and not _same_side(side, self.templates.sides[order.side]) else f.SYMBOL
+        text = f"tag {tag.decode()}: {message.get(tag).decode(errors='replace')!r} is not the order's"
+        self._rarelog.log(
+            "mismatched",
+            self.clock(),
+            logging.ERROR,
+            "FIX %s: MsgSeqNum %d for order %d (ClOrdID %r, %s %s) refused, not applied: %s",
+            self.name,
+            message.seq,
+            order.order_id,
+            cl_ord_id,
+            order.side.name,
+            order.symbol,
+            text,
+        )
+        self.session.send_reject(
+            message.seq,
+            SessionRejectReason.VALUE_INCORRECT,
+            text,
+            self.clock(),
+            ref_tag=int(tag),
+            ref_msg_type=message.msg_type,
+        )
+        self._resync(tracked, cl_ord_id)
+
     def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
         """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""
         self.counters["ignored_exec_reports"] += 1
@@ -1153,7 +1295,10 @@ class FixVenue(VenueAdapter):
             return
         probe = self._probes.get(tracked.order.order_id) if self._probes else None
         if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
-            self._answered(tracked, probe, message.seq, known=message.get(f.CXL_REJ_REASON) != b"1")
+            if message.get(f.CXL_REJ_REASON) == b"1":
+                self._answered(tracked, probe, message.seq, known=False)
+            else:
+                self._asking_cancel_refused(message, tracked, probe)
             return
         if cl_ord_id == tracked.pending:
             tracked.pending = b""
@@ -1164,6 +1309,63 @@ class FixVenue(VenueAdapter):
         )
         if message.get(f.ORD_STATUS) in _TERMINAL_ORD_STATUS:
             self._forget(tracked.order.order_id)
+
+    def _asking_cancel_refused(self, message: FixMessage, tracked: _Tracked, probe: _Probe) -> None:
+        """The venue refused our asking cancel but knows the request asked about: settle it by OrdStatus (39).
+
+        An ExecutionReport (Rejected) carries CumQty: what it shows beyond the order's count is reported at
+        AvgPx, then the order's end (OrdStatus 4 / C / 3) or its acceptance. An OrderCancelReject carries no
+        CumQty nor price, so a fill it implies cannot be applied. The safe side: a new order still unanswered
+        is reported accepted (``VenueAccepted``, the strategy gets OrderAccepted) and stays open in full, so
+        risk keeps counting all of it; unless OrdStatus is 0 (New) or A (Pending New), which say nothing was
+        executed, that is counted (``fills_unknown``) and logged at ERROR for ops to reconcile with the venue.
+        OrdStatus 8 (Rejected): ``VenueRejected``, nothing executed. A replace asked about is left as it was
+        (counted and logged the same way: its outcome needs the venue's LeavesQty and Price).
+        """
+        order = tracked.order
+        order_id = order.order_id
+        seq = message.seq
+        status = message.get(f.ORD_STATUS)
+        events: tuple[VenueEvent, ...] = ()
+        with_cum = message.msg_type == MsgType.EXECUTION_REPORT and f.CUM_QTY in message.fields
+        if probe.about is RequestKind.NEW and order.state in _NEW_UNANSWERED:
+            if status == b"8":
+                text = message.get(f.TEXT).decode(errors="replace") or "the venue says the order was rejected"
+                self._answered(tracked, probe, seq, known=True, events=(VenueRejected(seq, order_id, "VENUE", text),))
+                self._forget(order_id)
+                return
+            fill: tuple[VenueEvent, ...] = ()
+            if with_cum:
+                try:
+                    _, fill = _fill_beyond(message.fields, seq, order)
+                except _TagError as bad:
+                    self._unparseable(message, bad.tag, bad)
+                    with_cum = False
+            if with_cum and status in _STATUS_CANCELED:
+                events = (*fill, VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
+                self._answered(tracked, probe, seq, known=True, events=events)
+                self._forget(order_id)
+                return
+            venue_order_id = message.get(f.ORDER_ID).decode(errors="replace")
+            events = (VenueAccepted(seq, order_id, venue_order_id, order.qty, order.price), *fill)
+        elif probe.about is RequestKind.NEW or tracked.pending != probe.ref:
+            self._answered(tracked, probe, seq, known=True)  # answered meanwhile: its reports told
+            return
+        if status not in (b"0", b"A") and not (with_cum and probe.about is RequestKind.NEW):
+            self.counters["fills_unknown"] += 1
+            log.error(
+                "FIX %s: order %d: the venue refused the gateway's asking cancel %r of %s %r with OrdStatus %r "
+                "(MsgSeqNum %d): it may have executed some of it, which an OrderCancelReject does not say; "
+                "the order stays open in full (risk counts all of it): reconcile it with the venue",
+                self.name,
+                order_id,
+                message.get(f.CL_ORD_ID).decode(errors="replace"),
+                "new order" if probe.about is RequestKind.NEW else "replace",
+                probe.ref.decode(errors="replace"),
+                status.decode(errors="replace"),
+                seq,
+            )
+        self._answered(tracked, probe, seq, known=True, events=events)
 
     def _on_business_reject(self, message: FixMessage) -> None:
         ref_msg_type = message.get(f.REF_MSG_TYPE)
@@ -1217,3 +1419,8 @@ class FixVenue(VenueAdapter):
 def _printable(text: str) -> bool:
     """Return True when ``text`` is printable ASCII (safe inside a FIX field)."""
     return text.isascii() and text.isprintable()
+
+
+def _same_side(reported: bytes, sent: bytes) -> bool:
+    """Return whether a report's Side (54) names the order's side (the sell sides match each other)."""
+    return reported == sent or (reported in _SELL_SIDES and sent in _SELL_SIDES)

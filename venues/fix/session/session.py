@@ -359,8 +359,14 @@ class FixSession:
         self._set_state(_LOGON_SENT, "logon sent")
 
     def connection_lost(self, now_ns: int) -> None:
-        """Forget the connection; orders stay in the store for the next logon."""
-        del now_ns
+        """Forget the connection; orders stay in the store for the next logon.
+
+        Messages held for a gap are dropped: the venue resends them after the next logon, unless the
+        session resets the numbers at every logon (``reset_seq_num_on_logon``), in which case nothing of
+        this numbering is ever resent and they are processed first, in order (``_process_skipped``).
+        """
+        if self.gap.queued and self.config.reset_seq_num_on_logon and self.state in _LOGGED_ON_STATES:
+            self._process_skipped(self.next_target_seq, max(self.gap.queued) + 1, now_ns)
         self.outbox.clear()
         self.decoder.clear()
         self.gap.clear()
@@ -527,14 +533,17 @@ class FixSession:
         """Follow the venue's in-session Logon with ResetSeqNumFlag=Y, as at logon: both numbers restart.
 
         Answered with our Logon (ResetSeqNumFlag=Y, MsgSeqNum 1); the venue's Logon is its message 1.
-        Anything held for a gap belongs to the old numbering and is dropped (the venue will not resend
-        it); requests in doubt are asked about (``on_numbering_reset``, then the adapter's ``after_replay``).
+        Messages held for a gap of the old numbering are genuine messages the venue will never resend:
+        they are processed first, in order, as when a SequenceReset skips them (``_process_skipped``);
+        requests in doubt are asked about (``on_numbering_reset``, then the adapter's ``after_replay``).
         """
         seq = message.seq
         if seq != 1:
             self._logout_and_close(f"Logon with ResetSeqNumFlag must have MsgSeqNum 1, got {seq}", now_ns)
             return
         self._rare("inline_reset", now_ns, logging.WARNING, "venue reset the sequence numbers in session; following")
+        if self.gap.queued:
+            self._process_skipped(self.next_target_seq, max(self.gap.queued) + 1, now_ns)
         self.gap.clear()
         self._gap_asked_ns = 0
         self._reset_store(now_ns + self.wall_offset_ns)
@@ -935,7 +944,7 @@ class FixSession:
                     "skipped",
                     now_ns,
                     logging.WARNING,
-                    "SequenceReset skips message %d received earlier; processed",
+                    "SequenceReset or reset Logon skips message %d received earlier; processed",
                     seq,
                 )
                 self._dispatch(held, now_ns)

@@ -1,0 +1,84 @@
+"""Reports lost with a numbering reset, over loopback against a real QuickFIX acceptor (rev37fix s4 B2).
+
+The gateway's dialect resets the numbers at every logon (``reset_seq_num_on_logon``) and has no
+OrderStatusRequest. The venue's acknowledgement and a fill of 4 are lost with the link; on the new connection
+(both sides start at 1, nothing is resent) the gateway asks about the unanswered order with a cancel, which
+``FixSimulator`` (equities-fix42) executes from its book: Canceled, CumQty 4. Before fixfix37 the strategy got
+Canceled with nothing executed (4 shares lost: exposure undercounted). The events are applied to the order as
+they arrive, as the engine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.venue_apply import apply_venue_event
+from model.exactly_once import RequestKind, UnansweredRequest
+from model.order import OrderState, mark_sent
+from model.venue_events import VenueCanceled, VenueEvent, VenueExecuted, VenueState
+from simulators.fix.simulator import FixSimulator
+from venues.fix.dialect import DIALECT_DIR
+from venues.fix.fields import MsgType
+
+from .helpers import make_order
+from .live import GatewaySide, wait_until
+
+pytest.importorskip("quickfix")
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[FixSimulator]:
+    simulator = FixSimulator(dialect="equities-fix42", raw_channel=True, work_dir=str(tmp_path / "sim"))
+    simulator.start()
+    yield simulator
+    simulator.close()
+    assert simulator.callback_errors == 0
+
+
+def _resetting_dialect(tmp_path: Path) -> str:
+    text = (DIALECT_DIR / "equities-fix42.yaml").read_text()
+    assert "reset_seq_num_on_logon: false" in text
+    path = tmp_path / "equities-fix42-reset.yaml"
+    path.write_text(text.replace("reset_seq_num_on_logon: false", "reset_seq_num_on_logon: true"))
+    return str(path)
+
+
+async def test_reset_on_logon_when_filled_while_down_and_canceled_on_the_question_then_the_fill_first(
+    sim: FixSimulator, tmp_path: Path
+) -> None:
+    gateway = GatewaySide(sim, tmp_path / "store", dialect=_resetting_dialect(tmp_path))
+    order = make_order(10, symbol="MSFT", qty=10)  # no reference price: it rests
+
+    def sink(event: VenueEvent) -> None:  # the engine's part
+        gateway.recorder.event(event)
+        apply_venue_event(order, event, len(gateway.events), [])
+
+    gateway.venue.event_sink = sink
+    await gateway.start()
+    try:
+        sim.drop_output()  # the venue's reports from now on are lost with the link
+        ref = gateway.send(order)
+        mark_sent(order, ref)
+        await wait_until(lambda: sim.messages("in", MsgType.NEW_ORDER_SINGLE), 3.0, "the order at the venue")
+        assert sim.execute(ref, 4)
+        await wait_until(lambda: len(sim.messages("out", MsgType.EXECUTION_REPORT)) >= 2, 3.0, "ack and fill")
+        sim.drop_connection()
+        await wait_until(lambda: gateway.venue.state is not VenueState.UP, 3.0, "the link to drop")
+        sim.release_output()
+        await gateway.wait_up()
+        assert gateway.venue.session.next_sender_seq <= 3  # the numbers restarted: nothing will be resent
+        gateway.venue.after_replay([UnansweredRequest(order, RequestKind.NEW, ref)])  # the core's call on UP
+        gateway.venue.flush()
+        await gateway.wait_events(2)
+        executed, canceled, *_ = gateway.events
+        assert isinstance(executed, VenueExecuted) and (executed.qty, executed.exec_id) == (4, "")
+        assert isinstance(canceled, VenueCanceled) and canceled.reason == "CANCELED"
+        assert (order.state, order.cum_qty) == (OrderState.CANCELED, 4)
+        assert gateway.venue.counters["fills_from_cum_qty"] == 1
+    finally:
+        await gateway.stop()
