@@ -56,6 +56,7 @@ from gateway.recovery import (
     first_order_id,
     mark_journal_closed,
     mark_journal_open,
+    open_marker,
     read_open_marker,
     recover,
     stopped_cleanly,
@@ -67,6 +68,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
+from model.fsync import FsyncPolicy
 from model.order import Order
 from model.venue_events import VenueState
 from obs import native
@@ -82,6 +84,10 @@ RISK_WATCH_INTERVAL_S = 1.0
 JOURNAL_FILE_CHECK_S = 0.25
 """How often the journal's path is compared with the open file (an fstat and a stat; docs/reliability.md 2.3d)."""
 JOURNAL_FILE_RELOG_S = 60.0
+JOURNAL_SYNC_LAG_ALERT_S = 1.0
+"""Under ``fsync: interval``: written bytes left unsynced this long, the synced position not moving, is a stalled
+sync (the syncer frozen, a hung disk): a CRITICAL line and ``gateway_journal_sync_stalled`` 1. The threshold is
+this or 20 sync intervals, whichever is longer (docs/reliability.md section 1)."""
 EXIT_JOURNAL_NOT_DURABLE = 3
 """``gateway run``'s exit code when the stop could not make the journal durable (``GatewayProcess.exit_code``)."""
 
@@ -373,6 +379,15 @@ class GatewayProcess:
         self._journal_file_last = ""
         """What the last check that found a problem said (kept after a restore, for status)."""
         self._journal_file_logged = 0.0
+        self._journal_first_id = 0
+        """The first order id this run's open marker holds (written again if the marker is deleted)."""
+        self._sync_seen = 0
+        self._sync_seen_at = 0.0
+        self._sync_lag = 0.0
+        """Seconds the journal has had unsynced bytes without the synced position moving (``fsync: interval``)."""
+        self._sync_stalled_logged = 0.0
+        self._marker_logged = 0.0
+        """When writing a deleted open marker again last failed and was logged (0: it did not fail)."""
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
@@ -498,6 +513,7 @@ class GatewayProcess:
                 self.engine.next_order_id,
             )
         self._journal_marked = path
+        self._journal_first_id = self.engine.next_order_id
         elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:
@@ -823,10 +839,21 @@ class GatewayProcess:
         self._timers.append(loop.call_later(interval_s, tick))
 
     def _check_journal_file(self) -> None:
-        """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d)."""
+        """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d).
+
+        The lock file and the open marker are checked (and put back) too, and the journal's sync progress.
+        """
         journal, engine = self._watched_journal, self.engine
         assert journal is not None and engine is not None
+        if journal.closing():
+            return
         problem, restored = journal.check_file()
+        lock_problem = self._check_journal_lock()
+        if lock_problem and not problem:
+            journal.hold(lock_problem)  # another process holds the directory: fail closed as for a replaced file
+            problem = lock_problem
+        self._check_open_marker()
+        self._check_journal_sync(journal)
         if restored:
             log.critical(
                 "%s: restored it from the open file (%d records written by this process; every record is in it, "
@@ -854,6 +881,75 @@ class GatewayProcess:
             self._journal_file_problem = ""
             engine.flush()
 
+    def _check_journal_lock(self) -> str:
+        """Put a deleted ``gateway.lock`` back (locked); return the problem when another process holds the path's."""
+        lock = self._journal_lock
+        if lock is None:
+            return ""
+        problem, restored = lock.check()
+        if restored:
+            log.critical(
+                "%s: re-created and locked it again (pid %d); the journal file itself stays locked throughout, so "
+                "no second gateway could open it. Find out what deleted it (docs/reliability.md 2.3b)",
+                problem,
+                os.getpid(),
+            )
+            return ""
+        return problem
+
+    def _check_open_marker(self) -> None:
+        """Write the open marker again if it was deleted while the gateway runs (docs/reliability.md 2.3c)."""
+        path = self._journal_marked
+        if path is None or os.path.lexists(open_marker(path)):
+            return
+        failed = mark_journal_open(path, self._journal_first_id)
+        now = time.monotonic()
+        if failed is not None and now - self._marker_logged < JOURNAL_FILE_RELOG_S:
+            return  # tried again every check, logged again every minute
+        self._marker_logged = now if failed is not None else 0.0
+        log.critical(
+            "the journal's open marker %s was deleted while the gateway runs: %s (first order id %d); find out "
+            "what deleted it (docs/reliability.md 2.3c)",
+            open_marker(path),
+            f"writing it again failed ({failed.strerror or failed})" if failed is not None else "wrote it again",
+            self._journal_first_id,
+        )
+
+    def _check_journal_sync(self, journal: MmapJournal | FileJournal) -> None:
+        """Notice a gone syncer (restarted, CRITICAL: ``sync_counts``) and a stalled sync (CRITICAL, the gauge)."""
+        synced = journal.sync_counts()[0]  # an MmapJournal starts a gone syncer again here
+        if journal.fsync is not FsyncPolicy.INTERVAL:
+            return
+        now = time.monotonic()
+        unsynced = journal.bytes_written - synced
+        if unsynced <= 0:  # the clock starts at the first check that finds bytes unsynced: never early
+            self._sync_seen, self._sync_seen_at = -1, now
+        elif synced != self._sync_seen:
+            self._sync_seen, self._sync_seen_at = synced, now
+        lag = now - self._sync_seen_at if unsynced > 0 else 0.0
+        limit = self._sync_lag_limit()
+        was_stalled = self._sync_lag >= limit
+        self._sync_lag = lag
+        if lag >= limit:
+            if not was_stalled or now - self._sync_stalled_logged >= JOURNAL_FILE_RELOG_S:
+                self._sync_stalled_logged = now
+                log.critical(
+                    "journal %s not synced for %.1f s: %d bytes written and not on disk, the synced position not "
+                    "moving (fsync interval %d ms; the fsync process frozen or the disk hung): a power failure now "
+                    "loses them; orders are still accepted (a process crash loses nothing). Look at the fsync "
+                    "process (ps) and the disk (docs/reliability.md section 1)",
+                    journal.path,
+                    lag,
+                    unsynced,
+                    self.config.journal.fsync_interval_ms,
+                )
+        elif was_stalled:
+            log.warning("journal %s: synced again (%d bytes unsynced)", journal.path, max(unsynced, 0))
+
+    def _sync_lag_limit(self) -> float:
+        """Return the sync lag that counts as stalled (``JOURNAL_SYNC_LAG_ALERT_S`` or 20 sync intervals)."""
+        return max(JOURNAL_SYNC_LAG_ALERT_S, 20 * self.config.journal.fsync_interval_ms / 1000)
+
     def _journal_file_status(self) -> dict[str, Any]:
         """Return the ``journal_file`` status section: is the journal's path the open file, restores so far."""
         journal = self._watched_journal
@@ -865,6 +961,8 @@ class GatewayProcess:
                 "problem": self._journal_file_problem or None,
                 "restores": journal.file_restores,
                 "last_problem": self._journal_file_last or None,
+                "sync_lag_seconds": round(self._sync_lag, 3),
+                "sync_stalled": self._sync_lag >= self._sync_lag_limit(),
             }
         }
 
@@ -875,6 +973,8 @@ class GatewayProcess:
         return {
             "journal_file_missing": 1.0 if self._journal_file_problem else 0.0,
             "journal_file_restores_total": float(journal.file_restores),
+            "journal_sync_lag_seconds": self._sync_lag,
+            "journal_sync_stalled": 1.0 if self._sync_lag >= self._sync_lag_limit() else 0.0,
         }
 
     def _poll(self) -> None:

@@ -66,7 +66,13 @@ from typing import Protocol
 import msgspec
 
 from gateway.journal_file import check_and_restore, check_journal_file, restore_journal_file
-from gateway.journal_lock import JournalInUseError, JournalLock, journal_in_use, lock_journal_directory
+from gateway.journal_lock import (
+    JournalInUseError,
+    JournalLock,
+    journal_in_use,
+    lock_journal_directory,
+    lock_journal_file,
+)
 from gateway.journal_mmap import MmapJournal
 from gateway.journal_read import (
     _BATCH,
@@ -81,12 +87,14 @@ from gateway.journal_read import (
     RECORD_HEADER,
     JournalCloseError,
     JournalCorruptError,
+    JournalForeignError,
     JournalOwnerError,
     JournalReader,
     JournalScan,
     _crc32,
     _pack_header,
     data_end,
+    foreign_file_problem,
     mmap_header,
     read_journal,
     truncate_torn_tail,
@@ -157,6 +165,7 @@ __all__ = [  # the journal's one import point: these modules' names are re-expor
     "Journal",
     "JournalCloseError",
     "JournalCorruptError",
+    "JournalForeignError",
     "JournalInUseError",
     "JournalLock",
     "JournalOwnerError",
@@ -167,8 +176,10 @@ __all__ = [  # the journal's one import point: these modules' names are re-expor
     "NullJournal",
     "data_end",
     "follow_order_record",
+    "foreign_file_problem",
     "journal_in_use",
     "lock_journal_directory",
+    "lock_journal_file",
     "mmap_header",
     "open_journal",
     "read_journal",
@@ -375,6 +386,14 @@ class FileJournal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            lock_journal_file(self._fd, self.path)  # before anything is read or written: one gateway per file
+            foreign = foreign_file_problem(self.path)
+            if foreign:
+                raise JournalForeignError(foreign)
+        except BaseException:
+            os.close(self._fd)
+            raise
         self._buf = bytearray()
         self._encode_into = msgspec.msgpack.Encoder().encode_into
         self.fsync = fsync = FsyncPolicy(fsync)
@@ -397,6 +416,7 @@ class FileJournal:
         """Times the file was found deleted while open and restored (``check_file``)."""
         self._sync_thread: threading.Thread | None = None
         self._trim_zero_padding()
+        self.tell()  # the base known from the start: ``check_file`` notices a file cut shorter than it
         if fsync is FsyncPolicy.INTERVAL:
             self._interval_s = fsync_interval_ms / 1000
             self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
@@ -491,10 +511,15 @@ class FileJournal:
         """Return ("", False) while the path names the open file; else restore it (see ``MmapJournal.check_file``)."""
         if self._closing:
             return "", False
-        problem, restored = check_and_restore(self._fd, self.path, self._restore)
+        problem, restored = check_and_restore(self._fd, self.path, self._restore, self.tell())
         self._lost = problem if problem and not restored else ""
         self.file_restores += 1 if restored else 0
         return problem, restored
+
+    def hold(self, problem: str) -> None:
+        """Fail closed with ``problem`` (``flush`` raises it) until the next ``check_file`` finds the file fine."""
+        if problem and not self._lost:
+            self._lost = problem
 
     def _restore(self) -> None:
         """Write the open file to a new file at the path, durable, and append to that one (raises OSError)."""
@@ -518,6 +543,7 @@ class FileJournal:
         if scan.torn_bytes:
             truncate_torn_tail(self.path, scan.good_bytes)
         self._base = -1
+        self.tell()
 
     def tell(self) -> int:
         """Return the file offset where the pending batch will go (one fstat, the first time only)."""

@@ -12,6 +12,7 @@ makes it durable and renames it to the path. Both journal storages use them (``M
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +21,13 @@ from typing import Final
 COPY_CHUNK: Final = 1 << 20
 
 
-def check_journal_file(fd: int, path: Path) -> tuple[str, bool]:
+def check_journal_file(fd: int, path: Path, size: int = 0) -> tuple[str, bool]:
     """Return ("", False) while ``path`` names the file open on ``fd``; else what is wrong and whether to restore.
 
     Restore only when nothing is at ``path`` (deleted, or moved away): a different file there is never
-    overwritten (someone put it there; the gateway refuses orders until an operator sorts it out).
+    overwritten (someone put it there; the gateway refuses orders until an operator sorts it out). The
+    open file shorter than ``size`` (the bytes the journal has mapped or written) was cut by another
+    process: not restorable either (its records are gone; writing on would lose more).
     """
     try:
         mine = os.fstat(fd)
@@ -33,6 +36,13 @@ def check_journal_file(fd: int, path: Path) -> tuple[str, bool]:
         return f"the journal file {path} was deleted while the gateway had it open", True
     except OSError as exc:
         return f"the journal file {path} cannot be looked at: {exc.strerror or exc}", False
+    if mine.st_size < size:
+        return (
+            f"the journal file {path} was cut to {mine.st_size} bytes (the gateway had {size}) by another process "
+            "while the gateway had it open: records of this session are gone from it; stop the gateway and "
+            "reconcile with the venues (docs/reliability.md 2.3d)",
+            False,
+        )
     if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
         return "", False
     return (
@@ -42,13 +52,13 @@ def check_journal_file(fd: int, path: Path) -> tuple[str, bool]:
     )
 
 
-def check_and_restore(fd: int, path: Path, restore: Callable[[], None]) -> tuple[str, bool]:
+def check_and_restore(fd: int, path: Path, restore: Callable[[], None], size: int = 0) -> tuple[str, bool]:
     """Return ("", False) while ``path`` names the file open on ``fd``; else (what is wrong, whether restored).
 
     A deleted file is put back by ``restore`` (raising OSError when it cannot: the problem then says so);
     another file at ``path`` is left alone (not restored).
     """
-    problem, restorable = check_journal_file(fd, path)
+    problem, restorable = check_journal_file(fd, path, size)
     if not problem or not restorable:
         return problem, False
     try:
@@ -64,11 +74,13 @@ def restore_journal_file(fd: int, path: Path, length: int, allocate: int, header
     The new file is preallocated to ``allocate`` bytes (at least ``length``: a full disk fails here, not
     later on a store into a mapping), gets ``header`` at offset 0 when given, is fdatasynced, renamed
     over nothing (``path`` must be free), and the directory is fsynced. The returned descriptor is open
-    read-write and close-on-exec. Raises OSError (the temporary file removed) when any step fails.
+    read-write and close-on-exec, and holds the file's ``flock`` (taken before the rename: a second gateway
+    never finds the restored journal unlocked). Raises OSError (the temporary file removed) when any step fails.
     """
     tmp = path.with_name(f".{path.name}.restore-{os.getpid()}")
     new = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
     try:
+        fcntl.flock(new, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if allocate > 0:
             os.posix_fallocate(new, 0, max(allocate, length))
         _copy(fd, new, length)

@@ -6,6 +6,12 @@ gateway starts (the journal syncer, a launcher's exec) inherits it, and the kern
 the process ends, however it ends (no stale lock after ``kill -9``). The holder's pid is written into
 the file, so a second gateway's refusal names it.
 
+A lock on a path is undone by unlinking the path (a clean-up of stale ``*.lock`` files, ``rm -rf`` of the
+directory): the next gateway creates a new file and locks that. So the journal file itself is locked too
+(``lock_journal_file``, by both storages when they open it; a restored journal file is locked before it
+takes the path): a second gateway that got past a deleted ``gateway.lock`` stops at the journal it would
+share. ``JournalLock.check`` (the gateway's 0.25 s journal-file timer) puts a deleted lock file back.
+
 Readers need no lock: ``read_journal``, ``JournalReader`` and the inspection commands open the journal
 file itself read-only and work while the gateway runs. ``journal_in_use`` tells a dry run whether a
 gateway holds the directory without taking the lock itself.
@@ -59,11 +65,95 @@ class JournalLock:
         """Return True until ``release``."""
         return self._fd >= 0
 
+    def check(self) -> tuple[str, bool]:
+        """Return ("", False) while ``gateway.lock`` is the file this lock holds; else (what is wrong, restored).
+
+        A deleted lock file is created again (``O_EXCL``: never over another file), locked and written (this
+        pid): (problem, True). Another file at the path is locked in place if nobody
+        holds it (then it is this lock's file: (problem, True)); if a process holds it, that process took
+        the directory: (problem naming it, False), and the gateway refuses orders until an operator sorts
+        it out. From the gateway's slow journal-file timer (one ``fstat`` and one ``stat``).
+        """
+        if self._fd < 0:
+            return "", False
+        path = self.directory / LOCK_FILE
+        try:
+            mine = os.fstat(self._fd)
+            there = os.stat(path)
+        except FileNotFoundError:
+            return self._recreate(path)
+        except OSError as exc:
+            return f"the journal lock file {path} cannot be looked at: {exc.strerror or exc}", False
+        if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
+            return "", False
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            return f"the journal lock file {path} was replaced and cannot be opened: {exc.strerror or exc}", False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _holder_pid(fd)
+            os.close(fd)
+            return (
+                f"the journal lock file {path} was replaced while this gateway held the directory, and "
+                f"{'pid ' + str(pid) if pid else 'another process'} holds the new one: another gateway took this "
+                "journal directory (stop it; this gateway refuses orders meanwhile)",
+                False,
+            )
+        self._take(fd)
+        return f"the journal lock file {path} was replaced by another file while the gateway held it; locked it", True
+
+    def _recreate(self, path: Path) -> tuple[str, bool]:
+        """Create the lock file again (never over a file another process just created), lock it, write this pid."""
+        problem = f"the journal lock file {path} was deleted while the gateway held it"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        except OSError as exc:  # exists now: the next check looks at that file
+            return f"{problem}; re-creating it failed: {exc.strerror or exc}", False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process opened and locked it in between: it took the directory
+            os.close(fd)
+            return f"{problem}; another process locked the new one first", False
+        self._take(fd)
+        return problem, True
+
+    def _take(self, fd: int) -> None:
+        """Make ``fd`` (locked) this lock's file, with this pid written in it; drop the old one."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        old, self._fd = self._fd, fd
+        os.close(old)
+
     def release(self) -> None:
         """Drop the lock (closing the descriptor releases it; the file stays, its pid stale but harmless)."""
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+def lock_journal_file(fd: int, path: Path, *, retry_s: float = LOCK_RETRY_S) -> None:
+    """Take an exclusive ``flock`` on the journal file open on ``fd`` (its inode: a deletion cannot undo it).
+
+    Raises ``JournalInUseError`` (the directory's refusal, naming the pid ``gateway.lock`` holds) when
+    another process holds it; ``fd`` is left open (the caller closes it).
+    """
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                pid = 0
+                with contextlib.suppress(OSError):
+                    lock = os.open(path.parent / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+                    pid = _holder_pid(lock)
+                    os.close(lock)
+                raise JournalInUseError(f"{in_use_message(path.parent, pid)} (it holds the journal {path})") from None
+            time.sleep(0.01)
 
 
 def lock_journal_directory(directory: str | Path, *, retry_s: float = LOCK_RETRY_S) -> JournalLock:

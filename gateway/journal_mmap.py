@@ -21,6 +21,7 @@ import msgspec
 
 from gateway import journal_syncer as _syncer
 from gateway.journal_file import check_and_restore, check_journal_file, restore_journal_file
+from gateway.journal_lock import lock_journal_file
 from gateway.journal_read import (
     _BATCH,
     _PROJECT_ROOT,
@@ -84,6 +85,11 @@ class MmapJournal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            lock_journal_file(fd, self.path)  # before anything is read or written: one gateway per journal file
+        except BaseException:
+            os.close(fd)
+            raise
         self._grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
         self._buf = bytearray()
         self._pending = 0
@@ -247,7 +253,10 @@ class MmapJournal:
         size = self._size
         if needed > size:
             size = self._allocate(size, needed)
-        mapped = mmap.mmap(self._fd, size)
+        try:
+            mapped = mmap.mmap(self._fd, size)
+        except ValueError as exc:  # the file is shorter than it was made: another process cut it
+            raise OSError(errno.EIO, f"journal {self.path}: the file was cut by another process ({exc})") from None
         if self._map is not None:
             self._map.close()
         self._map = mapped
@@ -384,10 +393,15 @@ class MmapJournal:
         """
         if self._closing:
             return "", False
-        problem, restored = check_and_restore(self._fd, self.path, self._restore)
+        problem, restored = check_and_restore(self._fd, self.path, self._restore, self._size)
         self._lost = problem if problem and not restored else ""
         self.file_restores += 1 if restored else 0
         return problem, restored
+
+    def hold(self, problem: str) -> None:
+        """Fail closed with ``problem`` (``flush`` raises it) until the next ``check_file`` finds the file fine."""
+        if problem and not self._lost:
+            self._lost = problem
 
     def _restore(self) -> None:
         """Write the open file's data to a new file at the path, durable, and continue in that one (raises OSError)."""

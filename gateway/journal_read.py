@@ -124,6 +124,42 @@ class JournalOwnerError(JournalCorruptError):
     """The journal file was begun by another gateway id or for another session date (files mixed up)."""
 
 
+class JournalForeignError(JournalOwnerError):
+    """The file at the journal's path is not a journal (no header page, no record at byte 0): never cut or reused."""
+
+
+def foreign_problem(data: bytes | memoryview, size: int, path: str | Path) -> str:
+    """Return why ``data`` (a file's first bytes, ``size`` in all) is not a journal; "" when it may be one.
+
+    A journal is empty, all zeros (created, then a power failure before its first write reached the disk),
+    begins with the ``MmapJournal`` header page, or begins with a record header (``FileJournal``, an
+    earlier version's file) whose length is plausible, also when cut short (its first write cut): what
+    follows is then read as a journal (a torn first record, or damage). Anything else was put there by
+    someone else: a torn tail is a cut final write after good records, never a whole file.
+    """
+    head = bytes(data[:DATA_START])
+    if not size or head.startswith(MMAP_MAGIC) or not head.strip(b"\0"):
+        return ""
+    length = int.from_bytes(head[:4].ljust(4, b"\0"), "big")  # cut short: the least the length could be
+    if 0 < length <= MAX_RECORD_SIZE:
+        return ""
+    return (
+        f"{path} is not a journal file: it has no journal header and no record at byte 0 ({size} bytes, "
+        f"beginning {head[:16]!r}); something other than a gateway wrote it, and it is neither cut nor "
+        "overwritten"
+    )
+
+
+def foreign_file_problem(path: str | Path) -> str:
+    """Return why the file at ``path`` is not a journal (``foreign_problem``); "" when it may be one or is missing."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            return foreign_problem(fh.read(HEADER_SIZE + MAX_RECORD_SIZE), size, path)
+    except FileNotFoundError:
+        return ""
+
+
 def _layout(data: bytes | memoryview, path: str | Path) -> tuple[int, int]:
     """Return (where the records start, the synced end: -1 for a file without the ``MmapJournal`` header)."""
     if bytes(data[: len(MMAP_MAGIC)]) != MMAP_MAGIC:
@@ -170,6 +206,10 @@ def read_journal(path: str | Path, scan: JournalScan | None = None) -> Iterator[
     view = memoryview(data)
     end = len(data)
     pos, synced = _layout(view, path)
+    if synced < 0:
+        foreign = foreign_problem(view[: HEADER_SIZE + MAX_RECORD_SIZE], end, path)
+        if foreign:
+            raise JournalForeignError(foreign)
     preallocated = synced >= 0
     """An MmapJournal file: zeros after the records are its unwritten part. (In a file without the header
     page zeros are a torn tail, cut with it, so that ``FileJournal`` appends right after the last record.)"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from gateway.journal import (
     FileJournal,
     JOrderRefused,
     JournalCloseError,
+    JournalForeignError,
+    JournalInUseError,
     JournalOwnerError,
+    JournalScan,
     MmapJournal,
     mmap_header,
     read_journal,
@@ -166,3 +170,73 @@ def test_close_when_another_file_took_the_path_then_it_is_left_alone_and_close_s
     with pytest.raises(JournalCloseError, match="replaced by another file"):
         journal.close()
     assert path.read_bytes() == b"not yours"
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_open_when_another_journal_holds_the_file_then_refused_and_when_restored_the_copy_is_locked(
+    tmp_path: Path, storage: str
+) -> None:
+    path = tmp_path / "gw-20261204.journal"
+    journal = _open(path, storage)
+    _write(journal, 0, 3)
+    with pytest.raises(JournalInUseError, match="is in use by another gateway"):  # the old code: opened it
+        _open(path, storage)
+    path.unlink()
+    assert journal.check_file()[1]
+    with pytest.raises(JournalInUseError):  # the restored file is locked too
+        _open(path, storage)
+    journal.close()
+    again = _open(path, storage)  # the lock went with the close
+    assert list(again.records()) == [JOrderRefused(i) for i in range(3)]
+    again.close()
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_check_file_when_cut_by_another_process_then_flush_fails_closed_without_a_traceback(
+    tmp_path: Path, storage: str
+) -> None:
+    path = tmp_path / "gw-20261204.journal"
+    journal = _open(path, storage)
+    _write(journal, 0, 50)
+    os.truncate(path, 10)  # what a second gateway's clean stop did to the first's file
+    problem, restored = journal.check_file()  # the old code: no problem (then ValueError or SIGBUS in flush)
+    assert not restored and "was cut to 10 bytes" in problem
+    journal.append(JOrderRefused(99))
+    with pytest.raises(OSError, match="was cut to 10 bytes"):
+        journal.flush()
+    with pytest.raises(JournalCloseError):
+        journal.close()
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("content", [b"not a journal\n", b"x", b"\x00\x00\x00\x00junk", b"\xff" * 20])
+def test_open_when_the_file_is_not_a_journal_then_refused_and_left_untouched(
+    tmp_path: Path, storage: str, content: bytes
+) -> None:
+    path = tmp_path / "gw-20261204.journal"
+    path.write_bytes(content)
+    with pytest.raises(JournalForeignError, match="is not a journal file"):  # the old code: a torn tail at byte 0
+        journal = _open(path, storage)
+        try:
+            list(journal.records())
+        finally:
+            journal.close()
+    assert path.read_bytes() == content
+    with pytest.raises(JournalForeignError):
+        list(read_journal(path))
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("content", [b"", bytes(4096), b"\x00\x00\x00\x40\x12\x34\x56\x78abc"])
+def test_open_when_empty_zeros_or_a_cut_first_record_then_a_journal_begun_there(
+    tmp_path: Path, storage: str, content: bytes
+) -> None:
+    path = tmp_path / "gw-20261204.journal"
+    path.write_bytes(content)  # a crash right after creation; a power failure before the first write; a cut one
+    journal = _open(path, storage)
+    scan = JournalScan()
+    assert list(journal.records(scan)) == []
+    journal.cut_torn_tail(scan)
+    _write(journal, 0, 2)
+    journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(0), JOrderRefused(1)]

@@ -69,3 +69,33 @@ def test_lock_when_holder_killed_then_released_by_the_kernel(tmp_path: Path) -> 
         holder.kill()
         holder.wait(10)
     lock_journal_directory(tmp_path, retry_s=0).release()  # no stale lock after kill -9
+
+
+def test_check_when_lock_file_deleted_then_put_back_locked_and_a_second_taker_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    lock = lock_journal_directory(directory)
+    assert lock.check() == ("", False)
+    (directory / LOCK_FILE).unlink()
+    problem, restored = lock.check()  # the old code: no check; a second gateway locked a new file
+    assert restored and "was deleted while the gateway held it" in problem
+    assert (directory / LOCK_FILE).read_text() == f"{os.getpid()}\n"
+    assert [p.name for p in directory.iterdir()] == [LOCK_FILE]  # no temporary file left
+    with pytest.raises(JournalInUseError):
+        lock_journal_directory(directory, retry_s=0)
+    assert lock.check() == ("", False)
+    lock.release()
+
+
+def test_check_when_another_process_holds_a_new_lock_file_then_problem_not_restored(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    lock = lock_journal_directory(directory)
+    (directory / LOCK_FILE).unlink()
+    other = lock_journal_directory(directory, retry_s=0)  # another "gateway" got there first
+    problem, restored = lock.check()
+    assert not restored and f"pid {os.getpid()} holds the new one" in problem
+    other.release()
+    problem, restored = lock.check()  # nobody holds it now: taken over in place
+    assert restored and "replaced by another file" in problem
+    with pytest.raises(JournalInUseError):
+        lock_journal_directory(directory, retry_s=0)
+    lock.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ def _crashed(path: Path, records: int, *, fsync: FsyncPolicy = FsyncPolicy.NONE)
     for i in range(records):
         journal.append(JOrderRefused(i))
         journal.flush()
+    fcntl.flock(journal._fd, fcntl.LOCK_UN)  # the dead process's lock on the file goes with it
     return journal
 
 

@@ -10,6 +10,7 @@ once per 10 s. Recovery applies the journal with the same function, so the ids c
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from pathlib import Path
 
@@ -184,6 +185,8 @@ def test_fill_when_repeated_after_a_kill_and_restart_then_not_applied_again(tmp_
     recovered = recover(read_journal(path))
     assert _comparable(recovered.orders[1]) == _comparable(before)  # ids included: the replay ran the same function
     assert (before.exec_id, before.exec_ids) == ("M1", {"M2"})
+    assert isinstance(rig.engine.journal, FileJournal)
+    fcntl.flock(rig.engine.journal._fd, fcntl.LOCK_UN)  # the killed process's lock on the journal goes with it
     fresh = _journaled_rig(path)  # appends to the same journal
     fresh.venue.seq = rig.venue.seq
     fresh.engine.adopt(recovered)

@@ -7,6 +7,7 @@ carried out again; one that skips a number closes the session.
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 import msgspec
@@ -55,6 +56,13 @@ def _journaled(tmp_path: Path) -> Rig:
 def _records(rig: Rig, tmp_path: Path) -> list[JournalRecord]:
     rig.engine.flush()
     return list(read_journal(tmp_path / "j"))
+
+
+def _crash(rig: Rig) -> None:
+    """``kill -9`` of the first process: the kernel drops its lock on the journal file (nothing is written)."""
+    journal = rig.engine.journal
+    assert isinstance(journal, FileJournal)
+    fcntl.flock(journal._fd, fcntl.LOCK_UN)
 
 
 def _manual(rig: Rig, strategy_id: str = "S1", *, last_seq: int = 0) -> MemoryLink:
@@ -230,6 +238,7 @@ def test_recover_when_journal_has_numbered_requests_then_last_req_seq_and_mass_c
     assert [type(r) for r in records[:2]] == [JRequest, JSentCancel]  # the MassCancel's cancel: its answer is numbered
     assert isinstance(records[0], JRequest) and isinstance(records[0].record, JOrderSent)
 
+    _crash(live)
     fresh = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
     fresh.engine.adopt(recover(read_journal(tmp_path / "j")))
     again = _manual(fresh, last_seq=1)

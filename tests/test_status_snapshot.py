@@ -121,6 +121,8 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
         assert new.extra == {
             "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
             "journal_file_restores_total": 0.0,
+            "journal_sync_lag_seconds": 0.0,
+            "journal_sync_stalled": 0.0,
             "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
             "journal_replays_started_total": 0.0,
             "journal_replays_finished_total": 0.0,

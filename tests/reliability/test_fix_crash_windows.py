@@ -139,6 +139,8 @@ class Process:
             journal._stop_syncer()
             if journal._map is not None:
                 journal._map.close()
+            if journal._head_map is not None:  # holds a duplicate of the descriptor: the file's lock with it
+                journal._head_map.close()
         else:
             assert isinstance(journal, FileJournal)
         os.close(journal._fd)  # dropped unwritten, like the process

@@ -9,10 +9,12 @@ journal begun by another gateway id (a file renamed into place) stops the start 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
+from gateway.admin import fetch_metrics
 from gateway.client import GatewayClient
 from gateway.journal import read_journal
 from gateway.protocol.messages import OrderAccepted, OrderRejected
@@ -135,3 +137,82 @@ async def test_start_when_journal_begun_by_another_gateway_id_then_exit_1_naming
     assert f"journal {ours} was begun by gateway 'rel' for session" in text
     assert "not by this gateway 'rel2'" in text
     assert os.path.exists(ours)  # left where it is for the operator
+
+
+@pytest.mark.parametrize("crash", [False, True])
+async def test_journal_replaced_then_stop_or_kill_9_then_start_refused_and_the_file_left_untouched(
+    workdir: Path, sim: Simulator, gateways: list[Gateway], crash: bool
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        (accepted,) = await _submit(client, 1, 100)
+        assert isinstance(accepted, OrderAccepted)
+    finally:
+        await client.close()
+    journal = gateway.journal()
+    journal.rename(workdir / "aside.journal")
+    journal.write_bytes(b"not a journal\n")
+    await wait_for(lambda: gateway.status()["journal_file"]["state"] == "missing", 5, "the replaced file seen")
+    if crash:
+        gateway.kill9()
+    else:
+        assert gateway.stop() == 3  # JOURNAL NOT DURABLE AT STOP
+    gateway.start(wait_up=False)
+    assert gateway.proc is not None
+    assert gateway.proc.wait(15) == 1  # the old code: "torn record at byte 0", cut, a fresh 64 MiB journal
+    text = gateway.log_text()
+    assert f"{journal} is not a journal file" in text
+    assert journal.read_bytes() == b"not a journal\n"
+    assert len(order_ids_by_cl_ord_id(workdir / "aside.journal", "S1")) == 1
+
+
+async def test_journal_syncer_frozen_then_stall_logged_and_gauged_and_killed_then_restarted_unasked(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    assert gateway.proc is not None
+    (syncer,) = _children(gateway.proc.pid)
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        os.kill(syncer, signal.SIGSTOP)
+        try:
+            await _submit(client, 2, 100)  # accepted: in the page cache, not on disk
+            await wait_for(lambda: "not synced for" in gateway.log_text(), 5, "the stall logged")  # old: silent
+            extra = fetch_metrics(gateway.admin).extra
+            assert extra["journal_sync_stalled"] == 1.0 and extra["journal_sync_lag_seconds"] >= 1.0
+            assert gateway.status()["journal_file"]["sync_stalled"] is True
+        finally:
+            os.kill(syncer, signal.SIGCONT)
+        await wait_for(lambda: "synced again" in gateway.log_text(), 5, "the sync going again")
+        assert fetch_metrics(gateway.admin).extra["journal_sync_stalled"] == 0.0
+        os.kill(syncer, signal.SIGKILL)
+        # noticed by the timer, not by a status or metrics read (the old code: only when someone looked)
+        await wait_for(lambda: f"the fsync process {syncer} exited" in gateway.log_text(), 5, "the gone syncer seen")
+        (again,) = _children(gateway.proc.pid)
+        assert again != syncer
+        (later,) = await _submit(client, 1, 300)
+        assert isinstance(later, OrderAccepted)
+    finally:
+        await client.close()
+    assert gateway.stop() == 0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,70 @@ def test_lock_when_gateway_runs_then_only_it_holds_it_readers_still_read_and_kil
     first.proc.wait(10)
     first.start()  # at once: the kernel dropped the lock with the process
     assert first.status()["orders_open"] == 2
+
+
+def _pid_in_lock(lock: Path) -> str:
+    try:
+        return lock.read_text()
+    except OSError:
+        return ""
+
+
+def test_lock_file_deleted_then_second_gateway_refused_on_the_journal_and_lock_put_back(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port, fsync="interval")
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    asyncio.run(_rest_orders(first, 3))
+    assert first.proc is not None
+    lock = workdir / "journal" / LOCK_FILE
+    lock.unlink()  # a clean-up of stale *.lock files
+    second = _second(workdir, config, "b", strategy_socket="sb.sock", admin_socket="ab.sock")
+    gateways.append(second)
+    journal = first.journal()
+    before = journal.read_bytes()[4096:]
+    assert _run_until_exit(second, 15) == 1  # the old code: B started on A's journal and cut it at its stop
+    assert "is in use by another gateway" in second.log_text()
+    assert journal.read_bytes()[4096:] == before
+    wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 5, "A's lock file put back")  # type: ignore[union-attr]
+    assert _holds(first.proc.pid, lock)
+    assert "was deleted while the gateway held it: re-created and locked it again" in first.log_text()
+    asyncio.run(_rest_orders(first, 2, "T"))
+    assert first.status()["orders_open"] == 5 and first.status()["journal_error"] is None
+    assert first.stop() == 0
+    first.start()
+    assert first.status()["orders_open"] == 5
+
+
+def test_journal_directory_removed_and_made_again_then_all_put_back_and_second_gateway_refused(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    config = write_config(workdir, sim.port, fsync="interval")
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    asyncio.run(_rest_orders(first, 3))
+    assert first.proc is not None
+    directory = workdir / "journal"
+    journal = first.journal()
+    marker = journal.with_name(journal.name + ".open")
+    assert marker.exists()
+    shutil.rmtree(directory)
+    directory.mkdir()
+    lock = directory / LOCK_FILE
+    wait_until(lambda: journal.exists() and marker.exists() and _pid_in_lock(lock), 5, "journal, marker, lock back")
+    assert _pid_in_lock(lock) == f"{first.proc.pid}\n"
+    second = _second(workdir, config, "b", strategy_socket="sb.sock", admin_socket="ab.sock")
+    gateways.append(second)
+    assert _run_until_exit(second, 15) == 1  # the old code: lock and marker gone, B started on the journal
+    assert "is in use by another gateway" in second.log_text()
+    text = first.log_text()
+    assert "open marker" in text and "wrote it again" in text
+    asyncio.run(_rest_orders(first, 2, "T"))
+    first.kill9()  # not a clean stop: the marker written again makes the next start skip ids past this run's first
+    first.start()
+    status = first.status()
+    assert status["orders_open"] == 5
+    assert status["recovery"]["stopped_cleanly"] is False
