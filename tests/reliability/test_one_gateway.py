@@ -8,6 +8,7 @@ with its own sockets but A's journal started fully, then truncated A's journal o
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import signal
@@ -202,12 +203,47 @@ def test_lock_file_deleted_then_second_gateway_refused_on_the_journal_and_lock_p
     assert journal.read_bytes()[4096:] == before
     wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 5, "A's lock file put back")  # type: ignore[union-attr]
     assert _holds(first.proc.pid, lock)
-    assert "was deleted while the gateway held it: re-created and locked it again" in first.log_text()
+    # A's 0.25 s check either re-created the file before B made one, or saw B's file held by B (refusing orders
+    # meanwhile) and, once B had exited, locked that file in place: either way A holds the path's lock again
+    log_text = first.log_text()
+    assert (
+        "was deleted while the gateway held it: re-created and locked it again" in log_text
+        or "was replaced by another file while the gateway held it; locked it: re-created and locked it again"
+        in log_text
+    )
     asyncio.run(_rest_orders(first, 2, "T"))
     assert first.status()["orders_open"] == 5 and first.status()["journal_error"] is None
     assert first.stop() == 0
     first.start()
     assert first.status()["orders_open"] == 5
+
+
+def test_lock_file_replaced_and_held_by_another_process_then_orders_refused_until_it_lets_go(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    # the branch CI met by timing: A's check saw another process's lock file before that process exited
+    config = write_config(workdir, sim.port, fsync="interval")
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    asyncio.run(_rest_orders(first, 2))
+    assert first.proc is not None
+    lock = workdir / "journal" / LOCK_FILE
+    lock.unlink()
+    held = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(held, f"{os.getpid()}\n".encode())
+        wait_until(lambda: first.status()["journal_error"] is not None, 5, "A refusing orders")
+        assert "another gateway took this journal directory" in first.log_text()
+    finally:
+        os.close(held)  # the other process lets go
+    wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 5, "A's pid in the lock file")  # type: ignore[union-attr]
+    assert _holds(first.proc.pid, lock)
+    wait_until(lambda: first.status()["journal_error"] is None, 5, "A accepting orders again")
+    assert "was replaced by another file while the gateway held it; locked it" in first.log_text()
+    asyncio.run(_rest_orders(first, 2, "T"))
+    assert first.status()["orders_open"] == 4
 
 
 def test_journal_directory_removed_and_made_again_then_all_put_back_and_second_gateway_refused(
