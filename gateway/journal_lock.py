@@ -192,12 +192,38 @@ def journal_in_use(directory: str | Path) -> str | None:
     try:
         fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return None  # no lock file: no gateway ever ran here (or the directory is not there yet)
-    try:
+        fd = -1  # no lock file: no gateway ever ran here, the directory is not there yet, or the file was deleted
+    if fd >= 0:
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return in_use_message(path, _holder_pid(fd))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return in_use_message(path, _holder_pid(fd))
+        finally:
+            os.close(fd)
+    return _journal_file_in_use(path)
+
+
+def _journal_file_in_use(directory: Path) -> str | None:
+    """Return the refusal if a process holds the lock of a journal file in ``directory`` (``lock_journal_file``).
+
+    A running gateway whose ``gateway.lock`` was deleted (and not yet put back) still holds its journal's own lock,
+    which is what a starting gateway would meet.
+    """
+    try:
+        journals = sorted(directory.glob("*.journal"))
+    except OSError:
         return None
-    finally:
-        os.close(fd)
+    for journal in journals:
+        try:
+            fd = os.open(journal, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return f"{in_use_message(directory, 0)} (it holds the journal {journal})"
+        finally:
+            os.close(fd)
+    return None

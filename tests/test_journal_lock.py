@@ -99,3 +99,20 @@ def test_check_when_another_process_holds_a_new_lock_file_then_problem_not_resto
     with pytest.raises(JournalInUseError):
         lock_journal_directory(directory, retry_s=0)
     lock.release()
+
+
+def test_journal_in_use_when_the_lock_file_is_gone_but_a_journal_file_is_held_then_refused(tmp_path: Path) -> None:
+    # a running gateway whose gateway.lock was deleted still holds its journal file's lock: the dry run says so
+    journal = tmp_path / "gw1-20261205.journal"
+    journal.write_bytes(b"GWJ\x02")
+    holder = os.open(journal, os.O_RDWR)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another open file: flock conflicts as across processes
+        refusal = journal_in_use(tmp_path)
+        assert refusal is not None
+        assert f"journal directory {tmp_path} is in use by another gateway" in refusal
+        assert f"(it holds the journal {journal})" in refusal
+        assert not (tmp_path / LOCK_FILE).exists()  # the probe creates nothing
+    finally:
+        os.close(holder)
+    assert journal_in_use(tmp_path) is None
