@@ -90,9 +90,7 @@ class JournalLock:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             return f"the journal lock file {path} was replaced and cannot be opened: {exc.strerror or exc}", False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_within(fd, 0):
             pid = _holder_pid(fd)
             os.close(fd)
             return (
@@ -111,9 +109,7 @@ class JournalLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         except OSError as exc:  # exists now: the next check looks at that file
             return f"{problem}; re-creating it failed: {exc.strerror or exc}", False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # another process opened and locked it in between: it took the directory
+        if not _lock_within(fd, 0):  # another process opened and locked it in between: it took the directory
             os.close(fd)
             return f"{problem}; another process locked the new one first", False
         self._take(fd)
@@ -140,20 +136,36 @@ def lock_journal_file(fd: int, path: Path, *, retry_s: float = LOCK_RETRY_S) -> 
     Raises ``JournalInUseError`` (the directory's refusal, naming the pid ``gateway.lock`` holds) when
     another process holds it; ``fd`` is left open (the caller closes it).
     """
+    if _lock_within(fd, retry_s):
+        return
+    pid = 0
+    with contextlib.suppress(OSError):
+        lock = os.open(path.parent / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+        pid = _holder_pid(lock)
+        os.close(lock)
+    raise JournalInUseError(f"{in_use_message(path.parent, pid)} (it holds the journal {path})")
+
+
+def _lock_within(fd: int, retry_s: float) -> bool:
+    """Take an exclusive ``flock`` on ``fd``, retrying every 10 ms for ``retry_s``; False if still held by another."""
     deadline = time.monotonic() + retry_s
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
+            return True
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                pid = 0
-                with contextlib.suppress(OSError):
-                    lock = os.open(path.parent / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
-                    pid = _holder_pid(lock)
-                    os.close(lock)
-                raise JournalInUseError(f"{in_use_message(path.parent, pid)} (it holds the journal {path})") from None
+                return False
             time.sleep(0.01)
+
+
+def _held_elsewhere(fd: int) -> bool:
+    """Return whether another open file holds a lock on ``fd``'s file (a shared lock taken for an instant)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    return False
 
 
 def lock_journal_directory(directory: str | Path, *, retry_s: float = LOCK_RETRY_S) -> JournalLock:
@@ -164,16 +176,9 @@ def lock_journal_directory(directory: str | Path, *, retry_s: float = LOCK_RETRY
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    deadline = time.monotonic() + retry_s
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise JournalInUseError(in_use_message(path, _holder_pid(fd))) from None
-                time.sleep(0.01)
+        if not _lock_within(fd, retry_s):
+            raise JournalInUseError(in_use_message(path, _holder_pid(fd)))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except BaseException:
@@ -195,9 +200,7 @@ def journal_in_use(directory: str | Path) -> str | None:
         fd = -1  # no lock file: no gateway ever ran here, the directory is not there yet, or the file was deleted
     if fd >= 0:
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if _held_elsewhere(fd):
                 return in_use_message(path, _holder_pid(fd))
         finally:
             os.close(fd)
@@ -220,9 +223,7 @@ def _journal_file_in_use(directory: Path) -> str | None:
         except OSError:
             continue
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if _held_elsewhere(fd):
                 return f"{in_use_message(directory, 0)} (it holds the journal {journal})"
         finally:
             os.close(fd)
