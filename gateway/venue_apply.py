@@ -31,8 +31,10 @@ from model.order import (
     apply_cancel_rejected,
     apply_canceled,
     apply_fill,
+    apply_fill_replace_pending,
     apply_reject,
     apply_replaced,
+    end_filled,
     fire,
     remember_fill,
     repeated_fill,
@@ -88,7 +90,10 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
     exec_id = ev.exec_id
     if order.exec_id and repeated_fill(order, exec_id):  # no fill applied yet (the common case): one read
         return None
-    if not apply_fill(order, ev.qty, ev.price):
+    if ev.replace_pending:  # FIX: a replace raising the quantity in flight may keep a filled order open
+        if not apply_fill_replace_pending(order, ev.qty, ev.price) and not apply_fill(order, ev.qty, ev.price):
+            return None
+    elif not apply_fill(order, ev.qty, ev.price):
         return None
     if exec_id:
         if not order.exec_id:  # the order's first fill: a field, nothing allocated
@@ -130,9 +135,15 @@ def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent 
 
 
 def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -> OrderEvent | None:
-    """Apply the venue's refusal of a cancel or a replace."""
+    """Apply the venue's refusal of a cancel or a replace.
+
+    A refused replace that kept a filled order open (``VenueExecuted.replace_pending``) ends it FILLED: the
+    order's end follows, an ``Executed`` of nothing (qty 0, price 0) with ``leaves_qty`` 0.
+    """
     if not apply_cancel_rejected(order):
         return None
+    if order.cum_qty >= order.qty and end_filled(order):  # a replace raising the quantity kept it open (FIX)
+        out.append(Executed(seq + 1, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0))
     return CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
 
 

@@ -61,6 +61,10 @@ class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
     price: int
     liquidity: str
     exec_id: str
+    replace_pending: bool = False
+    """True: the venue still takes a replace raising the quantity after a fill leaves nothing open (FIX, App D
+    "Filled order followed by Replace Request to increase quantity"): such a fill keeps the order open while that
+    replace is in flight (``model.order.apply_fill_replace_pending``). OUCH and BOE never set it."""
 
 
 class VenueCanceled(_VenueEvent, tag="can", frozen=True):

@@ -1091,7 +1091,10 @@ class FixVenue(VenueAdapter):
                         qty = self._not_yet_counted(message, cum, qty, order, exec_id)
                     if qty:  # CumQty above what the order counted plus this fill: fills lost (a reset)
                         before = self._missing_fills(message, cum, qty, order, fields.get(f.AVG_PX), price)
-                event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id)
+                # a Replace raising the quantity still takes after a fill leaves nothing open (App D): the core
+                # keeps such an order open while the Replace is in flight
+                replacing = order.state in _REPLACING
+                event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id, replacing)
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
                 qty = _qty(fields[tag]) if tag in fields else order.qty
