@@ -478,8 +478,11 @@ class Engine:
         self._counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._deliver(st, event)
-        if out:  # nothing left, or OUCH Order State D: the same message canceled it
-            self._counters.canceled += 1
+        if out:  # nothing left, or OUCH Order State D: the same message canceled it (FIX: or it is filled)
+            if order.state is _FILLED:
+                self._counters.filled += 1
+            else:
+                self._counters.canceled += 1
             self._close(order)
             self._deliver(st, out.pop())
         else:

@@ -34,6 +34,7 @@ from model.order import (
     apply_fill_replace_pending,
     apply_reject,
     apply_replaced,
+    apply_replaced_filled,
     end_filled,
     fire,
     remember_fill,
@@ -123,7 +124,14 @@ def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent 
 
 
 def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent | None:
-    """Apply a completed replace; one that leaves nothing open also cancels the order."""
+    """Apply a completed replace; one that leaves nothing open also cancels the order.
+
+    Unless the venue says the order is filled (``ev.filled``, FIX OrdStatus 2) and the executions reached the
+    new quantity: then the order ends FILLED, its end an ``Executed`` of nothing (qty 0, price 0).
+    """
+    if ev.filled and ev.leaves_qty <= 0 and apply_replaced_filled(order, ev.price, ev.venue_order_id):
+        out.append(Executed(seq + 1, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0))
+        return Replaced(seq, order.cl_ord_id, order.qty, order.price, 0)
     if not apply_replaced(order, ev.leaves_qty, ev.price, ev.venue_order_id):
         return None
     first = Replaced(seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty)

@@ -481,6 +481,25 @@ def apply_replaced(order: Order, leaves_qty: int, price: int, venue_order_id: st
     return True
 
 
+def apply_replaced_filled(order: Order, price: int, venue_order_id: str) -> bool:
+    """Record a completed replace whose new quantity the executions have reached: the order ends FILLED.
+
+    Return False (order unchanged) unless a replace is in flight whose quantity ``cum_qty`` reaches.
+    """
+    if order.pending_qty <= 0 or order.cum_qty < order.pending_qty or not fire(order, _REPLACED):
+        return False
+    order.qty = order.pending_qty
+    order.price = price
+    order.leaves_qty = 0
+    if venue_order_id:
+        order.venue_order_id = venue_order_id
+    if order.pending_ref:
+        order.venue_ref = order.pending_ref
+    order.pending_ref = ""
+    order.pending_qty = order.pending_price = 0
+    return end_filled(order)
+
+
 def apply_cancel_rejected(order: Order) -> bool:
     """Return an order whose cancel or replace was refused to where it was."""
     if not fire(order, _CANCEL_REJECT):

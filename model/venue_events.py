@@ -88,6 +88,9 @@ class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
     canceled_reason: str = ""
     """Non-empty: the same message also canceled everything still open (OUCH Order State D)."""
     canceled_text: str = ""
+    filled: bool = False
+    """True: the venue says the order is filled (FIX OrdStatus 2): a replace that leaves nothing open because the
+    executions reached the new quantity ends the order FILLED, not CANCELED. OUCH and BOE never set it."""
 
 
 class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):

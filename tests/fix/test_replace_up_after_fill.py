@@ -183,3 +183,39 @@ def test_fill_marked_replace_pending_when_replace_lowers_quantity_then_filled() 
     request_replace(order, 90, 1_502_500, "R1")
     assert executed(order, VenueExecuted(5, order.order_id, 100, 1_502_500, "", "M1", True), 1, []) is not None
     assert (order.state, order.leaves_qty) == (OrderState.FILLED, 0)
+
+
+def _replace_down_crossed_by_fill(tmp_path: Path, replaced_status: bytes) -> tuple[Rig, Engine, MemoryLink]:
+    """Replace 100 -> 70 crossed by a fill of 70; the venue's Replaced says ``replaced_status`` with nothing left."""
+    fix = Rig("broker-fix44").up()
+    engine, rig = _engine(fix, tmp_path / "journal")
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A", qty=100, price=2_300_000, venue="FIXV")
+    (new_order,) = fix.wire.take()
+    ref = new_order.get(b"11").decode()
+    _deliver(fix, engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
+    rig.send(strat, Replace("A", 70, 2_300_000))
+    (replace,) = fix.wire.take()
+    g_ref = replace.get(b"11").decode()
+    strat.received()
+    _deliver(fix, engine, _report(fix, ref, b"F", b"1", 100, 70, 30, last=70))
+    _deliver(fix, engine, _report(fix, g_ref, b"5", replaced_status, 70, 70, 0, orig=ref))
+    return fix, engine, strat
+
+
+def test_replace_down_to_what_executed_when_venue_says_filled_then_order_ends_filled(tmp_path: Path) -> None:
+    # rev38fix s9 (FIX 4.2 App D11), s1 (b): 150=5 with 39=2: filled takes precedence over canceled
+    fix, engine, strat = _replace_down_crossed_by_fill(tmp_path, b"2")
+    order = _order(engine)
+    assert (order.state, order.qty, order.cum_qty, order.leaves_qty) == (OrderState.FILLED, 70, 70, 0)
+    assert _events(strat) == [("Executed", 70, 70, 30), ("Replaced", 70, 0), ("Executed", 0, 70, 0)]
+    assert (engine.counters.filled, engine.counters.canceled) == (1, 0)
+    assert fix.adapter.status()["open_orders"] == 0
+
+
+def test_replace_down_to_what_executed_when_venue_says_canceled_then_order_canceled_nothing_left(
+    tmp_path: Path,
+) -> None:
+    _fix, engine, strat = _replace_down_crossed_by_fill(tmp_path, b"4")
+    assert _order(engine).state is OrderState.CANCELED
+    assert _events(strat) == [("Executed", 70, 70, 30), ("Replaced", 70, 0), ("Canceled", 0, 0)]

@@ -1136,7 +1136,9 @@ class FixVenue(VenueAdapter):
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
-                event = VenueReplaced(seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode())
+                filled = fields.get(f.ORD_STATUS) == b"2"  # filled takes precedence: a replace leaving 0 ends it FILLED
+                venue_order_id = fields.get(f.ORDER_ID, b"").decode()
+                event = VenueReplaced(seq, order.order_id, leaves, price, venue_order_id, "", "", filled)
             elif exec_type == ExecType.RESTATED:
                 restated = self._restated(message, order)
                 if restated is None:
