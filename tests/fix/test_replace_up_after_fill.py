@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gateway.engine import Engine
 from gateway.journal import read_journal
-from gateway.protocol.messages import Cancel, CancelRejected, Canceled, Executed, Replace, Replaced
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, Replace, Replaced
 from gateway.recovery import recover
 from gateway.venue_apply import executed
 from model.order import Order, OrderState, request_replace
@@ -150,7 +150,11 @@ def test_replace_up_refused_after_fill_then_order_ends_filled(tmp_path: Path) ->
     order = _order(engine)
     assert (order.state, order.qty, order.cum_qty, order.leaves_qty) == (OrderState.FILLED, 100, 100, 0)
     assert _open_counted(order) == 0
-    assert _events(strat) == [("Executed", 100, 100, 20), ("CancelRejected", "TOO_LATE_TO_CANCEL"), ("Executed", 0, 100, 0)]
+    assert _events(strat) == [
+        ("Executed", 100, 100, 20),
+        ("CancelRejected", "TOO_LATE_TO_CANCEL"),
+        ("Executed", 0, 100, 0),
+    ]
     assert fix.wire.take() == []  # the held Cancel answered by the order's end, not sent
     assert fix.adapter.status()["open_orders"] == 0
     assert engine.counters.filled == 1
@@ -158,12 +162,17 @@ def test_replace_up_refused_after_fill_then_order_ends_filled(tmp_path: Path) ->
 
 
 def test_order_kept_open_by_replace_up_when_recovered_from_journal_then_same_state(tmp_path: Path) -> None:
-    fix, engine, _strat, ref, g_ref = _replace_in_flight(tmp_path)
+    fix, engine, _strat, ref, _g_ref = _replace_in_flight(tmp_path)
     _deliver(fix, engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
     engine.journal.close()
     recovered = recover(read_journal(tmp_path / "journal"))
     order = recovered.strategies["S1"].orders["A"]
-    assert (order.state, order.cum_qty, order.leaves_qty, order.pending_qty) == (OrderState.PENDING_REPLACE, 100, 20, 120)
+    assert (order.state, order.cum_qty, order.leaves_qty, order.pending_qty) == (
+        OrderState.PENDING_REPLACE,
+        100,
+        20,
+        120,
+    )
     assert order.order_id in recovered.open_orders
 
 

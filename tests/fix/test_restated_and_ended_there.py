@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.protocol.messages import Cancel, CancelRejected, Canceled, Executed
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed
 from model.order import Order, OrderState
 from risk.exposure import ExposureBook
 from tests.harness import MemoryLink
@@ -89,7 +89,9 @@ def _open_counted(order: Order) -> int:
     return 0 if record is None else record.leaves
 
 
-def test_restated_cut_when_venue_fills_the_rest_then_order_filled(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_restated_cut_when_venue_fills_the_rest_then_order_filled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # s5 (a): 150=D 378=4 38=60 151=60, then the 60 fills; the strategy's cancel crossed by it is refused (39=2)
     fix, engine, rig, strat, ref = _gateway(tmp_path)
     with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):

@@ -1182,7 +1182,7 @@ class FixVenue(VenueAdapter):
             self._forget(order.order_id)
 
     def _restated(self, message: FixMessage, order: Order) -> tuple[tuple[VenueEvent, ...], VenueEvent] | None:
-        """Return what a Restated report (ExecType D) changes of the order: fills first, then a cut of its open quantity.
+        """Return what a Restated report (ExecType D) changes: fills first, then a cut of the open quantity.
 
         What the venue has open is LeavesQty (151), else OrderQty (38) less CumQty. Fills its CumQty (14) shows
         beyond the order's count come first, as for a cancel. Less open than the order then has is canceled
