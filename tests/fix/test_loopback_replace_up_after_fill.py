@@ -58,7 +58,9 @@ def _applying(gateway: GatewaySide, order: Order) -> None:
     gateway.venue.event_sink = sink
 
 
-def _report(ref: bytes, orig: bytes, exec_type: bytes, status: bytes, cum: int, leaves: int, last: int) -> list:
+def _report(
+    ref: bytes, orig: bytes, exec_type: bytes, status: bytes, cum: int, leaves: int, last: int
+) -> list[tuple[bytes, bytes]]:
     body = [(b"37", b"OID"), (b"17", b"M%d%b" % (cum, exec_type)), (b"11", ref), (b"41", orig), (b"150", exec_type)]
     body += [(b"39", status), (b"55", b"MSFT"), (b"54", b"1"), (b"38", b"120"), (b"44", b"150.25")]
     body += [(b"151", b"%d" % leaves), (b"14", b"%d" % cum), (b"6", b"150.25")]
