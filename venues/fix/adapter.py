@@ -950,8 +950,8 @@ class FixVenue(VenueAdapter):
         except _TagError as bad:
             self._unparseable(message, bad.tag, bad)
             return
-        except KeyError as exc:
-            self._unparseable(message, tag, _MissingTagError(f"required tag {exc} missing"))
+        except KeyError:
+            self._unparseable(message, tag, _MissingTagError(f"required tag {tag.decode()} missing"))
             return
         except ValueError as exc:
             self._unparseable(message, tag, exc)
@@ -1167,8 +1167,8 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, bad.tag, bad)
             self._resync(tracked, cl_ord_id)
             return
-        except KeyError as exc:
-            self._unparseable(message, tag, _MissingTagError(f"required tag {exc} missing"))
+        except KeyError:
+            self._unparseable(message, tag, _MissingTagError(f"required tag {tag.decode()} missing"))
             self._resync(tracked, cl_ord_id)
             return
         except ValueError as exc:
