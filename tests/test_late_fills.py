@@ -10,6 +10,7 @@ engine marks it (``VenueExecuted.after_end``) before journaling it, so recovery 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,11 @@ from tests.harness import Rig
 PX = 1_000_000
 
 
-def _executed(received: list[object]) -> list[tuple[int, int, int]]:
+def _executed(received: Sequence[object]) -> list[tuple[int, int, int]]:
     return [(m.qty, m.cum_qty, m.leaves_qty) for m in received if isinstance(m, Executed)]
 
 
-def _numbered(received: list[object]) -> list[tuple[str, int]]:
+def _numbered(received: Sequence[object]) -> list[tuple[str, int]]:
     return [(type(m).__name__, m.seq) for m in received if isinstance(m, (OrderAccepted, Executed, Canceled))]
 
 
