@@ -1058,14 +1058,15 @@ class BoeVenue(VenueAdapter):
 
         An execution with LeavesQty 0 while the Modify was in flight left the order open here (the Modify could
         reopen it): refused, Cboe has nothing open. The core ends a fully executed order FILLED with the refusal;
-        shares still open here are canceled (``BOE_LEAVES_ZERO``).
+        shares still open here are canceled (``BOE_LEAVES_ZERO``). A Modify reported refused at the in-doubt deadline
+        (``lapsed``) leaves the order tracked: should Cboe apply it after all, ``_late_modified`` cancels it there.
         """
         order = tracked.order
         self.event_sink(VenueCancelRejected(seq, order.order_id, code, text))
         if not tracked.zero_leaves:
             return
         tracked.zero_leaves = False
-        tracked.done = True
+        tracked.done = not tracked.lapsed  # a Modify refused at the in-doubt deadline may still be applied: canceled
         if order.is_open and order.leaves_qty > 0:
             self._leaves_zero(seq, tracked, 0, order.leaves_qty)
 
