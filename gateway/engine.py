@@ -1051,6 +1051,8 @@ class Engine:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
         self._counters.invalid_requests += 1
         if req.kind == "NewOrder":
+            self._n_orders_received += 1  # read and answered by its id, as any NewOrder (docs/ops-guide.md, metrics)
+            self._counters.rejected_gateway += 1
             if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
                 self._emit(
