@@ -45,6 +45,7 @@ from gateway.journal_mmap import MmapJournal
 from gateway.latency import StageLatencies
 from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE
 from gateway.protocol.messages import (
+    LAST_SEQ_LIMIT,
     REQ_SEQ_VERSION,
     Cancel,
     CancelRejected,
@@ -79,6 +80,7 @@ from gateway.strategy_session import (
     StrategySession,
     StrategySessionState,
     UnreadableRequest,
+    last_seq_too_large,
 )
 from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, is_repeated_fill, rejected, replaced
@@ -774,13 +776,18 @@ class Engine:
             session.close("NOT_AUTHORIZED", refusal)
             return
         st = self.strategies.get(hello.strategy_id)
-        if st is None:
-            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
-        if st.link is not None:
+        if st is not None and st.link is not None:
             self._counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
+        if hello.last_seq >= LAST_SEQ_LIMIT and hello.last_seq >= (st.next_seq if st is not None else 1):
+            self._counters.strategy_refused += 1
+            log.warning("refused Hello of %s: last_seq %d is too large", hello.strategy_id, hello.last_seq)
+            session.close("BAD_HELLO", last_seq_too_large(hello.last_seq, st.next_seq if st is not None else 1))
+            return
+        if st is None:
+            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
         base = st.events_base
         last_seq = max(hello.last_seq, 0)
         st.link = link
