@@ -567,13 +567,21 @@ class Engine:
 
     def link_closed(self, link: StrategyLink) -> None:
         """Forget a connection; apply the strategy's disconnect policy to its open orders."""
+        if self._forget_link(link):
+            self.flush()
+
+    def _forget_link(self, link: StrategyLink) -> bool:
+        """Forget a connection and apply the disconnect policy, without flushing; return True if it had a strategy.
+
+        Called again for the same connection (``link_closed`` after a Hello found it closing) it does nothing.
+        """
         if link in self._links:
             self._links.remove(link)
         self._end_replay(link)
         st = link.strategy
         link.strategy = None
         if st is None or st.link is not link:
-            return
+            return False
         st.link = None
         self._counters.strategy_disconnects += 1
         policy = self.entitlements.disconnect_policy(st.strategy_id)
@@ -587,7 +595,7 @@ class Engine:
         if policy == "cancel":
             for order in list(st.open_orders.values()):
                 self._cancel(order)
-        self.flush()
+        return True
 
     def _end_replay(self, link: StrategyLink) -> None:
         """Stop the replay of a connection that closed before it was all out.
@@ -776,6 +784,11 @@ class Engine:
             session.close("NOT_AUTHORIZED", refusal)
             return
         st = self.strategies.get(hello.strategy_id)
+        if st is not None and st.link is not None and st.link.is_closing():
+            # its connection ended (end-of-file, reset, or closing after a fatal Error) and the loop has not yet
+            # called link_closed: the id is free at once (docs/strategy-protocol.md 1); the flush after this read
+            # sends what the disconnect policy decided, and link_closed later finds nothing left to do
+            self._forget_link(st.link)
         if st is not None and st.link is not None:
             self._counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
