@@ -70,7 +70,8 @@ def peer_closed(sock: socket.socket | None) -> bool:
         unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
     except (OSError, ValueError):
         return False
-    return struct.unpack("i", unread)[0] == 0
+    count: int = struct.unpack("i", unread)[0]
+    return count == 0
 
 
 class StrategyProtocol(asyncio.Protocol):
