@@ -50,7 +50,14 @@ from gateway.journal import (
     lock_journal_directory,
     open_journal,
 )
-from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from gateway.metrics import (
+    AdminMetrics,
+    GcMetrics,
+    JournalMetrics,
+    MetricsSnapshot,
+    VenueMetrics,
+    trading_scope_fields,
+)
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
     first_order_id,
@@ -180,6 +187,10 @@ class ReloadableRisk(RiskGate, Protocol):
 
     def known_accounts(self) -> set[str]:
         """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
+        ...
+
+    def trading_scopes(self) -> Any:
+        """Return the kills in force by scope, the scopes not ACTIVE and each account's state (``gateway metrics``)."""
         ...
 
 
@@ -820,6 +831,7 @@ class GatewayProcess:
             pid=os.getpid(),
             start_time=self.started_at,
             trading_state=risk.trading_state().name,
+            **trading_scope_fields(risk.trading_scopes()),
             counters=engine.counter_values(),
             rejects=reject_table(engine.rejects),
             cancel_rejects=reject_table(engine.cancel_rejects),
