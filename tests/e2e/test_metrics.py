@@ -28,6 +28,7 @@ from tests.reliability.support import GATEWAY, Gateway, Simulator, spawn_listeni
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "gateway.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "gateway-alerts.yaml"
 
 REQUIRED_COUNTERS = {
     "gateway_orders_received_total",
@@ -319,8 +320,32 @@ def test_dashboard_when_read_then_valid_json_and_every_metric_it_queries_is_expo
     used = {name for expr in exprs for name in re.findall(r"\bgateway_[a-z0-9_]+", expr)}
     assert used and used <= exported, sorted(used - exported)
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
-    for wanted in ("orders/s", "rejects", "p99", "venue", "journal"):
+    for wanted in ("orders/s", "rejects", "p99", "venue", "journal", "kill switches", "sync stalls"):
         assert wanted in titles, wanted
+
+
+def test_alert_rules_when_loaded_then_well_formed_and_every_metric_they_query_is_exported(traded) -> None:
+    gateway, _ = traded
+    exported = set(_metrics_text(gateway)) | {"gateway_up"}  # gateway_up: the exporter's own
+    rules = [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+    names = [rule["alert"] for rule in rules]
+    assert len(names) == len(set(names))
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"critical", "warning"} and rule["annotations"]["summary"], rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
+    used = {name for rule in rules for name in re.findall(r"\bgateway_[a-z0-9_]+", rule["expr"])}
+    assert used <= exported, sorted(used - exported)
+    for wanted in (  # what ops must hear about (rev38mon): down, venue, kill (any scope), sync, fsync, rejects
+        "gateway_up",
+        "gateway_venue_up",
+        "gateway_kill_switches",
+        "gateway_journal_sync_stalled",
+        "gateway_journal_sync_stalls_total",
+        "gateway_journal_fsync_seconds_bucket",
+        "gateway_order_rejects_total",
+    ):
+        assert wanted in used, wanted
 
 
 def _scrape(port: int) -> str:
