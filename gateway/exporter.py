@@ -325,16 +325,17 @@ def serve(admin_socket: str | Path, host: str, port: int, timeout_s: float = 5.0
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AdminSocketCollector(admin_socket, timeout_s))
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in brackets, as in a URL
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         print(
-            f"gateway metrics serve: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            f"gateway metrics serve: cannot listen on {where}: {exc.strerror or exc} "
             "(is another exporter running there? choose another port with --listen)",
             file=sys.stderr,
         )
         return 2
-    print(f"gateway metrics serve: http://{host}:{port}/metrics, scraping {admin_socket}", flush=True)
+    print(f"gateway metrics serve: http://{where}/metrics, scraping {admin_socket}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
