@@ -1292,7 +1292,7 @@ class RiskEngine:
         configured = document.accounts
         accounts: list[tuple[str, str]] = []
         killed = 0
-        for name in sorted(configured.keys() | book.keys()):
+        for name in configured.keys() | book.keys():  # in no order: the reader sorts
             account = configured.get(name)
             own = int(TradingState[account.trading_state]) if account is not None and account.trading_state else 0
             holder = book.get(name)
