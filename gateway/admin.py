@@ -21,7 +21,9 @@ import asyncio
 import json
 import logging
 import math
+import os
 import socket
+import stat
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -324,6 +326,21 @@ class AdminNoAnswerError(AdminError):
     """The request was sent but no answer came: the gateway may still carry it out (a hung, frozen or dying gateway)."""
 
 
+def _not_a_socket(path: str | Path) -> str:
+    """Return what ``path`` is if it is not a socket ("a directory", "a regular file", ...); "" if it is one."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISSOCK(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "a special file"
+
+
 def _connect(path: str | Path, timeout_s: float) -> socket.socket:
     if not math.isfinite(timeout_s) or timeout_s <= 0:  # settimeout raises on some, and inf would never give up
         raise AdminError(f"timeout {timeout_s!r} s: expected a finite number of seconds above 0")
@@ -339,6 +356,9 @@ def _connect(path: str | Path, timeout_s: float) -> socket.socket:
         raise AdminError(f"permission denied on {path}: run as the gateway's user") from exc
     except ConnectionRefusedError as exc:
         sock.close()
+        kind = _not_a_socket(path)
+        if kind:
+            raise AdminError(f"{path} is not a socket but {kind}: name the gateway's admin socket") from exc
         raise AdminError(f"{path}: nothing is listening (stale socket?)") from exc
     except TimeoutError as exc:  # the gateway accepts no connection (its backlog is full): nothing was sent
         sock.close()

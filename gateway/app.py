@@ -50,7 +50,14 @@ from gateway.journal import (
     lock_journal_directory,
     open_journal,
 )
-from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from gateway.metrics import (
+    AdminMetrics,
+    GcMetrics,
+    JournalMetrics,
+    MetricsSnapshot,
+    VenueMetrics,
+    trading_scope_fields,
+)
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
     first_order_id,
@@ -90,6 +97,46 @@ sync (the syncer frozen, a hung disk): a CRITICAL line and ``gateway_journal_syn
 this or 20 sync intervals, whichever is longer (docs/reliability.md section 1)."""
 EXIT_JOURNAL_NOT_DURABLE = 3
 """``gateway run``'s exit code when the stop could not make the journal durable (``GatewayProcess.exit_code``)."""
+
+
+class SyncLagWatch:
+    """Under ``fsync: interval``: how long written bytes have waited with the synced position not moving (sans-IO).
+
+    ``check`` is given the time and the journal's written and synced positions. The clock starts at the
+    first check that finds bytes unsynced, or finds the synced position moved: never earlier (a check just
+    after start-up that finds the first bytes unsynced reads 0 s, not the time since the host booted).
+    ``stalls`` counts each time the lag reached ``limit_s``, so a stall shorter than a scrape interval
+    still leaves a trace (``gateway_journal_sync_stalls_total``).
+    """
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.lag = 0.0
+        """Seconds bytes have been unsynced without the synced position moving, as of the last check."""
+        self.stalls = 0
+        self._synced = -1
+        """The synced position when the clock started (-1: no bytes were unsynced at the last check)."""
+        self._since = 0.0
+
+    @property
+    def stalled(self) -> bool:
+        """Return whether the lag has reached the limit."""
+        return self.lag >= self.limit_s
+
+    def check(self, now: float, written: int, synced: int) -> float:
+        """Update the lag from one look at the journal's positions; return it."""
+        if written - synced <= 0:
+            self._synced = -1
+            lag = 0.0
+        else:
+            if synced != self._synced:
+                self._synced, self._since = synced, now
+            lag = now - self._since
+        was_stalled = self.stalled
+        self.lag = lag
+        if self.stalled and not was_stalled:
+            self.stalls += 1
+        return lag
 
 
 def order_id_room_problems(venues: Mapping[str, VenueAdapter], next_order_id: int) -> list[str]:
@@ -140,6 +187,10 @@ class ReloadableRisk(RiskGate, Protocol):
 
     def known_accounts(self) -> set[str]:
         """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
+        ...
+
+    def trading_scopes(self) -> Any:
+        """Return the kills in force by scope, the scopes not ACTIVE and each account's state (``gateway metrics``)."""
         ...
 
 
@@ -381,10 +432,8 @@ class GatewayProcess:
         self._journal_file_logged = 0.0
         self._journal_first_id = 0
         """The first order id this run's open marker holds (written again if the marker is deleted)."""
-        self._sync_seen = 0
-        self._sync_seen_at = 0.0
-        self._sync_lag = 0.0
-        """Seconds the journal has had unsynced bytes without the synced position moving (``fsync: interval``)."""
+        self._sync_watch = SyncLagWatch(max(JOURNAL_SYNC_LAG_ALERT_S, 20 * config.journal.fsync_interval_ms / 1000))
+        """How long the journal has had unsynced bytes without the synced position moving (``fsync: interval``)."""
         self._sync_stalled_logged = 0.0
         self._marker_logged = 0.0
         """When writing a deleted open marker again last failed and was logged (0: it did not fail)."""
@@ -782,6 +831,7 @@ class GatewayProcess:
             pid=os.getpid(),
             start_time=self.started_at,
             trading_state=risk.trading_state().name,
+            **trading_scope_fields(risk.trading_scopes()),
             counters=engine.counter_values(),
             rejects=reject_table(engine.rejects),
             cancel_rejects=reject_table(engine.cancel_rejects),
@@ -921,16 +971,11 @@ class GatewayProcess:
         if journal.fsync is not FsyncPolicy.INTERVAL:
             return
         now = time.monotonic()
+        watch = self._sync_watch
+        was_stalled = watch.stalled
+        lag = watch.check(now, journal.bytes_written, synced)
         unsynced = journal.bytes_written - synced
-        if unsynced <= 0:  # the clock starts at the first check that finds bytes unsynced: never early
-            self._sync_seen, self._sync_seen_at = -1, now
-        elif synced != self._sync_seen:
-            self._sync_seen, self._sync_seen_at = synced, now
-        lag = now - self._sync_seen_at if unsynced > 0 else 0.0
-        limit = self._sync_lag_limit()
-        was_stalled = self._sync_lag >= limit
-        self._sync_lag = lag
-        if lag >= limit:
+        if watch.stalled:
             if not was_stalled or now - self._sync_stalled_logged >= JOURNAL_FILE_RELOG_S:
                 self._sync_stalled_logged = now
                 log.critical(
@@ -946,10 +991,6 @@ class GatewayProcess:
         elif was_stalled:
             log.warning("journal %s: synced again (%d bytes unsynced)", journal.path, max(unsynced, 0))
 
-    def _sync_lag_limit(self) -> float:
-        """Return the sync lag that counts as stalled (``JOURNAL_SYNC_LAG_ALERT_S`` or 20 sync intervals)."""
-        return max(JOURNAL_SYNC_LAG_ALERT_S, 20 * self.config.journal.fsync_interval_ms / 1000)
-
     def _journal_file_status(self) -> dict[str, Any]:
         """Return the ``journal_file`` status section: is the journal's path the open file, restores so far."""
         journal = self._watched_journal
@@ -961,8 +1002,9 @@ class GatewayProcess:
                 "problem": self._journal_file_problem or None,
                 "restores": journal.file_restores,
                 "last_problem": self._journal_file_last or None,
-                "sync_lag_seconds": round(self._sync_lag, 3),
-                "sync_stalled": self._sync_lag >= self._sync_lag_limit(),
+                "sync_lag_seconds": round(self._sync_watch.lag, 3),
+                "sync_stalled": self._sync_watch.stalled,
+                "sync_stalls": self._sync_watch.stalls,
             }
         }
 
@@ -973,8 +1015,9 @@ class GatewayProcess:
         return {
             "journal_file_missing": 1.0 if self._journal_file_problem else 0.0,
             "journal_file_restores_total": float(journal.file_restores),
-            "journal_sync_lag_seconds": self._sync_lag,
-            "journal_sync_stalled": 1.0 if self._sync_lag >= self._sync_lag_limit() else 0.0,
+            "journal_sync_lag_seconds": self._sync_watch.lag,
+            "journal_sync_stalled": 1.0 if self._sync_watch.stalled else 0.0,
+            "journal_sync_stalls_total": float(self._sync_watch.stalls),
         }
 
     def _poll(self) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 from gateway.admin import AdminError, fetch_metrics
 from gateway.metrics import MetricsSnapshot
 from obs.histogram import cumulative, dense, estimated_sum, total
+from risk.codes import REASONS as RISK_CODES
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -73,6 +74,43 @@ ENGINE_COUNTERS: Final = {
 """EngineCounters field -> (metric name after ``gateway_``, help). Every one is a counter (``_total``)."""
 
 TRADING_STATES: Final = ("ACTIVE", "REDUCING", "HALTED")
+GATEWAY_ORDER_REJECT_CODES: Final = (
+    "DUPLICATE_CL_ORD_ID",
+    "INVALID_FIELD",
+    "TOO_MANY_ERRORS",
+    "ACCOUNT_NOT_PERMITTED",
+    "UNKNOWN_VENUE",
+    "VENUE_UNAVAILABLE",
+    "VENUE_BACKPRESSURE",
+    "JOURNAL_UNAVAILABLE",
+    "NOT_SENT",
+)
+"""docs/strategy-protocol.md 8.1: the GATEWAY codes of an OrderRejected (the request or the gateway's state)."""
+GATEWAY_CANCEL_REJECT_CODES: Final = (
+    "INVALID_FIELD",
+    "TOO_MANY_ERRORS",
+    "VENUE_UNAVAILABLE",
+    "VENUE_SESSION_ENDED",
+    "VENUE_BACKPRESSURE",
+    "UNKNOWN_ORDER",
+    "ORDER_CLOSED",
+    "CANCEL_PENDING",
+    "REQUEST_PENDING",
+    "INVALID_QTY",
+)
+"""docs/strategy-protocol.md 8.1: the GATEWAY codes of a CancelRejected."""
+PRECREATED_REJECTS: Final = {
+    "order_rejects": [*(("RISK", code) for code in RISK_CODES), *(("GATEWAY", c) for c in GATEWAY_ORDER_REJECT_CODES)],
+    "cancel_rejects": [
+        *(("RISK", code) for code in RISK_CODES),
+        *(("GATEWAY", c) for c in GATEWAY_CANCEL_REJECT_CODES),
+    ],
+}
+"""(source, code) series every scrape has, 0 until the first such reject, so ``rate()`` and ``increase()`` see
+the first one: every RISK code and the GATEWAY codes of docs/strategy-protocol.md 8.1. Venue-specific codes
+(8.2, 8.4) appear with their first reject."""
+KILL_SCOPES: Final = ("firm", "account")
+"""The scopes ``gateway kill`` acts on (``gateway_kill_switches``)."""
 VENUE_STATES: Final = ("DISCONNECTED", "CONNECTING", "LOGGING_IN", "UP", "ENDED", "LOGIN_REFUSED")
 
 
@@ -115,6 +153,31 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
     for state in TRADING_STATES:
         trading.add_metric([state], 1.0 if snapshot.trading_state == state else 0.0)
     yield trading
+    kills = GaugeMetricFamily(
+        f"{PREFIX}_kill_switches",
+        "run-time kills in force (gateway kill) by scope: firm 0 or 1, account the accounts killed",
+        labels=["scope"],
+    )
+    for scope in KILL_SCOPES:
+        kills.add_metric([scope], snapshot.kill_switches.get(scope, 0))
+    yield kills
+    scopes = GaugeMetricFamily(
+        f"{PREFIX}_trading_scopes",
+        "scopes whose own trading state (limits file or kill) is REDUCING or HALTED, by scope kind and state",
+        labels=["scope", "state"],
+    )
+    for scope, state, count in snapshot.trading_scopes:
+        scopes.add_metric([scope, state], count)
+    yield scopes
+    accounts = GaugeMetricFamily(
+        f"{PREFIX}_account_trading_state",
+        "each known account's effective trading state (1 for the current one): firm, account and kill, strictest",
+        labels=["account", "state"],
+    )
+    for account, current in sorted(snapshot.account_states.items()):
+        for state in TRADING_STATES:
+            accounts.add_metric([account, state], 1.0 if current == state else 0.0)
+    yield accounts
 
     for field, (name, doc) in ENGINE_COUNTERS.items():
         yield counter(name, doc, snapshot.counters.get(field, 0))
@@ -127,7 +190,9 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         ("cancel_rejects", "CancelRejected sent to strategies, by source and code", snapshot.cancel_rejects),
     ):
         family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["source", "code"])
-        for source, code, count in rows:
+        counts = dict.fromkeys(PRECREATED_REJECTS[name], 0)
+        counts.update(((source, code), count) for source, code, count in rows)
+        for (source, code), count in counts.items():
             family.add_metric([source, code], count)
         yield family
     yield gauge("orders", "orders the gateway holds today (open and closed)", snapshot.orders_total)
@@ -261,16 +326,17 @@ def serve(admin_socket: str | Path, host: str, port: int, timeout_s: float = 5.0
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AdminSocketCollector(admin_socket, timeout_s))
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in brackets, as in a URL
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         print(
-            f"gateway metrics serve: cannot listen on {host}:{port}: {exc.strerror or exc} "
+            f"gateway metrics serve: cannot listen on {where}: {exc.strerror or exc} "
             "(is another exporter running there? choose another port with --listen)",
             file=sys.stderr,
         )
         return 2
-    print(f"gateway metrics serve: http://{host}:{port}/metrics, scraping {admin_socket}", flush=True)
+    print(f"gateway metrics serve: http://{where}/metrics, scraping {admin_socket}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

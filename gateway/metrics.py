@@ -9,6 +9,8 @@ formats or sorts on the loop, and nothing grows with the number of orders. Every
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from gateway.latency import LatencySnapshot
@@ -94,6 +96,23 @@ class MetricsSnapshot(msgspec.Struct, frozen=True):
     admin: AdminMetrics
     extra: dict[str, float] = {}
     """Further numbers from status providers (GC controller): names ending in ``_total`` are counters."""
+    kill_switches: dict[str, int] = {}
+    """Run-time kills in force (``gateway kill``) by scope: ``firm`` (0 or 1), ``account`` (accounts killed)."""
+    trading_scopes: list[tuple[str, str, int]] = []
+    """(scope, state, count): scopes (firm, account, strategy, symbol, account_strategy, account_symbol) whose
+    own state, the limits file's or a kill's, is REDUCING or HALTED."""
+    account_states: dict[str, str] = {}
+    """Every known account's effective trading state (the firm's, its own and its kill's, the strictest)."""
+
+
+def trading_scope_fields(scopes: tuple[dict[str, int], list[Any], list[Any]]) -> dict[str, Any]:
+    """Return ``MetricsSnapshot``'s trading-scope fields from ``RiskEngine.trading_scopes``'s (decoded) tuple."""
+    kills, rows, accounts = scopes
+    return {
+        "kill_switches": dict(kills),
+        "trading_scopes": [(scope, state, count) for scope, state, count in rows],
+        "account_states": dict(accounts),
+    }
 
 
 def decode_metrics(data: dict[str, object]) -> MetricsSnapshot:

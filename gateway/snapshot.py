@@ -40,14 +40,23 @@ from gateway.engine import Engine
 from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
-from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from gateway.metrics import (
+    AdminMetrics,
+    GcMetrics,
+    JournalMetrics,
+    MetricsSnapshot,
+    VenueMetrics,
+    trading_scope_fields,
+)
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
 
-LAYOUT_VERSION: Final = 3
+LAYOUT_VERSION: Final = 4
 """2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s.
 3: a METRICS snapshot carries the journal syncer's dense fsync counts after the slow part (the header says
-how many bytes; the run-time part their first bucket), merged with the loop thread's by the reader."""
+how many bytes; the run-time part their first bucket), merged with the loop thread's by the reader.
+4: a METRICS snapshot's run-time part carries the risk gate's trading scopes (kills, scopes not ACTIVE,
+account states) before the fsync counts' first bucket."""
 MAGIC: Final = b"GWSS"
 STATUS: Final = 0
 METRICS: Final = 1
@@ -291,7 +300,8 @@ class SnapshotWriter:
                 [provider() for provider in process.metrics_providers],
                 risk.trading_state().name,
                 sum(1 for st in strategies.values() if st.link is not None),
-                fsync_first,
+                risk.trading_scopes(),
+                fsync_first,  # last: replaced below when the range is merged here
             )
         _encode_into(live, frame, live_at)
         if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(slow) + len(dense):
@@ -327,7 +337,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     slow: tuple[Any, ...]
     live: tuple[Any, ...]
     fsync_dense: bytes = b""
-    """``metrics``: the journal syncer's fsync counts, native uint64 per bucket from ``live[12]`` on."""
+    """``metrics``: the journal syncer's fsync counts, native uint64 per bucket from ``live[-1]`` on."""
 
     def latency(self) -> LatencySnapshot:
         """Return the latency histograms (counts; percentiles by ``LatencySnapshot.summaries``)."""
@@ -463,6 +473,7 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
         extras,
         trading_state,
         strategies_connected,
+        trading_scopes,
         fsync_first,
     ) = snap.live
     extra: dict[str, float] = {}
@@ -507,4 +518,5 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
             f["admin_last_cpu_ns"],
         ),
         extra=extra,
+        **trading_scope_fields(trading_scopes),
     )

@@ -78,6 +78,10 @@ _BUY: Final = Side.BUY
 _HALTED: Final = int(TradingState.HALTED)
 _REDUCING: Final = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
+SCOPE_KINDS: Final = ("firm", "account", "strategy", "symbol", "account_strategy", "account_symbol")
+"""The scopes a trading state can be set for (``trading_scopes``; the file's, and a kill's: firm and account)."""
+TradingScopes = tuple[dict[str, int], list[tuple[str, str, int]], list[tuple[str, str]]]
+"""``RiskEngine.trading_scopes``: kills in force by scope, (scope, state, count) not ACTIVE, account states."""
 
 RESTORED: Final = " (restored from the journal)"
 """How the audit record and the log end ``who`` for a kill or resume re-applied from the journal
@@ -1256,6 +1260,50 @@ class RiskEngine:
         }
         self._status_cache = (file, self._loaded_at_ns, static)
         return static
+
+    def trading_scopes(self) -> TradingScopes:
+        """Return what ``gateway metrics`` shows of the trading states: kills, scopes not ACTIVE, accounts.
+
+        Three parts: the run-time kills in force by scope (``{"firm": 0 or 1, "account": accounts
+        killed}``); the scopes whose own state (the file's, or a kill's, the stricter) is REDUCING or HALTED, as
+        ``(scope, state, count)`` for every scope kind and both states (zeros included); and every known
+        account's effective state. Bounded by the limits file and the accounts with a run-time state.
+        """
+        static = self._static_status()
+        file_counts: dict[tuple[str, int], int] | None = static.get("scope_counts")
+        document = self._file.document
+        if file_counts is None:
+            file_counts = dict.fromkeys(((kind, state) for kind in SCOPE_KINDS[2:] for state in (1, 2)), 0)
+            nested = [
+                *(("strategy", v) for v in document.strategies.values()),
+                *(("symbol", v) for v in document.symbols.values()),
+                *(("account_strategy", v) for a in document.accounts.values() for v in a.strategies.values()),
+                *(("account_symbol", v) for a in document.accounts.values() for v in a.symbols.values()),
+            ]
+            for kind, limits in nested:
+                if limits.trading_state not in (None, "ACTIVE"):
+                    file_counts[kind, int(TradingState[limits.trading_state])] += 1
+            static["scope_counts"] = file_counts
+        firm_file = int(TradingState[document.defaults.trading_state or "ACTIVE"])
+        firm = max(firm_file, self._firm_runtime_state)
+        counts = {("firm", 1): int(firm == 1), ("firm", 2): int(firm == 2), ("account", 1): 0, ("account", 2): 0}
+        counts.update(file_counts)
+        book = self._book.accounts
+        configured = document.accounts
+        accounts: list[tuple[str, str]] = []
+        killed = 0
+        for name in configured.keys() | book.keys():  # in no order: the reader sorts
+            account = configured.get(name)
+            own = int(TradingState[account.trading_state]) if account is not None and account.trading_state else 0
+            holder = book.get(name)
+            if holder is not None and holder.runtime_state:
+                killed += 1
+                own = max(own, holder.runtime_state)
+            if own:
+                counts["account", own] += 1
+            accounts.append((name, _STATE_NAMES[max(own, firm)]))
+        rows = [(kind, _STATE_NAMES[state], count) for (kind, state), count in counts.items()]
+        return {"firm": int(self._firm_runtime_state != 0), "account": killed}, rows, accounts
 
     def status_parts(self) -> tuple[dict[str, Any], StatusRaw]:
         """Return ``status`` in two parts for ``assemble_status``: the per-load part (the same object until

@@ -12,6 +12,7 @@ import ast
 import re
 from pathlib import Path
 
+from gateway.exporter import GATEWAY_CANCEL_REJECT_CODES, GATEWAY_ORDER_REJECT_CODES
 from gateway.strategy_session import ReqSeqCheck, StrategySessionState
 from risk import codes as risk_codes
 from venues.ouch.messages import CANCEL_REASONS, REJECT_REASONS
@@ -159,3 +160,19 @@ def test_codes_when_sent_then_ascii_and_at_most_32_bytes() -> None:
         codes |= _venue_codes(path)
     for code in codes:
         assert code.isascii() and 0 < len(code.replace("<n>", "99")) <= 32, code
+
+
+def test_precreated_gateway_reject_series_when_compared_with_section_8_1_then_the_same_codes() -> None:
+    """The exporter's 0-valued reject series (``gateway.exporter.PRECREATED_REJECTS``) are 8.1's codes, by message."""
+    rows = [line.split("|") for line in _section("### 8.1 Source GATEWAY").splitlines() if line.startswith("| `")]
+    by_message = {
+        message: {
+            code
+            for cells in rows
+            if message in {m.strip() for m in cells[2].split(",")}
+            for code in TICKED.findall(cells[1])
+        }
+        for message in ("OrderRejected", "CancelRejected")
+    }
+    assert set(GATEWAY_ORDER_REJECT_CODES) == by_message["OrderRejected"]
+    assert set(GATEWAY_CANCEL_REJECT_CODES) == by_message["CancelRejected"]

@@ -133,6 +133,7 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
         "journal_file_restores_total": 0.0,
         "journal_sync_lag_seconds": 0.0,
         "journal_sync_stalled": 0.0,
+        "journal_sync_stalls_total": 0.0,
         "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
         "journal_replays_started_total": 0.0,
         "journal_replays_finished_total": 0.0,

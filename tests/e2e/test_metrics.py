@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.admin import admin_request, admin_request_msgpack, fetch_status
@@ -27,6 +28,7 @@ from tests.reliability.support import GATEWAY, Gateway, Simulator, spawn_listeni
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "gateway.json"
+ALERTS = ROOT / "deploy" / "prometheus" / "gateway-alerts.yaml"
 
 REQUIRED_COUNTERS = {
     "gateway_orders_received_total",
@@ -171,6 +173,92 @@ def test_exporter_when_gateway_not_running_then_up_is_zero_and_exporter_stays() 
         exporter.wait(15)
 
 
+def _metrics_text(gateway: Gateway) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+    result = subprocess.run(
+        [*GATEWAY, "metrics", "--config", str(gateway.config)], capture_output=True, text=True, timeout=60, check=True
+    )
+    return _families(result.stdout)
+
+
+def _by(samples: dict[str, list[tuple[str, dict[str, str], float]]], name: str, *labels: str) -> dict[object, float]:
+    return {(s[1][labels[0]] if len(labels) == 1 else tuple(s[1][k] for k in labels)): s[2] for s in samples[name]}
+
+
+def _admin(gateway: Gateway, *argv: str) -> None:
+    result = subprocess.run(
+        [*GATEWAY, *argv, "--config", str(gateway.config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_kill_switch_when_account_or_firm_killed_then_every_scope_visible_in_metrics() -> None:
+    """``gateway kill --account`` and REDUCING/HALTED scopes of the limits file show in Prometheus (rev38mon).
+
+    The old exposition had only the firm-wide ``gateway_trading_state``: an account kill left it ACTIVE 1.
+    """
+    workdir = short_tmp()
+    sim = Simulator(workdir)
+    strategies = {"S1": {"accounts": ["ACC1", "ACC2"], "on_disconnect": "keep"}}
+    gateway = Gateway(workdir, write_config(workdir, sim.port, strategies=strategies))
+    limits = workdir / "limits.yaml"
+    doc = yaml.safe_load(limits.read_text())
+    doc["symbols"]["TSLA"]["trading_state"] = "REDUCING"
+    doc["accounts"]["ACC2"]["trading_state"] = "REDUCING"
+    doc["accounts"]["ACC1"]["symbols"]["TSLA"]["trading_state"] = "HALTED"
+    limits.write_text(yaml.safe_dump(doc, sort_keys=False))
+    zero_scopes = {
+        (scope, state): 0.0
+        for scope in ("firm", "account", "strategy", "symbol", "account_strategy", "account_symbol")
+        for state in ("REDUCING", "HALTED")
+    }
+    try:
+        gateway.start()
+        samples = _metrics_text(gateway)
+        assert _by(samples, "gateway_kill_switches", "scope") == {"firm": 0.0, "account": 0.0}
+        # ACC2 and (the deployed file's) FUND7 REDUCING, TSLA REDUCING, ACC1's TSLA HALTED
+        file_states = {("symbol", "REDUCING"): 1.0, ("account", "REDUCING"): 2.0, ("account_symbol", "HALTED"): 1.0}
+        assert _by(samples, "gateway_trading_scopes", "scope", "state") == {**zero_scopes, **file_states}
+        accounts = _by(samples, "gateway_account_trading_state", "account", "state")
+        states = {"ACC1": "ACTIVE", "ACC2": "REDUCING", "FUND7": "REDUCING", "PROP3": "ACTIVE"}
+        assert {k: v for k, v in accounts.items() if v} == {pair: 1.0 for pair in states.items()}
+        assert len(accounts) == 3 * len(states)  # every state of every account: 1 for the current one
+        # every documented RISK and GATEWAY code has its series before its first reject: rate() sees the first one
+        rejects = _by(samples, "gateway_order_rejects_total", "source", "code")
+        assert rejects[("RISK", "TRADING_HALTED")] == 0.0 and rejects[("GATEWAY", "VENUE_UNAVAILABLE")] == 0.0
+        assert _by(samples, "gateway_cancel_rejects_total", "source", "code")[("GATEWAY", "UNKNOWN_ORDER")] == 0.0
+
+        _admin(gateway, "kill", "--account", "ACC1", "--reason", "test")
+        with BlockingGatewayClient(str(gateway.socket), "S1") as client:
+            refused = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
+            client.wait_accepted(refused, timeout=5)
+        samples = _metrics_text(gateway)
+        assert _by(samples, "gateway_trading_state", "state")["ACTIVE"] == 1.0  # firm-wide: still ACTIVE
+        assert _by(samples, "gateway_kill_switches", "scope") == {"firm": 0.0, "account": 1.0}
+        assert _by(samples, "gateway_trading_scopes", "scope", "state") == {
+            **zero_scopes,
+            **file_states,
+            ("account", "HALTED"): 1.0,
+        }
+        assert _by(samples, "gateway_account_trading_state", "account", "state")[("ACC1", "HALTED")] == 1.0
+        assert _by(samples, "gateway_order_rejects_total", "source", "code")[("RISK", "TRADING_HALTED")] == 1.0
+
+        _admin(gateway, "kill", "--reason", "test")
+        samples = _metrics_text(gateway)
+        assert _by(samples, "gateway_kill_switches", "scope") == {"firm": 1.0, "account": 1.0}
+        assert _by(samples, "gateway_trading_scopes", "scope", "state")[("firm", "HALTED")] == 1.0
+        accounts = _by(samples, "gateway_account_trading_state", "account", "state")
+        assert {k: v for k, v in accounts.items() if v} == {(name, "HALTED"): 1.0 for name in states}
+
+        _admin(gateway, "resume", "--reason", "test")
+        _admin(gateway, "resume", "--account", "ACC1", "--reason", "test")
+        samples = _metrics_text(gateway)
+        assert _by(samples, "gateway_kill_switches", "scope") == {"firm": 0.0, "account": 0.0}
+        assert _by(samples, "gateway_trading_scopes", "scope", "state") == {**zero_scopes, **file_states}
+    finally:
+        gateway.stop()
+        sim.stop()
+
+
 def test_status_when_cli_used_then_percentiles_per_stage_in_text_and_json(traded) -> None:
     gateway, _ = traded
     text = subprocess.run(
@@ -232,8 +320,32 @@ def test_dashboard_when_read_then_valid_json_and_every_metric_it_queries_is_expo
     used = {name for expr in exprs for name in re.findall(r"\bgateway_[a-z0-9_]+", expr)}
     assert used and used <= exported, sorted(used - exported)
     titles = " ".join(panel["title"].lower() for panel in dashboard["panels"])
-    for wanted in ("orders/s", "rejects", "p99", "venue", "journal"):
+    for wanted in ("orders/s", "rejects", "p99", "venue", "journal", "kill switches", "sync stalls"):
         assert wanted in titles, wanted
+
+
+def test_alert_rules_when_loaded_then_well_formed_and_every_metric_they_query_is_exported(traded) -> None:
+    gateway, _ = traded
+    exported = set(_metrics_text(gateway)) | {"gateway_up"}  # gateway_up: the exporter's own
+    rules = [rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]]
+    names = [rule["alert"] for rule in rules]
+    assert len(names) == len(set(names))
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"critical", "warning"} and rule["annotations"]["summary"], rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
+    used = {name for rule in rules for name in re.findall(r"\bgateway_[a-z0-9_]+", rule["expr"])}
+    assert used <= exported, sorted(used - exported)
+    for wanted in (  # what ops must hear about (rev38mon): down, venue, kill (any scope), sync, fsync, rejects
+        "gateway_up",
+        "gateway_venue_up",
+        "gateway_kill_switches",
+        "gateway_journal_sync_stalled",
+        "gateway_journal_sync_stalls_total",
+        "gateway_journal_fsync_seconds_bucket",
+        "gateway_order_rejects_total",
+    ):
+        assert wanted in used, wanted
 
 
 def _scrape(port: int) -> str:

@@ -7,6 +7,7 @@ HTTP 500 on every scrape), and ``--listen :PORT`` binding every interface.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -99,3 +100,42 @@ def test_metrics_serve_when_listen_has_no_host_then_exit_2_and_nothing_listens()
     result = _gateway("metrics", "serve", "--listen", ":21472", "--admin-socket", "/nonexistent/a.sock")
     assert result.returncode == 2
     assert "--listen ':21472': expected HOST:PORT with a host" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "metrics"])
+@pytest.mark.parametrize("kind", ["a regular file", "a directory"])
+def test_admin_socket_when_not_a_socket_then_exit_1_saying_so(command: str, kind: str) -> None:
+    workdir = short_tmp()
+    path = workdir / "gateway.yaml"
+    if kind == "a directory":
+        path = workdir
+    else:
+        path.write_text("gateway_id: x\n")
+    result = _gateway(command, "--admin-socket", str(path))
+    assert result.returncode == 1, result.stderr
+    assert f"{path} is not a socket but {kind}" in result.stderr  # the old text: "nothing is listening"
+    assert "stale socket" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_metrics_serve_when_listening_on_ipv6_then_the_url_it_prints_has_the_address_in_brackets() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    proc = subprocess.Popen(
+        [*GATEWAY, "metrics", "serve", "--listen", f"[::1]:{port}", "--admin-socket", "/nonexistent/a.sock"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://[::1]:{port}/metrics" in line, line  # the old line: http://::1:PORT/metrics
+        with urllib.request.urlopen(f"http://[::1]:{port}/metrics", timeout=30) as answer:
+            assert "gateway_up 0.0" in answer.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(15)
