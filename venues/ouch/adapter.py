@@ -127,6 +127,11 @@ _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
+_SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
+_LOST_BY_VENUE_TEXT: Final = (
+    "the venue restarted its numbering (it lost its state) and has never seen this order's UserRefNum: "
+    "the order is not on its book"
+)
 _SESSION_ENDED_TEXT: Final = "the venue ended the session before answering"
 _NOT_RECEIVED_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and has seen a later UserRefNum, "
@@ -228,6 +233,9 @@ class OuchVenue(VenueAdapter):
         an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
+        self._check_orders = False
+        """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
+        nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -303,6 +311,7 @@ class OuchVenue(VenueAdapter):
             "in_doubt": 0,
             "broken_trades": 0,
             "unanswered_not_held": 0,
+            "lost_by_venue": 0,
         }
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
@@ -718,6 +727,10 @@ class OuchVenue(VenueAdapter):
         self._store.bind(session)
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
+        elif self._session.renumbered and any(not chain.done for chain in self._chains.values()):
+            # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
+            # NextUserRefNum (the Account Query after the replay) tells which of ours it never saw (``_lost_orders``)
+            self._check_orders = True
         self.sequence.new_epoch(self._epoch_of(session))
         if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
@@ -725,7 +738,7 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        if self._inflight:
+        if self._inflight or self._check_orders:
             self._replaying = True
             self._set_state(
                 VenueState.LOGGING_IN,
@@ -758,7 +771,7 @@ class OuchVenue(VenueAdapter):
         if not self._replaying:
             return
         self._replaying = False
-        if not self._inflight:  # the replay answered every request: nothing to ask about
+        if not self._inflight and not self._check_orders:  # the replay answered every request: nothing to ask
             self._answers_lost = False
             self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
             return
@@ -1210,6 +1223,9 @@ class OuchVenue(VenueAdapter):
         (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) is always reported back, its Cancel with it:
         sending it again would put on the book an order the desk wants gone (docs/venues/ouch.md).
         """
+        if self._check_orders:
+            self._check_orders = False
+            self._lost_orders(next_user_ref_num)
         inflight = self._inflight
         out = self._session.out
         resent = reported = doubted = 0
@@ -1292,6 +1308,52 @@ class OuchVenue(VenueAdapter):
             f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
             f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else "")
         )
+
+    def _lost_orders(self, next_user_ref_num: int | None) -> None:
+        """End the acknowledged orders a venue that restarted its numbering never saw (it lost its state).
+
+        After a numbering restart under the same session id the venue's NextUserRefNum tells what it knows: an
+        order none of whose live numbers is below it is not on its book (a Cancel of it would be silently
+        ignored, never answered). Each such order ends with VenueCanceled "OUCH_SESSION_CHANGED" for all it has
+        open (venue_seq 0), which answers its Cancel or Replace; its requests are not sent again. An order
+        whose Enter is unanswered is settled as after any login (sent again, or reported back). The venue
+        not answering the Account Query: nothing can be told, the orders stay open (logged at ERROR).
+        """
+        open_chains = [
+            chain
+            for chain in self._chains.values()
+            if not chain.done
+            and chain.order.state is not OrderState.PENDING_NEW
+            and chain.order.state not in _CANCEL_WANTED_BEFORE_ACK
+        ]
+        if next_user_ref_num is None:
+            if open_chains:
+                log.error(
+                    "venue %s: the venue restarted its numbering and did not answer the Account Query: cannot tell "
+                    "whether it still has orders %s; they stay open in the gateway: ask the venue desk",
+                    self.name,
+                    sorted(chain.order.order_id for chain in open_chains),
+                )
+            return
+        lost = [chain for chain in open_chains if min(chain.cancel_targets()) >= next_user_ref_num]
+        if not lost:
+            return
+        self.counters["lost_by_venue"] += len(lost)
+        log.error(
+            "venue %s: the venue restarted its numbering in session %r and its NextUserRefNum is %d: it never saw "
+            "the UserRefNums of %d open orders (it lost its state); they end here as canceled (reason %s, the "
+            "strategy is told): reconcile with the venue desk. Orders: %s",
+            self.name,
+            self._session.session,
+            next_user_ref_num,
+            len(lost),
+            _SESSION_CHANGED,
+            sorted(chain.order.order_id for chain in lost),
+        )
+        for chain in sorted(lost, key=lambda c: c.working):
+            self._finish(chain)
+            chain.open_qty = 0
+            self._emit(VenueCanceled(0, chain.order.order_id, 0, _SESSION_CHANGED, _LOST_BY_VENUE_TEXT))
 
     # ---- internals ---------------------------------------------------------------------------------
 
