@@ -86,7 +86,9 @@ from venues.ouch.messages import (
     CancelReject,
     OrderCanceled,
     OrderExecuted,
+    OrderModified,
     OrderReplaced,
+    SystemEvent,
     cancel_text,
     reject_text,
 )
@@ -128,6 +130,11 @@ _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery())
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
 _SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
+_MODIFIED: Final = "MODIFIED"
+_DAY_ENDED: Final = Refused(
+    "OUCH_END_OF_DAY",
+    "the venue sent System Event E (end of day): it takes no new orders in this session; cancels still go out",
+)
 _LOST_BY_VENUE_TEXT: Final = (
     "the venue restarted its numbering (it lost its state) and has never seen this order's UserRefNum: "
     "the order is not on its book"
@@ -164,7 +171,7 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "not sent again: the venue did not answer it and the order's live UserRefNum is in doubt, so the venue may "
     "have ignored it and would ignore it again; cancel the order instead"
 )
-_URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJI"} | {ord("U"): 13}
+_URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
 """A new order the desk asked to cancel before the venue acknowledged it: an Enter lost is reported, never re-sent."""
@@ -233,6 +240,8 @@ class OuchVenue(VenueAdapter):
         an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
+        self._day_ended = False
+        """The venue sent System Event ``E`` (end of day) this session: new orders are refused ``OUCH_END_OF_DAY``."""
         self._check_orders = False
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
@@ -291,12 +300,14 @@ class OuchVenue(VenueAdapter):
             ord("U"): (decode_replaced, by_urn, self._on_replaced),
             ord("J"): (decode_rejected, by_urn, self._on_rejected),
             ord("I"): (OUTBOUND_DECODERS[ord("I")], by_urn, self._on_cancel_reject),
+            ord("M"): (OUTBOUND_DECODERS[ord("M")], by_urn, self._on_modified),
         }
         """Outbound message type about one order -> (decoder, its UserRefNum, handler): one dispatch path."""
         self._without_order: dict[int, Callable[[int, Any], None]] = {
             ord("P"): self._on_cancel_pending,
             ord("Q"): self._on_account_query_response,
             ord("B"): self._on_broken_trade,
+            ord("S"): self._on_system_event,
         }
         """Outbound message types the adapter acts on that name no order to look up (decoded generically)."""
         self.counters: dict[str, int] = {
@@ -312,6 +323,7 @@ class OuchVenue(VenueAdapter):
             "broken_trades": 0,
             "unanswered_not_held": 0,
             "lost_by_venue": 0,
+            "modified": 0,
         }
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
@@ -347,6 +359,8 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
+        if self._day_ended:
+            return _DAY_ENDED
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}")
         if ord_type != _LIMIT:
@@ -614,6 +628,7 @@ class OuchVenue(VenueAdapter):
             "numbering_restarts": session.numbering_restarts,
             "heartbeats_sent": session.heartbeats_sent,
             "awaiting_answer": len(self._inflight),
+            "day_ended": self._day_ended,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
         }
@@ -726,6 +741,7 @@ class OuchVenue(VenueAdapter):
         previous = self._store.session
         self._store.bind(session)
         if previous and previous != session:
+            self._day_ended = False
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
         elif self._session.renumbered and any(not chain.done for chain in self._chains.values()):
             # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
@@ -1112,6 +1128,32 @@ class OuchVenue(VenueAdapter):
         if chain.open_qty <= 0:
             self._finish(chain)
 
+    def _on_modified(self, seq: int, chain: _Chain, message: OrderModified) -> None:
+        """Apply an Order Modified: its Quantity is the total the venue has open now; what it took off is canceled.
+
+        The strategy gets ``Canceled`` reason "MODIFIED" for the shares the venue took off (none when the
+        order is not smaller; the message is then only counted), so a later Canceled or Executed of the rest
+        ends the order. A Modified to 0 ends it.
+        """
+        quantity = message.quantity
+        if quantity > _MAX_QTY:
+            self._out_of_range(seq, "Order Modified", quantity, 0)
+            return
+        if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the venue names it
+            self._settle(chain, message.user_ref_num)
+        cut = chain.open_qty - quantity
+        if cut <= 0 or chain.done:
+            self._ignore("M", seq, message)
+            return
+        self.counters["modified"] += 1
+        chain.open_qty = quantity
+        text = f"the venue reduced the order to {quantity} shares open (Order Modified)"
+        if quantity == 0:
+            self._finish(chain)
+            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, _MODIFIED, text))
+            return
+        self.event_sink(VenueCanceled(seq, chain.order.order_id, cut, _MODIFIED, text))
+
     def _on_replaced(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
         urn = message.user_ref_num
         inflight = self._inflight
@@ -1177,6 +1219,21 @@ class OuchVenue(VenueAdapter):
     def _on_cancel_pending(self, seq: int, message: CancelPending) -> None:
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self._ignore("P", seq, message)
+
+    def _on_system_event(self, seq: int, message: SystemEvent) -> None:
+        """Count a System Event; ``E`` (end of day) stops new orders (``OUCH_END_OF_DAY``), ``S`` (start) resumes."""
+        self._ignore("S", seq, message)
+        if message.event_code == "E" and not self._day_ended:
+            self._day_ended = True
+            log.warning(
+                "venue %s: System Event E (end of day) at sequence %d: new orders are refused OUCH_END_OF_DAY; "
+                "cancels still go out",
+                self.name,
+                seq,
+            )
+        elif message.event_code == "S" and self._day_ended:
+            self._day_ended = False
+            log.warning("venue %s: System Event S (start of day) at sequence %d: new orders go out", self.name, seq)
 
     def _on_broken_trade(self, seq: int, message: BrokenTrade) -> None:
         """Log a Broken Trade at ERROR and count it: the gateway corrects nothing and the strategy is not told.
