@@ -832,6 +832,18 @@ class OuchVenue(VenueAdapter):
                 session.login_refusals,
                 session.config.max_login_refusals,
             )
+        elif reason == "S" and session.left_session and not session.session:
+            log.error(
+                "venue %s: login rejected: %s (%s) for session %r in every padding: the venue is no longer on it; "
+                "the next login asks for the venue's current session (blank). If that is another session, the "
+                "requests waiting are answered OUCH_SESSION_CHANGED and the orders open in %r stay open in the "
+                "gateway, unreachable (ask the venue desk)",
+                self.name,
+                text,
+                reason,
+                session.left_session,
+                session.left_session,
+            )
         else:
             log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
 
