@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, OrderAccepted
 from model.enums import Side
 from model.venue_events import VenueState
@@ -39,7 +41,9 @@ def _log_in(link: Link, tries: int = 4) -> int:
     raise AssertionError(f"not UP after {tries} connections: {link.venue.state} {link.venue.reason}")
 
 
-def test_venue_moved_to_a_new_session_then_blank_login_after_both_paddings(tmp_path: Path) -> None:
+def test_venue_moved_to_a_new_session_then_blank_login_after_both_paddings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     link = Link(tmp_path / "ouch")
     engine, rig = gateway_over(link, tmp_path / "j1")
     link.connect()
@@ -55,6 +59,7 @@ def test_venue_moved_to_a_new_session_then_blank_login_after_both_paddings(tmp_p
     assert _log_in(link) == 3  # old: never (Login Rejected S for 'OUCHSIM', both paddings, for ever)
     engine.flush()
     assert link.venue.status()["session"] == "S2"
+    assert [r.levelname for r in caplog.records if "in every padding" in r.getMessage()] == ["ERROR"]
     answers = [(m.cl_ord_id, m.code) for m in strat.received() if isinstance(m, CancelRejected)]
     assert answers == [("a0", "OUCH_SESSION_CHANGED")]  # the held Cancel is answered, the order stays open
     rig.send(strat, NewOrder("b0", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))

@@ -83,7 +83,7 @@ class SoupClientListener(Protocol):
         """Login Accepted: ``sequence`` is the next sequenced message the server will send."""
 
     def on_login_rejected(self, reason: str, text: str) -> None:
-        """Login Rejected with reason ``A`` or ``S`` (the server closes the connection)."""
+        """Login Rejected with reason ``A`` or ``S`` (the server closes it), told once the next login is decided."""
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         """One Sequenced Data message and its sequence number (a server may send one again)."""
@@ -359,7 +359,6 @@ class SoupClientSession:
                 self.login_refusals += 1
                 limit = self.config.max_login_refusals
                 self._refused_for_good = 0 < limit <= self.login_refusals
-            self.listener.on_login_rejected(code, text)
             reason = f"login rejected: {text} ({code})"
             if code == "S" and self.session.strip():
                 self.session_refusals += 1
@@ -378,6 +377,7 @@ class SoupClientSession:
                         f"; session {self.left_session!r} refused in every padding: the next login asks for the "
                         "venue's current session (blank)"
                     )
+            self.listener.on_login_rejected(code, text)
             self._request_disconnect(reason)
             return True
         if kind == END_OF_SESSION:
