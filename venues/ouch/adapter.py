@@ -130,7 +130,6 @@ _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery())
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
 _SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
-_MODIFIED: Final = "MODIFIED"
 _DAY_ENDED: Final = Refused(
     "OUCH_END_OF_DAY",
     "the venue sent System Event E (end of day): it takes no new orders in this session; cancels still go out",
@@ -1162,9 +1161,9 @@ class OuchVenue(VenueAdapter):
         text = f"the venue reduced the order to {quantity} shares open (Order Modified)"
         if quantity == 0:
             self._finish(chain)
-            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, _MODIFIED, text))
+            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, "MODIFIED", text))
             return
-        self.event_sink(VenueCanceled(seq, chain.order.order_id, cut, _MODIFIED, text))
+        self.event_sink(VenueCanceled(seq, chain.order.order_id, cut, "MODIFIED", text))
 
     def _on_replaced(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
         urn = message.user_ref_num
