@@ -45,6 +45,7 @@ from gateway.journal_mmap import MmapJournal
 from gateway.latency import StageLatencies
 from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE
 from gateway.protocol.messages import (
+    LAST_SEQ_LIMIT,
     REQ_SEQ_VERSION,
     Cancel,
     CancelRejected,
@@ -79,6 +80,7 @@ from gateway.strategy_session import (
     StrategySession,
     StrategySessionState,
     UnreadableRequest,
+    last_seq_too_large,
 )
 from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
 from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, is_repeated_fill, rejected, replaced
@@ -565,13 +567,21 @@ class Engine:
 
     def link_closed(self, link: StrategyLink) -> None:
         """Forget a connection; apply the strategy's disconnect policy to its open orders."""
+        if self._forget_link(link):
+            self.flush()
+
+    def _forget_link(self, link: StrategyLink) -> bool:
+        """Forget a connection and apply the disconnect policy, without flushing; return True if it had a strategy.
+
+        Called again for the same connection (``link_closed`` after a Hello found it closing) it does nothing.
+        """
         if link in self._links:
             self._links.remove(link)
         self._end_replay(link)
         st = link.strategy
         link.strategy = None
         if st is None or st.link is not link:
-            return
+            return False
         st.link = None
         self._counters.strategy_disconnects += 1
         policy = self.entitlements.disconnect_policy(st.strategy_id)
@@ -585,7 +595,7 @@ class Engine:
         if policy == "cancel":
             for order in list(st.open_orders.values()):
                 self._cancel(order)
-        self.flush()
+        return True
 
     def _end_replay(self, link: StrategyLink) -> None:
         """Stop the replay of a connection that closed before it was all out.
@@ -774,13 +784,23 @@ class Engine:
             session.close("NOT_AUTHORIZED", refusal)
             return
         st = self.strategies.get(hello.strategy_id)
-        if st is None:
-            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
-        if st.link is not None:
+        if st is not None and st.link is not None and st.link.is_closing():
+            # its connection ended (end-of-file, reset, or closing after a fatal Error) and the loop has not yet
+            # called link_closed: the id is free at once (docs/strategy-protocol.md 1); the flush after this read
+            # sends what the disconnect policy decided, and link_closed later finds nothing left to do
+            self._forget_link(st.link)
+        if st is not None and st.link is not None:
             self._counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
             session.close("ALREADY_CONNECTED", f"strategy {hello.strategy_id!r} already has a session")
             return
+        if hello.last_seq >= LAST_SEQ_LIMIT and hello.last_seq >= (st.next_seq if st is not None else 1):
+            self._counters.strategy_refused += 1
+            log.warning("refused Hello of %s: last_seq %d is too large", hello.strategy_id, hello.last_seq)
+            session.close("BAD_HELLO", last_seq_too_large(hello.last_seq, st.next_seq if st is not None else 1))
+            return
+        if st is None:
+            st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
         base = st.events_base
         last_seq = max(hello.last_seq, 0)
         st.link = link
@@ -1051,6 +1071,8 @@ class Engine:
         """Answer a request the session could not accept (a broken field, or read after the error budget ran out)."""
         self._counters.invalid_requests += 1
         if req.kind == "NewOrder":
+            self._n_orders_received += 1  # read and answered by its id, as any NewOrder (docs/ops-guide.md, metrics)
+            self._counters.rejected_gateway += 1
             if req.cl_ord_id in st.orders or req.cl_ord_id in st.released:
                 self._count_reject(self.rejects, GATEWAY, "DUPLICATE_CL_ORD_ID")
                 self._emit(

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
+import select
 import socket
 import stat
 import struct
+import termios
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, cast
@@ -46,6 +49,29 @@ def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
         return None
     pid, uid, gid = _UCRED.unpack(raw)
     return PeerCredentials(pid, uid, gid)
+
+
+_HANG_UP: Final = select.POLLHUP | select.POLLRDHUP | select.POLLERR
+
+
+def peer_closed(sock: socket.socket | None) -> bool:
+    """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread."""
+    if sock is None:
+        return False
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLRDHUP)
+        events = poller.poll(0)
+        if not events or not events[0][1] & _HANG_UP:
+            return False
+        unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return False
+    count: int = struct.unpack("i", unread)[0]
+    return count == 0
 
 
 class StrategyProtocol(asyncio.Protocol):
@@ -148,6 +174,17 @@ class StrategyProtocol(asyncio.Protocol):
         self._replaying = replaying
         if not replaying:
             self._replay_allowance = -1
+
+    def is_closing(self) -> bool:
+        """Return True once the connection is ending: the transport is closing, or the strategy closed its end.
+
+        The second covers a close the loop has not read yet (asyncio's loop reads end-of-file a loop iteration
+        after the last data): the socket reports hang-up with no byte left unread, so nothing more can come.
+        """
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True
+        return peer_closed(transport.get_extra_info("socket"))
 
     def write_buffer_size(self) -> int:
         """Return the bytes the transport holds that the strategy has not read yet."""

@@ -142,6 +142,20 @@ def describe_validation_error(tag: object, detail: str) -> str:
     return _POSITION.sub(name, detail)
 
 
+def last_seq_too_large(last_seq: int, next_seq: int) -> str:
+    """Return the BAD_HELLO text for a ``last_seq`` at or above ``LAST_SEQ_LIMIT`` that the gateway has not numbered.
+
+    ``next_seq`` is the strategy's next number: every ``last_seq`` below it was numbered (or skipped) by the gateway
+    itself and is always accepted, however large; only a ``last_seq`` beyond the gateway's numbering can move it
+    (``LAST_SEQ_AHEAD``), and only below the limit.
+    """
+    return (
+        f"Hello: `last_seq` {last_seq} is too large: at most {LAST_SEQ_LIMIT - 1} (2^62 - 1), or a seq this gateway "
+        f"has numbered for the strategy id (its last is {next_seq - 1}), so that the events numbered after it fit "
+        "64 bits"
+    )
+
+
 def field_name(tag: int | None, position: int) -> str:
     """Return the name of element ``position`` (1 = the first field after the tag) of message ``tag``."""
     cls = _TAG_TO_TYPE.get(tag) if tag is not None else None
@@ -526,12 +540,7 @@ class StrategySession:
             if not MIN_PROTOCOL_VERSION <= msg.protocol_version <= PROTOCOL_VERSION:
                 self._unsupported_version(msg.protocol_version)
                 return
-            problem = too_long_field(msg)
-            if problem is None and msg.last_seq >= LAST_SEQ_LIMIT:
-                problem = (
-                    f"`last_seq` {msg.last_seq} is too large: at most {LAST_SEQ_LIMIT - 1} (2^62 - 1), so that "
-                    "the events numbered after it fit 64 bits"
-                )
+            problem = too_long_field(msg)  # last_seq's bound depends on the strategy's numbering: Engine._on_hello
             if problem is not None:
                 self.close("BAD_HELLO", f"Hello: {problem}")
                 return

@@ -35,6 +35,14 @@ class StrategyLink(Protocol):
         """Return how many bytes written to the strategy it has not read yet (what the transport holds)."""
         ...
 
+    def is_closing(self) -> bool:
+        """Return True once the connection is ending (the strategy closed it, or it is closing after a fatal Error).
+
+        Its last bytes have been read: nothing more will come from it, even if ``Engine.link_closed`` is still to be
+        called (the event loop calls it a loop iteration or more later).
+        """
+        ...
+
     def set_replaying(self, replaying: bool) -> None:
         """Note that a long replay is being written a slice at a time (True) or is all out (False).
 

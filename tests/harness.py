@@ -245,6 +245,9 @@ class MemoryLink:
     def set_replaying(self, replaying: bool) -> None:
         self.replaying = replaying
 
+    def is_closing(self) -> bool:
+        return self.closed
+
     def write_out(self, data: bytearray) -> None:
         self.written += data
 

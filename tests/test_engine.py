@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from gateway.engine import reject_table
 from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
@@ -173,6 +174,25 @@ def test_counters_when_read_between_orders_then_every_order_and_ack_counted_once
     assert (counters.orders_received, counters.orders_sent, counters.venue_events, counters.accepted) == (3, 2, 3, 2)
     assert rig.engine.counter_values()["orders_received"] == 3 and counters.rejected_gateway == 1
     assert counters.venue_events_unknown_order == 1
+
+
+def test_counters_when_new_order_invalid_then_received_like_any_other_and_rejects_never_exceed_received() -> None:
+    """rev38mon: a NewOrder refused INVALID_FIELD raised the rejects but not orders_received (a duplicate id did)."""
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "Z", qty=0)  # invalid: refused INVALID_FIELD by its id
+    rig.new_order(link, "Z")  # its id was used up: DUPLICATE_CL_ORD_ID
+    rig.new_order(link, "OK")
+    rig.engine.flush()
+    answers = [(e.cl_ord_id, e.code) for e in link.received() if isinstance(e, OrderRejected)]
+    assert answers == [("Z", "INVALID_FIELD"), ("Z", "DUPLICATE_CL_ORD_ID")]
+    counters = rig.engine.counters
+    assert counters.orders_received == 3 and counters.orders_sent == 1
+    assert counters.invalid_requests == 1 and counters.rejected_gateway == 2
+    rejects = {(source, code): count for source, code, count in reject_table(rig.engine.rejects)}
+    assert rejects == {("GATEWAY", "INVALID_FIELD"): 1, ("GATEWAY", "DUPLICATE_CL_ORD_ID"): 1}
+    assert sum(rejects.values()) <= counters.orders_received
 
 
 def test_cancel_when_live_then_sent_and_canceled_event_is_terminal() -> None:

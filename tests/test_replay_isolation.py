@@ -11,7 +11,9 @@ import asyncio
 import errno
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from gateway.protocol.messages import (
     Welcome,
 )
 from gateway.replay import JournalRead, ReplayJob, ReplayRunner
-from gateway.server import start_strategy_server
+from gateway.server import peer_closed, start_strategy_server
 from model.enums import Side
 from model.fsync import FsyncPolicy
 from tests.harness import MemoryLink, Rig
@@ -284,3 +286,107 @@ async def test_a_journal_that_cannot_be_opened_refuses_that_hello_and_later_repl
     welcomes = [m for m in second.received() if isinstance(m, Welcome)]
     assert len(welcomes) == 1 and len(calls) == 2
     assert (runner.submitted, runner.failed, runner.finished, runner.in_progress) == (2, 1, 1, 0)
+
+
+@pytest.mark.parametrize("mode", ["loop", "thread"])
+async def test_a_hello_whose_earlier_connection_is_closing_while_its_journal_read_runs_is_welcomed_at_once(
+    tmp_path: Path, mode: str
+) -> None:
+    """rev38strat s17: the id stayed ALREADY_CONNECTED until the loop called link_closed (a loop iteration or more).
+
+    The earlier connection's transport says it is closing (end-of-file read) before link_closed is called: the new
+    Hello takes the id; the cancelled read's late result is dropped; link_closed, when it comes, does nothing more.
+    """
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    uid = os.getuid()
+    s1 = rig.connect("S1", uid=uid)
+    _trade(rig, s1, "ACC1", 1_000)
+    engine.link_closed(s1)
+    st = engine.strategies["S1"]
+    loop = asyncio.get_running_loop()
+    runner = ReplayRunner()
+    engine.replay_reader = LoopReplayReader(loop, runner) if mode == "loop" else ThreadReplayReader(loop, runner)
+    engine.replay_scheduler = _loop_scheduler(loop)
+    disconnects = engine.counters.strategy_disconnects
+
+    first = rig.connect("S1", last_seq=0, uid=uid)  # its replay is read from the journal: no Welcome yet
+    (read,) = engine._journal_reads.values()
+    assert first.received() == [] and st.link is first and st.replay_pending == 1
+    first.closed = True  # its transport saw end-of-file; the loop has not called link_closed yet
+    second = rig.connect("S1", last_seq=st.next_seq - 1, uid=uid)
+    answers = second.received()
+    assert isinstance(answers[0], Welcome) and answers[0].replayed == 0, answers[:2]
+    assert st.link is second and first.strategy is None and read.cancelled
+    assert engine.counters.strategy_disconnects == disconnects + 1
+    await _until(lambda: not runner.busy, 5_000)  # the cancelled read is dropped by the reader, never reported
+    await asyncio.sleep(0.01)
+    assert first.received() == [] and st.replay_pending == 0 and engine.journal_replays == 0
+    engine.link_closed(first)  # connection_lost, later: nothing left to do
+    assert st.link is second and engine.counters.strategy_disconnects == disconnects + 1
+    third = rig.connect("S1", last_seq=0, uid=uid)  # the id is still second's: refused as before
+    (refusal,) = third.received()
+    assert isinstance(refusal, Error) and refusal.code == "ALREADY_CONNECTED"
+
+
+def _close_then_hello_again(path: str, last_seq: int, rounds: int) -> list[str]:
+    """Hello(last_seq 0) and close at once, then Hello again on a new connection; return each first answer."""
+    answers = []
+    for _ in range(rounds):
+        with socket.socket(socket.AF_UNIX) as first:
+            first.connect(path)
+            first.sendall(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)))
+        with socket.socket(socket.AF_UNIX) as again:
+            again.connect(path)
+            again.sendall(encode_frame(Hello("S1", PROTOCOL_VERSION, last_seq)))
+            splitter = FrameSplitter()
+            got: list[object] = []
+            while not got:
+                data = again.recv(65536)
+                assert data, "closed without an answer"
+                got = [gateway_message_decoder.decode(f) for f in splitter.feed(data)]
+        answer = got[0]
+        answers.append(answer.code if isinstance(answer, Error) else type(answer).__name__)
+        time.sleep(0.05)
+    return answers
+
+
+@pytest.mark.parametrize("mode", ["loop", "thread"])
+async def test_close_before_the_welcome_then_hello_again_at_once_over_real_sockets_is_welcomed(
+    tmp_path: Path, sock_dir: Path, mode: str
+) -> None:
+    """rev38strat s17 from outside: the old code answered most of the second Hellos ALREADY_CONNECTED."""
+    rig = _rig(tmp_path)
+    engine = rig.engine
+    uid = os.getuid()
+    s1 = rig.connect("S1", uid=uid)
+    _trade(rig, s1, "ACC1", 3_000)
+    engine.link_closed(s1)
+    st = engine.strategies["S1"]
+    loop = asyncio.get_running_loop()
+    runner = ReplayRunner()
+    engine.replay_reader = LoopReplayReader(loop, runner) if mode == "loop" else ThreadReplayReader(loop, runner)
+    engine.replay_scheduler = _loop_scheduler(loop)
+    server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock)
+    try:
+        answers = await asyncio.to_thread(_close_then_hello_again, str(sock_dir / "s.sock"), st.next_seq - 1, 8)
+        assert answers == ["Welcome"] * 8
+        await _until(lambda: not engine._links and _idle(engine, runner), 5_000)
+        assert st.link is None and st.replay_pending == 0 and engine.journal_replays == 0
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_peer_closed_when_the_other_end_closed_with_nothing_unread_only() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        assert not peer_closed(ours) and not peer_closed(None)
+        theirs.sendall(b"abc")
+        theirs.close()
+        assert not peer_closed(ours)  # closed, but bytes are left to read: they must be processed first
+        assert ours.recv(10) == b"abc"
+        assert peer_closed(ours)
+    finally:
+        ours.close()
+    assert peer_closed(ours)  # a closed socket (fileno -1)

@@ -34,13 +34,16 @@ REQ_SEQ_VERSION: Final = 3
 """The first version whose requests carry ``req_seq``."""
 
 LAST_SEQ_LIMIT: Final = 1 << 62
-"""A Hello's ``last_seq`` must be below this, 2^62 (else ``BAD_HELLO``, docs/strategy-protocol.md 4.1).
+"""A Hello's ``last_seq`` must be below this, 2^62, or below the strategy's ``next_seq`` (else ``BAD_HELLO``,
+docs/strategy-protocol.md 4.1; checked by the engine, which knows the numbering).
 
 The gateway numbers a strategy's events on after a ``last_seq`` beyond its own (``LAST_SEQ_AHEAD``), and
-journals that number: a bound far below 2^64 keeps every ``seq`` it can ever number (2^62 more events
-would be needed to reach 2^63) within the journal's, the wire's and ``gateway status``' unsigned 64-bit
+journals that number: a bound far below 2^64 on that jump keeps every ``seq`` it can ever number (2^62 more
+events would be needed to reach 2^63) within the journal's, the wire's and ``gateway status``' unsigned 64-bit
 integers, and within a signed 64-bit integer in a strategy's own code. Requests cannot move a strategy's
-numbering: only the Hello can, so this is the one place it is bounded."""
+numbering: only such a Hello can, so the jump is the one place it is bounded. A ``last_seq`` the gateway has
+numbered itself (at or above 2^62 after a jump to near the bound) moves nothing and is always accepted, so a
+strategy can always resume with the last ``seq`` it processed."""
 
 MAX_STR_BYTES: Final = 32
 """Longest identifier (``str(32)`` in the protocol doc), counted in UTF-8 bytes, not characters."""

@@ -11,8 +11,11 @@ from typing import Any
 
 from gateway.admin import fetch_status
 from gateway.app import GatewayProcess
+from gateway.client import ConnectionState, GatewayClient
+from gateway.server import StrategyProtocol
+from model.enums import Side
 from simulators.ouch.exchange import ExchangeConfig
-from tests.e2e.support import running_gateway, short_tmp
+from tests.e2e.support import running_gateway, short_tmp, wait_for
 from tests.rawclient import (
     ERROR,
     HELLO,
@@ -88,6 +91,54 @@ async def test_hello_when_last_seq_leaves_no_room_then_bad_hello_and_the_strateg
         events = order_events(await again.read(replayed))
         assert [e[1] for e in events] == list(range(LIMIT, next_seq))
         again.close()
+
+
+async def test_hello_when_last_seq_is_one_the_gateway_numbered_past_the_bound_then_resumed_raw_and_with_the_sdk() -> (
+    None
+):
+    """rev38strat s10: after a jump to 2^62 the strategy's own last seq was refused BAD_HELLO (locked out for good)."""
+    async with running_gateway(short_tmp(), exchange=ExchangeConfig(reference_prices={"AAPL": 2_301_000})) as (
+        process,
+        _sim,
+    ):
+        client = await RawClient(_sock(process)).connect()
+        welcome = await client.hello("S1", 3, LIMIT - 1)  # accepted: numbered on from 2^62
+        await client.read(2)  # Error(LAST_SEQ_AHEAD), VenueStatus
+        await client.send(_order("B1", welcome[6] + 1))
+        (accepted,) = order_events(await client.read(1))
+        assert accepted[:3] == [ORDER_ACCEPTED, LIMIT, "B1"]
+        client.close()  # the disconnect policy cancels B1: event LIMIT + 1
+        engine = process.engine
+        assert engine is not None
+        await wait_for(lambda: engine.strategies["S1"].next_seq == LIMIT + 2, what="B1 canceled")
+
+        again = await RawClient(_sock(process)).connect()  # 4.2 / checklist 4: Hello with the last seq processed
+        welcome = await again.hello("S1", 3, LIMIT)
+        assert welcome[0] != ERROR, welcome
+        next_seq, replayed = welcome[3], welcome[5]
+        assert replayed == next_seq - 1 - LIMIT >= 1
+        events = order_events(await again.read(replayed))
+        assert [e[1] for e in events] == list(range(LIMIT + 1, next_seq))
+        again.close()
+
+        for beyond in (next_seq, next_seq + 10, 2**64 - 1):  # at or above 2^62 and never numbered: still refused
+            got = await _refused_hello(process, beyond)
+            assert len(got) == 1 and got[0][:2] == [ERROR, "BAD_HELLO"] and got[0][3] is True, (beyond, got)
+            assert f"`last_seq` {beyond} is too large" in got[0][2] and f"its last is {next_seq - 1}" in got[0][2]
+        assert (await _status(process))["strategies"]["S1"]["next_seq"] == next_seq  # nothing recorded for them
+
+        sdk = GatewayClient(_sock(process), "S1", last_seq=next_seq - 1, auto_reconnect=True, reconnect_initial_s=0.02)
+        async with sdk:
+            handle = await sdk.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
+            event = await handle.wait_accepted(5)
+            assert event.seq == next_seq and sdk.last_seq == next_seq
+            link = engine.strategies["S1"].link
+            assert isinstance(link, StrategyProtocol) and link.transport is not None
+            link.transport.abort()  # the gateway drops it: the SDK reconnects with last_seq = next_seq (> 2^62)
+            await wait_for(lambda: sdk.connections == 2 and sdk.state is ConnectionState.CONNECTED, what="reconnect")
+            assert sdk.close_reason == "" and not [e for e in sdk.errors if e.code == "BAD_HELLO"]
+            canceled = await handle.wait_done(5)  # the cancel policy's Canceled, replayed after the reconnect
+            assert canceled.seq == next_seq + 1 and sdk.last_seq == next_seq + 1
 
 
 async def test_unknown_tag_when_it_carries_a_req_seq_then_its_error_says_it_takes_no_place_and_no_gap_follows() -> None:
