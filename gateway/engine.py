@@ -480,8 +480,11 @@ class Engine:
         self._counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._deliver(st, event)
-        if out:  # nothing left, or OUCH Order State D: the same message canceled it
-            self._counters.canceled += 1
+        if out:  # nothing left, or OUCH Order State D: the same message canceled it (FIX: or it is filled)
+            if order.state is _FILLED:
+                self._counters.filled += 1
+            else:
+                self._counters.canceled += 1
             self._close(order)
             self._deliver(st, out.pop())
         else:
@@ -489,7 +492,8 @@ class Engine:
 
     def _on_venue_cancel_rejected(self, st: StrategyState, order: Order, ev: VenueCancelRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
-        event = cancel_rejected(order, ev, st.next_seq, self._produced)
+        out = self._produced
+        event = cancel_rejected(order, ev, st.next_seq, out)
         if event is None:
             self._out_of_place(order, ev)
             return
@@ -497,6 +501,11 @@ class Engine:
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
         self._deliver(st, event)
+        if out:  # a replace that kept a filled order open was refused: the order ends FILLED
+            self._counters.filled += 1
+            self._close(order)
+            self._deliver(st, out.pop())
+            return
         self._release_if_up(order)
 
     def _release_if_up(self, order: Order) -> None:

@@ -31,8 +31,11 @@ from model.order import (
     apply_cancel_rejected,
     apply_canceled,
     apply_fill,
+    apply_fill_replace_pending,
     apply_reject,
     apply_replaced,
+    apply_replaced_filled,
+    end_filled,
     fire,
     remember_fill,
     repeated_fill,
@@ -88,7 +91,10 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
     exec_id = ev.exec_id
     if order.exec_id and repeated_fill(order, exec_id):  # no fill applied yet (the common case): one read
         return None
-    if not apply_fill(order, ev.qty, ev.price):
+    if ev.replace_pending:  # FIX: a replace raising the quantity in flight may keep a filled order open
+        if not apply_fill_replace_pending(order, ev.qty, ev.price) and not apply_fill(order, ev.qty, ev.price):
+            return None
+    elif not apply_fill(order, ev.qty, ev.price):
         return None
     if exec_id:
         if not order.exec_id:  # the order's first fill: a field, nothing allocated
@@ -118,7 +124,14 @@ def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent 
 
 
 def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent | None:
-    """Apply a completed replace; one that leaves nothing open also cancels the order."""
+    """Apply a completed replace; one that leaves nothing open also cancels the order.
+
+    Unless the venue says the order is filled (``ev.filled``, FIX OrdStatus 2) and the executions reached the
+    new quantity: then the order ends FILLED, its end an ``Executed`` of nothing (qty 0, price 0).
+    """
+    if ev.filled and ev.leaves_qty <= 0 and apply_replaced_filled(order, ev.price, ev.venue_order_id):
+        out.append(Executed(seq + 1, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0))
+        return Replaced(seq, order.cl_ord_id, order.qty, order.price, 0)
     if not apply_replaced(order, ev.leaves_qty, ev.price, ev.venue_order_id):
         return None
     first = Replaced(seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty)
@@ -130,9 +143,15 @@ def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent 
 
 
 def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -> OrderEvent | None:
-    """Apply the venue's refusal of a cancel or a replace."""
+    """Apply the venue's refusal of a cancel or a replace.
+
+    A refused replace that kept a filled order open (``VenueExecuted.replace_pending``) ends it FILLED: the
+    order's end follows, an ``Executed`` of nothing (qty 0, price 0) with ``leaves_qty`` 0.
+    """
     if not apply_cancel_rejected(order):
         return None
+    if order.cum_qty >= order.qty and end_filled(order):  # a replace raising the quantity kept it open (FIX)
+        out.append(Executed(seq + 1, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0))
     return CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
 
 

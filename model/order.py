@@ -109,6 +109,8 @@ TERMINAL_STATES: Final = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED})
 WORKING_STATES: Final = frozenset(s for s in OrderState if s < _S.FILLED)
 HELD_CANCEL_STATES: Final = frozenset({_S.PENDING_NEW_HELD_CANCEL, _S.PENDING_REPLACE_HELD_CANCEL, _S.LIVE_HELD_CANCEL})
 """A cancel was accepted and waits to be sent."""
+REPLACING_STATES: Final = frozenset({_S.PENDING_REPLACE, _S.PENDING_REPLACE_HELD_CANCEL})
+"""A replace is in flight."""
 CANCEL_WANTED_STATES: Final = HELD_CANCEL_STATES | {_S.PENDING_NEW_CANCEL, _S.PENDING_CANCEL}
 """A cancel is in flight or held: another one is redundant."""
 ACKED_STATES: Final = frozenset(
@@ -396,6 +398,39 @@ def apply_fill(order: Order, qty: int, price: int) -> bool:
     return True
 
 
+def apply_fill_replace_pending(order: Order, qty: int, price: int) -> bool:
+    """Record an execution that leaves nothing of the current quantity while a replace raising it is in flight.
+
+    Only for a venue that says so on the fill (FIX: a Replace to increase the quantity still takes after the
+    order filled, FIX Appendix D): the order keeps its replace in flight instead of ending, and its open
+    quantity is what the replace leaves (its quantity less what executed), so risk never counts less than the
+    venue may still execute. Return False (order unchanged) when the order has no such replace in flight, or
+    ``qty`` leaves some of the current quantity open (``apply_fill`` is the answer then).
+    """
+    cum = order.cum_qty + qty
+    if qty <= 0 or order.leaves_qty > qty or order.pending_qty <= cum or order.state not in REPLACING_STATES:
+        return False
+    if not fire(order, _PARTIAL_FILL):  # a replace in flight stays in flight
+        return False
+    order.cum_qty = cum
+    order.notional_traded += qty * price
+    order.leaves_qty = order.pending_qty - cum
+    return True
+
+
+def end_filled(order: Order) -> bool:
+    """End an open order whose executions reached its quantity (a replace kept it open, then was refused).
+
+    Return False (order unchanged) unless the order is open with ``cum_qty`` at or above ``qty``.
+    """
+    if order.cum_qty < order.qty or not fire(order, _FULL_FILL):
+        return False
+    order.leaves_qty = 0
+    order.pending_qty = order.pending_price = 0
+    order.pending_ref = ""
+    return True
+
+
 def repeated_fill(order: Order, exec_id: str) -> bool:
     """Return True when ``order`` already applied a fill with the non-empty ``exec_id`` (a venue's copy of it)."""
     first = order.exec_id
@@ -444,6 +479,25 @@ def apply_replaced(order: Order, leaves_qty: int, price: int, venue_order_id: st
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
     return True
+
+
+def apply_replaced_filled(order: Order, price: int, venue_order_id: str) -> bool:
+    """Record a completed replace whose new quantity the executions have reached: the order ends FILLED.
+
+    Return False (order unchanged) unless a replace is in flight whose quantity ``cum_qty`` reaches.
+    """
+    if order.pending_qty <= 0 or order.cum_qty < order.pending_qty or not fire(order, _REPLACED):
+        return False
+    order.qty = order.pending_qty
+    order.price = price
+    order.leaves_qty = 0
+    if venue_order_id:
+        order.venue_order_id = venue_order_id
+    if order.pending_ref:
+        order.venue_ref = order.pending_ref
+    order.pending_ref = ""
+    order.pending_qty = order.pending_price = 0
+    return end_filled(order)
 
 
 def apply_cancel_rejected(order: Order) -> bool:

@@ -61,6 +61,10 @@ class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
     price: int
     liquidity: str
     exec_id: str
+    replace_pending: bool = False
+    """True: the venue still takes a replace raising the quantity after a fill leaves nothing open (FIX, App D
+    "Filled order followed by Replace Request to increase quantity"): such a fill keeps the order open while that
+    replace is in flight (``model.order.apply_fill_replace_pending``). OUCH and BOE never set it."""
 
 
 class VenueCanceled(_VenueEvent, tag="can", frozen=True):
@@ -84,6 +88,9 @@ class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
     canceled_reason: str = ""
     """Non-empty: the same message also canceled everything still open (OUCH Order State D)."""
     canceled_text: str = ""
+    filled: bool = False
+    """True: the venue says the order is filled (FIX OrdStatus 2): a replace that leaves nothing open because the
+    executions reached the new quantity ends the order FILLED, not CANCELED. OUCH and BOE never set it."""
 
 
 class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):

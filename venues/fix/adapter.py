@@ -164,12 +164,17 @@ def _price(value: bytes) -> int:
     return price
 
 
-class _TagError(ValueError):
-    """A venue message's tag is missing or unreadable; ``tag`` names it for the session Reject."""
+class _MissingTagError(ValueError):
+    """A tag the message needs is absent (session Reject reason 1, not 6)."""
 
-    def __init__(self, tag: bytes, text: str) -> None:
+
+class _TagError(ValueError):
+    """A venue message's tag is missing (``missing``) or unreadable; ``tag`` names it for the session Reject."""
+
+    def __init__(self, tag: bytes, text: str, *, missing: bool = False) -> None:
         super().__init__(text)
         self.tag = tag
+        self.missing = missing
 
 
 def _fill_beyond(fields: dict[bytes, bytes], seq: int, order: Order) -> tuple[int, tuple[VenueEvent, ...]]:
@@ -186,7 +191,7 @@ def _fill_beyond(fields: dict[bytes, bytes], seq: int, order: Order) -> tuple[in
         tag = f.AVG_PX
         return cum, (VenueExecuted(seq, order.order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
     except KeyError:
-        raise _TagError(tag, f"required tag {tag.decode()} missing") from None
+        raise _TagError(tag, f"required tag {tag.decode()} missing", missing=True) from None
     except ValueError as exc:
         raise _TagError(tag, str(exc)) from None
 
@@ -292,6 +297,8 @@ class FixVenue(VenueAdapter):
             "cancels_resent": 0,
             "not_sent": 0,
             "strict_failures": 0,
+            "restatements_not_applied": 0,
+            "status_disagreements": 0,
             "store_failures": 0,
         }
 
@@ -943,8 +950,8 @@ class FixVenue(VenueAdapter):
         except _TagError as bad:
             self._unparseable(message, bad.tag, bad)
             return
-        except KeyError as exc:
-            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+        except KeyError:
+            self._unparseable(message, tag, _MissingTagError(f"required tag {tag.decode()} missing"))
             return
         except ValueError as exc:
             self._unparseable(message, tag, exc)
@@ -1029,10 +1036,15 @@ class FixVenue(VenueAdapter):
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
         self.counters["unparseable"] += 1
         self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
-        incorrect = isinstance(exc, _ValueIncorrectError)
+        if isinstance(exc, _MissingTagError) or (isinstance(exc, _TagError) and exc.missing):
+            reason = SessionRejectReason.REQUIRED_TAG_MISSING
+        elif isinstance(exc, _ValueIncorrectError):
+            reason = SessionRejectReason.VALUE_INCORRECT
+        else:
+            reason = SessionRejectReason.INCORRECT_DATA_FORMAT
         self.session.send_reject(
             message.seq,
-            SessionRejectReason.VALUE_INCORRECT if incorrect else SessionRejectReason.INCORRECT_DATA_FORMAT,
+            reason,
             f"tag {tag.decode()}: {exc}",
             self.clock(),
             ref_tag=int(tag) if tag else 0,
@@ -1091,7 +1103,10 @@ class FixVenue(VenueAdapter):
                         qty = self._not_yet_counted(message, cum, qty, order, exec_id)
                     if qty:  # CumQty above what the order counted plus this fill: fills lost (a reset)
                         before = self._missing_fills(message, cum, qty, order, fields.get(f.AVG_PX), price)
-                event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id)
+                # a Replace raising the quantity still takes after a fill leaves nothing open (App D): the core
+                # keeps such an order open while the Replace is in flight
+                replacing = order.state in _REPLACING
+                event: VenueEvent = _VenueExecuted(seq, order.order_id, qty, price, liquidity, exec_id, replacing)
             elif exec_type == ExecType.NEW:
                 tag = f.ORDER_QTY
                 qty = _qty(fields[tag]) if tag in fields else order.qty
@@ -1121,7 +1136,14 @@ class FixVenue(VenueAdapter):
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
                 tracked.working = cl_ord_id
                 tracked.pending = b""
-                event = VenueReplaced(seq, order.order_id, leaves, price, fields.get(f.ORDER_ID, b"").decode())
+                filled = fields.get(f.ORD_STATUS) == b"2"  # filled takes precedence: a replace leaving 0 ends it FILLED
+                venue_order_id = fields.get(f.ORDER_ID, b"").decode()
+                event = VenueReplaced(seq, order.order_id, leaves, price, venue_order_id, "", "", filled)
+            elif exec_type == ExecType.RESTATED:
+                restated = self._restated(message, order)
+                if restated is None:
+                    return
+                before, event = restated
             elif exec_type == ExecType.REJECTED:
                 reason = fields.get(f.ORD_REJ_REASON, b"")
                 text = fields.get(f.TEXT, b"").decode(errors="replace") or "rejected by the venue"
@@ -1133,7 +1155,9 @@ class FixVenue(VenueAdapter):
             else:
                 tag = f.EXEC_TYPE
                 if exec_type not in _DEFINED_EXEC_TYPES:  # not a FIX value (or missing): refused, not dropped unseen
-                    raise ValueError(f"not an ExecType FIX defines: {exec_type!r}" if exec_type else "missing")
+                    if not exec_type:
+                        raise _MissingTagError("required tag 150 missing")
+                    raise ValueError(f"not an ExecType FIX defines: {exec_type!r}")
                 if exec_type in _TRADE_CORRECTIONS:
                     self._trade_correction(message, order.order_id, b"ExecType " + exec_type)
                     return
@@ -1143,8 +1167,8 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, bad.tag, bad)
             self._resync(tracked, cl_ord_id)
             return
-        except KeyError as exc:
-            self._unparseable(message, tag, ValueError(f"required tag {exc} missing"))
+        except KeyError:
+            self._unparseable(message, tag, _MissingTagError(f"required tag {tag.decode()} missing"))
             self._resync(tracked, cl_ord_id)
             return
         except ValueError as exc:
@@ -1156,6 +1180,70 @@ class FixVenue(VenueAdapter):
         self._emit(event)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
+
+    def _restated(self, message: FixMessage, order: Order) -> tuple[tuple[VenueEvent, ...], VenueEvent] | None:
+        """Return what a Restated report (ExecType D) changes: fills first, then a cut of the open quantity.
+
+        What the venue has open is LeavesQty (151), else OrderQty (38) less CumQty. Fills its CumQty (14) shows
+        beyond the order's count come first, as for a cancel. Less open than the order then has is canceled
+        (``VenueCanceled`` reason ``RESTATED``, the report's Text; all of it at LeavesQty 0) and logged at WARNING.
+        More open than the order has (the venue raised it) cannot be applied: counted
+        (``restatements_not_applied``) and logged at ERROR, for ops to reconcile with the venue. A restatement
+        that changes neither (a price, a time in force) is counted in ``ignored_exec_reports``: None.
+        Raise ``_TagError`` naming a quantity that does not parse.
+        """
+        fields = message.fields
+        seq = message.seq
+        before: tuple[VenueEvent, ...] = ()
+        if f.CUM_QTY in fields:
+            _, before = _fill_beyond(fields, seq, order)
+            for executed in before:
+                if isinstance(executed, VenueExecuted):
+                    self._fills_from_cum_qty(message, order, executed)
+        executed_qty = sum(e.qty for e in before if isinstance(e, VenueExecuted))
+        tag = f.LEAVES_QTY if f.LEAVES_QTY in fields else f.ORDER_QTY
+        try:
+            if tag in fields:
+                leaves = _qty(fields[tag])
+                if tag == f.ORDER_QTY:
+                    leaves = max(leaves - order.cum_qty - executed_qty, 0)
+            else:
+                leaves = -1
+        except ValueError as exc:
+            raise _TagError(tag, str(exc)) from None
+        open_now = max(order.leaves_qty - executed_qty, 0)
+        if 0 <= leaves < open_now:
+            text = fields.get(f.TEXT, b"").decode(errors="replace") or "restated by the venue"
+            self._rare(
+                "restated",
+                "order %d: Restated (MsgSeqNum %d, ExecRestatementReason %r) leaves %d of its %d open: %d canceled",
+                order.order_id,
+                seq,
+                fields.get(f.EXEC_RESTATEMENT_REASON, b"").decode(errors="replace"),
+                leaves,
+                open_now,
+                open_now - leaves,
+            )
+            return before, VenueCanceled(seq, order.order_id, open_now - leaves if leaves else 0, "RESTATED", text)
+        if leaves > open_now:
+            self.counters["restatements_not_applied"] += 1
+            self._rarelog.log(
+                "restated-up",
+                self.clock(),
+                logging.ERROR,
+                "FIX %s: order %d: Restated (MsgSeqNum %d) says %d open, the gateway has %d: not applied (risk "
+                "counts %d): reconcile it with the venue",
+                self.name,
+                order.order_id,
+                seq,
+                leaves,
+                open_now,
+                open_now,
+            )
+        if not before:
+            self.counters["ignored_exec_reports"] += 1
+            return None
+        return before[:-1], before[-1]
 
     def _not_yet_counted(self, message: FixMessage, cum_raw: bytes, qty: int, order: Order, exec_id: str) -> int:
         """Return the part of a fill of ``qty`` the order has not counted yet, by the report's CumQty (14).
@@ -1304,11 +1392,42 @@ class FixVenue(VenueAdapter):
             tracked.pending = b""
         reason = message.get(f.CXL_REJ_REASON)
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
-        self._emit(
-            VenueCancelRejected(message.seq, tracked.order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text)
+        order = tracked.order
+        self._emit(VenueCancelRejected(message.seq, order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
+        status = message.get(f.ORD_STATUS)
+        if status not in _TERMINAL_ORD_STATUS:
+            return
+        if order.is_terminal or status == b"8":  # 8: the venue does not know it (CxlRejReason 1) or refused it
+            self._forget(order.order_id)
+        elif order.order_id in self._orders:
+            self._ended_there(message, tracked, cl_ord_id, status)
+
+    def _ended_there(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, status: bytes) -> None:
+        """An OrderCancelReject says the order is over (OrdStatus 2 / 4 / C / 3) while it is open here.
+
+        Counted (``status_disagreements``) and kept tracked: where the dialect has OrderStatusRequest the venue
+        is asked about it (its answer reports the fill or the end the gateway lacks), logged at WARNING; otherwise
+        logged at ERROR for ops to reconcile with the venue.
+        """
+        order = tracked.order
+        self.counters["status_disagreements"] += 1
+        asking = bool(self.dialect.orders.status_request) and order.order_id not in self._probes
+        self._rarelog.log(
+            "ended-there",
+            self.clock(),
+            logging.WARNING if asking else logging.ERROR,
+            "FIX %s: order %d: OrderCancelReject (MsgSeqNum %d) says OrdStatus %s, the gateway has it %s with "
+            "cum %d, %d open: %s",
+            self.name,
+            order.order_id,
+            message.seq,
+            status.decode(errors="replace"),
+            order.state.name,
+            order.cum_qty,
+            order.leaves_qty,
+            "asking the venue (OrderStatusRequest)" if asking else "reconcile it with the venue",
         )
-        if message.get(f.ORD_STATUS) in _TERMINAL_ORD_STATUS:
-            self._forget(tracked.order.order_id)
+        self._resync(tracked, cl_ord_id)
 
     def _asking_cancel_refused(self, message: FixMessage, tracked: _Tracked, probe: _Probe) -> None:
         """The venue refused our asking cancel but knows the request asked about: settle it by OrdStatus (39).

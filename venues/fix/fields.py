@@ -76,6 +76,7 @@ CXL_REJ_REASON: Final = b"102"
 ORD_REJ_REASON: Final = b"103"
 EXEC_TYPE: Final = b"150"
 LEAVES_QTY: Final = b"151"
+EXEC_RESTATEMENT_REASON: Final = b"378"
 CXL_REJ_RESPONSE_TO: Final = b"434"
 
 
