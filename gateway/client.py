@@ -287,7 +287,9 @@ class OrderHandle:
             _resolve(self._acked, event)
         elif isinstance(event, Executed):
             self.cum_qty, self.leaves_qty = event.cum_qty, event.leaves_qty
-            if event.leaves_qty == 0:
+            if self.is_terminal:  # a fill the venue reported after the order's end: it counts, the end stands
+                pass
+            elif event.leaves_qty == 0:
                 self.status = OrderStatus.FILLED
             elif self.status is OrderStatus.PENDING_NEW:
                 self.status = OrderStatus.LIVE

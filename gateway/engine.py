@@ -189,6 +189,11 @@ _COMPILED: Final = not isinstance(_backpressure_text, FunctionType)
 """True when this module runs compiled by mypyc (its functions are then not Python functions)."""
 
 
+def _after_end(event: VenueExecuted) -> VenueExecuted:
+    """Return ``event`` marked as reported after its order ended here (``VenueExecuted.after_end``)."""
+    return msgspec.structs.replace(event, after_end=True)
+
+
 class Engine:
     """Route orders and events; keep order state; journal every change."""
 
@@ -392,6 +397,8 @@ class Engine:
                 self._venue_event_ns = self.clock()
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
+            if order.state >= _FILLED and type(event) is VenueExecuted:  # a fill after the order's end here
+                event = _after_end(event)  # journaled so: recovery applies it as the engine does (``executed``)
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
             try:  # free unless raised: an adapter's number beyond MessagePack's ints must not reach the loop
@@ -450,6 +457,11 @@ class Engine:
                 self._out_of_place(order, ev)
             return
         self._counters.executions += 1
+        if ev.after_end:  # the order had ended: position and traded notional take the fill, nothing opens again
+            self._late_fill(order, ev)
+            self.risk.on_execution(order, ev.qty, ev.price)
+            self._deliver(st, event)
+            return
         if ev.qty > open_qty:
             self._overfilled(order, ev, open_qty)
         self.risk.on_execution(order, ev.qty, ev.price)
@@ -560,10 +572,45 @@ class Engine:
             self._counters.repeated_fills,
         )
 
+    def _late_fill(self, order: Order, ev: VenueExecuted) -> None:
+        """Count and log (at ERROR, at most once per 10 s) a fill the venue reported after the order ended here."""
+        counters = self._counters
+        counters.late_fills += 1
+        self._rarelog.log(
+            "late_fill",
+            self.clock(),
+            logging.ERROR,
+            "order %d (%s, strategy %s): venue %s executed %d @ %d (execution %r, venue_seq %d) after the order "
+            "ended %s: applied to the position (cum_qty now %d of %d; %d late fills so far): check with the venue "
+            "that nothing else of it is open",
+            order.order_id,
+            order.cl_ord_id,
+            order.strategy_id,
+            order.venue,
+            ev.qty,
+            ev.price,
+            ev.exec_id,
+            ev.venue_seq,
+            order.state.name,
+            order.cum_qty,
+            order.qty,
+            counters.late_fills,
+        )
+
     def _out_of_place(self, order: Order, event: object) -> None:
-        self._counters.venue_events_out_of_place += 1
-        if self._counters.venue_events_out_of_place <= 10:
-            log.warning("order %d in state %s: out-of-place venue event %r", order.order_id, order.state.name, event)
+        """Count and log (at most once per 10 s, with the count so far) a venue event the order cannot take."""
+        counters = self._counters
+        counters.venue_events_out_of_place += 1
+        self._rarelog.log(
+            "out_of_place",
+            self.clock(),
+            logging.WARNING,
+            "order %d in state %s: out-of-place venue event %r (not applied; %d out-of-place events so far)",
+            order.order_id,
+            order.state.name,
+            event,
+            counters.venue_events_out_of_place,
+        )
 
     # ======================================================================================
     # Strategy connections

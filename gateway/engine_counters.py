@@ -34,6 +34,10 @@ class EngineCounters(msgspec.Struct):
     repeated_fills: int = 0
     """Executions whose execution id the order had already applied (a venue's copy under a new message number:
     a FIX PossResend, an OUCH or BOE replay after the numbering restarted): not applied, logged once per 10 s."""
+    late_fills: int = 0
+    """Executions the venue reported after the order had ended here (filled, canceled, rejected): applied to the
+    position and traded notional, delivered as an ``Executed`` with ``leaves_qty`` 0, logged at ERROR (at most once
+    per 10 s, with the count)."""
     strategy_connections: int = 0
     strategy_refused: int = 0
     strategy_seq_ahead: int = 0

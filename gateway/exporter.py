@@ -61,6 +61,7 @@ ENGINE_COUNTERS: Final = {
     "venue_events_out_of_place": ("venue_events_out_of_place", "venue events not valid in the order's state"),
     "overfills": ("overfills", "executions for more than the order had open (applied; a venue error)"),
     "repeated_fills": ("repeated_fills", "executions whose execution id the order had already applied (not applied)"),
+    "late_fills": ("late_fills", "executions reported after the order had ended here (applied to the position)"),
     "venue_events_duplicate": ("venue_events_duplicate", "venue events replayed after a restart and dropped"),
     "strategy_connections": ("strategy_connections", "strategy sessions opened (Hello accepted)"),
     "strategy_refused": ("strategy_refused", "strategy Hellos refused"),

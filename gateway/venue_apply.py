@@ -32,6 +32,7 @@ from model.order import (
     apply_canceled,
     apply_fill,
     apply_fill_replace_pending,
+    apply_late_fill,
     apply_reject,
     apply_replaced,
     apply_replaced_filled,
@@ -87,11 +88,17 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
     are kept on the order, so recovery, which applies the journal with this function, rebuilds them. A FIX
     adapter reports a fill whose CumQty the order has already reached with quantity 0: refused the same way
     (``apply_fill`` applies no fill of nothing), so no check of it is added here.
+
+    A fill the engine marked ``after_end`` (the order had ended when it came) is applied all the same: to
+    ``cum_qty`` and the traded notional, the order staying terminal with ``leaves_qty`` 0.
     """
     exec_id = ev.exec_id
     if order.exec_id and repeated_fill(order, exec_id):  # no fill applied yet (the common case): one read
         return None
-    if ev.replace_pending:  # FIX: a replace raising the quantity in flight may keep a filled order open
+    if ev.after_end:  # reported after the order ended here: the venue traded, the position takes it
+        if not apply_late_fill(order, ev.qty, ev.price):
+            return None
+    elif ev.replace_pending:  # a replace raising the quantity in flight may keep a filled order open (FIX, BOE)
         if not apply_fill_replace_pending(order, ev.qty, ev.price) and not apply_fill(order, ev.qty, ev.price):
             return None
     elif not apply_fill(order, ev.qty, ev.price):

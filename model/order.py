@@ -431,6 +431,20 @@ def end_filled(order: Order) -> bool:
     return True
 
 
+def apply_late_fill(order: Order, qty: int, price: int) -> bool:
+    """Record an execution the venue reported after the order ended here (filled, canceled or rejected).
+
+    The venue says it traded: the fill counts in ``cum_qty`` and ``notional_traded``; the order stays in its
+    terminal state with nothing open. Return False (order unchanged) unless the order is terminal and ``qty``
+    is positive.
+    """
+    if qty <= 0 or order.state < _S.FILLED:
+        return False
+    order.cum_qty += qty
+    order.notional_traded += qty * price
+    return True
+
+
 def repeated_fill(order: Order, exec_id: str) -> bool:
     """Return True when ``order`` already applied a fill with the non-empty ``exec_id`` (a venue's copy of it)."""
     first = order.exec_id

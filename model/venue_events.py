@@ -64,7 +64,11 @@ class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
     replace_pending: bool = False
     """True: the venue still takes a replace raising the quantity after a fill leaves nothing open (FIX, App D
     "Filled order followed by Replace Request to increase quantity"): such a fill keeps the order open while that
-    replace is in flight (``model.order.apply_fill_replace_pending``). OUCH and BOE never set it."""
+    replace is in flight (``model.order.apply_fill_replace_pending``). FIX and BOE set it; OUCH never does."""
+    after_end: bool = False
+    """True: the order had ended here (filled, canceled, rejected) when the venue reported this fill. Set by the
+    engine before it journals the event, never by an adapter: the fill is applied to the order's ``cum_qty``, the
+    position and the traded notional, its open quantity stays 0 (``model.order.apply_late_fill``)."""
 
 
 class VenueCanceled(_VenueEvent, tag="can", frozen=True):

@@ -131,14 +131,16 @@ def test_fill_when_repeated_after_the_order_filled_then_counted_as_repeated_not_
     assert rig.engine.counters.venue_events_out_of_place == 0
 
 
-def test_fill_when_out_of_place_with_a_new_id_then_still_counted_out_of_place() -> None:
+def test_fill_when_after_the_order_filled_with_a_new_id_then_applied_late_not_a_copy() -> None:
     rig = Rig()
     link = _live(rig)
     _fill(rig, 1, 100, "M1")
-    _fill(rig, 1, 10, "M2")  # the order is FILLED: out of place, not a copy
-    assert _executed(rig, link) == [(100, 100, "M1")]
-    assert (rig.engine.counters.repeated_fills, rig.engine.counters.venue_events_out_of_place) == (0, 1)
-    assert rig.order("S1", "A").exec_ids is None  # an event not applied leaves no id behind
+    _fill(rig, 1, 10, "M2")  # the order is FILLED: the venue traded 10 more (boefix38: it was dropped)
+    _fill(rig, 1, 10, "M2")  # a copy of that one
+    assert _executed(rig, link) == [(100, 100, "M1"), (10, 110, "M2")]
+    counters = rig.engine.counters
+    assert (counters.late_fills, counters.repeated_fills, counters.venue_events_out_of_place) == (1, 1, 0)
+    assert rig.order("S1", "A").exec_ids == {"M2"}
 
 
 def test_repeated_fills_when_many_then_logged_at_most_once_per_10_s(caplog: pytest.LogCaptureFixture) -> None:

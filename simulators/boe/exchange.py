@@ -89,6 +89,9 @@ class BoeExchangeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     """Cancels of orders in these symbols get Cancel Rejected ``J`` (too late to cancel)."""
     sequenced_rejects: bool = False
     """Send New Order rejects on the symbol's matching unit (replayable) instead of unsequenced on unit 0."""
+    modify_reopens_filled: bool = False
+    """A Modify raising the quantity of an order executed in full while the Modify was on its way reopens it with
+    the difference ("Cboe applies the difference in OrderQty to the open quantity"); False: refused ``O``."""
     contra_broker: str = "SIMU"
     first_order_id: int = 100_000_001
     first_exec_id: int = 500_000_001
@@ -195,6 +198,8 @@ class BoeExchange:
             seed=config.seed,
         )
         self.orders: dict[str, SimOrder] = {}
+        self.filled: dict[str, SimOrder] = {}
+        """Orders executed in full, by ClOrdID (kept only with ``modify_reopens_filled``)."""
         """Live orders by ClOrdID."""
         self.executions: dict[int, tuple[SimOrder, int, int, int]] = {}
         """ExecID -> (order, shares, price, time) of every execution, for Trade Cancel or Correct."""
@@ -385,6 +390,13 @@ class BoeExchange:
     def _modify(self, message: ModifyOrder) -> None:
         fields = message.optional
         order = self.orders.get(message.orig_cl_ord_id)
+        if order is None and message.orig_cl_ord_id in self.filled:  # executed in full meanwhile: reopened if raised
+            order = self.filled[message.orig_cl_ord_id]
+            if fields.order_qty is not None and fields.order_qty > order.order_qty:
+                del self.filled[message.orig_cl_ord_id]
+                self.orders[order.cl_ord_id] = order
+            else:
+                order = None
         record = (
             message.sequence,
             message.cl_ord_id,
@@ -411,6 +423,9 @@ class BoeExchange:
             refused = ("A", f"Price {fields.price} not allowed")
         if refused is not None:
             reason, text = refused
+            if order is not None and not order.leaves and self.orders.get(order.cl_ord_id) is order:  # not reopened
+                del self.orders[order.cl_ord_id]
+                self.filled[order.cl_ord_id] = order
             unit = order.unit if order is not None and reason not in ("O",) else 0
             returns = order.returns() if order is not None else ReturnFields()
             self._emit(unit, UserModifyRejected(0, 0, self._wall(), message.cl_ord_id, reason, text, returns))
@@ -538,6 +553,8 @@ class BoeExchange:
         )
         if order.leaves == 0:
             self.orders.pop(order.cl_ord_id, None)
+            if self.config.modify_reopens_filled:
+                self.filled[order.cl_ord_id] = order
 
     def _cancel_order(self, order: SimOrder, reason: str) -> None:
         cancelled = order.leaves

@@ -295,3 +295,24 @@ def test_modify_in_doubt_when_the_original_is_never_answered_then_answer_lost_an
     assert isinstance(canceled, VenueCanceled) and canceled.reason == "BOE_ANSWER_LATE"
     assert order.state is OrderState.CANCELED and link.core.exchange.orders == {}
     assert link.venue.counters["late_answers"] == 1
+
+
+def test_modify_in_doubt_when_a_fill_took_everything_and_cboe_applies_it_after_the_deadline_then_canceled_there(
+    tmp_path: Path,
+) -> None:
+    """boefix38: the fill (LeavesQty 0) kept the order open for the Modify; refused at the deadline it ends FILLED
+    here, and the Modify Cboe applies after all (50 open again) is canceled at Cboe, not left working there."""
+    link = _link(tmp_path, modify_reopens_filled=True)
+    order = make_order(1)
+    link.send_new(order)
+    link.core.hold = True
+    link.send_replace(order, 150, PX - 100)
+    _cut_then_copies_refused_first(link)
+    assert link.core.exchange.execute(split_ref(order.venue_ref)[0], 100)  # LeavesQty 0, the Modify still held
+    link.pump()
+    assert (order.state, order.leaves_qty) == (OrderState.PENDING_REPLACE, 50)
+    _wait_in_doubt_timeout(link)
+    assert (order.state, order.cum_qty) == (OrderState.FILLED, 100)
+    _release(link)  # Cboe applies the original Modify: 50 open at Cboe again
+    assert link.core.exchange.orders == {}  # canceled there at once (BOE_ANSWER_LATE)
+    assert link.venue.counters["late_answers"] == 1

@@ -89,7 +89,7 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from obs.ratelog import PowerOfTwoLog, is_power_of_two
+from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
 from venues.base import VenueAdapter, VenueOrder
 from venues.boe.codec import (
     MESSAGE_NAMES,
@@ -313,6 +313,9 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """ClOrdID of a Modify in doubt reported refused at the deadline: a Modified of it is a late answer."""
     late: bool = False
     """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
+    zero_leaves: bool = False
+    """An execution said LeavesQty 0 while a Modify was in flight: the Modify's answer reopens the order (Order
+    Modified) or ends it (User Modify Rejected: ``_modify_refused``)."""
 
 
 _Decoder = Callable[[memoryview], Any]
@@ -404,6 +407,7 @@ class BoeVenue(VenueAdapter):
         self.counters: dict[str, int] = {
             "decode_errors": 0,
             "unknown_cl_ord_id": 0,
+            "unknown_executions": 0,
             "resent": 0,
             "answers_lost": 0,
             "in_doubt": 0,
@@ -420,6 +424,8 @@ class BoeVenue(VenueAdapter):
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
         self._rare_log = PowerOfTwoLog(log)
+        self._fill_log = IntervalLog(log, every_ns=NS_PER_S)
+        """Executions for unknown ClOrdIDs: every one is a fill on the account, logged up to once a second."""
 
     # ---- core API --------------------------------------------------------------------------
 
@@ -638,6 +644,8 @@ class BoeVenue(VenueAdapter):
             else:
                 if request.kind.value == "replace":
                     tracked.pending = b""
+                    self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT)
+                    continue
                 self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
 
     def logout(self) -> None:
@@ -924,20 +932,32 @@ class BoeVenue(VenueAdapter):
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
         tracked = self._refs.get(cl_ord_id)
         if tracked is None:
-            self._unknown(seq, "Order Execution", cl_ord_id)
+            self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px)
             return
         order = tracked.order
+        # a Modify in flight: Cboe applies the difference in OrderQty to the open quantity, also of an order the
+        # fill leaves nothing of (LeavesQty 0): the core keeps such an order open, and the Modify's answer says
+        replacing = bool(tracked.pending) and order.state in _REPLACING
         ended = not leaves and not tracked.done  # Cboe ended the order: so does the gateway, whatever it had open
         if ended:
-            tracked.done = True
+            if replacing:  # ... unless the Modify reopens it: its answer decides (``_modify_refused``)
+                tracked.zero_leaves = True
+                ended = False
+            else:
+                tracked.done = True
         if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
             last_shares = 0  # not applied
         else:
             liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
-            self.event_sink(VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id)))
+            self.event_sink(
+                VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id), replacing)
+            )
         if ended and order.leaves_qty > 0:  # the execution (applied above) left shares open: Cboe has none
             self._leaves_zero(seq, tracked, last_shares, order.leaves_qty)
+        elif tracked.zero_leaves and order.is_terminal:  # the Modify could not reopen it (it lowered the quantity)
+            tracked.zero_leaves = False
+            tracked.done = True
 
     def _leaves_zero(self, seq: int, tracked: _Tracked, last_shares: int, rest: int) -> None:
         """An execution with LeavesQty 0 left the order with shares open: Cboe has none open, cancel them."""
@@ -994,6 +1014,7 @@ class BoeVenue(VenueAdapter):
         order = tracked.order
         tracked.working = padded
         tracked.pending = b""
+        tracked.zero_leaves = False  # the Modified's LeavesQty is what Cboe has open now
         self._settle(tracked, _MODIFY_COPY)
         fields = decoded.optional
         price = fields.price if fields.price is not None else order.pending_price or order.price
@@ -1030,7 +1051,24 @@ class BoeVenue(VenueAdapter):
             self._settle(tracked, _MODIFY_COPY)
         tracked.pending = b""
         code, text = _reason(*answer)
-        self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
+        self._modify_refused(tracked, seq, code, text)
+
+    def _modify_refused(self, tracked: _Tracked, seq: int, code: str, text: str) -> None:
+        """Report the Modify in flight refused; end an order an execution left nothing of at Cboe meanwhile.
+
+        An execution with LeavesQty 0 while the Modify was in flight left the order open here (the Modify could
+        reopen it): refused, Cboe has nothing open. The core ends a fully executed order FILLED with the refusal;
+        shares still open here are canceled (``BOE_LEAVES_ZERO``). A Modify reported refused at the in-doubt deadline
+        (``lapsed``) leaves the order tracked: should Cboe apply it after all, ``_late_modified`` cancels it there.
+        """
+        order = tracked.order
+        self.event_sink(VenueCancelRejected(seq, order.order_id, code, text))
+        if not tracked.zero_leaves:
+            return
+        tracked.zero_leaves = False
+        tracked.done = not tracked.lapsed  # a Modify refused at the in-doubt deadline may still be applied: canceled
+        if order.is_open and order.leaves_qty > 0:
+            self._leaves_zero(seq, tracked, 0, order.leaves_qty)
 
     def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
         tracked = self._refs.get(_pad(decoded.cl_ord_id))
@@ -1261,7 +1299,7 @@ class BoeVenue(VenueAdapter):
             order_id = tracked.order.order_id
             if modify is not None and tracked.pending:
                 tracked.lapsed, tracked.pending = tracked.pending, b""
-                self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Modify", modify, wait)))
+                self._modify_refused(tracked, 0, *_copy_refused("Modify", modify, wait))
             if cancel is not None and tracked.order.state in _CANCELING:
                 self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
 
@@ -1305,6 +1343,31 @@ class BoeVenue(VenueAdapter):
         if sink is not None:
             sink()
         self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, cl_ord_id)
+
+    def _unknown_execution(self, seq: int, cl_ord_id: bytes, exec_id: int, shares: int, price: int) -> None:
+        """Count an Order Execution for a ClOrdID no order here has, and log it at ERROR: a fill on the account.
+
+        Every one leaves a line, up to one a second (the next line says how many were not logged in between).
+        """
+        self.counters["unknown_cl_ord_id"] += 1
+        self.counters["unknown_executions"] += 1
+        sink = self.unknown_order_sink
+        if sink is not None:
+            sink()
+        self._fill_log.log(
+            "unknown-execution",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: Order Execution (venue_seq %d) for unknown ClOrdID %r: %d @ %d, ExecID %d: not applied to any "
+            "order or position (%d such executions so far): reconcile with Cboe",
+            self.name,
+            seq,
+            _unpad(cl_ord_id),
+            shares,
+            price,
+            exec_id,
+            self.counters["unknown_executions"],
+        )
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:
         count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
