@@ -245,3 +245,32 @@ async def test_flow_when_simulator_cuts_mid_stream_repeatedly_then_events_have_n
     )
     assert set(processed.values()) == {1}
     assert len(processed) == len(orders)
+
+
+async def test_simulator_restarted_with_its_state_lost_then_open_orders_end_and_a_held_cancel_is_answered(
+    open_session: Start,
+) -> None:
+    """rev38strat s21: the venue restarts under the same session id, numbering from 1, no orders (ouchfix38)."""
+    session = await _up(open_session)
+    first = session.simulator
+    resting = [make_order(i, price=PX - 100) for i in (1, 2)]
+    for order in resting:
+        order.venue_ref = _ref(session.venue.send_new(order))
+    session.venue.flush()
+    await wait_until(lambda: len(session.events) == 2, "both accepted")
+    port = first.port
+    await first.stop()
+    await wait_until(lambda: session.venue.state is not VenueState.UP, "the cut")
+    assert isinstance(session.venue.send_cancel(resting[0]), Sent)  # held until the venue is back
+    second = OuchSimulator(SimulatorConfig(port=port, exchange=ExchangeConfig(reference_prices={"AAPL": PX})))
+    await second.start()
+    try:
+        await wait_until(lambda: session.venue.state is VenueState.UP, "the login to the restarted venue")
+        canceled = [e for e in session.events if isinstance(e, VenueCanceled)]
+        assert [(e.order_id, e.canceled_qty, e.reason) for e in canceled] == [
+            (1, 0, "OUCH_SESSION_CHANGED"),
+            (2, 0, "OUCH_SESSION_CHANGED"),
+        ]
+        assert session.venue.status()["awaiting_answer"] == 0  # old: the Cancel waited for ever
+    finally:
+        await second.stop()

@@ -366,19 +366,44 @@ def test_relogin_when_logged_in_before_then_session_requested_left_justified_as_
     assert _login_bytes(client, clock)[19:29] == b"SESS01    "
 
 
-def test_login_rejected_session_when_named_then_next_login_tries_the_other_padding_and_back() -> None:
+def test_login_rejected_session_when_named_then_the_other_padding_then_the_current_session() -> None:
+    """ouchfix38: a session refused in both paddings is given up (before: asked for, alternating, for ever)."""
     client, recorder, clock = _session()
     client.resume("SESS9", 42)  # after a restart: the venue's padding is not known
-    padded = []
-    for _ in range(3):
+    logins = []
+    for _ in range(4):
         client.connection_made(clock())
-        padded.append(_login_bytes(client, clock)[19:29])
+        login = _login_bytes(client, clock)
+        logins.append((login[19:29], int(login[29:49])))
         client.data_received(soupbin.encode_login_rejected("S"), clock())
         client.connection_lost(clock())
-    assert padded == [b"SESS9     ", b"     SESS9", b"SESS9     "]
+    assert logins == [(b"SESS9     ", 42), (b"     SESS9", 42), (b" " * 10, 1), (b" " * 10, 1)]
     assert recorder.disconnects[0] == (
         "login rejected: session not available (S); the next login asks for 'SESS9' padded on the left"
     )
+    assert recorder.disconnects[1] == (
+        "login rejected: session not available (S); session 'SESS9' refused in every padding: the next login "
+        "asks for the venue's current session (blank)"
+    )
+    assert client.left_session == "SESS9"
+
+
+def test_login_rejected_session_once_then_accepted_then_the_session_is_kept() -> None:
+    client, _, clock = _session()
+    client.resume("SESS9", 42)
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_rejected("S"), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    client.take(clock())
+    client.data_received(soupbin.encode_login_accepted("SESS9", 42), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())  # a later refusal starts the count afresh: the other padding first
+    client.data_received(soupbin.encode_login_rejected("S"), clock())
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    login = _login_bytes(client, clock)
+    assert (login[19:29], int(login[29:49])) == (b"SESS9     ", 42)
 
 
 def test_login_rejected_when_not_authorized_or_blank_session_then_padding_unchanged() -> None:

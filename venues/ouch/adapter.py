@@ -86,7 +86,9 @@ from venues.ouch.messages import (
     CancelReject,
     OrderCanceled,
     OrderExecuted,
+    OrderModified,
     OrderReplaced,
+    SystemEvent,
     cancel_text,
     reject_text,
 )
@@ -127,6 +129,15 @@ _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
+_SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
+_DAY_ENDED: Final = Refused(
+    "OUCH_END_OF_DAY",
+    "the venue sent System Event E (end of day): it takes no new orders in this session; cancels still go out",
+)
+_LOST_BY_VENUE_TEXT: Final = (
+    "the venue restarted its numbering (it lost its state) and has never seen this order's UserRefNum: "
+    "the order is not on its book"
+)
 _SESSION_ENDED_TEXT: Final = "the venue ended the session before answering"
 _NOT_RECEIVED_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and has seen a later UserRefNum, "
@@ -159,7 +170,7 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "not sent again: the venue did not answer it and the order's live UserRefNum is in doubt, so the venue may "
     "have ignored it and would ignore it again; cancel the order instead"
 )
-_URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJI"} | {ord("U"): 13}
+_URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
 """A new order the desk asked to cancel before the venue acknowledged it: an Enter lost is reported, never re-sent."""
@@ -228,6 +239,11 @@ class OuchVenue(VenueAdapter):
         an unanswered Enter or Replace the venue has seen may have been processed (in doubt, never "not received")."""
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
+        self._day_ended = False
+        """The venue sent System Event ``E`` (end of day) this session: new orders are refused ``OUCH_END_OF_DAY``."""
+        self._check_orders = False
+        """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
+        nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -283,12 +299,14 @@ class OuchVenue(VenueAdapter):
             ord("U"): (decode_replaced, by_urn, self._on_replaced),
             ord("J"): (decode_rejected, by_urn, self._on_rejected),
             ord("I"): (OUTBOUND_DECODERS[ord("I")], by_urn, self._on_cancel_reject),
+            ord("M"): (OUTBOUND_DECODERS[ord("M")], by_urn, self._on_modified),
         }
         """Outbound message type about one order -> (decoder, its UserRefNum, handler): one dispatch path."""
         self._without_order: dict[int, Callable[[int, Any], None]] = {
             ord("P"): self._on_cancel_pending,
             ord("Q"): self._on_account_query_response,
             ord("B"): self._on_broken_trade,
+            ord("S"): self._on_system_event,
         }
         """Outbound message types the adapter acts on that name no order to look up (decoded generically)."""
         self.counters: dict[str, int] = {
@@ -303,6 +321,8 @@ class OuchVenue(VenueAdapter):
             "in_doubt": 0,
             "broken_trades": 0,
             "unanswered_not_held": 0,
+            "lost_by_venue": 0,
+            "modified": 0,
         }
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
@@ -338,6 +358,8 @@ class OuchVenue(VenueAdapter):
         """
         if self._backpressured:
             return BACKPRESSURED
+        if self._day_ended:
+            return _DAY_ENDED
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}")
         if ord_type != _LIMIT:
@@ -605,6 +627,7 @@ class OuchVenue(VenueAdapter):
             "numbering_restarts": session.numbering_restarts,
             "heartbeats_sent": session.heartbeats_sent,
             "awaiting_answer": len(self._inflight),
+            "day_ended": self._day_ended,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
         }
@@ -717,7 +740,12 @@ class OuchVenue(VenueAdapter):
         previous = self._store.session
         self._store.bind(session)
         if previous and previous != session:
+            self._day_ended = False
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
+        elif self._session.renumbered and any(not chain.done for chain in self._chains.values()):
+            # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
+            # NextUserRefNum (the Account Query after the replay) tells which of ours it never saw (``_lost_orders``)
+            self._check_orders = True
         self.sequence.new_epoch(self._epoch_of(session))
         if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
@@ -725,7 +753,7 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        if self._inflight:
+        if self._inflight or self._check_orders:
             self._replaying = True
             self._set_state(
                 VenueState.LOGGING_IN,
@@ -758,7 +786,7 @@ class OuchVenue(VenueAdapter):
         if not self._replaying:
             return
         self._replaying = False
-        if not self._inflight:  # the replay answered every request: nothing to ask about
+        if not self._inflight and not self._check_orders:  # the replay answered every request: nothing to ask
             self._answers_lost = False
             self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
             return
@@ -802,6 +830,18 @@ class OuchVenue(VenueAdapter):
                 reason,
                 session.login_refusals,
                 session.config.max_login_refusals,
+            )
+        elif reason == "S" and session.left_session and not session.session:
+            log.error(
+                "venue %s: login rejected: %s (%s) for session %r in every padding: the venue is no longer on it; "
+                "the next login asks for the venue's current session (blank). If that is another session, the "
+                "requests waiting are answered OUCH_SESSION_CHANGED and the orders open in %r stay open in the "
+                "gateway, unreachable (ask the venue desk)",
+                self.name,
+                text,
+                reason,
+                session.left_session,
+                session.left_session,
             )
         else:
             log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
@@ -1099,6 +1139,32 @@ class OuchVenue(VenueAdapter):
         if chain.open_qty <= 0:
             self._finish(chain)
 
+    def _on_modified(self, seq: int, chain: _Chain, message: OrderModified) -> None:
+        """Apply an Order Modified: its Quantity is the total the venue has open now; what it took off is canceled.
+
+        The strategy gets ``Canceled`` reason "MODIFIED" for the shares the venue took off (none when the
+        order is not smaller; the message is then only counted), so a later Canceled or Executed of the rest
+        ends the order. A Modified to 0 ends it.
+        """
+        quantity = message.quantity
+        if quantity > _MAX_QTY:
+            self._out_of_range(seq, "Order Modified", quantity, 0)
+            return
+        if chain.candidates or chain.unconfirmed:  # the order's live number was in doubt: the venue names it
+            self._settle(chain, message.user_ref_num)
+        cut = chain.open_qty - quantity
+        if cut <= 0 or chain.done:
+            self._ignore("M", seq, message)
+            return
+        self.counters["modified"] += 1
+        chain.open_qty = quantity
+        text = f"the venue reduced the order to {quantity} shares open (Order Modified)"
+        if quantity == 0:
+            self._finish(chain)
+            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, "MODIFIED", text))
+            return
+        self.event_sink(VenueCanceled(seq, chain.order.order_id, cut, "MODIFIED", text))
+
     def _on_replaced(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
         urn = message.user_ref_num
         inflight = self._inflight
@@ -1165,6 +1231,21 @@ class OuchVenue(VenueAdapter):
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         self._ignore("P", seq, message)
 
+    def _on_system_event(self, seq: int, message: SystemEvent) -> None:
+        """Count a System Event; ``E`` (end of day) stops new orders (``OUCH_END_OF_DAY``), ``S`` (start) resumes."""
+        self._ignore("S", seq, message)
+        if message.event_code == "E" and not self._day_ended:
+            self._day_ended = True
+            log.warning(
+                "venue %s: System Event E (end of day) at sequence %d: new orders are refused OUCH_END_OF_DAY; "
+                "cancels still go out",
+                self.name,
+                seq,
+            )
+        elif message.event_code == "S" and self._day_ended:
+            self._day_ended = False
+            log.warning("venue %s: System Event S (start of day) at sequence %d: new orders go out", self.name, seq)
+
     def _on_broken_trade(self, seq: int, message: BrokenTrade) -> None:
         """Log a Broken Trade at ERROR and count it: the gateway corrects nothing and the strategy is not told.
 
@@ -1210,6 +1291,9 @@ class OuchVenue(VenueAdapter):
         (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) is always reported back, its Cancel with it:
         sending it again would put on the book an order the desk wants gone (docs/venues/ouch.md).
         """
+        if self._check_orders:
+            self._check_orders = False
+            self._lost_orders(next_user_ref_num)
         inflight = self._inflight
         out = self._session.out
         resent = reported = doubted = 0
@@ -1292,6 +1376,52 @@ class OuchVenue(VenueAdapter):
             f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
             f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else "")
         )
+
+    def _lost_orders(self, next_user_ref_num: int | None) -> None:
+        """End the acknowledged orders a venue that restarted its numbering never saw (it lost its state).
+
+        After a numbering restart under the same session id the venue's NextUserRefNum tells what it knows: an
+        order none of whose live numbers is below it is not on its book (a Cancel of it would be silently
+        ignored, never answered). Each such order ends with VenueCanceled "OUCH_SESSION_CHANGED" for all it has
+        open (venue_seq 0), which answers its Cancel or Replace; its requests are not sent again. An order
+        whose Enter is unanswered is settled as after any login (sent again, or reported back). The venue
+        not answering the Account Query: nothing can be told, the orders stay open (logged at ERROR).
+        """
+        open_chains = [
+            chain
+            for chain in self._chains.values()
+            if not chain.done
+            and chain.order.state is not OrderState.PENDING_NEW
+            and chain.order.state not in _CANCEL_WANTED_BEFORE_ACK
+        ]
+        if next_user_ref_num is None:
+            if open_chains:
+                log.error(
+                    "venue %s: the venue restarted its numbering and did not answer the Account Query: cannot tell "
+                    "whether it still has orders %s; they stay open in the gateway: ask the venue desk",
+                    self.name,
+                    sorted(chain.order.order_id for chain in open_chains),
+                )
+            return
+        lost = [chain for chain in open_chains if min(chain.cancel_targets()) >= next_user_ref_num]
+        if not lost:
+            return
+        self.counters["lost_by_venue"] += len(lost)
+        log.error(
+            "venue %s: the venue restarted its numbering in session %r and its NextUserRefNum is %d: it never saw "
+            "the UserRefNums of %d open orders (it lost its state); they end here as canceled (reason %s, the "
+            "strategy is told): reconcile with the venue desk. Orders: %s",
+            self.name,
+            self._session.session,
+            next_user_ref_num,
+            len(lost),
+            _SESSION_CHANGED,
+            sorted(chain.order.order_id for chain in lost),
+        )
+        for chain in sorted(lost, key=lambda c: c.working):
+            self._finish(chain)
+            chain.open_qty = 0
+            self._emit(VenueCanceled(0, chain.order.order_id, 0, _SESSION_CHANGED, _LOST_BY_VENUE_TEXT))
 
     # ---- internals ---------------------------------------------------------------------------------
 

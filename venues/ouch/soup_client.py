@@ -12,15 +12,16 @@ States::
 
 LOGGED_OUT and ENDED are final: ``reconnect_delay_ns`` returns None. So is LOGIN_REFUSED until ``reconnect()``
 (an operator's ``gateway venue reconnect``): a venue that locks an account after repeated bad passwords is not
-hammered. Only Login Rejected ``A`` (not authorized) counts; ``S`` (session not available) is transient and
-keeps the usual backoff; a Login Accepted resets the count.
+hammered. Only Login Rejected ``A`` (not authorized) counts; ``S`` (session not available) keeps the usual
+backoff; a Login Accepted resets the count. A named session refused ``S`` in both paddings is given up: the next
+login asks for the venue's current session (blank, from sequence 1), as a first start does (``left_session``).
 
 The transport feeds bytes and connection events in, takes ``out`` (``take``), and
 runs ``poll(now_ns)`` when asked. Sequenced Data is numbered implicitly from the
 Login Accepted sequence and every message is handed over with its number, including
 one the server sends again below ``next_sequence``: whether a message is new is not this
-session's decision (the adapter asks the core's exactly-once component). Re-login always
-asks for the same session and ``next_sequence``, the number after the highest seen.
+session's decision (the adapter asks the core's exactly-once component). Re-login asks for the same
+session and ``next_sequence``, the number after the highest seen (until that session is refused in every padding).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class SoupClientListener(Protocol):
         """Login Accepted: ``sequence`` is the next sequenced message the server will send."""
 
     def on_login_rejected(self, reason: str, text: str) -> None:
-        """Login Rejected with reason ``A`` or ``S`` (the server closes the connection)."""
+        """Login Rejected with reason ``A`` or ``S`` (the server closes it), told once the next login is decided."""
 
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         """One Sequenced Data message and its sequence number (a server may send one again)."""
@@ -132,6 +133,10 @@ class SoupClientSession:
         """The last Login Rejected, as text and code (e.g. "not authorized (A)"); empty before any."""
         self._refused_for_good = False
         """This connection's Login Rejected reached ``max_login_refusals``: ``connection_lost`` stops the session."""
+        self.session_refusals = 0
+        """Login Rejected ``S`` in a row for the named session (one per padding tried)."""
+        self.left_session = ""
+        """The named session last given up for a blank login (refused ``S`` in every padding); "" if none."""
         self.gaps = 0
         self.numbering_restarts = 0
         """Logins whose Login Accepted sequence was below the one requested (``renumbered``)."""
@@ -354,12 +359,25 @@ class SoupClientSession:
                 self.login_refusals += 1
                 limit = self.config.max_login_refusals
                 self._refused_for_good = 0 < limit <= self.login_refusals
-            self.listener.on_login_rejected(code, text)
             reason = f"login rejected: {text} ({code})"
-            if code == "S" and 0 < len(self.session) < 10:  # the spec leaves its padding open: try the other one next
-                self._session_right_justified = not self._session_right_justified
-                side = "left" if self._session_right_justified else "right"
-                reason += f"; the next login asks for {self.session!r} padded on the {side}"
+            if code == "S" and self.session.strip():
+                self.session_refusals += 1
+                if self.session_refusals < (2 if len(self.session) < 10 else 1):
+                    # the spec leaves its padding open: try the other one next
+                    self._session_right_justified = not self._session_right_justified
+                    side = "left" if self._session_right_justified else "right"
+                    reason += f"; the next login asks for {self.session!r} padded on the {side}"
+                else:  # refused in every form: the venue moved to another session (or lost this one)
+                    self.left_session = self.session
+                    self.session = ""
+                    self.next_sequence = self.config.first_sequence
+                    self._session_right_justified = False
+                    self.session_refusals = 0
+                    reason += (
+                        f"; session {self.left_session!r} refused in every padding: the next login asks for the "
+                        "venue's current session (blank)"
+                    )
+            self.listener.on_login_rejected(code, text)
             self._request_disconnect(reason)
             return True
         if kind == END_OF_SESSION:
@@ -414,6 +432,7 @@ class SoupClientSession:
         self._catching_up = True
         self._failed_connections = 0
         self.login_refusals = 0
+        self.session_refusals = 0
         self.logins += 1
         self.reason = f"logged in to session {session!r}, next sequence {sequence}"
         self.listener.on_logged_in(session, sequence)
