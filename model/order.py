@@ -483,16 +483,21 @@ def apply_replaced(order: Order, leaves_qty: int, price: int, venue_order_id: st
     """Record a completed replace: new total quantity, price and open quantity."""
     if not fire(order, _REPLACED if leaves_qty > 0 else _REPLACED_TO_NOTHING):
         return False
+    _take_replace(order, leaves_qty if leaves_qty > 0 else 0, price, venue_order_id)
+    return True
+
+
+def _take_replace(order: Order, leaves_qty: int, price: int, venue_order_id: str) -> None:
+    """Make the replace in flight the order's quantity, price, open quantity and venue references."""
     order.qty = order.pending_qty
     order.price = price
-    order.leaves_qty = leaves_qty if leaves_qty > 0 else 0
+    order.leaves_qty = leaves_qty
     if venue_order_id:
         order.venue_order_id = venue_order_id
     if order.pending_ref:
         order.venue_ref = order.pending_ref
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
-    return True
 
 
 def apply_replaced_filled(order: Order, price: int, venue_order_id: str) -> bool:
@@ -502,15 +507,7 @@ def apply_replaced_filled(order: Order, price: int, venue_order_id: str) -> bool
     """
     if order.pending_qty <= 0 or order.cum_qty < order.pending_qty or not fire(order, _REPLACED):
         return False
-    order.qty = order.pending_qty
-    order.price = price
-    order.leaves_qty = 0
-    if venue_order_id:
-        order.venue_order_id = venue_order_id
-    if order.pending_ref:
-        order.venue_ref = order.pending_ref
-    order.pending_ref = ""
-    order.pending_qty = order.pending_price = 0
+    _take_replace(order, 0, price, venue_order_id)
     return end_filled(order)
 
 
