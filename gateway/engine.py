@@ -730,7 +730,7 @@ class Engine:
                 canceled.extend(owner.open_orders.values())
             link.session.close_reason = "the gateway is stopping"
             link.close_transport()
-            self.link_closed(link)  # its connection_lost later finds it forgotten: a no-op
+            self._forget_link(link)  # its connection_lost later finds it forgotten: a no-op; one flush below
         self.flush()
         return canceled
 

@@ -130,6 +130,11 @@ def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent 
     return Canceled(seq, order.cl_ord_id, removed, order.leaves_qty, ev.reason, ev.text)
 
 
+def _filled_end(order: Order, seq: int) -> Executed:
+    """Return the end of an order that reached FILLED without a fill in this message: an ``Executed`` of nothing."""
+    return Executed(seq, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0)
+
+
 def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent | None:
     """Apply a completed replace; one that leaves nothing open also cancels the order.
 
@@ -137,7 +142,7 @@ def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent 
     new quantity: then the order ends FILLED, its end an ``Executed`` of nothing (qty 0, price 0).
     """
     if ev.filled and ev.leaves_qty <= 0 and apply_replaced_filled(order, ev.price, ev.venue_order_id):
-        out.append(Executed(seq + 1, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0))
+        out.append(_filled_end(order, seq + 1))
         return Replaced(seq, order.cl_ord_id, order.qty, order.price, 0)
     if not apply_replaced(order, ev.leaves_qty, ev.price, ev.venue_order_id):
         return None
@@ -158,7 +163,7 @@ def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -
     if not apply_cancel_rejected(order):
         return None
     if order.cum_qty >= order.qty and end_filled(order):  # a replace raising the quantity kept it open (FIX)
-        out.append(Executed(seq + 1, order.cl_ord_id, 0, 0, "", "", order.cum_qty, 0))
+        out.append(_filled_end(order, seq + 1))
     return CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)
 
 
