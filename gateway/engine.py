@@ -40,6 +40,7 @@ from gateway.journal import (
     JStrategyEvent,
     JVenueApplied,
     JVenueEpoch,
+    JVenueEvent,
     NullJournal,
 )
 from gateway.journal_mmap import MmapJournal
@@ -407,7 +408,8 @@ class Engine:
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
             if order.state >= _FILLED and type(event) is VenueExecuted:  # a fill after the order's end here
-                event = _after_end(event)  # journaled so: recovery applies it as the engine does (``executed``)
+                self._after_end_fill(venue, st, order, event)
+                return
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
             try:  # free unless raised: an adapter's number beyond MessagePack's ints must not reach the loop
@@ -425,6 +427,33 @@ class Engine:
                 self._venue_event_handlers[type(event)](st, order, event)
 
         return sink
+
+    def _after_end_fill(self, venue: str, st: StrategyState, order: Order, event: VenueExecuted) -> None:
+        """Apply a fill the venue reported after the order ended here: position and traded notional take it.
+
+        Marked ``after_end`` and journaled as a ``JVenueEvent`` followed by the ``Executed`` it produced (a
+        ``JStrategyEvent``), not as one ``JVenueApplied``: recovery applies it to the order as the engine does
+        (``executed``), and a replay from the journal, which follows only the orders still open where it
+        starts reading, finds the event itself. Nothing opens again; a repeated execution id is not applied.
+        """
+        ev = _after_end(event)
+        try:
+            self.journal.append(JVenueEvent(venue, ev))
+        except OverflowError:  # an adapter's number beyond MessagePack's ints: nothing journaled, nothing applied
+            self._venue_events_pending -= 1
+            self._out_of_place(order, ev)
+            return
+        produced = executed(order, ev, st.next_seq, self._produced)
+        if produced is None:
+            if is_repeated_fill(order, ev):
+                self._repeated_fill(order, ev)
+            else:
+                self._out_of_place(order, ev)
+            return
+        self._counters.executions += 1
+        self._late_fill(order, ev)
+        self.risk.on_execution(order, ev.qty, ev.price)
+        self._emit(st, produced)
 
     def _released_order(self, venue: str, event: VenueEvent) -> Order | None:
         """Return the order a fill names that memory released, rebuilt from the journal (None: not this gateway's).
@@ -514,11 +543,6 @@ class Engine:
                 self._out_of_place(order, ev)
             return
         self._counters.executions += 1
-        if ev.after_end:  # the order had ended: position and traded notional take the fill, nothing opens again
-            self._late_fill(order, ev)
-            self.risk.on_execution(order, ev.qty, ev.price)
-            self._deliver(st, event)
-            return
         if ev.qty > open_qty:
             self._overfilled(order, ev, open_qty)
         self.risk.on_execution(order, ev.qty, ev.price)

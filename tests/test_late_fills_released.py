@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import RELEASE_BATCH
-from gateway.journal import FileJournal, JVenueApplied, MmapJournal, read_journal
-from gateway.protocol.messages import Executed, NewOrder
+from gateway.journal import FileJournal, JStrategyEvent, JVenueEvent, MmapJournal, read_journal
+from gateway.protocol.messages import Error, Executed, NewOrder
 from gateway.recovery import recover
 from model.enums import Side
 from model.fsync import FsyncPolicy
@@ -46,7 +46,7 @@ def _executed(received: Sequence[object]) -> list[tuple[str, int, int, int, str]
     return [(m.cl_ord_id, m.qty, m.cum_qty, m.leaves_qty, m.exec_id) for m in received if isinstance(m, Executed)]
 
 
-def _released_rig(path: Path, *, mmap: bool = False) -> tuple[Rig, MemoryLink]:
+def _released_rig(path: Path, *, mmap: bool = False, events_kept: int = 10_000) -> tuple[Rig, MemoryLink]:
     journal = (
         MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
         if mmap
@@ -54,6 +54,7 @@ def _released_rig(path: Path, *, mmap: bool = False) -> tuple[Rig, MemoryLink]:
     )
     rig = Rig(journal=journal)
     rig.engine.terminal_orders_kept = KEPT
+    rig.engine.events_kept = events_kept
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=100)
     rig.venue.accept(1)
@@ -119,8 +120,11 @@ def test_restart_when_a_released_order_took_a_late_fill_then_recovery_gives_the_
     live = [(type(m).__name__, m.seq) for m in link.received() if hasattr(m, "seq")]
     assert [name for name, _ in live] == ["Executed", "OrderAccepted"]
     rig.engine.journal.close()
-    late = [r.event for r in read_journal(path) if isinstance(r, JVenueApplied) and r.event.order_id == 1]
-    assert [(type(e).__name__, getattr(e, "after_end", None)) for e in late][-1] == ("VenueExecuted", True)
+    records = list(read_journal(path))
+    (late,) = [r for r in records if type(r) is JVenueEvent]  # then the Executed it produced, as its own record
+    assert isinstance(late.event, VenueExecuted) and (late.event.order_id, late.event.after_end) == (1, True)
+    after = records[records.index(late) + 1]
+    assert isinstance(after, JStrategyEvent) and isinstance(after.event, Executed) and after.event.exec_id == "LATE1"
 
     again = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
     again.engine.adopt(recover(read_journal(path)))
@@ -165,3 +169,23 @@ def test_fill_when_the_released_order_was_another_venue_s_then_unknown(tmp_path:
     assert _executed(link.received()) == []
     assert rig.engine.counters.late_fills == 0
     assert 1 not in rig.engine.orders
+
+
+def test_replay_from_the_journal_when_it_reaches_back_across_a_late_fill_then_the_executed_is_in_it(
+    tmp_path: Path,
+) -> None:
+    """The old code journaled a late fill as a ``JVenueApplied`` whose ``Executed`` a replay from the journal
+    (which follows only the orders open where it starts) could not rebuild: REPLAY_UNAVAILABLE."""
+    rig, link = _released_rig(tmp_path / "j", events_kept=KEPT)
+    rig.venue.emit(VenueExecuted(rig.venue._next(), 1, 10, PX, "A", "LATE1"))
+    rig.engine.flush()
+    (live,) = [m for m in link.received() if isinstance(m, Executed)]
+    _filler(rig, link, "g", RELEASE_BATCH + KEPT + 10)
+    st = rig.engine.strategies["S1"]
+    assert st.events_base > live.seq  # released from memory: the replay reads the journal
+    rig.engine.link_closed(link)
+    again = rig.connect("S1", last_seq=live.seq - 1)
+    got = again.received()
+    assert not [m for m in got if isinstance(m, Error)]
+    assert got[1] == live  # after the Welcome: the late Executed, as it was delivered live
+    assert len([m for m in got if hasattr(m, "seq")]) == st.next_seq - live.seq
