@@ -473,7 +473,10 @@ class Engine:
         try:
             order, records = rebuild_order(self.journal.reader(start), order_id)
         except (JournalCorruptError, OSError, IllegalTransition) as exc:
-            log.error(
+            self._rarelog.log(
+                "rebuild_failed",
+                self.clock(),
+                logging.ERROR,
                 "venue %s: execution %r for order %d, released from memory: the journal cannot be read (%s: %s); "
                 "not applied: reconcile with the venue",
                 venue,
@@ -491,7 +494,10 @@ class Engine:
         self._terminal.append(order)  # released again with the next batch of terminal orders
         if len(self._terminal) > self._terminal_over_at:
             self._release_due = True
-        log.info(
+        self._rarelog.log(
+            "rebuilt",
+            self.clock(),
+            logging.INFO,
             "venue %s: execution %r for order %d (%s, strategy %s), released from memory: rebuilt from the journal "
             "(%d records read)",
             venue,
