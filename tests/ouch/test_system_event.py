@@ -107,16 +107,21 @@ def test_end_of_day_when_start_of_day_came_before_the_restart_then_new_orders_go
     assert [m.cl_ord_id for m in strat.received() if isinstance(m, OrderAccepted)] == ["B"]
 
 
+def _ended(store: UserRefNumStore) -> bool:
+    """Return the store's end-of-day mark now (not narrowed by an earlier assert)."""
+    return store.day_ended
+
+
 def test_end_of_day_mark_when_read_on_another_day_or_bound_to_another_session_then_not_ended(tmp_path: Path) -> None:
     day = ["2024-05-01"]
     store = UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0])
     store.bind("SESSION1")
     store.mark_day_ended(True)
-    assert store.day_ended and store.wait_end_of_day_written(5)
+    assert _ended(store) and store.wait_end_of_day_written(5)
     same_day = UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0])
-    assert same_day.day_ended  # old: no such mark
+    assert _ended(same_day)  # old: no such mark
     same_day.bind("SESSION2")  # the venue started another session: it takes orders again
-    assert not same_day.day_ended
+    assert not _ended(same_day)
     assert not UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0]).day_ended  # the state file names SESSION2
     day[0] = "2024-05-02"
     assert not UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0]).day_ended
@@ -125,7 +130,7 @@ def test_end_of_day_mark_when_read_on_another_day_or_bound_to_another_session_th
     assert same_day.wait_end_of_day_written(5)
     assert UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0]).day_ended
     same_day.mark_day_ended(False)  # Start of Day
-    assert not same_day.day_ended and same_day.wait_end_of_day_written(5)
+    assert not _ended(same_day) and same_day.wait_end_of_day_written(5)
     assert not UserRefNumStore(tmp_path, "nasdaq", today=lambda: day[0]).day_ended
 
 
