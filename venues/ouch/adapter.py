@@ -271,8 +271,8 @@ class OuchVenue(VenueAdapter):
             prefetch=True,
         )
         self._refnums: RefCounter = self._store.counter
-        self._day_ended = self._store.day_ended  # the venue ended this session day before a restart
         """The store's numbers, read and written by ``send_order`` (compiled: native fields, no lookups)."""
+        self._day_ended = self._store.day_ended  # the venue ended this session day before a restart
         self._state = VenueState.DISCONNECTED
         self._reason = "not connected yet"
         self._chains: dict[int, _Chain] = {}
