@@ -351,10 +351,12 @@ class UserRefNumStore:
                 write_file_atomically(self.eod_path, _encoder.encode(_EndOfDay(day, session, mark is not None)))
             except OSError as exc:
                 log.error(
-                    "cannot persist the end-of-day mark to %s: %s (after a restart today new orders go out "
-                    "until the venue refuses them)",
+                    "cannot persist the end-of-day mark to %s: %s (%s)",
                     self.eod_path,
                     exc,
+                    "a restart today would send new orders until the venue refuses them"
+                    if mark is not None
+                    else "a restart today would refuse new orders OUCH_END_OF_DAY: delete the file before one",
                 )
 
     def _load_end_of_day(self) -> tuple[str, str] | None:
