@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from gateway.cli import main
 from risk import adjust, codes
 from risk.audit import read_audit_log
 from risk.model import MAX_LIMIT_QTY
@@ -102,3 +105,13 @@ def test_plan_when_the_symbol_is_only_named_by_the_limits_file_then_it_is_known(
     plan = engine.plan_adjustment("ACC1", "MSFT", 50, px("20.5"), 1, "a fill the gateway never saw")
     assert plan.ok and plan.position_after == 50 and plan.notional == px(1025)
     assert not engine.plan_adjustment("ACC1", "IBM", 50, 0, 1, "r").ok
+
+
+def test_cli_when_the_price_is_malformed_then_exit_2_before_asking_the_gateway(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["risk", "adjust-position", "--account", "ACC1", "--symbol", "AAPL", "--qty", "-100"]
+    target = ["--reason", "bust", "--admin-socket", str(tmp_path / "none.sock")]
+    assert main([*args, "--price", "1.00001", *target]) == 2
+    assert "at most 4 decimals" in capsys.readouterr().err
+    assert main([*args, "--price", "1.00", *target]) == 1  # no gateway there: refused, nothing changed
