@@ -12,15 +12,17 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from model.clock import FakeClock
 from risk import adjust, codes
 from risk.audit import read_audit_log
+from risk.engine import RiskEngine
 from risk.model import MAX_LIMIT_QTY
 from tests.risk.support import code, fill, make_engine, order, px, submit
 
 AT_MAX_LONG = {"accounts": {"ACC1": {"max_long_qty": 1000}}, "defaults": {"max_notional": 500000}}
 
 
-def _at_max_long(tmp_path: Path):  # type: ignore[no-untyped-def]
+def _at_max_long(tmp_path: Path) -> tuple[RiskEngine, FakeClock]:
     engine, clock = make_engine(tmp_path, AT_MAX_LONG)
     bought = order(qty=1000)
     assert submit(engine, bought, clock) is None
