@@ -1618,12 +1618,12 @@ class FixVenue(VenueAdapter):
             code = _CXL_REJ_REASONS.get(message.get(f.CXL_REJ_REASON), "VENUE")
         text = message.get(f.TEXT).decode(errors="replace") or "the venue refused the gateway's asking cancel"
         log.warning(
-            "FIX %s: order %d: replace %r in doubt after the venue's numbering reset: the venue refused the asking "
-            "cancel %r (OrdStatus %r, MsgSeqNum %d): reported refused, the order keeps its terms",
+            "FIX %s: order %d: the venue refused the gateway's asking cancel %r of replace %r in doubt (OrdStatus "
+            "%r, MsgSeqNum %d): the replace is reported refused, the order keeps its terms",
             self.name,
             order.order_id,
-            ref.decode(errors="replace"),
             message.get(f.CL_ORD_ID).decode(errors="replace"),
+            ref.decode(errors="replace"),
             status.decode(errors="replace"),
             seq,
         )
