@@ -102,3 +102,29 @@ async def test_replace_up_crossed_by_full_fill_then_replaced_and_last_fill_appli
     assert isinstance(events[1], VenueExecuted) and events[1].replace_pending
     await wait_until(lambda: gateway.venue.status()["open_orders"] == 0, 2.0, "the adapter to forget the order")
     assert sim.messages("in", MsgType.REJECT) == []
+
+
+async def test_replace_up_answered_replaced_with_cum_qty_of_unseen_fill_then_fill_first_and_open_at_new_terms(
+    sim: FixSimulator, gateway: GatewaySide
+) -> None:
+    # brief fixrep39 (1): the 100 executed but its report never came; the venue's Replaced says CumQty 100,
+    # LeavesQty 20. The Replaced's CumQty used to be ignored (cum 0, position short by 100)
+    order = make_order(13, symbol="MSFT")
+    _applying(gateway, order)
+    ref = gateway.send(order)
+    mark_sent(order, ref)
+    await gateway.wait_events(1)
+
+    sim.drop_next_input(1)
+    sent = gateway.venue.send_replace(order, 120, order.price)
+    assert isinstance(sent, Sent)
+    request_replace(order, 120, order.price, sent.venue_ref)
+    gateway.venue.flush()
+
+    sim.inject_message(MsgType.EXECUTION_REPORT, _report(sent.venue_ref.encode(), ref.encode(), b"5", b"1", 100, 20, 0))
+    events = await gateway.wait_events(3)
+    assert (order.state, order.qty, order.cum_qty, order.leaves_qty) == (OrderState.LIVE, 120, 100, 20)
+    assert [type(e) for e in events[1:]] == [VenueExecuted, VenueReplaced]
+    assert isinstance(events[1], VenueExecuted) and (events[1].qty, events[1].replace_pending) == (100, True)
+    assert gateway.venue.counters["fills_from_cum_qty"] == 1
+    assert sim.messages("in", MsgType.REJECT) == []

@@ -182,7 +182,9 @@ class _TagError(ValueError):
 def _fill_beyond(fields: dict[bytes, bytes], seq: int, order: Order) -> tuple[int, tuple[VenueEvent, ...]]:
     """Return a status answer's CumQty (the order's own when absent) and the fill past what the order executed.
 
-    The fill, at AvgPx, is one ``VenueExecuted`` when CumQty is above ``order.cum_qty``, else none.
+    The fill, at AvgPx, is one ``VenueExecuted`` when CumQty is above ``order.cum_qty``, else none; while a
+    replace is in flight it is marked ``replace_pending``, as a reported fill is (a replace raising the quantity
+    keeps the order open when the fill reaches its current quantity).
     Raise ``_TagError`` naming CumQty or AvgPx when it is missing (AvgPx only when needed) or out of range.
     """
     tag = f.CUM_QTY
@@ -191,11 +193,35 @@ def _fill_beyond(fields: dict[bytes, bytes], seq: int, order: Order) -> tuple[in
         if cum <= order.cum_qty:
             return cum, ()
         tag = f.AVG_PX
-        return cum, (VenueExecuted(seq, order.order_id, cum - order.cum_qty, _price(fields[tag]), "", ""),)
+        price = _price(fields[tag])
+        replacing = order.state in _REPLACING
+        return cum, (VenueExecuted(seq, order.order_id, cum - order.cum_qty, price, "", "", replacing),)
     except KeyError:
         raise _TagError(tag, f"required tag {tag.decode()} missing", missing=True) from None
     except ValueError as exc:
         raise _TagError(tag, str(exc)) from None
+
+
+def _replace_taken(
+    fields: dict[bytes, bytes], seq: int, order: Order, leaves: int, price: int, venue_order_id: str, *, filled: bool
+) -> tuple[VenueEvent, ...]:
+    """Return the events of a replace the venue took: the fill its CumQty shows beyond the order's count, and it.
+
+    Executions up to the order's current quantity may have come before the replace took: the fill first (marked
+    ``replace_pending``: a replace raising the quantity keeps the order open), then the ``VenueReplaced``.
+    Executions beyond it can only have come under the new terms: the replace first, leaving open what the report
+    leaves plus that fill, then the fill. Raise ``_TagError`` as ``_fill_beyond`` does.
+    """
+    order_id = order.order_id
+    cum, fill = _fill_beyond(fields, seq, order)
+    if not fill:
+        return (VenueReplaced(seq, order_id, leaves, price, venue_order_id, "", "", filled),)
+    executed = fill[0]
+    assert isinstance(executed, VenueExecuted)
+    if cum <= order.qty:
+        return (executed, VenueReplaced(seq, order_id, leaves, price, venue_order_id, "", "", filled))
+    after = VenueExecuted(seq, order_id, executed.qty, executed.price, "", "")
+    return (VenueReplaced(seq, order_id, max(leaves, 0) + executed.qty, price, venue_order_id), after)
 
 
 def _salvage(raw: bytes) -> FixMessage | None:
@@ -949,8 +975,8 @@ class FixVenue(VenueAdapter):
                 leaves = _qty(fields[tag])
                 tag = f.PRICE
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
-                cum, fill = _fill_beyond(fields, seq, order)  # filled meanwhile: the fill first, then the replace
-                events = (*fill, VenueReplaced(seq, order_id, leaves, price, venue_order_id))
+                # filled meanwhile: the fill and the replace, in the order they can have come in
+                events = _replace_taken(fields, seq, order, leaves, price, venue_order_id, filled=status == b"2")
                 tracked.working = cl_ord_id
                 tracked.pending = b""
         except _TagError as bad:
@@ -1189,13 +1215,18 @@ class FixVenue(VenueAdapter):
                 leaves = _qty(fields[tag])
                 tag = f.PRICE
                 price = _price(fields[tag]) if tag in fields else (order.pending_price or order.price)
-                tracked.working = cl_ord_id
-                tracked.pending = b""
                 filled = fields.get(f.ORD_STATUS) == b"2"  # filled takes precedence: a replace leaving 0 ends it FILLED
                 venue_order_id = fields.get(f.ORDER_ID, b"").decode()
-                event = VenueReplaced(seq, order.order_id, leaves, price, venue_order_id, "", "", filled)
+                # fills the gateway never heard of (lost with a reset) are reported around the replace (its CumQty)
+                taken = _replace_taken(fields, seq, order, leaves, price, venue_order_id, filled=filled)
+                before, event = taken[:-1], taken[-1]
+                for executed in taken:
+                    if isinstance(executed, VenueExecuted):
+                        self._fills_from_cum_qty(message, order, executed)
+                tracked.working = cl_ord_id
+                tracked.pending = b""
             elif exec_type == ExecType.RESTATED:
-                restated = self._restated(message, order)
+                restated = self._restated(message, tracked, cl_ord_id)
                 if restated is None:
                     return
                 before, event = restated
@@ -1236,7 +1267,9 @@ class FixVenue(VenueAdapter):
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
 
-    def _restated(self, message: FixMessage, order: Order) -> tuple[tuple[VenueEvent, ...], VenueEvent] | None:
+    def _restated(
+        self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes
+    ) -> tuple[tuple[VenueEvent, ...], VenueEvent] | None:
         """Return what a Restated report (ExecType D) changes: fills first, then a cut of the open quantity.
 
         What the venue has open is LeavesQty (151), else OrderQty (38) less CumQty. Fills its CumQty (14) shows
@@ -1245,8 +1278,12 @@ class FixVenue(VenueAdapter):
         More open than the order has (the venue raised it) cannot be applied: counted
         (``restatements_not_applied``) and logged at ERROR, for ops to reconcile with the venue. A restatement
         that changes neither (a price, a time in force) is counted in ``ignored_exec_reports``: None.
+        While a replace is in flight the report is judged on the terms it is about: the replace's when it names
+        the replace's ClOrdID or its OrderQty is the replace's (not the order's), the order's current ones
+        otherwise (what a fill kept open for the replace is not theirs: see ``_restated_replacing``).
         Raise ``_TagError`` naming a quantity that does not parse.
         """
+        order = tracked.order
         fields = message.fields
         seq = message.seq
         before: tuple[VenueEvent, ...] = ()
@@ -1267,6 +1304,14 @@ class FixVenue(VenueAdapter):
         except ValueError as exc:
             raise _TagError(tag, str(exc)) from None
         open_now = max(order.leaves_qty - executed_qty, 0)
+        if order.state in _REPLACING and order.pending_qty > 0:
+            judged = self._restated_replacing(message, tracked, cl_ord_id, leaves, order.cum_qty + executed_qty)
+            if judged is None:  # about the replace's terms: its answer settles what is open
+                if not before:
+                    self.counters["ignored_exec_reports"] += 1
+                    return None
+                return before[:-1], before[-1]
+            open_now = max(judged - executed_qty, 0)
         if 0 <= leaves < open_now:
             text = fields.get(f.TEXT, b"").decode(errors="replace") or "restated by the venue"
             self._rare(
@@ -1293,12 +1338,62 @@ class FixVenue(VenueAdapter):
                 seq,
                 leaves,
                 open_now,
-                open_now,
+                max(open_now, order.pending_qty - order.cum_qty - executed_qty),
             )
         if not before:
             self.counters["ignored_exec_reports"] += 1
             return None
         return before[:-1], before[-1]
+
+    def _restated_replacing(
+        self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, leaves: int, cum: int
+    ) -> int | None:
+        """Return the open quantity a Restated arriving while a replace is in flight is measured against.
+
+        A report naming the replace's ClOrdID, or whose OrderQty (38) is the replace's and not the order's, is
+        about the replace's terms: None (nothing is cut: the replace's answer, Replaced or refused, settles what
+        is open), logged at WARNING; unless it shows more open than even the replace leaves (``pending_qty`` less
+        ``cum``, this report's fills included), which is counted and logged as not applied. Any other is about
+        the order's current terms: what they leave open before this report's fills, ``leaves_qty``, or 0 when a
+        fill reaching them kept the order open for the replace (``leaves_qty`` above ``qty`` less ``cum_qty``).
+        """
+        order = tracked.order
+        fields = message.fields
+        pending_qty = order.pending_qty
+        try:
+            report_qty = _qty(fields[f.ORDER_QTY]) if f.ORDER_QTY in fields else order.qty
+        except ValueError as exc:
+            raise _TagError(f.ORDER_QTY, str(exc)) from None
+        if cl_ord_id != tracked.pending and (report_qty != pending_qty or report_qty == order.qty):
+            leaves_now = order.leaves_qty
+            return leaves_now if leaves_now <= order.qty - order.cum_qty else 0
+        replace_open = max(pending_qty - cum, 0)
+        if leaves > replace_open:
+            self.counters["restatements_not_applied"] += 1
+            self._rarelog.log(
+                "restated-up",
+                self.clock(),
+                logging.ERROR,
+                "FIX %s: order %d: Restated (MsgSeqNum %d) says %d open, the replace in flight leaves %d: not "
+                "applied (risk counts %d): reconcile it with the venue",
+                self.name,
+                order.order_id,
+                message.seq,
+                leaves,
+                replace_open,
+                max(order.leaves_qty, replace_open),
+            )
+        else:
+            self._rare(
+                "restated-replace",
+                "order %d: Restated (MsgSeqNum %d) of the replace in flight (OrderQty %d, %d open): nothing cut, "
+                "the replace's answer settles it",
+                order.order_id,
+                message.seq,
+                report_qty,
+                leaves,
+            )
+        return None
 
     def _not_yet_counted(self, message: FixMessage, cum_raw: bytes, qty: int, order: Order, exec_id: str) -> int:
         """Return the part of a fill of ``qty`` the order has not counted yet, by the report's CumQty (14).
@@ -1354,7 +1449,7 @@ class FixVenue(VenueAdapter):
             price = _price(avg_px) if avg_px else last_px
         except ValueError:
             price = last_px
-        executed = VenueExecuted(message.seq, order.order_id, missing, price, "", "")
+        executed = VenueExecuted(message.seq, order.order_id, missing, price, "", "", order.state in _REPLACING)
         self._fills_from_cum_qty(message, order, executed)
         return (executed,)
 
@@ -1493,8 +1588,11 @@ class FixVenue(VenueAdapter):
         is reported accepted (``VenueAccepted``, the strategy gets OrderAccepted) and stays open in full, so
         risk keeps counting all of it; unless OrdStatus is 0 (New) or A (Pending New), which say nothing was
         executed, that is counted (``fills_unknown``) and logged at ERROR for ops to reconcile with the venue.
-        OrdStatus 8 (Rejected): ``VenueRejected``, nothing executed. A replace asked about is left as it was
-        (counted and logged the same way: its outcome needs the venue's LeavesQty and Price).
+        OrdStatus 8 (Rejected): ``VenueRejected``, nothing executed. A replace asked about is answered refused
+        (``VenueCancelRejected``, the venue's reason and Text): the order keeps its terms, after the fill the
+        report's CumQty shows (which may end it FILLED); an ExecutionReport whose OrdStatus says it ended
+        (4 / C / 3) cancels it instead. Without a CumQty, fills OrdStatus implies are counted and logged as for
+        a new order.
         """
         order = tracked.order
         order_id = order.order_id
@@ -1525,7 +1623,13 @@ class FixVenue(VenueAdapter):
         elif probe.about is RequestKind.NEW or tracked.pending != probe.ref:
             self._answered(tracked, probe, seq, known=True)  # answered meanwhile: its reports told
             return
-        if status not in (b"0", b"A") and not (with_cum and probe.about is RequestKind.NEW):
+        else:
+            with_cum, events = self._replace_refused(message, tracked, probe.ref, status, with_cum)
+            if events and isinstance(events[-1], VenueCanceled):
+                self._answered(tracked, probe, seq, known=True, events=events)
+                self._forget(order_id)
+                return
+        if status not in (b"0", b"A") and not with_cum:
             self.counters["fills_unknown"] += 1
             log.error(
                 "FIX %s: order %d: the venue refused the gateway's asking cancel %r of %s %r with OrdStatus %r "
@@ -1540,6 +1644,45 @@ class FixVenue(VenueAdapter):
                 seq,
             )
         self._answered(tracked, probe, seq, known=True, events=events)
+        if order.is_terminal:  # a fill the report showed ended it (a replace refused after it)
+            self._forget(order_id)
+
+    def _replace_refused(
+        self, message: FixMessage, tracked: _Tracked, ref: bytes, status: bytes, with_cum: bool
+    ) -> tuple[bool, tuple[VenueEvent, ...]]:
+        """Return whether CumQty said what executed, and the events answering replace ``ref`` (in doubt, its asking
+        cancel refused by the venue): the fill the report's CumQty shows first (none when it does not parse: the
+        report is rejected for it, as for a new order), then the order's end (OrdStatus 4 / C / 3 with a CumQty)
+        or the replace refused. ``tracked.pending`` is cleared.
+        """
+        order = tracked.order
+        seq = message.seq
+        fill: tuple[VenueEvent, ...] = ()
+        if with_cum:
+            try:
+                _, fill = _fill_beyond(message.fields, seq, order)
+            except _TagError as bad:
+                self._unparseable(message, bad.tag, bad)
+                with_cum = False
+        tracked.pending = b""
+        if with_cum and status in _STATUS_CANCELED:
+            return True, (*fill, VenueCanceled(seq, order.order_id, 0, _STATUS_CANCELED[status], ""))
+        if message.msg_type == MsgType.EXECUTION_REPORT:
+            code = _ORD_REJ_REASONS.get(message.get(f.ORD_REJ_REASON), "VENUE")
+        else:
+            code = _CXL_REJ_REASONS.get(message.get(f.CXL_REJ_REASON), "VENUE")
+        text = message.get(f.TEXT).decode(errors="replace") or "the venue refused the gateway's asking cancel"
+        log.warning(
+            "FIX %s: order %d: the venue refused the gateway's asking cancel %r of replace %r in doubt (OrdStatus "
+            "%r, MsgSeqNum %d): the replace is reported refused, the order keeps its terms",
+            self.name,
+            order.order_id,
+            message.get(f.CL_ORD_ID).decode(errors="replace"),
+            ref.decode(errors="replace"),
+            status.decode(errors="replace"),
+            seq,
+        )
+        return with_cum, (*fill, VenueCancelRejected(seq, order.order_id, code, text))
 
     def _on_business_reject(self, message: FixMessage) -> None:
         ref_msg_type = message.get(f.REF_MSG_TYPE)
