@@ -429,8 +429,8 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000, spin_us: int | None = None)
     ``spin_us`` None: kernel mode, no spin (the ``gw-kernel`` path); otherwise the ``gw-spin`` path with
     that loop spin budget (-1: always) and ``SO_BUSY_POLL`` 50 µs.
     """
-    from benchmarks.harness.counters import TIME_DRIVEN_SYSCALLS
-    from benchmarks.harness.runner import Placement, default_paths, run_counting
+    from benchmarks.harness.counters import time_driven
+    from benchmarks.harness.runner import Placement, default_paths, run_counting, spins
 
     name = "gw-kernel" if spin_us is None else "gw-spin"
     path = next(p for p in default_paths(-1 if spin_us is None else spin_us) if p.name == name)
@@ -456,7 +456,7 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000, spin_us: int | None = None)
         "orders": [n1, n2],
         "mode": path.label,
         "total": round(sum(per_order.values()), 2),
-        "not_time_driven": round(sum(v for k, v in per_order.items() if k not in TIME_DRIVEN_SYSCALLS), 2),
+        "not_time_driven": round(sum(v for k, v in per_order.items() if k not in time_driven(spins(path))), 2),
         "by_name": per_order,
     }
 
