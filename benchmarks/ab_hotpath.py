@@ -70,15 +70,26 @@ def _pin(cpu: int | None) -> Any:
     return pin
 
 
+def child(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a child bench; when it fails, print its stderr (the reason) before raising."""
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+    if out.returncode != 0:
+        print(
+            f"ab_hotpath: {' '.join(cmd)} (in {kwargs.get('cwd', ROOT)}) exited {out.returncode}; its stderr:\n"
+            + out.stderr,
+            file=sys.stderr,
+            flush=True,
+        )
+        raise subprocess.CalledProcessError(out.returncode, cmd, out.stdout, out.stderr)
+    return out
+
+
 def timed(tree: Path, orders: int, batch: int, cpu: int | None, pure_python: bool) -> dict[str, float]:
     """Run bench_hotpath from ``tree``; return the figures compared."""
-    out = subprocess.run(
+    out = child(
         [sys.executable, "benchmarks/bench_hotpath.py", "--orders", str(orders), "--batch", str(batch), "--json"],
         cwd=tree,
         env=_env(tree, pure_python),
-        capture_output=True,
-        text=True,
-        check=True,
         preexec_fn=_pin(cpu),
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -96,13 +107,10 @@ def timed(tree: Path, orders: int, batch: int, cpu: int | None, pure_python: boo
 
 def calls(tree: Path, pure_python: bool) -> dict[str, Any]:
     """Count calls per order round trip of ``tree`` with this tree's counter (works on older trees too)."""
-    out = subprocess.run(
+    out = child(
         [sys.executable, str(ROOT / "benchmarks" / "hotpath_calls.py"), "--here", "--json"],
         cwd=tree,
         env=_env(tree, pure_python),
-        capture_output=True,
-        text=True,
-        check=True,
     )
     result: dict[str, Any] = json.loads(out.stdout)
     return result

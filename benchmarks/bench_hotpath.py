@@ -157,8 +157,10 @@ class Rig:
 
     def close(self) -> None:
         """Close the journal (its syncer stops, the preallocated 64 MiB are cut) and remove the work directory."""
-        self.engine.journal.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            self.engine.journal.close()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _venue_write(self, data: bytes | bytearray) -> None:
         self.wire.append(bytes(data))
@@ -429,8 +431,8 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000, spin_us: int | None = None)
     ``spin_us`` None: kernel mode, no spin (the ``gw-kernel`` path); otherwise the ``gw-spin`` path with
     that loop spin budget (-1: always) and ``SO_BUSY_POLL`` 50 µs.
     """
-    from benchmarks.harness.counters import TIME_DRIVEN_SYSCALLS
-    from benchmarks.harness.runner import Placement, default_paths, run_counting
+    from benchmarks.harness.counters import time_driven
+    from benchmarks.harness.runner import Placement, default_paths, run_counting, spins
 
     name = "gw-kernel" if spin_us is None else "gw-spin"
     path = next(p for p in default_paths(-1 if spin_us is None else spin_us) if p.name == name)
@@ -456,7 +458,7 @@ def count_syscalls(n1: int = 2_000, n2: int = 6_000, spin_us: int | None = None)
         "orders": [n1, n2],
         "mode": path.label,
         "total": round(sum(per_order.values()), 2),
-        "not_time_driven": round(sum(v for k, v in per_order.items() if k not in TIME_DRIVEN_SYSCALLS), 2),
+        "not_time_driven": round(sum(v for k, v in per_order.items() if k not in time_driven(spins(path))), 2),
         "by_name": per_order,
     }
 
@@ -465,69 +467,75 @@ def run(
     orders: int, batch: int, profile: bool, *, as_json: bool = False, version: int = PROTOCOL_VERSION
 ) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="gwhot", dir="/tmp"))
-    rig = Rig(workdir, version)
-    clock = time.monotonic_ns
-    perf = time.perf_counter_ns
-    engine = rig.engine
-    link = rig.link
-    venue = rig.venue
-    rig.ping_pong(0, 2_000, 50)  # warm-up
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's default policy: young collections, no full ones
-    base = 1_000_000
-    single_frames = [rig.frames(base + i, 1) for i in range(orders)]
-    order_ns: list[int] = []
-    ack_ns: list[int] = []
-    pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
-    started = [0]
+    try:
+        rig = Rig(workdir, version)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    try:
+        clock = time.monotonic_ns
+        perf = time.perf_counter_ns
+        engine = rig.engine
+        link = rig.link
+        venue = rig.venue
+        rig.ping_pong(0, 2_000, 50)  # warm-up
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's default policy: young collections, no full ones
+        base = 1_000_000
+        single_frames = [rig.frames(base + i, 1) for i in range(orders)]
+        order_ns: list[int] = []
+        ack_ns: list[int] = []
+        pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        started = [0]
 
-    def on_gc(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[0] = perf()
-        else:
-            pauses[info["generation"]].append(perf() - started[0])
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = perf()
+            else:
+                pauses[info["generation"]].append(perf() - started[0])
 
-    gc.callbacks.append(on_gc)
-    profiler = cProfile.Profile() if profile else None
-    if profiler:
-        profiler.enable()
-    for i in range(orders):
-        t0 = perf()
-        engine.link_data(link, single_frames[i], clock())  # type: ignore[arg-type]
-        t1 = perf()
-        acks = rig.accepted_for_wire()
-        t2 = perf()
-        venue.data_received(acks, clock())
-        engine.flush()
-        t3 = perf()
-        order_ns.append(t1 - t0)
-        ack_ns.append(t3 - t2)
-    batch_frames = [rig.frames(base * 2 + i, batch) for i in range(0, orders, batch)]
-    batch_times: list[int] = []
-    order_times: list[int] = []
-    done = 0
-    for frames in batch_frames:
-        t0 = perf()
-        engine.link_data(link, frames, clock())  # type: ignore[arg-type]
-        t1 = perf()
-        acks = rig.accepted_for_wire()
-        t2 = perf()
-        venue.data_received(acks, clock())
-        engine.flush()
-        t3 = perf()
-        order_times.append(t1 - t0)
-        batch_times.append((t1 - t0) + (t3 - t2))
-        done += batch
-    if profiler:
-        profiler.disable()
-    gc.callbacks.remove(on_gc)
-    counters = engine.counters
-    assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
-    gc.unfreeze()
-    fix = run_fix(orders, workdir)
-    boe = run_boe(orders, workdir)
-    rig.close()  # the journal (its syncer stops) and the directory, FIX and BOE files too: 64 MiB each, never left
+        gc.callbacks.append(on_gc)
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
+        for i in range(orders):
+            t0 = perf()
+            engine.link_data(link, single_frames[i], clock())  # type: ignore[arg-type]
+            t1 = perf()
+            acks = rig.accepted_for_wire()
+            t2 = perf()
+            venue.data_received(acks, clock())
+            engine.flush()
+            t3 = perf()
+            order_ns.append(t1 - t0)
+            ack_ns.append(t3 - t2)
+        batch_frames = [rig.frames(base * 2 + i, batch) for i in range(0, orders, batch)]
+        batch_times: list[int] = []
+        order_times: list[int] = []
+        done = 0
+        for frames in batch_frames:
+            t0 = perf()
+            engine.link_data(link, frames, clock())  # type: ignore[arg-type]
+            t1 = perf()
+            acks = rig.accepted_for_wire()
+            t2 = perf()
+            venue.data_received(acks, clock())
+            engine.flush()
+            t3 = perf()
+            order_times.append(t1 - t0)
+            batch_times.append((t1 - t0) + (t3 - t2))
+            done += batch
+        if profiler:
+            profiler.disable()
+        gc.callbacks.remove(on_gc)
+        counters = engine.counters
+        assert counters.rejected_risk == 0 and counters.rejected_gateway == 0, counters
+        gc.unfreeze()
+        fix = run_fix(orders, workdir)
+        boe = run_boe(orders, workdir)
+    finally:  # the journal (its syncer stops) and the directory, FIX and BOE files too: 64 MiB each, never left
+        rig.close()
     result: dict[str, object] = {
         "python": sys.version.split()[0],
         "orders": orders,

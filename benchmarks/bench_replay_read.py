@@ -1,6 +1,8 @@
 """What a far-back replay reads: the indexed, stepwise read (``gateway.replay``) against a full ``recover()``.
 
-Given a journal file (e.g. the one ``bench_replay_stall.py`` leaves with ``GATEWAY_KEEP_WORKDIR=1``), it
+Given a journal file with a strategy that sent orders (the default ``--strategy replayer`` is the one of the
+journal ``bench_replay_stall.py`` leaves when run with ``GATEWAY_KEEP_WORKDIR=1``: its working directory's
+``journal/*.journal``; any other journal needs ``--strategy NAME`` of one of its strategies), it
 recovers the day once with the index (``recover(records, scan)``: what a restart does), then rebuilds
 ``--strategy``'s events after ``--last-seq`` up to its in-memory window (``--kept``, as
 ``memory.events_kept``) the way the gateway now does: from the indexed position, in steps of
@@ -29,12 +31,19 @@ from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
 from gateway.replay import JournalRead, ReplayJob, replay_start
 
+KEEP_HINT = (
+    "The default strategy 'replayer' is in the journal bench_replay_stall.py keeps: run it with "
+    "GATEWAY_KEEP_WORKDIR=1 and pass the journal/*.journal of the working directory it prints."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Time the full recovery, then the indexed stepwise read; print both."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("journal")
-    parser.add_argument("--strategy", default="replayer")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=KEEP_HINT)
+    parser.add_argument("journal", help="a gateway journal file (*.journal)")
+    parser.add_argument(
+        "--strategy", default="replayer", help="the strategy whose events are replayed (default: replayer)"
+    )
     parser.add_argument("--last-seq", type=int, default=1)
     parser.add_argument("--kept", type=int, default=10_000, help="events the strategy keeps in memory")
     parser.add_argument("--loop-ticks", action="store_true", help="also run the read on a loop beside a 0.5 ms timer")
@@ -43,7 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.process_time()
     recovered = recover(read_journal(args.journal, scan), scan)
     full_s = time.process_time() - started
-    st = recovered.strategies[args.strategy]
+    st = recovered.strategies.get(args.strategy)
+    if st is None:
+        known = ", ".join(sorted(recovered.strategies)) or "none"
+        print(
+            f"bench_replay_read: strategy {args.strategy!r} is not in {args.journal} (its strategies: {known}); "
+            f"give --strategy NAME. {KEEP_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     upto = st.next_seq - 1 - args.kept
     start = replay_start(st.marks, args.last_seq)
     job = ReplayJob(JournalReader(args.journal, start), args.strategy, args.last_seq, upto)

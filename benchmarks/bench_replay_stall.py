@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
     if not os.environ.get("GATEWAY_KEEP_WORKDIR"):
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
+    else:  # bench_replay_read.py reads the journal kept here
+        journals = ", ".join(str(p) for p in sorted(workdir.glob("journal/*.journal")))
+        print(f"kept {workdir} (journal: {journals})", file=sys.stderr)
     return 0
 
 

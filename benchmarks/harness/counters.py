@@ -14,6 +14,9 @@ What is *not* a per-order cost, and is reported apart:
 * time-driven system calls: ``epoll_wait`` in a spinning loop (one per spin iteration),
   ``fdatasync`` and ``futex`` of the journal's fsync thread (every ``fsync_interval_ms``), timer
   sleeps. They are left out of the per-order figures and shown as an average over the larger run.
+  A loop that does not spin blocks in ``epoll_wait`` once per wake-up, i.e. once per direction of a
+  ping-pong order: there the waits are a cost of the order and are counted per order
+  (``marginal(..., spinning=False)``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,15 @@ TIME_DRIVEN_SYSCALLS: Final = frozenset(
     {"epoll_wait", "epoll_pwait", "epoll_pwait2", "fdatasync", "fsync", "futex", "clock_nanosleep", "nanosleep"}
 )
 """System calls whose count follows the clock (spinning, the fsync thread, timers), not the orders."""
+WAIT_SYSCALLS: Final = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2"})
+"""The event loop's waits: time-driven in a spinning loop, one per wake-up (a cost of the order) in one that blocks."""
+
+
+def time_driven(spinning: bool) -> frozenset[str]:
+    """Return the system calls that follow the clock for a loop that spins (``spinning``) or blocks."""
+    return TIME_DRIVEN_SYSCALLS if spinning else TIME_DRIVEN_SYSCALLS - WAIT_SYSCALLS
+
+
 MIN_PER_ORDER: Final = 0.01
 """Per-order figures below this are one-off events (a connection, a log line), not a cost of the order."""
 _ADDRESS: Final = re.compile(r" at 0x[0-9a-f]+")
@@ -68,7 +80,7 @@ class PathCounters(msgspec.Struct):
     syscalls_total: float | None
     """Sum of ``syscalls``: the system calls an order costs."""
     time_driven: dict[str, float] | None
-    """Time-driven system calls (``TIME_DRIVEN_SYSCALLS``): calls in the larger run divided by its orders."""
+    """Time-driven system calls (``time_driven(spinning)``): calls in the larger run divided by its orders."""
     packages: dict[str, float]
     """Python calls per order by package (``gateway``, ``risk``, ``venues``, ``model``, a library, ``stdlib``)."""
     top_functions: list[tuple[str, float]]
@@ -154,24 +166,30 @@ def marginal(
     small: tuple[int, CallCounts, dict[str, int] | None],
     large: tuple[int, CallCounts, dict[str, int] | None],
     *,
+    spinning: bool,
     note: str = "",
     top: int = 12,
 ) -> PathCounters:
-    """Combine two counting runs of ``path`` into per-order counters."""
+    """Combine two counting runs of ``path`` into per-order counters.
+
+    ``spinning``: the process's loop polls (``loop_spin_us`` != 0), so its ``epoll_wait`` calls follow
+    the clock and are set apart; a loop that blocks waits once per wake-up, which is counted per order.
+    """
     n1, calls1, sys1 = small
     n2, calls2, sys2 = large
     syscalls: dict[str, float] | None = None
     total: float | None = None
     timed: dict[str, float] | None = None
     if sys1 is not None and sys2 is not None:
-        names = sorted((set(sys1) | set(sys2)) - TIME_DRIVEN_SYSCALLS)
+        clock = time_driven(spinning)
+        names = sorted((set(sys1) | set(sys2)) - clock)
         marginals = {name: round(per_order(sys1.get(name, 0), sys2.get(name, 0), n1, n2), 3) for name in names}
         syscalls = {k: v for k, v in sorted(marginals.items(), key=lambda kv: -kv[1]) if abs(v) >= MIN_PER_ORDER}
         total = round(sum(syscalls.values()), 2)
         timed = {
             name: round(sys2[name] / n2, 2)
             for name in sorted(sys2, key=lambda k: -sys2[k])
-            if name in TIME_DRIVEN_SYSCALLS and sys2[name] / n2 >= MIN_PER_ORDER
+            if name in clock and sys2[name] / n2 >= MIN_PER_ORDER
         }
     functions = [
         (name, per_order(calls1.functions.get(name, 0), calls2.functions.get(name, 0), n1, n2))

@@ -734,6 +734,11 @@ def counted(path: PathSpec) -> bool:
     return path.gateway or path.relay
 
 
+def spins(path: PathSpec) -> bool:
+    """Return True when the path's middle process polls its loop (``loop_spin_us`` != 0) instead of blocking."""
+    return path.loop_spin_us != 0
+
+
 def run_counting(
     path: PathSpec, orders: int, workdir: Path, cpus: Placement, *, log: Callable[[str], None]
 ) -> tuple[CallCounts, dict[str, int] | None, str]:

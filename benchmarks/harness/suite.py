@@ -27,6 +27,7 @@ from benchmarks.harness.runner import (
     placement,
     run_counting,
     run_one,
+    spins,
 )
 
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -177,7 +178,15 @@ def count_paths(
         note = runs[0][2] or runs[1][2]
         if note and note not in notes:
             notes.append(note)
-        out.append(marginal(path.name, (small, runs[0][0], runs[0][1]), (large, runs[1][0], runs[1][1]), note=note))
+        out.append(
+            marginal(
+                path.name,
+                (small, runs[0][0], runs[0][1]),
+                (large, runs[1][0], runs[1][1]),
+                spinning=spins(path),
+                note=note,
+            )
+        )
     return out
 
 

@@ -26,8 +26,9 @@ BUDGET = 86
 """Calls per OUCH order round trip (order path + ack path, pure-Python modules) the code reaches."""
 COMPILED_BUDGET = 3
 """Calls per round trip the profiler still sees with the compiled modules: ``model.order.fire`` twice and
-``ExactlyOnce.admit`` once, the interpreted functions the compiled path calls. Calls between compiled
-functions and from them to C are native and invisible to it, so this is not comparable with ``BUDGET``:
+``VenueSequence.admit`` (``model/exactly_once.py``) once, the interpreted functions the compiled path calls.
+Calls between compiled functions and from them to C are native and invisible to it, so this is not comparable
+with ``BUDGET``:
 it guards that the compiled path stays compiled (a new interpreted call on it, or a build that fell back)."""
 SLACK = 0.5
 """What the histograms' byte carries can add between run sizes: hundredths of a call."""

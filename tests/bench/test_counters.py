@@ -58,7 +58,7 @@ def test_marginal_when_two_runs_then_per_order_figures_and_time_driven_set_apart
     large = (3_000, _counts(20_000 + 300_000, 5_000 + 330_000, 50_000, {"f": 3_000 + 1, "g": 3_000}), None)
     small_sys = {"write": 10 + 4_000, "read": 2_000, "epoll_wait": 90_000, "connect": 1, "futex": 300}
     large_sys = {"write": 10 + 12_000, "read": 6_000, "epoll_wait": 70_000, "connect": 1, "futex": 900}
-    result = marginal("gw-spin", (*small[:2], small_sys), (*large[:2], large_sys), top=5)
+    result = marginal("gw-spin", (*small[:2], small_sys), (*large[:2], large_sys), spinning=True, top=5)
     assert result.orders == (1_000, 3_000)
     assert result.python_calls == 100 and result.builtin_calls == 110
     assert result.spinner_calls == pytest.approx(50_000 / 3_000, abs=0.01)  # an average: it follows the clock
@@ -69,10 +69,34 @@ def test_marginal_when_two_runs_then_per_order_figures_and_time_driven_set_apart
     assert result.packages == {"gateway": 100.0}
 
 
+def test_marginal_when_loop_blocks_then_its_waits_are_a_cost_of_the_order() -> None:
+    # a ping-pong order through a loop that does not spin: per direction one wait, one read, one write
+    calls = (_counts(0, 0, 0, {}), _counts(0, 0, 0, {}))
+    small_sys = {"epoll_pwait": 40 + 4_000, "read": 4_000, "write": 4_000, "futex": 60}
+    large_sys = {"epoll_pwait": 40 + 12_000, "read": 12_000, "write": 12_000, "futex": 180}
+    blocking = marginal("gw-kernel", (2_000, calls[0], small_sys), (6_000, calls[1], large_sys), spinning=False)
+    assert blocking.syscalls == {"epoll_pwait": 2.0, "read": 2.0, "write": 2.0}
+    assert blocking.syscalls_total == 6.0  # the kernel-mode floor (docs/performance.md 9a), not 4
+    assert blocking.time_driven == {"futex": 0.03}  # the fsync side stays time-driven
+    # the same counts from a spinning loop: its polls follow the clock and are set apart
+    spinning = marginal("gw-spin", (2_000, calls[0], small_sys), (6_000, calls[1], large_sys), spinning=True)
+    assert spinning.syscalls == {"read": 2.0, "write": 2.0} and spinning.syscalls_total == 4.0
+    assert spinning.time_driven == {"epoll_pwait": 2.01, "futex": 0.03}
+
+
+def test_spins_when_default_paths_then_only_the_spinning_ones_set_their_waits_apart() -> None:
+    from benchmarks.harness.runner import counted, default_paths, spins
+
+    kinds = {p.name: spins(p) for p in default_paths(-1) if counted(p)}
+    assert kinds["gw-kernel"] is False and kinds["relay"] is False and kinds["fix-gw-kernel"] is False
+    assert kinds["gw-spin"] is True and kinds["relay-spin"] is True and kinds["fix-gw-spin"] is True
+    assert all(spins(p) for p in default_paths(50) if p.name == "gw-spin")
+
+
 def test_marginal_when_no_strace_then_no_system_call_figures() -> None:
     small = (100, _counts(1_000, 1_000, 0, {}), None)
     large = (300, _counts(3_000, 3_000, 0, {}), None)
-    result = marginal("relay", small, large, note="strace not installed")
+    result = marginal("relay", small, large, spinning=False, note="strace not installed")
     assert result.syscalls is None and result.syscalls_total is None and result.time_driven is None
     assert result.python_calls == 10 and result.note == "strace not installed"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from benchmarks.harness.counters import PathCounters
 from benchmarks.harness.plan import Kind, Scenario
 from benchmarks.harness.report import (
@@ -10,10 +12,12 @@ from benchmarks.harness.report import (
     ScenarioResult,
     drop_point,
     evaluate_targets,
+    hot_path_of,
     rate_rows,
     render_markdown,
     render_text,
 )
+from benchmarks.harness.runner import RunData
 
 KEYS = ("p50", "p90", "p99", "p99.9", "p99.99", "max")
 
@@ -160,6 +164,48 @@ def test_render_when_summary_then_targets_and_ratio_rows_in_markdown_and_text() 
     assert "Note: strace not installed" in markdown
     text = render_text(report)
     assert "(fix-gw-spin - fix-floor) / (fix-quickfix - fix-floor)" in text and "**" not in text
+
+
+def _run(status: dict[str, Any] | None) -> RunData:
+    return RunData("pingpong", "gw-spin", 0, b"", b"", b"", b"", b"", b"", 0, 0, 0, [], 0, True, status, 0, 1.0)
+
+
+def test_targets_when_burst_then_verdict_names_only_loss_and_rejects_and_gc_counts_full_collections() -> None:
+    burst = _scenario("burst-50k", [_path("gw-spin", 900_000, 1_045_390, throughput=47_819)])
+    status = {"gc": {"hot_path_full_collections": 0, "automatic_by_generation": [812, 3, 0]}}
+    targets = {t.name: (t.met, t.detail) for t in evaluate_targets([burst], [_run(status)])}
+    met, detail = targets["50,000-order burst absorbed: zero lost, zero rejected (gw-spin)"]
+    assert met is True  # a p99.99 of a second does not fail it: no bound is checked, and none is claimed
+    assert "p99.99 1,045,390 us" in detail and "no latency bound" in detail
+    assert not any("bounded" in name for name in targets)
+    met, detail = targets["zero full garbage collections during the bench (every gateway run)"]
+    assert met is True and detail.startswith("0 full") and "automatic" not in detail.split("(")[0]
+
+
+def test_targets_when_kernel_mode_counters_then_system_call_target_missed_at_six() -> None:
+    kernel = {"write": 2.0, "read": 2.0, "epoll_pwait": 2.0}
+    counters = [
+        PathCounters("gw-kernel", (1, 2), 41.0, 60.0, 0.0, kernel, 6.0, {"futex": 0.04}, {}, []),
+        PathCounters(
+            "gw-spin", (1, 2), 43.0, 60.0, 26.0, {"write": 2.0, "read": 2.0}, 4.0, {"epoll_pwait": 11.25}, {}, []
+        ),
+    ]
+    targets = {t.name: (t.met, t.detail) for t in evaluate_targets([PINGPONG], [], counters=counters)}
+    met, detail = targets["system calls per OUCH ping-pong order, gw-kernel <= 5 (issue 12)"]
+    assert met is False and detail.startswith("6.0 per order (write 2, read 2, epoll_pwait 2)")
+    assert "gw-spin 4.0 per order plus 11.25 epoll_pwait polls (time-driven)" in detail
+
+
+def test_hot_path_when_status_says_then_header_names_compiled_or_pure() -> None:
+    compiled = {"hot_path": {"path": "compiled", "why": "27 modules", "modules": ["a"] * 27}}
+    pure = {"hot_path": {"path": "pure Python", "why": "GATEWAY_PURE_PYTHON=1", "modules": []}}
+    assert hot_path_of([_run(compiled), _run(compiled), _run(None)]) == "compiled (27 modules)"
+    assert hot_path_of([_run(pure)]) == "pure Python (GATEWAY_PURE_PYTHON=1)"
+    assert hot_path_of([_run(compiled), _run(pure)]).startswith("mixed: compiled (27 modules) in 1 runs")
+    assert hot_path_of([]) == ""
+    report = Report("t", "gateway bench", {}, "p", [], [], [], {}, [], hot_path="compiled (27 modules)")
+    assert "gateway hot modules in the timed runs: compiled (27 modules)" in render_markdown(report, "summary")
+    assert "the counting runs profile the pure-Python modules" in render_text(report)
 
 
 def test_splice_when_markers_then_only_the_generated_section_is_replaced() -> None:
