@@ -123,6 +123,7 @@ from venues.boe.messages import (
     OrderModified,
     OrderRestated,
     TradeCancelOrCorrect,
+    login_refusal_fix,
     reason_text,
 )
 from venues.boe.messages import CancelRejected as BoeCancelRejected
@@ -674,6 +675,7 @@ class BoeVenue(VenueAdapter):
             "login_rejects": session.login_rejects,
             "login_refusals": session.login_refusals,
             "last_login_refusal": session.last_login_refusal,
+            "last_login_refusal_status": session.last_refusal_status,
             "replayed": session.replayed,
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
@@ -718,12 +720,12 @@ class BoeVenue(VenueAdapter):
         elif session.state is BoeSessionState.LOGIN_REFUSED:
             if self._state is not VenueState.LOGIN_REFUSED:
                 log.error(
-                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. Check the username, "
-                    "password and session sub-id in the venue config (or ask Cboe to enable the session), "
-                    "then run `gateway venue reconnect %s`",
+                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. To fix: %s; then run "
+                    "`gateway venue reconnect %s` (a change to the venue config needs a restart instead)",
                     self.name,
                     session.login_refusals,
                     session.last_login_refusal,
+                    login_refusal_fix(session.last_refusal_status),
                     self.name,
                 )
             self._set_state(VenueState.LOGIN_REFUSED, session.reason)
