@@ -101,6 +101,8 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
     elif ev.replace_pending:  # a replace raising the quantity in flight may keep a filled order open (FIX, BOE)
         if not apply_fill_replace_pending(order, ev.qty, ev.price) and not apply_fill(order, ev.qty, ev.price):
             return None
+        if ev.leaves_zero and order.is_open:  # the venue has nothing open: the replace's answer decides (BOE)
+            order.venue_leaves_zero = True
     elif not apply_fill(order, ev.qty, ev.price):
         return None
     if exec_id:

@@ -284,6 +284,9 @@ class Order(OrderTicket, gc=False):
     yet, or the fill carried none): a fill repeating it is not applied again (``repeated_fill``)."""
     exec_ids: set[str] | None = None
     """The execution ids of its later fills (None until a second one: most orders fill once and allocate nothing)."""
+    venue_leaves_zero: bool = False
+    """A fill said the venue has nothing of the order open while a replace was in flight
+    (``VenueExecuted.leaves_zero``): the replace's answer reopens the order or ends it. Cleared by that answer."""
 
     @property
     def is_terminal(self) -> bool:
@@ -498,6 +501,7 @@ def _take_replace(order: Order, leaves_qty: int, price: int, venue_order_id: str
         order.venue_ref = order.pending_ref
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
+    order.venue_leaves_zero = False
 
 
 def apply_replaced_filled(order: Order, price: int, venue_order_id: str) -> bool:
@@ -517,6 +521,7 @@ def apply_cancel_rejected(order: Order) -> bool:
         return False
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
+    order.venue_leaves_zero = False
     return True
 
 

@@ -69,6 +69,11 @@ class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
     """True: the order had ended here (filled, canceled, rejected) when the venue reported this fill. Set by the
     engine before it journals the event, never by an adapter: the fill is applied to the order's ``cum_qty``, the
     position and the traded notional, its open quantity stays 0 (``model.order.apply_late_fill``)."""
+    leaves_zero: bool = False
+    """True (with ``replace_pending``): the venue said nothing of the order is open after this fill (BOE LeavesQty
+    0) while a replace raising the quantity was in flight: the replace's answer decides whether the order goes on
+    (replaced) or ends (refused). Kept on the order (``Order.venue_leaves_zero``), so recovery, which applies the
+    journal's events, rebuilds it for the adapter after a restart. BOE sets it; the core only records it."""
 
 
 class VenueCanceled(_VenueEvent, tag="can", frozen=True):

@@ -565,6 +565,8 @@ class BoeVenue(VenueAdapter):
             if order.state in (OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL):
                 tracked.new_seq = seq
         tracked.done = order.is_terminal
+        # an execution said LeavesQty 0 while the Modify was in flight: the journal's events rebuilt the mark
+        tracked.zero_leaves = order.venue_leaves_zero and order.state in _REPLACING
         self._refs[padded] = tracked
 
     def resume_after(self, point: ResumePoint) -> None:
@@ -953,7 +955,11 @@ class BoeVenue(VenueAdapter):
         else:
             liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
             self.event_sink(
-                VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id), replacing)
+                VenueExecuted(
+                    seq, order.order_id, last_shares, last_px, liquidity, str(exec_id), replacing, False, not leaves
+                )
+                if replacing
+                else VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id))
             )
         if ended and order.leaves_qty > 0:  # the execution (applied above) left shares open: Cboe has none
             self._leaves_zero(seq, tracked, last_shares, order.leaves_qty)
