@@ -100,6 +100,12 @@ class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
     filled: bool = False
     """True: the venue says the order is filled (FIX OrdStatus 2): a replace that leaves nothing open because the
     executions reached the new quantity ends the order FILLED, not CANCELED. OUCH and BOE never set it."""
+    late_qty: int = 0
+    """Non-zero: the venue applied a replace the gateway had already reported refused (BOE: a Modify re-sent in
+    doubt whose answer came after the in-doubt deadline), and this is the order's new total quantity. Applied to
+    an open order with no replace in flight (``model.order.apply_late_replaced``); out of place otherwise."""
+    late_ref: str = ""
+    """With ``late_qty``: the reference the venue knows the order by from now on (the replace's)."""
 
 
 class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
