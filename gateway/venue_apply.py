@@ -33,6 +33,7 @@ from model.order import (
     apply_fill,
     apply_fill_replace_pending,
     apply_late_fill,
+    apply_late_replaced,
     apply_reject,
     apply_replaced,
     apply_replaced_filled,
@@ -101,6 +102,8 @@ def executed(order: Order, ev: VenueExecuted, seq: int, out: Out) -> OrderEvent 
     elif ev.replace_pending:  # a replace raising the quantity in flight may keep a filled order open (FIX, BOE)
         if not apply_fill_replace_pending(order, ev.qty, ev.price) and not apply_fill(order, ev.qty, ev.price):
             return None
+        if ev.leaves_zero and order.is_open:  # the venue has nothing open: the replace's answer decides (BOE)
+            order.venue_leaves_zero = True
     elif not apply_fill(order, ev.qty, ev.price):
         return None
     if exec_id:
@@ -139,8 +142,14 @@ def replaced(order: Order, ev: VenueReplaced, seq: int, out: Out) -> OrderEvent 
     """Apply a completed replace; one that leaves nothing open also cancels the order.
 
     Unless the venue says the order is filled (``ev.filled``, FIX OrdStatus 2) and the executions reached the
-    new quantity: then the order ends FILLED, its end an ``Executed`` of nothing (qty 0, price 0).
+    new quantity: then the order ends FILLED, its end an ``Executed`` of nothing (qty 0, price 0). A replace the
+    venue applied after the gateway reported it refused (``ev.late_qty``, BOE) resizes an open order with no
+    replace in flight (``apply_late_replaced``); to an ended order it is out of place.
     """
+    if ev.late_qty:
+        if not apply_late_replaced(order, ev.late_qty, ev.leaves_qty, ev.price, ev.venue_order_id, ev.late_ref):
+            return None
+        return Replaced(seq, order.cl_ord_id, order.qty, order.price, order.leaves_qty)
     if ev.filled and ev.leaves_qty <= 0 and apply_replaced_filled(order, ev.price, ev.venue_order_id):
         out.append(_filled_end(order, seq + 1))
         return Replaced(seq, order.cl_ord_id, order.qty, order.price, 0)

@@ -284,6 +284,9 @@ class Order(OrderTicket, gc=False):
     yet, or the fill carried none): a fill repeating it is not applied again (``repeated_fill``)."""
     exec_ids: set[str] | None = None
     """The execution ids of its later fills (None until a second one: most orders fill once and allocate nothing)."""
+    venue_leaves_zero: bool = False
+    """A fill said the venue has nothing of the order open while a replace was in flight
+    (``VenueExecuted.leaves_zero``): the replace's answer reopens the order or ends it. Cleared by that answer."""
 
     @property
     def is_terminal(self) -> bool:
@@ -498,6 +501,30 @@ def _take_replace(order: Order, leaves_qty: int, price: int, venue_order_id: str
         order.venue_ref = order.pending_ref
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
+    order.venue_leaves_zero = False
+
+
+_LATE_REPLACE_STATES: Final = frozenset({_S.LIVE, _S.LIVE_HELD_CANCEL, _S.PENDING_CANCEL})
+
+
+def apply_late_replaced(order: Order, qty: int, leaves_qty: int, price: int, venue_order_id: str, ref: str) -> bool:
+    """Record a replace the venue applied after the gateway reported it refused: its quantity, price and open quantity.
+
+    The venue's word on the order wins: the order takes the new total ``qty``, ``price`` and ``leaves_qty`` and, when
+    given, the reference ``ref`` the venue knows it by now; its state is unchanged (a cancel in flight or held stays
+    so). Return False (order unchanged) unless the order is open with no replace in flight and ``leaves_qty`` is
+    positive and within ``qty`` less what executed.
+    """
+    if order.state not in _LATE_REPLACE_STATES or leaves_qty <= 0 or order.cum_qty + leaves_qty > qty:
+        return False
+    order.qty = qty
+    order.price = price
+    order.leaves_qty = leaves_qty
+    if venue_order_id:
+        order.venue_order_id = venue_order_id
+    if ref:
+        order.venue_ref = ref
+    return True
 
 
 def apply_replaced_filled(order: Order, price: int, venue_order_id: str) -> bool:
@@ -517,6 +544,7 @@ def apply_cancel_rejected(order: Order) -> bool:
         return False
     order.pending_ref = ""
     order.pending_qty = order.pending_price = 0
+    order.venue_leaves_zero = False
     return True
 
 

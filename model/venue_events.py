@@ -71,6 +71,11 @@ class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
     position and the traded notional, its open quantity stays 0 (``model.order.apply_late_fill``). Journaled as a
     ``JVenueEvent`` followed by the ``Executed`` it produced (``Engine._after_end_fill``), also for an order the
     engine had released from memory and read back from the journal (``Engine._released_order``)."""
+    leaves_zero: bool = False
+    """True (with ``replace_pending``): the venue said nothing of the order is open after this fill (BOE LeavesQty
+    0) while a replace raising the quantity was in flight: the replace's answer decides whether the order goes on
+    (replaced) or ends (refused). Kept on the order (``Order.venue_leaves_zero``), so recovery, which applies the
+    journal's events, rebuilds it for the adapter after a restart. BOE sets it; the core only records it."""
 
 
 class VenueCanceled(_VenueEvent, tag="can", frozen=True):
@@ -97,6 +102,12 @@ class VenueReplaced(_VenueEvent, tag="rep", frozen=True):
     filled: bool = False
     """True: the venue says the order is filled (FIX OrdStatus 2): a replace that leaves nothing open because the
     executions reached the new quantity ends the order FILLED, not CANCELED. OUCH and BOE never set it."""
+    late_qty: int = 0
+    """Non-zero: the venue applied a replace the gateway had already reported refused (BOE: a Modify re-sent in
+    doubt whose answer came after the in-doubt deadline), and this is the order's new total quantity. Applied to
+    an open order with no replace in flight (``model.order.apply_late_replaced``); out of place otherwise."""
+    late_ref: str = ""
+    """With ``late_qty``: the reference the venue knows the order by from now on (the replace's)."""
 
 
 class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):

@@ -160,6 +160,39 @@ def test_login_refused_when_limit_reached_then_stops_reports_refuses_orders_and_
         _stop(sim)
 
 
+@pytest.mark.slow
+def test_boe_login_refused_when_session_invalid_then_login_refused_at_once_with_the_fix_named(
+    workdir: Path, gateways: list[Gateway]
+) -> None:
+    """Login Response ``S`` (invalid session): the same login gets the same answer, so it counts like ``N``.
+
+    The old code retried it for ever at the usual backoff (200 ms here), all day; it now stops after
+    ``max_login_refusals`` (3), says what to fix (the session sub-id) and refuses orders VENUE_UNAVAILABLE.
+    """
+    port, sim = spawn_listening(
+        ["sim", "boe"], [*SIM_OPTIONS["boe"], "--session", "0002"], workdir / "sim-boe.log", "the boe simulator"
+    )
+    try:
+        gateway = Gateway(workdir, write_boe_config(workdir, port))  # session_sub_id 0001
+        gateways.append(gateway)
+        gateway.start(wait_up=False)
+        wait_until(lambda: _venue(gateway, BOE_VENUE).get("state") == "LOGIN_REFUSED", 15, "LOGIN_REFUSED")
+        venue = _venue(gateway, BOE_VENUE)
+        assert (venue["login_refusals"], venue["last_login_refusal_status"]) == (3, "S")
+        assert "(S)" in venue["last_login_refusal"]
+        time.sleep(1.0)  # a session still retrying would have connected again by now
+        connections = f'gateway_venue_connections_total{{venue="{BOE_VENUE}"}} 3.0'
+        assert connections in _metrics(gateway).splitlines()
+        assert f'gateway_venue_state{{state="LOGIN_REFUSED",venue="{BOE_VENUE}"}} 1.0' in _metrics(gateway)
+        errors = [line for line in gateway.log_text().splitlines() if "ERROR" in line and "LOGIN REFUSED" in line]
+        assert len(errors) == 1, errors
+        assert "(S)" in errors[0] and "session_sub_id" in errors[0] and "gateway venue reconnect" in errors[0]
+        state, rejected = asyncio.run(_strategy_view(gateway, BOE_VENUE))
+        assert (state, rejected.code) == ("LOGIN_REFUSED", "VENUE_UNAVAILABLE")
+    finally:
+        _stop(sim)
+
+
 def test_venue_reconnect_cli_when_gateway_not_running_then_exit_1(workdir: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "venue", "reconnect", "X", "--admin-socket", str(workdir / "none.sock")],

@@ -46,8 +46,9 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
   first (refused as a duplicate of the original it still holds: Modify ``D``, Cancel ``J``), so
   the first reject of a copy answers nothing yet (``_hold``): the original's answer settles the
   request (Modified, Cancelled, or its reject), else ``IN_DOUBT_TIMEOUT_NS`` later the held reject
-  answers it (a duplicate ``D``: ``BOE_ANSWER_LOST``). A Modified after that is a late answer: the
-  order is then known by its ClOrdID and canceled at once (``late_answers``, ``BOE_ANSWER_LATE``).
+  answers it (a duplicate ``D``: ``BOE_ANSWER_LOST``). A Modified after that is a late answer, applied
+  all the same: the order is known by its ClOrdID and takes its size (``late_answers``,
+  ``VenueReplaced.late_qty``); one that ended here (or has another Modify in flight) is canceled at Cboe.
   A New Order is *probed* with a Cancel Order of its ClOrdID (``probes``), which Cboe processes
   after the New Order: a late acknowledgment and fills arrive first as usual, the order is then
   canceled (``BOE_ANSWER_LATE``). An order still unacknowledged ``PROBE_TIMEOUT_NS`` after Replay Complete
@@ -123,6 +124,7 @@ from venues.boe.messages import (
     OrderModified,
     OrderRestated,
     TradeCancelOrCorrect,
+    login_refusal_fix,
     reason_text,
 )
 from venues.boe.messages import CancelRejected as BoeCancelRejected
@@ -311,6 +313,9 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """Clock time at which a held reject answers the strategy (no answer to the original by then; 0: none held)."""
     lapsed: bytes = b""
     """ClOrdID of a Modify in doubt reported refused at the deadline: a Modified of it is a late answer."""
+    lapsed_qty: int = 0
+    lapsed_price: int = 0
+    """The total quantity and price that Modify asked for (a late Modified without them applies these)."""
     late: bool = False
     """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
     zero_leaves: bool = False
@@ -565,6 +570,8 @@ class BoeVenue(VenueAdapter):
             if order.state in (OrderState.PENDING_NEW, OrderState.PENDING_NEW_CANCEL):
                 tracked.new_seq = seq
         tracked.done = order.is_terminal
+        # an execution said LeavesQty 0 while the Modify was in flight: the journal's events rebuilt the mark
+        tracked.zero_leaves = order.venue_leaves_zero and order.state in _REPLACING
         self._refs[padded] = tracked
 
     def resume_after(self, point: ResumePoint) -> None:
@@ -675,6 +682,7 @@ class BoeVenue(VenueAdapter):
             "login_rejects": session.login_rejects,
             "login_refusals": session.login_refusals,
             "last_login_refusal": session.last_login_refusal,
+            "last_login_refusal_status": session.last_refusal_status,
             "replayed": session.replayed,
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
@@ -719,12 +727,12 @@ class BoeVenue(VenueAdapter):
         elif session.state is BoeSessionState.LOGIN_REFUSED:
             if self._state is not VenueState.LOGIN_REFUSED:
                 log.error(
-                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. Check the username, "
-                    "password and session sub-id in the venue config (or ask Cboe to enable the session), "
-                    "then run `gateway venue reconnect %s`",
+                    "venue %s: LOGIN REFUSED %d times in a row (%s): not reconnecting. To fix: %s; then run "
+                    "`gateway venue reconnect %s` (a change to the venue config needs a restart instead)",
                     self.name,
                     session.login_refusals,
                     session.last_login_refusal,
+                    login_refusal_fix(session.last_refusal_status),
                     self.name,
                 )
             self._set_state(VenueState.LOGIN_REFUSED, session.reason)
@@ -953,7 +961,11 @@ class BoeVenue(VenueAdapter):
         else:
             liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
             self.event_sink(
-                VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id), replacing)
+                VenueExecuted(
+                    seq, order.order_id, last_shares, last_px, liquidity, str(exec_id), replacing, False, not leaves
+                )
+                if replacing
+                else VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id))
             )
         if ended and order.leaves_qty > 0:  # the execution (applied above) left shares open: Cboe has none
             self._leaves_zero(seq, tracked, last_shares, order.leaves_qty)
@@ -1009,7 +1021,7 @@ class BoeVenue(VenueAdapter):
             return
         if tracked.pending != padded:  # not the Modify in flight: a repeat of one applied (or superseded) earlier
             if padded == tracked.lapsed and not tracked.done:
-                self._late_modified(tracked, padded, seq)
+                self._late_modified(tracked, decoded, padded, seq)
             else:
                 self._ignore("repeated-modified", seq, decoded)
             return
@@ -1061,7 +1073,7 @@ class BoeVenue(VenueAdapter):
         An execution with LeavesQty 0 while the Modify was in flight left the order open here (the Modify could
         reopen it): refused, Cboe has nothing open. The core ends a fully executed order FILLED with the refusal;
         shares still open here are canceled (``BOE_LEAVES_ZERO``). A Modify reported refused at the in-doubt deadline
-        (``lapsed``) leaves the order tracked: should Cboe apply it after all, ``_late_modified`` cancels it there.
+        (``lapsed``) leaves the order tracked: should Cboe apply it after all, ``_late_modified`` applies it here.
         """
         order = tracked.order
         self.event_sink(VenueCancelRejected(seq, order.order_id, code, text))
@@ -1301,22 +1313,66 @@ class BoeVenue(VenueAdapter):
             order_id = tracked.order.order_id
             if modify is not None and tracked.pending:
                 tracked.lapsed, tracked.pending = tracked.pending, b""
+                tracked.lapsed_qty, tracked.lapsed_price = tracked.order.pending_qty, tracked.order.pending_price
                 self._modify_refused(tracked, 0, *_copy_refused("Modify", modify, wait))
             if cancel is not None and tracked.order.state in _CANCELING:
                 self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
 
-    def _late_modified(self, tracked: _Tracked, padded: bytes, seq: int) -> None:
-        """Cboe applied a Modify reported refused at the deadline: the order is known by its ClOrdID; cancel it."""
+    def _late_modified(self, tracked: _Tracked, decoded: OrderModified, padded: bytes, seq: int) -> None:
+        """Cboe applied a Modify reported refused at the deadline: the order is known by its ClOrdID and takes its size.
+
+        Cboe's word wins: an open order with no other Modify in flight takes the new quantity, price and open
+        quantity (``VenueReplaced.late_qty``; the strategy gets Replaced after the CancelRejected). An order that
+        ended here, or that has another Modify in flight, cannot take it: the core counts the event out of place
+        and the order is canceled at Cboe (``BOE_ANSWER_LATE``), so nothing works there that the gateway does not
+        track.
+        """
         self.counters["late_answers"] += 1
+        order = tracked.order
         tracked.working = padded
         tracked.lapsed = b""
-        tracked.late = True
+        fields = decoded.optional
+        price = fields.price if fields.price is not None else tracked.lapsed_price or order.price
+        total = fields.order_qty if fields.order_qty is not None else tracked.lapsed_qty
+        leaves = fields.leaves_qty if fields.leaves_qty is not None else total - order.cum_qty
+        applicable = order.is_open and order.state not in _REPLACING and 0 < leaves <= _CARRIED_QTY
+        if applicable and 0 <= price <= _CARRIED_PRICE:
+            log.error(
+                "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: applied "
+                "(quantity %d, price %d, %d open)",
+                self.name,
+                seq,
+                order.order_id,
+                order.cum_qty + leaves,
+                price,
+                leaves,
+            )
+            ref = f"{decoded.cl_ord_id}@{tracked.modify_seq}"
+            self.event_sink(
+                VenueReplaced(
+                    seq,
+                    order.order_id,
+                    leaves,
+                    price,
+                    str(decoded.order_id),
+                    late_qty=order.cum_qty + leaves,
+                    late_ref=ref,
+                )
+            )
+            return
         log.error(
-            "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: canceling it",
+            "venue %s: Order Modified (venue_seq %d) for order %d, whose Modify was reported refused: the order %s; "
+            "canceling it at Cboe",
             self.name,
             seq,
-            tracked.order.order_id,
+            order.order_id,
+            "has ended here" if order.is_terminal else "cannot take it now",
         )
+        if order.is_terminal:  # the core counts it out of place (an ended order does not reopen)
+            self.event_sink(
+                VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id), late_qty=max(total, 1))
+            )
+        tracked.late = True
         if self._session.ready:
             self._pack_cancel(tracked)
         else:

@@ -109,8 +109,10 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
     reconnect_max_ms: Annotated[int, msgspec.Meta(ge=1, le=3_600_000)] = 10_000
     max_login_refusals: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 3
-    """Stop reconnecting (state LOGIN_REFUSED) after this many Login Responses ``N`` (not authorized) or ``D``
-    (session disabled) in a row, so that Cboe never sees a stream of bad passwords; 0 = retry for ever."""
+    """Stop reconnecting (state LOGIN_REFUSED) after this many refusals no retry cures in a row: Login Responses
+    ``N`` (not authorized), ``D`` (session disabled), ``S`` (invalid session), ``F`` (invalid return bitfield),
+    ``M`` (structurally invalid), and an ``I`` (invalid unit) dropping units cannot correct; so that Cboe never sees
+    a stream of bad passwords or the same wrong login all day; 0 = retry for ever."""
     end_of_day_logout_reasons: Annotated[str, msgspec.Meta(max_length=4)] = "E"
     """LogoutReason codes after which the session stays down for the day."""
     cl_ord_id_prefix: Annotated[str, msgspec.Meta(max_length=8, pattern=_CL_ORD_ID_PREFIX)] = ""

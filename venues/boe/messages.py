@@ -80,7 +80,25 @@ LOGIN_UNITS_AUTHORITATIVE: Final = frozenset({LOGIN_ACCEPTED, LOGIN_SEQUENCE_AHE
 was renumbered); any other refusal's list (``B`` in use, ...) says nothing about the units and changes none."""
 LOGIN_AUTHORIZATION_REFUSALS: Final = frozenset({LOGIN_NOT_AUTHORIZED, LOGIN_SESSION_DISABLED})
 """LoginResponseStatus codes that refuse the credentials themselves: retrying cannot help (and may lock the
-account); the others (``B`` in use, ``Q`` sequence ahead, ``S`` / ``I`` / ``F`` / ``M``) keep the usual backoff."""
+account)."""
+LOGIN_CONFIG_REFUSALS: Final = frozenset({"S", "F", "M"})
+"""LoginResponseStatus codes that refuse what the venue config makes of the Login Request (``S`` invalid session,
+``F`` invalid return bitfield, ``M`` structurally invalid): the same login gets the same answer, so retrying cannot
+help either."""
+LOGIN_LASTING_REFUSALS: Final = LOGIN_AUTHORIZATION_REFUSALS | LOGIN_CONFIG_REFUSALS
+"""Refusals no retry cures: counted towards ``max_login_refusals`` (then LOGIN_REFUSED). So is an ``I`` (invalid
+unit) the session cannot correct by dropping units. ``B`` (session in use: the other connection goes) and ``Q``
+(sequence ahead: corrected when Cboe lists the units, else Cboe may catch up) keep the usual backoff."""
+LOGIN_REFUSAL_FIX: Final = {
+    "N": "check username, password and session_sub_id in the venue config (or ask Cboe to unlock the account)",
+    "D": "ask Cboe to enable the session (session_sub_id in the venue config names it)",
+    "S": "check session_sub_id (the SessionSubID Cboe assigned to this port) and host/port in the venue config",
+    "F": "check return_fields in the venue config: Cboe refuses a return bitfield it asks for (its text may name it)",
+    "M": "check session_sub_id, username and password in the venue config against what Cboe assigned; if they are "
+    "right, the gateway built a Login Request Cboe cannot read: report it",
+    "I": "check matching_units in the venue config: the login lists a matching unit Cboe does not have",
+}
+"""What an operator fixes for each lasting refusal (the ERROR line and ``gateway status`` say it)."""
 LOGIN_STATUS: Final = {
     "A": "login accepted",
     "N": "not authorized (bad username or password)",
@@ -714,3 +732,8 @@ def reason_text(code: str) -> str:
 def login_status_text(status: str) -> str:
     """Return the meaning of a LoginResponseStatus."""
     return LOGIN_STATUS.get(status, f"unknown login status {status!r}")
+
+
+def login_refusal_fix(status: str) -> str:
+    """Return what an operator fixes after Cboe refused the login with ``status`` for good."""
+    return LOGIN_REFUSAL_FIX.get(status, "check the venue config and ask Cboe why it refuses the login")

@@ -11,13 +11,17 @@ States::
               have: its re-login is the correction)
     REPLAYING / LOGGED_IN --logout()--> LOGGING_OUT --Logout--> LOGGED_OUT      (final: no reconnect)
     any connected state --Logout E (end of day)--> ENDED                          (final: no reconnect)
-    LOGGING_IN --the max_login_refusals-th Login Response N/D in a row, then connection_lost--> LOGIN_REFUSED
+    LOGGING_IN --the max_login_refusals-th lasting refusal (N/D/S/F/M, or an I it cannot correct) in a row,
+                 then connection_lost--> LOGIN_REFUSED
     LOGIN_REFUSED --reconnect()--> DISCONNECTED
 
-LOGIN_REFUSED is final until ``reconnect()`` (an operator's ``gateway venue reconnect``): Cboe refused the
-credentials (``N`` not authorized, ``D`` session disabled) ``max_login_refusals`` times in a row, and a venue that
-locks an account after repeated bad passwords must not be hammered. The other refusals (``B`` session in use,
-``Q`` sequence ahead, ...) back off as before and are not counted; Replay Complete resets the count.
+LOGIN_REFUSED is final until ``reconnect()`` (an operator's ``gateway venue reconnect``): Cboe refused the login
+``max_login_refusals`` times in a row for a reason no retry cures: the credentials (``N`` not authorized, ``D``
+session disabled: a venue that locks an account after repeated bad passwords must not be hammered) or what the
+venue config makes of the Login Request (``S`` invalid session, ``F`` invalid return bitfield, ``M`` structurally
+invalid, ``I`` invalid unit once dropping the units Cboe did not list cannot correct it). The same login would get
+the same answer all day. ``B`` (session in use) and ``Q`` (sequence ahead) back off as before and are not counted;
+Replay Complete resets the count.
 
 Sequencing (reference §7.1, §7.2): every Cboe -> member application message carries its matching
 unit and a per-unit sequence number. The session keeps the last one received per unit (``units``)
@@ -77,8 +81,8 @@ from venues.boe.codec import (
 from venues.boe.errors import DecodeError
 from venues.boe.messages import (
     LOGIN_ACCEPTED,
-    LOGIN_AUTHORIZATION_REFUSALS,
     LOGIN_INVALID_UNIT,
+    LOGIN_LASTING_REFUSALS,
     LOGIN_RESPONSE,
     LOGIN_UNITS_AUTHORITATIVE,
     LOGOUT,
@@ -128,7 +132,8 @@ class BoeSessionState(enum.Enum):
     ENDED = "ENDED"
     """Cboe sent Logout for the end of the day: no reconnect."""
     LOGIN_REFUSED = "LOGIN_REFUSED"
-    """Login Response N or D ``max_login_refusals`` times in a row: no reconnect until ``reconnect()``."""
+    """A lasting refusal (N, D, S, F, M; an I not corrected) ``max_login_refusals`` times in a row: no reconnect
+    until ``reconnect()``."""
 
 
 _CONNECTED: Final = frozenset(
@@ -160,7 +165,7 @@ class BoeSessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reconnect_initial_ns: int = 100 * MS
     reconnect_max_ns: int = 10_000 * MS
     max_login_refusals: int = 3
-    """Stop reconnecting after this many Login Responses N / D (credentials refused) in a row; 0 = never stop."""
+    """Stop reconnecting after this many lasting refusals (N, D, S, F, M; an I not corrected) in a row; 0 = never."""
     end_of_day_reasons: str = LOGOUT_END_OF_DAY
     """LogoutReason codes that end the session for the day (no reconnect)."""
 
@@ -250,9 +255,12 @@ class BoeClientSession:
         self.logins = 0
         self.login_rejects = 0
         self.login_refusals = 0
-        """Login Responses N / D in a row since the last Replay Complete (or ``reconnect()``)."""
+        """Lasting refusals (``LOGIN_LASTING_REFUSALS``, an I not corrected) in a row since the last Replay Complete
+        (or ``reconnect()``)."""
         self.last_login_refusal = ""
         """The last refused login, as text and status (e.g. "not authorized (...) (N)"); empty before any."""
+        self.last_refusal_status = ""
+        """The LoginResponseStatus of the last refused login ("" before any)."""
         self._refused_for_good = False
         """This connection's refusal reached ``max_login_refusals``: ``connection_lost`` stops the session."""
         self.replayed = 0
@@ -579,14 +587,19 @@ class BoeClientSession:
             text = response.text or login_status_text(response.status)
             self.login_rejects += 1
             self.last_login_refusal = f"{text} ({response.status})"
-            if response.status in LOGIN_AUTHORIZATION_REFUSALS:  # B, Q, ... may pass: not counted
+            self.last_refusal_status = response.status
+            lasting = response.status in LOGIN_LASTING_REFUSALS  # B, Q may pass: not counted
+            if renumbered:  # a Q naming units Cboe renumbered: the next login (from 0) corrects it
+                self._correction()
+            elif response.status == LOGIN_INVALID_UNIT:
+                if self._drop_invalid_units(response):
+                    self._correction()  # the next login, without the units Cboe does not have, corrects it
+                else:  # nothing left to drop: the same login, the same I
+                    lasting = True
+            if lasting:
                 self.login_refusals += 1
                 limit = self.config.max_login_refusals
                 self._refused_for_good = 0 < limit <= self.login_refusals
-            if renumbered:  # a Q naming units Cboe renumbered: the next login (from 0) corrects it
-                self._correction()
-            elif response.status == LOGIN_INVALID_UNIT and self._drop_invalid_units(response):
-                self._correction()  # the next login, without the units Cboe does not have, corrects it
             self.listener.on_login_rejected(response.status, text)
             self._request_disconnect(f"login rejected: {text} ({response.status})")
             return
