@@ -1000,6 +1000,8 @@ class RiskEngine:
 
         The file is kept open (read-only), so its inode number cannot be freed and reused by a later
         replacement (``mv`` frees the old inode): same file id at the path means the same file, modified in place.
+        A file replaced at the path between the read (``signature``) and this call (a ``mv`` made as soon as the
+        audit record showed) is not the one judged: the next look sees it as the replacement it is.
         """
         self._observed[path] = (signature, digest)
         self._judged_hash[path] = digest
@@ -1014,11 +1016,16 @@ class RiskEngine:
         except OSError:
             self._judged_ino[path] = None
         else:
-            self._judged_fd[path] = fd
-            self._judged_ino[path] = file_id(os.fstat(fd))
-        for held in (old, self._observed_fd.pop(path, None)):  # closed once the new one is open
-            if held is not None:
-                os.close(held)
+            held = file_id(os.fstat(fd))
+            if signature is not None and held != signature[2]:  # replaced since it was read (a `mv` right after)
+                os.close(fd)  # that is a new file: judged by the next look, never taken for the one read
+                self._judged_ino[path] = signature[2]
+            else:
+                self._judged_fd[path] = fd
+                self._judged_ino[path] = held
+        for held_fd in (old, self._observed_fd.pop(path, None)):  # closed once the new one is open
+            if held_fd is not None:
+                os.close(held_fd)
 
     def _watch_blocked(self) -> bool:
         """Look again just before a watch reload: True (hold it back) while the limits file is modified in place."""
