@@ -339,6 +339,9 @@ class RecordFilter(Protocol):
     def wanted(self, buf: bytes, start: int, stop: int) -> bool:
         """Return whether to decode the record whose payload is ``buf[start:stop]`` (CRC-checked)."""
 
+    def ends_batch(self, buf: bytes, start: int) -> bool:
+        """Return whether a wanted record (payload at ``buf[start]``) may change what is wanted after it."""
+
     def skip(self, buf: bytes, at: int, end: int, limit: int) -> tuple[int, int]:
         """Pass over up to ``limit`` whole, CRC-valid, unwanted records from the header at ``buf[at]``.
 
@@ -391,7 +394,8 @@ class JournalReader:
 
         With ``select`` (given the buffer and where a record's payload starts and stops), a record it turns
         down is CRC-checked but not decoded nor returned (counted in ``skipped``), and the call also returns
-        once it has passed over ``max_skipped`` of them (maybe with nothing: not the end; ``done`` says).
+        once it has passed over ``max_skipped`` of them (maybe with nothing: not the end; ``done`` says), and
+        right after a record that ``select.ends_batch``.
         Damage raises JournalCorruptError, but only once the good records before it were returned: a reader
         that has what it needs stops before it (e.g. a record being written while a worker thread reads).
         """
@@ -458,6 +462,8 @@ class JournalReader:
                 ) from exc
             out.append((self._pos, record))
             self._pos += HEADER_SIZE + length
+            if select is not None and select.ends_batch(buf, offset + HEADER_SIZE):
+                break  # the caller applies it before anything after it is selected
         self.skipped += skipped
 
     def _fill(self, needed: int) -> bool:

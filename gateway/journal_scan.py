@@ -89,6 +89,17 @@ def record_wanted(buf: bytes, at: int, sid: bytes, orders: Mapping[int, object])
         return True
 
 
+def may_add_order(buf: bytes, at: int) -> bool:
+    """Return whether the record whose payload starts at ``buf[at]`` may create an order (or is not understood).
+
+    A request, a created or sent order: after it a replay wants the new order's records too.
+    """
+    try:
+        return buf[at] & 0xF0 != 0x90 or buf[at + 1] in {1, 13, 15}
+    except IndexError:
+        return True
+
+
 def skip_records(
     buf: bytes, at: int, end: int, sid: bytes, orders: Mapping[int, object], limit: int
 ) -> tuple[int, int]:

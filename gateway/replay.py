@@ -58,7 +58,7 @@ from gateway.journal import (
     JVenueEvent,
     follow_order_record,
 )
-from gateway.journal_scan import record_wanted, skip_records
+from gateway.journal_scan import may_add_order, record_wanted, skip_records
 from gateway.protocol.messages import OrderEvent
 from gateway.venue_apply import apply_venue_event
 from model.order import (
@@ -169,6 +169,10 @@ class ReplayJob:
         """Return whether the record ``buf[at:stop]`` may concern this strategy (then it is decoded)."""
         return record_wanted(buf, at, self._sid, self.orders)
 
+    def ends_batch(self, buf: bytes, start: int) -> bool:
+        """Return whether the wanted record at ``buf[start]`` may create an order (apply it before reading on)."""
+        return may_add_order(buf, start)
+
     def skip(self, buf: bytes, at: int, end: int, limit: int) -> tuple[int, int]:
         """Pass over up to ``limit`` records from ``buf[at]`` on that cannot concern this strategy."""
         return skip_records(buf, at, end, self._sid, self.orders, limit)
@@ -189,8 +193,9 @@ class ReplayJob:
     def step(self, max_records: int = STEP_RECORDS) -> list[OrderEvent] | str | None:
         """Decode up to ``max_records`` records, passing over up to ``STEP_SKIPPED`` others undecoded.
 
-        Each decoded record is applied before the next is looked at: which records concern the strategy
-        depends on the orders it has open (an order created by one record makes its venue events wanted).
+        A record that may create an order ends a batch and is applied before the next is looked at: which
+        records concern the strategy depends on the orders it has open (a new order makes its venue events
+        wanted). An order that ends within a batch may have a record or two more decoded, and ignored.
         Return None (more to do), the events, or why they cannot be given.
         """
         if self.expected > self.upto:
@@ -203,7 +208,7 @@ class ReplayJob:
         try:
             while decoded < max_records and skip_left > 0:
                 skipped = reader.skipped
-                batch = read(1, self, skip_left)
+                batch = read(max_records - decoded, self, skip_left)
                 skip_left -= reader.skipped - skipped
                 if not batch:
                     if not reader.done:
@@ -213,15 +218,16 @@ class ReplayJob:
                     return (
                         f"{missing} of the {self.upto - self.after} events released from memory are not in the journal"
                     )
-                decoded += 1
-                self.records += 1
-                self._apply(batch[0][1])
-                if self._error:
-                    reader.close()
-                    return self._error
-                if self.expected > self.upto:
-                    reader.close()
-                    return self.events
+                decoded += len(batch)
+                self.records += len(batch)
+                for _position, record in batch:
+                    self._apply(record)
+                    if self._error:
+                        reader.close()
+                        return self._error
+                    if self.expected > self.upto:
+                        reader.close()
+                        return self.events
         except (JournalCorruptError, OSError, IllegalTransition) as exc:
             reader.close()
             return f"the journal cannot be read ({type(exc).__name__}: {exc})"
