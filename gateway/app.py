@@ -44,6 +44,7 @@ from gateway.journal import (
     JournalLock,
     JournalOwnerError,
     JournalScan,
+    JPositionAdjusted,
     JTradingState,
     MmapJournal,
     NullJournal,
@@ -191,6 +192,25 @@ class ReloadableRisk(RiskGate, Protocol):
 
     def trading_scopes(self) -> Any:
         """Return the kills in force by scope, the scopes not ACTIVE and each account's state (``gateway metrics``)."""
+        ...
+
+    def plan_adjustment(self, account: str, symbol: str, qty: int, price: int, notional_sign: int, reason: str) -> Any:
+        """Decide on a position correction; change nothing; return a ``risk.adjust.Adjustment``."""
+        ...
+
+    def apply_adjustment(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        price: int,
+        notional: int,
+        who: str,
+        reason: str,
+        *,
+        restored: bool = False,
+    ) -> tuple[int, int]:
+        """Apply a planned and journaled position correction; audit it; return the position before and after."""
         ...
 
 
@@ -647,6 +667,7 @@ class GatewayProcess:
         set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
+        self.add_metrics_provider(self._risk_metrics)
         engine = self.engine
         assert engine is not None
         loop = asyncio.get_running_loop()
@@ -1192,6 +1213,66 @@ class GatewayProcess:
                 reason or "no reason given",
             )
         return KillResult(count, pending)
+
+    def adjust_position(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        price: int,
+        notional_sign: int,
+        who: str,
+        reason: str,
+        *,
+        dry_run: bool = False,
+    ) -> Any:
+        """Correct ``account``'s position in ``symbol`` by ``qty`` (a busted or corrected trade); return what it did.
+
+        Runs on the event loop like every admin command, so between two orders, never inside one. The
+        correction is planned from the position as it is (a refusal, ``risk.adjust.Adjustment`` with ``ok``
+        false, changes nothing), journaled and flushed (``JPositionAdjusted``) and only then applied to risk,
+        which audits it: a restart the same day re-applies it in order with the fills. While the journal cannot
+        be written it is refused (``JOURNAL_UNAVAILABLE``). ``dry_run``: the plan only (position before and
+        after, the limits it would breach).
+        """
+        from risk.adjust import JOURNAL_UNAVAILABLE, refused  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.engine is not None and self.risk is not None
+        plan = self.risk.plan_adjustment(account, symbol, qty, price, notional_sign, reason)
+        if not plan.ok:
+            log.warning("position correction by %s refused: %s: %s", who, plan.code, plan.text)
+            return plan
+        if dry_run:
+            return plan
+        engine = self.engine
+        journal = self.journal
+        engine.flush()  # what is pending first (a retry if the journal failed): the correction goes alone
+        error = engine.journal_error
+        if not error:
+            mark = journal.tell() + journal.pending_bytes
+            journal.append(JPositionAdjusted(account, symbol, qty, price, plan.notional, who, reason))
+            try:
+                journal.flush()
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if not journal.take_back(mark):
+                    # the record may be on disk (its sync failed): undo it after it, so a restart nets to nothing
+                    journal.append(
+                        JPositionAdjusted(account, symbol, -qty, price, -plan.notional, who, "correction refused")
+                    )
+                engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
+        if error:
+            text = (
+                f"the journal cannot be written ({error}): the correction could not be recorded, so nothing was "
+                "changed; free space on the journal's disk and run it again"
+            )
+            log.error("position correction by %s refused: %s", who, text)
+            return refused(JOURNAL_UNAVAILABLE, text, account, symbol, qty, reason)
+        self.risk.apply_adjustment(account, symbol, qty, price, plan.notional, who, reason)
+        return plan
+
+    def _risk_metrics(self) -> dict[str, float]:
+        return {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}
 
     def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
         """Take venue ``name`` out of LOGIN_REFUSED and connect it now; return its new state.

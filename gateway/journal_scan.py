@@ -57,8 +57,8 @@ def record_wanted(buf: bytes, at: int, sid: bytes, orders: Mapping[int, object])
     """Return whether the record whose payload starts at ``buf[at]`` may concern the strategy (then decode it).
 
     ``sid``: the strategy id as MessagePack (its length, then its bytes); ``orders``: its orders still open.
-    Records of other strategies, of orders not in ``orders``, and the trading state and venue epoch records
-    are not wanted; anything unexpected (another layout, a tag not known here) is.
+    Records of other strategies, of orders not in ``orders``, and the trading state, venue epoch and position
+    adjustment records are not wanted; anything unexpected (another layout, a tag not known here) is.
     """
     try:
         if buf[at] & 0xF0 != 0x90:  # not a short array
@@ -84,7 +84,7 @@ def record_wanted(buf: bytes, at: int, sid: bytes, orders: Mapping[int, object])
         if tag in {1, 15}:  # JOrderCreated, JOrderSent: the order id, then the strategy id
             size = _int_size(buf[at + 2])
             return size < 0 or buf.startswith(sid, at + 3 + size)
-        return tag not in {10, 11}  # JTradingState, JVenueEpoch: nothing a strategy's events follow from
+        return tag not in {10, 11, 17}  # JTradingState, JVenueEpoch, JPositionAdjusted: no strategy's events
     except IndexError:  # cut short: decode it (the decoder judges it)
         return True
 

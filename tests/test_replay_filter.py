@@ -125,6 +125,7 @@ def test_a_record_the_filter_does_not_know_is_decoded() -> None:
     assert record_wanted(b"\x92\x02\x07", 0, sid, orders) and not record_wanted(b"\x92\x02\x08", 0, sid, orders)
     assert record_wanted(b"\x92\x02\xcd\x01\x00", 0, sid, {256: None})
     assert not record_wanted(b"\x94\x0b\xa1V\xa1E", 0, sid, orders)  # the venue epoch concerns nobody's events
+    assert not record_wanted(b"\x92\x11\xa1A", 0, sid, orders)  # nor does a position adjustment
     assert record_wanted(b"\x94\x0e\xa2V1\x95\xa3acc\x05\x07", 0, sid, orders)
     assert not record_wanted(b"\x94\x0e\xa2V1\x95\xa3acc\xcc\xff\x08", 0, sid, orders)
     assert record_wanted(b"\x94\x0e\xa2V1\x95\xa3acc\xd3", 0, sid, orders)  # cut short: decoded
