@@ -134,8 +134,9 @@ def test_a_record_the_filter_does_not_know_is_decoded() -> None:
 def test_a_replay_lets_go_of_its_file_buffer_and_events_when_it_ends(tmp_path: Path) -> None:
     journal = _journal("file", tmp_path / "j")
     rig = _rig(journal)
-    _day(rig, 6_000, seed=5, s1_version=3)
+    _day(rig, 15_000, seed=5, s1_version=3)
     base = rig.engine.strategies["S1"].events_base
+    assert base >= 1_000
     results: list[object] = []
     runner = ReplayRunner()
 
