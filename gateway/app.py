@@ -51,14 +51,7 @@ from gateway.journal import (
     lock_journal_directory,
     open_journal,
 )
-from gateway.metrics import (
-    AdminMetrics,
-    GcMetrics,
-    JournalMetrics,
-    MetricsSnapshot,
-    VenueMetrics,
-    trading_scope_fields,
-)
+from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
     first_order_id,
@@ -871,16 +864,12 @@ class GatewayProcess:
         """Return the metrics snapshot: counters and byte copies of the histograms, nothing computed."""
         engine, risk, journal, stats = self.engine, self.risk, self.journal, self.admin_stats
         assert engine is not None and risk is not None
-        gc_stats = gc.get_stats()
-        extra: dict[str, float] = {}
-        for provider in self._metrics_providers:
-            extra.update(provider())
-        return MetricsSnapshot(
+        return assemble_metrics(
             gateway_id=self.config.gateway_id,
             pid=os.getpid(),
             start_time=self.started_at,
             trading_state=risk.trading_state().name,
-            **trading_scope_fields(risk.trading_scopes()),
+            trading_scopes=risk.trading_scopes(),
             counters=engine.counter_values(),
             rejects=reject_table(engine.rejects),
             cancel_rejects=reject_table(engine.cancel_rejects),
@@ -889,7 +878,7 @@ class GatewayProcess:
             strategies_configured=len(self.config.strategies),
             strategies_connected=engine.strategies_connected(),
             venues=[
-                VenueMetrics(
+                (
                     connector.adapter.name,
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
@@ -897,6 +886,7 @@ class GatewayProcess:
                 )
                 for connector in self.connectors
             ],
+            venue_protocols=venue_protocols(self.config.venues),
             journal=JournalMetrics(
                 enabled=journal.durable,
                 records=journal.records_written,
@@ -909,16 +899,12 @@ class GatewayProcess:
                 error=engine.journal_error,
                 fsync_ns=journal.fsync_ns.snapshot(),
             ),
-            gc=GcMetrics(
-                collections=[g["collections"] for g in gc_stats],
-                collected=[g["collected"] for g in gc_stats],
-                uncollectable=[g["uncollectable"] for g in gc_stats],
-            ),
+            gc_stats=gc.get_stats(),
             latency=engine.latency.view(),  # the live counts: encoded before the loop runs again
             admin=AdminMetrics(
                 dict(stats.requests), stats.loop_ns.snapshot(), stats.last_loop_ns, stats.max_loop_ns, stats.last_cpu_ns
             ),
-            extra=extra,
+            extras=[provider() for provider in self._metrics_providers],
         )
 
     # ---- timers and signals ----------------------------------------------------------------

@@ -31,6 +31,7 @@ from gateway.journal import (
     JOrderRefused,
     JOrderSent,
     Journal,
+    JournalCorruptError,
     JPositionAdjusted,
     JReplaceRejected,
     JRequest,
@@ -40,6 +41,7 @@ from gateway.journal import (
     JStrategyEvent,
     JVenueApplied,
     JVenueEpoch,
+    JVenueEvent,
     NullJournal,
 )
 from gateway.journal_mmap import MmapJournal
@@ -72,6 +74,7 @@ from gateway.replay import (
     ReplayJob,
     ReplayReader,
     mark_position,
+    rebuild_order,
     replay_start,
 )
 from gateway.strategy_session import (
@@ -268,6 +271,10 @@ class Engine:
         """Replay index: every 1,024th order id -> a journal position at or before its creation."""
         self.replay_records = 0
         """Journal records decoded for replays (the cost the index bounds)."""
+        self.journal_rebuilds = 0
+        """Released orders read back from the journal for a fill the venue reported (``_released_order``)."""
+        self.journal_rebuild_records = 0
+        """Journal records decoded for them."""
         self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
         """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
@@ -389,17 +396,21 @@ class Engine:
             except KeyError:
                 order = None
             if order is None or order.venue != venue:
-                counters = self._counters
-                counters.venue_events_unknown_order += 1
-                if counters.venue_events_unknown_order <= 10:
-                    log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
-                return
+                # off the steady path: a fill of an order released from memory is rebuilt from the journal
+                order = self._released_order(venue, event) if order is None else None
+                if order is None:
+                    counters = self._counters
+                    counters.venue_events_unknown_order += 1
+                    if counters.venue_events_unknown_order <= 10:
+                        log.warning("venue %s: event for unknown order %d ignored: %r", venue, event.order_id, event)
+                    return
             if not self._venue_event_ns:
                 self._venue_event_ns = self.clock()
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
             if order.state >= _FILLED and type(event) is VenueExecuted:  # a fill after the order's end here
-                event = _after_end(event)  # journaled so: recovery applies it as the engine does (``executed``)
+                self._after_end_fill(venue, st, order, event)
+                return
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
             try:  # free unless raised: an adapter's number beyond MessagePack's ints must not reach the loop
@@ -417,6 +428,87 @@ class Engine:
                 self._venue_event_handlers[type(event)](st, order, event)
 
         return sink
+
+    def _after_end_fill(self, venue: str, st: StrategyState, order: Order, event: VenueExecuted) -> None:
+        """Apply a fill the venue reported after the order ended here: position and traded notional take it.
+
+        Marked ``after_end`` and journaled as a ``JVenueEvent`` followed by the ``Executed`` it produced (a
+        ``JStrategyEvent``), not as one ``JVenueApplied``: recovery applies it to the order as the engine does
+        (``executed``), and a replay from the journal, which follows only the orders still open where it
+        starts reading, finds the event itself. Nothing opens again; a repeated execution id is not applied.
+        """
+        ev = _after_end(event)
+        try:
+            self.journal.append(JVenueEvent(venue, ev))
+        except OverflowError:  # an adapter's number beyond MessagePack's ints: nothing journaled, nothing applied
+            self._venue_events_pending -= 1
+            self._out_of_place(order, ev)
+            return
+        produced = executed(order, ev, st.next_seq, self._produced)
+        if produced is None:
+            if is_repeated_fill(order, ev):
+                self._repeated_fill(order, ev)
+            else:
+                self._out_of_place(order, ev)
+            return
+        self._counters.executions += 1
+        self._late_fill(order, ev)
+        self.risk.on_execution(order, ev.qty, ev.price)
+        self._emit(st, produced)
+
+    def _released_order(self, venue: str, event: VenueEvent) -> Order | None:
+        """Return the order a fill names that memory released, rebuilt from the journal (None: not this gateway's).
+
+        A fill the venue reports is the truth of the position, even long after its order ended here and was
+        released (``memory.terminal_orders_kept``): the order is read back from the journal (from the replay
+        index's position at or before its creation to the end, late fills applied since included, so their
+        execution ids still catch a repeat) and kept in memory again as a terminal order (released again
+        later). Only an execution; only an order this gateway created for ``venue`` and that has ended.
+        """
+        if type(event) is not VenueExecuted:
+            return None
+        order_id = event.order_id
+        if not 0 < order_id < self.next_order_id:
+            return None
+        start = self.order_marks.at_or_before(order_id)
+        try:
+            order, records = rebuild_order(self.journal.reader(start), order_id)
+        except (JournalCorruptError, OSError, IllegalTransition) as exc:
+            self._rarelog.log(
+                "rebuild_failed",
+                self.clock(),
+                logging.ERROR,
+                "venue %s: execution %r for order %d, released from memory: the journal cannot be read (%s: %s); "
+                "not applied: reconcile with the venue",
+                venue,
+                event.exec_id,
+                order_id,
+                type(exc).__name__,
+                exc,
+            )
+            return None
+        self.journal_rebuilds += 1
+        self.journal_rebuild_records += records
+        if order is None or order.venue != venue or order.state < _FILLED or order.strategy_id not in self.strategies:
+            return None
+        self.orders[order_id] = order
+        self._terminal.append(order)  # released again with the next batch of terminal orders
+        if len(self._terminal) > self._terminal_over_at:
+            self._release_due = True
+        self._rarelog.log(
+            "rebuilt",
+            self.clock(),
+            logging.INFO,
+            "venue %s: execution %r for order %d (%s, strategy %s), released from memory: rebuilt from the journal "
+            "(%d records read)",
+            venue,
+            event.exec_id,
+            order_id,
+            order.cl_ord_id,
+            order.strategy_id,
+            records,
+        )
+        return order
 
     # The handlers deliver the strategy events the venue event produced without journaling them (its
     # JVenueApplied record implies them); anything else they cause is journaled as usual.
@@ -458,11 +550,6 @@ class Engine:
                 self._out_of_place(order, ev)
             return
         self._counters.executions += 1
-        if ev.after_end:  # the order had ended: position and traded notional take the fill, nothing opens again
-            self._late_fill(order, ev)
-            self.risk.on_execution(order, ev.qty, ev.price)
-            self._deliver(st, event)
-            return
         if ev.qty > open_qty:
             self._overfilled(order, ev, open_qty)
         self.risk.on_execution(order, ev.qty, ev.price)

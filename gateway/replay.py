@@ -468,3 +468,45 @@ class ReplayRunner:
         """Return the reads open or waiting for a place."""
         with self._lock:
             return len(self.open) + len(self.waiting)
+
+
+REBUILD_STEP: Final = 4096
+"""Records ``rebuild_order`` decodes per read of the journal."""
+
+
+def rebuild_order(reader: JournalReader, order_id: int) -> tuple[Order | None, int]:
+    """Rebuild order ``order_id`` as the journal has it, reading from the reader's position to the end.
+
+    For a fill the venue reports for an order released from memory (``Engine._released_order``): the
+    order's creation, every record that moved it and every venue event applied to it (late fills
+    included, with their execution ids), in the same functions recovery uses. Return the order (None if
+    the journal never created it from the reader's position on) and the records decoded. Damage and read
+    errors propagate (``JournalCorruptError``, ``OSError``, ``IllegalTransition``); the reader is closed.
+    """
+    order: Order | None = None
+    produced: list[OrderEvent] = []
+    records = 0
+    try:
+        while batch := reader.read(REBUILD_STEP):
+            records += len(batch)
+            for _position, record in batch:
+                rec = record.record if type(record) is JRequest else record
+                if rec is None:
+                    continue
+                kind = type(rec)
+                if kind is JVenueApplied or kind is JVenueEvent:
+                    assert isinstance(rec, JVenueEvent)
+                    if order is not None and rec.event.order_id == order_id and order.venue == rec.venue:
+                        apply_venue_event(order, rec.event, 0, produced)
+                        produced.clear()
+                elif kind is JOrderSent or kind is JOrderCreated:
+                    assert isinstance(rec, JOrderCreated)
+                    if rec.order_id == order_id:
+                        order = rec.order()
+                        if isinstance(rec, JOrderSent):
+                            mark_sent(order, rec.venue_ref)
+                elif order is not None and getattr(rec, "order_id", -1) == order_id:
+                    follow_order_record(order, rec)
+    finally:
+        reader.close()
+    return order, records

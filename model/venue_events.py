@@ -68,7 +68,9 @@ class VenueExecuted(_VenueEvent, tag="exe", frozen=True):
     after_end: bool = False
     """True: the order had ended here (filled, canceled, rejected) when the venue reported this fill. Set by the
     engine before it journals the event, never by an adapter: the fill is applied to the order's ``cum_qty``, the
-    position and the traded notional, its open quantity stays 0 (``model.order.apply_late_fill``)."""
+    position and the traded notional, its open quantity stays 0 (``model.order.apply_late_fill``). Journaled as a
+    ``JVenueEvent`` followed by the ``Executed`` it produced (``Engine._after_end_fill``), also for an order the
+    engine had released from memory and read back from the journal (``Engine._released_order``)."""
 
 
 class VenueCanceled(_VenueEvent, tag="can", frozen=True):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.journal import FileJournal, JVenueApplied, read_journal
+from gateway.journal import FileJournal, JVenueApplied, JVenueEvent, read_journal
 from gateway.protocol.messages import Cancel, Canceled, Executed, OrderAccepted
 from gateway.recovery import recover
 from model.fsync import FsyncPolicy
@@ -110,8 +110,11 @@ def test_restart_when_a_fill_came_after_the_order_ended_then_recovery_rebuilds_t
     live = _numbered(link.received())
     assert [name for name, _seq in live] == ["OrderAccepted", "Executed", "Canceled", "Executed", "OrderAccepted"]
     rig.engine.journal.close()
-    applied = [r.event for r in read_journal(path) if isinstance(r, JVenueApplied)]
-    assert [e.after_end for e in applied if isinstance(e, VenueExecuted)] == [False, True]
+    fills = [r for r in read_journal(path) if isinstance(r, JVenueEvent) and isinstance(r.event, VenueExecuted)]
+    assert [(type(r).__name__, r.event.after_end) for r in fills] == [  # type: ignore[union-attr]
+        ("JVenueApplied", False),
+        ("JVenueEvent", True),  # followed by its Executed as a JStrategyEvent (a replay from the journal finds it)
+    ]
 
     again = Rig(journal=FileJournal(path, fsync=FsyncPolicy.NONE))
     again.engine.adopt(recover(read_journal(path)))

@@ -408,6 +408,7 @@ class BoeVenue(VenueAdapter):
             "decode_errors": 0,
             "unknown_cl_ord_id": 0,
             "unknown_executions": 0,
+            "executions_after_end": 0,
             "resent": 0,
             "answers_lost": 0,
             "in_doubt": 0,
@@ -932,7 +933,8 @@ class BoeVenue(VenueAdapter):
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
         tracked = self._refs.get(cl_ord_id)
         if tracked is None:
-            self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px)
+            if not self._forgotten_execution(seq, core):
+                self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px)
             return
         order = tracked.order
         # a Modify in flight: Cboe applies the difference in OrderQty to the open quantity, also of an order the
@@ -1343,6 +1345,27 @@ class BoeVenue(VenueAdapter):
         if sink is not None:
             sink()
         self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, cl_ord_id)
+
+    def _forgotten_execution(self, seq: int, core: ExecutionCore) -> bool:
+        """Pass on an execution of an order no longer mapped here whose ClOrdID is ours; False if it is not.
+
+        Today's ClOrdIDs (``<prefix><day><order id>``, a Modify's with ``.<start>.<n>`` after it) name the order
+        without a table: an execution of an order the engine released from memory, or of one from before a
+        restart, goes to the core as a ``VenueExecuted``, which applies it to the order's position (from memory
+        or from the journal) and catches a repeated ExecID there (``counters["executions_after_end"]``).
+        """
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, base, sub = core
+        text = _unpad(cl_ord_id)
+        digits = text[len(self._base) :].partition(".")[0]
+        if not text.startswith(self._base) or not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+            return False
+        if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
+            self._out_of_range(seq, "Order Execution", last_shares, last_px)
+            return True
+        liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
+        self.counters["executions_after_end"] += 1
+        self.event_sink(VenueExecuted(seq, int(digits), last_shares, last_px, liquidity, str(exec_id)))
+        return True
 
     def _unknown_execution(self, seq: int, cl_ord_id: bytes, exec_id: int, shares: int, price: int) -> None:
         """Count an Order Execution for a ClOrdID no order here has, and log it at ERROR: a fill on the account.

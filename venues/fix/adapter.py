@@ -124,6 +124,8 @@ _VenueExecuted: Final = VenueExecuted
 _MARKET: Final = OrderType.MARKET
 _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
+ENDED_KEPT: Final = 10_000
+"""Orders the adapter keeps after their end (a reference each) to check a later fill's CumQty against."""
 _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
 
@@ -252,6 +254,9 @@ class FixVenue(VenueAdapter):
         self._prefix = dialect.orders.cl_ord_id_prefix.encode()
         self._prefix_len = len(self._prefix)
         self._orders: dict[int, _Tracked] = {}
+        self._ended: dict[int, Order] = {}
+        """The last ``ENDED_KEPT`` orders no longer tracked, oldest first: a fill reported for one after its end
+        is checked against its CumQty as a tracked order's is (``_forgotten_fill``)."""
         self._probes: dict[int, _Probe] = {}
         """order_id -> the question out to the venue about one of its requests whose outcome is unknown."""
         self._unasked: dict[int, tuple[RequestKind, bytes]] = {}
@@ -286,6 +291,7 @@ class FixVenue(VenueAdapter):
             "fills_partly_counted": 0,
             "fills_from_cum_qty": 0,
             "fills_unknown": 0,
+            "fills_after_end": 0,
             "mismatched_reports": 0,
             "orders_unchecked_after_reset": 0,
             "missing_required_tags": 0,
@@ -996,8 +1002,13 @@ class FixVenue(VenueAdapter):
             self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True)
 
     def _forget(self, order_id: int) -> None:
-        """The order is over: stop tracking it and any question about it."""
-        self._orders.pop(order_id, None)
+        """The order is over: stop tracking it and any question about it (kept among the last ended orders)."""
+        tracked = self._orders.pop(order_id, None)
+        if tracked is not None:
+            ended = self._ended
+            ended[order_id] = tracked.order
+            if len(ended) > ENDED_KEPT:
+                del ended[next(iter(ended))]
         self._probes.pop(order_id, None)
         self._unasked.pop(order_id, None)
 
@@ -1033,6 +1044,49 @@ class FixVenue(VenueAdapter):
             message.seq,
         )
 
+    def _forgotten_fill(self, message: FixMessage, cl_ord_id: bytes) -> bool:
+        """Pass on a fill for an order no longer tracked here (it ended) whose ClOrdID is ours; False if not one.
+
+        ``<prefix><order_id>[-<MsgSeqNum>]`` names the order without a table: the fill (a fill crossing a
+        cancel, a late fill) goes to the core as a ``VenueExecuted`` (LastQty at LastPx, the ExecID), which
+        applies it to the order's position, from memory or from the journal, and catches a repeated ExecID
+        there (``counters["fills_after_end"]``). For one of the last ``ENDED_KEPT`` orders ended here, its CumQty
+        is checked as a tracked order's (``_not_yet_counted``: a fill already counted from a Canceled's CumQty is
+        passed on with quantity 0, a repeat the core counts). Not a fill (or not ours, or a correction): False,
+        the caller counts it unknown. A fill missing LastQty or LastPx, or carrying one out of range, is refused as
+        unparseable (a session Reject).
+        """
+        fields = message.fields
+        prefix_len = self._prefix_len
+        if fields.get(f.EXEC_TYPE, b"") not in _FILL_TYPES or fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
+            return False
+        digits = cl_ord_id[prefix_len:].partition(b"-")[0]
+        if cl_ord_id[:prefix_len] != self._prefix or not digits.isdigit() or len(digits) > 18:  # an int64 order id
+            return False
+        tag = f.LAST_QTY
+        try:
+            qty = _qty(fields[tag])
+            if qty <= 0:
+                raise _ValueIncorrectError(f"LastQty {fields[tag]!r} of a fill is not positive")
+            tag = f.LAST_PX
+            price = _price(fields[tag])
+        except KeyError:
+            self._unparseable(message, tag, _MissingTagError(f"required tag {tag.decode()} missing"))
+            return True
+        except ValueError as exc:
+            self._unparseable(message, tag, exc)
+            return True
+        liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
+        exec_id = fields.get(f.EXEC_ID, b"").decode()
+        order_id = int(digits)
+        ended = self._ended.get(order_id)
+        cum = fields.get(f.CUM_QTY)
+        if ended is not None and cum is not None and ended.cum_qty:  # counted already (a Canceled's CumQty)?
+            qty = self._not_yet_counted(message, cum, qty, ended, exec_id)
+        self.counters["fills_after_end"] += 1
+        self._emit(_VenueExecuted(message.seq, order_id, qty, price, liquidity, exec_id))
+        return True
+
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
         self.counters["unparseable"] += 1
         self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
@@ -1056,7 +1110,8 @@ class FixVenue(VenueAdapter):
         cl_ord_id = fields.get(f.CL_ORD_ID, b"")
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
-            self._unknown(message, cl_ord_id)
+            if not self._forgotten_fill(message, cl_ord_id):
+                self._unknown(message, cl_ord_id)
             return
         order = tracked.order
         exec_type = fields.get(f.EXEC_TYPE, b"")
