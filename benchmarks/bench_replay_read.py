@@ -6,13 +6,16 @@ journal ``bench_replay_stall.py`` leaves when run with ``GATEWAY_KEEP_WORKDIR=1`
 recovers the day once with the index (``recover(records, scan)``: what a restart does), then rebuilds
 ``--strategy``'s events after ``--last-seq`` up to its in-memory window (``--kept``, as
 ``memory.events_kept``) the way the gateway now does: from the indexed position, in steps of
-``STEP_RECORDS`` records, each timed in thread CPU time (the share of the interpreter a step takes from
-the event loop). Printed: records decoded, steps, CPU per step (p50 / p99 / max) and in total, against
-the time of the full ``recover()`` the replay used before.
+``STEP_RECORDS`` records of its own (passing over up to ``STEP_SKIPPED`` of the others' undecoded), each
+timed in thread CPU time (the share of the interpreter a step takes from the event loop). Printed: records
+decoded and passed over, steps, CPU per step (p50 / p99 / max) and in total, against the time of the full
+``recover()`` the replay used before. A journal of several strategies (``gateway run`` under load) shows
+what the others' records cost a strategy's replay.
 
-With ``--loop-ticks`` the read runs again as ``gateway run`` runs it (``memory.replay_read: loop``: one step
-per callback of a uvloop loop) beside a probe that runs once per loop iteration: printed, the loop's ticks
-(the longest is the worst wait another strategy's order could meet), idle and during the read.
+With ``--loop-ticks`` the read runs again as ``gateway run`` runs it (``memory.replay_read: loop``: steps for
+about 0.2 ms per callback of a uvloop loop, more when the loop is busy) beside a probe that runs once per
+loop iteration: printed, the loop's ticks (the longest is the worst wait another strategy's order could
+meet), idle and during the read.
 
 Run: ``.venv/bin/python benchmarks/bench_replay_read.py JOURNAL [--strategy replayer] [--last-seq 1]
 [--kept 10000] [--loop-ticks]``
@@ -79,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"journal: {scan.records} records, {scan.good_bytes} bytes; full recover(): {full_s:.2f} s CPU\n"
         f"replay of {len(result)} events (seq {args.last_seq + 1}..{upto}) from byte {start}: "
-        f"{job.records} records decoded in {len(steps)} steps, {total:.2f} s CPU; per step "
+        f"{job.records} records decoded, {job.skipped} passed over undecoded (of {job.reader.bytes_read} bytes "
+        f"read), in {len(steps)} steps, {total:.2f} s CPU ({total / max(1, len(result)) * 1e6:.2f} us per event); "
+        f"per step "
         f"p50 {steps[len(steps) // 2] * 1e6:.0f} us, p99 {steps[int(len(steps) * 0.99)] * 1e6:.0f} us, "
         f"max {steps[-1] * 1e6:.0f} us; index: {len(st.marks)} entries for the strategy, "
         f"{len(recovered.order_marks)} for orders ({st.marks.nbytes + recovered.order_marks.nbytes} bytes)"

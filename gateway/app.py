@@ -257,6 +257,14 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
     return _NO_SECTIONS, provider()
 
 
+TICK_S: Final = 0.0002
+"""The least time one loop callback of ``LoopReplayReader`` steps the journal reads for (the first step always runs)."""
+TICK_SHARE: Final = 0.25
+"""The share of the time the loop spent on everything else since the last callback that the next may step for."""
+TICK_MAX_S: Final = 0.002
+"""The most time one loop callback steps the journal reads for (what another strategy may wait behind it)."""
+
+
 class LoopReplayReader:
     """The engine's journal reader for old replays on the loop (``memory.replay_read: loop``).
 
@@ -270,6 +278,8 @@ class LoopReplayReader:
         self.loop = loop
         self.runner = runner if runner is not None else ReplayRunner()
         self._scheduled = False
+        self._last_tick = 0.0
+        """When the last callback ended (``time.perf_counter``): the loop served the others since."""
 
     def submit(self, read: JournalRead) -> None:
         """Queue a read; its result goes to ``read.done`` on the loop."""
@@ -286,14 +296,32 @@ class LoopReplayReader:
             self.loop.call_soon(self._tick)
 
     def _tick(self) -> None:
+        """Run steps for ``TICK_S``, or a ``TICK_SHARE`` of the time the loop took since (at most ``TICK_MAX_S``).
+
+        An idle loop comes back at once and one callback runs a step or two; a loop busy with other strategies
+        comes back late, and the replay still gets its share of the time instead of one step per turn.
+        """
         self._scheduled = False
-        finished = self.runner.step()
-        if self.runner.busy:
-            self._kick()
-        if finished is not None:
-            read, result = finished
-            if not read.cancelled:
-                read.done(result)
+        runner = self.runner
+        clock = time.perf_counter
+        started = clock()
+        since = started - self._last_tick if self._last_tick else 0.0
+        budget = min(TICK_MAX_S, max(TICK_S, since * TICK_SHARE))
+        try:
+            while True:
+                finished = runner.step()
+                if finished is not None:
+                    read, result = finished
+                    if not read.cancelled:
+                        read.done(result)
+                if not runner.busy or clock() - started >= budget:
+                    break
+        finally:
+            if runner.busy:
+                self._kick()
+                self._last_tick = clock()
+            else:
+                self._last_tick = 0.0
 
 
 class ThreadReplayReader:

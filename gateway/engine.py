@@ -980,9 +980,9 @@ class Engine:
         def open_job() -> ReplayJob:  # when the read's turn comes (the runner bounds the files open)
             return ReplayJob(journal.reader(start), strategy_id, last_seq, base)
 
-        def done(result: list[OrderEvent] | str) -> None:
-            del self._journal_reads[link]
-            self.replay_records += read.records
+        def done(result: list[OrderEvent] | str) -> None:  # names no read: a read -> done -> read cycle outlived it
+            finished = self._journal_reads.pop(link)
+            self.replay_records += finished.records
             self._journal_read(link, st, hello, result, held=True)
 
         read = JournalRead(strategy_id, open_job, done)

@@ -12,7 +12,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
@@ -333,6 +333,22 @@ def truncate_torn_tail(path: str | Path, good_bytes: int) -> None:
         os.fsync(fh.fileno())
 
 
+class RecordFilter(Protocol):
+    """Which records a reader decodes (``JournalReader.read``'s ``select``): the others it passes over."""
+
+    def wanted(self, buf: bytes, start: int, stop: int) -> bool:
+        """Return whether to decode the record whose payload is ``buf[start:stop]`` (CRC-checked)."""
+
+    def ends_batch(self, buf: bytes, start: int) -> bool:
+        """Return whether a wanted record (payload at ``buf[start]``) may change what is wanted after it."""
+
+    def skip(self, buf: bytes, at: int, end: int, limit: int) -> tuple[int, int]:
+        """Pass over up to ``limit`` whole, CRC-valid, unwanted records from the header at ``buf[at]``.
+
+        Stop before the first that is wanted, damaged or not wholly in ``buf[:end]``; return (where, how many).
+        """
+
+
 READ_CHUNK: Final = 64 << 10
 """Bytes a ``JournalReader`` asks the kernel for at a time."""
 
@@ -357,6 +373,8 @@ class JournalReader:
         self._damage: JournalCorruptError | None = None
         """Damage found after good records: raised by the next ``read``."""
         self.bytes_read = 0
+        self.skipped = 0
+        """Records passed over unread by ``read``'s ``select`` (CRC-checked, not decoded)."""
         self.path = path
         if path is None:
             return
@@ -369,9 +387,15 @@ class JournalReader:
         data_start = DATA_START if head == MMAP_MAGIC else 0
         self._pos = self._buf_at = max(start, data_start)
 
-    def read(self, max_records: int) -> list[tuple[int, JournalRecord]]:
+    def read(
+        self, max_records: int, select: RecordFilter | None = None, max_skipped: int = 0
+    ) -> list[tuple[int, JournalRecord]]:
         """Return up to ``max_records`` (file offset, record) pairs; an empty list at the end of the data.
 
+        With ``select`` (given the buffer and where a record's payload starts and stops), a record it turns
+        down is CRC-checked but not decoded nor returned (counted in ``skipped``), and the call also returns
+        once it has passed over ``max_skipped`` of them (maybe with nothing: not the end; ``done`` says), and
+        right after a record that ``select.ends_batch``.
         Damage raises JournalCorruptError, but only once the good records before it were returned: a reader
         that has what it needs stops before it (e.g. a record being written while a worker thread reads).
         """
@@ -381,17 +405,28 @@ class JournalReader:
         if self.done:
             return out
         try:
-            self._read(max_records, out)
+            self._read(max_records, out, select, max_skipped)
         except JournalCorruptError as exc:
             if not out:
                 raise
             self._damage = exc
         return out
 
-    def _read(self, max_records: int, out: list[tuple[int, JournalRecord]]) -> None:
+    def _read(
+        self, max_records: int, out: list[tuple[int, JournalRecord]], select: RecordFilter | None, max_skipped: int
+    ) -> None:
         decode = _record_decoder.decode
         unpack_from = RECORD_HEADER.unpack_from
+        skipped = 0
         while len(out) < max_records:
+            if select is not None:  # first pass over the records it does not want, in bulk
+                offset = self._pos - self._buf_at
+                at, passed = select.skip(self._buf, offset, len(self._buf), max_skipped - skipped)
+                if passed:
+                    self._pos += at - offset
+                    skipped += passed
+                    if skipped >= max_skipped:
+                        break
             offset = self._pos - self._buf_at
             buf = self._buf
             if len(buf) - offset < HEADER_SIZE and not self._fill(HEADER_SIZE):
@@ -413,6 +448,12 @@ class JournalReader:
             if _crc32(payload) != crc:
                 self._end_of_data("checksum mismatch")
                 break
+            if select is not None and not select.wanted(buf, offset + HEADER_SIZE, stop):
+                self._pos += HEADER_SIZE + length
+                skipped += 1
+                if skipped >= max_skipped:
+                    break
+                continue
             try:
                 record = decode(payload)
             except msgspec.DecodeError as exc:
@@ -421,6 +462,9 @@ class JournalReader:
                 ) from exc
             out.append((self._pos, record))
             self._pos += HEADER_SIZE + length
+            if select is not None and select.ends_batch(buf, offset + HEADER_SIZE):
+                break  # the caller applies it before anything after it is selected
+        self.skipped += skipped
 
     def _fill(self, needed: int) -> bool:
         """Make ``needed`` bytes from ``_pos`` on available in ``_buf``; False (and done) at the end of the file."""
@@ -445,8 +489,9 @@ class JournalReader:
         self.close()
 
     def close(self) -> None:
-        """Release the file (the reader reads nothing more)."""
+        """Release the file and the buffer (the reader reads nothing more)."""
         self.done = True
+        self._buf = b""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -43,6 +43,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, Protocol
 
+import msgspec
+
 from gateway.journal import (
     JOrderCreated,
     JOrderRefused,
@@ -56,6 +58,7 @@ from gateway.journal import (
     JVenueEvent,
     follow_order_record,
 )
+from gateway.journal_scan import may_add_order, record_wanted, skip_records
 from gateway.protocol.messages import OrderEvent
 from gateway.venue_apply import apply_venue_event
 from model.order import (
@@ -70,7 +73,9 @@ MARK_EVERY: Final = 1024
 MARK_MASK: Final = MARK_EVERY - 1
 """An event whose ``seq & MARK_MASK == 0`` (and an order whose id does) gets an index entry."""
 STEP_RECORDS: Final = 128
-"""Records one ``ReplayJob.step`` decodes (about 0.2 ms of the interpreter's time)."""
+"""Records of the replaying strategy one ``ReplayJob.step`` decodes at most."""
+STEP_SKIPPED: Final = 512
+"""Other records one ``ReplayJob.step`` passes over at most (CRC-checked, a few bytes looked at, not decoded)."""
 MAX_OPEN_READS: Final = 8
 """Replays reading the journal at once (each holds one file descriptor); a further one waits its turn."""
 
@@ -149,9 +154,28 @@ class ReplayJob:
         """This strategy's orders created since the reading began and not yet terminal (the only ones whose
         events it can rebuild; a terminal one produces no more)."""
         self.records = 0
-        """Records decoded."""
+        """Records decoded (the replaying strategy's, and any the filter could not place)."""
         self._produced: list[OrderEvent] = []
         self._error = ""
+        self._sid = msgspec.msgpack.encode(strategy_id)
+        """The strategy id as the journal's records hold it (a MessagePack str: its length, then its bytes)."""
+
+    @property
+    def skipped(self) -> int:
+        """Return the records passed over undecoded (other strategies', orders already closed)."""
+        return self.reader.skipped
+
+    def wanted(self, buf: bytes, at: int, stop: int) -> bool:
+        """Return whether the record ``buf[at:stop]`` may concern this strategy (then it is decoded)."""
+        return record_wanted(buf, at, self._sid, self.orders)
+
+    def ends_batch(self, buf: bytes, start: int) -> bool:
+        """Return whether the wanted record at ``buf[start]`` may create an order (apply it before reading on)."""
+        return may_add_order(buf, start)
+
+    def skip(self, buf: bytes, at: int, end: int, limit: int) -> tuple[int, int]:
+        """Pass over up to ``limit`` records from ``buf[at]`` on that cannot concern this strategy."""
+        return skip_records(buf, at, end, self._sid, self.orders, limit)
 
     def run(self) -> list[OrderEvent] | str:
         """Read to the end in one go (no loop to share: tests, a gateway without a scheduler)."""
@@ -160,34 +184,53 @@ class ReplayJob:
         return result
 
     def close(self) -> None:
-        """Stop reading: close the file, drop the events and orders read so far."""
+        """Stop reading: close the file and drop its buffer, the events and orders read so far."""
         self.reader.close()
         self.events = []
-        self.orders.clear()
+        self.orders = {}
+        self._produced = []
 
     def step(self, max_records: int = STEP_RECORDS) -> list[OrderEvent] | str | None:
-        """Decode up to ``max_records`` records; return None (more to do), the events, or why they cannot be given."""
+        """Decode up to ``max_records`` records, passing over up to ``STEP_SKIPPED`` others undecoded.
+
+        A record that may create an order ends a batch and is applied before the next is looked at: which
+        records concern the strategy depends on the orders it has open (a new order makes its venue events
+        wanted). An order that ends within a batch may have a record or two more decoded, and ignored.
+        Return None (more to do), the events, or why they cannot be given.
+        """
         if self.expected > self.upto:
             self.reader.close()
             return self.events
+        reader = self.reader
+        read = reader.read
+        skip_left = STEP_SKIPPED
+        decoded = 0
         try:
-            batch = self.reader.read(max_records)
-            if not batch:
-                self.reader.close()
-                missing = self.upto - self.expected + 1
-                return f"{missing} of the {self.upto - self.after} events released from memory are not in the journal"
-            for _position, record in batch:
-                self._apply(record)
-                if self._error:
-                    self.reader.close()
-                    return self._error
-                if self.expected > self.upto:
-                    self.reader.close()
-                    return self.events
+            while decoded < max_records and skip_left > 0:
+                skipped = reader.skipped
+                batch = read(max_records - decoded, self, skip_left)
+                skip_left -= reader.skipped - skipped
+                if not batch:
+                    if not reader.done:
+                        continue  # passed over others' records only
+                    reader.close()
+                    missing = self.upto - self.expected + 1
+                    return (
+                        f"{missing} of the {self.upto - self.after} events released from memory are not in the journal"
+                    )
+                decoded += len(batch)
+                self.records += len(batch)
+                for _position, record in batch:
+                    self._apply(record)
+                    if self._error:
+                        reader.close()
+                        return self._error
+                    if self.expected > self.upto:
+                        reader.close()
+                        return self.events
         except (JournalCorruptError, OSError, IllegalTransition) as exc:
-            self.reader.close()
+            reader.close()
             return f"the journal cannot be read ({type(exc).__name__}: {exc})"
-        self.records += len(batch)
         return None
 
     def _take(self, event: OrderEvent) -> None:
@@ -281,21 +324,30 @@ class JournalRead:
         """Return the journal records decoded so far."""
         return self.job.records if self.job is not None else 0
 
+    @property
+    def skipped(self) -> int:
+        """Return the journal records passed over undecoded so far (other strategies', closed orders')."""
+        return self.job.skipped if self.job is not None else 0
+
     def step(self) -> ReplayResult | None:
-        """Run one step (opening the job first if needed); None while there is more to read."""
+        """Run one step (opening the job first if needed); None while there is more to read.
+
+        A read that ended lets go of its file, buffer and orders at once: only its result lives on.
+        """
         self.steps += 1
         try:
             job = self.job
             if job is None:  # opening the file can fail too (EMFILE, EACCES): answered like a bad read
                 job = self.job = self.open_job()
-            return job.step()
+            result = job.step()
         except Exception as exc:  # the job reports its errors as text; this is a safety net
-            if self.job is not None:
-                self.job.close()
-            return f"the journal cannot be read ({type(exc).__name__}: {exc})"
+            result = f"the journal cannot be read ({type(exc).__name__}: {exc})"
+        if result is not None:
+            self.close()
+        return result
 
     def close(self) -> None:
-        """Release the file and the events read (a cancelled read, or one that ended)."""
+        """Release the file, the buffer and what was read (a cancelled read, or one that ended)."""
         job = self.job
         if job is not None:
             job.close()

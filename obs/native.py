@@ -49,6 +49,7 @@ MODULES: Final = (
     "risk.exposure_rows",
     "risk.exposure",
     "gateway.journal_mmap",
+    "gateway.journal_scan",
     "gateway.strategy_state",
     "venues.fix.fields",
     "venues.fix.codec",
