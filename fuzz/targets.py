@@ -399,6 +399,7 @@ def _journal_seeds() -> list[bytes]:
         FileJournal,
         JOrderCreated,
         JOrderSent,
+        JPositionAdjusted,
         JRequest,
         JSentCancel,
         JSentNew,
@@ -424,6 +425,7 @@ def _journal_seeds() -> list[bytes]:
     journal.append(JStrategyEvent("S1", OrderAccepted(1, "A", "X1", 100, 1_000_000)))
     journal.append(JRequest("S1", 2, JSentCancel(1)))
     journal.append(JRequest("S1", 3, None, MassCancelAck("M1", 0)))  # a MassCancel that matched nothing
+    journal.append(JPositionAdjusted("ACC1", "AAPL", -100, 1_000_000, -100_000_000, "ops", "bust"))  # a correction
     journal.close()
     good = path.read_bytes()
     path.unlink()

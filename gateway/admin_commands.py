@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from gateway.admin import AdminHandler
+from gateway.admin import AdminHandler, AdminRefusedError
 from gateway.metrics import MetricsSnapshot
 
 
@@ -48,6 +48,24 @@ class AdminTarget(Protocol):
         """Forget the latency samples collected so far."""
         ...
 
+    def adjust_position(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        price: int,
+        notional_sign: int,
+        who: str,
+        reason: str,
+        *,
+        dry_run: bool = False,
+    ) -> Any:
+        """Correct a position (a busted or corrected trade), or only say what it would do; return an ``Adjustment``.
+
+        A refusal is data (its ``ok`` false, ``code`` and ``text``): nothing was changed.
+        """
+        ...
+
     def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
         """Take a LOGIN_REFUSED venue out of that state and connect it now; return its new state."""
         ...
@@ -56,6 +74,11 @@ class AdminTarget(Protocol):
 def _text(request: dict[str, Any], key: str) -> str:
     value = request.get(key)
     return value if isinstance(value, str) else ""
+
+
+def _integer(request: dict[str, Any], key: str) -> int | None:
+    value = request.get(key, 0)
+    return value if type(value) is int else None
 
 
 def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
@@ -94,6 +117,28 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         state = process.reconnect_venue(venue, who, _text(request, "reason"))
         return {"venue": venue, "state": state}
 
+    def risk_adjust_position(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        qty = _integer(request, "qty")
+        price = _integer(request, "price")
+        if qty is None or price is None:
+            raise AdminRefusedError("qty and price must be whole numbers (price in fixed-point, 10,000 per unit)")
+        traded = _text(request, "traded") or "remove"
+        if traded not in ("remove", "add"):
+            raise AdminRefusedError(f"traded must be 'remove' or 'add', got {traded!r}")
+        dry_run = request.get("dry_run") is True
+        result = process.adjust_position(
+            _text(request, "account"),
+            _text(request, "symbol"),
+            qty,
+            price,
+            -1 if traded == "remove" else 1,
+            who,
+            _text(request, "reason"),
+            dry_run=dry_run,
+        )
+        return {"result": msgspec.to_builtins(result), "dry_run": dry_run, "applied": bool(result.ok) and not dry_run}
+
     def latency_reset(request: dict[str, Any], caller: str) -> dict[str, Any]:
         process.reset_latency()
         return {"latency_reset": True}
@@ -104,6 +149,7 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         "kill": kill,
         "resume": resume,
         "risk_reload": risk_reload,
+        "risk_adjust_position": risk_adjust_position,
         "venue_reconnect": venue_reconnect,
         "latency_reset": latency_reset,
     }

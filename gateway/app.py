@@ -44,20 +44,14 @@ from gateway.journal import (
     JournalLock,
     JournalOwnerError,
     JournalScan,
+    JPositionAdjusted,
     JTradingState,
     MmapJournal,
     NullJournal,
     lock_journal_directory,
     open_journal,
 )
-from gateway.metrics import (
-    AdminMetrics,
-    GcMetrics,
-    JournalMetrics,
-    MetricsSnapshot,
-    VenueMetrics,
-    trading_scope_fields,
-)
+from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
     first_order_id,
@@ -191,6 +185,25 @@ class ReloadableRisk(RiskGate, Protocol):
 
     def trading_scopes(self) -> Any:
         """Return the kills in force by scope, the scopes not ACTIVE and each account's state (``gateway metrics``)."""
+        ...
+
+    def plan_adjustment(self, account: str, symbol: str, qty: int, price: int, notional_sign: int, reason: str) -> Any:
+        """Decide on a position correction; change nothing; return a ``risk.adjust.Adjustment``."""
+        ...
+
+    def apply_adjustment(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        price: int,
+        notional: int,
+        who: str,
+        reason: str,
+        *,
+        restored: bool = False,
+    ) -> tuple[int, int]:
+        """Apply a planned and journaled position correction; audit it; return the position before and after."""
         ...
 
 
@@ -619,6 +632,7 @@ class GatewayProcess:
         set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
+        self.add_metrics_provider(self._risk_metrics)
         engine = self.engine
         assert engine is not None
         loop = asyncio.get_running_loop()
@@ -822,16 +836,12 @@ class GatewayProcess:
         """Return the metrics snapshot: counters and byte copies of the histograms, nothing computed."""
         engine, risk, journal, stats = self.engine, self.risk, self.journal, self.admin_stats
         assert engine is not None and risk is not None
-        gc_stats = gc.get_stats()
-        extra: dict[str, float] = {}
-        for provider in self._metrics_providers:
-            extra.update(provider())
-        return MetricsSnapshot(
+        return assemble_metrics(
             gateway_id=self.config.gateway_id,
             pid=os.getpid(),
             start_time=self.started_at,
             trading_state=risk.trading_state().name,
-            **trading_scope_fields(risk.trading_scopes()),
+            trading_scopes=risk.trading_scopes(),
             counters=engine.counter_values(),
             rejects=reject_table(engine.rejects),
             cancel_rejects=reject_table(engine.cancel_rejects),
@@ -840,7 +850,7 @@ class GatewayProcess:
             strategies_configured=len(self.config.strategies),
             strategies_connected=engine.strategies_connected(),
             venues=[
-                VenueMetrics(
+                (
                     connector.adapter.name,
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
@@ -848,6 +858,7 @@ class GatewayProcess:
                 )
                 for connector in self.connectors
             ],
+            venue_protocols=venue_protocols(self.config.venues),
             journal=JournalMetrics(
                 enabled=journal.durable,
                 records=journal.records_written,
@@ -860,16 +871,12 @@ class GatewayProcess:
                 error=engine.journal_error,
                 fsync_ns=journal.fsync_ns.snapshot(),
             ),
-            gc=GcMetrics(
-                collections=[g["collections"] for g in gc_stats],
-                collected=[g["collected"] for g in gc_stats],
-                uncollectable=[g["uncollectable"] for g in gc_stats],
-            ),
+            gc_stats=gc.get_stats(),
             latency=engine.latency.view(),  # the live counts: encoded before the loop runs again
             admin=AdminMetrics(
                 dict(stats.requests), stats.loop_ns.snapshot(), stats.last_loop_ns, stats.max_loop_ns, stats.last_cpu_ns
             ),
-            extra=extra,
+            extras=[provider() for provider in self._metrics_providers],
         )
 
     # ---- timers and signals ----------------------------------------------------------------
@@ -1164,6 +1171,66 @@ class GatewayProcess:
                 reason or "no reason given",
             )
         return KillResult(count, pending)
+
+    def adjust_position(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        price: int,
+        notional_sign: int,
+        who: str,
+        reason: str,
+        *,
+        dry_run: bool = False,
+    ) -> Any:
+        """Correct ``account``'s position in ``symbol`` by ``qty`` (a busted or corrected trade); return what it did.
+
+        Runs on the event loop like every admin command, so between two orders, never inside one. The
+        correction is planned from the position as it is (a refusal, ``risk.adjust.Adjustment`` with ``ok``
+        false, changes nothing), journaled and flushed (``JPositionAdjusted``) and only then applied to risk,
+        which audits it: a restart the same day re-applies it in order with the fills. While the journal cannot
+        be written it is refused (``JOURNAL_UNAVAILABLE``). ``dry_run``: the plan only (position before and
+        after, the limits it would breach).
+        """
+        from risk.adjust import JOURNAL_UNAVAILABLE, refused  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.engine is not None and self.risk is not None
+        plan = self.risk.plan_adjustment(account, symbol, qty, price, notional_sign, reason)
+        if not plan.ok:
+            log.warning("position correction by %s refused: %s: %s", who, plan.code, plan.text)
+            return plan
+        if dry_run:
+            return plan
+        engine = self.engine
+        journal = self.journal
+        engine.flush()  # what is pending first (a retry if the journal failed): the correction goes alone
+        error = engine.journal_error
+        if not error:
+            mark = journal.tell() + journal.pending_bytes
+            journal.append(JPositionAdjusted(account, symbol, qty, price, plan.notional, who, reason))
+            try:
+                journal.flush()
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if not journal.take_back(mark):
+                    # the record may be on disk (its sync failed): undo it after it, so a restart nets to nothing
+                    journal.append(
+                        JPositionAdjusted(account, symbol, -qty, price, -plan.notional, who, "correction refused")
+                    )
+                engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
+        if error:
+            text = (
+                f"the journal cannot be written ({error}): the correction could not be recorded, so nothing was "
+                "changed; free space on the journal's disk and run it again"
+            )
+            log.error("position correction by %s refused: %s", who, text)
+            return refused(JOURNAL_UNAVAILABLE, text, account, symbol, qty, reason)
+        self.risk.apply_adjustment(account, symbol, qty, price, plan.notional, who, reason)
+        return plan
+
+    def _risk_metrics(self) -> dict[str, float]:
+        return {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}
 
     def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
         """Take venue ``name`` out of LOGIN_REFUSED and connect it now; return its new state.

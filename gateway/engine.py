@@ -31,6 +31,7 @@ from gateway.journal import (
     JOrderRefused,
     JOrderSent,
     Journal,
+    JPositionAdjusted,
     JReplaceRejected,
     JRequest,
     JSentCancel,
@@ -1792,15 +1793,13 @@ class Engine:
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
-        risk = self.risk
-        native_risk = self._native_risk
-        for order, qty, price in recovered.exposure:
-            if qty and native_risk is not None:
-                native_risk.on_replayed_execution(order, qty, price)  # no fill time in the journal: no last trade
-            elif qty:
-                risk.on_execution(order, qty, price)
-            else:
-                risk.on_order_opened(order)
+        exposure = recovered.exposure
+        done = 0
+        for at, adjustment in recovered.adjustments:  # position corrections, in order with the fills
+            self._adopt_exposure(exposure, done, at)
+            done = at
+            self._adopt_adjustment(adjustment)
+        self._adopt_exposure(exposure, done, len(exposure))
         for name, point in recovered.resume.items():
             self.exactly_once.venue(name).adopt(point)
         for order in self.open_orders.values():
@@ -1831,6 +1830,27 @@ class Engine:
             )
         self.flush()
         return count
+
+    def _adopt_exposure(self, exposure: list[tuple[Order, int, int]], start: int, end: int) -> None:
+        """Tell risk ``exposure[start:end]`` (recovery's, in journal order): orders sent, then each fill."""
+        risk = self.risk
+        native_risk = self._native_risk
+        for index in range(start, end):
+            order, qty, price = exposure[index]
+            if qty and native_risk is not None:
+                native_risk.on_replayed_execution(order, qty, price)  # no fill time in the journal: no last trade
+            elif qty:
+                risk.on_execution(order, qty, price)
+            else:
+                risk.on_order_opened(order)
+
+    def _adopt_adjustment(self, rec: JPositionAdjusted) -> None:
+        """Re-apply a journaled position correction (``gateway risk adjust-position``) to risk."""
+        apply = getattr(self.risk, "apply_adjustment", None)
+        if apply is None:  # a risk gate without corrections (tests' stand-ins)
+            log.error("recovery: risk cannot apply the position correction %s: not applied", rec)
+            return
+        apply(rec.account, rec.symbol, rec.qty, rec.price, rec.notional, rec.who, rec.reason, restored=True)
 
     # ======================================================================================
     # Status

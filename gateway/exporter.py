@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -25,6 +25,7 @@ from gateway.admin import AdminError, fetch_metrics
 from gateway.metrics import MetricsSnapshot
 from obs.histogram import cumulative, dense, estimated_sum, total
 from risk.codes import REASONS as RISK_CODES
+from venues.ouch.messages import REJECT_REASONS as OUCH_REJECT_REASONS
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -107,8 +108,143 @@ PRECREATED_REJECTS: Final = {
     ],
 }
 """(source, code) series every scrape has, 0 until the first such reject, so ``rate()`` and ``increase()`` see
-the first one: every RISK code and the GATEWAY codes of docs/strategy-protocol.md 8.1. Venue-specific codes
-(8.2, 8.4) appear with their first reject."""
+the first one: every RISK code and the GATEWAY codes of docs/strategy-protocol.md 8.1. The codes of the
+configured venues' protocols (8.2, 8.4) are added by ``VENUE_REJECTS``."""
+_OUCH_REASONS: Final = tuple(f"0x{code:04X}" for code in sorted(OUCH_REJECT_REASONS))
+"""OUCH Rejected reasons with a name (Appendix C): an Enter's reject, and a Replace's (a CancelRejected)."""
+_OUCH_VENUE: Final = ("OUCH_NOT_RECEIVED", "OUCH_SESSION_ENDED", "OUCH_SESSION_CHANGED", "OUCH_REFNUM_STORE")
+_FIX_ORD_REJ: Final = (
+    "BROKER_OPTION",
+    "UNKNOWN_SYMBOL",
+    "EXCHANGE_CLOSED",
+    "ORDER_EXCEEDS_LIMIT",
+    "TOO_LATE_TO_ENTER",
+    "UNKNOWN_ORDER",
+    "DUPLICATE_ORDER",
+    "STALE_ORDER",
+    "UNSUPPORTED_ORDER_CHARACTERISTIC",
+    "INCORRECT_QUANTITY",
+    "OTHER",
+    "VENUE",
+)
+"""FIX OrdRejReason codes (``venues.fix.adapter``), and ``VENUE`` for none or an unknown one."""
+_FIX_CXL_REJ: Final = ("TOO_LATE_TO_CANCEL", "ALREADY_PENDING", "DUPLICATE_CLORDID")
+"""FIX CxlRejReason codes not already OrdRejReason codes."""
+_FIX_VENUE: Final = ("NOT_SENT", "FIX_SESSION_ENDED", "FIX_INVALID")
+_BOE_REASONS: Final = (
+    "ADMINISTRATIVE",
+    "CAPACITY_UNDEFINED",
+    "DUPLICATE_CLORDID",
+    "SWP_SIZE_CUT",
+    "FAILED_TO_QUOTE",
+    "HALTED",
+    "WRONG_DATA_CENTER",
+    "TOO_LATE_TO_CANCEL",
+    "ORDER_RATE_EXCEEDED",
+    "WOULD_LOCK_OR_CROSS",
+    "ORDER_EXCEEDS_LIMIT",
+    "NO_LIQUIDITY",
+    "UNKNOWN_ORDER",
+    "FILL_PENDING",
+    "WAITING_FOR_FIRST_TRADE",
+    "ROUTING_UNAVAILABLE",
+    "SHORT_SALE_PRICE",
+    "WOULD_TRADE_THROUGH",
+    "USER_REQUESTED",
+    "WOULD_WASH",
+    "ADD_LIQUIDITY_ONLY",
+    "EXPIRED",
+    "UNKNOWN_SYMBOL",
+    "UNFORESEEN",
+    "RISK_GROUP_LIMIT",
+    "MARKET_ACCESS_RISK_LIMIT",
+    "TOO_MANY_OPEN_ORDERS",
+    "RESERVE_RELOAD",
+    "RISK_ROOT_LIMIT",
+    "LIMIT_UP_LIMIT_DOWN",
+    "WOULD_REMOVE_ON_UNSLIDE",
+    "CROSSED_MARKET",
+    "REPLAY_IN_PROGRESS",
+    "VENUE",
+)
+"""Cboe reason letters' codes (``venues.boe.adapter.STRATEGY_REASONS``) and ``VENUE`` for a letter not in it."""
+_BOE_VENUE: Final = ("BOE_SESSION_ENDED", "BOE_ANSWER_LOST")
+
+
+def _rows(source: str, *codes: Iterable[str]) -> list[tuple[str, str]]:
+    return [(source, code) for group in codes for code in group]
+
+
+VENUE_REJECTS: Final = {
+    "ouch": {
+        "order_rejects": [
+            *_rows(
+                "GATEWAY",
+                (
+                    "OUCH_ORD_TYPE",
+                    "OUCH_TIF",
+                    "OUCH_QTY",
+                    "OUCH_PRICE",
+                    "OUCH_SYMBOL",
+                    "OUCH_ORDER_ID",
+                    "OUCH_REFNUM_STORE",
+                    "OUCH_END_OF_DAY",
+                ),
+            ),
+            *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
+        ],
+        "cancel_rejects": _rows(
+            "VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE
+        ),
+    },
+    "fix": {
+        "order_rejects": [
+            *_rows(
+                "GATEWAY",
+                (
+                    "TIF_NOT_SUPPORTED",
+                    "ORDER_TYPE_NOT_SUPPORTED",
+                    "SIDE_NOT_SUPPORTED",
+                    "BAD_PRICE",
+                    "BAD_QTY",
+                    "BAD_SYMBOL",
+                    "ACCOUNT_NOT_MAPPED",
+                    "ORDER_ID_TOO_LONG",
+                    "BAD_FIELD",
+                    "FIX_INVALID",
+                    "FIX_STORE",
+                ),
+            ),
+            *_rows("VENUE", _FIX_ORD_REJ, _FIX_VENUE),
+        ],
+        "cancel_rejects": [
+            *_rows("GATEWAY", ("FIX_STORE",)),
+            *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE),
+        ],
+    },
+    "boe": {
+        "order_rejects": [
+            *_rows("GATEWAY", ("BOE_ORD_TYPE", "BOE_TIF", "BOE_QTY", "BOE_PRICE", "BOE_SYMBOL", "BOE_ORDER_ID")),
+            *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
+        ],
+        "cancel_rejects": _rows("VENUE", _BOE_REASONS, ("BOE_UNKNOWN_ORDER", "BOE_REPLACE"), _BOE_VENUE),
+    },
+}
+"""Per venue protocol, the (source, code) reject series pre-created at 0 when a venue of it is configured: every
+code its adapter can give an OrderRejected or a CancelRejected (its checks before sending: source GATEWAY; its
+refusals and the venue's rejects: source VENUE), as docs/strategy-protocol.md 8.2 and 8.4 list them. Not the
+FIX ``BUSINESS_REJECT_<n>`` / ``SESSION_REJECT_<n>`` (numbers the venue chooses) nor OUCH reasons without a name:
+those appear with their first reject. ``tests/test_metrics_venue_rejects.py`` checks these against the adapters."""
+
+
+def precreated_rejects(family: str, protocols: Iterable[str]) -> list[tuple[str, str]]:
+    """Return the (source, code) series of ``family`` at 0 from the start: the gateway's and the protocols' own."""
+    rows = dict.fromkeys(PRECREATED_REJECTS[family])
+    for protocol in protocols:
+        rows.update(dict.fromkeys(VENUE_REJECTS.get(protocol, {}).get(family, ())))
+    return list(rows)
+
+
 KILL_SCOPES: Final = ("firm", "account")
 """The scopes ``gateway kill`` acts on (``gateway_kill_switches``)."""
 VENUE_STATES: Final = ("DISCONNECTED", "CONNECTING", "LOGGING_IN", "UP", "ENDED", "LOGIN_REFUSED")
@@ -190,7 +326,7 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         ("cancel_rejects", "CancelRejected sent to strategies, by source and code", snapshot.cancel_rejects),
     ):
         family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["source", "code"])
-        counts = dict.fromkeys(PRECREATED_REJECTS[name], 0)
+        counts = dict.fromkeys(precreated_rejects(name, snapshot.venue_protocols), 0)
         counts.update(((source, code), count) for source, code, count in rows)
         for (source, code), count in counts.items():
             family.add_metric([source, code], count)

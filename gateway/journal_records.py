@@ -187,6 +187,24 @@ class JSeqAhead(_Record, tag=16, frozen=True):
     lost_from: int
 
 
+class JPositionAdjusted(_Record, tag=17, frozen=True):
+    """A risk officer corrected a position (``gateway risk adjust-position``: a busted or corrected trade).
+
+    ``qty`` is added to ``account``'s filled position in ``symbol`` (+ buys, - sells) and ``notional`` to its
+    gross traded notional today (fixed-point; negative: a busted trade's notional removed); ``price`` is the
+    trade's, as given (0: none). Journaled and flushed before risk applies it; recovery re-applies it in order
+    with the fills, so a restart the same day rebuilds the corrected position.
+    """
+
+    account: str
+    symbol: str
+    qty: int
+    price: int
+    notional: int
+    who: str
+    reason: str
+
+
 JournalRecord = (
     JOrderCreated
     | JOrderSent
@@ -204,4 +222,5 @@ JournalRecord = (
     | JCancelRefused
     | JRequest
     | JSeqAhead
+    | JPositionAdjusted
 )

@@ -9,6 +9,7 @@ formats or sorts on the loop, and nothing grows with the number of orders. Every
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -103,6 +104,9 @@ class MetricsSnapshot(msgspec.Struct, frozen=True):
     own state, the limits file's or a kill's, is REDUCING or HALTED."""
     account_states: dict[str, str] = {}
     """Every known account's effective trading state (the firm's, its own and its kill's, the strictest)."""
+    venue_protocols: list[str] = []
+    """The protocols of the configured venues (``ouch``, ``fix``, ``boe``), sorted: the exporter pre-creates the
+    reject series of each (``gateway.exporter.venue_reject_series``)."""
 
 
 def trading_scope_fields(scopes: tuple[dict[str, int], list[Any], list[Any]]) -> dict[str, Any]:
@@ -113,6 +117,69 @@ def trading_scope_fields(scopes: tuple[dict[str, int], list[Any], list[Any]]) ->
         "trading_scopes": [(scope, state, count) for scope, state, count in rows],
         "account_states": dict(accounts),
     }
+
+
+def assemble_metrics(
+    *,
+    gateway_id: str,
+    pid: int,
+    start_time: float,
+    trading_state: str,
+    trading_scopes: tuple[dict[str, int], list[Any], list[Any]],
+    counters: dict[str, int],
+    rejects: list[tuple[str, str, int]],
+    cancel_rejects: list[tuple[str, str, int]],
+    orders_total: int,
+    orders_open: int,
+    strategies_configured: int,
+    strategies_connected: int,
+    venues: Iterable[Sequence[Any]],
+    venue_protocols: list[str],
+    journal: JournalMetrics,
+    gc_stats: list[dict[str, int]],
+    latency: LatencySnapshot,
+    admin: AdminMetrics,
+    extras: Iterable[dict[str, float]],
+) -> MetricsSnapshot:
+    """Return the snapshot from its parts, as the loop (``GatewayProcess.metrics``) and the reader of a METRICS
+    snapshot (``gateway.snapshot.metrics_snapshot``) hold them: one place for both.
+
+    ``venues``: (name, state, connections, connect failures) per venue session; ``gc_stats``: ``gc.get_stats()``;
+    ``extras``: the metrics providers' numbers, merged in order.
+    """
+    extra: dict[str, float] = {}
+    for provided in extras:
+        extra.update(provided)
+    return MetricsSnapshot(
+        gateway_id=gateway_id,
+        pid=pid,
+        start_time=start_time,
+        trading_state=trading_state,
+        counters=counters,
+        rejects=rejects,
+        cancel_rejects=cancel_rejects,
+        orders_total=orders_total,
+        orders_open=orders_open,
+        strategies_configured=strategies_configured,
+        strategies_connected=strategies_connected,
+        venues=[VenueMetrics(name, state, connections, failures) for name, state, connections, failures in venues],
+        journal=journal,
+        gc=GcMetrics(
+            collections=[g["collections"] for g in gc_stats],
+            collected=[g["collected"] for g in gc_stats],
+            uncollectable=[g["uncollectable"] for g in gc_stats],
+        ),
+        latency=latency,
+        admin=admin,
+        extra=extra,
+        venue_protocols=venue_protocols,
+        **trading_scope_fields(trading_scopes),
+    )
+
+
+def venue_protocols(venues: Iterable[dict[str, Any]]) -> list[str]:
+    """Return the protocols of the config's ``venues:`` entries, sorted, each once."""
+    return sorted({str(venue.get("protocol", "")) for venue in venues} - {""})
 
 
 def decode_metrics(data: dict[str, object]) -> MetricsSnapshot:

@@ -36,6 +36,7 @@ from gateway.journal import (
     JournalCorruptError,
     JournalRecord,
     JournalScan,
+    JPositionAdjusted,
     JReplaceRejected,
     JRequest,
     JSentCancel,
@@ -94,6 +95,8 @@ class Recovered:
     """Per venue: requests sent that no journaled venue event answered (outcome unknown)."""
     trading_states: list[JTradingState] = field(default_factory=list)
     """Kill switch and resume commands, in order, for the process to re-apply to risk."""
+    adjustments: list[tuple[int, JPositionAdjusted]] = field(default_factory=list)
+    """Position corrections, in order, each with how many ``exposure`` entries come before it."""
     never_sent: list[Order] = field(default_factory=list)
     """Orders neither sent to a venue nor answered to their strategy (the crash cut their batch)."""
     cut_off: list[tuple[str, OrderEvent]] = field(default_factory=list)
@@ -273,6 +276,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             out.trading_states.append(rec)
         elif kind is JReplaceRejected:
             pass  # the order is unchanged
+        elif kind is JPositionAdjusted:
+            assert isinstance(rec, JPositionAdjusted)
+            out.adjustments.append((len(out.exposure), rec))
         elif kind is JSeqAhead:
             assert isinstance(rec, JSeqAhead)
             _strategy(out, rec.strategy_id).skip_to(rec.next_seq)

@@ -40,14 +40,7 @@ from gateway.engine import Engine
 from gateway.engine_counters import EngineCounters
 from gateway.journal import Journal
 from gateway.latency import STAGES, LatencySnapshot, carried_counts
-from gateway.metrics import (
-    AdminMetrics,
-    GcMetrics,
-    JournalMetrics,
-    MetricsSnapshot,
-    VenueMetrics,
-    trading_scope_fields,
-)
+from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
 
@@ -58,6 +51,8 @@ how many bytes; the run-time part their first bucket), merged with the loop thre
 4: a METRICS snapshot's run-time part carries the risk gate's trading scopes (kills, scopes not ACTIVE,
 account states) before the fsync counts' first bucket."""
 MAGIC: Final = b"GWSS"
+_SLOW_VENUE_PROTOCOLS: Final = 14
+"""Index in the slow part of the configured venues' protocols (appended after LAYOUT_VERSION 4: absent before)."""
 STATUS: Final = 0
 METRICS: Final = 1
 
@@ -191,6 +186,7 @@ class SnapshotWriter:
                     RANGE_BITS,
                     provided,
                     {**native.describe(), "modules": native.compiled_modules()},
+                    venue_protocols(config.venues),
                 )
             )
             self._slow_key = key
@@ -476,14 +472,12 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
         trading_scopes,
         fsync_first,
     ) = snap.live
-    extra: dict[str, float] = {}
-    for provided in extras:
-        extra.update(provided)
-    return MetricsSnapshot(
+    return assemble_metrics(
         gateway_id=gateway_id,
         pid=pid,
         start_time=started_at,
         trading_state=trading_state,
+        trading_scopes=trading_scopes,
         counters=_counters(f),
         rejects=[(source, code, count) for (source, code), count in rejects],
         cancel_rejects=[(source, code, count) for (source, code), count in cancel_rejects],
@@ -491,7 +485,8 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
         orders_open=f["orders_open"],
         strategies_configured=configured,
         strategies_connected=strategies_connected,
-        venues=[VenueMetrics(name, state, connections, failures) for name, state, connections, failures in venues],
+        venues=venues,
+        venue_protocols=snap.slow[_SLOW_VENUE_PROTOCOLS] if len(snap.slow) > _SLOW_VENUE_PROTOCOLS else [],
         journal=JournalMetrics(
             enabled=durable,
             records=f["journal_records"],
@@ -504,11 +499,7 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
             error=journal_error,
             fsync_ns=merge_dense({int(k): v for k, v in fsync_ns.items()}, fsync_first, snap.fsync_dense),
         ),
-        gc=GcMetrics(
-            collections=[g["collections"] for g in gc_stats],
-            collected=[g["collected"] for g in gc_stats],
-            uncollectable=[g["uncollectable"] for g in gc_stats],
-        ),
+        gc_stats=gc_stats,
         latency=snap.latency(),
         admin=AdminMetrics(
             dict(requests),
@@ -517,6 +508,5 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
             f["admin_max_loop_ns"],
             f["admin_last_cpu_ns"],
         ),
-        extra=extra,
-        **trading_scope_fields(trading_scopes),
+        extras=extras,
     )

@@ -32,6 +32,7 @@ from model.denials import Denial
 from model.enums import OrderType, Side
 from model.order import Order, OrderState
 from risk import codes
+from risk.adjust import Adjustment, plan
 from risk.audit import AuditLog, utc_text
 from risk.checks import (
     CANCEL,
@@ -107,11 +108,11 @@ def _file_hash(path: Path | None) -> str | None:
 
 
 StatusRaw = tuple[
-    int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]], list[dict[str, str]]
+    int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]], list[dict[str, str]], int
 ]
 """(firm run-time state, reference prices as of, last reload, internal errors, orders tracked,
 (account, run-time state, open orders, open notional, traded notional) per account in the book,
-files modified in place and not applied)."""
+files modified in place and not applied, position corrections applied)."""
 
 
 def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
@@ -121,6 +122,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
     """
     firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw[:6]
     not_applied = raw[6] if len(raw) > 6 else []
+    adjustments = raw[7] if len(raw) > 7 else 0
     firm = max(wire["default_state"], firm_runtime)
     book = {row[0]: row for row in rows}
     names: list[str] = wire["account_names"]
@@ -158,6 +160,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
         "orders_tracked": orders_tracked,
         "configured": wire["configured"],
         "internal_errors": internal_errors,
+        "position_adjustments": adjustments,
         "warnings": wire["warnings"],
     }
 
@@ -206,6 +209,8 @@ class RiskEngine:
         """The replace checks."""
         self.internal_errors = 0
         """Checks that raised (each refused the order with INTERNAL_ERROR and was logged)."""
+        self.position_adjustments = 0
+        """Position corrections applied since start, those re-applied from the journal included."""
         self._references.configure(limits.document.reference_prices, limits.reference, clock(), self._wall_now())
         self._observed: dict[Path, tuple[Signature | None, str | None]] = {}
         """Per watched file: (signature, content hash) when the watch last looked."""
@@ -1172,6 +1177,76 @@ class RiskEngine:
         self._book.start_new_day()
         self._write_audit({"event": "new_day", "trigger": "admin", "who": who})
 
+    # ------------------------------------------------------------------ position corrections
+
+    def plan_adjustment(
+        self, account: str, symbol: str, qty: int, price: int, notional_sign: int, reason: str
+    ) -> Adjustment:
+        """Decide on a correction of a position (``risk.adjust.plan``) from the book as it is; change nothing."""
+        file = self._file
+        references = set(file.reference.prices) if file.reference is not None else set()
+        holder = self._book.accounts.get(account)
+        return plan(
+            file.document, self._resolver, holder, account, symbol, qty, price, notional_sign, reason, references
+        )
+
+    def apply_adjustment(
+        self,
+        account: str,
+        symbol: str,
+        qty: int,
+        price: int,
+        notional: int,
+        who: str,
+        reason: str,
+        *,
+        restored: bool = False,
+    ) -> tuple[int, int]:
+        """Add ``qty`` to the position and ``notional`` to the traded notional; log and audit it.
+
+        The caller planned it (``plan_adjustment``) and journaled it first; ``restored``: re-applied from
+        the journal at start-up (``who`` as journaled; the log and the audit record say so). Every check
+        from now on reads the corrected position. Return the position before and after.
+        """
+        holder = self._book.account(account)
+        position = self._book.position(holder, symbol)
+        before = position.position
+        traded_before = holder.traded_notional
+        position.position = before + qty
+        holder.traded_notional = traded_before + notional
+        self.position_adjustments += 1
+        said_who = who + RESTORED if restored else who
+        log.warning(
+            "risk position of account %s in %s corrected by %s: %d %+d -> %d, traded notional %s -> %s (%s)",
+            account,
+            symbol,
+            said_who,
+            before,
+            qty,
+            position.position,
+            money(traded_before),
+            money(holder.traded_notional),
+            reason,
+        )
+        self._write_audit(
+            {
+                "event": "position_adjust",
+                "trigger": "restored" if restored else "admin",
+                "who": said_who,
+                "account": account,
+                "symbol": symbol,
+                "qty": qty,
+                "price": money(price) if price > 0 else None,
+                "notional": money(notional),
+                "position_before": before,
+                "position_after": position.position,
+                "traded_notional_before": money(traded_before),
+                "traded_notional_after": money(holder.traded_notional),
+                "reason": reason,
+            }
+        )
+        return before, position.position
+
     # ------------------------------------------------------------------ state accessors
 
     def position(self, account: str, symbol: str) -> PositionView:
@@ -1244,6 +1319,7 @@ class RiskEngine:
             "orders_tracked": len(self._book.orders),
             "configured": static["configured"],
             "internal_errors": self.internal_errors,
+            "position_adjustments": self.position_adjustments,
             "warnings": static["warnings"],
         }
 
@@ -1365,6 +1441,7 @@ class RiskEngine:
             len(book.orders),
             rows,
             list(self._in_place.values()),
+            self.position_adjustments,
         )
         return wire, raw
 

@@ -30,6 +30,7 @@ from gateway.journal import (
     JournalCorruptError,
     JournalRecord,
     JournalScan,
+    JPositionAdjusted,
     JReplaceRejected,
     JRequest,
     JSentCancel,
@@ -161,6 +162,7 @@ EVERY_KIND: list[JournalRecord] = [
     JRequest("S1", 2, JStrategyEvent("S1", OrderAccepted(2, "A", "X7", 100, 1_502_500))),
     JRequest("S1", 3, None, MassCancelAck("M1", 1)),
     JRequest("S1", 4),
+    JPositionAdjusted("ACC1", "AAPL", -100, 1_502_500, -150_250_000, "ops [pid 1 uid 2]", "bust of exec 123"),
 ]
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from gateway.engine import Engine
+from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
     JOrderCreated,
@@ -14,10 +16,12 @@ from gateway.journal import (
     JOrderSent,
     JournalCorruptError,
     JournalRecord,
+    JPositionAdjusted,
     JSentNew,
     JStrategyEvent,
     JVenueApplied,
     JVenueEvent,
+    NullJournal,
     read_journal,
     unwrap_requests,
 )
@@ -47,7 +51,9 @@ from gateway.replay import ReplayJob
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.fsync import FsyncPolicy
 from model.order import OrderState
-from tests.harness import Rig, as_earlier_version
+from risk.audit import read_audit_log
+from tests.harness import Rig, ScriptedVenue, as_earlier_version
+from tests.risk.support import make_engine
 
 
 def _day(path: Path, version: int = 2) -> tuple[Rig, list[JournalRecord]]:
@@ -292,3 +298,34 @@ def test_first_order_id_when_unclean_stops_follow_each_other_then_each_start_ski
     assert read_open_marker(journal) is None
     journal.with_name(journal.name + ".open").write_text("garbage")
     assert read_open_marker(journal) == 0  # unreadable: still an unclean stop
+
+
+def test_recover_when_a_position_correction_is_journaled_then_risk_gets_it_in_order_with_the_fills(
+    tmp_path: Path,
+) -> None:
+    """bust39: ``JPositionAdjusted`` is replayed where it stands among the fills, and audited as restored."""
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
+    link = rig.connect("S1")
+    rig.new_order(link, "A", qty=300)
+    rig.venue.accept(1)
+    rig.venue.fill(1, 100, 1_000_000)
+    rig.engine.flush()
+    rig.engine.journal.append(JPositionAdjusted("ACC1", "AAPL", -100, 1_000_000, -100_000_000, "ops [pid 1]", "bust"))
+    rig.venue.fill(1, 50, 1_000_000)
+    rig.engine.flush()
+    rig.engine.journal.close()
+    recovered = recover(read_journal(tmp_path / "j"))
+    assert [(at, rec.qty, rec.reason) for at, rec in recovered.adjustments] == [(2, -100, "bust")]
+    risk, clock = make_engine(tmp_path, {"defaults": {"max_notional": 1_000_000}})
+    Engine(
+        risk=risk,
+        venues=[ScriptedVenue("V1")],
+        entitlements=Entitlements({}),
+        clock=clock,
+        journal=NullJournal(),
+        gateway_id="g",
+    ).adopt(recovered)
+    assert risk.position("ACC1", "AAPL").position == 50  # 100 - 100 + 50
+    assert risk.exposure("ACC1").traded_notional == 50 * 1_000_000
+    restored = [r for r in read_audit_log(tmp_path / "audit.jsonl") if r["event"] == "position_adjust"]
+    assert [(r["position_before"], r["position_after"], r["trigger"]) for r in restored] == [(100, 0, "restored")]

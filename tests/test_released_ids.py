@@ -139,6 +139,7 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
         "journal_replays_finished_total": 0.0,
         "journal_replays_failed_total": 0.0,
         "journal_replays_cancelled_total": 0.0,
+        "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,
         "released_ids_bytes": 16 << 20,

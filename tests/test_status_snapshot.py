@@ -129,6 +129,7 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
             "journal_replays_finished_total": 0.0,
             "journal_replays_failed_total": 0.0,
             "journal_replays_cancelled_total": 0.0,
+            "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
             "gc_pause_seconds_total": 0.25,
             "gc_pause_max_seconds": 0.125,
         }

@@ -1,4 +1,9 @@
-"""``gateway risk reload``: make a running gateway re-read its limits file now."""
+"""``gateway risk reload`` and ``gateway risk adjust-position``: act on a running gateway's risk.
+
+* ``reload``: re-read the limits file now.
+* ``adjust-position``: correct a position after a venue busted or corrected a trade (journaled, audited);
+  ``--dry-run`` prints the position before and after and the limits it would breach, changing nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ import sys
 import msgspec
 
 from gateway.commands.admin import add_target, call, who
-from gateway.commands.risk import print_problems
+from gateway.commands.risk import UsageError, parse_price, print_problems
+from model.enums import PRICE_SCALE
 from risk.diff import Change
-from risk.loader import Problem
+from risk.loader import Problem, format_scaled
 
 
 def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +27,37 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     add_target(reload)
     reload.set_defaults(func=run_reload)
+
+    adjust = actions.add_parser(
+        "adjust-position",
+        help="correct a position after a venue busted or corrected a trade (journaled, audited)",
+        description="Correct ACCOUNT's filled position in SYMBOL in the running gateway: --qty is what the "
+        "correction adds (+ buys, - sells: a busted buy of 100 is --qty -100). With --price, the busted trade's "
+        "notional (|qty| x price) is taken off the day's traded notional (credit_limit), or added with "
+        "--traded add. Journaled before it applies (a restart the same day keeps it) and written to the risk "
+        "audit log. Exit 0 applied (or, with --dry-run, would apply), 1 refused (nothing changed), 2 bad usage, "
+        "4 no answer.",
+    )
+    adjust.add_argument("--account", required=True, help="the account (as in the limits file)")
+    adjust.add_argument("--symbol", required=True, help="the symbol")
+    adjust.add_argument(
+        "--qty", required=True, type=int, help="signed shares the correction adds: + buys, - sells (not 0)"
+    )
+    adjust.add_argument("--price", help="the trade's price (e.g. 150.25): changes the traded notional by |qty| x price")
+    adjust.add_argument(
+        "--traded",
+        choices=("remove", "add"),
+        default="remove",
+        help="with --price: remove the busted trade's notional (default) or add a trade the gateway never counted",
+    )
+    adjust.add_argument("--reason", required=True, help="why, for the audit log (e.g. 'bust of exec 123 at XNAS')")
+    adjust.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the position before and after and any limit breached; change nothing",
+    )
+    add_target(adjust)
+    adjust.set_defaults(func=run_adjust)
 
 
 def run_reload(args: argparse.Namespace) -> int:
@@ -47,6 +84,53 @@ def run_reload(args: argparse.Namespace) -> int:
     if result.get("message"):
         print(result["message"], file=sys.stderr)
     return 1
+
+
+def _money(value: object) -> str:
+    return format_scaled(value if isinstance(value, int) else 0, PRICE_SCALE)
+
+
+def run_adjust(args: argparse.Namespace) -> int:
+    """Ask the gateway to correct a position (or say what it would do); exit 1 if refused, 4 if no answer."""
+    try:
+        price = parse_price(args.price) if args.price is not None else 0
+    except UsageError as exc:
+        print(f"gateway risk adjust-position: {exc}", file=sys.stderr)
+        return 2
+    request = {
+        "cmd": "risk_adjust_position",
+        "account": args.account,
+        "symbol": args.symbol,
+        "qty": args.qty,
+        "price": price,
+        "traded": args.traded,
+        "reason": args.reason,
+        "dry_run": bool(args.dry_run),
+        "who": who(),
+    }
+    reply = call(args, request)
+    if isinstance(reply, int):
+        return reply
+    result = reply.get("result", {})
+    if not result.get("ok"):
+        print(
+            f"position correction REFUSED ({result.get('code') or 'no code'}); nothing was changed:",
+            file=sys.stderr,
+        )
+        print(result.get("text") or "no reason given", file=sys.stderr)
+        return 1
+    head = "DRY RUN, nothing changed: would correct" if args.dry_run else "position corrected:"
+    print(f"{head} account {result['account']} {result['symbol']} by {result['qty']:+d}")
+    print(f"  position        {result['position_before']} -> {result['position_after']}")
+    print(f"  traded notional {_money(result['traded_before'])} -> {_money(result['traded_after'])}")
+    breaches = result.get("breaches") or []
+    if breaches:
+        print(f"  limits breached after it ({len(breaches)}): new orders adding to them are refused")
+        for line in breaches:
+            print(f"    {line}")
+    else:
+        print("  limits breached after it: none")
+    return 0
 
 
 def _problem(error: object) -> Problem:

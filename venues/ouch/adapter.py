@@ -128,6 +128,8 @@ _Handler = Callable[[int, Any, Any], None]
 _NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
+_EOD_WRITE_WAIT_S: Final = 1.0
+"""At shutdown, how long to wait for the end-of-day mark to reach the disk (a one-off thread writes it)."""
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
 _SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
 _DAY_ENDED: Final = Refused(
@@ -240,7 +242,8 @@ class OuchVenue(VenueAdapter):
         self._gaps_seen = 0
         """``SoupClientSession.gaps`` when last looked at (a login)."""
         self._day_ended = False
-        """The venue sent System Event ``E`` (end of day) this session: new orders are refused ``OUCH_END_OF_DAY``."""
+        """The venue sent System Event ``E`` (end of day) this session day: new orders are refused ``OUCH_END_OF_DAY``
+        (kept in the UserRefNum store across restarts: ``UserRefNumStore.day_ended``)."""
         self._check_orders = False
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
@@ -269,6 +272,7 @@ class OuchVenue(VenueAdapter):
         )
         self._refnums: RefCounter = self._store.counter
         """The store's numbers, read and written by ``send_order`` (compiled: native fields, no lookups)."""
+        self._day_ended = self._store.day_ended  # the venue ended this session day before a restart
         self._state = VenueState.DISCONNECTED
         self._reason = "not connected yet"
         self._chains: dict[int, _Chain] = {}
@@ -608,6 +612,11 @@ class OuchVenue(VenueAdapter):
         self.logout()
         return connected
 
+    def close(self) -> None:
+        """Wait (at most a second) for the end-of-day mark's write: a restart right after ``E`` still finds it."""
+        if not self._store.wait_end_of_day_written(_EOD_WRITE_WAIT_S):
+            log.error("venue %s: the end-of-day mark was not written within %g s", self.name, _EOD_WRITE_WAIT_S)
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session
@@ -741,8 +750,8 @@ class OuchVenue(VenueAdapter):
         """
         previous = self._store.session
         self._store.bind(session)
+        self._day_ended = self._store.day_ended  # False from a new day or session on
         if previous and previous != session:
-            self._day_ended = False
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
         elif self._session.renumbered and any(not chain.done for chain in self._chains.values()):
             # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
@@ -1238,6 +1247,7 @@ class OuchVenue(VenueAdapter):
         self._ignore("S", seq, message)
         if message.event_code == "E" and not self._day_ended:
             self._day_ended = True
+            self._store.mark_day_ended(True)  # kept across a restart the same session day
             log.warning(
                 "venue %s: System Event E (end of day) at sequence %d: new orders are refused OUCH_END_OF_DAY; "
                 "cancels still go out",
@@ -1246,6 +1256,7 @@ class OuchVenue(VenueAdapter):
             )
         elif message.event_code == "S" and self._day_ended:
             self._day_ended = False
+            self._store.mark_day_ended(False)
             log.warning("venue %s: System Event S (start of day) at sequence %d: new orders go out", self.name, seq)
 
     def _on_broken_trade(self, seq: int, message: BrokenTrade) -> None:

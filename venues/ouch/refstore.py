@@ -19,6 +19,12 @@ or clears ``error``, so no interleaving of the two threads can lose a prefetch.
 
 A new trading day, or a session id different from the one on file, starts again at 1.
 
+The store also keeps the venue's end-of-day mark (System Event ``E``) for the session day: in a file of its
+own beside the state file (``<name>.endofday.json``: day, session, ended), written atomically by a one-off
+thread, never on the event loop. ``day_ended`` is True only while the mark names the store's current day and
+session, so a restart the same day still knows the venue takes no new orders, and a new day or session
+(``bind``) or a System Event ``S`` (``mark_day_ended(False)``) ends it.
+
 A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
 set. ``retry`` hands the reservation to the background writer again, at most once per ``RETRY_INTERVAL_NS``
 of the adapter's clock, so a disk that was full for a moment stops orders for about a second, not for the
@@ -58,8 +64,17 @@ class _State(msgspec.Struct, forbid_unknown_fields=True):
     reserved: int
 
 
+class _EndOfDay(msgspec.Struct):
+    """The end-of-day mark on file: the venue sent System Event ``E`` (``ended``) in ``session`` on ``day``."""
+
+    day: str
+    session: str
+    ended: bool
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_State)
+_eod_decoder = msgspec.json.Decoder(_EndOfDay)
 
 
 class UserRefNumStore:
@@ -112,6 +127,12 @@ class UserRefNumStore:
             self.session = state.session
             self.counter.next = state.reserved + 1
             self.counter.reserved = state.reserved
+        self.eod_path = Path(state_dir) / f"{name}.endofday.json"
+        self._ended_in: tuple[str, str] | None = self._load_end_of_day()
+        """(day, session) the venue ended (System Event ``E``) as far as this store knows; None: none."""
+        self._eod_lock = threading.Lock()
+        """Serialises writes of the end-of-day file; each writer writes the mark as it is when it holds it."""
+        self._eod_writer: threading.Thread | None = None
 
     @property
     def error(self) -> str | None:
@@ -295,6 +316,59 @@ class UserRefNumStore:
             counter.next = used + 1
             if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
                 counter.prefetch_at = counter.next
+
+    @property
+    def day_ended(self) -> bool:
+        """Return True if the venue ended the store's current day and session (System Event ``E``)."""
+        return self._ended_in == (self.day, self.session)
+
+    def mark_day_ended(self, ended: bool) -> None:
+        """Record that the venue ended (``E``) or started (``S``) the current session day, and persist it.
+
+        The file is written by a one-off thread (the event loop never waits on the disk); each write takes
+        the mark as it is when it runs, so the last one on file is the latest. A failed write is logged: the
+        mark holds in memory until the process stops.
+        """
+        self._ended_in = (self.day, self.session) if ended else None
+        writer = threading.Thread(target=self._write_end_of_day, name="ouch-endofday", daemon=True)
+        self._eod_writer = writer
+        writer.start()
+
+    def wait_end_of_day_written(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the last end-of-day write; True if none is pending."""
+        writer = self._eod_writer
+        if writer is not None:
+            writer.join(timeout)
+            return not writer.is_alive()
+        return True
+
+    def _write_end_of_day(self) -> None:
+        with self._eod_lock:
+            mark = self._ended_in
+            day, session = mark if mark is not None else (self.day, self.session)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_file_atomically(self.eod_path, _encoder.encode(_EndOfDay(day, session, mark is not None)))
+            except OSError as exc:
+                log.error(
+                    "cannot persist the end-of-day mark to %s: %s (%s)",
+                    self.eod_path,
+                    exc,
+                    "a restart today would send new orders until the venue refuses them"
+                    if mark is not None
+                    else "a restart today would refuse new orders OUCH_END_OF_DAY: delete the file before one",
+                )
+
+    def _load_end_of_day(self) -> tuple[str, str] | None:
+        """Return the (day, session) the file says the venue ended, None if none (or the file is unreadable)."""
+        try:
+            mark = _eod_decoder.decode(self.eod_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, msgspec.DecodeError) as exc:
+            log.error("cannot read the end-of-day mark %s (%s): taken as not ended", self.eod_path, exc)
+            return None
+        return (mark.day, mark.session) if mark.ended else None
 
     def bind(self, session: str) -> None:
         """Attach to the session the venue logged us into; a new day or another session restarts at 1.
