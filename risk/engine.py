@@ -657,6 +657,10 @@ class RiskEngine:
             strategy_window.record(now_ns, per_strategy)
         else:
             times.append(now_ns)
+            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
+                times.popleft()
+                if now_ns - times[0] >= ONE_SECOND_NS:
+                    times.popleft()
         if account_window is None:
             account_window = by_account[request.account] = SlidingWindow()
         times = account_window.times
@@ -664,6 +668,10 @@ class RiskEngine:
             account_window.record(now_ns, per_account)
         else:
             times.append(now_ns)
+            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
+                times.popleft()
+                if now_ns - times[0] >= ONE_SECOND_NS:
+                    times.popleft()
         if symbol_window is None:
             symbol_window = by_symbol[request.symbol] = SlidingWindow()
         times = symbol_window.times
@@ -671,6 +679,10 @@ class RiskEngine:
             symbol_window.record(now_ns, per_symbol)
         else:
             times.append(now_ns)
+            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
+                times.popleft()
+                if now_ns - times[0] >= ONE_SECOND_NS:
+                    times.popleft()
         return True
 
     @staticmethod
@@ -696,6 +708,10 @@ class RiskEngine:
             window.record(now_ns, per_strategy)
         else:
             times.append(now_ns)
+            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
+                times.popleft()
+                if now_ns - times[0] >= ONE_SECOND_NS:
+                    times.popleft()
         window = by_account.get(request.account)
         if window is None:
             window = by_account[request.account] = SlidingWindow()
@@ -704,6 +720,10 @@ class RiskEngine:
             window.record(now_ns, per_account)
         else:
             times.append(now_ns)
+            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
+                times.popleft()
+                if now_ns - times[0] >= ONE_SECOND_NS:
+                    times.popleft()
         window = by_symbol.get(request.symbol)
         if window is None:
             window = by_symbol[request.symbol] = SlidingWindow()
@@ -712,6 +732,10 @@ class RiskEngine:
             window.record(now_ns, per_symbol)
         else:
             times.append(now_ns)
+            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
+                times.popleft()
+                if now_ns - times[0] >= ONE_SECOND_NS:
+                    times.popleft()
 
     def _state_scopes(self, request: RiskRequest, state: int) -> str:
         """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""

@@ -10,7 +10,8 @@ tens of milliseconds during which no order moves. The controller:
 2. freezes everything alive once start-up is over (``freeze()``), so later
    collections never walk the config, codecs and tables built at start-up;
 3. runs a collection of ``quiet_generation`` from a loop timer once no socket activity
-   has been seen for ``quiet_period_ms`` (``attach(loop, last_activity_ns)``);
+   has been seen for ``quiet_period_ms`` (``attach(loop, last_activity_ns)``), once per quiet
+   period, and again only after objects entered that generation (heartbeats alone do not);
 4. counts every collection by generation and by who started it (``gc.callbacks``),
    with pause times, so status shows them and a test can assert
    ``hot_path_full_collections == 0``.
@@ -153,8 +154,25 @@ class GcController:
             return False
         if self.last_quiet_collection_ns and last_activity <= self.last_quiet_collection_ns:
             return False  # nothing happened since the last one: one collection per quiet period
+        if self.last_quiet_collection_ns and not self.has_new_objects():
+            return False  # only heartbeats since the last one: nothing new for it to find
         self.collect_now()
         return True
+
+    def has_new_objects(self) -> bool:
+        """Return True if objects entered ``quiet_generation`` since it was last collected.
+
+        A venue's or strategy's heartbeat is socket activity but allocates next to nothing: without this,
+        every heartbeat interval of an idle day ended a "quiet period" and ran another full collection
+        (0.5-2 s each on a large heap). Generation 2 (1) has new objects once Python has collected
+        generation 1 (0) since; with automatic collection off, once the allocations reach the generation
+        0 threshold (the young collection that would have run).
+        """
+        generation = self.config.quiet_generation
+        counts = gc.get_count()
+        if counts[0] >= gc.get_threshold()[0]:
+            return True
+        return generation > 0 and counts[generation] > 0
 
     def collect_now(self) -> int:
         """Collect ``quiet_generation`` now (counted as a quiet collection); return objects collected."""

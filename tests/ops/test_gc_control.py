@@ -106,10 +106,57 @@ def test_collect_if_quiet_when_activity_recent_then_waits_and_when_quiet_then_co
     clock.advance_ms(500)
     assert controller.collect_if_quiet() is False  # nothing happened since: one collection per quiet period
     last_activity[0] = clock.now
+    gc.collect(1)  # orders came: objects were promoted to generation 2
     clock.advance_ms(100)
     assert controller.collect_if_quiet() is True
     assert controller.quiet[2] == 2
     assert controller.hot_path_full_collections == 0  # the controller's own are not hot-path collections
+
+
+def test_collect_if_quiet_when_only_heartbeats_since_the_last_one_then_no_second_full_collection(
+    controllers: list[GcController],
+) -> None:
+    clock = FakeClock()
+    last_activity = [clock.now]
+    controller = _make(controllers, clock, quiet_period_ms=500, quiet_generation=2)
+    controller.apply()
+    controller._last_activity_ns = lambda: last_activity[0]
+    gc.disable()  # no automatic young collection: nothing reaches generation 2 unless the test says so
+    clock.advance_ms(500)
+    assert controller.collect_if_quiet() is True
+    collections = []
+    for _ in range(150):  # 150 s of an idle day: a venue heartbeat every second, each read kicks the loop
+        clock.advance_ms(1000)
+        last_activity[0] = clock.now
+        clock.advance_ms(600)
+        collections.append(controller.collect_if_quiet())
+    assert collections.count(True) == 0
+    assert controller.quiet[2] == 1  # once for the quiet period, not once per heartbeat
+    gc.collect(1)  # the market wakes: objects are promoted to generation 2
+    last_activity[0] = clock.now
+    clock.advance_ms(500)
+    assert controller.collect_if_quiet() is True
+    assert controller.quiet[2] == 2
+
+
+def test_collect_if_quiet_when_automatic_collection_off_then_collects_again_once_allocations_reach_gen0_threshold(
+    controllers: list[GcController],
+) -> None:
+    clock = FakeClock()
+    last_activity = [clock.now]
+    controller = _make(controllers, clock, automatic=AutomaticGc.OFF, gen0_threshold=1000, quiet_period_ms=500)
+    controller.apply()
+    controller._last_activity_ns = lambda: last_activity[0]
+    clock.advance_ms(500)
+    assert controller.collect_if_quiet() is True
+    last_activity[0] = clock.now
+    clock.advance_ms(500)
+    assert controller.collect_if_quiet() is False  # a heartbeat's few objects
+    kept = [[i] for i in range(2000)]  # real work: more tracked objects than a young collection's threshold
+    last_activity[0] = clock.now
+    clock.advance_ms(500)
+    assert controller.collect_if_quiet() is True
+    assert len(kept) == 2000
 
 
 async def test_attach_when_loop_idle_then_timer_runs_quiet_collection(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from model.clock import FakeClock
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ResumePoint
 from model.order import apply_ack, mark_sent, request_replace
 from model.send_result import Refused, Sent
@@ -452,6 +452,7 @@ def test_replace_when_user_ref_num_store_cannot_persist_then_refused_and_no_unpe
     link.store.path = tmp_path / "blocker" / link.store.path.name  # ENOTDIR: the reservation fails
     result = link.venue.send_replace(order, 200, PX)
     assert isinstance(result, Refused) and result.code == "OUCH_REFNUM_STORE", result
+    assert result.source is RejectSource.GATEWAY  # nothing reached the venue (strategy-protocol §6.1, §8.2)
     verdict = link.venue.check_replace(order, 200, PX)  # and, like check_order, while the store is failing
     assert isinstance(verdict, Refused) and verdict.code == "OUCH_REFNUM_STORE", verdict
     link.pump()

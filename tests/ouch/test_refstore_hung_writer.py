@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from model.clock import FakeClock
+from model.enums import RejectSource
 from model.send_result import Refused, Sent
 from model.venue_events import VenueState
 from tests.ouch.harness import Link, make_order
@@ -166,6 +167,7 @@ def test_orders_when_the_prefetch_write_hangs_then_refused_at_once_and_accepted_
 
     refused = venue.send_new(make_order(11))  # 11 needs the write that hangs
     assert isinstance(refused, Refused) and refused.code == "OUCH_REFNUM_STORE", refused
+    assert refused.source is RejectSource.GATEWAY  # told as a GATEWAY reject: nothing reached the venue
     assert "new orders stopped" in refused.text and "not written within" in refused.text
     for _ in range(3):  # refused at once, also after a retry interval (the write in flight is the attempt)
         clock.advance(RETRY_INTERVAL_NS)

@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from risk import codes
+from risk.engine import RiskEngine
 from risk.model import TradingState
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
-from tests.risk.support import code, make_engine, order, submit
+from tests.risk.support import cancel, code, make_engine, order, submit
 
 MS = 1_000_000
 WIDE = {"max_open_orders": 1000, "max_open_notional": 10_000_000, "credit_limit": 100_000_000,
@@ -173,3 +174,41 @@ def test_check_cancel_when_halted_or_reducing_then_never_throttled(tmp_path: Pat
     assert all(engine.check_cancel(working, clock()) is None for _ in range(100))
     engine.set_trading_state(TradingState.REDUCING, who="test")
     assert all(engine.check_cancel(working, clock()) is None for _ in range(100))
+
+
+def test_record_when_events_older_than_a_second_then_forgotten_and_memory_follows_the_rate() -> None:
+    window = SlidingWindow()
+    for i in range(20_000):  # 1,000 events a second for 20 s, under a limit of 1,000,000 a second
+        assert _accept(window, 1_000_000, i * MS)
+    assert len(window.times) <= 1_001  # the last second's events, not the 20,000 of the run
+    assert window.in_window(20_000 * MS) == 999
+
+
+def test_record_when_a_burst_is_followed_by_a_slow_rate_then_the_burst_drains() -> None:
+    window = SlidingWindow()
+    for i in range(5_000):  # a burst: 5,000 events within 5 ms
+        _accept(window, 1_000_000, i * 1_000)
+    for i in range(1, 8_001):  # then 10 a second: each recorded event forgets up to two old ones
+        _accept(window, 1_000_000, 5 * MS + i * 100 * MS)
+    assert len(window.times) <= 11
+
+
+def _window_sizes(engine: RiskEngine) -> list[int]:
+    windows = (*engine._order_windows, *engine._cancel_windows)
+    return [len(w.times) for by_key in windows for w in by_key.values()]
+
+
+def test_check_new_and_cancel_when_high_limits_then_rate_windows_hold_one_second_not_the_day(tmp_path: Path) -> None:
+    rates = {"per_strategy": 1_000_000, "per_account": 1_000_000, "per_symbol": 1_000_000}
+    limits = {**WIDE, "max_open_orders": 100_000, "orders_per_s": rates, "cancels_per_s": rates}
+    engine, clock = make_engine(tmp_path, {"defaults": limits})
+    for i in range(6_000):  # 500 orders and 500 cancels a second for 12 s
+        working = order(qty=1 + i % 50, strategy=("S1", "S2")[i % 2])
+        assert submit(engine, working, clock) is None
+        assert engine.check_cancel(working, clock()) is None
+        cancel(engine, working)
+        clock.advance(2 * MS)
+    sizes = _window_sizes(engine)
+    assert len(sizes) == 8  # orders and cancels: 2 strategies, 1 account, 1 symbol
+    assert max(sizes) <= 502  # the last second's 500 (+2 at most), never the 6,000 of the run
+    assert submit(engine, order(qty=1), clock) is None  # still counting exactly

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from model.clock import NowNs
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.order import Order, OrderState, repeated_fill
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
@@ -365,7 +365,7 @@ class OuchVenue(VenueAdapter):
         if self._day_ended:
             return _DAY_ENDED
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
-            return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}")
+            return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}", RejectSource.GATEWAY)
         if ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
         if tif not in _TIF:
@@ -486,7 +486,9 @@ class OuchVenue(VenueAdapter):
 
     def _refnum_store_refused(self, what: str) -> Refused:
         """Return the refusal while the UserRefNum store cannot persist a reservation."""
-        return Refused("OUCH_REFNUM_STORE", f"{what} stopped: {self._refnums.error}")
+        return Refused(  # the gateway refused: nothing reached the venue (strategy-protocol §6.1, §8.2)
+            "OUCH_REFNUM_STORE", f"{what} stopped: {self._refnums.error}", RejectSource.GATEWAY
+        )
 
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
