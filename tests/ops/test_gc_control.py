@@ -59,9 +59,12 @@ def test_apply_when_young_then_generation_2_never_triggers_automatically(
 def test_apply_when_all_then_python_starts_full_collections_and_they_are_counted(
     controllers: list[GcController],
 ) -> None:
-    # Python starts a full collection only once the objects promoted since the last one exceed a quarter of
-    # the long-lived heap as the last full collection counted it: count it now (an earlier test's large heap,
-    # freed since, would otherwise leave that count too high for the survivors below), before any callback.
+    # From Python's own state (an earlier test in this process may have left other thresholds or a long-lived
+    # count of a larger heap it freed since; the fixture restores what it found): the default thresholds, and
+    # the long-lived heap counted now, before any callback. Python starts a full collection only once the
+    # objects promoted since the last one exceed a quarter of that count.
+    gc.set_threshold(700, 10, 10)
+    gc.enable()
     gc.collect()
     controller = _make(controllers, automatic=AutomaticGc.ALL, gen0_threshold=100)
     controller.apply()
