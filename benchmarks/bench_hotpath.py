@@ -472,6 +472,7 @@ def run(
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
+    thresholds = gc.get_threshold()  # restored at the end: a caller in the same process (a test) keeps its own
     try:
         clock = time.monotonic_ns
         perf = time.perf_counter_ns
@@ -535,6 +536,8 @@ def run(
         fix = run_fix(orders, workdir)
         boe = run_boe(orders, workdir)
     finally:  # the journal (its syncer stops) and the directory, FIX and BOE files too: 64 MiB each, never left
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         rig.close()
     result: dict[str, object] = {
         "python": sys.version.split()[0],
