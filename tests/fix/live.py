@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,30 @@ from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue
 from venues.fix.session import ReconnectBackoff
 
 from .helpers import Recorder
+
+
+def start_simulator(work_dir: Path, dialect: str = "equities-fix42", **options: Any) -> FixSimulator:
+    """Start a ``FixSimulator`` (a real QuickFIX acceptor on loopback, raw side channel on) working in ``work_dir``."""
+    simulator = FixSimulator(dialect=dialect, raw_channel=True, work_dir=str(work_dir), **options)
+    simulator.start()
+    return simulator
+
+
+def close_simulator(simulator: FixSimulator) -> None:
+    """Close ``simulator``; fail if any of its QuickFIX callbacks raised."""
+    simulator.close()
+    assert simulator.callback_errors == 0
+
+
+@contextlib.contextmanager
+def running_simulator(work_dir: Path, dialect: str = "equities-fix42", **options: Any) -> Iterator[FixSimulator]:
+    """Run a simulator (``start_simulator``) for the ``with`` block; close it after (``close_simulator``)."""
+    simulator = start_simulator(work_dir, dialect, **options)
+    try:
+        yield simulator
+    finally:
+        simulator.close()
+    assert simulator.callback_errors == 0
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:

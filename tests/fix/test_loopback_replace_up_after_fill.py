@@ -11,7 +11,7 @@ to the order as they arrive, as the engine does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -33,19 +33,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="broker-fix44", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
-
-
-@pytest.fixture
-async def gateway(sim: FixSimulator, tmp_path: Path) -> AsyncIterator[GatewaySide]:
-    side = GatewaySide(sim, tmp_path / "store")
-    await side.start()
-    yield side
-    await side.stop()
+    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
+        yield simulator
 
 
 def _applying(gateway: GatewaySide, order: Order) -> None:

@@ -24,7 +24,7 @@ from venues.fix.dialect import DIALECT_DIR
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -33,11 +33,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="equities-fix42", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
+    with running_simulator(tmp_path / "sim", "equities-fix42") as simulator:
+        yield simulator
 
 
 def _resetting_dialect(tmp_path: Path) -> str:
