@@ -96,6 +96,14 @@ class Link:
         self.wire: list[bytes] = []
         """Every chunk the venue wrote, in order."""
 
+    def new_core(self, **sim_fields: Any) -> SimulatorCore:
+        """Return a new venue on this link's clock: numbering from 1, no orders (a venue that lost its state).
+
+        ``sim_fields`` go to its ``SimulatorConfig`` (AAPL's reference price is ``PX``, as the link's first venue).
+        """
+        sim_fields.setdefault("exchange", ExchangeConfig(reference_prices={"AAPL": PX}))
+        return SimulatorCore(SimulatorConfig(**sim_fields), clock=self.clock, timestamp=lambda: TS)
+
     def _write(self, data: bytes | bytearray) -> None:
         self.wire.append(bytes(data))
         self._to_server += data
