@@ -6,6 +6,8 @@ real Unix-socket server, the real venue simulators and real TCP.
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -13,6 +15,7 @@ import msgspec
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import (
+    FileJournal,
     JOrderCreated,
     JOrderSent,
     Journal,
@@ -22,6 +25,7 @@ from gateway.journal import (
     JStrategyEvent,
     JVenueApplied,
     JVenueEvent,
+    MmapJournal,
 )
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
@@ -39,7 +43,8 @@ from gateway.strategy_state import StrategyState
 from model.clock import FakeClock
 from model.denials import Denial
 from model.enums import Side
-from model.order import Order
+from model.fsync import FsyncPolicy
+from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     VenueAccepted,
@@ -331,3 +336,35 @@ class Rig:
 
     def order(self, strategy_id: str, cl_ord_id: str) -> Order:
         return self.engine.strategies[strategy_id].orders[cl_ord_id]
+
+
+def journal_of_kind(kind: str, path: Path) -> Journal:
+    """Return a journal at ``path`` with no fsync: an ``MmapJournal`` for ``"mmap"``, else a ``FileJournal``."""
+    if kind == "mmap":
+        return MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
+    return FileJournal(path, fsync=FsyncPolicy.NONE)
+
+
+def step_at_random(rig: Rig, link: MemoryLink, order: Order, rnd: random.Random) -> None:
+    """Move ``order`` one step on at random: the venue answers it, or its strategy (``link``) cancels or replaces it."""
+    venue = rig.venue
+    oid = order.order_id
+    roll = rnd.random()
+    if order.state is OrderState.PENDING_NEW:
+        venue.accept(oid, 1_000_000) if roll < 0.9 else venue.reject(oid)
+    elif order.state is OrderState.LIVE:
+        if roll < 0.3 and order.leaves_qty > 10:
+            venue.fill(oid, 10, 1_000_000)
+        elif roll < 0.5:
+            venue.fill(oid, order.leaves_qty, 1_000_000)
+        elif roll < 0.75:
+            rig.send(link, Cancel(order.cl_ord_id))
+        else:
+            rig.send(link, Replace(order.cl_ord_id, order.qty + 50, 1_000_100))
+    elif order.state is OrderState.PENDING_CANCEL:
+        venue.cancel(oid) if roll < 0.8 else venue.cancel_reject(oid)
+    elif order.state is OrderState.PENDING_REPLACE:
+        if roll < 0.8:
+            venue.replaced(oid, order.pending_qty - order.cum_qty, order.pending_price)
+        else:
+            venue.cancel_reject(oid)
