@@ -8,8 +8,11 @@ event-loop callback (a protocol method, a timer), which asyncio would otherwise 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +71,14 @@ def no_fix_store_thread_outlives_its_test() -> Iterator[None]:
     ]
     if leaked:
         pytest.fail(f"FIX store flusher threads still running after the test (close the store): {leaked}")
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """Return a fresh directory with a short path, for Unix sockets (AF_UNIX paths are limited to ~107 bytes).
+
+    Not under ``tmp_path``, which is too long; removed after the test.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import shutil
 import socket
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,13 +39,6 @@ from tests.harness import MemoryLink, Rig
 
 STORM = 60
 """Connections that each say Hello(last_seq 0) and close at once."""
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short: not under tmp_path
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _rig(tmp_path: Path) -> Rig:

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gateway.app import LoopReplayReader, _loop_scheduler
 from gateway.engine import REPLAY_LOW_WATER
@@ -38,13 +33,6 @@ from tests.harness import MemoryLink, Rig
 
 ORDERS = 25_000
 """Two events each: a replay of about 3 MB, far more than a Unix socket's kernel buffer."""
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short: not under tmp_path
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _rig(tmp_path: Path) -> Rig:
