@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.venue_apply import apply_venue_event
 from model.clock import monotonic_ns
 from model.order import Order
 from model.send_result import Sent
@@ -126,6 +127,20 @@ class GatewaySide:
         assert isinstance(result, Sent), result
         self.venue.flush()
         return result.venue_ref
+
+    def apply_to(self, order: Order, *, must_apply: bool = False) -> None:
+        """Apply each event to ``order`` as it is reported (the engine's part), recording it too.
+
+        ``must_apply``: fail on an event the order does not take (``apply_venue_event`` returns None).
+        """
+        record = self.recorder.event
+
+        def sink(event: VenueEvent) -> None:
+            record(event)
+            applied = apply_venue_event(order, event, len(self.events), [])
+            assert applied is not None or not must_apply, (event, order.state)
+
+        self.venue.event_sink = sink
 
     async def wait_events(self, count: int, timeout: float = 5.0) -> list[VenueEvent]:
         await wait_until(lambda: len(self.events) >= count, timeout, f"{count} venue events")

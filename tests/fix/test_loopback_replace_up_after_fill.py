@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.venue_apply import apply_venue_event
-from model.order import Order, OrderState, mark_sent, request_replace
+from model.order import OrderState, mark_sent, request_replace
 from model.send_result import Sent
-from model.venue_events import VenueEvent, VenueExecuted, VenueReplaced
+from model.venue_events import VenueExecuted, VenueReplaced
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
@@ -37,16 +36,6 @@ def sim(tmp_path: Path) -> Iterator[FixSimulator]:
         yield simulator
 
 
-def _applying(gateway: GatewaySide, order: Order) -> None:
-    record = gateway.recorder.event
-
-    def sink(event: VenueEvent) -> None:
-        record(event)
-        assert apply_venue_event(order, event, len(gateway.events), []) is not None, (event, order.state)
-
-    gateway.venue.event_sink = sink
-
-
 def _report(
     ref: bytes, orig: bytes, exec_type: bytes, status: bytes, cum: int, leaves: int, last: int
 ) -> list[tuple[bytes, bytes]]:
@@ -62,7 +51,7 @@ async def test_replace_up_crossed_by_full_fill_then_replaced_and_last_fill_appli
     sim: FixSimulator, gateway: GatewaySide
 ) -> None:
     order = make_order(12, symbol="MSFT")  # no reference price: it rests
-    _applying(gateway, order)
+    gateway.apply_to(order, must_apply=True)
     ref = gateway.send(order)
     mark_sent(order, ref)
     await gateway.wait_events(1)  # acknowledged
@@ -99,7 +88,7 @@ async def test_replace_up_answered_replaced_with_cum_qty_of_unseen_fill_then_fil
     # brief fixrep39 (1): the 100 executed but its report never came; the venue's Replaced says CumQty 100,
     # LeavesQty 20. The Replaced's CumQty used to be ignored (cum 0, position short by 100)
     order = make_order(13, symbol="MSFT")
-    _applying(gateway, order)
+    gateway.apply_to(order, must_apply=True)
     ref = gateway.send(order)
     mark_sent(order, ref)
     await gateway.wait_events(1)

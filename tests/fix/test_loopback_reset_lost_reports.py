@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.venue_apply import apply_venue_event
 from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import OrderState, mark_sent
-from model.venue_events import VenueCanceled, VenueEvent, VenueExecuted, VenueState
+from model.venue_events import VenueCanceled, VenueExecuted, VenueState
 from simulators.fix.simulator import FixSimulator
 from venues.fix.dialect import DIALECT_DIR
 from venues.fix.fields import MsgType
@@ -50,12 +49,7 @@ async def test_reset_on_logon_when_filled_while_down_and_canceled_on_the_questio
 ) -> None:
     gateway = GatewaySide(sim, tmp_path / "store", dialect=_resetting_dialect(tmp_path))
     order = make_order(10, symbol="MSFT", qty=10)  # no reference price: it rests
-
-    def sink(event: VenueEvent) -> None:  # the engine's part
-        gateway.recorder.event(event)
-        apply_venue_event(order, event, len(gateway.events), [])
-
-    gateway.venue.event_sink = sink
+    gateway.apply_to(order)  # the engine's part
     await gateway.start()
     try:
         sim.drop_output()  # the venue's reports from now on are lost with the link

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.venue_apply import apply_venue_event, is_repeated_fill
-from model.order import Order, OrderState, mark_sent
-from model.venue_events import VenueEvent, VenueExecuted
+from gateway.venue_apply import is_repeated_fill
+from model.order import OrderState, mark_sent
+from model.venue_events import VenueExecuted
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
@@ -36,22 +36,11 @@ def sim(tmp_path: Path) -> Iterator[FixSimulator]:
         yield simulator
 
 
-def _applying(gateway: GatewaySide, order: Order) -> None:
-    """Apply each event to ``order`` as it is reported (the engine's part), recording it too."""
-    record = gateway.recorder.event
-
-    def sink(event: VenueEvent) -> None:
-        record(event)
-        apply_venue_event(order, event, len(gateway.events), [])
-
-    gateway.venue.event_sink = sink
-
-
 async def test_refused_fill_when_resent_after_the_status_answer_counted_it_then_not_applied_again(
     sim: FixSimulator, gateway: GatewaySide
 ) -> None:
     order = make_order(10, symbol="MSFT")  # no reference price: it rests
-    _applying(gateway, order)
+    gateway.apply_to(order)
     ref = gateway.send(order)
     mark_sent(order, ref)
     await gateway.wait_events(1)
