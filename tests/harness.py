@@ -6,6 +6,7 @@ real Unix-socket server, the real venue simulators and real TCP.
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -368,3 +369,37 @@ def step_at_random(rig: Rig, link: MemoryLink, order: Order, rnd: random.Random)
             venue.replaced(oid, order.pending_qty - order.cum_qty, order.pending_price)
         else:
             venue.cancel_reject(oid)
+
+
+def journaling_rig(journal_path: Path) -> Rig:
+    """Return a rig journaling to ``journal_path`` (no fsync), S1 (ACC1), S2 (ACC2) and the gateway under this uid.
+
+    Its engine keeps 500 events and 500 ended orders in memory: older ones are read back from the journal.
+    """
+    uid = os.getuid()
+    rig = Rig(
+        journal=FileJournal(journal_path, fsync=FsyncPolicy.NONE),
+        strategies={
+            "S1": StrategyEntitlement(accounts=["ACC1"], uids=[uid]),
+            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[uid]),
+        },
+    )
+    rig.engine.entitlements.gateway_uid = uid
+    rig.engine.events_kept = rig.engine.terminal_orders_kept = 500
+    return rig
+
+
+def trade_filled(rig: Rig, link: MemoryLink, account: str, count: int, batch: int = 500) -> None:
+    """Have ``count`` orders of ``account`` accepted and filled (two events each), ``batch`` a frame read."""
+    engine = rig.engine
+    for first in range(0, count, batch):
+        frames = [
+            encode_frame(NewOrder(f"c{i}", account, "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
+            for i in range(first, first + batch)
+        ]
+        engine.link_data(link, b"".join(frames), rig.clock())
+        for order_id in range(engine.next_order_id - batch, engine.next_order_id):
+            rig.venue.accept(order_id, 1_000_000)
+            rig.venue.fill(order_id, 100, 1_000_000)
+        engine.flush()
+        link.written.clear()
