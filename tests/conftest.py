@@ -8,6 +8,7 @@ event-loop callback (a protocol method, a timer), which asyncio would otherwise 
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import tempfile
 import threading
@@ -71,6 +72,25 @@ def no_fix_store_thread_outlives_its_test() -> Iterator[None]:
     ]
     if leaked:
         pytest.fail(f"FIX store flusher threads still running after the test (close the store): {leaked}")
+
+
+@pytest.fixture(autouse=True)
+def no_gc_callback_outlives_its_test() -> Iterator[None]:
+    """Fail a test that leaves a ``gc.callbacks`` entry behind (a ``GcController`` not closed, say).
+
+    A callback left installed runs at every later collection, in every later test. Hypothesis's own (from a
+    ``hypothesis.*`` module) is not counted: the first ``@given`` test of a run installs it, for good, to time
+    collections.
+    """
+    before = list(gc.callbacks)
+    yield
+    left = [
+        callback
+        for callback in gc.callbacks
+        if callback not in before and not getattr(callback, "__module__", "").startswith("hypothesis.")
+    ]
+    if left:
+        pytest.fail(f"gc.callbacks entries still installed after the test (close what installed them): {left}")
 
 
 @pytest.fixture
