@@ -261,3 +261,20 @@ class Link:
     def exchange_records(self) -> list[Any]:
         """Return what the exchange received."""
         return self.core.exchange.records
+
+
+def connected_link(state_dir: Path, **exchange: Any) -> Link:
+    """Return a link logged in to a three-unit exchange (AAPL, MSFT, SPY on units 1-3, each at ``PX``).
+
+    ``exchange`` goes to its ``BoeExchangeConfig``.
+    """
+    config = BoeExchangeConfig(
+        units=3,
+        symbol_units={"AAPL": 1, "MSFT": 2, "SPY": 3},
+        reference_prices={"AAPL": PX, "MSFT": PX, "SPY": PX},
+        **exchange,
+    )
+    link = Link(state_dir, exchange=config)
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    return link
