@@ -403,3 +403,20 @@ def trade_filled(rig: Rig, link: MemoryLink, account: str, count: int, batch: in
             rig.venue.fill(order_id, 100, 1_000_000)
         engine.flush()
         link.written.clear()
+
+
+def engine_over(venue: VenueAdapter, clock: FakeClock, journal: Path, *, max_qty: int) -> tuple[Engine, Rig]:
+    """Return a real engine over ``venue`` (S1 trading ACC1 as uid 1000, journal at ``journal``), and a Rig.
+
+    The risk checks refuse orders above ``max_qty``; the Rig only lends its helpers (``connect``, ``send``...).
+    """
+    engine = Engine(
+        risk=LimitRisk(max_qty=max_qty),
+        venues=[venue],
+        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
+        clock=clock,
+        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
+    )
+    rig = Rig()
+    rig.engine, rig.clock = engine, clock
+    return engine, rig
