@@ -64,6 +64,10 @@ class VenueAdapter(abc.ABC):
     unknown_order_sink: Callable[[], None] | None = None
     """Called once per venue message about an order the adapter cannot map to any gateway order (its rare
     branch); the engine counts it as ``venue_events_unknown_order`` (None: not attached to an engine)."""
+    order_source: Callable[[int, str], Order | None] | None = None
+    """``(order_id, exec_id)`` -> the engine's order of that id on this venue (from memory, or read back from the
+    journal if memory released it), None if it has none: an adapter checks a fill for an order it no longer
+    tracks against it (the engine then finds it in memory). None: not attached to an engine."""
     _write: Callable[[bytes | bytearray], None] | None = None
     _close: Callable[[], None] | None = None
     _transport_paused = False

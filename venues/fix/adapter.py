@@ -1081,6 +1081,10 @@ class FixVenue(VenueAdapter):
         passed on with quantity 0, a repeat the core counts). Not a fill (or not ours, or a correction): False,
         the caller counts it unknown. A fill missing LastQty or LastPx, or carrying one out of range, is refused as
         unparseable (a session Reject).
+
+        Attached to an engine, the order is the engine's (``order_source``: from memory, or read back from the
+        journal if memory released it; none: not ours, False), and the report's Side and Symbol are checked
+        against it as for a tracked order: a mismatch is refused (``_mismatch_refused``), no event.
         """
         fields = message.fields
         prefix_len = self._prefix_len
@@ -1089,6 +1093,25 @@ class FixVenue(VenueAdapter):
         digits = cl_ord_id[prefix_len:].partition(b"-")[0]
         if cl_ord_id[:prefix_len] != self._prefix or not digits.isdigit() or len(digits) > 18:  # an int64 order id
             return False
+        order_id = int(digits)
+        exec_id = fields.get(f.EXEC_ID, b"").decode(errors="replace")
+        source = self.order_source
+        if source is None:
+            ended = self._ended.get(order_id)
+        else:  # the engine's order (a rebuilt one is a new object: the kept entry would count a stale CumQty)
+            ended = source(order_id, exec_id)
+            if ended is None:
+                return False
+            if order_id in self._ended:
+                self._ended[order_id] = ended
+        if ended is not None:
+            side = fields.get(f.SIDE)
+            symbol = fields.get(f.SYMBOL)
+            if (side is not None and not _same_side(side, self.templates.sides[ended.side])) or (
+                symbol is not None and symbol != ended.symbol.encode()
+            ):
+                self._mismatch_refused(message, ended, cl_ord_id, side, symbol)
+                return True
         tag = f.LAST_QTY
         try:
             qty = _qty(fields[tag])
@@ -1103,9 +1126,6 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             return True
         liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-        exec_id = fields.get(f.EXEC_ID, b"").decode()
-        order_id = int(digits)
-        ended = self._ended.get(order_id)
         cum = fields.get(f.CUM_QTY)
         if ended is not None and cum is not None and ended.cum_qty:  # counted already (a Canceled's CumQty)?
             qty = self._not_yet_counted(message, cum, qty, ended, exec_id)
@@ -1475,12 +1495,21 @@ class FixVenue(VenueAdapter):
     def _mismatched(
         self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, side: bytes | None, symbol: bytes | None
     ) -> None:
+        """Refuse a report whose Side (54) or Symbol (55) is not the order's (``_mismatch_refused``).
+
+        Where the dialect has OrderStatusRequest the venue is then asked about the order.
+        """
+        self._mismatch_refused(message, tracked.order, cl_ord_id, side, symbol)
+        self._resync(tracked, cl_ord_id)
+
+    def _mismatch_refused(
+        self, message: FixMessage, order: Order, cl_ord_id: bytes, side: bytes | None, symbol: bytes | None
+    ) -> None:
         """Refuse a report whose Side (54) or Symbol (55) is not the order's: not applied, logged at ERROR.
 
         Answered with a session Reject (reason 5, value incorrect, RefTagID 54 or 55) and counted
-        (``mismatched_reports``); where the dialect has OrderStatusRequest the venue is asked about the order.
+        (``mismatched_reports``).
         """
-        order = tracked.order
         self.counters["mismatched_reports"] += 1
         tag = f.SIDE if side is not None and not _same_side(side, self.templates.sides[order.side]) else f.SYMBOL
         text = f"tag {tag.decode()}: {message.get(tag).decode(errors='replace')!r} is not the order's"
@@ -1505,7 +1534,6 @@ class FixVenue(VenueAdapter):
             ref_tag=int(tag),
             ref_msg_type=message.msg_type,
         )
-        self._resync(tracked, cl_ord_id)
 
     def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
         """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""
