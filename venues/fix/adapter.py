@@ -328,6 +328,7 @@ class FixVenue(VenueAdapter):
             "cancels_asking": 0,
             "cancels_resent": 0,
             "not_sent": 0,
+            "replaces_maybe_taken": 0,
             "strict_failures": 0,
             "restatements_not_applied": 0,
             "status_disagreements": 0,
@@ -1682,6 +1683,10 @@ class FixVenue(VenueAdapter):
         cancel refused by the venue): the fill the report's CumQty shows first (none when it does not parse: the
         report is rejected for it, as for a new order), then the order's end (OrdStatus 4 / C / 3 with a CumQty)
         or the replace refused. ``tracked.pending`` is cleared.
+
+        The venue did not say it does not know the replace's ClOrdID, so it may have taken the replace: reported
+        refused all the same (the order keeps the terms risk counts), counted (``replaces_maybe_taken``) and logged
+        at ERROR for ops to reconcile.
         """
         order = tracked.order
         seq = message.seq
@@ -1700,15 +1705,21 @@ class FixVenue(VenueAdapter):
         else:
             code = _CXL_REJ_REASONS.get(message.get(f.CXL_REJ_REASON), "VENUE")
         text = message.get(f.TEXT).decode(errors="replace") or "the venue refused the gateway's asking cancel"
-        log.warning(
+        self.counters["replaces_maybe_taken"] += 1
+        log.error(
             "FIX %s: order %d: the venue refused the gateway's asking cancel %r of replace %r in doubt (OrdStatus "
-            "%r, MsgSeqNum %d): the replace is reported refused, the order keeps its terms",
+            "%r, MsgSeqNum %d) without saying it does not know that ClOrdID: the replace is reported refused and the "
+            "order keeps its terms (ClOrdID %r) here, but the venue may have taken it (quantity %d, price %d): "
+            "reconcile the order with the venue",
             self.name,
             order.order_id,
             message.get(f.CL_ORD_ID).decode(errors="replace"),
             ref.decode(errors="replace"),
             status.decode(errors="replace"),
             seq,
+            tracked.working.decode(errors="replace"),
+            order.pending_qty,
+            order.pending_price,
         )
         return with_cum, (*fill, VenueCancelRejected(seq, order.order_id, code, text))
 
