@@ -77,7 +77,7 @@ def strategy_session(data: bytes) -> None:
         session.end_of_read()
         stream = stream[cut:]
         if session.state is StrategySessionState.PENDING_WELCOME:
-            session.welcome()
+            session.welcome(1)
     session.poll(10**12)
     assert session.state in StrategySessionState
     output = session.take_output(2) or b""

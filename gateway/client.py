@@ -435,6 +435,7 @@ class GatewayClient:
         protocol_version: int = PROTOCOL_VERSION,
         resend: bool = True,
         resend_venue_wait_s: float = 5.0,
+        welcome_timeout_s: float = 60.0,
     ) -> None:
         self.socket_path = os.fspath(socket_path)
         self.strategy_id = strategy_id
@@ -459,6 +460,9 @@ class GatewayClient:
         self.protocol_version = protocol_version
         self.resend = resend
         self.resend_venue_wait_s = resend_venue_wait_s
+        self.welcome_timeout_s = welcome_timeout_s
+        """Once connected, wait this long at least for the Welcome: a reconnect far back waits for the gateway's
+        read of its journal (seconds on a long day; every new attempt would start that read again)."""
         """Before sending requests again after a reconnect, wait this long at most for their venues to be UP."""
         self._fresh_venues: dict[str, str] = {}
         """Venue states received on the current connection (the ones from before may be stale)."""
@@ -509,6 +513,9 @@ class GatewayClient:
     async def connect(self, timeout: float = 5.0) -> Welcome:
         """Connect, say Hello with ``last_seq`` and wait for Welcome (missed events follow it automatically).
 
+        ``timeout`` bounds the connection; the Welcome is awaited for ``timeout`` or ``welcome_timeout_s``,
+        whichever is longer.
+
         May be called again after the connection was lost: handles and ``last_seq`` carry over.
         """
         if self.connected and self.welcome is not None:
@@ -537,7 +544,7 @@ class GatewayClient:
         self._fresh_venues.clear()
         self._send(Hello(self.strategy_id, self.protocol_version, self.last_seq, self.heartbeat_ms))
         try:
-            welcome = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
+            welcome = await asyncio.wait_for(asyncio.shield(self._welcome), max(timeout, self.welcome_timeout_s))
             if not self.connected:  # lost right after the Welcome, before this task resumed
                 raise GatewayError(self.close_reason or "connection closed")
         except (TimeoutError, GatewayError) as exc:

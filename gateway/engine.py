@@ -1191,7 +1191,7 @@ class Engine:
             for venue, state in zip(self._venue_list, sent, strict=False):
                 if venue.state.value != state:
                     session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
-        session.welcome(st.last_req_seq)
+        session.welcome(self.clock(), st.last_req_seq)
         peer = link.peer
         log.info(
             "strategy %s connected (pid %s, uid %s); protocol version %d, last_seq %d, replayed %d events, "

@@ -723,11 +723,16 @@ class StrategySession:
         """Queue one message for the strategy."""
         self._writer.write(message)
 
-    def welcome(self, last_req_seq: int = 0) -> None:
-        """Mark the handshake complete (the engine has queued the Welcome with ``last_req_seq``)."""
+    def welcome(self, now_ns: int, last_req_seq: int = 0) -> None:
+        """Mark the handshake complete (the engine has queued the Welcome with ``last_req_seq``).
+
+        The strategy's silence is counted from here: it sends nothing between its Hello and the Welcome,
+        which a replay read from the journal may hold back for seconds.
+        """
         if self.state is StrategySessionState.PENDING_WELCOME:
             self.state = StrategySessionState.ACTIVE
             self.last_req_seq = last_req_seq
+            self.last_received_ns = now_ns
 
     @property
     def sequenced(self) -> bool:

@@ -32,7 +32,7 @@ def _active(clock: FakeClock, heartbeat_ms: int = 1000, version: int = PROTOCOL_
     session = StrategySession(clock())
     (hello,) = session.receive_data(encode_frame(Hello("S1", version, 0, heartbeat_ms)), clock())
     assert isinstance(hello, Hello)
-    session.welcome()
+    session.welcome(clock())
     return session
 
 
@@ -221,7 +221,7 @@ def test_receive_when_errors_exceed_budget_then_closed_too_many_errors_at_end_of
     clock = FakeClock()
     session = StrategySession(clock(), max_errors=5)
     session.receive_data(encode_frame(Hello("S1", PROTOCOL_VERSION)), clock())
-    session.welcome()
+    session.welcome(clock())
     errors = session.receive_data((LENGTH_PREFIX.pack(1) + b"\xc1") * 10, clock())
     assert len(errors) == 6 and not session.is_closed()  # five tolerated, the sixth counted; then silence
     session.end_of_read()
@@ -255,6 +255,24 @@ def test_poll_when_strategy_silent_for_three_intervals_then_heartbeat_timeout() 
     errors = [m for m in _out(session, clock) if isinstance(m, Error)]
     assert errors and errors[-1].code == "HEARTBEAT_TIMEOUT"
     assert session.is_closed()
+
+
+def test_poll_when_welcome_waited_for_a_journal_read_then_silence_counts_from_the_welcome() -> None:
+    clock = FakeClock()
+    session = StrategySession(clock())
+    session.receive_data(encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 300)), clock())
+    clock.advance_ms(4_000)  # the replay read from the journal held the Welcome back; the strategy sent nothing
+    session.poll(clock())
+    session.welcome(clock())
+    clock.advance_ms(900)
+    session.poll(clock())
+    assert session.state is StrategySessionState.ACTIVE
+    assert not [m for m in _out(session, clock) if isinstance(m, Error)]
+    clock.advance_ms(1)
+    session.poll(clock())
+    errors = [m for m in _out(session, clock) if isinstance(m, Error)]
+    assert errors and errors[-1].code == "HEARTBEAT_TIMEOUT"
+    assert "nothing received for 901 ms" in errors[-1].text
 
 
 def test_poll_when_no_hello_arrives_then_hello_timeout() -> None:
@@ -349,7 +367,7 @@ def test_receive_when_mass_cancel_invalid_then_answered_in_version_2_and_an_erro
     assert isinstance(req, InvalidRequest) and (req.kind, req.cl_ord_id) == ("MassCancel", "M1")
     v1 = StrategySession(clock())
     v1.receive_data(encode_frame(Hello("S1", 1)), clock())
-    v1.welcome()
+    v1.welcome(clock())
     v1.take_output(clock())
     (err,) = v1.receive_data(bad, clock())
     assert isinstance(err, Error) and err.code == "INVALID_MESSAGE"
@@ -381,7 +399,7 @@ def _v3(clock: FakeClock, last_req_seq: int) -> StrategySession:
     session = StrategySession(clock())
     (hello,) = session.receive_data(encode_frame(Hello("S1", 3)), clock())
     assert isinstance(hello, Hello)
-    session.welcome(last_req_seq)
+    session.welcome(clock(), last_req_seq)
     session.take_output(clock())
     return session
 

@@ -31,7 +31,7 @@ def _frame(payload: bytes) -> bytes:
 def _session(clock: FakeClock, version: int = 3, last_req_seq: int = 0) -> StrategySession:
     session = StrategySession(clock())
     session.receive_data(encode_frame(Hello("S1", version, 0, 1000)), clock())
-    session.welcome(last_req_seq)
+    session.welcome(clock(), last_req_seq)
     return session
 
 

@@ -17,8 +17,9 @@ import pytest
 from gateway.protocol.messages import Cancel, NewOrder, Replace
 from model.enums import Side
 from model.order import OrderState
+from tests.boe.harness import gateway_over
 from tests.boe.test_late_answers import _wait_in_doubt_timeout
-from tests.boe.test_modify_up_crossed_by_fill import RESTING, _events, _gateway_over, _link, _pump, _risk
+from tests.boe.test_modify_up_crossed_by_fill import RESTING, _events, _link, _pump, _risk
 from tests.boe.test_zero_leaves_restart import _restart
 from venues.boe.adapter import split_ref
 
@@ -29,7 +30,7 @@ def test_modify_refused_at_the_deadline_when_cboe_applies_it_after_a_restart_the
 ) -> None:
     link = _link(tmp_path)
     journal = tmp_path / "journal"
-    engine, rig = _gateway_over(link, journal)
+    engine, rig = gateway_over(link, journal)
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))

@@ -20,12 +20,11 @@ from gateway.engine import RELEASE_BATCH, Engine
 from gateway.protocol.messages import Cancel, Executed, NewOrder
 from model.enums import Side
 from model.order import OrderState
-from tests.harness import LimitRisk, MemoryLink
+from tests.harness import LimitRisk, MemoryLink, engine_over
 from tests.harness import Rig as HarnessRig
 from venues.fix.fields import MsgType
 
 from .test_adapter import Rig
-from .test_status_fill_repeats import _deliver, _engine
 
 KEPT = 2
 
@@ -33,19 +32,19 @@ KEPT = 2
 def _released(tmp_path: Path) -> tuple[Rig, Engine, HarnessRig, MemoryLink, str]:
     """Order A (100, 20 filled, then canceled) released from the engine's memory; return its ClOrdID too."""
     fix = Rig().up()
-    engine, rig = _engine(fix, tmp_path / "journal")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
     engine.terminal_orders_kept = KEPT
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=1_502_500, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11")
-    _deliver(fix, engine, fix.peer.execution_report(ref, b"0"))
+    fix.deliver(engine, fix.peer.execution_report(ref, b"0"))
     fill = fix.peer.execution_report(ref, b"1", ord_status=b"1", leaves=80, cum=20, last_qty=20, last_px=b"150.25")
-    _deliver(fix, engine, fill)
+    fix.deliver(engine, fill)
     rig.send(strat, Cancel("A"))
     engine.flush()
     (cancel,) = fix.wire.take()
-    _deliver(fix, engine, fix.peer.execution_report(cancel.get(b"11"), b"4", ord_status=b"4", leaves=0, cum=20))
+    fix.deliver(engine, fix.peer.execution_report(cancel.get(b"11"), b"4", ord_status=b"4", leaves=0, cum=20))
     order = engine.strategies["S1"].orders["A"]
     assert (order.state, order.cum_qty) == (OrderState.CANCELED, 20)
     refused = [NewOrder(f"f{i}", "ACC1", "FIXV", "AAPL", Side.BUY, 5_000, 1_502_500) for i in range(RELEASE_BATCH + 10)]
@@ -83,7 +82,7 @@ def test_late_fill_when_its_order_was_released_and_side_or_symbol_differ_then_re
 ) -> None:
     fix, engine, _rig, strat, ref = _released(tmp_path)
     executions = list(engine.risk.executions) if isinstance(engine.risk, LimitRisk) else []
-    _deliver(fix, engine, _late(fix, ref, b"BAD1", 10, 30, extra=[(tag, value)]))  # the last value of a tag wins
+    fix.deliver(engine, _late(fix, ref, b"BAD1", 10, 30, extra=[(tag, value)]))  # the last value of a tag wins
     assert _executed(strat) == []  # the old code: Executed 10 (cum 30) of the order, another side or symbol
     (reject,) = fix.wire.take()
     assert (reject.msg_type, reject.get(b"373"), reject.get(b"371")) == (MsgType.REJECT, b"5", tag)
@@ -93,7 +92,7 @@ def test_late_fill_when_its_order_was_released_and_side_or_symbol_differ_then_re
     order = engine.orders[1]  # rebuilt from the journal for the check, kept in memory as a terminal order
     assert (order.state, order.cum_qty) == (OrderState.CANCELED, 20)
     assert engine.journal_rebuilds == 1
-    _deliver(fix, engine, _late(fix, ref, b"LATE1", 10, 30))  # the same fill with the order's Side and Symbol
+    fix.deliver(engine, _late(fix, ref, b"LATE1", 10, 30))  # the same fill with the order's Side and Symbol
     assert _executed(strat) == [(10, 30, "LATE1")]
     assert engine.journal_rebuilds == 1  # found in memory this time
 
@@ -102,11 +101,11 @@ def test_late_fill_when_its_order_was_rebuilt_then_a_copy_under_another_exec_id_
     tmp_path: Path,
 ) -> None:
     fix, engine, _rig, strat, ref = _released(tmp_path)
-    _deliver(fix, engine, _late(fix, ref, b"LATE1", 10, 30))
+    fix.deliver(engine, _late(fix, ref, b"LATE1", 10, 30))
     assert _executed(strat) == [(10, 30, "LATE1")]
-    _deliver(fix, engine, _late(fix, ref, b"LATE1-COPY", 10, 30))  # CumQty 30: the order has counted it
+    fix.deliver(engine, _late(fix, ref, b"LATE1-COPY", 10, 30))  # CumQty 30: the order has counted it
     assert _executed(strat) == []  # the old code: Executed 10 (cum 40), the stale entry said 20 counted
     assert engine.orders[1].cum_qty == 30
     assert engine.counters.repeated_fills == 1
-    _deliver(fix, engine, _late(fix, ref, b"LATE2", 5, 35))
+    fix.deliver(engine, _late(fix, ref, b"LATE2", 5, 35))
     assert _executed(strat) == [(5, 35, "LATE2")]
