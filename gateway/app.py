@@ -248,6 +248,7 @@ _VENUE_COUNTER_METRICS: Final = {
     "fills_from_cum_qty": "venue_fills_from_cum_qty_total",
     "mismatched_reports": "venue_reports_mismatched_total",
     "orders_unchecked_after_reset": "venue_orders_unchecked_after_reset_total",
+    "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 
@@ -791,7 +792,8 @@ class GatewayProcess:
         """Count in ``gateway metrics`` what venues report that the gateway cannot act on or apply in full.
 
         Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
-        Side/Symbol, open orders not checked after a numbering reset: ``_VENUE_COUNTER_METRICS``.
+        Side/Symbol, open orders not checked after a numbering reset, replaces in doubt reported refused that the
+        venue may have taken: ``_VENUE_COUNTER_METRICS``.
         """
         self.add_metrics_provider(self._venue_metrics)
 

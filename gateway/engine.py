@@ -331,6 +331,7 @@ class Engine:
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
         venue.order_of_ref = self._order_of_ref
+        venue.order_source = self._order_source(name)
         venue.bind_sequence(self.exactly_once.venue(name))
 
     def _order_of_ref(self, venue: str, ref: int, session: str) -> int:
@@ -515,18 +516,35 @@ class Engine:
         self.risk.on_execution(order, ev.qty, ev.price)
         self._emit(st, produced)
 
+    def _order_source(self, venue: str) -> Callable[[int, str], Order | None]:
+        """Return ``venue``'s ``order_source``: an order its adapter no longer tracks, from memory or the journal."""
+
+        def source(order_id: int, exec_id: str) -> Order | None:
+            order = self.orders.get(order_id)
+            if order is None:
+                return self._rebuild_released(venue, order_id, exec_id)
+            return order if order.venue == venue else None
+
+        return source
+
     def _released_order(self, venue: str, event: VenueEvent) -> Order | None:
         """Return the order a fill names that memory released, rebuilt from the journal (None: not this gateway's).
+
+        Only an execution (``_rebuild_released``).
+        """
+        if type(event) is not VenueExecuted:
+            return None
+        return self._rebuild_released(venue, event.order_id, event.exec_id)
+
+    def _rebuild_released(self, venue: str, order_id: int, exec_id: str) -> Order | None:
+        """Return order ``order_id`` of ``venue``, released from memory, rebuilt from the journal (None: none such).
 
         A fill the venue reports is the truth of the position, even long after its order ended here and was
         released (``memory.terminal_orders_kept``): the order is read back from the journal (from the replay
         index's position at or before its creation to the end, late fills applied since included, so their
         execution ids still catch a repeat) and kept in memory again as a terminal order (released again
-        later). Only an execution; only an order this gateway created for ``venue`` and that has ended.
+        later). Only an order this gateway created for ``venue`` and that has ended.
         """
-        if type(event) is not VenueExecuted:
-            return None
-        order_id = event.order_id
         if not 0 < order_id < self.next_order_id:
             return None
         start = self.order_marks.at_or_before(order_id)
@@ -541,7 +559,7 @@ class Engine:
                 "venue %s: execution %r for order %d, released from memory: the journal cannot be read (%s: %s); "
                 "not applied: reconcile with the venue",
                 venue,
-                event.exec_id,
+                exec_id,
                 order_id,
                 type(exc).__name__,
                 exc,
@@ -563,7 +581,7 @@ class Engine:
             "venue %s: execution %r for order %d (%s, strategy %s), released from memory: rebuilt from the journal "
             "(%d records decoded, %d passed over)",
             venue,
-            event.exec_id,
+            exec_id,
             order_id,
             order.cl_ord_id,
             order.strategy_id,
