@@ -147,7 +147,7 @@ def counts(rig: Rig) -> dict[str, int]:
     out["released_ids_grown"] = engine.released_ids.grown
     risk = engine.risk
     windows = (*risk._order_windows, *risk._cancel_windows)  # type: ignore[attr-defined]
-    out["risk.window_times"] = sum(len(w.times) for by_key in windows for w in by_key.values())
+    out["risk.window_times"] = sum(len(w) for by_key in windows for w in by_key.values())
     venue = rig.venue
     for name in ("_chains", "_refs", "_inflight", "_replace_refs", "_restored"):
         value = getattr(venue, name, None)

@@ -248,6 +248,7 @@ _VENUE_COUNTER_METRICS: Final = {
     "fills_from_cum_qty": "venue_fills_from_cum_qty_total",
     "mismatched_reports": "venue_reports_mismatched_total",
     "orders_unchecked_after_reset": "venue_orders_unchecked_after_reset_total",
+    "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
@@ -793,8 +794,9 @@ class GatewayProcess:
         """Count in ``gateway metrics`` what venues report that the gateway cannot act on or apply in full.
 
         Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
-        Side/Symbol, open orders not checked after a numbering reset: ``_VENUE_COUNTER_METRICS``; and (OUCH) the
-        UserRefNum store's stalls, orders refused while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
+        Side/Symbol, open orders not checked after a numbering reset, replaces in doubt reported refused that the
+        venue may have taken: ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
+        while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
         """
         self.add_metrics_provider(self._venue_metrics)
 

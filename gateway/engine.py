@@ -67,6 +67,7 @@ from gateway.protocol.messages import (
     WelcomeV2,
 )
 from gateway.recovery import Recovered
+from gateway.ref_lookup import find_ref, note_session, ref_scan_start, session_floor
 from gateway.replay import (
     MARK_MASK,
     JournalMarks,
@@ -275,6 +276,14 @@ class Engine:
         """Released orders read back from the journal for a fill the venue reported (``_released_order``)."""
         self.journal_rebuild_records = 0
         """Journal records decoded for them."""
+        self.ref_lookups = 0
+        """Venue references looked up in the journal for an adapter that no longer maps them (``_order_of_ref``)."""
+        self.ref_lookup_records = 0
+        """Journal records decoded for them."""
+        self.venue_sessions: dict[str, tuple[str, int]] = {}
+        """Venue -> its latest session id and where in the journal it began (``gateway.ref_lookup.note_session``)."""
+        self.journal_rebuild_skipped = 0
+        """Journal records passed over for them undecoded (other orders', by their first bytes)."""
         self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
         """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
@@ -321,7 +330,57 @@ class Engine:
         venue.event_sink = self._venue_sink(name)
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
+        venue.order_of_ref = self._order_of_ref
+        venue.order_source = self._order_source(name)
         venue.bind_sequence(self.exactly_once.venue(name))
+
+    def _order_of_ref(self, venue: str, ref: int, session: str) -> int:
+        """Return the order ``venue`` was sent under numeric reference ``ref`` in its session ``session`` (0: none).
+
+        For an adapter whose references do not name the order (OUCH UserRefNums) and that no longer maps
+        ``ref`` (the order was released from memory, or ended before a restart): read from the journal
+        (``gateway.ref_lookup``: a binary search over the replay index, then a scan), on the event loop, only
+        when such a message arrives. The caller passes the fill on under the id; the sink then applies it as
+        any fill of an order released from memory (``_released_order``).
+        """
+        journal = self.journal
+        floor = session_floor(self.venue_sessions, venue, session)
+        if floor is None:  # not the venue's latest session: nothing it can fill now was sent under it
+            return 0
+        try:
+            start, probed = ref_scan_start(journal.reader, self.order_marks.positions, venue, ref, floor)
+            order_id, records = find_ref(journal.reader(start), venue, ref, session, self._venue_of)
+        except (JournalCorruptError, OSError) as exc:
+            self._rarelog.log(
+                "ref_lookup_failed",
+                self.clock(),
+                logging.ERROR,
+                "venue %s: reference %d, no longer mapped: the journal cannot be read (%s: %s); not applied: "
+                "reconcile with the venue",
+                venue,
+                ref,
+                type(exc).__name__,
+                exc,
+            )
+            return 0
+        self.ref_lookups += 1
+        self.ref_lookup_records += probed + records
+        self._rarelog.log(
+            "ref_lookup",
+            self.clock(),
+            logging.INFO,
+            "venue %s: reference %d, no longer mapped: %s in the journal (%d records read)",
+            venue,
+            ref,
+            f"order {order_id}" if order_id else "not found",
+            probed + records,
+        )
+        return order_id
+
+    def _venue_of(self, order_id: int) -> str | None:
+        """Return the venue of order ``order_id`` if it is in memory (None: not known here)."""
+        order = self.orders.get(order_id)
+        return None if order is None else order.venue
 
     def _count_unknown_order(self) -> None:
         """Count a venue message about an order no key of the adapter maps to (its own counter says which key)."""
@@ -330,6 +389,7 @@ class Engine:
     def _on_venue_epoch(self, venue: str, epoch: str) -> None:
         """Journal that ``venue``'s message numbering restarted: later venue_seq values count from 0 again."""
         log.info("venue %s: message numbering is now %r", venue, epoch)
+        note_session(self.venue_sessions, venue, epoch, self.journal.tell())
         self.journal.append(JVenueEpoch(venue, epoch))
 
     def on_venue_state(self, name: str, state: VenueState, reason: str) -> None:
@@ -456,23 +516,41 @@ class Engine:
         self.risk.on_execution(order, ev.qty, ev.price)
         self._emit(st, produced)
 
+    def _order_source(self, venue: str) -> Callable[[int, str], Order | None]:
+        """Return ``venue``'s ``order_source``: an order its adapter no longer tracks, from memory or the journal."""
+
+        def source(order_id: int, exec_id: str) -> Order | None:
+            order = self.orders.get(order_id)
+            if order is None:
+                return self._rebuild_released(venue, order_id, exec_id)
+            return order if order.venue == venue else None
+
+        return source
+
     def _released_order(self, venue: str, event: VenueEvent) -> Order | None:
         """Return the order a fill names that memory released, rebuilt from the journal (None: not this gateway's).
+
+        Only an execution (``_rebuild_released``).
+        """
+        if type(event) is not VenueExecuted:
+            return None
+        return self._rebuild_released(venue, event.order_id, event.exec_id)
+
+    def _rebuild_released(self, venue: str, order_id: int, exec_id: str) -> Order | None:
+        """Return order ``order_id`` of ``venue``, released from memory, rebuilt from the journal (None: none such).
 
         A fill the venue reports is the truth of the position, even long after its order ended here and was
         released (``memory.terminal_orders_kept``): the order is read back from the journal (from the replay
         index's position at or before its creation to the end, late fills applied since included, so their
         execution ids still catch a repeat) and kept in memory again as a terminal order (released again
-        later). Only an execution; only an order this gateway created for ``venue`` and that has ended.
+        later). Only an order this gateway created for ``venue`` and that has ended.
         """
-        if type(event) is not VenueExecuted:
-            return None
-        order_id = event.order_id
         if not 0 < order_id < self.next_order_id:
             return None
         start = self.order_marks.at_or_before(order_id)
         try:
-            order, records = rebuild_order(self.journal.reader(start), order_id)
+            reader = self.journal.reader(start)
+            order, records = rebuild_order(reader, order_id)
         except (JournalCorruptError, OSError, IllegalTransition) as exc:
             self._rarelog.log(
                 "rebuild_failed",
@@ -481,7 +559,7 @@ class Engine:
                 "venue %s: execution %r for order %d, released from memory: the journal cannot be read (%s: %s); "
                 "not applied: reconcile with the venue",
                 venue,
-                event.exec_id,
+                exec_id,
                 order_id,
                 type(exc).__name__,
                 exc,
@@ -489,6 +567,7 @@ class Engine:
             return None
         self.journal_rebuilds += 1
         self.journal_rebuild_records += records
+        self.journal_rebuild_skipped += reader.skipped
         if order is None or order.venue != venue or order.state < _FILLED or order.strategy_id not in self.strategies:
             return None
         self.orders[order_id] = order
@@ -500,13 +579,14 @@ class Engine:
             self.clock(),
             logging.INFO,
             "venue %s: execution %r for order %d (%s, strategy %s), released from memory: rebuilt from the journal "
-            "(%d records read)",
+            "(%d records decoded, %d passed over)",
             venue,
-            event.exec_id,
+            exec_id,
             order_id,
             order.cl_ord_id,
             order.strategy_id,
             records,
+            reader.skipped,
         )
         return order
 
@@ -1877,6 +1957,7 @@ class Engine:
             st.released = st.released.moved_to(self.released_ids)
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
+        self.venue_sessions = recovered.venue_sessions
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

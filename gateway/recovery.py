@@ -51,6 +51,7 @@ from gateway.journal import (
     follow_order_record,
 )
 from gateway.protocol.messages import OrderEvent, OrderRejected
+from gateway.ref_lookup import note_session
 from gateway.replay import MARK_MASK, JournalMarks, mark_position
 from gateway.strategy_state import StrategyState
 from gateway.venue_apply import apply_venue_event
@@ -107,6 +108,9 @@ class Recovered:
     """Every ``MARK_EVERY``-th order id: a journal position at or before its creation (``gateway.replay``)."""
     position: int = 0
     """While recovering: the file offset of the record being applied (known when ``recover`` got the scan)."""
+    venue_sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Venue -> its latest session id (an epoch's part before ``#``) and where its first epoch record begins (0
+    when the positions are not known): the venue's references are that session's from there (``gateway.ref_lookup``)."""
 
 
 def recover(records: Iterable[JournalRecord], scan: JournalScan | None = None) -> Recovered:
@@ -271,6 +275,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)
+            note_session(out.venue_sessions, rec.venue, rec.epoch, out.position)
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             out.trading_states.append(rec)

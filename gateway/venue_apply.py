@@ -167,10 +167,14 @@ def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -
     """Apply the venue's refusal of a cancel or a replace.
 
     A refused replace that kept a filled order open (``VenueExecuted.replace_pending``) ends it FILLED: the
-    order's end follows, an ``Executed`` of nothing (qty 0, price 0) with ``leaves_qty`` 0.
+    order's end follows, an ``Executed`` of nothing (qty 0, price 0) with ``leaves_qty`` 0. A replace refused only
+    because the venue's answer was late (``ev.lapsed``) is kept on the order (``Order.venue_lapsed``).
     """
+    lapsed = (order.pending_ref, order.pending_qty, order.pending_price) if ev.lapsed and order.pending_qty else None
     if not apply_cancel_rejected(order):
         return None
+    if lapsed is not None:  # the venue may still apply it (BOE): kept, so a restart keeps it too
+        order.venue_lapsed = lapsed
     if order.cum_qty >= order.qty and end_filled(order):  # a replace raising the quantity kept it open (FIX)
         out.append(_filled_end(order, seq + 1))
     return CancelRejected(seq, order.cl_ord_id, _VENUE, ev.code, ev.text)

@@ -287,6 +287,9 @@ class Order(OrderTicket, gc=False):
     venue_leaves_zero: bool = False
     """A fill said the venue has nothing of the order open while a replace was in flight
     (``VenueExecuted.leaves_zero``): the replace's answer reopens the order or ends it. Cleared by that answer."""
+    venue_lapsed: tuple[str, int, int] | None = None
+    """(reference, total quantity, price) of a replace reported refused only because the venue's answer was late
+    (``VenueCancelRejected.lapsed``): the venue may still apply it (``apply_late_replaced`` clears it)."""
 
     @property
     def is_terminal(self) -> bool:
@@ -524,6 +527,7 @@ def apply_late_replaced(order: Order, qty: int, leaves_qty: int, price: int, ven
         order.venue_order_id = venue_order_id
     if ref:
         order.venue_ref = ref
+    order.venue_lapsed = None
     return True
 
 

@@ -117,6 +117,11 @@ class VenueCancelRejected(_VenueEvent, tag="crj", frozen=True):
     order_id: int
     code: str
     text: str
+    lapsed: bool = False
+    """True: the replace in flight was reported refused only because the venue's answer did not come in time (BOE: a
+    Modify re-sent in doubt, at the in-doubt deadline); the venue may still apply it. The order keeps the replace's
+    reference, quantity and price (``Order.venue_lapsed``), so recovery, which applies the journal's events, gives
+    them back to the adapter after a restart and a late answer is still applied (``VenueReplaced.late_qty``)."""
 
 
 VenueEvent = VenueAccepted | VenueRejected | VenueExecuted | VenueCanceled | VenueReplaced | VenueCancelRejected

@@ -619,10 +619,13 @@ class RiskEngine:
         if strategy_window is None:
             if per_strategy <= 0:
                 return False
-        else:
+            strategy_size = 0
+        else:  # SlidingWindow.allows inline: the times are strategy_window.times[head:]
             times = strategy_window.times
-            count = len(times)
-            if count >= per_strategy and (per_strategy <= 0 or now_ns - times[count - per_strategy] < ONE_SECOND_NS):
+            strategy_size = len(times)
+            if strategy_size - strategy_window.head >= per_strategy and (
+                per_strategy <= 0 or now_ns - times[strategy_size - per_strategy] < ONE_SECOND_NS
+            ):
                 return False
         per_account = limits.orders_per_account
         try:
@@ -632,10 +635,13 @@ class RiskEngine:
         if account_window is None:
             if per_account <= 0:
                 return False
+            account_size = 0
         else:
             times = account_window.times
-            count = len(times)
-            if count >= per_account and (per_account <= 0 or now_ns - times[count - per_account] < ONE_SECOND_NS):
+            account_size = len(times)
+            if account_size - account_window.head >= per_account and (
+                per_account <= 0 or now_ns - times[account_size - per_account] < ONE_SECOND_NS
+            ):
                 return False
         per_symbol = limits.orders_per_symbol
         try:
@@ -645,44 +651,49 @@ class RiskEngine:
         if symbol_window is None:
             if per_symbol <= 0:
                 return False
+            symbol_size = 0
         else:
             times = symbol_window.times
-            count = len(times)
-            if count >= per_symbol and (per_symbol <= 0 or now_ns - times[count - per_symbol] < ONE_SECOND_NS):
+            symbol_size = len(times)
+            if symbol_size - symbol_window.head >= per_symbol and (
+                per_symbol <= 0 or now_ns - times[symbol_size - per_symbol] < ONE_SECOND_NS
+            ):
                 return False
+        # SlidingWindow.record inline (three calls fewer per order), with the length the check took: append,
+        # then forget only when the oldest time is out of the window or one is beyond the capacity (PRUNE)
         if strategy_window is None:
-            strategy_window = by_strategy[request.strategy] = SlidingWindow()
-        times = strategy_window.times
-        if per_strategy > strategy_window.capacity:
+            strategy_window = by_strategy[request.strategy] = SlidingWindow(per_strategy)
+            strategy_window.record(now_ns, per_strategy)
+        elif per_strategy > strategy_window.capacity:
             strategy_window.record(now_ns, per_strategy)
         else:
+            times = strategy_window.times
+            head = strategy_window.head
             times.append(now_ns)
-            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
-                times.popleft()
-                if now_ns - times[0] >= ONE_SECOND_NS:
-                    times.popleft()
+            if now_ns - times[head] >= ONE_SECOND_NS or strategy_size - head >= strategy_window.capacity:  # PRUNE
+                strategy_window.forget(now_ns)
         if account_window is None:
-            account_window = by_account[request.account] = SlidingWindow()
-        times = account_window.times
-        if per_account > account_window.capacity:
+            account_window = by_account[request.account] = SlidingWindow(per_account)
+            account_window.record(now_ns, per_account)
+        elif per_account > account_window.capacity:
             account_window.record(now_ns, per_account)
         else:
+            times = account_window.times
+            head = account_window.head
             times.append(now_ns)
-            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
-                times.popleft()
-                if now_ns - times[0] >= ONE_SECOND_NS:
-                    times.popleft()
+            if now_ns - times[head] >= ONE_SECOND_NS or account_size - head >= account_window.capacity:  # PRUNE
+                account_window.forget(now_ns)
         if symbol_window is None:
-            symbol_window = by_symbol[request.symbol] = SlidingWindow()
-        times = symbol_window.times
-        if per_symbol > symbol_window.capacity:
+            symbol_window = by_symbol[request.symbol] = SlidingWindow(per_symbol)
+            symbol_window.record(now_ns, per_symbol)
+        elif per_symbol > symbol_window.capacity:
             symbol_window.record(now_ns, per_symbol)
         else:
+            times = symbol_window.times
+            head = symbol_window.head
             times.append(now_ns)
-            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
-                times.popleft()
-                if now_ns - times[0] >= ONE_SECOND_NS:
-                    times.popleft()
+            if now_ns - times[head] >= ONE_SECOND_NS or symbol_size - head >= symbol_window.capacity:  # PRUNE
+                symbol_window.forget(now_ns)
         return True
 
     @staticmethod
@@ -698,44 +709,41 @@ class RiskEngine:
             per_strategy, per_account, per_symbol = (
                 limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
             )  # fmt: skip
-        # SlidingWindow.record inline (three calls fewer per order): append, growing the deque past its maxlen
-        # first when the limit was raised
+        # SlidingWindow.record inline (three calls fewer per order): append, then forget only when the oldest time
+        # is out of the window or one is beyond the capacity (PRUNE)
         window = by_strategy.get(request.strategy)
         if window is None:
             window = by_strategy[request.strategy] = SlidingWindow()
-        times = window.times
         if per_strategy > window.capacity:
             window.record(now_ns, per_strategy)
         else:
+            times = window.times
+            head = window.head
             times.append(now_ns)
-            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
-                times.popleft()
-                if now_ns - times[0] >= ONE_SECOND_NS:
-                    times.popleft()
+            if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
+                window.forget(now_ns)
         window = by_account.get(request.account)
         if window is None:
             window = by_account[request.account] = SlidingWindow()
-        times = window.times
         if per_account > window.capacity:
             window.record(now_ns, per_account)
         else:
+            times = window.times
+            head = window.head
             times.append(now_ns)
-            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
-                times.popleft()
-                if now_ns - times[0] >= ONE_SECOND_NS:
-                    times.popleft()
+            if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
+                window.forget(now_ns)
         window = by_symbol.get(request.symbol)
         if window is None:
             window = by_symbol[request.symbol] = SlidingWindow()
-        times = window.times
         if per_symbol > window.capacity:
             window.record(now_ns, per_symbol)
         else:
+            times = window.times
+            head = window.head
             times.append(now_ns)
-            if now_ns - times[0] >= ONE_SECOND_NS:  # forget times out of the window, two at most (PRUNE)
-                times.popleft()
-                if now_ns - times[0] >= ONE_SECOND_NS:
-                    times.popleft()
+            if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
+                window.forget(now_ns)
 
     def _state_scopes(self, request: RiskRequest, state: int) -> str:
         """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""

@@ -13,8 +13,13 @@ A real engine on a fake clock over the broker-fix44 dialect (FIX 4.4, OrderStatu
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from gateway.app import GatewayProcess
 from gateway.engine import Engine
 from gateway.protocol.messages import Canceled, CancelRejected, Executed, Replace, Replaced
 from model.order import Order, OrderState
@@ -287,16 +292,36 @@ def _asking_refused(fix: Rig, asking: bytes, g_ref: str, status: bytes) -> bytes
 
 
 def test_replace_in_doubt_after_reset_when_asking_cancel_refused_then_replace_rejected_old_terms_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fix, engine, strat, _ref, g_ref = _replace_in_flight(tmp_path, dialect="equities-fix42")
+    asking = _reset_and_ask(fix, engine)
+    strat.received()
+    with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+        fix.deliver(engine, _asking_refused(fix, asking, g_ref, b"0"))
+    assert _state(engine) == (OrderState.LIVE, 100, 0, 100, 100)
+    assert _events(strat) == [("CancelRejected", "TOO_LATE_TO_CANCEL")]
+    assert fix.adapter.status()["questions_open"] == 0
+    assert fix.adapter.counters["fills_unknown"] == 0
+    # the venue knew the replace's ClOrdID (it did not answer "unknown order"): it may have taken it (venfix40)
+    assert fix.adapter.counters["replaces_maybe_taken"] == 1
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert g_ref in line and "may have taken it" in line and "reconcile the order with the venue" in line
+    process = SimpleNamespace(connectors=[SimpleNamespace(adapter=fix.adapter)])
+    metrics = GatewayProcess._venue_metrics(process)  # type: ignore[arg-type]
+    assert metrics["venue_replaces_maybe_taken_total"] == 1
+
+
+def test_replace_in_doubt_after_reset_when_the_asking_cancel_says_unknown_order_then_not_sent_and_not_counted(
     tmp_path: Path,
 ) -> None:
     fix, engine, strat, _ref, g_ref = _replace_in_flight(tmp_path, dialect="equities-fix42")
     asking = _reset_and_ask(fix, engine)
     strat.received()
-    fix.deliver(engine, _asking_refused(fix, asking, g_ref, b"0"))
-    assert _state(engine) == (OrderState.LIVE, 100, 0, 100, 100)
-    assert _events(strat) == [("CancelRejected", "TOO_LATE_TO_CANCEL")]
-    assert fix.adapter.status()["questions_open"] == 0
-    assert fix.adapter.counters["fills_unknown"] == 0
+    body = [(b"37", b"OID1"), (b"11", asking), (b"41", g_ref.encode()), (b"39", b"0"), (b"434", b"1")]
+    fix.deliver(engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*body, (b"102", b"1")]))
+    assert _events(strat) == [("CancelRejected", "NOT_SENT")]
+    assert fix.adapter.counters["replaces_maybe_taken"] == 0
 
 
 def test_replace_in_doubt_after_reset_when_asking_cancel_refused_by_report_with_fills_then_fill_and_rejected(

@@ -40,6 +40,7 @@ async def test_broken_trade_when_the_venue_breaks_two_fills_then_each_logged_at_
         admin = config.path(config.admin_socket)
         metrics = await asyncio.get_running_loop().run_in_executor(None, fetch_metrics, admin)
     assert metrics.extra["venue_broken_trades_total"] == 2
+    assert metrics.extra["venue_replaces_maybe_taken_total"] == 0  # pre-created, whatever the venues
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and "BROKEN TRADE" in r.getMessage()]
     assert len(errors) == 2
     for text, match_number in zip(errors, matches, strict=True):

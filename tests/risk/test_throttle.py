@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from risk import codes
 from risk.engine import RiskEngine
 from risk.model import TradingState
-from risk.throttle import ONE_SECOND_NS, SlidingWindow
+from risk.throttle import COMPACT_AT, ONE_SECOND_NS, SlidingWindow
 from tests.risk.support import cancel, code, make_engine, order, submit
 
 MS = 1_000_000
@@ -180,7 +180,7 @@ def test_record_when_events_older_than_a_second_then_forgotten_and_memory_follow
     window = SlidingWindow()
     for i in range(20_000):  # 1,000 events a second for 20 s, under a limit of 1,000,000 a second
         assert _accept(window, 1_000_000, i * MS)
-    assert len(window.times) <= 1_001  # the last second's events, not the 20,000 of the run
+    assert len(window) <= 1_001  # the last second's events, not the 20,000 of the run
     assert window.in_window(20_000 * MS) == 999
 
 
@@ -190,12 +190,43 @@ def test_record_when_a_burst_is_followed_by_a_slow_rate_then_the_burst_drains() 
         _accept(window, 1_000_000, i * 1_000)
     for i in range(1, 8_001):  # then 10 a second: each recorded event forgets up to two old ones
         _accept(window, 1_000_000, 5 * MS + i * 100 * MS)
-    assert len(window.times) <= 11
+    assert len(window) <= 11
+
+
+def test_record_when_fed_at_the_limit_for_ten_seconds_then_each_boundary_exact_and_at_most_rate_plus_two_kept() -> None:
+    window = SlidingWindow()
+    for i in range(10_000):  # 1 event/ms for 10 s under 1,000/s: the 1,000th most recent is always exactly 1 s old
+        now = i * MS
+        if i >= 1_000:
+            assert not window.allows(1_000, now - 1)  # 1 ns short of the boundary: refused
+            assert window.in_window(now - 1) == 1_000
+        assert window.allows(1_000, now)  # exactly 1 s: allowed, as before the forgetting
+        window.record(now, 1_000)
+        assert len(window) <= 1_002
+        head = window.head
+        assert window.times[head:] == [t * MS for t in range(i + 1 - len(window), i + 1)]  # the latest, in order
+        assert not any(window.times[:head])  # forgotten slots are cleared (0), not kept as time objects
+        assert len(window.times) <= 2 * len(window) + COMPACT_AT  # the cleared front is dropped as it grows
+    assert window.in_window(10_000 * MS) == 999
+
+
+def test_record_when_events_beyond_the_highest_limit_then_only_that_many_kept() -> None:
+    window = SlidingWindow()
+    for i in range(100):  # recorded without a check (a window shared by keys with other limits): 100 within 1 ms
+        window.record(i * 10_000, 5)
+    assert len(window) == 5
+    assert window.times[window.head :] == [i * 10_000 for i in range(95, 100)]
+    assert not window.allows(5, ONE_SECOND_NS + 95 * 10_000 - 1)
+    assert window.allows(5, ONE_SECOND_NS + 95 * 10_000)
+    window.record(ONE_SECOND_NS // 2, 8)  # a higher limit keeps more from now on
+    for i in range(3):
+        window.record(ONE_SECOND_NS // 2 + i, 8)
+    assert len(window) == 8
 
 
 def _window_sizes(engine: RiskEngine) -> list[int]:
     windows = (*engine._order_windows, *engine._cancel_windows)
-    return [len(w.times) for by_key in windows for w in by_key.values()]
+    return [len(w) for by_key in windows for w in by_key.values()]
 
 
 def test_check_new_and_cancel_when_high_limits_then_rate_windows_hold_one_second_not_the_day(tmp_path: Path) -> None:
@@ -212,3 +243,25 @@ def test_check_new_and_cancel_when_high_limits_then_rate_windows_hold_one_second
     assert len(sizes) == 8  # orders and cancels: 2 strategies, 1 account, 1 symbol
     assert max(sizes) <= 502  # the last second's 500 (+2 at most), never the 6,000 of the run
     assert submit(engine, order(qty=1), clock) is None  # still counting exactly
+
+
+def test_check_new_when_one_order_a_ms_at_the_strategy_limit_for_ten_seconds_then_boundary_exact_and_windows_flat(
+    tmp_path: Path,
+) -> None:
+    limits = {**WIDE, "orders_per_s": {"per_strategy": 1_000, "per_account": 1_000_000, "per_symbol": 1_000_000}}
+    engine, clock = make_engine(tmp_path, {"defaults": limits})
+    for i in range(10_000):
+        if i >= 1_000:  # the 1,000th most recent accepted order is 1 s - 1 ns old: refused, and not counted
+            clock.advance(MS - 1)
+            refused = submit(engine, order(qty=1), clock)
+            assert code(refused) == codes.ORDER_RATE_STRATEGY
+            assert refused is not None and refused.text == "strategy S1 is at its limit of 1000 new orders per second"
+            clock.advance(1)
+        elif i:
+            clock.advance(MS)
+        working = order(qty=1)
+        assert submit(engine, working, clock) is None  # exactly 1 s old: allowed
+        cancel(engine, working)
+    sizes = _window_sizes(engine)
+    assert len(sizes) == 3
+    assert max(sizes) <= 1_002

@@ -316,6 +316,8 @@ class _Tracked(VenueOrder[bytes], gc=False):
     lapsed_qty: int = 0
     lapsed_price: int = 0
     """The total quantity and price that Modify asked for (a late Modified without them applies these)."""
+    lapsed_seq: int = 0
+    """The SequenceNumber that Modify last went out with (its venue reference ``<ClOrdID>@<S>``)."""
     late: bool = False
     """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
     zero_leaves: bool = False
@@ -572,6 +574,20 @@ class BoeVenue(VenueAdapter):
         tracked.done = order.is_terminal
         # an execution said LeavesQty 0 while the Modify was in flight: the journal's events rebuilt the mark
         tracked.zero_leaves = order.venue_leaves_zero and order.state in _REPLACING
+        self._refs[padded] = tracked
+        lapsed = order.venue_lapsed
+        if lapsed is not None:  # a Modify reported refused at the in-doubt deadline: Cboe may still apply it
+            self._restore_lapsed(tracked, *lapsed)
+
+    def _restore_lapsed(self, tracked: _Tracked, venue_ref: str, qty: int, price: int) -> None:
+        """Map again the ClOrdID of a Modify reported refused at the in-doubt deadline (its late Modified applies)."""
+        cl_ord_id, seq = split_ref(venue_ref)
+        if not cl_ord_id or len(cl_ord_id) > MAX_CL_ORD_ID:
+            return
+        padded = _pad(cl_ord_id)
+        if padded in (tracked.working, tracked.pending):
+            return
+        tracked.lapsed, tracked.lapsed_qty, tracked.lapsed_price, tracked.lapsed_seq = padded, qty, price, seq
         self._refs[padded] = tracked
 
     def resume_after(self, point: ResumePoint) -> None:
@@ -1067,16 +1083,17 @@ class BoeVenue(VenueAdapter):
         code, text = _reason(*answer)
         self._modify_refused(tracked, seq, code, text)
 
-    def _modify_refused(self, tracked: _Tracked, seq: int, code: str, text: str) -> None:
+    def _modify_refused(self, tracked: _Tracked, seq: int, code: str, text: str, *, lapsed: bool = False) -> None:
         """Report the Modify in flight refused; end an order an execution left nothing of at Cboe meanwhile.
 
         An execution with LeavesQty 0 while the Modify was in flight left the order open here (the Modify could
         reopen it): refused, Cboe has nothing open. The core ends a fully executed order FILLED with the refusal;
         shares still open here are canceled (``BOE_LEAVES_ZERO``). A Modify reported refused at the in-doubt deadline
-        (``lapsed``) leaves the order tracked: should Cboe apply it after all, ``_late_modified`` applies it here.
+        (``lapsed``) leaves the order tracked: should Cboe apply it after all, ``_late_modified`` applies it here; the
+        event says so (``VenueCancelRejected.lapsed``), so the order keeps the Modify across a restart.
         """
         order = tracked.order
-        self.event_sink(VenueCancelRejected(seq, order.order_id, code, text))
+        self.event_sink(VenueCancelRejected(seq, order.order_id, code, text, lapsed))
         if not tracked.zero_leaves:
             return
         tracked.zero_leaves = False
@@ -1314,7 +1331,8 @@ class BoeVenue(VenueAdapter):
             if modify is not None and tracked.pending:
                 tracked.lapsed, tracked.pending = tracked.pending, b""
                 tracked.lapsed_qty, tracked.lapsed_price = tracked.order.pending_qty, tracked.order.pending_price
-                self._modify_refused(tracked, 0, *_copy_refused("Modify", modify, wait))
+                tracked.lapsed_seq = tracked.modify_seq
+                self._modify_refused(tracked, 0, *_copy_refused("Modify", modify, wait), lapsed=True)
             if cancel is not None and tracked.order.state in _CANCELING:
                 self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
 
@@ -1347,7 +1365,7 @@ class BoeVenue(VenueAdapter):
                 price,
                 leaves,
             )
-            ref = f"{decoded.cl_ord_id}@{tracked.modify_seq}"
+            ref = f"{decoded.cl_ord_id}@{tracked.lapsed_seq}"
             self.event_sink(
                 VenueReplaced(
                     seq,

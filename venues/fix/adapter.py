@@ -328,6 +328,7 @@ class FixVenue(VenueAdapter):
             "cancels_asking": 0,
             "cancels_resent": 0,
             "not_sent": 0,
+            "replaces_maybe_taken": 0,
             "strict_failures": 0,
             "restatements_not_applied": 0,
             "status_disagreements": 0,
@@ -1081,6 +1082,10 @@ class FixVenue(VenueAdapter):
         passed on with quantity 0, a repeat the core counts). Not a fill (or not ours, or a correction): False,
         the caller counts it unknown. A fill missing LastQty or LastPx, or carrying one out of range, is refused as
         unparseable (a session Reject).
+
+        Attached to an engine, the order is the engine's (``order_source``: from memory, or read back from the
+        journal if memory released it; none: not ours, False), and the report's Side and Symbol are checked
+        against it as for a tracked order: a mismatch is refused (``_mismatch_refused``), no event.
         """
         fields = message.fields
         prefix_len = self._prefix_len
@@ -1089,6 +1094,25 @@ class FixVenue(VenueAdapter):
         digits = cl_ord_id[prefix_len:].partition(b"-")[0]
         if cl_ord_id[:prefix_len] != self._prefix or not digits.isdigit() or len(digits) > 18:  # an int64 order id
             return False
+        order_id = int(digits)
+        exec_id = fields.get(f.EXEC_ID, b"").decode(errors="replace")
+        source = self.order_source
+        if source is None:
+            ended = self._ended.get(order_id)
+        else:  # the engine's order (a rebuilt one is a new object: the kept entry would count a stale CumQty)
+            ended = source(order_id, exec_id)
+            if ended is None:
+                return False
+            if order_id in self._ended:
+                self._ended[order_id] = ended
+        if ended is not None:
+            side = fields.get(f.SIDE)
+            symbol = fields.get(f.SYMBOL)
+            if (side is not None and not _same_side(side, self.templates.sides[ended.side])) or (
+                symbol is not None and symbol != ended.symbol.encode()
+            ):
+                self._mismatch_refused(message, ended, cl_ord_id, side, symbol)
+                return True
         tag = f.LAST_QTY
         try:
             qty = _qty(fields[tag])
@@ -1103,9 +1127,6 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             return True
         liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-        exec_id = fields.get(f.EXEC_ID, b"").decode()
-        order_id = int(digits)
-        ended = self._ended.get(order_id)
         cum = fields.get(f.CUM_QTY)
         if ended is not None and cum is not None and ended.cum_qty:  # counted already (a Canceled's CumQty)?
             qty = self._not_yet_counted(message, cum, qty, ended, exec_id)
@@ -1475,12 +1496,21 @@ class FixVenue(VenueAdapter):
     def _mismatched(
         self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, side: bytes | None, symbol: bytes | None
     ) -> None:
+        """Refuse a report whose Side (54) or Symbol (55) is not the order's (``_mismatch_refused``).
+
+        Where the dialect has OrderStatusRequest the venue is then asked about the order.
+        """
+        self._mismatch_refused(message, tracked.order, cl_ord_id, side, symbol)
+        self._resync(tracked, cl_ord_id)
+
+    def _mismatch_refused(
+        self, message: FixMessage, order: Order, cl_ord_id: bytes, side: bytes | None, symbol: bytes | None
+    ) -> None:
         """Refuse a report whose Side (54) or Symbol (55) is not the order's: not applied, logged at ERROR.
 
         Answered with a session Reject (reason 5, value incorrect, RefTagID 54 or 55) and counted
-        (``mismatched_reports``); where the dialect has OrderStatusRequest the venue is asked about the order.
+        (``mismatched_reports``).
         """
-        order = tracked.order
         self.counters["mismatched_reports"] += 1
         tag = f.SIDE if side is not None and not _same_side(side, self.templates.sides[order.side]) else f.SYMBOL
         text = f"tag {tag.decode()}: {message.get(tag).decode(errors='replace')!r} is not the order's"
@@ -1505,7 +1535,6 @@ class FixVenue(VenueAdapter):
             ref_tag=int(tag),
             ref_msg_type=message.msg_type,
         )
-        self._resync(tracked, cl_ord_id)
 
     def _trade_correction(self, message: FixMessage, order_id: int, what: bytes) -> None:
         """Count and log a trade correction or bust (4.4 ExecType G / H, 4.2 ExecTransType 1 / 2): not applied."""
@@ -1654,6 +1683,10 @@ class FixVenue(VenueAdapter):
         cancel refused by the venue): the fill the report's CumQty shows first (none when it does not parse: the
         report is rejected for it, as for a new order), then the order's end (OrdStatus 4 / C / 3 with a CumQty)
         or the replace refused. ``tracked.pending`` is cleared.
+
+        The venue did not say it does not know the replace's ClOrdID, so it may have taken the replace: reported
+        refused all the same (the order keeps the terms risk counts), counted (``replaces_maybe_taken``) and logged
+        at ERROR for ops to reconcile.
         """
         order = tracked.order
         seq = message.seq
@@ -1672,15 +1705,21 @@ class FixVenue(VenueAdapter):
         else:
             code = _CXL_REJ_REASONS.get(message.get(f.CXL_REJ_REASON), "VENUE")
         text = message.get(f.TEXT).decode(errors="replace") or "the venue refused the gateway's asking cancel"
-        log.warning(
+        self.counters["replaces_maybe_taken"] += 1
+        log.error(
             "FIX %s: order %d: the venue refused the gateway's asking cancel %r of replace %r in doubt (OrdStatus "
-            "%r, MsgSeqNum %d): the replace is reported refused, the order keeps its terms",
+            "%r, MsgSeqNum %d) without saying it does not know that ClOrdID: the replace is reported refused and the "
+            "order keeps its terms (ClOrdID %r) here, but the venue may have taken it (quantity %d, price %d): "
+            "reconcile the order with the venue",
             self.name,
             order.order_id,
             message.get(f.CL_ORD_ID).decode(errors="replace"),
             ref.decode(errors="replace"),
             status.decode(errors="replace"),
             seq,
+            tracked.working.decode(errors="replace"),
+            order.pending_qty,
+            order.pending_price,
         )
         return with_cum, (*fill, VenueCancelRejected(seq, order.order_id, code, text))
 

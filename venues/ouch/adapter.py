@@ -172,6 +172,7 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "not sent again: the venue did not answer it and the order's live UserRefNum is in doubt, so the venue may "
     "have ignored it and would ignore it again; cancel the order instead"
 )
+_EXECUTED: Final = ord("E")
 _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
@@ -327,6 +328,7 @@ class OuchVenue(VenueAdapter):
             "unanswered_not_held": 0,
             "lost_by_venue": 0,
             "modified": 0,
+            "executions_after_end": 0,
         }
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
@@ -889,9 +891,37 @@ class OuchVenue(VenueAdapter):
         except KeyError:
             chain = None
         if chain is None:
-            self._unknown(sequence, chr(message[0]), urn)
+            if message[0] != _EXECUTED or not self._late_execution(sequence, decoded):
+                self._unknown(sequence, chr(message[0]), urn)
             return
         handler(sequence, chain, decoded)
+
+    def _late_execution(self, seq: int, message: OrderExecuted) -> bool:
+        """Pass on an Executed for a UserRefNum no longer mapped here, if the journal names its order; else False.
+
+        A UserRefNum does not name the order (unlike FIX and BOE ClOrdIDs): the core looks it up in the journal
+        (``order_of_ref``: the order the number was sent for in this session), for an order the engine
+        released from memory or that ended before a restart. Found, the fill goes to the core as a
+        ``VenueExecuted`` (its Match Number the execution id), which applies it to the order's position (from
+        memory or from the journal) and catches a repeated Match Number there (``counters["executions_after_end"]``).
+        Not found (another gateway's number, another session's): False, the caller counts it unknown.
+        """
+        lookup = self.order_of_ref
+        if lookup is None:
+            return False
+        order_id = lookup(self.name, message.user_ref_num, self._store.session)
+        if not order_id:
+            return False
+        if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
+            self._out_of_range(seq, "Order Executed", message.quantity, message.price)
+            return True
+        self.counters["executions_after_end"] += 1
+        self.event_sink(
+            VenueExecuted(
+                seq, order_id, message.quantity, message.price, message.liquidity_flag, str(message.match_number)
+            )
+        )
+        return True
 
     def _undecodable(self, sequence: int, message: memoryview, error: DecodeError) -> None:
         """Count a message about an order that does not decode; if it answers a request, that request is in doubt.

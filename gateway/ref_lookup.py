@@ -1,0 +1,140 @@
+"""Find, in the journal, which order a venue reference that does not name it (an OUCH UserRefNum) was sent for.
+
+For a fill the venue reports under a reference its adapter no longer maps: the order ended and was
+released from memory (``memory.terminal_orders_kept``), or it ended before a restart (only open orders'
+references are restored). FIX and BOE ClOrdIDs carry the order id; an OUCH UserRefNum does not, so the
+engine looks it up here (``Engine._order_of_ref``), only when such a fill arrives: nothing is kept or
+written per order.
+
+A venue's numeric references increase with the journal within one of its sessions (the UserRefNum store
+never goes back in a session day), so a binary search over the replay index (``JournalMarks``: every
+1,024th order id -> a journal position) finds where to start: at a mark, the first new order sent to the
+venue names a reference below the one looked for, so that one was sent after the mark. The search reads a
+few records at each probe (at most ``PROBE_RECORDS``), then the scan reads from the start found until it
+passes a new order with a higher reference (or the journal's end). A record of another session of the venue
+(a ``JVenueEpoch`` naming another session id, whose numbers started again at 1) never answers.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from gateway.journal import JournalReader
+from gateway.journal_records import JOrderSent, JRequest, JSentNew, JSentReplace, JVenueEpoch
+
+PROBE_RECORDS: Final = 4096
+"""Records a probe of the binary search reads at most looking for a new order of the venue."""
+PROBE_STEP: Final = 64
+"""Records a probe reads per call of the reader (the venue's first new order is usually within a few)."""
+SCAN_STEP: Final = 512
+"""Records the scan reads per call of the reader."""
+
+
+def note_session(sessions: dict[str, tuple[str, int]], venue: str, epoch: str, position: int) -> None:
+    """Note that ``venue``'s numbering is ``epoch`` from the record at ``position``: a new session starts there."""
+    session = epoch.partition("#")[0]
+    known = sessions.get(venue)
+    if known is None or known[0] != session:
+        sessions[venue] = (session, position)
+
+
+def session_floor(sessions: dict[str, tuple[str, int]], venue: str, session: str) -> int | None:
+    """Return where ``venue``'s session ``session`` began in the journal (0: not known); None if it is not the latest.
+
+    A reference of an earlier session names nothing the venue can still fill under it: it is not searched.
+    """
+    known = sessions.get(venue)
+    if known is None:
+        return 0
+    return known[1] if known[0] == session else None
+
+
+def _first_ref(reader: JournalReader, venue: str) -> tuple[int, int]:
+    """Return the reference of the first new order sent to ``venue`` from the reader's position (-1: none near)."""
+    records = 0
+    try:
+        while records < PROBE_RECORDS and (batch := reader.read(min(PROBE_STEP, PROBE_RECORDS - records))):
+            records += len(batch)
+            for _position, record in batch:
+                rec = record.record if type(record) is JRequest else record
+                if type(rec) is JOrderSent and rec.venue == venue:
+                    ref = rec.venue_ref
+                    return (int(ref) if ref.isdigit() else -1), records
+    finally:
+        reader.close()
+    return -1, records
+
+
+def ref_scan_start(
+    open_reader: Callable[[int], JournalReader], positions: Sequence[int], venue: str, ref: int, floor: int = 0
+) -> tuple[int, int]:
+    """Return a journal position before the record that sent ``ref`` to ``venue``, and the records read for it.
+
+    ``positions`` are the replay index's (increasing); ``floor`` is where the venue's current session began
+    (``note_session``; 0: the journal's start): only marks from there are probed, the numbers increasing
+    over them. A probe that finds no new order of the venue near its mark moves the search back (an
+    earlier start costs reading, never an answer).
+    """
+    lo, hi = bisect_left(positions, floor), len(positions)
+    start = floor
+    records = 0
+    while lo < hi:
+        mid = (lo + hi) // 2
+        first, read = _first_ref(open_reader(positions[mid]), venue)
+        records += read
+        if 0 <= first < ref:
+            start = positions[mid]
+            lo = mid + 1
+        else:
+            hi = mid
+    return start, records
+
+
+def find_ref(
+    reader: JournalReader, venue: str, ref: int, session: str, venue_of: Callable[[int], str | None]
+) -> tuple[int, int]:
+    """Return the order sent to ``venue`` under ``ref`` in its session ``session`` (its id, 0: none), records read.
+
+    Reads from the reader's position (``ref_scan_start``) until a new order of the venue in that session
+    names a higher reference, or to the end. A Replace (or a new order sent after its creation) names its
+    order by id only: it answers if ``venue_of`` (the engine's orders) or a creation read here says the
+    order is the venue's, or if nothing says otherwise (the engine checks the venue of what it rebuilds).
+    """
+    text = str(ref)
+    current = True
+    """The records read are of the venue's session ``session`` (until an epoch record of another says not)."""
+    created: dict[int, str] = {}
+    found = 0
+    records = 0
+    try:
+        while batch := reader.read(SCAN_STEP):
+            records += len(batch)
+            for _position, record in batch:
+                rec = record.record if type(record) is JRequest else record
+                kind = type(rec)
+                if kind is JOrderSent:
+                    assert isinstance(rec, JOrderSent)
+                    created[rec.order_id] = rec.venue
+                    if rec.venue != venue or not current:
+                        continue
+                    if rec.venue_ref == text:
+                        found = rec.order_id
+                    elif rec.venue_ref.isdigit() and int(rec.venue_ref) > ref:
+                        return found, records
+                elif kind is JSentReplace or kind is JSentNew:
+                    assert isinstance(rec, (JSentReplace, JSentNew))
+                    if current and rec.venue_ref == text:
+                        owner = created.get(rec.order_id) or venue_of(rec.order_id)
+                        if owner is None or owner == venue:
+                            found = rec.order_id
+                elif kind is JVenueEpoch:
+                    assert isinstance(rec, JVenueEpoch)
+                    if rec.venue == venue:
+                        current = rec.epoch.partition("#")[0] == session
+                        if not current:
+                            found = 0
+    finally:
+        reader.close()
+    return found, records
