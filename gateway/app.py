@@ -251,6 +251,8 @@ _VENUE_COUNTER_METRICS: Final = {
     "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
+_REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
+"""OUCH: background UserRefNum writes that kept orders waiting past the store's limit (orders refused meanwhile)."""
 
 
 def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -793,17 +795,23 @@ class GatewayProcess:
 
         Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
         Side/Symbol, open orders not checked after a numbering reset, replaces in doubt reported refused that the
-        venue may have taken: ``_VENUE_COUNTER_METRICS``.
+        venue may have taken: ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
+        while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
         """
         self.add_metrics_provider(self._venue_metrics)
 
     def _venue_metrics(self) -> dict[str, float]:
         totals: dict[str, float] = dict.fromkeys(_VENUE_COUNTER_METRICS.values(), 0)
+        totals[_REFNUM_STALLS_METRIC] = 0
         for connector in self.connectors:
-            counters = getattr(connector.adapter, "counters", None)
+            adapter = connector.adapter
+            counters = getattr(adapter, "counters", None)
             if isinstance(counters, dict):
                 for counter, metric in _VENUE_COUNTER_METRICS.items():
                     totals[metric] += counters.get(counter, 0)
+            stalls = getattr(adapter, "user_ref_num_store_stalls", None)
+            if isinstance(stalls, int):
+                totals[_REFNUM_STALLS_METRIC] += stalls
         return totals
 
     def add_memory_providers(self) -> None:

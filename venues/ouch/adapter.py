@@ -619,6 +619,11 @@ class OuchVenue(VenueAdapter):
         if not self._store.wait_end_of_day_written(_EOD_WRITE_WAIT_S):
             log.error("venue %s: the end-of-day mark was not written within %g s", self.name, _EOD_WRITE_WAIT_S)
 
+    @property
+    def user_ref_num_store_stalls(self) -> int:
+        """Return how often the UserRefNum store's background write kept orders waiting past its limit."""
+        return self._store.stalls
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from venues.ouch.daytime import DEFAULT_TIMEZONE
+from venues.ouch.refstore import DEFAULT_BLOCK, MAX_BLOCK, MIN_BLOCK
 
 _PRINTABLE = r"^[!-~]*$"
 """Printable ASCII without spaces (SoupBinTCP credentials and session ids are space-padded)."""
@@ -39,8 +40,10 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
     so that a venue locking the account after repeated bad passwords is not hammered; 0 = retry for ever."""
     state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/ouch"
     """Directory of the UserRefNum state file (must survive restarts)."""
-    user_ref_num_block: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1_000
-    """UserRefNums reserved per write of the state file."""
+    user_ref_num_block: Annotated[int, msgspec.Meta(ge=MIN_BLOCK, le=MAX_BLOCK)] = DEFAULT_BLOCK
+    """UserRefNums reserved per write of the state file (1,000..10,000,000; default 100,000): the next block is
+    written in the background once half of this one is used, so half a block must outlast a write of the disk
+    at the peak order rate; a restart skips at most the unused rest (under two blocks)."""
     timezone: str = DEFAULT_TIMEZONE
     """Time zone whose calendar day is the trading day (decides when UserRefNums restart at 1)."""
     firm: Annotated[str, msgspec.Meta(max_length=4, pattern=r"^[A-Z]*$")] = ""

@@ -6,12 +6,13 @@ without a word. The store reserves numbers in blocks: the state file records the
 highest number that may have been handed out (the end of the current block), written
 atomically (temp file, fsync, rename, fsync of the directory) before any number of the
 block is used. After a crash a new store starts above the whole block. The hot path
-touches the disk once per block; with ``prefetch`` it never does in steady state: once half of
-the current block is used, the next block's reservation is written by a background thread, and
-numbers of that block are handed out only after the write (and its fsyncs) succeeded. Should the
-current block run out first, ``next`` waits for that write, at most ``wait_limit`` (``WAIT_LIMIT_S``):
-with ``prefetch`` every block ``next`` needs is written by the background writer (``bind`` writes the
-session, and the first block with it, on its caller's thread, as before), and ``next`` never waits on the disk for
+touches the disk once per block (``DEFAULT_BLOCK``: 100,000 numbers, sized for the peak order rate);
+with ``prefetch`` it never does in steady state: once half of the current block is used, the next
+block's reservation is written by a background thread, and numbers of that block are handed out
+only after the write (and its fsyncs) succeeded. Should the current block run out first, ``next``
+waits for that write, at most ``wait_limit`` (``WAIT_LIMIT_S``): with ``prefetch`` every block
+``next`` needs is written by the background writer (``bind`` writes the session, and the first
+block with it, on its caller's thread, as before), and ``next`` never waits on the disk for
 longer (a number not on file in time is refused: ``next`` returns 0 and ``error`` says the write is
 overdue, logged once; the write clears it when it lands). Only the event loop sets the prefetch point
 (``counter.prefetch_at``), whenever it posts a reservation; the writer only raises ``reserved`` and sets
@@ -47,7 +48,20 @@ from venues.ouch.refcount import RefCounter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BLOCK: Final = 1000
+DEFAULT_BLOCK: Final = 100_000
+"""UserRefNums reserved per write (``user_ref_num_block``), sized so a healthy disk never stalls order entry.
+
+The next block is posted to the background writer when half of the current one is left: 50,000 numbers,
+500 ms at the gateway's documented peak of 100,000 orders/s (docs/performance.md; its order path tops out
+near 110,000/s on one core), 1 s at 50,000/s, plus ``WAIT_LIMIT_S``. A write (fsync, rename, directory
+fsync) on a healthy local disk takes milliseconds; under writeback pressure it was seen at 21-75 ms, which
+stalled the old 1,000-number block (10 ms of headroom at 50,000/s). The cost is numbers skipped after a
+restart: at most the unused rest of the reservation on file, the current block and a prefetched next one,
+under 2 blocks = 200,000 of the 4,294,967,295 a day allows (21,000 restarts a day)."""
+MIN_BLOCK: Final = 1_000
+"""The smallest ``user_ref_num_block`` the config takes (at 50,000 orders/s such a block lasts 20 ms)."""
+MAX_BLOCK: Final = 10_000_000
+"""The largest ``user_ref_num_block`` the config takes: a restart skips under 20,000,000 numbers (214 a day)."""
 RETRY_INTERVAL_NS: Final = 1_000_000_000
 """While a write is failing, ``retry`` tries again at most this often."""
 WAIT_LIMIT_S: Final = 0.05
@@ -203,10 +217,12 @@ class UserRefNumStore:
                     "(disk slow or hung)"
                 )
                 log.error(
-                    "UserRefNum reservation to %s not written within %g ms (disk slow or hung): new orders and "
-                    "replaces are refused until it lands",
+                    "UserRefNum reservation to %s not written within %g ms (disk slow or hung, or blocks of %d "
+                    "numbers used up faster than one is written: user_ref_num_block): new orders and replaces are "
+                    "refused until it lands",
                     self.path,
                     self.wait_limit * 1000,
+                    self._block,
                 )
         return False
 
