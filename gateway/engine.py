@@ -275,6 +275,8 @@ class Engine:
         """Released orders read back from the journal for a fill the venue reported (``_released_order``)."""
         self.journal_rebuild_records = 0
         """Journal records decoded for them."""
+        self.journal_rebuild_skipped = 0
+        """Journal records passed over for them undecoded (other orders', by their first bytes)."""
         self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
         """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
@@ -472,7 +474,8 @@ class Engine:
             return None
         start = self.order_marks.at_or_before(order_id)
         try:
-            order, records = rebuild_order(self.journal.reader(start), order_id)
+            reader = self.journal.reader(start)
+            order, records = rebuild_order(reader, order_id)
         except (JournalCorruptError, OSError, IllegalTransition) as exc:
             self._rarelog.log(
                 "rebuild_failed",
@@ -489,6 +492,7 @@ class Engine:
             return None
         self.journal_rebuilds += 1
         self.journal_rebuild_records += records
+        self.journal_rebuild_skipped += reader.skipped
         if order is None or order.venue != venue or order.state < _FILLED or order.strategy_id not in self.strategies:
             return None
         self.orders[order_id] = order
@@ -500,13 +504,14 @@ class Engine:
             self.clock(),
             logging.INFO,
             "venue %s: execution %r for order %d (%s, strategy %s), released from memory: rebuilt from the journal "
-            "(%d records read)",
+            "(%d records decoded, %d passed over)",
             venue,
             event.exec_id,
             order_id,
             order.cl_ord_id,
             order.strategy_id,
             records,
+            reader.skipped,
         )
         return order
 

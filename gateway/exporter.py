@@ -331,7 +331,9 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         for (source, code), count in counts.items():
             family.add_metric([source, code], count)
         yield family
-    yield gauge("orders", "orders the gateway holds today (open and closed)", snapshot.orders_total)
+    yield gauge(
+        "orders", "orders the gateway took today, open and ended (released from memory included)", snapshot.orders_total
+    )
     yield gauge("open_orders", "orders open at venues", snapshot.orders_open)
     yield gauge("strategy_sessions", "strategies connected now", snapshot.strategies_connected)
     yield gauge("strategies_configured", "strategies in the gateway config", snapshot.strategies_configured)

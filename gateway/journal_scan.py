@@ -5,7 +5,9 @@ other strategies' (their requests, their orders' venue events). Decoding each on
 the interpreter microseconds per record; here a record's first MessagePack bytes say it: its tag, then
 the strategy id or the order id it begins with (a venue event's order id after its venue, its tag and its
 ``venue_seq``). ``skip_records`` walks the records of a buffer, each CRC-checked as every read checks it,
-and stops at the first one that may concern the strategy. Compiled with mypyc (``obs.native.MODULES``).
+and stops at the first one that may concern the strategy. ``skip_order_records`` does the same for one
+order (``gateway.replay.rebuild_order``: a late fill for an order released from memory). Compiled with mypyc
+(``obs.native.MODULES``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,23 @@ def _read_uint(buf: bytes, i: int) -> int:
     return value
 
 
+def _venue_event_order(buf: bytes, at: int) -> int:
+    """Return the order id of the venue event record (JVenueApplied, JVenueEvent) at ``buf[at]`` (-1: not read).
+
+    Its layout: [tag, venue, [event tag, venue_seq, order_id, ...]]. Raises IndexError when cut short.
+    """
+    i = _skip_str(buf, at + 2)
+    if i < 0 or buf[i] & 0xF0 != 0x90:
+        return -1
+    i = _skip_str(buf, i + 1)
+    if i < 0:
+        return -1
+    size = _int_size(buf[i])
+    if size < 0:
+        return -1
+    return _read_uint(buf, i + 1 + size)
+
+
 def record_wanted(buf: bytes, at: int, sid: bytes, orders: Mapping[int, object]) -> bool:
     """Return whether the record whose payload starts at ``buf[at]`` may concern the strategy (then decode it).
 
@@ -65,16 +84,7 @@ def record_wanted(buf: bytes, at: int, sid: bytes, orders: Mapping[int, object])
             return True
         tag = buf[at + 1]
         if tag in {14, 7}:  # JVenueApplied, JVenueEvent: venue, [event tag, venue_seq, order_id, ...]
-            i = _skip_str(buf, at + 2)
-            if i < 0 or buf[i] & 0xF0 != 0x90:
-                return True
-            i = _skip_str(buf, i + 1)
-            if i < 0:
-                return True
-            size = _int_size(buf[i])
-            if size < 0:
-                return True
-            order_id = _read_uint(buf, i + 1 + size)
+            order_id = _venue_event_order(buf, at)
             return order_id < 0 or order_id in orders
         if tag in {13, 8, 16}:  # JRequest, JStrategyEvent, JSeqAhead: the strategy id first
             return buf.startswith(sid, at + 2)
@@ -85,6 +95,48 @@ def record_wanted(buf: bytes, at: int, sid: bytes, orders: Mapping[int, object])
             size = _int_size(buf[at + 2])
             return size < 0 or buf.startswith(sid, at + 3 + size)
         return tag not in {10, 11, 17}  # JTradingState, JVenueEpoch, JPositionAdjusted: no strategy's events
+    except IndexError:  # cut short: decode it (the decoder judges it)
+        return True
+
+
+def order_record_wanted(buf: bytes, at: int, order_id: int) -> bool:
+    """Return whether the record whose payload starts at ``buf[at]`` may concern order ``order_id`` (decode it).
+
+    Wanted: the order's creation, every record naming it first (sent, refused, cancel, replace), a request
+    carrying such a record (a JRequest: the strategy id, ``req_seq``, then the record), and its venue events.
+    Not wanted: other orders' records, strategy events and requests that carry none (they move no order), and
+    the trading state, venue epoch, ``seq`` ahead and position adjustment records; anything unexpected is.
+    """
+    try:
+        if buf[at] & 0xF0 != 0x90:  # not a short array
+            return True
+        tag = buf[at + 1]
+        if tag in {14, 7}:
+            found = _venue_event_order(buf, at)
+        elif tag in {1, 15} or 2 <= tag <= 6 or tag in {9, 12}:  # the order id first
+            found = _read_uint(buf, at + 2)
+        elif tag == 13:  # JRequest: strategy id, req_seq, then the record that decided it (or nil)
+            i = _skip_str(buf, at + 2)
+            if i < 0:
+                return True
+            size = _int_size(buf[i])
+            if size < 0:
+                return True
+            i += 1 + size
+            b = buf[i]
+            if b == 0xC0:  # no record (a MassCancel's answer, a request that left none)
+                return False
+            if b & 0xF0 != 0x90:
+                return True
+            inner = buf[i + 1]
+            if inner == 8:  # JStrategyEvent: an answer, no order moved
+                return False
+            if inner not in {1, 15, 3, 4, 5, 6}:
+                return True
+            found = _read_uint(buf, i + 2)
+        else:  # JStrategyEvent, JTradingState, JVenueEpoch, JSeqAhead, JPositionAdjusted: no order moved
+            return tag not in {8, 10, 11, 16, 17}
+        return found < 0 or found == order_id
     except IndexError:  # cut short: decode it (the decoder judges it)
         return True
 
@@ -108,6 +160,18 @@ def skip_records(
     Stop before the first that is wanted, damaged or not wholly in ``buf[:end]`` (the caller's normal path
     reads it). Return (where it stopped, records passed over).
     """
+    return _skip(buf, at, end, sid, orders, -1, limit)
+
+
+def skip_order_records(buf: bytes, at: int, end: int, order_id: int, limit: int) -> tuple[int, int]:
+    """As ``skip_records``, for the records that cannot concern order ``order_id`` (``order_record_wanted``)."""
+    return _skip(buf, at, end, b"", {}, order_id, limit)
+
+
+def _skip(
+    buf: bytes, at: int, end: int, sid: bytes, orders: Mapping[int, object], order_id: int, limit: int
+) -> tuple[int, int]:
+    """Pass over unwanted records: the strategy's filter, or (``order_id`` >= 0) the one order's."""
     crc32 = zlib.crc32
     view = memoryview(buf)
     n = 0
@@ -117,7 +181,12 @@ def skip_records(
         if length == 0 or length > _MAX_RECORD_SIZE or stop > end:
             break
         crc = (buf[at + 4] << 24) | (buf[at + 5] << 16) | (buf[at + 6] << 8) | buf[at + 7]
-        if crc32(view[at + 8 : stop]) != crc or record_wanted(buf, at + 8, sid, orders):
+        if crc32(view[at + 8 : stop]) != crc:
+            break
+        if order_id >= 0:
+            if order_record_wanted(buf, at + 8, order_id):
+                break
+        elif record_wanted(buf, at + 8, sid, orders):
             break
         at = stop
         n += 1

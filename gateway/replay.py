@@ -58,7 +58,7 @@ from gateway.journal import (
     JVenueEvent,
     follow_order_record,
 )
-from gateway.journal_scan import may_add_order, record_wanted, skip_records
+from gateway.journal_scan import may_add_order, order_record_wanted, record_wanted, skip_order_records, skip_records
 from gateway.protocol.messages import OrderEvent
 from gateway.venue_apply import apply_venue_event
 from model.order import (
@@ -472,22 +472,54 @@ class ReplayRunner:
 
 REBUILD_STEP: Final = 4096
 """Records ``rebuild_order`` decodes per read of the journal."""
+REBUILD_SKIPPED: Final = 1 << 16
+"""Other records ``rebuild_order`` passes over per read of the journal (CRC-checked, a few bytes looked at)."""
 
 
-def rebuild_order(reader: JournalReader, order_id: int) -> tuple[Order | None, int]:
+class OrderRecords:
+    """The records that may concern one order (a ``RecordFilter``): the others are passed over undecoded."""
+
+    __slots__ = ("order_id",)
+
+    def __init__(self, order_id: int) -> None:
+        self.order_id = order_id
+
+    def wanted(self, buf: bytes, at: int, stop: int) -> bool:
+        """Return whether the record ``buf[at:stop]`` may concern the order (then it is decoded)."""
+        return order_record_wanted(buf, at, self.order_id)
+
+    def ends_batch(self, buf: bytes, start: int) -> bool:
+        """Return False: what is wanted never changes (one order id)."""
+        return False
+
+    def skip(self, buf: bytes, at: int, end: int, limit: int) -> tuple[int, int]:
+        """Pass over up to ``limit`` records from ``buf[at]`` on that cannot concern the order."""
+        return skip_order_records(buf, at, end, self.order_id, limit)
+
+
+def rebuild_order(reader: JournalReader, order_id: int, *, select: bool = True) -> tuple[Order | None, int]:
     """Rebuild order ``order_id`` as the journal has it, reading from the reader's position to the end.
 
     For a fill the venue reports for an order released from memory (``Engine._released_order``): the
     order's creation, every record that moved it and every venue event applied to it (late fills
-    included, with their execution ids), in the same functions recovery uses. Return the order (None if
-    the journal never created it from the reader's position on) and the records decoded. Damage and read
-    errors propagate (``JournalCorruptError``, ``OSError``, ``IllegalTransition``); the reader is closed.
+    included, with their execution ids), in the same functions recovery uses. Records that cannot concern
+    the order (other orders', by their first bytes: ``OrderRecords``) are CRC-checked and passed over
+    undecoded (``reader.skipped`` counts them); ``select=False`` decodes every record (the tests' and the
+    benchmark's reference). Return the order (None if the journal never created it from the reader's
+    position on) and the records decoded. Damage and read errors propagate (``JournalCorruptError``,
+    ``OSError``, ``IllegalTransition``); the reader is closed.
     """
     order: Order | None = None
     produced: list[OrderEvent] = []
     records = 0
+    records_filter = OrderRecords(order_id) if select else None
     try:
-        while batch := reader.read(REBUILD_STEP):
+        while True:
+            batch = reader.read(REBUILD_STEP, records_filter, REBUILD_SKIPPED)
+            if not batch:
+                if reader.done:
+                    break
+                continue  # passed over other records only
             records += len(batch)
             for _position, record in batch:
                 rec = record.record if type(record) is JRequest else record

@@ -8,8 +8,12 @@ event-loop callback (a protocol method, a timer), which asyncio would otherwise 
 from __future__ import annotations
 
 import asyncio
+import gc
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,3 +72,33 @@ def no_fix_store_thread_outlives_its_test() -> Iterator[None]:
     ]
     if leaked:
         pytest.fail(f"FIX store flusher threads still running after the test (close the store): {leaked}")
+
+
+@pytest.fixture(autouse=True)
+def no_gc_callback_outlives_its_test() -> Iterator[None]:
+    """Fail a test that leaves a ``gc.callbacks`` entry behind (a ``GcController`` not closed, say).
+
+    A callback left installed runs at every later collection, in every later test. Hypothesis's own (from a
+    ``hypothesis.*`` module) is not counted: the first ``@given`` test of a run installs it, for good, to time
+    collections.
+    """
+    before = list(gc.callbacks)
+    yield
+    left = [
+        callback
+        for callback in gc.callbacks
+        if callback not in before and not getattr(callback, "__module__", "").startswith("hypothesis.")
+    ]
+    if left:
+        pytest.fail(f"gc.callbacks entries still installed after the test (close what installed them): {left}")
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[Path]:
+    """Return a fresh directory with a short path, for Unix sockets (AF_UNIX paths are limited to ~107 bytes).
+
+    Not under ``tmp_path``, which is too long; removed after the test.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -6,6 +6,9 @@ real Unix-socket server, the real venue simulators and real TCP.
 
 from __future__ import annotations
 
+import os
+import random
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -13,6 +16,7 @@ import msgspec
 from gateway.engine import Engine
 from gateway.entitlements import Entitlements, PeerCredentials, StrategyEntitlement
 from gateway.journal import (
+    FileJournal,
     JOrderCreated,
     JOrderSent,
     Journal,
@@ -22,6 +26,7 @@ from gateway.journal import (
     JStrategyEvent,
     JVenueApplied,
     JVenueEvent,
+    MmapJournal,
 )
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
@@ -39,7 +44,8 @@ from gateway.strategy_state import StrategyState
 from model.clock import FakeClock
 from model.denials import Denial
 from model.enums import Side
-from model.order import Order
+from model.fsync import FsyncPolicy
+from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     VenueAccepted,
@@ -331,3 +337,86 @@ class Rig:
 
     def order(self, strategy_id: str, cl_ord_id: str) -> Order:
         return self.engine.strategies[strategy_id].orders[cl_ord_id]
+
+
+def journal_of_kind(kind: str, path: Path) -> Journal:
+    """Return a journal at ``path`` with no fsync: an ``MmapJournal`` for ``"mmap"``, else a ``FileJournal``."""
+    if kind == "mmap":
+        return MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
+    return FileJournal(path, fsync=FsyncPolicy.NONE)
+
+
+def step_at_random(rig: Rig, link: MemoryLink, order: Order, rnd: random.Random) -> None:
+    """Move ``order`` one step on at random: the venue answers it, or its strategy (``link``) cancels or replaces it."""
+    venue = rig.venue
+    oid = order.order_id
+    roll = rnd.random()
+    if order.state is OrderState.PENDING_NEW:
+        venue.accept(oid, 1_000_000) if roll < 0.9 else venue.reject(oid)
+    elif order.state is OrderState.LIVE:
+        if roll < 0.3 and order.leaves_qty > 10:
+            venue.fill(oid, 10, 1_000_000)
+        elif roll < 0.5:
+            venue.fill(oid, order.leaves_qty, 1_000_000)
+        elif roll < 0.75:
+            rig.send(link, Cancel(order.cl_ord_id))
+        else:
+            rig.send(link, Replace(order.cl_ord_id, order.qty + 50, 1_000_100))
+    elif order.state is OrderState.PENDING_CANCEL:
+        venue.cancel(oid) if roll < 0.8 else venue.cancel_reject(oid)
+    elif order.state is OrderState.PENDING_REPLACE:
+        if roll < 0.8:
+            venue.replaced(oid, order.pending_qty - order.cum_qty, order.pending_price)
+        else:
+            venue.cancel_reject(oid)
+
+
+def journaling_rig(journal_path: Path) -> Rig:
+    """Return a rig journaling to ``journal_path`` (no fsync), S1 (ACC1), S2 (ACC2) and the gateway under this uid.
+
+    Its engine keeps 500 events and 500 ended orders in memory: older ones are read back from the journal.
+    """
+    uid = os.getuid()
+    rig = Rig(
+        journal=FileJournal(journal_path, fsync=FsyncPolicy.NONE),
+        strategies={
+            "S1": StrategyEntitlement(accounts=["ACC1"], uids=[uid]),
+            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[uid]),
+        },
+    )
+    rig.engine.entitlements.gateway_uid = uid
+    rig.engine.events_kept = rig.engine.terminal_orders_kept = 500
+    return rig
+
+
+def trade_filled(rig: Rig, link: MemoryLink, account: str, count: int, batch: int = 500) -> None:
+    """Have ``count`` orders of ``account`` accepted and filled (two events each), ``batch`` a frame read."""
+    engine = rig.engine
+    for first in range(0, count, batch):
+        frames = [
+            encode_frame(NewOrder(f"c{i}", account, "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
+            for i in range(first, first + batch)
+        ]
+        engine.link_data(link, b"".join(frames), rig.clock())
+        for order_id in range(engine.next_order_id - batch, engine.next_order_id):
+            rig.venue.accept(order_id, 1_000_000)
+            rig.venue.fill(order_id, 100, 1_000_000)
+        engine.flush()
+        link.written.clear()
+
+
+def engine_over(venue: VenueAdapter, clock: FakeClock, journal: Path, *, max_qty: int) -> tuple[Engine, Rig]:
+    """Return a real engine over ``venue`` (S1 trading ACC1 as uid 1000, journal at ``journal``), and a Rig.
+
+    The risk checks refuse orders above ``max_qty``; the Rig only lends its helpers (``connect``, ``send``...).
+    """
+    engine = Engine(
+        risk=LimitRisk(max_qty=max_qty),
+        venues=[venue],
+        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
+        clock=clock,
+        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
+    )
+    rig = Rig()
+    rig.engine, rig.clock = engine, clock
+    return engine, rig

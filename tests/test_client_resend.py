@@ -11,10 +11,6 @@ path, and the client reconnects by itself. Real processes and ``kill -9`` are in
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,78 +23,10 @@ from gateway.client import (
     RequestNotReceivedError,
     RequestOutcomeUnknownError,
 )
-from gateway.engine import Engine
-from gateway.entitlements import StrategyEntitlement
-from gateway.journal import FileJournal, JOrderCreated, JSentCancel, read_journal, unwrap_requests
+from gateway.journal import JOrderCreated, JSentCancel, read_journal, unwrap_requests
 from gateway.protocol.messages import MassCancel, MassCancelAck, NewOrder, OrderAccepted
-from gateway.recovery import recover
-from gateway.server import StrategyProtocol, start_strategy_server
 from model.enums import Side
-from model.fsync import FsyncPolicy
-from tests.harness import Rig
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-class Gateway:
-    """One gateway "process": an engine journaling to ``workdir/j``, recovered from it, and its socket."""
-
-    def __init__(self, workdir: Path, *, journal: bool = True) -> None:
-        ents = {"S1": StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()], on_disconnect="keep")}
-        self.rig = Rig(strategies=ents)
-        self.rig.engine.entitlements.gateway_uid = os.getuid()
-        self.path = workdir / "s.sock"
-        self.journal_path = workdir / "j"
-        if journal:
-            recovered = recover(read_journal(self.journal_path))
-            self.rig.engine.journal = FileJournal(self.journal_path, fsync=FsyncPolicy.NONE)
-            self.rig.engine.adopt(recovered)
-        self.server: asyncio.AbstractServer | None = None
-
-    @property
-    def engine(self) -> Engine:
-        return self.rig.engine
-
-    async def start(self) -> None:
-        self.server = await start_strategy_server(self.engine, self.path, self.rig.clock)
-
-    def link(self) -> StrategyProtocol:
-        link = self.engine.strategies["S1"].link
-        assert isinstance(link, StrategyProtocol)
-        return link
-
-    def stop_reading(self) -> None:
-        """From now on the strategy's bytes stay unread (in a socket buffer that dies with the process)."""
-        transport = self.link().transport
-        assert transport is not None
-        transport.pause_reading()
-
-    def lose_answers(self) -> None:
-        """From now on what the gateway writes to the strategy is lost (it dies before the bytes leave)."""
-        self.link().write_out = lambda data: None  # type: ignore[method-assign]
-
-    async def crash(self) -> None:
-        """Die: the socket goes, nothing more is written (the journal holds what was flushed)."""
-        assert self.server is not None
-        self.server.close()
-        transport = self.link().transport
-        assert transport is not None
-        transport.abort()
-        await self.server.wait_closed()
-        self.engine.journal.close()
-
-
-async def _wait(condition: object, what: str, timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+from tests.socket_gateway import Gateway, wait_for
 
 
 def _created(gateway: Gateway) -> list[str]:
@@ -110,15 +38,15 @@ async def _submit(client: GatewayClient, count: int) -> list[OrderHandle]:
 
 
 async def test_resend_when_gateway_restarts_having_missed_requests_then_sdk_sends_exactly_those_again(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
-    first = Gateway(workdir)
+    first = Gateway(sock_dir)
     await first.start()
     client = GatewayClient(first.path, "S1", auto_reconnect=True, reconnect_initial_s=0.01)
     welcome = await client.connect()
     assert welcome.protocol_version == 3 and welcome.last_req_seq == 0
     early = await _submit(client, 3)
-    await _wait(lambda: len(first.engine.orders) == 3, "the first orders")
+    await wait_for(lambda: len(first.engine.orders) == 3, "the first orders")
     first.stop_reading()
     late = await _submit(client, 3)  # requests 4 to 6: never read
     await client.cancel(early[0].cl_ord_id)  # request 7: never read
@@ -127,15 +55,15 @@ async def test_resend_when_gateway_restarts_having_missed_requests_then_sdk_send
     assert client.req_seq == 8
     await first.crash()
 
-    second = Gateway(workdir)
+    second = Gateway(sock_dir)
     assert second.engine.strategies["S1"].last_req_seq == 3
     await second.start()
-    await _wait(lambda: client.connections == 2 and client.state is ConnectionState.CONNECTED, "the reconnect")
+    await wait_for(lambda: client.connections == 2 and client.state is ConnectionState.CONNECTED, "the reconnect")
     assert client.welcome is not None and client.welcome.last_req_seq == 3
     assert client.resent == 5  # 4 to 8, unchanged and in order
     answer = await mass
     assert isinstance(answer, MassCancelAck) and answer.count == 0
-    await _wait(lambda: second.engine.strategies["S1"].last_req_seq == 8, "every request processed")
+    await wait_for(lambda: second.engine.strategies["S1"].last_req_seq == 8, "every request processed")
     assert _created(second) == [h.cl_ord_id for h in early + late]  # each order created once
     for order_id in range(1, 7):
         second.rig.venue.accept(order_id)
@@ -150,23 +78,23 @@ async def test_resend_when_gateway_restarts_having_missed_requests_then_sdk_send
 
 
 async def test_resend_when_a_mass_cancel_was_processed_but_its_answer_lost_then_asked_again_and_answered_once(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
-    first = Gateway(workdir)
+    first = Gateway(sock_dir)
     await first.start()
     client = GatewayClient(first.path, "S1", auto_reconnect=True, reconnect_initial_s=0.01)
     await client.connect()
     (order,) = await _submit(client, 1)
-    await _wait(lambda: first.engine.orders, "the order")
+    await wait_for(lambda: first.engine.orders, "the order")
     first.rig.venue.accept(1)
     first.engine.flush()
     await order.wait_accepted(5)
     first.lose_answers()
     mass = asyncio.ensure_future(client.mass_cancel(timeout=10))  # processed: the cancel goes out; answer lost
-    await _wait(lambda: first.engine.strategies["S1"].last_req_seq == 2, "the mass cancel processed")
+    await wait_for(lambda: first.engine.strategies["S1"].last_req_seq == 2, "the mass cancel processed")
     await first.crash()
 
-    second = Gateway(workdir)
+    second = Gateway(sock_dir)
     await second.start()
     answer = await mass
     assert isinstance(answer, MassCancelAck) and answer.count == 1
@@ -178,21 +106,21 @@ async def test_resend_when_a_mass_cancel_was_processed_but_its_answer_lost_then_
 
 
 async def test_resend_false_when_gateway_missed_requests_then_reported_not_received_and_numbering_goes_on(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
-    first = Gateway(workdir)
+    first = Gateway(sock_dir)
     await first.start()
     client = GatewayClient(first.path, "S1", auto_reconnect=True, reconnect_initial_s=0.01, resend=False)
     await client.connect()
     (kept,) = await _submit(client, 1)
-    await _wait(lambda: first.engine.orders, "the first order")
+    await wait_for(lambda: first.engine.orders, "the first order")
     first.stop_reading()
     (lost,) = await _submit(client, 1)
     mass = asyncio.ensure_future(client.mass_cancel(timeout=10))
     await asyncio.sleep(0.05)
     await first.crash()
 
-    second = Gateway(workdir)
+    second = Gateway(sock_dir)
     await second.start()
     with pytest.raises(RequestNotReceivedError, match="request 2 \\(NewOrder\\) not received"):
         await lost.wait_done(5)
@@ -202,16 +130,16 @@ async def test_resend_false_when_gateway_missed_requests_then_reported_not_recei
     assert [type(r) for r in client.not_received] == [NewOrder, MassCancel]
     assert client.req_seq == 1  # the next request is 2 again
     again = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, price_ticks=1_000_000, cl_ord_id=lost.cl_ord_id)
-    await _wait(lambda: second.engine.strategies["S1"].last_req_seq == 2, "the new request 2")
+    await wait_for(lambda: second.engine.strategies["S1"].last_req_seq == 2, "the new request 2")
     assert again is not lost and _created(second) == [kept.cl_ord_id, lost.cl_ord_id]
     await client.close()
     second.server.close()  # type: ignore[union-attr]
 
 
 async def test_new_session_when_gateway_starts_a_new_journal_then_requests_in_flight_not_received_and_renumbered(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
-    first = Gateway(workdir)
+    first = Gateway(sock_dir)
     await first.start()
     states: list[tuple[ConnectionState, str]] = []
     client = GatewayClient(
@@ -223,7 +151,7 @@ async def test_new_session_when_gateway_starts_a_new_journal_then_requests_in_fl
     )
     await client.connect()
     done = await _submit(client, 2)
-    await _wait(lambda: len(first.engine.orders) == 2, "the orders")
+    await wait_for(lambda: len(first.engine.orders) == 2, "the orders")
     first.rig.venue.accept(1)
     first.engine.flush()
     await done[0].wait_accepted(5)  # request 1 (and so nothing before it) processed
@@ -231,11 +159,11 @@ async def test_new_session_when_gateway_starts_a_new_journal_then_requests_in_fl
     (in_flight,) = await _submit(client, 1)
     await asyncio.sleep(0.05)
     await first.crash()
-    (workdir / "j").rename(workdir / "yesterday.j")  # a new trading day: a new journal
+    (sock_dir / "j").rename(sock_dir / "yesterday.j")  # a new trading day: a new journal
 
-    second = Gateway(workdir)
+    second = Gateway(sock_dir)
     await second.start()
-    await _wait(lambda: client.connections == 2 and client.state is ConnectionState.CONNECTED, "the reconnect")
+    await wait_for(lambda: client.connections == 2 and client.state is ConnectionState.CONNECTED, "the reconnect")
     assert client.welcome is not None and client.welcome.last_req_seq == 0
     assert in_flight.status is OrderStatus.UNKNOWN and client.resent == 0
     with pytest.raises(RequestOutcomeUnknownError, match="new session"):
@@ -243,26 +171,26 @@ async def test_new_session_when_gateway_starts_a_new_journal_then_requests_in_fl
     assert [r.req_seq for r in client.outcome_unknown] == [2, 3]  # 2 was processed, unknown to the client
     assert "2 requests in flight not sent again" in states[-1][1]
     await _submit(client, 1)
-    await _wait(lambda: second.engine.strategies["S1"].last_req_seq == 1, "request 1 of the new session")
+    await wait_for(lambda: second.engine.strategies["S1"].last_req_seq == 1, "request 1 of the new session")
     await client.close()
     second.server.close()  # type: ignore[union-attr]
 
 
-async def test_numbering_when_a_new_client_connects_then_it_continues_after_the_gateway(workdir: Path) -> None:
-    gateway = Gateway(workdir)
+async def test_numbering_when_a_new_client_connects_then_it_continues_after_the_gateway(sock_dir: Path) -> None:
+    gateway = Gateway(sock_dir)
     await gateway.start()
     async with GatewayClient(gateway.path, "S1") as first:
         await _submit(first, 2)
         await first.cancel("nope")
-        await _wait(lambda: gateway.engine.strategies["S1"].last_req_seq == 3, "three requests")
+        await wait_for(lambda: gateway.engine.strategies["S1"].last_req_seq == 3, "three requests")
     async with GatewayClient(gateway.path, "S1") as second:  # the strategy restarted
         assert second.req_seq == 3
         await _submit(second, 1)
-        await _wait(lambda: gateway.engine.strategies["S1"].last_req_seq == 4, "request 4")
+        await wait_for(lambda: gateway.engine.strategies["S1"].last_req_seq == 4, "request 4")
         assert gateway.engine.counters.duplicate_requests == 0
     async with GatewayClient(gateway.path, "S1", protocol_version=2) as old:  # version 2: no numbers
         await _submit(old, 1)
-        await _wait(lambda: len(gateway.engine.orders) == 4, "the version-2 order")
+        await wait_for(lambda: len(gateway.engine.orders) == 4, "the version-2 order")
         assert old.req_seq == 0 and gateway.engine.strategies["S1"].last_req_seq == 4
     assert gateway.server is not None
     gateway.server.close()

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,75 +27,12 @@ from gateway.client import (
     OrderStatus,
     RequestRefusedError,
 )
-from gateway.entitlements import StrategyEntitlement
-from gateway.journal import FileJournal, read_journal
 from gateway.protocol.messages import OrderAccepted
-from gateway.recovery import recover
-from gateway.server import StrategyProtocol, start_strategy_server
 from model.enums import Side
-from model.fsync import FsyncPolicy
 from model.venue_events import VenueState
-from tests.harness import Rig
+from tests.socket_gateway import Gateway, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-class Gateway:
-    """One gateway "process": an engine journaling to ``workdir/j``, recovered from it, and its socket."""
-
-    def __init__(self, workdir: Path) -> None:
-        ents = {"S1": StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()], on_disconnect="keep")}
-        self.rig = Rig(strategies=ents)
-        self.engine = self.rig.engine
-        self.engine.entitlements.gateway_uid = os.getuid()
-        self.path = workdir / "s.sock"
-        journal_path = workdir / "j"
-        recovered = recover(read_journal(journal_path))
-        self.engine.journal = FileJournal(journal_path, fsync=FsyncPolicy.NONE)
-        self.engine.adopt(recovered)
-        self.server: asyncio.AbstractServer | None = None
-
-    async def start(self) -> None:
-        self.server = await start_strategy_server(self.engine, self.path, self.rig.clock)
-
-    def link(self) -> StrategyProtocol:
-        link = self.engine.strategies["S1"].link
-        assert isinstance(link, StrategyProtocol)
-        return link
-
-    def stop_reading(self) -> None:
-        """Freeze: from now on the strategy's bytes stay unread and nothing is sent (no heartbeats either)."""
-        transport = self.link().transport
-        assert transport is not None
-        transport.pause_reading()
-
-    async def crash(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        transport = self.link().transport
-        assert transport is not None
-        transport.abort()
-        await self.server.wait_closed()
-        self.engine.journal.close()
-
-    def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-
-
-async def _wait(condition: object, what: str, timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 class Shares:
@@ -115,10 +49,10 @@ class Shares:
 
 
 async def test_unencodable_argument_when_submitting_then_type_error_nothing_numbered_and_next_order_clean(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
     """Fails on the old code: the request was numbered and half-written, the next order glued to the garbage."""
-    gateway = Gateway(workdir)
+    gateway = Gateway(sock_dir)
     await gateway.start()
     async with GatewayClient(gateway.path, "S1") as client:
         with pytest.raises(TypeError, match="qty must be an int"):
@@ -133,7 +67,7 @@ async def test_unencodable_argument_when_submitting_then_type_error_nothing_numb
             await client.mass_cancel(account=Shares(1))  # type: ignore[arg-type]
         assert client.req_seq == 0 and client._writer.buffer == bytearray() and not client._unprocessed
         order = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "100.00")
-        await _wait(lambda: gateway.engine.orders, "the valid order")
+        await wait_for(lambda: gateway.engine.orders, "the valid order")
         gateway.rig.venue.accept(1)
         gateway.engine.flush()
         assert isinstance(await order.wait_accepted(5), OrderAccepted)
@@ -144,9 +78,9 @@ async def test_unencodable_argument_when_submitting_then_type_error_nothing_numb
 # ---- 2. ids the gateway cannot read ------------------------------------------------------------
 
 
-async def test_unreadable_cl_ord_id_when_submitting_then_refused_up_front_with_nothing_sent(workdir: Path) -> None:
+async def test_unreadable_cl_ord_id_when_submitting_then_refused_up_front_with_nothing_sent(sock_dir: Path) -> None:
     """Fails on the old code: a 33-byte id was sent, answered by an Error, and its handle stayed PENDING_NEW."""
-    gateway = Gateway(workdir)
+    gateway = Gateway(sock_dir)
     await gateway.start()
     async with GatewayClient(gateway.path, "S1", cl_ord_id_prefix="x" * 31) as client:
         with pytest.raises(ValueError, match="33 bytes in UTF-8"):
@@ -165,10 +99,10 @@ async def test_unreadable_cl_ord_id_when_submitting_then_refused_up_front_with_n
 
 
 async def test_error_naming_a_request_when_gateway_cannot_read_it_then_its_handle_ends_and_numbering_goes_on(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fails on the old code: the Error went to client.errors only and wait_done() hung."""
-    gateway = Gateway(workdir)
+    gateway = Gateway(sock_dir)
     await gateway.start()
     monkeypatch.setattr(client_module, "check_cl_ord_id", lambda value, what="": value)  # an SDK that misses one
     async with GatewayClient(gateway.path, "S1") as client:
@@ -177,7 +111,7 @@ async def test_error_naming_a_request_when_gateway_cannot_read_it_then_its_handl
             await bad.wait_done(5)
         assert bad.status is OrderStatus.REJECTED and client.processed_req_seq == 1
         good = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00")  # request 2: no gap
-        await _wait(lambda: gateway.engine.orders, "the next order")
+        await wait_for(lambda: gateway.engine.orders, "the next order")
         gateway.rig.venue.accept(1)
         gateway.engine.flush()
         assert isinstance(await good.wait_accepted(5), OrderAccepted)
@@ -199,9 +133,9 @@ async def _back_up(client: GatewayClient) -> None:
     raise AssertionError("the socket never backed up")
 
 
-async def test_frozen_gateway_when_write_buffer_backed_up_then_detected_after_three_intervals(workdir: Path) -> None:
+async def test_frozen_gateway_when_write_buffer_backed_up_then_detected_after_three_intervals(sock_dir: Path) -> None:
     """Fails on the old code: transport.close() waited for the buffer, so the client stayed wedged."""
-    gateway = Gateway(workdir)
+    gateway = Gateway(sock_dir)
     await gateway.start()
     states: list[ConnectionState] = []
     client = GatewayClient(gateway.path, "S1", heartbeat_ms=200, on_connection_state=lambda e: states.append(e.state))
@@ -218,9 +152,9 @@ async def test_frozen_gateway_when_write_buffer_backed_up_then_detected_after_th
     gateway.stop()
 
 
-async def test_close_when_gateway_stopped_reading_then_returns_after_a_short_drain(workdir: Path) -> None:
+async def test_close_when_gateway_stopped_reading_then_returns_after_a_short_drain(sock_dir: Path) -> None:
     """Fails on the old code: close() waited for a gateway that never reads again."""
-    gateway = Gateway(workdir)
+    gateway = Gateway(sock_dir)
     await gateway.start()
     client = GatewayClient(gateway.path, "S1", heartbeat_ms=60_000)
     await client.connect()
@@ -237,10 +171,10 @@ async def test_close_when_gateway_stopped_reading_then_returns_after_a_short_dra
 
 
 async def test_resend_when_gateway_restarts_with_venue_not_yet_up_then_requests_wait_for_venue_up(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
     """Fails on the old code: the requests went out at the Welcome and were refused VENUE_UNAVAILABLE."""
-    first = Gateway(workdir)
+    first = Gateway(sock_dir)
     await first.start()
     states: list[ConnectionState] = []
     client = GatewayClient(
@@ -256,16 +190,16 @@ async def test_resend_when_gateway_restarts_with_venue_not_yet_up_then_requests_
     await asyncio.sleep(0.05)
     await first.crash()
 
-    second = Gateway(workdir)
+    second = Gateway(sock_dir)
     second.rig.venue._state = VenueState.LOGGING_IN  # the venue session is still logging in after the restart
     await second.start()
-    await _wait(lambda: "S1" in second.engine.strategies, "the reconnect")
+    await wait_for(lambda: "S1" in second.engine.strategies, "the reconnect")
     await asyncio.sleep(0.3)
     assert second.engine.strategies["S1"].last_req_seq == 0 and states[-1:] == [ConnectionState.CONNECTING]
     assert second.engine.orders == {}
     second.rig.venue.set_state(VenueState.UP)
     second.engine.flush()
-    await _wait(lambda: second.engine.strategies["S1"].last_req_seq == 3, "the requests sent again")
+    await wait_for(lambda: second.engine.strategies["S1"].last_req_seq == 3, "the requests sent again")
     assert states[-1:] == [ConnectionState.CONNECTED] and client.resent == 3
     for order_id in (1, 2, 3):
         second.rig.venue.accept(order_id)
@@ -277,9 +211,9 @@ async def test_resend_when_gateway_restarts_with_venue_not_yet_up_then_requests_
 
 
 async def test_resend_when_venue_never_comes_up_then_sent_after_the_wait_and_gateway_answer_stands(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
-    first = Gateway(workdir)
+    first = Gateway(sock_dir)
     await first.start()
     client = GatewayClient(first.path, "S1", auto_reconnect=True, reconnect_initial_s=0.01, resend_venue_wait_s=0.3)
     await client.connect()
@@ -288,7 +222,7 @@ async def test_resend_when_venue_never_comes_up_then_sent_after_the_wait_and_gat
     await asyncio.sleep(0.05)
     await first.crash()
 
-    second = Gateway(workdir)
+    second = Gateway(sock_dir)
     second.rig.venue._state = VenueState.DISCONNECTED
     await second.start()
     final = await order.wait_done(5)
@@ -301,9 +235,9 @@ async def test_resend_when_venue_never_comes_up_then_sent_after_the_wait_and_gat
 # ---- 5. blocking client: a failed connect leaves nothing behind ------------------------------
 
 
-def test_blocking_client_when_connect_fails_then_no_thread_or_descriptor_left(workdir: Path) -> None:
+def test_blocking_client_when_connect_fails_then_no_thread_or_descriptor_left(sock_dir: Path) -> None:
     """Fails on the old code: each failed attempt left its loop thread and 3 descriptors."""
-    missing = workdir / "missing.sock"
+    missing = sock_dir / "missing.sock"
     with pytest.raises(GatewayError), BlockingGatewayClient(missing, "S1"):
         pass  # warm-up: imports and lazily opened descriptors
     threads, fds = threading.active_count(), len(os.listdir("/proc/self/fd"))
@@ -338,23 +272,23 @@ def _example(name: str, *args: str) -> subprocess.Popen[str]:
 
 
 async def test_blocking_example_when_interrupted_waiting_for_its_order_then_exits_130_without_traceback(
-    workdir: Path,
+    sock_dir: Path,
 ) -> None:
     """Fails on the old code: a KeyboardInterrupt traceback and status 1 (then a 'Task exception' one)."""
-    gateway = Gateway(workdir)
+    gateway = Gateway(sock_dir)
     await gateway.start()
     args = ("--socket", str(gateway.path), "--strategy", "S1", "--venue", "V1", "AAPL", "B", "100", "100.00")
     proc = _example("blocking_script.py", *args)
-    await _wait(lambda: gateway.engine.orders, "the example's order", 20)
+    await wait_for(lambda: gateway.engine.orders, "the example's order", 20)
     await asyncio.sleep(0.3)  # it waits in wait_done()
     err = await asyncio.get_running_loop().run_in_executor(None, _interrupt, proc)
     assert proc.returncode == 130 and "Traceback" not in err, err
     gateway.stop()
 
 
-def test_asyncio_example_when_interrupted_then_exits_130_without_traceback(workdir: Path) -> None:
+def test_asyncio_example_when_interrupted_then_exits_130_without_traceback(sock_dir: Path) -> None:
     """Fails on the old code: a KeyboardInterrupt traceback and status 1."""
-    path = workdir / "silent.sock"
+    path = sock_dir / "silent.sock"
     server = socket.socket(socket.AF_UNIX)  # accepts, never answers: the example waits for its Welcome
     server.bind(str(path))
     server.listen()
@@ -372,21 +306,21 @@ def test_asyncio_example_when_interrupted_then_exits_130_without_traceback(workd
 # ---- 7. handles or ids, unambiguous ids ---------------------------------------------------------
 
 
-async def test_cancel_and_replace_when_given_a_handle_then_act_on_its_order(workdir: Path) -> None:
-    gateway = Gateway(workdir)
+async def test_cancel_and_replace_when_given_a_handle_then_act_on_its_order(sock_dir: Path) -> None:
+    gateway = Gateway(sock_dir)
     await gateway.start()
     async with GatewayClient(gateway.path, "S1", cl_ord_id_prefix="run1") as client:
         order = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "100.00")
         other = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "100.00")
         assert (order.cl_ord_id, other.cl_ord_id) == ("run1-1", "run1-2")  # "run1" + 11 and "run11" + 1 differ
-        await _wait(lambda: len(gateway.engine.orders) == 2, "the orders")
+        await wait_for(lambda: len(gateway.engine.orders) == 2, "the orders")
         gateway.rig.venue.accept(1)
         gateway.rig.venue.accept(2)
         gateway.engine.flush()
         await other.wait_accepted(5)
         await client.replace(order, 200, "101.00")
         await client.cancel(other)
-        await _wait(lambda: gateway.engine.strategies["S1"].last_req_seq == 4, "the replace and the cancel")
+        await wait_for(lambda: gateway.engine.strategies["S1"].last_req_seq == 4, "the replace and the cancel")
         assert [command[:3] for command in gateway.rig.venue.commands[2:]] == [("replace", 1, 200), ("cancel", 2, 0)]
     async with GatewayClient(gateway.path, "S1", cl_ord_id_prefix="run-") as plain:
         assert plain.next_cl_ord_id() == "run-1"  # a prefix not ending in a digit is used as it is

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +12,6 @@ from gateway.server import LISTEN_BACKLOG, create_unix_server
 
 CONNECTIONS = 300
 """More than asyncio's default backlog (100), fewer than the kernel's usual cap (4096)."""
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 async def test_connections_made_while_the_loop_is_busy_wait_in_the_backlog(sock_dir: Path) -> None:

@@ -17,24 +17,16 @@ import msgspec
 import pytest
 
 from gateway.entitlements import StrategyEntitlement
-from gateway.journal import FileJournal, Journal, JournalScan, MmapJournal
+from gateway.journal import Journal, JournalScan
 from gateway.journal_scan import record_wanted
-from gateway.protocol.messages import Cancel, OrderEvent, Replace
+from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
 from gateway.replay import JournalRead, ReplayJob, ReplayRunner
-from model.fsync import FsyncPolicy
-from model.order import OrderState
-from tests.harness import MemoryLink, Rig
+from tests.harness import MemoryLink, Rig, journal_of_kind, step_at_random
 
 KEPT = 100
 HEAVY = ("S10", "S2", "S3")
 """Strategies that trade four times as much as S1 ("S10" begins as "S1" does)."""
-
-
-def _journal(kind: str, path: Path) -> Journal:
-    if kind == "mmap":
-        return MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
-    return FileJournal(path, fsync=FsyncPolicy.NONE)
 
 
 def _rig(journal: Journal) -> Rig:
@@ -50,7 +42,6 @@ def _rig(journal: Journal) -> Rig:
 def _day(rig: Rig, steps: int, seed: int, s1_version: int) -> None:
     """S1 sends one order in 5, the others the rest; acks, fills, cancels, replaces, rejects at random."""
     rnd = random.Random(seed)
-    venue = rig.venue
     links: dict[str, MemoryLink] = {"S1": rig.connect("S1", version=s1_version)}
     for name in HEAVY:
         links[name] = rig.connect(name, version=2 if name == "S2" else 3)
@@ -63,27 +54,7 @@ def _day(rig: Rig, steps: int, seed: int, s1_version: int) -> None:
             rig.new_order(links[name], f"c{n}", qty=100, account=f"A{name}")
         else:
             order = rnd.choice(open_orders)
-            link = links[order.strategy_id]
-            oid = order.order_id
-            roll = rnd.random()
-            if order.state is OrderState.PENDING_NEW:
-                venue.accept(oid, 1_000_000) if roll < 0.9 else venue.reject(oid)
-            elif order.state is OrderState.LIVE:
-                if roll < 0.3 and order.leaves_qty > 10:
-                    venue.fill(oid, 10, 1_000_000)
-                elif roll < 0.5:
-                    venue.fill(oid, order.leaves_qty, 1_000_000)
-                elif roll < 0.75:
-                    rig.send(link, Cancel(order.cl_ord_id))
-                else:
-                    rig.send(link, Replace(order.cl_ord_id, order.qty + 50, 1_000_100))
-            elif order.state is OrderState.PENDING_CANCEL:
-                venue.cancel(oid) if roll < 0.8 else venue.cancel_reject(oid)
-            elif order.state is OrderState.PENDING_REPLACE:
-                if roll < 0.8:
-                    venue.replaced(oid, order.pending_qty - order.cum_qty, order.pending_price)
-                else:
-                    venue.cancel_reject(oid)
+            step_at_random(rig, links[order.strategy_id], order, rnd)
         rig.engine.flush()
         for link in links.values():
             link.written.clear()
@@ -95,7 +66,7 @@ def _encoded(events: list[OrderEvent]) -> list[bytes]:
 
 @pytest.mark.parametrize(("storage", "s1_version"), [("mmap", 3), ("file", 2)])
 def test_a_far_replay_decodes_its_own_records_not_the_journals(tmp_path: Path, storage: str, s1_version: int) -> None:
-    journal = _journal(storage, tmp_path / "j")
+    journal = journal_of_kind(storage, tmp_path / "j")
     rig = _rig(journal)
     _day(rig, 15_000, seed=21, s1_version=s1_version)
     st = rig.engine.strategies["S1"]
@@ -132,7 +103,7 @@ def test_a_record_the_filter_does_not_know_is_decoded() -> None:
 
 
 def test_a_replay_lets_go_of_its_file_buffer_and_events_when_it_ends(tmp_path: Path) -> None:
-    journal = _journal("file", tmp_path / "j")
+    journal = journal_of_kind("file", tmp_path / "j")
     rig = _rig(journal)
     _day(rig, 15_000, seed=5, s1_version=3)
     base = rig.engine.strategies["S1"].events_base

@@ -15,21 +15,14 @@ import msgspec
 import pytest
 
 from gateway.engine import RELEASE_BATCH
-from gateway.journal import FileJournal, Journal, JournalCorruptError, JournalScan, MmapJournal
-from gateway.protocol.messages import Cancel, OrderEvent, Replace
+from gateway.journal import FileJournal, JournalCorruptError, JournalScan
+from gateway.protocol.messages import OrderEvent
 from gateway.recovery import recover
 from gateway.replay import MARK_EVERY, JournalMarks, ReplayJob, replay_start
 from model.fsync import FsyncPolicy
-from model.order import OrderState
-from tests.harness import MemoryLink, Rig
+from tests.harness import MemoryLink, Rig, journal_of_kind, step_at_random
 
 KEPT = 300
-
-
-def _journal(kind: str, path: Path) -> Journal:
-    if kind == "mmap":
-        return MmapJournal(path, fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
-    return FileJournal(path, fsync=FsyncPolicy.NONE)
 
 
 def _day(rig: Rig, steps: int, seed: int) -> None:
@@ -54,27 +47,7 @@ def _day(rig: Rig, steps: int, seed: int) -> None:
             rig.new_order(links[strategy], f"c{n}", qty=100, account="ACC1" if strategy == "S1" else "ACC2")
         else:
             order = rnd.choice(open_orders)
-            link = links[order.strategy_id]
-            oid = order.order_id
-            roll = rnd.random()
-            if order.state is OrderState.PENDING_NEW:
-                venue.accept(oid, 1_000_000) if roll < 0.9 else venue.reject(oid)
-            elif order.state is OrderState.LIVE:
-                if roll < 0.3 and order.leaves_qty > 10:
-                    venue.fill(oid, 10, 1_000_000)
-                elif roll < 0.5:
-                    venue.fill(oid, order.leaves_qty, 1_000_000)
-                elif roll < 0.75:
-                    rig.send(link, Cancel(order.cl_ord_id))
-                else:
-                    rig.send(link, Replace(order.cl_ord_id, order.qty + 50, 1_000_100))
-            elif order.state is OrderState.PENDING_CANCEL:
-                venue.cancel(oid) if roll < 0.8 else venue.cancel_reject(oid)
-            elif order.state is OrderState.PENDING_REPLACE:
-                if roll < 0.8:
-                    venue.replaced(oid, order.pending_qty - order.cum_qty, order.pending_price)
-                else:
-                    venue.cancel_reject(oid)
+            step_at_random(rig, links[order.strategy_id], order, rnd)
         engine.flush()
         s1.written.clear()
         s2.written.clear()
@@ -86,7 +59,7 @@ def _encoded(events: list[OrderEvent]) -> list[bytes]:
 
 @pytest.mark.parametrize("storage", ["mmap", "file"])
 def test_an_indexed_replay_gives_exactly_the_events_a_full_read_rebuilds(tmp_path: Path, storage: str) -> None:
-    journal = _journal(storage, tmp_path / "j")
+    journal = journal_of_kind(storage, tmp_path / "j")
     rig = Rig(journal=journal)
     rig.engine.events_kept = rig.engine.terminal_orders_kept = KEPT
     _day(rig, 14_000, seed=13)
@@ -148,7 +121,7 @@ def test_marks_find_the_last_position_at_or_before_a_key() -> None:
 
 @pytest.mark.parametrize("storage", ["mmap", "file"])
 def test_a_damaged_record_in_the_range_refuses_the_replay(tmp_path: Path, storage: str) -> None:
-    journal = _journal(storage, tmp_path / "j")
+    journal = journal_of_kind(storage, tmp_path / "j")
     rig = Rig(journal=journal)
     rig.engine.events_kept = rig.engine.terminal_orders_kept = KEPT
     _day(rig, 3_000, seed=3)

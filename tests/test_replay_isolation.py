@@ -10,18 +10,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import shutil
 import socket
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.app import LoopReplayReader, ThreadReplayReader, _loop_scheduler
 from gateway.engine import Engine
-from gateway.entitlements import StrategyEntitlement
 from gateway.journal import FileJournal
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
@@ -37,48 +33,10 @@ from gateway.protocol.messages import (
 from gateway.replay import JournalRead, ReplayJob, ReplayRunner
 from gateway.server import peer_closed, start_strategy_server
 from model.enums import Side
-from model.fsync import FsyncPolicy
-from tests.harness import MemoryLink, Rig
+from tests.harness import journaling_rig, trade_filled
 
 STORM = 60
 """Connections that each say Hello(last_seq 0) and close at once."""
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short: not under tmp_path
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def _rig(tmp_path: Path) -> Rig:
-    uid = os.getuid()
-    rig = Rig(
-        journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE),
-        strategies={
-            "S1": StrategyEntitlement(accounts=["ACC1"], uids=[uid]),
-            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[uid]),
-        },
-    )
-    rig.engine.entitlements.gateway_uid = uid
-    rig.engine.events_kept = rig.engine.terminal_orders_kept = 500
-    return rig
-
-
-def _trade(rig: Rig, link: MemoryLink, account: str, count: int, batch: int = 500) -> None:
-    """Have ``count`` orders accepted and filled (two events each)."""
-    engine = rig.engine
-    for first in range(0, count, batch):
-        frames = [
-            encode_frame(NewOrder(f"c{i}", account, "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
-            for i in range(first, first + batch)
-        ]
-        engine.link_data(link, b"".join(frames), rig.clock())
-        for order_id in range(engine.next_order_id - batch, engine.next_order_id):
-            rig.venue.accept(order_id, 1_000_000)
-            rig.venue.fill(order_id, 100, 1_000_000)
-        engine.flush()
-        link.written.clear()
 
 
 def _journal_fds(path: Path) -> int:
@@ -109,14 +67,14 @@ def _idle(engine: Engine, runner: ReplayRunner) -> bool:
 async def test_a_hello_close_storm_leaves_no_read_behind_and_another_strategy_is_served_in_turn(
     tmp_path: Path, sock_dir: Path, mode: str
 ) -> None:
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     uid = os.getuid()
     s2 = rig.connect("S2", uid=uid)  # S2's day is the journal's first stretch, S1's the whole journal
-    _trade(rig, s2, "ACC2", 1_000)
+    trade_filled(rig, s2, "ACC2", 1_000)
     engine.link_closed(s2)
     s1 = rig.connect("S1", uid=uid)
-    _trade(rig, s1, "ACC1", 6_000)
+    trade_filled(rig, s1, "ACC1", 6_000)
     engine.link_closed(s1)
     st1, st2 = engine.strategies["S1"], engine.strategies["S2"]
     assert st1.events_base > 10_000 and st2.events_base > 1_000  # both replays from 0 read the journal
@@ -194,10 +152,10 @@ async def test_a_hello_close_storm_leaves_no_read_behind_and_another_strategy_is
 
 
 def test_the_runner_bounds_open_reads_takes_them_in_turn_and_a_cancelled_one_never_opens(tmp_path: Path) -> None:
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     link = rig.connect("S1", uid=os.getuid())
-    _trade(rig, link, "ACC1", 2_000)
+    trade_filled(rig, link, "ACC1", 2_000)
     engine.link_closed(link)
     base = engine.strategies["S1"].events_base
     journal = engine.journal
@@ -253,11 +211,11 @@ def test_the_runner_bounds_open_reads_takes_them_in_turn_and_a_cancelled_one_nev
 async def test_a_journal_that_cannot_be_opened_refuses_that_hello_and_later_replays_still_run(
     tmp_path: Path, mode: str
 ) -> None:
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     uid = os.getuid()
     s1 = rig.connect("S1", uid=uid)
-    _trade(rig, s1, "ACC1", 2_000)
+    trade_filled(rig, s1, "ACC1", 2_000)
     engine.link_closed(s1)
     loop = asyncio.get_running_loop()
     runner = ReplayRunner()
@@ -297,11 +255,11 @@ async def test_a_hello_whose_earlier_connection_is_closing_while_its_journal_rea
     The earlier connection's transport says it is closing (end-of-file read) before link_closed is called: the new
     Hello takes the id; the cancelled read's late result is dropped; link_closed, when it comes, does nothing more.
     """
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     uid = os.getuid()
     s1 = rig.connect("S1", uid=uid)
-    _trade(rig, s1, "ACC1", 1_000)
+    trade_filled(rig, s1, "ACC1", 1_000)
     engine.link_closed(s1)
     st = engine.strategies["S1"]
     loop = asyncio.get_running_loop()
@@ -356,11 +314,11 @@ async def test_close_before_the_welcome_then_hello_again_at_once_over_real_socke
     tmp_path: Path, sock_dir: Path, mode: str
 ) -> None:
     """rev38strat s17 from outside: the old code answered most of the second Hellos ALREADY_CONNECTED."""
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     uid = os.getuid()
     s1 = rig.connect("S1", uid=uid)
-    _trade(rig, s1, "ACC1", 3_000)
+    trade_filled(rig, s1, "ACC1", 3_000)
     engine.link_closed(s1)
     st = engine.strategies["S1"]
     loop = asyncio.get_running_loop()

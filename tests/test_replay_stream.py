@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from gateway.app import LoopReplayReader, _loop_scheduler
 from gateway.engine import REPLAY_LOW_WATER
-from gateway.entitlements import StrategyEntitlement
-from gateway.journal import FileJournal
 from gateway.protocol.framing import FrameSplitter, encode_frame, gateway_message_decoder
 from gateway.protocol.messages import (
     PROTOCOL_VERSION,
@@ -33,47 +26,10 @@ from gateway.protocol.messages import (
 )
 from gateway.server import start_strategy_server
 from model.enums import Side
-from model.fsync import FsyncPolicy
-from tests.harness import MemoryLink, Rig
+from tests.harness import MemoryLink, journaling_rig, trade_filled
 
 ORDERS = 25_000
 """Two events each: a replay of about 3 MB, far more than a Unix socket's kernel buffer."""
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))  # AF_UNIX paths are short: not under tmp_path
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def _rig(tmp_path: Path) -> Rig:
-    uid = os.getuid()
-    rig = Rig(
-        journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE),
-        strategies={
-            "S1": StrategyEntitlement(accounts=["ACC1"], uids=[uid]),
-            "S2": StrategyEntitlement(accounts=["ACC2"], uids=[uid]),
-        },
-    )
-    rig.engine.entitlements.gateway_uid = uid
-    rig.engine.events_kept = rig.engine.terminal_orders_kept = 500
-    return rig
-
-
-def _trade(rig: Rig, link: MemoryLink, count: int, batch: int = 500) -> None:
-    engine = rig.engine
-    for first in range(0, count, batch):
-        frames = [
-            encode_frame(NewOrder(f"c{i}", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000, req_seq=i + 1))
-            for i in range(first, first + batch)
-        ]
-        engine.link_data(link, b"".join(frames), rig.clock())
-        for order_id in range(engine.next_order_id - batch, engine.next_order_id):
-            rig.venue.accept(order_id, 1_000_000)
-            rig.venue.fill(order_id, 100, 1_000_000)
-        engine.flush()
-        link.written.clear()
 
 
 async def _until(condition: object, rounds: int = 2_000) -> None:
@@ -87,10 +43,10 @@ async def _until(condition: object, rounds: int = 2_000) -> None:
 async def test_a_long_replay_is_written_as_the_strategy_reads_and_others_trade_meanwhile(
     tmp_path: Path, sock_dir: Path
 ) -> None:
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     s1 = rig.connect("S1", uid=os.getuid())
-    _trade(rig, s1, ORDERS)
+    trade_filled(rig, s1, "ACC1", ORDERS)
     engine.link_closed(s1)
     st = engine.strategies["S1"]
     total = st.next_seq - 1
@@ -167,10 +123,10 @@ class _UnreadLink(MemoryLink):
 def test_a_strategy_that_never_reads_its_replay_is_cut_off_as_a_slow_consumer_not_dropped_silently(
     tmp_path: Path,
 ) -> None:
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     s1 = rig.connect("S1", uid=os.getuid())
-    _trade(rig, s1, 3_000)
+    trade_filled(rig, s1, "ACC1", 3_000)
     engine.link_closed(s1)
     st = engine.strategies["S1"]
     scheduled: list[object] = []
@@ -201,10 +157,10 @@ def test_a_strategy_that_never_reads_its_replay_is_cut_off_as_a_slow_consumer_no
 
 
 def test_events_that_arise_while_a_replay_is_written_follow_the_venue_states_as_new_events(tmp_path: Path) -> None:
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     s1 = rig.connect("S1", uid=os.getuid())
-    _trade(rig, s1, 2_000)
+    trade_filled(rig, s1, "ACC1", 2_000)
     s1.req_seq = 2_000
     rig.new_order(s1, "open")
     open_id = engine.next_order_id - 1
@@ -239,10 +195,10 @@ async def test_a_replay_read_as_it_comes_is_not_cut_off_by_a_small_write_buffer_
 ) -> None:
     # 4.6: the Welcome and its replay do not count against max_strategy_write_buffer; a replay the strategy reads
     # is never cut off as a slow consumer, even when each slice alone is above the limit.
-    rig = _rig(tmp_path)
+    rig = journaling_rig(tmp_path / "j")
     engine = rig.engine
     s1 = rig.connect("S1", uid=os.getuid())
-    _trade(rig, s1, ORDERS)
+    trade_filled(rig, s1, "ACC1", ORDERS)
     engine.link_closed(s1)
     total = engine.strategies["S1"].next_seq - 1
     loop = asyncio.get_running_loop()

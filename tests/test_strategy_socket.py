@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import stat
-import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,14 +34,7 @@ from gateway.protocol.messages import (
 from gateway.server import SocketInUseError, start_strategy_server
 from model.enums import Side
 from tests.harness import Rig
-
-
-@pytest.fixture
-def sock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    # AF_UNIX paths are limited to ~107 bytes: keep them short.
-    directory = Path(tempfile.mkdtemp(prefix="gw", dir="/tmp"))
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
+from tests.socket_gateway import wait_for
 
 
 def _rig() -> Rig:
@@ -196,14 +186,6 @@ async def test_admin_when_request_sent_then_handler_answers_and_bad_requests_get
         admin_request(sock_dir / "missing.sock", {"cmd": "status"})
 
 
-async def _wait(condition: object, what: str, timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
 def _drop(rig: Rig, strategy_id: str) -> None:
     """Cut the strategy's connection from the gateway's side (like a crash of the socket)."""
     link = rig.engine.strategies[strategy_id].link
@@ -219,13 +201,13 @@ async def test_events_when_iterator_started_after_connect_then_replayed_events_a
         async with GatewayClient(path, "S1") as first:
             for i in range(85):
                 first.submit_nowait("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00", cl_ord_id=f"C{i}")
-            await _wait(lambda: len(rig.engine.orders) == 85, "the orders")
+            await wait_for(lambda: len(rig.engine.orders) == 85, "the orders")
             for oid in list(rig.engine.orders):
                 rig.venue.accept(oid)
                 rig.venue.fill(oid, 1, 10_000)
             rig.venue.reject(1)  # out of place: ignored
             rig.engine.flush()
-            await _wait(lambda: first.last_seq == 170, "the events")
+            await wait_for(lambda: first.last_seq == 170, "the events")
         async with GatewayClient(path, "S1") as again:  # last_seq 0: 170 events replayed after the Welcome
             assert again.welcome is not None and again.welcome.replayed == 170
             seen: list[object] = []
@@ -235,7 +217,7 @@ async def test_events_when_iterator_started_after_connect_then_replayed_events_a
                     seen.append(message)
 
             watcher = asyncio.ensure_future(collect())
-            await _wait(lambda: len([m for m in seen if hasattr(m, "seq")]) == 170, "the replay in events()")
+            await wait_for(lambda: len([m for m in seen if hasattr(m, "seq")]) == 170, "the replay in events()")
             assert [m.seq for m in seen if hasattr(m, "seq")] == list(range(1, 171))
             later = [m async for m in _take(again.events(since_seq=168), 2)]
             assert [m.seq for m in later] == [169, 170]
@@ -266,7 +248,7 @@ async def test_handles_when_connection_lost_and_auto_reconnect_then_they_survive
         await client.connect()
         gone = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
         stays = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.00")
-        await _wait(lambda: len(rig.engine.orders) == 2, "the orders")
+        await wait_for(lambda: len(rig.engine.orders) == 2, "the orders")
         rig.venue.accept(1)
         rig.venue.accept(2)
         rig.engine.flush()
@@ -275,14 +257,14 @@ async def test_handles_when_connection_lost_and_auto_reconnect_then_they_survive
         done = asyncio.ensure_future(gone.wait_done(10))  # waits across the reconnect
 
         _drop(rig, "S1")
-        await _wait(lambda: ConnectionState.DISCONNECTED in [s for s, _ in states], "the loss to be seen")
+        await wait_for(lambda: ConnectionState.DISCONNECTED in [s for s, _ in states], "the loss to be seen")
         rig.venue.cancel(1)  # while the strategy is away (say, canceled by ops at the venue)
         rig.engine.flush()
         await client.wait_connected(5)
         final = await done
         assert isinstance(final, Canceled) and gone.status is OrderStatus.CANCELED
         await stays.replace(200, "150.10")  # the old handle talks over the new connection
-        await _wait(lambda: any(c[0] == "replace" for c in rig.venue.commands), "the replace at the venue")
+        await wait_for(lambda: any(c[0] == "replace" for c in rig.venue.commands), "the replace at the venue")
         assert [s for s, _ in states] == [
             ConnectionState.CONNECTING,
             ConnectionState.CONNECTED,
@@ -313,7 +295,7 @@ async def test_reconnect_when_gateway_socket_away_then_retries_with_backoff_unti
     def failures() -> list[ConnectionEvent]:
         return [e for e in events if isinstance(e, ConnectionEvent) and e.state is ConnectionState.DISCONNECTED]
 
-    await _wait(lambda: len(failures()) >= 3, "several failed attempts")
+    await wait_for(lambda: len(failures()) >= 3, "several failed attempts")
     assert "cannot connect" in failures()[-1].reason
     server = await start_strategy_server(rig.engine, path, rig.clock)
     try:
@@ -359,7 +341,7 @@ async def test_handles_when_no_auto_reconnect_then_waiters_fail_on_loss_and_work
         client = GatewayClient(path, "S1")
         await client.connect()
         handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
-        await _wait(lambda: rig.engine.orders, "the order")
+        await wait_for(lambda: rig.engine.orders, "the order")
         rig.venue.accept(1)
         rig.engine.flush()
         await handle.wait_accepted(5)
@@ -413,7 +395,7 @@ async def test_mass_cancel_when_called_then_returns_the_gateways_answer(sock_dir
     try:
         async with GatewayClient(path, "S1") as client:
             await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
-            await _wait(lambda: rig.engine.orders, "the order")
+            await wait_for(lambda: rig.engine.orders, "the order")
             rig.venue.accept(1)
             rig.engine.flush()
             ack = await client.mass_cancel(symbol="AAPL")
@@ -436,7 +418,7 @@ async def test_submit_when_cl_ord_id_sent_again_then_same_handle_and_the_duplica
             first = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
             again = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
             assert again is first
-            await _wait(lambda: len(first.events) == 1, "the duplicate answer")
+            await wait_for(lambda: len(first.events) == 1, "the duplicate answer")
             assert isinstance(first.events[0], OrderRejected) and first.events[0].code == "DUPLICATE_CL_ORD_ID"
             assert first.status is OrderStatus.PENDING_NEW
             rig.venue.accept(1)
@@ -483,7 +465,7 @@ async def test_client_when_gateway_sends_an_unknown_tag_then_frame_skipped_and_s
     server = await asyncio.start_unix_server(fake_gateway, str(path))
     try:
         async with GatewayClient(path, "S1") as client:
-            await _wait(lambda: "X" in client.venues, "the VenueStatus after the unknown frame")
+            await wait_for(lambda: "X" in client.venues, "the VenueStatus after the unknown frame")
     finally:
         server.close()
         await server.wait_closed()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gateway.engine import Engine
 from gateway.venue_apply import apply_venue_event
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
@@ -29,6 +30,7 @@ from model.venue_events import VenueEvent, VenueState
 from simulators.boe.exchange import BoeExchangeConfig
 from simulators.boe.server import BoeServerConnection
 from simulators.boe.simulator import SimulatorConfig, SimulatorCore
+from tests.harness import Rig, engine_over
 from venues.boe.adapter import BoeVenue
 from venues.boe.config import BoeVenueConfig
 
@@ -261,3 +263,25 @@ class Link:
     def exchange_records(self) -> list[Any]:
         """Return what the exchange received."""
         return self.core.exchange.records
+
+
+def connected_link(state_dir: Path, **exchange: Any) -> Link:
+    """Return a link logged in to a three-unit exchange (AAPL, MSFT, SPY on units 1-3, each at ``PX``).
+
+    ``exchange`` goes to its ``BoeExchangeConfig``.
+    """
+    config = BoeExchangeConfig(
+        units=3,
+        symbol_units={"AAPL": 1, "MSFT": 2, "SPY": 3},
+        reference_prices={"AAPL": PX, "MSFT": PX, "SPY": PX},
+        **exchange,
+    )
+    link = Link(state_dir, exchange=config)
+    link.connect()
+    assert link.venue.state is VenueState.UP
+    return link
+
+
+def gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
+    """Return a real engine over ``link``'s venue (S1 trading ACC1, journal at ``journal``), and a Rig."""
+    return engine_over(link.venue, link.clock, journal, max_qty=1_000_000)

@@ -21,23 +21,11 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from simulators.boe.exchange import BoeExchangeConfig
-from tests.boe.harness import PX, Link, make_order
+from tests.boe.harness import PX, Link, connected_link, make_order
 from venues.boe.adapter import PROBE_TIMEOUT_NS, STRATEGY_REASONS, UNKNOWN_REASON, day_code, split_ref
 from venues.boe.codec import BoeSplitter, decode_inbound
 from venues.boe.messages import REASON_CODES, CancelOrder, ModifyOrder, NewOrder
 from venues.registry import PROTOCOLS, build_venue, decode_venue_config
-
-UNITS = {"AAPL": 1, "MSFT": 2, "SPY": 3}
-REFS = {"AAPL": PX, "MSFT": PX, "SPY": PX}
-
-
-def _link(tmp_path: Path, **exchange: object) -> Link:
-    config = BoeExchangeConfig(units=3, symbol_units=UNITS, reference_prices=REFS, **exchange)  # type: ignore[arg-type]
-    link = Link(tmp_path, exchange=config)
-    link.connect()
-    assert link.venue.state is VenueState.UP
-    return link
 
 
 def _sent(link: Link) -> list[NewOrder | CancelOrder | ModifyOrder]:
@@ -73,7 +61,7 @@ def test_registry_when_protocol_boe_then_config_decodes_and_builds_the_adapter(t
 
 
 def test_connect_when_login_accepted_then_up_only_after_replay_complete_and_epoch_is_the_day(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     assert [state for state, _ in link.states] == [VenueState.LOGGING_IN, VenueState.UP]
     assert link.journal_epochs == [("cboe", "2024-05-01")]
     assert link.venue.session.logins == 1
@@ -91,7 +79,7 @@ def test_start_counter_when_processes_start_the_same_day_then_each_gets_a_higher
 
 
 def test_new_order_when_sent_then_fields_mapped_and_cl_ord_id_derived_from_order_id(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(7, side=Side.SELL_SHORT, qty=300, tif=TimeInForce.IOC, price=PX + 500)
     ref = link.send_new(order)
     [message] = _sent(link)
@@ -111,7 +99,7 @@ def test_new_order_when_sent_then_fields_mapped_and_cl_ord_id_derived_from_order
 
 
 def test_market_order_when_sent_then_ord_type_1_and_price_0(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.send_new(make_order(1, ord_type=OrderType.MARKET, price=0))
     [message] = _sent(link)
     assert isinstance(message, NewOrder)
@@ -120,7 +108,7 @@ def test_market_order_when_sent_then_ord_type_1_and_price_0(tmp_path: Path) -> N
 
 
 def test_check_order_when_venue_cannot_carry_it_then_refused_with_a_boe_code(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     venue = link.venue
     assert venue.check_order(make_order(1)) is None
     cases = {
@@ -142,7 +130,7 @@ def test_check_order_when_prefix_long_then_order_ids_that_leave_no_modify_room_r
 
 
 def test_backpressure_when_socket_paused_then_new_and_replace_refused_cancels_still_go(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.venue.set_write_paused(True)
@@ -153,7 +141,7 @@ def test_backpressure_when_socket_paused_then_new_and_replace_refused_cancels_st
 
 
 def test_replace_when_modify_sent_then_new_cl_ord_id_orig_current_and_total_qty(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(3)
     link.send_new(order)
     first = split_ref(link.send_replace(order, 250, PX - 300))[0]
@@ -174,7 +162,7 @@ def test_replace_when_modify_sent_then_new_cl_ord_id_orig_current_and_total_qty(
 
 
 def test_replace_when_order_unknown_or_outside_limits_then_refused(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     assert link.venue.check_replace(make_order(1), 10, PX) == Refused(
         "BOE_UNKNOWN_ORDER", "order was never sent to BOE"
     )
@@ -189,7 +177,7 @@ def test_replace_when_order_unknown_or_outside_limits_then_refused(tmp_path: Pat
 
 
 def test_marketable_order_when_executed_then_accepted_and_executed_carry_unit_and_sequence(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.send_new(make_order(1, symbol="MSFT", price=PX + 100))
     accepted, executed = link.events
     assert isinstance(accepted, VenueAccepted) and isinstance(executed, VenueExecuted)
@@ -200,7 +188,7 @@ def test_marketable_order_when_executed_then_accepted_and_executed_carry_unit_an
 
 
 def test_partial_fills_when_exchange_executes_in_pieces_then_each_execution_one_event(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1, qty=300)
     link.send_new(order)
     cl_ord_id = split_ref(order.venue_ref)[0]
@@ -214,7 +202,7 @@ def test_partial_fills_when_exchange_executes_in_pieces_then_each_execution_one_
 
 
 def test_resting_order_when_canceled_then_canceled_with_user_requested(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.send_cancel(order)
@@ -225,13 +213,13 @@ def test_resting_order_when_canceled_then_canceled_with_user_requested(tmp_path:
 
 
 def test_ioc_when_not_marketable_then_canceled_no_liquidity(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.send_new(make_order(1, tif=TimeInForce.IOC))
     assert isinstance(link.events[-1], VenueCanceled) and link.events[-1].reason == "NO_LIQUIDITY"
 
 
 def test_modify_when_applied_then_replaced_with_leaves_price_and_a_fill_after_uses_the_new_id(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1, qty=300)
     link.send_new(order)
     link.core.exchange.execute(split_ref(order.venue_ref)[0], 100)
@@ -247,7 +235,7 @@ def test_modify_when_applied_then_replaced_with_leaves_price_and_a_fill_after_us
 
 
 def test_modify_when_total_at_or_below_executed_then_order_canceled(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1, qty=300)
     link.send_new(order)
     link.core.exchange.execute(split_ref(order.venue_ref)[0], 200)
@@ -267,7 +255,7 @@ def test_modify_when_total_at_or_below_executed_then_order_canceled(tmp_path: Pa
 def test_new_order_when_exchange_rejects_then_rejected_with_the_mapped_code(
     tmp_path: Path, exchange: dict[str, object], order: dict[str, object], code: str
 ) -> None:
-    link = _link(tmp_path, **exchange)
+    link = connected_link(tmp_path, **exchange)
     gateway_order = make_order(1, **order)
     link.send_new(gateway_order)
     [rejected] = link.events
@@ -277,7 +265,7 @@ def test_new_order_when_exchange_rejects_then_rejected_with_the_mapped_code(
 
 
 def test_cancel_when_too_late_then_cancel_rejected_and_order_live(tmp_path: Path) -> None:
-    link = _link(tmp_path, cancel_reject_symbols=frozenset({"AAPL"}))
+    link = connected_link(tmp_path, cancel_reject_symbols=frozenset({"AAPL"}))
     order = make_order(1)
     link.send_new(order)
     link.send_cancel(order)
@@ -287,7 +275,7 @@ def test_cancel_when_too_late_then_cancel_rejected_and_order_live(tmp_path: Path
 
 
 def test_modify_when_exchange_refuses_then_cancel_rejected_and_the_old_id_still_works(tmp_path: Path) -> None:
-    link = _link(tmp_path, reject_modify_symbols=frozenset({"AAPL"}))
+    link = connected_link(tmp_path, reject_modify_symbols=frozenset({"AAPL"}))
     order = make_order(1)
     link.send_new(order)
     link.send_replace(order, 200, PX - 100)
@@ -299,7 +287,7 @@ def test_modify_when_exchange_refuses_then_cancel_rejected_and_the_old_id_still_
 
 
 def test_restated_when_leaves_lowered_then_partial_cancel_and_otherwise_counted(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1, qty=300)
     link.send_new(order)
     cl_ord_id = split_ref(order.venue_ref)[0]
@@ -317,7 +305,7 @@ def test_restated_when_leaves_lowered_then_partial_cancel_and_otherwise_counted(
 
 
 def test_trade_cancel_or_correct_when_received_then_counted_and_no_event(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.send_new(make_order(1, price=PX + 100))
     events = len(link.events)
     [exec_id] = link.core.exchange.executions
@@ -334,7 +322,7 @@ def test_reason_table_when_compared_with_cboe_list_then_every_letter_has_a_strat
 
 
 def test_unknown_cl_ord_id_when_answer_names_no_order_then_counted(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.exchange.set_reference_price("AAPL", PX)
     link.send_new(make_order(1))
     link.venue._refs.clear()  # the adapter forgot it (released by the engine, or before a restart)
@@ -353,7 +341,7 @@ def test_unknown_cl_ord_id_when_answer_names_no_order_then_counted(tmp_path: Pat
 
 
 def test_relogin_when_venue_replays_everything_then_the_component_drops_every_repeat(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     for i in range(1, 4):
         link.send_new(make_order(i, symbol=("AAPL", "MSFT", "SPY")[i - 1], price=PX + 100))
     events = list(link.events)
@@ -366,7 +354,7 @@ def test_relogin_when_venue_replays_everything_then_the_component_drops_every_re
 
 
 def test_cut_mid_stream_when_drops_repeat_then_every_event_once_and_no_request_sent_twice(tmp_path: Path) -> None:
-    link = _link(tmp_path, fill_ratio=0.6, partial_fills=True, seed=5)
+    link = connected_link(tmp_path, fill_ratio=0.6, partial_fills=True, seed=5)
     link.core.drop_after = 7
     orders = []
     for i in range(1, 61):
@@ -398,7 +386,7 @@ def test_cut_mid_stream_when_drops_repeat_then_every_event_once_and_no_request_s
 def test_request_when_cut_before_cboe_got_it_then_resent_after_replay_complete_under_the_same_id(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     resting = make_order(1)
     link.send_new(resting)
     fresh = make_order(2, price=PX + 100)
@@ -415,7 +403,7 @@ def test_request_when_cut_before_cboe_got_it_then_resent_after_replay_complete_u
 
 
 def test_late_ack_when_order_reported_lost_is_acknowledged_then_canceled_at_cboe(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order, pump=False)
     link.venue.flush()
@@ -429,7 +417,7 @@ def test_late_ack_when_order_reported_lost_is_acknowledged_then_canceled_at_cboe
 
 
 def test_modify_when_cut_before_cboe_got_it_then_resent_and_applied_once(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.send_replace(order, 400, PX - 10, pump=False)
@@ -445,7 +433,7 @@ def test_modify_when_cut_before_cboe_got_it_then_resent_and_applied_once(tmp_pat
 def test_restart_when_journal_has_units_then_login_lists_them_and_nothing_journaled_is_replayed(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     for i, symbol in enumerate(("AAPL", "MSFT", "MSFT", "SPY"), start=1):
         link.send_new(make_order(i, symbol=symbol, price=PX + 100))
     events = len(link.events)
@@ -466,7 +454,7 @@ def test_restart_when_journal_is_another_days_then_units_start_afresh(tmp_path: 
 def test_restart_when_requests_unanswered_then_unreceived_resent_received_reported_and_modify_ids_new(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
+    link = connected_link(tmp_path, reject_symbols=frozenset({"SPY"}))
     live = make_order(1)
     link.send_new(live)
     link.send_replace(live, 200, PX - 10)
@@ -495,7 +483,7 @@ def test_restart_when_requests_unanswered_then_unreceived_resent_received_report
 def test_cancel_before_ack_when_new_order_answer_lost_then_order_rejected_after_one_probe_and_its_cancel_not_resent(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
+    link = connected_link(tmp_path, reject_symbols=frozenset({"SPY"}))
     order = make_order(1, symbol="SPY")
     link.send_new(order, pump=False)
     link.send_cancel(order, pump=False)  # PENDING_NEW_CANCEL: two requests in flight
@@ -513,7 +501,7 @@ def test_cancel_before_ack_when_new_order_answer_lost_then_order_rejected_after_
 
 
 def test_forget_when_the_engine_releases_a_terminal_order_then_its_tracking_and_ids_go(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.send_cancel(order)

@@ -20,20 +20,8 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from simulators.boe.exchange import BoeExchangeConfig
-from tests.boe.harness import PX, Link, make_order
+from tests.boe.harness import PX, Link, connected_link, make_order
 from venues.boe.adapter import IN_DOUBT_TIMEOUT_NS, PROBE_TIMEOUT_NS, split_ref
-
-UNITS = {"AAPL": 1, "MSFT": 2, "SPY": 3}
-REFS = {"AAPL": PX, "MSFT": PX, "SPY": PX}
-
-
-def _link(tmp_path: Path, **exchange: object) -> Link:
-    config = BoeExchangeConfig(units=3, symbol_units=UNITS, reference_prices=REFS, **exchange)  # type: ignore[arg-type]
-    link = Link(tmp_path, exchange=config)
-    link.connect()
-    assert link.venue.state is VenueState.UP
-    return link
 
 
 def _cut_while_held(link: Link) -> None:
@@ -61,7 +49,7 @@ def _kinds(link: Link, order_id: int) -> list[str]:
 
 
 def test_new_order_when_answered_after_relogin_then_its_fill_reaches_the_strategy(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.hold = True
     order = make_order(1, price=PX + 100)  # marketable: filled on entry
     link.send_new(order)
@@ -75,7 +63,7 @@ def test_new_order_when_answered_after_relogin_then_its_fill_reaches_the_strateg
 
 
 def test_new_order_when_answered_after_relogin_and_resting_then_accepted_and_canceled_once(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.hold = True
     order = make_order(1)  # rests
     link.send_new(order)
@@ -91,7 +79,7 @@ def test_new_order_when_answered_after_relogin_and_resting_then_accepted_and_can
 def test_new_order_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then_rejected_after_cancel_probe(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
+    link = connected_link(tmp_path, reject_symbols=frozenset({"SPY"}))
     order = make_order(1, symbol="SPY")
     link.send_new(order, pump=False)
     link.venue.flush()
@@ -109,7 +97,7 @@ def test_new_order_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then
 def test_new_order_when_its_probe_overtakes_it_inside_cboe_then_the_late_fill_still_reaches_the_strategy(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.hold = True
     order = make_order(1, price=PX + 100)
     link.send_new(order)
@@ -122,7 +110,7 @@ def test_new_order_when_its_probe_overtakes_it_inside_cboe_then_the_late_fill_st
 
 
 def test_new_order_when_the_probe_is_cut_too_then_probed_again_and_filled(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.hold = True
     order = make_order(1, price=PX + 100)
     link.send_new(order)
@@ -136,7 +124,7 @@ def test_new_order_when_the_probe_is_cut_too_then_probed_again_and_filled(tmp_pa
 def test_new_order_when_no_answer_to_the_probe_in_time_then_reported_lost_and_a_late_ack_canceled(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.hold = True
     order = make_order(1)
     link.send_new(order)
@@ -150,7 +138,7 @@ def test_new_order_when_no_answer_to_the_probe_in_time_then_reported_lost_and_a_
 
 
 def test_modify_when_answered_after_relogin_then_applied_and_later_fills_counted(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.core.hold = True
@@ -167,7 +155,7 @@ def test_modify_when_answered_after_relogin_then_applied_and_later_fills_counted
 
 
 def test_cancel_when_answered_after_relogin_then_canceled_with_one_answer(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.core.hold = True
@@ -180,7 +168,7 @@ def test_cancel_when_answered_after_relogin_then_canceled_with_one_answer(tmp_pa
 def test_cancel_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then_resent_and_answered(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path, cancel_reject_symbols=frozenset({"SPY"}))
+    link = connected_link(tmp_path, cancel_reject_symbols=frozenset({"SPY"}))
     order = make_order(1, symbol="SPY")
     link.send_new(order)
     link.send_cancel(order, pump=False)
@@ -193,7 +181,7 @@ def test_cancel_when_cboe_refused_it_unsequenced_and_the_answer_was_lost_then_re
 
 
 def test_new_order_and_cancel_when_both_answered_after_relogin_then_one_answer_each(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     link.core.hold = True
     order = make_order(1)
     link.send_new(order)
@@ -224,7 +212,7 @@ def _wait_in_doubt_timeout(link: Link) -> None:
 def test_modify_in_doubt_when_its_copy_is_refused_before_the_original_is_answered_then_replaced_once(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.core.hold = True
@@ -246,7 +234,7 @@ def test_modify_in_doubt_when_its_copy_is_refused_before_the_original_is_answere
 def test_cancel_in_doubt_when_its_copy_is_refused_before_the_original_is_answered_then_one_answer(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.core.hold = True
@@ -263,7 +251,7 @@ def test_cancel_in_doubt_when_its_copy_is_refused_before_the_original_is_answere
 def test_modify_in_doubt_when_both_original_and_copy_are_refused_then_one_answer_with_the_originals_reason(
     tmp_path: Path,
 ) -> None:
-    link = _link(tmp_path, reject_modify_symbols=frozenset({"SPY"}))
+    link = connected_link(tmp_path, reject_modify_symbols=frozenset({"SPY"}))
     order = make_order(1, symbol="SPY")
     link.send_new(order)
     link.core.hold = True
@@ -281,7 +269,7 @@ def test_modify_in_doubt_when_the_original_is_answered_after_the_deadline_then_t
 ) -> None:
     """boe39: Cboe's Order Modified that comes after the 5 s deadline (reported refused by then) resizes the order,
     as Cboe has it; the old code canceled the order at Cboe instead (BOE_ANSWER_LATE)."""
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     order = make_order(1)
     link.send_new(order)
     link.core.hold = True
@@ -308,7 +296,7 @@ def test_modify_in_doubt_when_a_fill_took_everything_and_cboe_applies_it_after_t
 ) -> None:
     """boefix38: the fill (LeavesQty 0) kept the order open for the Modify; refused at the deadline it ends FILLED
     here, and the Modify Cboe applies after all (50 open again) is canceled at Cboe, not left working there."""
-    link = _link(tmp_path, modify_reopens_filled=True)
+    link = connected_link(tmp_path, modify_reopens_filled=True)
     order = make_order(1)
     link.send_new(order)
     link.core.hold = True

@@ -15,8 +15,9 @@ from pathlib import Path
 from gateway.protocol.messages import NewOrder, Replace
 from model.enums import Side
 from model.order import OrderState
+from tests.boe.harness import gateway_over
 from tests.boe.test_late_answers import _wait_in_doubt_timeout
-from tests.boe.test_modify_up_crossed_by_fill import RESTING, _events, _gateway_over, _link, _pump, _risk
+from tests.boe.test_modify_up_crossed_by_fill import RESTING, _events, _link, _pump, _risk
 from venues.boe.adapter import split_ref
 
 
@@ -24,7 +25,7 @@ def test_modify_in_doubt_when_cboe_applies_it_after_the_deadline_then_the_strate
     tmp_path: Path,
 ) -> None:
     link = _link(tmp_path)
-    engine, rig = _gateway_over(link, tmp_path / "journal")
+    engine, rig = gateway_over(link, tmp_path / "journal")
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))

@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal
 from gateway.protocol.messages import (
     Cancel,
     Canceled,
@@ -28,10 +26,9 @@ from gateway.protocol.messages import (
     Replaced,
 )
 from model.enums import Side
-from model.fsync import FsyncPolicy
 from model.order import Order, OrderState
 from simulators.boe.exchange import BoeExchangeConfig
-from tests.boe.harness import DAY_NS, PX, Link
+from tests.boe.harness import DAY_NS, PX, Link, gateway_over
 from tests.harness import LimitRisk, MemoryLink, Rig
 from venues.boe.adapter import split_ref
 from venues.boe.messages import OrderExecution, OrderModified, ReturnFields, UserModifyRejected
@@ -48,19 +45,6 @@ def _link(tmp_path: Path, *, reopen: bool = False) -> Link:
         modify_reopens_filled=reopen,
     )
     return Link(tmp_path / "boe", exchange=exchange)
-
-
-def _gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=1_000_000),
-        venues=[link.venue],
-        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
-        clock=link.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = Rig()
-    rig.engine, rig.clock = engine, link.clock
-    return engine, rig
 
 
 def _risk(engine: Engine) -> LimitRisk:
@@ -92,7 +76,7 @@ def _events(strat: MemoryLink) -> list[tuple[object, ...]]:
 
 def _order_at_cboe(tmp_path: Path, *, reopen: bool = False) -> tuple[Link, Engine, Rig, MemoryLink, Order]:
     link = _link(tmp_path, reopen=reopen)
-    engine, rig = _gateway_over(link, tmp_path / "journal")
+    engine, rig = gateway_over(link, tmp_path / "journal")
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))

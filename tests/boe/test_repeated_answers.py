@@ -15,17 +15,12 @@ from pathlib import Path
 
 import msgspec
 
-from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, NewOrder
 from model.enums import Side
 from model.exactly_once import stream_seq
-from model.fsync import FsyncPolicy
 from model.order import OrderState
 from model.venue_events import VenueCanceled, VenueCancelRejected, VenueReplaced, VenueState
-from tests.boe.harness import PX, Link, make_order
-from tests.harness import LimitRisk, Rig
+from tests.boe.harness import PX, Link, gateway_over, make_order
 from venues.boe.adapter import split_ref
 from venues.boe.codec import decode_inbound
 from venues.boe.messages import (
@@ -139,24 +134,11 @@ def test_cancel_rejected_when_the_core_still_has_the_cancel_pending_then_passed_
     assert order.state is OrderState.LIVE
 
 
-def _gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=1_000_000),
-        venues=[link.venue],
-        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
-        clock=link.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = Rig()
-    rig.engine, rig.clock = engine, link.clock
-    return engine, rig
-
-
 def test_execution_with_leaves_0_when_shares_still_open_then_the_rest_is_canceled_and_a_cancel_answered(
     tmp_path: Path,
 ) -> None:
     link = Link(tmp_path / "boe")
-    engine, rig = _gateway_over(link, tmp_path / "journal")
+    engine, rig = gateway_over(link, tmp_path / "journal")
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))

@@ -11,32 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal
 from gateway.protocol.messages import Executed, NewOrder
 from model.enums import Side
-from model.fsync import FsyncPolicy
 from model.order import OrderState
-from tests.boe.harness import PX, Link
-from tests.harness import LimitRisk, MemoryLink, Rig
+from tests.boe.harness import PX, Link, gateway_over
+from tests.harness import MemoryLink
 from venues.boe.adapter import split_ref
 from venues.boe.messages import OrderExecution
 
 RESTING = PX - 100
 UNIT = 1  # AAPL's matching unit in the harness
-
-
-def _gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=1_000_000),
-        venues=[link.venue],
-        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
-        clock=link.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = Rig()
-    rig.engine, rig.clock = engine, link.clock
-    return engine, rig
 
 
 def _executed(link: MemoryLink) -> list[tuple[int, int, str]]:
@@ -50,7 +34,7 @@ def _pump(link: Link, engine: Engine) -> None:
 
 def test_execution_when_sent_again_under_a_new_sequence_number_then_applied_once(tmp_path: Path) -> None:
     link = Link(tmp_path / "boe")
-    engine, rig = _gateway_over(link, tmp_path / "j1")
+    engine, rig = gateway_over(link, tmp_path / "j1")
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from simulators.boe.exchange import read_records
 from tests.boe.raw_client import RawClient
+from tests.simulator_cli import SimulatorCli
 from venues.boe.messages import OrderAcknowledgment, OrderExecution, OrderRejected
 
-LISTENING = re.compile(r"Cboe BOE v2 simulator listening on 127\.0\.0\.1:(\d+) ")
-
-
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway", "sim", "boe", *args]
+CLI = SimulatorCli("boe", "Cboe BOE v2 simulator")
 
 
 @pytest.mark.parametrize(
@@ -35,7 +29,7 @@ def _command(*args: str) -> list[str]:
     ids=["fill-ratio", "listen", "reference-price", "symbol-unit", "units", "unknown"],
 )
 def test_cli_when_flag_is_bad_then_exit_2_with_argparse_message(args: list[str], message: str) -> None:
-    result = subprocess.run(_command(*args), capture_output=True, text=True, timeout=30, check=False)
+    result = CLI.run(*args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "usage: gateway" in result.stderr
@@ -47,24 +41,15 @@ def test_cli_when_flag_is_bad_then_exit_2_with_argparse_message(args: list[str],
     ids=["username", "symbol-unit-out-of-range"],
 )
 def test_cli_when_configuration_invalid_then_exit_2(args: list[str], field: str) -> None:
-    result = subprocess.run(_command(*args), capture_output=True, text=True, timeout=30, check=False)
+    result = CLI.run(*args)
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr
     assert field in result.stderr
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(_command("--listen", "127.0.0.1:0", *args), stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = LISTENING.match(line)
-    assert match, line
-    return process, int(match.group(1))
-
-
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_when_signalled_then_stops_cleanly_with_exit_0(signum: signal.Signals) -> None:
-    process, port = _start("--loop", "asyncio")
+    process, port = CLI.start("--loop", "asyncio")
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
     process.send_signal(signum)
@@ -78,16 +63,14 @@ def test_cli_when_port_taken_then_exit_1_with_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            _command("--listen", f"127.0.0.1:{port}"), capture_output=True, text=True, timeout=30, check=False
-        )
+        result = CLI.run("--listen", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
 async def test_cli_when_recording_then_another_process_sees_every_order_once(tmp_path: Path) -> None:
     record = tmp_path / "record.jsonl"
-    process, port = _start(
+    process, port = CLI.start(
         "--reference-price",
         "AAPL=150.25",
         "--symbol-unit",

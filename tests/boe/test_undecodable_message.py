@@ -20,10 +20,9 @@ from model.clock import FakeClock
 from model.enums import Side
 from model.order import OrderState
 from model.venue_events import VenueExecuted, VenueRejected, VenueState
-from simulators.boe.exchange import BoeExchangeConfig
 from simulators.boe.server import BoeServerConnection
 from simulators.boe.simulator import SimulatorCore
-from tests.boe.harness import PX, Link, make_order
+from tests.boe.harness import PX, connected_link, make_order
 from tests.e2e.support import short_tmp, wait_for
 from tests.e2e.test_boe_pipeline import running_boe_gateway
 from venues.boe.codec import REPLAY_COMPLETE_BYTES, BoeSplitter, decode_outbound, encode_message
@@ -206,19 +205,6 @@ def test_unknown_message_type_when_sequenced_then_ignored_and_counted_received()
 # ---- adapter with the simulator -------------------------------------------------------------------
 
 
-def _link(tmp_path: Path, **exchange: object) -> Link:
-    config = BoeExchangeConfig(
-        units=3,
-        symbol_units={"AAPL": 1, "MSFT": 2, "SPY": 3},
-        reference_prices={"AAPL": PX, "MSFT": PX, "SPY": PX},
-        **exchange,  # type: ignore[arg-type]
-    )
-    link = Link(tmp_path, exchange=config)
-    link.connect()
-    assert link.venue.state is VenueState.UP
-    return link
-
-
 def _break_once(core: SimulatorCore, message_type: int, count: int) -> list[bytes]:
     """Make the simulator's next message of ``message_type`` arrive ``count`` bytes short, once; return it."""
     passed = core.output
@@ -244,7 +230,7 @@ def _break_once(core: SimulatorCore, message_type: int, count: int) -> list[byte
 
 
 def test_execution_when_cut_short_then_dropped_and_the_fill_arrives_once_from_the_replay(tmp_path: Path) -> None:
-    link = _link(tmp_path)
+    link = connected_link(tmp_path)
     broken = _break_once(link.core, ORDER_EXECUTION, 20)  # inside its fixed part (LeavesQty on)
     order = make_order(1, price=PX + 100)  # marketable: acknowledged and filled at once
     link.send_new(order)
@@ -266,7 +252,7 @@ def test_execution_when_cut_short_then_dropped_and_the_fill_arrives_once_from_th
 
 
 def test_unsequenced_reject_when_cut_short_then_the_new_order_gets_exactly_one_answer(tmp_path: Path) -> None:
-    link = _link(tmp_path, reject_symbols=frozenset({"SPY"}))
+    link = connected_link(tmp_path, reject_symbols=frozenset({"SPY"}))
     broken = _break_once(link.core, ORDER_REJECTED, 1)
     order = make_order(1, symbol="SPY")
     link.send_new(order)

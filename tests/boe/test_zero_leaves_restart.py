@@ -21,8 +21,8 @@ from gateway.recovery import recover
 from model.enums import Side
 from model.fsync import FsyncPolicy
 from model.order import OrderState
-from tests.boe.harness import DAY_NS, Link
-from tests.boe.test_modify_up_crossed_by_fill import RESTING, UNIT, _events, _execution, _gateway_over, _link, _pump
+from tests.boe.harness import DAY_NS, Link, gateway_over
+from tests.boe.test_modify_up_crossed_by_fill import RESTING, UNIT, _events, _execution, _link, _pump
 from tests.harness import LimitRisk, Rig
 from venues.boe.adapter import BoeVenue, split_ref
 
@@ -53,7 +53,7 @@ def test_modify_refused_when_an_execution_said_leaves_0_then_the_end_is_the_same
     the gateway restarts (or not); the Modify is refused (``O``: the order is gone) after the re-login."""
     link = _link(tmp_path)
     journal = tmp_path / "journal"
-    engine, rig = _gateway_over(link, journal)
+    engine, rig = gateway_over(link, journal)
     link.connect()
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -344,8 +345,22 @@ def test_alert_rules_when_loaded_then_well_formed_and_every_metric_they_query_is
         "gateway_journal_sync_stalls_total",
         "gateway_journal_fsync_seconds_bucket",
         "gateway_order_rejects_total",
+        "gateway_journal_file_restores_total",  # what the ops guide says to alert on (rev40ops)
+        "gateway_released_ids_grown_total",
+        "gateway_gc_hot_path_full_collections_total",
     ):
         assert wanted in used, wanted
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Prometheus) is not installed here")
+def test_alert_rules_when_checked_and_unit_tested_by_promtool_then_pass() -> None:
+    command = ["promtool", "check", "rules", str(ALERTS)]
+    checked = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tests = ALERTS.with_name("gateway-alerts.test.yaml")
+    command = ["promtool", "test", "rules", str(tests)]
+    tested = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 def _scrape(port: int) -> str:

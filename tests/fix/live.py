@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from gateway.venue_apply import apply_venue_event
 from model.clock import monotonic_ns
 from model.order import Order
 from model.send_result import Sent
@@ -21,6 +23,30 @@ from venues.fix.config import FixVenueConfig, StoreKind, build_fix_venue
 from venues.fix.session import ReconnectBackoff
 
 from .helpers import Recorder
+
+
+def start_simulator(work_dir: Path, dialect: str = "equities-fix42", **options: Any) -> FixSimulator:
+    """Start a ``FixSimulator`` (a real QuickFIX acceptor on loopback, raw side channel on) working in ``work_dir``."""
+    simulator = FixSimulator(dialect=dialect, raw_channel=True, work_dir=str(work_dir), **options)
+    simulator.start()
+    return simulator
+
+
+def close_simulator(simulator: FixSimulator) -> None:
+    """Close ``simulator``; fail if any of its QuickFIX callbacks raised."""
+    simulator.close()
+    assert simulator.callback_errors == 0
+
+
+@contextlib.contextmanager
+def running_simulator(work_dir: Path, dialect: str = "equities-fix42", **options: Any) -> Iterator[FixSimulator]:
+    """Run a simulator (``start_simulator``) for the ``with`` block; close it after (``close_simulator``)."""
+    simulator = start_simulator(work_dir, dialect, **options)
+    try:
+        yield simulator
+    finally:
+        simulator.close()
+    assert simulator.callback_errors == 0
 
 
 async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
@@ -101,6 +127,20 @@ class GatewaySide:
         assert isinstance(result, Sent), result
         self.venue.flush()
         return result.venue_ref
+
+    def apply_to(self, order: Order, *, must_apply: bool = False) -> None:
+        """Apply each event to ``order`` as it is reported (the engine's part), recording it too.
+
+        ``must_apply``: fail on an event the order does not take (``apply_venue_event`` returns None).
+        """
+        record = self.recorder.event
+
+        def sink(event: VenueEvent) -> None:
+            record(event)
+            applied = apply_venue_event(order, event, len(self.events), [])
+            assert applied is not None or not must_apply, (event, order.state)
+
+        self.venue.event_sink = sink
 
     async def wait_events(self, count: int, timeout: float = 5.0) -> list[VenueEvent]:
         await wait_until(lambda: len(self.events) >= count, timeout, f"{count} venue events")

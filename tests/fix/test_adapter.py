@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.engine import Engine
 from gateway.venue_apply import apply_venue_event
 from model.clock import FakeClock
 from model.enums import OrderType, RejectSource, Side, TimeInForce
@@ -103,6 +104,11 @@ class Rig:
     def feed(self, *raw: bytes) -> None:
         self.adapter.data_received(b"".join(raw), self.clock())
         self.adapter.flush()
+
+    def deliver(self, engine: Engine, *raw: bytes) -> None:
+        """Feed ``raw`` to the adapter, then flush ``engine`` (the engine the adapter reports to)."""
+        self.adapter.data_received(b"".join(raw), self.clock())
+        engine.flush()
 
     def applying(self, *orders: Order) -> Rig:
         """Apply each event to its order as it is reported (the engine's part), recording it too."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from venues.fix.codec import build_message
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, close_simulator, start_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -40,21 +40,18 @@ class Simulators:
 
     def start(self, dialect: str = "equities-fix42", *, acceptor_store: bool = False) -> FixSimulator:
         n = len(self.started)
-        simulator = FixSimulator(
-            dialect=dialect,
+        simulator = start_simulator(
+            self.tmp_path / f"sim{n}",
+            dialect,
             reference_prices={"AAPL": 1_500_000},
-            raw_channel=True,
             store_dir=str(self.tmp_path / f"acceptor{n}") if acceptor_store else None,
-            work_dir=str(self.tmp_path / f"sim{n}"),
         )
-        simulator.start()
         self.started.append(simulator)
         return simulator
 
     def close(self) -> None:
         for simulator in self.started:
-            simulator.close()
-            assert simulator.callback_errors == 0
+            close_simulator(simulator)
 
 
 @pytest.fixture
@@ -67,14 +64,6 @@ def simulators(tmp_path: Path) -> Iterator[Simulators]:
 @pytest.fixture
 def sim(simulators: Simulators) -> FixSimulator:
     return simulators.start()
-
-
-@pytest.fixture
-async def gateway(sim: FixSimulator, tmp_path: Path) -> AsyncIterator[GatewaySide]:
-    side = GatewaySide(sim, tmp_path / "gateway-store")
-    await side.start()
-    yield side
-    await side.stop()
 
 
 def _rejects_from_acceptor(sim: FixSimulator) -> list[bytes]:

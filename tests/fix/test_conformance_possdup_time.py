@@ -6,7 +6,7 @@ copy whose OrigSendingTime (122) is later than its SendingTime (52), injected on
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from venues.fix.codec import build_message
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -30,24 +30,8 @@ _HEADER_AND_TRAILER: frozenset[bytes] = frozenset(
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(
-        dialect="equities-fix42",
-        reference_prices={"AAPL": 1_500_000},
-        raw_channel=True,
-        work_dir=str(tmp_path / "sim"),
-    )
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
-
-
-@pytest.fixture
-async def gateway(sim: FixSimulator, tmp_path: Path) -> AsyncIterator[GatewaySide]:
-    side = GatewaySide(sim, tmp_path / "gateway-store")
-    await side.start()
-    yield side
-    await side.stop()
+    with running_simulator(tmp_path / "sim", "equities-fix42", reference_prices={"AAPL": 1_500_000}) as simulator:
+        yield simulator
 
 
 async def test_s18_poss_dup_copy_with_orig_sending_time_after_sending_time_then_reject_10_logout_and_back_up(

@@ -9,7 +9,7 @@ real ``Engine`` over the real ``FixVenue``) applies it as a late fill and the st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from model.order import OrderState
 from simulators.fix.simulator import FixSimulator
 from tests.harness import Rig
 
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -28,19 +28,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="broker-fix44", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
-
-
-@pytest.fixture
-async def gateway(sim: FixSimulator, tmp_path: Path) -> AsyncIterator[GatewaySide]:
-    side = GatewaySide(sim, tmp_path / "store")
-    await side.start()
-    yield side
-    await side.stop()
+    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
+        yield simulator
 
 
 def _fill_report(ref: str, exec_id: bytes, qty: int) -> list[tuple[bytes, bytes]]:

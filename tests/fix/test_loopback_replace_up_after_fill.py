@@ -11,20 +11,19 @@ to the order as they arrive, as the engine does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.venue_apply import apply_venue_event
-from model.order import Order, OrderState, mark_sent, request_replace
+from model.order import OrderState, mark_sent, request_replace
 from model.send_result import Sent
-from model.venue_events import VenueEvent, VenueExecuted, VenueReplaced
+from model.venue_events import VenueExecuted, VenueReplaced
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -33,29 +32,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="broker-fix44", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
-
-
-@pytest.fixture
-async def gateway(sim: FixSimulator, tmp_path: Path) -> AsyncIterator[GatewaySide]:
-    side = GatewaySide(sim, tmp_path / "store")
-    await side.start()
-    yield side
-    await side.stop()
-
-
-def _applying(gateway: GatewaySide, order: Order) -> None:
-    record = gateway.recorder.event
-
-    def sink(event: VenueEvent) -> None:
-        record(event)
-        assert apply_venue_event(order, event, len(gateway.events), []) is not None, (event, order.state)
-
-    gateway.venue.event_sink = sink
+    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
+        yield simulator
 
 
 def _report(
@@ -73,7 +51,7 @@ async def test_replace_up_crossed_by_full_fill_then_replaced_and_last_fill_appli
     sim: FixSimulator, gateway: GatewaySide
 ) -> None:
     order = make_order(12, symbol="MSFT")  # no reference price: it rests
-    _applying(gateway, order)
+    gateway.apply_to(order, must_apply=True)
     ref = gateway.send(order)
     mark_sent(order, ref)
     await gateway.wait_events(1)  # acknowledged
@@ -110,7 +88,7 @@ async def test_replace_up_answered_replaced_with_cum_qty_of_unseen_fill_then_fil
     # brief fixrep39 (1): the 100 executed but its report never came; the venue's Replaced says CumQty 100,
     # LeavesQty 20. The Replaced's CumQty used to be ignored (cum 0, position short by 100)
     order = make_order(13, symbol="MSFT")
-    _applying(gateway, order)
+    gateway.apply_to(order, must_apply=True)
     ref = gateway.send(order)
     mark_sent(order, ref)
     await gateway.wait_events(1)

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.venue_apply import apply_venue_event
 from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import OrderState, mark_sent
-from model.venue_events import VenueCanceled, VenueEvent, VenueExecuted, VenueState
+from model.venue_events import VenueCanceled, VenueExecuted, VenueState
 from simulators.fix.simulator import FixSimulator
 from venues.fix.dialect import DIALECT_DIR
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -33,11 +32,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="equities-fix42", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
+    with running_simulator(tmp_path / "sim", "equities-fix42") as simulator:
+        yield simulator
 
 
 def _resetting_dialect(tmp_path: Path) -> str:
@@ -53,12 +49,7 @@ async def test_reset_on_logon_when_filled_while_down_and_canceled_on_the_questio
 ) -> None:
     gateway = GatewaySide(sim, tmp_path / "store", dialect=_resetting_dialect(tmp_path))
     order = make_order(10, symbol="MSFT", qty=10)  # no reference price: it rests
-
-    def sink(event: VenueEvent) -> None:  # the engine's part
-        gateway.recorder.event(event)
-        apply_venue_event(order, event, len(gateway.events), [])
-
-    gateway.venue.event_sink = sink
+    gateway.apply_to(order)  # the engine's part
     await gateway.start()
     try:
         sim.drop_output()  # the venue's reports from now on are lost with the link

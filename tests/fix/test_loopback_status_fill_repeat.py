@@ -11,19 +11,19 @@ copy. The events are applied to the order as they arrive, as the engine does, so
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.venue_apply import apply_venue_event, is_repeated_fill
-from model.order import Order, OrderState, mark_sent
-from model.venue_events import VenueEvent, VenueExecuted
+from gateway.venue_apply import is_repeated_fill
+from model.order import OrderState, mark_sent
+from model.venue_events import VenueExecuted
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, wait_until
+from .live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -32,37 +32,15 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="broker-fix44", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
-
-
-@pytest.fixture
-async def gateway(sim: FixSimulator, tmp_path: Path) -> AsyncIterator[GatewaySide]:
-    side = GatewaySide(sim, tmp_path / "store")
-    await side.start()
-    yield side
-    await side.stop()
-
-
-def _applying(gateway: GatewaySide, order: Order) -> None:
-    """Apply each event to ``order`` as it is reported (the engine's part), recording it too."""
-    record = gateway.recorder.event
-
-    def sink(event: VenueEvent) -> None:
-        record(event)
-        apply_venue_event(order, event, len(gateway.events), [])
-
-    gateway.venue.event_sink = sink
+    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
+        yield simulator
 
 
 async def test_refused_fill_when_resent_after_the_status_answer_counted_it_then_not_applied_again(
     sim: FixSimulator, gateway: GatewaySide
 ) -> None:
     order = make_order(10, symbol="MSFT")  # no reference price: it rests
-    _applying(gateway, order)
+    gateway.apply_to(order)
     ref = gateway.send(order)
     mark_sent(order, ref)
     await gateway.wait_events(1)

@@ -19,11 +19,10 @@ from gateway.engine import Engine
 from gateway.protocol.messages import Canceled, CancelRejected, Executed, Replace, Replaced
 from model.order import Order, OrderState
 from risk.exposure import ExposureBook
-from tests.harness import MemoryLink
+from tests.harness import MemoryLink, engine_over
 from venues.fix.fields import MsgType
 
 from .test_adapter import Rig
-from .test_status_fill_repeats import _deliver, _engine
 
 _PX = 2_300_000
 
@@ -68,12 +67,12 @@ def _replace_in_flight(
 ) -> tuple[Rig, Engine, MemoryLink, str, str]:
     """Return the rig, engine, strategy link, the order's ClOrdID and its Replace's (100 -> ``to``, in flight)."""
     fix = Rig(dialect).up()
-    engine, rig = _engine(fix, tmp_path / "journal")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=_PX, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(fix, engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
+    fix.deliver(engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
     rig.send(strat, Replace("A", to, _PX))
     (replace,) = fix.wire.take()
     assert replace.msg_type == MsgType.ORDER_CANCEL_REPLACE_REQUEST
@@ -120,7 +119,7 @@ def test_replaced_with_cum_qty_reaching_old_quantity_when_no_fill_seen_then_fill
 ) -> None:
     # the brief's repro: the 100 filled (report lost), then the Replace to 150 took: Replaced 14=100 151=50
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 150, 100, 50, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 150, 100, 50, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 100, 50, 50)
     assert _events(strat) == [("Executed", 100, 100, 50), ("Replaced", 150, 50)]
     assert fix.adapter.counters["fills_from_cum_qty"] == 1
@@ -130,7 +129,7 @@ def test_replaced_with_cum_qty_reaching_old_quantity_when_no_fill_seen_then_fill
 def test_replaced_with_cum_qty_reaching_new_quantity_then_replaced_first_and_order_filled(tmp_path: Path) -> None:
     # 150 executed: 50 of it can only have executed under the new terms, so the Replace took first
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"2", 150, 150, 0, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"2", 150, 150, 0, orig=ref))
     assert _state(engine) == (OrderState.FILLED, 150, 150, 0, 0)
     assert _events(strat) == [("Replaced", 150, 150), ("Executed", 150, 150, 0)]
     assert engine.counters.venue_events_out_of_place == 0
@@ -138,7 +137,7 @@ def test_replaced_with_cum_qty_reaching_new_quantity_then_replaced_first_and_ord
 
 def test_replaced_with_cum_qty_below_old_quantity_then_partial_fill_first(tmp_path: Path) -> None:
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 150, 30, 120, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 150, 30, 120, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 30, 120, 120)
     assert _events(strat) == [("Executed", 30, 30, 70), ("Replaced", 150, 120)]
 
@@ -149,10 +148,10 @@ def test_status_answer_about_replace_with_cum_qty_reaching_old_quantity_then_ord
     # the Replace was gap-filled on the venue's resend request: asked about with an OrderStatusRequest; the answer
     # says it took and the 100 executed (no fill seen)
     fix, engine, strat, _ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, fix.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"2"), (b"16", b"0")]))
+    fix.deliver(engine, fix.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"2"), (b"16", b"0")]))
     asked = [m for m in fix.wire.take() if m.msg_type == MsgType.ORDER_STATUS_REQUEST]
     assert [m.get(b"11") for m in asked] == [g_ref.encode()]
-    _deliver(fix, engine, _status(fix, g_ref, b"1", 150, 100, 50))
+    fix.deliver(engine, _status(fix, g_ref, b"1", 150, 100, 50))
     assert _state(engine) == (OrderState.LIVE, 150, 100, 50, 50)
     assert _events(strat) == [("Executed", 100, 100, 50), ("Replaced", 150, 50)]
     assert engine.counters.venue_events_out_of_place == 0
@@ -164,9 +163,9 @@ def test_fill_with_cum_qty_above_count_and_last_when_replace_up_in_flight_then_o
     # 100 lost with a reset, then a fill of 10 with CumQty 110: the 100 (from CumQty) reach the old quantity; it
     # used to end the order FILLED, and the 10 and the Replaced were dropped as out of place
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"F", b"1", 150, 110, 40, last=10))
+    fix.deliver(engine, _report(fix, ref, b"F", b"1", 150, 110, 40, last=10))
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 110, 40, 40)
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 150, 110, 40, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 150, 110, 40, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 110, 40, 40)
     assert _events(strat) == [("Executed", 100, 100, 50), ("Executed", 10, 110, 40), ("Replaced", 150, 40)]
     assert engine.counters.venue_events_out_of_place == 0
@@ -176,9 +175,9 @@ def test_restated_with_cum_qty_reaching_old_quantity_when_replace_up_in_flight_t
     tmp_path: Path,
 ) -> None:
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"D", b"2", 100, 100, 0))
+    fix.deliver(engine, _report(fix, ref, b"D", b"2", 100, 100, 0))
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 100, 50, 50)
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 150, 100, 50, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 150, 100, 50, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 100, 50, 50)
     assert _events(strat) == [("Executed", 100, 100, 50), ("Replaced", 150, 50)]
 
@@ -188,18 +187,18 @@ def test_restated_with_cum_qty_reaching_old_quantity_when_replace_up_in_flight_t
 
 def test_restated_cut_at_old_terms_then_replaced_then_open_at_new_terms(tmp_path: Path) -> None:
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"D", b"0", 60, 0, 60))  # the venue declined 40 of the 100
+    fix.deliver(engine, _report(fix, ref, b"D", b"0", 60, 0, 60))  # the venue declined 40 of the 100
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 0, 60, 150)  # the Replace may still take
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"0", 150, 0, 150, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"0", 150, 0, 150, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 0, 150, 150)
     assert _events(strat) == [("Canceled", 40, 60), ("Replaced", 150, 150)]
 
 
 def test_restated_cut_at_old_terms_then_replace_rejected_then_open_as_restated(tmp_path: Path) -> None:
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"D", b"0", 60, 0, 60))
+    fix.deliver(engine, _report(fix, ref, b"D", b"0", 60, 0, 60))
     reject = [(b"37", b"OID1"), (b"11", g_ref.encode()), (b"41", ref.encode()), (b"39", b"0"), (b"434", b"2")]
-    _deliver(fix, engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*reject, (b"102", b"2")]))
+    fix.deliver(engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*reject, (b"102", b"2")]))
     assert _state(engine) == (OrderState.LIVE, 100, 0, 60, 60)
     assert _events(strat) == [("Canceled", 40, 60), ("CancelRejected", "BROKER_OPTION")]
 
@@ -211,10 +210,10 @@ def test_restated_at_old_terms_after_fill_kept_order_open_then_nothing_canceled_
     # price, say): 100 ordered, 100 executed, 0 open. Measured against the 50 the Replace would leave, it used to
     # cancel the order, and the Replaced that followed was dropped: 50 open at the venue counted nowhere
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
-    _deliver(fix, engine, _report(fix, ref, b"D", b"2", 100, 100, 0))
+    fix.deliver(engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
+    fix.deliver(engine, _report(fix, ref, b"D", b"2", 100, 100, 0))
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 100, 50, 50)
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 150, 100, 50, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 150, 100, 50, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 100, 50, 50)
     assert _events(strat) == [("Executed", 100, 100, 50), ("Replaced", 150, 50)]
     assert engine.counters.venue_events_out_of_place == 0
@@ -222,10 +221,10 @@ def test_restated_at_old_terms_after_fill_kept_order_open_then_nothing_canceled_
 
 def test_restated_at_old_terms_after_fill_kept_order_open_then_replace_rejected_ends_filled(tmp_path: Path) -> None:
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
-    _deliver(fix, engine, _report(fix, ref, b"D", b"2", 100, 100, 0))
+    fix.deliver(engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
+    fix.deliver(engine, _report(fix, ref, b"D", b"2", 100, 100, 0))
     reject = [(b"37", b"OID1"), (b"11", g_ref.encode()), (b"41", ref.encode()), (b"39", b"2"), (b"434", b"2")]
-    _deliver(fix, engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*reject, (b"102", b"0")]))
+    fix.deliver(engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*reject, (b"102", b"0")]))
     assert _state(engine) == (OrderState.FILLED, 100, 100, 0, 0)
     assert _events(strat) == [
         ("Executed", 100, 100, 50),
@@ -238,10 +237,10 @@ def test_restated_at_the_replace_terms_then_left_to_the_replace_answer_and_repla
     # the report names the Replace's quantity (150, 120 open): it is about the new terms, not a cut of the old 100
     # nor more open than the venue may have (the Replace's answer settles it); it used to be an ERROR to reconcile
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, g_ref, b"D", b"0", 150, 0, 120, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"D", b"0", 150, 0, 120, orig=ref))
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 0, 100, 150)
     assert fix.adapter.counters["restatements_not_applied"] == 0
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"0", 150, 0, 120, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"0", 150, 0, 120, orig=ref))
     assert _state(engine) == (OrderState.LIVE, 150, 0, 120, 120)
     assert _events(strat) == [("Replaced", 150, 120)]
 
@@ -250,17 +249,17 @@ def test_restated_at_the_replace_terms_of_a_replace_down_then_old_terms_not_cut(
     # a Replace 100 -> 50 in flight; the venue restates at 50 (30 open): measured against the old 100 it was a cut
     # of 70 of the old terms. Then the Replace is refused: the old 100 stand (the venue's refusal says so)
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path, to=50)
-    _deliver(fix, engine, _report(fix, g_ref, b"D", b"0", 50, 0, 30, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"D", b"0", 50, 0, 30, orig=ref))
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 0, 100, 100)
     reject = [(b"37", b"OID1"), (b"11", g_ref.encode()), (b"41", ref.encode()), (b"39", b"0"), (b"434", b"2")]
-    _deliver(fix, engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*reject, (b"102", b"2")]))
+    fix.deliver(engine, fix.peer.message(MsgType.ORDER_CANCEL_REJECT, [*reject, (b"102", b"2")]))
     assert _state(engine) == (OrderState.LIVE, 100, 0, 100, 100)
     assert _events(strat) == [("CancelRejected", "BROKER_OPTION")]
 
 
 def test_restated_above_even_the_replace_terms_then_not_applied_and_counted(tmp_path: Path) -> None:
     fix, engine, _strat, ref, _g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"D", b"0", 200, 0, 200))
+    fix.deliver(engine, _report(fix, ref, b"D", b"0", 200, 0, 200))
     assert _state(engine) == (OrderState.PENDING_REPLACE, 100, 0, 100, 150)
     assert fix.adapter.counters["restatements_not_applied"] == 1
 
@@ -276,7 +275,7 @@ def _reset_and_ask(fix: Rig, engine: Engine) -> bytes:
     fix.connect()
     fix.wire.take()
     fix.peer.next_seq = 1
-    _deliver(fix, engine, fix.peer.logon(reset=True))
+    fix.deliver(engine, fix.peer.logon(reset=True))
     cancels = [m for m in fix.wire.take() if m.msg_type == MsgType.ORDER_CANCEL_REQUEST]
     assert len(cancels) == 1
     return cancels[0].get(b"11")
@@ -293,7 +292,7 @@ def test_replace_in_doubt_after_reset_when_asking_cancel_refused_then_replace_re
     fix, engine, strat, _ref, g_ref = _replace_in_flight(tmp_path, dialect="equities-fix42")
     asking = _reset_and_ask(fix, engine)
     strat.received()
-    _deliver(fix, engine, _asking_refused(fix, asking, g_ref, b"0"))
+    fix.deliver(engine, _asking_refused(fix, asking, g_ref, b"0"))
     assert _state(engine) == (OrderState.LIVE, 100, 0, 100, 100)
     assert _events(strat) == [("CancelRejected", "TOO_LATE_TO_CANCEL")]
     assert fix.adapter.status()["questions_open"] == 0
@@ -309,7 +308,7 @@ def test_replace_in_doubt_after_reset_when_asking_cancel_refused_by_report_with_
     asking = _reset_and_ask(fix, engine)
     strat.received()
     report = _report(fix, asking.decode(), b"8", b"2", 100, 100, 0, orig=g_ref)
-    _deliver(fix, engine, report)
+    fix.deliver(engine, report)
     assert _state(engine) == (OrderState.FILLED, 100, 100, 0, 0)
     assert _events(strat) == [("Executed", 100, 100, 50), ("CancelRejected", "VENUE"), ("Executed", 0, 100, 0)]
     assert fix.adapter.status()["questions_open"] == 0

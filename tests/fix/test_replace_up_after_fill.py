@@ -21,12 +21,11 @@ from gateway.venue_apply import executed
 from model.order import Order, OrderState, request_replace
 from model.venue_events import VenueExecuted
 from risk.exposure import ExposureBook
-from tests.harness import MemoryLink
+from tests.harness import MemoryLink, engine_over
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
 from .test_adapter import Rig
-from .test_status_fill_repeats import _deliver, _engine
 
 
 def _report(
@@ -54,12 +53,12 @@ def _cancel_reject(fix: Rig, ref: str, orig: str, status: bytes) -> bytes:
 def _replace_in_flight(tmp_path: Path, *, cancel_behind: bool = False) -> tuple[Rig, Engine, MemoryLink, str, str]:
     """Return the rig, engine, strategy link, the order's ClOrdID and its Replace's (100 -> 120, in flight)."""
     fix = Rig("broker-fix44").up()
-    engine, rig = _engine(fix, tmp_path / "journal")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=2_300_000, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(fix, engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
+    fix.deliver(engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
     rig.send(strat, Replace("A", 120, 2_300_000))
     (replace,) = fix.wire.take()
     assert replace.msg_type == MsgType.ORDER_CANCEL_REPLACE_REQUEST
@@ -97,12 +96,12 @@ def _events(link: MemoryLink) -> list[tuple[object, ...]]:
 
 
 def _fill_100_then_replaced(fix: Rig, engine: Engine, ref: str, g_ref: str, fill_status: bytes) -> None:
-    _deliver(fix, engine, _report(fix, g_ref, b"E", b"E", 100, 0, 100, orig=ref))  # Pending Replace
-    _deliver(fix, engine, _report(fix, ref, b"F", fill_status, 100, 100, 0, last=100))
+    fix.deliver(engine, _report(fix, g_ref, b"E", b"E", 100, 0, 100, orig=ref))  # Pending Replace
+    fix.deliver(engine, _report(fix, ref, b"F", fill_status, 100, 100, 0, last=100))
     order = _order(engine)
     assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.PENDING_REPLACE, 100, 20)
     assert _open_counted(order) == 20  # what the Replace leaves open if it takes: never less
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 120, 100, 20, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 120, 100, 20, orig=ref))
 
 
 def test_fill_reported_pending_replace_then_replace_up_taken_then_last_fill_applied(tmp_path: Path) -> None:
@@ -111,7 +110,7 @@ def test_fill_reported_pending_replace_then_replace_up_taken_then_last_fill_appl
     _fill_100_then_replaced(fix, engine, ref, g_ref, b"E")
     order = _order(engine)
     assert (order.state, order.qty, order.leaves_qty, _open_counted(order)) == (OrderState.LIVE, 120, 20, 20)
-    _deliver(fix, engine, _report(fix, g_ref, b"F", b"2", 120, 120, 0, last=20))
+    fix.deliver(engine, _report(fix, g_ref, b"F", b"2", 120, 120, 0, last=20))
     assert (order.state, order.qty, order.cum_qty, order.leaves_qty) == (OrderState.FILLED, 120, 120, 0)
     assert _events(strat) == [("Executed", 100, 100, 20), ("Replaced", 120, 20), ("Executed", 20, 120, 0)]
     assert engine.counters.venue_events_out_of_place == 0
@@ -121,7 +120,7 @@ def test_fill_reported_filled_then_replace_up_taken_then_last_fill_applied(tmp_p
     # s8 (b): the same with the fill saying OrdStatus 2 (Filled), as a FIX 4.2 venue may
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
     _fill_100_then_replaced(fix, engine, ref, g_ref, b"2")
-    _deliver(fix, engine, _report(fix, g_ref, b"F", b"2", 120, 120, 0, last=20))
+    fix.deliver(engine, _report(fix, g_ref, b"F", b"2", 120, 120, 0, last=20))
     order = _order(engine)
     assert (order.state, order.qty, order.cum_qty) == (OrderState.FILLED, 120, 120)
     assert _events(strat) == [("Executed", 100, 100, 20), ("Replaced", 120, 20), ("Executed", 20, 120, 0)]
@@ -131,12 +130,12 @@ def test_fill_reported_filled_then_replace_up_taken_then_last_fill_applied(tmp_p
 def test_cancel_held_behind_replace_up_crossed_by_fill_then_sent_after_replaced(tmp_path: Path) -> None:
     # s8 (c) / s7 (c): the Cancel held behind the Replace goes out once the Replace is answered, naming its ClOrdID
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path, cancel_behind=True)
-    _deliver(fix, engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
+    fix.deliver(engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
     assert _order(engine).state is OrderState.PENDING_REPLACE_HELD_CANCEL
-    _deliver(fix, engine, _report(fix, g_ref, b"5", b"1", 120, 100, 20, orig=ref))
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"1", 120, 100, 20, orig=ref))
     (cancel,) = fix.wire.take()
     assert (cancel.msg_type, cancel.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, g_ref.encode())
-    _deliver(fix, engine, _report(fix, cancel.get(b"11").decode(), b"4", b"4", 120, 100, 0, orig=g_ref))
+    fix.deliver(engine, _report(fix, cancel.get(b"11").decode(), b"4", b"4", 120, 100, 0, orig=g_ref))
     order = _order(engine)
     assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.CANCELED, 100, 0)
     assert _events(strat) == [("Executed", 100, 100, 20), ("Replaced", 120, 20), ("Canceled", 20, 0)]
@@ -145,8 +144,8 @@ def test_cancel_held_behind_replace_up_crossed_by_fill_then_sent_after_replaced(
 def test_replace_up_refused_after_fill_then_order_ends_filled(tmp_path: Path) -> None:
     # the venue refuses the Replace (CxlRej, OrdStatus 2): the order ends FILLED, nothing counted open
     fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path, cancel_behind=True)
-    _deliver(fix, engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
-    _deliver(fix, engine, _cancel_reject(fix, g_ref, ref, b"2"))
+    fix.deliver(engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
+    fix.deliver(engine, _cancel_reject(fix, g_ref, ref, b"2"))
     order = _order(engine)
     assert (order.state, order.qty, order.cum_qty, order.leaves_qty) == (OrderState.FILLED, 100, 100, 0)
     assert _open_counted(order) == 0
@@ -163,7 +162,7 @@ def test_replace_up_refused_after_fill_then_order_ends_filled(tmp_path: Path) ->
 
 def test_order_kept_open_by_replace_up_when_recovered_from_journal_then_same_state(tmp_path: Path) -> None:
     fix, engine, _strat, ref, _g_ref = _replace_in_flight(tmp_path)
-    _deliver(fix, engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
+    fix.deliver(engine, _report(fix, ref, b"F", b"2", 100, 100, 0, last=100))
     engine.journal.close()
     recovered = recover(read_journal(tmp_path / "journal"))
     order = recovered.strategies["S1"].orders["A"]
@@ -197,18 +196,18 @@ def test_fill_marked_replace_pending_when_replace_lowers_quantity_then_filled() 
 def _replace_down_crossed_by_fill(tmp_path: Path, replaced_status: bytes) -> tuple[Rig, Engine, MemoryLink]:
     """Replace 100 -> 70 crossed by a fill of 70; the venue's Replaced says ``replaced_status`` with nothing left."""
     fix = Rig("broker-fix44").up()
-    engine, rig = _engine(fix, tmp_path / "journal")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=2_300_000, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(fix, engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
+    fix.deliver(engine, _report(fix, ref, b"0", b"0", 100, 0, 100))
     rig.send(strat, Replace("A", 70, 2_300_000))
     (replace,) = fix.wire.take()
     g_ref = replace.get(b"11").decode()
     strat.received()
-    _deliver(fix, engine, _report(fix, ref, b"F", b"1", 100, 70, 30, last=70))
-    _deliver(fix, engine, _report(fix, g_ref, b"5", replaced_status, 70, 70, 0, orig=ref))
+    fix.deliver(engine, _report(fix, ref, b"F", b"1", 100, 70, 30, last=70))
+    fix.deliver(engine, _report(fix, g_ref, b"5", replaced_status, 70, 70, 0, orig=ref))
     return fix, engine, strat
 
 

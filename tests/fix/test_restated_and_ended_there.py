@@ -20,22 +20,21 @@ from gateway.engine import Engine
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed
 from model.order import Order, OrderState
 from risk.exposure import ExposureBook
-from tests.harness import MemoryLink
+from tests.harness import MemoryLink, engine_over
 from tests.harness import Rig as HarnessRig
 from venues.fix.fields import MsgType
 
 from .test_adapter import Rig
-from .test_status_fill_repeats import _deliver, _engine
 
 
 def _gateway(tmp_path: Path) -> tuple[Rig, Engine, HarnessRig, MemoryLink, str]:
     fix = Rig("broker-fix44").up()
-    engine, rig = _engine(fix, tmp_path / "journal")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=2_300_000, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(fix, engine, fix.peer.execution_report(ref.encode(), b"0", price=b"230"))
+    fix.deliver(engine, fix.peer.execution_report(ref.encode(), b"0", price=b"230"))
     strat.received()
     return fix, engine, rig, strat, ref
 
@@ -95,14 +94,14 @@ def test_restated_cut_when_venue_fills_the_rest_then_order_filled(
     # s5 (a): 150=D 378=4 38=60 151=60, then the 60 fills; the strategy's cancel crossed by it is refused (39=2)
     fix, engine, rig, strat, ref = _gateway(tmp_path)
     with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
-        _deliver(fix, engine, _restated(fix, ref, qty=60, leaves=60))
+        fix.deliver(engine, _restated(fix, ref, qty=60, leaves=60))
     order = engine.strategies["S1"].orders["A"]
     assert (order.state, order.leaves_qty, _open_counted(order)) == (OrderState.LIVE, 60, 60)
     assert [r for r in caplog.records if "Restated" in r.getMessage() and "order 1" in r.getMessage()] != []
     rig.send(strat, Cancel("A"))
     (cancel,) = fix.wire.take()
-    _deliver(fix, engine, _fill(fix, ref, 60, 60, qty=60))
-    _deliver(fix, engine, _cancel_reject(fix, cancel.get(b"11").decode(), ref, b"2"))
+    fix.deliver(engine, _fill(fix, ref, 60, 60, qty=60))
+    fix.deliver(engine, _cancel_reject(fix, cancel.get(b"11").decode(), ref, b"2"))
     assert (order.state, order.cum_qty, order.leaves_qty, _open_counted(order)) == (OrderState.FILLED, 60, 0, 0)
     assert _events(strat) == [("Canceled", 40, 60, "RESTATED"), ("Executed", 60, 60, 0)]
     assert fix.adapter.counters["ignored_exec_reports"] == 0
@@ -112,8 +111,8 @@ def test_restated_cut_when_venue_fills_the_rest_then_order_filled(
 def test_restated_by_order_qty_only_when_partly_filled_then_rest_cut(tmp_path: Path) -> None:
     # no LeavesQty: OrderQty 50 less CumQty 30 leaves 20 of the 70 open
     fix, engine, _rig, strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _fill(fix, ref, 30, 30))
-    _deliver(fix, engine, _restated(fix, ref, qty=50, leaves=None, cum=30))
+    fix.deliver(engine, _fill(fix, ref, 30, 30))
+    fix.deliver(engine, _restated(fix, ref, qty=50, leaves=None, cum=30))
     order = engine.strategies["S1"].orders["A"]
     assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.LIVE, 30, 20)
     assert _events(strat) == [("Executed", 30, 30, 70), ("Canceled", 50, 20, "RESTATED")]
@@ -121,7 +120,7 @@ def test_restated_by_order_qty_only_when_partly_filled_then_rest_cut(tmp_path: P
 
 def test_restated_to_nothing_left_then_order_canceled(tmp_path: Path) -> None:
     fix, engine, _rig, strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _restated(fix, ref, qty=100, leaves=0))
+    fix.deliver(engine, _restated(fix, ref, qty=100, leaves=0))
     order = engine.strategies["S1"].orders["A"]
     assert (order.state, order.leaves_qty) == (OrderState.CANCELED, 0)
     assert _events(strat) == [("Canceled", 100, 0, "RESTATED")]
@@ -132,7 +131,7 @@ def test_restated_above_what_is_open_then_not_applied_counted_and_logged(
 ) -> None:
     fix, engine, _rig, strat, ref = _gateway(tmp_path)
     with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
-        _deliver(fix, engine, _restated(fix, ref, qty=150, leaves=150))
+        fix.deliver(engine, _restated(fix, ref, qty=150, leaves=150))
     order = engine.strategies["S1"].orders["A"]
     assert (order.state, order.leaves_qty) == (OrderState.LIVE, 100)
     assert fix.adapter.counters["restatements_not_applied"] == 1
@@ -148,14 +147,14 @@ def test_cancel_reject_says_filled_when_order_open_here_then_venue_asked_and_fil
     rig.send(strat, Cancel("A"))
     (cancel,) = fix.wire.take()
     with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
-        _deliver(fix, engine, _cancel_reject(fix, cancel.get(b"11").decode(), ref, b"2"))
+        fix.deliver(engine, _cancel_reject(fix, cancel.get(b"11").decode(), ref, b"2"))
     (question,) = fix.wire.take()
     assert (question.msg_type, question.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, ref.encode())
     assert fix.adapter.counters["status_disagreements"] == 1
     assert [r for r in caplog.records if "OrdStatus 2" in r.getMessage() and "order 1" in r.getMessage()] != []
     body = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", ref.encode()), (b"150", b"I"), (b"39", b"2")]
     body += [(b"55", b"AAPL"), (b"54", b"1"), (b"38", b"100"), (b"44", b"230"), (b"151", b"0")]
-    _deliver(fix, engine, fix.peer.message(MsgType.EXECUTION_REPORT, [*body, (b"14", b"100"), (b"6", b"230")]))
+    fix.deliver(engine, fix.peer.message(MsgType.EXECUTION_REPORT, [*body, (b"14", b"100"), (b"6", b"230")]))
     order = engine.strategies["S1"].orders["A"]
     assert (order.state, order.cum_qty) == (OrderState.FILLED, 100)
     assert _events(strat) == [("CancelRejected", "TOO_LATE_TO_CANCEL"), ("Executed", 100, 100, 0)]
@@ -166,13 +165,13 @@ def test_fill_missing_last_px_then_rejected_required_tag_missing(tmp_path: Path)
     fix, engine, _rig, _strat, ref = _gateway(tmp_path)
     fill = _fill(fix, ref, 30, 30, px=None)
     assert b"\x0131=" not in fill
-    _deliver(fix, engine, fill)
+    fix.deliver(engine, fill)
     reject, _question = fix.wire.take()
     assert (reject.msg_type, reject.get(b"373"), reject.get(b"371")) == (MsgType.REJECT, b"1", b"31")
 
 
 def test_fill_with_unreadable_last_px_then_rejected_incorrect_data_format(tmp_path: Path) -> None:
     fix, engine, _rig, _strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _fill(fix, ref, 30, 30, px=b"2x3"))
+    fix.deliver(engine, _fill(fix, ref, 30, 30, px=b"2x3"))
     reject, _question = fix.wire.take()
     assert (reject.msg_type, reject.get(b"373"), reject.get(b"371")) == (MsgType.REJECT, b"6", b"31")

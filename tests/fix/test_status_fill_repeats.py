@@ -17,14 +17,11 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import Executed
 from gateway.recovery import recover
-from model.fsync import FsyncPolicy
 from model.order import OrderState
-from tests.harness import LimitRisk, MemoryLink
-from tests.harness import Rig as HarnessRig
+from tests.harness import MemoryLink, engine_over
 from venues.fix.adapter import FixVenue
 from venues.fix.fields import MsgType
 
@@ -32,24 +29,6 @@ from .helpers import WALL_OFFSET_NS
 from .test_adapter import Rig
 
 _POSS_RESEND = [(b"97", b"Y")]
-
-
-def _engine(fix: Rig, journal: Path) -> tuple[Engine, HarnessRig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=1_000),
-        venues=[fix.adapter],
-        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
-        clock=fix.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = HarnessRig()
-    rig.engine, rig.clock = engine, fix.clock
-    return engine, rig
-
-
-def _deliver(fix: Rig, engine: Engine, *raw: bytes) -> None:
-    fix.adapter.data_received(b"".join(raw), fix.clock())
-    engine.flush()
 
 
 def _fill(fix: Rig, ref: str, exec_id: bytes, last: int, cum: int, *, px: bytes = b"23", resend: bool = False) -> bytes:
@@ -75,22 +54,22 @@ def _status(fix: Rig, ref: str, cum: int) -> bytes:
 def _gateway(tmp_path: Path) -> tuple[Rig, Engine, MemoryLink, str]:
     """Return the FIX rig under a real engine, strategy S1's link and the ClOrdID of its acknowledged 100 order A."""
     fix = Rig("broker-fix44").up()
-    engine, rig = _engine(fix, tmp_path / "journal")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=230_000, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(fix, engine, fix.peer.execution_report(ref.encode(), b"0"))
+    fix.deliver(engine, fix.peer.execution_report(ref.encode(), b"0"))
     strat.received()
     return fix, engine, strat, ref
 
 
 def _status_counted_30(fix: Rig, engine: Engine, ref: str) -> None:
     """EXC1 (30, CumQty 30) with LastPx ``23,0``: refused, the venue asked, its answer's CumQty 30 applied."""
-    _deliver(fix, engine, _fill(fix, ref, b"EXC1", 30, 30, px=b"23,0"))
+    fix.deliver(engine, _fill(fix, ref, b"EXC1", 30, 30, px=b"23,0"))
     reject, question = fix.wire.take()
     assert (reject.msg_type, reject.get(b"373"), question.msg_type) == (b"3", b"6", MsgType.ORDER_STATUS_REQUEST)
-    _deliver(fix, engine, _status(fix, ref, 30))
+    fix.deliver(engine, _status(fix, ref, 30))
 
 
 def _executed(link: MemoryLink) -> list[tuple[int, str, int]]:
@@ -104,8 +83,8 @@ def test_refused_fill_when_resent_after_the_status_answer_counted_it_then_not_ap
     fix, engine, strat, ref = _gateway(tmp_path)
     _status_counted_30(fix, engine, ref)
     with caplog.at_level(logging.WARNING, logger="gateway.engine"):
-        _deliver(fix, engine, _fill(fix, ref, b"EXC1", 30, 30, resend=True))
-    _deliver(fix, engine, _fill(fix, ref, b"EXC2", 20, 50))
+        fix.deliver(engine, _fill(fix, ref, b"EXC1", 30, 30, resend=True))
+    fix.deliver(engine, _fill(fix, ref, b"EXC2", 20, 50))
     assert _executed(strat) == [(30, "", 30), (20, "EXC2", 50)]
     assert fix.wire.take() == []  # a valid report: no Reject, no second question
     assert engine.counters.repeated_fills == 1
@@ -117,9 +96,9 @@ def test_copy_of_a_status_counted_fill_when_later_fills_applied_then_not_applied
     # (d): a real 20 took the order to 50, then a PossResend copy of EXC1 (CumQty 30 < 50) arrives.
     fix, engine, strat, ref = _gateway(tmp_path)
     _status_counted_30(fix, engine, ref)
-    _deliver(fix, engine, _fill(fix, ref, b"EXC2", 20, 50))
-    _deliver(fix, engine, _fill(fix, ref, b"EXC1", 30, 30, resend=True))
-    _deliver(fix, engine, _fill(fix, ref, b"EXC3", 50, 100))
+    fix.deliver(engine, _fill(fix, ref, b"EXC2", 20, 50))
+    fix.deliver(engine, _fill(fix, ref, b"EXC1", 30, 30, resend=True))
+    fix.deliver(engine, _fill(fix, ref, b"EXC3", 50, 100))
     assert _executed(strat) == [(30, "", 30), (20, "EXC2", 50), (50, "EXC3", 100)]
     order = engine.strategies["S1"].orders["A"]
     assert (order.cum_qty, order.state) == (100, OrderState.FILLED)
@@ -129,10 +108,10 @@ def test_copy_of_a_status_counted_fill_when_later_fills_applied_then_not_applied
 def test_fill_reported_after_a_status_answer_that_already_counted_it_then_not_applied_again(tmp_path: Path) -> None:
     # No copy at all: the status answer (CumQty 50) already holds EXC2, whose report comes after it.
     fix, engine, strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _fill(fix, ref, b"EXC1", 30, 30, px=b"23,0"))
+    fix.deliver(engine, _fill(fix, ref, b"EXC1", 30, 30, px=b"23,0"))
     fix.wire.take()
-    _deliver(fix, engine, _status(fix, ref, 50))
-    _deliver(fix, engine, _fill(fix, ref, b"EXC2", 20, 50))
+    fix.deliver(engine, _status(fix, ref, 50))
+    fix.deliver(engine, _fill(fix, ref, b"EXC2", 20, 50))
     assert _executed(strat) == [(50, "", 50)]
     assert engine.counters.repeated_fills == 1
 
@@ -141,7 +120,7 @@ def test_fill_when_status_answer_counted_part_of_it_then_only_the_rest_applied(t
     # CumQty 40 after a status answer gave 30: of LastQty 20, the 10 that raise CumQty are new.
     fix, engine, strat, ref = _gateway(tmp_path)
     _status_counted_30(fix, engine, ref)
-    _deliver(fix, engine, _fill(fix, ref, b"EXC2", 20, 40))
+    fix.deliver(engine, _fill(fix, ref, b"EXC2", 20, 40))
     assert _executed(strat) == [(30, "", 30), (10, "EXC2", 40)]
     assert fix.adapter.status()["fills_partly_counted"] == 1
     assert engine.counters.repeated_fills == 0
@@ -150,8 +129,8 @@ def test_fill_when_status_answer_counted_part_of_it_then_only_the_rest_applied(t
 def test_fill_when_cum_qty_is_below_its_own_last_qty_then_applied_by_exec_id_alone(tmp_path: Path) -> None:
     # A CumQty below the fill itself is not a cumulative quantity: it says nothing, the fill applies.
     fix, engine, strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _fill(fix, ref, b"EXC1", 30, 30))
-    _deliver(fix, engine, _fill(fix, ref, b"EXC2", 20, 0))
+    fix.deliver(engine, _fill(fix, ref, b"EXC1", 30, 30))
+    fix.deliver(engine, _fill(fix, ref, b"EXC2", 20, 0))
     assert _executed(strat) == [(30, "EXC1", 30), (20, "EXC2", 50)]
     assert engine.counters.repeated_fills == 0
 
@@ -169,13 +148,13 @@ def test_copy_of_a_status_counted_fill_when_sent_after_a_gateway_restart_then_no
         "FIXV", first.dialect, first.adapter.session.config, first.store, first.clock, wall_offset_ns=WALL_OFFSET_NS
     )
     second.peer = first.peer
-    engine2, rig2 = _engine(second, tmp_path / "journal2")
+    engine2, rig2 = engine_over(second.adapter, second.clock, tmp_path / "journal2", max_qty=1_000)
     engine2.adopt(recover(read_journal(tmp_path / "journal")))
     second.adapter.state_sink = second.recorder.state
     second.up()
     strat2 = rig2.connect("S1")
     strat2.received()
-    _deliver(second, engine2, _fill(second, ref, b"EXC1", 30, 30, resend=True))
-    _deliver(second, engine2, _fill(second, ref, b"EXC2", 20, 50))
+    second.deliver(engine2, _fill(second, ref, b"EXC1", 30, 30, resend=True))
+    second.deliver(engine2, _fill(second, ref, b"EXC2", 20, 50))
     assert _executed(strat2) == [(20, "EXC2", 50)]
     assert engine2.counters.repeated_fills == 1

@@ -6,19 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.recovery import recover
 from model.clock import FakeClock
 from model.enums import OrderType, Side, TimeInForce
-from model.fsync import FsyncPolicy
 from model.order import Order
 from model.send_result import Sent
 from model.venue_events import VenueEvent, VenueState
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
 from simulators.ouch.soup_server import SoupServerConnection
-from tests.harness import LimitRisk, Rig
+from tests.harness import Rig, engine_over
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.refstore import UserRefNumStore
@@ -95,6 +93,14 @@ class Link:
         self._close_requested = False
         self.wire: list[bytes] = []
         """Every chunk the venue wrote, in order."""
+
+    def new_core(self, **sim_fields: Any) -> SimulatorCore:
+        """Return a new venue on this link's clock: numbering from 1, no orders (a venue that lost its state).
+
+        ``sim_fields`` go to its ``SimulatorConfig`` (AAPL's reference price is ``PX``, as the link's first venue).
+        """
+        sim_fields.setdefault("exchange", ExchangeConfig(reference_prices={"AAPL": PX}))
+        return SimulatorCore(SimulatorConfig(**sim_fields), clock=self.clock, timestamp=lambda: TS)
 
     def _write(self, data: bytes | bytearray) -> None:
         self.wire.append(bytes(data))
@@ -183,16 +189,7 @@ def gateway_over(link: Link, journal: Path) -> tuple[Engine, Rig]:
 
     The Rig only lends its helpers (``connect``, ``new_order``...) to the engine.
     """
-    engine = Engine(
-        risk=LimitRisk(max_qty=2_000_000),
-        venues=[link.venue],
-        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
-        clock=link.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = Rig()
-    rig.engine, rig.clock = engine, link.clock
-    return engine, rig
+    return engine_over(link.venue, link.clock, journal, max_qty=2_000_000)
 
 
 def restart_from_journal(first: Link, tmp_path: Path) -> tuple[Link, Engine, Rig]:

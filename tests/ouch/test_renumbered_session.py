@@ -13,18 +13,9 @@ from gateway.protocol.messages import NewOrder, OrderAccepted
 from model.enums import Side
 from model.order import mark_sent
 from model.venue_events import VenueAccepted, VenueState
-from simulators.ouch.exchange import ExchangeConfig
-from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
-from tests.ouch.harness import PX, TS, Link, gateway_over, make_order, restart_from_journal
+from tests.ouch.harness import PX, Link, gateway_over, make_order, restart_from_journal
 
 RESTING = PX - 100
-
-
-def _fresh_core(link: Link) -> SimulatorCore:
-    """Return a new venue under the same session name, numbering from 1 again (its state lost)."""
-    return SimulatorCore(
-        SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX})), clock=link.clock, timestamp=lambda: TS
-    )
 
 
 def test_relogin_when_the_venue_restarted_its_numbering_then_its_new_messages_are_not_dropped(tmp_path: Path) -> None:
@@ -35,7 +26,7 @@ def test_relogin_when_the_venue_restarted_its_numbering_then_its_new_messages_ar
         mark_sent(order, link.send_new(order))
     assert len(link.events) == 5
     link.disconnect()
-    link.core = _fresh_core(link)  # same session name, numbering from 1
+    link.core = link.new_core()  # same session name, numbering from 1
     link.connect()
     assert link.venue.state is VenueState.UP
     assert link.venue.status()["numbering_restarts"] == 1
@@ -53,7 +44,7 @@ def test_restart_after_a_renumbered_session_then_the_journal_numbering_carries_o
     first.pump()
     engine.flush()
     first.disconnect()
-    first.core = _fresh_core(first)
+    first.core = first.new_core()
     first.connect()
     engine.flush()
     rig.send(strat, NewOrder("b0", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))

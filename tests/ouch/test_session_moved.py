@@ -15,20 +15,9 @@ import pytest
 from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, OrderAccepted
 from model.enums import Side
 from model.venue_events import VenueState
-from simulators.ouch.exchange import ExchangeConfig
-from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
-from tests.ouch.harness import PX, TS, Link, gateway_over, restart_from_journal
+from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
 
 RESTING = PX - 100
-
-
-def _new_session(link: Link) -> SimulatorCore:
-    """Return the venue in a new session "S2" (the old one is not available any more)."""
-    return SimulatorCore(
-        SimulatorConfig(session="S2", exchange=ExchangeConfig(reference_prices={"AAPL": PX})),
-        clock=link.clock,
-        timestamp=lambda: TS,
-    )
 
 
 def _log_in(link: Link, tries: int = 4) -> int:
@@ -55,7 +44,7 @@ def test_venue_moved_to_a_new_session_then_blank_login_after_both_paddings(
     link.disconnect()
     rig.send(strat, Cancel("a0"))  # held: the venue is down
     engine.flush()
-    link.core = _new_session(link)
+    link.core = link.new_core(session="S2")  # the old session is not available any more
     assert _log_in(link) == 3  # old: never (Login Rejected S for 'OUCHSIM', both paddings, for ever)
     engine.flush()
     assert link.venue.status()["session"] == "S2"
@@ -78,7 +67,7 @@ def test_venue_moved_to_a_new_session_while_the_gateway_was_down_then_the_restar
     engine.flush()
     first.disconnect()
     engine.journal.close()
-    first.core = _new_session(first)
+    first.core = first.new_core(session="S2")
     second, engine2, rig2 = restart_from_journal(first, tmp_path)
     rig2.connect("S1").received()
     assert _log_in(second) == 3  # the journal's session 'OUCHSIM' twice, then the current one

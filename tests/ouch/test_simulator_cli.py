@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,15 +13,12 @@ from model.clock import monotonic_ns
 from model.venue_events import VenueAccepted, VenueEvent, VenueState
 from simulators.ouch.exchange import read_records
 from tests.ouch.harness import make_order, venue_config
+from tests.simulator_cli import SimulatorCli
 from venues.connector import VenueConnector
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.refstore import UserRefNumStore
 
-LISTENING = re.compile(r"OUCH 5.0 simulator listening on 127\.0\.0\.1:(\d+) ")
-
-
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway", "sim", "ouch", *args]
+CLI = SimulatorCli("ouch", "OUCH 5.0 simulator")
 
 
 @pytest.mark.parametrize(
@@ -40,34 +34,23 @@ def _command(*args: str) -> list[str]:
     ids=["fill-ratio", "listen", "reference-price-form", "reference-price-decimals", "loop", "unknown"],
 )
 def test_cli_when_flag_is_bad_then_exit_2_with_argparse_message(args: list[str], message: str) -> None:
-    result = subprocess.run(_command(*args), capture_output=True, text=True, timeout=30, check=False)
+    result = CLI.run(*args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "usage: gateway" in result.stderr
 
 
 def test_cli_when_username_too_long_then_exit_2_with_configuration_error() -> None:
-    result = subprocess.run(
-        _command("--username", "TOOLONGNAME"), capture_output=True, text=True, timeout=30, check=False
-    )
+    result = CLI.run("--username", "TOOLONGNAME")
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr
     assert "username" in result.stderr
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(_command("--listen", "127.0.0.1:0", *args), stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = LISTENING.match(line)
-    assert match, line
-    return process, int(match.group(1))
-
-
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_when_signalled_then_stops_cleanly_with_exit_0(loop: str, signum: signal.Signals) -> None:
-    process, port = _start("--loop", loop)
+    process, port = CLI.start("--loop", loop)
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass
     process.send_signal(signum)
@@ -81,16 +64,14 @@ def test_cli_when_port_taken_then_exit_1_with_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            _command("--listen", f"127.0.0.1:{port}"), capture_output=True, text=True, timeout=30, check=False
-        )
+        result = CLI.run("--listen", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
 async def test_cli_when_recording_then_another_process_sees_every_order_once(tmp_path: Path) -> None:
     record = tmp_path / "record.jsonl"
-    process, port = _start("--reference-price", "AAPL=150.25", "--record", str(record), "--loop", "asyncio")
+    process, port = CLI.start("--reference-price", "AAPL=150.25", "--record", str(record), "--loop", "asyncio")
     try:
         config = venue_config(tmp_path, port=port)
         venue = OuchVenue(config, monotonic_ns, store=UserRefNumStore(tmp_path, "x", today=lambda: "2024-05-01"))

@@ -15,18 +15,9 @@ from gateway.protocol.messages import Cancel, Canceled, CancelRejected, MassCanc
 from model.enums import Side
 from model.order import OrderState
 from model.venue_events import VenueState
-from simulators.ouch.exchange import ExchangeConfig
-from simulators.ouch.simulator import SimulatorConfig, SimulatorCore
-from tests.ouch.harness import PX, TS, Link, gateway_over, restart_from_journal
+from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
 
 RESTING = PX - 100
-
-
-def _fresh_core(link: Link) -> SimulatorCore:
-    """Return a new venue under the same session name, numbering from 1 again, no orders (its state lost)."""
-    return SimulatorCore(
-        SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX})), clock=link.clock, timestamp=lambda: TS
-    )
 
 
 def _answers(messages: Sequence[object]) -> dict[str, list[str]]:
@@ -54,7 +45,7 @@ def test_venue_lost_its_orders_then_held_cancels_are_answered_and_the_orders_end
     # while the venue is down: a Cancel (held), a Replace (refused: venue down), a MassCancel, a new order (refused)
     rig.send(strat, Cancel("a0"), Replace("a1", 50, RESTING))
     engine.flush()
-    link.core = _fresh_core(link)
+    link.core = link.new_core()
     link.connect()
     engine.flush()
     link.pump()
@@ -90,7 +81,7 @@ def test_venue_lost_its_orders_while_the_gateway_was_down_then_the_restart_ends_
     rig.send(strat, Cancel("a0"))  # held: the venue is down
     engine.flush()
     engine.journal.close()
-    first.core = _fresh_core(first)
+    first.core = first.new_core()
     second, engine2, rig2 = restart_from_journal(first, tmp_path)
     strat2 = rig2.connect("S1")
     strat2.received()

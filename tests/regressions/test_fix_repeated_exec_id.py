@@ -19,15 +19,12 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.entitlements import Entitlements, StrategyEntitlement
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import Executed
 from gateway.recovery import recover
-from model.fsync import FsyncPolicy
 from model.order import OrderState
 from model.venue_events import VenueExecuted
-from tests.harness import LimitRisk, MemoryLink
-from tests.harness import Rig as HarnessRig
+from tests.harness import MemoryLink, engine_over
 from venues.fix.adapter import FixVenue
 from venues.fix.fields import MsgType
 
@@ -73,12 +70,12 @@ def test_copy_when_poss_resend_then_the_adapter_passes_it_on_under_its_own_msg_s
 def _gateway(tmp_path: Path, dialect: str = "equities-fix42") -> tuple[Rig, Engine, MemoryLink, str]:
     """Return a FIX rig under a real engine, strategy S1's link and the ClOrdID of its acknowledged order A."""
     fix = Rig(dialect).up()
-    engine, rig = _engine_over(fix, tmp_path / "j1")
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "j1", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=1_502_500, venue="FIXV")
     (new_order,) = fix.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(fix, engine, fix.peer.execution_report(ref.encode(), b"0"))
+    fix.deliver(engine, fix.peer.execution_report(ref.encode(), b"0"))
     strat.received()
     return fix, engine, strat, ref
 
@@ -91,9 +88,9 @@ def test_partial_fill_when_repeated_with_poss_resend_then_applied_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fix, engine, strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _fill(fix, ref, b"E2", 40, 40, 100))
+    fix.deliver(engine, _fill(fix, ref, b"E2", 40, 40, 100))
     with caplog.at_level(logging.WARNING, logger="gateway.engine"):
-        _deliver(fix, engine, _fill(fix, ref, b"E2", 40, 40, 100, poss_resend=True))  # same report, new MsgSeqNum
+        fix.deliver(engine, _fill(fix, ref, b"E2", 40, 40, 100, poss_resend=True))  # same report, new MsgSeqNum
     assert _fills_of(strat) == [(40, "E2")]
     assert fix.wire.take() == []  # a valid message: no Reject
     assert engine.counters.repeated_fills == 1
@@ -105,10 +102,10 @@ def test_fill_when_repeated_twice_then_the_real_last_fill_still_applies(
 ) -> None:
     fix, engine, strat, ref = _gateway(tmp_path)
     with caplog.at_level(logging.WARNING, logger="gateway.engine"):
-        _deliver(fix, engine, _fill(fix, ref, b"E1", 70, 70, 100))
-        _deliver(fix, engine, _fill(fix, ref, b"E1", 70, 70, 100, poss_resend=True))
-        _deliver(fix, engine, _fill(fix, ref, b"E1", 70, 70, 100, poss_resend=True))
-        _deliver(fix, engine, _fill(fix, ref, b"E2", 30, 100, 100))
+        fix.deliver(engine, _fill(fix, ref, b"E1", 70, 70, 100))
+        fix.deliver(engine, _fill(fix, ref, b"E1", 70, 70, 100, poss_resend=True))
+        fix.deliver(engine, _fill(fix, ref, b"E1", 70, 70, 100, poss_resend=True))
+        fix.deliver(engine, _fill(fix, ref, b"E2", 30, 100, 100))
     assert _fills_of(strat) == [(70, "E1"), (30, "E2")]
     assert engine.counters.repeated_fills == 2
     assert len([r for r in caplog.records if "repeated under venue_seq" in r.getMessage()]) == 1  # rate-limited
@@ -119,10 +116,10 @@ def test_fill_when_repeated_twice_then_the_real_last_fill_still_applies(
 def test_fills_when_many_distinct_exec_ids_then_each_applied_and_any_repeat_not(tmp_path: Path) -> None:
     fix, engine, strat, ref = _gateway(tmp_path)
     for i in range(1, 6):
-        _deliver(fix, engine, _fill(fix, ref, b"E%d" % i, 10, 10 * i, 100))
+        fix.deliver(engine, _fill(fix, ref, b"E%d" % i, 10, 10 * i, 100))
     for i in (1, 3, 5):
-        _deliver(fix, engine, _fill(fix, ref, b"E%d" % i, 10, 10 * i, 100, poss_resend=True))
-    _deliver(fix, engine, _fill(fix, ref, b"E6", 50, 100, 100))
+        fix.deliver(engine, _fill(fix, ref, b"E%d" % i, 10, 10 * i, 100, poss_resend=True))
+    fix.deliver(engine, _fill(fix, ref, b"E6", 50, 100, 100))
     assert _fills_of(strat) == [(10, f"E{i}") for i in range(1, 6)] + [(50, "E6")]
     assert engine.counters.repeated_fills == 3
 
@@ -130,8 +127,8 @@ def test_fills_when_many_distinct_exec_ids_then_each_applied_and_any_repeat_not(
 def test_fill_when_exec_id_repeated_without_poss_resend_then_not_applied_either(tmp_path: Path) -> None:
     # A venue that repeats an ExecID without 97 is itself broken; the check costs nothing, so it applies to all.
     fix, engine, strat, ref = _gateway(tmp_path, "broker-fix44")
-    _deliver(fix, engine, _fill(fix, ref, b"X9", 40, 40, 100))
-    _deliver(fix, engine, _fill(fix, ref, b"X9", 40, 40, 100))
+    fix.deliver(engine, _fill(fix, ref, b"X9", 40, 40, 100))
+    fix.deliver(engine, _fill(fix, ref, b"X9", 40, 40, 100))
     assert _fills_of(strat) == [(40, "X9")]
     assert engine.counters.repeated_fills == 1
 
@@ -145,30 +142,12 @@ def _without_exec_id(rig: Rig, ref: str, cum: int) -> bytes:
 def test_fill_when_exec_id_missing_then_applied_each_time(tmp_path: Path) -> None:
     # Nothing to tell copies apart by: each is applied, as before (the required-tags check counts the absence).
     fix, engine, strat, ref = _gateway(tmp_path)
-    _deliver(fix, engine, _without_exec_id(fix, ref, 10), _without_exec_id(fix, ref, 20))
+    fix.deliver(engine, _without_exec_id(fix, ref, 10), _without_exec_id(fix, ref, 20))
     assert _fills_of(strat) == [(10, ""), (10, "")]
     assert engine.counters.repeated_fills == 0
 
 
 # ---- through the engine, across a restart (the journal's fills carry their ExecIDs) ---------------------------
-
-
-def _engine_over(fix: Rig, journal: Path) -> tuple[Engine, HarnessRig]:
-    engine = Engine(
-        risk=LimitRisk(max_qty=1_000),
-        venues=[fix.adapter],
-        entitlements=Entitlements({"S1": StrategyEntitlement(accounts=["ACC1"], uids=[1000])}, gateway_uid=1000),
-        clock=fix.clock,
-        journal=FileJournal(journal, fsync=FsyncPolicy.NONE),
-    )
-    rig = HarnessRig()
-    rig.engine, rig.clock = engine, fix.clock
-    return engine, rig
-
-
-def _deliver(fix: Rig, engine: Engine, *raw: bytes) -> None:
-    fix.adapter.data_received(b"".join(raw), fix.clock())
-    engine.flush()
 
 
 def _executed(link: MemoryLink) -> list[tuple[int, int]]:
@@ -177,12 +156,12 @@ def _executed(link: MemoryLink) -> list[tuple[int, int]]:
 
 def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_applied_again(tmp_path: Path) -> None:
     first = Rig().up()
-    engine, rig = _engine_over(first, tmp_path / "j1")
+    engine, rig = engine_over(first.adapter, first.clock, tmp_path / "j1", max_qty=1_000)
     strat = rig.connect("S1")
     rig.new_order(strat, "A", qty=100, price=1_502_500, venue="FIXV")
     (new_order,) = first.wire.take()
     ref = new_order.get(b"11").decode()
-    _deliver(first, engine, first.peer.execution_report(ref.encode(), b"0"), _fill(first, ref, b"E1", 70, 70, 100))
+    first.deliver(engine, first.peer.execution_report(ref.encode(), b"0"), _fill(first, ref, b"E1", 70, 70, 100))
     assert _executed(strat) == [(70, 70)]
     engine.journal.close()
 
@@ -198,7 +177,7 @@ def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_ap
         wall_offset_ns=WALL_OFFSET_NS,
     )
     second.peer = first.peer
-    engine2, rig2 = _engine_over(second, tmp_path / "j2")
+    engine2, rig2 = engine_over(second.adapter, second.clock, tmp_path / "j2", max_qty=1_000)
     recovered = recover(read_journal(tmp_path / "j1"))
     order = recovered.strategies["S1"].orders["A"]
     assert (order.exec_id, order.exec_ids) == ("E1", None)  # the journal's replay rebuilt the order's ExecIDs
@@ -207,8 +186,8 @@ def test_fill_when_repeated_with_poss_resend_after_a_gateway_restart_then_not_ap
     second.up()
     strat2 = rig2.connect("S1")
     strat2.received()
-    _deliver(second, engine2, _fill(second, ref, b"E1", 70, 70, 100, poss_resend=True))  # the venue's failover
-    _deliver(second, engine2, _fill(second, ref, b"E2", 30, 100, 100))
+    second.deliver(engine2, _fill(second, ref, b"E1", 70, 70, 100, poss_resend=True))  # the venue's failover
+    second.deliver(engine2, _fill(second, ref, b"E2", 30, 100, 100))
     assert _executed(strat2) == [(30, 100)]
     order = engine2.strategies["S1"].orders["A"]
     assert (order.cum_qty, order.state) == (100, OrderState.FILLED)

@@ -24,7 +24,7 @@ from simulators.fix.simulator import FixSimulator, SimMessage
 from venues.fix.fields import MsgType
 
 from ..fix.helpers import make_order
-from ..fix.live import GatewaySide, wait_until
+from ..fix.live import GatewaySide, running_simulator, wait_until
 
 pytest.importorskip("quickfix")
 
@@ -39,16 +39,8 @@ async def wait_until_one(sim: FixSimulator, msg_type: bytes) -> list[SimMessage]
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(
-        dialect="equities-fix42",
-        reference_prices={"AAPL": 1_500_000},
-        raw_channel=True,
-        work_dir=str(tmp_path / "sim"),
-    )
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
+    with running_simulator(tmp_path / "sim", "equities-fix42", reference_prices={"AAPL": 1_500_000}) as simulator:
+        yield simulator
 
 
 async def test_resend_request_when_lost_order_record_damaged_then_gap_filled_and_acceptor_recovers(
