@@ -20,6 +20,12 @@ Until the windows forgot times older than their second, each window kept the lat
 (~40 bytes each): with 1,000,000/s that was a cost per order of the day (137 B/order here, ~200 in
 ``gateway run``), which a bench run at 50,000/s with a longer warm-up never showed.
 
+``--fills-only`` fills every order (no venue cancels); ``--far-replay-every N`` reconnects the strategy
+with ``last_seq`` 0 every ``N`` orders and reads the whole replay (as a strategy that restarts without
+its last ``seq`` does): the journal read rebuilds all the strategy's events of the day at once, and the
+heap it leaves behind (pymalloc arenas the rebuilt events spread over, pinned by the orders allocated
+meanwhile) is what grows then, not anything kept per order (docs/performance.md, Stop 40).
+
 The garbage collector is frozen after set-up, young collections stay on, as in ``gateway run``.
 
 Run: ``.venv/bin/python -m benchmarks.bench_memory [--orders 1000000] [--slow] [--json]``
@@ -87,6 +93,9 @@ def anon_bytes() -> int:
 class MemoryRig(Rig):
     """The hot-path rig whose venue answers every order with Accepted and then a fill or a cancel."""
 
+    fills_only = False
+    """Fill every order (else orders 0, 1 mod 4 are filled and the others canceled by the venue)."""
+
     def answers_for_wire(self) -> bytes:
         """Return Sequenced Data packets: Accepted, then Executed (orders 0, 1 mod 4) or Canceled, per Enter Order."""
         out = []
@@ -107,7 +116,7 @@ class MemoryRig(Rig):
                     packet[30:44].decode().strip(),
                 )  # fmt: skip
                 out.append(encode_sequenced(encode_message(accepted)))
-                if self.orn % 4 < 2:
+                if self.fills_only or self.orn % 4 < 2:
                     done: object = OrderExecuted(34_200_000_000_001, urn, QTY, price, "A", self.orn)
                 else:
                     done = OrderCanceled(34_200_000_000_001, urn, QTY, "U")
@@ -164,6 +173,19 @@ def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
         engine.link_data(rig.link, rig.frames(i, min(batch, start + count - i)), clock())  # type: ignore[arg-type]
         rig.venue.data_received(rig.answers_for_wire(), clock())
         engine.flush()
+
+
+def far_replay(rig: MemoryRig) -> int:
+    """Reconnect the strategy with last_seq 0 and read its whole replay; return the events replayed."""
+    engine = rig.engine
+    clock = time.monotonic_ns
+    before = engine.strategies["bench"].next_seq - 1
+    engine.link_closed(rig.link)  # type: ignore[arg-type]
+    link = BufferingLink(clock())
+    engine.link_opened(link)  # type: ignore[arg-type]
+    engine.link_data(link, encode_frame(Hello("bench", PROTOCOL_VERSION, 0, 60_000)), clock())  # type: ignore[arg-type]
+    rig.link = link
+    return before
 
 
 def _at(samples: list[tuple[int, int]], orders: int) -> int:
@@ -232,13 +254,22 @@ def slow_consumer(rig: MemoryRig, batch: int, start: int) -> dict[str, int]:
 
 
 def run(
-    orders: int, warmup: int, every: int, batch: int, slow: bool, rate: int = 1_000_000, mmap_threshold: int = 1 << 20
+    orders: int,
+    warmup: int,
+    every: int,
+    batch: int,
+    slow: bool,
+    rate: int = 1_000_000,
+    mmap_threshold: int = 1 << 20,
+    fills_only: bool = False,
+    far_replay_every: int = 0,
 ) -> dict[str, object]:
     set_mmap_threshold(mmap_threshold)  # as ``gateway run`` does (memory.malloc_mmap_threshold)
     base_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
     workdir = Path(tempfile.mkdtemp(prefix="gwmem", dir=base_dir))
     bench_hotpath.bench_limits = memory_limits(rate)  # type: ignore[attr-defined,assignment]  # Rig writes its limits with it
     rig = MemoryRig(workdir)
+    rig.fills_only = fills_only
     drive(rig, 0, warmup, batch)
     gc.collect()
     gc.freeze()
@@ -249,11 +280,15 @@ def run(
     t0 = time.perf_counter()
     index = warmup
     done = 0
+    replays = replayed = 0
     while done < orders:
         step = min(every, orders - done)
         drive(rig, index, step, batch)
         index += step
         done += step
+        if far_replay_every and done % far_replay_every < step:
+            replayed += far_replay(rig)
+            replays += 1
         samples.append((done, rss_bytes()))
         anon.append((done, anon_bytes()))
     seconds = time.perf_counter() - t0
@@ -283,6 +318,9 @@ def run(
         if len([a for a in anon if a[0] >= 100_000]) >= 2
         else None,
         "counts": counts(rig),
+        "fills_only": fills_only,
+        "far_replays": replays,
+        "far_replayed_events": replayed,
         "journal_bytes": engine.journal.bytes_written,
     }
     if slow:
@@ -304,9 +342,23 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=10_000, help="orders between two RSS samples")
     parser.add_argument("--batch", type=int, default=64, help="orders per strategy read")
     parser.add_argument("--slow", action="store_true", help="add the slow-consumer episode after the run")
+    parser.add_argument("--fills-only", action="store_true", help="fill every order (default: half of them)")
+    parser.add_argument(
+        "--far-replay-every", type=int, default=0, help="reconnect with last_seq 0 and read the replay every N orders"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.orders, args.warmup, args.every, args.batch, args.slow, args.rate_limit, args.mmap_threshold)
+    result = run(
+        args.orders,
+        args.warmup,
+        args.every,
+        args.batch,
+        args.slow,
+        args.rate_limit,
+        args.mmap_threshold,
+        args.fills_only,
+        args.far_replay_every,
+    )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -327,6 +379,9 @@ def main() -> int:
         f"slope after 100k:                {result['slope_after_100k']} B/order "
         f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB)"  # type: ignore[operator]
     )
+    if result["far_replays"]:
+        n, events = result["far_replays"], result["far_replayed_events"]
+        print(f"far replays (last_seq 0): {n}, {events:,} events rebuilt in all")
     print("kept at the end: " + ", ".join(f"{k} {v:,}" for k, v in result["counts"].items()))  # type: ignore[attr-defined]
     slow = result.get("slow_consumer")
     if isinstance(slow, dict):
