@@ -1635,13 +1635,7 @@ class FixVenue(VenueAdapter):
                 self._answered(tracked, probe, seq, known=True, events=(VenueRejected(seq, order_id, "VENUE", text),))
                 self._forget(order_id)
                 return
-            fill: tuple[VenueEvent, ...] = ()
-            if with_cum:
-                try:
-                    _, fill = _fill_beyond(message.fields, seq, order)
-                except _TagError as bad:
-                    self._unparseable(message, bad.tag, bad)
-                    with_cum = False
+            with_cum, fill = self._fill_from_cum(message, order, with_cum)
             if with_cum and status in _STATUS_CANCELED:
                 events = (*fill, VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
                 self._answered(tracked, probe, seq, known=True, events=events)
@@ -1676,6 +1670,20 @@ class FixVenue(VenueAdapter):
         if order.is_terminal:  # a fill the report showed ended it (a replace refused after it)
             self._forget(order_id)
 
+    def _fill_from_cum(self, message: FixMessage, order: Order, with_cum: bool) -> tuple[bool, tuple[VenueEvent, ...]]:
+        """Return whether the report's CumQty is usable, and the fill it shows beyond the order's count.
+
+        A CumQty (or the AvgPx it needs) that does not parse rejects the report (a session Reject) and says nothing.
+        """
+        if not with_cum:
+            return False, ()
+        try:
+            _, fill = _fill_beyond(message.fields, message.seq, order)
+        except _TagError as bad:
+            self._unparseable(message, bad.tag, bad)
+            return False, ()
+        return True, fill
+
     def _replace_refused(
         self, message: FixMessage, tracked: _Tracked, ref: bytes, status: bytes, with_cum: bool
     ) -> tuple[bool, tuple[VenueEvent, ...]]:
@@ -1690,13 +1698,7 @@ class FixVenue(VenueAdapter):
         """
         order = tracked.order
         seq = message.seq
-        fill: tuple[VenueEvent, ...] = ()
-        if with_cum:
-            try:
-                _, fill = _fill_beyond(message.fields, seq, order)
-            except _TagError as bad:
-                self._unparseable(message, bad.tag, bad)
-                with_cum = False
+        with_cum, fill = self._fill_from_cum(message, order, with_cum)
         tracked.pending = b""
         if with_cum and status in _STATUS_CANCELED:
             return True, (*fill, VenueCanceled(seq, order.order_id, 0, _STATUS_CANCELED[status], ""))
