@@ -340,7 +340,7 @@ async def test_status_and_metrics_when_the_venue_names_numbers_no_longer_mapped_
         sim.stream.append(encode_message(PriorityUpdate(TS, 4243, PX, "Y", 99)))  # never sent: only counted
         sim.flush_all()
         await wait_for(lambda: venue.status()["unknown_user_ref_num"] == 1, what="the Canceled to be read")
-        await wait_for(lambda: venue.status()["ignored_by_type"].get("T") == 1, what="the Priority Update")
+        await wait_for(lambda: venue.status()["ignored_by_type"] == {"T": 1}, what="the Priority Update")
         admin = process.config.path(process.config.admin_socket)
         loop = asyncio.get_running_loop()
         status = await loop.run_in_executor(None, fetch_status, admin)
