@@ -244,6 +244,7 @@ or a tagged tuple of plain numbers the reader words: ``gateway.snapshot.word_liv
 _NO_SECTIONS: dict[str, Any] = {}
 _VENUE_COUNTER_METRICS: Final = {
     "broken_trades": "venue_broken_trades_total",
+    "cancels_after_end": "venue_cancels_after_end_total",
     "fills_unknown": "venue_fills_unknown_total",
     "fills_from_cum_qty": "venue_fills_from_cum_qty_total",
     "mismatched_reports": "venue_reports_mismatched_total",
@@ -793,9 +794,9 @@ class GatewayProcess:
     def add_venue_metrics_providers(self) -> None:
         """Count in ``gateway metrics`` what venues report that the gateway cannot act on or apply in full.
 
-        Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
-        Side/Symbol, open orders not checked after a numbering reset, replaces in doubt reported refused that the
-        venue may have taken: ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
+        Broken Trades, (BOE) orders Cboe showed working after they ended here (canceled there), and (FIX) fills
+        known only from a CumQty or not at all, reports refused for the wrong Side/Symbol, open orders not checked
+        after a numbering reset, replaces in doubt reported refused that the venue may have taken: ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
         while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
         """
         self.add_metrics_provider(self._venue_metrics)
