@@ -796,8 +796,9 @@ class GatewayProcess:
 
         Broken Trades, (BOE) orders Cboe showed working after they ended here (canceled there), and (FIX) fills
         known only from a CumQty or not at all, reports refused for the wrong Side/Symbol, open orders not checked
-        after a numbering reset, replaces in doubt reported refused that the venue may have taken: ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
-        while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
+        after a numbering reset, replaces in doubt reported refused that the venue may have taken:
+        ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused while a block's write
+        was overdue (``_REFNUM_STALLS_METRIC``).
         """
         self.add_metrics_provider(self._venue_metrics)
 

@@ -57,6 +57,12 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
   Order inside Cboe. So does a cut during the ``MAX_PROBES``-th probe. Should Cboe acknowledge it
   after all, the adapter cancels it at once (``late_answers``).
 
+An order no longer mapped here (ended before a restart, or released from memory) is named by its ClOrdID: a
+message showing it working at Cboe (a late Acknowledgment, a Modified or Restated with shares open, an execution
+leaving shares open) has it canceled there at once (``cancels_after_end``), the Cancel owed on file until Cboe
+answers or received it (``_owe_cancel``, ``venues.boe.state``: a crash that loses it leaves it to the next
+process); messages that need nothing count as after its end (``answers_after_end``), not unknown.
+
 ClOrdIDs (20 characters): ``<prefix><day><order id>`` for a New Order (``day``: three base-36
 digits, days since 2000-01-01, so a GTC order of another day never clashes), and
 ``<prefix><day><order id>.<start>.<n>`` for a Modify (``start``: this process's start number in
