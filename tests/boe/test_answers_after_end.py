@@ -39,7 +39,7 @@ from venues.boe.messages import (
     ReturnFields,
     UserModifyRejected,
 )
-from venues.boe.state import owed_cancels_path
+from venues.boe.state import BoeStateError, load_owed_cancels, owed_cancels_path, save_owed_cancels
 
 UNIT = 1  # AAPL's matching unit in the harness
 
@@ -239,3 +239,13 @@ def test_trade_cancel_when_the_order_was_released_from_memory_then_logged_with_t
     assert f"order {order.order_id} (no longer tracked here: read back): account ACC1, AAPL, side BUY" in line
     assert "busted" in line and "adjust-position --account ACC1 --symbol AAPL --qty -10 --price 150.24" in line
     assert order.cum_qty == 10  # not applied: the position keeps the fill (risk officer's guide 8)
+
+
+def test_owed_cancels_file_when_of_another_day_or_corrupt_then_ignored_or_refused(tmp_path: Path) -> None:
+    save_owed_cancels(tmp_path, "cboe", "2024-05-01", {"6uv1": 7})
+    assert load_owed_cancels(tmp_path, "cboe", "2024-05-01") == {"6uv1": 7}
+    assert load_owed_cancels(tmp_path, "cboe", "2024-05-02") == {}  # another day's: Cboe ended those orders
+    assert load_owed_cancels(tmp_path, "other", "2024-05-01") == {}
+    owed_cancels_path(tmp_path, "cboe").write_bytes(b'{"day": "2024-05-01", "cancels": ')
+    with pytest.raises(BoeStateError, match="check the venue's open orders with Cboe"):
+        load_owed_cancels(tmp_path, "cboe", "2024-05-01")

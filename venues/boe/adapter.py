@@ -743,6 +743,15 @@ class BoeVenue(VenueAdapter):
             self._session.resume(self.config.initial_units(), 1)
             self._unit_streams = {}
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
+            if self._owed:  # Cboe ended the day's orders; the file is per day
+                log.warning(
+                    "venue %s: a new trading day: %d Cancel(s) owed for the day before dropped (ClOrdIDs %s)",
+                    self.name,
+                    len(self._owed),
+                    ", ".join(_unpad(padded) for padded in self._owed),
+                )
+                self._owed.clear()
+                self._save_owed()
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
