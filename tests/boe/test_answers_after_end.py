@@ -27,12 +27,13 @@ from model.enums import Side
 from model.order import Order, OrderState
 from tests.boe.harness import DAY_NS, Link, gateway_over
 from tests.boe.test_late_answers import _wait_in_doubt_timeout, _wait_probe_timeout
-from tests.boe.test_modify_up_crossed_by_fill import RESTING, _events, _link, _order_at_cboe, _pump
+from tests.boe.test_modify_up_crossed_by_fill import RESTING, _events, _execution, _link, _order_at_cboe, _pump
 from tests.boe.test_zero_leaves_restart import _restart
 from tests.harness import MemoryLink, Rig
 from venues.boe.adapter import split_ref
 from venues.boe.messages import (
     CancelRejected,
+    OrderAcknowledgment,
     OrderCancelled,
     OrderRejected,
     OrderRestated,
@@ -249,3 +250,23 @@ def test_owed_cancels_file_when_of_another_day_or_corrupt_then_ignored_or_refuse
     owed_cancels_path(tmp_path, "cboe").write_bytes(b'{"day": "2024-05-01", "cancels": ')
     with pytest.raises(BoeStateError, match="check the venue's open orders with Cboe"):
         load_owed_cancels(tmp_path, "cboe", "2024-05-01")
+
+
+@pytest.mark.parametrize("filled", [False, True])
+def test_acknowledgment_in_a_replay_when_the_order_ended_here_then_canceled_after_it_unless_cboe_ended_it_first(
+    tmp_path: Path, filled: bool
+) -> None:
+    """Cboe refuses cancels during a replay: the Cancel owed goes at Replay Complete, unless the replay also shows
+    Cboe ended the order (an execution with LeavesQty 0): then none is sent."""
+    link, engine, _strat, _order, cl_ord_id = _ended_and_forgotten(tmp_path)
+    link.disconnect()
+    link.core.streams.append(UNIT, OrderAcknowledgment(0, 0, DAY_NS, cl_ord_id, 77))
+    if filled:
+        link.core.streams.append(UNIT, _execution(cl_ord_id, 900_001, 90, 0))
+    link.connect()  # both come in the replay
+    _pump(link, engine)
+    status = link.venue.status()
+    assert (status["cancels_after_end"], status["cancels_owed"], status["unknown_cl_ord_id"]) == (1, 0, 0)
+    assert _cancels_sent(link) == ["cancelled"] + ([] if filled else ["cancel-rejected:O"])
+    assert status["answers_after_end"] == (0 if filled else 1)
+    assert status["executions_after_end"] == (1 if filled else 0)

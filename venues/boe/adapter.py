@@ -1098,7 +1098,7 @@ class BoeVenue(VenueAdapter):
         padded = _pad(decoded.cl_ord_id)
         tracked = self._refs.get(padded)
         if tracked is None:
-            if not self._answer_after_end(seq, "User Modify Rejected", decoded.cl_ord_id):
+            if not self._answer_after_end(seq, "User Modify Rejected", decoded.cl_ord_id, ends=False):
                 self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
             return
         if tracked.pending != padded:  # the answer to a Modify re-sent in doubt whose original was answered
@@ -1506,6 +1506,8 @@ class BoeVenue(VenueAdapter):
             self.event_sink(VenueExecuted(seq, order_id, last_shares, last_px, liquidity, str(exec_id)))
         if leaves:
             self._working_after_end(seq, "Order Execution", cl_ord_id)
+        elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
+            self._discharge(cl_ord_id)
         return True
 
     def _order_id_of(self, cl_ord_id: str) -> int:
@@ -1558,11 +1560,12 @@ class BoeVenue(VenueAdapter):
         )
         return True
 
-    def _answer_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str) -> bool:
+    def _answer_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str, *, ends: bool = True) -> bool:
         """Count a message of an order no longer mapped here that needs nothing (``answers_after_end``).
 
-        An Order Cancelled or Cancel Rejected answering a Cancel the adapter owed (``_working_after_end``) is
-        the expected end of it (logged at INFO); any other is ignored (``ignored_by_type.after-end``). Return
+        A message that ends the order at Cboe (``ends``: all but a User Modify Rejected) settles a Cancel the
+        adapter owes for its ClOrdID (``_working_after_end``): an Order Cancelled or Cancel Rejected is then the
+        expected answer to it (logged at INFO). Any other is ignored (``ignored_by_type.after-end``). Return
         False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
         """
         text = cl_ord_id if isinstance(cl_ord_id, str) else _unpad(cl_ord_id)
@@ -1570,7 +1573,7 @@ class BoeVenue(VenueAdapter):
         if order_id < 0:
             return False
         self.counters["answers_after_end"] += 1
-        if self._discharge(_pad(text)):
+        if ends and self._discharge(_pad(text)):
             log.info(
                 "venue %s: %s (venue_seq %d) of order %d (ClOrdID %s): Cboe answered the Cancel the gateway sent "
                 "after the order had ended here; nothing of it works at Cboe any more",
