@@ -155,8 +155,10 @@ def test_modify_lapsed_when_the_cancel_of_it_is_lost_in_a_crash_then_the_next_st
     strat = rig.connect("S1")
     rig.send(strat, NewOrder("B", "ACC1", "cboe", "AAPL", Side.BUY, 10, RESTING - 100))  # held behind the Modify
     _pump(link, engine)
-    assert link.core.release_held(link.connection) == 2  # Order Modified of A (50 open), then B's Acknowledgment
-    out, _cut = link.core.output(link.connection, link.clock())
+    connection = link.connection
+    assert connection is not None
+    assert link.core.release_held(connection) == 2  # Order Modified of A (50 open), then B's Acknowledgment
+    out, _cut = link.core.output(connection, link.clock())
     link.venue.data_received(bytes(out), link.clock())
     engine.flush()  # B's acknowledgment is journaled: the next login starts after A's Order Modified
     assert link.venue.counters["cancels_after_end"] == 1
