@@ -335,7 +335,7 @@ def test_unknown_cl_ord_id_when_answer_names_no_order_then_counted(tmp_path: Pat
     # 90 left open (LeavesQty): Cboe works an order the adapter no longer tracks, canceled there (late41boe); its
     # Order Cancelled is the expected answer, after the order's end, not unknown
     assert link.core.exchange.orders == {}
-    assert (link.venue.counters["cancels_after_end"], link.venue.counters["answers_after_end"]) == (1, 1)
+    assert (link.venue.counters["live_after_end"], link.venue.counters["after_end"]) == (1, 1)
     assert link.venue.counters["unknown_cl_ord_id"] == 0
     link.core.streams.append(1, OrderCancelled(0, 0, DAY_NS, "GHOST1", "U"))
     link.pump()

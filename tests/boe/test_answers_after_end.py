@@ -5,9 +5,9 @@ An order that ended here is not restored after a restart, and the engine release
 ClOrdID but an Order Execution was an unknown ClOrdID (logged, counted, nothing done), also one showing the order
 working at Cboe (a late Acknowledgment, Modified or Restated with shares open): Cboe worked an order the gateway
 believed ended, and nothing canceled it. Today's ClOrdIDs name the order, so the adapter now cancels such an
-order at Cboe at once (``cancels_after_end``), keeps that Cancel on file until Cboe answers or received it (a
+order at Cboe at once (``live_after_end``), keeps that Cancel on file until Cboe answers or received it (a
 crash that loses it leaves it to the next process), and counts the messages that need nothing as after the
-order's end (``answers_after_end``), not unknown. A Trade Cancel or Correct names the order read back.
+order's end (``after_end``), not unknown. A Trade Cancel or Correct names the order read back.
 
 Against the sans-IO simulator, through a real engine and a real journal file, on a fake clock; a restart builds a
 new engine and adapter from the journal and the venue's state directory, as ``gateway run`` does.
@@ -85,9 +85,9 @@ def test_new_order_reported_lost_when_cboe_acknowledges_it_after_a_restart_then_
     assert _cancels_sent(link)[-1] == "cancelled"
     assert link.core.exchange.violations == []
     status = link.venue.status()
-    assert status["unknown_cl_ord_id"] == 0 and status["cancels_owed"] == 0
+    assert status["unknown_cl_ord_id"] == 0 and status["late_cancels_waiting"] == 0
     if restart:  # the Ack is for an order the new adapter does not map; both answers are expected ones
-        assert (status["cancels_after_end"], status["answers_after_end"]) == (1, 2)
+        assert (status["live_after_end"], status["after_end"]) == (1, 2)
         assert engine.counters.venue_events_unknown_order == 0
     else:
         assert status["late_answers"] == 1
@@ -134,9 +134,9 @@ def test_modify_lapsed_when_cboe_applies_it_after_the_order_filled_and_a_restart
     assert link.core.exchange.orders == {}  # the old code, restarted: 50 working at Cboe, tracked nowhere
     assert link.core.exchange.violations == []
     status = link.venue.status()
-    assert status["unknown_cl_ord_id"] == 0 and status["cancels_owed"] == 0
+    assert status["unknown_cl_ord_id"] == 0 and status["late_cancels_waiting"] == 0
     if restart:
-        assert (status["cancels_after_end"], status["answers_after_end"]) == (1, 1)
+        assert (status["live_after_end"], status["after_end"]) == (1, 1)
         [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         assert f"shows order {order.order_id} working at Cboe" in line and "canceling it at Cboe" in line
     assert engine.counters.late_fills == 0 and order.cum_qty == 100
@@ -161,7 +161,7 @@ def test_modify_lapsed_when_the_cancel_of_it_is_lost_in_a_crash_then_the_next_st
     out, _cut = link.core.output(connection, link.clock())
     link.venue.data_received(bytes(out), link.clock())
     engine.flush()  # B's acknowledgment is journaled: the next login starts after A's Order Modified
-    assert link.venue.counters["cancels_after_end"] == 1
+    assert link.venue.counters["live_after_end"] == 1
     engine, rig = _restart(link, engine, journal)  # kill -9: the Cancel of A never reached Cboe
     [a_at_cboe] = [o for o in link.core.exchange.orders.values() if o.leaves == 50]
     owed = json.loads(owed_cancels_path(link.state_dir, "cboe").read_bytes())
@@ -172,7 +172,7 @@ def test_modify_lapsed_when_the_cancel_of_it_is_lost_in_a_crash_then_the_next_st
     assert [o.leaves for o in link.core.exchange.orders.values()] == [10]  # B is the strategy's, untouched
     assert _cancels_sent(link) == ["cancelled"] and link.core.exchange.violations == []
     status = link.venue.status()
-    assert (status["cancels_owed"], status["answers_after_end"], status["unknown_cl_ord_id"]) == (0, 1, 0)
+    assert (status["late_cancels_waiting"], status["after_end"], status["unknown_cl_ord_id"]) == (0, 1, 0)
     assert json.loads(owed_cancels_path(link.state_dir, "cboe").read_bytes())["cancels"] == {}
     assert engine.orders[order.order_id].state is OrderState.FILLED
 
@@ -200,8 +200,8 @@ def test_restated_with_shares_open_when_the_order_ended_and_was_forgotten_then_a
     _pump(link, engine)
     assert _cancels_sent(link) == ["cancelled", "cancel-rejected:O"]  # the strategy's, then the adapter's
     status = link.venue.status()
-    assert (status["cancels_after_end"], status["answers_after_end"], status["unknown_cl_ord_id"]) == (1, 1, 0)
-    assert status["cancels_owed"] == 0 and link.venue.ignored["after-end-cancel-owed"] == 1
+    assert (status["live_after_end"], status["after_end"], status["unknown_cl_ord_id"]) == (1, 1, 0)
+    assert status["late_cancels_waiting"] == 0 and link.venue.ignored["after-end-cancel-owed"] == 1
     assert engine.counters.venue_events_unknown_order == 0
 
 
@@ -218,7 +218,7 @@ def test_answers_that_need_nothing_when_the_order_ended_and_was_forgotten_then_a
     link.core.streams.append(UNIT, OrderCancelled(0, 0, DAY_NS, "GHOST1", "U"))  # not ours: unknown
     _pump(link, engine)
     status = link.venue.status()
-    assert (status["answers_after_end"], status["unknown_cl_ord_id"], status["cancels_after_end"]) == (5, 1, 0)
+    assert (status["after_end"], status["unknown_cl_ord_id"], status["live_after_end"]) == (5, 1, 0)
     assert link.venue.ignored["after-end"] == 5
     assert _cancels_sent(link) == ["cancelled"]  # nothing sent for them
     assert _events(strat) == [] and order.state is OrderState.CANCELED
@@ -268,7 +268,7 @@ def test_acknowledgment_in_a_replay_when_the_order_ended_here_then_canceled_afte
     link.connect()  # both come in the replay
     _pump(link, engine)
     status = link.venue.status()
-    assert (status["cancels_after_end"], status["cancels_owed"], status["unknown_cl_ord_id"]) == (1, 0, 0)
+    assert (status["live_after_end"], status["late_cancels_waiting"], status["unknown_cl_ord_id"]) == (1, 0, 0)
     assert _cancels_sent(link) == ["cancelled"] + ([] if filled else ["cancel-rejected:O"])
-    assert status["answers_after_end"] == (0 if filled else 1)
+    assert status["after_end"] == (0 if filled else 1)
     assert status["executions_after_end"] == (1 if filled else 0)

@@ -72,10 +72,12 @@ async def test_modify_lapsed_when_cboe_applies_it_after_the_order_filled_and_a_r
         sim.flush_all()
         await wait_for(lambda: sim.exchange.orders == {}, what="the order canceled at Cboe")  # old code: 50 left
         status = _adapter(process).status()
-        assert (status["cancels_after_end"], status["unknown_cl_ord_id"]) == (1, 0)
-        await wait_for(lambda: _adapter(process).status()["cancels_owed"] == 0, what="Cboe's answer to the Cancel")
-        assert _adapter(process).status()["answers_after_end"] == 1
-        assert process._venue_metrics()["venue_cancels_after_end_total"] == 1
+        assert (status["live_after_end"], status["unknown_cl_ord_id"]) == (1, 0)
+        await wait_for(
+            lambda: _adapter(process).status()["late_cancels_waiting"] == 0, what="Cboe's answer to the Cancel"
+        )
+        assert _adapter(process).status()["after_end"] == 1
+        assert process._venue_metrics()["venue_orders_live_after_end_total"] == 1
         assert sim.exchange.violations == []
         assert process.engine is not None and process.engine.orders[1].state.name == "FILLED"
     finally:

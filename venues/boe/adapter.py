@@ -59,9 +59,9 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
 
 An order no longer mapped here (ended before a restart, or released from memory) is named by its ClOrdID: a
 message showing it working at Cboe (a late Acknowledgment, a Modified or Restated with shares open, an execution
-leaving shares open) has it canceled there at once (``cancels_after_end``), the Cancel owed on file until Cboe
+leaving shares open) has it canceled there at once (``live_after_end``), the Cancel owed on file until Cboe
 answers or received it (``_owe_cancel``, ``venues.boe.state``: a crash that loses it leaves it to the next
-process); messages that need nothing count as after its end (``answers_after_end``), not unknown.
+process); messages that need nothing count as after its end (``after_end``), not unknown.
 
 ClOrdIDs (20 characters): ``<prefix><day><order id>`` for a New Order (``day``: three base-36
 digits, days since 2000-01-01, so a GTC order of another day never clashes), and
@@ -441,8 +441,8 @@ class BoeVenue(VenueAdapter):
             "trade_corrections": 0,
             "trade_corrections_after_end": 0,
             "bad_restore": 0,
-            "cancels_after_end": 0,
-            "answers_after_end": 0,
+            "live_after_end": 0,
+            "after_end": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -724,7 +724,7 @@ class BoeVenue(VenueAdapter):
             "renumbered_units": {unit: stream >> UNIT_BITS for unit, stream in sorted(self._unit_streams.items())},
             "heartbeats_sent": session.heartbeats_sent,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
-            "cancels_owed": len(self._owed),
+            "late_cancels_waiting": len(self._owed),
             "start_of_day": self._start,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
@@ -1532,7 +1532,7 @@ class BoeVenue(VenueAdapter):
 
         The order's ClOrdID names it (``_order_id_of``); nothing of it is open here, so nothing may work at Cboe:
         a Cancel Order naming the ClOrdID Cboe knows it by goes out at once (after the replay if one is under way),
-        on file first (``_owe_cancel``), logged at ERROR and counted (``cancels_after_end``). Its answer is expected
+        on file first (``_owe_cancel``), logged at ERROR and counted (``live_after_end``). Its answer is expected
         (``_answer_after_end``); a fill before it lands reaches the core as an execution after the end. Return
         False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
         """
@@ -1543,7 +1543,7 @@ class BoeVenue(VenueAdapter):
         if not self._owe_cancel(_pad(text)):  # its Cancel is on its way, or goes at Replay Complete
             self._ignore("after-end-cancel-owed", seq, f"{kind} of order {order_id} (ClOrdID {text})")
             return True
-        self.counters["cancels_after_end"] += 1
+        self.counters["live_after_end"] += 1
         self._fill_log.log(
             "after-end-cancel",
             self._clock(),
@@ -1556,12 +1556,12 @@ class BoeVenue(VenueAdapter):
             seq,
             order_id,
             text,
-            self.counters["cancels_after_end"],
+            self.counters["live_after_end"],
         )
         return True
 
     def _answer_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str, *, ends: bool = True) -> bool:
-        """Count a message of an order no longer mapped here that needs nothing (``answers_after_end``).
+        """Count a message of an order no longer mapped here that needs nothing (``after_end``).
 
         A message that ends the order at Cboe (``ends``: all but a User Modify Rejected) settles a Cancel the
         adapter owes for its ClOrdID (``_working_after_end``): an Order Cancelled or Cancel Rejected is then the
@@ -1572,7 +1572,7 @@ class BoeVenue(VenueAdapter):
         order_id = self._order_id_of(text)
         if order_id < 0:
             return False
-        self.counters["answers_after_end"] += 1
+        self.counters["after_end"] += 1
         if ends and self._discharge(_pad(text)):
             log.info(
                 "venue %s: %s (venue_seq %d) of order %d (ClOrdID %s): Cboe answered the Cancel the gateway sent "
