@@ -22,9 +22,15 @@ Until the windows forgot times older than their second, each window kept the lat
 
 ``--fills-only`` fills every order (no venue cancels); ``--far-replay-every N`` reconnects the strategy
 with ``last_seq`` 0 every ``N`` orders and reads the whole replay (as a strategy that restarts without
-its last ``seq`` does): the journal read rebuilds all the strategy's events of the day at once, and the
-heap it leaves behind (pymalloc arenas the rebuilt events spread over, pinned by the orders allocated
-meanwhile) is what grows then, not anything kept per order (docs/performance.md, Stop 40).
+its last ``seq`` does), through ``gateway run``'s replay path (``SyncReplay``: the shared runner's steps and
+the engine's slices in turn, without a loop). Until replay41 the journal read rebuilt all the strategy's
+events of the day at once, and the heap it left behind (pymalloc arenas the rebuilt events spread over,
+pinned by the orders allocated meanwhile) was what grew, not anything kept per order (docs/performance.md,
+Stop 40); it now rebuilds them a chunk at a time as they are written. ``--replay-peak`` adds, after the
+run, one far replay measured alone: the loop CPU per replayed event (thread CPU time), the anonymous RSS
+before, at its highest and after; then one under ``tracemalloc``: the peak of the Python heap above its
+level before the Hello. The same script runs against an older tree (the engine calls ``resume`` only
+where it exists) for a before/after in one run.
 
 The garbage collector is frozen after set-up, young collections stay on, as in ``gateway run``.
 
@@ -41,6 +47,8 @@ import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +61,7 @@ from benchmarks.harness.runner import bench_limits
 from gateway.ops.heap import set_mmap_threshold
 from gateway.protocol.framing import encode_frame
 from gateway.protocol.messages import PROTOCOL_VERSION, Hello
+from gateway.replay import JournalRead, ReplayRunner
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import OrderAccepted, OrderCanceled, OrderExecuted
 from venues.ouch.soupbin import encode_sequenced
@@ -141,6 +150,48 @@ class BufferingLink(Link):
         if not self.reading:
             self.unread += data
 
+    def set_replaying(self, replaying: bool) -> None:
+        """Note a long replay (the engine's sliced writing calls it; nothing to do here)."""
+
+
+class SyncReplay:
+    """``gateway run``'s replay path without a loop: a step of the shared runner, then the engine's scheduled slices.
+
+    The engine's ``replay_reader`` (``submit``/``cancel``/``resume``) and ``replay_scheduler`` (``schedule``).
+    """
+
+    def __init__(self) -> None:
+        self.runner = ReplayRunner()
+        self.callbacks: deque[Callable[[], None]] = deque()
+
+    def submit(self, read: JournalRead) -> None:
+        self.runner.submit(read)
+
+    def cancel(self, read: JournalRead) -> None:
+        self.runner.cancel(read, close_now=True)
+
+    def resume(self, read: JournalRead) -> None:
+        self.runner.resume(read)  # absent before replay41: never called by an older engine
+
+    def schedule(self, callback: Callable[[], None], delay: float) -> None:
+        self.callbacks.append(callback)
+
+    def drain(self, on_turn: Callable[[], None] | None = None) -> int:
+        """Run steps and callbacks in turn until nothing is left; return the turns."""
+        turns = 0
+        runner = self.runner
+        callbacks = self.callbacks
+        while runner.busy or callbacks:
+            finished = runner.step()
+            if finished is not None and not finished[0].cancelled:
+                finished[0].done(finished[1])
+            for _ in range(len(callbacks)):
+                callbacks.popleft()()
+            turns += 1
+            if on_turn is not None:
+                on_turn()
+        return turns
+
 
 def counts(rig: Rig) -> dict[str, int]:
     """Return the sizes of what the gateway keeps per order (engine, strategy state, OUCH adapter)."""
@@ -175,17 +226,60 @@ def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
         engine.flush()
 
 
-def far_replay(rig: MemoryRig) -> int:
-    """Reconnect the strategy with last_seq 0 and read its whole replay; return the events replayed."""
+def far_replay(rig: MemoryRig, on_turn: Callable[[], None] | None = None) -> int:
+    """Reconnect the strategy with last_seq 0 and read its whole replay (as ``gateway run``); return its events."""
     engine = rig.engine
     clock = time.monotonic_ns
     before = engine.strategies["bench"].next_seq - 1
     engine.link_closed(rig.link)  # type: ignore[arg-type]
     link = BufferingLink(clock())
-    engine.link_opened(link)  # type: ignore[arg-type]
-    engine.link_data(link, encode_frame(Hello("bench", PROTOCOL_VERSION, 0, 60_000)), clock())  # type: ignore[arg-type]
+    replay = SyncReplay()
+    engine.replay_reader = replay
+    engine.replay_scheduler = replay.schedule
+    try:
+        engine.link_opened(link)  # type: ignore[arg-type]
+        engine.link_data(link, encode_frame(Hello("bench", PROTOCOL_VERSION, 0, 60_000)), clock())  # type: ignore[arg-type]
+        replay.drain(on_turn)
+    finally:
+        engine.replay_reader = None
+        engine.replay_scheduler = None
+    assert link.session.state.value == "ACTIVE", link.session.close_reason
     rig.link = link
     return before
+
+
+def replay_peak(rig: MemoryRig) -> dict[str, int | float]:
+    """Measure one far replay alone: CPU per event and anonymous RSS; then another's Python heap peak."""
+    gc.collect()
+    anon_before = anon_bytes()
+    highest = [anon_before]
+    turns = [0]
+
+    def sample() -> None:
+        turns[0] += 1
+        if turns[0] % 8 == 0:
+            highest[0] = max(highest[0], anon_bytes())
+
+    cpu = time.thread_time()
+    events = far_replay(rig, sample)
+    cpu = time.thread_time() - cpu
+    gc.collect()
+    anon_after = anon_bytes()
+    tracemalloc.start()
+    level = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    far_replay(rig)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {
+        "events": events,
+        "cpu_s": round(cpu, 3),
+        "cpu_us_per_event": round(cpu * 1e6 / events, 2),
+        "anon_before": anon_before,
+        "anon_highest": highest[0],
+        "anon_after": anon_after,
+        "tracemalloc_peak_over_level": peak - level,
+    }
 
 
 def _at(samples: list[tuple[int, int]], orders: int) -> int:
@@ -263,6 +357,7 @@ def run(
     mmap_threshold: int = 1 << 20,
     fills_only: bool = False,
     far_replay_every: int = 0,
+    peak: bool = False,
 ) -> dict[str, object]:
     set_mmap_threshold(mmap_threshold)  # as ``gateway run`` does (memory.malloc_mmap_threshold)
     base_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
@@ -323,6 +418,8 @@ def run(
         "far_replayed_events": replayed,
         "journal_bytes": engine.journal.bytes_written,
     }
+    if peak:
+        result["replay_peak"] = replay_peak(rig)
     if slow:
         result["slow_consumer"] = slow_consumer(rig, batch, index)
         result["counts_after_slow"] = counts(rig)
@@ -346,6 +443,9 @@ def main() -> int:
     parser.add_argument(
         "--far-replay-every", type=int, default=0, help="reconnect with last_seq 0 and read the replay every N orders"
     )
+    parser.add_argument(
+        "--replay-peak", action="store_true", help="after the run, measure one far replay alone (CPU, RSS, heap peak)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(
@@ -358,6 +458,7 @@ def main() -> int:
         args.mmap_threshold,
         args.fills_only,
         args.far_replay_every,
+        args.replay_peak,
     )
     if args.json:
         print(json.dumps(result))
@@ -382,6 +483,15 @@ def main() -> int:
     if result["far_replays"]:
         n, events = result["far_replays"], result["far_replayed_events"]
         print(f"far replays (last_seq 0): {n}, {events:,} events rebuilt in all")
+    peak = result.get("replay_peak")
+    if isinstance(peak, dict):
+        print(
+            f"one far replay of {peak['events']:,} events: CPU {peak['cpu_s']} s "
+            f"({peak['cpu_us_per_event']} us/event); "
+            f"anonymous RSS {peak['anon_before'] / mib:.1f} MiB before, highest {peak['anon_highest'] / mib:.1f}, "
+            f"after {peak['anon_after'] / mib:.1f}; Python heap peak (tracemalloc) "
+            f"+{peak['tracemalloc_peak_over_level'] / mib:.1f} MiB"
+        )
     print("kept at the end: " + ", ".join(f"{k} {v:,}" for k, v in result["counts"].items()))  # type: ignore[attr-defined]
     slow = result.get("slow_consumer")
     if isinstance(slow, dict):

@@ -291,8 +291,15 @@ class LoopReplayReader:
         self._kick()
 
     def cancel(self, read: JournalRead) -> None:
-        """Cancel a read: never reported, its file closed now."""
+        """Cancel a read: never reported, its file closed now (a read waiting for its place may take it)."""
         self.runner.cancel(read, close_now=True)
+        if self.runner.busy:
+            self._kick()
+
+    def resume(self, read: JournalRead) -> None:
+        """Step a parked streaming read again."""
+        self.runner.resume(read)
+        self._kick()
 
     def _kick(self) -> None:
         if not self._scheduled:
@@ -346,6 +353,9 @@ class ThreadReplayReader:
     def submit(self, read: JournalRead) -> None:
         """Queue a read; its result goes to ``read.done`` on the loop."""
         self.runner.submit(read)
+        self._start()
+
+    def _start(self) -> None:
         with self._lock:
             if self._running:
                 return
@@ -353,8 +363,15 @@ class ThreadReplayReader:
         self.loop.run_in_executor(None, self._drain)
 
     def cancel(self, read: JournalRead) -> None:
-        """Cancel a read: never reported, its file closed by the thread's next step."""
+        """Cancel a read: never reported, its file closed by the thread's next step (a parked one's now)."""
         self.runner.cancel(read, close_now=False)
+        if self.runner.busy:
+            self._start()
+
+    def resume(self, read: JournalRead) -> None:
+        """Step a parked streaming read again."""
+        self.runner.resume(read)
+        self._start()
 
     def _drain(self) -> None:
         runner = self.runner

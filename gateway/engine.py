@@ -140,6 +140,11 @@ REPLAY_RETRY_S: Final = 0.001
 """How soon a replay waiting for its strategy to read looks again."""
 REPLAY_STALL_NS: Final = 10_000_000_000
 """A strategy that reads nothing of its replay for this long is cut off as a slow consumer."""
+REPLAY_CHUNK_EVENTS: Final = 2048
+"""A replay from the journal of more events than this is read twice, when a scheduler is set: first only
+checked and counted (before the Welcome), then rebuilt and handed over this many events at a time."""
+REPLAY_RESUME_EVENTS: Final = 1024
+"""The next chunk is read once fewer than this many of the last are still to be written."""
 
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
@@ -262,7 +267,7 @@ class Engine:
         self.journal_replays = 0
         """Reconnects whose replay reached before the in-memory window (served from the journal)."""
         self.replays_cancelled = 0
-        """Journal reads stopped because their connection closed before the Welcome."""
+        """Journal reads stopped because their connection closed before the replay was out."""
         self.replay_reader: ReplayReader | None = None
         self.replay_scheduler: ReplayScheduler | None = None
         """Set by ``gateway.app``: a long replay is then written a slice at a time as the strategy reads it."""
@@ -851,10 +856,25 @@ class Engine:
             reader.cancel(read)
             self.replay_records += read.records
             self.replays_cancelled += 1
+        if stream is not None:
+            self._stop_stream_read(stream)
         if st is not None:
             st.replay_pending -= 1
             self._check_events_over(st)
             log.info("strategy %s: connection closed before its replay was out; replay stopped", st.strategy_id)
+
+    def _stop_stream_read(self, stream: _ReplayStream) -> None:
+        """Cancel the second pass of a replay being written (its connection closed or was cut off)."""
+        read = stream.read
+        if read is None:
+            return
+        stream.read = None
+        stream.older = []
+        reader = self.replay_reader
+        assert reader is not None
+        reader.cancel(read)
+        self.replay_records += read.records
+        self.replays_cancelled += 1
 
     def cancel_orphaned_orders(self) -> int:
         """Apply the cancel policy to strategies that had open orders before a restart and never came back.
@@ -1059,21 +1079,27 @@ class Engine:
             return
         st.replay_pending += 1  # its events stay in memory until the Welcome is out
         self._pending_hellos[link] = []
+        # a long replay is read twice: checked and counted now, rebuilt a chunk at a time after the Welcome
+        twice = self.replay_scheduler is not None and base - last_seq > REPLAY_CHUNK_EVENTS
         log.info(
-            "strategy %s: reading events %d..%d from the journal for its replay (from byte %d)",
+            "strategy %s: reading events %d..%d from the journal for its replay (from byte %d%s)",
             strategy_id,
             last_seq + 1,
             base,
             start,
+            "; checked first, then rebuilt as it is written" if twice else "",
         )
 
         def open_job() -> ReplayJob:  # when the read's turn comes (the runner bounds the files open)
-            return ReplayJob(journal.reader(start), strategy_id, last_seq, base)
+            return ReplayJob(journal.reader(start), strategy_id, last_seq, base, keep=not twice)
 
         def done(result: list[OrderEvent] | str) -> None:  # names no read: a read -> done -> read cycle outlived it
             finished = self._journal_reads.pop(link)
             self.replay_records += finished.records
-            self._journal_read(link, st, hello, result, held=True)
+            if twice and not isinstance(result, str):
+                self._journal_read(link, st, hello, result, held=True, counted=finished.taken, start=start)
+            else:
+                self._journal_read(link, st, hello, result, held=True)
 
         read = JournalRead(strategy_id, open_job, done)
         self._journal_reads[link] = read
@@ -1120,8 +1146,14 @@ class Engine:
         result: list[OrderEvent] | str,
         *,
         held: bool = False,
+        counted: int = -1,
+        start: int = 0,
     ) -> None:
-        """Finish a Hello whose replay was read from the journal: Welcome and replay, or REPLAY_UNAVAILABLE."""
+        """Finish a Hello whose replay was read from the journal: Welcome and replay, or REPLAY_UNAVAILABLE.
+
+        ``counted`` (>= 0): the read only checked and counted the events; they are read again from ``start``
+        as they are written.
+        """
         if held:
             st.replay_pending -= 1
             self._check_events_over(st)
@@ -1137,7 +1169,7 @@ class Engine:
             link.session.close("REPLAY_UNAVAILABLE", f"events after seq {hello.last_seq} cannot be replayed: {result}")
         else:
             self.journal_replays += 1
-            self._welcome(link, st, hello, result)
+            self._welcome(link, st, hello, result, counted=counted, start=start)
         if held:
             self._mark_dirty(link)
             self.flush()
@@ -1148,7 +1180,15 @@ class Engine:
             self._events_over.append(st)
 
     def _welcome(
-        self, link: StrategyLink, st: StrategyState, hello: Hello, older: list[OrderEvent], notice: Error | None = None
+        self,
+        link: StrategyLink,
+        st: StrategyState,
+        hello: Hello,
+        older: list[OrderEvent],
+        notice: Error | None = None,
+        *,
+        counted: int = -1,
+        start: int = 0,
     ) -> None:
         """Send the Welcome, then the replay (``older`` from the journal, then what memory holds) and venue states.
 
@@ -1156,13 +1196,15 @@ class Engine:
         callback, each once the strategy has read what the last left unread (``_pump``): the loop never
         stops for a whole replay, and the replay never piles up in the socket. Until it is all out the
         session is not active: new events for the strategy join the replay from memory, and requests
-        that followed the Hello wait (as they waited for the journal read).
+        that followed the Hello wait (as they waited for the journal read). ``counted`` (>= 0) events from
+        the journal are not in ``older``: they are read again from ``start`` a chunk at a time as they are
+        written (``_replay_chunk``), so no more than about two chunks of them live at once.
         """
         session = link.session
         base = st.events_base
         last_seq = max(hello.last_seq, 0)
         from_memory = min(max(last_seq, base) + 1, st.next_seq)  # the first seq memory replays
-        replayed = len(older) + st.next_seq - from_memory
+        replayed = (counted if counted >= 0 else len(older)) + st.next_seq - from_memory
         heartbeat_ms = session.heartbeat_ns // 1_000_000
         if session.sequenced:
             session.send(
@@ -1173,17 +1215,98 @@ class Engine:
         if notice is not None:  # right after the Welcome (LAST_SEQ_AHEAD)
             session.send(notice)
         stream = _ReplayStream(st, hello, older, from_memory, replayed, st.next_seq)
-        if self.replay_scheduler is not None and replayed > REPLAY_SLICE_EVENTS:
+        if self.replay_scheduler is not None and (replayed > REPLAY_SLICE_EVENTS or counted >= 0):
             st.replay_pending += 1  # its events stay in memory until the replay is out
             self._replays[link] = stream
             link.set_replaying(True)
             self._pending_hellos.setdefault(link, [])
+            if counted >= 0:
+                self._stream_from_journal(link, stream, start, last_seq, base)
             self._pump_soon(link, 0.0)
             return
         self._replay_slice(link, stream, 1 << 62)
         self._replay_done(link, stream)
 
+    def _stream_from_journal(
+        self, link: StrategyLink, stream: _ReplayStream, start: int, after: int, upto: int
+    ) -> None:
+        """Start the second pass of a long replay: the events ``after`` < seq <= ``upto``, a chunk at a time."""
+        reader = self.replay_reader
+        assert reader is not None
+        journal = self.journal
+        strategy_id = stream.st.strategy_id
+
+        def open_job() -> ReplayJob:
+            return ReplayJob(journal.reader(start), strategy_id, after, upto)
+
+        def chunk(result: list[OrderEvent] | str) -> None:
+            self._replay_chunk(link, result)
+
+        read = JournalRead(strategy_id, open_job, chunk, REPLAY_CHUNK_EVENTS)
+        stream.read = read
+        stream.reading = True
+        reader.submit(read)
+
+    def _replay_chunk(self, link: StrategyLink, result: list[OrderEvent] | str) -> None:
+        """Take the next chunk of a replay's second pass (or its last, or why the journal cannot give the rest)."""
+        stream = self._replays.get(link)
+        if stream is None or stream.read is None:  # stopped meanwhile
+            return
+        read = stream.read
+        if isinstance(result, str):
+            self._replay_broken(link, stream, result)
+            return
+        result.reverse()  # newest first, before the older ones still to write
+        result.extend(stream.older)
+        stream.older = result
+        if read.parked:
+            stream.reading = False
+        else:  # the last: the journal's part is all here
+            stream.read = None
+            self.replay_records += read.records
+        self._pump_soon(link, 0.0)
+
+    def _replay_broken(self, link: StrategyLink, stream: _ReplayStream, reason: str) -> None:
+        """End a replay whose second pass found the journal unreadable where the first did not (damage since).
+
+        The events already rebuilt are valid and in order: they are written, then a fatal REPLAY_UNAVAILABLE
+        naming the last one; the strategy reconnects with it as ``last_seq`` and gets the rest or the refusal.
+        """
+        st = stream.st
+        send = link.session.send
+        older = stream.older
+        for event in reversed(older):
+            send(event)
+        if older:
+            stream.last_sent = older[0].seq
+        stream.next_older += len(older)
+        stream.older = []
+        read = stream.read
+        stream.read = None
+        if read is not None:
+            self.replay_records += read.records
+        del self._replays[link]
+        self._pending_hellos.pop(link, None)
+        st.replay_pending -= 1
+        self._check_events_over(st)
+        log.error(
+            "strategy %s: its replay stopped after event %d of %d (seq %d): %s",
+            st.strategy_id,
+            stream.next_older,
+            stream.replayed,
+            stream.last_sent,
+            reason,
+        )
+        link.session.close("REPLAY_UNAVAILABLE", f"events after seq {stream.last_sent} cannot be replayed: {reason}")
+        self._mark_dirty(link)
+        self.flush()
+
     def _pump_soon(self, link: StrategyLink, delay: float) -> None:
+        stream = self._replays.get(link)
+        if stream is not None:
+            if stream.scheduled:  # one pump per replay at a time
+                return
+            stream.scheduled = True
         scheduler = self.replay_scheduler
         assert scheduler is not None
         scheduler(lambda: self._pump(link), delay)
@@ -1193,10 +1316,12 @@ class Engine:
         stream = self._replays.get(link)
         if stream is None:
             return
+        stream.scheduled = False
         st = stream.st
         session = link.session
         if st.link is not link or session.is_closed():  # gone, or cut off, while its replay was written
             del self._replays[link]
+            self._stop_stream_read(stream)
             self._pending_hellos.pop(link, None)
             st.replay_pending -= 1
             self._check_events_over(st)
@@ -1207,14 +1332,21 @@ class Engine:
             self._pump_soon(link, REPLAY_RETRY_S)
             return
         stream.blocked_since = 0
+        read = stream.read
+        if read is not None and not stream.reading and len(stream.older) < REPLAY_RESUME_EVENTS:
+            stream.reading = True  # the next chunk is read while the rest of this one is written
+            reader = self.replay_reader
+            assert reader is not None
+            reader.resume(read)
         if self._replay_slice(link, stream, REPLAY_SLICE_EVENTS):
             del self._replays[link]
             link.set_replaying(False)  # the last slice and what follows it are written by the flush below
             st.replay_pending -= 1
             self._check_events_over(st)
             self._replay_done(link, stream)
-        else:
+        elif stream.older or stream.read is None:
             self._pump_soon(link, 0.0)
+        # else: waiting for the journal's next chunk, whose arrival pumps again (``_replay_chunk``)
         self._mark_dirty(link)
         self.flush()
 
@@ -1229,6 +1361,9 @@ class Engine:
                 send(event)
             budget -= len(chunk)
             stream.next_older += len(chunk)
+            stream.last_sent = chunk[0].seq
+        if stream.read is not None:  # the journal's part is not all read yet: memory's comes after it
+            return False
         st = stream.st
         while budget > 0 and stream.next_seq < st.next_seq:  # then what memory holds (and events since the Welcome)
             if stream.next_seq == stream.welcome_next_seq and stream.venue_states is None:
@@ -2113,10 +2248,14 @@ class _ReplayStream:
     __slots__ = (
         "blocked_since",
         "hello",
+        "last_sent",
         "next_older",
         "next_seq",
         "older",
+        "read",
+        "reading",
         "replayed",
+        "scheduled",
         "st",
         "venue_states",
         "welcome_next_seq",
@@ -2141,3 +2280,11 @@ class _ReplayStream:
         """The venue states sent once the replay was out (None: not yet)."""
         self.blocked_since = 0
         """When the strategy's unread bytes first kept the next slice back (0: not waiting)."""
+        self.read: JournalRead | None = None
+        """The second pass of a long replay from the journal, until its last chunk is here (None: none, or done)."""
+        self.reading = False
+        """Whether ``read`` is being stepped (False: parked with a chunk handed over, waiting for ``resume``)."""
+        self.scheduled = False
+        """Whether a ``_pump`` is scheduled (one at a time)."""
+        self.last_sent = max(hello.last_seq, 0)
+        """The seq of the last event from the journal written."""

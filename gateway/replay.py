@@ -26,6 +26,14 @@ the replaying strategy, and stops as soon as the last wanted event is rebuilt. E
 ``last_seq`` up to the window must come exactly once and in order: a gap, a duplicate, damage or
 a journal that ends too early is reported (text) and the Hello is refused ``REPLAY_UNAVAILABLE``.
 
+A long read is made twice, so that the events never all live at once (replay41): a first pass only
+checks that every event is there and counts them (``keep=False``: each event is dropped as soon as
+it is checked), for the Welcome's ``replayed`` and for ``REPLAY_UNAVAILABLE`` before the Welcome;
+after the Welcome a second pass rebuilds them again and hands them over ``chunk`` events at a time
+(``JournalRead(chunk=...)``): a read that holds a chunk is *parked* (it keeps its file and its open
+orders, is not stepped) until the engine has written most of it and resumes it. So the events
+alive for a replay are bounded by about two chunks, not by the day.
+
 The sharing (``JournalRead``, ``ReplayRunner``): one runner per gateway reads for every strategy,
 one step of one read at a time, taking the reads in turn (round-robin), so a deep replay delays
 another strategy's Welcome by one step per read in progress, never by a whole read. At most
@@ -143,13 +151,18 @@ class ReplayJob:
     reason they cannot all be given (text).
     """
 
-    def __init__(self, reader: JournalReader, strategy_id: str, after: int, upto: int) -> None:
+    def __init__(self, reader: JournalReader, strategy_id: str, after: int, upto: int, *, keep: bool = True) -> None:
         self.reader = reader
         self.strategy_id = strategy_id
         self.after = after
         self.upto = upto
         self.expected = after + 1
         self.events: list[OrderEvent] = []
+        """The events rebuilt and not yet taken (``keep``; a streaming read hands them over a chunk at a time)."""
+        self.keep = keep
+        """Whether the events are kept (False: a first pass, which only checks that each is there, and counts)."""
+        self.taken = 0
+        """Events rebuilt so far (kept or only counted)."""
         self.orders: dict[int, Order] = {}
         """This strategy's orders created since the reading began and not yet terminal (the only ones whose
         events it can rebuild; a terminal one produces no more)."""
@@ -240,7 +253,9 @@ class ReplayJob:
         if seq != self.expected:
             self._error = f"the journal has event {seq} where event {self.expected} belongs (gap or duplicate)"
             return
-        self.events.append(event)
+        if self.keep:
+            self.events.append(event)
+        self.taken += 1
         self.expected = seq + 1
 
     def _apply(self, rec: object) -> None:
@@ -302,22 +317,38 @@ class JournalRead:
     """One strategy's replay read, as the runner sees it: opened when its turn comes, cancellable any time.
 
     ``open_job`` makes the ``ReplayJob`` (opening the journal) on the first step; ``done`` gets the
-    result on the event loop, unless the read was cancelled first.
+    result on the event loop, unless the read was cancelled first. With ``chunk`` (a streaming read,
+    the second pass of a long replay) ``done`` also gets each ``chunk`` or so events as they are
+    rebuilt: the read is then ``parked`` (not stepped, its file and orders kept) until resumed;
+    its last call (``parked`` False) has the rest, or the reason the journal cannot give them.
     """
 
-    __slots__ = ("cancelled", "done", "job", "open_job", "steps", "strategy_id")
+    __slots__ = ("cancelled", "chunk", "done", "job", "open_job", "parked", "steps", "strategy_id")
 
     def __init__(
-        self, strategy_id: str, open_job: Callable[[], ReplayJob], done: Callable[[ReplayResult], None]
+        self,
+        strategy_id: str,
+        open_job: Callable[[], ReplayJob],
+        done: Callable[[ReplayResult], None],
+        chunk: int = 0,
     ) -> None:
         self.strategy_id = strategy_id
         self.open_job = open_job
         self.done = done
+        self.chunk = chunk
+        """Hand over the events every this many (0: all at the end)."""
         self.job: ReplayJob | None = None
         """The job once opened (it holds the file until it ends or is closed)."""
         self.cancelled = False
+        self.parked = False
+        """A chunk was handed over and the read waits for ``ReplayRunner.resume`` (set by the stepping thread)."""
         self.steps = 0
         """Steps run."""
+
+    @property
+    def taken(self) -> int:
+        """Return the events rebuilt so far (kept or only counted)."""
+        return self.job.taken if self.job is not None else 0
 
     @property
     def records(self) -> int:
@@ -332,7 +363,8 @@ class JournalRead:
     def step(self) -> ReplayResult | None:
         """Run one step (opening the job first if needed); None while there is more to read.
 
-        A read that ended lets go of its file, buffer and orders at once: only its result lives on.
+        A read that ended lets go of its file, buffer and orders at once: only its result lives on. A
+        streaming read that has a chunk's worth of events returns them and is ``parked`` (it keeps its file).
         """
         self.steps += 1
         try:
@@ -340,6 +372,11 @@ class JournalRead:
             if job is None:  # opening the file can fail too (EMFILE, EACCES): answered like a bad read
                 job = self.job = self.open_job()
             result = job.step()
+            if result is None and self.chunk and len(job.events) >= self.chunk:
+                result = job.events
+                job.events = []
+                self.parked = True
+                return result
         except Exception as exc:  # the job reports its errors as text; this is a safety net
             result = f"the journal cannot be read ({type(exc).__name__}: {exc})"
         if result is not None:
@@ -366,12 +403,16 @@ class ReplayReader(Protocol):
     def cancel(self, read: JournalRead) -> None:
         """Cancel a read: ``done`` is never called, its file is closed and its events dropped (at the next step)."""
 
+    def resume(self, read: JournalRead) -> None:
+        """Step a parked streaming read again (the engine has written most of its last chunk)."""
+
 
 class ReplayRunner:
     """Read the journal for every strategy's replay: a step of each open read in turn, at most ``max_open`` open.
 
-    ``submit`` and ``cancel`` are called on the event loop; ``step`` on the loop (``replay_read: loop``)
-    or in one worker thread (``thread``): a lock guards the queues, never a step.
+    ``submit``, ``cancel`` and ``resume`` are called on the event loop; ``step`` on the loop (``replay_read:
+    loop``) or in one worker thread (``thread``): a lock guards the queues, never a step. A parked streaming
+    read keeps its place among the ``max_open`` (it holds its file) but is not stepped until resumed.
     """
 
     def __init__(self, max_open: int = MAX_OPEN_READS) -> None:
@@ -380,6 +421,10 @@ class ReplayRunner:
         """Reads holding the journal open, the next to step first."""
         self.waiting: deque[JournalRead] = deque()
         """Reads waiting for a place among the open ones (no file, nothing read)."""
+        self.parked: list[JournalRead] = []
+        """Streaming reads holding a chunk's place: open (a file each), not stepped until ``resume``."""
+        self.chunks = 0
+        """Chunks handed over by streaming reads (before their last)."""
         self._lock = threading.Lock()
         self.steps = 0
         """Steps run, of every read."""
@@ -413,26 +458,38 @@ class ReplayRunner:
             if read in self.waiting:
                 self.waiting.remove(read)
                 return
-            if close_now and read in self.open:
+            if read in self.parked:  # not being stepped: closed now whatever the reader
+                self.parked.remove(read)
+                self._admit()
+            elif close_now and read in self.open:
                 self.open.remove(read)
                 self._admit()
             else:
                 return
         read.close()
 
+    def resume(self, read: JournalRead) -> None:
+        """Put a parked read back among those stepped (a cancelled or ended one is left alone)."""
+        with self._lock:
+            if read in self.parked:
+                self.parked.remove(read)
+                read.parked = False
+                self.open.append(read)
+
     def _admit(self) -> None:
-        while self.waiting and len(self.open) < self.max_open:
+        while self.waiting and len(self.open) + len(self.parked) < self.max_open:
             self.open.append(self.waiting.popleft())
 
     @property
     def busy(self) -> bool:
-        """Return whether a read is open or waiting."""
-        return bool(self.open or self.waiting)
+        """Return whether a read is to be stepped (open and not parked, or waiting with a place free)."""
+        return bool(self.open) or (bool(self.waiting) and len(self.parked) < self.max_open)
 
     def step(self) -> tuple[JournalRead, ReplayResult] | None:
         """Step the next open read once; return it with its result when it ended (else None).
 
-        Cancelled reads are closed and dropped first; a read that is not done goes to the back.
+        Cancelled reads are closed and dropped first; a read that is not done goes to the back; a streaming
+        read that hands over a chunk is returned with it and parked.
         """
         with self._lock:
             gone = [old for old in self.open if old.cancelled]
@@ -449,12 +506,18 @@ class ReplayRunner:
             return None
         self.steps += 1
         result = read.step()
+        parked = read.parked
         with self._lock:
-            if result is None and not read.cancelled:
-                self.open.append(read)
-                return None
+            if not read.cancelled:
+                if result is None:
+                    self.open.append(read)
+                    return None
+                if parked:
+                    self.parked.append(read)
+                    self.chunks += 1
+                    return read, result
             self._admit()
-        if result is None:  # cancelled during its step
+        if result is None or parked:  # cancelled during its step
             read.close()
             return None
         if isinstance(result, str):
@@ -465,9 +528,9 @@ class ReplayRunner:
 
     @property
     def in_progress(self) -> int:
-        """Return the reads open or waiting for a place."""
+        """Return the reads open (parked included) or waiting for a place."""
         with self._lock:
-            return len(self.open) + len(self.waiting)
+            return len(self.open) + len(self.parked) + len(self.waiting)
 
 
 REBUILD_STEP: Final = 4096

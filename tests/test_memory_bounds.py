@@ -218,6 +218,10 @@ class DeferredReader:
         read.cancelled = True
         read.close()
 
+    def resume(self, read: JournalRead) -> None:
+        """Never called here: without a scheduler a replay is read once, never parked."""
+        raise AssertionError("no streaming read without a scheduler")
+
     def finish(self) -> None:
         read = self.pending.pop(0)
         while (result := read.step()) is None:
