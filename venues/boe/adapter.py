@@ -229,9 +229,13 @@ _CANCEL_COPY: Final = 2
 _COPY_LOST_TEXT: Final = (
     "Cboe received this {kind} before a disconnect, yet no answer to it was replayed; the copy re-sent under the "
     "same ClOrdID to learn its outcome was refused as a duplicate ({text}) and no answer to the original came "
-    "within {wait} s: taken as refused unsequenced, the answer lost in the disconnect (should Cboe apply it later "
-    "after all, the gateway cancels the order)"
+    "within {wait} s: taken as refused unsequenced, the answer lost in the disconnect ({later})"
 )
+_LATER_MODIFY: Final = (
+    "should Cboe apply it later after all, the order takes its quantity and price here (Replaced) if it is still "
+    "open with no other Modify in flight, and is canceled at Cboe otherwise"
+)
+_LATER_CANCEL: Final = "should Cboe cancel the order later after all, its Order Cancelled ends it here (Canceled)"
 _COPY_REFUSED_TEXT: Final = (
     "{text} (Cboe's answer to the copy of this {kind} re-sent after a disconnect; no answer to the original came "
     "within {wait} s)"
@@ -278,6 +282,11 @@ def _pad(cl_ord_id: str) -> bytes:
 
 def _unpad(cl_ord_id: bytes) -> str:
     return cl_ord_id.rstrip(b"\x00").decode("latin-1")
+
+
+def _is_base36(text: str) -> bool:
+    """Return True if ``text`` is a number in the lowercase base-36 digits of the ClOrdIDs (not empty)."""
+    return 0 < len(text) <= 13 and all(char in _DIGITS for char in text)
 
 
 def split_ref(venue_ref: str) -> tuple[str, int]:
@@ -940,7 +949,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_ack(self, core: AckCore, seq: int) -> None:
         _unit, _sequence, cl_ord_id, order_id = core
-        tracked = self._refs.get(cl_ord_id)
+        tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Acknowledgment", cl_ord_id)
             return
@@ -955,7 +964,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_execution(self, core: ExecutionCore, seq: int) -> None:
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
-        tracked = self._refs.get(cl_ord_id)
+        tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
             if not self._forgotten_execution(seq, core):
                 self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px)
@@ -1001,7 +1010,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_cancelled(self, core: CancelledCore, seq: int) -> None:
         _u, _s, cl_ord_id, reason = core
-        tracked = self._refs.get(cl_ord_id)
+        tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Cancelled", cl_ord_id)
             return
@@ -1018,7 +1027,7 @@ class BoeVenue(VenueAdapter):
         self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, *_reason(letter)))
 
     def _on_rejected(self, decoded: BoeOrderRejected, seq: int) -> None:
-        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Rejected", decoded.cl_ord_id)
             return
@@ -1031,7 +1040,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_modified(self, decoded: OrderModified, seq: int) -> None:
         padded = _pad(decoded.cl_ord_id)
-        tracked = self._refs.get(padded)
+        tracked = self._refs.get(padded) or self._earlier_ref(padded)
         if tracked is None:
             self._unknown(seq, "Order Modified", decoded.cl_ord_id)
             return
@@ -1062,7 +1071,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_modify_rejected(self, decoded: BoeUserModifyRejected, seq: int) -> None:
         padded = _pad(decoded.cl_ord_id)
-        tracked = self._refs.get(padded)
+        tracked = self._refs.get(padded) or self._earlier_ref(padded)
         if tracked is None:
             self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
             return
@@ -1102,7 +1111,7 @@ class BoeVenue(VenueAdapter):
             self._leaves_zero(seq, tracked, 0, order.leaves_qty)
 
     def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
-        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
             return
@@ -1129,7 +1138,7 @@ class BoeVenue(VenueAdapter):
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""
         self.counters["restatements"] += 1
-        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
             self._unknown(seq, "Order Restated", decoded.cl_ord_id)
             return
@@ -1413,12 +1422,37 @@ class BoeVenue(VenueAdapter):
         text = f"{kind}: quantity {quantity} or price {price} outside 0..{_CARRIED_QTY} / 0..{_CARRIED_PRICE}"
         self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
+    def _earlier_ref(self, cl_ord_id: bytes | str) -> _Tracked | None:
+        """Return the order tracked here that an earlier ClOrdID of it names, one an earlier process sent; else None.
+
+        A restart maps only the ClOrdID an open order is known by now (``restore``), while Cboe may still report
+        under an earlier one of the same order: its New Order's, or an earlier Modify's. In the process that sent
+        them every ClOrdID stays mapped (``_refs``); today's ClOrdIDs name the order (``<prefix><day><order id>``,
+        a Modify's with ``.<start>.<n>``, ``start`` that of an earlier process), so after a restart the message
+        reaches the order just as it would have in that process.
+        """
+        text = _unpad(cl_ord_id) if isinstance(cl_ord_id, bytes) else cl_ord_id
+        base = self._base
+        if not text.startswith(base):
+            return None
+        digits, dot, suffix = text[len(base) :].partition(".")
+        if not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+            return None
+        tracked = self._orders.get(int(digits))
+        if tracked is None or not dot:
+            return tracked
+        start, _dot, n = suffix.partition(".")
+        if not _is_base36(start) or not _is_base36(n) or int(start, 36) >= self._start:
+            return None  # not an earlier process's Modify: this process maps every one it sent
+        return tracked
+
     def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
         self.counters["unknown_cl_ord_id"] += 1
         sink = self.unknown_order_sink
         if sink is not None:
             sink()
-        self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, cl_ord_id)
+        text = _unpad(cl_ord_id) if isinstance(cl_ord_id, bytes) else cl_ord_id
+        self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, text)
 
     def _forgotten_execution(self, seq: int, core: ExecutionCore) -> bool:
         """Pass on an execution of an order no longer mapped here whose ClOrdID is ours; False if it is not.
@@ -1497,7 +1531,8 @@ def _copy_refused(kind: str, answer: tuple[str, str], wait: int) -> tuple[str, s
     letter, text = answer
     code, meaning = _reason(letter, text)
     if letter == "D":  # the copy was a duplicate of the original Cboe had: the original's answer is what was lost
-        return "BOE_ANSWER_LOST", _COPY_LOST_TEXT.format(kind=kind, text=f"{letter}: {meaning}", wait=wait)
+        later = _LATER_MODIFY if kind == "Modify" else _LATER_CANCEL
+        return "BOE_ANSWER_LOST", _COPY_LOST_TEXT.format(kind=kind, text=f"{letter}: {meaning}", wait=wait, later=later)
     return code, _COPY_REFUSED_TEXT.format(kind=kind, text=meaning, wait=wait)
 
 
