@@ -226,6 +226,19 @@ _RENUMBERED_LOST_TEXT: Final = (
 _NONE: Final = 0
 _MODIFY_COPY: Final = 1
 _CANCEL_COPY: Final = 2
+_RENUMBERED_COPY: Final = 4
+"""The copies went out in the first replay after Cboe restarted a numbering: the original's answer may be gone with
+the old numbering, so a copy refused because Cboe no longer has the order by that ClOrdID says what Cboe did."""
+_RENUMBERED_LOST_MODIFY: Final = (
+    "Cboe restarted its numbering before answering this Modify; the copy re-sent was refused ({copy}) and a Modify "
+    "asking for the order by the Modify's ClOrdID was refused too ({probe}): Cboe holds no open order by either "
+    "ClOrdID, so the order has ended there (its answers went with the old numbering: reconcile fills with Cboe)"
+)
+_RENUMBERED_LOST_CANCEL: Final = (
+    "Cboe restarted its numbering before answering this Cancel Order; the copy re-sent was refused ({copy}) and no "
+    "other answer came within {wait} s: Cboe holds no open order by this ClOrdID, so the order has ended there "
+    "(canceled, or filled: its answers went with the old numbering: reconcile fills with Cboe)"
+)
 _COPY_LOST_TEXT: Final = (
     "Cboe received this {kind} before a disconnect, yet no answer to it was replayed; the copy re-sent under the "
     "same ClOrdID to learn its outcome was refused as a duplicate ({text}) and no answer to the original came "
@@ -329,6 +342,9 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """The SequenceNumber that Modify last went out with (its venue reference ``<ClOrdID>@<S>``)."""
     late: bool = False
     """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
+    asked: bytes = b""
+    """ClOrdID of a Modify re-sent in doubt after Cboe restarted a numbering whose copy Cboe refused as if it had
+    applied the original (``D``, ``O``): the Modify in flight (``pending``) asks Cboe for the order by it."""
     zero_leaves: bool = False
     """An execution said LeavesQty 0 while a Modify was in flight: the Modify's answer reopens the order (Order
     Modified) or ends it (User Modify Rejected: ``_modify_refused``)."""
@@ -437,6 +453,7 @@ class BoeVenue(VenueAdapter):
             "restatements": 0,
             "trade_corrections": 0,
             "bad_restore": 0,
+            "renumbered_asks": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -647,15 +664,17 @@ class BoeVenue(VenueAdapter):
             if kind == _NEW and sequenced and renumbered and seq > last:
                 self._doubtful.add(tracked.order.order_id)  # Cboe restarted: L no longer says it never had it
                 self._probe(tracked, seq, last)
-            elif not (sequenced and 0 < seq <= last):
+            elif not (sequenced and (0 < seq <= last or renumbered)):
                 self._resend(tracked, kind)
             elif kind == _NEW:
                 self._probe(tracked, seq, last)
             elif kind == _CANCEL and tracked.probes:
                 continue  # the probe of its New Order is this Cancel's answer too
             else:  # Cboe received it: answered late, or refused unsequenced; the copy's answer settles it
-                self.counters["in_doubt"] += 1
+                self.counters["in_doubt"] += 1  # after Cboe restarted a numbering, also with S > L
                 tracked.copies |= _MODIFY_COPY if kind == _MODIFY else _CANCEL_COPY
+                if renumbered:
+                    tracked.copies |= _RENUMBERED_COPY
                 self._resend(tracked, kind)
         self._probe_deadline = 0  # counted from the next poll, on the poll's clock
 
@@ -1053,6 +1072,7 @@ class BoeVenue(VenueAdapter):
         order = tracked.order
         tracked.working = padded
         tracked.pending = b""
+        tracked.asked = b""  # (the answer to a Modify asking for the order: Cboe applied the one before it)
         tracked.zero_leaves = False  # the Modified's LeavesQty is what Cboe has open now
         self._settle(tracked, _MODIFY_COPY)
         fields = decoded.optional
@@ -1079,6 +1099,9 @@ class BoeVenue(VenueAdapter):
             self._ignore("late-modify-reject", seq, decoded)
             return
         answer = (decoded.reason, decoded.text)
+        if tracked.asked:
+            self._asked_refused(tracked, seq, answer)
+            return
         if tracked.copies & _MODIFY_COPY:  # one of the original's and the copy's answers: wait for the other
             held = tracked.held_modify
             if held is None:
@@ -1091,6 +1114,36 @@ class BoeVenue(VenueAdapter):
         tracked.pending = b""
         code, text = _reason(*answer)
         self._modify_refused(tracked, seq, code, text)
+
+    def _asked_refused(self, tracked: _Tracked, seq: int, answer: tuple[str, str]) -> None:
+        """Cboe refused the Modify asking for the order by the ClOrdID of a Modify in doubt (``_ask``).
+
+        ``O``: no open order by it either: the order has ended at Cboe (CancelRejected, then Canceled
+        ``BOE_ANSWER_LOST``). Any other reason: Cboe has the order by that ClOrdID, so it applied the Modify in doubt
+        (Replaced with the quantity and price asked).
+        """
+        order = tracked.order
+        asked, tracked.asked, tracked.pending = tracked.asked, b"", b""
+        if answer[0] == "O":
+            text = _RENUMBERED_LOST_MODIFY.format(copy="D or O", probe=f"O: {_reason(*answer)[1]}")
+            self.event_sink(VenueCancelRejected(seq, order.order_id, "BOE_ANSWER_LOST", text))
+            self._ended_unseen(tracked, text)
+            return
+        tracked.working = asked
+        leaves = order.pending_qty - order.cum_qty
+        log.warning(
+            "venue %s: order %d: Cboe has it by the ClOrdID of its Modify %s (the Modify asking for it was refused "
+            "%s): the Modify was applied before Cboe restarted its numbering; quantity %d, price %d",
+            self.name,
+            order.order_id,
+            _unpad(asked),
+            answer[0],
+            order.pending_qty,
+            order.pending_price,
+        )
+        if leaves <= 0:
+            tracked.done = True
+        self.event_sink(VenueReplaced(seq, order.order_id, max(leaves, 0), order.pending_price, order.venue_order_id))
 
     def _modify_refused(self, tracked: _Tracked, seq: int, code: str, text: str, *, lapsed: bool = False) -> None:
         """Report the Modify in flight refused; end an order an execution left nothing of at Cboe meanwhile.
@@ -1320,6 +1373,8 @@ class BoeVenue(VenueAdapter):
         if not tracked.copies & copies:
             return
         tracked.copies &= ~copies
+        if not tracked.copies & (_MODIFY_COPY | _CANCEL_COPY):
+            tracked.copies = 0  # the renumbering's mark goes with the last copy
         if copies & _MODIFY_COPY:
             tracked.held_modify = None
         if copies & _CANCEL_COPY:
@@ -1333,17 +1388,59 @@ class BoeVenue(VenueAdapter):
         wait = IN_DOUBT_TIMEOUT_NS // NS_PER_S
         for tracked in [held for held in self._holding.values() if held.held_until <= now_ns]:
             modify, cancel = tracked.held_modify, tracked.held_cancel
+            renumbered = bool(tracked.copies & _RENUMBERED_COPY)
             self._settle(tracked, _MODIFY_COPY | _CANCEL_COPY)
             if tracked.done:
                 continue
             order_id = tracked.order.order_id
-            if modify is not None and tracked.pending:
+            asked = modify is not None and renumbered and modify[0] in ("D", "O") and self._ask(tracked, modify)
+            if modify is not None and tracked.pending and not asked:
                 tracked.lapsed, tracked.pending = tracked.pending, b""
                 tracked.lapsed_qty, tracked.lapsed_price = tracked.order.pending_qty, tracked.order.pending_price
                 tracked.lapsed_seq = tracked.modify_seq
                 self._modify_refused(tracked, 0, *_copy_refused("Modify", modify, wait), lapsed=True)
             if cancel is not None and tracked.order.state in _CANCELING:
-                self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
+                if renumbered and cancel[0] in ("O", "J"):  # Cboe holds nothing open by this ClOrdID
+                    text = _RENUMBERED_LOST_CANCEL.format(copy=f"{cancel[0]}: {_reason(*cancel)[1]}", wait=wait)
+                    self._ended_unseen(tracked, text)
+                else:
+                    self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
+
+    def _ask(self, tracked: _Tracked, copy: tuple[str, str]) -> bool:
+        """After Cboe restarted a numbering, the copy of a Modify was refused as if Cboe had applied the original
+        (``D``: its ClOrdID is live; ``O``: the order's ClOrdID no longer is): ask with a Modify of the order by the
+        Modify's ClOrdID, to the same quantity and price. Its Order Modified says Cboe applied it (Replaced, with
+        Cboe's figures); its refusal ``O`` that Cboe holds nothing open of the order. False: no ClOrdID left.
+        """
+        order = tracked.order
+        modifies = tracked.modifies + 1
+        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{_base36(modifies)}"
+        if not tracked.pending or len(text) > MAX_CL_ORD_ID:
+            return False
+        tracked.modifies = modifies
+        tracked.asked = tracked.working = tracked.pending  # the Modify asks for the order by this ClOrdID
+        tracked.pending = padded = _pad(text)
+        self._refs[padded] = tracked
+        self._pack_modify(tracked, order.pending_qty, order.pending_price)
+        self.counters["renumbered_asks"] += 1
+        log.warning(
+            "venue %s: order %d: Cboe restarted its numbering before answering its Modify %s; the copy was refused "
+            "(%s: %s): asking Cboe for the order by that ClOrdID (Modify %s, same quantity and price)",
+            self.name,
+            order.order_id,
+            _unpad(tracked.asked),
+            copy[0],
+            copy[1],
+            text,
+        )
+        return True
+
+    def _ended_unseen(self, tracked: _Tracked, text: str) -> None:
+        """Cboe holds nothing open of the order, its answers gone with an old numbering: end it here (Canceled)."""
+        self.counters["answers_lost"] += 1
+        tracked.done = True
+        log.error("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
+        self.event_sink(VenueCanceled(0, tracked.order.order_id, 0, "BOE_ANSWER_LOST", text))
 
     def _late_modified(self, tracked: _Tracked, decoded: OrderModified, padded: bytes, seq: int) -> None:
         """Cboe applied a Modify reported refused at the deadline: the order is known by its ClOrdID and takes its size.
