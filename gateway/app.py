@@ -798,7 +798,7 @@ class GatewayProcess:
 
         Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
         Side/Symbol, open orders not checked after a numbering reset, replaces in doubt reported refused that the
-        venue may have taken, (OUCH) orders that ended here shown live by the venue and canceled there:
+        venue may have taken, (OUCH, BOE) orders that ended here shown live by the venue and canceled there:
         ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
         while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
         """

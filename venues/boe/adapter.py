@@ -57,6 +57,12 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
   Order inside Cboe. So does a cut during the ``MAX_PROBES``-th probe. Should Cboe acknowledge it
   after all, the adapter cancels it at once (``late_answers``).
 
+An order no longer mapped here (ended before a restart, or released from memory) is named by its ClOrdID: a
+message showing it working at Cboe (a late Acknowledgment, a Modified or Restated with shares open, an execution
+leaving shares open) has it canceled there at once (``live_after_end``), the Cancel owed on file until Cboe
+answers or received it (``_owe_cancel``, ``venues.boe.state``: a crash that loses it leaves it to the next
+process); messages that need nothing count as after its end (``after_end``), not unknown.
+
 ClOrdIDs (20 characters): ``<prefix><day><order id>`` for a New Order (``day``: three base-36
 digits, days since 2000-01-01, so a GTC order of another day never clashes), and
 ``<prefix><day><order id>.<start>.<n>`` for a Modify (``start``: this process's start number in
@@ -71,10 +77,11 @@ import logging
 import time
 import zoneinfo
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Final
 
 from model.clock import NowNs
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
 from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, stream_seq
 from model.order import Order, OrderState
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
@@ -131,7 +138,7 @@ from venues.boe.messages import CancelRejected as BoeCancelRejected
 from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
-from venues.boe.state import next_start
+from venues.boe.state import load_owed_cancels, next_start, save_owed_cancels
 
 log = logging.getLogger(__name__)
 
@@ -395,8 +402,13 @@ class BoeVenue(VenueAdapter):
         self._at_ord_type = layout.index("ord_type")
         self._at_tif = layout.index("time_in_force")
         self._at_symbol = layout.index("symbol")
-        self._late: list[_Tracked] = []
-        """Orders reported refused that Cboe acknowledged during a replay: canceled once it is complete."""
+        self._owed: dict[bytes, int] = {
+            _pad(cl_ord_id): seq
+            for cl_ord_id, seq in load_owed_cancels(config.state_dir, config.name, self._day).items()
+            if 0 < len(cl_ord_id) <= MAX_CL_ORD_ID
+        }
+        """NUL-padded ClOrdID -> SequenceNumber of the Cancel Order the adapter owes Cboe for an order Cboe showed
+        working after it ended here (0: not sent yet, it goes at Replay Complete); kept on file (``_owe_cancel``)."""
         self._probing: dict[int, _Tracked] = {}
         """order_id -> order whose New Order is probed (its Cancel went out on this connection)."""
         self._probe_deadline = 0
@@ -452,8 +464,11 @@ class BoeVenue(VenueAdapter):
             "sequence_issues": 0,
             "restatements": 0,
             "trade_corrections": 0,
+            "trade_corrections_after_end": 0,
             "bad_restore": 0,
             "renumbered_asks": 0,
+            "live_after_end": 0,
+            "after_end": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -600,6 +615,8 @@ class BoeVenue(VenueAdapter):
         tracked.done = order.is_terminal
         # an execution said LeavesQty 0 while the Modify was in flight: the journal's events rebuilt the mark
         tracked.zero_leaves = order.venue_leaves_zero and order.state in _REPLACING
+        if padded in self._owed:  # the process before canceled it at Cboe after a late answer: its Cancelled says so
+            tracked.late = True
         self._refs[padded] = tracked
         lapsed = order.venue_lapsed
         if lapsed is not None:  # a Modify reported refused at the in-doubt deadline: Cboe may still apply it
@@ -735,6 +752,7 @@ class BoeVenue(VenueAdapter):
             "renumbered_units": {unit: stream >> UNIT_BITS for unit, stream in sorted(self._unit_streams.items())},
             "heartbeats_sent": session.heartbeats_sent,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
+            "late_cancels_waiting": len(self._owed),
             "start_of_day": self._start,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
@@ -753,6 +771,15 @@ class BoeVenue(VenueAdapter):
             self._session.resume(self.config.initial_units(), 1)
             self._unit_streams = {}
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
+            if self._owed:  # Cboe ended the day's orders; the file is per day
+                log.warning(
+                    "venue %s: a new trading day: %d Cancel(s) owed for the day before dropped (ClOrdIDs %s)",
+                    self.name,
+                    len(self._owed),
+                    ", ".join(_unpad(padded) for padded in self._owed),
+                )
+                self._owed.clear()
+                self._save_owed()
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
@@ -888,9 +915,8 @@ class BoeVenue(VenueAdapter):
 
     def on_replay_complete(self) -> None:
         """Replay Complete: UP (the core then hands over the unanswered requests: ``after_replay``)."""
-        late, self._late = self._late, []
-        for tracked in late:
-            self._pack_cancel(tracked)
+        if self._owed:
+            self._send_owed()
         self._renumbered_replay, self._renumbered = self._renumbered, False
         self._set_state(VenueState.UP, self._session.reason)
 
@@ -970,7 +996,8 @@ class BoeVenue(VenueAdapter):
         _unit, _sequence, cl_ord_id, order_id = core
         tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
-            self._unknown(seq, "Order Acknowledgment", cl_ord_id)
+            if not self._working_after_end(seq, "Order Acknowledgment", cl_ord_id):
+                self._unknown(seq, "Order Acknowledgment", cl_ord_id)
             return
         order = tracked.order
         if tracked.done:
@@ -1031,14 +1058,19 @@ class BoeVenue(VenueAdapter):
         _u, _s, cl_ord_id, reason = core
         tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
-            self._unknown(seq, "Order Cancelled", cl_ord_id)
+            if not self._answer_after_end(seq, "Order Cancelled", cl_ord_id):
+                self._unknown(seq, "Order Cancelled", cl_ord_id)
             return
         tracked.done = True
         self._settle(tracked, _CANCEL_COPY)
         letter = reason.decode("latin-1")
-        if tracked.late and letter == "U" and tracked.order.state is not OrderState.PENDING_CANCEL:
-            self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, "BOE_ANSWER_LATE", _LATE_MODIFIED_TEXT))
-            return
+        if tracked.late:  # the adapter canceled it at Cboe after a late answer: this may be the Cancel's answer
+            self._discharge(cl_ord_id)
+            if letter == "U" and tracked.order.state is not OrderState.PENDING_CANCEL:
+                self._probing.pop(tracked.order.order_id, None)
+                text = _LATE_TEXT if tracked.probes else _LATE_MODIFIED_TEXT
+                self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, "BOE_ANSWER_LATE", text))
+                return
         if tracked.probes and letter == "U" and tracked.order.state is not OrderState.PENDING_CANCEL:
             self._probing.pop(tracked.order.order_id, None)  # the probe's cancel, the strategy asked for none
             self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, "BOE_ANSWER_LATE", _LATE_TEXT))
@@ -1048,7 +1080,8 @@ class BoeVenue(VenueAdapter):
     def _on_rejected(self, decoded: BoeOrderRejected, seq: int) -> None:
         tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
-            self._unknown(seq, "Order Rejected", decoded.cl_ord_id)
+            if not self._answer_after_end(seq, "Order Rejected", decoded.cl_ord_id):
+                self._unknown(seq, "Order Rejected", decoded.cl_ord_id)
             return
         if tracked.done:
             self._ignore("late-reject", seq, decoded)
@@ -1061,7 +1094,8 @@ class BoeVenue(VenueAdapter):
         padded = _pad(decoded.cl_ord_id)
         tracked = self._refs.get(padded) or self._earlier_ref(padded)
         if tracked is None:
-            self._unknown(seq, "Order Modified", decoded.cl_ord_id)
+            if not self._after_end(seq, "Order Modified", decoded.cl_ord_id, decoded.optional.leaves_qty):
+                self._unknown(seq, "Order Modified", decoded.cl_ord_id)
             return
         if tracked.pending != padded:  # not the Modify in flight: a repeat of one applied (or superseded) earlier
             if padded == tracked.lapsed and not tracked.done:
@@ -1093,7 +1127,8 @@ class BoeVenue(VenueAdapter):
         padded = _pad(decoded.cl_ord_id)
         tracked = self._refs.get(padded) or self._earlier_ref(padded)
         if tracked is None:
-            self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
+            if not self._answer_after_end(seq, "User Modify Rejected", decoded.cl_ord_id, ends=False):
+                self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
             return
         if tracked.pending != padded:  # the answer to a Modify re-sent in doubt whose original was answered
             self._ignore("late-modify-reject", seq, decoded)
@@ -1166,8 +1201,11 @@ class BoeVenue(VenueAdapter):
     def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
         tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
-            self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
+            if not self._answer_after_end(seq, "Cancel Rejected", decoded.cl_ord_id):
+                self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
             return
+        if tracked.late:  # the adapter canceled it at Cboe after a late answer: this may be the Cancel's answer
+            self._discharge(_pad(decoded.cl_ord_id))
         if tracked.done and tracked.order.state not in _CANCELING:  # a Cancel re-sent in doubt (or a probe) of an
             self._ignore("late-cancel-reject", seq, decoded)  # order Cboe finished: nothing to answer
             return
@@ -1193,7 +1231,8 @@ class BoeVenue(VenueAdapter):
         self.counters["restatements"] += 1
         tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
-            self._unknown(seq, "Order Restated", decoded.cl_ord_id)
+            if not self._after_end(seq, "Order Restated", decoded.cl_ord_id, decoded.optional.leaves_qty):
+                self._unknown(seq, "Order Restated", decoded.cl_ord_id)
             return
         order = tracked.order
         leaves = decoded.optional.leaves_qty
@@ -1214,18 +1253,49 @@ class BoeVenue(VenueAdapter):
         )
 
     def _on_trade_correction(self, decoded: TradeCancelOrCorrect, seq: int) -> None:
-        """Trade Cancel or Correct: counted and logged (the strategy protocol has no bust/correct event)."""
-        del seq
+        """Trade Cancel or Correct: counted and logged with the order (the strategy protocol has no bust event).
+
+        The position keeps the fill (risk officer's guide 8): the WARNING names the order, its account, symbol and
+        side, so that the position can be corrected (``gateway risk adjust-position``). An order no longer mapped
+        here (ended before a restart, or released from memory) is found by its ClOrdID, from the engine's memory or
+        read back from the journal (``order_source``), and named the same way (``trade_corrections_after_end``).
+        """
         self.counters["trade_corrections"] += 1
-        what = "busted" if decoded.corrected_price == 0 else f"price corrected to {decoded.corrected_price}"
+        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        order: Order | None = tracked.order if tracked is not None else None
+        order_id = order.order_id if order is not None else self._order_id_of(decoded.cl_ord_id)
+        where = ""
+        if order is None and order_id >= 0:
+            self.counters["trade_corrections_after_end"] += 1
+            source = self.order_source
+            order = source(order_id, str(decoded.exec_ref_id)) if source is not None else None
+            where = " (no longer tracked here: read back)" if order is not None else " (not found in the journal)"
+        busted = decoded.corrected_price == 0
+        what = "busted" if busted else f"price corrected to {decoded.corrected_price}"
+        if order is None:
+            named = f"order {order_id}{where}" if order_id >= 0 else "no order of this gateway"
+            fix = "reconcile with Cboe"
+        else:
+            named = f"order {order.order_id}{where}: account {order.account}, {order.symbol}, side {order.side.name}"
+            signed = -decoded.last_shares if order.side is Side.BUY else decoded.last_shares
+            fix = (
+                f"correct the position: gateway risk adjust-position --account {order.account} --symbol "
+                f"{order.symbol} --qty {signed} --price {_price_text(decoded.last_px)} --reason ..."
+                if busted
+                else "correct the traded notional if it matters (gateway risk adjust-position --price)"
+            )
         log.warning(
-            "venue %s: Trade Cancel or Correct for ClOrdID %s, execution %d (%d @ %d) %s: not applied; reconcile",
+            "venue %s: Trade Cancel or Correct (venue_seq %d) for ClOrdID %s, %s, execution %d (%d @ %d) %s: not "
+            "applied; %s",
             self.name,
+            seq,
             decoded.cl_ord_id,
+            named,
             decoded.exec_ref_id,
             decoded.last_shares,
             decoded.last_px,
             what,
+            fix,
         )
 
     # ---- internals ---------------------------------------------------------------------------------
@@ -1353,10 +1423,8 @@ class BoeVenue(VenueAdapter):
             seq,
             tracked.order.order_id,
         )
-        if self._session.ready:
-            self._pack_cancel(tracked)
-        else:  # Cboe rejects orders and cancels during a replay
-            self._late.append(tracked)
+        tracked.late = True
+        self._owe_cancel(tracked.working)  # now, or after the replay: Cboe rejects cancels during one
 
     def _hold(self, tracked: _Tracked, seq: int, decoded: object) -> None:
         """Keep the first reject of a request re-sent in doubt until the other answer or ``IN_DOUBT_TIMEOUT_NS``.
@@ -1497,10 +1565,7 @@ class BoeVenue(VenueAdapter):
                 VenueReplaced(seq, order.order_id, max(leaves, 0), price, str(decoded.order_id), late_qty=max(total, 1))
             )
         tracked.late = True
-        if self._session.ready:
-            self._pack_cancel(tracked)
-        else:
-            self._late.append(tracked)
+        self._owe_cancel(padded)
 
     def _set_state(self, state: VenueState, reason: str) -> None:
         changed = state is not self._state
@@ -1557,20 +1622,163 @@ class BoeVenue(VenueAdapter):
         Today's ClOrdIDs (``<prefix><day><order id>``, a Modify's with ``.<start>.<n>`` after it) name the order
         without a table: an execution of an order the engine released from memory, or of one from before a
         restart, goes to the core as a ``VenueExecuted``, which applies it to the order's position (from memory
-        or from the journal) and catches a repeated ExecID there (``counters["executions_after_end"]``).
+        or from the journal) and catches a repeated ExecID there (``counters["executions_after_end"]``). Shares
+        left open (LeavesQty above 0): Cboe works the order, which is canceled there (``_working_after_end``).
         """
-        _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, base, sub = core
-        text = _unpad(cl_ord_id)
-        digits = text[len(self._base) :].partition(".")[0]
-        if not text.startswith(self._base) or not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
+        order_id = self._order_id_of(_unpad(cl_ord_id))
+        if order_id < 0:
             return False
         if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
-            return True
-        liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
-        self.counters["executions_after_end"] += 1
-        self.event_sink(VenueExecuted(seq, int(digits), last_shares, last_px, liquidity, str(exec_id)))
+        else:
+            liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
+            self.counters["executions_after_end"] += 1
+            self.event_sink(VenueExecuted(seq, order_id, last_shares, last_px, liquidity, str(exec_id)))
+        if leaves:
+            self._working_after_end(seq, "Order Execution", cl_ord_id)
+        elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
+            self._discharge(cl_ord_id)
         return True
+
+    def _order_id_of(self, cl_ord_id: str) -> int:
+        """Return the order id a ClOrdID of today's names (``<prefix><day><order id>[.<start>.<n>]``), else -1."""
+        digits = cl_ord_id[len(self._base) :].partition(".")[0]
+        if not cl_ord_id.startswith(self._base) or not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+            return -1
+        return int(digits)
+
+    def _after_end(self, seq: int, kind: str, cl_ord_id: str, leaves: int | None) -> bool:
+        """A Modified or Restated of an order no longer mapped here: canceled at Cboe if it shows shares open.
+
+        LeavesQty absent (not a return field asked for) counts as open: a Cancel of an order Cboe has ended
+        changes nothing. Return False if the ClOrdID is not one of today's of this gateway.
+        """
+        if leaves is None or leaves > 0:
+            return self._working_after_end(seq, kind, cl_ord_id)
+        return self._answer_after_end(seq, kind, cl_ord_id)
+
+    def _working_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str) -> bool:
+        """Cboe shows working an order no longer mapped here (ended, before a restart or released): cancel it there.
+
+        The order's ClOrdID names it (``_order_id_of``); nothing of it is open here, so nothing may work at Cboe:
+        a Cancel Order naming the ClOrdID Cboe knows it by goes out at once (after the replay if one is under way),
+        on file first (``_owe_cancel``), logged at ERROR and counted (``live_after_end``). Its answer is expected
+        (``_answer_after_end``); a fill before it lands reaches the core as an execution after the end. Return
+        False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
+        """
+        text = cl_ord_id if isinstance(cl_ord_id, str) else _unpad(cl_ord_id)
+        order_id = self._order_id_of(text)
+        if order_id < 0:
+            return False
+        if not self._owe_cancel(_pad(text)):  # its Cancel is on its way, or goes at Replay Complete
+            self._ignore("after-end-cancel-owed", seq, f"{kind} of order {order_id} (ClOrdID {text})")
+            return True
+        self.counters["live_after_end"] += 1
+        self._fill_log.log(
+            "after-end-cancel",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: %s (venue_seq %d) shows order %d working at Cboe (ClOrdID %s), but the gateway no longer "
+            "tracks it (it ended here, before a restart or released from memory): canceling it at Cboe (%d such "
+            "cancels so far; a fill before the cancel lands is applied as a late fill)",
+            self.name,
+            kind,
+            seq,
+            order_id,
+            text,
+            self.counters["live_after_end"],
+        )
+        return True
+
+    def _answer_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str, *, ends: bool = True) -> bool:
+        """Count a message of an order no longer mapped here that needs nothing (``after_end``).
+
+        A message that ends the order at Cboe (``ends``: all but a User Modify Rejected) settles a Cancel the
+        adapter owes for its ClOrdID (``_working_after_end``): an Order Cancelled or Cancel Rejected is then the
+        expected answer to it (logged at INFO). Any other is ignored (``ignored_by_type.after-end``). Return
+        False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
+        """
+        text = cl_ord_id if isinstance(cl_ord_id, str) else _unpad(cl_ord_id)
+        order_id = self._order_id_of(text)
+        if order_id < 0:
+            return False
+        self.counters["after_end"] += 1
+        if ends and self._discharge(_pad(text)):
+            log.info(
+                "venue %s: %s (venue_seq %d) of order %d (ClOrdID %s): Cboe answered the Cancel the gateway sent "
+                "after the order had ended here; nothing of it works at Cboe any more",
+                self.name,
+                kind,
+                seq,
+                order_id,
+                text,
+            )
+        else:
+            self._ignore("after-end", seq, f"{kind} of order {order_id} (ClOrdID {text}), which has ended here")
+        return True
+
+    def _owe_cancel(self, padded: bytes) -> bool:
+        """Cancel the order Cboe knows by ``padded`` at Cboe: now if logged in, else at Replay Complete.
+
+        The ClOrdID goes on file (fsynced) before the Cancel is queued and before the core journals anything
+        after the message that showed it, so a crash that loses the Cancel leaves it on file for the next
+        process (``_send_owed``). Return False if a Cancel of it is owed already.
+        """
+        if padded in self._owed:
+            return False
+        seq = self._session.allocate_sequence() if self._session.ready else 0
+        self._owed[padded] = seq
+        self._save_owed()
+        if self._session.ready:
+            self._cancel_packer.pack(self._session.out, seq, padded, *self._firm)
+        return True
+
+    def _send_owed(self) -> None:
+        """At Replay Complete: send the owed Cancels Cboe never received; forget those it did (they end the order).
+
+        A Cancel whose SequenceNumber is at or below Cboe's LastReceivedSequenceNumber reached Cboe: its answer
+        was replayed (and settled it) or is still to come. Any other (not sent yet, lost in a cut or a crash, or
+        not sequenced) goes out again: a Cancel cannot cancel twice.
+        """
+        last = self._last_processed
+        sequenced = self.config.sequence_outbound
+        session = self._session
+        for padded, sent in list(self._owed.items()):
+            if sequenced and 0 < sent <= last:
+                del self._owed[padded]
+                continue
+            seq = self._owed[padded] = session.allocate_sequence()
+            self._cancel_packer.pack(session.out, seq, padded, *self._firm)
+            log.warning(
+                "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: Cboe showed the order working "
+                "after it had ended here, and has not received a Cancel of it yet",
+                self.name,
+                _unpad(padded),
+            )
+        self._save_owed()
+
+    def _discharge(self, padded: bytes) -> bool:
+        """Cboe answered the Cancel owed for ``padded``: off the file. Return False if none was owed."""
+        if self._owed.pop(padded, None) is None:
+            return False
+        self._save_owed()
+        return True
+
+    def _save_owed(self) -> None:
+        """Write the owed Cancels to the state file; on an error, log it (the Cancels still go out)."""
+        owed = {_unpad(padded): seq for padded, seq in self._owed.items()}
+        try:
+            save_owed_cancels(self.config.state_dir, self.name, self._day, owed)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the Cancels owed to Cboe (%d) to %s: %s; they go out, but a crash before "
+                "Cboe answers them would lose them: check the venue's open orders with Cboe",
+                self.name,
+                len(owed),
+                self.config.state_dir,
+                exc,
+            )
 
     def _unknown_execution(self, seq: int, cl_ord_id: bytes, exec_id: int, shares: int, price: int) -> None:
         """Count an Order Execution for a ClOrdID no order here has, and log it at ERROR: a fill on the account.
@@ -1612,6 +1820,12 @@ class BoeVenue(VenueAdapter):
 
     def _no_state_sink(self, name: str, state: VenueState, reason: str) -> None:
         del name, state, reason
+
+
+def _price_text(price: int) -> str:
+    """Return a fixed-point price (4 implied decimals) as a decimal number, e.g. ``150.24``."""
+    text = format(Decimal(price) / PRICE_SCALE, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _reason(letter: str, text: str = "") -> tuple[str, str]:

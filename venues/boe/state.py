@@ -1,10 +1,17 @@
-"""What a BOE venue keeps on disk besides the journal: the number of this process's start in the trading day.
+"""What a BOE venue keeps on disk besides the journal: its start number in the day, and the cancels it owes Cboe.
 
 A Modify Order gives the order a new ClOrdID (reference §7.5). The gateway derives every ClOrdID
 from the journaled order id; a Modify's also carries ``<start>.<n>``: which start of the gateway
 in the day issued it and the order's n-th Modify in that process. The start number is written
 (atomically, fsynced) before the venue connects, so no two processes of one day can issue the same
 Modify ClOrdID, whatever a crash cut off from the journal. A new trading day starts from 1 again.
+
+The cancels owed (``<name>.boe-owed-cancels.json``): orders that ended here (or that the adapter no longer
+tracks) which Cboe showed working after all (a late Acknowledgment, Modified or Restated). The adapter cancels
+each at Cboe at once; the ClOrdID is on file, fsynced, before anything of the message that showed it is
+journaled or the Cancel goes out, and leaves the file once Cboe answers the Cancel (or received it: its
+LastReceivedSequenceNumber covers the Cancel's SequenceNumber). A crash that loses the Cancel leaves the
+ClOrdID here; the next process cancels it again after its first Replay Complete (docs/venues/boe.md).
 """
 
 from __future__ import annotations
@@ -25,8 +32,46 @@ class _Starts(msgspec.Struct, forbid_unknown_fields=True):
     starts: int
 
 
+class _Owed(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    cancels: dict[str, int]
+    """ClOrdID -> the SequenceNumber its Cancel Order last went out with (0: not sent yet)."""
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_Starts)
+_owed_decoder = msgspec.json.Decoder(_Owed)
+
+
+def owed_cancels_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the cancels venue ``name`` owes Cboe."""
+    return Path(state_dir) / f"{name}.boe-owed-cancels.json"
+
+
+def load_owed_cancels(state_dir: str | Path, name: str, day: str) -> dict[str, int]:
+    """Return the cancels venue ``name`` owes Cboe on ``day`` (ClOrdID -> SequenceNumber; none for another day)."""
+    path = owed_cancels_path(state_dir, name)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
+    try:
+        owed = _owed_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BoeStateError(
+            f"BOE state {path} is corrupt ({exc}): orders Cboe may still be working that the gateway canceled are "
+            "unknown; check the venue's open orders with Cboe, then delete the file"
+        ) from exc
+    return dict(owed.cancels) if owed.day == day else {}
+
+
+def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[str, int]) -> None:
+    """Write the cancels venue ``name`` owes Cboe on ``day`` (atomically, fsynced); OSError if it cannot."""
+    path = owed_cancels_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_Owed(day, cancels)))
 
 
 def next_start(state_dir: str | Path, name: str, day: str) -> int:
