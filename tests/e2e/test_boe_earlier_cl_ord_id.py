@@ -54,7 +54,7 @@ def _rename(sim: BoeSimulator, cl_ord_id: str) -> None:
 def _not_applied(adapter: BoeVenue) -> int:
     """Return how many messages named a ClOrdID no tracked order has (unknown, or of an order ended here)."""
     status = adapter.status()
-    unknown, after_end = status["unknown_cl_ord_id"], status.get("answers_after_end", 0)
+    unknown, after_end = status["unknown_cl_ord_id"], status.get("after_end", 0)
     assert isinstance(unknown, int) and isinstance(after_end, int)
     return unknown + after_end
 
