@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import Cancel, NewOrder, Replace
+from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, Replace
 from model.enums import Side
 from model.order import OrderState
 from tests.boe.harness import gateway_over
@@ -46,7 +46,9 @@ def test_modify_refused_at_the_deadline_when_cboe_applies_it_after_a_restart_the
     _pump(link, engine)
     _wait_in_doubt_timeout(link)
     engine.flush()
-    assert _events(strat)[-1] == ("CancelRejected", "VENUE", "BOE_ANSWER_LOST")
+    [refused] = [m for m in strat.received() if isinstance(m, CancelRejected)]
+    assert refused.code == "BOE_ANSWER_LOST"
+    assert "the order takes its quantity and price here (Replaced)" in refused.text  # before: "cancels the order"
     assert (order.state, order.qty) == (OrderState.LIVE, 100)
     if restart:
         engine, rig = _restart(link, engine, journal)

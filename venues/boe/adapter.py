@@ -233,12 +233,29 @@ _RENUMBERED_LOST_TEXT: Final = (
 _NONE: Final = 0
 _MODIFY_COPY: Final = 1
 _CANCEL_COPY: Final = 2
+_RENUMBERED_COPY: Final = 4
+"""The copies went out in the first replay after Cboe restarted a numbering: the original's answer may be gone with
+the old numbering, so a copy refused because Cboe no longer has the order by that ClOrdID says what Cboe did."""
+_RENUMBERED_LOST_MODIFY: Final = (
+    "Cboe restarted its numbering before answering this Modify; the copy re-sent was refused ({copy}) and a Modify "
+    "asking for the order by the Modify's ClOrdID was refused too ({probe}): Cboe holds no open order by either "
+    "ClOrdID, so the order has ended there (its answers went with the old numbering: reconcile fills with Cboe)"
+)
+_RENUMBERED_LOST_CANCEL: Final = (
+    "Cboe restarted its numbering before answering this Cancel Order; the copy re-sent was refused ({copy}) and no "
+    "other answer came within {wait} s: Cboe holds no open order by this ClOrdID, so the order has ended there "
+    "(canceled, or filled: its answers went with the old numbering: reconcile fills with Cboe)"
+)
 _COPY_LOST_TEXT: Final = (
     "Cboe received this {kind} before a disconnect, yet no answer to it was replayed; the copy re-sent under the "
     "same ClOrdID to learn its outcome was refused as a duplicate ({text}) and no answer to the original came "
-    "within {wait} s: taken as refused unsequenced, the answer lost in the disconnect (should Cboe apply it later "
-    "after all, the gateway cancels the order)"
+    "within {wait} s: taken as refused unsequenced, the answer lost in the disconnect ({later})"
 )
+_LATER_MODIFY: Final = (
+    "should Cboe apply it later after all, the order takes its quantity and price here (Replaced) if it is still "
+    "open with no other Modify in flight, and is canceled at Cboe otherwise"
+)
+_LATER_CANCEL: Final = "should Cboe cancel the order later after all, its Order Cancelled ends it here (Canceled)"
 _COPY_REFUSED_TEXT: Final = (
     "{text} (Cboe's answer to the copy of this {kind} re-sent after a disconnect; no answer to the original came "
     "within {wait} s)"
@@ -287,6 +304,11 @@ def _unpad(cl_ord_id: bytes) -> str:
     return cl_ord_id.rstrip(b"\x00").decode("latin-1")
 
 
+def _is_base36(text: str) -> bool:
+    """Return True if ``text`` is a number in the lowercase base-36 digits of the ClOrdIDs (not empty)."""
+    return 0 < len(text) <= 13 and all(char in _DIGITS for char in text)
+
+
 def split_ref(venue_ref: str) -> tuple[str, int]:
     """Return (ClOrdID, SequenceNumber) of a venue reference ``<ClOrdID>@<S>`` (S 0: not known)."""
     cl_ord_id, _, seq = venue_ref.partition("@")
@@ -327,6 +349,9 @@ class _Tracked(VenueOrder[bytes], gc=False):
     """The SequenceNumber that Modify last went out with (its venue reference ``<ClOrdID>@<S>``)."""
     late: bool = False
     """The adapter canceled the order at Cboe after a late answer (its Order Cancelled says so)."""
+    asked: bytes = b""
+    """ClOrdID of a Modify re-sent in doubt after Cboe restarted a numbering whose copy Cboe refused as if it had
+    applied the original (``D``, ``O``): the Modify in flight (``pending``) asks Cboe for the order by it."""
     zero_leaves: bool = False
     """An execution said LeavesQty 0 while a Modify was in flight: the Modify's answer reopens the order (Order
     Modified) or ends it (User Modify Rejected: ``_modify_refused``)."""
@@ -441,6 +466,7 @@ class BoeVenue(VenueAdapter):
             "trade_corrections": 0,
             "trade_corrections_after_end": 0,
             "bad_restore": 0,
+            "renumbered_asks": 0,
             "live_after_end": 0,
             "after_end": 0,
         }
@@ -655,15 +681,17 @@ class BoeVenue(VenueAdapter):
             if kind == _NEW and sequenced and renumbered and seq > last:
                 self._doubtful.add(tracked.order.order_id)  # Cboe restarted: L no longer says it never had it
                 self._probe(tracked, seq, last)
-            elif not (sequenced and 0 < seq <= last):
+            elif not (sequenced and (0 < seq <= last or renumbered)):
                 self._resend(tracked, kind)
             elif kind == _NEW:
                 self._probe(tracked, seq, last)
             elif kind == _CANCEL and tracked.probes:
                 continue  # the probe of its New Order is this Cancel's answer too
             else:  # Cboe received it: answered late, or refused unsequenced; the copy's answer settles it
-                self.counters["in_doubt"] += 1
+                self.counters["in_doubt"] += 1  # after Cboe restarted a numbering, also with S > L
                 tracked.copies |= _MODIFY_COPY if kind == _MODIFY else _CANCEL_COPY
+                if renumbered:
+                    tracked.copies |= _RENUMBERED_COPY
                 self._resend(tracked, kind)
         self._probe_deadline = 0  # counted from the next poll, on the poll's clock
 
@@ -966,7 +994,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_ack(self, core: AckCore, seq: int) -> None:
         _unit, _sequence, cl_ord_id, order_id = core
-        tracked = self._refs.get(cl_ord_id)
+        tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
             if not self._working_after_end(seq, "Order Acknowledgment", cl_ord_id):
                 self._unknown(seq, "Order Acknowledgment", cl_ord_id)
@@ -982,7 +1010,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_execution(self, core: ExecutionCore, seq: int) -> None:
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
-        tracked = self._refs.get(cl_ord_id)
+        tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
             if not self._forgotten_execution(seq, core):
                 self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px)
@@ -1028,7 +1056,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_cancelled(self, core: CancelledCore, seq: int) -> None:
         _u, _s, cl_ord_id, reason = core
-        tracked = self._refs.get(cl_ord_id)
+        tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
             if not self._answer_after_end(seq, "Order Cancelled", cl_ord_id):
                 self._unknown(seq, "Order Cancelled", cl_ord_id)
@@ -1050,7 +1078,7 @@ class BoeVenue(VenueAdapter):
         self.event_sink(VenueCanceled(seq, tracked.order.order_id, 0, *_reason(letter)))
 
     def _on_rejected(self, decoded: BoeOrderRejected, seq: int) -> None:
-        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
             if not self._answer_after_end(seq, "Order Rejected", decoded.cl_ord_id):
                 self._unknown(seq, "Order Rejected", decoded.cl_ord_id)
@@ -1064,7 +1092,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_modified(self, decoded: OrderModified, seq: int) -> None:
         padded = _pad(decoded.cl_ord_id)
-        tracked = self._refs.get(padded)
+        tracked = self._refs.get(padded) or self._earlier_ref(padded)
         if tracked is None:
             if not self._after_end(seq, "Order Modified", decoded.cl_ord_id, decoded.optional.leaves_qty):
                 self._unknown(seq, "Order Modified", decoded.cl_ord_id)
@@ -1078,6 +1106,7 @@ class BoeVenue(VenueAdapter):
         order = tracked.order
         tracked.working = padded
         tracked.pending = b""
+        tracked.asked = b""  # (the answer to a Modify asking for the order: Cboe applied the one before it)
         tracked.zero_leaves = False  # the Modified's LeavesQty is what Cboe has open now
         self._settle(tracked, _MODIFY_COPY)
         fields = decoded.optional
@@ -1096,7 +1125,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_modify_rejected(self, decoded: BoeUserModifyRejected, seq: int) -> None:
         padded = _pad(decoded.cl_ord_id)
-        tracked = self._refs.get(padded)
+        tracked = self._refs.get(padded) or self._earlier_ref(padded)
         if tracked is None:
             if not self._answer_after_end(seq, "User Modify Rejected", decoded.cl_ord_id, ends=False):
                 self._unknown(seq, "User Modify Rejected", decoded.cl_ord_id)
@@ -1105,6 +1134,9 @@ class BoeVenue(VenueAdapter):
             self._ignore("late-modify-reject", seq, decoded)
             return
         answer = (decoded.reason, decoded.text)
+        if tracked.asked:
+            self._asked_refused(tracked, seq, answer)
+            return
         if tracked.copies & _MODIFY_COPY:  # one of the original's and the copy's answers: wait for the other
             held = tracked.held_modify
             if held is None:
@@ -1117,6 +1149,36 @@ class BoeVenue(VenueAdapter):
         tracked.pending = b""
         code, text = _reason(*answer)
         self._modify_refused(tracked, seq, code, text)
+
+    def _asked_refused(self, tracked: _Tracked, seq: int, answer: tuple[str, str]) -> None:
+        """Cboe refused the Modify asking for the order by the ClOrdID of a Modify in doubt (``_ask``).
+
+        ``O``: no open order by it either: the order has ended at Cboe (CancelRejected, then Canceled
+        ``BOE_ANSWER_LOST``). Any other reason: Cboe has the order by that ClOrdID, so it applied the Modify in doubt
+        (Replaced with the quantity and price asked).
+        """
+        order = tracked.order
+        asked, tracked.asked, tracked.pending = tracked.asked, b"", b""
+        if answer[0] == "O":
+            text = _RENUMBERED_LOST_MODIFY.format(copy="D or O", probe=f"O: {_reason(*answer)[1]}")
+            self.event_sink(VenueCancelRejected(seq, order.order_id, "BOE_ANSWER_LOST", text))
+            self._ended_unseen(tracked, text)
+            return
+        tracked.working = asked
+        leaves = order.pending_qty - order.cum_qty
+        log.warning(
+            "venue %s: order %d: Cboe has it by the ClOrdID of its Modify %s (the Modify asking for it was refused "
+            "%s): the Modify was applied before Cboe restarted its numbering; quantity %d, price %d",
+            self.name,
+            order.order_id,
+            _unpad(asked),
+            answer[0],
+            order.pending_qty,
+            order.pending_price,
+        )
+        if leaves <= 0:
+            tracked.done = True
+        self.event_sink(VenueReplaced(seq, order.order_id, max(leaves, 0), order.pending_price, order.venue_order_id))
 
     def _modify_refused(self, tracked: _Tracked, seq: int, code: str, text: str, *, lapsed: bool = False) -> None:
         """Report the Modify in flight refused; end an order an execution left nothing of at Cboe meanwhile.
@@ -1137,7 +1199,7 @@ class BoeVenue(VenueAdapter):
             self._leaves_zero(seq, tracked, 0, order.leaves_qty)
 
     def _on_cancel_rejected(self, decoded: BoeCancelRejected, seq: int) -> None:
-        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
             if not self._answer_after_end(seq, "Cancel Rejected", decoded.cl_ord_id):
                 self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
@@ -1167,7 +1229,7 @@ class BoeVenue(VenueAdapter):
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""
         self.counters["restatements"] += 1
-        tracked = self._refs.get(_pad(decoded.cl_ord_id))
+        tracked = self._refs.get(_pad(decoded.cl_ord_id)) or self._earlier_ref(decoded.cl_ord_id)
         if tracked is None:
             if not self._after_end(seq, "Order Restated", decoded.cl_ord_id, decoded.optional.leaves_qty):
                 self._unknown(seq, "Order Restated", decoded.cl_ord_id)
@@ -1379,6 +1441,8 @@ class BoeVenue(VenueAdapter):
         if not tracked.copies & copies:
             return
         tracked.copies &= ~copies
+        if not tracked.copies & (_MODIFY_COPY | _CANCEL_COPY):
+            tracked.copies = 0  # the renumbering's mark goes with the last copy
         if copies & _MODIFY_COPY:
             tracked.held_modify = None
         if copies & _CANCEL_COPY:
@@ -1392,17 +1456,59 @@ class BoeVenue(VenueAdapter):
         wait = IN_DOUBT_TIMEOUT_NS // NS_PER_S
         for tracked in [held for held in self._holding.values() if held.held_until <= now_ns]:
             modify, cancel = tracked.held_modify, tracked.held_cancel
+            renumbered = bool(tracked.copies & _RENUMBERED_COPY)
             self._settle(tracked, _MODIFY_COPY | _CANCEL_COPY)
             if tracked.done:
                 continue
             order_id = tracked.order.order_id
-            if modify is not None and tracked.pending:
+            asked = modify is not None and renumbered and modify[0] in ("D", "O") and self._ask(tracked, modify)
+            if modify is not None and tracked.pending and not asked:
                 tracked.lapsed, tracked.pending = tracked.pending, b""
                 tracked.lapsed_qty, tracked.lapsed_price = tracked.order.pending_qty, tracked.order.pending_price
                 tracked.lapsed_seq = tracked.modify_seq
                 self._modify_refused(tracked, 0, *_copy_refused("Modify", modify, wait), lapsed=True)
             if cancel is not None and tracked.order.state in _CANCELING:
-                self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
+                if renumbered and cancel[0] in ("O", "J"):  # Cboe holds nothing open by this ClOrdID
+                    text = _RENUMBERED_LOST_CANCEL.format(copy=f"{cancel[0]}: {_reason(*cancel)[1]}", wait=wait)
+                    self._ended_unseen(tracked, text)
+                else:
+                    self.event_sink(VenueCancelRejected(0, order_id, *_copy_refused("Cancel Order", cancel, wait)))
+
+    def _ask(self, tracked: _Tracked, copy: tuple[str, str]) -> bool:
+        """After Cboe restarted a numbering, the copy of a Modify was refused as if Cboe had applied the original
+        (``D``: its ClOrdID is live; ``O``: the order's ClOrdID no longer is): ask with a Modify of the order by the
+        Modify's ClOrdID, to the same quantity and price. Its Order Modified says Cboe applied it (Replaced, with
+        Cboe's figures); its refusal ``O`` that Cboe holds nothing open of the order. False: no ClOrdID left.
+        """
+        order = tracked.order
+        modifies = tracked.modifies + 1
+        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{_base36(modifies)}"
+        if not tracked.pending or len(text) > MAX_CL_ORD_ID:
+            return False
+        tracked.modifies = modifies
+        tracked.asked = tracked.working = tracked.pending  # the Modify asks for the order by this ClOrdID
+        tracked.pending = padded = _pad(text)
+        self._refs[padded] = tracked
+        self._pack_modify(tracked, order.pending_qty, order.pending_price)
+        self.counters["renumbered_asks"] += 1
+        log.warning(
+            "venue %s: order %d: Cboe restarted its numbering before answering its Modify %s; the copy was refused "
+            "(%s: %s): asking Cboe for the order by that ClOrdID (Modify %s, same quantity and price)",
+            self.name,
+            order.order_id,
+            _unpad(tracked.asked),
+            copy[0],
+            copy[1],
+            text,
+        )
+        return True
+
+    def _ended_unseen(self, tracked: _Tracked, text: str) -> None:
+        """Cboe holds nothing open of the order, its answers gone with an old numbering: end it here (Canceled)."""
+        self.counters["answers_lost"] += 1
+        tracked.done = True
+        log.error("venue %s: order %d: %s", self.name, tracked.order.order_id, text)
+        self.event_sink(VenueCanceled(0, tracked.order.order_id, 0, "BOE_ANSWER_LOST", text))
 
     def _late_modified(self, tracked: _Tracked, decoded: OrderModified, padded: bytes, seq: int) -> None:
         """Cboe applied a Modify reported refused at the deadline: the order is known by its ClOrdID and takes its size.
@@ -1478,12 +1584,37 @@ class BoeVenue(VenueAdapter):
         text = f"{kind}: quantity {quantity} or price {price} outside 0..{_CARRIED_QTY} / 0..{_CARRIED_PRICE}"
         self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
+    def _earlier_ref(self, cl_ord_id: bytes | str) -> _Tracked | None:
+        """Return the order tracked here that an earlier ClOrdID of it names, one an earlier process sent; else None.
+
+        A restart maps only the ClOrdID an open order is known by now (``restore``), while Cboe may still report
+        under an earlier one of the same order: its New Order's, or an earlier Modify's. In the process that sent
+        them every ClOrdID stays mapped (``_refs``); today's ClOrdIDs name the order (``<prefix><day><order id>``,
+        a Modify's with ``.<start>.<n>``, ``start`` that of an earlier process), so after a restart the message
+        reaches the order just as it would have in that process.
+        """
+        text = _unpad(cl_ord_id) if isinstance(cl_ord_id, bytes) else cl_ord_id
+        base = self._base
+        if not text.startswith(base):
+            return None
+        digits, dot, suffix = text[len(base) :].partition(".")
+        if not digits.isdigit() or not digits.isascii() or len(digits) > 18:
+            return None
+        tracked = self._orders.get(int(digits))
+        if tracked is None or not dot:
+            return tracked
+        start, _dot, n = suffix.partition(".")
+        if not _is_base36(start) or not _is_base36(n) or int(start, 36) >= self._start:
+            return None  # not an earlier process's Modify: this process maps every one it sent
+        return tracked
+
     def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
         self.counters["unknown_cl_ord_id"] += 1
         sink = self.unknown_order_sink
         if sink is not None:
             sink()
-        self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, cl_ord_id)
+        text = _unpad(cl_ord_id) if isinstance(cl_ord_id, bytes) else cl_ord_id
+        self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, text)
 
     def _forgotten_execution(self, seq: int, core: ExecutionCore) -> bool:
         """Pass on an execution of an order no longer mapped here whose ClOrdID is ours; False if it is not.
@@ -1711,7 +1842,8 @@ def _copy_refused(kind: str, answer: tuple[str, str], wait: int) -> tuple[str, s
     letter, text = answer
     code, meaning = _reason(letter, text)
     if letter == "D":  # the copy was a duplicate of the original Cboe had: the original's answer is what was lost
-        return "BOE_ANSWER_LOST", _COPY_LOST_TEXT.format(kind=kind, text=f"{letter}: {meaning}", wait=wait)
+        later = _LATER_MODIFY if kind == "Modify" else _LATER_CANCEL
+        return "BOE_ANSWER_LOST", _COPY_LOST_TEXT.format(kind=kind, text=f"{letter}: {meaning}", wait=wait, later=later)
     return code, _COPY_REFUSED_TEXT.format(kind=kind, text=meaning, wait=wait)
 
 
