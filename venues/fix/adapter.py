@@ -464,12 +464,16 @@ class FixVenue(VenueAdapter):
 
         The first ref of an order (its new order) becomes the ClOrdID the venue knows it
         by; a later ref becomes it too, unless the order is still PENDING_REPLACE, in
-        which case the ref is the replace in flight.
+        which case the ref is the replace in flight. A cancel in flight (PENDING_CANCEL,
+        PENDING_NEW_CANCEL) is the order's ``pending_ref``: the core restores only a
+        replace's ref, so it is taken from the order, and a venue's resend request over
+        it replays it or sends it again (``may_replay``, ``on_not_replayed``).
         """
         ref = venue_ref.encode()
         tracked = self._orders.get(order.order_id)
         if tracked is None:
-            self._orders[order.order_id] = _Tracked(order, ref, b"")
+            pending = order.pending_ref.encode() if order.state in _CANCELING else b""
+            self._orders[order.order_id] = _Tracked(order, ref, pending)
             return
         tracked.order = order
         if order.state in _REPLACING:
