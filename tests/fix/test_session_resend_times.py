@@ -9,10 +9,9 @@ SendingTime accuracy) and logs out (docs/venues/fix.md, conformance s18). Sendin
 
 from __future__ import annotations
 
-from venues.fix.codec import FixMessage, build_message
+from venues.fix.codec import FixMessage, build_message, parse_utc_timestamp
 from venues.fix.fields import MsgType
 from venues.fix.session import FixSessionState
-from venues.fix.session.session import _utc_timestamp_ns
 
 from .test_session import SECOND, Handler, Rig
 
@@ -48,7 +47,7 @@ class _SendsWhenUp(Handler):
 
 
 def _times(message: FixMessage) -> tuple[int, int]:
-    return _utc_timestamp_ns(message.get(b"52")), _utc_timestamp_ns(message.get(b"122"))
+    return parse_utc_timestamp(message.get(b"52")), parse_utc_timestamp(message.get(b"122"))
 
 
 def test_resend_request_in_the_logon_s_read_when_the_owner_sent_on_logon_then_no_replay_is_stamped_before_it() -> None:
