@@ -125,6 +125,8 @@ _MARKET: Final = OrderType.MARKET
 _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 ENDED_KEPT: Final = 10_000
+UNKNOWN_FILL_LINES: Final = 10
+"""Fills for unknown ClOrdIDs logged in one second at most (each is an ERROR line; a flood is cut, and counted)."""
 """Orders the adapter keeps after their end (a reference each) to check a later fill's CumQty against."""
 _SEQ_DIGITS: Final = 8
 """Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
@@ -297,6 +299,12 @@ class FixVenue(VenueAdapter):
         self._failed_logons = 0
         """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
         self._rarelog = IntervalLog(log)
+        self._fill_lines_at = 0
+        """When the current second of ``_unknown_fill`` lines started (clock ns)."""
+        self._fill_lines = 0
+        """Lines ``_unknown_fill`` logged in that second."""
+        self._fill_lines_skipped = 0
+        """Fills ``_unknown_fill`` did not log (beyond ``UNKNOWN_FILL_LINES`` in a second), said in its next line."""
         liquidity_tag = dialect.executions.liquidity_tag
         self._liquidity_tag = str(liquidity_tag).encode() if liquidity_tag else b""
         self._liquidity = {k.encode(): v for k, v in dialect.executions.liquidity_values.items()}
@@ -317,6 +325,7 @@ class FixVenue(VenueAdapter):
             "fills_partly_counted": 0,
             "fills_from_cum_qty": 0,
             "fills_unknown": 0,
+            "unknown_executions": 0,
             "fills_after_end": 0,
             "mismatched_reports": 0,
             "orders_unchecked_after_reset": 0,
@@ -464,12 +473,16 @@ class FixVenue(VenueAdapter):
 
         The first ref of an order (its new order) becomes the ClOrdID the venue knows it
         by; a later ref becomes it too, unless the order is still PENDING_REPLACE, in
-        which case the ref is the replace in flight.
+        which case the ref is the replace in flight. A cancel in flight (PENDING_CANCEL,
+        PENDING_NEW_CANCEL) is the order's ``pending_ref``: the core restores only a
+        replace's ref, so it is taken from the order, and a venue's resend request over
+        it replays it or sends it again (``may_replay``, ``on_not_replayed``).
         """
         ref = venue_ref.encode()
         tracked = self._orders.get(order.order_id)
         if tracked is None:
-            self._orders[order.order_id] = _Tracked(order, ref, b"")
+            pending = order.pending_ref.encode() if order.state in _CANCELING else b""
+            self._orders[order.order_id] = _Tracked(order, ref, pending)
             return
         tracked.order = order
         if order.state in _REPLACING:
@@ -1059,6 +1072,7 @@ class FixVenue(VenueAdapter):
         return self._orders.get(int(digits))
 
     def _unknown(self, message: FixMessage, cl_ord_id: bytes) -> None:
+        """Count and log (WARNING, at most once per 10 s) a report for a ClOrdID no order here has."""
         self.counters["unknown_cl_ord_id"] += 1
         sink = self.unknown_order_sink
         if sink is not None:
@@ -1067,8 +1081,44 @@ class FixVenue(VenueAdapter):
             "unknown",
             "%s for unknown ClOrdID %r (MsgSeqNum %d) ignored",
             message.msg_type.decode(errors="replace"),
-            cl_ord_id,
+            cl_ord_id.decode(errors="replace"),
             message.seq,
+        )
+
+    def _unknown_fill(self, message: FixMessage, cl_ord_id: bytes) -> None:
+        """Count a fill for a ClOrdID no order here has and log it at ERROR: a fill on the account, not applied.
+
+        Each one is logged with its quantity, price and ExecID as the venue wrote them, and the count so far;
+        only beyond ``UNKNOWN_FILL_LINES`` in one second (a flood: another gateway's session) are the rest of
+        that second left out, and the next line says how many.
+        """
+        counters = self.counters
+        counters["unknown_cl_ord_id"] += 1
+        counters["unknown_executions"] += 1
+        sink = self.unknown_order_sink
+        if sink is not None:
+            sink()
+        now = self.clock()
+        if now - self._fill_lines_at >= 1_000_000_000:
+            self._fill_lines_at = now
+            self._fill_lines = 0
+        if self._fill_lines >= UNKNOWN_FILL_LINES:
+            self._fill_lines_skipped += 1
+            return
+        self._fill_lines += 1
+        skipped, self._fill_lines_skipped = self._fill_lines_skipped, 0
+        fields = message.fields
+        log.error(
+            "FIX %s: fill (ExecutionReport MsgSeqNum %d) for unknown ClOrdID %r: %s @ %s, ExecID %r: not applied to "
+            "any order or position (%d such fills so far%s): reconcile with the venue",
+            self.name,
+            message.seq,
+            cl_ord_id.decode(errors="replace"),
+            fields.get(f.LAST_QTY, b"?").decode(errors="replace"),
+            fields.get(f.LAST_PX, b"?").decode(errors="replace"),
+            fields.get(f.EXEC_ID, b"").decode(errors="replace"),
+            counters["unknown_executions"],
+            f"; {skipped} not logged before this one" if skipped else "",
         )
 
     def _forgotten_fill(self, message: FixMessage, cl_ord_id: bytes) -> bool:
@@ -1158,7 +1208,10 @@ class FixVenue(VenueAdapter):
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
             if not self._forgotten_fill(message, cl_ord_id):
-                self._unknown(message, cl_ord_id)
+                if fields.get(f.EXEC_TYPE, b"") in _FILL_TYPES:
+                    self._unknown_fill(message, cl_ord_id)
+                else:
+                    self._unknown(message, cl_ord_id)
             return
         order = tracked.order
         exec_type = fields.get(f.EXEC_TYPE, b"")
@@ -1558,7 +1611,8 @@ class FixVenue(VenueAdapter):
         cl_ord_id = message.get(f.CL_ORD_ID)
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
-            self._unknown(message, cl_ord_id)
+            if not self._cancel_reject_after_end(message, cl_ord_id):
+                self._unknown(message, cl_ord_id)
             return
         probe = self._probes.get(tracked.order.order_id) if self._probes else None
         if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
@@ -1580,6 +1634,32 @@ class FixVenue(VenueAdapter):
             self._forget(order.order_id)
         elif order.order_id in self._orders:
             self._ended_there(message, tracked, cl_ord_id, status)
+
+    def _cancel_reject_after_end(self, message: FixMessage, cl_ord_id: bytes) -> bool:
+        """Pass on an OrderCancelReject for an order that has ended here; False if it names none.
+
+        A cancel sent again under a new ClOrdID (gap-filled on the venue's resend request, or after a
+        numbering reset) is answered twice when the venue had the first: the first answer ends the order,
+        the second (too late, unknown order) comes after it. So does the answer to a cancel that crossed the
+        order's fill. The ClOrdID names the order id; an order of this venue that has ended here (among the
+        last ``ENDED_KEPT``, or the engine's, ``order_source``) gets the ``VenueCancelRejected``, which the
+        core counts out of place (``venue_events_out_of_place``), not as an order the journal lacks.
+        """
+        prefix_len = self._prefix_len
+        digits = cl_ord_id[prefix_len:].partition(b"-")[0]
+        if cl_ord_id[:prefix_len] != self._prefix or not digits.isdigit() or len(digits) > 18:  # an int64 order id
+            return False
+        order_id = int(digits)
+        ended = self._ended.get(order_id)
+        source = self.order_source
+        if source is not None:
+            ended = source(order_id, "")
+        if ended is None or not ended.is_terminal:
+            return False
+        reason = message.get(f.CXL_REJ_REASON)
+        text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
+        self._emit(VenueCancelRejected(message.seq, order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
+        return True
 
     def _ended_there(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, status: bytes) -> None:
         """An OrderCancelReject says the order is over (OrdStatus 2 / 4 / C / 3) while it is open here.

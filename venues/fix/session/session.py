@@ -123,6 +123,8 @@ class FixSession:
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.stamps = UtcTimestamps()
+        self._last_stamp_ns = 0
+        """The latest wall time a SendingTime was stamped with (``sending_time``)."""
         self.outbox = bytearray()
         self.state = _DISCONNECTED
         self.reason = "not connected yet"
@@ -210,8 +212,19 @@ class FixSession:
         return self.state in _LOGGED_ON_STATES
 
     def sending_time(self, now_ns: int) -> bytes:
-        """Return the SendingTime stamp for ``now_ns``."""
-        return self.stamps.format(now_ns + self.wall_offset_ns)
+        """Return the SendingTime stamp for ``now_ns``, never earlier than one already given.
+
+        A read from the venue is handled at one time, while the owner stamps what it sends on the
+        way (``after_replay`` when the Logon brings the session up) with its own, later clock: a
+        replay later in the same read would otherwise carry a SendingTime earlier than its
+        OrigSendingTime, which the venue rejects (SessionRejectReason 10) before logging out.
+        """
+        wall = now_ns + self.wall_offset_ns
+        if wall < self._last_stamp_ns:
+            wall = self._last_stamp_ns
+        else:
+            self._last_stamp_ns = wall
+        return self.stamps.format(wall)
 
     def _set_state(self, state: FixSessionState, reason: str) -> None:
         if state is self.state and reason == self.reason:
