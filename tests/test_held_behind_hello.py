@@ -123,7 +123,7 @@ async def test_fatal_frame_behind_far_hello_when_welcome_waits_then_welcome_repl
     if fatal == "FRAME_TOO_LARGE":
         behind += struct.pack(">I", MAX_FRAME_SIZE + 1) + b"\x00" * 100
     else:  # 101 maps (not requests), then two orders and a cancel past the budget
-        behind += b"".join(encode_frame({"x": i}) for i in range(101))  # type: ignore[arg-type]
+        behind += b"".join(encode_frame({"x": i}) for i in range(101))
         behind += _order(1004) + _order(1005) + encode_frame(Cancel("n1001", req_seq=1006))
     reader, writer = await asyncio.open_unix_connection(path)
     writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)) + behind)
@@ -213,3 +213,33 @@ def test_negative_sent_ns_when_request_then_invalid_field(kind: str) -> None:
     (answer,) = link.received()
     assert getattr(answer, "code", None) == "INVALID_FIELD" and "sent_ns" in getattr(answer, "text", "")
     assert len(rig.venue.commands) == sent  # nothing went to the venue
+
+
+async def test_strategy_closes_while_not_read_behind_far_hello_then_hello_again_is_welcomed_at_once(
+    tmp_path: Path, sock_dir: Path
+) -> None:
+    """A connection no longer read counts as ended once the strategy closed it: no ALREADY_CONNECTED."""
+    rig, gate, st, server = await _far_gateway(tmp_path, sock_dir)
+    engine = rig.engine
+    path = str(sock_dir / "s.sock")
+    pad = msgspec.msgpack.encode([6, "x" * 60_000])
+    _, writer = await asyncio.open_unix_connection(path)
+    writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)) + (struct.pack(">I", len(pad)) + pad) * 60)
+    await _until(lambda: gate.held, "the journal read")
+    old = _link(engine)
+    await _until(lambda: old._input_held, "the gateway to stop reading")
+    writer.transport.abort()  # bytes still unread in the gateway's socket
+    reader2, writer2 = await asyncio.open_unix_connection(path)
+    writer2.write(encode_frame(Hello("S1", PROTOCOL_VERSION, st.next_seq - 1)) + _order(1001))
+    got: list[object] = []
+    splitter = FrameSplitter()
+    while not any(isinstance(m, (VenueStatus, Error)) for m in got):
+        data = await asyncio.wait_for(reader2.read(65536), 30)
+        assert data, got
+        got.extend(gateway_message_decoder.decode(f) for f in splitter.feed(data))
+    assert isinstance(got[0], Welcome), got[0]
+    await _until(lambda: "n1001" in st.orders, "the order behind the second Hello")
+    await _until(lambda: old.transport is None, "the first connection's end")
+    assert not gate.held and engine.held_input(old) == 0 and st.last_req_seq == 1_001
+    writer2.close()
+    server.close()
