@@ -180,9 +180,7 @@ def test_receive_when_requests_pipelined_behind_hello_then_left_undecoded_until_
     assert [type(m) for m in session.receive_data(rest, clock())] == [NewOrder]
 
 
-def test_receive_when_hello_completed_by_later_read_then_frames_partial_and_oversized_behind_it_kept() -> (
-    None
-):
+def test_receive_when_hello_completed_by_later_read_then_frames_partial_and_oversized_behind_it_kept() -> None:
     clock = FakeClock()
     session = StrategySession(clock(), frame_timeout_ms=50)
     hello = encode_frame(Hello("S1", PROTOCOL_VERSION))
