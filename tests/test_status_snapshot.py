@@ -130,6 +130,12 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
             "journal_replays_failed_total": 0.0,
             "journal_replays_cancelled_total": 0.0,
             "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
+            "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
+            "journal_ref_lookups_found_total": 0.0,
+            "journal_ref_lookup_records_total": 0.0,
+            "journal_ref_lookup_failures_total": 0.0,
+            "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
+            "journal_order_rebuild_records_total": 0.0,
             "gc_pause_seconds_total": 0.25,
             "gc_pause_max_seconds": 0.125,
         }
