@@ -148,6 +148,10 @@ REPLAY_RESUME_EVENTS: Final = 1024
 
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
+HELD_INPUT_LIMIT: Final = 1 << 20
+"""Bytes held unread behind a Hello that waits for its Welcome above which the connection is no longer read."""
+HELD_CHUNK_BYTES: Final = 4 * BATCH_BYTES
+"""Bytes held behind a Hello read per loop callback once its Welcome and replay are out."""
 
 GATEWAY: Final = RejectSource.GATEWAY
 RISK: Final = RejectSource.RISK
@@ -293,8 +297,9 @@ class Engine:
         """Venue -> its latest session id and where in the journal it began (``gateway.ref_lookup.note_session``)."""
         self.journal_rebuild_skipped = 0
         """Journal records passed over for them undecoded (other orders', by their first bytes)."""
-        self._pending_hellos: dict[StrategyLink, list[StrategyRequest]] = {}
-        """Connections whose Hello waits for a journal read -> the requests they sent behind it (held)."""
+        self._pending_hellos: dict[StrategyLink, bytearray] = {}
+        """Connections whose Hello waits for its Welcome and replay, or whose bytes behind it are being read -> those
+        bytes, held undecoded (read a chunk per loop callback after the replay: ``_read_held``)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
         """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
         self.journal_error = ""
@@ -941,18 +946,18 @@ class Engine:
         slice's work instead of after the whole read's, at the cost of one journal and one socket
         write per slice. After the ``last`` slice of a read, every request in the read has been
         answered: a fatal Error the session decided while reading (too many errors, an oversized
-        frame) goes out now.
+        frame) goes out now. Bytes behind a Hello whose Welcome waits are held, unread (``_hold_input``).
         """
+        if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits: read after it
+            self._hold_input(link, data)
+            return
         if len(data) > BATCH_BYTES:
             self._link_slices(link, data, t_in)
             return
         session = link.session
         requests = session.receive_data(data, t_in)
         self._decoded_ns = self.clock()
-        if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits for the journal
-            self._pending_hellos[link].extend(requests)
-        else:
-            self._requests(link, requests, t_in)
+        self._requests(link, requests, t_in)
         if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
             session.end_of_read()
         # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
@@ -995,11 +1000,14 @@ class Engine:
             elif kind is MassCancel:
                 assert st is not None
                 self._on_mass_cancel(st, req)  # type: ignore[arg-type]
-            elif kind is Hello:
+            elif kind is Hello:  # the last of the read: the session left the bytes behind it undecoded
                 self._on_hello(link, req)  # type: ignore[arg-type]
-                if link in self._pending_hellos:  # the replay is being read: the rest waits for the Welcome
-                    self._pending_hellos[link].extend(requests[requests.index(req) + 1 :])
-                    return
+                rest = session.take_behind_hello()
+                if link in self._pending_hellos:  # its Welcome waits (a journal read, a long replay): read after it
+                    self._hold_input(link, rest)
+                elif rest and not session.is_closed():  # welcomed at once: read them now
+                    self._requests(link, session.receive_data(rest, t_in), t_in)
+                return
             elif kind is InvalidRequest:
                 assert st is not None
                 self._on_invalid(st, req)  # type: ignore[arg-type]
@@ -1042,7 +1050,9 @@ class Engine:
             # its connection ended (end-of-file, reset, or closing after a fatal Error) and the loop has not yet
             # called link_closed: the id is free at once (docs/strategy-protocol.md 1); the flush after this read
             # sends what the disconnect policy decided, and link_closed later finds nothing left to do
-            self._forget_link(st.link)
+            old = st.link
+            self._forget_link(old)
+            old.close_transport()  # no longer read (StrategyLink.hold_input), it would not see its end-of-file
         if st is not None and st.link is not None:
             self._counters.strategy_refused += 1
             log.warning("refused Hello: strategy %s is already connected", hello.strategy_id)
@@ -1078,7 +1088,7 @@ class Engine:
             self._journal_read(link, st, hello, result)
             return
         st.replay_pending += 1  # its events stay in memory until the Welcome is out
-        self._pending_hellos[link] = []
+        self._pending_hellos[link] = bytearray()
         # a long replay is read twice: checked and counted now, rebuilt a chunk at a time after the Welcome
         twice = self.replay_scheduler is not None and base - last_seq > REPLAY_CHUNK_EVENTS
         log.info(
@@ -1219,7 +1229,7 @@ class Engine:
             st.replay_pending += 1  # its events stay in memory until the replay is out
             self._replays[link] = stream
             link.set_replaying(True)
-            self._pending_hellos.setdefault(link, [])
+            self._pending_hellos.setdefault(link, bytearray())
             if counted >= 0:
                 self._stream_from_journal(link, stream, start, last_seq, base)
             self._pump_soon(link, 0.0)
@@ -1411,9 +1421,62 @@ class Engine:
             stream.replayed,
             st.last_req_seq,
         )
-        requests = self._pending_hellos.pop(link, None)
-        if requests:
-            self._requests(link, requests, self.clock())
+        held = self._pending_hellos.get(link)
+        if held:  # the bytes behind the Hello: read now, a chunk per loop callback
+            self._read_held_soon(link)
+        elif held is not None:
+            del self._pending_hellos[link]
+
+    def _hold_input(self, link: StrategyLink, data: bytes | memoryview) -> None:
+        """Keep bytes read behind a Hello undecoded until its Welcome and replay are out; bound what is kept.
+
+        Above ``HELD_INPUT_LIMIT`` the connection is no longer read (the strategy's writes then wait in its
+        socket): back-pressure, not an error; reading resumes as the held bytes are read (``_read_held``).
+        The frame deadline does not run against them: the session has not seen them.
+        """
+        held = self._pending_hellos[link]
+        held += data
+        if len(held) > HELD_INPUT_LIMIT:
+            link.hold_input(True)
+
+    def held_input(self, link: StrategyLink) -> int:
+        """Return how many bytes read from ``link`` the gateway holds undecoded behind its Hello."""
+        held = self._pending_hellos.get(link)
+        return len(held) if held is not None else 0
+
+    def _read_held_soon(self, link: StrategyLink) -> None:
+        """Read the bytes held behind a Hello: a chunk per loop callback (all now without a scheduler)."""
+        scheduler = self.replay_scheduler
+        if scheduler is not None:
+            scheduler(lambda: self._read_held(link), 0.0)
+            return
+        while link in self._pending_hellos:
+            self._read_held(link)
+
+    def _read_held(self, link: StrategyLink) -> None:
+        """Read the next ``HELD_CHUNK_BYTES`` held behind a Hello as one read (new bytes keep queuing behind).
+
+        Other connections are served between two chunks: a strategy's backlog never holds them up for
+        longer than one chunk's work. A session that ends (a fatal Error in a chunk) reads nothing more.
+        """
+        held = self._pending_hellos.get(link)
+        if held is None:
+            return
+        del self._pending_hellos[link]  # read as any read (link_data), then held again if bytes remain
+        session = link.session
+        if held and not session.is_closed() and link.strategy is not None:
+            chunk = bytes(held[:HELD_CHUNK_BYTES])
+            del held[:HELD_CHUNK_BYTES]
+            self.link_data(link, chunk, self.clock())
+            if held and not session.is_closed() and link.strategy is not None:
+                self._pending_hellos[link] = held
+                if len(held) <= HELD_INPUT_LIMIT:
+                    link.hold_input(False)
+                if self.replay_scheduler is not None:
+                    self._read_held_soon(link)
+                return
+        if not session.is_closed():
+            link.hold_input(False)
 
     def _on_duplicate(
         self, st: StrategyState, req: NewOrder | Cancel | Replace | MassCancel | InvalidRequest | UnreadableRequest

@@ -54,8 +54,11 @@ def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
 _HANG_UP: Final = select.POLLHUP | select.POLLRDHUP | select.POLLERR
 
 
-def peer_closed(sock: socket.socket | None) -> bool:
-    """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread."""
+def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False) -> bool:
+    """Return True if the other end of ``sock`` closed (or reset) it and no byte of it is left unread.
+
+    ``unread_ok``: whatever is left unread (a connection no longer read: ``StrategyProtocol.hold_input``).
+    """
     if sock is None:
         return False
     try:
@@ -67,6 +70,8 @@ def peer_closed(sock: socket.socket | None) -> bool:
         events = poller.poll(0)
         if not events or not events[0][1] & _HANG_UP:
             return False
+        if unread_ok:
+            return True
         unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
     except (OSError, ValueError):
         return False
@@ -103,6 +108,8 @@ class StrategyProtocol(asyncio.Protocol):
         the next write ends the replay)."""
         self._replaying = False
         """A long replay is being written a slice at a time: no bound (the engine cuts one not read for 10 s)."""
+        self._input_held = False
+        """Reading is paused: the engine holds enough bytes behind a Hello waiting for its Welcome."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -175,6 +182,17 @@ class StrategyProtocol(asyncio.Protocol):
         if not replaying:
             self._replay_allowance = -1
 
+    def hold_input(self, hold: bool) -> None:
+        """Pause (True) or resume (False) reading the strategy's socket."""
+        transport = self.transport
+        if hold is self._input_held or transport is None or transport.is_closing():
+            return
+        self._input_held = hold
+        if hold:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
     def is_closing(self) -> bool:
         """Return True once the connection is ending: the transport is closing, or the strategy closed its end.
 
@@ -184,7 +202,8 @@ class StrategyProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return True
-        return peer_closed(transport.get_extra_info("socket"))
+        # not read while the engine holds its bytes behind a Hello (hold_input): what it left unread never will be
+        return peer_closed(transport.get_extra_info("socket"), unread_ok=self._input_held)
 
     def write_buffer_size(self) -> int:
         """Return the bytes the transport holds that the strategy has not read yet."""

@@ -4,7 +4,9 @@ Bytes in -> requests out; messages in -> bytes out. The session owns framing,
 decoding, the Hello handshake, heartbeats, deadlines and the bad-input policy; it
 knows nothing about orders. The engine reads ``receive_data``'s result, answers
 through ``send``, and calls ``end_of_read`` once it has answered everything in one
-read from the socket.
+read from the socket. A Hello is the last request of its read: the bytes behind it are left
+undecoded (``take_behind_hello``) for the engine to read once it has answered the Hello (at once, or
+after a Welcome that waits for the journal).
 
 Bad-input policy (documented in docs/strategy-protocol.md, section 4):
 
@@ -369,6 +371,7 @@ _COMPILED: Final = not isinstance(readable_id, FunctionType)
 """True when this module runs compiled (its functions are native, not Python functions)."""
 _CLOSED: Final[StrategySessionState] = StrategySessionState.CLOSED  # not a Literal: no narrowing
 _ACTIVE: Final[StrategySessionState] = StrategySessionState.ACTIVE
+_PENDING_WELCOME: Final[StrategySessionState] = StrategySessionState.PENDING_WELCOME
 
 
 StrategyRequest = NewOrder | Cancel | Replace | MassCancel | Hello | InvalidRequest | UnreadableRequest | Error
@@ -413,6 +416,8 @@ class StrategySession:
         """A fatal Error decided while reading, sent by ``end_of_read`` after the read is answered."""
         self._partial_since: int | None = None
         """When the first byte of the frame still incomplete arrived (None: no partial frame)."""
+        self.behind_hello = b""
+        """The bytes read behind the Hello, left undecoded for the engine (``take_behind_hello``)."""
         self._splitter = FrameSplitter(max_frame)
         self._writer = FrameWriter()
         self._decode = strategy_message_decoder.decode
@@ -474,7 +479,9 @@ class StrategySession:
                         self._on_message(msg, out)
                 else:
                     self._on_message(msg, out)
-            if self.state is _CLOSED:  # nothing after a closing frame is processed
+            if self.state is not _ACTIVE:  # nothing after a closing frame is processed; after a Hello, later
+                if self.state is _PENDING_WELCOME:  # the bytes behind it wait for its Welcome, undecoded
+                    self.behind_hello = bytes(view[pos:])
                 return out
         if splitter.oversized is not None:
             self._fatal(
@@ -495,7 +502,7 @@ class StrategySession:
         splitter = self._splitter
         had_partial = splitter.buffered > 0
         frames = splitter.feed(data)
-        for frame in frames:
+        for index, frame in enumerate(frames):
             self.frames_in += 1
             try:
                 msg = decode(frame)
@@ -514,7 +521,9 @@ class StrategySession:
                     out.append(msg)  # the common case, as _on_message would
                 else:
                     self._on_message(msg, out)
-            if self.is_closed():
+            if self.state is not StrategySessionState.ACTIVE:
+                if self.state is StrategySessionState.PENDING_WELCOME:
+                    self._hold_behind_hello(frames[index + 1 :])
                 return out
         if splitter.oversized is not None:
             self._fatal(
@@ -526,6 +535,32 @@ class StrategySession:
         else:
             self._partial_since = None
         return out
+
+    def _hold_behind_hello(self, frames: list[memoryview]) -> None:
+        """Leave the frames after a Hello, and the bytes the splitter holds, undecoded in ``behind_hello``."""
+        splitter = self._splitter
+        rest = bytearray()
+        for frame in frames:
+            rest += LENGTH_PREFIX.pack(len(frame))
+            rest += frame
+        if splitter.oversized is not None:  # its length alone: read again, it is the same fatal Error
+            rest += LENGTH_PREFIX.pack(splitter.oversized)
+            splitter.oversized = None
+        else:
+            rest += splitter._pending
+            splitter._pending.clear()
+        self._partial_since = None
+        self.behind_hello = bytes(rest)
+
+    def take_behind_hello(self) -> bytes:
+        """Return (and forget) the bytes read behind the Hello, which the session has not decoded.
+
+        A Hello ends what the session decodes of a read: the engine answers it first, and then reads
+        the rest at once (a Welcome sent at once) or after its Welcome and replay (``Engine._on_hello``).
+        """
+        rest = self.behind_hello
+        self.behind_hello = b""
+        return rest
 
     def end_of_read(self) -> None:
         """Close with the fatal Error decided while reading, now that the engine answered the read."""
@@ -550,8 +585,8 @@ class StrategySession:
             self.heartbeat_ns = msg.heartbeat_ms * 1_000_000
             out.append(msg)
             return
-        # ACTIVE, or PENDING_WELCOME for requests pipelined behind the Hello in the same
-        # read: the engine answers the Hello first and drops the rest if it refused it.
+        # ACTIVE (the bytes behind a Hello are left undecoded until the engine has answered it:
+        # take_behind_hello)
         kind = type(msg)
         if kind is Heartbeat:
             return

@@ -43,6 +43,14 @@ class StrategyLink(Protocol):
         """
         ...
 
+    def hold_input(self, hold: bool) -> None:
+        """Stop reading from the strategy (True: its writes wait in its socket) or read again (False).
+
+        The engine holds the bytes read behind a Hello until its Welcome and replay are out, and stops
+        reading above a bound (``Engine._hold_input``). Idempotent.
+        """
+        ...
+
     def set_replaying(self, replaying: bool) -> None:
         """Note that a long replay is being written a slice at a time (True) or is all out (False).
 

@@ -239,6 +239,8 @@ class MemoryLink:
         self.closed = False
         self.replaying = False
         """Whether the engine is writing a long replay to it a slice at a time (``set_replaying``)."""
+        self.input_held = False
+        """Whether the engine asked it to stop reading (``hold_input``)."""
         self.req_seq = 0
         """The last request number ``Rig.send`` gave this connection's requests (version 3)."""
         self.number_requests = True
@@ -250,6 +252,9 @@ class MemoryLink:
 
     def set_replaying(self, replaying: bool) -> None:
         self.replaying = replaying
+
+    def hold_input(self, hold: bool) -> None:
+        self.input_held = hold
 
     def is_closing(self) -> bool:
         return self.closed

@@ -168,13 +168,35 @@ def test_frame_timeout_when_configured_then_used() -> None:
     assert session.close_reason.startswith("FRAME_TIMEOUT")
 
 
-def test_receive_when_requests_pipelined_behind_hello_then_all_returned_in_order() -> None:
+def test_receive_when_requests_pipelined_behind_hello_then_left_undecoded_until_taken_then_returned_in_order() -> None:
     clock = FakeClock()
     session = StrategySession(clock())
     order = NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1, req_seq=1)
-    data = encode_frame(Hello("S1", PROTOCOL_VERSION)) + encode_frame(Heartbeat()) + encode_frame(order)
-    got = session.receive_data(data, clock())
-    assert [type(m) for m in got] == [Hello, NewOrder]
+    rest = encode_frame(Heartbeat()) + encode_frame(order)
+    got = session.receive_data(encode_frame(Hello("S1", PROTOCOL_VERSION)) + rest, clock())
+    assert [type(m) for m in got] == [Hello]  # the engine answers the Hello before anything behind it is read
+    assert session.frames_in == 1 and session.take_behind_hello() == rest and session.take_behind_hello() == b""
+    session.welcome(clock())
+    assert [type(m) for m in session.receive_data(rest, clock())] == [NewOrder]
+
+
+def test_receive_when_hello_completed_by_later_read_then_frames_partial_and_oversized_behind_it_kept() -> None:
+    clock = FakeClock()
+    session = StrategySession(clock(), frame_timeout_ms=50)
+    hello = encode_frame(Hello("S1", PROTOCOL_VERSION))
+    order = encode_frame(NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1, req_seq=1))
+    session.receive_data(hello[:3], clock())
+    got = session.receive_data(hello[3:] + order + order[:5], clock())
+    assert [type(m) for m in got] == [Hello]
+    assert session.take_behind_hello() == order + order[:5]
+    clock.advance_ms(51)
+    session.poll(clock())  # the half frame is the engine's until it hands it back: no frame deadline
+    assert not session.is_closed()
+    again = StrategySession(clock())
+    again.receive_data(hello[:3], clock())
+    assert [type(m) for m in again.receive_data(hello[3:] + order + b"\x00\x01\x00\x01xyz", clock())] == [Hello]
+    assert again.take_behind_hello() == order + b"\x00\x01\x00\x01"  # the oversized length, read again later
+    assert again.pending_close is None and not again.is_closed()
 
 
 def test_receive_when_frame_oversized_then_requests_before_it_returned_then_fatal_error_names_the_length() -> None:

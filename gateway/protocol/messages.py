@@ -65,6 +65,8 @@ NonNegQty = Annotated[int, msgspec.Meta(ge=0, le=MAX_QTY)]
 Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 ReqSeq = Annotated[int, msgspec.Meta(ge=0)]
+SentNs = Annotated[int, msgspec.Meta(ge=0)]
+"""A request's ``sent_ns``: the strategy's clock in ns, 0 when not given (a uint: a negative one is INVALID_FIELD)."""
 """A request's sequence number (version 3; 0 = absent: versions 1 and 2 have none)."""
 Text = Annotated[str, msgspec.Meta(max_length=256)]
 
@@ -100,7 +102,7 @@ class NewOrder(_Message, tag=2, frozen=True):
     price: Price
     tif: TimeInForce = TimeInForce.DAY
     ord_type: OrderType = OrderType.LIMIT
-    sent_ns: int = 0
+    sent_ns: SentNs = 0
     """Strategy's CLOCK_MONOTONIC at send time in ns (optional, used for latency measurement)."""
     req_seq: ReqSeq = 0
     """(Version 3) This request's number: 1, 2, 3, ... per strategy id for the session day."""
@@ -110,7 +112,7 @@ class Cancel(_Message, tag=3, frozen=True):
     """Cancel the remaining quantity of an open order."""
 
     cl_ord_id: ClOrdId
-    sent_ns: int = 0
+    sent_ns: SentNs = 0
     req_seq: ReqSeq = 0
     """(Version 3) As NewOrder's."""
 
@@ -121,7 +123,7 @@ class Replace(_Message, tag=4, frozen=True):
     cl_ord_id: ClOrdId
     qty: Quantity
     price: Price
-    sent_ns: int = 0
+    sent_ns: SentNs = 0
     req_seq: ReqSeq = 0
     """(Version 3) As NewOrder's."""
 
