@@ -60,6 +60,9 @@ class GatedReader:
         else:
             self.inner.cancel(read)
 
+    def resume(self, read: JournalRead) -> None:
+        self.inner.resume(read)
+
     def release(self) -> None:
         for read in self.held:
             self.inner.submit(read)
