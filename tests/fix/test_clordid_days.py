@@ -167,6 +167,20 @@ def test_gap_fill_over_a_number_never_received_when_status_dialect_then_logged_a
     assert order.cum_qty == 30
 
 
+def test_gap_fill_question_when_the_order_ends_before_the_answer_then_the_answer_is_not_an_unknown_order() -> None:
+    rig = Rig("broker-fix44").up()
+    order, ref = _gap_filled_over_a_fill(rig)
+    rig.wire.take()  # the OrderStatusRequest
+    rig.feed(rig.peer.execution_report(ref.encode(), b"4", ord_status=b"4", leaves=0, cum=30))
+    assert order.is_terminal
+    rig.events()
+    status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", ref.encode()), (b"150", b"I"), (b"39", b"4")]
+    status += [(b"38", b"100"), (b"151", b"0"), (b"14", b"30"), (b"6", b"150")]
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, status))
+    assert rig.events() == []
+    assert rig.adapter.counters["unknown_cl_ord_id"] == 0  # no false "the venue holds orders we do not" alert
+
+
 def test_gap_fill_over_a_number_never_received_when_no_status_request_then_counted_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -1258,6 +1258,13 @@ class FixVenue(VenueAdapter):
         self._emit(_VenueExecuted(message.seq, order_id, qty, price, liquidity, exec_id))
         return True
 
+    def _late_status(self, fields: dict[bytes, bytes], cl_ord_id: bytes) -> bool:
+        """Return True for a status report (an OrderStatusRequest's answer) naming an order that ended here."""
+        if fields.get(f.EXEC_TYPE) != ExecType.ORDER_STATUS and fields.get(f.EXEC_TRANS_TYPE) != b"3":
+            return False
+        ended = self._ended.get(self._order_id(cl_ord_id))
+        return ended is not None and self._of_day(cl_ord_id, ended.venue_ref.encode())
+
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
         self.counters["unparseable"] += 1
         self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
@@ -1281,7 +1288,9 @@ class FixVenue(VenueAdapter):
         cl_ord_id = fields.get(f.CL_ORD_ID, b"")
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
-            if not self._forgotten_fill(message, cl_ord_id):
+            if self._late_status(fields, cl_ord_id):
+                self.counters["ignored_exec_reports"] += 1  # the answer to a question about an order ended meanwhile
+            elif not self._forgotten_fill(message, cl_ord_id):
                 self._unknown(message, cl_ord_id)
             return
         order = tracked.order
