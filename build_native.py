@@ -1,4 +1,4 @@
-"""Compile the hot modules named in ``obs.native.MODULES`` with mypyc into ``build/native/``.
+"""Compile the hot modules named in ``obs.native.MODULES`` with mypyc into ``build/native/``, with ``EXTENSIONS``.
 
 Run by ``make venv`` (``.venv/bin/python build_native.py``); uses the locked mypy (which ships mypyc)
 and setuptools, and gcc. The sources stay where they are: the compiled modules go to a separate tree
@@ -28,17 +28,17 @@ from obs import native  # noqa: E402 - after the checkout is on sys.path
 _IMPORT_CHECK = """
 import importlib
 from obs import native
-for name in native.MODULES:
+for name in (*native.MODULES, *native.EXTENSIONS):
     module = importlib.import_module(name)
     assert module.__file__.endswith(".so"), (name, module.__file__, native.describe())
 """
-"""Run after the build, in a fresh interpreter: every module imports, and from the compiled tree."""
+"""Run after the build, in a fresh interpreter: every module and C extension imports, and from the compiled tree."""
 
 
 def build(jobs: int) -> None:
     """Compile ``native.MODULES`` into ``native.BUILD`` and write the manifest."""
     from mypyc.build import mypycify  # noqa: PLC0415 - the locked mypy's compiler; here, so --check stays quick
-    from setuptools import setup  # noqa: PLC0415
+    from setuptools import Extension, setup  # noqa: PLC0415
 
     started = time.monotonic()
     source_hash = native.source_hash()
@@ -47,6 +47,7 @@ def build(jobs: int) -> None:
     paths = [str(Path(*name.split("."))) + ".py" for name in native.MODULES]
     os.chdir(ROOT)
     extensions = mypycify(paths, opt_level="3", group_name=native.GROUP, target_dir=str(temp / "c"))
+    extensions += [Extension(name, [source]) for name, source in native.EXTENSIONS.items()]
     setup(
         name="gateway-native",
         ext_modules=extensions,

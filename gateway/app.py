@@ -251,6 +251,7 @@ _VENUE_COUNTER_METRICS: Final = {
     "orders_unchecked_after_reset": "venue_orders_unchecked_after_reset_total",
     "orders_unchecked_after_gap_fill": "venue_orders_unchecked_after_gap_fill_total",
     "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
+    "live_after_end": "venue_orders_live_after_end_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
@@ -666,6 +667,8 @@ class GatewayProcess:
         self.build()
         self.recover()
         self.add_metrics_provider(self._risk_metrics)
+        self.add_status_provider(self._journal_lookup_status)
+        self.add_metrics_provider(self._journal_lookup_metrics)
         engine = self.engine
         assert engine is not None
         loop = asyncio.get_running_loop()
@@ -797,7 +800,8 @@ class GatewayProcess:
 
         Broken Trades, and (FIX) fills known only from a CumQty or not at all, reports refused for the wrong
         Side/Symbol, open orders not checked after a numbering reset, replaces in doubt reported refused that the
-        venue may have taken: ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
+        venue may have taken, (OUCH) orders that ended here shown live by the venue and canceled there:
+        ``_VENUE_COUNTER_METRICS``; and (OUCH) the UserRefNum store's stalls, orders refused
         while a block's write was overdue (``_REFNUM_STALLS_METRIC``).
         """
         self.add_metrics_provider(self._venue_metrics)
@@ -1268,6 +1272,40 @@ class GatewayProcess:
             return refused(JOURNAL_UNAVAILABLE, text, account, symbol, qty, reason)
         self.risk.apply_adjustment(account, symbol, qty, price, plan.notional, who, reason)
         return plan
+
+    def _journal_lookup_status(self) -> dict[str, Any]:
+        """Return the ``journal_lookups`` status section: what the engine read back from the journal on the loop.
+
+        OUCH UserRefNums no longer mapped looked up (docs/reliability.md 2.7b), and orders released from memory
+        rebuilt for a late fill (``memory.terminal_orders_kept``).
+        """
+        engine = self.engine
+        if engine is None:
+            return {}
+        return {
+            "journal_lookups": {
+                "ref_lookups": engine.ref_lookups,
+                "ref_lookups_found": engine.ref_lookups_found,
+                "ref_lookup_records": engine.ref_lookup_records,
+                "ref_lookup_failures": engine.ref_lookup_failures,
+                "order_rebuilds": engine.journal_rebuilds,
+                "order_rebuild_records": engine.journal_rebuild_records,
+            }
+        }
+
+    def _journal_lookup_metrics(self) -> dict[str, float]:
+        """Return the journal look-ups' numbers for ``gateway metrics`` (help: ``gateway.exporter.EXTRA_HELP``)."""
+        engine = self.engine
+        if engine is None:
+            return {}
+        return {
+            "journal_ref_lookups_total": float(engine.ref_lookups),
+            "journal_ref_lookups_found_total": float(engine.ref_lookups_found),
+            "journal_ref_lookup_records_total": float(engine.ref_lookup_records),
+            "journal_ref_lookup_failures_total": float(engine.ref_lookup_failures),
+            "journal_order_rebuilds_total": float(engine.journal_rebuilds),
+            "journal_order_rebuild_records_total": float(engine.journal_rebuild_records),
+        }
 
     def _risk_metrics(self) -> dict[str, float]:
         return {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}

@@ -280,6 +280,10 @@ class Engine:
         """Venue references looked up in the journal for an adapter that no longer maps them (``_order_of_ref``)."""
         self.ref_lookup_records = 0
         """Journal records decoded for them."""
+        self.ref_lookups_found = 0
+        """Of ``ref_lookups``, those the journal named an order for (the others: counted unknown by the adapter)."""
+        self.ref_lookup_failures = 0
+        """Look-ups the journal could not answer (damage, I/O error): the message was counted unknown."""
         self.venue_sessions: dict[str, tuple[str, int]] = {}
         """Venue -> its latest session id and where in the journal it began (``gateway.ref_lookup.note_session``)."""
         self.journal_rebuild_skipped = 0
@@ -340,8 +344,11 @@ class Engine:
         For an adapter whose references do not name the order (OUCH UserRefNums) and that no longer maps
         ``ref`` (the order was released from memory, or ended before a restart): read from the journal
         (``gateway.ref_lookup``: a binary search over the replay index, then a scan), on the event loop, only
-        when such a message arrives. The caller passes the fill on under the id; the sink then applies it as
-        any fill of an order released from memory (``_released_order``).
+        when such a message arrives (any message about one order: docs/venues/ouch.md). The caller passes a fill
+        on under the id, which the sink then applies as any fill of an order released from memory
+        (``_released_order``); the rest the adapter settles itself (counted after-end, or canceled at the venue).
+        Counted in ``ref_lookups`` / ``ref_lookups_found`` / ``ref_lookup_records`` / ``ref_lookup_failures``
+        (``gateway status`` section ``journal_lookups``, ``gateway metrics`` ``gateway_journal_ref_lookups_total``...).
         """
         journal = self.journal
         floor = session_floor(self.venue_sessions, venue, session)
@@ -362,9 +369,12 @@ class Engine:
                 type(exc).__name__,
                 exc,
             )
+            self.ref_lookup_failures += 1
             return 0
         self.ref_lookups += 1
         self.ref_lookup_records += probed + records
+        if order_id:
+            self.ref_lookups_found += 1
         self._rarelog.log(
             "ref_lookup",
             self.clock(),

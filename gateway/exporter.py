@@ -74,6 +74,17 @@ ENGINE_COUNTERS: Final = {
 }
 """EngineCounters field -> (metric name after ``gateway_``, help). Every one is a counter (``_total``)."""
 
+EXTRA_HELP: Final = {
+    "journal_ref_lookups_total": "venue references no longer mapped (OUCH UserRefNums) looked up in the journal",
+    "journal_ref_lookups_found_total": "of those, the ones the journal named an order of this gateway for",
+    "journal_ref_lookup_records_total": "journal records read on the event loop for those look-ups",
+    "journal_ref_lookup_failures_total": "look-ups the journal could not answer (damage, I/O error; message unknown)",
+    "journal_order_rebuilds_total": "orders released from memory read back from the journal (late fills)",
+    "journal_order_rebuild_records_total": "journal records decoded for those rebuilds",
+    "venue_orders_live_after_end_total": "orders ended here that the venue showed live, canceled at the venue",
+}
+"""``MetricsSnapshot.extra`` name -> help text; a name not here gets its words as help."""
+
 TRADING_STATES: Final = ("ACTIVE", "REDUCING", "HALTED")
 GATEWAY_ORDER_REJECT_CODES: Final = (
     "DUPLICATE_CL_ORD_ID",
@@ -392,10 +403,11 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
             family.add_metric([str(generation)], count)
         yield family
     for name, number in sorted(snapshot.extra.items()):
+        doc = EXTRA_HELP.get(name) or name.replace("_", " ")
         if name.endswith("_total"):
-            yield counter(name.removesuffix("_total"), name.replace("_", " "), number)
+            yield counter(name.removesuffix("_total"), doc, number)
         else:
-            yield gauge(name, name.replace("_", " "), number)
+            yield gauge(name, doc, number)
 
     yield _histogram(
         "stage_latency_seconds",

@@ -20,11 +20,16 @@ The order path (``OrderStages``) makes one call per order, ``add``, before the v
 appends the order's five marks to a list (cheaper than the ring store it replaces). ``wire``,
 called once per batch after the venue write, buckets the batch's orders into the eight order
 stages. Counts are since start-up or the last ``reset`` (admin ``latency_reset``).
+
+With the compiled modules, the C extension ``gateway._stagecount`` (``COUNTER``) does a batch's increments
+in one call (``NativeOrderStages.wire``, ``StageLatencies.delivered``): the same bytes and carries as the
+inline increments, which pure Python keeps.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final, SupportsIndex, cast
 
 from gateway.latency_snapshot import PERCENTILES
@@ -85,6 +90,22 @@ _STRATEGY_WRITE: Final = _BASE["strategy_write"]
 _VENUE_TO_STRATEGY: Final = _BASE["venue_to_strategy"]
 _LIMIT: Final = TABLE_LIMIT
 assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
+
+Counter = Callable[..., None]
+"""``gateway._stagecount.count(stages, mid, carried, times, *buckets)``: the C extension's increments in one call."""
+
+
+def native_counter() -> Counter | None:
+    """Return the C extension's ``count``, or None when it is absent (pure Python, or not built)."""
+    try:
+        from gateway._stagecount import count  # noqa: PLC0415 - optional: built with the compiled modules
+    except ImportError:
+        return None
+    return count
+
+
+COUNTER: Final = native_counter()
+"""With the compiled modules, the C increments (``NativeOrderStages``, ``StageLatencies.delivered``); else None."""
 
 
 class StageHistogram:
@@ -425,10 +446,164 @@ class OrderStages:
         self.orders = 0
 
 
+class NativeOrderStages(OrderStages):
+    """``OrderStages`` whose increments are one call of the C extension per batch (``gateway._stagecount``).
+
+    Compiled, each ``counts[bucket] + 1`` / ``counts[bucket] = value`` of ``OrderStages.wire`` is a generic
+    get and a generic set (mypyc has no native ``bytearray`` item access); here the buckets are found as
+    there (native arithmetic, the table's int objects) and handed to ``count`` together, which increments
+    the same bytes with the same carries. Used only with the compiled modules (``StageLatencies``): the
+    pure-Python path keeps ``OrderStages.wire`` and its call count.
+    """
+
+    __slots__ = ("_all", "_counter", "_flush", "_order", "_shared", "_six")
+
+    def __init__(self, latencies: StageLatencies, counter: Counter) -> None:
+        super().__init__(latencies)
+        self._counter = counter
+        lows = latencies.lows
+        journal = (lows[_JOURNAL_WRITE // BUCKETS], _JOURNAL_WRITE, lows[_VENUE_WRITE // BUCKETS], _VENUE_WRITE)
+        shared = (lows[_DECODE // BUCKETS], _DECODE, lows[_IN_WIRE // BUCKETS], _IN_WIRE)
+        six: tuple[object, ...] = ()
+        for base in (_CHECKS, _RISK, _ENCODE, _RISK_WIRE, _ENCODE_WIRE, _IN_RISK):
+            six += (lows[base // BUCKETS], base)
+        self._flush: tuple[object, ...] = journal
+        """``journal_write`` and ``venue_write``: the batch's two (``count``'s ``(low, base, ...)``)."""
+        self._shared: tuple[object, ...] = shared
+        """``decode`` and ``ingress_to_wire``: once per batch with its weight when its orders share one read."""
+        self._six = six
+        """The six stages counted per order of a batch."""
+        self._order: tuple[object, ...] = shared + six
+        """An order's eight stages: ``decode``, ``ingress_to_wire``, then ``_six``'s."""
+        self._all: tuple[object, ...] = journal + shared + six
+        """The batch of one order (ping-pong): its eight and the batch's two, in one call."""
+
+    def wire(self, t_wire: int, t_flush: int = -1, t_journal: int = -1) -> None:
+        """Count what ``OrderStages.wire`` counts, in one ``count`` call per batch (per order past the first)."""
+        buckets = self._buckets
+        counter = self._counter
+        mid = self._mid
+        carried = self._carried
+        orders = self._pending
+        flushed = t_flush >= 0
+        journal: SupportsIndex = 0
+        venue: SupportsIndex = 0
+        if flushed:
+            value = t_journal - t_flush
+            journal = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
+            value = t_wire - t_journal
+            venue = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
+        if not orders:
+            if flushed:
+                counter(self._flush, mid, carried, 1, journal, venue)
+            return
+        self._pending = 0
+        self.orders += orders
+        t_in = self._t_in
+        t_decoded = self._t_decoded
+        t_checked = self._t_checked
+        t_risk = self._t_risk
+        t_encoded = self._t_encoded
+        if orders == 1:  # one order in the batch (ping-pong): its marks are fields, no list
+            b_decode: SupportsIndex
+            b_in_wire: SupportsIndex
+            b_in_risk: SupportsIndex
+            b_checks: SupportsIndex
+            b_risk: SupportsIndex
+            b_encode: SupportsIndex
+            b_risk_wire: SupportsIndex
+            b_encode_wire: SupportsIndex
+            if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
+                decode = t_decoded - t_in
+                in_wire = t_wire - t_in
+                in_risk = t_risk - t_in
+                b_decode = buckets[decode >> 3] if decode < _LIMIT else bucket_index(decode)
+                b_in_wire = buckets[in_wire >> 3] if in_wire < _LIMIT else bucket_index(in_wire)
+                b_in_risk = buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk)
+                # the five others are at most t_wire - t_decoded: in the table
+                b_checks = buckets[(t_checked - t_decoded) >> 3]
+                b_risk = buckets[(t_risk - t_checked) >> 3]
+                b_encode = buckets[(t_encoded - t_risk) >> 3]
+                b_risk_wire = buckets[(t_wire - t_risk) >> 3]
+                b_encode_wire = buckets[(t_wire - t_encoded) >> 3]
+            else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
+                b_decode = bucket_index(t_decoded - t_in)
+                b_in_wire = bucket_index(t_wire - t_in)
+                b_in_risk = bucket_index(t_risk - t_in)
+                b_checks = bucket_index(t_checked - t_decoded)
+                b_risk = bucket_index(t_risk - t_checked)
+                b_encode = bucket_index(t_encoded - t_risk)
+                b_risk_wire = bucket_index(t_wire - t_risk)
+                b_encode_wire = bucket_index(t_wire - t_encoded)
+            if flushed:
+                counter(
+                    self._all, mid, carried, 1, journal, venue, b_decode, b_in_wire,
+                    b_checks, b_risk, b_encode, b_risk_wire, b_encode_wire, b_in_risk,
+                )  # fmt: skip
+            else:
+                counter(
+                    self._order, mid, carried, 1, b_decode, b_in_wire,
+                    b_checks, b_risk, b_encode, b_risk_wire, b_encode_wire, b_in_risk,
+                )  # fmt: skip
+            return
+        if flushed:
+            counter(self._flush, mid, carried, 1, journal, venue)
+        marks = self._marks
+        marks[0:0] = (t_in, t_decoded, t_checked, t_risk, t_encoded)  # the first order's marks in front
+        shared = self._shared
+        if marks[0] == marks[-5] and marks[1] == marks[-4]:  # one read (marks only grow): shared marks
+            decode = marks[1] - marks[0]
+            in_wire = t_wire - marks[0]
+            counter(
+                shared,
+                mid,
+                carried,
+                orders,
+                buckets[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode),
+                buckets[in_wire >> 3] if 0 <= in_wire < _LIMIT else bucket_index(in_wire),
+            )
+        else:
+            for k in range(0, len(marks), 5):
+                counter(shared, mid, carried, 1, bucket_index(marks[k + 1] - marks[k]), bucket_index(t_wire - marks[k]))
+        six = self._six
+        it = iter(marks)
+        for t_in, t_decoded, t_checked, t_risk, t_encoded in zip(it, it, it, it, it, strict=True):
+            if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
+                in_risk = t_risk - t_in
+                counter(
+                    six,
+                    mid,
+                    carried,
+                    1,
+                    buckets[(t_checked - t_decoded) >> 3],
+                    buckets[(t_risk - t_checked) >> 3],
+                    buckets[(t_encoded - t_risk) >> 3],
+                    buckets[(t_wire - t_risk) >> 3],
+                    buckets[(t_wire - t_encoded) >> 3],
+                    buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk),
+                )
+            else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
+                counter(
+                    six,
+                    mid,
+                    carried,
+                    1,
+                    bucket_index(t_checked - t_decoded),
+                    bucket_index(t_risk - t_checked),
+                    bucket_index(t_encoded - t_risk),
+                    bucket_index(t_wire - t_risk),
+                    bucket_index(t_wire - t_encoded),
+                    bucket_index(t_risk - t_in),
+                )
+        marks.clear()
+
+
 class StageLatencies:
     """Every stage's histogram; the engine records, ``snapshot`` copies."""
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Counter | None = COUNTER) -> None:
+        """Make the arrays; ``counter`` (default: the C extension when built with the compiled modules, else
+        None) counts the order stages and ``delivered`` in one call each, None the inline increments."""
         self.table = index_table()
         self.buckets = cast(list[SupportsIndex], self.table)
         """The same table typed for indexing: compiled code takes its int objects as they are (no unboxing)."""
@@ -441,7 +616,17 @@ class StageLatencies:
         """The 65,536s of the buckets that reached them."""
         self._c_strategy_write = self.stage_counts("strategy_write")
         self._c_venue_to_strategy = self.stage_counts("venue_to_strategy")
-        self.orders = OrderStages(self)
+        self._counter = counter
+        self._delivered: tuple[object, ...] = (
+            self._c_strategy_write,
+            _STRATEGY_WRITE,
+            self._c_venue_to_strategy,
+            _VENUE_TO_STRATEGY,
+        )
+        """``strategy_write`` and ``venue_to_strategy`` (``count``'s ``(low, base, ...)``)."""
+        self._to_strategy = self._delivered[2:]
+        """``venue_to_strategy`` alone (a write that delivered several events adds their number)."""
+        self.orders = OrderStages(self) if counter is None else NativeOrderStages(self, counter)
         """Per-order marks: every stage in ``ORDER_STAGES`` is counted from here."""
         self.venue_to_strategy = StageHistogram(self, "venue_to_strategy")
         self.journal_write = StageHistogram(self, "journal_write")
@@ -463,6 +648,16 @@ class StageLatencies:
         buckets = self.buckets
         value = t_done - t_write
         bucket: SupportsIndex = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
+        counter = self._counter
+        if counter is not None:  # the C increments: one call when the write delivered one event
+            value = t_done - t_event
+            event: SupportsIndex = buckets[value >> 3] if 0 <= value < _LIMIT else bucket_index(value)
+            if events == 1:
+                counter(self._delivered, self.mid, self.carried, 1, bucket, event)
+            else:
+                counter(self._delivered, self.mid, self.carried, 1, bucket)
+                counter(self._to_strategy, self.mid, self.carried, events, event)
+            return
         counts = self._c_strategy_write
         value = counts[bucket] + 1
         if value > 255:  # past 255: the carrying add

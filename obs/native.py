@@ -62,6 +62,10 @@ MODULES: Final = (
 )
 """The modules ``make venv`` compiles (keep each one mypyc-compilable: ``tests/test_native.py``)."""
 
+EXTENSIONS: Final = {"gateway._stagecount": "gateway/_stagecount.c"}
+"""Small C extension modules built with the compiled ones (module -> its C source; the same switch and hash).
+A module that imports one falls back to its pure-Python code when it is absent (pure Python, or not built)."""
+
 SWITCH: Final = "GATEWAY_PURE_PYTHON"
 """Set to ``1`` to run the pure-Python modules although compiled ones are built."""
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -78,11 +82,16 @@ PACKAGES: Final = ("model", "obs", "risk", "venues", "gateway")
 _state: dict[str, object] = {}
 
 
+_SOURCES: Final = ("*.py", "*.pyi", "*.c")
+"""What ``source_hash`` covers: the modules, their stubs and the C extensions' sources."""
+
+
 def source_hash(root: Path = ROOT) -> str:
-    """Hash every ``.py`` file of the runtime packages (paths and contents), in a stable order."""
+    """Hash every ``.py``, ``.pyi`` and ``.c`` file of the runtime packages (paths and contents), in a stable order."""
     digest = hashlib.sha256()
     for package in PACKAGES:
-        for path in sorted((root / package).rglob("*.py")):
+        found = {path for pattern in _SOURCES for path in (root / package).rglob(pattern)}
+        for path in sorted(found):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(b"\0")
             digest.update(path.read_bytes())
@@ -130,7 +139,7 @@ def reset() -> None:
 
 def native_path(package: str, path: list[str]) -> list[str]:
     """Return ``path`` with the package's compiled-module directory in front when compiled modules are on."""
-    if not any(module.rpartition(".")[0] == package for module in MODULES) or not active():
+    if not any(module.rpartition(".")[0] == package for module in (*MODULES, *EXTENSIONS)) or not active():
         return path
     return [str(BUILD.joinpath(*package.split("."))), *path]
 

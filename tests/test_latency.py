@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 
 import msgspec
 import pytest
 
-from gateway.latency import STAGES, LatencySnapshot, StageLatencies
+from gateway.latency import (
+    COUNTER,
+    STAGES,
+    Counter,
+    LatencySnapshot,
+    NativeOrderStages,
+    OrderStages,
+    StageLatencies,
+)
+from obs import native
 from obs.histogram import (
     BUCKETS,
     LINEAR,
@@ -337,3 +347,139 @@ def test_orders_when_one_order_then_a_batch_then_one_order_then_every_order_coun
     assert all(summary[stage]["count"] == 5 for stage in ("decode", "ingress_to_wire", "risk", "encode"))
     assert summary["ingress_to_wire"]["max"] == pytest.approx(10, rel=0.008)
     assert latencies.orders.orders == 5
+
+
+# ---- the C increments (gateway._stagecount, built with the compiled modules) -------------------------
+
+
+def _c_count() -> Counter:
+    """Return the C ``count``: imported with the compiled modules, loaded from the build under pure Python."""
+    if COUNTER is not None:
+        return COUNTER
+    found = sorted((native.BUILD / "gateway").glob("_stagecount.*.so"))
+    if not found or not native.MANIFEST.exists():
+        pytest.skip("the C extension is not built (make venv builds it)")
+    spec = importlib.util.spec_from_file_location("gateway._stagecount", found[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    count: Counter = module.count
+    return count
+
+
+def _table(value_ns: int) -> int:
+    """Return the bucket the hot path's table gives ``value_ns`` (under 1 ms)."""
+    return index_table()[value_ns >> TABLE_SHIFT]
+
+
+def _same_counts(ours: StageLatencies, inline: StageLatencies) -> None:
+    assert [bytes(low) for low in ours.lows] == [bytes(low) for low in inline.lows]
+    assert bytes(ours.mid) == bytes(inline.mid)
+    assert ours.carried == inline.carried
+    assert ours.orders.orders == inline.orders.orders
+    assert ours.snapshot() == inline.snapshot()
+
+
+def _feed(latencies: StageLatencies, seed: int) -> None:
+    """Drive every path of ``wire`` and ``delivered``: single orders, shared and separate reads, slow marks, weights."""
+    rng = random.Random(seed)
+    orders = latencies.orders
+    now = 1_000_000
+    for _ in range(3_000):
+        now += rng.randrange(1, 50_000)
+        kind = rng.random()
+        batch = 1 if kind < 0.6 else rng.randrange(2, 70)
+        shared = rng.random() < 0.7
+        t_in = now
+        for k in range(batch):
+            if not shared and k:
+                t_in = now + k * rng.randrange(0, 3_000)
+            t_decoded = t_in + rng.choice((0, 8, 800, rng.randrange(0, 5_000), 2 * TABLE_LIMIT))
+            t_checked = t_decoded + rng.choice((16, 24, rng.randrange(0, 9_000)))
+            t_risk = t_checked + rng.choice((40, rng.randrange(0, 9_000), -5))  # now and then out of order
+            t_encoded = t_risk + rng.choice((8, rng.randrange(0, 2_000)))
+            orders.add(t_in, t_decoded, t_checked, t_risk, t_encoded)
+        t_wire = now + batch * 10_000 + rng.choice((0, 3 * TABLE_LIMIT, rng.randrange(0, 20_000)))
+        if rng.random() < 0.8:
+            t_flush = t_wire - rng.choice((900, 5_000, 2 * TABLE_LIMIT))
+            orders.wire(t_wire, t_flush, t_flush + rng.choice((-10, 300, rng.randrange(0, 4 * TABLE_LIMIT))))
+        else:
+            orders.wire(t_wire)
+        if rng.random() < 0.5:
+            t_done = t_wire + rng.choice((5_000, 2 * TABLE_LIMIT))
+            latencies.delivered(t_wire, t_done, t_wire - rng.randrange(-100, 9_000), rng.choice((0, 1, 1, 7, 400)))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_c_counter_when_fed_any_marks_then_every_byte_and_carry_as_the_inline_increments(seed: int) -> None:
+    ours, inline = StageLatencies(_c_count()), StageLatencies(None)
+    assert type(ours.orders) is NativeOrderStages and type(inline.orders) is OrderStages
+    _feed(ours, seed)
+    _feed(inline, seed)
+    assert bytes(inline.mid).count(0) < len(inline.mid)  # some low bytes wrapped into mid
+    _same_counts(ours, inline)
+
+
+def test_c_counter_when_one_bucket_passes_256_and_65536_then_mid_and_carried_as_the_inline_increments() -> None:
+    ours, inline = StageLatencies(_c_count()), StageLatencies(None)
+    for latencies in (ours, inline):
+        for n in range(66_000):  # ping-pong: one order per batch, the same buckets every time
+            latencies.orders.add(0, 1_000, 2_000, 3_000, 4_000)
+            latencies.orders.wire(5_000, 4_500, 4_800)
+            latencies.delivered(0, 2_000, 0, 1)
+            if n in (255, 256, 65_535):  # the first wrap, one past it, the mid byte's wrap
+                assert bytes(latencies.lows[STAGES.index("risk")]).count(0) == BUCKETS - (n == 256)
+                assert latencies.mid[STAGES.index("risk") * BUCKETS + _table(1_000)] == ((n + 1) >> 8) & 255
+        for _ in range(3):  # batches of 64 sharing one read: decode and ingress_to_wire with the batch's weight
+            for k in range(64):
+                latencies.orders.add(10_000, 11_000, 12_000 + k, 13_000 + k, 14_000 + k)
+            latencies.orders.wire(20_000, 19_000, 19_500)
+        latencies.delivered(0, 2_000, 0, 70_000)  # one write of 70,000 events: carried at once
+    _same_counts(ours, inline)
+    counts = ours.snapshot().counts()
+    assert counts["risk"][_table(1_000)] == counts["decode"][_table(1_000)] == 66_000 + 192  # the batches too
+    assert sum(counts["decode"]) == 66_000 + 192
+    assert counts["journal_write"][_table(300)] == 66_000 and sum(counts["journal_write"]) == 66_003
+    assert counts["venue_to_strategy"][_table(2_000)] == 136_000
+    past = {
+        STAGES.index(stage) * BUCKETS + bucket: (value >> 16) << 16
+        for stage in STAGES
+        for bucket, value in enumerate(counts[stage])
+        if value >= 65_536
+    }
+    assert ours.carried == past and len(past) == len(STAGES)  # each stage's ping-pong bucket
+
+
+def test_c_counter_when_given_wrong_arguments_then_refused_and_nothing_written() -> None:
+    count = _c_count()
+    low, mid = bytearray(4), bytearray(8)
+    carried: dict[int, int] = {}
+    with pytest.raises(IndexError):
+        count((low, 4), mid, carried, 1, 4)
+    with pytest.raises(IndexError):
+        count((low, 4), mid, carried, 1, -1)
+    with pytest.raises(TypeError):
+        count([low, 4], mid, carried, 1, 0)
+    with pytest.raises(TypeError):
+        count((b"abcd", 4), mid, carried, 1, 0)
+    with pytest.raises(ValueError, match="more buckets"):
+        count((low, 4), mid, carried, 1, 0, 1)
+    with pytest.raises(ValueError, match="negative"):
+        count((low, 4), mid, carried, -1, 0)
+    low[3] = 255
+    with pytest.raises(IndexError):  # its carry would land past mid's end
+        count((low, 5), mid, carried, 1, 3)
+    assert low == bytearray(b"\0\0\0\xff") and mid == bytearray(8) and carried == {}
+    count((low, 4), mid, carried, 1, 3)  # 255 + 1: carried into mid[4 + 3]
+    assert low == bytearray(4) and mid[7] == 1 and carried == {}
+    mid[7] = 255
+    count((low, 4), mid, carried, 258, 3)  # 258 = 256 + 2: mid[7] wraps, 65,536 into carried[7]
+    assert low[3] == 2 and mid[7] == 0 and carried == {7: 65_536}
+
+
+def test_stage_latencies_when_compiled_modules_run_then_the_c_counter_counts_and_not_otherwise() -> None:
+    latencies = StageLatencies()
+    if native.active():
+        assert COUNTER is not None and type(latencies.orders) is NativeOrderStages
+    else:
+        assert COUNTER is None and type(latencies.orders) is OrderStages

@@ -140,6 +140,12 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
         "journal_replays_failed_total": 0.0,
         "journal_replays_cancelled_total": 0.0,
         "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
+        "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
+        "journal_ref_lookups_found_total": 0.0,
+        "journal_ref_lookup_records_total": 0.0,
+        "journal_ref_lookup_failures_total": 0.0,
+        "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
+        "journal_order_rebuild_records_total": 0.0,
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,
         "released_ids_bytes": 16 << 20,

@@ -37,11 +37,12 @@ from gateway.admin import (
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
 from gateway.journal import MmapJournal
-from gateway.latency import LatencySnapshot
+from gateway.latency import LatencySnapshot, StageLatencies
 from gateway.metrics import decode_metrics
 from gateway.protocol.messages import OrderAccepted
 from gateway.snapshot import LAYOUT_VERSION, MAGIC, METRICS, STATUS, SnapshotWriter, decode_snapshot, metrics_snapshot
 from model.enums import Side
+from obs.histogram import TABLE_SHIFT, index_table
 from tests.e2e.support import running_gateway, short_tmp
 
 VOLATILE_STATUS = ("uptime_s", "admin")
@@ -130,12 +131,40 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
             "journal_replays_failed_total": 0.0,
             "journal_replays_cancelled_total": 0.0,
             "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
+            "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
+            "journal_ref_lookups_found_total": 0.0,
+            "journal_ref_lookup_records_total": 0.0,
+            "journal_ref_lookup_failures_total": 0.0,
+            "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
+            "journal_order_rebuild_records_total": 0.0,
             "gc_pause_seconds_total": 0.25,
             "gc_pause_max_seconds": 0.125,
         }
         assert new.latency.counts() == old.latency.counts()
         assert new.admin.requests["metrics"] == old.admin.requests.get("metrics", 0) + 1
         assert msgspec.structs.replace(new, admin=old.admin) == old
+
+
+async def test_status_snapshot_when_stages_counted_past_their_bytes_then_the_reader_reads_every_count_back() -> None:
+    """The live arrays the snapshot sends (counted by the C extension when compiled) read back as the inline counts."""
+    async with running_gateway(short_tmp()) as (process, _sim):
+        assert process.engine is not None
+        latency = process.engine.latency
+        latency.reset()
+        inline = StageLatencies(None)
+        for target in (latency, inline):
+            for _ in range(66_000):  # one bucket per stage past 256 (into mid) and past 65,536 (into carried)
+                target.orders.add(0, 1_000, 2_000, 3_000, 4_000)
+                target.orders.wire(5_000, 4_500, 4_800)
+            for k in range(64):  # a batch of one read
+                target.orders.add(10_000, 11_000, 12_000 + k, 13_000 + k, 14_000 + k)
+            target.orders.wire(20_000, 19_000, 19_500)
+            target.delivered(0, 2_000, 0, 300)
+        snap = await _in_thread(fetch_snapshot, process.config.path(process.config.admin_socket), "status")
+        counts = snap.latency().counts()
+        assert counts == inline.snapshot().counts()
+        assert counts["risk"][index_table()[1_000 >> TABLE_SHIFT]] == 66_064 and sum(counts["decode"]) == 66_064
+        assert sum(counts["venue_to_strategy"]) == 300 and sum(counts["journal_write"]) == 66_001
 
 
 def _synced_and_counted(journal: MmapJournal, injected: int) -> bool:

@@ -361,6 +361,16 @@ def format_status(status: dict[str, Any]) -> str:
             f"released cl_ord_ids: {released.get('used', 0)} of capacity {released.get('capacity', 0)} "
             f"({released.get('bytes', 0) >> 20} MiB, grown {released.get('grown', 0)} times)"
         )
+    lookups = status.get("journal_lookups") or {}
+    if lookups.get("ref_lookups") or lookups.get("ref_lookup_failures") or lookups.get("order_rebuilds"):
+        failures = lookups.get("ref_lookup_failures", 0)
+        lines.append(
+            f"journal look-ups: {lookups.get('ref_lookups', 0)} venue references no longer mapped "
+            f"({lookups.get('ref_lookups_found', 0)} found, {lookups.get('ref_lookup_records', 0)} records read"
+            + (f", {failures} FAILED: reconcile with the venue" if failures else "")
+            + f"), {lookups.get('order_rebuilds', 0)} released orders read back "
+            f"({lookups.get('order_rebuild_records', 0)} records)"
+        )
     admin = status.get("admin", {})
     if admin:
         lines.append(

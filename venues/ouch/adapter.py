@@ -88,6 +88,8 @@ from venues.ouch.messages import (
     OrderExecuted,
     OrderModified,
     OrderReplaced,
+    OrderRestated,
+    PriorityUpdate,
     SystemEvent,
     cancel_text,
     reject_text,
@@ -173,6 +175,8 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "have ignored it and would ignore it again; cancel the order instead"
 )
 _EXECUTED: Final = ord("E")
+_UNMAPPED_KINDS: Final = {ord(kind): kind for kind in "AECDUJIM"}
+"""Outbound type about one order (dispatched by UserRefNum) -> its letter, for one whose number is not mapped."""
 _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
@@ -312,6 +316,8 @@ class OuchVenue(VenueAdapter):
             ord("Q"): self._on_account_query_response,
             ord("B"): self._on_broken_trade,
             ord("S"): self._on_system_event,
+            ord("R"): self._on_restated,
+            ord("T"): self._on_priority_update,
         }
         """Outbound message types the adapter acts on that name no order to look up (decoded generically)."""
         self.counters: dict[str, int] = {
@@ -329,7 +335,16 @@ class OuchVenue(VenueAdapter):
             "lost_by_venue": 0,
             "modified": 0,
             "executions_after_end": 0,
+            "after_end": 0,
+            "live_after_end": 0,
         }
+        self.after_end_by_type: dict[str, int] = {}
+        """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
+        nothing to apply, by OUCH type letter (``counters["after_end"]`` is their sum)."""
+        self._late_cancels: dict[int, list[int]] = {}
+        """UserRefNum -> [order id, shares the venue showed open (-1: not said)] of an order that ended here which
+        the venue showed live: canceled at the venue at once, and again after each login until the venue answers
+        (``_live_after_end``)."""
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
         self._restored: dict[int, list[int]] = {}
@@ -647,6 +662,8 @@ class OuchVenue(VenueAdapter):
             "awaiting_answer": len(self._inflight),
             "day_ended": self._day_ended,
             **self.counters,
+            "after_end_by_type": dict(self.after_end_by_type),
+            "late_cancels_waiting": len(self._late_cancels),
             "ignored_by_type": dict(self.ignored),
         }
 
@@ -891,37 +908,148 @@ class OuchVenue(VenueAdapter):
         except KeyError:
             chain = None
         if chain is None:
-            if message[0] != _EXECUTED or not self._late_execution(sequence, decoded):
+            if not self._unmapped(sequence, message[0], decoded, urn):
                 self._unknown(sequence, chr(message[0]), urn)
             return
         handler(sequence, chain, decoded)
 
-    def _late_execution(self, seq: int, message: OrderExecuted) -> bool:
-        """Pass on an Executed for a UserRefNum no longer mapped here, if the journal names its order; else False.
+    def _ended_order(self, urn: int) -> int:
+        """Return the order UserRefNum ``urn`` (no longer mapped here) was sent for in this session (0: none).
 
-        A UserRefNum does not name the order (unlike FIX and BOE ClOrdIDs): the core looks it up in the journal
-        (``order_of_ref``: the order the number was sent for in this session), for an order the engine
-        released from memory or that ended before a restart. Found, the fill goes to the core as a
-        ``VenueExecuted`` (its Match Number the execution id), which applies it to the order's position (from
-        memory or from the journal) and catches a repeated Match Number there (``counters["executions_after_end"]``).
-        Not found (another gateway's number, another session's): False, the caller counts it unknown.
+        The adapter maps every number of an order open here (sent in this life, or restored after a restart), so
+        one it no longer maps is an order's that ended here: released from memory by the engine
+        (``memory.terminal_orders_kept``) or ended before a restart. A UserRefNum does not name the order (unlike
+        FIX and BOE ClOrdIDs): the core looks it up in the journal (``order_of_ref``, in this venue session only).
+        A number this adapter is canceling at the venue (``_late_cancels``) is known without the look-up.
         """
+        late = self._late_cancels.get(urn)
+        if late is not None:
+            return late[0]
         lookup = self.order_of_ref
         if lookup is None:
-            return False
-        order_id = lookup(self.name, message.user_ref_num, self._store.session)
+            return 0
+        return lookup(self.name, urn, self._store.session)
+
+    def _unmapped(self, seq: int, kind: int, decoded: Any, urn: int) -> bool:
+        """Act on a message about one order whose UserRefNum ``urn`` is no longer mapped; False: not found.
+
+        Found in the journal (``_ended_order``), the order ended here: an Executed is a late fill, applied once
+        (``_late_execution``); an Accepted or Replaced showing the order live (Order State ``L``), or an Order
+        Modified leaving shares open, means the venue works an order the gateway does not track: it is canceled
+        at the venue at once (``_live_after_end``). The rest has nothing to apply (a Canceled or AIQ Canceled of
+        shares, the AIQ's "quantity prevented from trading" never traded; a Rejected, a Cancel Reject; a dead
+        Accepted/Replaced; a Modified to 0): counted after-end by type (``after_end_by_type``), not unknown.
+        Not found (another session's number, another gateway's, never sent): False, the caller counts it unknown.
+        """
+        order_id = self._ended_order(urn)
         if not order_id:
             return False
+        if kind == _EXECUTED:
+            self._late_execution(seq, order_id, decoded)
+            return True
+        letter = _UNMAPPED_KINDS[kind]
+        late = self._late_cancels
+        if letter == "A":
+            _urn, quantity, _price, _ref, order_state = decoded
+            if order_state != ORDER_STATE_DEAD:
+                self._live_after_end(seq, "Order Accepted", urn, order_id, quantity)
+                return True
+        elif letter == "U":
+            assert isinstance(decoded, OrderReplaced)
+            late.pop(decoded.orig_user_ref_num, None)  # replaced: the original number is not live any more
+            if decoded.order_state != ORDER_STATE_DEAD:
+                self._live_after_end(seq, "Order Replaced", urn, order_id, decoded.quantity)
+                return True
+        elif letter == "M":
+            assert isinstance(decoded, OrderModified)
+            if decoded.quantity > 0:
+                self._live_after_end(seq, "Order Modified", urn, order_id, decoded.quantity)
+                return True
+            late.pop(urn, None)
+        elif letter in "CD":
+            shares = decoded.quantity if letter == "C" else decoded.decrement_shares
+            waiting = late.get(urn)
+            if waiting is not None:  # the answer to the cancel sent at the venue (or shares it took off)
+                waiting[1] -= shares
+                if waiting[1] <= 0 or shares == 0 or (letter == "C" and decoded.reason == "U"):
+                    del late[urn]
+        elif letter == "I" and late.pop(urn, None) is not None:
+            log.error(
+                "venue %s: Cancel Reject (sequence %d) for UserRefNum %d of order %d, which ended here and which the "
+                "gateway was canceling at the venue: it may still be live there; ask the venue desk",
+                self.name,
+                seq,
+                urn,
+                order_id,
+            )
+        self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def _after_end(self, seq: int, letter: str, urn: int, order_id: int) -> None:
+        """Count a message about order ``order_id``, ended here, that has nothing to apply (not unknown)."""
+        self.counters["after_end"] += 1
+        self.after_end_by_type[letter] = self.after_end_by_type.get(letter, 0) + 1
+        self._rare(
+            "after_end",
+            "%s message at sequence %d for UserRefNum %d of order %d, which ended here: nothing to apply",
+            letter,
+            seq,
+            urn,
+            order_id,
+        )
+
+    def _live_after_end(self, seq: int, what: str, urn: int, order_id: int, open_qty: int) -> None:
+        """The venue shows order ``order_id`` live under ``urn`` though it ended here: cancel it at the venue now.
+
+        Nothing may work at the venue that the gateway does not track (its fills would still be applied, late,
+        but no strategy could cancel it). The Cancel Order names ``urn`` (quantity 0: everything open); sent now
+        when the session is up, else as soon as it is, and again after each login until the venue answers it (a
+        Canceled, AIQ Canceled or Executed taking the rest, a Cancel Pending or Cancel Reject; ``_late_cancels``).
+        Logged at ERROR and counted (``counters["live_after_end"]``, metric
+        ``gateway_venue_orders_live_after_end_total``) once per number.
+        """
+        waiting = self._late_cancels.get(urn)
+        if waiting is not None:  # already being canceled: the venue said more about it (a Restated ...)
+            if open_qty >= 0:
+                waiting[1] = open_qty
+            return
+        self._late_cancels[urn] = [order_id, open_qty]
+        self.counters["live_after_end"] += 1
+        log.error(
+            "venue %s: %s at sequence %d shows order %d live at the venue as UserRefNum %d%s, but the order ended "
+            "here: canceling it at the venue (Cancel Order of UserRefNum %d)",
+            self.name,
+            what,
+            seq,
+            order_id,
+            urn,
+            f" ({open_qty} shares open)" if open_qty >= 0 else "",
+            urn,
+        )
+        if self._live:
+            pack_cancel_order(self._session.out, urn, 0)
+
+    def _late_execution(self, seq: int, order_id: int, message: OrderExecuted) -> None:
+        """Pass on an Executed for a UserRefNum no longer mapped here, of order ``order_id`` (``_ended_order``).
+
+        The fill goes to the core as a ``VenueExecuted`` (its Match Number the execution id), which applies it to
+        the order's position (from memory or from the journal) and catches a repeated Match Number there
+        (``counters["executions_after_end"]``).
+        """
         if message.quantity > _MAX_QTY or message.price > _MAX_PRICE:
             self._out_of_range(seq, "Order Executed", message.quantity, message.price)
-            return True
+            return
+        waiting = self._late_cancels.get(message.user_ref_num)
+        if waiting is not None and waiting[1] >= 0:  # being canceled at the venue: what is left open
+            waiting[1] -= message.quantity
+            if waiting[1] <= 0:
+                del self._late_cancels[message.user_ref_num]
         self.counters["executions_after_end"] += 1
         self.event_sink(
             VenueExecuted(
                 seq, order_id, message.quantity, message.price, message.liquidity_flag, str(message.match_number)
             )
         )
-        return True
 
     def _undecodable(self, sequence: int, message: memoryview, error: DecodeError) -> None:
         """Count a message about an order that does not decode; if it answers a request, that request is in doubt.
@@ -1274,8 +1402,40 @@ class OuchVenue(VenueAdapter):
         self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
     def _on_cancel_pending(self, seq: int, message: CancelPending) -> None:
-        self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
+        """Count a Cancel Pending (the cross cancels the rest); it answers a Cancel (also one of ``_late_cancels``)."""
+        urn = message.user_ref_num
+        self._inflight.pop(urn | _CANCEL_KEY, None)
+        if urn not in self._refs and self._unmapped_not_live(seq, "P", urn):
+            self._late_cancels.pop(urn, None)
+            return
         self._ignore("P", seq, message)
+
+    def _on_restated(self, seq: int, message: OrderRestated) -> None:
+        """Count an Order Restated; one for an order that ended here shows it live: canceled at the venue."""
+        if message.user_ref_num in self._refs or not self._unmapped_live(seq, "Order Restated", message.user_ref_num):
+            self._ignore("R", seq, message)
+
+    def _on_priority_update(self, seq: int, message: PriorityUpdate) -> None:
+        """Count an Order Priority Update; one for an order that ended here shows it live: canceled at the venue."""
+        urn = message.user_ref_num
+        if urn in self._refs or not self._unmapped_live(seq, "Order Priority Update", urn):
+            self._ignore("T", seq, message)
+
+    def _unmapped_live(self, seq: int, what: str, urn: int) -> bool:
+        """A message showing UserRefNum ``urn`` (not mapped) live: if the journal names its order, cancel it."""
+        order_id = self._ended_order(urn)
+        if not order_id:
+            return False
+        self._live_after_end(seq, what, urn, order_id, -1)
+        return True
+
+    def _unmapped_not_live(self, seq: int, letter: str, urn: int) -> bool:
+        """A message about UserRefNum ``urn`` (not mapped) with nothing to apply: counted after-end if found."""
+        order_id = self._ended_order(urn)
+        if not order_id:
+            return False
+        self._after_end(seq, letter, urn, order_id)
+        return True
 
     def _on_system_event(self, seq: int, message: SystemEvent) -> None:
         """Count a System Event; ``E`` (end of day) stops new orders (``OUCH_END_OF_DAY``), ``S`` (start) resumes."""
@@ -1302,17 +1462,44 @@ class OuchVenue(VenueAdapter):
         """
         self.counters["broken_trades"] += 1
         chain = self._refs.get(message.user_ref_num)
+        if chain is not None:
+            order: object = chain.order.order_id
+        else:  # the order ended here (released from memory, or before a restart): the journal names it
+            order = self._broken_order(message) or "unknown"
         log.error(
             "venue %s: BROKEN TRADE at sequence %d: order %s (UserRefNum %d, ClOrdID %r), match number %d, reason %r; "
             "the quantity is not in the message (see the order's fill with that exec_id); position, cumulative "
             "quantity and risk exposure are NOT corrected and the strategy is not told",
             self.name,
             seq,
-            chain.order.order_id if chain is not None else "unknown",
+            order,
             message.user_ref_num,
             message.cl_ord_id,
             message.match_number,
             message.reason,
+        )
+
+    def _broken_order(self, message: BrokenTrade) -> str:
+        """Name the order of a Broken Trade whose UserRefNum is no longer mapped, from the journal ("": not found).
+
+        The order ended here: the engine reads it back (``order_source``, as for a late fill) so the ERROR line
+        says what the risk officer needs for ``gateway risk adjust-position``: the account, symbol and side, and
+        whether the fill with that Match Number was applied to the order at all (a fill never applied needs no
+        correction).
+        """
+        order_id = self._ended_order(message.user_ref_num)
+        if not order_id:
+            return ""
+        match = str(message.match_number)
+        source = self.order_source
+        order = source(order_id, match) if source is not None else None
+        if order is None:
+            return f"{order_id} (ended here; not read back from the journal)"
+        applied = "applied" if _repeated_fill(order, match) else "NOT applied (nothing to correct)"
+        return (
+            f"{order_id} (ended here, read back from the journal: account {order.account}, {order.symbol} "
+            f"{order.side.name}, ClOrdID {order.cl_ord_id!r} of strategy {order.strategy_id}; its fill with this "
+            f"match number was {applied})"
         )
 
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
@@ -1326,6 +1513,9 @@ class OuchVenue(VenueAdapter):
 
     def _go_live(self, reason: str) -> None:
         self._live = True
+        out = self._session.out
+        for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
+            pack_cancel_order(out, urn, 0)
         self._set_state(VenueState.UP, reason)
 
     def _resolve_unanswered(self, next_user_ref_num: int | None) -> None:
@@ -1597,6 +1787,7 @@ class OuchVenue(VenueAdapter):
                     left,
                 )
         self._inflight.clear()
+        self._late_cancels.clear()  # numbers of a session that is over: the venue took its orders off
         self._refs.clear()
         self._replace_refs.clear()
         self._chains.clear()
