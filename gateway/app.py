@@ -246,8 +246,10 @@ _VENUE_COUNTER_METRICS: Final = {
     "broken_trades": "venue_broken_trades_total",
     "fills_unknown": "venue_fills_unknown_total",
     "fills_from_cum_qty": "venue_fills_from_cum_qty_total",
+    "gap_fills_with_open_orders": "venue_gap_fills_with_open_orders_total",
     "mismatched_reports": "venue_reports_mismatched_total",
     "orders_unchecked_after_reset": "venue_orders_unchecked_after_reset_total",
+    "orders_unchecked_after_gap_fill": "venue_orders_unchecked_after_gap_fill_total",
     "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
     "live_after_end": "venue_orders_live_after_end_total",
 }

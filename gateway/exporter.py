@@ -229,7 +229,7 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("FIX_STORE",)),
+            *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID")),
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE),
         ],
     },

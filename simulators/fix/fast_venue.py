@@ -238,6 +238,10 @@ class FastFixConnection:
         """Nothing: the simulator keeps no journal whose numbering it would have to name."""
         del creation_time_ns
 
+    def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
+        """Nothing: the simulator checks no orders against the peer's reports."""
+        del first, new_seq, unseen
+
     def _send(self, template: bytes, values: tuple[object, ...]) -> None:
         session = self.session
         assert session is not None

@@ -162,7 +162,7 @@ def test_send_new_when_up_then_persisted_before_flush_and_written_on_flush() -> 
     rig = Rig().up()
     order = make_order(7)
     ref = rig.adapter.send_new(order)
-    assert ref == Sent("Q7")
+    assert ref == Sent("Q6rj7")
     assert rig.wire.data == bytearray()  # nothing on the wire before the core flushes
     ((seq, stored),) = rig.store.get_sent(1, 100)
     assert seq == 2
@@ -172,7 +172,7 @@ def test_send_new_when_up_then_persisted_before_flush_and_written_on_flush() -> 
     assert (sent.msg_type, sent.seq, sent.get(b"11"), sent.get(b"44"), sent.get(b"38")) == (
         MsgType.NEW_ORDER_SINGLE,
         2,
-        b"Q7",
+        b"Q6rj7",
         b"150.25",
         b"100",
     )
@@ -185,22 +185,22 @@ def test_send_replace_and_cancel_when_order_live_then_new_clordids_chained_by_or
     replace_ref = rig.adapter.send_replace(order, 300, 1_510_000)
     rig.adapter.flush()
     _, replace = rig.wire.take()
-    assert replace_ref == Sent("Q7-3")
+    assert replace_ref == Sent("Q6rj7-1.1")
     assert (replace.get(b"41"), replace.get(b"11"), replace.get(b"38"), replace.get(b"44")) == (
-        b"Q7",
-        b"Q7-3",
+        b"Q6rj7",
+        b"Q6rj7-1.1",
         b"300",
         b"151",
     )
-    rig.feed(rig.peer.execution_report(b"Q7-3", b"5", ord_status=b"0", order_qty=300, leaves=300, price=b"151"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7-1.1", b"5", ord_status=b"0", order_qty=300, leaves=300, price=b"151"))
     assert rig.events() == [VenueReplaced(2, 7, 300, 1_510_000, "OID1")]
     rig.adapter.send_cancel(order)
     rig.adapter.flush()
     (cancel,) = rig.wire.take()
     assert (cancel.msg_type, cancel.get(b"41"), cancel.get(b"11")) == (
         MsgType.ORDER_CANCEL_REQUEST,
-        b"Q7-3",
-        b"Q7-4",
+        b"Q6rj7-1.1",
+        b"Q6rj7-1.2",
     )
 
 
@@ -213,13 +213,13 @@ def test_execution_reports_when_ack_and_fills_then_accepted_executed_with_liquid
     mark_sent(order, sent_ref(rig.adapter.send_new(order)))
     rig.applying(order)
     rig.feed(
-        rig.peer.execution_report(b"Q7", b"0"),
+        rig.peer.execution_report(b"Q6rj7", b"0"),
         rig.peer.execution_report(
-            b"Q7", b"1", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150.2", exec_id=b"E2",
+            b"Q6rj7", b"1", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150.2", exec_id=b"E2",
             extra=[(b"9730", b"A")],
         ),
         rig.peer.execution_report(
-            b"Q7", b"2", ord_status=b"2", leaves=0, cum=100, last_qty=60, last_px=b"150.25", exec_id=b"E3",
+            b"Q6rj7", b"2", ord_status=b"2", leaves=0, cum=100, last_qty=60, last_px=b"150.25", exec_id=b"E3",
             extra=[(b"9730", b"R")],
         ),
     )  # fmt: skip
@@ -236,7 +236,7 @@ def test_execution_report_when_canceled_then_canceled_everything_open() -> None:
     order = make_order(7)
     rig.adapter.send_new(order)
     rig.adapter.send_cancel(order)
-    rig.feed(rig.peer.execution_report(b"Q7-3", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"Q7"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7-1.1", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"Q6rj7"))
     assert rig.events() == [VenueCanceled(2, 7, 0, "CANCELED", "")]
 
 
@@ -245,7 +245,7 @@ def test_execution_report_when_rejected_then_rejected_with_reason_code() -> None
     rig.adapter.send_new(make_order(7))
     rig.feed(
         rig.peer.execution_report(
-            b"Q7", b"8", ord_status=b"8", leaves=0, extra=[(b"103", b"1"), (b"58", b"unknown symbol")]
+            b"Q6rj7", b"8", ord_status=b"8", leaves=0, extra=[(b"103", b"1"), (b"58", b"unknown symbol")]
         )
     )
     assert rig.events() == [VenueRejected(2, 7, "UNKNOWN_SYMBOL", "unknown symbol")]
@@ -258,7 +258,7 @@ def test_cancel_reject_when_received_then_cancel_rejected_and_next_cancel_target
     rig.adapter.send_cancel(order)
     reject = rig.peer.message(
         MsgType.ORDER_CANCEL_REJECT,
-        [(b"37", b"OID1"), (b"11", b"Q7-3"), (b"41", b"Q7"), (b"39", b"0"), (b"434", b"1"), (b"102", b"0")],
+        [(b"37", b"OID1"), (b"11", b"Q6rj7-1.1"), (b"41", b"Q6rj7"), (b"39", b"0"), (b"434", b"1"), (b"102", b"0")],
     )
     rig.feed(reject)
     assert rig.events() == [VenueCancelRejected(2, 7, "TOO_LATE_TO_CANCEL", "cancel/replace refused by the venue")]
@@ -266,12 +266,12 @@ def test_cancel_reject_when_received_then_cancel_rejected_and_next_cancel_target
     rig.adapter.send_cancel(order)
     rig.adapter.flush()
     (cancel,) = rig.wire.take()
-    assert cancel.get(b"41") == b"Q7"
+    assert cancel.get(b"41") == b"Q6rj7"
 
 
 def test_execution_report_when_clordid_unknown_then_counted_and_no_event() -> None:
     rig = Rig().up()
-    rig.feed(rig.peer.execution_report(b"Q999", b"0"), rig.peer.execution_report(b"ZZZ", b"0"))
+    rig.feed(rig.peer.execution_report(b"Q6rj999", b"0"), rig.peer.execution_report(b"ZZZ", b"0"))
     assert rig.events() == []
     assert rig.adapter.counters["unknown_cl_ord_id"] == 2
     assert rig.adapter.session.next_target_seq == 4
@@ -282,7 +282,7 @@ def test_execution_report_when_fill_qty_garbled_then_session_reject_and_no_event
     rig.adapter.send_new(make_order(7))
     rig.adapter.flush()
     rig.wire.take()
-    rig.feed(rig.peer.execution_report(b"Q7", b"1", last_qty=1, last_px=b"12,5"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"1", last_qty=1, last_px=b"12,5"))
     assert rig.events() == []
     rig.adapter.flush()
     (reject,) = rig.wire.take()
@@ -301,7 +301,7 @@ def test_business_message_reject_when_of_new_order_then_rejected() -> None:
     rig.feed(
         rig.peer.message(
             MsgType.BUSINESS_MESSAGE_REJECT,
-            [(b"45", b"2"), (b"372", b"D"), (b"379", b"Q7"), (b"380", b"4"), (b"58", b"not authorized")],
+            [(b"45", b"2"), (b"372", b"D"), (b"379", b"Q6rj7"), (b"380", b"4"), (b"58", b"not authorized")],
         )
     )
     assert rig.events() == [VenueRejected(2, 7, "BUSINESS_REJECT_4", "not authorized")]
@@ -424,7 +424,7 @@ def test_send_when_store_cannot_be_written_then_refused_with_clear_code_and_sess
     assert rig.wire.take() == []  # nothing went out
     assert rig.adapter.counters["store_failures"] == 1
     store.failing = False
-    assert rig.adapter.send_cancel(order) == Sent(f"Q7-{before[0]}")  # the same number, now stored
+    assert rig.adapter.send_cancel(order) == Sent("Q6rj7-1.1")  # the failed request used no number
 
 
 def test_strict_mode_when_quickfix_dictionary_then_real_orders_pass() -> None:
@@ -475,7 +475,7 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     order = make_order(7)
     ref = sent_ref(first.send_new(order))
     first.flush()
-    first.data_received(peer.execution_report(b"Q7", b"0"), clock())
+    first.data_received(peer.execution_report(ref.encode(), b"0"), clock())
     first.flush()  # the core's flush after the read: its journal holds the ack before this
     # Killed here: no logout, no close.
     second = file_venues(_file_config(tmp_path), clock)
@@ -492,7 +492,7 @@ def test_restart_when_file_store_then_numbers_resume_and_restored_order_events_m
     assert logon.get(b"141") == b""
     second.data_received(peer.logon(), clock())
     assert second.state is VenueState.UP
-    second.data_received(peer.execution_report(b"Q7", b"4", ord_status=b"4", leaves=0), clock())
+    second.data_received(peer.execution_report(ref.encode(), b"4", ord_status=b"4", leaves=0), clock())
     assert recorder.events == [VenueCanceled(4, 7, 0, "CANCELED", "")]  # venue: 1 logon, 2 ack, 3 logon
 
 
@@ -510,7 +510,7 @@ def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_ask
     order = make_order(7)
     ref = sent_ref(first.send_new(order))
     first.flush()
-    ack = peer.execution_report(b"Q7", b"0")
+    ack = peer.execution_report(ref.encode(), b"0")
     first.data_received(ack, clock())
     assert first.session.next_target_seq == 3
     # Killed here, before the core's flush: its journal never got the ack, so the store must not either.
@@ -526,7 +526,7 @@ def test_restart_when_killed_before_the_flush_after_a_read_then_that_read_is_ask
     second.flush()
     (resend,) = [m for m in decode_all(wire.data) if m.msg_type == MsgType.RESEND_REQUEST]
     assert (resend.get(b"7"), resend.get(b"16")) == (b"2", b"0")
-    second.data_received(peer.execution_report(b"Q7", b"0", seq=2), clock())  # the resent ack
+    second.data_received(peer.execution_report(ref.encode(), b"0", seq=2), clock())  # the resent ack
     second.data_received(peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"4")], seq=3), clock())
     second.flush()
     assert recorder.events == [VenueAccepted(2, 7, "OID1", 100, 1_502_500)]
@@ -562,10 +562,12 @@ def test_send_new_when_disconnected_and_dialect_never_replays_then_gap_filled_as
     assert (status_request.msg_type, status_request.seq, status_request.get(b"11")) == (
         MsgType.ORDER_STATUS_REQUEST,
         3,
-        b"B7",
+        b"B6rj7",
     )
     unknown = [(b"150", b"I"), (b"39", b"8"), (b"103", b"5")]
-    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [(b"37", b"NONE"), (b"17", b"S1"), (b"11", b"B7"), *unknown]))
+    rig.feed(
+        rig.peer.message(MsgType.EXECUTION_REPORT, [(b"37", b"NONE"), (b"17", b"S1"), (b"11", b"B6rj7"), *unknown])
+    )
     assert rig.events() == [VenueRejected(3, 7, "NOT_SENT", _NOT_SENT_TEXT)]
 
 
@@ -575,7 +577,7 @@ def test_send_new_when_disconnected_and_dialect_replays_fresh_orders_then_replay
     rig.up()
     rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))
     replay = [m for m in rig.wire.take() if m.msg_type == MsgType.NEW_ORDER_SINGLE]
-    assert [(m.seq, m.get(b"43"), m.get(b"11")) for m in replay] == [(1, b"Y", b"Q7")]
+    assert [(m.seq, m.get(b"43"), m.get(b"11")) for m in replay] == [(1, b"Y", b"Q6rj7")]
     assert rig.events() == []
 
 
@@ -714,9 +716,9 @@ def test_data_received_when_any_mix_of_garbage_and_messages_then_never_raises(
         if chunk == "heartbeat":
             data = rig.peer.message(MsgType.HEARTBEAT)
         elif chunk == "er":
-            data = rig.peer.execution_report(b"Q7", b"1", last_qty=1, last_px=b"150")
+            data = rig.peer.execution_report(b"Q6rj7", b"1", last_qty=1, last_px=b"150")
         elif chunk == "garbled":
-            data = rig.peer.message(MsgType.EXECUTION_REPORT, [(b"11", b"Q7"), (b"3x", b"?")])
+            data = rig.peer.message(MsgType.EXECUTION_REPORT, [(b"11", b"Q6rj7"), (b"3x", b"?")])
         else:
             assert isinstance(chunk, bytes)
             data = chunk
@@ -737,7 +739,7 @@ def test_venue_logon_when_it_resets_the_numbers_then_a_new_epoch_and_its_message
     rig.adapter.send_new(order)
     for _ in range(3):
         rig.feed(rig.peer.message(MsgType.HEARTBEAT, []))
-    rig.feed(rig.peer.execution_report(b"Q7", b"0"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"0"))
     assert rig.adapter.sequence.high_water == 5
     rig.adapter.connection_lost(rig.clock())
     rig.clock.advance_ms(10)
@@ -746,7 +748,7 @@ def test_venue_logon_when_it_resets_the_numbers_then_a_new_epoch_and_its_message
     rig.peer.next_seq = 1
     rig.feed(rig.peer.logon(reset=True))  # the venue restarts its numbering without being asked
     assert epochs == [str(rig.store.creation_time_ns)]
-    rig.feed(rig.peer.execution_report(b"Q7", b"4", ord_status=b"4", leaves=0))  # its message 2
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"4", ord_status=b"4", leaves=0))  # its message 2
     assert rig.recorder.events[-1] == VenueCanceled(2, 7, 0, "CANCELED", "")
     assert rig.adapter.sequence.resume_point() == ResumePoint(str(rig.store.creation_time_ns), 2)
 
@@ -754,7 +756,7 @@ def test_venue_logon_when_it_resets_the_numbers_then_a_new_epoch_and_its_message
 def test_app_message_when_already_admitted_then_not_acted_on_twice() -> None:
     rig = Rig().up()
     rig.adapter.send_new(make_order(7))
-    report = rig.peer.execution_report(b"Q7", b"0")
+    report = rig.peer.execution_report(b"Q6rj7", b"0")
     rig.feed(report)
     (message,) = decode_all(report)
     rig.adapter.on_app_message(message)  # handed over again (e.g. a session bug): the component says no
@@ -789,7 +791,7 @@ def test_resend_when_order_was_answered_then_gap_filled_order_stays_tracked_and_
     (gap_fill,) = _venue_asks_from(rig, 2)  # the venue asks again for the order it acknowledged
     assert gap_fill.msg_type == MsgType.SEQUENCE_RESET
     assert rig.events() == []  # answered: nothing unknown about it, and not "not sent"
-    rig.feed(rig.peer.execution_report(b"B7", b"F", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150"))
+    rig.feed(rig.peer.execution_report(b"B6rj7", b"F", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150"))
     assert [type(e) for e in rig.events()] == [VenueExecuted]
     assert rig.adapter.counters["unknown_cl_ord_id"] == 0
 
@@ -807,11 +809,22 @@ def test_resend_when_venue_has_no_status_request_then_asked_with_a_cancel_and_un
     order, ref = _sent(rig, 7, acked=False)
     rig.clock.advance(31 * SECOND)
     gap_fill, asking = _venue_asks_from(rig, 2)
-    assert (asking.msg_type, asking.get(b"41"), asking.get(b"11")) == (MsgType.ORDER_CANCEL_REQUEST, b"Q7", b"Q7-3")
-    cancel_reject = [(b"37", b"NONE"), (b"11", b"Q7-3"), (b"41", b"Q7"), (b"39", b"8"), (b"434", b"1"), (b"102", b"1")]
+    assert (asking.msg_type, asking.get(b"41"), asking.get(b"11")) == (
+        MsgType.ORDER_CANCEL_REQUEST,
+        b"Q6rj7",
+        b"Q6rj7-1.1",
+    )
+    cancel_reject = [
+        (b"37", b"NONE"),
+        (b"11", b"Q6rj7-1.1"),
+        (b"41", b"Q6rj7"),
+        (b"39", b"8"),
+        (b"434", b"1"),
+        (b"102", b"1"),
+    ]
     rig.feed(rig.peer.message(MsgType.ORDER_CANCEL_REJECT, cancel_reject))
     assert rig.events() == [VenueRejected(3, 7, "NOT_SENT", _NOT_SENT_TEXT)]
-    assert (order.venue_ref, ref, gap_fill.msg_type) == ("Q7", "Q7", MsgType.SEQUENCE_RESET)
+    assert (order.venue_ref, ref, gap_fill.msg_type) == ("Q6rj7", "Q6rj7", MsgType.SEQUENCE_RESET)
 
 
 def test_resend_when_asked_with_a_cancel_and_the_venue_had_the_order_then_canceled() -> None:
@@ -819,8 +832,8 @@ def test_resend_when_asked_with_a_cancel_and_the_venue_had_the_order_then_cancel
     _sent(rig, 7, acked=False)
     rig.clock.advance(31 * SECOND)
     _, asking = _venue_asks_from(rig, 2)
-    assert asking.get(b"11") == b"Q7-3"
-    rig.feed(rig.peer.execution_report(b"Q7-3", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"Q7"))
+    assert asking.get(b"11") == b"Q6rj7-1.1"
+    rig.feed(rig.peer.execution_report(b"Q6rj7-1.1", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"Q6rj7"))
     assert rig.events() == [VenueCanceled(3, 7, 0, "CANCELED", "")]
     assert rig.adapter.status()["questions_open"] == 0
 
@@ -833,7 +846,7 @@ def test_resend_when_venue_refuses_status_requests_then_asks_again_with_a_cancel
     business_reject = [(b"45", b"%d" % status_request.seq), (b"372", b"H"), (b"380", b"3")]
     rig.feed(rig.peer.message(MsgType.BUSINESS_MESSAGE_REJECT, business_reject))
     (asking,) = rig.wire.take()
-    assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, b"B7")
+    assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, b"B6rj7")
     assert rig.events() == []
 
 
@@ -883,8 +896,12 @@ def test_resend_when_cancel_in_flight_then_sent_again_under_a_new_cl_ord_id() ->
     rig.adapter.flush()
     rig.wire.take()
     _, again = _venue_asks_from(rig, 3)
-    assert (again.msg_type, again.get(b"41"), again.get(b"11")) == (MsgType.ORDER_CANCEL_REQUEST, b"B7", b"B7-4")
-    rig.feed(rig.peer.execution_report(b"B7-4", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"B7"))
+    assert (again.msg_type, again.get(b"41"), again.get(b"11")) == (
+        MsgType.ORDER_CANCEL_REQUEST,
+        b"B6rj7",
+        b"B6rj7-1.2",
+    )
+    rig.feed(rig.peer.execution_report(b"B6rj7-1.2", b"4", ord_status=b"4", leaves=0, orig_cl_ord_id=b"B6rj7"))
     assert rig.events() == [VenueCanceled(4, 7, 0, "CANCELED", "")]
 
 
@@ -901,4 +918,4 @@ def test_numbering_reset_when_requests_unanswered_then_asked_about_once_the_sess
     rig.adapter.after_replay([UnansweredRequest(order, RequestKind.NEW, ref)])  # what the core does on UP
     rig.adapter.flush()
     (status_request,) = rig.wire.take()
-    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B7")
+    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B6rj7")

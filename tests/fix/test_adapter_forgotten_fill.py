@@ -37,7 +37,7 @@ def _canceled_order(rig: Rig, order_id: int) -> bytes:
 def test_fill_when_after_the_order_was_canceled_and_forgotten_then_an_execution_event() -> None:
     rig = Rig().up()
     cancel_ref = _canceled_order(rig, 7)
-    for cl_ord_id, exec_id in ((cancel_ref, b"E9"), (b"Q7", b"E10")):  # the cancel's ClOrdID, or the order's
+    for cl_ord_id, exec_id in ((cancel_ref, b"E9"), (b"Q6rj7", b"E10")):  # the cancel's ClOrdID, or the order's
         rig.feed(
             rig.peer.execution_report(
                 cl_ord_id, b"2", ord_status=b"2", leaves=0, cum=10, last_qty=10, last_px=b"150.25", exec_id=exec_id
@@ -68,7 +68,7 @@ def test_report_when_forgotten_but_not_a_fill_or_not_ours_then_unknown_and_no_ev
 def test_fill_when_forgotten_and_missing_last_qty_then_session_reject_and_no_event() -> None:
     rig = Rig().up()
     _canceled_order(rig, 7)
-    rig.feed(rig.peer.execution_report(b"Q7", b"2", ord_status=b"2", leaves=0))  # no LastQty / LastPx
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"2", ord_status=b"2", leaves=0))  # no LastQty / LastPx
     assert rig.events() == []
     (reject,) = rig.wire.take()
     assert reject.msg_type == MsgType.REJECT and reject.get(b"371") == b"32"

@@ -20,11 +20,11 @@ def _asked(rig: Rig) -> None:
     rig.up()
     rig.feed(rig.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))
     *_, status_request = rig.wire.take()
-    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B7")
+    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B6rj7")
 
 
 def _filled(cum: bytes) -> list[tuple[bytes, bytes]]:
-    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B6rj7")]
     return [*ids, (b"150", b"I"), (b"39", b"2"), (b"14", cum), (b"6", b"150")]
 
 
@@ -47,7 +47,7 @@ def test_status_when_filled_with_no_quantity_then_rejected_naming_cum_qty_and_no
 
 
 def _status(ord_status: bytes, cum: bytes) -> list[tuple[bytes, bytes]]:
-    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B6rj7")]
     return [*ids, (b"150", b"I"), (b"39", ord_status), (b"38", b"100"), (b"44", b"150"), (b"14", cum), (b"6", b"150")]
 
 
@@ -93,7 +93,7 @@ def test_status_with_a_bad_cum_qty_or_avg_px_then_rejected_naming_that_tag_and_n
 ) -> None:
     rig = Rig("broker-fix44")
     _asked(rig)
-    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B6rj7")]
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [*ids, (b"150", b"I"), (b"39", ord_status), *fields]))
     assert rig.events() == []
     (reject,) = rig.wire.take()
@@ -103,7 +103,7 @@ def test_status_with_a_bad_cum_qty_or_avg_px_then_rejected_naming_that_tag_and_n
 def test_status_without_cum_qty_and_not_filled_then_accepted_with_nothing_executed() -> None:
     rig = Rig("broker-fix44")
     _asked(rig)
-    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7")]
+    ids = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B6rj7")]
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [*ids, (b"150", b"I"), (b"39", b"0"), (b"38", b"100")]))
     (accepted,) = rig.events()
     assert isinstance(accepted, VenueAccepted) and accepted.qty == 100

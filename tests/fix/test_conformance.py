@@ -366,7 +366,8 @@ async def test_s13_strict_mode_when_orders_flow_then_every_message_validates_and
     assert side.venue.check_order(order) is None
     side.send(order)
     await side.wait_events(1)
-    mark_sent(order, "Q40")
+    new_ref = sim.messages("in", MsgType.NEW_ORDER_SINGLE)[0].get(b"11").decode()
+    mark_sent(order, new_ref)
     apply_ack(order, "")
     ref = side.venue.send_replace(order, 300, 1_400_000)
     side.venue.flush()
@@ -374,7 +375,8 @@ async def test_s13_strict_mode_when_orders_flow_then_every_message_validates_and
     side.venue.send_cancel(order)
     side.venue.flush()
     await side.wait_events(3)
-    assert ref == Sent(f"Q40-{sim.messages('in', MsgType.ORDER_CANCEL_REPLACE_REQUEST)[0].seq}")
+    assert ref == Sent(f"{new_ref}-1.1")  # the order's first cancel/replace of this process's first start
+    assert sim.messages("in", MsgType.ORDER_CANCEL_REPLACE_REQUEST)[0].get(b"11") == ref.venue_ref.encode()
     assert [type(e).__name__ for e in side.events] == ["VenueAccepted", "VenueReplaced", "VenueCanceled"]
     assert side.venue.counters["strict_failures"] == 0
     assert _rejects_from_acceptor(sim) == []

@@ -55,12 +55,12 @@ def _asked_with_a_cancel(rig: Rig) -> tuple[Order, bytes]:
     """An unanswered new order on a dialect without OrderStatusRequest: after the reset it is asked with a cancel."""
     order, ref = _order(rig, acked=False)
     (asking,) = _venue_resets(rig, order, [UnansweredRequest(order, RequestKind.NEW, ref)])
-    assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, b"Q7")
+    assert (asking.msg_type, asking.get(b"41")) == (MsgType.ORDER_CANCEL_REQUEST, b"Q6rj7")
     return order, asking.get(b"11")
 
 
 def _cancel_reject(asking: bytes, ord_status: bytes, reason: bytes = b"0") -> list[tuple[bytes, bytes]]:
-    return [(b"37", b"OID1"), (b"11", asking), (b"41", b"Q7"), (b"39", ord_status), (b"434", b"1"), (b"102", reason)]
+    return [(b"37", b"OID1"), (b"11", asking), (b"41", b"Q6rj7"), (b"39", ord_status), (b"434", b"1"), (b"102", reason)]
 
 
 def test_asking_cancel_refused_when_filled_then_accepted_open_in_full_counted_and_logged(
@@ -100,7 +100,7 @@ def test_asking_cancel_rejected_by_an_execution_report_when_partly_filled_then_a
     rig = Rig("equities-fix42").up()
     order, asking = _asked_with_a_cancel(rig)
     report = rig.peer.execution_report(
-        asking, b"8", ord_status=b"1", leaves=97, cum=3, orig_cl_ord_id=b"Q7", extra=[(b"6", b"150"), (b"103", b"0")]
+        asking, b"8", ord_status=b"1", leaves=97, cum=3, orig_cl_ord_id=b"Q6rj7", extra=[(b"6", b"150"), (b"103", b"0")]
     )
     rig.feed(report)
     assert rig.events() == [VenueAccepted(2, 7, "OID1", 100, 1_502_500), VenueExecuted(2, 7, 3, 1_500_000, "", "")]
@@ -113,7 +113,7 @@ def test_asking_cancel_canceled_when_cum_qty_above_the_count_then_the_fill_first
     rig = Rig("equities-fix42").up()
     order, asking = _asked_with_a_cancel(rig)
     report = rig.peer.execution_report(
-        asking, b"4", ord_status=b"4", leaves=0, cum=4, orig_cl_ord_id=b"Q7", extra=[(b"6", b"150")]
+        asking, b"4", ord_status=b"4", leaves=0, cum=4, orig_cl_ord_id=b"Q6rj7", extra=[(b"6", b"150")]
     )
     rig.feed(report)
     assert rig.events() == [VenueExecuted(2, 7, 4, 1_500_000, "", ""), VenueCanceled(2, 7, 0, "CANCELED", "")]
@@ -126,7 +126,7 @@ def test_fill_when_cum_qty_rose_by_more_than_last_qty_then_the_missing_quantity_
     rig = Rig("equities-fix42").up()
     order, _ = _order(rig, acked=True)
     fill = rig.peer.execution_report(
-        b"Q7", b"1", ord_status=b"1", leaves=84, cum=16, last_qty=1, last_px=b"151", exec_id=b"E9",
+        b"Q6rj7", b"1", ord_status=b"1", leaves=84, cum=16, last_qty=1, last_px=b"151", exec_id=b"E9",
         extra=[(b"6", b"150.5")],
     )  # fmt: skip
     rig.feed(fill)
@@ -138,7 +138,7 @@ def test_fill_when_cum_qty_rose_by_more_than_last_qty_then_the_missing_quantity_
 def test_fill_when_cum_qty_rose_by_last_qty_then_applied_as_reported() -> None:
     rig = Rig("equities-fix42").up()
     order, _ = _order(rig, acked=True)
-    rig.feed(rig.peer.execution_report(b"Q7", b"1", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"1", ord_status=b"1", leaves=60, cum=40, last_qty=40, last_px=b"150"))
     assert [e.qty for e in rig.events() if isinstance(e, VenueExecuted)] == [40]
     assert order.cum_qty == 40
     assert rig.adapter.counters["fills_from_cum_qty"] == 0
@@ -149,7 +149,7 @@ def test_venue_reset_logon_when_a_fill_is_held_above_a_gap_then_processed_before
     rig = Rig("equities-fix42").up()
     order, _ = _order(rig, acked=True)
     rig.peer.next_seq += 1  # MsgSeqNum 3 lost on the wire: the fill (4) is held, a ResendRequest goes out
-    rig.feed(rig.peer.execution_report(b"Q7", b"1", ord_status=b"1", leaves=95, cum=5, last_qty=5, last_px=b"150"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"1", ord_status=b"1", leaves=95, cum=5, last_qty=5, last_px=b"150"))
     assert rig.events() == []
     rig.wire.take()
     rig.peer.next_seq = 1
@@ -164,8 +164,8 @@ def test_reset_when_status_request_dialect_then_every_acknowledged_order_is_aske
     rig = Rig("broker-fix44").up()
     order, _ = _order(rig, acked=True)
     (question,) = _venue_resets(rig, order, [])
-    assert (question.msg_type, question.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B7")
-    status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B7"), (b"150", b"I"), (b"39", b"1")]
+    assert (question.msg_type, question.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B6rj7")
+    status = [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B6rj7"), (b"150", b"I"), (b"39", b"1")]
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, [*status, (b"14", b"3"), (b"6", b"150"), (b"151", b"97")]))
     assert rig.events() == [VenueExecuted(2, 7, 3, 1_500_000, "", "")]
     assert order.cum_qty == 3
@@ -187,7 +187,7 @@ def test_fill_when_side_or_symbol_is_not_the_orders_then_refused_not_applied(tag
     # rev37fix s2 g: a fill with the right ClOrdID but the wrong Side / Symbol was applied
     rig = Rig("equities-fix42").up()
     order, _ = _order(rig, acked=True)
-    fill = {b"37": b"OID1", b"17": b"E2", b"11": b"Q7", b"20": b"0", b"150": b"1", b"39": b"1", b"55": b"AAPL"}
+    fill = {b"37": b"OID1", b"17": b"E2", b"11": b"Q6rj7", b"20": b"0", b"150": b"1", b"39": b"1", b"55": b"AAPL"}
     fill |= {b"54": b"1", b"38": b"100", b"151": b"60", b"14": b"40", b"6": b"150", b"32": b"40", b"31": b"150"}
     fill[tag] = value
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, list(fill.items())))
@@ -203,7 +203,7 @@ def test_fill_when_a_short_sale_is_echoed_as_another_sell_side_then_applied(echo
     # a venue may report plain Sell (2) for a Sell short (5): the sell sides match each other, Buy never does
     rig = Rig("equities-fix42").up()
     _order(rig, acked=False, side=Side.SELL_SHORT)
-    ack = {b"37": b"OID1", b"17": b"E1", b"11": b"Q7", b"20": b"0", b"150": b"0", b"39": b"0", b"55": b"AAPL"}
+    ack = {b"37": b"OID1", b"17": b"E1", b"11": b"Q6rj7", b"20": b"0", b"150": b"0", b"39": b"0", b"55": b"AAPL"}
     ack |= {b"54": echoed, b"38": b"100", b"151": b"100", b"14": b"0", b"6": b"0"}
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, list(ack.items())))
     fill = ack | {b"17": b"E2", b"150": b"1", b"39": b"1", b"151": b"60", b"14": b"40", b"6": b"150"}
@@ -230,7 +230,7 @@ def test_connection_lost_when_the_session_resets_at_every_logon_then_a_held_fill
     rig = Rig(str(path)).up()
     order, _ = _order(rig, acked=True)
     rig.peer.next_seq += 1  # MsgSeqNum 3 lost on the wire: the fill (4) is held
-    rig.feed(rig.peer.execution_report(b"Q7", b"1", ord_status=b"1", leaves=95, cum=5, last_qty=5, last_px=b"150"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"1", ord_status=b"1", leaves=95, cum=5, last_qty=5, last_px=b"150"))
     assert rig.events() == []
     rig.adapter.detach()
     rig.adapter.connection_lost(rig.clock())
@@ -242,7 +242,7 @@ def test_connection_lost_when_numbers_kept_then_a_held_fill_waits_for_the_resend
     rig = Rig("equities-fix42").up()
     _order(rig, acked=True)
     rig.peer.next_seq += 1
-    rig.feed(rig.peer.execution_report(b"Q7", b"1", ord_status=b"1", leaves=95, cum=5, last_qty=5, last_px=b"150"))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"1", ord_status=b"1", leaves=95, cum=5, last_qty=5, last_px=b"150"))
     rig.adapter.detach()
     rig.adapter.connection_lost(rig.clock())
     assert rig.events() == []  # the venue resends it after the next logon

@@ -25,6 +25,7 @@ class Handler:
         self.states: list[tuple[FixSessionState, str]] = []
         self.rejects: list[FixMessage] = []
         self.resets: list[int] = []
+        self.gap_fills: list[tuple[int, int, int]] = []
         self.not_replayed: list[bytes] = []
 
     def on_app_message(self, message: FixMessage) -> None:
@@ -45,6 +46,9 @@ class Handler:
 
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         self.resets.append(creation_time_ns)
+
+    def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
+        self.gap_fills.append((first, new_seq, unseen))
 
 
 def _config(**overrides: object) -> SessionConfig:

@@ -67,7 +67,7 @@ class Rig:
         header = [(b"43", b"Y"), (b"122", b"20240102-09:59:59.000")] if poss_dup else None
         return self.venue.message(
             MsgType.EXECUTION_REPORT,
-            [(b"37", b"O1"), (b"11", b"Q7"), (b"17", exec_id), (b"20", b"0"), (b"150", b"0"), (b"39", b"0")],
+            [(b"37", b"O1"), (b"11", b"Q6rj7"), (b"17", exec_id), (b"20", b"0"), (b"150", b"0"), (b"39", b"0")],
             seq=seq,
             header=header,
         )
@@ -356,7 +356,7 @@ def test_fill_when_last_qty_zero_then_session_reject_reason_5_and_no_event() -> 
     rig.adapter.send_new(make_order(7))
     rig.adapter.flush()
     rig.wire.take()
-    rig.feed(rig.peer.execution_report(b"Q7", b"1", ord_status=b"1", extra=[(b"32", b"0"), (b"31", b"150.25")]))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"1", ord_status=b"1", extra=[(b"32", b"0"), (b"31", b"150.25")]))
     assert not [e for e in rig.events() if isinstance(e, VenueExecuted)]
     (reject,) = rig.wire.take()
     assert (reject.msg_type, reject.get(b"45"), reject.get(b"373"), reject.get(b"371")) == (

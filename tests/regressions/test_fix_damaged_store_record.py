@@ -153,6 +153,9 @@ class _Handler:
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         del creation_time_ns
 
+    def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
+        del first, new_seq, unseen
+
 
 def test_session_when_resend_request_covers_damaged_records_then_answered_with_gap_fill_and_one_warning(
     caplog: pytest.LogCaptureFixture,

@@ -19,7 +19,7 @@ def _status(ord_status: bytes, cum: int, avg_px: bytes, leaves: int) -> list[tup
     return [
         (b"37", b"OID1"),
         (b"17", b"S1"),
-        (b"11", b"B7"),
+        (b"11", b"B6rj7"),
         (b"150", b"I"),
         (b"39", ord_status),
         (b"55", b"AAPL"),
@@ -34,7 +34,7 @@ def _status(ord_status: bytes, cum: int, avg_px: bytes, leaves: int) -> list[tup
 
 def _refused_fill(rig: Rig) -> list[FixMessage]:
     report = rig.peer.execution_report(
-        b"B7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", b"9" * 40), (b"31", b"150.25")]
+        b"B6rj7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", b"9" * 40), (b"31", b"150.25")]
     )
     rig.feed(report)
     assert rig.events() == []
@@ -46,7 +46,7 @@ def test_refused_fill_when_dialect_has_status_request_then_venue_asked_and_missi
     _sent(rig, 7)
     reject, status_request = _refused_fill(rig)
     assert (reject.msg_type, reject.get(b"371")) == (MsgType.REJECT, b"32")
-    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B7")
+    assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B6rj7")
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(b"1", 40, b"150.25", 60)))
     (executed,) = rig.events()
     assert isinstance(executed, VenueExecuted)
@@ -80,7 +80,7 @@ def test_refused_fill_when_dialect_has_no_status_request_then_only_the_reject() 
     rig = Rig("equities-fix42").up()
     _sent(rig, 7)
     report = rig.peer.execution_report(
-        b"Q7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", b"9" * 40), (b"31", b"150.25")]
+        b"Q6rj7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", b"9" * 40), (b"31", b"150.25")]
     )
     rig.feed(report)
     (reject,) = rig.wire.take()  # never a cancel to ask: that would end a live order

@@ -22,7 +22,7 @@ def _report(rig: Rig, exec_type: bytes, exec_trans_type: bytes) -> bytes:
         (b"37", b"OID1"),
         (b"17", b"E2"),
         (b"19", b"E1"),  # ExecRefID: the execution corrected or busted
-        (b"11", b"B7" if rig.dialect.begin_bytes == b"FIX.4.4" else b"Q7"),
+        (b"11", b"B6rj7" if rig.dialect.begin_bytes == b"FIX.4.4" else b"Q6rj7"),
     ]
     if exec_trans_type:
         body.append((b"20", exec_trans_type))

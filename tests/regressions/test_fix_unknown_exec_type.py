@@ -19,7 +19,7 @@ from ..fix.test_adapter import Rig, _sent
 
 
 def _report(rig: Rig, exec_type: bytes | None) -> bytes:
-    body = [(b"37", b"OID1"), (b"17", b"E9"), (b"11", b"Q7"), (b"20", b"0")]
+    body = [(b"37", b"OID1"), (b"17", b"E9"), (b"11", b"Q6rj7"), (b"20", b"0")]
     if exec_type is not None:
         body.append((b"150", exec_type))
     body += [(b"39", b"1"), (b"55", b"AAPL"), (b"54", b"1"), (b"38", b"100"), (b"151", b"60"), (b"14", b"40")]

@@ -35,7 +35,7 @@ def test_fill_when_quantity_or_price_out_of_protocol_range_then_rejected_no_even
     rig = Rig("equities-fix42").up()
     _sent(rig, 7)
     report = rig.peer.execution_report(
-        b"Q7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", last_qty), (b"31", last_px)]
+        b"Q6rj7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", last_qty), (b"31", last_px)]
     )
     rig.feed(report)
     assert rig.events() == []
@@ -49,7 +49,7 @@ def test_fill_when_largest_protocol_price_and_quantity_then_applied() -> None:
     _sent(rig, 7)
     rig.feed(
         rig.peer.execution_report(
-            b"Q7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", b"40"), (b"31", b"900719925474.0991")]
+            b"Q6rj7", b"F", ord_status=b"1", leaves=60, cum=40, extra=[(b"32", b"40"), (b"31", b"900719925474.0991")]
         )
     )
     (event,) = rig.events()
@@ -59,7 +59,7 @@ def test_fill_when_largest_protocol_price_and_quantity_then_applied() -> None:
 def test_accepted_when_order_qty_above_protocol_range_then_rejected_no_event() -> None:
     rig = Rig("equities-fix42").up()
     _sent(rig, 7, acked=False)
-    rig.feed(rig.peer.execution_report(b"Q7", b"0", order_qty=2**40))
+    rig.feed(rig.peer.execution_report(b"Q6rj7", b"0", order_qty=2**40))
     assert not [e for e in rig.events() if isinstance(e, VenueAccepted)]
     (reject,) = rig.wire.take()
     assert (reject.msg_type, reject.get(b"371")) == (MsgType.REJECT, b"38")

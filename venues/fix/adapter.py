@@ -15,17 +15,18 @@ message after a restart), possibly after (``resume_after`` covers that). Each bu
 message is admitted by the core's exactly-once component before it is acted on; a store
 reset starts a new numbering epoch there (its name: the store's creation time).
 
-ClOrdIDs: ``<prefix><order_id>`` for a new order and ``<prefix><order_id>-<MsgSeqNum>``
-for each cancel/replace, so every ClOrdID is unique within the session day and names
-its order without a lookup table that would have to survive a restart. The adapter
-remembers, per open order, the ClOrdID the venue currently knows it by (OrigClOrdID of
-the next cancel/replace) and the one in flight.
+ClOrdIDs: ``<prefix><day><order_id>`` for a new order and ``<prefix><day><order_id>-<start>.<n>``
+for each cancel/replace (``venues.fix.clordid``), so every ClOrdID is unique across days, restarts
+and numbering resets, and names its order without a lookup table that would have to survive a
+restart. The adapter remembers, per open order, the ClOrdID the venue currently knows it by
+(OrigClOrdID of the next cancel/replace) and the one in flight.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 from model.clock import NowNs
@@ -48,6 +49,7 @@ from model.venue_events import (
 from obs.ratelog import IntervalLog
 from venues.base import VenueAdapter
 from venues.fix import fields as f
+from venues.fix.clordid import DAY_LEN, SUFFIX_ROOM, FixStateError, base36, day_code, next_start, session_day
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
@@ -123,13 +125,16 @@ _VenueAccepted: Final = VenueAccepted
 _VenueExecuted: Final = VenueExecuted
 _MARKET: Final = OrderType.MARKET
 _STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
+_TOO_MANY_REQUESTS: Final = Refused(
+    "FIX_CL_ORD_ID", "too many cancel/replace requests of this order for the venue's ClOrdID length; not sent"
+)
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 ENDED_KEPT: Final = 10_000
 UNKNOWN_FILL_LINES: Final = 10
 """Fills for unknown ClOrdIDs logged in one second at most (each is an ERROR line; a flood is cut, and counted)."""
 """Orders the adapter keeps after their end (a reference each) to check a later fill's CumQty against."""
-_SEQ_DIGITS: Final = 8
-"""Room kept in ClOrdID for ``-<MsgSeqNum>`` on cancel/replace (up to 99,999,999 messages a day)."""
+_MAX_ORDER_DIGITS: Final = 18
+"""Digits of an int64 order id: a longer number in a ClOrdID is not one of ours."""
 
 
 def _decode_one(raw: bytes) -> FixMessage | None:
@@ -267,7 +272,10 @@ class FixVenue(VenueAdapter):
         backoff: ReconnectBackoff | None = None,
         strict: bool = False,
         validator: Callable[[bytes], str | None] | None = None,
+        starts_file: Path | None = None,
     ) -> None:
+        """``starts_file``: where this venue's starts in the session day are counted (``venues.fix.clordid``);
+        None counts them in memory only (tests: a restart then starts from 1 again)."""
         self.name = name
         self.dialect = dialect
         self.clock = clock
@@ -281,6 +289,14 @@ class FixVenue(VenueAdapter):
         )
         self._prefix = dialect.orders.cl_ord_id_prefix.encode()
         self._prefix_len = len(self._prefix)
+        self._wall_offset_ns = wall_offset_ns
+        self._starts_file = starts_file
+        self._day = session_day(session_config.schedule, clock() + wall_offset_ns)
+        self._day_code = day_code(self._day)
+        self._base = self._prefix + self._day_code
+        """``<prefix><day>``: what today's ClOrdIDs start with."""
+        self._start = next_start(starts_file, self._day) if starts_file is not None else 1
+        self._suffix = b"-%s." % base36(self._start).encode()
         self._orders: dict[int, _Tracked] = {}
         self._ended: dict[int, Order] = {}
         """The last ``ENDED_KEPT`` orders no longer tracked, oldest first: a fill reported for one after its end
@@ -329,6 +345,8 @@ class FixVenue(VenueAdapter):
             "fills_after_end": 0,
             "mismatched_reports": 0,
             "orders_unchecked_after_reset": 0,
+            "gap_fills_with_open_orders": 0,
+            "orders_unchecked_after_gap_fill": 0,
             "missing_required_tags": 0,
             "unsupported_msg_types": 0,
             "not_replayed": 0,
@@ -377,7 +395,7 @@ class FixVenue(VenueAdapter):
             )
         if tpl.account_field(order.account) is None or not _printable(order.account):
             return Refused("ACCOUNT_NOT_MAPPED", f"account {order.account!r} has no {self.name} account")
-        longest = self._prefix_len + len(str(order.order_id)) + 1 + _SEQ_DIGITS
+        longest = len(self._base) + len(str(order.order_id)) + SUFFIX_ROOM
         if order.order_id < 0 or longest > self.dialect.orders.cl_ord_id_max_length:
             return Refused("ORDER_ID_TOO_LONG", "order id does not fit the venue's ClOrdID length")
         for _, source in self.dialect.orders.order_fields.items():
@@ -392,7 +410,35 @@ class FixVenue(VenueAdapter):
         return None
 
     def _new_ref(self, order: Order) -> bytes:
-        return self._prefix + b"%d" % order.order_id
+        """Return the ClOrdID of the order's new order (the journaled one, else today's)."""
+        ref = order.venue_ref
+        return ref.encode() if ref else self._base + b"%d" % order.order_id
+
+    def _next_ref(self, tracked: _Tracked) -> bytes:
+        """Return the ClOrdID of the order's next cancel/replace: ``<prefix><day><order id>-<start>.<n>``.
+
+        The caller counts it (``tracked.requests``) once the message is stored: a refused one uses no number.
+        """
+        n = base36(tracked.requests + 1).encode()
+        return b"%b%d%b%b" % (self._base, tracked.order.order_id, self._suffix, n)
+
+    def _check_day(self, now: int) -> None:
+        """Follow the session day (before each connection): a new day gets its own code and start number."""
+        day = session_day(self.session.config.schedule, now + self._wall_offset_ns)
+        if day == self._day:
+            return
+        start = 1
+        if self._starts_file is not None:
+            try:
+                start = next_start(self._starts_file, day)
+            except FixStateError as exc:  # counted in memory: unique unless this process dies today
+                log.error("FIX %s: %s; this process counts the day's start as 1", self.name, exc)
+        log.info("FIX %s: session day %s -> %s: ClOrdIDs carry the new day", self.name, self._day, day)
+        self._day = day
+        self._day_code = day_code(day)
+        self._base = self._prefix + self._day_code
+        self._start = start
+        self._suffix = b"-%s." % base36(start).encode()
 
     def send_new(self, order: Order) -> SendResult:
         if self._backpressured:
@@ -400,7 +446,7 @@ class FixVenue(VenueAdapter):
         now = self.clock()
         session = self.session
         seq = session.next_sender_seq
-        ref = self._prefix + b"%d" % order.order_id
+        ref = self._base + b"%d" % order.order_id
         raw = self.templates.new_order(seq, session.sending_time(now), ref, order)
         refused = self._store(seq, raw, now, order)
         if refused is not None:
@@ -412,15 +458,17 @@ class FixVenue(VenueAdapter):
     def send_cancel(self, order: Order) -> Sent | Refused:
         now = self.clock()
         session = self.session
-        tracked = self._orders.get(order.order_id)
+        tracked = self._tracked(order)
         seq = session.next_sender_seq
-        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
-        working = self._new_ref(order) if tracked is None else tracked.working
-        raw = self.templates.cancel(seq, session.sending_time(now), working, ref, order)
+        ref = self._next_ref(tracked)
+        if len(ref) > self.dialect.orders.cl_ord_id_max_length:
+            return _TOO_MANY_REQUESTS
+        raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
-        self._tracked(order).pending = ref
+        tracked.pending = ref
+        tracked.requests += 1
         self.counters["cancels_sent"] += 1
         return Sent(ref.decode())
 
@@ -429,15 +477,17 @@ class FixVenue(VenueAdapter):
             return BACKPRESSURED
         now = self.clock()
         session = self.session
-        tracked = self._orders.get(order.order_id)
+        tracked = self._tracked(order)
         seq = session.next_sender_seq
-        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
-        working = self._new_ref(order) if tracked is None else tracked.working
-        raw = self.templates.replace(seq, session.sending_time(now), working, ref, order, qty=qty, price=price)
+        ref = self._next_ref(tracked)
+        if len(ref) > self.dialect.orders.cl_ord_id_max_length:
+            return _TOO_MANY_REQUESTS
+        raw = self.templates.replace(seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price)
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
-        self._tracked(order).pending = ref
+        tracked.pending = ref
+        tracked.requests += 1
         self.counters["replaces_sent"] += 1
         return Sent(ref.decode())
 
@@ -531,8 +581,9 @@ class FixVenue(VenueAdapter):
                 if message is None or message.msg_type != MsgType.NEW_ORDER_SINGLE:
                     continue
                 cl_ord_id = message.get(f.CL_ORD_ID)
-                digits = cl_ord_id[self._prefix_len :]
-                if cl_ord_id[: self._prefix_len] == self._prefix and digits.isdigit():
+                base_len = len(self._base)
+                digits = cl_ord_id[base_len:]
+                if cl_ord_id[:base_len] == self._base and digits.isdigit():  # today's (another day's never clash)
                     return int(digits)
         return 0
 
@@ -567,6 +618,7 @@ class FixVenue(VenueAdapter):
     # ---- VenueAdapter: transport hooks ----------------------------------------------------------
 
     def connection_made(self, now_ns: int) -> None:
+        self._check_day(now_ns)
         self._close_pending_polls = 0
         self._no_reconnect = False
         self._logged_on_this_connection = False
@@ -790,12 +842,50 @@ class FixVenue(VenueAdapter):
         if reset:
             self._check_live_orders({request.order.order_id for request in unanswered})
 
-    def _check_live_orders(self, in_doubt: set[int]) -> None:
-        """After a numbering reset: ask about each acknowledged open order (lost reports are never resent).
+    def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
+        """The venue gap-filled numbers never received here: a report among them (a fill, a cancel) is lost.
+
+        A venue gap-fills over its own session messages (Heartbeats, TestRequests) as well, and nothing tells
+        them apart, so with orders open every such gap fill counts (``gap_fills_with_open_orders``) and is
+        logged at ERROR; where the dialect has OrderStatusRequest each acknowledged open order without a
+        request in flight is then asked about as after a numbering reset (the answer reports the fill and the
+        end the gateway lacks), otherwise they are counted unchecked (``orders_unchecked_after_gap_fill``).
+        Orders with a request in flight are not asked: its answer (or the next report) carries CumQty.
+        """
+        open_orders = [tracked for tracked in self._orders.values() if not tracked.order.is_terminal]
+        if not open_orders:
+            return
+        self.counters["gap_fills_with_open_orders"] += 1
+        asking = self.dialect.orders.status_request
+        self._rarelog.log(
+            "gap_filled",
+            self.clock(),
+            logging.ERROR,
+            "FIX %s: the venue gap-filled MsgSeqNum %d..%d (%d never received here) with %d order(s) open: a fill "
+            "or cancel among them would not be resent; %s",
+            self.name,
+            first,
+            new_seq - 1,
+            unseen,
+            len(open_orders),
+            "asking the venue about them (OrderStatusRequest)"
+            if asking
+            else "the dialect has no OrderStatusRequest: reconcile them with the venue",
+        )
+        in_doubt = {
+            tracked.order.order_id
+            for tracked in open_orders
+            if tracked.pending or tracked.order.state in _NEW_UNANSWERED
+        }
+        self._check_live_orders(in_doubt, after_gap_fill=True)
+
+    def _check_live_orders(self, in_doubt: set[int], *, after_gap_fill: bool = False) -> None:
+        """After a numbering reset (or a gap fill): ask about each acknowledged open order (lost reports).
 
         Where the dialect has OrderStatusRequest each is asked about as after a refused report (its answer
         reports the fill and the end the gateway lacks); otherwise they cannot be checked: counted
-        (``orders_unchecked_after_reset``) and logged at WARNING with their number.
+        (``orders_unchecked_after_reset``, ``orders_unchecked_after_gap_fill``) and, after a reset, logged at
+        WARNING with their number (a gap fill logged its ERROR already).
         """
         live = [
             tracked
@@ -805,6 +895,9 @@ class FixVenue(VenueAdapter):
         if not live:
             return
         if not self.dialect.orders.status_request:
+            if after_gap_fill:
+                self.counters["orders_unchecked_after_gap_fill"] += len(live)
+                return
             self.counters["orders_unchecked_after_reset"] += len(live)
             log.warning(
                 "FIX %s: sequence numbers reset: %d open order(s) not checked (the dialect has no "
@@ -814,10 +907,9 @@ class FixVenue(VenueAdapter):
                 len(live),
             )
             return
+        why = "the venue gap-filled messages never received" if after_gap_fill else "sequence numbers reset"
         for tracked in live:
-            self._ask(
-                tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True, why="sequence numbers reset"
-            )
+            self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True, why=why)
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """The schedule ended the session (ENDED until the next start): report each unanswered request refused.
@@ -886,11 +978,13 @@ class FixVenue(VenueAdapter):
             probe_ref = ref
             raw = self.templates.status_request(seq, stamp, ref, order)
         else:
-            probe_ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+            probe_ref = self._next_ref(tracked)
             raw = self.templates.cancel(seq, stamp, ref, probe_ref, order)
         if self._store(seq, raw, now, order) is not None:
             self._unasked[order.order_id] = (about, ref)  # asked after the next replay
             return
+        if not by_status:
+            tracked.requests += 1
         self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too, resync)
         self.counters["status_requests_sent" if by_status else "cancels_asking"] += 1
         log.info(
@@ -910,12 +1004,13 @@ class FixVenue(VenueAdapter):
         now = self.clock()
         session = self.session
         seq = session.next_sender_seq
-        ref = b"%b%d-%d" % (self._prefix, order.order_id, seq)
+        ref = self._next_ref(tracked)
         raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
         if self._store(seq, raw, now, order) is not None:
             self._unasked[order.order_id] = (RequestKind.CANCEL, tracked.pending)
             return
         tracked.pending = ref
+        tracked.requests += 1
         self.counters["cancels_resent"] += 1
 
     def _answered(
@@ -1062,14 +1157,36 @@ class FixVenue(VenueAdapter):
         self.counters["events"] += 1
         self.event_sink(event)
 
-    def _lookup(self, cl_ord_id: bytes) -> _Tracked | None:
+    def _order_id(self, cl_ord_id: bytes) -> int:
+        """Return the order id ``<prefix><day><order id>[-<start>.<n>]`` names (-1: not one of ours)."""
         prefix_len = self._prefix_len
         if cl_ord_id[:prefix_len] != self._prefix:
+            return -1
+        digits = cl_ord_id[prefix_len + DAY_LEN :].partition(b"-")[0]
+        if not digits.isdigit() or len(digits) > _MAX_ORDER_DIGITS:
+            return -1
+        return int(digits)
+
+    def _of_day(self, cl_ord_id: bytes, *refs: bytes) -> bool:
+        """Return True when ``cl_ord_id``'s day is today's or that of one of ``refs`` (the order's own ClOrdIDs).
+
+        Order ids restart with a new journal: yesterday's order 1 is not today's order 1.
+        """
+        day = cl_ord_id[self._prefix_len : self._prefix_len + DAY_LEN]
+        if day == self._day_code:
+            return True
+        start = self._prefix_len
+        end = start + DAY_LEN
+        return any(ref[start:end] == day for ref in refs if ref)
+
+    def _lookup(self, cl_ord_id: bytes) -> _Tracked | None:
+        order_id = self._order_id(cl_ord_id)
+        if order_id < 0:
             return None
-        digits = cl_ord_id[prefix_len:].partition(b"-")[0]
-        if not digits.isdigit():
+        tracked = self._orders.get(order_id)
+        if tracked is None or not self._of_day(cl_ord_id, tracked.working, tracked.pending):
             return None
-        return self._orders.get(int(digits))
+        return tracked
 
     def _unknown(self, message: FixMessage, cl_ord_id: bytes) -> None:
         """Count and log (WARNING, at most once per 10 s) a report for a ClOrdID no order here has."""
@@ -1138,13 +1255,11 @@ class FixVenue(VenueAdapter):
         against it as for a tracked order: a mismatch is refused (``_mismatch_refused``), no event.
         """
         fields = message.fields
-        prefix_len = self._prefix_len
         if fields.get(f.EXEC_TYPE, b"") not in _FILL_TYPES or fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
             return False
-        digits = cl_ord_id[prefix_len:].partition(b"-")[0]
-        if cl_ord_id[:prefix_len] != self._prefix or not digits.isdigit() or len(digits) > 18:  # an int64 order id
+        order_id = self._order_id(cl_ord_id)
+        if order_id < 0:
             return False
-        order_id = int(digits)
         exec_id = fields.get(f.EXEC_ID, b"").decode(errors="replace")
         source = self.order_source
         if source is None:
@@ -1155,13 +1270,22 @@ class FixVenue(VenueAdapter):
                 return False
             if order_id in self._ended:
                 self._ended[order_id] = ended
-        if ended is not None:
+        if ended is None:
+            if cl_ord_id[self._prefix_len : self._prefix_len + DAY_LEN] != self._day_code:
+                return False  # another day's order id: not this journal's order
+        elif not self._of_day(cl_ord_id, ended.venue_ref.encode()):
+            return False  # the same order id of another day (a new journal restarted the ids): not this order
+        else:
             side = fields.get(f.SIDE)
             symbol = fields.get(f.SYMBOL)
-            if (side is not None and not _same_side(side, self.templates.sides[ended.side])) or (
-                symbol is not None and symbol != ended.symbol.encode()
+            account = fields.get(f.ACCOUNT)
+            wrong_account = account is not None and not self._same_account(account, ended)
+            if (
+                (side is not None and not _same_side(side, self.templates.sides[ended.side]))
+                or (symbol is not None and symbol != ended.symbol.encode())
+                or wrong_account
             ):
-                self._mismatch_refused(message, ended, cl_ord_id, side, symbol)
+                self._mismatch_refused(message, ended, cl_ord_id, side, symbol, wrong_account=wrong_account)
                 return True
         tag = f.LAST_QTY
         try:
@@ -1183,6 +1307,13 @@ class FixVenue(VenueAdapter):
         self.counters["fills_after_end"] += 1
         self._emit(_VenueExecuted(message.seq, order_id, qty, price, liquidity, exec_id))
         return True
+
+    def _late_status(self, fields: dict[bytes, bytes], cl_ord_id: bytes) -> bool:
+        """Return True for a status report (an OrderStatusRequest's answer) naming an order that ended here."""
+        if fields.get(f.EXEC_TYPE) != ExecType.ORDER_STATUS and fields.get(f.EXEC_TRANS_TYPE) != b"3":
+            return False
+        ended = self._ended.get(self._order_id(cl_ord_id))
+        return ended is not None and self._of_day(cl_ord_id, ended.venue_ref.encode())
 
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
         self.counters["unparseable"] += 1
@@ -1207,7 +1338,9 @@ class FixVenue(VenueAdapter):
         cl_ord_id = fields.get(f.CL_ORD_ID, b"")
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
-            if not self._forgotten_fill(message, cl_ord_id):
+            if self._late_status(fields, cl_ord_id):
+                self.counters["ignored_exec_reports"] += 1  # the answer to a question about an order ended meanwhile
+            elif not self._forgotten_fill(message, cl_ord_id):
                 if fields.get(f.EXEC_TYPE, b"") in _FILL_TYPES:
                     self._unknown_fill(message, cl_ord_id)
                 else:
@@ -1556,16 +1689,33 @@ class FixVenue(VenueAdapter):
         self._mismatch_refused(message, tracked.order, cl_ord_id, side, symbol)
         self._resync(tracked, cl_ord_id)
 
-    def _mismatch_refused(
-        self, message: FixMessage, order: Order, cl_ord_id: bytes, side: bytes | None, symbol: bytes | None
-    ) -> None:
-        """Refuse a report whose Side (54) or Symbol (55) is not the order's: not applied, logged at ERROR.
+    def _same_account(self, account: bytes, order: Order) -> bool:
+        """Return True when a report's Account (1) is the one the order went out with (or none was sent)."""
+        chunk = self.templates.account_field(order.account)
+        return not chunk or account == chunk[2:-1]  # b"1=<value>\x01"
 
-        Answered with a session Reject (reason 5, value incorrect, RefTagID 54 or 55) and counted
-        (``mismatched_reports``).
+    def _mismatch_refused(
+        self,
+        message: FixMessage,
+        order: Order,
+        cl_ord_id: bytes,
+        side: bytes | None,
+        symbol: bytes | None,
+        *,
+        wrong_account: bool = False,
+    ) -> None:
+        """Refuse a report whose Side (54), Symbol (55) or Account (1) is not the order's: not applied, ERROR log.
+
+        Answered with a session Reject (reason 5, value incorrect, RefTagID 54, 55 or 1) and counted
+        (``mismatched_reports``). Account is checked for a fill of an order no longer tracked only.
         """
         self.counters["mismatched_reports"] += 1
-        tag = f.SIDE if side is not None and not _same_side(side, self.templates.sides[order.side]) else f.SYMBOL
+        if side is not None and not _same_side(side, self.templates.sides[order.side]):
+            tag = f.SIDE
+        elif wrong_account:
+            tag = f.ACCOUNT
+        else:
+            tag = f.SYMBOL
         text = f"tag {tag.decode()}: {message.get(tag).decode(errors='replace')!r} is not the order's"
         self._rarelog.log(
             "mismatched",

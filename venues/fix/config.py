@@ -12,6 +12,7 @@ import msgspec
 
 from model.clock import NowNs
 from model.fsync import FsyncPolicy
+from venues.fix.clordid import starts_path
 from venues.fix.dialect import Dialect, load_dialect
 from venues.fix.session.backoff import ReconnectBackoff
 from venues.fix.session.config import SessionConfig
@@ -136,4 +137,5 @@ def build_fix_venue(config: FixVenueConfig, clock: NowNs) -> FixVenue:
         wall_offset_ns=wall_offset_ns,
         backoff=config.reconnect,
         strict=config.strict,
+        starts_file=starts_path(config.store_dir, config.name),
     )

@@ -19,6 +19,9 @@ class Tracked(VenueOrder[bytes], gc=False):
     (``gateway.venue_apply.executed``), for every venue alike; one whose CumQty the order has already
     reached is reported with no quantity (``FixVenue._not_yet_counted``), which the core discards too."""
 
+    requests: int = 0
+    """Cancels/replaces (and asking cancels) this process sent for the order: the ``n`` of their ClOrdIDs."""
+
 
 class Probe(msgspec.Struct, gc=False):
     """A question to the venue about an order request whose outcome is unknown (it was gap-filled, not replayed)."""

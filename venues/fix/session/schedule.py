@@ -91,6 +91,12 @@ class SessionSchedule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 return window[0]
         raise ValueError("schedule never opens")  # unreachable with a valid weekday list
 
+    def session_date(self, wall_ns: int) -> dt.date:
+        """Return the date (in ``timezone``) the window containing ``wall_ns`` started on, else the next one's."""
+        window = self.current_window(wall_ns)
+        start = window[0] if window is not None else self.next_start(wall_ns)
+        return self._local_date(start)
+
     def needs_reset(self, store_created_ns: int, wall_ns: int) -> bool:
         """Return True when a store created at ``store_created_ns`` predates the current window."""
         window = self.current_window(wall_ns)

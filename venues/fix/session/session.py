@@ -102,6 +102,9 @@ class SessionHandler(Protocol):
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """Both sequence numbers restarted at 1 (a new numbering, named by the store's creation time)."""
 
+    def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
+        """The venue gap-filled ``first`` .. ``new_seq - 1``, ``unseen`` of which never arrived here."""
+
 
 class FixSession:
     """One FIX session: logon, sequence numbers, heartbeats, resends and logout."""
@@ -158,6 +161,7 @@ class FixSession:
             "poss_dup_rejected": 0,
             "poss_dup_orig_sending_time_late": 0,
             "held_processed_on_reset": 0,
+            "gap_filled_unseen": 0,
             "messages_received": 0,
             "store_failures": 0,
             "damaged_not_resent": 0,
@@ -920,7 +924,10 @@ class FixSession:
             return
         new_seq = int(value)
         if new_seq > expected:
-            self._process_skipped(expected, new_seq, now_ns)
+            seen = self._process_skipped(expected, new_seq, now_ns)
+            if gap_fill and new_seq - expected > seen:
+                self.counters["gap_filled_unseen"] += new_seq - expected - seen
+                self.handler.on_gap_filled(expected, new_seq, new_seq - expected - seen)
         if new_seq < expected or (gap_fill and new_seq == expected):
             self.send_reject(
                 message.seq,
@@ -936,7 +943,7 @@ class FixSession:
         if new_seq > expected:
             self._advance(new_seq, now_ns)
 
-    def _process_skipped(self, expected: int, new_seq: int, now_ns: int) -> None:
+    def _process_skipped(self, expected: int, new_seq: int, now_ns: int) -> int:
         """Handle held messages that a SequenceReset is about to skip over.
 
         A venue may gap-fill over numbers whose messages we already received early (QuickFIX's
@@ -944,11 +951,16 @@ class FixSession:
         missing). They are genuine messages the venue will not send again: dropping them
         would lose executions, leave its TestRequest unanswered (the venue then drops the
         link) or a Reject of ours unseen, so they are processed, in order, before the jump.
-        Only the numbering messages themselves (SequenceReset, Logon) are not acted on again.
+        Only the numbering messages themselves (SequenceReset, Logon) are not acted on again. Return how
+        many numbers of the range had arrived (held, or acted on early).
         """
+        seen = 0
         if self.gap.done:
-            self.gap.done = {seq for seq in self.gap.done if not expected <= seq < new_seq}
+            done = self.gap.done
+            seen = sum(1 for seq in done if expected <= seq < new_seq)
+            self.gap.done = {seq for seq in done if not expected <= seq < new_seq}
         skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
+        seen += len(skipped)
         for seq in sorted(skipped):
             held = self.gap.pop(seq)
             if held is not None and held.msg_type not in _NOT_REPLAYED_ON_RESET:
@@ -961,6 +973,7 @@ class FixSession:
                     seq,
                 )
                 self._dispatch(held, now_ns)
+        return seen
 
     def _on_resend_request(self, message: FixMessage, now_ns: int) -> None:
         begin_b, end_b = message.get(f.BEGIN_SEQ_NO), message.get(f.END_SEQ_NO)

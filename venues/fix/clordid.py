@@ -1,0 +1,97 @@
+"""What a FIX venue's ClOrdIDs are made of: the session day's code and this process's start number in that day.
+
+A new order goes out as ``<prefix><day><order id>`` and each cancel/replace (and each asking cancel) as
+``<prefix><day><order id>-<start>.<n>``: ``day`` three base-36 digits (days since 2000-01-01 of the session
+day), ``start`` this process's start number in the day (base 36, from ``<store_dir>/<name>.fix-starts.json``,
+written atomically before the venue connects), ``n`` the order's n-th such request in this process (base 36).
+So no ClOrdID repeats across days (a new journal restarts the order ids; yesterday's GTC order keeps its
+own day), across restarts and crashes, or when the venue's sequence numbers restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from venues.atomic_file import write_file_atomically
+from venues.fix.session.schedule import SessionSchedule
+
+_EPOCH_DAY: Final = dt.date(2000, 1, 1)
+_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
+DAY_LEN: Final = 3
+"""Characters of the day code after the prefix."""
+SUFFIX_ROOM: Final = 8
+"""Room kept in a ClOrdID for ``-<start>.<n>`` (start up to 2 base-36 digits, n up to 4: 1,679,615 requests)."""
+_NS: Final = 1_000_000_000
+
+
+class FixStateError(Exception):
+    """The start file exists but cannot be trusted, or cannot be written (the venue does not start)."""
+
+
+def base36(value: int) -> str:
+    """Return ``value`` (>= 0) in base 36, lower case."""
+    if value <= 0:
+        return "0"
+    chars = []
+    while value:
+        value, rem = divmod(value, 36)
+        chars.append(_DIGITS[rem])
+    return "".join(reversed(chars))
+
+
+def day_code(day: dt.date) -> bytes:
+    """Return the three base-36 digits of ``day``: days since 2000-01-01."""
+    return base36(max((day - _EPOCH_DAY).days, 0)).rjust(DAY_LEN, "0")[-DAY_LEN:].encode()
+
+
+def session_day(schedule: SessionSchedule | None, wall_ns: int) -> dt.date:
+    """Return the session day at ``wall_ns``: the date its window started (or next starts); UTC date without one."""
+    if schedule is None:
+        return dt.datetime.fromtimestamp(wall_ns / _NS, dt.UTC).date()
+    return schedule.session_date(wall_ns)
+
+
+class _Starts(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    starts: int
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_Starts)
+
+
+def starts_path(store_dir: str | Path, name: str) -> Path:
+    """Return the file counting venue ``name``'s starts in the session day."""
+    return Path(store_dir) / f"{name}.fix-starts.json"
+
+
+def next_start(path: Path, day: dt.date) -> int:
+    """Count one more start on ``day`` in ``path`` and return the new count (1 first; a new day starts from 1)."""
+    starts = 0
+    try:
+        raw: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        raw = None
+    except OSError as exc:
+        raise FixStateError(f"cannot read FIX state {path}: {exc}") from exc
+    if raw is not None:
+        try:
+            state = _decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise FixStateError(
+                f"FIX state {path} is corrupt ({exc}): cancel/replace ClOrdIDs issued today are unknown; "
+                "if it is a new session day delete the file, otherwise restore it"
+            ) from exc
+        if state.day == day.isoformat():
+            starts = state.starts
+    starts += 1
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomically(path, _encoder.encode(_Starts(day.isoformat(), starts)))
+    except OSError as exc:
+        raise FixStateError(f"cannot write FIX state {path}: {exc}") from exc
+    return starts
