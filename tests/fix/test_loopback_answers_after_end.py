@@ -94,7 +94,7 @@ async def test_cancel_reject_for_a_second_cancel_of_an_order_canceled_here_then_
 
         # the venue answers the cancel sent again (another ClOrdID of the same order): too late
         events = side.venue.counters["events"]
-        sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{order.venue_ref}-99", order.venue_ref))
+        sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{order.venue_ref}-1.99", order.venue_ref))
         await wait_until(lambda: side.venue.counters["events"] > events, 5.0, "the reject to be read")  # old: never
         rig.engine.flush()
         assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 1)

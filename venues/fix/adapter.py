@@ -1795,17 +1795,17 @@ class FixVenue(VenueAdapter):
         last ``ENDED_KEPT``, or the engine's, ``order_source``) gets the ``VenueCancelRejected``, which the
         core counts out of place (``venue_events_out_of_place``), not as an order the journal lacks.
         """
-        prefix_len = self._prefix_len
-        digits = cl_ord_id[prefix_len:].partition(b"-")[0]
-        if cl_ord_id[:prefix_len] != self._prefix or not digits.isdigit() or len(digits) > 18:  # an int64 order id
+        order_id = self._order_id(cl_ord_id)
+        if order_id < 0:
             return False
-        order_id = int(digits)
         ended = self._ended.get(order_id)
         source = self.order_source
         if source is not None:
             ended = source(order_id, "")
         if ended is None or not ended.is_terminal:
             return False
+        if not self._of_day(cl_ord_id, ended.venue_ref.encode()):
+            return False  # the same order id of another day (a new journal restarted the ids): not this order
         reason = message.get(f.CXL_REJ_REASON)
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
         self._emit(VenueCancelRejected(message.seq, order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
