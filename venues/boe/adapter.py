@@ -139,6 +139,8 @@ from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import load_owed_cancels, next_start, save_owed_cancels
+from venues.day_starts import base36
+from venues.day_starts import day_code as shared_day_code
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +153,6 @@ _CARRIED_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
 _CARRIED_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries (section 2); none is negative (BOE prices are signed)."""
-_EPOCH_DAY: Final = dt.date(2000, 1, 1)
 _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 _MODIFY_ROOM: Final = 6
 """Characters a Modify ClOrdID adds to the order's (``.<start>.<n>``, up to two base-36 digits each)."""
@@ -269,20 +270,9 @@ _MODIFY: Final = 2
 _CANCEL: Final = 3
 
 
-def _base36(value: int) -> str:
-    if value == 0:
-        return "0"
-    chars = []
-    while value:
-        value, rem = divmod(value, 36)
-        chars.append(_DIGITS[rem])
-    return "".join(reversed(chars))
-
-
 def day_code(day: str) -> str:
     """Return the three base-36 digits of trading day ``day`` (ISO date): days since 2000-01-01."""
-    days = (dt.date.fromisoformat(day) - _EPOCH_DAY).days
-    return _base36(max(days, 0)).rjust(3, "0")[-3:]
+    return shared_day_code(dt.date.fromisoformat(day))
 
 
 def trading_day(timezone: str, wall: Callable[[], int]) -> str:
@@ -382,7 +372,7 @@ class BoeVenue(VenueAdapter):
         self._wall = wall
         self._day = trading_day(config.timezone, wall)
         self._start = start if start is not None else next_start(config.state_dir, config.name, self._day)
-        self._start36 = _base36(self._start)
+        self._start36 = base36(self._start)
         self._base = config.cl_ord_id_prefix + day_code(self._day)
         self._close_pending = False
         self._backpressured = False
@@ -565,7 +555,7 @@ class BoeVenue(VenueAdapter):
             return refused
         tracked = self._orders[order.order_id]
         tracked.modifies += 1
-        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{_base36(tracked.modifies)}"
+        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{base36(tracked.modifies)}"
         if len(text) > MAX_CL_ORD_ID:
             tracked.modifies -= 1
             return Refused("BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID")
@@ -1482,7 +1472,7 @@ class BoeVenue(VenueAdapter):
         """
         order = tracked.order
         modifies = tracked.modifies + 1
-        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{_base36(modifies)}"
+        text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{base36(modifies)}"
         if not tracked.pending or len(text) > MAX_CL_ORD_ID:
             return False
         tracked.modifies = modifies

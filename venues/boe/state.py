@@ -21,15 +21,11 @@ from pathlib import Path
 import msgspec
 
 from venues.atomic_file import write_file_atomically
+from venues.day_starts import count_start
 
 
 class BoeStateError(Exception):
     """The state file exists but cannot be trusted, or cannot be written (the venue does not start)."""
-
-
-class _Starts(msgspec.Struct, forbid_unknown_fields=True):
-    day: str
-    starts: int
 
 
 class _Owed(msgspec.Struct, forbid_unknown_fields=True):
@@ -39,7 +35,6 @@ class _Owed(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(_Starts)
 _owed_decoder = msgspec.json.Decoder(_Owed)
 
 
@@ -76,28 +71,10 @@ def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[
 
 def next_start(state_dir: str | Path, name: str, day: str) -> int:
     """Count one more start of venue ``name`` on ``day`` in its state file and return the new count (1 first)."""
-    path = Path(state_dir) / f"{name}.boe-starts.json"
-    starts = 0
-    try:
-        raw: bytes | None = path.read_bytes()
-    except FileNotFoundError:
-        raw = None
-    except OSError as exc:
-        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
-    if raw is not None:
-        try:
-            state = _decoder.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise BoeStateError(
-                f"BOE state {path} is corrupt ({exc}): Modify ClOrdIDs issued today are unknown; "
-                "if it is a new trading day delete the file, otherwise restore it"
-            ) from exc
-        if state.day == day:
-            starts = state.starts
-    starts += 1
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_file_atomically(path, _encoder.encode(_Starts(day, starts)))
-    except OSError as exc:
-        raise BoeStateError(f"cannot write BOE state {path}: {exc}") from exc
-    return starts
+    return count_start(
+        Path(state_dir) / f"{name}.boe-starts.json",
+        day,
+        BoeStateError,
+        "BOE state",
+        "Modify ClOrdIDs issued today are unknown; if it is a new trading day delete the file, otherwise restore it",
+    )

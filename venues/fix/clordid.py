@@ -14,15 +14,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Final
 
-import msgspec
-
-from venues.atomic_file import write_file_atomically
+from venues.day_starts import DAY_LEN, base36, count_start
+from venues.day_starts import day_code as shared_day_code
 from venues.fix.session.schedule import SessionSchedule
 
-_EPOCH_DAY: Final = dt.date(2000, 1, 1)
-_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
-DAY_LEN: Final = 3
-"""Characters of the day code after the prefix."""
+__all__ = ["DAY_LEN", "SUFFIX_ROOM", "FixStateError", "base36", "day_code", "next_start", "session_day", "starts_path"]
+
 SUFFIX_ROOM: Final = 8
 """Room kept in a ClOrdID for ``-<start>.<n>`` (start up to 2 base-36 digits, n up to 4: 1,679,615 requests)."""
 _NS: Final = 1_000_000_000
@@ -32,20 +29,9 @@ class FixStateError(Exception):
     """The start file exists but cannot be trusted, or cannot be written (the venue does not start)."""
 
 
-def base36(value: int) -> str:
-    """Return ``value`` (>= 0) in base 36, lower case."""
-    if value <= 0:
-        return "0"
-    chars = []
-    while value:
-        value, rem = divmod(value, 36)
-        chars.append(_DIGITS[rem])
-    return "".join(reversed(chars))
-
-
 def day_code(day: dt.date) -> bytes:
     """Return the three base-36 digits of ``day``: days since 2000-01-01."""
-    return base36(max((day - _EPOCH_DAY).days, 0)).rjust(DAY_LEN, "0")[-DAY_LEN:].encode()
+    return shared_day_code(day).encode()
 
 
 def session_day(schedule: SessionSchedule | None, wall_ns: int) -> dt.date:
@@ -55,15 +41,6 @@ def session_day(schedule: SessionSchedule | None, wall_ns: int) -> dt.date:
     return schedule.session_date(wall_ns)
 
 
-class _Starts(msgspec.Struct, forbid_unknown_fields=True):
-    day: str
-    starts: int
-
-
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(_Starts)
-
-
 def starts_path(store_dir: str | Path, name: str) -> Path:
     """Return the file counting venue ``name``'s starts in the session day."""
     return Path(store_dir) / f"{name}.fix-starts.json"
@@ -71,27 +48,11 @@ def starts_path(store_dir: str | Path, name: str) -> Path:
 
 def next_start(path: Path, day: dt.date) -> int:
     """Count one more start on ``day`` in ``path`` and return the new count (1 first; a new day starts from 1)."""
-    starts = 0
-    try:
-        raw: bytes | None = path.read_bytes()
-    except FileNotFoundError:
-        raw = None
-    except OSError as exc:
-        raise FixStateError(f"cannot read FIX state {path}: {exc}") from exc
-    if raw is not None:
-        try:
-            state = _decoder.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise FixStateError(
-                f"FIX state {path} is corrupt ({exc}): cancel/replace ClOrdIDs issued today are unknown; "
-                "if it is a new session day delete the file, otherwise restore it"
-            ) from exc
-        if state.day == day.isoformat():
-            starts = state.starts
-    starts += 1
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_file_atomically(path, _encoder.encode(_Starts(day.isoformat(), starts)))
-    except OSError as exc:
-        raise FixStateError(f"cannot write FIX state {path}: {exc}") from exc
-    return starts
+    return count_start(
+        path,
+        day.isoformat(),
+        FixStateError,
+        "FIX state",
+        "cancel/replace ClOrdIDs issued today are unknown; if it is a new session day delete the file, otherwise "
+        "restore it",
+    )
