@@ -1584,13 +1584,11 @@ class BoeVenue(VenueAdapter):
         reaches the order just as it would have in that process.
         """
         text = _unpad(cl_ord_id) if isinstance(cl_ord_id, bytes) else cl_ord_id
-        base = self._base
-        if not text.startswith(base):
+        order_id = self._order_id_of(text)
+        if order_id < 0:
             return None
-        digits, dot, suffix = text[len(base) :].partition(".")
-        if not digits.isdigit() or not digits.isascii() or len(digits) > 18:
-            return None
-        tracked = self._orders.get(int(digits))
+        tracked = self._orders.get(order_id)
+        _digits, dot, suffix = text[len(self._base) :].partition(".")
         if tracked is None or not dot:
             return tracked
         start, _dot, n = suffix.partition(".")
