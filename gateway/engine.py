@@ -351,6 +351,8 @@ class Engine:
     def _order_of_ref(self, venue: str, ref: int, session: str) -> int:
         """Return the order ``venue`` was sent under numeric reference ``ref`` in its session ``session`` (0: none).
 
+        -1: the journal could not be read (no answer: the adapter does not keep it as one).
+
         For an adapter whose references do not name the order (OUCH UserRefNums) and that no longer maps
         ``ref`` (the order was released from memory, or ended before a restart): read from the journal
         (``gateway.ref_lookup``: a binary search over the replay index, then a scan), on the event loop, only
@@ -380,7 +382,7 @@ class Engine:
                 exc,
             )
             self.ref_lookup_failures += 1
-            return 0
+            return -1
         self.ref_lookups += 1
         self.ref_lookup_records += probed + records
         if order_id:

@@ -66,8 +66,9 @@ class VenueAdapter(abc.ABC):
     branch); the engine counts it as ``venue_events_unknown_order`` (None: not attached to an engine)."""
     order_of_ref: Callable[[str, int, str], int] | None = None
     """(venue name, numeric reference, venue session) -> the id of the order the venue was sent under that
-    reference in that session, from the journal (0: none; None: not attached to an engine). For an adapter whose
-    references do not name the order (OUCH) and that no longer maps one a fill names (its rare branch)."""
+    reference in that session, from the journal (0: none; -1: the journal could not be read; None: not attached to
+    an engine). For an adapter whose references do not name the order (OUCH) and that no longer maps one a fill
+    names (its rare branch)."""
     order_source: Callable[[int, str], Order | None] | None = None
     """``(order_id, exec_id)`` -> the engine's order of that id on this venue (from memory, or read back from the
     journal if memory released it), None if it has none: an adapter checks a fill for an order it no longer

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import operator
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -205,6 +206,19 @@ def _ref_key(venue_ref: str) -> int:
         return -1
 
 
+REF_LOOKUPS_PER_SECOND: Final = 100
+"""Journal searches for UserRefNums no longer mapped the adapter starts per second of its clock, at most
+(``ref_lookups_per_second``): past it, the venue's messages wait, in order, for the next second (``_held``)."""
+REF_ANSWERS_KEPT: Final = 16_384
+"""UserRefNums whose journal answer (an order id, or 0: not ours) the adapter keeps for its session
+(``ref_answers_kept``; the oldest answer goes first): a number named again costs a dict hit, not a search."""
+_SECOND_NS: Final = 1_000_000_000
+
+
+class _LookupOverBudgetError(Exception):
+    """The journal search a message needs is over this second's budget: the message waits (``_held``)."""
+
+
 class OuchVenue(VenueAdapter):
     """One OUCH 5.0 account over a SoupBinTCP client session (sans-IO; driven by ``VenueConnector``)."""
 
@@ -252,6 +266,19 @@ class OuchVenue(VenueAdapter):
         self._check_orders = False
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
+        self.ref_lookups_per_second = REF_LOOKUPS_PER_SECOND
+        self.ref_answers_kept = REF_ANSWERS_KEPT
+        self._ref_answers: dict[int, int] = {}
+        """UserRefNum no longer mapped -> the journal's answer (order id; 0: not ours), for ``_answers_session``."""
+        self._answers_session = ""
+        self._lookup_window_ns: int | None = None
+        """When the current second of the search budget began (None: no search yet)."""
+        self._lookups_in_window = 0
+        self._lookups_unbounded = False
+        """Held messages are being read whatever the budget (a login, the replay's end, the session's end)."""
+        self._held: deque[tuple[int, bytes]] = deque()
+        """Sequenced messages waiting behind one whose journal search was over the budget, in the venue's order
+        (admitted, not yet acted on: nothing later of the venue is journaled before them)."""
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -337,6 +364,9 @@ class OuchVenue(VenueAdapter):
             "executions_after_end": 0,
             "after_end": 0,
             "live_after_end": 0,
+            "ref_never_issued": 0,
+            "ref_answers_reused": 0,
+            "held_for_lookup": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -664,6 +694,7 @@ class OuchVenue(VenueAdapter):
             **self.counters,
             "after_end_by_type": dict(self.after_end_by_type),
             "late_cancels_waiting": len(self._late_cancels),
+            "held_now": len(self._held),
             "ignored_by_type": dict(self.ignored),
         }
 
@@ -732,6 +763,11 @@ class OuchVenue(VenueAdapter):
             wait = min(wait, max(self._query_sent_ns + timeout - now_ns, 1))
         if self._refnums.error is not None and not self._store.retry(now_ns):  # recover with no order arriving
             wait = min(wait, RETRY_INTERVAL_NS)
+        if self._held:
+            self._read_held()
+            if self._held:  # the budget is spent: again when the next second of it begins
+                start = self._lookup_window_ns or now_ns
+                wait = min(wait, max(start + _SECOND_NS - now_ns, 1))
         return wait
 
     def reconnect(self) -> bool:
@@ -772,6 +808,8 @@ class OuchVenue(VenueAdapter):
         With requests unanswered nothing is sent yet: the replay may answer them, and only the
         venue's NextUserRefNum tells which of the others may go out again (``on_caught_up``).
         """
+        if self._held:  # messages of the session before this login: acted on first, in their session
+            self._read_held(unbounded=True)
         previous = self._store.session
         self._store.bind(session)
         self._day_ended = self._store.day_ended  # False from a new day or session on
@@ -818,6 +856,8 @@ class OuchVenue(VenueAdapter):
         The Account Query's answer is sequenced after everything the venue sent before it, so
         when it arrives every request the venue processed has been answered.
         """
+        if self._held:  # the replay is read only once every message of it is acted on
+            self._read_held(unbounded=True)
         if not self._replaying:
             return
         self._replaying = False
@@ -886,16 +926,24 @@ class OuchVenue(VenueAdapter):
 
         The one path every message about an order takes: admitted by the exactly-once component,
         decoded, refused if undecodable, its order found by UserRefNum (unknown ones counted), then
-        handed to the handler for its type.
+        handed to the handler for its type. One whose journal search is over the budget waits (``_hold``), and
+        every later one waits behind it, in order.
         """
         if not self.admit(sequence):
+            return
+        if self._held:  # an earlier message waits for its journal search: this one waits behind it
+            self._held.append((sequence, bytes(message)))
+            self.counters["held_for_lookup"] += 1
             return
         try:  # subscripts, no method calls (an empty message: IndexError; an unknown type: KeyError)
             entry = self._dispatch[message[0]]
         except (IndexError, KeyError):
             entry = None
         if entry is None:
-            self._not_about_an_order(sequence, message)
+            try:
+                self._not_about_an_order(sequence, message)
+            except _LookupOverBudgetError:
+                self._hold(sequence, message)
             return
         decode, user_ref_num, handler = entry
         decoded = decode(message)
@@ -908,10 +956,74 @@ class OuchVenue(VenueAdapter):
         except KeyError:
             chain = None
         if chain is None:
-            if not self._unmapped(sequence, message[0], decoded, urn):
-                self._unknown(sequence, chr(message[0]), urn)
+            try:
+                if not self._unmapped(sequence, message[0], decoded, urn):
+                    self._unknown(sequence, chr(message[0]), urn)
+            except _LookupOverBudgetError:
+                self._hold(sequence, message)
             return
         handler(sequence, chain, decoded)
+
+    def _act_on(self, sequence: int, message: memoryview) -> bool:
+        """Act on an admitted message as ``on_sequenced`` does; False if its journal search is over the budget."""
+        try:
+            entry = self._dispatch[message[0]]
+        except (IndexError, KeyError):
+            entry = None
+        try:
+            if entry is None:
+                self._not_about_an_order(sequence, message)
+                return True
+            decode, user_ref_num, handler = entry
+            decoded = decode(message)
+            if type(decoded) is DecodeError:
+                self._undecodable(sequence, message, decoded)
+                return True
+            urn = user_ref_num(decoded)
+            chain = self._refs.get(urn)
+            if chain is None:
+                if not self._unmapped(sequence, message[0], decoded, urn):
+                    self._unknown(sequence, chr(message[0]), urn)
+                return True
+            handler(sequence, chain, decoded)
+        except _LookupOverBudgetError:
+            return False
+        return True
+
+    def _hold(self, sequence: int, message: memoryview) -> None:
+        """Keep message ``sequence`` (and every later one) for a later turn: its journal search is over the budget.
+
+        Nothing is dropped and the venue's order is kept: the held messages are acted on in ``poll`` as the
+        budget allows (``ref_lookups_per_second``), and all at once before a login, the replay's end or the
+        session's end. Nothing of the venue after them is journaled before them, so a restart meanwhile has
+        the venue send them again. Counted (``held_for_lookup``, once per message), logged at ERROR (rarely).
+        """
+        self._held.append((sequence, bytes(message)))
+        self.counters["held_for_lookup"] += 1
+        self._rare_log.log(
+            "held_for_lookup",
+            logging.ERROR,
+            "venue %s: more than %d messages a second name UserRefNums no longer mapped here (each a journal "
+            "search): message at sequence %d and the venue's later ones wait for the next second, in order "
+            "(%d waiting)",
+            self.name,
+            self.ref_lookups_per_second,
+            sequence,
+            len(self._held),
+        )
+
+    def _read_held(self, *, unbounded: bool = False) -> None:
+        """Act on held messages in order, as far as the search budget goes (``unbounded``: all of them)."""
+        held = self._held
+        self._lookups_unbounded = unbounded
+        try:
+            while held:
+                sequence, message = held[0]
+                if not self._act_on(sequence, memoryview(message)):
+                    return
+                held.popleft()
+        finally:
+            self._lookups_unbounded = False
 
     def _ended_order(self, urn: int) -> int:
         """Return the order UserRefNum ``urn`` (no longer mapped here) was sent for in this session (0: none).
@@ -920,7 +1032,11 @@ class OuchVenue(VenueAdapter):
         one it no longer maps is an order's that ended here: released from memory by the engine
         (``memory.terminal_orders_kept``) or ended before a restart. A UserRefNum does not name the order (unlike
         FIX and BOE ClOrdIDs): the core looks it up in the journal (``order_of_ref``, in this venue session only).
-        A number this adapter is canceling at the venue (``_late_cancels``) is known without the look-up.
+        A number this adapter is canceling at the venue (``_late_cancels``) is known without the look-up; one
+        above every number the store handed out this session (its high-water mark) or 0 is not ours without it
+        (``ref_never_issued``); one searched before this session is answered as then (``ref_answers_reused``: up
+        to ``ref_answers_kept``). A search past ``ref_lookups_per_second`` raises ``_LookupOverBudgetError``: the
+        message waits (``_hold``), so a venue naming unknown numbers cannot keep the loop searching.
         """
         late = self._late_cancels.get(urn)
         if late is not None:
@@ -928,7 +1044,34 @@ class OuchVenue(VenueAdapter):
         lookup = self.order_of_ref
         if lookup is None:
             return 0
-        return lookup(self.name, urn, self._store.session)
+        store = self._store
+        if urn > store.last_issued or urn <= 0:  # the store never handed it out this session: not ours
+            self.counters["ref_never_issued"] += 1
+            return 0
+        answers = self._ref_answers
+        if self._answers_session != store.session:
+            answers.clear()
+            self._answers_session = store.session
+        known = answers.get(urn)
+        if known is not None:
+            self.counters["ref_answers_reused"] += 1
+            return known
+        now = self._clock()
+        start = self._lookup_window_ns
+        if start is None or now - start >= _SECOND_NS:
+            self._lookup_window_ns = now
+            self._lookups_in_window = 0
+        elif self._lookups_in_window >= self.ref_lookups_per_second and not self._lookups_unbounded:
+            raise _LookupOverBudgetError
+        self._lookups_in_window += 1
+        order_id = lookup(self.name, urn, store.session)
+        if order_id < 0:  # the journal could not be read: not an answer to keep
+            return 0
+        if self.ref_answers_kept > 0:
+            if len(answers) >= self.ref_answers_kept:
+                del answers[next(iter(answers))]  # the oldest answer
+            answers[urn] = order_id
+        return order_id
 
     def _unmapped(self, seq: int, kind: int, decoded: Any, urn: int) -> bool:
         """Act on a message about one order whose UserRefNum ``urn`` is no longer mapped; False: not found.
@@ -1188,6 +1331,8 @@ class OuchVenue(VenueAdapter):
         The core first hands ``after_session_end`` the requests the adapter holds no packet for;
         ``_forget_session`` then answers those it holds.
         """
+        if self._held:  # they may answer requests: acted on before the rest are answered
+            self._read_held(unbounded=True)
         self._set_state(VenueState.ENDED, "end of session")
         if self._inflight:
             self._forget_session(_SESSION_ENDED_TEXT, _SESSION_ENDED)
@@ -1460,12 +1605,12 @@ class OuchVenue(VenueAdapter):
         OUCH 5.0's Broken Trade names the execution by Match Number and carries no quantity; the
         order's cumulative quantity, its position and risk's exposure keep the broken fill.
         """
-        self.counters["broken_trades"] += 1
         chain = self._refs.get(message.user_ref_num)
         if chain is not None:
             order: object = chain.order.order_id
         else:  # the order ended here (released from memory, or before a restart): the journal names it
             order = self._broken_order(message) or "unknown"
+        self.counters["broken_trades"] += 1
         log.error(
             "venue %s: BROKEN TRADE at sequence %d: order %s (UserRefNum %d, ClOrdID %r), match number %d, reason %r; "
             "the quantity is not in the message (see the order's fill with that exec_id); position, cumulative "
