@@ -162,7 +162,8 @@ async def test_fill_when_its_order_was_released_from_memory_then_found_in_the_jo
         counters = gw.engine.counters
         assert (counters.late_fills, counters.repeated_fills, counters.venue_events_unknown_order) == (1, 1, unknown)
         assert gw.venue.counters["unknown_user_ref_num"] == 0
-        assert gw.engine.ref_lookups == 2
+        assert gw.engine.ref_lookups == 1  # the copy: the search's answer kept (ouchflood42; before, 2 searches)
+        assert gw.venue.counters["ref_answers_reused"] == 1
     finally:
         await gw.stop()
 
@@ -231,6 +232,7 @@ async def test_fill_when_no_order_was_sent_under_its_user_ref_num_then_unknown_a
         assert gw.rig.risk.executions == executions
         assert gw.engine.counters.venue_events_unknown_order == unknown + 2
         assert (gw.engine.counters.late_fills, gw.venue.counters["executions_after_end"]) == (0, 0)
-        assert gw.engine.ref_lookups == 2
+        assert gw.engine.ref_lookups == 0  # both above the store's mark: not searched (ouchflood42; before, 2)
+        assert gw.venue.counters["ref_never_issued"] == 2
     finally:
         await gw.stop()

@@ -50,6 +50,7 @@ from tests.e2e.support import running_gateway, short_tmp, wait_for
 from tests.harness import MemoryLink
 from tests.ouch.harness import PX, TS
 from tests.ouch.test_late_fill_released import Gateway, _push_out, _rest_and_cancel, wait_until
+from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import (
     AiqCanceled,
@@ -139,7 +140,7 @@ async def test_cancel_answers_when_their_order_was_released_then_counted_after_e
             OrderRejected(TS, urn, 0x0001, "A"),
             OrderModified(TS, urn, "B", 0),  # reduced to nothing: nothing open
             OrderAccepted(TS, urn, "B", 100, "AAPL", PX - 100, "0", "Y", 77, "A", "N", "N", "D", "A"),  # dead
-            OrderCanceled(TS, 999_999, 10, "U"),  # a number never sent: unknown, as before
+            OrderCanceled(TS, 999_999, 10, "U"),  # a number never sent (above the store's mark): unknown, as before
         )
         await wait_until(lambda: gw.venue.counters["unknown_user_ref_num"] == 1, "the messages to be read")
         gw.engine.flush()
@@ -149,7 +150,9 @@ async def test_cancel_answers_when_their_order_was_released_then_counted_after_e
         assert gw.engine.counters.venue_events_unknown_order == unknown + 1
         assert gw.venue.counters["live_after_end"] == 0 and gw.venue.status()["late_cancels_waiting"] == 0
         assert _order_events(link) == [] and gw.rig.risk.executions == executions
-        assert (gw.engine.ref_lookups, gw.engine.ref_lookups_found, gw.engine.ref_lookup_failures) == (8, 7, 0)
+        # the journal searched once for urn (its answer kept: ouchflood42; before, 8 searches, 7 found)
+        assert (gw.engine.ref_lookups, gw.engine.ref_lookups_found, gw.engine.ref_lookup_failures) == (1, 1, 0)
+        assert (gw.venue.counters["ref_answers_reused"], gw.venue.counters["ref_never_issued"]) == (6, 1)
         assert _cancels_at_venue(sim, urn) == ["canceled"]  # the strategy's only: nothing sent for these
     finally:
         await gw.stop()
@@ -336,10 +339,13 @@ async def test_status_and_metrics_when_the_venue_names_numbers_no_longer_mapped_
     async with running_gateway(short_tmp()) as (process, sim):
         process.add_venue_metrics_providers()
         (venue,) = process.venues
+        assert isinstance(venue, OuchVenue)
+        venue._store.ensure_above(5_000)  # as if 5,000 numbers were handed out this session (none journaled)
         sim.stream.append(encode_message(OrderCanceled(TS, 4242, 10, "U")))  # never sent: looked up, not found
         sim.stream.append(encode_message(PriorityUpdate(TS, 4243, PX, "Y", 99)))  # never sent: only counted
+        sim.stream.append(encode_message(OrderCanceled(TS, 5_001, 10, "U")))  # above the store's mark: no look-up
         sim.flush_all()
-        await wait_for(lambda: venue.status()["unknown_user_ref_num"] == 1, what="the Canceled to be read")
+        await wait_for(lambda: venue.status()["unknown_user_ref_num"] == 2, what="the Canceleds to be read")
         await wait_for(lambda: venue.status()["ignored_by_type"] == {"T": 1}, what="the Priority Update")
         admin = process.config.path(process.config.admin_socket)
         loop = asyncio.get_running_loop()
@@ -353,4 +359,7 @@ async def test_status_and_metrics_when_the_venue_names_numbers_no_longer_mapped_
     assert metrics.extra["journal_ref_lookup_records_total"] == lookups["ref_lookup_records"]
     assert metrics.extra["journal_ref_lookup_failures_total"] == 0
     assert metrics.extra["venue_orders_live_after_end_total"] == 0
+    assert status["venues"]["OUCH"]["ref_never_issued"] == 1  # ouchflood42
+    assert (status["venues"]["OUCH"]["held_for_lookup"], status["venues"]["OUCH"]["held_now"]) == (0, 0)
+    assert metrics.extra["venue_messages_held_for_lookup_total"] == 0
     assert "journal look-ups: 2 venue references no longer mapped (0 found" in format_status(status)
