@@ -252,6 +252,7 @@ _VENUE_COUNTER_METRICS: Final = {
     "orders_unchecked_after_gap_fill": "venue_orders_unchecked_after_gap_fill_total",
     "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
     "live_after_end": "venue_orders_live_after_end_total",
+    "held_for_lookup": "venue_messages_held_for_lookup_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
