@@ -9,8 +9,9 @@ adapter (``on_sequenced``, sans-IO), timing each call, for:
 
 - ``distinct-unbounded``: distinct never-sent numbers below the mark, the budget off and no answers kept (main's
   behaviour before ouchflood42: one search each);
-- ``distinct``: the same with the defaults (``ref_lookups_per_second`` searches, the rest wait for later seconds:
-  the time of the first second's calls, then what the ``poll`` of each later second costs);
+- ``distinct``: the same with the defaults and the real clock (per 100 ms window at most 10 searches and 10 ms
+  of searching, the rest wait for later windows): the time of the calls, then what the ``poll`` of each later
+  window costs (for ``--drain`` seconds at most);
 - ``repeated``: 20 never-sent numbers named again and again (each searched once, then a dict hit);
 - ``above``: numbers above the store's high-water mark (no search at all).
 
@@ -30,11 +31,14 @@ from pathlib import Path
 
 from tests.ouch.harness import PX, TS
 from tests.ouch.test_unknown_ref_flood import Day
-from venues.ouch.adapter import REF_ANSWERS_KEPT, REF_LOOKUPS_PER_SECOND
+from venues.ouch.adapter import (
+    REF_ANSWERS_KEPT,
+    REF_LOOKUP_NS_PER_WINDOW,
+    REF_LOOKUP_WINDOW_NS,
+    REF_LOOKUPS_PER_WINDOW,
+)
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import OrderExecuted
-
-SECOND = 1_000_000_000
 
 
 def _feed(day: Day, numbers: list[int]) -> list[int]:
@@ -64,11 +68,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=2_000)
+    parser.add_argument("--drain", type=float, default=10.0, help="seconds of polls at most for `distinct`")
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp:
         built = time.perf_counter()
-        day = Day(Path(tmp), args.orders)
+        day = Day(Path(tmp), args.orders, clock=time.monotonic_ns)
         size = day.journal.tell() / 1e6
         print(f"journal: {args.orders} orders, {size:.1f} MB, built in {time.perf_counter() - built:.1f} s")
         venue, engine = day.venue, day.engine
@@ -76,28 +81,38 @@ def main() -> None:
             step = max(1, args.orders // args.messages)
             distinct = [2 * (1 + (i * step) % args.orders) + 1 for i in range(args.messages)]
 
-            venue.ref_lookups_per_second, venue.ref_answers_kept = 1 << 60, 0
+            venue.ref_lookups_per_window, venue.ref_lookup_ns_per_window, venue.ref_answers_kept = 1 << 60, 1 << 60, 0
             before = engine.ref_lookups
             times = _feed(day, distinct)
             print(_line("distinct-unbounded", times, engine.ref_lookups - before))
-            venue.ref_lookups_per_second, venue.ref_answers_kept = REF_LOOKUPS_PER_SECOND, REF_ANSWERS_KEPT
+            venue.ref_lookups_per_window, venue.ref_answers_kept = REF_LOOKUPS_PER_WINDOW, REF_ANSWERS_KEPT
+            venue.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
 
-            day.clock.advance(SECOND)
+            time.sleep(REF_LOOKUP_WINDOW_NS / 1e9)
             before = engine.ref_lookups
             fresh = [2 * (1 + (i * step + 1) % args.orders) + 1 for i in range(args.messages)]
             times = _feed(day, fresh)
-            print(_line("distinct (1st second)", times, engine.ref_lookups - before))
+            print(_line("distinct (flood)", times, engine.ref_lookups - before))
             polls = []
-            while venue.status()["held_now"]:
-                day.clock.advance(SECOND)
+            before = engine.ref_lookups
+            drain_start = time.monotonic()
+            while venue.status()["held_now"] and time.monotonic() - drain_start < args.drain:
+                time.sleep(REF_LOOKUP_WINDOW_NS / 1e9)
                 start = time.perf_counter_ns()
-                venue.poll(day.clock.now)
+                venue.poll(time.monotonic_ns())
                 polls.append(time.perf_counter_ns() - start)
-            print(_line("distinct (each poll)", polls, engine.ref_lookups - before))
+            drained = engine.ref_lookups - before
+            print(_line("distinct (each poll)", polls, drained))
+            elapsed = time.monotonic() - drain_start
+            print(
+                f"{'':22} drained {drained} in {elapsed:.1f} s ({drained / elapsed:.0f} searches/s), still held "
+                f"{venue.status()['held_now']}"
+            )
+            venue._held.clear()  # the bench stops here: what is left would be read in later windows
 
             before = engine.ref_lookups
             repeated = [2 * (1 + (i % 20) * step) + 1 + 4 for i in range(args.messages)]
-            day.clock.advance(SECOND)
+            time.sleep(REF_LOOKUP_WINDOW_NS / 1e9)
             times = _feed(day, repeated)
             print(_line("repeated (20 numbers)", times, engine.ref_lookups - before))
 

@@ -4,9 +4,9 @@ Before ouchflood42 every such message (Executed, Canceled, Accepted, ... of a nu
 gateway's, or sent again and again) cost a journal search on the event loop (``Engine._order_of_ref``: a binary
 search over the replay index and a scan of up to thousands of records), whatever the rate. Now a number above
 every one the UserRefNum store handed out this session is not ours without a search (``ref_never_issued``), a
-number searched before is answered from the adapter's answers (``ref_answers_reused``), and past
-``ref_lookups_per_second`` searches the venue's messages wait, in order, for the next second (``held_for_lookup``):
-a fill of an order that IS ours, behind the flood, is still applied, once.
+number searched before is answered from the adapter's answers (``ref_answers_reused``), and past the window's
+budget (10 searches or 10 ms of searching per 100 ms) the venue's messages wait, in order, for later windows
+(``held_for_lookup``): a fill of an order that IS ours, behind the flood, is still applied, once.
 
 Sans-IO first: a real ``Engine`` journaling to a real file that holds a day of orders (even UserRefNums; the odd
 ones below the store's high-water mark were never sent), a real ``OuchVenue`` fed sequenced messages, a fake
@@ -15,7 +15,7 @@ clock. Then end to end: the OUCH simulator on loopback, orders released from mem
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
 from tests.harness import LimitRisk, Rig
 from tests.ouch.harness import PX, TS, venue_config
 from tests.ouch.test_late_fill_released import Gateway, _late_fill, _push_out, _rest_and_cancel, wait_until
-from venues.ouch.adapter import OuchVenue
+from venues.ouch.adapter import REF_LOOKUP_WINDOW_NS, OuchVenue
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import OrderCanceled, OrderExecuted, OutboundMessage
 from venues.ouch.refstore import UserRefNumStore
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.timeout(60)
 DAY = "2024-05-01"
 ORDERS = 8_000
 """Orders of the day in the journal: order ``n`` was sent under UserRefNum ``2 * n``."""
-SECOND = 1_000_000_000
+WINDOW = REF_LOOKUP_WINDOW_NS
 
 
 def _sent(order_id: int, venue: str) -> JOrderSent:
@@ -57,13 +57,13 @@ def _sent(order_id: int, venue: str) -> JOrderSent:
 class Day:
     """An engine whose journal holds ``ORDERS`` orders sent to the OUCH venue in session S1, and that venue."""
 
-    def __init__(self, tmp_path: Path, orders: int = ORDERS) -> None:
+    def __init__(self, tmp_path: Path, orders: int = ORDERS, clock: Callable[[], int] | None = None) -> None:
         config = venue_config(tmp_path / "ouch")
         (tmp_path / "ouch").mkdir()
         self.store = UserRefNumStore(tmp_path / "ouch", config.name, today=lambda: DAY, block=1_000)
         self.store.bind("S1")
         self.clock = FakeClock()
-        self.venue = OuchVenue(config, self.clock, store=self.store)
+        self.venue = OuchVenue(config, clock or self.clock, store=self.store)
         self.journal = FileJournal(tmp_path / "journal", fsync=FsyncPolicy.NONE)
         self.rig = Rig(journal=self.journal, venues=[self.venue], risk=LimitRisk())  # type: ignore[list-item]
         self.engine = self.rig.engine
@@ -103,7 +103,7 @@ def test_flood_when_numbers_were_never_sent_then_searched_within_the_budget_and_
     day: Day,
 ) -> None:
     venue, engine = day.venue, day.engine
-    venue.ref_lookups_per_second = 10
+    venue.ref_lookups_per_window = 10
     odd = [2 * n + 1 for n in range(100, 130)]  # below the high-water mark, never sent: each needs a search
     day.says(*[_executed(urn, 1000 + urn) for urn in odd], OrderCanceled(TS, 2 * 50, 0, "U"))
 
@@ -112,22 +112,33 @@ def test_flood_when_numbers_were_never_sent_then_searched_within_the_budget_and_
     assert venue.counters["held_for_lookup"] == 21 and venue.status()["held_now"] == 21
     assert venue.counters["after_end"] == 0  # order 50's Canceled waits behind the flood
 
-    venue.poll(day.clock.now)  # the same second: nothing more
+    venue.poll(day.clock.now)  # the same window: nothing more
     assert engine.ref_lookups == 10
-    day.clock.advance(SECOND)
+    day.clock.advance(WINDOW)
     venue.poll(day.clock.now)
     assert (engine.ref_lookups, venue.status()["held_now"]) == (20, 11)
-    day.clock.advance(SECOND)
+    day.clock.advance(WINDOW)
     venue.poll(day.clock.now)
     assert (engine.ref_lookups, venue.status()["held_now"]) == (30, 1)
     assert venue.counters["after_end"] == 0
-    day.clock.advance(SECOND)
+    day.clock.advance(WINDOW)
     venue.poll(day.clock.now)
     assert venue.status()["held_now"] == 0
     assert (engine.ref_lookups, engine.ref_lookups_found) == (31, 1)
     assert venue.counters["unknown_user_ref_num"] == 30
     assert venue.after_end_by_type == {"C": 1}  # order 50's, found in the journal, after every earlier message
     assert venue.counters["held_for_lookup"] == 21  # once per message
+
+
+def test_flood_when_searches_take_long_then_the_window_s_time_budget_stops_them(tmp_path: Path) -> None:
+    ticking = FakeClock()
+    day = Day(tmp_path, 3_000, clock=lambda: ticking.advance(6_000_000))  # each clock read: 6 ms later
+    try:
+        day.says(*[_executed(2 * n + 1, n) for n in range(200, 205)])
+        assert day.engine.ref_lookups == 2  # 6 ms each: the third would start past the 10 ms of the window
+        assert day.venue.status()["held_now"] == 3
+    finally:
+        day.close()
 
 
 def test_flood_when_the_same_unknown_numbers_come_again_then_each_is_searched_once(day: Day) -> None:
@@ -207,7 +218,7 @@ async def test_flood_on_loopback_when_a_late_fill_of_ours_comes_behind_it_then_a
         assert not any(number in venue._refs for number in fillers)
         high = venue.status()["last_user_ref_num"]
         assert isinstance(high, int)
-        venue.ref_lookups_per_second = 5
+        venue.ref_lookups_per_window = 1
 
         for number in fillers:  # a Canceled of nothing for each: found, counted after-end
             sim.stream.append(encode_message(OrderCanceled(TS, number, 0, "U")))

@@ -206,13 +206,17 @@ def _ref_key(venue_ref: str) -> int:
         return -1
 
 
-REF_LOOKUPS_PER_SECOND: Final = 100
-"""Journal searches for UserRefNums no longer mapped the adapter starts per second of its clock, at most
-(``ref_lookups_per_second``): past it, the venue's messages wait, in order, for the next second (``_held``)."""
+REF_LOOKUP_WINDOW_NS: Final = 100_000_000
+"""The search budget's window (100 ms of the adapter's clock): ``ref_lookups_per_window`` searches and
+``ref_lookup_ns_per_window`` of searching at most in each (at least one); past it, the venue's messages wait,
+in order, for a later window (``_held``)."""
+REF_LOOKUPS_PER_WINDOW: Final = 10
+"""Journal searches for UserRefNums no longer mapped started per window at most (100 a second)."""
+REF_LOOKUP_NS_PER_WINDOW: Final = 10_000_000
+"""Time spent searching per window, at most (10 ms of 100: a tenth of the loop); the search that passes it ends."""
 REF_ANSWERS_KEPT: Final = 16_384
 """UserRefNums whose journal answer (an order id, or 0: not ours) the adapter keeps for its session
 (``ref_answers_kept``; the oldest answer goes first): a number named again costs a dict hit, not a search."""
-_SECOND_NS: Final = 1_000_000_000
 
 
 class _LookupOverBudgetError(Exception):
@@ -266,14 +270,16 @@ class OuchVenue(VenueAdapter):
         self._check_orders = False
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
-        self.ref_lookups_per_second = REF_LOOKUPS_PER_SECOND
+        self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
+        self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
         self._ref_answers: dict[int, int] = {}
         """UserRefNum no longer mapped -> the journal's answer (order id; 0: not ours), for ``_answers_session``."""
         self._answers_session = ""
         self._lookup_window_ns: int | None = None
-        """When the current second of the search budget began (None: no search yet)."""
+        """When the current window of the search budget began (None: no search yet)."""
         self._lookups_in_window = 0
+        self._lookup_ns_in_window = 0
         self._lookups_unbounded = False
         """Held messages are being read whatever the budget (a login, the replay's end, the session's end)."""
         self._held: deque[tuple[int, bytes]] = deque()
@@ -765,9 +771,9 @@ class OuchVenue(VenueAdapter):
             wait = min(wait, RETRY_INTERVAL_NS)
         if self._held:
             self._read_held()
-            if self._held:  # the budget is spent: again when the next second of it begins
+            if self._held:  # the budget is spent: again when its next window begins
                 start = self._lookup_window_ns or now_ns
-                wait = min(wait, max(start + _SECOND_NS - now_ns, 1))
+                wait = min(wait, max(start + REF_LOOKUP_WINDOW_NS - now_ns, 1))
         return wait
 
     def reconnect(self) -> bool:
@@ -994,20 +1000,21 @@ class OuchVenue(VenueAdapter):
         """Keep message ``sequence`` (and every later one) for a later turn: its journal search is over the budget.
 
         Nothing is dropped and the venue's order is kept: the held messages are acted on in ``poll`` as the
-        budget allows (``ref_lookups_per_second``), and all at once before a login, the replay's end or the
-        session's end. Nothing of the venue after them is journaled before them, so a restart meanwhile has
-        the venue send them again. Counted (``held_for_lookup``, once per message), logged at ERROR (rarely).
+        budget allows (``_ended_order``), and all at once before a login, the replay's end or the session's end.
+        Nothing of the venue after them is journaled before them, so a restart meanwhile has the venue send them
+        again. Counted (``held_for_lookup``, once per message), logged at ERROR (rarely).
         """
         self._held.append((sequence, bytes(message)))
         self.counters["held_for_lookup"] += 1
         self._rare_log.log(
             "held_for_lookup",
             logging.ERROR,
-            "venue %s: more than %d messages a second name UserRefNums no longer mapped here (each a journal "
-            "search): message at sequence %d and the venue's later ones wait for the next second, in order "
-            "(%d waiting)",
+            "venue %s: messages name UserRefNums no longer mapped here faster than the journal may be searched "
+            "(each a search; at most %d and %d ms of them per 100 ms): message at sequence %d and the venue's later "
+            "ones wait, in order (%d waiting)",
             self.name,
-            self.ref_lookups_per_second,
+            self.ref_lookups_per_window,
+            self.ref_lookup_ns_per_window // MS,
             sequence,
             len(self._held),
         )
@@ -1035,8 +1042,9 @@ class OuchVenue(VenueAdapter):
         A number this adapter is canceling at the venue (``_late_cancels``) is known without the look-up; one
         above every number the store handed out this session (its high-water mark) or 0 is not ours without it
         (``ref_never_issued``); one searched before this session is answered as then (``ref_answers_reused``: up
-        to ``ref_answers_kept``). A search past ``ref_lookups_per_second`` raises ``_LookupOverBudgetError``: the
-        message waits (``_hold``), so a venue naming unknown numbers cannot keep the loop searching.
+        to ``ref_answers_kept``). A search past the window's budget (``ref_lookups_per_window`` searches,
+        ``ref_lookup_ns_per_window`` of searching) raises ``_LookupOverBudgetError``: the message waits
+        (``_hold``), so a venue naming unknown numbers cannot keep the loop searching.
         """
         late = self._late_cancels.get(urn)
         if late is not None:
@@ -1056,15 +1064,20 @@ class OuchVenue(VenueAdapter):
         if known is not None:
             self.counters["ref_answers_reused"] += 1
             return known
-        now = self._clock()
+        clock = self._clock
+        now = clock()
         start = self._lookup_window_ns
-        if start is None or now - start >= _SECOND_NS:
+        if start is None or now - start >= REF_LOOKUP_WINDOW_NS:
             self._lookup_window_ns = now
-            self._lookups_in_window = 0
-        elif self._lookups_in_window >= self.ref_lookups_per_second and not self._lookups_unbounded:
+            self._lookups_in_window = self._lookup_ns_in_window = 0
+        elif not self._lookups_unbounded and (
+            self._lookups_in_window >= self.ref_lookups_per_window
+            or self._lookup_ns_in_window >= self.ref_lookup_ns_per_window
+        ):
             raise _LookupOverBudgetError
         self._lookups_in_window += 1
         order_id = lookup(self.name, urn, store.session)
+        self._lookup_ns_in_window += clock() - now
         if order_id < 0:  # the journal could not be read: not an answer to keep
             return 0
         if self.ref_answers_kept > 0:
