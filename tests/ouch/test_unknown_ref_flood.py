@@ -130,6 +130,18 @@ def test_flood_when_numbers_were_never_sent_then_searched_within_the_budget_and_
     assert venue.counters["held_for_lookup"] == 21  # once per message
 
 
+def test_held_when_the_replay_ends_then_all_acted_on_first_in_order(day: Day) -> None:
+    venue, engine = day.venue, day.engine
+    venue.ref_lookups_per_window = 1
+    day.says(*[_executed(2 * n + 1, n) for n in range(300, 306)], OrderCanceled(TS, 2 * 60, 0, "U"))
+    assert (engine.ref_lookups, venue.status()["held_now"]) == (1, 6)
+
+    venue.on_caught_up()  # the first Server Heartbeat after a login: what the replay said is acted on first
+
+    assert (engine.ref_lookups, venue.status()["held_now"]) == (7, 0)  # whatever the budget
+    assert venue.counters["unknown_user_ref_num"] == 6 and venue.after_end_by_type == {"C": 1}
+
+
 def test_flood_when_searches_take_long_then_the_window_s_time_budget_stops_them(tmp_path: Path) -> None:
     ticking = FakeClock()
     day = Day(tmp_path, 3_000, clock=lambda: ticking.advance(6_000_000))  # each clock read: 6 ms later
