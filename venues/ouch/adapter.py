@@ -1298,9 +1298,10 @@ class OuchVenue(VenueAdapter):
         self._close_pending = True
 
     def on_protocol_error(self, text: str) -> None:
-        """Count a tolerated SoupBinTCP protocol error."""
+        """Count a tolerated SoupBinTCP protocol error; log it on the 1st, 2nd, 4th... of its kind (its first words)."""
         self.counters["protocol_errors"] += 1
-        self._rare("protocol", "SoupBinTCP protocol error: %s", text)
+        kind = " ".join(word for word in text.split()[:3] if not any(c.isdigit() for c in word))  # no numbers
+        self._rare("protocol " + kind, "SoupBinTCP protocol error: %s", text)
 
     # ---- outbound message handlers (called by on_sequenced, decoded, with the order's chain) --------
 
