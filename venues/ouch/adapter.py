@@ -117,6 +117,7 @@ _REJECT_CODES: Final = {code: (f"0x{code:04X}", reject_text(code)) for code in r
 _MAX_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2); OUCH sends 2^32-1."""
 _MAX_PRICE: Final = EVENT_MAX_PRICE
+"""The largest price the strategy protocol carries (section 2); OUCH sends up to 2^64-1."""
 _NAMED_FIELDS: Final = (
     ("orig_user_ref_num", "original UserRefNum"),
     ("user_ref_num", "UserRefNum"),
@@ -130,7 +131,6 @@ _NAMED_FIELDS: Final = (
     ("reason", "reason"),
 )
 """The fields an ERROR line about a message acted on without its malformed appendage names, when it has them."""
-"""The largest price the strategy protocol carries (section 2); OUCH sends up to 2^64-1."""
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
