@@ -1000,8 +1000,9 @@ class OuchVenue(VenueAdapter):
             decode, user_ref_num, handler = entry
             decoded = decode(message)
             if type(decoded) is DecodeError:
-                self._undecodable(sequence, message, decoded)
-                return True
+                decoded = self._fixed_part(sequence, message, decoded)
+                if decoded is None:
+                    return True
             urn = user_ref_num(decoded)
             chain = self._refs.get(urn)
             if chain is None:
