@@ -94,6 +94,11 @@ _INTS = st.one_of(
     st.floats(allow_nan=False),  # not handled: msgspec's float
 )
 _LENGTHS = [0, 1, 30, 31, 32, 33, 254, 255, 256, 257, 1_000, 2_100, 65_535, 65_536]
+_OK_INTS = st.one_of(st.sampled_from(_INT_EDGES), st.integers(-(2**63), 2**64 - 1), st.booleans())
+_OK_STRS = st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda n, c: c * n, st.sampled_from(_LENGTHS[:10]), st.sampled_from(["x", "é", "€"])),
+)
 _STRS = st.one_of(
     st.text(max_size=40),
     st.builds(lambda n, c: c * n, st.sampled_from(_LENGTHS), st.sampled_from(["x", "é", "€", "😀"])),
@@ -103,29 +108,30 @@ _STRS = st.one_of(
 )
 
 
-def _values(hint: Any) -> st.SearchStrategy[Any]:
-    """Return a strategy for a field annotated ``hint``."""
+def _values(hint: Any, ok: bool = False) -> st.SearchStrategy[Any]:
+    """Return a strategy for a field annotated ``hint`` (``ok``: only values the C function writes)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return st.one_of(*(_values(arg) for arg in typing.get_args(hint)))
+        args = [arg for arg in typing.get_args(hint) if not ok or arg is type(None) or arg in PACKED]
+        return st.one_of(*(_values(arg, ok) for arg in args))
     if hint is type(None):
         return st.none()
     if hint is bool:
         return st.booleans()
     if hint is int:
-        return _INTS
+        return _OK_INTS if ok else _INTS
     if hint is str:
-        return _STRS
+        return _OK_STRS if ok else _STRS
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return st.sampled_from(list(hint)) | st.sampled_from([str(member.value) for member in hint])
     if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
-        return st.deferred(lambda: _records(hint))
+        return st.deferred(lambda: _records(hint, ok))
     return st.none()
 
 
-def _records(cls: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
+def _records(cls: type[msgspec.Struct], ok: bool = False) -> st.SearchStrategy[Any]:
     """Return a strategy for ``cls`` instances with every field drawn from its annotation."""
     hints = typing.get_type_hints(cls)
-    return st.builds(cls, *(_values(hints[name]) for name in cls.__struct_fields__))
+    return st.builds(cls, *(_values(hints[name], ok) for name in cls.__struct_fields__))
 
 
 _ANY_RECORD = st.one_of(*(_records(cls) for cls in PACKED), _records(JStrategyEvent), _records(JTradingState))
@@ -183,6 +189,12 @@ _EDGY_SENT = JOrderSent(
 @example(JRequest("s", 1, None, MassCancelAck("r", 3)), b"")
 def test_append_when_random_records_then_msgspec_s_bytes_or_nothing_written(record: object, head: bytes) -> None:
     _check(_c_pack(), record, head)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(*(_records(cls, ok=True) for cls in PACKED)), st.binary(max_size=40))
+def test_append_when_random_records_it_handles_then_written_with_msgspec_s_bytes(record: object, head: bytes) -> None:
+    assert _check(_c_pack(), record, head) or len(msgspec.msgpack.encode(record)) > 2048  # over the C buffer
 
 
 def test_append_when_the_per_order_records_then_c_writes_them_with_msgspec_s_bytes() -> None:
