@@ -22,6 +22,7 @@ import msgspec
 from gateway import journal_syncer as _syncer
 from gateway.journal_file import check_and_restore, check_journal_file, restore_journal_file
 from gateway.journal_lock import lock_journal_file
+from gateway.journal_pack import PACKER
 from gateway.journal_read import (
     _BATCH,
     _PROJECT_ROOT,
@@ -55,6 +56,7 @@ _crc32_f: Final[Callable[[bytearray], SupportsIndex]] = _crc32
 """Typed to return an object: the CRC goes to ``_pack_header_f`` as the int object it is (no unboxing, no new one)."""
 _pack_header_f: Final = _pack_header
 _BATCH_F: Final = _BATCH
+_PACKER: Final = PACKER
 KEEP_BUFFER_BYTES: Final = 64 * 1024
 """``flush`` keeps the batch buffer's allocation up to this size (a larger one, after a burst, is freed)."""
 
@@ -199,10 +201,19 @@ class MmapJournal:
         """Encode ``record`` into the pending batch.
 
         The batch starts at offset 0 of ``_buf``, which ``flush`` does not empty (no free and no new
-        allocation per batch): ``encode_into`` writes at ``body`` and truncates the buffer to its end.
+        allocation per batch): ``encode_into`` writes at ``body`` and truncates the buffer to its end. With
+        the compiled modules, the C ``PACKER`` (``gateway.journal_pack``) writes the per-order records' same
+        bytes in one call, and cuts the buffer there too; msgspec encodes the records it does not handle.
         """
         buf = self._buf
         start = self._pending  # the batch's length, kept: no call
+        packer = _PACKER
+        if packer is not None:  # compiled: the header and body in one C call, msgspec's bytes (-1: not handled)
+            end = packer(buf, start, record)
+            if end >= 0:
+                self._pending = end
+                self.records_written += 1
+                return
         body = start + _HEADER_SIZE
         at: SupportsIndex = body  # boxed once: the encoder's offset and the slice's start
         self._encode_into(record, buf, at)

@@ -1,0 +1,109 @@
+"""The per-order journal records' bytes in one C call (``gateway._journalpack``), with the compiled modules.
+
+``MmapJournal.append`` runs twice per order round trip; with msgspec it makes a payload copy, a CRC call and
+a header pack besides the encoding. ``gateway/_journalpack.c`` writes the header and the MessagePack body
+msgspec's encoder makes (the same bytes: ``tests/test_journal_pack.py`` compares them for random records of
+every type registered here) straight from the record's fields into the batch buffer. It handles the Struct
+types registered below holding exact ints within int64/uint64, exact strs, None, bools and the members of
+the enums registered here (written as msgspec's own bytes for each member); for any other record it writes
+nothing and returns -1, and ``append`` encodes with msgspec as before (whose bytes, or error, are the reference).
+
+Built by ``build_native.py`` into ``build/native/gateway/`` (``obs.native.EXTENSIONS``), on the import path only
+with the compiled modules: pure Python, or nothing built, ``PACKER`` is None and the journal is as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import msgspec
+
+from gateway.journal_records import (
+    JCancelQueued,
+    JCancelRefused,
+    JOrderCreated,
+    JOrderRefused,
+    JOrderSent,
+    JReplaceRejected,
+    JRequest,
+    JSentCancel,
+    JSentNew,
+    JSentReplace,
+    JVenueApplied,
+    JVenueEvent,
+)
+from model.enums import OrderType, Side, TimeInForce
+from model.venue_events import (
+    VenueAccepted,
+    VenueCanceled,
+    VenueCancelRejected,
+    VenueExecuted,
+    VenueRejected,
+    VenueReplaced,
+)
+
+PACKED: Final[tuple[type[msgspec.Struct], ...]] = (
+    JRequest,
+    JOrderSent,
+    VenueAccepted,
+    JVenueApplied,
+    VenueExecuted,
+    VenueCanceled,
+    JSentCancel,
+    JSentReplace,
+    VenueReplaced,
+    VenueRejected,
+    VenueCancelRejected,
+    JOrderCreated,
+    JVenueEvent,
+    JCancelQueued,
+    JSentNew,
+    JOrderRefused,
+    JReplaceRejected,
+    JCancelRefused,
+)
+"""The Struct types the C function writes (the order path's and the ack path's first: it looks them up in order)."""
+CONSTANTS: Final = (*Side, *TimeInForce, *OrderType)
+"""The enum members the records hold (``OrderTicket``'s side, time in force and order type)."""
+
+Packer = Callable[[bytearray, int, object], int]
+"""``append(buf, start, record)``: write the record's bytes at ``buf[start:]``, return their end (-1: not written)."""
+
+
+def prefix(cls: type[msgspec.Struct]) -> bytes:
+    """Return msgspec's bytes before ``cls``'s first field value: the array header and the tag.
+
+    Raises TypeError for a Struct the C function cannot write as msgspec does (not array_like, omit_defaults).
+    """
+    config = cls.__struct_config__
+    fields = cls.__struct_fields__
+    if not config.array_like or config.omit_defaults or not fields:
+        raise TypeError(f"{cls.__name__}: not an array_like Struct with fields, without omit_defaults")
+    head = (config.tag,) if config.tag is not None else ()
+    encoded = msgspec.msgpack.encode((*head, *(None for _ in fields)))
+    return encoded[: len(encoded) - len(fields)]  # each None is one byte
+
+
+def register(module: object, types: tuple[type[msgspec.Struct], ...] = PACKED) -> None:
+    """Register ``types`` (their prefixes and field slots) and ``CONSTANTS`` with the C extension ``module``."""
+    for cls in types:
+        fields = [getattr(cls, name) for name in cls.__struct_fields__]
+        module.register(cls, prefix(cls), *fields)  # type: ignore[attr-defined]
+    for member in CONSTANTS:
+        module.register_constant(member, msgspec.msgpack.encode(member))  # type: ignore[attr-defined]
+
+
+def native_packer() -> Packer | None:
+    """Return the C extension's ``append`` with the records registered, or None when it is absent (pure Python)."""
+    try:
+        from gateway import _journalpack  # noqa: PLC0415 - optional: built with the compiled modules
+    except ImportError:
+        return None
+    if not _journalpack.registered():
+        register(_journalpack)
+    return _journalpack.append
+
+
+PACKER: Final = native_packer()
+"""With the compiled modules, the C ``append``; else None (``MmapJournal.append`` encodes with msgspec)."""
