@@ -197,7 +197,7 @@ class PendingReload:
         if self.result is not None:
             return
         try:
-            self.limits = read_limits(self.path, self.wall_now, self.known, self.keep)
+            self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
         except LimitsFileError as exc:
             self.problems = exc.problems
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
@@ -222,6 +222,8 @@ class RiskEngine:
         self._wall_clock = wall_clock
         self._audit = audit
         self._file = limits
+        self._start_positions_sha256 = limits.positions_sha256
+        """The start-of-day positions file as read at start-up (a reload says when it changed since)."""
         self._resolver = Resolver(limits.document)
         self._rows: dict[str, dict[str, dict[str, LimitsRow]]] = {}
         """account -> strategy -> symbol -> the resolved limits as native fields (``LimitsRow``); a new
@@ -901,7 +903,12 @@ class RiskEngine:
         changes = diff_trees(previous.display, limits.display)
         changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
         warnings = list(limits.warnings)
-        if limits.positions_sha256 != previous.positions_sha256:
+        if limits.document.start_positions_file is not None and not limits.positions_sha256:
+            warnings.append(
+                "start_positions_file cannot be read: start-of-day positions are read at start-up only; "
+                "the next start needs it"
+            )
+        elif limits.positions_sha256 != self._start_positions_sha256:
             warnings.append("start_positions_file changed: start-of-day positions are read at start-up only")
         record = {
             "event": "reload",
