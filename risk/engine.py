@@ -51,7 +51,7 @@ from risk.checks import (
     money,
     passes_new,
 )
-from risk.diff import diff_trees
+from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
 from risk.engine_views import ExposureView as ExposureView  # noqa: PLC0414 - re-exported
 from risk.engine_views import LimitSource as LimitSource  # noqa: PLC0414 - re-exported
@@ -165,6 +165,13 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
     }
 
 
+def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
+    """Return what ``limits`` changes over ``previous``, field by field (the reload's audit record)."""
+    changes = diff_trees(previous.display, limits.display)
+    changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
+    return changes
+
+
 class PendingReload:
     """A reload under way: what reading the files needs, then what was read (``RiskEngine.begin_reload``)."""
 
@@ -187,6 +194,9 @@ class PendingReload:
         """The reference prices in force, kept as they are (the file watch: modified in place), or None."""
         self.signature = signature
         """The limits file's signature before reading (what the watch then counts as seen)."""
+        self.previous: LimitsFile | None = None
+        """The limits in force when the reload began: ``read`` diffs the new ones against them."""
+        self.changes: list[Change] = []
         self.limits: LimitsFile | None = None
         self.problems: list[Problem] = []
         self.result: ReloadResult | None = None
@@ -197,7 +207,9 @@ class PendingReload:
         if self.result is not None:
             return
         try:
-            self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
+            limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
+            if self.previous is not None:
+                self.changes = _changes(self.previous, limits)
         except LimitsFileError as exc:
             self.problems = exc.problems
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
@@ -886,7 +898,9 @@ class RiskEngine:
         if keep is not None and flagged is not None:
             self._in_place["reference"] = flagged
         self._held.clear()
-        return PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
+        pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
+        pending.previous = self._file
+        return pending
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
         """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way."""
@@ -900,8 +914,7 @@ class RiskEngine:
         previous = self._file
         kept = keep is not None and limits.reference_parsed is keep
         reference_signature = _file_signature(limits.reference_path)
-        changes = diff_trees(previous.display, limits.display)
-        changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
+        changes = pending.changes if pending.previous is previous else _changes(previous, limits)
         warnings = list(limits.warnings)
         if limits.document.start_positions_file is not None and not limits.positions_sha256:
             warnings.append(

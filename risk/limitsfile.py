@@ -120,7 +120,7 @@ def read_limits(
         if known is not None:
             problems += check_names(parsed, data, known, warnings)
     reference = None
-    positions = None
+    positions: Parsed[StartPositionsDocument] | None = None
     settings = data.get("reference_prices") if data is not None else None
     reference_name = settings.get("file") if isinstance(settings, dict) else None
     if isinstance(reference_name, str):
@@ -147,7 +147,7 @@ def read_limits(
             digest = hashlib.sha256(read_bounded(positions_path)).hexdigest()
         except OSError:
             digest = ""
-        positions = Parsed(str(positions_path), digest)
+        positions = Parsed[StartPositionsDocument](str(positions_path), digest)
     elif isinstance(positions_name, str):
         positions = parse_file(_beside(limits_path, positions_name), StartPositionsDocument)
         problems.extend(_at_field(positions.problems, parsed, ("start_positions_file",)))
