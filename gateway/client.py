@@ -282,7 +282,8 @@ class OrderHandle:
         if isinstance(event, OrderAccepted):
             self.status = OrderStatus.LIVE if self.status is OrderStatus.PENDING_NEW else self.status
             self.venue_order_id = event.venue_order_id
-            self.qty = event.qty
+            self.qty = event.qty  # as the venue accepted it: the open quantity follows
+            self.leaves_qty = max(event.qty - self.cum_qty, 0)
             self.price = event.price or self.price
             _resolve(self._acked, event)
         elif isinstance(event, Executed):

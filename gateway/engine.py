@@ -615,11 +615,14 @@ class Engine:
 
     def _on_venue_accepted(self, st: StrategyState, order: Order, ev: VenueAccepted) -> None:
         out = self._produced
+        qty, price = order.qty, order.price
         event = accepted(order, ev, st.next_seq, out)
         if event is None:
             self._out_of_place(order, ev)
             return
         self._n_accepted += 1
+        if order.qty != qty or order.price != price:
+            self._accepted_otherwise(order, qty, price)
         self._deliver(st, event)
         if out:  # OUCH Order State D: the same message canceled it
             canceled_event = out.pop()
@@ -627,6 +630,25 @@ class Engine:
             self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
             self._close(order)
             self._deliver(st, canceled_event)
+
+    def _accepted_otherwise(self, order: Order, qty: int, price: int) -> None:
+        """Recount the exposure of an order the venue accepted at another quantity or price; log it (rarely)."""
+        self.risk.on_open_changed(order, qty, price)
+        self._rarelog.log(
+            "accepted_otherwise",
+            self.clock(),
+            logging.WARNING,
+            "venue %s accepted order %d (%s, strategy %s) as %d @ %d, sent as %d @ %d: the order, its open "
+            "quantity and risk exposure follow the venue",
+            order.venue,
+            order.order_id,
+            order.cl_ord_id,
+            order.strategy_id,
+            order.qty,
+            order.price,
+            qty,
+            price,
+        )
 
     def _on_venue_rejected(self, st: StrategyState, order: Order, ev: VenueRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price

@@ -64,13 +64,24 @@ Out = list[OrderEvent]
 
 
 def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent | None:
-    """Apply an acknowledgement (and the cancel an OUCH Order State D carries with it)."""
+    """Apply an acknowledgement (and the cancel an OUCH Order State D carries with it).
+
+    The venue's word on the order wins: a positive quantity it accepted other than the order's (OUCH Order
+    Accepted, FIX OrderQty) becomes the order's quantity and open quantity (no fill comes before an
+    acknowledgement: a fill moves the order past it), and a positive price other than a limit order's its price.
+    """
     if not _fire(order, _ACK):  # apply_ack, inline
         return None
     venue_order_id = order.venue_order_id = ev.venue_order_id  # read once: a generic lookup from compiled code
+    qty = ev.qty
+    if qty != order.qty and qty > 0:
+        order.qty = order.leaves_qty = qty
+    price = ev.price
+    if price != order.price and price > 0 and order.price > 0:
+        order.price = price
     if ev.canceled_reason:
         _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
-    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order.qty, ev.price)
+    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order.qty, price)
 
 
 def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:

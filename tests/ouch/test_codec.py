@@ -593,3 +593,43 @@ def test_splitter_then_decoders_when_random_stream_then_never_raise(data: bytes)
     for packet in SoupSplitter().feed(data):
         decode_outbound(packet[1:])
         decode_inbound(packet[1:])
+
+
+EXECUTED_FIELDS = hexb("45", TS_0930, "00 00 00 01", "00 00 00 64", PRICE_150_25, "41", ORN_1234567)
+"""Order Executed up to its Appendage Length: Type, Timestamp, UserRefNum 1, 100 shares, $150.25, A, Match 1234567."""
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        hexb("00 00", "02 1C 00"),  # Appendage Length 0, 3 more bytes
+        hexb("00 05"),  # Appendage Length 5, nothing follows
+        hexb("00 03", "05 1C 00"),  # a TagValue element longer than the appendage
+        hexb("00"),  # the Appendage Length cut
+    ],
+)
+def test_decode_fixed_part_when_only_the_appendage_is_malformed_then_the_fields_decode(tail: bytes) -> None:
+    message = EXECUTED_FIELDS + tail
+    assert isinstance(decode_outbound(message), DecodeError)
+    assert codec.decode_fixed_part(message) == OrderExecuted(TS_0930_NS, 1, 100, PX, "A", 1234567)
+
+
+def test_decode_fixed_part_when_a_broken_trade_appendage_lies_then_its_match_number_decodes() -> None:
+    message = hexb("42", TS_0930, "00 00 00 01", ORN_1234567, "45", CLID, "00 09")
+    assert isinstance(decode_outbound(message), DecodeError)
+    assert codec.decode_fixed_part(message) == BrokenTrade(TS_0930_NS, 1, 1234567, "E", "ORD1")
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (EXECUTED_FIELDS[:-1], TRUNCATED),  # the Match Number cut
+        (hexb("53", TS_0930, "53", "00"), BAD_LENGTH),  # System Event: no appendage to pass over
+        (hexb("41", TS_0930, "00 00 00 01", "5A") + bytes(50), BAD_ENUM),  # Accepted with Side 'Z'
+        (b"", TRUNCATED),
+        (hexb("7A"), UNKNOWN_TYPE),
+    ],
+)
+def test_decode_fixed_part_when_the_fields_themselves_are_bad_then_decode_error(message: bytes, kind: str) -> None:
+    error = codec.decode_fixed_part(message)
+    assert isinstance(error, DecodeError) and error.kind == kind

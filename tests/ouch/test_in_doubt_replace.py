@@ -10,7 +10,10 @@ sequence number 0. Real engine and journal over the project's OUCH simulator (fa
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+
+import pytest
 
 from gateway.engine import Engine
 from gateway.protocol.messages import (
@@ -113,20 +116,30 @@ def test_replace_when_a_refused_replaces_answer_was_lost_then_refused_at_once_an
     assert link.core.exchange.violations == []
 
 
+@pytest.mark.parametrize("cut", [True, False])
 def test_replace_when_an_undecodable_rejected_names_it_then_answered_as_the_reject_and_the_next_replace_answered(
-    tmp_path: Path,
+    tmp_path: Path, cut: bool
 ) -> None:
-    """Fails on the old code: the Rejected was taken as "in doubt" and the next Replace named the dead number 2."""
+    """Fails on the old code: the Rejected was taken as "in doubt" and the next Replace named the dead number 2.
+
+    Cut inside its ClOrdID, the Rejected does not decode but its UserRefNum and reason can be read; with an
+    Appendage Length past its end, its fields decode and it is acted on without the appendage (fixouch42).
+    """
     link, engine, rig, strat = _gateway(tmp_path, reject_replace_symbols=frozenset({"AAPL"}))
     _resting(link, engine, rig, strat, "u1")
     rig.send(strat, Replace("u1", 250, RESTING - 100))
     _venue_reads(link, engine)
     packet = bytearray(link.core.stream.packets[-1])
     assert packet[3:4] == b"J"
-    packet[3 + 29 : 3 + 31] = b"\xff\xff"  # an appendage length past the end: the Rejected does not decode
+    if cut:  # Type, Timestamp, UserRefNum, Reason and 5 bytes of the ClOrdID
+        message = bytes(packet[3 : 3 + 20])
+        packet = bytearray(struct.pack(">Hc", len(message) + 1, b"S") + message)
+    else:
+        packet[3 + 29 : 3 + 31] = b"\xff\xff"  # an appendage length past the end
     link.core.stream.packets[-1] = bytes(packet)
     _pump(link, engine)
-    assert link.venue.status()["decode_errors"] == 1
+    status = link.venue.status()
+    assert (status["decode_errors"], status["protocol_errors"]) == ((1, 0) if cut else (0, 1))
     (answer,) = [m for m in strat.received() if isinstance(m, CancelRejected)]
     assert answer.code == "0x0015"
     assert link.venue.status()["in_doubt"] == 0

@@ -451,3 +451,22 @@ def test_poll_when_logging_out_then_no_heartbeat_and_next_poll_at_the_server_tim
     wait = client.poll(clock())
     assert client.out == bytearray()
     assert wait == CONFIG.server_timeout_ns - 1_500 * MS  # the server's close is awaited, no busy polling
+
+
+def test_login_rejected_when_received_while_logged_in_then_ignored_counted_and_the_session_kept() -> None:
+    client, recorder, clock = _logged_in()
+    # SoupBinTCP 3.00: Login Rejected answers a Login Request only ('J' + reason 'A')
+    client.data_received(bytes.fromhex("00024a41") + _msgs(b"a"), clock())
+    assert client.state is SoupClientState.LOGGED_IN
+    assert recorder.rejects == [] and recorder.disconnects == []
+    assert (client.login_rejects, client.login_refusals, client.protocol_errors) == (0, 0, 1)
+    assert recorder.errors == ["Login Rejected (A) while LOGGED_IN; ignored"]
+    assert recorder.messages == [(1, b"a")]  # the session goes on
+
+
+def test_packet_length_zero_when_received_then_skipped_and_counted_a_protocol_error() -> None:
+    client, recorder, clock = _logged_in()
+    client.data_received(bytes.fromhex("0000") + _msgs(b"a") + bytes.fromhex("0000"), clock())
+    assert recorder.messages == [(1, b"a")]
+    assert client.protocol_errors == 1
+    assert recorder.errors == ["2 packet(s) of length 0 skipped"]

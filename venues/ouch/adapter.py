@@ -64,9 +64,11 @@ from venues.ouch.codec import (
     accepted_core,
     decode_canceled,
     decode_executed,
+    decode_fixed_part,
     decode_rejected,
     decode_replaced,
     encode_message,
+    outbound_name,
     pack_cancel_order,
     pack_enter_order,
     pack_replace_order,
@@ -84,6 +86,7 @@ from venues.ouch.messages import (
     BrokenTrade,
     CancelPending,
     CancelReject,
+    OrderAccepted,
     OrderCanceled,
     OrderExecuted,
     OrderModified,
@@ -115,6 +118,19 @@ _MAX_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2); OUCH sends 2^32-1."""
 _MAX_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries (section 2); OUCH sends up to 2^64-1."""
+_NAMED_FIELDS: Final = (
+    ("orig_user_ref_num", "original UserRefNum"),
+    ("user_ref_num", "UserRefNum"),
+    ("quantity", "quantity"),
+    ("decrement_shares", "decrement shares"),
+    ("price", "price"),
+    ("execution_price", "execution price"),
+    ("match_number", "match number"),
+    ("order_reference_number", "Order Reference Number"),
+    ("order_state", "order state"),
+    ("reason", "reason"),
+)
+"""The fields an ERROR line about a message acted on without its malformed appendage names, when it has them."""
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
@@ -900,8 +916,9 @@ class OuchVenue(VenueAdapter):
         decode, user_ref_num, handler = entry
         decoded = decode(message)
         if type(decoded) is DecodeError:
-            self._undecodable(sequence, message, decoded)
-            return
+            decoded = self._fixed_part(sequence, message, decoded)
+            if decoded is None:
+                return
         urn = user_ref_num(decoded)
         try:
             chain: _Chain | None = self._refs[urn]
@@ -1051,6 +1068,49 @@ class OuchVenue(VenueAdapter):
             )
         )
 
+    def _fixed_part(self, sequence: int, message: memoryview, error: DecodeError) -> Any:
+        """Return a message about an order whose appendage alone is malformed, decoded from its fields; None if not.
+
+        Its fields (UserRefNum, quantity, price, Match Number) are intact: a fill is money and is not lost. The
+        message is acted on as if it had no appendage, counted a protocol error and logged at ERROR (the first
+        of each type always, then the 2nd, 4th, 8th...). None: the fields cannot be read either
+        (``_undecodable`` has counted and logged it).
+        """
+        decoded = self._salvaged(sequence, message, error)
+        if decoded is None:
+            self._undecodable(sequence, message, error)
+            return None
+        if isinstance(decoded, OrderAccepted):  # in the form of the Accepted hot path (``accepted_core``)
+            return (
+                decoded.user_ref_num,
+                decoded.quantity,
+                decoded.price,
+                decoded.order_reference_number,
+                decoded.order_state,
+            )
+        return decoded
+
+    def _salvaged(self, sequence: int, message: memoryview, error: DecodeError) -> Any:
+        """Decode the fields of ``message`` before its Appendage Length; count and log it (None: they do not decode)."""
+        decoded = decode_fixed_part(message)
+        if type(decoded) is DecodeError:
+            return None
+        self.counters["protocol_errors"] += 1
+        named = ", ".join(
+            f"{label} {getattr(decoded, field)}" for field, label in _NAMED_FIELDS if hasattr(decoded, field)
+        )
+        self._rare_log.log(
+            "appendage " + chr(message[0]),
+            logging.ERROR,
+            "venue %s: %s at sequence %d with a malformed appendage (%s): acted on without it: %s",
+            self.name,
+            outbound_name(message[0]),
+            sequence,
+            error.text,
+            named,
+        )
+        return decoded
+
     def _undecodable(self, sequence: int, message: memoryview, error: DecodeError) -> None:
         """Count a message about an order that does not decode; if it answers a request, that request is in doubt.
 
@@ -1171,10 +1231,14 @@ class OuchVenue(VenueAdapter):
     def _not_about_an_order(self, sequence: int, message: memoryview) -> None:
         """Decode a message that names no order to act on: handle, count or (rarely) log it."""
         decoded = OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
+        if isinstance(decoded, DecodeError):
+            error = decoded
+            decoded = self._salvaged(sequence, message, error)
+            if decoded is None:
+                self._decode_error(sequence, error)
+                return
         if decoded is None:
             self._decode_error(sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}"))
-        elif isinstance(decoded, DecodeError):
-            self._decode_error(sequence, decoded)
         else:
             handler = self._without_order.get(message[0])
             if handler is not None:
@@ -1234,9 +1298,10 @@ class OuchVenue(VenueAdapter):
         self._close_pending = True
 
     def on_protocol_error(self, text: str) -> None:
-        """Count a tolerated SoupBinTCP protocol error."""
+        """Count a tolerated SoupBinTCP protocol error; log it on the 1st, 2nd, 4th... of its kind (its first words)."""
         self.counters["protocol_errors"] += 1
-        self._rare("protocol", "SoupBinTCP protocol error: %s", text)
+        kind = " ".join(word for word in text.split()[:3] if not any(c.isdigit() for c in word))  # no numbers
+        self._rare("protocol " + kind, "SoupBinTCP protocol error: %s", text)
 
     # ---- outbound message handlers (called by on_sequenced, decoded, with the order's chain) --------
 

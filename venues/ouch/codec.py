@@ -365,11 +365,17 @@ def _pack(packer: struct.Struct, name: str, values: list[object]) -> bytes:
         raise ValueError(f"{name}: {exc}") from None
 
 
-def _decode_with_layout(layout: _Layout, buf: Buffer) -> InboundMessage | OutboundMessage | DecodeError:
+def _decode_with_layout(
+    layout: _Layout, buf: Buffer, *, fixed_part_only: bool = False
+) -> InboundMessage | OutboundMessage | DecodeError:
     size = len(buf)
     fixed = layout.fixed
     options: Options = NO_OPTIONS
-    if size < fixed:
+    if fixed_part_only:
+        if size < layout.short.size:
+            return DecodeError(TRUNCATED, f"{layout.name}: {size} bytes, its fields need {layout.short.size}")
+        raw = layout.short.unpack_from(buf)
+    elif size < fixed:
         if layout.appendage == OPTIONAL_APPENDAGE and size == fixed - 2:
             raw = layout.short.unpack_from(buf)
         else:
@@ -602,6 +608,31 @@ def decode_rejected(buf: Buffer) -> OrderRejected | DecodeError:
     if isinstance(options, DecodeError):
         return options
     return OrderRejected(ts, urn, reason, clid.decode("latin-1").rstrip(" "), options)
+
+
+def decode_fixed_part(buf: Buffer) -> OutboundMessage | DecodeError:
+    """Decode the fields of an outbound message before its Appendage Length, passing over the rest.
+
+    For a message that failed to decode only because of its appendage (an Appendage Length that does not
+    match the message's length, a malformed TagValue, a cut Appendage Length): its fields are where the
+    layout puts them, so what they say (a fill's quantity and price) is not lost. A message shorter than
+    its fields, with a code field outside its enumeration, or of a type without an appendage stays a
+    ``DecodeError``. The message has no options.
+    """
+    if not buf:
+        return DecodeError(TRUNCATED, "empty message")
+    layout = _OUTBOUND_BY_TYPE.get(buf[0])
+    if layout is None:
+        return DecodeError(UNKNOWN_TYPE, f"unknown outbound message type 0x{buf[0]:02X}")
+    if layout.appendage == NO_APPENDAGE:
+        return DecodeError(BAD_LENGTH, f"{layout.name} has no appendage")
+    return _decode_with_layout(layout, buf, fixed_part_only=True)  # type: ignore[return-value]
+
+
+def outbound_name(type_byte: int) -> str:
+    """Return the name of an outbound message type ("" for a type OUCH 5.0 does not define)."""
+    layout = _OUTBOUND_BY_TYPE.get(type_byte)
+    return layout.name if layout is not None else ""
 
 
 def _generic(layout: _Layout) -> Callable[[Buffer], OutboundMessage | DecodeError]:

@@ -233,9 +233,12 @@ class SoupClientSession:
             packets = (memoryview(data)[2:],)  # exactly one whole packet (one answer per read): feed's work, inline
             self._last_received_ns = now_ns
         else:
+            empty = splitter.empty_packets
             packets = splitter.feed(data)
             if packets:  # a whole packet, not any byte: a wrong length that swallows all later traffic is silence
                 self._last_received_ns = now_ns
+            if splitter.empty_packets != empty:  # Packet Length 0: not even a type byte; skipped
+                self._protocol_error(f"{splitter.empty_packets - empty} packet(s) of length 0 skipped")
         for packet in packets:
             kind = packet[0]
             if kind == SEQUENCED_DATA and accepting:
@@ -352,6 +355,9 @@ class SoupClientSession:
             return False
         if kind == LOGIN_REJECTED:
             code = chr(packet[1]) if len(packet) == 2 else "?"
+            if self.state is not SoupClientState.LOGGING_IN:  # it only answers a Login Request (SoupBinTCP 3.00)
+                self._protocol_error(f"Login Rejected ({code}) while {self.state.value}; ignored")
+                return False
             text = LOGIN_REJECT_TEXT.get(code, "unknown reason")
             self.login_rejects += 1
             self.last_login_refusal = f"{text} ({code})"
