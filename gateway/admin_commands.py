@@ -7,6 +7,7 @@ do not import each other.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 import msgspec
@@ -42,6 +43,10 @@ class AdminTarget(Protocol):
 
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the risk limits file; return what happened."""
+        ...
+
+    def reload_risk_soon(self, trigger: str, who: str) -> Awaitable[Any]:
+        """Reload the risk limits file, its files read off the event loop; resolve to what happened."""
         ...
 
     def reset_latency(self) -> None:
@@ -106,10 +111,14 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         state = process.resume(account, who, _text(request, "reason"))
         return {"state": getattr(state, "name", str(state))}
 
-    def risk_reload(request: dict[str, Any], caller: str) -> dict[str, Any]:
+    def risk_reload(request: dict[str, Any], caller: str) -> Awaitable[dict[str, Any]]:
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
-        result = process.reload_risk("gateway risk reload", who)
-        return {"result": msgspec.to_builtins(result)}
+        pending = process.reload_risk_soon("gateway risk reload", who)
+
+        async def answer() -> dict[str, Any]:
+            return {"result": msgspec.to_builtins(await pending)}
+
+        return answer()  # the admin server answers an awaitable from a task
 
     def venue_reconnect(request: dict[str, Any], caller: str) -> dict[str, Any]:
         venue = _text(request, "venue")

@@ -153,6 +153,14 @@ class ReloadableRisk(RiskGate, Protocol):
         """Re-read the limits file; return a result describing what happened."""
         ...
 
+    def begin_reload(self, trigger: str, who: str) -> Any:
+        """Start a reload (``reload`` in steps): return what its ``read()`` (any thread) and ``finish_reload`` take."""
+        ...
+
+    def finish_reload(self, pending: Any) -> Any:
+        """Apply what ``pending`` read if all valid; return a result as ``reload`` does."""
+        ...
+
     def file_changed(self) -> bool:
         """Return True if the limits file changed on disk since the last load."""
         ...
@@ -505,6 +513,8 @@ class GatewayProcess:
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
+        self._risk_reload: asyncio.Task[Any] | None = None
+        """The reload under way off the event loop (its files read in a worker thread), if any."""
         """Files the watch saw change, waiting for a quiet tick before the reload."""
         self._journal_lock: JournalLock | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
@@ -1102,20 +1112,60 @@ class GatewayProcess:
         back a limits edit; the limits file itself must be quiet, and a file that just started changing waits.
         """
         assert self.risk is not None
+        if self._risk_reload is not None:
+            return  # a reload is reading the files: it judges what it read once applied
         changed = self.risk.changed_files()
         settling = self._risk_files_settling
         fresh = [name for name in changed if name not in settling]  # may be half-written: wait a tick
         settled = [name for name in settling if name not in changed]
         settling.update(changed)
         if settled and not fresh and "limits" not in changed:
-            self.reload_risk("file changed on disk", "file watch")
+            self._start_risk_reload("file changed on disk", "file watch")
 
     def _on_sighup(self, sender: str) -> None:
         """Reload on SIGHUP; ``sender`` (pid, process name, uid) is the audit record's ``who``."""
-        self.reload_risk("SIGHUP", sender)
+        self._start_risk_reload("SIGHUP", sender)
 
     def _on_unattributed_sighup(self) -> None:
-        self.reload_risk("SIGHUP", UNKNOWN_SENDER)
+        self._start_risk_reload("SIGHUP", UNKNOWN_SENDER)
+
+    def _start_risk_reload(self, trigger: str, who: str) -> None:
+        """Reload off the event loop when one runs (``reload_risk_soon``), else at once."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self.reload_risk(trigger, who)
+            return
+        self.reload_risk_soon(trigger, who)
+
+    def reload_risk_soon(self, trigger: str, who: str) -> asyncio.Task[Any]:
+        """Reload with the files read and checked in a worker thread: the event loop keeps serving meanwhile.
+
+        The limits in force stay until the new ones are applied, on the loop, in one step (audited first, as
+        ``reload_risk``). Reloads run one after another: one asked for during another reads the files after it.
+        While one is under way the file watch waits (``_watch_risk_file``).
+        """
+        previous = self._risk_reload
+
+        async def run() -> Any:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            assert self.risk is not None
+            self._risk_files_settling.clear()  # this reload reads the files as they are now
+            pending = self.risk.begin_reload(trigger, who)
+            await asyncio.to_thread(pending.read)
+            return self._reloaded(trigger, who, self.risk.finish_reload(pending))
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._risk_reload = task
+        task.add_done_callback(self._risk_reload_done)
+        return task
+
+    def _risk_reload_done(self, task: asyncio.Task[Any]) -> None:
+        if self._risk_reload is task:
+            self._risk_reload = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("risk limits reload failed: %r; old limits stay in force", task.exception())
 
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the limits file (bad files change nothing) and log the outcome.
@@ -1125,7 +1175,10 @@ class GatewayProcess:
         """
         assert self.risk is not None
         self._risk_files_settling.clear()  # this reload reads the files as they are now
-        result = self.risk.reload(trigger, who)
+        return self._reloaded(trigger, who, self.risk.reload(trigger, who))
+
+    def _reloaded(self, trigger: str, who: str, result: Any) -> Any:
+        """Log a reload's outcome; return it."""
         ok = getattr(result, "ok", False)
         errors = getattr(result, "errors", [])
         if ok:

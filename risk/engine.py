@@ -51,7 +51,7 @@ from risk.checks import (
     money,
     passes_new,
 )
-from risk.diff import diff_trees
+from risk.diff import Change, diff_trees
 from risk.duplicates import DuplicateFilter
 from risk.engine_views import ExposureView as ExposureView  # noqa: PLC0414 - re-exported
 from risk.engine_views import LimitSource as LimitSource  # noqa: PLC0414 - re-exported
@@ -61,8 +61,8 @@ from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
 from risk.filewatch import RenameWatch, Signature, Version, file_id, look, shared_watch, stat_signature
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
-from risk.loader import Problem, read_bounded
-from risk.model import Limits, TradingState
+from risk.loader import Parsed, Problem, read_bounded
+from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reference import ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
@@ -165,6 +165,58 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
     }
 
 
+def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
+    """Return what ``limits`` changes over ``previous``, field by field (the reload's audit record)."""
+    changes = diff_trees(previous.display, limits.display)
+    changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
+    return changes
+
+
+class PendingReload:
+    """A reload under way: what reading the files needs, then what was read (``RiskEngine.begin_reload``)."""
+
+    def __init__(
+        self,
+        trigger: str,
+        who: str,
+        path: Path,
+        wall_now: datetime.datetime,
+        known: KnownNames | None,
+        keep: Parsed[ReferencePriceDocument] | None,
+        signature: Signature | None,
+    ) -> None:
+        self.trigger = trigger
+        self.who = who
+        self.path = path
+        self.wall_now = wall_now
+        self.known = known
+        self.keep = keep
+        """The reference prices in force, kept as they are (the file watch: modified in place), or None."""
+        self.signature = signature
+        """The limits file's signature before reading (what the watch then counts as seen)."""
+        self.previous: LimitsFile | None = None
+        """The limits in force when the reload began: ``read`` diffs the new ones against them."""
+        self.changes: list[Change] = []
+        self.limits: LimitsFile | None = None
+        self.problems: list[Problem] = []
+        self.result: ReloadResult | None = None
+        """Set when nothing is to be read (a watch reload held back)."""
+
+    def read(self) -> None:
+        """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
+        if self.result is not None:
+            return
+        try:
+            limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
+            if self.previous is not None:
+                self.changes = _changes(self.previous, limits)
+        except LimitsFileError as exc:
+            self.problems = exc.problems
+        except Exception as exc:  # a bug while reading: refuse, never crash the gateway
+            log.exception("risk reload crashed")
+            self.problems = [Problem(str(self.path), 0, 0, "", f"internal error while reading: {exc!r}")]
+
+
 class RiskEngine:
     """Pre-trade risk for the whole gateway: limits, checks, exposure, reload, audit."""
 
@@ -182,12 +234,19 @@ class RiskEngine:
         self._wall_clock = wall_clock
         self._audit = audit
         self._file = limits
+        self._start_positions_sha256 = limits.positions_sha256
+        """The start-of-day positions file as read at start-up (a reload says when it changed since)."""
         self._resolver = Resolver(limits.document)
         self._rows: dict[str, dict[str, dict[str, LimitsRow]]] = {}
         """account -> strategy -> symbol -> the resolved limits as native fields (``LimitsRow``); a new
         limits file starts it over."""
         self._rows_cached = 0
         self._book = ExposureBook()
+        self._no_account = AccountState()
+        """What a check reads for an account the book holds nothing for: never written, never in the book."""
+        self._flat = PositionState()
+        """What a check reads for a position the book does not hold: never written, never in the book. A
+        check only reads; the book's rows are made when an order is counted (or a fill or correction comes)."""
         self._references = ReferenceBook()
         self._duplicates = DuplicateFilter()
         self._order_windows: Windows = ({}, {}, {})
@@ -355,14 +414,20 @@ class RiskEngine:
             # count the accepted order at once: (rate counters above), duplicate filter, open exposure
             if window > 0:
                 self._duplicates.record(request.duplicate_key, now_ns, window)
+            account = request.account_state
+            position = request.position
+            if position is self._flat:  # the key's first counted order: its rows are made now
+                if account is self._no_account:
+                    account = self._book.account(account_name)
+                position = self._book.position(account, symbol)
             self._book.open_new(
                 order,
                 order_id,
                 request.leaves,
                 request.is_buy,
                 price,  # the order's own price (a market order's too)
-                request.account_state,
-                request.position,
+                account,
+                position,
                 request.value_price,
             )
             return None
@@ -519,11 +584,11 @@ class RiskEngine:
         try:  # subscripts, no method calls: known accounts and positions are the steady state
             account = self._book.accounts[account_name]
         except KeyError:
-            account = self._book.account(account_name)
+            account = self._no_account  # read only: a refused order leaves no row behind
         try:
             position = account.positions[symbol]
         except KeyError:
-            position = self._book.position(account, symbol)
+            position = self._flat
         request.account_state = account
         request.position = position
         state = limits.trading_state
@@ -802,40 +867,61 @@ class RiskEngine:
         """Re-read the limits file; apply it atomically only if entirely valid; audit either way.
 
         ``trigger`` says what asked (``SIGHUP``, ``gateway risk reload``, ``file changed on disk``), ``who`` who did
-        (user name, peer pid). A bad file changes nothing; the result lists every error.
+        (user name, peer pid). A bad file changes nothing; the result lists every error. The gateway does the
+        same in three steps (``begin_reload``, ``PendingReload.read`` in a worker thread, ``finish_reload``) so
+        that reading a large file never stops its event loop.
+        """
+        pending = self.begin_reload(trigger, who)
+        pending.read()
+        return self.finish_reload(pending)
+
+    def begin_reload(self, trigger: str, who: str) -> PendingReload:
+        """Start a reload: take what reading the files needs (``PendingReload.read`` may run in any thread).
+
+        A watch reload held back (the limits file modified in place) reads nothing: its result is set.
         """
         path = self._file.path
-        previous = self._file
         if trigger == WATCH_TRIGGER and self._watch_blocked():
             message = (
                 f"reload NOT applied: {', '.join(v['file'] for v in self._in_place.values())} was modified in place; "
                 "old limits stay in force"
             )
             log.warning("risk %s", message)
-            return ReloadResult(False, trigger, who, "", previous.sha256, [], [], [], message)
+            pending = PendingReload(trigger, who, path, self._wall_now(), self._known, None, None)
+            pending.result = ReloadResult(False, trigger, who, "", self._file.sha256, [], [], [], message)
+            return pending
         keep = None
         flagged = self._in_place.get("reference")
         if trigger == WATCH_TRIGGER and flagged is not None:
-            keep = previous.reference_parsed  # modified in place: the reference prices in force stay
+            keep = self._file.reference_parsed  # modified in place: the reference prices in force stay
         self._in_place.clear()  # this reload reads the files as they are now (but a flagged reference file)
         if keep is not None and flagged is not None:
             self._in_place["reference"] = flagged
         self._held.clear()
-        signature = _file_signature(path)
-        try:
-            limits = read_limits(path, self._wall_now(), self._known, keep)
-        except LimitsFileError as exc:
-            return self._refuse(trigger, who, exc.problems, self._judged(path, signature, keep is None))
-        except Exception as exc:  # a bug while reading: refuse, never crash the gateway
-            log.exception("risk reload crashed")
-            problem = Problem(str(path), 0, 0, "", f"internal error while reading: {exc!r}")
-            return self._refuse(trigger, who, [problem], self._judged(path, signature, keep is None))
+        pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
+        pending.previous = self._file
+        return pending
+
+    def finish_reload(self, pending: PendingReload) -> ReloadResult:
+        """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way."""
+        if pending.result is not None:
+            return pending.result
+        trigger, who, path, keep = pending.trigger, pending.who, pending.path, pending.keep
+        signature = pending.signature
+        limits = pending.limits
+        if limits is None:
+            return self._refuse(trigger, who, pending.problems, self._judged(path, signature, keep is None))
+        previous = self._file
         kept = keep is not None and limits.reference_parsed is keep
         reference_signature = _file_signature(limits.reference_path)
-        changes = diff_trees(previous.display, limits.display)
-        changes += diff_trees(previous.reference_display, limits.reference_display, ("reference_file",))
+        changes = pending.changes if pending.previous is previous else _changes(previous, limits)
         warnings = list(limits.warnings)
-        if limits.positions_sha256 != previous.positions_sha256:
+        if limits.document.start_positions_file is not None and not limits.positions_sha256:
+            warnings.append(
+                "start_positions_file cannot be read: start-of-day positions are read at start-up only; "
+                "the next start needs it"
+            )
+        elif limits.positions_sha256 != self._start_positions_sha256:
             warnings.append("start_positions_file changed: start-of-day positions are read at start-up only")
         record = {
             "event": "reload",

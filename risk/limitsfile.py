@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from risk.loader import Parsed, Problem, parse_file
+from risk.loader import Parsed, Path_, Problem, format_path, parse_file, read_bounded
 from risk.model import (
     AS_OF_LOADED,
     REQUIRED_DEFAULTS,
@@ -98,6 +98,7 @@ def read_limits(
     wall_now: datetime.datetime | None = None,
     known: KnownNames | None = None,
     keep_reference: Parsed[ReferencePriceDocument] | None = None,
+    start_up: bool = True,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -105,6 +106,9 @@ def read_limits(
     (``check_names``): an unknown strategy is a problem, account mismatches are warnings. With
     ``keep_reference`` (the reference prices in force), a limits file naming that same reference-price
     file uses it as it is instead of reading the file again (the file watch: it is modified in place).
+    ``start_up=False`` (a reload): the start-of-day positions file, read at start-up only, is not read
+    or checked, only hashed (its hash is "" if it cannot be read), so it can never block a reload.
+    A referenced file that cannot be read is a problem at the field that names it.
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument)
@@ -116,7 +120,7 @@ def read_limits(
         if known is not None:
             problems += check_names(parsed, data, known, warnings)
     reference = None
-    positions = None
+    positions: Parsed[StartPositionsDocument] | None = None
     settings = data.get("reference_prices") if data is not None else None
     reference_name = settings.get("file") if isinstance(settings, dict) else None
     if isinstance(reference_name, str):
@@ -125,7 +129,7 @@ def read_limits(
             reference = keep_reference
         else:
             reference = parse_file(reference_path, ReferencePriceDocument)
-        problems.extend(reference.problems)
+        problems.extend(_at_field(reference.problems, parsed, ("reference_prices", "file")))
         max_age = settings.get("file_max_age_s", 86_400) if isinstance(settings, dict) else 86_400
         if reference.value is not None:
             age = reference_age_s(reference.value, wall_now)
@@ -137,15 +141,31 @@ def read_limits(
             elif age < -300:
                 warnings.append(f"{reference.file}: as_of {reference.value.as_of} is in the future")
     positions_name = data.get("start_positions_file") if data is not None else None
-    if isinstance(positions_name, str):
+    if isinstance(positions_name, str) and not start_up:
+        positions_path = _beside(limits_path, positions_name)
+        try:
+            digest = hashlib.sha256(read_bounded(positions_path)).hexdigest()
+        except OSError:
+            digest = ""
+        positions = Parsed[StartPositionsDocument](str(positions_path), digest)
+    elif isinstance(positions_name, str):
         positions = parse_file(_beside(limits_path, positions_name), StartPositionsDocument)
-        problems.extend(positions.problems)
+        problems.extend(_at_field(positions.problems, parsed, ("start_positions_file",)))
         if positions.value is not None and data is not None:
             warnings += _positions_unlisted(positions, data, parsed.file)
     if problems or parsed.value is None:
         problems.sort(key=lambda p: (p.file != parsed.file, p.file, p.line, p.column))
         raise LimitsFileError(problems)
     return LimitsFile(limits_path, parsed, reference, positions, warnings)
+
+
+def _at_field(problems: list[Problem], parsed: Parsed[LimitsDocument], field: Path_) -> list[Problem]:
+    """Place problems of a referenced file with no position of their own (it cannot be read) at the field naming it."""
+    line, column = parsed.mark(field)
+    return [
+        Problem(parsed.file, line, column, format_path(field), f"{p.file}: {p.message}") if p.line <= 0 else p
+        for p in problems
+    ]
 
 
 def _positions_unlisted(positions: Parsed[StartPositionsDocument], data: Mapping[str, Any], file: str) -> list[str]:

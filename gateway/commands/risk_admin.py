@@ -90,10 +90,18 @@ def _money(value: object) -> str:
     return format_scaled(value if isinstance(value, int) else 0, PRICE_SCALE)
 
 
+def _trade_price(text: str) -> int:
+    """Parse ``--price``: a trade's price, above 0 (0 or less is no price: bad usage, not "no price")."""
+    price = parse_price(text.strip().removeprefix("-"))
+    if price <= 0 or text.strip().startswith("-"):
+        raise UsageError(f"price {text!r} must be positive (leave --price out to keep the traded notional unchanged)")
+    return price
+
+
 def run_adjust(args: argparse.Namespace) -> int:
     """Ask the gateway to correct a position (or say what it would do); exit 1 if refused, 4 if no answer."""
     try:
-        price = parse_price(args.price) if args.price is not None else 0
+        price = _trade_price(args.price) if args.price is not None else 0
     except UsageError as exc:
         print(f"gateway risk adjust-position: {exc}", file=sys.stderr)
         return 2

@@ -116,4 +116,29 @@ def test_cli_when_the_price_is_malformed_then_exit_2_before_asking_the_gateway(
     target = ["--reason", "bust", "--admin-socket", str(tmp_path / "none.sock")]
     assert main([*args, "--price", "1.00001", *target]) == 2
     assert "at most 4 decimals" in capsys.readouterr().err
+    for price in ("0", "-1", "-0.00"):  # not a trade's price: refused as usage, not taken as "no price"
+        assert main([*args, f"--price={price}", *target]) == 2
+        assert "must be positive" in capsys.readouterr().err
     assert main([*args, "--price", "1.00", *target]) == 1  # no gateway there: refused, nothing changed
+
+
+def test_refused_orders_when_in_new_symbols_then_no_position_is_made_and_the_typo_guard_still_refuses(
+    tmp_path: Path,
+) -> None:
+    engine, clock = make_engine(tmp_path)  # AAPL and MSFT have a reference; QWERTZ has none
+    for _ in range(3):
+        assert code(submit(engine, order(symbol="QWERTZ"), clock)) == codes.REFERENCE_MISSING
+    assert code(submit(engine, order(account="ACC2", qty=5000), clock)) == codes.MAX_QTY
+    book = engine._book
+    assert "ACC1" not in book.accounts and "ACC2" not in book.accounts  # a refused order leaves no row behind
+    plan = engine.plan_adjustment("ACC1", "QWERTZ", 5, 0, -1, "typo")
+    assert not plan.ok and plan.code == adjust.UNKNOWN_SYMBOL
+    assert plan.text.endswith("(symbols with a position: none)")
+    assert submit(engine, order(symbol="MSFT"), clock) is None  # an accepted order makes the rows it counts in
+    assert code(submit(engine, order(symbol="QWERTZ"), clock)) == codes.REFERENCE_MISSING
+    assert sorted(book.accounts["ACC1"].positions) == ["MSFT"]
+    assert engine.position("ACC1", "MSFT").open_buy_qty == 100
+    plan = engine.plan_adjustment("ACC1", "QWERTZ", 5, 0, -1, "typo")
+    assert plan.code == adjust.UNKNOWN_SYMBOL and plan.text.endswith("(symbols with a position: MSFT)")
+    assert (engine._flat.position, engine._flat.open_buy_qty, engine._flat.open_sell_qty) == (0, 0, 0)
+    assert (engine._no_account.open_orders, engine._no_account.positions) == (0, {})

@@ -270,10 +270,26 @@ def test_read_limits_when_reference_file_invalid_then_its_problems_name_that_fil
     ]
 
 
-def test_read_limits_when_reference_file_missing_then_refused(tmp_path: Path) -> None:
+def test_read_limits_when_reference_file_missing_then_refused_at_the_field_naming_it(tmp_path: Path) -> None:
     text = VALID.replace("  max_age_s: 300", "  max_age_s: 300\n  file: missing.yaml")
     problem = _one(tmp_path, text)
-    assert "cannot read the file" in problem.message and problem.file.endswith("missing.yaml")
+    assert (Path(problem.file).name, problem.line, problem.column, problem.path) == (
+        "limits.yaml",
+        19,
+        9,
+        "reference_prices.file",
+    )
+    assert problem.message.startswith(f"{tmp_path / 'missing.yaml'}: cannot read the file: ")
+    assert str(problem).startswith(f"{tmp_path / 'limits.yaml'}:19:9: reference_prices.file: {tmp_path}/missing")
+
+
+def test_read_limits_when_start_positions_file_missing_then_refused_at_start_up_only(tmp_path: Path) -> None:
+    text = VALID + "start_positions_file: positions.yaml\n"
+    problem = _one(tmp_path, text)
+    assert (problem.line, problem.column, problem.path) == (text.count("\n"), 23, "start_positions_file")
+    assert "positions.yaml: cannot read the file" in problem.message
+    limits = read_limits(tmp_path / "limits.yaml", start_up=False)  # a reload: never read, only hashed
+    assert limits.positions is None and limits.positions_sha256 == ""
 
 
 def test_read_limits_when_reference_file_old_then_warns_but_loads(tmp_path: Path) -> None:

@@ -212,3 +212,26 @@ def test_file_changed_when_reload_already_refused_that_content_then_false(tmp_pa
     assert not engine.file_changed()  # the watch must not refuse (and audit) the same content a second time
     replace_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 999}})
     assert engine.file_changed()
+
+
+def test_reload_when_start_positions_file_gone_or_changed_then_applied_and_warned_against_start_up(
+    tmp_path: Path,
+) -> None:
+    positions = tmp_path / "pos.yaml"
+    text = "as_of: 2025-06-13T20:00:00Z\naccounts:\n  ACC1:\n    AAPL: 50\n"
+    positions.write_text(text)
+    engine, _clock = make_engine(tmp_path, {"start_positions_file": "pos.yaml"})
+    assert engine.position("ACC1", "AAPL").position == 50
+    positions.unlink()  # read at start-up only: its absence must not block a reload
+    result = engine.reload("gateway risk reload", "officer")
+    assert result.ok, result.errors
+    assert [w for w in result.warnings if "start_positions_file" in w] == [
+        "start_positions_file cannot be read: start-of-day positions are read at start-up only; the next start needs it"
+    ]
+    positions.write_text(text.replace("50", "70"))
+    result = engine.reload("gateway risk reload", "officer")
+    assert result.ok and "start_positions_file changed" in " ".join(result.warnings)
+    positions.write_text(text)  # the content read at start-up again: nothing to say
+    result = engine.reload("gateway risk reload", "officer")
+    assert result.ok and not [w for w in result.warnings if "start_positions_file" in w]
+    assert engine.position("ACC1", "AAPL").position == 50  # never re-read
