@@ -70,7 +70,8 @@ class JournalCloseError(OSError):
             parts.append(f"{pending_bytes} bytes of records were never written (sent nowhere)")
         if unsynced:
             parts.append("the final fdatasync failed (the records since the last sync may not survive a power loss)")
-        super().__init__(f"journal {path}: {'; '.join(parts)}: {type(cause).__name__}: {cause}")
+        detail = "; ".join(parts) or "its final flush failed (no batch was pending, the file synced)"
+        super().__init__(f"journal {path}: {detail}: {type(cause).__name__}: {cause}")
 
 
 class JournalScan(msgspec.Struct):
