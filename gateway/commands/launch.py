@@ -32,6 +32,7 @@ from gateway.ops.launch import (
     LaunchOptions,
     LaunchRefused,
     execute,
+    find_for_exec,
     log_decision,
     plan_launch,
     render_dry_run,
@@ -42,6 +43,7 @@ from gateway.ops.launch import (
 from gateway.ops.onload import (
     DEFAULT_PROFILE,
     OnloadEnvironment,
+    ProfileError,
     ResolvedProfile,
     detect_onload_environment,
     gateway_profile_dir,
@@ -247,6 +249,14 @@ def run(args: argparse.Namespace) -> int:
     except GatewayArgsError as exc:
         log.error("launch: refusing to start: the arguments after '--' are not valid for 'gateway run': %s", exc)
         return EXIT_USAGE
+    host = HostView(args.host_root)
+    profile = resolve_profile(args.profile, host, gateway_profile_dir())
+    if isinstance(profile, ProfileError):  # first, on every host: a typo shows whatever else the dry run finds
+        log.error("launch: refusing to start: profile error: %s", profile.reason)
+        return EXIT_USAGE
+    if args.dry_run and os.path.dirname(args.python) and find_for_exec(args.python, os.environ) is None:
+        log.error("launch: cannot exec %s: not an executable file (the launch would exit 127)", args.python)
+        return EXIT_EXEC_FAILED  # a path is one whatever the PATH: said before the config and journal checks
     if args.dry_run:
         config, problem = check_config(run_args.config)
         if config is None:
@@ -277,8 +287,6 @@ def run(args: argparse.Namespace) -> int:
         python=args.python,
         gateway_args=tuple(gateway_args),
     )
-    host = HostView(args.host_root)
-    profile = resolve_profile(args.profile, host, gateway_profile_dir())
     onload = detect_onload_environment(host)
     if args.wait_for_onload > 0:
         waited = wait_interruptibly(host, onload, args.wait_for_onload)
