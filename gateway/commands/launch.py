@@ -51,6 +51,7 @@ from gateway.ops.onload import (
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
 from gateway.ops.paths import check_listening, check_paths, checked_paths
+from gateway.signals import block_stop_signals, stop_signal_at_startup, unblock_stop_signals
 from risk.limitsfile import LimitsFileError, read_limits
 
 log = logging.getLogger("gateway.ops.launch")
@@ -242,8 +243,20 @@ def wait_interruptibly(host: HostView, onload: OnloadEnvironment, timeout_s: flo
     return found
 
 
+def _stopped_at_startup() -> int | None:
+    """Return the exit code for a SIGTERM/SIGINT the launcher noted while it started (one line logged), or None."""
+    name = stop_signal_at_startup()
+    if name is None:
+        return None
+    log.error("launch: %s received during the launcher's start-up; nothing exec'd", name)
+    return STOP_SIGNALS[signal.Signals[name]]
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it."""
+    stopped = _stopped_at_startup()
+    if stopped is not None:
+        return stopped
     try:
         gateway_args, run_args = check_gateway_args(list(args.gateway_args))
     except GatewayArgsError as exc:
@@ -327,10 +340,16 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: %s (the launch would exit 127)", unrunnable)
             return EXIT_EXEC_FAILED
         print(render_dry_run(plan))
-        return 0
+        return _stopped_at_startup() or 0
     log_decision(plan)
+    block_stop_signals()  # from here one reaches the exec'd gateway (pending across the exec): it stops cleanly
     try:
+        stopped = _stopped_at_startup()
+        if stopped is not None:
+            return stopped
         execute(plan, os.environ)
     except OSError as exc:
         log.error("launch: cannot exec %s: %s", plan.argv[0], exc.strerror or exc)
         return EXIT_EXEC_FAILED
+    finally:  # only when the exec was not made
+        unblock_stop_signals()
