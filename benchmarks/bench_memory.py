@@ -8,7 +8,8 @@ the resident set size (``/proc/self/statm``) is sampled every ``--every`` orders
 
 * ``bytes/order (100k)``: RSS growth over the first 100,000 orders after the warm-up, per order;
 * ``slope after 100k``: least-squares slope of the RSS samples after the first 100,000 orders, in
-  bytes per order (flat means ~0: memory no longer grows with the day's orders);
+  bytes per order (flat means ~0: memory no longer grows with the day's orders); total RSS counts the
+  journal file's pages as they are mapped, so the anonymous RSS (the heap) line is the one to judge;
 * the engine's object counts at the end (orders, events, the OUCH adapter's per-order maps);
 * ``--slow``: a slow-consumer episode after the run: the strategy stops reading (its bytes pile
   up as a transport's would) until 8 MiB are queued, is cut off, reconnects with the last
@@ -477,8 +478,10 @@ def main() -> int:
     print(f"bytes/order over the first 100k: {result['bytes_per_order_100k']}")
     print(f"bytes/order over the run:        {result['bytes_per_order_run']}")
     print(
-        f"slope after 100k:                {result['slope_after_100k']} B/order "
-        f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB)"  # type: ignore[operator]
+        f"total RSS slope after 100k:      {result['slope_after_100k']} B/order "
+        f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB; "  # type: ignore[operator]
+        "total RSS includes the journal file's pages as they are mapped; the heap's slope is the anonymous "
+        "RSS line above)"
     )
     if result["far_replays"]:
         n, events = result["far_replays"], result["far_replayed_events"]
