@@ -567,8 +567,8 @@ class FileJournal:
         return True
 
     def reader(self, start: int) -> JournalReader:
-        """Return a reader of the file from offset ``start`` on (it stops at ``tell``: what was written)."""
-        return JournalReader(self.path, start, self.tell)
+        """Return a reader of the file from offset ``start`` on (the file ends with its data: no zeros to read past)."""
+        return JournalReader(self.path, start)
 
     def close(self) -> None:
         """Flush, sync and close the file (closed even when that fails: then ``JournalCloseError`` says what)."""
