@@ -54,9 +54,13 @@ from gateway.journal import (
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
+    JournalLostError,
     first_order_id,
+    journal_note,
+    lost_journal_problem,
     mark_journal_closed,
     mark_journal_open,
+    note_journal_begun,
     open_marker,
     read_open_marker,
     recover,
@@ -575,6 +579,10 @@ class GatewayProcess:
             log.warning("journal disabled: a crash loses order state (do not run like this in production)")
             return
         path = journal_path(config)
+        state_dir = config.path(config.state_dir)
+        lost = lost_journal_problem(state_dir, config.gateway_id, path)
+        if lost:
+            raise ConfigError(lost) from JournalLostError(lost)
         scan = JournalScan()
         started = time.perf_counter()
         try:
@@ -638,6 +646,15 @@ class GatewayProcess:
             )
         self._journal_marked = path
         self._journal_first_id = self.engine.next_order_id
+        failed = note_journal_begun(state_dir, config.gateway_id, path)
+        if failed is not None:
+            log.error(
+                "cannot write %s (%s): if the journal %s is deleted while the gateway is stopped, the next start "
+                "cannot tell and begins an empty day (docs/reliability.md 2.3d)",
+                journal_note(state_dir, config.gateway_id),
+                failed.strerror or failed,
+                path,
+            )
         elapsed = time.perf_counter() - started
         stranded = [o for o in self.engine.open_orders.values() if o.venue not in self.engine.venues]
         if stranded:
@@ -1536,10 +1553,16 @@ class GatewayProcess:
                 mark_journal_closed(self._journal_marked)
         except OSError as exc:
             self.exit_code = EXIT_JOURNAL_NOT_DURABLE
+            path = self._journal_marked
+            gone = path is not None and not os.path.lexists(path)
             log.critical(
                 "JOURNAL NOT DURABLE AT STOP: %s. Nothing that depended on it was sent to a venue or a strategy "
-                "(journal first); the next start recovers from what the file holds (exit code %d)",
+                "(journal first); %s (exit code %d)",
                 exc,
+                f"the journal file {path} is GONE (deleted, and it could not be put back): the next start refuses "
+                "to begin an empty day until it is back (docs/reliability.md 2.3d)"
+                if gone
+                else "the next start recovers from what the file holds",
                 EXIT_JOURNAL_NOT_DURABLE,
             )
         lock = self._journal_lock

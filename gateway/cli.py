@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gateway.signals import hold_startup_signals, run_command
+from gateway.signals import HELD_COMMANDS, hold_startup_signals, run_command
 
 COMMAND_MODULES = (
     "gateway.commands.run",
@@ -59,7 +59,7 @@ def configure_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen sub-command; return its exit code."""
-    if run_command(list(sys.argv[1:] if argv is None else argv)) == "run":
+    if run_command(list(sys.argv[1:] if argv is None else argv)) in HELD_COMMANDS:
         hold_startup_signals()  # (again: gateway/__init__ did, from sys.orig_argv) before the commands' imports
     parser = build_parser()
     args = parser.parse_args(argv)

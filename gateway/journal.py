@@ -567,7 +567,7 @@ class FileJournal:
         return True
 
     def reader(self, start: int) -> JournalReader:
-        """Return a reader of the file from offset ``start`` on."""
+        """Return a reader of the file from offset ``start`` on (the file ends with its data: no zeros to read past)."""
         return JournalReader(self.path, start)
 
     def close(self) -> None:

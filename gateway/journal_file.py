@@ -4,9 +4,10 @@ A journal file deleted (unlinked) while the gateway has it open stays whole behi
 descriptor, and the gateway keeps writing into it, but nothing on disk names it any more: the next
 start would begin an empty journal and forget every order. ``check_journal_file`` compares the
 open descriptor with the path (one ``fstat`` and one ``stat``, from a slow timer, never per order);
-``restore_journal_file`` writes what the descriptor holds to a new file in the same directory,
-makes it durable and renames it to the path. Both journal storages use them (``MmapJournal``,
-``FileJournal``: ``check_file``); docs/reliability.md 2.3d says what the gateway does with them.
+``restore_journal_file`` writes what the descriptor holds to a new file in the same directory (made
+again when it was deleted with the file), makes it durable and renames it to the path. Both journal
+storages use them (``MmapJournal``, ``FileJournal``: ``check_file``); docs/reliability.md 2.3d says
+what the gateway does with them.
 """
 
 from __future__ import annotations
@@ -73,10 +74,13 @@ def restore_journal_file(fd: int, path: Path, length: int, allocate: int, header
 
     The new file is preallocated to ``allocate`` bytes (at least ``length``: a full disk fails here, not
     later on a store into a mapping), gets ``header`` at offset 0 when given, is fdatasynced, renamed
-    over nothing (``path`` must be free), and the directory is fsynced. The returned descriptor is open
-    read-write and close-on-exec, and holds the file's ``flock`` (taken before the rename: a second gateway
-    never finds the restored journal unlocked). Raises OSError (the temporary file removed) when any step fails.
+    over nothing (``path`` must be free), and the directory is fsynced. A directory deleted with the file
+    (``rm -rf`` of the journal directory) is made again first, as the start makes it (``make_directory``).
+    The returned descriptor is open read-write and close-on-exec, and holds the file's ``flock`` (taken
+    before the rename: a second gateway never finds the restored journal unlocked). Raises OSError (the
+    temporary file removed) when any step fails.
     """
+    make_directory(path.parent)
     tmp = path.with_name(f".{path.name}.restore-{os.getpid()}")
     new = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
     try:
@@ -95,13 +99,38 @@ def restore_journal_file(fd: int, path: Path, length: int, allocate: int, header
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    with contextlib.suppress(OSError):  # the name durable too; the data already is: a failure does not undo it
-        directory = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    _fsync_directory(path.parent)  # the name durable too; the data already is: a failure does not undo it
     return new
+
+
+def make_directory(directory: Path) -> bool:
+    """Make ``directory`` and its missing parents (mode 0o777 less the umask, as at start); True if any was made.
+
+    Each directory made is made durable in its parent (the parent fsynced), so a restored journal's name
+    survives a power failure with its directory. Raises OSError when one cannot be made.
+    """
+    missing: list[Path] = []
+    at = directory
+    while not at.is_dir():
+        missing.append(at)
+        if at.parent == at:
+            break
+        at = at.parent
+    for made in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made by someone else meanwhile: fine if it is a directory
+            os.mkdir(made)
+        _fsync_directory(made.parent)
+    return bool(missing)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """fsync ``directory`` (its entries durable); a failure is ignored: the data written is durable already."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _copy(fd: int, new: int, length: int) -> None:

@@ -460,8 +460,11 @@ class MmapJournal:
         return True
 
     def reader(self, start: int) -> JournalReader:
-        """Return a reader of the file from offset ``start`` on (what ``flush`` copied is in the page cache)."""
-        return JournalReader(self.path, start)
+        """Return a reader of the file from offset ``start`` on (what ``flush`` copied is in the page cache).
+
+        It stops at ``tell`` (the end ``flush`` reached), never reading the preallocated zeros after it.
+        """
+        return JournalReader(self.path, start, self.tell)
 
     def cut_torn_tail(self, scan: JournalScan) -> None:
         """Continue after the last good record ``records`` found: cut what follows (a torn tail, zeros)."""

@@ -10,7 +10,7 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -70,7 +70,8 @@ class JournalCloseError(OSError):
             parts.append(f"{pending_bytes} bytes of records were never written (sent nowhere)")
         if unsynced:
             parts.append("the final fdatasync failed (the records since the last sync may not survive a power loss)")
-        super().__init__(f"journal {path}: {'; '.join(parts)}: {type(cause).__name__}: {cause}")
+        detail = "; ".join(parts) or "its final flush failed (no batch was pending, the file synced)"
+        super().__init__(f"journal {path}: {detail}: {type(cause).__name__}: {cause}")
 
 
 class JournalScan(msgspec.Struct):
@@ -353,6 +354,16 @@ READ_CHUNK: Final = 64 << 10
 """Bytes a ``JournalReader`` asks the kernel for at a time."""
 
 
+def _zero(data: bytes) -> bool:
+    """Return True if ``data`` holds only zero bytes (a memcmp per 64 KiB, never a byte-by-byte ``strip``)."""
+    step = len(_ZEROS)
+    for at in range(0, len(data), step):
+        part = data[at : at + step]
+        if part != _ZEROS[: len(part)]:
+            return False
+    return True
+
+
 class JournalReader:
     """Read the records of a journal file from a position on, a bounded number at a time (``read``).
 
@@ -360,12 +371,17 @@ class JournalReader:
     the engine noted (``Journal.tell``), forward, as far as it needs and no further. Records are
     CRC-checked as ``read_journal`` checks them; the reader stops at the end of the data (zeros of
     a preallocated file, end of file, a record still being written). A damaged record followed by
-    more data raises JournalCorruptError: a replay never skips one.
+    more data raises JournalCorruptError: a replay never skips one. Given the writer's data end
+    (``written``: the journal's ``tell``), a reader that reaches it stops there and reads nothing more;
+    without it, the zeros after the data are read (up to ``MAX_RECORD_SIZE``) to tell the end from damage.
     """
 
-    def __init__(self, path: str | Path | None, start: int) -> None:
+    def __init__(self, path: str | Path | None, start: int, written: Callable[[], int] | None = None) -> None:
         self._fd = -1
         self._pos = start
+        self._written = written
+        """The writer's data end (``Journal.tell``), asked where the records stop: there the data ends, without
+        reading the file's zeros after it to tell the end from damage (None: a reader of a file at rest)."""
         self._buf = b""
         """Bytes read from ``_buf_at`` on that no record has used yet."""
         self._buf_at = start
@@ -479,14 +495,32 @@ class JournalReader:
         return True
 
     def _end_of_data(self, problem: str) -> None:
-        """At ``_pos``: zeros to the end (the unwritten part) end the data; anything else is damage (raise)."""
-        rest = self._buf[self._pos - self._buf_at :]
-        if rest.strip(b"\0") or os.fstat(self._fd).st_size > self._pos + len(rest):
-            tail = os.pread(self._fd, MAX_RECORD_SIZE, self._pos)
-            if tail.strip(b"\0"):
-                self.close()
-                raise JournalCorruptError(f"journal {self.path}: damaged record at byte {self._pos}: {problem}")
+        """At ``_pos``: the writer's end, or zeros to the end (the unwritten part), end the data; else damage (raise).
+
+        Without the writer's end, the next ``MAX_RECORD_SIZE`` bytes are looked at (a zeroed header followed by
+        data is damage), a ``READ_CHUNK`` at a time, stopping at the first one that is not all zeros.
+        """
+        pos = self._pos
+        written = self._written
+        if written is not None and pos >= written():
+            self.close()
+            return
+        rest = self._buf[pos - self._buf_at :]
+        damaged = not _zero(rest)
+        if not damaged:
+            at, stop = pos + len(rest), min(pos + MAX_RECORD_SIZE, os.fstat(self._fd).st_size)
+            while at < stop:
+                chunk = os.pread(self._fd, min(READ_CHUNK, stop - at), at)
+                self.bytes_read += len(chunk)
+                if not chunk:
+                    break
+                if not _zero(chunk):
+                    damaged = True
+                    break
+                at += len(chunk)
         self.close()
+        if damaged:
+            raise JournalCorruptError(f"journal {self.path}: damaged record at byte {pos}: {problem}")
 
     def close(self) -> None:
         """Release the file and the buffer (the reader reads nothing more)."""

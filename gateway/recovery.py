@@ -387,3 +387,54 @@ def first_order_id(journal_next: int, previous_first: int | None, clean: bool, f
     if clean or FsyncPolicy(fsync) is FsyncPolicy.BATCH:
         return journal_next
     return max(journal_next, previous_first or 0) + ORDER_ID_MARGIN
+
+
+class JournalLostError(JournalCorruptError):
+    """Today's journal file is gone although a gateway began it: starting would begin an empty day (exit 1)."""
+
+
+def journal_note(state_dir: Path, gateway_id: str) -> Path:
+    """Return the file in the gateway's ``state_dir`` naming the journal it last began (``<id>.journal-begun``)."""
+    return state_dir / f"{gateway_id}.journal-begun"
+
+
+def note_journal_begun(state_dir: Path, gateway_id: str, journal: Path) -> OSError | None:
+    """Write, durably, that ``journal`` was begun (each start, after it is open); return the OSError if it cannot be."""
+    note = journal_note(state_dir, gateway_id)
+    text = f"{journal.resolve()}\n"
+    try:
+        if note.read_text(errors="replace") == text:
+            return None  # this journal's note is there already: no write, no fsync
+    except OSError:
+        pass
+    try:
+        note.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomically(note, text.encode())
+    except OSError as exc:
+        return exc
+    return None
+
+
+def lost_journal_problem(state_dir: Path, gateway_id: str, journal: Path) -> str:
+    """Return why starting on ``journal`` would wrongly begin an empty day; "" if not (it exists, or was never begun).
+
+    The note ``note_journal_begun`` wrote names the journal this gateway began last: if that is ``journal``
+    and nothing is at its path, the file (or its whole directory) was deleted since, and the day's open
+    orders, positions and event numbers with it.
+    """
+    if os.path.lexists(journal):
+        return ""
+    note = journal_note(state_dir, gateway_id)
+    try:
+        named = note.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+    if named != str(journal.resolve()):
+        return ""
+    return (
+        f"the journal {journal} is gone, but this gateway began it today ({note} says so): it was deleted, or "
+        "its directory, since; starting would begin an empty day (open orders, positions and exposure forgotten, "
+        "limits checked against nothing). Put the file back (a backup, or the copy the gateway restores while "
+        f"running), or, to begin the day with an empty journal on purpose, move {note} aside and start again "
+        "(docs/reliability.md 2.3d)"
+    )

@@ -46,11 +46,30 @@ def _note_stop(signum: int, frame: FrameType | None) -> None:
     _stop_signals_at_startup.append(signum)
 
 
+HELD_COMMANDS = ("run", "launch")
+"""The sub-commands whose start-up holds the signals: ``gateway run``, and ``gateway launch``, which execs it."""
+
+
 def hold_startup_signals() -> None:
-    """From the start of ``gateway run``: block SIGHUP, note SIGTERM/SIGINT (the run stops once it can)."""
+    """From the start of ``gateway run`` / ``launch``: block SIGHUP, note SIGTERM/SIGINT (stop once it can).
+
+    SIGTERM/SIGINT are unblocked once noted: ``gateway launch`` execs ``gateway run`` with them blocked (a
+    signal in that instant stays pending across the exec) and the run receives them here.
+    """
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     for sig in STOP_SIGNALS:
         signal.signal(sig, _note_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
+
+
+def block_stop_signals() -> None:
+    """Block SIGTERM/SIGINT (``gateway launch``, just before its exec: one arriving then reaches ``gateway run``)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
+
+
+def unblock_stop_signals() -> None:
+    """Undo ``block_stop_signals`` (the exec was not made)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
 
 
 def run_command(argv: list[str] | tuple[str, ...]) -> str | None:
@@ -65,7 +84,7 @@ def run_command(argv: list[str] | tuple[str, ...]) -> str | None:
 
 
 def hold_if_gateway_run(orig_argv: list[str]) -> bool:
-    """Call ``hold_startup_signals`` if this process is ``gateway run`` (``python -m gateway run``, ``gateway run``).
+    """Call ``hold_startup_signals`` if this process is ``gateway run`` or ``gateway launch`` (``python -m gateway``).
 
     Called by ``gateway/__init__`` before its imports (``obs`` takes ~0.1 s), from ``sys.orig_argv``: the
     process's own command line, whatever imports the package.
@@ -76,7 +95,7 @@ def hold_if_gateway_run(orig_argv: list[str]) -> bool:
         rest = orig_argv[2:]
     else:
         return False
-    if run_command(rest) != "run":
+    if run_command(rest) not in HELD_COMMANDS:
         return False
     hold_startup_signals()
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -59,6 +60,45 @@ def test_check_file_when_deleted_then_restored_with_every_record_and_later_ones_
     journal.close()
     assert list(read_journal(path)) == [JOrderRefused(i) for i in range(3150)]
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_check_file_when_the_whole_directory_deleted_then_made_again_with_every_record_and_later_ones_follow(
+    tmp_path: Path, storage: str
+) -> None:
+    directory = tmp_path / "var" / "journal"
+    path = directory / "gw-20261204.journal"
+    journal = _open(path, storage)
+    _write(journal, 0, 40)
+    shutil.rmtree(tmp_path / "var")  # ``rm -rf`` of the state tree, the journal's directory and its parent
+    _write(journal, 40, 10)  # into the deleted file
+    problem, restored = journal.check_file()  # the old code: "restoring it failed: [Errno 2] ... .restore-PID"
+    assert restored and "was deleted while the gateway had it open" in problem
+    assert directory.is_dir() and list(read_journal(path)) == [JOrderRefused(i) for i in range(50)]
+    made = tmp_path / "made"
+    made.mkdir()  # what the start makes: the same mode
+    assert directory.stat().st_mode == made.stat().st_mode
+    assert journal.check_file() == ("", False)
+    _write(journal, 50, 5)  # accepted again: written into the restored file
+    journal.close()
+    assert list(read_journal(path)) == [JOrderRefused(i) for i in range(55)]
+    assert [p.name for p in directory.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_close_when_final_flush_fails_with_nothing_pending_then_the_message_has_no_empty_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j"
+    journal = _open(path, "mmap")
+    _write(journal, 0, 2)
+    other = tmp_path / "other"
+    other.write_bytes(b"not yours")
+    other.rename(path)
+    assert not journal.check_file()[1]
+    with pytest.raises(JournalCloseError) as caught:
+        journal.close()
+    text = str(caught.value)
+    assert ": :" not in text and "its final flush failed" in text  # the old code: "journal j: : OSError: ..."
 
 
 def test_check_file_when_mmap_deleted_then_header_of_the_copy_says_all_of_it_is_durable(tmp_path: Path) -> None:

@@ -42,8 +42,11 @@ from gateway.recovery import (
     ORDER_ID_MARGIN,
     Recovered,
     first_order_id,
+    journal_note,
+    lost_journal_problem,
     mark_journal_closed,
     mark_journal_open,
+    note_journal_begun,
     read_open_marker,
     recover,
 )
@@ -329,3 +332,21 @@ def test_recover_when_a_position_correction_is_journaled_then_risk_gets_it_in_or
     assert risk.exposure("ACC1").traded_notional == 50 * 1_000_000
     restored = [r for r in read_audit_log(tmp_path / "audit.jsonl") if r["event"] == "position_adjust"]
     assert [(r["position_before"], r["position_after"], r["trigger"]) for r in restored] == [(100, 0, "restored")]
+
+
+def test_lost_journal_problem_when_the_begun_journal_is_gone_then_named_else_nothing(tmp_path: Path) -> None:
+    state, journal = tmp_path / "state", tmp_path / "journal" / "gw1-20261205.journal"
+    assert lost_journal_problem(state, "gw1", journal) == ""  # never begun: a new day
+    assert note_journal_begun(state, "gw1", journal) is None
+    assert journal_note(state, "gw1").read_text() == f"{journal.resolve()}\n"
+    problem = lost_journal_problem(state, "gw1", journal)
+    assert f"the journal {journal} is gone, but this gateway began it today" in problem
+    assert f"move {journal_note(state, 'gw1')} aside" in problem
+    assert lost_journal_problem(state, "gw2", journal) == ""  # another gateway id's note
+    assert lost_journal_problem(state, "gw1", journal.with_name("gw1-20261206.journal")) == ""  # the next day
+    journal.parent.mkdir()
+    journal.touch()
+    assert lost_journal_problem(state, "gw1", journal) == ""  # there: recovery reads it
+    before = journal_note(state, "gw1").stat().st_mtime_ns
+    assert note_journal_begun(state, "gw1", journal) is None  # the same journal: not written again
+    assert journal_note(state, "gw1").stat().st_mtime_ns == before

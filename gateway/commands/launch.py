@@ -32,6 +32,7 @@ from gateway.ops.launch import (
     LaunchOptions,
     LaunchRefused,
     execute,
+    find_for_exec,
     log_decision,
     plan_launch,
     render_dry_run,
@@ -42,6 +43,7 @@ from gateway.ops.launch import (
 from gateway.ops.onload import (
     DEFAULT_PROFILE,
     OnloadEnvironment,
+    ProfileError,
     ResolvedProfile,
     detect_onload_environment,
     gateway_profile_dir,
@@ -49,6 +51,7 @@ from gateway.ops.onload import (
 )
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
 from gateway.ops.paths import check_listening, check_paths, checked_paths
+from gateway.signals import block_stop_signals, stop_signal_at_startup, unblock_stop_signals
 from risk.limitsfile import LimitsFileError, read_limits
 
 log = logging.getLogger("gateway.ops.launch")
@@ -240,13 +243,33 @@ def wait_interruptibly(host: HostView, onload: OnloadEnvironment, timeout_s: flo
     return found
 
 
+def _stopped_at_startup() -> int | None:
+    """Return the exit code for a SIGTERM/SIGINT the launcher noted while it started (one line logged), or None."""
+    name = stop_signal_at_startup()
+    if name is None:
+        return None
+    log.error("launch: %s received during the launcher's start-up; nothing exec'd", name)
+    return STOP_SIGNALS[signal.Signals[name]]
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it."""
+    stopped = _stopped_at_startup()
+    if stopped is not None:
+        return stopped
     try:
         gateway_args, run_args = check_gateway_args(list(args.gateway_args))
     except GatewayArgsError as exc:
         log.error("launch: refusing to start: the arguments after '--' are not valid for 'gateway run': %s", exc)
         return EXIT_USAGE
+    host = HostView(args.host_root)
+    profile = resolve_profile(args.profile, host, gateway_profile_dir())
+    if isinstance(profile, ProfileError):  # first, on every host: a typo shows whatever else the dry run finds
+        log.error("launch: refusing to start: profile error: %s", profile.reason)
+        return EXIT_USAGE
+    if args.dry_run and os.path.dirname(args.python) and find_for_exec(args.python, os.environ) is None:
+        log.error("launch: cannot exec %s: not an executable file (the launch would exit 127)", args.python)
+        return EXIT_EXEC_FAILED  # a path is one whatever the PATH: said before the config and journal checks
     if args.dry_run:
         config, problem = check_config(run_args.config)
         if config is None:
@@ -277,8 +300,6 @@ def run(args: argparse.Namespace) -> int:
         python=args.python,
         gateway_args=tuple(gateway_args),
     )
-    host = HostView(args.host_root)
-    profile = resolve_profile(args.profile, host, gateway_profile_dir())
     onload = detect_onload_environment(host)
     if args.wait_for_onload > 0:
         waited = wait_interruptibly(host, onload, args.wait_for_onload)
@@ -319,10 +340,16 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: %s (the launch would exit 127)", unrunnable)
             return EXIT_EXEC_FAILED
         print(render_dry_run(plan))
-        return 0
+        return _stopped_at_startup() or 0
     log_decision(plan)
+    block_stop_signals()  # from here one reaches the exec'd gateway (pending across the exec): it stops cleanly
     try:
+        stopped = _stopped_at_startup()
+        if stopped is not None:
+            return stopped
         execute(plan, os.environ)
     except OSError as exc:
         log.error("launch: cannot exec %s: %s", plan.argv[0], exc.strerror or exc)
         return EXIT_EXEC_FAILED
+    finally:  # only when the exec was not made
+        unblock_stop_signals()

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from gateway.journal_lock import lock_journal_directory
-from gateway.ops.launch import EXIT_REFUSED, EXIT_USAGE
+from gateway.ops.launch import EXIT_EXEC_FAILED, EXIT_REFUSED, EXIT_USAGE
 from tests.ops.conftest import LaunchRig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,6 +114,24 @@ def test_dry_run_when_a_gateway_holds_the_journal_then_exits_1_naming_its_pid(ri
     assert result.returncode == EXIT_REFUSED, result.stdout
     assert f"journal directory {rig.tmp / 'journal'} is in use by another gateway (pid {os.getpid()}" in result.stderr
     assert rig.launch("--dry-run", "--", "--config", str(config)).returncode == 0  # released: the launch may start
+
+
+@pytest.mark.parametrize("bad", ["profile", "python"])
+def test_dry_run_when_a_gateway_holds_the_journal_and_a_flag_is_wrong_then_the_flag_is_named_first(
+    rig: LaunchRig, bad: str
+) -> None:
+    config = _config(rig.tmp)
+    flag = ["--profile", "nosuch"] if bad == "profile" else ["--python", str(rig.tmp / "nonexistent")]
+    lock = lock_journal_directory(rig.tmp / "journal")  # a running gateway: the old code said only "in use"
+    try:
+        result = rig.launch(*flag, "--dry-run", "--", "--config", str(config))
+    finally:
+        lock.release()
+    if bad == "profile":
+        assert result.returncode == EXIT_USAGE and "unknown profile 'nosuch'" in result.stderr
+    else:
+        assert result.returncode == EXIT_EXEC_FAILED and "nonexistent: not an executable file" in result.stderr
+    assert "in use by another gateway" not in result.stderr
 
 
 def test_dry_run_when_directories_usable_then_exits_0_lists_what_it_checked_and_creates_nothing(

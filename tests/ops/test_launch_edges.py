@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from gateway.ops.launch import EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_TERMINATED, EXIT_USAGE
 from tests.ops.conftest import LaunchRig
 from tests.ops.test_launch_contract import _config
@@ -142,3 +144,44 @@ def test_launch_when_module_loaded_but_no_dev_onload_then_kernel_fallback_or_ref
         " no /dev/onload" in required.stderr
     ), required.stderr
     assert rig.record(rig.onload_record) is None and rig.record(rig.child_record) is None
+
+
+# ------------------------------------------------ signals during the launcher's own start-up (before any wait)
+
+
+def _holding(pid: int) -> None:
+    """Wait until ``pid`` holds the start-up signals: SIGHUP blocked, SIGTERM and SIGINT caught."""
+    masks: dict[str, int] = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/status") as status:
+            masks = {
+                k: int(v, 16) for k, _, v in (line.partition(":\t") for line in status) if k in ("SigBlk", "SigCgt")
+            }
+        hup, caught = 1 << (signal.SIGHUP - 1), (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGINT - 1))
+        if masks.get("SigBlk", 0) & hup and masks.get("SigCgt", 0) & caught == caught:
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"the launcher never held the signals: {masks}")
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, EXIT_TERMINATED), (signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGHUP, 0)]
+)
+def test_launch_when_signalled_during_its_own_start_up_then_one_line_and_its_exit_code(
+    rig: LaunchRig, sig: signal.Signals, code: int, dry_run: bool
+) -> None:
+    # rev42ops: SIGTERM ended the launcher silently (143), SIGINT with a KeyboardInterrupt traceback, SIGHUP
+    # with 129 (which systemd counts as a clean exit: Restart=on-failure would not restart it)
+    launcher = rig.popen(*(["--dry-run"] if dry_run else []), "--", "--config", str(_config(rig.tmp)))
+    _holding(launcher.pid)
+    launcher.send_signal(sig)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == code, err
+    assert "Traceback" not in err
+    if sig is signal.SIGHUP:  # held: the launch goes on (the exec'd gateway receives it, pending, once it listens)
+        assert (rig.record(rig.child_record) is None) == dry_run
+        return
+    assert f"launch: {sig.name} received during the launcher's start-up; nothing exec'd" in err
+    assert rig.record(rig.child_record) is None

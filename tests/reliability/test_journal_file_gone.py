@@ -9,6 +9,7 @@ journal begun by another gateway id (a file renamed into place) stops the start 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -73,6 +74,63 @@ async def test_journal_deleted_while_running_then_restored_and_a_kill_9_recovers
         assert welcome.next_seq == 19 and not fresh.errors  # no LAST_SEQ_AHEAD: every event is in the journal
     finally:
         await fresh.close()
+
+
+async def test_journal_directory_deleted_while_running_then_made_again_and_a_restart_recovers_every_order(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    assert gateway.proc is not None
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        first = await _submit(client, 4, 100)
+        assert all(isinstance(event, OrderAccepted) for event in first)
+        journal = gateway.journal()
+        directory = journal.parent
+        shutil.rmtree(directory)  # the old code: never made again, every later order refused JOURNAL_UNAVAILABLE
+        lock, marker = directory / "gateway.lock", journal.with_name(journal.name + ".open")
+        await wait_for(lambda: journal.exists() and lock.exists() and marker.exists(), 5, "directory, files back")
+        assert lock.read_text() == f"{gateway.proc.pid}\n"
+        after = await _submit(client, 6, 200)
+        assert all(isinstance(event, OrderAccepted) for event in after)
+        status = gateway.status()
+        assert status["journal_file"]["restores"] == 1 and status["journal_error"] is None
+    finally:
+        await client.close()
+    assert gateway.stop() == 0
+    assert len(order_ids_by_cl_ord_id(journal, "S1")) == 10
+    gateway.start()
+    assert gateway.status()["recovery"]["orders"] == 10
+
+
+async def test_journal_directory_deleted_while_stopped_then_start_refused_until_the_note_is_moved_aside(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        (accepted,) = await _submit(client, 1, 100)
+        assert isinstance(accepted, OrderAccepted)
+    finally:
+        await client.close()
+    journal = gateway.journal()
+    gateway.kill9()
+    shutil.rmtree(journal.parent)  # with the gateway down: nothing can put it back
+    gateway.start(wait_up=False)
+    assert gateway.proc is not None
+    assert gateway.proc.wait(15) == 1  # the old code: an empty day, the open order and its position forgotten
+    note = workdir / "var" / "state" / "rel.journal-begun"
+    assert f"the journal {journal} is gone, but this gateway began it today" in gateway.log_text()
+    assert f"move {note} aside" in gateway.log_text() and not journal.exists()
+    note.rename(workdir / "note.aside")  # the operator's decision: begin the day with an empty journal
+    gateway.start()
+    assert gateway.status()["recovery"]["orders"] == 0
 
 
 async def test_journal_replaced_by_another_file_then_orders_refused_until_it_is_moved_aside(
