@@ -35,7 +35,7 @@ from tests.ouch.harness import PX, TS, venue_config
 from tests.ouch.test_late_fill_released import Gateway, _late_fill, _push_out, _rest_and_cancel, wait_until
 from venues.ouch.adapter import REF_LOOKUP_WINDOW_NS, OuchVenue
 from venues.ouch.codec import encode_message
-from venues.ouch.messages import OrderCanceled, OrderExecuted, OutboundMessage
+from venues.ouch.messages import AccountQueryResponse, OrderCanceled, OrderExecuted, OutboundMessage
 from venues.ouch.refstore import UserRefNumStore
 
 pytestmark = pytest.mark.timeout(60)
@@ -261,3 +261,48 @@ async def test_flood_on_loopback_when_a_late_fill_of_ours_comes_behind_it_then_a
         assert (engine.counters.late_fills, engine.counters.repeated_fills) == (1, 1)
     finally:
         await gw.stop()
+
+
+def test_account_query_answer_when_it_waits_behind_held_messages_then_acted_on_not_timed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev42diff: the venue's answer to the Account Query sequenced behind a flood is read, not taken as none."""
+    day = Day(tmp_path, orders=2_000)
+    venue = day.venue
+    answers: list[int | None] = []
+    resolve = venue._resolve_unanswered
+    monkeypatch.setattr(venue, "_resolve_unanswered", lambda next_ref: (answers.append(next_ref), resolve(next_ref))[1])
+    venue.ref_lookups_per_window = 10
+    venue._replaying = True  # after a login: the replay read, the adapter asks the venue's NextUserRefNum
+    venue._check_orders = True
+    venue._login_ns = day.clock.now
+    venue.on_caught_up()
+    assert venue._query_sent_ns
+    day.says(*[_executed(2 * n + 1, 1_000 + n) for n in range(100, 700)], AccountQueryResponse(TS, 4_001))
+    for _ in range(80):  # 8 s of windows: past the 5 s query timeout while the flood drains
+        day.clock.advance(WINDOW)
+        venue.poll(day.clock.now)
+    day.close()
+    assert answers == [4_001]
+    assert venue.status()["held_now"] == 0
+
+
+def test_salvaged_message_when_it_waits_for_the_budget_then_counted_a_protocol_error_once(tmp_path: Path) -> None:
+    """rev42diff: a held message with a malformed appendage is decoded again on each try; counted once."""
+    day = Day(tmp_path, orders=2_000)
+    venue = day.venue
+    venue.ref_lookups_per_window = 1
+    day.says(_executed(201, 1))  # one search: the window's budget spent
+    raw = bytearray(encode_message(_executed(203, 2)))
+    raw[-2:] = b"\x00\x05"  # Appendage Length 5 and nothing after it: the fields are intact
+    before = venue.counters["protocol_errors"]
+    day.seq += 1
+    venue.on_sequenced(day.seq, memoryview(bytes(raw)))
+    assert venue.status()["held_now"] == 1
+    for _ in range(3):  # tried again in each window until searched
+        venue.poll(day.clock.now)
+    day.clock.advance(WINDOW)
+    venue.poll(day.clock.now)
+    day.close()
+    assert venue.status()["held_now"] == 0
+    assert venue.counters["protocol_errors"] - before == 1

@@ -301,6 +301,8 @@ class OuchVenue(VenueAdapter):
         self._held: deque[tuple[int, bytes]] = deque()
         """Sequenced messages waiting behind one whose journal search was over the budget, in the venue's order
         (admitted, not yet acted on: nothing later of the venue is journaled before them)."""
+        self._salvaged_sequence = 0
+        """The sequence of the last message counted and logged as salvaged (a held one is decoded again on each try)."""
         self._session = SoupClientSession(
             SoupClientConfig(
                 username=config.username,
@@ -771,11 +773,14 @@ class OuchVenue(VenueAdapter):
         UserRefNum store cannot write, its background retry is posted from here too (at most once a second).
         """
         wait = self._session.poll(now_ns)
+        if self._held:  # first: the Account Query's answer may be waiting behind them (then it is no timeout)
+            self._read_held()
         timeout = self._session.config.server_timeout_ns
         if self._replaying and now_ns - self._login_ns >= timeout:
             log.warning("venue %s: no Server Heartbeat within %d ms of the login", self.name, timeout // MS)
             self.on_caught_up()
-        elif self._query_sent_ns and now_ns - self._query_sent_ns >= timeout:
+        elif self._query_sent_ns and not self._held and now_ns - self._query_sent_ns >= timeout:
+            # not while messages wait for the search budget: the venue answered, this side has not read it yet
             log.warning("venue %s: Account Query unanswered after %d ms", self.name, timeout // MS)
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
@@ -785,11 +790,9 @@ class OuchVenue(VenueAdapter):
             wait = min(wait, max(self._query_sent_ns + timeout - now_ns, 1))
         if self._refnums.error is not None and not self._store.retry(now_ns):  # recover with no order arriving
             wait = min(wait, RETRY_INTERVAL_NS)
-        if self._held:
-            self._read_held()
-            if self._held:  # the budget is spent: again when its next window begins
-                start = self._lookup_window_ns or now_ns
-                wait = min(wait, max(start + REF_LOOKUP_WINDOW_NS - now_ns, 1))
+        if self._held:  # the budget is spent: again when its next window begins
+            start = self._lookup_window_ns or now_ns
+            wait = min(wait, max(start + REF_LOOKUP_WINDOW_NS - now_ns, 1))
         return wait
 
     def reconnect(self) -> bool:
@@ -1252,6 +1255,9 @@ class OuchVenue(VenueAdapter):
         decoded = decode_fixed_part(message)
         if type(decoded) is DecodeError:
             return None
+        if sequence == self._salvaged_sequence:  # the same held message tried again: counted and logged once
+            return decoded
+        self._salvaged_sequence = sequence
         self.counters["protocol_errors"] += 1
         named = ", ".join(
             f"{label} {getattr(decoded, field)}" for field, label in _NAMED_FIELDS if hasattr(decoded, field)
