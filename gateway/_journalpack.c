@@ -324,7 +324,17 @@ append(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return PyLong_FromLong(-1);
     }
     Py_ssize_t end = start + HEADER + length;
-    if (PyByteArray_Resize(buf, end) < 0) { /* exported (a memoryview): msgspec could not resize it either */
+    if (end <= PyByteArray_GET_SIZE(buf)) {
+        /* Cut without giving memory back (PyByteArray_Resize reallocs a buffer cut below half its allocation
+         * down to exact size: the batch's next appends would grow it again), as msgspec's encode_into does. */
+        if (((PyByteArrayObject *)buf)->ob_exports > 0) {
+            PyErr_SetString(PyExc_BufferError, "Existing exports of data: object cannot be re-sized");
+            return NULL;
+        }
+        Py_SET_SIZE(buf, end);
+        PyByteArray_AS_STRING(buf)[end] = '\0';
+    }
+    else if (PyByteArray_Resize(buf, end) < 0) { /* exported (a memoryview): msgspec could not resize it either */
         return NULL;
     }
     unsigned char *at = (unsigned char *)PyByteArray_AS_STRING(buf) + start;

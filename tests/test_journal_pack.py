@@ -243,6 +243,12 @@ def test_append_when_called_wrongly_then_refused_and_nothing_written() -> None:
         _msgspec_append(buf, 3, record)
     view.release()
     assert buf == b"abc"
+    long = bytearray(64)
+    view = memoryview(long)  # exported and cut shorter: refused too
+    with pytest.raises(BufferError):
+        module.append(long, 0, record)
+    view.release()
+    assert long == bytes(64)
     with pytest.raises(TypeError, match="member descriptor"):
         module.register(JOrderRefused, b"\x92\x02", "order_id")
     with pytest.raises(TypeError, match="array_like"):
@@ -277,3 +283,29 @@ def test_mmap_journal_when_records_appended_then_the_file_holds_msgspec_s_bytes_
     path = tmp_path / "j"
     assert path.read_bytes()[DATA_START : data_end(path)] == expected
     assert list(read_journal(path, JournalScan())) == records
+
+
+def test_append_when_a_new_batch_starts_then_the_buffer_keeps_its_allocation() -> None:
+    """rev42diff: cut back to a batch's start, the buffer keeps its memory (as msgspec's ``encode_into`` does).
+
+    ``PyByteArray_Resize`` gives memory back when a bytearray is cut below half its allocation; the next
+    appends of the batch would then grow it again, a realloc or two per batch.
+    """
+    module = _c_module()
+    record = VenueAccepted(1, 2, "abc", 100, 5_000)
+    for append in (module.append, None):
+        buf = bytearray()
+        end = 0
+        for _ in range(300):
+            if append is None:
+                _msgspec_append(buf, end, record)
+                end = len(buf)
+            else:
+                end = append(buf, end, record)
+        allocated = buf.__alloc__()
+        if append is None:
+            _msgspec_append(buf, 0, record)
+        else:
+            assert append(buf, 0, record) == len(buf)
+        assert buf.__alloc__() == allocated
+        assert len(buf) < 100
