@@ -968,6 +968,9 @@ class RiskEngine:
     def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
         digest = _file_hash(path)
+        now = _file_signature(path)
+        if signature is not None and (now is None or now[2] != signature[2]):
+            digest = None  # replaced since the read began: what is there now was not judged ("" in the audit)
         self._judge(path, signature, digest)
         reference = self._file.reference_path
         if reference is not None and reference_too:

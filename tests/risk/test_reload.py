@@ -235,3 +235,15 @@ def test_reload_when_start_positions_file_gone_or_changed_then_applied_and_warne
     result = engine.reload("gateway risk reload", "officer")
     assert result.ok and not [w for w in result.warnings if "start_positions_file" in w]
     assert engine.position("ACC1", "AAPL").position == 50  # never re-read
+
+
+def test_file_changed_when_a_good_file_replaces_a_refused_one_during_the_read_then_true(tmp_path: Path) -> None:
+    """rev42diff: the refusal judges what was read, not the file `mv`'d in while the reload read (a worker thread)."""
+    engine, _ = make_engine(tmp_path)
+    write_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": -1}})
+    pending = engine.begin_reload("file_watch", "gateway")
+    pending.read()  # reads the bad file
+    replace_limits(tmp_path / "limits.yaml", {"defaults": {"max_qty": 999}})  # saved again meanwhile
+    assert not engine.finish_reload(pending).ok
+    assert engine.file_changed()  # the good file is a change to read, not the content just refused
+    assert engine.reload("file_watch", "gateway").ok
