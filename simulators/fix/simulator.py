@@ -144,6 +144,8 @@ class FixSimulator:
         self.sent: list[SimMessage] = []
         self.logged_on: set[str] = set()
         self.logons = 0
+        self.refuse_logons = 0
+        """Logons still to refuse (QuickFIX answers each with a Logout and closes): a venue turning the client away."""
         self.callback_errors = 0
         self.turnaround_ns: dict[str, list[int]] = {}
         """Per session: ns from an order reaching ``fromApp`` to its last report handed to QuickFIX."""
@@ -573,12 +575,21 @@ def _make_application(quickfix: Any, simulator: FixSimulator) -> Any:
 
         return record
 
+    noted_in = guarded("fromAdmin", note("in"))
+
+    def from_admin(message: Any, session_id: Any) -> None:
+        """Note an admin message; refuse a Logon while ``refuse_logons`` says so (the one exception let out)."""
+        noted_in(message, session_id)
+        if simulator.refuse_logons > 0 and message.getHeader().getField(35) == "A":
+            simulator.refuse_logons -= 1
+            raise quickfix.RejectLogon("the simulator refuses this logon")
+
     class Application(quickfix.Application):  # type: ignore[misc]
         onCreate = staticmethod(guarded("onCreate", ignore))  # noqa: N815
         onLogon = staticmethod(guarded("onLogon", simulator.on_logon))  # noqa: N815
         onLogout = staticmethod(guarded("onLogout", simulator.on_logout))  # noqa: N815
         toAdmin = staticmethod(guarded("toAdmin", note("out")))  # noqa: N815
-        fromAdmin = staticmethod(guarded("fromAdmin", note("in")))  # noqa: N815
+        fromAdmin = staticmethod(from_admin)  # noqa: N815
         toApp = staticmethod(guarded("toApp", note("out")))  # noqa: N815
         fromApp = staticmethod(guarded("fromApp", simulator.on_app))  # noqa: N815
 

@@ -125,6 +125,9 @@ class FixSession:
         self.decoder = FrameDecoder()
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
+        self.refusals: set[int] = set()
+        """MsgSeqNums of the venue's Logouts refusing our Logon (read, never in sequence): a later gap fill over
+        them covers messages received here (``_process_skipped``). Forgotten with a numbering reset."""
         self.stamps = UtcTimestamps()
         self._last_stamp_ns = 0
         """The latest wall time a SendingTime was stamped with (``sending_time``)."""
@@ -207,6 +210,7 @@ class FixSession:
     def _reset_store(self, wall_ns: int) -> None:
         """Reset both sequence numbers (uncommitted incoming progress belongs to the old numbering)."""
         self._target_pending = 0
+        self.refusals.clear()
         self.store.reset(wall_ns)
         self.handler.on_numbering_reset(self.store.creation_time_ns)
 
@@ -529,6 +533,7 @@ class FixSession:
             if msg_type == MsgType.LOGON:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
+                self._note_refusal(message.seq)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
                 self.request_close(f"logon refused: {text}")
             else:
@@ -545,6 +550,15 @@ class FixSession:
             self._on_reset_logon(message, now_ns)
             return
         self._sequenced(message, now_ns)
+
+    def _note_refusal(self, seq: int) -> None:
+        """Remember the number of a Logout refusing our Logon: the venue counted it; a gap fill may cover it."""
+        expected = self.next_target_seq
+        refusals = self.refusals
+        if refusals:
+            refusals.difference_update([n for n in refusals if n < expected])
+        if seq >= expected and len(refusals) < self.config.max_queued:
+            refusals.add(seq)
 
     def _on_reset_logon(self, message: FixMessage, now_ns: int) -> None:
         """Follow the venue's in-session Logon with ResetSeqNumFlag=Y, as at logon: both numbers restart.
@@ -952,15 +966,19 @@ class FixSession:
         would lose executions, leave its TestRequest unanswered (the venue then drops the
         link) or a Reject of ours unseen, so they are processed, in order, before the jump.
         Only the numbering messages themselves (SequenceReset, Logon) are not acted on again. Return how
-        many numbers of the range had arrived (held, or acted on early).
+        many numbers of the range had arrived (held, acted on early, or a Logout that refused our Logon).
         """
-        seen = 0
+        seen: set[int] = set()
         if self.gap.done:
             done = self.gap.done
-            seen = sum(1 for seq in done if expected <= seq < new_seq)
+            seen.update(seq for seq in done if expected <= seq < new_seq)
             self.gap.done = {seq for seq in done if not expected <= seq < new_seq}
+        if self.refusals:
+            refusals = self.refusals
+            seen.update(seq for seq in refusals if expected <= seq < new_seq)
+            self.refusals = {seq for seq in refusals if seq >= new_seq}
         skipped = [seq for seq in self.gap.queued if expected <= seq < new_seq]
-        seen += len(skipped)
+        seen.update(skipped)
         for seq in sorted(skipped):
             held = self.gap.pop(seq)
             if held is not None and held.msg_type not in _NOT_REPLAYED_ON_RESET:
@@ -973,7 +991,7 @@ class FixSession:
                     seq,
                 )
                 self._dispatch(held, now_ns)
-        return seen
+        return len(seen)
 
     def _on_resend_request(self, message: FixMessage, now_ns: int) -> None:
         begin_b, end_b = message.get(f.BEGIN_SEQ_NO), message.get(f.END_SEQ_NO)
