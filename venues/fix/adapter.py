@@ -66,6 +66,8 @@ _TERMINAL_ORD_STATUS: Final = frozenset({b"2", b"3", b"4", b"8", b"C"})
 _SELL_SIDES: Final = frozenset({b"2", b"5", b"6"})
 """Sell, Sell short, Sell short exempt: a venue may echo plain Sell for a short sale, so these match each other."""
 _FILL_TYPES: Final = frozenset({ExecType.TRADE, ExecType.PARTIAL_FILL, ExecType.FILL})
+_LIVE_TYPES: Final = frozenset({ExecType.NEW, ExecType.REPLACED, ExecType.RESTATED})
+"""ExecTypes that show the order working at the venue (unless its OrdStatus ends it or LeavesQty is 0)."""
 _CANCEL_TYPES: Final = {
     ExecType.CANCELED: "CANCELED",
     ExecType.EXPIRED: "EXPIRED",
@@ -360,7 +362,11 @@ class FixVenue(VenueAdapter):
             "restatements_not_applied": 0,
             "status_disagreements": 0,
             "store_failures": 0,
+            "live_after_end": 0,
         }
+        self._late_cancels: dict[bytes, bytes] = {}
+        """ClOrdID under which the venue showed live an order that ended here -> the ClOrdID of the cancel sent
+        for it (``_live_after_end``), until the venue answers that cancel (at most ``ENDED_KEPT``)."""
 
     # ---- VenueAdapter: orders ------------------------------------------------------------------
 
@@ -694,6 +700,7 @@ class FixVenue(VenueAdapter):
             "store_created_ns": session.store.creation_time_ns,
             "open_orders": len(self._orders),
             "questions_open": len(self._probes),
+            "late_cancels_waiting": len(self._late_cancels),
             **{f"session_{k}": v for k, v in session.counters.items()},
             **self.counters,
         }
@@ -768,7 +775,7 @@ class FixVenue(VenueAdapter):
         cl_ord_id = message.get(f.CL_ORD_ID)
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
-            return False
+            return bool(self._late_cancels) and cl_ord_id in self._late_cancels.values()  # an unanswered late cancel
         msg_type = message.msg_type
         if self._is_question(tracked, msg_type, cl_ord_id):
             return True
@@ -1340,7 +1347,7 @@ class FixVenue(VenueAdapter):
         if tracked is None:
             if self._late_status(fields, cl_ord_id):
                 self.counters["ignored_exec_reports"] += 1  # the answer to a question about an order ended meanwhile
-            elif not self._forgotten_fill(message, cl_ord_id):
+            elif not self._forgotten_fill(message, cl_ord_id) and not self._report_after_end(message, cl_ord_id):
                 if fields.get(f.EXEC_TYPE, b"") in _FILL_TYPES:
                     self._unknown_fill(message, cl_ord_id)
                 else:
@@ -1795,21 +1802,152 @@ class FixVenue(VenueAdapter):
         last ``ENDED_KEPT``, or the engine's, ``order_source``) gets the ``VenueCancelRejected``, which the
         core counts out of place (``venue_events_out_of_place``), not as an order the journal lacks.
         """
-        order_id = self._order_id(cl_ord_id)
-        if order_id < 0:
+        ended = self._ended_order(cl_ord_id)
+        if ended is None:
             return False
-        ended = self._ended.get(order_id)
-        source = self.order_source
-        if source is not None:
-            ended = source(order_id, "")
-        if ended is None or not ended.is_terminal:
-            return False
-        if not self._of_day(cl_ord_id, ended.venue_ref.encode()):
-            return False  # the same order id of another day (a new journal restarted the ids): not this order
         reason = message.get(f.CXL_REJ_REASON)
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
-        self._emit(VenueCancelRejected(message.seq, order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
+        orig = self._late_answered(cl_ord_id)
+        if orig:
+            log.error(
+                "FIX %s: the venue refused (OrderCancelReject MsgSeqNum %d: %s) the cancel %r of order %d, which it "
+                "showed live as ClOrdID %r after the order ended here: it may still work there; ask the venue desk",
+                self.name,
+                message.seq,
+                text,
+                cl_ord_id.decode(errors="replace"),
+                ended.order_id,
+                orig.decode(errors="replace"),
+            )
+        self._emit(VenueCancelRejected(message.seq, ended.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
         return True
+
+    def _ended_order(self, cl_ord_id: bytes) -> Order | None:
+        """Return the order ``cl_ord_id`` names if it has ended here (None: not ours, open, or another day's).
+
+        Among the last ``ENDED_KEPT`` orders ended here, or, attached to an engine, the engine's (``order_source``:
+        from memory, or read back from the journal if memory released it).
+        """
+        order_id = self._order_id(cl_ord_id)
+        if order_id < 0:
+            return None
+        source = self.order_source
+        ended = self._ended.get(order_id) if source is None else source(order_id, "")
+        if ended is None or not ended.is_terminal:
+            return None
+        if not self._of_day(cl_ord_id, ended.venue_ref.encode()):
+            return None  # the same order id of another day (a new journal restarted the ids): not this order
+        return ended
+
+    def _report_after_end(self, message: FixMessage, cl_ord_id: bytes) -> bool:
+        """Act on a report (not a fill) about an order that ended here; False if ``cl_ord_id`` names none.
+
+        The venue's word comes after the order's end here: an acknowledgment of an order ended REJECTED (after a
+        BusinessMessageReject), a second Canceled of an order canceled here, the answer to a cancel sent again.
+        A New, Canceled (Expired, DoneForDay) or Rejected goes to the order as its event, which the ended order
+        cannot take: counted out of place by the core (``venue_events_out_of_place``, its WARNING line), not as
+        an order the journal lacks. The rest (pending, replaced, restated; a trade correction or bust, logged as
+        for an open order) is counted ``ignored_exec_reports``. A New, Replaced or Restated that shows the order
+        working at the venue is also canceled there (``_live_after_end``). A report whose Side or Symbol is not the
+        order's is not about it: False (unknown).
+        """
+        fields = message.fields
+        exec_type = fields.get(f.EXEC_TYPE, b"")
+        trans_type = fields.get(f.EXEC_TRANS_TYPE, b"0")
+        if exec_type in _FILL_TYPES and trans_type == b"0":
+            return False  # a fill ``_forgotten_fill`` could not place: unknown
+        ended = self._ended_order(cl_ord_id)
+        if ended is None:
+            return False
+        side = fields.get(f.SIDE)
+        symbol = fields.get(f.SYMBOL)
+        if (side is not None and not _same_side(side, self.templates.sides[ended.side])) or (
+            symbol is not None and symbol != ended.symbol.encode()
+        ):
+            return False  # not a report of this order (its ClOrdID aside): unknown
+        seq = message.seq
+        order_id = ended.order_id
+        if trans_type != b"0" or exec_type in _TRADE_CORRECTIONS:
+            self._trade_correction(message, order_id, b"ExecTransType " + trans_type + b", ExecType " + exec_type)
+            return True
+        text = fields.get(f.TEXT, b"").decode(errors="replace")
+        if (
+            exec_type in _LIVE_TYPES
+            and fields.get(f.ORD_STATUS, b"") not in _TERMINAL_ORD_STATUS
+            and fields.get(f.LEAVES_QTY, b"1").strip(b"0.") != b""
+        ):
+            self._live_after_end(message, cl_ord_id, ended)
+        if exec_type == ExecType.NEW:
+            self._emit(_VenueAccepted(seq, order_id, fields.get(f.ORDER_ID, b"").decode(errors="replace"), 0, 0))
+        elif exec_type in _CANCEL_TYPES:
+            if self._late_cancels and self._late_cancels.pop(cl_ord_id, None) is None:  # the canceled ClOrdID
+                self._late_answered(cl_ord_id)  # or the cancel's own
+            self._emit(VenueCanceled(seq, order_id, 0, _CANCEL_TYPES[exec_type], text))
+        elif exec_type == ExecType.REJECTED:
+            reason = _ORD_REJ_REASONS.get(fields.get(f.ORD_REJ_REASON, b""), "VENUE")
+            self._emit(VenueRejected(seq, order_id, reason, text or "rejected by the venue"))
+        else:
+            self.counters["ignored_exec_reports"] += 1
+        return True
+
+    def _live_after_end(self, message: FixMessage, cl_ord_id: bytes, order: Order) -> None:
+        """The venue shows ``order``, ended here, working as ``cl_ord_id``: cancel it there now; log it at ERROR.
+
+        Nothing may work at the venue that the gateway does not track: risk no longer counts its open quantity
+        and no strategy can cancel it (a fill of it is still applied, as a late fill). An OrderCancelRequest
+        naming ``cl_ord_id`` goes out under a ClOrdID of its own (``<prefix><day><order id>-<start>.L<n>``) and is
+        replayed on the venue's resend request until the venue answers it (a Canceled, or an OrderCancelReject:
+        logged at ERROR). Counted (``counters["live_after_end"]``, metric
+        ``gateway_venue_orders_live_after_end_total``) once per ClOrdID the venue shows live.
+        """
+        late = self._late_cancels
+        if cl_ord_id in late:  # being canceled already: the venue said more about it
+            return
+        counters = self.counters
+        counters["live_after_end"] += 1
+        now = self.clock()
+        session = self.session
+        seq = session.next_sender_seq
+        ref = b"%b%d%bL%b" % (self._base, order.order_id, self._suffix, base36(counters["live_after_end"]).encode())
+        why = ""
+        if len(ref) > self.dialect.orders.cl_ord_id_max_length:
+            why = f"its ClOrdID would be longer than {self.dialect.orders.cl_ord_id_max_length}"
+        else:
+            raw = self.templates.cancel(seq, session.sending_time(now), cl_ord_id, ref, order)
+            refused = self._store(seq, raw, now, order)
+            if refused is not None:
+                why = refused.text
+            else:
+                if len(late) >= ENDED_KEPT:
+                    del late[next(iter(late))]
+                late[cl_ord_id] = ref
+                counters["cancels_sent"] += 1
+        log.error(
+            "FIX %s: ExecutionReport (ExecType %s, MsgSeqNum %d) shows order %d working at the venue as ClOrdID %r, "
+            "but the order ended here %s: risk no longer counts it and no strategy can cancel it; %s (%d such "
+            "orders so far): check with the venue desk that it is gone and whether it traded",
+            self.name,
+            message.fields.get(f.EXEC_TYPE, b"").decode(errors="replace"),
+            message.seq,
+            order.order_id,
+            cl_ord_id.decode(errors="replace"),
+            order.state.name,
+            f"NOT canceled there ({why}): have the venue desk cancel it now"
+            if why
+            else f"canceling it at the venue (OrderCancelRequest ClOrdID {ref.decode()!r})",
+            counters["live_after_end"],
+        )
+
+    def _late_answered(self, cl_ord_id: bytes) -> bytes:
+        """Forget the cancel ``_live_after_end`` sent as ``cl_ord_id`` (answered); return the ClOrdID it canceled."""
+        late = self._late_cancels
+        if not late:
+            return b""
+        for orig, ref in late.items():
+            if ref == cl_ord_id:
+                del late[orig]
+                return orig
+        return b""
 
     def _ended_there(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, status: bytes) -> None:
         """An OrderCancelReject says the order is over (OrdStatus 2 / 4 / C / 3) while it is open here.
