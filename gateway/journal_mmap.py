@@ -335,9 +335,9 @@ class MmapJournal:
             return False
         try:
             os.posix_fallocate(self._fd, size, self._grow_bytes)
-        except OSError:  # ENOSPC and the like: ``flush`` grows by what fits, and says so
+            self._remap(size + self._grow_bytes)
+        except OSError:  # ENOSPC and the like: ``flush`` grows by what fits, or raises what it finds, and says so
             return False
-        self._remap(size + self._grow_bytes)
         return True
 
     def _allocate(self, size: int, needed: int) -> int:
