@@ -416,7 +416,11 @@ class Engine:
         self.journal.append(JVenueEpoch(venue, epoch))
 
     def on_venue_state(self, name: str, state: VenueState, reason: str) -> None:
-        """Note a venue session state change; release held cancels once it is UP."""
+        """Note a venue session state change; at UP hand the adapter what is unanswered, release held cancels.
+
+        ``after_replay`` is called at every UP, with nothing unanswered too: after a numbering reset the FIX
+        adapter asks about the acknowledged open orders then (their reports sent meanwhile are never resent).
+        """
         previous = self.venue_states.get(name)
         self.venue_states[name] = state
         if state != previous:
@@ -428,9 +432,7 @@ class Engine:
                     self._mark_dirty(link)
         if state is VenueState.UP:
             mine = [order for order in self.open_orders.values() if order.venue == name]
-            unanswered = self.exactly_once.unanswered(mine)
-            if unanswered:
-                self.venues[name].after_replay(unanswered)
+            self.venues[name].after_replay(self.exactly_once.unanswered(mine))
             for order in mine:
                 if can(order, _RELEASE):
                     self._send_cancel(order)
