@@ -1092,7 +1092,7 @@ class Engine:
             return
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
-        base = st.events_base
+        base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
         st.link = link
         link.strategy = st
@@ -1102,6 +1102,10 @@ class Engine:
             return
         if last_seq >= base:
             self._welcome(link, st, hello, [])
+            return
+        kept = st.kept_after(last_seq)  # across a LAST_SEQ_AHEAD jump: memory may still hold the events before it
+        if kept is not None:
+            self._welcome(link, st, hello, kept)
             return
         # the replay reaches before the in-memory window: the journal has those events, from an indexed position
         strategy_id = st.strategy_id
@@ -1227,7 +1231,10 @@ class Engine:
         counted: int = -1,
         start: int = 0,
     ) -> None:
-        """Send the Welcome, then the replay (``older`` from the journal, then what memory holds) and venue states.
+        """Send the Welcome, then the replay (``older``, then what memory holds) and venue states.
+
+        ``older``: the events read from the journal, or the ones memory keeps from before a ``LAST_SEQ_AHEAD`` jump
+        (``StrategyState.kept_after``); what memory holds is from the jump on (``numbered_base``).
 
         With a scheduler (``gateway run``) a replay longer than one slice is written a slice per loop
         callback, each once the strategy has read what the last left unread (``_pump``): the loop never
@@ -1238,7 +1245,7 @@ class Engine:
         written (``_replay_chunk``), so no more than about two chunks of them live at once.
         """
         session = link.session
-        base = st.events_base
+        base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
         from_memory = min(max(last_seq, base) + 1, st.next_seq)  # the first seq memory replays
         replayed = (counted if counted >= 0 else len(older)) + st.next_seq - from_memory
