@@ -496,9 +496,9 @@ class Engine:
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
             try:  # free unless raised: an adapter's number beyond MessagePack's ints must not reach the loop
-                if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
-                    journal.append(_JVenueApplied(venue, event, st.next_seq))
-                else:
+                if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
+                    journal.append_fields(_JVenueApplied, venue, event, st.next_seq)
+                else:  # tests may set any Journal; interpreted, one call fewer this way
                     journal.append(_JVenueApplied(venue, event, st.next_seq))
             except OverflowError:  # nothing journaled (the batch ends where it did), nothing applied
                 self._venue_events_pending -= 1
@@ -1687,31 +1687,32 @@ class Engine:
         if not _fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        sent = _JOrderSent(
-            order_id,
-            strategy_id,
-            cl_ord_id,
-            account,
-            venue_name,
-            symbol,
-            side,
-            qty,
-            price,
-            tif,
-            ord_type,
-            t_in,
-            venue_ref,
-        )
         req_seq = self._req_seq
-        record: JOrderSent | JRequest = sent
-        if req_seq:  # version 3: the request's number with the order, in one record
+        if req_seq:  # version 3: the request's number with the order, in one record (JRequest)
             self._req_seq = 0
-            record = _JRequest(strategy_id, req_seq, sent)
         journal = self.journal
-        if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
-            journal.append(record)
-        else:
-            journal.append(record)
+        if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
+            journal.append_order_sent(
+                req_seq, order_id, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
+                ord_type, t_in, venue_ref,
+            )  # fmt: skip
+        else:  # tests may set any Journal; interpreted, one call fewer this way
+            sent = _JOrderSent(
+                order_id,
+                strategy_id,
+                cl_ord_id,
+                account,
+                venue_name,
+                symbol,
+                side,
+                qty,
+                price,
+                tif,
+                ord_type,
+                t_in,
+                venue_ref,
+            )
+            journal.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
         self._n_orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
