@@ -378,14 +378,15 @@ check_buffer(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least, const ch
     return start;
 }
 
-/* Put the header and `body` (`length` bytes, written) at buf[start:], cut buf after them; return their end. */
+/* Put the header (`header` bytes: the body's length, then with 8 its CRC-32) and `body` (`length` bytes,
+ * written) at buf[start:], cut buf after them; return their end. */
 static PyObject *
-finish(PyObject *buf, Py_ssize_t start, const unsigned char *body, Py_ssize_t length)
+finish(PyObject *buf, Py_ssize_t start, const unsigned char *body, Py_ssize_t length, Py_ssize_t header)
 {
     if (length < 0) {
         return PyLong_FromLong(-1);
     }
-    Py_ssize_t end = start + HEADER + length;
+    Py_ssize_t end = start + header + length;
     if (end <= PyByteArray_GET_SIZE(buf)) {
         /* Cut without giving memory back (PyByteArray_Resize reallocs a buffer cut below half its allocation
          * down to exact size: the batch's next appends would grow it again), as msgspec's encode_into does. */
@@ -401,8 +402,10 @@ finish(PyObject *buf, Py_ssize_t start, const unsigned char *body, Py_ssize_t le
     }
     unsigned char *at = (unsigned char *)PyByteArray_AS_STRING(buf) + start;
     store32(at, (uint32_t)length);
-    store32(at + 4, crc32_of(body, length));
-    memcpy(at + HEADER, body, (size_t)length);
+    if (header == HEADER) {
+        store32(at + 4, crc32_of(body, length));
+    }
+    memcpy(at + header, body, (size_t)length);
     return PyLong_FromSsize_t(end);
 }
 
@@ -424,7 +427,30 @@ append(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     unsigned char body[SCRATCH];
-    return finish(args[0], start, body, pack(args[2], body, SCRATCH, 0));
+    return finish(args[0], start, body, pack(args[2], body, SCRATCH, 0), HEADER);
+}
+
+PyDoc_STRVAR(append_frame_doc,
+"append_frame(buf, start, message) -> int\n--\n\n"
+"Write message's strategy-protocol frame (the body's length, 4 bytes big-endian, then its MessagePack) at\n"
+"buf[start:], cut buf after it, return its end.\n\n"
+"-1 (buf untouched): message is, or holds, something not registered or not handled: encode it with msgspec.");
+
+static PyObject *
+append_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    static const char usage[] = "append_frame(buf: bytearray, start: int, message)";
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    Py_ssize_t start = check_buffer(args, nargs, 3, usage);
+    if (start < 0) {
+        return NULL;
+    }
+    unsigned char body[SCRATCH];
+    return finish(args[0], start, body, pack(args[2], body, SCRATCH, 0), 4);
 }
 
 PyDoc_STRVAR(append_fields_doc,
@@ -449,7 +475,7 @@ append_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned char body[SCRATCH];
     Py_ssize_t used = pack_prefix(spec, body, SCRATCH, 0);
     Py_ssize_t n = pack_values(args + 3, nargs - 3, body + used, SCRATCH - used, 1);
-    return finish(args[0], start, body, n < 0 ? -1 : used + n);
+    return finish(args[0], start, body, n < 0 ? -1 : used + n, HEADER);
 }
 
 static const Spec *request_spec; /* set by register_request: the outer record of append_request */
@@ -492,7 +518,7 @@ append_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     else {
         n = -1;
     }
-    return finish(args[0], start, body, n < 0 ? -1 : used + n);
+    return finish(args[0], start, body, n < 0 ? -1 : used + n, HEADER);
 }
 
 PyDoc_STRVAR(register_request_doc,
@@ -609,6 +635,7 @@ registered(PyObject *module, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL, append_doc},
+    {"append_frame", (PyCFunction)(void (*)(void))append_frame, METH_FASTCALL, append_frame_doc},
     {"append_fields", (PyCFunction)(void (*)(void))append_fields, METH_FASTCALL, append_fields_doc},
     {"append_request", (PyCFunction)(void (*)(void))append_request, METH_FASTCALL, append_request_doc},
     {"register_request", register_request, METH_O, register_request_doc},

@@ -45,6 +45,7 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.journal_mmap import MmapJournal
+from gateway.journal_pack import PACK_FRAME
 from gateway.latency import StageLatencies
 from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE
 from gateway.protocol.messages import (
@@ -187,6 +188,7 @@ _Error: Final = Error
 _astuple: Final = msgspec.structs.astuple
 _OuchVenue: Final = OuchVenue
 _MmapJournal: Final = MmapJournal
+_PACK_FRAME: Final = PACK_FRAME
 
 
 def _session_ended_text(venue: str) -> str:
@@ -2000,8 +2002,10 @@ class Engine:
             writer = session._writer  # session.send(event): FrameWriter.write, inline
             buf = writer.buffer
             start = len(buf)
-            writer._encode_into(event, buf, start + PREFIX_SIZE)
-            _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
+            frame = _PACK_FRAME  # compiled: the frame in one C call, FrameWriter's bytes (-1: msgspec's then)
+            if frame is None or frame(buf, start, event) < 0:
+                writer._encode_into(event, buf, start + PREFIX_SIZE)
+                _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
 

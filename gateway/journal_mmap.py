@@ -60,6 +60,8 @@ _BATCH_F: Final = _BATCH
 _PACKER: Final = PACKER
 _PACK_FIELDS: Final = PACK_FIELDS
 _PACK_REQUEST: Final = PACK_REQUEST
+_JOrderSent: Final = JOrderSent
+_JRequest: Final = JRequest
 KEEP_BUFFER_BYTES: Final = 64 * 1024
 """``flush`` keeps the batch buffer's allocation up to this size (a larger one, after a burst, is freed)."""
 
@@ -276,7 +278,7 @@ class MmapJournal:
             packer = _PACK_REQUEST
             if packer is not None:
                 end = packer(
-                    buf, start, strategy_id, req_seq, JOrderSent, order_id, strategy_id, cl_ord_id, account, venue,
+                    buf, start, strategy_id, req_seq, _JOrderSent, order_id, strategy_id, cl_ord_id, account, venue,
                     symbol, side, qty, price, tif, ord_type, t_in, venue_ref,
                 )  # fmt: skip
                 if end >= 0:
@@ -287,17 +289,17 @@ class MmapJournal:
             packer = _PACK_FIELDS
             if packer is not None:
                 end = packer(
-                    buf, start, JOrderSent, order_id, strategy_id, cl_ord_id, account, venue, symbol, side, qty,
+                    buf, start, _JOrderSent, order_id, strategy_id, cl_ord_id, account, venue, symbol, side, qty,
                     price, tif, ord_type, t_in, venue_ref,
                 )  # fmt: skip
                 if end >= 0:
                     self._pending = end
                     self.records_written += 1
                     return
-        sent = JOrderSent(
+        sent = _JOrderSent(
             order_id, strategy_id, cl_ord_id, account, venue, symbol, side, qty, price, tif, ord_type, t_in, venue_ref
         )
-        self.append(JRequest(strategy_id, req_seq, sent) if req_seq else sent)
+        self.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
 
     def flush(self) -> None:
         """Copy the pending batch into the mapping (and fdatasync it under the "batch" policy).

@@ -11,6 +11,8 @@ nothing and returns -1, and ``append`` encodes with msgspec as before (whose byt
 ``PACK_FIELDS`` and ``PACK_REQUEST`` write the same bytes from a record's parts, without the record:
 ``MmapJournal.append_fields`` and ``append_order_sent`` (the engine's per-order ``JVenueApplied`` and
 ``JRequest(JOrderSent)``) skip making and freeing a Struct each; -1 there, they make it and append it as before.
+``PACK_FRAME`` writes a strategy-protocol frame of an order event (``FrameWriter.write``'s bytes: a 4-byte length,
+no CRC) for ``Engine._deliver``, in place of msgspec's ``encode_into`` and ``struct.pack_into``.
 
 Built by ``build_native.py`` into ``build/native/gateway/`` (``obs.native.EXTENSIONS``), on the import path only
 with the compiled modules: pure Python, or nothing built, ``PACKER`` is None and the journal is as it was.
@@ -37,7 +39,8 @@ from gateway.journal_records import (
     JVenueApplied,
     JVenueEvent,
 )
-from model.enums import OrderType, Side, TimeInForce
+from gateway.protocol.messages import Canceled, CancelRejected, Executed, OrderAccepted, OrderRejected, Replaced
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.venue_events import (
     VenueAccepted,
     VenueCanceled,
@@ -66,10 +69,17 @@ PACKED: Final[tuple[type[msgspec.Struct], ...]] = (
     JOrderRefused,
     JReplaceRejected,
     JCancelRefused,
+    OrderAccepted,
+    Executed,
+    Canceled,
+    Replaced,
+    OrderRejected,
+    CancelRejected,
 )
-"""The Struct types the C function writes (the order path's and the ack path's first: it looks them up in order)."""
-CONSTANTS: Final = (*Side, *TimeInForce, *OrderType)
-"""The enum members the records hold (``OrderTicket``'s side, time in force and order type)."""
+"""The Struct types the C function writes: the journal's per-order records and venue events, and the strategy
+protocol's order events (``PACK_FRAME``: ``Engine._deliver``'s frames)."""
+CONSTANTS: Final = (*Side, *TimeInForce, *OrderType, *RejectSource)
+"""The enum members the records hold (``OrderTicket``'s side, time in force and order type; a refusal's source)."""
 
 Packer = Callable[[bytearray, int, object], int]
 """``append(buf, start, record)``: write the record's bytes at ``buf[start:]``, return their end (-1: not written)."""
@@ -123,3 +133,6 @@ PACK_FIELDS: Final[PartsPacker | None] = None if _NATIVE is None else _NATIVE.ap
 """With the compiled modules, the C ``append_fields``; else None (the record is made and appended)."""
 PACK_REQUEST: Final[PartsPacker | None] = None if _NATIVE is None else _NATIVE.append_request  # type: ignore[attr-defined]
 """With the compiled modules, the C ``append_request``; else None (the records are made and appended)."""
+PACK_FRAME: Final[Packer | None] = None if _NATIVE is None else _NATIVE.append_frame  # type: ignore[attr-defined]
+"""With the compiled modules, the C ``append_frame(buf, start, message)``: a strategy-protocol frame (4-byte
+length, MessagePack body: ``FrameWriter.write``'s bytes); else None."""

@@ -31,8 +31,17 @@ from gateway.journal import (
     read_journal,
 )
 from gateway.journal_pack import CONSTANTS, PACKED, Packer
-from gateway.protocol.messages import MassCancelAck, OrderAccepted
-from model.enums import OrderType, Side, TimeInForce
+from gateway.protocol.framing import FrameWriter
+from gateway.protocol.messages import (
+    Canceled,
+    CancelRejected,
+    Executed,
+    MassCancelAck,
+    OrderAccepted,
+    OrderRejected,
+    Replaced,
+)
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.fsync import FsyncPolicy
 from model.venue_events import VenueAccepted, VenueExecuted
 from obs import native
@@ -456,3 +465,56 @@ def test_append_when_a_record_cannot_be_encoded_then_the_batch_is_as_it_was_and_
     journal.flush()
     journal.close()
     assert list(read_journal(tmp_path / "j", JournalScan())) == [good]
+
+
+# ---- the strategy-protocol frames of order events (``Engine._deliver``) --------------------------------------
+
+_EVENTS = (OrderAccepted, Executed, Canceled, Replaced, OrderRejected, CancelRejected)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(*(_records(cls) for cls in _EVENTS), _records(MassCancelAck)), st.binary(max_size=40))
+@example(OrderAccepted(2**64 - 1, "c" * 32, "", 2**63, 0), b"")
+@example(Executed(1, "é" * 32, 1, 1, "A", "x" * 2_100, 2, 0), b"old")  # over the C buffer: msgspec
+def test_append_frame_when_random_order_events_then_frame_writer_s_bytes_or_nothing_written(
+    message: object, head: bytes
+) -> None:
+    """``append_frame`` writes ``FrameWriter.write``'s frame after the buffer's bytes, or nothing (-1)."""
+    module = _c_module()
+    ours = bytearray(head)
+    end = module.append_frame(ours, len(head), message)
+    writer = FrameWriter()
+    writer.buffer += head
+    try:
+        writer.write(message)
+    except (OverflowError, msgspec.EncodeError, UnicodeEncodeError, TypeError):
+        assert end == -1
+        assert ours == head
+        return
+    if end < 0:
+        assert ours == head
+        assert not _handled(message) or len(writer.buffer) - len(head) - 4 > 2048 or type(message) not in PACKED
+        return
+    assert end == len(writer.buffer)
+    assert ours == writer.buffer
+    assert type(message) in _EVENTS
+
+
+def test_append_frame_when_the_steady_state_events_then_c_writes_them() -> None:
+    module = _c_module()
+    for message in (
+        OrderAccepted(5, "c123456789", "9876543210", 100, 1_500_000),
+        Executed(6, "c1", 100, 1_500_000, "A", "m1", 100, 0),
+        Canceled(7, "c1", 100, 0, "USER", ""),
+        OrderRejected(8, "c1", RejectSource.RISK, "MAX_QTY", "qty 10 over 5"),
+    ):
+        writer = FrameWriter()
+        writer.buffer += b"before"
+        writer.write(message)
+        buf = bytearray(b"before")
+        assert module.append_frame(buf, 6, message) == len(buf)
+        assert buf == writer.buffer
+    with pytest.raises(TypeError):
+        module.append_frame(bytearray(), 0)
+    with pytest.raises(ValueError, match="start"):
+        module.append_frame(bytearray(), 1, OrderAccepted(5, "c", "v", 1, 1))
