@@ -12,10 +12,7 @@ about which events a venue event produced.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import FunctionType
 from typing import Final
-
-import msgspec
 
 from gateway.protocol.messages import (
     Canceled,
@@ -62,17 +59,8 @@ _NOTHING_LEFT_TEXT: Final = "replace left no open quantity"
 # name in this module's globals dict (which every imported name and non-Final global is)
 _fire: Final = fire
 _OrderAccepted: Final = OrderAccepted
-_astuple: Final = msgspec.structs.astuple
 
 Out = list[OrderEvent]
-
-
-def _compiled() -> bool:
-    """Return whether this module runs compiled (its functions are not Python functions then)."""
-    return not isinstance(_compiled, FunctionType)
-
-
-_COMPILED: Final = _compiled()
 
 
 def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent | None:
@@ -84,20 +72,14 @@ def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent 
     """
     if not _fire(order, _ACK):  # apply_ack, inline
         return None
-    if _COMPILED:  # the event's fields in one call: compiled, each attribute read would be a generic lookup
-        fields: tuple[int, int, str, int, int, str, str] = _astuple(ev)
-        _, _, venue_order_id, qty, price, canceled_reason, _ = fields
-    else:  # interpreted, an attribute read is cheaper than a call
-        venue_order_id = ev.venue_order_id
-        qty = ev.qty
-        price = ev.price
-        canceled_reason = ev.canceled_reason
-    order.venue_order_id = venue_order_id
+    venue_order_id = order.venue_order_id = ev.venue_order_id  # read once: a generic lookup from compiled code
+    qty = ev.qty
     if qty != order.qty and qty > 0:
         order.qty = order.leaves_qty = qty
+    price = ev.price
     if price != order.price and price > 0 and order.price > 0:
         order.price = price
-    if canceled_reason:
+    if ev.canceled_reason:
         _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
     return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order.qty, price)
 
