@@ -226,6 +226,28 @@ def _check_int(name: str, value: object) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r}); convert it with int()")
 
 
+_E = TypeVar("_E", Side, TimeInForce, OrderType)
+
+
+def _check_enum(name: str, value: object, kind: type[_E]) -> _E:
+    """Return ``value`` as a ``kind`` member: a member, or its wire code (``"0"``); else raise, nothing sent.
+
+    A member's name (``"DAY"``) is not its wire code: ValueError naming the member to pass instead.
+    """
+    if isinstance(value, kind):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__} ({value!r})")
+    try:
+        return kind(value)
+    except ValueError:
+        pass
+    named = kind.__members__.get(value.upper())
+    hint = f": pass {kind.__name__}.{named.name} (wire code {named.value!r})" if named is not None else ""
+    codes = ", ".join(f"{m.name} {m.value!r}" for m in kind)
+    raise ValueError(f"{name} {value!r} is not a wire code of {kind.__name__} ({codes}){hint}")
+
+
 def _id_of(order: OrderHandle | str) -> str:
     return order.cl_ord_id if isinstance(order, OrderHandle) else order
 
@@ -842,6 +864,9 @@ class GatewayClient:
         end it (the original order is untouched). An id this client has no handle for is a new
         order: a DUPLICATE_CL_ORD_ID answer rejects it.
         """
+        side = _check_enum("side", side, Side)
+        tif = _check_enum("tif", tif, TimeInForce)
+        ord_type = _check_enum("ord_type", ord_type, OrderType)
         fixed = price_to_ticks(price, price_ticks, ord_type)
         for name, value in (("account", account), ("venue", venue), ("symbol", symbol)):
             _check_str(name, value)
@@ -1195,7 +1220,9 @@ class BlockingGatewayClient:
         **kw: Any,
     ) -> OrderHandle:
         """Send a new order and return its handle (``price`` decimal, or ``price_ticks=`` as a keyword)."""
-        price_to_ticks(price, kw.get("price_ticks"), kw.get("ord_type", OrderType.LIMIT))
+        price_to_ticks(
+            price, kw.get("price_ticks"), _check_enum("ord_type", kw.get("ord_type", OrderType.LIMIT), OrderType)
+        )
         return self._run(self._client.submit(account, venue, symbol, side, qty, price, **kw))
 
     def wait_accepted(self, order: OrderHandle, timeout: float | None = None) -> OrderEvent:

@@ -67,6 +67,7 @@ from gateway.protocol.messages import (
     Welcome,
     WelcomeV2,
 )
+from gateway.protocol.prices import price_text
 from gateway.recovery import Recovered
 from gateway.ref_lookup import find_ref, note_session, ref_scan_start, session_floor
 from gateway.replay import (
@@ -642,16 +643,16 @@ class Engine:
             "accepted_otherwise",
             self.clock(),
             logging.WARNING,
-            "venue %s accepted order %d (%s, strategy %s) as %d @ %d, sent as %d @ %d: the order, its open "
+            "venue %s accepted order %d (%s, strategy %s) as %d @ %s, sent as %d @ %s: the order, its open "
             "quantity and risk exposure follow the venue",
             order.venue,
             order.order_id,
             order.cl_ord_id,
             order.strategy_id,
             order.qty,
-            order.price,
+            price_text(order.price),
             qty,
-            price,
+            price_text(price),
         )
 
     def _on_venue_rejected(self, st: StrategyState, order: Order, ev: VenueRejected) -> None:
@@ -794,7 +795,7 @@ class Engine:
             "late_fill",
             self.clock(),
             logging.ERROR,
-            "order %d (%s, strategy %s): venue %s executed %d @ %d (execution %r, venue_seq %d) after the order "
+            "order %d (%s, strategy %s): venue %s executed %d @ %s (execution %r, venue_seq %d) after the order "
             "ended %s: applied to the position (cum_qty now %d of %d; %d late fills so far): check with the venue "
             "that nothing else of it is open",
             order.order_id,
@@ -802,7 +803,7 @@ class Engine:
             order.strategy_id,
             order.venue,
             ev.qty,
-            ev.price,
+            price_text(ev.price),
             ev.exec_id,
             ev.venue_seq,
             order.state.name,

@@ -28,7 +28,7 @@ from gateway.client import (
     RequestRefusedError,
 )
 from gateway.protocol.messages import OrderAccepted
-from model.enums import Side
+from model.enums import Side, TimeInForce
 from model.venue_events import VenueState
 from tests.socket_gateway import Gateway, wait_for
 
@@ -59,7 +59,7 @@ async def test_unencodable_argument_when_submitting_then_type_error_nothing_numb
             await client.submit("ACC1", "V1", "AAPL", Side.BUY, Shares(100), "100.00")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="symbol must be a str"):
             await client.submit("ACC1", "V1", 7, Side.BUY, 100, "100.00")  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match="cannot encode NewOrder"):  # caught at encoding: nothing written
+        with pytest.raises(TypeError, match="side must be a Side"):
             await client.submit("ACC1", "V1", "AAPL", Shares(1), 100, "100.00")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="cl_ord_id must be a str"):
             await client.cancel(Shares(1))  # type: ignore[arg-type]
@@ -72,6 +72,31 @@ async def test_unencodable_argument_when_submitting_then_type_error_nothing_numb
         gateway.engine.flush()
         assert isinstance(await order.wait_accepted(5), OrderAccepted)
         assert client.errors == [] and gateway.engine.strategies["S1"].last_req_seq == 1
+    gateway.stop()
+
+
+async def test_enum_name_instead_of_wire_code_when_submitting_then_value_error_nothing_sent(sock_dir: Path) -> None:
+    """Fails on the old code: ``tif="DAY"`` was sent and answered INVALID_FIELD by the gateway (rev43fix44)."""
+    gateway = Gateway(sock_dir)
+    await gateway.start()
+    async with GatewayClient(gateway.path, "S1") as client:
+        with pytest.raises(ValueError, match=r"tif 'DAY' is not a wire code of TimeInForce .*pass TimeInForce.DAY"):
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00", tif="DAY")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"side 'buy' .*pass Side.BUY \(wire code 'B'\)"):
+            await client.submit("ACC1", "V1", "AAPL", "buy", 1, "1.00")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="ord_type 'X' is not a wire code of OrderType"):
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00", ord_type="X")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="tif must be a TimeInForce"):
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00", tif=1)  # type: ignore[arg-type]
+        assert client.req_seq == 0 and client._writer.buffer == bytearray() and not client._unprocessed
+        order = await client.submit("ACC1", "V1", "AAPL", "B", 100, "100.00", tif="1")  # type: ignore[arg-type]
+        await wait_for(lambda: gateway.engine.orders, "the order given by wire codes")
+        placed = next(iter(gateway.engine.orders.values()))
+        assert placed.tif is TimeInForce.GTC and placed.side is Side.BUY
+        gateway.rig.venue.accept(1)
+        gateway.engine.flush()
+        assert isinstance(await order.wait_accepted(5), OrderAccepted)
+        assert client.errors == []
     gateway.stop()
 
 

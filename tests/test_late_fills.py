@@ -55,7 +55,8 @@ def test_execution_when_after_an_unsolicited_cancel_then_applied_to_the_position
     assert rig.risk.executions == [(1, 20, PX), (1, 10, PX + 100)]
     counters = rig.engine.counters
     assert (counters.late_fills, counters.executions, counters.venue_events_out_of_place) == (1, 2, 0)
-    assert any("after the order ended CANCELED" in r.getMessage() for r in caplog.records)
+    [line] = [r.getMessage() for r in caplog.records if "after the order ended CANCELED" in r.getMessage()]
+    assert "executed 10 @ 100.01 (execution" in line  # a decimal, as adjust-position takes it (not 1000100)
 
 
 def test_execution_when_after_the_strategy_s_cancel_was_answered_then_delivered_after_the_canceled() -> None:

@@ -272,3 +272,22 @@ def test_acknowledgment_in_a_replay_when_the_order_ended_here_then_canceled_afte
     assert _cancels_sent(link) == ["cancelled"] + ([] if filled else ["cancel-rejected:O"])
     assert status["after_end"] == (0 if filled else 1)
     assert status["executions_after_end"] == (1 if filled else 0)
+
+
+def test_trade_correct_when_the_price_changes_then_logged_in_decimals_with_the_two_adjustments(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fails on the old code: the line named raw fixed-point prices (``10 @ 1502400 ... corrected to 1499000``)."""
+    link, engine, _strat, order, _cl_ord_id = _ended_and_forgotten(tmp_path)
+    [exec_id] = list(link.core.exchange.executions)
+    engine.flush()
+    caplog.set_level(logging.WARNING)
+    assert link.core.exchange.correct_trade(exec_id, corrected_price=1_499_000)  # Cboe corrects 150.24 to 149.90
+    _pump(link, engine)
+    [line] = [r.getMessage() for r in caplog.records if "Trade Cancel or Correct" in r.getMessage()]
+    assert f"execution {exec_id} (10 @ 150.24) price corrected to 149.9: not applied" in line
+    assert (
+        "gateway risk adjust-position --account ACC1 --symbol AAPL with --qty -10 --price 150.24 and --qty 10 "
+        "--price 149.9 --reason ..." in line
+    )
+    assert order.cum_qty == 10

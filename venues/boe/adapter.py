@@ -1261,7 +1261,7 @@ class BoeVenue(VenueAdapter):
             order = source(order_id, str(decoded.exec_ref_id)) if source is not None else None
             where = " (no longer tracked here: read back)" if order is not None else " (not found in the journal)"
         busted = decoded.corrected_price == 0
-        what = "busted" if busted else f"price corrected to {decoded.corrected_price}"
+        what = "busted" if busted else f"price corrected to {_price_text(decoded.corrected_price)}"
         if order is None:
             named = f"order {order_id}{where}" if order_id >= 0 else "no order of this gateway"
             fix = "reconcile with Cboe"
@@ -1272,10 +1272,15 @@ class BoeVenue(VenueAdapter):
                 f"correct the position: gateway risk adjust-position --account {order.account} --symbol "
                 f"{order.symbol} --qty {signed} --price {_price_text(decoded.last_px)} --reason ..."
                 if busted
-                else "correct the traded notional if it matters (gateway risk adjust-position --price)"
+                else (
+                    f"correct the traded notional if it matters: gateway risk adjust-position --account "
+                    f"{order.account} --symbol {order.symbol} with --qty {signed} --price "
+                    f"{_price_text(decoded.last_px)} and --qty {-signed} --price "
+                    f"{_price_text(decoded.corrected_price)} --reason ..."
+                )
             )
         log.warning(
-            "venue %s: Trade Cancel or Correct (venue_seq %d) for ClOrdID %s, %s, execution %d (%d @ %d) %s: not "
+            "venue %s: Trade Cancel or Correct (venue_seq %d) for ClOrdID %s, %s, execution %d (%d @ %s) %s: not "
             "applied; %s",
             self.name,
             seq,
@@ -1283,7 +1288,7 @@ class BoeVenue(VenueAdapter):
             named,
             decoded.exec_ref_id,
             decoded.last_shares,
-            decoded.last_px,
+            _price_text(decoded.last_px),
             what,
             fix,
         )
@@ -1782,13 +1787,13 @@ class BoeVenue(VenueAdapter):
             "unknown-execution",
             self._clock(),
             logging.ERROR,
-            "venue %s: Order Execution (venue_seq %d) for unknown ClOrdID %r: %d @ %d, ExecID %d: not applied to any "
+            "venue %s: Order Execution (venue_seq %d) for unknown ClOrdID %r: %d @ %s, ExecID %d: not applied to any "
             "order or position (%d such executions so far): reconcile with Cboe",
             self.name,
             seq,
             _unpad(cl_ord_id),
             shares,
-            price,
+            _price_text(price),
             exec_id,
             self.counters["unknown_executions"],
         )
