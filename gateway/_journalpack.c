@@ -9,6 +9,10 @@
  * int64/uint64, exact strs, None, True and False; for anything else (a float, a subclass, an int out of
  * range, a str that is not UTF-8 encodable, a body over SCRATCH bytes) it writes nothing and returns -1: the
  * caller encodes with msgspec, whose bytes (or error) are the reference.
+ *
+ * `append_fields` and `append_request` write the same bytes from a record's field values (no record made:
+ * MmapJournal.append_fields / append_order_sent, the engine's per-order records); `append_frame` writes a
+ * strategy-protocol frame (4-byte length, MessagePack body: FrameWriter.write's bytes) of an order event.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
