@@ -285,8 +285,14 @@ pack(PyObject *obj, unsigned char *out, Py_ssize_t room, int depth)
         return pack_str(obj, out, room);
     }
     if (type == &PyLong_Type) {
-        if (room < 9) {
-            return -1;
+        if (room < 9) { /* near the end of the buffer: as long as it fits (msgspec's bytes up to 2 KiB, all) */
+            unsigned char tmp[9];
+            Py_ssize_t n = pack_int(obj, tmp);
+            if (n == 0 || n > room) {
+                return -1;
+            }
+            memcpy(out, tmp, (size_t)n);
+            return n;
         }
         Py_ssize_t n = pack_int(obj, out);
         return n ? n : -1;

@@ -196,6 +196,7 @@ _EDGY_SENT = JOrderSent(
 @example(JVenueApplied("OUCH", VenueAccepted(2**32, 7, "", 2**31 - 1, 2**53 - 1, "", "€" * 100), -33), b"batch")
 @example(JVenueApplied("v", VenueExecuted(1, 2, 3, 4, "A", "x" * 65_536, True, False, True), 0), b"")
 @example(JRequest("s", 1, None, MassCancelAck("r", 3)), b"")
+@example(OrderAccepted(0, "😀" * 254, "😀" * 254, 0, 0), b"")  # found by hypothesis: an int in the last 8 bytes
 def test_append_when_random_records_then_msgspec_s_bytes_or_nothing_written(record: object, head: bytes) -> None:
     _check(_c_pack(), record, head)
 
@@ -475,6 +476,7 @@ _EVENTS = (OrderAccepted, Executed, Canceled, Replaced, OrderRejected, CancelRej
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.one_of(*(_records(cls) for cls in _EVENTS), _records(MassCancelAck)), st.binary(max_size=40))
 @example(OrderAccepted(2**64 - 1, "c" * 32, "", 2**63, 0), b"")
+@example(OrderAccepted(0, "😀" * 254, "😀" * 254, 0, 0), b"")  # 2,043 bytes: the last ints near the buffer's end
 @example(Executed(1, "é" * 32, 1, 1, "A", "x" * 2_100, 2, 0), b"old")  # over the C buffer: msgspec
 def test_append_frame_when_random_order_events_then_frame_writer_s_bytes_or_nothing_written(
     message: object, head: bytes
