@@ -8,8 +8,11 @@ the resident set size (``/proc/self/statm``) is sampled every ``--every`` orders
 
 * ``bytes/order (100k)``: RSS growth over the first 100,000 orders after the warm-up, per order;
 * ``slope after 100k``: least-squares slope of the RSS samples after the first 100,000 orders, in
-  bytes per order (flat means ~0: memory no longer grows with the day's orders); total RSS counts the
-  journal file's pages as they are mapped, so the anonymous RSS (the heap) line is the one to judge;
+  bytes per order (flat means ~0: memory no longer grows with the day's orders); the total RSS (anon +
+  file + shmem: the journal's mapped pages too) and the anonymous RSS (the heap) each. The journal's written
+  pages are released as ``gateway run``'s 0.25 s journal check does (``MmapJournal.release_pages``, every
+  0.25 s of the run; ``--no-release``: never, as before stop 43); ``--journal-dir`` puts the journal on a
+  disk (the default, /dev/shm, counts its pages as RssShmem);
 * the engine's object counts at the end (orders, events, the OUCH adapter's per-order maps);
 * ``--slow``: a slow-consumer episode after the run: the strategy stops reading (its bytes pile
   up as a transport's would) until 8 MiB are queued, is cut off, reconnects with the last
@@ -83,6 +86,20 @@ def memory_limits(rate: int) -> Callable[[Path], Path]:
         return path
 
     return write
+
+
+def journal_rss_bytes(path: Path) -> int:
+    """Return the resident bytes of this process's mappings of the journal file ``path`` (``/proc/self/smaps``)."""
+    name = str(path)
+    total = 0
+    inside = False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
+                inside = line.rstrip("\n").endswith(name)
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def rss_bytes() -> int:
@@ -217,7 +234,32 @@ def counts(rig: Rig) -> dict[str, int]:
     return out
 
 
-def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
+JOURNAL_CHECK_NS = 250_000_000
+"""As ``gateway run``'s journal check (``JOURNAL_FILE_CHECK_S``): the journal's written pages are released then."""
+
+
+class JournalTimer:
+    """``gateway run``'s 0.25 s journal check, as far as memory goes: release the journal's written pages."""
+
+    def __init__(self, journal: object, release: bool) -> None:
+        self.release_pages = getattr(journal, "release_pages", None) if release else None
+        self.grow_ahead = getattr(journal, "grow_ahead", None) if release else None
+        self.due = time.monotonic_ns() + JOURNAL_CHECK_NS
+        self.calls = 0
+
+    def tick(self, now: int) -> None:
+        """Release every written page behind the write position (one step per loop turn in ``gateway run``)."""
+        if now < self.due or self.release_pages is None:
+            return
+        self.due = now + JOURNAL_CHECK_NS
+        while self.release_pages():
+            self.calls += 1
+        self.calls += 1
+        if self.grow_ahead is not None:
+            self.grow_ahead()
+
+
+def drive(rig: MemoryRig, start: int, count: int, batch: int, timer: JournalTimer | None = None) -> None:
     """Send ``count`` orders from index ``start`` in reads of ``batch``, each answered and closed by the venue."""
     engine = rig.engine
     clock = time.monotonic_ns
@@ -225,6 +267,8 @@ def drive(rig: MemoryRig, start: int, count: int, batch: int) -> None:
         engine.link_data(rig.link, rig.frames(i, min(batch, start + count - i)), clock())  # type: ignore[arg-type]
         rig.venue.data_received(rig.answers_for_wire(), clock())
         engine.flush()
+        if timer is not None:
+            timer.tick(clock())
 
 
 def far_replay(rig: MemoryRig, on_turn: Callable[[], None] | None = None) -> int:
@@ -359,27 +403,32 @@ def run(
     fills_only: bool = False,
     far_replay_every: int = 0,
     peak: bool = False,
+    journal_dir: str = "",
+    release: bool = True,
 ) -> dict[str, object]:
     set_mmap_threshold(mmap_threshold)  # as ``gateway run`` does (memory.malloc_mmap_threshold)
     base_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else "/tmp"
-    workdir = Path(tempfile.mkdtemp(prefix="gwmem", dir=base_dir))
+    workdir = Path(tempfile.mkdtemp(prefix="gwmem", dir=journal_dir or base_dir))
     bench_hotpath.bench_limits = memory_limits(rate)  # type: ignore[attr-defined,assignment]  # Rig writes its limits with it
     rig = MemoryRig(workdir)
     rig.fills_only = fills_only
-    drive(rig, 0, warmup, batch)
+    timer = JournalTimer(rig.engine.journal, release)
+    drive(rig, 0, warmup, batch, timer)
     gc.collect()
     gc.freeze()
     gc.set_threshold(700, 10, 2**31 - 1)  # gateway run's policy: young collections, no full ones
     start_rss = rss_bytes()
     samples: list[tuple[int, int]] = [(0, start_rss)]
     anon: list[tuple[int, int]] = [(0, anon_bytes())]
+    journal_path = Path(getattr(rig.engine.journal, "path", ""))
+    mapped: list[tuple[int, int]] = [(0, journal_rss_bytes(journal_path))]
     t0 = time.perf_counter()
     index = warmup
     done = 0
     replays = replayed = 0
     while done < orders:
         step = min(every, orders - done)
-        drive(rig, index, step, batch)
+        drive(rig, index, step, batch, timer)
         index += step
         done += step
         if far_replay_every and done % far_replay_every < step:
@@ -387,6 +436,7 @@ def run(
             replays += 1
         samples.append((done, rss_bytes()))
         anon.append((done, anon_bytes()))
+        mapped.append((done, journal_rss_bytes(journal_path)))
     seconds = time.perf_counter() - t0
     engine = rig.engine
     counters = engine.counters
@@ -413,6 +463,12 @@ def run(
         "anon_slope_after_100k": round(slope([a for a in anon if a[0] >= 100_000]), 2)
         if len([a for a in anon if a[0] >= 100_000]) >= 2
         else None,
+        "journal_rss_start": mapped[0][1],
+        "journal_rss_end": mapped[-1][1],
+        "journal_rss_highest": max(m for _, m in mapped),
+        "journal_pages_released": release and timer.release_pages is not None,
+        "journal_release_calls": timer.calls,
+        "journal_dir": str(workdir.parent),
         "counts": counts(rig),
         "fills_only": fills_only,
         "far_replays": replays,
@@ -447,6 +503,12 @@ def main() -> int:
     parser.add_argument(
         "--replay-peak", action="store_true", help="after the run, measure one far replay alone (CPU, RSS, heap peak)"
     )
+    parser.add_argument(
+        "--journal-dir", default="", help="where the journal is written (default /dev/shm: its pages count as RssShmem)"
+    )
+    parser.add_argument(
+        "--no-release", action="store_true", help="never release the journal's written pages (as before stop 43)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(
@@ -460,6 +522,8 @@ def main() -> int:
         args.fills_only,
         args.far_replay_every,
         args.replay_peak,
+        args.journal_dir,
+        not args.no_release,
     )
     if args.json:
         print(json.dumps(result))
@@ -475,13 +539,17 @@ def main() -> int:
         f"end {result['anon_end'] / mib:.1f} MiB, {result['anon_bytes_per_order_100k']} B/order over the first "  # type: ignore[operator]
         f"100k, slope after 100k {result['anon_slope_after_100k']} B/order"
     )
-    print(f"bytes/order over the first 100k: {result['bytes_per_order_100k']}")
-    print(f"bytes/order over the run:        {result['bytes_per_order_run']}")
     print(
-        f"total RSS slope after 100k:      {result['slope_after_100k']} B/order "
-        f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB; "  # type: ignore[operator]
-        "total RSS includes the journal file's pages as they are mapped; the heap's slope is the anonymous "
-        "RSS line above)"
+        f"journal mapping's resident pages (smaps, journal in {result['journal_dir']}; released: "
+        f"{result['journal_pages_released']}, {result['journal_release_calls']} release calls): "
+        f"start {result['journal_rss_start'] / mib:.1f} MiB, end {result['journal_rss_end'] / mib:.1f} MiB, "  # type: ignore[operator]
+        f"highest {result['journal_rss_highest'] / mib:.1f} MiB"  # type: ignore[operator]
+    )
+    print(f"total RSS (anon + file + shmem) bytes/order over the first 100k: {result['bytes_per_order_100k']}")
+    print(f"total RSS bytes/order over the run:                            {result['bytes_per_order_run']}")
+    print(
+        f"total RSS slope after 100k:                                    {result['slope_after_100k']} B/order "
+        f"(RSS growth after 100k: {result['rss_growth_after_100k'] / mib:.1f} MiB)"  # type: ignore[operator]
     )
     if result["far_replays"]:
         n, events = result["far_replays"], result["far_replayed_events"]

@@ -504,6 +504,8 @@ class GatewayProcess:
         self._watched_journal: MmapJournal | FileJournal | None = None
         self._journal_file_problem = ""
         """Why the journal's path does not name the open file ("": it does), as the last check found."""
+        self._releasing_pages = False
+        """A ``_tend_journal_pages`` step is queued on the loop (a backlog of written pages being released)."""
         self._journal_file_last = ""
         """What the last check that found a problem said (kept after a restore, for status)."""
         self._journal_file_logged = 0.0
@@ -1000,6 +1002,8 @@ class GatewayProcess:
             problem = lock_problem
         self._check_open_marker()
         self._check_journal_sync(journal)
+        if not self._releasing_pages:
+            self._tend_journal_pages()
         if restored:
             log.critical(
                 "%s: restored it from the open file (%d records written by this process; every record is in it, "
@@ -1026,6 +1030,25 @@ class GatewayProcess:
             log.warning("journal file %s: the path names the open file again", journal.path)
             self._journal_file_problem = ""
             engine.flush()
+
+    def _tend_journal_pages(self) -> None:
+        """Release a step of the journal's written pages, again next loop turn while more are left; then grow ahead.
+
+        ``MmapJournal.release_pages`` gives back at most ``TRIM_STEP_BYTES`` (~80 us) per call, so a backlog (a
+        burst faster than ~8 MiB/s) is released over several loop turns with I/O served in between, never as one
+        long stall. Once none is left, ``grow_ahead`` grows the file when less than half a step is left, so the
+        growth (and its old mapping, now nearly empty, closed) is rarely on an order's ``flush``.
+        """
+        journal = self._watched_journal
+        if not isinstance(journal, MmapJournal) or journal.closing():
+            self._releasing_pages = False
+            return
+        if journal.release_pages():
+            self._releasing_pages = True
+            asyncio.get_running_loop().call_soon(self._tend_journal_pages)
+            return
+        self._releasing_pages = False
+        journal.grow_ahead()
 
     def _check_journal_lock(self) -> str:
         """Put a deleted ``gateway.lock`` back (locked); return the problem when another process holds the path's."""

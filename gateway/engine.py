@@ -418,7 +418,11 @@ class Engine:
         self.journal.append(JVenueEpoch(venue, epoch))
 
     def on_venue_state(self, name: str, state: VenueState, reason: str) -> None:
-        """Note a venue session state change; release held cancels once it is UP."""
+        """Note a venue session state change; at UP hand the adapter what is unanswered, release held cancels.
+
+        ``after_replay`` is called at every UP, with nothing unanswered too: after a numbering reset the FIX
+        adapter asks about the acknowledged open orders then (their reports sent meanwhile are never resent).
+        """
         previous = self.venue_states.get(name)
         self.venue_states[name] = state
         if state != previous:
@@ -430,9 +434,7 @@ class Engine:
                     self._mark_dirty(link)
         if state is VenueState.UP:
             mine = [order for order in self.open_orders.values() if order.venue == name]
-            unanswered = self.exactly_once.unanswered(mine)
-            if unanswered:
-                self.venues[name].after_replay(unanswered)
+            self.venues[name].after_replay(self.exactly_once.unanswered(mine))
             for order in mine:
                 if can(order, _RELEASE):
                     self._send_cancel(order)
@@ -1092,7 +1094,7 @@ class Engine:
             return
         if st is None:
             st = self.strategies[hello.strategy_id] = StrategyState(hello.strategy_id, self.released_ids)
-        base = st.events_base
+        base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
         st.link = link
         link.strategy = st
@@ -1102,6 +1104,10 @@ class Engine:
             return
         if last_seq >= base:
             self._welcome(link, st, hello, [])
+            return
+        kept = st.kept_after(last_seq)  # across a LAST_SEQ_AHEAD jump: memory may still hold the events before it
+        if kept is not None:
+            self._welcome(link, st, hello, kept)
             return
         # the replay reaches before the in-memory window: the journal has those events, from an indexed position
         strategy_id = st.strategy_id
@@ -1227,7 +1233,10 @@ class Engine:
         counted: int = -1,
         start: int = 0,
     ) -> None:
-        """Send the Welcome, then the replay (``older`` from the journal, then what memory holds) and venue states.
+        """Send the Welcome, then the replay (``older``, then what memory holds) and venue states.
+
+        ``older``: the events read from the journal, or the ones memory keeps from before a ``LAST_SEQ_AHEAD`` jump
+        (``StrategyState.kept_after``); what memory holds is from the jump on (``numbered_base``).
 
         With a scheduler (``gateway run``) a replay longer than one slice is written a slice per loop
         callback, each once the strategy has read what the last left unread (``_pump``): the loop never
@@ -1238,7 +1247,7 @@ class Engine:
         written (``_replay_chunk``), so no more than about two chunks of them live at once.
         """
         session = link.session
-        base = st.events_base
+        base = st.numbered_base
         last_seq = max(hello.last_seq, 0)
         from_memory = min(max(last_seq, base) + 1, st.next_seq)  # the first seq memory replays
         replayed = (counted if counted >= 0 else len(older)) + st.next_seq - from_memory

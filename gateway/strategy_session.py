@@ -653,9 +653,11 @@ class StrategySession:
             self.close("HELLO_REQUIRED", f"the first message must be a Hello (tag 1), got {what}: {detail}")
             return
         version = elements[2] if len(elements) > 2 else None
-        if isinstance(version, int) and not MIN_PROTOCOL_VERSION <= version <= PROTOCOL_VERSION:
-            self._unsupported_version(version)
+        if type(version) is int and version >= 0 and not MIN_PROTOCOL_VERSION <= version <= PROTOCOL_VERSION:
+            self._unsupported_version(version)  # an unsigned version other than ours, whatever else is wrong
             return
+        if type(version) is int and version < 0:  # not a uint: a broken field, named even if another one is too
+            detail = f"`protocol_version` {version} is negative; it is an unsigned integer (1 to {PROTOCOL_VERSION})"
         self.close("BAD_HELLO", f"Hello: {detail}")
 
     def _unsupported_version(self, version: int) -> None:

@@ -64,8 +64,10 @@ class StrategyState:
     """Everything the gateway keeps about one strategy id across its connections.
 
     ``events`` holds the strategy's most recent events only: ``events[i]`` has ``seq``
-    ``events_base + i + 1``; the ``events_base`` older ones were released and are read back
-    from the journal for a reconnect that needs them (``Engine._on_hello``). ``orders`` holds
+    ``events_base + i + 1`` (from ``i = jumped`` on: the first ``jumped`` were numbered before a
+    ``LAST_SEQ_AHEAD`` jump, lower, with the numbers it skipped between them and the rest); older
+    ones were released and are read back from the journal for a reconnect that needs them
+    (``Engine._on_hello``). ``orders`` holds
     its working orders and a window of recent terminal ones; the ``cl_ord_id`` of every order
     released from it is in ``released`` (duplicate detection for the whole day: the strategy's
     keys in the gateway's one ``ReleasedIds``).
@@ -74,6 +76,7 @@ class StrategyState:
     __slots__ = (
         "events",
         "events_base",
+        "jumped",
         "last_req_seq",
         "link",
         "marks",
@@ -96,7 +99,11 @@ class StrategyState:
         """(Version 3) Each MassCancel's answer by its ``req_seq``, for a re-sent duplicate to get it again."""
         self.events: list[OrderEvent] = []
         self.events_base = 0
-        """How many of the strategy's first events were released from ``events`` (the journal has them)."""
+        """``next_seq - 1 - len(events)``: how many events were released from ``events`` (the journal has them),
+        plus the numbers ``LAST_SEQ_AHEAD`` jumps skipped. ``events[i].seq == events_base + i + 1`` for ``i``
+        from ``jumped`` on, and ``next_seq - events_base`` is how many events memory holds (``Engine._deliver``)."""
+        self.jumped = 0
+        """How many of ``events``' first entries were numbered before the last ``LAST_SEQ_AHEAD`` jump (``skip_to``)."""
         self.orders: dict[str, Order] = {}
         self.released = StrategyIds(released_ids if released_ids is not None else _private())
         """Its released orders' ids, in the gateway's table (``Engine.released_ids``), and ``refused_ids``."""
@@ -110,11 +117,30 @@ class StrategyState:
         """Replay index: every 1,024th event's seq -> where the journal can rebuild the events after it."""
 
     def skip_to(self, next_seq: int) -> None:
-        """Number the next event ``next_seq`` (``JSeqAhead``); earlier events leave memory (the journal has them)."""
+        """Number the next event ``next_seq`` (``JSeqAhead``); the events kept stay, before the jump (``jumped``)."""
         if next_seq > self.next_seq:
-            self.release_events(0)
-            self.events_base = next_seq - 1
+            self.jumped = len(self.events)
+            self.events_base = next_seq - 1 - self.jumped
             self.next_seq = next_seq
+
+    @property
+    def numbered_base(self) -> int:
+        """Return the seq before the first event in memory numbered after the last jump (``events_base`` if none)."""
+        return self.events_base + self.jumped
+
+    def kept_after(self, last_seq: int) -> list[OrderEvent] | None:
+        """Return the events numbered before the last jump with ``seq > last_seq``, or None if memory lacks some.
+
+        None: ``last_seq`` is older than the oldest event memory keeps (the journal has the ones before it).
+        """
+        jumped = self.jumped
+        events = self.events
+        if not jumped or last_seq < events[0].seq - 1:
+            return None
+        first = jumped
+        while first and events[first - 1].seq > last_seq:
+            first -= 1
+        return events[first:jumped]
 
     def refused_id(self, cl_ord_id: str) -> None:
         """Use ``cl_ord_id`` up for a NewOrder refused before it became an order (``INVALID_FIELD``, ...).
@@ -137,6 +163,7 @@ class StrategyState:
             return 0
         del self.events[:drop]
         self.events_base += drop
+        self.jumped = max(self.jumped - drop, 0)
         return drop
 
 

@@ -556,6 +556,27 @@ def test_venue_up_when_requests_unanswered_then_adapter_told_which_after_the_rep
     ]
 
 
+def test_venue_up_when_nothing_unanswered_then_adapter_still_told() -> None:
+    # rev43fix44 1: told only when a request was unanswered, so FIX never asked about its acknowledged orders
+    # after a numbering reset (a fill the venue made meanwhile was lost)
+    class Listening(ScriptedVenue):
+        def __init__(self) -> None:
+            super().__init__("V1")
+            self.told: list[list[UnansweredRequest]] = []
+
+        def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
+            self.told.append(unanswered)
+
+    venue = Listening()
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    rig.new_order(link, "A")
+    venue.accept(1)
+    venue.set_state(VenueState.DISCONNECTED)
+    venue.set_state(VenueState.UP)
+    assert venue.told == [[]]
+
+
 def test_hello_when_venues_in_different_states_then_snapshot_after_the_replay_before_anything_new() -> None:
     rig = Rig(venues=[ScriptedVenue("V1"), ScriptedVenue("V2")])
     link = rig.connect("S1")

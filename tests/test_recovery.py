@@ -222,7 +222,7 @@ def test_hello_when_last_seq_beyond_the_journal_then_events_numbered_after_it_th
 
     recovered = recover(read_journal(path))  # a restart keeps the numbering
     st = recovered.strategies["S1"]
-    assert st.next_seq == 11 and st.events_base == 9 and [e.seq for e in st.events] == [10]
+    assert st.next_seq == 11 and st.numbered_base == 9 and [e.seq for e in st.events] == [1, 10] and st.jumped == 1
     job = ReplayJob(JournalReader(path, 0), "S1", 0, 9)  # an older last_seq: what the journal has, nothing else
     result = job.run()
     assert not isinstance(result, str) and [e.seq for e in result] == [1]

@@ -80,6 +80,14 @@ def test_receive_when_hello_has_any_supported_version_then_session_speaks_it(ver
         (b"\x93\x01\xa2\xcd\x41\x02", "BAD_HELLO", "`strategy_id` is not valid UTF-8"),
         (msgspec.msgpack.encode([1, "€" * 11, 2]), "BAD_HELLO", "33 bytes"),
         (msgspec.msgpack.encode([1, "S1", 9, "bad", "fields"]), "UNSUPPORTED_VERSION", "versions 1 to"),
+        (msgspec.msgpack.encode([1, "S1", 0]), "UNSUPPORTED_VERSION", "version 0 not supported"),
+        (msgspec.msgpack.encode([1, "S1", 2**64 - 1]), "UNSUPPORTED_VERSION", f"version {2**64 - 1} not"),
+        (b"\x93\x01\xa2S1\xff", "BAD_HELLO", "`protocol_version` -1 is negative"),  # negative fixint
+        (b"\x93\x01\xa2S1\xd0\xff", "BAD_HELLO", "`protocol_version` -1 is negative"),  # int8
+        (msgspec.msgpack.encode([1, "S1", -(2**63)]), "BAD_HELLO", f"`protocol_version` {-(2**63)} is negative"),
+        (msgspec.msgpack.encode([1, "", -3, 0, 5]), "BAD_HELLO", "`protocol_version` -3 is negative"),
+        (msgspec.msgpack.encode([1, "S1", True]), "BAD_HELLO", "`protocol_version`"),
+        (msgspec.msgpack.encode([1, "S1", 3.0]), "BAD_HELLO", "`protocol_version`"),
     ],
     ids=[
         "empty",
@@ -93,6 +101,14 @@ def test_receive_when_hello_has_any_supported_version_then_session_speaks_it(ver
         "utf8",
         "id-bytes",
         "version-first",
+        "version-0",
+        "version-max-uint",
+        "version-negative-fixint",
+        "version-negative-int8",
+        "version-negative-int64",
+        "version-negative-and-more",
+        "version-bool",
+        "version-float",
     ],
 )
 def test_receive_when_first_frame_is_not_a_good_hello_then_fatal_with_a_distinct_code(

@@ -6,22 +6,33 @@ their ``req_seq``; which get a non-fatal Error; where the error budget ends.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.protocol.framing import LENGTH_PREFIX, FrameSplitter, encode_frame, gateway_message_decoder
-from gateway.protocol.messages import Cancel, Error, GatewayMessage, Hello
+from gateway.protocol.framing import (
+    LENGTH_PREFIX,
+    FrameSplitter,
+    encode_frame,
+    gateway_message_decoder,
+    strategy_message_decoder,
+)
+from gateway.protocol.messages import Cancel, Error, GatewayMessage, Hello, MassCancel, NewOrder, Replace
 from gateway.strategy_session import (
     DEFAULT_MAX_ERRORS,
     NO_PLACE,
     InvalidRequest,
     StrategySession,
     UnreadableRequest,
+    describe_validation_error,
     lenient_req_seq,
 )
 from model.clock import FakeClock
+from model.enums import Side
 
 
 def _frame(payload: bytes) -> bytes:
@@ -169,3 +180,46 @@ def test_error_budget_when_default_then_the_101st_error_is_the_last_non_fatal_on
     (fatal,) = _out(session, clock)[-1:]
     assert isinstance(fatal, Error) and (fatal.code, fatal.fatal) == ("TOO_MANY_ERRORS", True)
     assert "more than 100 protocol errors" in fatal.text and session.is_closed()
+
+
+_DOC = (Path(__file__).resolve().parents[1] / "docs" / "strategy-protocol.md").read_text()
+_REQUEST_ROW = re.compile(r"^\| ([1-5]) \| \*\*(\w+)\*\* \| (.*) \|$", re.MULTILINE)
+_UNSIGNED = re.compile(r"`(\w+)` (?:uint|qty|price)\b")
+_VALID = {
+    "Hello": Hello("S1", 3, 0, 1000),
+    "NewOrder": NewOrder("C1", "ACC1", "OUCH", "AAPL", Side.BUY, 100, 1_502_500, req_seq=1),
+    "Cancel": Cancel("C1", 0, 1),
+    "Replace": Replace("C1", 100, 1_502_500, 0, 1),
+    "MassCancel": MassCancel(req_seq=1),
+}
+
+
+def _unsigned_fields() -> list[tuple[str, str]]:
+    """Every (message, field) of the doc's request table (tags 1-5) typed ``uint``, ``qty`` or ``price``."""
+    return [(name, field) for _, name, fields in _REQUEST_ROW.findall(_DOC) for field in _UNSIGNED.findall(fields)]
+
+
+def test_unsigned_fields_when_read_from_the_doc_then_every_request_and_each_such_field() -> None:
+    fields = _unsigned_fields()
+    assert {name for name, _ in fields} == set(_VALID)
+    assert ("Hello", "protocol_version") in fields and ("MassCancel", "req_seq") in fields and len(fields) == 14
+
+
+@pytest.mark.parametrize(("message", "field"), _unsigned_fields())
+@pytest.mark.parametrize("value", [-1, -(2**63), True], ids=["minus-1", "int64-min", "true"])
+def test_decode_when_a_field_the_doc_calls_unsigned_is_negative_or_bool_then_refused_naming_it(
+    message: str, field: str, value: int
+) -> None:
+    valid = _VALID[message]
+    items = msgspec.msgpack.decode(msgspec.msgpack.encode(valid))
+    items[type(valid).__struct_fields__.index(field) + 1] = value
+    payload = msgspec.msgpack.encode(items)
+    with pytest.raises(msgspec.ValidationError) as info:
+        strategy_message_decoder.decode(payload)
+    assert f"`{field}`" in describe_validation_error(items[0], str(info.value))
+    if message == "Hello":  # as the first frame: a broken field, never UNSUPPORTED_VERSION (doc 7.1)
+        clock = FakeClock()
+        session = StrategySession(clock())
+        assert session.receive_data(_frame(payload), clock()) == []
+        (err,) = _out(session, clock)
+        assert isinstance(err, Error) and (err.code, err.fatal) == ("BAD_HELLO", True) and f"`{field}`" in err.text

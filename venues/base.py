@@ -221,7 +221,8 @@ class VenueAdapter(abc.ABC):
 
         Their outcome is unknown: the venue may or may not have them. The core calls this on
         every transition to UP with the requests of this venue's open orders that no venue event
-        has answered. The default does nothing (the adapter's own re-send or the venue's resend
+        has answered, an empty list included (FIX asks about its acknowledged open orders after a
+        numbering reset then). The default does nothing (the adapter's own re-send or the venue's resend
         already covers them).
         """
 

@@ -65,9 +65,11 @@ NonNegQty = Annotated[int, msgspec.Meta(ge=0, le=MAX_QTY)]
 Price = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 ReqSeq = Annotated[int, msgspec.Meta(ge=0)]
+"""A request's sequence number (version 3; 0 = absent: versions 1 and 2 have none)."""
+Version = Annotated[int, msgspec.Meta(ge=0)]
+"""A Hello's ``protocol_version``: a uint (one other than 1 to 3 is UNSUPPORTED_VERSION, a negative one BAD_HELLO)."""
 SentNs = Annotated[int, msgspec.Meta(ge=0)]
 """A request's ``sent_ns``: the strategy's clock in ns, 0 when not given (a uint: a negative one is INVALID_FIELD)."""
-"""A request's sequence number (version 3; 0 = absent: versions 1 and 2 have none)."""
 Text = Annotated[str, msgspec.Meta(max_length=256)]
 
 
@@ -84,7 +86,7 @@ class Hello(_Message, tag=1, frozen=True):
     """Open a session; must be the first frame on a connection."""
 
     strategy_id: Name
-    protocol_version: int
+    protocol_version: Version
     last_seq: Seq = 0
     """Highest event ``seq`` this strategy has already processed (0 on a fresh start)."""
     heartbeat_ms: Annotated[int, msgspec.Meta(ge=100, le=60_000)] = 1_000

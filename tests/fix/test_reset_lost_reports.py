@@ -171,6 +171,66 @@ def test_reset_when_status_request_dialect_then_every_acknowledged_order_is_aske
     assert order.cum_qty == 3
 
 
+def _status_answer(ord_status: bytes, *extra: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    """The body of the venue's answer (FIX 4.4, ExecType I) to the question about order 7 (ClOrdID B6rj7)."""
+    return [(b"37", b"OID1"), (b"17", b"S1"), (b"11", b"B6rj7"), (b"150", b"I"), (b"39", ord_status), *extra]
+
+
+def test_reset_when_the_status_answer_says_rejected_then_the_order_ends_canceled_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # rev43fix44 2 (s2-3): ExecType I, OrdStatus 8, OrdRejReason 5 was ignored; the order stayed LIVE here
+    rig = Rig("broker-fix44").up()
+    order, _ = _order(rig, acked=True)
+    (question,) = _venue_resets(rig, order, [])
+    assert question.msg_type == MsgType.ORDER_STATUS_REQUEST
+    answer = _status_answer(b"8", (b"103", b"5"), (b"14", b"0"), (b"151", b"0"), (b"58", b"unknown order"))
+    with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+        rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, answer))
+    (event,) = rig.events()
+    assert isinstance(event, VenueCanceled) and (event.order_id, event.canceled_qty, event.reason) == (7, 0, "REJECTED")
+    assert "UNKNOWN_ORDER" in event.text
+    assert (order.state, order.leaves_qty) == (OrderState.CANCELED, 0)  # risk no longer counts it open
+    assert rig.adapter.counters["status_disagreements"] == 1
+    assert rig.adapter.status()["open_orders"] == 0
+    assert any("OrdStatus 8" in r.getMessage() and "reconcile" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("cum", "counted"), [(0, 0), (30, 30)])
+def test_reset_when_the_status_answer_says_filled_with_nothing_to_apply_then_refused_naming_cum_qty(
+    cum: int, counted: int
+) -> None:
+    # rev43fix44 2 (s5-6): OrdStatus 2 with CumQty 0 was ignored without a Reject
+    rig = Rig("broker-fix44").up()
+    order, _ = _order(rig, acked=True)
+    if counted:
+        report = rig.peer.execution_report
+        rig.feed(report(b"B6rj7", b"F", ord_status=b"1", leaves=70, cum=30, last_qty=30, last_px=b"150"))
+        rig.events()
+        rig.adapter.flush()
+        rig.wire.take()
+    _venue_resets(rig, order, [])
+    answer = _status_answer(b"2", (b"14", b"%d" % cum), (b"151", b"0"), (b"6", b"150"))
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, answer))
+    rig.adapter.flush()
+    assert rig.events() == []
+    (reject,) = rig.wire.take()
+    assert (reject.msg_type, reject.get(b"371"), reject.get(b"373")) == (MsgType.REJECT, b"14", b"5")
+    assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.LIVE, counted, 100 - counted)
+    assert rig.adapter.counters["unparseable"] == 1
+    assert rig.adapter.status()["questions_open"] == 0  # not asked again (no loop)
+
+
+def test_reset_when_the_status_answer_says_filled_in_full_then_the_fill_applied() -> None:
+    rig = Rig("broker-fix44").up()
+    order, _ = _order(rig, acked=True)
+    _venue_resets(rig, order, [])
+    answer = _status_answer(b"2", (b"14", b"100"), (b"151", b"0"), (b"6", b"150"))
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, answer))
+    assert rig.events() == [VenueExecuted(2, 7, 100, 1_500_000, "", "")]
+    assert (order.state, rig.adapter.status()["open_orders"]) == (OrderState.FILLED, 0)
+
+
 def test_reset_when_no_status_request_then_open_orders_not_checked_are_counted_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

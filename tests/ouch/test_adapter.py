@@ -37,7 +37,10 @@ from venues.ouch.messages import (
 from venues.ouch.options import Options
 from venues.ouch.soupbin import SoupSplitter
 
-REPLACE_REFUSED = Refused("OUCH_REPLACE", f"replace to 1000000 @ {PX} is outside OUCH's limits")
+REPLACE_REFUSED = Refused(
+    "OUCH_REPLACE",
+    "replace to 1000000 @ 150.25 is outside OUCH's limits (quantity 1..999999, price 0.0001..199999.99)",
+)
 
 
 def _inbound(link: Link) -> list[object]:
@@ -95,6 +98,22 @@ def test_check_order_when_ouch_cannot_carry_it_then_unsupported_with_clear_text(
     assert isinstance(result, Refused)
     assert result.code == code
     assert result.text
+
+
+@pytest.mark.parametrize(
+    ("price", "text"),
+    [
+        (2_000_000_000, "price 200000 outside 0.0001..199999.99"),
+        (1_999_999_901, "price 199999.9901 outside 0.0001..199999.99"),
+        (0, "price 0 outside 0.0001..199999.99"),
+    ],
+)
+def test_check_order_when_price_outside_ouch_range_then_text_in_currency_units_as_the_strategy_means_it(
+    price: int, text: str
+) -> None:
+    """The strategy's fixed-point price (4 implied decimals, protocol doc 2) and the range in one unit."""
+    venue = build_ouch_venue(venue_config(Path("/nonexistent-ouch-state")), FakeClock())
+    assert venue.check_order(make_order(1, price=price)) == Refused("OUCH_PRICE", text)
 
 
 def test_connect_when_login_accepted_then_logging_in_then_up_with_session(tmp_path: Path) -> None:

@@ -642,7 +642,12 @@ class BoeVenue(VenueAdapter):
         self._session.resume(units, self._session.next_outbound)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
-        """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost."""
+        """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost.
+
+        With nothing unanswered there is nothing to do (the core calls this at every UP).
+        """
+        if not unanswered:
+            return
         sequenced = self.config.sequence_outbound
         last = self._last_processed
         renumbered = self._renumbered_replay

@@ -711,9 +711,9 @@ class FixVenue(VenueAdapter):
             self.state_sink(self.name, venue_state, reason)
         elif venue_state is VenueState.UP and self._numbering_reset:
             # UP again after an in-session reset (the venue's Logon with ResetSeqNumFlag=Y): told again, so the
-            # core hands over the requests in doubt (``after_replay``) that the venue will never ask for
+            # core calls ``after_replay`` (at every UP), which asks about what the venue will never resend
             self.state_sink(self.name, venue_state, reason)
-            self._numbering_reset = False  # after_replay ran (the core calls it at once) or nothing was in doubt
+            self._numbering_reset = False  # after_replay ran (the core calls it at once)
 
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """The store restarted both numbers: a new exactly-once epoch, journaled by the core.
@@ -1065,7 +1065,9 @@ class FixVenue(VenueAdapter):
                         raise KeyError(tag)
                     cum, events = _fill_beyond(fields, seq, order)
                     if not events:  # Filled with nothing (more) executed: no fill to report
-                        raise ValueError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
+                        raise _ValueIncorrectError(
+                            f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}"
+                        )
                 else:  # the fill it may already have had (CumQty), then its end, or its acceptance before the fill
                     cum, fill = _fill_beyond(fields, seq, order)
                     if status in _STATUS_CANCELED:
@@ -1100,7 +1102,13 @@ class FixVenue(VenueAdapter):
         self._answered(tracked, probe, seq, known=True, events=events)
 
     def _on_resync_status(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
-        """The venue's status of an order whose report was refused: report the fill and the end the gateway lacks."""
+        """The venue's status of an acknowledged order: report the fill and the end the gateway lacks.
+
+        Asked after a refused report, a numbering reset or a gap fill. The fill its CumQty shows beyond the
+        order's count comes first (at AvgPx), then the end: OrdStatus 4 / C / 3 ``VenueCanceled``; 8 (Rejected:
+        the venue does not have the order) ends it too (``_rejected_there``). OrdStatus 2 (Filled) with a CumQty
+        below the order's quantity and nothing beyond the count is refused (session Reject naming tag 14).
+        """
         order = tracked.order
         order_id = order.order_id
         del self._probes[order_id]
@@ -1111,14 +1119,51 @@ class FixVenue(VenueAdapter):
         except _TagError as bad:
             self._unparseable(message, bad.tag, bad)
             return
+        if status == b"2" and not fill and cum < order.qty and not order.is_terminal:
+            refused = _ValueIncorrectError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
+            self._unparseable(message, f.CUM_QTY, refused)
+            return
         for executed in fill:
             self._emit(executed)
         if status in _STATUS_CANCELED and not order.is_terminal:
             tracked.pending = b""
             self._emit(VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
             self._forget(order_id)
+        elif status == b"8" and not order.is_terminal:
+            self._rejected_there(message, tracked)
         elif status == b"2" and cum >= order.qty and not tracked.pending:
             self._forget(order_id)
+
+    def _rejected_there(self, message: FixMessage, tracked: _Tracked) -> None:
+        """A status answer says an acknowledged order is Rejected (OrdStatus 8): not working at the venue.
+
+        The order ends here (``VenueCanceled`` reason ``REJECTED``, the text naming the OrdRejReason), so
+        neither the strategy nor risk counts as open what the venue does not have; counted
+        (``status_disagreements``) and logged at ERROR for ops to reconcile with the venue.
+        """
+        order = tracked.order
+        order_id = order.order_id
+        self.counters["status_disagreements"] += 1
+        code = message.get(f.ORD_REJ_REASON)
+        named = _ORD_REJ_REASONS.get(code, "VENUE") if code else "no OrdRejReason"
+        self._rarelog.log(
+            "rejected-there",
+            self.clock(),
+            logging.ERROR,
+            "FIX %s: order %d: the venue's status answer (MsgSeqNum %d) says OrdStatus 8 (Rejected, %s), the "
+            "gateway had it %s with cum %d, %d open: ended here (Canceled, REJECTED); reconcile it with the venue",
+            self.name,
+            order_id,
+            message.seq,
+            named,
+            order.state.name,
+            order.cum_qty,
+            order.leaves_qty,
+        )
+        text = f"the venue's status answer says OrdStatus 8 (Rejected, {named}): the order is not working there"
+        tracked.pending = b""
+        self._emit(VenueCanceled(message.seq, order_id, 0, "REJECTED", text))
+        self._forget(order_id)
 
     def _resync(self, tracked: _Tracked, cl_ord_id: bytes) -> None:
         """A report about the order was refused: ask the venue for its state where the dialect has OrderStatusRequest.
