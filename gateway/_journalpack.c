@@ -9,6 +9,10 @@
  * int64/uint64, exact strs, None, True and False; for anything else (a float, a subclass, an int out of
  * range, a str that is not UTF-8 encodable, a body over SCRATCH bytes) it writes nothing and returns -1: the
  * caller encodes with msgspec, whose bytes (or error) are the reference.
+ *
+ * `append_fields` and `append_request` write the same bytes from a record's field values (no record made:
+ * MmapJournal.append_fields / append_order_sent, the engine's per-order records); `append_frame` writes a
+ * strategy-protocol frame (4-byte length, MessagePack body: FrameWriter.write's bytes) of an order event.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -196,59 +200,99 @@ have_x:
     return 9;
 }
 
+/* The spec of each type met, registered or not (NULL): a direct-mapped cache in front of the linear look-up, so
+ * a record's type and each nested Struct's cost one comparison. A registered type is never freed (the spec holds
+ * a reference) and `register` empties the cache, so an entry stays true for as long as its type lives. */
+#define CACHE_SIZE 64
+static struct {
+    PyTypeObject *type;
+    const Spec *spec;
+} type_cache[CACHE_SIZE];
+
+static const Spec *
+find_spec(PyTypeObject *type)
+{
+    uintptr_t key = (uintptr_t)type;
+    size_t slot = (size_t)((key >> 4) ^ (key >> 10)) & (CACHE_SIZE - 1);
+    if (type_cache[slot].type == type) {
+        return type_cache[slot].spec;
+    }
+    const Spec *found = NULL;
+    for (int k = 0; k < n_specs; k++) {
+        if (specs[k].type == type) {
+            found = &specs[k];
+            break;
+        }
+    }
+    type_cache[slot].type = type;
+    type_cache[slot].spec = found;
+    return found;
+}
+
+/* Write str `obj` as msgspec does at `out`, at most `room` bytes; return the bytes written, -1 if not. */
+static inline Py_ssize_t
+pack_str(PyObject *obj, unsigned char *out, Py_ssize_t room)
+{
+    const char *data;
+    Py_ssize_t len;
+    if (PyUnicode_IS_COMPACT_ASCII(obj)) {
+        data = (const char *)PyUnicode_DATA(obj);
+        len = PyUnicode_GET_LENGTH(obj);
+    }
+    else {
+        data = PyUnicode_AsUTF8AndSize(obj, &len);
+        if (data == NULL) { /* lone surrogates: msgspec raises */
+            PyErr_Clear();
+            return -1;
+        }
+    }
+    if (len < 32) {
+        if (1 + len > room) {
+            return -1;
+        }
+        out[0] = (unsigned char)(0xa0 | len);
+        memcpy(out + 1, data, (size_t)len);
+        return 1 + len;
+    }
+    if (len < (1 << 8)) {
+        if (2 + len > room) {
+            return -1;
+        }
+        out[0] = 0xd9;
+        out[1] = (unsigned char)len;
+        memcpy(out + 2, data, (size_t)len);
+        return 2 + len;
+    }
+    if (len < (1 << 16) && 3 + len <= room) {
+        out[0] = 0xda;
+        store16(out + 1, (uint16_t)len);
+        memcpy(out + 3, data, (size_t)len);
+        return 3 + len;
+    }
+    return -1; /* str32, or over the room: over SCRATCH anyway */
+}
+
+static Py_ssize_t pack_struct(const Spec *spec, PyObject *obj, unsigned char *out, Py_ssize_t room, int depth);
+
 /* Write `obj` (a registered Struct or one of its values) at `out`, at most `room` bytes; return the bytes
- * written, -1 if it is anything this module does not write (or does not fit): nothing to rely on written. */
-static Py_ssize_t
+ * written, -1 if it is anything this module does not write (or does not fit): nothing to rely on written.
+ * The common values (str, int, None, bools) first, inline: no call per field for them. */
+static inline Py_ssize_t
 pack(PyObject *obj, unsigned char *out, Py_ssize_t room, int depth)
 {
     PyTypeObject *type = Py_TYPE(obj);
     if (type == &PyUnicode_Type) {
-        const char *data;
-        Py_ssize_t len;
-        if (PyUnicode_IS_COMPACT_ASCII(obj)) {
-            data = (const char *)PyUnicode_DATA(obj);
-            len = PyUnicode_GET_LENGTH(obj);
-        }
-        else {
-            data = PyUnicode_AsUTF8AndSize(obj, &len);
-            if (data == NULL) { /* lone surrogates: msgspec raises */
-                PyErr_Clear();
-                return -1;
-            }
-        }
-        Py_ssize_t head;
-        if (len < 32) {
-            head = 1;
-        }
-        else if (len < (1 << 8)) {
-            head = 2;
-        }
-        else if (len < (1 << 16)) {
-            head = 3;
-        }
-        else {
-            return -1; /* str32: over SCRATCH anyway */
-        }
-        if (head + len > room) {
-            return -1;
-        }
-        if (head == 1) {
-            out[0] = (unsigned char)(0xa0 | len);
-        }
-        else if (head == 2) {
-            out[0] = 0xd9;
-            out[1] = (unsigned char)len;
-        }
-        else {
-            out[0] = 0xda;
-            store16(out + 1, (uint16_t)len);
-        }
-        memcpy(out + head, data, (size_t)len);
-        return head + len;
+        return pack_str(obj, out, room);
     }
     if (type == &PyLong_Type) {
-        if (room < 9) {
-            return -1;
+        if (room < 9) { /* near the end of the buffer: as long as it fits (msgspec's bytes up to 2 KiB, all) */
+            unsigned char tmp[9];
+            Py_ssize_t n = pack_int(obj, tmp);
+            if (n == 0 || n > room) {
+                return -1;
+            }
+            memcpy(out, tmp, (size_t)n);
+            return n;
         }
         Py_ssize_t n = pack_int(obj, out);
         return n ? n : -1;
@@ -260,28 +304,9 @@ pack(PyObject *obj, unsigned char *out, Py_ssize_t room, int depth)
         out[0] = obj == Py_None ? 0xc0 : obj == Py_True ? 0xc3 : 0xc2;
         return 1;
     }
-    for (int k = 0; k < n_specs; k++) {
-        const Spec *spec = &specs[k];
-        if (spec->type != type) {
-            continue;
-        }
-        if (depth >= MAX_DEPTH || spec->prefix_len > room) {
-            return -1;
-        }
-        memcpy(out, spec->prefix, (size_t)spec->prefix_len);
-        Py_ssize_t used = spec->prefix_len;
-        for (Py_ssize_t f = 0; f < spec->nfields; f++) {
-            PyObject *value = *(PyObject **)((char *)obj + spec->offsets[f]);
-            if (value == NULL) {
-                return -1;
-            }
-            Py_ssize_t n = pack(value, out + used, room - used, depth + 1);
-            if (n < 0) {
-                return -1;
-            }
-            used += n;
-        }
-        return used;
+    const Spec *spec = find_spec(type);
+    if (spec != NULL) {
+        return pack_struct(spec, obj, out, room, depth);
     }
     for (int k = 0; k < n_constants; k++) {
         const Constant *constant = &constants[k];
@@ -296,34 +321,82 @@ pack(PyObject *obj, unsigned char *out, Py_ssize_t room, int depth)
     return -1;
 }
 
-PyDoc_STRVAR(append_doc,
-"append(buf, start, record) -> int\n--\n\n"
-"Write record's journal bytes (header, MessagePack body) at buf[start:], cut buf after them, return their end.\n\n"
-"-1 (buf untouched): record is, or holds, something not registered or not handled: encode it with msgspec.");
-
-static PyObject *
-append(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* Write `spec`'s prefix at `out` (at most `room` bytes, at nesting `depth`); return its length, -1 if not. */
+static inline Py_ssize_t
+pack_prefix(const Spec *spec, unsigned char *out, Py_ssize_t room, int depth)
 {
-    (void)module;
-    if (nargs != 3 || !PyByteArray_CheckExact(args[0]) || !PyLong_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "append(buf: bytearray, start: int, record)");
-        return NULL;
+    if (depth >= MAX_DEPTH || spec->prefix_len > room) {
+        return -1;
     }
-    PyObject *buf = args[0];
+    memcpy(out, spec->prefix, (size_t)spec->prefix_len);
+    return spec->prefix_len;
+}
+
+/* Write the `n` values at `out` one after the other (at most `room` bytes); return the bytes, -1 if not. */
+static Py_ssize_t
+pack_values(PyObject *const *values, Py_ssize_t n, unsigned char *out, Py_ssize_t room, int depth)
+{
+    Py_ssize_t used = 0;
+    for (Py_ssize_t f = 0; f < n; f++) {
+        Py_ssize_t k = pack(values[f], out + used, room - used, depth);
+        if (k < 0) {
+            return -1;
+        }
+        used += k;
+    }
+    return used;
+}
+
+/* Write `obj`, an instance of `spec`'s type exactly: its prefix, then its fields' values. */
+static Py_ssize_t
+pack_struct(const Spec *spec, PyObject *obj, unsigned char *out, Py_ssize_t room, int depth)
+{
+    Py_ssize_t used = pack_prefix(spec, out, room, depth);
+    if (used < 0) {
+        return -1;
+    }
+    for (Py_ssize_t f = 0; f < spec->nfields; f++) {
+        PyObject *value = *(PyObject **)((char *)obj + spec->offsets[f]);
+        if (value == NULL) {
+            return -1;
+        }
+        Py_ssize_t n = pack(value, out + used, room - used, depth + 1);
+        if (n < 0) {
+            return -1;
+        }
+        used += n;
+    }
+    return used;
+}
+
+/* Check `append`'s and the part writers' first two arguments; return the start (-1 with an error set). */
+static Py_ssize_t
+check_buffer(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least, const char *usage)
+{
+    if (nargs < least || !PyByteArray_CheckExact(args[0]) || !PyLong_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
     Py_ssize_t start = PyLong_AsSsize_t(args[1]);
     if (start == -1 && PyErr_Occurred()) {
-        return NULL;
+        return -1;
     }
-    if (start < 0 || start > PyByteArray_GET_SIZE(buf)) {
+    if (start < 0 || start > PyByteArray_GET_SIZE(args[0])) {
         PyErr_SetString(PyExc_ValueError, "append: start out of the buffer's range");
-        return NULL;
+        return -1;
     }
-    unsigned char body[SCRATCH];
-    Py_ssize_t length = pack(args[2], body, SCRATCH, 0);
+    return start;
+}
+
+/* Put the header (`header` bytes: the body's length, then with 8 its CRC-32) and `body` (`length` bytes,
+ * written) at buf[start:], cut buf after them; return their end. */
+static PyObject *
+finish(PyObject *buf, Py_ssize_t start, const unsigned char *body, Py_ssize_t length, Py_ssize_t header)
+{
     if (length < 0) {
         return PyLong_FromLong(-1);
     }
-    Py_ssize_t end = start + HEADER + length;
+    Py_ssize_t end = start + header + length;
     if (end <= PyByteArray_GET_SIZE(buf)) {
         /* Cut without giving memory back (PyByteArray_Resize reallocs a buffer cut below half its allocation
          * down to exact size: the batch's next appends would grow it again), as msgspec's encode_into does. */
@@ -339,9 +412,140 @@ append(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     unsigned char *at = (unsigned char *)PyByteArray_AS_STRING(buf) + start;
     store32(at, (uint32_t)length);
-    store32(at + 4, crc32_of(body, length));
-    memcpy(at + HEADER, body, (size_t)length);
+    if (header == HEADER) {
+        store32(at + 4, crc32_of(body, length));
+    }
+    memcpy(at + header, body, (size_t)length);
     return PyLong_FromSsize_t(end);
+}
+
+PyDoc_STRVAR(append_doc,
+"append(buf, start, record) -> int\n--\n\n"
+"Write record's journal bytes (header, MessagePack body) at buf[start:], cut buf after them, return their end.\n\n"
+"-1 (buf untouched): record is, or holds, something not registered or not handled: encode it with msgspec.");
+
+static PyObject *
+append(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "append(buf: bytearray, start: int, record)");
+        return NULL;
+    }
+    Py_ssize_t start = check_buffer(args, nargs, 3, "append(buf: bytearray, start: int, record)");
+    if (start < 0) {
+        return NULL;
+    }
+    unsigned char body[SCRATCH];
+    return finish(args[0], start, body, pack(args[2], body, SCRATCH, 0), HEADER);
+}
+
+PyDoc_STRVAR(append_frame_doc,
+"append_frame(buf, start, message) -> int\n--\n\n"
+"Write message's strategy-protocol frame (the body's length, 4 bytes big-endian, then its MessagePack) at\n"
+"buf[start:], cut buf after it, return its end.\n\n"
+"-1 (buf untouched): message is, or holds, something not registered or not handled: encode it with msgspec.");
+
+static PyObject *
+append_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    static const char usage[] = "append_frame(buf: bytearray, start: int, message)";
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return NULL;
+    }
+    Py_ssize_t start = check_buffer(args, nargs, 3, usage);
+    if (start < 0) {
+        return NULL;
+    }
+    unsigned char body[SCRATCH];
+    return finish(args[0], start, body, pack(args[2], body, SCRATCH, 0), 4);
+}
+
+PyDoc_STRVAR(append_fields_doc,
+"append_fields(buf, start, cls, *values) -> int\n--\n\n"
+"As append(buf, start, cls(*values)), without making the record: cls registered, a value for each field.\n\n"
+"-1 (buf untouched): a value not handled: make the record and append it with msgspec.");
+
+static PyObject *
+append_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    static const char usage[] = "append_fields(buf: bytearray, start: int, cls: type, *values)";
+    Py_ssize_t start = check_buffer(args, nargs, 3, usage);
+    if (start < 0) {
+        return NULL;
+    }
+    const Spec *spec = PyType_Check(args[2]) ? find_spec((PyTypeObject *)args[2]) : NULL;
+    if (spec == NULL || nargs - 3 != spec->nfields) {
+        PyErr_SetString(PyExc_TypeError, "append_fields: cls is not registered, or not a value for each field");
+        return NULL;
+    }
+    unsigned char body[SCRATCH];
+    Py_ssize_t used = pack_prefix(spec, body, SCRATCH, 0);
+    Py_ssize_t n = pack_values(args + 3, nargs - 3, body + used, SCRATCH - used, 1);
+    return finish(args[0], start, body, n < 0 ? -1 : used + n, HEADER);
+}
+
+static const Spec *request_spec; /* set by register_request: the outer record of append_request */
+
+PyDoc_STRVAR(append_request_doc,
+"append_request(buf, start, first, second, cls, *values) -> int\n--\n\n"
+"As append(buf, start, R(first, second, cls(*values), None)) for the type R given to register_request.\n\n"
+"-1 (buf untouched): a value not handled: make the records and append them with msgspec.");
+
+static PyObject *
+append_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    static const char usage[] = "append_request(buf: bytearray, start: int, first, second, cls: type, *values)";
+    Py_ssize_t start = check_buffer(args, nargs, 5, usage);
+    if (start < 0) {
+        return NULL;
+    }
+    const Spec *spec = PyType_Check(args[4]) ? find_spec((PyTypeObject *)args[4]) : NULL;
+    if (request_spec == NULL || spec == NULL || nargs - 5 != spec->nfields) {
+        PyErr_SetString(PyExc_TypeError, "append_request: no request type, cls not registered, or a value missing");
+        return NULL;
+    }
+    unsigned char body[SCRATCH];
+    Py_ssize_t used = pack_prefix(request_spec, body, SCRATCH, 0);
+    Py_ssize_t n = pack_values(args + 2, 2, body + used, SCRATCH - used, 1);
+    if (n >= 0) {
+        used += n;
+        n = pack_prefix(spec, body + used, SCRATCH - used, 1);
+    }
+    if (n >= 0) {
+        used += n;
+        n = pack_values(args + 5, nargs - 5, body + used, SCRATCH - used, 2);
+    }
+    if (n >= 0 && used + n < SCRATCH) {
+        used += n;
+        body[used] = 0xc0; /* the fourth field: None */
+        n = 1;
+    }
+    else {
+        n = -1;
+    }
+    return finish(args[0], start, body, n < 0 ? -1 : used + n, HEADER);
+}
+
+PyDoc_STRVAR(register_request_doc,
+"register_request(cls)\n--\n\n"
+"Make cls, registered with four fields, the outer record append_request writes (the fourth field None).");
+
+static PyObject *
+register_request(PyObject *module, PyObject *cls)
+{
+    (void)module;
+    const Spec *spec = PyType_Check(cls) ? find_spec((PyTypeObject *)cls) : NULL;
+    if (spec == NULL || spec->nfields != 4) {
+        PyErr_SetString(PyExc_TypeError, "register_request: cls is not registered with four fields");
+        return NULL;
+    }
+    request_spec = spec;
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(register_doc,
@@ -391,6 +595,7 @@ register_type(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         n_specs++;
     }
     specs[k] = found;
+    memset(type_cache, 0, sizeof(type_cache)); /* an entry may say "not registered" */
     Py_RETURN_NONE;
 }
 
@@ -440,6 +645,10 @@ registered(PyObject *module, PyObject *unused)
 
 static PyMethodDef methods[] = {
     {"append", (PyCFunction)(void (*)(void))append, METH_FASTCALL, append_doc},
+    {"append_frame", (PyCFunction)(void (*)(void))append_frame, METH_FASTCALL, append_frame_doc},
+    {"append_fields", (PyCFunction)(void (*)(void))append_fields, METH_FASTCALL, append_fields_doc},
+    {"append_request", (PyCFunction)(void (*)(void))append_request, METH_FASTCALL, append_request_doc},
+    {"register_request", register_request, METH_O, register_request_doc},
     {"register", (PyCFunction)(void (*)(void))register_type, METH_FASTCALL, register_doc},
     {"register_constant", (PyCFunction)(void (*)(void))register_constant, METH_FASTCALL, register_constant_doc},
     {"registered", registered, METH_NOARGS, registered_doc},

@@ -45,6 +45,7 @@ from gateway.journal import (
     NullJournal,
 )
 from gateway.journal_mmap import MmapJournal
+from gateway.journal_pack import PACK_FRAME
 from gateway.latency import StageLatencies
 from gateway.protocol.framing import LENGTH_PREFIX, PREFIX_SIZE
 from gateway.protocol.messages import (
@@ -188,6 +189,7 @@ _Error: Final = Error
 _astuple: Final = msgspec.structs.astuple
 _OuchVenue: Final = OuchVenue
 _MmapJournal: Final = MmapJournal
+_PACK_FRAME: Final = PACK_FRAME
 
 
 def _session_ended_text(venue: str) -> str:
@@ -499,9 +501,9 @@ class Engine:
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
             journal = self.journal
             try:  # free unless raised: an adapter's number beyond MessagePack's ints must not reach the loop
-                if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
-                    journal.append(_JVenueApplied(venue, event, st.next_seq))
-                else:
+                if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
+                    journal.append_fields(_JVenueApplied, venue, event, st.next_seq)
+                else:  # tests may set any Journal; interpreted, one call fewer this way
                     journal.append(_JVenueApplied(venue, event, st.next_seq))
             except OverflowError:  # nothing journaled (the batch ends where it did), nothing applied
                 self._venue_events_pending -= 1
@@ -1697,31 +1699,32 @@ class Engine:
         if not _fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
             raise IllegalTransition(order, _SEND)
         order.venue_ref = venue_ref
-        sent = _JOrderSent(
-            order_id,
-            strategy_id,
-            cl_ord_id,
-            account,
-            venue_name,
-            symbol,
-            side,
-            qty,
-            price,
-            tif,
-            ord_type,
-            t_in,
-            venue_ref,
-        )
         req_seq = self._req_seq
-        record: JOrderSent | JRequest = sent
-        if req_seq:  # version 3: the request's number with the order, in one record
+        if req_seq:  # version 3: the request's number with the order, in one record (JRequest)
             self._req_seq = 0
-            record = _JRequest(strategy_id, req_seq, sent)
         journal = self.journal
-        if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
-            journal.append(record)
-        else:
-            journal.append(record)
+        if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
+            journal.append_order_sent(
+                req_seq, order_id, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
+                ord_type, t_in, venue_ref,
+            )  # fmt: skip
+        else:  # tests may set any Journal; interpreted, one call fewer this way
+            sent = _JOrderSent(
+                order_id,
+                strategy_id,
+                cl_ord_id,
+                account,
+                venue_name,
+                symbol,
+                side,
+                qty,
+                price,
+                tif,
+                ord_type,
+                t_in,
+                venue_ref,
+            )
+            journal.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
         self._n_orders_sent += 1
         self.open_orders[order_id] = order
         st.open_orders[order_id] = order
@@ -2009,8 +2012,10 @@ class Engine:
             writer = session._writer  # session.send(event): FrameWriter.write, inline
             buf = writer.buffer
             start = len(buf)
-            writer._encode_into(event, buf, start + PREFIX_SIZE)
-            _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
+            frame = _PACK_FRAME  # compiled: the frame in one C call, FrameWriter's bytes (-1: msgspec's then)
+            if frame is None or frame(buf, start, event) < 0:
+                writer._encode_into(event, buf, start + PREFIX_SIZE)
+                _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
 

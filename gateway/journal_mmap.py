@@ -22,7 +22,7 @@ import msgspec
 from gateway import journal_syncer as _syncer
 from gateway.journal_file import check_and_restore, check_journal_file, restore_journal_file
 from gateway.journal_lock import lock_journal_file
-from gateway.journal_pack import PACKER
+from gateway.journal_pack import PACK_FIELDS, PACK_REQUEST, PACKER
 from gateway.journal_read import (
     _BATCH,
     _PROJECT_ROOT,
@@ -45,8 +45,9 @@ from gateway.journal_read import (
     read_journal,
     read_owner,
 )
-from gateway.journal_records import JournalRecord
+from gateway.journal_records import JOrderSent, JournalRecord, JRequest
 from model.clock import monotonic_ns
+from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
 from obs.histogram import SparseHistogram, merge_dense
 
@@ -57,6 +58,10 @@ _crc32_f: Final[Callable[[bytearray], SupportsIndex]] = _crc32
 _pack_header_f: Final = _pack_header
 _BATCH_F: Final = _BATCH
 _PACKER: Final = PACKER
+_PACK_FIELDS: Final = PACK_FIELDS
+_PACK_REQUEST: Final = PACK_REQUEST
+_JOrderSent: Final = JOrderSent
+_JRequest: Final = JRequest
 KEEP_BUFFER_BYTES: Final = 64 * 1024
 """``flush`` keeps the batch buffer's allocation up to this size (a larger one, after a burst, is freed)."""
 TRIM_STEP_BYTES: Final = 2 << 20
@@ -210,6 +215,7 @@ class MmapJournal:
         allocation per batch): ``encode_into`` writes at ``body`` and truncates the buffer to its end. With
         the compiled modules, the C ``PACKER`` (``gateway.journal_pack``) writes the per-order records' same
         bytes in one call, and cuts the buffer there too; msgspec encodes the records it does not handle.
+        Raises what msgspec raises (an int beyond MessagePack's: OverflowError) with the batch as it was.
         """
         buf = self._buf
         start = self._pending  # the batch's length, kept: no call
@@ -222,12 +228,84 @@ class MmapJournal:
                 return
         body = start + _HEADER_SIZE
         at: SupportsIndex = body  # boxed once: the encoder's offset and the slice's start
-        self._encode_into(record, buf, at)
+        try:
+            self._encode_into(record, buf, at)
+        except BaseException:  # e.g. an int beyond MessagePack's (OverflowError): the batch ends where it did
+            del buf[start:]  # not at the encoder's partial end, which the next flush would copy as if pending
+            raise
         payload = buf[at:]  # a small copy is cheaper than a memoryview slice for records this size
         length = len(payload)
         _pack_header_f(buf, start, length, _crc32_f(payload))
         self._pending = body + length
         self.records_written += 1
+
+    def append_fields(self, cls: type, a: object, b: object, c: object) -> None:
+        """Encode the record ``cls(a, b, c)`` into the pending batch (the engine's ``JVenueApplied``).
+
+        With the compiled modules, the C ``PACK_FIELDS`` writes ``append``'s bytes from the three values, no
+        Struct made; for a value it does not handle (or pure Python) the record is made and ``append``-ed.
+        """
+        packer = _PACK_FIELDS
+        if packer is not None:
+            end = packer(self._buf, self._pending, cls, a, b, c)
+            if end >= 0:
+                self._pending = end
+                self.records_written += 1
+                return
+        self.append(cls(a, b, c))
+
+    def append_order_sent(
+        self,
+        req_seq: int,
+        order_id: int,
+        strategy_id: str,
+        cl_ord_id: str,
+        account: str,
+        venue: str,
+        symbol: str,
+        side: Side,
+        qty: int,
+        price: int,
+        tif: TimeInForce,
+        ord_type: OrderType,
+        t_in: int,
+        venue_ref: str,
+    ) -> None:
+        """Encode ``JOrderSent(order_id, ..., venue_ref)`` into the pending batch, in ``JRequest(strategy_id,
+        req_seq, ...)`` when ``req_seq`` is not 0 (protocol version 3).
+
+        With the compiled modules, the C ``PACK_REQUEST``/``PACK_FIELDS`` write ``append``'s bytes from the
+        parts, no Struct made; for a value they do not handle (or pure Python) the records are made and
+        ``append``-ed.
+        """
+        buf = self._buf
+        start = self._pending
+        if req_seq:
+            packer = _PACK_REQUEST
+            if packer is not None:
+                end = packer(
+                    buf, start, strategy_id, req_seq, _JOrderSent, order_id, strategy_id, cl_ord_id, account, venue,
+                    symbol, side, qty, price, tif, ord_type, t_in, venue_ref,
+                )  # fmt: skip
+                if end >= 0:
+                    self._pending = end
+                    self.records_written += 1
+                    return
+        else:
+            packer = _PACK_FIELDS
+            if packer is not None:
+                end = packer(
+                    buf, start, _JOrderSent, order_id, strategy_id, cl_ord_id, account, venue, symbol, side, qty,
+                    price, tif, ord_type, t_in, venue_ref,
+                )  # fmt: skip
+                if end >= 0:
+                    self._pending = end
+                    self.records_written += 1
+                    return
+        sent = _JOrderSent(
+            order_id, strategy_id, cl_ord_id, account, venue, symbol, side, qty, price, tif, ord_type, t_in, venue_ref
+        )
+        self.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
 
     def flush(self) -> None:
         """Copy the pending batch into the mapping (and fdatasync it under the "batch" policy).

@@ -31,8 +31,17 @@ from gateway.journal import (
     read_journal,
 )
 from gateway.journal_pack import CONSTANTS, PACKED, Packer
-from gateway.protocol.messages import MassCancelAck, OrderAccepted
-from model.enums import OrderType, Side, TimeInForce
+from gateway.protocol.framing import FrameWriter
+from gateway.protocol.messages import (
+    Canceled,
+    CancelRejected,
+    Executed,
+    MassCancelAck,
+    OrderAccepted,
+    OrderRejected,
+    Replaced,
+)
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.fsync import FsyncPolicy
 from model.venue_events import VenueAccepted, VenueExecuted
 from obs import native
@@ -187,6 +196,7 @@ _EDGY_SENT = JOrderSent(
 @example(JVenueApplied("OUCH", VenueAccepted(2**32, 7, "", 2**31 - 1, 2**53 - 1, "", "€" * 100), -33), b"batch")
 @example(JVenueApplied("v", VenueExecuted(1, 2, 3, 4, "A", "x" * 65_536, True, False, True), 0), b"")
 @example(JRequest("s", 1, None, MassCancelAck("r", 3)), b"")
+@example(OrderAccepted(0, "😀" * 254, "😀" * 254, 0, 0), b"")  # found by hypothesis: an int in the last 8 bytes
 def test_append_when_random_records_then_msgspec_s_bytes_or_nothing_written(record: object, head: bytes) -> None:
     _check(_c_pack(), record, head)
 
@@ -309,3 +319,204 @@ def test_append_when_a_new_batch_starts_then_the_buffer_keeps_its_allocation() -
             assert append(buf, 0, record) == len(buf)
         assert buf.__alloc__() == allocated
         assert len(buf) < 100
+
+
+# ---- the part writers: a record's bytes from its field values, without the record --------------------------
+
+
+def _check_parts(record: object, head: bytes) -> bool:
+    """Write ``record`` from its parts (``append_fields``; a ``JRequest`` of a registered record also with
+    ``append_request``) after ``head``; assert ``append``'s bytes (``_check``: msgspec's) or nothing written."""
+    module = _c_module()
+    cls = type(record)
+    values = msgspec.structs.astuple(record)  # type: ignore[arg-type]
+
+    def fields(buf: bytearray, start: int, _: object) -> int:
+        end: int = module.append_fields(buf, start, cls, *values)
+        return end
+
+    written = _check(fields, record, head)
+    if cls is JRequest and type(record.record) in PACKED and record.answer is None:  # type: ignore[attr-defined]
+        inner = record.record  # type: ignore[attr-defined]
+
+        def request(buf: bytearray, start: int, _: object) -> int:
+            end: int = module.append_request(
+                buf, start, values[0], values[1], type(inner), *msgspec.structs.astuple(inner)
+            )
+            return end
+
+        assert _check(request, record, head) == written
+    return written
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_ANY_RECORD.filter(lambda record: type(record) in PACKED), st.binary(max_size=40))
+@example(JRequest("s" * 31, 2**63 - 1, _EDGY_SENT), b"")
+@example(JRequest("s", 2**64, _EDGY_SENT), b"old")  # beyond MessagePack: nothing written
+@example(JRequest("s", 1, msgspec.structs.replace(_EDGY_SENT, venue_ref="\ud800")), b"")
+@example(JVenueApplied("OUCH", VenueAccepted(2**32, 7, "", 2**31 - 1, 2**53 - 1, "", "€" * 100), -33), b"batch")
+@example(JVenueApplied("v", VenueExecuted(1, 2, 3, 4, "A", "x" * 2_100, True, False, True), 0), b"")
+def test_append_parts_when_random_records_then_append_s_bytes_or_nothing_written(record: object, head: bytes) -> None:
+    _check_parts(record, head)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    _OK_STRS,
+    _OK_INTS.filter(lambda n: n != 0),
+    st.one_of(*(_records(cls, ok=True) for cls in PACKED)),
+    st.binary(max_size=40),
+)
+def test_append_request_when_records_it_handles_then_written_with_msgspec_s_bytes(
+    strategy_id: str, req_seq: int, inner: object, head: bytes
+) -> None:
+    record = JRequest(strategy_id, req_seq, inner)  # type: ignore[arg-type]  # any registered record, for C
+    assert _check_parts(record, head) or len(msgspec.msgpack.encode(record)) > 2048  # over the C buffer
+
+
+def test_append_parts_when_called_wrongly_then_refused_and_nothing_written() -> None:
+    module = _c_module()
+    buf = bytearray(b"abc")
+    with pytest.raises(TypeError, match="not registered"):
+        module.append_fields(buf, 3, JStrategyEvent, "s", None)
+    with pytest.raises(TypeError, match="value for each field"):
+        module.append_fields(buf, 3, JOrderRefused)
+    with pytest.raises(TypeError, match="value for each field"):
+        module.append_fields(buf, 3, JOrderRefused, 1, 2)
+    with pytest.raises(TypeError):
+        module.append_fields(buf, 3)
+    with pytest.raises(ValueError, match="start"):
+        module.append_fields(buf, 4, JOrderRefused, 1)
+    with pytest.raises(TypeError, match="value missing"):
+        module.append_request(buf, 3, "s", 1, JOrderRefused)
+    with pytest.raises(TypeError, match="not registered"):
+        module.append_request(buf, 3, "s", 1, JStrategyEvent, "s", None)
+    with pytest.raises(TypeError, match="four fields"):
+        module.register_request(JOrderRefused)
+    assert buf == b"abc"
+    assert module.append_fields(buf, 3, JOrderRefused, 2**64) == -1  # not handled: nothing written
+    assert module.append_request(buf, 3, "s", -(2**63) - 1, JOrderRefused, 1) == -1
+    assert buf == b"abc"
+    assert module.append_fields(buf, 1, JOrderRefused, 7) == len(buf)
+    expected = bytearray(b"a")
+    _msgspec_append(expected, 1, JOrderRefused(7))
+    assert buf == expected
+
+
+_SENT_PARTS = (1, "s", "c1", "A", "OUCH", "SYM", Side.SELL, 10, 99, TimeInForce.IOC, OrderType.LIMIT, 5, "r1")
+
+
+@pytest.mark.parametrize("packed", ["c", "msgspec"])
+def test_mmap_journal_when_appended_from_parts_then_the_file_holds_append_s_bytes_and_reads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed: str
+) -> None:
+    """``append_order_sent`` and ``append_fields`` (the engine's compiled calls) write what ``append`` writes of
+    the records; with C (put in by hand under pure Python) or without it (the records made and appended)."""
+    module = _c_module()
+    for name, writer in (("_PACKER", module.append), ("_PACK_FIELDS", module.append_fields)):
+        monkeypatch.setattr(journal_mmap, name, writer if packed == "c" else None)
+    monkeypatch.setattr(journal_mmap, "_PACK_REQUEST", module.append_request if packed == "c" else None)
+    edgy = msgspec.structs.astuple(_EDGY_SENT)
+    long_ref = msgspec.structs.replace(_EDGY_SENT, venue_ref="x" * 70_000)
+    accepted = VenueAccepted(1, 1, "v1", 10, 99)
+    records: list[object] = [
+        JRequest("s", 3, JOrderSent(*_SENT_PARTS)),
+        JOrderSent(*_SENT_PARTS),
+        JVenueApplied("OUCH", accepted, 1),
+        JRequest(edgy[1], 2**64 - 1, _EDGY_SENT),
+        JVenueApplied("OUCH", VenueExecuted(2, 1, 4, 99, "A", "é" * 3_000), 2),  # over the C buffer: msgspec
+        long_ref,  # str32: msgspec
+    ]
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    journal.append_order_sent(3, *_SENT_PARTS)
+    journal.append_order_sent(0, *_SENT_PARTS)
+    journal.flush()
+    journal.append_fields(JVenueApplied, "OUCH", accepted, 1)
+    journal.append_order_sent(2**64 - 1, *edgy)
+    journal.append_fields(JVenueApplied, "OUCH", VenueExecuted(2, 1, 4, 99, "A", "é" * 3_000), 2)
+    journal.append_order_sent(0, *msgspec.structs.astuple(long_ref))
+    with pytest.raises(OverflowError):  # beyond MessagePack's ints: raised as append raises it, nothing written
+        journal.append_fields(JVenueApplied, "OUCH", VenueAccepted(2**64, 1, "", 1, 1), 1)
+    with pytest.raises(OverflowError):
+        journal.append_order_sent(2**64, *_SENT_PARTS)
+    assert journal.records_written == len(records)
+    journal.close()
+    expected = bytearray()
+    for record in records:
+        _msgspec_append(expected, len(expected), record)
+    path = tmp_path / "j"
+    assert path.read_bytes()[DATA_START : data_end(path)] == expected
+    assert list(read_journal(path, JournalScan())) == records
+
+
+@pytest.mark.parametrize("packed", ["c", "msgspec"])
+def test_append_when_a_record_cannot_be_encoded_then_the_batch_is_as_it_was_and_flushes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed: str
+) -> None:
+    """perf43: msgspec's failed ``encode_into`` left the buffer longer than the batch; the next ``flush`` (before
+    any other append) then raised IndexError copying it into the mapping. Now the buffer is cut back."""
+    monkeypatch.setattr(journal_mmap, "_PACKER", _c_pack() if packed == "c" else None)
+    good = JVenueApplied("OUCH", VenueAccepted(1, 1, "v", 1, 1), 1)
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    journal.append(good)
+    pending = journal.pending_bytes
+    with pytest.raises(OverflowError):
+        journal.append(JVenueApplied("OUCH", VenueAccepted(2**64, 1, "", 1, 1), 1))
+    assert journal.pending_bytes == pending
+    journal.flush()
+    journal.close()
+    assert list(read_journal(tmp_path / "j", JournalScan())) == [good]
+
+
+# ---- the strategy-protocol frames of order events (``Engine._deliver``) --------------------------------------
+
+_EVENTS = (OrderAccepted, Executed, Canceled, Replaced, OrderRejected, CancelRejected)
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(*(_records(cls) for cls in _EVENTS), _records(MassCancelAck)), st.binary(max_size=40))
+@example(OrderAccepted(2**64 - 1, "c" * 32, "", 2**63, 0), b"")
+@example(OrderAccepted(0, "😀" * 254, "😀" * 254, 0, 0), b"")  # 2,043 bytes: the last ints near the buffer's end
+@example(Executed(1, "é" * 32, 1, 1, "A", "x" * 2_100, 2, 0), b"old")  # over the C buffer: msgspec
+def test_append_frame_when_random_order_events_then_frame_writer_s_bytes_or_nothing_written(
+    message: object, head: bytes
+) -> None:
+    """``append_frame`` writes ``FrameWriter.write``'s frame after the buffer's bytes, or nothing (-1)."""
+    module = _c_module()
+    ours = bytearray(head)
+    end = module.append_frame(ours, len(head), message)
+    writer = FrameWriter()
+    writer.buffer += head
+    try:
+        writer.write(message)
+    except (OverflowError, msgspec.EncodeError, UnicodeEncodeError, TypeError):
+        assert end == -1
+        assert ours == head
+        return
+    if end < 0:
+        assert ours == head
+        assert not _handled(message) or len(writer.buffer) - len(head) - 4 > 2048 or type(message) not in PACKED
+        return
+    assert end == len(writer.buffer)
+    assert ours == writer.buffer
+    assert type(message) in _EVENTS
+
+
+def test_append_frame_when_the_steady_state_events_then_c_writes_them() -> None:
+    module = _c_module()
+    for message in (
+        OrderAccepted(5, "c123456789", "9876543210", 100, 1_500_000),
+        Executed(6, "c1", 100, 1_500_000, "A", "m1", 100, 0),
+        Canceled(7, "c1", 100, 0, "USER", ""),
+        OrderRejected(8, "c1", RejectSource.RISK, "MAX_QTY", "qty 10 over 5"),
+    ):
+        writer = FrameWriter()
+        writer.buffer += b"before"
+        writer.write(message)
+        buf = bytearray(b"before")
+        assert module.append_frame(buf, 6, message) == len(buf)
+        assert buf == writer.buffer
+    with pytest.raises(TypeError):
+        module.append_frame(bytearray(), 0)
+    with pytest.raises(ValueError, match="start"):
+        module.append_frame(bytearray(), 1, OrderAccepted(5, "c", "v", 1, 1))
