@@ -68,6 +68,11 @@ TRIM_STEP_BYTES: Final = 2 << 20
 """The most written pages one ``release_pages`` call gives back (~40 us of page-table work per MiB measured)."""
 
 
+_FIRST_RELEASABLE: Final = -(-DATA_START // mmap.PAGESIZE) * mmap.PAGESIZE
+"""The first page ``release_pages`` may release: past the header, on a page boundary of this kernel (4 KiB on
+x86_64; 16 or 64 KiB on some arm64 kernels, where ``DATA_START`` is not one and ``madvise`` would refuse)."""
+
+
 class MmapJournal:
     """Append records to a memory-mapped, preallocated file; ``flush`` copies the batch into the mapping.
 
@@ -128,7 +133,7 @@ class MmapJournal:
         """Where the next batch goes (-1: not known yet; ``cut_torn_tail`` or the first flush finds it)."""
         self._synced_end = -1
         self._map: mmap.mmap | None = None
-        self._released = DATA_START
+        self._released = _FIRST_RELEASABLE
         """Where the mapping's pages not yet released begin (``release_pages``; page-aligned, never the header's)."""
         self._release_problem = ""
         """Why ``madvise`` refused to release pages ("": it did not; e.g. pages locked by ``mlockall``): not retried."""
@@ -616,7 +621,7 @@ class MmapJournal:
         if self._map is not None:  # already appending: zero what follows the last good record
             if good < self._end:
                 self._map[good : self._end] = bytes(self._end - good)
-                self._released = min(self._released, max(DATA_START, good - good % mmap.PAGESIZE))
+                self._released = min(self._released, max(_FIRST_RELEASABLE, good - good % mmap.PAGESIZE))
             self._end = self._ctrl[_syncer.END] = good
             return
         if self._size > good:

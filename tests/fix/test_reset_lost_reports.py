@@ -196,19 +196,11 @@ def test_reset_when_the_status_answer_says_rejected_then_the_order_ends_canceled
     assert any("OrdStatus 8" in r.getMessage() and "reconcile" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize(("cum", "counted"), [(0, 0), (30, 30)])
-def test_reset_when_the_status_answer_says_filled_with_nothing_to_apply_then_refused_naming_cum_qty(
-    cum: int, counted: int
-) -> None:
+def test_reset_when_the_status_answer_says_filled_with_cum_qty_0_then_refused_naming_cum_qty() -> None:
     # rev43fix44 2 (s5-6): OrdStatus 2 with CumQty 0 was ignored without a Reject
+    cum = counted = 0
     rig = Rig("broker-fix44").up()
     order, _ = _order(rig, acked=True)
-    if counted:
-        report = rig.peer.execution_report
-        rig.feed(report(b"B6rj7", b"F", ord_status=b"1", leaves=70, cum=30, last_qty=30, last_px=b"150"))
-        rig.events()
-        rig.adapter.flush()
-        rig.wire.take()
     _venue_resets(rig, order, [])
     answer = _status_answer(b"2", (b"14", b"%d" % cum), (b"151", b"0"), (b"6", b"150"))
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, answer))
@@ -219,6 +211,37 @@ def test_reset_when_the_status_answer_says_filled_with_nothing_to_apply_then_ref
     assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.LIVE, counted, 100 - counted)
     assert rig.adapter.counters["unparseable"] == 1
     assert rig.adapter.status()["questions_open"] == 0  # not asked again (no loop)
+
+
+@pytest.mark.parametrize(("cum", "counted"), [(50, 0), (30, 30)])
+def test_reset_when_the_status_answer_says_filled_below_the_quantity_then_the_fill_and_the_rest_ends_restated(
+    cum: int, counted: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # rev43diff 2: Filled (LeavesQty 0) at a CumQty below the order's quantity (the venue cut it; the Restated was
+    # lost in the reset) left the order open here: (50, 0) applied the 50 and stayed PARTIALLY open with 50 the
+    # venue does not have; (30, 30) was refused with a session Reject and stayed open with 70
+    rig = Rig("broker-fix44").up()
+    order, _ = _order(rig, acked=True)
+    if counted:
+        report = rig.peer.execution_report
+        rig.feed(report(b"B6rj7", b"F", ord_status=b"1", leaves=70, cum=30, last_qty=30, last_px=b"150"))
+        rig.events()
+        rig.adapter.flush()
+        rig.wire.take()
+    _venue_resets(rig, order, [])
+    answer = _status_answer(b"2", (b"14", b"%d" % cum), (b"38", b"%d" % cum), (b"151", b"0"), (b"6", b"150"))
+    with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+        rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, answer))
+    rig.adapter.flush()
+    events = rig.events()
+    fills = [e for e in events if isinstance(e, VenueExecuted)]
+    assert [(e.qty, e.price) for e in fills] == ([(cum - counted, 1_500_000)] if cum > counted else [])
+    assert isinstance(events[-1], VenueCanceled) and (events[-1].reason, events[-1].canceled_qty) == ("RESTATED", 0)
+    assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.CANCELED, cum, 0)  # nothing open here
+    assert rig.wire.take() == []  # no session Reject: the answer is consistent
+    assert rig.adapter.counters["status_disagreements"] == 1 and rig.adapter.counters["unparseable"] == 0
+    assert rig.adapter.status()["open_orders"] == 0
+    assert any("OrdStatus 2 (Filled) at CumQty" in r.getMessage() for r in caplog.records)
 
 
 def test_reset_when_the_status_answer_says_filled_in_full_then_the_fill_applied() -> None:

@@ -1114,7 +1114,9 @@ class FixVenue(VenueAdapter):
         Asked after a refused report, a numbering reset or a gap fill. The fill its CumQty shows beyond the
         order's count comes first (at AvgPx), then the end: OrdStatus 4 / C / 3 ``VenueCanceled``; 8 (Rejected:
         the venue does not have the order) ends it too (``_rejected_there``). OrdStatus 2 (Filled) with a CumQty
-        below the order's quantity and nothing beyond the count is refused (session Reject naming tag 14).
+        of 0 is refused (session Reject naming tag 14); with a CumQty above 0 but below the order's quantity (the
+        venue cut the order, a Restated lost in the reset or gap) it ends the order: the fill beyond the count,
+        then ``VenueCanceled`` reason ``RESTATED`` of the rest (``_filled_short_there``).
         """
         order = tracked.order
         order_id = order.order_id
@@ -1126,13 +1128,15 @@ class FixVenue(VenueAdapter):
         except _TagError as bad:
             self._unparseable(message, bad.tag, bad)
             return
-        if status == b"2" and not fill and cum < order.qty and not order.is_terminal:
+        if status == b"2" and cum <= 0 and not order.is_terminal:
             refused = _ValueIncorrectError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
             self._unparseable(message, f.CUM_QTY, refused)
             return
         for executed in fill:
             self._emit(executed)
-        if status in _STATUS_CANCELED and not order.is_terminal:
+        if status == b"2" and cum < order.qty and not order.is_terminal:
+            self._filled_short_there(message, tracked, cum)
+        elif status in _STATUS_CANCELED and not order.is_terminal:
             tracked.pending = b""
             self._emit(VenueCanceled(seq, order_id, 0, _STATUS_CANCELED[status], ""))
             self._forget(order_id)
@@ -1140,6 +1144,37 @@ class FixVenue(VenueAdapter):
             self._rejected_there(message, tracked)
         elif status == b"2" and cum >= order.qty and not tracked.pending:
             self._forget(order_id)
+
+    def _filled_short_there(self, message: FixMessage, tracked: _Tracked, cum: int) -> None:
+        """A status answer says the order is Filled at a CumQty below its quantity: nothing is open at the venue.
+
+        The venue cut the order (a Restated the reset or gap lost) and filled the rest; the fill beyond the
+        count was applied before this. The order ends here (``VenueCanceled`` reason ``RESTATED``, leaves 0), so
+        neither the strategy nor risk counts as open what the venue has not; counted (``status_disagreements``)
+        and logged at ERROR for ops to reconcile with the venue.
+        """
+        order = tracked.order
+        order_id = order.order_id
+        self.counters["status_disagreements"] += 1
+        self._rarelog.log(
+            "filled-short-there",
+            self.clock(),
+            logging.ERROR,
+            "FIX %s: order %d: the venue's status answer (MsgSeqNum %d) says OrdStatus 2 (Filled) at CumQty %d of the "
+            "order's %d (OrderQty %s there; %d executed here): the venue cut it (a Restated lost in the reset or "
+            "gap); the rest ended here (Canceled, RESTATED); reconcile it with the venue",
+            self.name,
+            order_id,
+            message.seq,
+            cum,
+            order.qty,
+            message.get(f.ORDER_QTY, b"?").decode(errors="replace"),
+            order.cum_qty,
+        )
+        text = f"the venue's status answer says Filled at {cum} of {order.qty}: nothing else is open there"
+        tracked.pending = b""
+        self._emit(VenueCanceled(message.seq, order_id, 0, "RESTATED", text))
+        self._forget(order_id)
 
     def _rejected_there(self, message: FixMessage, tracked: _Tracked) -> None:
         """A status answer says an acknowledged order is Rejected (OrdStatus 8): not working at the venue.
@@ -1893,8 +1928,10 @@ class FixVenue(VenueAdapter):
         cannot take: counted out of place by the core (``venue_events_out_of_place``, its WARNING line), not as
         an order the journal lacks. The rest (pending, replaced, restated; a trade correction or bust, logged as
         for an open order) is counted ``ignored_exec_reports``. A New, Replaced or Restated that shows the order
-        working at the venue is also canceled there (``_live_after_end``). A report whose Side or Symbol is not the
-        order's is not about it: False (unknown).
+        working at the venue is also canceled there (``_live_after_end``), unless it is resent (PossDupFlag=Y) or a
+        possible copy (PossResend=Y): after a crash between the journal write and the inbound commit the venue
+        resends the New and then the report that ended the order, so a resent New is the past, not a live order.
+        A report whose Side or Symbol is not the order's is not about it: False (unknown).
         """
         fields = message.fields
         exec_type = fields.get(f.EXEC_TYPE, b"")
@@ -1920,6 +1957,8 @@ class FixVenue(VenueAdapter):
             exec_type in _LIVE_TYPES
             and fields.get(f.ORD_STATUS, b"") not in _TERMINAL_ORD_STATUS
             and fields.get(f.LEAVES_QTY, b"1").strip(b"0.") != b""
+            and fields.get(f.POSS_DUP_FLAG) != b"Y"  # a resend repeats the past: the report that ended it follows
+            and fields.get(f.POSS_RESEND) != b"Y"  # a copy of a report already sent under another number
         ):
             self._live_after_end(message, cl_ord_id, ended)
         if exec_type == ExecType.NEW:
