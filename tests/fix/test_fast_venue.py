@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.clock import FakeClock
-from model.order import apply_ack, apply_replaced, mark_sent, request_replace
+from model.order import apply_ack, apply_canceled, apply_replaced, mark_sent, request_replace
 from model.venue_events import VenueAccepted, VenueCanceled, VenueCancelRejected, VenueReplaced, VenueState
 from simulators.fix.fast_venue import FastFixConnection, FastFixVenue
 from simulators.fix.sim_book import SimBook
@@ -87,6 +87,7 @@ def test_adapter_when_new_cancel_replace_then_events_as_from_a_venue(dialect: st
     pair.adapter.flush()
     pair.pump()
     assert any(isinstance(e, VenueCanceled) and e.order_id == 1 for e in pair.recorder.events)
+    assert apply_canceled(first, 0) == 100  # as the core applies the Canceled: the order has ended
     replaced = [e for e in pair.recorder.events if isinstance(e, VenueReplaced)]
     assert len(replaced) == 1 and replaced[0].order_id == 2 and replaced[0].leaves_qty == 500
     assert replaced[0].price == 1_502_600

@@ -14,7 +14,7 @@ import pytest
 from model.enums import Side
 from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import Order, OrderState, mark_sent
-from model.venue_events import VenueAccepted, VenueCanceled, VenueExecuted, VenueRejected
+from model.venue_events import VenueAccepted, VenueCanceled, VenueCancelRejected, VenueExecuted, VenueRejected
 from tests.harness import sent_ref
 from venues.fix.codec import FixMessage
 from venues.fix.dialect import DIALECT_DIR
@@ -329,3 +329,32 @@ def test_connection_lost_when_numbers_kept_then_a_held_fill_waits_for_the_resend
     rig.adapter.detach()
     rig.adapter.connection_lost(rig.clock())
     assert rig.events() == []  # the venue resends it after the next logon
+
+
+def test_cancel_rejected_with_ord_status_rejected_when_acknowledged_then_the_order_ends_canceled_rejected(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # fixfix43b left: an OrderCancelReject with OrdStatus 8 (the venue does not know the order) about an acknowledged
+    # order made the adapter forget it while the core kept it LIVE: risk counted 100 open that worked nowhere
+    rig = Rig("equities-fix42").up()
+    order, ref = _order(rig, acked=True)
+    rig.adapter.send_cancel(order)
+    rig.adapter.flush()
+    (cancel,) = rig.wire.take()
+    answer = [
+        (b"37", b"OID1"),
+        (b"11", cancel.get(b"11")),
+        (b"41", ref.encode()),
+        (b"39", b"8"),
+        (b"434", b"1"),
+        (b"102", b"1"),  # CxlRejReason 1: unknown order
+    ]
+    with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+        rig.feed(rig.peer.message(MsgType.ORDER_CANCEL_REJECT, answer))
+    refused, ended = rig.events()
+    assert isinstance(refused, VenueCancelRejected) and refused.order_id == 7  # the cancel's one answer
+    assert isinstance(ended, VenueCanceled) and (ended.canceled_qty, ended.reason) == (0, "REJECTED")
+    assert "OrderCancelReject says OrdStatus 8" in ended.text
+    assert (order.state, order.leaves_qty) == (OrderState.CANCELED, 0)
+    assert rig.adapter.counters["status_disagreements"] == 1 and rig.adapter.status()["open_orders"] == 0
+    assert any("OrderCancelReject (MsgSeqNum" in r.getMessage() for r in caplog.records)

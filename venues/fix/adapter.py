@@ -1176,33 +1176,38 @@ class FixVenue(VenueAdapter):
         self._emit(VenueCanceled(message.seq, order_id, 0, "RESTATED", text))
         self._forget(order_id)
 
-    def _rejected_there(self, message: FixMessage, tracked: _Tracked) -> None:
-        """A status answer says an acknowledged order is Rejected (OrdStatus 8): not working at the venue.
+    def _rejected_there(
+        self, message: FixMessage, tracked: _Tracked, what: str = "status answer", named: str = ""
+    ) -> None:
+        """A status answer (or an OrderCancelReject) says an acknowledged order is Rejected (OrdStatus 8).
 
-        The order ends here (``VenueCanceled`` reason ``REJECTED``, the text naming the OrdRejReason), so
-        neither the strategy nor risk counts as open what the venue does not have; counted
-        (``status_disagreements``) and logged at ERROR for ops to reconcile with the venue.
+        The venue does not have the order: it works nowhere. The order ends here (``VenueCanceled`` reason
+        ``REJECTED``, the text naming the OrdRejReason or CxlRejReason ``named``), so neither the strategy nor
+        risk counts as open what the venue does not have; counted (``status_disagreements``) and logged at
+        ERROR for ops to reconcile with the venue.
         """
         order = tracked.order
         order_id = order.order_id
         self.counters["status_disagreements"] += 1
-        code = message.get(f.ORD_REJ_REASON)
-        named = _ORD_REJ_REASONS.get(code, "VENUE") if code else "no OrdRejReason"
+        if not named:
+            code = message.get(f.ORD_REJ_REASON)
+            named = _ORD_REJ_REASONS.get(code, "VENUE") if code else "no OrdRejReason"
         self._rarelog.log(
             "rejected-there",
             self.clock(),
             logging.ERROR,
-            "FIX %s: order %d: the venue's status answer (MsgSeqNum %d) says OrdStatus 8 (Rejected, %s), the "
+            "FIX %s: order %d: the venue's %s (MsgSeqNum %d) says OrdStatus 8 (Rejected, %s), the "
             "gateway had it %s with cum %d, %d open: ended here (Canceled, REJECTED); reconcile it with the venue",
             self.name,
             order_id,
+            what,
             message.seq,
             named,
             order.state.name,
             order.cum_qty,
             order.leaves_qty,
         )
-        text = f"the venue's status answer says OrdStatus 8 (Rejected, {named}): the order is not working there"
+        text = f"the venue's {what} says OrdStatus 8 (Rejected, {named}): the order is not working there"
         tracked.pending = b""
         self._emit(VenueCanceled(message.seq, order_id, 0, "REJECTED", text))
         self._forget(order_id)
@@ -1867,8 +1872,10 @@ class FixVenue(VenueAdapter):
         status = message.get(f.ORD_STATUS)
         if status not in _TERMINAL_ORD_STATUS:
             return
-        if order.is_terminal or status == b"8":  # 8: the venue does not know it (CxlRejReason 1) or refused it
-            self._forget(order.order_id)
+        if order.is_terminal or (status == b"8" and order.state in _NEW_UNANSWERED):
+            self._forget(order.order_id)  # 8 about an order never acknowledged: the venue does not know it (yet)
+        elif status == b"8":  # about an acknowledged order: the venue no longer has it, so it works nowhere
+            self._rejected_there(message, tracked, "OrderCancelReject", _CXL_REJ_REASONS.get(reason, "VENUE"))
         elif order.order_id in self._orders:
             self._ended_there(message, tracked, cl_ord_id, status)
 
