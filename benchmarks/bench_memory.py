@@ -60,6 +60,7 @@ import yaml
 
 from benchmarks import bench_hotpath
 from benchmarks.bench_hotpath import Link, Rig
+from benchmarks.bench_journal_pages import mapping_rss
 from benchmarks.harness.plan import QTY, SYMBOL
 from benchmarks.harness.runner import bench_limits
 from gateway.ops.heap import set_mmap_threshold
@@ -86,20 +87,6 @@ def memory_limits(rate: int) -> Callable[[Path], Path]:
         return path
 
     return write
-
-
-def journal_rss_bytes(path: Path) -> int:
-    """Return the resident bytes of this process's mappings of the journal file ``path`` (``/proc/self/smaps``)."""
-    name = str(path)
-    total = 0
-    inside = False
-    with open("/proc/self/smaps") as fh:
-        for line in fh:
-            if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
-                inside = line.rstrip("\n").endswith(name)
-            elif inside and line.startswith("Rss:"):
-                total += int(line.split()[1]) * 1024
-    return total
 
 
 def rss_bytes() -> int:
@@ -421,7 +408,7 @@ def run(
     samples: list[tuple[int, int]] = [(0, start_rss)]
     anon: list[tuple[int, int]] = [(0, anon_bytes())]
     journal_path = Path(getattr(rig.engine.journal, "path", ""))
-    mapped: list[tuple[int, int]] = [(0, journal_rss_bytes(journal_path))]
+    mapped: list[tuple[int, int]] = [(0, mapping_rss(journal_path))]
     t0 = time.perf_counter()
     index = warmup
     done = 0
@@ -436,7 +423,7 @@ def run(
             replays += 1
         samples.append((done, rss_bytes()))
         anon.append((done, anon_bytes()))
-        mapped.append((done, journal_rss_bytes(journal_path)))
+        mapped.append((done, mapping_rss(journal_path)))
     seconds = time.perf_counter() - t0
     engine = rig.engine
     counters = engine.counters

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 
+from benchmarks.bench_journal_pages import mapping_rss
 from gateway.app import GatewayProcess
 from gateway.journal import DATA_START, JOrderRefused, JTradingState, MmapJournal, read_journal
 from gateway.journal_mmap import TRIM_STEP_BYTES
@@ -34,20 +35,6 @@ AROUND = 4 * MIB + 512 * 1024
 """The most a released mapping may keep resident: the write position's page and what the kernel maps with it (the
 page cache's large folios, up to 2 MiB each on ext4 with Linux 6.18: 2.0-4.3 MiB seen; 64 KiB of fault-around on
 older kernels). A constant: the never-released mapping holds everything written."""
-
-
-def mapping_rss(path: Path) -> int:
-    """Return the resident bytes of this process's mappings of ``path`` (``Rss`` in ``/proc/self/smaps``)."""
-    name = str(path)
-    total = 0
-    inside = False
-    with open("/proc/self/smaps") as fh:
-        for line in fh:
-            if line[0] in "0123456789abcdef" and "-" in line.split(" ", 1)[0]:
-                inside = line.rstrip("\n").endswith(name)
-            elif inside and line.startswith("Rss:"):
-                total += int(line.split()[1]) * 1024
-    return total
 
 
 def _record(i: int, size: int = 200) -> JTradingState:
