@@ -77,16 +77,20 @@ def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent 
     if nxt is None:
         return None
     order.state = nxt
-    venue_order_id = order.venue_order_id = ev.venue_order_id  # read once: a generic lookup from compiled code
+    # each field read once: compiled, a read of the Order or the event is a generic lookup
+    venue_order_id = order.venue_order_id = ev.venue_order_id
     qty = ev.qty
-    if qty != order.qty and qty > 0:
-        order.qty = order.leaves_qty = qty
+    order_qty = order.qty
+    if qty != order_qty and qty > 0:
+        order.qty = order.leaves_qty = order_qty = qty
     price = ev.price
-    if price != order.price and price > 0 and order.price > 0:
+    order_price = order.price
+    if price != order_price and price > 0 and order_price > 0:
         order.price = price
-    if ev.canceled_reason:
-        _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
-    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order.qty, price)
+    canceled_reason = ev.canceled_reason
+    if canceled_reason:
+        _cancel_rest(order, seq + 1, canceled_reason, ev.canceled_text, out)
+    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order_qty, price)
 
 
 def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:

@@ -230,8 +230,15 @@ class SoupClientSession:
         size = len(data)
         packets: tuple[memoryview] | list[memoryview]
         if not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
-            packets = (memoryview(data)[2:],)  # exactly one whole packet (one answer per read): feed's work, inline
-            self._last_received_ns = now_ns
+            self._last_received_ns = now_ns  # exactly one whole packet (one answer per read): feed's work, inline
+            if data[2] == SEQUENCED_DATA and accepting:  # and Sequenced Data, the steady state: the loop's work too
+                sequence = self._receive_sequence
+                self._receive_sequence = sequence + 1
+                if sequence >= self.next_sequence:
+                    self.next_sequence = sequence + 1
+                self.listener.on_sequenced(sequence, memoryview(data)[3:])
+                return
+            packets = (memoryview(data)[2:],)
         else:
             empty = splitter.empty_packets
             packets = splitter.feed(data)
