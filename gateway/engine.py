@@ -503,7 +503,7 @@ class Engine:
                 self._venue_event_ns = self.clock()
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
-            if order.state >= _FILLED and type(event) is VenueExecuted:  # a fill after the order's end here
+            if type(event) is VenueExecuted and order.state >= _FILLED:  # a fill after the order's end here
                 self._after_end_fill(venue, st, order, event)
                 return
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces

@@ -1521,9 +1521,7 @@ class OuchVenue(VenueAdapter):
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
                 self._in_doubt(seq, chain, urn, text)
             return
-        inflight = self._inflight
-        if urn in inflight:  # answered: not re-sent after a login (a subscript, no method call: compiled, native)
-            del inflight[urn]
+        self._inflight.pop(urn, None)
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             self._settle(chain, urn)
         chain.open_qty = quantity
