@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import Order, OrderState
-from model.venue_events import VenueExecuted, VenueRejected
+from model.venue_events import VenueExecuted, VenueRejected, VenueState
 from venues.fix.codec import FixMessage
 from venues.fix.fields import MsgType
 
@@ -89,3 +89,25 @@ def test_reset_before_the_asking_cancel_answered_then_asked_again_and_the_first_
     assert isinstance(event, VenueRejected) and event.code == "NOT_SENT"
     assert order.state is OrderState.REJECTED
     assert rig.adapter.status()["questions_open"] == 0
+
+
+def test_in_session_reset_logon_before_the_status_answer_then_asked_again_under_the_new_numbering() -> None:
+    rig = Rig("broker-fix44").up()
+    order, ref = _asked_after_reset(rig)
+    told: list[VenueState] = []
+
+    def on_state(_name: str, state: VenueState, _reason: str) -> None:  # the core's on_venue_state
+        told.append(state)
+        if state is VenueState.UP:
+            rig.adapter.after_replay([])
+
+    rig.adapter.state_sink = on_state
+    rig.peer.next_seq = 1
+    rig.feed(rig.peer.logon(reset=True))  # the venue restarts the numbering in session (MsgSeqNum 1)
+    assert told == [VenueState.UP]  # told UP again
+    sent = rig.wire.take()
+    assert (sent[0].msg_type, sent[0].seq) == (MsgType.LOGON, 1)
+    assert [(m.msg_type, m.get(b"11")) for m in sent[1:]] == [(MsgType.ORDER_STATUS_REQUEST, ref)]  # before: []
+    rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(ref, b"4", 30)))  # filled 30, then canceled there
+    assert [type(e).__name__ for e in rig.events()] == ["VenueExecuted", "VenueCanceled"]
+    assert (order.state, order.cum_qty, rig.adapter.status()["questions_open"]) == (OrderState.CANCELED, 30, 0)
