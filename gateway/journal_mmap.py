@@ -97,7 +97,10 @@ class MmapJournal:
     cannot lose them. The fsync policy runs on the loop thread only for ``batch``; ``interval`` is
     a syncer process (``gateway.journal_syncer``) that wakes every ``fsync_interval_ms`` on its own
     clock and syncs if the data end the loop stored in the shared control page moved (nothing
-    signals it per batch); after each sync it writes the synced end into the header. A full disk
+    signals it per batch); after each sync it writes the synced end into the header. Under every policy
+    the same process (``prepare_ahead`` > 0, the kernel having ``MADV_POPULATE_READ``) keeps the file's next
+    ``prepare_ahead`` bytes past the data end in the page cache, so ``flush`` rarely meets a page the page
+    cache lacks; the mapping is ``MADV_RANDOM``, so one it meets costs a page, not a read-around. A full disk
     shows as the OSError of ``flush`` when the file must grow (``posix_fallocate``): the batch stays
     pending, as for ``FileJournal``.
     """
