@@ -14,7 +14,9 @@ from bucket midpoints (within 0.4 %). Requires the ``metrics`` extra (``promethe
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -471,6 +473,19 @@ class AdminSocketCollector:
         yield from families(snapshot)
 
 
+def _listen_hint(exc: OSError) -> str:
+    """Return what to do about a failed listen, by its cause."""
+    if isinstance(exc, socket.gaierror):
+        return "not an address or a name this host resolves: give an IP address, e.g. --listen 127.0.0.1:9464"
+    if exc.errno == errno.EADDRINUSE:
+        return "is another exporter running there? choose another port with --listen"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "not an address of this host: `ip -brief address` lists them"
+    if exc.errno == errno.EACCES:
+        return "ports below 1024 need privileges: choose a port above 1023"
+    return "check --listen"
+
+
 def serve(admin_socket: str | Path, host: str, port: int, timeout_s: float = 5.0) -> int:
     """Serve ``/metrics`` on ``host:port`` until SIGTERM or SIGINT; return the exit code (2: cannot listen)."""
     from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
@@ -482,8 +497,7 @@ def serve(admin_socket: str | Path, host: str, port: int, timeout_s: float = 5.0
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         print(
-            f"gateway metrics serve: cannot listen on {where}: {exc.strerror or exc} "
-            "(is another exporter running there? choose another port with --listen)",
+            f"gateway metrics serve: cannot listen on {where}: {exc.strerror or exc} ({_listen_hint(exc)})",
             file=sys.stderr,
         )
         return 2

@@ -6,6 +6,9 @@ from decimal import Decimal, InvalidOperation
 
 from gateway.protocol.messages import MAX_PRICE
 from model.enums import PRICE_SCALE
+from model.prices import price_text
+
+__all__ = ["price_text", "to_decimal", "to_fixed"]
 
 _SCALE = Decimal(PRICE_SCALE)
 
@@ -32,8 +35,3 @@ def to_fixed(price: str | int | Decimal) -> int:
 def to_decimal(fixed: int) -> Decimal:
     """Convert ``1_502_500`` back to ``Decimal("150.25")``."""
     return (Decimal(fixed) / _SCALE).normalize() if fixed else Decimal(0)
-
-
-def price_text(fixed: int) -> str:
-    """Return a fixed-point price as the decimal an operator types (``2_000_000`` -> ``"200"``, never ``2E+2``)."""
-    return format(to_decimal(fixed), "f")

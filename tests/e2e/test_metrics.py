@@ -7,6 +7,8 @@ prometheus_client's own parser.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -156,6 +158,7 @@ def test_exporter_when_scraped_then_reads_the_admin_socket_per_scrape(traded) ->
         )
         assert taken.returncode == 2
         assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
+        assert "another exporter running there" in taken.stderr
     finally:
         exporter.terminate()
         assert exporter.wait(15) == 0
@@ -348,6 +351,14 @@ def test_alert_rules_when_loaded_then_well_formed_and_every_metric_they_query_is
         "gateway_journal_file_restores_total",  # what the ops guide says to alert on (rev40ops)
         "gateway_released_ids_grown_total",
         "gateway_gc_hot_path_full_collections_total",
+        # what the ops guide and docs/venues/fix.md say to alert on (rev44metrics)
+        "gateway_journal_write_failures_total",
+        "gateway_journal_fsync_failures_total",
+        "gateway_venue_orders_unchecked_after_gap_fill_total",
+        "gateway_venue_orders_unchecked_after_reset_total",
+        "gateway_late_fills_total",
+        "gateway_journal_replays_failed_total",
+        "gateway_start_time_seconds",  # a counter first seen after a restart fires too (rev44metrics)
     ):
         assert wanted in used, wanted
 
@@ -367,3 +378,22 @@ def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
         body: bytes = response.read()
     return body.decode()
+
+
+@pytest.mark.parametrize(
+    ("host", "hint"),
+    [
+        ("nohost.invalid", "not an address or a name this host resolves"),  # rev44metrics: said "another exporter"
+        ("192.0.2.1", "not an address of this host"),  # TEST-NET-1: never a local address
+    ],
+)
+def test_exporter_when_listen_address_is_wrong_then_exit_2_says_why(host: str, hint: str) -> None:
+    from gateway.exporter import serve
+
+    workdir = short_tmp()
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        code = serve(workdir / "none.sock", host, 9464)
+    assert code == 2
+    assert f"cannot listen on {host}:9464" in errors.getvalue()
+    assert hint in errors.getvalue() and "another exporter" not in errors.getvalue()

@@ -77,13 +77,13 @@ import logging
 import time
 import zoneinfo
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any, Final
 
 from model.clock import NowNs
-from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
+from model.enums import OrderType, Side, TimeInForce
 from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, stream_seq
 from model.order import Order, OrderState
+from model.prices import price_text
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     EVENT_MAX_PRICE,
@@ -1266,7 +1266,7 @@ class BoeVenue(VenueAdapter):
             order = source(order_id, str(decoded.exec_ref_id)) if source is not None else None
             where = " (no longer tracked here: read back)" if order is not None else " (not found in the journal)"
         busted = decoded.corrected_price == 0
-        what = "busted" if busted else f"price corrected to {_price_text(decoded.corrected_price)}"
+        what = "busted" if busted else f"price corrected to {price_text(decoded.corrected_price)}"
         if order is None:
             named = f"order {order_id}{where}" if order_id >= 0 else "no order of this gateway"
             fix = "reconcile with Cboe"
@@ -1275,13 +1275,13 @@ class BoeVenue(VenueAdapter):
             signed = -decoded.last_shares if order.side is Side.BUY else decoded.last_shares
             fix = (
                 f"correct the position: gateway risk adjust-position --account {order.account} --symbol "
-                f"{order.symbol} --qty {signed} --price {_price_text(decoded.last_px)} --reason ..."
+                f"{order.symbol} --qty {signed} --price {price_text(decoded.last_px)} --reason ..."
                 if busted
                 else (
                     f"correct the traded notional if it matters: gateway risk adjust-position --account "
                     f"{order.account} --symbol {order.symbol} with --qty {signed} --price "
-                    f"{_price_text(decoded.last_px)} and --qty {-signed} --price "
-                    f"{_price_text(decoded.corrected_price)} --reason ..."
+                    f"{price_text(decoded.last_px)} and --qty {-signed} --price "
+                    f"{price_text(decoded.corrected_price)} --reason ..."
                 )
             )
         log.warning(
@@ -1293,7 +1293,7 @@ class BoeVenue(VenueAdapter):
             named,
             decoded.exec_ref_id,
             decoded.last_shares,
-            _price_text(decoded.last_px),
+            price_text(decoded.last_px),
             what,
             fix,
         )
@@ -1798,7 +1798,7 @@ class BoeVenue(VenueAdapter):
             seq,
             _unpad(cl_ord_id),
             shares,
-            _price_text(price),
+            price_text(price),
             exec_id,
             self.counters["unknown_executions"],
         )
@@ -1818,12 +1818,6 @@ class BoeVenue(VenueAdapter):
 
     def _no_state_sink(self, name: str, state: VenueState, reason: str) -> None:
         del name, state, reason
-
-
-def _price_text(price: int) -> str:
-    """Return a fixed-point price (4 implied decimals) as a decimal number, e.g. ``150.24``."""
-    text = format(Decimal(price) / PRICE_SCALE, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _reason(letter: str, text: str = "") -> tuple[str, str]:

@@ -36,13 +36,13 @@ import operator
 import time
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any, Final
 
 from model.clock import NowNs
-from model.enums import PRICE_SCALE, OrderType, RejectSource, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
 from model.order import Order, OrderState, repeated_fill
+from model.prices import price_text
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
     EVENT_MAX_PRICE,
@@ -122,13 +122,7 @@ _MAX_PRICE: Final = EVENT_MAX_PRICE
 """The largest price the strategy protocol carries (section 2); OUCH sends up to 2^64-1."""
 
 
-def _price_text(price: int) -> str:
-    """Return a fixed-point price (4 implied decimals) in currency units, as the strategy means it: ``150.25``."""
-    text = format(Decimal(price) / PRICE_SCALE, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-_PRICE_RANGE: Final = f"{_price_text(1)}..{_price_text(MAX_PRICE)}"
+_PRICE_RANGE: Final = f"{price_text(1)}..{price_text(MAX_PRICE)}"
 """OUCH's price range in currency units, for the texts of OUCH_PRICE and OUCH_REPLACE."""
 _NAMED_FIELDS: Final = (
     ("orig_user_ref_num", "original UserRefNum"),
@@ -455,7 +449,7 @@ class OuchVenue(VenueAdapter):
         if not 0 < qty <= MAX_QUANTITY:
             return Refused("OUCH_QTY", f"quantity {qty} outside 1..999,999 shares")
         if not 0 < price <= MAX_PRICE:
-            return Refused("OUCH_PRICE", f"price {_price_text(price)} outside {_PRICE_RANGE}")
+            return Refused("OUCH_PRICE", f"price {price_text(price)} outside {_PRICE_RANGE}")
         if symbol not in self._symbols and (  # symbols already sent passed this check before
             not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
         ):
@@ -483,7 +477,7 @@ class OuchVenue(VenueAdapter):
             self.counters["unsupported_replace"] += 1
             return Refused(
                 "OUCH_REPLACE",
-                f"replace to {qty} @ {_price_text(price)} is outside OUCH's limits (quantity 1..{MAX_QUANTITY}, "
+                f"replace to {qty} @ {price_text(price)} is outside OUCH's limits (quantity 1..{MAX_QUANTITY}, "
                 f"price {_PRICE_RANGE})",
             )
         return None
