@@ -75,6 +75,7 @@ def run(
     clock, usage, thread = time.perf_counter_ns, resource.getrusage, resource.RUSAGE_THREAD
     times: list[int] = []
     minflt = majflt = slow_minflt = 0
+    leads: list[int] = []
     chunk = max(1, rate // 1000)
     started = time.monotonic()
     next_tick = started + TICK_S
@@ -94,6 +95,7 @@ def run(
         majflt += after.ru_majflt - before.ru_majflt
         if took > 500_000:
             slow_minflt += faults + after.ru_majflt - before.ru_majflt
+            leads.append(journal.prepared_end() - journal.tell())
         if i % chunk == chunk - 1:
             now = time.monotonic()
             if now >= next_tick:
@@ -122,6 +124,7 @@ def run(
         "minflt": minflt,
         "majflt": majflt,
         "faults_in_over_500us": slow_minflt,
+        "prepared_lead_kib_in_over_500us": [lead >> 10 for lead in leads][:20],
     }
 
 

@@ -64,8 +64,12 @@ FORMAT: Final = 2
 _PR_SET_PDEATHSIG: Final = 1
 MADV_POPULATE_READ: Final = 22
 """Linux >= 5.14: fault the range's pages in (page cache and page tables) without changing their contents."""
-PREPARE_AHEAD: Final = 4 << 20
-"""How far past the write position the helper keeps the journal's pages prepared (``MmapJournal``'s default)."""
+PREPARE_AHEAD: Final = 8 << 20
+"""How far past the write position the helper keeps the journal's pages prepared (``MmapJournal``'s default): at
+8 MiB/s of journal (~38,000 orders/s) a second of slack for a helper kept off the CPU."""
+PREPARE_STEP: Final = 1 << 20
+"""The least a step prepares (~0.6 ms of the helper's CPU): a step runs once the prepared pages reach less than
+``ahead`` minus this past the write position."""
 _PROT_READ: Final = 1
 _MADV_RANDOM: Final = 1
 _MAP_SHARED: Final = 1
@@ -105,13 +109,14 @@ class PagePreparer:
     allocated), and the loop's first write into one is a minor fault instead of a page-cache allocation (with
     the kernel's read-around: 8 MiB of zeros at once). Never at or behind the write position's page (those are
     the loop's, and its release), never past the file's end (the loop grows the file; ``fstat`` reads its
-    size). ~1.2 ms of this process's CPU per 2 MiB step (measured: docs/performance.md, "Stop 44").
+    size). ~0.6 ms of this process's CPU per MiB (measured: docs/performance.md, "Stop 44").
     """
 
     def __init__(self, fd: int, ahead: int) -> None:
         self.fd = fd
         page = mmap.PAGESIZE
         self.ahead = ahead - ahead % page
+        self.least = min(PREPARE_STEP, self.ahead // 2 // page * page)
         self.done = 0
         """Where the prepared pages end (page-aligned)."""
         self.failed = 0
@@ -119,7 +124,7 @@ class PagePreparer:
         self._libc = _libc() if self.ahead > 0 else None
 
     def step(self, end: int) -> int:
-        """Prepare the pages up to ``ahead`` past ``end`` when fewer than half of them are; return the bytes prepared.
+        """Prepare the pages up to ``ahead`` past ``end`` once ``least`` of them are missing; return the bytes prepared.
 
         An error other than EFAULT (the file cut while mapped: tried again next step) stops the preparing for
         good (``failed``): the loop's first writes then fault the pages in themselves, as without this.
@@ -128,7 +133,7 @@ class PagePreparer:
         if libc is None or self.failed or end <= 0:
             return 0
         page = mmap.PAGESIZE
-        if self.done - end >= self.ahead // 2:
+        if self.done - end > self.ahead - self.least:
             return 0
         start = max(self.done, -(-end // page) * page)
         size = os.fstat(self.fd).st_size

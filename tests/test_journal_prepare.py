@@ -22,10 +22,15 @@ import pytest
 
 from benchmarks.bench_journal_pages import mapping_rss
 from gateway import journal_mmap, journal_syncer
+from gateway.app import GatewayProcess
 from gateway.commands.admin import format_status
 from gateway.journal import DATA_START, JTradingState, MmapJournal, read_journal
 from gateway.journal_syncer import PagePreparer
 from model.fsync import FsyncPolicy
+from model.venue_events import VenueState
+from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
 
 PAGE = mmap.PAGESIZE
 MIB = 1 << 20
@@ -89,7 +94,7 @@ def test_step_when_the_write_position_is_mid_page_then_exactly_the_next_pages_up
         assert not any(resident[: first // PAGE])  # at and behind the write position: left alone
         assert all(resident[first // PAGE : 7 * MIB // PAGE])
         assert not any(resident[7 * MIB // PAGE :])
-        assert preparer.step(end + MIB) == 0  # more than half of ``ahead`` still prepared: nothing to do
+        assert preparer.step(end + MIB - PAGE) == 0  # less than a step (1 MiB) missing: nothing to do
         assert preparer.step(end + 2 * MIB) == 2 * MIB  # the rest, from where it stopped
         assert all(_resident(path, first, 9 * MIB))
         assert preparer.step(15 * MIB + 7) == MIB - PAGE  # from the write position's next page, not past the end
@@ -235,7 +240,7 @@ def test_journal_when_the_kernel_lacks_the_advice_then_today_s_behaviour_logged_
         assert len(lines) == 1 and "MADV_POPULATE_READ (EINVAL)" in lines[0]
         status = {"journal": {"records_written": 1, "pages_ahead": none.prepare_state()}}
         assert "pages ahead not prepared (off: the kernel lacks MADV_POPULATE_READ (EINVAL))" in format_status(status)
-        ok = {"journal": {"records_written": 1, "pages_ahead": "4 MiB ahead"}}
+        ok = {"journal": {"records_written": 1, "pages_ahead": "8 MiB ahead"}}
         assert "pages ahead" not in format_status(ok)
     finally:
         none.close()
@@ -281,3 +286,32 @@ def test_mapping_when_not_read_around_then_a_write_fault_reads_only_its_folio_no
             assert not any(far)
     finally:
         journal.close()
+
+
+async def test_gateway_when_running_then_its_journal_pages_are_prepared_ahead_and_the_helper_stops_with_it() -> None:
+    workdir = short_tmp()
+    sim = OuchSimulator(SimulatorConfig(exchange=ExchangeConfig()))
+    await sim.start()
+    config = gateway_config(workdir, sim.port, e2e_limits(workdir, ("S1",)))
+    process = GatewayProcess(config)
+    helper = None
+    try:
+        await process.start()
+        await wait_for(lambda: all(v.state is VenueState.UP for v in process.venues), what="venue UP")
+        journal = process.journal
+        assert isinstance(journal, MmapJournal)
+        helper = journal._syncer
+        assert helper is not None and helper.poll() is None
+        for i in range(5_000):  # ~1 MiB
+            journal.append(_record(i))
+            journal.flush()
+        end = journal.tell()
+        await wait_for(lambda: journal.prepared_end() >= end + 2 * MIB, timeout_s=5.0, what="pages prepared ahead")
+        assert all(_resident(journal.path, -(-end // PAGE) * PAGE, journal.prepared_end()))
+        status = process.status()
+        assert status["journal"]["pages_ahead"] == "8 MiB ahead"
+        assert "pages ahead" not in format_status(status)
+    finally:
+        await process.stop()
+        await sim.stop()
+    assert helper is not None and helper.poll() is not None
