@@ -135,8 +135,8 @@ def test_asking_cancel_asked_twice_when_the_first_refusal_settled_it_then_the_se
     request_cancel(order, sent.venue_ref)
     rig.adapter.flush()
     rig.wire.take()
-    ignored = rig.adapter.status()["ignored_exec_reports"]
+    ignored = rig.adapter.counters["ignored_exec_reports"]
     rig.feed(rig.peer.message(MsgType.ORDER_CANCEL_REJECT, refused(a2)))  # the venue refuses A2 the same way
     assert rig.events() == []  # before: a VenueCancelRejected, applied to the strategy's cancel (still live there)
     assert order.state is OrderState.PENDING_CANCEL
-    assert rig.adapter.status()["ignored_exec_reports"] == ignored + 1
+    assert rig.adapter.counters["ignored_exec_reports"] == ignored + 1
