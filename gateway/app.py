@@ -79,7 +79,7 @@ from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
-from venues.connector import SocketHook, VenueConnector
+from venues.connector import AFTER_INPUT_S, LATE_TIMER_S, SocketHook, VenueConnector
 from venues.registry import build_venue
 
 log = logging.getLogger(__name__)
@@ -973,14 +973,31 @@ class GatewayProcess:
     # ---- timers and signals ----------------------------------------------------------------
 
     def _schedule(self, interval_s: float, func: Callable[[], None]) -> None:
+        """Call ``func`` every ``interval_s``; a tick the event loop ran late waits one loop turn first.
+
+        After a stall (the process frozen, a long callback) strategies' bytes, their heartbeats among
+        them, may wait unread while a tick is due: ``engine.poll`` would cut them off HEARTBEAT_TIMEOUT
+        for the gateway's own silence. So a tick late by more than ``LATE_TIMER_S`` runs after one more
+        turn has read them (once: a loop late at every turn still ticks). ``venues.connector`` does the
+        same for the venue sessions' timers.
+        """
         loop = asyncio.get_running_loop()
+        due = loop.time() + interval_s
+        deferred = False
 
         def tick() -> None:
+            nonlocal due, deferred
+            if loop.time() - due > LATE_TIMER_S and not deferred:
+                deferred = True
+                self._timers[slot] = loop.call_later(AFTER_INPUT_S, tick)
+                return
+            deferred = False
             try:
                 func()
             except Exception:  # a timer must never stop firing
                 log.exception("periodic task %s failed", getattr(func, "__name__", func))
             if not self._stopped.is_set():
+                due = loop.time() + interval_s
                 self._timers[slot] = loop.call_later(interval_s, tick)
 
         slot = len(self._timers)

@@ -24,6 +24,13 @@ DEFAULT_WRITE_BUFFER_HIGH = 256 * 1024
 BATCH_BYTES: Final = 8192
 """Venue bytes handed to the adapter between two flushes of the core (about 120 OUCH answers)."""
 
+LATE_TIMER_S: Final = 0.02
+"""A timer that fires this much past its time found the event loop stalled (the process frozen, a long
+callback): input that arrived meanwhile may wait unread. Its timeouts are judged only after one more turn
+of the loop has read it (``AFTER_INPUT_S``), so a peer is never timed out for the gateway's own stall."""
+AFTER_INPUT_S: Final = 0.001
+"""The deferral of a late timer: due after the current loop turn's I/O (a timer due now could run first)."""
+
 SocketHook = Callable[[socket.socket, str], None]
 """Called with (socket, venue name) right after connect: latency options, acceleration checks."""
 
@@ -116,6 +123,10 @@ class VenueConnector:
         self.sock: socket.socket | None = None
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0
+        """The event loop's time the poll timer is due at."""
+        self._timer_deferred = False
+        """True while a late poll waits one loop turn for the input that arrived during the stall."""
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -179,12 +190,20 @@ class VenueConnector:
 
     def _schedule_poll(self, delay_ns: int) -> None:
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(max(delay_ns, 0) / 1e9, self._on_timer)
+        delay_s = max(delay_ns, 0) / 1e9
+        self._timer_due = loop.time() + delay_s
+        self._timer = loop.call_later(delay_s, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         if self._transport is None:
             return
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._timer_due > LATE_TIMER_S and not self._timer_deferred:
+            self._timer_deferred = True  # stalled: read what waits before judging any timeout (once: a loop
+            self._timer = loop.call_later(AFTER_INPUT_S, self._on_timer)  # late at every turn still polls)
+            return
+        self._timer_deferred = False
         next_ns = self.adapter.poll(self.clock())
         self.after_input()
         if self._transport is not None:
