@@ -257,3 +257,39 @@ async def test_socket_flooder_disconnects_while_rest_kept_then_rest_dropped_and_
     assert welcome.last_req_seq == done  # the strategy sends the rest again
     again.close()
     server.close()
+
+
+class _Transport:
+    """Records pause/resume of reading."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_protocol_when_rest_kept_and_held_behind_hello_then_reading_resumes_only_when_neither() -> None:
+    rig = Rig()
+    protocol = StrategyProtocol(rig.engine, rig.clock)
+    transport = _Transport()
+    protocol.transport = transport  # type: ignore[assignment]
+    assert protocol.read_rest_soon()
+    protocol.hold_input(True)
+    protocol.hold_input(False)  # the held bytes are read: the rest of the long read is still kept
+    assert transport.calls == ["pause"]
+    protocol.read_rest_done()
+    assert transport.calls == ["pause", "resume"]
+    protocol.hold_input(True)
+    assert protocol.read_rest_soon() and protocol.read_rest_soon()  # a turn after a turn: paused once
+    protocol.read_rest_done()  # still held behind the Hello
+    assert transport.calls == ["pause", "resume", "pause"]
+    protocol.hold_input(False)
+    assert transport.calls == ["pause", "resume", "pause", "resume"]
+    await asyncio.sleep(0)  # the turns scheduled find nothing kept
