@@ -12,8 +12,11 @@ and the flood's own rate.
 For the before/after comparison run the same file against another checkout:
 ``cd /tmp && PYTHONPATH=<old checkout> <venv>/bin/python <this file> ...`` (the flooder child is this file too).
 
+With ``--reject`` the flood's orders are refused by risk (too large), so that none reaches the venue: the ping-pong
+then waits only for the gateway itself; without it, its orders also queue behind the flood's in the one OUCH session.
+
 Run: ``.venv/bin/python benchmarks/bench_flood_fair.py [--orders 100000] [--batch 1000] [--quiet 3]
-[--pause-ms 10] [--json]``
+[--pause-ms 10] [--reject] [--json]``
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from model.enums import Side, TimeInForce
 
 ORDER_EVENT_TAGS = frozenset(range(17, 23))
 """OrderAccepted, OrderRejected, Executed, Canceled, Replaced, CancelRejected (docs/strategy-protocol.md 5)."""
+REJECTED_QTY = 20_000
+"""Above ``bench_limits``' ``max_qty`` (10,000): refused by risk, never sent to the venue (``--reject``)."""
 LAST_EVENT_TAGS = frozenset((18, 20))
 """An IOC order that does not trade ends with one of these: OrderRejected, Canceled."""
 
@@ -72,12 +77,12 @@ def write_config(workdir: Path, port: int) -> Path:
     return path
 
 
-def flood(path: str, orders: int, batch: int) -> dict[str, int]:
-    """Be the flooder: write ``orders`` IOC orders ``batch`` at a time; read answers until each has two."""
+def flood(path: str, orders: int, batch: int, qty: int = 100) -> dict[str, int]:
+    """Be the flooder: write ``orders`` IOC orders ``batch`` at a time; read answers until each has its last."""
     price = to_fixed("219.00")  # below the ping-pong's orders: never trades with them
     batches = [
         b"".join(
-            encode_frame(NewOrder(f"F{n}", ACCOUNT, "OUCH", "AAPL", Side.BUY, 100, price, TimeInForce.IOC, req_seq=n))
+            encode_frame(NewOrder(f"F{n}", ACCOUNT, "OUCH", "AAPL", Side.BUY, qty, price, TimeInForce.IOC, req_seq=n))
             for n in range(first, min(first + batch, orders + 1))
         )
         for first in range(1, orders + 1, batch)
@@ -153,6 +158,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             str(args.orders),
             "--batch",
             str(args.batch),
+            "--qty",
+            str(REJECTED_QTY if args.reject else 100),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -166,6 +173,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {
         "orders": args.orders,
         "batch": args.batch,
+        "rejected_by_risk": args.reject,
         "flood_answers": flooded["answers"],
         "flood_done": flooded["done"],
         "flood_ms": round((end - start) / 1e6, 1),
@@ -182,11 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="orders per write of the flooder")
     parser.add_argument("--quiet", type=float, default=3.0, help="seconds of ping-pong alone before the flood")
     parser.add_argument("--pause-ms", type=float, default=10.0, help="the ping-pong's pause between two orders")
+    parser.add_argument(
+        "--reject",
+        action="store_true",
+        help=f"the flooder's orders are for {REJECTED_QTY} shares, refused by risk (max_qty): none reaches the venue, "
+        "so the ping-pong waits only for the gateway, not behind the flood's orders in the venue session",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
     parser.add_argument("--flood", metavar="SOCKET", help=argparse.SUPPRESS)  # the flooder child
+    parser.add_argument("--qty", type=int, default=100, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.flood:
-        print(json.dumps(flood(args.flood, args.orders, args.batch)))
+        print(json.dumps(flood(args.flood, args.orders, args.batch, args.qty)))
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="gwflood", dir="/tmp"))
     port = free_port()
