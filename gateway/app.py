@@ -911,6 +911,8 @@ class GatewayProcess:
             "write_failures": self.engine.journal_failures,  # counted by the engine where a write fails
             "fsync_failures": journal.fsync_failures,  # failed syncs (the mmap syncer's, or its deaths), since start
         }
+        if isinstance(journal, MmapJournal):
+            out["journal"]["pages_ahead"] = journal.prepare_state()
         stats = self.admin_stats
         out["admin"] = {
             "requests": stats.requests,

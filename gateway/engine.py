@@ -90,7 +90,16 @@ from gateway.strategy_session import (
     last_seq_too_large,
 )
 from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
-from gateway.venue_apply import accepted, cancel_rejected, canceled, executed, is_repeated_fill, rejected, replaced
+from gateway.venue_apply import (
+    NEXT_STATE,
+    accepted,
+    cancel_rejected,
+    canceled,
+    executed,
+    is_repeated_fill,
+    rejected,
+    replaced,
+)
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ExactlyOnce
@@ -104,7 +113,6 @@ from model.order import (
     can,
     cancel_input,
     drop_held_cancel,
-    fire,
     hold_cancel,
     refuse,
     release_cancel,
@@ -185,7 +193,7 @@ _JRequest: Final = JRequest
 _JVenueApplied: Final = JVenueApplied
 _VenueAccepted: Final = VenueAccepted
 _Sent: Final = Sent
-_fire: Final = fire
+_NEXT_STATE: Final = NEXT_STATE
 _UP: Final = VenueState.UP
 _NewOrder: Final = NewOrder
 _Hello: Final = Hello
@@ -502,7 +510,7 @@ class Engine:
                 self._venue_event_ns = self.clock()
             self._venue_events_pending += 1
             st = self.strategies[order.strategy_id]
-            if order.state >= _FILLED and type(event) is VenueExecuted:  # a fill after the order's end here
+            if type(event) is VenueExecuted and order.state >= _FILLED:  # a fill after the order's end here
                 self._after_end_fill(venue, st, order, event)
                 return
             # one record: the event, and (implied, numbered from st.next_seq) the strategy events it produces
@@ -1747,8 +1755,10 @@ class Engine:
             stages._t_risk = t_risk
             stages._t_encoded = clock()
         stages._pending += 1
-        if not _fire(order, _SEND):  # mark_sent, inlined: one call fewer per order
+        nxt = _NEXT_STATE[order.state + _SEND]  # mark_sent and fire, inline (compiled: no interpreted call)
+        if nxt is None:
             raise IllegalTransition(order, _SEND)
+        order.state = nxt
         order.venue_ref = venue_ref
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record (JRequest)

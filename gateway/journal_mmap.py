@@ -73,6 +73,23 @@ _FIRST_RELEASABLE: Final = -(-DATA_START // mmap.PAGESIZE) * mmap.PAGESIZE
 x86_64; 16 or 64 KiB on some arm64 kernels, where ``DATA_START`` is not one and ``madvise`` would refuse)."""
 
 
+_prepare_supported: Callable[[], int] = _syncer.prepare_supported
+"""Asked once per journal opened (cold): 0, or the errno of a kernel without ``MADV_POPULATE_READ`` (tests swap it)."""
+_PREPARE_LOGGED: set[str] = set()
+
+
+def _log_prepare_off(problem: str) -> None:
+    """Log once per process that the journal's pages are not prepared ahead, and why."""
+    if problem in _PREPARE_LOGGED:
+        return
+    _PREPARE_LOGGED.add(problem)
+    log.warning(
+        "journal: pages ahead of the write position are not prepared (%s): the first write into each new page "
+        "faults it in on the order's flush (a stall of up to a few ms every few MiB; docs/performance.md)",
+        problem,
+    )
+
+
 class MmapJournal:
     """Append records to a memory-mapped, preallocated file; ``flush`` copies the batch into the mapping.
 
@@ -80,7 +97,10 @@ class MmapJournal:
     cannot lose them. The fsync policy runs on the loop thread only for ``batch``; ``interval`` is
     a syncer process (``gateway.journal_syncer``) that wakes every ``fsync_interval_ms`` on its own
     clock and syncs if the data end the loop stored in the shared control page moved (nothing
-    signals it per batch); after each sync it writes the synced end into the header. A full disk
+    signals it per batch); after each sync it writes the synced end into the header. Under every policy
+    the same process (``prepare_ahead`` > 0, the kernel having ``MADV_POPULATE_READ``) keeps the file's next
+    ``prepare_ahead`` bytes past the data end in the page cache, so ``flush`` rarely meets a page the page
+    cache lacks; the mapping is ``MADV_RANDOM``, so one it meets costs a page, not a read-around. A full disk
     shows as the OSError of ``flush`` when the file must grow (``posix_fallocate``): the batch stays
     pending, as for ``FileJournal``.
     """
@@ -95,6 +115,8 @@ class MmapJournal:
         fsync_interval_ms: int = 10,
         grow_bytes: int = GROW_BYTES,
         owner: str = "",
+        prepare_ahead: int = _syncer.PREPARE_AHEAD,
+        read_around: bool = False,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +179,21 @@ class MmapJournal:
         """Growths in a row that took less than a full step (the disk nearly full): logged at the first, and when
         full steps fit again."""
         """Times the syncer process was found gone while the journal was open (each counted as a failed sync)."""
-        if fsync is FsyncPolicy.INTERVAL:
+        self._read_around = read_around
+        """False: the mapping is ``MADV_RANDOM`` (a fault on a page the page cache lacks reads that page's folio,
+        not the file's read-around window: 8 MiB of zeros at once with ``read_ahead_kb`` 8192); True: as before
+        stop 44 (the A/B bench's "before")."""
+        self._prepare_ahead = prepare_ahead if prepare_ahead > 0 else 0
+        self._prepare_problem = "" if self._prepare_ahead else "off"
+        """Why the helper does not prepare pages ahead ("": it does), for ``gateway status``."""
+        self._prepare_text = f"{self._prepare_ahead >> 20} MiB ahead"
+        if self._prepare_ahead:
+            err = _prepare_supported()
+            if err:
+                self._prepare_ahead = 0
+                self._prepare_problem = f"off: the kernel lacks MADV_POPULATE_READ ({errno.errorcode.get(err, err)})"
+                _log_prepare_off(self._prepare_problem)
+        if fsync is FsyncPolicy.INTERVAL or self._prepare_ahead:
             self._ctrl_fd = ctrl_fd = os.memfd_create("journal-syncer", os.MFD_CLOEXEC)
             os.ftruncate(ctrl_fd, _syncer.CTRL_BYTES)
             self._ctrl_map = ctrl_map = mmap.mmap(ctrl_fd, _syncer.CTRL_BYTES)
@@ -188,6 +224,8 @@ class MmapJournal:
             str(self._interval_ms),
             str(int(self._head_map is not None)),
             str(os.getpid()),
+            str(int(self.fsync is FsyncPolicy.INTERVAL)),
+            str(self._prepare_ahead),
         ]
         self._syncer = subprocess.Popen(
             [sys.executable, "-m", "gateway.journal_syncer", *args],
@@ -203,6 +241,15 @@ class MmapJournal:
         """Start the syncer again if it has exited while the journal is open (read with the counters: cold)."""
         syncer = self._syncer
         if syncer is None or syncer.poll() is None:
+            return
+        if self.fsync is not FsyncPolicy.INTERVAL:  # it only prepared pages: nothing durable missed
+            log.warning(
+                "journal %s: its helper process %d exited (%s): no pages prepared ahead since; starting a new one",
+                self.path,
+                syncer.pid,
+                syncer.returncode,
+            )
+            self._start_syncer()
             return
         self._syncer_exits += 1
         log.critical(
@@ -364,6 +411,9 @@ class MmapJournal:
             mapped = mmap.mmap(self._fd, size)
         except ValueError as exc:  # the file is shorter than it was made: another process cut it
             raise OSError(errno.EIO, f"journal {self.path}: the file was cut by another process ({exc})") from None
+        if not self._read_around:
+            with contextlib.suppress(OSError):  # only a hint: the faults read around as before
+                mapped.madvise(mmap.MADV_RANDOM)
         if self._map is not None:
             self._map.close()
         self._map = mapped
@@ -397,6 +447,23 @@ class MmapJournal:
             return 0
         self._released = upto
         return stop - upto
+
+    def prepare_state(self) -> str:
+        """Return how the pages ahead of the write position are prepared, for ``gateway status``'s journal line.
+
+        "N MiB ahead" (the helper process faults them in), or why not: "off" (asked), the kernel's lack
+        (found at start), or the errno the helper stopped on (read from its control block).
+        """
+        if not self._prepare_problem:
+            err = self._ctrl[_syncer.PREPARE_ERRNO]
+            if not err:
+                return self._prepare_text  # the same object each time: the status snapshot compares by identity
+            self._prepare_problem = f"stopped: {os.strerror(err)}"
+        return self._prepare_problem
+
+    def prepared_end(self) -> int:
+        """Return where the pages the helper process prepared end (0: none yet)."""
+        return self._ctrl[_syncer.PREPARED]
 
     def resident_bytes(self) -> int:
         """Return the bytes of written pages not released yet (an upper bound of the mapping's resident data)."""

@@ -53,6 +53,9 @@ account states) before the fsync counts' first bucket."""
 MAGIC: Final = b"GWSS"
 _SLOW_VENUE_PROTOCOLS: Final = 14
 """Index in the slow part of the configured venues' protocols (appended after LAYOUT_VERSION 4: absent before)."""
+_SLOW_PAGES_AHEAD: Final = 15
+"""Index in the slow part of the journal's pages prepared ahead (``MmapJournal.prepare_state``; None: another
+journal; appended after LAYOUT_VERSION 4: absent before)."""
 STATUS: Final = 0
 METRICS: Final = 1
 
@@ -165,7 +168,9 @@ class SnapshotWriter:
         summary and the providers' rarely changing sections; compared by identity, not content.
         """
         process = self._process
-        key = (risk_wire, process.recovery, *provided)
+        prepare = getattr(process.journal, "prepare_state", None)
+        pages_ahead = prepare() if prepare is not None else None
+        key = (risk_wire, process.recovery, pages_ahead, *provided)
         old = self._slow_key
         if len(key) != len(old) or any(a is not b for a, b in zip(key, old, strict=True)):
             config = process.config
@@ -187,6 +192,7 @@ class SnapshotWriter:
                     provided,
                     {**native.describe(), "modules": native.compiled_modules()},
                     venue_protocols(config.venues),
+                    pages_ahead,
                 )
             )
             self._slow_key = key
@@ -426,6 +432,9 @@ def status_document(snap: Snapshot) -> dict[str, Any]:
         "write_failures": f["journal_write_failures"],  # since start; ``journal_error`` while failing
         "fsync_failures": f["journal_fsync_failures"],  # since start
     }
+    pages_ahead = snap.slow[_SLOW_PAGES_AHEAD] if len(snap.slow) > _SLOW_PAGES_AHEAD else None
+    if pages_ahead is not None:
+        out["journal"]["pages_ahead"] = pages_ahead
     out["admin"] = {
         "requests": requests,
         "last_loop_us": f["admin_last_loop_ns"] / 1000,

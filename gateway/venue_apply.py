@@ -38,7 +38,7 @@ from model.order import (
     apply_replaced,
     apply_replaced_filled,
     end_filled,
-    fire,
+    next_state,
     remember_fill,
     repeated_fill,
 )
@@ -57,8 +57,11 @@ _ACK: Final = OrderInput.ACK
 _NOTHING_LEFT_TEXT: Final = "replace left no open quantity"
 # Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
 # name in this module's globals dict (which every imported name and non-Final global is)
-_fire: Final = fire
 _OrderAccepted: Final = OrderAccepted
+NEXT_STATE: Final[list[OrderState | None]] = [next_state(state, event) for state in OrderState for event in OrderInput]
+"""``model.order``'s flat table, ``next_state(state, event)`` at ``state + event``, held here for the hot path's
+inline ``fire`` (the acknowledgement here, the send in ``Engine``): compiled, ``fire`` is an interpreted call (about
+1,200 instructions), the table a native list read. The same table (``tests/test_venue_apply.py`` compares them)."""
 
 Out = list[OrderEvent]
 
@@ -70,18 +73,24 @@ def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent 
     Accepted, FIX OrderQty) becomes the order's quantity and open quantity (no fill comes before an
     acknowledgement: a fill moves the order past it), and a positive price other than a limit order's its price.
     """
-    if not _fire(order, _ACK):  # apply_ack, inline
+    nxt = NEXT_STATE[order.state + _ACK]  # apply_ack and fire, inline
+    if nxt is None:
         return None
-    venue_order_id = order.venue_order_id = ev.venue_order_id  # read once: a generic lookup from compiled code
+    order.state = nxt
+    # each field read once: compiled, a read of the Order or the event is a generic lookup
+    venue_order_id = order.venue_order_id = ev.venue_order_id
     qty = ev.qty
-    if qty != order.qty and qty > 0:
-        order.qty = order.leaves_qty = qty
+    order_qty = order.qty
+    if qty != order_qty and qty > 0:
+        order.qty = order.leaves_qty = order_qty = qty
     price = ev.price
-    if price != order.price and price > 0 and order.price > 0:
+    order_price = order.price
+    if price != order_price and price > 0 and order_price > 0:
         order.price = price
-    if ev.canceled_reason:
-        _cancel_rest(order, seq + 1, ev.canceled_reason, ev.canceled_text, out)
-    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order.qty, price)
+    canceled_reason = ev.canceled_reason
+    if canceled_reason:
+        _cancel_rest(order, seq + 1, canceled_reason, ev.canceled_text, out)
+    return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order_qty, price)
 
 
 def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:

@@ -353,8 +353,9 @@ def can(order: Order, event: OrderInput) -> bool:
 def fire(order: Order, event: OrderInput) -> bool:
     """Move ``order`` by ``event`` if the table allows it; return False (order unchanged) if not.
 
-    The only writer of ``Order.state``. Venue inputs call it directly (False = out of place);
-    gateway requests go through ``request``, which raises instead.
+    The only writer of ``Order.state`` but for two inline copies on the compiled hot path, reading the same table
+    (``gateway.venue_apply.NEXT_STATE``: the acknowledgement, the send). Venue inputs call it directly (False = out
+    of place); gateway requests go through ``request``, which raises instead.
     """
     nxt = _NEXT[order.state + event]
     if nxt is None:

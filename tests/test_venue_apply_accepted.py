@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.protocol.messages import Canceled, OrderAccepted, OrderEvent
-from gateway.venue_apply import accepted
+from gateway.venue_apply import NEXT_STATE, accepted
 from model.enums import OrderType
-from model.order import OrderInput, OrderState, request
+from model.order import OrderInput, OrderState, fire, next_state, request
 from model.venue_events import VenueAccepted
 from tests.ouch.harness import make_order
 
@@ -67,3 +67,30 @@ def test_accepted_when_out_of_place_then_the_order_is_unchanged() -> None:
 
     assert accepted(order, VenueAccepted(1, 1, "X1", 60, PRICE - 300), 5, []) is None
     assert (order.qty, order.price, order.leaves_qty, order.state) == (100, PRICE, 100, OrderState.CREATED)
+
+
+def test_next_state_when_compared_with_the_order_table_then_the_same_for_every_state_and_input() -> None:
+    """The hot path's inline ``fire`` (the ack here, the send in ``Engine``) reads a copy of ``model.order``'s table."""
+    for state in OrderState:
+        for event in OrderInput:
+            assert NEXT_STATE[state + event] == next_state(state, event), (state, event)
+    assert len(NEXT_STATE) == len(OrderState) * len(OrderInput)
+
+
+@pytest.mark.parametrize("state", list(OrderState))
+def test_accepted_when_the_order_is_in_any_state_then_moves_it_as_fire_does(state: OrderState) -> None:
+    order = make_order(1, price=PRICE)
+    order.state = state
+    twin = make_order(1, price=PRICE)
+    twin.state = state
+    out: list[OrderEvent] = []
+
+    event = accepted(order, VenueAccepted(1, 1, "X1", 100, PRICE), 5, out)
+
+    if fire(twin, OrderInput.ACK):
+        assert event == OrderAccepted(5, order.cl_ord_id, "X1", 100, PRICE)
+        assert (order.state, order.venue_order_id) == (twin.state, "X1")
+    else:  # out of place: nothing changed
+        assert event is None
+        assert (order.state, order.venue_order_id) == (state, "")
+    assert out == []

@@ -338,6 +338,9 @@ def format_status(status: dict[str, Any]) -> str:
         fsync_failures = journal.get("fsync_failures", 0)
         if fsync_failures:
             line += f", {fsync_failures} failed fsyncs since start"
+        pages_ahead = journal.get("pages_ahead", "")
+        if pages_ahead and not pages_ahead[0].isdigit():  # not prepared: say why (docs/performance.md, stop 44)
+            line += f", pages ahead not prepared ({pages_ahead})"
         if journal_error:  # the counts above stop moving: say why first (docs/reliability.md 2.3a)
             line = (
                 f"journal: WRITE FAILING ({journal_error}): nothing is sent, new orders are refused "

@@ -22,13 +22,12 @@ import pytest
 from benchmarks import hotpath_calls
 from obs import native
 
-BUDGET = 86
+BUDGET = 83
 """Calls per OUCH order round trip (order path + ack path, pure-Python modules) the code reaches."""
-COMPILED_BUDGET = 3
-"""Calls per round trip the profiler still sees with the compiled modules: ``model.order.fire`` twice and
-``VenueSequence.admit`` (``model/exactly_once.py``) once, the interpreted functions the compiled path calls.
-Calls between compiled functions and from them to C are native and invisible to it, so this is not comparable
-with ``BUDGET``:
+COMPILED_BUDGET = 0
+"""Calls per round trip the profiler still sees with the compiled modules: none since stop 44 (``model.order.fire``
+and ``VenueSequence.admit``, the interpreted functions the compiled path called, are inline there). Calls between
+compiled functions and from them to C are native and invisible to it, so this is not comparable with ``BUDGET``:
 it guards that the compiled path stays compiled (a new interpreted call on it, or a build that fell back)."""
 SLACK = 0.5
 """What the histograms' byte carries can add between run sizes: hundredths of a call."""
@@ -62,4 +61,4 @@ def test_compiled_calls_per_order_round_trip_when_counted_then_only_the_known_in
         f"modules exceed {COMPILED_BUDGET}: is the native build current (`make native`), or does the compiled "
         f"path now call an interpreted function? The most called:\n{top}"
     )
-    assert result["calls"] > 0  # the count saw the round trips at all
+    # the round trips ran (``hotpath_calls`` asserts every order was sent and acknowledged): nothing seen is the pass

@@ -9,8 +9,9 @@ never asked about again (at the next reset nor gap fill) and ``questions_open`` 
 from __future__ import annotations
 
 from model.exactly_once import RequestKind, UnansweredRequest
-from model.order import Order, OrderState
-from model.venue_events import VenueExecuted, VenueRejected, VenueState
+from model.order import Order, OrderState, request_cancel
+from model.send_result import Sent
+from model.venue_events import VenueAccepted, VenueExecuted, VenueRejected, VenueState
 from venues.fix.codec import FixMessage
 from venues.fix.fields import MsgType
 
@@ -111,3 +112,31 @@ def test_in_session_reset_logon_before_the_status_answer_then_asked_again_under_
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(ref, b"4", 30)))  # filled 30, then canceled there
     assert [type(e).__name__ for e in rig.events()] == ["VenueExecuted", "VenueCanceled"]
     assert (order.state, order.cum_qty, rig.adapter.status()["questions_open"]) == (OrderState.CANCELED, 30, 0)
+
+
+def test_asking_cancel_asked_twice_when_the_first_refusal_settled_it_then_the_second_is_not_the_strategys() -> None:
+    """rev44diff: the second asking cancel's refusal landed on the strategy's own cancel as a CancelRejected."""
+    rig = Rig("equities-fix42").up()
+    order, ref = _order(rig, acked=False)
+    unanswered = [UnansweredRequest(order, RequestKind.NEW, ref)]
+    (first,) = _venue_resets(rig, order, unanswered)  # asking cancel A1
+    (again,) = _venue_resets(rig, order, unanswered)  # a reset before A1's answer: A2
+    a1, a2 = first.get(b"11"), again.get(b"11")
+
+    def refused(asking: bytes) -> list[tuple[bytes, bytes]]:
+        """The venue has the order (New, nothing filled): it refuses the asking cancel, too late to cancel."""
+        return [(b"37", b"OID1"), (b"11", asking), (b"41", ref.encode()), (b"39", b"0"), (b"434", b"1"), (b"102", b"0")]
+
+    rig.feed(rig.peer.message(MsgType.ORDER_CANCEL_REJECT, refused(a1)))
+    assert [type(event) for event in rig.events()] == [VenueAccepted]  # A1's refusal says the venue has it
+    assert rig.adapter.status()["questions_open"] == 0
+    sent = rig.adapter.send_cancel(order)  # the strategy cancels the order now acknowledged
+    assert isinstance(sent, Sent)
+    request_cancel(order, sent.venue_ref)
+    rig.adapter.flush()
+    rig.wire.take()
+    ignored = rig.adapter.status()["ignored_exec_reports"]
+    rig.feed(rig.peer.message(MsgType.ORDER_CANCEL_REJECT, refused(a2)))  # the venue refuses A2 the same way
+    assert rig.events() == []  # before: a VenueCancelRejected, applied to the strategy's cancel (still live there)
+    assert order.state is OrderState.PENDING_CANCEL
+    assert rig.adapter.status()["ignored_exec_reports"] == ignored + 1

@@ -8,7 +8,7 @@ import pytest
 
 from model.clock import FakeClock
 from model.enums import OrderType, RejectSource, Side, TimeInForce
-from model.exactly_once import ResumePoint
+from model.exactly_once import ResumePoint, VenueSequence
 from model.order import apply_ack, mark_sent, request_replace
 from model.send_result import Refused, Sent
 from model.venue_events import (
@@ -549,6 +549,27 @@ def test_sequenced_when_the_server_sends_a_message_again_then_not_acted_on_twice
     assert link.events == events_before
     assert link.venue.sequence.duplicates == 1
     assert link.venue.status()["duplicates_dropped"] == 1
+
+
+def test_sequenced_when_bound_to_the_cores_keeper_then_admitted_inline_and_a_copy_not_acted_on(tmp_path: Path) -> None:
+    """Bound (as the engine binds it), a new message is admitted inline (the keeper's high water moves) and the
+    Order Accepted fast path acts on it once; the same message again is a duplicate, counted by the keeper."""
+    link = _up(tmp_path)
+    keeper = VenueSequence("OUCH")
+    link.venue.bind_sequence(keeper)
+    link.send_new(make_order(93))
+    accepted = [e for e in link.events if isinstance(e, VenueAccepted)]
+    assert [(e.order_id, e.qty) for e in accepted] == [(93, 100)]
+    seq = accepted[0].venue_seq
+    assert (keeper.high_water, keeper.duplicates) == (seq, 0)
+    events_before = list(link.events)
+    link.venue.on_sequenced(seq, memoryview(link.core.stream.message(seq)))  # e.g. a replay from too early
+    assert link.events == events_before
+    assert (keeper.high_water, keeper.duplicates) == (seq, 1)
+    assert link.venue.status()["duplicates_dropped"] == 1
+    link.venue.on_sequenced(0, memoryview(link.core.stream.message(seq)))  # number 0 is always new: acted on
+    assert [(e.venue_seq, e.order_id) for e in link.events[len(events_before) :]] == [(0, 93)]
+    assert (keeper.high_water, keeper.duplicates) == (seq, 1)
 
 
 def test_login_when_accepted_then_session_names_the_numbering_and_a_new_session_restarts_it(tmp_path: Path) -> None:

@@ -307,6 +307,9 @@ class FixVenue(VenueAdapter):
         """order_id -> the question out to the venue about one of its requests whose outcome is unknown."""
         self._unasked: dict[int, tuple[RequestKind, bytes]] = {}
         """order_id -> a request in doubt the venue could not be asked about yet (asked after the next replay)."""
+        self._asking_refs: dict[int, list[bytes]] = {}
+        """order_id -> the ClOrdIDs of every asking cancel sent for the order (kept until it is forgotten): a
+        refusal naming one whose question another answer already settled is not the strategy's cancel's."""
         self._numbering_reset = False
         """The venue's numbering restarted since the session was last up: it will never ask for older messages."""
         self._venue_state = VenueState.DISCONNECTED
@@ -1035,6 +1038,7 @@ class FixVenue(VenueAdapter):
             return
         if not by_status:
             tracked.requests += 1
+            self._asking_refs.setdefault(order.order_id, []).append(probe_ref)
         self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too, resync)
         self.counters["status_requests_sent" if by_status else "cancels_asking"] += 1
         log.info(
@@ -1281,6 +1285,7 @@ class FixVenue(VenueAdapter):
                 del ended[next(iter(ended))]
         self._probes.pop(order_id, None)
         self._unasked.pop(order_id, None)
+        self._asking_refs.pop(order_id, None)
 
     # ---- incoming business messages ------------------------------------------------------------
 
@@ -1905,6 +1910,17 @@ class FixVenue(VenueAdapter):
                 self._answered(tracked, probe, message.seq, known=False)
             else:
                 self._asking_cancel_refused(message, tracked, probe)
+            return
+        if cl_ord_id != tracked.pending and cl_ord_id in self._asking_refs.get(tracked.order.order_id, ()):
+            # the other answer to a question asked twice (before and after a numbering reset): the first settled
+            # it; this one is not about the strategy's cancel (rev44diff)
+            self.counters["ignored_exec_reports"] += 1
+            self._rare(
+                "askedtwice",
+                "OrderCancelReject for %s (MsgSeqNum %d): an asking cancel whose question is settled: ignored",
+                cl_ord_id.decode(errors="replace"),
+                message.seq,
+            )
             return
         if cl_ord_id == tracked.pending:
             tracked.pending = b""

@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
-from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest
+from model.exactly_once import RequestKind, ResumePoint, UnansweredRequest, VenueSequence
 from model.order import Order, OrderState, repeated_fill
 from model.prices import price_text
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
@@ -137,6 +137,8 @@ _NAMED_FIELDS: Final = (
     ("reason", "reason"),
 )
 """The fields an ERROR line about a message acted on without its malformed appendage names, when it has them."""
+_ACCEPTED_TYPE: Final = ord("A")
+"""Order Accepted: ``on_sequenced`` decodes it and hands it to ``_on_accepted`` directly (its order mapped)."""
 _DEAD_TEXT: Final = "accepted and canceled at once by the venue (Order State D)"
 _CANCEL_REJECT_TEXT: Final = "cancel rejected by the venue (cross order in the late period)"
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
@@ -255,6 +257,7 @@ class OuchVenue(VenueAdapter):
     _backpressured: bool
     _write: Callable[[bytes | bytearray], None] | None
     _close: Callable[[], None] | None
+    _keeper: VenueSequence | None
 
     def __init__(
         self,
@@ -307,6 +310,9 @@ class OuchVenue(VenueAdapter):
         """Sequenced messages waiting behind one whose journal search was over the budget, in the venue's order
         (admitted, not yet acted on: nothing later of the venue is journaled before them)."""
         self._salvaged_sequence = 0
+        self._keeper = None
+        """The core's keeper of this venue's message numbers once bound (``bind_sequence``): ``on_sequenced`` admits
+        a message numbered above its high water inline (compiled: no interpreted call), anything else via ``admit``."""
         """The sequence of the last message counted and logged as salvaged (a held one is decoded again on each try)."""
         self._session = SoupClientSession(
             SoupClientConfig(
@@ -955,6 +961,11 @@ class OuchVenue(VenueAdapter):
         else:
             log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
 
+    def bind_sequence(self, sequence: VenueSequence) -> None:
+        """Use the core's keeper of this venue's message numbers from now on (kept for the inline admit)."""
+        VenueAdapter.bind_sequence(self, sequence)
+        self._keeper = sequence
+
     def on_sequenced(self, sequence: int, message: memoryview) -> None:
         """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before.
 
@@ -963,12 +974,29 @@ class OuchVenue(VenueAdapter):
         handed to the handler for its type. One whose journal search is over the budget waits (``_hold``), and
         every later one waits behind it, in order.
         """
-        if not self.admit(sequence):
+        keeper = self._keeper
+        if keeper is not None and sequence > keeper.high_water:  # VenueSequence.admit's new message, inline
+            keeper.high_water = sequence
+        elif not self.admit(sequence):
             return
         if self._held:  # an earlier message waits for its journal search: this one waits behind it
             self._held.append((sequence, bytes(message)))
             self.counters["held_for_lookup"] += 1
             return
+        try:
+            kind = message[0]
+        except IndexError:  # empty: the general path below refuses it
+            kind = -1
+        if kind == _ACCEPTED_TYPE:  # the steady state, by direct calls (compiled: native; no table, no boxing)
+            fields = accepted_core(message)
+            if type(fields) is not DecodeError:  # else (undecodable: fixed part, salvage) the general path decides
+                try:
+                    accepted_chain: _Chain | None = self._refs[fields[0]]
+                except KeyError:
+                    accepted_chain = None
+                if accepted_chain is not None:
+                    self._on_accepted(sequence, accepted_chain, fields)
+                    return
         try:  # subscripts, no method calls (an empty message: IndexError; an unknown type: KeyError)
             entry = self._dispatch[message[0]]
         except (IndexError, KeyError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 import msgspec
 
@@ -22,6 +22,7 @@ BAD_APPENDAGE: Final = "appendage"
 """The TagValue appendage is malformed (short element, wrong option size, repeated tag)."""
 
 
+@final  # no subclass: ``type(result) is not DecodeError`` narrows a decoder's result (no isinstance call)
 class DecodeError(msgspec.Struct, frozen=True, gc=False):
     """Why a peer's bytes could not be decoded (the peer's fault, never ours).
 

@@ -72,6 +72,8 @@ class SoupClientState(enum.Enum):
     """Login Rejected ``A`` (not authorized) ``max_login_refusals`` times in a row: no reconnect until reconnect()."""
 
 
+_LOGGED_IN: Final = SoupClientState.LOGGED_IN
+_LOGGING_OUT: Final = SoupClientState.LOGGING_OUT
 _CONNECTED: Final = frozenset({SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT})
 _FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED, SoupClientState.LOGIN_REFUSED})
 
@@ -107,6 +109,8 @@ class SoupClientSession:
     def __init__(self, config: SoupClientConfig, listener: SoupClientListener) -> None:
         self.config = config
         self.listener = listener
+        self._on_sequenced = listener.on_sequenced
+        """``listener.on_sequenced``, bound once: one call per message, no method lookup."""
         self.state = SoupClientState.DISCONNECTED
         self.reason = "not connected yet"
         self.session = config.session
@@ -225,13 +229,21 @@ class SoupClientSession:
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from the server."""
-        accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
+        accepting = self.state is _LOGGED_IN or self.state is _LOGGING_OUT  # Final aliases: no lookup in the class
         splitter = self._splitter
         size = len(data)
         packets: tuple[memoryview] | list[memoryview]
-        if not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
-            packets = (memoryview(data)[2:],)  # exactly one whole packet (one answer per read): feed's work, inline
-            self._last_received_ns = now_ns
+        # bytes (what a transport hands over): compiled, its subscripts are native (any other buffer: generic)
+        if type(data) is bytes and not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
+            self._last_received_ns = now_ns  # exactly one whole packet (one answer per read): feed's work, inline
+            if data[2] == SEQUENCED_DATA and accepting:  # and Sequenced Data, the steady state: the loop's work too
+                sequence = self._receive_sequence
+                self._receive_sequence = sequence + 1
+                if sequence >= self.next_sequence:
+                    self.next_sequence = sequence + 1
+                self._on_sequenced(sequence, memoryview(data)[3:])
+                return
+            packets = (memoryview(data)[2:],)
         else:
             empty = splitter.empty_packets
             packets = splitter.feed(data)
@@ -246,7 +258,7 @@ class SoupClientSession:
                 self._receive_sequence = sequence + 1
                 if sequence >= self.next_sequence:
                     self.next_sequence = sequence + 1
-                self.listener.on_sequenced(sequence, packet[1:])
+                self._on_sequenced(sequence, packet[1:])
             elif kind == SERVER_HEARTBEAT:
                 if self._catching_up and accepting:
                     self._catching_up = False
