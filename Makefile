@@ -22,7 +22,7 @@ PURE_TESTS := tests/test_native.py tests/test_engine.py tests/test_strategy_sess
 	tests/test_journal_pack.py \
 	tests/test_journal_mmap.py tests/test_journal_pages.py tests/bench/test_call_budget.py \
 	tests/fix/test_codec.py tests/fix/test_adapter.py tests/fix/test_store.py tests/fix/test_session.py tests/test_compiled_slices.py \
-	tests/regressions/test_fix_damaged_store_record.py
+	tests/regressions/test_fix_damaged_store_record.py tests/test_fair_reads.py
 
 .PHONY: demo test lint typecheck unit unit-pure venv native lock lock-upgrade test-latest clean bench-doc
 

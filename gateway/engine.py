@@ -160,8 +160,12 @@ BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
 HELD_INPUT_LIMIT: Final = 1 << 20
 """Bytes held unread behind a Hello that waits for its Welcome above which the connection is no longer read."""
-HELD_CHUNK_BYTES: Final = 4 * BATCH_BYTES
-"""Bytes held behind a Hello read per loop callback once its Welcome and replay are out."""
+READ_TURN_BYTES: Final = 4 * BATCH_BYTES
+"""Bytes of one strategy read processed per loop turn: a longer read's rest waits for a later turn, other
+connections' reads in between (``Engine._link_slices``, ``StrategyLink.read_rest_soon``)."""
+HELD_CHUNK_BYTES: Final = READ_TURN_BYTES
+"""Bytes held behind a Hello read per loop callback once its Welcome and replay are out (never more than
+``READ_TURN_BYTES``: such a chunk is never cut again for a later turn)."""
 
 GATEWAY: Final = RejectSource.GATEWAY
 RISK: Final = RejectSource.RISK
@@ -311,6 +315,9 @@ class Engine:
         self._pending_hellos: dict[StrategyLink, bytearray] = {}
         """Connections whose Hello waits for its Welcome and replay, or whose bytes behind it are being read -> those
         bytes, held undecoded (read a chunk per loop callback after the replay: ``_read_held``)."""
+        self._kept_reads: dict[StrategyLink, _KeptRead] = {}
+        """Connections whose long read is taken a ``READ_TURN_BYTES`` part per loop turn -> its rest (the link
+        reads nothing more from the strategy until it is done: ``StrategyLink.read_rest_soon``)."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
         """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
         self.journal_error = ""
@@ -858,6 +865,8 @@ class Engine:
         """
         if link in self._links:
             self._links.remove(link)
+        if self._kept_reads:  # the rest of its long read is dropped undecoded, as bytes left in its socket
+            self._kept_reads.pop(link, None)
         self._end_replay(link)
         st = link.strategy
         link.strategy = None
@@ -1058,18 +1067,60 @@ class Engine:
                 self._req_seq = 0
 
     def _link_slices(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
-        """Process a read longer than ``BATCH_BYTES`` in slices, flushing after each."""
-        # back-pressure is judged once per read, as if the read were one batch: a venue socket that
-        # backs up while the read's own slices are written does not refuse the rest of that read
+        """Process a read longer than ``BATCH_BYTES`` in slices, flushing after each.
+
+        Past ``READ_TURN_BYTES`` the rest waits for later loop turns if the link can (``read_rest_soon``).
+        """
+        self._read_turn(link, _KeptRead(memoryview(data), 0, t_in, [v.backpressured for v in self._venue_list]))
+
+    def link_rest(self, link: StrategyLink) -> None:
+        """Process the next ``READ_TURN_BYTES`` of a long read kept for this loop turn (``read_rest_soon``).
+
+        Its slices count as read now (ingress time, frame and heartbeat deadlines): the bytes waited as they
+        would have in the strategy's socket. Nothing if the connection was forgotten since (its rest dropped).
+        """
+        kept = self._kept_reads.pop(link, None)
+        if kept is None:
+            return
+        kept.t_in = self.clock()
+        self._read_turn(link, kept)
+        if link not in self._kept_reads:  # all of it read (or the session ended): read the strategy again
+            link.read_rest_done()
+
+    def _read_turn(self, link: StrategyLink, kept: _KeptRead) -> None:
+        """Process slices of ``kept`` from ``kept.start``: up to ``READ_TURN_BYTES``, then keep the rest for later.
+
+        Back-pressure is judged once per read, as if the read were one batch: a venue socket that backs up
+        while the read's own slices are written does not refuse the rest of that read, also on a later turn
+        (each venue held at the answer it gave when the read began). The rest is taken now, not kept, when
+        the link cannot defer it, when a fatal Error waits for the end of the read (what is left is only
+        answered, not carried out), or while a Hello waits for its Welcome (the rest is held behind it).
+        """
         venues = self._venue_list
-        for venue in venues:
-            venue.hold_backpressure(True)
+        for venue, backpressured in zip(venues, kept.backpressured, strict=False):
+            venue.hold_backpressure(True, backpressured)
         try:
-            view = memoryview(data)
-            for start in range(0, len(view), BATCH_BYTES):
-                self.link_data(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= len(view))
-                if link.session.state is StrategySessionState.CLOSED:
-                    break
+            view = kept.view
+            end = len(view)
+            start = kept.start
+            t_in = kept.t_in
+            turn_end = start + READ_TURN_BYTES
+            session = link.session
+            while start < end:
+                self.link_data(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= end)
+                start += BATCH_BYTES
+                if session.state is StrategySessionState.CLOSED:
+                    return
+                if (
+                    start >= turn_end
+                    and start < end
+                    and session.pending_close is None
+                    and link not in self._pending_hellos
+                    and link.read_rest_soon()
+                ):
+                    kept.start = start
+                    self._kept_reads[link] = kept
+                    return
         finally:
             for venue in venues:
                 venue.hold_backpressure(False)
@@ -2352,6 +2403,21 @@ class Engine:
 def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str, str, int]]:
     """Return reject counts as (source, code, count) rows (as many rows as distinct codes seen)."""
     return [(source.value, code, count) for (source, code), count in counts.items()]
+
+
+class _KeptRead:
+    """A long strategy read taken a ``READ_TURN_BYTES`` part per loop turn: its bytes and how far it got."""
+
+    __slots__ = ("backpressured", "start", "t_in", "view")
+
+    def __init__(self, view: memoryview, start: int, t_in: int, backpressured: list[bool]) -> None:
+        self.view = view
+        self.start = start
+        """Where the next turn starts (a multiple of ``BATCH_BYTES``)."""
+        self.t_in = t_in
+        """The ingress time of the slices of this turn."""
+        self.backpressured = backpressured
+        """Each venue's back-pressure answer when the read began (``Engine._venue_list`` order)."""
 
 
 class _ReplayStream:

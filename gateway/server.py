@@ -110,6 +110,8 @@ class StrategyProtocol(asyncio.Protocol):
         """A long replay is being written a slice at a time: no bound (the engine cuts one not read for 10 s)."""
         self._input_held = False
         """Reading is paused: the engine holds enough bytes behind a Hello waiting for its Welcome."""
+        self._rest_kept = False
+        """Reading is paused: the engine takes the rest of a long read a part per loop turn (``read_rest_soon``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -183,14 +185,48 @@ class StrategyProtocol(asyncio.Protocol):
             self._replay_allowance = -1
 
     def hold_input(self, hold: bool) -> None:
-        """Pause (True) or resume (False) reading the strategy's socket."""
+        """Pause (True) or resume (False) reading the strategy's socket (still paused while a read's rest is kept)."""
         transport = self.transport
         if hold is self._input_held or transport is None or transport.is_closing():
             return
         self._input_held = hold
+        if self._rest_kept:  # paused already; read_rest_done resumes
+            return
         if hold:
             transport.pause_reading()
         else:
+            transport.resume_reading()
+
+    def read_rest_soon(self) -> bool:
+        """Pause reading and have the engine take the next part of a long read on the next loop turn.
+
+        A connection closing (its end found closed by a write, a fatal Error on its way) takes no more turns:
+        ``connection_lost`` follows, and the engine drops the rest then, undecoded.
+        """
+        transport = self.transport
+        if transport is None:
+            return False
+        if transport.is_closing():
+            return True
+        if not self._rest_kept:
+            self._rest_kept = True
+            if not self._input_held:
+                transport.pause_reading()
+        asyncio.get_running_loop().call_soon(self._read_rest)
+        return True
+
+    def _read_rest(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():  # else the engine drops the rest at connection_lost
+            self._engine.link_rest(self)
+
+    def read_rest_done(self) -> None:
+        """Read the strategy's socket again (unless ``hold_input`` holds it) once a long read's rest is all taken."""
+        if not self._rest_kept:
+            return
+        self._rest_kept = False
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and not self._input_held:
             transport.resume_reading()
 
     def is_closing(self) -> bool:

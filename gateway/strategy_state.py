@@ -51,6 +51,18 @@ class StrategyLink(Protocol):
         """
         ...
 
+    def read_rest_soon(self) -> bool:
+        """Stop reading from the strategy and call ``Engine.link_rest`` on a later loop turn; False if it cannot.
+
+        The engine keeps the rest of a long read and takes it a part per loop turn, so that other connections'
+        reads are served in between; False: the engine takes it all now. Called again for each further turn.
+        """
+        ...
+
+    def read_rest_done(self) -> None:
+        """The kept rest of a long read is all taken: read from the strategy again (unless ``hold_input`` holds it)."""
+        ...
+
     def set_replaying(self, replaying: bool) -> None:
         """Note that a long replay is being written a slice at a time (True) or is all out (False).
 

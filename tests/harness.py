@@ -241,6 +241,10 @@ class MemoryLink:
         """Whether the engine is writing a long replay to it a slice at a time (``set_replaying``)."""
         self.input_held = False
         """Whether the engine asked it to stop reading (``hold_input``)."""
+        self.defers_reads = False
+        """Whether it lets the engine take a long read's rest on later loop turns (``read_rest_soon``)."""
+        self.rest_kept = False
+        """Whether the engine keeps the rest of a long read for a later turn (not reading meanwhile)."""
         self.req_seq = 0
         """The last request number ``Rig.send`` gave this connection's requests (version 3)."""
         self.number_requests = True
@@ -255,6 +259,15 @@ class MemoryLink:
 
     def hold_input(self, hold: bool) -> None:
         self.input_held = hold
+
+    def read_rest_soon(self) -> bool:
+        """Keep a long read's rest for ``Rig.read_rests`` if ``defers_reads`` (else the engine reads it all now)."""
+        if self.defers_reads:
+            self.rest_kept = True
+        return self.defers_reads
+
+    def read_rest_done(self) -> None:
+        self.rest_kept = False
 
     def is_closing(self) -> bool:
         return self.closed

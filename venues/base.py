@@ -114,15 +114,23 @@ class VenueAdapter(abc.ABC):
         if not self._backpressure_held:
             self._backpressured = paused
 
-    def hold_backpressure(self, hold: bool) -> None:
-        """Keep answering back-pressure as now until released (a long read is judged as one batch).
+    def hold_backpressure(self, hold: bool, backpressured: bool | None = None) -> None:
+        """Keep answering back-pressure as now (or as ``backpressured``) until released (a long read is one batch).
 
         The core holds it while it takes one long strategy read in slices: a socket that backs up
-        while that read's own slices are written does not refuse the rest of the read.
+        while that read's own slices are written does not refuse the rest of the read. The rest of
+        a read taken on a later loop turn is held at the answer the read began with (``backpressured``).
         """
         self._backpressure_held = hold
         if not hold:
             self._backpressured = self._transport_paused
+        elif backpressured is not None:
+            self._backpressured = backpressured
+
+    @property
+    def backpressured(self) -> bool:
+        """Return what ``check_*`` / ``send_*`` answer about back-pressure now (True: refused)."""
+        return self._backpressured
 
     @property
     def write_paused(self) -> bool:
