@@ -49,7 +49,8 @@ async def test_canceled_swallowing_the_next_packet_when_sent_then_both_asked_aga
         await wait_until(lambda: a1.leaves_qty == 80 and b1.leaves_qty == 95, "the cancel and the fill")
         await wait_until(lambda: gw.venue.status()["next_sequence"] == first + 3, "the stream read")
         status = gw.venue.status()
-        assert (status["refetches"], status["logins"], status["decode_errors"]) == (1, logins + 1, 0)
+        assert (status["refetches"], status["decode_errors"]) == (1, 0)
+        assert status["logins"] == logins + 1  # type: ignore[operator]
         events = [(type(m).__name__, m.cl_ord_id) for m in link.received() if isinstance(m, Executed | Canceled)]
         assert events == [("Canceled", "b1"), ("Executed", "a1")]
     finally:
