@@ -1689,6 +1689,9 @@ class OuchVenue(VenueAdapter):
         inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
+        if chain.done and message.order_state != ORDER_STATE_DEAD:
+            self._replaced_after_end(seq, chain, message)
+            return
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -1710,6 +1713,22 @@ class OuchVenue(VenueAdapter):
                 _DEAD_TEXT if dead else "",
             )
         )
+
+    def _replaced_after_end(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
+        """A Replaced shows the order live at the venue under its new number though it ended here: cancel it there.
+
+        The venue filled (or canceled) the original before it took the Replace (rev44ouch s13): the replacement
+        works at the venue and no strategy could cancel it. Its number is unmapped (later messages about it are
+        an ended order's: ``_unmapped``) and canceled at the venue at once (``_live_after_end``, counted
+        ``live_after_end``); no VenueReplaced (the core would refuse it for an ended order).
+        """
+        urn = message.user_ref_num
+        if self._refs.get(urn) is chain:
+            del self._refs[urn]
+            self._replace_refs.discard(urn)
+        if chain.pending == urn:
+            chain.pending = 0
+        self._live_after_end(seq, "Order Replaced", urn, chain.order.order_id, message.quantity)
 
     def _on_rejected(self, seq: int, chain: _Chain, message: OuchRejected) -> None:
         code, text = _REJECT_CODES.get(message.reason) or (
