@@ -107,8 +107,8 @@ def test_ops_guide_when_quoting_a_config_error_then_it_is_the_runs(tmp_path: Pat
     [
         ("    port: 15000", '    port: "x"', '"x"', "venues[0].port: Expected `int`, got `str` (venue OUCH)"),
         (
-            "    capacity: A\n",
-            "    capacity: A\n    heartbeat_ms: 5\n",
+            '    locate_broker: ""',
+            '    locate_broker: ""\n    heartbeat_ms: 5',
             "heartbeat_ms",
             "venues[0]: Object contains unknown field `heartbeat_ms` (venue OUCH)",
         ),
