@@ -828,6 +828,9 @@ class FixVenue(VenueAdapter):
         earlier (the store refused the write) are sent now too.
         """
         reset, self._numbering_reset = self._numbering_reset, False
+        before: dict[int, _Probe] = {}
+        if reset and self._probes:
+            before, self._probes = self._probes, {}  # asked under the old numbering: the answer may never come
         for request in unanswered:
             tracked = self._orders.get(request.order.order_id)
             if tracked is None:
@@ -846,8 +849,43 @@ class FixVenue(VenueAdapter):
             elif order_id not in self._probes:
                 self.counters["outcome_unknown"] += 1
                 self._ask(tracked, kind, ref)
+        if before:
+            self._ask_again(before, "sequence numbers reset before its answer")
         if reset:
             self._check_live_orders({request.order.order_id for request in unanswered})
+
+    def _ask_again(self, before: dict[int, _Probe], why: str) -> None:
+        """Ask again each question in ``before`` whose answer may never come (a numbering reset, a gap fill).
+
+        The same question goes out under the current numbering (an OrderStatusRequest with the same ClOrdID,
+        about the ClOrdID the venue now knows the order by when it is about the order's state; an asking cancel
+        under a new ClOrdID, the old one kept in ``earlier``), unless the order is already asked about afresh
+        (an unanswered request after a reset). Whichever answer comes first settles it; a later one finds no
+        question out (a status report is then ignored, and CumQty is cumulative: no fill is applied twice).
+        """
+        for order_id, old in before.items():
+            tracked = self._orders.get(order_id)
+            if tracked is None or tracked.order.is_terminal:
+                continue
+            probe = self._probes.get(order_id)
+            if probe is None:
+                ref = tracked.working if old.resync else old.ref
+                self._ask(
+                    tracked,
+                    old.about,
+                    ref,
+                    cancel_too=old.cancel_too,
+                    by_status=old.by_status,
+                    resync=old.resync,
+                    why=why,
+                )
+                probe = self._probes.get(order_id)
+                if probe is None:
+                    continue  # not stored: asked after the next replay
+            elif old.cancel_too:
+                probe.cancel_too = True
+            if not old.by_status and not probe.by_status and old.probe_ref != probe.probe_ref:
+                probe.earlier = old.probe_ref
 
     def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
         """The venue gap-filled numbers never received here: a report among them (a fill, a cancel) is lost.
@@ -884,6 +922,11 @@ class FixVenue(VenueAdapter):
             for tracked in open_orders
             if tracked.pending or tracked.order.state in _NEW_UNANSWERED
         }
+        if asking and self._probes:  # the answer to a question out may be among the numbers never received
+            asked = {order_id: probe for order_id, probe in self._probes.items() if probe.by_status}
+            for order_id in asked:
+                del self._probes[order_id]
+            self._ask_again(asked, "the venue gap-filled messages never received before its answer")
         self._check_live_orders(in_doubt, after_gap_fill=True)
 
     def _check_live_orders(self, in_doubt: set[int], *, after_gap_fill: bool = False) -> None:
@@ -1455,7 +1498,7 @@ class FixVenue(VenueAdapter):
             return
         if exec_type == ExecType.REJECTED and self._probes:
             probe = self._probes.get(order.order_id)
-            if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
+            if probe is not None and not probe.by_status and _asked_by(probe, cl_ord_id):  # our asking cancel
                 if fields.get(f.ORD_REJ_REASON) == b"5":
                     self._answered(tracked, probe, seq, known=False)
                 else:
@@ -1857,7 +1900,7 @@ class FixVenue(VenueAdapter):
                 self._unknown(message, cl_ord_id)
             return
         probe = self._probes.get(tracked.order.order_id) if self._probes else None
-        if probe is not None and not probe.by_status and cl_ord_id == probe.probe_ref:  # our asking cancel
+        if probe is not None and not probe.by_status and _asked_by(probe, cl_ord_id):  # our asking cancel
             if message.get(f.CXL_REJ_REASON) == b"1":
                 self._answered(tracked, probe, message.seq, known=False)
             else:
@@ -2231,6 +2274,11 @@ class FixVenue(VenueAdapter):
             if cl_ord_id == tracked.pending:
                 tracked.pending = b""
             self._emit(VenueCancelRejected(venue_seq, order_id, code, text))
+
+
+def _asked_by(probe: _Probe, cl_ord_id: bytes) -> bool:
+    """Return True when ``cl_ord_id`` is the asking cancel of ``probe`` (or the one it replaced)."""
+    return cl_ord_id == probe.probe_ref or (bool(probe.earlier) and cl_ord_id == probe.earlier)
 
 
 def _printable(text: str) -> bool:

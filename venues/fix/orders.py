@@ -39,3 +39,6 @@ class Probe(msgspec.Struct, gc=False):
     resync: bool = False
     """Not about a request: the venue's report about the order was refused (a number out of range), so the
     order's state is unknown; the answer reports what the gateway lacks (a fill, a cancel)."""
+    earlier: bytes = b""
+    """The ClOrdID of the asking cancel this one replaced (asked again after a numbering reset; b"" = none): the
+    venue may still answer that one, and its answer settles the question as this one's would."""
