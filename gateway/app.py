@@ -265,6 +265,8 @@ _VENUE_COUNTER_METRICS: Final = {
     "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
     "live_after_end": "venue_orders_live_after_end_total",
     "held_for_lookup": "venue_messages_held_for_lookup_total",
+    "refetches": "venue_packets_refetched_total",
+    "refetch_given_up": "venue_packets_given_up_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"

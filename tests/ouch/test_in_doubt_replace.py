@@ -42,7 +42,9 @@ RESTING = PX - 100
 
 def _gateway(tmp_path: Path, **exchange: object) -> tuple[Link, Engine, Rig, MemoryLink]:
     config = ExchangeConfig(reference_prices={"AAPL": PX}, **exchange)  # type: ignore[arg-type]
-    link = Link(tmp_path / "ouch", exchange=config)
+    link = Link(
+        tmp_path / "ouch", exchange=config, max_refetches=0
+    )  # a message that cannot be read: taken as lost at once (the path after max_refetches; see test_refetch.py)
     engine, rig = gateway_over(link, tmp_path / "j1")
     link.connect()
     strat = rig.connect("S1")

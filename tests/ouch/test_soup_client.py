@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 
 from model.clock import FakeClock
@@ -26,6 +27,7 @@ class Recorder:
     disconnects: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     caught_up: int = 0
+    refetches: list[tuple[int, str]] = field(default_factory=list)
 
     def on_logged_in(self, session: str, sequence: int) -> None:
         self.logins.append((session, sequence))
@@ -47,6 +49,9 @@ class Recorder:
 
     def on_protocol_error(self, text: str) -> None:
         self.errors.append(text)
+
+    def on_refetch(self, sequence: int, text: str) -> None:
+        self.refetches.append((sequence, text))
 
 
 CONFIG = SoupClientConfig(
@@ -464,9 +469,66 @@ def test_login_rejected_when_received_while_logged_in_then_ignored_counted_and_t
     assert recorder.messages == [(1, b"a")]  # the session goes on
 
 
-def test_packet_length_zero_when_received_then_skipped_and_counted_a_protocol_error() -> None:
+def test_packet_length_zero_when_logged_in_then_nothing_of_the_read_taken_and_the_login_asks_again() -> None:
+    """rev44ouch s7: a Packet Length 0 means the lengths before it lied: nothing of the read is handed over."""
     client, recorder, clock = _logged_in()
+    client.data_received(_msgs(b"a"), clock())
+    client.data_received(bytes.fromhex("0000") + _msgs(b"b") + bytes.fromhex("0000"), clock())
+    assert recorder.messages == [(1, b"a")]
+    assert recorder.errors == ["2 packet(s) of length 0 skipped"]
+    assert recorder.refetches == [(2, "2 packet(s) of length 0 among 3: the stream is out of frame")]
+    assert client.next_sequence == 2
+    assert client.refetches == 1
+    client.data_received(_msgs(b"c"), clock())  # closing: nothing more is taken from this connection
+    assert recorder.messages == [(1, b"a")]
+    client.connection_lost(clock())
+    client.connection_made(clock())
+    assert bytes(client.take(clock()))[-20:] == hexb(rtext("2", 20))
+
+
+def test_packet_length_zero_when_max_refetches_is_0_then_skipped_and_counted_a_protocol_error() -> None:
+    client, recorder, clock = _session(msgspec.structs.replace(CONFIG, max_refetches=0))
+    client.connection_made(clock())
+    client.data_received(soupbin.encode_login_accepted("S1", 1), clock())
     client.data_received(bytes.fromhex("0000") + _msgs(b"a") + bytes.fromhex("0000"), clock())
     assert recorder.messages == [(1, b"a")]
     assert client.protocol_errors == 1
     assert recorder.errors == ["2 packet(s) of length 0 skipped"]
+    assert recorder.refetches == []
+
+
+def test_refetch_when_a_message_is_unreadable_then_later_ones_dropped_and_the_login_asks_for_it() -> None:
+    """The listener finds message 2 unreadable: 3 in the same read is not handed over; the re-login asks for 2."""
+    client, recorder, clock = _logged_in()
+
+    def on_sequenced(sequence: int, message: memoryview) -> None:
+        recorder.messages.append((sequence, bytes(message)))
+        if bytes(message) == b"bad":
+            assert client.refetch(sequence, "wrong length")
+
+    recorder.on_sequenced = on_sequenced  # type: ignore[method-assign]
+    client.data_received(_msgs(b"a", b"bad", b"c"), clock())
+    assert recorder.messages == [(1, b"a"), (2, b"bad")]
+    assert recorder.disconnects == ["sequenced message 2 could not be read (wrong length); asking for it again"]
+    client.connection_lost(clock())
+    assert client.next_sequence == 2
+    assert client.reconnect_delay_ns(1) == 100 * MS
+    client.connection_made(clock())
+    assert bytes(client.take(clock()))[-20:] == hexb(rtext("2", 20))
+
+
+def test_refetch_when_the_same_number_fails_again_then_backoff_doubles_and_after_the_limit_it_is_given_up() -> None:
+    client, recorder, clock = _logged_in()
+    delays = []
+    for _ in range(CONFIG.max_refetches):
+        assert client.refetch(1, "wrong length")
+        client.connection_lost(clock())
+        delays.append(client.reconnect_delay_ns(1))
+        client.connection_made(clock())
+        client.take(clock())
+        client.data_received(soupbin.encode_login_accepted("S1", 1), clock())
+    assert delays == [100 * MS, 200 * MS, 400 * MS]
+    assert not client.refetch(1, "wrong length")  # the 4th: the caller takes it as lost
+    assert client.refetches == 3
+    assert client.refetch(2, "wrong length")  # another number starts its own count
+    assert [sequence for sequence, _ in recorder.refetches] == [1, 1, 1, 2]

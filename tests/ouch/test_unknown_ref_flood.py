@@ -59,7 +59,9 @@ class Day:
     """An engine whose journal holds ``ORDERS`` orders sent to the OUCH venue in session S1, and that venue."""
 
     def __init__(self, tmp_path: Path, orders: int = ORDERS, clock: Callable[[], int] | None = None) -> None:
-        config = venue_config(tmp_path / "ouch")
+        config = venue_config(
+            tmp_path / "ouch", max_refetches=0
+        )  # a message that cannot be read: taken as lost at once (the path after max_refetches; see test_refetch.py)
         (tmp_path / "ouch").mkdir()
         self.store = UserRefNumStore(tmp_path / "ouch", config.name, today=lambda: DAY, block=1_000)
         self.store.bind("S1")

@@ -27,7 +27,9 @@ PRICE = 26
 
 
 def _gateway(tmp_path: Path) -> tuple[Link, Engine, Rig, MemoryLink]:
-    link = Link(tmp_path / "ouch")
+    link = Link(
+        tmp_path / "ouch", max_refetches=0
+    )  # a message that cannot be read: taken as lost at once (the path after max_refetches; see test_refetch.py)
     engine, rig = gateway_over(link, tmp_path / "j1")
     link.connect()
     strat = rig.connect("S1")

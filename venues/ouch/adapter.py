@@ -77,7 +77,7 @@ from venues.ouch.codec import (
 )
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.daytime import WallClock, trading_day
-from venues.ouch.errors import OUT_OF_RANGE, DecodeError
+from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
     MAX_QUANTITY,
@@ -207,6 +207,10 @@ _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, Ord
 """A new order the desk asked to cancel before the venue acknowledged it: an Enter lost is reported, never re-sent."""
 
 
+_OUT_OF_FRAME: Final = frozenset({TRUNCATED, BAD_LENGTH, UNKNOWN_TYPE, BAD_APPENDAGE})
+"""Decode errors of a packet whose length does not fit its type: it was framed wrongly, asked for again."""
+
+
 def _cl_ord_id(order_id: int) -> bytes:
     """Return the 14-character ClOrdID of a gateway order: its decimal id, or "Z" + base 36 when longer."""
     text = str(order_id)
@@ -294,6 +298,9 @@ class OuchVenue(VenueAdapter):
         self._check_orders = False
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
+        self._query_refnums = False
+        """The UserRefNum store was lost: ask the venue's NextUserRefNum after the next login's replay before
+        sending anything (``_store_lost``)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -326,6 +333,7 @@ class OuchVenue(VenueAdapter):
                 reconnect_initial_ns=config.reconnect_initial_ms * MS,
                 reconnect_max_ns=config.reconnect_max_ms * MS,
                 max_login_refusals=config.max_login_refusals,
+                max_refetches=config.max_refetches,
             ),
             self,
         )
@@ -402,6 +410,8 @@ class OuchVenue(VenueAdapter):
             "ref_never_issued": 0,
             "ref_answers_reused": 0,
             "held_for_lookup": 0,
+            "refetches": 0,
+            "refetch_given_up": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -673,6 +683,10 @@ class OuchVenue(VenueAdapter):
         session), as on a first start.
         """
         session = self._store.session
+        journaled = point.epoch.partition("#")[0]
+        if not session and journaled and self._store.is_current_day():
+            self._store_lost(journaled, point)
+            return
         if not session or not self._store.is_current_day():
             return
         if point.epoch.partition("#")[0] not in ("", session):  # "<session>#<n>": renumbered by the venue n times
@@ -680,6 +694,28 @@ class OuchVenue(VenueAdapter):
         elif point.epoch or point.high_water:
             self.sequence.adopt(ResumePoint(point.epoch or session, point.high_water))  # unnamed: this one
             self.resume(session, point.next_seq)
+
+    def _store_lost(self, session: str, point: ResumePoint) -> None:
+        """Resume from the journal when the UserRefNum store has no session for today (its state_dir was lost).
+
+        The journal names the session and the last message applied: the login asks for that session from
+        ``point.next_seq`` (not the venue's current one from 1), and the venue's NextUserRefNum (Account Query,
+        after the replay) floors the store before anything is sent, so no UserRefNum it has seen goes out
+        again (a venue ignores a number not above its last). Logged at WARNING.
+        """
+        log.warning(
+            "venue %s: the UserRefNum store %s has no session for today but the journal has session %r up to "
+            "sequence %d: logging in to it from sequence %d, and asking the venue's NextUserRefNum (Account "
+            "Query) before sending anything",
+            self.name,
+            self._store.path,
+            session,
+            point.high_water,
+            point.next_seq,
+        )
+        self.sequence.adopt(point)
+        self.resume(session, point.next_seq)
+        self._query_refnums = True
 
     def resume(self, session: str, next_seq: int) -> None:
         """Before connecting: log into ``session`` asking for ``next_seq`` (last journaled venue_seq + 1)."""
@@ -797,6 +833,15 @@ class OuchVenue(VenueAdapter):
         elif self._query_sent_ns and not self._held and now_ns - self._query_sent_ns >= timeout:
             # not while messages wait for the search budget: the venue answered, this side has not read it yet
             log.warning("venue %s: Account Query unanswered after %d ms", self.name, timeout // MS)
+            if self._query_refnums:
+                self._query_refnums = False
+                log.error(
+                    "venue %s: the UserRefNum store was lost and the venue did not say its NextUserRefNum: new "
+                    "UserRefNums start at %d and may be ones the venue has seen (it ignores those); set the store "
+                    "from the venue desk's number (docs/venues/ouch.md)",
+                    self.name,
+                    self._store.last_issued + 1,
+                )
             self._query_sent_ns = 0
             self._resolve_unanswered(None)
         if self._replaying:
@@ -866,7 +911,7 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        if self._inflight or self._check_orders:
+        if self._inflight or self._check_orders or self._query_refnums:
             self._replaying = True
             self._set_state(
                 VenueState.LOGGING_IN,
@@ -901,7 +946,7 @@ class OuchVenue(VenueAdapter):
         if not self._replaying:
             return
         self._replaying = False
-        if not self._inflight and not self._check_orders:  # the replay answered every request: nothing to ask
+        if not self._inflight and not self._check_orders and not self._query_refnums:  # nothing to ask
             self._answers_lost = False
             self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
             return
@@ -1086,7 +1131,8 @@ class OuchVenue(VenueAdapter):
                 sequence, message = held[0]
                 if not self._act_on(sequence, memoryview(message)):
                     return
-                held.popleft()
+                if held and held[0][0] == sequence:  # else ``on_refetch`` dropped it (and every later one)
+                    held.popleft()
         finally:
             self._lookups_unbounded = False
 
@@ -1273,6 +1319,8 @@ class OuchVenue(VenueAdapter):
         of each type always, then the 2nd, 4th, 8th...). None: the fields cannot be read either
         (``_undecodable`` has counted and logged it).
         """
+        if self._refetch(sequence, message, error):
+            return None
         decoded = self._salvaged(sequence, message, error)
         if decoded is None:
             self._undecodable(sequence, message, error)
@@ -1310,6 +1358,52 @@ class OuchVenue(VenueAdapter):
             named,
         )
         return decoded
+
+    def _refetch(self, sequence: int, message: memoryview, error: DecodeError) -> bool:
+        """Ask the venue again for message ``sequence`` that does not decode as its type says; False: take it as lost.
+
+        A wrong length for the type, an appendage that does not add up or an unknown type means the packet was
+        framed wrongly (its Packet Length lied, so it may hold the next message, or lack its own end): it is not
+        applied, the connection drops and the login asks for ``sequence`` (``SoupClientSession.refetch``; the
+        exactly-once high water goes back below it, so the venue's resend is new). Each is counted
+        (``refetches``) and logged at ERROR. After ``max_refetches`` failures of the same number in a row it is
+        taken as lost as before (``refetch_given_up``): salvaged if its fields read, otherwise in doubt.
+        """
+        if error.kind not in _OUT_OF_FRAME or not self.config.max_refetches:  # a field's value: sent alike again
+            return False
+        text = error.text if message else "an empty message"
+        if self._session.refetch(sequence, text):
+            return True
+        self.counters["refetch_given_up"] += 1
+        log.error(
+            "venue %s: message at sequence %d could not be read %d times in a row (%s): taken as lost "
+            "(refetch_given_up); reconcile with the venue desk",
+            self.name,
+            sequence,
+            self._session.refetch_repeats,
+            text,
+        )
+        return False
+
+    def on_refetch(self, sequence: int, text: str) -> None:
+        """The session asks for ``sequence`` again: it and every later message are not applied (admitted again)."""
+        self.counters["refetches"] += 1
+        sequencer = self.sequence
+        if sequencer.high_water >= sequence:
+            sequencer.high_water = sequence - 1
+        held = self._held
+        while held and held[-1][0] >= sequence:
+            held.pop()
+        log.error(
+            "venue %s: SoupBinTCP sequenced message %d could not be read (%s): not applied; dropping the connection "
+            "to log in again from %d (try %d of %d)",
+            self.name,
+            sequence,
+            text,
+            sequence,
+            self._session.refetch_repeats,
+            self._session.config.max_refetches,
+        )
 
     def _undecodable(self, sequence: int, message: memoryview, error: DecodeError) -> None:
         """Count a message about an order that does not decode; if it answers a request, that request is in doubt.
@@ -1433,12 +1527,16 @@ class OuchVenue(VenueAdapter):
         decoded = OUTBOUND_DECODERS[message[0]](message) if message and message[0] in OUTBOUND_DECODERS else None
         if isinstance(decoded, DecodeError):
             error = decoded
+            if self._refetch(sequence, message, error):
+                return
             decoded = self._salvaged(sequence, message, error)
             if decoded is None:
                 self._decode_error(sequence, error)
                 return
         if decoded is None:
-            self._decode_error(sequence, DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}"))
+            error = DecodeError("type", f"unknown outbound message {bytes(message[:1])!r}")
+            if not self._refetch(sequence, message, error):
+                self._decode_error(sequence, error)
         else:
             handler = self._without_order.get(message[0])
             if handler is not None:
@@ -1619,6 +1717,9 @@ class OuchVenue(VenueAdapter):
         inflight.pop(message.orig_user_ref_num | _CANCEL_KEY, None)
         for number in chain.candidates:
             inflight.pop(number | _CANCEL_KEY, None)
+        if chain.done and message.order_state != ORDER_STATE_DEAD:
+            self._replaced_after_end(seq, chain, message)
+            return
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -1640,6 +1741,22 @@ class OuchVenue(VenueAdapter):
                 _DEAD_TEXT if dead else "",
             )
         )
+
+    def _replaced_after_end(self, seq: int, chain: _Chain, message: OrderReplaced) -> None:
+        """A Replaced shows the order live at the venue under its new number though it ended here: cancel it there.
+
+        The venue filled (or canceled) the original before it took the Replace (rev44ouch s13): the replacement
+        works at the venue and no strategy could cancel it. Its number is unmapped (later messages about it are
+        an ended order's: ``_unmapped``) and canceled at the venue at once (``_live_after_end``, counted
+        ``live_after_end``); no VenueReplaced (the core would refuse it for an ended order).
+        """
+        urn = message.user_ref_num
+        if self._refs.get(urn) is chain:
+            del self._refs[urn]
+            self._replace_refs.discard(urn)
+        if chain.pending == urn:
+            chain.pending = 0
+        self._live_after_end(seq, "Order Replaced", urn, chain.order.order_id, message.quantity)
 
     def _on_rejected(self, seq: int, chain: _Chain, message: OuchRejected) -> None:
         code, text = _REJECT_CODES.get(message.reason) or (
@@ -1771,6 +1888,14 @@ class OuchVenue(VenueAdapter):
 
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
+        if self._query_refnums:
+            self._query_refnums = False
+            log.warning(
+                "venue %s: NextUserRefNum %d: new UserRefNums start at %d",
+                self.name,
+                message.next_user_ref_num,
+                self._store.last_issued + 1,
+            )
         self._ignore("Q", seq, message)
         if self._query_sent_ns and not self._replaying:
             self._query_sent_ns = 0

@@ -38,6 +38,10 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
     max_login_refusals: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 3
     """Stop reconnecting (state LOGIN_REFUSED) after this many Login Rejected ``A`` (not authorized) in a row,
     so that a venue locking the account after repeated bad passwords is not hammered; 0 = retry for ever."""
+    max_refetches: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    """A sequenced message that cannot be read (wrong length for its type, unknown type, the stream out of frame)
+    is not applied: the session drops and logs in again asking for it, at most this many times in a row for the
+    same number (backing off); then it is taken as lost (``refetch_given_up``). 0: taken as lost at once."""
     state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/ouch"
     """Directory of the UserRefNum state file (must survive restarts)."""
     user_ref_num_block: Annotated[int, msgspec.Meta(ge=MIN_BLOCK, le=MAX_BLOCK)] = DEFAULT_BLOCK

@@ -102,6 +102,9 @@ class SoupClientListener(Protocol):
     def on_protocol_error(self, text: str) -> None:
         """The server broke the protocol in a way the session tolerates (counted)."""
 
+    def on_refetch(self, sequence: int, text: str) -> None:
+        """The stream is out of frame before ``sequence`` (not applied): the session logs in again from it."""
+
 
 class SoupClientSession:
     """A SoupBinTCP client: login, implicit sequencing, heartbeats, timeouts and reconnect backoff."""
@@ -151,6 +154,12 @@ class SoupClientSession:
         self.debug_packets = 0
         self.unsequenced_ignored = 0
         self.protocol_errors = 0
+        self.refetches = 0
+        """Connections dropped to ask the server again for a sequenced packet that could not be read."""
+        self.refetch_sequence = 0
+        """The sequence number last asked for again (``refetch``); 0 if none."""
+        self.refetch_repeats = 0
+        """How many times in a row ``refetch_sequence`` could not be read."""
 
     # ---- commands ------------------------------------------------------------------
 
@@ -169,6 +178,29 @@ class SoupClientSession:
         self.login_refusals = 0
         self._failed_connections = 0
         self.reason = "reconnect requested after the login was refused"
+        return True
+
+    def refetch(self, sequence: int, text: str) -> bool:
+        """Drop the connection and log in again asking for ``sequence`` (it could not be read: not applied).
+
+        Nothing from ``sequence`` on in this read is handed over. The server sends it again, and everything
+        after it. Return False, and do nothing, once ``sequence`` has failed ``max_refetches`` times in a row
+        (``SoupClientConfig``): the caller then takes it as lost. The reconnect backs off as after a failed
+        login (doubling with each repeat).
+        """
+        if sequence != self.refetch_sequence:
+            self.refetch_sequence = sequence
+            self.refetch_repeats = 0
+        if self.refetch_repeats >= self.config.max_refetches:
+            return False
+        self.refetch_repeats += 1
+        self.refetches += 1
+        self._failed_connections = max(self._failed_connections, self.refetch_repeats - 1)
+        if self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT:
+            self.next_sequence = sequence
+            self._receive_sequence = sequence
+        self.listener.on_refetch(sequence, text)
+        self._request_disconnect(f"sequenced message {sequence} could not be read ({text}); asking for it again")
         return True
 
     def logout(self, now_ns: int) -> None:
@@ -229,7 +261,9 @@ class SoupClientSession:
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from the server."""
-        accepting = self.state is _LOGGED_IN or self.state is _LOGGING_OUT  # Final aliases: no lookup in the class
+        accepting = (self.state is _LOGGED_IN or self.state is _LOGGING_OUT) and not (  # Final aliases: no lookup
+            self._closing  # asked to drop this connection: what it still brings is asked for again at the next login
+        )
         splitter = self._splitter
         size = len(data)
         packets: tuple[memoryview] | list[memoryview]
@@ -249,8 +283,10 @@ class SoupClientSession:
             packets = splitter.feed(data)
             if packets:  # a whole packet, not any byte: a wrong length that swallows all later traffic is silence
                 self._last_received_ns = now_ns
-            if splitter.empty_packets != empty:  # Packet Length 0: not even a type byte; skipped
+            if splitter.empty_packets != empty:  # Packet Length 0: not even a type byte; the stream is out of frame
                 self._protocol_error(f"{splitter.empty_packets - empty} packet(s) of length 0 skipped")
+                if accepting and self._out_of_frame(packets, splitter.empty_packets - empty):
+                    return
         for packet in packets:
             kind = packet[0]
             if kind == SEQUENCED_DATA and accepting:
@@ -259,6 +295,8 @@ class SoupClientSession:
                 if sequence >= self.next_sequence:
                     self.next_sequence = sequence + 1
                 self._on_sequenced(sequence, packet[1:])
+                if self._closing:  # the message could not be read (``refetch``): nothing after it is taken
+                    return
             elif kind == SERVER_HEARTBEAT:
                 if self._catching_up and accepting:
                     self._catching_up = False
@@ -341,6 +379,15 @@ class SoupClientSession:
             self.reason = reason
             self.listener.on_disconnect_wanted(reason)
 
+    def _out_of_frame(self, packets: list[memoryview], empty: int) -> bool:
+        """Packet Length 0 in a logged-in stream: hand over nothing of this read, log in again from the next number.
+
+        A packet of length 0 has no type byte: no server sends one, so the lengths before it were wrong and the
+        packets of this read cannot be trusted. Return True if the session asked for them again (``refetch``).
+        """
+        text = f"{empty} packet(s) of length 0 among {len(packets) + empty}: the stream is out of frame"
+        return self.refetch(self._receive_sequence, text)
+
     def _protocol_error(self, text: str) -> None:
         self.protocol_errors += 1
         self.listener.on_protocol_error(text)
@@ -364,7 +411,7 @@ class SoupClientSession:
                 self._request_disconnect(f"bad Login Accepted: {accepted.text}")
                 return True
             self._logged_in(accepted.session, accepted.sequence)
-            return False
+            return self._closing
         if kind == LOGIN_REJECTED:
             code = chr(packet[1]) if len(packet) == 2 else "?"
             if self.state is not SoupClientState.LOGGING_IN:  # it only answers a Login Request (SoupBinTCP 3.00)
@@ -410,6 +457,8 @@ class SoupClientSession:
         elif kind == UNSEQUENCED_DATA:
             self.unsequenced_ignored += 1
         elif kind == SEQUENCED_DATA:
+            if self._closing:  # the rest of a connection being dropped: asked for again at the next login
+                return True
             self._protocol_error(f"Sequenced Data while {self.state.value}")
             self._request_disconnect(f"Sequenced Data while {self.state.value}")
             return True

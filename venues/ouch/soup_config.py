@@ -34,5 +34,8 @@ class SoupClientConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reconnect_max_ns: int = 10_000 * MS
     max_login_refusals: int = 3
     """Stop reconnecting after this many Login Rejected ``A`` (not authorized) in a row; 0 = never stop."""
+    max_refetches: int = 3
+    """Log in again at most this many times in a row asking for the same sequenced packet that could not be read
+    (wrong length for its type, unknown type, the stream out of frame); then it is taken as lost."""
     first_sequence: int = 1
     """Sequence number requested on the first login (1 = everything since the start of the session)."""
