@@ -507,6 +507,7 @@ def test_refetch_when_a_message_is_unreadable_then_later_ones_dropped_and_the_lo
             assert client.refetch(sequence, "wrong length")
 
     recorder.on_sequenced = on_sequenced  # type: ignore[method-assign]
+    client._on_sequenced = on_sequenced  # the session binds the listener's method once, at construction
     client.data_received(_msgs(b"a", b"bad", b"c"), clock())
     assert recorder.messages == [(1, b"a"), (2, b"bad")]
     assert recorder.disconnects == ["sequenced message 2 could not be read (wrong length); asking for it again"]
