@@ -79,7 +79,7 @@ from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
 from venues.base import VenueAdapter
-from venues.connector import AFTER_INPUT_S, LATE_TIMER_S, SocketHook, VenueConnector
+from venues.connector import AFTER_INPUT_S, LateTimer, SocketHook, VenueConnector
 from venues.registry import build_venue
 
 log = logging.getLogger(__name__)
@@ -986,26 +986,21 @@ class GatewayProcess:
         same for the venue sessions' timers.
         """
         loop = asyncio.get_running_loop()
-        due = loop.time() + interval_s
-        deferred = False
+        late = LateTimer()
 
         def tick() -> None:
-            nonlocal due, deferred
-            if loop.time() - due > LATE_TIMER_S and not deferred:
-                deferred = True
+            if late.wait_for_input(loop):
                 self._timers[slot] = loop.call_later(AFTER_INPUT_S, tick)
                 return
-            deferred = False
             try:
                 func()
             except Exception:  # a timer must never stop firing
                 log.exception("periodic task %s failed", getattr(func, "__name__", func))
             if not self._stopped.is_set():
-                due = loop.time() + interval_s
-                self._timers[slot] = loop.call_later(interval_s, tick)
+                self._timers[slot] = loop.call_later(late.arm(loop, interval_s), tick)
 
         slot = len(self._timers)
-        self._timers.append(loop.call_later(interval_s, tick))
+        self._timers.append(loop.call_later(late.arm(loop, interval_s), tick))
 
     def _check_journal_file(self) -> None:
         """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d).

@@ -31,6 +31,35 @@ of the loop has read it (``AFTER_INPUT_S``), so a peer is never timed out for th
 AFTER_INPUT_S: Final = 0.001
 """The deferral of a late timer: due after the current loop turn's I/O (a timer due now could run first)."""
 
+
+class LateTimer:
+    """When a periodic timer is due, and whether its late firing already waited one loop turn for input."""
+
+    __slots__ = ("deferred", "due")
+
+    def __init__(self) -> None:
+        self.due = 0.0
+        """The event loop's time the timer is due at (``arm``)."""
+        self.deferred = False
+        """True while a late firing waits one loop turn for the input that arrived during the stall."""
+
+    def arm(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> float:
+        """Note the timer is due ``delay_s`` from now; return ``delay_s`` (for ``call_later``)."""
+        self.due = loop.time() + delay_s
+        return delay_s
+
+    def wait_for_input(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Return True when this firing is more than ``LATE_TIMER_S`` late: call again in ``AFTER_INPUT_S`` instead.
+
+        Once: the firing after that runs whatever its lateness, so a loop late at every turn still runs its timers.
+        """
+        if loop.time() - self.due > LATE_TIMER_S and not self.deferred:
+            self.deferred = True
+            return True
+        self.deferred = False
+        return False
+
+
 SocketHook = Callable[[socket.socket, str], None]
 """Called with (socket, venue name) right after connect: latency options, acceleration checks."""
 
@@ -123,10 +152,8 @@ class VenueConnector:
         self.sock: socket.socket | None = None
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_due = 0.0
-        """The event loop's time the poll timer is due at."""
-        self._timer_deferred = False
-        """True while a late poll waits one loop turn for the input that arrived during the stall."""
+        self._late = LateTimer()
+        """The poll timer's due time; a late poll waits one loop turn for what arrived during the stall."""
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -190,20 +217,16 @@ class VenueConnector:
 
     def _schedule_poll(self, delay_ns: int) -> None:
         loop = asyncio.get_running_loop()
-        delay_s = max(delay_ns, 0) / 1e9
-        self._timer_due = loop.time() + delay_s
-        self._timer = loop.call_later(delay_s, self._on_timer)
+        self._timer = loop.call_later(self._late.arm(loop, max(delay_ns, 0) / 1e9), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         if self._transport is None:
             return
         loop = asyncio.get_running_loop()
-        if loop.time() - self._timer_due > LATE_TIMER_S and not self._timer_deferred:
-            self._timer_deferred = True  # stalled: read what waits before judging any timeout (once: a loop
-            self._timer = loop.call_later(AFTER_INPUT_S, self._on_timer)  # late at every turn still polls)
+        if self._late.wait_for_input(loop):  # stalled: read what waits before judging any timeout
+            self._timer = loop.call_later(AFTER_INPUT_S, self._on_timer)
             return
-        self._timer_deferred = False
         next_ns = self.adapter.poll(self.clock())
         self.after_input()
         if self._transport is not None:

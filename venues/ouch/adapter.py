@@ -682,14 +682,15 @@ class OuchVenue(VenueAdapter):
         Nothing journaled and no numbering recorded: the login is not named (the venue's current
         session), as on a first start.
         """
+        if not self._store.is_current_day():
+            return
         session = self._store.session
-        journaled = point.epoch.partition("#")[0]
-        if not session and journaled and self._store.is_current_day():
-            self._store_lost(journaled, point)
+        journaled = point.epoch.partition("#")[0]  # "<session>#<n>": renumbered by the venue n times
+        if not session:
+            if journaled:
+                self._store_lost(journaled, point)
             return
-        if not session or not self._store.is_current_day():
-            return
-        if point.epoch.partition("#")[0] not in ("", session):  # "<session>#<n>": renumbered by the venue n times
+        if journaled not in ("", session):
             self.resume(session, 1)
         elif point.epoch or point.high_water:
             self.sequence.adopt(ResumePoint(point.epoch or session, point.high_water))  # unnamed: this one
