@@ -110,6 +110,8 @@ _NEW_UNANSWERED: Final = frozenset(
 """States in which no venue message has answered an order's NewOrderSingle (CREATED: sent, not yet marked)."""
 _CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 _STATUS_CANCELED: Final = {b"4": "CANCELED", b"C": "EXPIRED", b"3": "DONE_FOR_DAY"}
+_STATUS_REQUEST_FIELD: Final = b"\x0135=H\x01"
+"""An OrderStatusRequest's MsgType field as stored (a cheap test before decoding a stored message)."""
 _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
@@ -306,6 +308,10 @@ class FixVenue(VenueAdapter):
         self._probes: dict[int, _Probe] = {}
         """order_id -> the question out to the venue about one of its requests whose outcome is unknown."""
         self._unasked: dict[int, tuple[RequestKind, bytes]] = {}
+        self._first_connection = True
+        """No connection made yet by this process: the status questions still out are taken back from the store."""
+        self._asked_before_start: dict[int, _Probe] = {}
+        """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
         """order_id -> a request in doubt the venue could not be asked about yet (asked after the next replay)."""
         self._asking_refs: dict[int, list[bytes]] = {}
         """order_id -> the ClOrdIDs of every asking cancel sent for the order (kept until it is forgotten): a
@@ -628,6 +634,9 @@ class FixVenue(VenueAdapter):
 
     def connection_made(self, now_ns: int) -> None:
         self._check_day(now_ns)
+        if self._first_connection:
+            self._first_connection = False
+            self._questions_from_store()
         self._close_pending_polls = 0
         self._no_reconnect = False
         self._logged_on_this_connection = False
@@ -831,9 +840,14 @@ class FixVenue(VenueAdapter):
         earlier (the store refused the write) are sent now too.
         """
         reset, self._numbering_reset = self._numbering_reset, False
+        restored, self._asked_before_start = self._asked_before_start, {}
         before: dict[int, _Probe] = {}
         if reset and self._probes:
             before, self._probes = self._probes, {}  # asked under the old numbering: the answer may never come
+        elif restored:  # asked before a restart and not answered since: the venue may never have got the question
+            before = {order_id: probe for order_id, probe in restored.items() if self._probes.get(order_id) is probe}
+            for order_id in before:
+                del self._probes[order_id]
         for request in unanswered:
             tracked = self._orders.get(request.order.order_id)
             if tracked is None:
@@ -853,9 +867,58 @@ class FixVenue(VenueAdapter):
                 self.counters["outcome_unknown"] += 1
                 self._ask(tracked, kind, ref)
         if before:
-            self._ask_again(before, "sequence numbers reset before its answer")
+            self._ask_again(
+                before, "sequence numbers reset before its answer" if reset else "asked before the gateway restarted"
+            )
         if reset:
             self._check_live_orders({request.order.order_id for request in unanswered})
+
+    def _questions_from_store(self) -> None:
+        """After a restart: take back from the store the status questions still out (the journal keeps none).
+
+        An OrderStatusRequest stored in the current numbering that names the ClOrdID of an open order's new
+        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out: the
+        venue's answer (resent at the logon, PossDupFlag=Y) is applied as it would have been before the
+        restart, and each still out at the first ``after_replay`` is asked again (the venue may never have got
+        it; one answered before the restart with nothing to report is settled by the new answer).
+        """
+        if not self._orders or not self.dialect.orders.status_request:
+            return
+        refs: dict[bytes, _Tracked] = {}
+        for tracked in self._orders.values():
+            if not tracked.order.is_terminal:
+                refs[tracked.working] = tracked
+                if tracked.pending:
+                    refs[tracked.pending] = tracked
+        store = self.session.store
+        for _, raw in store.get_sent(1, store.next_sender_seq - 1):
+            if _STATUS_REQUEST_FIELD not in raw:
+                continue
+            message = _decode_one(raw)
+            if message is None or message.msg_type != MsgType.ORDER_STATUS_REQUEST:
+                continue
+            ref = message.get(f.CL_ORD_ID)
+            tracked = refs.get(ref)
+            if tracked is None:
+                continue
+            order = tracked.order
+            if ref == tracked.pending and order.state in _REPLACING:
+                about, resync = RequestKind.REPLACE, False
+            elif ref == tracked.working:
+                about, resync = RequestKind.NEW, order.state not in _NEW_UNANSWERED
+            else:
+                continue
+            cancel_too = order.state in _CANCELING
+            self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync)
+        if self._probes:
+            self._asked_before_start = dict(self._probes)
+            log.warning(
+                "FIX %s: %d status question(s) sent before the restart taken back from the store (orders %s); "
+                "asked again once logged on",
+                self.name,
+                len(self._probes),
+                ", ".join(str(order_id) for order_id in self._probes),
+            )
 
     def _ask_again(self, before: dict[int, _Probe], why: str) -> None:
         """Ask again each question in ``before`` whose answer may never come (a numbering reset, a gap fill).
@@ -1088,6 +1151,24 @@ class FixVenue(VenueAdapter):
             self._emit(event)
         if probe.cancel_too and order_id in self._orders and order.state in _CANCELING:
             self._cancel_again(tracked)
+
+    def _settled_by_report(self, tracked: _Tracked, venue_seq: int) -> None:
+        """The venue's own report answered the request a status question is about: settle the question.
+
+        Its answer, coming later, finds no question out and is ignored (``ignored_exec_reports``), as one after
+        another answer settled it; a venue that drops the question leaves none counted out. A question about
+        the order's state (``resync``) waits for its answer: a report does not say what else was lost.
+        """
+        order = tracked.order
+        probe = self._probes.get(order.order_id)
+        if probe is None or not probe.by_status or probe.resync:
+            return
+        if probe.about is RequestKind.NEW:
+            if order.state in _NEW_UNANSWERED:
+                return
+        elif tracked.pending == probe.ref:
+            return
+        self._answered(tracked, probe, venue_seq, known=True)
 
     def _on_status_report(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes) -> None:
         """An ExecutionReport answering an OrderStatusRequest (ExecType I, or 4.2 ExecTransType 3)."""
@@ -1611,6 +1692,8 @@ class FixVenue(VenueAdapter):
         for earlier in before:
             self._emit(earlier)
         self._emit(event)
+        if self._probes:
+            self._settled_by_report(tracked, seq)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
 
@@ -1928,6 +2011,8 @@ class FixVenue(VenueAdapter):
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
         order = tracked.order
         self._emit(VenueCancelRejected(message.seq, order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
+        if self._probes:
+            self._settled_by_report(tracked, message.seq)
         status = message.get(f.ORD_STATUS)
         if status not in _TERMINAL_ORD_STATUS:
             return

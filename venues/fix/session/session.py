@@ -939,7 +939,7 @@ class FixSession:
         new_seq = int(value)
         if new_seq > expected:
             seen = self._process_skipped(expected, new_seq, now_ns)
-            if gap_fill and new_seq - expected > seen:
+            if new_seq - expected > seen:  # Reset mode (disaster recovery) skips numbers as a GapFill does
                 self.counters["gap_filled_unseen"] += new_seq - expected - seen
                 self.handler.on_gap_filled(expected, new_seq, new_seq - expected - seen)
         if new_seq < expected or (gap_fill and new_seq == expected):
