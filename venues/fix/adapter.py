@@ -908,8 +908,8 @@ class FixVenue(VenueAdapter):
                 about, resync = RequestKind.NEW, order.state not in _NEW_UNANSWERED
             else:
                 continue
-            cancel_too = order.state in _CANCELING
-            self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync)
+            # a cancel gap-filled meanwhile is marked on the probe again by the venue's resend request (cancel_too)
+            self._probes[order.order_id] = _Probe(about, ref, ref, True, resync=resync)
         if self._probes:
             self._asked_before_start = dict(self._probes)
             log.warning(
