@@ -908,8 +908,8 @@ class FixVenue(VenueAdapter):
                 about, resync = RequestKind.NEW, order.state not in _NEW_UNANSWERED
             else:
                 continue
-            # a cancel gap-filled meanwhile is marked on the probe again by the venue's resend request (cancel_too)
-            self._probes[order.order_id] = _Probe(about, ref, ref, True, resync=resync)
+            cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
+            self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync)
         if self._probes:
             self._asked_before_start = dict(self._probes)
             log.warning(
