@@ -122,6 +122,25 @@ def test_logon_too_high_when_venue_gap_fills_up_to_its_logon_then_active() -> No
     assert rig.store.next_target_seq == 6
 
 
+def test_sequence_reset_reset_mode_when_it_skips_numbers_then_counted_unseen_and_told_as_a_gap_fill() -> None:
+    rig = Rig().logged_on()  # the venue's Logon was 1: 2 expected
+    rig.feed(rig.venue.message(MsgType.SEQUENCE_RESET, [(b"123", b"N"), (b"36", b"9")], seq=4))  # 2..8 skipped
+    assert rig.store.next_target_seq == 9
+    assert rig.session.counters["gap_filled_unseen"] == 7  # before rev45fix: 0, and the handler told nothing
+    assert rig.handler.gap_fills == [(2, 9, 7)]
+
+
+def test_sequence_reset_reset_mode_when_it_skips_only_held_messages_then_no_gap_fill_told() -> None:
+    rig = Rig().logged_on()
+    rig.feed(rig.report(3, b"E3"))  # 2 missing: 3 held, a ResendRequest goes out
+    rig.take()
+    rig.feed(rig.venue.message(MsgType.SEQUENCE_RESET, [(b"36", b"4")], seq=2))  # no 123: Reset mode, over 2..3
+    assert rig.store.next_target_seq == 4
+    assert len(rig.handler.app) == 1  # the held report is processed before the jump
+    assert rig.session.counters["gap_filled_unseen"] == 1  # 2 never arrived; 3 did
+    assert rig.handler.gap_fills == [(2, 4, 1)]
+
+
 def test_acceptor_when_initiator_logon_too_high_and_resend_stops_before_it_then_active() -> None:
     rig = Rig(acceptor=True)
     rig.store.set_next_target_seq(4)
