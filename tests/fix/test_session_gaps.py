@@ -130,7 +130,7 @@ def test_sequence_reset_reset_mode_when_it_skips_numbers_then_counted_unseen_and
     assert rig.handler.gap_fills == [(2, 9, 7)]
 
 
-def test_sequence_reset_reset_mode_when_it_skips_only_held_messages_then_no_gap_fill_told() -> None:
+def test_sequence_reset_reset_mode_when_it_skips_a_held_report_then_processed_and_only_the_missing_counted() -> None:
     rig = Rig().logged_on()
     rig.feed(rig.report(3, b"E3"))  # 2 missing: 3 held, a ResendRequest goes out
     rig.take()
