@@ -885,11 +885,11 @@ class FixVenue(VenueAdapter):
         if not self._orders or not self.dialect.orders.status_request:
             return
         refs: dict[bytes, _Tracked] = {}
-        for tracked in self._orders.values():
-            if not tracked.order.is_terminal:
-                refs[tracked.working] = tracked
-                if tracked.pending:
-                    refs[tracked.pending] = tracked
+        for open_order in self._orders.values():
+            if not open_order.order.is_terminal:
+                refs[open_order.working] = open_order
+                if open_order.pending:
+                    refs[open_order.pending] = open_order
         store = self.session.store
         for _, raw in store.get_sent(1, store.next_sender_seq - 1):
             if _STATUS_REQUEST_FIELD not in raw:
