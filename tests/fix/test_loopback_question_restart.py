@@ -131,6 +131,7 @@ async def test_question_out_when_gateway_killed_then_taken_back_and_the_answer_a
             fills = [(m.qty, m.cum_qty) for m in link2.received() if isinstance(m, Executed)]
             assert fills == [(40, 40)]
             assert sum(qty for _oid, qty, _px in rig2.risk.executions) == 40
+            assert venue.status()["open_orders"] == 0  # ended by the answer: no longer tracked
         else:  # before rev45fix: nothing asked, questions_open 0, PENDING_NEW for good
             await wait_until(lambda: again.state is OrderState.LIVE, 5.0, "the answer to the question asked again")
             assert venue.counters["status_requests_sent"] == 1

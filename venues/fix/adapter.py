@@ -1149,6 +1149,9 @@ class FixVenue(VenueAdapter):
             return
         for event in events:
             self._emit(event)
+        if order.is_terminal and not tracked.pending:  # filled (or ended) by the answer: no longer open here
+            self._forget(order_id)
+            return
         if probe.cancel_too and order_id in self._orders and order.state in _CANCELING:
             self._cancel_again(tracked)
 
