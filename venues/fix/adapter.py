@@ -308,11 +308,11 @@ class FixVenue(VenueAdapter):
         self._probes: dict[int, _Probe] = {}
         """order_id -> the question out to the venue about one of its requests whose outcome is unknown."""
         self._unasked: dict[int, tuple[RequestKind, bytes]] = {}
+        """order_id -> a request in doubt the venue could not be asked about yet (asked after the next replay)."""
         self._first_connection = True
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
-        """order_id -> a request in doubt the venue could not be asked about yet (asked after the next replay)."""
         self._asking_refs: dict[int, list[bytes]] = {}
         """order_id -> the ClOrdIDs of every asking cancel sent for the order (kept until it is forgotten): a
         refusal naming one whose question another answer already settled is not the strategy's cancel's."""
