@@ -110,6 +110,8 @@ _NEW_UNANSWERED: Final = frozenset(
 """States in which no venue message has answered an order's NewOrderSingle (CREATED: sent, not yet marked)."""
 _CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 _STATUS_CANCELED: Final = {b"4": "CANCELED", b"C": "EXPIRED", b"3": "DONE_FOR_DAY"}
+_STORE_SCAN_CHUNK: Final = 4096
+"""Stored messages read at a time when the questions out are taken back after a restart."""
 _STATUS_REQUEST_FIELD: Final = b"\x0135=H\x01"
 """An OrderStatusRequest's MsgType field as stored (a cheap test before decoding a stored message)."""
 _NOT_SENT_TEXT: Final = (
@@ -891,25 +893,11 @@ class FixVenue(VenueAdapter):
                 if open_order.pending:
                     refs[open_order.pending] = open_order
         store = self.session.store
-        for _, raw in store.get_sent(1, store.next_sender_seq - 1):
-            if _STATUS_REQUEST_FIELD not in raw:
-                continue
-            message = _decode_one(raw)
-            if message is None or message.msg_type != MsgType.ORDER_STATUS_REQUEST:
-                continue
-            ref = message.get(f.CL_ORD_ID)
-            tracked = refs.get(ref)
-            if tracked is None:
-                continue
-            order = tracked.order
-            if ref == tracked.pending and order.state in _REPLACING:
-                about, resync = RequestKind.REPLACE, False
-            elif ref == tracked.working:
-                about, resync = RequestKind.NEW, order.state not in _NEW_UNANSWERED
-            else:
-                continue
-            cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
-            self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync)
+        last = store.next_sender_seq - 1
+        for first in range(1, last + 1, _STORE_SCAN_CHUNK):  # a chunk at a time: a day's store can be large
+            for _, raw in store.get_sent(first, min(first + _STORE_SCAN_CHUNK - 1, last)):
+                if _STATUS_REQUEST_FIELD in raw:
+                    self._question_from_store(raw, refs)
         if self._probes:
             self._asked_before_start = dict(self._probes)
             log.warning(
@@ -919,6 +907,25 @@ class FixVenue(VenueAdapter):
                 len(self._probes),
                 ", ".join(str(order_id) for order_id in self._probes),
             )
+
+    def _question_from_store(self, raw: bytes, refs: dict[bytes, _Tracked]) -> None:
+        """Take stored message ``raw`` back as a status question out if it is one about an open order (``refs``)."""
+        message = _decode_one(raw)
+        if message is None or message.msg_type != MsgType.ORDER_STATUS_REQUEST:
+            return
+        ref = message.get(f.CL_ORD_ID)
+        tracked = refs.get(ref)
+        if tracked is None:
+            return
+        order = tracked.order
+        if ref == tracked.pending and order.state in _REPLACING:
+            about, resync = RequestKind.REPLACE, False
+        elif ref == tracked.working:
+            about, resync = RequestKind.NEW, order.state not in _NEW_UNANSWERED
+        else:
+            return
+        cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
+        self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync)
 
     def _ask_again(self, before: dict[int, _Probe], why: str) -> None:
         """Ask again each question in ``before`` whose answer may never come (a numbering reset, a gap fill).
