@@ -162,6 +162,25 @@ def test_status_answer_about_replace_with_cum_qty_reaching_old_quantity_then_ord
     assert engine.counters.venue_events_out_of_place == 0
 
 
+def test_question_about_replace_when_the_venue_reports_replaced_then_settled_and_the_late_answer_ignored(
+    tmp_path: Path,
+) -> None:
+    # rev45fix 3: the venue's own Replaced answers the Replace asked about; the question used to stay out
+    # (questions_open 1) until the late answer came, and for good when the venue dropped the question
+    fix, engine, strat, ref, g_ref = _replace_in_flight(tmp_path)
+    fix.deliver(engine, fix.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"2"), (b"16", b"0")]))
+    assert [m.get(b"11") for m in fix.wire.take() if m.msg_type == MsgType.ORDER_STATUS_REQUEST] == [g_ref.encode()]
+    assert fix.adapter.status()["questions_open"] == 1
+    fix.deliver(engine, _report(fix, g_ref, b"5", b"0", 150, 0, 150, orig=ref))
+    assert _state(engine) == (OrderState.LIVE, 150, 0, 150, 150)
+    assert fix.adapter.status()["questions_open"] == 0
+    ignored = fix.adapter.counters["ignored_exec_reports"]
+    fix.deliver(engine, _status(fix, g_ref, b"0", 150, 0, 150))  # the late answer: no question out
+    assert fix.adapter.counters["ignored_exec_reports"] == ignored + 1
+    assert _state(engine) == (OrderState.LIVE, 150, 0, 150, 150)
+    assert _events(strat) == [("Replaced", 150, 150)]
+
+
 def test_fill_with_cum_qty_above_count_and_last_when_replace_up_in_flight_then_order_kept_open(
     tmp_path: Path,
 ) -> None:
