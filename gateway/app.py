@@ -263,6 +263,7 @@ _VENUE_COUNTER_METRICS: Final = {
     "orders_unchecked_after_reset": "venue_orders_unchecked_after_reset_total",
     "orders_unchecked_after_gap_fill": "venue_orders_unchecked_after_gap_fill_total",
     "replaces_maybe_taken": "venue_replaces_maybe_taken_total",
+    "questions_unanswered": "venue_questions_unanswered_total",
     "live_after_end": "venue_orders_live_after_end_total",
     "held_for_lookup": "venue_messages_held_for_lookup_total",
     "refetches": "venue_packets_refetched_total",

@@ -52,15 +52,17 @@ def test_reset_before_the_status_answer_then_asked_again_and_either_answer_appli
     assert (order.state, order.cum_qty, order.leaves_qty) == (OrderState.LIVE, 30, 70)
 
 
-def test_question_unanswered_for_an_hour_then_not_asked_again_until_a_gap_fill_may_have_lost_its_answer() -> None:
-    # no timeout: within a numbering the session delivers the answer or gap-fills over it (or the numbering resets)
+def test_question_unanswered_for_an_hour_then_asked_again_until_given_up_and_again_at_a_gap_fill() -> None:
+    # fixfix45: asked again after 30 s, 60 s, 120 s without an answer (tests/fix/test_questions_asked_again.py)
     rig = Rig("broker-fix44").up()
     order, ref = _asked_after_reset(rig)
     for _ in range(120):
         rig.clock.advance_ms(30_000)
         rig.feed(rig.peer.message(MsgType.HEARTBEAT))
         rig.adapter.poll(rig.clock())
-    assert {m.msg_type for m in rig.wire.take()} == {MsgType.HEARTBEAT}  # no question again, no timeout
+    sent = [m.msg_type for m in rig.wire.take() if m.msg_type != MsgType.HEARTBEAT]
+    assert sent == [MsgType.ORDER_STATUS_REQUEST] * 3  # then given up (questions_unanswered)
+    assert rig.adapter.counters["questions_unanswered"] == 1
     assert rig.adapter.status()["questions_open"] == 1
     seq = rig.peer.next_seq
     rig.feed(rig.peer.message(MsgType.HEARTBEAT, seq=seq + 1))  # seq missing: ResendRequest

@@ -139,6 +139,12 @@ ENDED_KEPT: Final = 10_000
 UNKNOWN_FILL_LINES: Final = 10
 """Fills for unknown ClOrdIDs logged in one second at most (each is an ERROR line; a flood is cut, and counted)."""
 """Orders the adapter keeps after their end (a reference each) to check a later fill's CumQty against."""
+QUESTION_WAIT_NS: Final = 30_000_000_000
+"""A status question unanswered this long is asked again, the wait doubling at each ask (30 s, 60 s, 120 s, ...)."""
+QUESTION_ASKS: Final = 4
+"""How many times a status question goes out before it is given up (counted ``questions_unanswered``, ERROR)."""
+_QUESTION_CHECK_NS: Final = 1_000_000_000
+"""How often ``poll`` looks at the questions out and those the store refused (clock ns)."""
 _MAX_ORDER_DIGITS: Final = 18
 """Digits of an int64 order id: a longer number in a ClOrdID is not one of ours."""
 
@@ -309,8 +315,13 @@ class FixVenue(VenueAdapter):
         is checked against its CumQty as a tracked order's is (``_forgotten_fill``)."""
         self._probes: dict[int, _Probe] = {}
         """order_id -> the question out to the venue about one of its requests whose outcome is unknown."""
-        self._unasked: dict[int, tuple[RequestKind, bytes]] = {}
-        """order_id -> a request in doubt the venue could not be asked about yet (asked after the next replay)."""
+        self._unasked: dict[int, _Probe] = {}
+        """order_id -> a question (about CANCEL: a cancel sent again) the store refused: sent again by ``poll``
+        within a second while the session is up, and after the next replay."""
+        self._questions_due = 0
+        """When ``poll`` next looks at the questions out and those not sent (clock ns)."""
+        self.question_wait_ns = QUESTION_WAIT_NS
+        """How long a status question waits for its answer before it is asked again (doubling at each ask)."""
         self._first_connection = True
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
@@ -366,6 +377,8 @@ class FixVenue(VenueAdapter):
             "outcome_unknown": 0,
             "status_requests_sent": 0,
             "cancels_asking": 0,
+            "questions_asked_again": 0,
+            "questions_unanswered": 0,
             "cancels_resent": 0,
             "not_sent": 0,
             "replaces_maybe_taken": 0,
@@ -662,7 +675,60 @@ class FixVenue(VenueAdapter):
             if self._close_pending_polls > 1:
                 self._write_outbox()
             return 50_000_000
-        return self.session.poll(now_ns)
+        wait = self.session.poll(now_ns)
+        if (self._unasked or self._probes) and now_ns >= self._questions_due and self.session.logged_on:
+            self._questions_due = now_ns + _QUESTION_CHECK_NS
+            self._check_questions(now_ns)
+        return wait
+
+    def _check_questions(self, now: int) -> None:
+        """Send the questions the store refused; ask again each status question unanswered too long.
+
+        A status question is asked again after ``question_wait_ns`` (``QUESTION_WAIT_NS``), the wait doubling at
+        each ask; after ``QUESTION_ASKS`` asks (an asking cancel, never sent again for a timeout, after as long) it
+        is counted ``questions_unanswered`` and logged at ERROR once: it stays out (``questions_open``) for ops.
+        """
+        if self._unasked:
+            self._ask_unasked("the message store refused the question earlier")
+        for order_id, probe in list(self._probes.items()):
+            asks = probe.asks
+            if asks > QUESTION_ASKS:
+                continue  # given up: counted and logged
+            waited = now - probe.asked_ns
+            by_status = probe.by_status
+            wait = self.question_wait_ns
+            if waited < (wait << (asks - 1) if by_status else wait * ((1 << QUESTION_ASKS) - 1)):
+                continue
+            tracked = self._orders.get(order_id)
+            if tracked is None or tracked.order.is_terminal:
+                continue
+            if by_status and asks < QUESTION_ASKS:
+                del self._probes[order_id]
+                self.counters["questions_asked_again"] += 1
+                self._ask(
+                    tracked,
+                    probe.about,
+                    tracked.working if probe.resync else probe.ref,
+                    cancel_too=probe.cancel_too,
+                    by_status=True,
+                    resync=probe.resync,
+                    why=f"no answer {waited // 1_000_000_000} s after it was asked ({asks} time(s))",
+                    asks=asks + 1,
+                )
+                continue
+            probe.asks = QUESTION_ASKS + 1
+            self.counters["questions_unanswered"] += 1
+            log.error(
+                "FIX %s: order %d: the venue has not answered the gateway's %s about %s %r (asked %d time(s), the "
+                "last %d s ago): its outcome there is unknown; reconcile the order with the venue",
+                self.name,
+                order_id,
+                "OrderStatusRequest" if by_status else f"asking cancel {probe.probe_ref.decode(errors='replace')}",
+                "the order" if probe.resync else ("new order" if probe.about is RequestKind.NEW else "replace"),
+                probe.ref.decode(errors="replace"),
+                asks if by_status else 1,
+                waited // 1_000_000_000,
+            )
 
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the wait before reconnect ``attempt``: the backoff, doubled for failed connects and logons.
@@ -817,7 +883,13 @@ class FixVenue(VenueAdapter):
         if self._is_question(tracked, msg_type, cl_ord_id):  # our question itself never reached the venue
             lost = self._probes.pop(order_id)
             self._ask(
-                tracked, lost.about, lost.ref, cancel_too=lost.cancel_too, by_status=lost.by_status, resync=lost.resync
+                tracked,
+                lost.about,
+                lost.ref,
+                cancel_too=lost.cancel_too,
+                by_status=lost.by_status,
+                resync=lost.resync,
+                earlier=lost.earlier,
             )
             return
         kind = self._unanswered(tracked, msg_type, cl_ord_id)
@@ -850,24 +922,29 @@ class FixVenue(VenueAdapter):
             before = {order_id: probe for order_id, probe in restored.items() if self._probes.get(order_id) is probe}
             for order_id in before:
                 del self._probes[order_id]
-        for request in unanswered:
-            tracked = self._orders.get(request.order.order_id)
-            if tracked is None:
-                continue
-            order_id = tracked.order.order_id
-            unasked = self._unasked.pop(order_id, None)
-            if unasked is None and not reset:
-                continue
-            kind, ref = unasked or (request.kind, request.venue_ref.encode())
-            if kind is RequestKind.CANCEL:
-                probe = self._probes.get(order_id)
-                if probe is not None:
-                    probe.cancel_too = True
-                else:
-                    self._cancel_again(tracked)
-            elif order_id not in self._probes:
-                self.counters["outcome_unknown"] += 1
-                self._ask(tracked, kind, ref)
+        if reset:
+            for request in unanswered:
+                tracked = self._orders.get(request.order.order_id)
+                if tracked is None:
+                    continue
+                order_id = tracked.order.order_id
+                if order_id in self._unasked:
+                    continue  # sent below, as it was to go out
+                kind, ref = request.kind, request.venue_ref.encode()
+                if kind is RequestKind.CANCEL:
+                    probe = self._probes.get(order_id)
+                    if probe is not None:
+                        probe.cancel_too = True
+                    else:
+                        self._cancel_again(tracked)
+                elif order_id not in self._probes:
+                    old = before.get(order_id)
+                    if old is not None and not old.resync and old.ref == ref:
+                        continue  # the question out about it is asked again below as it was asked (a cancel, say)
+                    self.counters["outcome_unknown"] += 1
+                    self._ask(tracked, kind, ref)
+        if self._unasked:
+            self._ask_unasked("the message store refused the question earlier")
         if before:
             self._ask_again(
                 before, "sequence numbers reset before its answer" if reset else "asked before the gateway restarted"
@@ -925,7 +1002,50 @@ class FixVenue(VenueAdapter):
         else:
             return
         cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
-        self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync)
+        self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync, (), self.clock())
+
+    def _ask_unasked(self, why: str) -> None:
+        """Send each question (and each cancel sent again) the store refused, as it was to go out.
+
+        One whose request was answered meanwhile (the new order acknowledged, the replace answered, the cancel
+        settled) or whose order ended is dropped; one whose order has another question out is left to that one
+        (a cancel is then sent again once it is answered).
+        """
+        unasked, self._unasked = self._unasked, {}
+        for order_id, question in unasked.items():
+            tracked = self._orders.get(order_id)
+            if tracked is None or tracked.order.is_terminal:
+                continue
+            state = tracked.order.state
+            about = question.about
+            probe = self._probes.get(order_id)
+            if about is RequestKind.CANCEL:
+                if state not in _CANCELING:
+                    continue
+                if probe is not None:
+                    probe.cancel_too = True
+                else:
+                    self._cancel_again(tracked)
+                continue
+            if probe is not None:
+                probe.cancel_too = probe.cancel_too or question.cancel_too
+                continue
+            if not question.resync and (
+                (about is RequestKind.NEW and state not in _NEW_UNANSWERED)
+                or (about is RequestKind.REPLACE and tracked.pending != question.ref)
+            ):
+                continue  # answered meanwhile
+            self._ask(
+                tracked,
+                about,
+                tracked.working if question.resync else question.ref,
+                cancel_too=question.cancel_too,
+                by_status=question.by_status,
+                resync=question.resync,
+                why=why,
+                earlier=question.earlier,
+                asks=question.asks,
+            )
 
     def _ask_again(self, before: dict[int, _Probe], why: str) -> None:
         """Ask again each question in ``before`` whose answer may never come (a numbering reset, a gap fill).
@@ -951,14 +1071,13 @@ class FixVenue(VenueAdapter):
                     by_status=old.by_status,
                     resync=old.resync,
                     why=why,
+                    earlier=() if old.by_status else (*old.earlier, old.probe_ref),
                 )
-                probe = self._probes.get(order_id)
-                if probe is None:
-                    continue  # not stored: asked after the next replay
-            elif old.cancel_too:
+                continue  # not stored: sent again by poll (and after the next replay), ``earlier`` kept
+            if old.cancel_too:
                 probe.cancel_too = True
             if not old.by_status and not probe.by_status and old.probe_ref != probe.probe_ref:
-                probe.earlier = old.probe_ref
+                probe.earlier = (*probe.earlier, *old.earlier, old.probe_ref)
 
     def on_gap_filled(self, first: int, new_seq: int, unseen: int) -> None:
         """The venue gap-filled numbers never received here: a report among them (a fill, a cancel) is lost.
@@ -1088,8 +1207,13 @@ class FixVenue(VenueAdapter):
         by_status: bool | None = None,
         resync: bool = False,
         why: str = "",
+        earlier: tuple[bytes, ...] = (),
+        asks: int = 1,
     ) -> None:
-        """Ask the venue whether it has request ``ref`` (a new order or a replace) of ``tracked``'s order."""
+        """Ask the venue whether it has request ``ref`` (a new order or a replace) of ``tracked``'s order.
+
+        A question the store refuses is kept as it was to go out (``_unasked``): ``poll`` sends it again.
+        """
         order = tracked.order
         if by_status is None:
             by_status = self.dialect.orders.status_request
@@ -1103,13 +1227,13 @@ class FixVenue(VenueAdapter):
         else:
             probe_ref = self._next_ref(tracked)
             raw = self.templates.cancel(seq, stamp, ref, probe_ref, order)
-        if self._store(seq, raw, now, order) is not None:
-            self._unasked[order.order_id] = (about, ref)  # asked after the next replay
+        if self._store(seq, raw, now, order) is not None:  # sent again by poll, and after the next replay
+            self._unasked[order.order_id] = _Probe(about, ref, b"", by_status, cancel_too, resync, earlier, now, asks)
             return
         if not by_status:
             tracked.requests += 1
             self._asking_refs.setdefault(order.order_id, []).append(probe_ref)
-        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too, resync)
+        self._probes[order.order_id] = _Probe(about, ref, probe_ref, by_status, cancel_too, resync, earlier, now, asks)
         self.counters["status_requests_sent" if by_status else "cancels_asking"] += 1
         log.info(
             "FIX %s: %s %s unknown (%s); asking with %s",
@@ -1130,8 +1254,8 @@ class FixVenue(VenueAdapter):
         seq = session.next_sender_seq
         ref = self._next_ref(tracked)
         raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
-        if self._store(seq, raw, now, order) is not None:
-            self._unasked[order.order_id] = (RequestKind.CANCEL, tracked.pending)
+        if self._store(seq, raw, now, order) is not None:  # sent again by poll, and after the next replay
+            self._unasked[order.order_id] = _Probe(RequestKind.CANCEL, tracked.pending, b"", False, asked_ns=now)
             return
         tracked.pending = ref
         tracked.requests += 1
@@ -2388,8 +2512,8 @@ class FixVenue(VenueAdapter):
 
 
 def _asked_by(probe: _Probe, cl_ord_id: bytes) -> bool:
-    """Return True when ``cl_ord_id`` is the asking cancel of ``probe`` (or the one it replaced)."""
-    return cl_ord_id == probe.probe_ref or (bool(probe.earlier) and cl_ord_id == probe.earlier)
+    """Return True when ``cl_ord_id`` is the asking cancel of ``probe`` (or one it replaced)."""
+    return cl_ord_id == probe.probe_ref or (bool(probe.earlier) and cl_ord_id in probe.earlier)
 
 
 def _printable(text: str) -> bool:

@@ -39,6 +39,10 @@ class Probe(msgspec.Struct, gc=False):
     resync: bool = False
     """Not about a request: the venue's report about the order was refused (a number out of range), so the
     order's state is unknown; the answer reports what the gateway lacks (a fill, a cancel)."""
-    earlier: bytes = b""
-    """The ClOrdID of the asking cancel this one replaced (asked again after a numbering reset; b"" = none): the
-    venue may still answer that one, and its answer settles the question as this one's would."""
+    earlier: tuple[bytes, ...] = ()
+    """The ClOrdIDs of the asking cancels this one replaced (asked again after a numbering reset), oldest first: the
+    venue may still answer any of them, and that answer settles the question as this one's would."""
+    asked_ns: int = 0
+    """When the question last went out (clock ns): a status question unanswered for long is asked again."""
+    asks: int = 1
+    """How many times this question went out (1: once); ``FixVenue.poll`` asks again up to ``QUESTION_ASKS``."""
