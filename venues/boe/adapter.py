@@ -1313,7 +1313,6 @@ class BoeVenue(VenueAdapter):
                     f"{price_text(decoded.corrected_price)} --reason ..."
                 )
             )
-        self._note_correction(seq)
         log.warning(
             "venue %s: Trade Cancel or Correct (venue_seq %d) for ClOrdID %s, %s, execution %d (%d @ %s) %s: not "
             "applied; %s",
@@ -1327,6 +1326,7 @@ class BoeVenue(VenueAdapter):
             what,
             fix,
         )
+        self._note_correction(seq)  # after the line: a crash in between reports it twice, never not at all
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -1887,7 +1887,7 @@ class BoeVenue(VenueAdapter):
         return True
 
     def _note_correction(self, seq: int) -> None:
-        """Put a Trade Cancel or Correct on file before it is reported (a replay of it is then dropped)."""
+        """Put a Trade Cancel or Correct reported on file (a replay of it after a restart is then dropped)."""
         if not seq:
             return
         self._corrections.add(seq)
