@@ -458,6 +458,7 @@ def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
         clock=clock,
         audit_log_path=config.path(config.risk_audit_log),
         known=config.risk_names(),
+        keep=config.path(config.state_dir) / f"{config.gateway_id}-risk-in-force.yaml",
     )
     return engine
 
