@@ -2338,6 +2338,7 @@ class OuchVenue(VenueAdapter):
                 continue
             answered.add(order_id)
             if key < _CANCEL_KEY and key not in self._replace_refs:
+                chain.done = True  # rejected here: over, not among the orders left open below
                 self._emit(VenueRejected(0, order_id, code, why))
             else:
                 self._emit(VenueCancelRejected(0, order_id, code, why))
@@ -2384,11 +2385,21 @@ class OuchVenue(VenueAdapter):
         self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
     def _unknown(self, seq: int, kind: str, user_ref_num: int) -> None:
+        """Count a message about a UserRefNum no order of this session has; an Executed (a fill lost) at ERROR."""
         self.counters["unknown_user_ref_num"] += 1
         sink = self.unknown_order_sink
         if sink is not None:
             sink()
-        self._rare("unknown", "%s message at sequence %d for unknown UserRefNum %d", kind, seq, user_ref_num)
+        self._rare_log.log(
+            "unknown " + kind if kind == "E" else "unknown",
+            logging.ERROR if kind == "E" else logging.WARNING,
+            "venue %s: %s message at sequence %d for unknown UserRefNum %d%s",
+            self.name,
+            kind,
+            seq,
+            user_ref_num,
+            ": a fill applied to no order (reconcile with the venue desk)" if kind == "E" else "",
+        )
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:
         count = self.ignored[kind] = self.ignored.get(kind, 0) + 1
