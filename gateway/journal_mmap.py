@@ -13,6 +13,7 @@ import mmap
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final, SupportsIndex
@@ -76,6 +77,16 @@ x86_64; 16 or 64 KiB on some arm64 kernels, where ``DATA_START`` is not one and 
 _prepare_supported: Callable[[], int] = _syncer.prepare_supported
 """Asked once per journal opened (cold): 0, or the errno of a kernel without ``MADV_POPULATE_READ`` (tests swap it)."""
 _PREPARE_LOGGED: set[str] = set()
+
+SYNCER_STEADY_S: Final = 60.0
+"""A helper process that lived this long before it exited is started again at once."""
+SYNCER_FIRST_RETRY_S: Final = 0.25
+"""After a second exit within ``SYNCER_STEADY_S`` of its start, wait this long before starting the next one,
+doubling at each exit in a row up to ``SYNCER_LAST_RETRY_S`` (a helper that cannot start is not spawned from the
+loop four times a second)."""
+SYNCER_LAST_RETRY_S: Final = 30.0
+SYNCER_RELOG_S: Final = 60.0
+"""At most one log line about the helper's exits per this many seconds (the count of the others in it)."""
 
 
 def _log_prepare_off(problem: str) -> None:
@@ -171,6 +182,13 @@ class MmapJournal:
         self._ctrl_fd = -1
         self._interval_ms = fsync_interval_ms
         self._syncer_exits = 0
+        self._syncer_started = 0.0
+        self._syncer_gone = False
+        self._syncer_quick_exits = 0
+        """Exits in a row of helpers that lived less than ``SYNCER_STEADY_S``: the restart's backoff."""
+        self._syncer_due = 0.0
+        self._syncer_logged = -SYNCER_RELOG_S
+        self._syncer_unlogged = 0
         self._lost = ""
         """Why the path no longer names the open file and it could not be restored ("": it does): ``flush`` raises."""
         self.file_restores = 0
@@ -227,6 +245,8 @@ class MmapJournal:
             str(int(self.fsync is FsyncPolicy.INTERVAL)),
             str(self._prepare_ahead),
         ]
+        self._syncer_started = time.monotonic()
+        self._syncer_gone = False
         self._syncer = subprocess.Popen(
             [sys.executable, "-m", "gateway.journal_syncer", *args],
             pass_fds=(self._fd, self._ctrl_fd),
@@ -238,26 +258,55 @@ class MmapJournal:
         )
 
     def _check_syncer(self) -> None:
-        """Start the syncer again if it has exited while the journal is open (read with the counters: cold)."""
+        """Start the helper again if it has exited while the journal is open (read with the counters: cold).
+
+        A helper that exits again soon after its start is started again after a backoff (0.25 s doubling to
+        30 s), and its exits are logged at most once a minute with the count of the others.
+        """
         syncer = self._syncer
-        if syncer is None or syncer.poll() is None:
+        if syncer is None:
             return
-        if self.fsync is not FsyncPolicy.INTERVAL:  # it only prepared pages: nothing durable missed
-            log.warning(
-                "journal %s: its helper process %d exited (%s): no pages prepared ahead since; starting a new one",
-                self.path,
-                syncer.pid,
-                syncer.returncode,
-            )
-            self._start_syncer()
+        now = time.monotonic()
+        if not self._syncer_gone:
+            if syncer.poll() is None:
+                return
+            self._syncer_gone = True
+            if now - self._syncer_started >= SYNCER_STEADY_S:
+                self._syncer_quick_exits = 0
+            quick = self._syncer_quick_exits
+            delay = 0.0 if quick == 0 else min(SYNCER_FIRST_RETRY_S * (1 << min(quick - 1, 16)), SYNCER_LAST_RETRY_S)
+            self._syncer_quick_exits = quick + 1
+            self._syncer_due = now + delay
+            interval = self.fsync is FsyncPolicy.INTERVAL
+            if interval:
+                self._syncer_exits += 1
+            if now - self._syncer_logged < SYNCER_RELOG_S:
+                self._syncer_unlogged += 1
+            else:
+                self._syncer_logged = now
+                others = self._syncer_unlogged
+                self._syncer_unlogged = 0
+                again = "starting a new one" if delay == 0.0 else f"starting a new one in {delay:g} s"
+                if others:
+                    again += f" ({others} more exits since the last line)"
+                if interval:
+                    log.critical(
+                        "journal %s: the fsync process %d exited (%s): nothing was synced since; %s",
+                        self.path,
+                        syncer.pid,
+                        syncer.returncode,
+                        again,
+                    )
+                else:  # it only prepared pages: nothing durable missed
+                    log.warning(
+                        "journal %s: its helper process %d exited (%s): no pages prepared ahead since; %s",
+                        self.path,
+                        syncer.pid,
+                        syncer.returncode,
+                        again,
+                    )
+        if now < self._syncer_due or self._closing:
             return
-        self._syncer_exits += 1
-        log.critical(
-            "journal %s: the fsync process %d exited (%s): nothing was synced since; starting a new one",
-            self.path,
-            syncer.pid,
-            syncer.returncode,
-        )
         self._start_syncer()
 
     def append(self, record: object) -> None:  # a JournalRecord: not checked against the union on each call

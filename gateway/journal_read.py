@@ -270,8 +270,10 @@ def _damage(
             "journal %s: damaged record at byte %d (%s) past the last synced byte %d, followed by %d CRC-valid "
             "records: cut as the file's unsynced part, %d bytes with those records. Everything past the last sync "
             "is cut on damage, whatever damaged it: a power failure (pages written back out of order) or anything "
-            "else; under fsync none the last sync is the file's start or its last clean close. The orders in the "
-            "cut records are gone from the journal: reconcile them with the venue (docs/reliability.md 2.3)",
+            "else; under fsync none the last sync is the file's start or its last clean close. A process killed "
+            "while copying its last batch into the journal leaves this too: then none of the cut records had left "
+            "the gateway. After a power failure the orders in them may be at a venue: reconcile them with the venue "
+            "(docs/reliability.md 2.3)",
             path,
             pos,
             problem,

@@ -168,6 +168,26 @@ def test_power_loss_when_an_unsynced_page_never_reached_the_disk_then_the_unsync
     del journal
 
 
+def test_crash_when_a_batch_was_being_copied_first_bytes_last_then_the_batch_is_cut_and_the_earlier_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "j"
+    journal = _crashed(path, 20)
+    before = data_end(path)
+    for i in range(20, 94):  # one batch of 74 records, one copy (rev45strat saw this after a kill -9)
+        journal.append(JOrderRefused(i))
+    journal.flush()
+    assert data_end(path) - before > 32
+    data = bytearray(path.read_bytes())
+    data[before : before + 32] = bytes(32)  # glibc's memcpy stores the first vector last: killed before it
+    path.write_bytes(bytes(data))
+    scan = JournalScan()
+    assert list(read_journal(path, scan)) == [JOrderRefused(i) for i in range(20)]
+    assert scan.good_bytes == before and scan.dropped_records >= 70
+    assert "killed while copying its last batch" in caplog.text and "had left the gateway" in caplog.text
+    del journal
+
+
 def test_damage_when_before_the_synced_end_then_corruption_refused(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = _crashed(path, 50, fsync=FsyncPolicy.BATCH)

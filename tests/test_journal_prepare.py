@@ -13,6 +13,7 @@ import errno
 import logging
 import mmap
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -264,6 +265,45 @@ def test_helper_when_it_dies_under_none_then_started_again_and_not_counted_as_a_
     finally:
         journal.close()
     assert second.poll() is not None
+
+
+def test_helper_when_it_cannot_start_then_started_again_with_a_backoff_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    try:
+        first = journal._syncer
+        assert first is not None
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # every helper started from now on exits at once
+        first.kill()
+        first.wait()
+        started = {first.pid}
+        deadline = time.monotonic() + 2.0
+        with caplog.at_level(logging.WARNING, logger="gateway.journal"):
+            while time.monotonic() < deadline:
+                journal.sync_counts()  # what the journal-file timer does every 0.25 s, here every 10 ms
+                syncer = journal._syncer
+                assert syncer is not None
+                started.add(syncer.pid)
+                time.sleep(0.01)
+        # at once, then 0.25 s and 0.5 s later (and 1 s after that): 2-4 new ones, not one per check (~200)
+        assert 3 <= len(started) <= 5, len(started)
+        lines = [r for r in caplog.records if "helper process" in r.getMessage()]
+        assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+        assert "starting a new one" in lines[0].getMessage()
+        assert journal.sync_counts() == (0, 0, 0)  # under "none" an exit is not a failed sync
+        monkeypatch.undo()
+        deadline = time.monotonic() + 10.0  # the backoff reached 2 s at most
+        while time.monotonic() < deadline:  # the next one, started with the real interpreter, stays up
+            journal.sync_counts()
+            syncer = journal._syncer
+            if syncer is not None and "/bin/false" not in str(syncer.args) and syncer.poll() is None:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no helper started again after the backoff")
+    finally:
+        journal.close()
 
 
 @pytest.mark.parametrize("read_around", [False, True])
