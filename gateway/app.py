@@ -268,6 +268,8 @@ _VENUE_COUNTER_METRICS: Final = {
     "held_for_lookup": "venue_messages_held_for_lookup_total",
     "refetches": "venue_packets_refetched_total",
     "refetch_given_up": "venue_packets_given_up_total",
+    "accepted_mismatch": "venue_accepted_mismatch_total",
+    "replayed_after_renumbering": "venue_messages_replayed_after_renumbering_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
@@ -458,6 +460,7 @@ def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
         clock=clock,
         audit_log_path=config.path(config.risk_audit_log),
         known=config.risk_names(),
+        keep=config.path(config.state_dir) / f"{config.gateway_id}-risk-in-force.yaml",
     )
     return engine
 

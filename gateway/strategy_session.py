@@ -444,8 +444,12 @@ class StrategySession:
         end = len(view)
         pos = 0
         max_frame = splitter.max_frame
+        raw = data if type(data) is bytes else None  # bytes (what a transport hands over): compiled, native reads
         while end - pos >= _PREFIX_SIZE:
-            (length,) = _unpack_prefix(view, pos)
+            if raw is not None:  # the length prefix without a call (no tuple, no int object)
+                length = raw[pos] << 24 | raw[pos + 1] << 16 | raw[pos + 2] << 8 | raw[pos + 3]
+            else:
+                (length,) = _unpack_prefix(view, pos)
             if length > max_frame:
                 splitter.oversized = length
                 break

@@ -60,6 +60,7 @@ from risk.engine_views import ReloadResult as ReloadResult  # noqa: PLC0414 - re
 from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
 from risk.filewatch import RenameWatch, Signature, Version, file_id, look, shared_watch, stat_signature
+from risk.inforce import InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
@@ -201,6 +202,9 @@ class PendingReload:
         self.problems: list[Problem] = []
         self.result: ReloadResult | None = None
         """Set when nothing is to be read (a watch reload held back)."""
+        self.copy: InForceCopy | None = None
+        """Where the gateway keeps a copy of the limits in force (``read`` prepares the new one)."""
+        self.copy_ready = False
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
@@ -210,6 +214,8 @@ class PendingReload:
             limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
             if self.previous is not None:
                 self.changes = _changes(self.previous, limits)
+            if self.copy is not None:
+                self.copy_ready = self.copy.prepare(limits.raw)
         except LimitsFileError as exc:
             self.problems = exc.problems
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
@@ -292,6 +298,10 @@ class RiskEngine:
         """Per watched file: the hash of what a load or reload last read there (None: missing)."""
         self._judged_fd: dict[Path, int] = {}
         """Per watched file: the judged file, held open so that its inode number is not reused."""
+        self._copy: InForceCopy | None = None
+        """The copy of the limits in force kept in the state directory (``load(keep=...)``), or None."""
+        self._noted_id: int | None = None
+        """The file id of the limits file held back as noted beside the copy (None: nothing noted)."""
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
                 for symbol, qty in symbols.items():
@@ -309,32 +319,54 @@ class RiskEngine:
         wall_clock: WallClock = time.time_ns,
         who: str = "gateway",
         known: KnownNames | None = None,
+        keep: str | Path | None = None,
     ) -> RiskEngine:
         """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
 
         The gateway must refuse to start on that error (or on ``OSError`` from an audit log it
         cannot open). On success a ``startup`` record is written to the audit log. With ``known``
         (the gateway config's strategies), this load and every reload check the file's names.
+        With ``keep`` (a path in the gateway's state directory), a copy of the limits in force is kept
+        there (``risk.inforce``): a file the watch held back (modified in place) when the gateway stopped
+        is not put in force by the start, the copy is, and the file stays NOT APPLIED.
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
-        limits = read_limits(limits_path, wall_now, known)
+        copy = InForceCopy(Path(keep)) if keep is not None else None
+        held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
+        limits = read_limits(limits_path, wall_now, known, content=held.raw if held is not None else None)
         reference_signature = _file_signature(limits.reference_path)
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
+        engine._copy = copy
         engine._judge(limits_path, signature, limits.sha256)
         if limits.reference_path is not None:
             engine._judge(limits.reference_path, reference_signature, limits.reference_sha256)
-        for warning in limits.warnings:
+        warnings = list(limits.warnings)
+        for warning in warnings:
             log.warning("risk limits: %s", warning)
+        if held is not None and copy is not None and signature is not None:
+            engine._in_place["limits"] = {"file": str(limits_path), "since": held.since, "sha256": held.disk_sha256}
+            engine._noted_id = signature[2]
+            message = (
+                f"{limits_path} was modified in place and NOT applied before the gateway stopped: its content "
+                f"(sha256 {held.disk_sha256}) is still NOT APPLIED; the limits in force when it stopped (sha256 "
+                f"{held.sha256}, kept in {copy.path}) are in force: write a copy and mv it over, or run "
+                "`gateway risk reload` when the write is complete"
+            )
+            log.warning("risk %s", message)
+            warnings.append(message)
+        elif copy is not None:
+            copy.save(limits.raw)
+            copy.clear_note()
         engine._write_audit(
             {
                 "event": "startup",
                 "trigger": "startup",
                 "who": who,
                 **engine._file_fields(limits),
-                "warnings": limits.warnings,
+                "warnings": warnings,
             }
         )
         log.info("risk limits loaded from %s (sha256 %s)", limits_path, limits.sha256)
@@ -897,9 +929,11 @@ class RiskEngine:
         self._in_place.clear()  # this reload reads the files as they are now (but a flagged reference file)
         if keep is not None and flagged is not None:
             self._in_place["reference"] = flagged
+        self._forget_note()
         self._held.clear()
         pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
         pending.previous = self._file
+        pending.copy = self._copy
         return pending
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
@@ -950,6 +984,8 @@ class RiskEngine:
                 trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
             )
             return ReloadResult(False, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
+        if self._copy is not None:
+            self._copy.commit(pending.copy_ready)  # a restart puts these limits in force, not a file held back
         self._judge(path, signature, limits.sha256)
         if not kept:
             self._in_place.pop("reference", None)
@@ -1085,8 +1121,9 @@ class RiskEngine:
             seen_real = self._observed_real.get(path)
             self._remember(path, version)  # held open from now on: its file id is not reused
             swapped = seen_real is not None and version.real is not None and version.real != seen_real
-            if digest == self._judged_hash.get(path, in_force):  # as last judged (in force, or refused once)
-                if signature is not None and signature[2] != self._judged_ino.get(path):
+            judged = self._judged_hash.get(path, in_force)
+            if digest in (judged, in_force):  # as last judged (in force, or refused once), or as in force
+                if signature is not None and (signature[2] != self._judged_ino.get(path) or digest != judged):
                     self._judge(path, signature, digest)  # e.g. `mv` of the same content: watch this file now
                 self._in_place.pop(name, None)
             elif signature is not None and (
@@ -1094,10 +1131,11 @@ class RiskEngine:
                 or (seen is not None and seen[0] is not None and seen[0][2] == signature[2])  # seen, then written
                 or not (version.renamed or swapped)  # a new file written at the path: maybe half-written
             ):
-                self._note_in_place(name, path, digest or "", in_force)
+                self._note_in_place(name, path, digest or "", in_force, signature[2])
             else:  # replaced (or gone: that reload is refused)
                 self._in_place.pop(name, None)
                 changed.append(name)
+        self._forget_note()
         if "limits" in self._in_place:
             self._held.update(changed)
             return []
@@ -1162,10 +1200,26 @@ class RiskEngine:
                 self._held.add(name)  # replaced, waiting: reloaded once nothing is modified in place
         return True
 
-    def _note_in_place(self, name: str, path: Path, digest: str, in_force: str) -> None:
+    def _forget_note(self) -> None:
+        """Remove the held-back note kept beside the copy once the limits file is no longer held back."""
+        if self._noted_id is not None and "limits" not in self._in_place:
+            self._noted_id = None
+            if self._copy is not None:
+                self._copy.clear_note()
+
+    def _keep_note(self, path: Path, digest: str, in_force: str, held_id: int) -> None:
+        """Note the held-back limits file beside the copy (a restart must not apply it); once per file id."""
+        if self._copy is None or self._noted_id == held_id:
+            return
+        self._noted_id = held_id
+        self._copy.note(str(path), held_id, self._in_place["limits"]["since"], digest, in_force)
+
+    def _note_in_place(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
         """Say once (log, audit, status) that ``path`` was modified in place and is not applied."""
         if name in self._in_place:
             self._in_place[name]["sha256"] = digest
+            if name == "limits":
+                self._keep_note(path, digest, in_force, held_id)
             return
         message = (
             f"{path} was modified in place and NOT applied: write a copy and mv it over, "
@@ -1173,6 +1227,8 @@ class RiskEngine:
         )
         log.warning("risk %s", message)
         self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
+        if name == "limits":
+            self._keep_note(path, digest, in_force, held_id)
         self._write_audit(
             {
                 "event": "not_applied",

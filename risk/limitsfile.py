@@ -75,6 +75,8 @@ class LimitsFile:
         self.document: LimitsDocument = parsed.value
         self.display: Any = parsed.display
         self.sha256 = parsed.sha256
+        self.raw = parsed.raw
+        """The limits file's bytes as read (what the gateway keeps a copy of while they are in force)."""
         self.reference_parsed = reference
         """The reference-price file as read (``read_limits(keep_reference=...)``)."""
         self.reference = reference.value if reference is not None else None
@@ -99,6 +101,7 @@ def read_limits(
     known: KnownNames | None = None,
     keep_reference: Parsed[ReferencePriceDocument] | None = None,
     start_up: bool = True,
+    content: bytes | None = None,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -108,10 +111,11 @@ def read_limits(
     file uses it as it is instead of reading the file again (the file watch: it is modified in place).
     ``start_up=False`` (a reload): the start-of-day positions file, read at start-up only, is not read
     or checked, only hashed (its hash is "" if it cannot be read), so it can never block a reload.
-    A referenced file that cannot be read is a problem at the field that names it.
+    A referenced file that cannot be read is a problem at the field that names it. ``content``: the
+    limits file's bytes as kept elsewhere (the copy of the limits in force), read as if at ``path``.
     """
     limits_path = Path(path)
-    parsed = parse_file(limits_path, LimitsDocument)
+    parsed = parse_file(limits_path, LimitsDocument, content=content)
     problems = list(parsed.problems)
     data = parsed.partial if isinstance(parsed.partial, dict) else None
     warnings: list[str] = []

@@ -48,12 +48,14 @@ _TAG_BOOL: Final = "tag:yaml.org,2002:bool"
 _TAG_INT: Final = "tag:yaml.org,2002:int"
 _TAG_FLOAT: Final = "tag:yaml.org,2002:float"
 _TAG_MERGE: Final = "tag:yaml.org,2002:merge"
-_PLAIN_INT: Final = re.compile(r"[-+]?(?:0|[1-9][0-9_]*)")
-"""An integer as a reader sees it: YAML 1.1 also reads 010 (octal 8), 0x10, 0b10 and 1:30 (90) as integers."""
+_PLAIN_INT: Final = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+"""An integer as a reader sees it: YAML 1.1 also reads 010 (octal 8), 0x10, 0b10, 1:30 (90) and 1_000 as integers."""
 
 
-def _not_plain(value: int) -> str:
+def _not_plain(value: int, text: str = "") -> str:
     """Return the hint for an integer YAML reads in another base than the plain decimal a reader sees."""
+    if "_" in text:
+        return f" (YAML reads this as {value}: write plain decimal digits without underscores, e.g. 10000)"
     return f" (YAML reads this as {value}: write plain decimal digits without a leading 0, e.g. 10000)"
 
 
@@ -148,6 +150,8 @@ class Parsed(Generic[T]):
         self.problems = problems if problems is not None else []
         self.partial = partial
         """The valid part of the content (invalid values left out), for checks that span fields."""
+        self.raw = b""
+        """The bytes read (``parse_file``; empty if the file could not be read)."""
 
     def mark(self, path: Path_) -> tuple[int, int]:
         """Return the position of ``path`` or of its nearest ancestor that has one."""
@@ -386,7 +390,7 @@ class _Walker:
             except ValueError:
                 return self.error(node, path, f"expected {expected}, got {_got(node)}")
             if _PLAIN_INT.fullmatch(str(node.value)) is None:
-                return self.error(node, path, f"expected {expected}, got {node.value}{_not_plain(value)}")
+                return self.error(node, path, f"expected {expected}, got {node.value}{_not_plain(value, node.value)}")
             if not _within(value, info):
                 return self.error(node, path, f"expected {_violated(info, value, extra)}, got {node.value}")
             return value, value
@@ -399,8 +403,16 @@ class _Walker:
             if node.tag == _TAG_INT:
                 whole = int(self._constructor.construct_yaml_int(node))
                 if _PLAIN_INT.fullmatch(str(node.value)) is None:
-                    return self.error(node, path, f"expected {expected}, got {node.value}{_not_plain(whole)}")
+                    return self.error(
+                        node, path, f"expected {expected}, got {node.value}{_not_plain(whole, node.value)}"
+                    )
                 number = Decimal(whole)
+            elif "_" in str(node.value):
+                return self.error(
+                    node,
+                    path,
+                    f"expected {expected}, got {node.value} (write plain decimal digits without underscores)",
+                )
             else:
                 number = Decimal(text)
         except (InvalidOperation, ValueError):
@@ -562,19 +574,28 @@ def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Par
     return Parsed(file, sha256, value=value, display=display, marks=walker.marks, partial=data)
 
 
-def parse_file(path: Path, doc_type: type[T], shown_as: str | None = None) -> Parsed[T]:
-    """Read and validate the YAML file at ``path`` (problems name it ``shown_as`` or the path)."""
+def parse_file(path: Path, doc_type: type[T], shown_as: str | None = None, content: bytes | None = None) -> Parsed[T]:
+    """Read and validate the YAML file at ``path`` (problems name it ``shown_as`` or the path).
+
+    ``content``: validate these bytes as the file's instead of reading it (a copy of the file kept elsewhere).
+    """
     file = shown_as if shown_as is not None else str(path)
-    try:
-        raw = read_bounded(path)
-    except OSError as exc:
-        return _failed(file, "", 0, 0, f"cannot read the file: {exc}")
+    if content is not None:
+        raw = content
+    else:
+        try:
+            raw = read_bounded(path)
+        except OSError as exc:
+            return _failed(file, "", 0, 0, f"cannot read the file: {exc}")
     sha256 = hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _failed(file, sha256, 0, 0, f"not UTF-8 text: {exc}")
-    return parse_text(text, file, doc_type, sha256)
+        parsed: Parsed[T] = _failed(file, sha256, 0, 0, f"not UTF-8 text: {exc}")
+    else:
+        parsed = parse_text(text, file, doc_type, sha256)
+    parsed.raw = raw
+    return parsed
 
 
 def read_bounded(path: Path) -> bytes:

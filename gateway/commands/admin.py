@@ -116,15 +116,16 @@ def who() -> str:
     return f"{user} (cli pid {os.getpid()})"
 
 
-def call(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | int:
+def call(args: argparse.Namespace, request: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any] | int:
     """Send a request that changes state; return the reply, or the exit code after printing the problem.
 
     ``EXIT_REFUSED`` (1): refused, or the gateway could not be reached; nothing was changed.
-    ``EXIT_NO_ANSWER`` (4): the request was sent but no answer came; the gateway may still carry it out.
+    ``EXIT_NO_ANSWER`` (4): the request was sent but no answer came within ``timeout_s``; the gateway may
+    still carry it out.
     """
     name = f"gateway {request['cmd'].replace('_', ' ')}"
     try:
-        reply = admin_request(admin_socket_path(args), request)
+        reply = admin_request(admin_socket_path(args), request, timeout_s)
     except AdminNoAnswerError as exc:
         print(
             f"{name}: {exc}: the request was sent and MAY STILL BE APPLIED when the gateway gets to it; "

@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import msgspec
 
 from gateway.commands.admin import add_target, call, who
 from gateway.commands.risk import UsageError, parse_price, print_problems
+from gateway.config import ConfigError, load_config
 from model.enums import PRICE_SCALE
 from risk.diff import Change
 from risk.loader import Problem, format_scaled
@@ -26,6 +28,12 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="make the running gateway re-read its limits file (checked completely first; a bad file changes nothing)",
     )
     add_target(reload)
+    reload.add_argument(
+        "--timeout",
+        type=float,
+        help=f"seconds to wait for the answer (default {RELOAD_BASE_S:.0f} plus {RELOAD_S_PER_MB:.0f} per MB of the "
+        "limits file named in --config: a large file takes seconds to read)",
+    )
     reload.set_defaults(func=run_reload)
 
     adjust = actions.add_parser(
@@ -60,9 +68,27 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
     adjust.set_defaults(func=run_adjust)
 
 
+RELOAD_BASE_S = 10.0
+"""How long ``gateway risk reload`` waits for the answer, at the least."""
+RELOAD_S_PER_MB = 60.0
+"""And how much longer per MB of the limits file (20,000 symbols, 866 KB: 23 s on a loaded machine)."""
+
+
+def reload_timeout(args: argparse.Namespace) -> float:
+    """Return how long to wait for a reload's answer: ``--timeout``, or scaled to the limits file's size."""
+    if args.timeout is not None:
+        return float(args.timeout)
+    try:
+        config = load_config(args.config)
+        size = os.stat(config.path(config.risk_limits)).st_size
+    except (ConfigError, OSError, ValueError):
+        size = 0  # only --admin-socket, or the file cannot be read here: the gateway says what it finds
+    return RELOAD_BASE_S + RELOAD_S_PER_MB * size / 1_000_000
+
+
 def run_reload(args: argparse.Namespace) -> int:
     """Ask the gateway to reload; print what changed or every error; exit 1 if refused, 4 if it did not answer."""
-    reply = call(args, {"cmd": "risk_reload", "who": who()})
+    reply = call(args, {"cmd": "risk_reload", "who": who()}, reload_timeout(args))
     if isinstance(reply, int):
         return reply
     result = reply.get("result", {})

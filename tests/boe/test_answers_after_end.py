@@ -244,10 +244,10 @@ def test_trade_cancel_when_the_order_was_released_from_memory_then_logged_with_t
     assert order.cum_qty == 10  # not applied: the position keeps the fill (risk officer's guide 8)
 
 
-def test_owed_cancels_file_when_of_another_day_or_corrupt_then_ignored_or_refused(tmp_path: Path) -> None:
+def test_owed_cancels_file_when_of_another_day_or_corrupt_then_kept_unsent_or_refused(tmp_path: Path) -> None:
     save_owed_cancels(tmp_path, "cboe", "2024-05-01", {"6uv1": 7})
     assert load_owed_cancels(tmp_path, "cboe", "2024-05-01") == {"6uv1": 7}
-    assert load_owed_cancels(tmp_path, "cboe", "2024-05-02") == {}  # another day's: Cboe ended those orders
+    assert load_owed_cancels(tmp_path, "cboe", "2024-05-02") == {"6uv1": 0}  # a GTC order outlives the day: owed
     assert load_owed_cancels(tmp_path, "other", "2024-05-01") == {}
     owed_cancels_path(tmp_path, "cboe").write_bytes(b'{"day": "2024-05-01", "cancels": ')
     with pytest.raises(BoeStateError, match="check the venue's open orders with Cboe"):

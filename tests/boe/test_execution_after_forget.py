@@ -4,7 +4,8 @@ Before, the adapter dropped the ClOrdIDs of an order the engine released from me
 none of an ended order after a restart (only open orders are restored): a later execution for it was counted
 ``unknown_executions`` and reached no position. Today's ClOrdIDs (``<prefix><day><order id>``) name the order,
 so the execution goes on as a ``VenueExecuted`` and the engine applies it as a late fill (from memory, or
-rebuilt from the journal). A ClOrdID of another day, or not the gateway's, stays unknown.
+rebuilt from the journal). A ClOrdID not the gateway's stays unknown; one of an earlier day of the gateway's
+(a GTC order Cboe still works) is a late fill of an order not in today's journal: ERROR, ``executions_earlier_day``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def test_execution_when_the_adapter_forgot_the_ended_order_then_applied_as_a_lat
     assert (status["executions_after_end"], status["unknown_executions"]) == (2, 0)
 
 
-def test_execution_when_its_cl_ord_id_is_another_day_s_or_not_ours_then_unknown(tmp_path: Path) -> None:
+def test_execution_when_its_cl_ord_id_is_another_day_s_or_not_ours_then_earlier_day_or_unknown(
+    tmp_path: Path,
+) -> None:
     link, engine, _rig, _strat, order = _order_at_cboe(tmp_path)
     cl_ord_id = split_ref(order.venue_ref)[0]
     today = day_code("2024-05-01")
@@ -43,5 +46,6 @@ def test_execution_when_its_cl_ord_id_is_another_day_s_or_not_ours_then_unknown(
         link.core.streams.append(1, _execution(ghost, 900_100 + n, 5, 0))
     _pump(link, engine)
     status = link.venue.status()
-    assert (status["executions_after_end"], status["unknown_executions"]) == (0, 3)
+    assert (status["executions_after_end"], status["unknown_executions"]) == (0, 2)
+    assert status["executions_earlier_day"] == 1  # yesterday's order is not in today's journal: logged, not applied
     assert engine.counters.late_fills == 0 and order.cum_qty == 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.clock import FakeClock
 from tests.ouch.golden import hexb, rtext, text
@@ -533,3 +536,63 @@ def test_refetch_when_the_same_number_fails_again_then_backoff_doubles_and_after
     assert client.refetches == 3
     assert client.refetch(2, "wrong length")  # another number starts its own count
     assert [sequence for sequence, _ in recorder.refetches] == [1, 1, 1, 2]
+
+
+_PACKETS = st.one_of(
+    st.binary(max_size=12).map(soupbin.encode_sequenced),  # b"" included: a packet of the type byte alone
+    st.just(soupbin.SERVER_HEARTBEAT_PACKET),
+    st.binary(max_size=6).map(soupbin.encode_debug),
+    st.binary(max_size=6).map(soupbin.encode_unsequenced),
+    st.just(b"\x00\x00"),  # Packet Length 0
+)
+
+
+def _said(recorder: Recorder, client: SoupClientSession) -> tuple[object, ...]:
+    return (
+        recorder.messages,
+        recorder.errors,
+        recorder.refetches,
+        recorder.disconnects,
+        recorder.caught_up,
+        client.next_sequence,
+        client.protocol_errors,
+        client.state,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PACKETS, max_size=12), st.lists(st.integers(0, 200), max_size=4), st.sampled_from([b"", b"bad"]))
+def test_data_received_when_reads_are_bytes_then_the_same_as_any_other_buffer(
+    packets: list[bytes], cuts: list[int], unreadable: bytes
+) -> None:
+    """A read of ``bytes`` (one or many whole Sequenced Data packets: the inline path) says what a ``bytearray``
+    read (the splitter's path) says: the same messages, numbers, errors and refetches, however the stream is cut."""
+    stream = b"".join(packets)
+    bounds = sorted({0, len(stream), *(cut for cut in cuts if cut < len(stream))})
+    said = []
+    for kind in (bytes, bytearray):
+        client, recorder, clock = _logged_in()
+
+        def on_sequenced(
+            sequence: int, message: memoryview, client: SoupClientSession = client, recorder: Recorder = recorder
+        ) -> None:
+            recorder.messages.append((sequence, bytes(message)))
+            if unreadable and bytes(message) == unreadable:
+                client.refetch(sequence, "wrong length")
+
+        client._on_sequenced = on_sequenced
+        for start, stop in itertools.pairwise(bounds):
+            client.data_received(kind(stream[start:stop]), clock())
+        said.append(_said(recorder, client))
+    assert said[0] == said[1]
+
+
+def test_data_received_when_a_read_is_many_sequenced_packets_then_each_handed_over_in_order() -> None:
+    client, recorder, clock = _logged_in("S1", 7)
+    client.data_received(_msgs(b"a", b"", b"ccc"), clock())
+    assert recorder.messages == [(7, b"a"), (8, b""), (9, b"ccc")]
+    assert client.next_sequence == 10
+    client.data_received(_msgs(b"d") + _msgs(b"e")[:2], clock())  # the last packet partial: kept for the next read
+    assert recorder.messages[3:] == [(10, b"d")]
+    client.data_received(_msgs(b"e")[2:], clock())
+    assert recorder.messages[4:] == [(11, b"e")]

@@ -155,6 +155,24 @@ def test_read_limits_when_negative_qty_then_issue_style_message_with_line_and_co
             "unknown field 'per_venue'",
         ),
         ("  max_qty: 10000", "  max_qty: 10000\n  <<: {max_qty: 5}", ("defaults", 4, 3), "merge keys"),
+        (  # rev45risk: YAML 1.1 reads 1_0_0_0_0 as 10000; the guide says to write numbers plainly
+            "  max_qty: 10000",
+            "  max_qty: 1_0_0_0_0",
+            ("defaults.max_qty", 3, 12),
+            "got 1_0_0_0_0 (YAML reads this as 10000: write plain decimal digits without underscores",
+        ),
+        (
+            "max_notional: 1000000.00",
+            "max_notional: 1_000_000.00_01",
+            ("defaults.max_notional", 4, 17),
+            "got 1_000_000.00_01 (write plain decimal digits without underscores)",
+        ),
+        (
+            "max_notional: 1000000.00",
+            "max_notional: 1_000_000",
+            ("defaults.max_notional", 4, 17),
+            "without underscores",
+        ),
         (
             "    symbols:\n      AAPL:\n        max_qty: 500\n",
             "    symbols: [AAPL]\n",

@@ -138,8 +138,8 @@ from venues.boe.messages import CancelRejected as BoeCancelRejected
 from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
-from venues.boe.state import load_owed_cancels, next_start, save_owed_cancels
-from venues.day_starts import base36
+from venues.boe.state import load_corrections, load_owed, next_start, save_corrections, save_owed_cancels
+from venues.day_starts import DAY_LEN, EPOCH_DAY, base36
 from venues.day_starts import day_code as shared_day_code
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,10 @@ STRATEGY_REASONS: Final = {
 """Cboe reason letter (reject, cancel, cancel reject, modify reject) -> the code a strategy receives."""
 UNKNOWN_REASON: Final = "VENUE"
 """The code of a reason letter not in ``STRATEGY_REASONS`` (the text names the letter)."""
+_GTC_TEXT: Final = (
+    "GTC not supported on BOE: the journal is per trading day, so an order still open at the day's end would be "
+    "worked by Cboe the next day with no order here to apply its fills to; send DAY orders"
+)
 _SESSION_ENDED_TEXT: Final = "not answered: Cboe ended the session for the day (Logout) before processing it"
 _CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
 """The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
@@ -392,13 +396,19 @@ class BoeVenue(VenueAdapter):
         self._at_ord_type = layout.index("ord_type")
         self._at_tif = layout.index("time_in_force")
         self._at_symbol = layout.index("symbol")
+        owed_day, owed = load_owed(config.state_dir, config.name)
         self._owed: dict[bytes, int] = {
-            _pad(cl_ord_id): seq
-            for cl_ord_id, seq in load_owed_cancels(config.state_dir, config.name, self._day).items()
+            _pad(cl_ord_id): seq if owed_day == self._day else 0  # another day's numbers mean nothing today
+            for cl_ord_id, seq in owed.items()
             if 0 < len(cl_ord_id) <= MAX_CL_ORD_ID
         }
         """NUL-padded ClOrdID -> SequenceNumber of the Cancel Order the adapter owes Cboe for an order Cboe showed
-        working after it ended here (0: not sent yet, it goes at Replay Complete); kept on file (``_owe_cancel``)."""
+        working after it ended here (0: not sent yet, it goes at Replay Complete); kept on file (``_owe_cancel``),
+        also across trading days (a GTC order outlives the day at Cboe)."""
+        if self._owed and owed_day != self._day:
+            self._carried_over(owed_day)
+        self._corrections = load_corrections(config.state_dir, config.name, self._day)
+        """``venue_seq`` of the Trade Cancel or Correct messages reported today (on file: a replay is dropped)."""
         self._probing: dict[int, _Tracked] = {}
         """order_id -> order whose New Order is probed (its Cancel went out on this connection)."""
         self._probe_deadline = 0
@@ -455,6 +465,8 @@ class BoeVenue(VenueAdapter):
             "restatements": 0,
             "trade_corrections": 0,
             "trade_corrections_after_end": 0,
+            "repeated_trade_corrections": 0,
+            "executions_earlier_day": 0,
             "bad_restore": 0,
             "renumbered_asks": 0,
             "live_after_end": 0,
@@ -504,7 +516,9 @@ class BoeVenue(VenueAdapter):
         if order.ord_type not in _ORD_TYPE:
             return Refused("BOE_ORD_TYPE", f"order type {order.ord_type!r} not supported (limit or market)")
         if order.tif not in _TIF:
-            return Refused("BOE_TIF", f"time in force {order.tif!r} not supported (DAY, GTC, IOC, FOK)")
+            return Refused("BOE_TIF", f"time in force {order.tif!r} not supported (DAY, IOC, FOK)")
+        if order.tif is TimeInForce.GTC:
+            return Refused("BOE_TIF", _GTC_TEXT)
         if not 0 < order.qty <= MAX_QTY:
             return Refused("BOE_QTY", f"quantity {order.qty} outside 1..{MAX_QTY}")
         if order.ord_type is OrderType.LIMIT and not 0 < order.price <= MAX_PRICE:
@@ -761,19 +775,16 @@ class BoeVenue(VenueAdapter):
         day = trading_day(self.config.timezone, self._wall)
         if day != self._day:
             log.info("venue %s: trading day %s -> %s: matching-unit sequences start afresh", self.name, self._day, day)
-            self._day = day
+            previous, self._day = self._day, day
             self._base = self.config.cl_ord_id_prefix + day_code(day)
             self._session.resume(self.config.initial_units(), 1)
             self._unit_streams = {}
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
-            if self._owed:  # Cboe ended the day's orders; the file is per day
-                log.warning(
-                    "venue %s: a new trading day: %d Cancel(s) owed for the day before dropped (ClOrdIDs %s)",
-                    self.name,
-                    len(self._owed),
-                    ", ".join(_unpad(padded) for padded in self._owed),
-                )
-                self._owed.clear()
+            self._corrections = set()  # so does the numbering the busts reported were in
+            if self._owed:  # a GTC order outlives the day at Cboe: the Cancels stay owed, sent after the login
+                for padded in self._owed:
+                    self._owed[padded] = 0  # yesterday's SequenceNumbers mean nothing today
+                self._carried_over(previous)
                 self._save_owed()
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
@@ -1038,6 +1049,8 @@ class BoeVenue(VenueAdapter):
         elif tracked.zero_leaves and order.is_terminal:  # the Modify could not reopen it (it lowered the quantity)
             tracked.zero_leaves = False
             tracked.done = True
+        elif leaves and order.is_terminal and not replacing:  # Cboe works on an order that ended here
+            self._working_tracked(seq, tracked)
 
     def _leaves_zero(self, seq: int, tracked: _Tracked, last_shares: int, rest: int) -> None:
         """An execution with LeavesQty 0 left the order with shares open: Cboe has none open, cancel them."""
@@ -1055,6 +1068,11 @@ class BoeVenue(VenueAdapter):
         if tracked is None:
             if not self._answer_after_end(seq, "Order Cancelled", cl_ord_id):
                 self._unknown(seq, "Order Cancelled", cl_ord_id)
+            return
+        if not tracked.late and tracked.order.is_terminal and self._discharge(cl_ord_id):
+            tracked.done = True  # the answer to the Cancel sent after the order ended here (``_working_tracked``)
+            self.counters["after_end"] += 1
+            self._ignore("after-end", seq, f"Order Cancelled of order {tracked.order.order_id}, which has ended here")
             return
         tracked.done = True
         self._settle(tracked, _CANCEL_COPY)
@@ -1199,7 +1217,7 @@ class BoeVenue(VenueAdapter):
             if not self._answer_after_end(seq, "Cancel Rejected", decoded.cl_ord_id):
                 self._unknown(seq, "Cancel Rejected", decoded.cl_ord_id)
             return
-        if tracked.late:  # the adapter canceled it at Cboe after a late answer: this may be the Cancel's answer
+        if tracked.late or tracked.order.is_terminal:  # this may answer the Cancel the adapter sent after its end
             self._discharge(_pad(decoded.cl_ord_id))
         if tracked.done and tracked.order.state not in _CANCELING:  # a Cancel re-sent in doubt (or a probe) of an
             self._ignore("late-cancel-reject", seq, decoded)  # order Cboe finished: nothing to answer
@@ -1255,6 +1273,10 @@ class BoeVenue(VenueAdapter):
         here (ended before a restart, or released from memory) is found by its ClOrdID, from the engine's memory or
         read back from the journal (``order_source``), and named the same way (``trade_corrections_after_end``).
         """
+        if seq in self._corrections:  # reported before a restart: Cboe replays it (no event journaled its number)
+            self.counters["repeated_trade_corrections"] += 1
+            self._ignore("repeated-trade-correction", seq, f"execution {decoded.exec_ref_id} of {decoded.cl_ord_id}")
+            return
         self.counters["trade_corrections"] += 1
         tracked = self._refs.get(_pad(decoded.cl_ord_id))
         order: Order | None = tracked.order if tracked is not None else None
@@ -1268,7 +1290,14 @@ class BoeVenue(VenueAdapter):
         busted = decoded.corrected_price == 0
         what = "busted" if busted else f"price corrected to {price_text(decoded.corrected_price)}"
         if order is None:
-            named = f"order {order_id}{where}" if order_id >= 0 else "no order of this gateway"
+            earlier = self._earlier_day(decoded.cl_ord_id) if order_id < 0 else None
+            named = (
+                f"order {order_id}{where}"
+                if order_id >= 0
+                else f"order {earlier[1]} of trading day {earlier[0]} (not in today's journal)"
+                if earlier is not None
+                else "no order of this gateway"
+            )
             fix = "reconcile with Cboe"
         else:
             named = f"order {order.order_id}{where}: account {order.account}, {order.symbol}, side {order.side.name}"
@@ -1297,6 +1326,7 @@ class BoeVenue(VenueAdapter):
             what,
             fix,
         )
+        self._note_correction(seq)  # after the line: a crash in between reports it twice, never not at all
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -1626,7 +1656,7 @@ class BoeVenue(VenueAdapter):
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
         order_id = self._order_id_of(_unpad(cl_ord_id))
         if order_id < 0:
-            return False
+            return self._earlier_day_execution(seq, core)
         if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
         else:
@@ -1638,6 +1668,99 @@ class BoeVenue(VenueAdapter):
         elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
             self._discharge(cl_ord_id)
         return True
+
+    def _earlier_day_execution(self, seq: int, core: ExecutionCore) -> bool:
+        """Log an execution of an order of an earlier trading day at ERROR (a late fill); False if not one of ours.
+
+        The order is in that day's journal, not today's: the fill reaches no order or position here (counted
+        ``executions_earlier_day``). Shares left open: Cboe still works it (GTC), so it is canceled there.
+        """
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, _base, _sub = core
+        text = _unpad(cl_ord_id)
+        earlier = self._earlier_day(text)
+        if earlier is None:
+            return False
+        count = self.counters["executions_earlier_day"] = self.counters["executions_earlier_day"] + 1
+        self._fill_log.log(
+            "earlier-day-execution",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: Order Execution (venue_seq %d) of ClOrdID %s, order %d of trading day %s (this gateway's, not "
+            "in today's journal): %d @ %s, ExecID %d, LeavesQty %d: a late fill not applied to any order or position "
+            "(%d such executions so far): correct the position (gateway risk adjust-position) and reconcile with Cboe",
+            self.name,
+            seq,
+            text,
+            earlier[1],
+            earlier[0],
+            last_shares,
+            price_text(last_px),
+            exec_id,
+            leaves,
+            count,
+        )
+        if leaves:
+            self._working_after_end(seq, "Order Execution", cl_ord_id)
+        elif self._owed.get(cl_ord_id) == 0:
+            self._discharge(cl_ord_id)
+        return True
+
+    def _earlier_day(self, cl_ord_id: str) -> tuple[str, int] | None:
+        """Return (trading day, order id) of a ClOrdID this gateway sent on an earlier trading day, else None."""
+        at = len(self.config.cl_ord_id_prefix)
+        code = cl_ord_id[at : at + DAY_LEN]
+        digits = cl_ord_id[at + DAY_LEN :].partition(".")[0]
+        if (
+            not cl_ord_id.startswith(self.config.cl_ord_id_prefix)
+            or len(code) != DAY_LEN
+            or not _is_base36(code)
+            or not digits.isdigit()
+            or not digits.isascii()
+            or len(digits) > 18
+            or int(code, 36) >= int(self._base[at:], 36)
+        ):
+            return None
+        return (EPOCH_DAY + dt.timedelta(days=int(code, 36))).isoformat(), int(digits)
+
+    def _named(self, cl_ord_id: str) -> str | None:
+        """Return the order a ClOrdID of this gateway names (today's, or an earlier day's), else None."""
+        order_id = self._order_id_of(cl_ord_id)
+        if order_id >= 0:
+            return f"order {order_id}"
+        earlier = self._earlier_day(cl_ord_id)
+        return None if earlier is None else f"order {earlier[1]} of trading day {earlier[0]}"
+
+    def _carried_over(self, day: str) -> None:
+        """Log the Cancels owed since trading day ``day`` that stay owed today (sent after the login)."""
+        log.warning(
+            "venue %s: a new trading day (%s): %d Cancel(s) owed since %s kept, sent after the login (ClOrdIDs %s): "
+            "a GTC order outlives the day at Cboe; Cboe refuses those of orders it ended",
+            self.name,
+            self._day,
+            len(self._owed),
+            day or "an unknown day",
+            ", ".join(_unpad(padded) for padded in self._owed),
+        )
+
+    def _working_tracked(self, seq: int, tracked: _Tracked) -> None:
+        """An execution left shares open at Cboe of an order that ended here: cancel it there (``_owe_cancel``)."""
+        if not self._owe_cancel(tracked.working):
+            self._ignore("after-end-cancel-owed", seq, f"Order Execution of order {tracked.order.order_id}")
+            return
+        self.counters["live_after_end"] += 1
+        self._fill_log.log(
+            "after-end-cancel",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: Order Execution (venue_seq %d) shows order %d working at Cboe (ClOrdID %s), but it ended here "
+            "(%s): canceling it at Cboe (%d such cancels so far; the fill is applied as a late fill)",
+            self.name,
+            seq,
+            tracked.order.order_id,
+            _unpad(tracked.working),
+            tracked.order.state.name,
+            self.counters["live_after_end"],
+        )
 
     def _order_id_of(self, cl_ord_id: str) -> int:
         """Return the order id a ClOrdID of today's names (``<prefix><day><order id>[.<start>.<n>]``), else -1."""
@@ -1666,24 +1789,24 @@ class BoeVenue(VenueAdapter):
         False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
         """
         text = cl_ord_id if isinstance(cl_ord_id, str) else _unpad(cl_ord_id)
-        order_id = self._order_id_of(text)
-        if order_id < 0:
+        named = self._named(text)
+        if named is None:
             return False
         if not self._owe_cancel(_pad(text)):  # its Cancel is on its way, or goes at Replay Complete
-            self._ignore("after-end-cancel-owed", seq, f"{kind} of order {order_id} (ClOrdID {text})")
+            self._ignore("after-end-cancel-owed", seq, f"{kind} of {named} (ClOrdID {text})")
             return True
         self.counters["live_after_end"] += 1
         self._fill_log.log(
             "after-end-cancel",
             self._clock(),
             logging.ERROR,
-            "venue %s: %s (venue_seq %d) shows order %d working at Cboe (ClOrdID %s), but the gateway no longer "
+            "venue %s: %s (venue_seq %d) shows %s working at Cboe (ClOrdID %s), but the gateway no longer "
             "tracks it (it ended here, before a restart or released from memory): canceling it at Cboe (%d such "
             "cancels so far; a fill before the cancel lands is applied as a late fill)",
             self.name,
             kind,
             seq,
-            order_id,
+            named,
             text,
             self.counters["live_after_end"],
         )
@@ -1698,22 +1821,22 @@ class BoeVenue(VenueAdapter):
         False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
         """
         text = cl_ord_id if isinstance(cl_ord_id, str) else _unpad(cl_ord_id)
-        order_id = self._order_id_of(text)
-        if order_id < 0:
+        named = self._named(text)
+        if named is None:
             return False
         self.counters["after_end"] += 1
         if ends and self._discharge(_pad(text)):
             log.info(
-                "venue %s: %s (venue_seq %d) of order %d (ClOrdID %s): Cboe answered the Cancel the gateway sent "
+                "venue %s: %s (venue_seq %d) of %s (ClOrdID %s): Cboe answered the Cancel the gateway sent "
                 "after the order had ended here; nothing of it works at Cboe any more",
                 self.name,
                 kind,
                 seq,
-                order_id,
+                named,
                 text,
             )
         else:
-            self._ignore("after-end", seq, f"{kind} of order {order_id} (ClOrdID {text}), which has ended here")
+            self._ignore("after-end", seq, f"{kind} of {named} (ClOrdID {text}), which has ended here")
         return True
 
     def _owe_cancel(self, padded: bytes) -> bool:
@@ -1762,6 +1885,23 @@ class BoeVenue(VenueAdapter):
             return False
         self._save_owed()
         return True
+
+    def _note_correction(self, seq: int) -> None:
+        """Put a Trade Cancel or Correct reported on file (a replay of it after a restart is then dropped)."""
+        if not seq:
+            return
+        self._corrections.add(seq)
+        try:
+            save_corrections(self.config.state_dir, self.name, self._day, self._corrections)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the Trade Cancel or Correct reported (venue_seq %d) to %s: %s; after a "
+                "restart Cboe's replay reports it again: do not correct the position twice",
+                self.name,
+                seq,
+                self.config.state_dir,
+                exc,
+            )
 
     def _save_owed(self) -> None:
         """Write the owed Cancels to the state file; on an error, log it (the Cancels still go out)."""

@@ -11,7 +11,14 @@ tracks) which Cboe showed working after all (a late Acknowledgment, Modified or 
 each at Cboe at once; the ClOrdID is on file, fsynced, before anything of the message that showed it is
 journaled or the Cancel goes out, and leaves the file once Cboe answers the Cancel (or received it: its
 LastReceivedSequenceNumber covers the Cancel's SequenceNumber). A crash that loses the Cancel leaves the
-ClOrdID here; the next process cancels it again after its first Replay Complete (docs/venues/boe.md).
+ClOrdID here; the next process cancels it again after its first Replay Complete (docs/venues/boe.md). The file
+outlives the trading day: an order that can outlive it at Cboe (GTC) is still worked there the next day, so
+another day's cancels are kept (their SequenceNumbers, of that day's numbering, read as "not sent yet").
+
+The Trade Cancel or Correct messages reported (``<name>.boe-corrections.json``): the ``venue_seq`` of each one
+the adapter logged (its WARNING asks ops to correct the position by hand). A bust produces no event, so the
+journal does not hold its number and Cboe replays it after a restart; the adapter drops a replayed one it finds
+here, so that ops are not told twice to correct the same position. Per trading day.
 """
 
 from __future__ import annotations
@@ -44,12 +51,18 @@ def owed_cancels_path(state_dir: str | Path, name: str) -> Path:
 
 
 def load_owed_cancels(state_dir: str | Path, name: str, day: str) -> dict[str, int]:
-    """Return the cancels venue ``name`` owes Cboe on ``day`` (ClOrdID -> SequenceNumber; none for another day)."""
+    """Return the cancels venue ``name`` owes Cboe (ClOrdID -> SequenceNumber; 0, not sent yet, for another day's)."""
+    file_day, cancels = load_owed(state_dir, name)
+    return cancels if file_day == day else dict.fromkeys(cancels, 0)
+
+
+def load_owed(state_dir: str | Path, name: str) -> tuple[str, dict[str, int]]:
+    """Return the trading day of the cancels file of venue ``name`` and its cancels ("" and none: no file)."""
     path = owed_cancels_path(state_dir, name)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return {}
+        return "", {}
     except OSError as exc:
         raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
     try:
@@ -59,7 +72,7 @@ def load_owed_cancels(state_dir: str | Path, name: str, day: str) -> dict[str, i
             f"BOE state {path} is corrupt ({exc}): orders Cboe may still be working that the gateway canceled are "
             "unknown; check the venue's open orders with Cboe, then delete the file"
         ) from exc
-    return dict(owed.cancels) if owed.day == day else {}
+    return owed.day, dict(owed.cancels)
 
 
 def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[str, int]) -> None:
@@ -67,6 +80,46 @@ def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[
     path = owed_cancels_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_file_atomically(path, _encoder.encode(_Owed(day, cancels)))
+
+
+class _Corrections(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    seen: list[int]
+    """``venue_seq`` of every Trade Cancel or Correct reported on ``day``."""
+
+
+_corrections_decoder = msgspec.json.Decoder(_Corrections)
+
+
+def corrections_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the Trade Cancel or Correct messages venue ``name`` reported."""
+    return Path(state_dir) / f"{name}.boe-corrections.json"
+
+
+def load_corrections(state_dir: str | Path, name: str, day: str) -> set[int]:
+    """Return the ``venue_seq`` of the Trade Cancel or Correct messages venue ``name`` reported on ``day``."""
+    path = corrections_path(state_dir, name)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:
+        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
+    try:
+        seen = _corrections_decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BoeStateError(
+            f"BOE state {path} is corrupt ({exc}): the busts and trade corrections reported today are unknown; "
+            "delete the file (Cboe's replay then reports them again: do not correct a position twice)"
+        ) from exc
+    return set(seen.seen) if seen.day == day else set()
+
+
+def save_corrections(state_dir: str | Path, name: str, day: str, seen: set[int]) -> None:
+    """Write the Trade Cancel or Correct messages venue ``name`` reported on ``day`` (atomically, fsynced)."""
+    path = corrections_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_Corrections(day, sorted(seen))))
 
 
 def next_start(state_dir: str | Path, name: str, day: str) -> int:

@@ -199,6 +199,14 @@ _NOT_RESENT_IN_DOUBT_TEXT: Final = (
     "have ignored it and would ignore it again; cancel the order instead"
 )
 _EXECUTED: Final = ord("E")
+_ENTER_TYPE: Final = ord("O")
+_REJECTED_TYPE: Final = ord("J")
+_REPLACED_TYPE: Final = ord("U")
+_CANCEL_REJECT_TYPE: Final = ord("I")
+_CANCELED_TYPE: Final = ord("C")
+_AIQ_CANCELED_TYPE: Final = ord("D")
+_BUY_SIDE: Final = ord("B")
+_ACCEPTED_MISMATCH: Final = "OUCH_ACCEPTED_MISMATCH"
 _UNMAPPED_KINDS: Final = {ord(kind): kind for kind in "AECDUJIM"}
 """Outbound type about one order (dispatched by UserRefNum) -> its letter, for one whose number is not mapped."""
 _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
@@ -317,6 +325,8 @@ class OuchVenue(VenueAdapter):
         """Sequenced messages waiting behind one whose journal search was over the budget, in the venue's order
         (admitted, not yet acted on: nothing later of the venue is journaled before them)."""
         self._salvaged_sequence = 0
+        self._replay_upto = 0
+        """After a numbering restart: the venue's messages up to this number may repeat ones applied (0: none)."""
         self._keeper = None
         """The core's keeper of this venue's message numbers once bound (``bind_sequence``): ``on_sequenced`` admits
         a message numbered above its high water inline (compiled: no interpreted call), anything else via ``admit``."""
@@ -371,7 +381,7 @@ class OuchVenue(VenueAdapter):
         self._replace_short_appendage = locate
         by_urn = operator.attrgetter("user_ref_num")
         self._dispatch: dict[int, tuple[Callable[[memoryview], Any], Callable[[Any], int], _Handler]] = {
-            ord("A"): (accepted_core, operator.itemgetter(0), self._on_accepted),
+            ord("A"): (accepted_core, operator.itemgetter(0), self._on_accepted_fields),
             ord("E"): (decode_executed, by_urn, self._on_executed),
             ord("C"): (decode_canceled, by_urn, self._on_canceled),
             ord("D"): (OUTBOUND_DECODERS[ord("D")], by_urn, self._on_aiq_canceled),
@@ -412,6 +422,8 @@ class OuchVenue(VenueAdapter):
             "held_for_lookup": 0,
             "refetches": 0,
             "refetch_given_up": 0,
+            "accepted_mismatch": 0,
+            "replayed_after_renumbering": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -905,6 +917,10 @@ class OuchVenue(VenueAdapter):
             # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
             # NextUserRefNum (the Account Query after the replay) tells which of ours it never saw (``_lost_orders``)
             self._check_orders = True
+        if previous and previous != session:
+            self._end_replay_window()
+        elif self._session.renumbered:  # its messages up to the old high water may be ones already applied
+            self._replay_window(max(self.sequence.high_water, self._replay_upto))
         self.sequence.new_epoch(self._epoch_of(session))
         if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
@@ -921,6 +937,75 @@ class OuchVenue(VenueAdapter):
             )
             return
         self._go_live(f"logged in to session {session!r} from sequence {sequence}")
+
+    def _replay_window(self, upto: int) -> None:
+        """Judge the venue's messages numbered up to ``upto`` (the old high water) by what they say, first.
+
+        A venue that restarted its numbering under the same session id (Login Accepted below the number asked
+        for) is taken to send new messages from its number on; one that replays the messages already applied
+        instead would have a partial Canceled applied twice (rev44ouch s10). Until its numbering passes ``upto``
+        every message goes through ``_on_sequenced_renumbered`` (the session's callback is swapped: nothing is
+        added to the normal path).
+        """
+        self._replay_upto = upto
+        if upto:
+            self._session._on_sequenced = self._on_sequenced_renumbered
+
+    def _end_replay_window(self) -> None:
+        """Go back to the normal path: the venue's numbering is past the messages it may replay."""
+        self._replay_upto = 0
+        self._session._on_sequenced = self.on_sequenced
+
+    def _on_sequenced_renumbered(self, sequence: int, message: memoryview) -> None:
+        """Do ``on_sequenced``, dropping a message already applied that a renumbered venue sends again.
+
+        The evidence is in the message: an answer (Accepted, Rejected, Replaced, Cancel Reject) to a request
+        that is not waiting for one was answered before (the venue answers each request once), and a Canceled or
+        AIQ Canceled no later (its Timestamp) than the last one applied to the order is that one again. Such a
+        message is admitted (its number is used) but not acted on: counted (``replayed_after_renumbering``) and
+        logged at WARNING (1st, 2nd, 4th...). An Executed goes on (the core drops a repeated Match Number), so does
+        anything new.
+        """
+        if sequence > self._replay_upto:
+            self._end_replay_window()
+            self.on_sequenced(sequence, message)
+            return
+        kind = message[0] if message else -1
+        offset = _URN_OFFSET.get(kind)
+        if offset is None or len(message) < offset + 4:
+            self.on_sequenced(sequence, message)
+            return
+        urn = int.from_bytes(message[offset : offset + 4], "big")
+        chain = self._refs.get(urn)
+        if chain is None or not self._applied_before(kind, urn, chain, message):
+            self.on_sequenced(sequence, message)
+            return
+        if not self.admit(sequence):
+            return
+        self.counters["replayed_after_renumbering"] += 1
+        self._rare(
+            "replayed",
+            "%s message at sequence %d for UserRefNum %d of order %d repeats one already applied (the venue restarted "
+            "its numbering below the %d messages seen, but sends them again): not applied",
+            chr(kind),
+            sequence,
+            urn,
+            chain.order.order_id,
+            self._replay_upto,
+        )
+
+    def _applied_before(self, kind: int, urn: int, chain: _Chain, message: memoryview) -> bool:
+        """Return True if ``message`` about ``chain`` says what was applied already (``_on_sequenced_renumbered``)."""
+        inflight = self._inflight
+        if kind in (_ACCEPTED_TYPE, _REJECTED_TYPE):
+            return urn not in inflight and urn != chain.unconfirmed
+        if kind == _REPLACED_TYPE:
+            return urn not in inflight and urn != chain.pending and urn not in chain.candidates
+        if kind == _CANCEL_REJECT_TYPE:
+            return urn | _CANCEL_KEY not in inflight
+        if kind in (_CANCELED_TYPE, _AIQ_CANCELED_TYPE):
+            return int.from_bytes(message[1:9], "big") <= chain.last_cancel_ns
+        return False
 
     def _epoch_of(self, session: str) -> str:
         """Return the exactly-once numbering of ``session`` after this login.
@@ -1041,7 +1126,7 @@ class OuchVenue(VenueAdapter):
                 except KeyError:
                     accepted_chain = None
                 if accepted_chain is not None:
-                    self._on_accepted(sequence, accepted_chain, fields)
+                    self._on_accepted(sequence, accepted_chain, fields, message)
                     return
         try:  # subscripts, no method calls (an empty message: IndexError; an unknown type: KeyError)
             entry = self._dispatch[message[0]]
@@ -1071,6 +1156,9 @@ class OuchVenue(VenueAdapter):
             except _LookupOverBudgetError:
                 self._hold(sequence, message)
             return
+        if kind == _ACCEPTED_TYPE:  # compared with the Enter sent (``_on_accepted``)
+            self._on_accepted(sequence, chain, decoded, message)
+            return
         handler(sequence, chain, decoded)
 
     def _act_on(self, sequence: int, message: memoryview) -> bool:
@@ -1094,6 +1182,9 @@ class OuchVenue(VenueAdapter):
             if chain is None:
                 if not self._unmapped(sequence, message[0], decoded, urn):
                     self._unknown(sequence, chr(message[0]), urn)
+                return True
+            if message[0] == _ACCEPTED_TYPE:  # compared with the Enter sent (``_on_accepted``)
+                self._on_accepted(sequence, chain, decoded, message)
                 return True
             handler(sequence, chain, decoded)
         except _LookupOverBudgetError:
@@ -1606,7 +1697,9 @@ class OuchVenue(VenueAdapter):
 
     # ---- outbound message handlers (called by on_sequenced, decoded, with the order's chain) --------
 
-    def _on_accepted(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
+    def _on_accepted(
+        self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str], message: memoryview | bytes
+    ) -> None:
         urn, quantity, price, order_reference_number, order_state = fields
         if quantity > _MAX_QTY or price > _MAX_PRICE:
             self._out_of_range(seq, "Order Accepted", quantity, price)
@@ -1614,7 +1707,15 @@ class OuchVenue(VenueAdapter):
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
                 self._in_doubt(seq, chain, urn, text)
             return
-        self._inflight.pop(urn, None)
+        sent = self._inflight.pop(urn, None)
+        # Side, Quantity, Symbol and Price sit in the same order in the Enter (packet bytes 8..29) and the Accepted
+        # (13..34): one compare of the raw bytes (bytearray against any buffer); only a difference is looked into
+        if (
+            sent is not None
+            and sent[8:29] != message[13:34]  # type: ignore[comparison-overlap]
+            and self._mismatched(seq, chain, fields, message, sent)
+        ):
+            return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             self._settle(chain, urn)
         chain.open_qty = quantity
@@ -1626,6 +1727,80 @@ class OuchVenue(VenueAdapter):
             )
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
+
+    def _on_accepted_fields(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
+        """Apply an Accepted without its bytes (not compared with the Enter; the message paths pass them)."""
+        self._on_accepted(seq, chain, fields, b"")
+
+    def _mismatched(
+        self,
+        seq: int,
+        chain: _Chain,
+        fields: tuple[int, int, int, int, str],
+        message: memoryview | bytes,
+        sent: bytearray,
+    ) -> bool:
+        """Handle an Accepted that acknowledges another order than the Enter ``sent``; False if it does not.
+
+        OUCH 5.0: Side and Symbol are "as entered", the Price "equal or better" (re-priced), the Quantity the
+        shares accepted. Another side or symbol, more shares than entered or a worse price is another order than
+        the one risk checked: the strategy gets ``VenueRejected`` ``OUCH_ACCEPTED_MISMATCH`` (its one answer), the
+        number is canceled at the venue (``_late_cancels``: again after each login until the venue answers; a
+        fill before that is applied to the order as a late fill) and the fault is logged at ERROR and counted
+        (``accepted_mismatch``). Fewer shares or a better price is the venue's word: taken as it says.
+        """
+        if len(sent) < 29 or sent[3] != _ENTER_TYPE or len(message) < 34:
+            return False
+        urn, quantity, price, _ref, order_state = fields
+        entered_side = sent[8]
+        differs = []
+        if message[13] != entered_side:
+            differs.append(f"side {chr(entered_side)} -> {chr(message[13])}")
+        entered_symbol = bytes(sent[13:21]).decode("latin-1").rstrip(" ")
+        symbol = bytes(message[18:26]).decode("latin-1").rstrip(" ")
+        if symbol != entered_symbol:
+            differs.append(f"symbol {entered_symbol!r} -> {symbol!r}")
+        entered_qty = int.from_bytes(sent[9:13], "big")
+        if quantity > entered_qty:
+            differs.append(f"quantity {entered_qty} -> {quantity} (more than entered)")
+        entered_price = int.from_bytes(sent[21:29], "big")
+        if price > entered_price if entered_side == _BUY_SIDE else price < entered_price:
+            differs.append(f"price {price_text(entered_price)} -> {price_text(price)} (worse than entered)")
+        if not differs:
+            return False
+        order_id = chain.order.order_id
+        what = ", ".join(differs)
+        live = order_state != ORDER_STATE_DEAD
+        self.counters["accepted_mismatch"] += 1
+        log.error(
+            "venue %s: Order Accepted at sequence %d for UserRefNum %d acknowledges another order than the Enter "
+            "Order sent for order %d (%s): the order is rejected OUCH_ACCEPTED_MISMATCH%s; fills of it are applied "
+            "to order %d: reconcile with the venue desk",
+            self.name,
+            seq,
+            urn,
+            order_id,
+            what,
+            f", and UserRefNum {urn} canceled at the venue" if live else " (the venue says it is dead)",
+            order_id,
+        )
+        self._finish(chain)
+        if self._refs.get(urn) is chain:  # its messages now are an ended order's (``_unmapped``)
+            del self._refs[urn]
+        if live:
+            self._late_cancels[urn] = [order_id, quantity]
+            if self._live:
+                pack_cancel_order(self._session.out, urn, 0)
+        self.event_sink(
+            VenueRejected(
+                seq,
+                order_id,
+                _ACCEPTED_MISMATCH,
+                f"the venue acknowledged another order than the one sent ({what})"
+                + (": canceled at the venue" if live else ""),
+            )
+        )
+        return True
 
     def _on_executed(self, seq: int, chain: _Chain, message: OrderExecuted) -> None:
         """Report an execution; count its shares off the chain unless the core will refuse it as a copy.
@@ -1655,9 +1830,11 @@ class OuchVenue(VenueAdapter):
             self._finish(chain)
 
     def _on_canceled(self, seq: int, chain: _Chain, message: OrderCanceled) -> None:
+        chain.last_cancel_ns = message.timestamp
         self._canceled(seq, "C", chain, message.user_ref_num, message.quantity, message.reason)
 
     def _on_aiq_canceled(self, seq: int, chain: _Chain, message: AiqCanceled) -> None:
+        chain.last_cancel_ns = message.timestamp
         self._canceled(seq, "D", chain, message.user_ref_num, message.decrement_shares, message.reason)
 
     def _canceled(self, seq: int, kind: str, chain: _Chain, urn: int, quantity: int, reason: str) -> None:
@@ -2161,6 +2338,7 @@ class OuchVenue(VenueAdapter):
                 continue
             answered.add(order_id)
             if key < _CANCEL_KEY and key not in self._replace_refs:
+                chain.done = True  # rejected here: over, not among the orders left open below
                 self._emit(VenueRejected(0, order_id, code, why))
             else:
                 self._emit(VenueCancelRejected(0, order_id, code, why))
@@ -2207,11 +2385,21 @@ class OuchVenue(VenueAdapter):
         self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
 
     def _unknown(self, seq: int, kind: str, user_ref_num: int) -> None:
+        """Count a message about a UserRefNum no order of this session has; an Executed (a fill lost) at ERROR."""
         self.counters["unknown_user_ref_num"] += 1
         sink = self.unknown_order_sink
         if sink is not None:
             sink()
-        self._rare("unknown", "%s message at sequence %d for unknown UserRefNum %d", kind, seq, user_ref_num)
+        self._rare_log.log(
+            "unknown " + kind if kind == "E" else "unknown",
+            logging.ERROR if kind == "E" else logging.WARNING,
+            "venue %s: %s message at sequence %d for unknown UserRefNum %d%s",
+            self.name,
+            kind,
+            seq,
+            user_ref_num,
+            ": a fill applied to no order (reconcile with the venue desk)" if kind == "E" else "",
+        )
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:
         count = self.ignored[kind] = self.ignored.get(kind, 0) + 1

@@ -31,6 +31,9 @@ class Chain(VenueOrder[int], gc=False):
     until a message of the venue names the live number.
     """
 
+    last_cancel_ns: int = 0
+    """Timestamp of the last Canceled or AIQ Canceled applied to it (a renumbered venue's copy is no later)."""
+
     def cancel_targets(self) -> tuple[int, ...]:
         """Return the UserRefNums a Cancel must name."""
         return self.candidates or (self.working,)

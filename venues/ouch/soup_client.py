@@ -267,16 +267,34 @@ class SoupClientSession:
         splitter = self._splitter
         size = len(data)
         packets: tuple[memoryview] | list[memoryview]
+        whole = False
         # bytes (what a transport hands over): compiled, its subscripts are native (any other buffer: generic)
-        if type(data) is bytes and not splitter._pending and size > 2 and (data[0] << 8 | data[1]) + 2 == size:
-            self._last_received_ns = now_ns  # exactly one whole packet (one answer per read): feed's work, inline
-            if data[2] == SEQUENCED_DATA and accepting:  # and Sequenced Data, the steady state: the loop's work too
-                sequence = self._receive_sequence
-                self._receive_sequence = sequence + 1
-                if sequence >= self.next_sequence:
-                    self.next_sequence = sequence + 1
-                self._on_sequenced(sequence, memoryview(data)[3:])
-                return
+        if type(data) is bytes and not splitter._pending and size > 2:
+            if accepting:  # is the read whole Sequenced Data packets, none empty (the steady state, one or many)?
+                pos = 0
+                while size - pos > 2:
+                    length = data[pos] << 8 | data[pos + 1]
+                    if not length or data[pos + 2] != SEQUENCED_DATA:
+                        break
+                    pos += 2 + length
+                if pos == size:  # yes: feed's and the loop's work inline, one view of the read, a slice per packet
+                    self._last_received_ns = now_ns
+                    view = memoryview(data)
+                    pos = 0
+                    while pos < size:
+                        stop = pos + 2 + (data[pos] << 8 | data[pos + 1])
+                        sequence = self._receive_sequence
+                        self._receive_sequence = sequence + 1
+                        if sequence >= self.next_sequence:
+                            self.next_sequence = sequence + 1
+                        self._on_sequenced(sequence, view[pos + 3 : stop])
+                        if self._closing:  # the message could not be read (``refetch``): nothing after it is taken
+                            return
+                        pos = stop
+                    return
+            whole = (data[0] << 8 | data[1]) + 2 == size  # exactly one whole packet: feed's work, inline
+        if whole:
+            self._last_received_ns = now_ns
             packets = (memoryview(data)[2:],)
         else:
             empty = splitter.empty_packets

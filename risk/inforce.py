@@ -1,0 +1,149 @@
+"""The copy of the limits in force that the gateway keeps in its state directory, and its note of a held-back file.
+
+The file watch never applies a limits file modified in place (it may be half-written). A restart must not
+apply it either: at each load or reload that applies a file the gateway writes the bytes in force here
+(atomically: a temporary file renamed over the copy), and while a file at the path is held back it keeps a
+note naming that file (device and inode) and when it was first seen. At the next start, if the file at the
+path is still the one noted and differs from the copy, the copy is what is put in force, and the file stays
+NOT APPLIED until it is replaced (``mv``) or reloaded explicitly. A file replaced while the gateway was down
+is another file (a new inode): it is read as it is, as on a first start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from risk.limitsfile import LimitsFileError
+from risk.loader import Problem, read_bounded
+
+log = logging.getLogger("risk")
+
+
+class HeldBack(NamedTuple):
+    """A limits file held back when the gateway stopped: the bytes in force then, and what is at the path."""
+
+    raw: bytes
+    sha256: str
+    since: str
+    disk_sha256: str
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file renamed over it, flushed to disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Flush ``directory`` to disk (a rename in it survives a power failure)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class InForceCopy:
+    """The copy of the limits in force at ``path`` and the held-back note beside it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.note_path = path.with_name(path.name + ".not-applied.json")
+        self._prepared = path.with_name(path.name + ".next")
+
+    def prepare(self, raw: bytes) -> bool:
+        """Write ``raw`` beside the copy, flushed (a reload's worker thread); False (logged) if it fails."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._prepared.open("wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            log.error("risk cannot write the copy of the limits %s: %s", self._prepared, exc)
+            return False
+        return True
+
+    def commit(self, prepared: bool) -> None:
+        """Make the prepared bytes the copy in force; without them remove the copy (never keep a stale one)."""
+        try:
+            if prepared:
+                os.replace(self._prepared, self.path)
+                _sync_directory(self.path.parent)
+            else:
+                self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
+            self.path.unlink(missing_ok=True)
+
+    def save(self, raw: bytes) -> None:
+        """Write ``raw`` as the copy in force (a load at start-up)."""
+        self.commit(self.prepare(raw))
+
+    def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str) -> None:
+        """Note that ``file`` (``file_id``) is held back since ``since``; a failure is logged."""
+        record = {"file": file, "file_id": file_id, "since": since, "sha256": sha256, "in_force_sha256": in_force}
+        try:
+            _write_atomically(self.note_path, json.dumps(record).encode())
+        except OSError as exc:
+            log.error("risk cannot note the held-back limits file in %s: %s", self.note_path, exc)
+
+    def clear_note(self) -> None:
+        """Remove the held-back note (nothing is held back)."""
+        try:
+            self.note_path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.error("risk cannot remove %s: %s", self.note_path, exc)
+
+    def noted(self) -> dict[str, Any] | None:
+        """Return the held-back note, None if there is none."""
+        try:
+            note = json.loads(self.note_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return note if isinstance(note, dict) else None
+
+    def held_back(self, path: Path, file_id: int | None) -> HeldBack | None:
+        """Return what to put in force at start-up if the file at ``path`` (``file_id``) is still held back.
+
+        None: nothing noted, the file was replaced since (another file id), or it is as in force. Raise
+        ``LimitsFileError`` if it is held back and the copy cannot be read (fail closed: never the file).
+        """
+        note = self.noted()
+        if note is None or file_id is None or note.get("file") != str(path) or note.get("file_id") != file_id:
+            return None
+        try:
+            disk = hashlib.sha256(read_bounded(path)).hexdigest()
+        except OSError:
+            return None  # the load reports it
+        try:
+            raw = read_bounded(self.path)
+        except OSError as exc:
+            raise LimitsFileError(
+                [
+                    Problem(
+                        str(path),
+                        0,
+                        0,
+                        "",
+                        f"was modified in place and NOT applied before the gateway stopped, and the copy of the limits "
+                        f"that were in force ({self.path}) cannot be read ({exc}): write the file completely, then mv "
+                        "it over the path (a replaced file is read as it is)",
+                    )
+                ]
+            ) from exc
+        sha256 = hashlib.sha256(raw).hexdigest()
+        if sha256 == disk:
+            return None
+        return HeldBack(raw, sha256, str(note.get("since", "")), disk)
