@@ -126,7 +126,13 @@ the first one: every RISK code and the GATEWAY codes of docs/strategy-protocol.m
 configured venues' protocols (8.2, 8.4) are added by ``VENUE_REJECTS``."""
 _OUCH_REASONS: Final = tuple(f"0x{code:04X}" for code in sorted(OUCH_REJECT_REASONS))
 """OUCH Rejected reasons with a name (Appendix C): an Enter's reject, and a Replace's (a CancelRejected)."""
-_OUCH_VENUE: Final = ("OUCH_NOT_RECEIVED", "OUCH_SESSION_ENDED", "OUCH_SESSION_CHANGED", "OUCH_REFNUM_STORE")
+_OUCH_VENUE: Final = (
+    "OUCH_NOT_RECEIVED",
+    "OUCH_SESSION_ENDED",
+    "OUCH_SESSION_CHANGED",
+    "OUCH_REFNUM_STORE",
+    "OUCH_ACCEPTED_MISMATCH",
+)
 _FIX_ORD_REJ: Final = (
     "BROKER_OPTION",
     "UNKNOWN_SYMBOL",

@@ -52,6 +52,15 @@ def _constants(path: str) -> set[str]:
 def _venue_codes(path: str) -> set[str]:
     """Codes a venue adapter puts in its events: constructor arguments and its reason tables' values."""
     tree = ast.parse((ROOT / path).read_text())
+    names = {  # module-level text constants (``_ACCEPTED_MISMATCH: Final = "OUCH_ACCEPTED_MISMATCH"``)
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in ([node.target] if isinstance(node, ast.AnnAssign) else node.targets)
+        if isinstance(target, ast.Name)
+    }
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _VENUE_EVENTS:
@@ -64,6 +73,8 @@ def _venue_codes(path: str) -> set[str]:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     if arg.value:
                         found.add(arg.value)
+                elif isinstance(arg, ast.Name) and arg.id in names:
+                    found.add(names[arg.id])
                 elif isinstance(arg, ast.Call):  # _ORD_REJ_REASONS.get(reason, "VENUE")
                     found |= {a.value for a in arg.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
         if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Dict):
