@@ -110,10 +110,12 @@ _NEW_UNANSWERED: Final = frozenset(
 """States in which no venue message has answered an order's NewOrderSingle (CREATED: sent, not yet marked)."""
 _CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 _STATUS_CANCELED: Final = {b"4": "CANCELED", b"C": "EXPIRED", b"3": "DONE_FOR_DAY"}
-_STORE_SCAN_CHUNK: Final = 4096
-"""Stored messages read at a time when the questions out are taken back after a restart."""
 _STATUS_REQUEST_FIELD: Final = b"\x0135=H\x01"
-"""An OrderStatusRequest's MsgType field as stored (a cheap test before decoding a stored message)."""
+"""An OrderStatusRequest's MsgType field as stored (what the store is searched for after a restart)."""
+_SCAN_SLICE_BYTES: Final = 1 << 20
+"""Bytes of the store searched for status questions per call after a restart (about 1 ms; ``_scan_slice``)."""
+_CL_ORD_ID_FIELD: Final = b"\x0111="
+"""The start of a stored message's ClOrdID field (a cheap test before decoding it)."""
 _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
@@ -326,6 +328,14 @@ class FixVenue(VenueAdapter):
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
+        self._scan_cursor = -1
+        """Where the search of the store for status questions goes on (``find_sent``); -1: no search under way."""
+        self._scan_last = 0
+        """The last MsgSeqNum stored when the search started (later ones are this process's own questions)."""
+        self._scan_refs: dict[bytes, _Tracked] = {}
+        """ClOrdID -> open order, for the search under way."""
+        self._scan_found: list[bytes] = []
+        """Status questions about those ClOrdIDs found so far (decoded when the search ends)."""
         self._asking_refs: dict[int, list[bytes]] = {}
         """order_id -> the ClOrdIDs of every asking cancel sent for the order (kept until it is forgotten): a
         refusal naming one whose question another answer already settled is not the strategy's cancel's."""
@@ -675,7 +685,11 @@ class FixVenue(VenueAdapter):
             if self._close_pending_polls > 1:
                 self._write_outbox()
             return 50_000_000
+        if self._scan_cursor >= 0:
+            self._scan_slice()
         wait = self.session.poll(now_ns)
+        if self._scan_cursor >= 0:
+            wait = 0  # the next slice at the loop's next turn
         if (self._unasked or self._probes) and now_ns >= self._questions_due and self.session.logged_on:
             self._questions_due = now_ns + _QUESTION_CHECK_NS
             self._check_questions(now_ns)
@@ -953,13 +967,12 @@ class FixVenue(VenueAdapter):
             self._check_live_orders({request.order.order_id for request in unanswered})
 
     def _questions_from_store(self) -> None:
-        """After a restart: take back from the store the status questions still out (the journal keeps none).
+        """After a restart: start taking back from the store the status questions still out (the journal keeps none).
 
         An OrderStatusRequest stored in the current numbering that names the ClOrdID of an open order's new
-        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out: the
-        venue's answer (resent at the logon, PossDupFlag=Y) is applied as it would have been before the
-        restart, and each still out at the first ``after_replay`` is asked again (the venue may never have got
-        it; one answered before the restart with nothing to report is settled by the new answer).
+        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out. The store
+        is searched a slice at a time (``_SCAN_SLICE_BYTES``: this call, then each ``poll``), so a large store
+        does not hold the event loop; ``_scan_done`` takes the questions found.
         """
         if not self._orders or not self.dialect.orders.status_request:
             return
@@ -969,24 +982,66 @@ class FixVenue(VenueAdapter):
                 refs[open_order.working] = open_order
                 if open_order.pending:
                     refs[open_order.pending] = open_order
-        store = self.session.store
-        last = store.next_sender_seq - 1
-        for first in range(1, last + 1, _STORE_SCAN_CHUNK):  # a chunk at a time: a day's store can be large
-            for _, raw in store.get_sent(first, min(first + _STORE_SCAN_CHUNK - 1, last)):
-                if _STATUS_REQUEST_FIELD in raw:
-                    self._question_from_store(raw, refs)
-        if self._probes:
-            self._asked_before_start = dict(self._probes)
-            log.warning(
-                "FIX %s: %d status question(s) sent before the restart taken back from the store (orders %s); "
-                "asked again once logged on",
-                self.name,
-                len(self._probes),
-                ", ".join(str(order_id) for order_id in self._probes),
-            )
+        if not refs:
+            return
+        self._scan_refs = refs
+        self._scan_last = self.session.store.next_sender_seq - 1
+        self._scan_cursor = 0
+        self._scan_slice()
 
-    def _question_from_store(self, raw: bytes, refs: dict[bytes, _Tracked]) -> None:
-        """Take stored message ``raw`` back as a status question out if it is one about an open order (``refs``)."""
+    def _scan_slice(self) -> None:
+        """Search the next slice of the store for status questions about the open orders; at the end take them."""
+        refs = self._scan_refs
+        last = self._scan_last
+        found = self._scan_found
+        hits, self._scan_cursor = self.session.store.find_sent(
+            _STATUS_REQUEST_FIELD, self._scan_cursor, _SCAN_SLICE_BYTES
+        )
+        for seq, raw in hits:
+            at = raw.find(_CL_ORD_ID_FIELD)
+            if seq <= last and at >= 0 and raw[at + 4 : raw.find(b"\x01", at + 4)] in refs:
+                found.append(raw)  # decoded at the end, only if about an open order
+        if self._scan_cursor < 0:
+            self._scan_done()
+
+    def _scan_done(self) -> None:
+        """Take the status questions found in the store as out (``_question_from_store``).
+
+        Before the session is up (the search ended within the first connection's call or its logon) they are
+        out: the venue's answer (resent at the logon, PossDupFlag=Y) is applied as it would have been before
+        the restart, and each still out at the first ``after_replay`` is asked again (the venue may never have
+        got it; one answered before the restart with nothing to report is settled by the new answer). Once up
+        (a large store), they are asked again at once: an answer that came meanwhile found no question out and
+        was ignored, so the new answer is the one applied. An order asked about afresh meanwhile keeps that
+        question.
+        """
+        refs, self._scan_refs = self._scan_refs, {}
+        found, self._scan_found = self._scan_found, []
+        taken: dict[int, _Probe] = {}
+        for raw in found:
+            self._question_from_store(raw, refs, taken)
+        for order_id in list(taken):
+            tracked = self._orders.get(order_id)
+            if tracked is None or tracked.order.is_terminal or order_id in self._probes or order_id in self._unasked:
+                del taken[order_id]
+        if not taken:
+            return
+        up = self._venue_state is VenueState.UP  # after_replay ran already (the core calls it at every UP)
+        log.warning(
+            "FIX %s: %d status question(s) sent before the restart taken back from the store (orders %s); %s",
+            self.name,
+            len(taken),
+            ", ".join(str(order_id) for order_id in taken),
+            "asking them again" if up else "asked again once logged on",
+        )
+        if up:
+            self._ask_again(taken, "asked before the gateway restarted")
+            return
+        self._probes.update(taken)
+        self._asked_before_start = dict(taken)
+
+    def _question_from_store(self, raw: bytes, refs: dict[bytes, _Tracked], taken: dict[int, _Probe]) -> None:
+        """Put stored message ``raw`` in ``taken`` if it is a status question about an open order (``refs``)."""
         message = _decode_one(raw)
         if message is None or message.msg_type != MsgType.ORDER_STATUS_REQUEST:
             return
@@ -1002,7 +1057,7 @@ class FixVenue(VenueAdapter):
         else:
             return
         cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
-        self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync, (), self.clock())
+        taken[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync, (), self.clock())
 
     def _ask_unasked(self, why: str) -> None:
         """Send each question (and each cancel sent again) the store refused, as it was to go out.
