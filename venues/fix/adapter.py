@@ -328,6 +328,9 @@ class FixVenue(VenueAdapter):
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
+        self._replaces_held: dict[int, bytes] = {}
+        """order_id -> the ClOrdID of a replace put in doubt while another question about the order was out: asked
+        about once that question is settled (``_ask_held``), unless the venue's report settled it meanwhile."""
         self._scan_cursor = -1
         """Where the search of the store for status questions goes on (``find_sent``); -1: no search under way."""
         self._scan_last = 0
@@ -918,6 +921,8 @@ class FixVenue(VenueAdapter):
                 self._cancel_again(tracked)
         elif probe is None:
             self._ask(tracked, kind, cl_ord_id)
+        elif kind is RequestKind.REPLACE and (probe.about is not RequestKind.REPLACE or probe.ref != cl_ord_id):
+            self._replaces_held[order_id] = cl_ord_id  # asked once the question out is settled (_ask_held)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """The session is up again: ask about requests in doubt the venue will never ask for again.
@@ -1084,6 +1089,8 @@ class FixVenue(VenueAdapter):
                 continue
             if probe is not None:
                 probe.cancel_too = probe.cancel_too or question.cancel_too
+                if about is RequestKind.REPLACE and not question.resync and probe.ref != question.ref:
+                    self._replaces_held[order_id] = question.ref  # asked once that one is settled (_ask_held)
                 continue
             if not question.resync and (
                 (about is RequestKind.NEW and state not in _NEW_UNANSWERED)
@@ -1319,7 +1326,32 @@ class FixVenue(VenueAdapter):
     def _answered(
         self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, events: tuple[VenueEvent, ...] = ()
     ) -> None:
-        """The venue answered our question about ``probe.ref``: report what that settles."""
+        """The venue answered our question about ``probe.ref``: report what that settles, then ask what it held."""
+        self._settle(tracked, probe, venue_seq, known=known, events=events)
+        if self._replaces_held:
+            self._ask_held(tracked.order.order_id)
+
+    def _ask_held(self, order_id: int) -> None:
+        """Ask about the replace put in doubt while the question just settled was out (``_replaces_held``).
+
+        Not when the venue's report settled it meanwhile (the Replaced, its reject: no longer the replace in
+        flight) or the order ended; kept while another question about the order is out.
+        """
+        ref = self._replaces_held.pop(order_id, None)
+        tracked = self._orders.get(order_id)
+        if ref is None or tracked is None or tracked.order.is_terminal:
+            return
+        if tracked.pending != ref or tracked.order.state not in _REPLACING:
+            return  # answered by the venue's own report
+        if order_id in self._probes or order_id in self._unasked:
+            self._replaces_held[order_id] = ref
+            return
+        self._ask(tracked, RequestKind.REPLACE, ref, why="gap-filled while another question about the order was out")
+
+    def _settle(
+        self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, events: tuple[VenueEvent, ...] = ()
+    ) -> None:
+        """Report what the venue's answer to our question about ``probe.ref`` settles."""
         order = tracked.order
         order_id = order.order_id
         del self._probes[order_id]
@@ -1426,6 +1458,12 @@ class FixVenue(VenueAdapter):
         self._answered(tracked, probe, seq, known=True, events=events)
 
     def _on_resync_status(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
+        """The venue's status of an acknowledged order (``_resynced``), then ask about a replace it held."""
+        self._resynced(message, tracked, probe, status)
+        if self._replaces_held:
+            self._ask_held(tracked.order.order_id)
+
+    def _resynced(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
         """The venue's status of an acknowledged order: report the fill and the end the gateway lacks.
 
         Asked after a refused report, a numbering reset or a gap fill. The fill its CumQty shows beyond the
@@ -1556,6 +1594,7 @@ class FixVenue(VenueAdapter):
         self._probes.pop(order_id, None)
         self._unasked.pop(order_id, None)
         self._asking_refs.pop(order_id, None)
+        self._replaces_held.pop(order_id, None)
 
     # ---- incoming business messages ------------------------------------------------------------
 
@@ -2551,6 +2590,8 @@ class FixVenue(VenueAdapter):
         if probe is not None and self._is_question(tracked, msg_type, cl_ord_id):
             if probe.resync:  # never asked with a cancel: that would end a live order
                 del self._probes[order_id]
+                if self._replaces_held:
+                    self._ask_held(order_id)
             elif probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
                 del self._probes[order_id]
                 self._ask(tracked, probe.about, probe.ref, cancel_too=probe.cancel_too, by_status=False)
