@@ -328,6 +328,8 @@ class FixVenue(VenueAdapter):
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
+        self._store_failing = False
+        """The last business message write failed: ``store_failures`` counts the episode once, until one succeeds."""
         self._replaces_held: dict[int, bytes] = {}
         """order_id -> the ClOrdID of a replace put in doubt while another question about the order was out: asked
         about once that question is settled (``_ask_held``), unless the venue's report settled it meanwhile."""
@@ -552,9 +554,12 @@ class FixVenue(VenueAdapter):
         try:
             self.session.send_app(seq, raw, now)
         except OSError as exc:  # the store could not be written: the message was neither kept nor queued
-            self.counters["store_failures"] += 1
+            if not self._store_failing:  # one failure episode, however many writes (re-asks each second) it refuses
+                self._store_failing = True
+                self.counters["store_failures"] += 1
             self._rare("store", "message store write failed, request refused: %s", exc)
             return Refused("FIX_STORE", f"the FIX message store cannot be written: {exc}", RejectSource.GATEWAY)
+        self._store_failing = False
         return None
 
     def forget(self, order: Order) -> None:
