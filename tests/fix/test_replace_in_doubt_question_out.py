@@ -69,7 +69,9 @@ def test_replace_in_doubt_while_a_question_is_out_then_not_known_there_answered_
 def test_replace_in_doubt_settled_by_the_venues_report_then_not_asked_after_the_answer() -> None:
     rig, order, ref, replace_ref = _replace_in_doubt_while_asked()
     rig.feed(
-        rig.peer.execution_report(replace_ref, b"5", ord_status=b"0", leaves=300, cum=0, orig_cl_ord_id=ref, order_qty=300, price=b"149")
+        rig.peer.execution_report(
+            replace_ref, b"5", ord_status=b"0", leaves=300, cum=0, orig_cl_ord_id=ref, order_qty=300, price=b"149"
+        )
     )
     assert [type(e) for e in rig.events()] == [VenueReplaced]
     rig.feed(rig.peer.message(MsgType.EXECUTION_REPORT, _status(replace_ref, b"0", 300, b"149")))

@@ -114,8 +114,12 @@ _STATUS_REQUEST_FIELD: Final = b"\x0135=H\x01"
 """An OrderStatusRequest's MsgType field as stored (what the store is searched for after a restart)."""
 _SCAN_SLICE_BYTES: Final = 1 << 20
 """Bytes of the store searched for status questions per call after a restart (about 1 ms; ``_scan_slice``)."""
+_CANCEL_REQUEST_FIELD: Final = b"\x0135=F\x01"
+"""An OrderCancelRequest's MsgType field: an asking cancel (no OrderStatusRequest) searched for after a restart."""
 _CL_ORD_ID_FIELD: Final = b"\x0111="
 """The start of a stored message's ClOrdID field (a cheap test before decoding it)."""
+_ORIG_CL_ORD_ID_FIELD: Final = b"\x0141="
+"""The start of a stored message's OrigClOrdID field (likewise)."""
 _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
@@ -977,14 +981,15 @@ class FixVenue(VenueAdapter):
             self._check_live_orders({request.order.order_id for request in unanswered})
 
     def _questions_from_store(self) -> None:
-        """After a restart: start taking back from the store the status questions still out (the journal keeps none).
+        """After a restart: start taking back from the store the questions still out (the journal keeps none).
 
         An OrderStatusRequest stored in the current numbering that names the ClOrdID of an open order's new
-        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out. The store
+        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out; so is an
+        asking cancel where the dialect has no OrderStatusRequest (``_asking_cancel_from_store``). The store
         is searched a slice at a time (``_SCAN_SLICE_BYTES``: this call, then each ``poll``), so a large store
         does not hold the event loop; ``_scan_done`` takes the questions found.
         """
-        if not self._orders or not self.dialect.orders.status_request:
+        if not self._orders:
             return
         refs: dict[bytes, _Tracked] = {}
         for open_order in self._orders.values():
@@ -1004,11 +1009,11 @@ class FixVenue(VenueAdapter):
         refs = self._scan_refs
         last = self._scan_last
         found = self._scan_found
-        hits, self._scan_cursor = self.session.store.find_sent(
-            _STATUS_REQUEST_FIELD, self._scan_cursor, _SCAN_SLICE_BYTES
-        )
+        by_status = self.dialect.orders.status_request  # else asking cancels, naming the request by OrigClOrdID
+        marker = _STATUS_REQUEST_FIELD if by_status else _CANCEL_REQUEST_FIELD
+        hits, self._scan_cursor = self.session.store.find_sent(marker, self._scan_cursor, _SCAN_SLICE_BYTES)
         for seq, raw in hits:
-            at = raw.find(_CL_ORD_ID_FIELD)
+            at = raw.find(_CL_ORD_ID_FIELD if by_status else _ORIG_CL_ORD_ID_FIELD)
             if seq <= last and at >= 0 and raw[at + 4 : raw.find(b"\x01", at + 4)] in refs:
                 found.append(raw)  # decoded at the end, only if about an open order
         if self._scan_cursor < 0:
@@ -1051,9 +1056,14 @@ class FixVenue(VenueAdapter):
         self._asked_before_start = dict(taken)
 
     def _question_from_store(self, raw: bytes, refs: dict[bytes, _Tracked], taken: dict[int, _Probe]) -> None:
-        """Put stored message ``raw`` in ``taken`` if it is a status question about an open order (``refs``)."""
+        """Put stored message ``raw`` in ``taken`` if it is a question about an open order (``refs``)."""
         message = _decode_one(raw)
-        if message is None or message.msg_type != MsgType.ORDER_STATUS_REQUEST:
+        if message is None:
+            return
+        if message.msg_type == MsgType.ORDER_CANCEL_REQUEST:
+            self._asking_cancel_from_store(message, refs, taken)
+            return
+        if message.msg_type != MsgType.ORDER_STATUS_REQUEST:
             return
         ref = message.get(f.CL_ORD_ID)
         tracked = refs.get(ref)
@@ -1068,6 +1078,35 @@ class FixVenue(VenueAdapter):
             return
         cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
         taken[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync, (), self.clock())
+
+    def _asking_cancel_from_store(
+        self, message: FixMessage, refs: dict[bytes, _Tracked], taken: dict[int, _Probe]
+    ) -> None:
+        """Put a stored asking cancel (a dialect without OrderStatusRequest) about an open order in ``taken``.
+
+        An OrderCancelRequest naming (OrigClOrdID) the new order of an order still unanswered, other than the
+        strategy's own cancel in flight (the order's ``pending``), or naming the replace in flight, asked
+        whether the venue has that request. A later one of the same order replaces the earlier, kept in
+        ``earlier`` (the venue may answer any of them); each is known as an asking cancel (``_asking_refs``).
+        """
+        ref = message.get(f.ORIG_CL_ORD_ID)
+        tracked = refs.get(ref)
+        if tracked is None:
+            return
+        order = tracked.order
+        probe_ref = message.get(f.CL_ORD_ID)
+        if ref == tracked.pending and order.state in _REPLACING:
+            about = RequestKind.REPLACE
+        elif ref == tracked.working and order.state in _NEW_UNANSWERED and probe_ref != tracked.pending:
+            about = RequestKind.NEW
+        else:
+            return  # the strategy's cancel
+        order_id = order.order_id
+        before = taken.get(order_id)
+        earlier = (*before.earlier, before.probe_ref) if before is not None and before.ref == ref else ()
+        cancel_too = order.state in _CANCELING
+        taken[order_id] = _Probe(about, ref, probe_ref, False, cancel_too, False, earlier, self.clock())
+        self._asking_refs.setdefault(order_id, []).append(probe_ref)
 
     def _ask_unasked(self, why: str) -> None:
         """Send each question (and each cancel sent again) the store refused, as it was to go out.
