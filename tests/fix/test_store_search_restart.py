@@ -9,6 +9,7 @@ taken back, and one whose answer came while the search was under way is asked ag
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,20 +30,53 @@ LIMIT = 2 << 20
 STAMP = b"20240102-09:00:00.000"
 
 
-class _CountingStore(FileStore):
-    """A FileStore that counts the bytes of stored messages looked through (read back or searched)."""
+class _CountingStore(MessageStore):
+    """A FileStore (compiled: wrapped, not subclassed) counting the bytes of stored messages looked through."""
 
-    looked = 0
+    def __init__(self, path: Path) -> None:
+        self.inner = FileStore(path)
+        self.looked = 0
+
+    @property
+    def next_sender_seq(self) -> int:
+        return self.inner.next_sender_seq
+
+    @property
+    def next_target_seq(self) -> int:
+        return self.inner.next_target_seq
+
+    @property
+    def creation_time_ns(self) -> int:
+        return self.inner.creation_time_ns
+
+    def save_sent(self, seq: int, raw: bytes) -> None:
+        self.inner.save_sent(seq, raw)
+
+    def set_next_sender_seq(self, seq: int) -> None:
+        self.inner.set_next_sender_seq(seq)
+
+    def set_next_target_seq(self, seq: int) -> None:
+        self.inner.set_next_target_seq(seq)
 
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
-        out = super().get_sent(begin, end)
+        out = self.inner.get_sent(begin, end)
         self.looked += sum(len(raw) for _, raw in out)
         return out
 
     def find_sent(self, marker: bytes, cursor: int = 0, budget: int = 0) -> tuple[list[tuple[int, bytes]], int]:
-        hits, going_on = super().find_sent(marker, cursor, budget)
-        self.looked += (going_on if going_on >= 0 else self._end) - cursor
+        hits, going_on = self.inner.find_sent(marker, cursor, budget)
+        self.looked += going_on - cursor if going_on >= 0 else budget or self.size()  # the last slice: at most budget
         return hits, going_on
+
+    def size(self) -> int:
+        """Return the file's size (preallocated: at least the records')."""
+        return os.path.getsize(self.inner.path)
+
+    def reset(self, creation_time_ns: int) -> None:
+        self.inner.reset(creation_time_ns)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _history(rig: Rig, store: MessageStore, orders: int, asked: tuple[int, ...]) -> None:
@@ -103,7 +137,7 @@ def test_restart_on_a_large_store_then_searched_a_slice_at_a_time_and_every_ques
     tmp_path: Path,
 ) -> None:
     rig, store, orders = _restarted(tmp_path, 26_000, ASKED)
-    assert store._end > 2 * LIMIT
+    assert len(store.get_sent(1, store.next_sender_seq)) == 26_003 and store.looked > 2 * LIMIT
     store.looked = 0
     rig.adapter.connection_made(rig.clock())
     assert store.looked <= LIMIT  # before fixfix46: the whole store, about 6 MiB, read in this call
