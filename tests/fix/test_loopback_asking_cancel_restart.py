@@ -27,7 +27,6 @@ from model.order import OrderState
 from simulators.fix.sim_book import Report
 from simulators.fix.simulator import FixSimulator
 from tests.harness import Rig
-from venues.fix.fields import MsgType
 
 from .live import GatewaySide, running_simulator, wait_until
 
