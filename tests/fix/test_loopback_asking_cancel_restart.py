@@ -12,35 +12,27 @@ order answers Canceled, which names its order by ClOrdID.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import OrderRejected
 from gateway.recovery import recover
-from model.fsync import FsyncPolicy
 from model.order import OrderState
 from simulators.fix.sim_book import Report
 from simulators.fix.simulator import FixSimulator
-from tests.harness import Rig
 
-from .live import GatewaySide, running_simulator, wait_until
+from .live import GatewaySide, wait_until
+from .loopback import journaled_rig, kill_gateway
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def venue(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "equities-fix42") as simulator:
-        yield simulator
 
 
 def _quick_stale_dialect(tmp_path: Path) -> str:
@@ -52,17 +44,14 @@ def _quick_stale_dialect(tmp_path: Path) -> str:
     return str(path)
 
 
-def _journaled_rig(side: GatewaySide, path: Path) -> Rig:
-    return Rig(venues=[side.venue], journal=FileJournal(path, fsync=FsyncPolicy.NONE))  # type: ignore[list-item]
-
-
 async def test_asking_cancel_out_when_gateway_killed_then_taken_back_and_the_unknown_order_answer_not_sent(
-    venue: FixSimulator, tmp_path: Path
+    equities: FixSimulator, tmp_path: Path
 ) -> None:
+    venue = equities
     dialect = _quick_stale_dialect(tmp_path)
     path = tmp_path / "gw.journal"
     first = await GatewaySide(venue, tmp_path / "store", dialect=dialect).start()
-    rig = _journaled_rig(first, path)
+    rig = journaled_rig(first, path)
     book = venue.book
     on_new, on_cancel = book.on_new, book.on_cancel
     dropped: list[Mapping[bytes, bytes]] = []
@@ -89,17 +78,15 @@ async def test_asking_cancel_out_when_gateway_killed_then_taken_back_and_the_unk
     rig.engine.flush()
     last_seq = rig.engine.strategies["S1"].next_seq - 1
 
-    await first.kill()  # kill -9: the question out was in memory only
+    await kill_gateway(first, rig)  # kill -9: the question out was in memory only
     venue.drop_connection()
     await wait_until(lambda: not venue.logged_on, 3.0, "the acceptor to see the disconnect")
     book.on_new, book.on_cancel = on_new, on_cancel  # type: ignore[method-assign]
     for msg_type, body in held:
         venue.send(msg_type, body)  # stored by QuickFIX, resent PossDupFlag=Y at the next logon
-    assert isinstance(rig.engine.journal, FileJournal)
-    fcntl.flock(rig.engine.journal._fd, fcntl.LOCK_UN)  # the killed process's lock goes with it
     recovered = recover(read_journal(path))
     second = GatewaySide(venue, tmp_path / "store", dialect=dialect)
-    rig2 = _journaled_rig(second, path)
+    rig2 = journaled_rig(second, path)
     rig2.engine.adopt(recovered)
     again = rig2.order("S1", "A")
     assert again.state is OrderState.PENDING_NEW
