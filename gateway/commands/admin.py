@@ -359,6 +359,12 @@ def format_status(status: dict[str, Any]) -> str:
             f"journal file: restored {journal_file['restores']} times after it was deleted while open "
             f"(last: {journal_file.get('last_problem')})"
         )
+    lock_restores, marker_restores = journal_file.get("lock_restores", 0), journal_file.get("marker_restores", 0)
+    if lock_restores or marker_restores:
+        lines.append(
+            f"journal directory: gateway.lock put back {lock_restores} times, .open marker {marker_restores} times "
+            "after they were deleted while running (find out what deletes them)"
+        )
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:
         lines.append(
