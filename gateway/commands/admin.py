@@ -15,7 +15,7 @@ import msgspec
 from gateway.admin import AdminError, AdminNoAnswerError, admin_request, fetch_status
 from gateway.commands.output import write_stdout
 from gateway.config import ConfigError, load_config
-from gateway.ops.onload_env import EfSetting, describe_settings
+from gateway.ops.onload_env import MISSING, EfSetting, describe_settings
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 EXIT_REFUSED = 1
@@ -269,10 +269,11 @@ def format_status(status: dict[str, Any]) -> str:
             settings = msgspec.convert(accel.get("onload_env") or [], list[EfSetting])
         except msgspec.ValidationError:
             settings = []
+        present = [s for s in settings if s.source != MISSING]  # planned for a stack the kernel path has not got
         if mode == "onload":
             lines.append(f"onload environment: {describe_settings(settings)}")
-        elif settings:
-            lines.append(f"onload environment: ignored on the kernel path: {describe_settings(settings)}")
+        elif present:
+            lines.append(f"onload environment: ignored on the kernel path: {describe_settings(present)}")
         else:
             lines.append("onload environment: not used (kernel path)")
     io_uring = status.get("io_uring") or {}
