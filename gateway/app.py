@@ -802,7 +802,8 @@ class GatewayProcess:
         self._started = True
         hot_path = native.describe()
         if hot_path["modules"]:
-            log.info("hot path: compiled with mypyc (%s)", ", ".join(native.compiled_modules()))
+            loaded = native.loaded_text(native.compiled_modules(), len(native.MODULES))
+            log.info("hot path: compiled with mypyc (%s)", loaded)
         else:
             log.info("hot path: pure Python (%s)", hot_path["why"])
 
@@ -908,7 +909,12 @@ class GatewayProcess:
         out: dict[str, Any] = self.engine.status()
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
-        out["hot_path"] = {**native.describe(), "modules": native.compiled_modules()}
+        hot_path = native.describe()
+        out["hot_path"] = {
+            **hot_path,
+            "modules": native.compiled_modules(),  # loaded so far, of the ``modules_compiled``
+            "modules_compiled": len(native.MODULES) if hot_path["modules"] else 0,
+        }
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
         out["known_accounts"] = self.known_accounts(scan_open_orders=False)

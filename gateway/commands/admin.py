@@ -16,6 +16,7 @@ from gateway.admin import AdminError, AdminNoAnswerError, admin_request, fetch_s
 from gateway.commands.output import write_stdout
 from gateway.config import ConfigError, load_config
 from gateway.ops.onload_env import MISSING, EfSetting, describe_settings
+from obs import native
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 EXIT_REFUSED = 1
@@ -255,7 +256,8 @@ def format_status(status: dict[str, Any]) -> str:
     hot_path = status.get("hot_path") or {}
     if hot_path:
         modules = hot_path.get("modules") or []
-        detail = f"{len(modules)} modules: {', '.join(modules)}" if modules else hot_path.get("why", "")
+        compiled = hot_path.get("modules_compiled") or len(modules)
+        detail = native.loaded_text(modules, compiled) if modules else hot_path.get("why", "")
         lines.append(f"hot path: {hot_path.get('path', '?')} ({detail})")
     accel = status.get("acceleration", {})
     sockets = {s.get("venue"): s for s in accel.get("sockets", [])}
