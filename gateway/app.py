@@ -909,12 +909,7 @@ class GatewayProcess:
         out: dict[str, Any] = self.engine.status()
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
-        hot_path = native.describe()
-        out["hot_path"] = {
-            **hot_path,
-            "modules": native.compiled_modules(),  # loaded so far, of the ``modules_compiled``
-            "modules_compiled": len(native.MODULES) if hot_path["modules"] else 0,
-        }
+        out["hot_path"] = native.hot_path_status()
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
         out["known_accounts"] = self.known_accounts(scan_open_orders=False)

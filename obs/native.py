@@ -163,6 +163,13 @@ def loaded_text(loaded: list[str], compiled: int) -> str:
     return f"{len(loaded)} of the {compiled} compiled modules loaded: {', '.join(loaded)}"
 
 
+def hot_path_status() -> dict[str, object]:
+    """Return ``gateway status``'s ``hot_path``: ``describe`` with ``modules`` the compiled ones loaded so far, of
+    ``modules_compiled`` (0 on pure Python)."""
+    state = describe()
+    return {**state, "modules": compiled_modules(), "modules_compiled": len(MODULES) if state["modules"] else 0}
+
+
 def describe() -> dict[str, object]:
     """Say which path is active: ``{"path": "compiled" | "pure Python", "why": ..., "modules": [...]}``."""
     on = active()

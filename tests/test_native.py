@@ -137,7 +137,7 @@ def test_status_when_a_gateway_runs_compiled_then_text_and_json_count_the_same_m
         "import json, gateway.app\n"
         "from obs import native\n"
         "from gateway.commands.admin import format_status\n"
-        "hot = {**native.describe(), 'modules': native.compiled_modules(), 'modules_compiled': len(native.MODULES)}\n"
+        "hot = native.hot_path_status()\n"
         "print(json.dumps([hot, format_status({'hot_path': hot})]))"
     )
     env = {k: v for k, v in os.environ.items() if k != native.SWITCH}
