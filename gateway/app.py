@@ -522,6 +522,10 @@ class GatewayProcess:
         self._sync_stalled_logged = 0.0
         self._marker_logged = 0.0
         """When writing a deleted open marker again last failed and was logged (0: it did not fail)."""
+        self._lock_restores = 0
+        """Times a deleted ``gateway.lock`` was re-created and locked again (``_check_journal_lock``)."""
+        self._marker_restores = 0
+        """Times a deleted open marker was written again (``_check_open_marker``)."""
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
@@ -798,7 +802,8 @@ class GatewayProcess:
         self._started = True
         hot_path = native.describe()
         if hot_path["modules"]:
-            log.info("hot path: compiled with mypyc (%s)", ", ".join(native.compiled_modules()))
+            loaded = native.loaded_text(native.compiled_modules(), len(native.MODULES))
+            log.info("hot path: compiled with mypyc (%s)", loaded)
         else:
             log.info("hot path: pure Python (%s)", hot_path["why"])
 
@@ -904,7 +909,7 @@ class GatewayProcess:
         out: dict[str, Any] = self.engine.status()
         out["pid"] = os.getpid()
         out["uptime_s"] = round(time.time() - self.started_at, 1)
-        out["hot_path"] = {**native.describe(), "modules": native.compiled_modules()}
+        out["hot_path"] = native.hot_path_status()
         out["recovery"] = self.recovery
         out["risk"] = self.risk.status()
         out["known_accounts"] = self.known_accounts(scan_open_orders=False)
@@ -1077,6 +1082,7 @@ class GatewayProcess:
             return ""
         problem, restored = lock.check()
         if restored:
+            self._lock_restores += 1
             log.critical(
                 "%s: re-created and locked it again (pid %d); the journal file itself stays locked throughout, so "
                 "no second gateway could open it. Find out what deleted it (docs/reliability.md 2.3b)",
@@ -1096,6 +1102,7 @@ class GatewayProcess:
         if failed is not None and now - self._marker_logged < JOURNAL_FILE_RELOG_S:
             return  # tried again every check, logged again every minute
         self._marker_logged = now if failed is not None else 0.0
+        self._marker_restores += 1 if failed is None else 0
         log.critical(
             "the journal's open marker %s was deleted while the gateway runs: %s (first order id %d); find out "
             "what deleted it (docs/reliability.md 2.3c)",
@@ -1140,6 +1147,8 @@ class GatewayProcess:
                 "state": "missing" if self._journal_file_problem else "ok",
                 "problem": self._journal_file_problem or None,
                 "restores": journal.file_restores,
+                "lock_restores": self._lock_restores,
+                "marker_restores": self._marker_restores,
                 "last_problem": self._journal_file_last or None,
                 "sync_lag_seconds": round(self._sync_watch.lag, 3),
                 "sync_stalled": self._sync_watch.stalled,
@@ -1153,7 +1162,7 @@ class GatewayProcess:
         assert journal is not None
         return {
             "journal_file_missing": 1.0 if self._journal_file_problem else 0.0,
-            "journal_file_restores_total": float(journal.file_restores),
+            "journal_file_restores_total": float(journal.file_restores + self._lock_restores + self._marker_restores),
             "journal_sync_lag_seconds": self._sync_watch.lag,
             "journal_sync_stalled": 1.0 if self._sync_watch.stalled else 0.0,
             "journal_sync_stalls_total": float(self._sync_watch.stalls),

@@ -29,6 +29,23 @@ COMMAND_MODULES = (
 EXIT_USAGE = 2
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser: an argument it does not know is its own error, with its own usage (exit 2).
+
+    argparse hands a sub-command's unknown arguments up to the top-level parser, whose error then shows
+    ``usage: gateway [-h] ... COMMAND ...`` instead of the sub-command's options.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse ``args``; exit 2 with this parser's usage if any is left over."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every registered sub-command."""
     parser = argparse.ArgumentParser(
@@ -41,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging threshold (default INFO)",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     subparsers.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

@@ -85,6 +85,7 @@ EXTRA_HELP: Final = {
     "journal_order_rebuild_records_total": "journal records decoded for those rebuilds",
     "venue_orders_live_after_end_total": "orders ended here that the venue showed live, canceled at the venue",
     "venue_messages_held_for_lookup_total": "OUCH messages that waited for the journal search budget (in order)",
+    "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
 }
 """``MetricsSnapshot.extra`` name -> help text; a name not here gets its words as help."""
 

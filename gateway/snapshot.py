@@ -190,7 +190,7 @@ class SnapshotWriter:
                     SUB_BITS,
                     RANGE_BITS,
                     provided,
-                    {**native.describe(), "modules": native.compiled_modules()},
+                    native.hot_path_status(),
                     venue_protocols(config.venues),
                     pages_ahead,
                 )

@@ -125,7 +125,7 @@ def _decide() -> tuple[bool, str]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules[name] = module  # the modules' shims import the shared library by this name
-    return True, f"{len(MODULES)} modules"
+    return True, f"{len(MODULES)} modules compiled"
 
 
 def active() -> bool:
@@ -156,6 +156,22 @@ def compiled_modules() -> list[str]:
         if module is not None and str(getattr(module, "__file__", "")).endswith(".so"):
             found.append(name)
     return found
+
+
+def loaded_text(loaded: list[str], compiled: int) -> str:
+    """Say how many of the ``compiled`` modules this process has loaded so far, and which.
+
+    A module is loaded when the gateway first imports it: a FIX venue's modules only with a FIX venue
+    configured, so a gateway with OUCH alone loads fewer than ``make venv`` compiled.
+    """
+    return f"{len(loaded)} of the {compiled} compiled modules loaded: {', '.join(loaded)}"
+
+
+def hot_path_status() -> dict[str, object]:
+    """Return ``gateway status``'s ``hot_path``: ``describe`` with ``modules`` the compiled ones loaded so far, of
+    ``modules_compiled`` (0 on pure Python)."""
+    state = describe()
+    return {**state, "modules": compiled_modules(), "modules_compiled": len(MODULES) if state["modules"] else 0}
 
 
 def describe() -> dict[str, object]:

@@ -54,7 +54,7 @@ def test_switch_when_off_then_every_module_is_the_compiled_extension() -> None:
     assert result["compiled"] == list(native.MODULES)
     assert result["state"] == {
         "path": "compiled",
-        "why": f"{len(native.MODULES)} modules",
+        "why": f"{len(native.MODULES)} modules compiled",
         "modules": list(native.MODULES),
     }
 
@@ -117,10 +117,36 @@ def test_stale_build_when_imported_then_pure_python(tmp_path: Path) -> None:
 
 
 def test_status_when_rendered_then_names_the_hot_path() -> None:
-    compiled = {"path": "compiled", "why": "2 modules", "modules": ["risk.checks", "obs.histogram"]}
-    pure = {"path": "pure Python", "why": "GATEWAY_PURE_PYTHON=1", "modules": []}
-    assert "hot path: compiled (2 modules: risk.checks, obs.histogram)" in format_status({"hot_path": compiled})
+    compiled = {
+        "path": "compiled",
+        "why": "3 modules compiled",
+        "modules": ["risk.checks", "obs.histogram"],
+        "modules_compiled": 3,
+    }
+    pure = {"path": "pure Python", "why": "GATEWAY_PURE_PYTHON=1", "modules": [], "modules_compiled": 0}
+    # rev46ops: "compiled (2 modules: ...)" beside --json's why "3 modules": the list holds the loaded ones only
+    assert "hot path: compiled (2 of the 3 compiled modules loaded: risk.checks, obs.histogram)" in format_status(
+        {"hot_path": compiled}
+    )
     assert "hot path: pure Python (GATEWAY_PURE_PYTHON=1)" in format_status({"hot_path": pure})
+
+
+def test_status_when_a_gateway_runs_compiled_then_text_and_json_count_the_same_modules() -> None:
+    _built()
+    probe = (
+        "import json, gateway.app\n"
+        "from obs import native\n"
+        "from gateway.commands.admin import format_status\n"
+        "hot = native.hot_path_status()\n"
+        "print(json.dumps([hot, format_status({'hot_path': hot})]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != native.SWITCH}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    hot, text = json.loads(result.stdout)
+    assert hot["why"] == f"{len(native.MODULES)} modules compiled"
+    loaded = hot["modules"]
+    assert 0 < len(loaded) < len(native.MODULES)  # the FIX venue's modules: not imported without a FIX venue
+    assert f"hot path: compiled ({len(loaded)} of the {len(native.MODULES)} compiled modules loaded: " in text
 
 
 def _tree_with_build(tmp_path: Path) -> Path:

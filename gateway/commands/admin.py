@@ -15,7 +15,8 @@ import msgspec
 from gateway.admin import AdminError, AdminNoAnswerError, admin_request, fetch_status
 from gateway.commands.output import write_stdout
 from gateway.config import ConfigError, load_config
-from gateway.ops.onload_env import EfSetting, describe_settings
+from gateway.ops.onload_env import MISSING, EfSetting, describe_settings
+from obs import native
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
 EXIT_REFUSED = 1
@@ -255,7 +256,8 @@ def format_status(status: dict[str, Any]) -> str:
     hot_path = status.get("hot_path") or {}
     if hot_path:
         modules = hot_path.get("modules") or []
-        detail = f"{len(modules)} modules: {', '.join(modules)}" if modules else hot_path.get("why", "")
+        compiled = hot_path.get("modules_compiled") or len(modules)
+        detail = native.loaded_text(modules, compiled) if modules else hot_path.get("why", "")
         lines.append(f"hot path: {hot_path.get('path', '?')} ({detail})")
     accel = status.get("acceleration", {})
     sockets = {s.get("venue"): s for s in accel.get("sockets", [])}
@@ -269,10 +271,11 @@ def format_status(status: dict[str, Any]) -> str:
             settings = msgspec.convert(accel.get("onload_env") or [], list[EfSetting])
         except msgspec.ValidationError:
             settings = []
+        present = [s for s in settings if s.source != MISSING]  # planned for a stack the kernel path has not got
         if mode == "onload":
             lines.append(f"onload environment: {describe_settings(settings)}")
-        elif settings:
-            lines.append(f"onload environment: ignored on the kernel path: {describe_settings(settings)}")
+        elif present:
+            lines.append(f"onload environment: ignored on the kernel path: {describe_settings(present)}")
         else:
             lines.append("onload environment: not used (kernel path)")
     io_uring = status.get("io_uring") or {}
@@ -358,6 +361,12 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(
             f"journal file: restored {journal_file['restores']} times after it was deleted while open "
             f"(last: {journal_file.get('last_problem')})"
+        )
+    lock_restores, marker_restores = journal_file.get("lock_restores", 0), journal_file.get("marker_restores", 0)
+    if lock_restores or marker_restores:
+        lines.append(
+            f"journal directory: gateway.lock put back {lock_restores} times, .open marker {marker_restores} times "
+            "after they were deleted while running (find out what deletes them)"
         )
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:

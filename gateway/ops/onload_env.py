@@ -37,6 +37,7 @@ PROFILE = "profile"
 ENVIRONMENT = "environment"
 LAUNCHER = "launcher"
 UNPLANNED = "unplanned"
+MISSING = "missing"
 
 _SHIM = r"""
 _gw_force="$1"; _gw_top="$2"; _gw_dirs="$3"
@@ -150,7 +151,8 @@ class EfSetting(msgspec.Struct, frozen=True):
     value: str
     source: str
     """``profile``, ``environment`` (inherited from the caller and kept), ``launcher`` (its own flags)
-    or, in the gateway, ``unplanned`` (not what the launcher planned)."""
+    or, in the gateway, ``unplanned`` (not what the launcher planned) or ``missing`` (planned, not received:
+    ``value`` is empty)."""
     origin: str
     """The profile file that set it, the caller, or the launcher flag."""
     profile_value: str | None = None
@@ -227,7 +229,8 @@ def observe_onload_environment(environ: Mapping[str, str]) -> list[EfSetting]:
 
     A variable the launcher did not plan, or with another value, is ``unplanned`` (something
     between the launcher and the gateway set it: ``/etc/openonload.sh``, ``~/.openonload.sh``,
-    a wrapper). Without the launcher, every ``EF_*`` is ``environment``.
+    a wrapper); one it planned that the process does not have is ``missing`` (a wrapper dropped
+    it: Onload's default applies). Without the launcher, every ``EF_*`` is ``environment``.
     """
     planned: dict[str, EfSetting] = {}
     raw = environ.get(ONLOAD_ENV_ENV)
@@ -247,7 +250,19 @@ def observe_onload_environment(environ: Mapping[str, str]) -> list[EfSetting]:
             found.append(EfSetting(name, value, UNPLANNED, f"the launcher planned {plan.value}", plan.profile_value))
         else:
             found.append(plan)
+    for name, plan in planned.items():
+        if name not in environ:
+            says = f"the launcher planned {plan.value} ({_note(plan)}), not in this process's environment"
+            found.append(EfSetting(name, "", MISSING, says, plan.profile_value))
+    found.sort(key=lambda setting: setting.name)
     return found
+
+
+def _note(setting: EfSetting) -> str:
+    """Return where ``setting`` comes from, as the start-up line says it: ``profile gateway-latency.opf``."""
+    if setting.source == PROFILE:
+        return f"{setting.source} {os.path.basename(setting.origin)}"
+    return f"{setting.source}: {setting.origin}"
 
 
 def describe_settings(settings: Sequence[EfSetting]) -> str:
@@ -256,8 +271,10 @@ def describe_settings(settings: Sequence[EfSetting]) -> str:
         return "none"
     parts = []
     for setting in settings:
-        origin = os.path.basename(setting.origin) if setting.source == PROFILE else setting.origin
-        note = f"{setting.source} {origin}" if setting.source == PROFILE else f"{setting.source}: {origin}"
+        if setting.source == MISSING:
+            parts.append(f"{setting.name} MISSING ({setting.origin}: Onload's default applies)")
+            continue
+        note = _note(setting)
         if setting.source != PROFILE and setting.profile_value is not None and setting.profile_value != setting.value:
             note += f"; the profile sets {setting.profile_value}"
         parts.append(f"{setting.name}={setting.value} ({note})")

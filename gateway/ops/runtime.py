@@ -35,7 +35,14 @@ from gateway.ops.gc_control import GcController
 from gateway.ops.gc_control import word_status as word_gc_status
 from gateway.ops.iouring import GuardResult, IoUringGuard, block_io_uring
 from gateway.ops.onload import OnloadExtensions
-from gateway.ops.onload_env import ENVIRONMENT, UNPLANNED, EfSetting, describe_settings, observe_onload_environment
+from gateway.ops.onload_env import (
+    ENVIRONMENT,
+    MISSING,
+    UNPLANNED,
+    EfSetting,
+    describe_settings,
+    observe_onload_environment,
+)
 from gateway.ops.sockets import AccelerationRegistry, VenueSocketTuner
 from gateway.ops.spinner import LoopSpinner
 from gateway.ops.spinner import word_status as word_spinner_status
@@ -58,13 +65,14 @@ class LoopImpl(enum.StrEnum):
 def onload_env_line(acceleration: Acceleration, settings: list[EfSetting]) -> tuple[int, str]:
     """Return the level and text of the start-up line listing the ``EF_*`` of this process."""
     if not acceleration.onload:
-        if not settings:
+        present = [s for s in settings if s.source != MISSING]  # planned for a stack this process has not got
+        if not present:
             return logging.INFO, "onload environment: none (kernel path)"
-        return logging.INFO, f"onload environment: ignored on the kernel path: {describe_settings(settings)}"
+        return logging.INFO, f"onload environment: ignored on the kernel path: {describe_settings(present)}"
     doubtful = [
         s
         for s in settings
-        if s.source == UNPLANNED or (s.source == ENVIRONMENT and s.profile_value not in (None, s.value))
+        if s.source in (UNPLANNED, MISSING) or (s.source == ENVIRONMENT and s.profile_value not in (None, s.value))
     ]
     level = logging.WARNING if doubtful else logging.INFO
     return level, f"onload environment: {describe_settings(settings)}"

@@ -20,6 +20,7 @@ import pytest
 
 from gateway.commands.admin import format_status
 from tests.ops.conftest import epoll_adds, io_uring_setup_results, require_tool, run_traced
+from tests.ops.test_startup_log_doc import documented
 
 FAKE_LIBONLOAD_C = r"""
 #include <stdint.h>
@@ -237,3 +238,53 @@ def test_startup_when_launcher_planned_ef_variables_then_one_line_and_status_say
         "EF_SPIN_USEC": ("unplanned", "7"),
     }
     assert line.split("onload environment: ")[1] in format_status(out["status"])
+
+
+def test_startup_when_planned_ef_variables_never_arrive_then_warns_naming_each_missing_and_status_lists_them(
+    tmp_path: Path, fake_libonload: Path
+) -> None:
+    # rev46ops: a site's onload wrapper dropped EF_UL_EPOLL and EF_EPOLL_MT_SAFE; only unplanned values were flagged
+    planned = [
+        {"name": "EF_EPOLL_MT_SAFE", "value": "1", "source": "profile", "origin": "/opt/gw/gateway-latency.opf"},
+        {"name": "EF_NAME", "value": "gateway", "source": "profile", "origin": "/opt/gw/gateway-latency.opf"},
+        {"name": "EF_NO_FAIL", "value": "0", "source": "launcher", "origin": "--strict-acceleration"},
+        {"name": "EF_UL_EPOLL", "value": "1", "source": "profile", "origin": "/opt/gw/gateway-latency.opf",
+         "profile_value": "1"},
+    ]  # fmt: skip
+    env = {
+        "LD_PRELOAD": str(fake_libonload),
+        "GATEWAY_ACCEL_MODE": "onload",
+        "GATEWAY_ONLOAD_ENV": json.dumps(planned),
+        "EF_NAME": "gateway",
+        "EF_NO_FAIL": "0",
+    }
+    _, stderr, out = _run_child(tmp_path, env)
+    line = next(line for line in stderr.splitlines() if "onload environment:" in line)
+    assert line == (
+        "WARNING gateway.ops.runtime: onload environment: EF_EPOLL_MT_SAFE MISSING (the launcher planned 1"
+        " (profile gateway-latency.opf), not in this process's environment: Onload's default applies),"
+        " EF_NAME=gateway (profile gateway-latency.opf), EF_NO_FAIL=0 (launcher: --strict-acceleration),"
+        " EF_UL_EPOLL MISSING (the launcher planned 1 (profile gateway-latency.opf), not in this process's"
+        " environment: Onload's default applies)"
+    )
+    assert documented(f"2026-12-06 02:38:36,434 {line}"), line
+    settings = {s["name"]: (s["source"], s["value"]) for s in out["status"]["acceleration"]["onload_env"]}
+    assert settings == {
+        "EF_EPOLL_MT_SAFE": ("missing", ""),
+        "EF_NAME": ("profile", "gateway"),
+        "EF_NO_FAIL": ("launcher", "0"),
+        "EF_UL_EPOLL": ("missing", ""),
+    }
+    assert line.split("onload environment: ")[1] in format_status(out["status"])
+
+
+def test_startup_when_the_launcher_chose_the_kernel_but_onload_is_preloaded_then_warns_as_the_guide_lists(
+    tmp_path: Path, fake_libonload: Path
+) -> None:
+    # rev46ops: LD_PRELOAD set by hand, no onload on PATH: the WARNING was missing from the guide's section 6
+    env = {"LD_PRELOAD": str(fake_libonload), "GATEWAY_ACCEL_MODE": "kernel", "GATEWAY_ACCEL_REASON": "no onload"}
+    _, stderr, out = _run_child(tmp_path, env)
+    (line,) = (line for line in stderr.splitlines() if line.startswith("WARNING gateway.ops.runtime: acceleration"))
+    assert line.endswith("acceleration: launcher chose the kernel path but Onload is active in this process")
+    assert documented(f"2026-12-06 02:38:36,434 {line}"), line
+    assert out["status"]["acceleration"]["mode"] == "onload"

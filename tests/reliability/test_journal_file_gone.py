@@ -17,6 +17,7 @@ import pytest
 
 from gateway.admin import fetch_metrics
 from gateway.client import GatewayClient
+from gateway.commands.admin import format_status
 from gateway.journal import read_journal
 from gateway.protocol.messages import OrderAccepted, OrderRejected
 from model.enums import Side
@@ -98,12 +99,39 @@ async def test_journal_directory_deleted_while_running_then_made_again_and_a_res
         assert all(isinstance(event, OrderAccepted) for event in after)
         status = gateway.status()
         assert status["journal_file"]["restores"] == 1 and status["journal_error"] is None
+        assert status["journal_file"]["lock_restores"] == 1 and status["journal_file"]["marker_restores"] == 1
+        assert fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 3.0  # all three files put back
     finally:
         await client.close()
     assert gateway.stop() == 0
     assert len(order_ids_by_cl_ord_id(journal, "S1")) == 10
     gateway.start()
     assert gateway.status()["recovery"]["orders"] == 10
+
+
+async def test_lock_file_and_open_marker_deleted_while_running_then_put_back_and_counted_for_the_alert(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    journal = gateway.journal()
+    lock, marker = journal.parent / "gateway.lock", journal.with_name(journal.name + ".open")
+    assert fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 0.0
+    lock.unlink()
+    await wait_for(lock.exists, 5, "gateway.lock back")
+    # the old code: put back and logged CRITICAL, but the counter stayed 0, so GatewayJournalFileRestored never fired
+    await wait_for(lambda: fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 1.0, 5, "counted")
+    marker.unlink()
+    await wait_for(marker.exists, 5, "the open marker back")
+    await wait_for(lambda: fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 2.0, 5, "counted")
+    status = gateway.status()
+    files = status["journal_file"]
+    assert (files["restores"], files["lock_restores"], files["marker_restores"]) == (0, 1, 1)
+    assert "gateway.lock put back 1 times, .open marker 1 times" in format_status(status)
+    log = gateway.log_text()
+    assert "re-created and locked it again" in log and "wrote it again" in log
+    assert gateway.stop() == 0
 
 
 async def test_journal_directory_deleted_while_stopped_then_start_refused_until_the_note_is_moved_aside(
