@@ -101,6 +101,7 @@ from venues.ouch.messages import (
 )
 from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
+from venues.ouch.owed import load_owed_cancels, save_owed_cancels
 from venues.ouch.refcount import RefCounter
 from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
@@ -428,10 +429,12 @@ class OuchVenue(VenueAdapter):
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
         nothing to apply, by OUCH type letter (``counters["after_end"]`` is their sum)."""
-        self._late_cancels: dict[int, list[int]] = {}
+        self._late_cancels: dict[int, list[int]] = load_owed_cancels(
+            config.state_dir, config.name, self._store.day, self._store.session
+        )
         """UserRefNum -> [order id, shares the venue showed open (-1: not said)] of an order that ended here which
         the venue showed live: canceled at the venue at once, and again after each login until the venue answers
-        (``_live_after_end``)."""
+        (``_live_after_end``); kept on file across restarts (``_save_owed``, ``venues.ouch.owed``)."""
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
         self._restored: dict[int, list[int]] = {}
@@ -1308,7 +1311,8 @@ class OuchVenue(VenueAdapter):
                 return True
         elif letter == "U":
             assert isinstance(decoded, OrderReplaced)
-            late.pop(decoded.orig_user_ref_num, None)  # replaced: the original number is not live any more
+            if late.pop(decoded.orig_user_ref_num, None) is not None:  # replaced: the original number is not live
+                self._save_owed()
             if decoded.order_state != ORDER_STATE_DEAD:
                 self._live_after_end(seq, "Order Replaced", urn, order_id, decoded.quantity)
                 return True
@@ -1317,7 +1321,8 @@ class OuchVenue(VenueAdapter):
             if decoded.quantity > 0:
                 self._live_after_end(seq, "Order Modified", urn, order_id, decoded.quantity)
                 return True
-            late.pop(urn, None)
+            if late.pop(urn, None) is not None:
+                self._save_owed()
         elif letter in "CD":
             shares = decoded.quantity if letter == "C" else decoded.decrement_shares
             waiting = late.get(urn)
@@ -1325,7 +1330,9 @@ class OuchVenue(VenueAdapter):
                 waiting[1] -= shares
                 if waiting[1] <= 0 or shares == 0 or (letter == "C" and decoded.reason == "U"):
                     del late[urn]
+                self._save_owed()
         elif letter == "I" and late.pop(urn, None) is not None:
+            self._save_owed()
             log.error(
                 "venue %s: Cancel Reject (sequence %d) for UserRefNum %d of order %d, which ended here and which the "
                 "gateway was canceling at the venue: it may still be live there; ask the venue desk",
@@ -1336,6 +1343,21 @@ class OuchVenue(VenueAdapter):
             )
         self._after_end(seq, letter, urn, order_id)
         return True
+
+    def _save_owed(self) -> None:
+        """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
+        store = self._store
+        try:
+            save_owed_cancels(self.config.state_dir, self.name, store.day, store.session, self._late_cancels)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the Cancels owed to the venue (%d) to %s: %s; they go out, but a crash "
+                "before the venue answers them would lose them: check the account's open orders with the venue desk",
+                self.name,
+                len(self._late_cancels),
+                self.config.state_dir,
+                exc,
+            )
 
     def _after_end(self, seq: int, letter: str, urn: int, order_id: int) -> None:
         """Count a message about order ``order_id``, ended here, that has nothing to apply (not unknown)."""
@@ -1362,10 +1384,12 @@ class OuchVenue(VenueAdapter):
         """
         waiting = self._late_cancels.get(urn)
         if waiting is not None:  # already being canceled: the venue said more about it (a Restated ...)
-            if open_qty >= 0:
+            if open_qty >= 0 and waiting[1] != open_qty:
                 waiting[1] = open_qty
+                self._save_owed()
             return
         self._late_cancels[urn] = [order_id, open_qty]
+        self._save_owed()  # on file before the Cancel goes out and before anything of this message is journaled
         self.counters["live_after_end"] += 1
         log.error(
             "venue %s: %s at sequence %d shows order %d live at the venue as UserRefNum %d%s, but the order ended "
@@ -1396,6 +1420,7 @@ class OuchVenue(VenueAdapter):
             waiting[1] -= message.quantity
             if waiting[1] <= 0:
                 del self._late_cancels[message.user_ref_num]
+            self._save_owed()
         self.counters["executions_after_end"] += 1
         self.event_sink(
             VenueExecuted(
@@ -1789,6 +1814,7 @@ class OuchVenue(VenueAdapter):
             del self._refs[urn]
         if live:
             self._late_cancels[urn] = [order_id, quantity]
+            self._save_owed()  # on file before the VenueRejected is journaled and the Cancel goes out
             if self._live:
                 pack_cancel_order(self._session.out, urn, 0)
         self.event_sink(
@@ -1968,7 +1994,8 @@ class OuchVenue(VenueAdapter):
         urn = message.user_ref_num
         self._inflight.pop(urn | _CANCEL_KEY, None)
         if urn not in self._refs and self._unmapped_not_live(seq, "P", urn):
-            self._late_cancels.pop(urn, None)
+            if self._late_cancels.pop(urn, None) is not None:
+                self._save_owed()
             return
         self._ignore("P", seq, message)
 
@@ -2358,7 +2385,9 @@ class OuchVenue(VenueAdapter):
                     left,
                 )
         self._inflight.clear()
-        self._late_cancels.clear()  # numbers of a session that is over: the venue took its orders off
+        if self._late_cancels:
+            self._late_cancels.clear()  # numbers of a session that is over: the venue took its orders off
+            self._save_owed()
         self._refs.clear()
         self._replace_refs.clear()
         self._chains.clear()
