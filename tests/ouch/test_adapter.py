@@ -270,7 +270,7 @@ def test_cancel_when_order_unknown_then_refused_without_sending(tmp_path: Path) 
 
 
 def test_messages_without_events_when_received_then_counted_not_raised(tmp_path: Path) -> None:
-    link = _up(tmp_path)
+    link = _up(tmp_path, max_refetches=0)  # UserRefNum 999, never issued: taken as not ours at once (no refetch)
     link.send_new(make_order(22, price=PX))
     link.core.exchange.system_event("E")
     assert link.core.exchange.break_trade(next(iter(link.core.exchange.executions)))

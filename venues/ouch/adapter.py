@@ -1295,7 +1295,11 @@ class OuchVenue(VenueAdapter):
         shares, the AIQ's "quantity prevented from trading" never traded; a Rejected, a Cancel Reject; a dead
         Accepted/Replaced; a Modified to 0): counted after-end by type (``after_end_by_type``), not unknown.
         Not found (another session's number, another gateway's, never sent): False, the caller counts it unknown.
+        A number never issued this session (0, or above the highest handed out) is first asked for again
+        (``_never_issued``): the stream is most likely out of frame.
         """
+        if (urn <= 0 or urn > self._store.last_issued) and self._never_issued(seq, kind, urn):
+            return True
         order_id = self._ended_order(urn)
         if not order_id:
             return False
@@ -1343,6 +1347,32 @@ class OuchVenue(VenueAdapter):
             )
         self._after_end(seq, letter, urn, order_id)
         return True
+
+    def _never_issued(self, seq: int, kind: int, urn: int) -> bool:
+        """Ask the venue again for message ``seq`` about UserRefNum ``urn``, never issued here; False: take it as is.
+
+        OUCH 5.0 UserRefNums begin at 1 and only this gateway issues the account's numbers (the store's high water),
+        so such a message was most likely framed wrongly (a truncated packet before it: its bytes read as this
+        one's): not applied, the login asks for ``seq`` again (``SoupClientSession.refetch``, counted
+        ``refetches``), at most ``max_refetches`` times in a row; then (``refetch_given_up``, ERROR) it is taken
+        as today: not ours (``ref_never_issued``, ``unknown_user_ref_num``). Not while the store's high water is
+        unknown (``_query_refnums``: its file was lost).
+        """
+        if not self.config.max_refetches or self._query_refnums:
+            return False
+        text = f"{outbound_name(kind)} for UserRefNum {urn}, never issued: the stream may be out of frame"
+        if self._session.refetch(seq, text):
+            return True
+        self.counters["refetch_given_up"] += 1
+        log.error(
+            "venue %s: message at sequence %d named UserRefNum %d, never issued, %d times in a row: taken as not "
+            "ours (refetch_given_up); reconcile with the venue desk",
+            self.name,
+            seq,
+            urn,
+            self._session.refetch_repeats,
+        )
+        return False
 
     def _save_owed(self) -> None:
         """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
