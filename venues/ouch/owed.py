@@ -64,9 +64,7 @@ def load_owed_cancels(state_dir: str | Path, name: str, day: str, session: str) 
     }
 
 
-def save_owed_cancels(
-    state_dir: str | Path, name: str, day: str, session: str, cancels: dict[int, list[int]]
-) -> None:
+def save_owed_cancels(state_dir: str | Path, name: str, day: str, session: str, cancels: dict[int, list[int]]) -> None:
     """Write the Cancels owed in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot."""
     path = owed_cancels_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
