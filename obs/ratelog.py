@@ -5,10 +5,10 @@ Two policies, each counting per key:
 * ``IntervalLog``: the first occurrence, then at most one line per key per interval; the next
   line logged says how many were suppressed. Needs the caller's clock.
 * ``PowerOfTwoLog``: the 1st, 2nd, 4th, 8th... occurrence of each key, with the count so far.
-  Needs no clock.
+  Needs no clock. ``is_power_of_two`` is the same policy for a count the caller keeps itself.
 * ``WindowLog``: every occurrence, up to ``per_window`` per key per window; past it one line says the rest
   of the window is not logged one by one (and where it is), and the next line logged says how many were not.
-  Needs the caller's clock. For events each of which matters (a late fill is money). ``is_power_of_two`` is the same policy for a count the caller keeps itself.
+  Needs the caller's clock. For events each of which matters (a late fill is money).
 
 Records name the caller of ``log`` as their origin (``stacklevel``), not this module.
 """

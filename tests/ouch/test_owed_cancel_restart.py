@@ -15,7 +15,7 @@ from gateway.engine import Engine
 from gateway.protocol.messages import NewOrder, OrderRejected
 from model.enums import Side
 from model.order import OrderState
-from tests.harness import MemoryLink, Rig
+from tests.harness import MemoryLink
 from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
 from venues.base import VenueState
 from venues.ouch.owed import load_owed_cancels

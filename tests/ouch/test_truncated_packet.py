@@ -18,7 +18,7 @@ from tests.ouch.harness import Link, make_order
 
 
 def _executed(user_ref_num: int, match: int) -> bytes:
-    """Order Executed: Type E | Timestamp | UserRefNum | Quantity 5 | Price 150.25 | Liquidity A | Match | no appendage."""
+    """Order Executed: E | Timestamp | UserRefNum | Quantity 5 | Price 150.25 | Liquidity A | Match | no appendage."""
     return hexb("45", TS_0930, f"{user_ref_num:08x}", "00 00 00 05", PRICE_150_25, "41", f"{match:016x}", "00 00")
 
 
