@@ -1307,6 +1307,9 @@ class OuchVenue(VenueAdapter):
             self._late_execution(seq, order_id, decoded)
             return True
         letter = _UNMAPPED_KINDS[kind]
+        if seq <= self._replay_upto and urn not in self._late_cancels:  # a renumbered venue's copy (see below)
+            self._replayed(seq, letter, urn, order_id)
+            return True
         late = self._late_cancels
         if letter == "A":
             _urn, quantity, _price, _ref, order_state = decoded
@@ -1388,6 +1391,29 @@ class OuchVenue(VenueAdapter):
                 self.config.state_dir,
                 exc,
             )
+
+    def _replayed(self, seq: int, letter: str, urn: int, order_id: int) -> None:
+        """Drop a message, numbered in the replay window, about a number no longer mapped whose order the journal names.
+
+        A venue that restarted its numbering and replays the messages already applied (``_replay_window``) sends
+        those of orders that ended here (released from memory, or ended before a restart) and of numbers a Replace
+        retired (the order is open under its new one): the venue answered each of them before, so such a message
+        is that answer again, not the venue working an order the gateway does not track (no ``live_after_end``, no
+        Cancel). Counted ``replayed_after_renumbering``, logged at WARNING (1st, 2nd, 4th...). An Executed is not
+        dropped here: the core drops a repeated Match Number.
+        """
+        self.counters["replayed_after_renumbering"] += 1
+        self._rare(
+            "replayed",
+            "%s message at sequence %d for UserRefNum %d of order %d repeats one already applied (the venue restarted "
+            "its numbering below the %d messages seen, but sends them again; the number is not mapped any more): "
+            "not applied",
+            letter,
+            seq,
+            urn,
+            order_id,
+            self._replay_upto,
+        )
 
     def _after_end(self, seq: int, letter: str, urn: int, order_id: int) -> None:
         """Count a message about order ``order_id``, ended here, that has nothing to apply (not unknown)."""
