@@ -200,3 +200,26 @@ def test_login_below_after_a_restart_when_the_venue_replays_a_replaced_order_the
     assert [r.type for r in second.core.exchange.records[records:]] == ["Q"]  # its Account Query; no stray Cancel
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert _open(engine2) == {"a1": 80}
+
+
+def test_login_below_after_a_restart_when_the_venue_replays_a_partial_canceled_then_not_applied_twice(
+    tmp_path: Path,
+) -> None:
+    """rev46ouch t4/t4b: the Canceled Timestamps were kept in memory only: after kill -9 the copy was applied again."""
+    link, _engine, _strat = _two_orders_a_cancel_and_a_fill(tmp_path)
+    packets = list(link.core.stream.packets)
+    link.disconnect()  # kill -9
+
+    second, engine2, _rig2 = restart_from_journal(link, tmp_path)
+    assert _open(engine2) == {"a1": 80, "b1": 70}
+    a1 = next(o for o in engine2.orders.values() if o.cl_ord_id == "a1")
+    assert a1.venue_cancel_ts == TS + 5_000  # the Canceled's Timestamp, rebuilt from the journal
+    _relogin_below(second, engine2, packets)
+
+    assert second.venue.state is VenueState.UP
+    assert _open(engine2) == {"a1": 80, "b1": 70}  # the Canceled of 20 is not taken off a second time
+    assert second.venue.status()["replayed_after_renumbering"] >= 1
+    second.core.stream.append(_canceled(TS + 9_000, 1, 10))  # the venue's next message is new: applied
+    second.pump()
+    engine2.flush()
+    assert _open(engine2) == {"a1": 70, "b1": 70}

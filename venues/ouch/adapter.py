@@ -668,6 +668,8 @@ class OuchVenue(VenueAdapter):
             self._restored[order.order_id] = []
         chain.order = order
         chain.open_qty = order.leaves_qty
+        if order.venue_cancel_ts > chain.last_cancel_ns:  # from the journal: a renumbered venue's copy is no later
+            chain.last_cancel_ns = order.venue_cancel_ts
         known = self._restored.setdefault(order.order_id, [])
         if user_ref_num not in known:
             known.append(user_ref_num)
@@ -1930,11 +1932,15 @@ class OuchVenue(VenueAdapter):
             self._settle(chain, urn)
         if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
             chain.open_qty = 0
-            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason)))
+            self.event_sink(
+                VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
+            )
             self._finish(chain)
             return
         chain.open_qty -= quantity
-        self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
+        self.event_sink(
+            VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason), chain.last_cancel_ns)
+        )
         if chain.open_qty <= 0:
             self._finish(chain)
 
