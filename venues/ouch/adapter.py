@@ -668,8 +668,7 @@ class OuchVenue(VenueAdapter):
             self._restored[order.order_id] = []
         chain.order = order
         chain.open_qty = order.leaves_qty
-        if order.venue_cancel_ts > chain.last_cancel_ns:  # from the journal: a renumbered venue's copy is no later
-            chain.last_cancel_ns = order.venue_cancel_ts
+        chain.last_cancel_ns = max(chain.last_cancel_ns, order.venue_cancel_ts)  # from the journal (renumbered copy)
         known = self._restored.setdefault(order.order_id, [])
         if user_ref_num not in known:
             known.append(user_ref_num)
