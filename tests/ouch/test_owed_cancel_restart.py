@@ -15,9 +15,9 @@ from gateway.engine import Engine
 from gateway.protocol.messages import NewOrder, OrderRejected
 from model.enums import Side
 from model.order import OrderState
+from model.venue_events import VenueState
 from tests.harness import MemoryLink
 from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
-from venues.base import VenueState
 from venues.ouch.owed import load_owed_cancels
 
 SYMBOL = 18  # Order Accepted: Type 0, Timestamp 1, UserRefNum 9, Side 13, Quantity 14, Symbol 18, Price 26
