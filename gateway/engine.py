@@ -130,7 +130,7 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from obs.ratelog import IntervalLog, is_power_of_two
+from obs.ratelog import IntervalLog, WindowLog, is_power_of_two
 from risk.api import RiskGate
 from risk.engine import RiskEngine
 from venues.base import VenueAdapter
@@ -158,6 +158,8 @@ REPLAY_RESUME_EVENTS: Final = 1024
 
 BATCH_BYTES: Final = 4096
 """Strategy bytes processed between two flushes (about 60 NewOrder frames)."""
+LATE_FILLS_LOGGED_PER_S: Final = 10
+"""Late fills logged one by one per second (``Engine._late_fill``); the rest are in the journal and counted."""
 HELD_INPUT_LIMIT: Final = 1 << 20
 """Bytes held unread behind a Hello that waits for its Welcome above which the connection is no longer read."""
 READ_TURN_BYTES: Final = 4 * BATCH_BYTES
@@ -257,6 +259,10 @@ class Engine:
         self._counters = EngineCounters()
         self._rarelog = IntervalLog(log)
         """Lines a venue can cause without bound (repeated fills): at most one per kind per 10 s."""
+        self._late_fill_log = WindowLog(
+            log, "each is in the journal and counted in late_fills (gateway_late_fills_total)", LATE_FILLS_LOGGED_PER_S
+        )
+        """Every late fill at ERROR, up to ``LATE_FILLS_LOGGED_PER_S`` a second (then one line saying so)."""
         # the four counters counted per order round trip, as native ints (compiled: a field of this object
         # instead of a generic read and write of a Struct attribute); ``counters`` adds them in when read
         self._n_orders_received = 0
@@ -805,11 +811,15 @@ class Engine:
         )
 
     def _late_fill(self, order: Order, ev: VenueExecuted) -> None:
-        """Count and log (at ERROR, at most once per 10 s) a fill the venue reported after the order ended here."""
+        """Count and log at ERROR a fill the venue reported after the order ended here (each: money).
+
+        Up to ``LATE_FILLS_LOGGED_PER_S`` lines a second; past it one line says the rest of that second is in the
+        journal and counted, and the next line logged says how many were not logged (``obs.ratelog.WindowLog``).
+        """
         counters = self._counters
         counters.late_fills += 1
-        self._rarelog.log(
-            "late_fill",
+        self._late_fill_log.log(
+            "late fills",
             self.clock(),
             logging.ERROR,
             "order %d (%s, strategy %s): venue %s executed %d @ %s (execution %r, venue_seq %d) after the order "

@@ -150,6 +150,8 @@ def canceled(order: Order, ev: VenueCanceled, seq: int, out: Out) -> OrderEvent 
     removed = apply_canceled(order, ev.canceled_qty)
     if removed is None:
         return None
+    if ev.venue_ts:  # OUCH: a renumbered venue's copy is no later (``OuchVenue.restore``)
+        order.venue_cancel_ts = ev.venue_ts
     return Canceled(seq, order.cl_ord_id, removed, order.leaves_qty, ev.reason, ev.text)
 
 

@@ -290,6 +290,8 @@ class Order(OrderTicket, gc=False):
     venue_lapsed: tuple[str, int, int] | None = None
     """(reference, total quantity, price) of a replace reported refused only because the venue's answer was late
     (``VenueCancelRejected.lapsed``): the venue may still apply it (``apply_late_replaced`` clears it)."""
+    venue_cancel_ts: int = 0
+    """The venue's time of the last cancel applied (``VenueCanceled.venue_ts``; rebuilt from the journal)."""
 
     @property
     def is_terminal(self) -> bool:

@@ -86,6 +86,10 @@ class VenueCanceled(_VenueEvent, tag="can", frozen=True):
     canceled_qty: int
     reason: str
     text: str
+    venue_ts: int = 0
+    """The venue's time of the cancel (OUCH: the Canceled or AIQ Canceled Timestamp, ns past midnight); 0: none.
+    Kept on the order (``Order.venue_cancel_ts``), so after a restart a renumbered OUCH venue's copy of a partial
+    Canceled already applied is still recognised (docs/venues/ouch.md)."""
 
 
 class VenueReplaced(_VenueEvent, tag="rep", frozen=True):

@@ -6,6 +6,9 @@ Two policies, each counting per key:
   line logged says how many were suppressed. Needs the caller's clock.
 * ``PowerOfTwoLog``: the 1st, 2nd, 4th, 8th... occurrence of each key, with the count so far.
   Needs no clock. ``is_power_of_two`` is the same policy for a count the caller keeps itself.
+* ``WindowLog``: every occurrence, up to ``per_window`` per key per window; past it one line says the rest
+  of the window is not logged one by one (and where it is), and the next line logged says how many were not.
+  Needs the caller's clock. For events each of which matters (a late fill is money).
 
 Records name the caller of ``log`` as their origin (``stacklevel``), not this module.
 """
@@ -61,3 +64,50 @@ class PowerOfTwoLog:
         if count & (count - 1) == 0:
             self._logger.log(level, text + " (%d so far)", *args, count, stacklevel=2)
         return count
+
+
+class WindowLog:
+    """Log every occurrence of a key, up to ``per_window`` per ``window_ns``; past it, one line saying so."""
+
+    __slots__ = ("_counts", "_logger", "_starts", "_unlogged", "per_window", "where", "window_ns")
+
+    def __init__(
+        self, logger: logging.Logger, where: str, per_window: int = 10, window_ns: int = 1_000_000_000
+    ) -> None:
+        self._logger = logger
+        self.where = where
+        """Where an occurrence that was not logged can be found (a counter, the journal)."""
+        self.per_window = per_window
+        self.window_ns = window_ns
+        self._starts: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._unlogged: dict[str, int] = {}
+
+    def log(self, key: str, now_ns: int, level: int, text: str, *args: object) -> bool:
+        """Log ``text % args`` unless ``key`` had ``per_window`` lines in this window; return True if logged."""
+        start = self._starts.get(key)
+        if start is None or now_ns - start >= self.window_ns:
+            self._starts[key] = now_ns
+            self._counts[key] = 0
+        count = self._counts[key] = self._counts[key] + 1
+        if count <= self.per_window:
+            unlogged = self._unlogged.pop(key, 0)
+            if unlogged:
+                text += " (%d earlier ones were not logged one by one: %s)"
+                args = (*args, unlogged, self.where)
+            self._logger.log(level, text, *args, stacklevel=2)
+            return True
+        self._unlogged[key] = self._unlogged.get(key, 0) + 1
+        if count == self.per_window + 1:
+            self._logger.log(
+                level,
+                "%s: more than %d within %d ms: the rest of them until %d ms after the first are not logged one by "
+                "one (%s); the next one logged says how many were not",
+                key,
+                self.per_window,
+                self.window_ns // 1_000_000,
+                self.window_ns // 1_000_000,
+                self.where,
+                stacklevel=2,
+            )
+        return False

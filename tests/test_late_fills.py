@@ -165,3 +165,42 @@ def test_out_of_place_events_when_many_then_a_line_every_10_s_with_the_count(cap
     assert rig.engine.counters.venue_events_out_of_place == 13
     assert len(lines) == 2  # the old code logged the first 10 of the process and nothing after
     assert "13 out-of-place events so far" in lines[1] and "11 similar lines suppressed" in lines[1]
+
+
+def test_late_fills_when_several_then_each_logged_at_error_and_a_flood_bounded_with_the_count_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """rev46ouch t9: a second late fill within 10 s was logged nowhere; each is money: each is logged (fixouch46)."""
+    from gateway.engine import LATE_FILLS_LOGGED_PER_S
+
+    rig = Rig()
+    link = rig.connect("S1")
+    rig.new_order(link, "A", qty=100)
+    rig.venue.accept(1)
+    rig.venue.cancel(1)
+    rig.engine.flush()
+    link.received()
+    flood = LATE_FILLS_LOGGED_PER_S + 3
+    with caplog.at_level(logging.ERROR, logger="gateway.engine"):
+        rig.venue.fill(1, 7, PX)
+        rig.venue.fill(1, 8, PX)
+        rig.engine.flush()
+        lines = [r.getMessage() for r in caplog.records if "after the order ended" in r.getMessage()]
+        assert len(lines) == 2 and "executed 7 @" in lines[0] and "executed 8 @" in lines[1]  # the second too
+        for _ in range(flood - 2):  # the same second: up to LATE_FILLS_LOGGED_PER_S lines, then one saying so
+            rig.venue.fill(1, 1, PX)
+        rig.engine.flush()
+        rig.clock.advance_ms(1_000)
+        rig.venue.fill(1, 2, PX)  # the next second: logged, with how many were not
+        rig.engine.flush()
+    assert rig.engine.counters.late_fills == flood + 1
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    logged = [m for m in messages if "after the order ended" in m]
+    assert len(logged) == LATE_FILLS_LOGGED_PER_S + 1
+    (bound,) = [m for m in messages if m.startswith("late fills: more than")]
+    assert "counted in late_fills (gateway_late_fills_total)" in bound and "in the journal" in bound
+    assert logged[-1].startswith("order 1") and "executed 2 @" in logged[-1]
+    assert logged[-1].endswith(
+        "(3 earlier ones were not logged one by one: each is in the journal and counted in "
+        "late_fills (gateway_late_fills_total))"
+    )

@@ -36,7 +36,7 @@ def _engine(venue: VenueAdapter, clock: NowNs) -> Engine:
 
 
 def test_ouch_when_execution_names_unknown_user_ref_num_then_engine_counter_counts_it(tmp_path: Path) -> None:
-    link = Link(tmp_path / "ouch")
+    link = Link(tmp_path / "ouch", max_refetches=0)  # a number never issued: taken as not ours at once
     engine, _rig = gateway_over(link, tmp_path / "j")
     link.connect()
     link.send_new(make_order(22, price=PX))  # not through the engine: its accept counts as unknown there too

@@ -170,7 +170,7 @@ def test_cancel_when_order_resting_then_cancel_qty_0_and_canceled_event(tmp_path
     link.venue.send_cancel(order)
     link.pump()
     assert _inbound(link)[1] == CancelOrder(1, 0)
-    assert link.events[-1] == VenueCanceled(2, 12, 100, "U", "user requested")
+    assert link.events[-1] == VenueCanceled(2, 12, 100, "U", "user requested", TS)
 
 
 def test_replace_when_original_executes_first_then_both_map_to_the_order(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_replace_when_original_executes_first_then_both_map_to_the_order(tmp_pat
     link.venue.send_cancel(order)
     link.pump()
     assert _inbound(link)[-1] == CancelOrder(2, 0)
-    assert link.events[-1] == VenueCanceled(4, 13, 400, "U", "user requested")
+    assert link.events[-1] == VenueCanceled(4, 13, 400, "U", "user requested", TS)
 
 
 def test_new_when_venue_rejects_then_rejected_event_with_code_and_text(tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_replace_when_details_invalid_at_venue_then_original_canceled_event(tmp_
     link.send_new(order)
     link.venue.send_replace(order, 5000, PX)
     link.pump()
-    assert link.events[-1] == VenueCanceled(2, 16, 100, "U", "user requested")
+    assert link.events[-1] == VenueCanceled(2, 16, 100, "U", "user requested", TS)
 
 
 def test_replace_when_outside_ouch_limits_then_refused_and_not_sent(tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_cancel_when_order_unknown_then_refused_without_sending(tmp_path: Path) 
 
 
 def test_messages_without_events_when_received_then_counted_not_raised(tmp_path: Path) -> None:
-    link = _up(tmp_path)
+    link = _up(tmp_path, max_refetches=0)  # UserRefNum 999, never issued: taken as not ours at once (no refetch)
     link.send_new(make_order(22, price=PX))
     link.core.exchange.system_event("E")
     assert link.core.exchange.break_trade(next(iter(link.core.exchange.executions)))
@@ -417,7 +417,7 @@ def test_restart_when_restored_and_resumed_then_only_new_events_and_higher_user_
     second.pump()
     second.venue.send_cancel(resting)
     second.pump()
-    assert second.events[-1] == VenueCanceled(5, 30, 100, "U", "user requested")
+    assert second.events[-1] == VenueCanceled(5, 30, 100, "U", "user requested", TS)
 
 
 def test_restore_when_replace_was_in_flight_then_replace_resent_with_both_numbers_known(

@@ -115,7 +115,9 @@ async def test_cancel_when_order_resting_then_canceled(open_session: Start) -> N
     session.venue.send_cancel(order)
     session.venue.flush()
     await wait_until(lambda: len(session.events) == 2, "canceled")
-    assert session.events[1] == VenueCanceled(2, 2, 100, "U", "user requested")
+    canceled = session.events[1]
+    assert isinstance(canceled, VenueCanceled) and canceled.venue_ts > 0  # the Canceled's Timestamp (fixouch46)
+    assert canceled == VenueCanceled(2, 2, 100, "U", "user requested", canceled.venue_ts)
 
 
 async def test_replace_when_order_resting_then_replaced_with_new_leaves(open_session: Start) -> None:

@@ -23,7 +23,7 @@ from model.venue_events import (
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
 from tests.harness import sent_ref
-from tests.ouch.harness import PX, Link, make_order
+from tests.ouch.harness import PX, TS, Link, make_order
 
 RESTING = PX - 100
 
@@ -139,7 +139,7 @@ def test_relogin_when_a_replace_was_lost_and_a_later_number_arrived_then_cancel_
     assert (rejected.venue_seq, rejected.order_id, rejected.code) == (0, 1, "OUCH_NOT_RECEIVED")
     link.venue.send_cancel(order)  # the cancel names the order's number before the lost replace
     link.pump()
-    assert link.events[-1] == VenueCanceled(4, 1, 300, "U", "user requested")
+    assert link.events[-1] == VenueCanceled(4, 1, 300, "U", "user requested", TS)
 
 
 def test_relogin_when_a_cancel_was_lost_then_sent_again_and_the_order_canceled(tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_relogin_when_a_cancel_was_lost_then_sent_again_and_the_order_canceled(t
     _deliver(link)
     link.connect()
     assert link.core.exchange.violations == []
-    assert link.events[-1] == VenueCanceled(4, 1, 100, "U", "user requested")
+    assert link.events[-1] == VenueCanceled(4, 1, 100, "U", "user requested", TS)
 
 
 def test_relogin_when_requests_wait_then_nothing_is_sent_before_the_replay_is_read(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from model.venue_events import VenueAccepted, VenueCanceled, VenueRejected, Venu
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
 from tests.harness import MemoryLink, sent_ref
-from tests.ouch.harness import PX, Link, gateway_over, make_order, restart_from_journal
+from tests.ouch.harness import PX, TS, Link, gateway_over, make_order, restart_from_journal
 
 RESTING = PX - 100
 NOT_RECEIVED_CANCEL = (
@@ -208,7 +208,7 @@ def test_relogin_when_a_pending_new_cancel_was_accepted_in_the_replay_then_only_
 
     assert link.events == [
         VenueAccepted(1, 1, "100000001", 100, RESTING),
-        VenueCanceled(3, 1, 100, "U", "user requested"),
+        VenueCanceled(3, 1, 100, "U", "user requested", TS),
     ]
     assert [r.type for r in link.core.exchange.records] == ["O", "Q", "X"]
 

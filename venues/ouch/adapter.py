@@ -101,6 +101,7 @@ from venues.ouch.messages import (
 )
 from venues.ouch.messages import OrderRejected as OuchRejected
 from venues.ouch.options import encode_option
+from venues.ouch.owed import load_owed_cancels, save_owed_cancels
 from venues.ouch.refcount import RefCounter
 from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
 from venues.ouch.soup_client import SoupClientConfig, SoupClientSession, SoupClientState
@@ -442,10 +443,12 @@ class OuchVenue(VenueAdapter):
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
         nothing to apply, by OUCH type letter (``counters["after_end"]`` is their sum)."""
-        self._late_cancels: dict[int, list[int]] = {}
+        self._late_cancels: dict[int, list[int]] = load_owed_cancels(
+            config.state_dir, config.name, self._store.day, self._store.session
+        )
         """UserRefNum -> [order id, shares the venue showed open (-1: not said)] of an order that ended here which
         the venue showed live: canceled at the venue at once, and again after each login until the venue answers
-        (``_live_after_end``)."""
+        (``_live_after_end``); kept on file across restarts (``_save_owed``, ``venues.ouch.owed``)."""
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
         self._restored: dict[int, list[int]] = {}
@@ -679,6 +682,7 @@ class OuchVenue(VenueAdapter):
             self._restored[order.order_id] = []
         chain.order = order
         chain.open_qty = order.leaves_qty
+        chain.last_cancel_ns = max(chain.last_cancel_ns, order.venue_cancel_ts)  # from the journal (renumbered copy)
         known = self._restored.setdefault(order.order_id, [])
         if user_ref_num not in known:
             known.append(user_ref_num)
@@ -1309,7 +1313,11 @@ class OuchVenue(VenueAdapter):
         shares, the AIQ's "quantity prevented from trading" never traded; a Rejected, a Cancel Reject; a dead
         Accepted/Replaced; a Modified to 0): counted after-end by type (``after_end_by_type``), not unknown.
         Not found (another session's number, another gateway's, never sent): False, the caller counts it unknown.
+        A number never issued this session (0, or above the highest handed out) is first asked for again
+        (``_never_issued``): the stream is most likely out of frame.
         """
+        if (urn <= 0 or urn > self._store.last_issued) and self._never_issued(seq, kind, urn):
+            return True
         order_id = self._ended_order(urn)
         if not order_id:
             return False
@@ -1317,6 +1325,9 @@ class OuchVenue(VenueAdapter):
             self._late_execution(seq, order_id, decoded)
             return True
         letter = _UNMAPPED_KINDS[kind]
+        if seq <= self._replay_upto and urn not in self._late_cancels:  # a renumbered venue's copy (see below)
+            self._replayed(seq, letter, urn, order_id)
+            return True
         late = self._late_cancels
         if letter == "A":
             _urn, quantity, _price, _ref, order_state = decoded
@@ -1325,7 +1336,8 @@ class OuchVenue(VenueAdapter):
                 return True
         elif letter == "U":
             assert isinstance(decoded, OrderReplaced)
-            late.pop(decoded.orig_user_ref_num, None)  # replaced: the original number is not live any more
+            if late.pop(decoded.orig_user_ref_num, None) is not None:  # replaced: the original number is not live
+                self._save_owed()
             if decoded.order_state != ORDER_STATE_DEAD:
                 self._live_after_end(seq, "Order Replaced", urn, order_id, decoded.quantity)
                 return True
@@ -1334,7 +1346,8 @@ class OuchVenue(VenueAdapter):
             if decoded.quantity > 0:
                 self._live_after_end(seq, "Order Modified", urn, order_id, decoded.quantity)
                 return True
-            late.pop(urn, None)
+            if late.pop(urn, None) is not None:
+                self._save_owed()
         elif letter in "CD":
             shares = decoded.quantity if letter == "C" else decoded.decrement_shares
             waiting = late.get(urn)
@@ -1342,7 +1355,9 @@ class OuchVenue(VenueAdapter):
                 waiting[1] -= shares
                 if waiting[1] <= 0 or shares == 0 or (letter == "C" and decoded.reason == "U"):
                     del late[urn]
+                self._save_owed()
         elif letter == "I" and late.pop(urn, None) is not None:
+            self._save_owed()
             log.error(
                 "venue %s: Cancel Reject (sequence %d) for UserRefNum %d of order %d, which ended here and which the "
                 "gateway was canceling at the venue: it may still be live there; ask the venue desk",
@@ -1353,6 +1368,70 @@ class OuchVenue(VenueAdapter):
             )
         self._after_end(seq, letter, urn, order_id)
         return True
+
+    def _never_issued(self, seq: int, kind: int, urn: int) -> bool:
+        """Ask the venue again for message ``seq`` about UserRefNum ``urn``, never issued here; False: take it as is.
+
+        OUCH 5.0 UserRefNums begin at 1 and only this gateway issues the account's numbers (the store's high water),
+        so such a message was most likely framed wrongly (a truncated packet before it: its bytes read as this
+        one's): not applied, the login asks for ``seq`` again (``SoupClientSession.refetch``, counted
+        ``refetches``), at most ``max_refetches`` times in a row; then (``refetch_given_up``, ERROR) it is taken
+        as today: not ours (``ref_never_issued``, ``unknown_user_ref_num``). Not while the store's high water is
+        unknown (``_query_refnums``: its file was lost).
+        """
+        if not self.config.max_refetches or self._query_refnums:
+            return False
+        text = f"{outbound_name(kind)} for UserRefNum {urn}, never issued: the stream may be out of frame"
+        if self._session.refetch(seq, text):
+            return True
+        self.counters["refetch_given_up"] += 1
+        log.error(
+            "venue %s: message at sequence %d named UserRefNum %d, never issued, %d times in a row: taken as not "
+            "ours (refetch_given_up); reconcile with the venue desk",
+            self.name,
+            seq,
+            urn,
+            self._session.refetch_repeats,
+        )
+        return False
+
+    def _save_owed(self) -> None:
+        """Write the Cancels owed to the venue to its file (fsynced); on an error log it (they still go out)."""
+        store = self._store
+        try:
+            save_owed_cancels(self.config.state_dir, self.name, store.day, store.session, self._late_cancels)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the Cancels owed to the venue (%d) to %s: %s; they go out, but a crash "
+                "before the venue answers them would lose them: check the account's open orders with the venue desk",
+                self.name,
+                len(self._late_cancels),
+                self.config.state_dir,
+                exc,
+            )
+
+    def _replayed(self, seq: int, letter: str, urn: int, order_id: int) -> None:
+        """Drop a message, numbered in the replay window, about a number no longer mapped whose order the journal names.
+
+        A venue that restarted its numbering and replays the messages already applied (``_replay_window``) sends
+        those of orders that ended here (released from memory, or ended before a restart) and of numbers a Replace
+        retired (the order is open under its new one): the venue answered each of them before, so such a message
+        is that answer again, not the venue working an order the gateway does not track (no ``live_after_end``, no
+        Cancel). Counted ``replayed_after_renumbering``, logged at WARNING (1st, 2nd, 4th...). An Executed is not
+        dropped here: the core drops a repeated Match Number.
+        """
+        self.counters["replayed_after_renumbering"] += 1
+        self._rare(
+            "replayed",
+            "%s message at sequence %d for UserRefNum %d of order %d repeats one already applied (the venue restarted "
+            "its numbering below the %d messages seen, but sends them again; the number is not mapped any more): "
+            "not applied",
+            letter,
+            seq,
+            urn,
+            order_id,
+            self._replay_upto,
+        )
 
     def _after_end(self, seq: int, letter: str, urn: int, order_id: int) -> None:
         """Count a message about order ``order_id``, ended here, that has nothing to apply (not unknown)."""
@@ -1379,10 +1458,12 @@ class OuchVenue(VenueAdapter):
         """
         waiting = self._late_cancels.get(urn)
         if waiting is not None:  # already being canceled: the venue said more about it (a Restated ...)
-            if open_qty >= 0:
+            if open_qty >= 0 and waiting[1] != open_qty:
                 waiting[1] = open_qty
+                self._save_owed()
             return
         self._late_cancels[urn] = [order_id, open_qty]
+        self._save_owed()  # on file before the Cancel goes out and before anything of this message is journaled
         self.counters["live_after_end"] += 1
         log.error(
             "venue %s: %s at sequence %d shows order %d live at the venue as UserRefNum %d%s, but the order ended "
@@ -1413,6 +1494,7 @@ class OuchVenue(VenueAdapter):
             waiting[1] -= message.quantity
             if waiting[1] <= 0:
                 del self._late_cancels[message.user_ref_num]
+            self._save_owed()
         self.counters["executions_after_end"] += 1
         self.event_sink(
             VenueExecuted(
@@ -1809,6 +1891,7 @@ class OuchVenue(VenueAdapter):
             del self._refs[urn]
         if live:
             self._late_cancels[urn] = [order_id, quantity]
+            self._save_owed()  # on file before the VenueRejected is journaled and the Cancel goes out
             if self._live:
                 pack_cancel_order(self._session.out, urn, 0)
         self.event_sink(
@@ -1868,11 +1951,15 @@ class OuchVenue(VenueAdapter):
             self._settle(chain, urn)
         if chain.in_doubt and kind == "C":  # the gateway cancels everything: nothing is left, whatever the core holds
             chain.open_qty = 0
-            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason)))
+            self.event_sink(
+                VenueCanceled(seq, chain.order.order_id, 0, reason, cancel_text(reason), chain.last_cancel_ns)
+            )
             self._finish(chain)
             return
         chain.open_qty -= quantity
-        self.event_sink(VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason)))
+        self.event_sink(
+            VenueCanceled(seq, chain.order.order_id, quantity, reason, cancel_text(reason), chain.last_cancel_ns)
+        )
         if chain.open_qty <= 0:
             self._finish(chain)
 
@@ -1988,7 +2075,8 @@ class OuchVenue(VenueAdapter):
         urn = message.user_ref_num
         self._inflight.pop(urn | _CANCEL_KEY, None)
         if urn not in self._refs and self._unmapped_not_live(seq, "P", urn):
-            self._late_cancels.pop(urn, None)
+            if self._late_cancels.pop(urn, None) is not None:
+                self._save_owed()
             return
         self._ignore("P", seq, message)
 
@@ -2378,7 +2466,9 @@ class OuchVenue(VenueAdapter):
                     left,
                 )
         self._inflight.clear()
-        self._late_cancels.clear()  # numbers of a session that is over: the venue took its orders off
+        if self._late_cancels:
+            self._late_cancels.clear()  # numbers of a session that is over: the venue took its orders off
+            self._save_owed()
         self._refs.clear()
         self._replace_refs.clear()
         self._chains.clear()

@@ -73,6 +73,10 @@ class SoupClientState(enum.Enum):
 
 
 _LOGGED_IN: Final = SoupClientState.LOGGED_IN
+_SERVER_TYPES: Final = frozenset(
+    {DEBUG, LOGIN_ACCEPTED, LOGIN_REJECTED, SEQUENCED_DATA, UNSEQUENCED_DATA, SERVER_HEARTBEAT, END_OF_SESSION}
+)
+"""Packet types a SoupBinTCP 4.1 server sends: any other one in a logged-in stream means it is out of frame."""
 _LOGGING_OUT: Final = SoupClientState.LOGGING_OUT
 _CONNECTED: Final = frozenset({SoupClientState.LOGGING_IN, SoupClientState.LOGGED_IN, SoupClientState.LOGGING_OUT})
 _FINAL: Final = frozenset({SoupClientState.LOGGED_OUT, SoupClientState.ENDED, SoupClientState.LOGIN_REFUSED})
@@ -305,6 +309,8 @@ class SoupClientSession:
                 self._protocol_error(f"{splitter.empty_packets - empty} packet(s) of length 0 skipped")
                 if accepting and self._out_of_frame(packets, splitter.empty_packets - empty):
                     return
+            if accepting and self._foreign_type(packets):
+                return
         for packet in packets:
             kind = packet[0]
             if kind == SEQUENCED_DATA and accepting:
@@ -406,6 +412,22 @@ class SoupClientSession:
         text = f"{empty} packet(s) of length 0 among {len(packets) + empty}: the stream is out of frame"
         return self.refetch(self._receive_sequence, text)
 
+    def _foreign_type(self, packets: list[memoryview]) -> bool:
+        """A packet type no server sends in a logged-in read: its lengths were wrong, as with Packet Length 0.
+
+        Nothing of this read is handed over; the login asks again from the next number (``refetch``). Return True
+        if so; False (none, or ``refetch`` gave up on that number) and the packets are read as before.
+        """
+        for packet in packets:
+            kind = packet[0]
+            if kind not in _SERVER_TYPES:
+                text = f"unknown packet type 0x{kind:02X} among {len(packets)} packet(s): the stream is out of frame"
+                if self.refetch(self._receive_sequence, text):
+                    self._protocol_error(text)
+                    return True
+                return False
+        return False
+
     def _protocol_error(self, text: str) -> None:
         self.protocol_errors += 1
         self.listener.on_protocol_error(text)
@@ -481,6 +503,11 @@ class SoupClientSession:
             self._request_disconnect(f"Sequenced Data while {self.state.value}")
             return True
         else:
+            if (self.state is _LOGGED_IN or self.state is _LOGGING_OUT) and not self._closing:
+                text = f"unknown packet type 0x{kind:02X}: the stream is out of frame"
+                if self.refetch(self._receive_sequence, text):  # as Packet Length 0: asked for again from here
+                    self._protocol_error(text)
+                    return True
             self._protocol_error(f"unknown packet type 0x{kind:02X} ignored")
         return False
 
