@@ -42,7 +42,6 @@ from gateway.journal import (
     Journal,
     JournalCorruptError,
     JournalLock,
-    JournalOwnerError,
     JournalScan,
     JPositionAdjusted,
     JTradingState,
@@ -55,6 +54,7 @@ from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assem
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
     JournalLostError,
+    emptied_journal_problem,
     first_order_id,
     journal_note,
     lost_journal_problem,
@@ -588,7 +588,9 @@ class GatewayProcess:
             return
         path = journal_path(config)
         state_dir = config.path(config.state_dir)
-        lost = lost_journal_problem(state_dir, config.gateway_id, path)
+        lost = lost_journal_problem(state_dir, config.gateway_id, path) or emptied_journal_problem(
+            state_dir, config.gateway_id, path
+        )
         if lost:
             raise ConfigError(lost) from JournalLostError(lost)
         scan = JournalScan()
@@ -601,7 +603,7 @@ class GatewayProcess:
                 fsync_interval_ms=config.journal.fsync_interval_ms,
                 owner=f"{config.gateway_id} {path.stem.rpartition('-')[2]}",  # the file name's session date
             )
-        except JournalOwnerError as exc:
+        except JournalCorruptError as exc:  # another owner, or a damaged header page (its owner block)
             raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
         try:
             recovered = recover(journal.records(scan), scan)
