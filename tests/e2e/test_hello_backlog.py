@@ -27,9 +27,14 @@ async def test_idle_connections_past_the_bound_then_oldest_get_a_fatal_error_and
         engine = process.engine
         assert engine is not None
         idle = []
+
+        def seen() -> int:
+            return len(engine._links) + engine.counters.strategy_connections_evicted
+
         for count in range(1, 7):  # one at a time: which is the oldest is then certain
             idle.append(await RawClient(_sock(process)).connect())
-            await wait_for(lambda n=count: len(engine._links) + engine.counters.strategy_connections_evicted == n)
+            expected = count
+            await wait_for(lambda: seen() == expected)  # noqa: B023 (awaited here, before the next iteration)
         for oldest in idle[:2]:
             messages = await oldest.read_until_closed(3)
             assert [(m[0], m[1], m[3]) for m in messages] == [(ERROR, "TOO_MANY_CONNECTIONS", True)], messages
