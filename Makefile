@@ -17,7 +17,8 @@ NATIVE_BUILD = $(BIN)/python build_native.py
 # The focused hot-path tests, run a second time on the pure-Python modules (GATEWAY_PURE_PYTHON=1).
 PURE_TESTS := tests/test_native.py tests/test_engine.py tests/test_strategy_session.py tests/test_latency.py \
 	tests/ouch/test_codec.py tests/ouch/test_codec_accepted_core.py tests/ouch/test_adapter.py \
-	tests/ouch/test_soupbin.py tests/ouch/test_soup_client.py tests/risk/test_checks.py tests/risk/test_passes_new.py \
+	tests/ouch/test_soupbin.py tests/ouch/test_soup_client.py tests/ouch/test_compare.py tests/ouch/test_accepted_mismatch.py \
+	tests/risk/test_checks.py tests/risk/test_passes_new.py \
 	tests/risk/test_throttle.py tests/risk/test_exposure.py tests/risk/test_failclosed.py tests/test_journal_contract.py \
 	tests/test_journal_pack.py \
 	tests/test_journal_mmap.py tests/test_journal_pages.py tests/bench/test_call_budget.py \

@@ -5,9 +5,23 @@
  * `counts[bucket] += 1` there is a generic get and a generic set. Here one call does every increment of
  * a batch, with the same carries as gateway.latency.carry: a low byte past 255 carries its 256s into the
  * bucket's `mid` byte (flat index base + bucket), a `mid` byte past 255 its 65,536s into `carried`.
+ * `count` takes buckets found by the caller; `count_orders` finds a batch's buckets itself from the orders'
+ * marks (obs.histogram's layout: SUB_BITS, RANGE_BITS, the table's TABLE_SHIFT and TABLE_LIMIT below).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#if LONG_MAX < LLONG_MAX
+#error "gateway._stagecount reads marks with PyLong_AsLong: it needs a 64-bit long (LP64)"
+#endif
+
+/* obs.histogram's layout (gateway/latency.py checks these against it at import). */
+#define SUB_BITS 7
+#define RANGE_BITS 36
+#define LINEAR (2LL << SUB_BITS)
+#define BUCKETS ((Py_ssize_t)(((RANGE_BITS - SUB_BITS - 1) << SUB_BITS) + LINEAR))
+#define MAX_VALUE ((1LL << RANGE_BITS) - 1)
+#define TABLE_LIMIT (1LL << 20)
 
 /* Return an int object's value (a bucket, a weight: small ints), -1 with an exception set if it is none. */
 static inline Py_ssize_t
@@ -59,6 +73,32 @@ carry(unsigned char *mid, PyObject *carried, Py_ssize_t index, size_t times)
     return 0;
 }
 
+/* Add `times` to bucket `bucket` (in range) of the k-th stage of `stages` (its low bytes checked), carrying. */
+static int
+bump(PyObject *stages, Py_ssize_t k, PyObject *mid, PyObject *carried, Py_ssize_t bucket, size_t times)
+{
+    PyObject *low = PyTuple_GET_ITEM(stages, 2 * k);
+    unsigned char *byte = (unsigned char *)PyByteArray_AS_STRING(low) + bucket;
+    size_t value = (size_t)*byte + times;
+    if (value <= 255) { /* the common case */
+        *byte = (unsigned char)value;
+        return 0;
+    }
+    Py_ssize_t base = PyLong_AsSsize_t(PyTuple_GET_ITEM(stages, 2 * k + 1));
+    if (base == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (base < 0 || base > PyByteArray_GET_SIZE(mid) - bucket - 1) {
+        PyErr_SetString(PyExc_IndexError, "count: flat index out of mid's range");
+        return -1;
+    }
+    if (carry((unsigned char *)PyByteArray_AS_STRING(mid), carried, base + bucket, value >> 8) < 0) {
+        return -1;
+    }
+    *byte = (unsigned char)(value & 255);
+    return 0;
+}
+
 PyDoc_STRVAR(count_doc,
 "count(stages, mid, carried, times, *buckets)\n--\n\n"
 "Add times to bucket buckets[k] of the k-th stage of stages, carrying as gateway.latency.carry does.\n\n"
@@ -104,30 +144,192 @@ count(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_SetString(PyExc_IndexError, "count: bucket out of range");
             return NULL;
         }
-        unsigned char *byte = (unsigned char *)PyByteArray_AS_STRING(low) + bucket;
-        size_t value = (size_t)*byte + (size_t)times;
-        if (value <= 255) { /* the common case */
-            *byte = (unsigned char)value;
-            continue;
-        }
-        Py_ssize_t base = PyLong_AsSsize_t(PyTuple_GET_ITEM(stages, 2 * k + 1));
-        if (base == -1 && PyErr_Occurred()) {
+        if (bump(stages, k, mid, carried, bucket, (size_t)times) < 0) {
             return NULL;
         }
-        if (base < 0 || base > PyByteArray_GET_SIZE(mid) - bucket - 1) {
-            PyErr_SetString(PyExc_IndexError, "count: flat index out of mid's range");
-            return NULL;
-        }
-        if (carry((unsigned char *)PyByteArray_AS_STRING(mid), carried, base + bucket, value >> 8) < 0) {
-            return NULL;
-        }
-        *byte = (unsigned char)(value & 255);
     }
     Py_RETURN_NONE;
 }
 
+/* Return obs.histogram.bucket_index(value) for a value that is not negative. */
+static inline Py_ssize_t
+bucket_of(unsigned long long value)
+{
+    if (value < (unsigned long long)LINEAR) {
+        return (Py_ssize_t)value;
+    }
+    if (value > (unsigned long long)MAX_VALUE) {
+        return BUCKETS - 1;
+    }
+    int shift = (64 - __builtin_clzll(value)) - SUB_BITS - 1;
+    return ((Py_ssize_t)shift << SUB_BITS) + (Py_ssize_t)(value >> shift);
+}
+
+/* Return bucket_index(later - earlier) (a negative difference clamps to bucket 0; no overflow). */
+static inline Py_ssize_t
+bucket_between(long long earlier, long long later)
+{
+    if (later <= earlier) {
+        return 0;
+    }
+    return bucket_of((unsigned long long)later - (unsigned long long)earlier);
+}
+
+/* Return the hot path's table lookup (index_table()[d >> TABLE_SHIFT], the bucket of d | 7) for d < TABLE_LIMIT,
+ * else bucket_index(d): what OrderStages.wire writes as `buckets[d >> 3] if 0 <= d < _LIMIT else bucket_index(d)`. */
+static inline Py_ssize_t
+table_or_bucket(long long earlier, long long later)
+{
+    if (later >= earlier && (unsigned long long)later - (unsigned long long)earlier < (unsigned long long)TABLE_LIMIT) {
+        return bucket_of(((unsigned long long)later - (unsigned long long)earlier) | 7);
+    }
+    return bucket_between(earlier, later);
+}
+
+/* Return an int's value as a long long, -1 with an exception set if it is none or too large.
+ * PyLong_AsLong, not PyLong_AsLongLong: on 3.11 the latter converts an int of two digits or more (every
+ * monotonic_ns mark) through _PyLong_AsByteArray, about 240 instructions; the former reads the digits. */
+static inline long long
+as_mark(PyObject *op)
+{
+    if (!PyLong_Check(op)) {
+        PyErr_SetString(PyExc_TypeError, "count_orders: a mark must be an int");
+        return -1;
+    }
+    return PyLong_AsLong(op);
+}
+
+PyDoc_STRVAR(count_orders_doc,
+"count_orders(stages, mid, carried, t_wire, marks, t_in, t_decoded, t_checked, t_risk, t_encoded)\n--\n\n"
+"Count a batch of orders written at t_wire in the eight order stages, as gateway.latency.OrderStages.wire does.\n\n"
+"stages is the eight stages' (low, base, ...) tuple in the order decode, ingress_to_wire, order_checks,\n"
+"risk, encode, risk_to_wire, encode_to_wire, ingress_to_risk; the first order's marks are the five last\n"
+"arguments, the others' (one at least: a batch of two or more) five each in the list marks, emptied once counted.");
+
+static PyObject *
+count_orders(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError,
+                        "count_orders(stages, mid, carried, t_wire, marks, t_in, t_decoded, t_checked, t_risk, t_encoded)");
+        return NULL;
+    }
+    PyObject *stages = args[0], *mid = args[1], *carried = args[2], *marks = args[4];
+    if (!PyTuple_CheckExact(stages) || PyTuple_GET_SIZE(stages) != 16 || !PyByteArray_CheckExact(mid) ||
+        !PyDict_CheckExact(carried) || !PyList_CheckExact(marks)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "count_orders: stages must be a tuple of eight (low, base), mid a bytearray, carried a dict, "
+                        "marks a list");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < 8; k++) {
+        PyObject *low = PyTuple_GET_ITEM(stages, 2 * k);
+        if (!PyByteArray_CheckExact(low) || PyByteArray_GET_SIZE(low) < BUCKETS) {
+            PyErr_SetString(PyExc_TypeError, "count_orders: a stage's low bytes must be a bytearray of every bucket");
+            return NULL;
+        }
+    }
+    Py_ssize_t size = PyList_GET_SIZE(marks);
+    if (size % 5 || size == 0) {
+        PyErr_SetString(PyExc_ValueError, "count_orders: marks must hold five per order, one order at least");
+        return NULL;
+    }
+    long long first[5];
+    long long t_wire = as_mark(args[3]);
+    if (t_wire == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    for (int j = 0; j < 5; j++) {
+        first[j] = as_mark(args[5 + j]);
+        if (first[j] == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    size_t orders = 1 + (size_t)(size / 5);
+    /* decode and ingress_to_wire: once with the batch's weight when its orders share one read (marks only grow:
+     * the first and the last order have the same t_in and t_decoded), else per order */
+    long long last_in = as_mark(PyList_GET_ITEM(marks, size - 5));
+    if (last_in == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long long last_decoded = as_mark(PyList_GET_ITEM(marks, size - 4));
+    if (last_decoded == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int shared = first[0] == last_in && first[1] == last_decoded;
+    if (shared &&
+        (bump(stages, 0, mid, carried, table_or_bucket(first[0], first[1]), orders) < 0 ||
+         bump(stages, 1, mid, carried, table_or_bucket(first[0], t_wire), orders) < 0)) {
+        return NULL;
+    }
+    long long m[5];
+    for (Py_ssize_t i = -5; i < size; i += 5) {
+        if (i < 0) {
+            memcpy(m, first, sizeof m);
+        }
+        else {
+            for (int j = 0; j < 5; j++) {
+                m[j] = as_mark(PyList_GET_ITEM(marks, i + j));
+                if (m[j] == -1 && PyErr_Occurred()) {
+                    return NULL;
+                }
+            }
+        }
+        long long t_in = m[0], t_decoded = m[1], t_checked = m[2], t_risk = m[3], t_encoded = m[4];
+        if (!shared && (bump(stages, 0, mid, carried, bucket_between(t_in, t_decoded), 1) < 0 ||
+                        bump(stages, 1, mid, carried, bucket_between(t_in, t_wire), 1) < 0)) {
+            return NULL;
+        }
+        Py_ssize_t b[6];
+        if (t_in <= t_decoded && t_decoded <= t_checked && t_checked <= t_risk && t_risk <= t_encoded &&
+            t_encoded <= t_wire &&
+            (unsigned long long)t_wire - (unsigned long long)t_decoded < (unsigned long long)TABLE_LIMIT) {
+            /* every stage but ingress_to_risk is at most t_wire - t_decoded: within the table */
+            b[0] = table_or_bucket(t_decoded, t_checked);
+            b[1] = table_or_bucket(t_checked, t_risk);
+            b[2] = table_or_bucket(t_risk, t_encoded);
+            b[3] = table_or_bucket(t_risk, t_wire);
+            b[4] = table_or_bucket(t_encoded, t_wire);
+            b[5] = table_or_bucket(t_in, t_risk);
+        }
+        else { /* a stage of a millisecond or more, or marks out of order (the arithmetic clamps) */
+            b[0] = bucket_between(t_decoded, t_checked);
+            b[1] = bucket_between(t_checked, t_risk);
+            b[2] = bucket_between(t_risk, t_encoded);
+            b[3] = bucket_between(t_risk, t_wire);
+            b[4] = bucket_between(t_encoded, t_wire);
+            b[5] = bucket_between(t_in, t_risk);
+        }
+        for (int j = 0; j < 6; j++) {
+            if (bump(stages, 2 + j, mid, carried, b[j], 1) < 0) {
+                return NULL;
+            }
+        }
+    }
+    if (PyList_SetSlice(marks, 0, size, NULL) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(bucket_doc, "bucket(value)\n--\n\nReturn obs.histogram.bucket_index(value) (value an int64), as count_orders finds it.");
+
+static PyObject *
+bucket(PyObject *module, PyObject *value)
+{
+    (void)module;
+    long long v = PyLong_AsLongLong(value);
+    if (v == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(bucket_between(0, v));
+}
+
 static PyMethodDef methods[] = {
     {"count", (PyCFunction)(void (*)(void))count, METH_FASTCALL, count_doc},
+    {"count_orders", (PyCFunction)(void (*)(void))count_orders, METH_FASTCALL, count_orders_doc},
+    {"bucket", bucket, METH_O, bucket_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -146,5 +348,15 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__stagecount(void)
 {
-    return PyModuleDef_Init(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(module, "SUB_BITS", SUB_BITS) < 0 ||
+        PyModule_AddIntConstant(module, "RANGE_BITS", RANGE_BITS) < 0 ||
+        PyModule_AddIntConstant(module, "TABLE_LIMIT", (long)TABLE_LIMIT) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -1706,7 +1706,7 @@ class Engine:
         # an OUCH adapter (exactly that class) is called natively with the fields held here (compiled: no
         # method lookup, no generic reads of the Order); any other adapter through the VenueAdapter methods
         ouch: OuchVenue | None = venue if type(venue) is _OuchVenue else None
-        if (venue.state if ouch is None else ouch.state) is not _UP:
+        if (venue.state if ouch is None else ouch._state) is not _UP:  # OUCH: its property, inline
             self._refuse(st, order, GATEWAY, "VENUE_UNAVAILABLE", f"venue {venue_name} session is {venue.state.value}")
             return
         # asked before risk, which counts an order it lets through
@@ -2173,8 +2173,9 @@ class Engine:
                 self._journal_back()
             t_journal = clock()
             for venue in self._venue_list:
-                if type(venue) is _OuchVenue:  # compiled: a native call
-                    venue.flush()
+                if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
+                    if venue._session.out or venue._close_pending:
+                        venue.flush()
                 else:
                     venue.flush()
             t_wire = clock()
@@ -2195,8 +2196,9 @@ class Engine:
             if self.journal_error:
                 self._journal_back()
             for venue in self._venue_list:
-                if type(venue) is _OuchVenue:  # compiled: a native call
-                    venue.flush()
+                if type(venue) is _OuchVenue:  # as above: an acknowledgement's flush has no venue bytes
+                    if venue._session.out or venue._close_pending:
+                        venue.flush()
                 else:
                     venue.flush()
         self._decoded_ns = 0

@@ -92,7 +92,8 @@ _LIMIT: Final = TABLE_LIMIT
 assert TABLE_SHIFT == 3, "OrderStages.wire shifts by 3"
 
 Counter = Callable[..., None]
-"""``gateway._stagecount.count(stages, mid, carried, times, *buckets)``: the C extension's increments in one call."""
+"""``gateway._stagecount.count(stages, mid, carried, times, *buckets)``: the C extension's increments in one call;
+also ``count_orders(stages, mid, carried, t_wire, marks, *first)``: a batch of orders' buckets found and counted."""
 
 
 def native_counter() -> Counter | None:
@@ -104,8 +105,31 @@ def native_counter() -> Counter | None:
     return count
 
 
+def native_batch_counter() -> Counter | None:
+    """Return the C extension's ``count_orders`` (checked against ``obs.histogram``'s layout), or None when absent."""
+    try:
+        from gateway import _stagecount  # noqa: PLC0415 - optional: built with the compiled modules
+    except ImportError:
+        return None
+    return orders_counter(_stagecount)
+
+
+def orders_counter(module: object) -> Counter:
+    """Return ``module.count_orders`` once its histogram layout is seen to be ``obs.histogram``'s."""
+    layout = (
+        getattr(module, "SUB_BITS", None),
+        getattr(module, "RANGE_BITS", None),
+        getattr(module, "TABLE_LIMIT", None),
+    )
+    if layout != (SUB_BITS, RANGE_BITS, TABLE_LIMIT):
+        raise ImportError(f"gateway._stagecount's histogram layout {layout} is not obs.histogram's")
+    return cast(Counter, getattr(module, "count_orders"))  # noqa: B009 - an optional C extension's function
+
+
 COUNTER: Final = native_counter()
 """With the compiled modules, the C increments (``NativeOrderStages``, ``StageLatencies.delivered``); else None."""
+BATCH_COUNTER: Final = native_batch_counter() if COUNTER is not None else None
+"""With the compiled modules, ``count_orders`` (``NativeOrderStages.wire`` of two orders or more); else None."""
 
 
 class StageHistogram:
@@ -450,17 +474,21 @@ class NativeOrderStages(OrderStages):
     """``OrderStages`` whose increments are one call of the C extension per batch (``gateway._stagecount``).
 
     Compiled, each ``counts[bucket] + 1`` / ``counts[bucket] = value`` of ``OrderStages.wire`` is a generic
-    get and a generic set (mypyc has no native ``bytearray`` item access); here the buckets are found as
-    there (native arithmetic, the table's int objects) and handed to ``count`` together, which increments
+    get and a generic set (mypyc has no native ``bytearray`` item access). One order (ping-pong): its
+    buckets are found as there (native arithmetic, the table's int objects) and handed to ``count``
+    together. Two orders or more: ``count_orders`` finds every order's buckets from the marks itself (the
+    table's bucket of ``d`` is ``bucket_index(d | 7)``) and counts them, one call per batch. Both increment
     the same bytes with the same carries. Used only with the compiled modules (``StageLatencies``): the
     pure-Python path keeps ``OrderStages.wire`` and its call count.
     """
 
-    __slots__ = ("_all", "_counter", "_flush", "_order", "_shared", "_six")
+    __slots__ = ("_all", "_batch", "_counter", "_flush", "_order")
 
-    def __init__(self, latencies: StageLatencies, counter: Counter) -> None:
+    def __init__(self, latencies: StageLatencies, counter: Counter, batch: Counter) -> None:
         super().__init__(latencies)
         self._counter = counter
+        self._batch = batch
+        """``count_orders``: a batch of two orders or more, every order's buckets found in C."""
         lows = latencies.lows
         journal = (lows[_JOURNAL_WRITE // BUCKETS], _JOURNAL_WRITE, lows[_VENUE_WRITE // BUCKETS], _VENUE_WRITE)
         shared = (lows[_DECODE // BUCKETS], _DECODE, lows[_IN_WIRE // BUCKETS], _IN_WIRE)
@@ -469,17 +497,14 @@ class NativeOrderStages(OrderStages):
             six += (lows[base // BUCKETS], base)
         self._flush: tuple[object, ...] = journal
         """``journal_write`` and ``venue_write``: the batch's two (``count``'s ``(low, base, ...)``)."""
-        self._shared: tuple[object, ...] = shared
-        """``decode`` and ``ingress_to_wire``: once per batch with its weight when its orders share one read."""
-        self._six = six
-        """The six stages counted per order of a batch."""
         self._order: tuple[object, ...] = shared + six
-        """An order's eight stages: ``decode``, ``ingress_to_wire``, then ``_six``'s."""
+        """An order's eight stages: ``decode``, ``ingress_to_wire`` (once per batch with its weight when its orders
+        share one read), then the six counted per order (``order_checks`` ... ``ingress_to_risk``)."""
         self._all: tuple[object, ...] = journal + shared + six
         """The batch of one order (ping-pong): its eight and the batch's two, in one call."""
 
     def wire(self, t_wire: int, t_flush: int = -1, t_journal: int = -1) -> None:
-        """Count what ``OrderStages.wire`` counts, in one ``count`` call per batch (per order past the first)."""
+        """Count what ``OrderStages.wire`` counts: one ``count`` call for one order, one ``count_orders`` for more."""
         buckets = self._buckets
         counter = self._counter
         mid = self._mid
@@ -548,62 +573,17 @@ class NativeOrderStages(OrderStages):
             return
         if flushed:
             counter(self._flush, mid, carried, 1, journal, venue)
-        marks = self._marks
-        marks[0:0] = (t_in, t_decoded, t_checked, t_risk, t_encoded)  # the first order's marks in front
-        shared = self._shared
-        if marks[0] == marks[-5] and marks[1] == marks[-4]:  # one read (marks only grow): shared marks
-            decode = marks[1] - marks[0]
-            in_wire = t_wire - marks[0]
-            counter(
-                shared,
-                mid,
-                carried,
-                orders,
-                buckets[decode >> 3] if 0 <= decode < _LIMIT else bucket_index(decode),
-                buckets[in_wire >> 3] if 0 <= in_wire < _LIMIT else bucket_index(in_wire),
-            )
-        else:
-            for k in range(0, len(marks), 5):
-                counter(shared, mid, carried, 1, bucket_index(marks[k + 1] - marks[k]), bucket_index(t_wire - marks[k]))
-        six = self._six
-        it = iter(marks)
-        for t_in, t_decoded, t_checked, t_risk, t_encoded in zip(it, it, it, it, it, strict=True):
-            if t_in <= t_decoded <= t_checked <= t_risk <= t_encoded <= t_wire < t_decoded + _LIMIT:
-                in_risk = t_risk - t_in
-                counter(
-                    six,
-                    mid,
-                    carried,
-                    1,
-                    buckets[(t_checked - t_decoded) >> 3],
-                    buckets[(t_risk - t_checked) >> 3],
-                    buckets[(t_encoded - t_risk) >> 3],
-                    buckets[(t_wire - t_risk) >> 3],
-                    buckets[(t_wire - t_encoded) >> 3],
-                    buckets[in_risk >> 3] if in_risk < _LIMIT else bucket_index(in_risk),
-                )
-            else:  # a stage of a millisecond or more, or marks out of order (the arithmetic clamps)
-                counter(
-                    six,
-                    mid,
-                    carried,
-                    1,
-                    bucket_index(t_checked - t_decoded),
-                    bucket_index(t_risk - t_checked),
-                    bucket_index(t_encoded - t_risk),
-                    bucket_index(t_wire - t_risk),
-                    bucket_index(t_wire - t_encoded),
-                    bucket_index(t_risk - t_in),
-                )
-        marks.clear()
+        # every order of the batch in one call: its buckets found there as here, the marks list emptied
+        self._batch(self._order, mid, carried, t_wire, self._marks, t_in, t_decoded, t_checked, t_risk, t_encoded)
 
 
 class StageLatencies:
     """Every stage's histogram; the engine records, ``snapshot`` copies."""
 
-    def __init__(self, counter: Counter | None = COUNTER) -> None:
-        """Make the arrays; ``counter`` (default: the C extension when built with the compiled modules, else
-        None) counts the order stages and ``delivered`` in one call each, None the inline increments."""
+    def __init__(self, counter: Counter | None = COUNTER, batch: Counter | None = BATCH_COUNTER) -> None:
+        """Make the arrays; ``counter`` and ``batch`` (default: the C extension's ``count`` and ``count_orders``
+        when built with the compiled modules, else None) count the order stages and ``delivered`` in one call
+        each, None the inline increments."""
         self.table = index_table()
         self.buckets = cast(list[SupportsIndex], self.table)
         """The same table typed for indexing: compiled code takes its int objects as they are (no unboxing)."""
@@ -626,7 +606,7 @@ class StageLatencies:
         """``strategy_write`` and ``venue_to_strategy`` (``count``'s ``(low, base, ...)``)."""
         self._to_strategy = self._delivered[2:]
         """``venue_to_strategy`` alone (a write that delivered several events adds their number)."""
-        self.orders = OrderStages(self) if counter is None else NativeOrderStages(self, counter)
+        self.orders = OrderStages(self) if counter is None or batch is None else NativeOrderStages(self, counter, batch)
         """Per-order marks: every stage in ``ORDER_STAGES`` is counted from here."""
         self.venue_to_strategy = StageHistogram(self, "venue_to_strategy")
         self.journal_write = StageHistogram(self, "journal_write")

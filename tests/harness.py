@@ -357,6 +357,12 @@ class Rig:
         return self.engine.strategies[strategy_id].orders[cl_ord_id]
 
 
+def open_fds_on(path: str | Path) -> list[int]:
+    """Return this process's file descriptors open on ``path``."""
+    target = os.path.realpath(path)
+    return [int(fd) for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == target]
+
+
 def journal_of_kind(kind: str, path: Path) -> Journal:
     """Return a journal at ``path`` with no fsync: an ``MmapJournal`` for ``"mmap"``, else a ``FileJournal``."""
     if kind == "mmap":

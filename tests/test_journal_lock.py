@@ -12,6 +12,7 @@ import pytest
 
 from gateway.journal import JournalInUseError, journal_in_use, lock_journal_directory
 from gateway.journal_lock import LOCK_FILE
+from tests.harness import open_fds_on
 
 
 def test_lock_when_held_then_a_second_taker_is_refused_naming_the_directory_and_the_holders_pid(
@@ -40,11 +41,7 @@ def test_journal_in_use_when_nothing_ever_ran_then_none_and_nothing_created(tmp_
 
 def test_lock_when_taken_then_its_descriptor_is_close_on_exec_and_no_child_keeps_it(tmp_path: Path) -> None:
     lock = lock_journal_directory(tmp_path)
-    held = [
-        int(name)
-        for name in os.listdir("/proc/self/fd")
-        if os.path.realpath(f"/proc/self/fd/{name}") == str((tmp_path / LOCK_FILE).resolve())
-    ]
+    held = open_fds_on(tmp_path / LOCK_FILE)
     assert len(held) == 1
     assert fcntl.fcntl(held[0], fcntl.F_GETFD) & fcntl.FD_CLOEXEC
     code = "import sys; from gateway.journal import journal_in_use; print(journal_in_use(sys.argv[1]) is not None)"

@@ -24,6 +24,7 @@ from gateway.journal import (
     read_journal,
 )
 from model.fsync import FsyncPolicy
+from tests.harness import open_fds_on
 
 STEP = 1 << 20
 
@@ -42,12 +43,6 @@ def _disk_with_room(monkeypatch: pytest.MonkeyPatch, room: list[int]) -> list[in
 
     monkeypatch.setattr(os, "posix_fallocate", fallocate)
     return asked
-
-
-def _open_fds_on(path: str | Path) -> list[str]:
-    """Return this process's descriptors open on ``path``."""
-    target = os.path.realpath(path)
-    return [fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == target]
 
 
 def _record(i: int) -> JTradingState:
@@ -114,7 +109,7 @@ def test_close_when_disk_full_then_file_closed_cut_and_error_says_what_was_not_w
     assert not failed.value.unsynced
     assert f"{pending} bytes" in str(failed.value)
     assert syncer is not None and syncer.poll() is not None  # the syncer was stopped all the same
-    assert _open_fds_on(journal.path) == []
+    assert open_fds_on(journal.path) == []
     end = data_end(journal.path)
     assert os.path.getsize(journal.path) == end > DATA_START  # cut after its last record, like a clean close
     assert len(list(read_journal(journal.path))) == written  # every record flushed before is there
@@ -126,7 +121,7 @@ def test_file_journal_close_when_disk_full_then_closed_and_error_raised(tmp_path
     with pytest.raises(JournalCloseError) as failed:
         journal.close()
     assert failed.value.pending_bytes > 0
-    assert _open_fds_on("/dev/full") == []
+    assert open_fds_on("/dev/full") == []
 
 
 def test_take_back_when_mmap_flush_failed_then_the_record_is_never_written(

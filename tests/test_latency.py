@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,6 +17,7 @@ from gateway.latency import (
     NativeOrderStages,
     OrderStages,
     StageLatencies,
+    orders_counter,
 )
 from obs import native
 from obs.histogram import (
@@ -352,10 +354,12 @@ def test_orders_when_one_order_then_a_batch_then_one_order_then_every_order_coun
 # ---- the C increments (gateway._stagecount, built with the compiled modules) -------------------------
 
 
-def _c_count() -> Counter:
-    """Return the C ``count``: imported with the compiled modules, loaded from the build under pure Python."""
+def _c_module() -> Any:
+    """Return ``gateway._stagecount``: imported with the compiled modules, loaded from the build under pure Python."""
     if COUNTER is not None:
-        return COUNTER
+        from gateway import _stagecount
+
+        return _stagecount
     found = sorted((native.BUILD / "gateway").glob("_stagecount.*.so"))
     if not found or not native.MANIFEST.exists():
         pytest.skip("the C extension is not built (make venv builds it)")
@@ -363,8 +367,19 @@ def _c_count() -> Counter:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    count: Counter = module.count
+    return module
+
+
+def _c_count() -> Counter:
+    """Return the C ``count``."""
+    count: Counter = _c_module().count
     return count
+
+
+def _c_counters() -> tuple[Counter, Counter]:
+    """Return the C ``count`` and ``count_orders`` (``StageLatencies``'s two counters)."""
+    module = _c_module()
+    return module.count, orders_counter(module)
 
 
 def _table(value_ns: int) -> int:
@@ -412,7 +427,7 @@ def _feed(latencies: StageLatencies, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_c_counter_when_fed_any_marks_then_every_byte_and_carry_as_the_inline_increments(seed: int) -> None:
-    ours, inline = StageLatencies(_c_count()), StageLatencies(None)
+    ours, inline = StageLatencies(*_c_counters()), StageLatencies(None)
     assert type(ours.orders) is NativeOrderStages and type(inline.orders) is OrderStages
     _feed(ours, seed)
     _feed(inline, seed)
@@ -421,7 +436,7 @@ def test_c_counter_when_fed_any_marks_then_every_byte_and_carry_as_the_inline_in
 
 
 def test_c_counter_when_one_bucket_passes_256_and_65536_then_mid_and_carried_as_the_inline_increments() -> None:
-    ours, inline = StageLatencies(_c_count()), StageLatencies(None)
+    ours, inline = StageLatencies(*_c_counters()), StageLatencies(None)
     for latencies in (ours, inline):
         for n in range(66_000):  # ping-pong: one order per batch, the same buckets every time
             latencies.orders.add(0, 1_000, 2_000, 3_000, 4_000)
@@ -475,6 +490,55 @@ def test_c_counter_when_given_wrong_arguments_then_refused_and_nothing_written()
     mid[7] = 255
     count((low, 4), mid, carried, 258, 3)  # 258 = 256 + 2: mid[7] wraps, 65,536 into carried[7]
     assert low[3] == 2 and mid[7] == 0 and carried == {7: 65_536}
+
+
+def test_c_bucket_when_given_any_value_then_bucket_index_and_the_table_bucket_of_value_or_7() -> None:
+    bucket = _c_module().bucket
+    rng = random.Random(7)
+    values = [*range(-3, 3_000), MAX_VALUE - 1, MAX_VALUE, MAX_VALUE + 1, 2**62, TABLE_LIMIT - 1, TABLE_LIMIT]
+    values += [rng.randrange(0, 2 * TABLE_LIMIT) for _ in range(20_000)]
+    values += [rng.randrange(0, 2**40) for _ in range(2_000)]
+    table = index_table()
+    for value in values:
+        assert bucket(value) == bucket_index(value), value
+        if 0 <= value < TABLE_LIMIT:  # what count_orders takes for the hot path's table
+            assert bucket(value | 7) == table[value >> TABLE_SHIFT], value
+
+
+def test_c_count_orders_when_given_wrong_arguments_then_refused_and_nothing_written() -> None:
+    ours = StageLatencies(*_c_counters())
+    orders = ours.orders
+    assert isinstance(orders, NativeOrderStages)
+    stages, count_orders = orders._order, orders._batch
+    first = (10, 20, 30, 40, 50)
+    for bad_marks in ([], [1, 2, 3, 4], [1, 2, 3, 4, 5, 6]):
+        with pytest.raises(ValueError, match="five per order"):
+            count_orders(stages, ours.mid, ours.carried, 60, bad_marks, *first)
+    with pytest.raises(TypeError):
+        count_orders(stages[:14], ours.mid, ours.carried, 60, [10, 20, 30, 40, 50], *first)
+    with pytest.raises(TypeError):
+        count_orders((bytearray(4), 0) * 8, ours.mid, ours.carried, 60, [10, 20, 30, 40, 50], *first)
+    with pytest.raises(TypeError, match="must be an int"):
+        count_orders(stages, ours.mid, ours.carried, 60.0, [10, 20, 30, 40, 50], *first)
+    with pytest.raises(OverflowError):
+        count_orders(stages, ours.mid, ours.carried, 2**64, [10, 20, 30, 40, 50], *first)
+    assert not any(any(low) for low in ours.lows) and not any(ours.mid) and ours.carried == {}
+    marks = [10, 20, 31, 41, 51]
+    count_orders(stages, ours.mid, ours.carried, 60, marks, *first)  # two orders of one read
+    assert marks == []  # emptied once counted
+    summary = _summary(ours)
+    assert summary["decode"]["count"] == summary["ingress_to_risk"]["count"] == 2
+
+
+def test_c_count_orders_when_layout_differs_from_obs_histogram_then_not_used() -> None:
+    class Other:
+        SUB_BITS, RANGE_BITS, TABLE_LIMIT = 6, 36, TABLE_LIMIT
+        count_orders = staticmethod(lambda *_: None)
+
+    with pytest.raises(ImportError, match="layout"):
+        orders_counter(Other())
+    module = _c_module()
+    assert orders_counter(module) is module.count_orders
 
 
 def test_stage_latencies_when_compiled_modules_run_then_the_c_counter_counts_and_not_otherwise() -> None:

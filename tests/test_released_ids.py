@@ -19,7 +19,7 @@ from gateway.protocol.messages import OrderRejected
 from gateway.recovery import recover
 from gateway.strategy_state import ReleasedIds, StrategyIds, slots_for
 from model.fsync import FsyncPolicy
-from tests.e2e.support import running_gateway, short_tmp
+from tests.e2e.support import JOURNAL_METRICS_AT_START, running_gateway, short_tmp
 from tests.harness import Rig
 from tests.test_memory_bounds import KEPT, _rig, _trade
 
@@ -129,23 +129,7 @@ async def test_status_metrics_and_the_start_up_log_show_the_released_id_table(ca
     assert status["memory"] == {"released_ids": table}
     assert "released cl_ord_ids: 0 of capacity 1048576 (16 MiB, grown 0 times)" in format_status(status)
     assert metrics.extra == {
-        "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
-        "journal_file_restores_total": 0.0,
-        "journal_sync_lag_seconds": 0.0,
-        "journal_sync_stalled": 0.0,
-        "journal_sync_stalls_total": 0.0,
-        "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
-        "journal_replays_started_total": 0.0,
-        "journal_replays_finished_total": 0.0,
-        "journal_replays_failed_total": 0.0,
-        "journal_replays_cancelled_total": 0.0,
-        "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
-        "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
-        "journal_ref_lookups_found_total": 0.0,
-        "journal_ref_lookup_records_total": 0.0,
-        "journal_ref_lookup_failures_total": 0.0,
-        "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
-        "journal_order_rebuild_records_total": 0.0,
+        **JOURNAL_METRICS_AT_START,
         "released_ids_capacity": 1_048_576,
         "released_ids_used": 0,
         "released_ids_bytes": 16 << 20,

@@ -33,22 +33,10 @@ from gateway.protocol.messages import (
 from gateway.replay import JournalRead, ReplayJob, ReplayRunner
 from gateway.server import peer_closed, start_strategy_server
 from model.enums import Side
-from tests.harness import journaling_rig, trade_filled
+from tests.harness import journaling_rig, open_fds_on, trade_filled
 
 STORM = 60
 """Connections that each say Hello(last_seq 0) and close at once."""
-
-
-def _journal_fds(path: Path) -> int:
-    """Return how many file descriptors of this process are open on ``path``."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                count += 1
-        except OSError:
-            continue
-    return count
 
 
 async def _until(condition: object, rounds: int = 5_000) -> None:
@@ -87,7 +75,7 @@ async def test_a_hello_close_storm_leaves_no_read_behind_and_another_strategy_is
     server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock)
     counters = engine._counters
     try:
-        fds = _journal_fds(journal_path)  # the journal's own writer
+        fds = len(open_fds_on(journal_path))  # the journal's own writer
         answered = counters.strategy_connections + counters.strategy_refused
         for _ in range(STORM):  # S1: Hello(last_seq 0), close at once
             _, writer = await asyncio.open_unix_connection(path)
@@ -97,7 +85,7 @@ async def test_a_hello_close_storm_leaves_no_read_behind_and_another_strategy_is
         await _until(lambda: not engine._links)
         # every closed connection ended its read: at once on the loop, at the worker's next step in a thread
         await _until(lambda: _idle(engine, runner), 1 if mode == "loop" else 200)
-        assert _journal_fds(journal_path) == fds
+        assert len(open_fds_on(journal_path)) == fds
         assert st1.link is None and st1.replay_pending == 0 and engine.replays_cancelled >= 1
         assert engine.journal_replays == 0  # none of them got as far as a Welcome
 
@@ -141,12 +129,12 @@ async def test_a_hello_close_storm_leaves_no_read_behind_and_another_strategy_is
         assert s1_steps - s1_steps_before <= 2 * (s2_steps + 1) and s1_reading
         assert [e.seq for e in got if isinstance(e, (OrderAccepted, Executed))] == list(range(1, st2.next_seq))
         await _until(lambda: "late" in st2.orders)  # S2's order, sent behind its Hello, went to the venue
-        assert _journal_fds(journal_path) <= fds + 1  # at most S1's read
+        assert len(open_fds_on(journal_path)) <= fds + 1  # at most S1's read
 
         s1_writer.close()  # S1 goes away without reading its replay (still read from the journal, or being written)
         await _until(lambda: st1.link is None)
         await _until(lambda: _idle(engine, runner), 1 if mode == "loop" else 200)
-        assert _journal_fds(journal_path) == fds
+        assert len(open_fds_on(journal_path)) == fds
         assert st1.replay_pending == 0 and s1_read.job is not None and s1_read.job.reader._fd == -1
         s2_writer.close()
     finally:

@@ -35,7 +35,7 @@ from gateway.protocol.messages import (
 from gateway.replay import STEP_RECORDS, ReplayJob, ReplayRunner
 from gateway.server import start_strategy_server
 from model.enums import Side
-from tests.harness import Rig, journaling_rig, trade_filled
+from tests.harness import Rig, journaling_rig, open_fds_on, trade_filled
 
 ORDERS = 10_000
 """Two events each: a replay of about ten chunks."""
@@ -169,19 +169,19 @@ async def test_a_connection_closed_mid_replay_cancels_the_read_and_closes_the_jo
     engine = rig.engine
     st = engine.strategies["S1"]
     runner = _reader(engine, mode)
-    writing = _journal_fds(tmp_path / "j")  # the journal's own
+    writing = len(open_fds_on(tmp_path / "j"))  # the journal's own
     server = await start_strategy_server(engine, sock_dir / "s.sock", rig.clock)
     try:
         client = _Client(*await asyncio.open_unix_connection(str(sock_dir / "s.sock")))
         client.writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)))
         await asyncio.wait_for(client.read_until(lambda m: len(m) > 2 * REPLAY_CHUNK_EVENTS), 30)
-        assert _journal_fds(tmp_path / "j") == writing + 1
+        assert len(open_fds_on(tmp_path / "j")) == writing + 1
         (stream,) = engine._replays.values()
         assert stream.read is not None  # the second pass is still reading
         client.writer.close()
         await _until(lambda: not engine._replays and runner.in_progress == 0)
         assert runner.cancelled == 1 and st.replay_pending == 0 and st.link is None
-        assert _journal_fds(tmp_path / "j") == writing  # the read's file is closed
+        assert len(open_fds_on(tmp_path / "j")) == writing  # the read's file is closed
         # the next connection gets everything
         again = _Client(*await asyncio.open_unix_connection(str(sock_dir / "s.sock")))
         again.writer.write(encode_frame(Hello("S1", PROTOCOL_VERSION, 0)))
@@ -191,17 +191,6 @@ async def test_a_connection_closed_mid_replay_cancels_the_read_and_closes_the_jo
     finally:
         server.close()
         await server.wait_closed()
-
-
-def _journal_fds(path: Path) -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                count += 1
-        except OSError:
-            continue
-    return count
 
 
 class _BreaksAfter:

@@ -43,7 +43,7 @@ from gateway.protocol.messages import OrderAccepted
 from gateway.snapshot import LAYOUT_VERSION, MAGIC, METRICS, STATUS, SnapshotWriter, decode_snapshot, metrics_snapshot
 from model.enums import Side
 from obs.histogram import TABLE_SHIFT, index_table
-from tests.e2e.support import running_gateway, short_tmp
+from tests.e2e.support import JOURNAL_METRICS_AT_START, running_gateway, short_tmp
 
 VOLATILE_STATUS = ("uptime_s", "admin")
 
@@ -120,23 +120,7 @@ async def test_metrics_when_assembled_from_the_snapshot_then_equals_the_gateway_
         old = decode_metrics(old_reply["metrics"])
         assert new.counters["orders_received"] == 6 and new.rejects
         assert new.extra == {
-            "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
-            "journal_file_restores_total": 0.0,
-            "journal_sync_lag_seconds": 0.0,
-            "journal_sync_stalled": 0.0,
-            "journal_sync_stalls_total": 0.0,
-            "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
-            "journal_replays_started_total": 0.0,
-            "journal_replays_finished_total": 0.0,
-            "journal_replays_failed_total": 0.0,
-            "journal_replays_cancelled_total": 0.0,
-            "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
-            "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
-            "journal_ref_lookups_found_total": 0.0,
-            "journal_ref_lookup_records_total": 0.0,
-            "journal_ref_lookup_failures_total": 0.0,
-            "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
-            "journal_order_rebuild_records_total": 0.0,
+            **JOURNAL_METRICS_AT_START,
             "gc_pause_seconds_total": 0.25,
             "gc_pause_max_seconds": 0.125,
         }

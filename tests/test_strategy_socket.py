@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import stat
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,22 @@ from gateway.server import SocketInUseError, start_strategy_server
 from model.enums import Side
 from tests.harness import Rig
 from tests.socket_gateway import wait_for
+
+
+@pytest.fixture
+def rig() -> Rig:
+    """Return an engine whose strategies S1 and S2 are this process's uid (OTHER_USER is not)."""
+    return _rig()
+
+
+@pytest.fixture
+async def socket_path(rig: Rig, sock_dir: Path) -> AsyncIterator[Path]:
+    """Serve ``rig``'s engine on a strategy socket in ``sock_dir``; return its path (the server closed after)."""
+    path = sock_dir / "s.sock"
+    server = await start_strategy_server(rig.engine, path, rig.clock)
+    yield path
+    server.close()
+    await server.wait_closed()
 
 
 def _rig() -> Rig:
@@ -77,47 +94,34 @@ async def test_client_when_order_accepted_and_filled_then_handle_reaches_filled(
         await server.wait_closed()
 
 
-async def test_client_when_uid_not_entitled_then_connect_raises_with_reason(sock_dir: Path) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
-            await GatewayClient(path, "OTHER_USER").connect(timeout=5)
-    finally:
-        server.close()
-        await server.wait_closed()
+async def test_client_when_uid_not_entitled_then_connect_raises_with_reason(socket_path: Path) -> None:
+    with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
+        await GatewayClient(socket_path, "OTHER_USER").connect(timeout=5)
 
 
 async def test_client_when_bad_strategy_floods_garbage_then_good_strategy_keeps_trading(
-    sock_dir: Path,
+    rig: Rig,
+    socket_path: Path,
 ) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        good = GatewayClient(path, "S2")
-        await good.connect()
-        bad = GatewayClient(path, "S1")
-        await bad.connect()
-        assert bad._transport is not None
-        bad._transport.write(LENGTH_PREFIX.pack(1_000_000) + b"x" * 100)
-        await asyncio.wait_for(bad.wait_closed(), 5)
-        assert "FRAME_TOO_LARGE" in bad.close_reason
-        order = await good.submit("ACC2", "V1", "MSFT", Side.SELL, 10, price_ticks=3_000_000)
-        for _ in range(100):
-            if rig.engine.orders:
-                break
-            await asyncio.sleep(0.01)
-        (oid,) = rig.engine.orders
-        rig.venue.reject(oid, "VENUE_CLOSED", "market closed")
-        rig.engine.flush()
-        final = await order.wait_done(timeout=5)
-        assert isinstance(final, OrderRejected) and final.code == "VENUE_CLOSED"
-        await good.close()
-    finally:
-        server.close()
-        await server.wait_closed()
+    good = GatewayClient(socket_path, "S2")
+    await good.connect()
+    bad = GatewayClient(socket_path, "S1")
+    await bad.connect()
+    assert bad._transport is not None
+    bad._transport.write(LENGTH_PREFIX.pack(1_000_000) + b"x" * 100)
+    await asyncio.wait_for(bad.wait_closed(), 5)
+    assert "FRAME_TOO_LARGE" in bad.close_reason
+    order = await good.submit("ACC2", "V1", "MSFT", Side.SELL, 10, price_ticks=3_000_000)
+    for _ in range(100):
+        if rig.engine.orders:
+            break
+        await asyncio.sleep(0.01)
+    (oid,) = rig.engine.orders
+    rig.venue.reject(oid, "VENUE_CLOSED", "market closed")
+    rig.engine.flush()
+    final = await order.wait_done(timeout=5)
+    assert isinstance(final, OrderRejected) and final.code == "VENUE_CLOSED"
+    await good.close()
 
 
 async def test_server_when_socket_path_in_use_then_refuses_to_start(sock_dir: Path) -> None:
@@ -313,124 +317,91 @@ async def _collect(client: GatewayClient, into: list[Any]) -> None:
         into.append(item)
 
 
-async def test_reconnect_when_refused_for_good_then_gives_up_and_waiters_fail(sock_dir: Path) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        client = GatewayClient(path, "S1", auto_reconnect=True, reconnect_initial_s=0.01)
-        await client.connect()
-        handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
-        rig.engine.entitlements.strategies.pop("S1")  # the operator removed the strategy
-        _drop(rig, "S1")
-        with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
-            await handle.wait_done(5)
-        assert client.state is ConnectionState.CLOSED
-    finally:
-        server.close()
-        await server.wait_closed()
+async def test_reconnect_when_refused_for_good_then_gives_up_and_waiters_fail(rig: Rig, socket_path: Path) -> None:
+    client = GatewayClient(socket_path, "S1", auto_reconnect=True, reconnect_initial_s=0.01)
+    await client.connect()
+    handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+    rig.engine.entitlements.strategies.pop("S1")  # the operator removed the strategy
+    _drop(rig, "S1")
+    with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
+        await handle.wait_done(5)
+    assert client.state is ConnectionState.CLOSED
 
 
 async def test_handles_when_no_auto_reconnect_then_waiters_fail_on_loss_and_work_again_after_connect(
-    sock_dir: Path,
+    rig: Rig,
+    socket_path: Path,
 ) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        client = GatewayClient(path, "S1")
-        await client.connect()
-        handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+    client = GatewayClient(socket_path, "S1")
+    await client.connect()
+    handle = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
+    await wait_for(lambda: rig.engine.orders, "the order")
+    rig.venue.accept(1)
+    rig.engine.flush()
+    await handle.wait_accepted(5)
+    _drop(rig, "S1")
+    with pytest.raises(GatewayError, match="disconnected before the answer arrived"):
+        await handle.wait_done(5)
+    with pytest.raises(GatewayError, match="not connected"):
+        await handle.cancel()
+    rig.venue.fill(1, 100, 1_502_500)
+    rig.engine.flush()
+    await client.connect()  # same client: last_seq carries over, the fill is replayed
+    final = await handle.wait_done(5)
+    assert isinstance(final, Executed) and handle.status is OrderStatus.FILLED
+    await client.close()
+
+
+async def test_price_when_bare_int_or_float_then_type_error_naming_price_ticks(rig: Rig, socket_path: Path) -> None:
+    async with GatewayClient(socket_path, "S1") as client:
+        with pytest.raises(TypeError, match=r"price_ticks=229 \(= 0.0229 currency units\)"):
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, 229)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="never a float"):
+            client.submit_nowait("ACC1", "V1", "AAPL", Side.BUY, 100, 229.5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not both"):
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "229", price_ticks=2_290_000)
+        with pytest.raises(TypeError, match="needs a price"):
+            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100)
+        by_ticks = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, price_ticks=2_290_000)
+        by_text = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "229")
+        by_decimal = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, Decimal("229.0000"))
+        assert by_ticks.price == by_text.price == by_decimal.price == 2_290_000
+        assert by_text.price_decimal == Decimal("229")
+        with pytest.raises(TypeError, match="ambiguous"):
+            await by_text.replace(200, 230)  # type: ignore[arg-type]
+        assert not rig.engine.counters.invalid_requests
+
+
+async def test_mass_cancel_when_called_then_returns_the_gateways_answer(rig: Rig, socket_path: Path) -> None:
+    async with GatewayClient(socket_path, "S1") as client:
+        await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
         await wait_for(lambda: rig.engine.orders, "the order")
         rig.venue.accept(1)
         rig.engine.flush()
-        await handle.wait_accepted(5)
-        _drop(rig, "S1")
-        with pytest.raises(GatewayError, match="disconnected before the answer arrived"):
-            await handle.wait_done(5)
-        with pytest.raises(GatewayError, match="not connected"):
-            await handle.cancel()
-        rig.venue.fill(1, 100, 1_502_500)
-        rig.engine.flush()
-        await client.connect()  # same client: last_seq carries over, the fill is replayed
-        final = await handle.wait_done(5)
-        assert isinstance(final, Executed) and handle.status is OrderStatus.FILLED
-        await client.close()
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def test_price_when_bare_int_or_float_then_type_error_naming_price_ticks(sock_dir: Path) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        async with GatewayClient(path, "S1") as client:
-            with pytest.raises(TypeError, match=r"price_ticks=229 \(= 0.0229 currency units\)"):
-                await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, 229)  # type: ignore[arg-type]
-            with pytest.raises(TypeError, match="never a float"):
-                client.submit_nowait("ACC1", "V1", "AAPL", Side.BUY, 100, 229.5)  # type: ignore[arg-type]
-            with pytest.raises(TypeError, match="not both"):
-                await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "229", price_ticks=2_290_000)
-            with pytest.raises(TypeError, match="needs a price"):
-                await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100)
-            by_ticks = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, price_ticks=2_290_000)
-            by_text = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "229")
-            by_decimal = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, Decimal("229.0000"))
-            assert by_ticks.price == by_text.price == by_decimal.price == 2_290_000
-            assert by_text.price_decimal == Decimal("229")
-            with pytest.raises(TypeError, match="ambiguous"):
-                await by_text.replace(200, 230)  # type: ignore[arg-type]
-            assert not rig.engine.counters.invalid_requests
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def test_mass_cancel_when_called_then_returns_the_gateways_answer(sock_dir: Path) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        async with GatewayClient(path, "S1") as client:
-            await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25")
-            await wait_for(lambda: rig.engine.orders, "the order")
-            rig.venue.accept(1)
-            rig.engine.flush()
-            ack = await client.mass_cancel(symbol="AAPL")
-            assert isinstance(ack, MassCancelAck) and ack.count == 1
-            refused = await client.mass_cancel(account="ACC2")
-            assert isinstance(refused, MassCancelRejected) and refused.code == "ACCOUNT_NOT_PERMITTED"
-    finally:
-        server.close()
-        await server.wait_closed()
+        ack = await client.mass_cancel(symbol="AAPL")
+        assert isinstance(ack, MassCancelAck) and ack.count == 1
+        refused = await client.mass_cancel(account="ACC2")
+        assert isinstance(refused, MassCancelRejected) and refused.code == "ACCOUNT_NOT_PERMITTED"
 
 
 async def test_submit_when_cl_ord_id_sent_again_then_same_handle_and_the_duplicate_answer_does_not_end_it(
-    sock_dir: Path,
+    rig: Rig,
+    socket_path: Path,
 ) -> None:
-    rig = _rig()
-    path = sock_dir / "s.sock"
-    server = await start_strategy_server(rig.engine, path, rig.clock)
-    try:
-        async with GatewayClient(path, "S1") as client:
-            first = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
-            again = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
-            assert again is first
-            await wait_for(lambda: len(first.events) == 1, "the duplicate answer")
-            assert isinstance(first.events[0], OrderRejected) and first.events[0].code == "DUPLICATE_CL_ORD_ID"
-            assert first.status is OrderStatus.PENDING_NEW
-            rig.venue.accept(1)
-            rig.engine.flush()
-            assert isinstance(await first.wait_accepted(5), OrderAccepted)
-            rig.engine.strategies["S1"].orders["X9"] = rig.engine.orders[1]  # an id used before this client ran
-            unknown = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="X9")
-            final = await unknown.wait_done(5)
-            assert isinstance(final, OrderRejected) and unknown.status is OrderStatus.REJECTED
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with GatewayClient(socket_path, "S1") as client:
+        first = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
+        again = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="R1")
+        assert again is first
+        await wait_for(lambda: len(first.events) == 1, "the duplicate answer")
+        assert isinstance(first.events[0], OrderRejected) and first.events[0].code == "DUPLICATE_CL_ORD_ID"
+        assert first.status is OrderStatus.PENDING_NEW
+        rig.venue.accept(1)
+        rig.engine.flush()
+        assert isinstance(await first.wait_accepted(5), OrderAccepted)
+        rig.engine.strategies["S1"].orders["X9"] = rig.engine.orders[1]  # an id used before this client ran
+        unknown = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="X9")
+        final = await unknown.wait_done(5)
+        assert isinstance(final, OrderRejected) and unknown.status is OrderStatus.REJECTED
 
 
 async def test_connect_when_refused_then_gateway_error_and_state_disconnected(sock_dir: Path) -> None:

@@ -40,7 +40,15 @@ from venues.boe.messages import (
     ReturnFields,
     UserModifyRejected,
 )
-from venues.boe.state import BoeStateError, load_owed_cancels, owed_cancels_path, save_owed_cancels
+from venues.boe.state import (
+    BoeStateError,
+    corrections_path,
+    load_corrections,
+    load_owed_cancels,
+    owed_cancels_path,
+    save_corrections,
+    save_owed_cancels,
+)
 
 UNIT = 1  # AAPL's matching unit in the harness
 
@@ -252,6 +260,25 @@ def test_owed_cancels_file_when_of_another_day_or_corrupt_then_kept_unsent_or_re
     owed_cancels_path(tmp_path, "cboe").write_bytes(b'{"day": "2024-05-01", "cancels": ')
     with pytest.raises(BoeStateError, match="check the venue's open orders with Cboe"):
         load_owed_cancels(tmp_path, "cboe", "2024-05-01")
+
+
+def test_corrections_file_when_of_another_day_corrupt_or_unreadable_then_forgotten_or_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    save_corrections(tmp_path, "cboe", "2024-05-01", {9, 3})
+    assert load_corrections(tmp_path, "cboe", "2024-05-01") == {3, 9}
+    assert load_corrections(tmp_path, "cboe", "2024-05-02") == set()  # per trading day
+    assert load_corrections(tmp_path, "other", "2024-05-01") == set()
+    path = corrections_path(tmp_path, "cboe")
+    path.write_bytes(b'{"day": "2024-05-01", "seen": [3')
+    with pytest.raises(BoeStateError, match="busts and trade corrections reported today are unknown") as corrupt:
+        load_corrections(tmp_path, "cboe", "2024-05-01")
+    assert f"BOE state {path} is corrupt" in str(corrupt.value)
+    path.unlink()
+    path.mkdir()  # exists but cannot be read
+    with pytest.raises(BoeStateError, match="cannot read BOE state") as unreadable:
+        load_corrections(tmp_path, "cboe", "2024-05-01")
+    assert str(path) in str(unreadable.value)
 
 
 @pytest.mark.parametrize("filled", [False, True])

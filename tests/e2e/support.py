@@ -23,6 +23,27 @@ from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
 DEPLOY_RISK = Path(__file__).resolve().parents[2] / "deploy" / "risk"
 DEPLOY_LIMITS = DEPLOY_RISK / "limits.yaml"
 
+JOURNAL_METRICS_AT_START: dict[str, float] = {
+    "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
+    "journal_file_restores_total": 0.0,
+    "journal_sync_lag_seconds": 0.0,
+    "journal_sync_stalled": 0.0,
+    "journal_sync_stalls_total": 0.0,
+    "journal_replays_in_progress": 0.0,  # no strategy reached back into the journal
+    "journal_replays_started_total": 0.0,
+    "journal_replays_finished_total": 0.0,
+    "journal_replays_failed_total": 0.0,
+    "journal_replays_cancelled_total": 0.0,
+    "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
+    "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
+    "journal_ref_lookups_found_total": 0.0,
+    "journal_ref_lookup_records_total": 0.0,
+    "journal_ref_lookup_failures_total": 0.0,
+    "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
+    "journal_order_rebuild_records_total": 0.0,
+}
+"""The journal's (and risk's) series in ``metrics.extra`` of a ``running_gateway`` nothing went wrong in yet."""
+
 
 def e2e_limits(directory: Path, strategies: Iterable[str] = ("S1", "S2")) -> Path:
     """Write the deployed example limits into ``directory`` for a gateway running ``strategies``.

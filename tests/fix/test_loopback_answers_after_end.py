@@ -15,8 +15,6 @@ count so far, like BOE's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,21 +24,14 @@ from simulators.fix.simulator import FixSimulator
 from tests.harness import Rig
 from venues.fix.fields import MsgType
 
-from .live import GatewaySide, start_simulator, wait_until
+from .live import GatewaySide, wait_until
+from .loopback import resting_order
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
 
 _LOGGER = "venues.fix.adapter"
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = start_simulator(tmp_path / "sim", "broker-fix44")
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
 
 
 def _cancel_reject(cl_ord_id: str, orig: str) -> list[tuple[bytes, bytes]]:
@@ -76,60 +67,49 @@ def _fill(cl_ord_id: bytes, exec_id: bytes, last: bytes, price: bytes) -> list[t
 
 
 async def test_cancel_reject_for_a_second_cancel_of_an_order_canceled_here_then_out_of_place_not_unknown(
-    sim: FixSimulator, tmp_path: Path
+    sim: FixSimulator, gateway: GatewaySide, rig: Rig
 ) -> None:
-    side = await GatewaySide(sim, tmp_path / "store").start()
-    rig = Rig(venues=[side.venue])  # type: ignore[list-item]
-    try:
-        link = rig.connect("S1")
-        rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")
-        order = rig.order("S1", "A")
-        await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
-        rig.send(link, Cancel("A"))
-        await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
-        rig.engine.flush()
-        assert [type(m) for m in link.received() if isinstance(m, (Canceled, CancelRejected))] == [Canceled]
-        counters = rig.engine.counters
-        assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 0)
+    link = rig.connect("S1")
+    order = await resting_order(rig, link)
+    rig.send(link, Cancel("A"))
+    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
+    rig.engine.flush()
+    assert [type(m) for m in link.received() if isinstance(m, (Canceled, CancelRejected))] == [Canceled]
+    counters = rig.engine.counters
+    assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 0)
 
-        # the venue answers the cancel sent again (another ClOrdID of the same order): too late
-        events = side.venue.counters["events"]
-        sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{order.venue_ref}-1.99", order.venue_ref))
-        await wait_until(lambda: side.venue.counters["events"] > events, 5.0, "the reject to be read")  # old: never
-        rig.engine.flush()
-        assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 1)
-        assert side.venue.counters["unknown_cl_ord_id"] == 0
-        assert order.state is OrderState.CANCELED
-        assert [m for m in link.received() if isinstance(m, (Canceled, CancelRejected))] == []
+    # the venue answers the cancel sent again (another ClOrdID of the same order): too late
+    events = gateway.venue.counters["events"]
+    sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{order.venue_ref}-1.99", order.venue_ref))
+    await wait_until(lambda: gateway.venue.counters["events"] > events, 5.0, "the reject to be read")  # old: never
+    rig.engine.flush()
+    assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 1)
+    assert gateway.venue.counters["unknown_cl_ord_id"] == 0
+    assert order.state is OrderState.CANCELED
+    assert [m for m in link.received() if isinstance(m, (Canceled, CancelRejected))] == []
 
-        # a reject naming an order id this gateway never created is still an unknown order
-        prefix = order.venue_ref.rstrip("0123456789")
-        sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{prefix}999-7", f"{prefix}999"))
-        await wait_until(lambda: side.venue.counters["unknown_cl_ord_id"] == 1, 5.0, "the unknown reject")
-        rig.engine.flush()
-        assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (1, 1)
-    finally:
-        await side.stop()
+    # a reject naming an order id this gateway never created is still an unknown order
+    prefix = order.venue_ref.rstrip("0123456789")
+    sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{prefix}999-7", f"{prefix}999"))
+    await wait_until(lambda: gateway.venue.counters["unknown_cl_ord_id"] == 1, 5.0, "the unknown reject")
+    rig.engine.flush()
+    assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (1, 1)
 
 
 async def test_fills_for_unknown_cl_ord_ids_then_each_logged_at_error_with_qty_price_exec_id_and_count(
-    sim: FixSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sim: FixSimulator, gateway: GatewaySide, caplog: pytest.LogCaptureFixture
 ) -> None:
-    side = await GatewaySide(sim, tmp_path / "store").start()
-    try:
-        with caplog.at_level(logging.WARNING, logger=_LOGGER):
-            sim.inject_message(MsgType.EXECUTION_REPORT, _fill(b"Q777", b"EX-1", b"30", b"230.5"))
-            sim.inject_message(MsgType.EXECUTION_REPORT, _fill(b"ZZ3", b"EX-2", b"20", b"231"))  # at once: logged too
-            sim.inject_message(MsgType.EXECUTION_REPORT, [(b"11", b"ZZ4"), (b"150", b"0"), (b"39", b"0")])  # no fill
-            await wait_until(lambda: side.venue.counters["unknown_cl_ord_id"] == 3, 5.0, "the three reports")
-        assert side.venue.counters["unknown_executions"] == 2
-        lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == _LOGGER]
-        fills = [text for level, text in lines if level == logging.ERROR]
-        assert len(fills) == 2  # old code: one WARNING line for the first, none for the second
-        assert "unknown ClOrdID 'Q777': 30 @ 230.5, ExecID 'EX-1'" in fills[0]
-        assert "(1 such fills so far)" in fills[0]
-        assert "unknown ClOrdID 'ZZ3': 20 @ 231, ExecID 'EX-2'" in fills[1]
-        assert "(2 such fills so far)" in fills[1]
-        assert "b'" not in "".join(text for _level, text in lines)  # names, not bytes reprs
-    finally:
-        await side.stop()
+    with caplog.at_level(logging.WARNING, logger=_LOGGER):
+        sim.inject_message(MsgType.EXECUTION_REPORT, _fill(b"Q777", b"EX-1", b"30", b"230.5"))
+        sim.inject_message(MsgType.EXECUTION_REPORT, _fill(b"ZZ3", b"EX-2", b"20", b"231"))  # at once: logged too
+        sim.inject_message(MsgType.EXECUTION_REPORT, [(b"11", b"ZZ4"), (b"150", b"0"), (b"39", b"0")])  # no fill
+        await wait_until(lambda: gateway.venue.counters["unknown_cl_ord_id"] == 3, 5.0, "the three reports")
+    assert gateway.venue.counters["unknown_executions"] == 2
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == _LOGGER]
+    fills = [text for level, text in lines if level == logging.ERROR]
+    assert len(fills) == 2  # old code: one WARNING line for the first, none for the second
+    assert "unknown ClOrdID 'Q777': 30 @ 230.5, ExecID 'EX-1'" in fills[0]
+    assert "(1 such fills so far)" in fills[0]
+    assert "unknown ClOrdID 'ZZ3': 20 @ 231, ExecID 'EX-2'" in fills[1]
+    assert "(2 such fills so far)" in fills[1]
+    assert "b'" not in "".join(text for _level, text in lines)  # names, not bytes reprs

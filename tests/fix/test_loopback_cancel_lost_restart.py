@@ -12,22 +12,20 @@ broker dialect, which never replays business messages, sends it again under a ne
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import Cancel, Canceled, CancelRejected
 from gateway.recovery import recover
-from model.fsync import FsyncPolicy
 from model.order import OrderState
 from simulators.fix.simulator import FixSimulator
-from tests.harness import Rig
 from venues.fix.fields import MsgType
 
-from .live import GatewaySide, start_simulator, wait_until
+from .live import GatewaySide, running_simulator, wait_until
+from .loopback import journaled_rig, kill_gateway, restarted_gateway, resting_order
 
 pytest.importorskip("quickfix")
 
@@ -36,14 +34,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture(params=["equities-fix42", "broker-fix44"])
 def sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = start_simulator(tmp_path / "sim", request.param)
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
-
-
-def _journaled_rig(side: GatewaySide, path: Path) -> Rig:
-    return Rig(venues=[side.venue], journal=FileJournal(path, fsync=FsyncPolicy.NONE))  # type: ignore[list-item]
+    with running_simulator(tmp_path / "sim", request.param) as simulator:
+        yield simulator
 
 
 async def test_cancel_lost_on_the_way_then_gateway_killed_then_sent_after_the_restart_and_answered_once(
@@ -51,11 +43,9 @@ async def test_cancel_lost_on_the_way_then_gateway_killed_then_sent_after_the_re
 ) -> None:
     path = tmp_path / "gw.journal"
     first = await GatewaySide(sim, tmp_path / "store").start()
-    rig = _journaled_rig(first, path)
+    rig = journaled_rig(first, path)
     link = rig.connect("S1")
-    rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")  # no reference price: it rests
-    order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
+    order = await resting_order(rig, link)
 
     sim.drop_next_input(1)  # the cancel is lost on its way: the acceptor never sees it
     rig.send(link, Cancel("A"))
@@ -68,15 +58,10 @@ async def test_cancel_lost_on_the_way_then_gateway_killed_then_sent_after_the_re
     last_seq = rig.engine.strategies["S1"].next_seq - 1
 
     # kill -9 before anything shows the loss; the journal and the store stay
-    await first.kill()
+    await kill_gateway(first, rig)
     sim.drop_connection()
     await wait_until(lambda: not sim.logged_on, 3.0, "the acceptor to see the disconnect")
-    assert isinstance(rig.engine.journal, FileJournal)
-    fcntl.flock(rig.engine.journal._fd, fcntl.LOCK_UN)  # the killed process's lock on the journal goes with it
-    recovered = recover(read_journal(path))
-    second = GatewaySide(sim, tmp_path / "store")
-    rig2 = _journaled_rig(second, path)  # appends to the same journal
-    rig2.engine.adopt(recovered)
+    second, rig2 = restarted_gateway(sim, tmp_path / "store", path)  # appends to the same journal
     again = rig2.order("S1", "A")
     assert (again.state, again.pending_ref) == (OrderState.PENDING_CANCEL, cancel_ref)
     try:

@@ -9,9 +9,6 @@ real ``Engine`` over the real ``FixVenue``) applies it as a late fill and the st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from gateway.protocol.messages import Cancel, Canceled, Executed, OrderAccepted
@@ -19,17 +16,12 @@ from model.order import OrderState
 from simulators.fix.simulator import FixSimulator
 from tests.harness import Rig
 
-from .live import GatewaySide, running_simulator, wait_until
+from .live import GatewaySide, wait_until
+from .loopback import resting_order
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
 
 
 def _fill_report(ref: str, exec_id: bytes, qty: int) -> list[tuple[bytes, bytes]]:
@@ -52,14 +44,11 @@ def _fill_report(ref: str, exec_id: bytes, qty: int) -> list[tuple[bytes, bytes]
 
 
 async def test_fill_when_reported_after_the_venue_canceled_the_order_then_the_position_takes_it(
-    sim: FixSimulator, gateway: GatewaySide
+    sim: FixSimulator, gateway: GatewaySide, rig: Rig
 ) -> None:
     venue = gateway.venue
-    rig = Rig(venues=[venue])  # type: ignore[list-item]  # a real FixVenue where the harness scripts one
     link = rig.connect("S1")
-    rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")  # no reference price: it rests
-    order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
+    order = await resting_order(rig, link)
     rig.send(link, Cancel("A"))
     await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
     assert order.order_id not in venue._orders  # the adapter forgot the order's ClOrdIDs
@@ -82,14 +71,11 @@ async def test_fill_when_reported_after_the_venue_canceled_the_order_then_the_po
 
 
 async def test_fill_when_its_report_crosses_the_cancel_whose_cum_qty_counted_it_then_not_applied_twice(
-    sim: FixSimulator, gateway: GatewaySide
+    sim: FixSimulator, gateway: GatewaySide, rig: Rig
 ) -> None:
     venue = gateway.venue
-    rig = Rig(venues=[venue])  # type: ignore[list-item]
     link = rig.connect("S1")
-    rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")
-    order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
+    order = await resting_order(rig, link)
     # the venue executes 30; its report is delayed (the book's report, sent later on the raw channel)
     (held,) = sim.book.execute(sim.session_key(), order.venue_ref.encode(), 30)
     rig.send(link, Cancel("A"))

@@ -11,34 +11,22 @@ new, a repeat. A genuine late fill beyond that CumQty is still applied, once.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from gateway.journal import FileJournal, read_journal
+from gateway.journal import read_journal
 from gateway.protocol.messages import Cancel, Executed
 from gateway.recovery import recover
-from model.fsync import FsyncPolicy
 from model.order import OrderState
 from simulators.fix.simulator import FixSimulator
-from tests.harness import Rig
 
 from .live import GatewaySide, wait_until
+from .loopback import journaled_rig, kill_gateway, restarted_gateway, resting_order
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    simulator = FixSimulator(dialect="broker-fix44", raw_channel=True, work_dir=str(tmp_path / "sim"))
-    simulator.start()
-    yield simulator
-    simulator.close()
-    assert simulator.callback_errors == 0
 
 
 def _fill_report(ref: str, exec_id: bytes, last: int, cum: int) -> list[tuple[bytes, bytes]]:
@@ -60,20 +48,14 @@ def _fill_report(ref: str, exec_id: bytes, last: int, cum: int) -> list[tuple[by
     ]
 
 
-def _journaled_rig(side: GatewaySide, path: Path) -> Rig:
-    return Rig(venues=[side.venue], journal=FileJournal(path, fsync=FsyncPolicy.NONE))  # type: ignore[list-item]
-
-
 async def test_fill_counted_by_a_cancel_s_cum_qty_when_reported_after_a_restart_then_not_applied_again(
     sim: FixSimulator, tmp_path: Path
 ) -> None:
     path = tmp_path / "gw.journal"
     first = await GatewaySide(sim, tmp_path / "store").start()
-    rig = _journaled_rig(first, path)
+    rig = journaled_rig(first, path)
     link = rig.connect("S1")
-    rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")  # no reference price: it rests
-    order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
+    order = await resting_order(rig, link)
     # the venue executes 30; its report is held back (sent later on the raw channel)
     (held,) = sim.book.execute(sim.session_key(), order.venue_ref.encode(), 30)
     rig.send(link, Cancel("A"))
@@ -85,13 +67,8 @@ async def test_fill_counted_by_a_cancel_s_cum_qty_when_reported_after_a_restart_
     last_seq = rig.engine.strategies["S1"].next_seq - 1
 
     # kill -9: the adapter's memory of ended orders goes with the process; the journal and the store stay
-    await first.kill()
-    assert isinstance(rig.engine.journal, FileJournal)
-    fcntl.flock(rig.engine.journal._fd, fcntl.LOCK_UN)  # the killed process's lock on the journal goes with it
-    recovered = recover(read_journal(path))
-    second = GatewaySide(sim, tmp_path / "store")
-    rig2 = _journaled_rig(second, path)  # appends to the same journal
-    rig2.engine.adopt(recovered)
+    await kill_gateway(first, rig)
+    second, rig2 = restarted_gateway(sim, tmp_path / "store", path)  # appends to the same journal
     try:
         await second.start()
         link2 = rig2.connect("S1", last_seq=last_seq)

@@ -17,33 +17,24 @@ the question: ``questions_open`` returns to 0 then, and the late answer is ignor
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from gateway.journal import FileJournal, read_journal
 from gateway.protocol.messages import Executed
-from gateway.recovery import recover
-from model.fsync import FsyncPolicy
 from model.order import Order, OrderState
 from simulators.fix.sim_book import Report
 from simulators.fix.simulator import FixSimulator
 from tests.harness import Rig
 from venues.fix.fields import MsgType
 
-from .live import GatewaySide, running_simulator, wait_until
+from .live import GatewaySide, wait_until
+from .loopback import journaled_rig, kill_gateway, restarted_gateway, resting_order
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
 
 
 class _Holding:
@@ -73,10 +64,6 @@ class _Holding:
         self.book.on_status = self.on_status  # type: ignore[method-assign]
 
 
-def _journaled_rig(side: GatewaySide, path: Path) -> Rig:
-    return Rig(venues=[side.venue], journal=FileJournal(path, fsync=FsyncPolicy.NONE))  # type: ignore[list-item]
-
-
 async def _asked_about_new_order(sim: FixSimulator, side: GatewaySide, rig: Rig, qty: int) -> tuple[Order, _Holding]:
     """Send an order the venue takes without answering; its resend request gap-fills it: the gateway asks."""
     holding = _Holding(sim)
@@ -97,12 +84,12 @@ async def test_question_out_when_gateway_killed_then_taken_back_and_the_answer_a
 ) -> None:
     path = tmp_path / "gw.journal"
     first = await GatewaySide(broker, tmp_path / "store").start()
-    rig = _journaled_rig(first, path)
+    rig = journaled_rig(first, path)
     order, holding = await _asked_about_new_order(broker, first, rig, 40)
     rig.engine.flush()
     last_seq = rig.engine.strategies["S1"].next_seq - 1
 
-    await first.kill()  # kill -9: the question out was in memory only
+    await kill_gateway(first, rig)  # kill -9: the question out was in memory only
     broker.drop_connection()
     await wait_until(lambda: not broker.logged_on, 3.0, "the acceptor to see the disconnect")
     holding.answer_again()
@@ -112,12 +99,7 @@ async def test_question_out_when_gateway_killed_then_taken_back_and_the_answer_a
         (question,) = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
         for msg_type, body in holding.on_status(key, question.message.fields):
             broker.send(msg_type, body)  # stored by QuickFIX, resent PossDupFlag=Y at the next logon
-    assert isinstance(rig.engine.journal, FileJournal)
-    fcntl.flock(rig.engine.journal._fd, fcntl.LOCK_UN)  # the killed process's lock goes with it
-    recovered = recover(read_journal(path))
-    second = GatewaySide(broker, tmp_path / "store")
-    rig2 = _journaled_rig(second, path)
-    rig2.engine.adopt(recovered)
+    second, rig2 = restarted_gateway(broker, tmp_path / "store", path)
     again = rig2.order("S1", "A")
     assert again.state is OrderState.PENDING_NEW
     try:
@@ -146,53 +128,41 @@ async def test_question_out_when_gateway_killed_then_taken_back_and_the_answer_a
 
 
 async def test_sequence_reset_reset_mode_over_a_fill_then_counted_and_the_order_asked(
-    broker: FixSimulator, tmp_path: Path
+    broker: FixSimulator, gateway: GatewaySide, rig: Rig
 ) -> None:
-    side = await GatewaySide(broker, tmp_path / "store").start()
-    rig = Rig(venues=[side.venue])  # type: ignore[list-item]
-    try:
-        link = rig.connect("S1")
-        rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")
-        order = rig.order("S1", "A")
-        await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
-        venue = side.venue
-        broker.drop_output()
-        assert broker.execute(order.venue_ref, 30)  # its report never arrives
-        await wait_until(lambda: broker.relay.dropped, 2.0, "the fill report to be lost")
-        skipped = venue.session.next_target_seq
-        broker.release_output()
-        broker.send_sequence_reset(broker.next_sender_seq() + 5)  # Reset mode, over the fill's number
-        await wait_until(lambda: order.cum_qty == 30, 5.0, "the fill from the status answer")  # before: lost
-        assert venue.session.next_target_seq > skipped + 5
-        assert venue.session.counters["gap_filled_unseen"] >= 1
-        assert venue.counters["gap_fills_with_open_orders"] == 1
-        assert venue.counters["status_requests_sent"] == 1
-        await wait_until(lambda: venue.status()["questions_open"] == 0, 3.0, "no question out")
-        rig.engine.flush()
-        assert [(m.qty, m.cum_qty) for m in link.received() if isinstance(m, Executed)] == [(30, 30)]
-    finally:
-        await side.stop()
+    link = rig.connect("S1")
+    order = await resting_order(rig, link)
+    venue = gateway.venue
+    broker.drop_output()
+    assert broker.execute(order.venue_ref, 30)  # its report never arrives
+    await wait_until(lambda: broker.relay.dropped, 2.0, "the fill report to be lost")
+    skipped = venue.session.next_target_seq
+    broker.release_output()
+    broker.send_sequence_reset(broker.next_sender_seq() + 5)  # Reset mode, over the fill's number
+    await wait_until(lambda: order.cum_qty == 30, 5.0, "the fill from the status answer")  # before: lost
+    assert venue.session.next_target_seq > skipped + 5
+    assert venue.session.counters["gap_filled_unseen"] >= 1
+    assert venue.counters["gap_fills_with_open_orders"] == 1
+    assert venue.counters["status_requests_sent"] == 1
+    await wait_until(lambda: venue.status()["questions_open"] == 0, 3.0, "no question out")
+    rig.engine.flush()
+    assert [(m.qty, m.cum_qty) for m in link.received() if isinstance(m, Executed)] == [(30, 30)]
 
 
 async def test_question_out_when_the_venue_reports_the_order_then_settled_and_the_late_answer_ignored(
-    broker: FixSimulator, tmp_path: Path
+    broker: FixSimulator, gateway: GatewaySide, rig: Rig
 ) -> None:
-    side = await GatewaySide(broker, tmp_path / "store").start()
-    rig = Rig(venues=[side.venue])  # type: ignore[list-item]
-    venue = side.venue
-    try:
-        order, holding = await _asked_about_new_order(broker, side, rig, 100)
-        await wait_until(lambda: holding.status_reports, 3.0, "the venue to hold its answer")
-        for msg_type, body in holding.new_reports:
-            broker.send(msg_type, body)  # the venue's New, late
-        assert broker.execute(order.venue_ref, 30)
-        await wait_until(lambda: order.cum_qty == 30, 5.0, "the New and the fill")
-        assert order.state is OrderState.LIVE
-        assert venue.status()["questions_open"] == 0  # before rev45fix: 1 until the answer came, if ever
-        ignored = venue.counters["ignored_exec_reports"]
-        for msg_type, body in holding.status_reports:
-            broker.send(msg_type, body)  # the late answer (New, CumQty 0): finds no question out
-        await wait_until(lambda: venue.counters["ignored_exec_reports"] == ignored + 1, 3.0, "the late answer")
-        assert (order.state, order.cum_qty) == (OrderState.LIVE, 30)
-    finally:
-        await side.stop()
+    venue = gateway.venue
+    order, holding = await _asked_about_new_order(broker, gateway, rig, 100)
+    await wait_until(lambda: holding.status_reports, 3.0, "the venue to hold its answer")
+    for msg_type, body in holding.new_reports:
+        broker.send(msg_type, body)  # the venue's New, late
+    assert broker.execute(order.venue_ref, 30)
+    await wait_until(lambda: order.cum_qty == 30, 5.0, "the New and the fill")
+    assert order.state is OrderState.LIVE
+    assert venue.status()["questions_open"] == 0  # before rev45fix: 1 until the answer came, if ever
+    ignored = venue.counters["ignored_exec_reports"]
+    for msg_type, body in holding.status_reports:
+        broker.send(msg_type, body)  # the late answer (New, CumQty 0): finds no question out
+    await wait_until(lambda: venue.counters["ignored_exec_reports"] == ignored + 1, 3.0, "the late answer")
+    assert (order.state, order.cum_qty) == (OrderState.LIVE, 30)

@@ -10,7 +10,7 @@ OrderStatusRequest from its book.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -21,18 +21,12 @@ from simulators.fix.sim_book import Report
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
-from .live import running_simulator, wait_until
-from .test_loopback_reset_open_orders import _acknowledged
+from .live import wait_until
+from .loopback import acknowledged_on_resetting
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
 
 
 def _question_dropped(sim: FixSimulator, dropped: list[Mapping[bytes, bytes]]) -> None:
@@ -50,7 +44,7 @@ def _question_dropped(sim: FixSimulator, dropped: list[Mapping[bytes, bytes]]) -
 async def test_status_question_never_answered_then_asked_again_and_the_fill_applied_once(
     broker: FixSimulator, tmp_path: Path
 ) -> None:
-    side, rig, link = await _acknowledged(broker, tmp_path, "broker-fix44")
+    side, rig, link = await acknowledged_on_resetting(broker, tmp_path, "broker-fix44")
     order = rig.order("S1", "A")
     venue = side.venue
     venue.question_wait_ns = 300_000_000

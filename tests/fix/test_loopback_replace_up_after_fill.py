@@ -11,9 +11,6 @@ to the order as they arrive, as the engine does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from model.order import OrderState, mark_sent, request_replace
@@ -23,17 +20,11 @@ from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, running_simulator, wait_until
+from .live import GatewaySide, wait_until
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
 
 
 def _report(

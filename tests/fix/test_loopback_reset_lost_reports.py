@@ -10,7 +10,6 @@ they arrive, as the engine does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,11 @@ from model.exactly_once import RequestKind, UnansweredRequest
 from model.order import OrderState, mark_sent
 from model.venue_events import VenueCanceled, VenueExecuted, VenueState
 from simulators.fix.simulator import FixSimulator
-from venues.fix.dialect import DIALECT_DIR
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, running_simulator, wait_until
+from .live import GatewaySide, wait_until
+from .loopback import resetting_dialect
 
 pytest.importorskip("quickfix")
 
@@ -31,23 +30,15 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "equities-fix42") as simulator:
-        yield simulator
-
-
-def _resetting_dialect(tmp_path: Path) -> str:
-    text = (DIALECT_DIR / "equities-fix42.yaml").read_text()
-    assert "reset_seq_num_on_logon: false" in text
-    path = tmp_path / "equities-fix42-reset.yaml"
-    path.write_text(text.replace("reset_seq_num_on_logon: false", "reset_seq_num_on_logon: true"))
-    return str(path)
+def sim(equities: FixSimulator) -> FixSimulator:
+    """Return the equities-fix42 simulator (no OrderStatusRequest: the gateway asks with a cancel)."""
+    return equities
 
 
 async def test_reset_on_logon_when_filled_while_down_and_canceled_on_the_question_then_the_fill_first(
     sim: FixSimulator, tmp_path: Path
 ) -> None:
-    gateway = GatewaySide(sim, tmp_path / "store", dialect=_resetting_dialect(tmp_path))
+    gateway = GatewaySide(sim, tmp_path / "store", dialect=resetting_dialect(tmp_path, "equities-fix42"))
     order = make_order(10, symbol="MSFT", qty=10)  # no reference price: it rests
     gateway.apply_to(order)  # the engine's part
     await gateway.start()

@@ -13,7 +13,6 @@ answer saying the order is Rejected (the venue does not have it) was ignored: th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,75 +20,26 @@ import pytest
 from gateway.protocol.messages import Canceled, Executed
 from model.order import OrderState
 from simulators.fix.simulator import FixSimulator
-from tests.harness import MemoryLink, Rig
-from venues.fix.dialect import DIALECT_DIR
 from venues.fix.fields import MsgType
 
-from .live import GatewaySide, running_simulator, wait_until
+from .live import wait_until
+from .loopback import acknowledged_on_resetting, reset_after
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _resetting(tmp_path: Path, dialect: str) -> str:
-    """Return ``dialect`` as a file that resets the numbers at every logon."""
-    text = (DIALECT_DIR / f"{dialect}.yaml").read_text()
-    if "reset_seq_num_on_logon: false" in text:
-        text = text.replace("reset_seq_num_on_logon: false", "reset_seq_num_on_logon: true")
-    else:
-        assert "\nlogon:\n" in text
-        text = text.replace("\nlogon:\n", "\nlogon:\n  reset_seq_num_on_logon: true\n", 1)
-    path = tmp_path / f"{dialect}-reset.yaml"
-    path.write_text(text)
-    return str(path)
-
-
-async def _acknowledged(sim: FixSimulator, tmp_path: Path, dialect: str) -> tuple[GatewaySide, Rig, MemoryLink]:
-    """Start the engine on a resetting ``dialect`` and have one order of 100 acknowledged (it rests)."""
-    side = GatewaySide(sim, tmp_path / "store", dialect=_resetting(tmp_path, dialect))
-    rig = Rig(venues=[side.venue])  # type: ignore[list-item]
-    await side.start()
-    link = rig.connect("S1")
-    rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")  # no reference price: it rests
-    order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
-    rig.engine.flush()
-    link.received()
-    return side, rig, link
-
-
-async def _reset_after(sim: FixSimulator, side: GatewaySide) -> None:
-    """The link drops; the next logon restarts both numbers (nothing of before is resent)."""
-    sim.drop_connection()
-    await wait_until(lambda: side.venue.state.value != "UP", 3.0, "the link to drop")
-    sim.release_output()
-    await side.wait_up()
-    assert side.venue.session.next_sender_seq <= 3  # the numbers restarted
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def equities(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "equities-fix42") as simulator:
-        yield simulator
-
-
 async def test_reset_when_every_order_acknowledged_and_a_fill_lost_then_asked_about_and_the_fill_applied(
     broker: FixSimulator, tmp_path: Path
 ) -> None:
-    side, rig, link = await _acknowledged(broker, tmp_path, "broker-fix44")
+    side, rig, link = await acknowledged_on_resetting(broker, tmp_path, "broker-fix44")
     order = rig.order("S1", "A")
     try:
         broker.drop_output()  # the venue's fill report is lost with the link
         assert broker.execute(order.venue_ref, 30)
         await wait_until(lambda: len(broker.messages("out", MsgType.EXECUTION_REPORT)) >= 2, 3.0, "the fill")
-        await _reset_after(broker, side)
+        await reset_after(broker, side)
         await wait_until(lambda: order.cum_qty == 30, 5.0, "the status answer's fill")  # old code: never asked
         (question,) = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
         assert question.get(b"11") == order.venue_ref.encode()
@@ -105,7 +55,7 @@ async def test_reset_when_every_order_acknowledged_and_a_fill_lost_then_asked_ab
 async def test_reset_when_the_venue_no_longer_has_the_order_then_it_ends_canceled_and_counted(
     broker: FixSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    side, rig, link = await _acknowledged(broker, tmp_path, "broker-fix44")
+    side, rig, link = await acknowledged_on_resetting(broker, tmp_path, "broker-fix44")
     order = rig.order("S1", "A")
     try:
         key = (broker.session_key(), order.venue_ref.encode())
@@ -113,7 +63,7 @@ async def test_reset_when_the_venue_no_longer_has_the_order_then_it_ends_cancele
             broker.book.orders.pop(key)
             broker.book.known.pop(key)
         with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
-            await _reset_after(broker, side)
+            await reset_after(broker, side)
             await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the order to end")  # old code: LIVE
         rig.engine.flush()
         (canceled,) = [m for m in link.received() if isinstance(m, Canceled)]
@@ -129,10 +79,10 @@ async def test_reset_when_the_venue_no_longer_has_the_order_then_it_ends_cancele
 async def test_reset_when_no_order_status_request_then_acknowledged_orders_counted_unchecked_and_logged(
     equities: FixSimulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    side, rig, _link = await _acknowledged(equities, tmp_path, "equities-fix42")
+    side, rig, _link = await acknowledged_on_resetting(equities, tmp_path, "equities-fix42")
     try:
         with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
-            await _reset_after(equities, side)
+            await reset_after(equities, side)
             await wait_until(lambda: side.venue.counters["orders_unchecked_after_reset"] == 1, 3.0, "the count")
         assert any("1 open order(s) not checked" in r.getMessage() for r in caplog.records)
         assert equities.messages("in", MsgType.ORDER_CANCEL_REQUEST) == []  # never asked with a cancel

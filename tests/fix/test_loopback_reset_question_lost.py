@@ -11,7 +11,7 @@ asked about again, the fill of 30 never reached the strategy nor risk, and ``que
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -22,18 +22,12 @@ from simulators.fix.sim_book import Report
 from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
-from .live import running_simulator, wait_until
-from .test_loopback_reset_open_orders import _acknowledged, _reset_after
+from .live import wait_until
+from .loopback import acknowledged_on_resetting, reset_after
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
 
 
 def _answer_lost(sim: FixSimulator, held: list[Report]) -> None:
@@ -53,7 +47,7 @@ def _answer_lost(sim: FixSimulator, held: list[Report]) -> None:
 async def test_reset_when_a_status_answer_was_lost_then_asked_again_and_the_fill_applied_once(
     broker: FixSimulator, tmp_path: Path
 ) -> None:
-    side, rig, link = await _acknowledged(broker, tmp_path, "broker-fix44")
+    side, rig, link = await acknowledged_on_resetting(broker, tmp_path, "broker-fix44")
     order = rig.order("S1", "A")
     venue = side.venue
     try:
@@ -64,7 +58,7 @@ async def test_reset_when_a_status_answer_was_lost_then_asked_again_and_the_fill
         await wait_until(lambda: held, 5.0, "the venue's (lost) status answer")
         assert venue.status()["questions_open"] == 1
         assert broker.execute(order.venue_ref, 30)  # the fill report is lost too
-        await _reset_after(broker, side)
+        await reset_after(broker, side)
         await wait_until(lambda: order.cum_qty == 30, 5.0, "the fill")  # before fixfix44: never asked again
         questions = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
         assert [q.get(b"11") for q in questions] == [order.venue_ref.encode()] * 2

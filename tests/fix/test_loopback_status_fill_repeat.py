@@ -11,8 +11,6 @@ copy. The events are applied to the order as they arrive, as the engine does, so
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,17 +21,11 @@ from simulators.fix.simulator import FixSimulator
 from venues.fix.fields import MsgType
 
 from .helpers import make_order
-from .live import GatewaySide, running_simulator, wait_until
+from .live import GatewaySide, wait_until
 
 pytest.importorskip("quickfix")
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[FixSimulator]:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as simulator:
-        yield simulator
 
 
 async def test_refused_fill_when_resent_after_the_status_answer_counted_it_then_not_applied_again(

@@ -35,6 +35,7 @@ from gateway.protocol.messages import (
     OrderEvent,
     OrderRejected,
     Replaced,
+    Welcome,
 )
 from model.fsync import FsyncPolicy
 from simulators.boe.exchange import InboundRecord as BoeRecord
@@ -486,6 +487,44 @@ def final_state(events: Sequence[OrderEvent]) -> tuple[str, int, int]:
         elif isinstance(event, Replaced):
             raise AssertionError("no replaces in these scenarios")
     return state, cum, leaves
+
+
+async def reconnect_and_settle(
+    socket_path: Path,
+    view: StrategyView,
+    sent: list[str],
+    state: Callable[[list[Any]], tuple[str, int, int]] = final_state,
+    timeout_s: float = 10,
+) -> tuple[RecordingClient, Welcome]:
+    """Reconnect S1 from ``view.last_seq`` and wait until every order ``sent`` has reached a known state.
+
+    An order with no event may be pending at the venue or may never have reached the gateway: a Cancel tells
+    which (UNKNOWN_ORDER: never reached it, and never will). ``state`` gives an order's (state, cum, leaves) from
+    its events. Return the client, still connected, and its Welcome.
+    """
+    client = RecordingClient(socket_path, "S1", cl_ord_id_prefix="B", last_seq=view.last_seq)
+    welcome = await client.connect()
+    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+    seen = {e.cl_ord_id for e in view.events} | {e.cl_ord_id for e in client.order_events()}
+    silent = [c for c in sent if c not in seen]
+    for cl_ord_id in silent:
+        await client.cancel(cl_ord_id)
+
+    def settled() -> bool:
+        events = view.events + client.order_events()
+        known = {e.cl_ord_id for e in events}
+        if not all(c in known for c in sent):
+            return False
+        for cl_ord_id, evs in StrategyView(events).per_order().items():
+            order_events = [e for e in evs if not isinstance(e, CancelRejected)]
+            if cl_ord_id in silent and not order_events:
+                continue  # answered by UNKNOWN_ORDER
+            if not order_events or state(order_events)[0] == "PENDING_NEW":
+                return False
+        return True
+
+    await wait_for(settled, timeout_s, "every order to reach a known state")
+    return client, welcome
 
 
 class BoeSimulatorProcess:

@@ -30,6 +30,7 @@ from tests.reliability.support import (
     RecordingClient,
     StrategyView,
     order_ids_by_cl_ord_id,
+    reconnect_and_settle,
     wait_for,
     write_boe_config,
 )
@@ -125,28 +126,7 @@ def test_kill9_when_boe_orders_fills_cancels_and_modifies_in_flight_then_restart
     assert venue_status["start_of_day"] == 2
 
     async def after() -> RecordingClient:
-        client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B", last_seq=view.last_seq)
-        welcome = await client.connect()
-        await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
-        seen = {e.cl_ord_id for e in view.events} | {e.cl_ord_id for e in client.order_events()}
-        silent = [c for c in sent if c not in seen]
-        for cl_ord_id in silent:  # never reached the gateway, or pending: a Cancel tells which
-            await client.cancel(cl_ord_id)
-
-        def settled() -> bool:
-            events = view.events + client.order_events()
-            known = {e.cl_ord_id for e in events}
-            if not all(c in known for c in sent):
-                return False
-            for cl_ord_id, evs in StrategyView(events).per_order().items():
-                order_events = [e for e in evs if not isinstance(e, CancelRejected)]
-                if cl_ord_id in silent and not order_events:
-                    continue
-                if not order_events or _state(order_events)[0] == "PENDING_NEW":
-                    return False
-            return True
-
-        await wait_for(settled, 15, "every order to reach a known state")
+        client, _welcome = await reconnect_and_settle(gateway.socket, view, sent, _state, timeout_s=15)
         # Modify again after the crash: new ClOrdIDs from this process's start number.
         events = view.events + client.order_events()
         live_modified = [c for c in modified if _state(StrategyView(events).per_order()[c])[0] == "LIVE"]

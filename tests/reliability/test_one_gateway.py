@@ -25,6 +25,15 @@ from tests.reliability.support import Gateway, RecordingClient, Simulator, wait_
 RESTING = 2_290_000
 
 
+def _first(workdir: Path, sim: Simulator, gateways: list[Gateway], **options: Any) -> tuple[Gateway, Path]:
+    """Start gateway A on a config written with ``options``; return it and the config (for B's)."""
+    config = write_config(workdir, sim.port, **options)
+    first = Gateway(workdir, config)
+    gateways.append(first)
+    first.start()
+    return first, config
+
+
 def _second(workdir: Path, config: Path, name: str, **changes: Any) -> Gateway:
     """Return gateway B: A's config with ``changes`` (its own log; its sockets as the changes say)."""
     values = yaml.safe_load(config.read_text())
@@ -84,10 +93,7 @@ def _refused_on_the_journal(first: Gateway, second: Gateway, workdir: Path) -> N
 def test_second_gateway_with_the_same_config_when_started_then_refused_and_first_keeps_its_sockets(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    config = write_config(workdir, sim.port)
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, config = _first(workdir, sim, gateways)
     asyncio.run(_rest_orders(first, 3))
     second = _second(workdir, config, "b")
     gateways.append(second)
@@ -100,10 +106,7 @@ def test_second_gateway_with_the_same_config_when_started_then_refused_and_first
 def test_second_gateway_with_own_sockets_sharing_the_journal_when_started_then_refused_and_journal_intact(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    config = write_config(workdir, sim.port, fsync="interval")
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, config = _first(workdir, sim, gateways, fsync="interval")
     asyncio.run(_rest_orders(first, 3))
     second = _second(workdir, config, "b", strategy_socket="sb.sock", admin_socket="ab.sock")
     gateways.append(second)
@@ -119,10 +122,7 @@ def test_second_gateway_with_own_sockets_sharing_the_journal_when_started_then_r
 def test_second_gateway_with_own_journal_on_the_same_sockets_when_started_then_refused_and_sockets_kept(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    config = write_config(workdir, sim.port)
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, config = _first(workdir, sim, gateways)
     sockets = {path: _inode(path) for path in (first.admin, first.socket)}
     second = _second(workdir, config, "b", journal={"directory": "journal-b", "fsync": "none"})
     gateways.append(second)
@@ -157,10 +157,7 @@ def _holds(pid: int, path: Path) -> bool:
 def test_lock_when_gateway_runs_then_only_it_holds_it_readers_still_read_and_kill_9_releases_it(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    config = write_config(workdir, sim.port, fsync="interval")
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, _config = _first(workdir, sim, gateways, fsync="interval")
     asyncio.run(_rest_orders(first, 2))
     assert first.proc is not None
     lock = workdir / "journal" / LOCK_FILE
@@ -186,10 +183,7 @@ def _pid_in_lock(lock: Path) -> str:
 def test_lock_file_deleted_then_second_gateway_refused_on_the_journal_and_lock_put_back(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    config = write_config(workdir, sim.port, fsync="interval")
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, config = _first(workdir, sim, gateways, fsync="interval")
     asyncio.run(_rest_orders(first, 3))
     assert first.proc is not None
     lock = workdir / "journal" / LOCK_FILE
@@ -222,10 +216,7 @@ def test_lock_file_replaced_and_held_by_another_process_then_orders_refused_unti
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
     # the branch CI met by timing: A's check saw another process's lock file before that process exited
-    config = write_config(workdir, sim.port, fsync="interval")
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, _config = _first(workdir, sim, gateways, fsync="interval")
     asyncio.run(_rest_orders(first, 2))
     assert first.proc is not None
     lock = workdir / "journal" / LOCK_FILE
@@ -249,10 +240,7 @@ def test_lock_file_replaced_and_held_by_another_process_then_orders_refused_unti
 def test_journal_directory_removed_and_made_again_then_all_put_back_and_second_gateway_refused(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
-    config = write_config(workdir, sim.port, fsync="interval")
-    first = Gateway(workdir, config)
-    gateways.append(first)
-    first.start()
+    first, config = _first(workdir, sim, gateways, fsync="interval")
     asyncio.run(_rest_orders(first, 3))
     assert first.proc is not None
     directory = workdir / "journal"

@@ -28,6 +28,7 @@ from tests.reliability.support import (
     entered_at_venue,
     final_state,
     order_ids_by_cl_ord_id,
+    reconnect_and_settle,
     venue_orders,
     wait_for,
     write_config,
@@ -69,38 +70,6 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
     view.add(client.order_events())
 
 
-async def _reconnect_and_settle(gateway: Gateway, view: StrategyView, sent: list[str]) -> RecordingClient:
-    """Reconnect with the saved last_seq; probe orders that never got an event; wait until all settle."""
-    client = RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B", last_seq=view.last_seq)
-    welcome = await client.connect()
-    assert welcome.next_seq >= view.last_seq + 1
-    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
-    seen = {e.cl_ord_id for e in view.events} | {e.cl_ord_id for e in client.order_events()}
-    silent = [c for c in sent if c not in seen]
-    # An order with no event may be pending at the venue or may never have reached the gateway:
-    # a Cancel tells which (UNKNOWN_ORDER = never reached it, and never will).
-    for cl_ord_id in silent:
-        await client.cancel(cl_ord_id)
-
-    def settled() -> bool:
-        events = view.events + client.order_events()
-        known = {e.cl_ord_id for e in events}
-        if not all(c in known for c in sent):
-            return False
-        for cl_ord_id, evs in StrategyView(events).per_order().items():
-            order_events = [e for e in evs if not isinstance(e, CancelRejected)]
-            if cl_ord_id in silent and not order_events:
-                continue  # answered by UNKNOWN_ORDER
-            if not order_events:
-                return False
-            if final_state(order_events)[0] == "PENDING_NEW":
-                return False
-        return True
-
-    await wait_for(settled, 10, "every order to reach a known state")
-    return client
-
-
 @pytest.mark.slow
 def test_kill9_when_orders_and_fills_in_flight_then_restart_rebuilds_state_and_strategy_gets_each_event_once(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
@@ -118,7 +87,8 @@ def test_kill9_when_orders_and_fills_in_flight_then_restart_rebuilds_state_and_s
     assert recovery["records"] > 0 and recovery["orders"] > 0
 
     async def after() -> RecordingClient:
-        client = await _reconnect_and_settle(gateway, view, sent)
+        client, welcome = await reconnect_and_settle(gateway.socket, view, sent)
+        assert welcome.next_seq >= view.last_seq + 1
         await client.close()
         return client
 

@@ -24,6 +24,7 @@ here, so that ops are not told twice to correct the same position. Per trading d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -43,6 +44,21 @@ class _Owed(msgspec.Struct, forbid_unknown_fields=True):
 
 _encoder = msgspec.json.Encoder()
 _owed_decoder = msgspec.json.Decoder(_Owed)
+_T = TypeVar("_T")
+
+
+def _read_state(path: Path, decoder: msgspec.json.Decoder[_T], corrupt_text: str) -> _T | None:
+    """Return the state decoded from ``path`` (None: no file); BoeStateError naming the file if it is unusable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
+    try:
+        return decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BoeStateError(f"BOE state {path} is corrupt ({exc}): {corrupt_text}") from exc
 
 
 def owed_cancels_path(state_dir: str | Path, name: str) -> Path:
@@ -58,20 +74,14 @@ def load_owed_cancels(state_dir: str | Path, name: str, day: str) -> dict[str, i
 
 def load_owed(state_dir: str | Path, name: str) -> tuple[str, dict[str, int]]:
     """Return the trading day of the cancels file of venue ``name`` and its cancels ("" and none: no file)."""
-    path = owed_cancels_path(state_dir, name)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    owed = _read_state(
+        owed_cancels_path(state_dir, name),
+        _owed_decoder,
+        "orders Cboe may still be working that the gateway canceled are unknown; check the venue's open orders "
+        "with Cboe, then delete the file",
+    )
+    if owed is None:
         return "", {}
-    except OSError as exc:
-        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
-    try:
-        owed = _owed_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise BoeStateError(
-            f"BOE state {path} is corrupt ({exc}): orders Cboe may still be working that the gateway canceled are "
-            "unknown; check the venue's open orders with Cboe, then delete the file"
-        ) from exc
     return owed.day, dict(owed.cancels)
 
 
@@ -98,21 +108,13 @@ def corrections_path(state_dir: str | Path, name: str) -> Path:
 
 def load_corrections(state_dir: str | Path, name: str, day: str) -> set[int]:
     """Return the ``venue_seq`` of the Trade Cancel or Correct messages venue ``name`` reported on ``day``."""
-    path = corrections_path(state_dir, name)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return set()
-    except OSError as exc:
-        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
-    try:
-        seen = _corrections_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise BoeStateError(
-            f"BOE state {path} is corrupt ({exc}): the busts and trade corrections reported today are unknown; "
-            "delete the file (Cboe's replay then reports them again: do not correct a position twice)"
-        ) from exc
-    return set(seen.seen) if seen.day == day else set()
+    seen = _read_state(
+        corrections_path(state_dir, name),
+        _corrections_decoder,
+        "the busts and trade corrections reported today are unknown; delete the file (Cboe's replay then reports "
+        "them again: do not correct a position twice)",
+    )
+    return set(seen.seen) if seen is not None and seen.day == day else set()
 
 
 def save_corrections(state_dir: str | Path, name: str, day: str, seen: set[int]) -> None:

@@ -110,10 +110,16 @@ _NEW_UNANSWERED: Final = frozenset(
 """States in which no venue message has answered an order's NewOrderSingle (CREATED: sent, not yet marked)."""
 _CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
 _STATUS_CANCELED: Final = {b"4": "CANCELED", b"C": "EXPIRED", b"3": "DONE_FOR_DAY"}
-_STORE_SCAN_CHUNK: Final = 4096
-"""Stored messages read at a time when the questions out are taken back after a restart."""
 _STATUS_REQUEST_FIELD: Final = b"\x0135=H\x01"
-"""An OrderStatusRequest's MsgType field as stored (a cheap test before decoding a stored message)."""
+"""An OrderStatusRequest's MsgType field as stored (what the store is searched for after a restart)."""
+_SCAN_SLICE_BYTES: Final = 1 << 20
+"""Bytes of the store searched for status questions per call after a restart (about 1 ms; ``_scan_slice``)."""
+_CANCEL_REQUEST_FIELD: Final = b"\x0135=F\x01"
+"""An OrderCancelRequest's MsgType field: an asking cancel (no OrderStatusRequest) searched for after a restart."""
+_CL_ORD_ID_FIELD: Final = b"\x0111="
+"""The start of a stored message's ClOrdID field (a cheap test before decoding it)."""
+_ORIG_CL_ORD_ID_FIELD: Final = b"\x0141="
+"""The start of a stored message's OrigClOrdID field (likewise)."""
 _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
@@ -326,6 +332,19 @@ class FixVenue(VenueAdapter):
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
+        self._store_failing = False
+        """The last business message write failed: ``store_failures`` counts the episode once, until one succeeds."""
+        self._replaces_held: dict[int, bytes] = {}
+        """order_id -> the ClOrdID of a replace put in doubt while another question about the order was out: asked
+        about once that question is settled (``_ask_held``), unless the venue's report settled it meanwhile."""
+        self._scan_cursor = -1
+        """Where the search of the store for status questions goes on (``find_sent``); -1: no search under way."""
+        self._scan_last = 0
+        """The last MsgSeqNum stored when the search started (later ones are this process's own questions)."""
+        self._scan_refs: dict[bytes, _Tracked] = {}
+        """ClOrdID -> open order, for the search under way."""
+        self._scan_found: list[bytes] = []
+        """Status questions about those ClOrdIDs found so far (decoded when the search ends)."""
         self._asking_refs: dict[int, list[bytes]] = {}
         """order_id -> the ClOrdIDs of every asking cancel sent for the order (kept until it is forgotten): a
         refusal naming one whose question another answer already settled is not the strategy's cancel's."""
@@ -539,9 +558,12 @@ class FixVenue(VenueAdapter):
         try:
             self.session.send_app(seq, raw, now)
         except OSError as exc:  # the store could not be written: the message was neither kept nor queued
-            self.counters["store_failures"] += 1
+            if not self._store_failing:  # one failure episode, however many writes (re-asks each second) it refuses
+                self._store_failing = True
+                self.counters["store_failures"] += 1
             self._rare("store", "message store write failed, request refused: %s", exc)
             return Refused("FIX_STORE", f"the FIX message store cannot be written: {exc}", RejectSource.GATEWAY)
+        self._store_failing = False
         return None
 
     def forget(self, order: Order) -> None:
@@ -675,7 +697,11 @@ class FixVenue(VenueAdapter):
             if self._close_pending_polls > 1:
                 self._write_outbox()
             return 50_000_000
+        if self._scan_cursor >= 0:
+            self._scan_slice()
         wait = self.session.poll(now_ns)
+        if self._scan_cursor >= 0:
+            wait = 0  # the next slice at the loop's next turn
         if (self._unasked or self._probes) and now_ns >= self._questions_due and self.session.logged_on:
             self._questions_due = now_ns + _QUESTION_CHECK_NS
             self._check_questions(now_ns)
@@ -904,6 +930,8 @@ class FixVenue(VenueAdapter):
                 self._cancel_again(tracked)
         elif probe is None:
             self._ask(tracked, kind, cl_ord_id)
+        elif kind is RequestKind.REPLACE and (probe.about is not RequestKind.REPLACE or probe.ref != cl_ord_id):
+            self._replaces_held[order_id] = cl_ord_id  # asked once the question out is settled (_ask_held)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """The session is up again: ask about requests in doubt the venue will never ask for again.
@@ -953,15 +981,15 @@ class FixVenue(VenueAdapter):
             self._check_live_orders({request.order.order_id for request in unanswered})
 
     def _questions_from_store(self) -> None:
-        """After a restart: take back from the store the status questions still out (the journal keeps none).
+        """After a restart: start taking back from the store the questions still out (the journal keeps none).
 
         An OrderStatusRequest stored in the current numbering that names the ClOrdID of an open order's new
-        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out: the
-        venue's answer (resent at the logon, PossDupFlag=Y) is applied as it would have been before the
-        restart, and each still out at the first ``after_replay`` is asked again (the venue may never have got
-        it; one answered before the restart with nothing to report is settled by the new answer).
+        order or replace still unanswered, or the ClOrdID the order is known by now, is taken as out; so is an
+        asking cancel where the dialect has no OrderStatusRequest (``_asking_cancel_from_store``). The store
+        is searched a slice at a time (``_SCAN_SLICE_BYTES``: this call, then each ``poll``), so a large store
+        does not hold the event loop; ``_scan_done`` takes the questions found.
         """
-        if not self._orders or not self.dialect.orders.status_request:
+        if not self._orders:
             return
         refs: dict[bytes, _Tracked] = {}
         for open_order in self._orders.values():
@@ -969,26 +997,73 @@ class FixVenue(VenueAdapter):
                 refs[open_order.working] = open_order
                 if open_order.pending:
                     refs[open_order.pending] = open_order
-        store = self.session.store
-        last = store.next_sender_seq - 1
-        for first in range(1, last + 1, _STORE_SCAN_CHUNK):  # a chunk at a time: a day's store can be large
-            for _, raw in store.get_sent(first, min(first + _STORE_SCAN_CHUNK - 1, last)):
-                if _STATUS_REQUEST_FIELD in raw:
-                    self._question_from_store(raw, refs)
-        if self._probes:
-            self._asked_before_start = dict(self._probes)
-            log.warning(
-                "FIX %s: %d status question(s) sent before the restart taken back from the store (orders %s); "
-                "asked again once logged on",
-                self.name,
-                len(self._probes),
-                ", ".join(str(order_id) for order_id in self._probes),
-            )
+        if not refs:
+            return
+        self._scan_refs = refs
+        self._scan_last = self.session.store.next_sender_seq - 1
+        self._scan_cursor = 0
+        self._scan_slice()
 
-    def _question_from_store(self, raw: bytes, refs: dict[bytes, _Tracked]) -> None:
-        """Take stored message ``raw`` back as a status question out if it is one about an open order (``refs``)."""
+    def _scan_slice(self) -> None:
+        """Search the next slice of the store for status questions about the open orders; at the end take them."""
+        refs = self._scan_refs
+        last = self._scan_last
+        found = self._scan_found
+        by_status = self.dialect.orders.status_request  # else asking cancels, naming the request by OrigClOrdID
+        marker = _STATUS_REQUEST_FIELD if by_status else _CANCEL_REQUEST_FIELD
+        hits, self._scan_cursor = self.session.store.find_sent(marker, self._scan_cursor, _SCAN_SLICE_BYTES)
+        for seq, raw in hits:
+            at = raw.find(_CL_ORD_ID_FIELD if by_status else _ORIG_CL_ORD_ID_FIELD)
+            if seq <= last and at >= 0 and raw[at + 4 : raw.find(b"\x01", at + 4)] in refs:
+                found.append(raw)  # decoded at the end, only if about an open order
+        if self._scan_cursor < 0:
+            self._scan_done()
+
+    def _scan_done(self) -> None:
+        """Take the status questions found in the store as out (``_question_from_store``).
+
+        Before the session is up (the search ended within the first connection's call or its logon) they are
+        out: the venue's answer (resent at the logon, PossDupFlag=Y) is applied as it would have been before
+        the restart, and each still out at the first ``after_replay`` is asked again (the venue may never have
+        got it; one answered before the restart with nothing to report is settled by the new answer). Once up
+        (a large store), they are asked again at once: an answer that came meanwhile found no question out and
+        was ignored, so the new answer is the one applied. An order asked about afresh meanwhile keeps that
+        question.
+        """
+        refs, self._scan_refs = self._scan_refs, {}
+        found, self._scan_found = self._scan_found, []
+        taken: dict[int, _Probe] = {}
+        for raw in found:
+            self._question_from_store(raw, refs, taken)
+        for order_id in list(taken):
+            tracked = self._orders.get(order_id)
+            if tracked is None or tracked.order.is_terminal or order_id in self._probes or order_id in self._unasked:
+                del taken[order_id]
+        if not taken:
+            return
+        up = self._venue_state is VenueState.UP  # after_replay ran already (the core calls it at every UP)
+        log.warning(
+            "FIX %s: %d status question(s) sent before the restart taken back from the store (orders %s); %s",
+            self.name,
+            len(taken),
+            ", ".join(str(order_id) for order_id in taken),
+            "asking them again" if up else "asked again once logged on",
+        )
+        if up:
+            self._ask_again(taken, "asked before the gateway restarted")
+            return
+        self._probes.update(taken)
+        self._asked_before_start = dict(taken)
+
+    def _question_from_store(self, raw: bytes, refs: dict[bytes, _Tracked], taken: dict[int, _Probe]) -> None:
+        """Put stored message ``raw`` in ``taken`` if it is a question about an open order (``refs``)."""
         message = _decode_one(raw)
-        if message is None or message.msg_type != MsgType.ORDER_STATUS_REQUEST:
+        if message is None:
+            return
+        if message.msg_type == MsgType.ORDER_CANCEL_REQUEST:
+            self._asking_cancel_from_store(message, refs, taken)
+            return
+        if message.msg_type != MsgType.ORDER_STATUS_REQUEST:
             return
         ref = message.get(f.CL_ORD_ID)
         tracked = refs.get(ref)
@@ -1002,7 +1077,36 @@ class FixVenue(VenueAdapter):
         else:
             return
         cancel_too = order.state in _CANCELING  # it may have been gap-filled before: cancels are harmless twice
-        self._probes[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync, (), self.clock())
+        taken[order.order_id] = _Probe(about, ref, ref, True, cancel_too, resync, (), self.clock())
+
+    def _asking_cancel_from_store(
+        self, message: FixMessage, refs: dict[bytes, _Tracked], taken: dict[int, _Probe]
+    ) -> None:
+        """Put a stored asking cancel (a dialect without OrderStatusRequest) about an open order in ``taken``.
+
+        An OrderCancelRequest naming (OrigClOrdID) the new order of an order still unanswered, other than the
+        strategy's own cancel in flight (the order's ``pending``), or naming the replace in flight, asked
+        whether the venue has that request. A later one of the same order replaces the earlier, kept in
+        ``earlier`` (the venue may answer any of them); each is known as an asking cancel (``_asking_refs``).
+        """
+        ref = message.get(f.ORIG_CL_ORD_ID)
+        tracked = refs.get(ref)
+        if tracked is None:
+            return
+        order = tracked.order
+        probe_ref = message.get(f.CL_ORD_ID)
+        if ref == tracked.pending and order.state in _REPLACING:
+            about = RequestKind.REPLACE
+        elif ref == tracked.working and order.state in _NEW_UNANSWERED and probe_ref != tracked.pending:
+            about = RequestKind.NEW
+        else:
+            return  # the strategy's cancel
+        order_id = order.order_id
+        before = taken.get(order_id)
+        earlier = (*before.earlier, before.probe_ref) if before is not None and before.ref == ref else ()
+        cancel_too = order.state in _CANCELING
+        taken[order_id] = _Probe(about, ref, probe_ref, False, cancel_too, False, earlier, self.clock())
+        self._asking_refs.setdefault(order_id, []).append(probe_ref)
 
     def _ask_unasked(self, why: str) -> None:
         """Send each question (and each cancel sent again) the store refused, as it was to go out.
@@ -1029,6 +1133,8 @@ class FixVenue(VenueAdapter):
                 continue
             if probe is not None:
                 probe.cancel_too = probe.cancel_too or question.cancel_too
+                if about is RequestKind.REPLACE and not question.resync and probe.ref != question.ref:
+                    self._replaces_held[order_id] = question.ref  # asked once that one is settled (_ask_held)
                 continue
             if not question.resync and (
                 (about is RequestKind.NEW and state not in _NEW_UNANSWERED)
@@ -1264,7 +1370,32 @@ class FixVenue(VenueAdapter):
     def _answered(
         self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, events: tuple[VenueEvent, ...] = ()
     ) -> None:
-        """The venue answered our question about ``probe.ref``: report what that settles."""
+        """The venue answered our question about ``probe.ref``: report what that settles, then ask what it held."""
+        self._settle(tracked, probe, venue_seq, known=known, events=events)
+        if self._replaces_held:
+            self._ask_held(tracked.order.order_id)
+
+    def _ask_held(self, order_id: int) -> None:
+        """Ask about the replace put in doubt while the question just settled was out (``_replaces_held``).
+
+        Not when the venue's report settled it meanwhile (the Replaced, its reject: no longer the replace in
+        flight) or the order ended; kept while another question about the order is out.
+        """
+        ref = self._replaces_held.pop(order_id, None)
+        tracked = self._orders.get(order_id)
+        if ref is None or tracked is None or tracked.order.is_terminal:
+            return
+        if tracked.pending != ref or tracked.order.state not in _REPLACING:
+            return  # answered by the venue's own report
+        if order_id in self._probes or order_id in self._unasked:
+            self._replaces_held[order_id] = ref
+            return
+        self._ask(tracked, RequestKind.REPLACE, ref, why="gap-filled while another question about the order was out")
+
+    def _settle(
+        self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, events: tuple[VenueEvent, ...] = ()
+    ) -> None:
+        """Report what the venue's answer to our question about ``probe.ref`` settles."""
         order = tracked.order
         order_id = order.order_id
         del self._probes[order_id]
@@ -1371,6 +1502,12 @@ class FixVenue(VenueAdapter):
         self._answered(tracked, probe, seq, known=True, events=events)
 
     def _on_resync_status(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
+        """The venue's status of an acknowledged order (``_resynced``), then ask about a replace it held."""
+        self._resynced(message, tracked, probe, status)
+        if self._replaces_held:
+            self._ask_held(tracked.order.order_id)
+
+    def _resynced(self, message: FixMessage, tracked: _Tracked, probe: _Probe, status: bytes) -> None:
         """The venue's status of an acknowledged order: report the fill and the end the gateway lacks.
 
         Asked after a refused report, a numbering reset or a gap fill. The fill its CumQty shows beyond the
@@ -1501,6 +1638,7 @@ class FixVenue(VenueAdapter):
         self._probes.pop(order_id, None)
         self._unasked.pop(order_id, None)
         self._asking_refs.pop(order_id, None)
+        self._replaces_held.pop(order_id, None)
 
     # ---- incoming business messages ------------------------------------------------------------
 
@@ -2496,6 +2634,8 @@ class FixVenue(VenueAdapter):
         if probe is not None and self._is_question(tracked, msg_type, cl_ord_id):
             if probe.resync:  # never asked with a cancel: that would end a live order
                 del self._probes[order_id]
+                if self._replaces_held:
+                    self._ask_held(order_id)
             elif probe.by_status and code in _UNSUPPORTED_BY_VENUE:  # no OrderStatusRequest here: ask with a cancel
                 del self._probes[order_id]
                 self._ask(tracked, probe.about, probe.ref, cancel_too=probe.cancel_too, by_status=False)

@@ -36,7 +36,7 @@ import operator
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
@@ -207,6 +207,20 @@ _CANCELED_TYPE: Final = ord("C")
 _AIQ_CANCELED_TYPE: Final = ord("D")
 _BUY_SIDE: Final = ord("B")
 _ACCEPTED_MISMATCH: Final = "OUCH_ACCEPTED_MISMATCH"
+
+
+def _native_same() -> Callable[[object, int, object, int, int], bool] | None:
+    """Return ``venues.ouch._compare.same`` (built with the compiled modules), or None when it is absent."""
+    try:
+        from venues.ouch._compare import same  # noqa: PLC0415 - optional: built with the compiled modules
+    except ImportError:
+        return None
+    return cast(Callable[[object, int, object, int, int], bool], same)
+
+
+_SAME: Final = _native_same()
+"""With the compiled modules, ``same(a, a_start, b, b_start, n)``: ``a[a_start:a_start + n] == b[b_start:b_start +
+n]`` read in place (compiled, the slices are two new objects, two slice objects and a generic compare); else None."""
 _UNMAPPED_KINDS: Final = {ord(kind): kind for kind in "AECDUJIM"}
 """Outbound type about one order (dispatched by UserRefNum) -> its letter, for one whose number is not mapped."""
 _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
@@ -884,7 +898,10 @@ class OuchVenue(VenueAdapter):
         return delay
 
     def flush(self) -> None:
-        """Write every queued byte to the venue socket (then close it, if the session asked to)."""
+        """Write every queued byte to the venue socket (then close it, if the session asked to).
+
+        Nothing to do without ``_session.out`` or ``_close_pending``: ``Engine.flush`` then skips the call.
+        """
         write = self._write
         session = self._session
         out = session.out
@@ -1709,13 +1726,16 @@ class OuchVenue(VenueAdapter):
             return
         sent = self._inflight.pop(urn, None)
         # Side, Quantity, Symbol and Price sit in the same order in the Enter (packet bytes 8..29) and the Accepted
-        # (13..34): one compare of the raw bytes (bytearray against any buffer); only a difference is looked into
-        if (
-            sent is not None
-            and sent[8:29] != message[13:34]  # type: ignore[comparison-overlap]
-            and self._mismatched(seq, chain, fields, message, sent)
-        ):
-            return
+        # (13..34): one compare of the raw bytes (bytearray against any buffer; compiled, in place by _SAME); only
+        # a difference is looked into
+        if sent is not None:
+            same = _SAME
+            if same is not None:
+                differs = not same(sent, 8, message, 13, 21)
+            else:
+                differs = sent[8:29] != message[13:34]  # type: ignore[comparison-overlap]
+            if differs and self._mismatched(seq, chain, fields, message, sent):
+                return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             self._settle(chain, urn)
         chain.open_qty = quantity

@@ -11,6 +11,10 @@ can answer the peer's ResendRequest from ``get_sent``.
 from __future__ import annotations
 
 import abc
+from typing import Final
+
+FIND_WINDOW: Final = 64
+"""``find_sent`` looks for its marker in this many first bytes of each message (the header's first fields)."""
 
 
 class MessageStore(abc.ABC):
@@ -46,6 +50,28 @@ class MessageStore(abc.ABC):
     @abc.abstractmethod
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Return the saved messages with ``begin <= seq <= end``, in sequence order."""
+
+    def find_sent(self, marker: bytes, cursor: int = 0, budget: int = 0) -> tuple[list[tuple[int, bytes]], int]:
+        """Return the saved messages containing ``marker`` in their first 64 bytes, and where to go on (-1: done).
+
+        ``marker`` is a header field (MsgType: ``b"\\x0135=H\\x01"``). One call looks through about ``budget``
+        bytes of messages (0: all) from ``cursor`` (0: the first; else what the last call returned), so a large
+        store can be searched a slice at a time. This version reads the messages (``cursor`` is a sequence
+        number); a backend may search its storage directly (``FileStore`` does, ``cursor`` a file offset).
+        """
+        out: list[tuple[int, bytes]] = []
+        last = self.next_sender_seq - 1
+        seq = max(cursor, 1)
+        looked = 0
+        while seq <= last:
+            for found, raw in self.get_sent(seq, min(seq + 255, last)):
+                looked += len(raw)
+                if marker in raw[:FIND_WINDOW]:
+                    out.append((found, raw))
+            seq += 256
+            if budget and looked >= budget:
+                return out, seq
+        return out, -1
 
     @abc.abstractmethod
     def reset(self, creation_time_ns: int) -> None:

@@ -39,7 +39,7 @@ from typing import Final
 
 from model.fsync import FsyncPolicy
 from venues.atomic_file import write_file_atomically
-from venues.fix.store.base import MessageStore
+from venues.fix.store.base import FIND_WINDOW, MessageStore
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,42 @@ class FileStore(MessageStore):
                 _, _, length, _ = _RECORD.unpack_from(mapped, stored - 1)
                 out.append((seq, mapped[start : start + length]))
         return out
+
+    def find_sent(self, marker: bytes, cursor: int = 0, budget: int = 0) -> tuple[list[tuple[int, bytes]], int]:
+        """Search the mapping for ``marker`` starting from file offset ``cursor`` to ``budget`` bytes on (0: the end).
+
+        One C-speed search, no work per message but per hit: a hit counts when it lies within the first
+        ``FIND_WINDOW`` bytes of the payload (``8=FIX...``) of a SENT record that is still the message stored
+        under its number. Returns the hits and the offset to go on from (-1: the end was reached).
+        """
+        out: list[tuple[int, bytes]] = []
+        mapped = self._map
+        if mapped is None or not marker:
+            return out, -1
+        offsets = self._offsets
+        count = len(offsets)
+        size = _RECORD_SIZE
+        end = self._end
+        pos = max(cursor, 0)
+        stop_at = min(pos + budget, end) if budget else end
+        search_end = min(stop_at + len(marker) - 1, end)  # a marker that starts in the slice is found in it
+        while True:
+            hit = mapped.find(marker, pos, search_end)
+            if hit < 0:
+                break
+            start = mapped.rfind(b"8=FIX", max(0, hit - FIND_WINDOW), hit)
+            record = start - size
+            if start >= 0 and record >= 0:
+                _, kind, length, seq = _RECORD.unpack_from(mapped, record)
+                stop = start + length
+                if kind == _KIND_SENT and hit + len(marker) <= stop and 0 < seq < count and offsets[seq] == record + 1:
+                    out.append((seq, mapped[start:stop]))
+                    pos = stop
+                    continue
+            pos = hit + 1
+        if stop_at >= end:
+            return out, -1
+        return out, max(pos, stop_at)
 
     def reset(self, creation_time_ns: int) -> None:
         with self._sync_lock:
