@@ -22,6 +22,7 @@ import functools
 import gc
 import logging
 import os
+import resource
 import signal
 import threading
 import time
@@ -35,6 +36,14 @@ from gateway import admin as admin_module
 from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig, decode_venues
+from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
+from gateway.descriptors import (
+    UNLIMITED_TARGET,
+    DescriptorWatch,
+    hello_backlog,
+    open_descriptors,
+    raise_descriptor_limit,
+)
 from gateway.engine import Engine, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
@@ -42,7 +51,6 @@ from gateway.journal import (
     Journal,
     JournalCorruptError,
     JournalLock,
-    JournalOwnerError,
     JournalScan,
     JPositionAdjusted,
     JTradingState,
@@ -55,6 +63,7 @@ from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assem
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
     JournalLostError,
+    emptied_journal_problem,
     first_order_id,
     journal_note,
     lost_journal_problem,
@@ -67,7 +76,7 @@ from gateway.recovery import (
     stopped_cleanly,
 )
 from gateway.replay import JournalRead, ReplayResult, ReplayRunner
-from gateway.server import SocketIdentity, remove_socket, socket_identity, start_strategy_server
+from gateway.server import HelloBacklog, SocketIdentity, remove_socket, socket_identity, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
@@ -87,6 +96,7 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL_S = 0.1
 RISK_WATCH_INTERVAL_S = 1.0
 JOURNAL_FILE_CHECK_S = 0.25
+DESCRIPTOR_CHECK_S = DESCRIPTOR_CHECK_INTERVAL_S
 """How often the journal's path is compared with the open file (an fstat and a stat; docs/reliability.md 2.3d)."""
 JOURNAL_FILE_RELOG_S = 60.0
 JOURNAL_SYNC_LAG_ALERT_S = 1.0
@@ -508,6 +518,8 @@ class GatewayProcess:
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self._watched_journal: MmapJournal | FileJournal | None = None
+        self._descriptors: DescriptorWatch | None = None
+        self._hello_backlog: HelloBacklog | None = None
         self._journal_file_problem = ""
         """Why the journal's path does not name the open file ("": it does), as the last check found."""
         self._releasing_pages = False
@@ -592,7 +604,9 @@ class GatewayProcess:
             return
         path = journal_path(config)
         state_dir = config.path(config.state_dir)
-        lost = lost_journal_problem(state_dir, config.gateway_id, path)
+        lost = lost_journal_problem(state_dir, config.gateway_id, path) or emptied_journal_problem(
+            state_dir, config.gateway_id, path
+        )
         if lost:
             raise ConfigError(lost) from JournalLostError(lost)
         scan = JournalScan()
@@ -605,7 +619,7 @@ class GatewayProcess:
                 fsync_interval_ms=config.journal.fsync_interval_ms,
                 owner=f"{config.gateway_id} {path.stem.rpartition('-')[2]}",  # the file name's session date
             )
-        except JournalOwnerError as exc:
+        except JournalCorruptError as exc:  # another owner, or a damaged header page (its owner block)
             raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
         try:
             recovered = recover(journal.records(scan), scan)
@@ -751,6 +765,20 @@ class GatewayProcess:
             self.connectors.append(connector)
             connector.start()
         strategy_path = config.path(config.strategy_socket)
+        limit = raise_descriptor_limit()
+        (log.warning if limit.problem else log.info)("%s", limit.describe())
+        self._descriptors = watch = DescriptorWatch(
+            UNLIMITED_TARGET if limit.soft == resource.RLIM_INFINITY else limit.soft
+        )
+        counters = engine.counters
+
+        def evicted() -> None:
+            counters.strategy_connections_evicted += 1
+
+        self._hello_backlog = backlog = HelloBacklog(
+            hello_backlog(config.strategy_max_pending_hello, watch.limit), self.clock, evicted
+        )
+        self.add_status_provider(self._descriptor_status)
         self._servers.append(
             await start_strategy_server(
                 engine,
@@ -761,6 +789,7 @@ class GatewayProcess:
                 on_activity=self._on_activity,
                 hello_timeout_ms=config.strategy_hello_timeout_ms,
                 frame_timeout_ms=config.strategy_frame_timeout_ms,
+                backlog=backlog,
             )
         )
         self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
@@ -785,6 +814,7 @@ class GatewayProcess:
         self._schedule(RISK_WATCH_INTERVAL_S, self._watch_risk_file)
         if self._watched_journal is not None:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
+        self._schedule(DESCRIPTOR_CHECK_S, self._watch_descriptors)
         self._sighup.start(loop)
         for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, self.request_stop)):
             try:
@@ -1010,6 +1040,31 @@ class GatewayProcess:
 
         slot = len(self._timers)
         self._timers.append(loop.call_later(late.arm(loop, interval_s), tick))
+
+    def _watch_descriptors(self) -> None:
+        """Count the descriptors open; log (at most once a minute) and count when they near the limit."""
+        watch = self._descriptors
+        if watch is None or self.engine is None:
+            return
+        warning = watch.check(open_descriptors(), self.clock())
+        self.engine.counters.descriptors_near_limit = watch.near_limit
+        if warning:
+            log.warning("%s", warning)
+
+    def _descriptor_status(self) -> dict[str, Any]:
+        """Return the ``descriptors`` section of ``gateway status``."""
+        watch, backlog = self._descriptors, self._hello_backlog
+        if watch is None or backlog is None:
+            return {}
+        return {
+            "descriptors": {
+                "open": watch.open,
+                "peak": watch.peak,
+                "limit": watch.limit,
+                "pending_hello": backlog.waiting,
+                "max_pending_hello": backlog.limit,
+            }
+        }
 
     def _check_journal_file(self) -> None:
         """Check that the journal's path still names the open file; restore it, or fail closed (reliability.md 2.3d).

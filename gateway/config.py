@@ -99,6 +99,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Bytes of events waiting unread for one strategy before it is cut off as a slow consumer."""
     strategy_hello_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 3_000
     """A strategy's Hello must arrive this long after it connects (absolute: bytes before it do not count)."""
+    strategy_max_pending_hello: Annotated[int, msgspec.Meta(ge=1)] = 64
+    """Connections that have not sent Hello held at most (and at most a quarter of the descriptor limit): past it
+    the oldest gets a fatal ``Error(TOO_MANY_CONNECTIONS)`` and is closed."""
     strategy_frame_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 1_000
     """A strategy's frame must be complete this long after its first byte arrives."""
     reconnect_grace_s: float = 30.0

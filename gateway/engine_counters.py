@@ -44,6 +44,10 @@ class EngineCounters(msgspec.Struct):
     """Hellos whose ``last_seq`` was beyond the strategy's last journaled event (``Error(LAST_SEQ_AHEAD)``)."""
     account_not_permitted: int = 0
     strategy_disconnects: int = 0
+    strategy_connections_evicted: int = 0
+    """Connections without a Hello closed (``Error(TOO_MANY_CONNECTIONS)``): ``strategy_max_pending_hello``."""
+    descriptors_near_limit: int = 0
+    """Times the descriptors open rose past 80 % of the process's limit (``gateway.descriptors``)."""
     invalid_requests: int = 0
     duplicate_requests: int = 0
     """Version-3 requests received again after they were processed (not carried out again)."""

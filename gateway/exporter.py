@@ -71,6 +71,11 @@ ENGINE_COUNTERS: Final = {
     "strategy_refused": ("strategy_refused", "strategy Hellos refused"),
     "strategy_seq_ahead": ("strategy_seq_ahead", "Hellos whose last_seq was beyond the journal's (LAST_SEQ_AHEAD)"),
     "strategy_disconnects": ("strategy_disconnects", "strategy sessions ended"),
+    "strategy_connections_evicted": (
+        "strategy_connections_evicted",
+        "connections without a Hello closed to keep strategy_max_pending_hello (TOO_MANY_CONNECTIONS)",
+    ),
+    "descriptors_near_limit": ("descriptors_near_limit", "rises of the open descriptors past 80 % of the limit"),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),
 }

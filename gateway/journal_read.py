@@ -221,12 +221,14 @@ def read_journal(path: str | Path, scan: JournalScan | None = None) -> Iterator[
         problem = ""
         if end - pos < HEADER_SIZE:
             if preallocated and _all_zero(view, pos, end):
+                _check_durable_end(pos, end, synced, path)
                 return
             problem = "partial record header"
         else:
             length, crc = RECORD_HEADER.unpack_from(view, pos)
             stop = pos + HEADER_SIZE + length
             if preallocated and length == 0 and crc == 0 and _all_zero(view, pos, end):
+                _check_durable_end(pos, end, synced, path)
                 return  # the rest of the file was never written
             if length == 0:
                 problem = "zero-length record (never written)"
@@ -247,6 +249,25 @@ def read_journal(path: str | Path, scan: JournalScan | None = None) -> Iterator[
         scan.records += 1
         scan.good_bytes = pos
         yield record
+    _check_durable_end(pos, end, synced, path)
+
+
+class JournalCutShortError(JournalCorruptError):
+    """The journal's data ends before the durable end its header names: the file was cut short or zeroed."""
+
+
+def _check_durable_end(pos: int, end: int, synced: int, path: str | Path) -> None:
+    """Raise JournalCutShortError if the data ends at ``pos``, before the durable end ``synced`` (-1: no header).
+
+    Everything before the durable end was on disk, so data ending earlier, at the end of the file or at
+    zeros, even at a record boundary, was cut or zeroed by something else: never a torn tail to start from.
+    """
+    if 0 <= pos < synced:
+        where = "the file ends there" if pos >= end else f"zeros follow, the file is {end} bytes"
+        raise JournalCutShortError(
+            f"journal {path}: the data ends at byte {pos} ({where}), before the end of the data made durable "
+            f"({synced}) that its header names: the file was cut short or zeroed, and the records between are gone"
+        )
 
 
 def _damage(

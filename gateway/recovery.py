@@ -50,6 +50,7 @@ from gateway.journal import (
     JVenueEvent,
     follow_order_record,
 )
+from gateway.journal_read import MMAP_MAGIC
 from gateway.protocol.messages import OrderEvent, OrderRejected
 from gateway.ref_lookup import note_session
 from gateway.replay import MARK_MASK, JournalMarks, mark_position
@@ -398,10 +399,23 @@ def journal_note(state_dir: Path, gateway_id: str) -> Path:
     return state_dir / f"{gateway_id}.journal-begun"
 
 
+NOTE_HEADER: Final = "header page"
+"""The note's second line when the journal it names has the ``MmapJournal`` header page: never 0 bytes again."""
+
+
 def note_journal_begun(state_dir: Path, gateway_id: str, journal: Path) -> OSError | None:
-    """Write, durably, that ``journal`` was begun (each start, after it is open); return the OSError if it cannot be."""
+    """Write, durably, that ``journal`` was begun (each start, after it is open); return the OSError if it cannot be.
+
+    The note names the journal and, on a second line, ``NOTE_HEADER`` when the file begins with the header
+    page (an ``mmap`` journal: a file that can never be empty again unless something else cut it).
+    """
     note = journal_note(state_dir, gateway_id)
-    text = f"{journal.resolve()}\n"
+    try:
+        with open(journal, "rb") as fh:
+            header = fh.read(len(MMAP_MAGIC)) == MMAP_MAGIC
+    except OSError:
+        header = False
+    text = f"{journal.resolve()}\n" + (f"{NOTE_HEADER}\n" if header else "")
     try:
         if note.read_text(errors="replace") == text:
             return None  # this journal's note is there already: no write, no fsync
@@ -426,7 +440,7 @@ def lost_journal_problem(state_dir: Path, gateway_id: str, journal: Path) -> str
         return ""
     note = journal_note(state_dir, gateway_id)
     try:
-        named = note.read_text(errors="replace").strip()
+        named = note.read_text(errors="replace").partition("\n")[0].strip()
     except OSError:
         return ""
     if named != str(journal.resolve()):
@@ -437,4 +451,34 @@ def lost_journal_problem(state_dir: Path, gateway_id: str, journal: Path) -> str
         "limits checked against nothing). Put the file back (a backup, or the copy the gateway restores while "
         f"running), or, to begin the day with an empty journal on purpose, move {note} aside and start again "
         "(docs/reliability.md 2.3d)"
+    )
+
+
+def emptied_journal_problem(state_dir: Path, gateway_id: str, journal: Path) -> str:
+    """Return why starting on an empty ``journal`` would wrongly begin an empty day; "" if not.
+
+    An ``mmap`` journal this gateway began has its header page from its first moment (the note
+    ``note_journal_begun`` wrote says so): 0 bytes at its path means something cut it (or a power failure came
+    before the page reached the disk), and the day's records with it. An empty file nobody began (a crash
+    before the note) or a ``file``-storage journal never written to is an ordinary empty journal: "".
+    """
+    try:
+        if os.stat(journal).st_size:
+            return ""
+    except OSError:
+        return ""
+    note = journal_note(state_dir, gateway_id)
+    try:
+        lines = [line.strip() for line in note.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    if not lines or lines[0] != str(journal.resolve()) or NOTE_HEADER not in lines[1:]:
+        return ""
+    return (
+        f"the journal {journal} is empty (0 bytes), but this gateway began it today with its header page ({note} "
+        "says so): something cut it (or a power failure came before its first page reached the disk); starting "
+        "would begin an empty day (open orders, positions and exposure forgotten, limits checked against nothing). "
+        "Put the file back, or, to begin the day with an empty journal on purpose (after reconciling open orders "
+        f"and positions with the venues), move {journal} and {note} aside and start again (docs/reliability.md "
+        "2.4); move the file aside only after investigating it"
     )

@@ -26,7 +26,12 @@ from gateway.config import DEFAULT_MAX_STRATEGY_WRITE_BUFFER
 from gateway.engine import Engine
 from gateway.entitlements import PeerCredentials
 from gateway.ops.paths import accepts_connections
-from gateway.strategy_session import DEFAULT_FRAME_TIMEOUT_MS, DEFAULT_HELLO_TIMEOUT_MS, StrategySession
+from gateway.strategy_session import (
+    DEFAULT_FRAME_TIMEOUT_MS,
+    DEFAULT_HELLO_TIMEOUT_MS,
+    StrategySession,
+    StrategySessionState,
+)
 from gateway.strategy_state import StrategyState
 from model.clock import NowNs
 
@@ -37,6 +42,66 @@ DEFAULT_MAX_WRITE_BUFFER = DEFAULT_MAX_STRATEGY_WRITE_BUFFER
 """Bytes queued for a strategy that does not read before it is disconnected (gateway.yaml's default)."""
 SLOW_CONSUMER_LINGER_S = 2.0
 """How long a cut-off slow consumer's socket stays open for it to read its backlog and the fatal Error."""
+DEFAULT_MAX_PENDING_HELLO: Final = 64
+"""Connections that have not sent Hello held at most (gateway.yaml ``strategy_max_pending_hello``)."""
+_AWAITING_HELLO: Final = StrategySessionState.AWAITING_HELLO
+EVICTED_LOG_NS: Final = 10_000_000_000
+"""The log line about connections closed for the bound is written at most once per 10 s (with the count)."""
+
+
+class HelloBacklog:
+    """Bound the connections that have not sent Hello: past ``limit`` the oldest gets a fatal Error and is closed.
+
+    An idle flood (connections that never say Hello, each holding a descriptor for ``strategy_hello_timeout_ms``)
+    then costs at most ``limit`` descriptors, and a strategy that connects and says Hello at once is served.
+    """
+
+    def __init__(self, limit: int, clock: NowNs, on_evict: Callable[[], None] | None = None) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._on_evict = on_evict
+        self._waiting: dict[StrategyProtocol, None] = {}
+        """The connections without a Hello, oldest first (a dict keeps insertion order)."""
+        self.evicted = 0
+        self._unlogged = 0
+        self._logged_ns: int | None = None
+
+    @property
+    def waiting(self) -> int:
+        """Return how many connections have not sent Hello yet."""
+        return len(self._waiting)
+
+    def opened(self, link: StrategyProtocol) -> None:
+        """Hold a new connection until its Hello; close the oldest waiting one if that passes the bound."""
+        waiting = self._waiting
+        waiting[link] = None
+        while len(waiting) > self.limit:
+            oldest = next(iter(waiting))
+            del waiting[oldest]
+            oldest.refuse(
+                "TOO_MANY_CONNECTIONS",
+                f"more than {self.limit} connections had not sent Hello: the oldest is closed; send Hello at once "
+                "after connecting (strategy_max_pending_hello)",
+            )
+            self.evicted += 1
+            self._unlogged += 1
+            if self._on_evict is not None:
+                self._on_evict()
+        now = self._clock()
+        if self._unlogged and (self._logged_ns is None or now - self._logged_ns >= EVICTED_LOG_NS):
+            log.warning(
+                "%d strategy connections closed (TOO_MANY_CONNECTIONS) since the last such line: more than %d "
+                "connections had not sent Hello (strategy_max_pending_hello); something connects without saying "
+                "Hello (an idle flood, a stuck client)",
+                self._unlogged,
+                self.limit,
+            )
+            self._logged_ns = now
+            self._unlogged = 0
+
+    def done(self, link: StrategyProtocol) -> None:
+        """Forget a connection that said Hello or closed."""
+        self._waiting.pop(link, None)
 
 
 def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
@@ -92,8 +157,11 @@ class StrategyProtocol(asyncio.Protocol):
         hello_timeout_ms: int = DEFAULT_HELLO_TIMEOUT_MS,
         frame_timeout_ms: int = DEFAULT_FRAME_TIMEOUT_MS,
         slow_consumer_linger_s: float = SLOW_CONSUMER_LINGER_S,
+        backlog: HelloBacklog | None = None,
     ) -> None:
         self._engine = engine
+        self._backlog = backlog
+        """Where this connection waits for its Hello (None once it said Hello or closed, or with no bound)."""
         self._clock = clock
         self._max_write_buffer = max_write_buffer
         self._on_activity = on_activity
@@ -118,18 +186,39 @@ class StrategyProtocol(asyncio.Protocol):
         self.transport = transport
         self.peer = peer_credentials(transport.get_extra_info("socket"))
         self._engine.link_opened(self)
+        if self._backlog is not None:
+            self._backlog.opened(self)
 
     def data_received(self, data: bytes) -> None:
         t_in = self._clock()
         if self._on_activity is not None:
             self._on_activity()
         self._engine.link_data(self, data, t_in)
+        backlog = self._backlog
+        if backlog is not None and self.session.state is not _AWAITING_HELLO:
+            backlog.done(self)  # said Hello (or was closed): no longer waiting
+            self._backlog = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._backlog is not None:
+            self._backlog.done(self)
+            self._backlog = None
         if self._abort_timer is not None:
             self._abort_timer.cancel()
         self._engine.link_closed(self)
         self.transport = None
+
+    def refuse(self, code: str, text: str) -> None:
+        """Send a fatal Error (``code``, ``text``) to a connection that has not said Hello, and close it."""
+        self._backlog = None
+        session = self.session
+        session.close(code, text)
+        out = session.take_output(self._clock())
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if out:
+                transport.write(out)
+            transport.close()
 
     def write_out(self, data: bytearray) -> None:
         """Write to the strategy; cut it off if it lets too much pile up unread."""
@@ -312,8 +401,12 @@ async def start_strategy_server(
     on_activity: Callable[[], None] | None = None,
     hello_timeout_ms: int = DEFAULT_HELLO_TIMEOUT_MS,
     frame_timeout_ms: int = DEFAULT_FRAME_TIMEOUT_MS,
+    backlog: HelloBacklog | None = None,
 ) -> asyncio.AbstractServer:
-    """Serve strategies on a Unix socket (owner and group may connect by default)."""
+    """Serve strategies on a Unix socket (owner and group may connect by default).
+
+    ``backlog``: the bound on connections that have not sent Hello (None: unbounded).
+    """
 
     def factory() -> asyncio.Protocol:
         return StrategyProtocol(
@@ -323,6 +416,7 @@ async def start_strategy_server(
             on_activity=on_activity,
             hello_timeout_ms=hello_timeout_ms,
             frame_timeout_ms=frame_timeout_ms,
+            backlog=backlog,
         )
 
     server = await create_unix_server(path, factory, mode)

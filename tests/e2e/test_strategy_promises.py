@@ -111,7 +111,9 @@ def _all_accepted(engine: Any, count: int) -> Callable[[], bool]:
 async def test_drip_when_1000_connections_send_a_byte_at_a_time_then_each_closed_by_frame_timeout_and_fds_freed() -> (
     None
 ):
-    async with running_gateway(short_tmp(), exchange=_exchange()) as (process, _sim):
+    # 1000 connections wait for their Hello: above the default bound (strategy_max_pending_hello 64, which would
+    # close the oldest TOO_MANY_CONNECTIONS: tests/e2e/test_hello_backlog.py); this test is about the frame deadline
+    async with running_gateway(short_tmp(), exchange=_exchange(), strategy_max_pending_hello=1000) as (process, _sim):
         engine = process.engine
         assert engine is not None
         before = _open_fds()

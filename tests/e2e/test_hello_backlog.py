@@ -1,0 +1,56 @@
+"""Connections that never send Hello are bounded: past ``strategy_max_pending_hello`` the oldest is closed.
+
+A real gateway (``GatewayProcess`` with the OUCH simulator) and real Unix sockets. Before, an idle flood held a
+descriptor per connection for the whole Hello deadline: at the process's limit libuv accepted and closed a
+strategy's connection itself (its reserve-descriptor trick), a reset with no Error frame, nothing logged or counted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.app import GatewayProcess
+from simulators.ouch.exchange import ExchangeConfig
+from tests.e2e.support import running_gateway, short_tmp, wait_for
+from tests.rawclient import ERROR, VENUE_STATUS, RawClient
+
+
+def _sock(process: GatewayProcess) -> str:
+    return str(process.config.path(process.config.strategy_socket))
+
+
+async def test_idle_connections_past_the_bound_then_oldest_get_a_fatal_error_and_a_strategy_still_says_hello(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exchange = ExchangeConfig(reference_prices={"AAPL": 2_301_000})
+    async with running_gateway(short_tmp(), exchange=exchange, strategy_max_pending_hello=4) as (process, _sim):
+        engine = process.engine
+        assert engine is not None
+        idle = []
+
+        def seen() -> int:
+            return len(engine._links) + engine.counters.strategy_connections_evicted
+
+        for count in range(1, 7):  # one at a time: which is the oldest is then certain
+            idle.append(await RawClient(_sock(process)).connect())
+            expected = count
+            await wait_for(lambda: seen() == expected)  # noqa: B023 (awaited here, before the next iteration)
+        for oldest in idle[:2]:
+            messages = await oldest.read_until_closed(3)
+            assert [(m[0], m[1], m[3]) for m in messages] == [(ERROR, "TOO_MANY_CONNECTIONS", True)], messages
+            assert "more than 4 connections had not sent Hello: the oldest is closed" in messages[0][2]
+        assert engine.counters.strategy_connections_evicted == 2
+        assert process.status()["descriptors"]["pending_hello"] == 4
+        strategy = await RawClient(_sock(process)).connect()  # the 5th waiting: the oldest idle one goes
+        welcome = await strategy.hello("S1", 2)
+        assert welcome[1] == 2
+        (status,) = await strategy.read(1)
+        assert status[:3] == [VENUE_STATUS, "OUCH", "UP"]
+        assert engine.counters.strategy_connections_evicted == 3
+        more = [await RawClient(_sock(process)).connect() for _ in range(8)]  # a session never counts as waiting
+        await wait_for(lambda: engine.counters.strategy_connections_evicted == 3 + 7)  # 3 waited: room for 1
+        assert engine.counters.strategy_connections == 1 and engine.counters.strategy_disconnects == 0
+        assert process.status()["descriptors"]["max_pending_hello"] == 4
+        assert "strategy connections closed (TOO_MANY_CONNECTIONS)" in caplog.text
+        for client in [*idle, strategy, *more]:
+            client.close()
