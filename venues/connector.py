@@ -184,6 +184,9 @@ class VenueConnector:
                     exc or type(exc).__name__,
                 )
             else:
+                if self.stopping():  # stop() came as the connection completed: Python 3.11's wait_for can
+                    transport.close()  # return the connection and swallow the task's cancel, so nothing
+                    break  # else would close it and stop() would wait on it for ever
                 self.connections += 1
                 self._transport = transport
                 self.sock = transport.get_extra_info("socket")
