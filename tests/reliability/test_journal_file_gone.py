@@ -281,7 +281,10 @@ async def test_journal_syncer_frozen_then_stall_logged_and_gauged_and_killed_the
         os.kill(syncer, signal.SIGKILL)
         # noticed by the timer, not by a status or metrics read (the old code: only when someone looked)
         await wait_for(lambda: f"the fsync process {syncer} exited" in gateway.log_text(), 5, "the gone syncer seen")
-        (again,) = _children(gateway.proc.pid)
+        # the line is logged before the new helper is spawned: wait for the spawn, not for the line
+        pid = gateway.proc.pid
+        await wait_for(lambda: [p for p in _children(pid) if p != syncer] != [], 5, "a new syncer started")
+        (again,) = _children(pid)
         assert again != syncer
         (later,) = await _submit(client, 1, 300)
         assert isinstance(later, OrderAccepted)
