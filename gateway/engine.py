@@ -18,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import FunctionType
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -1634,7 +1634,9 @@ class Engine:
         self._n_orders_received += 1
         if _COMPILED:  # every field of the request (a Struct) in one call: compiled, each attribute read of
             # it would be a generic lookup (about 170 instructions), while the tuple's items are read natively
-            fields: tuple[str, str, str, str, Side, int, int, TimeInForce, OrderType, int, int] = _astuple(msg)
+            # (qty, price and sent_ns kept as the request's int objects (``Any``): each native int handed to the
+            # Order, a dict or a tuple would be boxed again, a new object per use; a native call unboxes them)
+            fields: tuple[str, str, str, str, Side, Any, Any, TimeInForce, OrderType, Any, Any] = _astuple(msg)
             cl_ord_id, account, venue_name, symbol, side, qty, price, tif, ord_type, sent_ns, _ = fields
         else:  # interpreted, an attribute read is cheaper than a call
             cl_ord_id = msg.cl_ord_id
@@ -1666,9 +1668,13 @@ class Engine:
         self.orders_created += 1
         if not order_id & _MARK_MASK:  # replay index: one entry per 1,024 orders
             self.order_marks.add(order_id, self.journal.tell())
+        # compiled: the order id and t_in boxed once here for the Order, the three dicts and the stage marks
+        # (each use of a native int as an object makes a new int object); native calls take the native ints
+        key: Any = order_id
+        t_in_object: Any = t_in
         strategy_id = st.strategy_id  # read once: the journal record below takes the same values
         order = _Order(
-            order_id,
+            key,
             strategy_id,
             cl_ord_id,
             account,
@@ -1681,10 +1687,10 @@ class Engine:
             ord_type,
             leaves_qty=qty,
             t_sent=sent_ns,
-            t_in=t_in,
+            t_in=t_in_object,
         )
         st.orders[cl_ord_id] = order
-        self.orders[order_id] = order
+        self.orders[key] = order
         # journaled once decided, in the same batch: JOrderSent when sent, JOrderCreated + refusal otherwise;
         # version 3: the first of them inside a JRequest with the request's number
         if self.journal_error:
@@ -1730,7 +1736,7 @@ class Engine:
             else:
                 self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(venue_name, "order"))
             return
-        clock = self.clock
+        clock: Callable[[], Any] = self.clock  # its marks kept as the int objects it returns (no unbox and box)
         t_checked = clock()
         risk = self.risk
         native_risk = self._native_risk
@@ -1757,7 +1763,8 @@ class Engine:
         # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields)
         stages = self.latency.orders
         if stages._pending:
-            stages._marks += (t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+            decoded = self._decoded_ns
+            stages._marks += (t_in_object, decoded if decoded else t_in_object, t_checked, t_risk, clock())
         else:
             stages._t_in = t_in
             stages._t_decoded = self._decoded_ns or t_in
@@ -1797,8 +1804,8 @@ class Engine:
             )
             journal.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
         self._n_orders_sent += 1
-        self.open_orders[order_id] = order
-        st.open_orders[order_id] = order
+        self.open_orders[key] = order
+        st.open_orders[key] = order
         if native_risk is not None and native_risk is risk:  # the fields held here (just sent: settled)
             native_risk.on_opened(order, order_id, price, qty, ord_type, True)
         else:

@@ -550,9 +550,10 @@ class OuchVenue(VenueAdapter):
                 return self._refnum_store_refused("new orders")
         else:
             refnums.next = user_ref_num + 1
-        chain = _NewChain(order, user_ref_num, 0, qty)
+        urn: Any = user_ref_num  # compiled: boxed once for the chain and the two dicts (each use would box anew)
+        chain = _NewChain(order, urn, 0, qty)
         self._chains[order_id] = chain
-        self._refs[user_ref_num] = chain
+        self._refs[urn] = chain
         try:  # self._symbol(symbol), inline (a subscript, no method call: a hit is the steady state)
             symbol_bytes: bytes | None = self._symbols[symbol]
         except KeyError:
@@ -577,7 +578,7 @@ class OuchVenue(VenueAdapter):
             cl_ord_id_bytes,
             self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
         )
-        self._inflight[user_ref_num] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
+        self._inflight[urn] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
         if not self._live:
             del buf[start:]
         return _Sent(str(user_ref_num))
@@ -1820,15 +1821,17 @@ class OuchVenue(VenueAdapter):
                 return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             self._settle(chain, urn)
-        chain.open_qty = quantity
-        order_id = chain.order.order_id
+        # compiled: the quantity boxed once for the chain and the event, the order id kept as the object read
+        open_qty: Any = quantity
+        chain.open_qty = open_qty
+        order_id: Any = chain.order.order_id
         if order_state == ORDER_STATE_DEAD:
             self._finish(chain)
             self.event_sink(
-                VenueAccepted(seq, order_id, str(order_reference_number), quantity, price, "DEAD", _DEAD_TEXT)
+                VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price, "DEAD", _DEAD_TEXT)
             )
             return
-        self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
+        self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
 
     def _on_accepted_fields(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         """Apply an Accepted without its bytes (not compared with the Enter; the message paths pass them)."""
