@@ -77,6 +77,7 @@ _LIMIT: Final = OrderType.LIMIT
 _MARKET: Final = OrderType.MARKET  # Final: compiled, read as a static (else a lookup in the globals dict)
 _FILLED: Final = OrderState.FILLED
 _BUY: Final = Side.BUY
+_PASSES_NEW: Final = passes_new  # compared with ``RiskEngine.passes_new`` as a static (a test injects another)
 _HALTED: Final = int(TradingState.HALTED)
 _REDUCING: Final = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
@@ -430,7 +431,8 @@ class RiskEngine:
             )
             request.row = row
             window = row.duplicate_window_ns
-            if self.passes_new(request):  # every check before the duplicate filter, in one function
+            passes = self.passes_new  # every check before the duplicate filter, in one function
+            if passes_new(request) if passes is _PASSES_NEW else passes(request):  # compiled: a native call
                 if window > 0:  # without a window check_duplicate passes and notes nothing
                     denial = check_duplicate(request, None)
                     if denial is not None:
@@ -757,7 +759,9 @@ class RiskEngine:
             ):
                 return False
         # SlidingWindow.record inline (three calls fewer per order), with the length the check took: append,
-        # then forget only when the oldest time is out of the window or one is beyond the capacity (PRUNE)
+        # then forget only when the oldest time is out of the window or one is beyond the capacity (PRUNE);
+        # compiled: the time boxed once for the three lists (each append of the native int would box anew)
+        now: Any = now_ns
         if strategy_window is None:
             strategy_window = by_strategy[request.strategy] = SlidingWindow(per_strategy)
             strategy_window.record(now_ns, per_strategy)
@@ -766,7 +770,7 @@ class RiskEngine:
         else:
             times = strategy_window.times
             head = strategy_window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or strategy_size - head >= strategy_window.capacity:  # PRUNE
                 strategy_window.forget(now_ns)
         if account_window is None:
@@ -777,7 +781,7 @@ class RiskEngine:
         else:
             times = account_window.times
             head = account_window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or account_size - head >= account_window.capacity:  # PRUNE
                 account_window.forget(now_ns)
         if symbol_window is None:
@@ -788,7 +792,7 @@ class RiskEngine:
         else:
             times = symbol_window.times
             head = symbol_window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or symbol_size - head >= symbol_window.capacity:  # PRUNE
                 symbol_window.forget(now_ns)
         return True
@@ -798,6 +802,7 @@ class RiskEngine:
         windows: Windows, request: RiskRequest, limits: EffectiveLimits, now_ns: int, cancels: bool
     ) -> None:
         by_strategy, by_account, by_symbol = windows
+        now: Any = now_ns  # compiled: boxed once for the three lists
         if cancels:
             per_strategy, per_account, per_symbol = (
                 limits.cancels_per_strategy, limits.cancels_per_account, limits.cancels_per_symbol
@@ -816,7 +821,7 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
         window = by_account.get(request.account)
@@ -827,7 +832,7 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
         window = by_symbol.get(request.symbol)
@@ -838,7 +843,7 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
 
