@@ -499,8 +499,9 @@ class Engine:
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
             self._n_venue_events += 1
+            key: Any = event.order_id  # compiled: the event's int object as the key (no unbox and box again)
             try:  # a subscript, no method call: a known order is the steady state
-                order: Order | None = self.orders[event.order_id]
+                order: Order | None = self.orders[key]
             except KeyError:
                 order = None
             if order is None or order.venue != venue:
@@ -1027,6 +1028,7 @@ class Engine:
         session = link.session
         # session.sequenced, inline: known once the Hello is decoded, even if it is in this read
         sequenced = session.protocol_version >= REQ_SEQ_VERSION
+        t_in_object: Any = t_in  # compiled: boxed once per read for its orders (each would box it anew)
         for req in requests:
             st = link.strategy
             kind = type(req)
@@ -1046,7 +1048,7 @@ class Engine:
                     st.last_req_seq = self._req_seq = req_seq
             if kind is _NewOrder:
                 assert st is not None
-                self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
+                self._on_new_order(st, req, t_in_object)  # type: ignore[arg-type]
             elif kind is Cancel:
                 assert st is not None
                 self._on_cancel(st, req)  # type: ignore[arg-type]
@@ -1630,7 +1632,8 @@ class Engine:
 
     # ---- new orders ------------------------------------------------------------------------
 
-    def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
+    def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: Any) -> None:
+        """Decide on, journal and send a NewOrder read at ``t_in`` (an int: compiled, the read's one int object)."""
         self._n_orders_received += 1
         if _COMPILED:  # every field of the request (a Struct) in one call: compiled, each attribute read of
             # it would be a generic lookup (about 170 instructions), while the tuple's items are read natively
@@ -1668,10 +1671,9 @@ class Engine:
         self.orders_created += 1
         if not order_id & _MARK_MASK:  # replay index: one entry per 1,024 orders
             self.order_marks.add(order_id, self.journal.tell())
-        # compiled: the order id and t_in boxed once here for the Order, the three dicts and the stage marks
-        # (each use of a native int as an object makes a new int object); native calls take the native ints
+        # compiled: the order id boxed once here for the Order and the three dicts (each use of a native int as
+        # an object makes a new int object); native calls take the native int
         key: Any = order_id
-        t_in_object: Any = t_in
         strategy_id = st.strategy_id  # read once: the journal record below takes the same values
         order = _Order(
             key,
@@ -1687,7 +1689,7 @@ class Engine:
             ord_type,
             leaves_qty=qty,
             t_sent=sent_ns,
-            t_in=t_in_object,
+            t_in=t_in,
         )
         st.orders[cl_ord_id] = order
         self.orders[key] = order
@@ -1764,7 +1766,15 @@ class Engine:
         stages = self.latency.orders
         if stages._pending:
             decoded = self._decoded_ns
-            stages._marks += (t_in_object, decoded if decoded else t_in_object, t_checked, t_risk, clock())
+            if _COMPILED:  # five native appends: no tuple made, concatenated and freed per order
+                marks = stages._marks
+                marks.append(t_in)
+                marks.append(decoded if decoded else t_in)
+                marks.append(t_checked)
+                marks.append(t_risk)
+                marks.append(clock())
+            else:  # interpreted, one operator instead of five calls
+                stages._marks += (t_in, decoded if decoded else t_in, t_checked, t_risk, clock())
         else:
             stages._t_in = t_in
             stages._t_decoded = self._decoded_ns or t_in
