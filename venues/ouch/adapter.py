@@ -234,6 +234,10 @@ _OUT_OF_FRAME: Final = frozenset({TRUNCATED, BAD_LENGTH, UNKNOWN_TYPE, BAD_APPEN
 """Decode errors of a packet whose length does not fit its type: it was framed wrongly, asked for again."""
 
 
+_FOURTEEN_DIGITS: Final = 10**14
+"""The first order id ``_cl_ord_id`` writes in base 36: the ids below are their 14 decimal digits or fewer."""
+
+
 def _cl_ord_id(order_id: int) -> bytes:
     """Return the 14-character ClOrdID of a gateway order: its decimal id, or "Z" + base 36 when longer."""
     text = str(order_id)
@@ -560,8 +564,8 @@ class OuchVenue(VenueAdapter):
             symbol_bytes = None
         if symbol_bytes is None:
             symbol_bytes = self._symbol(symbol)
-        cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
-        cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
+        # _cl_ord_id(order_id), inline for ids of up to 14 digits: one formatting, no call (interpreted: three fewer)
+        cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
         buf = self._session.out
         start = pack_enter_order(
             buf,
