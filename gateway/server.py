@@ -72,11 +72,18 @@ class HelloBacklog:
         return len(self._waiting)
 
     def opened(self, link: StrategyProtocol) -> None:
-        """Hold a new connection until its Hello; close the oldest waiting one if that passes the bound."""
+        """Hold a new connection until its Hello; close the oldest idle waiting one if that passes the bound.
+
+        Idle: nothing sent that the gateway has not read yet. A loop accepting a burst of connections opens them
+        all before it reads any (the stdlib loop does), so a connection whose Hello waits unread in its socket is
+        not idle and is never the one closed; past the bound with no idle connection, none is closed until one is.
+        """
         waiting = self._waiting
         waiting[link] = None
         while len(waiting) > self.limit:
-            oldest = next(iter(waiting))
+            oldest = next((waiter for waiter in waiting if not waiter.has_unread_bytes()), None)
+            if oldest is None:
+                break  # every one has bytes on their way (a Hello): each leaves the count when it is read
             del waiting[oldest]
             oldest.refuse(
                 "TOO_MANY_CONNECTIONS",
@@ -117,6 +124,21 @@ def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
 
 
 _HANG_UP: Final = select.POLLHUP | select.POLLRDHUP | select.POLLERR
+
+
+def unread_bytes(sock: socket.socket | None) -> int:
+    """Return how many bytes the other end of ``sock`` sent that are not read yet (0 if it cannot be told)."""
+    if sock is None:
+        return 0
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return 0
+        unread = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    count: int = struct.unpack("i", unread)[0]
+    return count
 
 
 def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False) -> bool:
@@ -207,6 +229,11 @@ class StrategyProtocol(asyncio.Protocol):
             self._abort_timer.cancel()
         self._engine.link_closed(self)
         self.transport = None
+
+    def has_unread_bytes(self) -> bool:
+        """Return True if the strategy sent bytes this connection has not read yet (a Hello on its way)."""
+        transport = self.transport
+        return transport is not None and unread_bytes(transport.get_extra_info("socket")) > 0
 
     def refuse(self, code: str, text: str) -> None:
         """Send a fatal Error (``code``, ``text``) to a connection that has not said Hello, and close it."""

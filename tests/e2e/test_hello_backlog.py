@@ -7,12 +7,18 @@ strategy's connection itself (its reserve-descriptor trick), a reset with no Err
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import time
+
 import pytest
 
 from gateway.app import GatewayProcess
+from gateway.config import StrategyEntitlement
 from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import running_gateway, short_tmp, wait_for
-from tests.rawclient import ERROR, VENUE_STATUS, RawClient
+from tests.rawclient import ERROR, HELLO, VENUE_STATUS, WELCOME, RawClient, frame, split
 
 
 def _sock(process: GatewayProcess) -> str:
@@ -54,3 +60,46 @@ async def test_idle_connections_past_the_bound_then_oldest_get_a_fatal_error_and
         assert "strategy connections closed (TOO_MANY_CONNECTIONS)" in caplog.text
         for client in [*idle, strategy, *more]:
             client.close()
+
+
+async def test_a_reconnect_storm_that_says_hello_at_once_past_the_bound_is_served_and_nobody_is_closed() -> None:
+    """Twelve strategies connect and write their Hello before the gateway's loop runs again; the bound is 4.
+
+    The stdlib loop opens all twelve connections before it reads any: the old code counted each as idle when it was
+    opened and closed the oldest eight with TOO_MANY_CONNECTIONS though their Hellos were waiting in the socket.
+    """
+    ids = [f"S{i}" for i in range(12)]
+    strategies = {sid: StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()]) for sid in ids}
+    exchange = ExchangeConfig(reference_prices={"AAPL": 2_301_000})
+    async with running_gateway(short_tmp(), strategies=strategies, strategy_max_pending_hello=4, exchange=exchange) as (
+        process,
+        _sim,
+    ):
+        engine = process.engine
+        assert engine is not None
+        socks = []
+        try:
+            for sid in ids:  # no await in between: every Hello is written before the gateway reads one
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.connect(_sock(process))
+                sock.sendall(frame(HELLO, sid, 2, 0, 1000))
+            buffers = [bytearray() for _ in ids]
+            firsts: list[list[object] | None] = [None] * len(ids)
+            deadline = time.monotonic() + 10
+            while any(first is None for first in firsts) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                for index, sock in enumerate(socks):
+                    try:
+                        buffers[index] += sock.recv(1 << 16, socket.MSG_DONTWAIT)
+                    except BlockingIOError:
+                        continue
+                    messages = split(buffers[index])
+                    if messages and firsts[index] is None:
+                        firsts[index] = messages[0]
+            assert [first[0] if first else None for first in firsts] == [WELCOME] * len(ids), firsts
+            assert engine.counters.strategy_connections_evicted == 0
+            assert engine.counters.strategy_connections == len(ids)
+        finally:
+            for sock in socks:
+                sock.close()
