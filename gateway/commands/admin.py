@@ -240,7 +240,7 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
     for item in risk.get("not_applied") or []:
         lines.append(
             f"risk NOT APPLIED: {item.get('file', '?')} was modified in place (since {item.get('since', '?')}): "
-            "write a copy and mv it over, or run `gateway risk reload` when the write is complete"
+            + item.get("advice", "write a copy and mv it over, or run `gateway risk reload` when the write is complete")
         )
     return lines
 
