@@ -10,11 +10,15 @@ import datetime
 import hashlib
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from gateway.cli import main
+from gateway.commands.output import EXIT_PIPE_CLOSED
 from model.clock import FakeClock
 from risk.audit import read_audit_log
 from risk.engine import RiskEngine
@@ -202,3 +206,35 @@ def test_same_day_restart_when_positions_copy_lost_and_file_written_in_place_the
     with pytest.raises(LimitsFileError) as raised:
         _load(tmp_path)
     assert raised.value.problems[0].file == str(copy)
+
+
+def test_cli_when_stdout_closed_early_then_no_traceback(tmp_path: Path) -> None:
+    """rev47risk LOW: `gateway risk check ... | head -1` ended in a BrokenPipeError traceback."""
+    limits = _write(tmp_path)
+    commands = (
+        ["risk", "check", str(limits)],
+        ["risk", "explain", str(limits), "--order", "account=ACC1 symbol=AAPL side=B qty=10 price=100 strategy=S1"],
+    )
+    for command in commands:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # the reader is gone before the first line (`| head -0`)
+        err = proc.stderr.read().decode()
+        assert proc.wait(60) == EXIT_PIPE_CLOSED, err
+        assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_adjust_position_cli_when_no_gateway_or_price_too_precise_then_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rev47risk LOW: the error named `gateway risk adjust position`; 1.00001 was "must be a non-negative number"."""
+    args = ["risk", "adjust-position", "--account", "ACC1", "--symbol", "AAPL", "--qty", "-1", "--reason", "bust"]
+    target = ["--admin-socket", str(tmp_path / "none.sock")]
+    assert main([*args, *target]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("gateway risk adjust-position: no gateway admin socket at"), err
+    assert main([*args, "--price", "1.00001", *target]) == 2
+    err = capsys.readouterr().err
+    assert "has more than 4 decimals" in err and "non-negative" not in err, err
