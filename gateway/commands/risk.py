@@ -213,7 +213,7 @@ def parse_price(text: str) -> int:
         raise UsageError(f"price {text!r} is negative")
     scaled = number * PRICE_SCALE
     if scaled != scaled.to_integral_value():
-        raise UsageError(f"price {text!r} has more than 4 decimals (prices are exact to 0.0001)")
+        raise UsageError(f"price {text!r} has more than 4 decimals: write at most 4 decimals")
     return int(scaled)
 
 
