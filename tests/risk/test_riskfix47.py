@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -57,7 +58,7 @@ def _load(tmp_path: Path, wall_ns: int = WALL_NS) -> RiskEngine:
     )
 
 
-def _startup(tmp_path: Path) -> dict[str, object]:
+def _startup(tmp_path: Path) -> dict[str, Any]:
     return [r for r in read_audit_log(tmp_path / "audit.jsonl") if r["event"] == "startup"][-1]
 
 
