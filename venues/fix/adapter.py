@@ -2572,14 +2572,16 @@ class FixVenue(VenueAdapter):
                 counters["cancels_sent"] += 1
         log.error(
             "FIX %s: ExecutionReport (ExecType %s, MsgSeqNum %d) shows order %d working at the venue as ClOrdID %r, "
-            "but the order ended here %s: risk no longer counts it and no strategy can cancel it; %s (%d such "
+            "but the order %s: risk no longer counts it and no strategy can cancel it; %s (%d such "
             "orders so far): check with the venue desk that it is gone and whether it traded",
             self.name,
             message.fields.get(f.EXEC_TYPE, b"").decode(errors="replace"),
             message.seq,
             order.order_id,
             cl_ord_id.decode(errors="replace"),
-            order.state.name,
+            f"ended here {order.state.name}"
+            if order.is_terminal
+            else f"is {order.state.name} here under another ClOrdID (a replace it refused)",
             f"NOT canceled there ({why}): have the venue desk cancel it now"
             if why
             else f"canceling it at the venue (OrderCancelRequest ClOrdID {ref.decode()!r})",
