@@ -90,6 +90,9 @@ EXTRA_HELP: Final = {
     "journal_order_rebuild_records_total": "journal records decoded for those rebuilds",
     "venue_orders_live_after_end_total": "orders ended here that the venue showed live, canceled at the venue",
     "venue_messages_held_for_lookup_total": "OUCH messages that waited for the journal search budget (in order)",
+    "venue_store_failures_total": "FIX message store write failures (episodes; orders refused FIX_STORE meanwhile)",
+    "venue_status_disagreements_total": "FIX status answers contradicting the gateway's count (reconcile the order)",
+    "venue_replaced_after_reject_total": "FIX replaces the venue applied after refusing them (its terms applied)",
     "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
 }
 """``MetricsSnapshot.extra`` name -> help text; a name not here gets its words as help."""

@@ -337,6 +337,11 @@ class FixVenue(VenueAdapter):
         self._replaces_held: dict[int, bytes] = {}
         """order_id -> the ClOrdID of a replace put in doubt while another question about the order was out: asked
         about once that question is settled (``_ask_held``), unless the venue's report settled it meanwhile."""
+        self._resync_after: set[int] = set()
+        """order_ids whose request in flight was asked about after a gap fill: once that question is settled the
+        order is asked about by the ClOrdID it is known by (a fill on it may have been gap-filled as well)."""
+        self._cum_below_logged: set[int] = set()
+        """order_ids whose status answer said a CumQty below the gateway's count (logged once per order)."""
         self._scan_cursor = -1
         """Where the search of the store for status questions goes on (``find_sent``); -1: no search under way."""
         self._scan_last = 0
@@ -406,6 +411,7 @@ class FixVenue(VenueAdapter):
             "status_disagreements": 0,
             "store_failures": 0,
             "live_after_end": 0,
+            "replaced_after_reject": 0,
         }
         self._late_cancels: dict[bytes, bytes] = {}
         """ClOrdID under which the venue showed live an order that ended here -> the ClOrdID of the cancel sent
@@ -561,7 +567,15 @@ class FixVenue(VenueAdapter):
             if not self._store_failing:  # one failure episode, however many writes (re-asks each second) it refuses
                 self._store_failing = True
                 self.counters["store_failures"] += 1
-            self._rare("store", "message store write failed, request refused: %s", exc)
+            self._rarelog.log(
+                "store",
+                now,
+                logging.ERROR,
+                "FIX %s: message store write failed, request refused FIX_STORE (the venue stays UP; every order for "
+                "it is refused until a write succeeds): %s",
+                self.name,
+                exc,
+            )
             return Refused("FIX_STORE", f"the FIX message store cannot be written: {exc}", RejectSource.GATEWAY)
         self._store_failing = False
         return None
@@ -1190,10 +1204,9 @@ class FixVenue(VenueAdapter):
 
         A venue gap-fills over its own session messages (Heartbeats, TestRequests) as well, and nothing tells
         them apart, so with orders open every such gap fill counts (``gap_fills_with_open_orders``) and is
-        logged at ERROR; where the dialect has OrderStatusRequest each acknowledged open order without a
-        request in flight is then asked about as after a numbering reset (the answer reports the fill and the
-        end the gateway lacks), otherwise they are counted unchecked (``orders_unchecked_after_gap_fill``).
-        Orders with a request in flight are not asked: its answer (or the next report) carries CumQty.
+        logged at ERROR; where the dialect has OrderStatusRequest every open order is then asked about
+        (``_check_live_orders``), otherwise they are counted unchecked (``orders_unchecked_after_gap_fill``).
+        A status question already out is asked again: its answer may be among the numbers never received.
         """
         open_orders = [tracked for tracked in self._orders.values() if not tracked.order.is_terminal]
         if not open_orders:
@@ -1215,17 +1228,14 @@ class FixVenue(VenueAdapter):
             if asking
             else "the dialect has no OrderStatusRequest: reconcile them with the venue",
         )
-        in_doubt = {
-            tracked.order.order_id
-            for tracked in open_orders
-            if tracked.pending or tracked.order.state in _NEW_UNANSWERED
-        }
         if asking and self._probes:  # the answer to a question out may be among the numbers never received
             asked = {order_id: probe for order_id, probe in self._probes.items() if probe.by_status}
-            for order_id in asked:
+            for order_id, probe in asked.items():
                 del self._probes[order_id]
+                if not probe.resync:
+                    self._resync_after.add(order_id)  # a report on the order's own ClOrdID may be lost too
             self._ask_again(asked, "the venue gap-filled messages never received before its answer")
-        self._check_live_orders(in_doubt, after_gap_fill=True)
+        self._check_live_orders(set(), after_gap_fill=True)
 
     def _check_live_orders(self, in_doubt: set[int], *, after_gap_fill: bool = False) -> None:
         """After a numbering reset (or a gap fill): ask about each acknowledged open order (lost reports).
@@ -1233,7 +1243,9 @@ class FixVenue(VenueAdapter):
         Where the dialect has OrderStatusRequest each is asked about as after a refused report (its answer
         reports the fill and the end the gateway lacks); otherwise they cannot be checked: counted
         (``orders_unchecked_after_reset``, ``orders_unchecked_after_gap_fill``) and, after a reset, logged at
-        WARNING with their number (a gap fill logged its ERROR already).
+        WARNING with their number (a gap fill logged its ERROR already). After a gap fill an order with a
+        request in flight is asked too, as its answer may be among the numbers never received
+        (``_ask_in_flight``); after a reset those in ``in_doubt`` are asked about by ``after_replay``.
         """
         live = [
             tracked
@@ -1257,7 +1269,33 @@ class FixVenue(VenueAdapter):
             return
         why = "the venue gap-filled messages never received" if after_gap_fill else "sequence numbers reset"
         for tracked in live:
+            if after_gap_fill and (tracked.pending or tracked.order.state in _NEW_UNANSWERED):
+                self._ask_in_flight(tracked, why)
+                continue
             self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True, why=why)
+
+    def _ask_in_flight(self, tracked: _Tracked, why: str) -> None:
+        """Ask about an order whose request in flight may have had its answer gap-filled (OrderStatusRequest).
+
+        A new order unanswered is asked about by its ClOrdID (the answer acknowledges, fills or ends it, or says
+        NOT_SENT); a replace by its ClOrdID (the answer says Replaced, with CumQty, or NOT_SENT), then the order
+        by the ClOrdID it is known by (``_resync_after``: a fill on it may have been gap-filled too); a cancel
+        by asking the order's state, the cancel sent again if the order still works there (its answer is the
+        cancel's one answer).
+        """
+        order = tracked.order
+        order_id = order.order_id
+        state = order.state
+        cancel_too = state in _CANCELING
+        if state in _NEW_UNANSWERED:
+            self._ask(tracked, RequestKind.NEW, tracked.working, cancel_too=cancel_too, by_status=True, why=why)
+        elif tracked.pending and state in _REPLACING:
+            self._resync_after.add(order_id)
+            self._ask(tracked, RequestKind.REPLACE, tracked.pending, by_status=True, why=why)
+        else:
+            self._ask(
+                tracked, RequestKind.NEW, tracked.working, cancel_too=cancel_too, by_status=True, resync=True, why=why
+            )
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """The schedule ended the session (ENDED until the next start): report each unanswered request refused.
@@ -1399,6 +1437,8 @@ class FixVenue(VenueAdapter):
         order = tracked.order
         order_id = order.order_id
         del self._probes[order_id]
+        resync_after = order_id in self._resync_after
+        self._resync_after.discard(order_id)
         if not known:
             self.counters["not_sent"] += 1
             if probe.about is RequestKind.NEW:
@@ -1408,6 +1448,9 @@ class FixVenue(VenueAdapter):
             elif tracked.pending == probe.ref:
                 tracked.pending = b""
                 self._emit(VenueCancelRejected(venue_seq, order_id, "NOT_SENT", _NOT_SENT_TEXT))
+            if resync_after and order_id in self._orders and not order.is_terminal:
+                why = "a report on it may have been gap-filled with the answer to its replace"
+                self._ask(tracked, RequestKind.NEW, tracked.working, by_status=True, resync=True, why=why)
             return
         for event in events:
             self._emit(event)
@@ -1531,6 +1574,8 @@ class FixVenue(VenueAdapter):
             refused = _ValueIncorrectError(f"OrdStatus Filled with CumQty {cum}, executed so far {order.cum_qty}")
             self._unparseable(message, f.CUM_QTY, refused)
             return
+        if cum < order.cum_qty:
+            self._cum_below(message, tracked, cum)
         for executed in fill:
             self._emit(executed)
         if status == b"2" and cum < order.qty and not order.is_terminal:
@@ -1543,6 +1588,32 @@ class FixVenue(VenueAdapter):
             self._rejected_there(message, tracked)
         elif status == b"2" and cum >= order.qty and not tracked.pending:
             self._forget(order_id)
+        elif probe.cancel_too and not order.is_terminal and order.state in _CANCELING:
+            self._cancel_again(tracked)  # its answer may have been gap-filled: the venue answers this one
+
+    def _cum_below(self, message: FixMessage, tracked: _Tracked, cum: int) -> None:
+        """A status answer's CumQty is below what the gateway counted: counted, logged at ERROR once per order.
+
+        The gateway keeps its count: the fills it applied came with their ExecIDs and are not undone. Ops
+        reconcile the order with the venue (``status_disagreements``).
+        """
+        order = tracked.order
+        order_id = order.order_id
+        self.counters["status_disagreements"] += 1
+        if order_id in self._cum_below_logged:
+            return
+        self._cum_below_logged.add(order_id)
+        log.error(
+            "FIX %s: order %d: the venue's status answer (MsgSeqNum %d, OrdStatus %s) says CumQty %d, below the %d "
+            "the gateway counted from the venue's fills: the gateway keeps its count (fills applied are not "
+            "undone); reconcile the order with the venue",
+            self.name,
+            order_id,
+            message.seq,
+            message.get(f.ORD_STATUS, b"?").decode(errors="replace"),
+            cum,
+            order.cum_qty,
+        )
 
     def _filled_short_there(self, message: FixMessage, tracked: _Tracked, cum: int) -> None:
         """A status answer says the order is Filled at a CumQty below its quantity: nothing is open at the venue.
@@ -1638,6 +1709,8 @@ class FixVenue(VenueAdapter):
         self._probes.pop(order_id, None)
         self._unasked.pop(order_id, None)
         self._asking_refs.pop(order_id, None)
+        self._resync_after.discard(order_id)
+        self._cum_below_logged.discard(order_id)
         self._replaces_held.pop(order_id, None)
 
     # ---- incoming business messages ------------------------------------------------------------
@@ -1910,6 +1983,9 @@ class FixVenue(VenueAdapter):
                     _CANCEL_TYPES[exec_type],
                     fields.get(f.TEXT, b"").decode(errors="replace"),
                 )
+            elif exec_type == ExecType.REPLACED and cl_ord_id == tracked.refused and cl_ord_id != tracked.pending:
+                self._replaced_after_reject(message, tracked, cl_ord_id)
+                return
             elif exec_type == ExecType.REPLACED:
                 tag = f.LEAVES_QTY
                 leaves = _qty(fields[tag])
@@ -1934,6 +2010,8 @@ class FixVenue(VenueAdapter):
                 reason = fields.get(f.ORD_REJ_REASON, b"")
                 text = fields.get(f.TEXT, b"").decode(errors="replace") or "rejected by the venue"
                 if tracked.pending and cl_ord_id == tracked.pending:
+                    if order.state in _REPLACING:
+                        tracked.refused = cl_ord_id
                     tracked.pending = b""
                     event = VenueCancelRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
                 else:
@@ -1968,6 +2046,67 @@ class FixVenue(VenueAdapter):
             self._settled_by_report(tracked, seq)
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
+
+    def _replaced_after_reject(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes) -> None:
+        """The venue reports Replaced for a replace it refused before (OrderCancelReject): its word wins.
+
+        The fill its CumQty shows beyond the count comes first (at AvgPx). An open order with no replace in flight
+        then takes the replace's quantity (OrderQty, else CumQty + LeavesQty), price and open quantity, and is
+        known by its ClOrdID from now on (``VenueReplaced.late_qty``: the strategy gets Replaced after the
+        CancelRejected, risk counts what is open at the venue), as BOE does for an Order Modified after its
+        Modify was reported refused. One that cannot take it (ended here, another replace in flight, nothing
+        open) keeps the gateway's terms and the ClOrdID is canceled at the venue (``_live_after_end``), so
+        nothing works there that the gateway does not track. Counted (``replaced_after_reject``) and logged at
+        ERROR.
+        """
+        order = tracked.order
+        order_id = order.order_id
+        fields = message.fields
+        seq = message.seq
+        tag = f.LEAVES_QTY
+        try:
+            leaves = _qty(fields[tag])
+            tag = f.PRICE
+            price = _price(fields[tag]) if tag in fields else order.price
+            cum, fill = _fill_beyond(fields, seq, order)
+            tag = f.ORDER_QTY
+            total = _qty(fields[tag]) if tag in fields else max(cum, order.cum_qty) + leaves
+        except _TagError as bad:
+            self._unparseable(message, bad.tag, bad)
+            return
+        except KeyError:
+            self._unparseable(message, tag, _MissingTagError(f"required tag {tag.decode()} missing"))
+            return
+        except ValueError as exc:
+            self._unparseable(message, tag, exc)
+            return
+        self.counters["replaced_after_reject"] += 1
+        tracked.refused = b""
+        for executed in fill:
+            self._emit(executed)
+        executed_qty = max(cum, order.cum_qty)
+        applicable = not order.is_terminal and order.state not in _REPLACING and 0 < leaves <= total - executed_qty
+        log.error(
+            "FIX %s: order %d: Replaced (MsgSeqNum %d) for replace %r, which the venue refused before: OrderQty %d, "
+            "price %d, %d open there (%d executed); %s",
+            self.name,
+            order_id,
+            seq,
+            cl_ord_id.decode(errors="replace"),
+            total,
+            price,
+            leaves,
+            executed_qty,
+            "applied here (the venue's terms)" if applicable else "the order cannot take it here: canceling it there",
+        )
+        if applicable:
+            tracked.working = cl_ord_id
+            venue_order_id = fields.get(f.ORDER_ID, b"").decode()
+            late = cl_ord_id.decode()
+            self._emit(VenueReplaced(seq, order_id, leaves, price, venue_order_id, late_qty=total, late_ref=late))
+            return
+        if leaves > 0:
+            self._live_after_end(message, cl_ord_id, order)
 
     def _restated(
         self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes
@@ -2278,6 +2417,8 @@ class FixVenue(VenueAdapter):
             )
             return
         if cl_ord_id == tracked.pending:
+            if tracked.order.state in _REPLACING:
+                tracked.refused = cl_ord_id
             tracked.pending = b""
         reason = message.get(f.CXL_REJ_REASON)
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
@@ -2431,14 +2572,16 @@ class FixVenue(VenueAdapter):
                 counters["cancels_sent"] += 1
         log.error(
             "FIX %s: ExecutionReport (ExecType %s, MsgSeqNum %d) shows order %d working at the venue as ClOrdID %r, "
-            "but the order ended here %s: risk no longer counts it and no strategy can cancel it; %s (%d such "
+            "but the order %s: risk no longer counts it and no strategy can cancel it; %s (%d such "
             "orders so far): check with the venue desk that it is gone and whether it traded",
             self.name,
             message.fields.get(f.EXEC_TYPE, b"").decode(errors="replace"),
             message.seq,
             order.order_id,
             cl_ord_id.decode(errors="replace"),
-            order.state.name,
+            f"ended here {order.state.name}"
+            if order.is_terminal
+            else f"is {order.state.name} here under another ClOrdID (a replace it refused)",
             f"NOT canceled there ({why}): have the venue desk cancel it now"
             if why
             else f"canceling it at the venue (OrderCancelRequest ClOrdID {ref.decode()!r})",

@@ -127,15 +127,35 @@ def build_fix_venue(config: FixVenueConfig, clock: NowNs) -> FixVenue:
 
     dialect = load_dialect(config.dialect, [Path(d) for d in config.dialect_dirs])
     wall_offset_ns = time.time_ns() - clock()
-    store = open_store(config, dialect, clock() + wall_offset_ns)
-    return FixVenue(
-        config.name,
-        dialect,
-        session_config(config, dialect),
-        store,
-        clock,
-        wall_offset_ns=wall_offset_ns,
-        backoff=config.reconnect,
-        strict=config.strict,
-        starts_file=starts_path(config.store_dir, config.name),
-    )
+    try:
+        store = open_store(config, dialect, clock() + wall_offset_ns)
+        return FixVenue(
+            config.name,
+            dialect,
+            session_config(config, dialect),
+            store,
+            clock,
+            wall_offset_ns=wall_offset_ns,
+            backoff=config.reconnect,
+            strict=config.strict,
+            starts_file=starts_path(config.store_dir, config.name),
+        )
+    except StoreOpenError:
+        raise
+    except OSError as exc:
+        raise StoreOpenError(
+            exc.errno or 0, f"venue {config.name} store_dir {config.store_dir}: {_reason(exc)}"
+        ) from exc
+
+
+class StoreOpenError(OSError):
+    """The venue's store (or its starts file) could not be opened or written: names the venue and ``store_dir``."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _reason(exc: OSError) -> str:
+    """Return ``exc``'s reason without its errno prefix (``No space left on device``), naming a file besides."""
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({exc.filename})" if exc.filename else reason

@@ -21,6 +21,9 @@ class Tracked(VenueOrder[bytes], gc=False):
 
     requests: int = 0
     """Cancels/replaces (and asking cancels) this process sent for the order: the ``n`` of their ClOrdIDs."""
+    refused: bytes = b""
+    """The ClOrdID of the order's last replace the venue refused (OrderCancelReject, ExecType 8): a Replaced for it
+    after that is the venue applying it anyway (``FixVenue._replaced_after_reject``)."""
 
 
 class Probe(msgspec.Struct, gc=False):
