@@ -15,7 +15,7 @@ import time
 import pytest
 
 from gateway.app import GatewayProcess
-from gateway.config import StrategyEntitlement
+from gateway.entitlements import StrategyEntitlement
 from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import running_gateway, short_tmp, wait_for
 from tests.rawclient import ERROR, HELLO, VENUE_STATUS, WELCOME, RawClient, frame, split
