@@ -718,6 +718,7 @@ class MmapJournal:
         if self._map is not None:
             self._map.close()
             self._map = None  # the next flush maps the new file
+            self._keep_spare(2)  # as before a first mapping: the closed one's descriptor is the second spare
         self._size = size
         if self._head_map is not None:
             self._head_map.close()
