@@ -18,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import FunctionType
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -499,8 +499,9 @@ class Engine:
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
             self._n_venue_events += 1
+            key: Any = event.order_id  # compiled: the event's int object as the key (no unbox and box again)
             try:  # a subscript, no method call: a known order is the steady state
-                order: Order | None = self.orders[event.order_id]
+                order: Order | None = self.orders[key]
             except KeyError:
                 order = None
             if order is None or order.venue != venue:
@@ -1027,6 +1028,7 @@ class Engine:
         session = link.session
         # session.sequenced, inline: known once the Hello is decoded, even if it is in this read
         sequenced = session.protocol_version >= REQ_SEQ_VERSION
+        t_in_object: Any = t_in  # compiled: boxed once per read for its orders (each would box it anew)
         for req in requests:
             st = link.strategy
             kind = type(req)
@@ -1046,7 +1048,7 @@ class Engine:
                     st.last_req_seq = self._req_seq = req_seq
             if kind is _NewOrder:
                 assert st is not None
-                self._on_new_order(st, req, t_in)  # type: ignore[arg-type]
+                self._on_new_order(st, req, t_in_object)  # type: ignore[arg-type]
             elif kind is Cancel:
                 assert st is not None
                 self._on_cancel(st, req)  # type: ignore[arg-type]
@@ -1631,11 +1633,14 @@ class Engine:
 
     # ---- new orders ------------------------------------------------------------------------
 
-    def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: int) -> None:
+    def _on_new_order(self, st: StrategyState, msg: NewOrder, t_in: Any) -> None:
+        """Decide on, journal and send a NewOrder read at ``t_in`` (an int: compiled, the read's one int object)."""
         self._n_orders_received += 1
         if _COMPILED:  # every field of the request (a Struct) in one call: compiled, each attribute read of
             # it would be a generic lookup (about 170 instructions), while the tuple's items are read natively
-            fields: tuple[str, str, str, str, Side, int, int, TimeInForce, OrderType, int, int] = _astuple(msg)
+            # (qty, price and sent_ns kept as the request's int objects (``Any``): each native int handed to the
+            # Order, a dict or a tuple would be boxed again, a new object per use; a native call unboxes them)
+            fields: tuple[str, str, str, str, Side, Any, Any, TimeInForce, OrderType, Any, Any] = _astuple(msg)
             cl_ord_id, account, venue_name, symbol, side, qty, price, tif, ord_type, sent_ns, _ = fields
         else:  # interpreted, an attribute read is cheaper than a call
             cl_ord_id = msg.cl_ord_id
@@ -1667,9 +1672,12 @@ class Engine:
         self.orders_created += 1
         if not order_id & _MARK_MASK:  # replay index: one entry per 1,024 orders
             self.order_marks.add(order_id, self.journal.tell())
+        # compiled: the order id boxed once here for the Order and the three dicts (each use of a native int as
+        # an object makes a new int object); native calls take the native int
+        key: Any = order_id
         strategy_id = st.strategy_id  # read once: the journal record below takes the same values
         order = _Order(
-            order_id,
+            key,
             strategy_id,
             cl_ord_id,
             account,
@@ -1685,7 +1693,7 @@ class Engine:
             t_in=t_in,
         )
         st.orders[cl_ord_id] = order
-        self.orders[order_id] = order
+        self.orders[key] = order
         # journaled once decided, in the same batch: JOrderSent when sent, JOrderCreated + refusal otherwise;
         # version 3: the first of them inside a JRequest with the request's number
         if self.journal_error:
@@ -1731,7 +1739,7 @@ class Engine:
             else:
                 self._refuse(st, order, GATEWAY, "VENUE_BACKPRESSURE", _backpressure_text(venue_name, "order"))
             return
-        clock = self.clock
+        clock: Callable[[], Any] = self.clock  # its marks kept as the int objects it returns (no unbox and box)
         t_checked = clock()
         risk = self.risk
         native_risk = self._native_risk
@@ -1758,7 +1766,16 @@ class Engine:
         # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields)
         stages = self.latency.orders
         if stages._pending:
-            stages._marks += (t_in, self._decoded_ns or t_in, t_checked, t_risk, clock())
+            decoded = self._decoded_ns
+            if _COMPILED:  # five native appends: no tuple made, concatenated and freed per order
+                marks = stages._marks
+                marks.append(t_in)
+                marks.append(decoded if decoded else t_in)
+                marks.append(t_checked)
+                marks.append(t_risk)
+                marks.append(clock())
+            else:  # interpreted, one operator instead of five calls
+                stages._marks += (t_in, decoded if decoded else t_in, t_checked, t_risk, clock())
         else:
             stages._t_in = t_in
             stages._t_decoded = self._decoded_ns or t_in
@@ -1798,8 +1815,8 @@ class Engine:
             )
             journal.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
         self._n_orders_sent += 1
-        self.open_orders[order_id] = order
-        st.open_orders[order_id] = order
+        self.open_orders[key] = order
+        st.open_orders[key] = order
         if native_risk is not None and native_risk is risk:  # the fields held here (just sent: settled)
             native_risk.on_opened(order, order_id, price, qty, ord_type, True)
         else:

@@ -60,12 +60,22 @@ from risk.engine_views import ReloadResult as ReloadResult  # noqa: PLC0414 - re
 from risk.engine_views import Verdict as Verdict  # noqa: PLC0414 - re-exported
 from risk.exposure import AccountState, ExposureBook, OrderRecord, PositionState
 from risk.filewatch import RenameWatch, Signature, Version, file_id, look, shared_watch, stat_signature
-from risk.inforce import InForceCopy
+from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reference import ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
+from risk.startup import (
+    Copies,
+    DayPositions,
+    changes_while_down,
+    day_positions,
+    held_reference,
+    keep_positions,
+    positions_warning,
+    session_day,
+)
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
 
 log = logging.getLogger("risk")
@@ -77,6 +87,7 @@ _LIMIT: Final = OrderType.LIMIT
 _MARKET: Final = OrderType.MARKET  # Final: compiled, read as a static (else a lookup in the globals dict)
 _FILLED: Final = OrderState.FILLED
 _BUY: Final = Side.BUY
+_PASSES_NEW: Final = passes_new  # compared with ``RiskEngine.passes_new`` as a static (a test injects another)
 _HALTED: Final = int(TradingState.HALTED)
 _REDUCING: Final = int(TradingState.REDUCING)
 _STATE_NAMES: dict[int, str] = {int(state): state.name for state in TradingState}
@@ -205,6 +216,9 @@ class PendingReload:
         self.copy: InForceCopy | None = None
         """Where the gateway keeps a copy of the limits in force (``read`` prepares the new one)."""
         self.copy_ready = False
+        self.reference_copy: InForceCopy | None = None
+        """Where the gateway keeps a copy of the reference prices in force (``read`` prepares the new one)."""
+        self.reference_ready = False
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
@@ -216,6 +230,9 @@ class PendingReload:
                 self.changes = _changes(self.previous, limits)
             if self.copy is not None:
                 self.copy_ready = self.copy.prepare(limits.raw)
+            reference = limits.reference_parsed
+            if self.reference_copy is not None and reference is not None and reference is not self.keep:
+                self.reference_ready = self.reference_copy.prepare(reference.raw)
         except LimitsFileError as exc:
             self.problems = exc.problems
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
@@ -300,8 +317,10 @@ class RiskEngine:
         """Per watched file: the judged file, held open so that its inode number is not reused."""
         self._copy: InForceCopy | None = None
         """The copy of the limits in force kept in the state directory (``load(keep=...)``), or None."""
-        self._noted_id: int | None = None
-        """The file id of the limits file held back as noted beside the copy (None: nothing noted)."""
+        self._copies: dict[str, InForceCopy] = {}
+        """``"limits"`` / ``"reference"`` -> the copy of that file in force (``load(keep=...)``)."""
+        self._noted_ids: dict[str, int] = {}
+        """Per file (``"limits"``, ``"reference"``): the file id held back as noted beside its copy."""
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
                 for symbol, qty in symbols.items():
@@ -333,22 +352,61 @@ class RiskEngine:
         limits_path = Path(path)
         signature = _file_signature(limits_path)
         wall_now = datetime.datetime.fromtimestamp(wall_clock() / 1e9, tz=datetime.UTC)
-        copy = InForceCopy(Path(keep)) if keep is not None else None
+        copies = Copies.beside(Path(keep)) if keep is not None else None
+        copy = copies.limits if copies is not None else None
         held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
-        limits = read_limits(limits_path, wall_now, known, content=held.raw if held is not None else None)
+        held_ref = held_reference(copies.reference) if copies is not None else None
+        today = session_day(wall_clock())
+        day = day_positions(copies.positions, today) if copies is not None else DayPositions(None, None, "")
+        try:
+            limits = read_limits(
+                limits_path,
+                wall_now,
+                known,
+                held_ref[1] if held_ref is not None else None,
+                content=held.raw if held is not None else None,
+                keep_positions=day.kept,
+            )
+        except LimitsFileError as exc:
+            if held is not None and copy is not None:
+                exc.problems.insert(
+                    0,
+                    Problem(
+                        str(copy.path),
+                        0,
+                        0,
+                        "",
+                        f"the copy of the limits in force when the gateway stopped (put in force because {limits_path} "
+                        "was modified in place and NOT applied) is not valid now: mv a complete file over the path",
+                    ),
+                )
+            raise
+        reference_kept = held_ref is not None and limits.reference_parsed is held_ref[1]
+        down = changes_while_down(limits, copies, reference_kept) if copies is not None and held is None else None
         reference_signature = _file_signature(limits.reference_path)
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
         engine._copy = copy
+        if copies is not None:
+            engine._copies = {"limits": copies.limits, "reference": copies.reference}
         engine._judge(limits_path, signature, limits.sha256)
         if limits.reference_path is not None:
             engine._judge(limits.reference_path, reference_signature, limits.reference_sha256)
         warnings = list(limits.warnings)
         for warning in warnings:
             log.warning("risk limits: %s", warning)
+        extra: dict[str, Any] = {}
+        if down is not None:
+            log.warning("risk %s", down.warning)
+            warnings.append(down.warning)
+            extra = {
+                "previous_sha256": down.previous_sha256,
+                "previous_reference_sha256": down.previous_reference_sha256,
+                "changes": [msgspec.to_builtins(c) for c in down.changes],
+            }
         if held is not None and copy is not None and signature is not None:
             engine._in_place["limits"] = {"file": str(limits_path), "since": held.since, "sha256": held.disk_sha256}
-            engine._noted_id = signature[2]
+            engine._noted_ids["limits"] = signature[2]
             message = (
                 f"{limits_path} was modified in place and NOT applied before the gateway stopped: its content "
                 f"(sha256 {held.disk_sha256}) is still NOT APPLIED; the limits in force when it stopped (sha256 "
@@ -360,17 +418,65 @@ class RiskEngine:
         elif copy is not None:
             copy.save(limits.raw)
             copy.clear_note()
+        if copies is not None:
+            engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
+            engine._start_positions(limits, copies.positions, day, today, warnings)
         engine._write_audit(
             {
                 "event": "startup",
                 "trigger": "startup",
                 "who": who,
                 **engine._file_fields(limits),
+                **extra,
                 "warnings": warnings,
             }
         )
         log.info("risk limits loaded from %s (sha256 %s)", limits_path, limits.sha256)
         return engine
+
+    def _start_reference(
+        self,
+        limits: LimitsFile,
+        copy: InForceCopy,
+        held: tuple[HeldBack, Parsed[ReferencePriceDocument], int] | None,
+        warnings: list[str],
+    ) -> None:
+        """Keep the reference-price file held back when the gateway stopped flagged; else copy the one read."""
+        path = limits.reference_path
+        if held is not None and path is not None:
+            back = held[0]
+            self._in_place["reference"] = {"file": str(path), "since": back.since, "sha256": back.disk_sha256}
+            self._noted_ids["reference"] = held[2]
+            message = (
+                f"{path} was modified in place and NOT applied before the gateway stopped: its content "
+                f"(sha256 {back.disk_sha256}) is still NOT APPLIED; the reference prices in force when it stopped "
+                f"(sha256 {back.sha256}, kept in {copy.path}) are in force: write a copy and mv it over, or run "
+                "`gateway risk reload` when the write is complete"
+            )
+            log.warning("risk %s", message)
+            warnings.append(message)
+            return
+        parsed = limits.reference_parsed
+        copy.commit(copy.prepare(parsed.raw) if parsed is not None else False)
+        copy.clear_note()
+
+    def _start_positions(
+        self, limits: LimitsFile, copy: InForceCopy, day: DayPositions, today: str, warnings: list[str]
+    ) -> None:
+        """Say which start-of-day positions are in force if not the file as it is; keep the day's copy."""
+        message = positions_warning(limits, day, copy)
+        if message:
+            log.warning("risk %s", message)
+            warnings.append(message)
+        if day.kept is not None and limits.positions_parsed is day.kept and limits.positions_path is not None:
+            self._in_place["positions"] = {
+                "file": str(limits.positions_path),
+                "since": str(day.note.get("since", "")) if day.note is not None else "",
+                "sha256": day.disk_sha256,
+                "advice": "start-of-day positions are read at start-up only: the positions the day's first start "
+                "read are in force; mv a complete file over the path, it is read at the next start",
+            }
+        keep_positions(limits, day, copy, today, utc_text(self._wall_clock()))
 
     @property
     def limits_file(self) -> LimitsFile:
@@ -430,7 +536,8 @@ class RiskEngine:
             )
             request.row = row
             window = row.duplicate_window_ns
-            if self.passes_new(request):  # every check before the duplicate filter, in one function
+            passes = self.passes_new  # every check before the duplicate filter, in one function
+            if passes_new(request) if passes is _PASSES_NEW else passes(request):  # compiled: a native call
                 if window > 0:  # without a window check_duplicate passes and notes nothing
                     denial = check_duplicate(request, None)
                     if denial is not None:
@@ -757,7 +864,9 @@ class RiskEngine:
             ):
                 return False
         # SlidingWindow.record inline (three calls fewer per order), with the length the check took: append,
-        # then forget only when the oldest time is out of the window or one is beyond the capacity (PRUNE)
+        # then forget only when the oldest time is out of the window or one is beyond the capacity (PRUNE);
+        # compiled: the time boxed once for the three lists (each append of the native int would box anew)
+        now: Any = now_ns
         if strategy_window is None:
             strategy_window = by_strategy[request.strategy] = SlidingWindow(per_strategy)
             strategy_window.record(now_ns, per_strategy)
@@ -766,7 +875,7 @@ class RiskEngine:
         else:
             times = strategy_window.times
             head = strategy_window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or strategy_size - head >= strategy_window.capacity:  # PRUNE
                 strategy_window.forget(now_ns)
         if account_window is None:
@@ -777,7 +886,7 @@ class RiskEngine:
         else:
             times = account_window.times
             head = account_window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or account_size - head >= account_window.capacity:  # PRUNE
                 account_window.forget(now_ns)
         if symbol_window is None:
@@ -788,7 +897,7 @@ class RiskEngine:
         else:
             times = symbol_window.times
             head = symbol_window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or symbol_size - head >= symbol_window.capacity:  # PRUNE
                 symbol_window.forget(now_ns)
         return True
@@ -798,6 +907,7 @@ class RiskEngine:
         windows: Windows, request: RiskRequest, limits: EffectiveLimits, now_ns: int, cancels: bool
     ) -> None:
         by_strategy, by_account, by_symbol = windows
+        now: Any = now_ns  # compiled: boxed once for the three lists
         if cancels:
             per_strategy, per_account, per_symbol = (
                 limits.cancels_per_strategy, limits.cancels_per_account, limits.cancels_per_symbol
@@ -816,7 +926,7 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
         window = by_account.get(request.account)
@@ -827,7 +937,7 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
         window = by_symbol.get(request.symbol)
@@ -838,7 +948,7 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now_ns)
+            times.append(now)
             if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
 
@@ -915,7 +1025,8 @@ class RiskEngine:
         path = self._file.path
         if trigger == WATCH_TRIGGER and self._watch_blocked():
             message = (
-                f"reload NOT applied: {', '.join(v['file'] for v in self._in_place.values())} was modified in place; "
+                f"reload NOT applied: {', '.join(v['file'] for k, v in self._in_place.items() if k != 'positions')} "
+                "was modified in place; "
                 "old limits stay in force"
             )
             log.warning("risk %s", message)
@@ -926,14 +1037,18 @@ class RiskEngine:
         flagged = self._in_place.get("reference")
         if trigger == WATCH_TRIGGER and flagged is not None:
             keep = self._file.reference_parsed  # modified in place: the reference prices in force stay
+        positions = self._in_place.get("positions")  # read at start-up only: a reload never reads it
         self._in_place.clear()  # this reload reads the files as they are now (but a flagged reference file)
         if keep is not None and flagged is not None:
             self._in_place["reference"] = flagged
+        if positions is not None:
+            self._in_place["positions"] = positions
         self._forget_note()
         self._held.clear()
         pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
         pending.previous = self._file
         pending.copy = self._copy
+        pending.reference_copy = self._copies.get("reference")
         return pending
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
@@ -986,6 +1101,8 @@ class RiskEngine:
             return ReloadResult(False, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
         if self._copy is not None:
             self._copy.commit(pending.copy_ready)  # a restart puts these limits in force, not a file held back
+        if pending.reference_copy is not None and not kept:
+            pending.reference_copy.commit(pending.reference_ready)  # and these reference prices
         self._judge(path, signature, limits.sha256)
         if not kept:
             self._in_place.pop("reference", None)
@@ -1201,25 +1318,26 @@ class RiskEngine:
         return True
 
     def _forget_note(self) -> None:
-        """Remove the held-back note kept beside the copy once the limits file is no longer held back."""
-        if self._noted_id is not None and "limits" not in self._in_place:
-            self._noted_id = None
-            if self._copy is not None:
-                self._copy.clear_note()
+        """Remove the held-back note kept beside a copy once its file is no longer held back."""
+        for name in [n for n in self._noted_ids if n not in self._in_place]:
+            del self._noted_ids[name]
+            copy = self._copies.get(name)
+            if copy is not None:
+                copy.clear_note()
 
-    def _keep_note(self, path: Path, digest: str, in_force: str, held_id: int) -> None:
-        """Note the held-back limits file beside the copy (a restart must not apply it); once per file id."""
-        if self._copy is None or self._noted_id == held_id:
+    def _keep_note(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
+        """Note the held-back file beside its copy (a restart must not apply it); once per file id."""
+        copy = self._copies.get(name)
+        if copy is None or self._noted_ids.get(name) == held_id:
             return
-        self._noted_id = held_id
-        self._copy.note(str(path), held_id, self._in_place["limits"]["since"], digest, in_force)
+        self._noted_ids[name] = held_id
+        copy.note(str(path), held_id, self._in_place[name]["since"], digest, in_force)
 
     def _note_in_place(self, name: str, path: Path, digest: str, in_force: str, held_id: int) -> None:
         """Say once (log, audit, status) that ``path`` was modified in place and is not applied."""
         if name in self._in_place:
             self._in_place[name]["sha256"] = digest
-            if name == "limits":
-                self._keep_note(path, digest, in_force, held_id)
+            self._keep_note(name, path, digest, in_force, held_id)
             return
         message = (
             f"{path} was modified in place and NOT applied: write a copy and mv it over, "
@@ -1227,8 +1345,7 @@ class RiskEngine:
         )
         log.warning("risk %s", message)
         self._in_place[name] = {"file": str(path), "since": utc_text(self._wall_clock()), "sha256": digest}
-        if name == "limits":
-            self._keep_note(path, digest, in_force, held_id)
+        self._keep_note(name, path, digest, in_force, held_id)
         self._write_audit(
             {
                 "event": "not_applied",

@@ -91,9 +91,10 @@ class InForceCopy:
         """Write ``raw`` as the copy in force (a load at start-up)."""
         self.commit(self.prepare(raw))
 
-    def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str) -> None:
+    def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str, **extra: str) -> None:
         """Note that ``file`` (``file_id``) is held back since ``since``; a failure is logged."""
         record = {"file": file, "file_id": file_id, "since": since, "sha256": sha256, "in_force_sha256": in_force}
+        record.update(extra)
         try:
             _write_atomically(self.note_path, json.dumps(record).encode())
         except OSError as exc:
@@ -130,20 +131,36 @@ class InForceCopy:
         try:
             raw = read_bounded(self.path)
         except OSError as exc:
-            raise LimitsFileError(
-                [
-                    Problem(
-                        str(path),
-                        0,
-                        0,
-                        "",
-                        f"was modified in place and NOT applied before the gateway stopped, and the copy of the limits "
-                        f"that were in force ({self.path}) cannot be read ({exc}): write the file completely, then mv "
-                        "it over the path (a replaced file is read as it is)",
-                    )
-                ]
-            ) from exc
+            raise LimitsFileError([self._broken(path, f"cannot be read ({exc})")]) from exc
         sha256 = hashlib.sha256(raw).hexdigest()
         if sha256 == disk:
             return None
+        expected = note.get("in_force_sha256")
+        if sha256 != expected:
+            raise LimitsFileError([self._broken(path, f"is not what was in force (sha256 {sha256}, noted {expected})")])
         return HeldBack(raw, sha256, str(note.get("since", "")), disk)
+
+    def _broken(self, path: Path, what: str) -> Problem:
+        """Return the problem of a copy that cannot stand for ``path`` held back: reported at the copy."""
+        return Problem(
+            str(self.path),
+            0,
+            0,
+            "",
+            f"{path} was modified in place and NOT applied before the gateway stopped, and this copy of what was in "
+            f"force then {what}: the gateway does not start on it, nor on the file (fail closed); write {path} "
+            "completely, then mv it over the path (a replaced file is read as it is)",
+        )
+
+    def noted_path(self) -> Path | None:
+        """Return the path of the file the note says is held back, None without a note."""
+        note = self.noted()
+        file = note.get("file") if note is not None else None
+        return Path(file) if isinstance(file, str) else None
+
+    def read_copy(self) -> bytes | None:
+        """Return the copy's bytes, None if there is no copy or it cannot be read."""
+        try:
+            return read_bounded(self.path)
+        except OSError:
+            return None

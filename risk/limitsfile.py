@@ -85,6 +85,9 @@ class LimitsFile:
         self.reference_display: Any = reference.display if reference is not None else None
         self.positions = positions.value if positions is not None else None
         self.positions_sha256 = positions.sha256 if positions is not None else ""
+        self.positions_parsed = positions
+        """The start-of-day positions file as read (``read_limits(keep_positions=...)``)."""
+        self.positions_path = Path(positions.file) if positions is not None else None
         self.warnings = warnings
 
     @property
@@ -102,6 +105,7 @@ def read_limits(
     keep_reference: Parsed[ReferencePriceDocument] | None = None,
     start_up: bool = True,
     content: bytes | None = None,
+    keep_positions: Parsed[StartPositionsDocument] | None = None,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -113,6 +117,8 @@ def read_limits(
     or checked, only hashed (its hash is "" if it cannot be read), so it can never block a reload.
     A referenced file that cannot be read is a problem at the field that names it. ``content``: the
     limits file's bytes as kept elsewhere (the copy of the limits in force), read as if at ``path``.
+    ``keep_positions`` (the start-of-day positions read at the day's first start): used instead of the
+    file it names, if the limits file names that file.
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument, content=content)
@@ -153,7 +159,11 @@ def read_limits(
             digest = ""
         positions = Parsed[StartPositionsDocument](str(positions_path), digest)
     elif isinstance(positions_name, str):
-        positions = parse_file(_beside(limits_path, positions_name), StartPositionsDocument)
+        positions_path = _beside(limits_path, positions_name)
+        if keep_positions is not None and Path(keep_positions.file) == positions_path:
+            positions = keep_positions
+        else:
+            positions = parse_file(positions_path, StartPositionsDocument)
         problems.extend(_at_field(positions.problems, parsed, ("start_positions_file",)))
         if positions.value is not None and data is not None:
             warnings += _positions_unlisted(positions, data, parsed.file)

@@ -25,6 +25,14 @@ EXIT_KILL_PENDING = 3
 """``gateway kill``: HALTED in memory, but its journal record and cancels wait for the journal (disk full)."""
 EXIT_NO_ANSWER = 4
 """The request was sent but the gateway did not answer (hung, frozen, stopping): it may still apply it."""
+EXIT_STILL_STOPPED = 5
+"""``gateway resume``: the run-time halt is lifted, but the limits file keeps trading HALTED or REDUCING."""
+COMMAND_NAMES = {
+    "risk_adjust_position": "gateway risk adjust-position",
+    "risk_reload": "gateway risk reload",
+    "venue_reconnect": "gateway venue reconnect",
+}
+"""The command as typed, by admin request (messages name what the user ran)."""
 
 
 NO_ANSWER_HELP = (
@@ -68,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="set trading back to ACTIVE after a kill (globally or --account)",
         description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
         "An account the gateway does not know is refused (exit 1, nothing changed), and so is a resume while "
-        "the journal cannot be written (exit 1, nothing changed: trading stays halted)."
+        "the journal cannot be written (exit 1, nothing changed: trading stays halted). "
+        f"Exit {EXIT_STILL_STOPPED}: the run-time halt is lifted, but the limits file keeps the scope HALTED or "
+        "REDUCING (edit the file to lift it)."
         f"{NO_ANSWER_HELP}",
     )
     add_target(resume)
@@ -124,7 +134,7 @@ def call(args: argparse.Namespace, request: dict[str, Any], timeout_s: float = 1
     ``EXIT_NO_ANSWER`` (4): the request was sent but no answer came within ``timeout_s``; the gateway may
     still carry it out.
     """
-    name = f"gateway {request['cmd'].replace('_', ' ')}"
+    name = COMMAND_NAMES.get(request["cmd"], f"gateway {request['cmd'].replace('_', ' ')}")
     try:
         reply = admin_request(admin_socket_path(args), request, timeout_s)
     except AdminNoAnswerError as exc:
@@ -168,7 +178,16 @@ def run_resume(args: argparse.Namespace) -> int:
     reply = call(args, {"cmd": "resume", "account": args.account, "who": who(), "reason": args.reason})
     if isinstance(reply, int):
         return reply
-    print(f"trading state: {reply.get('state', 'ACTIVE')} for {args.account or 'the whole gateway'}")
+    state = reply.get("state", "ACTIVE")
+    scope = f"account {args.account}" if args.account else "the whole gateway"
+    print(f"trading state: {state} for {args.account or 'the whole gateway'}")
+    if state != "ACTIVE":
+        print(
+            f"gateway resume: the run-time halt is lifted, but the limits file keeps {scope} {state} "
+            "(`trading_state` in the file; `gateway status` names the scope): edit the file to lift it",
+            file=sys.stderr,
+        )
+        return EXIT_STILL_STOPPED
     return 0
 
 
@@ -240,7 +259,7 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
     for item in risk.get("not_applied") or []:
         lines.append(
             f"risk NOT APPLIED: {item.get('file', '?')} was modified in place (since {item.get('since', '?')}): "
-            "write a copy and mv it over, or run `gateway risk reload` when the write is complete"
+            + item.get("advice", "write a copy and mv it over, or run `gateway risk reload` when the write is complete")
         )
     return lines
 

@@ -21,6 +21,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
+from gateway.commands.output import piped
 from gateway.config import ConfigError, load_config
 from model.clock import monotonic_ns
 from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
@@ -82,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the gateway config the file is for: check strategy (error) and account (warning) names against "
         "its strategies: section; without it, strategy names are not checked (a warning says so)",
     )
-    check.set_defaults(func=run_check)
+    check.set_defaults(func=piped(run_check))
 
     diff = actions.add_parser(
         "diff",
@@ -92,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     diff.add_argument("old", metavar="OLD", help="limits file in force")
     diff.add_argument("new", metavar="NEW", help="candidate limits file")
-    diff.set_defaults(func=run_diff)
+    diff.set_defaults(func=piped(run_diff))
 
     explain = actions.add_parser(
         "explain",
@@ -114,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--reference-price", default=None, help="reference price to use, as if just traded (e.g. 150.20)"
     )
     explain.add_argument("--json", action="store_true", help="print the verdicts as JSON")
-    explain.set_defaults(func=run_explain)
+    explain.set_defaults(func=piped(run_explain))
 
     for module_name in RISK_EXTENSIONS:
         try:
@@ -206,9 +207,13 @@ def parse_price(text: str) -> int:
         number = Decimal(text)
     except InvalidOperation:
         raise UsageError(f"price {text!r} is not a number") from None
+    if not number.is_finite():
+        raise UsageError(f"price {text!r} is not a finite number")
+    if number < 0:
+        raise UsageError(f"price {text!r} is negative")
     scaled = number * PRICE_SCALE
-    if not number.is_finite() or number < 0 or scaled != scaled.to_integral_value():
-        raise UsageError(f"price {text!r} must be a non-negative number with at most 4 decimals")
+    if scaled != scaled.to_integral_value():
+        raise UsageError(f"price {text!r} has more than 4 decimals: write at most 4 decimals")
     return int(scaled)
 
 

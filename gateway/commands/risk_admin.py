@@ -14,6 +14,7 @@ import sys
 import msgspec
 
 from gateway.commands.admin import add_target, call, who
+from gateway.commands.output import piped
 from gateway.commands.risk import UsageError, parse_price, print_problems
 from gateway.config import ConfigError, load_config
 from model.enums import PRICE_SCALE
@@ -34,7 +35,7 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"seconds to wait for the answer (default {RELOAD_BASE_S:.0f} plus {RELOAD_S_PER_MB:.0f} per MB of the "
         "limits file named in --config: a large file takes seconds to read)",
     )
-    reload.set_defaults(func=run_reload)
+    reload.set_defaults(func=piped(run_reload))
 
     adjust = actions.add_parser(
         "adjust-position",
@@ -65,7 +66,7 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="print the position before and after and any limit breached; change nothing",
     )
     add_target(adjust)
-    adjust.set_defaults(func=run_adjust)
+    adjust.set_defaults(func=piped(run_adjust))
 
 
 RELOAD_BASE_S = 10.0
@@ -118,7 +119,7 @@ def _money(value: object) -> str:
 
 def _trade_price(text: str) -> int:
     """Parse ``--price``: a trade's price, above 0 (0 or less is no price: bad usage, not "no price")."""
-    price = parse_price(text.strip().removeprefix("-"))
+    price = parse_price(text.strip().removeprefix("-"))  # says what is wrong: not a number, too many decimals
     if price <= 0 or text.strip().startswith("-"):
         raise UsageError(f"price {text!r} must be positive (leave --price out to keep the traded notional unchanged)")
     return price

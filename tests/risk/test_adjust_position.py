@@ -115,7 +115,7 @@ def test_cli_when_the_price_is_malformed_then_exit_2_before_asking_the_gateway(
     args = ["risk", "adjust-position", "--account", "ACC1", "--symbol", "AAPL", "--qty", "-100"]
     target = ["--reason", "bust", "--admin-socket", str(tmp_path / "none.sock")]
     assert main([*args, "--price", "1.00001", *target]) == 2
-    assert "at most 4 decimals" in capsys.readouterr().err
+    assert "has more than 4 decimals" in capsys.readouterr().err  # rev47risk: was "must be a non-negative number"
     for price in ("0", "-1", "-0.00"):  # not a trade's price: refused as usage, not taken as "no price"
         assert main([*args, f"--price={price}", *target]) == 2
         assert "must be positive" in capsys.readouterr().err

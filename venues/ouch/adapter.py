@@ -36,6 +36,7 @@ import operator
 import time
 from collections import deque
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any, Final, cast
 
 from model.clock import NowNs
@@ -234,6 +235,10 @@ _OUT_OF_FRAME: Final = frozenset({TRUNCATED, BAD_LENGTH, UNKNOWN_TYPE, BAD_APPEN
 """Decode errors of a packet whose length does not fit its type: it was framed wrongly, asked for again."""
 
 
+_FOURTEEN_DIGITS: Final = 10**14
+"""The first order id ``_cl_ord_id`` writes in base 36: the ids below are their 14 decimal digits or fewer."""
+
+
 def _cl_ord_id(order_id: int) -> bytes:
     """Return the 14-character ClOrdID of a gateway order: its decimal id, or "Z" + base 36 when longer."""
     text = str(order_id)
@@ -246,6 +251,12 @@ def _cl_ord_id(order_id: int) -> bytes:
             chars.append(digits[rem])
         text = "Z" + "".join(reversed(chars))
     return text.encode("ascii").ljust(14)
+
+
+_COMPILED: Final = not isinstance(_cl_ord_id, FunctionType)
+"""Whether this module runs compiled (mypyc): ``send_order`` writes the ClOrdID the way that is cheaper for each."""
+_PADDING: Final = tuple(b" " * (14 - size) for size in range(15))
+"""The spaces that pad a ClOrdID of ``size`` characters to 14."""
 
 
 def _ref_key(venue_ref: str) -> int:
@@ -550,17 +561,22 @@ class OuchVenue(VenueAdapter):
                 return self._refnum_store_refused("new orders")
         else:
             refnums.next = user_ref_num + 1
-        chain = _NewChain(order, user_ref_num, 0, qty)
+        urn: Any = user_ref_num  # compiled: boxed once for the chain and the two dicts (each use would box anew)
+        chain = _NewChain(order, urn, 0, qty)
         self._chains[order_id] = chain
-        self._refs[user_ref_num] = chain
+        self._refs[urn] = chain
         try:  # self._symbol(symbol), inline (a subscript, no method call: a hit is the steady state)
             symbol_bytes: bytes | None = self._symbols[symbol]
         except KeyError:
             symbol_bytes = None
         if symbol_bytes is None:
             symbol_bytes = self._symbol(symbol)
-        cl_ord_id = str(order_id)  # _cl_ord_id(order_id), inline for ids of up to 14 digits
-        cl_ord_id_bytes = cl_ord_id.encode("ascii").ljust(14) if len(cl_ord_id) <= 14 else _cl_ord_id(order_id)
+        # _cl_ord_id(order_id), inline for ids of up to 14 digits
+        if _COMPILED:  # native str and padding: a bytes formatting would be a generic one (about 1,250 instructions)
+            text = str(order_id)
+            cl_ord_id_bytes = text.encode("ascii") + _PADDING[len(text)] if len(text) <= 14 else _cl_ord_id(order_id)
+        else:  # interpreted: one formatting, no call (str.encode, bytes.ljust and len were three)
+            cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
         buf = self._session.out
         start = pack_enter_order(
             buf,
@@ -577,7 +593,7 @@ class OuchVenue(VenueAdapter):
             cl_ord_id_bytes,
             self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
         )
-        self._inflight[user_ref_num] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
+        self._inflight[urn] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
         if not self._live:
             del buf[start:]
         return _Sent(str(user_ref_num))
@@ -1820,15 +1836,17 @@ class OuchVenue(VenueAdapter):
                 return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             self._settle(chain, urn)
-        chain.open_qty = quantity
-        order_id = chain.order.order_id
+        # compiled: the quantity boxed once for the chain and the event, the order id kept as the object read
+        open_qty: Any = quantity
+        chain.open_qty = open_qty
+        order_id: Any = chain.order.order_id
         if order_state == ORDER_STATE_DEAD:
             self._finish(chain)
             self.event_sink(
-                VenueAccepted(seq, order_id, str(order_reference_number), quantity, price, "DEAD", _DEAD_TEXT)
+                VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price, "DEAD", _DEAD_TEXT)
             )
             return
-        self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), quantity, price))
+        self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
 
     def _on_accepted_fields(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         """Apply an Accepted without its bytes (not compared with the Enter; the message paths pass them)."""

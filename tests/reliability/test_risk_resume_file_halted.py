@@ -1,0 +1,44 @@
+"""``gateway resume`` for a scope the limits file halts: the run-time halt is lifted, trading is not (exit 5).
+
+Real processes: ``gateway sim ouch``, ``gateway run`` and the ``gateway`` CLI.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from gateway.commands.admin import EXIT_STILL_STOPPED
+from tests.reliability.support import GATEWAY, Gateway, Simulator, write_config
+
+
+def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GATEWAY, *args, "--config", str(config)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_resume_when_the_file_halts_the_account_then_says_so_and_exits_5(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """rev47risk LOW: exit 0 printing only "trading state: HALTED for ACC1"."""
+    config = write_config(workdir, sim.port)
+    limits = workdir / "limits.yaml"
+    doc = yaml.safe_load(limits.read_text())
+    doc["accounts"]["ACC1"] = {**(doc["accounts"]["ACC1"] or {}), "trading_state": "HALTED"}
+    limits.write_text(yaml.safe_dump(doc, sort_keys=False))
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+
+    assert _cli(config, "kill", "--account", "ACC1", "--reason", "test").returncode == 0
+    resumed = _cli(config, "resume", "--account", "ACC1")
+    assert resumed.returncode == EXIT_STILL_STOPPED, (resumed.stdout, resumed.stderr)
+    assert resumed.stdout.strip() == "trading state: HALTED for ACC1"
+    assert "the run-time halt is lifted, but the limits file keeps account ACC1 HALTED" in resumed.stderr
+    [line] = [x for x in _cli(config, "status").stdout.splitlines() if x.strip().startswith("ACC1 ")]
+    assert "HALTED" in line and "at run time" not in line, line  # lifted at run time, halted by the file
+    assert _cli(config, "kill", "--reason", "firm").returncode == 0
+    assert _cli(config, "resume").returncode == 0  # the file does not halt the firm
