@@ -363,10 +363,18 @@ def _connect(path: str | Path, timeout_s: float) -> socket.socket:
     except TimeoutError as exc:  # the gateway accepts no connection (its backlog is full): nothing was sent
         sock.close()
         raise AdminError(f"{path}: the gateway accepted no connection within {timeout_s} s; nothing was sent") from exc
-    except OSError:
+    except OSError as exc:  # e.g. EAGAIN (its backlog full), EMFILE here: nothing was sent
         sock.close()
-        raise
+        raise AdminError(f"{path}: cannot connect ({exc}); nothing was sent") from exc
     return sock
+
+
+def _cut_off(exc: OSError) -> str:
+    """Say that the gateway closed the connection unanswered (``exc``: the reset or broken pipe seen)."""
+    return (
+        f"the gateway closed the admin connection without answering ({exc}): at its descriptor limit it closes "
+        "new connections at once (docs/ops-guide.md section 6, the descriptor budget)"
+    )
 
 
 def _receive(sock: socket.socket, buf: bytearray, until: int) -> None:
@@ -391,6 +399,8 @@ def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 
             buf += chunk
     except TimeoutError as exc:
         raise AdminNoAnswerError(f"no answer from the gateway within {timeout_s} s") from exc
+    except OSError as exc:  # reset or broken pipe: it may have read the request before it closed
+        raise AdminNoAnswerError(_cut_off(exc)) from exc
     finally:
         sock.close()
     reply = json.loads(bytes(buf).partition(b"\n")[0])
@@ -426,6 +436,8 @@ def _binary_request(path: str | Path, line: bytes, timeout_s: float) -> dict[str
         _receive(sock, buf, _LENGTH.size + length)
     except TimeoutError as exc:
         raise AdminError(f"no answer from the gateway within {timeout_s} s") from exc
+    except OSError as exc:  # reset or broken pipe (ECONNRESET, EPIPE)
+        raise AdminError(_cut_off(exc)) from exc
     finally:
         sock.close()
     decoded = msgspec.msgpack.decode(memoryview(buf)[_LENGTH.size : _LENGTH.size + length])

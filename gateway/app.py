@@ -779,7 +779,7 @@ class GatewayProcess:
             counters.strategy_connections_evicted += 1
 
         self._hello_backlog = backlog = HelloBacklog(
-            hello_backlog(config.strategy_max_pending_hello, watch.limit), self.clock, evicted
+            hello_backlog(config.strategy_max_pending_hello, watch.limit), self.clock, evicted, watch.limit
         )
         self.add_status_provider(self._descriptor_status)
         self._servers.append(
@@ -1049,7 +1049,10 @@ class GatewayProcess:
         watch = self._descriptors
         if watch is None or self.engine is None:
             return
-        warning = watch.check(open_descriptors(), self.clock())
+        count = open_descriptors()
+        warning = watch.check(count, self.clock())
+        if self._hello_backlog is not None:
+            self._hello_backlog.counted(count)
         self.engine.counters.descriptors_near_limit = watch.near_limit
         if warning:
             log.warning("%s", warning)

@@ -92,6 +92,9 @@ CLOSE_DRAIN_S = 1.0
 """How long ``close()`` lets buffered requests drain to a gateway that is not reading before dropping them."""
 PERMANENT_REFUSALS = frozenset({"NOT_AUTHORIZED", "UNSUPPORTED_VERSION", "BAD_HELLO", "HELLO_REQUIRED"})
 """Fatal Error codes after which reconnecting cannot help: auto-reconnect stops."""
+TRANSIENT_REFUSALS = frozenset({"ALREADY_CONNECTED", "TOO_MANY_CONNECTIONS"})
+"""Refusals of a Hello that clear by themselves (the old session's close not read yet, a flood of idle connections):
+with ``auto_reconnect`` a first ``connect()`` tries again for ``timeout`` before raising."""
 
 
 class GatewayError(Exception):
@@ -539,12 +542,28 @@ class GatewayClient:
         ``timeout`` bounds the connection; the Welcome is awaited for ``timeout`` or ``welcome_timeout_s``,
         whichever is longer.
 
-        May be called again after the connection was lost: handles and ``last_seq`` carry over.
+        May be called again after the connection was lost: handles and ``last_seq`` carry over. With
+        ``auto_reconnect``, a refusal that clears by itself (``TRANSIENT_REFUSALS``) is tried again with the
+        reconnect backoff for ``timeout`` seconds before it is raised.
         """
         if self.connected and self.welcome is not None:
             return self.welcome
         self._closing = False
-        return await self._open(timeout)
+        if not self.auto_reconnect:
+            return await self._open(timeout)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        delay = self.reconnect_initial_s
+        while True:
+            try:
+                return await self._open(timeout)
+            except GatewayError as exc:
+                code = self.close_reason.split(":", 1)[0]
+                if code not in TRANSIENT_REFUSALS or self._closing or loop.time() + delay > give_up:
+                    raise
+                log.warning("connect refused (%s); next attempt in %.2f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.reconnect_max_s)
 
     async def _open(self, timeout: float) -> Welcome:
         loop = asyncio.get_running_loop()

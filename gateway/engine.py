@@ -1329,6 +1329,7 @@ class Engine:
             )
         else:
             session.send(WelcomeV2(session.protocol_version, self.gateway_id, st.next_seq, heartbeat_ms, replayed))
+        session.welcome_out = True  # heartbeats while the replay is written (``StrategySession.poll``)
         if notice is not None:  # right after the Welcome (LAST_SEQ_AHEAD)
             session.send(notice)
         stream = _ReplayStream(st, hello, older, from_memory, replayed, st.next_seq)
@@ -2165,8 +2166,9 @@ class Engine:
         self.journal_failures += 1
         if not self.journal_error or self.journal_failures % 1000 == 0:
             log.critical(
-                "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies and new orders are "
-                "refused (JOURNAL_UNAVAILABLE) until the journal can be written again; %d failures so far",
+                "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies until the journal can be "
+                "written again; the orders already taken wait and go out then, new ones are refused "
+                "(JOURNAL_UNAVAILABLE) while it fails; %d failures so far",
                 exc,
                 self.journal_failures,
             )

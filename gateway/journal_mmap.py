@@ -166,6 +166,10 @@ class MmapJournal:
         """Where the next batch goes (-1: not known yet; ``cut_torn_tail`` or the first flush finds it)."""
         self._synced_end = -1
         self._map: mmap.mmap | None = None
+        self._spare: list[int] = []
+        """Descriptors held in reserve for ``_remap`` (Python's ``mmap`` dup()s the file's): two before the first
+        mapping, one after. Closed just before a mapping is made, so it never fails on a full descriptor table."""
+        self._keep_spare(2)
         self._released = _FIRST_RELEASABLE
         """Where the mapping's pages not yet released begin (``release_pages``; page-aligned, never the header's)."""
         self._release_problem = ""
@@ -456,20 +460,43 @@ class MmapJournal:
 
         The new mapping holds no page before the write position: ``release_pages`` starts at its page.
         """
+        spare = self._spare
+        if spare:  # the mapping's dup() takes this number: no new descriptor needed at the limit
+            os.close(spare.pop())
         try:
             mapped = mmap.mmap(self._fd, size)
         except ValueError as exc:  # the file is shorter than it was made: another process cut it
+            self._keep_spare(2 if self._map is None else 1)
             raise OSError(errno.EIO, f"journal {self.path}: the file was cut by another process ({exc})") from None
+        except OSError:
+            self._keep_spare(2 if self._map is None else 1)
+            raise
         if not self._read_around:
             with contextlib.suppress(OSError):  # only a hint: the faults read around as before
                 mapped.madvise(mmap.MADV_RANDOM)
         if self._map is not None:
-            self._map.close()
+            self._map.close()  # frees its duplicate: the spare taken above is put back in it
         self._map = mapped
+        self._keep_spare(1)
         self._size = size
         if self._end >= 0:
             self._released = max(self._released, self._end - self._end % mmap.PAGESIZE)
         return mapped
+
+    def _keep_spare(self, want: int) -> None:
+        """Hold ``want`` reserve descriptors (as many as can be had: at the limit, fewer until one is freed)."""
+        spare = self._spare
+        while len(spare) < want:
+            try:
+                spare.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))  # not the file: a restore frees it
+            except OSError:
+                return
+
+    def _drop_spare(self) -> None:
+        """Close the reserve descriptors (``close``)."""
+        for fd in self._spare:
+            os.close(fd)
+        self._spare.clear()
 
     def release_pages(self, most: int = TRIM_STEP_BYTES) -> int:
         """Release up to ``most`` bytes of the mapping's pages wholly behind the write position; return those left.
@@ -691,6 +718,7 @@ class MmapJournal:
         if self._map is not None:
             self._map.close()
             self._map = None  # the next flush maps the new file
+            self._keep_spare(2)  # as before a first mapping: the closed one's descriptor is the second spare
         self._size = size
         if self._head_map is not None:
             self._head_map.close()
@@ -782,6 +810,7 @@ class MmapJournal:
             unsynced = True
             failed = failed or exc
         os.close(self._fd)
+        self._drop_spare()
         self._release_ctrl()
         if failed is not None:
             raise JournalCloseError(self.path, pending, unsynced, failed)

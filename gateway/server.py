@@ -46,6 +46,9 @@ DEFAULT_MAX_PENDING_HELLO: Final = 64
 """Connections that have not sent Hello held at most (gateway.yaml ``strategy_max_pending_hello``)."""
 _AWAITING_HELLO: Final = StrategySessionState.AWAITING_HELLO
 EVICTED_LOG_NS: Final = 10_000_000_000
+FREE_DESCRIPTORS_KEPT: Final = 16
+"""A connection accepted with a descriptor number this close to the limit closes the oldest idle one waiting for
+its Hello (descriptors are numbered lowest free first: a high number means the table is nearly full)."""
 """The log line about connections closed for the bound is written at most once per 10 s (with the count)."""
 
 
@@ -56,8 +59,17 @@ class HelloBacklog:
     then costs at most ``limit`` descriptors, and a strategy that connects and says Hello at once is served.
     """
 
-    def __init__(self, limit: int, clock: NowNs, on_evict: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, limit: int, clock: NowNs, on_evict: Callable[[], None] | None = None, descriptor_limit: int = 0
+    ) -> None:
         self.limit = limit
+        self.descriptor_limit = descriptor_limit
+        """The process's descriptor limit (0: not watched); see ``FREE_DESCRIPTORS_KEPT``."""
+        self._headroom = max(2, min(FREE_DESCRIPTORS_KEPT, descriptor_limit // 8))
+        self._near = max(0, descriptor_limit - self._headroom)
+        """A new connection's descriptor number from which the oldest idle waiting one is closed."""
+        self.room = limit
+        """The bound in force: ``limit``, lowered while the descriptors left free are few (``counted``, ``opened``)."""
         self._clock = clock
         self._on_evict = on_evict
         self._waiting: dict[StrategyProtocol, None] = {}
@@ -80,31 +92,60 @@ class HelloBacklog:
         """
         waiting = self._waiting
         waiting[link] = None
-        while len(waiting) > self.limit:
-            oldest = next((waiter for waiter in waiting if not waiter.has_unread_bytes()), None)
-            if oldest is None:
+        while len(waiting) > self.room:
+            if not self._evict(None, self._why()):
                 break  # every one has bytes on their way (a Hello): each leaves the count when it is read
-            del waiting[oldest]
-            oldest.refuse(
-                "TOO_MANY_CONNECTIONS",
-                f"more than {self.limit} connections had not sent Hello: the oldest is closed; send Hello at once "
-                "after connecting (strategy_max_pending_hello)",
-            )
-            self.evicted += 1
-            self._unlogged += 1
-            if self._on_evict is not None:
-                self._on_evict()
+        if self._near and link.descriptor() >= self._near:  # every lower number is taken: the table nearly full
+            self.room = max(1, len(waiting) - 1)  # until the next count: a descriptor freed here is not retaken
+            self._evict(link, self._why())
         now = self._clock()
         if self._unlogged and (self._logged_ns is None or now - self._logged_ns >= EVICTED_LOG_NS):
             log.warning(
                 "%d strategy connections closed (TOO_MANY_CONNECTIONS) since the last such line: more than %d "
-                "connections had not sent Hello (strategy_max_pending_hello); something connects without saying "
-                "Hello (an idle flood, a stuck client)",
+                "connections had not sent Hello (strategy_max_pending_hello), or the descriptor table was nearly full; "
+                "something connects without saying Hello (an idle flood, a stuck client)",
                 self._unlogged,
                 self.limit,
             )
             self._logged_ns = now
             self._unlogged = 0
+
+    def counted(self, open_descriptors: int) -> None:
+        """Set the bound in force from the descriptors open now (the gateway's count every second).
+
+        The connections waiting for their Hello may take what the rest of the gateway leaves free, less a
+        headroom (``FREE_DESCRIPTORS_KEPT``) for a strategy's connection, admin requests and venue reconnects.
+        """
+        if not self.descriptor_limit:
+            return
+        others = open_descriptors - len(self._waiting)
+        self.room = max(1, min(self.limit, self.descriptor_limit - self._headroom - others))
+
+    def _why(self) -> str:
+        """Say why the oldest waiting connection is closed."""
+        if self.room < self.limit:
+            return (
+                f"the gateway is near its descriptor limit ({self.descriptor_limit}): of the connections that had "
+                "not sent Hello the oldest is closed; send Hello at once after connecting"
+            )
+        return (
+            f"more than {self.limit} connections had not sent Hello: the oldest is closed; send Hello at once "
+            "after connecting (strategy_max_pending_hello)"
+        )
+
+    def _evict(self, spare: StrategyProtocol | None, text: str) -> bool:
+        """Close the oldest waiting connection with nothing unread (never ``spare``); False if there is none."""
+        waiting = self._waiting
+        oldest = next((w for w in waiting if w is not spare and not w.has_unread_bytes()), None)
+        if oldest is None:
+            return False
+        del waiting[oldest]
+        oldest.refuse("TOO_MANY_CONNECTIONS", text)
+        self.evicted += 1
+        self._unlogged += 1
+        if self._on_evict is not None:
+            self._on_evict()
+        return True
 
     def done(self, link: StrategyProtocol) -> None:
         """Forget a connection that said Hello or closed."""
@@ -229,6 +270,15 @@ class StrategyProtocol(asyncio.Protocol):
             self._abort_timer.cancel()
         self._engine.link_closed(self)
         self.transport = None
+
+    def descriptor(self) -> int:
+        """Return this connection's descriptor number (-1 if it cannot be told)."""
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        try:
+            return sock.fileno() if sock is not None else -1
+        except (OSError, ValueError):
+            return -1
 
     def has_unread_bytes(self) -> bool:
         """Return True if the strategy sent bytes this connection has not read yet (a Hello on its way)."""

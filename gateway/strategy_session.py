@@ -408,6 +408,8 @@ class StrategySession:
         self.frame_timeout_ns = frame_timeout_ms * 1_000_000
         self.last_received_ns = now_ns
         self.last_sent_ns = now_ns
+        self.welcome_out = False
+        """The Welcome is queued (set by the engine) while the session is not active yet (a replay is written)."""
         self.last_req_seq = 0
         """(Version 3) The highest ``req_seq`` processed for this strategy id (set by ``welcome``)."""
         self.duplicates = 0
@@ -846,7 +848,14 @@ class StrategySession:
             )
             return
         if self.state is not StrategySessionState.ACTIVE:  # no heartbeat before the Welcome (it may wait for
-            return  # the journal: Engine._on_hello), and none expected
+            if (  # the journal: Engine._on_hello), and none expected; after it, during a replay, the strategy's
+                self.welcome_out  # silence is not judged but the gateway's must not last (a far-back read)
+                and self.state is StrategySessionState.PENDING_WELCOME
+                and now_ns - self.last_sent_ns >= self.heartbeat_ns
+                and not self._writer.buffer
+            ):
+                self.send(Heartbeat())
+            return
         if now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns:
             self.close(
                 "HEARTBEAT_TIMEOUT",

@@ -21,6 +21,7 @@ import pytest
 import gateway.client as client_module
 from gateway.client import (
     BlockingGatewayClient,
+    ConnectionEvent,
     ConnectionState,
     GatewayClient,
     GatewayError,
@@ -353,4 +354,35 @@ async def test_cancel_and_replace_when_given_a_handle_then_act_on_its_order(sock
         assert [command[:3] for command in gateway.rig.venue.commands[2:]] == [("replace", 1, 200), ("cancel", 2, 0)]
     async with GatewayClient(gateway.path, "S1", cl_ord_id_prefix="run-") as plain:
         assert plain.next_cl_ord_id() == "run-1"  # a prefix not ending in a digit is used as it is
+    gateway.stop()
+
+
+# ---- a first connect() refused ALREADY_CONNECTED, with auto_reconnect --------------------------
+
+
+async def test_first_connect_when_refused_already_connected_with_auto_reconnect_then_tried_again_until_welcomed(
+    sock_dir: Path,
+) -> None:
+    """rev47strat: the first ``connect()`` raised at once; ALREADY_CONNECTED is transient (protocol section 1)."""
+    gateway = Gateway(sock_dir)
+    await gateway.start()
+    old = GatewayClient(gateway.path, "S1")  # the session a previous instance still holds
+    await old.connect()
+    with pytest.raises(GatewayError, match="ALREADY_CONNECTED"):  # without auto_reconnect: raised, as before
+        await GatewayClient(gateway.path, "S1").connect(timeout=5)
+    events: list[ConnectionEvent] = []
+    client = GatewayClient(
+        gateway.path, "S1", auto_reconnect=True, reconnect_initial_s=0.02, on_connection_state=events.append
+    )
+
+    async def old_goes_away() -> None:
+        await wait_for(lambda: any(e.reason.startswith("ALREADY_CONNECTED") for e in events), "the first refusal")
+        await old.close()
+
+    going = asyncio.create_task(old_goes_away())
+    welcome = await client.connect(timeout=5)
+    await going
+    assert welcome.gateway_id and client.connected and gateway.engine.strategies["S1"].link is not None
+    assert [e.state for e in events].count(ConnectionState.CONNECTED) == 1
+    await client.close()
     gateway.stop()

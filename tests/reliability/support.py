@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -311,14 +312,26 @@ class Gateway:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self, *, wait_up: bool = True, user: int | None = None) -> None:
-        """Start the gateway and (by default) wait until its venue session is UP."""
+    def start(self, *, wait_up: bool = True, user: int | None = None, nofile: int | None = None) -> None:
+        """Start the gateway and (by default) wait until its venue session is UP.
+
+        ``nofile``: its ``RLIMIT_NOFILE``, soft and hard (as ``prlimit --nofile=N:N``).
+        """
         self.starts += 1
+
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         with self.log.open("ab") as log:
             log.write(f"==== start {self.starts}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [*GATEWAY, "run", "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT, user=user
+                [*GATEWAY, "run", "--config", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=user,
+                preexec_fn=limit if nofile is not None else None,  # noqa: PLW1509 - only setrlimit, no threads
             )
         if wait_up:
             self.wait_up()
