@@ -220,6 +220,21 @@ def _native_same() -> Callable[[object, int, object, int, int], bool] | None:
     return cast(Callable[[object, int, object, int, int], bool], same)
 
 
+_PackEnter = Callable[[bytearray, int, bytes, int, bytes, int, bytes, bytes, bytes, bytes, bytes, bytes, bytes], int]
+
+
+def _native_pack_enter() -> _PackEnter:
+    """Return ``venues.ouch._enter.pack_enter_order`` (built with the compiled modules), else the codec's."""
+    try:
+        from venues.ouch._enter import pack_enter_order as native  # noqa: PLC0415 - optional: compiled modules
+    except ImportError:
+        return pack_enter_order
+    return cast(_PackEnter, native)
+
+
+_PACK_ENTER: Final = _native_pack_enter()
+"""``pack_enter_order``: with the compiled modules the C writer (same bytes and errors, one call instead of the
+codec's ``struct.pack_into`` of 16 values, about 3,100 instructions); else ``codec.pack_enter_order`` itself."""
 _SAME: Final = _native_same()
 """With the compiled modules, ``same(a, a_start, b, b_start, n)``: ``a[a_start:a_start + n] == b[b_start:b_start +
 n]`` read in place (compiled, the slices are two new objects, two slice objects and a generic compare); else None."""
@@ -578,7 +593,7 @@ class OuchVenue(VenueAdapter):
         else:  # interpreted: one formatting, no call (str.encode, bytes.ljust and len were three)
             cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
         buf = self._session.out
-        start = pack_enter_order(
+        start = _PACK_ENTER(
             buf,
             user_ref_num,
             _SIDE[side],

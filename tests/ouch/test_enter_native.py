@@ -1,0 +1,197 @@
+"""``venues.ouch._enter.pack_enter_order``: the compiled adapter's C writer of the Enter Order packet."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from typing import Any
+
+import pytest
+
+from obs import native
+from venues.ouch import adapter, codec
+
+SPEC_WORKED_EXAMPLE = bytes.fromhex(
+    "00 36 55 4F 00 00 00 01 42 00 00 00 64 41 41 50"
+    "4C 20 20 20 20 00 00 00 00 00 16 ED 24 30 59 41"
+    "4E 4E 4F 52 44 31 20 20 20 20 20 20 20 20 20 20"
+    "00 06 05 03 00 00 00 64"
+)
+"""The spec's worked example (ouch50-soupbintcp.md): buy 100 AAPL @ 150.2500, Day, MinQty 100, a 56-byte U packet."""
+MIN_QTY_100 = bytes.fromhex("05 03 00 00 00 64")
+"""The worked example's appendage: TagValue length 5, tag 3 (MinQty), 100."""
+
+
+def _writer() -> Any:
+    """Return the C writer: the adapter's with the compiled modules, loaded from the build under pure Python."""
+    if adapter._PACK_ENTER is not codec.pack_enter_order:
+        return adapter._PACK_ENTER
+    found = sorted((native.BUILD / "venues" / "ouch").glob("_enter.*.so"))
+    if not found or not native.MANIFEST.exists():
+        pytest.skip("the C extension is not built (make venv builds it)")
+    spec = importlib.util.spec_from_file_location("venues.ouch._enter", found[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pack_enter_order
+
+
+def _both(prefix: bytes, args: tuple[Any, ...]) -> tuple[tuple[object, bytes], tuple[object, bytes]]:
+    """Run the C writer and the codec on ``prefix`` + the args; return each one's (result or error, buffer)."""
+    results = []
+    for write in (_writer(), codec.pack_enter_order):
+        buf = bytearray(prefix)
+        try:
+            outcome: object = write(buf, *args)
+        except Exception as error:  # compared: the same type and text on both paths
+            outcome = (type(error), str(error))
+        results.append((outcome, bytes(buf)))
+    return results[0], results[1]
+
+
+def _args(**changes: object) -> tuple[Any, ...]:
+    """Return the worked example's arguments, with some changed."""
+    fields: dict[str, object] = {
+        "user_ref_num": 1,
+        "side": b"B",
+        "quantity": 100,
+        "symbol": b"AAPL    ",
+        "price": 1_502_500,
+        "time_in_force": b"0",
+        "display": b"Y",
+        "capacity": b"A",
+        "intermarket_sweep": b"N",
+        "cross_type": b"N",
+        "cl_ord_id": b"ORD1          ",
+        "appendage": MIN_QTY_100,
+    }
+    fields.update(changes)
+    return tuple(fields.values())
+
+
+def test_pack_enter_order_when_spec_worked_example_then_its_56_bytes_after_the_buffer() -> None:
+    write = _writer()
+    buf = bytearray(b"prefix")
+    assert write(buf, *_args()) == 6
+    assert bytes(buf) == b"prefix" + SPEC_WORKED_EXAMPLE
+    empty = bytearray()
+    assert write(empty, *_args()[:-1]) == 0  # no appendage: Packet Length 48, Appendage Length 0
+    assert bytes(empty) == b"\x00\x30" + SPEC_WORKED_EXAMPLE[2:48] + b"\x00\x00"
+
+
+def test_pack_enter_order_when_random_and_bound_values_then_the_codecs_bytes() -> None:
+    rng = random.Random(48)
+    ints32 = [0, 1, 255, 256, 65_535, 2**31 - 1, 2**31, 2**32 - 1]
+    ints64 = [0, 1, 2**31, 2**32 - 1, 2**32, 2**53 + 1, 2**63, 2**64 - 1]
+    for _ in range(3_000):
+        appendage = rng.choice([b"", MIN_QTY_100, rng.randbytes(rng.randrange(1, 40)), bytes(65_535 - 48)])
+        symbol = rng.randbytes(rng.randrange(0, 11))  # short: zero-padded; long: cut at 8 (struct's 8s)
+        cl_ord_id = rng.randbytes(rng.randrange(0, 17))
+        args = _args(
+            user_ref_num=rng.choice(ints32) if rng.random() < 0.5 else rng.randrange(2**32),
+            side=bytes([rng.randrange(256)]),
+            quantity=rng.choice(ints32) if rng.random() < 0.5 else rng.randrange(2**32),
+            symbol=symbol if rng.random() < 0.7 else bytearray(symbol),
+            price=rng.choice(ints64) if rng.random() < 0.5 else rng.randrange(2**64),
+            time_in_force=bytes([rng.randrange(256)]),
+            display=rng.choice([b"Y", b"N", b"\0"]),
+            capacity=rng.choice([b"A", b"P", b"R"]),
+            intermarket_sweep=rng.choice([b"Y", b"N"]),
+            cross_type=rng.choice([b"N", b"O", b"C"]),
+            cl_ord_id=cl_ord_id if rng.random() < 0.7 else bytearray(cl_ord_id),
+            appendage=appendage if rng.random() < 0.8 else bytearray(appendage),
+        )
+        prefix = rng.randbytes(rng.randrange(0, 100))
+        c_side, py_side = _both(prefix, args)
+        assert c_side == py_side
+        assert c_side[0] == len(prefix)
+
+
+class _Index:
+    """An int-like with ``__index__`` (struct takes it for an integer field)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"user_ref_num": -1},
+        {"user_ref_num": 2**32},
+        {"user_ref_num": 2**64},
+        {"user_ref_num": 1.0},
+        {"user_ref_num": "1"},
+        {"user_ref_num": None},
+        {"user_ref_num": _Index(7)},
+        {"user_ref_num": _Index(2**32)},
+        {"user_ref_num": True},
+        {"quantity": -1},
+        {"quantity": 2**32},
+        {"quantity": 10**30},
+        {"quantity": 1.5},
+        {"price": -1},
+        {"price": 2**64},
+        {"price": -(2**70)},
+        {"price": 1.5},
+        {"price": "1"},
+        {"price": _Index(2**64 - 1)},
+        {"price": _Index(-5)},
+        {"side": b""},
+        {"side": b"BB"},
+        {"side": "B"},
+        {"side": bytearray(b"B")},
+        {"side": 66},
+        {"time_in_force": b""},
+        {"display": None},
+        {"capacity": b"AB"},
+        {"intermarket_sweep": "Y"},
+        {"cross_type": memoryview(b"N")},
+        {"symbol": "AAPL"},
+        {"symbol": memoryview(b"AAPL    ")},
+        {"symbol": None},
+        {"cl_ord_id": "ORD1"},
+        {"cl_ord_id": 1},
+        {"appendage": bytes(65_535 - 48)},
+        {"appendage": bytes(65_535 - 47)},
+        {"appendage": memoryview(MIN_QTY_100)},
+        {"appendage": "abc"},
+        {"appendage": 5},
+        {"appendage": 0},
+        {"appendage": None},
+        {"appendage": [1, 2]},
+    ],
+    ids=lambda changes: "-".join(f"{name}={value!r}"[:40] for name, value in changes.items()),
+)
+def test_pack_enter_order_when_a_value_is_out_of_range_or_of_a_wrong_type_then_as_the_codec(
+    changes: dict[str, object],
+) -> None:
+    c_side, py_side = _both(b"xy", _args(**changes))
+    assert c_side == py_side  # the same error (type and text) and the same bytes left in the buffer
+
+
+def test_pack_enter_order_when_the_buffer_is_exported_or_wrong_then_refused_as_the_codec() -> None:
+    write = _writer()
+    for pack in (write, codec.pack_enter_order):
+        buf = bytearray(b"held")
+        view = memoryview(buf)
+        with pytest.raises(BufferError):
+            pack(buf, *_args())
+        view.release()
+        assert buf == b"held"
+    with pytest.raises(TypeError):
+        write(bytes(4), *_args())
+    with pytest.raises(TypeError):
+        write(bytearray(), *_args()[:10])
+    with pytest.raises(TypeError):
+        write(bytearray(), *_args(), b"")
+
+
+def test_adapter_when_compiled_then_the_c_writer_else_the_codecs() -> None:
+    compiled = adapter._SAME is not None  # the other C extension the adapter takes with the compiled modules
+    assert (adapter._PACK_ENTER is not codec.pack_enter_order) is compiled
+    if compiled:
+        assert type(adapter._PACK_ENTER).__name__ == "builtin_function_or_method"
