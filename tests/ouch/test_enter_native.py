@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import random
+from types import FunctionType
 from typing import Any
 
 import pytest
@@ -36,10 +38,27 @@ def _writer() -> Any:
     return module.pack_enter_order
 
 
+@functools.cache
+def _interpreted() -> Any:
+    """Return the interpreted ``codec.pack_enter_order`` (the reference), loaded from its source when compiled.
+
+    Compiled, the codec's own function checks its arguments' types at the call (a ``TypeError``) before its
+    ``struct.pack_into``; the pure path, which the C writer stands in for, is the interpreted one.
+    """
+    if codec.__file__ is not None and codec.__file__.endswith(".py"):
+        return codec.pack_enter_order
+    spec = importlib.util.spec_from_file_location("venues.ouch.codec_interpreted", native.ROOT / "venues/ouch/codec.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert isinstance(module.pack_enter_order, FunctionType)
+    return module.pack_enter_order
+
+
 def _both(prefix: bytes, args: tuple[Any, ...]) -> tuple[tuple[object, bytes], tuple[object, bytes]]:
     """Run the C writer and the codec on ``prefix`` + the args; return each one's (result or error, buffer)."""
     results = []
-    for write in (_writer(), codec.pack_enter_order):
+    for write in (_writer(), _interpreted()):
         buf = bytearray(prefix)
         try:
             outcome: object = write(buf, *args)
@@ -175,7 +194,7 @@ def test_pack_enter_order_when_a_value_is_out_of_range_or_of_a_wrong_type_then_a
 
 def test_pack_enter_order_when_the_buffer_is_exported_or_wrong_then_refused_as_the_codec() -> None:
     write = _writer()
-    for pack in (write, codec.pack_enter_order):
+    for pack in (write, _interpreted()):
         buf = bytearray(b"held")
         view = memoryview(buf)
         with pytest.raises(BufferError):
