@@ -209,6 +209,28 @@ def test_pack_enter_order_when_the_buffer_is_exported_or_wrong_then_refused_as_t
         write(bytearray(), *_args(), b"")
 
 
+class _Growing:
+    """A price whose ``__index__`` appends to the buffer being written (held by the writer: refused)."""
+
+    def __init__(self, buf: bytearray) -> None:
+        self.buf = buf
+
+    def __index__(self) -> int:
+        self.buf.extend(b"zz")
+        return 5
+
+
+def test_pack_enter_order_when_an_index_grows_the_buffer_while_written_then_refused_as_the_codec() -> None:
+    outcomes = []
+    for pack in (_writer(), _interpreted()):
+        buf = bytearray(b"xy")
+        with pytest.raises(BufferError) as raised:
+            pack(buf, *_args(price=_Growing(buf)))
+        outcomes.append((str(raised.value), bytes(buf)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1][:2] == b"xy" and len(outcomes[0][1]) == 52
+
+
 def test_adapter_when_compiled_then_the_c_writer_else_the_codecs() -> None:
     compiled = adapter._SAME is not None  # the other C extension the adapter takes with the compiled modules
     assert (adapter._PACK_ENTER is not codec.pack_enter_order) is compiled

@@ -164,8 +164,7 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyByteArray_Resize(buf, start + PACKET) < 0) { /* `buf += _ENTER_BLANK` (a BufferError if exported) */
         return NULL;
     }
-    unsigned char *p = (unsigned char *)PyByteArray_AS_STRING(buf) + start;
-    memset(p, 0, PACKET);
+    memset(PyByteArray_AS_STRING(buf) + start, 0, PACKET);
     PyObject *appendage = nargs == 13 ? args[12] : NULL;
     Py_ssize_t appendage_size = 0;
     if (appendage != NULL) { /* `len(appendage) if appendage else 0` */
@@ -183,20 +182,35 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             appendage = NULL;
         }
     }
+    /* Held over the writes, as pack_into holds it: an __index__ that resizes buf fails (BufferError), as there,
+     * and the pointer stays valid. */
+    Py_buffer view;
+    if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    unsigned char *p = (unsigned char *)view.buf + start;
+    int failed = 0;
     if (appendage_size > 0xFFFF - LENGTH_BASE) {
         PyErr_Format(struct_error, "'H' format requires 0 <= number <= %lu", 0xFFFFUL);
+        failed = 1;
+    }
+    else {
+        put_u16(p, (unsigned long)(LENGTH_BASE + appendage_size));
+        p[2] = 'U';
+        p[3] = 'O';
+        failed = put_uint32(p + 4, args[1]) < 0 || put_char(p + 8, args[2]) < 0 || put_uint32(p + 9, args[3]) < 0 ||
+                 put_string(p + 13, args[4], 8) < 0 || put_uint64(p + 21, args[5]) < 0 ||
+                 put_char(p + 29, args[6]) < 0 || put_char(p + 30, args[7]) < 0 || put_char(p + 31, args[8]) < 0 ||
+                 put_char(p + 32, args[9]) < 0 || put_char(p + 33, args[10]) < 0 ||
+                 put_string(p + 34, args[11], 14) < 0;
+        if (!failed) {
+            put_u16(p + 48, (unsigned long)appendage_size);
+        }
+    }
+    PyBuffer_Release(&view);
+    if (failed) {
         return NULL;
     }
-    put_u16(p, (unsigned long)(LENGTH_BASE + appendage_size));
-    p[2] = 'U';
-    p[3] = 'O';
-    if (put_uint32(p + 4, args[1]) < 0 || put_char(p + 8, args[2]) < 0 || put_uint32(p + 9, args[3]) < 0 ||
-        put_string(p + 13, args[4], 8) < 0 || put_uint64(p + 21, args[5]) < 0 || put_char(p + 29, args[6]) < 0 ||
-        put_char(p + 30, args[7]) < 0 || put_char(p + 31, args[8]) < 0 || put_char(p + 32, args[9]) < 0 ||
-        put_char(p + 33, args[10]) < 0 || put_string(p + 34, args[11], 14) < 0) {
-        return NULL;
-    }
-    put_u16(p + 48, (unsigned long)appendage_size);
     if (appendage != NULL) { /* `buf += appendage`: any buffer, as bytearray's += takes */
         PyObject *grown = PySequence_InPlaceConcat(buf, appendage);
         if (grown == NULL) {
