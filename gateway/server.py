@@ -230,6 +230,8 @@ class StrategyProtocol(asyncio.Protocol):
         self._on_activity = on_activity
         self._linger_s = slow_consumer_linger_s
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._close_scheduled = False
+        """``close_transport`` has asked the engine to forget this connection (on the next loop turn)."""
         self.session = StrategySession(clock(), hello_timeout_ms=hello_timeout_ms, frame_timeout_ms=frame_timeout_ms)
         self.strategy: StrategyState | None = None
         self.peer: PeerCredentials | None = None
@@ -339,10 +341,7 @@ class StrategyProtocol(asyncio.Protocol):
         error = session.take_output(self._clock())
         if error:
             transport.write(error)
-        transport.close()  # flushes if the strategy reads; never waits longer than the linger
-        loop = asyncio.get_running_loop()
-        self._abort_timer = loop.call_later(self._linger_s, transport.abort)
-        loop.call_soon(self._engine.link_closed, self)  # not from inside the engine's flush
+        self.close_transport()
 
     def set_replaying(self, replaying: bool) -> None:
         """Note a long replay started or ended; what is still unread of it when it ends does not count either."""
@@ -413,9 +412,22 @@ class StrategyProtocol(asyncio.Protocol):
         return transport.get_write_buffer_size() if transport is not None else 0
 
     def close_transport(self) -> None:
-        """Close after queued bytes (e.g. a fatal Error) are written."""
-        if self.transport is not None:
-            self.transport.close()
+        """End the session now; close after queued bytes (a fatal Error) are written, within the linger at most.
+
+        The engine forgets the connection on the next loop turn (not from inside its flush), whether or not the
+        strategy reads: the disconnect policy applies at once and the strategy may reconnect. Bytes it leaves
+        unread for the linger (``slow_consumer_linger_s``) are dropped with the socket (best effort).
+        """
+        transport = self.transport
+        if transport is None:
+            return
+        transport.close()
+        loop = asyncio.get_running_loop()
+        if self._abort_timer is None and transport.get_write_buffer_size():
+            self._abort_timer = loop.call_later(self._linger_s, transport.abort)
+        if not self._close_scheduled:
+            self._close_scheduled = True
+            loop.call_soon(self._engine.link_closed, self)  # a no-op if connection_lost came first
 
 
 class SocketInUseError(Exception):
