@@ -59,6 +59,7 @@ from gateway.journal import (
     lock_journal_directory,
     open_journal,
 )
+from gateway.journal_lock import LOCK_FILE
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
 from gateway.recovery import (
@@ -482,6 +483,13 @@ def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
     return engine
 
 
+def _where(exc: OSError, path: Path, key: str) -> OSError:
+    """Return ``exc`` naming ``path`` and the config key that puts it there (an OSError that named no file)."""
+    if exc.filename is not None or type(exc) is not OSError:
+        return exc
+    return OSError(exc.errno, f"{exc.strerror}: {path} (writing it at start-up; its directory is the config's {key})")
+
+
 def journal_path(config: GatewayConfig, today: dt.date | None = None) -> Path:
     """Return today's journal file (one per gateway id and session date)."""
     day = (today or dt.date.today()).strftime("%Y%m%d")
@@ -600,7 +608,11 @@ class GatewayProcess:
         """
         config = self.config
         if config.journal.enabled and self._journal_lock is None:
-            self._journal_lock = lock_journal_directory(config.path(config.journal.directory))
+            directory = config.path(config.journal.directory)
+            try:
+                self._journal_lock = lock_journal_directory(directory)
+            except OSError as exc:  # a full disk names no file: say which one, and where it is set
+                raise _where(exc, Path(directory) / LOCK_FILE, "journal.directory") from exc
 
     def recover(self) -> None:
         """Rebuild the day from today's journal, open it for appending, and hand the result to the engine."""
@@ -628,6 +640,8 @@ class GatewayProcess:
             )
         except JournalCorruptError as exc:  # another owner, or a damaged header page (its owner block)
             raise ConfigError(f"{exc}; move the file aside only after investigating it") from exc
+        except OSError as exc:  # its header page on a full disk: the error names no file
+            raise _where(exc, path, "journal.directory") from exc
         try:
             recovered = recover(journal.records(scan), scan)
         except JournalCorruptError as exc:

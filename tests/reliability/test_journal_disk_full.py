@@ -11,12 +11,24 @@ that state ended in a traceback (exit 1, no "stopped" line); text ``gateway stat
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
+
+import pytest
 
 from gateway.app import EXIT_JOURNAL_NOT_DURABLE
 from gateway.commands.admin import format_status
+from gateway.journal import lock_journal_directory
 from model.enums import Side
-from tests.reliability.support import Gateway, RecordingClient, Simulator, fill_disk, wait_until, write_config
+from tests.reliability.support import (
+    Gateway,
+    RecordingClient,
+    Simulator,
+    fill_disk,
+    fill_rest,
+    wait_until,
+    write_config,
+)
 
 RESTING = 2_290_000
 
@@ -71,3 +83,22 @@ def test_sigterm_when_journal_cannot_be_written_then_stop_completes_logs_it_and_
     assert "JOURNAL NOT DURABLE AT STOP" in text and "bytes of records were never written" in text
     assert "gateway rel stopped" in text
     assert not gateway.admin.exists() and not gateway.socket.exists()
+
+
+@pytest.mark.parametrize("lock_there", [False, True], ids=["no-lock-file", "lock-file-there"])
+def test_start_when_journal_disk_full_then_exit_1_naming_the_file_and_its_config_key(
+    workdir: Path, sim: Simulator, small_disk: Path, lock_there: bool
+) -> None:
+    # rev48chaos LOW: "failed to start: [Errno 28] No space left on device", naming neither file nor setting
+    if lock_there:
+        lock_journal_directory(small_disk).release()  # then the journal's header page is the first write to fail
+    fill_rest(small_disk / "filler")
+    gateway = Gateway(workdir, write_config(workdir, sim.port, journal={"directory": str(small_disk)}))
+    gateway.start(wait_up=False)
+    assert gateway.proc is not None
+    assert gateway.proc.wait(30) == 1
+    (line,) = [line for line in gateway.log_text().splitlines() if "failed to start" in line]
+    day = dt.date.today().strftime("%Y%m%d")
+    named = small_disk / (f"rel-{day}.journal" if lock_there else "gateway.lock")
+    assert f"No space left on device: {named} " in line, line
+    assert "journal.directory" in line, line
