@@ -529,6 +529,8 @@ class GatewayProcess:
         self._stop_hurry = asyncio.Event()
         self._started = False
         """Start completed (its "started" line logged): the stop then says "stopped", else "did not start"."""
+        self.stop_signal_at_start: str | None = None
+        """The first SIGTERM the loop handed over before the start completed (``gateway run`` logs it)."""
         self._status_providers: list[Callable[[], dict[str, Any]]] = []
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
@@ -837,7 +839,8 @@ class GatewayProcess:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
         self._schedule(DESCRIPTOR_CHECK_S, self._watch_descriptors)
         self._sighup.start(loop)
-        for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, self.request_stop)):
+        stop = functools.partial(self._on_stop_signal, "SIGTERM")
+        for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, stop)):
             try:
                 loop.add_signal_handler(sig, handler)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -1570,6 +1573,12 @@ class GatewayProcess:
         self.engine.latency.reset()
 
     # ---- shutdown ---------------------------------------------------------------------------
+
+    def _on_stop_signal(self, name: str) -> None:
+        """Take a stop signal from the loop: one stop request (noted if the start has not completed yet)."""
+        if not self._started and self.stop_signal_at_start is None:
+            self.stop_signal_at_start = name
+        self.request_stop()
 
     def request_stop(self) -> None:
         """Ask ``serve`` to return; a second request during the stop ends its wait for the venues' answers."""

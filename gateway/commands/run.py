@@ -16,7 +16,7 @@ from gateway.journal import JournalCorruptError
 from gateway.ops.paths import check_paths
 from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import NotASocketError, SocketInUseError
-from gateway.signals import stop_signal_at_startup
+from gateway.signals import STOP_SIGNALS, stop_signal_at_startup
 from risk.limitsfile import LimitsFileError
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,12 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     )
 
     async def main() -> int:
+        # The loop takes SIGTERM/SIGINT from here on: one arriving while the start-up runs is noted (stopping once
+        # started, below) and never also handed to ``request_stop`` later, in the middle of the stop (uvloop writes
+        # each signal to its wakeup descriptor: a signal noted by gateway.signals' handler came back that way).
+        noted: list[str] = []
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, noted.append, sig.name)
         try:
             await process.start()
         except (ConfigError, LimitsFileError) as exc:
@@ -100,9 +106,9 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             return EXIT_STARTUP_FAILED
-        loop.add_signal_handler(signal.SIGINT, process.request_stop)
-        early = stop_signal_at_startup()
-        if early is not None:  # noted by gateway.signals.hold_startup_signals while the gateway started
+        loop.add_signal_handler(signal.SIGINT, process.request_stop)  # process.start took SIGTERM
+        early = stop_signal_at_startup() or (noted[0] if noted else None) or process.stop_signal_at_start
+        if early is not None:  # noted (gateway.signals, the handlers above, process.start's) while it started
             log.info("gateway %s: %s received during start-up; stopping now", config.gateway_id, early)
             process.request_stop()
         ops.startup_complete()
