@@ -2203,8 +2203,8 @@ class Engine:
             t_journal = clock()
             for venue in self._venue_list:
                 if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
-                    if venue._session.out or venue._close_pending:
-                        venue.flush()
+                    if venue._session.out or venue._close_pending:  # its send time: the mark just read, if its clock
+                        venue.flush(t_journal if venue._clock is clock else 0)
                 else:
                     venue.flush()
             t_wire = clock()

@@ -932,17 +932,19 @@ class OuchVenue(VenueAdapter):
             self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {number})")
         return delay
 
-    def flush(self) -> None:
+    def flush(self, now: int = 0) -> None:
         """Write every queued byte to the venue socket (then close it, if the session asked to).
 
         Nothing to do without ``_session.out`` or ``_close_pending``: ``Engine.flush`` then skips the call.
+        ``now``: this adapter's clock, read just before by the caller (``Engine.flush``'s journal mark, at most
+        other venues' writes earlier: the heartbeat's send time, not a stage); 0: read it here.
         """
         write = self._write
         session = self._session
         out = session.out
         if write is not None and out:  # session.take(now), inline: the buffer starts afresh, the send time noted
             session.out = bytearray()
-            session._last_sent_ns = self._clock()
+            session._last_sent_ns = now if now else self._clock()
             write(out)
         if self._close_pending:
             self._close_pending = False
