@@ -187,6 +187,9 @@ RELEASE_BATCH: Final = 1_024
 """Orders or events released at a time, once that many are over the window (amortises the work)."""
 _GAP: Final = ReqSeqCheck.GAP
 _pack_prefix: Final = LENGTH_PREFIX.pack_into
+_length_prefix: Final = LENGTH_PREFIX.pack
+_encode_event: Final = msgspec.msgpack.Encoder().encode
+"""FrameWriter's encoder's bytes (msgspec's defaults), as a new ``bytes``: the interpreted ``_deliver``."""
 # Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
 # name in this module's globals dict (which every imported name and non-Final global is)
 _Order: Final = Order
@@ -2100,11 +2103,16 @@ class Engine:
         if session.state is StrategySessionState.ACTIVE:
             writer = session._writer  # session.send(event): FrameWriter.write, inline
             buf = writer.buffer
-            start = len(buf)
             frame = _PACK_FRAME  # compiled: the frame in one C call, FrameWriter's bytes (-1: msgspec's then)
-            if frame is None or frame(buf, start, event) < 0:
-                writer._encode_into(event, buf, start + PREFIX_SIZE)
-                _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
+            if frame is None:  # interpreted: FrameWriter's bytes in three calls (encode, len, prefix), not four
+                payload = _encode_event(event)
+                buf += _length_prefix(len(payload))
+                buf += payload
+            else:
+                start = len(buf)
+                if frame(buf, start, event) < 0:
+                    writer._encode_into(event, buf, start + PREFIX_SIZE)
+                    _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
 
