@@ -1759,7 +1759,7 @@ class Engine:
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         if ouch is not None:
-            result = ouch.send_order(order, order_id, symbol, side, qty, price, tif)
+            result = ouch.send_order(order, key, symbol, side, qty, price, tif)  # compiled: the int objects held
         else:
             result = venue.send_new(order)
         if type(result) is not _Sent:

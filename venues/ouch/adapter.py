@@ -558,12 +558,15 @@ class OuchVenue(VenueAdapter):
         return self.send_order(order, order.order_id, order.symbol, order.side, order.qty, order.price, order.tif)
 
     def send_order(
-        self, order: Order, order_id: int, symbol: str, side: Side, qty: int, price: int, tif: TimeInForce
+        self, order: Order, order_id: Any, symbol: str, side: Side, qty: Any, price: Any, tif: TimeInForce
     ) -> SendResult:
         """Do ``send_new`` for ``order``, whose fields are given (the core's compiled path passes them).
 
         Compiled, the core calls this natively with the fields it holds, instead of ``send_new``
-        reading each of them from the ``Order`` (a generic attribute lookup per field).
+        reading each of them from the ``Order`` (a generic attribute lookup per field). ``order_id``,
+        ``qty`` and ``price`` are ints, typed ``Any`` so that compiled they stay the caller's int objects:
+        the dict and the C writer take them as they are (a native int would be boxed anew for each, a new
+        object for any value above 256).
         """
         if self._backpressured:
             return BACKPRESSURED
@@ -595,7 +598,7 @@ class OuchVenue(VenueAdapter):
         buf = self._session.out
         start = _PACK_ENTER(
             buf,
-            user_ref_num,
+            urn,
             _SIDE[side],
             qty,
             symbol_bytes,
