@@ -1796,8 +1796,8 @@ class Engine:
             self._req_seq = 0
         journal = self.journal
         if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
-            journal.append_order_sent(
-                req_seq, order_id, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
+            journal.append_order_sent(  # the int objects held (order id, qty, price, t_in): none boxed again
+                req_seq, key, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
                 ord_type, t_in, venue_ref,
             )  # fmt: skip
         else:  # tests may set any Journal; interpreted, one call fewer this way
