@@ -84,10 +84,17 @@ def test_fetch_metrics_when_timeout_not_finite_positive_then_admin_error(tmp_pat
         fetch_metrics(tmp_path / "a.sock", timeout)
 
 
-@pytest.mark.parametrize("text", [":21472", "[]:21472", "127.0.0.1:", "127.0.0.1", "host:0", "host:65536"])
+@pytest.mark.parametrize("text", [":21472", "[]:21472", "127.0.0.1:", "127.0.0.1", "host:x", "host:\u00b2"])
 def test_parse_listen_when_no_host_or_no_valid_port_then_refused(text: str) -> None:
     with pytest.raises(ValueError, match="expected HOST:PORT with a host"):
         parse_listen(text)
+
+
+@pytest.mark.parametrize(("text", "port"), [("host:0", 0), ("127.0.0.1:65536", 65536), ("127.0.0.1:99999", 99999)])
+def test_parse_listen_when_the_port_is_out_of_range_then_said_so(text: str, port: int) -> None:
+    with pytest.raises(ValueError, match=f"port {port} is out of range: expected 1-65535") as refused:
+        parse_listen(text)
+    assert "with a host" not in str(refused.value)  # rev48ops: the host was there; the port was the problem
 
 
 def test_parse_listen_when_a_host_is_named_then_used_as_given() -> None:
