@@ -1052,7 +1052,8 @@ class GatewayProcess:
         count = open_descriptors()
         warning = watch.check(count, self.clock())
         if self._hello_backlog is not None:
-            self._hello_backlog.counted(count)
+            self._hello_backlog.counted(watch.open)  # a full table counts as the limit
+            self._hello_backlog.flush_log()  # the count of a burst, not only at the next eviction
         self.engine.counters.descriptors_near_limit = watch.near_limit
         if warning:
             log.warning("%s", warning)
