@@ -33,7 +33,13 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from gateway import admin as admin_module
-from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
+from gateway.admin import (
+    AdminConnections,
+    AdminRefusedError,
+    AdminStats,
+    admin_connection_bound,
+    start_admin_server,
+)
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
@@ -523,6 +529,7 @@ class GatewayProcess:
         self._watched_journal: MmapJournal | FileJournal | None = None
         self._descriptors: DescriptorWatch | None = None
         self._hello_backlog: HelloBacklog | None = None
+        self._admin_connections: AdminConnections | None = None
         self._journal_file_problem = ""
         """Why the journal's path does not name the open file ("": it does), as the last check found."""
         self._releasing_pages = False
@@ -797,6 +804,14 @@ class GatewayProcess:
         )
         self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
         snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
+
+        def admin_closed() -> None:
+            counters.admin_connections_closed += 1
+
+        self._admin_connections = admin_connections = AdminConnections(
+            admin_connection_bound(watch.limit), clock=self.clock, on_close=admin_closed
+        )
+        self.add_status_provider(self._admin_connection_status)
         self._servers.append(
             await start_admin_server(
                 config.path(config.admin_socket),
@@ -806,6 +821,7 @@ class GatewayProcess:
                     "status": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_STATUS),
                     "metrics": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_METRICS),
                 },
+                admin_connections,
             )
         )
         admin_path = config.path(config.admin_socket)
@@ -818,6 +834,7 @@ class GatewayProcess:
         if self._watched_journal is not None:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
         self._schedule(DESCRIPTOR_CHECK_S, self._watch_descriptors)
+        self._schedule(DESCRIPTOR_CHECK_S, admin_connections.sweep)
         self._sighup.start(loop)
         for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, self.request_stop)):
             try:
@@ -1070,6 +1087,21 @@ class GatewayProcess:
                 "limit": watch.limit,
                 "pending_hello": backlog.waiting,
                 "max_pending_hello": backlog.limit,
+            }
+        }
+
+    def _admin_connection_status(self) -> dict[str, Any]:
+        """Return the ``admin_connections`` section of ``gateway status``."""
+        connections = self._admin_connections
+        if connections is None:
+            return {}
+        return {
+            "admin_connections": {
+                "open": connections.open,
+                "max": connections.limit,
+                "idle_timeout_s": connections.idle_timeout_s,
+                "closed_idle": connections.closed_idle,
+                "closed_past_max": connections.closed_bound,
             }
         }
 

@@ -76,6 +76,10 @@ ENGINE_COUNTERS: Final = {
         "connections without a Hello closed to keep strategy_max_pending_hello (TOO_MANY_CONNECTIONS)",
     ),
     "descriptors_near_limit": ("descriptors_near_limit", "rises of the open descriptors past 80 % of the limit"),
+    "admin_connections_closed": (
+        "admin_connections_closed",
+        "admin connections closed by the gateway: idle longer than 30 s, or past the bound of 32 open",
+    ),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),
 }
