@@ -7,6 +7,7 @@ HTTP 500 on every scrape), and ``--listen :PORT`` binding every interface.
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.admin import AdminError, fetch_metrics
 from gateway.cli import build_parser
@@ -146,3 +148,15 @@ def test_metrics_serve_when_listening_on_ipv6_then_the_url_it_prints_has_the_add
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_ops_guide_when_it_sets_up_the_scrape_then_scrape_timeout_exceeds_the_exporters_timeout() -> None:
+    """rev48ops LOW: a scrape_timeout at or below --timeout hides a frozen gateway (GatewayDown cannot fire)."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "ops-guide.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "scrape_timeout" in b)
+    job = yaml.safe_load(block)["scrape_configs"][0]
+    default = build_parser().parse_args(["metrics", "serve"]).timeout
+    assert float(job["scrape_timeout"].removesuffix("s")) > default
+    assert float(job["scrape_timeout"].removesuffix("s")) <= float(job["scrape_interval"].removesuffix("s"))
+    assert "`scrape_timeout` must be longer than the exporter's `--timeout` (default 5 s)" in guide
+    assert default == 5.0
