@@ -171,3 +171,31 @@ async def test_replaced_after_reject_with_more_open_than_its_quantity_then_the_o
     assert gateway.venue.status()["late_cancels_waiting"] == 0
     assert gateway.venue.counters["live_after_end"] == 1
     assert gateway.venue.counters["replaced_after_reject"] == 1
+
+
+async def test_replaced_after_reject_ending_the_order_the_replace_in_flight_kept_open_then_canceled_there(
+    sim: FixSimulator, gateway: GatewaySide, rig: Rig
+) -> None:
+    # fixfix48: order 100, R1 to 300 refused but taken, R2 to 150 in flight, then the venue fills 100: the fill keeps
+    # the order open only for R2. The Replaced of R1 (300, 100 executed, 200 open there) answers R2 refused, which
+    # ends the order FILLED here: the 200 open there are canceled at the venue, not left untracked
+    link = rig.connect("S1")
+    order = await resting_order(rig, link)
+    rig.engine.flush()
+    link.received()
+    g1, reports = await _refused_but_taken(sim, rig, link, order)
+    await _second_replace(sim, rig, link, 150)
+    assert sim.execute(g1.decode(), 100)
+    await wait_until(lambda: order.cum_qty == 100, 5.0, "the fill")
+    assert (order.state, order.leaves_qty) == (OrderState.PENDING_REPLACE, 50)
+    late = {b"14": b"100", b"151": b"200", b"39": b"1"}
+    for msg_type, report in reports:
+        sim.send(msg_type, [(tag, late.get(tag, value)) for tag, value in report])
+    await wait_until(lambda: gateway.venue.counters["live_after_end"] == 1, 5.0, "the cancel at the venue")
+    assert order.state is OrderState.FILLED
+    answers = _answers(rig, link)
+    assert [type(m).__name__ for m in answers] == ["CancelRejected", "Executed", "CancelRejected", "Executed"]
+    assert isinstance(answers[2], CancelRejected) and answers[2].code == "FIX_REPLACED_EARLIER"
+    assert [c.get(b"41") for c in sim.messages("in", MsgType.ORDER_CANCEL_REQUEST)] == [g1]
+    await wait_until(lambda: gateway.venue.status()["late_cancels_waiting"] == 0, 5.0, "the venue's Canceled")
+    assert rig.engine.counters.overfills == 0

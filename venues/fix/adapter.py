@@ -2089,7 +2089,8 @@ class FixVenue(VenueAdapter):
         (ended here, nothing open, a LeavesQty above OrderQty less CumQty, or a question out about the replace in
         flight) keeps the gateway's terms; if the venue shows some of it open, the ClOrdID is canceled there
         (``_live_after_end``): for an order still open here that is the order itself, whose Canceled then ends
-        it here (the strategy gets Canceled, which answers a replace in flight too). Counted
+        it here (the strategy gets Canceled, which answers a replace in flight too); so is one the answer to the
+        replace in flight ended (a fill had reached its quantity, kept open only for that replace). Counted
         (``replaced_after_reject``) and logged at ERROR.
         """
         order = tracked.order
@@ -2156,6 +2157,9 @@ class FixVenue(VenueAdapter):
                 text = f"the venue applied the earlier replace {cl_ord_id.decode(errors='replace')}, refused before; "
                 text += "this replace named the ClOrdID it replaced"
                 self._emit(VenueCancelRejected(seq, order_id, "FIX_REPLACED_EARLIER", text))
+                if order.is_terminal:  # it ended it FILLED (open only for the replace in flight): cancel it there
+                    self._live_after_end(message, cl_ord_id, order)
+                    return
             venue_order_id = fields.get(f.ORDER_ID, b"").decode()
             late = cl_ord_id.decode()
             self._emit(VenueReplaced(seq, order_id, leaves, price, venue_order_id, late_qty=total, late_ref=late))
