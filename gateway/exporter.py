@@ -252,7 +252,7 @@ VENUE_REJECTS: Final = {
         ],
         "cancel_rejects": [
             *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID")),
-            *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE),
+            *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE, ("FIX_REPLACED_EARLIER",)),
         ],
     },
     "boe": {
