@@ -750,7 +750,7 @@ class BoeSplitter:
             return f"{held} byte(s) of a message, before its MessageLength"
         (length,) = _U16.unpack_from(pending, 2)
         kind = f"message type 0x{pending[4]:02X}" if held > 4 else "message"
-        name = MESSAGE_NAMES.get(pending[4], kind) if held > 4 else kind
+        name = MESSAGE_NAMES.get(pending[4], "message") if held > 4 else kind
         unit = f", matching unit {pending[5]}" if held > 5 else ""
         return (
             f"an incomplete {name} ({kind}{unit}) claims MessageLength {length}: {held} of its {length + 2} bytes "
