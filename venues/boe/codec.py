@@ -749,12 +749,13 @@ class BoeSplitter:
         if held < 4:
             return f"{held} byte(s) of a message, before its MessageLength"
         (length,) = _U16.unpack_from(pending, 2)
-        kind = f"message type 0x{pending[4]:02X}" if held > 4 else "message"
-        name = MESSAGE_NAMES.get(pending[4], "message") if held > 4 else kind
-        unit = f", matching unit {pending[5]}" if held > 5 else ""
+        name, what = "message", ""
+        if held > 4:
+            name = MESSAGE_NAMES.get(pending[4], name)
+            what = f" (message type 0x{pending[4]:02X}{f', matching unit {pending[5]}' if held > 5 else ''})"
         return (
-            f"an incomplete {name} ({kind}{unit}) claims MessageLength {length}: {held} of its {length + 2} bytes "
-            "arrived, every later byte taken as part of it"
+            f"an incomplete {name}{what} claims MessageLength {length}: {held} of its {length + 2} bytes arrived, "
+            "every later byte taken as part of it"
         )
 
     def reset(self) -> None:
