@@ -24,6 +24,7 @@ from tests.boe.harness import PX, Link, make_order
 from venues.boe.adapter import PROBE_TIMEOUT_NS
 from venues.boe.codec import decode_inbound
 from venues.boe.messages import LoginRequest, UnitSequences
+from venues.boe.state import BoeStateError, numbering_path, save_numbering
 
 EXCHANGE = BoeExchangeConfig(
     units=3, symbol_units={"AAPL": 1, "MSFT": 2, "SPY": 3}, reference_prices={"AAPL": PX, "MSFT": PX, "SPY": PX}
@@ -235,3 +236,12 @@ def test_new_order_unanswered_when_the_venue_renumbered_then_probed_not_resent(t
     [rejected] = [e for e in link.events if isinstance(e, VenueRejected)]
     assert rejected.order_id == 300 and rejected.code == "BOE_ANSWER_LOST"
     assert "restarted its numbering" in rejected.text
+
+
+def test_numbering_file_when_of_another_day_or_corrupt_then_ignored_or_refused(tmp_path: Path) -> None:
+    save_numbering(tmp_path, "cboe", "2024-04-30", {1: RENUMBERED_1}, True)  # yesterday's: means nothing today
+    venue = Link(tmp_path).venue
+    assert venue.status()["renumbered_units"] == {}
+    numbering_path(tmp_path, "cboe").write_bytes(b'{"day": "2024-05-01", "streams": {"1": ')
+    with pytest.raises(BoeStateError, match=r"cboe\.boe-numbering\.json is corrupt .*delete the file"):
+        Link(tmp_path)
