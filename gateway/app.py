@@ -161,7 +161,7 @@ def order_id_room_problems(venues: Mapping[str, VenueAdapter], next_order_id: in
         if room is not None and next_order_id > room:
             problems.append(
                 f"venue {name}: order ids from {next_order_id} no longer fit its order references (up to {room}): "
-                "every order to it will be refused; shorten its ClOrdID prefix (cl_ord_id_prefix) and restart"
+                f"every order to it will be refused; {venue.order_id_room_fix(next_order_id)}"
             )
     return problems
 
