@@ -140,11 +140,26 @@ put_string(unsigned char *p, PyObject *v, Py_ssize_t size)
     return 0;
 }
 
+/* Take buf back to start (the packet begun there is dropped whole: none of it reaches the wire) and return NULL
+ * with the error that is set kept (the codec's `del buf[start:]; raise`). */
+static PyObject *
+truncated(PyObject *buf, Py_ssize_t start)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (PyByteArray_GET_SIZE(buf) > start && PyByteArray_Resize(buf, start) < 0) {
+        PyErr_Clear(); /* buf exported meanwhile (cannot shrink): the error set first says what went wrong */
+    }
+    PyErr_Restore(type, value, traceback);
+    return NULL;
+}
+
 PyDoc_STRVAR(pack_enter_order_doc,
 "pack_enter_order(buf, user_ref_num, side, quantity, symbol, price, time_in_force, display, capacity,\n"
 "intermarket_sweep, cross_type, cl_ord_id, appendage=b'')\n--\n\n"
 "Append an Unsequenced Data packet carrying an Enter Order to the bytearray buf; return the offset it\n"
-"starts at. The bytes, and the error of a value out of range, are venues.ouch.codec.pack_enter_order's.");
+"starts at. The bytes, and the error of a value out of range, are venues.ouch.codec.pack_enter_order's; on\n"
+"an error buf is left as it was.");
 
 static PyObject *
 pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -209,12 +224,12 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyBuffer_Release(&view);
     if (failed) {
-        return NULL;
+        return truncated(buf, start);
     }
     if (appendage != NULL) { /* `buf += appendage`: any buffer, as bytearray's += takes */
         PyObject *grown = PySequence_InPlaceConcat(buf, appendage);
         if (grown == NULL) {
-            return NULL;
+            return truncated(buf, start);
         }
         Py_DECREF(grown);
     }
