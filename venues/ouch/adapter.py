@@ -649,9 +649,10 @@ class OuchVenue(VenueAdapter):
 
     def _refnum_store_refused(self, what: str) -> Refused:
         """Return the refusal while the UserRefNum store cannot persist a reservation or its numbers are used up."""
-        code = "OUCH_REFNUM_EXHAUSTED" if self._store.exhausted else "OUCH_REFNUM_STORE"
+        if self._store.exhausted:  # only a new session or day numbers again
+            return Refused("OUCH_REFNUM_EXHAUSTED", f"{what} stopped: {self._refnums.error}", RejectSource.GATEWAY)
         return Refused(  # the gateway refused: nothing reached the venue (strategy-protocol §6.1, §8.2)
-            code, f"{what} stopped: {self._refnums.error}", RejectSource.GATEWAY
+            "OUCH_REFNUM_STORE", f"{what} stopped: {self._refnums.error}", RejectSource.GATEWAY
         )
 
     def _not_sent(self, chain: _Chain, user_ref_num: int, what: str, exc: Exception) -> Refused:
