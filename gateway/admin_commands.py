@@ -41,6 +41,10 @@ class AdminTarget(Protocol):
         """
         ...
 
+    def held_by(self, account: str | None) -> list[str]:
+        """Name what keeps the scope stricter than ACTIVE after a resume (``"file"``, ``"firm"``)."""
+        ...
+
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the risk limits file; return what happened."""
         ...
@@ -109,7 +113,7 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         account = _text(request, "account") or None
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
         state = process.resume(account, who, _text(request, "reason"))
-        return {"state": getattr(state, "name", str(state))}
+        return {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account)}
 
     def risk_reload(request: dict[str, Any], caller: str) -> Awaitable[dict[str, Any]]:
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"

@@ -201,6 +201,10 @@ class ReloadableRisk(RiskGate, Protocol):
         """Return the effective trading state (an enum with a ``name``) firm-wide or for ``account``."""
         ...
 
+    def held_by(self, account: str | None = None) -> list[str]:
+        """Name what keeps the scope stricter than ACTIVE: ``"file"``, and for an account ``"firm"``."""
+        ...
+
     def known_accounts(self) -> set[str]:
         """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
         ...
@@ -1379,6 +1383,11 @@ class GatewayProcess:
             engine.flush()  # notes the failure (JOURNAL WRITE FAILED, status journal_error); nothing leaves
             raise ResumeRefusedError(_resume_refused(error)) from None
         return self.risk.set_trading_state(TradingState.ACTIVE, account, who, reason)
+
+    def held_by(self, account: str | None) -> list[str]:
+        """Name what keeps the scope stricter than ACTIVE: ``"file"`` (the limits file), ``"firm"`` (a firm halt)."""
+        assert self.risk is not None
+        return self.risk.held_by(account)
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
         """Halt trading (globally or for one account) and cancel every matching open order.

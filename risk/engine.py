@@ -1443,6 +1443,21 @@ class RiskEngine:
                 state = max(state, holder.runtime_state)
         return TradingState(state)
 
+    def held_by(self, account: str | None = None) -> list[str]:
+        """Name what keeps the scope stricter than ACTIVE: ``"file"`` and, for an account, ``"firm"``."""
+        document = self._file.document
+        held: list[str] = []
+        file_state = int(TradingState[document.defaults.trading_state or "ACTIVE"])
+        if account is not None:
+            scope = document.accounts.get(account)
+            if scope is not None and scope.trading_state is not None:
+                file_state = max(file_state, int(TradingState[scope.trading_state]))
+        if file_state:
+            held.append("file")
+        if account is not None and self._firm_runtime_state:
+            held.append("firm")
+        return held
+
     def known_accounts(self) -> set[str]:
         """Return the accounts in the limits file and those with a run-time state or open orders."""
         known = set(self._file.document.accounts)

@@ -182,11 +182,20 @@ def run_resume(args: argparse.Namespace) -> int:
     scope = f"account {args.account}" if args.account else "the whole gateway"
     print(f"trading state: {state} for {args.account or 'the whole gateway'}")
     if state != "ACTIVE":
-        print(
-            f"gateway resume: the run-time halt is lifted, but the limits file keeps {scope} {state} "
-            "(`trading_state` in the file; `gateway status` names the scope): edit the file to lift it",
-            file=sys.stderr,
-        )
+        held_by = reply.get("held_by")
+        holders = held_by if isinstance(held_by, list) else ["file"]  # a gateway of before held_by: the file
+        if "firm" in holders:
+            print(
+                f"gateway resume: the run-time halt of {scope} is lifted, but a firm-wide halt (`gateway kill` "
+                f"without --account) keeps it {state}: `gateway resume` without --account lifts that",
+                file=sys.stderr,
+            )
+        if "file" in holders or not holders:
+            print(
+                f"gateway resume: the run-time halt is lifted, but the limits file keeps {scope} {state} "
+                "(`trading_state` in the file; `gateway status` names the scope): edit the file to lift it",
+                file=sys.stderr,
+            )
         return EXIT_STILL_STOPPED
     return 0
 

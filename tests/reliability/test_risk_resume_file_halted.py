@@ -42,3 +42,23 @@ def test_resume_when_the_file_halts_the_account_then_says_so_and_exits_5(
     assert "HALTED" in line and "at run time" not in line, line  # lifted at run time, halted by the file
     assert _cli(config, "kill", "--reason", "firm").returncode == 0
     assert _cli(config, "resume").returncode == 0  # the file does not halt the firm
+
+
+def test_resume_of_an_account_under_a_firm_wide_halt_names_the_firm_halt_not_the_file(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """rev48diff MEDIUM: exit 5 told the operator to edit a limits file that says ACTIVE."""
+    config = write_config(workdir, sim.port)
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+
+    assert _cli(config, "kill", "--reason", "firm").returncode == 0
+    assert _cli(config, "kill", "--account", "ACC1", "--reason", "acct").returncode == 0
+    resumed = _cli(config, "resume", "--account", "ACC1")
+    assert resumed.returncode == EXIT_STILL_STOPPED, (resumed.stdout, resumed.stderr)
+    assert resumed.stdout.strip() == "trading state: HALTED for ACC1"
+    assert "a firm-wide halt (`gateway kill` without --account) keeps it HALTED" in resumed.stderr
+    assert "limits file" not in resumed.stderr, resumed.stderr
+    assert _cli(config, "resume").returncode == 0
+    assert _cli(config, "resume", "--account", "ACC1").returncode == 0

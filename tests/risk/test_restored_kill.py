@@ -81,3 +81,15 @@ def test_restart_when_a_kill_is_journaled_then_restored_with_the_kills_text_and_
         )
     finally:
         second._close_journal()
+
+
+def test_held_by_names_the_file_and_the_firm_halt_each_only_while_it_holds(tmp_path: Path) -> None:
+    engine, _clock = make_engine(tmp_path, {"accounts": {"ACC1": {"trading_state": "REDUCING"}}})
+    assert engine.held_by("ACC1") == ["file"]
+    assert engine.held_by(None) == []
+    engine.set_trading_state(TradingState.HALTED, None, "ops", "firm")
+    assert engine.held_by("ACC1") == ["file", "firm"]
+    assert engine.held_by(None) == []  # the firm scope's own run-time halt is what `resume` lifts
+    engine.set_trading_state(TradingState.ACTIVE, None, "ops", "done")
+    assert engine.held_by("ACC1") == ["file"]
+    assert engine.held_by("ACC2") == []

@@ -6,7 +6,9 @@
  * (SoupBinTCP header and the Enter Order's fixed part), writes the fields in the order of
  * codec.ENTER_ORDER_PACKET (">HccIcI8sQccccc14sH"), then appends the appendage. Each field is checked as
  * struct.pack_into checks it, just before it is written, so a bad value raises what the pure path raises
- * (struct.error, same text) and leaves the buffer as the pure path leaves it (grown, written up to the field).
+ * (struct.error, same text) and leaves the buffer as the pure path leaves it: as it was before the call (the
+ * packet begun is dropped whole, fixouch48: before, a zeroed packet was left on the wire). Arguments are
+ * positional only (METH_FASTCALL), as the .pyi says.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

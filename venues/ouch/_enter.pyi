@@ -14,5 +14,6 @@ def pack_enter_order(
     cross_type: bytes,
     cl_ord_id: bytes,
     appendage: bytes = b"",
+    /,
 ) -> int:
     """Append an Unsequenced Data packet carrying an Enter Order to ``buf``; return the offset it starts at."""
