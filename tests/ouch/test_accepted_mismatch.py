@@ -136,9 +136,9 @@ def test_accepted_when_its_time_in_force_is_longer_than_entered_then_rejected_an
     tmp_path: Path, tif: TimeInForce, accepted_tif: bytes, named: str
 ) -> None:
     link, strat = _accepted_tif_edited(tmp_path, tif, accepted_tif)
-    answers = strat.received()
-    assert [type(a) for a in answers] == [OrderRejected]  # before: an IOC accepted as Day was taken and rested
-    assert answers[0].code == "OUCH_ACCEPTED_MISMATCH" and named in answers[0].text
+    (answer,) = strat.received()
+    assert isinstance(answer, OrderRejected)  # before: an IOC accepted as Day was taken and rested
+    assert answer.code == "OUCH_ACCEPTED_MISMATCH" and named in answer.text
     assert link.venue.status()["accepted_mismatch"] == 1
     records = [(r.type, r.user_ref_num) for r in link.core.exchange.records]
     # the Day order live at the venue is canceled there; the IOC's Accepted says it is dead (nothing to cancel)

@@ -96,7 +96,12 @@ class Gateway:
 async def _answer(link: MemoryLink, what: str) -> object:
     """Wait for, and return, the one message the gateway sends ``link`` next (fail on more)."""
     got: list[object] = []
-    await wait_until(lambda: got.extend(link.received()) or got, what)
+
+    def arrived() -> bool:
+        got.extend(link.received())
+        return bool(got)
+
+    await wait_until(arrived, what)
     await asyncio.sleep(0.05)  # a second answer to the same request would be here by now
     got.extend(link.received())
     assert len(got) == 1, got
