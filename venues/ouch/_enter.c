@@ -187,12 +187,12 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (appendage != NULL) { /* `len(appendage) if appendage else 0` */
         int truth = PyObject_IsTrue(appendage);
         if (truth < 0) {
-            return NULL;
+            return truncated(buf, start);
         }
         if (truth) {
             appendage_size = PyObject_Size(appendage);
             if (appendage_size < 0) {
-                return NULL;
+                return truncated(buf, start);
             }
         }
         else {
@@ -203,7 +203,7 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * and the pointer stays valid. */
     Py_buffer view;
     if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
-        return NULL;
+        return truncated(buf, start);
     }
     unsigned char *p = (unsigned char *)view.buf + start;
     int failed = 0;
