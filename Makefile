@@ -20,7 +20,7 @@ PURE_TESTS := tests/test_native.py tests/test_engine.py tests/test_strategy_sess
 	tests/ouch/test_soupbin.py tests/ouch/test_soup_client.py tests/ouch/test_compare.py tests/ouch/test_accepted_mismatch.py \
 	tests/risk/test_checks.py tests/risk/test_passes_new.py \
 	tests/risk/test_throttle.py tests/risk/test_exposure.py tests/risk/test_failclosed.py tests/test_journal_contract.py \
-	tests/test_journal_pack.py \
+	tests/test_journal_pack.py tests/ouch/test_flush_send_time.py \
 	tests/test_journal_mmap.py tests/test_journal_pages.py tests/test_journal_descriptors.py tests/test_replay_heartbeats.py \
 	tests/bench/test_call_budget.py \
 	tests/fix/test_codec.py tests/fix/test_adapter.py tests/fix/test_store.py tests/fix/test_session.py tests/test_compiled_slices.py \

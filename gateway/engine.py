@@ -187,6 +187,9 @@ RELEASE_BATCH: Final = 1_024
 """Orders or events released at a time, once that many are over the window (amortises the work)."""
 _GAP: Final = ReqSeqCheck.GAP
 _pack_prefix: Final = LENGTH_PREFIX.pack_into
+_length_prefix: Final = LENGTH_PREFIX.pack
+_encode_event: Final = msgspec.msgpack.Encoder().encode
+"""FrameWriter's encoder's bytes (msgspec's defaults), as a new ``bytes``: the interpreted ``_deliver``."""
 # Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
 # name in this module's globals dict (which every imported name and non-Final global is)
 _Order: Final = Order
@@ -1756,7 +1759,7 @@ class Engine:
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
         if ouch is not None:
-            result = ouch.send_order(order, order_id, symbol, side, qty, price, tif)
+            result = ouch.send_order(order, key, symbol, side, qty, price, tif)  # compiled: the int objects held
         else:
             result = venue.send_new(order)
         if type(result) is not _Sent:
@@ -1793,8 +1796,8 @@ class Engine:
             self._req_seq = 0
         journal = self.journal
         if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
-            journal.append_order_sent(
-                req_seq, order_id, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
+            journal.append_order_sent(  # the int objects held (order id, qty, price, t_in): none boxed again
+                req_seq, key, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
                 ord_type, t_in, venue_ref,
             )  # fmt: skip
         else:  # tests may set any Journal; interpreted, one call fewer this way
@@ -2100,11 +2103,16 @@ class Engine:
         if session.state is StrategySessionState.ACTIVE:
             writer = session._writer  # session.send(event): FrameWriter.write, inline
             buf = writer.buffer
-            start = len(buf)
             frame = _PACK_FRAME  # compiled: the frame in one C call, FrameWriter's bytes (-1: msgspec's then)
-            if frame is None or frame(buf, start, event) < 0:
-                writer._encode_into(event, buf, start + PREFIX_SIZE)
-                _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
+            if frame is None:  # interpreted: FrameWriter's bytes in three calls (encode, len, prefix), not four
+                payload = _encode_event(event)
+                buf += _length_prefix(len(payload))
+                buf += payload
+            else:
+                start = len(buf)
+                if frame(buf, start, event) < 0:
+                    writer._encode_into(event, buf, start + PREFIX_SIZE)
+                    _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
             if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
                 self._dirty_links.append(link)
 
@@ -2203,8 +2211,8 @@ class Engine:
             t_journal = clock()
             for venue in self._venue_list:
                 if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
-                    if venue._session.out or venue._close_pending:
-                        venue.flush()
+                    if venue._session.out or venue._close_pending:  # its send time: the mark just read, if its clock
+                        venue.flush(t_journal if venue._clock is clock else 0)
                 else:
                     venue.flush()
             t_wire = clock()

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final, SupportsIndex
+from typing import Any, Final, SupportsIndex
 
 import msgspec
 
@@ -362,18 +362,18 @@ class MmapJournal:
     def append_order_sent(
         self,
         req_seq: int,
-        order_id: int,
+        order_id: Any,
         strategy_id: str,
         cl_ord_id: str,
         account: str,
         venue: str,
         symbol: str,
         side: Side,
-        qty: int,
-        price: int,
+        qty: Any,
+        price: Any,
         tif: TimeInForce,
         ord_type: OrderType,
-        t_in: int,
+        t_in: Any,
         venue_ref: str,
     ) -> None:
         """Encode ``JOrderSent(order_id, ..., venue_ref)`` into the pending batch, in ``JRequest(strategy_id,
@@ -381,7 +381,9 @@ class MmapJournal:
 
         With the compiled modules, the C ``PACK_REQUEST``/``PACK_FIELDS`` write ``append``'s bytes from the
         parts, no Struct made; for a value they do not handle (or pure Python) the records are made and
-        ``append``-ed.
+        ``append``-ed. ``order_id``, ``qty``, ``price`` and ``t_in`` are ints, typed ``Any`` so that compiled
+        they reach the C writer as the caller's int objects (a native int would be boxed anew: a new object
+        for any value above 256).
         """
         buf = self._buf
         start = self._pending

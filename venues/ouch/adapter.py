@@ -560,12 +560,15 @@ class OuchVenue(VenueAdapter):
         return self.send_order(order, order.order_id, order.symbol, order.side, order.qty, order.price, order.tif)
 
     def send_order(
-        self, order: Order, order_id: int, symbol: str, side: Side, qty: int, price: int, tif: TimeInForce
+        self, order: Order, order_id: Any, symbol: str, side: Side, qty: Any, price: Any, tif: TimeInForce
     ) -> SendResult:
         """Do ``send_new`` for ``order``, whose fields are given (the core's compiled path passes them).
 
         Compiled, the core calls this natively with the fields it holds, instead of ``send_new``
-        reading each of them from the ``Order`` (a generic attribute lookup per field).
+        reading each of them from the ``Order`` (a generic attribute lookup per field). ``order_id``,
+        ``qty`` and ``price`` are ints, typed ``Any`` so that compiled they stay the caller's int objects:
+        the dict and the C writer take them as they are (a native int would be boxed anew for each, a new
+        object for any value above 256).
         """
         if self._backpressured:
             return BACKPRESSURED
@@ -600,7 +603,7 @@ class OuchVenue(VenueAdapter):
                 cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
             start = _PACK_ENTER(  # on an error it leaves ``buf`` as it was
                 buf,
-                user_ref_num,
+                urn,
                 _SIDE[side],
                 qty,
                 symbol_bytes,
@@ -977,17 +980,19 @@ class OuchVenue(VenueAdapter):
             self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {number})")
         return delay
 
-    def flush(self) -> None:
+    def flush(self, now: int = 0) -> None:
         """Write every queued byte to the venue socket (then close it, if the session asked to).
 
         Nothing to do without ``_session.out`` or ``_close_pending``: ``Engine.flush`` then skips the call.
+        ``now``: this adapter's clock, read just before by the caller (``Engine.flush``'s journal mark, at most
+        other venues' writes earlier: the heartbeat's send time, not a stage); 0: read it here.
         """
         write = self._write
         session = self._session
         out = session.out
         if write is not None and out:  # session.take(now), inline: the buffer starts afresh, the send time noted
             session.out = bytearray()
-            session._last_sent_ns = self._clock()
+            session._last_sent_ns = now if now else self._clock()
             write(out)
         if self._close_pending:
             self._close_pending = False
