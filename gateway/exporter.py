@@ -221,14 +221,17 @@ VENUE_REJECTS: Final = {
                     "OUCH_SYMBOL",
                     "OUCH_ORDER_ID",
                     "OUCH_REFNUM_STORE",
+                    "OUCH_REFNUM_EXHAUSTED",
+                    "OUCH_INTERNAL_ERROR",
                     "OUCH_END_OF_DAY",
                 ),
             ),
             *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
         ],
-        "cancel_rejects": _rows(
-            "VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE
-        ),
+        "cancel_rejects": [
+            *_rows("GATEWAY", ("OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
+            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
+        ],
     },
     "fix": {
         "order_rejects": [
