@@ -13,6 +13,11 @@ with the caller's pid and uid.
 
 Each request's cost to the event loop (request parsed to reply written) is measured with the
 monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` report.
+
+Connections are bounded (``AdminConnections``): at most ``MAX_ADMIN_CONNECTIONS`` (an eighth of the
+descriptor limit when that is less); one more closes the oldest idle one, and a connection with no request
+under way that sent nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, each with a last JSON line saying why.
+A stuck script or exporter holding connections open thus cannot take every descriptor and lock strategies out.
 """
 
 from __future__ import annotations
@@ -34,9 +39,9 @@ import msgspec
 
 from gateway.latency import LatencySnapshot
 from gateway.metrics import MetricsSnapshot
-from gateway.server import create_unix_server, peer_credentials
+from gateway.server import create_unix_server, peer_credentials, unread_bytes
 from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document
-from model.clock import monotonic_ns
+from model.clock import NowNs, monotonic_ns
 from obs.histogram import SparseHistogram
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,14 @@ MAX_REQUEST_BYTES = 64 * 1024
 QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 """Commands polled by monitoring: not logged."""
 _LENGTH: Final = struct.Struct(">I")
+MAX_ADMIN_CONNECTIONS: Final = 32
+"""Admin connections held at most (an eighth of the descriptor limit when that is less): one more closes the
+oldest idle one (or, every one with a request under way, is refused itself)."""
+ADMIN_IDLE_TIMEOUT_S: Final = 30
+"""An admin connection with no request under way that sent nothing for this long is closed (the CLI and the
+exporter connect per request and send it at once; an answer they wait for is a request under way)."""
+ADMIN_CLOSED_LOG_NS: Final = 10_000_000_000
+"""The WARNING about admin connections closed is written at most once per 10 s (with the counts)."""
 
 
 def _splice_max() -> int:
@@ -129,6 +142,105 @@ class AdminStats:
         self.max_cpu_ns = max(self.max_cpu_ns, cpu_ns)
 
 
+def admin_connection_bound(descriptor_limit: int) -> int:
+    """Return the bound on admin connections: ``MAX_ADMIN_CONNECTIONS``, at most an eighth of ``descriptor_limit``."""
+    return max(1, min(MAX_ADMIN_CONNECTIONS, descriptor_limit // 8))
+
+
+class AdminConnections:
+    """Bound the admin connections and close idle ones; count and log what was closed.
+
+    ``opened`` past ``limit`` closes the oldest idle connection (no request under way, nothing unread), or the
+    new one when none is idle; ``sweep`` (the gateway's timer, every second) closes those with no request under
+    way that sent nothing for ``idle_timeout_s``, and writes the WARNING (at most once per 10 s).
+    """
+
+    def __init__(
+        self,
+        limit: int = MAX_ADMIN_CONNECTIONS,
+        idle_timeout_s: float = ADMIN_IDLE_TIMEOUT_S,
+        clock: NowNs = monotonic_ns,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.limit = limit
+        self.idle_timeout_s = idle_timeout_s
+        self._idle_ns = int(idle_timeout_s * 1_000_000_000)
+        self._clock = clock
+        self._on_close = on_close
+        self._open: dict[AdminProtocol, int] = {}
+        """Each connection's last activity (bytes received, a reply written), least recent first."""
+        self.closed_idle = 0
+        self.closed_bound = 0
+        self._unlogged = [0, 0]
+        self._logged_ns: int | None = None
+
+    @property
+    def open(self) -> int:
+        """Return how many admin connections are open."""
+        return len(self._open)
+
+    def opened(self, link: AdminProtocol) -> None:
+        """Hold a new connection; past the bound close the oldest idle one, or ``link`` when none is."""
+        connections = self._open
+        connections[link] = self._clock()
+        if len(connections) <= self.limit:
+            return
+        oldest = next((c for c in connections if c is not link and c.idle()), None)
+        if oldest is None:
+            self._close(link, f"refused: {self.limit} admin connections are open, each with a request under way", True)
+        else:
+            self._close(oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one", True)
+
+    def active(self, link: AdminProtocol) -> None:
+        """Note activity on ``link`` (its idle time starts again)."""
+        connections = self._open
+        if connections.pop(link, None) is not None:
+            connections[link] = self._clock()
+
+    def done(self, link: AdminProtocol) -> None:
+        """Forget a closed connection."""
+        self._open.pop(link, None)
+
+    def sweep(self) -> None:
+        """Close the connections idle for ``idle_timeout_s``; write the WARNING about those closed (once per 10 s)."""
+        now = self._clock()
+        cutoff = now - self._idle_ns
+        for link, last in list(self._open.items()):
+            if last > cutoff:
+                break  # least recent first: the rest are younger
+            if not link.busy():
+                self._close(link, f"closed: idle for {self.idle_timeout_s:g} s (no request)", False)
+        idle, bound = self._unlogged
+        if (idle or bound) and (self._logged_ns is None or now - self._logged_ns >= ADMIN_CLOSED_LOG_NS):
+            log.warning(
+                "%d admin connections closed since the last such line (%d idle longer than %g s, %d past the bound "
+                "of %d open): something holds admin connections open without asking (a stuck script or exporter); "
+                "find it (ss -xp on the admin socket)",
+                idle + bound,
+                idle,
+                self.idle_timeout_s,
+                bound,
+                self.limit,
+            )
+            self._logged_ns = now
+            self._unlogged = [0, 0]
+
+    def _close(self, link: AdminProtocol, why: str, bound: bool) -> None:
+        """Close ``link`` with a last JSON line saying ``why``; count it (``bound``: for the bound, else idle)."""
+        self._open.pop(link, None)
+        link.close_with(
+            f"admin connection {why} (at most {self.limit} admin connections, idle at most "
+            f"{self.idle_timeout_s:g} s: docs/ops-guide.md section 6, the descriptor budget)"
+        )
+        self._unlogged[bound] += 1
+        if bound:
+            self.closed_bound += 1
+        else:
+            self.closed_idle += 1
+        if self._on_close is not None:
+            self._on_close()
+
+
 class AdminRefusedError(Exception):
     """A command the gateway will not carry out as asked (e.g. an unknown account): nothing was changed.
 
@@ -148,17 +260,45 @@ class AdminProtocol(asyncio.Protocol):
         handlers: dict[str, AdminHandler],
         stats: AdminStats | None = None,
         snapshots: dict[str, SnapshotWrite] | None = None,
+        connections: AdminConnections | None = None,
     ) -> None:
         self._handlers = handlers
         self._stats = stats if stats is not None else AdminStats()
         self._snapshots = snapshots or {}
+        self._connections = connections
         self._buf = bytearray()
         self._transport: asyncio.Transport | None = None
         self._caller: str | None = None
+        self._pending = 0
+        """Requests answered from a task, not answered yet."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
         self._transport = transport
+        if self._connections is not None:
+            self._connections.opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._connections is not None:
+            self._connections.done(self)
+
+    def busy(self) -> bool:
+        """Return True while a request is under way (answered from a task)."""
+        return self._pending > 0
+
+    def idle(self) -> bool:
+        """Return True if nothing is under way or waiting: no request pending, partial or unread in the socket."""
+        if self._pending or self._buf or self._transport is None:
+            return False
+        return not unread_bytes(self._transport.get_extra_info("socket"))
+
+    def close_with(self, why: str) -> None:
+        """Write ``{"ok": false, "error": why}`` as a last line and close the connection."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(_json_encode({"ok": False, "error": why}) + b"\n")
+        transport.close()
 
     def _who(self) -> str:
         """Return the caller's description (SO_PEERCRED), read on first use: status and metrics never need it."""
@@ -169,6 +309,8 @@ class AdminProtocol(asyncio.Protocol):
         return self._caller
 
     def data_received(self, data: bytes) -> None:
+        if self._connections is not None:
+            self._connections.active(self)
         if not self._buf:
             cmd = _SNAPSHOT_REQUESTS.get(data)
             if cmd is not None:
@@ -221,6 +363,7 @@ class AdminProtocol(asyncio.Protocol):
             self._failed(cmd, exc, binary)
             return
         if type(result) is not dict and isinstance(result, Awaitable):  # (an ABC check costs the loop)
+            self._pending += 1
             asyncio.get_running_loop().create_task(self._answer_later(cmd, result, binary))
             return
         self._reply({"ok": True, **result}, binary)
@@ -235,6 +378,10 @@ class AdminProtocol(asyncio.Protocol):
         except Exception as exc:
             self._failed(cmd, exc, binary)
             return
+        finally:
+            self._pending -= 1
+            if self._connections is not None:
+                self._connections.active(self)  # its idle time starts from the answer
         self._reply({"ok": True, **result}, binary)
 
     def _refused(self, cmd: str, exc: AdminRefusedError, binary: bool) -> None:
@@ -307,13 +454,15 @@ async def start_admin_server(
     handlers: dict[str, AdminHandler],
     stats: AdminStats | None = None,
     snapshots: dict[str, SnapshotWrite] | None = None,
+    connections: AdminConnections | None = None,
 ) -> asyncio.AbstractServer:
     """Serve admin requests on a Unix socket only the gateway's own user can open.
 
-    ``snapshots``: commands that can answer ``"reply": "snapshot"`` with a binary snapshot.
+    ``snapshots``: commands that can answer ``"reply": "snapshot"`` with a binary snapshot. ``connections``:
+    the bound on connections and their idle timeout (its ``sweep`` is the caller's to run every second).
     """
     shared = stats if stats is not None else AdminStats()
-    server = await create_unix_server(path, lambda: AdminProtocol(handlers, shared, snapshots), 0o600)
+    server = await create_unix_server(path, lambda: AdminProtocol(handlers, shared, snapshots, connections), 0o600)
     log.info("admin socket listening on %s (mode 600)", path)
     return server
 
@@ -377,6 +526,33 @@ def _cut_off(exc: OSError) -> str:
     )
 
 
+def _closing_line(sock: socket.socket) -> str:
+    """Return the error of the JSON line a gateway wrote before closing the connection unread ("": none came).
+
+    The admin server closes a connection past its bound or idle too long with ``{"ok": false, "error": ...}``
+    before reading anything: the request was not carried out.
+    """
+    try:
+        sock.settimeout(1.0)
+        data = sock.recv(65536)
+        reply = json.loads(data.partition(b"\n")[0]) if data.endswith(b"\n") else None
+    except (OSError, ValueError):
+        return ""
+    error = reply.get("error") if isinstance(reply, dict) and reply.get("ok") is False else None
+    return error if isinstance(error, str) else ""
+
+
+def _send(sock: socket.socket, line: bytes) -> None:
+    """Send the request line; a connection the gateway closed with a line saying why raises that (nothing done)."""
+    try:
+        sock.sendall(line)
+    except OSError as exc:
+        said = _closing_line(sock)
+        if said:
+            raise AdminError(said) from exc
+        raise
+
+
 def _receive(sock: socket.socket, buf: bytearray, until: int) -> None:
     """Read into ``buf`` until it holds ``until`` bytes."""
     while len(buf) < until:
@@ -390,7 +566,7 @@ def admin_request(path: str | Path, request: dict[str, Any], timeout_s: float = 
     """Send one request to a running gateway's admin socket and return its JSON reply (blocking)."""
     sock = _connect(path, timeout_s)
     try:
-        sock.sendall(json.dumps(request).encode() + b"\n")
+        _send(sock, json.dumps(request).encode() + b"\n")
         buf = bytearray()
         while b"\n" not in buf:
             chunk = sock.recv(65536)
@@ -424,13 +600,15 @@ def _binary_request(path: str | Path, line: bytes, timeout_s: float) -> dict[str
     """Send one request line; return its length-prefixed MessagePack reply, decoded (blocking)."""
     sock = _connect(path, timeout_s)
     try:
-        sock.sendall(line)
+        _send(sock, line)
         buf = bytearray()
         _receive(sock, buf, _LENGTH.size)
         if buf[:1] == b"{":  # a JSON line: a gateway that does not know the reply asked for
             while b"\n" not in buf:
                 _receive(sock, buf, len(buf) + 1)
             line_reply = json.loads(bytes(buf).partition(b"\n")[0])
+            if isinstance(line_reply, dict) and line_reply.get("ok") is False and line_reply.get("error"):
+                raise AdminError(str(line_reply["error"]))  # e.g. an idle connection closed, saying why
             raise AdminError(f"the gateway answered in JSON (an older version?): {line_reply!r:.200}")
         (length,) = _LENGTH.unpack_from(buf)
         _receive(sock, buf, _LENGTH.size + length)

@@ -33,7 +33,13 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from gateway import admin as admin_module
-from gateway.admin import AdminRefusedError, AdminStats, start_admin_server
+from gateway.admin import (
+    AdminConnections,
+    AdminRefusedError,
+    AdminStats,
+    admin_connection_bound,
+    start_admin_server,
+)
 from gateway.admin_commands import admin_handlers
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
@@ -156,7 +162,7 @@ def order_id_room_problems(venues: Mapping[str, VenueAdapter], next_order_id: in
         if room is not None and next_order_id > room:
             problems.append(
                 f"venue {name}: order ids from {next_order_id} no longer fit its order references (up to {room}): "
-                "every order to it will be refused; shorten its ClOrdID prefix (cl_ord_id_prefix) and restart"
+                f"every order to it will be refused; {venue.order_id_room_fix(next_order_id)}"
             )
     return problems
 
@@ -537,6 +543,7 @@ class GatewayProcess:
         self._watched_journal: MmapJournal | FileJournal | None = None
         self._descriptors: DescriptorWatch | None = None
         self._hello_backlog: HelloBacklog | None = None
+        self._admin_connections: AdminConnections | None = None
         self._journal_file_problem = ""
         """Why the journal's path does not name the open file ("": it does), as the last check found."""
         self._releasing_pages = False
@@ -817,6 +824,14 @@ class GatewayProcess:
         )
         self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
         snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
+
+        def admin_closed() -> None:
+            counters.admin_connections_closed += 1
+
+        self._admin_connections = admin_connections = AdminConnections(
+            admin_connection_bound(watch.limit), clock=self.clock, on_close=admin_closed
+        )
+        self.add_status_provider(self._admin_connection_status)
         self._servers.append(
             await start_admin_server(
                 config.path(config.admin_socket),
@@ -826,6 +841,7 @@ class GatewayProcess:
                     "status": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_STATUS),
                     "metrics": functools.partial(snapshot.write_spliced, kind=SNAPSHOT_METRICS),
                 },
+                admin_connections,
             )
         )
         admin_path = config.path(config.admin_socket)
@@ -838,6 +854,7 @@ class GatewayProcess:
         if self._watched_journal is not None:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
         self._schedule(DESCRIPTOR_CHECK_S, self._watch_descriptors)
+        self._schedule(DESCRIPTOR_CHECK_S, admin_connections.sweep)
         self._sighup.start(loop)
         stop = functools.partial(self._on_stop_signal, "SIGTERM")
         for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, stop)):
@@ -1073,7 +1090,8 @@ class GatewayProcess:
         count = open_descriptors()
         warning = watch.check(count, self.clock())
         if self._hello_backlog is not None:
-            self._hello_backlog.counted(count)
+            self._hello_backlog.counted(watch.open)  # a full table counts as the limit
+            self._hello_backlog.flush_log()  # the count of a burst, not only at the next eviction
         self.engine.counters.descriptors_near_limit = watch.near_limit
         if warning:
             log.warning("%s", warning)
@@ -1090,6 +1108,21 @@ class GatewayProcess:
                 "limit": watch.limit,
                 "pending_hello": backlog.waiting,
                 "max_pending_hello": backlog.limit,
+            }
+        }
+
+    def _admin_connection_status(self) -> dict[str, Any]:
+        """Return the ``admin_connections`` section of ``gateway status``."""
+        connections = self._admin_connections
+        if connections is None:
+            return {}
+        return {
+            "admin_connections": {
+                "open": connections.open,
+                "max": connections.limit,
+                "idle_timeout_s": connections.idle_timeout_s,
+                "closed_idle": connections.closed_idle,
+                "closed_past_max": connections.closed_bound,
             }
         }
 

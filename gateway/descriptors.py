@@ -9,6 +9,7 @@ timer compares the descriptors open with the limit (``DescriptorWatch``), logs a
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 from dataclasses import dataclass
@@ -59,12 +60,31 @@ def raise_descriptor_limit() -> DescriptorLimit:
     return DescriptorLimit(soft, soft, hard)
 
 
+UNREADABLE: Final = -1
+"""``open_descriptors``: ``/proc/self/fd`` could not be read (no /proc): nothing known."""
+TABLE_FULL: Final = -2
+"""``open_descriptors``: listing ``/proc/self/fd`` failed with EMFILE: no descriptor was free, the table is full."""
+SYSTEM_TABLE_FULL: Final = -3
+"""``open_descriptors``: listing failed with ENFILE: the system's file table is full (no process can open one)."""
+_FULL_REASONS: Final = {
+    TABLE_FULL: "the descriptor table is full: counting them failed with EMFILE",
+    SYSTEM_TABLE_FULL: "the system's file table is full: counting them failed with ENFILE",
+}
+
+
 def open_descriptors() -> int:
-    """Return how many descriptors the process has open (-1 when ``/proc/self/fd`` cannot be read)."""
+    """Return how many descriptors the process has open, or ``UNREADABLE``, ``TABLE_FULL``, ``SYSTEM_TABLE_FULL``.
+
+    Listing ``/proc/self/fd`` takes a descriptor itself: at a full table it fails, and that failure is the count.
+    """
     try:
         return len(os.listdir("/proc/self/fd")) - 1  # less the one listdir opened
-    except OSError:
-        return -1
+    except OSError as exc:
+        if exc.errno == errno.EMFILE:
+            return TABLE_FULL
+        if exc.errno == errno.ENFILE:
+            return SYSTEM_TABLE_FULL
+        return UNREADABLE
 
 
 def hello_backlog(configured: int, limit: int) -> int:
@@ -84,15 +104,25 @@ class DescriptorWatch:
         self._near = False
         self._logged_ns: int | None = None
         self._unlogged = 0
+        self._full_said = False
+        """This episode's warning said the table was full (a full table is said at once, minute or not)."""
 
     def check(self, count: int, now_ns: int) -> str:
-        """Note ``count`` descriptors open at ``now_ns``; return the warning to log now ("": none)."""
-        if count < 0:
+        """Note ``count`` descriptors open at ``now_ns``; return the warning to log now ("": none).
+
+        ``TABLE_FULL`` or ``SYSTEM_TABLE_FULL`` counts as the limit itself (the warning says why); ``UNREADABLE``
+        changes nothing.
+        """
+        full = _FULL_REASONS.get(count, "")
+        if full:
+            count = self.limit
+        elif count < 0:
             return ""
         self.open = count
         self.peak = max(self.peak, count)
         if count < self.limit * CLEAR_LIMIT:
             self._near = False
+            self._full_said = False
             return ""
         if count < self.limit * NEAR_LIMIT:
             return ""
@@ -100,12 +130,14 @@ class DescriptorWatch:
             self._near = True
             self.near_limit += 1
             self._unlogged += 1
-        if self._logged_ns is not None and now_ns - self._logged_ns < RELOG_NS:
+        if self._logged_ns is not None and now_ns - self._logged_ns < RELOG_NS and (self._full_said or not full):
             return ""
         self._logged_ns = now_ns
+        self._full_said = self._full_said or bool(full)
         episodes, self._unlogged = self._unlogged, 0
         return (
-            f"{count} file descriptors open of the limit {self.limit} ({count * 100 // self.limit} %; "
+            f"{count} file descriptors open of the limit {self.limit} ({count * 100 // self.limit} %"
+            f"{': ' + full if full else ''}; "
             f"{episodes} rise(s) past {int(NEAR_LIMIT * 100)} % since the last warning): at the limit new strategy "
             "and venue connections fail (a strategy's connect is reset with no Error frame); find what holds them "
             "(idle connections, a leak) or raise LimitNOFILE= (docs/ops-guide.md, descriptor budget)"

@@ -48,6 +48,8 @@ class EngineCounters(msgspec.Struct):
     """Connections without a Hello closed (``Error(TOO_MANY_CONNECTIONS)``): ``strategy_max_pending_hello``."""
     descriptors_near_limit: int = 0
     """Times the descriptors open rose past 80 % of the process's limit (``gateway.descriptors``)."""
+    admin_connections_closed: int = 0
+    """Admin connections the gateway closed: idle too long, or past the bound on them (``gateway.admin``)."""
     invalid_requests: int = 0
     duplicate_requests: int = 0
     """Version-3 requests received again after they were processed (not carried out again)."""

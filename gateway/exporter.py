@@ -76,6 +76,10 @@ ENGINE_COUNTERS: Final = {
         "connections without a Hello closed to keep strategy_max_pending_hello (TOO_MANY_CONNECTIONS)",
     ),
     "descriptors_near_limit": ("descriptors_near_limit", "rises of the open descriptors past 80 % of the limit"),
+    "admin_connections_closed": (
+        "admin_connections_closed",
+        "admin connections closed by the gateway: idle longer than 30 s, or past the bound of 32 open",
+    ),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),
 }
@@ -217,14 +221,17 @@ VENUE_REJECTS: Final = {
                     "OUCH_SYMBOL",
                     "OUCH_ORDER_ID",
                     "OUCH_REFNUM_STORE",
+                    "OUCH_REFNUM_EXHAUSTED",
+                    "OUCH_INTERNAL_ERROR",
                     "OUCH_END_OF_DAY",
                 ),
             ),
             *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
         ],
-        "cancel_rejects": _rows(
-            "VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE
-        ),
+        "cancel_rejects": [
+            *_rows("GATEWAY", ("OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
+            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
+        ],
     },
     "fix": {
         "order_rejects": [
@@ -248,7 +255,7 @@ VENUE_REJECTS: Final = {
         ],
         "cancel_rejects": [
             *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID")),
-            *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE),
+            *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE, ("FIX_REPLACED_EARLIER",)),
         ],
     },
     "boe": {

@@ -46,10 +46,10 @@ DEFAULT_MAX_PENDING_HELLO: Final = 64
 """Connections that have not sent Hello held at most (gateway.yaml ``strategy_max_pending_hello``)."""
 _AWAITING_HELLO: Final = StrategySessionState.AWAITING_HELLO
 EVICTED_LOG_NS: Final = 10_000_000_000
+"""The log line about connections closed for the bound is written at most once per 10 s (with the count)."""
 FREE_DESCRIPTORS_KEPT: Final = 16
 """A connection accepted with a descriptor number this close to the limit closes the oldest idle one waiting for
 its Hello (descriptors are numbered lowest free first: a high number means the table is nearly full)."""
-"""The log line about connections closed for the bound is written at most once per 10 s (with the count)."""
 
 
 class HelloBacklog:
@@ -98,8 +98,18 @@ class HelloBacklog:
         if self._near and link.descriptor() >= self._near:  # every lower number is taken: the table nearly full
             self.room = max(1, len(waiting) - 1)  # until the next count: a descriptor freed here is not retaken
             self._evict(link, self._why())
+        self.flush_log()
+
+    def flush_log(self) -> None:
+        """Log the connections closed since the last line, at most once per 10 s (the gateway's timer calls it too).
+
+        Called only from ``opened``, the count of a burst after the first line waited for the next eviction,
+        which may never come: the timer says it within 10 s.
+        """
+        if not self._unlogged:
+            return
         now = self._clock()
-        if self._unlogged and (self._logged_ns is None or now - self._logged_ns >= EVICTED_LOG_NS):
+        if self._logged_ns is None or now - self._logged_ns >= EVICTED_LOG_NS:
             log.warning(
                 "%d strategy connections closed (TOO_MANY_CONNECTIONS) since the last such line: more than %d "
                 "connections had not sent Hello (strategy_max_pending_hello), or the descriptor table was nearly full; "

@@ -180,6 +180,11 @@ class VenueAdapter(abc.ABC):
         """Return the largest gateway order id this venue's order references can carry; None: no such limit."""
         return None
 
+    def order_id_room_fix(self, next_order_id: int) -> str:
+        """Return what an operator does when order ids from ``next_order_id`` exceed ``max_order_id``."""
+        del next_order_id
+        return "change its order-reference settings so that they fit, and restart"
+
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again.
 

@@ -1,6 +1,7 @@
 """``gateway doctor [--json] [--cpu N] [--interface IF] [--user NAME] [--config YAML]``: host preflight.
 
-Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 bad flags.
+Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 bad flags, 141 the reader of stdout
+went away before the report was written (``| head``).
 See ``gateway.ops.doctor`` for the checks and ``docs/ops-guide.md`` for what to do.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import logging
 import sys
 
+from gateway.commands.output import piped
 from gateway.config import ConfigError, load_config
 from gateway.ops.doctor import Venue, local_context, run_doctor, validate_targets
 from gateway.ops.host import HostView, add_host_root_argument
@@ -50,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+@piped
 def run(args: argparse.Namespace) -> int:
-    """Run the checks and print the report."""
+    """Run the checks and print the report (a reader gone early: exit 141, no traceback)."""
     host = HostView(args.host_root)
     identity = None
     if args.user:

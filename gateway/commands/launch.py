@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from gateway.commands.output import piped
 from gateway.commands.run import add_run_arguments
 from gateway.config import ConfigError, GatewayConfig, decode_venues, load_config
 from gateway.journal_lock import journal_in_use
@@ -252,8 +253,12 @@ def _stopped_at_startup() -> int | None:
     return STOP_SIGNALS[signal.Signals[name]]
 
 
+@piped
 def run(args: argparse.Namespace) -> int:
-    """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it."""
+    """Check the gateway's arguments, plan the launch; print it (``--dry-run``) or exec it.
+
+    A dry run whose reader went away early (``| head``) exits 141 quietly (``piped``), not 1 (could not start).
+    """
     stopped = _stopped_at_startup()
     if stopped is not None:
         return stopped

@@ -88,11 +88,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     """
     host, sep, port = text.rpartition(":")
     host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()):
         raise ValueError(
             f"--listen {text!r}: expected HOST:PORT with a host, e.g. {DEFAULT_LISTEN}"
             " (0.0.0.0:PORT for every interface)"
         )
+    if not 0 < int(port) < 65536:
+        raise ValueError(f"--listen {text!r}: port {int(port)} is out of range: expected 1-65535")
     return host, int(port)
 
 

@@ -137,10 +137,8 @@ class Link:
     def _on_state(self, name: str, state: VenueState, reason: str) -> None:
         del name
         self.states.append((state, reason))
-        if state is VenueState.UP:
-            unanswered = ExactlyOnce.unanswered([o for o in self.orders.values() if o.is_open])
-            if unanswered:
-                self.venue.after_replay(unanswered)
+        if state is VenueState.UP:  # at every UP, with nothing unanswered too, as the engine does
+            self.venue.after_replay(ExactlyOnce.unanswered([o for o in self.orders.values() if o.is_open]))
 
     @property
     def sequence(self) -> VenueSequence:

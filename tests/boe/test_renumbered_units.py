@@ -24,6 +24,7 @@ from tests.boe.harness import PX, Link, make_order
 from venues.boe.adapter import PROBE_TIMEOUT_NS
 from venues.boe.codec import decode_inbound
 from venues.boe.messages import LoginRequest, UnitSequences
+from venues.boe.state import BoeStateError, numbering_path, save_numbering
 
 EXCHANGE = BoeExchangeConfig(
     units=3, symbol_units={"AAPL": 1, "MSFT": 2, "SPY": 3}, reference_prices={"AAPL": PX, "MSFT": PX, "SPY": PX}
@@ -147,16 +148,77 @@ def test_restart_from_the_journal_when_a_unit_was_renumbered_then_login_resumes_
     assert link.venue.status()["duplicates_dropped"] == 0
 
 
-def test_restart_from_the_journal_before_anything_of_the_new_numbering_then_renumbered_again_the_same_way(
-    tmp_path: Path,
+def test_restart_from_the_journal_before_anything_of_the_new_numbering_then_the_file_resumes_it_from_0(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     link = _link(tmp_path, lenient=False)
     _three_acks_then_restart(link)
     _connect_until_up(link)
     link.restart()  # nothing of the new numbering was journaled: the journal still says unit 1 is at 3
-    assert _connect_until_up(link) == 2
+    caplog.set_level(logging.WARNING, logger="venues.boe.adapter")
+    caplog.clear()
+    assert link.venue.status()["renumbered_units"] == {1: 1}  # from <state_dir>/cboe.boe-numbering.json
+    assert _connect_until_up(link) == 1  # no Q: unit 1 listed at 0 of its new numbering
+    assert _last_login_units(link)[0] == (1, 0)
+    assert not [r for r in caplog.records if "restarted the numbering" in r.getMessage()]
     link.send_new(make_order(200, price=RESTING))
     assert _accepted(link)[-1] == 200 and link.events[-1].venue_seq == stream_seq(RENUMBERED_1, 1)
+
+
+def test_restart_after_a_renumbering_with_no_message_after_it_when_a_new_order_was_lost_then_resent_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # rev48boe: Cboe renumbers unit 2 and the gateway handles it; nothing comes on unit 2 after that; a New
+    # Order to unit 1 is lost in transit; kill -9. The journal still has unit 2 at its old mark: the next login
+    # listed it there, took Cboe's lower highest for a renumbering again and probed the order (BOE_ANSWER_LOST)
+    # instead of re-sending it (docs/venues/boe.md: S > L, Cboe never received it, re-sent under the same ClOrdID).
+    link = _link(tmp_path, lenient=False)
+    link.send_new(make_order(100, price=RESTING))
+    link.send_new(make_order(110, symbol="MSFT", price=RESTING))
+    link.send_new(make_order(111, symbol="MSFT", price=RESTING))
+    link.disconnect()
+    link.core.restart_numbering(2)
+    assert _connect_until_up(link) == 2  # Q, then a login listing unit 2 from 0
+    assert link.venue.status()["renumbered_units"] == {2: 1}
+    lost = make_order(300, price=RESTING)
+    cl_ord_id = link.send_new(lost, pump=False).partition("@")[0]
+    link.disconnect()  # the New Order never reached Cboe
+    caplog.set_level(logging.WARNING, logger="venues.boe.adapter")
+    caplog.clear()
+    for resent in (1, 0):  # kill -9, and again: neither start takes a renumbering that did not happen
+        link.restart()
+        assert _connect_until_up(link) == 1
+        assert dict(_last_login_units(link))[2] == 0
+        counters = link.venue.counters
+        assert (counters["resent"], counters["probes"], link.venue.status()["numbering_restarts"]) == (resent, 0, 0)
+        assert lost.state is OrderState.LIVE and _accepted(link)[-1] == 300
+    assert not [r for r in caplog.records if "restarted the numbering" in r.getMessage()]
+    assert not [e for e in link.events if isinstance(e, VenueRejected)]
+    assert [r.cl_ord_id for r in link.exchange_records if r.type == "New Order"].count(cl_ord_id) == 1
+    assert link.core.exchange.violations == []
+
+
+def test_restart_before_the_replay_after_a_renumbering_then_a_new_order_in_doubt_is_still_probed(
+    tmp_path: Path,
+) -> None:
+    # The renumbering is on file as unsettled until a Replay Complete follows it: the next process probes a New
+    # Order with S > L as the process that saw the renumbering would have (L no longer proves Cboe never had it).
+    link = _link(tmp_path, lenient=False)
+    link.send_new(make_order(100, price=RESTING))
+    link.send_new(make_order(300, price=RESTING), pump=False)  # S > L: lost in the cut
+    link.disconnect()
+    link.core.restart_numbering(1)
+    link.connect()  # refused Q: unit 1 renumbered, on file; the process dies before the corrective login
+    assert link.venue.state is not VenueState.UP
+    link.restart()
+    assert _connect_until_up(link) == 1
+    assert link.venue.counters["resent"] == 0 and link.venue.counters["probes"] == 1
+    for _ in range(PROBE_TIMEOUT_NS // 500_000_000 + 1):
+        link.clock.advance_ms(500)
+        link.poll()
+    link.restart()  # settled: a later start re-sends nothing and probes nothing
+    assert _connect_until_up(link) == 1
+    assert link.venue.counters["probes"] == 0 and link.venue.counters["resent"] == 0
 
 
 def test_new_order_unanswered_when_the_venue_renumbered_then_probed_not_resent(tmp_path: Path) -> None:
@@ -174,3 +236,12 @@ def test_new_order_unanswered_when_the_venue_renumbered_then_probed_not_resent(t
     [rejected] = [e for e in link.events if isinstance(e, VenueRejected)]
     assert rejected.order_id == 300 and rejected.code == "BOE_ANSWER_LOST"
     assert "restarted its numbering" in rejected.text
+
+
+def test_numbering_file_when_of_another_day_or_corrupt_then_ignored_or_refused(tmp_path: Path) -> None:
+    save_numbering(tmp_path, "cboe", "2024-04-30", {1: RENUMBERED_1}, True)  # yesterday's: means nothing today
+    venue = Link(tmp_path).venue
+    assert venue.status()["renumbered_units"] == {}
+    numbering_path(tmp_path, "cboe").write_bytes(b'{"day": "2024-05-01", "streams": {"1": ')
+    with pytest.raises(BoeStateError, match=r"cboe\.boe-numbering\.json is corrupt .*delete the file"):
+        Link(tmp_path)

@@ -376,14 +376,32 @@ def test_poll_when_server_silent_for_five_seconds_then_disconnect_once() -> None
 def test_poll_when_only_part_of_a_message_keeps_coming_then_disconnect_after_five_seconds() -> None:
     # A header claiming 65,535 bytes: every later message, Server Heartbeats included, is folded into it. Bytes
     # keep arriving but no message completes, which is silence for Cboe's rule (no data, no heartbeat for 5 s).
+    # The disconnect, and a protocol error (a WARNING in the adapter), name the frame and its claimed length
+    # (rev48boe: "no data from Cboe" at INFO, while bytes kept arriving, hid the lying MessageLength).
     client, recorder, clock = _logged_in()
     client.data_received(hexb("BA BA FF FF 25 01 00 00 00 00"), clock())
     for _ in range(5):
         clock.advance_ms(1_000)
         client.data_received(SERVER_HEARTBEAT_BYTES + ack(1, 1), clock())
         client.poll(clock())
-    assert recorder.disconnects == ["no data from Cboe for 5000 ms"]
+    held = 10 + 5 * (len(SERVER_HEARTBEAT_BYTES) + len(ack(1, 1)))
+    text = (
+        "no whole message from Cboe for 5000 ms: an incomplete Order Acknowledgment (message type 0x25, matching "
+        f"unit 1) claims MessageLength 65535: {held} of its 65537 bytes arrived, every later byte taken as part of it"
+    )
+    assert recorder.disconnects == [text]
+    assert recorder.errors == [text]
     assert recorder.messages == []
+
+
+def test_poll_when_silent_with_two_bytes_of_a_frame_held_then_the_partial_frame_named() -> None:
+    client, recorder, clock = _logged_in()
+    client.data_received(hexb("BA BA"), clock())
+    clock.advance_ms(5_000)
+    client.poll(clock())
+    assert recorder.disconnects == [
+        "no whole message from Cboe for 5000 ms: 2 byte(s) of a message, before its MessageLength"
+    ]
 
 
 def test_poll_when_disconnected_then_interval_and_nothing_queued() -> None:

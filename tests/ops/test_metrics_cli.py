@@ -7,6 +7,7 @@ HTTP 500 on every scrape), and ``--listen :PORT`` binding every interface.
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.admin import AdminError, fetch_metrics
 from gateway.cli import build_parser
@@ -84,10 +86,17 @@ def test_fetch_metrics_when_timeout_not_finite_positive_then_admin_error(tmp_pat
         fetch_metrics(tmp_path / "a.sock", timeout)
 
 
-@pytest.mark.parametrize("text", [":21472", "[]:21472", "127.0.0.1:", "127.0.0.1", "host:0", "host:65536"])
+@pytest.mark.parametrize("text", [":21472", "[]:21472", "127.0.0.1:", "127.0.0.1", "host:x", "host:\u00b2"])
 def test_parse_listen_when_no_host_or_no_valid_port_then_refused(text: str) -> None:
     with pytest.raises(ValueError, match="expected HOST:PORT with a host"):
         parse_listen(text)
+
+
+@pytest.mark.parametrize(("text", "port"), [("host:0", 0), ("127.0.0.1:65536", 65536), ("127.0.0.1:99999", 99999)])
+def test_parse_listen_when_the_port_is_out_of_range_then_said_so(text: str, port: int) -> None:
+    with pytest.raises(ValueError, match=f"port {port} is out of range: expected 1-65535") as refused:
+        parse_listen(text)
+    assert "with a host" not in str(refused.value)  # rev48ops: the host was there; the port was the problem
 
 
 def test_parse_listen_when_a_host_is_named_then_used_as_given() -> None:
@@ -139,3 +148,15 @@ def test_metrics_serve_when_listening_on_ipv6_then_the_url_it_prints_has_the_add
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_ops_guide_when_it_sets_up_the_scrape_then_scrape_timeout_exceeds_the_exporters_timeout() -> None:
+    """rev48ops LOW: a scrape_timeout at or below --timeout hides a frozen gateway (GatewayDown cannot fire)."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "ops-guide.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", guide, re.S) if "scrape_timeout" in b)
+    job = yaml.safe_load(block)["scrape_configs"][0]
+    default = build_parser().parse_args(["metrics", "serve"]).timeout
+    assert float(job["scrape_timeout"].removesuffix("s")) > default
+    assert float(job["scrape_timeout"].removesuffix("s")) <= float(job["scrape_interval"].removesuffix("s"))
+    assert "`scrape_timeout` must be longer than the exporter's `--timeout` (default 5 s)" in guide
+    assert default == 5.0

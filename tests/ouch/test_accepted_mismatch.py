@@ -17,7 +17,7 @@ import pytest
 
 from gateway.engine import Engine
 from gateway.protocol.messages import NewOrder, OrderAccepted, OrderRejected
-from model.enums import RejectSource, Side
+from model.enums import RejectSource, Side, TimeInForce
 from model.order import OrderState
 from tests.harness import MemoryLink, Rig
 from tests.ouch.harness import PX, Link, gateway_over
@@ -105,3 +105,48 @@ def test_accepted_when_dead_and_another_symbol_then_rejected_and_nothing_cancele
     assert isinstance(answer, OrderRejected) and answer.code == "OUCH_ACCEPTED_MISMATCH"
     assert [r.type for r in link.core.exchange.records] == ["O"]  # Order State D: nothing live to cancel
     assert link.venue.status()["accepted_mismatch"] == 1
+
+
+TIME_IN_FORCE = 34  # Order Accepted: "accepted TIF; equal to or shorter in scope than entered"
+
+
+def _accepted_tif_edited(tmp_path: Path, tif: TimeInForce, accepted_tif: bytes) -> tuple[Link, MemoryLink]:
+    """Send one NewOrder (not marketable) with ``tif``; the venue's Order Accepted says ``accepted_tif``."""
+    link, engine, rig, strat = _gateway(tmp_path)
+    rig.send(strat, NewOrder("a1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING, tif=tif))
+    engine.flush()
+    assert link.connection is not None
+    link.core.receive(link.connection, bytes(link._to_server), link.clock())
+    link._to_server.clear()
+    packets = link.core.stream.packets
+    (index,) = [i for i, p in enumerate(packets) if p[3:4] == b"A"]  # an IOC's Canceled may follow it
+    packet = bytearray(packets[index])
+    packet[3 + TIME_IN_FORCE] = accepted_tif[0]
+    packets[index] = bytes(packet)
+    link.pump()
+    engine.flush()
+    return link, strat
+
+
+@pytest.mark.parametrize(
+    ("tif", "accepted_tif", "named"),
+    [(TimeInForce.IOC, b"0", "time in force '3' -> '0'"), (TimeInForce.DAY, b"5", "time in force '0' -> '5'")],
+)
+def test_accepted_when_its_time_in_force_is_longer_than_entered_then_rejected_and_canceled_at_the_venue(
+    tmp_path: Path, tif: TimeInForce, accepted_tif: bytes, named: str
+) -> None:
+    link, strat = _accepted_tif_edited(tmp_path, tif, accepted_tif)
+    (answer,) = strat.received()
+    assert isinstance(answer, OrderRejected)  # before: an IOC accepted as Day was taken and rested
+    assert answer.code == "OUCH_ACCEPTED_MISMATCH" and named in answer.text
+    assert link.venue.status()["accepted_mismatch"] == 1
+    records = [(r.type, r.user_ref_num) for r in link.core.exchange.records]
+    # the Day order live at the venue is canceled there; the IOC's Accepted says it is dead (nothing to cancel)
+    assert records == ([("O", 1), ("X", 1)] if tif is TimeInForce.DAY else [("O", 1)])
+
+
+def test_accepted_when_its_time_in_force_is_shorter_than_entered_then_accepted(tmp_path: Path) -> None:
+    link, strat = _accepted_tif_edited(tmp_path, TimeInForce.DAY, b"3")  # Day accepted as IOC: the venue's word
+    (accepted,) = strat.received()
+    assert isinstance(accepted, OrderAccepted)
+    assert link.venue.status()["accepted_mismatch"] == 0

@@ -305,6 +305,7 @@ def test_bind_when_a_new_day_after_a_retried_write_then_numbering_restarts_on_th
 ) -> None:
     days = [DAY]
     store = UserRefNumStore(tmp_path, "nasdaq", today=lambda: days[0], block=2)
+    store.wait_limit = 10.0  # a write that lands is waited for, however loaded the machine
     store.bind("S1")
     assert [store.next(), store.next()] == [1, 2]
     disk.full = True

@@ -138,7 +138,15 @@ from venues.boe.messages import CancelRejected as BoeCancelRejected
 from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
-from venues.boe.state import load_corrections, load_owed, next_start, save_corrections, save_owed_cancels
+from venues.boe.state import (
+    load_corrections,
+    load_numbering,
+    load_owed,
+    next_start,
+    save_corrections,
+    save_numbering,
+    save_owed_cancels,
+)
 from venues.day_starts import DAY_LEN, EPOCH_DAY, base36
 from venues.day_starts import day_code as shared_day_code
 
@@ -157,6 +165,8 @@ _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 _MODIFY_ROOM: Final = 6
 """Characters a Modify ClOrdID adds to the order's (``.<start>.<n>``, up to two base-36 digits each)."""
 _FORBIDDEN: Final = frozenset(',;|@"')
+ORDER_ID_SKIP: Final = 1 << 22
+"""How far the order ids move ahead at each unclean stop (``gateway.recovery.ORDER_ID_MARGIN``: 4,194,304)."""
 
 _SIDE: Final = {Side.BUY: b"1", Side.SELL: b"2", Side.SELL_SHORT: b"5", Side.SELL_SHORT_EXEMPT: b"6"}
 _ORD_TYPE: Final = {OrderType.LIMIT: b"2", OrderType.MARKET: b"1"}
@@ -425,9 +435,13 @@ class BoeVenue(VenueAdapter):
         self._symbols: dict[str, bytes] = {}
         self._last_processed = 0
         """Cboe's LastReceivedSequenceNumber from the Login Response of the current connection."""
-        self._unit_streams: dict[int, int] = {}
-        """Matching unit -> exactly-once stream of its current numbering, for units Cboe renumbered (else the unit)."""
-        self._renumbered = False
+        streams, unsettled = load_numbering(config.state_dir, config.name, self._day)
+        self._unit_streams: dict[int, int] = streams
+        """Matching unit -> exactly-once stream of its current numbering, for units Cboe renumbered (else the unit);
+        on file (``_save_numbering``): the journal holds a numbering only once a message of it is journaled."""
+        self._unsettled = unsettled
+        """A renumbering's New Orders in doubt are not settled yet (on file: a restart probes them, as this would)."""
+        self._renumbered = unsettled
         """Cboe restarted a numbering since the last Replay Complete (a unit's, or LastReceivedSequenceNumber)."""
         self._renumbered_replay = False
         """The replay just completed followed such a restart: ``after_replay`` probes New Orders with S > L too."""
@@ -508,6 +522,18 @@ class BoeVenue(VenueAdapter):
         """Return the largest order id whose ClOrdID leaves room for the Modify suffix (``check_order``'s bound)."""
         digits = MAX_CL_ORD_ID - _MODIFY_ROOM - len(self._base)
         return 10**digits - 1 if digits > 0 else -1
+
+    def order_id_room_fix(self, next_order_id: int) -> str:
+        """Return how long ``cl_ord_id_prefix`` may be for ids from ``next_order_id`` (the start-up ERROR's fix)."""
+        prefix = self.config.cl_ord_id_prefix
+        room = MAX_CL_ORD_ID - _MODIFY_ROOM - DAY_LEN - len(str(next_order_id))
+        skips = f"each unclean stop today moved the ids {ORDER_ID_SKIP:,} ahead"
+        if room < 0:
+            return f"no prefix leaves room for them ({skips}): the venue takes no more orders today"
+        return (
+            f"shorten cl_ord_id_prefix {prefix!r} ({len(prefix)} characters) to {room} characters at most "
+            f"({skips}; docs/venues/boe.md, ClOrdIDs) and restart: open orders keep the ClOrdIDs they were sent with"
+        )
 
     def check_order(self, order: Order) -> Verdict:
         """Return why BOE cannot take ``order`` now (back-pressure, or an order BOE cannot carry)."""
@@ -643,6 +669,9 @@ class BoeVenue(VenueAdapter):
         Only when the journal's numbering is today's (the epoch is the trading day); another
         day's numbers mean nothing to Cboe today (it would answer Q), so the login then lists only
         the configured units from 0.
+
+        A unit Cboe renumbered today resumes in its newest numbering, journaled or on file
+        (``<name>.boe-numbering.json``): a renumbering no message followed is in the file only, at mark 0.
         """
         if point.epoch != self._day:
             return
@@ -651,16 +680,19 @@ class BoeVenue(VenueAdapter):
         latest: dict[int, int] = {}
         for stream in sorted(point.streams):  # a renumbered unit's newest numbering journaled wins
             latest[stream & _UNIT_MASK] = stream
+        for unit, stream in self._unit_streams.items():  # ... or the newer one on file
+            latest[unit] = max(latest.get(unit, unit), stream)
         self._unit_streams = {unit: stream for unit, stream in latest.items() if stream != unit}
-        units.update({unit: point.streams[stream] for unit, stream in latest.items()})
+        units.update({unit: point.streams.get(stream, 0) for unit, stream in latest.items()})
         self._session.resume(units, self._session.next_outbound)
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost.
 
-        With nothing unanswered there is nothing to do (the core calls this at every UP).
+        With nothing unanswered there is nothing to do (the core calls this at every UP) but settle a renumbering.
         """
         if not unanswered:
+            self._settle_numbering()
             return
         sequenced = self.config.sequence_outbound
         last = self._last_processed
@@ -703,6 +735,28 @@ class BoeVenue(VenueAdapter):
                     tracked.copies |= _RENUMBERED_COPY
                 self._resend(tracked, kind)
         self._probe_deadline = 0  # counted from the next poll, on the poll's clock
+        self._settle_numbering()
+
+    def _settle_numbering(self) -> None:
+        """Mark a renumbering settled on file once no New Order is probed because of it (``_doubtful``)."""
+        if self._unsettled and not self._doubtful:
+            self._unsettled = False
+            self._save_numbering()
+
+    def _save_numbering(self) -> None:
+        """Write the units Cboe renumbered today to the state file; on an error, log it (the session goes on)."""
+        try:
+            save_numbering(self.config.state_dir, self.name, self._day, self._unit_streams, self._unsettled)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the matching units Cboe renumbered (%s) to %s: %s; a restart before a "
+                "message of the new numbering is journaled takes Cboe's lower numbers for a renumbering again "
+                "(New Orders in doubt are then probed, not re-sent)",
+                self.name,
+                self._unit_streams,
+                self.config.state_dir,
+                exc,
+            )
 
     def after_session_end(self, unanswered: list[UnansweredRequest]) -> None:
         """Cboe ended the day (Logout E, no reconnect): report each request it left unanswered refused.
@@ -888,7 +942,8 @@ class BoeVenue(VenueAdapter):
         streams = self._unit_streams
         for unit in renumbered:
             streams[unit] = streams.get(unit, unit) + (1 << UNIT_BITS)
-        self._renumbered = True
+        self._renumbered = self._unsettled = True
+        self._save_numbering()  # before anything of the new numbering is journaled
         log.warning(
             "venue %s: Cboe restarted the numbering of matching unit(s) %s (its highest now below the last we "
             "received, %s; restarts so far %d%s): their messages from 1 on are taken as new, not as repeats; the "
@@ -1223,7 +1278,8 @@ class BoeVenue(VenueAdapter):
             self._ignore("late-cancel-reject", seq, decoded)  # order Cboe finished: nothing to answer
             return
         if tracked.probes and tracked.order.state in _UNACKED:  # the probe: Cboe does not have the order (yet)
-            self._probe_rejects[tracked.order.order_id] = f"{decoded.reason}: {decoded.text}"
+            reason = decoded.reason  # Cboe's Text, else the letter's meaning (an empty Text said nothing)
+            self._probe_rejects[tracked.order.order_id] = f"{reason}: {decoded.text or reason_text(reason)}"
             self._ignore("probe-rejected", seq, decoded)  # refused at the deadline, unless acknowledged by then
             return
         answer = (decoded.reason, decoded.text)
@@ -1432,6 +1488,8 @@ class BoeVenue(VenueAdapter):
                     tracked, f"Cboe rejected a Cancel of it ({rejected}) and {waited}" if rejected else waited
                 )
         rejects.clear()
+        self._doubtful.clear()  # every probed order is acknowledged or reported refused by now
+        self._settle_numbering()
 
     def _answer_lost(self, tracked: _Tracked, why: str) -> None:
         """Cboe received the New Order and its probe settled nothing else: report it refused (never re-sent)."""
@@ -1873,7 +1931,7 @@ class BoeVenue(VenueAdapter):
             self._cancel_packer.pack(session.out, seq, padded, *self._firm)
             log.warning(
                 "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: Cboe showed the order working "
-                "after it had ended here, and has not received a Cancel of it yet",
+                "after it had ended here, and has not answered a Cancel of it yet",
                 self.name,
                 _unpad(padded),
             )

@@ -740,6 +740,24 @@ class BoeSplitter:
         """Return the number of bytes held back waiting for the rest of a message."""
         return len(self._pending)
 
+    def partial(self) -> str:
+        """Describe the message held back incomplete: its type, unit and claimed MessageLength ("": none held)."""
+        pending = self._pending
+        held = len(pending)
+        if not held:
+            return ""
+        if held < 4:
+            return f"{held} byte(s) of a message, before its MessageLength"
+        (length,) = _U16.unpack_from(pending, 2)
+        name, what = "message", ""
+        if held > 4:
+            name = MESSAGE_NAMES.get(pending[4], name)
+            what = f" (message type 0x{pending[4]:02X}{f', matching unit {pending[5]}' if held > 5 else ''})"
+        return (
+            f"an incomplete {name}{what} claims MessageLength {length}: {held} of its {length + 2} bytes arrived, "
+            "every later byte taken as part of it"
+        )
+
     def reset(self) -> None:
         """Drop a partial message and any framing error (the connection it came from is gone)."""
         self._pending = bytearray()

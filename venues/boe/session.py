@@ -426,6 +426,12 @@ class BoeClientSession:
             return config.heartbeat_interval_ns
         silence = now_ns - self._last_received_ns
         if silence >= config.server_timeout_ns:
+            partial = self._splitter.partial()
+            if partial:  # bytes kept coming, but no message completed: a MessageLength that lies, say
+                text = f"no whole message from Cboe for {silence // MS} ms: {partial}"
+                self._protocol_error(text)
+                self._request_disconnect(text)
+                return config.heartbeat_interval_ns
             what = "Login Response" if state is BoeSessionState.LOGGING_IN else "data"
             self._request_disconnect(f"no {what} from Cboe for {silence // MS} ms")
             return config.heartbeat_interval_ns

@@ -19,6 +19,14 @@ The Trade Cancel or Correct messages reported (``<name>.boe-corrections.json``):
 the adapter logged (its WARNING asks ops to correct the position by hand). A bust produces no event, so the
 journal does not hold its number and Cboe replays it after a restart; the adapter drops a replayed one it finds
 here, so that ops are not told twice to correct the same position. Per trading day.
+
+The numberings Cboe restarted (``<name>.boe-numbering.json``): matching unit -> the exactly-once stream of its
+current numbering, for each unit a Login Response showed Cboe renumbered today, written (atomically, fsynced)
+when the Login Response shows it. The journal holds a numbering only once a message of it is journaled; without
+this file a restart after a renumbering with no message after it listed the unit at its old mark, took Cboe's
+lower highest for a renumbering again and probed New Orders it should have re-sent. ``unsettled``: no Replay
+Complete has settled the New Orders in doubt because of the renumbering yet (a restart probes them as the
+process before would have). Per trading day.
 """
 
 from __future__ import annotations
@@ -122,6 +130,42 @@ def save_corrections(state_dir: str | Path, name: str, day: str, seen: set[int])
     path = corrections_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_file_atomically(path, _encoder.encode(_Corrections(day, sorted(seen))))
+
+
+class _Numbering(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    streams: dict[int, int]
+    """Matching unit -> exactly-once stream of its current numbering (``unit | n << 8`` after its n-th restart)."""
+    unsettled: bool = False
+    """A renumbering's New Orders in doubt are not settled yet (the next replay probes those with S > L)."""
+
+
+_numbering_decoder = msgspec.json.Decoder(_Numbering)
+
+
+def numbering_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the matching units venue ``name`` saw Cboe renumber."""
+    return Path(state_dir) / f"{name}.boe-numbering.json"
+
+
+def load_numbering(state_dir: str | Path, name: str, day: str) -> tuple[dict[int, int], bool]:
+    """Return the streams of the units Cboe renumbered on ``day`` and whether that is unsettled (none: no file)."""
+    numbering = _read_state(
+        numbering_path(state_dir, name),
+        _numbering_decoder,
+        "the matching units Cboe renumbered today are unknown; delete the file (a restart then takes Cboe's lower "
+        "numbers for a renumbering again and probes New Orders in doubt)",
+    )
+    if numbering is None or numbering.day != day:
+        return {}, False
+    return dict(numbering.streams), numbering.unsettled
+
+
+def save_numbering(state_dir: str | Path, name: str, day: str, streams: dict[int, int], unsettled: bool) -> None:
+    """Write the units venue ``name`` saw Cboe renumber on ``day`` (atomically, fsynced); OSError if it cannot."""
+    path = numbering_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_Numbering(day, dict(streams), unsettled)))
 
 
 def next_start(state_dir: str | Path, name: str, day: str) -> int:

@@ -53,6 +53,7 @@ from venues.fix.clordid import DAY_LEN, SUFFIX_ROOM, FixStateError, base36, day_
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
 from venues.fix.dialect import Dialect
 from venues.fix.fields import ExecType, MsgType, SessionRejectReason
+from venues.fix.orders import REFUSED_KEPT
 from venues.fix.orders import Probe as _Probe
 from venues.fix.orders import Tracked as _Tracked
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
@@ -1976,6 +1977,8 @@ class FixVenue(VenueAdapter):
                         if isinstance(executed, VenueExecuted):
                             self._fills_from_cum_qty(message, order, executed)
                 tracked.pending = b""
+                if self._late_cancels and self._late_cancels.pop(cl_ord_id, None) is None:  # _live_after_end's
+                    self._late_answered(cl_ord_id)  # cancel of the order itself (a Replaced it could not take)
                 event = VenueCanceled(
                     seq,
                     order.order_id,
@@ -1983,7 +1986,7 @@ class FixVenue(VenueAdapter):
                     _CANCEL_TYPES[exec_type],
                     fields.get(f.TEXT, b"").decode(errors="replace"),
                 )
-            elif exec_type == ExecType.REPLACED and cl_ord_id == tracked.refused and cl_ord_id != tracked.pending:
+            elif exec_type == ExecType.REPLACED and self._refused_replace(tracked, cl_ord_id, fields):
                 self._replaced_after_reject(message, tracked, cl_ord_id)
                 return
             elif exec_type == ExecType.REPLACED:
@@ -2011,9 +2014,12 @@ class FixVenue(VenueAdapter):
                 text = fields.get(f.TEXT, b"").decode(errors="replace") or "rejected by the venue"
                 if tracked.pending and cl_ord_id == tracked.pending:
                     if order.state in _REPLACING:
-                        tracked.refused = cl_ord_id
+                        tracked.refused = _refused(tracked.refused, cl_ord_id)
                     tracked.pending = b""
                     event = VenueCancelRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
+                elif cl_ord_id in tracked.refused:  # a replace refused (or answered) before: refused again
+                    self._refused_again(message, cl_ord_id)
+                    return
                 else:
                     event = VenueRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
             else:
@@ -2047,17 +2053,45 @@ class FixVenue(VenueAdapter):
         if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
 
+    def _refused_replace(self, tracked: _Tracked, cl_ord_id: bytes, fields: dict[bytes, bytes]) -> bool:
+        """Return True when a Replaced naming ``cl_ord_id`` is for a replace the venue refused before.
+
+        Not the replace in flight nor the ClOrdID the order is known by; one the order keeps as refused
+        (``Tracked.refused``), or one whose OrigClOrdID (41) is the ClOrdID the order is known by: the venue applied
+        it to the order as the gateway has it, so the gateway never saw it taken (refused, or its answer lost over
+        a restart, which keeps no refused ClOrdID).
+        """
+        if cl_ord_id in (tracked.pending, tracked.working):
+            return False
+        return cl_ord_id in tracked.refused or fields.get(f.ORIG_CL_ORD_ID, b"") == tracked.working
+
+    def _refused_again(self, message: FixMessage, cl_ord_id: bytes) -> None:
+        """Count and log a refusal of a replace refused or answered before (its answer came already): ignored."""
+        self.counters["ignored_exec_reports"] += 1
+        self._rare(
+            "refusedagain",
+            "%s (MsgSeqNum %d) refusing replace %r, which the order was answered about already: ignored",
+            message.msg_type.decode(errors="replace"),
+            message.seq,
+            cl_ord_id.decode(errors="replace"),
+        )
+
     def _replaced_after_reject(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes) -> None:
         """The venue reports Replaced for a replace it refused before (OrderCancelReject): its word wins.
 
-        The fill its CumQty shows beyond the count comes first (at AvgPx). An open order with no replace in flight
-        then takes the replace's quantity (OrderQty, else CumQty + LeavesQty), price and open quantity, and is
-        known by its ClOrdID from now on (``VenueReplaced.late_qty``: the strategy gets Replaced after the
-        CancelRejected, risk counts what is open at the venue), as BOE does for an Order Modified after its
-        Modify was reported refused. One that cannot take it (ended here, another replace in flight, nothing
-        open) keeps the gateway's terms and the ClOrdID is canceled at the venue (``_live_after_end``), so
-        nothing works there that the gateway does not track. Counted (``replaced_after_reject``) and logged at
-        ERROR.
+        The fill its CumQty shows beyond the count comes first (at AvgPx). An open order then takes the replace's
+        quantity (OrderQty, else CumQty + LeavesQty), price and open quantity, and is known by its ClOrdID from now
+        on (``VenueReplaced.late_qty``: the strategy gets Replaced after the CancelRejected, risk counts what is
+        open at the venue), as BOE does for an Order Modified after its Modify was reported refused. A replace of
+        the strategy's in flight meanwhile named the ClOrdID the venue no longer has: it is answered refused first
+        (``VenueCancelRejected`` code ``FIX_REPLACED_EARLIER``; the venue's own answer to it, later, is ignored, and
+        should the venue apply it after all, its Replaced is taken the same way). An order that cannot take it
+        (ended here, nothing open, a LeavesQty above OrderQty less CumQty, or a question out about the replace in
+        flight) keeps the gateway's terms; if the venue shows some of it open, the ClOrdID is canceled there
+        (``_live_after_end``): for an order still open here that is the order itself, whose Canceled then ends
+        it here (the strategy gets Canceled, which answers a replace in flight too); so is one the answer to the
+        replace in flight ended (a fill had reached its quantity, kept open only for that replace). Counted
+        (``replaced_after_reject``) and logged at ERROR.
         """
         order = tracked.order
         order_id = order.order_id
@@ -2081,11 +2115,27 @@ class FixVenue(VenueAdapter):
             self._unparseable(message, tag, exc)
             return
         self.counters["replaced_after_reject"] += 1
-        tracked.refused = b""
+        if cl_ord_id in tracked.refused:
+            tracked.refused = tuple(ref for ref in tracked.refused if ref != cl_ord_id)
         for executed in fill:
             self._emit(executed)
         executed_qty = max(cum, order.cum_qty)
-        applicable = not order.is_terminal and order.state not in _REPLACING and 0 < leaves <= total - executed_qty
+        fits = not order.is_terminal and 0 < leaves <= total - executed_qty
+        superseded = b""
+        if fits and order.state in _REPLACING and tracked.pending and order_id not in self._probes:
+            superseded = tracked.pending
+        applicable = fits and (bool(superseded) or order.state not in _REPLACING)
+        if superseded:
+            outcome = f"applied here (the venue's terms); the replace {superseded.decode(errors='replace')!r} in "
+            outcome += "flight named the ClOrdID the venue replaced: answered refused (FIX_REPLACED_EARLIER)"
+        elif applicable:
+            outcome = "applied here (the venue's terms)"
+        elif leaves > 0 and not order.is_terminal:
+            outcome = f"the order ({order.state.name}) cannot take it here: canceling the order there"
+        elif leaves > 0:
+            outcome = "the order ended here: canceling it there"
+        else:
+            outcome = "nothing open there: the order keeps its terms here"
         log.error(
             "FIX %s: order %d: Replaced (MsgSeqNum %d) for replace %r, which the venue refused before: OrderQty %d, "
             "price %d, %d open there (%d executed); %s",
@@ -2097,10 +2147,19 @@ class FixVenue(VenueAdapter):
             price,
             leaves,
             executed_qty,
-            "applied here (the venue's terms)" if applicable else "the order cannot take it here: canceling it there",
+            outcome,
         )
         if applicable:
-            tracked.working = cl_ord_id
+            tracked.working = cl_ord_id  # before the answer below: a cancel the core held behind it names it
+            if superseded:
+                tracked.pending = b""
+                tracked.refused = _refused(tracked.refused, superseded)
+                text = f"the venue applied the earlier replace {cl_ord_id.decode(errors='replace')}, refused before; "
+                text += "this replace named the ClOrdID it replaced"
+                self._emit(VenueCancelRejected(seq, order_id, "FIX_REPLACED_EARLIER", text))
+                if order.is_terminal:  # it ended it FILLED (open only for the replace in flight): cancel it there
+                    self._live_after_end(message, cl_ord_id, order)
+                    return
             venue_order_id = fields.get(f.ORDER_ID, b"").decode()
             late = cl_ord_id.decode()
             self._emit(VenueReplaced(seq, order_id, leaves, price, venue_order_id, late_qty=total, late_ref=late))
@@ -2416,13 +2475,27 @@ class FixVenue(VenueAdapter):
                 message.seq,
             )
             return
-        if cl_ord_id == tracked.pending:
-            if tracked.order.state in _REPLACING:
-                tracked.refused = cl_ord_id
-            tracked.pending = b""
         reason = message.get(f.CXL_REJ_REASON)
         text = message.get(f.TEXT).decode(errors="replace") or "cancel/replace refused by the venue"
         order = tracked.order
+        if cl_ord_id == tracked.pending:
+            if order.state in _REPLACING:
+                tracked.refused = _refused(tracked.refused, cl_ord_id)
+            tracked.pending = b""
+        elif self._late_cancels and self._late_answered(cl_ord_id):  # _live_after_end's cancel of the order
+            log.error(
+                "FIX %s: the venue refused (OrderCancelReject MsgSeqNum %d: %s) the cancel %r of order %d, which it "
+                "showed working on terms the order could not take: it may still work there; ask the venue desk",
+                self.name,
+                message.seq,
+                text,
+                cl_ord_id.decode(errors="replace"),
+                order.order_id,
+            )
+            return
+        elif cl_ord_id in tracked.refused:  # a replace refused (or answered) before: nothing for the strategy
+            self._refused_again(message, cl_ord_id)
+            return
         self._emit(VenueCancelRejected(message.seq, order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
         if self._probes:
             self._settled_by_report(tracked, message.seq)
@@ -2542,7 +2615,9 @@ class FixVenue(VenueAdapter):
         """The venue shows ``order``, ended here, working as ``cl_ord_id``: cancel it there now; log it at ERROR.
 
         Nothing may work at the venue that the gateway does not track: risk no longer counts its open quantity
-        and no strategy can cancel it (a fill of it is still applied, as a late fill). An OrderCancelRequest
+        and no strategy can cancel it (a fill of it is still applied, as a late fill). Also for an order open here
+        that cannot take a replace the venue refused and applied anyway (``_replaced_after_reject``): the cancel
+        is of the order itself there, and its Canceled ends it here. An OrderCancelRequest
         naming ``cl_ord_id`` goes out under a ClOrdID of its own (``<prefix><day><order id>-<start>.L<n>``) and is
         replayed on the venue's resend request until the venue answers it (a Canceled, or an OrderCancelReject:
         logged at ERROR). Counted (``counters["live_after_end"]``, metric
@@ -2572,16 +2647,17 @@ class FixVenue(VenueAdapter):
                 counters["cancels_sent"] += 1
         log.error(
             "FIX %s: ExecutionReport (ExecType %s, MsgSeqNum %d) shows order %d working at the venue as ClOrdID %r, "
-            "but the order %s: risk no longer counts it and no strategy can cancel it; %s (%d such "
-            "orders so far): check with the venue desk that it is gone and whether it traded",
+            "but the order %s; %s (%d such orders so far): check with the venue desk that it is gone and whether it "
+            "traded",
             self.name,
             message.fields.get(f.EXEC_TYPE, b"").decode(errors="replace"),
             message.seq,
             order.order_id,
             cl_ord_id.decode(errors="replace"),
-            f"ended here {order.state.name}"
+            f"ended here {order.state.name}: risk no longer counts it and no strategy can cancel it"
             if order.is_terminal
-            else f"is {order.state.name} here under another ClOrdID (a replace it refused)",
+            else f"is {order.state.name} here on terms it cannot take from that report (a replace the venue refused, "
+            "applied anyway): its Canceled ends the order here",
             f"NOT canceled there ({why}): have the venue desk cancel it now"
             if why
             else f"canceling it at the venue (OrderCancelRequest ClOrdID {ref.decode()!r})",
@@ -2792,6 +2868,13 @@ class FixVenue(VenueAdapter):
             if cl_ord_id == tracked.pending:
                 tracked.pending = b""
             self._emit(VenueCancelRejected(venue_seq, order_id, code, text))
+
+
+def _refused(refused: tuple[bytes, ...], cl_ord_id: bytes) -> tuple[bytes, ...]:
+    """Return ``refused`` with ``cl_ord_id`` (a refused replace) added last, dropping the oldest past the cap."""
+    if cl_ord_id in refused:
+        return refused
+    return (*refused[1 - REFUSED_KEPT :], cl_ord_id) if len(refused) >= REFUSED_KEPT else (*refused, cl_ord_id)
 
 
 def _asked_by(probe: _Probe, cl_ord_id: bytes) -> bool:

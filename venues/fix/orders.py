@@ -6,10 +6,15 @@ Struct's class keywords (``gc=False``) silently (docs/development.md, "Compiled 
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
 from model.exactly_once import RequestKind
 from venues.base import VenueOrder
+
+REFUSED_KEPT: Final = 8
+"""How many refused replace ClOrdIDs an order keeps (``Tracked.refused``)."""
 
 
 class Tracked(VenueOrder[bytes], gc=False):
@@ -21,9 +26,11 @@ class Tracked(VenueOrder[bytes], gc=False):
 
     requests: int = 0
     """Cancels/replaces (and asking cancels) this process sent for the order: the ``n`` of their ClOrdIDs."""
-    refused: bytes = b""
-    """The ClOrdID of the order's last replace the venue refused (OrderCancelReject, ExecType 8): a Replaced for it
-    after that is the venue applying it anyway (``FixVenue._replaced_after_reject``)."""
+    refused: tuple[bytes, ...] = ()
+    """The ClOrdIDs of the order's replaces the venue refused (OrderCancelReject, ExecType 8), oldest first, the last
+    ``REFUSED_KEPT``: a Replaced for one of them after that is the venue applying it anyway
+    (``FixVenue._replaced_after_reject``). Not kept over a restart: a Replaced whose OrigClOrdID is the ClOrdID the
+    order is known by (``working``) is taken as such too."""
 
 
 class Probe(msgspec.Struct, gc=False):

@@ -6,9 +6,9 @@
  * (SoupBinTCP header and the Enter Order's fixed part), writes the fields in the order of
  * codec.ENTER_ORDER_PACKET (">HccIcI8sQccccc14sH"), then appends the appendage. Each field is checked as
  * struct.pack_into checks it, just before it is written, so a bad value raises what the pure path raises
- * (struct.error, same text) and leaves the buffer as the pure path leaves it (grown, written up to the field;
- * one exception: a price of 2**64 or more, which check_order never lets through, leaves the price field zero
- * where struct writes its low 8 bytes). Arguments are positional only (METH_FASTCALL), as the .pyi says.
+ * (struct.error, same text) and leaves the buffer as the pure path leaves it: as it was before the call (the
+ * packet begun is dropped whole, fixouch48: before, a zeroed packet was left on the wire). Arguments are
+ * positional only (METH_FASTCALL), as the .pyi says.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -142,11 +142,26 @@ put_string(unsigned char *p, PyObject *v, Py_ssize_t size)
     return 0;
 }
 
+/* Take buf back to start (the packet begun there is dropped whole: none of it reaches the wire) and return NULL
+ * with the error that is set kept (the codec's `del buf[start:]; raise`). */
+static PyObject *
+truncated(PyObject *buf, Py_ssize_t start)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (PyByteArray_GET_SIZE(buf) > start && PyByteArray_Resize(buf, start) < 0) {
+        PyErr_Clear(); /* buf exported meanwhile (cannot shrink): the error set first says what went wrong */
+    }
+    PyErr_Restore(type, value, traceback);
+    return NULL;
+}
+
 PyDoc_STRVAR(pack_enter_order_doc,
 "pack_enter_order(buf, user_ref_num, side, quantity, symbol, price, time_in_force, display, capacity,\n"
 "intermarket_sweep, cross_type, cl_ord_id, appendage=b'')\n--\n\n"
 "Append an Unsequenced Data packet carrying an Enter Order to the bytearray buf; return the offset it\n"
-"starts at. The bytes, and the error of a value out of range, are venues.ouch.codec.pack_enter_order's.");
+"starts at. The bytes, and the error of a value out of range, are venues.ouch.codec.pack_enter_order's; on\n"
+"an error buf is left as it was.");
 
 static PyObject *
 pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -172,12 +187,12 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (appendage != NULL) { /* `len(appendage) if appendage else 0` */
         int truth = PyObject_IsTrue(appendage);
         if (truth < 0) {
-            return NULL;
+            return truncated(buf, start);
         }
         if (truth) {
             appendage_size = PyObject_Size(appendage);
             if (appendage_size < 0) {
-                return NULL;
+                return truncated(buf, start);
             }
         }
         else {
@@ -188,7 +203,7 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * and the pointer stays valid. */
     Py_buffer view;
     if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) < 0) {
-        return NULL;
+        return truncated(buf, start);
     }
     unsigned char *p = (unsigned char *)view.buf + start;
     int failed = 0;
@@ -211,12 +226,12 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyBuffer_Release(&view);
     if (failed) {
-        return NULL;
+        return truncated(buf, start);
     }
     if (appendage != NULL) { /* `buf += appendage`: any buffer, as bytearray's += takes */
         PyObject *grown = PySequence_InPlaceConcat(buf, appendage);
         if (grown == NULL) {
-            return NULL;
+            return truncated(buf, start);
         }
         Py_DECREF(grown);
     }

@@ -208,6 +208,7 @@ _CANCEL_REJECT_TYPE: Final = ord("I")
 _CANCELED_TYPE: Final = ord("C")
 _AIQ_CANCELED_TYPE: Final = ord("D")
 _BUY_SIDE: Final = ord("B")
+_IOC_TIF: Final = ord("3")
 _ACCEPTED_MISMATCH: Final = "OUCH_ACCEPTED_MISMATCH"
 
 
@@ -465,6 +466,7 @@ class OuchVenue(VenueAdapter):
             "refetch_given_up": 0,
             "accepted_mismatch": 0,
             "replayed_after_renumbering": 0,
+            "internal_errors": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -512,7 +514,7 @@ class OuchVenue(VenueAdapter):
         if self._day_ended:
             return _DAY_ENDED
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
-            return Refused("OUCH_REFNUM_STORE", f"new orders stopped: {self._refnums.error}", RejectSource.GATEWAY)
+            return self._refnum_store_refused("new orders")
         if ord_type != _LIMIT:
             return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
         if tif not in _TIF:
@@ -587,30 +589,35 @@ class OuchVenue(VenueAdapter):
             symbol_bytes: bytes | None = self._symbols[symbol]
         except KeyError:
             symbol_bytes = None
-        if symbol_bytes is None:
-            symbol_bytes = self._symbol(symbol)
-        # _cl_ord_id(order_id), inline for ids of up to 14 digits
-        if _COMPILED:  # native str and padding: a bytes formatting would be a generic one (about 1,250 instructions)
-            text = str(order_id)
-            cl_ord_id_bytes = text.encode("ascii") + _PADDING[len(text)] if len(text) <= 14 else _cl_ord_id(order_id)
-        else:  # interpreted: one formatting, no call (str.encode, bytes.ljust and len were three)
-            cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
         buf = self._session.out
-        start = _PACK_ENTER(
-            buf,
-            urn,
-            _SIDE[side],
-            qty,
-            symbol_bytes,
-            price,
-            _TIF[tif],
-            self._display,
-            self._capacity,
-            self._sweep,
-            b"N",
-            cl_ord_id_bytes,
-            self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
-        )
+        try:  # free until raised: a fault here answers this order (``_not_sent``), never the connection
+            if symbol_bytes is None:
+                symbol_bytes = self._symbol(symbol)
+            # _cl_ord_id(order_id), inline for ids of up to 14 digits
+            if _COMPILED:  # native str and padding: a bytes formatting would be generic (about 1,250 instructions)
+                text = str(order_id)
+                cl_ord_id_bytes = (
+                    text.encode("ascii") + _PADDING[len(text)] if len(text) <= 14 else _cl_ord_id(order_id)
+                )
+            else:  # interpreted: one formatting, no call (str.encode, bytes.ljust and len were three)
+                cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
+            start = _PACK_ENTER(  # on an error it leaves ``buf`` as it was
+                buf,
+                urn,
+                _SIDE[side],
+                qty,
+                symbol_bytes,
+                price,
+                _TIF[tif],
+                self._display,
+                self._capacity,
+                self._sweep,
+                b"N",
+                cl_ord_id_bytes,
+                self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
+            )
+        except Exception as exc:  # any fault: this order is refused, the strategy's link stays
+            return self._not_sent(chain, user_ref_num, "new order", exc)
         self._inflight[urn] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
         if not self._live:
             del buf[start:]
@@ -644,9 +651,43 @@ class OuchVenue(VenueAdapter):
         )
 
     def _refnum_store_refused(self, what: str) -> Refused:
-        """Return the refusal while the UserRefNum store cannot persist a reservation."""
+        """Return the refusal while the UserRefNum store cannot persist a reservation or its numbers are used up."""
+        if self._store.exhausted:  # only a new session or day numbers again
+            return Refused("OUCH_REFNUM_EXHAUSTED", f"{what} stopped: {self._refnums.error}", RejectSource.GATEWAY)
         return Refused(  # the gateway refused: nothing reached the venue (strategy-protocol §6.1, §8.2)
             "OUCH_REFNUM_STORE", f"{what} stopped: {self._refnums.error}", RejectSource.GATEWAY
+        )
+
+    def _not_sent(self, chain: _Chain, user_ref_num: int, what: str, exc: Exception) -> Refused:
+        """Undo the request ``user_ref_num`` of ``chain`` that failed to encode; return its refusal.
+
+        An encoder leaves the send buffer as it was when it raises, so nothing of the request reaches the
+        venue: the number is skipped (the venue takes any higher one), the fault logged at ERROR with its
+        traceback and counted (``internal_errors``), and the strategy gets the one answer ``OUCH_INTERNAL_ERROR``.
+        """
+        self.counters["internal_errors"] += 1
+        if self._refs.get(user_ref_num) is chain:
+            del self._refs[user_ref_num]
+        self._replace_refs.discard(user_ref_num)
+        self._inflight.pop(user_ref_num, None)
+        order_id = chain.order.order_id
+        if chain.pending == user_ref_num:  # a replace: the order stays as it was
+            chain.pending = 0
+        elif self._chains.get(order_id) is chain:  # a new order: never sent
+            del self._chains[order_id]
+        log.error(
+            "venue %s: %s of order %d (UserRefNum %d) not sent: encoding it failed: %r",
+            self.name,
+            what,
+            order_id,
+            user_ref_num,
+            exc,
+            exc_info=exc,
+        )
+        return Refused(
+            "OUCH_INTERNAL_ERROR",
+            f"{what} not sent: the gateway failed to encode it ({type(exc).__name__}: {exc})",
+            RejectSource.GATEWAY,
         )
 
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
@@ -664,7 +705,11 @@ class OuchVenue(VenueAdapter):
         chain.pending = user_ref_num
         buf = self._session.out
         start = len(buf)
-        self._pack_replace(buf, chain, user_ref_num, qty, price)
+        try:  # a fault here answers this replace (``_not_sent``), never the connection
+            self._pack_replace(buf, chain, user_ref_num, qty, price)
+        except Exception as exc:  # any fault: this replace is refused, the link stays
+            del buf[start:]
+            return self._not_sent(chain, user_ref_num, "replace", exc)
         self._keep(user_ref_num, buf, start)
         return Sent(str(user_ref_num))
 
@@ -1843,15 +1888,15 @@ class OuchVenue(VenueAdapter):
                 self._in_doubt(seq, chain, urn, text)
             return
         sent = self._inflight.pop(urn, None)
-        # Side, Quantity, Symbol and Price sit in the same order in the Enter (packet bytes 8..29) and the Accepted
-        # (13..34): one compare of the raw bytes (bytearray against any buffer; compiled, in place by _SAME); only
-        # a difference is looked into
+        # Side, Quantity, Symbol, Price and Time In Force sit in the same order in the Enter (packet bytes 8..30)
+        # and the Accepted (13..35): one compare of the raw bytes (bytearray against any buffer; compiled, in place
+        # by _SAME); only a difference is looked into
         if sent is not None:
             same = _SAME
             if same is not None:
-                differs = not same(sent, 8, message, 13, 21)
+                differs = not same(sent, 8, message, 13, 22)
             else:
-                differs = sent[8:29] != message[13:34]  # type: ignore[comparison-overlap]
+                differs = sent[8:30] != message[13:35]  # type: ignore[comparison-overlap]
             if differs and self._mismatched(seq, chain, fields, message, sent):
                 return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
@@ -1883,13 +1928,15 @@ class OuchVenue(VenueAdapter):
         """Handle an Accepted that acknowledges another order than the Enter ``sent``; False if it does not.
 
         OUCH 5.0: Side and Symbol are "as entered", the Price "equal or better" (re-priced), the Quantity the
-        shares accepted. Another side or symbol, more shares than entered or a worse price is another order than
-        the one risk checked: the strategy gets ``VenueRejected`` ``OUCH_ACCEPTED_MISMATCH`` (its one answer), the
-        number is canceled at the venue (``_late_cancels``: again after each login until the venue answers; a
-        fill before that is applied to the order as a late fill) and the fault is logged at ERROR and counted
-        (``accepted_mismatch``). Fewer shares or a better price is the venue's word: taken as it says.
+        shares accepted, the Time In Force "equal to or shorter in scope than entered". Another side or symbol,
+        more shares than entered, a worse price or a longer time in force (an IOC accepted as a Day order, which
+        would rest) is another order than the one risk checked: the strategy gets ``VenueRejected``
+        ``OUCH_ACCEPTED_MISMATCH`` (its one answer), the number is canceled at the venue (``_late_cancels``: again
+        after each login until the venue answers; a fill before that is applied to the order as a late fill) and
+        the fault is logged at ERROR and counted (``accepted_mismatch``). Fewer shares, a better price or a
+        shorter time in force (Day accepted as IOC) is the venue's word: taken as it says.
         """
-        if len(sent) < 29 or sent[3] != _ENTER_TYPE or len(message) < 34:
+        if len(sent) < 30 or sent[3] != _ENTER_TYPE or len(message) < 35:
             return False
         urn, quantity, price, _ref, order_state = fields
         entered_side = sent[8]
@@ -1906,6 +1953,10 @@ class OuchVenue(VenueAdapter):
         entered_price = int.from_bytes(sent[21:29], "big")
         if price > entered_price if entered_side == _BUY_SIDE else price < entered_price:
             differs.append(f"price {price_text(entered_price)} -> {price_text(price)} (worse than entered)")
+        entered_tif = sent[29]
+        tif = message[34]
+        if tif != entered_tif and (entered_tif == _IOC_TIF or tif != _IOC_TIF):  # IOC is the shortest scope
+            differs.append(f"time in force {chr(entered_tif)!r} -> {chr(tif)!r} (longer than entered)")
         if not differs:
             return False
         order_id = chain.order.order_id

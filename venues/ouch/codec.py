@@ -700,33 +700,39 @@ def pack_enter_order(
 ) -> int:
     """Append an Unsequenced Data packet carrying an Enter Order to ``buf``; return the offset it starts at.
 
+    A value out of range raises ``struct.error`` and leaves ``buf`` as it was.
+
     ``symbol`` (8) and ``cl_ord_id`` (14) must already be space-padded to full width;
     one-byte codes are 1-byte ``bytes``; ``appendage`` is pre-encoded TagValue bytes.
     """
     start = len(buf)
     buf += _ENTER_BLANK
-    appendage_size = len(appendage) if appendage else 0  # no call for the common order without options
-    ENTER_ORDER_PACKET.pack_into(
-        buf,
-        start,
-        48 + appendage_size,
-        _U,
-        b"O",
-        user_ref_num,
-        side,
-        quantity,
-        symbol,
-        price,
-        time_in_force,
-        display,
-        capacity,
-        intermarket_sweep,
-        cross_type,
-        cl_ord_id,
-        appendage_size,
-    )
-    if appendage:
-        buf += appendage
+    try:  # free until raised: a value out of range leaves ``buf`` as it was (no zeroed packet on the wire)
+        appendage_size = len(appendage) if appendage else 0  # no call for the common order without options
+        ENTER_ORDER_PACKET.pack_into(
+            buf,
+            start,
+            48 + appendage_size,
+            _U,
+            b"O",
+            user_ref_num,
+            side,
+            quantity,
+            symbol,
+            price,
+            time_in_force,
+            display,
+            capacity,
+            intermarket_sweep,
+            cross_type,
+            cl_ord_id,
+            appendage_size,
+        )
+        if appendage:
+            buf += appendage
+    except BaseException:
+        del buf[start:]
+        raise
     return start
 
 
@@ -745,28 +751,36 @@ def pack_replace_order(
     """Append an Unsequenced Data packet carrying a Replace Order Request to ``buf``."""
     start = len(buf)
     buf += _REPLACE_BLANK
-    REPLACE_ORDER_PACKET.pack_into(
-        buf,
-        start,
-        41 + len(appendage),
-        _U,
-        b"U",
-        orig_user_ref_num,
-        user_ref_num,
-        quantity,
-        price,
-        time_in_force,
-        display,
-        intermarket_sweep,
-        cl_ord_id,
-        len(appendage),
-    )
-    if appendage:
-        buf += appendage
+    try:  # a value out of range leaves ``buf`` as it was (no zeroed packet on the wire)
+        REPLACE_ORDER_PACKET.pack_into(
+            buf,
+            start,
+            41 + len(appendage),
+            _U,
+            b"U",
+            orig_user_ref_num,
+            user_ref_num,
+            quantity,
+            price,
+            time_in_force,
+            display,
+            intermarket_sweep,
+            cl_ord_id,
+            len(appendage),
+        )
+        if appendage:
+            buf += appendage
+    except BaseException:
+        del buf[start:]
+        raise
 
 
 def pack_cancel_order(buf: bytearray, user_ref_num: int, quantity: int) -> None:
     """Append an Unsequenced Data packet carrying a Cancel Order Request (no appendage) to ``buf``."""
     start = len(buf)
     buf += _CANCEL_BLANK
-    CANCEL_ORDER_PACKET.pack_into(buf, start, 12, _U, b"X", user_ref_num, quantity, 0)
+    try:  # a value out of range leaves ``buf`` as it was (no zeroed packet on the wire)
+        CANCEL_ORDER_PACKET.pack_into(buf, start, 12, _U, b"X", user_ref_num, quantity, 0)
+    except BaseException:
+        del buf[start:]
+        raise

@@ -20,6 +20,12 @@ or clears ``error``, so no interleaving of the two threads can lose a prefetch.
 
 A new trading day, or a session id different from the one on file, starts again at 1.
 
+OUCH's UserRefNum is 4 bytes: no reservation goes past ``MAX_USER_REF_NUM`` (4,294,967,295). Once the
+numbers of the session day are used up (restarts skipping blocks, a bad state file, or an Account Query
+Response with NextUserRefNum 0xFFFFFFFF raising the floor), ``next`` returns 0 and ``exhausted`` is True;
+``error`` says so (logged once at CRITICAL) and the adapter refuses new orders and replaces
+``OUCH_REFNUM_EXHAUSTED`` until a new day or session (``bind``) starts the numbering again at 1.
+
 The store also keeps the venue's end-of-day mark (System Event ``E``) for the session day: in a file of its
 own beside the state file (``<name>.endofday.json``: day, session, ended), written atomically by a one-off
 thread, never on the event loop. ``day_ended`` is True only while the mark names the store's current day and
@@ -62,6 +68,8 @@ MIN_BLOCK: Final = 1_000
 """The smallest ``user_ref_num_block`` the config takes (at 50,000 orders/s such a block lasts 20 ms)."""
 MAX_BLOCK: Final = 10_000_000
 """The largest ``user_ref_num_block`` the config takes: a restart skips under 20,000,000 numbers (214 a day)."""
+MAX_USER_REF_NUM: Final = 0xFFFF_FFFF
+"""The highest UserRefNum OUCH can carry (u32): no reservation goes past it."""
 RETRY_INTERVAL_NS: Final = 1_000_000_000
 """While a write is failing, ``retry`` tries again at most this often."""
 WAIT_LIMIT_S: Final = 0.05
@@ -134,13 +142,17 @@ class UserRefNumStore:
         self.writes = 0
         self._retried_ns: int | None = None
         """When ``retry`` last began an interval or wrote (the adapter's clock); None: not since the write failed."""
+        self._exhausted_error: str | None = None
+        """``error`` while the numbers of the session day are used up (None: not used up, or not noticed yet)."""
         self.day = today()
         self.session = ""
         state = self._load()
         if state is not None and state.day == self.day:
             self.session = state.session
-            self.counter.next = state.reserved + 1
-            self.counter.reserved = state.reserved
+            self.counter.next = min(state.reserved, MAX_USER_REF_NUM) + 1
+            self.counter.reserved = min(state.reserved, MAX_USER_REF_NUM)
+            if self.exhausted:
+                self._note_exhausted(f"the state file reserves up to {state.reserved}")
         self.eod_path = Path(state_dir) / f"{name}.endofday.json"
         self._ended_in: tuple[str, str] | None = self._load_end_of_day()
         """(day, session) the venue ended (System Event ``E``) as far as this store knows; None: none."""
@@ -156,6 +168,34 @@ class UserRefNumStore:
     @error.setter
     def error(self, error: str | None) -> None:
         self.counter.error = error
+
+    @property
+    def exhausted(self) -> bool:
+        """Return True when every UserRefNum of the session day may have been used (the next is past 2^32-1)."""
+        return self.counter.next > MAX_USER_REF_NUM
+
+    def _note_exhausted(self, why: str) -> None:
+        """Set ``error`` to say the numbers are used up (logged once per numbering): new orders stop until ``bind``."""
+        counter = self.counter
+        if self._exhausted_error is not None and counter.error == self._exhausted_error:
+            return
+        first = self._exhausted_error is None
+        self._exhausted_error = counter.error = (
+            f"UserRefNums of session day {self.day} session {self.session!r} used up ({why}; OUCH's highest is "
+            f"{MAX_USER_REF_NUM}): start a new venue session or day"
+        )
+        if first:
+            log.critical(
+                "UserRefNums of %s (session day %s, session %r) used up (%s; OUCH's highest is %d): new orders and "
+                "replaces to this venue are refused OUCH_REFNUM_EXHAUSTED (cancels still go out) until the venue "
+                "starts a new session or day; ops: arrange a new session with the venue, or, if the state file is "
+                "wrong, stop the gateway and set it from the venue's Account Query",
+                self.path,
+                self.day,
+                self.session,
+                why,
+                MAX_USER_REF_NUM,
+            )
 
     @property
     def last_issued(self) -> int:
@@ -184,15 +224,18 @@ class UserRefNumStore:
     def _reserve_for(self, number: int) -> bool:
         """Have the block starting at ``number`` on file (after any write in flight); False: refuse ``number``."""
         counter = self.counter
+        if number > MAX_USER_REF_NUM:
+            self._note_exhausted(f"the next would be {number}")
+            return False
         if not self._wait_for_prefetch():
             return self._overdue(number)
         if number <= counter.reserved:
             return True
+        reserved = min(number + self._block - 1, MAX_USER_REF_NUM)
         if not self._prefetch:
-            return self._reserve(number + self._block - 1)
+            return self._reserve(reserved)
         if counter.error is not None:  # failing: ``retry`` posts the write, at most once an interval
             return False
-        reserved = number + self._block - 1
         self._post(reserved)
         counter.prefetch_at = reserved - self._block // 2
         if not self._wait_for_prefetch():
@@ -240,6 +283,8 @@ class UserRefNumStore:
         counter = self.counter
         if counter.error is None:
             return True
+        if self.exhausted:  # nothing to write: only a new day or session (``bind``) starts the numbering again
+            return False
         last = self._retried_ns
         if last is None or now_ns - last < RETRY_INTERVAL_NS:
             if last is None:
@@ -247,7 +292,11 @@ class UserRefNumStore:
             return False
         if self._job is None:  # else a write is in flight (it may hang): it is the attempt
             self._retried_ns = now_ns
-            reserved = counter.reserved if counter.next <= counter.reserved else counter.next + self._block - 1
+            reserved = (
+                counter.reserved
+                if counter.next <= counter.reserved
+                else min(counter.next + self._block - 1, MAX_USER_REF_NUM)
+            )
             self._post(reserved)
             if self._prefetch:  # a failed prefetch is started again from the next number once this write is done
                 counter.prefetch_at = max(counter.next, reserved - self._block // 2)
@@ -266,8 +315,10 @@ class UserRefNumStore:
         to a write on the caller's thread.
         """
         counter = self.counter
-        if self._job is None:
-            reserved = counter.reserved + self._block
+        if counter.reserved >= MAX_USER_REF_NUM:  # the last block: no number past it to reserve
+            counter.prefetch_at = 0
+        elif self._job is None:
+            reserved = min(counter.reserved + self._block, MAX_USER_REF_NUM)
             self._post(reserved)
             counter.prefetch_at = reserved - self._block // 2
         else:
@@ -329,7 +380,9 @@ class UserRefNumStore:
         """Never hand out ``used`` or anything below it (learned from recovery or an Account Query)."""
         counter = self.counter
         if used >= counter.next:
-            counter.next = used + 1
+            counter.next = min(used, MAX_USER_REF_NUM) + 1
+            if used >= MAX_USER_REF_NUM:
+                self._note_exhausted(f"{used} or a higher number is used")
             if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
                 counter.prefetch_at = counter.next
 
@@ -415,12 +468,16 @@ class UserRefNumStore:
                 self.counter.next = 1
                 self.counter.reserved = 0
                 self.counter.prefetch_at = 0
+                if self._exhausted_error is not None:  # a new numbering: its numbers are not used up
+                    if self.counter.error == self._exhausted_error:
+                        self.counter.error = None
+                    self._exhausted_error = None
             self.session = session
         if idle:
             counter = self.counter
             reserved = counter.reserved
-            if self._prefetch and counter.next > reserved:  # this write takes the first block along
-                reserved = counter.next + self._block - 1
+            if self._prefetch and reserved < counter.next <= MAX_USER_REF_NUM:  # this write takes the first block
+                reserved = min(counter.next + self._block - 1, MAX_USER_REF_NUM)
             self._reserve(reserved)
         else:  # never wait on the disk: ``retry`` posts this numbering's state once the writer is free
             self._overdue(0)
@@ -428,8 +485,13 @@ class UserRefNumStore:
     def _prefetch_first(self) -> None:
         """With ``prefetch``, post the block the next number needs if it is not on file (nobody waits for it)."""
         counter = self.counter
-        if self._prefetch and counter.next > counter.reserved and counter.error is None and self._job is None:
-            reserved = counter.next + self._block - 1
+        if (
+            self._prefetch
+            and counter.reserved < counter.next <= MAX_USER_REF_NUM
+            and counter.error is None
+            and self._job is None
+        ):
+            reserved = min(counter.next + self._block - 1, MAX_USER_REF_NUM)
             self._post(reserved)
             counter.prefetch_at = reserved - self._block // 2
 
@@ -496,8 +558,10 @@ class UserRefNumStore:
                 if generation != self._generation:
                     return True
                 counter.reserved = max(counter.reserved, state.reserved)
-            recovered = counter.error is not None
-            counter.error = None
+            exhausted = self._exhausted_error is not None and counter.error == self._exhausted_error
+            recovered = counter.error is not None and not exhausted
+            if not exhausted:  # used up: only a new numbering (``bind``) clears it
+                counter.error = None
             self._stalled = False
         if recovered:
             log.warning(
