@@ -1119,10 +1119,14 @@ class GatewayProcess:
         return {
             "admin_connections": {
                 "open": connections.open,
+                "closing": connections.closing,
                 "max": connections.limit,
                 "idle_timeout_s": connections.idle_timeout_s,
+                "request_timeout_s": connections.request_timeout_s,
                 "closed_idle": connections.closed_idle,
                 "closed_past_max": connections.closed_bound,
+                "closed_request_timeout": connections.closed_request_timeout,
+                "closed_unread": connections.closed_unread,
             }
         }
 
