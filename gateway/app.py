@@ -212,6 +212,10 @@ class ReloadableRisk(RiskGate, Protocol):
         """Name what keeps the scope stricter than ACTIVE: ``"file"``, and for an account ``"firm"``."""
         ...
 
+    def runtime_state(self, account: str | None = None) -> Any:
+        """Return the run-time state (an enum with a ``name``) set firm-wide or for ``account`` alone."""
+        ...
+
     def known_accounts(self) -> set[str]:
         """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
         ...
@@ -1442,6 +1446,11 @@ class GatewayProcess:
         """Name what keeps the scope stricter than ACTIVE: ``"file"`` (the limits file), ``"firm"`` (a firm halt)."""
         assert self.risk is not None
         return self.risk.held_by(account)
+
+    def runtime_halted(self, account: str | None) -> bool:
+        """Return True if a run-time halt or reduce (``gateway kill``, a trigger) is set on the scope itself."""
+        assert self.risk is not None
+        return bool(self.risk.runtime_state(account).name != "ACTIVE")
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
         """Halt trading (globally or for one account) and cancel every matching open order.
