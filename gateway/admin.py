@@ -198,6 +198,9 @@ class AdminConnections:
         """Each connection's last activity (bytes received, a reply written or read), least recent first."""
         self._closing: dict[AdminProtocol, None] = {}
         """Connections closed here, not gone yet (their client has not read their last bytes), oldest first."""
+        self._dropped: set[AdminProtocol] = set()
+        """Connections of ``_closing`` going on the next loop turn (aborted, or closed with nothing left to write):
+        they make room for new ones already (a burst of new ones in one loop turn must not all count the same one)."""
         self.closed_idle = 0
         self.closed_bound = 0
         self.closed_request_timeout = 0
@@ -219,38 +222,43 @@ class AdminConnections:
         """Hold a new connection; past the bound make room (see the class), or close ``link`` when nothing can go."""
         connections = self._open
         connections[link] = self.clock()
-        if len(connections) + len(self._closing) <= self.limit:
-            return
-        if self._closing:  # closed already, its last line unread: dropped now (gone on the next loop turn)
-            next(iter(self._closing)).abort()
-            return
+        closing = self._closing
+        while len(connections) + len(closing) - len(self._dropped) > self.limit:
+            lingering = next((c for c in closing if c not in self._dropped), None)
+            if lingering is not None:  # closed already, its last line unread: dropped now
+                self._drop(lingering)
+                continue
+            victim, why = self._victim(link)
+            self._close(victim, why, _BOUND)
+            self._drop(victim)  # the bound holds now: no linger for a connection closed to make room
+
+    def _victim(self, link: AdminProtocol) -> tuple[AdminProtocol, str]:
+        """Return the connection to close to make room for ``link`` (``link`` itself if none can go), and why."""
+        connections = self._open
         others = [c for c in connections if c is not link and not c.busy()]
         oldest = next((c for c in others if c.idle()), None)
         if oldest is not None:
-            self._close(
-                oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one", _BOUND
-            )
-            return
+            return oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one"
         stuck = [c for c in others if c.partial_since is not None or c.unread_replies()]
         if stuck:  # a request coming a byte at a time, or requests kept behind replies the client does not read
-            now = self.clock()
             stalled = min(stuck, key=lambda c: connections[c] if c.partial_since is None else c.partial_since)
             if stalled.partial_since is None:
                 what = "its replies unread"
             else:
-                what = f"its request unfinished for {(now - stalled.partial_since) / 1e9:.1f} s"
-            self._close(
-                stalled,
-                f"closed: more than {self.limit} admin connections; this was the oldest stalled one ({what})",
-                _BOUND,
+                what = f"its request unfinished for {(self.clock() - stalled.partial_since) / 1e9:.1f} s"
+            return stalled, (
+                f"closed: more than {self.limit} admin connections; this was the oldest stalled one ({what})"
             )
-            return
-        self._close(
-            link,
+        return link, (
             f"refused: all {self.limit} admin connections are carrying out or receiving a request (none idle or "
-            "stalled to close); try again once one is answered",
-            _BOUND,
+            "stalled to close); try again once one is answered"
         )
+
+    def _drop(self, link: AdminProtocol) -> None:
+        """Make ``link``, closed here, go on the next loop turn: aborted if its client left bytes unread."""
+        self._dropped.add(link)
+        if link.unread_replies():
+            link.abort()
 
     def active(self, link: AdminProtocol) -> None:
         """Note activity on ``link`` (its idle time starts again)."""
@@ -262,6 +270,7 @@ class AdminConnections:
         """Forget a connection that is gone."""
         self._open.pop(link, None)
         self._closing.pop(link, None)
+        self._dropped.discard(link)
 
     def unread(self, link: AdminProtocol, queued: int) -> None:
         """Close ``link``: ``queued`` bytes of replies wait unread, past ``ADMIN_MAX_UNREAD``."""

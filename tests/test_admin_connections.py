@@ -291,3 +291,21 @@ async def test_past_the_bound_when_each_connection_holds_a_partial_request_then_
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_past_the_bound_when_many_clients_not_reading_arrive_then_the_bound_holds_counting_the_closing() -> None:
+    path = short_tmp() / "a.sock"
+    connections = AdminConnections(4)
+    server = await start_admin_server(path, {"big": lambda req, who: _BIG}, connections=connections)
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(20):  # each evicts the oldest stalled one (its replies unread), which counts until gone
+            socks.append(await asyncio.to_thread(_non_reader, path, 50))
+            assert connections.open <= 4 + 1, connections.open  # one closed for the newest may still be going
+        await _wait_for(lambda: connections.open == 4 and connections.closing == 0, "the bound")
+        assert connections.closed_bound == 16  # a first fix counted a closing one as room for every newcomer: 12 open
+    finally:
+        for sock in socks:
+            sock.close()
+        server.close()
+        await server.wait_closed()
