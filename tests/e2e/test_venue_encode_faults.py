@@ -58,8 +58,9 @@ async def _refused(handle: Any, kind: type, what: str) -> Any:
     return next(e for e in handle.events if isinstance(e, kind))
 
 
-def _boom(*args: object, **kwargs: object) -> bytes:
-    raise RuntimeError("injected encoder fault")
+_SPOILED = b"35=D\x01%d"
+"""A message format taking fewer values than the encoder gives it: ``%`` raises TypeError (a fault of the
+gateway's own; compiled, the templates' methods are read-only, their formats are not)."""
 
 
 async def test_fix_requests_when_encoding_fails_then_each_refused_internal_error_and_the_session_goes_on(
@@ -76,19 +77,21 @@ async def test_fix_requests_when_encoding_fails_then_each_refused_internal_error
             seq_before = venue.session.next_sender_seq
             in_before = len(sim.received)
 
-            venue.templates.new_order = _boom  # type: ignore[method-assign]  # the fault: the encoder raises
+            templates = venue.templates
+            formats = (templates._new_limit, templates._replace_limit, templates._cancel)
+            templates._new_limit = _SPOILED  # the fault: the encoder raises
             bad = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, "229.00")
             rejected = await bad.wait_done(timeout=10)  # before: GatewayError, the connection closed unanswered
             assert isinstance(rejected, OrderRejected)
             assert (rejected.source, rejected.code) == (RejectSource.GATEWAY, "FIX_INTERNAL_ERROR")
-            assert "injected encoder fault" in rejected.text
+            assert "TypeError" in rejected.text  # the fault named
             assert _open_orders(process) == 1  # the refused order's exposure released (before: 2)
 
-            venue.templates.replace = _boom  # type: ignore[method-assign]
+            templates._replace_limit = _SPOILED
             await resting.replace(200, "229.50")
             answer = await _refused(resting, CancelRejected, "the replace's refusal")
             assert (answer.source, answer.code) == (RejectSource.GATEWAY, "FIX_INTERNAL_ERROR")
-            venue.templates.cancel = _boom  # type: ignore[method-assign]
+            templates._cancel = _SPOILED
             await resting.cancel()
             await wait_for(
                 lambda: sum(isinstance(e, CancelRejected) for e in resting.events) == 2, what="the cancel's refusal"
@@ -100,8 +103,7 @@ async def test_fix_requests_when_encoding_fails_then_each_refused_internal_error
             assert venue.session.next_sender_seq == seq_before
             assert len(sim.received) == in_before
 
-            for name in ("new_order", "replace", "cancel"):
-                delattr(venue.templates, name)
+            templates._new_limit, templates._replace_limit, templates._cancel = formats
             good = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, "229.00")
             assert isinstance(await good.wait_accepted(timeout=10), OrderAccepted)
             await resting.replace(200, "229.50")
