@@ -155,3 +155,32 @@ async def test_restart_then_cancel_refused_with_ord_status_4_then_the_venue_canc
     finally:
         await second.stop()
         rig2.engine.journal.close()
+
+
+async def test_cancel_before_the_ack_refused_with_ord_status_8_then_the_order_tracked_until_its_answer(
+    sim: FixSimulator, gateway: GatewaySide, rig: Rig
+) -> None:
+    # the book loses the new order; the strategy's cancel sent before the ack gets an OrderCancelReject with OrdStatus
+    # 8 (unknown order). Before: the adapter forgot the order while the core kept it PENDING_NEW, so the new order's
+    # answer was dropped as an unknown ClOrdID. Now it stays tracked: FIX 4.4 asks the venue (unknown there:
+    # rejected NOT_SENT); on FIX 4.2 the venue's late Rejected of the new order ends it
+    dropped = _next_silent(sim, "on_new", work=False)
+    link = rig.connect("S1")
+    rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")
+    order = rig.order("S1", "A")
+    await wait_until(lambda: dropped, 5.0, "the venue to get the order")
+    rig.send(link, Cancel("A"))
+    await wait_until(lambda: sim.messages("out", MsgType.ORDER_CANCEL_REJECT), 5.0, "the venue's refusal")
+    if sim.begin_string == "FIX.4.2":
+        await wait_until(lambda: order.state is OrderState.PENDING_NEW, 5.0, "the refusal")
+        assert gateway.venue.status()["open_orders"] == 1  # still tracked
+        body = [(b"37", b"NONE"), (b"11", order.venue_ref.encode()), (b"17", b"RJ1"), (b"20", b"0"), (b"150", b"8")]
+        body += [(b"39", b"8"), (b"55", b"MSFT"), (b"54", b"1"), (b"38", b"100"), (b"151", b"0"), (b"14", b"0")]
+        sim.send(MsgType.EXECUTION_REPORT, [*body, (b"6", b"0"), (b"103", b"0"), (b"58", b"lost")])
+    await wait_until(lambda: order.state is OrderState.REJECTED, 5.0, "the new order's answer")
+    rig.engine.flush()
+    names = [type(m).__name__ for m in link.received()]
+    assert names[-2:] == ["CancelRejected", "OrderRejected"]
+    assert gateway.venue.counters["unknown_cl_ord_id"] == 0
+    assert gateway.venue.counters["status_disagreements"] == 1
+    assert gateway.venue.status()["open_orders"] == 0
