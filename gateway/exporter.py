@@ -163,7 +163,7 @@ _FIX_ORD_REJ: Final = (
 """FIX OrdRejReason codes (``venues.fix.adapter``), and ``VENUE`` for none or an unknown one."""
 _FIX_CXL_REJ: Final = ("TOO_LATE_TO_CANCEL", "ALREADY_PENDING", "DUPLICATE_CLORDID")
 """FIX CxlRejReason codes not already OrdRejReason codes."""
-_FIX_VENUE: Final = ("NOT_SENT", "FIX_SESSION_ENDED", "FIX_INVALID")
+_FIX_VENUE: Final = ("NOT_SENT", "FIX_SESSION_ENDED")
 _BOE_REASONS: Final = (
     "ADMINISTRATIVE",
     "CAPACITY_UNDEFINED",
@@ -229,8 +229,8 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
-            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
+            *_rows("GATEWAY", ("OUCH_REPLACE", "OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
+            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
         ],
     },
     "fix": {
@@ -254,7 +254,7 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID")),
+            *_rows("GATEWAY", ("FIX_INVALID", "FIX_STORE", "FIX_CL_ORD_ID")),
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE, ("FIX_REPLACED_EARLIER",)),
         ],
     },
@@ -263,7 +263,10 @@ VENUE_REJECTS: Final = {
             *_rows("GATEWAY", ("BOE_ORD_TYPE", "BOE_TIF", "BOE_QTY", "BOE_PRICE", "BOE_SYMBOL", "BOE_ORDER_ID")),
             *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
         ],
-        "cancel_rejects": _rows("VENUE", _BOE_REASONS, ("BOE_UNKNOWN_ORDER", "BOE_REPLACE"), _BOE_VENUE),
+        "cancel_rejects": [
+            *_rows("GATEWAY", ("BOE_UNKNOWN_ORDER", "BOE_REPLACE")),
+            *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
+        ],
     },
 }
 """Per venue protocol, the (source, code) reject series pre-created at 0 when a venue of it is configured: every

@@ -80,7 +80,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from model.clock import NowNs
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, stream_seq
 from model.order import Order, OrderState
 from model.prices import price_text
@@ -563,9 +563,9 @@ class BoeVenue(VenueAdapter):
         if self._backpressured:
             return BACKPRESSURED
         if order.order_id not in self._orders:
-            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
+            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE", RejectSource.GATEWAY)
         if not 0 < qty <= MAX_QTY or not 0 < price <= MAX_PRICE:
-            return Refused("BOE_REPLACE", f"modify to {qty} @ {price} is outside BOE's limits")
+            return Refused("BOE_REPLACE", f"modify to {qty} @ {price} is outside BOE's limits", RejectSource.GATEWAY)
         return None
 
     def send_new(self, order: Order) -> SendResult:
@@ -584,7 +584,7 @@ class BoeVenue(VenueAdapter):
         """Queue a Cancel Order naming the ClOrdID Cboe knows the order by now."""
         tracked = self._orders.get(order.order_id)
         if tracked is None:
-            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
+            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE", RejectSource.GATEWAY)
         seq = self._pack_cancel(tracked)
         return Sent(f"{_unpad(tracked.working)}@{seq}")
 
@@ -598,7 +598,9 @@ class BoeVenue(VenueAdapter):
         text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{base36(tracked.modifies)}"
         if len(text) > MAX_CL_ORD_ID:
             tracked.modifies -= 1
-            return Refused("BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID")
+            return Refused(
+                "BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID", RejectSource.GATEWAY
+            )
         padded = _pad(text)
         tracked.pending = padded
         self._refs[padded] = tracked
