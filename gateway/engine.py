@@ -1237,10 +1237,10 @@ class Engine:
         st.skip_to(last_seq + 1)
         self._counters.strategy_seq_ahead += 1
         log.warning(
-            "strategy %s said Hello with last_seq %d but the journal holds its events up to seq %d only (its tail "
-            "was lost in a power failure, or the strategy kept an earlier session's last_seq); its events are "
-            "numbered from %d on; last_req_seq %d (requests after it are carried out again if sent again: "
-            "reconcile with the venue's drop copy)",
+            "strategy %s said Hello with last_seq %d but the gateway numbered its events up to seq %d only (the "
+            "journal's tail was lost in a power failure, or the strategy kept an earlier session's last_seq); its "
+            "events are numbered from %d on; last_req_seq %d (requests after it are carried out again if sent "
+            "again: reconcile with the venue's drop copy)",
             st.strategy_id,
             last_seq,
             lost_from - 1,
@@ -1249,9 +1249,10 @@ class Engine:
         )
         return Error(
             "LAST_SEQ_AHEAD",
-            f"your last_seq {last_seq} is beyond the gateway's last event {lost_from - 1} (its journal lost events "
-            f"{lost_from}..{last_seq}, or they were another session's); new events are numbered from {last_seq + 1}; "
-            f"requests processed: up to {st.last_req_seq}",
+            # not "last event": lost_from - 1 names none if an earlier jump skipped it and nothing came since (4.1)
+            f"your last_seq {last_seq} is beyond the last seq the gateway numbered, {lost_from - 1} (its journal "
+            f"lost events {lost_from}..{last_seq}, or they were another session's); new events are numbered from "
+            f"{last_seq + 1}; requests processed: up to {st.last_req_seq}",
             False,
         )
 

@@ -165,7 +165,7 @@ _FIX_ORD_REJ: Final = (
 """FIX OrdRejReason codes (``venues.fix.adapter``), and ``VENUE`` for none or an unknown one."""
 _FIX_CXL_REJ: Final = ("TOO_LATE_TO_CANCEL", "ALREADY_PENDING", "DUPLICATE_CLORDID")
 """FIX CxlRejReason codes not already OrdRejReason codes."""
-_FIX_VENUE: Final = ("NOT_SENT", "FIX_SESSION_ENDED", "FIX_INVALID")
+_FIX_VENUE: Final = ("NOT_SENT", "FIX_SESSION_ENDED")
 _BOE_REASONS: Final = (
     "ADMINISTRATIVE",
     "CAPACITY_UNDEFINED",
@@ -231,8 +231,8 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
-            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_REPLACE", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
+            *_rows("GATEWAY", ("OUCH_REPLACE", "OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
+            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
         ],
     },
     "fix": {
@@ -257,7 +257,7 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID", "FIX_INTERNAL_ERROR")),
+            *_rows("GATEWAY", ("FIX_INVALID", "FIX_STORE", "FIX_CL_ORD_ID", "FIX_INTERNAL_ERROR")),
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE, ("FIX_REPLACED_EARLIER",)),
         ],
     },
@@ -278,8 +278,8 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("BOE_INTERNAL_ERROR",)),
-            *_rows("VENUE", _BOE_REASONS, ("BOE_UNKNOWN_ORDER", "BOE_REPLACE"), _BOE_VENUE),
+            *_rows("GATEWAY", ("BOE_UNKNOWN_ORDER", "BOE_REPLACE", "BOE_INTERNAL_ERROR")),
+            *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
         ],
     },
 }

@@ -496,7 +496,9 @@ def test_send_new_when_adapter_back_pressured_after_risk_then_refused_not_queued
 
 
 def test_replace_when_adapter_refuses_it_then_cancel_rejected_and_order_unchanged() -> None:
-    venue = _AnsweringVenue(Refused("OUCH_REPLACE", "replace to 1000000 @ 1 is outside OUCH's limits"))
+    venue = _AnsweringVenue(
+        Refused("OUCH_REPLACE", "replace to 1000000 @ 1 is outside OUCH's limits", RejectSource.GATEWAY)
+    )
     rig = Rig(venues=[venue])
     link = rig.connect("S1")
     rig.new_order(link, "A")
@@ -506,7 +508,7 @@ def test_replace_when_adapter_refuses_it_then_cancel_rejected_and_order_unchange
     rig.send(link, Replace("A", 200, 1_000_000))
     (rej,) = link.received()
     assert isinstance(rej, CancelRejected)
-    assert (rej.source, rej.code) == (RejectSource.VENUE, "OUCH_REPLACE")
+    assert (rej.source, rej.code) == (RejectSource.GATEWAY, "OUCH_REPLACE")  # the source the adapter gave
     order = rig.order("S1", "A")
     assert (order.state, order.qty, order.pending_qty, order.pending_ref) == (OrderState.LIVE, 100, 0, "")
     assert rig.risk.changes[-1] == (1, 100, 100)  # the reservation check_replace made is released

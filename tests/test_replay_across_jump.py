@@ -166,3 +166,23 @@ async def test_replay_across_a_jump_over_a_unix_socket_when_longer_than_a_slice_
         server.close()
         await server.wait_closed()
         engine.journal.close()
+
+
+def test_second_jump_when_nothing_came_since_the_first_then_the_notice_calls_no_skipped_number_an_event(
+    tmp_path: Path,
+) -> None:
+    """rev49strat: a Hello beyond a jump's number, with no event since, was told "the gateway's last event 45"."""
+    rig = journaling_rig(tmp_path / "j")
+    uid = os.getuid()
+    link = rig.connect("S1", uid=uid)
+    trade_filled(rig, link, "ACC1", 22, batch=22)  # events 1..44
+    rig.engine.link_closed(link)
+    link = rig.connect("S1", last_seq=45, uid=uid)  # 45 is skipped: it names no event
+    rig.engine.link_closed(link)
+    link = rig.connect("S1", last_seq=50, uid=uid)
+    welcome, notice, *_ = link.received()
+    assert isinstance(welcome, Welcome) and welcome.next_seq == 51
+    assert isinstance(notice, Error) and notice.code == "LAST_SEQ_AHEAD"
+    assert "last event" not in notice.text  # old: "... beyond the gateway's last event 45 ..."
+    assert notice.text.startswith("your last_seq 50 is beyond the last seq the gateway numbered, 45 (")
+    assert "new events are numbered from 51" in notice.text

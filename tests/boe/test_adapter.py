@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ResumePoint, split_stream_seq, stream_seq
 from model.order import OrderState
 from model.send_result import BACKPRESSURED, Refused, Sent
@@ -164,12 +164,13 @@ def test_replace_when_modify_sent_then_new_cl_ord_id_orig_current_and_total_qty(
 def test_replace_when_order_unknown_or_outside_limits_then_refused(tmp_path: Path) -> None:
     link = connected_link(tmp_path)
     assert link.venue.check_replace(make_order(1), 10, PX) == Refused(
-        "BOE_UNKNOWN_ORDER", "order was never sent to BOE"
+        "BOE_UNKNOWN_ORDER", "order was never sent to BOE", RejectSource.GATEWAY
     )
     order = make_order(2)
     link.send_new(order)
     verdict = link.venue.check_replace(order, 0, PX)
-    assert isinstance(verdict, Refused) and verdict.code == "BOE_REPLACE"
+    assert isinstance(verdict, Refused)
+    assert (verdict.source, verdict.code) == (RejectSource.GATEWAY, "BOE_REPLACE")  # never sent (8.2), was VENUE
     assert isinstance(link.venue.send_cancel(make_order(9)), Refused)
 
 

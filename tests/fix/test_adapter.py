@@ -378,7 +378,7 @@ def test_check_order_when_strict_and_validator_objects_then_fix_invalid() -> Non
 def test_send_new_when_strict_validation_fails_then_refused_and_nothing_stored_or_emitted() -> None:
     rig = Rig(validator=lambda raw: "nope").up()
     result = rig.adapter.send_new(make_order(7))
-    assert result == Refused("FIX_INVALID", "refused by strict validation; not sent")
+    assert result == Refused("FIX_INVALID", "refused by strict validation; not sent", RejectSource.GATEWAY)
     assert rig.store.get_sent(1, 10) == []
     rig.adapter.flush()
     assert rig.events() == []  # a refusal is the return value, never an event (not even from flush)
@@ -919,3 +919,19 @@ def test_numbering_reset_when_requests_unanswered_then_asked_about_once_the_sess
     rig.adapter.flush()
     (status_request,) = rig.wire.take()
     assert (status_request.msg_type, status_request.get(b"11")) == (MsgType.ORDER_STATUS_REQUEST, b"B6rj7")
+
+
+def test_cancel_and_replace_when_refused_before_sending_then_source_gateway() -> None:
+    """A refusal of the gateway's own (nothing reached the venue) is source GATEWAY, as 8.2 lists it (was VENUE)."""
+    rig = Rig(validator=lambda raw: "nope").up()
+    order = make_order(7)
+    for result in (rig.adapter.send_cancel(order), rig.adapter.send_replace(order, 50, order.price)):
+        assert result == Refused("FIX_INVALID", "refused by strict validation; not sent", RejectSource.GATEWAY)
+    rig = Rig().up()
+    order = make_order(8)
+    assert isinstance(rig.adapter.send_new(order), Sent)
+    rig.adapter._tracked(order).requests = 36**40  # the next ClOrdID no longer fits the venue's length
+    for result in (rig.adapter.send_cancel(order), rig.adapter.send_replace(order, 50, order.price)):
+        assert isinstance(result, Refused)
+        assert (result.source, result.code) == (RejectSource.GATEWAY, "FIX_CL_ORD_ID")
+    assert rig.store.get_sent(3, 10) == []  # neither went out (2 is the new order)

@@ -40,6 +40,7 @@ from venues.ouch.soupbin import SoupSplitter
 REPLACE_REFUSED = Refused(
     "OUCH_REPLACE",
     "replace to 1000000 @ 150.25 is outside OUCH's limits (quantity 1..999999, price 0.0001..199999.99)",
+    RejectSource.GATEWAY,  # never sent: what OUCH can carry (strategy-protocol 8.2), not the exchange refusing
 )
 
 

@@ -22,7 +22,7 @@ class RefusingVenue(ScriptedVenue):
     """Like FixVenue with strict=True: a message that fails validation is refused, not sent."""
 
     def send_new(self, order: Order) -> SendResult:
-        return Refused("FIX_INVALID", "refused by strict validation; not sent")
+        return Refused("FIX_INVALID", "refused by strict validation; not sent", RejectSource.GATEWAY)
 
 
 def test_new_order_when_adapter_refuses_it_then_journaled_before_the_strategy_hears_once(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_new_order_when_adapter_refuses_it_then_journaled_before_the_strategy_he
     sent = [m for m in link.received() if isinstance(m, OrderRejected)]
     on_disk = list(read_journal(path))  # what a kill -9 now leaves
     assert len(sent) == 1
-    assert (sent[0].source, sent[0].code) == (RejectSource.VENUE, "FIX_INVALID")
+    assert (sent[0].source, sent[0].code) == (RejectSource.GATEWAY, "FIX_INVALID")
     assert sent[0] in [r.event for r in on_disk if isinstance(r, JStrategyEvent)], "strategy got an event first"
     assert any(isinstance(r, JOrderRefused) for r in on_disk)
     assert rig.order("S1", "A").state is OrderState.REJECTED

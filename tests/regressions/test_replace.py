@@ -40,6 +40,10 @@ def test_replace_when_ouch_refuses_it_synchronously_then_recovery_reproduces_liv
     assert order.state is OrderState.LIVE
     rig.send(strat, Replace("A", 1_000_000, PX - 100))  # over OUCH's 999,999: the adapter refuses at once
     assert order.state is OrderState.LIVE  # live: CancelRejected(OUCH_REPLACE), order unchanged
+    (rej,) = [m for m in strat.received() if isinstance(m, CancelRejected)]
+    assert isinstance(rej, CancelRejected)
+    # never sent: what OUCH can carry is the gateway's answer (strategy-protocol 8.2), like OUCH_QTY (was VENUE)
+    assert (rej.source, rej.code) == (RejectSource.GATEWAY, "OUCH_REPLACE")
     journal.close()
 
     recovered = Rig(venues=[ScriptedVenue("nasdaq")])

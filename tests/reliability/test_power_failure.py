@@ -105,7 +105,7 @@ async def test_power_failure_when_journal_lost_its_tail_then_new_events_follow_t
     assert after.seq == 16 and client.last_seq == 16
     status = gateway.status()
     assert status["counters"]["strategy_seq_ahead"] == 1
-    assert "said Hello with last_seq 15 but the journal holds its events up to seq 5" in gateway.log_text()
+    assert "said Hello with last_seq 15 but the gateway numbered its events up to seq 5" in gateway.log_text()
 
     # no order id names two orders at the venue: each ClOrdID was entered once (16 orders, none a repeat)
     await wait_for(lambda: len(sim.records()) >= 16, 5, "the venue's record of 16 orders")

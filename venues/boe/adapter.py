@@ -564,9 +564,9 @@ class BoeVenue(VenueAdapter):
         if self._backpressured:
             return BACKPRESSURED
         if order.order_id not in self._orders:
-            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
+            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE", RejectSource.GATEWAY)
         if not 0 < qty <= MAX_QTY or not 0 < price <= MAX_PRICE:
-            return Refused("BOE_REPLACE", f"modify to {qty} @ {price} is outside BOE's limits")
+            return Refused("BOE_REPLACE", f"modify to {qty} @ {price} is outside BOE's limits", RejectSource.GATEWAY)
         return None
 
     def send_new(self, order: Order) -> SendResult:
@@ -590,7 +590,7 @@ class BoeVenue(VenueAdapter):
         """Queue a Cancel Order naming the ClOrdID Cboe knows the order by now."""
         tracked = self._orders.get(order.order_id)
         if tracked is None:
-            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
+            return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE", RejectSource.GATEWAY)
         try:  # a fault here answers this cancel (``_not_sent``), never the connection
             seq = self._pack_cancel(tracked)
         except Exception as exc:
@@ -607,7 +607,9 @@ class BoeVenue(VenueAdapter):
         text = f"{self.cl_ord_id(order.order_id)}.{self._start36}.{base36(tracked.modifies)}"
         if len(text) > MAX_CL_ORD_ID:
             tracked.modifies -= 1
-            return Refused("BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID")
+            return Refused(
+                "BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID", RejectSource.GATEWAY
+            )
         padded = _pad(text)
         pending = tracked.pending
         tracked.pending = padded

@@ -137,10 +137,13 @@ _Sent: Final = Sent
 _VenueAccepted: Final = VenueAccepted
 _VenueExecuted: Final = VenueExecuted
 _MARKET: Final = OrderType.MARKET
-_STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent")
+_STRICT_REFUSAL: Final = Refused("FIX_INVALID", "refused by strict validation; not sent", RejectSource.GATEWAY)
 _TOO_MANY_REQUESTS: Final = Refused(
-    "FIX_CL_ORD_ID", "too many cancel/replace requests of this order for the venue's ClOrdID length; not sent"
+    "FIX_CL_ORD_ID",
+    "too many cancel/replace requests of this order for the venue's ClOrdID length; not sent",
+    RejectSource.GATEWAY,
 )
+"""Refusals before sending (strategy-protocol §8.2): source GATEWAY, nothing reached the venue."""
 _BUSINESS_REJECT_UNSUPPORTED_TYPE: Final = 3
 ENDED_KEPT: Final = 10_000
 UNKNOWN_FILL_LINES: Final = 10

@@ -552,6 +552,7 @@ class OuchVenue(VenueAdapter):
                 "OUCH_REPLACE",
                 f"replace to {qty} @ {price_text(price)} is outside OUCH's limits (quantity 1..{MAX_QUANTITY}, "
                 f"price {_PRICE_RANGE})",
+                RejectSource.GATEWAY,  # what OUCH can carry, decided here: nothing reached the venue (§8.2)
             )
         return None
 
