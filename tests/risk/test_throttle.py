@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from risk import codes
 from risk.engine import RiskEngine
 from risk.model import TradingState
-from risk.throttle import COMPACT_AT, ONE_SECOND_NS, SlidingWindow
+from risk.throttle import COMPACT_AT, GROW, ONE_SECOND_NS, SlidingWindow
 from tests.risk.support import cancel, code, make_engine, order, submit
 
 MS = 1_000_000
@@ -204,9 +204,11 @@ def test_record_when_fed_at_the_limit_for_ten_seconds_then_each_boundary_exact_a
         window.record(now, 1_000)
         assert len(window) <= 1_002
         head = window.head
-        assert window.times[head:] == [t * MS for t in range(i + 1 - len(window), i + 1)]  # the latest, in order
+        end = window.end
+        assert window.times[head:end] == [t * MS for t in range(i + 1 - len(window), i + 1)]  # the latest, in order
         assert not any(window.times[:head])  # forgotten slots are cleared (0), not kept as time objects
-        assert len(window.times) <= 2 * len(window) + COMPACT_AT  # the cleared front is dropped as it grows
+        assert not any(window.times[end:])  # the spare slots hold no time
+        assert len(window.times) <= 3 * len(window) + COMPACT_AT + GROW  # the cleared front is dropped as it grows
     assert window.in_window(10_000 * MS) == 999
 
 
@@ -215,7 +217,7 @@ def test_record_when_events_beyond_the_highest_limit_then_only_that_many_kept() 
     for i in range(100):  # recorded without a check (a window shared by keys with other limits): 100 within 1 ms
         window.record(i * 10_000, 5)
     assert len(window) == 5
-    assert window.times[window.head :] == [i * 10_000 for i in range(95, 100)]
+    assert window.times[window.head : window.end] == [i * 10_000 for i in range(95, 100)]
     assert not window.allows(5, ONE_SECOND_NS + 95 * 10_000 - 1)
     assert window.allows(5, ONE_SECOND_NS + 95 * 10_000)
     window.record(ONE_SECOND_NS // 2, 8)  # a higher limit keeps more from now on
