@@ -11,9 +11,10 @@ limit used with the counter (``capacity``). Forgetting moves ``head`` on and cle
 object stays referenced); the list drops its cleared front once it holds at least as many cleared
 slots as remembered times (and ``COMPACT_AT``), so each time is moved at most once on average. When
 no spare slot is left the list grows by as many as it remembers (``GROW`` at least), so it grows
-O(log) times per window and holds at most about three slots per remembered time (plus ``COMPACT_AT``
-and ``GROW``). Memory follows the recent event rate (the events of about the last second, once a
-burst has drained), never the day's event count, and never exceeds a few times the highest limit used.
+O(log) times per window and never holds more than about three times the most times it remembered at
+once (plus ``COMPACT_AT`` and ``GROW``); the spare slots are kept when the rate falls. Memory follows
+the peak recent event rate (the events of about a second), never the day's event count, and never
+exceeds about three times the highest limit used.
 
 Stop 40: the list replaced a ``collections.deque``, whose ``append``, ``popleft`` and ``[0]`` were generic
 method calls and sequence lookups from compiled code; on a ``list`` they are mypyc's native list
