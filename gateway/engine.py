@@ -1824,12 +1824,14 @@ class Engine:
             # on_opened's first test, inline: check_new's open_new counted this order last, as it stands (the
             # same qty and price, nothing recounted since), so there is nothing to recount (no call); else the call
             book = native_risk._book
+            leaves: int = qty  # compiled: unboxed once, then native compares (qty and price are held as objects)
+            limit_price: int = price
             if (
-                price > 0
+                limit_price > 0
                 and order_id == book.opened_id
-                and qty > 0
-                and qty == book.opened_leaves
-                and qty * price == book.opened_notional
+                and leaves > 0
+                and leaves == book.opened_leaves
+                and leaves * limit_price == book.opened_notional
             ):
                 book.opened_id = -1  # as on_opened leaves it
             else:
