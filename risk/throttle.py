@@ -9,7 +9,9 @@ event is at least ``window_ns`` old: O(1) per check. Recording an event forgets 
 are out of the one-second window (they can never count again), and the oldest one beyond the highest
 limit used with the counter (``capacity``). Forgetting moves ``head`` on and clears the slot (no time
 object stays referenced); the list drops its cleared front once it holds at least as many cleared
-slots as remembered times (and ``COMPACT_AT``), so each time is moved at most once on average. When
+slots as remembered times (and ``COMPACT_AT``), so each time is moved at most once on average, and
+takes as many spare slots at its end instead (its length stays: dropped without them, a list of
+``L`` times had a full list again after each compaction, and grew, raising, every ``L`` events). When
 no spare slot is left the list grows by as many as it remembers (``GROW`` at least), so it grows
 O(log) times per window and never holds more than about three times the most times it remembered at
 once (plus ``COMPACT_AT`` and ``GROW``); the spare slots are kept when the rate falls. Memory follows
@@ -111,7 +113,8 @@ class SlidingWindow:
                 times[head] = 0
                 head += 1
         if head >= COMPACT_AT and head + head >= end:
-            del times[:head]  # the spare slots stay at the end
+            del times[:head]
+            times += [0] * head  # as many spare slots again: the list keeps its length, so no store soon fails
             self.end = end - head
             head = 0
         self.head = head

@@ -267,3 +267,21 @@ def test_check_new_when_one_order_a_ms_at_the_strategy_limit_for_ten_seconds_the
     sizes = _window_sizes(engine)
     assert len(sizes) == 3
     assert max(sizes) <= 1_002
+
+
+def test_record_when_fed_steadily_then_the_list_grows_a_few_times_only_and_keeps_its_length() -> None:
+    """A compaction keeps the list's length (spare slots at its end): growing (a store that raises) stays rare.
+
+    Before, a compaction dropped the cleared front with nothing in its place: a window of 1,000 times had a full
+    list again after each compaction and grew, raising ``IndexError``, about once per 1,000 events (26 times here).
+    """
+    window = SlidingWindow()
+    grew = 0
+    length = len(window.times)
+    for i in range(20_000):  # 1 event/ms under 1,000/s: about 1,000 times remembered, compacted every ~1,000
+        window.record(i * MS, 1_000)
+        if len(window.times) > length:
+            grew += 1
+        length = len(window.times)
+    assert grew <= 10  # the doublings up to the working size (8, 16, ..., about 2,000), then none
+    assert len(window.times) <= 3 * len(window) + COMPACT_AT + GROW
