@@ -15,9 +15,14 @@ Each request's cost to the event loop (request parsed to reply written) is measu
 monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` report.
 
 Connections are bounded (``AdminConnections``): at most ``MAX_ADMIN_CONNECTIONS`` (an eighth of the
-descriptor limit when that is less); one more closes the oldest idle one, and a connection with no request
-under way that sent nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, each with a last JSON line saying why.
-A stuck script or exporter holding connections open thus cannot take every descriptor and lock strategies out.
+descriptor limit when that is less); one more closes the oldest idle one (else the one whose partial request is
+oldest), a connection with no request under way that sent nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, and so
+is one whose request is not whole ``ADMIN_REQUEST_TIMEOUT_S`` after its first byte, each with a last JSON line
+saying why. A closed connection counts until it is gone: its unread bytes are dropped with it after
+``ADMIN_CLOSE_LINGER_S``. Replies queue for a client that does not read them up to the transport's high-water mark
+(``ADMIN_WRITE_HIGH``): reading stops there, so pipelined requests wait unanswered in the socket; past
+``ADMIN_MAX_UNREAD`` bytes unread (answers from tasks) the connection is closed. A stuck script or exporter holding
+connections open thus cannot take every descriptor, or memory, and lock strategies or ops out.
 """
 
 from __future__ import annotations
@@ -55,13 +60,25 @@ QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 """Commands polled by monitoring: not logged."""
 _LENGTH: Final = struct.Struct(">I")
 MAX_ADMIN_CONNECTIONS: Final = 32
-"""Admin connections held at most (an eighth of the descriptor limit when that is less): one more closes the
-oldest idle one (or, every one with a request under way, is refused itself)."""
+"""Admin connections held at most (an eighth of the descriptor limit when that is less), those closing included: one
+more drops a closing one, else closes the oldest idle one, else the one whose partial request is oldest (or, every
+one carrying out a request, is refused itself)."""
 ADMIN_IDLE_TIMEOUT_S: Final = 30
 """An admin connection with no request under way that sent nothing for this long is closed (the CLI and the
 exporter connect per request and send it at once; an answer they wait for is a request under way)."""
+ADMIN_REQUEST_TIMEOUT_S: Final = 5
+"""A request not whole (its newline) this long after its first byte closes the connection (the CLI sends each
+request in one write: a request that trickles in is a stuck or hostile client holding a connection)."""
+ADMIN_CLOSE_LINGER_S: Final = 2
+"""A connection the gateway closed whose client does not read its last bytes is dropped with them after this."""
+ADMIN_WRITE_HIGH: Final = 64 * 1024
+"""Replies queued for a client above this: its socket is not read (pipelined requests wait there) until it reads."""
+ADMIN_MAX_UNREAD: Final = 1024 * 1024
+"""Replies queued unread above this (answers of requests carried out from tasks): the connection is closed."""
 ADMIN_CLOSED_LOG_NS: Final = 10_000_000_000
 """The WARNING about admin connections closed is written at most once per 10 s (with the counts)."""
+_IDLE, _BOUND, _REQUEST_TIMEOUT, _UNREAD = range(4)
+"""Why an admin connection was closed (``AdminConnections``' tally kinds)."""
 
 
 def _splice_max() -> int:
@@ -149,11 +166,15 @@ def admin_connection_bound(descriptor_limit: int) -> int:
 
 
 class AdminConnections:
-    """Bound the admin connections and close idle ones; count and log what was closed.
+    """Bound the admin connections and close idle or stuck ones; count and log what was closed.
 
-    ``opened`` past ``limit`` closes the oldest idle connection (no request under way, nothing unread), or the
-    new one when none is idle; ``sweep`` (the gateway's timer, every second) closes those with no request under
-    way that sent nothing for ``idle_timeout_s``, and writes the WARNING (at most once per 10 s).
+    ``opened`` past ``limit`` drops a connection already closing, else closes the oldest idle one (no request under
+    way, nothing unread either way), else the oldest stalled one (no request being carried out: a partial request,
+    oldest first; requests waiting behind unread replies), or the new one when every one is carrying out a request.
+    ``sweep`` (the gateway's timer, every second) closes those with no request under way that sent nothing for
+    ``idle_timeout_s`` and those whose partial request is older than ``request_timeout_s``, and writes the WARNING
+    (at most once per 10 s). A closed connection counts in ``open`` until it is gone (``done``): at most
+    ``linger_s`` later.
     """
 
     def __init__(
@@ -162,81 +183,158 @@ class AdminConnections:
         idle_timeout_s: float = ADMIN_IDLE_TIMEOUT_S,
         clock: NowNs = monotonic_ns,
         on_close: Callable[[], None] | None = None,
+        request_timeout_s: float = ADMIN_REQUEST_TIMEOUT_S,
+        linger_s: float = ADMIN_CLOSE_LINGER_S,
     ) -> None:
         self.limit = limit
         self.idle_timeout_s = idle_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.linger_s = linger_s
         self._idle_ns = int(idle_timeout_s * 1_000_000_000)
-        self._clock = clock
+        self._request_ns = int(request_timeout_s * 1_000_000_000)
+        self.clock = clock
         self._on_close = on_close
         self._open: dict[AdminProtocol, int] = {}
-        """Each connection's last activity (bytes received, a reply written), least recent first."""
+        """Each connection's last activity (bytes received, a reply written or read), least recent first."""
+        self._closing: dict[AdminProtocol, None] = {}
+        """Connections closed here, not gone yet (their client has not read their last bytes), oldest first."""
+        self._dropped: set[AdminProtocol] = set()
+        """Connections of ``_closing`` going on the next loop turn (aborted, or closed with nothing left to write):
+        they make room for new ones already (a burst of new ones in one loop turn must not all count the same one)."""
         self.closed_idle = 0
         self.closed_bound = 0
-        self._closed_log = TallyLog(2, ADMIN_CLOSED_LOG_NS)
-        """Closed for idling (kind 0) and for the bound (kind 1), not said yet."""
+        self.closed_request_timeout = 0
+        self.closed_unread = 0
+        self._closed_log = TallyLog(4, ADMIN_CLOSED_LOG_NS)
+        """Closed for idling, for the bound, for a request not whole in time, for replies unread, not said yet."""
 
     @property
     def open(self) -> int:
-        """Return how many admin connections are open."""
-        return len(self._open)
+        """Return how many admin connections are open, those closed here and not gone yet included."""
+        return len(self._open) + len(self._closing)
+
+    @property
+    def closing(self) -> int:
+        """Return how many admin connections were closed here and are not gone yet (at most ``linger_s``)."""
+        return len(self._closing)
 
     def opened(self, link: AdminProtocol) -> None:
-        """Hold a new connection; past the bound close the oldest idle one, or ``link`` when none is."""
+        """Hold a new connection; past the bound make room (see the class), or close ``link`` when nothing can go."""
         connections = self._open
-        connections[link] = self._clock()
-        if len(connections) <= self.limit:
-            return
-        oldest = next((c for c in connections if c is not link and c.idle()), None)
-        if oldest is None:
-            self._close(link, f"refused: {self.limit} admin connections are open, each with a request under way", True)
-        else:
-            self._close(oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one", True)
+        connections[link] = self.clock()
+        closing = self._closing
+        while len(connections) + len(closing) - len(self._dropped) > self.limit:
+            lingering = next((c for c in closing if c not in self._dropped), None)
+            if lingering is not None:  # closed already, its last line unread: dropped now
+                self._drop(lingering)
+                continue
+            victim, why = self._victim(link)
+            self._close(victim, why, _BOUND)
+            self._drop(victim)  # the bound holds now: no linger for a connection closed to make room
+
+    def _victim(self, link: AdminProtocol) -> tuple[AdminProtocol, str]:
+        """Return the connection to close to make room for ``link`` (``link`` itself if none can go), and why."""
+        connections = self._open
+        others = [c for c in connections if c is not link and not c.busy()]
+        oldest = next((c for c in others if c.idle()), None)
+        if oldest is not None:
+            return oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one"
+        stuck = [c for c in others if c.partial_since is not None or c.unread_replies()]
+        if stuck:  # a request coming a byte at a time, or requests kept behind replies the client does not read
+            stalled = min(stuck, key=lambda c: connections[c] if c.partial_since is None else c.partial_since)
+            if stalled.partial_since is None:
+                what = "its replies unread"
+            else:
+                what = f"its request unfinished for {(self.clock() - stalled.partial_since) / 1e9:.1f} s"
+            return stalled, (
+                f"closed: more than {self.limit} admin connections; this was the oldest stalled one ({what})"
+            )
+        return link, (
+            f"refused: all {self.limit} admin connections are carrying out or receiving a request (none idle or "
+            "stalled to close); try again once one is answered"
+        )
+
+    def _drop(self, link: AdminProtocol) -> None:
+        """Make ``link``, closed here, go on the next loop turn: aborted if its client left bytes unread."""
+        self._dropped.add(link)
+        if link.unread_replies():
+            link.abort()
 
     def active(self, link: AdminProtocol) -> None:
         """Note activity on ``link`` (its idle time starts again)."""
         connections = self._open
         if connections.pop(link, None) is not None:
-            connections[link] = self._clock()
+            connections[link] = self.clock()
 
     def done(self, link: AdminProtocol) -> None:
-        """Forget a closed connection."""
+        """Forget a connection that is gone."""
         self._open.pop(link, None)
+        self._closing.pop(link, None)
+        self._dropped.discard(link)
+
+    def unread(self, link: AdminProtocol, queued: int) -> None:
+        """Close ``link``: ``queued`` bytes of replies wait unread, past ``ADMIN_MAX_UNREAD``."""
+        if link in self._open:
+            self._close(
+                link,
+                f"closed: {queued} bytes of replies unread (more than {ADMIN_MAX_UNREAD}): read each reply",
+                _UNREAD,
+            )
 
     def sweep(self) -> None:
-        """Close the connections idle for ``idle_timeout_s``; write the WARNING about those closed (once per 10 s)."""
-        now = self._clock()
+        """Close idle and timed-out connections; write the WARNING about those closed (once per 10 s)."""
+        now = self.clock()
         cutoff = now - self._idle_ns
+        request_cutoff = now - self._request_ns
         for link, last in list(self._open.items()):
-            if last > cutoff:
-                break  # least recent first: the rest are younger
-            if not link.busy():
-                self._close(link, f"closed: idle for {self.idle_timeout_s:g} s (no request)", False)
+            since = link.partial_since
+            if since is not None and since <= request_cutoff:
+                self._close(
+                    link,
+                    f"closed: a request not whole {self.request_timeout_s:g} s after its first byte (send each "
+                    "request as one line ending in a newline, at once)",
+                    _REQUEST_TIMEOUT,
+                )
+            elif last <= cutoff and not link.busy():
+                self._close(link, f"closed: idle for {self.idle_timeout_s:g} s (no request)", _IDLE)
         due = self._closed_log.due(now)
         if due is not None:
-            idle, bound = due
+            idle, bound, request, unread = due
             log.warning(
                 "%d admin connections closed since the last such line (%d idle longer than %g s, %d past the bound "
-                "of %d open): something holds admin connections open without asking (a stuck script or exporter); "
-                "find it (ss -xp on the admin socket)",
-                idle + bound,
+                "of %d open, %d with a request not whole after %g s, %d not reading their replies): something holds "
+                "admin connections open without asking (a stuck script or exporter); find it (ss -xp on the admin "
+                "socket)",
+                idle + bound + request + unread,
                 idle,
                 self.idle_timeout_s,
                 bound,
                 self.limit,
+                request,
+                self.request_timeout_s,
+                unread,
             )
 
-    def _close(self, link: AdminProtocol, why: str, bound: bool) -> None:
-        """Close ``link`` with a last JSON line saying ``why``; count it (``bound``: for the bound, else idle)."""
-        self._open.pop(link, None)
+    def _close(self, link: AdminProtocol, why: str, kind: int) -> None:
+        """Close ``link`` with a last JSON line saying ``why``; count it by ``kind``; it counts until it is gone."""
+        if self._open.pop(link, None) is None:
+            return
+        self._closing[link] = None
         link.close_with(
             f"admin connection {why} (at most {self.limit} admin connections, idle at most "
-            f"{self.idle_timeout_s:g} s: docs/ops-guide.md section 6, the descriptor budget)"
+            f"{self.idle_timeout_s:g} s, a request whole within {self.request_timeout_s:g} s: docs/ops-guide.md "
+            "section 6, the descriptor budget)",
+            self.linger_s,
         )
-        self._closed_log.add(bound)
-        if bound:
-            self.closed_bound += 1
-        else:
+        self._closed_log.add(kind)
+        if kind == _IDLE:
             self.closed_idle += 1
+        elif kind == _BOUND:
+            self.closed_bound += 1
+        elif kind == _REQUEST_TIMEOUT:
+            self.closed_request_timeout += 1
+        else:
+            self.closed_unread += 1
         if self._on_close is not None:
             self._on_close()
 
@@ -271,34 +369,90 @@ class AdminProtocol(asyncio.Protocol):
         self._caller: str | None = None
         self._pending = 0
         """Requests answered from a task, not answered yet."""
+        self.partial_since: int | None = None
+        """When the first byte of the partial request in ``_buf`` arrived (``AdminConnections.clock``); None: none."""
+        self._writing_paused = False
+        """Replies queued above the high-water mark: the socket is not read and buffered requests wait."""
+        self._abort_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
         self._transport = transport
+        transport.set_write_buffer_limits(high=ADMIN_WRITE_HIGH)
         if self._connections is not None:
             self._connections.opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         if self._connections is not None:
             self._connections.done(self)
+
+    def pause_writing(self) -> None:
+        """Replies queued above the high-water mark: stop reading the client (its requests wait in its socket)."""
+        self._writing_paused = True
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The client read its replies: read it again and answer the requests kept (on the next loop turn)."""
+        self._writing_paused = False
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._connections is not None:
+            self._connections.active(self)
+        transport.resume_reading()
+        if b"\n" in self._buf:
+            asyncio.get_running_loop().call_soon(self._take_kept)
+
+    def _take_kept(self) -> None:
+        """Answer the requests kept while replies were queued; a partial one left starts its time limit now."""
+        self._take_requests()
+        if self._buf and b"\n" not in self._buf and self.partial_since is None:
+            connections = self._connections
+            self.partial_since = connections.clock() if connections is not None else monotonic_ns()
 
     def busy(self) -> bool:
         """Return True while a request is under way (answered from a task)."""
         return self._pending > 0
 
     def idle(self) -> bool:
-        """Return True if nothing is under way or waiting: no request pending, partial or unread in the socket."""
-        if self._pending or self._buf or self._transport is None:
+        """Return True if nothing is under way or waiting: no request pending, partial, kept or unread in the socket,
+        no reply unread by the client."""
+        transport = self._transport
+        if self._pending or self._buf or transport is None or transport.get_write_buffer_size():
             return False
-        return not unread_bytes(self._transport.get_extra_info("socket"))
+        return not unread_bytes(transport.get_extra_info("socket"))
 
-    def close_with(self, why: str) -> None:
-        """Write ``{"ok": false, "error": why}`` as a last line and close the connection."""
+    def unread_replies(self) -> int:
+        """Return the bytes of replies queued that the client has not read."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def close_with(self, why: str, linger_s: float = ADMIN_CLOSE_LINGER_S) -> None:
+        """Write ``{"ok": false, "error": why}`` as a last line and close; drop what is unread after ``linger_s``."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         transport.write(_json_encode({"ok": False, "error": why}) + b"\n")
+        self._close_transport(linger_s)
+
+    def _close_transport(self, linger_s: float = ADMIN_CLOSE_LINGER_S) -> None:
+        """Close after the queued bytes are written, or drop them with the socket after ``linger_s`` at most."""
+        transport = self._transport
+        if transport is None:
+            return
         transport.close()
+        if self._abort_timer is None and transport.get_write_buffer_size():
+            self._abort_timer = asyncio.get_running_loop().call_later(linger_s, transport.abort)
+
+    def abort(self) -> None:
+        """Drop the connection now, with whatever its client left unread."""
+        if self._transport is not None:
+            self._transport.abort()
 
     def _who(self) -> str:
         """Return the caller's description (SO_PEERCRED), read on first use: status and metrics never need it."""
@@ -309,25 +463,48 @@ class AdminProtocol(asyncio.Protocol):
         return self._caller
 
     def data_received(self, data: bytes) -> None:
-        if self._connections is not None:
-            self._connections.active(self)
-        if not self._buf:
+        connections = self._connections
+        if connections is not None:
+            connections.active(self)
+        if not self._buf and not self._writing_paused:
             cmd = _SNAPSHOT_REQUESTS.get(data)
             if cmd is not None:
                 write = self._snapshots.get(cmd)
                 if write is not None:  # the snapshot request as gateway.admin sends it: no JSON parser
                     self._answer_snapshot(cmd, write, monotonic_ns(), thread_time_ns())
                     return
+        partial_before = self.partial_since is not None
         self._buf += data
+        if b"\n" in data or not partial_before:  # a new partial request (if any is left) starts in this chunk
+            self.partial_since = None
+            self._take_requests()
+            if self._buf and b"\n" not in self._buf:
+                self.partial_since = connections.clock() if connections is not None else monotonic_ns()
         if len(self._buf) > MAX_REQUEST_BYTES and b"\n" not in self._buf:
             self._reply({"ok": False, "error": f"request longer than {MAX_REQUEST_BYTES} bytes"}, False)
-            if self._transport is not None:
-                self._transport.close()
-            return
-        while b"\n" in self._buf:
+            self._close_transport()
+
+    def _take_requests(self) -> None:
+        """Answer the whole requests in ``_buf``, until replies queue above the high-water mark (then they wait)."""
+        transport = self._transport
+        while not self._writing_paused and b"\n" in self._buf:
+            if transport is None or transport.is_closing():
+                return
             line, _, rest = bytes(self._buf).partition(b"\n")
             self._buf = bytearray(rest)
             self._answer(line)
+
+    def _check_unread(self) -> None:
+        """Close the connection if the replies its client left unread passed ``ADMIN_MAX_UNREAD``."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        queued = transport.get_write_buffer_size()
+        if queued > ADMIN_MAX_UNREAD:
+            if self._connections is not None:
+                self._connections.unread(self, queued)
+            else:
+                self.close_with(f"admin connection closed: {queued} bytes of replies unread: read each reply")
 
     def _answer(self, line: bytes) -> None:
         """Answer one request; a handler returning an awaitable is answered from a task."""
@@ -433,6 +610,8 @@ class AdminProtocol(asyncio.Protocol):
                 return
         if not transport.get_write_buffer_size():
             AdminProtocol._frame = frame
+        else:
+            self._check_unread()
 
     def _reply(self, obj: dict[str, Any], binary: bool) -> None:
         if self._transport is None or self._transport.is_closing():
@@ -447,6 +626,7 @@ class AdminProtocol(asyncio.Protocol):
                 AdminProtocol._frame = frame
         else:
             self._transport.write(_json_encode(obj) + b"\n")
+        self._check_unread()
 
 
 async def start_admin_server(

@@ -45,6 +45,10 @@ class AdminTarget(Protocol):
         """Name what keeps the scope stricter than ACTIVE after a resume (``"file"``, ``"firm"``)."""
         ...
 
+    def runtime_halted(self, account: str | None) -> bool:
+        """Return True if a run-time halt or reduce is set on the scope itself (what a resume lifts)."""
+        ...
+
     def reload_risk(self, trigger: str, who: str) -> Any:
         """Reload the risk limits file; return what happened."""
         ...
@@ -112,8 +116,9 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
     def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        lifted = process.runtime_halted(account)  # before: whether this resume lifts anything itself
         state = process.resume(account, who, _text(request, "reason"))
-        return {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account)}
+        return {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account), "lifted": lifted}
 
     def risk_reload(request: dict[str, Any], caller: str) -> Awaitable[dict[str, Any]]:
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"

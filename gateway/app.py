@@ -212,6 +212,10 @@ class ReloadableRisk(RiskGate, Protocol):
         """Name what keeps the scope stricter than ACTIVE: ``"file"``, and for an account ``"firm"``."""
         ...
 
+    def runtime_state(self, account: str | None = None) -> Any:
+        """Return the run-time state (an enum with a ``name``) set firm-wide or for ``account`` alone."""
+        ...
+
     def known_accounts(self) -> set[str]:
         """Return the accounts risk knows: in the limits file, or with a run-time state or open orders."""
         ...
@@ -1120,10 +1124,14 @@ class GatewayProcess:
         return {
             "admin_connections": {
                 "open": connections.open,
+                "closing": connections.closing,
                 "max": connections.limit,
                 "idle_timeout_s": connections.idle_timeout_s,
+                "request_timeout_s": connections.request_timeout_s,
                 "closed_idle": connections.closed_idle,
                 "closed_past_max": connections.closed_bound,
+                "closed_request_timeout": connections.closed_request_timeout,
+                "closed_unread": connections.closed_unread,
             }
         }
 
@@ -1439,6 +1447,11 @@ class GatewayProcess:
         """Name what keeps the scope stricter than ACTIVE: ``"file"`` (the limits file), ``"firm"`` (a firm halt)."""
         assert self.risk is not None
         return self.risk.held_by(account)
+
+    def runtime_halted(self, account: str | None) -> bool:
+        """Return True if a run-time halt or reduce (``gateway kill``, a trigger) is set on the scope itself."""
+        assert self.risk is not None
+        return bool(self.risk.runtime_state(account).name != "ACTIVE")
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
         """Halt trading (globally or for one account) and cancel every matching open order.

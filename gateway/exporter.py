@@ -78,7 +78,8 @@ ENGINE_COUNTERS: Final = {
     "descriptors_near_limit": ("descriptors_near_limit", "rises of the open descriptors past 80 % of the limit"),
     "admin_connections_closed": (
         "admin_connections_closed",
-        "admin connections closed by the gateway: idle longer than 30 s, or past the bound of 32 open",
+        "admin connections closed by the gateway: idle longer than 30 s, past the bound of 32 open, a request not "
+        "whole within 5 s, or 1 MiB of replies unread",
     ),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),

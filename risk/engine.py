@@ -1476,6 +1476,13 @@ class RiskEngine:
                 state = max(state, holder.runtime_state)
         return TradingState(state)
 
+    def runtime_state(self, account: str | None = None) -> TradingState:
+        """Return the run-time state set firm-wide or for ``account`` alone (kill/resume), the file not counted."""
+        if account is None:
+            return TradingState(self._firm_runtime_state)
+        holder = self._book.accounts.get(account)
+        return TradingState(holder.runtime_state if holder is not None else 0)
+
     def held_by(self, account: str | None = None) -> list[str]:
         """Name what keeps the scope stricter than ACTIVE: ``"file"`` and, for an account, ``"firm"``."""
         document = self._file.document

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from gateway.admin import (
+    ADMIN_WRITE_HIGH,
     MAX_ADMIN_CONNECTIONS,
     AdminConnections,
     AdminError,
+    AdminStats,
     admin_connection_bound,
     admin_request,
     fetch_snapshot,
@@ -143,12 +145,167 @@ async def test_past_the_bound_when_every_connection_has_a_request_under_way_then
         pending = [asyncio.create_task(asyncio.to_thread(admin_request, path, {"cmd": "reconnect"})) for _ in range(2)]
         while sum(link.busy() for link in list(connections._open)) < 2:
             await asyncio.sleep(0.01)
-        with pytest.raises(AdminError, match="admin connection refused: 2 admin connections are open, each with a"):
+        with pytest.raises(AdminError, match="admin connection refused: all 2 admin connections are carrying out"):
             # the snapshot client reads the closing line as the error it is (not "an older version?")
             await asyncio.to_thread(fetch_snapshot, path, "status")
         answer.set_result({"done": True})
         assert [await task for task in pending] == [{"ok": True, "done": True}] * 2  # never cut off
         assert connections.closed_bound == 1
     finally:
+        server.close()
+        await server.wait_closed()
+
+
+_BIG = {"pad": "x" * 20_000}
+"""A reply about the size of a status document."""
+
+
+def _non_reader(path: Path, requests: int) -> socket.socket:
+    """Connect, pipeline ``requests`` requests for a big reply, and never read (a small receive buffer)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(str(path))
+    sock.settimeout(5)
+    sock.sendall(b'{"cmd": "big"}\n' * requests)
+    return sock
+
+
+async def _wait_for(condition: object, what: str, timeout_s: float = 10.0) -> None:
+    assert callable(condition)
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_client_not_reading_when_it_pipelines_requests_then_replies_stay_bounded_and_all_come_once_read() -> None:
+    path = short_tmp() / "a.sock"
+    stats = AdminStats()
+    connections = AdminConnections(4)
+    server = await start_admin_server(path, {"big": lambda req, who: _BIG}, stats, connections=connections)
+    try:
+        sock = await asyncio.to_thread(_non_reader, path, 300)
+        await _wait_for(lambda: stats.requests.get("big", 0) > 0, "a first answer")
+        await asyncio.sleep(0.5)  # old: all 300 answered into the transport's buffer (about 6 MB)
+        (link,) = connections._open
+        answered = stats.requests["big"]
+        assert answered < 50, answered
+        assert link.unread_replies() <= ADMIN_WRITE_HIGH + 25_000  # one reply past the high-water mark at most
+        assert not link.idle()  # replies unread: not taken for an idle connection
+
+        def read_all() -> int:
+            data = b""
+            while data.count(b"\n") < 300:
+                data += sock.recv(1 << 20)
+            return data.count(b"\n")
+
+        assert await asyncio.to_thread(read_all) == 300  # every request answered once its client reads
+        assert stats.requests["big"] == 300
+        sock.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_closed_connection_when_its_client_does_not_read_then_counted_until_dropped_after_the_linger() -> None:
+    path = short_tmp() / "a.sock"
+    now = [0]
+    connections = AdminConnections(4, 30, lambda: now[0], linger_s=0.5)
+    server = await start_admin_server(path, {"big": lambda req, who: _BIG}, connections=connections)
+    try:
+        sock = await asyncio.to_thread(_non_reader, path, 20)
+        await _wait_for(lambda: any(link.unread_replies() for link in connections._open), "replies queued")
+        now[0] = 30 * S
+        connections.sweep()
+        assert connections.closed_idle == 1
+        assert connections.open == 1 and connections.closing == 1  # old: 0 at once, the socket held for ever
+        await _wait_for(lambda: connections.open == 0, "the connection dropped after the linger", 5)
+        assert connections.closing == 0
+        sock.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_partial_request_when_not_whole_within_the_time_limit_then_closed_saying_why() -> None:
+    path = short_tmp() / "a.sock"
+    now = [0]
+    connections = AdminConnections(4, 30, lambda: now[0])
+    server = await start_admin_server(path, {"status": lambda req, who: {"up": True}}, connections=connections)
+    loop = asyncio.get_running_loop()
+    try:
+        trickle = await _connect(path)
+        await loop.sock_sendall(trickle, b"{")
+        await _wait_for(lambda: any(link.partial_since is not None for link in connections._open), "a partial")
+        for second in range(1, 5):  # a byte a second: activity, but the request's time runs from its first byte
+            now[0] = second * S
+            await loop.sock_sendall(trickle, b" ")
+            await asyncio.sleep(0.05)
+            connections.sweep()
+        assert connections.closed_request_timeout == 0
+        now[0] = 5 * S
+        connections.sweep()  # old: never closed (not idle: it keeps sending)
+        reply = json.loads(await _read_closed(trickle))
+        assert reply["error"].startswith("admin connection closed: a request not whole 5 s after its first byte")
+        assert connections.closed_request_timeout == 1
+        whole = await _connect(path)  # a request sent whole after a partial one's time: answered
+        await loop.sock_sendall(whole, b'{"cmd": ')
+        await asyncio.sleep(0.05)
+        now[0] = 9 * S
+        await loop.sock_sendall(whole, b'"status"}\n{"cmd"')  # the next partial's time starts now
+        assert json.loads(await loop.sock_recv(whole, 4096)) == {"ok": True, "up": True}
+        now[0] = 13 * S
+        connections.sweep()
+        assert connections.closed_request_timeout == 1
+        trickle.close()
+        whole.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_past_the_bound_when_each_connection_holds_a_partial_request_then_the_oldest_closed_not_the_new() -> None:
+    path = short_tmp() / "a.sock"
+    now = [0]
+    connections = AdminConnections(3, 30, lambda: now[0])
+    server = await start_admin_server(path, {"kill": lambda req, who: {"state": "HALTED"}}, connections=connections)
+    loop = asyncio.get_running_loop()
+    try:
+        held = []
+        for second in range(3):
+            now[0] = second * S
+            sock = await _connect(path)
+            await loop.sock_sendall(sock, b"{")
+            await _wait_for(lambda n=second + 1: sum(c.partial_since is not None for c in connections._open) == n, "")
+            held.append(sock)
+        now[0] = 4 * S
+        reply = await asyncio.to_thread(admin_request, path, {"cmd": "kill"})  # old: refused
+        assert reply == {"ok": True, "state": "HALTED"}
+        error = json.loads(await _read_closed(held[0]))["error"]
+        assert error.startswith(
+            "admin connection closed: more than 3 admin connections; this was the oldest stalled one (its request "
+            "unfinished for 4.0 s)"
+        ), error
+        assert connections.closed_bound == 1
+        for sock in held:
+            sock.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_past_the_bound_when_many_clients_not_reading_arrive_then_the_bound_holds_counting_the_closing() -> None:
+    path = short_tmp() / "a.sock"
+    connections = AdminConnections(4)
+    server = await start_admin_server(path, {"big": lambda req, who: _BIG}, connections=connections)
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(20):  # each evicts the oldest stalled one (its replies unread), which counts until gone
+            socks.append(await asyncio.to_thread(_non_reader, path, 50))
+            assert connections.open <= 4 + 1, connections.open  # one closed for the newest may still be going
+        await _wait_for(lambda: connections.open == 4 and connections.closing == 0, "the bound")
+        assert connections.closed_bound == 16  # a first fix counted a closing one as room for every newcomer: 12 open
+    finally:
+        for sock in socks:
+            sock.close()
         server.close()
         await server.wait_closed()

@@ -290,6 +290,9 @@ class _CountingTransport:
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass  # the admin protocol bounds what queues for a client (gateway.admin.ADMIN_WRITE_HIGH)
+
     def is_closing(self) -> bool:
         return False
 

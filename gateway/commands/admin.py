@@ -26,7 +26,8 @@ EXIT_KILL_PENDING = 3
 EXIT_NO_ANSWER = 4
 """The request was sent but the gateway did not answer (hung, frozen, stopping): it may still apply it."""
 EXIT_STILL_STOPPED = 5
-"""``gateway resume``: the run-time halt is lifted, but the limits file keeps trading HALTED or REDUCING."""
+"""``gateway resume``: the scope's own run-time halt (if any) is lifted, but the limits file, or for an account a
+firm-wide halt, keeps it HALTED or REDUCING."""
 COMMAND_NAMES = {
     "risk_adjust_position": "gateway risk adjust-position",
     "risk_reload": "gateway risk reload",
@@ -77,8 +78,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Lift a run-time halt, firm-wide or for one account (a HALTED in the limits file stays). "
         "An account the gateway does not know is refused (exit 1, nothing changed), and so is a resume while "
         "the journal cannot be written (exit 1, nothing changed: trading stays halted). "
-        f"Exit {EXIT_STILL_STOPPED}: the run-time halt is lifted, but the limits file keeps the scope HALTED or "
-        "REDUCING (edit the file to lift it)."
+        f"Exit {EXIT_STILL_STOPPED}: the scope's run-time halt (if it had one) is lifted, but the limits file "
+        "keeps the scope HALTED or REDUCING (edit the file to lift it) or, for --account, a firm-wide halt does "
+        "(resume without --account)."
         f"{NO_ANSWER_HELP}",
     )
     add_target(resume)
@@ -184,15 +186,19 @@ def run_resume(args: argparse.Namespace) -> int:
     if state != "ACTIVE":
         held_by = reply.get("held_by")
         holders = held_by if isinstance(held_by, list) else ["file"]  # a gateway of before held_by: the file
+        lifted = reply.get("lifted", True) is not False  # a gateway of before "lifted": as it said then
+        nothing = f"{scope} had no run-time halt to lift"  # the firm's halt, or the file's, only
         if "firm" in holders:
+            done = f"the run-time halt of {scope} is lifted" if lifted else nothing
             print(
-                f"gateway resume: the run-time halt of {scope} is lifted, but a firm-wide halt (`gateway kill` "
-                f"without --account) keeps it {state}: `gateway resume` without --account lifts that",
+                f"gateway resume: {done}, but a firm-wide halt (`gateway kill` without --account) keeps it "
+                f"{state}: `gateway resume` without --account lifts that",
                 file=sys.stderr,
             )
         if "file" in holders or not holders:
+            done = "the run-time halt is lifted" if lifted else nothing
             print(
-                f"gateway resume: the run-time halt is lifted, but the limits file keeps {scope} {state} "
+                f"gateway resume: {done}, but the limits file keeps {scope} {state} "
                 "(`trading_state` in the file; `gateway status` names the scope): edit the file to lift it",
                 file=sys.stderr,
             )

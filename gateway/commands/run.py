@@ -18,6 +18,7 @@ from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import NotASocketError, SocketInUseError
 from gateway.signals import STOP_SIGNALS, stop_signal_at_startup
 from risk.limitsfile import LimitsFileError
+from venues.state_error import VenueStateError
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             await process.stop()
             # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's
             return EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG
-        except (SocketInUseError, NotASocketError, OSError) as exc:
+        except (SocketInUseError, NotASocketError, OSError, VenueStateError) as exc:
+            # VenueStateError: a venue's state file is corrupt or unreadable (its message names the file and what to do)
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             return EXIT_STARTUP_FAILED

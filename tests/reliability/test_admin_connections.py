@@ -67,7 +67,8 @@ def test_idle_admin_flood_when_past_the_bound_then_the_oldest_closed_saying_why_
         assert _closed_with(flood[8], 0.3) == ""  # the rest held
         status = _status(gateway)  # one more: the oldest idle one goes, the request is answered
         assert status["admin_connections"]["max"] == MAX_ADMIN_CONNECTIONS
-        assert status["admin_connections"]["open"] <= MAX_ADMIN_CONNECTIONS
+        admin = status["admin_connections"]  # the one closed for this request counts until gone (a loop turn)
+        assert admin["open"] - admin["closing"] <= MAX_ADMIN_CONNECTIONS, admin
         assert status["counters"]["admin_connections_closed"] == status["admin_connections"]["closed_past_max"] >= 9
         strategy = _session(gateway.socket, IDS[0])
         assert strategy is not None, "a strategy was not served during an idle admin flood"
@@ -115,4 +116,99 @@ def test_full_descriptor_table_when_counted_then_peak_is_the_limit_warned_and_co
         )
     finally:
         for sock in sessions:
+            sock.close()
+
+
+def _pipeline_unread(gateway: Gateway, requests: int) -> socket.socket:
+    """An admin client that pipelines ``requests`` status requests and never reads (rev49diff's admin_nonreader)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(str(gateway.admin))
+    sock.setblocking(False)
+    line = b'{"cmd":"status"}\n' * requests
+    sent = 0
+    deadline = time.monotonic() + 5
+    while sent < len(line) and time.monotonic() < deadline:
+        try:
+            sent += sock.send(line[sent:])
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sock
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _descriptors(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def test_admin_clients_not_reading_when_past_the_bound_then_memory_bounded_and_the_closed_one_dropped(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, _config(workdir, sim))
+    gateways.append(gateway)
+    gateway.start(nofile=1024)
+    assert gateway.proc is not None
+    pid = gateway.proc.pid
+    _status(gateway)
+    rss_before, fds_before = _rss_kib(pid), _descriptors(pid)
+    readers = [_pipeline_unread(gateway, 100) for _ in range(MAX_ADMIN_CONNECTIONS)]
+    try:
+        time.sleep(3)  # old: 3,200 status documents answered into memory (about 200 MB)
+        grown_mib = (_rss_kib(pid) - rss_before) / 1024
+        assert grown_mib < 40, f"RSS grew {grown_mib:.0f} MiB for 32 admin clients that do not read"
+        status = _status(gateway)  # past the bound: the oldest stalled one is closed, the request answered
+        assert status["admin_connections"]["closed_past_max"] == 1
+        assert status["admin_connections"]["open"] <= MAX_ADMIN_CONNECTIONS + 1  # the asking one included
+        deadline = time.monotonic() + 15  # dropped after the 2 s linger, unread replies and all (old: held for ever)
+        while _descriptors(pid) > fds_before + MAX_ADMIN_CONNECTIONS - 1:
+            assert time.monotonic() < deadline, f"{_descriptors(pid) - fds_before} admin descriptors still open"
+            time.sleep(0.2)
+        admin = _status(gateway)["admin_connections"]
+        assert admin["open"] == MAX_ADMIN_CONNECTIONS and admin["closing"] == 0, admin
+        strategy = _session(gateway.socket, IDS[0])
+        assert strategy is not None, "a strategy was not served while admin clients did not read"
+        strategy.close()
+    finally:
+        for sock in readers:
+            sock.close()
+
+
+def test_trickling_admin_clients_when_they_hold_the_table_then_gateway_kill_gets_through_and_they_are_closed(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, _config(workdir, sim))
+    gateways.append(gateway)
+    gateway.start(nofile=1024)
+    trickling = [_admin(gateway) for _ in range(MAX_ADMIN_CONNECTIONS)]
+    try:
+        for sock in trickling:
+            sock.sendall(b"{")  # a request begun, never finished (rev49diff's admin_trickle)
+        time.sleep(1)
+        for sock in trickling:
+            sock.sendall(b" ")
+        done = subprocess.run(
+            [*GATEWAY, "kill", "--admin-socket", str(gateway.admin), "--reason", "trickle test"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr  # old: refused, every one "with a request under way"
+        assert "HALTED" in done.stdout
+        first = json.loads(_closed_with(trickling[0], 10))
+        assert "this was the oldest stalled one (its request unfinished for" in first["error"], first
+        for sock in trickling[1:]:  # the rest: closed 5 s after their first byte, saying why
+            reply = json.loads(_closed_with(sock, 15))
+            assert "a request not whole 5 s after its first byte" in reply["error"], reply
+        admin = _status(gateway)["admin_connections"]
+        assert admin["closed_request_timeout"] == MAX_ADMIN_CONNECTIONS - 1
+        assert admin["closed_past_max"] == 1
+    finally:
+        for sock in trickling:
             sock.close()

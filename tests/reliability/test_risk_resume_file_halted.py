@@ -62,3 +62,24 @@ def test_resume_of_an_account_under_a_firm_wide_halt_names_the_firm_halt_not_the
     assert "limits file" not in resumed.stderr, resumed.stderr
     assert _cli(config, "resume").returncode == 0
     assert _cli(config, "resume", "--account", "ACC1").returncode == 0
+
+
+def test_resume_of_an_account_never_halted_under_a_firm_wide_halt_says_there_was_none_to_lift(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """rev49diff LOW: "the run-time halt of account ACC1 is lifted" when ACC1 had none."""
+    config = write_config(workdir, sim.port)
+    gateway = Gateway(workdir, config)
+    gateways.append(gateway)
+    gateway.start()
+
+    assert _cli(config, "kill", "--reason", "firm").returncode == 0
+    resumed = _cli(config, "resume", "--account", "ACC1")
+    assert resumed.returncode == EXIT_STILL_STOPPED, (resumed.stdout, resumed.stderr)
+    assert resumed.stdout.strip() == "trading state: HALTED for ACC1"
+    assert (
+        "gateway resume: account ACC1 had no run-time halt to lift, but a firm-wide halt (`gateway kill` without "
+        "--account) keeps it HALTED" in resumed.stderr
+    ), resumed.stderr
+    assert "is lifted" not in resumed.stderr, resumed.stderr
+    assert _cli(config, "resume").returncode == 0

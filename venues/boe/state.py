@@ -38,9 +38,10 @@ import msgspec
 
 from venues.atomic_file import write_file_atomically
 from venues.day_starts import count_start
+from venues.state_error import VenueStateError
 
 
-class BoeStateError(Exception):
+class BoeStateError(VenueStateError):
     """The state file exists but cannot be trusted, or cannot be written (the venue does not start)."""
 
 

@@ -17,6 +17,7 @@ from typing import Final
 from venues.day_starts import DAY_LEN, base36, count_start
 from venues.day_starts import day_code as shared_day_code
 from venues.fix.session.schedule import SessionSchedule
+from venues.state_error import VenueStateError
 
 __all__ = ["DAY_LEN", "SUFFIX_ROOM", "FixStateError", "base36", "day_code", "next_start", "session_day", "starts_path"]
 
@@ -25,7 +26,7 @@ SUFFIX_ROOM: Final = 8
 _NS: Final = 1_000_000_000
 
 
-class FixStateError(Exception):
+class FixStateError(VenueStateError):
     """The start file exists but cannot be trusted, or cannot be written (the venue does not start)."""
 
 

@@ -51,6 +51,7 @@ import msgspec
 
 from venues.atomic_file import write_file_atomically
 from venues.ouch.refcount import RefCounter
+from venues.state_error import VenueStateError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ WAIT_LIMIT_S: Final = 0.05
 """The longest the event loop waits for a background write (``wait_limit``): past it, the number is refused."""
 
 
-class RefStoreError(Exception):
+class RefStoreError(VenueStateError):
     """The state file exists but cannot be trusted (the operator must look at it)."""
 
 
