@@ -1822,7 +1822,21 @@ class Engine:
         self.open_orders[key] = order
         st.open_orders[key] = order
         if native_risk is not None and native_risk is risk:  # the fields held here (just sent: settled)
-            native_risk.on_opened(order, order_id, price, qty, ord_type, True)
+            # on_opened's first test, inline: check_new's open_new counted this order last, as it stands (the
+            # same qty and price, nothing recounted since), so there is nothing to recount (no call); else the call
+            book = native_risk._book
+            leaves: int = qty  # compiled: unboxed once, then native compares (qty and price are held as objects)
+            limit_price: int = price
+            if (
+                limit_price > 0
+                and order_id == book.opened_id
+                and leaves > 0
+                and leaves == book.opened_leaves
+                and leaves * limit_price == book.opened_notional
+            ):
+                book.opened_id = -1  # as on_opened leaves it
+            else:
+                native_risk.on_opened(order, order_id, price, qty, ord_type, True)
         else:
             risk.on_order_opened(order)
         self._wire_pending.append(order)

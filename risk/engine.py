@@ -824,9 +824,9 @@ class RiskEngine:
             if per_strategy <= 0:
                 return False
             strategy_size = 0
-        else:  # SlidingWindow.allows inline: the times are strategy_window.times[head:]
+        else:  # SlidingWindow.allows inline: the times are strategy_window.times[head:end]
             times = strategy_window.times
-            strategy_size = len(times)
+            strategy_size = strategy_window.end
             if strategy_size - strategy_window.head >= per_strategy and (
                 per_strategy <= 0 or now_ns - times[strategy_size - per_strategy] < ONE_SECOND_NS
             ):
@@ -842,7 +842,7 @@ class RiskEngine:
             account_size = 0
         else:
             times = account_window.times
-            account_size = len(times)
+            account_size = account_window.end
             if account_size - account_window.head >= per_account and (
                 per_account <= 0 or now_ns - times[account_size - per_account] < ONE_SECOND_NS
             ):
@@ -858,14 +858,14 @@ class RiskEngine:
             symbol_size = 0
         else:
             times = symbol_window.times
-            symbol_size = len(times)
+            symbol_size = symbol_window.end
             if symbol_size - symbol_window.head >= per_symbol and (
                 per_symbol <= 0 or now_ns - times[symbol_size - per_symbol] < ONE_SECOND_NS
             ):
                 return False
-        # SlidingWindow.record inline (three calls fewer per order), with the length the check took: append,
-        # then forget only when the oldest time is out of the window or one is beyond the capacity (PRUNE);
-        # compiled: the time boxed once for the three lists (each append of the native int would box anew)
+        # SlidingWindow.record inline (three calls fewer per order), with the end the check took: a store into a
+        # spare slot (no append, no len), then forget only when the oldest time is out of the window or one is
+        # beyond the capacity (PRUNE); compiled: the time boxed once for the three lists (each store would box anew)
         now: Any = now_ns
         if strategy_window is None:
             strategy_window = by_strategy[request.strategy] = SlidingWindow(per_strategy)
@@ -875,7 +875,12 @@ class RiskEngine:
         else:
             times = strategy_window.times
             head = strategy_window.head
-            times.append(now)
+            try:  # a store into a spare slot, no call
+                times[strategy_size] = now
+            except IndexError:  # none left
+                strategy_window.grow()
+                times[strategy_size] = now
+            strategy_window.end = strategy_size + 1
             if now_ns - times[head] >= ONE_SECOND_NS or strategy_size - head >= strategy_window.capacity:  # PRUNE
                 strategy_window.forget(now_ns)
         if account_window is None:
@@ -886,7 +891,12 @@ class RiskEngine:
         else:
             times = account_window.times
             head = account_window.head
-            times.append(now)
+            try:  # a store into a spare slot, no call
+                times[account_size] = now
+            except IndexError:  # none left
+                account_window.grow()
+                times[account_size] = now
+            account_window.end = account_size + 1
             if now_ns - times[head] >= ONE_SECOND_NS or account_size - head >= account_window.capacity:  # PRUNE
                 account_window.forget(now_ns)
         if symbol_window is None:
@@ -897,7 +907,12 @@ class RiskEngine:
         else:
             times = symbol_window.times
             head = symbol_window.head
-            times.append(now)
+            try:  # a store into a spare slot, no call
+                times[symbol_size] = now
+            except IndexError:  # none left
+                symbol_window.grow()
+                times[symbol_size] = now
+            symbol_window.end = symbol_size + 1
             if now_ns - times[head] >= ONE_SECOND_NS or symbol_size - head >= symbol_window.capacity:  # PRUNE
                 symbol_window.forget(now_ns)
         return True
@@ -916,8 +931,8 @@ class RiskEngine:
             per_strategy, per_account, per_symbol = (
                 limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
             )  # fmt: skip
-        # SlidingWindow.record inline (three calls fewer per order): append, then forget only when the oldest time
-        # is out of the window or one is beyond the capacity (PRUNE)
+        # SlidingWindow.record inline (three calls fewer per order): a store into a spare slot, then forget only when
+        # the oldest time is out of the window or one is beyond the capacity (PRUNE)
         window = by_strategy.get(request.strategy)
         if window is None:
             window = by_strategy[request.strategy] = SlidingWindow()
@@ -926,8 +941,14 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now)
-            if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
+            end = window.end
+            try:  # a store into a spare slot, no call
+                times[end] = now
+            except IndexError:  # none left
+                window.grow()
+                times[end] = now
+            window.end = end = end + 1
+            if now_ns - times[head] >= ONE_SECOND_NS or end - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
         window = by_account.get(request.account)
         if window is None:
@@ -937,8 +958,14 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now)
-            if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
+            end = window.end
+            try:  # a store into a spare slot, no call
+                times[end] = now
+            except IndexError:  # none left
+                window.grow()
+                times[end] = now
+            window.end = end = end + 1
+            if now_ns - times[head] >= ONE_SECOND_NS or end - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
         window = by_symbol.get(request.symbol)
         if window is None:
@@ -948,8 +975,14 @@ class RiskEngine:
         else:
             times = window.times
             head = window.head
-            times.append(now)
-            if now_ns - times[head] >= ONE_SECOND_NS or len(times) - head > window.capacity:  # PRUNE
+            end = window.end
+            try:  # a store into a spare slot, no call
+                times[end] = now
+            except IndexError:  # none left
+                window.grow()
+                times[end] = now
+            window.end = end = end + 1
+            if now_ns - times[head] >= ONE_SECOND_NS or end - head > window.capacity:  # PRUNE
                 window.forget(now_ns)
 
     def _state_scopes(self, request: RiskRequest, state: int) -> str:

@@ -22,7 +22,7 @@ import pytest
 from benchmarks import hotpath_calls
 from obs import native
 
-BUDGET = 75
+BUDGET = 68
 """Calls per OUCH order round trip (order path + ack path, pure-Python modules) the code reaches."""
 COMPILED_BUDGET = 0
 """Calls per round trip the profiler still sees with the compiled modules: none since stop 44 (``model.order.fire``

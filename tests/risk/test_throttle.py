@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from risk import codes
 from risk.engine import RiskEngine
 from risk.model import TradingState
-from risk.throttle import COMPACT_AT, ONE_SECOND_NS, SlidingWindow
+from risk.throttle import COMPACT_AT, GROW, ONE_SECOND_NS, SlidingWindow
 from tests.risk.support import cancel, code, make_engine, order, submit
 
 MS = 1_000_000
@@ -204,9 +204,11 @@ def test_record_when_fed_at_the_limit_for_ten_seconds_then_each_boundary_exact_a
         window.record(now, 1_000)
         assert len(window) <= 1_002
         head = window.head
-        assert window.times[head:] == [t * MS for t in range(i + 1 - len(window), i + 1)]  # the latest, in order
+        end = window.end
+        assert window.times[head:end] == [t * MS for t in range(i + 1 - len(window), i + 1)]  # the latest, in order
         assert not any(window.times[:head])  # forgotten slots are cleared (0), not kept as time objects
-        assert len(window.times) <= 2 * len(window) + COMPACT_AT  # the cleared front is dropped as it grows
+        assert not any(window.times[end:])  # the spare slots hold no time
+        assert len(window.times) <= 3 * len(window) + COMPACT_AT + GROW  # the cleared front is dropped as it grows
     assert window.in_window(10_000 * MS) == 999
 
 
@@ -215,7 +217,7 @@ def test_record_when_events_beyond_the_highest_limit_then_only_that_many_kept() 
     for i in range(100):  # recorded without a check (a window shared by keys with other limits): 100 within 1 ms
         window.record(i * 10_000, 5)
     assert len(window) == 5
-    assert window.times[window.head :] == [i * 10_000 for i in range(95, 100)]
+    assert window.times[window.head : window.end] == [i * 10_000 for i in range(95, 100)]
     assert not window.allows(5, ONE_SECOND_NS + 95 * 10_000 - 1)
     assert window.allows(5, ONE_SECOND_NS + 95 * 10_000)
     window.record(ONE_SECOND_NS // 2, 8)  # a higher limit keeps more from now on
@@ -265,3 +267,21 @@ def test_check_new_when_one_order_a_ms_at_the_strategy_limit_for_ten_seconds_the
     sizes = _window_sizes(engine)
     assert len(sizes) == 3
     assert max(sizes) <= 1_002
+
+
+def test_record_when_fed_steadily_then_the_list_grows_a_few_times_only_and_keeps_its_length() -> None:
+    """A compaction keeps the list's length (spare slots at its end): growing (a store that raises) stays rare.
+
+    Before, a compaction dropped the cleared front with nothing in its place: a window of 1,000 times had a full
+    list again after each compaction and grew, raising ``IndexError``, about once per 1,000 events (26 times here).
+    """
+    window = SlidingWindow()
+    grew = 0
+    length = len(window.times)
+    for i in range(20_000):  # 1 event/ms under 1,000/s: about 1,000 times remembered, compacted every ~1,000
+        window.record(i * MS, 1_000)
+        if len(window.times) > length:
+            grew += 1
+        length = len(window.times)
+    assert grew <= 10  # the doublings up to the working size (8, 16, ..., about 2,000), then none
+    assert len(window.times) <= 3 * len(window) + COMPACT_AT + GROW
