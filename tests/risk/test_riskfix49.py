@@ -202,7 +202,7 @@ def test_same_day_restart_when_modified_in_place_then_status_says_when_the_file_
     ("as_of", "stale"),
     [
         ("2025-06-12T20:00:00Z", False),  # Thursday's close, on Friday
-        ("2025-06-11T20:00:00Z", True),  # Wednesday's
+        ("2025-06-10T20:00:00Z", True),  # Tuesday's (a close before Thursday in any time zone)
         ("2020-01-01T00:00:00Z", True),
     ],
 )
