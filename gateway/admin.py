@@ -43,6 +43,7 @@ from gateway.server import create_unix_server, peer_credentials, unread_bytes
 from gateway.snapshot import Snapshot, decode_snapshot, metrics_snapshot, status_document
 from model.clock import NowNs, monotonic_ns
 from obs.histogram import SparseHistogram
+from obs.ratelog import TallyLog
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,8 @@ class AdminConnections:
         """Each connection's last activity (bytes received, a reply written), least recent first."""
         self.closed_idle = 0
         self.closed_bound = 0
-        self._unlogged = [0, 0]
-        self._logged_ns: int | None = None
+        self._closed_log = TallyLog(2, ADMIN_CLOSED_LOG_NS)
+        """Closed for idling (kind 0) and for the bound (kind 1), not said yet."""
 
     @property
     def open(self) -> int:
@@ -210,8 +211,9 @@ class AdminConnections:
                 break  # least recent first: the rest are younger
             if not link.busy():
                 self._close(link, f"closed: idle for {self.idle_timeout_s:g} s (no request)", False)
-        idle, bound = self._unlogged
-        if (idle or bound) and (self._logged_ns is None or now - self._logged_ns >= ADMIN_CLOSED_LOG_NS):
+        due = self._closed_log.due(now)
+        if due is not None:
+            idle, bound = due
             log.warning(
                 "%d admin connections closed since the last such line (%d idle longer than %g s, %d past the bound "
                 "of %d open): something holds admin connections open without asking (a stuck script or exporter); "
@@ -222,8 +224,6 @@ class AdminConnections:
                 bound,
                 self.limit,
             )
-            self._logged_ns = now
-            self._unlogged = [0, 0]
 
     def _close(self, link: AdminProtocol, why: str, bound: bool) -> None:
         """Close ``link`` with a last JSON line saying ``why``; count it (``bound``: for the bound, else idle)."""
@@ -232,7 +232,7 @@ class AdminConnections:
             f"admin connection {why} (at most {self.limit} admin connections, idle at most "
             f"{self.idle_timeout_s:g} s: docs/ops-guide.md section 6, the descriptor budget)"
         )
-        self._unlogged[bound] += 1
+        self._closed_log.add(bound)
         if bound:
             self.closed_bound += 1
         else:

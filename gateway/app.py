@@ -294,6 +294,7 @@ _VENUE_COUNTER_METRICS: Final = {
     "refetch_given_up": "venue_packets_given_up_total",
     "accepted_mismatch": "venue_accepted_mismatch_total",
     "replayed_after_renumbering": "venue_messages_replayed_after_renumbering_total",
+    "internal_errors": "venue_internal_errors_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"

@@ -97,6 +97,7 @@ EXTRA_HELP: Final = {
     "venue_store_failures_total": "FIX message store write failures (episodes; orders refused FIX_STORE meanwhile)",
     "venue_status_disagreements_total": "FIX status answers contradicting the gateway's count (reconcile the order)",
     "venue_replaced_after_reject_total": "FIX replaces the venue applied after refusing them (its terms applied)",
+    "venue_internal_errors_total": "requests a venue adapter failed to encode (a gateway fault): refused, nothing sent",
     "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
 }
 """``MetricsSnapshot.extra`` name -> help text; a name not here gets its words as help."""
@@ -249,21 +250,36 @@ VENUE_REJECTS: Final = {
                     "BAD_FIELD",
                     "FIX_INVALID",
                     "FIX_STORE",
+                    "FIX_INTERNAL_ERROR",
                 ),
             ),
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID")),
+            *_rows("GATEWAY", ("FIX_STORE", "FIX_CL_ORD_ID", "FIX_INTERNAL_ERROR")),
             *_rows("VENUE", _FIX_ORD_REJ, _FIX_CXL_REJ, _FIX_VENUE, ("FIX_REPLACED_EARLIER",)),
         ],
     },
     "boe": {
         "order_rejects": [
-            *_rows("GATEWAY", ("BOE_ORD_TYPE", "BOE_TIF", "BOE_QTY", "BOE_PRICE", "BOE_SYMBOL", "BOE_ORDER_ID")),
+            *_rows(
+                "GATEWAY",
+                (
+                    "BOE_ORD_TYPE",
+                    "BOE_TIF",
+                    "BOE_QTY",
+                    "BOE_PRICE",
+                    "BOE_SYMBOL",
+                    "BOE_ORDER_ID",
+                    "BOE_INTERNAL_ERROR",
+                ),
+            ),
             *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
         ],
-        "cancel_rejects": _rows("VENUE", _BOE_REASONS, ("BOE_UNKNOWN_ORDER", "BOE_REPLACE"), _BOE_VENUE),
+        "cancel_rejects": [
+            *_rows("GATEWAY", ("BOE_INTERNAL_ERROR",)),
+            *_rows("VENUE", _BOE_REASONS, ("BOE_UNKNOWN_ORDER", "BOE_REPLACE"), _BOE_VENUE),
+        ],
     },
 }
 """Per venue protocol, the (source, code) reject series pre-created at 0 when a venue of it is configured: every

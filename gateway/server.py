@@ -34,6 +34,7 @@ from gateway.strategy_session import (
 )
 from gateway.strategy_state import StrategyState
 from model.clock import NowNs
+from obs.ratelog import TallyLog
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,7 @@ class HelloBacklog:
         self._waiting: dict[StrategyProtocol, None] = {}
         """The connections without a Hello, oldest first (a dict keeps insertion order)."""
         self.evicted = 0
-        self._unlogged = 0
-        self._logged_ns: int | None = None
+        self._closed_log = TallyLog(1, EVICTED_LOG_NS)
 
     @property
     def waiting(self) -> int:
@@ -106,19 +106,15 @@ class HelloBacklog:
         Called only from ``opened``, the count of a burst after the first line waited for the next eviction,
         which may never come: the timer says it within 10 s.
         """
-        if not self._unlogged:
-            return
-        now = self._clock()
-        if self._logged_ns is None or now - self._logged_ns >= EVICTED_LOG_NS:
+        due = self._closed_log.due(self._clock())
+        if due is not None:
             log.warning(
                 "%d strategy connections closed (TOO_MANY_CONNECTIONS) since the last such line: more than %d "
                 "connections had not sent Hello (strategy_max_pending_hello), or the descriptor table was nearly full; "
                 "something connects without saying Hello (an idle flood, a stuck client)",
-                self._unlogged,
+                due[0],
                 self.limit,
             )
-            self._logged_ns = now
-            self._unlogged = 0
 
     def counted(self, open_descriptors: int) -> None:
         """Set the bound in force from the descriptors open now (the gateway's count every second).
@@ -152,7 +148,7 @@ class HelloBacklog:
         del waiting[oldest]
         oldest.refuse("TOO_MANY_CONNECTIONS", text)
         self.evicted += 1
-        self._unlogged += 1
+        self._closed_log.add()
         if self._on_evict is not None:
             self._on_evict()
         return True

@@ -9,6 +9,9 @@ Two policies, each counting per key:
 * ``WindowLog``: every occurrence, up to ``per_window`` per key per window; past it one line says the rest
   of the window is not logged one by one (and where it is), and the next line logged says how many were not.
   Needs the caller's clock. For events each of which matters (a late fill is money).
+* ``TallyLog``: counts of one or more kinds of an event, said together in one line at most once per interval;
+  the caller words the line and also asks from a timer, so the count of a burst that ends is said within the
+  interval even when no further event comes. Needs the caller's clock.
 
 Records name the caller of ``log`` as their origin (``stacklevel``), not this module.
 """
@@ -111,3 +114,28 @@ class WindowLog:
                 stacklevel=2,
             )
         return False
+
+
+class TallyLog:
+    """Tally events of ``kinds`` kinds; hand the counts over for one line at most once per ``every_ns``."""
+
+    __slots__ = ("_logged_ns", "every_ns", "pending")
+
+    def __init__(self, kinds: int = 1, every_ns: int = 10_000_000_000) -> None:
+        self.every_ns = every_ns
+        self.pending = [0] * kinds
+        """The counts not said yet, by kind."""
+        self._logged_ns: int | None = None
+
+    def add(self, kind: int = 0) -> None:
+        """Count one event of ``kind``."""
+        self.pending[kind] += 1
+
+    def due(self, now_ns: int) -> list[int] | None:
+        """Return the counts to say now and start new ones; None if none is pending or the last line is too recent."""
+        pending = self.pending
+        if not any(pending) or (self._logged_ns is not None and now_ns - self._logged_ns < self.every_ns):
+            return None
+        self._logged_ns = now_ns
+        self.pending = [0] * len(pending)
+        return pending

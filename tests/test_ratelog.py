@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
+from obs.ratelog import IntervalLog, PowerOfTwoLog, TallyLog, is_power_of_two
 
 SECOND = 1_000_000_000
 
@@ -53,3 +53,17 @@ def test_power_of_two_log_when_repeated_then_lines_at_1_2_4_8_with_the_count(
     ]
     assert rare.counts == {"unknown": 9, "decode": 1}
     assert {r.filename for r in caplog.records} == {"test_ratelog.py"}  # the caller, not obs/ratelog.py
+
+
+def test_tally_log_when_events_come_in_a_burst_then_one_line_now_and_the_rest_when_the_interval_ends() -> None:
+    tally = TallyLog(2, every_ns=10)
+    assert tally.due(0) is None  # nothing pending: no line, and no interval started
+    tally.add(1)
+    assert tally.due(5) == [0, 1]  # the first one is said at once
+    tally.add(0)
+    tally.add(0)
+    tally.add(1)
+    assert tally.due(14) is None  # within 10 ns of the last line: kept
+    assert tally.due(15) == [2, 1]  # the timer's call says the rest without a further event
+    assert tally.due(100) is None  # all said
+    assert tally.pending == [0, 0]

@@ -26,6 +26,7 @@ new numbering epoch (``sequence.new_epoch``) whenever the venue's numbering rest
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -38,6 +39,29 @@ from model.venue_events import EventSink, StateSink, VenueState
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
+
+
+def encode_failed(logger: logging.Logger, venue: str, what: str, order_id: int, ref: str, exc: BaseException) -> str:
+    """Log a request whose encoding raised (ERROR, with its traceback); return the text of its refusal.
+
+    The adapters' safety net for a fault of the gateway's own (net49): the request named (``what``: new order,
+    replace, cancel; ``ref``: how the venue would have known it) is refused with the adapter's
+    ``<PROTOCOL>_INTERNAL_ERROR`` (source GATEWAY) instead of the exception reaching the strategy's connection.
+    What is shared is this line and the text; each adapter undoes its own state first, because what it holds for
+    a request differs (OUCH: the chain, its UserRefNum and the kept packet; FIX: the tracked ClOrdID, the MsgSeqNum
+    not taken until the message is stored; BOE: the ClOrdIDs, the SequenceNumber taken and the packet begun), and
+    counts it (``internal_errors``).
+    """
+    logger.error(
+        "venue %s: %s of order %d (%s) not sent: encoding it failed: %r",
+        venue,
+        what,
+        order_id,
+        ref,
+        exc,
+        exc_info=exc,
+    )
+    return f"{what} not sent: the gateway failed to encode it ({type(exc).__name__}: {exc})"
 
 
 class VenueOrder(msgspec.Struct, Generic[RefT], gc=False):

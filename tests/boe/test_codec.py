@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import msgspec
@@ -288,6 +289,24 @@ def test_cancel_and_modify_packers_when_packed_then_captured_bytes() -> None:
         buf, 0, b"1409538419471689", b"1409538419471687", b"BATS", 200, 200_000
     )
     assert bytes(buf) == CAPTURES["MODIFY_ORDER"]
+
+
+@pytest.mark.parametrize(
+    ("packer", "args"),
+    [
+        (NewOrderPacker(("price", "symbol", "capacity")), (1, b"ORD0001", b"1", 100, 123_400, b"MSFT", 7)),
+        (NewOrderPacker(("price", "symbol")), (2**32, b"ORD0001", b"1", 100, 123_400, b"MSFT")),
+        (CancelPacker(("clearing_firm",)), (1, b"ORD0001", 7)),
+        (ModifyPacker(("order_qty", "price")), (1, b"ORD0001.1", b"ORD0001", -1, 100)),
+    ],
+)
+def test_packers_when_a_value_cannot_be_carried_then_raise_and_leave_the_buffer_as_it_was(
+    packer: Any, args: tuple[object, ...]
+) -> None:
+    buf = bytearray(b"before")
+    with pytest.raises(struct.error):
+        packer.pack(buf, *args)
+    assert buf == b"before"  # before (net49): a zeroed message was left for the next flush to send
 
 
 def test_cancel_packer_when_no_fields_then_zero_bitfields() -> None:

@@ -196,6 +196,8 @@ async def test_replaced_after_reject_ending_the_order_the_replace_in_flight_kept
     answers = _answers(rig, link)
     assert [type(m).__name__ for m in answers] == ["CancelRejected", "Executed", "CancelRejected", "Executed"]
     assert isinstance(answers[2], CancelRejected) and answers[2].code == "FIX_REPLACED_EARLIER"
+    # the counter moves when the gateway sends the cancel; the acceptor's thread may not have read it yet
+    await wait_until(lambda: sim.messages("in", MsgType.ORDER_CANCEL_REQUEST), 5.0, "the cancel at the acceptor")
     assert [c.get(b"41") for c in sim.messages("in", MsgType.ORDER_CANCEL_REQUEST)] == [g1]
     await wait_until(lambda: gateway.venue.status()["late_cancels_waiting"] == 0, 5.0, "the venue's Canceled")
     assert rig.engine.counters.overfills == 0

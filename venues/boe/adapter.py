@@ -80,7 +80,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from model.clock import NowNs
-from model.enums import OrderType, Side, TimeInForce
+from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, stream_seq
 from model.order import Order, OrderState
 from model.prices import price_text
@@ -98,7 +98,7 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
-from venues.base import VenueAdapter, VenueOrder
+from venues.base import VenueAdapter, VenueOrder, encode_failed
 from venues.boe.codec import (
     MESSAGE_NAMES,
     AckCore,
@@ -485,6 +485,7 @@ class BoeVenue(VenueAdapter):
             "renumbered_asks": 0,
             "live_after_end": 0,
             "after_end": 0,
+            "internal_errors": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -577,7 +578,12 @@ class BoeVenue(VenueAdapter):
         tracked = _Tracked(order, padded, b"")
         self._orders[order.order_id] = tracked
         self._refs[padded] = tracked
-        seq = self._pack_new(tracked)
+        try:  # free until raised: a fault here answers this order (``_not_sent``), never the connection
+            seq = self._pack_new(tracked)
+        except Exception as exc:  # never sent: the order is not tracked
+            del self._orders[order.order_id]
+            del self._refs[padded]
+            return self._not_sent(order, "new order", padded, exc)
         return Sent(f"{text}@{seq}")
 
     def send_cancel(self, order: Order) -> Sent | Refused:
@@ -585,7 +591,10 @@ class BoeVenue(VenueAdapter):
         tracked = self._orders.get(order.order_id)
         if tracked is None:
             return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE")
-        seq = self._pack_cancel(tracked)
+        try:  # a fault here answers this cancel (``_not_sent``), never the connection
+            seq = self._pack_cancel(tracked)
+        except Exception as exc:
+            return self._not_sent(order, "cancel", tracked.working, exc)
         return Sent(f"{_unpad(tracked.working)}@{seq}")
 
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
@@ -600,10 +609,29 @@ class BoeVenue(VenueAdapter):
             tracked.modifies -= 1
             return Refused("BOE_REPLACE", "too many modifies of this order for a 20-character ClOrdID")
         padded = _pad(text)
+        pending = tracked.pending
         tracked.pending = padded
         self._refs[padded] = tracked
-        seq = self._pack_modify(tracked, qty, price)
+        try:  # a fault here answers this modify (``_not_sent``), never the connection
+            seq = self._pack_modify(tracked, qty, price)
+        except Exception as exc:  # never sent: the order as it was, its ClOrdID number free again
+            tracked.pending = pending
+            tracked.modifies -= 1
+            del self._refs[padded]
+            return self._not_sent(order, "replace", padded, exc)
         return Sent(f"{text}@{seq}")
+
+    def _not_sent(self, order: Order, what: str, padded: bytes, exc: Exception) -> Refused:
+        """Return the refusal of the request ``what`` of ``order`` whose encoding raised (net49).
+
+        The caller undid what it had noted for the request; ``_pack_*`` left the send buffer as it was and gave
+        back the SequenceNumber it took (the next message carries it). The fault is logged at ERROR with its
+        traceback and counted (``internal_errors``); the strategy gets the one answer ``BOE_INTERNAL_ERROR`` (an
+        OrderRejected, or a CancelRejected for a cancel or modify).
+        """
+        self.counters["internal_errors"] += 1
+        text = encode_failed(log, self.name, what, order.order_id, f"ClOrdID {_unpad(padded)}", exc)
+        return Refused("BOE_INTERNAL_ERROR", text, RejectSource.GATEWAY)
 
     def forget(self, order: Order) -> None:
         """Drop the order's tracking and the ClOrdIDs it is known by now (terminal, released by the engine).
@@ -1407,36 +1435,53 @@ class BoeVenue(VenueAdapter):
         return values
 
     def _pack_new(self, tracked: _Tracked) -> int:
-        """Queue the New Order of ``tracked`` with a fresh SequenceNumber; return it."""
+        """Queue the New Order of ``tracked`` with a fresh SequenceNumber; return it.
+
+        If the packer raises (a value it cannot carry), the send buffer is as it was (the packer drops the message
+        begun) and the SequenceNumber is given back before the exception goes on.
+        """
         order = tracked.order
         values = self._new_template.copy()
         values[self._at_price] = order.price if order.ord_type is OrderType.LIMIT else 0
         values[self._at_ord_type] = _ORD_TYPE[order.ord_type]
         values[self._at_tif] = _TIF[order.tif]
         values[self._at_symbol] = self._symbol(order.symbol)
-        seq = self._session.allocate_sequence()
-        self._new_packer.pack(self._session.out, seq, tracked.working, _SIDE[order.side], order.qty, *values)
+        side = _SIDE[order.side]
+        session = self._session
+        seq = session.allocate_sequence()
+        try:  # the packer drops a message it could not write whole
+            self._new_packer.pack(session.out, seq, tracked.working, side, order.qty, *values)
+        except BaseException:
+            session.release_sequence(seq)  # never sent: the next message takes the number
+            raise
         tracked.new_seq = seq
         return seq
 
     def _pack_cancel(self, tracked: _Tracked) -> int:
-        seq = self._session.allocate_sequence()
-        self._cancel_packer.pack(self._session.out, seq, tracked.working, *self._firm)
+        """Queue a Cancel Order of ``tracked`` with a fresh SequenceNumber; return it (on a fault, as ``_pack_new``)."""
+        session = self._session
+        seq = session.allocate_sequence()
+        try:
+            self._cancel_packer.pack(session.out, seq, tracked.working, *self._firm)
+        except BaseException:
+            session.release_sequence(seq)
+            raise
         tracked.cancel_seq = seq
         return seq
 
     def _pack_modify(self, tracked: _Tracked, qty: int, price: int) -> int:
-        seq = self._session.allocate_sequence()
+        """Queue a Modify Order of ``tracked`` with a fresh SequenceNumber; return it (on a fault, as ``_pack_new``)."""
         values = {"order_qty": qty, "price": price}
         if self._firm:
             values["clearing_firm"] = self._firm[0]  # type: ignore[assignment]
-        self._modify_packer.pack(
-            self._session.out,
-            seq,
-            tracked.pending,
-            tracked.working,
-            *[values[name] for name in self._modify_packer.fields],
-        )
+        fields = [values[name] for name in self._modify_packer.fields]
+        session = self._session
+        seq = session.allocate_sequence()
+        try:
+            self._modify_packer.pack(session.out, seq, tracked.pending, tracked.working, *fields)
+        except BaseException:
+            session.release_sequence(seq)
+            raise
         tracked.modify_seq = seq
         return seq
 

@@ -843,10 +843,14 @@ class NewOrderPacker(_Packer):
         """
         start = len(buf)
         buf += self._blank
-        self.struct.pack_into(
-            buf, start, START, self.length, NEW_ORDER, 0, sequence, cl_ord_id, side, order_qty,
-            len(self.bitfields), self.bitfields, *values,
-        )  # fmt: skip
+        try:  # free until raised
+            self.struct.pack_into(
+                buf, start, START, self.length, NEW_ORDER, 0, sequence, cl_ord_id, side, order_qty,
+                len(self.bitfields), self.bitfields, *values,
+            )  # fmt: skip
+        except BaseException:  # a value it cannot carry: the message begun is dropped whole, ``buf`` as it was
+            del buf[start:]
+            raise
 
 
 class CancelPacker(_Packer):
@@ -861,10 +865,14 @@ class CancelPacker(_Packer):
         """Append a Cancel Order to ``buf``."""
         start = len(buf)
         buf += self._blank
-        self.struct.pack_into(
-            buf, start, START, self.length, CANCEL_ORDER, 0, sequence, orig_cl_ord_id,
-            len(self.bitfields), self.bitfields, *values,
-        )  # fmt: skip
+        try:  # free until raised
+            self.struct.pack_into(
+                buf, start, START, self.length, CANCEL_ORDER, 0, sequence, orig_cl_ord_id,
+                len(self.bitfields), self.bitfields, *values,
+            )  # fmt: skip
+        except BaseException:  # a value it cannot carry: the message begun is dropped whole, ``buf`` as it was
+            del buf[start:]
+            raise
 
 
 class ModifyPacker(_Packer):
@@ -879,10 +887,14 @@ class ModifyPacker(_Packer):
         """Append a Modify Order to ``buf``."""
         start = len(buf)
         buf += self._blank
-        self.struct.pack_into(
-            buf, start, START, self.length, MODIFY_ORDER, 0, sequence, cl_ord_id, orig_cl_ord_id,
-            len(self.bitfields), self.bitfields, *values,
-        )  # fmt: skip
+        try:  # free until raised
+            self.struct.pack_into(
+                buf, start, START, self.length, MODIFY_ORDER, 0, sequence, cl_ord_id, orig_cl_ord_id,
+                len(self.bitfields), self.bitfields, *values,
+            )  # fmt: skip
+        except BaseException:  # a value it cannot carry: the message begun is dropped whole, ``buf`` as it was
+            del buf[start:]
+            raise
 
 
 # --------------------------------------------------------------------------------------

@@ -300,6 +300,16 @@ class BoeClientSession:
         self.next_outbound = sequence + 1
         return sequence
 
+    def release_sequence(self, sequence: int) -> None:
+        """Give back ``sequence``, the last one ``allocate_sequence`` returned, for a message that never left.
+
+        The next message takes it, so Cboe sees no number skipped (it would ignore a forward gap, but the
+        adapter compares its numbers with LastReceivedSequenceNumber after a login). A number already followed by
+        another is kept (0, not sequencing: nothing to give back).
+        """
+        if sequence and self.next_outbound == sequence + 1:
+            self.next_outbound = sequence
+
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED: clear the refusal count so the next connection logs in; False in any other state."""
         if self.state is not BoeSessionState.LOGIN_REFUSED:

@@ -47,7 +47,7 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import IntervalLog
-from venues.base import VenueAdapter
+from venues.base import VenueAdapter, encode_failed
 from venues.fix import fields as f
 from venues.fix.clordid import DAY_LEN, SUFFIX_ROOM, FixStateError, base36, day_code, next_start, session_day
 from venues.fix.codec import FixMessage, FrameDecoder, parse_price, parse_qty
@@ -413,6 +413,7 @@ class FixVenue(VenueAdapter):
             "store_failures": 0,
             "live_after_end": 0,
             "replaced_after_reject": 0,
+            "internal_errors": 0,
         }
         self._late_cancels: dict[bytes, bytes] = {}
         """ClOrdID under which the venue showed live an order that ended here -> the ClOrdID of the cancel sent
@@ -503,7 +504,10 @@ class FixVenue(VenueAdapter):
         session = self.session
         seq = session.next_sender_seq
         ref = self._base + b"%d" % order.order_id
-        raw = self.templates.new_order(seq, session.sending_time(now), ref, order)
+        try:  # free until raised: a fault here answers this order (``_not_sent``), never the connection
+            raw = self.templates.new_order(seq, session.sending_time(now), ref, order)
+        except Exception as exc:  # nothing stored or queued yet: MsgSeqNum ``seq`` is still the next one
+            return self._not_sent(order, "new order", ref, exc)
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
@@ -514,12 +518,16 @@ class FixVenue(VenueAdapter):
     def send_cancel(self, order: Order) -> Sent | Refused:
         now = self.clock()
         session = self.session
+        known = order.order_id in self._orders
         tracked = self._tracked(order)
         seq = session.next_sender_seq
         ref = self._next_ref(tracked)
         if len(ref) > self.dialect.orders.cl_ord_id_max_length:
             return _TOO_MANY_REQUESTS
-        raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
+        try:  # a fault here answers this cancel (``_not_sent``), never the connection
+            raw = self.templates.cancel(seq, session.sending_time(now), tracked.working, ref, order)
+        except Exception as exc:
+            return self._not_sent(order, "cancel", ref, exc, known=known)
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
@@ -533,12 +541,18 @@ class FixVenue(VenueAdapter):
             return BACKPRESSURED
         now = self.clock()
         session = self.session
+        known = order.order_id in self._orders
         tracked = self._tracked(order)
         seq = session.next_sender_seq
         ref = self._next_ref(tracked)
         if len(ref) > self.dialect.orders.cl_ord_id_max_length:
             return _TOO_MANY_REQUESTS
-        raw = self.templates.replace(seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price)
+        try:  # a fault here answers this replace (``_not_sent``), never the connection
+            raw = self.templates.replace(
+                seq, session.sending_time(now), tracked.working, ref, order, qty=qty, price=price
+            )
+        except Exception as exc:
+            return self._not_sent(order, "replace", ref, exc, known=known)
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
@@ -546,6 +560,21 @@ class FixVenue(VenueAdapter):
         tracked.requests += 1
         self.counters["replaces_sent"] += 1
         return Sent(ref.decode())
+
+    def _not_sent(self, order: Order, what: str, ref: bytes, exc: Exception, *, known: bool = True) -> Refused:
+        """Refuse the request ``what`` of ``order`` whose encoding raised; return its refusal (net49).
+
+        The templates return the whole message or raise, and nothing is stored or queued before they return: the
+        MsgSeqNum was not taken (the next message carries it, the venue sees no gap), the send buffer and the
+        store are as they were, the order's tracking unchanged (one made for this request, ``known`` False, is
+        dropped). The fault is logged at ERROR with its traceback and counted (``internal_errors``); the strategy
+        gets the one answer ``FIX_INTERNAL_ERROR`` (an OrderRejected, or a CancelRejected for a cancel or replace).
+        """
+        self.counters["internal_errors"] += 1
+        if not known:
+            self._orders.pop(order.order_id, None)
+        text = encode_failed(log, self.name, what, order.order_id, f"ClOrdID {ref.decode(errors='replace')}", exc)
+        return Refused("FIX_INTERNAL_ERROR", text, RejectSource.GATEWAY)
 
     def _tracked(self, order: Order) -> _Tracked:
         tracked = self._orders.get(order.order_id)

@@ -60,7 +60,7 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import PowerOfTwoLog, is_power_of_two
-from venues.base import VenueAdapter
+from venues.base import VenueAdapter, encode_failed
 from venues.ouch.chain import Chain as _Chain
 from venues.ouch.codec import (
     OUTBOUND_DECODERS,
@@ -675,20 +675,8 @@ class OuchVenue(VenueAdapter):
             chain.pending = 0
         elif self._chains.get(order_id) is chain:  # a new order: never sent
             del self._chains[order_id]
-        log.error(
-            "venue %s: %s of order %d (UserRefNum %d) not sent: encoding it failed: %r",
-            self.name,
-            what,
-            order_id,
-            user_ref_num,
-            exc,
-            exc_info=exc,
-        )
-        return Refused(
-            "OUCH_INTERNAL_ERROR",
-            f"{what} not sent: the gateway failed to encode it ({type(exc).__name__}: {exc})",
-            RejectSource.GATEWAY,
-        )
+        text = encode_failed(log, self.name, what, order_id, f"UserRefNum {user_ref_num}", exc)
+        return Refused("OUCH_INTERNAL_ERROR", text, RejectSource.GATEWAY)
 
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
