@@ -264,7 +264,7 @@ def positions_outcome(
         warning = (
             f"start_positions_file names another file now: {path} (sha256 {sha}), but the day's first start read "
             f"{_read(first)}, kept in {copy}: the positions of {path} are in force, {fills}, counted since then; "
-            "name that file again (or mv its copy over the path) and restart to put those positions back in force"
+            "name that file again and restart to put those positions back in force"
         )
     return PositionsOutcome(warning, {"case": case, "in_force": in_force, "day_first": first_read, "warning": warning})
 
