@@ -1967,6 +1967,7 @@ class FixVenue(VenueAdapter):
                 return
         tag = b""
         before: tuple[VenueEvent, ...] = ()
+        refusal = False
         try:
             if fields.get(f.EXEC_TRANS_TYPE, b"0") != b"0":
                 self._trade_correction(message, order.order_id, b"ExecTransType " + fields[f.EXEC_TRANS_TYPE])
@@ -2045,6 +2046,7 @@ class FixVenue(VenueAdapter):
                     if order.state in _REPLACING:
                         tracked.refused = _refused(tracked.refused, cl_ord_id)
                     tracked.pending = b""
+                    refusal = True  # its OrdStatus is about the order, which stays tracked (``_refusal_status``)
                     event = VenueCancelRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
                 elif cl_ord_id in tracked.refused:  # a replace refused (or answered) before: refused again
                     self._refused_again(message, cl_ord_id)
@@ -2079,7 +2081,9 @@ class FixVenue(VenueAdapter):
         self._emit(event)
         if self._probes:
             self._settled_by_report(tracked, seq)
-        if fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
+        if refusal:  # a cancel/replace refused: the order is not over unless it ended here (rev49fix)
+            self._refusal_status(message, tracked, cl_ord_id, "ExecutionReport (ExecType 8)", ends_on_rejected=False)
+        elif fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
             self._forget(order.order_id)
 
     def _refused_replace(self, tracked: _Tracked, cl_ord_id: bytes, fields: dict[bytes, bytes]) -> bool:
@@ -2528,15 +2532,41 @@ class FixVenue(VenueAdapter):
         self._emit(VenueCancelRejected(message.seq, order.order_id, _CXL_REJ_REASONS.get(reason, "VENUE"), text))
         if self._probes:
             self._settled_by_report(tracked, message.seq)
+        named = _CXL_REJ_REASONS.get(reason, "VENUE")
+        self._refusal_status(message, tracked, cl_ord_id, "OrderCancelReject", ends_on_rejected=True, named=named)
+
+    def _refusal_status(
+        self,
+        message: FixMessage,
+        tracked: _Tracked,
+        cl_ord_id: bytes,
+        what: str,
+        *,
+        ends_on_rejected: bool,
+        named: str = "",
+    ) -> None:
+        """Act on the OrdStatus (39) of a refusal of the order's cancel/replace (answered already: the refusal's event).
+
+        The refusal leaves the order open: it stays tracked (its ClOrdID chain, its count of requests, so the next
+        cancel/replace gets a ClOrdID of its own and the venue's later reports reach it) unless it ended here.
+        OrdStatus 2 / 4 / C / 3 says the order is over there while it is open here (``_ended_there``: asked about
+        where the dialect has OrderStatusRequest, else logged at ERROR to reconcile). OrdStatus 8 in an
+        OrderCancelReject (``ends_on_rejected``) about an acknowledged order says the venue does not have it: it
+        ends here (``_rejected_there``); in an ExecutionReport ExecType 8 (where OrdStatus 8 may be the refused
+        request's) and about an order never acknowledged (its own answer is still to come) it is as 2 / 4 / C / 3.
+        Before rev49fix an ExecutionReport refusal with any of them, and an OrderCancelReject with 8 about an order
+        never acknowledged, made the adapter forget the order the core kept open.
+        """
         status = message.get(f.ORD_STATUS)
         if status not in _TERMINAL_ORD_STATUS:
             return
-        if order.is_terminal or (status == b"8" and order.state in _NEW_UNANSWERED):
-            self._forget(order.order_id)  # 8 about an order never acknowledged: the venue does not know it (yet)
-        elif status == b"8":  # about an acknowledged order: the venue no longer has it, so it works nowhere
-            self._rejected_there(message, tracked, "OrderCancelReject", _CXL_REJ_REASONS.get(reason, "VENUE"))
+        order = tracked.order
+        if order.is_terminal:
+            self._forget(order.order_id)
+        elif status == b"8" and ends_on_rejected and order.state not in _NEW_UNANSWERED:
+            self._rejected_there(message, tracked, what, named)  # the venue no longer has it: it works nowhere
         elif order.order_id in self._orders:
-            self._ended_there(message, tracked, cl_ord_id, status)
+            self._ended_there(message, tracked, cl_ord_id, status, what)
 
     def _cancel_reject_after_end(self, message: FixMessage, cl_ord_id: bytes) -> bool:
         """Pass on an OrderCancelReject for an order that has ended here; False if it names none.
@@ -2704,8 +2734,11 @@ class FixVenue(VenueAdapter):
                 return orig
         return b""
 
-    def _ended_there(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, status: bytes) -> None:
-        """An OrderCancelReject says the order is over (OrdStatus 2 / 4 / C / 3) while it is open here.
+    def _ended_there(
+        self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, status: bytes, what: str = "OrderCancelReject"
+    ) -> None:
+        """A refusal of its cancel/replace (``what``) says the order is over (OrdStatus 2 / 4 / C / 3, or 8 where it
+        does not end it: ``_refusal_status``) while it is open here.
 
         Counted (``status_disagreements``) and kept tracked: where the dialect has OrderStatusRequest the venue
         is asked about it (its answer reports the fill or the end the gateway lacks), logged at WARNING; otherwise
@@ -2718,10 +2751,10 @@ class FixVenue(VenueAdapter):
             "ended-there",
             self.clock(),
             logging.WARNING if asking else logging.ERROR,
-            "FIX %s: order %d: OrderCancelReject (MsgSeqNum %d) says OrdStatus %s, the gateway has it %s with "
-            "cum %d, %d open: %s",
+            "FIX %s: order %d: %s (MsgSeqNum %d) says OrdStatus %s, the gateway has it %s with cum %d, %d open: %s",
             self.name,
             order.order_id,
+            what,
             message.seq,
             status.decode(errors="replace"),
             order.state.name,

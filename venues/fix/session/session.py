@@ -126,8 +126,10 @@ class FixSession:
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
-        """MsgSeqNums of the venue's Logouts refusing our Logon (read, never in sequence): a later gap fill over
-        them covers messages received here (``_process_skipped``). Forgotten with a numbering reset."""
+        """MsgSeqNums of the venue's admin messages received here but never in sequence: Logouts refusing our Logon,
+        a Logout inside a gap, admin messages held for a gap when the connection dropped (rev49fix). A later gap
+        fill over them covers messages received here (``_process_skipped``), not ones lost. Forgotten with a
+        numbering reset."""
         self.stamps = UtcTimestamps()
         self._last_stamp_ns = 0
         """The latest wall time a SendingTime was stamped with (``sending_time``)."""
@@ -388,6 +390,8 @@ class FixSession:
         """
         if self.gap.queued and self.config.reset_seq_num_on_logon and self.state in _LOGGED_ON_STATES:
             self._process_skipped(self.next_target_seq, max(self.gap.queued) + 1, now_ns)
+        elif self.gap.queued or self.gap.done:
+            self._note_admin_held()
         self.outbox.clear()
         self.decoder.clear()
         self.gap.clear()
@@ -542,6 +546,8 @@ class FixSession:
         if self.state is _LOGOUT_SENT and msg_type == MsgType.LOGOUT:
             if message.seq == self.next_target_seq:
                 self._target_pending = message.seq + 1  # counted like any message (committed at the flush)
+            elif message.seq > self.next_target_seq:
+                self._note_refusal(message.seq)  # inside a gap: a later gap fill over it covers it
             self.request_close(self.reason)
             return
         if not self.logged_on and self.state is not _LOGOUT_SENT:
@@ -551,8 +557,22 @@ class FixSession:
             return
         self._sequenced(message, now_ns)
 
+    def _note_admin_held(self) -> None:
+        """The connection drops with a gap open: remember the numbers of the admin messages received in it.
+
+        The venue gap-fills admin messages on the next resend, so those numbers would count as never received
+        (``on_gap_filled``). Business messages held are dropped unremembered: the venue resends them.
+        """
+        gap = self.gap
+        for seq in gap.done:
+            self._note_refusal(seq)
+        for seq, held in gap.queued.items():
+            if held.msg_type in f.ADMIN_MSG_TYPES:
+                self._note_refusal(seq)
+
     def _note_refusal(self, seq: int) -> None:
-        """Remember the number of a Logout refusing our Logon: the venue counted it; a gap fill may cover it."""
+        """Remember the number of an admin message received but never in sequence (a Logout refusing our Logon, one
+        inside a gap): the venue counted it; a gap fill may cover it."""
         expected = self.next_target_seq
         refusals = self.refusals
         if refusals:
@@ -750,6 +770,7 @@ class FixSession:
             return
         if seq > expected:
             if msg_type == MsgType.LOGOUT:
+                self._note_refusal(seq)  # received, never in sequence: a later gap fill over it covers it (rev49fix)
                 self._dispatch(message, now_ns)
                 return
             if msg_type == MsgType.RESEND_REQUEST:
