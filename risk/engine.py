@@ -67,13 +67,15 @@ from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reference import ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
+    NO_DAY,
     Copies,
     DayPositions,
+    KeptPositions,
     changes_while_down,
     day_positions,
     held_reference,
     keep_positions,
-    positions_warning,
+    positions_outcome,
     session_day,
 )
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
@@ -309,6 +311,8 @@ class RiskEngine:
         """``"limits"`` / ``"reference"`` -> {file, since, sha256} while modified in place and not applied."""
         self._held: set[str] = set()
         """Replaced files the watch holds back while another file is modified in place."""
+        self._positions_notice: dict[str, Any] | None = None
+        """The start-of-day positions in force if not those the day's first start read (startup record, status)."""
         self._late: list[dict[str, Any]] = []
         """Audit records not yet written (the audit log was not writable): written first, marked late."""
         self._judged_hash: dict[Path, str | None] = {}
@@ -357,7 +361,7 @@ class RiskEngine:
         held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
         held_ref = held_reference(copies.reference) if copies is not None else None
         today = session_day(wall_clock())
-        day = day_positions(copies.positions, today) if copies is not None else DayPositions(None, None, "")
+        day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
         try:
             limits = read_limits(
                 limits_path,
@@ -365,8 +369,9 @@ class RiskEngine:
                 known,
                 held_ref[1] if held_ref is not None else None,
                 content=held.raw if held is not None else None,
-                keep_positions=day.kept,
+                keep_positions=day.parsed(),
             )
+            kept = day.in_force(limits)
         except LimitsFileError as exc:
             if held is not None and copy is not None:
                 exc.problems.insert(
@@ -420,7 +425,9 @@ class RiskEngine:
             copy.clear_note()
         if copies is not None:
             engine._start_reference(limits, copies.reference, held_ref if reference_kept else None, warnings)
-            engine._start_positions(limits, copies.positions, day, today, warnings)
+            engine._start_positions(limits, copies, day, kept, today, warnings)
+            if engine._positions_notice is not None:
+                extra["start_positions"] = engine._positions_notice
         engine._write_audit(
             {
                 "event": "startup",
@@ -461,22 +468,30 @@ class RiskEngine:
         copy.clear_note()
 
     def _start_positions(
-        self, limits: LimitsFile, copy: InForceCopy, day: DayPositions, today: str, warnings: list[str]
+        self,
+        limits: LimitsFile,
+        copies: Copies,
+        day: DayPositions,
+        kept: KeptPositions | None,
+        today: str,
+        warnings: list[str],
     ) -> None:
-        """Say which start-of-day positions are in force if not the file as it is; keep the day's copy."""
-        message = positions_warning(limits, day, copy)
-        if message:
-            log.warning("risk %s", message)
-            warnings.append(message)
-        if day.kept is not None and limits.positions_parsed is day.kept and limits.positions_path is not None:
+        """Say which start-of-day positions are in force if not those the day's first start read; note them."""
+        outcome = positions_outcome(limits, day, kept, copies.positions.path)
+        if outcome.warning:
+            log.warning("risk %s", outcome.warning)
+            warnings.append(outcome.warning)
+        self._positions_notice = outcome.record
+        if kept is not None and limits.positions_path is not None:
             self._in_place["positions"] = {
                 "file": str(limits.positions_path),
-                "since": str(day.note.get("since", "")) if day.note is not None else "",
-                "sha256": day.disk_sha256,
-                "advice": "start-of-day positions are read at start-up only: the positions the day's first start "
-                "read are in force; mv a complete file over the path, it is read at the next start",
+                "since": kept.modified,
+                "sha256": kept.disk_sha256,
+                "advice": f"start-of-day positions are read at start-up only: the positions read at "
+                f"{kept.note.get('since', '?')} are in force; mv a complete file over the path, it is read at the "
+                "next start",
             }
-        keep_positions(limits, day, copy, today, utc_text(self._wall_clock()))
+        keep_positions(limits, day, kept, copies, today, utc_text(self._wall_clock()))
 
     @property
     def limits_file(self) -> LimitsFile:
@@ -1669,6 +1684,7 @@ class RiskEngine:
                 "reference_file": str(file.reference_path) if file.reference_path else None,
                 "reference_sha256": file.reference_sha256 or None,
                 "loaded_at": utc_text(self._loaded_at_ns),
+                "start_positions": self._positions_notice,
             },
             "trading_state": {
                 "strategies_not_active": {

@@ -100,6 +100,18 @@ class InForceCopy:
         except OSError as exc:
             log.error("risk cannot note the held-back limits file in %s: %s", self.note_path, exc)
 
+    def write_note(self, record: dict[str, Any]) -> None:
+        """Write ``record`` as the note beside the copy; a failure is logged."""
+        try:
+            _write_atomically(self.note_path, json.dumps(record).encode())
+        except OSError as exc:
+            log.error("risk cannot write the note %s: %s", self.note_path, exc)
+
+    def forget(self) -> None:
+        """Remove the copy and its note (nothing to keep)."""
+        self.commit(False)
+        self.clear_note()
+
     def clear_note(self) -> None:
         """Remove the held-back note (nothing is held back)."""
         try:

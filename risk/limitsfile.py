@@ -105,7 +105,7 @@ def read_limits(
     keep_reference: Parsed[ReferencePriceDocument] | None = None,
     start_up: bool = True,
     content: bytes | None = None,
-    keep_positions: Parsed[StartPositionsDocument] | None = None,
+    keep_positions: tuple[Parsed[StartPositionsDocument], ...] = (),
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -117,8 +117,8 @@ def read_limits(
     or checked, only hashed (its hash is "" if it cannot be read), so it can never block a reload.
     A referenced file that cannot be read is a problem at the field that names it. ``content``: the
     limits file's bytes as kept elsewhere (the copy of the limits in force), read as if at ``path``.
-    ``keep_positions`` (the start-of-day positions read at the day's first start): used instead of the
-    file it names, if the limits file names that file.
+    ``keep_positions`` (start-of-day positions read by a start of the day, whose files were modified in place
+    since): the one of the file the limits file names is used instead of that file.
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument, content=content)
@@ -160,13 +160,12 @@ def read_limits(
         positions = Parsed[StartPositionsDocument](str(positions_path), digest)
     elif isinstance(positions_name, str):
         positions_path = _beside(limits_path, positions_name)
-        if keep_positions is not None and Path(keep_positions.file) == positions_path:
-            positions = keep_positions
-        else:
-            positions = parse_file(positions_path, StartPositionsDocument)
+        kept = [k for k in keep_positions if Path(k.file) == positions_path]
+        positions = kept[0] if kept else parse_file(positions_path, StartPositionsDocument)
         problems.extend(_at_field(positions.problems, parsed, ("start_positions_file",)))
         if positions.value is not None and data is not None:
             warnings += _positions_unlisted(positions, data, parsed.file)
+            warnings += _positions_stale(positions, wall_now)
     if problems or parsed.value is None:
         problems.sort(key=lambda p: (p.file != parsed.file, p.file, p.line, p.column))
         raise LimitsFileError(problems)
@@ -195,6 +194,31 @@ def _positions_unlisted(positions: Parsed[StartPositionsDocument], data: Mapping
                 "its start-of-day positions apply to nothing"
             )
     return found
+
+
+def previous_weekday(day: datetime.date) -> datetime.date:
+    """Return the weekday (Monday to Friday) before ``day``: the last close start-of-day positions can be as of."""
+    day -= datetime.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= datetime.timedelta(days=1)
+    return day
+
+
+def _positions_stale(positions: Parsed[StartPositionsDocument], wall_now: datetime.datetime | None) -> list[str]:
+    """Warn (with position) when the positions' ``as_of`` is before the previous weekday (in the host's zone)."""
+    assert positions.value is not None
+    now = wall_now if wall_now is not None else datetime.datetime.now(datetime.UTC)
+    today = now.astimezone().date()
+    as_of = datetime.datetime.fromisoformat(positions.value.as_of).astimezone().date()
+    oldest = previous_weekday(today)
+    if as_of >= oldest:
+        return []
+    line, column = positions.mark(("as_of",))
+    return [
+        f"{positions.file}:{line}:{column}: as_of: as_of {positions.value.as_of} is older than the last close "
+        f"before today's session ({oldest}, the weekday before {today}): these start-of-day positions may be "
+        "stale; write the file from the latest books (after a holiday this warning is expected)"
+    ]
 
 
 def reference_age_s(reference: ReferencePriceDocument, wall_now: datetime.datetime | None = None) -> float:

@@ -8,8 +8,8 @@ file without any problem is converted (by ``msgspec.convert``) into the structur
 Numbers are taken from the text exactly: a field whose ``Meta.extra["unit"]`` is
 ``money``, ``price`` or ``percent`` accepts decimals (``150.25``) and is stored as a
 fixed-point int (``1_502_500``); more decimals than the scale holds, NaN, infinity,
-negative values where not allowed, wrong types, unknown fields, duplicate keys and
-YAML merge keys are all errors.
+negative values where not allowed, wrong types, unknown fields, duplicate keys,
+YAML merge keys, anchors and aliases are all errors.
 """
 
 from __future__ import annotations
@@ -530,12 +530,51 @@ def _failed(file: str, sha256: str, line: int, column: int, message: str) -> Par
     return Parsed(file, sha256, problems=[Problem(file, line, column, "", message)])
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, noting every anchor (``&a``) and alias (``*a``) with its position.
+
+    An alias repeats a value written elsewhere: what is read at that line is not what applies. Refused, like
+    merge keys, so that what the officer reads at each line is what applies.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.anchored: list[tuple[str, str, int, int]] = []
+        """(``"alias"`` or ``"anchor"``, name, 1-based line, column) in the order found."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            self.anchored.append((kind, str(anchor), event.start_mark.line + 1, event.start_mark.column + 1))
+        node: Node | None = super().compose_node(parent, index)
+        return node
+
+
+def _anchor_problems(file: str, anchors: list[tuple[str, str, int, int]]) -> list[Problem]:
+    """Return one problem per anchor and alias: YAML anchors and aliases are refused."""
+    defined = {name: (line, column) for kind, name, line, column in anchors if kind == "anchor"}
+    problems = []
+    for kind, name, line, column in anchors:
+        if kind == "alias":
+            at = defined.get(name)
+            where = f" (anchor &{name} at line {at[0]}, column {at[1]})" if at is not None else ""
+            message = f"YAML aliases ('*{name}') are not supported: write the value out here{where}"
+        else:
+            message = f"YAML anchors ('&{name}') are not supported: write each value out where it applies"
+        if re.fullmatch(r"id[0-9]+", name):  # PyYAML's dump names the anchors of a value used twice so
+            message += " (a YAML library wrote this for one value used twice: dump a copy of each)"
+        problems.append(Problem(file, line, column, "", message))
+    return problems
+
+
 def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Parsed[T]:
     """Validate YAML ``text`` against ``doc_type``; ``file`` names it in problems."""
-    loader: yaml.SafeLoader | None = None
+    loader: _Loader | None = None
     documents: list[Node] = []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
@@ -551,6 +590,9 @@ def parse_text(text: str, file: str, doc_type: type[T], sha256: str = "") -> Par
     finally:
         if loader is not None:
             loader.dispose()
+    anchored = _anchor_problems(file, loader.anchored) if loader is not None else []
+    if anchored:  # the values are not walked: an alias can make a small file expand enormously
+        return Parsed(file, sha256, problems=anchored)
     documents = [d for d in documents if d is not None]
     if not documents:
         return _failed(file, sha256, 1, 1, "the file is empty")

@@ -5,10 +5,12 @@ reference-price file, and the start-of-day positions file as the day's first sta
 
 * a reference-price file the watch held back (modified in place, noted) is not read: its copy is in force and
   it stays NOT APPLIED, as for the limits file;
-* a start-of-day positions file modified in place since the day's first start read it (same file, other
-  content, same session date) is not read: the positions read then are in force (the journal's fills were
-  counted on them) and it is NOT APPLIED until a complete file is ``mv``-ed over the path (read at the next
-  start); a file replaced since is read as it is, with a warning;
+* a start-of-day positions file modified in place since a start of the session date read it (same file, other
+  content) is not read: the positions read then are in force (the journal's fills were counted on them) and it
+  is NOT APPLIED until a complete file is ``mv``-ed over the path (read at the next start); positions other than
+  the day's first start read (a file replaced since, another file named, none named now) are read as they are,
+  with a WARNING, a ``start_positions`` field in the ``startup`` record and a line in the status; the day's
+  first read is kept all day;
 * a limits (or reference-price) file that differs from the copy in force when the gateway stopped is
   applied as it is, and what changed is listed field by field (the ``startup`` record and a WARNING).
 """
@@ -17,15 +19,19 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from risk.audit import utc_text
 from risk.diff import Change, diff_trees
 from risk.filewatch import stat_signature
 from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import LimitsFile, LimitsFileError
 from risk.loader import Parsed, Problem, parse_file, read_bounded
 from risk.model import LimitsDocument, ReferencePriceDocument, StartPositionsDocument
+
+log = logging.getLogger("risk")
 
 MAX_LISTED = 20
 """Changes named in the start-up WARNING (the ``startup`` record lists every one)."""
@@ -37,6 +43,9 @@ class Copies(NamedTuple):
     limits: InForceCopy
     reference: InForceCopy
     positions: InForceCopy
+    """The start-of-day positions the session date's first start read (kept all day)."""
+    positions_latest: InForceCopy
+    """Other start-of-day positions a later start of the same date put in force (``keep_positions``)."""
 
     @classmethod
     def beside(cls, keep: Path) -> Copies:
@@ -46,6 +55,7 @@ class Copies(NamedTuple):
             InForceCopy(keep),
             InForceCopy(keep.with_name(f"{stem}-reference.yaml")),
             InForceCopy(keep.with_name(f"{stem}-start-positions.yaml")),
+            InForceCopy(keep.with_name(f"{stem}-start-positions-latest.yaml")),
         )
 
 
@@ -74,93 +84,231 @@ def held_reference(copy: InForceCopy) -> tuple[HeldBack, Parsed[ReferencePriceDo
     return held, parse_file(path, ReferencePriceDocument, content=held.raw), file_id
 
 
-class DayPositions(NamedTuple):
-    """The start-of-day positions noted by the day's first start (``note``), and their copy if put in force."""
+class KeptPositions(NamedTuple):
+    """A start-of-day positions file modified in place since a start of the day read it, and what that start read."""
 
-    note: dict[str, Any] | None
-    kept: Parsed[StartPositionsDocument] | None
+    path: Path
+    note: dict[str, Any]
+    """The note of that read: file, file_id, since, sha256."""
+    copy: InForceCopy
     disk_sha256: str
+    modified: str
+    """When the file was last modified (its mtime, UTC)."""
+    parsed: Parsed[StartPositionsDocument] | None
+    """What that start read (its copy), None if the copy is missing or altered (``problem`` says so)."""
+    problem: Problem | None
 
 
-def day_positions(copy: InForceCopy, day: str) -> DayPositions:
-    """Return the positions the day's first start read, kept if the file was modified in place since.
+class DayPositions(NamedTuple):
+    """What the session date's starts read as start-of-day positions (``day_positions``).
 
-    Raises ``LimitsFileError`` (reported at the copy) if they are to be kept and the copy is missing or altered.
+    ``first``: the note of the day's first start (``file`` None: it read no file, every position started flat);
+    ``latest``: the note of a later start that put other positions in force (None: the first's are the latest);
+    ``kept``: the files modified in place since those starts read them.
     """
+
+    first: dict[str, Any] | None
+    latest: dict[str, Any] | None
+    kept: tuple[KeptPositions, ...]
+
+    def parsed(self) -> tuple[Parsed[StartPositionsDocument], ...]:
+        """Return the copies to put in force instead of the files modified in place (``read_limits``)."""
+        return tuple(k.parsed for k in self.kept if k.parsed is not None)
+
+    def in_force(self, limits: LimitsFile) -> KeptPositions | None:
+        """Return the kept positions ``limits`` put in force; raise ``LimitsFileError`` if their copy is lost."""
+        for kept in self.kept:
+            if limits.positions_path is not None and kept.path == limits.positions_path:
+                if kept.problem is not None:
+                    raise LimitsFileError([kept.problem])
+                return kept if limits.positions_parsed is kept.parsed else None
+        return None
+
+
+NO_DAY = DayPositions(None, None, ())
+
+
+def _day_note(copy: InForceCopy, day: str) -> dict[str, Any] | None:
     note = copy.noted()
-    if note is None or note.get("day") != day or not isinstance(note.get("file"), str):
-        return DayPositions(None, None, "")
-    path = Path(note["file"])
-    try:
-        disk = _sha(read_bounded(path))
-    except OSError:
-        return DayPositions(note, None, "")  # the load reports it
-    if _file_id(path) != note.get("file_id") or disk == note.get("sha256"):
-        return DayPositions(note, None, disk)  # replaced since (read as it is), or unchanged
-    raw = copy.read_copy()
-    if raw is None or _sha(raw) != note.get("sha256"):
-        what = (
-            "cannot be read"
-            if raw is None
-            else f"is not what was read (sha256 {_sha(raw)}, noted {note.get('sha256')})"
-        )
-        raise LimitsFileError(
-            [
-                Problem(
-                    str(copy.path),
-                    0,
-                    0,
-                    "",
-                    f"the copy of the start-of-day positions read at the day's first start {what}, and {path} was "
-                    "modified in place since: the gateway does not start on it, nor on the file (fail closed); "
-                    f"write {path} completely, then mv it over the path (a replaced file is read as it is)",
-                )
-            ]
-        )
-    return DayPositions(note, parse_file(path, StartPositionsDocument, content=raw), disk)
+    return note if note is not None and note.get("day") == day else None
 
 
-def positions_warning(limits: LimitsFile, day: DayPositions, copy: InForceCopy) -> str:
-    """Return the start-up warning about the start-of-day positions file ("" if none)."""
+def day_positions(first_copy: InForceCopy, latest_copy: InForceCopy, day: str) -> DayPositions:
+    """Return what the session date ``day``'s starts read, and the files modified in place since."""
+    first = _day_note(first_copy, day)
+    if first is None:
+        return NO_DAY
+    latest = _day_note(latest_copy, day)
+    kept: list[KeptPositions] = []
+    for note, copy in ((latest, latest_copy), (first, first_copy)):
+        if note is None or not isinstance(note.get("file"), str):
+            continue
+        path = Path(note["file"])
+        if any(k.path == path for k in kept):
+            continue  # a later start read this path: what it read is what was in force
+        try:
+            disk = _sha(read_bounded(path))
+            modified = utc_text(path.stat().st_mtime_ns)
+        except OSError:
+            continue  # the load reports it
+        if _file_id(path) != note.get("file_id") or disk == note.get("sha256"):
+            continue  # replaced since (read as it is), or unchanged
+        raw = copy.read_copy()
+        if raw is None or _sha(raw) != note.get("sha256"):
+            what = (
+                "cannot be read"
+                if raw is None
+                else f"is not what was read (sha256 {_sha(raw)}, noted {note.get('sha256')})"
+            )
+            problem = Problem(
+                str(copy.path),
+                0,
+                0,
+                "",
+                f"the copy of the start-of-day positions read at {note.get('since', '?')} {what}, and {path} was "
+                f"modified in place since ({modified}): the gateway does not start on it, nor on the file (fail "
+                f"closed); write {path} completely, then mv it over the path (a replaced file is read as it is)",
+            )
+            kept.append(KeptPositions(path, note, copy, disk, modified, None, problem))
+            continue
+        parsed = parse_file(path, StartPositionsDocument, content=raw)
+        kept.append(KeptPositions(path, note, copy, disk, modified, parsed, None))
+    return DayPositions(first, latest, tuple(kept))
+
+
+class PositionsOutcome(NamedTuple):
+    """What a start says about the start-of-day positions it put in force (``positions_outcome``)."""
+
+    warning: str
+    """The WARNING (log, ``startup`` record, status), "" if the day's first positions are in force as read."""
+    record: dict[str, Any] | None
+    """The ``startup`` record's ``start_positions`` (and the status's), None if nothing to say."""
+
+
+def _read(note: dict[str, Any] | None) -> str:
+    """Word what a start read: ``<file> (sha256 <x>, read at <since>)`` or ``no file``."""
+    if note is None:
+        return "?"
+    if not isinstance(note.get("file"), str):
+        return f"no start_positions_file (every position flat; at {note.get('since', '?')})"
+    return f"{note['file']} (sha256 {note.get('sha256')}, read at {note.get('since', '?')})"
+
+
+def positions_outcome(
+    limits: LimitsFile, day: DayPositions, kept: KeptPositions | None, copy: Path
+) -> PositionsOutcome:
+    """Say which start-of-day positions are in force if not those the day's first start read, and why.
+
+    ``kept``: the positions put in force instead of a file modified in place; ``copy``: where the day's first
+    start's copy is kept.
+    """
+    first = day.first
     path = limits.positions_path
-    note = day.note
-    if path is None or note is None or note.get("file") != str(path):
-        return ""
-    if day.kept is not None and limits.positions_parsed is day.kept:
-        return (
-            f"{path} (start_positions_file) was modified in place since the day's first start read it "
-            f"({note.get('since', '?')}): its content (sha256 {day.disk_sha256}) is NOT APPLIED; the start-of-day "
-            f"positions read then (sha256 {limits.positions_sha256}, kept in {copy.path}) are in force, with the "
-            "day's fills from the journal: write a complete file and mv it over the path, it is read at the next start"
+    if first is None:
+        return PositionsOutcome("", None)
+    sha = limits.positions_sha256
+    first_file = first.get("file") if isinstance(first.get("file"), str) else None
+    first_read = {
+        "file": first_file,
+        "sha256": first.get("sha256") or None,
+        "read_at": first.get("since"),
+        "copy": str(copy) if first_file is not None else None,
+    }
+    in_force = {"file": str(path) if path is not None else None, "sha256": sha or None}
+    fills = "with the day's fills from the journal"
+    if kept is not None:
+        by = "the day's first start" if kept.note is first else "a restart"
+        case = "modified_in_place"
+        warning = (
+            f"{path} (start_positions_file) was modified in place (last at {kept.modified}) since {by} read it "
+            f"({kept.note.get('since', '?')}): its content (sha256 {kept.disk_sha256}) is NOT APPLIED; the "
+            f"start-of-day positions read then (sha256 {sha}, kept in {kept.copy.path}) are in force, {fills}: "
+            "write a complete file and mv it over the path, it is read at the next start"
         )
-    if limits.positions_sha256 != note.get("sha256"):
-        return (
+        if kept.note is first:  # the day's first positions are in force: the status says NOT APPLIED
+            return PositionsOutcome(warning, None)
+        warning += f"; the day's first start read {_read(first)}"
+    elif first_file == (str(path) if path is not None else None) and first.get("sha256", "") == sha:
+        return PositionsOutcome("", None)  # the day's first positions, as read then
+    elif path is None:
+        case = "not_set"
+        warning = (
+            f"start_positions_file is not set now, but the day's first start read {_read(first)}, kept in {copy}: "
+            f"every position starts flat, {fills}, counted since then; name that file again and restart to put "
+            "those positions back in force (or correct positions with `gateway risk adjust-position`)"
+        )
+    elif first_file is None:
+        case = "set_since"
+        warning = (
+            f"start_positions_file names {path} (sha256 {sha}) now, but the day's first start read no "
+            f"start_positions_file (every position started flat, at {first.get('since', '?')}): the positions of "
+            f"{path} are in force, {fills}, counted since then"
+        )
+    elif first_file == str(path):
+        case = "replaced"
+        warning = (
             f"{path} (start_positions_file) was replaced since the day's first start read it "
-            f"({note.get('since', '?')}; sha256 {note.get('sha256')} -> {limits.positions_sha256}): the new file's "
-            "positions are in force, with the day's fills from the journal"
+            f"({first.get('since', '?')}; sha256 {first.get('sha256')} -> {sha}): the new file's positions are in "
+            f"force, {fills} (the day's first start's are kept in {copy})"
         )
-    return ""
+    elif first.get("sha256") == sha:
+        log.info(
+            "risk start_positions_file names %s now, the day's first start read %s: the same content (sha256 %s)",
+            path,
+            first_file,
+            sha,
+        )
+        return PositionsOutcome("", None)
+    else:
+        case = "other_file"
+        warning = (
+            f"start_positions_file names another file now: {path} (sha256 {sha}), but the day's first start read "
+            f"{_read(first)}, kept in {copy}: the positions of {path} are in force, {fills}, counted since then; "
+            "name that file again and restart to put those positions back in force"
+        )
+    return PositionsOutcome(warning, {"case": case, "in_force": in_force, "day_first": first_read, "warning": warning})
 
 
-def keep_positions(limits: LimitsFile, day: DayPositions, copy: InForceCopy, today: str, now: str) -> None:
-    """Keep a copy of the start-of-day positions read now (and the note), unless the day's are kept."""
+def keep_positions(
+    limits: LimitsFile, day: DayPositions, kept: KeptPositions | None, copies: Copies, today: str, now: str
+) -> None:
+    """Note what this start read: the day's first start's copy is kept all day; a later start's other positions too.
+
+    The day's first read stays in ``copies.positions`` for the whole session date (the journal's fills were
+    counted on it); positions a later start puts in force that differ from it are kept in
+    ``copies.positions_latest`` (a file modified in place after that start is caught by its note).
+    """
+    if kept is not None:
+        return  # what a start of the day read is in force, and noted
     path = limits.positions_path
     parsed = limits.positions_parsed
-    if path is None or parsed is None or (day.kept is not None and parsed is day.kept):
+    file_id = _file_id(path) if path is not None else None
+    if path is not None and (parsed is None or file_id is None):
         return
-    file_id = _file_id(path)
-    note = day.note
-    if (
-        note is not None
-        and note.get("file") == str(path)
-        and note.get("file_id") == file_id
-        and note.get("sha256") == parsed.sha256
-    ):
-        return  # the day's copy already
-    if file_id is None:
+    record: dict[str, Any] = {
+        "file": str(path) if path is not None else None,
+        "file_id": file_id,
+        "since": now,
+        "sha256": limits.positions_sha256,
+        "in_force_sha256": limits.positions_sha256,
+        "day": today,
+    }
+    same = ("file", "file_id", "sha256")
+    if day.first is None:
+        target = copies.positions
+        copies.positions_latest.forget()
+    elif all(day.first.get(k) == record[k] for k in same):
+        copies.positions_latest.forget()
         return
-    copy.save(parsed.raw)
-    copy.note(str(path), file_id, now, parsed.sha256, parsed.sha256, day=today)
+    elif day.latest is not None and all(day.latest.get(k) == record[k] for k in same):
+        return  # that start's read, noted
+    else:
+        target = copies.positions_latest
+    if parsed is not None:
+        target.save(parsed.raw)
+    else:
+        target.commit(False)
+    target.write_note(record)
 
 
 class DownChanges(NamedTuple):

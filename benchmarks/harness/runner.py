@@ -264,7 +264,7 @@ def bench_limits(directory: Path) -> Path:
             "max_short_qty": 10_000_000_000,
             "max_net_qty": 10_000_000_000,
             "orders_per_s": rates,
-            "cancels_per_s": rates,
+            "cancels_per_s": dict(rates),  # a copy: a value used twice is dumped as a YAML alias (refused)
             "duplicate_window_ms": 0,
             "allow_market_orders": False,
             "allow_short_sales": True,

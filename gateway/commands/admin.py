@@ -276,6 +276,9 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
             f"risk NOT APPLIED: {item.get('file', '?')} was modified in place (since {item.get('since', '?')}): "
             + item.get("advice", "write a copy and mv it over, or run `gateway risk reload` when the write is complete")
         )
+    notice = risk.get("start_positions")
+    if isinstance(notice, dict):
+        lines.append(f"risk start-of-day positions NOT the day's first start's: {notice.get('warning', '?')}")
     return lines
 
 

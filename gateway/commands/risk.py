@@ -14,6 +14,7 @@ Commands that talk to a running gateway (``gateway risk reload``) are added by t
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
 import json
@@ -277,6 +278,41 @@ def parse_order(text: str) -> Order:
     return order
 
 
+def _close(name: str, names: Any) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unlisted_names(limits: LimitsFile, order: Order, file: str) -> list[str]:
+    """Say which of the order's account, strategy and symbol the limits file has no entry for (explain's notes).
+
+    A misspelt strategy or symbol is explained without its overrides: the notes say so, they are not a failure.
+    """
+    document = limits.document
+    account = document.accounts.get(order.account)
+    notes = []
+    if account is None:
+        notes.append(
+            f"account {order.account} has no entry in {file}{_close(order.account, document.accounts)}: its orders "
+            "are refused (UNKNOWN_ACCOUNT)"
+        )
+    strategy = order.strategy_id
+    nested = account.strategies if account is not None else {}
+    if strategy and strategy not in document.strategies and strategy not in nested:
+        notes.append(
+            f"strategy {strategy} has no entry in {file} (strategies, accounts.{order.account}.strategies)"
+            f"{_close(strategy, {*document.strategies, *nested})}: no strategy override applies, the account's "
+            "and the defaults do"
+        )
+    symbols = account.symbols if account is not None else {}
+    if order.symbol not in document.symbols and order.symbol not in symbols:
+        notes.append(
+            f"symbol {order.symbol} has no entry in {file} (symbols, accounts.{order.account}.symbols)"
+            f"{_close(order.symbol, {*document.symbols, *symbols})}: no symbol override applies, the defaults do"
+        )
+    return notes
+
+
 def run_explain(args: argparse.Namespace) -> int:
     """Explain the verdict of every check on a hypothetical order."""
     try:
@@ -297,14 +333,19 @@ def run_explain(args: argparse.Namespace) -> int:
         engine.set_reference_price(order.symbol, reference, now)
     verdicts = engine.explain(order, now)
     refused = [v for v in verdicts if not v.passed]
+    notes = unlisted_names(engine.limits_file, order, args.file)
     if args.json:
         print(json.dumps([{"check": v.check, "passed": v.passed, "code": v.code, "text": v.text} for v in verdicts]))
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
         return EXIT_FAIL if refused else EXIT_OK
     price = "MARKET" if order.ord_type == OrderType.MARKET else f"@ {Decimal(order.price) / PRICE_SCALE}"
     print(
         f"order: {order.side.name} {order.qty} {order.symbol} {price} account {order.account} "
         f"strategy {order.strategy_id or '(none)'} ({order.ord_type.name} {order.tif.name})"
     )
+    for note in notes:
+        print(f"note: {note}")
     width = max(len(v.check) for v in verdicts)
     for verdict in verdicts:
         mark = "pass" if verdict.passed else "FAIL"

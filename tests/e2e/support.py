@@ -55,7 +55,8 @@ def e2e_limits(directory: Path, strategies: Iterable[str] = ("S1", "S2")) -> Pat
 
     doc = yaml.safe_load(DEPLOY_LIMITS.read_text())
     running = set(strategies)
-    doc["strategies"] = {sid: dict(doc["strategies"]["demo"]) for sid in sorted(running)}
+    demo = doc["strategies"]["demo"]  # a deep copy each: shared values would be dumped as YAML aliases (refused)
+    doc["strategies"] = {sid: yaml.safe_load(yaml.safe_dump(demo)) for sid in sorted(running)}
     for scope in doc["accounts"].values():
         nested = (scope or {}).get("strategies", {})
         for name in [n for n in nested if n not in running]:

@@ -26,9 +26,10 @@ def engine(tmp_path: Path) -> tuple[RiskEngine, FakeClock]:
 
 def test_check_when_example_file_then_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["risk", "check", str(EXAMPLE), "--config", str(EXAMPLE.parents[1] / "gateway.yaml")]) == 0
-    assert "warning" not in capsys.readouterr().out
+    [warning] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert "start-positions.yaml:3:8: as_of: as_of 2025-06-13T20:00:00Z is older than the last close" in warning
     assert main(["risk", "check", str(EXAMPLE)]) == 0  # strategy names not checked without the gateway config
-    assert capsys.readouterr().out.count("warning") == 1
+    assert capsys.readouterr().out.count("warning:") == 2  # and the example's positions are from 2025
 
 
 def _demo(symbol: str, qty: int = 100, side: Side = Side.BUY, account: str = "ACC1", price: str | None = None) -> Order:
