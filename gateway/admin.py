@@ -374,6 +374,10 @@ class AdminProtocol(asyncio.Protocol):
         self._writing_paused = False
         """Replies queued above the high-water mark: the socket is not read and buffered requests wait."""
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._fd = -1
+        """The socket's descriptor, looked up on the first spliced reply (``_write_spliced``)."""
+        self._close_after: tuple[str, float] | None = None
+        """A last line and linger to close with once the request under way is answered (``close_after_answer``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -593,25 +597,44 @@ class AdminProtocol(asyncio.Protocol):
         length = len(frame) if spliced is None else len(frame) + sum(len(part) for part in spliced[1])
         _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
         _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
-        if spliced is not None and length > SPLICE_MAX:  # might not all go at once: copy, send later safely
+        if spliced is not None and (length > SPLICE_MAX or transport.get_write_buffer_size()):
+            # large, or replies queued ahead of it (a pipelining client): copied whole, the transport's to send
             at, live = spliced
             frame[at:at] = b"".join(live)
             spliced = None
-        if spliced is None:
-            transport.write(frame)
-        else:  # one writev: the spliced bytes go from the live buffer, so they must go now, whole
+        if spliced is not None:
             at, live = spliced
             view = memoryview(frame)
-            transport.writelines((view[:at], *live, view[at:]))
+            self._write_spliced(transport, (view[:at], *live, view[at:]), length)
             del view
-            if transport.get_write_buffer_size():  # never seen: SPLICE_MAX fits a fresh connection's buffer
-                log.warning("admin: a snapshot reply did not fit the socket's send buffer; connection aborted")
-                transport.abort()  # the rest would be sent later, from bytes changed since: no torn snapshot
-                return
+            AdminProtocol._frame = frame  # sent, or its rest copied: the transport holds no reference to it
+            self._check_unread()
+            return
+        transport.write(frame)
         if not transport.get_write_buffer_size():
             AdminProtocol._frame = frame
         else:
             self._check_unread()
+
+    def _write_spliced(
+        self, transport: asyncio.Transport, parts: tuple[bytes | bytearray | memoryview, ...], length: int
+    ) -> None:
+        """Send ``parts`` (``length`` bytes, the live ones among them) by one ``writev`` on the socket itself.
+
+        Called with nothing queued on the transport, so nothing goes ahead of it. What the socket does not take
+        (a client that left earlier replies unread in it) is copied now, before the live bytes change, and queued
+        on the transport like any reply: never sent later from the live buffers (a torn snapshot), never dropped.
+        """
+        fd = self._fd
+        if fd < 0:
+            sock = transport.get_extra_info("socket")
+            fd = self._fd = sock.fileno() if sock is not None else -1
+        try:
+            sent = os.writev(fd, parts) if fd >= 0 else 0
+        except OSError:  # EAGAIN (nothing went), or a client gone: the transport's own write meets it and closes
+            sent = 0
+        if sent < length:
+            transport.write(memoryview(b"".join(parts))[sent:])
 
     def _reply(self, obj: dict[str, Any], binary: bool) -> None:
         if self._transport is None or self._transport.is_closing():
