@@ -200,7 +200,11 @@ class AdminConnections:
         """Connections closed here, not gone yet (their client has not read their last bytes), oldest first."""
         self._dropped: set[AdminProtocol] = set()
         """Connections of ``_closing`` going on the next loop turn (aborted, or closed with nothing left to write):
-        they make room for new ones already (a burst of new ones in one loop turn must not all count the same one)."""
+        they make room for new ones already (a burst of new ones in one loop turn must not all count the same one);
+        also those of ``_finishing``."""
+        self._finishing: set[AdminProtocol] = set()
+        """Connections closed to make room that go once their request under way is answered (a pipelining client's
+        risk reload: it ends by itself): at most ``limit`` of them, above the bound meanwhile."""
         self.closed_idle = 0
         self.closed_bound = 0
         self.closed_request_timeout = 0
@@ -228,17 +232,23 @@ class AdminConnections:
             if lingering is not None:  # closed already, its last line unread: dropped now
                 self._drop(lingering)
                 continue
-            victim, why = self._victim(link)
-            self._close(victim, why, _BOUND)
-            self._drop(victim)  # the bound holds now: no linger for a connection closed to make room
+            victim, why, after_answer = self._victim(link)
+            self._close(victim, why, _BOUND, after_answer)
+            if after_answer:  # goes once its request is answered (within that request's time): room made now
+                self._finishing.add(victim)
+                self._dropped.add(victim)
+            else:
+                self._drop(victim)  # the bound holds now: no linger for a connection closed to make room
 
-    def _victim(self, link: AdminProtocol) -> tuple[AdminProtocol, str]:
-        """Return the connection to close to make room for ``link`` (``link`` itself if none can go), and why."""
+    def _victim(self, link: AdminProtocol) -> tuple[AdminProtocol, str, bool]:
+        """Return the connection to close to make room for ``link`` (``link`` itself if none can go), why, and
+        whether it closes once its request under way is answered."""
         connections = self._open
         others = [c for c in connections if c is not link and not c.busy()]
         oldest = next((c for c in others if c.idle()), None)
+        bound = f"closed: more than {self.limit} admin connections; this was the oldest"
         if oldest is not None:
-            return oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one"
+            return oldest, f"{bound} idle one", False
         stuck = [c for c in others if c.partial_since is not None or c.unread_replies()]
         if stuck:  # a request coming a byte at a time, or requests kept behind replies the client does not read
             stalled = min(stuck, key=lambda c: connections[c] if c.partial_since is None else c.partial_since)
@@ -246,12 +256,23 @@ class AdminConnections:
                 what = "its replies unread"
             else:
                 what = f"its request unfinished for {(self.clock() - stalled.partial_since) / 1e9:.1f} s"
-            return stalled, (
-                f"closed: more than {self.limit} admin connections; this was the oldest stalled one ({what})"
-            )
-        return link, (
-            f"refused: all {self.limit} admin connections are carrying out or receiving a request (none idle or "
-            "stalled to close); try again once one is answered"
+            return stalled, f"{bound} stalled one ({what})", False
+        if len(self._finishing) < self.limit:
+            pipelining = [c for c in connections if c is not link and c.busy() and c.waiting()]
+            if pipelining:  # requests pipelined behind one under way: that one is answered, the rest are not run
+                return (
+                    min(pipelining, key=connections.__getitem__),
+                    f"{bound} pipelining requests behind one under way (that one was answered above; the requests "
+                    "after it were not carried out: send one request at a time and read its answer)",
+                    True,
+                )
+        return (
+            link,
+            (
+                f"refused: all {self.limit} admin connections are carrying out or receiving a request (none idle or "
+                "stalled to close); try again once one is answered"
+            ),
+            False,
         )
 
     def _drop(self, link: AdminProtocol) -> None:
@@ -271,6 +292,7 @@ class AdminConnections:
         self._open.pop(link, None)
         self._closing.pop(link, None)
         self._dropped.discard(link)
+        self._finishing.discard(link)
 
     def unread(self, link: AdminProtocol, queued: int) -> None:
         """Close ``link``: ``queued`` bytes of replies wait unread, past ``ADMIN_MAX_UNREAD``."""
@@ -315,17 +337,21 @@ class AdminConnections:
                 unread,
             )
 
-    def _close(self, link: AdminProtocol, why: str, kind: int) -> None:
-        """Close ``link`` with a last JSON line saying ``why``; count it by ``kind``; it counts until it is gone."""
+    def _close(self, link: AdminProtocol, why: str, kind: int, after_answer: bool = False) -> None:
+        """Close ``link`` with a last JSON line saying ``why`` (``after_answer``: once its request under way is
+        answered); count it by ``kind``; it counts until it is gone."""
         if self._open.pop(link, None) is None:
             return
         self._closing[link] = None
-        link.close_with(
+        line = (
             f"admin connection {why} (at most {self.limit} admin connections, idle at most "
             f"{self.idle_timeout_s:g} s, a request whole within {self.request_timeout_s:g} s: docs/ops-guide.md "
-            "section 6, the descriptor budget)",
-            self.linger_s,
+            "section 6, the descriptor budget)"
         )
+        if after_answer:
+            link.close_after_answer(line, self.linger_s)
+        else:
+            link.close_with(line, self.linger_s)
         self._closed_log.add(kind)
         if kind == _IDLE:
             self.closed_idle += 1
@@ -408,6 +434,8 @@ class AdminProtocol(asyncio.Protocol):
             return
         if self._connections is not None:
             self._connections.active(self)
+        if self._pending:
+            return  # a request is under way: its answer reads the client again (``_answered``)
         transport.resume_reading()
         if b"\n" in self._buf:
             asyncio.get_running_loop().call_soon(self._take_kept)
@@ -422,6 +450,21 @@ class AdminProtocol(asyncio.Protocol):
     def busy(self) -> bool:
         """Return True while a request is under way (answered from a task)."""
         return self._pending > 0
+
+    def waiting(self) -> bool:
+        """Return True if requests wait behind the one under way: kept here or unread in the socket."""
+        transport = self._transport
+        if self._buf:
+            return True
+        return transport is not None and unread_bytes(transport.get_extra_info("socket")) > 0
+
+    def close_after_answer(self, why: str, linger_s: float = ADMIN_CLOSE_LINGER_S) -> None:
+        """Close with the last line ``why`` once the request under way is answered (at once if none is); the
+        requests behind it are not carried out."""
+        if not self._pending:
+            self.close_with(why, linger_s)
+            return
+        self._close_after = (why, linger_s)
 
     def idle(self) -> bool:
         """Return True if nothing is under way or waiting: no request pending, partial, kept or unread in the socket,
@@ -470,7 +513,7 @@ class AdminProtocol(asyncio.Protocol):
         connections = self._connections
         if connections is not None:
             connections.active(self)
-        if not self._buf and not self._writing_paused:
+        if not self._buf and not self._writing_paused and not self._pending:
             cmd = _SNAPSHOT_REQUESTS.get(data)
             if cmd is not None:
                 write = self._snapshots.get(cmd)
@@ -489,10 +532,11 @@ class AdminProtocol(asyncio.Protocol):
             self._close_transport()
 
     def _take_requests(self) -> None:
-        """Answer the whole requests in ``_buf``, until replies queue above the high-water mark (then they wait)."""
+        """Answer the whole requests in ``_buf``, in order, until replies queue above the high-water mark or one is
+        answered from a task (then the rest wait: here, and in the socket, not read meanwhile)."""
         transport = self._transport
-        while not self._writing_paused and b"\n" in self._buf:
-            if transport is None or transport.is_closing():
+        while not self._writing_paused and not self._pending and b"\n" in self._buf:
+            if transport is None or transport.is_closing() or self._close_after is not None:
                 return
             line, _, rest = bytes(self._buf).partition(b"\n")
             self._buf = bytearray(rest)
@@ -544,7 +588,9 @@ class AdminProtocol(asyncio.Protocol):
             self._failed(cmd, exc, binary)
             return
         if type(result) is not dict and isinstance(result, Awaitable):  # (an ABC check costs the loop)
-            self._pending += 1
+            self._pending += 1  # one at a time: the requests after it wait, the socket is not read meanwhile
+            if self._transport is not None:
+                self._transport.pause_reading()
             asyncio.get_running_loop().create_task(self._answer_later(cmd, result, binary))
             return
         self._reply({"ok": True, **result}, binary)
@@ -555,15 +601,31 @@ class AdminProtocol(asyncio.Protocol):
             result = await pending
         except AdminRefusedError as exc:
             self._refused(cmd, exc, binary)
-            return
         except Exception as exc:
             self._failed(cmd, exc, binary)
-            return
+        else:
+            self._reply({"ok": True, **result}, binary)
         finally:
             self._pending -= 1
-            if self._connections is not None:
-                self._connections.active(self)  # its idle time starts from the answer
-        self._reply({"ok": True, **result}, binary)
+        self._answered()  # (not when cancelled: the gateway is stopping)
+
+    def _answered(self) -> None:
+        """The request under way was answered: close if asked to, else take the next ones and read again."""
+        if self._connections is not None:
+            self._connections.active(self)  # its idle time starts from the answer
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._close_after is not None:
+            why, linger_s = self._close_after
+            self._close_after = None
+            self.close_with(why, linger_s)
+            return
+        if self._writing_paused:
+            return  # the client reads its replies first (``resume_writing``)
+        self._take_kept()
+        if not self._pending and not self._writing_paused and not transport.is_closing():
+            transport.resume_reading()
 
     def _refused(self, cmd: str, exc: AdminRefusedError, binary: bool) -> None:
         log.warning("admin: %s from %s refused: %s", cmd, self._who(), exc)
