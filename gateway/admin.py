@@ -14,15 +14,18 @@ with the caller's pid and uid.
 Each request's cost to the event loop (request parsed to reply written) is measured with the
 monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` report.
 
-Connections are bounded (``AdminConnections``): at most ``MAX_ADMIN_CONNECTIONS`` (an eighth of the
-descriptor limit when that is less); one more closes the oldest idle one (else the one whose partial request is
-oldest), a connection with no request under way that sent nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, and so
-is one whose request is not whole ``ADMIN_REQUEST_TIMEOUT_S`` after its first byte, each with a last JSON line
-saying why. A closed connection counts until it is gone: its unread bytes are dropped with it after
-``ADMIN_CLOSE_LINGER_S``. Replies queue for a client that does not read them up to the transport's high-water mark
-(``ADMIN_WRITE_HIGH``): reading stops there, so pipelined requests wait unanswered in the socket; past
-``ADMIN_MAX_UNREAD`` bytes unread (answers from tasks) the connection is closed. A stuck script or exporter holding
-connections open thus cannot take every descriptor, or memory, and lock strategies or ops out.
+Connections are bounded (``AdminConnections``): at most ``MAX_ADMIN_CONNECTIONS`` (an eighth of the descriptor limit
+when that is less); one more closes the oldest idle one (else the one whose partial request is oldest, else, once its
+request under way is answered, one pipelining requests behind it), a connection with no request under way that sent
+nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, and so is one whose request is not whole ``ADMIN_REQUEST_TIMEOUT_S``
+after its first byte, each with a last JSON line saying why. A closed connection counts until it is gone: its unread
+bytes are dropped with it after ``ADMIN_CLOSE_LINGER_S``. Replies queue for a client that does not read them up to the
+transport's high-water mark (``ADMIN_WRITE_HIGH``): reading stops there, so pipelined requests wait unanswered in the
+socket; past ``ADMIN_MAX_UNREAD`` bytes unread (answers from tasks) the connection is closed. Snapshot replies included:
+one is spliced only with nothing queued ahead of it, and what the socket does not take is copied at once and queued. A
+request answered from a task (``risk_reload``) is the only one under way on its connection: the requests after it wait,
+unread, until it is answered (answers in request order). A stuck script or exporter holding connections open thus cannot
+take every descriptor, or memory, and lock strategies or ops out.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 _LENGTH: Final = struct.Struct(">I")
 MAX_ADMIN_CONNECTIONS: Final = 32
 """Admin connections held at most (an eighth of the descriptor limit when that is less), those closing included: one
-more drops a closing one, else closes the oldest idle one, else the one whose partial request is oldest (or, every
-one carrying out a request, is refused itself)."""
+more drops a closing one, else closes the oldest idle one, else the one whose partial request is oldest, else one
+pipelining requests behind one under way once that one is answered (or, every one carrying out a request with nothing
+behind it, is refused itself)."""
 ADMIN_IDLE_TIMEOUT_S: Final = 30
 """An admin connection with no request under way that sent nothing for this long is closed (the CLI and the
 exporter connect per request and send it at once; an answer they wait for is a request under way)."""
@@ -170,7 +174,9 @@ class AdminConnections:
 
     ``opened`` past ``limit`` drops a connection already closing, else closes the oldest idle one (no request under
     way, nothing unread either way), else the oldest stalled one (no request being carried out: a partial request,
-    oldest first; requests waiting behind unread replies), or the new one when every one is carrying out a request.
+    oldest first; requests waiting behind unread replies), else the oldest one with requests pipelined behind one it
+    is carrying out (closed once that one is answered; it makes room at once: at most ``limit`` such, above the bound
+    until they go), or the new one when every one is carrying out a request with nothing behind it.
     ``sweep`` (the gateway's timer, every second) closes those with no request under way that sent nothing for
     ``idle_timeout_s`` and those whose partial request is older than ``request_timeout_s``, and writes the WARNING
     (at most once per 10 s). A closed connection counts in ``open`` until it is gone (``done``): at most
