@@ -1035,6 +1035,7 @@ class GatewayProcess:
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
                     connector.connect_failures,
+                    connector.adapter.session_counters(),
                 )
                 for connector in self.connectors
             ],

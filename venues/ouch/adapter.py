@@ -843,6 +843,19 @@ class OuchVenue(VenueAdapter):
         """Return how often the UserRefNum store's background write kept orders waiting past its limit."""
         return self._store.stalls
 
+    def session_counters(self) -> dict[str, int]:
+        """Return the SoupBinTCP session's counters ``gateway metrics`` exports per venue (``SESSION_COUNTERS``)."""
+        session = self._session
+        counters = self.counters
+        return {
+            "sequence_gaps": session.gaps,
+            "refetch_given_up": counters["refetch_given_up"],
+            "protocol_errors": counters["protocol_errors"],
+            "decode_errors": counters["decode_errors"],
+            "unsequenced_ignored": session.unsequenced_ignored,
+            "debug_packets": session.debug_packets,
+        }
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session
@@ -863,6 +876,8 @@ class OuchVenue(VenueAdapter):
             "sequence_gaps": session.gaps,
             "numbering_restarts": session.numbering_restarts,
             "heartbeats_sent": session.heartbeats_sent,
+            "unsequenced_ignored": session.unsequenced_ignored,
+            "debug_packets": session.debug_packets,
             "awaiting_answer": len(self._inflight),
             "day_ended": self._day_ended,
             **self.counters,
@@ -1016,6 +1031,20 @@ class OuchVenue(VenueAdapter):
         if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
+            first, last = self._session.last_gap
+            log.error(
+                "venue %s: REPLAY GAP: the venue resumed session %r at sequence %d but %d was asked for: its "
+                "messages %d..%d (%d) cannot be recovered; fills, cancels and rejects in them are lost to the "
+                "gateway (sequence_gaps %d): reconcile with the venue desk (orders, executions) for those numbers",
+                self.name,
+                session,
+                last + 1,
+                first,
+                first,
+                last,
+                last - first + 1,
+                self._session.gaps,
+            )
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
@@ -1857,6 +1886,24 @@ class OuchVenue(VenueAdapter):
         """
         log.info("venue %s: disconnecting: %s", self.name, reason)
         self._close_pending = True
+
+    def on_unsequenced(self, message: memoryview) -> None:
+        """An Unsequenced Data packet from the venue: OUCH 5.0 sends its messages sequenced, so nothing is applied.
+
+        Counted (``unsequenced_ignored``, ``gateway_venue_unsequenced_ignored_total``) and logged at WARNING on the
+        1st, 2nd, 4th... one, naming the message type and its first bytes: an Executed sent this way is a fill the
+        gateway does not apply (reconcile with the venue desk).
+        """
+        kind = outbound_name(message[0]) if len(message) else "empty"
+        self._rare(
+            "unsequenced",
+            "Unsequenced Data packet (%s, %d bytes: %s) ignored: OUCH messages are sequenced, nothing applied "
+            "(unsequenced_ignored %d); if it reports an execution, reconcile with the venue desk",
+            kind,
+            len(message),
+            bytes(message[:24]).hex(" "),
+            self._session.unsequenced_ignored,
+        )
 
     def on_protocol_error(self, text: str) -> None:
         """Count a tolerated SoupBinTCP protocol error; log it on the 1st, 2nd, 4th... of its kind (its first words)."""
