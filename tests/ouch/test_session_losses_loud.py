@@ -34,8 +34,10 @@ from venues.ouch.soupbin import (
 class ScriptedVenue:
     """Answer each connection's Login Request with the next scripted bytes, then heartbeat until closed."""
 
-    def __init__(self, scripts: list[bytes]) -> None:
+    def __init__(self, scripts: list[bytes], *, close_after: tuple[int, ...] = ()) -> None:
         self.scripts = scripts
+        self.close_after = close_after
+        """Connections (0: the first) closed right after their script."""
         self.logins: list[tuple[str, int]] = []
         """(session, sequence) each Login Request asked for."""
         self.writers: list[asyncio.StreamWriter] = []
@@ -61,6 +63,9 @@ class ScriptedVenue:
             # SoupBinTCP 4.x: type, username 6, password 10, session 10, sequence 20 (then the heartbeat timeout)
             self.logins.append((login[17:27].decode().strip(), int(login[27:47].decode().strip() or 0)))
             writer.write(self.scripts.pop(0) if self.scripts else b"")
+            if len(self.logins) - 1 in self.close_after:
+                await writer.drain()
+                return
             while not reader.at_eof() and not self.stopping and not writer.is_closing():
                 writer.write(SERVER_HEARTBEAT_PACKET)
                 await asyncio.sleep(0.1)
@@ -169,6 +174,27 @@ async def test_unsequenced_data_and_debug_packets_when_the_venue_sends_them_then
             assert f'gateway_venue_unsequenced_ignored_total{{venue="{gw.venue.name}"}} 2.0' in text
             assert f'gateway_venue_debug_packets_total{{venue="{gw.venue.name}"}} 1.0' in text
             assert f'gateway_venue_decode_errors_total{{venue="{gw.venue.name}"}} 0.0' in text
+        finally:
+            await gw.stop()
+            await venue.stop()
+
+
+async def test_a_reply_that_is_not_soupbintcp_when_the_server_closes_before_login_accepted_then_warned_with_its_bytes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    venue = await ScriptedVenue(
+        [b"HTTP/1.1 400 Bad Request\r\n\r\n", encode_login_accepted("SESS01", 1)], close_after=(0,)
+    ).start()
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        gw = await Gateway(venue, tmp_path).start()  # UP at the second connection
+        try:
+            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            assert len(venue.logins) == 2
+            assert any(
+                "before a Login Accepted after 28 bytes that are not a whole SoupBinTCP packet" in text
+                and "HTTP/1.1 400 Bad Request" in text
+                for text in warnings
+            ), warnings
         finally:
             await gw.stop()
             await venue.stop()

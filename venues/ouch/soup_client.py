@@ -339,7 +339,13 @@ class SoupClientSession:
     def connection_lost(self, now_ns: int) -> None:
         """Note the connection is gone; partial packets and unsent bytes are dropped."""
         del now_ns
-        self._splitter.reset()
+        splitter = self._splitter
+        if self.state is SoupClientState.LOGGING_IN and splitter.buffered:  # no whole packet before the close
+            self._protocol_error(
+                f"the server closed the connection before a Login Accepted after {splitter.buffered} bytes that "
+                f"are not a whole SoupBinTCP packet (is it a SoupBinTCP server?): {splitter.head(40)!r}"
+            )
+        splitter.reset()
         self.out = bytearray()
         if self.state in _FINAL:
             return
