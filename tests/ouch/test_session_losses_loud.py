@@ -186,7 +186,7 @@ async def test_a_reply_that_is_not_soupbintcp_when_the_server_closes_before_logi
         [b"HTTP/1.1 400 Bad Request\r\n\r\n", encode_login_accepted("SESS01", 1)], close_after=(0,)
     ).start()
     with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
-        gw = await Gateway(venue, tmp_path).start()  # UP at the second connection
+        gw = await Gateway(venue, tmp_path).start()  # type: ignore[arg-type]  # UP at the second connection
         try:
             warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
             assert len(venue.logins) == 2

@@ -465,6 +465,7 @@ class OuchVenue(VenueAdapter):
             "refetches": 0,
             "refetch_given_up": 0,
             "accepted_mismatch": 0,
+            "replaced_after_reject": 0,
             "replayed_after_renumbering": 0,
             "internal_errors": 0,
         }
@@ -1923,6 +1924,9 @@ class OuchVenue(VenueAdapter):
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
                 self._in_doubt(seq, chain, urn, text)
             return
+        if chain.done:  # the order ended here before the venue acknowledged it (reported OUCH_NOT_RECEIVED ...)
+            self._accepted_after_end(seq, chain, urn, quantity, order_state)
+            return
         sent = self._inflight.pop(urn, None)
         # Side, Quantity, Symbol, Price and Time In Force sit in the same order in the Enter (packet bytes 8..30)
         # and the Accepted (13..35): one compare of the raw bytes (bytearray against any buffer; compiled, in place
@@ -1948,6 +1952,24 @@ class OuchVenue(VenueAdapter):
             )
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
+
+    def _accepted_after_end(self, seq: int, chain: _Chain, urn: int, quantity: int, order_state: str) -> None:
+        """An Accepted for an order that ended here (rev50ouch s11 L1): live at the venue, so canceled there.
+
+        The gateway answered the Enter already (``OUCH_NOT_RECEIVED`` after the Account Query Response: the replay
+        had no answer for it; or another end), and the venue now acknowledges it: the order works at the venue,
+        untracked. As for any order live at the venue that ended here (``_live_after_end``): its number is
+        unmapped (later messages about it are an ended order's, fills applied as late fills) and canceled at the
+        venue at once, logged at ERROR and counted ``live_after_end``; no event for the core (the strategy keeps
+        its one answer). An Accepted in state D (dead) needs nothing.
+        """
+        self._inflight.pop(urn, None)
+        if order_state == ORDER_STATE_DEAD:
+            self._ignore("A", seq, f"Order Accepted (dead) for UserRefNum {urn} of order {chain.order.order_id}, ended")
+            return
+        if self._refs.get(urn) is chain:
+            del self._refs[urn]
+        self._live_after_end(seq, "Order Accepted", urn, chain.order.order_id, quantity)
 
     def _on_accepted_fields(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         """Apply an Accepted without its bytes (not compared with the Enter; the message paths pass them)."""
@@ -2130,6 +2152,7 @@ class OuchVenue(VenueAdapter):
         if chain.done and message.order_state != ORDER_STATE_DEAD:
             self._replaced_after_end(seq, chain, message)
             return
+        late = chain.order.pending_qty == 0 and not chain.done  # the core holds no replace: reported refused
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -2140,6 +2163,9 @@ class OuchVenue(VenueAdapter):
         dead = message.order_state == ORDER_STATE_DEAD
         if dead:
             self._finish(chain)
+        if late:
+            self._replaced_after_reject(seq, chain, message, dead)
+            return
         self.event_sink(
             VenueReplaced(
                 seq,
@@ -2149,6 +2175,47 @@ class OuchVenue(VenueAdapter):
                 str(message.order_reference_number),
                 "DEAD" if dead else "",
                 _DEAD_TEXT if dead else "",
+            )
+        )
+
+    def _replaced_after_reject(self, seq: int, chain: _Chain, message: OrderReplaced, dead: bool) -> None:
+        """A Replaced for a replace the gateway had already reported refused (rev50ouch s11 L2): the venue's word.
+
+        The strategy got ``CancelRejected`` (``OUCH_NOT_RECEIVED`` after the Account Query Response: the replay
+        had no answer for it), and the venue now says it applied it: the order works at the venue under the new
+        UserRefNum at the new price and size. The order is not canceled (the strategy asked for exactly these
+        terms and still holds the order); it is told the truth instead: the core takes the new quantity, price
+        and number (``VenueReplaced.late_qty``, as for BOE) and the strategy gets ``Replaced`` after its
+        ``CancelRejected``; risk's exposure follows. Logged at WARNING and counted ``replaced_after_reject``
+        (``gateway_venue_replaced_after_reject_total``). Dead (state D): the order is canceled here.
+        """
+        order = chain.order
+        self.counters["replaced_after_reject"] += 1
+        log.warning(
+            "venue %s: Order Replaced at sequence %d: UserRefNum %d replaced %d for order %d, a replace the gateway "
+            "had reported refused: the venue applied it, %d shares open at %s%s; the strategy is told (Replaced "
+            "after its CancelRejected)",
+            self.name,
+            seq,
+            message.user_ref_num,
+            message.orig_user_ref_num,
+            order.order_id,
+            message.quantity,
+            price_text(message.price),
+            " and canceled it (state D)" if dead else "",
+        )
+        if dead:
+            self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
+            return
+        self.event_sink(
+            VenueReplaced(
+                seq,
+                order.order_id,
+                message.quantity,
+                message.price,
+                str(message.order_reference_number),
+                late_qty=order.cum_qty + message.quantity,
+                late_ref=str(message.user_ref_num),
             )
         )
 
