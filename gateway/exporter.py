@@ -145,7 +145,6 @@ _OUCH_VENUE: Final = (
     "OUCH_NOT_RECEIVED",
     "OUCH_SESSION_ENDED",
     "OUCH_SESSION_CHANGED",
-    "OUCH_REFNUM_STORE",
     "OUCH_ACCEPTED_MISMATCH",
 )
 _FIX_ORD_REJ: Final = (
@@ -231,8 +230,17 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("OUCH_REPLACE", "OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
-            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
+            *_rows(
+                "GATEWAY",
+                (
+                    "OUCH_REPLACE",
+                    "OUCH_REFNUM_STORE",
+                    "OUCH_REFNUM_EXHAUSTED",
+                    "OUCH_INTERNAL_ERROR",
+                    "OUCH_UNKNOWN_ORDER",
+                ),
+            ),
+            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_IN_DOUBT"), _OUCH_VENUE),
         ],
     },
     "fix": {

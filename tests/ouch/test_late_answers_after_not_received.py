@@ -43,6 +43,8 @@ class InteractiveVenue:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.answer_queries = True
+        self.session = "SESS01"
+        """The session the next Login Accepted names (whatever the login asked for)."""
 
     async def start(self) -> InteractiveVenue:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -66,7 +68,7 @@ class InteractiveVenue:
                 (length,) = struct.unpack(">H", await reader.readexactly(2))
                 packet = await reader.readexactly(length)
                 if packet[:1] == b"L":
-                    writer.write(encode_login_accepted("SESS01", self.next_seq))
+                    writer.write(encode_login_accepted(self.session, self.next_seq))
                 elif packet[:1] == b"U":
                     message = packet[1:]
                     self.inbound.append(message)

@@ -153,16 +153,22 @@ _VenueAccepted: Final = VenueAccepted
 _repeated_fill: Final = repeated_fill
 _Handler = Callable[[int, Any, Any], None]
 """(sequence number, the order's chain, the decoded message)."""
-_NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+_NEVER_SENT: Final = Refused(
+    "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH", RejectSource.GATEWAY
+)  # refused here, as BOE_UNKNOWN_ORDER
+
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _EOD_WRITE_WAIT_S: Final = 1.0
 """At shutdown, how long to wait for the end-of-day mark to reach the disk (a one-off thread writes it)."""
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
 _SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
+_GATEWAY: Final = RejectSource.GATEWAY
+"""Source of what OUCH cannot carry, decided here before anything is sent (strategy protocol 8.2)."""
 _DAY_ENDED: Final = Refused(
     "OUCH_END_OF_DAY",
     "the venue sent System Event E (end of day): it takes no new orders in this session; cancels still go out",
+    RejectSource.GATEWAY,  # decided here before anything is sent (strategy protocol 8.2)
 )
 _LOST_BY_VENUE_TEXT: Final = (
     "the venue restarted its numbering (it lost its state) and has never seen this order's UserRefNum: "
@@ -349,8 +355,10 @@ class OuchVenue(VenueAdapter):
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
         self._query_refnums = False
-        """The UserRefNum store was lost: ask the venue's NextUserRefNum after the next login's replay before
-        sending anything (``_store_lost``)."""
+        """The UserRefNum store was lost, or the venue put the login in another session: ask the venue's
+        NextUserRefNum after the next login's replay before sending anything (``_store_lost``, ``on_logged_in``)."""
+        self._query_why = "the UserRefNum store was lost"
+        """Why ``_query_refnums`` was set (the ERROR when the venue does not answer names it)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -517,19 +525,19 @@ class OuchVenue(VenueAdapter):
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return self._refnum_store_refused("new orders")
         if ord_type != _LIMIT:
-            return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
+            return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders", _GATEWAY)
         if tif not in _TIF:
-            return Refused("OUCH_TIF", f"time in force {tif.name} not supported (DAY or IOC)")
+            return Refused("OUCH_TIF", f"time in force {tif.name} not supported (DAY or IOC)", _GATEWAY)
         if not 0 < qty <= MAX_QUANTITY:
-            return Refused("OUCH_QTY", f"quantity {qty} outside 1..999,999 shares")
+            return Refused("OUCH_QTY", f"quantity {qty} outside 1..999,999 shares", _GATEWAY)
         if not 0 < price <= MAX_PRICE:
-            return Refused("OUCH_PRICE", f"price {price_text(price)} outside {_PRICE_RANGE}")
+            return Refused("OUCH_PRICE", f"price {price_text(price)} outside {_PRICE_RANGE}", _GATEWAY)
         if symbol not in self._symbols and (  # symbols already sent passed this check before
             not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
         ):
-            return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
+            return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters", _GATEWAY)
         if not 0 <= order_id < 2**64:
-            return Refused("OUCH_ORDER_ID", f"order id {order_id} cannot be a ClOrdID")
+            return Refused("OUCH_ORDER_ID", f"order id {order_id} cannot be a ClOrdID", _GATEWAY)
         return None
 
     def check_replace(self, order: Order, qty: int, price: int) -> Verdict:
@@ -816,6 +824,7 @@ class OuchVenue(VenueAdapter):
         self.sequence.adopt(point)
         self.resume(session, point.next_seq)
         self._query_refnums = True
+        self._query_why = "the UserRefNum store was lost"
 
     def resume(self, session: str, next_seq: int) -> None:
         """Before connecting: log into ``session`` asking for ``next_seq`` (last journaled venue_seq + 1)."""
@@ -951,10 +960,11 @@ class OuchVenue(VenueAdapter):
             if self._query_refnums:
                 self._query_refnums = False
                 log.error(
-                    "venue %s: the UserRefNum store was lost and the venue did not say its NextUserRefNum: new "
-                    "UserRefNums start at %d and may be ones the venue has seen (it ignores those); set the store "
-                    "from the venue desk's number (docs/venues/ouch.md)",
+                    "venue %s: %s and the venue did not say its NextUserRefNum: new UserRefNums start at %d and may "
+                    "be ones the venue has seen (it ignores those); set the store from the venue desk's number "
+                    "(docs/venues/ouch.md)",
                     self.name,
+                    self._query_why,
                     self._store.last_issued + 1,
                 )
             self._query_sent_ns = 0
@@ -1020,6 +1030,18 @@ class OuchVenue(VenueAdapter):
         self._day_ended = self._store.day_ended  # False from a new day or session on
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
+            # OUCH 5.0 2.2: an account's UserRefNums are strictly increasing throughout the trading day, whatever
+            # the SoupBinTCP session; the store restarted at 1 for the new one, and a venue still on the same day
+            # would silently ignore those numbers (rev50ouch s15). Its NextUserRefNum floors the store first.
+            self._query_refnums = True
+            self._query_why = f"the session changed from {previous!r} to {session!r}"
+            log.warning(
+                "venue %s: session changed from %r to %r: asking the venue's NextUserRefNum (Account Query) before "
+                "sending anything (UserRefNums increase throughout the trading day, across sessions)",
+                self.name,
+                previous,
+                session,
+            )
         elif self._session.renumbered and any(not chain.done for chain in self._chains.values()):
             # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
             # NextUserRefNum (the Account Query after the replay) tells which of ours it never saw (``_lost_orders``)
