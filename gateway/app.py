@@ -1078,6 +1078,7 @@ class GatewayProcess:
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
                     connector.connect_failures,
+                    connector.adapter.session_counters(),
                 )
                 for connector in self.connectors
             ],
