@@ -324,6 +324,8 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
     return _NO_SECTIONS, provider()
 
 
+INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
+"""Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``)."""
 TICK_S: Final = 0.0002
 """The least time one loop callback of ``LoopReplayReader`` steps the journal reads for (the first step always runs)."""
 TICK_SHARE: Final = 0.25
@@ -825,6 +827,7 @@ class GatewayProcess:
         engine.replay_reader = reader
         self.add_replay_providers(reader.runner)
         engine.replay_scheduler = _loop_scheduler(loop)
+        engine.halt_accounts = self._halt_after_fault
         config = self.config
         after_input = engine.flush
         kick = self._on_activity
@@ -1510,6 +1513,20 @@ class GatewayProcess:
         """Return True if a run-time halt or reduce (``gateway kill``, a trigger) is set on the scope itself."""
         assert self.risk is not None
         return bool(self.risk.runtime_state(account).name != "ACTIVE")
+
+    def _halt_after_fault(self, accounts: list[str], reason: str) -> None:
+        """Halt ``accounts`` after a fault of the gateway's own (``Engine._internal_error``), as ``gateway kill
+        --account`` would but canceling nothing (the strategy's disconnect policy decides that).
+
+        In memory first (new orders refused ``TRADING_HALTED`` at once), then a journaled HALTED record per
+        account, written with the engine's batch: a restart keeps the halt until ``gateway resume --account``.
+        """
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.risk is not None
+        for account in accounts:
+            self.risk.set_trading_state(TradingState.HALTED, account, INTERNAL_ERROR_WHO, reason)
+            self.journal.append(JTradingState(account, "HALTED", INTERNAL_ERROR_WHO, reason))
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
         """Halt trading (globally or for one account) and cancel every matching open order.

@@ -83,6 +83,10 @@ ENGINE_COUNTERS: Final = {
     ),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),
+    "internal_errors": (
+        "engine_internal_errors",
+        "faults of the gateway's own carrying out a strategy request: its session ended, its accounts halted",
+    ),
 }
 """EngineCounters field -> (metric name after ``gateway_``, help). Every one is a counter (``_total``)."""
 

@@ -176,6 +176,18 @@ class VenueAdapter(abc.ABC):
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn, during recovery, that ``venue_ref`` (from send_new/send_replace) names ``order``."""
 
+    def withdraw_new(self, order: Order) -> bool:
+        """Take back the new order ``send_new`` just queued for ``order``; True if nothing of it will reach the venue.
+
+        Called by the core right after ``send_new`` when it could not journal the order (a fault of the gateway's
+        own, docs/reliability.md 2.8): journal before wire, so the queued message must not leave. An adapter
+        that can take it back (its bytes still at the end of the send buffer, its reference not yet used on the
+        wire) undoes what it noted for the order, as for an order whose encoding failed, and returns True; the
+        default returns False (the message stays queued: the core then keeps the order as sent, tracked in
+        memory only, and the fault is reported as an order the journal does not hold).
+        """
+        return False
+
     def forget(self, order: Order) -> None:  # noqa: B027 - optional hook
         """Drop what the adapter keeps about ``order``: it is terminal and leaves the gateway's memory.
 

@@ -688,6 +688,38 @@ class OuchVenue(VenueAdapter):
         text = encode_failed(log, self.name, what, order_id, f"UserRefNum {user_ref_num}", exc)
         return Refused("OUCH_INTERNAL_ERROR", text, RejectSource.GATEWAY)
 
+    def withdraw_new(self, order: Order) -> bool:
+        """Take back the Enter Order ``send_order`` just queued for ``order`` (the core could not journal it).
+
+        The packet is the last one in the send buffer (nothing is queued between the send and the core's journal
+        record) or, while not logged in, only kept for the re-send at login: either way it is dropped, with the
+        order's chain and UserRefNum, as for an order whose encoding failed (``_not_sent``: the number is skipped,
+        the venue takes any higher one). False, nothing changed, if the packet is not where it must be.
+        """
+        chain = self._chains.get(order.order_id)
+        if chain is None or chain.order is not order or chain.pending:
+            return False
+        user_ref_num = chain.working
+        packet = self._inflight.get(user_ref_num)
+        if packet is None:
+            return False
+        buf = self._session.out
+        if self._live:
+            if not buf.endswith(packet):
+                return False
+            del buf[len(buf) - len(packet) :]
+        del self._inflight[user_ref_num]
+        if self._refs.get(user_ref_num) is chain:
+            del self._refs[user_ref_num]
+        del self._chains[order.order_id]
+        log.error(
+            "venue %s: new order %d (UserRefNum %d) taken back before it was sent: the gateway could not journal it",
+            self.name,
+            order.order_id,
+            user_ref_num,
+        )
+        return True
+
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
         refused = self.check_replace(order, qty, price)
