@@ -91,7 +91,7 @@ from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
-from model.order import Order
+from model.order import REPLACING_STATES, Order, OrderState
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
@@ -302,6 +302,8 @@ _VENUE_COUNTER_METRICS: Final = {
     "internal_errors": "venue_internal_errors_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
+_CANCEL_IN_FLIGHT: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
+"""Order states in which a cancel has been sent to the venue and not answered yet."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
 """OUCH: background UserRefNum writes that kept orders waiting past the store's limit (orders refused meanwhile)."""
 
@@ -1678,19 +1680,37 @@ class GatewayProcess:
             log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
 
     async def _cancel_at_stop(self, engine: Engine) -> None:
-        """Apply every strategy's disconnect policy, wait (bounded) for the venues' answers, log what stays open."""
+        """Apply every strategy's disconnect policy, wait (bounded) for the venues' answers, log what stays open.
+
+        Each order's reason at exit comes from whether its cancel left, not from the venue's state at
+        exit: a cancel counts as sent once it is in flight at a moment the journal is writable (every
+        engine call ends with a flush, journal first, then the venues' bytes to their transports). The
+        wait goes on for sent cancels until the timeout even if their venue drops meanwhile (a resumed
+        session may still answer them); it ends early when only held cancels are left (their venue is not
+        UP) or when the journal fails (nothing more leaves, no answer could be recorded).
+        """
         canceled = engine.disconnect_for_stop()
         timeout_s = self.config.stop_cancel_timeout_s
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
+        sent: set[int] = set()  # order ids whose cancel was handed to the venue's transport
+
+        def note_sent() -> None:
+            if engine.journal_error:  # what is decided now waits for its journal record: not left
+                return
+            for order in canceled:
+                if order.state in _CANCEL_IN_FLIGHT:
+                    sent.add(order.order_id)
 
         def unanswered() -> list[Order]:
+            note_sent()
             if engine.journal_error:  # nothing leaves before its record, and no timer retries the journal now
                 return []
             return [
                 order
                 for order in canceled
-                if order.order_id in engine.open_orders and engine.venues[order.venue].state is VenueState.UP
+                if order.order_id in engine.open_orders
+                and (order.order_id in sent or engine.venues[order.venue].state is VenueState.UP)
             ]
 
         waiting = unanswered()
@@ -1698,6 +1718,7 @@ class GatewayProcess:
             await asyncio.sleep(0.01)
             waiting = unanswered()
         engine.flush()
+        note_sent()
         done = sum(1 for order in canceled if order.order_id not in engine.open_orders)
         if canceled:
             log.info(
@@ -1709,18 +1730,26 @@ class GatewayProcess:
         still_open: dict[tuple[str, str], list[Order]] = {}
         asked = {order.order_id for order in canceled}
         for order in engine.open_orders.values():
+            state = engine.venues[order.venue].state
             if order.order_id not in asked:
                 why = "on_disconnect keep: left working"
+            elif order.order_id in sent:
+                why = f"cancel sent, no answer within {timeout_s:g} s"
+                if engine.journal_error:
+                    why = f"cancel sent, then the journal failed ({engine.journal_error}): answer not awaited"
+                elif state is not VenueState.UP:
+                    why += f"; venue {order.venue} {state.name} at exit"
             elif engine.journal_error:
                 why = f"the journal cannot be written ({engine.journal_error}): cancel not sent"
-            elif engine.venues[order.venue].state is not VenueState.UP:
-                state = engine.venues[order.venue].state.name
+            elif state is not VenueState.UP:
                 why = (
-                    f"venue {order.venue} {state}, not UP: "
+                    f"venue {order.venue} {state.name}, not UP: "
                     f"cancel not sent (held for its next session, or refused if ENDED)"
                 )
+            elif order.state in REPLACING_STATES:
+                why = "cancel not sent (held behind a replace still in flight)"
             else:
-                why = f"cancel sent, no answer within {timeout_s:g} s"
+                why = f"cancel not sent (order {order.state.name}: refused before the wire)"
             still_open.setdefault((order.strategy_id, why), []).append(order)
         for (strategy_id, why), orders in sorted(still_open.items()):
             names = ", ".join(order.cl_ord_id for order in orders[:10]) + (", ..." if len(orders) > 10 else "")
