@@ -2,8 +2,9 @@
 
 Start-up order matters and is fixed here:
 
-0. take the journal directory's lock (``gateway.journal_lock``): a second gateway on the same
-   journal stops here, before reading anything, with exit 1;
+0. take the journal directory's lock (``gateway.journal_lock``), then those of ``state_dir`` and the
+   venues' state directories (``gateway.state_lock``): a second gateway on the same journal or state
+   stops here, before reading anything, with exit 1;
 1. load and validate everything (config, risk limits, venue configs): any error
    stops the process before a socket is opened (fail closed), with exit 2;
 2. replay today's journal into the engine (orders, exposure, strategy event logs)
@@ -89,6 +90,7 @@ from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
+from gateway.state_lock import StateLocks, lock_state_directories
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
 from model.order import REPLACING_STATES, Order, OrderState
@@ -577,6 +579,7 @@ class GatewayProcess:
         """The reload under way off the event loop (its files read in a worker thread), if any."""
         """Files the watch saw change, waiting for a quiet tick before the reload."""
         self._journal_lock: JournalLock | None = None
+        self._state_locks: StateLocks | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
         """The socket files this process bound, with their (device, inode): ``stop`` removes those only."""
         self.exit_code = 0
@@ -630,6 +633,15 @@ class GatewayProcess:
                 self._journal_lock = lock_journal_directory(directory)
             except OSError as exc:  # a full disk names no file: say which one, and where it is set
                 raise _where(exc, Path(directory) / LOCK_FILE, "journal.directory") from exc
+
+    def lock_state(self) -> None:
+        """Take the locks of ``state_dir`` and each venue's state directory before anything reads them.
+
+        Raises ``StateDirInUseError`` (an OSError: start-up fails with exit 1) naming the directory, its
+        setting, and the pid and config of the gateway holding it (``gateway.state_lock``).
+        """
+        if self._state_locks is None:
+            self._state_locks = lock_state_directories(self.config)
 
     @staticmethod
     def _judge_unreadable_note(unreadable: str, journal: Path, note: Path) -> None:
@@ -799,6 +811,7 @@ class GatewayProcess:
         self._sighup = SighupListener(self._on_sighup)
         self._sighup.block()
         self.lock_journal()
+        self.lock_state()
         set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
@@ -1818,3 +1831,7 @@ class GatewayProcess:
         if lock is not None:
             self._journal_lock = None
             lock.release()
+        state_locks = self._state_locks
+        if state_locks is not None:
+            self._state_locks = None
+            state_locks.release()
