@@ -37,6 +37,17 @@ from model.order import Order
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import EventSink, StateSink, VenueState
 
+SESSION_COUNTERS = (
+    "sequence_gaps",
+    "refetch_given_up",
+    "protocol_errors",
+    "decode_errors",
+    "unsequenced_ignored",
+    "debug_packets",
+)
+"""Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
+lost (replay gaps, packets given up), broken or unreadable input, and packets read but not applied."""
+
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
 
@@ -291,6 +302,17 @@ class VenueAdapter(abc.ABC):
         venue reference built from it) be used twice.
         """
         return 0
+
+    def session_counters(self) -> dict[str, int]:
+        """Return the session's counters of ``SESSION_COUNTERS`` this adapter keeps (``gateway metrics``, per venue).
+
+        The default: those of them in the adapter's ``counters`` dict (if it has one); an adapter whose session
+        keeps some elsewhere overrides it.
+        """
+        counters = getattr(self, "counters", None)
+        if not isinstance(counters, dict):
+            return {}
+        return {name: counters[name] for name in SESSION_COUNTERS if name in counters}
 
     def shutdown(self) -> bool:
         """The gateway is stopping: end the venue session gracefully; True if there is an answer to wait for.
