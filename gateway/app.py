@@ -2,8 +2,9 @@
 
 Start-up order matters and is fixed here:
 
-0. take the journal directory's lock (``gateway.journal_lock``): a second gateway on the same
-   journal stops here, before reading anything, with exit 1;
+0. take the journal directory's lock (``gateway.journal_lock``), then those of ``state_dir`` and the
+   venues' state directories (``gateway.state_lock``): a second gateway on the same journal or state
+   stops here, before reading anything, with exit 1;
 1. load and validate everything (config, risk limits, venue configs): any error
    stops the process before a socket is opened (fail closed), with exit 2;
 2. replay today's journal into the engine (orders, exposure, strategy event logs)
@@ -89,9 +90,10 @@ from gateway.signals import UNKNOWN_SENDER, SighupListener
 from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
+from gateway.state_lock import StateLocks, lock_state_directories
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
-from model.order import Order
+from model.order import REPLACING_STATES, Order, OrderState
 from model.venue_events import VenueState
 from obs import native
 from risk.api import RiskGate
@@ -315,6 +317,8 @@ _VENUE_COUNTER_METRICS: Final = {
     "internal_errors": "venue_internal_errors_total",
 }
 """Adapter counter -> ``gateway metrics`` counter (summed over the venues), for what ops must reconcile by hand."""
+_CANCEL_IN_FLIGHT: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
+"""Order states in which a cancel has been sent to the venue and not answered yet."""
 _REFNUM_STALLS_METRIC: Final = "venue_user_ref_num_store_stalls_total"
 """OUCH: background UserRefNum writes that kept orders waiting past the store's limit (orders refused meanwhile)."""
 
@@ -592,6 +596,7 @@ class GatewayProcess:
         self._risk_reload_next: tuple[str, list[str], asyncio.Task[Any]] | None = None
         """The reload asked for that has not started yet (trigger, who asked, its task): later ones join it."""
         self._journal_lock: JournalLock | None = None
+        self._state_locks: StateLocks | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
         """The socket files this process bound, with their (device, inode): ``stop`` removes those only."""
         self.exit_code = 0
@@ -645,6 +650,15 @@ class GatewayProcess:
                 self._journal_lock = lock_journal_directory(directory)
             except OSError as exc:  # a full disk names no file: say which one, and where it is set
                 raise _where(exc, Path(directory) / LOCK_FILE, "journal.directory") from exc
+
+    def lock_state(self) -> None:
+        """Take the locks of ``state_dir`` and each venue's state directory before anything reads them.
+
+        Raises ``StateDirInUseError`` (an OSError: start-up fails with exit 1) naming the directory, its
+        setting, and the pid and config of the gateway holding it (``gateway.state_lock``).
+        """
+        if self._state_locks is None:
+            self._state_locks = lock_state_directories(self.config)
 
     @staticmethod
     def _judge_unreadable_note(unreadable: str, journal: Path, note: Path) -> None:
@@ -814,6 +828,7 @@ class GatewayProcess:
         self._sighup = SighupListener(self._on_sighup)
         self._sighup.block()
         self.lock_journal()
+        self.lock_state()
         set_mmap_threshold(self.config.memory.malloc_mmap_threshold)
         self.build()
         self.recover()
@@ -1725,19 +1740,37 @@ class GatewayProcess:
             log.info("venue %s: no close after the logout within %.1f s; closing the connection", venue.name, timeout_s)
 
     async def _cancel_at_stop(self, engine: Engine) -> None:
-        """Apply every strategy's disconnect policy, wait (bounded) for the venues' answers, log what stays open."""
+        """Apply every strategy's disconnect policy, wait (bounded) for the venues' answers, log what stays open.
+
+        Each order's reason at exit comes from whether its cancel left, not from the venue's state at
+        exit: a cancel counts as sent once it is in flight at a moment the journal is writable (every
+        engine call ends with a flush, journal first, then the venues' bytes to their transports). The
+        wait goes on for sent cancels until the timeout even if their venue drops meanwhile (a resumed
+        session may still answer them); it ends early when only held cancels are left (their venue is not
+        UP) or when the journal fails (nothing more leaves, no answer could be recorded).
+        """
         canceled = engine.disconnect_for_stop()
         timeout_s = self.config.stop_cancel_timeout_s
         deadline = time.monotonic() + timeout_s
         started = time.monotonic()
+        sent: set[int] = set()  # order ids whose cancel was handed to the venue's transport
+
+        def note_sent() -> None:
+            if engine.journal_error:  # what is decided now waits for its journal record: not left
+                return
+            for order in canceled:
+                if order.state in _CANCEL_IN_FLIGHT:
+                    sent.add(order.order_id)
 
         def unanswered() -> list[Order]:
+            note_sent()
             if engine.journal_error:  # nothing leaves before its record, and no timer retries the journal now
                 return []
             return [
                 order
                 for order in canceled
-                if order.order_id in engine.open_orders and engine.venues[order.venue].state is VenueState.UP
+                if order.order_id in engine.open_orders
+                and (order.order_id in sent or engine.venues[order.venue].state is VenueState.UP)
             ]
 
         waiting = unanswered()
@@ -1745,6 +1778,7 @@ class GatewayProcess:
             await asyncio.sleep(0.01)
             waiting = unanswered()
         engine.flush()
+        note_sent()
         done = sum(1 for order in canceled if order.order_id not in engine.open_orders)
         if canceled:
             log.info(
@@ -1756,18 +1790,26 @@ class GatewayProcess:
         still_open: dict[tuple[str, str], list[Order]] = {}
         asked = {order.order_id for order in canceled}
         for order in engine.open_orders.values():
+            state = engine.venues[order.venue].state
             if order.order_id not in asked:
                 why = "on_disconnect keep: left working"
+            elif order.order_id in sent:
+                why = f"cancel sent, no answer within {timeout_s:g} s"
+                if engine.journal_error:
+                    why = f"cancel sent, then the journal failed ({engine.journal_error}): answer not awaited"
+                elif state is not VenueState.UP:
+                    why += f"; venue {order.venue} {state.name} at exit"
             elif engine.journal_error:
                 why = f"the journal cannot be written ({engine.journal_error}): cancel not sent"
-            elif engine.venues[order.venue].state is not VenueState.UP:
-                state = engine.venues[order.venue].state.name
+            elif state is not VenueState.UP:
                 why = (
-                    f"venue {order.venue} {state}, not UP: "
+                    f"venue {order.venue} {state.name}, not UP: "
                     f"cancel not sent (held for its next session, or refused if ENDED)"
                 )
+            elif order.state in REPLACING_STATES:
+                why = "cancel not sent (held behind a replace still in flight)"
             else:
-                why = f"cancel sent, no answer within {timeout_s:g} s"
+                why = f"cancel not sent (order {order.state.name}: refused before the wire)"
             still_open.setdefault((order.strategy_id, why), []).append(order)
         for (strategy_id, why), orders in sorted(still_open.items()):
             names = ", ".join(order.cl_ord_id for order in orders[:10]) + (", ..." if len(orders) > 10 else "")
@@ -1836,3 +1878,7 @@ class GatewayProcess:
         if lock is not None:
             self._journal_lock = None
             lock.release()
+        state_locks = self._state_locks
+        if state_locks is not None:
+            self._state_locks = None
+            state_locks.release()

@@ -533,6 +533,10 @@ class GatewayClient:
         self._established = False
         self._closing = False
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._lost_reason = ""
+        """Why the last established connection was lost (``close_reason`` is each attempt's since)."""
+        self._gave_up_reason = ""
+        """Why auto-reconnect stopped for good (a permanent refusal), for ``GatewayError`` texts."""
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -546,9 +550,10 @@ class GatewayClient:
         ``auto_reconnect``, a refusal that clears by itself (``TRANSIENT_REFUSALS``) is tried again with the
         reconnect backoff for ``timeout`` seconds before it is raised.
         """
-        if self.connected and self.welcome is not None:
+        if self._transport_open and self.welcome is not None:  # up, or an automatic reconnect's handshake
             return self.welcome
         self._closing = False
+        self._gave_up_reason = ""
         if not self.auto_reconnect:
             return await self._open(timeout)
         loop = asyncio.get_running_loop()
@@ -587,7 +592,7 @@ class GatewayClient:
         self._send(Hello(self.strategy_id, self.protocol_version, self.last_seq, self.heartbeat_ms))
         try:
             welcome = await asyncio.wait_for(asyncio.shield(self._welcome), max(timeout, self.welcome_timeout_s))
-            if not self.connected:  # lost right after the Welcome, before this task resumed
+            if not self._transport_open:  # lost right after the Welcome, before this task resumed
                 raise GatewayError(self.close_reason or "connection closed")
         except (TimeoutError, GatewayError) as exc:
             if isinstance(exc, TimeoutError):
@@ -649,7 +654,7 @@ class GatewayClient:
         """
         venues = self._resend_venues()
         deadline = time.monotonic() + self.resend_venue_wait_s
-        while self.connected and any(self._fresh_venues.get(v) != "UP" for v in venues):
+        while self._transport_open and any(self._fresh_venues.get(v) != "UP" for v in venues):
             left = deadline - time.monotonic()
             if left <= 0:
                 log.warning(
@@ -661,7 +666,7 @@ class GatewayClient:
             self._venue_news.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._venue_news.wait(), min(left, 0.05))
-        return self.connected
+        return self._transport_open
 
     def _after_welcome(self, welcome: Welcome) -> tuple[int, int]:
         """(Version 3) Settle the requests in flight with ``welcome.last_req_seq``; return (re-sent, not received).
@@ -799,8 +804,36 @@ class GatewayClient:
 
     @property
     def connected(self) -> bool:
-        """Return True while the session is open."""
+        """Return True while the session is up: Welcome received (state ``CONNECTED``), connection open.
+
+        False while an automatic reconnect is under way, also once its new connection is open and waits for
+        the Welcome (or for the venues before sending requests again): requests raise ``GatewayError`` then.
+        """
+        return self.state is ConnectionState.CONNECTED and self._transport_open
+
+    @property
+    def reconnecting(self) -> bool:
+        """Return True while auto-reconnect is trying to get the session back (attempts, or a handshake)."""
+        task = self._reconnect_task
+        return task is not None and not task.done() and not self._closing
+
+    @property
+    def _transport_open(self) -> bool:
+        """Return True while the current connection (established or in its handshake) is open."""
         return self._transport is not None and not self._transport.is_closing()
+
+    def _not_connected(self, fallback: str = "connection closed") -> str:
+        """Return the ``GatewayError`` text for a request or wait with no session: reconnecting, gave up, or why."""
+        if self.reconnecting:
+            text = f"not connected: reconnecting to the gateway (connection lost: {self._lost_reason or fallback}"
+            if self.state is ConnectionState.CONNECTING:
+                text += "; an attempt is under way"
+            elif self.close_reason and self.close_reason != self._lost_reason:
+                text += f"; last attempt: {self.close_reason}"
+            return text + "); nothing was sent: wait_connected() waits for the session"
+        if self._gave_up_reason:
+            return f"not connected: auto-reconnect gave up ({self._gave_up_reason})"
+        return f"not connected ({self.close_reason or fallback})"
 
     async def wait_closed(self) -> None:
         """Wait until the current connection is gone."""
@@ -842,6 +875,7 @@ class GatewayClient:
                 code = self.close_reason.split(":", 1)[0]
                 if code in PERMANENT_REFUSALS:
                     log.error("gateway refused the session for good, not reconnecting: %s", exc)
+                    self._gave_up_reason = f"the gateway refused the session for good: {exc}"
                     self._stop(str(exc))
                     return
                 log.warning("reconnect failed (%s); next attempt in %.2f s", exc, min(delay * 2, self.reconnect_max_s))
@@ -986,8 +1020,8 @@ class GatewayClient:
 
     def _check_can_send(self) -> None:
         """Raise GatewayError unless the session is up (requests are never queued behind the caller's back)."""
-        if self.state is not ConnectionState.CONNECTED or not self.connected:
-            raise GatewayError(f"not connected ({self.close_reason or 'connection closed'})")
+        if not self.connected:
+            raise GatewayError(self._not_connected())
 
     def _send_request(self, make: Callable[[int], R]) -> R:
         """Number, send and keep (version 3, until the gateway is known to have processed it) a request.
@@ -1007,7 +1041,7 @@ class GatewayClient:
     def _send(self, message: Any) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
-            raise GatewayError(f"not connected ({self.close_reason or 'connection closed'})")
+            raise GatewayError(self._not_connected())
         writer = self._writer
         start = len(writer.buffer)
         try:
@@ -1036,7 +1070,7 @@ class GatewayClient:
 
     def _check_not_given_up(self, what: str) -> None:
         if self._give_up is None or self._give_up.done():
-            raise GatewayError(f"{what}: not connected ({self.close_reason or 'connection closed'})")
+            raise GatewayError(f"{what}: {self._not_connected()}")
 
     def _wake_handles(self) -> None:
         for handle in self.orders.values():
@@ -1061,7 +1095,7 @@ class GatewayClient:
         backlog: list[GatewayMessage] = [*self.history[bisect.bisect_right(self.history, start, key=_seq_of) :]]
         backlog += self.venues.values()
         stopped = self.state is ConnectionState.CLOSED or (
-            not self.auto_reconnect and not self.connected and self._give_up is not None
+            not self.auto_reconnect and not self._transport_open and self._give_up is not None
         )
         try:
             for message in backlog:
@@ -1149,6 +1183,7 @@ class GatewayClient:
         if not self._established:
             return  # a refused or failed attempt: whoever called _open handles it
         self._established = False
+        self._lost_reason = reason
         self._set_state(ConnectionState.DISCONNECTED, reason)
         code = reason.split(":", 1)[0]
         if self._closing:
@@ -1157,6 +1192,8 @@ class GatewayClient:
             log.warning("connection to the gateway lost (%s); reconnecting", reason)
             self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
             return
+        if self.auto_reconnect:
+            self._gave_up_reason = f"the gateway refused the session for good: {reason}"
         self._stop(reason)
         self.state = ConnectionState.DISCONNECTED  # connect() may be called again
 
@@ -1166,7 +1203,7 @@ class GatewayClient:
         self._timer = asyncio.get_running_loop().call_later(self.heartbeat_ms / 2000, self._on_heartbeat_timer)
 
     def _on_heartbeat_timer(self) -> None:
-        if not self.connected:
+        if not self._transport_open:  # (also while the venues are awaited after the Welcome: state CONNECTING)
             return
         now = time.monotonic_ns()
         interval = self.heartbeat_ms * 1_000_000

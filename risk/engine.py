@@ -1147,10 +1147,12 @@ class RiskEngine:
                 trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
             )
             return ReloadResult(False, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
-        if self._copy is not None:
-            self._copy.commit(pending.copy_ready)  # a restart puts these limits in force, not a file held back
-        if pending.reference_copy is not None and not kept:
-            pending.reference_copy.commit(pending.reference_ready)  # and these reference prices
+        copy_problems = []
+        if self._copy is not None:  # a restart puts these limits in force, not a file held back
+            copy_problems.append(self._copy.commit(pending.copy_ready))
+        if pending.reference_copy is not None and not kept:  # and these reference prices
+            copy_problems.append(pending.reference_copy.commit(pending.reference_ready))
+        copy_problem = "; ".join(problem for problem in copy_problems if problem)
         self._judge(path, signature, limits.sha256)
         if not kept:
             self._in_place.pop("reference", None)
@@ -1159,12 +1161,21 @@ class RiskEngine:
         self._apply(limits)
         message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
         log.info("risk %s (trigger %s, by %s)", message, trigger, who)
+        if copy_problem:
+            not_kept = (
+                f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
+                "is NOT APPLIED would refuse to start; free space there and reload again"
+            )
+            message += f"; they are in force, but {not_kept}"
+            log.error("risk reload applied (the new limits are in force), but %s", not_kept)
         for warning in warnings:
             log.warning("risk limits: %s", warning)
         self._last_reload = self._reload_summary(
             trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
         )
-        return ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
+        return ReloadResult(
+            True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message, copy_problem
+        )
 
     def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""

@@ -26,6 +26,9 @@ class ReloadResult(msgspec.Struct, frozen=True):
     warnings: list[str]
     message: str
     """One line for whoever asked (admin socket reply, log line)."""
+    copy_problem: str = ""
+    """Applied, but the copy of the limits (or reference prices) in force kept in ``state_dir`` could not be
+    written: why (the limits are in force; a restart with a held-back file would refuse to start)."""
 
 
 class Verdict(msgspec.Struct, frozen=True):

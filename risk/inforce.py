@@ -61,9 +61,11 @@ class InForceCopy:
         self.path = path
         self.note_path = path.with_name(path.name + ".not-applied.json")
         self._prepared = path.with_name(path.name + ".next")
+        self._prepare_problem = ""
 
     def prepare(self, raw: bytes) -> bool:
         """Write ``raw`` beside the copy, flushed (a reload's worker thread); False (logged) if it fails."""
+        self._prepare_problem = ""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._prepared.open("wb") as handle:
@@ -72,11 +74,17 @@ class InForceCopy:
                 os.fsync(handle.fileno())
         except OSError as exc:
             log.error("risk cannot write the copy of the limits %s: %s", self._prepared, exc)
+            self._prepare_problem = f"cannot write the copy of the limits {self._prepared}: {exc}"
             return False
         return True
 
-    def commit(self, prepared: bool) -> None:
-        """Make the prepared bytes the copy in force; without them remove the copy (never keep a stale one)."""
+    def commit(self, prepared: bool) -> str:
+        """Make the prepared bytes the copy in force; without them remove the copy (never keep a stale one).
+
+        Returns why the copy in force is not kept ("" if it is, or if there was nothing to keep): the
+        failed ``prepare`` before a ``commit(False)``, or the failed rename (both logged).
+        """
+        problem, self._prepare_problem = self._prepare_problem, ""
         try:
             if prepared:
                 os.replace(self._prepared, self.path)
@@ -85,11 +93,13 @@ class InForceCopy:
                 self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.error("risk cannot keep the copy of the limits in force %s: %s", self.path, exc)
+            problem = f"cannot keep the copy of the limits in force {self.path}: {exc}"
             self.path.unlink(missing_ok=True)
+        return problem
 
-    def save(self, raw: bytes) -> None:
-        """Write ``raw`` as the copy in force (a load at start-up)."""
-        self.commit(self.prepare(raw))
+    def save(self, raw: bytes) -> str:
+        """Write ``raw`` as the copy in force (a load at start-up); return why it is not kept ("" if it is)."""
+        return self.commit(self.prepare(raw))
 
     def note(self, file: str, file_id: int, since: str, sha256: str, in_force: str, **extra: str) -> None:
         """Note that ``file`` (``file_id``) is held back since ``since``; a failure is logged."""

@@ -53,6 +53,7 @@ from gateway.ops.onload import (
 from gateway.ops.onload_env import onload_profile_dirs, plan_onload_environment
 from gateway.ops.paths import check_listening, check_paths, checked_paths
 from gateway.signals import block_stop_signals, stop_signal_at_startup, unblock_stop_signals
+from gateway.state_lock import state_directories, state_in_use
 from risk.limitsfile import LimitsFileError, read_limits
 
 log = logging.getLogger("gateway.ops.launch")
@@ -286,8 +287,11 @@ def run(args: argparse.Namespace) -> int:
             in_use = journal_in_use(config.path(config.journal.directory))
             if in_use:
                 directories.append(in_use)
-        if not in_use:  # (the run stops at the journal first) another gateway on these sockets: refused as well
-            directories += check_listening(config)
+        if not in_use:  # (the run stops at the journal first) then at a state directory another gateway holds
+            state = state_in_use(config)
+            directories += state
+            if not state:  # another gateway on these sockets: refused as well
+                directories += check_listening(config)
         for problem in directories:
             log.error("launch: refusing to start: %s", problem)
         if directories:
@@ -297,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line}")
         if config.journal.enabled:
             print(f"  journal {config.path(config.journal.directory)}: not in use by a running gateway")
+        state_dirs = ", ".join(f"{label} {path}" for label, path in state_directories(config))
+        print(f"  state directories ({state_dirs}): not in use by a running gateway")
     options = LaunchOptions(
         profile=args.profile,
         require_onload=args.require_onload,

@@ -87,8 +87,15 @@ def reload_timeout(args: argparse.Namespace) -> float:
     return RELOAD_BASE_S + RELOAD_S_PER_MB * size / 1_000_000
 
 
+EXIT_RELOAD_COPY_NOT_KEPT = 3
+"""``gateway risk reload``: applied (the new limits are in force), but their copy in ``state_dir`` is not kept."""
+
+
 def run_reload(args: argparse.Namespace) -> int:
-    """Ask the gateway to reload; print what changed or every error; exit 1 if refused, 4 if it did not answer."""
+    """Ask the gateway to reload; print what changed or every error.
+
+    Exit 1 if refused, 3 if applied but its copy in ``state_dir`` could not be written, 4 if it did not answer.
+    """
     reply = call(args, {"cmd": "risk_reload", "who": who()}, reload_timeout(args))
     if isinstance(reply, int):
         return reply
@@ -100,6 +107,14 @@ def run_reload(args: argparse.Namespace) -> int:
             print(f"  {_change(change)}")
         for warning in result.get("warnings", []):
             print(f"  warning: {warning}")
+        if result.get("copy_problem"):
+            print(
+                "risk reload APPLIED (the new limits are in force), but their copy in the state directory is NOT "
+                f"kept: {result['copy_problem']}; a restart while a limits file is NOT APPLIED would refuse to "
+                "start: free space there and run `gateway risk reload` again",
+                file=sys.stderr,
+            )
+            return EXIT_RELOAD_COPY_NOT_KEPT
         return 0
     errors = result.get("errors", [])
     if not errors:  # refused for something other than the file (the audit log): the message says what

@@ -141,7 +141,7 @@ def test_dry_run_when_directories_usable_then_exits_0_lists_what_it_checked_and_
     result = rig.launch("--dry-run", "--", "--config", str(config))
     assert result.returncode == 0, result.stderr
     tmp = rig.tmp
-    assert result.stdout.splitlines()[:4] == [
+    assert result.stdout.splitlines()[:5] == [
         f"config: {config} (gateway config, venues and risk limits load)",
         "  directories (each exists or can be created, and this user can create files in it): "
         f"journal directory {tmp / 'journal'}, strategy_socket directory {tmp / 'run'}, "
@@ -150,6 +150,8 @@ def test_dry_run_when_directories_usable_then_exits_0_lists_what_it_checked_and_
         "  socket paths (each fits a Unix socket path, nothing there or a stale socket no process listens on): "
         f"strategy_socket {tmp / 'run' / 's.sock'}, admin_socket {tmp / 'run' / 'a.sock'}",
         f"  journal {tmp / 'journal'}: not in use by a running gateway",
+        f"  state directories (state_dir {tmp / 'state'}, venue OUCH state_dir {tmp / 'ouch'}): "
+        "not in use by a running gateway",
     ], result.stdout
     assert [name for name in ("journal", "run", "audit", "state", "ouch") if (tmp / name).exists()] == []
 

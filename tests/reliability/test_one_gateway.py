@@ -12,15 +12,17 @@ import fcntl
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from gateway.journal import read_journal
 from gateway.journal_lock import LOCK_FILE
 from model.enums import Side
-from tests.reliability.support import Gateway, RecordingClient, Simulator, wait_until, write_config
+from tests.reliability.support import GATEWAY, Gateway, RecordingClient, Simulator, wait_until, write_config
 
 RESTING = 2_290_000
 
@@ -124,7 +126,9 @@ def test_second_gateway_with_own_journal_on_the_same_sockets_when_started_then_r
 ) -> None:
     first, config = _first(workdir, sim, gateways)
     sockets = {path: _inode(path) for path in (first.admin, first.socket)}
-    second = _second(workdir, config, "b", journal={"directory": "journal-b", "fsync": "none"})
+    venues = yaml.safe_load(config.read_text())["venues"]
+    own_state = {"state_dir": "state-b", "venues": [{**venues[0], "state_dir": "ouch-b"}]}
+    second = _second(workdir, config, "b", journal={"directory": "journal-b", "fsync": "none"}, **own_state)
     gateways.append(second)
     assert _run_until_exit(second) == 1
     text = second.log_text()
@@ -264,3 +268,58 @@ def test_journal_directory_removed_and_made_again_then_all_put_back_and_second_g
     status = first.status()
     assert status["orders_open"] == 5
     assert status["recovery"]["stopped_cleanly"] is False
+
+
+@pytest.mark.parametrize("shared", ["state_dir", "venue OUCH state_dir"])
+def test_second_gateway_with_own_journal_and_sockets_sharing_a_state_directory_when_started_then_refused(
+    workdir: Path, sim: Simulator, gateways: list[Gateway], shared: str
+) -> None:
+    # rev50ops: B (A's gateway_id, its own journal directory and sockets, A's state_dir) started with no warning,
+    # rewrote A's <state_dir>/<id>.journal-begun and shared A's OUCH UserRefNum store; the dry run said exit 0
+    first, config = _first(workdir, sim, gateways, fsync="interval")
+    asyncio.run(_rest_orders(first, 2))
+    venues = yaml.safe_load(config.read_text())["venues"]
+    changes: dict[str, Any] = {
+        "journal": {"directory": "journal-b", "fsync": "none"},
+        "strategy_socket": "sb.sock",
+        "admin_socket": "ab.sock",
+    }
+    if shared == "state_dir":
+        changes["venues"] = [{**venues[0], "state_dir": "ouch-b"}]
+        directory = workdir / "var" / "state"
+    else:
+        changes["state_dir"] = "state-b"
+        directory = workdir / "ouch"
+    second = _second(workdir, config, "b", **changes)
+    gateways.append(second)
+    notes = {path: path.read_bytes() for path in (workdir / "var" / "state").glob("*.journal-begun")}
+    assert notes  # A's note naming its journal
+    assert first.proc is not None
+    refusal = f"{shared} {directory} is in use by another gateway (pid {first.proc.pid}, config {config}, lock "
+
+    dry = subprocess.run(
+        [*GATEWAY, "launch", "--dry-run", "--", "--config", str(second.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert refusal in dry.stderr, dry.stderr
+
+    assert _run_until_exit(second) == 1
+    text = second.log_text()
+    errors = _errors(text)
+    assert len(errors) == 1 and refusal in errors[0], text
+    for later in ("released cl_ord_id table", "recovered", "venue OUCH", "listening on"):
+        assert later not in text.replace(errors[0], ""), text  # refused before reading state, the venue, the sockets
+    assert not (workdir / "journal-b").exists() or not any((workdir / "journal-b").glob("*.journal"))
+    assert {path: path.read_bytes() for path in notes} == notes  # A's journal-begun note untouched
+    assert first.status()["orders_open"] == 2
+    assert first.stop() == 0
+    assert _run_until_exit_or_up(second)  # A gone: B may start now
+
+
+def _run_until_exit_or_up(gateway: Gateway) -> bool:
+    gateway.start(wait_up=True)
+    return gateway.stop() == 0

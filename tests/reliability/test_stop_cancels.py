@@ -9,21 +9,29 @@ venue's truth.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from gateway.app import GatewayProcess
 from gateway.entitlements import StrategyEntitlement
+from gateway.journal import FileJournal
 from model.enums import Side
+from model.order import OrderState
+from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
-from tests.e2e.support import running_gateway, short_tmp
-from tests.reliability.support import Gateway, RecordingClient, Simulator, write_config
+from simulators.ouch.simulator import OuchSimulator, SimulatorConfig
+from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp
+from tests.reliability.support import Gateway, RecordingClient, Simulator, wait_for, write_config
 
 REFS = {"AAPL": 2_301_000}
 RESTING = 2_290_000
@@ -145,3 +153,108 @@ async def test_stop_when_the_venue_does_not_answer_then_waits_stop_cancel_timeou
             text
         )
         await client.close()
+
+
+async def _two_resting_then_stop_with_a_deaf_venue(
+    process: GatewayProcess, sim: OuchSimulator, client: RecordingClient
+) -> asyncio.Task[None]:
+    """Rest two orders, make the venue stop reading, start the stop; return it once both cancels have left."""
+    await client.connect()
+    for i in range(2):
+        handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
+        await handle.wait_accepted(5)
+    for protocol in sim.protocols:
+        assert protocol.transport is not None
+        protocol.transport.pause_reading()  # the venue hangs: the cancels sit unread in its socket
+    stopping = asyncio.create_task(process.stop())
+    engine = process.engine
+    assert engine is not None
+    await wait_for(
+        lambda: sum(1 for o in engine.open_orders.values() if o.state is OrderState.PENDING_CANCEL) == 2,
+        5,
+        "both cancels sent",
+    )
+    return stopping
+
+
+async def test_stop_when_the_venue_drops_after_the_cancels_left_then_logged_as_sent_not_as_held(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # rev50ops: cancels written at SIGTERM while the venue was UP, the session dropped during the wait: the
+    # WARNING said "venue OUCH CONNECTING, not UP: cancel not sent (held ...)" from the venue's state at exit
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies(), stop_cancel_timeout_s=1.0) as (
+        process,
+        sim,
+    ):
+        client = RecordingClient(Path(process.config.path(process.config.strategy_socket)), "S1")
+        assert sim._server is not None
+        sim._server.close()  # no new session: the venue stays down once its connection is cut
+        stopping = await _two_resting_then_stop_with_a_deaf_venue(process, sim, client)
+        assert sim.drop_connections() == 1
+        await asyncio.wait_for(stopping, 10)
+        assert process.venues[0].state is not VenueState.UP
+        text = caplog.text
+        took = re.search(
+            r"stop: 0 of 2 open orders of on_disconnect cancel strategies canceled at the venues \((\S+) s\)", text
+        )
+        assert took is not None and float(took[1]) >= 0.99  # the wait went on for the cancels in flight
+        assert "not UP: cancel not sent" not in text
+        assert (
+            "stop: strategy S1: 2 orders still open at the venues at exit (cancel sent, no answer within 1 s; "
+            f"venue OUCH {process.venues[0].state.name} at exit)"
+        ) in text
+        await client.close()
+
+
+async def test_stop_when_the_journal_fails_after_the_cancels_left_then_logged_as_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the same for a journal that fails during the wait: the WARNING said "cancel not sent" for cancels the
+    # venue had received
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    workdir = short_tmp()
+    sim = OuchSimulator(SimulatorConfig(exchange=exchange))
+    await sim.start()
+    limits = e2e_limits(workdir, ("S1", "S2"))
+    config = gateway_config(workdir, sim.port, limits, strategies=_strategies(), stop_cancel_timeout_s=5.0)
+    config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, storage="file"))
+    process = GatewayProcess(config)
+    try:
+        await process.start()
+        await wait_for(lambda: all(v.state is VenueState.UP for v in process.venues), 10, "venue UP")
+        journal = process.journal
+        assert isinstance(journal, FileJournal)
+        client = RecordingClient(Path(process.config.path(process.config.strategy_socket)), "S1")
+        stopping = await _two_resting_then_stop_with_a_deaf_venue(process, sim, client)
+        journal.check_file = lambda: ("", False)  # type: ignore[method-assign]
+        full = os.open("/dev/full", os.O_WRONLY)
+        saved = os.dup(journal._fd)
+        os.dup2(full, journal._fd)  # the disk is full: what the venue sends now cannot be journaled
+        os.close(full)
+        try:
+            first = min(sim.exchange.orders.values(), key=lambda o: o.user_ref_num)
+            assert sim.execute(first.user_ref_num, 1)  # a partial fill during the wait: its record fails
+            await asyncio.wait_for(stopping, 10)
+            engine_error = process.engine.journal_error if process.engine is not None else ""
+        finally:
+            if not stopping.done():
+                os.dup2(saved, journal._fd)
+            os.close(saved)
+        for protocol in sim.protocols:
+            assert protocol.transport is not None
+            protocol.transport.resume_reading()
+        await wait_for(lambda: [r.type for r in sim.exchange.records].count("X") == 2, 5, "the venue reads both")
+        assert engine_error.startswith("OSError")
+        text = caplog.text
+        assert "cancel not sent" not in text
+        assert (
+            "stop: strategy S1: 2 orders still open at the venues at exit (cancel sent, then the journal failed ("
+            in (text)
+        )
+        await client.close()
+    finally:
+        await process.stop()
+        await sim.stop()

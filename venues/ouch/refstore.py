@@ -276,8 +276,10 @@ class UserRefNumStore:
         The interval (``RETRY_INTERVAL_NS``) runs from the failed write when the adapter noted its time
         (``write_failed_at``), else from the first call after the failure, which posts nothing (``now_ns`` is
         the adapter's clock; the store has none of its own), then from each post. Nothing is posted while a
-        write is still in flight. The reservation is the current block, or the next one if the current block
-        is used up; the writer raises ``reserved`` only after its write succeeded, so no number past the
+        write is still in flight. The reservation is the block after the current one while numbers of the
+        current one are left (with ``prefetch``: what the failed prefetch wanted; the current block is on
+        file already, and the recovery line then names the block the file holds), or the block the next
+        number needs; the writer raises ``reserved`` only after its write succeeded, so no number past the
         reservation on file is handed out. This thread never writes: return True if ``error`` is clear now,
         False while it is set (the caller refuses as before, also while the posted write is pending).
         """
@@ -293,13 +295,14 @@ class UserRefNumStore:
             return False
         if self._job is None:  # else a write is in flight (it may hang): it is the attempt
             self._retried_ns = now_ns
-            reserved = (
-                counter.reserved
-                if counter.next <= counter.reserved
-                else min(counter.next + self._block - 1, MAX_USER_REF_NUM)
-            )
+            if counter.next > counter.reserved:  # used up, or a new numbering: the block the next number needs
+                reserved = min(counter.next + self._block - 1, MAX_USER_REF_NUM)
+            elif self._prefetch:  # the current block is on file: the one after it, which the failed prefetch wanted
+                reserved = min(counter.reserved + self._block, MAX_USER_REF_NUM)
+            else:
+                reserved = counter.reserved
             self._post(reserved)
-            if self._prefetch:  # a failed prefetch is started again from the next number once this write is done
+            if self._prefetch:  # the next prefetch from half this reservation's block (or the next number)
                 counter.prefetch_at = max(counter.next, reserved - self._block // 2)
         return False
 
