@@ -1047,7 +1047,7 @@ class OuchVenue(VenueAdapter):
         self._replay_upto = 0
         self._session._on_sequenced = self.on_sequenced
 
-    def _on_sequenced_renumbered(self, sequence: int, message: memoryview) -> None:
+    def _on_sequenced_renumbered(self, sequence: int, message: memoryview | bytes) -> None:
         """Do ``on_sequenced``, dropping a message already applied that a renumbered venue sends again.
 
         The evidence is in the message: an answer (Accepted, Rejected, Replaced, Cancel Reject) to a request
@@ -1068,7 +1068,7 @@ class OuchVenue(VenueAdapter):
             return
         urn = int.from_bytes(message[offset : offset + 4], "big")
         chain = self._refs.get(urn)
-        if chain is None or not self._applied_before(kind, urn, chain, message):
+        if chain is None or not self._applied_before(kind, urn, chain, memoryview(message)):
             self.on_sequenced(sequence, message)
             return
         if not self.admit(sequence):
@@ -1188,13 +1188,14 @@ class OuchVenue(VenueAdapter):
         VenueAdapter.bind_sequence(self, sequence)
         self._keeper = sequence
 
-    def on_sequenced(self, sequence: int, message: memoryview) -> None:
+    def on_sequenced(self, sequence: int, message: memoryview | bytes) -> None:
         """Turn one sequenced OUCH message into (at most one) event, unless it was acted on before.
 
         The one path every message about an order takes: admitted by the exactly-once component,
         decoded, refused if undecodable, its order found by UserRefNum (unknown ones counted), then
         handed to the handler for its type. One whose journal search is over the budget waits (``_hold``), and
-        every later one waits behind it, in order.
+        every later one waits behind it, in order. The message is ``bytes`` (a read of whole Sequenced Data
+        packets) or a ``memoryview``; past the Accepted's direct path, a view of it.
         """
         keeper = self._keeper
         if keeper is not None and sequence > keeper.high_water:  # VenueSequence.admit's new message, inline
@@ -1219,20 +1220,21 @@ class OuchVenue(VenueAdapter):
                 if accepted_chain is not None:
                     self._on_accepted(sequence, accepted_chain, fields, message)
                     return
+        view = message if isinstance(message, memoryview) else memoryview(message)
         try:  # subscripts, no method calls (an empty message: IndexError; an unknown type: KeyError)
-            entry = self._dispatch[message[0]]
+            entry = self._dispatch[view[0]]
         except (IndexError, KeyError):
             entry = None
         if entry is None:
             try:
-                self._not_about_an_order(sequence, message)
+                self._not_about_an_order(sequence, view)
             except _LookupOverBudgetError:
-                self._hold(sequence, message)
+                self._hold(sequence, view)
             return
         decode, user_ref_num, handler = entry
-        decoded = decode(message)
+        decoded = decode(view)
         if type(decoded) is DecodeError:
-            decoded = self._fixed_part(sequence, message, decoded)
+            decoded = self._fixed_part(sequence, view, decoded)
             if decoded is None:
                 return
         urn = user_ref_num(decoded)
@@ -1242,13 +1244,13 @@ class OuchVenue(VenueAdapter):
             chain = None
         if chain is None:
             try:
-                if not self._unmapped(sequence, message[0], decoded, urn):
-                    self._unknown(sequence, chr(message[0]), urn)
+                if not self._unmapped(sequence, view[0], decoded, urn):
+                    self._unknown(sequence, chr(view[0]), urn)
             except _LookupOverBudgetError:
-                self._hold(sequence, message)
+                self._hold(sequence, view)
             return
         if kind == _ACCEPTED_TYPE:  # compared with the Enter sent (``_on_accepted``)
-            self._on_accepted(sequence, chain, decoded, message)
+            self._on_accepted(sequence, chain, decoded, view)
             return
         handler(sequence, chain, decoded)
 
