@@ -449,6 +449,26 @@ _REJECTED: Final = struct.Struct(">xQIH14sH")
 _REJECTED_SHORT: Final = struct.Struct(">xQIH14s")
 _SIDE: Final = {bytes((ord(c),)): c for c in SIDES}
 _STATE: Final = {bytes((ord(c),)): c for c in ORDER_STATES}
+_SIDE_KNOWN: Final = tuple(chr(i) in SIDES for i in range(256))
+"""``_SIDE`` by the byte's int: whether it is a side (the C ``core`` gives the byte as an int)."""
+_STATE_OF: Final = tuple(chr(i) if chr(i) in ORDER_STATES else "" for i in range(256))
+"""``_STATE`` by the byte's int: the order state's one character, "" for a byte that is none."""
+
+
+def _native_core() -> Callable[[Buffer], tuple[int, int, int, int, int, int, int] | None] | None:
+    """Return ``venues.ouch._accepted.core`` (built with the compiled modules), or None when it is absent."""
+    try:
+        from venues.ouch._accepted import core  # noqa: PLC0415 - optional: built with the compiled modules
+    except ImportError:
+        return None
+    return core
+
+
+_CORE: Final = _native_core()
+"""With the compiled modules, ``core(buf)``: ``_ACCEPTED_CORE.unpack_from(buf)`` of a 64-byte ``buf`` with the side
+and the state as ints (None for another length), read in place by one C call; compiled, the ``struct`` method call
+and the two dict checks it replaces were about 1,900 instructions per Accepted. Else None (pure Python: the
+``struct`` path)."""
 
 
 def _length_error(name: str, size: int, expected: int) -> DecodeError:
@@ -505,7 +525,15 @@ def accepted_core(buf: Buffer) -> tuple[int, int, int, int, str] | DecodeError:
     ``decode_accepted`` without building the message (symbol and ClOrdID stay undecoded).
     Anything but the 64-byte form without options goes through ``decode_accepted``.
     """
-    if len(buf) == 64:
+    core = _CORE
+    if core is not None:  # compiled: the same checks, by the byte's int in a table
+        fields = core(buf)
+        if fields is not None:
+            urn, side_byte, qty, price, orn, state_byte, alen = fields
+            state_of = _STATE_OF[state_byte]
+            if alen == 0 and state_of and _SIDE_KNOWN[side_byte]:
+                return urn, qty, price, orn, state_of
+    elif len(buf) == 64:
         urn, side, qty, price, orn, state, alen = _ACCEPTED_CORE.unpack_from(buf)
         try:  # a subscript, no method call; anything unusual goes to decode_accepted below
             state_char = _STATE[state]

@@ -1,0 +1,95 @@
+"""``venues.ouch._accepted.core``: the compiled codec's read of an Order Accepted's fixed fields (issue 12)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from typing import Any
+
+import pytest
+
+from obs import native
+from venues.ouch import codec
+from venues.ouch.errors import DecodeError
+from venues.ouch.messages import OrderAccepted
+
+
+def _core() -> Any:
+    """Return the C ``core``: the codec's with the compiled modules, loaded from the build under pure Python."""
+    if codec._CORE is not None:
+        return codec._CORE
+    found = sorted((native.BUILD / "venues" / "ouch").glob("_accepted.*.so"))
+    if not found or not native.MANIFEST.exists():
+        pytest.skip("the C extension is not built (make venv builds it)")
+    spec = importlib.util.spec_from_file_location("venues.ouch._accepted", found[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.core
+
+
+def _unpacked(buf: bytes | bytearray | memoryview) -> tuple[int, ...]:
+    """``_ACCEPTED_CORE.unpack_from`` with the side and the state as ints (what ``core`` returns)."""
+    urn, side, qty, price, orn, state, alen = codec._ACCEPTED_CORE.unpack_from(buf)
+    return urn, side[0], qty, price, orn, state[0], alen
+
+
+def test_core_when_64_bytes_then_the_struct_fields_with_the_codes_as_ints() -> None:
+    core = _core()
+    message = OrderAccepted(
+        34_200_000_000_000, 7, "B", 100, "AAPL", 2_290_000, "0", "Y", 100_000_001, "A", "N", "N", "L", "12"
+    )
+    golden = codec.encode_message(message)
+    assert len(golden) == 64
+    assert core(golden) == (7, ord("B"), 100, 2_290_000, 100_000_001, ord("L"), 0)
+    rng = random.Random(50)
+    for _ in range(3_000):
+        raw = bytes(rng.getrandbits(8) for _ in range(64))
+        for buf in (raw, bytearray(raw), memoryview(raw), memoryview(b"xx" + raw)[2:]):
+            assert core(buf) == _unpacked(buf)
+    top = b"A" + b"\xff" * 63  # every field at its maximum
+    assert core(top) == _unpacked(top) == (2**32 - 1, 255, 2**32 - 1, 2**64 - 1, 2**64 - 1, 255, 2**16 - 1)
+
+
+def test_core_when_not_64_bytes_then_none() -> None:
+    core = _core()
+    for size in (0, 1, 35, 63, 65, 66, 200):
+        assert core(bytes(size)) is None
+        assert core(memoryview(bytes(size + 3))[3:]) is None
+
+
+def test_core_when_not_a_buffer_then_type_error() -> None:
+    core = _core()
+    for bad in ("A" * 64, 64, None, [0] * 64):
+        with pytest.raises(TypeError):
+            core(bad)
+
+
+def test_accepted_core_when_each_side_and_state_byte_then_as_the_full_decoder_decides() -> None:
+    """Every value of the two one-byte codes, and a non-zero appendage length: ``accepted_core`` (the C path's
+    table checks with the compiled modules, the struct path's dict checks without) gives the five fields exactly
+    when the message is one it reads, else what ``decode_accepted`` makes of it."""
+    base = bytearray(
+        codec.encode_message(OrderAccepted(1, 9, "S", 300, "MSFT", 4_000_000, "0", "Y", 77, "A", "N", "N", "L", "c1"))
+    )
+    read = 0
+    for at in (13, 47):
+        for value in range(256):
+            buf = bytearray(base)
+            buf[at] = value
+            urn, side, qty, price, orn, state, alen = codec._ACCEPTED_CORE.unpack_from(buf)
+            core = codec.accepted_core(buf)
+            if side in codec._SIDE and state in codec._STATE and alen == 0:
+                assert core == (urn, qty, price, orn, codec._STATE[state])
+                read += 1
+            else:
+                full = codec.decode_accepted(buf)
+                assert isinstance(full, DecodeError) and isinstance(core, DecodeError)
+                assert core == full
+    assert read == 4 + 2  # the four sides, the two states
+    longer = bytearray(base)
+    longer[62:64] = (1).to_bytes(2, "big")
+    full = codec.decode_accepted(longer)
+    core = codec.accepted_core(longer)
+    assert isinstance(full, DecodeError) and isinstance(core, DecodeError)
+    assert core == full
