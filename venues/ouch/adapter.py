@@ -539,7 +539,7 @@ class OuchVenue(VenueAdapter):
             not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
         ):
             return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
-        if not 0 <= order_id < 2**64:
+        if order_id < 0 or order_id >> 64:  # not 0 <= order_id < 2**64 (compiled: native, no compare with a big int)
             return Refused("OUCH_ORDER_ID", f"order id {order_id} cannot be a ClOrdID")
         return None
 
@@ -1911,7 +1911,14 @@ class OuchVenue(VenueAdapter):
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
                 self._in_doubt(seq, chain, urn, text)
             return
-        sent = self._inflight.pop(urn, None)
+        inflight = self._inflight  # pop(urn, None) by a subscript and a del: compiled, no generic method call
+        key: Any = urn  # boxed once for both
+        try:
+            sent: bytearray | None = inflight[key]
+        except KeyError:
+            sent = None
+        else:
+            del inflight[key]
         # Side, Quantity, Symbol, Price and Time In Force sit in the same order in the Enter (packet bytes 8..30)
         # and the Accepted (13..35): one compare of the raw bytes (bytearray against any buffer; compiled, in place
         # by _SAME); only a difference is looked into
