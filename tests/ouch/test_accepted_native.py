@@ -28,27 +28,51 @@ def _core() -> Any:
     return module.core
 
 
-def _unpacked(buf: bytes | bytearray | memoryview) -> tuple[int, ...]:
-    """``_ACCEPTED_CORE.unpack_from`` with the side and the state as ints (what ``core`` returns)."""
+def _reference(buf: bytes | bytearray | memoryview) -> tuple[int, int, int, int, str] | None:
+    """What ``core`` returns: the struct path of ``accepted_core`` (its checks by the codec's dicts), else None."""
+    if len(buf) != 64:
+        return None
     urn, side, qty, price, orn, state, alen = codec._ACCEPTED_CORE.unpack_from(buf)
-    return urn, side[0], qty, price, orn, state[0], alen
+    if alen == 0 and side in codec._SIDE and state in codec._STATE:
+        return urn, qty, price, orn, codec._STATE[state]
+    return None
 
 
-def test_core_when_64_bytes_then_the_struct_fields_with_the_codes_as_ints() -> None:
+def test_core_when_64_bytes_then_the_codecs_fields_if_it_reads_them_else_none() -> None:
     core = _core()
     message = OrderAccepted(
         34_200_000_000_000, 7, "B", 100, "AAPL", 2_290_000, "0", "Y", 100_000_001, "A", "N", "N", "L", "12"
     )
     golden = codec.encode_message(message)
     assert len(golden) == 64
-    assert core(golden) == (7, ord("B"), 100, 2_290_000, 100_000_001, ord("L"), 0)
+    assert core(golden) == (7, 100, 2_290_000, 100_000_001, "L")
     rng = random.Random(50)
+    read = 0
     for _ in range(3_000):
-        raw = bytes(rng.getrandbits(8) for _ in range(64))
-        for buf in (raw, bytearray(raw), memoryview(raw), memoryview(b"xx" + raw)[2:]):
-            assert core(buf) == _unpacked(buf)
-    top = b"A" + b"\xff" * 63  # every field at its maximum
-    assert core(top) == _unpacked(top) == (2**32 - 1, 255, 2**32 - 1, 2**64 - 1, 2**64 - 1, 255, 2**16 - 1)
+        raw = bytearray(rng.getrandbits(8) for _ in range(64))
+        if rng.random() < 0.8:  # mostly messages it reads: a known side and state, no appendage
+            raw[13] = ord(rng.choice("BSTE"))
+            raw[47] = ord(rng.choice("LD"))
+            raw[62:64] = b"\0\0" if rng.random() < 0.9 else rng.randbytes(2)
+        for buf in (bytes(raw), raw, memoryview(bytes(raw)), memoryview(b"xx" + raw)[2:]):
+            assert core(buf) == _reference(buf)
+        read += core(raw) is not None
+    assert read > 2_000
+    top = bytearray(b"A" + b"\xff" * 63)  # every field at its maximum
+    top[13], top[47], top[62:64] = ord("E"), ord("D"), b"\0\0"
+    assert core(top) == _reference(top) == (2**32 - 1, 2**32 - 1, 2**64 - 1, 2**64 - 1, "D")
+
+
+def test_core_when_each_side_and_state_byte_or_an_appendage_then_as_the_codecs_dicts_decide() -> None:
+    core = _core()
+    base = bytearray(
+        codec.encode_message(OrderAccepted(1, 9, "S", 300, "MSFT", 4_000_000, "0", "Y", 77, "A", "N", "N", "L", "c1"))
+    )
+    for at in (13, 47, 62, 63):
+        for value in range(256):
+            buf = bytearray(base)
+            buf[at] = value
+            assert core(buf) == _reference(buf), (at, value)
 
 
 def test_core_when_not_64_bytes_then_none() -> None:

@@ -1,10 +1,12 @@
-/* venues.ouch._accepted: the fixed fields of a 64-byte OUCH 5.0 Order Accepted in one call (venues/ouch/codec.py).
+/* venues.ouch._accepted: codec.accepted_core's read of a 64-byte OUCH 5.0 Order Accepted in one call.
  *
  * Built by build_native.py next to the mypyc modules; the codec uses it only with them (the pure-Python
- * modules keep `_ACCEPTED_CORE.unpack_from`). Compiled, `struct.Struct.unpack_from` is a generic method call
- * (a method lookup, its argument parsing, a tuple of seven items, two of them 1-byte bytes the codec then looks
- * up in two dicts): about 1,900 instructions per Accepted. Here the seven fields are read in place and the two
- * one-byte codes come back as ints, which the codec checks against its tables by index.
+ * modules keep `_ACCEPTED_CORE.unpack_from` and the two dicts). Compiled, `struct.Struct.unpack_from` is a
+ * generic method call (a method lookup, its argument parsing, a tuple of seven items, two of them 1-byte bytes
+ * then looked up in two dicts) and the five fields are unboxed and boxed again for the codec's tuple: about
+ * 2,300 instructions per Accepted. Here the checks are made in place and the codec's tuple is made once.
+ * The side and state bytes accepted are messages.SIDES and messages.ORDER_STATES (tests/ouch/
+ * test_accepted_native.py checks every byte value of both against the codec's dicts).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -34,9 +36,10 @@ be64(const unsigned char *p)
 
 PyDoc_STRVAR(core_doc,
 "core(buf)\n--\n\n"
-"Return (UserRefNum, side, quantity, price, Order Reference Number, order state, appendage length) of a\n"
-"64-byte Order Accepted, the side and the state as their byte's int: `codec._ACCEPTED_CORE.unpack_from(buf)`\n"
-"with the two `c` fields as ints. None when `buf` is not 64 bytes long.");
+"Return (UserRefNum, quantity, price, Order Reference Number, order state) of a 64-byte Order Accepted\n"
+"without an appendage whose side is one of B S T E and order state one of L D (messages.SIDES,\n"
+"messages.ORDER_STATES): what codec.accepted_core returns for it. None for anything else (another length,\n"
+"an appendage, another side or state byte), which the codec's full decoder then decides on.");
 
 static PyObject *
 core(PyObject *module, PyObject *buf_obj)
@@ -46,39 +49,39 @@ core(PyObject *module, PyObject *buf_obj)
     if (PyObject_GetBuffer(buf_obj, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    if (view.len != ACCEPTED_SIZE) {
+    const unsigned char *p = (const unsigned char *)view.buf;
+    if (view.len != ACCEPTED_SIZE || p[AT_APPENDAGE_LENGTH] || p[AT_APPENDAGE_LENGTH + 1]) {
         PyBuffer_Release(&view);
         Py_RETURN_NONE;
     }
-    const unsigned char *p = (const unsigned char *)view.buf;
+    unsigned char side = p[AT_SIDE], state = p[AT_STATE];
     uint32_t urn = be32(p + AT_URN), qty = be32(p + AT_QTY);
     uint64_t price = be64(p + AT_PRICE), orn = be64(p + AT_ORN);
-    long side = p[AT_SIDE], state = p[AT_STATE];
-    long appendage_length = (long)p[AT_APPENDAGE_LENGTH] << 8 | (long)p[AT_APPENDAGE_LENGTH + 1];
     PyBuffer_Release(&view);
-    PyObject *out = PyTuple_New(7);
+    if (!(side == 'B' || side == 'S' || side == 'T' || side == 'E') || !(state == 'L' || state == 'D')) {
+        Py_RETURN_NONE;
+    }
+    PyObject *out = PyTuple_New(5);
     if (out == NULL) {
         return NULL;
     }
-    PyObject *items[7] = {
+    PyObject *items[5] = {
         PyLong_FromUnsignedLong(urn),
-        PyLong_FromLong(side),
         PyLong_FromUnsignedLong(qty),
         PyLong_FromUnsignedLongLong(price),
         PyLong_FromUnsignedLongLong(orn),
-        PyLong_FromLong(state),
-        PyLong_FromLong(appendage_length),
+        PyUnicode_FromOrdinal(state), /* a one-character str: CPython's cached latin-1 one */
     };
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 5; i++) {
         if (items[i] == NULL) {
-            for (int j = 0; j < 7; j++) {
+            for (int j = 0; j < 5; j++) {
                 Py_XDECREF(items[j]);
             }
             Py_DECREF(out);
             return NULL;
         }
     }
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 5; i++) {
         PyTuple_SET_ITEM(out, i, items[i]);
     }
     return out;
@@ -92,7 +95,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     "venues.ouch._accepted",
-    "The fixed fields of a 64-byte Order Accepted in one call (see venues/ouch/codec.py).",
+    "codec.accepted_core's read of a 64-byte Order Accepted in one call (see venues/ouch/codec.py).",
     0,
     methods,
     NULL,
