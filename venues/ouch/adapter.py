@@ -1911,14 +1911,7 @@ class OuchVenue(VenueAdapter):
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
                 self._in_doubt(seq, chain, urn, text)
             return
-        inflight = self._inflight  # pop(urn, None) by a subscript and a del: compiled, no generic method call
-        key: Any = urn  # boxed once for both
-        try:
-            sent: bytearray | None = inflight[key]
-        except KeyError:
-            sent = None
-        else:
-            del inflight[key]
+        sent = self._inflight.pop(urn, None)
         # Side, Quantity, Symbol, Price and Time In Force sit in the same order in the Enter (packet bytes 8..30)
         # and the Accepted (13..35): one compare of the raw bytes (bytearray against any buffer; compiled, in place
         # by _SAME); only a difference is looked into
