@@ -458,7 +458,11 @@ class StrategySession:
             stop = pos + _PREFIX_SIZE + length
             if stop > end:
                 break
-            frame = view[pos + _PREFIX_SIZE : stop]
+            # bytes (what a transport hands over): compiled, the frame as a native bytes slice (a copy of a few
+            # dozen bytes costs less than a memoryview object and its slice object); any other buffer: a view
+            frame: bytes | memoryview = (
+                raw[pos + _PREFIX_SIZE : stop] if raw is not None else view[pos + _PREFIX_SIZE : stop]
+            )
             pos = stop
             self.frames_in += 1
             try:
@@ -630,7 +634,7 @@ class StrategySession:
             return
         out.append(msg)  # type: ignore[arg-type]
 
-    def _on_invalid(self, frame: memoryview, detail: str, out: list[StrategyRequest]) -> None:
+    def _on_invalid(self, frame: bytes | memoryview, detail: str, out: list[StrategyRequest]) -> None:
         """A frame that is MessagePack but not a valid message: answer it by its id if it has one."""
         elements, _ = peek_elements(frame, 5)
         tag = elements[0] if elements and isinstance(elements[0], int) else None
@@ -640,7 +644,7 @@ class StrategySession:
         if not self._answer_by_id(frame, tag, elements, detail, out):
             self._skip_frame("INVALID_MESSAGE", detail, frame, tag, out)
 
-    def _on_undecodable(self, frame: memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
+    def _on_undecodable(self, frame: bytes | memoryview, exc: Exception, out: list[StrategyRequest]) -> None:
         """A frame that is not valid MessagePack (or has a string that is not UTF-8)."""
         elements, _ = peek_elements(frame, 5)
         tag = elements[0] if elements and isinstance(elements[0], int) else None
@@ -677,7 +681,7 @@ class StrategySession:
 
     def _answer_by_id(
         self,
-        frame: memoryview,
+        frame: bytes | memoryview,
         tag: int | None,
         elements: list[int | bytes | None],
         detail: str,
@@ -710,7 +714,7 @@ class StrategySession:
         self._check_error_budget()
 
     def _skip_frame(
-        self, code: str, detail: str, frame: memoryview, tag: int | None, out: list[StrategyRequest]
+        self, code: str, detail: str, frame: bytes | memoryview, tag: int | None, out: list[StrategyRequest]
     ) -> None:
         """Answer a frame that cannot be answered by an id with a non-fatal Error.
 
@@ -720,7 +724,7 @@ class StrategySession:
         req_seq, text = self._numbered(frame, tag, f"frame {self.frames_in}: {detail}")
         self._error(code, text, out, req_seq)
 
-    def _numbered(self, frame: memoryview, tag: int | None, text: str) -> tuple[int, str]:
+    def _numbered(self, frame: bytes | memoryview, tag: int | None, text: str) -> tuple[int, str]:
         """Return the ``req_seq`` a bad version-3 request takes (0: none), and ``text`` noting when it takes none."""
         if self.protocol_version < REQ_SEQ_VERSION:
             return 0, text
@@ -867,7 +871,7 @@ class StrategySession:
             self.send(Heartbeat())
 
 
-def _tag_of(frame: memoryview) -> int | None:
+def _tag_of(frame: bytes | memoryview) -> int | None:
     elements, _ = peek_elements(frame, 1)
     return elements[0] if elements and isinstance(elements[0], int) else None
 

@@ -67,6 +67,7 @@ EXTENSIONS: Final = {
     "gateway._journalpack": "gateway/_journalpack.c",
     "venues.ouch._compare": "venues/ouch/_compare.c",
     "venues.ouch._enter": "venues/ouch/_enter.c",
+    "venues.ouch._accepted": "venues/ouch/_accepted.c",
 }
 """Small C extension modules built with the compiled ones (module -> its C source; the same switch and hash).
 A module that imports one falls back to its pure-Python code when it is absent (pure Python, or not built)."""

@@ -64,6 +64,8 @@ def test_check_order_when_order_fits_ouch_then_none() -> None:
     venue = build_ouch_venue(venue_config(Path("/nonexistent-ouch-state")), FakeClock())
     assert venue.check_order(make_order(1)) is None
     assert venue.check_order(make_order(2, tif=TimeInForce.IOC, qty=999_999, price=1_999_999_900)) is None
+    assert venue.check_order(make_order(2**64 - 1)) is None  # the largest id a ClOrdID carries
+    assert venue.check_order(make_order(2**62)) is None
 
 
 @pytest.mark.parametrize(
@@ -78,6 +80,8 @@ def test_check_order_when_order_fits_ouch_then_none() -> None:
         ({"symbol": "TOOLONGSY"}, "OUCH_SYMBOL"),
         ({"symbol": "AB CD"}, "OUCH_SYMBOL"),
         ({"order_id": -1}, "OUCH_ORDER_ID"),
+        ({"order_id": 2**64}, "OUCH_ORDER_ID"),
+        ({"order_id": 2**70 + 5}, "OUCH_ORDER_ID"),
     ],
     ids=[
         "market",
@@ -89,6 +93,8 @@ def test_check_order_when_order_fits_ouch_then_none() -> None:
         "symbol-9",
         "symbol-space",
         "id",
+        "id-2-64",
+        "id-above-2-64",
     ],
 )
 def test_check_order_when_ouch_cannot_carry_it_then_unsupported_with_clear_text(

@@ -236,3 +236,61 @@ def test_adapter_when_compiled_then_the_c_writer_else_the_codecs() -> None:
     assert (adapter._PACK_ENTER is not codec.pack_enter_order) is compiled
     if compiled:
         assert type(adapter._PACK_ENTER).__name__ == "builtin_function_or_method"
+
+
+def _writer_id() -> Any:
+    """Return the C ``pack_enter_order_id``: the adapter's with the compiled modules, else loaded from the build."""
+    if adapter._PACK_ENTER_ID is not None:
+        return adapter._PACK_ENTER_ID
+    found = sorted((native.BUILD / "venues" / "ouch").glob("_enter.*.so"))
+    if not found or not native.MANIFEST.exists():
+        pytest.skip("the C extension is not built (make venv builds it)")
+    spec = importlib.util.spec_from_file_location("venues.ouch._enter", found[0])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pack_enter_order_id
+
+
+def test_pack_enter_order_id_when_any_order_id_then_the_bytes_of_its_cl_ord_id() -> None:
+    """The ClOrdID written from the order id is ``adapter._cl_ord_id``'s, at every length and at the bounds (14
+    digits, then "Z" + base 36); everything else of the packet as ``pack_enter_order`` writes it."""
+    write, write_id = _writer(), _writer_id()
+    rng = random.Random(50)
+    ids = [0, 1, 9, 10, 99_999, 10**13, 10**14 - 1, 10**14, 10**14 + 1, 36**12, 2**63, 2**64 - 1]
+    ids += [10 ** rng.randrange(0, 20) + rng.randrange(10**6) for _ in range(2_000)]
+    ids += [rng.randrange(2**64) for _ in range(2_000)]
+    for order_id in ids:
+        if order_id >= 2**64:
+            continue
+        args = list(_args())
+        appendage = args.pop()
+        expected = bytearray(b"head")
+        by_id = bytearray(b"head")
+        assert write(expected, *args[:10], adapter._cl_ord_id(order_id), appendage) == 4
+        assert write_id(by_id, *args[:10], order_id, appendage) == 4
+        assert bytes(by_id) == bytes(expected), order_id
+        assert bytes(by_id[4 + 34 : 4 + 48]) == adapter._cl_ord_id(order_id)
+    no_appendage = bytearray()
+    assert write_id(no_appendage, *_args()[:10], 5) == 0
+    assert bytes(no_appendage[34:48]) == b"5             " and len(no_appendage) == 50
+
+
+def test_pack_enter_order_id_when_not_an_id_of_0_to_2_64_then_refused_and_the_buffer_as_it_was() -> None:
+    write_id = _writer_id()
+    for bad, error in (
+        (-1, OverflowError),
+        (2**64, OverflowError),
+        ("12", TypeError),
+        (b"12", TypeError),
+        (None, TypeError),
+    ):
+        buf = bytearray(b"kept")
+        with pytest.raises(error):
+            write_id(buf, *_args()[:10], bad)
+        assert buf == b"kept"
+
+
+def test_adapter_when_compiled_then_the_clordid_written_from_the_id() -> None:
+    compiled = adapter._SAME is not None
+    assert (adapter._PACK_ENTER_ID is not None) is compiled

@@ -39,7 +39,7 @@ class Recorder:
     def on_login_rejected(self, reason: str, text: str) -> None:
         self.rejects.append((reason, text))
 
-    def on_sequenced(self, sequence: int, message: memoryview) -> None:
+    def on_sequenced(self, sequence: int, message: memoryview | bytes) -> None:
         self.messages.append((sequence, bytes(message)))
 
     def on_caught_up(self) -> None:
@@ -508,7 +508,7 @@ def test_refetch_when_a_message_is_unreadable_then_later_ones_dropped_and_the_lo
     """The listener finds message 2 unreadable: 3 in the same read is not handed over; the re-login asks for 2."""
     client, recorder, clock = _logged_in()
 
-    def on_sequenced(sequence: int, message: memoryview) -> None:
+    def on_sequenced(sequence: int, message: memoryview | bytes) -> None:
         recorder.messages.append((sequence, bytes(message)))
         if bytes(message) == b"bad":
             assert client.refetch(sequence, "wrong length")
@@ -578,7 +578,10 @@ def test_data_received_when_reads_are_bytes_then_the_same_as_any_other_buffer(
         client, recorder, clock = _logged_in()
 
         def on_sequenced(
-            sequence: int, message: memoryview, client: SoupClientSession = client, recorder: Recorder = recorder
+            sequence: int,
+            message: memoryview | bytes,
+            client: SoupClientSession = client,
+            recorder: Recorder = recorder,
         ) -> None:
             recorder.messages.append((sequence, bytes(message)))
             if unreadable and bytes(message) == unreadable:

@@ -205,7 +205,7 @@ class _ClientRecorder:
     def on_login_rejected(self, reason: str, text: str) -> None:
         pass
 
-    def on_sequenced(self, sequence: int, message: memoryview) -> None:
+    def on_sequenced(self, sequence: int, message: memoryview | bytes) -> None:
         self.messages.append((sequence, bytes(message)))
 
     def on_caught_up(self) -> None:

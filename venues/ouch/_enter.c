@@ -142,6 +142,51 @@ put_string(unsigned char *p, PyObject *v, Py_ssize_t size)
     return 0;
 }
 
+/* Write the 14-byte ClOrdID of order id v (an int) at p, as venues.ouch.adapter._cl_ord_id: its decimal digits,
+ * or "Z" + base 36 when longer than 14, padded with spaces; an id below 0 or above 2**64 - 1 is refused
+ * (OverflowError; the gateway's ids count up from 1). Return -1 on error. */
+static int
+put_order_id(unsigned char *p, PyObject *v)
+{
+    if (!PyLong_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "the order id must be an int");
+        return -1;
+    }
+    unsigned long long x = PyLong_AsUnsignedLongLong(v);
+    if (x == (unsigned long long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    char text[24];
+    int n = 0;
+    if (x < 100000000000000ULL) { /* up to 14 digits */
+        char digits[20];
+        int k = 0;
+        do {
+            digits[k++] = (char)('0' + x % 10);
+            x /= 10;
+        } while (x);
+        while (k) {
+            text[n++] = digits[--k];
+        }
+    }
+    else {
+        static const char base36[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        char digits[20];
+        int k = 0;
+        while (x) {
+            digits[k++] = base36[x % 36];
+            x /= 36;
+        }
+        text[n++] = 'Z';
+        while (k) {
+            text[n++] = digits[--k];
+        }
+    }
+    memset(p, ' ', 14);
+    memcpy(p, text, (size_t)n); /* at most 14: "Z" + 13 base-36 digits hold 2**64 - 1 */
+    return 0;
+}
+
 /* Take buf back to start (the packet begun there is dropped whole: none of it reaches the wire) and return NULL
  * with the error that is set kept (the codec's `del buf[start:]; raise`). */
 static PyObject *
@@ -163,13 +208,16 @@ PyDoc_STRVAR(pack_enter_order_doc,
 "starts at. The bytes, and the error of a value out of range, are venues.ouch.codec.pack_enter_order's; on\n"
 "an error buf is left as it was.");
 
+/* The writer of both entry points: args[11] is the ClOrdID's bytes, or (id_form) the order id it is made of. */
 static PyObject *
-pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+enter(PyObject *const *args, Py_ssize_t nargs, int id_form)
 {
-    (void)module;
     if (nargs != 12 && nargs != 13) {
         PyErr_SetString(PyExc_TypeError,
-                        "pack_enter_order() takes 12 or 13 positional arguments (the last, appendage, optional)");
+                        id_form ? "pack_enter_order_id() takes 12 or 13 positional arguments (the last, appendage, "
+                                  "optional)"
+                                : "pack_enter_order() takes 12 or 13 positional arguments (the last, appendage, "
+                                  "optional)");
         return NULL;
     }
     PyObject *buf = args[0];
@@ -219,7 +267,7 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                  put_string(p + 13, args[4], 8) < 0 || put_uint64(p + 21, args[5]) < 0 ||
                  put_char(p + 29, args[6]) < 0 || put_char(p + 30, args[7]) < 0 || put_char(p + 31, args[8]) < 0 ||
                  put_char(p + 32, args[9]) < 0 || put_char(p + 33, args[10]) < 0 ||
-                 put_string(p + 34, args[11], 14) < 0;
+                 (id_form ? put_order_id(p + 34, args[11]) : put_string(p + 34, args[11], 14)) < 0;
         if (!failed) {
             put_u16(p + 48, (unsigned long)appendage_size);
         }
@@ -238,8 +286,29 @@ pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(start);
 }
 
+static PyObject *
+pack_enter_order(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    return enter(args, nargs, 0);
+}
+
+PyDoc_STRVAR(pack_enter_order_id_doc,
+"pack_enter_order_id(buf, user_ref_num, side, quantity, symbol, price, time_in_force, display, capacity,\n"
+"intermarket_sweep, cross_type, order_id, appendage=b'')\n--\n\n"
+"pack_enter_order with the ClOrdID written from the gateway's order id (an int from 0 to 2**64 - 1), as\n"
+"venues.ouch.adapter._cl_ord_id makes it: no bytes object made for it.");
+
+static PyObject *
+pack_enter_order_id(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    return enter(args, nargs, 1);
+}
+
 static PyMethodDef methods[] = {
     {"pack_enter_order", (PyCFunction)(void (*)(void))pack_enter_order, METH_FASTCALL, pack_enter_order_doc},
+    {"pack_enter_order_id", (PyCFunction)(void (*)(void))pack_enter_order_id, METH_FASTCALL, pack_enter_order_id_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final, cast
 
 from venues.ouch.errors import BAD_ENUM, BAD_LENGTH, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
@@ -451,6 +451,22 @@ _SIDE: Final = {bytes((ord(c),)): c for c in SIDES}
 _STATE: Final = {bytes((ord(c),)): c for c in ORDER_STATES}
 
 
+def _native_core() -> Callable[[Buffer], Any] | None:
+    """Return ``venues.ouch._accepted.core`` (built with the compiled modules), or None when it is absent."""
+    try:
+        from venues.ouch._accepted import core  # noqa: PLC0415 - optional: built with the compiled modules
+    except ImportError:
+        return None
+    return cast(Callable[[Buffer], Any], core)
+
+
+_CORE: Final = _native_core()
+"""With the compiled modules, ``core(buf)``: ``accepted_core``'s five fields of a 64-byte Accepted without an
+appendage whose side and state bytes are in ``_SIDE`` and ``_STATE``, read and checked in place by one C call (None
+for any other message); compiled, the ``struct`` method call, the two dict checks and the tuple made again it
+replaces were about 2,300 instructions per Accepted. Else None (pure Python: the ``struct`` path)."""
+
+
 def _length_error(name: str, size: int, expected: int) -> DecodeError:
     if size < expected:
         return DecodeError(TRUNCATED, f"{name}: {size} bytes, needs {expected}")
@@ -505,7 +521,13 @@ def accepted_core(buf: Buffer) -> tuple[int, int, int, int, str] | DecodeError:
     ``decode_accepted`` without building the message (symbol and ClOrdID stay undecoded).
     Anything but the 64-byte form without options goes through ``decode_accepted``.
     """
-    if len(buf) == 64:
+    core = _CORE
+    if core is not None:  # compiled: the same checks and the same tuple, in one C call
+        # (the tuple as C made it: typed as the return's union, compiled it is not unboxed and boxed again)
+        fields: tuple[int, int, int, int, str] | DecodeError | None = core(buf)
+        if fields is not None:
+            return fields
+    elif len(buf) == 64:
         urn, side, qty, price, orn, state, alen = _ACCEPTED_CORE.unpack_from(buf)
         try:  # a subscript, no method call; anything unusual goes to decode_accepted below
             state_char = _STATE[state]
