@@ -104,6 +104,9 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     """Send a Client Heartbeat after this long without sending (spec 2.3.7 §2.4: one second)."""
     server_timeout_ms: Annotated[int, msgspec.Meta(ge=50, le=600_000)] = 5_000
     """Disconnect when Cboe sends nothing (not even a heartbeat) for this long (§2.4: five seconds)."""
+    login_timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=600_000)] = 10_000
+    """Disconnect (and reconnect, backing off) when the Login Response has not come this long after the Login
+    Request; Server Heartbeats do not hold it off."""
     replay_timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=3_600_000)] = 60_000
     """Disconnect when Replay Complete has not come this long after the Login Response."""
     reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
@@ -202,6 +205,7 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
             sequence_outbound=self.sequence_outbound,
             heartbeat_interval_ns=self.heartbeat_interval_ms * MS,
             server_timeout_ns=self.server_timeout_ms * MS,
+            login_timeout_ns=self.login_timeout_ms * MS,
             replay_timeout_ns=self.replay_timeout_ms * MS,
             reconnect_initial_ns=self.reconnect_initial_ms * MS,
             reconnect_max_ns=self.reconnect_max_ms * MS,
