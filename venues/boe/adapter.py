@@ -216,6 +216,15 @@ _GTC_TEXT: Final = (
     "worked by Cboe the next day with no order here to apply its fills to; send DAY orders"
 )
 _SESSION_ENDED_TEXT: Final = "not answered: Cboe ended the session for the day (Logout) before processing it"
+_SESSION_ENDED_RECEIVED: Final = (
+    "not answered: Cboe ended the session for the day (Logout) after receiving it (SequenceNumber {seq}, its "
+    "Logout's LastReceivedSequenceNumber {last}) without answering: whether it took effect is unknown; reconcile "
+    "with Cboe"
+)
+_SESSION_ENDED_UNSEQUENCED: Final = (
+    "not answered: Cboe ended the session for the day (Logout) without answering it (sent unsequenced: whether "
+    "Cboe received it is unknown); reconcile with Cboe"
+)
 _CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
 """The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
 _ANSWER_LOST_TEXT: Final = (
@@ -823,23 +832,35 @@ class BoeVenue(VenueAdapter):
         """Cboe ended the day (Logout E, no reconnect): report each request it left unanswered refused.
 
         Every answer Cboe gave came before its Logout on the same connection, and one lost in an earlier
-        cut was reported by ``after_replay``: what is still unanswered was never processed, and never will be.
+        cut was reported by ``after_replay``: what is still unanswered and numbered above the Logout's
+        LastReceivedSequenceNumber was never processed, and never will be. One at or below it Cboe received
+        without answering (no re-login can probe it, as ``after_replay`` would): its text says so, and an ERROR
+        asks ops to reconcile; the day is over at Cboe all the same, so the request is refused like the others.
         """
+        last = self._session.last_processed
         for request in unanswered:
             tracked = self._orders.get(request.order.order_id)
             if tracked is None or tracked.done:
                 continue
             order_id = tracked.order.order_id
-            log.warning("venue %s: order %d: %s %s", self.name, order_id, request.kind.value, _SESSION_ENDED_TEXT)
-            if request.kind.value == "new":
-                tracked.done = True
-                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
+            kind = request.kind.value
+            seq = tracked.new_seq if kind == "new" else tracked.modify_seq if kind == "replace" else tracked.cancel_seq
+            if not seq:
+                text, level = _SESSION_ENDED_UNSEQUENCED, logging.ERROR
+            elif seq <= last:
+                text, level = _SESSION_ENDED_RECEIVED.format(seq=seq, last=last), logging.ERROR
             else:
-                if request.kind.value == "replace":
+                text, level = _SESSION_ENDED_TEXT, logging.WARNING
+            log.log(level, "venue %s: order %d: %s %s", self.name, order_id, kind, text)
+            if kind == "new":
+                tracked.done = True
+                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
+            else:
+                if kind == "replace":
                     tracked.pending = b""
-                    self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT)
+                    self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
                     continue
-                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
+                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
     def logout(self) -> None:
         """Log out; the session will not reconnect."""
