@@ -92,6 +92,23 @@ def test_login_when_a_gap_is_open_then_it_asks_from_below_it_and_the_missing_fil
     assert [e.qty for e in link.events if isinstance(e, VenueExecuted)] == [12, 11]
 
 
+def test_sequenced_message_of_an_unknown_type_when_followed_by_the_next_then_no_gap_is_left_open(
+    tmp_path: Path,
+) -> None:
+    # rev50boe s4 step 4 on this branch: the session took the unknown type's number as received, the
+    # exactly-once component never saw it, so it recorded a gap that the next login asked Cboe to replay
+    link = connected_link(tmp_path)
+    order = make_order(1)
+    link.send_new(order)
+    first, second = _two_fills_unsent(link, split_ref(order.venue_ref)[0])
+    unknown = bytearray(first)
+    unknown[4] = 0x77
+    link.venue.data_received(bytes(unknown) + second, link.clock())
+    assert [e.qty for e in link.events if isinstance(e, VenueExecuted)] == [12]
+    status = link.venue.status()
+    assert (status["open_gaps"], status["late_admitted"], status["protocol_errors"]) == (0, 0, 1)
+
+
 def _pump(link: Link, engine: Engine) -> None:
     link.pump()
     engine.flush()

@@ -1170,7 +1170,7 @@ class BoeVenue(VenueAdapter):
             "unit %d: %s %d arrived after %d outside a replay: dropped as a repeat (already applied, or of a gap "
             "not known: reconcile with Cboe if it was never applied)",
             unit,
-            MESSAGE_NAMES[message[4]],
+            MESSAGE_NAMES.get(message[4], f"message type 0x{message[4]:02X}"),
             sequence,
             self._session.units.get(unit, 0),
         )

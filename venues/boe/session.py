@@ -202,7 +202,8 @@ class BoeSessionListener(Protocol):
 
     def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> str | None:
         """One Cboe -> member application message (whole, header included), also one repeated (``sequence`` at or
-        below the unit's last): the adapter asks the exactly-once component whether it is new.
+        below the unit's last) and one sequenced of a type not known (a protocol error, ignored by the adapter, its
+        number received): the adapter asks the exactly-once component whether it is new.
 
         Return None, or why the message does not decode: it is then not received (the adapter must not have
         admitted its number), and the session drops the connection to have Cboe send it again.
@@ -606,8 +607,8 @@ class BoeClientSession:
         else:
             name = MESSAGE_NAMES.get(kind, f"unknown message type 0x{kind:02X}")
             self._protocol_error(f"{name} from Cboe while {self.state.value}; ignored")
-            if sequence and self.state in _SESSION_UP and sequence > self.units.get(unit, 0):
-                self.units[unit] = sequence  # received: no replay of it would be readable either
+            if sequence and self.state in _SESSION_UP:  # received: no replay of it would be readable either;
+                self._on_application(message, unit, sequence)  # numbered like the others (gaps, exactly-once)
 
     def _on_login_response(self, response: LoginResponse, now_ns: int) -> None:
         renumbered = self._renumbered(response)
