@@ -139,6 +139,7 @@ from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import (
+    corrections_path,
     load_corrections,
     load_numbering,
     load_owed,
@@ -1944,13 +1945,13 @@ class BoeVenue(VenueAdapter):
         """A message reported at ERROR (or WARNING) before a restart, replayed by Cboe: not a new instruction."""
         self.counters["repeated_reports"] += 1
         log.warning(
-            "venue %s: %s (venue_seq %d) was reported before a restart (the ERROR with venue_seq %d, see "
-            "<state_dir>/%s.boe-corrections.json): Cboe replayed it; not a new fill: do not adjust the position again",
+            "venue %s: %s (venue_seq %d) was reported before a restart (the ERROR with venue_seq %d, see %s): Cboe "
+            "replayed it; not a new fill: do not adjust the position again",
             self.name,
             what,
             seq,
             seq,
-            self.name,
+            corrections_path(self.config.state_dir, self.name),
         )
 
     def _earlier_day(self, cl_ord_id: str) -> tuple[str, int] | None:
