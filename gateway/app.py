@@ -81,6 +81,7 @@ from gateway.recovery import (
     read_open_marker,
     recover,
     stopped_cleanly,
+    unreadable_note_problem,
 )
 from gateway.replay import JournalRead, ReplayResult, ReplayRunner
 from gateway.server import HelloBacklog, SocketIdentity, remove_socket, socket_identity, start_strategy_server
@@ -628,6 +629,30 @@ class GatewayProcess:
             except OSError as exc:  # a full disk names no file: say which one, and where it is set
                 raise _where(exc, Path(directory) / LOCK_FILE, "journal.directory") from exc
 
+    @staticmethod
+    def _judge_unreadable_note(unreadable: str, journal: Path, note: Path) -> None:
+        """Refuse the start if today's journal is gone or empty (the note cannot tell it was begun), else warn."""
+        try:
+            size: int | None = os.stat(journal).st_size
+        except OSError:
+            size = None
+        if size:
+            log.warning(
+                "%s: ignored, today's journal %s is there; the note is written again once it is open",
+                unreadable,
+                journal,
+            )
+            return
+        state = "gone" if size is None else "empty (0 bytes)"
+        problem = (
+            f"{unreadable}, and the journal {journal} is {state}: with the note unreadable the gateway cannot tell "
+            "whether it began that journal today (deleted or cut since) or never did, and starting could begin an "
+            "empty day (open orders, positions and exposure forgotten). Put the journal back if it was there, or, "
+            "to begin the day with an empty journal on purpose (after reconciling open orders and positions with "
+            f"the venues), move {note} aside and start again (docs/reliability.md 2.3d)"
+        )
+        raise ConfigError(problem) from JournalLostError(problem)
+
     def recover(self) -> None:
         """Rebuild the day from today's journal, open it for appending, and hand the result to the engine."""
         assert self.engine is not None
@@ -642,6 +667,9 @@ class GatewayProcess:
         )
         if lost:
             raise ConfigError(lost) from JournalLostError(lost)
+        unreadable = unreadable_note_problem(state_dir, config.gateway_id)
+        if unreadable:
+            self._judge_unreadable_note(unreadable, path, journal_note(state_dir, config.gateway_id))
         scan = JournalScan()
         started = time.perf_counter()
         try:

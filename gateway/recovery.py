@@ -429,6 +429,30 @@ def note_journal_begun(state_dir: Path, gateway_id: str, journal: Path) -> OSErr
     return None
 
 
+def unreadable_note_problem(state_dir: Path, gateway_id: str) -> str:
+    """Return why the note ``note_journal_begun`` writes cannot be read as one; "" if it reads well or is absent.
+
+    The note is a journal's absolute path and a newline, then ``NOTE_HEADER`` and a newline when that journal has
+    the header page: anything else (bytes that are not UTF-8, a relative path, other lines) was not written by a
+    gateway, and whether it named today's journal cannot be told.
+    """
+    note = journal_note(state_dir, gateway_id)
+    try:
+        raw = note.read_bytes()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"cannot read {note} ({exc.strerror or exc})"
+    try:
+        lines = raw.decode().split("\n")
+    except UnicodeDecodeError:
+        lines = []
+    well_formed = len(lines) >= 2 and os.path.isabs(lines[0]) and "\0" not in lines[0] and lines[-1] == ""
+    if well_formed and lines[1:-1] in ([], [NOTE_HEADER]):
+        return ""
+    return f"{note} is corrupt (not a journal's path and a newline, as the gateway writes it: {raw[:60]!r})"
+
+
 def lost_journal_problem(state_dir: Path, gateway_id: str, journal: Path) -> str:
     """Return why starting on ``journal`` would wrongly begin an empty day; "" if not (it exists, or was never begun).
 

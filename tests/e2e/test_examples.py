@@ -8,7 +8,7 @@ a developer following the README would run them.
 from __future__ import annotations
 
 import os
-import select
+import selectors
 import shutil
 import subprocess
 import sys
@@ -101,10 +101,12 @@ def run_simple_strategy(socket: Path, workdir: Path) -> None:
         assert watch.stdout is not None
         deadline = time.monotonic() + 10
         seen = b""
-        while time.monotonic() < deadline and b"venue OUCH is UP" not in seen:
-            ready, _, _ = select.select([watch.stdout], [], [], 0.1)
-            if ready:
-                seen += os.read(watch.stdout.fileno(), 65536)
+        # A selector, not select.select: a pytest process that has run many tests may hold descriptors past 1024.
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(watch.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline and b"venue OUCH is UP" not in seen:
+                if waiting.select(0.1):
+                    seen += os.read(watch.stdout.fileno(), 65536)
         assert b"venue OUCH is UP" in seen, seen  # the VenueStatus every Welcome is followed by
         assert seen.count(b"OrderAccepted(") >= 2  # and the events of the runs above, replayed
     finally:

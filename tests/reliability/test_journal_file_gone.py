@@ -161,6 +161,59 @@ async def test_journal_directory_deleted_while_stopped_then_start_refused_until_
     assert gateway.status()["recovery"]["orders"] == 0
 
 
+async def test_note_corrupt_and_journal_gone_while_stopped_then_start_refused_until_the_note_is_moved_aside(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        (accepted,) = await _submit(client, 1, 100)
+        assert isinstance(accepted, OrderAccepted)
+    finally:
+        await client.close()
+    journal = gateway.journal()
+    gateway.kill9()
+    note = workdir / "var" / "state" / "rel.journal-begun"
+    note.write_bytes(b"\x00\xff garbage\n")  # a disk fault or an edit: it no longer names the journal
+    shutil.rmtree(journal.parent)
+    gateway.start(wait_up=False)
+    assert gateway.proc is not None
+    assert gateway.proc.wait(15) == 1  # the old code: the note ignored, an empty day, the open order forgotten
+    text = gateway.log_text()
+    assert f"{note} is corrupt" in text and f"the journal {journal} is gone" in text, text[-2000:]
+    assert f"move {note} aside" in text and not journal.exists()
+    note.rename(workdir / "note.aside")
+    gateway.start()
+    assert gateway.status()["recovery"]["orders"] == 0
+
+
+async def test_note_corrupt_and_journal_there_then_start_warns_recovers_and_writes_the_note_again(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, write_config(workdir, sim.port, fsync="interval"))
+    gateways.append(gateway)
+    gateway.start()
+    client = GatewayClient(gateway.socket, "S1")
+    await client.connect()
+    try:
+        (accepted,) = await _submit(client, 1, 100)
+        assert isinstance(accepted, OrderAccepted)
+    finally:
+        await client.close()
+    journal = gateway.journal()
+    gateway.kill9()
+    note = workdir / "var" / "state" / "rel.journal-begun"
+    note.write_text("relative/path\n")
+    gateway.start()
+    assert gateway.status()["recovery"]["orders"] == 1
+    text = gateway.log_text()
+    assert f"{note} is corrupt" in text and f"today's journal {journal} is there" in text, text[-2000:]
+    assert note.read_text().splitlines()[0] == str(journal.resolve())
+
+
 async def test_journal_replaced_by_another_file_then_orders_refused_until_it_is_moved_aside(
     workdir: Path, sim: Simulator, gateways: list[Gateway]
 ) -> None:
