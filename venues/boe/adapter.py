@@ -456,9 +456,9 @@ class BoeVenue(VenueAdapter):
         self._renumbered_replay = False
         """The replay just completed followed such a restart: ``after_replay`` probes New Orders with S > L too."""
         self._doubtful: set[int] = set()
+        """order_id of New Orders probed only because Cboe restarted its numbering (S > L)."""
         self._asked_gaps: list[tuple[int, int, int]] = []
         """Open gaps (stream, first, last) the current login asked Cboe to replay (``_ask_for_gaps``)."""
-        """order_id of New Orders probed only because Cboe restarted its numbering (S > L)."""
         generic = self._decoder.decode
         self._handlers: dict[int, tuple[_Decoder, _Handler]] = {
             ORDER_ACKNOWLEDGMENT: (ack_core, self._on_ack),
