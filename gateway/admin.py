@@ -14,15 +14,18 @@ with the caller's pid and uid.
 Each request's cost to the event loop (request parsed to reply written) is measured with the
 monotonic clock and kept in ``AdminStats``, which ``status`` and ``metrics`` report.
 
-Connections are bounded (``AdminConnections``): at most ``MAX_ADMIN_CONNECTIONS`` (an eighth of the
-descriptor limit when that is less); one more closes the oldest idle one (else the one whose partial request is
-oldest), a connection with no request under way that sent nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, and so
-is one whose request is not whole ``ADMIN_REQUEST_TIMEOUT_S`` after its first byte, each with a last JSON line
-saying why. A closed connection counts until it is gone: its unread bytes are dropped with it after
-``ADMIN_CLOSE_LINGER_S``. Replies queue for a client that does not read them up to the transport's high-water mark
-(``ADMIN_WRITE_HIGH``): reading stops there, so pipelined requests wait unanswered in the socket; past
-``ADMIN_MAX_UNREAD`` bytes unread (answers from tasks) the connection is closed. A stuck script or exporter holding
-connections open thus cannot take every descriptor, or memory, and lock strategies or ops out.
+Connections are bounded (``AdminConnections``): at most ``MAX_ADMIN_CONNECTIONS`` (an eighth of the descriptor limit
+when that is less); one more closes the oldest idle one (else the one whose partial request is oldest, else, once its
+request under way is answered, one pipelining requests behind it), a connection with no request under way that sent
+nothing for ``ADMIN_IDLE_TIMEOUT_S`` is closed, and so is one whose request is not whole ``ADMIN_REQUEST_TIMEOUT_S``
+after its first byte, each with a last JSON line saying why. A closed connection counts until it is gone: its unread
+bytes are dropped with it after ``ADMIN_CLOSE_LINGER_S``. Replies queue for a client that does not read them up to the
+transport's high-water mark (``ADMIN_WRITE_HIGH``): reading stops there, so pipelined requests wait unanswered in the
+socket; past ``ADMIN_MAX_UNREAD`` bytes unread (answers from tasks) the connection is closed. Snapshot replies included:
+one is spliced only with nothing queued ahead of it, and what the socket does not take is copied at once and queued. A
+request answered from a task (``risk_reload``) is the only one under way on its connection: the requests after it wait,
+unread, until it is answered (answers in request order). A stuck script or exporter holding connections open thus cannot
+take every descriptor, or memory, and lock strategies or ops out.
 """
 
 from __future__ import annotations
@@ -61,8 +64,9 @@ QUIET_COMMANDS: Final = frozenset({"status", "metrics"})
 _LENGTH: Final = struct.Struct(">I")
 MAX_ADMIN_CONNECTIONS: Final = 32
 """Admin connections held at most (an eighth of the descriptor limit when that is less), those closing included: one
-more drops a closing one, else closes the oldest idle one, else the one whose partial request is oldest (or, every
-one carrying out a request, is refused itself)."""
+more drops a closing one, else closes the oldest idle one, else the one whose partial request is oldest, else one
+pipelining requests behind one under way once that one is answered (or, every one carrying out a request with nothing
+behind it, is refused itself)."""
 ADMIN_IDLE_TIMEOUT_S: Final = 30
 """An admin connection with no request under way that sent nothing for this long is closed (the CLI and the
 exporter connect per request and send it at once; an answer they wait for is a request under way)."""
@@ -170,7 +174,9 @@ class AdminConnections:
 
     ``opened`` past ``limit`` drops a connection already closing, else closes the oldest idle one (no request under
     way, nothing unread either way), else the oldest stalled one (no request being carried out: a partial request,
-    oldest first; requests waiting behind unread replies), or the new one when every one is carrying out a request.
+    oldest first; requests waiting behind unread replies), else the oldest one with requests pipelined behind one it
+    is carrying out (closed once that one is answered; it makes room at once: at most ``limit`` such, above the bound
+    until they go), or the new one when every one is carrying out a request with nothing behind it.
     ``sweep`` (the gateway's timer, every second) closes those with no request under way that sent nothing for
     ``idle_timeout_s`` and those whose partial request is older than ``request_timeout_s``, and writes the WARNING
     (at most once per 10 s). A closed connection counts in ``open`` until it is gone (``done``): at most
@@ -200,7 +206,11 @@ class AdminConnections:
         """Connections closed here, not gone yet (their client has not read their last bytes), oldest first."""
         self._dropped: set[AdminProtocol] = set()
         """Connections of ``_closing`` going on the next loop turn (aborted, or closed with nothing left to write):
-        they make room for new ones already (a burst of new ones in one loop turn must not all count the same one)."""
+        they make room for new ones already (a burst of new ones in one loop turn must not all count the same one);
+        also those of ``_finishing``."""
+        self._finishing: set[AdminProtocol] = set()
+        """Connections closed to make room that go once their request under way is answered (a pipelining client's
+        risk reload: it ends by itself): at most ``limit`` of them, above the bound meanwhile."""
         self.closed_idle = 0
         self.closed_bound = 0
         self.closed_request_timeout = 0
@@ -228,17 +238,23 @@ class AdminConnections:
             if lingering is not None:  # closed already, its last line unread: dropped now
                 self._drop(lingering)
                 continue
-            victim, why = self._victim(link)
-            self._close(victim, why, _BOUND)
-            self._drop(victim)  # the bound holds now: no linger for a connection closed to make room
+            victim, why, after_answer = self._victim(link)
+            self._close(victim, why, _BOUND, after_answer)
+            if after_answer:  # goes once its request is answered (within that request's time): room made now
+                self._finishing.add(victim)
+                self._dropped.add(victim)
+            else:
+                self._drop(victim)  # the bound holds now: no linger for a connection closed to make room
 
-    def _victim(self, link: AdminProtocol) -> tuple[AdminProtocol, str]:
-        """Return the connection to close to make room for ``link`` (``link`` itself if none can go), and why."""
+    def _victim(self, link: AdminProtocol) -> tuple[AdminProtocol, str, bool]:
+        """Return the connection to close to make room for ``link`` (``link`` itself if none can go), why, and
+        whether it closes once its request under way is answered."""
         connections = self._open
         others = [c for c in connections if c is not link and not c.busy()]
         oldest = next((c for c in others if c.idle()), None)
+        bound = f"closed: more than {self.limit} admin connections; this was the oldest"
         if oldest is not None:
-            return oldest, f"closed: more than {self.limit} admin connections; this was the oldest idle one"
+            return oldest, f"{bound} idle one", False
         stuck = [c for c in others if c.partial_since is not None or c.unread_replies()]
         if stuck:  # a request coming a byte at a time, or requests kept behind replies the client does not read
             stalled = min(stuck, key=lambda c: connections[c] if c.partial_since is None else c.partial_since)
@@ -246,12 +262,23 @@ class AdminConnections:
                 what = "its replies unread"
             else:
                 what = f"its request unfinished for {(self.clock() - stalled.partial_since) / 1e9:.1f} s"
-            return stalled, (
-                f"closed: more than {self.limit} admin connections; this was the oldest stalled one ({what})"
-            )
-        return link, (
-            f"refused: all {self.limit} admin connections are carrying out or receiving a request (none idle or "
-            "stalled to close); try again once one is answered"
+            return stalled, f"{bound} stalled one ({what})", False
+        if len(self._finishing) < self.limit:
+            pipelining = [c for c in connections if c is not link and c.busy() and c.waiting()]
+            if pipelining:  # requests pipelined behind one under way: that one is answered, the rest are not run
+                return (
+                    min(pipelining, key=connections.__getitem__),
+                    f"{bound} pipelining requests behind one under way (that one was answered above; the requests "
+                    "after it were not carried out: send one request at a time and read its answer)",
+                    True,
+                )
+        return (
+            link,
+            (
+                f"refused: all {self.limit} admin connections are carrying out or receiving a request (none idle or "
+                "stalled to close); try again once one is answered"
+            ),
+            False,
         )
 
     def _drop(self, link: AdminProtocol) -> None:
@@ -271,6 +298,7 @@ class AdminConnections:
         self._open.pop(link, None)
         self._closing.pop(link, None)
         self._dropped.discard(link)
+        self._finishing.discard(link)
 
     def unread(self, link: AdminProtocol, queued: int) -> None:
         """Close ``link``: ``queued`` bytes of replies wait unread, past ``ADMIN_MAX_UNREAD``."""
@@ -315,17 +343,21 @@ class AdminConnections:
                 unread,
             )
 
-    def _close(self, link: AdminProtocol, why: str, kind: int) -> None:
-        """Close ``link`` with a last JSON line saying ``why``; count it by ``kind``; it counts until it is gone."""
+    def _close(self, link: AdminProtocol, why: str, kind: int, after_answer: bool = False) -> None:
+        """Close ``link`` with a last JSON line saying ``why`` (``after_answer``: once its request under way is
+        answered); count it by ``kind``; it counts until it is gone."""
         if self._open.pop(link, None) is None:
             return
         self._closing[link] = None
-        link.close_with(
+        line = (
             f"admin connection {why} (at most {self.limit} admin connections, idle at most "
             f"{self.idle_timeout_s:g} s, a request whole within {self.request_timeout_s:g} s: docs/ops-guide.md "
-            "section 6, the descriptor budget)",
-            self.linger_s,
+            "section 6, the descriptor budget)"
         )
+        if after_answer:
+            link.close_after_answer(line, self.linger_s)
+        else:
+            link.close_with(line, self.linger_s)
         self._closed_log.add(kind)
         if kind == _IDLE:
             self.closed_idle += 1
@@ -374,6 +406,10 @@ class AdminProtocol(asyncio.Protocol):
         self._writing_paused = False
         """Replies queued above the high-water mark: the socket is not read and buffered requests wait."""
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._fd = -1
+        """The socket's descriptor, looked up on the first spliced reply (``_write_spliced``)."""
+        self._close_after: tuple[str, float] | None = None
+        """A last line and linger to close with once the request under way is answered (``close_after_answer``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
@@ -404,6 +440,8 @@ class AdminProtocol(asyncio.Protocol):
             return
         if self._connections is not None:
             self._connections.active(self)
+        if self._pending:
+            return  # a request is under way: its answer reads the client again (``_answered``)
         transport.resume_reading()
         if b"\n" in self._buf:
             asyncio.get_running_loop().call_soon(self._take_kept)
@@ -418,6 +456,21 @@ class AdminProtocol(asyncio.Protocol):
     def busy(self) -> bool:
         """Return True while a request is under way (answered from a task)."""
         return self._pending > 0
+
+    def waiting(self) -> bool:
+        """Return True if requests wait behind the one under way: kept here or unread in the socket."""
+        transport = self._transport
+        if self._buf:
+            return True
+        return transport is not None and unread_bytes(transport.get_extra_info("socket")) > 0
+
+    def close_after_answer(self, why: str, linger_s: float = ADMIN_CLOSE_LINGER_S) -> None:
+        """Close with the last line ``why`` once the request under way is answered (at once if none is); the
+        requests behind it are not carried out."""
+        if not self._pending:
+            self.close_with(why, linger_s)
+            return
+        self._close_after = (why, linger_s)
 
     def idle(self) -> bool:
         """Return True if nothing is under way or waiting: no request pending, partial, kept or unread in the socket,
@@ -466,7 +519,7 @@ class AdminProtocol(asyncio.Protocol):
         connections = self._connections
         if connections is not None:
             connections.active(self)
-        if not self._buf and not self._writing_paused:
+        if not self._buf and not self._writing_paused and not self._pending:
             cmd = _SNAPSHOT_REQUESTS.get(data)
             if cmd is not None:
                 write = self._snapshots.get(cmd)
@@ -485,10 +538,11 @@ class AdminProtocol(asyncio.Protocol):
             self._close_transport()
 
     def _take_requests(self) -> None:
-        """Answer the whole requests in ``_buf``, until replies queue above the high-water mark (then they wait)."""
+        """Answer the whole requests in ``_buf``, in order, until replies queue above the high-water mark or one is
+        answered from a task (then the rest wait: here, and in the socket, not read meanwhile)."""
         transport = self._transport
-        while not self._writing_paused and b"\n" in self._buf:
-            if transport is None or transport.is_closing():
+        while not self._writing_paused and not self._pending and b"\n" in self._buf:
+            if transport is None or transport.is_closing() or self._close_after is not None:
                 return
             line, _, rest = bytes(self._buf).partition(b"\n")
             self._buf = bytearray(rest)
@@ -540,7 +594,9 @@ class AdminProtocol(asyncio.Protocol):
             self._failed(cmd, exc, binary)
             return
         if type(result) is not dict and isinstance(result, Awaitable):  # (an ABC check costs the loop)
-            self._pending += 1
+            self._pending += 1  # one at a time: the requests after it wait, the socket is not read meanwhile
+            if self._transport is not None:
+                self._transport.pause_reading()
             asyncio.get_running_loop().create_task(self._answer_later(cmd, result, binary))
             return
         self._reply({"ok": True, **result}, binary)
@@ -551,15 +607,31 @@ class AdminProtocol(asyncio.Protocol):
             result = await pending
         except AdminRefusedError as exc:
             self._refused(cmd, exc, binary)
-            return
         except Exception as exc:
             self._failed(cmd, exc, binary)
-            return
+        else:
+            self._reply({"ok": True, **result}, binary)
         finally:
             self._pending -= 1
-            if self._connections is not None:
-                self._connections.active(self)  # its idle time starts from the answer
-        self._reply({"ok": True, **result}, binary)
+        self._answered()  # (not when cancelled: the gateway is stopping)
+
+    def _answered(self) -> None:
+        """The request under way was answered: close if asked to, else take the next ones and read again."""
+        if self._connections is not None:
+            self._connections.active(self)  # its idle time starts from the answer
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._close_after is not None:
+            why, linger_s = self._close_after
+            self._close_after = None
+            self.close_with(why, linger_s)
+            return
+        if self._writing_paused:
+            return  # the client reads its replies first (``resume_writing``)
+        self._take_kept()
+        if not self._pending and not self._writing_paused and not transport.is_closing():
+            transport.resume_reading()
 
     def _refused(self, cmd: str, exc: AdminRefusedError, binary: bool) -> None:
         log.warning("admin: %s from %s refused: %s", cmd, self._who(), exc)
@@ -593,25 +665,44 @@ class AdminProtocol(asyncio.Protocol):
         length = len(frame) if spliced is None else len(frame) + sum(len(part) for part in spliced[1])
         _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
         _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
-        if spliced is not None and length > SPLICE_MAX:  # might not all go at once: copy, send later safely
+        if spliced is not None and (length > SPLICE_MAX or transport.get_write_buffer_size()):
+            # large, or replies queued ahead of it (a pipelining client): copied whole, the transport's to send
             at, live = spliced
             frame[at:at] = b"".join(live)
             spliced = None
-        if spliced is None:
-            transport.write(frame)
-        else:  # one writev: the spliced bytes go from the live buffer, so they must go now, whole
+        if spliced is not None:
             at, live = spliced
             view = memoryview(frame)
-            transport.writelines((view[:at], *live, view[at:]))
+            self._write_spliced(transport, (view[:at], *live, view[at:]), length)
             del view
-            if transport.get_write_buffer_size():  # never seen: SPLICE_MAX fits a fresh connection's buffer
-                log.warning("admin: a snapshot reply did not fit the socket's send buffer; connection aborted")
-                transport.abort()  # the rest would be sent later, from bytes changed since: no torn snapshot
-                return
+            AdminProtocol._frame = frame  # sent, or its rest copied: the transport holds no reference to it
+            self._check_unread()
+            return
+        transport.write(frame)
         if not transport.get_write_buffer_size():
             AdminProtocol._frame = frame
         else:
             self._check_unread()
+
+    def _write_spliced(
+        self, transport: asyncio.Transport, parts: tuple[bytes | bytearray | memoryview, ...], length: int
+    ) -> None:
+        """Send ``parts`` (``length`` bytes, the live ones among them) by one ``writev`` on the socket itself.
+
+        Called with nothing queued on the transport, so nothing goes ahead of it. What the socket does not take
+        (a client that left earlier replies unread in it) is copied now, before the live bytes change, and queued
+        on the transport like any reply: never sent later from the live buffers (a torn snapshot), never dropped.
+        """
+        fd = self._fd
+        if fd < 0:
+            sock = transport.get_extra_info("socket")
+            fd = self._fd = sock.fileno() if sock is not None else -1
+        try:
+            sent = os.writev(fd, parts) if fd >= 0 else 0
+        except OSError:  # EAGAIN (nothing went), or a client gone: the transport's own write meets it and closes
+            sent = 0
+        if sent < length:
+            transport.write(memoryview(b"".join(parts))[sent:])
 
     def _reply(self, obj: dict[str, Any], binary: bool) -> None:
         if self._transport is None or self._transport.is_closing():

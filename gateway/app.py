@@ -274,6 +274,19 @@ class KillResult(msgspec.Struct, frozen=True):
 
 KNOWN_ACCOUNTS_SHOWN = 20
 """Accounts named in an unknown-account refusal (``gateway status --json`` lists them all: ``known_accounts``)."""
+RELOAD_WHO_SHOWN = 8
+"""Requesters a joined risk reload's audit ``who`` names (``_joined_who``); the rest are counted."""
+
+
+def _joined_who(whos: list[str]) -> str:
+    """Return the ``who`` of a reload asked for by each of ``whos`` (joined requests): each once, with a count."""
+    counts: dict[str, int] = {}
+    for who in whos:
+        counts[who] = counts.get(who, 0) + 1
+    named = [who if n == 1 else f"{who} x{n}" for who, n in counts.items()]
+    if len(named) > RELOAD_WHO_SHOWN:
+        named[RELOAD_WHO_SHOWN:] = [f"and {len(named) - RELOAD_WHO_SHOWN} more"]
+    return "; ".join(named)
 
 
 StatusParts = Callable[[], tuple[dict[str, Any], dict[str, Any] | tuple[Any, ...]]]
@@ -311,6 +324,8 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
     return _NO_SECTIONS, provider()
 
 
+INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
+"""Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``)."""
 TICK_S: Final = 0.0002
 """The least time one loop callback of ``LoopReplayReader`` steps the journal reads for (the first step always runs)."""
 TICK_SHARE: Final = 0.25
@@ -571,9 +586,11 @@ class GatewayProcess:
         self.admin_stats = AdminStats()
         self._sighup: SighupListener | None = None
         self._risk_files_settling: set[str] = set()
-        self._risk_reload: asyncio.Task[Any] | None = None
-        """The reload under way off the event loop (its files read in a worker thread), if any."""
         """Files the watch saw change, waiting for a quiet tick before the reload."""
+        self._risk_reload: asyncio.Task[Any] | None = None
+        """The last reload asked for off the event loop (its files read in a worker thread), until it is done."""
+        self._risk_reload_next: tuple[str, list[str], asyncio.Task[Any]] | None = None
+        """The reload asked for that has not started yet (trigger, who asked, its task): later ones join it."""
         self._journal_lock: JournalLock | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
         """The socket files this process bound, with their (device, inode): ``stop`` removes those only."""
@@ -810,6 +827,7 @@ class GatewayProcess:
         engine.replay_reader = reader
         self.add_replay_providers(reader.runner)
         engine.replay_scheduler = _loop_scheduler(loop)
+        engine.halt_accounts = self._halt_after_fault
         config = self.config
         after_input = engine.flush
         kick = self._on_activity
@@ -1063,6 +1081,7 @@ class GatewayProcess:
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
                     connector.connect_failures,
+                    connector.adapter.session_counters(),
                 )
                 for connector in self.connectors
             ],
@@ -1364,27 +1383,41 @@ class GatewayProcess:
 
         The limits in force stay until the new ones are applied, on the loop, in one step (audited first, as
         ``reload_risk``). Reloads run one after another: one asked for during another reads the files after it.
+        Requests with the same trigger made before that next one starts join it (one reload, one audit record
+        naming every ``who``; each request gets its outcome): it reads the files after all of them were made, and
+        a queue of requests (a script pipelining reloads) costs one reload, so an operator's waits one at most.
         While one is under way the file watch waits (``_watch_risk_file``).
         """
+        queued = self._risk_reload_next
+        if queued is not None and queued[0] == trigger:
+            queued[1].append(who)
+            return queued[2]
         previous = self._risk_reload
+        whos = [who]
 
         async def run() -> Any:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
+            if self._risk_reload_next is not None and self._risk_reload_next[2] is task:
+                self._risk_reload_next = None  # started: a request from now on reads the files after this one
             assert self.risk is not None
             self._risk_files_settling.clear()  # this reload reads the files as they are now
-            pending = self.risk.begin_reload(trigger, who)
+            asked = _joined_who(whos)
+            pending = self.risk.begin_reload(trigger, asked)
             await asyncio.to_thread(pending.read)
-            return self._reloaded(trigger, who, self.risk.finish_reload(pending))
+            return self._reloaded(trigger, asked, self.risk.finish_reload(pending))
 
         task = asyncio.get_running_loop().create_task(run())
         self._risk_reload = task
+        self._risk_reload_next = (trigger, whos, task)
         task.add_done_callback(self._risk_reload_done)
         return task
 
     def _risk_reload_done(self, task: asyncio.Task[Any]) -> None:
         if self._risk_reload is task:
             self._risk_reload = None
+        if self._risk_reload_next is not None and self._risk_reload_next[2] is task:
+            self._risk_reload_next = None  # cancelled before it started
         if not task.cancelled() and task.exception() is not None:
             log.error("risk limits reload failed: %r; old limits stay in force", task.exception())
 
@@ -1480,6 +1513,20 @@ class GatewayProcess:
         """Return True if a run-time halt or reduce (``gateway kill``, a trigger) is set on the scope itself."""
         assert self.risk is not None
         return bool(self.risk.runtime_state(account).name != "ACTIVE")
+
+    def _halt_after_fault(self, accounts: list[str], reason: str) -> None:
+        """Halt ``accounts`` after a fault of the gateway's own (``Engine._internal_error``), as ``gateway kill
+        --account`` would but canceling nothing (the strategy's disconnect policy decides that).
+
+        In memory first (new orders refused ``TRADING_HALTED`` at once), then a journaled HALTED record per
+        account, written with the engine's batch: a restart keeps the halt until ``gateway resume --account``.
+        """
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.risk is not None
+        for account in accounts:
+            self.risk.set_trading_state(TradingState.HALTED, account, INTERNAL_ERROR_WHO, reason)
+            self.journal.append(JTradingState(account, "HALTED", INTERNAL_ERROR_WHO, reason))
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:
         """Halt trading (globally or for one account) and cancel every matching open order.

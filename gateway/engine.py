@@ -336,6 +336,12 @@ class Engine:
         """Decides which venue messages are new (adapters ask it) and which requests are unanswered."""
         self._req_seq = 0
         """The number of the version-3 request being carried out, until a record carrying it is journaled."""
+        self.halt_accounts: Callable[[list[str], str], None] | None = None
+        """Set by ``gateway.app``: halt these accounts (journaled, lifted by ``gateway resume --account``) with this
+        reason; called by ``_internal_error`` for the accounts of a strategy whose request hit a fault of the
+        gateway's own."""
+        self._fault_note = ""
+        """What the step that failed knew of its order (``_order_unjournaled``), for ``_internal_error``'s text."""
         self._produced: list[OrderEvent] = []
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
@@ -1015,11 +1021,14 @@ class Engine:
             self._link_slices(link, data, t_in)
             return
         session = link.session
-        requests = session.receive_data(data, t_in)
-        self._decoded_ns = self.clock()
-        self._requests(link, requests, t_in)
-        if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
-            session.end_of_read()
+        try:  # free until raised (3.11, mypyc): a fault in one request is caught in ``_requests`` with it
+            requests = session.receive_data(data, t_in)
+            self._decoded_ns = self.clock()
+            self._requests(link, requests, t_in)
+            if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
+                session.end_of_read()
+        except Exception as exc:  # a fault of the gateway's own outside any one request (decoding the read)
+            self._internal_error(link, None, exc)
         # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
         # or a close): an order's read usually has neither (its answers are events, which mark the link)
         if (session._writer.buffer or session.state is StrategySessionState.CLOSED) and link not in self._dirty_links:
@@ -1032,54 +1041,146 @@ class Engine:
         # session.sequenced, inline: known once the Hello is decoded, even if it is in this read
         sequenced = session.protocol_version >= REQ_SEQ_VERSION
         t_in_object: Any = t_in  # compiled: boxed once per read for its orders (each would box it anew)
-        for req in requests:
-            st = link.strategy
-            kind = type(req)
-            if st is None and kind is not _Hello:  # its Hello was refused: nothing after it counts
-                break
-            if sequenced and kind is not _Hello and kind is not _Error:
-                assert st is not None
-                req_seq: int = req.req_seq  # type: ignore[union-attr]
-                if req_seq:
-                    if req_seq == session.last_req_seq + 1:  # NEW: session.sequence(req_seq), inline
-                        session.last_req_seq = req_seq
-                    elif session.sequence(req_seq) is _GAP:  # closed: nothing after it is processed
-                        break
-                    else:  # a DUPLICATE
-                        self._on_duplicate(st, req)  # type: ignore[arg-type]
-                        continue
-                    st.last_req_seq = self._req_seq = req_seq
-            if kind is _NewOrder:
-                assert st is not None
-                self._on_new_order(st, req, t_in_object)  # type: ignore[arg-type]
-            elif kind is Cancel:
-                assert st is not None
-                self._on_cancel(st, req)  # type: ignore[arg-type]
-            elif kind is Replace:
-                assert st is not None
-                self._on_replace(st, req)  # type: ignore[arg-type]
-            elif kind is MassCancel:
-                assert st is not None
-                self._on_mass_cancel(st, req)  # type: ignore[arg-type]
-            elif kind is Hello:  # the last of the read: the session left the bytes behind it undecoded
-                self._on_hello(link, req)  # type: ignore[arg-type]
-                rest = session.take_behind_hello()
-                if link in self._pending_hellos:  # its Welcome waits (a journal read, a long replay): read after it
-                    self._hold_input(link, rest)
-                elif rest and not session.is_closed():  # welcomed at once: read them now
-                    self._requests(link, session.receive_data(rest, t_in), t_in)
-                return
-            elif kind is InvalidRequest:
-                assert st is not None
-                self._on_invalid(st, req)  # type: ignore[arg-type]
-            elif kind is Error:  # a non-fatal protocol error, in its place among the answers
-                session.send(req)  # type: ignore[arg-type]
-            elif kind is UnreadableRequest:  # a numbered request without a readable id: the Error is its answer
-                self._on_unreadable(session, req)  # type: ignore[arg-type]
-            if self._req_seq:  # no record carried the request's number: journal it on its own
-                assert st is not None
-                self.journal.append(JRequest(st.strategy_id, self._req_seq))
-                self._req_seq = 0
+        req: StrategyRequest | None = None
+        try:  # free until raised (3.11, mypyc): a fault in carrying out one request is caught here, with it
+            for req in requests:
+                st = link.strategy
+                kind = type(req)
+                if st is None and kind is not _Hello:  # its Hello was refused: nothing after it counts
+                    break
+                if sequenced and kind is not _Hello and kind is not _Error:
+                    assert st is not None
+                    req_seq: int = req.req_seq  # type: ignore[union-attr]
+                    if req_seq:
+                        if req_seq == session.last_req_seq + 1:  # NEW: session.sequence(req_seq), inline
+                            session.last_req_seq = req_seq
+                        elif session.sequence(req_seq) is _GAP:  # closed: nothing after it is processed
+                            break
+                        else:  # a DUPLICATE
+                            self._on_duplicate(st, req)  # type: ignore[arg-type]
+                            continue
+                        st.last_req_seq = self._req_seq = req_seq
+                if kind is _NewOrder:
+                    assert st is not None
+                    self._on_new_order(st, req, t_in_object)  # type: ignore[arg-type]
+                elif kind is Cancel:
+                    assert st is not None
+                    self._on_cancel(st, req)  # type: ignore[arg-type]
+                elif kind is Replace:
+                    assert st is not None
+                    self._on_replace(st, req)  # type: ignore[arg-type]
+                elif kind is MassCancel:
+                    assert st is not None
+                    self._on_mass_cancel(st, req)  # type: ignore[arg-type]
+                elif kind is Hello:  # the last of the read: the session left the bytes behind it undecoded
+                    self._on_hello(link, req)  # type: ignore[arg-type]
+                    rest = session.take_behind_hello()
+                    if link in self._pending_hellos:  # its Welcome waits (a journal read, a long replay): read after it
+                        self._hold_input(link, rest)
+                    elif rest and not session.is_closed():  # welcomed at once: read them now
+                        self._requests(link, session.receive_data(rest, t_in), t_in)
+                    return
+                elif kind is InvalidRequest:
+                    assert st is not None
+                    self._on_invalid(st, req)  # type: ignore[arg-type]
+                elif kind is Error:  # a non-fatal protocol error, in its place among the answers
+                    session.send(req)  # type: ignore[arg-type]
+                elif kind is UnreadableRequest:  # a numbered request without a readable id: the Error is its answer
+                    self._on_unreadable(session, req)  # type: ignore[arg-type]
+                if self._req_seq:  # no record carried the request's number: journal it on its own
+                    assert st is not None
+                    self.journal.append(JRequest(st.strategy_id, self._req_seq))
+                    self._req_seq = 0
+        except Exception as exc:  # a fault of the gateway's own: the last resort (docs/reliability.md 2.8)
+            self._internal_error(link, req, exc)
+
+    def _internal_error(self, link: StrategyLink, req: StrategyRequest | None, exc: Exception) -> None:
+        """The last resort: a fault of the gateway's own while carrying out ``req`` (None: outside any request).
+
+        Fails closed and loud (docs/reliability.md 2.8): one CRITICAL line with the traceback and what is known,
+        counted (``internal_errors``, ``gateway_engine_internal_errors_total``); the request's number, if the
+        fault left it unjournaled, journaled alone (it is processed: the fatal Error is its answer, a re-send of
+        it is a duplicate); the strategy's accounts halted until an operator reconciles them (``halt_accounts``);
+        the session ended with a fatal ``Error(INTERNAL_ERROR)`` that says what became of the request, so the
+        connection closes and the disconnect policy applies to the orders the gateway knows. The requests after it
+        in the same read are not carried out (the next Welcome's ``last_req_seq`` stops before them). Other
+        strategies are untouched. Every step is guarded: a second fault here is logged, never raised.
+        """
+        self._counters.internal_errors += 1
+        note, self._fault_note = self._fault_note, ""
+        session = link.session
+        st = link.strategy
+        strategy_id = st.strategy_id if st is not None else ""
+        what = _request_words(req)
+        outcome = note or self._fault_outcome(st, req)
+        req_seq, self._req_seq = self._req_seq, 0
+        if req_seq and st is not None:
+            try:
+                self.journal.append(JRequest(strategy_id, req_seq))
+            except Exception:
+                log.exception("strategy %s: request %d could not be journaled as processed", strategy_id, req_seq)
+        accounts = sorted(self.entitlements._accounts.get(strategy_id, ())) if st is not None else []
+        halted = ""
+        if accounts:
+            reason = (
+                f"INTERNAL_ERROR: a fault of the gateway's own carrying out strategy {strategy_id}'s {what}; "
+                "reconcile the account's orders with the venue, then: gateway resume --account <account>"
+            )
+            halt = self.halt_accounts
+            if halt is None:
+                halted = "; its accounts were not halted (no halt hook)"
+            else:
+                try:
+                    halt(accounts, reason)
+                    halted = f"; account(s) {', '.join(accounts)} HALTED until an operator reconciles them"
+                except Exception:
+                    log.exception("strategy %s: halting its accounts after the fault failed", strategy_id)
+                    halted = f"; halting account(s) {', '.join(accounts)} FAILED"
+        fault = f"{type(exc).__name__}: {exc}"
+        if len(fault) > 200:
+            fault = fault[:197] + "..."
+        log.critical(
+            "INTERNAL ERROR carrying out strategy %s's %s (%s): %s; the rest of its read was not carried out; its "
+            "session is ended (fatal Error INTERNAL_ERROR, its disconnect policy applies)%s; reconcile with the "
+            "venue, then gateway resume --account",
+            strategy_id or "(before its Hello)",
+            what,
+            fault,
+            outcome,
+            halted,
+            exc_info=exc,
+        )
+        if not session.is_closed():
+            session.close(
+                "INTERNAL_ERROR",
+                f"the gateway failed carrying out your {what} ({fault}): {outcome}. Nothing after it in the same "
+                "read was carried out: after reconnecting, Welcome.last_req_seq says how far the gateway got"
+                + (
+                    f"; your account(s) {', '.join(accounts)} are halted until an operator reconciles them"
+                    if accounts and halted.startswith("; account")
+                    else ""
+                ),
+            )
+        self._mark_dirty(link)
+
+    def _fault_outcome(self, st: StrategyState | None, req: StrategyRequest | None) -> str:
+        """Say what became of the request a fault stopped, as far as the gateway's tables tell."""
+        if req is None or st is None:
+            return "no request of this read was carried out after the fault"
+        kind = type(req)
+        if kind is NewOrder:
+            order = st.orders.get(req.cl_ord_id)  # type: ignore[union-attr]
+            if order is None or (not order.venue_ref and order.order_id not in self.open_orders):
+                return "nothing of it reached a venue"
+            if order.order_id in self.open_orders:
+                return (
+                    f"it was sent to venue {order.venue} and journaled: its events come as usual (in your replay "
+                    "after reconnecting)"
+                )
+            return f"it may have reached venue {order.venue}: reconcile it with the venue"
+        if kind is Cancel or kind is Replace or kind is MassCancel:
+            return "its outcome is unknown: the events of the orders it names say what the venue did"
+        return "its outcome is unknown"
 
     def _link_slices(self, link: StrategyLink, data: bytes | memoryview, t_in: int) -> None:
         """Process a read longer than ``BATCH_BYTES`` in slices, flushing after each.
@@ -1759,6 +1860,9 @@ class Engine:
             self._counters.rejected_risk += 1
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
+        nxt = _NEXT_STATE[order.state + _SEND]  # mark_sent and fire, inline (compiled: no interpreted call)
+        if nxt is None:  # checked before the send: nothing is queued for an order that cannot be marked sent
+            raise IllegalTransition(order, _SEND)
         if ouch is not None:
             result = ouch.send_order(order, key, symbol, side, qty, price, tif)  # compiled: the int objects held
         else:
@@ -1766,58 +1870,42 @@ class Engine:
         if type(result) is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
+        t_encoded = clock()
         venue_ref = result.venue_ref
-        # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields)
-        stages = self.latency.orders
-        if stages._pending:
-            decoded = self._decoded_ns
-            if _COMPILED:  # five native appends: no tuple made, concatenated and freed per order
-                marks = stages._marks
-                marks.append(t_in)
-                marks.append(decoded if decoded else t_in)
-                marks.append(t_checked)
-                marks.append(t_risk)
-                marks.append(clock())
-            else:  # interpreted, one operator instead of five calls
-                stages._marks += (t_in, decoded if decoded else t_in, t_checked, t_risk, clock())
-        else:
-            stages._t_in = t_in
-            stages._t_decoded = self._decoded_ns or t_in
-            stages._t_checked = t_checked
-            stages._t_risk = t_risk
-            stages._t_encoded = clock()
-        stages._pending += 1
-        nxt = _NEXT_STATE[order.state + _SEND]  # mark_sent and fire, inline (compiled: no interpreted call)
-        if nxt is None:
-            raise IllegalTransition(order, _SEND)
-        order.state = nxt
-        order.venue_ref = venue_ref
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record (JRequest)
             self._req_seq = 0
+        # journal before wire: the record right after the queueing (nothing between them can fail); a failed
+        # append takes the queued message back if the adapter can, and goes to the last resort (_internal_error)
         journal = self.journal
-        if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
-            journal.append_order_sent(  # the int objects held (order id, qty, price, t_in): none boxed again
-                req_seq, key, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
-                ord_type, t_in, venue_ref,
-            )  # fmt: skip
-        else:  # tests may set any Journal; interpreted, one call fewer this way
-            sent = _JOrderSent(
-                order_id,
-                strategy_id,
-                cl_ord_id,
-                account,
-                venue_name,
-                symbol,
-                side,
-                qty,
-                price,
-                tif,
-                ord_type,
-                t_in,
-                venue_ref,
-            )
-            journal.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
+        try:  # free until raised (3.11, mypyc)
+            if _COMPILED and type(journal) is _MmapJournal:  # a native call writing the record from its parts
+                journal.append_order_sent(  # the int objects held (order id, qty, price, t_in): none boxed again
+                    req_seq, key, strategy_id, cl_ord_id, account, venue_name, symbol, side, qty, price, tif,
+                    ord_type, t_in, venue_ref,
+                )  # fmt: skip
+            else:  # tests may set any Journal; interpreted, one call fewer this way
+                sent = _JOrderSent(
+                    order_id,
+                    strategy_id,
+                    cl_ord_id,
+                    account,
+                    venue_name,
+                    symbol,
+                    side,
+                    qty,
+                    price,
+                    tif,
+                    ord_type,
+                    t_in,
+                    venue_ref,
+                )
+                journal.append(_JRequest(strategy_id, req_seq, sent) if req_seq else sent)
+        except Exception:
+            self._order_unjournaled(st, order, venue, req_seq, venue_ref)
+            raise
+        order.state = nxt
+        order.venue_ref = venue_ref
         self._n_orders_sent += 1
         self.open_orders[key] = order
         st.open_orders[key] = order
@@ -1840,6 +1928,59 @@ class Engine:
         else:
             risk.on_order_opened(order)
         self._wire_pending.append(order)
+        # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields),
+        # once it is journaled and counted (a fault here leaves the order whole)
+        stages = self.latency.orders
+        if stages._pending:
+            decoded = self._decoded_ns
+            if _COMPILED:  # five native appends: no tuple made, concatenated and freed per order
+                marks = stages._marks
+                marks.append(t_in)
+                marks.append(decoded if decoded else t_in)
+                marks.append(t_checked)
+                marks.append(t_risk)
+                marks.append(t_encoded)
+            else:  # interpreted, one operator instead of five calls
+                stages._marks += (t_in, decoded if decoded else t_in, t_checked, t_risk, t_encoded)
+        else:
+            stages._t_in = t_in
+            stages._t_decoded = self._decoded_ns or t_in
+            stages._t_checked = t_checked
+            stages._t_risk = t_risk
+            stages._t_encoded = t_encoded
+        stages._pending += 1
+
+    def _order_unjournaled(
+        self, st: StrategyState, order: Order, venue: VenueAdapter, req_seq: int, venue_ref: str
+    ) -> None:
+        """Settle a sent order whose journal record failed (the exception goes on to ``_internal_error``).
+
+        Journal before wire: an adapter that can take the queued message back (``withdraw_new``: OUCH) does, and
+        the order is refused in memory (risk released; no record: the journal is what failed; the fatal Error is
+        its answer). Otherwise the message leaves with the batch, so the order is kept as sent, tracked in memory
+        (open, counted by risk, its events routed, its strategy's disconnect policy applies to it), and noted as
+        the one the journal does not hold. The request's number is left for ``_internal_error`` to journal alone.
+        """
+        self._req_seq = req_seq
+        if venue.withdraw_new(order):
+            prev_leaves, prev_price = order.leaves_qty, order.price
+            refuse(order)
+            self._terminal.append(order)
+            self.risk.on_open_changed(order, prev_leaves, prev_price)
+            self._fault_note = f"nothing of it reached venue {order.venue}"
+            return
+        order.state = _NEXT_STATE[order.state + _SEND] or order.state
+        order.venue_ref = venue_ref
+        self._n_orders_sent += 1
+        key: Any = order.order_id
+        self.open_orders[key] = order
+        st.open_orders[key] = order
+        self.risk.on_order_opened(order)
+        self._wire_pending.append(order)
+        self._fault_note = (
+            f"it was sent to venue {order.venue} (reference {venue_ref}) but the journal does not hold it: this "
+            "gateway process tracks it, a restarted one would not know it; reconcile it with the venue"
+        )
 
     def _refuse_unsent(self, st: StrategyState, order: Order, result: Refused | BackPressured) -> None:
         """The adapter did not send an order risk let through: refuse it and release what risk reserved."""
@@ -2452,6 +2593,20 @@ class Engine:
     def strategies_connected(self) -> int:
         """Return how many strategies have a session now."""
         return sum(1 for st in self.strategies.values() if st.link is not None)
+
+
+def _request_words(req: object) -> str:
+    """Name a request for a log line or an Error text: ``NewOrder cl_ord_id 'A1' req_seq 7``."""
+    if req is None:
+        return "read"
+    words = type(req).__name__
+    ident = getattr(req, "cl_ord_id", None) or getattr(req, "request_id", None) or getattr(req, "strategy_id", "")
+    if ident:
+        words += f" {ident!r}"
+    req_seq = getattr(req, "req_seq", 0)
+    if req_seq:
+        words += f" req_seq {req_seq}"
+    return words
 
 
 def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str, str, int]]:

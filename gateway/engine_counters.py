@@ -53,3 +53,6 @@ class EngineCounters(msgspec.Struct):
     invalid_requests: int = 0
     duplicate_requests: int = 0
     """Version-3 requests received again after they were processed (not carried out again)."""
+    internal_errors: int = 0
+    """Faults of the gateway's own while carrying out a strategy's request (``Engine._internal_error``): each ended
+    that strategy's session and halted its accounts (docs/reliability.md 2.8)."""

@@ -83,6 +83,10 @@ ENGINE_COUNTERS: Final = {
     ),
     "invalid_requests": ("invalid_requests", "strategy requests with invalid fields"),
     "account_not_permitted": ("account_not_permitted", "orders for accounts the strategy may not trade"),
+    "internal_errors": (
+        "engine_internal_errors",
+        "faults of the gateway's own carrying out a strategy request: its session ended, its accounts halted",
+    ),
 }
 """EngineCounters field -> (metric name after ``gateway_``, help). Every one is a counter (``_total``)."""
 
@@ -145,7 +149,6 @@ _OUCH_VENUE: Final = (
     "OUCH_NOT_RECEIVED",
     "OUCH_SESSION_ENDED",
     "OUCH_SESSION_CHANGED",
-    "OUCH_REFNUM_STORE",
     "OUCH_ACCEPTED_MISMATCH",
 )
 _FIX_ORD_REJ: Final = (
@@ -231,8 +234,17 @@ VENUE_REJECTS: Final = {
             *_rows("VENUE", _OUCH_REASONS, _OUCH_VENUE),
         ],
         "cancel_rejects": [
-            *_rows("GATEWAY", ("OUCH_REPLACE", "OUCH_REFNUM_STORE", "OUCH_REFNUM_EXHAUSTED", "OUCH_INTERNAL_ERROR")),
-            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_UNKNOWN_ORDER", "OUCH_IN_DOUBT"), _OUCH_VENUE),
+            *_rows(
+                "GATEWAY",
+                (
+                    "OUCH_REPLACE",
+                    "OUCH_REFNUM_STORE",
+                    "OUCH_REFNUM_EXHAUSTED",
+                    "OUCH_INTERNAL_ERROR",
+                    "OUCH_UNKNOWN_ORDER",
+                ),
+            ),
+            *_rows("VENUE", _OUCH_REASONS, ("I", "OUCH_IN_DOUBT"), _OUCH_VENUE),
         ],
     },
     "fix": {
@@ -301,6 +313,25 @@ def precreated_rejects(family: str, protocols: Iterable[str]) -> list[tuple[str,
 KILL_SCOPES: Final = ("firm", "account")
 """The scopes ``gateway kill`` acts on (``gateway_kill_switches``)."""
 VENUE_STATES: Final = ("DISCONNECTED", "CONNECTING", "LOGGING_IN", "UP", "ENDED", "LOGIN_REFUSED")
+VENUE_SESSION_COUNTERS: Final = {
+    "sequence_gaps": (
+        "venue_sequence_gaps",
+        "logins the venue accepted above the sequence asked for: its messages in between (fills among them) are lost",
+    ),
+    "refetch_given_up": (
+        "venue_refetches_given_up",
+        "venue messages asked for again until the limit and then taken as they read (reconcile with the venue desk)",
+    ),
+    "protocol_errors": ("venue_protocol_errors", "venue session protocol errors tolerated (counted, logged)"),
+    "decode_errors": ("venue_decode_errors", "venue messages that could not be decoded"),
+    "unsequenced_ignored": (
+        "venue_unsequenced_ignored",
+        "Unsequenced Data packets from the venue, not applied (OUCH sends its messages sequenced)",
+    ),
+    "debug_packets": ("venue_debug_packets", "SoupBinTCP Debug packets from the venue (ignored)"),
+}
+"""``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
+each venue whose adapter keeps that counter (OUCH all six; BOE its gaps, protocol and decode errors)."""
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:
@@ -412,6 +443,12 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
         reconnects.add_metric([venue.name], max(venue.connections - 1, 0))
         failures.add_metric([venue.name], venue.connect_failures)
     yield from (up, session, connections, reconnects, failures)
+    for key, (name, doc) in VENUE_SESSION_COUNTERS.items():
+        family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["venue"])
+        for venue in snapshot.venues:
+            if key in venue.session:
+                family.add_metric([venue.name], venue.session[key])
+        yield family
 
     journal = snapshot.journal
     yield gauge("journal_enabled", "1 if the order journal is on", 1.0 if journal.enabled else 0.0)

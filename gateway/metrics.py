@@ -27,6 +27,9 @@ class VenueMetrics(msgspec.Struct, frozen=True):
     """TCP connections made since start-up (the first one plus every reconnect)."""
     connect_failures: int
     """Connection attempts that failed (refused, timed out)."""
+    session: dict[str, int] = {}
+    """The session's counters of ``venues.base.SESSION_COUNTERS`` the adapter keeps (replay gaps, packets given up,
+    protocol and decode errors, packets ignored): exported per venue."""
 
 
 class JournalMetrics(msgspec.Struct, frozen=True):
@@ -144,7 +147,8 @@ def assemble_metrics(
     """Return the snapshot from its parts, as the loop (``GatewayProcess.metrics``) and the reader of a METRICS
     snapshot (``gateway.snapshot.metrics_snapshot``) hold them: one place for both.
 
-    ``venues``: (name, state, connections, connect failures) per venue session; ``gc_stats``: ``gc.get_stats()``;
+    ``venues``: (name, state, connections, connect failures, session counters) per venue session;
+    ``gc_stats``: ``gc.get_stats()``;
     ``extras``: the metrics providers' numbers, merged in order.
     """
     extra: dict[str, float] = {}
@@ -162,7 +166,7 @@ def assemble_metrics(
         orders_open=orders_open,
         strategies_configured=strategies_configured,
         strategies_connected=strategies_connected,
-        venues=[VenueMetrics(name, state, connections, failures) for name, state, connections, failures in venues],
+        venues=[VenueMetrics(*row) for row in venues],  # (name, state, connections, failures[, session counters])
         journal=journal,
         gc=GcMetrics(
             collections=[g["collections"] for g in gc_stats],

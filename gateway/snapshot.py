@@ -293,7 +293,13 @@ class SnapshotWriter:
                 list(engine.cancel_rejects.items()),
                 stats.requests,
                 [
-                    (c.adapter.name, engine.venue_states[c.adapter.name].value, c.connections, c.connect_failures)
+                    (
+                        c.adapter.name,
+                        engine.venue_states[c.adapter.name].value,
+                        c.connections,
+                        c.connect_failures,
+                        c.adapter.session_counters(),
+                    )
                     for c in process.connectors
                 ],
                 stats.loop_ns.counts,

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gateway.admin import (
@@ -17,6 +19,7 @@ from gateway.admin import (
     MAX_ADMIN_CONNECTIONS,
     AdminConnections,
     AdminError,
+    AdminHandler,
     AdminStats,
     admin_connection_bound,
     admin_request,
@@ -311,3 +314,148 @@ async def test_past_the_bound_when_many_clients_not_reading_arrive_then_the_boun
             sock.close()
         server.close()
         await server.wait_closed()
+
+
+_SNAP = 100_000
+"""A spliced snapshot's live part: under ``SPLICE_MAX``, so the reply is spliced, about as big as a status reply."""
+
+
+async def test_snapshots_pipelined_when_the_client_reads_late_then_each_whole_and_the_request_after_waits() -> None:
+    path = short_tmp() / "a.sock"
+    live = bytearray(_SNAP)
+    letters = iter(b"ABCD")
+    kills: list[int] = []
+
+    def snapshot(frame: bytearray, offset: int) -> tuple[int, tuple[bytearray, ...]]:
+        live[:] = bytes([next(letters)]) * _SNAP  # the loop's live counters, changed since the last reply
+        frame[offset:] = b"<>"
+        return offset + 1, (live,)
+
+    def kill(req: object, who: str) -> dict[str, str]:
+        kills.append(1)
+        return {"state": "HALTED"}
+
+    stats = AdminStats()
+    connections = AdminConnections(4)
+    server = await start_admin_server(path, {"kill": kill}, stats, {"status": snapshot}, connections)
+    try:
+        sock = await asyncio.to_thread(socket.socket, socket.AF_UNIX, socket.SOCK_STREAM)
+        await asyncio.to_thread(sock.connect, str(path))
+        sock.sendall(b'{"cmd":"status","reply":"snapshot"}\n' * 4 + b'{"cmd":"kill","reason":"pipelined"}\n')
+        await _wait_for(lambda: stats.requests.get("status", 0) >= 2, "the first replies")
+        await asyncio.sleep(0.3)
+        assert connections.open == 1  # old: aborted, a spliced reply not all taken by the socket (no last line)
+        assert not kills  # replies queued past the high-water mark: the kill waits in the socket, not lost
+
+        def read_all() -> bytes:
+            sock.settimeout(5)
+            data = b""
+            while not data.endswith(b"}\n"):
+                chunk = sock.recv(1 << 20)
+                assert chunk, f"closed after {len(data)} bytes"
+                data += chunk
+            return data
+
+        data = await asyncio.to_thread(read_all)
+        for letter in b"ABCD":  # each whole, as it was when answered (never sent later from bytes changed since)
+            (length,) = struct.unpack_from(">I", data)
+            reply = msgspec.msgpack.decode(data[4 : 4 + length])
+            assert reply == {"ok": True, "snapshot": b"<" + bytes([letter]) * _SNAP + b">"}, reply["snapshot"][:9]
+            data = data[4 + length :]
+        assert json.loads(data) == {"ok": True, "state": "HALTED"} and kills == [1]
+        sock.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _pipeline(path: Path, lines: bytes) -> socket.socket:
+    """Connect and send ``lines`` in one write, reading nothing."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(path))
+    sock.sendall(lines)
+    return sock
+
+
+async def test_requests_answered_from_tasks_when_pipelined_then_one_under_way_at_a_time_answered_in_order() -> None:
+    path = short_tmp() / "a.sock"
+    gate = asyncio.Event()
+    started: list[int] = []
+
+    async def reload(req: dict[str, int], who: str) -> dict[str, int]:
+        started.append(req["n"])
+        await gate.wait()
+        return {"n": req["n"]}
+
+    connections = AdminConnections(4)
+    server = await start_admin_server(
+        path, {"reload": reload, "status": lambda req, who: {"up": True}}, connections=connections
+    )
+    try:
+        lines = b"".join(b'{"cmd": "reload", "n": %d}\n' % n for n in range(3000))
+        sock = await asyncio.to_thread(_pipeline, path, lines[:-1] + b'\n{"cmd": "status"}\n')
+        await _wait_for(lambda: started, "the first request started")
+        await asyncio.sleep(0.3)
+        assert started == [0]  # old: all 3,000 started at once, whatever the others waiting (no flow control)
+        gate.set()
+
+        def read_all() -> list[dict[str, object]]:
+            sock.settimeout(10)
+            data = b""
+            while data.count(b"\n") < 3001:
+                chunk = sock.recv(1 << 20)
+                assert chunk, "closed"
+                data += chunk
+            return [json.loads(line) for line in data.splitlines()]
+
+        replies = await asyncio.to_thread(read_all)
+        assert replies == [{"ok": True, "n": n} for n in range(3000)] + [{"ok": True, "up": True}]  # in order
+        assert started == list(range(3000))
+        sock.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_past_the_bound_when_every_connection_pipelines_behind_a_task_then_kill_gets_in_and_one_goes() -> None:
+    path = short_tmp() / "a.sock"
+    gate = asyncio.Event()
+
+    async def reload(req: object, who: str) -> dict[str, bool]:
+        await gate.wait()
+        return {"reloaded": True}
+
+    connections = AdminConnections(2)
+    handlers: dict[str, AdminHandler] = {"reload": reload, "kill": lambda req, who: {"state": "HALTED"}}
+    server = await start_admin_server(path, handlers, connections=connections)
+    try:
+        held = []
+        for count in (1, 2):
+            held.append(await asyncio.to_thread(_pipeline, path, b'{"cmd": "reload"}\n' * 300))
+            await _wait_for(lambda n=count: sum(c.busy() for c in list(connections._open)) == n, "busy")
+        reply = await asyncio.to_thread(admin_request, path, {"cmd": "kill"})  # old: refused, all 2 "carrying out"
+        assert reply == {"ok": True, "state": "HALTED"}
+        assert connections.closed_bound == 1
+        gate.set()  # the oldest answers its request under way, then closes saying why; the other goes on
+        lines = (await asyncio.to_thread(_closed_with_lines, held[0])).splitlines()
+        assert json.loads(lines[0]) == {"ok": True, "reloaded": True} and len(lines) == 2, lines[:3]
+        error = json.loads(lines[1])["error"]
+        assert error.startswith(
+            "admin connection closed: more than 2 admin connections; this was the oldest pipelining requests behind "
+            "one under way (that one was answered above; the requests after it were not carried out"
+        ), error
+        await _wait_for(lambda: connections.open == 1 and connections.closing == 0, "the closed one gone")
+        for sock in held:
+            sock.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def _closed_with_lines(sock: socket.socket) -> bytes:
+    """Read ``sock`` until the gateway closes it; return all it wrote."""
+    sock.settimeout(10)
+    data = b""
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    return data

@@ -154,3 +154,58 @@ def test_ops_guide_when_it_counts_the_venue_series_then_the_counts_are_the_expor
         for protocol, name in (("ouch", "OUCH"), ("fix", "FIX"), ("boe", "BOE")):
             assert f"{name} {len(precreated_rejects(family, (protocol,))) - base}" in text, (family, protocol)
         assert f"{len(precreated_rejects(family, every)) - base} with all three" in text, family
+
+
+def _adapter_reject_sources(protocol: str) -> set[tuple[str, str]]:
+    """Return the (source, code) pairs the adapter gives: ``Refused``'s ``source`` (VENUE unless it says), VENUE
+    for a ``VenueRejected`` / ``VenueCancelRejected`` (the core reports those as the venue's)."""
+    tree = ast.parse((ROOT / "venues" / protocol / "adapter.py").read_text())
+    names: dict[str, str] = {}
+    for statement in tree.body:
+        target = (
+            statement.targets[0]
+            if isinstance(statement, ast.Assign)
+            else statement.target
+            if isinstance(statement, ast.AnnAssign)
+            else None
+        )
+        value = getattr(statement, "value", None)
+        if isinstance(target, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
+            names[target.id] = value.value
+    pairs: set[tuple[str, str]] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _REJECTS):
+            continue
+        index = _REJECTS[node.func.id]
+        arg = node.args[index] if len(node.args) > index else None
+        code = arg.value if isinstance(arg, ast.Constant) else names.get(arg.id) if isinstance(arg, ast.Name) else None
+        if not isinstance(code, str):
+            continue
+        source = "VENUE"
+        if node.func.id == "Refused":
+            given = (
+                node.args[2]
+                if len(node.args) > 2
+                else next((k.value for k in node.keywords if k.arg == "source"), None)
+            )
+            if isinstance(given, ast.Attribute):  # RejectSource.GATEWAY
+                source = given.attr
+            elif isinstance(given, ast.Name) and "GATEWAY" in given.id:  # a module constant naming it
+                source = "GATEWAY"
+        pairs.add((source, code))
+    return pairs
+
+
+def test_ouch_reject_sources_when_compared_with_the_adapter_and_the_protocol_doc_then_true_and_consistent() -> None:
+    """rev50ouch item 6: each OUCH code's pre-created source is the one the adapter gives (who is at fault), and the
+    codes of strategy-protocol 8.2 (source GATEWAY) are GATEWAY rows, not VENUE ones."""
+    given = _adapter_reject_sources("ouch")
+    rows = {row for family in VENUE_REJECTS["ouch"].values() for row in family}
+    named = {(source, code) for source, code in rows if not code.startswith("0x") and code != "I"}
+    given = {(source, code) for source, code in given if code != "I"}  # the Cancel Reject's letter: the venue's
+    assert named == given, (sorted(named - given), sorted(given - named))
+    assert ("GATEWAY", "OUCH_UNKNOWN_ORDER") in given  # never sent: refused here, as BOE_UNKNOWN_ORDER
+    doc = (ROOT / "docs" / "strategy-protocol.md").read_text()
+    section = doc[doc.index("### 8.2 Source GATEWAY") : doc.index("### 8.3")]
+    gateway_codes = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `OUCH_")}
+    assert gateway_codes == {code for source, code in given if source == "GATEWAY"}

@@ -37,6 +37,17 @@ from model.order import Order
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import EventSink, StateSink, VenueState
 
+SESSION_COUNTERS = (
+    "sequence_gaps",
+    "refetch_given_up",
+    "protocol_errors",
+    "decode_errors",
+    "unsequenced_ignored",
+    "debug_packets",
+)
+"""Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
+lost (replay gaps, packets given up), broken or unreadable input, and packets read but not applied."""
+
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
 
@@ -165,6 +176,18 @@ class VenueAdapter(abc.ABC):
     def restore(self, order: Order, venue_ref: str) -> None:
         """Re-learn, during recovery, that ``venue_ref`` (from send_new/send_replace) names ``order``."""
 
+    def withdraw_new(self, order: Order) -> bool:
+        """Take back the new order ``send_new`` just queued for ``order``; True if nothing of it will reach the venue.
+
+        Called by the core right after ``send_new`` when it could not journal the order (a fault of the gateway's
+        own, docs/reliability.md 2.8): journal before wire, so the queued message must not leave. An adapter
+        that can take it back (its bytes still at the end of the send buffer, its reference not yet used on the
+        wire) undoes what it noted for the order, as for an order whose encoding failed, and returns True; the
+        default returns False (the message stays queued: the core then keeps the order as sent, tracked in
+        memory only, and the fault is reported as an order the journal does not hold).
+        """
+        return False
+
     def forget(self, order: Order) -> None:  # noqa: B027 - optional hook
         """Drop what the adapter keeps about ``order``: it is terminal and leaves the gateway's memory.
 
@@ -291,6 +314,17 @@ class VenueAdapter(abc.ABC):
         venue reference built from it) be used twice.
         """
         return 0
+
+    def session_counters(self) -> dict[str, int]:
+        """Return the session's counters of ``SESSION_COUNTERS`` this adapter keeps (``gateway metrics``, per venue).
+
+        The default: those of them in the adapter's ``counters`` dict (if it has one); an adapter whose session
+        keeps some elsewhere overrides it.
+        """
+        counters = getattr(self, "counters", None)
+        if not isinstance(counters, dict):
+            return {}
+        return {name: counters[name] for name in SESSION_COUNTERS if name in counters}
 
     def shutdown(self) -> bool:
         """The gateway is stopping: end the venue session gracefully; True if there is an answer to wait for.

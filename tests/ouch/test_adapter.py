@@ -114,7 +114,7 @@ def test_check_order_when_price_outside_ouch_range_then_text_in_currency_units_a
 ) -> None:
     """The strategy's fixed-point price (4 implied decimals, protocol doc 2) and the range in one unit."""
     venue = build_ouch_venue(venue_config(Path("/nonexistent-ouch-state")), FakeClock())
-    assert venue.check_order(make_order(1, price=price)) == Refused("OUCH_PRICE", text)
+    assert venue.check_order(make_order(1, price=price)) == Refused("OUCH_PRICE", text, RejectSource.GATEWAY)
 
 
 def test_connect_when_login_accepted_then_logging_in_then_up_with_session(tmp_path: Path) -> None:
@@ -264,7 +264,9 @@ def test_cancel_when_venue_refuses_then_cancel_rejected(tmp_path: Path) -> None:
 
 def test_cancel_when_order_unknown_then_refused_without_sending(tmp_path: Path) -> None:
     link = _up(tmp_path)
-    assert link.venue.send_cancel(make_order(21)) == Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+    assert link.venue.send_cancel(make_order(21)) == Refused(
+        "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH", RejectSource.GATEWAY
+    )
     link.pump()
     assert _inbound(link) == []
     assert link.events == []  # the refusal is the return value: the adapter never calls the sink from send_*
@@ -533,7 +535,9 @@ def test_restart_when_venue_is_in_a_new_session_then_waiting_requests_rejected_a
     assert second.events == [
         VenueRejected(0, 70, "OUCH_SESSION_CHANGED", "session changed from 'OUCHSIM' to 'NEXTSESS'")
     ]
-    assert second.core.exchange.records == []
+    # the venue's NextUserRefNum asked first (fixouch50: a session change the same day keeps the account's numbers);
+    # this venue's new session knows none of them, so the numbering restarts at 1
+    assert [(r.type, r.outcome) for r in second.core.exchange.records] == [("Q", "answered")]
     assert second.venue.send_new(make_order(71)) == Sent("1")
 
 
@@ -586,9 +590,11 @@ def test_login_when_accepted_then_session_names_the_numbering_and_a_new_session_
     second.venue.sequence.adopt(ResumePoint("OUCHSIM", 1))
     second.connect()
     assert epochs == [("nasdaq", "NEXTSESS")]
-    assert (second.venue.sequence.epoch, second.venue.sequence.high_water) == ("NEXTSESS", 0)
+    # message 1 of the new session (the Account Query Response: a session change asks the venue's NextUserRefNum,
+    # fixouch50) is new, not a repeat of the old 1
+    assert (second.venue.sequence.epoch, second.venue.sequence.high_water) == ("NEXTSESS", 1)
     second.send_new(make_order(92))
-    assert second.events[-1].venue_seq == 1  # message 1 of the new session is new, not a repeat of the old 1
+    assert second.events[-1].venue_seq == 2
 
 
 def test_resume_after_when_journal_holds_up_to_n_then_login_asks_for_n_plus_one(tmp_path: Path) -> None:

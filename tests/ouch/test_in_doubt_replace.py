@@ -217,7 +217,8 @@ def test_cancel_when_the_venue_changed_session_then_refused_as_unreachable_not_n
     rig.send(strat, Replace("s1", 200, RESTING))
     _pump(link, engine)
     assert [m.code for m in strat.received() if isinstance(m, CancelRejected)] == ["OUCH_SESSION_CHANGED"]
-    assert link.core.exchange.records == []  # nothing of the old session is sent to the new one
+    # nothing of the old session is sent to the new one: only the Account Query a session change asks (fixouch50)
+    assert [(r.type, r.outcome) for r in link.core.exchange.records] == [("Q", "answered")]
 
 
 def test_login_accepted_when_the_sequence_number_is_0_then_refused_and_retried_with_backoff(tmp_path: Path) -> None:

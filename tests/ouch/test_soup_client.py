@@ -31,6 +31,7 @@ class Recorder:
     errors: list[str] = field(default_factory=list)
     caught_up: int = 0
     refetches: list[tuple[int, str]] = field(default_factory=list)
+    unsequenced: list[bytes] = field(default_factory=list)
 
     def on_logged_in(self, session: str, sequence: int) -> None:
         self.logins.append((session, sequence))
@@ -55,6 +56,9 @@ class Recorder:
 
     def on_refetch(self, sequence: int, text: str) -> None:
         self.refetches.append((sequence, text))
+
+    def on_unsequenced(self, message: memoryview) -> None:
+        self.unsequenced.append(bytes(message))
 
 
 CONFIG = SoupClientConfig(

@@ -223,6 +223,9 @@ class _ClientRecorder:
     def on_refetch(self, sequence: int, text: str) -> None:
         raise AssertionError(f"{sequence}: {text}")
 
+    def on_unsequenced(self, message: memoryview) -> None:
+        raise AssertionError(bytes(message))
+
 
 def test_client_and_server_when_connection_cut_mid_stream_repeatedly_then_every_message_once_in_order() -> None:
     clock = FakeClock()

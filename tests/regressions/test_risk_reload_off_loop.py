@@ -86,3 +86,25 @@ async def test_reloads_when_asked_during_another_then_each_reads_after_the_one_b
         ("reload", "a"),
         ("reload", "b"),
     ]
+
+
+async def test_reloads_when_asked_before_the_next_one_starts_then_they_join_it_one_audit_record_naming_each() -> None:
+    workdir = short_tmp()
+    process, limits = _built(workdir)
+    _replace(limits, _big(limits, 1000))
+    under_way = process.reload_risk_soon("SIGHUP", "a")
+    joined = [process.reload_risk_soon("gateway risk reload", who) for who in ("b", "c", "c")]
+    assert joined[0] is joined[1] is joined[2]  # old: three reloads, one after another
+    hup = process.reload_risk_soon("SIGHUP", "d")  # another trigger: its own reload, after them
+    results = await asyncio.gather(under_way, *joined, hup)
+    assert [r.ok for r in results] == [True] * 5
+    assert results[1].who == "b; c x2"  # each request answered with the reload that covered it
+    later = await process.reload_risk_soon("gateway risk reload", "e")  # none waiting: a reload of its own
+    assert later.ok
+    records = [json.loads(line) for line in (workdir / "audit.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["who"]) for r in records if r["event"].startswith("reload")] == [
+        ("reload", "a"),
+        ("reload", "b; c x2"),
+        ("reload", "d"),
+        ("reload", "e"),
+    ]

@@ -14,7 +14,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from gateway.admin import MAX_ADMIN_CONNECTIONS
+import msgspec
+
+from gateway.admin import MAX_ADMIN_CONNECTIONS, snapshot_request
+from gateway.snapshot import decode_snapshot, status_document
 from tests.reliability.support import GATEWAY, Gateway, Simulator
 from tests.reliability.test_descriptor_limit import IDS, LIMIT, _config, _session
 
@@ -212,3 +215,84 @@ def test_trickling_admin_clients_when_they_hold_the_table_then_gateway_kill_gets
     finally:
         for sock in trickling:
             sock.close()
+
+
+def _cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GATEWAY, *args, "--admin-socket", str(gateway.admin)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_snapshots_pipelined_then_a_kill_when_read_late_then_every_reply_whole_and_the_kill_carried_out(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, _config(workdir, sim))
+    gateways.append(gateway)
+    gateway.start(nofile=1024)
+    sock = _admin(gateway)
+    try:  # rev50diff's snapshot_pipeline_kill: the CLI's own spelling, then a kill, in one write, read 1 s later
+        sock.sendall(snapshot_request("status") * 3 + b'{"cmd":"kill","reason":"pipelined"}\n')
+        time.sleep(1)
+        sock.settimeout(10)
+        data = b""
+        while not data.endswith(b"}\n"):  # old: aborted after two replies and part of the third, the kill lost
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"the gateway closed the connection after {len(data)} bytes"
+            data += chunk
+        for _ in range(3):
+            length = int.from_bytes(data[:4], "big")
+            reply = msgspec.msgpack.decode(data[4 : 4 + length])
+            assert status_document(decode_snapshot(reply["snapshot"]))["venues"]["OUCH"]["state"] == "UP"
+            data = data[4 + length :]
+        assert json.loads(data)["state"] == "HALTED"
+    finally:
+        sock.close()
+    status = _status(gateway)
+    assert status["counters"]["admin_connections_closed"] == 0
+    assert "a snapshot reply did not fit" not in gateway.log_text()
+    assert "KILL SWITCH" in gateway.log_text()
+
+
+def test_risk_reloads_pipelined_on_every_admin_connection_then_kill_and_an_operators_reload_get_in_at_once(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    gateway = Gateway(workdir, _config(workdir, sim))
+    gateways.append(gateway)
+    gateway.start(nofile=1024)
+    flood = [_admin(gateway) for _ in range(MAX_ADMIN_CONNECTIONS)]
+    try:  # rev50diff's kill_vs_reload_flood: each connection pipelines reloads, reads nothing
+        for sock in flood:
+            sock.sendall(b'{"cmd":"risk_reload"}\n' * 100)
+        time.sleep(1)
+        done = _cli(gateway, "kill", "--reason", "reload flood")
+        assert done.returncode == 0, done.stdout + done.stderr  # old: refused, all 32 "carrying out" (for minutes)
+        assert "HALTED" in done.stdout
+        started = time.monotonic()
+        done = _cli(gateway, "risk", "reload")  # one reload at most ahead of it (joined by the others' requests)
+        assert done.returncode == 0, done.stdout + done.stderr  # old: exit 4 behind another connection's queue
+        assert time.monotonic() - started < 30
+        assert _status(gateway)["admin_connections"]["closed_past_max"] == 1  # one made room for the kill
+        last_lines = [line for line in map(_last_line_if_closed, flood) if line]
+        assert len(last_lines) == 1, last_lines  # that one: its reload under way answered, then closed saying why
+        assert "this was the oldest pipelining requests behind one under way" in last_lines[0], last_lines
+    finally:
+        for sock in flood:
+            sock.close()
+
+
+def _last_line_if_closed(sock: socket.socket) -> str:
+    """Return the last line the gateway wrote on ``sock`` if it closed it, else "" (without waiting)."""
+    sock.setblocking(False)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return ""
+        if not chunk:
+            return data.decode().splitlines()[-1] if data else "closed without a word"
+        data += chunk

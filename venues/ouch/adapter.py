@@ -153,16 +153,22 @@ _VenueAccepted: Final = VenueAccepted
 _repeated_fill: Final = repeated_fill
 _Handler = Callable[[int, Any, Any], None]
 """(sequence number, the order's chain, the decoded message)."""
-_NEVER_SENT: Final = Refused("OUCH_UNKNOWN_ORDER", "order was never sent to OUCH")
+_NEVER_SENT: Final = Refused(
+    "OUCH_UNKNOWN_ORDER", "order was never sent to OUCH", RejectSource.GATEWAY
+)  # refused here, as BOE_UNKNOWN_ORDER
+
 _ACCOUNT_QUERY_PACKET: Final = encode_unsequenced(encode_message(AccountQuery()))
 _NOT_RECEIVED: Final = "OUCH_NOT_RECEIVED"
 _EOD_WRITE_WAIT_S: Final = 1.0
 """At shutdown, how long to wait for the end-of-day mark to reach the disk (a one-off thread writes it)."""
 _SESSION_ENDED: Final = "OUCH_SESSION_ENDED"
 _SESSION_CHANGED: Final = "OUCH_SESSION_CHANGED"
+_GATEWAY: Final = RejectSource.GATEWAY
+"""Source of what OUCH cannot carry, decided here before anything is sent (strategy protocol 8.2)."""
 _DAY_ENDED: Final = Refused(
     "OUCH_END_OF_DAY",
     "the venue sent System Event E (end of day): it takes no new orders in this session; cancels still go out",
+    RejectSource.GATEWAY,  # decided here before anything is sent (strategy protocol 8.2)
 )
 _LOST_BY_VENUE_TEXT: Final = (
     "the venue restarted its numbering (it lost its state) and has never seen this order's UserRefNum: "
@@ -349,8 +355,10 @@ class OuchVenue(VenueAdapter):
         """The venue restarted its numbering with orders open: ask its NextUserRefNum after the replay even with
         nothing unanswered, and end the orders it never saw (``_lost_orders``)."""
         self._query_refnums = False
-        """The UserRefNum store was lost: ask the venue's NextUserRefNum after the next login's replay before
-        sending anything (``_store_lost``)."""
+        """The UserRefNum store was lost, or the venue put the login in another session: ask the venue's
+        NextUserRefNum after the next login's replay before sending anything (``_store_lost``, ``on_logged_in``)."""
+        self._query_why = "the UserRefNum store was lost"
+        """Why ``_query_refnums`` was set (the ERROR when the venue does not answer names it)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -465,6 +473,7 @@ class OuchVenue(VenueAdapter):
             "refetches": 0,
             "refetch_given_up": 0,
             "accepted_mismatch": 0,
+            "replaced_after_reject": 0,
             "replayed_after_renumbering": 0,
             "internal_errors": 0,
         }
@@ -516,19 +525,19 @@ class OuchVenue(VenueAdapter):
         if self._refnums.error is not None and not self._store.retry(self._clock()):  # posts one write a second
             return self._refnum_store_refused("new orders")
         if ord_type != _LIMIT:
-            return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders")
+            return Refused("OUCH_ORD_TYPE", "OUCH orders must be LIMIT orders", _GATEWAY)
         if tif not in _TIF:
-            return Refused("OUCH_TIF", f"time in force {tif.name} not supported (DAY or IOC)")
+            return Refused("OUCH_TIF", f"time in force {tif.name} not supported (DAY or IOC)", _GATEWAY)
         if not 0 < qty <= MAX_QUANTITY:
-            return Refused("OUCH_QTY", f"quantity {qty} outside 1..999,999 shares")
+            return Refused("OUCH_QTY", f"quantity {qty} outside 1..999,999 shares", _GATEWAY)
         if not 0 < price <= MAX_PRICE:
-            return Refused("OUCH_PRICE", f"price {price_text(price)} outside {_PRICE_RANGE}")
+            return Refused("OUCH_PRICE", f"price {price_text(price)} outside {_PRICE_RANGE}", _GATEWAY)
         if symbol not in self._symbols and (  # symbols already sent passed this check before
             not 0 < len(symbol) <= 8 or not symbol.isascii() or not symbol.isprintable() or " " in symbol
         ):
-            return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters")
+            return Refused("OUCH_SYMBOL", f"symbol {symbol!r} must be 1-8 printable ASCII characters", _GATEWAY)
         if not 0 <= order_id < 2**64:
-            return Refused("OUCH_ORDER_ID", f"order id {order_id} cannot be a ClOrdID")
+            return Refused("OUCH_ORDER_ID", f"order id {order_id} cannot be a ClOrdID", _GATEWAY)
         return None
 
     def check_replace(self, order: Order, qty: int, price: int) -> Verdict:
@@ -679,6 +688,38 @@ class OuchVenue(VenueAdapter):
         text = encode_failed(log, self.name, what, order_id, f"UserRefNum {user_ref_num}", exc)
         return Refused("OUCH_INTERNAL_ERROR", text, RejectSource.GATEWAY)
 
+    def withdraw_new(self, order: Order) -> bool:
+        """Take back the Enter Order ``send_order`` just queued for ``order`` (the core could not journal it).
+
+        The packet is the last one in the send buffer (nothing is queued between the send and the core's journal
+        record) or, while not logged in, only kept for the re-send at login: either way it is dropped, with the
+        order's chain and UserRefNum, as for an order whose encoding failed (``_not_sent``: the number is skipped,
+        the venue takes any higher one). False, nothing changed, if the packet is not where it must be.
+        """
+        chain = self._chains.get(order.order_id)
+        if chain is None or chain.order is not order or chain.pending:
+            return False
+        user_ref_num = chain.working
+        packet = self._inflight.get(user_ref_num)
+        if packet is None:
+            return False
+        buf = self._session.out
+        if self._live:
+            if not buf.endswith(packet):
+                return False
+            del buf[len(buf) - len(packet) :]
+        del self._inflight[user_ref_num]
+        if self._refs.get(user_ref_num) is chain:
+            del self._refs[user_ref_num]
+        del self._chains[order.order_id]
+        log.error(
+            "venue %s: new order %d (UserRefNum %d) taken back before it was sent: the gateway could not journal it",
+            self.name,
+            order.order_id,
+            user_ref_num,
+        )
+        return True
+
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
         refused = self.check_replace(order, qty, price)
@@ -815,6 +856,7 @@ class OuchVenue(VenueAdapter):
         self.sequence.adopt(point)
         self.resume(session, point.next_seq)
         self._query_refnums = True
+        self._query_why = "the UserRefNum store was lost"
 
     def resume(self, session: str, next_seq: int) -> None:
         """Before connecting: log into ``session`` asking for ``next_seq`` (last journaled venue_seq + 1)."""
@@ -843,6 +885,19 @@ class OuchVenue(VenueAdapter):
         """Return how often the UserRefNum store's background write kept orders waiting past its limit."""
         return self._store.stalls
 
+    def session_counters(self) -> dict[str, int]:
+        """Return the SoupBinTCP session's counters ``gateway metrics`` exports per venue (``SESSION_COUNTERS``)."""
+        session = self._session
+        counters = self.counters
+        return {
+            "sequence_gaps": session.gaps,
+            "refetch_given_up": counters["refetch_given_up"],
+            "protocol_errors": counters["protocol_errors"],
+            "decode_errors": counters["decode_errors"],
+            "unsequenced_ignored": session.unsequenced_ignored,
+            "debug_packets": session.debug_packets,
+        }
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session
@@ -863,6 +918,8 @@ class OuchVenue(VenueAdapter):
             "sequence_gaps": session.gaps,
             "numbering_restarts": session.numbering_restarts,
             "heartbeats_sent": session.heartbeats_sent,
+            "unsequenced_ignored": session.unsequenced_ignored,
+            "debug_packets": session.debug_packets,
             "awaiting_answer": len(self._inflight),
             "day_ended": self._day_ended,
             **self.counters,
@@ -935,10 +992,11 @@ class OuchVenue(VenueAdapter):
             if self._query_refnums:
                 self._query_refnums = False
                 log.error(
-                    "venue %s: the UserRefNum store was lost and the venue did not say its NextUserRefNum: new "
-                    "UserRefNums start at %d and may be ones the venue has seen (it ignores those); set the store "
-                    "from the venue desk's number (docs/venues/ouch.md)",
+                    "venue %s: %s and the venue did not say its NextUserRefNum: new UserRefNums start at %d and may "
+                    "be ones the venue has seen (it ignores those); set the store from the venue desk's number "
+                    "(docs/venues/ouch.md)",
                     self.name,
+                    self._query_why,
                     self._store.last_issued + 1,
                 )
             self._query_sent_ns = 0
@@ -1004,6 +1062,18 @@ class OuchVenue(VenueAdapter):
         self._day_ended = self._store.day_ended  # False from a new day or session on
         if previous and previous != session:
             self._forget_session(f"session changed from {previous!r} to {session!r}", previous=previous)
+            # OUCH 5.0 2.2: an account's UserRefNums are strictly increasing throughout the trading day, whatever
+            # the SoupBinTCP session; the store restarted at 1 for the new one, and a venue still on the same day
+            # would silently ignore those numbers (rev50ouch s15). Its NextUserRefNum floors the store first.
+            self._query_refnums = True
+            self._query_why = f"the session changed from {previous!r} to {session!r}"
+            log.warning(
+                "venue %s: session changed from %r to %r: asking the venue's NextUserRefNum (Account Query) before "
+                "sending anything (UserRefNums increase throughout the trading day, across sessions)",
+                self.name,
+                previous,
+                session,
+            )
         elif self._session.renumbered and any(not chain.done for chain in self._chains.values()):
             # The venue restarted its numbering under the same session id: it may have lost its orders too. Its
             # NextUserRefNum (the Account Query after the replay) tells which of ours it never saw (``_lost_orders``)
@@ -1016,6 +1086,20 @@ class OuchVenue(VenueAdapter):
         if self._session.gaps != self._gaps_seen:  # messages the venue can no longer replay: answers may be lost
             self._gaps_seen = self._session.gaps
             self._answers_lost = True
+            first, last = self._session.last_gap
+            log.error(
+                "venue %s: REPLAY GAP: the venue resumed session %r at sequence %d but %d was asked for: its "
+                "messages %d..%d (%d) cannot be recovered; fills, cancels and rejects in them are lost to the "
+                "gateway (sequence_gaps %d): reconcile with the venue desk (orders, executions) for those numbers",
+                self.name,
+                session,
+                last + 1,
+                first,
+                first,
+                last,
+                last - first + 1,
+                self._session.gaps,
+            )
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
@@ -1858,6 +1942,24 @@ class OuchVenue(VenueAdapter):
         log.info("venue %s: disconnecting: %s", self.name, reason)
         self._close_pending = True
 
+    def on_unsequenced(self, message: memoryview) -> None:
+        """An Unsequenced Data packet from the venue: OUCH 5.0 sends its messages sequenced, so nothing is applied.
+
+        Counted (``unsequenced_ignored``, ``gateway_venue_unsequenced_ignored_total``) and logged at WARNING on the
+        1st, 2nd, 4th... one, naming the message type and its first bytes: an Executed sent this way is a fill the
+        gateway does not apply (reconcile with the venue desk).
+        """
+        kind = outbound_name(message[0]) if len(message) else "empty"
+        self._rare(
+            "unsequenced",
+            "Unsequenced Data packet (%s, %d bytes: %s) ignored: OUCH messages are sequenced, nothing applied "
+            "(unsequenced_ignored %d); if it reports an execution, reconcile with the venue desk",
+            kind,
+            len(message),
+            bytes(message[:24]).hex(" "),
+            self._session.unsequenced_ignored,
+        )
+
     def on_protocol_error(self, text: str) -> None:
         """Count a tolerated SoupBinTCP protocol error; log it on the 1st, 2nd, 4th... of its kind (its first words)."""
         self.counters["protocol_errors"] += 1
@@ -1875,6 +1977,9 @@ class OuchVenue(VenueAdapter):
             if urn in self._inflight and not chain.done:
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
                 self._in_doubt(seq, chain, urn, text)
+            return
+        if chain.done:  # the order ended here before the venue acknowledged it (reported OUCH_NOT_RECEIVED ...)
+            self._accepted_after_end(seq, chain, urn, quantity, order_state)
             return
         sent = self._inflight.pop(urn, None)
         # Side, Quantity, Symbol, Price and Time In Force sit in the same order in the Enter (packet bytes 8..30)
@@ -1901,6 +2006,24 @@ class OuchVenue(VenueAdapter):
             )
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
+
+    def _accepted_after_end(self, seq: int, chain: _Chain, urn: int, quantity: int, order_state: str) -> None:
+        """An Accepted for an order that ended here (rev50ouch s11 L1): live at the venue, so canceled there.
+
+        The gateway answered the Enter already (``OUCH_NOT_RECEIVED`` after the Account Query Response: the replay
+        had no answer for it; or another end), and the venue now acknowledges it: the order works at the venue,
+        untracked. As for any order live at the venue that ended here (``_live_after_end``): its number is
+        unmapped (later messages about it are an ended order's, fills applied as late fills) and canceled at the
+        venue at once, logged at ERROR and counted ``live_after_end``; no event for the core (the strategy keeps
+        its one answer). An Accepted in state D (dead) needs nothing.
+        """
+        self._inflight.pop(urn, None)
+        if order_state == ORDER_STATE_DEAD:
+            self._ignore("A", seq, f"Order Accepted (dead) for UserRefNum {urn} of order {chain.order.order_id}, ended")
+            return
+        if self._refs.get(urn) is chain:
+            del self._refs[urn]
+        self._live_after_end(seq, "Order Accepted", urn, chain.order.order_id, quantity)
 
     def _on_accepted_fields(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         """Apply an Accepted without its bytes (not compared with the Enter; the message paths pass them)."""
@@ -2083,6 +2206,7 @@ class OuchVenue(VenueAdapter):
         if chain.done and message.order_state != ORDER_STATE_DEAD:
             self._replaced_after_end(seq, chain, message)
             return
+        late = chain.order.pending_qty == 0 and not chain.done  # the core holds no replace: reported refused
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -2093,6 +2217,9 @@ class OuchVenue(VenueAdapter):
         dead = message.order_state == ORDER_STATE_DEAD
         if dead:
             self._finish(chain)
+        if late:
+            self._replaced_after_reject(seq, chain, message, dead)
+            return
         self.event_sink(
             VenueReplaced(
                 seq,
@@ -2102,6 +2229,47 @@ class OuchVenue(VenueAdapter):
                 str(message.order_reference_number),
                 "DEAD" if dead else "",
                 _DEAD_TEXT if dead else "",
+            )
+        )
+
+    def _replaced_after_reject(self, seq: int, chain: _Chain, message: OrderReplaced, dead: bool) -> None:
+        """A Replaced for a replace the gateway had already reported refused (rev50ouch s11 L2): the venue's word.
+
+        The strategy got ``CancelRejected`` (``OUCH_NOT_RECEIVED`` after the Account Query Response: the replay
+        had no answer for it), and the venue now says it applied it: the order works at the venue under the new
+        UserRefNum at the new price and size. The order is not canceled (the strategy asked for exactly these
+        terms and still holds the order); it is told the truth instead: the core takes the new quantity, price
+        and number (``VenueReplaced.late_qty``, as for BOE) and the strategy gets ``Replaced`` after its
+        ``CancelRejected``; risk's exposure follows. Logged at WARNING and counted ``replaced_after_reject``
+        (``gateway_venue_replaced_after_reject_total``). Dead (state D): the order is canceled here.
+        """
+        order = chain.order
+        self.counters["replaced_after_reject"] += 1
+        log.warning(
+            "venue %s: Order Replaced at sequence %d: UserRefNum %d replaced %d for order %d, a replace the gateway "
+            "had reported refused: the venue applied it, %d shares open at %s%s; the strategy is told (Replaced "
+            "after its CancelRejected)",
+            self.name,
+            seq,
+            message.user_ref_num,
+            message.orig_user_ref_num,
+            order.order_id,
+            message.quantity,
+            price_text(message.price),
+            " and canceled it (state D)" if dead else "",
+        )
+        if dead:
+            self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
+            return
+        self.event_sink(
+            VenueReplaced(
+                seq,
+                order.order_id,
+                message.quantity,
+                message.price,
+                str(message.order_reference_number),
+                late_qty=order.cum_qty + message.quantity,
+                late_ref=str(message.user_ref_num),
             )
         )
 

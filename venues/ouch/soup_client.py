@@ -109,6 +109,9 @@ class SoupClientListener(Protocol):
     def on_refetch(self, sequence: int, text: str) -> None:
         """The stream is out of frame before ``sequence`` (not applied): the session logs in again from it."""
 
+    def on_unsequenced(self, message: memoryview) -> None:
+        """An Unsequenced Data packet from the server (``message``: its payload): counted, not applied."""
+
 
 class SoupClientSession:
     """A SoupBinTCP client: login, implicit sequencing, heartbeats, timeouts and reconnect backoff."""
@@ -149,6 +152,9 @@ class SoupClientSession:
         self.left_session = ""
         """The named session last given up for a blank login (refused ``S`` in every padding); "" if none."""
         self.gaps = 0
+        """Logins whose Login Accepted sequence was above the one requested: messages the server cannot replay."""
+        self.last_gap = (0, 0)
+        """The sequence numbers (first, last) the last such login lost; (0, 0) before any."""
         self.numbering_restarts = 0
         """Logins whose Login Accepted sequence was below the one requested (``renumbered``)."""
         self.renumbered = False
@@ -333,7 +339,13 @@ class SoupClientSession:
     def connection_lost(self, now_ns: int) -> None:
         """Note the connection is gone; partial packets and unsent bytes are dropped."""
         del now_ns
-        self._splitter.reset()
+        splitter = self._splitter
+        if self.state is SoupClientState.LOGGING_IN and splitter.buffered:  # no whole packet before the close
+            self._protocol_error(
+                f"the server closed the connection before a Login Accepted after {splitter.buffered} bytes that "
+                f"are not a whole SoupBinTCP packet (is it a SoupBinTCP server?): {splitter.head(40)!r}"
+            )
+        splitter.reset()
         self.out = bytearray()
         if self.state in _FINAL:
             return
@@ -496,6 +508,7 @@ class SoupClientSession:
             self.debug_packets += 1
         elif kind == UNSEQUENCED_DATA:
             self.unsequenced_ignored += 1
+            self.listener.on_unsequenced(packet[1:])
         elif kind == SEQUENCED_DATA:
             if self._closing:  # the rest of a connection being dropped: asked for again at the next login
                 return True
@@ -533,6 +546,7 @@ class SoupClientSession:
             self.next_sequence = sequence
         elif sequence > self.next_sequence:
             self.gaps += 1
+            self.last_gap = (self.next_sequence, sequence - 1)
             self._protocol_error(
                 f"server resumes at sequence {sequence} but {self.next_sequence} was requested: "
                 f"messages {self.next_sequence}..{sequence - 1} cannot be recovered"

@@ -379,6 +379,10 @@ class SoupSplitter:
         """Return the number of bytes held back waiting for the rest of a packet."""
         return len(self._pending)
 
+    def head(self, count: int) -> bytes:
+        """Return the first ``count`` bytes held back (the start of the partial packet)."""
+        return bytes(self._pending[:count])
+
     def reset(self) -> None:
         """Drop a partial packet (the connection it came from is gone)."""
         self._pending = bytearray()
