@@ -81,10 +81,32 @@ class ResumePoint(msgspec.Struct, frozen=True):
         return self.streams.get(stream, 0)
 
 
+MAX_OPEN_GAPS: Final = 256
+"""Forward gaps (ranges of numbers skipped) a multi-stream venue remembers; past it the oldest is forgotten."""
+
+LateSink = Callable[[int, int, int], None]
+"""Called with (stream, number, high water of the stream) when a message filling a recorded gap is admitted."""
+ForgetSink = Callable[[int, int, int], None]
+"""Called with (stream, first, last) when a gap is forgotten (more than ``MAX_OPEN_GAPS`` open)."""
+
+
 class VenueSequence:
     """NEW or DUPLICATE for one venue's messages, within its current numbering epoch."""
 
-    __slots__ = ("duplicates", "epoch", "epochs", "high_water", "on_epoch", "streams", "venue")
+    __slots__ = (
+        "duplicates",
+        "epoch",
+        "epochs",
+        "gaps",
+        "gaps_forgotten",
+        "high_water",
+        "late",
+        "on_epoch",
+        "on_forget",
+        "on_late",
+        "streams",
+        "venue",
+    )
 
     def __init__(self, venue: str, on_epoch: EpochSink | None = None) -> None:
         self.venue = venue
@@ -98,6 +120,15 @@ class VenueSequence:
         self.epochs = 0
         """How many times the numbering restarted in this process."""
         self.on_epoch = on_epoch
+        self.gaps: list[tuple[int, int, int]] = []
+        """Multi-stream venues: (stream, first, last) of every forward gap still open, oldest first (at most
+        ``MAX_OPEN_GAPS``): numbers skipped below a stream's high water, never admitted."""
+        self.late = 0
+        """Messages admitted below their stream's high water because they filled a recorded gap."""
+        self.gaps_forgotten = 0
+        """Gaps dropped from ``gaps`` past ``MAX_OPEN_GAPS`` (a message in one arriving later is a DUPLICATE)."""
+        self.on_late: LateSink | None = None
+        self.on_forget: ForgetSink | None = None
 
     def admit(self, seq: int) -> bool:
         """Return True if message ``seq`` is new (and remember it), False if it was already admitted."""
@@ -114,16 +145,56 @@ class VenueSequence:
 
         For venues numbering several streams independently (BOE matching units, from 1); the
         event it yields carries ``stream_seq(stream, number)``. Number 0 is always new.
+
+        A number more than one above the stream's high water leaves a forward gap, recorded (``gaps``):
+        a message of that gap arriving later (out of order) was never admitted, so it is new (``late``,
+        ``on_late``) and closes its part of the gap. Any other number at or below the high water is a
+        DUPLICATE. At most ``MAX_OPEN_GAPS`` gaps are remembered: past it the oldest is forgotten
+        (``gaps_forgotten``, ``on_forget``), and a message of it arriving later counts as a DUPLICATE.
         """
         if not number:
             return True
         streams = self.streams
-        if number > streams.get(stream, 0):
+        last = streams.get(stream, 0)
+        if number > last:
             streams[stream] = number
             value = (stream << STREAM_SHIFT) | number
             self.high_water = max(self.high_water, value)
+            if number != last + 1:
+                self._open_gap(stream, last + 1, number - 1)
+            return True
+        if self.gaps and self._close_gap(stream, number):
+            self.late += 1
+            on_late = self.on_late
+            if on_late is not None:
+                on_late(stream, number, last)
             return True
         self.duplicates += 1
+        return False
+
+    def _open_gap(self, stream: int, first: int, last: int) -> None:
+        self.gaps.append((stream, first, last))
+        self._trim_gaps()
+
+    def _trim_gaps(self) -> None:
+        gaps = self.gaps
+        while len(gaps) > MAX_OPEN_GAPS:
+            forgotten = gaps.pop(0)
+            self.gaps_forgotten += 1
+            on_forget = self.on_forget
+            if on_forget is not None:
+                on_forget(*forgotten)
+
+    def _close_gap(self, stream: int, number: int) -> bool:
+        """Take ``number`` of ``stream`` out of the gap recorded for it; False if it is in none."""
+        gaps = self.gaps
+        for at, (gap_stream, first, last) in enumerate(gaps):
+            if gap_stream != stream or not first <= number <= last:
+                continue
+            rest = [(stream, lo, hi) for lo, hi in ((first, number - 1), (number + 1, last)) if lo <= hi]
+            gaps[at : at + 1] = rest
+            self._trim_gaps()  # a gap split in two: one more to remember
+            return True
         return False
 
     def new_epoch(self, epoch: str) -> None:
@@ -137,6 +208,7 @@ class VenueSequence:
             return
         self.high_water = 0
         self.streams = {}
+        self.gaps = []
         self.epochs += 1
         self.epoch = epoch
         if self.on_epoch is not None:
@@ -151,6 +223,7 @@ class VenueSequence:
         self.epoch = point.epoch
         self.high_water = point.high_water
         self.streams = dict(point.streams)
+        self.gaps = []  # the journal holds the numbers of events, not of every message: no gap is known
 
 
 class ResumeTracker:

@@ -271,7 +271,9 @@ def test_corrections_file_when_of_another_day_corrupt_or_unreadable_then_forgott
     assert load_corrections(tmp_path, "other", "2024-05-01") == set()
     path = corrections_path(tmp_path, "cboe")
     path.write_bytes(b'{"day": "2024-05-01", "seen": [3')
-    with pytest.raises(BoeStateError, match="busts and trade corrections reported today are unknown") as corrupt:
+    with pytest.raises(
+        BoeStateError, match="busts, trade corrections and unapplied executions reported today are unknown"
+    ) as corrupt:
         load_corrections(tmp_path, "cboe", "2024-05-01")
     assert f"BOE state {path} is corrupt" in str(corrupt.value)
     path.unlink()

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 import yaml
 
+from gateway.config import ConfigError, decode_venues, load_config
 from venues.boe.codec import RETURN_TABLE, NewOrderPacker
 from venues.boe.config import BoeVenueConfig
 from venues.boe.messages import ORDER_ACKNOWLEDGMENT, ORDER_EXECUTION
@@ -103,3 +104,38 @@ def test_initial_units_when_counted_then_listed_at_zero() -> None:
 def test_config_when_invalid_then_validation_error_names_it(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(msgspec.ValidationError, match=message.replace("(", r"\(")):
         _config(**fields)
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('    cl_ord_id_prefix: "G,"', "cl_ord_id_prefix"),
+        ("    timezone: Mars/Olympus", "timezone"),
+        ("    server_timeout_ms: 500", "server_timeout_ms"),
+    ],
+)
+def test_config_file_when_a_cross_field_rule_fails_then_the_error_points_at_the_key(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    # rev50boe cfgcheck.sh: `gw.yaml:18:5: venues[0]: cl_ord_id_prefix must not contain ...` named the venue
+    # entry's line (a __post_init__ error has no path), not the key's
+    text = "\n".join(
+        [
+            "venues:",
+            "  - protocol: boe",
+            "    name: CBOE",
+            "    host: 127.0.0.1",
+            "    port: 49650",
+            '    session_sub_id: "0001"',
+            "    username: USER",
+            "    password: PASS",
+            f"    state_dir: {tmp_path}",
+            line,
+            "",
+        ]
+    )
+    path = tmp_path / "gw.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        decode_venues(load_config(path))
+    assert str(error.value).startswith(f"{path}:10:{len('    ' + key + ': ') + 1}: venues[0].{key}: ")

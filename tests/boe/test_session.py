@@ -203,6 +203,28 @@ def test_login_when_no_response_within_server_timeout_then_disconnect() -> None:
     assert client.reconnect_delay_ns(1) == 200 * MS
 
 
+def test_login_when_cboe_only_heartbeats_then_disconnect_after_the_login_timeout_counted_and_backed_off() -> None:
+    # rev50boe s13: a venue that accepts TCP, never answers the Login Request and sends a Server Heartbeat every
+    # second kept the session LOGGING_IN for ever (the heartbeats reset the server timeout), with nothing logged.
+    client, recorder, clock = _session()
+    for attempt in (1, 2):
+        client.connection_made(clock())
+        client.take(clock())
+        for _ in range(9):
+            clock.advance_ms(1_000)
+            client.data_received(hexb("BA BA 08 00 09 00 00 00 00 00"), clock())  # Server Heartbeat
+            client.poll(clock())
+        assert recorder.disconnects == ["no Login Response 10000 ms after the Login Request"] * (attempt - 1)
+        clock.advance_ms(1_000)
+        client.poll(clock())
+        client.poll(clock())
+        assert recorder.disconnects == ["no Login Response 10000 ms after the Login Request"] * attempt
+        assert (client.login_timeouts, client.protocol_errors) == (attempt, attempt)
+        client.connection_lost(clock())
+        assert client.state is BoeSessionState.DISCONNECTED
+        assert client.reconnect_delay_ns(1) == (100 << attempt) * MS  # a failed login: the backoff doubles
+
+
 # ---- replay and sequencing ------------------------------------------------------------------------------
 
 

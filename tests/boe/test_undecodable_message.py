@@ -25,7 +25,7 @@ from simulators.boe.simulator import SimulatorCore
 from tests.boe.harness import PX, connected_link, make_order
 from tests.e2e.support import short_tmp, wait_for
 from tests.e2e.test_boe_pipeline import running_boe_gateway
-from venues.boe.codec import REPLAY_COMPLETE_BYTES, BoeSplitter, decode_outbound, encode_message
+from venues.boe.codec import MESSAGE_NAMES, REPLAY_COMPLETE_BYTES, BoeSplitter, decode_outbound, encode_message
 from venues.boe.errors import DecodeError
 from venues.boe.messages import (
     ORDER_EXECUTION,
@@ -78,6 +78,9 @@ class Decoding:
         del status, text
 
     def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> str | None:
+        if message[4] not in MESSAGE_NAMES:  # a type not known: no handler, ignored (as the adapter does)
+            self.read.append((unit, sequence, replay))
+            return None
         decoded = decode_outbound(message)
         if isinstance(decoded, DecodeError):
             self.failed.append((unit, sequence))
@@ -197,7 +200,8 @@ def test_unknown_message_type_when_sequenced_then_ignored_and_counted_received()
     unknown = bytearray(ack(1, 1))
     unknown[4] = 0x77
     client.data_received(bytes(unknown) + ack(1, 2), clock())
-    assert client.units == {1: 2} and listener.read == [(1, 2, False)]
+    # handed over with its number like any other (the adapter admits it, no handler): no gap left open
+    assert client.units == {1: 2} and listener.read == [(1, 1, False), (1, 2, False)]
     assert listener.issues == [] and listener.disconnects == []
     assert listener.errors == ["unknown message type 0x77 from Cboe while LOGGED_IN; ignored"]
 

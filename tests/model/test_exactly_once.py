@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from model.enums import OrderType, Side, TimeInForce
 from model.exactly_once import (
+    MAX_OPEN_GAPS,
     ExactlyOnce,
     RequestKind,
     ResumePoint,
@@ -88,6 +89,39 @@ def test_admit_stream_when_streams_number_independently_then_each_has_its_own_hi
     assert sequence.duplicates == 2
     assert sequence.high_water == stream_seq(3, 1)
     assert sequence.admit_stream(0, 0) and sequence.admit_stream(2, 0)  # unsequenced: always new
+
+
+def test_admit_stream_when_a_number_arrives_after_a_higher_one_then_it_fills_the_gap_once() -> None:
+    sequence = VenueSequence("BOE")
+    late: list[tuple[int, int, int]] = []
+    sequence.on_late = lambda stream, number, last: late.append((stream, number, last))
+    assert [sequence.admit_stream(1, n) for n in (1, 2, 6, 4)] == [True, True, True, True]
+    assert sequence.gaps == [(1, 3, 3), (1, 5, 5)]  # 4 split the gap 3..5
+    assert late == [(1, 4, 6)] and sequence.late == 1
+    assert [sequence.admit_stream(1, n) for n in (4, 2, 3, 5, 3)] == [False, False, True, True, False]
+    assert sequence.gaps == [] and sequence.duplicates == 3 and sequence.streams == {1: 6}
+    assert sequence.admit_stream(2, 1)  # another stream: its own numbers
+    sequence.new_epoch("day2")
+    assert sequence.gaps == []
+
+
+def test_admit_stream_when_more_gaps_open_than_remembered_then_the_oldest_is_forgotten_and_reported() -> None:
+    sequence = VenueSequence("BOE")
+    forgotten: list[tuple[int, int, int]] = []
+    sequence.on_forget = lambda stream, first, last: forgotten.append((stream, first, last))
+    for n in range(2, 2 * MAX_OPEN_GAPS + 6, 2):  # 2, 4, 6 ...: every odd number skipped
+        assert sequence.admit_stream(1, n)
+    assert len(sequence.gaps) == MAX_OPEN_GAPS and sequence.gaps_forgotten == 2
+    assert forgotten == [(1, 1, 1), (1, 3, 3)]
+    assert not sequence.admit_stream(1, 1)  # forgotten: a duplicate
+    assert sequence.admit_stream(1, 5)  # remembered: new
+
+
+def test_adopt_when_recovered_then_no_gap_is_known() -> None:
+    sequence = VenueSequence("BOE")
+    sequence.admit_stream(1, 3)
+    sequence.adopt(ResumePoint("d", stream_seq(1, 3), {1: 3}))
+    assert sequence.gaps == [] and not sequence.admit_stream(1, 2)
 
 
 def test_stream_seq_when_packed_then_split_gives_the_stream_and_number_back_and_zero_stays_zero() -> None:

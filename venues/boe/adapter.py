@@ -81,7 +81,7 @@ from typing import Any, Final
 
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
-from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence, stream_seq
+from model.exactly_once import MAX_OPEN_GAPS, ResumePoint, UnansweredRequest, VenueSequence, stream_seq
 from model.order import Order, OrderState
 from model.prices import price_text
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
@@ -139,6 +139,7 @@ from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import (
+    corrections_path,
     load_corrections,
     load_numbering,
     load_owed,
@@ -216,6 +217,15 @@ _GTC_TEXT: Final = (
     "worked by Cboe the next day with no order here to apply its fills to; send DAY orders"
 )
 _SESSION_ENDED_TEXT: Final = "not answered: Cboe ended the session for the day (Logout) before processing it"
+_SESSION_ENDED_RECEIVED: Final = (
+    "not answered: Cboe ended the session for the day (Logout) after receiving it (SequenceNumber {seq}, its "
+    "Logout's LastReceivedSequenceNumber {last}) without answering: whether it took effect is unknown; reconcile "
+    "with Cboe"
+)
+_SESSION_ENDED_UNSEQUENCED: Final = (
+    "not answered: Cboe ended the session for the day (Logout) without answering it (sent unsequenced: whether "
+    "Cboe received it is unknown); reconcile with Cboe"
+)
 _CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
 """The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
 _ANSWER_LOST_TEXT: Final = (
@@ -447,6 +457,8 @@ class BoeVenue(VenueAdapter):
         """The replay just completed followed such a restart: ``after_replay`` probes New Orders with S > L too."""
         self._doubtful: set[int] = set()
         """order_id of New Orders probed only because Cboe restarted its numbering (S > L)."""
+        self._asked_gaps: list[tuple[int, int, int]] = []
+        """Open gaps (stream, first, last) the current login asked Cboe to replay (``_ask_for_gaps``)."""
         generic = self._decoder.decode
         self._handlers: dict[int, tuple[_Decoder, _Handler]] = {
             ORDER_ACKNOWLEDGMENT: (ack_core, self._on_ack),
@@ -461,7 +473,7 @@ class BoeVenue(VenueAdapter):
         }
         """Message type -> (decoder, handler): a message is decoded before its number is admitted, so one that
         does not decode is not taken as seen (the session has Cboe send it again)."""
-        self._admit_stream = self.sequence.admit_stream
+        self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
             "unknown_cl_ord_id": 0,
@@ -480,6 +492,7 @@ class BoeVenue(VenueAdapter):
             "trade_corrections": 0,
             "trade_corrections_after_end": 0,
             "repeated_trade_corrections": 0,
+            "repeated_reports": 0,
             "executions_earlier_day": 0,
             "bad_restore": 0,
             "renumbered_asks": 0,
@@ -513,7 +526,35 @@ class BoeVenue(VenueAdapter):
     def bind_sequence(self, sequence: VenueSequence) -> None:
         """Use the core's keeper of this venue's message numbers (per matching unit) from now on."""
         super().bind_sequence(sequence)
-        self._admit_stream = sequence.admit_stream
+        self._admit_stream = self._watch(sequence)
+
+    def _watch(self, sequence: VenueSequence) -> Callable[[int, int], bool]:
+        """Have ``sequence`` tell this adapter of late messages and forgotten gaps; return its ``admit_stream``."""
+        sequence.on_late = self._on_late
+        sequence.on_forget = self._on_gap_forgotten
+        return sequence.admit_stream
+
+    def _on_late(self, stream: int, number: int, last: int) -> None:
+        """A message of a recorded gap came after a higher one: admitted (applied once), logged."""
+        log.warning(
+            "venue %s: unit %d: message %d arrived after %d: applied, gap closed",
+            self.name,
+            stream & _UNIT_MASK,
+            number,
+            last,
+        )
+
+    def _on_gap_forgotten(self, stream: int, first: int, last: int) -> None:
+        """More gaps open than the exactly-once component remembers: the oldest is forgotten."""
+        log.warning(
+            "venue %s: unit %d: gap %d..%d forgotten (more than %d gaps open): a message of it arriving later "
+            "is dropped as a repeat; reconcile with Cboe if one does",
+            self.name,
+            stream & _UNIT_MASK,
+            first,
+            last,
+            MAX_OPEN_GAPS,
+        )
 
     def cl_ord_id(self, order_id: int) -> str:
         """Return the ClOrdID of a gateway order's New Order."""
@@ -792,23 +833,35 @@ class BoeVenue(VenueAdapter):
         """Cboe ended the day (Logout E, no reconnect): report each request it left unanswered refused.
 
         Every answer Cboe gave came before its Logout on the same connection, and one lost in an earlier
-        cut was reported by ``after_replay``: what is still unanswered was never processed, and never will be.
+        cut was reported by ``after_replay``: what is still unanswered and numbered above the Logout's
+        LastReceivedSequenceNumber was never processed, and never will be. One at or below it Cboe received
+        without answering (no re-login can probe it, as ``after_replay`` would): its text says so, and an ERROR
+        asks ops to reconcile; the day is over at Cboe all the same, so the request is refused like the others.
         """
+        last = self._session.last_processed
         for request in unanswered:
             tracked = self._orders.get(request.order.order_id)
             if tracked is None or tracked.done:
                 continue
             order_id = tracked.order.order_id
-            log.warning("venue %s: order %d: %s %s", self.name, order_id, request.kind.value, _SESSION_ENDED_TEXT)
-            if request.kind.value == "new":
-                tracked.done = True
-                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
+            kind = request.kind.value
+            seq = tracked.new_seq if kind == "new" else tracked.modify_seq if kind == "replace" else tracked.cancel_seq
+            if not seq:
+                text, level = _SESSION_ENDED_UNSEQUENCED, logging.ERROR
+            elif seq <= last:
+                text, level = _SESSION_ENDED_RECEIVED.format(seq=seq, last=last), logging.ERROR
             else:
-                if request.kind.value == "replace":
+                text, level = _SESSION_ENDED_TEXT, logging.WARNING
+            log.log(level, "venue %s: order %d: %s %s", self.name, order_id, kind, text)
+            if kind == "new":
+                tracked.done = True
+                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
+            else:
+                if kind == "replace":
                     tracked.pending = b""
-                    self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT)
+                    self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
                     continue
-                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", _SESSION_ENDED_TEXT))
+                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
     def logout(self) -> None:
         """Log out; the session will not reconnect."""
@@ -840,10 +893,14 @@ class BoeVenue(VenueAdapter):
             "replayed": session.replayed,
             "repeats_received": session.repeats,
             "duplicates_dropped": self.sequence.duplicates,
+            "late_admitted": self.sequence.late,
+            "open_gaps": len(self.sequence.gaps),
+            "gaps_forgotten": self.sequence.gaps_forgotten,
             "numbering_restarts": session.numbering_restarts,
             "undecodable_drops": session.undecodable,
             "renumbered_units": {unit: stream >> UNIT_BITS for unit, stream in sorted(self._unit_streams.items())},
             "heartbeats_sent": session.heartbeats_sent,
+            "login_timeouts": session.login_timeouts,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
             "late_cancels_waiting": len(self._owed),
             "start_of_day": self._start,
@@ -870,10 +927,34 @@ class BoeVenue(VenueAdapter):
                     self._owed[padded] = 0  # yesterday's SequenceNumbers mean nothing today
                 self._carried_over(previous)
                 self._save_owed()
+        if self.sequence.gaps:
+            self._ask_for_gaps()
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
         self.flush()
+
+    def _ask_for_gaps(self) -> None:
+        """Log in from below each unit's oldest open gap: Cboe replays what it skipped (the rest are repeats)."""
+        units = self._session.units
+        renumbered = self._session.renumbered
+        self._asked_gaps = []
+        for stream, first, last in self.sequence.gaps:
+            unit = stream & _UNIT_MASK
+            if self._unit_streams.get(unit, unit) != stream or unit in renumbered or unit not in units:
+                continue
+            self._asked_gaps.append((stream, first, last))
+            if first - 1 < units[unit]:
+                log.info(
+                    "venue %s: unit %d: logging in from %d instead of %d: Cboe replays the gap %d..%d",
+                    self.name,
+                    unit,
+                    first - 1,
+                    units[unit],
+                    first,
+                    last,
+                )
+                units[unit] = first - 1
 
     def data_received(self, data: bytes, now_ns: int) -> None:
         """Consume bytes from Cboe; events go to ``event_sink``."""
@@ -1008,8 +1089,28 @@ class BoeVenue(VenueAdapter):
         """Replay Complete: UP (the core then hands over the unanswered requests: ``after_replay``)."""
         if self._owed:
             self._send_owed()
+        if self._asked_gaps:
+            self._gaps_replayed()
         self._renumbered_replay, self._renumbered = self._renumbered, False
         self._set_state(VenueState.UP, self._session.reason)
+
+    def _gaps_replayed(self) -> None:
+        """Replay Complete after a login from below open gaps: a gap still open is one Cboe does not have."""
+        asked, self._asked_gaps = self._asked_gaps, []
+        gaps = self.sequence.gaps
+        for gap in asked:
+            stream, first, last = gap
+            still = [open_gap for open_gap in gaps if open_gap[0] == stream and first <= open_gap[1] <= last]
+            for open_gap in still:
+                gaps.remove(open_gap)
+                log.warning(
+                    "venue %s: unit %d: Cboe's replay did not send %d..%d: no longer waited for (a message of it "
+                    "arriving later is dropped as a repeat); reconcile with Cboe",
+                    self.name,
+                    stream & _UNIT_MASK,
+                    open_gap[1],
+                    open_gap[2],
+                )
 
     def on_sequence_issue(self, issue: SequenceIssue) -> None:
         """Count and (rarely) log a gap, a unit Cboe has less of than we saw, or a short replay.
@@ -1042,7 +1143,6 @@ class BoeVenue(VenueAdapter):
 
         Return why the message does not decode (its number is then not admitted), else None.
         """
-        del replay
         stream = unit
         if self._unit_streams:  # a unit Cboe renumbered: its messages are numbered in a stream of their own
             stream = self._unit_streams.get(unit, unit)
@@ -1056,7 +1156,25 @@ class BoeVenue(VenueAdapter):
             return self._undecodable(message, unit, sequence, decoded)
         if self._admit_stream(stream, sequence):
             entry[1](decoded, stream_seq(stream, sequence))
+        elif not replay:
+            self._live_repeat(unit, sequence, message)
         return None
+
+    def _live_repeat(self, unit: int, sequence: int, message: memoryview) -> None:
+        """A sequenced message at or below its unit's last, outside a replay and of no open gap: dropped, logged.
+
+        Either Cboe sent one already applied again, or one of a gap no longer known (forgotten, or opened before
+        a restart: the journal holds no gaps) came late; logged rarely (1st, 2nd, 4th ... occurrence).
+        """
+        self._rare(
+            "live-repeat",
+            "unit %d: %s %d arrived after %d outside a replay: dropped as a repeat (already applied, or of a gap "
+            "not known: reconcile with Cboe if it was never applied)",
+            unit,
+            MESSAGE_NAMES.get(message[4], f"message type 0x{message[4]:02X}"),
+            sequence,
+            self._session.units.get(unit, 0),
+        )
 
     def _undecodable(self, message: memoryview, unit: int, sequence: int, error: DecodeError) -> str:
         """Count and log a Cboe message of a known type that does not decode; return why (for the session)."""
@@ -1778,13 +1896,30 @@ class BoeVenue(VenueAdapter):
         """Log an execution of an order of an earlier trading day at ERROR (a late fill); False if not one of ours.
 
         The order is in that day's journal, not today's: the fill reaches no order or position here (counted
-        ``executions_earlier_day``). Shares left open: Cboe still works it (GTC), so it is canceled there.
+        ``executions_earlier_day``). Shares left open: Cboe still works it (GTC), so it is canceled there. Reported
+        once, also across restarts (its ``venue_seq`` goes on the corrections file: no event journals it, so Cboe
+        replays it after a restart, and that copy is logged as reported before, ``repeated_reports``).
         """
-        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, _base, _sub = core
+        cl_ord_id, leaves = core[2], core[6]
         text = _unpad(cl_ord_id)
         earlier = self._earlier_day(text)
         if earlier is None:
             return False
+        if seq in self._corrections:  # reported before a restart: Cboe replays it (no event journaled its number)
+            self._reported_before(
+                seq, f"Order Execution of ClOrdID {text}, order {earlier[1]} of trading day {earlier[0]}"
+            )
+        else:
+            self._earlier_day_error(seq, core, text, earlier)
+        if leaves:
+            self._working_after_end(seq, "Order Execution", cl_ord_id)
+        elif self._owed.get(cl_ord_id) == 0:
+            self._discharge(cl_ord_id)
+        return True
+
+    def _earlier_day_error(self, seq: int, core: ExecutionCore, text: str, earlier: tuple[str, int]) -> None:
+        """The ERROR for an execution of an earlier day's order, put on file (reported once, also across restarts)."""
+        _u, _s, _c, exec_id, last_shares, last_px, leaves, _base, _sub = core
         count = self.counters["executions_earlier_day"] = self.counters["executions_earlier_day"] + 1
         self._fill_log.log(
             "earlier-day-execution",
@@ -1804,11 +1939,20 @@ class BoeVenue(VenueAdapter):
             leaves,
             count,
         )
-        if leaves:
-            self._working_after_end(seq, "Order Execution", cl_ord_id)
-        elif self._owed.get(cl_ord_id) == 0:
-            self._discharge(cl_ord_id)
-        return True
+        self._note_correction(seq)  # after the line: a crash in between reports it twice, never not at all
+
+    def _reported_before(self, seq: int, what: str) -> None:
+        """A message reported at ERROR (or WARNING) before a restart, replayed by Cboe: not a new instruction."""
+        self.counters["repeated_reports"] += 1
+        log.warning(
+            "venue %s: %s (venue_seq %d) was reported before a restart (the ERROR with venue_seq %d, see %s): Cboe "
+            "replayed it; not a new fill: do not adjust the position again",
+            self.name,
+            what,
+            seq,
+            seq,
+            corrections_path(self.config.state_dir, self.name),
+        )
 
     def _earlier_day(self, cl_ord_id: str) -> tuple[str, int] | None:
         """Return (trading day, order id) of a ClOrdID this gateway sent on an earlier trading day, else None."""
@@ -1992,7 +2136,8 @@ class BoeVenue(VenueAdapter):
         return True
 
     def _note_correction(self, seq: int) -> None:
-        """Put a Trade Cancel or Correct reported on file (a replay of it after a restart is then dropped)."""
+        """Put a message reported on file: a Trade Cancel or Correct, an execution of an earlier day's order or for
+        an unknown ClOrdID (a replay of it after a restart is then not reported as new)."""
         if not seq:
             return
         self._corrections.add(seq)
@@ -2000,8 +2145,9 @@ class BoeVenue(VenueAdapter):
             save_corrections(self.config.state_dir, self.name, self._day, self._corrections)
         except OSError as exc:
             log.error(
-                "venue %s: cannot write the Trade Cancel or Correct reported (venue_seq %d) to %s: %s; after a "
-                "restart Cboe's replay reports it again: do not correct the position twice",
+                "venue %s: cannot write the message reported (venue_seq %d: a Trade Cancel or Correct, or an "
+                "execution not applied) to %s: %s; after a restart Cboe's replay reports it again: do not correct "
+                "the position twice",
                 self.name,
                 seq,
                 self.config.state_dir,
@@ -2028,6 +2174,9 @@ class BoeVenue(VenueAdapter):
 
         Every one leaves a line, up to one a second (the next line says how many were not logged in between).
         """
+        if seq in self._corrections:  # reported before a restart: Cboe replays it (no event journaled its number)
+            self._reported_before(seq, f"Order Execution for unknown ClOrdID {_unpad(cl_ord_id)!r}, ExecID {exec_id}")
+            return
         self.counters["unknown_cl_ord_id"] += 1
         self.counters["unknown_executions"] += 1
         sink = self.unknown_order_sink
@@ -2047,6 +2196,7 @@ class BoeVenue(VenueAdapter):
             exec_id,
             self.counters["unknown_executions"],
         )
+        self._note_correction(seq)
 
     def _ignore(self, kind: str, seq: int, message: object) -> None:
         count = self.ignored[kind] = self.ignored.get(kind, 0) + 1

@@ -65,6 +65,15 @@ DEFAULT_RETURN_FIELDS: Final = {
 """Return fields asked for at login unless configured: enough to check answers against orders and to log them."""
 
 
+def _at(field: str, message: str) -> str:
+    """Return ``message`` naming ``field`` as msgspec names a path, so that a config error points at its key.
+
+    A ``__post_init__`` error has no path of its own: ``gateway.config.locate_error`` placed it at the venue
+    entry's line (rev50boe). The venue entry is converted on its own, so ``$`` is the entry.
+    """
+    return f"{message} - at `$.{field}`"
+
+
 class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="protocol", tag="boe"):
     """One Cboe US Equities BOE v2 port."""
 
@@ -104,6 +113,9 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     """Send a Client Heartbeat after this long without sending (spec 2.3.7 §2.4: one second)."""
     server_timeout_ms: Annotated[int, msgspec.Meta(ge=50, le=600_000)] = 5_000
     """Disconnect when Cboe sends nothing (not even a heartbeat) for this long (§2.4: five seconds)."""
+    login_timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=600_000)] = 10_000
+    """Disconnect (and reconnect, backing off) when the Login Response has not come this long after the Login
+    Request; Server Heartbeats do not hold it off."""
     replay_timeout_ms: Annotated[int, msgspec.Meta(ge=100, le=3_600_000)] = 60_000
     """Disconnect when Replay Complete has not come this long after the Login Response."""
     reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
@@ -125,11 +137,11 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     def __post_init__(self) -> None:
         """Check the rules that span fields."""
         if self.reconnect_max_ms < self.reconnect_initial_ms:
-            raise ValueError("reconnect_max_ms must be at least reconnect_initial_ms")
+            raise ValueError(_at("reconnect_max_ms", "reconnect_max_ms must be at least reconnect_initial_ms"))
         if self.server_timeout_ms <= self.heartbeat_interval_ms:
-            raise ValueError("server_timeout_ms must be longer than heartbeat_interval_ms")
+            raise ValueError(_at("server_timeout_ms", "server_timeout_ms must be longer than heartbeat_interval_ms"))
         if set(self.cl_ord_id_prefix) & set(',;|@"'):
-            raise ValueError('cl_ord_id_prefix must not contain , ; | @ or "')
+            raise ValueError(_at("cl_ord_id_prefix", 'cl_ord_id_prefix must not contain , ; | @ or "'))
         for name, value in self.new_order_constants.items():
             try:
                 field = NEW_ORDER_TABLE.field(name)
@@ -161,7 +173,7 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
             try:
                 zoneinfo.ZoneInfo(self.timezone)
             except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-                raise ValueError(f"unknown time zone {self.timezone!r}") from None
+                raise ValueError(_at("timezone", f"unknown time zone {self.timezone!r}")) from None
 
     def return_bitfields(self) -> dict[int, bytes]:
         """Return message type -> return bitfields for the login (from ``return_fields``)."""
@@ -202,6 +214,7 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
             sequence_outbound=self.sequence_outbound,
             heartbeat_interval_ns=self.heartbeat_interval_ms * MS,
             server_timeout_ns=self.server_timeout_ms * MS,
+            login_timeout_ns=self.login_timeout_ms * MS,
             replay_timeout_ns=self.replay_timeout_ms * MS,
             reconnect_initial_ns=self.reconnect_initial_ms * MS,
             reconnect_max_ns=self.reconnect_max_ms * MS,

@@ -5,8 +5,9 @@ States::
     DISCONNECTED --connection_made--> LOGGING_IN --Login Response A--> REPLAYING --Replay Complete--> LOGGED_IN
          ^                                |                               |                             |
          +-------- connection_lost -------+-------------------------------+-----------------------------+
-             (backoff, then reconnect; a Login Response other than A, a silent server, a replay that
-              never completes and an unrequested Logout A/! all count as failed logins, except the
+             (backoff, then reconnect; a Login Response other than A or none within login_timeout, a
+              silent server, a replay that never completes and an unrequested Logout A/! all count as
+              failed logins, except the
               first login dropped to correct renumbered units, or refused I for units Cboe does not
               have: its re-login is the correction)
     REPLAYING / LOGGED_IN --logout()--> LOGGING_OUT --Logout--> LOGGED_OUT      (final: no reconnect)
@@ -160,6 +161,9 @@ class BoeSessionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Send a Client Heartbeat after this long without sending anything (spec 2.3.7 §2.4: one second)."""
     server_timeout_ns: int = 5_000 * MS
     """Drop the connection after this long without any byte from Cboe (also bounds login and logout)."""
+    login_timeout_ns: int = 10_000 * MS
+    """Drop the connection when the Login Response has not come this long after the Login Request (Server
+    Heartbeats do not count: a venue that heartbeats but never answers the login would hold it for ever)."""
     replay_timeout_ns: int = 60_000 * MS
     """Drop the connection when Replay Complete has not come this long after the Login Response."""
     reconnect_initial_ns: int = 100 * MS
@@ -198,7 +202,8 @@ class BoeSessionListener(Protocol):
 
     def on_application(self, message: memoryview, unit: int, sequence: int, replay: bool) -> str | None:
         """One Cboe -> member application message (whole, header included), also one repeated (``sequence`` at or
-        below the unit's last): the adapter asks the exactly-once component whether it is new.
+        below the unit's last) and one sequenced of a type not known (a protocol error, ignored by the adapter, its
+        number received): the adapter asks the exactly-once component whether it is new.
 
         Return None, or why the message does not decode: it is then not received (the adapter must not have
         admitted its number), and the session drops the connection to have Cboe send it again.
@@ -279,6 +284,8 @@ class BoeClientSession:
         are new ones. The login after lists them from 0."""
         self.unsequenced = 0
         self.heartbeats_sent = 0
+        self.login_timeouts = 0
+        """Connections dropped because the Login Response did not come within ``login_timeout_ns``."""
         self.protocol_errors = 0
         self.undecodable = 0
         """Connections dropped because a message of a known type did not decode."""
@@ -446,7 +453,15 @@ class BoeClientSession:
             self._request_disconnect(f"no {what} from Cboe for {silence // MS} ms")
             return config.heartbeat_interval_ns
         deadline = self._last_received_ns + config.server_timeout_ns
-        if state is BoeSessionState.REPLAYING:
+        if state is BoeSessionState.LOGGING_IN:
+            if now_ns - self._phase_started_ns >= config.login_timeout_ns:
+                self.login_timeouts += 1
+                text = f"no Login Response {config.login_timeout_ns // MS} ms after the Login Request"
+                self._protocol_error(text)
+                self._request_disconnect(text)
+                return config.heartbeat_interval_ns
+            deadline = min(deadline, self._phase_started_ns + config.login_timeout_ns)
+        elif state is BoeSessionState.REPLAYING:
             if now_ns - self._phase_started_ns >= config.replay_timeout_ns:
                 self._request_disconnect(f"no Replay Complete {config.replay_timeout_ns // MS} ms after login")
                 return config.heartbeat_interval_ns
@@ -592,8 +607,8 @@ class BoeClientSession:
         else:
             name = MESSAGE_NAMES.get(kind, f"unknown message type 0x{kind:02X}")
             self._protocol_error(f"{name} from Cboe while {self.state.value}; ignored")
-            if sequence and self.state in _SESSION_UP and sequence > self.units.get(unit, 0):
-                self.units[unit] = sequence  # received: no replay of it would be readable either
+            if sequence and self.state in _SESSION_UP:  # received: no replay of it would be readable either;
+                self._on_application(message, unit, sequence)  # numbered like the others (gaps, exactly-once)
 
     def _on_login_response(self, response: LoginResponse, now_ns: int) -> None:
         renumbered = self._renumbered(response)

@@ -18,7 +18,9 @@ another day's cancels are kept (their SequenceNumbers, of that day's numbering, 
 The Trade Cancel or Correct messages reported (``<name>.boe-corrections.json``): the ``venue_seq`` of each one
 the adapter logged (its WARNING asks ops to correct the position by hand). A bust produces no event, so the
 journal does not hold its number and Cboe replays it after a restart; the adapter drops a replayed one it finds
-here, so that ops are not told twice to correct the same position. Per trading day.
+here, so that ops are not told twice to correct the same position. Per trading day. The same file holds the
+Order Executions logged at ERROR without being applied (an earlier trading day's order, an unknown ClOrdID:
+fixboe50): no event either, so the same replay; a replayed one is logged as reported before.
 
 The numberings Cboe restarted (``<name>.boe-numbering.json``): matching unit -> the exactly-once stream of its
 current numbering, for each unit a Login Response showed Cboe renumbered today, written (atomically, fsynced)
@@ -104,7 +106,8 @@ def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[
 class _Corrections(msgspec.Struct, forbid_unknown_fields=True):
     day: str
     seen: list[int]
-    """``venue_seq`` of every Trade Cancel or Correct reported on ``day``."""
+    """``venue_seq`` of every Trade Cancel or Correct reported on ``day``, and of every Order Execution reported
+    at ERROR without being applied (an earlier day's order, an unknown ClOrdID)."""
 
 
 _corrections_decoder = msgspec.json.Decoder(_Corrections)
@@ -120,8 +123,8 @@ def load_corrections(state_dir: str | Path, name: str, day: str) -> set[int]:
     seen = _read_state(
         corrections_path(state_dir, name),
         _corrections_decoder,
-        "the busts and trade corrections reported today are unknown; delete the file (Cboe's replay then reports "
-        "them again: do not correct a position twice)",
+        "the busts, trade corrections and unapplied executions reported today are unknown; delete the file (Cboe's "
+        "replay then reports them again: do not correct a position twice)",
     )
     return set(seen.seen) if seen is not None and seen.day == day else set()
 
