@@ -937,7 +937,6 @@ class RiskEngine:
         windows: Windows, request: RiskRequest, limits: EffectiveLimits, now_ns: int, cancels: bool
     ) -> None:
         by_strategy, by_account, by_symbol = windows
-        now: Any = now_ns  # compiled: boxed once for the three lists
         if cancels:
             per_strategy, per_account, per_symbol = (
                 limits.cancels_per_strategy, limits.cancels_per_account, limits.cancels_per_symbol
@@ -946,59 +945,15 @@ class RiskEngine:
             per_strategy, per_account, per_symbol = (
                 limits.orders_per_strategy, limits.orders_per_account, limits.orders_per_symbol
             )  # fmt: skip
-        # SlidingWindow.record inline (three calls fewer per order): a store into a spare slot, then forget only when
-        # the oldest time is out of the window or one is beyond the capacity (PRUNE)
-        window = by_strategy.get(request.strategy)
-        if window is None:
-            window = by_strategy[request.strategy] = SlidingWindow()
-        if per_strategy > window.capacity:
-            window.record(now_ns, per_strategy)
-        else:
-            times = window.times
-            head = window.head
-            end = window.end
-            try:  # a store into a spare slot, no call
-                times[end] = now
-            except IndexError:  # none left
-                window.grow()
-                times[end] = now
-            window.end = end = end + 1
-            if now_ns - times[head] >= ONE_SECOND_NS or end - head > window.capacity:  # PRUNE
-                window.forget(now_ns)
-        window = by_account.get(request.account)
-        if window is None:
-            window = by_account[request.account] = SlidingWindow()
-        if per_account > window.capacity:
-            window.record(now_ns, per_account)
-        else:
-            times = window.times
-            head = window.head
-            end = window.end
-            try:  # a store into a spare slot, no call
-                times[end] = now
-            except IndexError:  # none left
-                window.grow()
-                times[end] = now
-            window.end = end = end + 1
-            if now_ns - times[head] >= ONE_SECOND_NS or end - head > window.capacity:  # PRUNE
-                window.forget(now_ns)
-        window = by_symbol.get(request.symbol)
-        if window is None:
-            window = by_symbol[request.symbol] = SlidingWindow()
-        if per_symbol > window.capacity:
-            window.record(now_ns, per_symbol)
-        else:
-            times = window.times
-            head = window.head
-            end = window.end
-            try:  # a store into a spare slot, no call
-                times[end] = now
-            except IndexError:  # none left
-                window.grow()
-                times[end] = now
-            window.end = end = end + 1
-            if now_ns - times[head] >= ONE_SECOND_NS or end - head > window.capacity:  # PRUNE
-                window.forget(now_ns)
+        for windows_of, key, limit in (
+            (by_strategy, request.strategy, per_strategy),
+            (by_account, request.account, per_account),
+            (by_symbol, request.symbol, per_symbol),
+        ):
+            window = windows_of.get(key)
+            if window is None:
+                window = windows_of[key] = SlidingWindow()
+            window.record(now_ns, limit)
 
     def _state_scopes(self, request: RiskRequest, state: int) -> str:
         """Name every scope holding ``request`` at ``state`` or stricter (refusals only, never the hot path)."""
