@@ -90,7 +90,7 @@ class JournalLock:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             return f"the journal lock file {path} was replaced and cannot be opened: {exc.strerror or exc}", False
-        if not _lock_within(fd, 0):
+        if not lock_within(fd, 0):
             pid = _holder_pid(fd)
             os.close(fd)
             return (
@@ -109,7 +109,7 @@ class JournalLock:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         except OSError as exc:  # exists now: the next check looks at that file
             return f"{problem}; re-creating it failed: {exc.strerror or exc}", False
-        if not _lock_within(fd, 0):  # another process opened and locked it in between: it took the directory
+        if not lock_within(fd, 0):  # another process opened and locked it in between: it took the directory
             os.close(fd)
             return f"{problem}; another process locked the new one first", False
         self._take(fd)
@@ -136,7 +136,7 @@ def lock_journal_file(fd: int, path: Path, *, retry_s: float = LOCK_RETRY_S) -> 
     Raises ``JournalInUseError`` (the directory's refusal, naming the pid ``gateway.lock`` holds) when
     another process holds it; ``fd`` is left open (the caller closes it).
     """
-    if _lock_within(fd, retry_s):
+    if lock_within(fd, retry_s):
         return
     pid = 0
     with contextlib.suppress(OSError):
@@ -146,7 +146,7 @@ def lock_journal_file(fd: int, path: Path, *, retry_s: float = LOCK_RETRY_S) -> 
     raise JournalInUseError(f"{in_use_message(path.parent, pid)} (it holds the journal {path})")
 
 
-def _lock_within(fd: int, retry_s: float) -> bool:
+def lock_within(fd: int, retry_s: float) -> bool:
     """Take an exclusive ``flock`` on ``fd``, retrying every 10 ms for ``retry_s``; False if still held by another."""
     deadline = time.monotonic() + retry_s
     while True:
@@ -177,7 +177,7 @@ def lock_journal_directory(directory: str | Path, *, retry_s: float = LOCK_RETRY
     path.mkdir(parents=True, exist_ok=True)
     fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
-        if not _lock_within(fd, retry_s):
+        if not lock_within(fd, retry_s):
             raise JournalInUseError(in_use_message(path, _holder_pid(fd)))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -19,11 +19,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import time
 from pathlib import Path
 from typing import Final
 
 from gateway.config import GatewayConfig
+from gateway.journal_lock import lock_within
 from gateway.ops.paths import venue_directories
 
 STATE_LOCK_FILE: Final = "state.lock"
@@ -67,19 +67,6 @@ def in_use_message(label: str, directory: Path, holder: str) -> str:
     )
 
 
-def _lock_within(fd: int, retry_s: float) -> bool:
-    """Take an exclusive ``flock`` on ``fd``, retrying every 10 ms for ``retry_s``; False if still held by another."""
-    deadline = time.monotonic() + retry_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-
-
 class StateLocks:
     """The held locks of a gateway's state directories (``release`` or process exit drops them)."""
 
@@ -114,7 +101,7 @@ def lock_state_directories(config: GatewayConfig, *, retry_s: float = LOCK_RETRY
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
             except OSError as exc:
                 raise OSError(exc.errno, f"{label} {directory}: cannot open {path}: {exc.strerror or exc}") from exc
-            if not _lock_within(fd, retry_s):
+            if not lock_within(fd, retry_s):
                 holder = _holder(fd)
                 os.close(fd)
                 raise StateDirInUseError(in_use_message(label, directory, holder))
