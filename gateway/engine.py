@@ -342,6 +342,9 @@ class Engine:
         gateway's own."""
         self._fault_note = ""
         """What the step that failed knew of its order (``_order_unjournaled``), for ``_internal_error``'s text."""
+        self._risk_held: Order | None = None
+        """The last new order risk let through (and counted), for ``_internal_error`` to release if a fault stopped
+        it before it was sent or refused (then it is still CREATED); never cleared: its state tells."""
         self._produced: list[OrderEvent] = []
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
@@ -1098,29 +1101,64 @@ class Engine:
         """The last resort: a fault of the gateway's own while carrying out ``req`` (None: outside any request).
 
         Fails closed and loud (docs/reliability.md 2.8): one CRITICAL line with the traceback and what is known,
-        counted (``internal_errors``, ``gateway_engine_internal_errors_total``); the request's number, if the
+        counted (``internal_errors``, ``gateway_engine_internal_errors_total``); a new order risk counted but that
+        was neither sent nor refused is refused in memory and its exposure released; the request's number, if the
         fault left it unjournaled, journaled alone (it is processed: the fatal Error is its answer, a re-send of
         it is a duplicate); the strategy's accounts halted until an operator reconciles them (``halt_accounts``);
         the session ended with a fatal ``Error(INTERNAL_ERROR)`` that says what became of the request, so the
         connection closes and the disconnect policy applies to the orders the gateway knows. The requests after it
         in the same read are not carried out (the next Welcome's ``last_req_seq`` stops before them). Other
-        strategies are untouched. Every step is guarded: a second fault here is logged, never raised.
+        strategies are untouched. Never raises: a second fault while failing closed is logged at CRITICAL too and
+        the connection is dropped.
         """
         self._counters.internal_errors += 1
+        try:
+            self._fail_closed(link, req, exc)
+        except Exception as again:
+            log.critical(
+                "INTERNAL ERROR while failing closed after a fault of the gateway's own (%s: %s): strategy %s's "
+                "connection is dropped; reconcile its orders with the venue, then gateway resume --account",
+                type(exc).__name__,
+                exc,
+                link.strategy.strategy_id if link.strategy is not None else "(before its Hello)",
+                exc_info=again,
+            )
+            try:
+                link.close_transport()
+            except Exception:
+                log.exception("dropping the connection after the second fault failed too")
+
+    def _fail_closed(self, link: StrategyLink, req: StrategyRequest | None, exc: Exception) -> None:
+        """Carry out ``_internal_error``'s steps, each guarded so that the others still happen."""
         note, self._fault_note = self._fault_note, ""
         session = link.session
         st = link.strategy
         strategy_id = st.strategy_id if st is not None else ""
-        what = _request_words(req)
-        outcome = note or self._fault_outcome(st, req)
+        released = self._release_unsent()
+        try:
+            what = _request_words(req)
+        except Exception:
+            what = "request"
+        try:
+            outcome = note or self._fault_outcome(st, req)
+        except Exception:
+            outcome = "what became of it is unknown: reconcile with the venue"
+        if released:
+            outcome = "nothing of it reached a venue (what risk had counted for it is released)"
         req_seq, self._req_seq = self._req_seq, 0
         if req_seq and st is not None:
             try:
                 self.journal.append(JRequest(strategy_id, req_seq))
             except Exception:
                 log.exception("strategy %s: request %d could not be journaled as processed", strategy_id, req_seq)
-        accounts = sorted(self.entitlements._accounts.get(strategy_id, ())) if st is not None else []
-        halted = ""
+        try:
+            accounts = sorted(self.entitlements._accounts.get(strategy_id, ())) if st is not None else []
+        except Exception:
+            log.exception("strategy %s: its accounts could not be read to halt them", strategy_id)
+            accounts = []
+            halted = "; its accounts could not be read, so none was halted: halt them by hand (gateway kill --account)"
+        else:
+            halted = ""
         if accounts:
             reason = (
                 f"INTERNAL_ERROR: a fault of the gateway's own carrying out strategy {strategy_id}'s {what}; "
@@ -1139,29 +1177,57 @@ class Engine:
         fault = f"{type(exc).__name__}: {exc}"
         if len(fault) > 200:
             fault = fault[:197] + "..."
+        ended = "its session is ended (fatal Error INTERNAL_ERROR, its disconnect policy applies)"
+        if not session.is_closed():
+            try:
+                session.close(
+                    "INTERNAL_ERROR",
+                    f"the gateway failed carrying out your {what} ({fault}): {outcome}. Nothing after it in the same "
+                    "read was carried out: after reconnecting, Welcome.last_req_seq says how far the gateway got"
+                    + (
+                        f"; your account(s) {', '.join(accounts)} are halted until an operator reconciles them"
+                        if accounts and halted.startswith("; account")
+                        else ""
+                    ),
+                )
+            except Exception:
+                log.exception("strategy %s: its session could not be ended with the fatal Error", strategy_id)
+                ended = "its session could not send the fatal Error, so its connection is dropped (no answer sent)"
+                link.close_transport()
         log.critical(
-            "INTERNAL ERROR carrying out strategy %s's %s (%s): %s; the rest of its read was not carried out; its "
-            "session is ended (fatal Error INTERNAL_ERROR, its disconnect policy applies)%s; reconcile with the "
-            "venue, then gateway resume --account",
+            "INTERNAL ERROR carrying out strategy %s's %s (%s): %s; the rest of its read was not carried out; %s%s; "
+            "reconcile with the venue, then gateway resume --account",
             strategy_id or "(before its Hello)",
             what,
             fault,
             outcome,
+            ended,
             halted,
             exc_info=exc,
         )
-        if not session.is_closed():
-            session.close(
-                "INTERNAL_ERROR",
-                f"the gateway failed carrying out your {what} ({fault}): {outcome}. Nothing after it in the same "
-                "read was carried out: after reconnecting, Welcome.last_req_seq says how far the gateway got"
-                + (
-                    f"; your account(s) {', '.join(accounts)} are halted until an operator reconciles them"
-                    if accounts and halted.startswith("; account")
-                    else ""
-                ),
-            )
         self._mark_dirty(link)
+
+    def _release_unsent(self) -> bool:
+        """Refuse in memory, and release from risk, a new order risk counted that a fault stopped before its send.
+
+        True if there was one. Its answer is the fatal Error; no journal record (the order never reached a venue,
+        and the journal may be what failed).
+        """
+        held = self._risk_held
+        if held is None:
+            return False
+        self._risk_held = None
+        if held.state is not OrderState.CREATED or held.venue_ref or held.order_id in self.open_orders:
+            return False  # sent, or refused (and released) already
+        try:
+            prev_leaves, prev_price = held.leaves_qty, held.price
+            refuse(held)
+            self._terminal.append(held)
+            self.risk.on_open_changed(held, prev_leaves, prev_price)
+        except Exception:
+            log.exception("order %s: what risk counted for it could not be released", held.cl_ord_id)
+            return False
+        return True
 
     def _fault_outcome(self, st: StrategyState | None, req: StrategyRequest | None) -> str:
         """Say what became of the request a fault stopped, as far as the gateway's tables tell."""
@@ -1860,6 +1926,7 @@ class Engine:
             self._counters.rejected_risk += 1
             self._refuse(st, order, RISK, denial.code, denial.text, counted=True)
             return
+        self._risk_held = order  # counted by risk: a fault before it is sent or refused releases it
         nxt = _NEXT_STATE[order.state + _SEND]  # mark_sent and fire, inline (compiled: no interpreted call)
         if nxt is None:  # checked before the send: nothing is queued for an order that cannot be marked sent
             raise IllegalTransition(order, _SEND)

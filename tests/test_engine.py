@@ -707,3 +707,64 @@ def test_execution_when_more_than_open_then_applied_filled_counted_and_logged_on
     rig.venue.accept(2, 1_000_000)
     rig.venue.fill(2, 100, 1_000_000)  # exactly what is open: not an overfill
     assert rig.engine.counters.overfills == 1
+
+
+class _FaultyVenue(ScriptedVenue):
+    """Raises from send_new once: a fault of the gateway's own after risk let the order through (rev50b)."""
+
+    def __init__(self) -> None:
+        super().__init__("V1")
+        self.fault_next = False
+
+    def send_new(self, order: Order) -> SendResult:
+        if self.fault_next:
+            self.fault_next = False
+            raise RuntimeError("injected fault in the venue call")
+        return super().send_new(order)
+
+
+class _AccountsThatFail(dict[str, frozenset[str]]):
+    """The entitlements' accounts, readable by subscript (the order path) but failing ``get`` (the last resort)."""
+
+    def get(self, key: object, default: object = None) -> object:  # type: ignore[override]
+        raise RuntimeError("injected second fault reading the accounts")
+
+
+def test_new_order_when_a_fault_stops_it_after_risk_then_fatal_error_and_what_risk_counted_released(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    venue = _FaultyVenue()
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    link.received()
+    venue.fault_next = True
+    with caplog.at_level(logging.CRITICAL, logger="gateway.engine"):
+        rig.new_order(link, "A")
+    (error,) = link.received()
+    assert isinstance(error, Error) and error.code == "INTERNAL_ERROR" and error.fatal
+    assert "nothing of it reached a venue" in error.text
+    order = rig.order("S1", "A")
+    assert order.state is OrderState.REJECTED and order.venue_ref == ""
+    assert rig.engine.open_orders == {} and venue.commands == []
+    assert rig.risk.changes == [(1, 100, 0)]  # before: nothing released, the exposure held for the day
+    assert rig.engine.counters.internal_errors == 1
+    assert len([r for r in caplog.records if r.levelno == logging.CRITICAL]) == 1
+
+
+def test_internal_error_when_failing_closed_faults_again_then_nothing_raised_counted_once_and_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    venue = _FaultyVenue()
+    rig = Rig(venues=[venue])
+    link = rig.connect("S1")
+    link.received()
+    entitlements = rig.engine.entitlements
+    entitlements._accounts = _AccountsThatFail(entitlements._accounts)
+    venue.fault_next = True
+    with caplog.at_level(logging.ERROR, logger="gateway.engine"):
+        rig.new_order(link, "A")  # before: the second fault escaped link_data (uvloop: "Fatal error on transport")
+    (error,) = link.received()
+    assert isinstance(error, Error) and error.code == "INTERNAL_ERROR" and error.fatal
+    assert rig.engine.counters.internal_errors == 1
+    critical = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(critical) == 1 and "none was halted: halt them by hand" in critical[0], critical
