@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -723,10 +724,10 @@ class _FaultyVenue(ScriptedVenue):
         return super().send_new(order)
 
 
-class _AccountsThatFail(dict[str, frozenset[str]]):
-    """The entitlements' accounts, readable by subscript (the order path) but failing ``get`` (the last resort)."""
+class _AccountsThatFail(frozenset[str]):
+    """A strategy's accounts: ``in`` works (the order path), iterating fails (the last resort's ``sorted``)."""
 
-    def get(self, key: object, default: object = None) -> object:  # type: ignore[override]
+    def __iter__(self) -> Iterator[str]:
         raise RuntimeError("injected second fault reading the accounts")
 
 
@@ -759,7 +760,7 @@ def test_internal_error_when_failing_closed_faults_again_then_nothing_raised_cou
     link = rig.connect("S1")
     link.received()
     entitlements = rig.engine.entitlements
-    entitlements._accounts = _AccountsThatFail(entitlements._accounts)
+    entitlements._accounts = {**entitlements._accounts, "S1": _AccountsThatFail(entitlements._accounts["S1"])}
     venue.fault_next = True
     with caplog.at_level(logging.ERROR, logger="gateway.engine"):
         rig.new_order(link, "A")  # before: the second fault escaped link_data (uvloop: "Fatal error on transport")
