@@ -106,6 +106,7 @@ class Link:
         self.strategy = None
         self.peer = PeerCredentials(os.getpid(), os.getuid(), os.getgid())
         self.written = 0
+        self.output_full = False  # never back-pressured: what it is written counts as read at once
 
     def write_buffer_size(self) -> int:
         return 0

@@ -168,6 +168,9 @@ connections' reads in between (``Engine._link_slices``, ``StrategyLink.read_rest
 HELD_CHUNK_BYTES: Final = READ_TURN_BYTES
 """Bytes held behind a Hello read per loop callback once its Welcome and replay are out (never more than
 ``READ_TURN_BYTES``: such a chunk is never cut again for a later turn)."""
+HELD_RETRY_S: Final = 0.005
+"""While a strategy's answers are over its high mark (``StrategyLink.output_full``) the bytes held behind its Hello
+wait: looked at again this often (the link cuts a strategy that reads nothing of them for 10 s)."""
 
 GATEWAY: Final = RejectSource.GATEWAY
 RISK: Final = RejectSource.RISK
@@ -1294,7 +1297,7 @@ class Engine:
                 if session.state is StrategySessionState.CLOSED:
                     return
                 if (
-                    start >= turn_end
+                    (start >= turn_end or link.output_full)  # back-pressure: the rest once it reads its answers
                     and start < end
                     and session.pending_close is None
                     and link not in self._pending_hellos
@@ -1705,6 +1708,7 @@ class Engine:
             self._read_held_soon(link)
         elif held is not None:
             del self._pending_hellos[link]
+            link.hold_input(False)  # nothing held: the Hello is answered (a half-closed link closes after the flush)
 
     def _hold_input(self, link: StrategyLink, data: bytes | memoryview) -> None:
         """Keep bytes read behind a Hello undecoded until its Welcome and replay are out; bound what is kept.
@@ -1717,6 +1721,13 @@ class Engine:
         held += data
         if len(held) > HELD_INPUT_LIMIT:
             link.hold_input(True)
+
+    def welcome_pending(self, link: StrategyLink) -> bool:
+        """Return True while ``link``'s Hello is still being answered: its Welcome, replay or held requests to come.
+
+        The link then calls ``hold_input(False)`` when it is all done (``StrategyProtocol.eof_received``).
+        """
+        return link in self._pending_hellos
 
     def held_input(self, link: StrategyLink) -> int:
         """Return how many bytes read from ``link`` the gateway holds undecoded behind its Hello."""
@@ -1740,6 +1751,9 @@ class Engine:
         """
         held = self._pending_hellos.get(link)
         if held is None:
+            return
+        if link.output_full and self.replay_scheduler is not None:  # back-pressure: after it reads its answers
+            self.replay_scheduler(lambda: self._read_held(link), HELD_RETRY_S)
             return
         del self._pending_hellos[link]  # read as any read (link_data), then held again if bytes remain
         session = link.session

@@ -43,6 +43,14 @@ DEFAULT_MAX_WRITE_BUFFER = DEFAULT_MAX_STRATEGY_WRITE_BUFFER
 """Bytes queued for a strategy that does not read before it is disconnected (gateway.yaml's default)."""
 SLOW_CONSUMER_LINGER_S = 2.0
 """How long a cut-off slow consumer's socket stays open for it to read its backlog and the fatal Error."""
+OUTPUT_HIGH_WATER_MAX: Final = 1 << 20
+"""At most this many bytes unsent to a strategy stop the reading of its requests (back-pressure): a quarter of
+``max_strategy_write_buffer`` when that is smaller (``output_marks``)."""
+OUTPUT_STALL_S = 10.0
+"""A strategy whose requests are not read for back-pressure and that reads nothing of its answers for this long is
+cut off as a slow consumer (as a replay not read for 10 s)."""
+OUTPUT_STALL_CHECK_S: Final = 1.0
+"""How often a back-pressured strategy's reading is looked at (``OUTPUT_STALL_S``)."""
 DEFAULT_MAX_PENDING_HELLO: Final = 64
 """Connections that have not sent Hello held at most (gateway.yaml ``strategy_max_pending_hello``)."""
 _AWAITING_HELLO: Final = StrategySessionState.AWAITING_HELLO
@@ -158,6 +166,18 @@ class HelloBacklog:
         self._waiting.pop(link, None)
 
 
+def output_marks(max_write_buffer: int) -> tuple[int, int]:
+    """Return the (high, low) marks of unsent bytes between which a strategy's requests are not read.
+
+    Above ``high`` the gateway stops reading the strategy's requests until what it has not sent is back under
+    ``low``: a client that pipelines faster than it reads its answers is slowed down, not cut off. ``high`` is well
+    under the cut (``max_write_buffer``): what the requests already read produce (a read is carried out 16 KiB per
+    loop turn, each turn's answers a few times that) and the venue's events fit on top of it.
+    """
+    high = max(1, min(OUTPUT_HIGH_WATER_MAX, max_write_buffer // 4))
+    return high, high // 4
+
+
 def peer_credentials(sock: socket.socket | None) -> PeerCredentials | None:
     """Return the kernel's SO_PEERCRED identity of the process at the other end."""
     if sock is None:
@@ -186,6 +206,23 @@ def unread_bytes(sock: socket.socket | None) -> int:
         return 0
     count: int = struct.unpack("i", unread)[0]
     return count
+
+
+def peer_hung_up(transport: asyncio.BaseTransport) -> bool:
+    """Return True if the other end closed the connection both ways (a close, not a half-close: ``SHUT_WR``)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return True
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        events = poller.poll(0)
+    except (OSError, ValueError):
+        return True
+    return bool(events and events[0][1] & (select.POLLHUP | select.POLLERR))
 
 
 def peer_closed(sock: socket.socket | None, *, unread_ok: bool = False) -> bool:
@@ -251,10 +288,25 @@ class StrategyProtocol(asyncio.Protocol):
         """Reading is paused: the engine holds enough bytes behind a Hello waiting for its Welcome."""
         self._rest_kept = False
         """Reading is paused: the engine takes the rest of a long read a part per loop turn (``read_rest_soon``)."""
+        self.output_full = False
+        """Reading is paused: more than the high mark of answers is unsent (``pause_writing``, ``output_marks``);
+        the engine keeps the rest of a long read and the bytes held behind a Hello meanwhile."""
+        self._reading_paused = False
+        """The transport's reading is paused (for any of the three reasons above)."""
+        self._rest_waits = False
+        """The next part of a long read waits for the strategy to read its answers (``_output_full``)."""
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._stall_size = 0
+        self._stall_since = 0
+        self._half_closed = False
+        """The strategy half-closed while its Welcome, replay or held requests were still to come: they are
+        finished, then the connection closes (``eof_received``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop transports are not subclasses
         self.transport = transport
+        high, low = output_marks(self._max_write_buffer)
+        transport.set_write_buffer_limits(high, low)  # pause_writing / resume_writing: back-pressure on reading
         self.peer = peer_credentials(transport.get_extra_info("socket"))
         self._engine.link_opened(self)
         if self._backlog is not None:
@@ -270,12 +322,90 @@ class StrategyProtocol(asyncio.Protocol):
             backlog.done(self)  # said Hello (or was closed): no longer waiting
             self._backlog = None
 
+    def eof_received(self) -> bool:
+        """The strategy half-closed (or closed): keep the connection open while its Hello is still being answered.
+
+        A half-close loses nothing sent before it (docs/strategy-protocol.md 1): the requests read behind a Hello
+        whose Welcome or replay is still to come are carried out after it, as any, and answered; the connection
+        closes once they are (``hold_input`` False). A full close (hang-up both ways) closes at once, as before.
+        """
+        transport = self.transport
+        if self._half_closed:
+            return True
+        if transport is None or not self._engine.welcome_pending(self) or peer_hung_up(transport):
+            return False  # close: what was read has been carried out, its answers are written before the close
+        self._half_closed = True
+        return True  # asyncio and uvloop stop reading; the connection stays open for writing
+
+    def _close_after_half_close(self) -> None:
+        """Close a half-closed connection once its Hello is all answered (nothing of it left for the engine)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._engine.welcome_pending(self):
+            return
+        transport.close()  # after what is queued; connection_lost then ends the session, as for any end-of-file
+
+    def pause_writing(self) -> None:
+        """More than the high mark is unsent: stop reading the strategy's requests until it reads its answers."""
+        self.output_full = True
+        self._set_reading()
+        self.session.pause_input(True, self._clock())
+        if self._stall_timer is None:
+            self._stall_size = self.write_buffer_size()
+            self._stall_since = self._clock()
+            self._stall_timer = asyncio.get_running_loop().call_later(OUTPUT_STALL_CHECK_S, self._check_stall)
+
+    def resume_writing(self) -> None:
+        """What is unsent is back under the low mark: read the strategy's requests again."""
+        self.output_full = False
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        self.session.pause_input(False, self._clock())
+        if self._rest_waits:
+            self._rest_waits = False
+            asyncio.get_running_loop().call_soon(self._read_rest)
+        self._set_reading()
+
+    def _check_stall(self) -> None:
+        """Cut off a back-pressured strategy that has read nothing of its answers for ``OUTPUT_STALL_S``."""
+        self._stall_timer = None
+        transport = self.transport
+        if not self.output_full or transport is None or transport.is_closing():
+            return
+        size = transport.get_write_buffer_size()
+        now = self._clock()
+        if size < self._stall_size or self._replaying:  # it reads (a replay has its own 10 s rule in the engine)
+            self._stall_size = size
+            self._stall_since = now
+        elif now - self._stall_since >= OUTPUT_STALL_S * 1e9:
+            self._cut_off(transport, size, f"nothing of it was read for {OUTPUT_STALL_S:g} s")
+            return
+        self._stall_size = min(self._stall_size, size)
+        self._stall_timer = asyncio.get_running_loop().call_later(OUTPUT_STALL_CHECK_S, self._check_stall)
+
+    def _set_reading(self) -> None:
+        """Pause or resume reading the strategy's socket: paused while any reason holds (none after end-of-file)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._half_closed:
+            return
+        pause = self._input_held or self._rest_kept or self.output_full
+        if pause is self._reading_paused:
+            return
+        self._reading_paused = pause
+        if pause:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._backlog is not None:
             self._backlog.done(self)
             self._backlog = None
         if self._abort_timer is not None:
             self._abort_timer.cancel()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         self._engine.link_closed(self)
         self.transport = None
 
@@ -324,7 +454,7 @@ class StrategyProtocol(asyncio.Protocol):
         if size > self._max_write_buffer + max(allowance, 0):
             self._cut_off(transport, size)
 
-    def _cut_off(self, transport: asyncio.Transport, size: int) -> None:
+    def _cut_off(self, transport: asyncio.Transport, size: int, why: str = "") -> None:
         """End a slow consumer's session: fatal Error behind its backlog, detached now, socket closed soon.
 
         The Error can only go behind the bytes the strategy has not read, so it arrives only if the
@@ -333,16 +463,17 @@ class StrategyProtocol(asyncio.Protocol):
         """
         strategy = self.strategy.strategy_id if self.strategy else "?"
         log.warning(
-            "strategy %s: disconnected as a slow consumer (%d bytes unread); "
+            "strategy %s: disconnected as a slow consumer (%d bytes unread%s); "
             "its events will be replayed when it reconnects",
             strategy,
             size,
+            f", {why}" if why else "",
         )
         session = self.session
         session.close(
             "SLOW_CONSUMER",
-            f"{size} bytes of events were waiting unread (limit {self._max_write_buffer}); reconnect with "
-            "last_seq to receive every event after the last one you processed",
+            f"{size} bytes of events were waiting unread ({why or f'limit {self._max_write_buffer}'}); reconnect "
+            "with last_seq to receive every event after the last one you processed",
         )
         error = session.take_output(self._clock())
         if error:
@@ -356,49 +487,51 @@ class StrategyProtocol(asyncio.Protocol):
             self._replay_allowance = -1
 
     def hold_input(self, hold: bool) -> None:
-        """Pause (True) or resume (False) reading the strategy's socket (still paused while a read's rest is kept)."""
+        """Pause (True) or resume (False) reading the strategy's socket (still paused while a read's rest is kept).
+
+        False after a half-close (``eof_received``): the engine has nothing left of the Hello; close when its
+        answers are written (on the next loop turn, after the flush that writes them).
+        """
         transport = self.transport
-        if hold is self._input_held or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
             return
+        if self._half_closed and not hold:
+            asyncio.get_running_loop().call_soon(self._close_after_half_close)
         self._input_held = hold
-        if self._rest_kept:  # paused already; read_rest_done resumes
-            return
-        if hold:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
+        self._set_reading()
 
     def read_rest_soon(self) -> bool:
         """Pause reading and have the engine take the next part of a long read on the next loop turn.
 
         A connection closing (its end found closed by a write, a fatal Error on its way) takes no more turns:
-        ``connection_lost`` follows, and the engine drops the rest then, undecoded.
+        ``connection_lost`` follows, and the engine drops the rest then, undecoded. While the strategy's answers
+        are over the high mark (``pause_writing``) the next part waits until it has read them (``resume_writing``).
         """
         transport = self.transport
         if transport is None:
             return False
         if transport.is_closing():
             return True
-        if not self._rest_kept:
-            self._rest_kept = True
-            if not self._input_held:
-                transport.pause_reading()
+        self._rest_kept = True
+        self._set_reading()
         asyncio.get_running_loop().call_soon(self._read_rest)
         return True
 
     def _read_rest(self) -> None:
         transport = self.transport
-        if transport is not None and not transport.is_closing():  # else the engine drops the rest at connection_lost
-            self._engine.link_rest(self)
+        if transport is None or transport.is_closing():  # the engine drops the rest at connection_lost
+            return
+        if self.output_full:  # taken when the strategy has read its answers (or dropped at its cut)
+            self._rest_waits = True
+            return
+        self._engine.link_rest(self)
 
     def read_rest_done(self) -> None:
         """Read the strategy's socket again (unless ``hold_input`` holds it) once a long read's rest is all taken."""
         if not self._rest_kept:
             return
         self._rest_kept = False
-        transport = self.transport
-        if transport is not None and not transport.is_closing() and not self._input_held:
-            transport.resume_reading()
+        self._set_reading()
 
     def is_closing(self) -> bool:
         """Return True once the connection is ending: the transport is closing, or the strategy closed its end.
@@ -409,6 +542,8 @@ class StrategyProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return True
+        if self._half_closed:  # its Hello is still being answered (eof_received): the session goes on until then
+            return False
         # not read while the engine holds its bytes behind a Hello (hold_input): what it left unread never will be
         return peer_closed(transport.get_extra_info("socket"), unread_ok=self._input_held)
 

@@ -409,6 +409,9 @@ class StrategySession:
         self.last_received_ns = now_ns
         self.last_sent_ns = now_ns
         self.welcome_out = False
+        self.input_paused = False
+        """The gateway does not read the strategy's requests (back-pressure: its answers wait unread); its silence is
+        not judged meanwhile (its heartbeats wait behind its requests), from the resume on again (``pause_input``)."""
         """The Welcome is queued (set by the engine) while the session is not active yet (a replay is written)."""
         self.last_req_seq = 0
         """(Version 3) The highest ``req_seq`` processed for this strategy id (set by ``welcome``)."""
@@ -832,6 +835,16 @@ class StrategySession:
 
     # ---- timers ---------------------------------------------------------------------------
 
+    def pause_input(self, paused: bool, now_ns: int) -> None:
+        """Note that the gateway stopped (True) or resumed (False) reading the strategy's requests.
+
+        While it does not read them the strategy's silence is not judged: its heartbeats wait in the socket behind
+        its requests. Its silence counts again from the resume (the transport judges its reading meanwhile).
+        """
+        self.input_paused = paused
+        if not paused:
+            self.last_received_ns = max(self.last_received_ns, now_ns)
+
     def poll(self, now_ns: int) -> None:
         """Send a heartbeat after ``heartbeat_ms`` of silence; enforce the deadlines."""
         if self.state is StrategySessionState.CLOSED:
@@ -860,7 +873,10 @@ class StrategySession:
             ):
                 self.send(Heartbeat())
             return
-        if now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns:
+        if (
+            now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns
+            and not self.input_paused
+        ):
             self.close(
                 "HEARTBEAT_TIMEOUT",
                 f"nothing received for {(now_ns - self.last_received_ns) // 1_000_000} ms "

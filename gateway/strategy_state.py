@@ -22,6 +22,10 @@ class StrategyLink(Protocol):
     session: StrategySession
     strategy: StrategyState | None
     peer: PeerCredentials | None
+    output_full: bool
+    """True while more than the high mark written to the strategy is unread: its requests are not read meanwhile
+    (back-pressure, docs/strategy-protocol.md 4.6); the rest of a long read and the bytes held behind its Hello wait
+    too (``Engine._read_turn``, ``Engine._read_held``)."""
 
     def write_out(self, data: bytearray) -> None:
         """Write bytes to the strategy."""
@@ -47,7 +51,8 @@ class StrategyLink(Protocol):
         """Stop reading from the strategy (True: its writes wait in its socket) or read again (False).
 
         The engine holds the bytes read behind a Hello until its Welcome and replay are out, and stops
-        reading above a bound (``Engine._hold_input``). Idempotent.
+        reading above a bound (``Engine._hold_input``). Idempotent. False also says the Hello is all answered
+        (``Engine.welcome_pending`` is False from then on): a connection half-closed meanwhile closes then.
         """
         ...
 

@@ -241,6 +241,8 @@ class MemoryLink:
         """Whether the engine is writing a long replay to it a slice at a time (``set_replaying``)."""
         self.input_held = False
         """Whether the engine asked it to stop reading (``hold_input``)."""
+        self.output_full = False
+        """Whether its requests wait for it to read its answers (back-pressure: ``StrategyProtocol.output_full``)."""
         self.defers_reads = False
         """Whether it lets the engine take a long read's rest on later loop turns (``read_rest_soon``)."""
         self.rest_kept = False

@@ -295,6 +295,25 @@ def test_poll_when_strategy_silent_for_three_intervals_then_heartbeat_timeout() 
     assert session.is_closed()
 
 
+def test_poll_when_input_paused_for_back_pressure_then_silence_not_judged_and_counted_again_from_the_resume() -> None:
+    # its heartbeats wait in the socket behind its requests while the gateway does not read them (4.6)
+    clock = FakeClock()
+    session = _active(clock, heartbeat_ms=200)
+    clock.advance_ms(100)
+    session.pause_input(True, clock())
+    clock.advance_ms(5_000)
+    session.poll(clock())
+    assert session.state is StrategySessionState.ACTIVE
+    session.pause_input(False, clock())
+    clock.advance_ms(600)
+    session.poll(clock())
+    assert session.state is StrategySessionState.ACTIVE
+    clock.advance_ms(1)
+    session.poll(clock())
+    errors = [m for m in _out(session, clock) if isinstance(m, Error)]
+    assert errors and errors[-1].code == "HEARTBEAT_TIMEOUT"
+
+
 def test_poll_when_welcome_waited_for_a_journal_read_then_silence_counts_from_the_welcome() -> None:
     clock = FakeClock()
     session = StrategySession(clock())
