@@ -101,3 +101,24 @@ def test_request_when_id_readable_then_still_answered_by_it() -> None:
     rig.engine.link_data(link, _new("A", 1) + _raw(msgspec.msgpack.encode([2, "B", "ACC1", 5, "AAPL"])), rig.clock())
     (answer,) = link.received()
     assert isinstance(answer, OrderRejected) and (answer.cl_ord_id, answer.code) == ("B", "INVALID_FIELD")
+
+
+def test_duplicate_when_same_bytes_again_then_same_code_and_problem_its_own_frame_number_and_counted_again() -> None:
+    """What 4.5 says of a duplicate of such a request, exactly (rev51strat: the page said "the same Error")."""
+    rig = Rig()
+    link = _link(rig)
+    bad, _ = UNREADABLE["cl_ord_id 33 bytes"]
+    rig.engine.link_data(link, _new("A", 1) + bad, rig.clock())
+    (first,) = link.received()
+    errors = link.session.errors
+    rig.engine.link_data(link, bad, rig.clock())  # the same bytes again: its Error again, as a new frame
+    (again,) = link.received()
+    assert isinstance(first, Error) and isinstance(again, Error)
+    assert again.code == first.code and not again.fatal
+    assert first.text.startswith("frame 3: ") and again.text.startswith("frame 4: ")  # its place on the connection
+    assert again.text.removeprefix("frame 4: ") == first.text.removeprefix("frame 3: ")
+    assert link.session.errors == errors + 1  # a protocol error again (7.2): it counts towards the budget
+    rig.engine.link_data(link, _new("B", 2), rig.clock())  # another request with that number: a plain duplicate
+    assert link.received() == []  # skipped, no answer (nothing carried out)
+    assert [c[0] for c in rig.venue.commands] == ["new"]
+    assert link.session.last_req_seq == 2
