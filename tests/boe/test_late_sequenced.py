@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.exporter import render
-from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
 from gateway.protocol.messages import Executed, NewOrder
 from model.enums import Side
 from model.venue_events import VenueExecuted, VenueState
 from tests.boe.harness import PX, Link, connected_link, gateway_over, make_order
 from tests.harness import MemoryLink
+from tests.metrics_text import venue_metrics_text
 from venues.boe.adapter import split_ref
 
 UNIT = 1  # AAPL's matching unit in the harness
@@ -132,25 +131,7 @@ def test_late_message_when_metrics_rendered_then_boe_session_counters_exported_p
     counters = link.venue.session_counters()
     assert (counters["late_admitted"], counters["gaps_forgotten"], counters["repeated_reports"]) == (1, 0, 0)
     assert counters["login_timeouts"] == 0 and counters["sequence_gaps"] == 1
-    snapshot = MetricsSnapshot(
-        gateway_id="gw",
-        pid=1,
-        start_time=0.0,
-        trading_state="ACTIVE",
-        counters={},
-        rejects=[],
-        cancel_rejects=[],
-        orders_total=0,
-        orders_open=0,
-        strategies_configured=0,
-        strategies_connected=0,
-        venues=[VenueMetrics(link.venue.name, "UP", 1, 0, counters)],
-        journal=JournalMetrics(False, 0, 0, 0, 0, 0, 0, 0, "", {}),
-        gc=GcMetrics([0, 0, 0], [0, 0, 0], [0, 0, 0]),
-        latency=engine.latency.snapshot(),
-        admin=AdminMetrics({}, {}, 0, 0, 0),
-    )
-    text = render(snapshot).decode()
+    text = venue_metrics_text(link.venue.name, counters, engine.latency.snapshot())
     name = link.venue.name
     assert f'gateway_venue_late_admitted_total{{venue="{name}"}} 1.0' in text
     assert f'gateway_venue_gaps_forgotten_total{{venue="{name}"}} 0.0' in text
