@@ -838,12 +838,15 @@ class StrategySession:
     def pause_input(self, paused: bool, now_ns: int) -> None:
         """Note that the gateway stopped (True) or resumed (False) reading the strategy's requests.
 
-        While it does not read them the strategy's silence is not judged: its heartbeats wait in the socket behind
-        its requests. Its silence counts again from the resume (the transport judges its reading meanwhile).
+        While it does not read them the strategy's silence is not judged (its heartbeats wait in the socket behind
+        its requests), nor is a frame left incomplete (its rest waits there too). Both count again from the resume
+        (the transport judges the strategy's reading meanwhile).
         """
         self.input_paused = paused
         if not paused:
             self.last_received_ns = max(self.last_received_ns, now_ns)
+            if self._partial_since is not None:  # the rest of a frame cut by the pause waited in the socket
+                self._partial_since = max(self._partial_since, now_ns)
 
     def poll(self, now_ns: int) -> None:
         """Send a heartbeat after ``heartbeat_ms`` of silence; enforce the deadlines."""
@@ -856,7 +859,7 @@ class StrategySession:
             self.close("HELLO_TIMEOUT", f"no Hello within {self.hello_timeout_ns // 1_000_000} ms of connecting")
             return
         started = self._partial_since
-        if started is not None and now_ns - started > self.frame_timeout_ns:
+        if started is not None and now_ns - started > self.frame_timeout_ns and not self.input_paused:
             self.close(
                 "FRAME_TIMEOUT",
                 f"a frame begun {(now_ns - started) // 1_000_000} ms ago is still incomplete "

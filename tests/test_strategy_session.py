@@ -156,6 +156,27 @@ def test_poll_when_a_frame_stays_incomplete_then_frame_timeout_even_while_bytes_
     assert "11 bytes received" in err.text and "1000 ms" in err.text
 
 
+def test_poll_when_input_paused_with_a_frame_cut_by_the_pause_then_its_deadline_runs_from_the_resume() -> None:
+    # rev51strat's pipeline under back-pressure (4.6): a read ended inside a frame, then the gateway stopped reading;
+    # the frame's rest waited in the socket and the old session cut it FRAME_TIMEOUT
+    clock = FakeClock()
+    session = _active(clock, heartbeat_ms=60_000)
+    session.take_output(clock())
+    order = encode_frame(NewOrder("C1", "A", "V", "AAPL", Side.BUY, 1, 1))
+    session.receive_data(order[:7], clock())
+    session.pause_input(True, clock())
+    clock.advance_ms(5_000)
+    session.poll(clock())
+    assert not session.is_closed()
+    session.pause_input(False, clock())
+    clock.advance_ms(1_000)
+    session.poll(clock())
+    assert not session.is_closed()
+    clock.advance_ms(1)
+    session.poll(clock())
+    assert session.is_closed() and session.close_reason.startswith("FRAME_TIMEOUT")
+
+
 def test_poll_when_frames_complete_in_time_then_each_new_frame_has_its_own_deadline() -> None:
     clock = FakeClock()
     session = _active(clock, heartbeat_ms=60_000)
