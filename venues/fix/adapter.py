@@ -2101,9 +2101,11 @@ class FixVenue(VenueAdapter):
         if refusal:  # a cancel/replace refused: the order is not over unless it ended here (rev49fix)
             self._refusal_status(message, tracked, cl_ord_id, "ExecutionReport (ExecType 8)", ends_on_rejected=False)
         elif fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS:
-            self._report_status(message, tracked, cl_ord_id, exec_type)
+            self._report_status(message, tracked, cl_ord_id, exec_type, event)
 
-    def _report_status(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, exec_type: bytes) -> None:
+    def _report_status(
+        self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, exec_type: bytes, event: VenueEvent
+    ) -> None:
         """Act on the final OrdStatus (2 / 3 / 4 / 8 / C) of a report applied (not a refusal) (fixfix51).
 
         OrdStatus is the order's state after the report. An order the report ended here is forgotten (unless a
@@ -2116,11 +2118,11 @@ class FixVenue(VenueAdapter):
         forgot the order whatever the core made of the report: the venue's later Canceled was dropped as unknown.
         """
         order = tracked.order
-        if order.is_terminal:
+        status = message.fields[f.ORD_STATUS]
+        if order.is_terminal or _ends(event, status, message.fields, order):
             if not tracked.pending:
                 self._forget(order.order_id)
             return
-        status = message.fields[f.ORD_STATUS]
         if status in _STATUS_CANCELED and exec_type in _FILL_TYPES:
             tracked.pending = b""
             text = message.fields.get(f.TEXT, b"").decode(errors="replace")
@@ -3032,6 +3034,24 @@ class FixVenue(VenueAdapter):
             "asking the venue (OrderStatusRequest)" if asking else "reconcile it with the venue",
         )
         self._resync(tracked, tracked.working)
+
+
+def _ends(event: VenueEvent, status: bytes, fields: dict[bytes, bytes], order: Order) -> bool:
+    """Return True when ``event`` itself ends the order (the core applies it as it comes; this says so without it).
+
+    Everything open canceled, a reject, a replace leaving nothing open, or a fill report whose OrdStatus 2 its own
+    CumQty bears out (the order's quantity reached).
+    """
+    if isinstance(event, VenueCanceled):
+        return event.canceled_qty == 0
+    if isinstance(event, VenueRejected):
+        return True
+    if isinstance(event, VenueReplaced):
+        return event.leaves_qty == 0
+    if isinstance(event, VenueExecuted) and status == b"2":
+        cum = fields.get(f.CUM_QTY, b"")
+        return cum.isdigit() and int(cum) >= order.qty
+    return False
 
 
 def _refused(refused: tuple[bytes, ...], cl_ord_id: bytes) -> tuple[bytes, ...]:
