@@ -64,6 +64,10 @@ _KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_POSITIONS_KIND = 3
+"""The kind whose ``file`` is the start-of-day positions file (``source``: the limits file naming it)."""
+
+
 def summarise_warnings(warnings: list[str], keep: int = SUMMARY_AFTER) -> list[str]:
     """Return ``warnings`` with each kind that has more than ``keep`` of them summarised in one warning.
 
@@ -97,9 +101,10 @@ def summarise_warnings(warnings: list[str], keep: int = SUMMARY_AFTER) -> list[s
         elif group[0] is found:
             named = ", ".join(_named(m) for m in group[:keep])
             head = _KINDS[index][1].format(count=len(group), file=found["file"], source=found["source"])
+            limits = found["source"] if index == _POSITIONS_KIND else found["file"]  # what `check` reads
             summary.append(
                 f"{head}: {named} and {len(group) - keep} more (`gateway risk check --config <gateway.yaml> "
-                f"{found['file']}` lists each)"
+                f"{limits}` lists each)"
             )
     return summary
 

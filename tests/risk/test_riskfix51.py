@@ -88,6 +88,21 @@ def test_reload_when_two_kinds_are_many_then_each_kind_summarised_in_its_place(t
     assert "S1/Y0, S1/Y1, S1/Y2, S1/Y3, S1/Y4 and 2 more" in warnings[1]
 
 
+def test_read_when_positions_name_many_unlisted_accounts_then_one_warning_naming_the_limits_file_to_check(
+    tmp_path: Path,
+) -> None:
+    rows = "".join(f"  Z{i}:\n    MSFT: 1\n" for i in range(6))
+    (tmp_path / "sod.yaml").write_text(f"as_of: 2025-06-13T13:00:00Z\naccounts:\n{rows}")
+    path = write_limits(tmp_path / "limits.yaml", {"start_positions_file": "sod.yaml"})
+    limits = read_limits(path, RiskEngine.load(path, wall_clock=lambda: WALL_NS)._wall_now())
+    assert len(limits.warnings) == 6
+    assert limits.summary == [
+        f"{tmp_path / 'sod.yaml'}: 6 accounts not in {path}: their start-of-day positions apply to nothing: "
+        "Z0 (line 3), Z1 (line 5), Z2 (line 7), Z3 (line 9), Z4 (line 11) and 1 more "
+        f"(`gateway risk check --config <gateway.yaml> {path}` lists each)"
+    ]
+
+
 # ---------------------------------------------------------------- 2. a refused reload names the file at fault
 
 
