@@ -119,12 +119,16 @@ class _VenueProtocol(asyncio.Protocol):
 
         Treated as a protocol fault of the session (docs/reliability.md 2.8): counted and logged at CRITICAL by
         the connector's ``on_fault`` (the engine's ``transport_fault``), the connection dropped (the adapter
-        logs in again and the venue's replay brings what was not journaled), and what the read produced before
-        the fault flushed.
+        logs in again and the venue's replay brings the messages after the one being read: that one, which the
+        adapter had counted, may be lost), and what the read produced before the fault flushed.
         """
         connector = self._connector
         try:
-            connector.on_fault(f"reading venue {self._adapter.name}'s messages (its connection is dropped)", exc)
+            connector.on_fault(
+                f"reading venue {self._adapter.name}'s messages (its connection is dropped and it logs in again; the "
+                "message being read when it raised may be lost, those after it come again: reconcile its open orders)",
+                exc,
+            )
         except Exception:
             log.exception("venue %s: reporting a fault failed", self._adapter.name)
         connector.disconnect()

@@ -73,6 +73,17 @@ async def _status(process: GatewayProcess) -> dict[str, Any]:
     return await asyncio.get_running_loop().run_in_executor(None, fetch_status, admin)
 
 
+async def _next_order_events(client: Any, timeout_s: float = 20.0) -> list[list[Any]]:
+    """Read until an order event comes (venue status frames of a new login skipped)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        events = order_events(await client.read(1, timeout_s=max(deadline - loop.time(), 0.1)))
+        if events:
+            return events
+    return []
+
+
 async def _fatal(client: Any) -> str:
     messages = await client.read_until_closed(timeout_s=10)
     assert [m[:2] for m in messages] == [[ERROR, "INTERNAL_ERROR"]], messages
@@ -265,3 +276,73 @@ async def test_venue_message_whose_handling_raises_then_counted_account_halted_a
         assert (await _status(process))["counters"]["internal_errors"] == 1
         one.close()
         other.close()
+
+
+async def test_venue_write_raising_in_the_flush_then_counted_session_dropped_and_the_order_answered_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fault in the shared flush (writing one venue's bytes) reached the loop: the other strategies' answers in
+    the same flush were lost with it, nothing was counted. Now that venue's connection is dropped (a protocol
+    fault: it logs in again and settles its unanswered requests), the batch's accounts at it halted, the rest of
+    the flush carried out."""
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_keep_strategies()) as (process, sim):
+        engine = process.engine
+        assert engine is not None
+        one, _, _ = await _login(process, "S1")
+        venue = process.venues[0]
+        real = venue._write
+        assert real is not None
+
+        def broken(data: bytes | bytearray) -> None:
+            venue._write = real
+            raise RuntimeError("injected fault writing to the venue")
+
+        venue._write = broken
+        await one.send(_order("R1", 1))
+        # one answer for R1 after the venue's new login: the adapter re-sends what the venue never received
+        events = await _next_order_events(one)
+        assert [e[:3] for e in events] == [[ORDER_ACCEPTED, 1, "R1"]], events
+        assert engine.counters.internal_errors == 1 and _halted(process, "ACC1") and not _halted(process, "ACC2")
+        assert [r for r in sim.exchange.records if r.type == "O"] != []
+        lines = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+        assert len(lines) == 1 and "writing to venue OUCH" in lines[0], lines
+        assert (await _status(process))["counters"]["internal_errors"] == 1
+        one.close()
+
+
+async def test_venue_read_raising_in_the_adapter_then_counted_session_dropped_and_logged_in_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception out of a venue adapter's reading went to the loop (``Fatal error on transport``), uncounted.
+    Now it is counted and logged at CRITICAL, and the connection dropped as for a protocol fault: the adapter
+    logs in again and trading goes on. (The message being read when it raised is lost: the CRITICAL line says
+    to reconcile; docs/reliability.md 2.8.)"""
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_keep_strategies()) as (process, _sim):
+        engine = process.engine
+        assert engine is not None
+        one, _, _ = await _login(process, "S1")
+        venue = process.venues[0]
+        real_sink = venue.event_sink
+
+        def broken(event: object) -> None:
+            venue.event_sink = real_sink
+            raise RuntimeError("injected fault in the venue's reading")
+
+        venue.event_sink = broken  # called by the adapter while it reads: as a fault of its own
+        await one.send(_order("R1", 1))
+        await wait_for(lambda: process.connectors[0].connections == 2, what="a new connection", timeout_s=20)
+        await wait_for(lambda: process.venues[0].state.name == "UP", what="logged in again", timeout_s=20)
+        assert engine.counters.internal_errors == 1
+        lines = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+        assert len(lines) == 1 and "reading venue OUCH's messages" in lines[0], lines
+        assert "reconcile" in lines[0]
+        assert not [r for r in caplog.records if "Fatal error" in r.getMessage()]  # before: the loop's ERROR only
+        await one.send(_order("R2", 2))
+        events = await _next_order_events(one)
+        assert [e[:3] for e in events] == [[ORDER_ACCEPTED, 1, "R2"]], events
+        assert (await _status(process))["counters"]["internal_errors"] == 1
+        one.close()
