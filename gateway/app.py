@@ -858,6 +858,7 @@ class GatewayProcess:
             connector = VenueConnector(
                 venue, vcfg.host, vcfg.port, after_input=after_input, socket_hooks=self._socket_hooks
             )
+            connector.on_fault = engine.transport_fault
             self.connectors.append(connector)
             connector.start()
         strategy_path = config.path(config.strategy_socket)

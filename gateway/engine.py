@@ -543,12 +543,93 @@ class Engine:
                 self._venue_events_pending -= 1
                 self._out_of_place(order, event)
                 return
-            if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
-                self._on_venue_accepted(st, order, event)
-            else:
-                self._venue_event_handlers[type(event)](st, order, event)
+            except Exception as exc:  # a fault of the gateway's own: nothing journaled, nothing applied
+                self._venue_fault(venue, order, event, exc, journaled=False)
+                return
+            try:  # free until raised (3.11, mypyc): a fault applying it is this message's alone
+                if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
+                    self._on_venue_accepted(st, order, event)
+                else:
+                    self._venue_event_handlers[type(event)](st, order, event)
+            except Exception as exc:
+                self._venue_fault(venue, order, event, exc, journaled=True)
 
         return sink
+
+    def _venue_fault(self, venue: str, order: Order, event: object, exc: Exception, *, journaled: bool) -> None:
+        """The last resort for one venue message: a fault of the gateway's own applying ``event`` to ``order``.
+
+        Fails closed and loud (docs/reliability.md 2.8), never raises: one CRITICAL line with the traceback,
+        counted (``internal_errors``); the order's account halted (journaled; ``gateway resume --account``)
+        until an operator reconciled it with the venue; its strategy told nothing more of that message (what
+        the order's state shows is what was applied before the fault). The venue session and every other
+        message, order and strategy go on: the message itself was not at fault, so a new login would not bring
+        it again (it is journaled, or the venue's numbering has passed it).
+        """
+        self._counters.internal_errors += 1
+        account = ""
+        halted = ""
+        try:
+            account = order.account
+            halt = self.halt_accounts
+            if halt is None:
+                halted = f"account {account} NOT halted (no halt hook)"
+            else:
+                halt(
+                    [account],
+                    f"INTERNAL_ERROR: a fault of the gateway's own applying a venue {venue} message to order "
+                    f"{order.order_id} ({order.cl_ord_id!r}); reconcile the account's orders with the venue, then: "
+                    "gateway resume --account <account>",
+                )
+                halted = f"account {account} HALTED until an operator reconciles it"
+        except Exception:
+            log.exception("venue %s: halting the account after the fault failed", venue)
+            halted = f"halting account {account or '?'} FAILED: halt it by hand (gateway kill --account)"
+        try:
+            what = f"{type(event).__name__} for order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
+        except Exception:
+            what = "a message"
+        log.critical(
+            "INTERNAL ERROR applying venue %s's %s (%s: %s): %s; %s; the venue session and other orders go on; "
+            "reconcile with the venue, then gateway resume --account",
+            venue,
+            what,
+            type(exc).__name__,
+            exc,
+            "the event was journaled, its effects here may be partial"
+            if journaled
+            else "nothing of it was journaled or applied",
+            halted,
+            exc_info=exc,
+        )
+
+    def transport_fault(self, where: str, exc: Exception, account_orders: list[Order] | None = None) -> None:
+        """The last resort for a fault outside any one request or message (a venue's own reading, the flush).
+
+        Counted (``internal_errors``) and logged at CRITICAL with the traceback, naming ``where`` and what is
+        done about it (the caller acts); the accounts of ``account_orders`` (orders whose fate at the venue the
+        fault left unknown) are halted. Never raises.
+        """
+        self._counters.internal_errors += 1
+        accounts: list[str] = []
+        halted = ""
+        try:
+            accounts = sorted({order.account for order in account_orders or ()})
+            halt = self.halt_accounts
+            if accounts and halt is not None:
+                halt(
+                    accounts,
+                    f"INTERNAL_ERROR: a fault of the gateway's own in {where}; reconcile the account's orders with "
+                    "the venue, then: gateway resume --account <account>",
+                )
+                halted = f"; account(s) {', '.join(accounts)} HALTED until an operator reconciles them"
+        except Exception:
+            log.exception("halting the accounts after the fault in %s failed", where)
+            halted = f"; halting account(s) {', '.join(accounts)} FAILED: halt them by hand (gateway kill --account)"
+        try:
+            log.critical("INTERNAL ERROR in %s (%s: %s)%s", where, type(exc).__name__, exc, halted, exc_info=exc)
+        except Exception:
+            return
 
     def _after_end_fill(self, venue: str, st: StrategyState, order: Order, event: VenueExecuted) -> None:
         """Apply a fill the venue reported after the order ended here: position and traded notional take it.
@@ -2167,9 +2248,31 @@ class Engine:
             self._replace_unsent(st, order, result)
             self.risk.on_open_changed(order, prev_leaves, prev_price)  # release what check_replace reserved
             return
+        try:  # journal before wire: the record first; if it raises, the adapter takes the queued Replace back
+            self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
+        except Exception:
+            self._replace_unjournaled(order, venue, msg.qty, msg.price, result.venue_ref)
+            raise
         request_replace(order, msg.qty, msg.price, result.venue_ref)
-        self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
         self._counters.replaces_sent += 1
+
+    def _replace_unjournaled(self, order: Order, venue: VenueAdapter, qty: int, price: int, venue_ref: str) -> None:
+        """Settle a queued Replace whose journal record failed (the exception goes on to ``_internal_error``).
+
+        Journal before wire (docs/reliability.md 2.8): the adapter takes the message back (``withdraw_replace``)
+        and what risk reserved for it is released: the order stays as it was. An adapter that cannot leaves it
+        queued: the replace is then in flight, tracked in memory only, and the fault's text says so.
+        """
+        if venue.withdraw_replace(order):
+            self.risk.on_open_changed(order, order.leaves_qty, order.price)  # release what check_replace reserved
+            self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
+            return
+        request_replace(order, qty, price, venue_ref)
+        self._counters.replaces_sent += 1
+        self._fault_note = (
+            f"it was sent to venue {order.venue} (reference {venue_ref}) but the journal does not hold it: this "
+            "gateway process tracks it, a restarted one would not know it; reconcile the order with the venue"
+        )
 
     def _replace_unsent(self, st: StrategyState, order: Order, verdict: Refused | BackPressured) -> None:
         if isinstance(verdict, Refused):
@@ -2241,7 +2344,11 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
-            self.journal.append(_JRequest(strategy_id, req_seq, record))
+            try:
+                self.journal.append(_JRequest(strategy_id, req_seq, record))
+            except Exception:  # the number is left for the last resort to journal alone
+                self._req_seq = req_seq
+                raise
         else:
             self.journal.append(record)
 
@@ -2266,19 +2373,36 @@ class Engine:
             st = self.strategies[order.strategy_id]
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
         elif can(order, _HOLD):
+            self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))  # raises: nothing held
             hold_cancel(order)
-            self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))
 
     def _send_cancel(self, order: Order) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
         held = cancel_input(order) is _RELEASE
-        result = self.venues[order.venue].send_cancel(order)
+        venue = self.venues[order.venue]
+        result = venue.send_cancel(order)
         if isinstance(result, Sent):
+            try:  # journal before wire: the record first; if it raises, the adapter takes the queued Cancel back
+                self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
+            except Exception:
+                if venue.withdraw_cancel(order):
+                    self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
+                else:
+                    self._fault_note = (
+                        f"it was sent to venue {order.venue} (reference {result.venue_ref}) but the journal does "
+                        "not hold it: this gateway process tracks it, a restarted one would not know it; reconcile "
+                        "the order with the venue"
+                    )
+                    if held:
+                        release_cancel(order, result.venue_ref)
+                    else:
+                        request_cancel(order, result.venue_ref)
+                    self._counters.cancels_sent += 1
+                raise
             if held:
                 release_cancel(order, result.venue_ref)
             else:
                 request_cancel(order, result.venue_ref)
-            self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
             self._counters.cancels_sent += 1
             return
         if held:
@@ -2405,6 +2529,50 @@ class Engine:
             )
         self.journal_error = f"{type(exc).__name__}: {exc}"
 
+    def _journal_fault(self, exc: Exception) -> None:
+        """A journal flush raised something other than OSError (a fault of the gateway's own, fault51).
+
+        Failed closed as a failed write (``_journal_failed``: nothing leaves, new orders are refused
+        ``JOURNAL_UNAVAILABLE`` until a flush succeeds); counted once per episode (``internal_errors``) and
+        logged at CRITICAL with the traceback.
+        """
+        if not self.journal_error:
+            self.transport_fault("the journal's flush (nothing is sent until it succeeds)", exc)
+        self.journal_failures += 1
+        self.journal_error = f"{type(exc).__name__}: {exc}"
+
+    def _venue_flush_fault(self, venue: VenueAdapter, exc: Exception) -> None:
+        """Writing venue ``venue``'s queued bytes raised (fault51): what reached the wire is unknown.
+
+        Treated as a protocol fault of that session: counted and logged at CRITICAL (``transport_fault``), the
+        accounts of this batch's new orders for it halted, and its connection dropped: the adapter logs in
+        again and settles its unanswered requests as after any drop (docs/venues/*.md). Other venues and
+        strategies go on.
+        """
+        name = getattr(venue, "name", "?")
+        orders = [order for order in self._wire_pending if order.venue == name]
+        self.transport_fault(f"writing to venue {name} (its connection is dropped: it logs in again)", exc, orders)
+        try:
+            close = venue._close
+            if close is not None:
+                close()
+        except Exception:
+            log.exception("venue %s: dropping the connection after the fault failed", name)
+
+    def _link_write_fault(self, link: StrategyLink, exc: Exception) -> None:
+        """Writing one strategy connection's bytes raised (fault51): that connection is dropped, no other.
+
+        Its events are journaled: after reconnecting the strategy gets every one it missed (its replay), and its
+        disconnect policy applies meanwhile. Counted and logged at CRITICAL (``transport_fault``).
+        """
+        st = link.strategy
+        who = st.strategy_id if st is not None else "(before its Hello)"
+        self.transport_fault(f"writing to strategy {who}'s connection (it is dropped; its replay has the rest)", exc)
+        try:
+            link.close_transport()
+        except Exception:
+            log.exception("strategy %s: dropping the connection after the fault failed", who)
+
     def _journal_back(self) -> None:
         """Note that the journal is writable again."""
         log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
@@ -2429,15 +2597,21 @@ class Engine:
             except OSError as exc:
                 self._journal_failed(exc)
                 return
+            except Exception as exc:  # a fault of the gateway's own: failed closed as a failed write
+                self._journal_fault(exc)
+                return
             if self.journal_error:
                 self._journal_back()
             t_journal = clock()
             for venue in self._venue_list:
-                if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
-                    if venue._session.out or venue._close_pending:  # its send time: the mark just read, if its clock
-                        venue.flush(t_journal if venue._clock is clock else 0)
-                else:
-                    venue.flush()
+                try:  # free until raised (3.11, mypyc): one venue's fault is its own (``_venue_flush_fault``)
+                    if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
+                        if venue._session.out or venue._close_pending:  # its send time: the mark just read
+                            venue.flush(t_journal if venue._clock is clock else 0)
+                    else:
+                        venue.flush()
+                except Exception as exc:
+                    self._venue_flush_fault(venue, exc)
             t_wire = clock()
             for order in wire_pending:
                 order.t_wire = t_wire
@@ -2453,14 +2627,20 @@ class Engine:
             except OSError as exc:
                 self._journal_failed(exc)
                 return
+            except Exception as exc:  # a fault of the gateway's own: failed closed as a failed write
+                self._journal_fault(exc)
+                return
             if self.journal_error:
                 self._journal_back()
             for venue in self._venue_list:
-                if type(venue) is _OuchVenue:  # as above: an acknowledgement's flush has no venue bytes
-                    if venue._session.out or venue._close_pending:
+                try:  # as above
+                    if type(venue) is _OuchVenue:  # as above: an acknowledgement's flush has no venue bytes
+                        if venue._session.out or venue._close_pending:
+                            venue.flush()
+                    else:
                         venue.flush()
-                else:
-                    venue.flush()
+                except Exception as exc:
+                    self._venue_flush_fault(venue, exc)
         self._decoded_ns = 0
         if self._dirty_links:
             now = 0  # read when the first link has bytes to write (a read's own link often has none)
@@ -2468,14 +2648,17 @@ class Engine:
                 session = link.session
                 writer = session._writer  # session.take_output(now), inline
                 data = writer.buffer
-                if data:
-                    if not now:
-                        now = self.clock()
-                    session.last_sent_ns = now
-                    writer.buffer = bytearray()  # the bytes taken are never written into again
-                    link.write_out(data)
-                if session.state is StrategySessionState.CLOSED:  # the link's session, read once above
-                    link.close_transport()
+                try:  # free until raised (3.11, mypyc): one connection's fault is its own (``_link_write_fault``)
+                    if data:
+                        if not now:
+                            now = self.clock()
+                        session.last_sent_ns = now
+                        writer.buffer = bytearray()  # the bytes taken are never written into again
+                        link.write_out(data)
+                    if session.state is StrategySessionState.CLOSED:  # the link's session, read once above
+                        link.close_transport()
+                except Exception as exc:
+                    self._link_write_fault(link, exc)
             self._dirty_links.clear()
             if self._venue_event_ns:
                 if not now:

@@ -193,6 +193,22 @@ class VenueAdapter(abc.ABC):
         """
         return False
 
+    def withdraw_cancel(self, order: Order) -> bool:
+        """Take back the Cancel ``send_cancel`` just queued for ``order``; True if nothing of it will reach the venue.
+
+        As ``withdraw_new``, for a cancel whose journal record the core could not write (fault51): the adapter
+        takes the queued message out of its send buffer and undoes what it noted for it (the order as before the
+        cancel). The default returns False (the cancel goes out, tracked in memory only).
+        """
+        return False
+
+    def withdraw_replace(self, order: Order) -> bool:
+        """Take back the Replace ``send_replace`` just queued for ``order``; True if nothing of it will reach the venue.
+
+        As ``withdraw_cancel``, for a replace (the order as before it; the reference it took may be skipped).
+        """
+        return False
+
     def forget(self, order: Order) -> None:  # noqa: B027 - optional hook
         """Drop what the adapter keeps about ``order``: it is terminal and leaves the gateway's memory.
 

@@ -9,7 +9,8 @@ had, the journal and risk did not, the disconnect policy could not cancel). Now 
 (``gateway_engine_internal_errors_total``), ends that strategy's session with a fatal ``Error(INTERNAL_ERROR)``
 saying what became of the request (its disconnect policy then applies to the orders the gateway knows), and halts
 the strategy's accounts (journaled; ``gateway resume --account`` lifts it). A journal append that fails right
-after the order was queued takes the queued message back (OUCH) or keeps the order as sent, tracked (FIX).
+after the order was queued takes the queued message back (OUCH here; FIX, BOE and the other request kinds:
+test_journal_before_wire.py).
 
 Real components: a ``GatewayProcess`` on a real Unix socket, the strategy a client written from the protocol
 doc (``tests/rawclient.py``), the OUCH simulator over loopback TCP, a real QuickFIX acceptor for FIX. The faults
@@ -32,7 +33,6 @@ from gateway.journal import JOrderSent, JRequest, JTradingState, read_journal
 from gateway.protocol.prices import to_fixed
 from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import running_gateway, short_tmp, wait_for
-from tests.e2e.test_fix_pipeline import gateway_with_fix
 from tests.rawclient import (
     CANCEL,
     CANCELED,
@@ -252,28 +252,3 @@ async def test_cancel_whose_handling_raises_then_fatal_error_and_the_policy_canc
         monkeypatch.undo()
         await wait_for(lambda: _venue_saw(sim) == _ENTERED_CANCELED, what="R1 canceled by the policy")
         assert engine.counters.internal_errors == 1 and _halted(process, "ACC1")
-
-
-async def test_fix_journal_append_fails_after_new_order_queued_then_kept_as_sent_and_canceled(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    caplog.set_level(logging.INFO)
-    async with gateway_with_fix() as (process, sim):
-        engine = process.engine
-        assert engine is not None
-        one, _, _ = await _login(process, "S1", venue="EQX")
-        monkeypatch.setattr(engine, "journal", _FaultyJournal(engine.journal, _sent_record_of("F1")))
-        await one.send(_order("F1", 1, venue="EQX") + _order("F2", 2, venue="EQX"))
-        messages = await one.read_until_closed(timeout_s=10)
-        assert [m[:2] for m in messages] == [[ERROR, "INTERNAL_ERROR"]], messages
-        # FIX cannot take a stored message back: the order went out and is tracked, the text says so
-        assert "sent to venue EQX" in messages[0][2] and "journal does not hold it" in messages[0][2]
-        monkeypatch.undo()
-        # tracked in memory: the disconnect policy cancels it at the venue
-        await wait_for(
-            lambda: [m.get(b"35") for m in sim.messages("in") if m.get(b"35") in (b"D", b"F")] == [b"D", b"F"],
-            what="F1 sent, then canceled",
-            timeout_s=10,
-        )
-        assert engine.counters.internal_errors == 1 and _halted(process, "ACC1")
-        assert len(_critical(caplog)) == 1

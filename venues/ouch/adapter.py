@@ -753,6 +753,67 @@ class OuchVenue(VenueAdapter):
         )
         return True
 
+    def withdraw_cancel(self, order: Order) -> bool:
+        """Take back the Cancel Order(s) ``send_cancel`` just queued for ``order`` (the core could not journal it).
+
+        The packets (one per UserRefNum the cancel names) are the last ones in the send buffer or, while not
+        logged in, only kept for the re-send at login: either way they are dropped. False, nothing changed, if
+        they are not where they must be.
+        """
+        chain = self._chains.get(order.order_id)
+        if chain is None or chain.order is not order:
+            return False
+        targets = chain.cancel_targets()
+        expected = bytearray()
+        for user_ref_num in targets:
+            pack_cancel_order(expected, user_ref_num, 0)
+        if self._live:
+            buf = self._session.out
+            if not buf.endswith(expected):
+                return False
+            del buf[len(buf) - len(expected) :]
+        if not chain.done:
+            for user_ref_num in targets:
+                self._inflight.pop(user_ref_num | _CANCEL_KEY, None)
+        log.error(
+            "venue %s: cancel of order %d taken back before it was sent: the gateway could not journal it",
+            self.name,
+            order.order_id,
+        )
+        return True
+
+    def withdraw_replace(self, order: Order) -> bool:
+        """Take back the Replace Order ``send_replace`` just queued for ``order`` (the core could not journal it).
+
+        As ``withdraw_new``: the packet leaves the send buffer (or the re-send list), the order's chain is as it
+        was before the replace, its new UserRefNum is skipped (the venue takes any higher one).
+        """
+        chain = self._chains.get(order.order_id)
+        if chain is None or chain.order is not order or not chain.pending:
+            return False
+        user_ref_num = chain.pending
+        packet = self._inflight.get(user_ref_num)
+        if packet is None:
+            return False
+        if self._live:
+            buf = self._session.out
+            if not buf.endswith(packet):
+                return False
+            del buf[len(buf) - len(packet) :]
+        del self._inflight[user_ref_num]
+        if self._refs.get(user_ref_num) is chain:
+            del self._refs[user_ref_num]
+        self._replace_refs.discard(user_ref_num)
+        chain.pending = 0
+        log.error(
+            "venue %s: replace of order %d (UserRefNum %d) taken back before it was sent: the gateway could not "
+            "journal it",
+            self.name,
+            order.order_id,
+            user_ref_num,
+        )
+        return True
+
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
         """Queue a Replace Order to total ``qty`` (whole chain) at ``price`` under a new UserRefNum."""
         refused = self.check_replace(order, qty, price)
