@@ -357,7 +357,7 @@ class Engine:
         self._venue_events_pending = 0
         self._venue_list: list[VenueAdapter] = []
         self._venue_event_handlers: dict[type, Callable[[StrategyState, Order, object], None]] = {
-            VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
+            # VenueAccepted, the steady state, is applied in the venue sink itself (``_venue_sink``)
             VenueRejected: self._on_venue_rejected,  # type: ignore[dict-item]
             VenueExecuted: self._on_venue_executed,  # type: ignore[dict-item]
             VenueCanceled: self._on_venue_canceled,  # type: ignore[dict-item]
@@ -543,10 +543,26 @@ class Engine:
                 self._venue_events_pending -= 1
                 self._out_of_place(order, event)
                 return
-            if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
-                self._on_venue_accepted(st, order, event)
-            else:
+            if type(event) is not _VenueAccepted:  # the steady state is an acknowledgement, applied below
                 self._venue_event_handlers[type(event)](st, order, event)
+                return
+            # the acknowledgement, here (no handler call, no table): what the other handlers do for theirs
+            out = self._produced
+            qty, price = order.qty, order.price
+            answer = accepted(order, event, st.next_seq, out)
+            if answer is None:
+                self._out_of_place(order, event)
+                return
+            self._n_accepted += 1
+            if order.qty != qty or order.price != price:
+                self._accepted_otherwise(order, qty, price)
+            self._deliver(st, answer)
+            if out:  # OUCH Order State D: the same message canceled it
+                canceled_event = out.pop()
+                self._counters.canceled += 1
+                self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
+                self._close(order)
+                self._deliver(st, canceled_event)
 
         return sink
 
@@ -653,24 +669,6 @@ class Engine:
 
     # The handlers deliver the strategy events the venue event produced without journaling them (its
     # JVenueApplied record implies them); anything else they cause is journaled as usual.
-
-    def _on_venue_accepted(self, st: StrategyState, order: Order, ev: VenueAccepted) -> None:
-        out = self._produced
-        qty, price = order.qty, order.price
-        event = accepted(order, ev, st.next_seq, out)
-        if event is None:
-            self._out_of_place(order, ev)
-            return
-        self._n_accepted += 1
-        if order.qty != qty or order.price != price:
-            self._accepted_otherwise(order, qty, price)
-        self._deliver(st, event)
-        if out:  # OUCH Order State D: the same message canceled it
-            canceled_event = out.pop()
-            self._counters.canceled += 1
-            self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
-            self._close(order)
-            self._deliver(st, canceled_event)
 
     def _accepted_otherwise(self, order: Order, qty: int, price: int) -> None:
         """Recount the exposure of an order the venue accepted at another quantity or price; log it (rarely)."""
