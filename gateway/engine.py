@@ -349,7 +349,10 @@ class Engine:
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
         self._dirty_links: list[StrategyLink] = []
+        self._wire_first: Order | None = None
+        """The first order of the batch the next flush sends (``t_wire`` is stamped on it); None: no order."""
         self._wire_pending: list[Order] = []
+        """The batch's later orders (a read of several): empty while ``_wire_first`` is None."""
         self._decoded_ns = 0
         """When the current strategy read's frames were decoded."""
         self._venue_event_ns = 0
@@ -1992,7 +1995,10 @@ class Engine:
                 native_risk.on_opened(order, order_id, price, qty, ord_type, True)
         else:
             risk.on_order_opened(order)
-        self._wire_pending.append(order)
+        if self._wire_first is None:  # the batch's first order: a field (a read of one order appends nothing)
+            self._wire_first = order
+        else:
+            self._wire_pending.append(order)
         # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields),
         # once it is journaled and counted (a fault here leaves the order whole)
         stages = self.latency.orders
@@ -2041,7 +2047,10 @@ class Engine:
         self.open_orders[key] = order
         st.open_orders[key] = order
         self.risk.on_order_opened(order)
-        self._wire_pending.append(order)
+        if self._wire_first is None:
+            self._wire_first = order
+        else:
+            self._wire_pending.append(order)
         self._fault_note = (
             f"it was sent to venue {order.venue} (reference {venue_ref}) but the journal does not hold it: this "
             "gateway process tracks it, a restarted one would not know it; reconcile it with the venue"
@@ -2414,8 +2423,8 @@ class Engine:
         If the journal cannot be written, nothing else is written either: venue and strategy
         bytes stay queued until a later flush gets the journal onto disk first.
         """
-        wire_pending = self._wire_pending
-        if wire_pending:
+        first = self._wire_first
+        if first is not None:
             clock = self.clock
             t_start = clock()
             journal = self.journal
@@ -2437,9 +2446,13 @@ class Engine:
                 else:
                     venue.flush()
             t_wire = clock()
-            for order in wire_pending:
-                order.t_wire = t_wire
-            wire_pending.clear()
+            first.t_wire = t_wire
+            self._wire_first = None
+            wire_pending = self._wire_pending
+            if wire_pending:  # the batch's later orders
+                for order in wire_pending:
+                    order.t_wire = t_wire
+                wire_pending.clear()
         else:
             t_wire = t_start = t_journal = 0
             journal = self.journal
