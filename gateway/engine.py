@@ -348,7 +348,10 @@ class Engine:
         self._produced: list[OrderEvent] = []
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
+        self._dirty_link: StrategyLink | None = None
+        """The first connection the next flush has bytes (or a close) for; None: none (``_mark_dirty``)."""
         self._dirty_links: list[StrategyLink] = []
+        """The further ones, each once: empty while ``_dirty_link`` is None."""
         self._wire_first: Order | None = None
         """The first order of the batch the next flush sends (``t_wire`` is stamped on it); None: no order."""
         self._wire_pending: list[Order] = []
@@ -1035,8 +1038,8 @@ class Engine:
             self._internal_error(link, None, exc)
         # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
         # or a close): an order's read usually has neither (its answers are events, which mark the link)
-        if (session._writer.buffer or session.state is StrategySessionState.CLOSED) and link not in self._dirty_links:
-            self._dirty_links.append(link)
+        if session._writer.buffer or session.state is StrategySessionState.CLOSED:
+            self._mark_dirty(link)
         self.flush()
 
     def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
@@ -2343,7 +2346,10 @@ class Engine:
                 if frame(buf, start, event) < 0:
                     writer._encode_into(event, buf, start + PREFIX_SIZE)
                     _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
-            if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+            first = self._dirty_link  # _mark_dirty, inline (hot path): a read's one connection is a field
+            if first is None:
+                self._dirty_link = link
+            elif link is not first and link not in self._dirty_links:
                 self._dirty_links.append(link)
 
     def _mark(self, st: StrategyState) -> None:
@@ -2396,7 +2402,11 @@ class Engine:
             over.clear()
 
     def _mark_dirty(self, link: StrategyLink) -> None:
-        if link not in self._dirty_links:
+        """Have the next flush write ``link``'s bytes (or close it): the first such link in a field, then a list."""
+        first = self._dirty_link
+        if first is None:
+            self._dirty_link = link
+        elif link is not first and link not in self._dirty_links:
             self._dirty_links.append(link)
 
     def _journal_failed(self, exc: OSError) -> None:
@@ -2473,9 +2483,13 @@ class Engine:
                 else:
                     venue.flush()
         self._decoded_ns = 0
-        if self._dirty_links:
+        first_link = self._dirty_link
+        if first_link is not None:
             now = 0  # read when the first link has bytes to write (a read's own link often has none)
-            for link in self._dirty_links:
+            # the links in the order they were marked; nothing here marks one (a write or a close calls back into the
+            # engine on a later loop turn, never from inside this flush: server.StrategyProtocol)
+            more = self._dirty_links
+            for link in (first_link, *more) if more else (first_link,):
                 session = link.session
                 writer = session._writer  # session.take_output(now), inline
                 data = writer.buffer
@@ -2487,7 +2501,9 @@ class Engine:
                     link.write_out(data)
                 if session.state is StrategySessionState.CLOSED:  # the link's session, read once above
                     link.close_transport()
-            self._dirty_links.clear()
+            self._dirty_link = None
+            if more:
+                more.clear()
             if self._venue_event_ns:
                 if not now:
                     now = self.clock()
