@@ -1024,12 +1024,13 @@ class Engine:
         if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits: read after it
             self._hold_input(link, data)
             return
-        if len(data) > BATCH_BYTES:
+        size = len(data)  # measured once: the session's decoding takes it too
+        if size > BATCH_BYTES:
             self._link_slices(link, data, t_in)
             return
         session = link.session
         try:  # free until raised (3.11, mypyc): a fault in one request is caught in ``_requests`` with it
-            requests = session.receive_data(data, t_in)
+            requests = session.receive_data(data, t_in, size)
             self._decoded_ns = self.clock()
             self._requests(link, requests, t_in)
             if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
