@@ -358,6 +358,8 @@ class Engine:
         """The batch's later orders (a read of several): empty while ``_wire_first`` is None."""
         self._decoded_ns = 0
         """When the current strategy read's frames were decoded."""
+        self._encoded_ns = 0
+        """When the last order to send was encoded: the next flush's start, ``journal_write``'s (0: read it then)."""
         self._venue_event_ns = 0
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
@@ -1942,7 +1944,7 @@ class Engine:
         if type(result) is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
-        t_encoded = clock()
+        self._encoded_ns = t_encoded = clock()  # also the flush's start (journal_write) if this is the batch's last
         venue_ref = result.venue_ref
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record (JRequest)
@@ -2437,7 +2439,12 @@ class Engine:
         first = self._wire_first
         if first is not None:
             clock = self.clock
-            t_start = clock()
+            # the batch's last order's encoding mark starts the flush: journal_write is its journal record (appended
+            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush)
+            t_start = self._encoded_ns
+            if not t_start:
+                t_start = clock()
+            self._encoded_ns = 0
             journal = self.journal
             try:  # the journal batch first; on failure nothing else leaves (fail closed)
                 if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
