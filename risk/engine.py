@@ -64,7 +64,7 @@ from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
-from risk.reference import ReferenceBook
+from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
     NO_DAY,
@@ -576,7 +576,21 @@ class RiskEngine:
             request.state = state
             is_market = ord_type == _MARKET
             request.is_market = is_market
-            reference = self._references.lookup(symbol, now_ns)
+            references = self._references  # references.lookup(symbol, now_ns), inline (keep the two alike)
+            reference = MISSING
+            fresh = False
+            if references.use_last_trade:  # the last trade wins while it is fresh
+                last = references._last_prices.get(symbol)
+                if last is not None:
+                    if now_ns - references._last_ns[symbol] <= references.max_age_ns:
+                        reference = last
+                        fresh = True
+                    else:
+                        reference = STALE
+            if not fresh:  # else the file's price, while the file is fresh
+                file_price = references._file_prices.get(symbol)
+                if file_price is not None:
+                    reference = file_price if now_ns < references._file_expiry_ns else STALE
             request.reference = reference
             if is_market:  # valued at the reference; its own price (0) stays the order's, for open_new below
                 request.price = 0
