@@ -44,9 +44,14 @@ SESSION_COUNTERS = (
     "decode_errors",
     "unsequenced_ignored",
     "debug_packets",
+    "gaps_forgotten",
+    "late_admitted",
+    "repeated_reports",
+    "login_timeouts",
 )
 """Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
-lost (replay gaps, packets given up), broken or unreadable input, and packets read but not applied."""
+lost (replay gaps, packets given up, gaps forgotten), broken or unreadable input, packets read but not applied,
+messages applied out of order or reported again after a restart, and logins the venue never answered."""
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
