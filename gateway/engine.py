@@ -348,16 +348,24 @@ class Engine:
         self._produced: list[OrderEvent] = []
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
+        self._dirty_link: StrategyLink | None = None
+        """The first connection the next flush has bytes (or a close) for; None: none (``_mark_dirty``)."""
         self._dirty_links: list[StrategyLink] = []
+        """The further ones, each once: empty while ``_dirty_link`` is None."""
+        self._wire_first: Order | None = None
+        """The first order of the batch the next flush sends (``t_wire`` is stamped on it); None: no order."""
         self._wire_pending: list[Order] = []
+        """The batch's later orders (a read of several): empty while ``_wire_first`` is None."""
         self._decoded_ns = 0
         """When the current strategy read's frames were decoded."""
+        self._encoded_ns = 0
+        """When the last order to send was encoded: the next flush's start, ``journal_write``'s (0: read it then)."""
         self._venue_event_ns = 0
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
         self._venue_list: list[VenueAdapter] = []
         self._venue_event_handlers: dict[type, Callable[[StrategyState, Order, object], None]] = {
-            VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
+            # VenueAccepted, the steady state, is applied in the venue sink itself (``_venue_sink``)
             VenueRejected: self._on_venue_rejected,  # type: ignore[dict-item]
             VenueExecuted: self._on_venue_executed,  # type: ignore[dict-item]
             VenueCanceled: self._on_venue_canceled,  # type: ignore[dict-item]
@@ -547,10 +555,26 @@ class Engine:
                 self._venue_fault(venue, order, event, exc, journaled=False)
                 return
             try:  # free until raised (3.11, mypyc): a fault applying it is this message's alone
-                if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
-                    self._on_venue_accepted(st, order, event)
-                else:
+                if type(event) is not _VenueAccepted:  # the steady state is an acknowledgement, applied below
                     self._venue_event_handlers[type(event)](st, order, event)
+                    return
+                # the acknowledgement, here (no handler call, no table): what the other handlers do for theirs
+                out = self._produced
+                qty, price = order.qty, order.price
+                answer = accepted(order, event, st.next_seq, out)
+                if answer is None:
+                    self._out_of_place(order, event)
+                    return
+                self._n_accepted += 1
+                if order.qty != qty or order.price != price:
+                    self._accepted_otherwise(order, qty, price)
+                self._deliver(st, answer)
+                if out:  # OUCH Order State D: the same message canceled it
+                    canceled_event = out.pop()
+                    self._counters.canceled += 1
+                    self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
+                    self._close(order)
+                    self._deliver(st, canceled_event)
             except Exception as exc:
                 self._venue_fault(venue, order, event, exc, journaled=True)
 
@@ -734,24 +758,6 @@ class Engine:
 
     # The handlers deliver the strategy events the venue event produced without journaling them (its
     # JVenueApplied record implies them); anything else they cause is journaled as usual.
-
-    def _on_venue_accepted(self, st: StrategyState, order: Order, ev: VenueAccepted) -> None:
-        out = self._produced
-        qty, price = order.qty, order.price
-        event = accepted(order, ev, st.next_seq, out)
-        if event is None:
-            self._out_of_place(order, ev)
-            return
-        self._n_accepted += 1
-        if order.qty != qty or order.price != price:
-            self._accepted_otherwise(order, qty, price)
-        self._deliver(st, event)
-        if out:  # OUCH Order State D: the same message canceled it
-            canceled_event = out.pop()
-            self._counters.canceled += 1
-            self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
-            self._close(order)
-            self._deliver(st, canceled_event)
 
     def _accepted_otherwise(self, order: Order, qty: int, price: int) -> None:
         """Recount the exposure of an order the venue accepted at another quantity or price; log it (rarely)."""
@@ -1101,12 +1107,13 @@ class Engine:
         if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits: read after it
             self._hold_input(link, data)
             return
-        if len(data) > BATCH_BYTES:
+        size = len(data)  # measured once: the session's decoding takes it too
+        if size > BATCH_BYTES:
             self._link_slices(link, data, t_in)
             return
         session = link.session
         try:  # free until raised (3.11, mypyc): a fault in one request is caught in ``_requests`` with it
-            requests = session.receive_data(data, t_in)
+            requests = session.receive_data(data, t_in, size)
             self._decoded_ns = self.clock()
             self._requests(link, requests, t_in)
             if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
@@ -1115,8 +1122,8 @@ class Engine:
             self._internal_error(link, None, exc)
         # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
         # or a close): an order's read usually has neither (its answers are events, which mark the link)
-        if (session._writer.buffer or session.state is StrategySessionState.CLOSED) and link not in self._dirty_links:
-            self._dirty_links.append(link)
+        if session._writer.buffer or session.state is StrategySessionState.CLOSED:
+            self._mark_dirty(link)
         self.flush()
 
     def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
@@ -2018,7 +2025,7 @@ class Engine:
         if type(result) is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
-        t_encoded = clock()
+        self._encoded_ns = t_encoded = clock()  # also the flush's start (journal_write) if this is the batch's last
         venue_ref = result.venue_ref
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record (JRequest)
@@ -2075,7 +2082,10 @@ class Engine:
                 native_risk.on_opened(order, order_id, price, qty, ord_type, True)
         else:
             risk.on_order_opened(order)
-        self._wire_pending.append(order)
+        if self._wire_first is None:  # the batch's first order: a field (a read of one order appends nothing)
+            self._wire_first = order
+        else:
+            self._wire_pending.append(order)
         # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields),
         # once it is journaled and counted (a fault here leaves the order whole)
         stages = self.latency.orders
@@ -2124,7 +2134,10 @@ class Engine:
         self.open_orders[key] = order
         st.open_orders[key] = order
         self.risk.on_order_opened(order)
-        self._wire_pending.append(order)
+        if self._wire_first is None:
+            self._wire_first = order
+        else:
+            self._wire_pending.append(order)
         self._fault_note = (
             f"it was sent to venue {order.venue} (reference {venue_ref}) but the journal does not hold it: this "
             "gateway process tracks it, a restarted one would not know it; reconcile it with the venue"
@@ -2460,7 +2473,10 @@ class Engine:
                 if frame(buf, start, event) < 0:
                     writer._encode_into(event, buf, start + PREFIX_SIZE)
                     _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
-            if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+            first = self._dirty_link  # _mark_dirty, inline (hot path): a read's one connection is a field
+            if first is None:
+                self._dirty_link = link
+            elif link is not first and link not in self._dirty_links:
                 self._dirty_links.append(link)
 
     def _mark(self, st: StrategyState) -> None:
@@ -2513,7 +2529,11 @@ class Engine:
             over.clear()
 
     def _mark_dirty(self, link: StrategyLink) -> None:
-        if link not in self._dirty_links:
+        """Have the next flush write ``link``'s bytes (or close it): the first such link in a field, then a list."""
+        first = self._dirty_link
+        if first is None:
+            self._dirty_link = link
+        elif link is not first and link not in self._dirty_links:
             self._dirty_links.append(link)
 
     def _journal_failed(self, exc: OSError) -> None:
@@ -2584,10 +2604,15 @@ class Engine:
         If the journal cannot be written, nothing else is written either: venue and strategy
         bytes stay queued until a later flush gets the journal onto disk first.
         """
-        wire_pending = self._wire_pending
-        if wire_pending:
+        first = self._wire_first
+        if first is not None:
             clock = self.clock
-            t_start = clock()
+            # the batch's last order's encoding mark starts the flush: journal_write is its journal record (appended
+            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush)
+            t_start = self._encoded_ns
+            if not t_start:
+                t_start = clock()
+            self._encoded_ns = 0
             journal = self.journal
             try:  # the journal batch first; on failure nothing else leaves (fail closed)
                 if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
@@ -2613,9 +2638,13 @@ class Engine:
                 except Exception as exc:
                     self._venue_flush_fault(venue, exc)
             t_wire = clock()
-            for order in wire_pending:
-                order.t_wire = t_wire
-            wire_pending.clear()
+            first.t_wire = t_wire
+            self._wire_first = None
+            wire_pending = self._wire_pending
+            if wire_pending:  # the batch's later orders
+                for order in wire_pending:
+                    order.t_wire = t_wire
+                wire_pending.clear()
         else:
             t_wire = t_start = t_journal = 0
             journal = self.journal
@@ -2642,9 +2671,13 @@ class Engine:
                 except Exception as exc:
                     self._venue_flush_fault(venue, exc)
         self._decoded_ns = 0
-        if self._dirty_links:
+        first_link = self._dirty_link
+        if first_link is not None:
             now = 0  # read when the first link has bytes to write (a read's own link often has none)
-            for link in self._dirty_links:
+            # the links in the order they were marked; nothing here marks one (a write or a close calls back into the
+            # engine on a later loop turn, never from inside this flush: server.StrategyProtocol)
+            more = self._dirty_links
+            for link in (first_link, *more) if more else (first_link,):
                 session = link.session
                 writer = session._writer  # session.take_output(now), inline
                 data = writer.buffer
@@ -2659,7 +2692,9 @@ class Engine:
                         link.close_transport()
                 except Exception as exc:
                     self._link_write_fault(link, exc)
-            self._dirty_links.clear()
+            self._dirty_link = None
+            if more:
+                more.clear()
             if self._venue_event_ns:
                 if not now:
                     now = self.clock()

@@ -64,7 +64,7 @@ from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
-from risk.reference import ReferenceBook
+from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
     NO_DAY,
@@ -546,10 +546,65 @@ class RiskEngine:
             if row is None:
                 return self._unknown_account(account_name)
             limits = row.limits
-            request = self._prepare(
-                account_name, strategy, symbol, side, ord_type, qty, price, cum_qty, limits, now_ns, NEW
-            )
+            # _prepare(..., NEW), inline (keep the two alike): the reused request filled for the order as it stands
+            request = self._request
+            request.kind = NEW
+            request.limits = limits
             request.row = row
+            request.now_ns = now_ns
+            request.account = account_name
+            request.strategy = strategy
+            request.symbol = symbol
+            request.side = side
+            is_buy = side == _BUY
+            request.is_buy = is_buy
+            try:  # subscripts, no method calls: known accounts and positions are the steady state
+                account = self._book.accounts[account_name]
+            except KeyError:
+                account = self._no_account  # read only: a refused order leaves no row behind
+            try:
+                position = account.positions[symbol]
+            except KeyError:
+                position = self._flat
+            request.account_state = account
+            request.position = position
+            state = limits.trading_state
+            if account.runtime_state > state:  # noqa: PLR1730  (hot path: cheaper than max())
+                state = account.runtime_state
+            if self._firm_runtime_state > state:  # noqa: PLR1730
+                state = self._firm_runtime_state
+            request.state = state
+            is_market = ord_type == _MARKET
+            request.is_market = is_market
+            references = self._references  # references.lookup(symbol, now_ns), inline (keep the two alike)
+            reference = MISSING
+            fresh = False
+            if references.use_last_trade:  # the last trade wins while it is fresh
+                last = references._last_prices.get(symbol)
+                if last is not None:
+                    if now_ns - references._last_ns[symbol] <= references.max_age_ns:
+                        reference = last
+                        fresh = True
+                    else:
+                        reference = STALE
+            if not fresh:  # else the file's price, while the file is fresh
+                file_price = references._file_prices.get(symbol)
+                if file_price is not None:
+                    reference = file_price if now_ns < references._file_expiry_ns else STALE
+            request.reference = reference
+            if is_market:  # valued at the reference; its own price (0) stays the order's, for open_new below
+                request.price = 0
+                value_price = reference if reference > 0 else 0
+            else:
+                request.price = price
+                value_price = price
+            request.qty = qty
+            request.value_price = value_price
+            leaves = qty - cum_qty
+            request.leaves = leaves
+            request.old_leaves = 0
+            request.add_qty = leaves
+            request.add_notional = leaves * value_price
             window = row.duplicate_window_ns
             passes = self.passes_new  # every check before the duplicate filter, in one function
             if passes_new(request) if passes is _PASSES_NEW else passes(request):  # compiled: a native call
@@ -568,8 +623,6 @@ class RiskEngine:
             # count the accepted order at once: (rate counters above), duplicate filter, open exposure
             if window > 0:
                 self._duplicates.record(request.duplicate_key, now_ns, window)
-            account = request.account_state
-            position = request.position
             if position is self._flat:  # the key's first counted order: its rows are made now
                 if account is self._no_account:
                     account = self._book.account(account_name)
@@ -577,12 +630,12 @@ class RiskEngine:
             self._book.open_new(
                 order,
                 order_id,
-                request.leaves,
-                request.is_buy,
+                leaves,
+                is_buy,
                 price,  # the order's own price (a market order's too)
                 account,
                 position,
-                request.value_price,
+                value_price,
             )
             return None
         except Exception:
@@ -722,6 +775,8 @@ class RiskEngine:
         kind: int,
     ) -> RiskRequest:
         """Fill the reused request for an order as it stands (a new order, or the target of a cancel or replace).
+
+        ``check_new`` fills it for a new order itself, the same way (keep the two alike).
 
         The arguments are the order's fields, which every caller has read already (a cancel reads only the
         side: ``ord_type``, ``qty``, ``price`` and ``cum_qty`` are not used for one).
