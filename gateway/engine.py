@@ -2570,7 +2570,9 @@ class Engine:
         strategies go on.
         """
         name = getattr(venue, "name", "?")
-        orders = [order for order in self._wire_pending if order.venue == name]
+        first = self._wire_first  # the batch's first order to send (perf51); the list holds the later ones
+        batch = [first, *self._wire_pending] if first is not None else self._wire_pending
+        orders = [order for order in batch if order.venue == name]
         self.transport_fault(f"writing to venue {name} (its connection is dropped: it logs in again)", exc, orders)
         try:
             close = venue._close
