@@ -329,9 +329,19 @@ VENUE_SESSION_COUNTERS: Final = {
         "Unsequenced Data packets from the venue, not applied (OUCH sends its messages sequenced)",
     ),
     "debug_packets": ("venue_debug_packets", "SoupBinTCP Debug packets from the venue (ignored)"),
+    "user_ref_num_store_failures": (
+        "venue_user_ref_num_store_failures",
+        "failed writes of the OUCH UserRefNum state file (retried once a second): new orders and replaces to the "
+        "venue are refused OUCH_REFNUM_STORE until one succeeds",
+    ),
+    "answer_timeouts": (
+        "venue_answer_timeouts",
+        "OUCH Enter Orders with no Accepted or Rejected within answer_timeout_ms while the session stayed up: "
+        "answered in doubt (OrderAccepted) and canceled at the venue",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
-each venue whose adapter keeps that counter (OUCH all six; BOE its gaps, protocol and decode errors)."""
+each venue whose adapter keeps that counter (OUCH all eight; BOE its gaps, protocol and decode errors)."""
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:

@@ -44,9 +44,13 @@ SESSION_COUNTERS = (
     "decode_errors",
     "unsequenced_ignored",
     "debug_packets",
+    "user_ref_num_store_failures",
+    "answer_timeouts",
 )
 """Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
-lost (replay gaps, packets given up), broken or unreadable input, and packets read but not applied."""
+lost (replay gaps, packets given up), broken or unreadable input, packets read but not applied, and (OUCH) failed
+writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile) and Enters unanswered past
+``answer_timeout_ms``."""
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
