@@ -329,6 +329,19 @@ VENUE_SESSION_COUNTERS: Final = {
         "Unsequenced Data packets from the venue, not applied (OUCH sends its messages sequenced)",
     ),
     "debug_packets": ("venue_debug_packets", "SoupBinTCP Debug packets from the venue (ignored)"),
+    "gaps_forgotten": (
+        "venue_gaps_forgotten",
+        "open sequence gaps forgotten (more than 256 open): a message of one arriving later is dropped as a repeat",
+    ),
+    "late_admitted": (
+        "venue_late_admitted",
+        "sequenced messages that arrived after a higher number (out of order) and were applied once",
+    ),
+    "repeated_reports": (
+        "venue_repeated_reports",
+        "executions logged at ERROR before a restart that the venue replayed after it (not applied again)",
+    ),
+    "login_timeouts": ("venue_login_timeouts", "logins the venue accepted the connection for but never answered"),
     "user_ref_num_store_failures": (
         "venue_user_ref_num_store_failures",
         "failed writes of the OUCH UserRefNum state file (retried once a second): new orders and replaces to the "
@@ -341,7 +354,8 @@ VENUE_SESSION_COUNTERS: Final = {
     ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
-each venue whose adapter keeps that counter (OUCH all eight; BOE its gaps, protocol and decode errors)."""
+each venue whose adapter keeps that counter (OUCH the first six and the last two; BOE the gaps, protocol and decode
+errors and gaps_forgotten ... login_timeouts)."""
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:

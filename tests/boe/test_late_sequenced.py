@@ -20,6 +20,7 @@ from model.enums import Side
 from model.venue_events import VenueExecuted, VenueState
 from tests.boe.harness import PX, Link, connected_link, gateway_over, make_order
 from tests.harness import MemoryLink
+from tests.metrics_text import venue_metrics_text
 from venues.boe.adapter import split_ref
 
 UNIT = 1  # AAPL's matching unit in the harness
@@ -112,3 +113,28 @@ def test_sequenced_message_of_an_unknown_type_when_followed_by_the_next_then_no_
 def _pump(link: Link, engine: Engine) -> None:
     link.pump()
     engine.flush()
+
+
+def test_late_message_when_metrics_rendered_then_boe_session_counters_exported_per_venue(tmp_path: Path) -> None:
+    """``late_admitted`` and the other BOE-only session counters reach ``gateway metrics`` with the venue label."""
+    link = Link(tmp_path / "boe")
+    engine, rig = gateway_over(link, tmp_path / "j1")
+    link.connect()
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 100, PX - 100))
+    _pump(link, engine)
+    order = engine.strategies["S1"].orders["A"]
+    first, second = _two_fills_unsent(link, split_ref(order.venue_ref)[0])
+    link.venue.data_received(second, link.clock())
+    link.venue.data_received(first, link.clock())
+    engine.flush()
+    counters = link.venue.session_counters()
+    assert (counters["late_admitted"], counters["gaps_forgotten"], counters["repeated_reports"]) == (1, 0, 0)
+    assert counters["login_timeouts"] == 0 and counters["sequence_gaps"] == 1
+    text = venue_metrics_text(link.venue.name, counters, engine.latency.snapshot())
+    name = link.venue.name
+    assert f'gateway_venue_late_admitted_total{{venue="{name}"}} 1.0' in text
+    assert f'gateway_venue_gaps_forgotten_total{{venue="{name}"}} 0.0' in text
+    assert f'gateway_venue_repeated_reports_total{{venue="{name}"}} 0.0' in text
+    assert f'gateway_venue_login_timeouts_total{{venue="{name}"}} 0.0' in text
+    assert f'gateway_venue_unsequenced_ignored_total{{venue="{name}"}}' not in text  # SoupBinTCP's, not BOE's

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from gateway.commands.admin import format_status
-from gateway.exporter import render
-from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from gateway.latency_snapshot import LatencySnapshot
 from model.send_result import Refused
 from model.venue_events import VenueState
+from tests.metrics_text import venue_metrics_text
 from tests.ouch.harness import Link, gateway_over, make_order
 from tests.ouch.test_refstore_recovery import Disk, _written
 from venues.atomic_file import write_file_atomically
@@ -33,26 +33,8 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
     return fake
 
 
-def _metrics(link: Link, latency: object) -> str:
-    snapshot = MetricsSnapshot(
-        gateway_id="gw",
-        pid=1,
-        start_time=0.0,
-        trading_state="ACTIVE",
-        counters={},
-        rejects=[],
-        cancel_rejects=[],
-        orders_total=0,
-        orders_open=0,
-        strategies_configured=0,
-        strategies_connected=0,
-        venues=[VenueMetrics(link.venue.name, "UP", 1, 0, link.venue.session_counters())],
-        journal=JournalMetrics(False, 0, 0, 0, 0, 0, 0, 0, "", {}),
-        gc=GcMetrics([0, 0, 0], [0, 0, 0], [0, 0, 0]),
-        latency=latency,  # type: ignore[arg-type]
-        admin=AdminMetrics({}, {}, 0, 0, 0),
-    )
-    return render(snapshot).decode()
+def _metrics(link: Link, latency: LatencySnapshot) -> str:
+    return venue_metrics_text(link.venue.name, link.venue.session_counters(), latency)
 
 
 def _venue_line(link: Link) -> str:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.exporter import render
-from gateway.metrics import AdminMetrics, GcMetrics, JournalMetrics, MetricsSnapshot, VenueMetrics
+from tests.metrics_text import venue_metrics_text
 from tests.ouch.harness import PX, TS
 from tests.ouch.test_late_fill_released import Gateway, wait_until
 from venues.ouch.codec import encode_message
@@ -92,25 +91,7 @@ def _executed(urn: int, qty: int, match: int) -> bytes:
 
 
 def _metrics_text(gw: Gateway) -> str:
-    snapshot = MetricsSnapshot(
-        gateway_id="gw",
-        pid=1,
-        start_time=0.0,
-        trading_state="ACTIVE",
-        counters={},
-        rejects=[],
-        cancel_rejects=[],
-        orders_total=0,
-        orders_open=0,
-        strategies_configured=0,
-        strategies_connected=0,
-        venues=[VenueMetrics(gw.venue.name, "UP", 2, 0, gw.venue.session_counters())],
-        journal=JournalMetrics(False, 0, 0, 0, 0, 0, 0, 0, "", {}),
-        gc=GcMetrics([0, 0, 0], [0, 0, 0], [0, 0, 0]),
-        latency=gw.engine.latency.snapshot(),
-        admin=AdminMetrics({}, {}, 0, 0, 0),
-    )
-    return render(snapshot).decode()
+    return venue_metrics_text(gw.venue.name, gw.venue.session_counters(), gw.engine.latency.snapshot())
 
 
 async def test_login_accepted_above_the_sequence_asked_when_fills_are_lost_then_error_names_them_and_metric_counts(

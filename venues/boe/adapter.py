@@ -874,6 +874,20 @@ class BoeVenue(VenueAdapter):
         self.logout()
         return connected
 
+    def session_counters(self) -> dict[str, int]:
+        """Return the BOE session's counters ``gateway metrics`` exports per venue (``SESSION_COUNTERS``)."""
+        counters = self.counters
+        sequence = self.sequence
+        return {
+            "sequence_gaps": counters["sequence_gaps"],
+            "protocol_errors": counters["protocol_errors"],
+            "decode_errors": counters["decode_errors"],
+            "gaps_forgotten": sequence.gaps_forgotten,
+            "late_admitted": sequence.late,
+            "repeated_reports": counters["repeated_reports"],
+            "login_timeouts": self._session.login_timeouts,
+        }
+
     def status(self) -> dict[str, object]:
         """Return a JSON-able description for ``gateway status``."""
         session = self._session
