@@ -397,7 +397,7 @@ class RiskEngine:
         engine._judge(limits_path, signature, limits.sha256)
         if limits.reference_path is not None:
             engine._judge(limits.reference_path, reference_signature, limits.reference_sha256)
-        warnings = list(limits.warnings)
+        warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         for warning in warnings:
             log.warning("risk limits: %s", warning)
         extra: dict[str, Any] = {}
@@ -1067,7 +1067,7 @@ class RiskEngine:
         kept = keep is not None and limits.reference_parsed is keep
         reference_signature = _file_signature(limits.reference_path)
         changes = pending.changes if pending.previous is previous else _changes(previous, limits)
-        warnings = list(limits.warnings)
+        warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         if limits.document.start_positions_file is not None and not limits.positions_sha256:
             warnings.append(
                 "start_positions_file cannot be read: start-of-day positions are read at start-up only; "
@@ -1145,7 +1145,8 @@ class RiskEngine:
         return digest or ""
 
     def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
-        message = f"reload REFUSED: {len(problems)} problem(s) in {self._file.path}; old limits stay in force"
+        files = ", ".join(dict.fromkeys(p.file for p in problems)) or str(self._file.path)  # where they are
+        message = f"reload REFUSED: {len(problems)} problem(s) in {files}; old limits stay in force"
         log.error("risk %s (trigger %s, by %s)", message, trigger, who)
         for problem in problems:
             log.error("risk   %s", problem)
@@ -1668,7 +1669,7 @@ class RiskEngine:
                 "symbols": len(document.symbols),
                 "restricted": len(document.restricted.no_trade) + len(document.restricted.sell_only),
             },
-            "warnings": list(file.warnings),
+            "warnings": list(file.summary),
             "account_names": sorted(document.accounts),
             "account_set": frozenset(document.accounts),
         }

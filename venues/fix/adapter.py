@@ -168,6 +168,8 @@ def _decode_one(raw: bytes) -> FixMessage | None:
 _TRADE_CORRECTIONS: Final = frozenset({b"G", b"H"})
 """FIX 4.4 ExecType Trade Correct / Trade Cancel (4.2 says it with ExecTransType 2 / 1)."""
 _DEFINED_EXEC_TYPES: Final = frozenset(bytes([c]) for c in b"0123456789ABCDEFGHIJKL")
+_DEFINED_ORD_STATUS: Final = frozenset(bytes([c]) for c in b"0123456789ABCDE")
+"""OrdStatus (39) values FIX 4.2 / 4.4 define: anything else (or none) in an ExecutionReport is refused (fixfix51)."""
 """ExecType (150) values FIX defines (4.2 to 5.0); those the adapter does not apply are ignored and counted."""
 _MAX_QTY: Final = EVENT_MAX_QTY
 """The largest quantity the strategy protocol carries (docs/strategy-protocol.md, section 2)."""
@@ -1250,9 +1252,12 @@ class FixVenue(VenueAdapter):
             "gap_filled",
             self.clock(),
             logging.ERROR,
-            "FIX %s: the venue gap-filled MsgSeqNum %d..%d (%d never received here) with %d order(s) open: a fill "
+            "FIX %s: %s MsgSeqNum %d..%d (%d never received here) with %d order(s) open: a fill "
             "or cancel among them would not be resent; %s",
             self.name,
+            "the gateway skipped (too large, max_body_length)"
+            if first == self.session.too_large_skipped
+            else "the venue gap-filled",
             first,
             new_seq - 1,
             unseen,
@@ -1952,6 +1957,11 @@ class FixVenue(VenueAdapter):
             self._check_required(message)
         side = fields.get(f.SIDE)
         symbol = fields.get(f.SYMBOL)
+        if fields.get(f.ORD_STATUS) not in _DEFINED_ORD_STATUS or (
+            (side is None or symbol is None) and exec_type in _FILL_TYPES
+        ):
+            self._incomplete(message, tracked, cl_ord_id, exec_type)
+            return
         if (side is not None and not _same_side(side, self.templates.sides[order.side])) or (
             symbol is not None and symbol != order.symbol.encode()
         ):
@@ -2054,6 +2064,10 @@ class FixVenue(VenueAdapter):
                 elif cl_ord_id in tracked.refused:  # a replace refused (or answered) before: refused again
                     self._refused_again(message, cl_ord_id)
                     return
+                elif order.state not in _NEW_UNANSWERED:  # acknowledged: the venue killed it (New -> Rejected)
+                    named = f"{_ORD_REJ_REASONS.get(reason, 'VENUE')}: {text}"
+                    self._rejected_there(message, tracked, "unsolicited ExecutionReport (ExecType 8)", named)
+                    return
                 else:
                     event = VenueRejected(seq, order.order_id, _ORD_REJ_REASONS.get(reason, "VENUE"), text)
             else:
@@ -2086,8 +2100,62 @@ class FixVenue(VenueAdapter):
             self._settled_by_report(tracked, seq)
         if refusal:  # a cancel/replace refused: the order is not over unless it ended here (rev49fix)
             self._refusal_status(message, tracked, cl_ord_id, "ExecutionReport (ExecType 8)", ends_on_rejected=False)
-        elif fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS and not tracked.pending:
+        elif fields.get(f.ORD_STATUS, b"") in _TERMINAL_ORD_STATUS:
+            self._report_status(message, tracked, cl_ord_id, exec_type, event)
+
+    def _report_status(
+        self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, exec_type: bytes, event: VenueEvent
+    ) -> None:
+        """Act on the final OrdStatus (2 / 3 / 4 / 8 / C) of a report applied (not a refusal) (fixfix51).
+
+        OrdStatus is the order's state after the report. An order the report ended here is forgotten (unless a
+        request of it is in flight, whose answer is still to come). A fill whose OrdStatus is 4 / C / 3 (an IOC
+        partly filled, the rest canceled in the same report) ends the order: ``VenueCanceled`` of the rest (reason
+        CANCELED / EXPIRED / DONE_FOR_DAY) after the fill. OrdStatus 8 about an acknowledged order ends it
+        (``_rejected_there``). Any other final status the report does not bear out while the order is open here
+        (New or Replaced with OrdStatus 2 / 4 / C / 3, a fill short of the quantity with OrdStatus 2) is a
+        disagreement, as in a refusal (``_ended_there``): counted, the venue asked. Before fixfix51 the adapter
+        forgot the order whatever the core made of the report: the venue's later Canceled was dropped as unknown.
+        """
+        order = tracked.order
+        status = message.fields[f.ORD_STATUS]
+        if order.is_terminal or _ends(event, status, message.fields, order):
+            if not tracked.pending:
+                self._forget(order.order_id)
+            return
+        if status in _STATUS_CANCELED and exec_type in _FILL_TYPES:
+            tracked.pending = b""
+            text = message.fields.get(f.TEXT, b"").decode(errors="replace")
+            self._emit(VenueCanceled(message.seq, order.order_id, 0, _STATUS_CANCELED[status], text))
             self._forget(order.order_id)
+        elif status == b"8" and order.state not in _NEW_UNANSWERED:
+            what = f"ExecutionReport (ExecType {exec_type.decode(errors='replace')})"
+            self._rejected_there(message, tracked, what)
+        elif not tracked.pending and order.order_id in self._orders:
+            what = f"ExecutionReport (ExecType {exec_type.decode(errors='replace')})"
+            self._ended_there(message, tracked, cl_ord_id, status, what)
+
+    def _incomplete(self, message: FixMessage, tracked: _Tracked, cl_ord_id: bytes, exec_type: bytes) -> None:
+        """Refuse an ExecutionReport without a defined OrdStatus (39), or a fill without Side (54) / Symbol (55).
+
+        FIX requires them (4.2 and 4.4); the adapter acts on OrdStatus and checks a fill against the order by Side
+        and Symbol. Session Reject (reason 1, required tag missing; 5, value incorrect, for an OrdStatus FIX does not
+        define), counted ``unparseable``, not applied; where the dialect has OrderStatusRequest the venue is asked
+        about the order, as after any refused report. Before fixfix51 such a fill was applied, and a status answer
+        with an undefined OrdStatus dropped without a word.
+        """
+        fields = message.fields
+        status = fields.get(f.ORD_STATUS)
+        exc: ValueError
+        if status is None:
+            tag, exc = f.ORD_STATUS, _MissingTagError("required tag 39 missing")
+        elif status not in _DEFINED_ORD_STATUS:
+            tag, exc = f.ORD_STATUS, _ValueIncorrectError(f"not an OrdStatus FIX defines: {status!r}")
+        else:
+            tag = f.SIDE if f.SIDE not in fields else f.SYMBOL
+            exc = _MissingTagError(f"required tag {tag.decode()} missing (ExecType {exec_type!r})")
+        self._unparseable(message, tag, exc)
+        self._resync(tracked, cl_ord_id)
 
     def _refused_replace(self, tracked: _Tracked, cl_ord_id: bytes, fields: dict[bytes, bytes]) -> bool:
         """Return True when a Replaced naming ``cl_ord_id`` is for a replace the venue refused before.
@@ -2926,13 +2994,64 @@ class FixVenue(VenueAdapter):
             else:  # refused as unknown (some venues answer an unknown order with a Reject)
                 self._answered(tracked, probe, venue_seq, known=False)
             return
-        if msg_type == MsgType.NEW_ORDER_SINGLE:
+        if msg_type == MsgType.NEW_ORDER_SINGLE and tracked.order.state not in _NEW_UNANSWERED:
+            self._late_reject(tracked, venue_seq, code, text)
+        elif msg_type == MsgType.NEW_ORDER_SINGLE:
             self._emit(VenueRejected(venue_seq, order_id, code, text))
             self._forget(order_id)
         elif msg_type in (MsgType.ORDER_CANCEL_REQUEST, MsgType.ORDER_CANCEL_REPLACE_REQUEST):
             if cl_ord_id == tracked.pending:
                 tracked.pending = b""
             self._emit(VenueCancelRejected(venue_seq, order_id, code, text))
+
+    def _late_reject(self, tracked: _Tracked, venue_seq: int, code: str, text: str) -> None:
+        """A session Reject or BusinessMessageReject of the NewOrderSingle of an order the venue acknowledged.
+
+        The venue's own ExecutionReport said it took the order: a reject of the message that carried it is a
+        contradiction, not the order's end (nothing is emitted; the core would not take a reject of an
+        acknowledged order). Counted (``status_disagreements``), logged, and where the dialect has
+        OrderStatusRequest the venue is asked about the order (its answer ends it if the venue does not have it:
+        OrdStatus 8 is ``VenueCanceled`` reason ``REJECTED``); otherwise logged at ERROR to reconcile. Before
+        fixfix51 the adapter forgot the order while the core and risk kept it open.
+        """
+        order = tracked.order
+        self.counters["status_disagreements"] += 1
+        asking = bool(self.dialect.orders.status_request) and order.order_id not in self._probes
+        self._rarelog.log(
+            "late-reject",
+            self.clock(),
+            logging.WARNING if asking else logging.ERROR,
+            "FIX %s: order %d: %s (MsgSeqNum %d: %s) of its NewOrderSingle, which the venue acknowledged "
+            "(the gateway has it %s with cum %d, %d open): not applied; %s",
+            self.name,
+            order.order_id,
+            code,
+            venue_seq,
+            text,
+            order.state.name,
+            order.cum_qty,
+            order.leaves_qty,
+            "asking the venue (OrderStatusRequest)" if asking else "reconcile it with the venue",
+        )
+        self._resync(tracked, tracked.working)
+
+
+def _ends(event: VenueEvent, status: bytes, fields: dict[bytes, bytes], order: Order) -> bool:
+    """Return True when ``event`` itself ends the order (the core applies it as it comes; this says so without it).
+
+    Everything open canceled, a reject, a replace leaving nothing open, or a fill report whose OrdStatus 2 its own
+    CumQty bears out (the order's quantity reached).
+    """
+    if isinstance(event, VenueCanceled):
+        return event.canceled_qty == 0
+    if isinstance(event, VenueRejected):
+        return True
+    if isinstance(event, VenueReplaced):
+        return event.leaves_qty == 0
+    if isinstance(event, VenueExecuted) and status == b"2":
+        cum = fields.get(f.CUM_QTY, b"")
+        return cum.isdigit() and int(cum) >= order.qty
+    return False
 
 
 def _refused(refused: tuple[bytes, ...], cl_ord_id: bytes) -> tuple[bytes, ...]:

@@ -32,7 +32,8 @@ from venues.fix.fields import SessionRejectReason
 PRICE_DECIMALS: Final = 4
 PRICE_SCALE: Final = 10**PRICE_DECIMALS
 MAX_BODY_LENGTH: Final = 64 * 1024
-"""Largest BodyLength accepted; anything claiming more is garbage (bounds buffering)."""
+"""Largest BodyLength accepted by default (the venue setting ``max_body_length``); a message claiming more is
+skipped whole and reported ``TOO_LARGE`` (bounds buffering)."""
 
 _TRAILER_LEN: Final = 7  # b"10=NNN\x01"
 _ADLER_ANY: Final = 256  # 256 * 255 + 1 < 65521
@@ -328,10 +329,12 @@ def _scan_seq(raw: bytes, fields: dict[bytes, bytes]) -> int:
 class FrameDecoder:
     """Split a FIX byte stream into messages and decode errors (sans-IO, one per connection)."""
 
-    __slots__ = ("_buf", "max_body_length")
+    __slots__ = ("_buf", "_skipping", "max_body_length")
 
     def __init__(self, max_body_length: int = MAX_BODY_LENGTH) -> None:
         self._buf = bytearray()
+        self._skipping = False
+        """The bytes of a message above ``max_body_length`` are being dropped up to the next ``8=FIX``."""
         self.max_body_length = max_body_length
 
     @property
@@ -342,6 +345,7 @@ class FrameDecoder:
     def clear(self) -> None:
         """Drop buffered bytes (on a new connection)."""
         self._buf.clear()
+        self._skipping = False
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[FixMessage | DecodeError]:
         """Consume ``data``; return every message (or error) it completes, in order."""
@@ -362,13 +366,14 @@ class FrameDecoder:
                 keep = max(pos, size - (len(_BEGIN_MARK) - 1))
                 if buf[keep:size] != _BEGIN_MARK[: size - keep]:
                     keep = size
-                if keep > pos:
+                if keep > pos and not self._skipping:
                     out.append(DecodeError(DecodeErrorKind.GARBAGE, "bytes outside a message", buf[pos:keep]))
                 pos = keep
                 break
-            if start > pos:
+            if start > pos and not self._skipping:
                 out.append(DecodeError(DecodeErrorKind.GARBAGE, "bytes outside a message", buf[pos:start]))
-                pos = start
+            pos = start
+            self._skipping = False
             begin_end = find(b"\x01", start)
             if begin_end < 0:
                 if size - start > 32:
@@ -396,8 +401,15 @@ class FrameDecoder:
                     continue
                 break
             length_bytes = buf[begin_end + 3 : length_end]
-            if not length_bytes.isdigit() or int(length_bytes) > self.max_body_length:
+            if not length_bytes.isdigit():
                 out.append(_error(buf, DecodeErrorKind.BAD_BODY_LENGTH, f"bad BodyLength {length_bytes!r}", start))
+                pos = start + 1
+                continue
+            if int(length_bytes) > self.max_body_length:  # skipped whole: its bytes up to the next 8=FIX
+                head = buf[start : min(size, start + 256)]
+                text = f"BodyLength {int(length_bytes)} above the limit of {self.max_body_length} (max_body_length)"
+                out.append(DecodeError(DecodeErrorKind.TOO_LARGE, text, head, seq=_scan_seq(head, {})))
+                self._skipping = True
                 pos = start + 1
                 continue
             body_start = length_end + 1

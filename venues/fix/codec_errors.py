@@ -17,6 +17,9 @@ class DecodeErrorKind(enum.StrEnum):
     GARBAGE = "GARBAGE"
     """Bytes that do not start a FIX message (skipped up to the next ``8=FIX``)."""
     BAD_BODY_LENGTH = "BAD_BODY_LENGTH"
+    TOO_LARGE = "TOO_LARGE"
+    """BodyLength above the decoder's limit (the venue setting ``max_body_length``): the message is skipped whole,
+    ``seq`` its MsgSeqNum when the header could be read (fixfix51)."""
     BAD_CHECKSUM = "BAD_CHECKSUM"
     GARBLED_FIELD = "GARBLED_FIELD"
     """The frame is intact but a field is not ``digits=value``: answered with a Reject."""

@@ -59,6 +59,8 @@ class FixVenueConfig(
     """A sequence gap that makes no progress for this long is asked for again (0 = the heartbeat interval)."""
     max_resend_attempts: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 5
     """ResendRequests for one gap without progress before logging out to reconnect (0 = ask for ever)."""
+    max_body_length: Annotated[int, msgspec.Meta(ge=4096, le=16 * 1024 * 1024)] = 64 * 1024
+    """Largest BodyLength (bytes) taken from the venue; a message above it is skipped (docs/venues/fix.md)."""
     store: StoreKind = StoreKind.FILE
     store_dir: str = "var/fix"
     fsync: FsyncPolicy = FsyncPolicy.INTERVAL
@@ -99,6 +101,7 @@ def session_config(config: FixVenueConfig, dialect: Dialect) -> SessionConfig:
         logout_timeout_ns=int(config.logout_timeout_s * 1e9),
         resend_timeout_ns=int(config.resend_timeout_s * 1e9),
         max_resend_attempts=config.max_resend_attempts,
+        max_body_length=config.max_body_length,
         reset_seq_num_on_logon=dialect.logon.reset_seq_num_on_logon,
         username=config.username.encode() if credentials else b"",
         password=config.resolved_password().encode() if credentials else b"",

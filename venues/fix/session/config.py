@@ -32,6 +32,8 @@ class SessionConfig(msgspec.Struct, frozen=True, kw_only=True):
     """ResendRequests for one gap without progress before the session logs out and reconnects (0 = ask for ever)."""
     max_queued: int = 10_000
     """Out-of-order messages kept while a gap is being filled (the rest are re-sent anyway)."""
+    max_body_length: int = 64 * 1024
+    """Largest BodyLength taken from the venue: a message above it is skipped (``FixSession._too_large``)."""
     schedule: SessionSchedule | None = None
     acceptor: bool = False
     """Wait for the peer's Logon and answer it (the benchmark's FIX venue) instead of sending the first Logon.

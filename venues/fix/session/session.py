@@ -122,7 +122,11 @@ class FixSession:
         self.handler = handler
         self.wall_offset_ns = wall_offset_ns
         self.admin = AdminEncoder(config)
-        self.decoder = FrameDecoder()
+        self.decoder = FrameDecoder(config.max_body_length)
+        self.too_large: set[int] = set()
+        """MsgSeqNums of messages skipped once as above ``max_body_length`` (the venue's resend gives them again)."""
+        self.too_large_skipped = 0
+        """The last MsgSeqNum skipped for good as too large (0: none)."""
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
@@ -213,6 +217,7 @@ class FixSession:
         """Reset both sequence numbers (uncommitted incoming progress belongs to the old numbering)."""
         self._target_pending = 0
         self.refusals.clear()
+        self.too_large.clear()
         self.store.reset(wall_ns)
         self.handler.on_numbering_reset(self.store.creation_time_ns)
 
@@ -471,6 +476,9 @@ class FixSession:
             error.text,
             printable(error.raw[:120]),
         )
+        if error.kind is DecodeErrorKind.TOO_LARGE:
+            self._too_large(error, now_ns)
+            return
         if not self.logged_on:
             return
         if error.kind is DecodeErrorKind.BAD_SEQ_NUM:
@@ -492,6 +500,53 @@ class FixSession:
             self._advance(expected + 1, now_ns)
         elif error.seq > expected:
             self._open_gap(error.seq, now_ns)
+
+    def _too_large(self, error: DecodeError, now_ns: int) -> None:
+        """A message above ``max_body_length`` was skipped whole (fixfix51).
+
+        The first time its MsgSeqNum is not taken: the next message opens a gap and the venue is asked to resend
+        it (it may have been a corrupted BodyLength). When the venue's resend gives the same number too large
+        again, it is skipped for good: counted as a number never received (``gap_filled_unseen``) and the adapter
+        told as for a gap fill (with orders open, each is asked about with an OrderStatusRequest, whose answer
+        reports a fill the message carried), logged at ERROR with its MsgSeqNum. Before, the gap was asked for again
+        and again, the session logged out and reconnected for ever. Raise ``max_body_length`` in the venue's config
+        for a venue that sends such messages.
+        """
+        seq = error.seq
+        expected = self.next_target_seq
+        venue = self.config.target_comp_id.decode(errors="replace")
+        if self.logged_on and 0 < seq < expected:  # a copy of a number processed already (PossDup): nothing lost
+            self._rare("too_large_old", now_ns, logging.WARNING, "%s: MsgSeqNum %d, processed already", error.text, seq)
+            return
+        if not self.logged_on or seq <= 0 or seq not in self.too_large:
+            if seq > 0 and len(self.too_large) < self.config.max_queued:
+                self.too_large.add(seq)
+            log.error(
+                "FIX %s: message MsgSeqNum %s from the venue skipped: %s; raise the venue setting max_body_length "
+                "to take it. Its number is asked for again (ResendRequest); skipped for good if it comes too "
+                "large again",
+                venue,
+                seq or "unknown",
+                error.text,
+            )
+            return
+        self.too_large.discard(seq)
+        self.too_large_skipped = seq
+        log.error(
+            "FIX %s: message MsgSeqNum %d from the venue skipped for good: %s again on the venue's resend; counted "
+            "as never received (gap_filled_unseen): open orders are asked about; raise the venue setting "
+            "max_body_length to take such messages",
+            venue,
+            seq,
+            error.text,
+        )
+        self.timers.received(now_ns)
+        self.counters["gap_filled_unseen"] += 1
+        if seq == expected:
+            self._advance(seq + 1, now_ns)
+        else:
+            self.gap.mark_done(seq)
+        self.handler.on_gap_filled(seq, seq + 1, 1)
 
     def _check_header(self, message: FixMessage, now_ns: int) -> bool:
         """Validate BeginString and CompIDs; on a mismatch end the session and return False."""
@@ -972,8 +1027,10 @@ class FixSession:
                 ref_tag=36,
                 ref_msg_type=MsgType.SEQUENCE_RESET,
             )
-            if gap_fill:
+            if gap_fill or message.seq == expected:  # received and answered: its number is taken (fixfix51)
                 self._advance(expected + 1, now_ns)
+            elif message.seq > expected:
+                self._note_refusal(message.seq)  # a later gap fill over it covers a message received here
             return
         if new_seq > expected:
             self._advance(new_seq, now_ns)
