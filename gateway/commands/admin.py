@@ -287,6 +287,19 @@ def _request_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
 
 
+def _refnum_store_text(line: str, venue: dict[str, Any]) -> str:
+    """Return a venue's status ``line`` with its OUCH UserRefNum store's trouble, if any (fixouch51)."""
+    error, failures = venue.get("user_ref_num_store_error"), venue.get("user_ref_num_store_failures") or 0
+    if error:
+        return (
+            f"{line.rstrip()} USERREFNUM STORE FAILING ({error}): new orders and replaces refused OUCH_REFNUM_STORE "
+            f"until it can be written; {failures} failed writes since start"
+        )
+    if failures:
+        return f"{line.rstrip()} (UserRefNum store: {failures} failed writes since start, writing again now)"
+    return line
+
+
 def format_status(status: dict[str, Any]) -> str:
     """Render the status JSON as a short human report."""
     lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
@@ -336,6 +349,7 @@ def format_status(status: dict[str, Any]) -> str:
         elif venue.get("login_refusals"):
             refusals, last = venue["login_refusals"], venue.get("last_login_refusal")
             line = f"{line.rstrip()} (login refused {refusals} in a row: {last})"
+        line = _refnum_store_text(line, venue)
         lines.append(line)
     lines.append("strategies:")
     for sid, st in status.get("strategies", {}).items():
