@@ -1240,7 +1240,7 @@ class Engine:
             except Exception:
                 log.exception("strategy %s: request %d could not be journaled as processed", strategy_id, req_seq)
         try:
-            accounts = sorted(self.entitlements._accounts.get(strategy_id, ())) if st is not None else []
+            accounts = self._fault_accounts(st, req) if st is not None else []
         except Exception:
             log.exception("strategy %s: its accounts could not be read to halt them", strategy_id)
             accounts = []
@@ -1271,7 +1271,12 @@ class Engine:
                 session.close(
                     "INTERNAL_ERROR",
                     f"the gateway failed carrying out your {what} ({fault}): {outcome}. Nothing after it in the same "
-                    "read was carried out: after reconnecting, Welcome.last_req_seq says how far the gateway got"
+                    "read was carried out: "
+                    + (
+                        "after reconnecting, Welcome.last_req_seq says how far the gateway got"
+                        if session.protocol_version >= REQ_SEQ_VERSION
+                        else "your replay after reconnecting shows the answers it gave (one per request it carried out)"
+                    )
                     + (
                         f"; your account(s) {', '.join(accounts)} are halted until an operator reconciles them"
                         if accounts and halted.startswith("; account")
@@ -1294,6 +1299,26 @@ class Engine:
             exc_info=exc,
         )
         self._mark_dirty(link)
+
+    def _fault_accounts(self, st: StrategyState, req: StrategyRequest | None) -> list[str]:
+        """Return the accounts to halt after a fault carrying out ``req``: those it concerns, else all the strategy's.
+
+        A NewOrder's account, a Cancel's or Replace's order's account, a MassCancel's account filter, each only if
+        the strategy may trade it (the fault may have come before the entitlement check); otherwise (no request,
+        a filter-less MassCancel, an order not found) every account the strategy may trade.
+        """
+        entitled = sorted(self.entitlements._accounts.get(st.strategy_id, ()))
+        account = ""
+        kind = type(req)
+        if kind is NewOrder or kind is MassCancel:
+            account = req.account  # type: ignore[union-attr]
+        elif kind is Cancel or kind is Replace:
+            order = st.orders.get(req.cl_ord_id)  # type: ignore[union-attr]
+            if order is not None:
+                account = order.account
+        if account and account in entitled:
+            return [account]
+        return entitled
 
     def _release_unsent(self) -> bool:
         """Refuse in memory, and release from risk, a new order risk counted that a fault stopped before its send.

@@ -122,11 +122,28 @@ def _file_hash(path: Path | None) -> str | None:
 
 
 StatusRaw = tuple[
-    int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]], list[dict[str, str]], int
+    int,
+    Any,
+    "dict[str, Any] | None",
+    int,
+    int,
+    list[tuple[str, int, int, int, int]],
+    list[dict[str, str]],
+    int,
+    list[tuple[str, str, str, str]],
 ]
 """(firm run-time state, reference prices as of, last reload, internal errors, orders tracked,
 (account, run-time state, open orders, open notional, traded notional) per account in the book,
-files modified in place and not applied, position corrections applied)."""
+files modified in place and not applied, position corrections applied,
+(account or "" for firm-wide, trigger, who, reason) per run-time state in force)."""
+
+
+def _runtime_fields(note: Any) -> dict[str, str]:
+    """Return who set a run-time state, how and why (``gateway status``), from one note of ``StatusRaw``."""
+    if not note:
+        return {}
+    _, trigger, who, reason = note
+    return {"runtime_trigger": trigger, "runtime_by": who, "runtime_reason": reason}
 
 
 def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
@@ -137,6 +154,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
     firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw[:6]
     not_applied = raw[6] if len(raw) > 6 else []
     adjustments = raw[7] if len(raw) > 7 else 0
+    notes = {note[0]: note for note in raw[8]} if len(raw) > 8 else {}
     firm = max(wire["default_state"], firm_runtime)
     book = {row[0]: row for row in rows}
     names: list[str] = wire["account_names"]
@@ -159,6 +177,8 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
             "open_notional": money(open_notional),
             "traded_notional": money(traded_notional),
         }
+        if runtime:
+            accounts[name].update(_runtime_fields(notes.get(name)))
     return {
         **wire["fixed"],
         "reference_as_of": as_of or None,
@@ -167,6 +187,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
         "trading_state": {
             "firm": _STATE_NAMES[firm],
             "firm_runtime": _STATE_NAMES[firm_runtime],
+            **(_runtime_fields(notes.get("")) if firm_runtime else {}),
             **wire["trading_state"],
         },
         "accounts": accounts,
@@ -1469,9 +1490,9 @@ class RiskEngine:
         if state is TradingState.ACTIVE:
             self._runtime_notes.pop(account, None)
         elif restored and state is TradingState.HALTED:
-            # a kill re-applied at start-up: the refusal text stays as documented (the audit record and the
-            # log say it was restored)
-            self._runtime_notes[account] = ("kill", who, reason)
+            # a kill (or a halt after an internal error) re-applied at start-up: the refusal text stays as it
+            # was before the restart (the audit record and the log say it was restored)
+            self._runtime_notes[account] = ("kill" if trigger in ("admin", "kill") else trigger, who, reason)
         else:
             self._runtime_notes[account] = (trigger, said_who, reason)
         effective = self.trading_state(account)
@@ -1673,6 +1694,8 @@ class RiskEngine:
                 "open_notional": money(holder.open_notional),
                 "traded_notional": money(holder.traded_notional),
             }
+            if holder.runtime_state:
+                accounts[name].update(_runtime_fields(self._runtime_note_row(name)))
         return {
             **static["fixed"],
             "reference_as_of": self._references.as_of or None,
@@ -1681,6 +1704,7 @@ class RiskEngine:
             "trading_state": {
                 "firm": _STATE_NAMES[firm],
                 "firm_runtime": _STATE_NAMES[self._firm_runtime_state],
+                **(_runtime_fields(self._runtime_note_row(None)) if self._firm_runtime_state else {}),
                 **static["trading_state"],
             },
             "accounts": accounts,
@@ -1691,6 +1715,11 @@ class RiskEngine:
             "position_adjustments": self.position_adjustments,
             "warnings": static["warnings"],
         }
+
+    def _runtime_note_row(self, account: str | None) -> tuple[str, str, str, str] | None:
+        """Return who set ``account``'s (None: the firm's) run-time state, as a ``StatusRaw`` note, if known."""
+        note = self._runtime_notes.get(account)
+        return None if note is None else (account or "", *note)
 
     def _static_status(self) -> dict[str, Any]:
         """Return the parts of ``status`` that only a load or reload changes (built once per load)."""
@@ -1812,6 +1841,7 @@ class RiskEngine:
             rows,
             list(self._in_place.values()),
             self.position_adjustments,
+            [(account or "", *note) for account, note in self._runtime_notes.items()],
         )
         return wire, raw
 

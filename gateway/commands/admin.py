@@ -228,6 +228,10 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+_RUNTIME_TRIGGERS = {"kill": "kill switch", "admin": "set", "internal_error": "halted after an internal error"}
+"""How a run-time state was set (the audit trigger) in words, for the text status."""
+
+
 def _risk_lines(risk: dict[str, Any]) -> list[str]:
     """Render the risk section: firm state and limits, one line per account, the last reload (text status)."""
     accounts: dict[str, dict[str, Any]] = risk.get("accounts") or {}
@@ -247,7 +251,13 @@ def _risk_lines(risk: dict[str, Any]) -> list[str]:
         )
         runtime = account.get("runtime_state", "ACTIVE")
         if runtime != "ACTIVE":
-            line += f"; {runtime} at run time (kill switch or admin)"
+            by = account.get("runtime_by")
+            if by:
+                trigger = _RUNTIME_TRIGGERS.get(account.get("runtime_trigger", ""), "set")
+                reason = account.get("runtime_reason") or ""
+                line += f"; {runtime} at run time ({trigger} by {by})" + (f": {reason}" if reason else "")
+            else:
+                line += f"; {runtime} at run time (kill switch or admin)"
         if account.get("configured") is False:
             line += "; not in the limits file"
         lines.append(line)

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from gateway.app import GatewayProcess
+from gateway.app import INTERNAL_ERROR_WHO, GatewayProcess
+from gateway.commands.admin import format_status
 from gateway.entitlements import StrategyEntitlement
 from gateway.exporter import render
 from gateway.journal import JOrderSent, JRequest, JTradingState, read_journal
@@ -252,3 +253,68 @@ async def test_cancel_whose_handling_raises_then_fatal_error_and_the_policy_canc
         monkeypatch.undo()
         await wait_for(lambda: _venue_saw(sim) == _ENTERED_CANCELED, what="R1 canceled by the policy")
         assert engine.counters.internal_errors == 1 and _halted(process, "ACC1")
+
+
+async def test_fault_on_one_accounts_order_then_only_that_account_halted_and_status_says_why(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev51strat/rev51risk: the halt covers the account the request concerns, and status names who and why."""
+    caplog.set_level(logging.INFO)
+    exchange = ExchangeConfig(reference_prices=REFS)
+    strategies = {"S3": StrategyEntitlement(accounts=["ACC1", "ACC2"], uids=[os.getuid()], on_disconnect="keep")}
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=strategies) as (process, _sim):
+        engine = process.engine
+        assert engine is not None
+        one, _, _ = await _login(process, "S3")
+        monkeypatch.setattr(engine, "risk", _FaultyRisk(engine.risk, "on_order_opened"))
+        await one.send(_order("R1", 1, account="ACC1"))
+        messages = await one.read_until_closed(timeout_s=10)
+        assert [m[:2] for m in messages] == [[ERROR, "INTERNAL_ERROR"]], messages
+        assert "your account(s) ACC1 are halted" in messages[0][2]
+        monkeypatch.undo()
+        # before: every account S3 may trade was halted, ACC2 (shared with other strategies) too
+        assert _halted(process, "ACC1") and not _halted(process, "ACC2")
+
+        status = process.status()["risk"]["accounts"]["ACC1"]
+        assert status["runtime_state"] == "HALTED"
+        assert status["runtime_trigger"] == "internal_error"
+        assert status["runtime_by"] == INTERNAL_ERROR_WHO
+        assert status["runtime_reason"].startswith("INTERNAL_ERROR: a fault of the gateway's own")
+        assert "runtime_by" not in process.status()["risk"]["accounts"]["ACC2"]
+        (line,) = [x for x in format_status(process.status()).splitlines() if x.startswith("  ACC1")]
+        assert f"HALTED at run time (halted after an internal error by {INTERNAL_ERROR_WHO}): INTERNAL_ERROR" in line
+
+        again, _, _ = await _login(process, "S3")
+        await again.send(_order("R2", 2, account="ACC1"))
+        (refused,) = order_events(await again.read(1))
+        assert refused[:5] == [ORDER_REJECTED, 2, "R2", "RISK", "TRADING_HALTED"]
+        # a restart re-applies the journaled halt: the same text, not "kill switch by ..." (before)
+        journal_path = engine.journal.path  # type: ignore[attr-defined]
+        engine.flush()
+        states = [r for r in read_journal(journal_path) if isinstance(r, JTradingState)]
+        process._restore_trading_states(states)
+        await again.send(_order("R3", 3, account="ACC1"))
+        (refused_after,) = order_events(await again.read(1))
+        assert refused_after[5] == refused[5].replace("R2", "R3"), (refused[5], refused_after[5])
+        assert "kill switch" not in refused_after[5]
+        assert process.status()["risk"]["accounts"]["ACC1"]["runtime_trigger"] == "internal_error"
+        again.close()
+
+
+async def test_fault_in_a_version_2_session_then_the_error_does_not_point_to_last_req_seq(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rev51strat: a version-2 Welcome has no last_req_seq; the Error told such a session to read it."""
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies()) as (process, _sim):
+        engine = process.engine
+        assert engine is not None
+        client = await RawClient(_sock(process)).connect()
+        welcome = await client.hello("S1", 2)
+        await client.read(welcome[5] + 1)  # the replay (none) and the VenueStatus
+        monkeypatch.setattr(engine, "risk", _FaultyRisk(engine.risk, "on_order_opened"))
+        await client.send(_order("V1", 0))
+        messages = await client.read_until_closed(timeout_s=10)
+        assert [m[:2] for m in messages] == [[ERROR, "INTERNAL_ERROR"]], messages
+        assert "last_req_seq" not in messages[0][2]
+        assert "your replay after reconnecting shows the answers it gave" in messages[0][2]
