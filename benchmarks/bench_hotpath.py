@@ -93,7 +93,7 @@ from venues.ouch.adapter import OuchVenue
 from venues.ouch.codec import encode_message
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.messages import OrderAccepted
-from venues.ouch.soupbin import encode_login_accepted, encode_sequenced
+from venues.ouch.soupbin import encode_login_accepted, encode_packet, encode_sequenced
 
 SIDES = {"B": Side.BUY, "S": Side.SELL}
 
@@ -149,7 +149,8 @@ class Rig:
         self.wire: list[bytes] = []
         self.venue.attach(self._venue_write, lambda: None)
         self.venue.connection_made(clock())
-        self.venue.data_received(encode_login_accepted("BENCH", 1), clock())
+        # a first login of the day reads the replay (none here) before it sends: a Server Heartbeat ends it
+        self.venue.data_received(encode_login_accepted("BENCH", 1) + encode_packet(b"H"), clock())
         assert self.venue.state.value == "UP", self.venue.state
         self.link = Link(clock())
         self.engine.link_opened(self.link)  # type: ignore[arg-type]

@@ -39,7 +39,7 @@ from venues.ouch.codec import decode_outbound, encode_message, pack_enter_order
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.messages import EnterOrder, OrderAccepted, OrderExecuted
 from venues.ouch.refstore import UserRefNumStore
-from venues.ouch.soupbin import encode_login_accepted, encode_unsequenced
+from venues.ouch.soupbin import encode_login_accepted, encode_packet, encode_unsequenced
 
 PX = 1_502_500
 TS = 34_200_000_000_000
@@ -101,7 +101,7 @@ def main() -> None:
         events: list[VenueEvent] = []
         venue.event_sink = events.append
         venue.connection_made(monotonic_ns())
-        venue.data_received(encode_login_accepted("BENCH", 1), monotonic_ns())
+        venue.data_received(encode_login_accepted("BENCH", 1) + encode_packet(b"H"), monotonic_ns())  # no replay
         orders = [
             Order(i, "s", f"c{i}", "a", "bench", "AAPL", Side.BUY, 100, PX, TimeInForce.DAY, OrderType.LIMIT)
             for i in range(batch)

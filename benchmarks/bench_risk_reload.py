@@ -8,12 +8,18 @@ wall time and the worst loop stall.
 
 Run: ``PYTHONPATH=. .venv/bin/python -m benchmarks.bench_risk_reload [--symbols 20000] [--rounds 2]``
 (``GATEWAY_PURE_PYTHON=1`` for the pure modules, as docs/performance.md 9b ran it).
+
+``--accounts 30000 --symbols 0 --off-loop-only`` (fixrisk51): a file shared by several gateways, listing 30,000
+accounts no strategy of this one trades (a warning each), reloaded unchanged in a worker thread; what remains
+on the loop is ``finish_reload`` (the audit record, the warnings logged, the swap). Run it against another
+tree (``PYTHONPATH=<tree> .venv/bin/python <this file>``) to compare two versions with the same file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -52,18 +58,28 @@ async def _reload_stall(process: GatewayProcess, off_loop: bool) -> tuple[bool, 
     return result.ok, took, worst
 
 
-async def _run(symbols: int, rounds: int) -> None:
+def _accounts(text: str, accounts: int) -> str:
+    """Return the limits text with ``accounts`` more accounts, none of which a strategy of the gateway trades."""
+    rows = "".join(f"  C{i:05d}: {{}}\n" for i in range(accounts))
+    return text.replace("\naccounts:\n", "\naccounts:\n" + rows, 1)
+
+
+async def _run(symbols: int, rounds: int, accounts: int, off_loop_only: bool) -> None:
     workdir = short_tmp()
+    logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)  # as the gateway's log: to a file
     config = gateway_config(workdir, 1, Path())
     limits = e2e_limits(workdir, config.strategies)
-    _replace(limits, _big(limits, symbols))
+    _replace(limits, _accounts(_big(limits, symbols), accounts))
     started = time.monotonic()
     process = GatewayProcess(gateway_config(workdir, 1, limits))
     process.build()
-    print(f"start-up build with {symbols:,} symbol overrides: {time.monotonic() - started:.2f} s")
+    print(
+        f"start-up build with {symbols:,} symbol overrides and {accounts:,} accounts no strategy trades "
+        f"({limits.stat().st_size / 1e6:.2f} MB): {time.monotonic() - started:.2f} s"
+    )
     edit = 0
     for _ in range(rounds):
-        for off_loop in (False, True):
+        for off_loop in (True,) if off_loop_only else (False, True):
             edit += 1
             text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
             _replace(limits, text)
@@ -77,8 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=20_000, help="extra symbol overrides in the limits file")
     parser.add_argument("--rounds", type=int, default=2, help="pairs of reloads (on the loop, then off it)")
+    parser.add_argument("--accounts", type=int, default=0, help="extra accounts no strategy of the gateway trades")
+    parser.add_argument("--off-loop-only", action="store_true", help="only the reloads in a worker thread")
     args = parser.parse_args()
-    asyncio.run(_run(args.symbols, args.rounds))
+    asyncio.run(_run(args.symbols, args.rounds, args.accounts, args.off_loop_only))
 
 
 if __name__ == "__main__":

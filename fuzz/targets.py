@@ -160,7 +160,7 @@ def soupbin_ouch_adapter(data: bytes) -> None:
     from model.venue_events import VenueEvent
     from venues.ouch.adapter import OuchVenue
     from venues.ouch.config import OuchVenueConfig
-    from venues.ouch.soupbin import encode_login_accepted
+    from venues.ouch.soupbin import encode_login_accepted, encode_packet
 
     clock = FakeClock()
     state_dir = _SCRATCH / "ouch"
@@ -176,7 +176,7 @@ def soupbin_ouch_adapter(data: bytes) -> None:
     venue.attach(written.extend, lambda: None)
     venue.connection_made(clock())
     if data[:1] == b"\x00":
-        venue.data_received(encode_login_accepted("OUCHSIM", 1), clock())
+        venue.data_received(encode_login_accepted("OUCHSIM", 1) + encode_packet(b"H"), clock())  # no replay
     orders = []
     for i in range(1, 4):
         order = Order(

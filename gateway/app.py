@@ -198,9 +198,17 @@ class ReloadableRisk(RiskGate, Protocol):
         ...
 
     def set_trading_state(
-        self, state: Any, account: str | None = None, who: str = "", reason: str = "", *, restored: bool = False
+        self,
+        state: Any,
+        account: str | None = None,
+        who: str = "",
+        reason: str = "",
+        trigger: str = "admin",
+        *,
+        restored: bool = False,
     ) -> Any:
-        """Set ACTIVE / REDUCING / HALTED globally or for one account (``restored``: re-applied from the journal)."""
+        """Set ACTIVE / REDUCING / HALTED globally or for one account (``trigger``: the audit record's;
+        ``restored``: re-applied from the journal)."""
         ...
 
     def status(self) -> dict[str, Any]:
@@ -330,6 +338,8 @@ def _no_fixed_part(provider: Callable[[], dict[str, Any]]) -> tuple[dict[str, An
 
 INTERNAL_ERROR_WHO: Final = "gateway (internal error)"
 """Who halted an account after a fault of the gateway's own (``GatewayProcess._halt_after_fault``)."""
+INTERNAL_ERROR_TRIGGER: Final = "internal_error"
+"""The audit trigger of that halt (risk-officer guide section 12), also when a restart restores it."""
 TICK_S: Final = 0.0002
 """The least time one loop callback of ``LoopReplayReader`` steps the journal reads for (the first step always runs)."""
 TICK_SHARE: Final = 0.25
@@ -817,7 +827,12 @@ class GatewayProcess:
         assert self.risk is not None
         for rec in trading_states:
             self.risk.set_trading_state(
-                TradingState[rec.state], rec.account or None, rec.who, rec.reason, restored=True
+                TradingState[rec.state],
+                rec.account or None,
+                rec.who,
+                rec.reason,
+                INTERNAL_ERROR_TRIGGER if rec.who == INTERNAL_ERROR_WHO else "admin",
+                restored=True,
             )
 
     async def start(self) -> None:
@@ -858,6 +873,7 @@ class GatewayProcess:
             connector = VenueConnector(
                 venue, vcfg.host, vcfg.port, after_input=after_input, socket_hooks=self._socket_hooks
             )
+            connector.on_fault = engine.transport_fault
             self.connectors.append(connector)
             connector.start()
         strategy_path = config.path(config.strategy_socket)
@@ -1540,7 +1556,9 @@ class GatewayProcess:
 
         assert self.risk is not None
         for account in accounts:
-            self.risk.set_trading_state(TradingState.HALTED, account, INTERNAL_ERROR_WHO, reason)
+            self.risk.set_trading_state(
+                TradingState.HALTED, account, INTERNAL_ERROR_WHO, reason, INTERNAL_ERROR_TRIGGER
+            )
             self.journal.append(JTradingState(account, "HALTED", INTERNAL_ERROR_WHO, reason))
 
     def kill(self, account: str | None, who: str, reason: str = "") -> KillResult:

@@ -351,16 +351,24 @@ class Engine:
         self._produced: list[OrderEvent] = []
         """The second strategy event a venue event produced, if any (``gateway.venue_apply``); reused."""
         self._links: list[StrategyLink] = []
+        self._dirty_link: StrategyLink | None = None
+        """The first connection the next flush has bytes (or a close) for; None: none (``_mark_dirty``)."""
         self._dirty_links: list[StrategyLink] = []
+        """The further ones, each once: empty while ``_dirty_link`` is None."""
+        self._wire_first: Order | None = None
+        """The first order of the batch the next flush sends (``t_wire`` is stamped on it); None: no order."""
         self._wire_pending: list[Order] = []
+        """The batch's later orders (a read of several): empty while ``_wire_first`` is None."""
         self._decoded_ns = 0
         """When the current strategy read's frames were decoded."""
+        self._encoded_ns = 0
+        """When the last order to send was encoded: the next flush's start, ``journal_write``'s (0: read it then)."""
         self._venue_event_ns = 0
         """When the first venue event of the current batch reached the engine (0: none yet)."""
         self._venue_events_pending = 0
         self._venue_list: list[VenueAdapter] = []
         self._venue_event_handlers: dict[type, Callable[[StrategyState, Order, object], None]] = {
-            VenueAccepted: self._on_venue_accepted,  # type: ignore[dict-item]
+            # VenueAccepted, the steady state, is applied in the venue sink itself (``_venue_sink``)
             VenueRejected: self._on_venue_rejected,  # type: ignore[dict-item]
             VenueExecuted: self._on_venue_executed,  # type: ignore[dict-item]
             VenueCanceled: self._on_venue_canceled,  # type: ignore[dict-item]
@@ -546,12 +554,109 @@ class Engine:
                 self._venue_events_pending -= 1
                 self._out_of_place(order, event)
                 return
-            if type(event) is _VenueAccepted:  # the steady state: a direct call (compiled: no table, no boxing)
-                self._on_venue_accepted(st, order, event)
-            else:
-                self._venue_event_handlers[type(event)](st, order, event)
+            except Exception as exc:  # a fault of the gateway's own: nothing journaled, nothing applied
+                self._venue_fault(venue, order, event, exc, journaled=False)
+                return
+            try:  # free until raised (3.11, mypyc): a fault applying it is this message's alone
+                if type(event) is not _VenueAccepted:  # the steady state is an acknowledgement, applied below
+                    self._venue_event_handlers[type(event)](st, order, event)
+                    return
+                # the acknowledgement, here (no handler call, no table): what the other handlers do for theirs
+                out = self._produced
+                qty, price = order.qty, order.price
+                answer = accepted(order, event, st.next_seq, out)
+                if answer is None:
+                    self._out_of_place(order, event)
+                    return
+                self._n_accepted += 1
+                if order.qty != qty or order.price != price:
+                    self._accepted_otherwise(order, qty, price)
+                self._deliver(st, answer)
+                if out:  # OUCH Order State D: the same message canceled it
+                    canceled_event = out.pop()
+                    self._counters.canceled += 1
+                    self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
+                    self._close(order)
+                    self._deliver(st, canceled_event)
+            except Exception as exc:
+                self._venue_fault(venue, order, event, exc, journaled=True)
 
         return sink
+
+    def _venue_fault(self, venue: str, order: Order, event: object, exc: Exception, *, journaled: bool) -> None:
+        """The last resort for one venue message: a fault of the gateway's own applying ``event`` to ``order``.
+
+        Fails closed and loud (docs/reliability.md 2.8), never raises: one CRITICAL line with the traceback,
+        counted (``internal_errors``); the order's account halted (journaled; ``gateway resume --account``)
+        until an operator reconciled it with the venue; its strategy told nothing more of that message (what
+        the order's state shows is what was applied before the fault). The venue session and every other
+        message, order and strategy go on: the message itself was not at fault, so a new login would not bring
+        it again (it is journaled, or the venue's numbering has passed it).
+        """
+        self._counters.internal_errors += 1
+        account = ""
+        halted = ""
+        try:
+            account = order.account
+            halt = self.halt_accounts
+            if halt is None:
+                halted = f"account {account} NOT halted (no halt hook)"
+            else:
+                halt(
+                    [account],
+                    f"INTERNAL_ERROR: a fault of the gateway's own applying a venue {venue} message to order "
+                    f"{order.order_id} ({order.cl_ord_id!r}); reconcile the account's orders with the venue, then: "
+                    "gateway resume --account <account>",
+                )
+                halted = f"account {account} HALTED until an operator reconciles it"
+        except Exception:
+            log.exception("venue %s: halting the account after the fault failed", venue)
+            halted = f"halting account {account or '?'} FAILED: halt it by hand (gateway kill --account)"
+        try:
+            what = f"{type(event).__name__} for order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
+        except Exception:
+            what = "a message"
+        log.critical(
+            "INTERNAL ERROR applying venue %s's %s (%s: %s): %s; %s; the venue session and other orders go on; "
+            "reconcile with the venue, then gateway resume --account",
+            venue,
+            what,
+            type(exc).__name__,
+            exc,
+            "the event was journaled, its effects here may be partial"
+            if journaled
+            else "nothing of it was journaled or applied",
+            halted,
+            exc_info=exc,
+        )
+
+    def transport_fault(self, where: str, exc: Exception, account_orders: list[Order] | None = None) -> None:
+        """The last resort for a fault outside any one request or message (a venue's own reading, the flush).
+
+        Counted (``internal_errors``) and logged at CRITICAL with the traceback, naming ``where`` and what is
+        done about it (the caller acts); the accounts of ``account_orders`` (orders whose fate at the venue the
+        fault left unknown) are halted. Never raises.
+        """
+        self._counters.internal_errors += 1
+        accounts: list[str] = []
+        halted = ""
+        try:
+            accounts = sorted({order.account for order in account_orders or ()})
+            halt = self.halt_accounts
+            if accounts and halt is not None:
+                halt(
+                    accounts,
+                    f"INTERNAL_ERROR: a fault of the gateway's own in {where}; reconcile the account's orders with "
+                    "the venue, then: gateway resume --account <account>",
+                )
+                halted = f"; account(s) {', '.join(accounts)} HALTED until an operator reconciles them"
+        except Exception:
+            log.exception("halting the accounts after the fault in %s failed", where)
+            halted = f"; halting account(s) {', '.join(accounts)} FAILED: halt them by hand (gateway kill --account)"
+        try:
+            log.critical("INTERNAL ERROR in %s (%s: %s)%s", where, type(exc).__name__, exc, halted, exc_info=exc)
+        except Exception:
+            return
 
     def _after_end_fill(self, venue: str, st: StrategyState, order: Order, event: VenueExecuted) -> None:
         """Apply a fill the venue reported after the order ended here: position and traded notional take it.
@@ -656,24 +761,6 @@ class Engine:
 
     # The handlers deliver the strategy events the venue event produced without journaling them (its
     # JVenueApplied record implies them); anything else they cause is journaled as usual.
-
-    def _on_venue_accepted(self, st: StrategyState, order: Order, ev: VenueAccepted) -> None:
-        out = self._produced
-        qty, price = order.qty, order.price
-        event = accepted(order, ev, st.next_seq, out)
-        if event is None:
-            self._out_of_place(order, ev)
-            return
-        self._n_accepted += 1
-        if order.qty != qty or order.price != price:
-            self._accepted_otherwise(order, qty, price)
-        self._deliver(st, event)
-        if out:  # OUCH Order State D: the same message canceled it
-            canceled_event = out.pop()
-            self._counters.canceled += 1
-            self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
-            self._close(order)
-            self._deliver(st, canceled_event)
 
     def _accepted_otherwise(self, order: Order, qty: int, price: int) -> None:
         """Recount the exposure of an order the venue accepted at another quantity or price; log it (rarely)."""
@@ -1023,12 +1110,13 @@ class Engine:
         if self._pending_hellos and link in self._pending_hellos:  # its Welcome waits: read after it
             self._hold_input(link, data)
             return
-        if len(data) > BATCH_BYTES:
+        size = len(data)  # measured once: the session's decoding takes it too
+        if size > BATCH_BYTES:
             self._link_slices(link, data, t_in)
             return
         session = link.session
         try:  # free until raised (3.11, mypyc): a fault in one request is caught in ``_requests`` with it
-            requests = session.receive_data(data, t_in)
+            requests = session.receive_data(data, t_in, size)
             self._decoded_ns = self.clock()
             self._requests(link, requests, t_in)
             if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
@@ -1037,8 +1125,8 @@ class Engine:
             self._internal_error(link, None, exc)
         # _mark_dirty, inline, when flush has something to do for the link (bytes the session wrote itself,
         # or a close): an order's read usually has neither (its answers are events, which mark the link)
-        if (session._writer.buffer or session.state is StrategySessionState.CLOSED) and link not in self._dirty_links:
-            self._dirty_links.append(link)
+        if session._writer.buffer or session.state is StrategySessionState.CLOSED:
+            self._mark_dirty(link)
         self.flush()
 
     def _requests(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
@@ -1155,7 +1243,7 @@ class Engine:
             except Exception:
                 log.exception("strategy %s: request %d could not be journaled as processed", strategy_id, req_seq)
         try:
-            accounts = sorted(self.entitlements._accounts.get(strategy_id, ())) if st is not None else []
+            accounts = self._fault_accounts(st, req) if st is not None else []
         except Exception:
             log.exception("strategy %s: its accounts could not be read to halt them", strategy_id)
             accounts = []
@@ -1186,7 +1274,12 @@ class Engine:
                 session.close(
                     "INTERNAL_ERROR",
                     f"the gateway failed carrying out your {what} ({fault}): {outcome}. Nothing after it in the same "
-                    "read was carried out: after reconnecting, Welcome.last_req_seq says how far the gateway got"
+                    "read was carried out: "
+                    + (
+                        "after reconnecting, Welcome.last_req_seq says how far the gateway got"
+                        if session.protocol_version >= REQ_SEQ_VERSION
+                        else "your replay after reconnecting shows the answers it gave (one per request it carried out)"
+                    )
                     + (
                         f"; your account(s) {', '.join(accounts)} are halted until an operator reconciles them"
                         if accounts and halted.startswith("; account")
@@ -1209,6 +1302,26 @@ class Engine:
             exc_info=exc,
         )
         self._mark_dirty(link)
+
+    def _fault_accounts(self, st: StrategyState, req: StrategyRequest | None) -> list[str]:
+        """Return the accounts to halt after a fault carrying out ``req``: those it concerns, else all the strategy's.
+
+        A NewOrder's account, a Cancel's or Replace's order's account, a MassCancel's account filter, each only if
+        the strategy may trade it (the fault may have come before the entitlement check); otherwise (no request,
+        a filter-less MassCancel, an order not found) every account the strategy may trade.
+        """
+        entitled = sorted(self.entitlements._accounts.get(st.strategy_id, ()))
+        account = ""
+        kind = type(req)
+        if kind is NewOrder or kind is MassCancel:
+            account = req.account  # type: ignore[union-attr]
+        elif kind is Cancel or kind is Replace:
+            order = st.orders.get(req.cl_ord_id)  # type: ignore[union-attr]
+            if order is not None:
+                account = order.account
+        if account and account in entitled:
+            return [account]
+        return entitled
 
     def _release_unsent(self) -> bool:
         """Refuse in memory, and release from risk, a new order risk counted that a fault stopped before its send.
@@ -1951,7 +2064,7 @@ class Engine:
         if type(result) is not _Sent:
             self._refuse_unsent(st, order, result)  # type: ignore[arg-type]
             return
-        t_encoded = clock()
+        self._encoded_ns = t_encoded = clock()  # also the flush's start (journal_write) if this is the batch's last
         venue_ref = result.venue_ref
         req_seq = self._req_seq
         if req_seq:  # version 3: the request's number with the order, in one record (JRequest)
@@ -2008,7 +2121,10 @@ class Engine:
                 native_risk.on_opened(order, order_id, price, qty, ord_type, True)
         else:
             risk.on_order_opened(order)
-        self._wire_pending.append(order)
+        if self._wire_first is None:  # the batch's first order: a field (a read of one order appends nothing)
+            self._wire_first = order
+        else:
+            self._wire_pending.append(order)
         # latency.orders.add(...), inline: the order's marks up to its encoding (the first of a batch in fields),
         # once it is journaled and counted (a fault here leaves the order whole)
         stages = self.latency.orders
@@ -2057,7 +2173,10 @@ class Engine:
         self.open_orders[key] = order
         st.open_orders[key] = order
         self.risk.on_order_opened(order)
-        self._wire_pending.append(order)
+        if self._wire_first is None:
+            self._wire_first = order
+        else:
+            self._wire_pending.append(order)
         self._fault_note = (
             f"it was sent to venue {order.venue} (reference {venue_ref}) but the journal does not hold it: this "
             "gateway process tracks it, a restarted one would not know it; reconcile it with the venue"
@@ -2181,9 +2300,31 @@ class Engine:
             self._replace_unsent(st, order, result)
             self.risk.on_open_changed(order, prev_leaves, prev_price)  # release what check_replace reserved
             return
+        try:  # journal before wire: the record first; if it raises, the adapter takes the queued Replace back
+            self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
+        except Exception:
+            self._replace_unjournaled(order, venue, msg.qty, msg.price, result.venue_ref)
+            raise
         request_replace(order, msg.qty, msg.price, result.venue_ref)
-        self._journal_decision(st.strategy_id, JSentReplace(order.order_id, msg.qty, msg.price, result.venue_ref))
         self._counters.replaces_sent += 1
+
+    def _replace_unjournaled(self, order: Order, venue: VenueAdapter, qty: int, price: int, venue_ref: str) -> None:
+        """Settle a queued Replace whose journal record failed (the exception goes on to ``_internal_error``).
+
+        Journal before wire (docs/reliability.md 2.8): the adapter takes the message back (``withdraw_replace``)
+        and what risk reserved for it is released: the order stays as it was. An adapter that cannot leaves it
+        queued: the replace is then in flight, tracked in memory only, and the fault's text says so.
+        """
+        if venue.withdraw_replace(order):
+            self.risk.on_open_changed(order, order.leaves_qty, order.price)  # release what check_replace reserved
+            self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
+            return
+        request_replace(order, qty, price, venue_ref)
+        self._counters.replaces_sent += 1
+        self._fault_note = (
+            f"it was sent to venue {order.venue} (reference {venue_ref}) but the journal does not hold it: this "
+            "gateway process tracks it, a restarted one would not know it; reconcile the order with the venue"
+        )
 
     def _replace_unsent(self, st: StrategyState, order: Order, verdict: Refused | BackPressured) -> None:
         if isinstance(verdict, Refused):
@@ -2255,7 +2396,11 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
-            self.journal.append(_JRequest(strategy_id, req_seq, record))
+            try:
+                self.journal.append(_JRequest(strategy_id, req_seq, record))
+            except Exception:  # the number is left for the last resort to journal alone
+                self._req_seq = req_seq
+                raise
         else:
             self.journal.append(record)
 
@@ -2280,19 +2425,36 @@ class Engine:
             st = self.strategies[order.strategy_id]
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
         elif can(order, _HOLD):
+            self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))  # raises: nothing held
             hold_cancel(order)
-            self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))
 
     def _send_cancel(self, order: Order) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
         held = cancel_input(order) is _RELEASE
-        result = self.venues[order.venue].send_cancel(order)
+        venue = self.venues[order.venue]
+        result = venue.send_cancel(order)
         if isinstance(result, Sent):
+            try:  # journal before wire: the record first; if it raises, the adapter takes the queued Cancel back
+                self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
+            except Exception:
+                if venue.withdraw_cancel(order):
+                    self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
+                else:
+                    self._fault_note = (
+                        f"it was sent to venue {order.venue} (reference {result.venue_ref}) but the journal does "
+                        "not hold it: this gateway process tracks it, a restarted one would not know it; reconcile "
+                        "the order with the venue"
+                    )
+                    if held:
+                        release_cancel(order, result.venue_ref)
+                    else:
+                        request_cancel(order, result.venue_ref)
+                    self._counters.cancels_sent += 1
+                raise
             if held:
                 release_cancel(order, result.venue_ref)
             else:
                 request_cancel(order, result.venue_ref)
-            self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
             self._counters.cancels_sent += 1
             return
         if held:
@@ -2350,7 +2512,10 @@ class Engine:
                 if frame(buf, start, event) < 0:
                     writer._encode_into(event, buf, start + PREFIX_SIZE)
                     _pack_prefix(buf, start, len(buf) - start - PREFIX_SIZE)
-            if link not in self._dirty_links:  # _mark_dirty, inline (hot path)
+            first = self._dirty_link  # _mark_dirty, inline (hot path): a read's one connection is a field
+            if first is None:
+                self._dirty_link = link
+            elif link is not first and link not in self._dirty_links:
                 self._dirty_links.append(link)
 
     def _mark(self, st: StrategyState) -> None:
@@ -2403,7 +2568,11 @@ class Engine:
             over.clear()
 
     def _mark_dirty(self, link: StrategyLink) -> None:
-        if link not in self._dirty_links:
+        """Have the next flush write ``link``'s bytes (or close it): the first such link in a field, then a list."""
+        first = self._dirty_link
+        if first is None:
+            self._dirty_link = link
+        elif link is not first and link not in self._dirty_links:
             self._dirty_links.append(link)
 
     def _journal_failed(self, exc: OSError) -> None:
@@ -2419,6 +2588,52 @@ class Engine:
             )
         self.journal_error = f"{type(exc).__name__}: {exc}"
 
+    def _journal_fault(self, exc: Exception) -> None:
+        """A journal flush raised something other than OSError (a fault of the gateway's own, fault51).
+
+        Failed closed as a failed write (``_journal_failed``: nothing leaves, new orders are refused
+        ``JOURNAL_UNAVAILABLE`` until a flush succeeds); counted once per episode (``internal_errors``) and
+        logged at CRITICAL with the traceback.
+        """
+        if not self.journal_error:
+            self.transport_fault("the journal's flush (nothing is sent until it succeeds)", exc)
+        self.journal_failures += 1
+        self.journal_error = f"{type(exc).__name__}: {exc}"
+
+    def _venue_flush_fault(self, venue: VenueAdapter, exc: Exception) -> None:
+        """Writing venue ``venue``'s queued bytes raised (fault51): what reached the wire is unknown.
+
+        Treated as a protocol fault of that session: counted and logged at CRITICAL (``transport_fault``), the
+        accounts of this batch's new orders for it halted, and its connection dropped: the adapter logs in
+        again and settles its unanswered requests as after any drop (docs/venues/*.md). Other venues and
+        strategies go on.
+        """
+        name = getattr(venue, "name", "?")
+        first = self._wire_first  # the batch's first order to send (perf51); the list holds the later ones
+        batch = [first, *self._wire_pending] if first is not None else self._wire_pending
+        orders = [order for order in batch if order.venue == name]
+        self.transport_fault(f"writing to venue {name} (its connection is dropped: it logs in again)", exc, orders)
+        try:
+            close = venue._close
+            if close is not None:
+                close()
+        except Exception:
+            log.exception("venue %s: dropping the connection after the fault failed", name)
+
+    def _link_write_fault(self, link: StrategyLink, exc: Exception) -> None:
+        """Writing one strategy connection's bytes raised (fault51): that connection is dropped, no other.
+
+        Its events are journaled: after reconnecting the strategy gets every one it missed (its replay), and its
+        disconnect policy applies meanwhile. Counted and logged at CRITICAL (``transport_fault``).
+        """
+        st = link.strategy
+        who = st.strategy_id if st is not None else "(before its Hello)"
+        self.transport_fault(f"writing to strategy {who}'s connection (it is dropped; its replay has the rest)", exc)
+        try:
+            link.close_transport()
+        except Exception:
+            log.exception("strategy %s: dropping the connection after the fault failed", who)
+
     def _journal_back(self) -> None:
         """Note that the journal is writable again."""
         log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
@@ -2430,10 +2645,15 @@ class Engine:
         If the journal cannot be written, nothing else is written either: venue and strategy
         bytes stay queued until a later flush gets the journal onto disk first.
         """
-        wire_pending = self._wire_pending
-        if wire_pending:
+        first = self._wire_first
+        if first is not None:
             clock = self.clock
-            t_start = clock()
+            # the batch's last order's encoding mark starts the flush: journal_write is its journal record (appended
+            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush)
+            t_start = self._encoded_ns
+            if not t_start:
+                t_start = clock()
+            self._encoded_ns = 0
             journal = self.journal
             try:  # the journal batch first; on failure nothing else leaves (fail closed)
                 if type(journal) is _MmapJournal:  # compiled: a native call (tests may set any Journal)
@@ -2443,19 +2663,29 @@ class Engine:
             except OSError as exc:
                 self._journal_failed(exc)
                 return
+            except Exception as exc:  # a fault of the gateway's own: failed closed as a failed write
+                self._journal_fault(exc)
+                return
             if self.journal_error:
                 self._journal_back()
             t_journal = clock()
             for venue in self._venue_list:
-                if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
-                    if venue._session.out or venue._close_pending:  # its send time: the mark just read, if its clock
-                        venue.flush(t_journal if venue._clock is clock else 0)
-                else:
-                    venue.flush()
+                try:  # free until raised (3.11, mypyc): one venue's fault is its own (``_venue_flush_fault``)
+                    if type(venue) is _OuchVenue:  # compiled: a native call; none when it has nothing to do (inline)
+                        if venue._session.out or venue._close_pending:  # its send time: the mark just read
+                            venue.flush(t_journal if venue._clock is clock else 0)
+                    else:
+                        venue.flush()
+                except Exception as exc:
+                    self._venue_flush_fault(venue, exc)
             t_wire = clock()
-            for order in wire_pending:
-                order.t_wire = t_wire
-            wire_pending.clear()
+            first.t_wire = t_wire
+            self._wire_first = None
+            wire_pending = self._wire_pending
+            if wire_pending:  # the batch's later orders
+                for order in wire_pending:
+                    order.t_wire = t_wire
+                wire_pending.clear()
         else:
             t_wire = t_start = t_journal = 0
             journal = self.journal
@@ -2467,30 +2697,45 @@ class Engine:
             except OSError as exc:
                 self._journal_failed(exc)
                 return
+            except Exception as exc:  # a fault of the gateway's own: failed closed as a failed write
+                self._journal_fault(exc)
+                return
             if self.journal_error:
                 self._journal_back()
             for venue in self._venue_list:
-                if type(venue) is _OuchVenue:  # as above: an acknowledgement's flush has no venue bytes
-                    if venue._session.out or venue._close_pending:
+                try:  # as above
+                    if type(venue) is _OuchVenue:  # as above: an acknowledgement's flush has no venue bytes
+                        if venue._session.out or venue._close_pending:
+                            venue.flush()
+                    else:
                         venue.flush()
-                else:
-                    venue.flush()
+                except Exception as exc:
+                    self._venue_flush_fault(venue, exc)
         self._decoded_ns = 0
-        if self._dirty_links:
+        first_link = self._dirty_link
+        if first_link is not None:
             now = 0  # read when the first link has bytes to write (a read's own link often has none)
-            for link in self._dirty_links:
+            # the links in the order they were marked; nothing here marks one (a write or a close calls back into the
+            # engine on a later loop turn, never from inside this flush: server.StrategyProtocol)
+            more = self._dirty_links
+            for link in (first_link, *more) if more else (first_link,):
                 session = link.session
                 writer = session._writer  # session.take_output(now), inline
                 data = writer.buffer
-                if data:
-                    if not now:
-                        now = self.clock()
-                    session.last_sent_ns = now
-                    writer.buffer = bytearray()  # the bytes taken are never written into again
-                    link.write_out(data)
-                if session.state is StrategySessionState.CLOSED:  # the link's session, read once above
-                    link.close_transport()
-            self._dirty_links.clear()
+                try:  # free until raised (3.11, mypyc): one connection's fault is its own (``_link_write_fault``)
+                    if data:
+                        if not now:
+                            now = self.clock()
+                        session.last_sent_ns = now
+                        writer.buffer = bytearray()  # the bytes taken are never written into again
+                        link.write_out(data)
+                    if session.state is StrategySessionState.CLOSED:  # the link's session, read once above
+                        link.close_transport()
+                except Exception as exc:
+                    self._link_write_fault(link, exc)
+            self._dirty_link = None
+            if more:
+                more.clear()
             if self._venue_event_ns:
                 if not now:
                     now = self.clock()

@@ -342,10 +342,20 @@ VENUE_SESSION_COUNTERS: Final = {
         "executions logged at ERROR before a restart that the venue replayed after it (not applied again)",
     ),
     "login_timeouts": ("venue_login_timeouts", "logins the venue accepted the connection for but never answered"),
+    "user_ref_num_store_failures": (
+        "venue_user_ref_num_store_failures",
+        "failed writes of the OUCH UserRefNum state file (retried once a second): new orders and replaces to the "
+        "venue are refused OUCH_REFNUM_STORE until one succeeds",
+    ),
+    "answer_timeouts": (
+        "venue_answer_timeouts",
+        "OUCH Enter Orders with no Accepted or Rejected within answer_timeout_ms while the session stayed up: "
+        "answered in doubt (OrderAccepted) and canceled at the venue",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
-each venue whose adapter keeps that counter (OUCH the first six; BOE the gaps, protocol and decode errors and the last
-four)."""
+each venue whose adapter keeps that counter (OUCH the first six and the last two; BOE the gaps, protocol and decode
+errors and gaps_forgotten ... login_timeouts)."""
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:

@@ -429,8 +429,10 @@ class StrategySession:
 
     # ---- inbound --------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes | bytearray | memoryview, now_ns: int) -> list[StrategyRequest]:
+    def receive_data(self, data: bytes | bytearray | memoryview, now_ns: int, size: int = -1) -> list[StrategyRequest]:
         """Consume bytes from the strategy and return the requests they complete.
+
+        ``size``: ``len(data)`` when the caller measured it already (``Engine.link_data``); -1: measured here.
 
         The common case (no bytes held back from the previous read, framing intact) splits the
         frames and decodes each as it is found, in this one function (``FrameSplitter.feed``
@@ -446,7 +448,7 @@ class StrategySession:
         out: list[StrategyRequest] = []
         decode = self._decode
         view = memoryview(data)
-        end = len(view)
+        end = size if size >= 0 else len(view)
         pos = 0
         max_frame = splitter.max_frame
         raw = data if type(data) is bytes else None  # bytes (what a transport hands over): compiled, native reads

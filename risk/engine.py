@@ -64,7 +64,7 @@ from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
-from risk.reference import ReferenceBook
+from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
     NO_DAY,
@@ -122,11 +122,28 @@ def _file_hash(path: Path | None) -> str | None:
 
 
 StatusRaw = tuple[
-    int, Any, "dict[str, Any] | None", int, int, list[tuple[str, int, int, int, int]], list[dict[str, str]], int
+    int,
+    Any,
+    "dict[str, Any] | None",
+    int,
+    int,
+    list[tuple[str, int, int, int, int]],
+    list[dict[str, str]],
+    int,
+    list[tuple[str, str, str, str]],
 ]
 """(firm run-time state, reference prices as of, last reload, internal errors, orders tracked,
 (account, run-time state, open orders, open notional, traded notional) per account in the book,
-files modified in place and not applied, position corrections applied)."""
+files modified in place and not applied, position corrections applied,
+(account or "" for firm-wide, trigger, who, reason) per run-time state in force)."""
+
+
+def _runtime_fields(note: Any) -> dict[str, str]:
+    """Return who set a run-time state, how and why (``gateway status``), from one note of ``StatusRaw``."""
+    if not note:
+        return {}
+    _, trigger, who, reason = note
+    return {"runtime_trigger": trigger, "runtime_by": who, "runtime_reason": reason}
 
 
 def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
@@ -137,6 +154,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
     firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw[:6]
     not_applied = raw[6] if len(raw) > 6 else []
     adjustments = raw[7] if len(raw) > 7 else 0
+    notes = {note[0]: note for note in raw[8]} if len(raw) > 8 else {}
     firm = max(wire["default_state"], firm_runtime)
     book = {row[0]: row for row in rows}
     names: list[str] = wire["account_names"]
@@ -159,6 +177,8 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
             "open_notional": money(open_notional),
             "traded_notional": money(traded_notional),
         }
+        if runtime:
+            accounts[name].update(_runtime_fields(notes.get(name)))
     return {
         **wire["fixed"],
         "reference_as_of": as_of or None,
@@ -167,6 +187,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
         "trading_state": {
             "firm": _STATE_NAMES[firm],
             "firm_runtime": _STATE_NAMES[firm_runtime],
+            **(_runtime_fields(notes.get("")) if firm_runtime else {}),
             **wire["trading_state"],
         },
         "accounts": accounts,
@@ -397,7 +418,7 @@ class RiskEngine:
         engine._judge(limits_path, signature, limits.sha256)
         if limits.reference_path is not None:
             engine._judge(limits.reference_path, reference_signature, limits.reference_sha256)
-        warnings = list(limits.warnings)
+        warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         for warning in warnings:
             log.warning("risk limits: %s", warning)
         extra: dict[str, Any] = {}
@@ -546,10 +567,65 @@ class RiskEngine:
             if row is None:
                 return self._unknown_account(account_name)
             limits = row.limits
-            request = self._prepare(
-                account_name, strategy, symbol, side, ord_type, qty, price, cum_qty, limits, now_ns, NEW
-            )
+            # _prepare(..., NEW), inline (keep the two alike): the reused request filled for the order as it stands
+            request = self._request
+            request.kind = NEW
+            request.limits = limits
             request.row = row
+            request.now_ns = now_ns
+            request.account = account_name
+            request.strategy = strategy
+            request.symbol = symbol
+            request.side = side
+            is_buy = side == _BUY
+            request.is_buy = is_buy
+            try:  # subscripts, no method calls: known accounts and positions are the steady state
+                account = self._book.accounts[account_name]
+            except KeyError:
+                account = self._no_account  # read only: a refused order leaves no row behind
+            try:
+                position = account.positions[symbol]
+            except KeyError:
+                position = self._flat
+            request.account_state = account
+            request.position = position
+            state = limits.trading_state
+            if account.runtime_state > state:  # noqa: PLR1730  (hot path: cheaper than max())
+                state = account.runtime_state
+            if self._firm_runtime_state > state:  # noqa: PLR1730
+                state = self._firm_runtime_state
+            request.state = state
+            is_market = ord_type == _MARKET
+            request.is_market = is_market
+            references = self._references  # references.lookup(symbol, now_ns), inline (keep the two alike)
+            reference = MISSING
+            fresh = False
+            if references.use_last_trade:  # the last trade wins while it is fresh
+                last = references._last_prices.get(symbol)
+                if last is not None:
+                    if now_ns - references._last_ns[symbol] <= references.max_age_ns:
+                        reference = last
+                        fresh = True
+                    else:
+                        reference = STALE
+            if not fresh:  # else the file's price, while the file is fresh
+                file_price = references._file_prices.get(symbol)
+                if file_price is not None:
+                    reference = file_price if now_ns < references._file_expiry_ns else STALE
+            request.reference = reference
+            if is_market:  # valued at the reference; its own price (0) stays the order's, for open_new below
+                request.price = 0
+                value_price = reference if reference > 0 else 0
+            else:
+                request.price = price
+                value_price = price
+            request.qty = qty
+            request.value_price = value_price
+            leaves = qty - cum_qty
+            request.leaves = leaves
+            request.old_leaves = 0
+            request.add_qty = leaves
+            request.add_notional = leaves * value_price
             window = row.duplicate_window_ns
             passes = self.passes_new  # every check before the duplicate filter, in one function
             if passes_new(request) if passes is _PASSES_NEW else passes(request):  # compiled: a native call
@@ -568,8 +644,6 @@ class RiskEngine:
             # count the accepted order at once: (rate counters above), duplicate filter, open exposure
             if window > 0:
                 self._duplicates.record(request.duplicate_key, now_ns, window)
-            account = request.account_state
-            position = request.position
             if position is self._flat:  # the key's first counted order: its rows are made now
                 if account is self._no_account:
                     account = self._book.account(account_name)
@@ -577,12 +651,12 @@ class RiskEngine:
             self._book.open_new(
                 order,
                 order_id,
-                request.leaves,
-                request.is_buy,
+                leaves,
+                is_buy,
                 price,  # the order's own price (a market order's too)
                 account,
                 position,
-                request.value_price,
+                value_price,
             )
             return None
         except Exception:
@@ -722,6 +796,8 @@ class RiskEngine:
         kind: int,
     ) -> RiskRequest:
         """Fill the reused request for an order as it stands (a new order, or the target of a cancel or replace).
+
+        ``check_new`` fills it for a new order itself, the same way (keep the two alike).
 
         The arguments are the order's fields, which every caller has read already (a cancel reads only the
         side: ``ord_type``, ``qty``, ``price`` and ``cum_qty`` are not used for one).
@@ -1067,7 +1143,7 @@ class RiskEngine:
         kept = keep is not None and limits.reference_parsed is keep
         reference_signature = _file_signature(limits.reference_path)
         changes = pending.changes if pending.previous is previous else _changes(previous, limits)
-        warnings = list(limits.warnings)
+        warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         if limits.document.start_positions_file is not None and not limits.positions_sha256:
             warnings.append(
                 "start_positions_file cannot be read: start-of-day positions are read at start-up only; "
@@ -1145,7 +1221,8 @@ class RiskEngine:
         return digest or ""
 
     def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
-        message = f"reload REFUSED: {len(problems)} problem(s) in {self._file.path}; old limits stay in force"
+        files = ", ".join(dict.fromkeys(p.file for p in problems)) or str(self._file.path)  # where they are
+        message = f"reload REFUSED: {len(problems)} problem(s) in {files}; old limits stay in force"
         log.error("risk %s (trigger %s, by %s)", message, trigger, who)
         for problem in problems:
             log.error("risk   %s", problem)
@@ -1413,9 +1490,9 @@ class RiskEngine:
         if state is TradingState.ACTIVE:
             self._runtime_notes.pop(account, None)
         elif restored and state is TradingState.HALTED:
-            # a kill re-applied at start-up: the refusal text stays as documented (the audit record and the
-            # log say it was restored)
-            self._runtime_notes[account] = ("kill", who, reason)
+            # a kill (or a halt after an internal error) re-applied at start-up: the refusal text stays as it
+            # was before the restart (the audit record and the log say it was restored)
+            self._runtime_notes[account] = ("kill" if trigger in ("admin", "kill") else trigger, who, reason)
         else:
             self._runtime_notes[account] = (trigger, said_who, reason)
         effective = self.trading_state(account)
@@ -1617,6 +1694,8 @@ class RiskEngine:
                 "open_notional": money(holder.open_notional),
                 "traded_notional": money(holder.traded_notional),
             }
+            if holder.runtime_state:
+                accounts[name].update(_runtime_fields(self._runtime_note_row(name)))
         return {
             **static["fixed"],
             "reference_as_of": self._references.as_of or None,
@@ -1625,6 +1704,7 @@ class RiskEngine:
             "trading_state": {
                 "firm": _STATE_NAMES[firm],
                 "firm_runtime": _STATE_NAMES[self._firm_runtime_state],
+                **(_runtime_fields(self._runtime_note_row(None)) if self._firm_runtime_state else {}),
                 **static["trading_state"],
             },
             "accounts": accounts,
@@ -1635,6 +1715,11 @@ class RiskEngine:
             "position_adjustments": self.position_adjustments,
             "warnings": static["warnings"],
         }
+
+    def _runtime_note_row(self, account: str | None) -> tuple[str, str, str, str] | None:
+        """Return who set ``account``'s (None: the firm's) run-time state, as a ``StatusRaw`` note, if known."""
+        note = self._runtime_notes.get(account)
+        return None if note is None else (account or "", *note)
 
     def _static_status(self) -> dict[str, Any]:
         """Return the parts of ``status`` that only a load or reload changes (built once per load)."""
@@ -1668,7 +1753,7 @@ class RiskEngine:
                 "symbols": len(document.symbols),
                 "restricted": len(document.restricted.no_trade) + len(document.restricted.sell_only),
             },
-            "warnings": list(file.warnings),
+            "warnings": list(file.summary),
             "account_names": sorted(document.accounts),
             "account_set": frozenset(document.accounts),
         }
@@ -1756,6 +1841,7 @@ class RiskEngine:
             rows,
             list(self._in_place.values()),
             self.position_adjustments,
+            [(account or "", *note) for account, note in self._runtime_notes.items()],
         )
         return wire, raw
 

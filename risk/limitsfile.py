@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,92 @@ from risk.model import (
 )
 
 _RATE_FIELDS = ("per_strategy", "per_account", "per_symbol")
+
+SUMMARY_AFTER = 5
+"""Warnings of one kind beyond this many are summarised in one (``summarise_warnings``)."""
+
+_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"(?P<file>.+):(?P<line>\d+):\d+: accounts\.(?P<name>.+): no strategy in (?P<source>.+) "
+            r"may trade account .+"
+        ),
+        "{file}: {count} accounts no strategy in {source} may trade",
+    ),
+    (
+        re.compile(
+            r"(?P<file>.+):(?P<line>\d+):\d+: (?P<name>accounts\..+): strategy .+ may not trade account .+ in "
+            r"(?P<source>.+): this override never applies"
+        ),
+        "{file}: {count} overrides for a strategy that may not trade the account in {source}: they never apply",
+    ),
+    (
+        re.compile(
+            r"(?P<source>.+): strategy (?P<strategy>.+) may trade account (?P<name>.+), which (?P<file>.+) does not "
+            r"list: its orders are refused \(UNKNOWN_ACCOUNT\)"
+        ),
+        "{source}: {count} accounts its strategies may trade are not listed in {file}: their orders are refused "
+        "(UNKNOWN_ACCOUNT)",
+    ),
+    (
+        re.compile(
+            r"(?P<file>.+):(?P<line>\d+):\d+: accounts\.(?P<name>.+): account .+ is not in (?P<source>.+): its "
+            r"start-of-day positions apply to nothing"
+        ),
+        "{file}: {count} accounts not in {source}: their start-of-day positions apply to nothing",
+    ),
+)
+
+
+_POSITIONS_KIND = 3
+"""The kind whose ``file`` is the start-of-day positions file (``source``: the limits file naming it)."""
+
+
+def summarise_warnings(warnings: list[str], keep: int = SUMMARY_AFTER) -> list[str]:
+    """Return ``warnings`` with each kind that has more than ``keep`` of them summarised in one warning.
+
+    One kind (an account no strategy may trade, ...) can have a warning per account: 30,000 for a file
+    shared by several gateways. Logged and audited one by one, on every reload, they held up the event
+    loop for a second. The summary, in the place of the kind's first warning, gives the count and the
+    first ``keep`` names (with their line); ``gateway risk check`` still lists each.
+    """
+    groups: dict[tuple[int, str, str], list[re.Match[str]]] = {}
+    kinds: list[tuple[int, re.Match[str]] | None] = []
+    for warning in warnings:
+        for index, (pattern, _) in enumerate(_KINDS):
+            found = pattern.fullmatch(warning)
+            if found is not None:
+                groups.setdefault((index, found["file"], found["source"]), []).append(found)
+                kinds.append((index, found))
+                break
+        else:
+            kinds.append(None)
+    if all(len(group) <= keep for group in groups.values()):
+        return list(warnings)
+    summary: list[str] = []
+    for warning, kind in zip(warnings, kinds, strict=True):
+        if kind is None:
+            summary.append(warning)
+            continue
+        index, found = kind
+        group = groups[(index, found["file"], found["source"])]
+        if len(group) <= keep:
+            summary.append(warning)
+        elif group[0] is found:
+            named = ", ".join(_named(m) for m in group[:keep])
+            head = _KINDS[index][1].format(count=len(group), file=found["file"], source=found["source"])
+            limits = found["source"] if index == _POSITIONS_KIND else found["file"]  # what `check` reads
+            summary.append(
+                f"{head}: {named} and {len(group) - keep} more (`gateway risk check --config <gateway.yaml> "
+                f"{limits}` lists each)"
+            )
+    return summary
+
+
+def _named(found: re.Match[str]) -> str:
+    groups = found.groupdict()
+    name = found["name"] if groups.get("strategy") is None else f"{found['strategy']}/{found['name']}"
+    return f"{name} (line {found['line']})" if groups.get("line") else name
 
 
 class KnownNames(msgspec.Struct, frozen=True):
@@ -89,6 +176,9 @@ class LimitsFile:
         """The start-of-day positions file as read (``read_limits(keep_positions=...)``)."""
         self.positions_path = Path(positions.file) if positions is not None else None
         self.warnings = warnings
+        """Every warning (what ``gateway risk check`` prints)."""
+        self.summary = summarise_warnings(warnings)
+        """The warnings with each kind of more than ``SUMMARY_AFTER`` in one: what the gateway logs and audits."""
 
     @property
     def combined_sha256(self) -> str:
@@ -205,11 +295,18 @@ def previous_weekday(day: datetime.date) -> datetime.date:
 
 
 def _positions_stale(positions: Parsed[StartPositionsDocument], wall_now: datetime.datetime | None) -> list[str]:
-    """Warn (with position) when the positions' ``as_of`` is before the previous weekday (in the host's zone)."""
+    """Warn (with position) when the positions' ``as_of`` is before the previous weekday (in the host's zone).
+
+    An ``as_of`` more than 5 minutes ahead of the clock is warned about as the reference-price file's is
+    (``as_of ... is in the future``): a date typed wrong, or a host clock that is.
+    """
     assert positions.value is not None
     now = wall_now if wall_now is not None else datetime.datetime.now(datetime.UTC)
     today = now.astimezone().date()
-    as_of = datetime.datetime.fromisoformat(positions.value.as_of).astimezone().date()
+    moment = datetime.datetime.fromisoformat(positions.value.as_of)
+    if (moment - now).total_seconds() > 300:
+        return [f"{positions.file}: as_of {positions.value.as_of} is in the future"]
+    as_of = moment.astimezone().date()
     oldest = previous_weekday(today)
     if as_of >= oldest:
         return []

@@ -67,7 +67,10 @@ class ReferenceBook:
             self._last_ns[symbol] = now_ns
 
     def lookup(self, symbol: str, now_ns: int) -> int:
-        """Return the fresh reference price, ``MISSING`` or ``STALE``."""
+        """Return the fresh reference price, ``MISSING`` or ``STALE``.
+
+        ``RiskEngine.check_new`` does the same inline for a new order (keep the two alike).
+        """
         result = MISSING
         if self.use_last_trade:
             price = self._last_prices.get(symbol)

@@ -48,10 +48,14 @@ SESSION_COUNTERS = (
     "late_admitted",
     "repeated_reports",
     "login_timeouts",
+    "user_ref_num_store_failures",
+    "answer_timeouts",
 )
 """Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
 lost (replay gaps, packets given up, gaps forgotten), broken or unreadable input, packets read but not applied,
-messages applied out of order or reported again after a restart, and logins the venue never answered."""
+messages applied out of order or reported again after a restart, logins the venue never answered, and (OUCH) failed
+writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile) and Enters unanswered past
+``answer_timeout_ms``."""
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
@@ -190,6 +194,22 @@ class VenueAdapter(abc.ABC):
         wire) undoes what it noted for the order, as for an order whose encoding failed, and returns True; the
         default returns False (the message stays queued: the core then keeps the order as sent, tracked in
         memory only, and the fault is reported as an order the journal does not hold).
+        """
+        return False
+
+    def withdraw_cancel(self, order: Order) -> bool:
+        """Take back the Cancel ``send_cancel`` just queued for ``order``; True if nothing of it will reach the venue.
+
+        As ``withdraw_new``, for a cancel whose journal record the core could not write (fault51): the adapter
+        takes the queued message out of its send buffer and undoes what it noted for it (the order as before the
+        cancel). The default returns False (the cancel goes out, tracked in memory only).
+        """
+        return False
+
+    def withdraw_replace(self, order: Order) -> bool:
+        """Take back the Replace ``send_replace`` just queued for ``order``; True if nothing of it will reach the venue.
+
+        As ``withdraw_cancel``, for a replace (the order as before it; the reference it took may be skipped).
         """
         return False
 

@@ -18,6 +18,11 @@ from venues.base import VenueAdapter
 
 log = logging.getLogger(__name__)
 
+
+def _log_fault(where: str, exc: Exception) -> None:
+    log.critical("INTERNAL ERROR in %s (%s: %s)", where, type(exc).__name__, exc, exc_info=exc)
+
+
 DEFAULT_WRITE_BUFFER_HIGH = 256 * 1024
 """Bytes queued for a venue (beyond the kernel's socket buffer) before new orders are refused."""
 
@@ -96,15 +101,41 @@ class _VenueProtocol(asyncio.Protocol):
         self._after_input()
 
     def data_received(self, data: bytes) -> None:
-        if len(data) <= BATCH_BYTES:
-            self._adapter.data_received(data, self._clock())
+        try:  # free until raised (3.11, mypyc): a fault of the gateway's own reading the venue (``_fault``)
+            if len(data) <= BATCH_BYTES:
+                self._adapter.data_received(data, self._clock())
+                self._after_input()
+                return
+            # a long read (the venue answering a burst): hand it over in slices, each followed by the
+            # core's flush, so the first answers reach strategies without waiting for the whole read
+            for start in range(0, len(data), BATCH_BYTES):
+                self._adapter.data_received(data[start : start + BATCH_BYTES], self._clock())
+                self._after_input()
+        except Exception as exc:
+            self._fault(exc)
+
+    def _fault(self, exc: Exception) -> None:
+        """An exception out of the adapter's reading or the core's flush (fault51): never out of the protocol.
+
+        Treated as a protocol fault of the session (docs/reliability.md 2.8): counted and logged at CRITICAL by
+        the connector's ``on_fault`` (the engine's ``transport_fault``), the connection dropped (the adapter
+        logs in again and the venue's replay brings the messages after the one being read: that one, which the
+        adapter had counted, may be lost), and what the read produced before the fault flushed.
+        """
+        connector = self._connector
+        try:
+            connector.on_fault(
+                f"reading venue {self._adapter.name}'s messages (its connection is dropped and it logs in again; the "
+                "message being read when it raised may be lost, those after it come again: reconcile its open orders)",
+                exc,
+            )
+        except Exception:
+            log.exception("venue %s: reporting a fault failed", self._adapter.name)
+        connector.disconnect()
+        try:
             self._after_input()
-            return
-        # a long read (the venue answering a burst): hand it over in slices, each followed by the
-        # core's flush, so the first answers reach strategies without waiting for the whole read
-        for start in range(0, len(data), BATCH_BYTES):
-            self._adapter.data_received(data[start : start + BATCH_BYTES], self._clock())
-            self._after_input()
+        except Exception:
+            log.exception("venue %s: the flush after a fault failed", self._adapter.name)
 
     def pause_writing(self) -> None:
         self._adapter.set_write_paused(True)
@@ -141,6 +172,8 @@ class VenueConnector:
         self.host = host
         self.port = port
         self.after_input = after_input
+        self.on_fault: Callable[[str, Exception], None] = _log_fault
+        """Told of a fault of the gateway's own while reading the venue (the gateway sets the engine's)."""
         self.socket_hooks: list[SocketHook] = [set_tcp_nodelay, *(socket_hooks or [])]
         self.clock = clock
         self.connect_timeout_s = connect_timeout_s

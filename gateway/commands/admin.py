@@ -228,6 +228,10 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+_RUNTIME_TRIGGERS = {"kill": "kill switch", "admin": "set", "internal_error": "halted after an internal error"}
+"""How a run-time state was set (the audit trigger) in words, for the text status."""
+
+
 def _risk_lines(risk: dict[str, Any]) -> list[str]:
     """Render the risk section: firm state and limits, one line per account, the last reload (text status)."""
     accounts: dict[str, dict[str, Any]] = risk.get("accounts") or {}
@@ -247,7 +251,13 @@ def _risk_lines(risk: dict[str, Any]) -> list[str]:
         )
         runtime = account.get("runtime_state", "ACTIVE")
         if runtime != "ACTIVE":
-            line += f"; {runtime} at run time (kill switch or admin)"
+            by = account.get("runtime_by")
+            if by:
+                trigger = _RUNTIME_TRIGGERS.get(account.get("runtime_trigger", ""), "set")
+                reason = account.get("runtime_reason") or ""
+                line += f"; {runtime} at run time ({trigger} by {by})" + (f": {reason}" if reason else "")
+            else:
+                line += f"; {runtime} at run time (kill switch or admin)"
         if account.get("configured") is False:
             line += "; not in the limits file"
         lines.append(line)
@@ -285,6 +295,19 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
 def _request_counts(counts: dict[str, int]) -> str:
     """Word the admin request counts as ``status 2, metrics 5`` (``none`` before the first)."""
     return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
+
+
+def _refnum_store_text(line: str, venue: dict[str, Any]) -> str:
+    """Return a venue's status ``line`` with its OUCH UserRefNum store's trouble, if any (fixouch51)."""
+    error, failures = venue.get("user_ref_num_store_error"), venue.get("user_ref_num_store_failures") or 0
+    if error:
+        return (
+            f"{line.rstrip()} USERREFNUM STORE FAILING ({error}): new orders and replaces refused OUCH_REFNUM_STORE "
+            f"until it can be written; {failures} failed writes since start"
+        )
+    if failures:
+        return f"{line.rstrip()} (UserRefNum store: {failures} failed writes since start, writing again now)"
+    return line
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -336,6 +359,7 @@ def format_status(status: dict[str, Any]) -> str:
         elif venue.get("login_refusals"):
             refusals, last = venue["login_refusals"], venue.get("last_login_refusal")
             line = f"{line.rstrip()} (login refused {refusals} in a row: {last})"
+        line = _refnum_store_text(line, venue)
         lines.append(line)
     lines.append("strategies:")
     for sid, st in status.get("strategies", {}).items():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import msgspec
 
-from gateway.commands.admin import add_target, call, who
+from gateway.admin import AdminError, fetch_status
+from gateway.commands.admin import add_target, admin_socket_path, call, who
 from gateway.commands.output import piped
 from gateway.commands.risk import UsageError, parse_price, print_problems
 from gateway.config import ConfigError, load_config
@@ -33,7 +35,8 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--timeout",
         type=float,
         help=f"seconds to wait for the answer (default {RELOAD_BASE_S:.0f} plus {RELOAD_S_PER_MB:.0f} per MB of the "
-        "limits file named in --config: a large file takes seconds to read)",
+        "limits file named in --config, or with --admin-socket alone in the gateway's status: a large file takes "
+        f"seconds to read; {RELOAD_UNKNOWN_S:.0f} if its size cannot be learned)",
     )
     reload.set_defaults(func=piped(run_reload))
 
@@ -75,16 +78,42 @@ RELOAD_S_PER_MB = 60.0
 """And how much longer per MB of the limits file (20,000 symbols, 866 KB: 23 s on a loaded machine)."""
 
 
+RELOAD_UNKNOWN_S = RELOAD_BASE_S + 2 * RELOAD_S_PER_MB
+"""How long to wait when the limits file's size cannot be learned (as for a 2 MB file)."""
+
+
 def reload_timeout(args: argparse.Namespace) -> float:
-    """Return how long to wait for a reload's answer: ``--timeout``, or scaled to the limits file's size."""
+    """Return how long to wait for a reload's answer: ``--timeout``, or scaled to the limits file's size.
+
+    The limits file is the one ``--config`` names; with ``--admin-socket`` alone (or a config that cannot be read
+    here), the one the gateway's status names (its ``risk.limits_file``); if even that cannot be learned or
+    read, ``RELOAD_UNKNOWN_S``. A wait too short for a large file only gave up (exit 4) on a reload still
+    under way (rev51risk: 10 s, applied 13.5 s later).
+    """
     if args.timeout is not None:
         return float(args.timeout)
+    size: int | None
     try:
         config = load_config(args.config)
+        socket = getattr(args, "admin_socket", None)
+        if socket and Path(socket).resolve() != config.path(config.admin_socket).resolve():
+            raise ConfigError("--admin-socket names another gateway than --config")
         size = os.stat(config.path(config.risk_limits)).st_size
     except (ConfigError, OSError, ValueError):
-        size = 0  # only --admin-socket, or the file cannot be read here: the gateway says what it finds
+        size = _served_limits_size(args)
+    if size is None:
+        return RELOAD_UNKNOWN_S
     return RELOAD_BASE_S + RELOAD_S_PER_MB * size / 1_000_000
+
+
+def _served_limits_size(args: argparse.Namespace) -> int | None:
+    """Return the size of the limits file the gateway's status names, or None if it cannot be learned."""
+    try:
+        status = fetch_status(admin_socket_path(args), RELOAD_BASE_S)
+        name = status.get("risk", {}).get("limits_file")
+        return os.stat(name).st_size if isinstance(name, str) else None
+    except (AdminError, ConfigError, OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 EXIT_RELOAD_COPY_NOT_KEPT = 3

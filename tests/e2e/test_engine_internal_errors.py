@@ -9,7 +9,8 @@ had, the journal and risk did not, the disconnect policy could not cancel). Now 
 (``gateway_engine_internal_errors_total``), ends that strategy's session with a fatal ``Error(INTERNAL_ERROR)``
 saying what became of the request (its disconnect policy then applies to the orders the gateway knows), and halts
 the strategy's accounts (journaled; ``gateway resume --account`` lifts it). A journal append that fails right
-after the order was queued takes the queued message back (OUCH) or keeps the order as sent, tracked (FIX).
+after the order was queued takes the queued message back (OUCH here; FIX, BOE and the other request kinds:
+test_journal_before_wire.py).
 
 Real components: a ``GatewayProcess`` on a real Unix socket, the strategy a client written from the protocol
 doc (``tests/rawclient.py``), the OUCH simulator over loopback TCP, a real QuickFIX acceptor for FIX. The faults
@@ -25,14 +26,14 @@ from typing import Any
 
 import pytest
 
-from gateway.app import GatewayProcess
+from gateway.app import INTERNAL_ERROR_WHO, GatewayProcess
+from gateway.commands.admin import format_status
 from gateway.entitlements import StrategyEntitlement
 from gateway.exporter import render
 from gateway.journal import JOrderSent, JRequest, JTradingState, read_journal
 from gateway.protocol.prices import to_fixed
 from simulators.ouch.exchange import ExchangeConfig
 from tests.e2e.support import running_gateway, short_tmp, wait_for
-from tests.e2e.test_fix_pipeline import gateway_with_fix
 from tests.rawclient import (
     CANCEL,
     CANCELED,
@@ -254,26 +255,66 @@ async def test_cancel_whose_handling_raises_then_fatal_error_and_the_policy_canc
         assert engine.counters.internal_errors == 1 and _halted(process, "ACC1")
 
 
-async def test_fix_journal_append_fails_after_new_order_queued_then_kept_as_sent_and_canceled(
+async def test_fault_on_one_accounts_order_then_only_that_account_halted_and_status_says_why(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """rev51strat/rev51risk: the halt covers the account the request concerns, and status names who and why."""
     caplog.set_level(logging.INFO)
-    async with gateway_with_fix() as (process, sim):
+    exchange = ExchangeConfig(reference_prices=REFS)
+    strategies = {"S3": StrategyEntitlement(accounts=["ACC1", "ACC2"], uids=[os.getuid()], on_disconnect="keep")}
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=strategies) as (process, _sim):
         engine = process.engine
         assert engine is not None
-        one, _, _ = await _login(process, "S1", venue="EQX")
-        monkeypatch.setattr(engine, "journal", _FaultyJournal(engine.journal, _sent_record_of("F1")))
-        await one.send(_order("F1", 1, venue="EQX") + _order("F2", 2, venue="EQX"))
+        one, _, _ = await _login(process, "S3")
+        monkeypatch.setattr(engine, "risk", _FaultyRisk(engine.risk, "on_order_opened"))
+        await one.send(_order("R1", 1, account="ACC1"))
         messages = await one.read_until_closed(timeout_s=10)
         assert [m[:2] for m in messages] == [[ERROR, "INTERNAL_ERROR"]], messages
-        # FIX cannot take a stored message back: the order went out and is tracked, the text says so
-        assert "sent to venue EQX" in messages[0][2] and "journal does not hold it" in messages[0][2]
+        assert "your account(s) ACC1 are halted" in messages[0][2]
         monkeypatch.undo()
-        # tracked in memory: the disconnect policy cancels it at the venue
-        await wait_for(
-            lambda: [m.get(b"35") for m in sim.messages("in") if m.get(b"35") in (b"D", b"F")] == [b"D", b"F"],
-            what="F1 sent, then canceled",
-            timeout_s=10,
-        )
-        assert engine.counters.internal_errors == 1 and _halted(process, "ACC1")
-        assert len(_critical(caplog)) == 1
+        # before: every account S3 may trade was halted, ACC2 (shared with other strategies) too
+        assert _halted(process, "ACC1") and not _halted(process, "ACC2")
+
+        status = process.status()["risk"]["accounts"]["ACC1"]
+        assert status["runtime_state"] == "HALTED"
+        assert status["runtime_trigger"] == "internal_error"
+        assert status["runtime_by"] == INTERNAL_ERROR_WHO
+        assert status["runtime_reason"].startswith("INTERNAL_ERROR: a fault of the gateway's own")
+        assert "runtime_by" not in process.status()["risk"]["accounts"]["ACC2"]
+        (line,) = [x for x in format_status(process.status()).splitlines() if x.startswith("  ACC1")]
+        assert f"HALTED at run time (halted after an internal error by {INTERNAL_ERROR_WHO}): INTERNAL_ERROR" in line
+
+        again, _, _ = await _login(process, "S3")
+        await again.send(_order("R2", 2, account="ACC1"))
+        (refused,) = order_events(await again.read(1))
+        assert refused[:5] == [ORDER_REJECTED, 2, "R2", "RISK", "TRADING_HALTED"]
+        # a restart re-applies the journaled halt: the same text, not "kill switch by ..." (before)
+        journal_path = engine.journal.path  # type: ignore[attr-defined]
+        engine.flush()
+        states = [r for r in read_journal(journal_path) if isinstance(r, JTradingState)]
+        process._restore_trading_states(states)
+        await again.send(_order("R3", 3, account="ACC1"))
+        (refused_after,) = order_events(await again.read(1))
+        assert refused_after[5] == refused[5].replace("R2", "R3"), (refused[5], refused_after[5])
+        assert "kill switch" not in refused_after[5]
+        assert process.status()["risk"]["accounts"]["ACC1"]["runtime_trigger"] == "internal_error"
+        again.close()
+
+
+async def test_fault_in_a_version_2_session_then_the_error_does_not_point_to_last_req_seq(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rev51strat: a version-2 Welcome has no last_req_seq; the Error told such a session to read it."""
+    exchange = ExchangeConfig(reference_prices=REFS)
+    async with running_gateway(short_tmp(), exchange=exchange, strategies=_strategies()) as (process, _sim):
+        engine = process.engine
+        assert engine is not None
+        client = await RawClient(_sock(process)).connect()
+        welcome = await client.hello("S1", 2)
+        await client.read(welcome[5] + 1)  # the replay (none) and the VenueStatus
+        monkeypatch.setattr(engine, "risk", _FaultyRisk(engine.risk, "on_order_opened"))
+        await client.send(_order("V1", 0))
+        messages = await client.read_until_closed(timeout_s=10)
+        assert [m[:2] for m in messages] == [[ERROR, "INTERNAL_ERROR"]], messages
+        assert "last_req_seq" not in messages[0][2]
+        assert "your replay after reconnecting shows the answers it gave" in messages[0][2]

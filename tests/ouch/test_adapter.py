@@ -126,7 +126,8 @@ def test_check_order_when_price_outside_ouch_range_then_text_in_currency_units_a
 def test_connect_when_login_accepted_then_logging_in_then_up_with_session(tmp_path: Path) -> None:
     link = _up(tmp_path)
     assert [state for state, _ in link.states] == [VenueState.LOGGING_IN, VenueState.UP]
-    assert link.states[-1][1] == "logged in to session 'OUCHSIM' from sequence 1"
+    # the first login of the day reads the replay first (fixouch51: it could hold another host's traffic)
+    assert link.states[-1][1] == "logged in to session 'OUCHSIM'; no earlier traffic in the replay"
     assert link.store.session == "OUCHSIM"
     assert link.venue.status()["session"] == "OUCHSIM"
 

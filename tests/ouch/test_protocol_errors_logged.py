@@ -16,7 +16,7 @@ from model.venue_events import VenueState
 from tests.ouch.harness import venue_config
 from venues.ouch.adapter import OuchVenue
 from venues.ouch.refstore import UserRefNumStore
-from venues.ouch.soupbin import encode_login_accepted, encode_login_rejected
+from venues.ouch.soupbin import encode_login_accepted, encode_login_rejected, encode_packet
 
 
 def test_protocol_errors_when_three_kinds_arrive_logged_in_then_each_counted_and_logged_and_the_session_kept(
@@ -30,7 +30,7 @@ def test_protocol_errors_when_three_kinds_arrive_logged_in_then_each_counted_and
     closed: list[bool] = []
     venue.attach(lambda data: None, lambda: closed.append(True))
     venue.connection_made(clock())
-    venue.data_received(encode_login_accepted("S1", 1), clock())
+    venue.data_received(encode_login_accepted("S1", 1) + encode_packet(b"H"), clock())  # the replay: nothing
     assert venue.state is VenueState.UP
 
     with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):

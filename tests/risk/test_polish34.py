@@ -51,7 +51,7 @@ def test_text_status_when_accounts_open_traded_and_halted_then_one_readable_line
     assert lines[2] == ("  ACC1       ACTIVE    1 open orders, open notional 6000, traded notional today 4000"), text
     assert lines[3] == (
         "  ACC2       HALTED    0 open orders, open notional 0, traded notional today 0; "
-        "HALTED at run time (kill switch or admin)"
+        "HALTED at run time (set by alice): test"
     ), text
     assert "{" not in text and "'" not in text.replace("instrument's", "")
 
@@ -61,7 +61,7 @@ def test_text_status_when_account_not_in_the_limits_file_then_its_line_says_so(t
     engine.set_trading_state(TradingState.HALTED, "GHOST", who="alice")
     text = format_status({"risk": _status_as_read(engine)})
     (line,) = [line for line in text.splitlines() if line.startswith("  GHOST")]
-    assert line.endswith("HALTED at run time (kill switch or admin); not in the limits file"), line
+    assert line.endswith("HALTED at run time (set by alice); not in the limits file"), line
 
 
 # ---------------------------------------------------------------- 3. why a reload was refused

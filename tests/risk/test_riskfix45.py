@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.commands.risk_admin import RELOAD_BASE_S, RELOAD_S_PER_MB, reload_timeout
+from gateway.commands.risk_admin import RELOAD_BASE_S, RELOAD_S_PER_MB, RELOAD_UNKNOWN_S, reload_timeout
 from model.clock import FakeClock
 from risk.audit import read_audit_log
 from risk.engine import WATCH_TRIGGER, WATCH_WHO, RiskEngine
@@ -163,5 +163,5 @@ def test_risk_reload_when_the_gateway_answers_late_then_the_cli_waits_as_long_as
     (tmp_path / "limits.yaml").write_bytes(b"#" * 866_000)
     args = argparse.Namespace(timeout=None, config=str(config))
     assert reload_timeout(args) == pytest.approx(RELOAD_BASE_S + RELOAD_S_PER_MB * 0.866)
-    assert reload_timeout(argparse.Namespace(timeout=None, config=str(tmp_path / "none.yaml"))) == RELOAD_BASE_S
+    assert reload_timeout(argparse.Namespace(timeout=None, config=str(tmp_path / "none.yaml"))) == RELOAD_UNKNOWN_S
     assert reload_timeout(argparse.Namespace(timeout=3.5, config=str(config))) == 3.5

@@ -27,7 +27,7 @@ from risk.limitsfile import LimitsFileError
 from tests.risk.support import BASE_LIMITS, WALL_NS, merge, px
 
 REFERENCE = "as_of: loaded\nprices:\n  AAPL: 100.00\n"
-POSITIONS = "as_of: 2025-06-13T20:00:00Z\naccounts:\n  ACC1:\n    MSFT: 500\n"
+POSITIONS = "as_of: 2025-06-13T13:00:00Z\naccounts:\n  ACC1:\n    MSFT: 500\n"
 DAY_NS = 86_400 * 10**9
 
 

@@ -436,6 +436,9 @@ class BoeVenue(VenueAdapter):
         self._probe_rejects: dict[int, str] = {}
         """order_id -> why Cboe rejected its probe (the refusal waits for ``_probe_deadline`` all the same)."""
         self._holding: dict[int, _Tracked] = {}
+        self._queued: tuple[int, bytearray, int, int, int, int, bytes] | None = None
+        """The request ``send_*`` queued last: (order id, send buffer, start, end, SequenceNumber, the order's
+        SequenceNumber of that kind before it, its pending ClOrdID before it), for ``withdraw_*``."""
         """order_id -> order holding a reject of a request re-sent in doubt (until ``held_until``)."""
         self._firm = (config.clearing_firm.encode("ascii"),) if config.clearing_firm else ()
         self._orders: dict[int, _Tracked] = {}
@@ -619,12 +622,15 @@ class BoeVenue(VenueAdapter):
         tracked = _Tracked(order, padded, b"")
         self._orders[order.order_id] = tracked
         self._refs[padded] = tracked
+        out = self._session.out
+        start = len(out)
         try:  # free until raised: a fault here answers this order (``_not_sent``), never the connection
             seq = self._pack_new(tracked)
         except Exception as exc:  # never sent: the order is not tracked
             del self._orders[order.order_id]
             del self._refs[padded]
             return self._not_sent(order, "new order", padded, exc)
+        self._queued = (order.order_id, out, start, len(out), seq, 0, b"")
         return Sent(f"{text}@{seq}")
 
     def send_cancel(self, order: Order) -> Sent | Refused:
@@ -632,10 +638,14 @@ class BoeVenue(VenueAdapter):
         tracked = self._orders.get(order.order_id)
         if tracked is None:
             return Refused("BOE_UNKNOWN_ORDER", "order was never sent to BOE", RejectSource.GATEWAY)
+        out = self._session.out
+        start = len(out)
+        prev_seq = tracked.cancel_seq
         try:  # a fault here answers this cancel (``_not_sent``), never the connection
             seq = self._pack_cancel(tracked)
         except Exception as exc:
             return self._not_sent(order, "cancel", tracked.working, exc)
+        self._queued = (order.order_id, out, start, len(out), seq, prev_seq, b"")
         return Sent(f"{_unpad(tracked.working)}@{seq}")
 
     def send_replace(self, order: Order, qty: int, price: int) -> SendResult:
@@ -655,6 +665,9 @@ class BoeVenue(VenueAdapter):
         pending = tracked.pending
         tracked.pending = padded
         self._refs[padded] = tracked
+        out = self._session.out
+        start = len(out)
+        prev_seq = tracked.modify_seq
         try:  # a fault here answers this modify (``_not_sent``), never the connection
             seq = self._pack_modify(tracked, qty, price)
         except Exception as exc:  # never sent: the order as it was, its ClOrdID number free again
@@ -662,7 +675,71 @@ class BoeVenue(VenueAdapter):
             tracked.modifies -= 1
             del self._refs[padded]
             return self._not_sent(order, "replace", padded, exc)
+        self._queued = (order.order_id, out, start, len(out), seq, prev_seq, pending)
         return Sent(f"{text}@{seq}")
+
+    def _take_back(self, order: Order, what: str) -> _Tracked | None:
+        """Drop the message ``send_*`` queued last for ``order`` from the send buffer and give back its number.
+
+        The core could not journal the request (fault51, journal before wire): the message must not leave. It is
+        the last one in the send buffer (nothing is queued between the send and the core's journal record), so
+        the next message takes its SequenceNumber and Cboe sees no gap. None, nothing changed, if it is not there.
+        """
+        queued = self._queued
+        tracked = self._orders.get(order.order_id)
+        if queued is None or tracked is None or tracked.order is not order or queued[0] != order.order_id:
+            return None
+        _, out, start, end, seq, _, _ = queued
+        if out is not self._session.out or len(out) != end:
+            return None
+        del out[start:]
+        self._session.release_sequence(seq)
+        self._queued = None
+        log.error(
+            "venue %s: %s of order %d (SequenceNumber %d) taken back before it was sent: the gateway could not "
+            "journal it",
+            self.name,
+            what,
+            order.order_id,
+            seq,
+        )
+        return tracked
+
+    def withdraw_new(self, order: Order) -> bool:
+        """Take back the New Order ``send_new`` just queued for ``order`` (``_take_back``); the order untracked."""
+        queued = self._queued
+        tracked = self._take_back(order, "new order")
+        if tracked is None or queued is None:
+            return False
+        del self._orders[order.order_id]
+        if self._refs.get(tracked.working) is tracked:
+            del self._refs[tracked.working]
+        return True
+
+    def withdraw_cancel(self, order: Order) -> bool:
+        """Take back the Cancel Order ``send_cancel`` just queued for ``order`` (``_take_back``)."""
+        queued = self._queued
+        tracked = self._take_back(order, "cancel")
+        if tracked is None or queued is None:
+            return False
+        tracked.cancel_seq = queued[5]
+        return True
+
+    def withdraw_replace(self, order: Order) -> bool:
+        """Take back the Modify Order ``send_replace`` just queued for ``order``: the order as before it."""
+        queued = self._queued
+        if queued is None:
+            return False
+        pending = self._orders[order.order_id].pending if order.order_id in self._orders else b""
+        tracked = self._take_back(order, "modify")
+        if tracked is None:
+            return False
+        if self._refs.get(pending) is tracked:
+            del self._refs[pending]
+        tracked.pending = queued[6]
+        tracked.modifies -= 1
+        tracked.modify_seq = queued[5]
+        return True
 
     def _not_sent(self, order: Order, what: str, padded: bytes, exc: Exception) -> Refused:
         """Return the refusal of the request ``what`` of ``order`` whose encoding raised (net49).

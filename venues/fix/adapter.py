@@ -338,6 +338,11 @@ class FixVenue(VenueAdapter):
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
+        self._queued: tuple[int, int, bytes, bool, bytes, bool] | None = None
+        """The business message ``send_*`` stored last: (order id, MsgSeqNum, the message, queued on the wire, the
+        order's pending ClOrdID before it, the order tracked before it), for ``withdraw_*`` (fault51)."""
+        self._queued_now = False
+        """``send_app``'s answer for the last business message stored (True: queued on the wire)."""
         self._store_failing = False
         """The last business message write failed: ``store_failures`` counts the episode once, until one succeeds."""
         self._replaces_held: dict[int, bytes] = {}
@@ -517,6 +522,7 @@ class FixVenue(VenueAdapter):
         if refused is not None:
             return refused
         self._orders[order.order_id] = _NewTracked(order, ref, b"")
+        self._queued = (order.order_id, seq, raw, self._queued_now, b"", False)
         self.counters["orders_sent"] += 1
         return _Sent(ref.decode())
 
@@ -536,6 +542,7 @@ class FixVenue(VenueAdapter):
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
+        self._queued = (order.order_id, seq, raw, self._queued_now, tracked.pending, known)
         tracked.pending = ref
         tracked.requests += 1
         self.counters["cancels_sent"] += 1
@@ -561,6 +568,7 @@ class FixVenue(VenueAdapter):
         refused = self._store(seq, raw, now, order)
         if refused is not None:
             return refused
+        self._queued = (order.order_id, seq, raw, self._queued_now, tracked.pending, known)
         tracked.pending = ref
         tracked.requests += 1
         self.counters["replaces_sent"] += 1
@@ -581,6 +589,69 @@ class FixVenue(VenueAdapter):
         text = encode_failed(log, self.name, what, order.order_id, f"ClOrdID {ref.decode(errors='replace')}", exc)
         return Refused("FIX_INTERNAL_ERROR", text, RejectSource.GATEWAY)
 
+    def _take_back(self, order: Order, what: str) -> tuple[int, int, bytes, bool, bytes, bool] | None:
+        """Keep the message ``send_*`` stored last for ``order`` off the wire (the core could not journal it).
+
+        Journal before wire (fault51). Its MsgSeqNum is taken and the message stored, so it cannot simply be
+        dropped: queued on the wire, its bytes (the last ones in the outbox: nothing is queued between the send
+        and the core's journal record) are replaced by a SequenceReset-GapFill of that one number (PossDupFlag
+        Y, as in a replay), so the venue sees the number used and nothing else; not queued (the session not
+        logged on), it waits in the store, and a resend request gap-fills it (``may_replay``: the adapter no
+        longer tracks it as unanswered). None, nothing changed, if the message is not where it must be.
+        """
+        queued = self._queued
+        if queued is None or queued[0] != order.order_id:
+            return None
+        _, seq, raw, on_wire, _, _ = queued
+        session = self.session
+        if on_wire:
+            outbox = session.outbox
+            if not outbox.endswith(raw):
+                return None
+            del outbox[len(outbox) - len(raw) :]
+            outbox += session.admin.gap_fill(seq, session.sending_time(self.clock()), seq + 1)
+        self._queued = None
+        log.error(
+            "FIX %s: %s of order %d (MsgSeqNum %d) taken back before it was sent (%s): the gateway could not "
+            "journal it",
+            self.name,
+            what,
+            order.order_id,
+            seq,
+            "a SequenceReset-GapFill goes out in its place" if on_wire else "not logged on: gap-filled if asked for",
+        )
+        return queued
+
+    def withdraw_new(self, order: Order) -> bool:
+        """Take back the NewOrderSingle ``send_new`` just stored for ``order`` (``_take_back``); untracked."""
+        tracked = self._orders.get(order.order_id)
+        if tracked is None or tracked.order is not order or self._take_back(order, "new order") is None:
+            return False
+        del self._orders[order.order_id]
+        self.counters["orders_sent"] -= 1
+        return True
+
+    def withdraw_cancel(self, order: Order) -> bool:
+        """Take back the OrderCancelRequest ``send_cancel`` just stored for ``order``: the order as before it."""
+        return self._withdraw_request(order, "cancel", "cancels_sent")
+
+    def withdraw_replace(self, order: Order) -> bool:
+        """Take back the OrderCancelReplaceRequest ``send_replace`` just stored for ``order``: as before it."""
+        return self._withdraw_request(order, "replace", "replaces_sent")
+
+    def _withdraw_request(self, order: Order, what: str, counter: str) -> bool:
+        tracked = self._orders.get(order.order_id)
+        if tracked is None or tracked.order is not order:
+            return False
+        queued = self._take_back(order, what)
+        if queued is None:
+            return False
+        tracked.pending = queued[4]  # its ClOrdID number stays used (skipped: the venue never saw it)
+        if not queued[5]:
+            del self._orders[order.order_id]
+        self.counters[counter] -= 1
+        return True
+
     def _tracked(self, order: Order) -> _Tracked:
         tracked = self._orders.get(order.order_id)
         if tracked is None:
@@ -597,7 +668,7 @@ class FixVenue(VenueAdapter):
                 log.error("FIX %s: order %d not sent, strict validation failed: %s", self.name, order.order_id, problem)
                 return _STRICT_REFUSAL
         try:
-            self.session.send_app(seq, raw, now)
+            self._queued_now = self.session.send_app(seq, raw, now)
         except OSError as exc:  # the store could not be written: the message was neither kept nor queued
             if not self._store_failing:  # one failure episode, however many writes (re-asks each second) it refuses
                 self._store_failing = True

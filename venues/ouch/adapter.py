@@ -63,6 +63,7 @@ from obs.ratelog import PowerOfTwoLog, is_power_of_two
 from venues.base import VenueAdapter, encode_failed
 from venues.ouch.chain import Chain as _Chain
 from venues.ouch.codec import (
+    ENTER_ORDER_PACKET,
     OUTBOUND_DECODERS,
     accepted_core,
     decode_canceled,
@@ -252,6 +253,9 @@ _PACK_ENTER: Final = _native_pack_enter()
 """``pack_enter_order``: with the compiled modules the C writer (same bytes and errors, one call instead of the
 codec's ``struct.pack_into`` of 16 values, about 3,100 instructions); else ``codec.pack_enter_order`` itself."""
 _PACK_ENTER_ID: Final = _native_pack_enter_id()
+_ENTER_PACK: Final = ENTER_ORDER_PACKET.pack
+"""Interpreted, an Enter Order without options in one call: ``pack_enter_order``'s packet (SoupBinTCP length 48: the
+type byte and the 47-byte message; appendage length 0) made whole, then appended (``buf`` untouched on an error)."""
 """With the compiled modules, the C writer taking the order id for the ClOrdID (``_cl_ord_id``'s bytes written from
 it: no str, no bytes made and freed per order, about 900 instructions); else None (the ClOrdID's bytes are made)."""
 _SAME: Final = _native_same()
@@ -371,6 +375,22 @@ class OuchVenue(VenueAdapter):
         NextUserRefNum after the next login's replay before sending anything (``_store_lost``, ``on_logged_in``)."""
         self._query_why = "the UserRefNum store was lost"
         """Why ``_query_refnums`` was set (the ERROR when the venue does not answer names it)."""
+        self._no_record = False
+        """The first login of the day with neither a UserRefNum store nor a journal naming a session (a first start,
+        or a standby host taking over with nothing of the day's state): until the venue's NextUserRefNum floors the
+        store, a message naming a number this gateway never issued is the day's earlier traffic, not ours
+        (``_earlier_traffic``); fixouch51."""
+        self._earlier_max = 0
+        """The highest UserRefNum such earlier traffic named (the floor when the venue does not answer the query)."""
+        self._answer_timeout_ns = config.answer_timeout_ms * MS
+        """An Enter unanswered this long while live is in doubt (``_sweep_answers``, on the session timer; 0: never)."""
+        self._sweep_every_ns = min(max(self._answer_timeout_ns // 10, 10 * MS), 1_000 * MS)
+        self._next_sweep_ns = 0
+        self._issued_marks: deque[tuple[int, int]] = deque()
+        """(time, the store's last UserRefNum then), oldest first: every Enter numbered up to it was sent by then
+        (UserRefNums only increase), so nothing per order is timed (the Enter path is untouched)."""
+        self._swept_upto = 0
+        """The highest UserRefNum the sweep has judged since the last login."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -488,6 +508,8 @@ class OuchVenue(VenueAdapter):
             "replaced_after_reject": 0,
             "replayed_after_renumbering": 0,
             "internal_errors": 0,
+            "earlier_traffic": 0,
+            "answer_timeouts": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -644,21 +666,43 @@ class OuchVenue(VenueAdapter):
                 )
             else:  # interpreted: one formatting, no call (str.encode, bytes.ljust and len were three)
                 cl_ord_id_bytes = b"%-14d" % order_id if 0 <= order_id < _FOURTEEN_DIGITS else _cl_ord_id(order_id)
-            start = _PACK_ENTER(  # on an error it leaves ``buf`` as it was
-                buf,
-                urn,
-                _SIDE[side],
-                qty,
-                symbol_bytes,
-                price,
-                _TIF[tif],
-                self._display,
-                self._capacity,
-                self._sweep,
-                b"N",
-                cl_ord_id_bytes,
-                self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage,
-            )
+            appendage = self._enter_short_appendage if side in _SHORT_SIDES else self._enter_appendage
+            if appendage:  # options: the writer appends them (on an error it leaves ``buf`` as it was)
+                start = _PACK_ENTER(
+                    buf,
+                    urn,
+                    _SIDE[side],
+                    qty,
+                    symbol_bytes,
+                    price,
+                    _TIF[tif],
+                    self._display,
+                    self._capacity,
+                    self._sweep,
+                    b"N",
+                    cl_ord_id_bytes,
+                    appendage,
+                )
+            else:  # pack_enter_order's packet, inline: the same bytes and errors, one call fewer interpreted
+                packet = _ENTER_PACK(
+                    48,
+                    b"U",
+                    b"O",
+                    urn,
+                    _SIDE[side],
+                    qty,
+                    symbol_bytes,
+                    price,
+                    _TIF[tif],
+                    self._display,
+                    self._capacity,
+                    self._sweep,
+                    b"N",
+                    cl_ord_id_bytes,
+                    0,
+                )
+                start = len(buf)
+                buf += packet
         except Exception as exc:  # any fault: this order is refused, the strategy's link stays
             return self._not_sent(chain, user_ref_num, "new order", exc)
         self._inflight[urn] = buf[start:]  # self._keep(user_ref_num, buf, start), inline
@@ -747,6 +791,67 @@ class OuchVenue(VenueAdapter):
         del self._chains[order.order_id]
         log.error(
             "venue %s: new order %d (UserRefNum %d) taken back before it was sent: the gateway could not journal it",
+            self.name,
+            order.order_id,
+            user_ref_num,
+        )
+        return True
+
+    def withdraw_cancel(self, order: Order) -> bool:
+        """Take back the Cancel Order(s) ``send_cancel`` just queued for ``order`` (the core could not journal it).
+
+        The packets (one per UserRefNum the cancel names) are the last ones in the send buffer or, while not
+        logged in, only kept for the re-send at login: either way they are dropped. False, nothing changed, if
+        they are not where they must be.
+        """
+        chain = self._chains.get(order.order_id)
+        if chain is None or chain.order is not order:
+            return False
+        targets = chain.cancel_targets()
+        expected = bytearray()
+        for user_ref_num in targets:
+            pack_cancel_order(expected, user_ref_num, 0)
+        if self._live:
+            buf = self._session.out
+            if not buf.endswith(expected):
+                return False
+            del buf[len(buf) - len(expected) :]
+        if not chain.done:
+            for user_ref_num in targets:
+                self._inflight.pop(user_ref_num | _CANCEL_KEY, None)
+        log.error(
+            "venue %s: cancel of order %d taken back before it was sent: the gateway could not journal it",
+            self.name,
+            order.order_id,
+        )
+        return True
+
+    def withdraw_replace(self, order: Order) -> bool:
+        """Take back the Replace Order ``send_replace`` just queued for ``order`` (the core could not journal it).
+
+        As ``withdraw_new``: the packet leaves the send buffer (or the re-send list), the order's chain is as it
+        was before the replace, its new UserRefNum is skipped (the venue takes any higher one).
+        """
+        chain = self._chains.get(order.order_id)
+        if chain is None or chain.order is not order or not chain.pending:
+            return False
+        user_ref_num = chain.pending
+        packet = self._inflight.get(user_ref_num)
+        if packet is None:
+            return False
+        if self._live:
+            buf = self._session.out
+            if not buf.endswith(packet):
+                return False
+            del buf[len(buf) - len(packet) :]
+        del self._inflight[user_ref_num]
+        if self._refs.get(user_ref_num) is chain:
+            del self._refs[user_ref_num]
+        self._replace_refs.discard(user_ref_num)
+        chain.pending = 0
+        log.error(
+            "venue %s: replace of order %d (UserRefNum %d) taken back before it was sent: the gateway could not "
+            "journal it",
             self.name,
             order.order_id,
             user_ref_num,
@@ -929,6 +1034,8 @@ class OuchVenue(VenueAdapter):
             "decode_errors": counters["decode_errors"],
             "unsequenced_ignored": session.unsequenced_ignored,
             "debug_packets": session.debug_packets,
+            "user_ref_num_store_failures": self._store.write_failures,
+            "answer_timeouts": counters["answer_timeouts"],
         }
 
     def status(self) -> dict[str, object]:
@@ -943,6 +1050,7 @@ class OuchVenue(VenueAdapter):
             "last_user_ref_num": self._store.last_issued,
             "user_ref_num_store_error": self._store.error,
             "user_ref_num_store_stalls": self._store.stalls,
+            "user_ref_num_store_failures": self._store.write_failures,
             "logins": session.logins,
             "login_rejects": session.login_rejects,
             "login_refusals": session.login_refusals,
@@ -1033,6 +1141,7 @@ class OuchVenue(VenueAdapter):
                     self._store.last_issued + 1,
                 )
             self._query_sent_ns = 0
+            self._end_no_record()
             self._resolve_unanswered(None)
         if self._replaying:
             wait = min(wait, max(self._login_ns + timeout - now_ns, 1))
@@ -1043,7 +1152,73 @@ class OuchVenue(VenueAdapter):
         if self._held:  # the budget is spent: again when its next window begins
             start = self._lookup_window_ns or now_ns
             wait = min(wait, max(start + REF_LOOKUP_WINDOW_NS - now_ns, 1))
+        if self._answer_timeout_ns and self._live:
+            if now_ns >= self._next_sweep_ns:
+                self._sweep_answers(now_ns)
+            if self._inflight:
+                wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         return wait
+
+    def _sweep_answers(self, now_ns: int) -> None:
+        """Take an Enter unanswered for ``answer_timeout_ms`` while the session stayed up as in doubt, and cancel it.
+
+        OUCH answers every Enter it processes (Accepted or Rejected); a venue that dropped one silently would leave
+        the order PENDING_NEW for ever, and one merely slow may have it live. So, as for an answer lost in a replay
+        gap (``_in_doubt``): the strategy gets OrderAccepted at the order's own size and price (fills reach it), and a
+        Cancel by its UserRefNum goes out at once, so the venue's Canceled (or its fills, or its late Accepted) says
+        what became of it; a venue that never had it ignores the Cancel ("superfluous cancels are silently
+        ignored"). One ERROR per sweep, counted ``answer_timeouts``. Run on the session timer (``poll``), at most
+        every ``_sweep_every_ns``: the time an Enter was sent is read off ``_issued_marks``, not kept per order.
+        """
+        self._next_sweep_ns = now_ns + self._sweep_every_ns
+        marks = self._issued_marks
+        issued = self._store.last_issued
+        inflight = self._inflight
+        if not inflight:  # nothing waits: what is sent from now on is numbered above ``issued``
+            marks.clear()
+            marks.append((now_ns, issued))
+            return
+        if not marks or marks[-1][1] != issued:
+            marks.append((now_ns, issued))
+        deadline = now_ns - self._answer_timeout_ns
+        upto = 0
+        while marks and marks[0][0] <= deadline:
+            upto = marks.popleft()[1]
+        if upto:
+            marks.appendleft((deadline, upto))  # still true: sent by then
+        if upto <= self._swept_upto:
+            return
+        low, self._swept_upto = self._swept_upto, upto
+        replaces = self._replace_refs
+        overdue = sorted(key for key in inflight if low < key <= upto and key not in replaces)
+        if not overdue:
+            return
+        ms = self._answer_timeout_ns // MS
+        why = f"no Accepted or Rejected within {ms} ms (answer_timeout_ms) while the session stayed up"
+        out = self._session.out
+        orders = []
+        for urn in overdue:
+            chain = self._refs.get(urn)
+            if chain is None or chain.done or urn not in inflight:
+                continue
+            orders.append(chain.order.order_id)
+            self._in_doubt(0, chain, urn, why, logged=False)
+            if (urn | _CANCEL_KEY) not in inflight:  # the desk's own Cancel, if asked, is on its way already
+                pack_cancel_order(out, urn, 0)
+        if not orders:
+            return
+        self.counters["answer_timeouts"] += len(orders)
+        log.error(
+            "venue %s: %d new orders had no answer (Accepted or Rejected) within %d ms while the session stayed up "
+            "(answer_timeout_ms): taken as accepted at their own size and price (in doubt: they may be live at the "
+            "venue) and canceled there by their UserRefNums %s, so the venue's Canceled or fills settle them; one "
+            "still open afterwards was most likely never received: check it with the venue desk. Orders: %s",
+            self.name,
+            len(orders),
+            ms,
+            overdue[:20],
+            orders[:20],
+        )
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again."""
@@ -1091,6 +1266,11 @@ class OuchVenue(VenueAdapter):
         if self._held:  # messages of the session before this login: acted on first, in their session
             self._read_held(unbounded=True)
         previous = self._store.session
+        if not previous and not self.sequence.epoch and not self.sequence.high_water:
+            # First login of the day with no record of the day's traffic (no store, no journal): a standby host
+            # taking over mid-day lands in a session whose earlier messages name UserRefNums it never issued.
+            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum.
+            self._no_record = True
         self._store.bind(session)
         self._day_ended = self._store.day_ended  # False from a new day or session on
         if previous and previous != session:
@@ -1136,7 +1316,7 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        if self._inflight or self._check_orders or self._query_refnums:
+        if self._inflight or self._check_orders or self._query_refnums or self._no_record:
             self._replaying = True
             self._set_state(
                 VenueState.LOGGING_IN,
@@ -1242,7 +1422,10 @@ class OuchVenue(VenueAdapter):
         self._replaying = False
         if not self._inflight and not self._check_orders and not self._query_refnums:  # nothing to ask
             self._answers_lost = False
-            self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
+            if self._no_record:  # a first start of the day: nothing of the session's earlier traffic came
+                self._go_live(f"logged in to session {self._session.session!r}; no earlier traffic in the replay")
+            else:
+                self._go_live(f"logged in to session {self._session.session!r}; the replay answered every request")
             return
         self._query_sent_ns = self._clock() or 1
         self._session.out += _ACCOUNT_QUERY_PACKET
@@ -1505,8 +1688,11 @@ class OuchVenue(VenueAdapter):
         A number never issued this session (0, or above the highest handed out) is first asked for again
         (``_never_issued``): the stream is most likely out of frame.
         """
-        if (urn <= 0 or urn > self._store.last_issued) and self._never_issued(seq, kind, urn):
-            return True
+        if urn <= 0 or urn > self._store.last_issued:
+            if self._no_record:
+                return self._earlier_traffic(seq, kind, urn)
+            if self._never_issued(seq, kind, urn):
+                return True
         order_id = self._ended_order(urn)
         if not order_id:
             return False
@@ -1556,6 +1742,35 @@ class OuchVenue(VenueAdapter):
                 order_id,
             )
         self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def _earlier_traffic(self, seq: int, kind: int, urn: int) -> bool:
+        """Drop a message of the day's earlier traffic (``_no_record``): another gateway's, not ours; True.
+
+        The first one is logged at ERROR (the gateway cannot know the account's orders of the day); each is counted
+        ``earlier_traffic``; none is applied, none asked for again (fixouch51: before, each was taken as a stream
+        out of frame and the session logged in again ~3 times per message).
+        """
+        counters = self.counters
+        if not counters["earlier_traffic"]:
+            log.error(
+                "venue %s: NO RECORD OF TODAY'S EARLIER TRAFFIC: session %r already carries messages about orders "
+                "this gateway never sent (%s for UserRefNum %d at sequence %d) and neither the journal nor the "
+                "UserRefNum store (%s) knows of them (a standby host taking over without the day's state?): they "
+                "are counted (earlier_traffic), not applied; new UserRefNums start above the venue's "
+                "NextUserRefNum. Reconcile the account's orders and executions of the day with the venue desk",
+                self.name,
+                self._session.session,
+                outbound_name(kind),
+                urn,
+                seq,
+                self._store.path,
+            )
+        if not self._query_refnums:  # ask the venue's NextUserRefNum after the replay, before sending anything
+            self._query_refnums = True
+            self._query_why = "the gateway has no record of today's earlier traffic on the account"
+        counters["earlier_traffic"] += 1
+        self._earlier_max = max(self._earlier_max, urn)
         return True
 
     def _never_issued(self, seq: int, kind: int, urn: int) -> bool:
@@ -1811,7 +2026,7 @@ class OuchVenue(VenueAdapter):
                 return
             self._in_doubt(sequence, chain, urn, f"its answer ({chr(message[0])}) could not be decoded: {error.text}")
 
-    def _in_doubt(self, seq: int, chain: _Chain, urn: int, why: str) -> None:
+    def _in_doubt(self, seq: int, chain: _Chain, urn: int, why: str, *, logged: bool = True) -> None:
         """Answer the Enter or Replace ``urn`` the venue may have processed though its answer cannot be read.
 
         An Enter is taken as accepted (the order's own size and price; no venue order id), so fills for it
@@ -1842,14 +2057,15 @@ class OuchVenue(VenueAdapter):
             self._answer_pending_replace(seq, chain)
             return
         chain.unconfirmed = urn
-        log.error(
-            "venue %s: new order %d (UserRefNum %d) in doubt: %s; taken as accepted at its own size and price "
-            "(replaces are refused until a message of the venue names it)",
-            self.name,
-            order.order_id,
-            urn,
-            why,
-        )
+        if logged:  # else the caller logs the lot in one line
+            log.error(
+                "venue %s: new order %d (UserRefNum %d) in doubt: %s; taken as accepted at its own size and price "
+                "(replaces are refused until a message of the venue names it)",
+                self.name,
+                order.order_id,
+                urn,
+                why,
+            )
         self._emit(VenueAccepted(seq, order.order_id, "", order.qty, order.price))
         self._answer_pending_replace(seq, chain)
 
@@ -2029,7 +2245,14 @@ class OuchVenue(VenueAdapter):
             if differs and self._mismatched(seq, chain, fields, message, sent):
                 return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
+            answered = urn == chain.unconfirmed and sent is None  # taken as accepted already (``_in_doubt``)
             self._settle(chain, urn)
+            if answered:  # the strategy had its OrderAccepted: a second one would be out of place in the core
+                chain.open_qty = quantity
+                if order_state == ORDER_STATE_DEAD:  # nothing of it rests at the venue
+                    self._finish(chain)
+                    self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, "DEAD", _DEAD_TEXT))
+                return
         # compiled: the quantity boxed once for the chain and the event, the order id kept as the object read
         open_qty: Any = quantity
         chain.open_qty = open_qty
@@ -2343,6 +2566,18 @@ class OuchVenue(VenueAdapter):
                 chain.working = remaining[-1]
                 chain.candidates = remaining if len(remaining) > 1 else ()
             self.event_sink(VenueCancelRejected(seq, chain.order.order_id, code, text))
+        elif urn == chain.unconfirmed:  # answered in doubt (taken as accepted): the venue ends it after all
+            self._finish(chain)
+            log.warning(
+                "venue %s: new order %d (UserRefNum %d), taken as accepted in doubt, was rejected by the venue (%s %s):"
+                " it ends as canceled",
+                self.name,
+                chain.order.order_id,
+                urn,
+                code,
+                text,
+            )
+            self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, code, f"rejected by the venue: {text}"))
         else:
             self._finish(chain)
             self.event_sink(VenueRejected(seq, chain.order.order_id, code, text))
@@ -2455,6 +2690,10 @@ class OuchVenue(VenueAdapter):
 
     def _on_account_query_response(self, seq: int, message: AccountQueryResponse) -> None:
         self._store.ensure_above(message.next_user_ref_num - 1)
+        if not self._query_sent_ns:  # not the answer to our query (one replayed from before: another host's)
+            self._ignore("Q", seq, message)
+            return
+        self._end_no_record()
         if self._query_refnums:
             self._query_refnums = False
             log.warning(
@@ -2468,10 +2707,22 @@ class OuchVenue(VenueAdapter):
             self._query_sent_ns = 0
             self._resolve_unanswered(message.next_user_ref_num)
 
+    def _end_no_record(self) -> None:
+        """The store is floored (the venue's NextUserRefNum, or the highest number its earlier traffic named)."""
+        if self._no_record:
+            self._no_record = False
+            self._store.ensure_above(self._earlier_max)
+
     # ---- after a login: the requests the replay did not answer -------------------------------------
 
     def _go_live(self, reason: str) -> None:
+        self._end_no_record()
         self._live = True
+        now = self._clock()  # requests sent again from here are timed from here (``_sweep_answers``)
+        self._issued_marks.clear()
+        self._issued_marks.append((now, self._store.last_issued))
+        self._swept_upto = 0
+        self._next_sweep_ns = now + self._sweep_every_ns
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
             pack_cancel_order(out, urn, 0)

@@ -42,6 +42,10 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
     """A sequenced message that cannot be read (wrong length for its type, unknown type, the stream out of frame)
     is not applied: the session drops and logs in again asking for it, at most this many times in a row for the
     same number (backing off); then it is taken as lost (``refetch_given_up``). 0: taken as lost at once."""
+    answer_timeout_ms: Annotated[int, msgspec.Meta(ge=0, le=3_600_000)] = 5_000
+    """An Enter Order with neither Accepted nor Rejected this long (ms) while the session stays up is in doubt: the
+    strategy gets OrderAccepted at the order's own size and price (it may be live at the venue) and a Cancel by its
+    UserRefNum goes out, so the venue says what became of it (docs/venues/ouch.md). 0: no limit."""
     state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "var/ouch"
     """Directory of the UserRefNum state file (must survive restarts)."""
     user_ref_num_block: Annotated[int, msgspec.Meta(ge=MIN_BLOCK, le=MAX_BLOCK)] = DEFAULT_BLOCK

@@ -141,6 +141,8 @@ class UserRefNumStore:
         self._stalled = False
         """``error`` says a write is overdue (not that it failed): the write's outcome replaces it."""
         self.writes = 0
+        self.write_failures = 0
+        """Writes of the state file that failed (each retry too: it grows once a second while the disk refuses)."""
         self._retried_ns: int | None = None
         """When ``retry`` last began an interval or wrote (the adapter's clock); None: not since the write failed."""
         self._exhausted_error: str | None = None
@@ -548,6 +550,7 @@ class UserRefNumStore:
             write_file_atomically(self.path, data)
         except OSError as exc:
             with self._slot:
+                self.write_failures += 1
                 first = counter.error is None or self._stalled
                 if first:
                     self._retried_ns = None
