@@ -355,6 +355,7 @@ class FastConnection:
             self.close_reason = "login rejected: session or sequence not available (no replay)"
             return
         out += encode_login_accepted(config.session, core.next_sequence)
+        out += SERVER_HEARTBEAT_PACKET  # no replay here: it is read (the OUCH adapter waits for this, ouch.md)
         self.logged_in = True
 
 

@@ -51,6 +51,8 @@ class SimulatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 1_000
     client_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 15_000
     login_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 30_000
+    heartbeat_after_replay: bool = True
+    """Send a Server Heartbeat right after each login's replay (``SoupServerConfig.heartbeat_after_replay``)."""
     drop_after: Annotated[int, msgspec.Meta(ge=1)] | None = None
     """Cut every connection after it was sent this many sequenced messages (reconnect testing)."""
     stall_first_after: Annotated[int, msgspec.Meta(ge=0)] | None = None
@@ -93,6 +95,7 @@ class SimulatorCore:
             heartbeat_interval_ns=config.heartbeat_interval_ms * MS,
             client_timeout_ns=config.client_timeout_ms * MS,
             login_timeout_ns=config.login_timeout_ms * MS,
+            heartbeat_after_replay=config.heartbeat_after_replay,
         )
         self.drop_after = config.drop_after
         self.stall_first_after = config.stall_first_after

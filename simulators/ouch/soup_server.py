@@ -78,6 +78,9 @@ class SoupServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Drop a client silent for this long (a 4.10 login's Heartbeat Timeout overrides it)."""
     login_timeout_ns: int = 30_000 * MS
     """Drop a connection that has not sent a Login Request after this long."""
+    heartbeat_after_replay: bool = True
+    """Send a Server Heartbeat right after a login's replay (the spec allows one at any time); False: only after
+    ``heartbeat_interval_ns`` of silence, as a venue may (tests of what a client does before it has read the replay)."""
 
 
 class ServerConnectionState(enum.Enum):
@@ -116,6 +119,8 @@ class SoupServerConnection:
         self.messages_received = 0
         self.login_sequence = 0
         """Sequence number given in Login Accepted."""
+        self._replaying = False
+        """Logged in, the replay asked for not yet all queued: a Server Heartbeat follows its last message."""
         self._splitter = SoupSplitter()
         self._client_timeout_ns = config.client_timeout_ns
         self._connected_ns = 0
@@ -182,6 +187,8 @@ class SoupServerConnection:
         if limit is not None:
             stop = min(stop, start + limit)
         if stop <= start:
+            if self._replaying:
+                self._replay_out(now_ns)
             return 0
         out = self.out
         for index in range(start - 1, stop - 1):
@@ -189,7 +196,21 @@ class SoupServerConnection:
         self.next_to_send = stop
         self.sequenced_sent += stop - start
         self._last_sent_ns = now_ns
+        if self._replaying and stop == len(packets) + 1:
+            self._replay_out(now_ns)
         return stop - start
+
+    def _replay_out(self, now_ns: int) -> None:
+        """Follow the login's replay with a Server Heartbeat at once (a client learns it has read the replay).
+
+        SoupBinTCP lets a server send a heartbeat at any time and requires one after a second of silence; a
+        venue's first heartbeat after the replay may come up to that second later. The OUCH adapter waits for it
+        after a login with no state of the day (docs/venues/ouch.md), so the simulator sends it at once.
+        """
+        self._replaying = False
+        self.out += SERVER_HEARTBEAT_PACKET
+        self._last_sent_ns = now_ns
+        self.heartbeats_sent += 1
 
     def poll(self, now_ns: int) -> int:
         """Send a heartbeat or drop a silent client when due; return ns until the next deadline."""
@@ -259,5 +280,6 @@ class SoupServerConnection:
         self._last_sent_ns = now_ns
         self.login_sequence = sequence
         self.next_to_send = sequence
+        self._replaying = config.heartbeat_after_replay
         self.state = ServerConnectionState.LOGGED_IN
         self.reason = f"logged in as {request.username!r} from sequence {sequence}"

@@ -167,7 +167,7 @@ def test_login_when_bad_password_or_unavailable_sequence_then_rejected_and_close
     connection = core.connect()
     assert connection.receive(_enters(1, 1), 1) == b""  # nothing before the login
     answer = connection.receive(encode_login_request("USER", "SECRET", "", 1), 1)
-    assert answer[2] == LOGIN_ACCEPTED and answer.endswith(b"1")
+    assert answer[2] == LOGIN_ACCEPTED and answer.endswith(b"1" + SERVER_HEARTBEAT_PACKET)  # no replay: said at once
     assert connection.poll(0, 400_000_000) == (b"", 600_000_000)
     assert connection.poll(0, 1_000_000_000) == (SERVER_HEARTBEAT_PACKET, 1_000_000_000)
 

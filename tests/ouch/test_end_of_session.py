@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from gateway.engine import Engine
 from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, OrderAccepted, OrderRejected
 from model.enums import Side
@@ -64,6 +66,8 @@ def test_end_of_session_when_a_restored_new_order_and_its_cancel_never_reached_t
     engine.journal.close()
 
     second, engine2, rig2 = restart_from_journal(first, tmp_path)
+    # a venue whose first heartbeat comes a second after the replay (the simulator's at once would end the wait)
+    second.core.server_config = msgspec.structs.replace(second.core.server_config, heartbeat_after_replay=False)
     order = engine2.strategies["S1"].orders["A"]
     assert order.state is OrderState.PENDING_NEW_CANCEL
     strat2 = rig2.connect("S1")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from model.exactly_once import ExactlyOnce
 from model.order import apply_ack, mark_sent, request_replace
 from model.venue_events import (
@@ -157,7 +159,8 @@ def test_relogin_when_a_cancel_was_lost_then_sent_again_and_the_order_canceled(t
 
 
 def test_relogin_when_requests_wait_then_nothing_is_sent_before_the_replay_is_read(tmp_path: Path) -> None:
-    link = Link(tmp_path, sim=_strict())
+    # a venue whose first heartbeat comes a second after the replay (the simulator's at once would end the wait)
+    link = Link(tmp_path, sim=msgspec.structs.replace(_strict(), heartbeat_after_replay=False))
     link.connect()
     link.venue.send_new(make_order(1))
     link.venue.flush()

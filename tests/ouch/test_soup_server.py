@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 from model.clock import FakeClock
 from simulators.ouch.soup_server import SequencedStream, ServerConnectionState, SoupServerConfig, SoupServerConnection
 from tests.ouch.golden import hexb, rtext
@@ -90,6 +92,7 @@ def test_pump_when_replay_requested_from_3_then_messages_3_onwards_sent() -> Non
         soupbin.SequencedData(b"m3"),
         soupbin.SequencedData(b"m4"),
         soupbin.SequencedData(b"m5"),
+        soupbin.ServerHeartbeat(),  # the replay is out: said at once (heartbeat_after_replay)
     ]
     stream.append(b"m6")
     assert conn.pump(clock()) == 1
@@ -102,7 +105,7 @@ def test_login_when_sequence_0_then_starts_with_the_next_new_message() -> None:
     conn, _, clock = _server(stream)
     conn.data_received(_login(sequence=0), clock())
     conn.pump(clock())
-    assert _packets(conn.take(clock())) == [soupbin.LoginAccepted("SESS1", 2)]
+    assert _packets(conn.take(clock())) == [soupbin.LoginAccepted("SESS1", 2), soupbin.ServerHeartbeat()]
 
 
 def test_login_when_sequence_beyond_the_stream_then_clamped_to_next_sequence() -> None:
@@ -171,7 +174,11 @@ def test_end_session_when_logged_in_then_rest_of_stream_then_end_of_session_then
     stream.append(b"last")
     conn.end_session(clock())
     stream.ended = True
-    assert _packets(conn.take(clock()))[1:] == [soupbin.SequencedData(b"last"), soupbin.EndOfSession()]
+    assert _packets(conn.take(clock()))[1:] == [
+        soupbin.SequencedData(b"last"),
+        soupbin.ServerHeartbeat(),  # the replay (of nothing) was out before "last"
+        soupbin.EndOfSession(),
+    ]
     assert recorder.closes == ["end of session"]
     late, _, _ = _server(stream)
     late.data_received(_login(), clock())
@@ -258,3 +265,15 @@ def test_client_and_server_when_connection_cut_mid_stream_repeatedly_then_every_
     assert [seq for seq, _ in listener.messages] == list(range(1, len(listener.messages) + 1))
     assert [m for _, m in listener.messages] == [f"msg{i}".encode() for i in range(1, len(listener.messages) + 1)]
     assert client.next_sequence == len(listener.messages) + 1
+
+
+def test_pump_when_heartbeat_after_replay_off_then_replay_without_heartbeat() -> None:
+    stream = SequencedStream("SESS1")
+    stream.append(b"m1")
+    config = msgspec.structs.replace(CONFIG, heartbeat_after_replay=False)
+    conn = SoupServerConnection(config, stream, ServerRecorder())
+    clock = FakeClock()
+    conn.connection_made(clock())
+    conn.data_received(_login(sequence=1), clock())
+    assert conn.pump(clock()) == 1
+    assert _packets(conn.take(clock())) == [soupbin.LoginAccepted("SESS1", 1), soupbin.SequencedData(b"m1")]
