@@ -175,7 +175,13 @@ async def test_fix_request_whose_journal_record_fails_then_gap_filled_not_sent_a
         (gap_fill,) = sim.messages("in", b"4")
         taken = int(gap_fill.get(b"34") or 0)
         assert (gap_fill.get(b"123"), int(gap_fill.get(b"36") or 0)) == (b"Y", taken + 1)
-        business = [(m.get(b"35"), int(m.get(b"34") or 0)) for m in sim.messages("in") if m.get(b"35") in b"DFG"]
+
+        def business_in() -> list[tuple[bytes | None, int]]:
+            return [(m.get(b"35"), int(m.get(b"34") or 0)) for m in sim.messages("in") if m.get(b"35") in b"DFG"]
+
+        if kind != "new":  # the disconnect policy's Cancel follows the gap fill: wait for it before judging the list
+            await wait_for(lambda: len(business_in()) >= 2, what="the disconnect policy's Cancel", timeout_s=10)
+        business = business_in()
         if kind == "new":  # before: the NewOrderSingle went out
             assert business == []
         else:  # before: the request went out under that number; now only the disconnect policy's Cancel, after it
