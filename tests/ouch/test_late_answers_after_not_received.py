@@ -1,13 +1,14 @@
 """rev50ouch s11: a late answer for a request the gateway had already reported ``OUCH_NOT_RECEIVED``.
 
 A scripted SoupBinTCP venue on real loopback sockets takes the Enter (or the Replace), does not answer it, drops
-the connection, and at the next login has nothing to replay and a NextUserRefNum above the request's number: the
-gateway reports the request not received. Then the venue answers it after all:
+the connection, and at the next login has nothing to replay and a NextUserRefNum above the request's number. Then
+the venue answers it after all:
 
-* a late Order Accepted (state L): the order is live at the venue though REJECTED here: it is canceled at the
-  venue at once, logged at ERROR and counted ``live_after_end``; the strategy keeps its one answer;
-* a late Order Replaced: the venue applied the replace the strategy was told was refused: the strategy gets
-  ``Replaced`` with the venue's size and price (after its ``CancelRejected``), and the order's numbers follow.
+* an Enter (fixdoubt52, rev52ouch E0): NextUserRefNum above its number means the venue took it, so it is in doubt
+  (``OrderAccepted``, canceled at the venue), never "not received"; the late Accepted and fill reach the order;
+* a late Order Replaced (the Replace was reported not received): the venue applied the replace the strategy was
+  told was refused: the strategy gets ``Replaced`` with the venue's size and price (after its ``CancelRejected``),
+  and the order's numbers follow.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from pathlib import Path
 
 import pytest
 
-from gateway.protocol.messages import Cancel, CancelRejected, NewOrder, OrderAccepted, OrderRejected, Replace, Replaced
+from gateway.protocol.messages import (
+    Cancel,
+    CancelRejected,
+    Executed,
+    NewOrder,
+    OrderAccepted,
+    OrderRejected,
+    Replace,
+    Replaced,
+)
 from model.enums import Side
 from model.order import OrderState
 from tests.ouch.harness import PX, TS
 from tests.ouch.test_late_fill_released import Gateway, wait_until
 from venues.ouch.codec import encode_message
-from venues.ouch.messages import AccountQueryResponse, OrderReplaced
+from venues.ouch.messages import AccountQueryResponse, OrderExecuted, OrderReplaced
 from venues.ouch.messages import OrderAccepted as OuchAccepted
 from venues.ouch.soupbin import SERVER_HEARTBEAT_PACKET, encode_login_accepted, encode_sequenced
 
@@ -115,9 +125,16 @@ async def _unanswered_then_not_received(venue: InteractiveVenue, gw: Gateway, wh
     await wait_until(lambda: gw.venue.status()["not_received"] == 1, f"the {what} reported not received")
 
 
-async def test_a_late_order_accepted_when_the_enter_was_reported_not_received_then_canceled_at_the_venue(
+async def test_an_enter_the_venue_took_but_did_not_answer_before_a_drop_when_it_answers_late_then_in_doubt_not_lost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """rev52ouch E0: NextUserRefNum above the Enter's number means the venue took it: in doubt, not "never received".
+
+    Before fixdoubt52 the strategy got ``OrderRejected`` ``OUCH_NOT_RECEIVED``, then the venue's late Accepted and
+    Executed: an Executed after the terminal reject (counted ``live_after_end``). Now the Enter is answered
+    ``OrderAccepted`` (in doubt) and canceled at the venue by its UserRefNum; the late Accepted settles it and its fill
+    fills the order.
+    """
     venue = await InteractiveVenue().start()
     gw = await Gateway(venue, tmp_path).start()  # type: ignore[arg-type]  # duck-typed: it needs only .port
     try:
@@ -126,27 +143,29 @@ async def test_a_late_order_accepted_when_the_enter_was_reported_not_received_th
         await wait_until(lambda: any(m[:1] == b"O" for m in venue.inbound), "the Enter at the venue")
         order = gw.rig.order("S1", "a1")
         urn = int(order.venue_ref)
-        await _unanswered_then_not_received(venue, gw, "Enter")
-        assert order.state is OrderState.REJECTED
+        logins = gw.venue.status()["logins"]
         sent = len(venue.inbound)
-        with caplog.at_level(logging.WARNING):
-            venue.send(
-                encode_message(
-                    OuchAccepted(TS, urn, "B", 100, "AAPL", PX - 100, "0", "Y", 7001, "A", "N", "N", "L", "a1")
-                )
-            )
-            await wait_until(lambda: ("X", urn) in _types(venue, sent), "the Cancel Order at the venue")
+        with caplog.at_level(logging.ERROR, logger="venues.ouch.adapter"):
+            venue.drop()
+            await wait_until(lambda: gw.venue.status()["logins"] == logins + 1, "the next login")  # type: ignore[operator]
+            await wait_until(lambda: ("X", urn) in _types(venue, sent), "the Cancel Order of the Enter in doubt")
+        assert venue.next_user_ref_num == urn + 1  # the venue's NextUserRefNum: it took this very number
         status = gw.venue.status()
-        assert status["live_after_end"] == 1
-        assert order.state is OrderState.REJECTED
+        assert (status["not_received"], status["in_doubt"]) == (0, 1)
+        assert order.state is OrderState.LIVE
         answers = [m for m in link.received() if isinstance(m, OrderAccepted | OrderRejected)]
-        assert [(type(m).__name__, m.cl_ord_id) for m in answers] == [("OrderRejected", "a1")]
-        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-        assert any(
-            f"Order Accepted at sequence 2 shows order {order.order_id} live at the venue as UserRefNum {urn}" in e
-            and "canceling it at the venue" in e
-            for e in errors
-        ), errors
+        assert [(type(m).__name__, m.cl_ord_id) for m in answers] == [("OrderAccepted", "a1")]
+        assert any("NextUserRefNum" in r.getMessage() and "in doubt" in r.getMessage() for r in caplog.records)
+        venue.send(
+            encode_message(OuchAccepted(TS, urn, "B", 100, "AAPL", PX - 100, "0", "Y", 7001, "A", "N", "N", "L", "a1"))
+        )
+        venue.send(encode_message(OrderExecuted(TS, urn, 100, PX - 100, "A", 9001)))
+        await wait_until(lambda: order.state is OrderState.FILLED, "the late fill applied")
+        tail = [m for m in link.received() if isinstance(m, Executed | OrderAccepted | OrderRejected)]
+        assert [(type(m).__name__, m.qty, m.cum_qty, m.leaves_qty) for m in tail] == [  # type: ignore[union-attr]
+            ("Executed", 100, 100, 0)  # no second answer
+        ]
+        assert gw.venue.status()["live_after_end"] == 0
         assert not [r for r in caplog.records if "out of place" in r.getMessage()]
     finally:
         await gw.stop()

@@ -213,10 +213,14 @@ def test_relogin_when_a_pending_new_cancel_was_accepted_in_the_replay_then_only_
     assert [r.type for r in link.core.exchange.records] == ["O", "Q", "X"]
 
 
-def test_relogin_when_the_replay_lost_the_enters_answer_then_not_received_and_its_cancel_sent_anyway(
+def test_relogin_when_the_replay_lost_the_enters_answer_then_in_doubt_and_its_cancel_sent(
     tmp_path: Path,
 ) -> None:
-    """review28: a gap at Login Accepted can lose the Accepted of an Enter the venue took; the desk wants it gone."""
+    """review28: a gap at Login Accepted can lose the Accepted of an Enter the venue took; the desk wants it gone.
+
+    The venue's NextUserRefNum is above the Enter's number: it took the Enter, so the order is in doubt (taken as
+    accepted), never "not received" (fixdoubt52, rev52ouch E0), and its Cancel goes out: the venue's Canceled ends it.
+    """
     link, order = _entered(tmp_path)  # live at the venue
     link._to_server.clear()
     request_cancel(order)
@@ -229,6 +233,8 @@ def test_relogin_when_the_replay_lost_the_enters_answer_then_not_received_and_it
 
     link.connect()
 
-    assert link.events[0] == VenueRejected(0, 1, "OUCH_NOT_RECEIVED", NOT_RECEIVED_CANCEL)
-    assert [r.type for r in link.core.exchange.records][-2:] == ["Q", "X"]  # the Cancel went out anyway
+    assert link.events[0] == VenueAccepted(0, 1, "", 100, RESTING)  # in doubt
+    assert [r.type for r in link.core.exchange.records][-2:] == ["Q", "X"]  # the Cancel went out
     assert not link.core.exchange.orders  # and the order is off the book
+    assert isinstance(link.events[-1], VenueCanceled) and link.events[-1].order_id == 1  # which ends it here
+    assert not [e for e in link.events if isinstance(e, VenueRejected)]

@@ -19,8 +19,9 @@ Heartbeat), then asks the venue for its NextUserRefNum (Account Query) and only 
 acts: OUCH answers every request it processed with a sequenced message, so what is
 still unanswered never arrived. A Cancel is sent again (it names the order's number);
 an Enter or Replace is sent again under its own number only if the venue has seen no
-number as high (NextUserRefNum <= it), otherwise it is reported back (VenueRejected /
-VenueCancelRejected "OUCH_NOT_RECEIVED", venue_seq 0): no UserRefNum the venue already
+number as high (NextUserRefNum <= it), otherwise a Replace is reported back (VenueCancelRejected
+"OUCH_NOT_RECEIVED", venue_seq 0) and an Enter is in doubt (the venue took its number but has not
+answered it yet: taken as accepted and canceled there): no UserRefNum the venue already
 has is ever sent again. The Enter of an order asked to cancel is never sent again: it is
 reported back, which answers its Cancel too. When messages of the venue were lost (a replay gap,
 an undecodable answer), an Enter or Replace the venue may have processed is in doubt instead:
@@ -192,6 +193,10 @@ _IN_DOUBT: Final = "OUCH_IN_DOUBT"
 _IN_DOUBT_GAP_TEXT: Final = (
     "messages of the venue were lost (a replay gap at the login, or one undecodable) and it has seen this "
     "UserRefNum or a later one"
+)
+_IN_DOUBT_TAKEN_TEXT: Final = (
+    "the venue took its UserRefNum (NextUserRefNum above it) but has not answered it yet: a slow venue may still "
+    "accept or reject it"
 )
 _IN_DOUBT_UNKNOWN_TEXT: Final = (
     "messages of the venue were lost (a replay gap at the login, or one undecodable) and it did not answer "
@@ -450,6 +455,9 @@ class OuchVenue(VenueAdapter):
         """UserRefNums that were the new number of a Replace (the others are Enters)."""
         self._inflight: dict[int, bytearray] = {}
         """Packets the venue has not answered yet, re-sent after each login (by UserRefNum / cancel key)."""
+        self._doubted: dict[int, bytearray] = {}
+        """UserRefNum of an Enter answered in doubt (``_in_doubt``) -> its Enter packet: the venue's late Accepted is
+        compared with the order's own terms as for any Enter (rev52ouch M1). Rare; pruned of ended orders."""
         self._symbols: dict[str, bytes] = {}
         self._display = config.display.encode("ascii")
         self._capacity = config.capacity.encode("ascii")
@@ -2033,7 +2041,7 @@ class OuchVenue(VenueAdapter):
         reach the strategy; a Replace gets VenueCancelRejected "OUCH_IN_DOUBT" and both numbers stay
         candidates: a Cancel names each until a Replaced message settles it. Never "not received".
         """
-        self._inflight.pop(urn, None)
+        sent = self._inflight.pop(urn, None)
         self.counters["in_doubt"] += 1
         order = chain.order
         if urn in self._replace_refs:
@@ -2057,6 +2065,13 @@ class OuchVenue(VenueAdapter):
             self._answer_pending_replace(seq, chain)
             return
         chain.unconfirmed = urn
+        if sent is not None:  # its late Accepted is compared with it (``_on_accepted``)
+            doubted = self._doubted
+            if len(doubted) >= 64:  # drop those of orders that ended meanwhile
+                refs = self._refs
+                for number in [n for n in doubted if (c := refs.get(n)) is None or c.done]:
+                    del doubted[number]
+            doubted[urn] = sent
         if logged:  # else the caller logs the lot in one line
             log.error(
                 "venue %s: new order %d (UserRefNum %d) in doubt: %s; taken as accepted at its own size and price "
@@ -2246,12 +2261,13 @@ class OuchVenue(VenueAdapter):
                 return
         if chain.unconfirmed:  # an Enter in doubt: the venue names it
             answered = urn == chain.unconfirmed and sent is None  # taken as accepted already (``_in_doubt``)
+            if answered:  # its own terms, compared as for any Enter (rev52ouch M1)
+                entered = self._doubted.pop(urn, None)
+                if entered is not None and self._mismatched(seq, chain, fields, message, entered, answered=True):
+                    return
             self._settle(chain, urn)
             if answered:  # the strategy had its OrderAccepted: a second one would be out of place in the core
-                chain.open_qty = quantity
-                if order_state == ORDER_STATE_DEAD:  # nothing of it rests at the venue
-                    self._finish(chain)
-                    self.event_sink(VenueCanceled(seq, chain.order.order_id, 0, "DEAD", _DEAD_TEXT))
+                self._accepted_in_doubt(seq, chain, quantity, order_state)
                 return
         # compiled: the quantity boxed once for the chain and the event, the order id kept as the object read
         open_qty: Any = quantity
@@ -2264,6 +2280,37 @@ class OuchVenue(VenueAdapter):
             )
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
+
+    def _accepted_in_doubt(self, seq: int, chain: _Chain, quantity: int, order_state: str) -> None:
+        """The venue's late Accepted of an Enter answered in doubt (taken as accepted at the order's own size).
+
+        The strategy had its one ``OrderAccepted``; the venue's quantity is the order's from now on
+        (docs/strategy-protocol.md 5): fewer shares than the order has open reach the core as a reduction by the
+        venue, ``VenueCanceled`` reason "MODIFIED" of the difference (``leaves_qty`` what the venue accepted; risk
+        releases the rest), so a later Canceled of what the venue holds ends the order (rev52ouch (a): the order
+        stayed open with the shares the venue never took, its Cancel ignored). An Accepted in state D ends it.
+        """
+        chain.open_qty = quantity
+        order = chain.order
+        if order_state == ORDER_STATE_DEAD:  # nothing of it rests at the venue
+            self._finish(chain)
+            self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
+            return
+        cut = order.leaves_qty - quantity
+        if cut <= 0:
+            return
+        log.warning(
+            "venue %s: order %d, answered in doubt at %d shares, was accepted by the venue for %d (its late Order "
+            "Accepted at sequence %d): the other %d are canceled here (Canceled MODIFIED)",
+            self.name,
+            order.order_id,
+            order.leaves_qty,
+            quantity,
+            seq,
+            cut,
+        )
+        text = f"the venue accepted {quantity} of the {order.leaves_qty} shares open (its Accepted came late)"
+        self.event_sink(VenueCanceled(seq, order.order_id, cut, "MODIFIED", text))
 
     def _accepted_after_end(self, seq: int, chain: _Chain, urn: int, quantity: int, order_state: str) -> None:
         """An Accepted for an order that ended here (rev50ouch s11 L1): live at the venue, so canceled there.
@@ -2294,6 +2341,8 @@ class OuchVenue(VenueAdapter):
         fields: tuple[int, int, int, int, str],
         message: memoryview | bytes,
         sent: bytearray,
+        *,
+        answered: bool = False,
     ) -> bool:
         """Handle an Accepted that acknowledges another order than the Enter ``sent``; False if it does not.
 
@@ -2304,7 +2353,9 @@ class OuchVenue(VenueAdapter):
         ``OUCH_ACCEPTED_MISMATCH`` (its one answer), the number is canceled at the venue (``_late_cancels``: again
         after each login until the venue answers; a fill before that is applied to the order as a late fill) and
         the fault is logged at ERROR and counted (``accepted_mismatch``). Fewer shares, a better price or a
-        shorter time in force (Day accepted as IOC) is the venue's word: taken as it says.
+        shorter time in force (Day accepted as IOC) is the venue's word: taken as it says. ``answered``: an Enter
+        answered in doubt (the strategy had ``OrderAccepted``): the order ends ``VenueCanceled`` with that code
+        instead (rev52ouch M1; before, the late Accepted of another order was taken as this one's).
         """
         if len(sent) < 30 or sent[3] != _ENTER_TYPE or len(message) < 35:
             return False
@@ -2335,13 +2386,14 @@ class OuchVenue(VenueAdapter):
         self.counters["accepted_mismatch"] += 1
         log.error(
             "venue %s: Order Accepted at sequence %d for UserRefNum %d acknowledges another order than the Enter "
-            "Order sent for order %d (%s): the order is rejected OUCH_ACCEPTED_MISMATCH%s; fills of it are applied "
+            "Order sent for order %d (%s): the order is %s OUCH_ACCEPTED_MISMATCH%s; fills of it are applied "
             "to order %d: reconcile with the venue desk",
             self.name,
             seq,
             urn,
             order_id,
             what,
+            "canceled (it was answered in doubt)" if answered else "rejected",
             f", and UserRefNum {urn} canceled at the venue" if live else " (the venue says it is dead)",
             order_id,
         )
@@ -2353,15 +2405,13 @@ class OuchVenue(VenueAdapter):
             self._save_owed()  # on file before the VenueRejected is journaled and the Cancel goes out
             if self._live:
                 pack_cancel_order(self._session.out, urn, 0)
-        self.event_sink(
-            VenueRejected(
-                seq,
-                order_id,
-                _ACCEPTED_MISMATCH,
-                f"the venue acknowledged another order than the one sent ({what})"
-                + (": canceled at the venue" if live else ""),
-            )
+        text = f"the venue acknowledged another order than the one sent ({what})" + (
+            ": canceled at the venue" if live else ""
         )
+        if answered:  # the strategy had OrderAccepted (in doubt): the order ends here
+            self.event_sink(VenueCanceled(seq, order_id, 0, _ACCEPTED_MISMATCH, text))
+        else:
+            self.event_sink(VenueRejected(seq, order_id, _ACCEPTED_MISMATCH, text))
         return True
 
     def _on_executed(self, seq: int, chain: _Chain, message: OrderExecuted) -> None:
@@ -2732,11 +2782,12 @@ class OuchVenue(VenueAdapter):
         """Act on every request the replay left unanswered (the venue never received it), then go UP.
 
         In UserRefNum order: a Cancel is sent again; an Enter or Replace is sent again under its
-        own number if the venue has seen none as high (``next_user_ref_num`` <= it), otherwise it
-        is reported back with venue_seq 0: VenueRejected (new order) or VenueCancelRejected
-        (replace) "OUCH_NOT_RECEIVED". ``next_user_ref_num`` None (the venue did not say):
-        every Enter and Replace is reported back. The Enter of an order a cancel was asked for
-        (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) is always reported back, its Cancel with it:
+        own number if the venue has seen none as high (``next_user_ref_num`` <= it), otherwise an
+        Enter is in doubt (the venue took its number: OrderAccepted, and a Cancel by its number) and
+        a Replace is reported back with venue_seq 0: VenueCancelRejected "OUCH_NOT_RECEIVED".
+        ``next_user_ref_num`` None (the venue did not say): every Enter and Replace is reported back.
+        The Enter of an order a cancel was asked for (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) whose
+        number the venue has not taken is always reported back, its Cancel with it:
         sending it again would put on the book an order the desk wants gone (docs/venues/ouch.md).
         """
         if self._check_orders:
@@ -2745,6 +2796,7 @@ class OuchVenue(VenueAdapter):
         inflight = self._inflight
         out = self._session.out
         resent = reported = doubted = 0
+        taken: list[tuple[int, int]] = []
         lost = self._answers_lost
         self._answers_lost = False
         why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
@@ -2781,6 +2833,18 @@ class OuchVenue(VenueAdapter):
                 )
                 self._emit(VenueCancelRejected(0, chain.order.order_id, _IN_DOUBT, _NOT_RESENT_IN_DOUBT_TEXT))
                 continue
+            if not replace and key < _CANCEL_KEY and next_user_ref_num is not None and key < next_user_ref_num:
+                # The venue took this number (NextUserRefNum, "the next available UserRefNum", is above it) though
+                # the replay holds no answer: a slow venue answers it yet (rev52ouch E0: "never received" was
+                # false, and its late fill came after the terminal reject). In doubt, as after answer_timeout_ms:
+                # OrderAccepted at its own terms and canceled at the venue by its UserRefNum (an order asked to
+                # cancel keeps its own Cancel, sent again below in UserRefNum order)
+                self._in_doubt(0, chain, key, _IN_DOUBT_TAKEN_TEXT, logged=False)
+                if (key | _CANCEL_KEY) not in inflight:
+                    pack_cancel_order(out, key, 0)
+                taken.append((key, chain.order.order_id))
+                doubted += 1
+                continue
             cancel_wanted = not replace and key < _CANCEL_KEY and chain.order.state in _CANCEL_WANTED_BEFORE_ACK
             if key >= _CANCEL_KEY or (not cancel_wanted and next_user_ref_num is not None and key >= next_user_ref_num):
                 out += packet
@@ -2813,6 +2877,19 @@ class OuchVenue(VenueAdapter):
                 self._emit(VenueRejected(0, order_id, _NOT_RECEIVED, text))
         self.counters["resent"] += resent
         self.counters["not_received"] += reported
+        if taken:
+            log.error(
+                "venue %s: %d new orders unanswered after the replay though the venue's NextUserRefNum %s is above "
+                "their UserRefNums (it received them): %s; taken as accepted at their own size and price (in doubt) "
+                "and canceled there by their UserRefNums, so the venue's Canceled or fills settle them. "
+                "UserRefNums %s, orders %s",
+                self.name,
+                len(taken),
+                next_user_ref_num,
+                _IN_DOUBT_TAKEN_TEXT,
+                [urn for urn, _ in taken[:20]],
+                [order_id for _, order_id in taken[:20]],
+            )
         if reported:
             log.warning(
                 "venue %s: %d requests never reached the venue and were reported back; %d sent again",
@@ -3005,6 +3082,7 @@ class OuchVenue(VenueAdapter):
         self._replace_refs.clear()
         self._chains.clear()
         self._restored.clear()
+        self._doubted.clear()
 
     def _emit(self, event: VenueEvent) -> None:
         self.event_sink(event)
