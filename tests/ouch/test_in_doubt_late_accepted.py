@@ -70,7 +70,7 @@ def test_in_doubt_enter_when_the_venue_accepts_fewer_shares_late_and_cancels_the
         OuchCanceled(TS, 1, 50, "U"),  # answering the gateway's Cancel
     )
     received = [m for m in strat.received() if not isinstance(m, VenueStatus)]  # type: ignore[attr-defined]
-    assert [(type(m).__name__, m.canceled_qty, m.leaves_qty, m.reason) for m in received] == [  # type: ignore[union-attr]
+    assert [(type(m).__name__, m.canceled_qty, m.leaves_qty, m.reason) for m in received] == [
         ("Canceled", 50, 50, "MODIFIED"),  # the venue took 50 of the 100
         ("Canceled", 50, 0, "U"),  # and canceled those: the order's end
     ]
@@ -99,9 +99,7 @@ def test_in_doubt_enter_when_the_late_accepted_names_another_symbol_then_mismatc
     with caplog.at_level(logging.ERROR, logger="venues.ouch.adapter"):
         _late(link, engine, OuchAccepted(TS, 1, "B", 100, "MSFT", RESTING, "0", "Y", 7001, "A", "N", "N", "L", "d1"))
     received = [m for m in strat.received() if not isinstance(m, VenueStatus)]  # type: ignore[attr-defined]
-    assert [(type(m).__name__, m.leaves_qty, m.reason) for m in received] == [  # type: ignore[union-attr]
-        ("Canceled", 0, "OUCH_ACCEPTED_MISMATCH")
-    ]
+    assert [(type(m).__name__, m.leaves_qty, m.reason) for m in received] == [("Canceled", 0, "OUCH_ACCEPTED_MISMATCH")]
     assert isinstance(received[0], Canceled) and "symbol 'AAPL' -> 'MSFT'" in received[0].text
     (order,) = engine.orders.values()  # type: ignore[attr-defined]
     assert order.state is OrderState.CANCELED
