@@ -1138,6 +1138,8 @@ class Engine:
         req: StrategyRequest | None = None
         try:  # free until raised (3.11, mypyc): a fault in carrying out one request is caught here, with it
             for req in requests:
+                # the flush's journal_write starts at the last order's encoding only if nothing ran after it
+                self._encoded_ns = 0
                 st = link.strategy
                 kind = type(req)
                 if st is None and kind is not _Hello:  # its Hello was refused: nothing after it counts
@@ -2676,7 +2678,8 @@ class Engine:
         if first is not None:
             clock = self.clock
             # the batch's last order's encoding mark starts the flush: journal_write is its journal record (appended
-            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush)
+            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush, or
+            # a request carried out after that order: then the flush reads the clock, as the stage's name says)
             t_start = self._encoded_ns
             if not t_start:
                 t_start = clock()
