@@ -2611,7 +2611,8 @@ class Engine:
             log.critical(
                 "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies until the journal can be "
                 "written again; the orders already taken wait and go out then, new ones are refused "
-                "(JOURNAL_UNAVAILABLE) while it fails; %d failures so far",
+                "(JOURNAL_UNAVAILABLE) while it fails, and every answer, those refusals included, reaches its "
+                "strategy only then (answers are journaled before they are sent); %d failures so far",
                 exc,
                 self.journal_failures,
             )
