@@ -221,7 +221,7 @@ async def test_closed_connection_when_its_client_does_not_read_then_counted_unti
         connections.sweep()
         assert connections.closed_idle == 1
         assert connections.open == 1 and connections.closing == 1  # old: 0 at once, the socket held for ever
-        await _wait_for(lambda: connections.open == 0, "the connection dropped after the linger", 5)
+        await _wait_for(lambda: connections.open == 0, "the connection dropped after the linger", 15)
         assert connections.closing == 0
         sock.close()
     finally:

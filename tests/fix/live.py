@@ -49,7 +49,7 @@ def running_simulator(work_dir: Path, dialect: str = "equities-fix42", **options
     assert simulator.callback_errors == 0
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
     """Poll ``predicate`` on the event loop until it holds; fail the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -160,8 +160,8 @@ class GatewaySide:
         if self.venue.state is VenueState.UP:
             self.venue.logout("test over")
             self.venue.flush()
-            await wait_until(lambda: self.venue.state is VenueState.DISCONNECTED, 3.0, "logout")
+            await wait_until(lambda: self.venue.state is VenueState.DISCONNECTED, 15.0, "logout")
             task = self.task
-            await wait_until(lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting")
+            await wait_until(lambda: task is not None and task.done(), 15.0, "the connector to stop reconnecting")
         await self.connector.stop()
         self.venue.close()

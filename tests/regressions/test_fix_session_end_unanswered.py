@@ -62,7 +62,7 @@ async def test_session_end_when_a_new_order_is_unanswered_then_the_strategy_gets
         order = await client.submit("ACC1", "FIXV", "AAPL", Side.BUY, 100, RESTING)
         await wait_for(lambda: len(sim.messages("in", MsgType.NEW_ORDER_SINGLE)) == 1, what="the order at the venue")
         await _ended(process)
-        final = await order.wait_done(timeout=3)
+        final = await order.wait_done(timeout=15)
         assert isinstance(final, OrderRejected), final
         assert (final.source, final.code) == (RejectSource.VENUE, "FIX_SESSION_ENDED")
         assert process.venues[0].status()["open_orders"] == 0
@@ -70,7 +70,7 @@ async def test_session_end_when_a_new_order_is_unanswered_then_the_strategy_gets
 
 async def _resting(client: GatewayClient) -> OrderHandle:
     order = await client.submit("ACC1", "FIXV", "AAPL", Side.BUY, 100, RESTING)
-    assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+    assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
     return order
 
 
@@ -89,7 +89,7 @@ async def test_session_end_when_a_cancel_or_replace_is_unanswered_then_the_strat
             msg_type = MsgType.ORDER_CANCEL_REPLACE_REQUEST
         await wait_for(lambda: len(sim.messages("in", msg_type)) == 1, what="the request at the venue")
         await _ended(process)
-        await wait_for(lambda: order.last_cancel_reject is not None, 3.0, "the strategy's answer")
+        await wait_for(lambda: order.last_cancel_reject is not None, 15.0, "the strategy's answer")
         reject = order.last_cancel_reject
         assert isinstance(reject, CancelRejected)
         assert (reject.source, reject.code) == (RejectSource.VENUE, "FIX_SESSION_ENDED")

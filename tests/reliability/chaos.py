@@ -184,7 +184,7 @@ class Chaos:
             )
         welcome = client.welcome
         assert welcome is not None and welcome.protocol_version == 3
-        await wait_for(lambda: client.last_seq >= welcome.next_seq - 1, 5, "the replayed events")
+        await wait_for(lambda: client.last_seq >= welcome.next_seq - 1, 15, "the replayed events")
         self.report.replayed_after_restart += welcome.replayed
 
     async def cycle(self) -> None:
@@ -222,7 +222,7 @@ class Chaos:
                 self.gateway.send_kill()
         except GatewayError:
             pass  # the client saw the connection go: requests are refused until it is back
-        await wait_for(lambda: not client.connected, 5, "the connection to drop after the kill")
+        await wait_for(lambda: not client.connected, 15, "the connection to drop after the kill")
         self.gateway.kill9()
         self.report.kills += 1
 

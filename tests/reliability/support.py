@@ -348,10 +348,10 @@ class Gateway:
 
         wait_until(up, timeout_s, "the gateway to start with its venue UP")
 
-    def status_or_none(self) -> dict[str, Any] | None:
-        """Return the status document, or None if the admin socket does not answer."""
+    def status_or_none(self, timeout_s: float = 3) -> dict[str, Any] | None:
+        """Return the status document, or None if the admin socket does not answer within ``timeout_s``."""
         try:
-            reply = admin_request(self.admin, {"cmd": "status"}, timeout_s=3)
+            reply = admin_request(self.admin, {"cmd": "status"}, timeout_s=timeout_s)
         except (AdminError, OSError):
             return None
         status: dict[str, Any] = reply["status"]
@@ -359,7 +359,7 @@ class Gateway:
 
     def status(self) -> dict[str, Any]:
         """Return the status document (fail if the gateway does not answer)."""
-        status = self.status_or_none()
+        status = self.status_or_none(timeout_s=15)  # a slow, loaded machine answers late, not never
         assert status is not None, "gateway admin socket does not answer"
         return status
 
@@ -517,7 +517,7 @@ async def reconnect_and_settle(
     """
     client = RecordingClient(socket_path, "S1", cl_ord_id_prefix="B", last_seq=view.last_seq)
     welcome = await client.connect()
-    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 15, "the replayed events")
     seen = {e.cl_ord_id for e in view.events} | {e.cl_ord_id for e in client.order_events()}
     silent = [c for c in sent if c not in seen]
     for cl_ord_id in silent:

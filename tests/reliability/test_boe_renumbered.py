@@ -65,7 +65,7 @@ async def _submit(gateway: Gateway, prefix: str, count: int, last_seq: int = 0) 
     async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix, last_seq=last_seq) as client:
         for _ in range(count):
             handle = await client.submit("ACC1", VENUE, "AAPL", Side.BUY, 77, price_ticks=RESTING)
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
         return client.last_seq, list(client.order_events())
 
 

@@ -67,7 +67,7 @@ async def test_disconnect_when_policy_cancel_then_open_orders_canceled_at_venue_
         await client.connect()
         handles = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING) for i in range(3)]
         for handle in handles:
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
         last_seq = client.last_seq
         await client.close()
         assert process.engine is not None
@@ -88,7 +88,7 @@ async def test_disconnect_when_policy_keep_then_orders_keep_working_and_fills_me
         client = RecordingClient(_sock(process), "S1")
         await client.connect()
         handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price_ticks=RESTING)
-        await handle.wait_accepted(5)
+        await handle.wait_accepted(15)
         last_seq = client.last_seq
         await client.close()
         await asyncio.sleep(0.05)
@@ -121,7 +121,7 @@ async def test_venue_drop_when_orders_in_flight_then_strategies_told_and_orders_
             for watcher in (client, other):
                 notices = [(m.venue, m.state) for m in watcher.raw if isinstance(m, VenueStatus)]
                 assert ("OUCH", "DISCONNECTED") in notices and notices[-1] == ("OUCH", "UP"), notices
-            rejected = await late.wait_accepted(5)
+            rejected = await late.wait_accepted(15)
             assert isinstance(rejected, OrderRejected) and rejected.code in ("VENUE_UNAVAILABLE", "")
             for handle in handles:
                 kinds = [type(e) for e in handle.events]
@@ -316,7 +316,7 @@ async def test_venue_not_reading_when_orders_keep_coming_then_refused_venue_back
                 await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 7 + i, price_ticks=RESTING) for i in range(50)
             ]
             for handle in refused:
-                event = await handle.wait_accepted(5)
+                event = await handle.wait_accepted(15)
                 assert isinstance(event, OrderRejected) and event.code == "VENUE_BACKPRESSURE"
             assert venue.status()["awaiting_answer"] == awaiting  # nothing more was queued for the venue
             await client.cancel(handles[0].cl_ord_id)  # cancels still go out (queued behind)
@@ -330,4 +330,4 @@ async def test_venue_not_reading_when_orders_keep_coming_then_refused_venue_back
             assert accepted == len(handles) == awaiting
             await wait_for(lambda: handles[0].is_terminal, what="the cancel sent during back-pressure")
             after = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 3, price_ticks=RESTING)
-            assert isinstance(await after.wait_accepted(5), OrderAccepted)
+            assert isinstance(await after.wait_accepted(15), OrderAccepted)

@@ -210,4 +210,4 @@ def test_unauthorised_attempts_when_many_then_all_refused_and_gateway_keeps_serv
     # The legitimate user is unaffected.
     ok = as_user(TRADER_UID, [group], strategy_session(gateway.socket, "S2", expect=1))
     assert ok["messages"] == [["Welcome", ""]]
-    wait_until(lambda: gateway.status()["counters"]["strategy_connections"] == 1, 5, "the good connection")
+    wait_until(lambda: gateway.status()["counters"]["strategy_connections"] == 1, 15, "the good connection")

@@ -116,7 +116,7 @@ async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_an
         await client.connect()
         resting = [await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(5)]
         for handle in resting:
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
         client.kill_after(20, gateway.send_kill)
         try:
             for i in range(150):

@@ -90,7 +90,7 @@ async def _strategy_view(gateway: Gateway, venue: str) -> tuple[str, OrderReject
             await asyncio.sleep(0.01)
         state = client.venues[venue].state
         handle = await client.submit("ACC1", venue, "AAPL", Side.BUY, 100, price_ticks=2_000_000)
-        event = await handle.wait_done(5)
+        event = await handle.wait_done(15)
         assert isinstance(event, OrderRejected), event
         return state, event
 
