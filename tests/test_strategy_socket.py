@@ -165,7 +165,7 @@ def test_blocking_client_when_script_submits_then_waits_for_terminal_event(sock_
     try:
         with BlockingGatewayClient(path, "S1") as gw:
             order = gw.submit("ACC1", "V1", "AAPL", Side.BUY, 50_000, "10")
-            final = gw.wait_done(order, timeout=5)
+            final = gw.wait_done(order, timeout=15)
             assert isinstance(final, OrderRejected) and final.code == "MAX_ORDER_QTY"
     finally:
         loop.call_soon_threadsafe(loop.stop)
@@ -264,7 +264,7 @@ async def test_handles_when_connection_lost_and_auto_reconnect_then_they_survive
         await wait_for(lambda: ConnectionState.DISCONNECTED in [s for s, _ in states], "the loss to be seen")
         rig.venue.cancel(1)  # while the strategy is away (say, canceled by ops at the venue)
         rig.engine.flush()
-        await client.wait_connected(5)
+        await client.wait_connected(15)
         final = await done
         assert isinstance(final, Canceled) and gone.status is OrderStatus.CANCELED
         await stays.replace(200, "150.10")  # the old handle talks over the new connection
@@ -303,7 +303,7 @@ async def test_reconnect_when_gateway_socket_away_then_retries_with_backoff_unti
     assert "cannot connect" in failures()[-1].reason
     server = await start_strategy_server(rig.engine, path, rig.clock)
     try:
-        await client.wait_connected(5)
+        await client.wait_connected(15)
         await client.close()
         await asyncio.wait_for(watcher, 5)  # the iterator ends when the client is closed
         assert isinstance(events[-1], ConnectionEvent) and events[-1].state is ConnectionState.CLOSED

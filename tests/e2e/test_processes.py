@@ -113,7 +113,7 @@ def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_c
         wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 20, "the venue session")
         with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
             order = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15")
-            assert isinstance(client.wait_done(order, timeout=5), Executed)
+            assert isinstance(client.wait_done(order, timeout=15), Executed)
 
         status = _cli("status", "--config", str(config), "--json")
         assert status.returncode == 0, status.stderr
@@ -128,7 +128,7 @@ def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_c
         kill = _cli("kill", "--config", str(config), "--reason", "drill")
         assert kill.returncode == 0 and "HALTED" in kill.stdout
         with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
-            refused = client.wait_done(client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15"), timeout=5)
+            refused = client.wait_done(client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15"), timeout=15)
             assert getattr(refused, "code", "") == "TRADING_HALTED"
 
         gateway.send_signal(signal.SIGTERM)

@@ -111,7 +111,7 @@ class GatewaySide:
         await self.wait_up(timeout)
         return self
 
-    async def wait_up(self, timeout: float = 5.0) -> None:
+    async def wait_up(self, timeout: float = 15.0) -> None:
         """Wait until the session is UP here and logged on at the acceptor.
 
         QuickFIX's acceptor marks its side logged on only after its Logon answer is on the wire: a message
@@ -142,7 +142,7 @@ class GatewaySide:
 
         self.venue.event_sink = sink
 
-    async def wait_events(self, count: int, timeout: float = 5.0) -> list[VenueEvent]:
+    async def wait_events(self, count: int, timeout: float = 15.0) -> list[VenueEvent]:
         await wait_until(lambda: len(self.events) >= count, timeout, f"{count} venue events")
         return self.events
 

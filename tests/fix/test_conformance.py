@@ -313,7 +313,7 @@ async def test_s11_restart_when_gateway_killed_mid_session_then_numbers_resume_n
     logon = sim.messages("in", MsgType.LOGON)[-1]
     assert logon.seq == sent_before  # numbering resumed: no reset
     assert logon.get(b"141") == b""
-    await second.wait_events(5, timeout=5.0)
+    await second.wait_events(5, timeout=15.0)
     await asyncio.sleep(0.3)
     assert [(type(e).__name__, e.order_id) for e in second.events] == [
         ("VenueAccepted", 21),

@@ -118,7 +118,7 @@ async def test_logon_numbered_too_high_when_venue_resends_up_to_just_before_it_t
         await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 15.0, "the order at the venue")
         venue.peer.next_seq = 4
         venue.send(_report(venue, cl_ord_id, b"0"))
-        await side.wait_events(1, 3.0)
+        await side.wait_events(1, 15.0)
         assert [type(e) for e in side.events] == [VenueAccepted]
         assert side.venue.session.next_target_seq == 5
         assert venue.messages(MsgType.REJECT) == [] and venue.messages(MsgType.LOGOUT) == []
@@ -144,9 +144,9 @@ async def test_resend_request_numbered_too_high_when_venue_resends_only_below_it
         assert venue.messages(MsgType.SEQUENCE_RESET)  # the venue's ResendRequest was answered (our Logon gap-filled)
         # the venue resends 2 only (3 was its ResendRequest), then a fill follows as 4
         venue.send(_copy(venue, ack))
-        await side.wait_events(1, 3.0)
+        await side.wait_events(1, 15.0)
         venue.send(_report(venue, cl_ord_id, b"1", ord_status=b"1", last_qty=40, last_px=b"150.25", leaves=60, cum=40))
-        await side.wait_events(2, 3.0)
+        await side.wait_events(2, 15.0)
         assert [type(e) for e in side.events] == [VenueAccepted, VenueExecuted]
         assert side.venue.session.next_target_seq == 5
         assert side.venue.state is VenueState.UP

@@ -90,7 +90,7 @@ def test_sigterm_when_a_cancel_strategy_has_resting_orders_then_canceled_at_the_
             "from model.enums import Side\n"
             "c = BlockingGatewayClient(sys.argv[1], 'S1'); c.__enter__()\n"
             "for i in range(3):\n"
-            "    c.wait_accepted(c.submit('ACC1', 'OUCH', 'AAPL', Side.BUY, 10, '230.00'), timeout=5)\n"
+            "    c.wait_accepted(c.submit('ACC1', 'OUCH', 'AAPL', Side.BUY, 10, '230.00'), timeout=15)\n"
             "print('ok', flush=True); sys.stdin.read()\n"
         )
         strategy = subprocess.Popen(
