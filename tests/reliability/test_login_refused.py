@@ -85,7 +85,7 @@ async def _strategy_view(gateway: Gateway, venue: str) -> tuple[str, OrderReject
     """Connect as S1: return the venue's state from its VenueStatus and the answer to a new order."""
     async with GatewayClient(gateway.socket, "S1", cl_ord_id_prefix="R") as client:
         await client.connect()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while venue not in client.venues and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         state = client.venues[venue].state

@@ -112,7 +112,7 @@ def test_sigterm_when_a_cancel_strategy_has_resting_orders_then_canceled_at_the_
         assert "stop: 3 of 3 open orders of on_disconnect cancel strategies canceled at the venues" in log
         assert "still open at the venues at exit" not in log
         gateway.start(wait_up=True)  # the restarted gateway recovers no open order
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while gateway.status()["orders_open"] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert gateway.status()["orders_open"] == 0
