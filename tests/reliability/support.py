@@ -127,7 +127,7 @@ class Simulator:
         """Return every inbound message the exchange received, with its outcome."""
         return read_records(self.record) if self.record.exists() else []
 
-    def outbound(self, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
+    def outbound(self, timeout_s: float = 15.0) -> list[tuple[int, OutboundMessage]]:
         """Return the whole outbound stream (sequence, message), read as a second SoupBinTCP client."""
         return read_outbound(self.port, timeout_s)
 
@@ -142,7 +142,7 @@ class Simulator:
                 self.proc.wait(5)
 
 
-def read_outbound(port: int, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
+def read_outbound(port: int, timeout_s: float = 15.0) -> list[tuple[int, OutboundMessage]]:
     """Log in from sequence 1 and read the stream up to the first Server Heartbeat (the venue's own record).
 
     The simulator sends the whole replay before any heartbeat (SoupBinTCP 3.00: a server heartbeats only
