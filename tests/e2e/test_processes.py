@@ -180,7 +180,7 @@ def test_kill_and_resume_when_account_unknown_then_refused_naming_known_accounts
     config = write_config(workdir, simulator)
     gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
         for command in ("kill", "resume"):
             refused = _cli(command, "--config", str(config), "--account", "NOSUCH", "--reason", "typo")
             assert refused.returncode == 1, refused.stdout
@@ -221,7 +221,7 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         return [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
 
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
 
         def records(event: str, trigger: str | None = None) -> list[dict[str, object]]:
             return [e for e in audit_events() if e["event"] == event and trigger in (None, e["trigger"])]

@@ -85,7 +85,7 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
     with log.open("wb") as out:
         gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stdout=out, stderr=out)
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
         in_force = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]["sha256"]
 
         # written in place up to the end of `accounts`, flushed, then a pause longer than watch + settle

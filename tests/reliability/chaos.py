@@ -119,7 +119,7 @@ def add_boe_venue(config: Path, port: int) -> None:
 class BoeAndOuchGateway(Gateway):
     """``gateway run`` with an OUCH and a BOE venue: up when both are."""
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and both venues are UP."""
 
         def up() -> bool:

@@ -77,7 +77,7 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> 
 
 
 def spawn_listening(
-    command: list[str], options: list[str], log_path: Path, what: str, *, timeout_s: float = 10, attempts: int = 3
+    command: list[str], options: list[str], log_path: Path, what: str, *, timeout_s: float = 30, attempts: int = 3
 ) -> tuple[int, subprocess.Popen[bytes]]:
     """Start ``gateway <command> --listen 127.0.0.1:<port> <options>`` and return its port and process.
 
@@ -336,7 +336,7 @@ class Gateway:
         if wait_up:
             self.wait_up()
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and the venue is UP."""
         assert self.proc is not None
 
@@ -507,7 +507,7 @@ async def reconnect_and_settle(
     view: StrategyView,
     sent: list[str],
     state: Callable[[list[Any]], tuple[str, int, int]] = final_state,
-    timeout_s: float = 10,
+    timeout_s: float = 30,
 ) -> tuple[RecordingClient, Welcome]:
     """Reconnect S1 from ``view.last_seq`` and wait until every order ``sent`` has reached a known state.
 
@@ -580,7 +580,7 @@ class BoeSimulatorProcess:
 class BoeGateway(Gateway):
     """``gateway run`` with one BOE venue: up when that venue is."""
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and the BOE venue is UP."""
 
         def up() -> bool:

@@ -38,7 +38,7 @@ MARKETABLE = 2_301_500  # 230.15: fills at once
 class FixGateway(Gateway):
     """``gateway run`` whose only venue is the FIX session EQX."""
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and the FIX session is UP."""
         assert self.proc is not None
 
