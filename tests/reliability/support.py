@@ -348,7 +348,7 @@ class Gateway:
 
         wait_until(up, timeout_s, "the gateway to start with its venue UP")
 
-    def status_or_none(self, timeout_s: float = 3) -> dict[str, Any] | None:
+    def status_or_none(self, timeout_s: float = 10) -> dict[str, Any] | None:
         """Return the status document, or None if the admin socket does not answer within ``timeout_s``."""
         try:
             reply = admin_request(self.admin, {"cmd": "status"}, timeout_s=timeout_s)

@@ -65,7 +65,7 @@ def strategy_session(path: Path, strategy_id: str, *requests: NewOrder, expect: 
 
     def action() -> dict[str, Any]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(5)
+        sock.settimeout(15)
         sock.connect(str(path))
         numbered = [msgspec.structs.replace(m, req_seq=n) for n, m in enumerate(requests, 1)]  # version 3
         sock.sendall(b"".join(encode_frame(m) for m in (Hello(strategy_id, PROTOCOL_VERSION), *numbered)))
