@@ -179,7 +179,7 @@ class Chaos:
             expected = self.report.kills + 1
             await wait_for(
                 lambda: client.connections == expected and client.state is ConnectionState.CONNECTED,
-                10,
+                20,
                 "the client to reconnect",
             )
         welcome = client.welcome
@@ -248,7 +248,7 @@ class Chaos:
             return all(final_state(_order_only(grouped[c]))[0] != "PENDING_NEW" for c in self.client.orders)
 
         try:
-            await wait_for(settled, 10, "every request sent to be answered")
+            await wait_for(settled, 20, "every request sent to be answered")
         except AssertionError:
             self.report.problems.append(f"not answered after a restart: {self._unanswered()[:20]}")
 
@@ -257,7 +257,7 @@ class Chaos:
         client = self.client
         await self._connected()
         await self._settle()
-        await client.mass_cancel(timeout=10)
+        await client.mass_cancel(timeout=20)
 
         def all_terminal() -> bool:
             grouped = StrategyView(client.order_events()).per_order()
@@ -266,7 +266,7 @@ class Chaos:
                 for c in client.orders
             )
 
-        await wait_for(all_terminal, 10, "every order to be terminal")
+        await wait_for(all_terminal, 20, "every order to be terminal")
         await client.close()
 
     def check(self) -> None:
