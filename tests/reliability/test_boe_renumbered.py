@@ -48,7 +48,7 @@ class RebuiltSimulator(BoeSimulatorProcess):
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         ready = f"listening on 127.0.0.1:{port} "
-        wait_until(lambda: ready in self.log.read_text() or self.proc.poll() is not None, 10, "the rebuilt simulator")
+        wait_until(lambda: ready in self.log.read_text() or self.proc.poll() is not None, 30, "the rebuilt simulator")
         assert self.proc.poll() is None, self.log.read_text()
 
 
