@@ -50,7 +50,7 @@ def _sim(protocol: str, workdir: Path, password: str, port: int | None = None) -
         proc = subprocess.Popen(
             [*GATEWAY, "sim", protocol, "--listen", f"127.0.0.1:{port}", *options], stdout=out, stderr=subprocess.STDOUT
         )
-    wait_until(lambda: f"listening on 127.0.0.1:{port} " in log.read_text(errors="replace"), 10, "the simulator")
+    wait_until(lambda: f"listening on 127.0.0.1:{port} " in log.read_text(errors="replace"), 30, "the simulator")
     return port, proc
 
 
