@@ -34,9 +34,10 @@ from gateway.protocol.messages import (
 from model.enums import Side
 from model.order import OrderState
 from simulators.ouch.exchange import ExchangeConfig
-from tests.ouch.harness import PX, TS, Link, gateway_over
+from tests.ouch.harness import PX, TS, Link, gateway_over, restart_from_journal
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import OrderAccepted as OuchAccepted
+from venues.ouch.messages import OrderCanceled as OuchCanceled
 from venues.ouch.messages import OrderExecuted as OuchExecuted
 from venues.ouch.options import NO_OPTIONS
 
@@ -68,7 +69,7 @@ def _events(strat: object) -> list[object]:
 def _lost_enter(tmp_path: Path) -> tuple[Link, object, object, object]:
     """An Enter the venue never got (dropped in flight), answered in doubt after 5 s; its Cancel dropped too."""
     link = Link(tmp_path / "ouch", exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
-    engine, rig = gateway_over(link, tmp_path / "journal")
+    engine, rig = gateway_over(link, tmp_path / "j1")
     link.connect()
     strat = rig.connect("S1")
     strat.received()  # the Welcome
@@ -148,12 +149,14 @@ def test_enter_never_received_when_its_cancel_gets_no_answer_either_then_ended_o
         )
     )
     link.core.stream.append(encode_message(OuchExecuted(TS, 1, 40, RESTING, "A", 9001, NO_OPTIONS)))
+    link.core.stream.append(encode_message(OuchCanceled(TS, 1, 60, "U", NO_OPTIONS)))  # the answer to that Cancel
     link.pump()
     engine.flush()  # type: ignore[attr-defined]
     link.pump()
     (late,) = _events(strat)  # the fill, as any late fill (money is never dropped): no second Accepted or Canceled
     assert isinstance(late, Executed) and late.qty == 40 and late.leaves_qty == 0, late
     assert _cancels(link)[-1] == 1 and link.venue.status()["live_after_end"] == 1
+    assert link.venue.status()["late_cancels_waiting"] == 0  # its Canceled answered the Cancel sent at the venue
     assert engine.orders[order_id].cum_qty == 40  # type: ignore[attr-defined]
     assert engine.counters.venue_events_out_of_place == 0  # type: ignore[attr-defined]
 
@@ -179,6 +182,9 @@ def test_late_accepted_for_an_enter_answered_in_doubt_when_applied_then_the_orde
     assert engine.counters.venue_events_out_of_place == 0  # type: ignore[attr-defined]
     _run(link, engine, 20_000)  # settled: the venue has it, its Cancel will be answered: never ended unknown
     assert link.venue.status()["outcome_unknown"] == 0
+    engine.journal.flush()  # type: ignore[attr-defined]
+    _second, again, _rig2 = restart_from_journal(link, tmp_path)  # the journal keeps it
+    assert again.orders[order_id].venue_order_id == "4242"
 
 
 def test_replace_the_venue_never_answers_when_the_timeout_passes_then_cancel_rejected_in_doubt_once(

@@ -1282,6 +1282,10 @@ class OuchVenue(VenueAdapter):
             del doubts[urn]
             chain.open_qty = 0
             self._finish(chain)
+            refs = self._refs
+            for number in (urn, *chain.candidates):  # unmapped: later messages are an ended order's (``_unmapped``)
+                if refs.get(number) is chain:
+                    del refs[number]
             ended.append((urn, chain.order.order_id))
             self._emit(VenueCanceled(0, chain.order.order_id, 0, _OUTCOME_UNKNOWN, _OUTCOME_UNKNOWN_TEXT))
         if not ended:
