@@ -34,6 +34,7 @@ from gateway.protocol.messages import (
 from model.enums import Side
 from model.order import OrderState
 from simulators.ouch.exchange import ExchangeConfig
+from simulators.ouch.simulator import SimulatorConfig
 from tests.ouch.harness import PX, TS, Link, gateway_over, restart_from_journal
 from venues.ouch.codec import encode_message
 from venues.ouch.messages import OrderAccepted as OuchAccepted
@@ -217,3 +218,35 @@ def test_replace_the_venue_never_answers_when_the_timeout_passes_then_cancel_rej
     assert any("replace" in r.getMessage() and "answer_timeout_ms" in r.getMessage() for r in caplog.records)
     _run(link, engine, 20_000)
     assert _events(strat) == [] and link.venue.status()["answer_timeouts"] == 1
+
+
+def test_stuck_venue_when_it_says_nothing_past_both_timeouts_then_ended_unknown_and_its_replay_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    # the venue reads and answers everything (Accepted, then Canceled for the gateway's Cancel) but sends nothing more
+    # on this connection (heartbeats only): after both timeouts the order ends OUCH_OUTCOME_UNKNOWN; the held answers
+    # come in the next login's replay as an ended order's messages (no second answer, nothing out of place)
+    link = Link(
+        tmp_path / "ouch",
+        sim=SimulatorConfig(exchange=ExchangeConfig(reference_prices={"AAPL": PX}), stall_first_after=0),
+    )
+    engine, rig = gateway_over(link, tmp_path / "journal")
+    link.connect()
+    strat = rig.connect("S1")
+    strat.received()
+    rig.send(strat, NewOrder("stuck", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
+    engine.flush()
+    link.pump()
+    engine.flush()
+    _run(link, engine, 12_000)
+    accepted, ended = _events(strat)
+    assert isinstance(accepted, OrderAccepted)
+    assert isinstance(ended, Canceled) and ended.reason == "OUCH_OUTCOME_UNKNOWN", ended
+    (order_id,) = engine.orders
+    assert all(not o.open for o in link.core.exchange.orders.values())  # canceled at the venue
+    _relogin(link, engine)
+    _run(link, engine, 2_000)
+    assert _events(strat) == []
+    assert engine.orders[order_id].state is OrderState.CANCELED
+    assert engine.counters.venue_events_out_of_place == 0
+    assert link.venue.status()["late_cancels_waiting"] == 0
