@@ -351,10 +351,10 @@ def format_status(status: dict[str, Any]) -> str:
         path = f"socket {sock.get('path')} ({sock.get('reason')})" if sock else ""
         line = f"  {name:<10} {venue.get('state', '?'):<12} {path}"
         if venue.get("state") == "LOGIN_REFUSED":
+            fix = venue.get("login_refused_fix") or f"fix the credentials, then `gateway venue reconnect {name}`"
             line = (
                 f"{line.rstrip()} last refusal: {venue.get('last_login_refusal') or '?'}, "
-                f"{venue.get('login_refusals', '?')} in a row; not reconnecting: fix the credentials, then "
-                f"`gateway venue reconnect {name}`"
+                f"{venue.get('login_refusals', '?')} in a row; not reconnecting: {fix}"
             )
         elif venue.get("login_refusals"):
             refusals, last = venue["login_refusals"], venue.get("last_login_refusal")

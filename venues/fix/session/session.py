@@ -20,6 +20,7 @@ wall_offset_ns``: one injected clock drives everything.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final, Protocol
 
 from obs.ratelog import IntervalLog, is_power_of_two
@@ -52,6 +53,25 @@ _RESYNCING: Final = FixSessionState.RESYNCING
 _ACTIVE: Final = FixSessionState.ACTIVE
 _LOGOUT_SENT: Final = FixSessionState.LOGOUT_SENT
 _ENDED: Final = FixSessionState.ENDED
+_LOGIN_REFUSED: Final = FixSessionState.LOGIN_REFUSED
+
+_TOO_LOW_RE: Final = re.compile(r"too\s*low", re.IGNORECASE)
+_SEQ_RE: Final = re.compile(r"seq|\b34\b", re.IGNORECASE)
+_EXPECTED_RE: Final = re.compile(r"expect\w*\D{0,20}?(\d{1,18})", re.IGNORECASE)
+
+
+def seq_too_low_refusal(text: str) -> int | None:
+    """Return the number a Logout refusing our Logon says the venue expects, 0 if it names none; None if not such.
+
+    Such a Logout says our MsgSeqNum is too low (QuickFIX and QuickFIX/J: "MsgSeqNum too low, expecting N but
+    received M"; other engines "Sequence number too low ...", "MsgSeqNum(34) too low ..."): the venue counted
+    messages of ours our store no longer holds. No retry cures it (fixfix52): every Logon only takes one number
+    more. Any other Logout (a venue restarting, its session not open yet, no text at all) is None: retried.
+    """
+    if not _TOO_LOW_RE.search(text) or not _SEQ_RE.search(text):
+        return None
+    found = _EXPECTED_RE.search(text)
+    return int(found.group(1)) if found else 0
 
 
 def _utc_timestamp_ns(value: bytes) -> int | None:
@@ -142,6 +162,12 @@ class FixSession:
         self.reason = "not connected yet"
         self.close_reason: str | None = None
         """Set when the connection must be closed once ``outbox`` has been written."""
+        self.refused_text = ""
+        """The Text of the venue's Logout that refused our Logon as numbered too low (state LOGIN_REFUSED; "" else)."""
+        self.refused_expected = 0
+        """The MsgSeqNum that Logout says the venue expects (0: it names none)."""
+        self.refused_logon_seq = 0
+        """The MsgSeqNum of our Logon it refused."""
         self.logon_sent_ns = 0
         self.logout_sent_ns = 0
         self.logon_reset = False
@@ -402,7 +428,7 @@ class FixSession:
         self.gap.clear()
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
-        if self.state is not _ENDED:
+        if self.state is not _ENDED and self.state is not _LOGIN_REFUSED:
             reason = self.close_reason or ("connection lost" if self.state is not _DISCONNECTED else self.reason)
             self._set_state(_DISCONNECTED, reason)
         self.close_reason = None
@@ -418,7 +444,7 @@ class FixSession:
         """
         wait = min(self.store.poll(now_ns), _MAX_POLL)
         state = self.state
-        if self.close_reason is not None or state in (_DISCONNECTED, _ENDED):
+        if self.close_reason is not None or state in (_DISCONNECTED, _ENDED, _LOGIN_REFUSED):
             return wait
         if state is _LOGON_SENT or state is _AWAITING_LOGON:
             deadline = self.logon_sent_ns + self.config.logon_timeout_ns
@@ -594,6 +620,9 @@ class FixSession:
             elif msg_type == MsgType.LOGOUT:
                 self._note_refusal(message.seq)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
+                expected = seq_too_low_refusal(text)
+                if expected is not None:
+                    self._refused_too_low(text, expected)
                 self.request_close(f"logon refused: {text}")
             else:
                 self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
@@ -611,6 +640,26 @@ class FixSession:
             self._on_reset_logon(message, now_ns)
             return
         self._sequenced(message, now_ns)
+
+    def _refused_too_low(self, text: str, expected: int) -> None:
+        """The venue refused our Logon as numbered too low: LOGIN_REFUSED, no reconnect until ``reconnect`` (fixfix52).
+
+        Before fixfix52 the session reconnected for ever (each Logon one number higher, every ``maximum_ms``).
+        """
+        self.refused_text = text
+        self.refused_expected = expected
+        self.refused_logon_seq = self.store.next_sender_seq - 1
+        self._set_state(_LOGIN_REFUSED, f"logon refused: {text}")
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``); False, nothing changed, in other states."""
+        if self.state is not _LOGIN_REFUSED:
+            return False
+        self.refused_text = ""
+        self.refused_expected = 0
+        self.refused_logon_seq = 0
+        self._set_state(_DISCONNECTED, "reconnect asked by the operator after a refused logon")
+        return True
 
     def _note_admin_held(self) -> None:
         """The connection drops with a gap open: remember the numbers of the admin messages received in it.
