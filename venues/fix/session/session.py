@@ -147,6 +147,9 @@ class FixSession:
         """MsgSeqNums of messages skipped once as above ``max_body_length`` (the venue's resend gives them again)."""
         self.too_large_skipped = 0
         """The last MsgSeqNum skipped for good as too large (0: none)."""
+        self._unnumbered_at = 0
+        """The number expected when a message too large to take came without a readable MsgSeqNum (0: none): if the
+        next message is numbered one above, the skipped one was this number (fixfix52)."""
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
@@ -200,6 +203,7 @@ class FixSession:
             "messages_received": 0,
             "store_failures": 0,
             "damaged_not_resent": 0,
+            "too_large_unnumbered": 0,
         }
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -426,6 +430,7 @@ class FixSession:
         self.outbox.clear()
         self.decoder.clear()
         self.gap.clear()
+        self._unnumbered_at = 0
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
         if self.state is not _ENDED and self.state is not _LOGIN_REFUSED:
@@ -541,6 +546,9 @@ class FixSession:
         seq = error.seq
         expected = self.next_target_seq
         venue = self.config.target_comp_id.decode(errors="replace")
+        if seq <= 0 and self.logged_on:
+            self._too_large_unnumbered(error, expected, venue)
+            return
         if self.logged_on and 0 < seq < expected:  # a copy of a number processed already (PossDup): nothing lost
             self._rare("too_large_old", now_ns, logging.WARNING, "%s: MsgSeqNum %d, processed already", error.text, seq)
             return
@@ -573,6 +581,30 @@ class FixSession:
         else:
             self.gap.mark_done(seq)
         self.handler.on_gap_filled(seq, seq + 1, 1)
+
+    def _too_large_unnumbered(self, error: DecodeError, expected: int, venue: str) -> None:
+        """A message above ``max_body_length`` whose MsgSeqNum cannot be read was skipped (fixfix52).
+
+        Garbled input: ignored without taking a number (FIX spec), so the next message opens a gap and the venue is
+        asked for it. When that next message is numbered ``expected + 1`` (TCP keeps the venue's order) the skipped
+        one was ``expected``: it is then handled as a too large message with that number (``_too_large``): asked for
+        once more, skipped for good when it comes too large again, open orders asked about. Before fixfix52 each of
+        its copies was a message of no number: the gap was asked for again and again, the session logged out and
+        reconnected for ever.
+        """
+        self.counters["too_large_unnumbered"] += 1
+        self._unnumbered_at = expected
+        log.error(
+            "FIX %s: message from the venue skipped, its MsgSeqNum (34) not readable in its first %d bytes %r: %s; "
+            "taken as MsgSeqNum %d if the next message is %d (then asked for again, skipped for good if it comes too "
+            "large again); raise the venue setting max_body_length to take it",
+            venue,
+            len(error.raw),
+            printable(error.raw[:120]),
+            error.text,
+            expected,
+            expected + 1,
+        )
 
     def _check_header(self, message: FixMessage, now_ns: int) -> bool:
         """Validate BeginString and CompIDs; on a mismatch end the session and return False."""
@@ -873,6 +905,17 @@ class FixSession:
                 self._advance(seq + 1, now_ns)  # a Logout's number counts too (else the next logon asks for it)
             return
         if seq > expected:
+            if self._unnumbered_at:
+                unnumbered = self._unnumbered_at
+                self._unnumbered_at = 0
+                if unnumbered == expected and seq == expected + 1:  # the skipped message was ``expected``
+                    error = DecodeError(
+                        DecodeErrorKind.TOO_LARGE, "above max_body_length (MsgSeqNum not readable)", b"", seq=expected
+                    )
+                    self._too_large(error, now_ns)
+                    if not self.closing():
+                        self._sequenced(message, now_ns)
+                    return
             if msg_type == MsgType.LOGOUT:
                 self._note_refusal(seq)  # received, never in sequence: a later gap fill over it covers it (rev49fix)
                 self._dispatch(message, now_ns)
