@@ -95,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "reconnect",
         help="connect a venue that stopped after refused logins (state LOGIN_REFUSED) again now",
         description="Clear the refused-login count of a venue in state LOGIN_REFUSED and connect it now (fix the "
-        "credentials, or have the venue unlock the account, first). A venue the gateway does not have, or one in "
+        "credentials, or have the venue unlock the account, first; a FIX venue that refused our MsgSeqNum as too "
+        "low: agree the numbers with the venue desk first). A venue the gateway does not have, or one in "
         "any other state, is refused (exit 1, nothing changed)."
         f"{NO_ANSWER_HELP}",
     )
