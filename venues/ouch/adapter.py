@@ -1036,6 +1036,7 @@ class OuchVenue(VenueAdapter):
             "debug_packets": session.debug_packets,
             "user_ref_num_store_failures": self._store.write_failures,
             "answer_timeouts": counters["answer_timeouts"],
+            "earlier_traffic": counters["earlier_traffic"],
         }
 
     def status(self) -> dict[str, object]:
