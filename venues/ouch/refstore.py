@@ -416,12 +416,16 @@ class UserRefNumStore:
         so those messages are not read as this gateway's again (fixstandby52). Nothing to write: True at once.
         Else the state file is written on the caller's thread, as ``bind`` writes it (once per login at most: the
         answer to an Account Query); a write still in flight is waited for (``wait_limit``) and then void. With
-        ``prefetch`` the write takes the next number's block along. False: the write failed (``error`` says why;
-        ``retry`` writes the floor and the mark with the next block).
+        ``prefetch`` the write takes the next number's block along. False: the write failed, or the store was
+        failing already and the loop does not write then (``error`` says why; ``retry`` writes the floor and the
+        mark with the next block).
         """
         counter = self.counter
         if counter.next - 1 <= counter.reserved and earlier <= self.earlier:
             return True
+        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries both
+            self.earlier = max(self.earlier, earlier)
+            return False
         self._wait_for_prefetch()
         with self._slot:  # a write still in flight would not carry the mark: void (``bind`` does the same)
             self._generation += 1
