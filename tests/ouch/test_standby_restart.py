@@ -27,11 +27,21 @@ from simulators.ouch.simulator import SimulatorConfig
 from tests.harness import Rig
 from tests.metrics_text import venue_metrics_text
 from tests.ouch.harness import DAY, PX, Link, gateway_over
-from venues.ouch.refstore import UserRefNumStore
+from tests.ouch.test_refstore_recovery import Disk, _written
+from venues.atomic_file import write_file_atomically
+from venues.ouch import refstore
+from venues.ouch.refstore import RETRY_INTERVAL_NS, UserRefNumStore
 from venues.ouch.soupbin import SoupSplitter
 
 RESTING = PX - 100
 PRIMARY = 60
+
+
+@pytest.fixture
+def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
+    fake = Disk(write_file_atomically)
+    monkeypatch.setattr(refstore, "write_file_atomically", fake)  # refstore is interpreted (not in obs.native)
+    return fake
 
 
 def _logins(link: Link) -> list[int]:
@@ -185,3 +195,27 @@ def test_earlier_traffic_when_a_standby_host_took_over_then_exported_per_venue(t
     assert second.venue.session_counters()["earlier_traffic"] == PRIMARY
     text = venue_metrics_text(second.venue.name, second.venue.session_counters(), engine2.latency.snapshot())
     assert f'gateway_venue_earlier_traffic_total{{venue="nasdaq"}} {PRIMARY}.0' in text
+
+
+def test_floor_when_the_store_is_failing_then_the_loop_does_not_write_and_the_retry_carries_floor_and_mark(
+    tmp_path: Path, disk: Disk
+) -> None:
+    store = UserRefNumStore(tmp_path, "v", today=lambda: DAY, block=1_000, prefetch=True)
+    store.wait_limit = 30.0
+    store.bind("S1")
+    store.ensure_above(5_000)
+    disk.full = True
+    assert not store.floor(77)  # the write failed: ``error`` set
+    attempts = disk.attempts
+    failing = store.error
+    assert failing is not None
+    assert not store.floor(78)  # failing: no second write on the caller's thread
+    assert disk.attempts == attempts
+    disk.full = False
+    store.write_failed_at(0)
+    assert not store.retry(RETRY_INTERVAL_NS)  # posted to the background writer
+    _written(store)
+    recovered = store.error
+    assert recovered is None, recovered
+    again = UserRefNumStore(tmp_path, "v", today=lambda: DAY, block=1_000)
+    assert again.last_issued > 5_000 and again.earlier == 78
