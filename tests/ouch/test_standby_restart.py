@@ -219,3 +219,50 @@ def test_floor_when_the_store_is_failing_then_the_loop_does_not_write_and_the_re
     assert recovered is None, recovered
     again = UserRefNumStore(tmp_path, "v", today=lambda: DAY, block=1_000)
     assert again.last_issued > 5_000 and again.earlier == 78
+
+
+def test_a_standby_host_restarted_before_the_floor_was_written_reads_the_earlier_traffic_as_not_its_own(
+    tmp_path: Path,
+) -> None:
+    """The standby stops while still reading the takeover's replay (its store names the session, nothing else)."""
+    exchange = ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True)
+    sim = SimulatorConfig(exchange=exchange, heartbeat_after_replay=False)  # the replay ends at a later heartbeat
+    first = Link(tmp_path / "a" / "ouch", sim=sim)
+    engine, rig = gateway_over(first, tmp_path / "a" / "journal")
+    first.connect()
+    strat = rig.connect("S1")
+    for n in range(PRIMARY):
+        rig.send(strat, NewOrder(f"o{n}", "ACC1", "nasdaq", "AAPL", Side.BUY, 100 + n, RESTING))
+        engine.flush()
+        first.pump()
+        engine.flush()
+    first.disconnect()
+    second = Link(tmp_path / "b" / "ouch", core=first.core, clock=first.clock)
+    engine2, _rig2 = gateway_over(second, tmp_path / "b" / "journal")
+    now = second.clock()
+    second.connection = second.core.connect(now)  # Link.connect without its settling: no heartbeat, no query
+    second.venue.attach(second._write, second._close)
+    second.venue.connection_made(now)
+    second.pump()
+    engine2.flush()
+    assert second.venue.state.value == "LOGGING_IN" and second.venue.status()["earlier_traffic"] == PRIMARY
+    second.disconnect()  # stopped before the Account Query: the store has the session, no floor, no mark
+    assert second.store.earlier == 0 and second.store.last_issued == 0
+
+    third, engine3, rig3 = _restart(first, tmp_path, "j2")
+    third.connect()
+    engine3.flush()
+    _run(third, engine3, 30)
+    status = third.venue.status()
+    assert third.venue.state.value == "UP"
+    assert _logins(third) == [1]  # old: 31 logins, refetch_given_up, DISCONNECTED
+    assert status["refetches"] == 0 and status["earlier_traffic"] == PRIMARY
+    strat3 = rig3.connect("S1")
+    rig3.send(strat3, NewOrder("n1", "ACC1", "nasdaq", "AAPL", Side.BUY, 50, RESTING))
+    engine3.flush()
+    third.pump()
+    engine3.flush()
+    assert [m.cl_ord_id for m in strat3.received() if isinstance(m, OrderAccepted)] == ["n1"]
+    assert third.venue.status()["last_user_ref_num"] == PRIMARY + 1
+    assert third.store.earlier == PRIMARY  # written now: a further restart logs in after it
+    assert first.core.exchange.violations == []

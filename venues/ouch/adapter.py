@@ -1287,10 +1287,22 @@ class OuchVenue(VenueAdapter):
         if self._held:  # messages of the session before this login: acted on first, in their session
             self._read_held(unbounded=True)
         previous = self._store.session
-        if not previous and not self.sequence.epoch and not self.sequence.high_water:
+        if not self.sequence.high_water and (
+            (not previous and not self.sequence.epoch)
+            or (
+                previous == session
+                and self._session.logins == 1  # this process's first login: a restart, not a reconnect
+                and not self._store.earlier
+                and not self._chains
+                and not self._late_cancels
+            )
+        ):
             # First login of the day with no record of the day's traffic (no store, no journal): a standby host
             # taking over mid-day lands in a session whose earlier messages name UserRefNums it never issued.
-            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum.
+            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum. Also a
+            # restart (not a reconnect: there a number never issued is a framing error, ``_never_issued``) before
+            # that floor was written (the store names the session, the journal nothing of it, no order of ours is
+            # known): nothing in the session can be ours yet (fixstandby52).
             self._no_record = True
         self._store.bind(session)
         self._day_ended = self._store.day_ended  # False from a new day or session on
