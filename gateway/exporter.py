@@ -359,6 +359,11 @@ VENUE_SESSION_COUNTERS: Final = {
         "answer_timeout_ms after their Cancel either: ended Canceled OUCH_OUTCOME_UNKNOWN (reconcile with the "
         "venue desk)",
     ),
+    "earlier_traffic": (
+        "venue_earlier_traffic",
+        "OUCH messages of the day's earlier traffic (another host's orders, seen by a gateway with no record of the "
+        "day, e.g. a standby host taking over): not applied; reconcile the account's day with the venue desk",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
 each venue whose adapter keeps that counter (OUCH the first six and the last three; BOE the gaps, protocol and decode

@@ -387,6 +387,9 @@ class OuchVenue(VenueAdapter):
         (``_earlier_traffic``); fixouch51."""
         self._earlier_max = 0
         """The highest UserRefNum such earlier traffic named (the floor when the venue does not answer the query)."""
+        self._earlier_seq = 0
+        """The sequence number of the last message of such earlier traffic: persisted with the floor
+        (``UserRefNumStore.floor``), so a restart the same day logs in after it (``resume_after``; fixstandby52)."""
         self._answer_timeout_ns = config.answer_timeout_ms * MS
         """An Enter unanswered this long while live is in doubt (``_sweep_answers``, on the session timer; 0: never)."""
         self._sweep_every_ns = min(max(self._answer_timeout_ns // 10, 10 * MS), 1_000 * MS)
@@ -969,7 +972,10 @@ class OuchVenue(VenueAdapter):
         That is ``point.high_water + 1`` when the journal's numbering is this session (or not
         recorded), 1 when the journal last saw another session (none of this one is journaled).
         Nothing journaled and no numbering recorded: the login is not named (the venue's current
-        session), as on a first start.
+        session), as on a first start. The session's earlier traffic (another host's, which a standby host with no
+        record of the day counted ``earlier_traffic`` and did not journal) is not asked for again: the store names its
+        last sequence number, and the login asks for the one after it if the journal holds nothing later
+        (``UserRefNumStore.earlier``, logged at WARNING; fixstandby52).
         """
         if not self._store.is_current_day():
             return
@@ -982,6 +988,20 @@ class OuchVenue(VenueAdapter):
         if journaled not in ("", session):
             self.resume(session, 1)
         elif point.epoch or point.high_water:
+            earlier = self._store.earlier
+            if earlier > point.high_water and point.epoch in ("", session):  # not renumbered since the mark
+                log.warning(
+                    "venue %s: session %r carried earlier traffic through sequence %d before this gateway's first "
+                    "login today (another host's, counted earlier_traffic then; the UserRefNum store %s has it, the "
+                    "journal has nothing of it): logging in from sequence %d, UserRefNums above %d",
+                    self.name,
+                    session,
+                    earlier,
+                    self._store.path,
+                    earlier + 1,
+                    self._store.last_issued,
+                )
+                point = ResumePoint(session, earlier)
             self.sequence.adopt(ResumePoint(point.epoch or session, point.high_water))  # unnamed: this one
             self.resume(session, point.next_seq)
 
@@ -1049,6 +1069,7 @@ class OuchVenue(VenueAdapter):
             "user_ref_num_store_failures": self._store.write_failures,
             "answer_timeouts": counters["answer_timeouts"],
             "outcome_unknown": counters["outcome_unknown"],
+            "earlier_traffic": counters["earlier_traffic"],
         }
 
     def status(self) -> dict[str, object]:
@@ -1382,10 +1403,22 @@ class OuchVenue(VenueAdapter):
         if self._held:  # messages of the session before this login: acted on first, in their session
             self._read_held(unbounded=True)
         previous = self._store.session
-        if not previous and not self.sequence.epoch and not self.sequence.high_water:
+        if not self.sequence.high_water and (
+            (not previous and not self.sequence.epoch)
+            or (
+                previous == session
+                and self._session.logins == 1  # this process's first login: a restart, not a reconnect
+                and not self._store.earlier
+                and not self._chains
+                and not self._late_cancels
+            )
+        ):
             # First login of the day with no record of the day's traffic (no store, no journal): a standby host
             # taking over mid-day lands in a session whose earlier messages name UserRefNums it never issued.
-            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum.
+            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum. Also a
+            # restart (not a reconnect: there a number never issued is a framing error, ``_never_issued``) before
+            # that floor was written (the store names the session, the journal nothing of it, no order of ours is
+            # known): nothing in the session can be ours yet (fixstandby52).
             self._no_record = True
         self._store.bind(session)
         self._day_ended = self._store.day_ended  # False from a new day or session on
@@ -1887,6 +1920,7 @@ class OuchVenue(VenueAdapter):
             self._query_why = "the gateway has no record of today's earlier traffic on the account"
         counters["earlier_traffic"] += 1
         self._earlier_max = max(self._earlier_max, urn)
+        self._earlier_seq = max(self._earlier_seq, seq)
         return True
 
     def _never_issued(self, seq: int, kind: int, urn: int) -> bool:
@@ -2813,6 +2847,7 @@ class OuchVenue(VenueAdapter):
             self._ignore("Q", seq, message)
             return
         self._end_no_record()
+        self._store.floor()  # on file (a restart before the next block keeps it): nothing to write if it is
         if self._query_refnums:
             self._query_refnums = False
             log.warning(
@@ -2827,10 +2862,16 @@ class OuchVenue(VenueAdapter):
             self._resolve_unanswered(message.next_user_ref_num)
 
     def _end_no_record(self) -> None:
-        """The store is floored (the venue's NextUserRefNum, or the highest number its earlier traffic named)."""
+        """The store is floored (the venue's NextUserRefNum, or the highest number its earlier traffic named).
+
+        The floor and the last sequence number of the earlier traffic are written to the store's file
+        (``UserRefNumStore.floor``): a restart the same day, before this gateway sent anything, numbers above
+        the floor and logs in after that traffic (``resume_after``) instead of reading it as its own (fixstandby52).
+        """
         if self._no_record:
             self._no_record = False
             self._store.ensure_above(self._earlier_max)
+            self._store.floor(self._earlier_seq)
 
     # ---- after a login: the requests the replay did not answer -------------------------------------
 
