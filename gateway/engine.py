@@ -99,6 +99,7 @@ from gateway.venue_apply import (
     is_repeated_fill,
     rejected,
     replaced,
+    venue_order_id_only,
 )
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
@@ -566,7 +567,8 @@ class Engine:
                 qty, price = order.qty, order.price
                 answer = accepted(order, event, st.next_seq, out)
                 if answer is None:
-                    self._out_of_place(order, event)
+                    if not venue_order_id_only(order, event):  # (else: the venue's id of an order answered in doubt)
+                        self._out_of_place(order, event)
                     return
                 self._n_accepted += 1
                 if order.qty != qty or order.price != price:

@@ -349,12 +349,24 @@ VENUE_SESSION_COUNTERS: Final = {
     ),
     "answer_timeouts": (
         "venue_answer_timeouts",
-        "OUCH Enter Orders with no Accepted or Rejected within answer_timeout_ms while the session stayed up: "
-        "answered in doubt (OrderAccepted) and canceled at the venue",
+        "OUCH Enter Orders with no Accepted or Rejected (and Replaces with no Replaced or Rejected) within "
+        "answer_timeout_ms while the session stayed up: answered in doubt (OrderAccepted, and canceled at the venue; "
+        "CancelRejected OUCH_IN_DOUBT)",
+    ),
+    "outcome_unknown": (
+        "venue_outcome_unknown",
+        "OUCH orders answered in doubt after answer_timeout_ms of which the venue said nothing a second "
+        "answer_timeout_ms after their Cancel either: ended Canceled OUCH_OUTCOME_UNKNOWN (reconcile with the "
+        "venue desk)",
+    ),
+    "earlier_traffic": (
+        "venue_earlier_traffic",
+        "OUCH messages of the day's earlier traffic (another host's orders, seen by a gateway with no record of the "
+        "day, e.g. a standby host taking over): not applied; reconcile the account's day with the venue desk",
     ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
-each venue whose adapter keeps that counter (OUCH the first six and the last two; BOE the gaps, protocol and decode
+each venue whose adapter keeps that counter (OUCH the first six and the last three; BOE the gaps, protocol and decode
 errors and gaps_forgotten ... login_timeouts)."""
 
 

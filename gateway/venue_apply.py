@@ -93,6 +93,30 @@ def accepted(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent 
     return _OrderAccepted(seq, order.cl_ord_id, venue_order_id, order_qty, price)
 
 
+def venue_order_id_only(order: Order, ev: VenueAccepted) -> bool:
+    """Record the venue's order id from an acknowledgement of an order acknowledged already without one.
+
+    OUCH answers an Enter whose answer it cannot read (a replay gap, ``answer_timeout_ms``) with an acknowledgement
+    that has no venue order id ("in doubt"); the venue's own Order Accepted may follow, and its Order Reference
+    Number is kept (fixouch52): the order gets it, the strategy nothing (it had its one OrderAccepted). Called only
+    where ``accepted`` found the acknowledgement out of place; False (out of place, as before) when the order
+    already has an id or the event names none or carries a cancel.
+    """
+    venue_order_id = ev.venue_order_id
+    if not venue_order_id or order.venue_order_id or ev.canceled_reason:
+        return False
+    order.venue_order_id = venue_order_id
+    return True
+
+
+def accepted_or_id(order: Order, ev: VenueAccepted, seq: int, out: Out) -> OrderEvent | None:
+    """``accepted``, and where it is out of place the venue order id it may bring (``venue_order_id_only``)."""
+    answer = accepted(order, ev, seq, out)
+    if answer is None:
+        venue_order_id_only(order, ev)
+    return answer
+
+
 def rejected(order: Order, ev: VenueRejected, seq: int, out: Out) -> OrderEvent | None:
     """Apply the venue's refusal of a new order."""
     if not apply_reject(order):
@@ -210,7 +234,7 @@ def _cancel_rest(order: Order, seq: int, reason: str, text: str, out: Out) -> No
 
 
 APPLY: Final[dict[type, Callable[[Order, VenueEvent, int, Out], OrderEvent | None]]] = {
-    VenueAccepted: accepted,  # type: ignore[dict-item]
+    VenueAccepted: accepted_or_id,  # type: ignore[dict-item]
     VenueRejected: rejected,  # type: ignore[dict-item]
     VenueExecuted: executed,  # type: ignore[dict-item]
     VenueCanceled: canceled,  # type: ignore[dict-item]

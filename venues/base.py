@@ -50,12 +50,15 @@ SESSION_COUNTERS = (
     "login_timeouts",
     "user_ref_num_store_failures",
     "answer_timeouts",
+    "outcome_unknown",
+    "earlier_traffic",
 )
 """Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
 lost (replay gaps, packets given up, gaps forgotten), broken or unreadable input, packets read but not applied,
 messages applied out of order or reported again after a restart, logins the venue never answered, and (OUCH) failed
-writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile) and Enters unanswered past
-``answer_timeout_ms``."""
+writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile), Enters and Replaces unanswered past
+``answer_timeout_ms``, orders ended outcome unknown (``OUCH_OUTCOME_UNKNOWN``) after that, and messages of the day's
+earlier traffic (another host's, seen by a gateway with no record of the day: not applied)."""
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""

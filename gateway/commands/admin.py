@@ -95,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "reconnect",
         help="connect a venue that stopped after refused logins (state LOGIN_REFUSED) again now",
         description="Clear the refused-login count of a venue in state LOGIN_REFUSED and connect it now (fix the "
-        "credentials, or have the venue unlock the account, first). A venue the gateway does not have, or one in "
+        "credentials, or have the venue unlock the account, first; a FIX venue that refused our MsgSeqNum as too "
+        "low: agree the numbers with the venue desk first). A venue the gateway does not have, or one in "
         "any other state, is refused (exit 1, nothing changed)."
         f"{NO_ANSWER_HELP}",
     )
@@ -351,10 +352,10 @@ def format_status(status: dict[str, Any]) -> str:
         path = f"socket {sock.get('path')} ({sock.get('reason')})" if sock else ""
         line = f"  {name:<10} {venue.get('state', '?'):<12} {path}"
         if venue.get("state") == "LOGIN_REFUSED":
+            fix = venue.get("login_refused_fix") or f"fix the credentials, then `gateway venue reconnect {name}`"
             line = (
                 f"{line.rstrip()} last refusal: {venue.get('last_login_refusal') or '?'}, "
-                f"{venue.get('login_refusals', '?')} in a row; not reconnecting: fix the credentials, then "
-                f"`gateway venue reconnect {name}`"
+                f"{venue.get('login_refusals', '?')} in a row; not reconnecting: {fix}"
             )
         elif venue.get("login_refusals"):
             refusals, last = venue["login_refusals"], venue.get("last_login_refusal")

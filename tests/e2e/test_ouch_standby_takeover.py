@@ -73,3 +73,49 @@ async def test_standby_without_journal_or_state_dir_when_the_session_has_traffic
         assert sim.exchange.violations == []
     finally:
         await sim.stop()
+
+
+async def test_standby_that_took_over_when_it_restarts_before_sending_then_it_skips_the_earlier_traffic() -> None:
+    """fixstandby52: the standby's own restart (same journal and state_dir) keeps what it learned at the takeover.
+
+    Before, the journal held nothing of the primary's traffic and the floor lived in memory: the restart logged in
+    from sequence 1 and read the primary's messages again, each a journal search and an unknown order (with more
+    numbers than the store's first block, each a framing error: re-logins, the venue DISCONNECTED).
+    """
+    exchange = ExchangeConfig(reference_prices={"AAPL": 2_301_000}, strict_user_ref_num=True)
+    sim = OuchSimulator(SimulatorConfig(exchange=exchange))
+    await sim.start()
+    try:
+        primary = await _start(short_tmp(), sim)
+        try:
+            async with GatewayClient(_sock(primary), "S1") as client:
+                for _ in range(3):
+                    order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
+                    await wait_for(_acknowledged(order.events), what="acknowledged")
+        finally:
+            await primary.stop()
+        earlier = sim.stream.next_sequence - 1
+        workdir = short_tmp()
+        standby = await _start(workdir, sim)
+        try:
+            assert standby.venues[0].status()["earlier_traffic"] == earlier
+        finally:
+            await standby.stop()  # before it sent anything
+
+        again = await _start(workdir, sim)  # the same journal and state_dir
+        try:
+            venue = again.venues[0]
+            async with GatewayClient(_sock(again), "S1") as client:
+                order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
+                await wait_for(lambda: any(isinstance(e, OrderAccepted) for e in order.events), what="accepted")
+            status = venue.status()
+            assert status["logins"] == 1
+            assert status["unknown_user_ref_num"] == 0  # old: every message of the primary's day read again
+            assert status["refetches"] == 0
+            last = status["last_user_ref_num"]
+            assert isinstance(last, int) and last > 3  # above the primary's 1..3
+        finally:
+            await again.stop()
+        assert sim.exchange.violations == []
+    finally:
+        await sim.stop()

@@ -103,6 +103,7 @@ _STATE_MAP: Final = {
     FixSessionState.ACTIVE: VenueState.UP,
     FixSessionState.LOGOUT_SENT: VenueState.DISCONNECTED,
     FixSessionState.ENDED: VenueState.ENDED,
+    FixSessionState.LOGIN_REFUSED: VenueState.LOGIN_REFUSED,
 }
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _NEW_UNANSWERED: Final = frozenset(
@@ -884,7 +885,7 @@ class FixVenue(VenueAdapter):
         Logon) count as failed attempts too, so such a venue is not sent a Logon every
         ``initial_ms``. A logon that succeeds starts afresh. ``max_attempts`` counts both.
         """
-        if self._no_reconnect:
+        if self._no_reconnect or self.session.state is FixSessionState.LOGIN_REFUSED:
             return None
         schedule = self.session.config.schedule
         if self._venue_state is VenueState.ENDED and schedule is not None:
@@ -927,9 +928,37 @@ class FixVenue(VenueAdapter):
             "open_orders": len(self._orders),
             "questions_open": len(self._probes),
             "late_cancels_waiting": len(self._late_cancels),
+            **self._login_refused_status(),
             **{f"session_{k}": v for k, v in session.counters.items()},
             **self.counters,
         }
+
+    def _login_refused_status(self) -> dict[str, object]:
+        """The refused logon's detail for ``status`` while LOGIN_REFUSED (fixfix52); nothing otherwise."""
+        session = self.session
+        if session.state is not FixSessionState.LOGIN_REFUSED:
+            return {}
+        return {
+            "last_login_refusal": session.refused_text,
+            "login_refusals": 1,
+            "login_refused_expected_seq": session.refused_expected,
+            "login_refused_fix": self._refusal_fix(),
+        }
+
+    def _refusal_fix(self) -> str:
+        """What the operator does about a Logon refused as numbered too low (the ERROR line and ``gateway status``)."""
+        ours = self.session.next_sender_seq
+        return (
+            f"ask the venue desk to expect MsgSeqNum {ours} from us (or to reset the session's numbers to 1 on both "
+            f"sides), then run `gateway venue reconnect {self.name}`"
+        )
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs on again."""
+        if not self.session.reconnect():
+            return False
+        self._failed_logons = 0
+        return True
 
     # ---- SessionHandler ----------------------------------------------------------------------------
 
@@ -939,6 +968,8 @@ class FixVenue(VenueAdapter):
             self._failed_logons = 0
         venue_state = _STATE_MAP[state]
         self._state_reason = reason
+        if state is FixSessionState.LOGIN_REFUSED:
+            self._login_refused()
         if venue_state is not self._venue_state:
             self._venue_state = venue_state
             self.state_sink(self.name, venue_state, reason)
@@ -947,6 +978,22 @@ class FixVenue(VenueAdapter):
             # core calls ``after_replay`` (at every UP), which asks about what the venue will never resend
             self.state_sink(self.name, venue_state, reason)
             self._numbering_reset = False  # after_replay ran (the core calls it at once)
+
+    def _login_refused(self) -> None:
+        """Log the refused logon once, with the venue's words and the way out (fixfix52)."""
+        session = self.session
+        expected = session.refused_expected
+        log.error(
+            "FIX %s: LOGON REFUSED: the venue's Logout says our MsgSeqNum is too low: %r (%s; our Logon carried %d): "
+            "not reconnecting (retrying cannot cure it: the venue counted messages of ours that our message store "
+            "no longer holds: a store cut back or deleted, restored from a backup, or another gateway logged on with "
+            "the same CompIDs). To fix: %s",
+            self.name,
+            session.refused_text,
+            f"it expects {expected}" if expected else "it names no expected number",
+            session.refused_logon_seq,
+            self._refusal_fix(),
+        )
 
     def on_numbering_reset(self, creation_time_ns: int) -> None:
         """The store restarted both numbers: a new exactly-once epoch, journaled by the core.

@@ -39,6 +39,8 @@ _TRAILER_LEN: Final = 7  # b"10=NNN\x01"
 _ADLER_ANY: Final = 256  # 256 * 255 + 1 < 65521
 _ADLER_ASCII: Final = 515  # 515 * 127 + 1 < 65521
 _BEGIN_MARK: Final = b"8=FIX"
+_TOO_LARGE_HEAD: Final = 256
+"""Bytes of a message above ``max_body_length`` kept for its error (its header); read for its MsgSeqNum."""
 _adler32: Final = adler32
 _BEGIN_STRING_RE: Final = re.compile(rb"FIXT?\.\d\.\d\Z")
 _COMPILED: Final = __file__.endswith(".so")
@@ -406,7 +408,14 @@ class FrameDecoder:
                 pos = start + 1
                 continue
             if int(length_bytes) > self.max_body_length:  # skipped whole: its bytes up to the next 8=FIX
-                head = buf[start : min(size, start + 256)]
+                head_end = min(size, start + _TOO_LARGE_HEAD)
+                if head_end - start < _TOO_LARGE_HEAD:
+                    # a read that ends inside the header: wait for the rest of it (up to _TOO_LARGE_HEAD bytes)
+                    # until MsgSeqNum can be read, else the skipped message has no number (fixfix52)
+                    seq_at = find(b"\x0134=", length_end, head_end)
+                    if seq_at < 0 or find(b"\x01", seq_at + 4, head_end) < 0:
+                        break
+                head = buf[start:head_end]
                 text = f"BodyLength {int(length_bytes)} above the limit of {self.max_body_length} (max_body_length)"
                 out.append(DecodeError(DecodeErrorKind.TOO_LARGE, text, head, seq=_scan_seq(head, {})))
                 self._skipping = True

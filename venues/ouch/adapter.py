@@ -190,6 +190,11 @@ _NOT_RECEIVED_CANCEL_TEXT: Final = (
     "so it is not sent again"
 )
 _IN_DOUBT: Final = "OUCH_IN_DOUBT"
+_OUTCOME_UNKNOWN: Final = "OUCH_OUTCOME_UNKNOWN"
+_OUTCOME_UNKNOWN_TEXT: Final = (
+    "no answer from the venue to the order nor to the gateway's Cancel within answer_timeout_ms each: most likely "
+    "never received by the venue; its outcome is unknown: reconcile it with the venue desk (a late fill is applied)"
+)
 _IN_DOUBT_GAP_TEXT: Final = (
     "messages of the venue were lost (a replay gap at the login, or one undecodable) and it has seen this "
     "UserRefNum or a later one"
@@ -387,6 +392,9 @@ class OuchVenue(VenueAdapter):
         (``_earlier_traffic``); fixouch51."""
         self._earlier_max = 0
         """The highest UserRefNum such earlier traffic named (the floor when the venue does not answer the query)."""
+        self._earlier_seq = 0
+        """The sequence number of the last message of such earlier traffic: persisted with the floor
+        (``UserRefNumStore.floor``), so a restart the same day logs in after it (``resume_after``; fixstandby52)."""
         self._answer_timeout_ns = config.answer_timeout_ms * MS
         """An Enter unanswered this long while live is in doubt (``_sweep_answers``, on the session timer; 0: never)."""
         self._sweep_every_ns = min(max(self._answer_timeout_ns // 10, 10 * MS), 1_000 * MS)
@@ -396,6 +404,12 @@ class OuchVenue(VenueAdapter):
         (UserRefNums only increase), so nothing per order is timed (the Enter path is untouched)."""
         self._swept_upto = 0
         """The highest UserRefNum the sweep has judged since the last login."""
+        self._doubt_cancels: dict[int, int] = {}
+        """UserRefNum of an Enter answered in doubt by the sweep -> when its Cancel went out (again: each login).
+
+        Only orders whose Enter timed out (rare): the sweep ends one the venue still names nothing about a second
+        ``answer_timeout_ms`` after its Cancel (``_sweep_doubts``), and ``_go_live`` sends the Cancel of each one
+        still open again (fixouch52). An entry leaves when its order ends (or the venue refuses the Cancel)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -518,6 +532,7 @@ class OuchVenue(VenueAdapter):
             "internal_errors": 0,
             "earlier_traffic": 0,
             "answer_timeouts": 0,
+            "outcome_unknown": 0,
         }
         self.after_end_by_type: dict[str, int] = {}
         """Messages about an order that ended here (its UserRefNum no longer mapped, found in the journal) with
@@ -965,7 +980,10 @@ class OuchVenue(VenueAdapter):
         That is ``point.high_water + 1`` when the journal's numbering is this session (or not
         recorded), 1 when the journal last saw another session (none of this one is journaled).
         Nothing journaled and no numbering recorded: the login is not named (the venue's current
-        session), as on a first start.
+        session), as on a first start. The session's earlier traffic (another host's, which a standby host with no
+        record of the day counted ``earlier_traffic`` and did not journal) is not asked for again: the store names its
+        last sequence number, and the login asks for the one after it if the journal holds nothing later
+        (``UserRefNumStore.earlier``, logged at WARNING; fixstandby52).
         """
         if not self._store.is_current_day():
             return
@@ -978,6 +996,20 @@ class OuchVenue(VenueAdapter):
         if journaled not in ("", session):
             self.resume(session, 1)
         elif point.epoch or point.high_water:
+            earlier = self._store.earlier
+            if earlier > point.high_water and point.epoch in ("", session):  # not renumbered since the mark
+                log.warning(
+                    "venue %s: session %r carried earlier traffic through sequence %d before this gateway's first "
+                    "login today (another host's, counted earlier_traffic then; the UserRefNum store %s has it, the "
+                    "journal has nothing of it): logging in from sequence %d, UserRefNums above %d",
+                    self.name,
+                    session,
+                    earlier,
+                    self._store.path,
+                    earlier + 1,
+                    self._store.last_issued,
+                )
+                point = ResumePoint(session, earlier)
             self.sequence.adopt(ResumePoint(point.epoch or session, point.high_water))  # unnamed: this one
             self.resume(session, point.next_seq)
 
@@ -1044,6 +1076,8 @@ class OuchVenue(VenueAdapter):
             "debug_packets": session.debug_packets,
             "user_ref_num_store_failures": self._store.write_failures,
             "answer_timeouts": counters["answer_timeouts"],
+            "outcome_unknown": counters["outcome_unknown"],
+            "earlier_traffic": counters["earlier_traffic"],
         }
 
     def status(self) -> dict[str, object]:
@@ -1163,22 +1197,27 @@ class OuchVenue(VenueAdapter):
         if self._answer_timeout_ns and self._live:
             if now_ns >= self._next_sweep_ns:
                 self._sweep_answers(now_ns)
-            if self._inflight:
+            if self._inflight or self._doubt_cancels:
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         return wait
 
     def _sweep_answers(self, now_ns: int) -> None:
-        """Take an Enter unanswered for ``answer_timeout_ms`` while the session stayed up as in doubt, and cancel it.
+        """Take an Enter or Replace unanswered for ``answer_timeout_ms`` while the session stayed up as in doubt.
 
         OUCH answers every Enter it processes (Accepted or Rejected); a venue that dropped one silently would leave
         the order PENDING_NEW for ever, and one merely slow may have it live. So, as for an answer lost in a replay
         gap (``_in_doubt``): the strategy gets OrderAccepted at the order's own size and price (fills reach it), and a
         Cancel by its UserRefNum goes out at once, so the venue's Canceled (or its fills, or its late Accepted) says
         what became of it; a venue that never had it ignores the Cancel ("superfluous cancels are silently
-        ignored"). One ERROR per sweep, counted ``answer_timeouts``. Run on the session timer (``poll``), at most
-        every ``_sweep_every_ns``: the time an Enter was sent is read off ``_issued_marks``, not kept per order.
+        ignored"): a second ``answer_timeout_ms`` later the order ends, outcome unknown (``_sweep_doubts``). A
+        Replace (Replaced or Rejected) unanswered as long gets CancelRejected "OUCH_IN_DOUBT" (fixouch52): the order
+        may be at the old or the new terms, a Cancel names both numbers. One ERROR per sweep, counted
+        ``answer_timeouts``. Run on the session timer (``poll``), at most every ``_sweep_every_ns``: the time a
+        request was sent is read off ``_issued_marks``, not kept per order.
         """
         self._next_sweep_ns = now_ns + self._sweep_every_ns
+        if self._doubt_cancels:
+            self._sweep_doubts(now_ns)
         marks = self._issued_marks
         issued = self._store.last_issued
         inflight = self._inflight
@@ -1197,36 +1236,134 @@ class OuchVenue(VenueAdapter):
         if upto <= self._swept_upto:
             return
         low, self._swept_upto = self._swept_upto, upto
-        replaces = self._replace_refs
-        overdue = sorted(key for key in inflight if low < key <= upto and key not in replaces)
+        overdue = sorted(key for key in inflight if low < key <= upto)
         if not overdue:
             return
         ms = self._answer_timeout_ns // MS
         why = f"no Accepted or Rejected within {ms} ms (answer_timeout_ms) while the session stayed up"
+        replace_why = f"no Replaced or Rejected within {ms} ms (answer_timeout_ms) while the session stayed up"
+        replaces = self._replace_refs
         out = self._session.out
         orders = []
+        replaced = []
         for urn in overdue:
             chain = self._refs.get(urn)
             if chain is None or chain.done or urn not in inflight:
                 continue
+            if urn in replaces:
+                replaced.append(chain.order.order_id)
+                self._in_doubt(0, chain, urn, replace_why)
+                continue
             orders.append(chain.order.order_id)
             self._in_doubt(0, chain, urn, why, logged=False)
+            self._doubt_cancels[urn] = now_ns
             if (urn | _CANCEL_KEY) not in inflight:  # the desk's own Cancel, if asked, is on its way already
                 pack_cancel_order(out, urn, 0)
-        if not orders:
+        if not orders and not replaced:
             return
-        self.counters["answer_timeouts"] += len(orders)
+        self.counters["answer_timeouts"] += len(orders) + len(replaced)
+        if orders:
+            log.error(
+                "venue %s: %d new orders had no answer (Accepted or Rejected) within %d ms while the session stayed "
+                "up (answer_timeout_ms): taken as accepted at their own size and price (in doubt: they may be live "
+                "at the venue) and canceled there by their UserRefNums %s, so the venue's Canceled or fills settle "
+                "them; one the venue still says nothing about %d ms after its Cancel was most likely never received "
+                "and ends here (OUCH_OUTCOME_UNKNOWN). Orders: %s",
+                self.name,
+                len(orders),
+                ms,
+                [urn for urn in overdue if urn not in replaces][:20],
+                ms,
+                orders[:20],
+            )
+        if replaced:
+            log.error(
+                "venue %s: %d replaces had no answer (Replaced or Rejected) within %d ms while the session stayed up "
+                "(answer_timeout_ms): answered CancelRejected OUCH_IN_DOUBT (each order may be at its old or its new "
+                "terms at the venue; a cancel names both numbers). Orders: %s",
+                self.name,
+                len(replaced),
+                ms,
+                replaced[:20],
+            )
+
+    def _sweep_doubts(self, now_ns: int) -> None:
+        """End each order whose Enter timed out if the venue said nothing of it ``answer_timeout_ms`` after its Cancel.
+
+        OUCH 5.0 answers a Cancel of a live order (Canceled, or fills first) and ignores one naming a UserRefNum it
+        does not know ("superfluous cancels are silently ignored"): silence that long after the Cancel means the
+        venue most likely never received the Enter. The strategy gets Canceled "OUCH_OUTCOME_UNKNOWN" (its
+        exposure released), one ERROR per sweep tells ops to reconcile, counted ``outcome_unknown``. Should the venue
+        speak of it after all, its messages are an ended order's (``_accepted_after_end``: canceled there; a fill
+        applied as a late fill), never a second answer. An order the venue named meanwhile (settled) is not ended:
+        its Cancel will be answered.
+        """
+        deadline = now_ns - self._answer_timeout_ns
+        doubts = self._doubt_cancels
+        ended: list[tuple[int, int]] = []
+        for urn, sent in list(doubts.items()):
+            chain = self._refs.get(urn)
+            if chain is None or chain.done:
+                del doubts[urn]
+                continue
+            if chain.unconfirmed != urn or sent > deadline:  # the venue named it (its Cancel will be answered)
+                continue
+            del doubts[urn]
+            chain.open_qty = 0
+            self._finish(chain)
+            refs = self._refs
+            for number in (urn, *chain.candidates):  # unmapped: later messages are an ended order's (``_unmapped``)
+                if refs.get(number) is chain:
+                    del refs[number]
+            ended.append((urn, chain.order.order_id))
+            self._emit(VenueCanceled(0, chain.order.order_id, 0, _OUTCOME_UNKNOWN, _OUTCOME_UNKNOWN_TEXT))
+        if not ended:
+            return
+        self.counters["outcome_unknown"] += len(ended)
         log.error(
-            "venue %s: %d new orders had no answer (Accepted or Rejected) within %d ms while the session stayed up "
-            "(answer_timeout_ms): taken as accepted at their own size and price (in doubt: they may be live at the "
-            "venue) and canceled there by their UserRefNums %s, so the venue's Canceled or fills settle them; one "
-            "still open afterwards was most likely never received: check it with the venue desk. Orders: %s",
+            "venue %s: %d orders answered in doubt after answer_timeout_ms got no word from the venue %d ms after "
+            "their Cancel either (the venue ignores a Cancel of a UserRefNum it never received): ended here as "
+            "Canceled %s, their exposure released; reconcile them with the venue desk (a late fill is still "
+            "applied). UserRefNums %s, orders %s",
             self.name,
-            len(orders),
-            ms,
-            overdue[:20],
-            orders[:20],
+            len(ended),
+            self._answer_timeout_ns // MS,
+            _OUTCOME_UNKNOWN,
+            [urn for urn, _ in ended[:20]],
+            [order_id for _, order_id in ended[:20]],
         )
+
+    def _cancel_doubts_again(self, now_ns: int) -> None:
+        """After a login (the replay read): send the Cancel of every order answered in doubt that is still open.
+
+        The sweep's Cancel may have been lost with the connection, and the replay did not end the order: nothing
+        else would ask the venue about it. Once per login, timed from it (``_sweep_doubts``), logged at ERROR.
+        """
+        doubts = self._doubt_cancels
+        inflight = self._inflight
+        out = self._session.out
+        again = []
+        for urn in sorted(doubts):
+            chain = self._refs.get(urn)
+            if chain is None or chain.done:
+                del doubts[urn]
+                continue
+            doubts[urn] = now_ns
+            if (urn | _CANCEL_KEY) not in inflight:  # else the desk's Cancel was sent again already
+                for target in chain.cancel_targets():
+                    pack_cancel_order(out, target, 0)
+            again.append((urn, chain.order.order_id))
+        if again:
+            log.error(
+                "venue %s: %d orders answered in doubt (no answer within answer_timeout_ms) are still open after the "
+                "replay: their Cancel is sent again after the login, so the venue's Canceled or fills settle them "
+                "(ended OUCH_OUTCOME_UNKNOWN if it says nothing within %d ms). UserRefNums %s, orders %s",
+                self.name,
+                len(again),
+                self._answer_timeout_ns // MS,
+                [urn for urn, _ in again[:20]],
+                [order_id for _, order_id in again[:20]],
+            )
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again."""
@@ -1274,10 +1411,22 @@ class OuchVenue(VenueAdapter):
         if self._held:  # messages of the session before this login: acted on first, in their session
             self._read_held(unbounded=True)
         previous = self._store.session
-        if not previous and not self.sequence.epoch and not self.sequence.high_water:
+        if not self.sequence.high_water and (
+            (not previous and not self.sequence.epoch)
+            or (
+                previous == session
+                and self._session.logins == 1  # this process's first login: a restart, not a reconnect
+                and not self._store.earlier
+                and not self._chains
+                and not self._late_cancels
+            )
+        ):
             # First login of the day with no record of the day's traffic (no store, no journal): a standby host
             # taking over mid-day lands in a session whose earlier messages name UserRefNums it never issued.
-            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum.
+            # Read the replay before sending anything and floor the store on the venue's NextUserRefNum. Also a
+            # restart (not a reconnect: there a number never issued is a framing error, ``_never_issued``) before
+            # that floor was written (the store names the session, the journal nothing of it, no order of ours is
+            # known): nothing in the session can be ours yet (fixstandby52).
             self._no_record = True
         self._store.bind(session)
         self._day_ended = self._store.day_ended  # False from a new day or session on
@@ -1779,6 +1928,7 @@ class OuchVenue(VenueAdapter):
             self._query_why = "the gateway has no record of today's earlier traffic on the account"
         counters["earlier_traffic"] += 1
         self._earlier_max = max(self._earlier_max, urn)
+        self._earlier_seq = max(self._earlier_seq, seq)
         return True
 
     def _never_issued(self, seq: int, kind: int, urn: int) -> bool:
@@ -2267,7 +2417,7 @@ class OuchVenue(VenueAdapter):
                     return
             self._settle(chain, urn)
             if answered:  # the strategy had its OrderAccepted: a second one would be out of place in the core
-                self._accepted_in_doubt(seq, chain, quantity, order_state)
+                self._accepted_in_doubt(seq, chain, fields)
                 return
         # compiled: the quantity boxed once for the chain and the event, the order id kept as the object read
         open_qty: Any = quantity
@@ -2281,7 +2431,7 @@ class OuchVenue(VenueAdapter):
             return
         self.event_sink(_VenueAccepted(seq, order_id, str(order_reference_number), open_qty, price))
 
-    def _accepted_in_doubt(self, seq: int, chain: _Chain, quantity: int, order_state: str) -> None:
+    def _accepted_in_doubt(self, seq: int, chain: _Chain, fields: tuple[int, int, int, int, str]) -> None:
         """The venue's late Accepted of an Enter answered in doubt (taken as accepted at the order's own size).
 
         The strategy had its one ``OrderAccepted``; the venue's quantity is the order's from now on
@@ -2289,9 +2439,12 @@ class OuchVenue(VenueAdapter):
         venue, ``VenueCanceled`` reason "MODIFIED" of the difference (``leaves_qty`` what the venue accepted; risk
         releases the rest), so a later Canceled of what the venue holds ends the order (rev52ouch (a): the order
         stayed open with the shares the venue never took, its Cancel ignored). An Accepted in state D ends it.
+        The venue's order id reaches the core first (fixouch52: recorded, no second answer).
         """
+        _urn, quantity, price, order_reference_number, order_state = fields
         chain.open_qty = quantity
         order = chain.order
+        self.event_sink(VenueAccepted(seq, order.order_id, str(order_reference_number), quantity, price))
         if order_state == ORDER_STATE_DEAD:  # nothing of it rests at the venue
             self._finish(chain)
             self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
@@ -2634,6 +2787,7 @@ class OuchVenue(VenueAdapter):
 
     def _on_cancel_reject(self, seq: int, chain: _Chain, message: CancelReject) -> None:
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
+        self._doubt_cancels.pop(message.user_ref_num, None)  # the venue has it and keeps it: not asked again
         self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
     def _on_cancel_pending(self, seq: int, message: CancelPending) -> None:
@@ -2744,6 +2898,7 @@ class OuchVenue(VenueAdapter):
             self._ignore("Q", seq, message)
             return
         self._end_no_record()
+        self._store.floor()  # on file (a restart before the next block keeps it): nothing to write if it is
         if self._query_refnums:
             self._query_refnums = False
             log.warning(
@@ -2758,10 +2913,16 @@ class OuchVenue(VenueAdapter):
             self._resolve_unanswered(message.next_user_ref_num)
 
     def _end_no_record(self) -> None:
-        """The store is floored (the venue's NextUserRefNum, or the highest number its earlier traffic named)."""
+        """The store is floored (the venue's NextUserRefNum, or the highest number its earlier traffic named).
+
+        The floor and the last sequence number of the earlier traffic are written to the store's file
+        (``UserRefNumStore.floor``): a restart the same day, before this gateway sent anything, numbers above
+        the floor and logs in after that traffic (``resume_after``) instead of reading it as its own (fixstandby52).
+        """
         if self._no_record:
             self._no_record = False
             self._store.ensure_above(self._earlier_max)
+            self._store.floor(self._earlier_seq)
 
     # ---- after a login: the requests the replay did not answer -------------------------------------
 
@@ -2776,6 +2937,8 @@ class OuchVenue(VenueAdapter):
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
             pack_cancel_order(out, urn, 0)
+        if self._doubt_cancels:  # orders answered in doubt after answer_timeout_ms, still open: asked again
+            self._cancel_doubts_again(now)
         self._set_state(VenueState.UP, reason)
 
     def _resolve_unanswered(self, next_user_ref_num: int | None) -> None:
@@ -3083,6 +3246,7 @@ class OuchVenue(VenueAdapter):
         self._chains.clear()
         self._restored.clear()
         self._doubted.clear()
+        self._doubt_cancels.clear()
 
     def _emit(self, event: VenueEvent) -> None:
         self.event_sink(event)

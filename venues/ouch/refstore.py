@@ -32,6 +32,12 @@ thread, never on the event loop. ``day_ended`` is True only while the mark names
 session, so a restart the same day still knows the venue takes no new orders, and a new day or session
 (``bind``) or a System Event ``S`` (``mark_day_ended(False)``) ends it.
 
+What the venue told about the session's numbers is kept too (``floor``, fixstandby52): a floor ``ensure_above``
+raised past the reservation on file (the venue's NextUserRefNum) is written as the reservation, and, after a standby
+host took over with no record of the day, ``earlier``: the last sequence number of the session's earlier traffic
+(another host's), so a restart the same day logs in after it. ``earlier`` is written only when set (``omit_defaults``):
+the files of a day without it read as before.
+
 A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
 set. ``retry`` hands the reservation to the background writer again, at most once per ``RETRY_INTERVAL_NS``
 of the adapter's clock, so a disk that was full for a moment stops orders for about a second, not for the
@@ -81,10 +87,13 @@ class RefStoreError(VenueStateError):
     """The state file exists but cannot be trusted (the operator must look at it)."""
 
 
-class _State(msgspec.Struct, forbid_unknown_fields=True):
+class _State(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     day: str
     session: str
     reserved: int
+    earlier: int = 0
+    """The last sequence number of the session's earlier traffic (another host's, seen by a gateway with no record
+    of the day: ``UserRefNumStore.floor``); 0, and not written, when there was none (fixstandby52)."""
 
 
 class _EndOfDay(msgspec.Struct):
@@ -149,9 +158,13 @@ class UserRefNumStore:
         """``error`` while the numbers of the session day are used up (None: not used up, or not noticed yet)."""
         self.day = today()
         self.session = ""
+        self.earlier = 0
+        """The last sequence number of the session's earlier traffic (not this gateway's: a standby host took over
+        with no record of the day); a restart the same day logs in after it (``floor``; 0: none)."""
         state = self._load()
         if state is not None and state.day == self.day:
             self.session = state.session
+            self.earlier = state.earlier
             self.counter.next = min(state.reserved, MAX_USER_REF_NUM) + 1
             self.counter.reserved = min(state.reserved, MAX_USER_REF_NUM)
             if self.exhausted:
@@ -338,7 +351,7 @@ class UserRefNumStore:
         """
         done = threading.Event()
         self._job_done = done
-        self._job = (_State(self.day, self.session, reserved), self._generation, done)
+        self._job = (_State(self.day, self.session, reserved, self.earlier), self._generation, done)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
             self._worker.start()
@@ -391,6 +404,41 @@ class UserRefNumStore:
                 self._note_exhausted(f"{used} or a higher number is used")
             if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
                 counter.prefetch_at = counter.next
+
+    def floor(self, earlier: int = 0) -> bool:
+        """Persist what the venue told about the session's numbers: the floor ``ensure_above`` raised, and ``earlier``.
+
+        ``ensure_above`` (the venue's NextUserRefNum, the highest number its earlier traffic named) moves the next
+        number in memory only: a restart before the next block was reserved started again from the reservation on
+        file, below numbers the venue has seen (it ignores those). ``earlier`` (when above the one on file) is the
+        last sequence number of the session's earlier traffic, another host's (a standby host taking over with no
+        record of the day): a restart the same day logs in after it (``earlier``; the journal holds nothing of it),
+        so those messages are not read as this gateway's again (fixstandby52). Nothing to write: True at once.
+        Else the state file is written on the caller's thread, as ``bind`` writes it (once per login at most: the
+        answer to an Account Query); a write still in flight is waited for (``wait_limit``) and then void. With
+        ``prefetch`` the write takes the next number's block along. False: the write failed, or the store was
+        failing already and the loop does not write then (``error`` says why; ``retry`` writes the floor and the
+        mark with the next block).
+        """
+        counter = self.counter
+        if counter.next - 1 <= counter.reserved and earlier <= self.earlier:
+            return True
+        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries both
+            self.earlier = max(self.earlier, earlier)
+            return False
+        self._wait_for_prefetch()
+        with self._slot:  # a write still in flight would not carry the mark: void (``bind`` does the same)
+            self._generation += 1
+        with self._lock:
+            self.earlier = max(self.earlier, earlier)
+            reserved = max(counter.reserved, min(counter.next - 1, MAX_USER_REF_NUM))
+            if self._prefetch and reserved < counter.next <= MAX_USER_REF_NUM:  # the first order finds its block
+                reserved = min(counter.next + self._block - 1, MAX_USER_REF_NUM)
+            if not self._write(_State(self.day, self.session, reserved, self.earlier)):
+                return False
+            counter.reserved = max(counter.reserved, reserved)
+        self._schedule_prefetch()
+        return True
 
     @property
     def day_ended(self) -> bool:
@@ -471,6 +519,7 @@ class UserRefNumStore:
             self._generation += 1
             if restart:
                 self.day = day
+                self.earlier = 0
                 self.counter.next = 1
                 self.counter.reserved = 0
                 self.counter.prefetch_at = 0
@@ -526,7 +575,7 @@ class UserRefNumStore:
         Return False, the allowance unchanged, if the write failed (``error`` says why).
         """
         with self._lock:
-            if not self._write(_State(self.day, self.session, reserved)):
+            if not self._write(_State(self.day, self.session, reserved, self.earlier)):
                 return False
             self.counter.reserved = reserved
         self._schedule_prefetch()

@@ -20,6 +20,7 @@ wall_offset_ns``: one injected clock drives everything.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final, Protocol
 
 from obs.ratelog import IntervalLog, is_power_of_two
@@ -52,6 +53,25 @@ _RESYNCING: Final = FixSessionState.RESYNCING
 _ACTIVE: Final = FixSessionState.ACTIVE
 _LOGOUT_SENT: Final = FixSessionState.LOGOUT_SENT
 _ENDED: Final = FixSessionState.ENDED
+_LOGIN_REFUSED: Final = FixSessionState.LOGIN_REFUSED
+
+_TOO_LOW_RE: Final = re.compile(r"too\s*low", re.IGNORECASE)
+_SEQ_RE: Final = re.compile(r"seq|\b34\b", re.IGNORECASE)
+_EXPECTED_RE: Final = re.compile(r"expect\w*\D{0,20}?(\d{1,18})", re.IGNORECASE)
+
+
+def seq_too_low_refusal(text: str) -> int | None:
+    """Return the number a Logout refusing our Logon says the venue expects, 0 if it names none; None if not such.
+
+    Such a Logout says our MsgSeqNum is too low (QuickFIX and QuickFIX/J: "MsgSeqNum too low, expecting N but
+    received M"; other engines "Sequence number too low ...", "MsgSeqNum(34) too low ..."): the venue counted
+    messages of ours our store no longer holds. No retry cures it (fixfix52): every Logon only takes one number
+    more. Any other Logout (a venue restarting, its session not open yet, no text at all) is None: retried.
+    """
+    if not _TOO_LOW_RE.search(text) or not _SEQ_RE.search(text):
+        return None
+    found = _EXPECTED_RE.search(text)
+    return int(found.group(1)) if found else 0
 
 
 def _utc_timestamp_ns(value: bytes) -> int | None:
@@ -127,6 +147,9 @@ class FixSession:
         """MsgSeqNums of messages skipped once as above ``max_body_length`` (the venue's resend gives them again)."""
         self.too_large_skipped = 0
         """The last MsgSeqNum skipped for good as too large (0: none)."""
+        self._unnumbered_at = 0
+        """The number expected when a message too large to take came without a readable MsgSeqNum (0: none): if the
+        next message is numbered one above, the skipped one was this number (fixfix52)."""
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
@@ -142,6 +165,12 @@ class FixSession:
         self.reason = "not connected yet"
         self.close_reason: str | None = None
         """Set when the connection must be closed once ``outbox`` has been written."""
+        self.refused_text = ""
+        """The Text of the venue's Logout that refused our Logon as numbered too low (state LOGIN_REFUSED; "" else)."""
+        self.refused_expected = 0
+        """The MsgSeqNum that Logout says the venue expects (0: it names none)."""
+        self.refused_logon_seq = 0
+        """The MsgSeqNum of our Logon it refused."""
         self.logon_sent_ns = 0
         self.logout_sent_ns = 0
         self.logon_reset = False
@@ -174,6 +203,7 @@ class FixSession:
             "messages_received": 0,
             "store_failures": 0,
             "damaged_not_resent": 0,
+            "too_large_unnumbered": 0,
         }
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -400,9 +430,10 @@ class FixSession:
         self.outbox.clear()
         self.decoder.clear()
         self.gap.clear()
+        self._unnumbered_at = 0
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
-        if self.state is not _ENDED:
+        if self.state is not _ENDED and self.state is not _LOGIN_REFUSED:
             reason = self.close_reason or ("connection lost" if self.state is not _DISCONNECTED else self.reason)
             self._set_state(_DISCONNECTED, reason)
         self.close_reason = None
@@ -418,7 +449,7 @@ class FixSession:
         """
         wait = min(self.store.poll(now_ns), _MAX_POLL)
         state = self.state
-        if self.close_reason is not None or state in (_DISCONNECTED, _ENDED):
+        if self.close_reason is not None or state in (_DISCONNECTED, _ENDED, _LOGIN_REFUSED):
             return wait
         if state is _LOGON_SENT or state is _AWAITING_LOGON:
             deadline = self.logon_sent_ns + self.config.logon_timeout_ns
@@ -515,6 +546,9 @@ class FixSession:
         seq = error.seq
         expected = self.next_target_seq
         venue = self.config.target_comp_id.decode(errors="replace")
+        if seq <= 0 and self.logged_on:
+            self._too_large_unnumbered(error, expected, venue)
+            return
         if self.logged_on and 0 < seq < expected:  # a copy of a number processed already (PossDup): nothing lost
             self._rare("too_large_old", now_ns, logging.WARNING, "%s: MsgSeqNum %d, processed already", error.text, seq)
             return
@@ -547,6 +581,30 @@ class FixSession:
         else:
             self.gap.mark_done(seq)
         self.handler.on_gap_filled(seq, seq + 1, 1)
+
+    def _too_large_unnumbered(self, error: DecodeError, expected: int, venue: str) -> None:
+        """A message above ``max_body_length`` whose MsgSeqNum cannot be read was skipped (fixfix52).
+
+        Garbled input: ignored without taking a number (FIX spec), so the next message opens a gap and the venue is
+        asked for it. When that next message is numbered ``expected + 1`` (TCP keeps the venue's order) the skipped
+        one was ``expected``: it is then handled as a too large message with that number (``_too_large``): asked for
+        once more, skipped for good when it comes too large again, open orders asked about. Before fixfix52 each of
+        its copies was a message of no number: the gap was asked for again and again, the session logged out and
+        reconnected for ever.
+        """
+        self.counters["too_large_unnumbered"] += 1
+        self._unnumbered_at = expected
+        log.error(
+            "FIX %s: message from the venue skipped, its MsgSeqNum (34) not readable in its first %d bytes %r: %s; "
+            "taken as MsgSeqNum %d if the next message is %d (then asked for again, skipped for good if it comes too "
+            "large again); raise the venue setting max_body_length to take it",
+            venue,
+            len(error.raw),
+            printable(error.raw[:120]),
+            error.text,
+            expected,
+            expected + 1,
+        )
 
     def _check_header(self, message: FixMessage, now_ns: int) -> bool:
         """Validate BeginString and CompIDs; on a mismatch end the session and return False."""
@@ -594,6 +652,9 @@ class FixSession:
             elif msg_type == MsgType.LOGOUT:
                 self._note_refusal(message.seq)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
+                expected = seq_too_low_refusal(text)
+                if expected is not None:
+                    self._refused_too_low(text, expected)
                 self.request_close(f"logon refused: {text}")
             else:
                 self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
@@ -611,6 +672,26 @@ class FixSession:
             self._on_reset_logon(message, now_ns)
             return
         self._sequenced(message, now_ns)
+
+    def _refused_too_low(self, text: str, expected: int) -> None:
+        """The venue refused our Logon as numbered too low: LOGIN_REFUSED, no reconnect until ``reconnect`` (fixfix52).
+
+        Before fixfix52 the session reconnected for ever (each Logon one number higher, every ``maximum_ms``).
+        """
+        self.refused_text = text
+        self.refused_expected = expected
+        self.refused_logon_seq = self.store.next_sender_seq - 1
+        self._set_state(_LOGIN_REFUSED, f"logon refused: {text}")
+
+    def reconnect(self) -> bool:
+        """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``); False, nothing changed, in other states."""
+        if self.state is not _LOGIN_REFUSED:
+            return False
+        self.refused_text = ""
+        self.refused_expected = 0
+        self.refused_logon_seq = 0
+        self._set_state(_DISCONNECTED, "reconnect asked by the operator after a refused logon")
+        return True
 
     def _note_admin_held(self) -> None:
         """The connection drops with a gap open: remember the numbers of the admin messages received in it.
@@ -824,6 +905,17 @@ class FixSession:
                 self._advance(seq + 1, now_ns)  # a Logout's number counts too (else the next logon asks for it)
             return
         if seq > expected:
+            if self._unnumbered_at:
+                unnumbered = self._unnumbered_at
+                self._unnumbered_at = 0
+                if unnumbered == expected and seq == expected + 1:  # the skipped message was ``expected``
+                    error = DecodeError(
+                        DecodeErrorKind.TOO_LARGE, "above max_body_length (MsgSeqNum not readable)", b"", seq=expected
+                    )
+                    self._too_large(error, now_ns)
+                    if not self.closing():
+                        self._sequenced(message, now_ns)
+                    return
             if msg_type == MsgType.LOGOUT:
                 self._note_refusal(seq)  # received, never in sequence: a later gap fill over it covers it (rev49fix)
                 self._dispatch(message, now_ns)

@@ -11,6 +11,7 @@
     ACTIVE | RESYNCING --peer Logon with ResetSeqNumFlag=Y--> (Logon reply, both numbers restart) ACTIVE
     any connected state --connection_lost--> DISCONNECTED
     DISCONNECTED --connection_made outside the schedule--> ENDED (close; reconnect at the next start)
+    LOGON_SENT --Logout "MsgSeqNum too low"--> (close) LOGIN_REFUSED --reconnect()--> DISCONNECTED
 
 Only ACTIVE lets orders onto the wire; in every other state they are persisted and go
 out when the venue asks for them with a ResendRequest (or are gap-filled when stale).
@@ -34,6 +35,9 @@ class FixSessionState(enum.StrEnum):
     LOGOUT_SENT = "LOGOUT_SENT"
     ENDED = "ENDED"
     """Outside the session schedule: no logon until the next start."""
+    LOGIN_REFUSED = "LOGIN_REFUSED"
+    """The venue refused our Logon for a cause no retry cures (its Logout: our MsgSeqNum too low): no logon until
+    an operator's ``gateway venue reconnect`` (``FixSession.reconnect``) (fixfix52)."""
 
 
 LOGGED_ON_STATES = frozenset({FixSessionState.RESYNCING, FixSessionState.ACTIVE})

@@ -1,0 +1,111 @@
+"""A venue that refuses our Logon as numbered too low: LOGIN_REFUSED, one ERROR, ``reconnect`` (fixfix52).
+
+QuickFIX's acceptor answers a Logon whose MsgSeqNum is below the one it expects with Logout "MsgSeqNum too low,
+expecting N but received M" and drops the connection (the FIX spec's case of one side's numbers reset alone: here
+the venue is made to expect more than our store says). Before fixfix52 the gateway reconnected without end, every
+``reconnect.maximum_ms``, each Logon one number higher. Now the session stops in LOGIN_REFUSED (the venue's text
+and the number it expects in one ERROR, with what to do), and ``reconnect`` (``gateway venue reconnect``) logs on
+again. A refusal with another text (a venue restarting) is still retried. Real FixVenue + VenueConnector against
+the QuickFIX acceptor over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from model.venue_events import VenueState
+from venues.fix.fields import MsgType
+from venues.fix.session import FixSessionState
+from venues.fix.session.session import seq_too_low_refusal
+
+from .live import GatewaySide, running_simulator, wait_until
+from .test_loopback_gaps import RawVenue, _gateway
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_logon_when_venue_says_seq_too_low_then_login_refused_once_and_reconnect_logs_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with running_simulator(tmp_path / "sim", "broker-fix44") as sim:
+        store = tmp_path / "store"
+        first = await GatewaySide(sim, store).start()
+        await first.stop()
+        ours = first.venue.session.store.next_sender_seq  # what our next Logon carries
+        sim.set_next_target_seq(ours + 40)  # the venue counted 40 messages of ours our store no longer has
+        side = GatewaySide(sim, store)
+        with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+            side.task = side.connector.start()
+            await wait_until(lambda: side.venue.state is VenueState.LOGIN_REFUSED, 10.0, "LOGIN_REFUSED")
+            await wait_until(lambda: side.task is not None and side.task.done(), 5.0, "the connector to stop")
+            await asyncio.sleep(0.8)  # the backoff is 50..300 ms: the old code had logged on 3 more times by now
+        assert side.connector.connections == 1  # before fixfix52: a Logon every 300 ms, each one number higher
+        assert side.venue.session.state is FixSessionState.LOGIN_REFUSED
+        assert side.venue.reconnect_delay_ns(1) is None
+        errors = [r.getMessage() for r in caplog.records if "LOGON REFUSED" in r.getMessage()]
+        assert len(errors) == 1, errors
+        assert f"expecting {ours + 40}" in errors[0] and f"it expects {ours + 40}" in errors[0]
+        assert f"ask the venue desk to expect MsgSeqNum {ours + 1} from us" in errors[0]
+        assert "gateway venue reconnect FIXV" in errors[0]
+        status = side.venue.status()
+        assert status["state"] == "LOGIN_REFUSED" and status["login_refused_expected_seq"] == ours + 40
+        assert "MsgSeqNum too low" in str(status["last_login_refusal"])
+        # the venue desk sets its expected number to ours; the operator's reconnect logs on
+        sim.set_next_target_seq(side.venue.session.next_sender_seq)
+        assert side.venue.reconnect() and side.venue.state is VenueState.DISCONNECTED
+        assert not side.venue.reconnect()  # once out of LOGIN_REFUSED it is refused
+        assert side.connector.restart()
+        await side.wait_up(10.0)
+        assert "last_login_refusal" not in side.venue.status()
+        await side.stop()
+
+
+class _RestartingVenue(RawVenue):
+    """A raw acceptor that refuses the first ``refusals`` Logons with a Logout (a venue still starting) and closes."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusals > 0:
+            self.refusals -= 1
+            await reader.read(65536)
+            self.peer.next_seq = 1
+            writer.write(self.peer.message(MsgType.LOGOUT, [(b"58", b"session not available: venue restarting")]))
+            await writer.drain()
+            writer.close()
+            return
+        await super()._serve(reader, writer)
+
+
+async def test_logon_when_venue_refuses_with_another_text_then_retried_and_up(tmp_path: Path) -> None:
+    venue = await _RestartingVenue(refusals=2).start()
+    try:
+        side = await _gateway(venue, tmp_path)
+        await wait_until(lambda: side.venue.state is VenueState.UP, 10.0, "the session to be UP")
+        assert side.connector.connections == 3
+        assert VenueState.LOGIN_REFUSED not in side.states
+        await side.stop()
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("MsgSeqNum too low, expecting 57 but received 12", 57),
+        ("Sequence number too low (expected: 900)", 900),
+        ("MsgSeqNum(34) too low", 0),
+        ("venue restarting", None),
+        ("too low", None),
+        ("", None),
+        ("Invalid logon: unknown SenderCompID", None),
+    ],
+)
+def test_seq_too_low_refusal_when_text_then_expected_number_or_none(text: str, expected: int | None) -> None:
+    assert seq_too_low_refusal(text) == expected
