@@ -164,24 +164,25 @@ class SnapshotWriter:
         """The largest reply the admin server splices (``gateway.admin.SPLICE_MAX``; 0: no bound). A ``metrics``
         whose syncer fsync range would take it past this gets the range merged on the loop instead, so the rest
         is still spliced rather than the whole reply copied."""
-        self._slow_key: tuple[object, ...] = ()
-        self._slow = b""
+        self._slow: dict[int, tuple[tuple[object, ...], bytes]] = {STATUS: ((), b""), METRICS: ((), b"")}
+        """Per kind (``status`` carries the providers' sections, ``metrics`` not): the objects and their bytes."""
 
-    def _slow_part(self, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
-        """Return the slow part's bytes, encoded again only when one of its objects was replaced.
+    def _slow_part(self, kind: int, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
+        """Return the slow part's bytes for ``kind``, encoded again only when one of its objects was replaced.
 
-        The objects: the risk limits' per-load part (a reload makes a new one), the recovery
-        summary and the providers' rarely changing sections; compared by identity, not content.
+        The objects: the risk limits' per-load part (a reload makes a new one; with many accounts the largest),
+        the recovery summary and the providers' rarely changing sections; compared by identity, not content.
+        One cache per kind, so that ``status`` and ``metrics`` requests in turn do not encode it again each time.
         """
         process = self._process
         prepare = getattr(process.journal, "prepare_state", None)
         pages_ahead = prepare() if prepare is not None else None
         key = (risk_wire, process.recovery, pages_ahead, *provided)
-        old = self._slow_key
+        old, slow = self._slow[kind]
         if len(key) != len(old) or any(a is not b for a, b in zip(key, old, strict=True)):
             config = process.config
             accounts = sorted({a for e in config.strategies.values() for a in e.accounts})
-            self._slow = _encode(
+            slow = _encode(
                 (  # the reader indexes this tuple: append, never reorder (or bump LAYOUT_VERSION)
                     config.gateway_id,
                     os.getpid(),
@@ -201,8 +202,8 @@ class SnapshotWriter:
                     pages_ahead,
                 )
             )
-            self._slow_key = key
-        return self._slow
+            self._slow[kind] = key, slow
+        return slow
 
     def write(self, frame: bytearray, base: int, kind: int) -> None:
         """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
@@ -241,7 +242,7 @@ class SnapshotWriter:
                 fixed, changing = parts()
                 provided.append(fixed)
                 provided_live.append(changing)
-        slow = self._slow_part(risk_wire, provided)
+        slow = self._slow_part(kind, risk_wire, provided)
         fixed_at = base + HEADER.size
         hist_at = live_at = fixed_at + FIXED.size  # the histogram and slow bytes go between the fixed and live parts
         if len(frame) < live_at:
