@@ -481,7 +481,7 @@ class Engine:
             self.venues[name].after_replay(self.exactly_once.unanswered(mine))
             for order in mine:
                 if can(order, _RELEASE):
-                    self._send_cancel(order)
+                    self._own_cancel(order, f"venue {name} back UP, sending a held cancel", held=True)
         elif state is VenueState.ENDED and state != previous:
             unanswered = self.exactly_once.unanswered([o for o in self.open_orders.values() if o.venue == name])
             if unanswered:
@@ -997,7 +997,7 @@ class Engine:
         )
         if policy == "cancel":
             for order in list(st.open_orders.values()):
-                self._cancel(order)
+                self._own_cancel(order, f"strategy {st.strategy_id}'s disconnect policy")
         return True
 
     def _end_replay(self, link: StrategyLink) -> None:
@@ -1059,7 +1059,7 @@ class Engine:
                 len(st.open_orders),
             )
             for order in list(st.open_orders.values()):
-                self._cancel(order)
+                self._own_cancel(order, f"strategy {st.strategy_id}'s disconnect policy after the restart")
                 count += 1
         self.flush()
         return count
@@ -1083,7 +1083,7 @@ class Engine:
                 "strategy %s not connected at the stop; %d open orders: canceling", st.strategy_id, len(st.open_orders)
             )
             for order in list(st.open_orders.values()):
-                self._cancel(order)
+                self._own_cancel(order, f"the stop (strategy {st.strategy_id}'s disconnect policy)")
                 canceled.append(order)
         for link in list(self._links):
             owner = link.strategy
@@ -1138,6 +1138,8 @@ class Engine:
         req: StrategyRequest | None = None
         try:  # free until raised (3.11, mypyc): a fault in carrying out one request is caught here, with it
             for req in requests:
+                # the flush's journal_write starts at the last order's encoding only if nothing ran after it
+                self._encoded_ns = 0
                 st = link.strategy
                 kind = type(req)
                 if st is None and kind is not _Hello:  # its Hello was refused: nothing after it counts
@@ -2468,10 +2470,37 @@ class Engine:
         count = 0
         for order in list(self.open_orders.values()):
             if account is None or order.account == account:
-                self._cancel(order)
+                self._own_cancel(order, "the kill switch")
                 count += 1
         self.flush()
         return count
+
+    def _own_cancel(self, order: Order, why: str, *, held: bool = False) -> None:
+        """Cancel ``order`` for the gateway's own reason ``why`` (send its held cancel if ``held``); never raise.
+
+        These cancels come in loops over many orders (the kill switch, a disconnect policy, the stop, a venue back
+        UP): a fault of the gateway's own on one order is that order's alone. It is counted and logged at
+        CRITICAL saying whether the Cancel went out, the order's account is halted, and the loop goes on.
+        """
+        try:
+            if held:
+                self._send_cancel(order)
+            else:
+                self._cancel(order)
+        except Exception as exc:
+            note, self._fault_note = self._fault_note, ""
+            try:
+                what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
+                if note.startswith("nothing of it reached"):
+                    outcome = (
+                        f"its Cancel did not go out, the order is still live at venue {order.venue}: cancel it there "
+                        "(or resume the account and cancel it through the gateway)"
+                    )
+                else:
+                    outcome = f"{note or 'what became of its Cancel is unknown'}; reconcile it with the venue"
+            except Exception:
+                what, outcome = "an order", "reconcile the account's orders with the venue"
+            self.transport_fault(f"{why}, canceling {what}: {outcome}", exc, [order])
 
     # ======================================================================================
     # Output
@@ -2582,7 +2611,8 @@ class Engine:
             log.critical(
                 "JOURNAL WRITE FAILED (%s): nothing is sent to venues or strategies until the journal can be "
                 "written again; the orders already taken wait and go out then, new ones are refused "
-                "(JOURNAL_UNAVAILABLE) while it fails; %d failures so far",
+                "(JOURNAL_UNAVAILABLE) while it fails, and every answer, those refusals included, reaches its "
+                "strategy only then (answers are journaled before they are sent); %d failures so far",
                 exc,
                 self.journal_failures,
             )
@@ -2649,7 +2679,8 @@ class Engine:
         if first is not None:
             clock = self.clock
             # the batch's last order's encoding mark starts the flush: journal_write is its journal record (appended
-            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush)
+            # right after it) and the batch's copy into the mapping, no clock read of its own (0: a failed flush, or
+            # a request carried out after that order: then the flush reads the clock, as the stage's name says)
             t_start = self._encoded_ns
             if not t_start:
                 t_start = clock()

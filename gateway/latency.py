@@ -72,7 +72,8 @@ Per venue event (venue -> strategy): ``venue_to_strategy``: the adapter hands th
 to the engine -> the strategy socket write returned (journal, order state, event encoding, write).
 
 Per batch (one ``flush``): ``journal_write`` (from the batch's last order encoded: its journal record and the
-batch's copy into the journal, the flush reading no clock of its own to start), ``venue_write``
+batch's copy into the journal, the flush reading no clock of its own to start, unless a request was carried out
+after that order: then from the flush's own clock read), ``venue_write``
 (socket writes to venues), ``strategy_write`` (socket writes to strategies after venue events).
 """
 

@@ -151,7 +151,7 @@ class RawClient:
         assert welcome[0] == WELCOME, welcome
         return welcome
 
-    async def read(self, count: int, timeout_s: float = 5.0) -> list[list[Any]]:
+    async def read(self, count: int, timeout_s: float = 15.0) -> list[list[Any]]:
         """Return the next ``count`` messages (heartbeats skipped), fewer only if the gateway closed."""
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout_s
@@ -173,7 +173,7 @@ class RawClient:
                 self.closed = True
             self.buffer += data
 
-    async def read_until_closed(self, timeout_s: float = 5.0) -> list[list[Any]]:
+    async def read_until_closed(self, timeout_s: float = 15.0) -> list[list[Any]]:
         """Read everything until the gateway closes the connection."""
         return await self.read(1 << 30, timeout_s)
 

@@ -20,7 +20,7 @@ from model.fsync import FsyncPolicy
 from tests.harness import Rig
 
 
-async def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 5.0) -> None:
+async def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 15.0) -> None:
     """Poll ``condition`` on the event loop until it holds; fail after ``timeout_s`` naming ``what``."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not condition():

@@ -168,7 +168,7 @@ def _non_reader(path: Path, requests: int) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(str(path))
-    sock.settimeout(5)
+    sock.settimeout(15)
     sock.sendall(b'{"cmd": "big"}\n' * requests)
     return sock
 
@@ -221,7 +221,7 @@ async def test_closed_connection_when_its_client_does_not_read_then_counted_unti
         connections.sweep()
         assert connections.closed_idle == 1
         assert connections.open == 1 and connections.closing == 1  # old: 0 at once, the socket held for ever
-        await _wait_for(lambda: connections.open == 0, "the connection dropped after the linger", 5)
+        await _wait_for(lambda: connections.open == 0, "the connection dropped after the linger", 15)
         assert connections.closing == 0
         sock.close()
     finally:
@@ -348,7 +348,7 @@ async def test_snapshots_pipelined_when_the_client_reads_late_then_each_whole_an
         assert not kills  # replies queued past the high-water mark: the kill waits in the socket, not lost
 
         def read_all() -> bytes:
-            sock.settimeout(5)
+            sock.settimeout(15)
             data = b""
             while not data.endswith(b"}\n"):
                 chunk = sock.recv(1 << 20)

@@ -69,7 +69,7 @@ async def test_resend_when_gateway_restarts_having_missed_requests_then_sdk_send
         second.rig.venue.accept(order_id)
     second.engine.flush()
     for handle in early + late:
-        assert isinstance(await handle.wait_accepted(5), OrderAccepted)
+        assert isinstance(await handle.wait_accepted(15), OrderAccepted)
     decisions = [r for r in unwrap_requests(read_journal(second.journal_path)) if isinstance(r, JSentCancel)]
     assert [r.order_id for r in decisions] == [1]  # request 7, once
     assert client.not_received == []
@@ -88,7 +88,7 @@ async def test_resend_when_a_mass_cancel_was_processed_but_its_answer_lost_then_
     await wait_for(lambda: first.engine.orders, "the order")
     first.rig.venue.accept(1)
     first.engine.flush()
-    await order.wait_accepted(5)
+    await order.wait_accepted(15)
     first.lose_answers()
     mass = asyncio.ensure_future(client.mass_cancel(timeout=10))  # processed: the cancel goes out; answer lost
     await wait_for(lambda: first.engine.strategies["S1"].last_req_seq == 2, "the mass cancel processed")
@@ -123,7 +123,7 @@ async def test_resend_false_when_gateway_missed_requests_then_reported_not_recei
     second = Gateway(sock_dir)
     await second.start()
     with pytest.raises(RequestNotReceivedError, match="request 2 \\(NewOrder\\) not received"):
-        await lost.wait_done(5)
+        await lost.wait_done(15)
     with pytest.raises(RequestNotReceivedError, match="request 3 \\(MassCancel\\)"):
         await mass
     assert lost.status is OrderStatus.NOT_RECEIVED and kept.status is OrderStatus.PENDING_NEW
@@ -154,7 +154,7 @@ async def test_new_session_when_gateway_starts_a_new_journal_then_requests_in_fl
     await wait_for(lambda: len(first.engine.orders) == 2, "the orders")
     first.rig.venue.accept(1)
     first.engine.flush()
-    await done[0].wait_accepted(5)  # request 1 (and so nothing before it) processed
+    await done[0].wait_accepted(15)  # request 1 (and so nothing before it) processed
     first.stop_reading()
     (in_flight,) = await _submit(client, 1)
     await asyncio.sleep(0.05)

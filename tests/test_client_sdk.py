@@ -71,7 +71,7 @@ async def test_unencodable_argument_when_submitting_then_type_error_nothing_numb
         await wait_for(lambda: gateway.engine.orders, "the valid order")
         gateway.rig.venue.accept(1)
         gateway.engine.flush()
-        assert isinstance(await order.wait_accepted(5), OrderAccepted)
+        assert isinstance(await order.wait_accepted(15), OrderAccepted)
         assert client.errors == [] and gateway.engine.strategies["S1"].last_req_seq == 1
     gateway.stop()
 
@@ -96,7 +96,7 @@ async def test_enum_name_instead_of_wire_code_when_submitting_then_value_error_n
         assert placed.tif is TimeInForce.GTC and placed.side is Side.BUY
         gateway.rig.venue.accept(1)
         gateway.engine.flush()
-        assert isinstance(await order.wait_accepted(5), OrderAccepted)
+        assert isinstance(await order.wait_accepted(15), OrderAccepted)
         assert client.errors == []
     gateway.stop()
 
@@ -134,13 +134,13 @@ async def test_error_naming_a_request_when_gateway_cannot_read_it_then_its_handl
     async with GatewayClient(gateway.path, "S1") as client:
         bad = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00", cl_ord_id="y" * 33)
         with pytest.raises(RequestRefusedError, match="request 1 \\(NewOrder\\) refused: INVALID_MESSAGE"):
-            await bad.wait_done(5)
+            await bad.wait_done(15)
         assert bad.status is OrderStatus.REJECTED and client.processed_req_seq == 1
         good = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 1, "1.00")  # request 2: no gap
         await wait_for(lambda: gateway.engine.orders, "the next order")
         gateway.rig.venue.accept(1)
         gateway.engine.flush()
-        assert isinstance(await good.wait_accepted(5), OrderAccepted)
+        assert isinstance(await good.wait_accepted(15), OrderAccepted)
         assert [e.code for e in client.errors] == ["INVALID_MESSAGE"]
     gateway.stop()
 
@@ -175,7 +175,7 @@ async def test_frozen_gateway_when_write_buffer_backed_up_then_detected_after_th
     order = next(iter(client.orders.values()))
     started = time.monotonic()
     with pytest.raises(GatewayError, match="silent for three heartbeat intervals"):
-        await order.wait_done(5)
+        await order.wait_done(15)
     assert time.monotonic() - started < 3.0  # 3 x 400 ms of silence at most, checked every 100 ms
     assert client.state is ConnectionState.DISCONNECTED and not client.connected  # connect() may be called again
     await client.close()
@@ -235,7 +235,7 @@ async def test_resend_when_gateway_restarts_with_venue_not_yet_up_then_requests_
         second.rig.venue.accept(order_id)
     second.engine.flush()
     for order in orders:
-        assert isinstance(await order.wait_accepted(5), OrderAccepted)
+        assert isinstance(await order.wait_accepted(15), OrderAccepted)
     await client.close()
     second.stop()
 
@@ -255,7 +255,7 @@ async def test_resend_when_venue_never_comes_up_then_sent_after_the_wait_and_gat
     second = Gateway(sock_dir)
     second.rig.venue._state = VenueState.DISCONNECTED
     await second.start()
-    final = await order.wait_done(5)
+    final = await order.wait_done(15)
     assert order.status is OrderStatus.REJECTED and getattr(final, "code", "") == "VENUE_UNAVAILABLE"
     assert client.resent == 1
     await client.close()
@@ -347,7 +347,7 @@ async def test_cancel_and_replace_when_given_a_handle_then_act_on_its_order(sock
         gateway.rig.venue.accept(1)
         gateway.rig.venue.accept(2)
         gateway.engine.flush()
-        await other.wait_accepted(5)
+        await other.wait_accepted(15)
         await client.replace(order, 200, "101.00")
         await client.cancel(other)
         await wait_for(lambda: gateway.engine.strategies["S1"].last_req_seq == 4, "the replace and the cancel")

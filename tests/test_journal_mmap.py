@@ -215,7 +215,7 @@ def test_interval_when_records_flushed_then_synced_off_the_loop_and_the_header_f
     journal = MmapJournal(path, fsync=FsyncPolicy.INTERVAL, fsync_interval_ms=2)
     journal.append(JOrderRefused(1))
     journal.flush()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while journal.fsyncs == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
     assert journal.fsyncs >= 1 and journal.bytes_synced == journal.bytes_written

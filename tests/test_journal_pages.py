@@ -221,12 +221,12 @@ async def test_gateway_when_its_journal_is_written_then_the_0_25_s_check_release
             journal.flush()
             await asyncio.sleep(0)
         assert journal._size == size  # flush did not grow it
-        await wait_for(lambda: journal._size > size, timeout_s=5.0, what="the file grown ahead by the check")
+        await wait_for(lambda: journal._size > size, timeout_s=15.0, what="the file grown ahead by the check")
         for _ in range(200):  # ~12 MiB more, faster than one step per check: released over several loop turns
             journal.append(big)
             journal.flush()
         assert journal.resident_bytes() > 8 * MIB
-        await wait_for(lambda: journal.resident_bytes() < PAGE, timeout_s=5.0, what="the written pages released")
+        await wait_for(lambda: journal.resident_bytes() < PAGE, timeout_s=15.0, what="the written pages released")
         assert mapping_rss(journal.path) <= AROUND
     finally:
         await process.stop()

@@ -346,7 +346,7 @@ async def test_gateway_when_running_then_its_journal_pages_are_prepared_ahead_an
             journal.append(_record(i))
             journal.flush()
         end = journal.tell()
-        await wait_for(lambda: journal.prepared_end() >= end + 2 * MIB, timeout_s=5.0, what="pages prepared ahead")
+        await wait_for(lambda: journal.prepared_end() >= end + 2 * MIB, timeout_s=15.0, what="pages prepared ahead")
         assert all(_resident(journal.path, -(-end // PAGE) * PAGE, journal.prepared_end()))
         status = process.status()
         assert status["journal"]["pages_ahead"] == "8 MiB ahead"

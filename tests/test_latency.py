@@ -19,6 +19,8 @@ from gateway.latency import (
     StageLatencies,
     orders_counter,
 )
+from gateway.protocol.messages import Cancel, NewOrder
+from model.enums import Side
 from obs import native
 from obs.histogram import (
     BUCKETS,
@@ -302,6 +304,23 @@ def test_engine_when_order_sent_and_acked_then_each_stage_from_its_own_timestamp
         assert summary[stage]["count"] == 1, stage
         assert value <= summary[stage]["p50"] <= value * 1.008, stage
     assert rig.order("S1", "A").t_wire - rig.order("S1", "A").t_in == 6 * US
+
+
+def test_engine_when_a_request_follows_the_last_order_in_its_read_then_journal_write_starts_at_the_flush() -> None:
+    rig = Rig()
+    link = rig.connect("S1")
+    link.received()
+    rig.new_order(link, "B")
+    rig.venue.accept(1, 1_000_000)
+    rig.engine.flush()
+    rig.engine.latency.reset()
+    _stepping(rig)
+    # one read: an order, then a Cancel of the earlier order (its work reads the clock): the Cancel is not
+    # journal writing
+    rig.send(link, NewOrder("A", "ACC1", "V1", "AAPL", Side.BUY, 100, 1_000_000), Cancel("B"))
+    summary = rig.engine.latency.snapshot().summaries()
+    assert summary["journal_write"]["count"] == 1
+    assert 1.0 <= summary["journal_write"]["p50"] <= 1.008, summary["journal_write"]
 
 
 def test_bucket_when_counted_past_65536_by_every_path_then_low_mid_and_carried_hold_it_exactly() -> None:

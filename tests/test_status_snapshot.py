@@ -53,9 +53,9 @@ async def _orders(process: GatewayProcess, count: int, price: str = "229.00") ->
     async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
         for _ in range(count):
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price)
-            assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+            assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
         refused = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10**9, price)  # a risk reject
-        await refused.wait_accepted(timeout=5)
+        await refused.wait_accepted(timeout=15)
 
 
 def _old_status(admin: Any) -> dict[str, Any]:

@@ -84,7 +84,7 @@ async def test_client_when_order_accepted_and_filled_then_handle_reaches_filled(
             rig.venue.accept(oid, 1_502_500)
             rig.venue.fill(oid, 100, 1_502_500)
             rig.engine.flush()
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Executed) and final.leaves_qty == 0
             assert order.status is OrderStatus.FILLED
             assert [type(e) for e in order.events] == [OrderAccepted, Executed]
@@ -119,7 +119,7 @@ async def test_client_when_bad_strategy_floods_garbage_then_good_strategy_keeps_
     (oid,) = rig.engine.orders
     rig.venue.reject(oid, "VENUE_CLOSED", "market closed")
     rig.engine.flush()
-    final = await order.wait_done(timeout=5)
+    final = await order.wait_done(timeout=15)
     assert isinstance(final, OrderRejected) and final.code == "VENUE_CLOSED"
     await good.close()
 
@@ -165,7 +165,7 @@ def test_blocking_client_when_script_submits_then_waits_for_terminal_event(sock_
     try:
         with BlockingGatewayClient(path, "S1") as gw:
             order = gw.submit("ACC1", "V1", "AAPL", Side.BUY, 50_000, "10")
-            final = gw.wait_done(order, timeout=5)
+            final = gw.wait_done(order, timeout=15)
             assert isinstance(final, OrderRejected) and final.code == "MAX_ORDER_QTY"
     finally:
         loop.call_soon_threadsafe(loop.stop)
@@ -256,15 +256,15 @@ async def test_handles_when_connection_lost_and_auto_reconnect_then_they_survive
         rig.venue.accept(1)
         rig.venue.accept(2)
         rig.engine.flush()
-        await gone.wait_accepted(5)
-        await stays.wait_accepted(5)
+        await gone.wait_accepted(15)
+        await stays.wait_accepted(15)
         done = asyncio.ensure_future(gone.wait_done(10))  # waits across the reconnect
 
         _drop(rig, "S1")
         await wait_for(lambda: ConnectionState.DISCONNECTED in [s for s, _ in states], "the loss to be seen")
         rig.venue.cancel(1)  # while the strategy is away (say, canceled by ops at the venue)
         rig.engine.flush()
-        await client.wait_connected(5)
+        await client.wait_connected(15)
         final = await done
         assert isinstance(final, Canceled) and gone.status is OrderStatus.CANCELED
         await stays.replace(200, "150.10")  # the old handle talks over the new connection
@@ -303,7 +303,7 @@ async def test_reconnect_when_gateway_socket_away_then_retries_with_backoff_unti
     assert "cannot connect" in failures()[-1].reason
     server = await start_strategy_server(rig.engine, path, rig.clock)
     try:
-        await client.wait_connected(5)
+        await client.wait_connected(15)
         await client.close()
         await asyncio.wait_for(watcher, 5)  # the iterator ends when the client is closed
         assert isinstance(events[-1], ConnectionEvent) and events[-1].state is ConnectionState.CLOSED
@@ -324,7 +324,7 @@ async def test_reconnect_when_refused_for_good_then_gives_up_and_waiters_fail(ri
     rig.engine.entitlements.strategies.pop("S1")  # the operator removed the strategy
     _drop(rig, "S1")
     with pytest.raises(GatewayError, match="NOT_AUTHORIZED"):
-        await handle.wait_done(5)
+        await handle.wait_done(15)
     assert client.state is ConnectionState.CLOSED
 
 
@@ -338,16 +338,16 @@ async def test_handles_when_no_auto_reconnect_then_waiters_fail_on_loss_and_work
     await wait_for(lambda: rig.engine.orders, "the order")
     rig.venue.accept(1)
     rig.engine.flush()
-    await handle.wait_accepted(5)
+    await handle.wait_accepted(15)
     _drop(rig, "S1")
     with pytest.raises(GatewayError, match="disconnected before the answer arrived"):
-        await handle.wait_done(5)
+        await handle.wait_done(15)
     with pytest.raises(GatewayError, match="not connected"):
         await handle.cancel()
     rig.venue.fill(1, 100, 1_502_500)
     rig.engine.flush()
     await client.connect()  # same client: last_seq carries over, the fill is replayed
-    final = await handle.wait_done(5)
+    final = await handle.wait_done(15)
     assert isinstance(final, Executed) and handle.status is OrderStatus.FILLED
     await client.close()
 
@@ -397,10 +397,10 @@ async def test_submit_when_cl_ord_id_sent_again_then_same_handle_and_the_duplica
         assert first.status is OrderStatus.PENDING_NEW
         rig.venue.accept(1)
         rig.engine.flush()
-        assert isinstance(await first.wait_accepted(5), OrderAccepted)
+        assert isinstance(await first.wait_accepted(15), OrderAccepted)
         rig.engine.strategies["S1"].orders["X9"] = rig.engine.orders[1]  # an id used before this client ran
         unknown = await client.submit("ACC1", "V1", "AAPL", Side.BUY, 100, "150.25", cl_ord_id="X9")
-        final = await unknown.wait_done(5)
+        final = await unknown.wait_done(15)
         assert isinstance(final, OrderRejected) and unknown.status is OrderStatus.REJECTED
 
 

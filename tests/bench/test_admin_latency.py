@@ -19,7 +19,7 @@ async def test_latency_reset_when_called_after_orders_then_status_counts_only_la
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             for _ in range(3):
                 order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-                assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+                assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
             before = await loop.run_in_executor(None, fetch_status, admin)
             latency = before["latency_us"]
             assert latency["risk"]["count"] == 3 and latency["venue_to_strategy"]["count"] == 3
@@ -27,7 +27,7 @@ async def test_latency_reset_when_called_after_orders_then_status_counts_only_la
             reply = await loop.run_in_executor(None, admin_request, admin, {"cmd": "latency_reset"})
             assert reply == {"ok": True, "latency_reset": True}
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+            assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
             after = await loop.run_in_executor(None, fetch_status, admin)
             assert after["latency_us"]["risk"]["count"] == 1
             assert after["latency_us"]["venue_to_strategy"]["count"] == 1

@@ -89,7 +89,7 @@ class RawClient:
         fields.update(kw)
         await self.send(NewOrder(0, self.sequence, cl_ord_id, side, qty, NewOrderFields(**fields)))
 
-    async def read_some(self, timeout: float = 2.0) -> bool:
+    async def read_some(self, timeout: float = 10.0) -> bool:
         """Read one chunk; return False at end of stream."""
         data = await asyncio.wait_for(self.reader.read(65536), timeout)
         if not data:
@@ -104,7 +104,7 @@ class RawClient:
         assert self.splitter.error is None
         return True
 
-    async def wait_for(self, predicate: Callable[[OutboundMessage], bool], timeout: float = 3.0) -> OutboundMessage:
+    async def wait_for(self, predicate: Callable[[OutboundMessage], bool], timeout: float = 10.0) -> OutboundMessage:
         """Return the first not yet consumed message matching ``predicate`` (reading as needed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -122,7 +122,7 @@ class RawClient:
                 raise AssertionError(f"timed out; received {self.received}")
             await self.read_some(remaining)
 
-    async def wait_closed(self, timeout: float = 3.0) -> None:
+    async def wait_closed(self, timeout: float = 10.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.closed:

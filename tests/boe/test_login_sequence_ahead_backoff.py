@@ -145,7 +145,7 @@ async def test_gateway_when_the_venue_renumbers_a_unit_then_refused_q_logs_in_ag
         venue = process.venues[0]
         async with GatewayClient(workdir / "s.sock", "S1") as client:
             first = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, price_ticks=REFS["AAPL"] - 5_000)
-            await first.wait_accepted(timeout=5)
+            await first.wait_accepted(timeout=15)
             caplog.clear()
             sim.restart_numbering(1)
             await wait_for(
@@ -157,7 +157,7 @@ async def test_gateway_when_the_venue_renumbers_a_unit_then_refused_q_logs_in_ag
             delays = [(int(m[1]), int(m[2])) for r in caplog.records if (m := _RECONNECTING.search(r.getMessage()))]
             assert delays == [(20, 1), (20, 1)]  # after the cut, and after the Q: the same initial delay
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "230.15")
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Executed) and final.leaves_qty == 0
             assert [type(e) for e in order.events] == [OrderAccepted, Executed]
         assert sim.exchange.violations == []

@@ -319,7 +319,10 @@ async def test_relogin_when_no_unspecified_replay_then_only_listed_units(start: 
     await first.wait_for(_is(OrderExecution))
     await first.wait_for(lambda m: isinstance(m, OrderAcknowledgment) and m.cl_ord_id == "M1")
     first.close()
-    await asyncio.sleep(0.05)
+    deadline = asyncio.get_running_loop().time() + 15  # the session is free once the venue has seen the close
+    while simulator.core.session.logged_in is not None:
+        assert asyncio.get_running_loop().time() < deadline, "the simulator never saw the first connection close"
+        await asyncio.sleep(0.005)
     second = await RawClient.connect(simulator.port)
     await second.login_and_replay(((2, 1),), no_unspecified=1)
     assert sequenced(second) == [(2, 2, "OrderExecution")]

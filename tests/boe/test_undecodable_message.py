@@ -282,7 +282,7 @@ async def test_gateway_when_a_fill_arrives_cut_short_then_the_strategy_gets_it_o
         broken = _break_once(sim.core, ORDER_EXECUTION, 20)
         async with GatewayClient(process.config.path(process.config.strategy_socket), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "230.15")  # marketable
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert broken, "the simulator sent no Order Execution"
             assert isinstance(final, Executed) and final.leaves_qty == 0
             assert [type(e) for e in order.events] == [OrderAccepted, Executed]

@@ -124,7 +124,7 @@ def gateway_config(
     )
 
 
-async def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0, what: str = "condition") -> None:
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition") -> None:
     """Poll ``condition`` until it holds; fail with ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():

@@ -71,7 +71,7 @@ async def test_order_reported_under_an_earlier_cl_ord_id_after_a_restart_then_fi
         ids: list[str] = []
         async with GatewayClient(Path(process.config.path(process.config.strategy_socket)), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             ids.extend(sim.exchange.orders)
             await order.replace(150, "229.00")
             await wait_for(lambda: order.qty == 150, what="Replaced to 150")
@@ -116,7 +116,7 @@ async def test_modify_cl_ord_id_of_this_process_that_it_never_sent_after_a_resta
     try:
         async with GatewayClient(Path(process.config.path(process.config.strategy_socket)), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
         [original] = list(sim.exchange.orders)
         await process.stop()
         process = await _started(workdir, sim)

@@ -53,7 +53,7 @@ async def test_modify_up_when_a_fill_takes_everything_before_cboe_applies_it_the
     try:
         async with GatewayClient(Path(process.config.path(process.config.strategy_socket)), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             [cl_ord_id] = list(sim.exchange.orders)
             sim.core.hold = True  # Cboe has the Modify, not processed yet
             await order.replace(150, "229.00")
@@ -68,7 +68,7 @@ async def test_modify_up_when_a_fill_takes_everything_before_cboe_applies_it_the
             sim.execute(modified, 30)
             await wait_for(lambda: order.cum_qty == 130, what="the fill of 30")
             await order.cancel()
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Canceled) and final.canceled_qty == 20 and final.leaves_qty == 0
         assert sim.exchange.orders == {}  # the old code: 20 shares left working at Cboe
         assert sim.exchange.violations == []
@@ -87,7 +87,7 @@ async def test_execution_when_cboe_reports_it_after_order_cancelled_then_counted
         sock = Path(process.config.path(process.config.strategy_socket))
         async with GatewayClient(sock, "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             [cl_ord_id] = list(sim.exchange.orders)
             sim.execute(cl_ord_id, 10)
             sim.exchange.cancel(cl_ord_id, "U")

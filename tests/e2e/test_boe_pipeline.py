@@ -94,7 +94,7 @@ async def test_order_when_marketable_then_accepted_filled_and_entered_once_at_cb
     async with running_boe_gateway(short_tmp()) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "230.15")
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Executed) and final.price == REFS["AAPL"] and final.leaves_qty == 0
             assert [type(e) for e in order.events] == [OrderAccepted, Executed]
         entered = [r for r in sim.exchange.records if r.type == "New Order"]
@@ -105,11 +105,11 @@ async def test_partial_fills_when_venue_executes_in_pieces_then_strategy_sees_ea
     async with running_boe_gateway(short_tmp()) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "MSFT", Side.SELL, 300, "421.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             [cl_ord_id] = list(sim.exchange.orders)
             for qty in (100, 120, 80):
                 sim.execute(cl_ord_id, qty)
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Executed) and final.leaves_qty == 0
             assert [e.qty for e in order.events if isinstance(e, Executed)] == [100, 120, 80]
             assert order.cum_qty == 300 and order.status is OrderStatus.FILLED
@@ -119,14 +119,14 @@ async def test_modify_and_cancel_when_order_rests_then_venue_and_strategy_agree(
     async with running_boe_gateway(short_tmp()) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+            assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
             await order.replace(300, "229.50")
             await wait_for(lambda: order.qty == 300, what="Replaced")
             assert order.price == to_fixed("229.50") and order.leaves_qty == 300
             await order.replace(200, "229.40")
             await wait_for(lambda: order.qty == 200, what="second Replaced")
             await order.cancel()
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Canceled) and final.leaves_qty == 0 and final.reason == "USER_REQUESTED"
         assert sim.exchange.orders == {}
         modifies = [r for r in sim.exchange.records if r.type == "Modify Order"]
@@ -140,11 +140,11 @@ async def test_rejects_when_venue_refuses_then_strategy_gets_the_mapped_codes() 
     ) as (process, _sim):
         async with GatewayClient(_sock(process), "S1") as client:
             spy = await client.submit("ACC1", "CBOE", "SPY", Side.BUY, 10, "580.00")
-            final = await spy.wait_done(timeout=5)
+            final = await spy.wait_done(timeout=15)
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.VENUE, "UNKNOWN_SYMBOL")
             msft = await client.submit("ACC1", "CBOE", "MSFT", Side.BUY, 10, "400.00")
-            await msft.wait_accepted(timeout=5)
+            await msft.wait_accepted(timeout=15)
             await msft.cancel()
             await wait_for(lambda: any(isinstance(e, CancelRejected) for e in msft.events), what="CancelRejected")
             rejected = next(e for e in msft.events if isinstance(e, CancelRejected))
@@ -156,10 +156,10 @@ async def test_risk_and_venue_checks_when_order_refused_then_strategy_told_and_c
     async with running_boe_gateway(short_tmp()) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             big = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 10_001, "230.10")
-            final = await big.wait_done(timeout=5)
+            final = await big.wait_done(timeout=15)
             assert isinstance(final, OrderRejected) and (final.source, final.code) == (RejectSource.RISK, "MAX_QTY")
             odd = await client.submit("ACC1", "CBOE", "TOOLONGSYM", Side.BUY, 10, "230.10")
-            final = await odd.wait_done(timeout=5)
+            final = await odd.wait_done(timeout=15)
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.GATEWAY, "BOE_SYMBOL")
         assert sim.exchange.records == []
@@ -169,12 +169,12 @@ async def test_ioc_and_market_when_sent_then_ioc_remainder_canceled_and_market_f
     async with running_boe_gateway(short_tmp()) as (process, _sim):
         async with GatewayClient(_sock(process), "S1") as client:
             ioc = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00", tif=TimeInForce.IOC)
-            final = await ioc.wait_done(timeout=5)
+            final = await ioc.wait_done(timeout=15)
             assert isinstance(final, Canceled) and final.reason == "NO_LIQUIDITY"
             market = await client.submit(
                 "ACC1", "CBOE", "AAPL", Side.BUY, 100, None, ord_type=OrderType.MARKET, tif=TimeInForce.IOC
             )
-            final = await market.wait_done(timeout=5)
+            final = await market.wait_done(timeout=15)
             assert isinstance(final, (Executed, OrderRejected)), final
 
 
@@ -257,8 +257,8 @@ async def test_modify_and_cancel_in_doubt_when_cboe_answers_the_copies_first_the
         async with GatewayClient(_sock(process), "S1") as client:
             a = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
             b = await client.submit("ACC1", "CBOE", "MSFT", Side.SELL, 100, "421.00")
-            await a.wait_accepted(timeout=5)
-            await b.wait_accepted(timeout=5)
+            await a.wait_accepted(timeout=15)
+            await b.wait_accepted(timeout=15)
             sim.core.hold = True  # received (LastReceivedSequenceNumber counts them), not processed
             sim.core.duplicates_first = True
             await a.replace(150, "229.00")
@@ -276,9 +276,9 @@ async def test_modify_and_cancel_in_doubt_when_cboe_answers_the_copies_first_the
             sim.core.release_held(connection)
             sim.flush_all()
             await wait_for(lambda: a.qty == 150, what="Replaced")
-            assert isinstance(await b.wait_done(timeout=5), Canceled)
+            assert isinstance(await b.wait_done(timeout=15), Canceled)
             await a.cancel()  # names the ClOrdID Cboe has the order under
-            final = await a.wait_done(timeout=5)
+            final = await a.wait_done(timeout=15)
             assert isinstance(final, Canceled) and final.reason == "USER_REQUESTED"
             assert not [e for e in (*a.events, *b.events) if isinstance(e, CancelRejected)]
             assert [type(e).__name__ for e in b.events] == ["OrderAccepted", "Canceled"]

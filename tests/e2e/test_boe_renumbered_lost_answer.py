@@ -59,7 +59,7 @@ async def test_modify_applied_when_its_answer_is_lost_in_a_failover_then_asked_a
     try:
         async with GatewayClient(Path(process.config.path(process.config.strategy_socket)), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             sim.core.hold = True
             await order.replace(150, "229.00")
             await wait_for(lambda: len(sim.core.held) == 1, what="Modify held at Cboe")
@@ -92,7 +92,7 @@ async def test_cancel_applied_when_its_answer_is_lost_in_a_failover_then_the_ord
     try:
         async with GatewayClient(Path(process.config.path(process.config.strategy_socket)), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             sim.core.hold = True
             await order.cancel()
             await wait_for(lambda: len(sim.core.held) == 1, what="Cancel held at Cboe")

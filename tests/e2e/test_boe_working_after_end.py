@@ -50,7 +50,7 @@ async def test_modify_lapsed_when_cboe_applies_it_after_the_order_filled_and_a_r
     try:
         async with GatewayClient(Path(process.config.path(process.config.strategy_socket)), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             [cl_ord_id] = list(sim.exchange.orders)
             sim.core.hold = True  # Cboe receives the Modify and processes nothing yet
             sim.core.duplicates_first = True

@@ -56,18 +56,18 @@ async def test_fix_venue_when_orders_flow_then_filled_canceled_and_rejected_like
         config = process.config
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             taker = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, "230.15")
-            filled = await taker.wait_done(timeout=5)
+            filled = await taker.wait_done(timeout=15)
             assert isinstance(filled, Executed) and filled.price == to_fixed("230.10") and filled.leaves_qty == 0
 
             resting = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, "229.00")
-            assert isinstance(await resting.wait_accepted(timeout=5), OrderAccepted)
+            assert isinstance(await resting.wait_accepted(timeout=15), OrderAccepted)
             await resting.replace(200, "229.50")
             await wait_for(lambda: resting.qty == 200, what="Replaced")
             await resting.cancel()
-            assert isinstance(await resting.wait_done(timeout=5), Canceled)
+            assert isinstance(await resting.wait_done(timeout=15), Canceled)
 
             refused = await client.submit("ACC1", "EQX", "ZVZZT", Side.BUY, 100, "10.00")
-            final = await refused.wait_done(timeout=5)
+            final = await refused.wait_done(timeout=15)
             assert isinstance(final, OrderRejected) and final.source is RejectSource.VENUE
         new_orders = [m for m in sim.received if m.msg_type == b"D"]
         assert len(new_orders) == 3
@@ -79,7 +79,7 @@ async def test_market_order_when_limits_forbid_it_then_risk_rejects_and_fix_venu
         config = process.config
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             market = await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100, price_ticks=0, ord_type=OrderType.MARKET)
-            final = await market.wait_done(timeout=5)
+            final = await market.wait_done(timeout=15)
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.RISK, "MARKET_ORDER_NOT_ALLOWED")
         assert not [m for m in sim.received if m.msg_type == b"D"]

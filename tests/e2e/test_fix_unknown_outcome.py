@@ -118,12 +118,12 @@ async def _venue_asks_again_from(process: GatewayProcess, sim: FixSimulator, beg
     counters = venue.session.counters
     before = counters["gap_fills_sent"]
     sim.inject_message(MsgType.RESEND_REQUEST, [(b"7", b"%d" % begin), (b"16", b"0")])
-    await wait_for(lambda: counters["gap_fills_sent"] > before, 3.0, "the gateway's gap fill")
+    await wait_for(lambda: counters["gap_fills_sent"] > before, 15.0, "the gateway's gap fill")
 
 
 async def _resting(client: GatewayClient, qty: int = 100) -> OrderHandle:
     order = await client.submit("ACC1", "FIXV", "AAPL", Side.BUY, qty, RESTING)
-    assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+    assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
     return order
 
 
@@ -142,7 +142,7 @@ async def test_fill_when_venue_asks_again_for_an_order_it_had_then_fill_reaches_
         assert sim.execute(new_order.get(b"11").decode(), 40)  # 35=8|11=<the order>|32=40
         await wait_for(lambda: order.cum_qty == 40, what="the 40-share fill")
         await order.cancel()
-        final = await order.wait_done(timeout=5)
+        final = await order.wait_done(timeout=15)
         assert isinstance(final, Canceled)
         assert (final.canceled_qty, final.leaves_qty) == (60, 0)
         assert [type(e) for e in order.events] == [OrderAccepted, Executed, Canceled]
@@ -167,7 +167,7 @@ async def test_cancel_when_venue_asked_again_for_an_order_and_its_accepted_repla
         await wait_for(lambda: bool(_ours(sim, MsgType.ORDER_CANCEL_REQUEST)), what="the cancel at the venue")
         (cancel,) = _ours(sim, MsgType.ORDER_CANCEL_REQUEST)
         assert cancel.get(b"41") == replace_request.get(b"11")  # the ClOrdID the venue knows the order by
-        final = await order.wait_done(timeout=5)
+        final = await order.wait_done(timeout=15)
         assert isinstance(final, Canceled)
         assert [type(e) for e in order.events] == [OrderAccepted, Replaced, Canceled]
         assert not sim.book.orders
@@ -185,7 +185,7 @@ async def test_replace_when_lost_and_the_venue_asks_again_for_it_and_the_order_t
         await wait_for(lambda: bool(sim.relay.dropped_input), what="the lost replace")
         await _venue_asks_again_from(process, sim, new_order.seq)  # covers the order and the replace in flight
         await order.cancel()  # held behind the replace until it resolves
-        final = await order.wait_done(timeout=5)
+        final = await order.wait_done(timeout=15)
         assert isinstance(final, Canceled)
         rejected = [e for e in order.events if isinstance(e, CancelRejected)]
         assert [(e.source, e.code) for e in rejected] == [(RejectSource.VENUE, "NOT_SENT")]
@@ -208,7 +208,7 @@ async def test_new_order_when_lost_and_gap_filled_then_not_sent_only_after_the_v
         assert isinstance(venue, FixVenue) and process.engine is not None
         venue.session.send_test_request(process.clock())  # our next message: the acceptor sees the gap
         process.engine.flush()
-        final = await lost.wait_done(timeout=5)
+        final = await lost.wait_done(timeout=15)
         assert isinstance(final, OrderRejected)
         assert (final.source, final.code) == (RejectSource.VENUE, "NOT_SENT")
         (lost_ref,) = [o.venue_ref for o in process.engine.orders.values() if o.cl_ord_id == lost.cl_ord_id]

@@ -42,7 +42,7 @@ async def test_idle_connections_past_the_bound_then_oldest_get_a_fatal_error_and
             expected = count
             await wait_for(lambda: seen() == expected)  # noqa: B023 (awaited here, before the next iteration)
         for oldest in idle[:2]:
-            messages = await oldest.read_until_closed(3)
+            messages = await oldest.read_until_closed(15)
             assert [(m[0], m[1], m[3]) for m in messages] == [(ERROR, "TOO_MANY_CONNECTIONS", True)], messages
             assert "more than 4 connections had not sent Hello: the oldest is closed" in messages[0][2]
         assert engine.counters.strategy_connections_evicted == 2

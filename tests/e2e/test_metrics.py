@@ -74,13 +74,13 @@ def traded() -> Iterator[tuple[Gateway, Path]]:
         with BlockingGatewayClient(str(gateway.socket), "S1") as client:
             for i in range(20):
                 order = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "231.00" if i % 2 else "229.00")
-                client.wait_accepted(order, timeout=5)
+                client.wait_accepted(order, timeout=15)
             resting = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "228.00")
-            client.wait_accepted(resting, timeout=5)
+            client.wait_accepted(resting, timeout=15)
             client.replace(resting, 200, "228.00")
             client.cancel(resting)
             refused = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 20_000, "229.00")  # over max_qty: RISK
-            client.wait_accepted(refused, timeout=5)
+            client.wait_accepted(refused, timeout=15)
             time.sleep(0.3)
         yield gateway, workdir
     finally:
@@ -234,7 +234,7 @@ def test_kill_switch_when_account_or_firm_killed_then_every_scope_visible_in_met
         _admin(gateway, "kill", "--account", "ACC1", "--reason", "test")
         with BlockingGatewayClient(str(gateway.socket), "S1") as client:
             refused = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            client.wait_accepted(refused, timeout=5)
+            client.wait_accepted(refused, timeout=15)
         samples = _metrics_text(gateway)
         assert _by(samples, "gateway_trading_state", "state")["ACTIVE"] == 1.0  # firm-wide: still ACTIVE
         assert _by(samples, "gateway_kill_switches", "scope") == {"firm": 0.0, "account": 1.0}

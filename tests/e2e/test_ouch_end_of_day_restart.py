@@ -40,7 +40,7 @@ async def test_end_of_day_when_the_gateway_restarts_then_new_orders_refused_with
                 sim.exchange.system_event("E")
                 await wait_for(lambda: process.venues[0].status()["day_ended"] is True, what="System Event E read")
                 await first.cancel()  # its Canceled, journaled, follows E: the next login does not replay E
-                assert isinstance(await first.wait_done(timeout=5), Canceled)
+                assert isinstance(await first.wait_done(timeout=15), Canceled)
         finally:
             await process.stop()
         entered = len([r for r in sim.exchange.records if r.type == "O"])
@@ -50,7 +50,7 @@ async def test_end_of_day_when_the_gateway_restarts_then_new_orders_refused_with
             assert process.venues[0].status()["day_ended"] is True  # old: False, lost with the process
             async with GatewayClient(_sock(process), "S1") as client:
                 order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-                final = await order.wait_done(timeout=5)
+                final = await order.wait_done(timeout=15)
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.GATEWAY, "OUCH_END_OF_DAY")
             assert len([r for r in sim.exchange.records if r.type == "O"]) == entered  # old: sent to the venue

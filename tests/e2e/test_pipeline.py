@@ -30,7 +30,7 @@ async def test_order_when_marketable_then_accepted_filled_and_recorded_once_at_v
     async with running_gateway(short_tmp(), exchange=ExchangeConfig(reference_prices=REFS)) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15")
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Executed) and final.price == REFS["AAPL"] and final.leaves_qty == 0
             assert [type(e) for e in order.events] == [OrderAccepted, Executed]
         entered = [r for r in sim.exchange.records if r.type == "O"]
@@ -41,7 +41,7 @@ async def test_order_when_risk_rejects_then_strategy_told_and_venue_never_sees_i
     async with running_gateway(short_tmp(), exchange=ExchangeConfig(reference_prices=REFS)) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             big = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10_001, "230.10")
-            final = await big.wait_done(timeout=5)
+            final = await big.wait_done(timeout=15)
             assert isinstance(final, OrderRejected)
             assert (final.source, final.code) == (RejectSource.RISK, "MAX_QTY")
         assert sim.exchange.records == []
@@ -60,7 +60,7 @@ async def test_orders_when_two_strategies_trade_then_each_sees_only_its_own_even
             mine = [await one.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15") for _ in range(20)]
             theirs = await two.submit("ACC2", "OUCH", "MSFT", Side.BUY, 100, "420.60")
             for handle in [*mine, theirs]:
-                await handle.wait_done(timeout=5)
+                await handle.wait_done(timeout=15)
             await asyncio.sleep(0.05)
             watcher.cancel()
             ids = {getattr(m, "cl_ord_id", None) for m in seen_two} - {None}
@@ -71,12 +71,12 @@ async def test_cancel_and_replace_when_order_rests_then_venue_and_strategy_agree
     async with running_gateway(short_tmp(), exchange=ExchangeConfig(reference_prices=REFS)) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+            assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
             await order.replace(300, "229.50")
             await wait_for(lambda: order.qty == 300, what="Replaced")
             assert order.price == to_fixed("229.50") and order.leaves_qty == 300
             await order.cancel()
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Canceled) and final.leaves_qty == 0
         assert all(o.open == 0 for o in sim.exchange.orders.values())
 
@@ -85,7 +85,7 @@ async def test_ioc_when_not_marketable_then_canceled_by_venue() -> None:
     async with running_gateway(short_tmp(), exchange=ExchangeConfig(reference_prices=REFS)) as (process, _sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00", tif=TimeInForce.IOC)
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, Canceled) and order.status is OrderStatus.CANCELED
 
 
@@ -93,7 +93,7 @@ async def test_unsupported_tif_when_venue_cannot_carry_it_then_gateway_rejects_b
     async with running_gateway(short_tmp(), exchange=ExchangeConfig(reference_prices=REFS)) as (process, sim):
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.00", tif=TimeInForce.GTC)
-            final = await order.wait_done(timeout=5)
+            final = await order.wait_done(timeout=15)
             assert isinstance(final, OrderRejected) and final.source is RejectSource.GATEWAY
         assert sim.exchange.records == []
 
@@ -164,16 +164,16 @@ async def test_kill_switch_when_triggered_then_open_orders_canceled_new_rejected
         async with GatewayClient(_sock(process), "S1") as client:
             resting = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00") for _ in range(5)]
             for handle in resting:
-                await handle.wait_accepted(timeout=5)
+                await handle.wait_accepted(timeout=15)
             reply = await asyncio.to_thread(
                 admin_request, config.path(config.admin_socket), {"cmd": "kill", "who": "test", "reason": "drill"}
             )
             assert reply["ok"] and reply["orders_canceled"] == 5
             for handle in resting:
-                assert isinstance(await handle.wait_done(timeout=5), Canceled)
+                assert isinstance(await handle.wait_done(timeout=15), Canceled)
             assert all(o.open == 0 for o in sim.exchange.orders.values())
             blocked = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            final = await blocked.wait_done(timeout=5)
+            final = await blocked.wait_done(timeout=15)
             assert isinstance(final, OrderRejected) and final.code == "TRADING_HALTED"
             # the strategy (and its risk officer) learn which scope is halted, by whom and why
             caller = f"pid {os.getpid()} uid {os.getuid()}"
@@ -202,14 +202,14 @@ async def test_risk_reload_when_limits_edited_then_change_applies_and_is_audited
         config = process.config
         async with GatewayClient(_sock(process), "S1") as client:
             first = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 2_000, "230.15")
-            assert isinstance(await first.wait_accepted(timeout=5), OrderAccepted)
+            assert isinstance(await first.wait_accepted(timeout=15), OrderAccepted)
             limits.write_text(limits.read_text().replace("max_qty: 10000", "max_qty: 1000", 1))
             reply = await asyncio.to_thread(
                 admin_request, config.path(config.admin_socket), {"cmd": "risk_reload", "who": "officer"}
             )
             assert reply["ok"] and reply["result"]["ok"], reply
             second = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 2_000, "230.15")
-            final = await second.wait_done(timeout=5)
+            final = await second.wait_done(timeout=15)
             assert isinstance(final, OrderRejected) and final.code == "MAX_QTY"
             limits.write_text(limits.read_text().replace("max_qty: 1000", "max_qty: -5", 1))
             bad = await asyncio.to_thread(
@@ -218,7 +218,7 @@ async def test_risk_reload_when_limits_edited_then_change_applies_and_is_audited
             assert bad["ok"] and not bad["result"]["ok"]
             assert any("line" in str(err) for err in bad["result"]["errors"])
             third = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 2_000, "230.15")
-            assert isinstance(await third.wait_done(timeout=5), OrderRejected), "old limits stay in force"
+            assert isinstance(await third.wait_done(timeout=15), OrderRejected), "old limits stay in force"
         records = [json.loads(line) for line in Path(config.path(config.risk_audit_log)).read_text().splitlines()]
         kinds = [r["event"] for r in records]
         assert kinds == ["startup", "reload", "reload_refused"]

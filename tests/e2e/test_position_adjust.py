@@ -61,7 +61,7 @@ async def _cli(args: Sequence[str]) -> int:
 async def _buy(client: GatewayClient, qty: int, price: str) -> object:
     """Send a buy; return its first answer (resting) or its end (marketable: filled)."""
     handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, qty, price)
-    return await (handle.wait_accepted(timeout=5) if price == RESTING else handle.wait_done(timeout=5))
+    return await (handle.wait_accepted(timeout=15) if price == RESTING else handle.wait_done(timeout=15))
 
 
 @pytest.mark.slow
@@ -102,11 +102,11 @@ async def test_bust_corrected_with_the_cli_then_a_buy_is_accepted_also_after_a_r
             assert "position corrected" in out and "position        1000 -> 900" in out
             assert "traded notional 100000 -> 90000" in out and "limits breached after it: none" in out
             resting = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, RESTING)
-            assert isinstance(await resting.wait_accepted(timeout=5), OrderAccepted)  # 900 + 100 <= 1000
+            assert isinstance(await resting.wait_accepted(timeout=15), OrderAccepted)  # 900 + 100 <= 1000
             over = await _buy(client, 1, RESTING)
             assert isinstance(over, OrderRejected) and over.code == "MAX_LONG_POSITION"
             await client.cancel(resting.cl_ord_id)
-            assert isinstance(await resting.wait_done(timeout=5), Canceled)
+            assert isinstance(await resting.wait_done(timeout=15), Canceled)
         metrics = process.metrics()
         assert metrics.extra["risk_position_adjustments_total"] == 1.0
         status = await asyncio.get_running_loop().run_in_executor(None, admin_request, admin, {"cmd": "status"})

@@ -113,7 +113,7 @@ def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_c
         wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 20, "the venue session")
         with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
             order = client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15")
-            assert isinstance(client.wait_done(order, timeout=5), Executed)
+            assert isinstance(client.wait_done(order, timeout=15), Executed)
 
         status = _cli("status", "--config", str(config), "--json")
         assert status.returncode == 0, status.stderr
@@ -128,7 +128,7 @@ def test_launch_when_no_onload_then_kernel_fallback_runs_gateway_with_spin_and_c
         kill = _cli("kill", "--config", str(config), "--reason", "drill")
         assert kill.returncode == 0 and "HALTED" in kill.stdout
         with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
-            refused = client.wait_done(client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15"), timeout=5)
+            refused = client.wait_done(client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "230.15"), timeout=15)
             assert getattr(refused, "code", "") == "TRADING_HALTED"
 
         gateway.send_signal(signal.SIGTERM)
@@ -180,7 +180,7 @@ def test_kill_and_resume_when_account_unknown_then_refused_naming_known_accounts
     config = write_config(workdir, simulator)
     gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
         for command in ("kill", "resume"):
             refused = _cli(command, "--config", str(config), "--account", "NOSUCH", "--reason", "typo")
             assert refused.returncode == 1, refused.stdout
@@ -221,7 +221,7 @@ def test_risk_reload_when_cli_sighup_or_file_change_then_applied_and_audited(sim
         return [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
 
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
 
         def records(event: str, trigger: str | None = None) -> list[dict[str, object]]:
             return [e for e in audit_events() if e["event"] == event and trigger in (None, e["trigger"])]

@@ -57,7 +57,7 @@ async def test_risk_check_when_order_breaks_it_then_rejected_with_code_and_never
             )
             if recipe.cancel:
                 order = await client.submit(*args, ord_type=ord_type)
-                assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
+                assert isinstance(await order.wait_accepted(timeout=15), OrderAccepted)
                 await client.cancel(order.cl_ord_id)
                 await wait_for(lambda: order.last_cancel_reject is not None, what="cancel rejection")
                 reject = order.last_cancel_reject
@@ -66,7 +66,7 @@ async def test_risk_check_when_order_breaks_it_then_rejected_with_code_and_never
                 assert not [r for r in sim.exchange.records if r.type == "X"], "the cancel never reached the venue"
                 return
             handles = [await client.submit(*args, ord_type=ord_type) for _ in range(recipe.repeat)]
-            final = await handles[-1].wait_done(timeout=5)
+            final = await handles[-1].wait_done(timeout=15)
             assert isinstance(final, OrderRejected), final
             if code in CAUGHT_BY_VENUE_CHECK:
                 assert final.source is RejectSource.GATEWAY and final.code.startswith("OUCH_"), final

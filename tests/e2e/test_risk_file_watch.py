@@ -12,12 +12,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from gateway.admin import admin_request
 from gateway.client import BlockingGatewayClient
+from gateway.protocol.messages import OrderAccepted
 from model.enums import Side
 from tests.e2e.support import short_tmp
 from tests.e2e.test_processes import GATEWAY, _cli, _venue_state, wait_until, write_config
@@ -53,12 +55,12 @@ def _codes(workdir: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     with BlockingGatewayClient(workdir / "s.sock", "S1") as client:
         for name, (symbol, qty, price) in orders.items():
-            try:
-                done = client.wait_done(client.submit("ACC1", "OUCH", symbol, Side.BUY, qty, price), timeout=3)
-            except TimeoutError:  # accepted: working at the venue
+            # the first answer, not a quiet spell: a reject slower than a fixed wait must not read as "accepted"
+            answer = client.wait_accepted(client.submit("ACC1", "OUCH", symbol, Side.BUY, qty, price), timeout=15)
+            if isinstance(answer, OrderAccepted):  # working at the venue
                 found[name] = "accepted"
             else:
-                found[name] = str(getattr(done, "code", ""))
+                found[name] = str(getattr(answer, "code", type(answer).__name__))
     return found
 
 
@@ -83,7 +85,7 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
     with log.open("wb") as out:
         gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stdout=out, stderr=out)
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
         in_force = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]["sha256"]
 
         # written in place up to the end of `accounts`, flushed, then a pause longer than watch + settle
@@ -121,8 +123,18 @@ def test_watch_when_limits_file_written_in_place_with_pauses_then_never_applied_
         reload = [json.loads(line) for line in audit.read_text().splitlines()][-1]
         assert (reload["event"], reload["trigger"], reload["who"]) == ("reload", "file changed on disk", "file watch")
         assert [c["field"] for c in reload["changes"]] == ["defaults.max_qty"]
-        status = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]
-        assert status["not_applied"] == [] and status["loaded_at"] >= reload["time"]  # applied just after the record
+
+        def risk_status() -> dict[str, Any]:
+            risk: dict[str, Any] = admin_request(workdir / "a.sock", {"cmd": "status"})["status"]["risk"]
+            return risk
+
+        def applied(risk: dict[str, Any]) -> bool:
+            return bool(risk["not_applied"] == [] and risk["loaded_at"] >= reload["time"])
+
+        # applied just after the record is written: wait for the status to show it (a slow machine reads between)
+        wait_until(lambda: applied(risk_status()), 15, "the status to show the reload applied")
+        status = risk_status()
+        assert applied(status)
         text = _cli("status", "--config", str(config)).stdout
         when = status["last_reload"]["time"]
         assert f"risk last reload: {when} file changed on disk by file watch: applied, 1 change(s)" in text, text

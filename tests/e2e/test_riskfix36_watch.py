@@ -50,7 +50,7 @@ def test_gateway_when_three_quick_saves_then_the_last_applied_and_reload_names_a
     with log.open("wb") as out:
         gateway = subprocess.Popen([*GATEWAY, "run", "--config", str(config)], stdout=out, stderr=out)
     try:
-        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 15, "the gateway")
+        wait_until(lambda: _venue_state(workdir / "a.sock") == "UP", 30, "the gateway")
         temp = workdir / "limits.yaml.tmp"
         temp.write_text(whole.replace("max_qty: 10000", "max_qty: 7000", 1))
         os.replace(temp, limits)  # written and renamed within one clock tick

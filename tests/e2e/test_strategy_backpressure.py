@@ -29,7 +29,9 @@ PIPELINED = 20_000
 
 async def _login(process: GatewayProcess, strategy_id: str) -> tuple[RawClient, int]:
     client = await RawClient(str(process.config.path(process.config.strategy_socket))).connect()
-    welcome = await client.hello(strategy_id, 3)
+    # A long heartbeat: these clients send none, and a pipeline read slowly on a loaded machine lasts far more than
+    # 3 x 1 s (S2, silent meanwhile, was cut HEARTBEAT_TIMEOUT: strategy_disconnects 1, not the cut asserted on).
+    welcome = await client.hello(strategy_id, 3, heartbeat_ms=60_000)
     await client.read(welcome[5] + 1, timeout_s=30)  # the replay and the VenueStatus
     return client, welcome[6]
 

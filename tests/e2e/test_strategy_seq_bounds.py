@@ -130,14 +130,14 @@ async def test_hello_when_last_seq_is_one_the_gateway_numbered_past_the_bound_th
         sdk = GatewayClient(_sock(process), "S1", last_seq=next_seq - 1, auto_reconnect=True, reconnect_initial_s=0.02)
         async with sdk:
             handle = await sdk.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            event = await handle.wait_accepted(5)
+            event = await handle.wait_accepted(15)
             assert event.seq == next_seq and sdk.last_seq == next_seq
             link = engine.strategies["S1"].link
             assert isinstance(link, StrategyProtocol) and link.transport is not None
             link.transport.abort()  # the gateway drops it: the SDK reconnects with last_seq = next_seq (> 2^62)
             await wait_for(lambda: sdk.connections == 2 and sdk.state is ConnectionState.CONNECTED, what="reconnect")
             assert sdk.close_reason == "" and not [e for e in sdk.errors if e.code == "BAD_HELLO"]
-            canceled = await handle.wait_done(5)  # the cancel policy's Canceled, replayed after the reconnect
+            canceled = await handle.wait_done(15)  # the cancel policy's Canceled, replayed after the reconnect
             assert canceled.seq == next_seq + 1 and sdk.last_seq == next_seq + 1
 
 

@@ -49,7 +49,7 @@ def running_simulator(work_dir: Path, dialect: str = "equities-fix42", **options
     assert simulator.callback_errors == 0
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> None:
     """Poll ``predicate`` on the event loop until it holds; fail the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -111,7 +111,7 @@ class GatewaySide:
         await self.wait_up(timeout)
         return self
 
-    async def wait_up(self, timeout: float = 5.0) -> None:
+    async def wait_up(self, timeout: float = 15.0) -> None:
         """Wait until the session is UP here and logged on at the acceptor.
 
         QuickFIX's acceptor marks its side logged on only after its Logon answer is on the wire: a message
@@ -142,7 +142,7 @@ class GatewaySide:
 
         self.venue.event_sink = sink
 
-    async def wait_events(self, count: int, timeout: float = 5.0) -> list[VenueEvent]:
+    async def wait_events(self, count: int, timeout: float = 15.0) -> list[VenueEvent]:
         await wait_until(lambda: len(self.events) >= count, timeout, f"{count} venue events")
         return self.events
 
@@ -160,8 +160,8 @@ class GatewaySide:
         if self.venue.state is VenueState.UP:
             self.venue.logout("test over")
             self.venue.flush()
-            await wait_until(lambda: self.venue.state is VenueState.DISCONNECTED, 3.0, "logout")
+            await wait_until(lambda: self.venue.state is VenueState.DISCONNECTED, 15.0, "logout")
             task = self.task
-            await wait_until(lambda: task is not None and task.done(), 3.0, "the connector to stop reconnecting")
+            await wait_until(lambda: task is not None and task.done(), 15.0, "the connector to stop reconnecting")
         await self.connector.stop()
         self.venue.close()

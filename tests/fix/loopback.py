@@ -24,7 +24,7 @@ async def resting_order(rig: Rig, link: MemoryLink, qty: int = 100) -> Order:
     """Have strategy S1 send order "A" for ``qty`` MSFT (no reference price: it rests); return it acknowledged."""
     rig.new_order(link, "A", qty=qty, venue="FIXV", symbol="MSFT")
     order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "the acknowledgment")
+    await wait_until(lambda: order.state is OrderState.LIVE, 15.0, "the acknowledgment")
     return order
 
 
@@ -82,7 +82,7 @@ async def acknowledged_on_resetting(
 async def reset_after(sim: FixSimulator, side: GatewaySide) -> None:
     """Drop the link; wait for the next logon, which restarts both numbers (nothing of before is resent)."""
     sim.drop_connection()
-    await wait_until(lambda: side.venue.state.value != "UP", 3.0, "the link to drop")
+    await wait_until(lambda: side.venue.state.value != "UP", 15.0, "the link to drop")
     sim.release_output()
     await side.wait_up()
     assert side.venue.session.next_sender_seq <= 3  # the numbers restarted

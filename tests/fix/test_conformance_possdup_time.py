@@ -55,13 +55,13 @@ async def test_s18_poss_dup_copy_with_orig_sending_time_after_sending_time_then_
         header_fields=[(b"43", b"Y"), (b"122", time.strftime("%Y%m%d-%H:%M:%S.000", time.gmtime(now + 60)).encode())],
     )
     sim.inject_raw(copy)
-    await wait_until(lambda: sim.messages("in", MsgType.LOGOUT), 2.0, "the gateway's Logout")
+    await wait_until(lambda: sim.messages("in", MsgType.LOGOUT), 15.0, "the gateway's Logout")
     (reject,) = sim.messages("in", MsgType.REJECT)
     assert (reject.get(b"45"), reject.get(b"373"), reject.get(b"371")) == (b"%d" % fill.seq, b"10", b"")
     (logout,) = sim.messages("in", MsgType.LOGOUT)
     assert logout.seq == reject.seq + 1 and logout.get(b"58") == b""
-    await wait_until(lambda: sim.messages("out", MsgType.LOGOUT), 2.0, "the acceptor's Logout answer")
-    await wait_until(lambda: VenueState.DISCONNECTED in gateway.states, 3.0, "the connection to close")
+    await wait_until(lambda: sim.messages("out", MsgType.LOGOUT), 15.0, "the acceptor's Logout answer")
+    await wait_until(lambda: VenueState.DISCONNECTED in gateway.states, 15.0, "the connection to close")
     await gateway.wait_up()
     assert gateway.venue.session.counters["poss_dup_orig_sending_time_late"] == 1
     assert [type(e) for e in gateway.events] == [VenueAccepted, VenueExecuted]

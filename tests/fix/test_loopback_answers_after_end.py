@@ -72,7 +72,7 @@ async def test_cancel_reject_for_a_second_cancel_of_an_order_canceled_here_then_
     link = rig.connect("S1")
     order = await resting_order(rig, link)
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the cancel")
     rig.engine.flush()
     assert [type(m) for m in link.received() if isinstance(m, (Canceled, CancelRejected))] == [Canceled]
     counters = rig.engine.counters
@@ -81,7 +81,7 @@ async def test_cancel_reject_for_a_second_cancel_of_an_order_canceled_here_then_
     # the venue answers the cancel sent again (another ClOrdID of the same order): too late
     events = gateway.venue.counters["events"]
     sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{order.venue_ref}-1.99", order.venue_ref))
-    await wait_until(lambda: gateway.venue.counters["events"] > events, 5.0, "the reject to be read")  # old: never
+    await wait_until(lambda: gateway.venue.counters["events"] > events, 15.0, "the reject to be read")  # old: never
     rig.engine.flush()
     assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 1)
     assert gateway.venue.counters["unknown_cl_ord_id"] == 0
@@ -91,7 +91,7 @@ async def test_cancel_reject_for_a_second_cancel_of_an_order_canceled_here_then_
     # a reject naming an order id this gateway never created is still an unknown order
     prefix = order.venue_ref.rstrip("0123456789")
     sim.inject_message(MsgType.ORDER_CANCEL_REJECT, _cancel_reject(f"{prefix}999-7", f"{prefix}999"))
-    await wait_until(lambda: gateway.venue.counters["unknown_cl_ord_id"] == 1, 5.0, "the unknown reject")
+    await wait_until(lambda: gateway.venue.counters["unknown_cl_ord_id"] == 1, 15.0, "the unknown reject")
     rig.engine.flush()
     assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (1, 1)
 
@@ -103,7 +103,7 @@ async def test_fills_for_unknown_cl_ord_ids_then_each_logged_at_error_with_qty_p
         sim.inject_message(MsgType.EXECUTION_REPORT, _fill(b"Q777", b"EX-1", b"30", b"230.5"))
         sim.inject_message(MsgType.EXECUTION_REPORT, _fill(b"ZZ3", b"EX-2", b"20", b"231"))  # at once: logged too
         sim.inject_message(MsgType.EXECUTION_REPORT, [(b"11", b"ZZ4"), (b"150", b"0"), (b"39", b"0")])  # no fill
-        await wait_until(lambda: gateway.venue.counters["unknown_cl_ord_id"] == 3, 5.0, "the three reports")
+        await wait_until(lambda: gateway.venue.counters["unknown_cl_ord_id"] == 3, 15.0, "the three reports")
     assert gateway.venue.counters["unknown_executions"] == 2
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == _LOGGER]
     fills = [text for level, text in lines if level == logging.ERROR]

@@ -70,17 +70,17 @@ async def test_asking_cancel_out_when_gateway_killed_then_taken_back_and_the_unk
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=40, venue="FIXV", symbol="MSFT")
     order = rig.order("S1", "A")
-    await wait_until(lambda: dropped, 5.0, "the order to reach the acceptor")
+    await wait_until(lambda: dropped, 15.0, "the order to reach the acceptor")
     await asyncio.sleep(0.2)  # stale for the dialect
     venue.set_next_target_seq(venue.next_target_seq() - 1)  # the venue asks for the order again: gap-filled
-    await wait_until(lambda: held, 5.0, "the asking cancel's answer (held)")
+    await wait_until(lambda: held, 15.0, "the asking cancel's answer (held)")
     assert first.venue.status()["questions_open"] == 1
     rig.engine.flush()
     last_seq = rig.engine.strategies["S1"].next_seq - 1
 
     await kill_gateway(first, rig)  # kill -9: the question out was in memory only
     venue.drop_connection()
-    await wait_until(lambda: not venue.logged_on, 3.0, "the acceptor to see the disconnect")
+    await wait_until(lambda: not venue.logged_on, 15.0, "the acceptor to see the disconnect")
     book.on_new, book.on_cancel = on_new, on_cancel  # type: ignore[method-assign]
     for msg_type, body in held:
         venue.send(msg_type, body)  # stored by QuickFIX, resent PossDupFlag=Y at the next logon
@@ -94,11 +94,11 @@ async def test_asking_cancel_out_when_gateway_killed_then_taken_back_and_the_unk
         link2 = rig2.connect("S1", last_seq=last_seq)
         link2.received()
         await second.start()
-        await wait_until(lambda: again.state is OrderState.REJECTED, 5.0, "NOT_SENT")  # before: PENDING_NEW for good
+        await wait_until(lambda: again.state is OrderState.REJECTED, 15.0, "NOT_SENT")  # before: PENDING_NEW for good
         rig2.engine.flush()
         (rejected,) = [m for m in link2.received() if isinstance(m, OrderRejected)]
         assert rejected.code == "NOT_SENT"
-        await wait_until(lambda: second.venue.status()["questions_open"] == 0, 3.0, "no question out")
+        await wait_until(lambda: second.venue.status()["questions_open"] == 0, 15.0, "no question out")
         assert second.venue.counters["unknown_cl_ord_id"] == 0
         assert order.order_id == again.order_id
     finally:

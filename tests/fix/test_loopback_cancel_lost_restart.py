@@ -49,7 +49,7 @@ async def test_cancel_lost_on_the_way_then_gateway_killed_then_sent_after_the_re
 
     sim.drop_next_input(1)  # the cancel is lost on its way: the acceptor never sees it
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: sim.relay.dropped_input, 2.0, "the lost cancel")
+    await wait_until(lambda: sim.relay.dropped_input, 15.0, "the lost cancel")
     rig.engine.flush()
     assert order.state is OrderState.PENDING_CANCEL
     cancel_ref = order.pending_ref
@@ -60,7 +60,7 @@ async def test_cancel_lost_on_the_way_then_gateway_killed_then_sent_after_the_re
     # kill -9 before anything shows the loss; the journal and the store stay
     await kill_gateway(first, rig)
     sim.drop_connection()
-    await wait_until(lambda: not sim.logged_on, 3.0, "the acceptor to see the disconnect")
+    await wait_until(lambda: not sim.logged_on, 15.0, "the acceptor to see the disconnect")
     second, rig2 = restarted_gateway(sim, tmp_path / "store", path)  # appends to the same journal
     again = rig2.order("S1", "A")
     assert (again.state, again.pending_ref) == (OrderState.PENDING_CANCEL, cancel_ref)
@@ -69,7 +69,7 @@ async def test_cancel_lost_on_the_way_then_gateway_killed_then_sent_after_the_re
         link2.received()
         await second.start()
         # the acceptor's ResendRequest covers the lost cancel; the venue then cancels the order
-        await wait_until(lambda: again.state is OrderState.CANCELED, 5.0, "the order to be canceled")  # old: stays
+        await wait_until(lambda: again.state is OrderState.CANCELED, 15.0, "the order to be canceled")  # old: stays
         rig2.engine.flush()
         answers = [m for m in link2.received() if isinstance(m, (Canceled, CancelRejected))]
         assert [(type(m), m.cl_ord_id) for m in answers] == [(Canceled, "A")]

@@ -50,14 +50,14 @@ async def test_fill_when_reported_after_the_venue_canceled_the_order_then_the_po
     link = rig.connect("S1")
     order = await resting_order(rig, link)
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the cancel")
     assert order.order_id not in venue._orders  # the adapter forgot the order's ClOrdIDs
 
     # a fill routed away before the cancel, reported after it (its own ClOrdID, the order's first)
     sim.inject_message(b"8", _fill_report(order.venue_ref, b"LATE1", 30))
-    await wait_until(lambda: order.cum_qty == 30, 5.0, "the late fill to be applied")
+    await wait_until(lambda: order.cum_qty == 30, 15.0, "the late fill to be applied")
     sim.inject_message(b"8", [*_fill_report(order.venue_ref, b"LATE1", 30), (b"97", b"Y")])  # a PossResend copy
-    await wait_until(lambda: venue.counters["fills_after_end"] == 2, 5.0, "the copy to be read")
+    await wait_until(lambda: venue.counters["fills_after_end"] == 2, 15.0, "the copy to be read")
     rig.engine.flush()
     events = [m for m in link.received() if isinstance(m, (OrderAccepted, Executed, Canceled))]
     assert [type(m).__name__ for m in events] == ["OrderAccepted", "Canceled", "Executed"]
@@ -79,10 +79,10 @@ async def test_fill_when_its_report_crosses_the_cancel_whose_cum_qty_counted_it_
     # the venue executes 30; its report is delayed (the book's report, sent later on the raw channel)
     (held,) = sim.book.execute(sim.session_key(), order.venue_ref.encode(), 30)
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the cancel")
     assert order.cum_qty == 30  # the Canceled's CumQty 30: the fill counted from it, with no ExecID
     sim.inject_message(*held)
-    await wait_until(lambda: venue.counters["fills_after_end"] == 1, 5.0, "the fill's report to be read")
+    await wait_until(lambda: venue.counters["fills_after_end"] == 1, 15.0, "the fill's report to be read")
     rig.engine.flush()
     assert order.cum_qty == 30
     assert sum(qty for _oid, qty, _px in rig.risk.executions) == 30

@@ -54,7 +54,7 @@ async def test_fill_with_ord_status_canceled_then_executed_and_canceled_and_the_
     fill = b"1" if sim.begin_string == "FIX.4.2" else b"F"
     last = [(b"32", b"30"), (b"31", b"101.5"), (b"151", b"0"), (b"14", b"30"), (b"6", b"101.5")]
     _report(sim, order, fill, b"4", last)
-    await wait_until(lambda: order.is_terminal, 5.0, "the order's end")
+    await wait_until(lambda: order.is_terminal, 15.0, "the order's end")
     answers = _answers(rig, link)
     assert [type(m) for m in answers] == [Executed, Canceled]  # before fixfix51: Executed only, 70 open for ever
     executed, canceled = answers
@@ -65,7 +65,7 @@ async def test_fill_with_ord_status_canceled_then_executed_and_canceled_and_the_
     assert gateway.venue.status()["open_orders"] == 0
     # the venue's own Canceled after it reaches the ended order: not an unknown ClOrdID
     _report(sim, order, b"4", b"4", [(b"151", b"0"), (b"14", b"30"), (b"6", b"101.5")])
-    await wait_until(lambda: rig.engine.counters.venue_events_out_of_place == 1, 5.0, "the venue's Canceled")
+    await wait_until(lambda: rig.engine.counters.venue_events_out_of_place == 1, 15.0, "the venue's Canceled")
     assert gateway.venue.counters["unknown_cl_ord_id"] == 0
     assert _answers(rig, link) == []
 
@@ -79,7 +79,7 @@ async def test_unsolicited_reject_of_acknowledged_order_then_canceled_rejected_a
     link.received()
     extra = [(b"151", b"0"), (b"14", b"0"), (b"6", b"0"), (b"103", b"0"), (b"58", b"killed by venue risk")]
     _report(sim, order, b"8", b"8", extra)
-    await wait_until(lambda: order.is_terminal, 5.0, "the order's end")
+    await wait_until(lambda: order.is_terminal, 15.0, "the order's end")
     (canceled,) = _answers(rig, link)
     assert isinstance(canceled, Canceled)
     assert (canceled.reason, canceled.leaves_qty) == ("REJECTED", 0)

@@ -89,7 +89,7 @@ async def test_replace_answered_and_filled_in_a_gap_fill_then_asked_and_replaced
     link.received()
     lost = _next_silent(sim, "on_replace")
     rig.send(link, Replace("A", 200, order.price))
-    await wait_until(lambda: lost, 5.0, "the venue to take the replace")
+    await wait_until(lambda: lost, 15.0, "the venue to take the replace")
     g = sim.messages("in", MsgType.ORDER_CANCEL_REPLACE_REQUEST)[-1].get(b"11")
     with sim._lock:  # the venue fills 20 of the replaced order: that report is lost too
         assert sim.book.execute(sim.session_key(), g, 20)
@@ -111,7 +111,7 @@ async def test_new_order_acknowledged_and_filled_in_a_gap_fill_then_asked_and_ac
     link = rig.connect("S1")
     lost = _next_silent(sim, "on_new")
     rig.send(link, NewOrder("N", "ACC1", "FIXV", "MSFT", Side.BUY, 100, 1_000_000))
-    await wait_until(lambda: lost, 5.0, "the venue to take the order")
+    await wait_until(lambda: lost, 15.0, "the venue to take the order")
     order = rig.order("S1", "N")
     with sim._lock:
         assert sim.book.execute(sim.session_key(), order.venue_ref.encode(), 10)
@@ -132,7 +132,7 @@ async def test_cancel_answered_in_a_gap_fill_then_asked_and_canceled(
     link.received()
     lost = _next_silent(sim, "on_cancel")
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: lost, 5.0, "the venue to take the cancel")
+    await wait_until(lambda: lost, 15.0, "the venue to take the cancel")
     _gap_filled(sim, lost[0])
     await wait_until(lambda: order.state is OrderState.CANCELED, 10.0, "the cancel's answer")
     answers = _answers(rig, link)
@@ -151,12 +151,12 @@ async def test_replace_never_taken_and_fill_on_old_id_gap_filled_then_not_sent_a
     link.received()
     lost = _next_silent(sim, "on_replace", work=False)
     rig.send(link, Replace("A", 150, order.price))
-    await wait_until(lambda: lost, 5.0, "the venue to get the replace")
+    await wait_until(lambda: lost, 15.0, "the venue to get the replace")
     with sim._lock:
         assert sim.book.execute(sim.session_key(), order.venue_ref.encode(), 20)
     _gap_filled(sim, 1)
     await wait_until(lambda: order.cum_qty == 20 and order.state is OrderState.LIVE, 10.0, "the fill")
-    await wait_until(lambda: gateway.venue.status()["questions_open"] == 0, 5.0, "no question out")
+    await wait_until(lambda: gateway.venue.status()["questions_open"] == 0, 15.0, "no question out")
     assert (order.qty, order.leaves_qty) == (100, 80)
     answers = _answers(rig, link)
     assert [type(m) for m in answers] == [CancelRejected, Executed]
@@ -178,18 +178,18 @@ async def test_replace_answer_gap_filled_and_question_unanswered_when_killed_the
     order = await resting_order(rig, link)
     lost = _next_silent(broker, "on_replace")
     rig.send(link, Replace("A", 200, order.price))
-    await wait_until(lambda: lost, 5.0, "the venue to take the replace")
+    await wait_until(lambda: lost, 15.0, "the venue to take the replace")
     g = broker.messages("in", MsgType.ORDER_CANCEL_REPLACE_REQUEST)[-1].get(b"11")
     with broker._lock:
         assert broker.book.execute(broker.session_key(), g, 20)
     unanswered = _next_silent(broker, "on_status", work=False)  # the venue drops the first question
     _gap_filled(broker, lost[0] + 1)
-    await wait_until(lambda: unanswered, 5.0, "the status question")
+    await wait_until(lambda: unanswered, 15.0, "the status question")
     rig.engine.flush()
     last_seq = rig.engine.strategies["S1"].next_seq - 1
     await kill_gateway(first, rig)
     broker.drop_connection()
-    await wait_until(lambda: not broker.logged_on, 3.0, "the acceptor to see the disconnect")
+    await wait_until(lambda: not broker.logged_on, 15.0, "the acceptor to see the disconnect")
     second, rig2 = restarted_gateway(broker, tmp_path / "store", path)
     again = rig2.order("S1", "A")
     assert again.state is OrderState.PENDING_REPLACE
@@ -202,7 +202,7 @@ async def test_replace_answer_gap_filled_and_question_unanswered_when_killed_the
         answers = _answers(rig2, link2)
         assert sorted(type(m).__name__ for m in answers) == ["Executed", "Replaced"]
         assert sum(qty for _oid, qty, _px in rig2.risk.executions) == 20
-        await wait_until(lambda: second.venue.status()["questions_open"] == 0, 3.0, "no question out")
+        await wait_until(lambda: second.venue.status()["questions_open"] == 0, 15.0, "no question out")
         assert [q.get(b"11") for q in broker.messages("in", MsgType.ORDER_STATUS_REQUEST)] == [g, g]
     finally:
         await second.stop()
@@ -221,16 +221,16 @@ async def test_replaced_after_its_cancel_reject_then_the_venue_terms_applied_and
     reports: list[Report] = []
     taken = _next_silent(sim, "on_replace", kept=reports)
     rig.send(link, Replace("A", 300, order.price))
-    await wait_until(lambda: taken, 5.0, "the venue to take the replace")
+    await wait_until(lambda: taken, 15.0, "the venue to take the replace")
     g = sim.messages("in", MsgType.ORDER_CANCEL_REPLACE_REQUEST)[-1].get(b"11")
     body = [(b"37", b"NONE"), (b"11", g), (b"41", order.venue_ref.encode()), (b"39", b"0"), (b"434", b"2")]
     sim.send(MsgType.ORDER_CANCEL_REJECT, [*body, (b"102", b"0"), (b"58", b"too late")])
-    await wait_until(lambda: order.state is OrderState.LIVE and order.qty == 100, 5.0, "the cancel reject")
+    await wait_until(lambda: order.state is OrderState.LIVE and order.qty == 100, 15.0, "the cancel reject")
     for msg_type, report in reports:
         sim.send(msg_type, report)
-    await wait_until(lambda: order.qty == 300, 5.0, "the late Replaced")
+    await wait_until(lambda: order.qty == 300, 15.0, "the late Replaced")
     assert sim.execute(g.decode(), 250)
-    await wait_until(lambda: order.cum_qty == 250, 5.0, "the fill")
+    await wait_until(lambda: order.cum_qty == 250, 15.0, "the fill")
     assert (order.state, order.qty, order.leaves_qty) == (OrderState.LIVE, 300, 50)
     answers = _answers(rig, link)
     assert [type(m).__name__ for m in answers] == ["CancelRejected", "Replaced", "Executed"]
@@ -248,7 +248,7 @@ async def test_status_answer_with_cum_qty_below_the_count_then_disagreement_coun
     link = rig.connect("S1")
     order = await resting_order(rig, link)
     assert sim.execute(order.venue_ref, 20)
-    await wait_until(lambda: order.cum_qty == 20, 5.0, "the fill")
+    await wait_until(lambda: order.cum_qty == 20, 15.0, "the fill")
     answer: Handler = sim.book.on_status
     lies = {b"39": b"0", b"14": b"0", b"151": b"100", b"6": b"0"}
 
@@ -258,8 +258,8 @@ async def test_status_answer_with_cum_qty_below_the_count_then_disagreement_coun
     sim.book.on_status = lie  # type: ignore[method-assign]
     for asked in (1, 2):
         _gap_filled(sim, 1)
-        await wait_until(lambda: gateway.venue.counters["status_disagreements"] == asked, 5.0, "the answer")  # noqa: B023
-        await wait_until(lambda: gateway.venue.status()["questions_open"] == 0, 5.0, "no question out")
+        await wait_until(lambda: gateway.venue.counters["status_disagreements"] == asked, 15.0, "the answer")  # noqa: B023
+        await wait_until(lambda: gateway.venue.status()["questions_open"] == 0, 15.0, "no question out")
     assert len(sim.messages("in", MsgType.ORDER_STATUS_REQUEST)) == 2
     assert gateway.venue.counters["status_disagreements"] == 2
     lines = [r for r in caplog.records if "below the 20 the gateway counted" in r.getMessage()]

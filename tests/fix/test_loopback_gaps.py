@@ -106,19 +106,19 @@ async def test_logon_numbered_too_high_when_venue_resends_up_to_just_before_it_t
     venue.logon_seq = 3  # 1 and 2 were lost; the Logon is 3
     side = await _gateway(venue, tmp_path)
     try:
-        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 3.0, "the gateway's ResendRequest")
+        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 15.0, "the gateway's ResendRequest")
         (asked,) = venue.messages(MsgType.RESEND_REQUEST)
         assert (asked.get(b"7"), asked.get(b"16")) == (b"1", b"0")
         assert side.venue.state is VenueState.LOGGING_IN
         # the venue resends 1..2 and stops before its Logon (3): a gap fill over 1, a Heartbeat copy as 2
         venue.send(venue.peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"2")], seq=1, header=_POSS_DUP))
         venue.send(venue.peer.message(MsgType.HEARTBEAT, seq=2, header=_POSS_DUP))
-        await wait_until(lambda: side.venue.state is VenueState.UP, 3.0, "the session to be UP")
+        await wait_until(lambda: side.venue.state is VenueState.UP, 15.0, "the session to be UP")
         cl_ord_id = side.send(make_order(7)).encode()
-        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 2.0, "the order at the venue")
+        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 15.0, "the order at the venue")
         venue.peer.next_seq = 4
         venue.send(_report(venue, cl_ord_id, b"0"))
-        await side.wait_events(1, 3.0)
+        await side.wait_events(1, 15.0)
         assert [type(e) for e in side.events] == [VenueAccepted]
         assert side.venue.session.next_target_seq == 5
         assert venue.messages(MsgType.REJECT) == [] and venue.messages(MsgType.LOGOUT) == []
@@ -132,21 +132,21 @@ async def test_resend_request_numbered_too_high_when_venue_resends_only_below_it
 ) -> None:
     side = await _gateway(venue, tmp_path)
     try:
-        await wait_until(lambda: side.venue.state is VenueState.UP, 3.0, "the session to be UP")
+        await wait_until(lambda: side.venue.state is VenueState.UP, 15.0, "the session to be UP")
         cl_ord_id = side.send(make_order(7)).encode()
-        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 2.0, "the order at the venue")
+        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 15.0, "the order at the venue")
         ack = _report(venue, cl_ord_id, b"0", seq=2)  # lost on the way
         venue.peer.next_seq = 3
         venue.send(venue.peer.message(MsgType.RESEND_REQUEST, [(b"7", b"1"), (b"16", b"0")]))  # 3, answered at once
-        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 3.0, "the gateway's ResendRequest")
+        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 15.0, "the gateway's ResendRequest")
         (asked,) = venue.messages(MsgType.RESEND_REQUEST)
         assert (asked.get(b"7"), asked.get(b"16")) == (b"2", b"0")
         assert venue.messages(MsgType.SEQUENCE_RESET)  # the venue's ResendRequest was answered (our Logon gap-filled)
         # the venue resends 2 only (3 was its ResendRequest), then a fill follows as 4
         venue.send(_copy(venue, ack))
-        await side.wait_events(1, 3.0)
+        await side.wait_events(1, 15.0)
         venue.send(_report(venue, cl_ord_id, b"1", ord_status=b"1", last_qty=40, last_px=b"150.25", leaves=60, cum=40))
-        await side.wait_events(2, 3.0)
+        await side.wait_events(2, 15.0)
         assert [type(e) for e in side.events] == [VenueAccepted, VenueExecuted]
         assert side.venue.session.next_target_seq == 5
         assert side.venue.state is VenueState.UP

@@ -59,7 +59,7 @@ async def test_fill_counted_by_a_cancel_s_cum_qty_when_reported_after_a_restart_
     # the venue executes 30; its report is held back (sent later on the raw channel)
     (held,) = sim.book.execute(sim.session_key(), order.venue_ref.encode(), 30)
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the cancel")
     rig.engine.flush()
     assert order.cum_qty == 30  # from the Canceled's CumQty 30, with no ExecID
     seen = [m for m in link.received() if isinstance(m, Executed)]
@@ -76,7 +76,7 @@ async def test_fill_counted_by_a_cancel_s_cum_qty_when_reported_after_a_restart_
         assert order.order_id not in second.venue._ended  # the new adapter never saw the order end
 
         sim.inject_message(*held)  # the fill's own report: ExecID, LastQty 30, CumQty 30
-        await wait_until(lambda: second.venue.counters["fills_after_end"] == 1, 5.0, "the held report to be read")
+        await wait_until(lambda: second.venue.counters["fills_after_end"] == 1, 15.0, "the held report to be read")
         rig2.engine.flush()
         again = rig2.order("S1", "A")
         assert (again.state, again.cum_qty, again.leaves_qty) == (OrderState.CANCELED, 30, 0)  # old code: 60
@@ -87,9 +87,9 @@ async def test_fill_counted_by_a_cancel_s_cum_qty_when_reported_after_a_restart_
 
         # a genuine late fill beyond that CumQty (20 more, CumQty 50): applied, once
         sim.inject_message(b"8", _fill_report(order.venue_ref, b"LATE2", 20, 50))
-        await wait_until(lambda: second.venue.counters["fills_after_end"] == 2, 5.0, "the late fill to be read")
+        await wait_until(lambda: second.venue.counters["fills_after_end"] == 2, 15.0, "the late fill to be read")
         sim.inject_message(b"8", [*_fill_report(order.venue_ref, b"LATE2", 20, 50), (b"97", b"Y")])  # a copy
-        await wait_until(lambda: second.venue.counters["fills_after_end"] == 3, 5.0, "the copy to be read")
+        await wait_until(lambda: second.venue.counters["fills_after_end"] == 3, 15.0, "the copy to be read")
         rig2.engine.flush()
         late = [(m.qty, m.exec_id, m.cum_qty, m.leaves_qty) for m in link2.received() if isinstance(m, Executed)]
         assert late == [(20, "LATE2", 50, 0)]

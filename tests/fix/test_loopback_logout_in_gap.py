@@ -55,38 +55,38 @@ async def test_logout_inside_a_gap_then_gap_filled_after_the_next_logon_then_no_
 ) -> None:
     side = await _gateway(venue, tmp_path)
     try:
-        await wait_until(lambda: side.venue.state is VenueState.UP, 3.0, "the session to be UP")
+        await wait_until(lambda: side.venue.state is VenueState.UP, 15.0, "the session to be UP")
         order = make_order(7)
         side.apply_to(order, must_apply=True)  # the engine's part
         ref = side.send(order)
         mark_sent(order, ref)
         cl_ord_id = ref.encode()
-        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 2.0, "the order at the venue")
+        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 15.0, "the order at the venue")
         venue.send(_report(venue, cl_ord_id, b"0", exec_id=b"N1"))  # 2
-        await side.wait_events(1, 3.0)
+        await side.wait_events(1, 15.0)
         # fills 3 and 4 lost on the way; 5 arrives: a gap, held, and the gateway asks for 3..
         e1, e2 = _fill(venue, cl_ord_id, b"E1", 10, seq=3), _fill(venue, cl_ord_id, b"E2", 20, seq=4)
         e3 = _fill(venue, cl_ord_id, b"E3", 30, seq=5)
         venue.send(e3)
-        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 3.0, "the gateway's ResendRequest")
+        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 15.0, "the gateway's ResendRequest")
         assert venue.messages(MsgType.RESEND_REQUEST)[0].get(b"7") == b"3"
         # the venue resends 3, then logs out (6) in the middle of its resend
         venue.logon_seq = 7  # the next logon's number
         asked = len(venue.messages(MsgType.RESEND_REQUEST))
         venue.send(_copy(venue, e1))
         venue.send(venue.peer.message(MsgType.LOGOUT, [(b"58", b"going down mid-resend")], seq=6))
-        await side.wait_events(2, 3.0)
-        await wait_until(lambda: side.venue.state is not VenueState.UP, 3.0, "the logout")
+        await side.wait_events(2, 15.0)
+        await wait_until(lambda: side.venue.state is not VenueState.UP, 15.0, "the logout")
         # the next logon is numbered 7: the gateway asks for 4..; the venue resends 4 and 5, gap-fills its Logout
-        await wait_until(lambda: len(venue.messages(MsgType.RESEND_REQUEST)) > asked, 5.0, "the second ResendRequest")
+        await wait_until(lambda: len(venue.messages(MsgType.RESEND_REQUEST)) > asked, 15.0, "the second ResendRequest")
         assert venue.messages(MsgType.RESEND_REQUEST)[-1].get(b"7") == b"4"
         with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
             venue.send(_copy(venue, e2))
             venue.send(_copy(venue, e3))
             fill = [(b"123", b"Y"), (b"36", b"7")]
             venue.send(venue.peer.message(MsgType.SEQUENCE_RESET, fill, seq=6, header=_POSS_DUP))
-            await side.wait_events(4, 3.0)
-            await wait_until(lambda: side.venue.state is VenueState.UP, 3.0, "the gap filled")
+            await side.wait_events(4, 15.0)
+            await wait_until(lambda: side.venue.state is VenueState.UP, 15.0, "the gap filled")
         assert [type(e) for e in side.events] == [VenueAccepted, VenueExecuted, VenueExecuted, VenueExecuted]
         assert side.venue.session.next_target_seq == 8  # past the Logon (7)
         assert order.cum_qty == 30
@@ -106,15 +106,15 @@ async def test_gap_fill_over_a_number_never_received_with_orders_open_then_still
     # the other side of the judgement: a number that never arrived (lost on the link) gap-filled still counts
     side = await _gateway(venue, tmp_path)
     try:
-        await wait_until(lambda: side.venue.state is VenueState.UP, 3.0, "the session to be UP")
+        await wait_until(lambda: side.venue.state is VenueState.UP, 15.0, "the session to be UP")
         cl_ord_id = side.send(make_order(7)).encode()
-        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 2.0, "the order at the venue")
+        await wait_until(lambda: venue.messages(MsgType.NEW_ORDER_SINGLE), 15.0, "the order at the venue")
         venue.send(_report(venue, cl_ord_id, b"0", exec_id=b"N1"))  # 2
-        await side.wait_events(1, 3.0)
+        await side.wait_events(1, 15.0)
         venue.send(_fill(venue, cl_ord_id, b"E3", 30, seq=4))  # 3 lost
-        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 3.0, "the gateway's ResendRequest")
+        await wait_until(lambda: venue.messages(MsgType.RESEND_REQUEST), 15.0, "the gateway's ResendRequest")
         venue.send(venue.peer.message(MsgType.SEQUENCE_RESET, [(b"123", b"Y"), (b"36", b"4")], seq=3, header=_POSS_DUP))
-        await side.wait_events(2, 3.0)
+        await side.wait_events(2, 15.0)
         assert side.venue.counters["orders_unchecked_after_gap_fill"] == 1
         assert side.venue.session.counters["gap_filled_unseen"] == 1
     finally:

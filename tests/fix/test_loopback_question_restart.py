@@ -70,9 +70,9 @@ async def _asked_about_new_order(sim: FixSimulator, side: GatewaySide, rig: Rig,
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=qty, venue="FIXV", symbol="MSFT")  # no reference price: it rests
     order = rig.order("S1", "A")
-    await wait_until(lambda: holding.new_reports, 5.0, "the venue to take the order")
+    await wait_until(lambda: holding.new_reports, 15.0, "the venue to take the order")
     sim.set_next_target_seq(sim.next_target_seq() - 1)  # the venue asks for the order again: gap-filled
-    await wait_until(lambda: sim.messages("in", MsgType.ORDER_STATUS_REQUEST), 5.0, "the status question")
+    await wait_until(lambda: sim.messages("in", MsgType.ORDER_STATUS_REQUEST), 15.0, "the status question")
     assert side.venue.status()["questions_open"] == 1
     assert order.state is OrderState.PENDING_NEW
     return order, holding
@@ -91,7 +91,7 @@ async def test_question_out_when_gateway_killed_then_taken_back_and_the_answer_a
 
     await kill_gateway(first, rig)  # kill -9: the question out was in memory only
     broker.drop_connection()
-    await wait_until(lambda: not broker.logged_on, 3.0, "the acceptor to see the disconnect")
+    await wait_until(lambda: not broker.logged_on, 15.0, "the acceptor to see the disconnect")
     holding.answer_again()
     if answered_while_down:  # the venue fills the order and answers the question while the gateway is away
         key = broker.session_key()
@@ -108,18 +108,18 @@ async def test_question_out_when_gateway_killed_then_taken_back_and_the_answer_a
         await second.start()
         venue = second.venue
         if answered_while_down:  # before rev45fix: ignored, PENDING_NEW for good
-            await wait_until(lambda: again.state is OrderState.FILLED, 5.0, "the answer's fill")
+            await wait_until(lambda: again.state is OrderState.FILLED, 15.0, "the answer's fill")
             rig2.engine.flush()
             fills = [(m.qty, m.cum_qty) for m in link2.received() if isinstance(m, Executed)]
             assert fills == [(40, 40)]
             assert sum(qty for _oid, qty, _px in rig2.risk.executions) == 40
             assert venue.status()["open_orders"] == 0  # ended by the answer: no longer tracked
         else:  # before rev45fix: nothing asked, questions_open 0, PENDING_NEW for good
-            await wait_until(lambda: again.state is OrderState.LIVE, 5.0, "the answer to the question asked again")
+            await wait_until(lambda: again.state is OrderState.LIVE, 15.0, "the answer to the question asked again")
             assert venue.counters["status_requests_sent"] == 1
             questions = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
             assert [q.get(b"11") for q in questions] == [order.venue_ref.encode()] * 2
-        await wait_until(lambda: venue.status()["questions_open"] == 0, 3.0, "no question out")
+        await wait_until(lambda: venue.status()["questions_open"] == 0, 15.0, "no question out")
         assert venue.counters["unknown_cl_ord_id"] == 0
         assert broker.book.duplicates == 0
     finally:
@@ -135,16 +135,16 @@ async def test_sequence_reset_reset_mode_over_a_fill_then_counted_and_the_order_
     venue = gateway.venue
     broker.drop_output()
     assert broker.execute(order.venue_ref, 30)  # its report never arrives
-    await wait_until(lambda: broker.relay.dropped, 2.0, "the fill report to be lost")
+    await wait_until(lambda: broker.relay.dropped, 15.0, "the fill report to be lost")
     skipped = venue.session.next_target_seq
     broker.release_output()
     broker.send_sequence_reset(broker.next_sender_seq() + 5)  # Reset mode, over the fill's number
-    await wait_until(lambda: order.cum_qty == 30, 5.0, "the fill from the status answer")  # before: lost
+    await wait_until(lambda: order.cum_qty == 30, 15.0, "the fill from the status answer")  # before: lost
     assert venue.session.next_target_seq > skipped + 5
     assert venue.session.counters["gap_filled_unseen"] >= 1
     assert venue.counters["gap_fills_with_open_orders"] == 1
     assert venue.counters["status_requests_sent"] == 1
-    await wait_until(lambda: venue.status()["questions_open"] == 0, 3.0, "no question out")
+    await wait_until(lambda: venue.status()["questions_open"] == 0, 15.0, "no question out")
     rig.engine.flush()
     assert [(m.qty, m.cum_qty) for m in link.received() if isinstance(m, Executed)] == [(30, 30)]
 
@@ -154,15 +154,15 @@ async def test_question_out_when_the_venue_reports_the_order_then_settled_and_th
 ) -> None:
     venue = gateway.venue
     order, holding = await _asked_about_new_order(broker, gateway, rig, 100)
-    await wait_until(lambda: holding.status_reports, 3.0, "the venue to hold its answer")
+    await wait_until(lambda: holding.status_reports, 15.0, "the venue to hold its answer")
     for msg_type, body in holding.new_reports:
         broker.send(msg_type, body)  # the venue's New, late
     assert broker.execute(order.venue_ref, 30)
-    await wait_until(lambda: order.cum_qty == 30, 5.0, "the New and the fill")
+    await wait_until(lambda: order.cum_qty == 30, 15.0, "the New and the fill")
     assert order.state is OrderState.LIVE
     assert venue.status()["questions_open"] == 0  # before rev45fix: 1 until the answer came, if ever
     ignored = venue.counters["ignored_exec_reports"]
     for msg_type, body in holding.status_reports:
         broker.send(msg_type, body)  # the late answer (New, CumQty 0): finds no question out
-    await wait_until(lambda: venue.counters["ignored_exec_reports"] == ignored + 1, 3.0, "the late answer")
+    await wait_until(lambda: venue.counters["ignored_exec_reports"] == ignored + 1, 15.0, "the late answer")
     assert (order.state, order.cum_qty) == (OrderState.LIVE, 30)

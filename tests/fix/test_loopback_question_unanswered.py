@@ -55,12 +55,12 @@ async def test_status_question_never_answered_then_asked_again_and_the_fill_appl
             assert broker.book.execute(broker.session_key(None), order.venue_ref.encode(), 30)
         broker.skip_outgoing(1)
         broker.send_heartbeat()
-        await wait_until(lambda: dropped, 5.0, "the venue to drop the status question")
+        await wait_until(lambda: dropped, 15.0, "the venue to drop the status question")
         assert venue.status()["questions_open"] == 1
-        await wait_until(lambda: order.cum_qty == 30, 5.0, "the fill")  # before fixfix45: never asked again
+        await wait_until(lambda: order.cum_qty == 30, 15.0, "the fill")  # before fixfix45: never asked again
         questions = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
         assert [q.get(b"11") for q in questions] == [order.venue_ref.encode()] * 2
-        await wait_until(lambda: venue.status()["questions_open"] == 0, 3.0, "no question out")
+        await wait_until(lambda: venue.status()["questions_open"] == 0, 15.0, "no question out")
         assert venue.status()["questions_asked_again"] == 1
         rig.engine.flush()
         seen = [(m.qty, m.exec_id, m.cum_qty, m.leaves_qty) for m in link.received() if isinstance(m, Executed)]

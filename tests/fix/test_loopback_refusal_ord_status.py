@@ -70,12 +70,12 @@ async def _refused(
         name, msg_type = ("on_replace", MsgType.ORDER_CANCEL_REPLACE_REQUEST)
     dropped = _next_silent(sim, name, work=False)
     rig.send(link, Cancel("A") if kind == "cancel" else Replace("A", 80, order.price))
-    await wait_until(lambda: dropped, 5.0, f"the venue to get the {kind}")
+    await wait_until(lambda: dropped, 15.0, f"the venue to get the {kind}")
     request = sim.messages("in", msg_type)[-1].get(b"11")
     _refuse(sim, request, order, status)
     for msg_type, report in then or ():
         sim.send(msg_type, report)
-    await wait_until(lambda: order.state not in _PENDING, 5.0, "the refusal")
+    await wait_until(lambda: order.state not in _PENDING, 15.0, "the refusal")
     return request
 
 
@@ -93,7 +93,7 @@ async def test_refused_with_an_ended_ord_status_then_the_order_tracked_and_the_n
     assert gateway.venue.status()["open_orders"] == 1  # still tracked
     assert gateway.venue.counters["status_disagreements"] == 1
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the second cancel's Canceled")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the second cancel's Canceled")
     second = sim.messages("in", MsgType.ORDER_CANCEL_REQUEST)[-1].get(b"11")
     assert second != first  # before: the same ClOrdID again, which the venue ignored as a duplicate
     assert second.endswith(b".2")
@@ -115,7 +115,7 @@ async def test_replace_refused_crossing_an_unsolicited_cancel_then_the_strategy_
     canceled = sim.book.cancel_all(sim.session_key())  # the book cancels it; its report comes after the refusal
     assert len(canceled) == 1
     await _refused(sim, rig, link, order, "replace", b"4", then=canceled)
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the venue's Canceled")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the venue's Canceled")
     answers = _answers(rig, link)
     assert [type(m) for m in answers] == [CancelRejected, Canceled]
     assert gateway.venue.counters["unknown_cl_ord_id"] == 0
@@ -137,17 +137,17 @@ async def test_restart_then_cancel_refused_with_ord_status_4_then_the_venue_canc
     last_seq = rig.engine.strategies["S1"].next_seq - 1
     await kill_gateway(first, rig)
     broker.drop_connection()
-    await wait_until(lambda: not broker.logged_on, 3.0, "the acceptor to see the disconnect")
+    await wait_until(lambda: not broker.logged_on, 15.0, "the acceptor to see the disconnect")
     second, rig2 = restarted_gateway(broker, tmp_path / "store", path)
     again = rig2.order("S1", "A")
     try:
         link2 = rig2.connect("S1", last_seq=last_seq)
         link2.received()
         await second.start()
-        await wait_until(lambda: broker.logged_on, 5.0, "the logon")
+        await wait_until(lambda: broker.logged_on, 15.0, "the logon")
         canceled = broker.book.cancel_all(broker.session_key())
         first_cancel = await _refused(broker, rig2, link2, again, "cancel", b"4", then=canceled)
-        await wait_until(lambda: again.state is OrderState.CANCELED, 5.0, "the venue's Canceled")
+        await wait_until(lambda: again.state is OrderState.CANCELED, 15.0, "the venue's Canceled")
         assert [type(m) for m in _answers(rig2, link2)] == [CancelRejected, Canceled]
         assert second.venue.counters["unknown_cl_ord_id"] == 0
         assert second.venue.status()["open_orders"] == 0
@@ -168,16 +168,16 @@ async def test_cancel_before_the_ack_refused_with_ord_status_8_then_the_order_tr
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=100, venue="FIXV", symbol="MSFT")
     order = rig.order("S1", "A")
-    await wait_until(lambda: dropped, 5.0, "the venue to get the order")
+    await wait_until(lambda: dropped, 15.0, "the venue to get the order")
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: sim.messages("out", MsgType.ORDER_CANCEL_REJECT), 5.0, "the venue's refusal")
+    await wait_until(lambda: sim.messages("out", MsgType.ORDER_CANCEL_REJECT), 15.0, "the venue's refusal")
     if sim.begin_string == "FIX.4.2":
-        await wait_until(lambda: order.state is OrderState.PENDING_NEW, 5.0, "the refusal")
+        await wait_until(lambda: order.state is OrderState.PENDING_NEW, 15.0, "the refusal")
         assert gateway.venue.status()["open_orders"] == 1  # still tracked
         body = [(b"37", b"NONE"), (b"11", order.venue_ref.encode()), (b"17", b"RJ1"), (b"20", b"0"), (b"150", b"8")]
         body += [(b"39", b"8"), (b"55", b"MSFT"), (b"54", b"1"), (b"38", b"100"), (b"151", b"0"), (b"14", b"0")]
         sim.send(MsgType.EXECUTION_REPORT, [*body, (b"6", b"0"), (b"103", b"0"), (b"58", b"lost")])
-    await wait_until(lambda: order.state is OrderState.REJECTED, 5.0, "the new order's answer")
+    await wait_until(lambda: order.state is OrderState.REJECTED, 15.0, "the new order's answer")
     rig.engine.flush()
     names = [type(m).__name__ for m in link.received()]
     assert names[-2:] == ["CancelRejected", "OrderRejected"]

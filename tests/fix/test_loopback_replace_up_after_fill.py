@@ -69,7 +69,7 @@ async def test_replace_up_crossed_by_full_fill_then_replaced_and_last_fill_appli
     assert (order.state, order.qty, order.cum_qty, order.leaves_qty) == (OrderState.FILLED, 120, 120, 0)
     assert [type(e) for e in events[1:]] == [VenueExecuted, VenueReplaced, VenueExecuted]
     assert isinstance(events[1], VenueExecuted) and events[1].replace_pending
-    await wait_until(lambda: gateway.venue.status()["open_orders"] == 0, 2.0, "the adapter to forget the order")
+    await wait_until(lambda: gateway.venue.status()["open_orders"] == 0, 15.0, "the adapter to forget the order")
     assert sim.messages("in", MsgType.REJECT) == []
 
 

@@ -40,10 +40,10 @@ async def _refused_but_taken(sim: FixSimulator, rig: Rig, link: MemoryLink, orde
     reports: list[Report] = []
     taken = _next_silent(sim, "on_replace", kept=reports)
     rig.send(link, Replace("A", 300, order.price))
-    await wait_until(lambda: taken, 5.0, "the venue to take the replace")
+    await wait_until(lambda: taken, 15.0, "the venue to take the replace")
     g1 = sim.messages("in", MsgType.ORDER_CANCEL_REPLACE_REQUEST)[-1].get(b"11")
     _refuse(sim, g1, order)
-    await wait_until(lambda: order.state is OrderState.LIVE and order.qty == 100, 5.0, "the cancel reject")
+    await wait_until(lambda: order.state is OrderState.LIVE and order.qty == 100, 15.0, "the cancel reject")
     return g1, reports
 
 
@@ -51,7 +51,7 @@ async def _second_replace(sim: FixSimulator, rig: Rig, link: MemoryLink, qty: in
     """Send a replace to ``qty`` that the book drops unanswered; return its ClOrdID."""
     dropped = _next_silent(sim, "on_replace", work=False)
     rig.send(link, Replace("A", qty, rig.order("S1", "A").price))
-    await wait_until(lambda: dropped, 5.0, "the venue to get the second replace")
+    await wait_until(lambda: dropped, 15.0, "the venue to get the second replace")
     return sim.messages("in", MsgType.ORDER_CANCEL_REPLACE_REQUEST)[-1].get(b"11")
 
 
@@ -67,13 +67,13 @@ async def test_two_replaces_refused_then_the_first_replaced_then_its_terms_appli
     g2 = await _second_replace(sim, rig, link, 250)
     assert order.state is OrderState.PENDING_REPLACE
     _refuse(sim, g2, order)
-    await wait_until(lambda: order.state is OrderState.LIVE, 5.0, "R2's reject")
+    await wait_until(lambda: order.state is OrderState.LIVE, 15.0, "R2's reject")
     assert [type(m).__name__ for m in _answers(rig, link)] == ["CancelRejected", "CancelRejected"]
     for msg_type, report in reports:
         sim.send(msg_type, report)
-    await wait_until(lambda: order.qty == 300, 5.0, "the late Replaced")
+    await wait_until(lambda: order.qty == 300, 15.0, "the late Replaced")
     assert sim.execute(g1.decode(), 250)
-    await wait_until(lambda: order.cum_qty == 250, 5.0, "the fill")
+    await wait_until(lambda: order.cum_qty == 250, 15.0, "the fill")
     assert (order.state, order.qty, order.leaves_qty, order.venue_ref) == (OrderState.LIVE, 300, 50, g1.decode())
     assert [type(m).__name__ for m in _answers(rig, link)] == ["Replaced", "Executed"]
     assert rig.engine.counters.overfills == 0
@@ -95,19 +95,19 @@ async def test_replace_refused_then_restart_then_replaced_then_its_terms_applied
     last_seq = rig.engine.strategies["S1"].next_seq - 1
     await kill_gateway(first, rig)
     broker.drop_connection()
-    await wait_until(lambda: not broker.logged_on, 3.0, "the acceptor to see the disconnect")
+    await wait_until(lambda: not broker.logged_on, 15.0, "the acceptor to see the disconnect")
     second, rig2 = restarted_gateway(broker, tmp_path / "store", path)
     again = rig2.order("S1", "A")
     try:
         link2 = rig2.connect("S1", last_seq=last_seq)
         link2.received()
         await second.start()
-        await wait_until(lambda: broker.logged_on, 5.0, "the logon")
+        await wait_until(lambda: broker.logged_on, 15.0, "the logon")
         for msg_type, report in reports:
             broker.send(msg_type, report)
-        await wait_until(lambda: again.qty == 300, 5.0, "the late Replaced")
+        await wait_until(lambda: again.qty == 300, 15.0, "the late Replaced")
         assert broker.execute(g1.decode(), 250)
-        await wait_until(lambda: again.cum_qty == 250, 5.0, "the fill")
+        await wait_until(lambda: again.cum_qty == 250, 15.0, "the fill")
         assert (again.state, again.qty, again.leaves_qty, again.venue_ref) == (OrderState.LIVE, 300, 50, g1.decode())
         assert [type(m).__name__ for m in _answers(rig2, link2)] == ["Replaced", "Executed"]
         assert rig2.engine.counters.overfills == 0
@@ -132,7 +132,7 @@ async def test_replaced_after_reject_while_another_replace_in_flight_then_that_o
     assert order.state is OrderState.PENDING_REPLACE
     for msg_type, report in reports:
         sim.send(msg_type, report)
-    await wait_until(lambda: order.qty == 300, 5.0, "the late Replaced")
+    await wait_until(lambda: order.qty == 300, 15.0, "the late Replaced")
     answers = _answers(rig, link)
     assert [type(m) for m in answers] == [CancelRejected, Replaced]
     assert isinstance(answers[0], CancelRejected) and answers[0].code == "FIX_REPLACED_EARLIER"
@@ -140,7 +140,7 @@ async def test_replaced_after_reject_while_another_replace_in_flight_then_that_o
     assert (order.state, order.venue_ref) == (OrderState.LIVE, g1.decode())
     _refuse(sim, g2, order)  # the venue's own answer to R2 (its OrigClOrdID is gone there): nothing more to say
     assert sim.execute(g1.decode(), 250)
-    await wait_until(lambda: order.cum_qty == 250, 5.0, "the fill")
+    await wait_until(lambda: order.cum_qty == 250, 15.0, "the fill")
     assert (order.state, order.qty, order.leaves_qty) == (OrderState.LIVE, 300, 50)
     assert [type(m).__name__ for m in _answers(rig, link)] == ["Executed"]
     assert sim.messages("in", MsgType.ORDER_CANCEL_REQUEST) == []
@@ -163,7 +163,7 @@ async def test_replaced_after_reject_with_more_open_than_its_quantity_then_the_o
     g1, reports = await _refused_but_taken(sim, rig, link, order)
     for msg_type, report in reports:
         sim.send(msg_type, [(tag, b"400" if tag == b"151" else value) for tag, value in report])
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the order canceled there")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the order canceled there")
     cancels = sim.messages("in", MsgType.ORDER_CANCEL_REQUEST)
     assert [c.get(b"41") for c in cancels] == [g1]
     assert (order.qty, order.leaves_qty) == (100, 0)
@@ -186,18 +186,18 @@ async def test_replaced_after_reject_ending_the_order_the_replace_in_flight_kept
     g1, reports = await _refused_but_taken(sim, rig, link, order)
     await _second_replace(sim, rig, link, 150)
     assert sim.execute(g1.decode(), 100)
-    await wait_until(lambda: order.cum_qty == 100, 5.0, "the fill")
+    await wait_until(lambda: order.cum_qty == 100, 15.0, "the fill")
     assert (order.state, order.leaves_qty) == (OrderState.PENDING_REPLACE, 50)
     late = {b"14": b"100", b"151": b"200", b"39": b"1"}
     for msg_type, report in reports:
         sim.send(msg_type, [(tag, late.get(tag, value)) for tag, value in report])
-    await wait_until(lambda: gateway.venue.counters["live_after_end"] == 1, 5.0, "the cancel at the venue")
+    await wait_until(lambda: gateway.venue.counters["live_after_end"] == 1, 15.0, "the cancel at the venue")
     assert order.state is OrderState.FILLED
     answers = _answers(rig, link)
     assert [type(m).__name__ for m in answers] == ["CancelRejected", "Executed", "CancelRejected", "Executed"]
     assert isinstance(answers[2], CancelRejected) and answers[2].code == "FIX_REPLACED_EARLIER"
     # the counter moves when the gateway sends the cancel; the acceptor's thread may not have read it yet
-    await wait_until(lambda: sim.messages("in", MsgType.ORDER_CANCEL_REQUEST), 5.0, "the cancel at the acceptor")
+    await wait_until(lambda: sim.messages("in", MsgType.ORDER_CANCEL_REQUEST), 15.0, "the cancel at the acceptor")
     assert [c.get(b"41") for c in sim.messages("in", MsgType.ORDER_CANCEL_REQUEST)] == [g1]
-    await wait_until(lambda: gateway.venue.status()["late_cancels_waiting"] == 0, 5.0, "the venue's Canceled")
+    await wait_until(lambda: gateway.venue.status()["late_cancels_waiting"] == 0, 15.0, "the venue's Canceled")
     assert rig.engine.counters.overfills == 0

@@ -74,7 +74,7 @@ async def test_new_then_canceled_for_an_order_rejected_here_then_out_of_place_an
     link = rig.connect("S1")
     rig.new_order(link, "A", qty=100, venue="FIXV", symbol="BAD")
     order = rig.order("S1", "A")
-    await wait_until(lambda: order.state is OrderState.REJECTED, 5.0, "the venue's reject")
+    await wait_until(lambda: order.state is OrderState.REJECTED, 15.0, "the venue's reject")
     rig.engine.flush()
     link.received()
     counters = rig.engine.counters
@@ -84,10 +84,10 @@ async def test_new_then_canceled_for_an_order_rejected_here_then_out_of_place_an
     events = venue.counters["events"]
     with caplog.at_level(logging.WARNING, logger=_LOGGER):
         sim.inject_message(MsgType.EXECUTION_REPORT, _report(order.venue_ref, b"0", b"0", b"BAD", b"100"))
-        await wait_until(lambda: venue.counters["events"] > events, 5.0, "the New to be read")  # old: never
-        await wait_until(lambda: _cancel_requests(sim), 5.0, "the cancel at the venue")
+        await wait_until(lambda: venue.counters["events"] > events, 15.0, "the New to be read")  # old: never
+        await wait_until(lambda: _cancel_requests(sim), 15.0, "the cancel at the venue")
         # the simulator's book never held it: it refuses the cancel (unknown order)
-        await wait_until(lambda: venue.counters["events"] >= events + 2, 5.0, "the cancel's answer")
+        await wait_until(lambda: venue.counters["events"] >= events + 2, 15.0, "the cancel's answer")
     rig.engine.flush()
     (cancel,) = _cancel_requests(sim)
     assert cancel[b"41"] == order.venue_ref.encode()
@@ -107,7 +107,7 @@ async def test_new_then_canceled_for_an_order_rejected_here_then_out_of_place_an
 
     # then reports it canceled: out of place again, still no unknown order, nothing to the strategy
     sim.inject_message(MsgType.EXECUTION_REPORT, _report(order.venue_ref, b"4", b"4", b"BAD", b"0"))
-    await wait_until(lambda: venue.counters["events"] >= events + 3, 5.0, "the Canceled to be read")
+    await wait_until(lambda: venue.counters["events"] >= events + 3, 15.0, "the Canceled to be read")
     rig.engine.flush()
     assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 3)
     assert venue.counters["live_after_end"] == 1
@@ -122,14 +122,14 @@ async def test_second_canceled_of_an_order_canceled_here_then_out_of_place_not_u
     link = rig.connect("S1")
     order = await resting_order(rig, link)
     rig.send(link, Cancel("A"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the cancel")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the cancel")
     rig.engine.flush()
     link.received()
     counters = rig.engine.counters
     events = venue.counters["events"]
 
     sim.inject_message(MsgType.EXECUTION_REPORT, _report(order.venue_ref, b"4", b"4", b"MSFT", b"0"))
-    await wait_until(lambda: venue.counters["events"] > events, 5.0, "the second Canceled")  # old: never
+    await wait_until(lambda: venue.counters["events"] > events, 15.0, "the second Canceled")  # old: never
     rig.engine.flush()
     assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (0, 1)
     assert (venue.counters["unknown_cl_ord_id"], venue.counters["live_after_end"]) == (0, 0)
@@ -138,7 +138,7 @@ async def test_second_canceled_of_an_order_canceled_here_then_out_of_place_not_u
 
     # the same ClOrdID with another symbol is not this order's report: still unknown
     sim.inject_message(MsgType.EXECUTION_REPORT, _report(order.venue_ref, b"4", b"4", b"IBM", b"0"))
-    await wait_until(lambda: venue.counters["unknown_cl_ord_id"] == 1, 5.0, "the other symbol's report")
+    await wait_until(lambda: venue.counters["unknown_cl_ord_id"] == 1, 15.0, "the other symbol's report")
     assert (counters.venue_events_unknown_order, counters.venue_events_out_of_place) == (1, 1)
 
 
@@ -150,11 +150,11 @@ async def test_order_canceled_here_the_venue_still_works_then_canceled_there(
     order = await resting_order(rig, link)
     # the venue says Canceled (the gateway ends the order) though its book keeps working it ...
     sim.inject_message(MsgType.EXECUTION_REPORT, _report(order.venue_ref, b"4", b"4", b"MSFT", b"0"))
-    await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the Canceled")
+    await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the Canceled")
     events = venue.counters["events"]
     # ... and then restates it working: the gateway cancels it at the venue, whose book then drops it
     sim.inject_message(MsgType.EXECUTION_REPORT, _report(order.venue_ref, b"D", b"0", b"MSFT", b"100"))
-    await wait_until(lambda: venue.counters["events"] > events, 5.0, "the venue's Canceled of the late cancel")
+    await wait_until(lambda: venue.counters["events"] > events, 15.0, "the venue's Canceled of the late cancel")
     rig.engine.flush()
     (cancel,) = _cancel_requests(sim)
     answers = [m.message.fields for m in list(sim.sent) if m.get(b"11") == cancel[b"11"]]
@@ -178,10 +178,10 @@ async def test_gap_fill_over_logouts_that_refused_logons_then_no_reconcile_alarm
     sim.refuse_logons = 2
     with caplog.at_level(logging.ERROR, logger=_LOGGER):
         sim.drop_connection()
-        await wait_until(lambda: venue.state is not VenueState.UP, 5.0, "the link to drop")
+        await wait_until(lambda: venue.state is not VenueState.UP, 15.0, "the link to drop")
         await wait_until(lambda: sim.refuse_logons == 0, 10.0, "two refused logons")
         await gateway.wait_up(10.0)
-        await wait_until(lambda: not session.gap.open, 5.0, "the gap to be filled")
+        await wait_until(lambda: not session.gap.open, 15.0, "the gap to be filled")
     refusals = [m for m in list(sim.sent) if m.msg_type == MsgType.LOGOUT and m.seq >= expected]
     assert len(refusals) == 2  # read here: they refused our Logons
     assert session.counters["resend_requests_sent"] > resends  # the numbers were asked for and gap-filled

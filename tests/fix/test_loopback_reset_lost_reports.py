@@ -46,11 +46,11 @@ async def test_reset_on_logon_when_filled_while_down_and_canceled_on_the_questio
         sim.drop_output()  # the venue's reports from now on are lost with the link
         ref = gateway.send(order)
         mark_sent(order, ref)
-        await wait_until(lambda: sim.messages("in", MsgType.NEW_ORDER_SINGLE), 3.0, "the order at the venue")
+        await wait_until(lambda: sim.messages("in", MsgType.NEW_ORDER_SINGLE), 15.0, "the order at the venue")
         assert sim.execute(ref, 4)
-        await wait_until(lambda: len(sim.messages("out", MsgType.EXECUTION_REPORT)) >= 2, 3.0, "ack and fill")
+        await wait_until(lambda: len(sim.messages("out", MsgType.EXECUTION_REPORT)) >= 2, 15.0, "ack and fill")
         sim.drop_connection()
-        await wait_until(lambda: gateway.venue.state is not VenueState.UP, 3.0, "the link to drop")
+        await wait_until(lambda: gateway.venue.state is not VenueState.UP, 15.0, "the link to drop")
         sim.release_output()
         await gateway.wait_up()
         assert gateway.venue.session.next_sender_seq <= 3  # the numbers restarted: nothing will be resent

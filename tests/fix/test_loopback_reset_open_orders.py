@@ -38,9 +38,9 @@ async def test_reset_when_every_order_acknowledged_and_a_fill_lost_then_asked_ab
     try:
         broker.drop_output()  # the venue's fill report is lost with the link
         assert broker.execute(order.venue_ref, 30)
-        await wait_until(lambda: len(broker.messages("out", MsgType.EXECUTION_REPORT)) >= 2, 3.0, "the fill")
+        await wait_until(lambda: len(broker.messages("out", MsgType.EXECUTION_REPORT)) >= 2, 15.0, "the fill")
         await reset_after(broker, side)
-        await wait_until(lambda: order.cum_qty == 30, 5.0, "the status answer's fill")  # old code: never asked
+        await wait_until(lambda: order.cum_qty == 30, 15.0, "the status answer's fill")  # old code: never asked
         (question,) = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
         assert question.get(b"11") == order.venue_ref.encode()
         rig.engine.flush()
@@ -64,7 +64,7 @@ async def test_reset_when_the_venue_no_longer_has_the_order_then_it_ends_cancele
             broker.book.known.pop(key)
         with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
             await reset_after(broker, side)
-            await wait_until(lambda: order.state is OrderState.CANCELED, 5.0, "the order to end")  # old code: LIVE
+            await wait_until(lambda: order.state is OrderState.CANCELED, 15.0, "the order to end")  # old code: LIVE
         rig.engine.flush()
         (canceled,) = [m for m in link.received() if isinstance(m, Canceled)]
         assert (canceled.canceled_qty, canceled.leaves_qty, canceled.reason) == (100, 0, "REJECTED")
@@ -83,7 +83,7 @@ async def test_reset_when_no_order_status_request_then_acknowledged_orders_count
     try:
         with caplog.at_level(logging.WARNING, logger="venues.fix.adapter"):
             await reset_after(equities, side)
-            await wait_until(lambda: side.venue.counters["orders_unchecked_after_reset"] == 1, 3.0, "the count")
+            await wait_until(lambda: side.venue.counters["orders_unchecked_after_reset"] == 1, 15.0, "the count")
         assert any("1 open order(s) not checked" in r.getMessage() for r in caplog.records)
         assert equities.messages("in", MsgType.ORDER_CANCEL_REQUEST) == []  # never asked with a cancel
         assert rig.order("S1", "A").state is OrderState.LIVE

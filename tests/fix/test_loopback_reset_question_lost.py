@@ -55,15 +55,15 @@ async def test_reset_when_a_status_answer_was_lost_then_asked_again_and_the_fill
         _answer_lost(broker, held)
         broker.skip_outgoing(1)  # a gap: the gateway asks for a resend, QuickFIX gap-fills it
         broker.send_heartbeat()
-        await wait_until(lambda: held, 5.0, "the venue's (lost) status answer")
+        await wait_until(lambda: held, 15.0, "the venue's (lost) status answer")
         assert venue.status()["questions_open"] == 1
         assert broker.execute(order.venue_ref, 30)  # the fill report is lost too
         await reset_after(broker, side)
-        await wait_until(lambda: order.cum_qty == 30, 5.0, "the fill")  # before fixfix44: never asked again
+        await wait_until(lambda: order.cum_qty == 30, 15.0, "the fill")  # before fixfix44: never asked again
         questions = broker.messages("in", MsgType.ORDER_STATUS_REQUEST)
         assert [q.get(b"11") for q in questions] == [order.venue_ref.encode()] * 2
         assert questions[1].seq <= 3  # asked again under the new numbering
-        await wait_until(lambda: venue.status()["questions_open"] == 0, 3.0, "no question out")
+        await wait_until(lambda: venue.status()["questions_open"] == 0, 15.0, "no question out")
         rig.engine.flush()
         seen = [(m.qty, m.exec_id, m.cum_qty, m.leaves_qty) for m in link.received() if isinstance(m, Executed)]
         assert seen == [(30, "", 30, 70)]

@@ -42,7 +42,7 @@ async def test_refused_fill_when_resent_after_the_status_answer_counted_it_then_
     msg_type, body = report
     mangled = [(tag, b"23,0" if tag == b"31" else value) for tag, value in body]
     sim.inject_message(msg_type, mangled)
-    await wait_until(lambda: sim.messages("in", MsgType.ORDER_STATUS_REQUEST), 3.0, "the status question")
+    await wait_until(lambda: sim.messages("in", MsgType.ORDER_STATUS_REQUEST), 15.0, "the status question")
     (reject,) = sim.messages("in", MsgType.REJECT)
     assert (reject.get(b"373"), reject.get(b"371")) == (b"6", b"31")
     await gateway.wait_events(2)  # the status answer's fill
@@ -50,7 +50,7 @@ async def test_refused_fill_when_resent_after_the_status_answer_counted_it_then_
 
     copy = sim.inject_message(msg_type, [*body, (b"97", b"Y")])  # the corrected report again, same ExecID
     copy_seq = int(copy.partition(b"\x0134=")[2].partition(b"\x01")[0])
-    await wait_until(lambda: gateway.venue.session.next_target_seq > copy_seq, 2.0, "the copy to be read")
+    await wait_until(lambda: gateway.venue.session.next_target_seq > copy_seq, 15.0, "the copy to be read")
     assert sim.execute(ref, 20)  # a real fill: 50 of 100
     events = await gateway.wait_events(4)
     await asyncio.sleep(0.2)

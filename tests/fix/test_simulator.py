@@ -179,7 +179,7 @@ def test_cli_when_started_then_listening_line_accepts_logon_records_and_sigterm_
             sock.sendall(logon)
             decoder = FrameDecoder()
             replies: list[FixMessage] = []
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + 15
             while not replies and time.monotonic() < deadline:
                 replies = [m for m in decoder.feed(sock.recv(4096)) if isinstance(m, FixMessage)]
         assert replies[0].msg_type == MsgType.LOGON

@@ -71,7 +71,7 @@ def test_sighup_when_sent_during_startup_then_deferred_until_the_risk_engine_is_
     gateway, sim, _ = _start_and_signal(signal.SIGHUP)
     try:
         gateway.wait_up()  # still running: not killed by the SIGHUP
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while "SIGHUP from pid" not in gateway.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert f"SIGHUP from pid {os.getpid()}" in gateway.log_text()

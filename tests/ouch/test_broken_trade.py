@@ -26,7 +26,7 @@ async def test_broken_trade_when_the_venue_breaks_two_fills_then_each_logged_at_
         (venue,) = process.venues
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
             assert sim.execute(1, 40)
             assert sim.execute(1, 10)
             await wait_for(lambda: order.cum_qty == 50, what="two fills")

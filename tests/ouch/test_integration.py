@@ -31,7 +31,7 @@ from venues.ouch.messages import AccountQueryResponse, OrderAccepted, OrderCance
 from venues.ouch.refstore import UserRefNumStore
 
 
-async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
     """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -22,7 +22,7 @@ def _on_disk(store: UserRefNumStore) -> int:
 
 
 def _wait_until(condition: object, what: str) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.001)

@@ -125,7 +125,7 @@ async def test_metrics_user_ref_num_store_stalls_when_a_write_is_overdue_then_co
         store.ensure_above(store.counter.reserved)  # as an Account Query: the next number needs the next block
         async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            event = await order.wait_done(timeout=5)
+            event = await order.wait_done(timeout=15)
             assert order.status is OrderStatus.REJECTED and getattr(event, "code", None) == "OUCH_REFNUM_STORE", event
             during = await loop.run_in_executor(None, fetch_metrics, admin)
             disk.hang = False
@@ -133,7 +133,7 @@ async def test_metrics_user_ref_num_store_stalls_when_a_write_is_overdue_then_co
             await wait_for(lambda: store.error is None, what="the overdue write landed")
             store.wait_limit = WAIT_LIMIT_S
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
-            await order.wait_accepted(timeout=5)
+            await order.wait_accepted(timeout=15)
         after = await loop.run_in_executor(None, fetch_metrics, admin)
     assert during.extra["venue_user_ref_num_store_stalls_total"] == 1
     assert after.extra["venue_user_ref_num_store_stalls_total"] == 1  # a counter: the stall that ended still shows

@@ -26,7 +26,7 @@ async def test_end_of_day_when_a_new_order_is_unanswered_then_the_strategy_gets_
         async with GatewayClient(_sock(process), "S1") as client:
             order = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, "229.00")
             await wait_for(lambda: process.venues[0].state is VenueState.ENDED, what="venue ENDED")
-            final = await order.wait_done(timeout=3)
+            final = await order.wait_done(timeout=15)
         assert len(swallowed) == 1
         assert isinstance(final, OrderRejected), final
         assert (final.source, final.code) == (RejectSource.VENUE, "BOE_SESSION_ENDED")

@@ -32,8 +32,8 @@ async def test_end_of_day_when_a_cancel_is_held_behind_a_replace_then_both_get_c
         async with GatewayClient(_sock(process), "S1") as client:
             held = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, RESTING)
             later = await client.submit("ACC1", "CBOE", "AAPL", Side.BUY, 100, RESTING)
-            await held.wait_accepted(timeout=3)
-            await later.wait_accepted(timeout=3)
+            await held.wait_accepted(timeout=15)
+            await later.wait_accepted(timeout=15)
             await held.replace(200, RESTING)
             await wait_for(lambda: len(swallowed) == 1, what="Modify swallowed")
             await held.cancel()

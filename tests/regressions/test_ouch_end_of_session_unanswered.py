@@ -70,7 +70,7 @@ async def test_end_of_session_when_an_enter_order_is_unanswered_then_the_strateg
         await wait_for(lambda: process.venues[0].state is VenueState.ENDED, what="venue ENDED")
         answers: list[list[object]] = []
         while not answers:  # VenueStatus frames come too; a missing answer times out here
-            answers = [m for m in await client.read(1, timeout_s=3) if m[0] != VENUE_STATUS]
+            answers = [m for m in await client.read(1, timeout_s=15) if m[0] != VENUE_STATUS]
         assert venue.enters == 1
         assert [(m[0], m[2], m[3], m[4]) for m in answers] == [(ORDER_REJECTED, "E1", "VENUE", "OUCH_SESSION_ENDED")]
         client.close()

@@ -119,7 +119,7 @@ def add_boe_venue(config: Path, port: int) -> None:
 class BoeAndOuchGateway(Gateway):
     """``gateway run`` with an OUCH and a BOE venue: up when both are."""
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and both venues are UP."""
 
         def up() -> bool:
@@ -179,12 +179,12 @@ class Chaos:
             expected = self.report.kills + 1
             await wait_for(
                 lambda: client.connections == expected and client.state is ConnectionState.CONNECTED,
-                10,
+                20,
                 "the client to reconnect",
             )
         welcome = client.welcome
         assert welcome is not None and welcome.protocol_version == 3
-        await wait_for(lambda: client.last_seq >= welcome.next_seq - 1, 5, "the replayed events")
+        await wait_for(lambda: client.last_seq >= welcome.next_seq - 1, 15, "the replayed events")
         self.report.replayed_after_restart += welcome.replayed
 
     async def cycle(self) -> None:
@@ -222,7 +222,7 @@ class Chaos:
                 self.gateway.send_kill()
         except GatewayError:
             pass  # the client saw the connection go: requests are refused until it is back
-        await wait_for(lambda: not client.connected, 5, "the connection to drop after the kill")
+        await wait_for(lambda: not client.connected, 15, "the connection to drop after the kill")
         self.gateway.kill9()
         self.report.kills += 1
 
@@ -248,7 +248,7 @@ class Chaos:
             return all(final_state(_order_only(grouped[c]))[0] != "PENDING_NEW" for c in self.client.orders)
 
         try:
-            await wait_for(settled, 10, "every request sent to be answered")
+            await wait_for(settled, 20, "every request sent to be answered")
         except AssertionError:
             self.report.problems.append(f"not answered after a restart: {self._unanswered()[:20]}")
 
@@ -257,7 +257,7 @@ class Chaos:
         client = self.client
         await self._connected()
         await self._settle()
-        await client.mass_cancel(timeout=10)
+        await client.mass_cancel(timeout=20)
 
         def all_terminal() -> bool:
             grouped = StrategyView(client.order_events()).per_order()
@@ -266,7 +266,7 @@ class Chaos:
                 for c in client.orders
             )
 
-        await wait_for(all_terminal, 10, "every order to be terminal")
+        await wait_for(all_terminal, 20, "every order to be terminal")
         await client.close()
 
     def check(self) -> None:

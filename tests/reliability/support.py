@@ -77,7 +77,7 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> 
 
 
 def spawn_listening(
-    command: list[str], options: list[str], log_path: Path, what: str, *, timeout_s: float = 10, attempts: int = 3
+    command: list[str], options: list[str], log_path: Path, what: str, *, timeout_s: float = 30, attempts: int = 3
 ) -> tuple[int, subprocess.Popen[bytes]]:
     """Start ``gateway <command> --listen 127.0.0.1:<port> <options>`` and return its port and process.
 
@@ -127,7 +127,7 @@ class Simulator:
         """Return every inbound message the exchange received, with its outcome."""
         return read_records(self.record) if self.record.exists() else []
 
-    def outbound(self, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
+    def outbound(self, timeout_s: float = 15.0) -> list[tuple[int, OutboundMessage]]:
         """Return the whole outbound stream (sequence, message), read as a second SoupBinTCP client."""
         return read_outbound(self.port, timeout_s)
 
@@ -142,7 +142,7 @@ class Simulator:
                 self.proc.wait(5)
 
 
-def read_outbound(port: int, timeout_s: float = 5.0) -> list[tuple[int, OutboundMessage]]:
+def read_outbound(port: int, timeout_s: float = 15.0) -> list[tuple[int, OutboundMessage]]:
     """Log in from sequence 1 and read the stream up to the first Server Heartbeat (the venue's own record).
 
     The simulator sends the whole replay before any heartbeat (SoupBinTCP 3.00: a server heartbeats only
@@ -336,7 +336,7 @@ class Gateway:
         if wait_up:
             self.wait_up()
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and the venue is UP."""
         assert self.proc is not None
 
@@ -348,10 +348,10 @@ class Gateway:
 
         wait_until(up, timeout_s, "the gateway to start with its venue UP")
 
-    def status_or_none(self) -> dict[str, Any] | None:
-        """Return the status document, or None if the admin socket does not answer."""
+    def status_or_none(self, timeout_s: float = 10) -> dict[str, Any] | None:
+        """Return the status document, or None if the admin socket does not answer within ``timeout_s``."""
         try:
-            reply = admin_request(self.admin, {"cmd": "status"}, timeout_s=3)
+            reply = admin_request(self.admin, {"cmd": "status"}, timeout_s=timeout_s)
         except (AdminError, OSError):
             return None
         status: dict[str, Any] = reply["status"]
@@ -359,7 +359,7 @@ class Gateway:
 
     def status(self) -> dict[str, Any]:
         """Return the status document (fail if the gateway does not answer)."""
-        status = self.status_or_none()
+        status = self.status_or_none(timeout_s=15)  # a slow, loaded machine answers late, not never
         assert status is not None, "gateway admin socket does not answer"
         return status
 
@@ -507,7 +507,7 @@ async def reconnect_and_settle(
     view: StrategyView,
     sent: list[str],
     state: Callable[[list[Any]], tuple[str, int, int]] = final_state,
-    timeout_s: float = 10,
+    timeout_s: float = 30,
 ) -> tuple[RecordingClient, Welcome]:
     """Reconnect S1 from ``view.last_seq`` and wait until every order ``sent`` has reached a known state.
 
@@ -517,7 +517,7 @@ async def reconnect_and_settle(
     """
     client = RecordingClient(socket_path, "S1", cl_ord_id_prefix="B", last_seq=view.last_seq)
     welcome = await client.connect()
-    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 5, "the replayed events")
+    await wait_for(lambda: len(client.order_events()) >= welcome.replayed, 15, "the replayed events")
     seen = {e.cl_ord_id for e in view.events} | {e.cl_ord_id for e in client.order_events()}
     silent = [c for c in sent if c not in seen]
     for cl_ord_id in silent:
@@ -580,7 +580,7 @@ class BoeSimulatorProcess:
 class BoeGateway(Gateway):
     """``gateway run`` with one BOE venue: up when that venue is."""
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and the BOE venue is UP."""
 
         def up() -> bool:

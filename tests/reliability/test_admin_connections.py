@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,7 +102,13 @@ def test_full_descriptor_table_when_counted_then_peak_is_the_limit_warned_and_co
             sessions.append(sock)
         else:
             raise AssertionError("the descriptor limit was never reached")
-        time.sleep(2.5)  # the watch counts every second: at a full table its own listing fails (EMFILE)
+        # the watch counts every second: at a full table its own listing fails (EMFILE) and it says so; wait for that
+        # line (a fixed 2.5 s could pass without a count on a loaded machine), then free half the table
+        full = f"{LIMIT} file descriptors open of the limit {LIMIT} (100 %: the descriptor table is full"
+        deadline = time.monotonic() + 20
+        while full not in gateway.log_text():
+            assert time.monotonic() < deadline, "the watch never counted the full descriptor table"
+            time.sleep(0.2)
         for sock in sessions[: len(sessions) // 2]:
             sock.close()
         del sessions[: len(sessions) // 2]
@@ -188,6 +195,11 @@ def test_trickling_admin_clients_when_they_hold_the_table_then_gateway_kill_gets
     gateway = Gateway(workdir, _config(workdir, sim))
     gateways.append(gateway)
     gateway.start(nofile=1024)
+    # The kill must reach the gateway while the 32 still trickle (5 s after their first byte they are closed anyway):
+    # a `gateway kill` started then spent seconds importing on a loaded machine and came after all 32 were closed.
+    # So the CLI is started first and imports everything, then runs the kill when told: `gateway kill` as operators
+    # type it, without its start-up inside the window.
+    kill = _cli_when_told("kill", "--admin-socket", str(gateway.admin), "--reason", "trickle test")
     trickling = [_admin(gateway) for _ in range(MAX_ADMIN_CONNECTIONS)]
     try:
         for sock in trickling:
@@ -195,15 +207,9 @@ def test_trickling_admin_clients_when_they_hold_the_table_then_gateway_kill_gets
         time.sleep(1)
         for sock in trickling:
             sock.sendall(b" ")
-        done = subprocess.run(
-            [*GATEWAY, "kill", "--admin-socket", str(gateway.admin), "--reason", "trickle test"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr  # old: refused, every one "with a request under way"
-        assert "HALTED" in done.stdout
+        stdout, stderr = kill.communicate("go\n", timeout=60)
+        assert kill.returncode == 0, stdout + stderr  # old: refused, every one "with a request under way"
+        assert "HALTED" in stdout
         first = json.loads(_closed_with(trickling[0], 10))
         assert "this was the oldest stalled one (its request unfinished for" in first["error"], first
         for sock in trickling[1:]:  # the rest: closed 5 s after their first byte, saying why
@@ -215,6 +221,32 @@ def test_trickling_admin_clients_when_they_hold_the_table_then_gateway_kill_gets
     finally:
         for sock in trickling:
             sock.close()
+        if kill.poll() is None:  # the test failed before it told the CLI to run
+            kill.kill()
+            kill.communicate(timeout=15)
+
+
+def _cli_when_told(*args: str) -> subprocess.Popen[str]:
+    """Start ``gateway *args`` with every command module imported; it runs when a line comes on its stdin."""
+    code = (
+        "import sys\n"
+        "from gateway.cli import build_parser, main\n"
+        "build_parser()\n"  # imports every command's module now, not inside the test's window
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    ready = proc.stdout.readline()
+    assert ready == "ready\n", ready + proc.communicate(timeout=60)[1]
+    return proc
 
 
 def _cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:

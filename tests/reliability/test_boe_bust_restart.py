@@ -87,7 +87,7 @@ def test_bust_when_the_gateway_restarts_then_reported_once(
     async def submit() -> None:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="B") as client:
             handle = await client.submit("ACC1", BOE_VENUE, "AAPL", Side.BUY, 100, price_ticks=RESTING)
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
 
     asyncio.run(submit())
     [cl_ord_id] = sim.call(lambda: list(sim.sim.exchange.orders))

@@ -78,14 +78,14 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
     resting = [await client.submit("ACC1", VENUE, "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(8)]
     filled = [await client.submit("ACC1", VENUE, "MSFT", Side.BUY, 50 + i, price_ticks=4_206_000) for i in range(4)]
     for handle in resting:
-        await handle.wait_accepted(5)
+        await handle.wait_accepted(15)
     for handle in filled:
-        await handle.wait_done(5)
+        await handle.wait_done(15)
     await resting[0].cancel()
-    await resting[0].wait_done(5)
+    await resting[0].wait_done(15)
     for handle in resting[6:]:
         await handle.replace(handle.qty + 50, price_ticks=RESTING - 100)
-        await wait_for(lambda h=handle: any(isinstance(e, Replaced) for e in h.events), 5, "Replaced")  # type: ignore[misc]
+        await wait_for(lambda h=handle: any(isinstance(e, Replaced) for e in h.events), 15, "Replaced")  # type: ignore[misc]
         modified.append(handle.cl_ord_id)
     client.kill_after(30, gateway.send_kill)
     try:
@@ -98,9 +98,9 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
                 await asyncio.sleep(0.0005)
     except GatewayError:
         pass
-    await wait_for(lambda: not client.connected, 5, "the gateway to die mid-burst")
+    await wait_for(lambda: not client.connected, 15, "the gateway to die mid-burst")
     gateway.kill9()
-    await wait_for(lambda: not client.connected, 5, "the client to see the connection drop")
+    await wait_for(lambda: not client.connected, 15, "the client to see the connection drop")
     sent.extend(client.orders)
     view.add(client.order_events())
 
@@ -134,7 +134,7 @@ def test_kill9_when_boe_orders_fills_cancels_and_modifies_in_flight_then_restart
             await client.replace(cl_ord_id, 500, price_ticks=RESTING - 200)
         await wait_for(
             lambda: sum(isinstance(e, Replaced) for e in client.order_events()) >= len(live_modified),
-            5,
+            15,
             "Replaced after the restart",
         )
         await client.close()
@@ -185,7 +185,7 @@ def _one_resting_order_then_crash(gateway: Gateway) -> tuple[int, str]:
     async def trade() -> tuple[int, str]:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="L") as client:
             handle = await client.submit("ACC1", VENUE, "AAPL", Side.BUY, 77, price_ticks=RESTING)
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
             return client.last_seq, handle.cl_ord_id
 
     result = asyncio.run(trade())
@@ -195,7 +195,7 @@ def _one_resting_order_then_crash(gateway: Gateway) -> tuple[int, str]:
 
 async def _events_after_restart(gateway: Gateway, last_seq: int, until: type) -> list[Any]:
     async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="M", last_seq=last_seq) as client:
-        await wait_for(lambda: any(isinstance(e, until) for e in client.order_events()), 5, until.__name__)
+        await wait_for(lambda: any(isinstance(e, until) for e in client.order_events()), 15, until.__name__)
         return list(client.order_events())
 
 

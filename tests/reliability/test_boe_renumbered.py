@@ -48,7 +48,7 @@ class RebuiltSimulator(BoeSimulatorProcess):
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         ready = f"listening on 127.0.0.1:{port} "
-        wait_until(lambda: ready in self.log.read_text() or self.proc.poll() is not None, 10, "the rebuilt simulator")
+        wait_until(lambda: ready in self.log.read_text() or self.proc.poll() is not None, 30, "the rebuilt simulator")
         assert self.proc.poll() is None, self.log.read_text()
 
 
@@ -65,7 +65,7 @@ async def _submit(gateway: Gateway, prefix: str, count: int, last_seq: int = 0) 
     async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix, last_seq=last_seq) as client:
         for _ in range(count):
             handle = await client.submit("ACC1", VENUE, "AAPL", Side.BUY, 77, price_ticks=RESTING)
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
         return client.last_seq, list(client.order_events())
 
 

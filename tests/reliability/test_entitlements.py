@@ -65,7 +65,7 @@ def strategy_session(path: Path, strategy_id: str, *requests: NewOrder, expect: 
 
     def action() -> dict[str, Any]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(5)
+        sock.settimeout(15)
         sock.connect(str(path))
         numbered = [msgspec.structs.replace(m, req_seq=n) for n, m in enumerate(requests, 1)]  # version 3
         sock.sendall(b"".join(encode_frame(m) for m in (Hello(strategy_id, PROTOCOL_VERSION), *numbered)))
@@ -210,4 +210,4 @@ def test_unauthorised_attempts_when_many_then_all_refused_and_gateway_keeps_serv
     # The legitimate user is unaffected.
     ok = as_user(TRADER_UID, [group], strategy_session(gateway.socket, "S2", expect=1))
     assert ok["messages"] == [["Welcome", ""]]
-    wait_until(lambda: gateway.status()["counters"]["strategy_connections"] == 1, 5, "the good connection")
+    wait_until(lambda: gateway.status()["counters"]["strategy_connections"] == 1, 15, "the good connection")

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(60)
 
 async def wait_until_one(sim: FixSimulator, msg_type: bytes) -> list[SimMessage]:
     """Wait for the acceptor to receive a message of ``msg_type``; return those received."""
-    await wait_until(lambda: sim.messages("in", msg_type), 3.0, f"a {msg_type!r} at the acceptor")
+    await wait_until(lambda: sim.messages("in", msg_type), 15.0, f"a {msg_type!r} at the acceptor")
     return sim.messages("in", msg_type)
 
 
@@ -50,7 +50,7 @@ async def test_resend_request_when_lost_order_record_damaged_then_gap_filled_and
     await side.start()
     sim.drop_next_input(1)
     ref = side.send(make_order(3, symbol="MSFT"))
-    await wait_until(lambda: sim.relay.dropped_input, 2.0, "the lost order")
+    await wait_until(lambda: sim.relay.dropped_input, 15.0, "the lost order")
     session = side.venue.session
     lost_seq = session.next_sender_seq - 1
     (stored,) = session.store.get_sent(lost_seq, lost_seq)
@@ -58,8 +58,8 @@ async def test_resend_request_when_lost_order_record_damaged_then_gap_filled_and
     with caplog.at_level(logging.WARNING, logger="venues.fix.session.session"):
         session.send_test_request(monotonic_ns())
         side.venue.flush()
-        await wait_until(lambda: sim.messages("out", MsgType.RESEND_REQUEST), 3.0, "the acceptor's ResendRequest")
-        await wait_until(lambda: sim.next_target_seq() == session.next_sender_seq, 3.0, "recovery")
+        await wait_until(lambda: sim.messages("out", MsgType.RESEND_REQUEST), 15.0, "the acceptor's ResendRequest")
+        await wait_until(lambda: sim.next_target_seq() == session.next_sender_seq, 15.0, "recovery")
     (resend,) = sim.messages("out", MsgType.RESEND_REQUEST)
     assert int(resend.get(b"7")) == lost_seq
     assert sim.messages("in", MsgType.NEW_ORDER_SINGLE) == []

@@ -38,7 +38,7 @@ MARKETABLE = 2_301_500  # 230.15: fills at once
 class FixGateway(Gateway):
     """``gateway run`` whose only venue is the FIX session EQX."""
 
-    def wait_up(self, timeout_s: float = 15.0) -> None:
+    def wait_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the admin socket answers and the FIX session is UP."""
         assert self.proc is not None
 
@@ -116,7 +116,7 @@ async def test_fix_session_when_gateway_killed_mid_flow_then_resumes_sequence_an
         await client.connect()
         resting = [await client.submit("ACC1", "EQX", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(5)]
         for handle in resting:
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
         client.kill_after(20, gateway.send_kill)
         try:
             for i in range(150):

@@ -52,7 +52,7 @@ async def test_journal_deleted_while_running_then_restored_and_a_kill_9_recovers
         journal.unlink()
         after = await _submit(client, 10, 200)  # accepted: the file comes back, holding them
         assert all(isinstance(event, OrderAccepted) for event in after)
-        await wait_for(journal.exists, 5, "the journal file restored")
+        await wait_for(journal.exists, 15, "the journal file restored")
         assert journal.stat().st_ino != inode
         more = await _submit(client, 3, 300)  # written into the restored file
         assert all(isinstance(event, OrderAccepted) for event in more)
@@ -93,7 +93,7 @@ async def test_journal_directory_deleted_while_running_then_made_again_and_a_res
         directory = journal.parent
         shutil.rmtree(directory)  # the old code: never made again, every later order refused JOURNAL_UNAVAILABLE
         lock, marker = directory / "gateway.lock", journal.with_name(journal.name + ".open")
-        await wait_for(lambda: journal.exists() and lock.exists() and marker.exists(), 5, "directory, files back")
+        await wait_for(lambda: journal.exists() and lock.exists() and marker.exists(), 15, "directory, files back")
         assert lock.read_text() == f"{gateway.proc.pid}\n"
         after = await _submit(client, 6, 200)
         assert all(isinstance(event, OrderAccepted) for event in after)
@@ -119,12 +119,12 @@ async def test_lock_file_and_open_marker_deleted_while_running_then_put_back_and
     lock, marker = journal.parent / "gateway.lock", journal.with_name(journal.name + ".open")
     assert fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 0.0
     lock.unlink()
-    await wait_for(lock.exists, 5, "gateway.lock back")
+    await wait_for(lock.exists, 15, "gateway.lock back")
     # the old code: put back and logged CRITICAL, but the counter stayed 0, so GatewayJournalFileRestored never fired
-    await wait_for(lambda: fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 1.0, 5, "counted")
+    await wait_for(lambda: fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 1.0, 15, "counted")
     marker.unlink()
-    await wait_for(marker.exists, 5, "the open marker back")
-    await wait_for(lambda: fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 2.0, 5, "counted")
+    await wait_for(marker.exists, 15, "the open marker back")
+    await wait_for(lambda: fetch_metrics(gateway.admin).extra["journal_file_restores_total"] == 2.0, 15, "counted")
     status = gateway.status()
     files = status["journal_file"]
     assert (files["restores"], files["lock_restores"], files["marker_restores"]) == (0, 1, 1)
@@ -229,7 +229,7 @@ async def test_journal_replaced_by_another_file_then_orders_refused_until_it_is_
         stranger = workdir / "stranger"
         stranger.write_bytes(b"someone else's file")
         stranger.rename(journal)  # in one step: the journal's name now names that file
-        await wait_for(lambda: gateway.status()["journal_file"]["state"] == "missing", 5, "the replaced file seen")
+        await wait_for(lambda: gateway.status()["journal_file"]["state"] == "missing", 15, "the replaced file seen")
         status = gateway.status()
         assert "replaced by another file" in status["journal_file"]["problem"]
         assert status["journal_error"]
@@ -238,7 +238,7 @@ async def test_journal_replaced_by_another_file_then_orders_refused_until_it_is_
         journal.rename(workdir / "other")  # moved aside: the gateway restores its journal and goes on
         refused = await handle.wait_accepted(10)
         assert isinstance(refused, OrderRejected) and refused.code == "JOURNAL_UNAVAILABLE"
-        await wait_for(lambda: gateway.status()["journal_file"]["state"] == "ok", 5, "the journal restored")
+        await wait_for(lambda: gateway.status()["journal_file"]["state"] == "ok", 15, "the journal restored")
         (later,) = await _submit(client, 1, 200)
         assert isinstance(later, OrderAccepted)
     finally:
@@ -295,7 +295,7 @@ async def test_journal_replaced_then_stop_or_kill_9_then_start_refused_and_the_f
     journal = gateway.journal()
     journal.rename(workdir / "aside.journal")
     journal.write_bytes(b"not a journal\n")
-    await wait_for(lambda: gateway.status()["journal_file"]["state"] == "missing", 5, "the replaced file seen")
+    await wait_for(lambda: gateway.status()["journal_file"]["state"] == "missing", 15, "the replaced file seen")
     if crash:
         gateway.kill9()
     else:
@@ -323,20 +323,20 @@ async def test_journal_syncer_frozen_then_stall_logged_and_gauged_and_killed_the
         os.kill(syncer, signal.SIGSTOP)
         try:
             await _submit(client, 2, 100)  # accepted: in the page cache, not on disk
-            await wait_for(lambda: "not synced for" in gateway.log_text(), 5, "the stall logged")  # old: silent
+            await wait_for(lambda: "not synced for" in gateway.log_text(), 15, "the stall logged")  # old: silent
             extra = fetch_metrics(gateway.admin).extra
             assert extra["journal_sync_stalled"] == 1.0 and extra["journal_sync_lag_seconds"] >= 1.0
             assert gateway.status()["journal_file"]["sync_stalled"] is True
         finally:
             os.kill(syncer, signal.SIGCONT)
-        await wait_for(lambda: "synced again" in gateway.log_text(), 5, "the sync going again")
+        await wait_for(lambda: "synced again" in gateway.log_text(), 15, "the sync going again")
         assert fetch_metrics(gateway.admin).extra["journal_sync_stalled"] == 0.0
         os.kill(syncer, signal.SIGKILL)
         # noticed by the timer, not by a status or metrics read (the old code: only when someone looked)
-        await wait_for(lambda: f"the fsync process {syncer} exited" in gateway.log_text(), 5, "the gone syncer seen")
+        await wait_for(lambda: f"the fsync process {syncer} exited" in gateway.log_text(), 15, "the gone syncer seen")
         # the line is logged before the new helper is spawned: wait for the spawn, not for the line
         pid = gateway.proc.pid
-        await wait_for(lambda: [p for p in _children(pid) if p != syncer] != [], 5, "a new syncer started")
+        await wait_for(lambda: [p for p in _children(pid) if p != syncer] != [], 15, "a new syncer started")
         (again,) = _children(pid)
         assert again != syncer
         (later,) = await _submit(client, 1, 300)

@@ -50,7 +50,7 @@ def _sim(protocol: str, workdir: Path, password: str, port: int | None = None) -
         proc = subprocess.Popen(
             [*GATEWAY, "sim", protocol, "--listen", f"127.0.0.1:{port}", *options], stdout=out, stderr=subprocess.STDOUT
         )
-    wait_until(lambda: f"listening on 127.0.0.1:{port} " in log.read_text(errors="replace"), 10, "the simulator")
+    wait_until(lambda: f"listening on 127.0.0.1:{port} " in log.read_text(errors="replace"), 30, "the simulator")
     return port, proc
 
 
@@ -85,12 +85,12 @@ async def _strategy_view(gateway: Gateway, venue: str) -> tuple[str, OrderReject
     """Connect as S1: return the venue's state from its VenueStatus and the answer to a new order."""
     async with GatewayClient(gateway.socket, "S1", cl_ord_id_prefix="R") as client:
         await client.connect()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while venue not in client.venues and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         state = client.venues[venue].state
         handle = await client.submit("ACC1", venue, "AAPL", Side.BUY, 100, price_ticks=2_000_000)
-        event = await handle.wait_done(5)
+        event = await handle.wait_done(15)
         assert isinstance(event, OrderRejected), event
         return state, event
 

@@ -70,7 +70,7 @@ async def _rest_orders(gateway: Gateway, count: int, prefix: str = "R") -> None:
         await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(count)
     ]
     for handle in handles:
-        await handle.wait_accepted(5)
+        await handle.wait_accepted(15)
     await client.close()
 
 
@@ -170,7 +170,7 @@ def test_lock_when_gateway_runs_then_only_it_holds_it_readers_still_read_and_kil
     syncers = _children(first.proc.pid)
     assert syncers, "the journal syncer process"
     assert not any(_holds(pid, lock) for pid in syncers)  # it would keep the lock if it outlived the gateway
-    wait_until(lambda: len(list(read_journal(first.journal()))) > 2, 5, "records readable while A runs")
+    wait_until(lambda: len(list(read_journal(first.journal()))) > 2, 15, "records readable while A runs")
     os.kill(first.proc.pid, signal.SIGKILL)
     first.proc.wait(10)
     first.start()  # at once: the kernel dropped the lock with the process
@@ -199,7 +199,7 @@ def test_lock_file_deleted_then_second_gateway_refused_on_the_journal_and_lock_p
     assert _run_until_exit(second, 15) == 1  # the old code: B started on A's journal and cut it at its stop
     assert "is in use by another gateway" in second.log_text()
     assert journal.read_bytes()[4096:] == before
-    wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 5, "A's lock file put back")  # type: ignore[union-attr]
+    wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 15, "A's lock file put back")  # type: ignore[union-attr]
     assert _holds(first.proc.pid, lock)
     # A's 0.25 s check either re-created the file before B made one, or saw B's file held by B (refusing orders
     # meanwhile) and, once B had exited, locked that file in place: either way A holds the path's lock again
@@ -229,13 +229,13 @@ def test_lock_file_replaced_and_held_by_another_process_then_orders_refused_unti
     try:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(held, f"{os.getpid()}\n".encode())
-        wait_until(lambda: first.status()["journal_error"] is not None, 5, "A refusing orders")
+        wait_until(lambda: first.status()["journal_error"] is not None, 15, "A refusing orders")
         assert "another gateway took this journal directory" in first.log_text()
     finally:
         os.close(held)  # the other process lets go
-    wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 5, "A's pid in the lock file")  # type: ignore[union-attr]
+    wait_until(lambda: _pid_in_lock(lock) == f"{first.proc.pid}\n", 15, "A's pid in the lock file")  # type: ignore[union-attr]
     assert _holds(first.proc.pid, lock)
-    wait_until(lambda: first.status()["journal_error"] is None, 5, "A accepting orders again")
+    wait_until(lambda: first.status()["journal_error"] is None, 15, "A accepting orders again")
     assert "was replaced by another file while the gateway held it; locked it" in first.log_text()
     asyncio.run(_rest_orders(first, 2, "T"))
     assert first.status()["orders_open"] == 4
@@ -254,7 +254,7 @@ def test_journal_directory_removed_and_made_again_then_all_put_back_and_second_g
     shutil.rmtree(directory)
     directory.mkdir()
     lock = directory / LOCK_FILE
-    wait_until(lambda: journal.exists() and marker.exists() and _pid_in_lock(lock), 5, "journal, marker, lock back")
+    wait_until(lambda: journal.exists() and marker.exists() and _pid_in_lock(lock), 15, "journal, marker, lock back")
     assert _pid_in_lock(lock) == f"{first.proc.pid}\n"
     second = _second(workdir, config, "b", strategy_socket="sb.sock", admin_socket="ab.sock")
     gateways.append(second)

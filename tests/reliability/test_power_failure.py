@@ -77,7 +77,7 @@ async def test_power_failure_when_journal_lost_its_tail_then_new_events_follow_t
     await client.connect()
     await _submit(client, 5, 100)
     journal = gateway.journal()
-    await wait_for(lambda: MMAP_HEADER.unpack_from(journal.read_bytes(), 0)[2] > 4096, 5, "a sync of the first orders")
+    await wait_for(lambda: MMAP_HEADER.unpack_from(journal.read_bytes(), 0)[2] > 4096, 15, "a sync of the first orders")
     await asyncio.sleep(0.2)
     syncer = _syncer_pid(gateway)
     os.kill(syncer, signal.SIGSTOP)
@@ -108,7 +108,7 @@ async def test_power_failure_when_journal_lost_its_tail_then_new_events_follow_t
     assert "said Hello with last_seq 15 but the gateway numbered its events up to seq 5" in gateway.log_text()
 
     # no order id names two orders at the venue: each ClOrdID was entered once (16 orders, none a repeat)
-    await wait_for(lambda: len(sim.records()) >= 16, 5, "the venue's record of 16 orders")
+    await wait_for(lambda: len(sim.records()) >= 16, 15, "the venue's record of 16 orders")
     entered = entered_at_venue(sim.records())
     assert len(entered) == 16 and {len(records) for records in entered.values()} == {1}
     ids = order_ids_by_cl_ord_id(journal, "S1")
@@ -126,7 +126,7 @@ async def test_power_failure_when_journal_lost_its_tail_then_new_events_follow_t
     welcome = await fresh.connect()
     try:
         assert welcome.next_seq == 17 and welcome.replayed == 6
-        await wait_for(lambda: len(fresh.history) == 6, 5, "the replay")
+        await wait_for(lambda: len(fresh.history) == 6, 15, "the replay")
         assert [e.seq for e in fresh.history] == [1, 2, 3, 4, 5, 16]
         assert not fresh.errors
         (later,) = await _submit(fresh, 1, 400)

@@ -46,11 +46,11 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
     resting = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100 + i, price_ticks=RESTING) for i in range(8)]
     filled = [await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 50 + i, price_ticks=MARKETABLE) for i in range(4)]
     for handle in resting:
-        await handle.wait_accepted(5)
+        await handle.wait_accepted(15)
     for handle in filled:
-        await handle.wait_done(5)
+        await handle.wait_done(15)
     await resting[0].cancel()
-    await resting[0].wait_done(5)
+    await resting[0].wait_done(15)
     # The burst: new orders of both kinds and cancels, many still in flight when the gateway dies.
     client.kill_after(30, gateway.send_kill)
     try:
@@ -63,9 +63,9 @@ async def _burst_then_crash(gateway: Gateway, view: StrategyView, sent: list[str
                 await asyncio.sleep(0.0005)  # let events in, so the kill lands mid-burst
     except GatewayError:
         pass  # the gateway died under us: what was not written never reached it
-    await wait_for(lambda: not client.connected, 5, "the gateway to die mid-burst")
+    await wait_for(lambda: not client.connected, 15, "the gateway to die mid-burst")
     gateway.kill9()
-    await wait_for(lambda: not client.connected, 5, "the client to see the connection drop")
+    await wait_for(lambda: not client.connected, 15, "the client to see the connection drop")
     sent.extend(client.orders)
     view.add(client.order_events())
 
@@ -156,7 +156,7 @@ def test_restart_when_journal_tail_torn_mid_record_then_tail_truncated_and_gatew
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="T") as client:
             for i in range(3):
                 handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
-                await handle.wait_accepted(5)
+                await handle.wait_accepted(15)
 
     asyncio.run(trade())
     gateway.kill9()
@@ -186,7 +186,7 @@ def test_restart_when_journal_corrupt_mid_file_then_refuses_to_start_with_reason
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="C") as client:
             for i in range(3):
                 handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
-                await handle.wait_accepted(5)
+                await handle.wait_accepted(15)
 
     asyncio.run(trade())
     assert gateway.stop() == 0
@@ -210,7 +210,7 @@ def _one_resting_order_then_crash(gateway: Gateway) -> tuple[int, str]:
     async def trade() -> tuple[int, str]:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix="L") as client:
             handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 77, price_ticks=RESTING)
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
             return client.last_seq, handle.cl_ord_id
 
     result = asyncio.run(trade())
@@ -356,7 +356,7 @@ def test_restart_when_kill_switch_was_on_then_trading_still_halted_until_resumed
     async def order_code(prefix: str) -> str:
         async with RecordingClient(gateway.socket, "S1", cl_ord_id_prefix=prefix) as client:
             handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10, price_ticks=RESTING)
-            event = await handle.wait_accepted(5)
+            event = await handle.wait_accepted(15)
             return str(getattr(event, "code", type(event).__name__))
 
     assert asyncio.run(order_code("H")) == "TRADING_HALTED"

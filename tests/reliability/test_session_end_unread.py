@@ -105,17 +105,17 @@ async def test_heartbeat_timeout_when_the_strategy_reads_nothing_then_session_en
         )
         await loop.sock_sendall(hung, encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 2_000)) + resting + _iocs(6))
         st_ready = lambda: "S1" in engine.strategies and engine.strategies["S1"].link is not None  # noqa: E731
-        await wait_for(st_ready, timeout_s=5, what="S1's session")
+        await wait_for(st_ready, timeout_s=15, what="S1's session")
         st = engine.strategies["S1"]
         link = st.link
         assert link is not None
-        await wait_for(lambda: link.write_buffer_size() > 0, timeout_s=5, what="events queued behind the kernel's")
-        await wait_for(lambda: len(st.open_orders) == 5, timeout_s=5, what="the resting orders accepted")
+        await wait_for(lambda: link.write_buffer_size() > 0, timeout_s=15, what="events queued behind the kernel's")
+        await wait_for(lambda: len(st.open_orders) == 5, timeout_s=15, what="the resting orders accepted")
         # 3 x 2 s of silence: HEARTBEAT_TIMEOUT; the session ends then, though the strategy has read nothing
         await wait_for(lambda: st.link is None, timeout_s=10, what="the session to end at the timeout")
         closed_at = time.monotonic()
         assert engine.counters.strategy_disconnects == 1
-        await wait_for(lambda: not st.open_orders, timeout_s=5, what="policy cancel at the venue")
+        await wait_for(lambda: not st.open_orders, timeout_s=15, what="policy cancel at the venue")
         assert sum(1 for r in sim.exchange.records if r.type == "X") == 5
         assert await _dropped(hung, 10) - closed_at < SLOW_CONSUMER_LINGER_S + 2  # unread bytes dropped with it
         hung.close()
@@ -146,23 +146,23 @@ async def test_replay_not_read_for_10_s_then_session_ends_at_the_cut_and_socket_
                 await first.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING) for i in range(3)
             ]
             for handle in handles:
-                await handle.wait_accepted(5)
+                await handle.wait_accepted(15)
             for i in range(REPLAY_IOCS):
                 first.submit_nowait("ACC1", "OUCH", "AAPL", Side.BUY, 1 + i % 50, price_ticks=IOC_AWAY, tif=IOC)
                 if i % 50 == 49:
                     await asyncio.sleep(0)
             await wait_for(lambda: len(first.order_events()) == 3 + 2 * REPLAY_IOCS, timeout_s=60, what="every answer")
         st = engine.strategies["S1"]
-        await wait_for(lambda: st.link is None, timeout_s=5, what="the first session to end")
+        await wait_for(lambda: st.link is None, timeout_s=15, what="the first session to end")
         loop = asyncio.get_running_loop()
         stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stalled.setblocking(False)
         await loop.sock_connect(stalled, str(path))
         await loop.sock_sendall(stalled, encode_frame(Hello("S1", PROTOCOL_VERSION, 0, 60_000)))
-        await wait_for(lambda: st.link is not None, timeout_s=5, what="the replaying session")
+        await wait_for(lambda: st.link is not None, timeout_s=15, what="the replaying session")
         link = st.link
         assert link is not None
-        await wait_for(lambda: link.write_buffer_size() > REPLAY_LOW_WATER, timeout_s=5, what="the replay held back")
+        await wait_for(lambda: link.write_buffer_size() > REPLAY_LOW_WATER, timeout_s=15, what="the replay held back")
         # nothing of the replay read for 10 s: cut off SLOW_CONSUMER; the session ends at the cut
         await wait_for(lambda: st.link is None, timeout_s=15, what="the session to end at the cut")
         closed_at = time.monotonic()

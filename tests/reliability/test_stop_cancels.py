@@ -59,7 +59,7 @@ async def test_stop_when_strategies_hold_resting_orders_then_cancel_policy_cance
         for client, account in ((cancel_side, "ACC1"), (keep_side, "ACC2")):
             for i in range(3):
                 handle = await client.submit(account, "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
-                await handle.wait_accepted(5)
+                await handle.wait_accepted(15)
         assert len(sim.exchange.orders) == 6
 
         await process.stop()  # what SIGTERM / SIGINT lead to (request_stop, then serve returns)
@@ -90,7 +90,7 @@ def test_sigterm_when_a_cancel_strategy_has_resting_orders_then_canceled_at_the_
             "from model.enums import Side\n"
             "c = BlockingGatewayClient(sys.argv[1], 'S1'); c.__enter__()\n"
             "for i in range(3):\n"
-            "    c.wait_accepted(c.submit('ACC1', 'OUCH', 'AAPL', Side.BUY, 10, '230.00'), timeout=5)\n"
+            "    c.wait_accepted(c.submit('ACC1', 'OUCH', 'AAPL', Side.BUY, 10, '230.00'), timeout=15)\n"
             "print('ok', flush=True); sys.stdin.read()\n"
         )
         strategy = subprocess.Popen(
@@ -112,7 +112,7 @@ def test_sigterm_when_a_cancel_strategy_has_resting_orders_then_canceled_at_the_
         assert "stop: 3 of 3 open orders of on_disconnect cancel strategies canceled at the venues" in log
         assert "still open at the venues at exit" not in log
         gateway.start(wait_up=True)  # the restarted gateway recovers no open order
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while gateway.status()["orders_open"] and time.monotonic() < deadline:
             time.sleep(0.05)
         assert gateway.status()["orders_open"] == 0
@@ -136,7 +136,7 @@ async def test_stop_when_the_venue_does_not_answer_then_waits_stop_cancel_timeou
         await client.connect()
         for i in range(2):
             handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
-            await handle.wait_accepted(5)
+            await handle.wait_accepted(15)
         for protocol in sim.protocols:
             assert protocol.transport is not None
             protocol.transport.pause_reading()  # the venue stops reading: the cancels go unanswered
@@ -162,7 +162,7 @@ async def _two_resting_then_stop_with_a_deaf_venue(
     await client.connect()
     for i in range(2):
         handle = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 10 + i, price_ticks=RESTING)
-        await handle.wait_accepted(5)
+        await handle.wait_accepted(15)
     for protocol in sim.protocols:
         assert protocol.transport is not None
         protocol.transport.pause_reading()  # the venue hangs: the cancels sit unread in its socket
@@ -171,7 +171,7 @@ async def _two_resting_then_stop_with_a_deaf_venue(
     assert engine is not None
     await wait_for(
         lambda: sum(1 for o in engine.open_orders.values() if o.state is OrderState.PENDING_CANCEL) == 2,
-        5,
+        15,
         "both cancels sent",
     )
     return stopping
@@ -246,7 +246,7 @@ async def test_stop_when_the_journal_fails_after_the_cancels_left_then_logged_as
         for protocol in sim.protocols:
             assert protocol.transport is not None
             protocol.transport.resume_reading()
-        await wait_for(lambda: [r.type for r in sim.exchange.records].count("X") == 2, 5, "the venue reads both")
+        await wait_for(lambda: [r.type for r in sim.exchange.records].count("X") == 2, 15, "the venue reads both")
         assert engine_error.startswith("OSError")
         text = caplog.text
         assert "cancel not sent" not in text
