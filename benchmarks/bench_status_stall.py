@@ -21,7 +21,7 @@ It also runs against a gateway from before issue 13 (no MessagePack replies: JSO
 before/after comparison: ``cd /tmp && PYTHONPATH=<old checkout> python <this file> ...``.
 
 Run: ``.venv/bin/python benchmarks/bench_status_stall.py [--calls 10] [--interval 0.5]
-[--caller cli|socket] [--command status|metrics] [--pause-us 1000] [--nice -20] [--tmpfs] [--json]``
+[--caller cli|socket] [--command status|metrics] [--pause-us 1000] [--nice -20] [--tmpfs] [--json] [--accounts N]``
 """
 
 from __future__ import annotations
@@ -67,15 +67,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(workdir: Path, port: int) -> Path:
-    """Write the gateway config: one OUCH venue, strategy ``bench``, journal synced every 10 ms."""
+def write_config(workdir: Path, port: int, accounts: int = 0) -> Path:
+    """Write the gateway config: one OUCH venue, strategy ``bench``, journal synced every 10 ms.
+
+    ``accounts``: that many more accounts in the limits file (``C00000``...), none of which a strategy of this
+    gateway trades (a limits file shared by several gateways).
+    """
+    limits = bench_limits(workdir / "risk")
+    if accounts:
+        rows = "".join(f"  C{i:05d}: {{}}\n" for i in range(accounts))
+        limits.write_text(limits.read_text().replace("\naccounts:\n", "\naccounts:\n" + rows, 1))
     config = {
         "gateway_id": "stall",
         "strategy_socket": "s.sock",
         "admin_socket": "a.sock",
         "state_dir": "state",
         "loop": "uvloop",
-        "risk_limits": str(bench_limits(workdir / "risk")),
+        "risk_limits": str(limits),
         "risk_audit_log": "audit.jsonl",
         "journal": {"directory": "journal", "fsync": "interval", "fsync_interval_ms": 10},
         "strategies": {"bench": {"accounts": [ACCOUNT], "on_disconnect": "keep"}},
@@ -424,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--caller", choices=["cli", "socket"], default="cli")
     parser.add_argument("--command", choices=["status", "metrics"], default="status")
     parser.add_argument(
+        "--accounts", type=int, default=0, help="more accounts in the limits file, none traded here (shared file)"
+    )
+    parser.add_argument(
         "--pause-us",
         type=int,
         default=0,
@@ -503,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             wait_until(port_file.exists, 30, "the simulator's port file")
             port = int(port_file.read_text())
-    config = write_config(workdir, port)
+    config = write_config(workdir, port, args.accounts)
     with (workdir / "gateway.log").open("wb") as gw_log:
         gateway = subprocess.Popen(
             [*GATEWAY, "--log-level", "WARNING", "run", "--config", str(config)],

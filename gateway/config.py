@@ -75,6 +75,10 @@ class MemoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 DEFAULT_MAX_STRATEGY_WRITE_BUFFER: Final = 8 * 1024 * 1024
 """Bytes of unread events one strategy may have queued before it is cut off (the one definition of the default)."""
+MIN_STRATEGY_WRITE_BUFFER: Final = 64 * 1024
+"""The smallest ``max_strategy_write_buffer`` a config may set: the answers of one slice of a read (4 KiB of
+requests; 4 KiB of 16-byte Cancels is 17,664 bytes of ``CancelRejected``) must fit under it on top of the
+back-pressure high mark (a quarter of it), or a strategy that keeps reading is cut ``SLOW_CONSUMER`` (16 KiB was)."""
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -95,8 +99,11 @@ class GatewayConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One mapping per venue session; ``protocol`` (ouch, fix) selects its schema."""
     spin: SpinConfig = SpinConfig()
     """Latency tuning: loop spin, busy poll, CPU affinity, GC policy (see docs/ops-guide.md)."""
-    max_strategy_write_buffer: int = DEFAULT_MAX_STRATEGY_WRITE_BUFFER
-    """Bytes of events waiting unread for one strategy before it is cut off as a slow consumer."""
+    max_strategy_write_buffer: Annotated[int, msgspec.Meta(ge=MIN_STRATEGY_WRITE_BUFFER)] = (
+        DEFAULT_MAX_STRATEGY_WRITE_BUFFER
+    )
+    """Bytes of events waiting unread for one strategy before it is cut off as a slow consumer (at least
+    ``MIN_STRATEGY_WRITE_BUFFER``, 64 KiB)."""
     strategy_hello_timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 3_000
     """A strategy's Hello must arrive this long after it connects (absolute: bytes before it do not count)."""
     strategy_max_pending_hello: Annotated[int, msgspec.Meta(ge=1)] = 64

@@ -168,7 +168,8 @@ READ_TURN_BYTES: Final = 4 * BATCH_BYTES
 connections' reads in between (``Engine._link_slices``, ``StrategyLink.read_rest_soon``)."""
 HELD_CHUNK_BYTES: Final = READ_TURN_BYTES
 """Bytes held behind a Hello read per loop callback once its Welcome and replay are out (never more than
-``READ_TURN_BYTES``: such a chunk is never cut again for a later turn)."""
+``READ_TURN_BYTES``: such a chunk is never kept for a later turn; one cut by back-pressure puts its rest back in
+front of the held bytes, ``Engine._read_turn``)."""
 HELD_RETRY_S: Final = 0.005
 """While a strategy's answers are over its high mark (``StrategyLink.output_full``) the bytes held behind its Hello
 wait: looked at again this often (the link cuts a strategy that reads nothing of them for 10 s)."""
@@ -331,6 +332,10 @@ class Engine:
         self._kept_reads: dict[StrategyLink, _KeptRead] = {}
         """Connections whose long read is taken a ``READ_TURN_BYTES`` part per loop turn -> its rest (the link
         reads nothing more from the strategy until it is done: ``StrategyLink.read_rest_soon``)."""
+        self._held_read: StrategyLink | None = None
+        """The connection whose chunk of bytes held behind its Hello is being read (``_read_held``)."""
+        self._held_rest: bytes = b""
+        """The part of that chunk back-pressure left unread (``_read_turn``): put back in front of the held bytes."""
         self._journal_reads: dict[StrategyLink, JournalRead] = {}
         """Connections whose replay is being read from the journal (at most one per strategy: its connection's)."""
         self.journal_error = ""
@@ -983,6 +988,8 @@ class Engine:
         if self._kept_reads:  # the rest of its long read is dropped undecoded, as bytes left in its socket
             self._kept_reads.pop(link, None)
         self._end_replay(link)
+        if self._pending_hellos:  # bytes held behind its Hello (waiting on back-pressure): dropped, as unread
+            self._pending_hellos.pop(link, None)
         st = link.strategy
         link.strategy = None
         if st is None or st.link is not link:
@@ -1396,7 +1403,9 @@ class Engine:
         while the read's own slices are written does not refuse the rest of that read, also on a later turn
         (each venue held at the answer it gave when the read began). The rest is taken now, not kept, when
         the link cannot defer it, when a fatal Error waits for the end of the read (what is left is only
-        answered, not carried out), or while a Hello waits for its Welcome (the rest is held behind it).
+        answered, not carried out), or while a Hello waits for its Welcome (the rest is held behind it). A chunk
+        held behind a Hello (``_read_held``) is never kept: cut by back-pressure, its rest goes back in front of
+        the bytes still held (``_held_rest``), so they are read in the order written, whole frames across the cut.
         """
         venues = self._venue_list
         for venue, backpressured in zip(venues, kept.backpressured, strict=False):
@@ -1418,11 +1427,14 @@ class Engine:
                     and start < end
                     and session.pending_close is None
                     and link not in self._pending_hellos
-                    and link.read_rest_soon()
                 ):
-                    kept.start = start
-                    self._kept_reads[link] = kept
-                    return
+                    if link is self._held_read:  # a held chunk: its rest back in front of the held bytes
+                        self._held_rest = bytes(view[start:end])
+                        return
+                    if link.read_rest_soon():
+                        kept.start = start
+                        self._kept_reads[link] = kept
+                        return
         finally:
             for venue in venues:
                 venue.hold_backpressure(False)
@@ -1864,20 +1876,31 @@ class Engine:
         """Read the next ``HELD_CHUNK_BYTES`` held behind a Hello as one read (new bytes keep queuing behind).
 
         Other connections are served between two chunks: a strategy's backlog never holds them up for
-        longer than one chunk's work. A session that ends (a fatal Error in a chunk) reads nothing more.
+        longer than one chunk's work. A session that ends (a fatal Error in a chunk) reads nothing more; a
+        connection forgotten meanwhile (closed, cut off) is no longer looked at. While the strategy's answers are
+        over the high mark the next chunk waits; one cut by it mid-way has its rest read first (``_held_rest``).
         """
         held = self._pending_hellos.get(link)
-        if held is None:
+        if held is None:  # forgotten (its bytes dropped with it), or all read
             return
-        if link.output_full and self.replay_scheduler is not None:  # back-pressure: after it reads its answers
+        session = link.session
+        live = bool(held) and not session.is_closed() and link.strategy is not None  # else: dropped, unread
+        if live and link.output_full and self.replay_scheduler is not None:  # back-pressure: after it reads its answers
             self.replay_scheduler(lambda: self._read_held(link), HELD_RETRY_S)
             return
         del self._pending_hellos[link]  # read as any read (link_data), then held again if bytes remain
-        session = link.session
-        if held and not session.is_closed() and link.strategy is not None:
+        if live:
             chunk = bytes(held[:HELD_CHUNK_BYTES])
             del held[:HELD_CHUNK_BYTES]
-            self.link_data(link, chunk, self.clock())
+            self._held_read = link
+            try:
+                self.link_data(link, chunk, self.clock())
+            finally:
+                self._held_read = None
+            rest = self._held_rest
+            if rest:  # back-pressure cut the chunk: the rest first, before the bytes held behind it
+                self._held_rest = b""
+                held[:0] = rest
             if held and not session.is_closed() and link.strategy is not None:
                 self._pending_hellos[link] = held
                 if len(held) <= HELD_INPUT_LIMIT:

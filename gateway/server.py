@@ -406,6 +406,8 @@ class StrategyProtocol(asyncio.Protocol):
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
+        self.output_full = False  # nothing more is written: no back-pressure holds anything of it any longer
+        self._rest_waits = False
         self._engine.link_closed(self)
         self.transport = None
 

@@ -16,10 +16,12 @@ reusable buffer; it builds no document. The payload, after its header:
   the loop; the reader adds the loop thread's sparse counts from the run-time part);
 * the run-time part: one MessagePack tuple of the live containers that are small and bounded by
   configuration or by distinct codes (histogram carries, reject counts, per-strategy and per-venue
-  numbers, per-account risk numbers, the ops providers' sections), encoded by msgspec in C.
+  numbers, the ops providers' sections), and risk's rows of the accounts with something in the book
+  (open orders, notionals, positions, kills), encoded by msgspec in C.
 
-Nothing in it grows with the number of orders, nothing is sorted, formatted or summarised on the
-loop. The reader (``gateway status``, ``gateway metrics``, the exporter) decodes the snapshot
+Nothing in it grows with the number of orders, nor with the accounts of the limits file that did nothing
+(their names and the file's states are in the slow part, encoded once per load), nothing is sorted, formatted
+or summarised on the loop. The reader (``gateway status``, ``gateway metrics``, the exporter) decodes the snapshot
 (``decode_snapshot``) and assembles the same documents the gateway used to build
 (``status_document``, ``metrics_snapshot``): percentiles, money formatting and names happen there.
 """
@@ -44,12 +46,16 @@ from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assem
 from obs import native
 from obs.histogram import BUCKETS, RANGE_BITS, SUB_BITS, merge_dense
 
-LAYOUT_VERSION: Final = 4
+LAYOUT_VERSION: Final = 5
 """2: the histogram bytes are ``low`` then ``mid``; the run-time part's carried dict holds 65,536s.
 3: a METRICS snapshot carries the journal syncer's dense fsync counts after the slow part (the header says
 how many bytes; the run-time part their first bucket), merged with the loop thread's by the reader.
 4: a METRICS snapshot's run-time part carries the risk gate's trading scopes (kills, scopes not ACTIVE,
-account states) before the fsync counts' first bucket."""
+account states) before the fsync counts' first bucket.
+5: the slow part carries the risk gate's per-load part for METRICS too (the same slow bytes for both kinds), its
+``scope_states`` only for the accounts the limits file gives a state; a METRICS snapshot's trading scopes are
+``RiskEngine.trading_scopes_raw`` (the firm's run-time state and the accounts with a kill or outside the file),
+assembled by the reader (``risk.engine.assemble_trading_scopes``): nothing per account that did nothing."""
 MAGIC: Final = b"GWSS"
 _SLOW_VENUE_PROTOCOLS: Final = 14
 """Index in the slow part of the configured venues' protocols (appended after LAYOUT_VERSION 4: absent before)."""
@@ -158,24 +164,25 @@ class SnapshotWriter:
         """The largest reply the admin server splices (``gateway.admin.SPLICE_MAX``; 0: no bound). A ``metrics``
         whose syncer fsync range would take it past this gets the range merged on the loop instead, so the rest
         is still spliced rather than the whole reply copied."""
-        self._slow_key: tuple[object, ...] = ()
-        self._slow = b""
+        self._slow: dict[int, tuple[tuple[object, ...], bytes]] = {STATUS: ((), b""), METRICS: ((), b"")}
+        """Per kind (``status`` carries the providers' sections, ``metrics`` not): the objects and their bytes."""
 
-    def _slow_part(self, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
-        """Return the slow part's bytes, encoded again only when one of its objects was replaced.
+    def _slow_part(self, kind: int, risk_wire: object, provided: list[dict[str, Any]]) -> bytes:
+        """Return the slow part's bytes for ``kind``, encoded again only when one of its objects was replaced.
 
-        The objects: the risk limits' per-load part (a reload makes a new one), the recovery
-        summary and the providers' rarely changing sections; compared by identity, not content.
+        The objects: the risk limits' per-load part (a reload makes a new one; with many accounts the largest),
+        the recovery summary and the providers' rarely changing sections; compared by identity, not content.
+        One cache per kind, so that ``status`` and ``metrics`` requests in turn do not encode it again each time.
         """
         process = self._process
         prepare = getattr(process.journal, "prepare_state", None)
         pages_ahead = prepare() if prepare is not None else None
         key = (risk_wire, process.recovery, pages_ahead, *provided)
-        old = self._slow_key
+        old, slow = self._slow[kind]
         if len(key) != len(old) or any(a is not b for a, b in zip(key, old, strict=True)):
             config = process.config
             accounts = sorted({a for e in config.strategies.values() for a in e.accounts})
-            self._slow = _encode(
+            slow = _encode(
                 (  # the reader indexes this tuple: append, never reorder (or bump LAYOUT_VERSION)
                     config.gateway_id,
                     os.getpid(),
@@ -195,8 +202,8 @@ class SnapshotWriter:
                     pages_ahead,
                 )
             )
-            self._slow_key = key
-        return self._slow
+            self._slow[kind] = key, slow
+        return slow
 
     def write(self, frame: bytearray, base: int, kind: int) -> None:
         """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
@@ -219,11 +226,15 @@ class SnapshotWriter:
         journal = process.journal
         stats = process.admin_stats
         latency = engine.latency
-        risk_parts = getattr(risk, "status_parts", None) if kind == STATUS else None
+        risk_parts = getattr(risk, "status_parts", None)
+        risk_wire: dict[str, Any] | None = None
+        risk_live: Any = None
         if risk_parts is not None:
-            risk_wire, risk_live = risk_parts()
-        else:
-            risk_wire = risk_live = None
+            if kind == STATUS:
+                risk_wire, risk_live = risk_parts()
+            else:  # the same per-load part (the slow bytes are the same for both kinds: not encoded again)
+                risk_wire = risk.status_wire()
+                risk_live = risk.trading_scopes_raw()
         provided: list[dict[str, Any]] = []
         provided_live: list[dict[str, Any] | tuple[Any, ...]] = []
         if kind == STATUS:
@@ -231,7 +242,7 @@ class SnapshotWriter:
                 fixed, changing = parts()
                 provided.append(fixed)
                 provided_live.append(changing)
-        slow = self._slow_part(risk_wire, provided)
+        slow = self._slow_part(kind, risk_wire, provided)
         fixed_at = base + HEADER.size
         hist_at = live_at = fixed_at + FIXED.size  # the histogram and slow bytes go between the fixed and live parts
         if len(frame) < live_at:
@@ -308,7 +319,7 @@ class SnapshotWriter:
                 [provider() for provider in process.metrics_providers],
                 risk.trading_state().name,
                 sum(1 for st in strategies.values() if st.link is not None),
-                risk.trading_scopes(),
+                risk_live if risk_wire is not None else risk.trading_scopes(),
                 fsync_first,  # last: replaced below when the range is merged here
             )
         _encode_into(live, frame, live_at)
@@ -424,7 +435,7 @@ def status_document(snap: Snapshot) -> dict[str, Any]:
     names = set(accounts)
     if risk_wire is not None:
         out["risk"] = assemble_status(risk_wire, risk_raw)
-        names.update(risk_wire["scope_states"])
+        names.update(risk_wire["account_names"])
         names.update(row[0] for row in risk_raw[5] if row[1] or row[2])
     else:  # a risk gate without ``status_parts``: its document and accounts, as the loop built them
         out["risk"], known = risk_raw
@@ -469,8 +480,10 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
     """Return the ``MetricsSnapshot`` ``GatewayProcess.metrics`` describes, assembled from a METRICS snapshot."""
     if snap.kind != METRICS:
         raise ValueError("not a metrics snapshot")
+    from risk.engine import assemble_trading_scopes  # noqa: PLC0415  (the reader side only)
+
     f = snap.fixed
-    gateway_id, pid, started_at, _recovery, configured, _accounts, durable = snap.slow[:7]
+    gateway_id, pid, started_at, _recovery, configured, _accounts, durable, risk_wire = snap.slow[:8]
     (
         _carried,
         journal_error,
@@ -492,7 +505,7 @@ def metrics_snapshot(snap: Snapshot) -> MetricsSnapshot:
         pid=pid,
         start_time=started_at,
         trading_state=trading_state,
-        trading_scopes=trading_scopes,
+        trading_scopes=trading_scopes if risk_wire is None else assemble_trading_scopes(risk_wire, trading_scopes),
         counters=_counters(f),
         rejects=[(source, code, count) for (source, code), count in rejects],
         cancel_rejects=[(source, code, count) for (source, code), count in cancel_rejects],

@@ -22,6 +22,7 @@ import os
 import pwd
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, Final
 
@@ -146,33 +147,48 @@ def _runtime_fields(note: Any) -> dict[str, str]:
     return {"runtime_trigger": trigger, "runtime_by": who, "runtime_reason": reason}
 
 
-def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
-    """Return ``RiskEngine.status()`` from the two parts of ``status_parts`` (after a MessagePack round trip).
+def assemble_status(wire: dict[str, Any], raw: Any, account_set: AbstractSet[str] | None = None) -> dict[str, Any]:
+    """Return ``RiskEngine.status()`` from the two parts of ``status_parts`` (as they are, or after a MessagePack
+    round trip): the one builder of the account rows, for the document the gateway builds and the snapshot's reader.
 
-    Run by whoever reads the gateway's status snapshot, not by the gateway.
+    ``account_set``: the limits file's accounts as a set, if the caller keeps one (else made from the names).
     """
     firm_runtime, as_of, last_reload, internal_errors, orders_tracked, rows = raw[:6]
     not_applied = raw[6] if len(raw) > 6 else []
     adjustments = raw[7] if len(raw) > 7 else 0
     notes = {note[0]: note for note in raw[8]} if len(raw) > 8 else {}
     firm = max(wire["default_state"], firm_runtime)
+    firm_name = _STATE_NAMES[firm]
     book = {row[0]: row for row in rows}
     names: list[str] = wire["account_names"]
-    scope_states: dict[str, int | None] = wire["scope_states"]
-    if not book.keys() <= scope_states.keys():
-        names = sorted(set(scope_states) | set(book))
+    configured = frozenset(names) if account_set is None else account_set
+    scope_states: dict[str, int] = wire["scope_states"]  # only the accounts whose own state the file sets
+    if not book.keys() <= configured:
+        names = sorted(set(names) | set(book))
+    idle = {  # an account the file lists, with no state of its own and nothing in the book: the firm's state
+        "trading_state": firm_name,
+        "runtime_state": _STATE_NAMES[0],
+        "configured": True,
+        "open_orders": 0,
+        "open_notional": money(0),
+        "traded_notional": money(0),
+    }
     accounts: dict[str, Any] = {}
     for name in names:
-        _, runtime, open_orders, open_notional, traded_notional = book.get(name) or (name, 0, 0, 0, 0)
-        state = firm
+        row = book.get(name)
         scope_state = scope_states.get(name)
+        if row is None and scope_state is None and name in configured:
+            accounts[name] = dict(idle)
+            continue
+        _, runtime, open_orders, open_notional, traded_notional = row or (name, 0, 0, 0, 0)
+        state = firm
         if scope_state is not None:
             state = max(state, scope_state)
         state = max(state, runtime)
         accounts[name] = {
             "trading_state": _STATE_NAMES[state],
             "runtime_state": _STATE_NAMES[runtime],
-            "configured": name in scope_states,
+            "configured": name in configured,
             "open_orders": open_orders,
             "open_notional": money(open_notional),
             "traded_notional": money(traded_notional),
@@ -185,7 +201,7 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
         "last_reload": last_reload,
         "not_applied": not_applied,
         "trading_state": {
-            "firm": _STATE_NAMES[firm],
+            "firm": firm_name,
             "firm_runtime": _STATE_NAMES[firm_runtime],
             **(_runtime_fields(notes.get("")) if firm_runtime else {}),
             **wire["trading_state"],
@@ -198,6 +214,36 @@ def assemble_status(wire: dict[str, Any], raw: Any) -> dict[str, Any]:
         "position_adjustments": adjustments,
         "warnings": wire["warnings"],
     }
+
+
+def assemble_trading_scopes(wire: dict[str, Any], raw: Any) -> TradingScopes:
+    """Return ``RiskEngine.trading_scopes()`` from ``status_wire`` and ``trading_scopes_raw`` (as they are, or after
+    a MessagePack round trip): the one builder for the document the gateway builds and the snapshot's reader.
+
+    An account the file lists with no state of its own and no kill is at the firm's state: the loop sends only the
+    others (``trading_scopes_raw``), so what it sends does not grow with the accounts that did nothing.
+    """
+    firm_runtime, killed_rows = raw
+    firm = max(wire["default_state"], firm_runtime)
+    counts = {("firm", 1): int(firm == 1), ("firm", 2): int(firm == 2), ("account", 1): 0, ("account", 2): 0}
+    counts.update(((kind, state), count) for kind, state, count in wire["scope_counts"])
+    names: list[str] = wire["account_names"]
+    own_states: dict[str, int] = dict(wire["scope_states"])
+    killed = 0
+    for name, runtime in killed_rows:
+        if runtime:
+            killed += 1
+            own_states[name] = max(own_states.get(name, 0), runtime)
+        else:
+            own_states.setdefault(name, 0)  # a book account the file does not list (a start position)
+    firm_name = _STATE_NAMES[firm]
+    accounts = [(name, firm_name) for name in names if name not in own_states]
+    for name, own in own_states.items():
+        if own:
+            counts["account", own] += 1
+        accounts.append((name, _STATE_NAMES[max(own, firm)]))
+    rows = [(kind, _STATE_NAMES[state], count) for (kind, state), count in counts.items()]
+    return {"firm": int(firm_runtime != 0), "account": killed}, rows, accounts
 
 
 def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
@@ -1665,61 +1711,11 @@ class RiskEngine:
         """Return a JSON-ready summary for ``gateway status``: states, counts, file hashes, last reload.
 
         What only a load or reload changes (file names, hashes, load time, the not-ACTIVE scopes of
-        the file, configured counts, warnings) is built once per load and reused: a status request on
-        the event loop builds only the run-time part (trading states, per-account open orders and
-        notionals, counts).
+        the file, configured counts, warnings) is built once per load and reused; the document is
+        ``assemble_status`` of ``status_parts``, the builder the snapshot's reader runs.
         """
-        document = self._file.document
-        static = self._static_status()
-        firm = max(int(TradingState[document.defaults.trading_state or "ACTIVE"]), self._firm_runtime_state)
-        accounts: dict[str, Any] = {}
-        book_accounts = self._book.accounts
-        configured = document.accounts
-        names: list[str] = static["account_names"]
-        if not book_accounts.keys() <= static["account_set"]:  # an account only the book knows (run-time state)
-            names = sorted(set(configured) | set(book_accounts))
-        empty = AccountState()
-        for name in names:
-            holder = book_accounts.get(name) or empty
-            state = firm
-            scope = configured.get(name)
-            if scope is not None and scope.trading_state is not None:
-                state = max(state, int(TradingState[scope.trading_state]))
-            state = max(state, holder.runtime_state)
-            accounts[name] = {
-                "trading_state": _STATE_NAMES[state],
-                "runtime_state": _STATE_NAMES[holder.runtime_state],
-                "configured": scope is not None,
-                "open_orders": holder.open_orders,
-                "open_notional": money(holder.open_notional),
-                "traded_notional": money(holder.traded_notional),
-            }
-            if holder.runtime_state:
-                accounts[name].update(_runtime_fields(self._runtime_note_row(name)))
-        return {
-            **static["fixed"],
-            "reference_as_of": self._references.as_of or None,
-            "last_reload": self._last_reload,
-            "not_applied": list(self._in_place.values()),
-            "trading_state": {
-                "firm": _STATE_NAMES[firm],
-                "firm_runtime": _STATE_NAMES[self._firm_runtime_state],
-                **(_runtime_fields(self._runtime_note_row(None)) if self._firm_runtime_state else {}),
-                **static["trading_state"],
-            },
-            "accounts": accounts,
-            "open_orders": sum(a.open_orders for a in book_accounts.values()),
-            "orders_tracked": len(self._book.orders),
-            "configured": static["configured"],
-            "internal_errors": self.internal_errors,
-            "position_adjustments": self.position_adjustments,
-            "warnings": static["warnings"],
-        }
-
-    def _runtime_note_row(self, account: str | None) -> tuple[str, str, str, str] | None:
-        """Return who set ``account``'s (None: the firm's) run-time state, as a ``StatusRaw`` note, if known."""
-        note = self._runtime_notes.get(account)
-        return None if note is None else (account or "", *note)
+        wire, raw = self.status_parts()
+        return assemble_status(wire, raw, self._static_status()["account_set"])
 
     def _static_status(self) -> dict[str, Any]:
         """Return the parts of ``status`` that only a load or reload changes (built once per load)."""
@@ -1767,54 +1763,40 @@ class RiskEngine:
         killed}``); the scopes whose own state (the file's, or a kill's, the stricter) is REDUCING or HALTED, as
         ``(scope, state, count)`` for every scope kind and both states (zeros included); and every known
         account's effective state. Bounded by the limits file and the accounts with a run-time state.
+        ``assemble_trading_scopes`` of ``status_wire`` and ``trading_scopes_raw``, as the snapshot's reader does.
         """
+        return assemble_trading_scopes(self.status_wire(), self.trading_scopes_raw())
+
+    def trading_scopes_raw(self) -> tuple[int, list[tuple[str, int]]]:
+        """Return what ``trading_scopes`` needs beyond the per-load ``status_wire``: the firm's run-time state and
+        ``(account, run-time state)`` of each account in the book with a run-time state or not in the limits file.
+
+        What the gateway's ``metrics`` snapshot sends per request: nothing for an account that did nothing.
+        """
+        configured = self._file.document.accounts
+        return self._firm_runtime_state, [
+            (name, h.runtime_state)
+            for name, h in self._book.accounts.items()
+            if h.runtime_state or name not in configured
+        ]
+
+    def status_wire(self) -> dict[str, Any]:
+        """Return the per-load part of ``status_parts`` (the same object until the next load): what the limits
+        file says, the account names once and the accounts' own states where the file sets one."""
         static = self._static_status()
-        file_counts: dict[tuple[str, int], int] | None = static.get("scope_counts")
-        document = self._file.document
-        if file_counts is None:
-            file_counts = dict.fromkeys(((kind, state) for kind in SCOPE_KINDS[2:] for state in (1, 2)), 0)
+        wire: dict[str, Any] | None = static.get("wire")
+        if wire is None:
+            document = self._file.document
             nested = [
                 *(("strategy", v) for v in document.strategies.values()),
                 *(("symbol", v) for v in document.symbols.values()),
                 *(("account_strategy", v) for a in document.accounts.values() for v in a.strategies.values()),
                 *(("account_symbol", v) for a in document.accounts.values() for v in a.symbols.values()),
             ]
+            file_counts = dict.fromkeys(((kind, state) for kind in SCOPE_KINDS[2:] for state in (1, 2)), 0)
             for kind, limits in nested:
                 if limits.trading_state not in (None, "ACTIVE"):
                     file_counts[kind, int(TradingState[limits.trading_state])] += 1
-            static["scope_counts"] = file_counts
-        firm_file = int(TradingState[document.defaults.trading_state or "ACTIVE"])
-        firm = max(firm_file, self._firm_runtime_state)
-        counts = {("firm", 1): int(firm == 1), ("firm", 2): int(firm == 2), ("account", 1): 0, ("account", 2): 0}
-        counts.update(file_counts)
-        book = self._book.accounts
-        configured = document.accounts
-        accounts: list[tuple[str, str]] = []
-        killed = 0
-        for name in configured.keys() | book.keys():  # in no order: the reader sorts
-            account = configured.get(name)
-            own = int(TradingState[account.trading_state]) if account is not None and account.trading_state else 0
-            holder = book.get(name)
-            if holder is not None and holder.runtime_state:
-                killed += 1
-                own = max(own, holder.runtime_state)
-            if own:
-                counts["account", own] += 1
-            accounts.append((name, _STATE_NAMES[max(own, firm)]))
-        rows = [(kind, _STATE_NAMES[state], count) for (kind, state), count in counts.items()]
-        return {"firm": int(self._firm_runtime_state != 0), "account": killed}, rows, accounts
-
-    def status_parts(self) -> tuple[dict[str, Any], StatusRaw]:
-        """Return ``status`` in two parts for ``assemble_status``: the per-load part (the same object until
-        the next load) and the run-time numbers (one row per account in the book, nothing formatted).
-
-        What the gateway's status snapshot copies on the event loop; the document is assembled by the
-        process that asked.
-        """
-        static = self._static_status()
-        wire = static.get("wire")
-        if wire is None:
-            document = self._file.document
             wire = static["wire"] = {
                 "fixed": static["fixed"],
                 "trading_state": static["trading_state"],
@@ -1822,11 +1804,23 @@ class RiskEngine:
                 "warnings": static["warnings"],
                 "account_names": static["account_names"],
                 "default_state": int(TradingState[document.defaults.trading_state or "ACTIVE"]),
-                "scope_states": {
-                    name: int(TradingState[scope.trading_state]) if scope.trading_state is not None else None
+                "scope_states": {  # sparse: an account the file gives no state is absent
+                    name: int(TradingState[scope.trading_state])
                     for name, scope in document.accounts.items()
+                    if scope.trading_state is not None
                 },
+                "scope_counts": [(kind, state, count) for (kind, state), count in file_counts.items()],
             }
+        return wire
+
+    def status_parts(self) -> tuple[dict[str, Any], StatusRaw]:
+        """Return ``status`` in two parts for ``assemble_status``: the per-load part (``status_wire``: the same
+        object until the next load) and the run-time numbers (one row per account in the book, nothing formatted).
+
+        What the gateway's status snapshot copies on the event loop; the document is assembled by the
+        process that asked.
+        """
+        wire = self.status_wire()
         book = self._book
         rows = [
             (name, h.runtime_state, h.open_orders, h.open_notional, h.traded_notional)

@@ -58,6 +58,12 @@ def _where(text: str, line_text: str, column_of: str) -> str:
             "spin_us",
             "spin: Object contains unknown field `spin_us`",
         ),
+        (  # one read's answers must fit under it (rev52diff 3: 16 KiB cut a strategy that kept reading)
+            "# max_strategy_write_buffer: 8388608",
+            "max_strategy_write_buffer: 16384",
+            "16384",
+            "max_strategy_write_buffer: Expected `int` >= 65536",
+        ),
     ],
 )
 def test_run_when_a_setting_is_bad_then_exit_2_naming_file_line_column_and_field(

@@ -20,6 +20,8 @@ from model.enums import Side
 from simulators.ouch.exchange import ExchangeConfig
 from simulators.ouch.simulator import SimulatorConfig
 from tests.ouch.harness import PX, Link, gateway_over
+from venues.ouch.codec import encode_message
+from venues.ouch.messages import DisableOrderEntry, EnableOrderEntry, MassCancel
 from venues.ouch.soupbin import SoupSplitter
 
 RESTING = PX - 100
@@ -76,3 +78,53 @@ def test_a_standby_host_without_journal_or_state_dir_trades_above_the_venues_num
     errors = [r for r in caplog.records if r.levelno == logging.ERROR and "NO RECORD OF TODAY" in r.getMessage()]
     assert len(errors) == 1, caplog.text
     assert "Reconcile the account" in errors[0].getMessage()
+
+
+def test_a_standby_host_whose_account_query_goes_unanswered_numbers_above_mass_cancel_and_entry_responses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other host's last numbers went to a Mass Cancel and a Disable/Enable: no order message names them.
+
+    rev52ouch (HIGH): with no Account Query answer, the store was floored only on the numbers order messages named
+    (5), so the first Enter went out as 6, a number the venue had seen (it ignores those): an order in doubt that
+    never reached the venue. Now every replayed message naming a UserRefNum counts (Mass Cancel Response X, Disable
+    G and Enable K responses too), and the ERROR names the number new orders start at after the floor.
+    """
+    exchange = ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True)
+    first = Link(tmp_path / "a" / "ouch", sim=SimulatorConfig(exchange=exchange))
+    engine, rig = gateway_over(first, tmp_path / "a" / "journal")
+    first.connect()
+    strat = rig.connect("S1")
+    for n in range(5):
+        rig.send(strat, NewOrder(f"o{n}", "ACC1", "nasdaq", "AAPL", Side.BUY, 100 + n, RESTING))
+        engine.flush()
+        first.pump()
+        engine.flush()
+    first.disconnect()  # the primary host is gone, with its disk; its operator's last requests reached the venue:
+    venue = first.core.exchange
+    for message in (MassCancel(6, "", "AAPL"), DisableOrderEntry(7, ""), EnableOrderEntry(8, "")):
+        venue.on_message(encode_message(message))
+    assert venue.next_user_ref_num() == 9
+    monkeypatch.setattr(venue, "_account_query", lambda message: None)  # the venue does not answer the query
+
+    second = Link(tmp_path / "b" / "ouch", core=first.core, clock=first.clock)
+    engine2, rig2 = gateway_over(second, tmp_path / "b" / "journal")
+    with caplog.at_level(logging.WARNING, logger="venues.ouch.adapter"):
+        second.connect()
+        engine2.flush()
+        for _ in range(20):  # time passes: the query goes unanswered
+            second.clock.advance_ms(1000)
+            second.poll()
+            engine2.flush()
+        assert second.venue.state.value == "UP"
+        strat2 = rig2.connect("S1")
+        rig2.send(strat2, NewOrder("n1", "ACC1", "nasdaq", "AAPL", Side.BUY, 50, RESTING))
+        engine2.flush()
+        second.pump()
+        engine2.flush()
+
+    assert venue.violations == []  # before: UserRefNum 6 "not above 8"
+    assert [m.cl_ord_id for m in strat2.received() if isinstance(m, OrderAccepted)] == ["n1"]
+    assert second.venue.status()["last_user_ref_num"] == 9
+    unanswered = [r.getMessage() for r in caplog.records if "did not say its NextUserRefNum" in r.getMessage()]
+    assert len(unanswered) == 1 and "new UserRefNums start at 9" in unanswered[0], unanswered

@@ -1172,6 +1172,7 @@ class OuchVenue(VenueAdapter):
         elif self._query_sent_ns and not self._held and now_ns - self._query_sent_ns >= timeout:
             # not while messages wait for the search budget: the venue answered, this side has not read it yet
             log.warning("venue %s: Account Query unanswered after %d ms", self.name, timeout // MS)
+            self._end_no_record()  # first: the number below is the floored one
             if self._query_refnums:
                 self._query_refnums = False
                 log.error(
@@ -1183,7 +1184,6 @@ class OuchVenue(VenueAdapter):
                     self._store.last_issued + 1,
                 )
             self._query_sent_ns = 0
-            self._end_no_record()
             self._resolve_unanswered(None)
         if self._replaying:
             wait = min(wait, max(self._login_ns + timeout - now_ns, 1))
@@ -2300,6 +2300,13 @@ class OuchVenue(VenueAdapter):
                 self._decode_error(sequence, error)
         else:
             handler = self._without_order.get(message[0])
+            if self._no_record:  # the day's earlier traffic: its numbers too (a Mass Cancel, Disable, Enable response)
+                urn = getattr(decoded, "user_ref_num", 0)
+                if urn and handler is None:
+                    self._earlier_traffic(sequence, message[0], urn)
+                    return
+                if urn:
+                    self._earlier_max = max(self._earlier_max, urn)
             if handler is not None:
                 handler(sequence, decoded)
             else:
