@@ -100,10 +100,11 @@ def venue_order_id_only(order: Order, ev: VenueAccepted) -> bool:
     that has no venue order id ("in doubt"); the venue's own Order Accepted may follow, and its Order Reference
     Number is kept (fixouch52): the order gets it, the strategy nothing (it had its one OrderAccepted). Called only
     where ``accepted`` found the acknowledgement out of place; False (out of place, as before) when the order
-    already has an id or the event names none or carries a cancel.
+    already has an id, has ended (a New for an order the venue or the gateway rejected is out of place: the adapter
+    cancels it at the venue) or the event names none or carries a cancel.
     """
     venue_order_id = ev.venue_order_id
-    if not venue_order_id or order.venue_order_id or ev.canceled_reason:
+    if not venue_order_id or order.venue_order_id or ev.canceled_reason or order.state >= OrderState.FILLED:
         return False
     order.venue_order_id = venue_order_id
     return True
