@@ -874,7 +874,7 @@ class Engine:
         if order.state is OrderState.LIVE_HELD_CANCEL:
             venue = self.venues.get(order.venue)
             if venue is not None and venue.state is VenueState.UP:
-                self._own_cancel(order, f"venue {order.venue}'s answer to a replace, sending the cancel held", held=True)
+                self._own_cancel(order, f"venue {order.venue} answered a replace, sending the cancel held", held=True)
             elif venue is not None and venue.state is VenueState.ENDED and not venue.resumes_after_end:
                 self._refuse_held_cancel(order)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.journal import JSentCancel
-from gateway.protocol.messages import Cancel, CancelRejected, Canceled, NewOrder, Replace, VenueStatus
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, NewOrder, Replace, VenueStatus
 from model.enums import RejectSource, Side
 from model.order import OrderState
 from tests.e2e.test_engine_internal_errors import _FaultyJournal
@@ -66,7 +66,7 @@ def test_held_cancel_release_fault_when_venue_up_then_answered_and_a_later_cance
         engine.flush()
         rig.send(strat, Cancel("c1"))
         engine.flush()
-        assert order.state is OrderState.LIVE_HELD_CANCEL
+        assert order.state.name == "LIVE_HELD_CANCEL"
         engine.journal = faulty
         try:
             link.connect()  # the venue back UP releases the held Cancel: its JSentCancel faults
@@ -79,7 +79,7 @@ def test_held_cancel_release_fault_when_venue_up_then_answered_and_a_later_cance
         rig.send(strat, Replace("c1", 200, PX - 100))
         rig.send(strat, Cancel("c1"))  # held behind the Replace in flight
         engine.journal = faulty
-        assert order.state is OrderState.PENDING_REPLACE_HELD_CANCEL
+        assert order.state.name == "PENDING_REPLACE_HELD_CANCEL"
         try:
             engine.flush()
             link.pump()  # the venue's Replaced releases the held Cancel: its JSentCancel faults
@@ -90,9 +90,9 @@ def test_held_cancel_release_fault_when_venue_up_then_answered_and_a_later_cance
     assert faulty.faults == 1
     # before: LIVE_HELD_CANCEL for good, with the venue UP; no answer at all
     assert order.state is OrderState.LIVE, order.state
-    answers = [m for m in _answers(strat) if not type(m).__name__ == "Replaced"]
-    assert len(answers) == 1 and isinstance(answers[0], CancelRejected), answers
+    answers = [m for m in _answers(strat) if type(m).__name__ != "Replaced"]
     (refused,) = answers
+    assert isinstance(refused, CancelRejected), answers
     assert (refused.cl_ord_id, refused.source, refused.code) == ("c1", RejectSource.GATEWAY, "INTERNAL_ERROR")
     assert "nothing of it reached venue nasdaq" in refused.text and "cancel it again" in refused.text, refused.text
     assert _cancels_at_venue(link) == []
@@ -111,4 +111,4 @@ def test_held_cancel_release_fault_when_venue_up_then_answered_and_a_later_cance
     assert len(_cancels_at_venue(link)) == 1
     (canceled,) = _answers(strat)
     assert isinstance(canceled, Canceled) and canceled.cl_ord_id == "c1", canceled
-    assert order.state is OrderState.CANCELED
+    assert order.state.name == "CANCELED"
