@@ -190,6 +190,8 @@ _NOT_RECEIVED_CANCEL_TEXT: Final = (
     "so it is not sent again"
 )
 _IN_DOUBT: Final = "OUCH_IN_DOUBT"
+_DOUBTED_PRUNE_MIN: Final = 64
+"""``_doubted`` is not pruned below this size."""
 _OUTCOME_UNKNOWN: Final = "OUCH_OUTCOME_UNKNOWN"
 _OUTCOME_UNKNOWN_TEXT: Final = (
     "no answer from the venue to the order nor to the gateway's Cancel within answer_timeout_ms each: most likely "
@@ -472,6 +474,8 @@ class OuchVenue(VenueAdapter):
         self._doubted: dict[int, bytearray] = {}
         """UserRefNum of an Enter answered in doubt (``_in_doubt``) -> its Enter packet: the venue's late Accepted is
         compared with the order's own terms as for any Enter (rev52ouch M1). Rare; pruned of ended orders."""
+        self._doubted_prune_at = _DOUBTED_PRUNE_MIN
+        """Size of ``_doubted`` at which it is next pruned (doubles with what a prune leaves: amortized O(1))."""
         self._symbols: dict[str, bytes] = {}
         self._display = config.display.encode("ascii")
         self._capacity = config.capacity.encode("ascii")
@@ -1252,7 +1256,7 @@ class OuchVenue(VenueAdapter):
                 continue
             if urn in replaces:
                 replaced.append(chain.order.order_id)
-                self._in_doubt(0, chain, urn, replace_why)
+                self._in_doubt(0, chain, urn, replace_why, logged=False)
                 continue
             orders.append(chain.order.order_id)
             self._in_doubt(0, chain, urn, why, logged=False)
@@ -2200,27 +2204,31 @@ class OuchVenue(VenueAdapter):
             chain.candidates = tuple(sorted({*chain.cancel_targets(), urn}))
             chain.working = urn
             chain.in_doubt = True
-            log.error(
-                "venue %s: replace of order %d (UserRefNum %d) in doubt: %s; it may be at the old or the new size "
-                "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s; "
-                "replaces are refused until a message of the venue names the live number)",
-                self.name,
-                order.order_id,
-                urn,
-                why,
-                _IN_DOUBT,
-                chain.candidates,
-            )
+            if logged:  # else the caller logs the lot in one line
+                log.error(
+                    "venue %s: replace of order %d (UserRefNum %d) in doubt: %s; it may be at the old or the new size "
+                    "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s; "
+                    "replaces are refused until a message of the venue names the live number)",
+                    self.name,
+                    order.order_id,
+                    urn,
+                    why,
+                    _IN_DOUBT,
+                    chain.candidates,
+                )
             self._emit(VenueCancelRejected(seq, order.order_id, _IN_DOUBT, f"replace in doubt: {why}"))
             self._answer_pending_replace(seq, chain)
             return
         chain.unconfirmed = urn
         if sent is not None:  # its late Accepted is compared with it (``_on_accepted``)
             doubted = self._doubted
-            if len(doubted) >= 64:  # drop those of orders that ended meanwhile
+            if len(doubted) >= self._doubted_prune_at:  # drop those of orders that ended meanwhile
                 refs = self._refs
                 for number in [n for n in doubted if (c := refs.get(n)) is None or c.done]:
                     del doubted[number]
+                # next scan when the map has doubled: each entry is scanned O(1) times on average, also while none
+                # of them ends (a stuck venue: thousands of Enters unanswered at once; rev53diff's quadratic case)
+                self._doubted_prune_at = max(_DOUBTED_PRUNE_MIN, 2 * len(doubted))
             doubted[urn] = sent
         if logged:  # else the caller logs the lot in one line
             log.error(
@@ -3253,6 +3261,7 @@ class OuchVenue(VenueAdapter):
         self._chains.clear()
         self._restored.clear()
         self._doubted.clear()
+        self._doubted_prune_at = _DOUBTED_PRUNE_MIN
         self._doubt_cancels.clear()
 
     def _emit(self, event: VenueEvent) -> None:
