@@ -56,20 +56,20 @@ def test_many_enters_in_doubt_at_once_when_none_ended_then_the_map_is_scanned_on
     strat.received()
     venue = link.venue
     scans: list[int] = []  # the map's size at each scan, read off the threshold each scan sets
-    threshold = venue._doubted_prune_at  # type: ignore[attr-defined]
+    threshold = venue._doubted_prune_at
 
     _send_lost(link, engine, rig, strat, "a")
     for _ in range(60):  # to the answer timeout (5 s) and its sweep
         _run_lost(link, engine, 100)
-        if venue._doubted_prune_at != threshold:  # type: ignore[attr-defined]
-            threshold = venue._doubted_prune_at  # type: ignore[attr-defined]
+        if venue._doubted_prune_at != threshold:
+            threshold = venue._doubted_prune_at
             scans.append(threshold)
     answers = _answers(strat)
     assert len(answers) == COUNT and all(isinstance(a, OrderAccepted) for a in answers)  # each taken as accepted
-    assert len(venue._doubted) == COUNT  # type: ignore[attr-defined]
+    assert len(venue._doubted) == COUNT
     # 600 entries, none ended: the old code scanned the map at each of the 537 entries from the 64th on (~190,000
     # entries read); now at 64, 128, 256, 512 (one sweep callback holds them all: the threshold read at the end)
-    assert venue._doubted_prune_at == 1024  # type: ignore[attr-defined]
+    assert venue._doubted_prune_at == 1024
 
     _run_lost(link, engine, 6_000)  # their Cancels unanswered too: ended outcome unknown
     ended = _answers(strat)
@@ -78,4 +78,4 @@ def test_many_enters_in_doubt_at_once_when_none_ended_then_the_map_is_scanned_on
     _send_lost(link, engine, rig, strat, "b")  # a second stuck batch: the next scan drops the ended first batch
     _run_lost(link, engine, 5_500)
     assert len(_answers(strat)) == COUNT
-    assert len(venue._doubted) <= COUNT  # type: ignore[attr-defined]
+    assert len(venue._doubted) <= COUNT
