@@ -406,6 +406,8 @@ class OuchVenue(VenueAdapter):
         (UserRefNums only increase), so nothing per order is timed (the Enter path is untouched)."""
         self._swept_upto = 0
         """The highest UserRefNum the sweep has judged since the last login."""
+        self._sweep_paused = False
+        """Bytes were held unsent at the last ``poll`` (the journal failing): the sweep waits (``_resume_sweep``)."""
         self._doubt_cancels: dict[int, int] = {}
         """UserRefNum of an Enter answered in doubt by the sweep -> when its Cancel went out (again: each login).
 
@@ -1166,6 +1168,7 @@ class OuchVenue(VenueAdapter):
         not keep the session down: after ``server_timeout_ms`` the adapter acts without it. While the
         UserRefNum store cannot write, its background retry is posted from here too (at most once a second).
         """
+        held_output = bool(self._session.out)  # bytes not written since the last flush: the engine holds them
         wait = self._session.poll(now_ns)
         if self._held:  # first: the Account Query's answer may be waiting behind them (then it is no timeout)
             self._read_held()
@@ -1199,11 +1202,30 @@ class OuchVenue(VenueAdapter):
             start = self._lookup_window_ns or now_ns
             wait = min(wait, max(start + REF_LOOKUP_WINDOW_NS - now_ns, 1))
         if self._answer_timeout_ns and self._live:
-            if now_ns >= self._next_sweep_ns:
+            if held_output:  # not sent yet (journal failing, venue back-pressure): nothing of them can be timed
+                self._sweep_paused = True
+            elif self._sweep_paused:
+                self._resume_sweep(now_ns)
+            if now_ns >= self._next_sweep_ns and not self._sweep_paused:
                 self._sweep_answers(now_ns)
             if self._inflight or self._doubt_cancels:
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         return wait
+
+    def _resume_sweep(self, now_ns: int) -> None:
+        """Time the answers again after a spell in which this venue's bytes were held (rev53ops HIGH 1).
+
+        While the engine holds every venue byte (the journal cannot be written, the venue's socket pushes back),
+        an Enter or a Cancel queued meanwhile has not left: the sweep (``_sweep_answers``) would take an Enter that
+        was never sent as unanswered, and ``_sweep_doubts`` end an order whose Cancel was never sent. The sweep
+        waits while bytes are held; after the spell the Cancels of in-doubt orders are timed from now (they left
+        now at the latest) and the Enters issued meanwhile from the next sweep's mark.
+        """
+        self._sweep_paused = False
+        doubts = self._doubt_cancels
+        for urn in doubts:
+            doubts[urn] = now_ns
+        self._next_sweep_ns = min(self._next_sweep_ns, now_ns + self._sweep_every_ns)
 
     def _sweep_answers(self, now_ns: int) -> None:
         """Take an Enter or Replace unanswered for ``answer_timeout_ms`` while the session stayed up as in doubt.
@@ -2948,6 +2970,7 @@ class OuchVenue(VenueAdapter):
         self._issued_marks.clear()
         self._issued_marks.append((now, self._store.last_issued))
         self._swept_upto = 0
+        self._sweep_paused = False
         self._next_sweep_ns = now + self._sweep_every_ns
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
