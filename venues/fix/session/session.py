@@ -183,6 +183,9 @@ class FixSession:
         self._unnumbered_at = 0
         """The number expected when a message too large to take came without a readable MsgSeqNum (0: none): if the
         next message is numbered one above, the skipped one was this number (fixfix52)."""
+        self._unnumbered_count = 0
+        """How many such messages came in a row from ``_unnumbered_at`` (fix53): the next message numbered that many
+        above it makes them ``_unnumbered_at`` and the numbers after it."""
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
@@ -472,6 +475,7 @@ class FixSession:
         self.decoder.clear()
         self.gap.clear()
         self._unnumbered_at = 0
+        self._unnumbered_count = 0
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
         if self.state is not _ENDED and self.state is not _LOGIN_REFUSED:
@@ -634,17 +638,24 @@ class FixSession:
         reconnected for ever.
         """
         self.counters["too_large_unnumbered"] += 1
-        self._unnumbered_at = expected
+        if self._unnumbered_at and self._unnumbered_at == expected:
+            # another one right after (nothing taken in sequence since): before fix53 the next message, two
+            # numbers above, matched neither, and every resend of the two cycled the same way for ever
+            self._unnumbered_count += 1
+        else:
+            self._unnumbered_at = expected
+            self._unnumbered_count = 1
+        count = self._unnumbered_count
         log.error(
             "FIX %s: message from the venue skipped, its MsgSeqNum (34) not readable in its first %d bytes %r: %s; "
-            "taken as MsgSeqNum %d if the next message is %d (then asked for again, skipped for good if it comes too "
+            "taken as MsgSeqNum %s if the next message is %d (then asked for again, skipped for good if it comes too "
             "large again); raise the venue setting max_body_length to take it",
             venue,
             len(error.raw),
             printable(error.raw[:120]),
             error.text,
-            expected,
-            expected + 1,
+            expected + count - 1 if count == 1 else f"{expected + count - 1} ({count} such in a row from {expected})",
+            expected + count,
         )
 
     def _check_header(self, message: FixMessage, now_ns: int) -> bool:
@@ -1057,15 +1068,20 @@ class FixSession:
             return
         if seq > expected:
             if self._unnumbered_at:
-                unnumbered = self._unnumbered_at
-                self._unnumbered_at = 0
-                if unnumbered == expected and seq == expected + 1:  # the skipped message was ``expected``
-                    error = DecodeError(
-                        DecodeErrorKind.TOO_LARGE, "above max_body_length (MsgSeqNum not readable)", b"", seq=expected
-                    )
-                    self._too_large(error, now_ns)
-                    if not self.closing():
-                        self._sequenced(message, now_ns)
+                unnumbered, count = self._unnumbered_at, self._unnumbered_count
+                self._unnumbered_at = self._unnumbered_count = 0
+                if unnumbered == expected and seq == expected + count:  # the skipped ones were ``expected``, ...
+                    for skipped in range(expected, seq):
+                        error = DecodeError(
+                            DecodeErrorKind.TOO_LARGE,
+                            "above max_body_length (MsgSeqNum not readable)",
+                            b"",
+                            seq=skipped,
+                        )
+                        self._too_large(error, now_ns)
+                        if self.closing():
+                            return
+                    self._sequenced(message, now_ns)
                     return
             if msg_type == MsgType.LOGOUT:
                 self._note_refusal(seq)  # received, never in sequence: a later gap fill over it covers it (rev49fix)
