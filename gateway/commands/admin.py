@@ -1,4 +1,4 @@
-"""``gateway status``, ``kill``, ``resume`` and ``venue reconnect``: talk to a running gateway over its admin socket."""
+"""``gateway status``, ``kill``, ``resume``, ``venue reconnect`` and ``venue set-seq`` over the admin socket."""
 
 from __future__ import annotations
 
