@@ -168,7 +168,8 @@ class _RefusingVenue(RawVenue):
 async def test_logon_when_venue_says_seq_too_low_in_other_words_then_login_refused_after_one_logon(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, fields: list[tuple[bytes, bytes]], expected: int
 ) -> None:
-    venue = await _RefusingVenue(fields).start()
+    venue = _RefusingVenue(fields)
+    await venue.start()
     try:
         with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
             side = await _gateway(venue, tmp_path)
@@ -186,7 +187,8 @@ async def test_logon_when_venue_says_seq_too_low_in_other_words_then_login_refus
 
 
 async def test_logon_when_venue_logout_names_789_not_above_our_logon_then_retried(tmp_path: Path) -> None:
-    venue = await _RefusingVenue([(b"58", b"session closing"), (b"789", b"1")]).start()
+    venue = _RefusingVenue([(b"58", b"session closing"), (b"789", b"1")])
+    await venue.start()
     try:
         side = await _gateway(venue, tmp_path)
         await wait_until(lambda: venue.connections >= 3, 10.0, "the Logon retried")
