@@ -36,6 +36,7 @@ from typing import Any
 
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
+from gateway.release import SLICE_UNITS
 from model.enums import Side
 from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp
 from tests.regressions.test_risk_reload_off_loop import _big, _replace
@@ -101,7 +102,7 @@ async def _run(symbols: int, rounds: int, accounts: int, off_loop_only: bool) ->
             print(f"{way}: accepted={ok} reload {took:.2f} s, worst loop stall {worst * 1000:.0f} ms")
 
 
-async def _pingpong(accounts: int, rounds: int) -> None:
+async def _pingpong(accounts: int, rounds: int, units: int) -> None:
     workdir = short_tmp()
     logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)
     risk_dir = workdir / "risk"
@@ -112,6 +113,7 @@ async def _pingpong(accounts: int, rounds: int) -> None:
         config = process.config
         risk: Any = process.risk
         sliced_retire = risk.retire
+        process.releaser.units = units
         worst_rt = worst_tick = worst_cpu = switch_at = 0.0
         stop = False
 
@@ -231,9 +233,10 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=0, help="extra accounts no strategy of the gateway trades")
     parser.add_argument("--off-loop-only", action="store_true", help="only the reloads in a worker thread")
     parser.add_argument("--pingpong", action="store_true", help="a running gateway: old limits freed at once/sliced")
+    parser.add_argument("--units", type=int, default=SLICE_UNITS, help="--pingpong: the releaser's step")
     args = parser.parse_args()
     if args.pingpong:
-        asyncio.run(_pingpong(args.accounts, args.rounds))
+        asyncio.run(_pingpong(args.accounts, args.rounds, args.units))
         return
     asyncio.run(_run(args.symbols, args.rounds, args.accounts, args.off_loop_only))
 
