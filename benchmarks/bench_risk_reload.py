@@ -175,7 +175,7 @@ async def _pingpong(accounts: int, rounds: int, units: int) -> None:
                         finish_cpu = time.thread_time() - started
                         return result
 
-                    process.risk = _Timed(risk, timed)  # type: ignore[assignment]
+                    process.risk = _Timed(risk, timed)
                     result = await process.reload_risk_soon("bench", "bench_risk_reload")
                     process.risk = risk
                     assert result.ok, result

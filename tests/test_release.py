@@ -41,6 +41,10 @@ class _File:
         self.display = {"accounts": {name: {"line": n} for n, name in enumerate(doc.accounts)}}
 
 
+def _pending(releaser: Releaser) -> bool:
+    return releaser.pending
+
+
 def test_releaser_when_a_large_graph_is_held_then_each_step_frees_a_bounded_slice_and_all_in_the_end() -> None:
     leaves = [_Leaf(i) for i in range(12_000)]
     alive = [weakref.ref(leaf) for leaf in leaves]
@@ -96,13 +100,14 @@ async def test_reload_when_the_limits_are_replaced_then_the_old_ones_are_not_fre
     switched = sys.getallocatedblocks()  # the reload's task ended: the old code freed the old limits by now
     assert result.ok, result
     assert process.risk._file is not old()  # type: ignore[attr-defined]  # the new limits are in force
-    assert process.releaser.pending  # the old limits are being taken apart
-    steps = process.releaser.steps
+    releaser = process.releaser
+    assert _pending(releaser)  # the old limits are being taken apart
+    steps = releaser.steps
     for _ in range(10_000):
-        if not process.releaser.pending:
+        if not _pending(releaser):
             break
         await asyncio.sleep(0)
-    assert old() is None and not process.releaser.pending
+    assert old() is None and not _pending(releaser)
     freed_after = switched - sys.getallocatedblocks()
     assert freed_after > 3_000, freed_after  # old: ~0 (3,000 accounts' limits and display rows freed earlier)
-    assert process.releaser.steps - steps >= 3  # in several loop iterations, not one
+    assert releaser.steps - steps >= 3  # in several loop iterations, not one
