@@ -9,6 +9,9 @@
 2. An Enter put in doubt at a re-login (the venue's NextUserRefNum above its UserRefNum: the venue took the number
    but the replay has no answer, fixdoubt52) got a Cancel but no bound: the same order stayed open for ever when the
    venue never had it. Now it gets the same bound.
+3. The venue's late Accepted of an order answered in doubt at a better price (the venue improved it) gave the order
+   its venue order id and quantity, not its price: the order's price (status, risk exposure) now follows, as for
+   any acknowledgement.
 
 Real engine and journal over the OUCH simulator (fake clock), as tests/ouch/test_answer_timeout_followups.py.
 """
@@ -25,9 +28,12 @@ from model.enums import Side
 from model.order import OrderState
 from model.venue_events import VenueState
 from simulators.ouch.exchange import ExchangeConfig
-from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
+from tests.ouch.harness import PX, TS, Link, gateway_over, restart_from_journal
 from tests.ouch.test_answer_timeout_followups import RESTING, _cancels, _events, _lost_enter, _run
+from venues.ouch.codec import encode_message
 from venues.ouch.doubts import load_doubts
+from venues.ouch.messages import OrderAccepted as OuchAccepted
+from venues.ouch.options import NO_OPTIONS
 
 
 def _restart(link: Link, engine: object, tmp_path: Path) -> tuple[Link, object, object]:
@@ -173,3 +179,30 @@ def test_enter_in_doubt_at_relogin_when_the_venue_took_its_number_but_never_had_
     assert link.venue.status()["outcome_unknown"] == 1
     assert _cancels(link) == [1]
     assert link.core.exchange.violations == []
+
+
+def test_late_accepted_at_a_better_price_for_an_order_answered_in_doubt_then_the_order_takes_the_venue_price(
+    tmp_path: Path,
+) -> None:
+    # the venue improved the price (a buy accepted lower): the order's price follows, as for any acknowledgement (its
+    # status, a later Replace's terms, its risk exposure), also after a restart; the strategy gets no second answer
+    link, engine, _rig, strat = _lost_enter(tmp_path)
+    (order_id,) = engine.orders  # type: ignore[attr-defined]
+    better = RESTING - 300
+    link.core.stream.append(
+        encode_message(
+            OuchAccepted(
+                TS, 1, "B", 100, "AAPL", better, "0", "Y", 4343, "A", "N", "N", "L", f"{order_id:014d}", NO_OPTIONS
+            )
+        )
+    )
+    changes = len(engine.risk.changes)  # type: ignore[attr-defined]
+    link.pump()
+    engine.flush()  # type: ignore[attr-defined]
+    assert _events(strat) == []
+    order = engine.orders[order_id]  # type: ignore[attr-defined]
+    assert (order.price, order.qty, order.leaves_qty, order.venue_order_id) == (better, 100, 100, "4343")
+    assert engine.risk.changes[changes:] == [(order_id, 100, 100)]  # type: ignore[attr-defined]  # recounted
+    assert engine.counters.venue_events_out_of_place == 0  # type: ignore[attr-defined]
+    _second, engine2, _rig2 = _restart(link, engine, tmp_path)
+    assert engine2.orders[order_id].price == better  # type: ignore[attr-defined]  # recovery applies it the same way
