@@ -3053,12 +3053,14 @@ class OuchVenue(VenueAdapter):
             # Enters the venue took (below its NextUserRefNum) that the replay did not answer: in doubt below, and
             # bounded as after answer_timeout_ms (doubt53): on file before their answers are journaled, their Cancel
             # sent by ``_go_live`` and timed from there (``_sweep_doubts``)
+            added = 0
             for key in inflight:
                 if key < next_user_ref_num and key not in self._replace_refs:
                     chain = self._refs.get(key)
                     if chain is not None and not chain.done:
                         self._doubt_cancels[key] = 0
-            if self._doubt_cancels:
+                        added += 1
+            if added:
                 self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             packet = inflight.get(key)
