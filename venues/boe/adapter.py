@@ -2115,10 +2115,18 @@ class BoeVenue(VenueAdapter):
         self._lost_ids.add(order_id)
         return True
 
-    def _lost_order(self, text: str) -> int:
-        """Return the order id today's ClOrdID ``text`` names if the engine never created it, else -1."""
+    def _lost_order(self, text: str, *, ask: bool = True) -> int:
+        """Return the order id today's ClOrdID ``text`` names if the engine never created it, else -1.
+
+        ``ask`` False: only an order id already known lost (``_lost_ids``), no question to the engine (which may
+        read a released order back from the journal).
+        """
         order_id = self._order_id_of(text)
-        return order_id if order_id >= 0 and self._never_created(order_id, "") else -1
+        if order_id < 0:
+            return -1
+        if not ask:
+            return order_id if order_id in self._lost_ids else -1
+        return order_id if self._never_created(order_id, "") else -1
 
     def _earlier_day_execution(self, seq: int, core: ExecutionCore) -> bool:
         """Log an execution of an order of an earlier trading day at ERROR (a late fill); False if not one of ours.
@@ -2273,10 +2281,13 @@ class BoeVenue(VenueAdapter):
         named = self._named(text)
         if named is None:
             return False
-        lost = self._lost_order(text)
+        lost = self._lost_order(text, ask=False)
+        owed = self._owe_cancel(_pad(text))
+        if owed and lost < 0:  # asked once per Cancel owed (not per message): the ERROR says which case it is
+            lost = self._lost_order(text)
         if lost >= 0 and not counted:
             self._count_unknown()
-        if not self._owe_cancel(_pad(text)):  # its Cancel is on its way, or goes at Replay Complete
+        if not owed:  # its Cancel is on its way, or goes at Replay Complete
             self._ignore("after-end-cancel-owed", seq, f"{kind} of {named} (ClOrdID {text})")
             return True
         self.counters["live_after_end"] += 1
@@ -2313,7 +2324,7 @@ class BoeVenue(VenueAdapter):
         named = self._named(text)
         if named is None:
             return False
-        lost = self._lost_order(text) >= 0
+        lost = self._lost_order(text, ask=False) >= 0  # known lost only: no journal read for a message needing none
         if lost:
             self._count_unknown()
         else:
