@@ -89,22 +89,22 @@ def _check_constant(name: str, value: str | int) -> None:
     try:
         field = NEW_ORDER_TABLE.field(name)
     except KeyError:
-        raise ValueError(_at(at, f"new_order_constants: {name!r} is not a New Order optional field")) from None
+        raise ValueError(_at(at, f"{name!r} is not a New Order optional field")) from None
     if name in _GATEWAY_FIELDS:
-        raise ValueError(_at(at, f"new_order_constants: {name!r} comes from the order or its own setting"))
+        raise ValueError(_at(at, f"{name!r} comes from the order or its own setting"))
     if field.fmt.endswith("s"):
         width = int(field.fmt[:-1] or 1)
         if not isinstance(value, str) or len(value) > width or not value.isascii():
-            raise ValueError(_at(at, f"new_order_constants: {name} needs ASCII text of at most {width} characters"))
+            raise ValueError(_at(at, f"{name} needs ASCII text of at most {width} characters"))
         return
     low, high = constant_range(field.fmt)
     if not isinstance(value, int):
-        raise ValueError(_at(at, f"new_order_constants: {name} needs a whole number from {low} to {high}"))
+        raise ValueError(_at(at, f"{name} needs a whole number from {low} to {high}"))
     if not low <= value <= high:
         raise ValueError(
             _at(
                 at,
-                f"new_order_constants: {name} is {value}, outside what its {struct.calcsize('<' + field.fmt)}-byte "
+                f"{name} is {value}, outside what its {struct.calcsize('<' + field.fmt)}-byte "
                 f"field carries: {low} to {high}",
             )
         )
