@@ -144,8 +144,14 @@ class RawClient:
         """Write bytes as they are."""
         await asyncio.get_running_loop().sock_sendall(self.sock, data)
 
-    async def hello(self, strategy_id: str, version: int = 2, last_seq: int = 0, heartbeat_ms: int = 1000) -> list[Any]:
-        """Send Hello and return the Welcome (fail on anything else)."""
+    async def hello(
+        self, strategy_id: str, version: int = 2, last_seq: int = 0, heartbeat_ms: int = 10_000
+    ) -> list[Any]:
+        """Send Hello and return the Welcome (fail on anything else).
+
+        The default heartbeat is 10 s: this client sends no heartbeats, and the gateway cuts a strategy silent for
+        three intervals, so a test that waits on a slow machine must not be cut for its silence.
+        """
         await self.send(frame(HELLO, strategy_id, version, last_seq, heartbeat_ms))
         (welcome,) = await self.read(1)
         assert welcome[0] == WELCOME, welcome

@@ -145,7 +145,7 @@ async def test_stop_when_the_venue_does_not_answer_then_waits_stop_cancel_timeou
         await process.stop()
         took = time.monotonic() - started
 
-        assert 0.5 <= took < 3.0  # the wait, then up to 1 s for the logout
+        assert 0.5 <= took < 10.0  # the wait, then up to 1 s for the logout (10: a slow machine, not "for ever")
         assert len(sim.exchange.orders) == 2
         text = caplog.text
         assert "stop: 0 of 2 open orders of on_disconnect cancel strategies canceled at the venues" in text

@@ -190,6 +190,8 @@ _NOT_RECEIVED_CANCEL_TEXT: Final = (
     "so it is not sent again"
 )
 _IN_DOUBT: Final = "OUCH_IN_DOUBT"
+_DOUBTED_PRUNE_MIN: Final = 64
+"""``_doubted`` is not pruned below this size."""
 _OUTCOME_UNKNOWN: Final = "OUCH_OUTCOME_UNKNOWN"
 _OUTCOME_UNKNOWN_TEXT: Final = (
     "no answer from the venue to the order nor to the gateway's Cancel within answer_timeout_ms each: most likely "
@@ -404,6 +406,8 @@ class OuchVenue(VenueAdapter):
         (UserRefNums only increase), so nothing per order is timed (the Enter path is untouched)."""
         self._swept_upto = 0
         """The highest UserRefNum the sweep has judged since the last login."""
+        self._sweep_paused = False
+        """Bytes were held unsent at the last ``poll`` (the journal failing): the sweep waits (``_resume_sweep``)."""
         self._doubt_cancels: dict[int, int] = {}
         """UserRefNum of an Enter answered in doubt by the sweep -> when its Cancel went out (again: each login).
 
@@ -472,6 +476,8 @@ class OuchVenue(VenueAdapter):
         self._doubted: dict[int, bytearray] = {}
         """UserRefNum of an Enter answered in doubt (``_in_doubt``) -> its Enter packet: the venue's late Accepted is
         compared with the order's own terms as for any Enter (rev52ouch M1). Rare; pruned of ended orders."""
+        self._doubted_prune_at = _DOUBTED_PRUNE_MIN
+        """Size of ``_doubted`` at which it is next pruned (doubles with what a prune leaves: amortized O(1))."""
         self._symbols: dict[str, bytes] = {}
         self._display = config.display.encode("ascii")
         self._capacity = config.capacity.encode("ascii")
@@ -1162,6 +1168,7 @@ class OuchVenue(VenueAdapter):
         not keep the session down: after ``server_timeout_ms`` the adapter acts without it. While the
         UserRefNum store cannot write, its background retry is posted from here too (at most once a second).
         """
+        held_output = bool(self._session.out)  # bytes not written since the last flush: the engine holds them
         wait = self._session.poll(now_ns)
         if self._held:  # first: the Account Query's answer may be waiting behind them (then it is no timeout)
             self._read_held()
@@ -1195,11 +1202,30 @@ class OuchVenue(VenueAdapter):
             start = self._lookup_window_ns or now_ns
             wait = min(wait, max(start + REF_LOOKUP_WINDOW_NS - now_ns, 1))
         if self._answer_timeout_ns and self._live:
-            if now_ns >= self._next_sweep_ns:
+            if held_output:  # not sent yet (journal failing, venue back-pressure): nothing of them can be timed
+                self._sweep_paused = True
+            elif self._sweep_paused:
+                self._resume_sweep(now_ns)
+            if now_ns >= self._next_sweep_ns and not self._sweep_paused:
                 self._sweep_answers(now_ns)
             if self._inflight or self._doubt_cancels:
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         return wait
+
+    def _resume_sweep(self, now_ns: int) -> None:
+        """Time the answers again after a spell in which this venue's bytes were held (rev53ops HIGH 1).
+
+        While the engine holds every venue byte (the journal cannot be written, the venue's socket pushes back),
+        an Enter or a Cancel queued meanwhile has not left: the sweep (``_sweep_answers``) would take an Enter that
+        was never sent as unanswered, and ``_sweep_doubts`` end an order whose Cancel was never sent. The sweep
+        waits while bytes are held; after the spell the Cancels of in-doubt orders are timed from now (they left
+        now at the latest) and the Enters issued meanwhile from the next sweep's mark.
+        """
+        self._sweep_paused = False
+        doubts = self._doubt_cancels
+        for urn in doubts:
+            doubts[urn] = now_ns
+        self._next_sweep_ns = min(self._next_sweep_ns, now_ns + self._sweep_every_ns)
 
     def _sweep_answers(self, now_ns: int) -> None:
         """Take an Enter or Replace unanswered for ``answer_timeout_ms`` while the session stayed up as in doubt.
@@ -1252,7 +1278,7 @@ class OuchVenue(VenueAdapter):
                 continue
             if urn in replaces:
                 replaced.append(chain.order.order_id)
-                self._in_doubt(0, chain, urn, replace_why)
+                self._in_doubt(0, chain, urn, replace_why, logged=False)
                 continue
             orders.append(chain.order.order_id)
             self._in_doubt(0, chain, urn, why, logged=False)
@@ -2200,27 +2226,31 @@ class OuchVenue(VenueAdapter):
             chain.candidates = tuple(sorted({*chain.cancel_targets(), urn}))
             chain.working = urn
             chain.in_doubt = True
-            log.error(
-                "venue %s: replace of order %d (UserRefNum %d) in doubt: %s; it may be at the old or the new size "
-                "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s; "
-                "replaces are refused until a message of the venue names the live number)",
-                self.name,
-                order.order_id,
-                urn,
-                why,
-                _IN_DOUBT,
-                chain.candidates,
-            )
+            if logged:  # else the caller logs the lot in one line
+                log.error(
+                    "venue %s: replace of order %d (UserRefNum %d) in doubt: %s; it may be at the old or the new size "
+                    "and price at the venue (the strategy gets CancelRejected %s; a cancel names UserRefNums %s; "
+                    "replaces are refused until a message of the venue names the live number)",
+                    self.name,
+                    order.order_id,
+                    urn,
+                    why,
+                    _IN_DOUBT,
+                    chain.candidates,
+                )
             self._emit(VenueCancelRejected(seq, order.order_id, _IN_DOUBT, f"replace in doubt: {why}"))
             self._answer_pending_replace(seq, chain)
             return
         chain.unconfirmed = urn
         if sent is not None:  # its late Accepted is compared with it (``_on_accepted``)
             doubted = self._doubted
-            if len(doubted) >= 64:  # drop those of orders that ended meanwhile
+            if len(doubted) >= self._doubted_prune_at:  # drop those of orders that ended meanwhile
                 refs = self._refs
                 for number in [n for n in doubted if (c := refs.get(n)) is None or c.done]:
                     del doubted[number]
+                # next scan when the map has doubled: each entry is scanned O(1) times on average, also while none
+                # of them ends (a stuck venue: thousands of Enters unanswered at once; rev53diff's quadratic case)
+                self._doubted_prune_at = max(_DOUBTED_PRUNE_MIN, 2 * len(doubted))
             doubted[urn] = sent
         if logged:  # else the caller logs the lot in one line
             log.error(
@@ -2940,6 +2970,7 @@ class OuchVenue(VenueAdapter):
         self._issued_marks.clear()
         self._issued_marks.append((now, self._store.last_issued))
         self._swept_upto = 0
+        self._sweep_paused = False
         self._next_sweep_ns = now + self._sweep_every_ns
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
@@ -3253,6 +3284,7 @@ class OuchVenue(VenueAdapter):
         self._chains.clear()
         self._restored.clear()
         self._doubted.clear()
+        self._doubted_prune_at = _DOUBTED_PRUNE_MIN
         self._doubt_cancels.clear()
 
     def _emit(self, event: VenueEvent) -> None:
