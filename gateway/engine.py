@@ -399,8 +399,27 @@ class Engine:
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
         venue.order_of_ref = self._order_of_ref
+        venue.order_ids_above = self._order_ids_above
         venue.order_source = self._order_source(name)
         venue.bind_sequence(self.exactly_once.venue(name))
+
+    def _order_ids_above(self, ids: Iterable[int]) -> int:
+        """Start new order ids above the highest of ``ids`` that every venue can carry; return it (0: none).
+
+        ``ids``: gateway order ids another host used today (``VenueAdapter.order_ids_above``: the ClOrdIDs of an
+        OUCH standby takeover's replay). Ids past a venue's room (``max_order_id``, for a venue not already past
+        it) are left out: new ids past it would leave that venue refusing every order, and the ids cannot reach
+        them without that anyway. Once per takeover, never per order.
+        """
+        limit: int | None = None
+        for venue in self._venue_list:
+            room = venue.max_order_id()
+            if room is not None and room >= self.next_order_id and (limit is None or room < limit):
+                limit = room
+        floor = max((i for i in ids if limit is None or i <= limit), default=0)
+        if floor >= self.next_order_id:
+            self.next_order_id = floor + 1
+        return floor
 
     def _order_of_ref(self, venue: str, ref: int, session: str) -> int:
         """Return the order ``venue`` was sent under numeric reference ``ref`` in its session ``session`` (0: none).

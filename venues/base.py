@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 import msgspec
@@ -120,6 +120,11 @@ class VenueAdapter(abc.ABC):
     """``(order_id, exec_id)`` -> the engine's order of that id on this venue (from memory, or read back from the
     journal if memory released it), None if it has none: an adapter checks a fill for an order it no longer
     tracks against it (the engine then finds it in memory). None: not attached to an engine."""
+    order_ids_above: Callable[[Iterable[int]], int] | None = None
+    """``(ids)`` -> the highest of ``ids`` the engine's new order ids now start above (0: none): gateway order ids
+    another host used today at this venue (their ClOrdIDs in a standby takeover's replay), so none is used again.
+    Ids no other venue could carry are left out: the engine's ids cannot reach them without running out of that
+    venue's room anyway (``max_order_id``). None: not attached to an engine."""
     _write: Callable[[bytes | bytearray], None] | None = None
     _close: Callable[[], None] | None = None
     _transport_paused = False

@@ -32,6 +32,11 @@ def _acknowledged(events: list[Any]) -> Callable[[], bool]:
     return lambda: any(isinstance(e, OrderAccepted) for e in events)
 
 
+def _entered(sim: OuchSimulator) -> list[str]:
+    """Return the ClOrdIDs of the Enter Orders the venue received today, in order (whichever host sent them)."""
+    return [r.cl_ord_id.strip() for r in sim.exchange.records if r.type == "O"]
+
+
 async def _start(workdir: Path, sim: OuchSimulator) -> GatewayProcess:
     config = gateway_config(workdir, sim.port, Path())
     process = GatewayProcess(gateway_config(workdir, sim.port, e2e_limits(workdir, config.strategies)))
@@ -71,6 +76,7 @@ async def test_standby_without_journal_or_state_dir_when_the_session_has_traffic
         finally:
             await standby.stop()
         assert sim.exchange.violations == []
+        assert _entered(sim) == ["1", "2", "3", "4"]  # standby53: the standby's ClOrdID was "1" again
     finally:
         await sim.stop()
 
@@ -117,5 +123,6 @@ async def test_standby_that_took_over_when_it_restarts_before_sending_then_it_sk
         finally:
             await again.stop()
         assert sim.exchange.violations == []
+        assert _entered(sim) == ["1", "2", "3", "4"]  # standby53: the state_dir keeps the primary's ClOrdIDs' floor
     finally:
         await sim.stop()

@@ -304,6 +304,24 @@ def _cl_ord_id(order_id: int) -> bytes:
     return text.encode("ascii").ljust(14)
 
 
+def _order_id_of(cl_ord_id: bytes) -> int:
+    """Return the gateway order id whose ClOrdID (``_cl_ord_id``) is the 14 bytes ``cl_ord_id``; 0: none.
+
+    Any other ClOrdID (another firm's format: letters, leading zeros or spaces, a sign) is no ClOrdID this gateway
+    can enter: 0.
+    """
+    text = cl_ord_id.rstrip(b" ")
+    try:
+        order_id = int(text[1:], 36) if text[:1] == b"Z" else int(text)
+    except ValueError:
+        return 0
+    return order_id if order_id > 0 and _cl_ord_id(order_id) == cl_ord_id else 0
+
+
+_CL_ORD_ID_AT: Final = {ord("A"): 48, ord("U"): 52, ord("J"): 15, ord("B"): 22}
+"""Outbound type -> offset of its ClOrdID (Accepted, Replaced: the replacement's, Rejected, Broken Trade)."""
+
+
 _COMPILED: Final = not isinstance(_cl_ord_id, FunctionType)
 """Whether this module runs compiled (mypyc): ``send_order`` writes the ClOrdID the way that is cheaper for each."""
 _PADDING: Final = tuple(b" " * (14 - size) for size in range(15))
@@ -398,6 +416,11 @@ class OuchVenue(VenueAdapter):
         self._earlier_seq = 0
         """The sequence number of the last message of such earlier traffic: persisted with the floor
         (``UserRefNumStore.floor``), so a restart the same day logs in after it (``resume_after``; fixstandby52)."""
+        self._earlier_ids: set[int] = set()
+        """The gateway order ids such earlier traffic used as ClOrdIDs (``_order_id_of``): new order ids start above
+        them (``order_ids_above``, ``_end_no_record``; standby53)."""
+        self._earlier_foreign = 0
+        """How many ClOrdIDs of such earlier traffic are in no form this gateway enters (they cannot collide)."""
         self._answer_timeout_ns = config.answer_timeout_ms * MS
         """An Enter unanswered this long while live is in doubt (``_sweep_answers``, on the session timer; 0: never)."""
         self._sweep_every_ns = min(max(self._answer_timeout_ns // 10, 10 * MS), 1_000 * MS)
@@ -1805,7 +1828,7 @@ class OuchVenue(VenueAdapter):
             chain = None
         if chain is None:
             try:
-                if not self._unmapped(sequence, view[0], decoded, urn):
+                if not self._unmapped(sequence, view, decoded, urn):
                     self._unknown(sequence, chr(view[0]), urn)
             except _LookupOverBudgetError:
                 self._hold(sequence, view)
@@ -1834,7 +1857,7 @@ class OuchVenue(VenueAdapter):
             urn = user_ref_num(decoded)
             chain = self._refs.get(urn)
             if chain is None:
-                if not self._unmapped(sequence, message[0], decoded, urn):
+                if not self._unmapped(sequence, message, decoded, urn):
                     self._unknown(sequence, chr(message[0]), urn)
                 return True
             if message[0] == _ACCEPTED_TYPE:  # compared with the Enter sent (``_on_accepted``)
@@ -1936,8 +1959,8 @@ class OuchVenue(VenueAdapter):
             answers[urn] = order_id
         return order_id
 
-    def _unmapped(self, seq: int, kind: int, decoded: Any, urn: int) -> bool:
-        """Act on a message about one order whose UserRefNum ``urn`` is no longer mapped; False: not found.
+    def _unmapped(self, seq: int, message: memoryview, decoded: Any, urn: int) -> bool:
+        """Act on ``message`` about one order whose UserRefNum ``urn`` is no longer mapped; False: not found.
 
         Found in the journal (``_ended_order``), the order ended here: an Executed is a late fill, applied once
         (``_late_execution``); an Accepted or Replaced showing the order live (Order State ``L``), or an Order
@@ -1949,9 +1972,10 @@ class OuchVenue(VenueAdapter):
         A number never issued this session (0, or above the highest handed out) is first asked for again
         (``_never_issued``): the stream is most likely out of frame.
         """
+        kind = message[0]
         if urn <= 0 or urn > self._store.last_issued:
             if self._no_record:
-                return self._earlier_traffic(seq, kind, urn)
+                return self._earlier_traffic(seq, message, urn)
             if self._never_issued(seq, kind, urn):
                 return True
         order_id = self._ended_order(urn)
@@ -2005,13 +2029,15 @@ class OuchVenue(VenueAdapter):
         self._after_end(seq, letter, urn, order_id)
         return True
 
-    def _earlier_traffic(self, seq: int, kind: int, urn: int) -> bool:
+    def _earlier_traffic(self, seq: int, message: memoryview, urn: int) -> bool:
         """Drop a message of the day's earlier traffic (``_no_record``): another gateway's, not ours; True.
 
         The first one is logged at ERROR (the gateway cannot know the account's orders of the day); each is counted
         ``earlier_traffic``; none is applied, none asked for again (fixouch51: before, each was taken as a stream
-        out of frame and the session logged in again ~3 times per message).
+        out of frame and the session logged in again ~3 times per message). Its ClOrdID is noted (``_earlier_id``).
         """
+        kind = message[0]
+        self._earlier_id(message)
         counters = self.counters
         if not counters["earlier_traffic"]:
             log.error(
@@ -2034,6 +2060,24 @@ class OuchVenue(VenueAdapter):
         self._earlier_max = max(self._earlier_max, urn)
         self._earlier_seq = max(self._earlier_seq, seq)
         return True
+
+    def _earlier_id(self, message: memoryview) -> None:
+        """Note the ClOrdID a message of the day's earlier traffic carries (Accepted, Replaced, Rejected, Broken Trade).
+
+        One of this gateway's form (the decimal order id, or ``Z`` + base 36) is a gateway order id another host
+        entered today (the primary, before a standby host took over): new order ids start above it
+        (``_end_no_record``), since OUCH 5.0's ClOrdID is the order's CAT identifier and the venue does not check
+        it for uniqueness (standby53: before, the standby entered ClOrdIDs 1, 2... again). Any other form cannot
+        collide with the gateway's and is only counted (logged with the floor).
+        """
+        at = _CL_ORD_ID_AT.get(message[0]) if message else None
+        if at is None or len(message) < at + 14:
+            return
+        order_id = _order_id_of(bytes(message[at : at + 14]))
+        if order_id:
+            self._earlier_ids.add(order_id)
+        else:
+            self._earlier_foreign += 1
 
     def _never_issued(self, seq: int, kind: int, urn: int) -> bool:
         """Ask the venue again for message ``seq`` about UserRefNum ``urn``, never issued here; False: take it as is.
@@ -2411,10 +2455,11 @@ class OuchVenue(VenueAdapter):
             if self._no_record:  # the day's earlier traffic: its numbers too (a Mass Cancel, Disable, Enable response)
                 urn = getattr(decoded, "user_ref_num", 0)
                 if urn and handler is None:
-                    self._earlier_traffic(sequence, message[0], urn)
+                    self._earlier_traffic(sequence, message, urn)
                     return
                 if urn:
                     self._earlier_max = max(self._earlier_max, urn)
+                    self._earlier_id(message)  # a Broken Trade's ClOrdID
             if handler is not None:
                 handler(sequence, decoded)
             else:
@@ -3037,9 +3082,51 @@ class OuchVenue(VenueAdapter):
         if self._no_record:
             self._no_record = False
             self._store.ensure_above(self._earlier_max)
-            self._store.floor(self._earlier_seq)
+            self._store.floor(self._earlier_seq, self._order_ids_above_earlier())
+
+    def _order_ids_above_earlier(self) -> int:
+        """Start the engine's new order ids above the ClOrdIDs the day's earlier traffic used; return the floor.
+
+        Called once, before the venue goes UP (new orders are refused ``VENUE_UNAVAILABLE`` until then), so no
+        order is entered under one of those ClOrdIDs (standby53). Logged at WARNING; 0 when there were none.
+        """
+        ids = self._earlier_ids
+        raise_ids = self.order_ids_above
+        if not ids or raise_ids is None:
+            if self._earlier_foreign:
+                log.warning(
+                    "venue %s: the earlier traffic's %d ClOrdIDs are not in this gateway's form (decimal order id, "
+                    "or Z + base 36): they cannot collide with its ClOrdIDs",
+                    self.name,
+                    self._earlier_foreign,
+                )
+            return 0
+        floor = raise_ids(ids)
+        highest = max(ids)
+        log.warning(
+            "venue %s: the earlier traffic entered ClOrdIDs of this gateway's form up to %d (%d of them%s): new "
+            "order ids start above %d, so none of those ClOrdIDs is entered again%s",
+            self.name,
+            highest,
+            len(ids),
+            f"; {self._earlier_foreign} of another form, which cannot collide" if self._earlier_foreign else "",
+            floor,
+            ""
+            if floor == highest
+            else f" (those above {floor} are past another venue's room for order ids: the ids cannot reach them)",
+        )
+        self._earlier_ids = set()
+        return floor
 
     # ---- after a login: the requests the replay did not answer -------------------------------------
+
+    def order_id_floor(self) -> int:
+        """Return the highest gateway order id the day's earlier traffic used as a ClOrdID (the store's; 0: none).
+
+        A restart the same day after a standby takeover logs in after that traffic (it is not replayed again): the
+        core starts new order ids above this as above the journal's (standby53).
+        """
+        return self._store.order_ids  # loaded only from a file of the store's day (today at start-up)
 
     def _go_live(self, reason: str, fresh: frozenset[int] = frozenset()) -> None:
         self._end_no_record()

@@ -35,8 +35,9 @@ session, so a restart the same day still knows the venue takes no new orders, an
 What the venue told about the session's numbers is kept too (``floor``, fixstandby52): a floor ``ensure_above``
 raised past the reservation on file (the venue's NextUserRefNum) is written as the reservation, and, after a standby
 host took over with no record of the day, ``earlier``: the last sequence number of the session's earlier traffic
-(another host's), so a restart the same day logs in after it. ``earlier`` is written only when set (``omit_defaults``):
-the files of a day without it read as before.
+(another host's), so a restart the same day logs in after it, and ``order_ids``: the highest gateway order id that
+traffic used as a ClOrdID, so a restart the same day starts its order ids above it (standby53). Both are written
+only when set (``omit_defaults``): the files of a day without them read as before.
 
 A failed write (ENOSPC, EIO) sets ``error``; the OUCH adapter refuses new orders and replaces while it is
 set. ``retry`` hands the reservation to the background writer again, at most once per ``RETRY_INTERVAL_NS``
@@ -94,6 +95,9 @@ class _State(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     earlier: int = 0
     """The last sequence number of the session's earlier traffic (another host's, seen by a gateway with no record
     of the day: ``UserRefNumStore.floor``); 0, and not written, when there was none (fixstandby52)."""
+    order_ids: int = 0
+    """The highest gateway order id that earlier traffic used as a ClOrdID: new order ids start above it, also after
+    a restart the same day (``UserRefNumStore.floor``); 0, and not written, when there was none (standby53)."""
 
 
 class _EndOfDay(msgspec.Struct):
@@ -161,10 +165,14 @@ class UserRefNumStore:
         self.earlier = 0
         """The last sequence number of the session's earlier traffic (not this gateway's: a standby host took over
         with no record of the day); a restart the same day logs in after it (``floor``; 0: none)."""
+        self.order_ids = 0
+        """The highest gateway order id the day's earlier traffic used as a ClOrdID (another host's: a standby host
+        took over with no record of the day); new order ids start above it, a restart's too (``floor``; 0: none)."""
         state = self._load()
         if state is not None and state.day == self.day:
             self.session = state.session
             self.earlier = state.earlier
+            self.order_ids = state.order_ids
             self.counter.next = min(state.reserved, MAX_USER_REF_NUM) + 1
             self.counter.reserved = min(state.reserved, MAX_USER_REF_NUM)
             if self.exhausted:
@@ -351,7 +359,7 @@ class UserRefNumStore:
         """
         done = threading.Event()
         self._job_done = done
-        self._job = (_State(self.day, self.session, reserved, self.earlier), self._generation, done)
+        self._job = (_State(self.day, self.session, reserved, self.earlier, self.order_ids), self._generation, done)
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="userrefnum-prefetch", daemon=True)
             self._worker.start()
@@ -405,7 +413,7 @@ class UserRefNumStore:
             if 0 < counter.prefetch_at < counter.next:  # the prefetch point was skipped: the next number starts it
                 counter.prefetch_at = counter.next
 
-    def floor(self, earlier: int = 0) -> bool:
+    def floor(self, earlier: int = 0, order_ids: int = 0) -> bool:
         """Persist what the venue told about the session's numbers: the floor ``ensure_above`` raised, and ``earlier``.
 
         ``ensure_above`` (the venue's NextUserRefNum, the highest number its earlier traffic named) moves the next
@@ -413,7 +421,9 @@ class UserRefNumStore:
         file, below numbers the venue has seen (it ignores those). ``earlier`` (when above the one on file) is the
         last sequence number of the session's earlier traffic, another host's (a standby host taking over with no
         record of the day): a restart the same day logs in after it (``earlier``; the journal holds nothing of it),
-        so those messages are not read as this gateway's again (fixstandby52). Nothing to write: True at once.
+        so those messages are not read as this gateway's again (fixstandby52). ``order_ids`` (when above the one on
+        file): the highest gateway order id that earlier traffic used as a ClOrdID; a restart the same day starts
+        its order ids above it (the adapter's ``order_id_floor``; standby53). Nothing to write: True at once.
         Else the state file is written on the caller's thread, as ``bind`` writes it (once per login at most: the
         answer to an Account Query); a write still in flight is waited for (``wait_limit``) and then void. With
         ``prefetch`` the write takes the next number's block along. False: the write failed, or the store was
@@ -421,20 +431,22 @@ class UserRefNumStore:
         mark with the next block).
         """
         counter = self.counter
-        if counter.next - 1 <= counter.reserved and earlier <= self.earlier:
+        if counter.next - 1 <= counter.reserved and earlier <= self.earlier and order_ids <= self.order_ids:
             return True
-        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries both
+        if counter.error is not None:  # failing: the loop does not write; ``retry``'s write carries them
             self.earlier = max(self.earlier, earlier)
+            self.order_ids = max(self.order_ids, order_ids)
             return False
         self._wait_for_prefetch()
         with self._slot:  # a write still in flight would not carry the mark: void (``bind`` does the same)
             self._generation += 1
         with self._lock:
             self.earlier = max(self.earlier, earlier)
+            self.order_ids = max(self.order_ids, order_ids)
             reserved = max(counter.reserved, min(counter.next - 1, MAX_USER_REF_NUM))
             if self._prefetch and reserved < counter.next <= MAX_USER_REF_NUM:  # the first order finds its block
                 reserved = min(counter.next + self._block - 1, MAX_USER_REF_NUM)
-            if not self._write(_State(self.day, self.session, reserved, self.earlier)):
+            if not self._write(_State(self.day, self.session, reserved, self.earlier, self.order_ids)):
                 return False
             counter.reserved = max(counter.reserved, reserved)
         self._schedule_prefetch()
@@ -518,6 +530,8 @@ class UserRefNumStore:
         with self._slot:  # a write still in flight is void from here: it cannot raise this numbering's allowance
             self._generation += 1
             if restart:
+                if day != self.day:  # ClOrdIDs are unique through the day, whatever the session
+                    self.order_ids = 0
                 self.day = day
                 self.earlier = 0
                 self.counter.next = 1
@@ -575,7 +589,7 @@ class UserRefNumStore:
         Return False, the allowance unchanged, if the write failed (``error`` says why).
         """
         with self._lock:
-            if not self._write(_State(self.day, self.session, reserved, self.earlier)):
+            if not self._write(_State(self.day, self.session, reserved, self.earlier, self.order_ids)):
                 return False
             self.counter.reserved = reserved
         self._schedule_prefetch()
