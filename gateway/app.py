@@ -1068,7 +1068,7 @@ class GatewayProcess:
         out["known_accounts"] = self.known_accounts(scan_open_orders=False)
         journal = self.journal
         out["journal"] = {
-            "records_written": journal.records_written,
+            "records_written": journal.records_flushed,  # in the file: stops while writes fail
             "bytes_written": journal.bytes_written,
             "bytes_synced": journal.bytes_synced,
             "fsyncs": journal.fsyncs,
@@ -1119,7 +1119,7 @@ class GatewayProcess:
             venue_protocols=venue_protocols(self.config.venues),
             journal=JournalMetrics(
                 enabled=journal.durable,
-                records=journal.records_written,
+                records=journal.records_flushed,
                 bytes_written=journal.bytes_written,
                 bytes_synced=journal.bytes_synced,
                 pending_bytes=journal.pending_bytes,
@@ -1236,7 +1236,7 @@ class GatewayProcess:
                 "%s: restored it from the open file (%d records written by this process; every record is in it, "
                 "made durable); the gateway goes on writing it. Find out what deleted it (docs/reliability.md 2.3d)",
                 problem,
-                journal.records_written,
+                journal.records_flushed,
             )
             self._journal_file_last = problem
             self._journal_file_problem = ""

@@ -257,7 +257,7 @@ class SnapshotWriter:
             len(engine.orders),
             len(engine.open_orders),
             engine.journal_failures,
-            journal.records_written,
+            journal.records_flushed,
             journal.bytes_written,
             synced,
             journal.pending_bytes,
