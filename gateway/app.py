@@ -18,6 +18,7 @@ Start-up order matters and is fixed here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import gc
@@ -573,6 +574,8 @@ class GatewayProcess:
         self._stop_begun = False
         self._stop_hurry = asyncio.Event()
         self._started = False
+        self._snapshot: SnapshotWriter | None = None
+        """The admin server's status/metrics snapshot writer (``start``); ``_prepare_status`` fills its caches."""
         """Start completed (its "started" line logged): the stop then says "stopped", else "did not start"."""
         self.stop_signal_at_start: str | None = None
         """The first SIGTERM the loop handed over before the start completed (``gateway run`` logs it)."""
@@ -909,7 +912,7 @@ class GatewayProcess:
             )
         )
         self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
-        snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
+        self._snapshot = snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
 
         def admin_closed() -> None:
             counters.admin_connections_closed += 1
@@ -957,6 +960,7 @@ class GatewayProcess:
             len(config.strategies),
         )
         self._started = True
+        loop.call_soon(self._prepare_status)  # the per-load status parts, before the first request needs them
         hot_path = native.describe()
         if hot_path["modules"]:
             loaded = native.loaded_text(native.compiled_modules(), len(native.MODULES))
@@ -1472,6 +1476,8 @@ class GatewayProcess:
         errors = getattr(result, "errors", [])
         if ok:
             log.info("risk limits reloaded (%s by %s)", trigger, who)
+            with contextlib.suppress(RuntimeError):  # no loop (a test's direct call): the first request builds them
+                asyncio.get_running_loop().call_soon(self._prepare_status)  # after the reload's answer is written
         elif errors:
             log.error(
                 "risk limits reload refused (%s by %s); old limits stay in force: %s",

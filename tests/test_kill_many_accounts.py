@@ -10,13 +10,16 @@ old set and sorted list made grow with the file: real gateway, real limits file,
 
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 
 import pytest
 
+from gateway.admin import fetch_status
 from gateway.app import GatewayProcess, UnknownAccountError
 from gateway.client import GatewayClient
 from gateway.protocol.messages import OrderAccepted
+from gateway.snapshot import METRICS, STATUS
 from model.enums import Side
 from risk.model import TradingState
 from tests.e2e.support import running_gateway, short_tmp
@@ -73,3 +76,31 @@ async def test_kill_of_an_account_only_gateway_yaml_or_an_open_order_names_then_
             order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
             assert isinstance(await order.wait_accepted(timeout=5), OrderAccepted)
             assert process.kill("ACC1", "ops53", "drill").orders_canceled == 1
+
+
+async def test_status_parts_when_the_gateway_starts_or_reloads_its_limits_then_prepared_before_a_request() -> None:
+    # the first status after a start or a reload built the limits' per-load part and encoded it while it waited
+    # (37 ms of loop CPU at 30,000 accounts, 138 ms wall after a reload): now prepared from a loop callback at once
+    workdir = short_tmp()
+    limits = _limits(workdir, IDLE)
+    async with running_gateway(workdir, limits) as (process, _sim):
+        risk = process.risk
+        snapshot = process._snapshot
+        assert risk is not None and snapshot is not None
+        await asyncio.sleep(0)  # the loop's next turn: no request was made
+        for kind in (STATUS, METRICS):
+            key, encoded = snapshot._slow[kind]
+            assert key and key[0] is risk.status_wire() and len(encoded) > 7 * IDLE
+        limits.write_text(limits.read_text().replace("  C00000: {}\n", "  C00000: {}\n  NEW1: {}\n", 1))
+        result = await process.reload_risk_soon("test", "ops53")
+        assert result.ok, result
+        await asyncio.sleep(0)
+        wire = risk.status_wire()
+        assert "NEW1" in wire["account_names"]
+        for kind in (STATUS, METRICS):
+            key, encoded = snapshot._slow[kind]
+            assert key[0] is wire and b"NEW1" in encoded  # encoded for the new limits before any request
+        status = await asyncio.get_running_loop().run_in_executor(
+            None, fetch_status, process.config.path(process.config.admin_socket)
+        )
+        assert "NEW1" in status["known_accounts"]
