@@ -83,6 +83,12 @@ class AdminTarget(Protocol):
         """Take a LOGIN_REFUSED venue out of that state and connect it now; return its new state."""
         ...
 
+    def set_venue_seq(
+        self, name: str, next_sender: int, next_target: int, who: str, reason: str = ""
+    ) -> dict[str, Any]:
+        """Set a venue's next outgoing / expected session sequence numbers while it is not logged on; return them."""
+        ...
+
 
 def _text(request: dict[str, Any], key: str) -> str:
     value = request.get(key)
@@ -135,6 +141,14 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         state = process.reconnect_venue(venue, who, _text(request, "reason"))
         return {"venue": venue, "state": state}
 
+    def venue_set_seq(request: dict[str, Any], caller: str) -> dict[str, Any]:
+        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        next_sender = _integer(request, "next_sender")
+        next_target = _integer(request, "next_target")
+        if next_sender is None or next_target is None:
+            raise AdminRefusedError("next_sender and next_target must be whole numbers (0: keep that number)")
+        return process.set_venue_seq(_text(request, "venue"), next_sender, next_target, who, _text(request, "reason"))
+
     def risk_adjust_position(request: dict[str, Any], caller: str) -> dict[str, Any]:
         who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
         qty = _integer(request, "qty")
@@ -169,5 +183,6 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         "risk_reload": risk_reload,
         "risk_adjust_position": risk_adjust_position,
         "venue_reconnect": venue_reconnect,
+        "venue_set_seq": venue_set_seq,
         "latency_reset": latency_reset,
     }

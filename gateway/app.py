@@ -268,6 +268,10 @@ class VenueReconnectRefusedError(AdminRefusedError):
     """``venue reconnect`` named a venue the gateway does not have, or one not LOGIN_REFUSED; nothing was changed."""
 
 
+class VenueSetSeqRefusedError(AdminRefusedError):
+    """``venue set-seq`` refused (unknown venue, not FIX, logged on, a number going back...); nothing was changed."""
+
+
 class ResumeRefusedError(AdminRefusedError):
     """``resume`` while the journal cannot record it: nothing was changed (trading stays as it was)."""
 
@@ -1755,6 +1759,48 @@ class GatewayProcess:
         connector.restart()
         self.engine.flush()  # the VenueStatus the state change queued for strategies
         return str(venue.state)
+
+    def set_venue_seq(
+        self, name: str, next_sender: int, next_target: int, who: str, reason: str = ""
+    ) -> dict[str, Any]:
+        """Set venue ``name``'s next outgoing / expected session sequence numbers (0 keeps one); return them.
+
+        ``gateway venue set-seq`` (fix53). Refused (``VenueSetSeqRefusedError``, nothing changed) for a venue the
+        gateway does not have, a protocol without such numbers, a session logged on, a number below the current
+        one (the adapter says why). Audited at WARNING with both numbers before and after.
+        """
+        connector = next((c for c in self.connectors if c.adapter.name == name), None)
+        if connector is None:
+            known = ", ".join(sorted(c.adapter.name for c in self.connectors)) or "none"
+            raise VenueSetSeqRefusedError(f"unknown venue {name!r}; nothing was changed. Venues: {known}")
+        if next_sender < 0 or next_target < 0 or (next_sender == 0 and next_target == 0):
+            raise VenueSetSeqRefusedError(
+                "give --next-sender and/or --next-target, whole numbers from 1; nothing was changed"
+            )
+        venue = connector.adapter
+        before = venue.status()
+        refused = venue.set_sequence_numbers(next_sender, next_target)
+        if refused:
+            raise VenueSetSeqRefusedError(f"venue {name}: {refused}")
+        after = venue.status()
+        log.warning(
+            "venue %s: MsgSeqNums set by %s (%s): next sent %s -> %s, next expected %s -> %s (written to its message "
+            "store); state %s",
+            name,
+            who,
+            reason or "no reason given",
+            before.get("next_sender_seq"),
+            after.get("next_sender_seq"),
+            before.get("next_target_seq"),
+            after.get("next_target_seq"),
+            venue.state,
+        )
+        return {
+            "venue": name,
+            "state": str(venue.state),
+            "next_sender_seq": after.get("next_sender_seq"),
+            "next_target_seq": after.get("next_target_seq"),
+        }
 
     def reset_latency(self) -> None:
         """Forget the latency samples collected so far (``gateway status`` starts afresh)."""

@@ -267,6 +267,14 @@ class VenueAdapter(abc.ABC):
         """
         return False
 
+    def set_sequence_numbers(self, next_sender: int, next_target: int) -> str:
+        """Set the session's next outgoing / expected sequence numbers (``gateway venue set-seq``; 0 keeps one).
+
+        Return why it is refused ("": done). The default: the protocol has no such numbers to set.
+        """
+        del next_sender, next_target
+        return "this venue's protocol has no session sequence numbers to set (FIX venues only); nothing was changed"
+
     @abc.abstractmethod
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return how long to wait before reconnect attempt ``attempt`` (1-based); None = stop."""

@@ -189,6 +189,10 @@ class VenueConnector:
         """The poll timer's due time; a late poll waits one loop turn for what arrived during the stall."""
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        """Set while the loop waits to reconnect: ``restart`` cuts the wait short."""
+        self._restart_pending = False
+        """``restart`` came before the loop's next wait: that wait is skipped."""
 
     def start(self) -> asyncio.Task[None]:
         """Run the connect/reconnect loop as a task."""
@@ -235,15 +239,35 @@ class VenueConnector:
             if delay_ns is None:
                 log.info("venue %s: not reconnecting (session %s)", self.adapter.name, self.adapter.state)
                 break
-            await asyncio.sleep(delay_ns / 1e9)
+            await self._sleep(delay_ns / 1e9)
+
+    async def _sleep(self, delay_s: float) -> None:
+        """Wait ``delay_s`` before the next connect, or less if ``restart`` wakes the loop (fix53)."""
+        if self._restart_pending:  # ``restart`` came while the loop was between its connection and this wait
+            self._restart_pending = False
+            return
+        wake = self._wake = asyncio.Event()
+        try:
+            await asyncio.wait_for(wake.wait(), delay_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._wake = None
 
     def restart(self) -> bool:
         """Run the connect loop again after the adapter ended it (LOGIN_REFUSED, then ``reconnect``).
 
-        Return False when the loop is still running (it reconnects by itself) or the connector is stopping.
+        A loop still running (a FIX venue LOGIN_REFUSED under a session schedule waits for its next start, fix53)
+        connects at once instead of waiting. Return False when the connector is stopping.
         """
-        if self._stopping or (self._task is not None and not self._task.done()):
+        if self._stopping:
             return False
+        if self._task is not None and not self._task.done():
+            if self._wake is not None:
+                self._wake.set()
+            else:  # closing the connection the venue refused: no wait before the next connect
+                self._restart_pending = True
+            return True
         self.start()
         return True
 

@@ -1,4 +1,4 @@
-"""``gateway status``, ``kill``, ``resume`` and ``venue reconnect``: talk to a running gateway over its admin socket."""
+"""``gateway status``, ``kill``, ``resume``, ``venue reconnect`` and ``venue set-seq`` over the admin socket."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ COMMAND_NAMES = {
     "risk_adjust_position": "gateway risk adjust-position",
     "risk_reload": "gateway risk reload",
     "venue_reconnect": "gateway venue reconnect",
+    "venue_set_seq": "gateway venue set-seq",
 }
 """The command as typed, by admin request (messages name what the user ran)."""
 
@@ -88,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     resume.add_argument("--reason", default="", help="free text recorded in the audit log")
     resume.set_defaults(func=run_resume)
 
-    venue = subparsers.add_parser("venue", help="act on one venue session (reconnect)")
+    venue = subparsers.add_parser("venue", help="act on one venue session (reconnect, set-seq)")
     venue_commands = venue.add_subparsers(dest="venue_command", metavar="ACTION")
     venue_commands.required = True
     reconnect = venue_commands.add_parser(
@@ -104,6 +105,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     reconnect.add_argument("name", help="venue name (as in the config and `gateway status`)")
     reconnect.add_argument("--reason", default="", help="free text recorded in the audit log")
     reconnect.set_defaults(func=run_venue_reconnect)
+
+    set_seq = venue_commands.add_parser(
+        "set-seq",
+        help="set a FIX venue's next outgoing (and expected) MsgSeqNum while it is not logged on",
+        description="Set the MsgSeqNum the gateway's next message to a FIX venue carries (--next-sender), and/or "
+        "the one it expects next from the venue (--next-target), as agreed with the venue desk (a Logon refused "
+        "as numbered too low: the venue says which number it expects). Written to the venue's message store (a "
+        "restart keeps it) and logged with the caller. Only while the venue is not logged on (LOGIN_REFUSED, "
+        "DISCONNECTED or ENDED); then `gateway venue reconnect NAME` logs on with it. Refused (exit 1, nothing "
+        "changed): a venue the gateway does not have or not FIX, a session logged on, a number below the current "
+        "one (never taken back), a next Logon that is a new session day under the schedule (both numbers restart "
+        "at 1 then). A raised --next-target skips the venue's messages in between: every open order is asked "
+        f"about at the next logon.{NO_ANSWER_HELP}",
+    )
+    add_target(set_seq)
+    set_seq.add_argument("name", help="venue name (as in the config and `gateway status`)")
+    set_seq.add_argument(
+        "--next-sender", type=_seq_num, default=0, metavar="N", help="MsgSeqNum of our next message (our Logon)"
+    )
+    set_seq.add_argument(
+        "--next-target", type=_seq_num, default=0, metavar="M", help="MsgSeqNum expected next from the venue"
+    )
+    set_seq.add_argument("--reason", default="", help="free text recorded in the audit log")
+    set_seq.set_defaults(func=run_venue_set_seq)
+
+
+def _seq_num(text: str) -> int:
+    """Accept a MsgSeqNum: a whole number from 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}") from None
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
+    return value
 
 
 def _account(text: str) -> str:
@@ -214,6 +250,34 @@ def run_venue_reconnect(args: argparse.Namespace) -> int:
     if isinstance(reply, int):
         return reply
     print(f"venue {args.name}: {reply.get('state', '?')}; logging in again now (see `gateway status`)")
+    return 0
+
+
+def run_venue_set_seq(args: argparse.Namespace) -> int:
+    """Set a FIX venue's next outgoing / expected MsgSeqNum while it is not logged on."""
+    if not args.next_sender and not args.next_target:
+        print(
+            "gateway venue set-seq: error: give --next-sender N and/or --next-target M (nothing was sent)",
+            file=sys.stderr,
+        )
+        return 2
+    request = {
+        "cmd": "venue_set_seq",
+        "venue": args.name,
+        "next_sender": args.next_sender,
+        "next_target": args.next_target,
+        "who": who(),
+        "reason": args.reason,
+    }
+    reply = call(args, request)
+    if isinstance(reply, int):
+        return reply
+    state = reply.get("state", "?")
+    print(
+        f"venue {args.name}: next MsgSeqNum sent {reply.get('next_sender_seq', '?')}, expected "
+        f"{reply.get('next_target_seq', '?')} (written to its message store); state {state}"
+        + (f": run `gateway venue reconnect {args.name}` to log on with it" if state == "LOGIN_REFUSED" else "")
+    )
     return 0
 
 

@@ -105,7 +105,95 @@ async def test_logon_when_venue_refuses_with_another_text_then_retried_and_up(tm
         ("too low", None),
         ("", None),
         ("Invalid logon: unknown SenderCompID", None),
+        # fix53: too low in other words, and expected/received pairs
+        ("Sequence number 12 lower than expected 57", 57),
+        ("MsgSeqNum 12 is less than expected", 0),
+        ("Logon seq num below the expected value", 0),
+        ("Expected sequence 57, received 12", 57),
+        ("Sequence mismatch: expected 57 got 12", 57),
+        ("received seq 12, expected 57", 57),
+        ("MsgSeqNum too high, expecting 5 but received 9", None),  # QuickFIX's: too high is no such refusal
+        ("NextExpectedMsgSeqNum too high, expecting 5 but received 9", None),
+        ("Price less than expected", None),
+        ("HeartBtInt 60 less than expected 30", None),
     ],
 )
 def test_seq_too_low_refusal_when_text_then_expected_number_or_none(text: str, expected: int | None) -> None:
     assert seq_too_low_refusal(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "logon_seq", "next_expected", "expected"),
+    [
+        ("expecting 57 but received 12", 12, 0, 57),  # no sequence words, but 12 is our Logon's number
+        ("expecting 57 but received 12", 13, 0, None),  # not our Logon's number: not ours to judge
+        ("", 12, 57, 57),  # NextExpectedMsgSeqNum (789) above our Logon's number
+        ("", 12, 12, None),  # 789 at our Logon's number: not too low (retried)
+        ("MsgSeqNum too low, expecting 57 but received 12", 12, 5, None),  # 789 is the venue's own word
+    ],
+)
+def test_seq_too_low_refusal_when_logon_seq_and_789_then_judged_by_numbers(
+    text: str, logon_seq: int, next_expected: int, expected: int | None
+) -> None:
+    assert seq_too_low_refusal(text, logon_seq, next_expected) == expected
+
+
+class _RefusingVenue(RawVenue):
+    """A raw acceptor that answers every Logon with a Logout carrying ``fields`` and closes (fix53)."""
+
+    def __init__(self, fields: list[tuple[bytes, bytes]]) -> None:
+        super().__init__()
+        self.fields = fields
+        self.connections = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        await reader.read(65536)
+        self.peer.next_seq = 1
+        writer.write(self.peer.message(MsgType.LOGOUT, self.fields))
+        await writer.drain()
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ([(b"58", b"Sequence number 1 lower than expected 57")], 57),
+        ([(b"58", b"Expected sequence 57, received 1")], 57),
+        ([(b"789", b"57")], 57),
+        ([(b"58", b"Logon rejected"), (b"789", b"57")], 57),
+    ],
+    ids=["lower-than", "expected-received", "789-alone", "789-with-text"],
+)
+async def test_logon_when_venue_says_seq_too_low_in_other_words_then_login_refused_after_one_logon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, fields: list[tuple[bytes, bytes]], expected: int
+) -> None:
+    venue = _RefusingVenue(fields)
+    await venue.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+            side = await _gateway(venue, tmp_path)
+            await wait_until(lambda: side.venue.state is VenueState.LOGIN_REFUSED, 10.0, "LOGIN_REFUSED")
+            await wait_until(lambda: side.task is not None and side.task.done(), 5.0, "the connector to stop")
+            await asyncio.sleep(0.8)  # before fix53 these were retried: 3 more Logons by now
+        assert venue.connections == 1
+        assert side.venue.status()["login_refused_expected_seq"] == expected
+        errors = [r.getMessage() for r in caplog.records if "LOGON REFUSED" in r.getMessage()]
+        assert len(errors) == 1 and f"it expects {expected}" in errors[0], errors
+        await side.connector.stop()
+        side.venue.close()
+    finally:
+        await venue.close()
+
+
+async def test_logon_when_venue_logout_names_789_not_above_our_logon_then_retried(tmp_path: Path) -> None:
+    venue = _RefusingVenue([(b"58", b"session closing"), (b"789", b"1")])
+    await venue.start()
+    try:
+        side = await _gateway(venue, tmp_path)
+        await wait_until(lambda: venue.connections >= 3, 10.0, "the Logon retried")
+        assert VenueState.LOGIN_REFUSED not in side.states
+        await side.connector.stop()
+        side.venue.close()
+    finally:
+        await venue.close()

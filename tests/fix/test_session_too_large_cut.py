@@ -121,3 +121,35 @@ def test_too_large_when_unreadable_and_next_not_one_above_then_not_taken_as_any_
     assert (ask.msg_type, ask.get(b"7")) == (MsgType.RESEND_REQUEST, b"2")
     assert rig.session.too_large == set() and rig.handler.gap_fills == []
     assert rig.session.next_target_seq == 2
+
+
+def test_too_large_when_two_unreadable_in_a_row_then_taken_as_the_two_numbers_and_gap_closes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two oversize messages in a row whose MsgSeqNum is unreadable (fix53): the next message is two numbers above.
+
+    Before fix53 the garbled header was not followed by the next expected number, so neither was taken as any
+    number: the venue's every resend of the two cycled the same way, the session logged out and reconnected for ever.
+    """
+    rig = Rig(heartbeat_interval_s=10, max_resend_attempts=3).logged_on()
+
+    def unreadable(seq: int, *, poss_dup: bool = False) -> bytes:
+        return _big_report(rig, seq, poss_dup=poss_dup).replace(b"\x0134=%d\x01" % seq, b"\x01")
+
+    with caplog.at_level(logging.ERROR, logger="venues.fix.session.session"):
+        rig.feed(unreadable(2), unreadable(3), rig.venue.message(MsgType.HEARTBEAT, seq=4))
+        (ask,) = rig.take()
+        assert (ask.msg_type, ask.get(b"7")) == (MsgType.RESEND_REQUEST, b"2")
+        assert rig.session.too_large == {2, 3}
+        rig.feed(
+            unreadable(2, poss_dup=True),
+            unreadable(3, poss_dup=True),
+            rig.venue.message(MsgType.HEARTBEAT, seq=4, header=_POSS_DUP),
+        )
+    assert rig.session.counters["too_large_unnumbered"] == 4
+    assert rig.session.next_target_seq == 5
+    assert rig.handler.gap_fills == [(2, 3, 1), (3, 4, 1)]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("taken as MsgSeqNum 3 (2 such in a row from 2) if the next message is 4" in m for m in messages)
+    rig.venue.next_seq = 5
+    _gap_closes_without_asking_again(rig)

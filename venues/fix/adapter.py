@@ -57,6 +57,7 @@ from venues.fix.orders import REFUSED_KEPT
 from venues.fix.orders import Probe as _Probe
 from venues.fix.orders import Tracked as _Tracked
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
+from venues.fix.session.session import wall_text
 from venues.fix.session.state import LOGGED_ON_STATES
 from venues.fix.store.base import MessageStore
 from venues.fix.templates import OrderTemplates
@@ -374,6 +375,11 @@ class FixVenue(VenueAdapter):
         self._logged_on_this_connection = False
         self._failed_logons = 0
         """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
+        self._skipped_by_operator: tuple[int, int] | None = None
+        """The venue's MsgSeqNums ``gateway venue set-seq --next-target`` skipped (first, new expected), until the
+        next logon asks about the open orders (fix53)."""
+        self._asking_after_skip = False
+        """True while those open orders are asked about (the ERROR line names the operator, not the venue)."""
         self._rarelog = IntervalLog(log)
         self._fill_lines_at = 0
         """When the current second of ``_unknown_fill`` lines started (clock ns)."""
@@ -885,8 +891,13 @@ class FixVenue(VenueAdapter):
         Logon) count as failed attempts too, so such a venue is not sent a Logon every
         ``initial_ms``. A logon that succeeds starts afresh. ``max_attempts`` counts both.
         """
-        if self._no_reconnect or self.session.state is FixSessionState.LOGIN_REFUSED:
+        if self._no_reconnect:
             return None
+        if self.session.state is FixSessionState.LOGIN_REFUSED:
+            # only ``gateway venue reconnect`` ends it, or with a session schedule, its next start (fix53)
+            wall = self.clock() + self.session.wall_offset_ns
+            ends = self.session.refusal_ends_ns(wall)
+            return None if ends is None else max(ends - wall, 0) + 1_000_000_000
         schedule = self.session.config.schedule
         if self._venue_state is VenueState.ENDED and schedule is not None:
             wall = self.clock() + self.session.wall_offset_ns
@@ -947,11 +958,41 @@ class FixVenue(VenueAdapter):
 
     def _refusal_fix(self) -> str:
         """What the operator does about a Logon refused as numbered too low (the ERROR line and ``gateway status``)."""
-        ours = self.session.next_sender_seq
-        return (
+        session = self.session
+        ours = session.next_sender_seq
+        expected = session.refused_expected
+        theirs = expected if expected > ours else "N"
+        fix = (
             f"ask the venue desk to expect MsgSeqNum {ours} from us (or to reset the session's numbers to 1 on both "
-            f"sides), then run `gateway venue reconnect {self.name}`"
+            f"sides), or set ours to the number the venue expects (`gateway venue set-seq {self.name} --next-sender "
+            f"{theirs}`), then run `gateway venue reconnect {self.name}`"
         )
+        wall = self.clock() + session.wall_offset_ns
+        ends = session.refusal_ends_ns(wall)
+        if ends is not None:
+            fix += (
+                f"; otherwise the session schedule ends the refusal at {wall_text(ends)} (a new session, both "
+                "numbers reset, at its next start)"
+            )
+        return fix
+
+    def set_sequence_numbers(self, next_sender: int, next_target: int) -> str:
+        """Set the next MsgSeqNum we send and the one we expect (``gateway venue set-seq``, fix53); "" when done.
+
+        Refused (the reason returned, nothing changed) while logged on, for a number below the current one, and
+        when the next Logon is a new session day (``FixSession.set_numbers``). A raised expected number skips the
+        venue's messages in between, never received here: at the next logon every open order is asked about, as
+        after a gap fill over them (``on_gap_filled``).
+        """
+        session = self.session
+        target = session.next_target_seq
+        refused = session.set_numbers(next_sender, next_target, self.clock())
+        if refused:
+            return refused
+        if next_target > target:
+            first = self._skipped_by_operator[0] if self._skipped_by_operator else target
+            self._skipped_by_operator = (first, next_target)
+        return ""
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs on again."""
@@ -966,6 +1007,14 @@ class FixVenue(VenueAdapter):
         if state in LOGGED_ON_STATES:
             self._logged_on_this_connection = True
             self._failed_logons = 0
+            skipped = self._skipped_by_operator
+            if skipped is not None:  # ``gateway venue set-seq --next-target`` skipped the venue's messages (fix53)
+                self._skipped_by_operator = None
+                self._asking_after_skip = True
+                try:
+                    self.on_gap_filled(skipped[0], skipped[1], skipped[1] - skipped[0])
+                finally:
+                    self._asking_after_skip = False
         venue_state = _STATE_MAP[state]
         self._state_reason = reason
         if state is FixSessionState.LOGIN_REFUSED:
@@ -1373,7 +1422,9 @@ class FixVenue(VenueAdapter):
             "FIX %s: %s MsgSeqNum %d..%d (%d never received here) with %d order(s) open: a fill "
             "or cancel among them would not be resent; %s",
             self.name,
-            "the gateway skipped (too large, max_body_length)"
+            "the operator skipped (`gateway venue set-seq --next-target`)"
+            if self._asking_after_skip
+            else "the gateway skipped (too large, max_body_length)"
             if first == self.session.too_large_skipped
             else "the venue gap-filled",
             first,

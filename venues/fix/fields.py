@@ -49,6 +49,7 @@ SESSION_REJECT_REASON: Final = b"373"
 BUSINESS_REJECT_REF_ID: Final = b"379"
 BUSINESS_REJECT_REASON: Final = b"380"
 TEXT: Final = b"58"
+NEXT_EXPECTED_MSG_SEQ_NUM: Final = b"789"
 
 # ---- application messages -----------------------------------------------------------------
 ACCOUNT: Final = b"1"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Final, Protocol
 
 from obs.ratelog import IntervalLog, is_power_of_two
@@ -55,23 +56,55 @@ _LOGOUT_SENT: Final = FixSessionState.LOGOUT_SENT
 _ENDED: Final = FixSessionState.ENDED
 _LOGIN_REFUSED: Final = FixSessionState.LOGIN_REFUSED
 
-_TOO_LOW_RE: Final = re.compile(r"too\s*low", re.IGNORECASE)
+_TOO_LOW_RE: Final = re.compile(
+    r"too\s*(?:low|small)|(?:lower|less|smaller)\s+than|\bbelow\b|\bbehind\b|\blow\s+(?:seq|msg)", re.IGNORECASE
+)
+"""Words saying a number is too low (fixfix52: "too low"; fix53: "lower than", "less than", "below", ...)."""
 _SEQ_RE: Final = re.compile(r"seq|\b34\b", re.IGNORECASE)
 _EXPECTED_RE: Final = re.compile(r"expect\w*\D{0,20}?(\d{1,18})", re.IGNORECASE)
+_RECEIVED_RE: Final = re.compile(r"(?:receiv|got\b|\bgot|\bsent\b|\bwas\b)\w*\D{0,20}?(\d{1,18})", re.IGNORECASE)
 
 
-def seq_too_low_refusal(text: str) -> int | None:
+def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -> int | None:
     """Return the number a Logout refusing our Logon says the venue expects, 0 if it names none; None if not such.
 
-    Such a Logout says our MsgSeqNum is too low (QuickFIX and QuickFIX/J: "MsgSeqNum too low, expecting N but
-    received M"; other engines "Sequence number too low ...", "MsgSeqNum(34) too low ..."): the venue counted
-    messages of ours our store no longer holds. No retry cures it (fixfix52): every Logon only takes one number
-    more. Any other Logout (a venue restarting, its session not open yet, no text at all) is None: retried.
+    Such a Logout says our MsgSeqNum is too low: the venue counted messages of ours our store no longer holds. No
+    retry cures it (fixfix52): every Logon only takes one number more. Recognised (fix53), in this order:
+
+    - NextExpectedMsgSeqNum (789) in the Logout (``next_expected``) above ``logon_seq``, the MsgSeqNum of the
+      Logon it refused: the venue's own word for the number it expects (FIX 4.4 defines 789 for the Logon; a
+      venue that sends it in the Logout means the same); 789 at or below ``logon_seq`` is no such refusal;
+    - a Text naming the number expected and the number received, the first above the second ("MsgSeqNum too low,
+      expecting N but received M", QuickFIX's and QuickFIX/J's; "expected N, received M"; "Sequence mismatch:
+      expected N got M"), where the text speaks of sequence numbers or the received number is ``logon_seq``;
+    - a Text saying too low in other words ("too low", "lower than", "less than", "below", ...) and speaking of
+      sequence numbers (``seq`` or tag 34): "MsgSeqNum(34) too low", "Sequence number 12 less than expected".
+
+    Any other Logout (a venue restarting, its session not open yet, a text naming a received number above the
+    expected one, no text at all) is None: retried.
     """
-    if not _TOO_LOW_RE.search(text) or not _SEQ_RE.search(text):
+    if next_expected > 0 and logon_seq > 0:
+        if next_expected > logon_seq:
+            return next_expected
         return None
-    found = _EXPECTED_RE.search(text)
-    return int(found.group(1)) if found else 0
+    seq_words = _SEQ_RE.search(text) is not None
+    expected_m = _EXPECTED_RE.search(text)
+    expected = int(expected_m.group(1)) if expected_m else 0
+    received_m = _RECEIVED_RE.search(text, expected_m.end()) if expected_m else None
+    if received_m is None:
+        received_m = _RECEIVED_RE.search(text)
+    if expected and received_m is not None:
+        received = int(received_m.group(1))
+        if seq_words or (logon_seq and received == logon_seq):
+            return expected if expected > received else None
+    if not seq_words or not _TOO_LOW_RE.search(text):
+        return None
+    return expected
+
+
+def wall_text(wall_ns: int) -> str:
+    """Return ``wall_ns`` (ns since the epoch) as ``YYYY-MM-DD HH:MM:SS UTC`` for log lines and status."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(wall_ns // 1_000_000_000))
 
 
 def _utc_timestamp_ns(value: bytes) -> int | None:
@@ -150,6 +183,9 @@ class FixSession:
         self._unnumbered_at = 0
         """The number expected when a message too large to take came without a readable MsgSeqNum (0: none): if the
         next message is numbered one above, the skipped one was this number (fixfix52)."""
+        self._unnumbered_count = 0
+        """How many such messages came in a row from ``_unnumbered_at`` (fix53): the next message numbered that many
+        above it makes them ``_unnumbered_at`` and the numbers after it."""
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
@@ -171,6 +207,10 @@ class FixSession:
         """The MsgSeqNum that Logout says the venue expects (0: it names none)."""
         self.refused_logon_seq = 0
         """The MsgSeqNum of our Logon it refused."""
+        self.refused_wall_ns = 0
+        """When (wall ns) the venue refused it: the session schedule's next start after it ends the refusal (fix53)."""
+        self._logon_seq = 0
+        """The MsgSeqNum of the Logon sent on this connection (0: none)."""
         self.logon_sent_ns = 0
         self.logout_sent_ns = 0
         self.logon_reset = False
@@ -393,6 +433,9 @@ class FixSession:
         self.close_reason = None
         wall = now_ns + self.wall_offset_ns
         schedule = self.config.schedule
+        if self.state is _LOGIN_REFUSED and not self._refusal_ended(wall):
+            self.request_close(f"logon refused: {self.refused_text}; waiting for `gateway venue reconnect`")
+            return
         if schedule is not None:
             if not schedule.is_open(wall):
                 self._set_state(_ENDED, "outside the session schedule")
@@ -413,6 +456,7 @@ class FixSession:
         seq = self.store.next_sender_seq
         self.timers.start(now_ns)
         self._queue_admin(self.admin.logon(seq, self.sending_time(now_ns), reset), now_ns)
+        self._logon_seq = seq
         self.logon_sent_ns = now_ns
         self._set_state(_LOGON_SENT, "logon sent")
 
@@ -431,6 +475,7 @@ class FixSession:
         self.decoder.clear()
         self.gap.clear()
         self._unnumbered_at = 0
+        self._unnumbered_count = 0
         self._outstanding_test_req_id = b""
         self.timers.test_request_sent_ns = 0
         if self.state is not _ENDED and self.state is not _LOGIN_REFUSED:
@@ -593,17 +638,24 @@ class FixSession:
         reconnected for ever.
         """
         self.counters["too_large_unnumbered"] += 1
-        self._unnumbered_at = expected
+        if self._unnumbered_at and self._unnumbered_at == expected:
+            # another one right after (nothing taken in sequence since): before fix53 the next message, two
+            # numbers above, matched neither, and every resend of the two cycled the same way for ever
+            self._unnumbered_count += 1
+        else:
+            self._unnumbered_at = expected
+            self._unnumbered_count = 1
+        count = self._unnumbered_count
         log.error(
             "FIX %s: message from the venue skipped, its MsgSeqNum (34) not readable in its first %d bytes %r: %s; "
-            "taken as MsgSeqNum %d if the next message is %d (then asked for again, skipped for good if it comes too "
+            "taken as MsgSeqNum %s if the next message is %d (then asked for again, skipped for good if it comes too "
             "large again); raise the venue setting max_body_length to take it",
             venue,
             len(error.raw),
             printable(error.raw[:120]),
             error.text,
-            expected,
-            expected + 1,
+            expected + count - 1 if count == 1 else f"{expected + count - 1} ({count} such in a row from {expected})",
+            expected + count,
         )
 
     def _check_header(self, message: FixMessage, now_ns: int) -> bool:
@@ -652,9 +704,14 @@ class FixSession:
             elif msg_type == MsgType.LOGOUT:
                 self._note_refusal(message.seq)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
-                expected = seq_too_low_refusal(text)
+                next_expected = message.get(f.NEXT_EXPECTED_MSG_SEQ_NUM)
+                expected = seq_too_low_refusal(
+                    text, self._logon_seq, int(next_expected) if next_expected.isdigit() else 0
+                )
                 if expected is not None:
-                    self._refused_too_low(text, expected)
+                    if next_expected.isdigit() and not message.get(f.TEXT):
+                        text = f"NextExpectedMsgSeqNum(789) {expected} in the venue's Logout, no Text"
+                    self._refused_too_low(text, expected, now_ns)
                 self.request_close(f"logon refused: {text}")
             else:
                 self.request_close(f"first message from the venue was {msg_type!r}, not a Logon")
@@ -673,23 +730,128 @@ class FixSession:
             return
         self._sequenced(message, now_ns)
 
-    def _refused_too_low(self, text: str, expected: int) -> None:
-        """The venue refused our Logon as numbered too low: LOGIN_REFUSED, no reconnect until ``reconnect`` (fixfix52).
+    def _refused_too_low(self, text: str, expected: int, now_ns: int) -> None:
+        """The venue refused our Logon as numbered too low: LOGIN_REFUSED, no reconnect until ``reconnect`` (fixfix52)
+        or, with a session schedule, its next start (fix53).
 
         Before fixfix52 the session reconnected for ever (each Logon one number higher, every ``maximum_ms``).
         """
         self.refused_text = text
         self.refused_expected = expected
-        self.refused_logon_seq = self.store.next_sender_seq - 1
+        self.refused_logon_seq = self._logon_seq or self.store.next_sender_seq - 1
+        self.refused_wall_ns = now_ns + self.wall_offset_ns
         self._set_state(_LOGIN_REFUSED, f"logon refused: {text}")
+
+    def refusal_ends_ns(self, wall_ns: int) -> int | None:
+        """Return the wall ns at which the session schedule ends LOGIN_REFUSED (None: no schedule, only ``reconnect``).
+
+        The end of the window the venue refused us in (the connection then made is ENDED, the requests still
+        unanswered answered as at any session end), or with the window closed, the next start; a 24-hour session's
+        window ends where the next one starts.
+        """
+        schedule = self.config.schedule
+        if schedule is None:
+            return None
+        window = schedule.current_window(wall_ns)
+        if window is None:
+            return schedule.next_start(wall_ns)
+        return window[1] if window[0] <= self.refused_wall_ns else window[0]
+
+    def _refusal_ended(self, wall: int) -> bool:
+        """At a connection in LOGIN_REFUSED: the schedule ended the refused session (fix53); clear the refusal then.
+
+        A new window started after the refusal (the next session day: a new trading session, its numbers reset by
+        the schedule's daily reset before the Logon), or the window the venue refused us in has closed (ENDED until
+        the next start). Before fix53 only ``gateway venue reconnect`` ended LOGIN_REFUSED.
+        """
+        schedule = self.config.schedule
+        if schedule is None:
+            return False
+        window = schedule.current_window(wall)
+        if window is not None and window[0] <= self.refused_wall_ns:
+            return False  # the same window: still refused
+        venue = self.config.target_comp_id.decode(errors="replace")
+        if window is None:
+            log.warning(
+                "FIX %s: the session window ended while LOGIN_REFUSED (logon refused: %r): ENDED until the schedule's "
+                "next start, which logs on again as a new session (both numbers reset by the schedule)",
+                venue,
+                self.refused_text,
+            )
+        else:
+            log.warning(
+                "FIX %s: the session schedule's next start ends LOGIN_REFUSED (logon refused at %s: %r): logging on "
+                "again as a new session (both numbers reset by the schedule's daily reset)",
+                venue,
+                wall_text(self.refused_wall_ns),
+                self.refused_text,
+            )
+        self._clear_refusal()
+        return True
+
+    def _clear_refusal(self) -> None:
+        self.refused_text = ""
+        self.refused_expected = 0
+        self.refused_logon_seq = 0
+        self.refused_wall_ns = 0
+
+    def set_numbers(self, next_sender: int, next_target: int, now_ns: int) -> str:
+        """Set the next outgoing and expected MsgSeqNums (an operator's ``gateway venue set-seq``, fix53); 0 keeps one.
+
+        Return why it is refused ("": done; refused, nothing changed). Only while not logged on (LOGIN_REFUSED,
+        DISCONNECTED or ENDED: the next Logon carries the new number), never lower than the current number (a
+        number above what the venue expects it recovers by itself, with a ResendRequest; taking the venue's
+        messages again under numbers already processed would break exactly-once), and not when the next Logon is
+        a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
+        message store (a restart keeps them).
+        """
+        state = self.state
+        if state is not _LOGIN_REFUSED and state is not _DISCONNECTED and state is not _ENDED:
+            return (
+                f"the session is {state}: MsgSeqNums are set only while the venue is not logged on (LOGIN_REFUSED, "
+                "DISCONNECTED or ENDED); nothing was changed"
+            )
+        sender, target = self.store.next_sender_seq, self.next_target_seq
+        if next_sender and next_sender < sender:
+            return (
+                f"--next-sender {next_sender} is below our next MsgSeqNum {sender}: a Logon numbered above what the "
+                "venue expects is recovered by the venue itself (it asks for the rest with a ResendRequest); a "
+                "number is never taken back. Nothing was changed"
+            )
+        if next_target and next_target < target:
+            return (
+                f"--next-target {next_target} is below the MsgSeqNum expected from the venue, {target}: the venue's "
+                "messages up to there were processed already and would be taken as duplicates; to restart the "
+                "numbering agree a reset of both sides with the venue desk. Nothing was changed"
+            )
+        schedule = self.config.schedule
+        if schedule is not None:
+            wall = now_ns + self.wall_offset_ns
+            window = schedule.current_window(wall)
+            start = window[0] if window is not None else schedule.next_start(wall)
+            if self.store.creation_time_ns < start:
+                return (
+                    "the next Logon starts a new session day under the session schedule: both numbers restart at 1 "
+                    "then (the schedule's daily reset); nothing was changed"
+                )
+        try:
+            if next_sender and next_sender != sender:
+                self.store.set_next_sender_seq(next_sender)
+            if next_target and next_target != target:
+                self.store.set_next_target_seq(next_target)
+                self._target_pending = 0
+        except OSError as exc:
+            return (
+                f"the message store could not be written ({exc}): next MsgSeqNum {self.store.next_sender_seq}, "
+                f"expected {self.next_target_seq}"
+            )
+        return ""
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``); False, nothing changed, in other states."""
         if self.state is not _LOGIN_REFUSED:
             return False
-        self.refused_text = ""
-        self.refused_expected = 0
-        self.refused_logon_seq = 0
+        self._clear_refusal()
         self._set_state(_DISCONNECTED, "reconnect asked by the operator after a refused logon")
         return True
 
@@ -906,15 +1068,20 @@ class FixSession:
             return
         if seq > expected:
             if self._unnumbered_at:
-                unnumbered = self._unnumbered_at
-                self._unnumbered_at = 0
-                if unnumbered == expected and seq == expected + 1:  # the skipped message was ``expected``
-                    error = DecodeError(
-                        DecodeErrorKind.TOO_LARGE, "above max_body_length (MsgSeqNum not readable)", b"", seq=expected
-                    )
-                    self._too_large(error, now_ns)
-                    if not self.closing():
-                        self._sequenced(message, now_ns)
+                unnumbered, count = self._unnumbered_at, self._unnumbered_count
+                self._unnumbered_at = self._unnumbered_count = 0
+                if unnumbered == expected and seq == expected + count:  # the skipped ones were ``expected``, ...
+                    for skipped in range(expected, seq):
+                        error = DecodeError(
+                            DecodeErrorKind.TOO_LARGE,
+                            "above max_body_length (MsgSeqNum not readable)",
+                            b"",
+                            seq=skipped,
+                        )
+                        self._too_large(error, now_ns)
+                        if self.closing():
+                            return
+                    self._sequenced(message, now_ns)
                     return
             if msg_type == MsgType.LOGOUT:
                 self._note_refusal(seq)  # received, never in sequence: a later gap fill over it covers it (rev49fix)

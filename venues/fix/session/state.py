@@ -12,6 +12,8 @@
     any connected state --connection_lost--> DISCONNECTED
     DISCONNECTED --connection_made outside the schedule--> ENDED (close; reconnect at the next start)
     LOGON_SENT --Logout "MsgSeqNum too low"--> (close) LOGIN_REFUSED --reconnect()--> DISCONNECTED
+    LOGIN_REFUSED --connection_made once the schedule's window has ended--> ENDED (close), or in a later window
+        --> LOGON_SENT (a new session: the daily reset first) (fix53)
 
 Only ACTIVE lets orders onto the wire; in every other state they are persisted and go
 out when the venue asks for them with a ResendRequest (or are gap-filled when stale).
@@ -37,7 +39,8 @@ class FixSessionState(enum.StrEnum):
     """Outside the session schedule: no logon until the next start."""
     LOGIN_REFUSED = "LOGIN_REFUSED"
     """The venue refused our Logon for a cause no retry cures (its Logout: our MsgSeqNum too low): no logon until
-    an operator's ``gateway venue reconnect`` (``FixSession.reconnect``) (fixfix52)."""
+    an operator's ``gateway venue reconnect`` (``FixSession.reconnect``) (fixfix52) or, with a session schedule, the
+    end of the refused window (fix53)."""
 
 
 LOGGED_ON_STATES = frozenset({FixSessionState.RESYNCING, FixSessionState.ACTIVE})
