@@ -13,18 +13,32 @@ Run: ``PYTHONPATH=. .venv/bin/python -m benchmarks.bench_risk_reload [--symbols 
 accounts no strategy of this one trades (a warning each), reloaded unchanged in a worker thread; what remains
 on the loop is ``finish_reload`` (the audit record, the warnings logged, the swap). Run it against another
 tree (``PYTHONPATH=<tree> .venv/bin/python <this file>``) to compare two versions with the same file.
+
+``--pingpong`` (stop 53, big53): a running gateway (``tests.e2e.support.running_gateway``: the OUCH simulator, the
+gateway, a strategy sending one order at a time, all on one loop) and its limits file with ``--accounts`` more
+accounts, reloaded (a one-field edit) ``--rounds`` x 2 times, alternating how the limits replaced are freed:
+``at once`` (the risk engine's ``retire`` unset: freed when the reload drops them, as before stop 53) and
+``sliced`` (``gateway.release``: a slice per loop iteration). Per reload: the worst order round trip and the worst
+lateness of a 1 ms ticker from the switch (``finish_reload``'s start: the read in the worker thread before it is
+not counted) until the old limits are freed (+50 ms), and the loop CPU of ``finish_reload`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from gateway.app import GatewayProcess
-from tests.e2e.support import e2e_limits, gateway_config, short_tmp
+from gateway.client import GatewayClient
+from gateway.release import SLICE_UNITS
+from model.enums import Side
+from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp
 from tests.regressions.test_risk_reload_off_loop import _big, _replace
 
 TICK_S = 0.01
@@ -88,6 +102,129 @@ async def _run(symbols: int, rounds: int, accounts: int, off_loop_only: bool) ->
             print(f"{way}: accepted={ok} reload {took:.2f} s, worst loop stall {worst * 1000:.0f} ms")
 
 
+async def _pingpong(accounts: int, rounds: int, units: int) -> None:
+    workdir = short_tmp()
+    logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)
+    risk_dir = workdir / "risk"
+    risk_dir.mkdir()
+    limits = e2e_limits(risk_dir)
+    _replace(limits, _accounts(limits.read_text(), accounts))
+    async with running_gateway(workdir, limits) as (process, _sim):
+        config = process.config
+        risk: Any = process.risk
+        sliced_retire = risk.retire
+        process.releaser.units = units
+        worst_rt = worst_tick = worst_cpu = switch_at = 0.0
+        stop = False
+
+        async def pingpong(client: GatewayClient) -> None:
+            nonlocal worst_rt
+            while not stop:
+                started = time.monotonic()
+                order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1, "229.00")
+                await order.wait_accepted(timeout=30)
+                worst_rt = max(worst_rt, time.monotonic() - max(started, switch_at))  # the switch's part of it
+
+        async def tick() -> None:
+            nonlocal worst_tick, worst_cpu
+            last = time.monotonic()
+            last_cpu = time.thread_time()
+            while not stop:
+                await asyncio.sleep(0.001)
+                now = time.monotonic()
+                cpu = time.thread_time()
+                worst_tick = max(worst_tick, now - last - 0.001)
+                worst_cpu = max(worst_cpu, cpu - last_cpu)  # the loop thread's own CPU between two ticks
+                last = now
+                last_cpu = cpu
+
+        collections: list[tuple[int, float]] = []
+        gc_started = 0.0
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            nonlocal gc_started
+            if phase == "start":
+                gc_started = time.thread_time()
+            elif switch_at:
+                collections.append((info["generation"], time.thread_time() - gc_started))
+
+        gc.callbacks.append(on_gc)
+        async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+            tasks = [asyncio.create_task(pingpong(client)), asyncio.create_task(tick())]
+            await asyncio.sleep(0.5)
+            results: dict[str, list[tuple[float, float, float]]] = {"at once": [], "sliced": [], "quiet": []}
+            edit = 0
+            for _ in range(rounds):
+                for way in ("at once", "sliced"):
+                    edit += 1
+                    risk.retire = sliced_retire if way == "sliced" else None
+                    text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
+                    _replace(limits, text)
+                    await asyncio.sleep(0.3)
+                    worst_rt = worst_tick = 0.0
+                    finish_cpu = 0.0
+                    finish = risk.finish_reload
+
+                    def timed(pending: Any, finish: Any = finish) -> Any:
+                        nonlocal finish_cpu, switch_at, worst_rt, worst_tick, worst_cpu
+                        switch_at = time.monotonic()  # from here on: the switch and freeing what it replaced
+                        worst_rt = worst_tick = worst_cpu = 0.0
+                        collections.clear()
+                        started = time.thread_time()
+                        result = finish(pending)
+                        finish_cpu = time.thread_time() - started
+                        return result
+
+                    process.risk = _Timed(risk, timed)
+                    result = await process.reload_risk_soon("bench", "bench_risk_reload")
+                    process.risk = risk
+                    assert result.ok, result
+                    while process.releaser.pending:
+                        await asyncio.sleep(0.001)
+                    await asyncio.sleep(0.05)
+                    window = time.monotonic() - switch_at
+                    switch_at = 0.0
+                    results[way].append((worst_rt, worst_tick, worst_cpu))
+                    full = [took for generation, took in collections if generation == 2]
+                    print(
+                        f"{way:8s}: from the switch on ({window * 1000:.0f} ms): worst round trip "
+                        f"{worst_rt * 1000:6.1f} ms, loop lateness {worst_tick * 1000:6.1f} ms, loop CPU between two "
+                        f"ticks {worst_cpu * 1000:6.1f} ms; finish_reload {finish_cpu * 1000:5.1f} ms CPU; full "
+                        f"collections {len(full)}" + (f" (longest {max(full) * 1000:.1f} ms CPU)" if full else ""),
+                        flush=True,
+                    )
+                    worst_rt = worst_tick = worst_cpu = 0.0
+                    switch_at = time.monotonic()  # the same length of time without a reload
+                    await asyncio.sleep(window)
+                    switch_at = 0.0
+                    results["quiet"].append((worst_rt, worst_tick, worst_cpu))
+                    print(
+                        f"{'quiet':8s}: as long without a reload:   worst round trip {worst_rt * 1000:6.1f} ms, loop "
+                        f"lateness {worst_tick * 1000:6.1f} ms, loop CPU between two ticks {worst_cpu * 1000:6.1f} ms",
+                        flush=True,
+                    )
+            stop = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+        gc.callbacks.remove(on_gc)
+        for way, rows in results.items():
+            print(
+                f"{way:8s}: medians: worst round trip {statistics.median(r[0] for r in rows) * 1000:.1f} ms, loop "
+                f"lateness {statistics.median(r[1] for r in rows) * 1000:.1f} ms, loop CPU between two ticks "
+                f"{statistics.median(r[2] for r in rows) * 1000:.1f} ms (max {max(r[2] for r in rows) * 1000:.1f})"
+            )
+
+
+class _Timed:
+    """The risk engine with ``finish_reload`` timed (the gateway's reload calls it on the loop)."""
+
+    def __init__(self, risk: Any, finish: Any) -> None:
+        self._risk = risk
+        self.finish_reload = finish
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._risk, name)
+
+
 def main() -> None:
     """Parse the arguments and run the alternating reloads."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -95,7 +232,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="pairs of reloads (on the loop, then off it)")
     parser.add_argument("--accounts", type=int, default=0, help="extra accounts no strategy of the gateway trades")
     parser.add_argument("--off-loop-only", action="store_true", help="only the reloads in a worker thread")
+    parser.add_argument("--pingpong", action="store_true", help="a running gateway: old limits freed at once/sliced")
+    parser.add_argument("--units", type=int, default=SLICE_UNITS, help="--pingpong: the releaser's step")
     args = parser.parse_args()
+    if args.pingpong:
+        asyncio.run(_pingpong(args.accounts, args.rounds, args.units))
+        return
     asyncio.run(_run(args.symbols, args.rounds, args.accounts, args.off_loop_only))
 
 

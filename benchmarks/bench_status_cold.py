@@ -19,11 +19,19 @@ state, alternated call by call.
 
 ``--accounts N`` adds N accounts to the limits file that no strategy of the gateway trades (a limits file
 shared by several gateways), ``--active M`` gives M of them a position (a book row, as an account that traded
-today has): the loop's cost per request should not grow with the accounts that did nothing. The snapshot's
-time includes the copy the admin server makes of a reply too large to splice (``gateway.admin.SPLICE_MAX``).
+today has): the loop's cost per request should not grow with the accounts that did nothing. (Before stop 53 the
+snapshot's time included the copy the admin server then made of a reply over ``gateway.admin.SPLICE_MAX``, a limits
+file of ~1,500 accounts and more; that copy is now the ``reply copied`` line.)
+
+``reply`` (stop 53, big53): the whole admin reply of the snapshot on a real transport of the running loop over a
+Unix socket pair, the peer drained between calls (not timed), alternated call by call: ``copied`` the admin server
+before stop 53 for a reply over ``SPLICE_MAX`` (the spliced parts copied into the reply buffer, one
+``transport.write``), ``spliced`` ``AdminProtocol._reply_snapshot`` now (one ``writev`` from where the parts are;
+what the socket does not take queued: the slow bytes by reference, the live ones copied). ``--loop asyncio|uvloop``
+picks the event loop.
 
 Run: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_status_cold.py [--calls 21] [--orders 2000] [--carried 300]
-[--accounts 30000] [--active 100]``
+[--accounts 30000] [--active 100] [--loop uvloop]``
 """
 
 from __future__ import annotations
@@ -31,12 +39,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import socket
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.admin import SPLICE_MAX, _msgpack_frame
+import uvloop
+
+from gateway.admin import _LENGTH, _SNAPSHOT_PREFIX, SPLICE_MAX, AdminProtocol, AdminStats, _msgpack_frame
 from gateway.client import GatewayClient
 from gateway.snapshot import METRICS, STATUS, SnapshotWriter
 from model.enums import Side
@@ -92,16 +103,14 @@ async def measure(args: argparse.Namespace) -> None:
             sizes = {"document": len(_msgpack_frame({"ok": True, command: document()})), "snapshot": 0}
             _at, parts = writer.write_spliced(frame, 23, kind)
             sizes["snapshot"] = len(frame) + sum(len(part) for part in parts)
-            copied = " (copied whole: over SPLICE_MAX)" if sizes["snapshot"] > SPLICE_MAX else ""
+            over = f" (over SPLICE_MAX, {SPLICE_MAX:,})" if sizes["snapshot"] > SPLICE_MAX else ""
             times: dict[str, list[float]] = {"document": [], "snapshot": []}
 
             def old_way(command: str = command, document: Callable[[], object] = document) -> None:
                 _msgpack_frame({"ok": True, command: document()})
 
             def new_way(kind: int = kind) -> None:
-                at, parts = writer.write_spliced(frame, 23, kind)
-                if len(frame) + sum(len(part) for part in parts) > SPLICE_MAX:  # as the admin server does
-                    frame[at:at] = b"".join(parts)  # (the next write_spliced rewrites the frame from 23 on)
+                writer.write_spliced(frame, 23, kind)  # (the admin server sends the parts: the ``reply`` lines)
 
             for _ in range(args.calls):
                 times["document"].append(cold_us(old_way))
@@ -110,8 +119,73 @@ async def measure(args: argparse.Namespace) -> None:
                 print(
                     f"{command:8s} {way:9s} cold us: median {statistics.median(values):6.1f}  "
                     f"range {min(values):6.1f}-{max(values):6.1f}  reply {sizes[way]:,} bytes"
-                    + (copied if way == "snapshot" else "")
+                    + (over if way == "snapshot" else "")
                 )
+            await _replies(args, command, kind, writer, sizes["snapshot"])
+
+
+def _copied_reply(protocol: AdminProtocol, write: Callable[[bytearray, int], Any]) -> None:
+    """Answer as the admin server did before stop 53 with a reply over ``SPLICE_MAX``: copied whole, one write."""
+    transport: Any = protocol._transport
+    frame = AdminProtocol._frame
+    AdminProtocol._frame = None
+    if frame is None:
+        frame = bytearray()
+    prefix = len(_SNAPSHOT_PREFIX)
+    frame[:prefix] = _SNAPSHOT_PREFIX
+    at, live = write(frame, prefix)
+    length = len(frame) + sum(len(part) for part in live)
+    _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
+    _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
+    frame[at:at] = b"".join(live)
+    transport.write(frame)
+    if not transport.get_write_buffer_size():
+        AdminProtocol._frame = frame
+
+
+async def _replies(args: argparse.Namespace, command: str, kind: int, writer: SnapshotWriter, size: int) -> None:
+    """Time the admin reply itself on a real transport, copied whole (before) and spliced (now), alternated."""
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair(socket.AF_UNIX)
+    theirs.setblocking(False)
+    protocol = AdminProtocol({}, AdminStats())
+    await loop.connect_accepted_socket(lambda: protocol, ours)
+    transport: Any = protocol._transport
+
+    def write(frame: bytearray, offset: int) -> Any:
+        return writer.write_spliced(frame, offset, kind)
+
+    async def drain() -> int:
+        got = 0
+        while True:
+            try:
+                chunk = theirs.recv(1 << 20)
+            except BlockingIOError:
+                if not transport.get_write_buffer_size():
+                    return got
+                await asyncio.sleep(0.0005)
+                continue
+            got += len(chunk)
+
+    ways: dict[str, Callable[[], object]] = {
+        "copied": lambda: _copied_reply(protocol, write),
+        "spliced": lambda: protocol._reply_snapshot(write),
+    }
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    await drain()
+    for _ in range(args.calls):
+        for way, func in ways.items():
+            times[way].append(cold_us(func))
+            got = await drain()
+            assert abs(got - size) < 1024, (got, size)  # (the live part varies by a few bytes)
+    transport.close()
+    theirs.close()
+    name = type(loop).__module__.split(".")[0]
+    for way, values in times.items():
+        print(
+            f"{command:8s} reply {way:8s} cold us: median {statistics.median(values):6.1f}  "
+            f"range {min(values):6.1f}-{max(values):6.1f}  ({name} loop, reply {size:,} bytes)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carried", type=int, default=300, help="histogram buckets given a carry (256+ counts)")
     parser.add_argument("--accounts", type=int, default=0, help="accounts no strategy of the gateway trades")
     parser.add_argument("--active", type=int, default=0, help="of those, accounts given a position (a book row)")
-    asyncio.run(measure(parser.parse_args(argv)))
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the event loop")
+    args = parser.parse_args(argv)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop if args.loop == "uvloop" else None) as runner:
+        runner.run(measure(args))
     return 0
 
 

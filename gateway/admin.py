@@ -86,7 +86,7 @@ _IDLE, _BOUND, _REQUEST_TIMEOUT, _UNREAD = range(4)
 
 
 def _splice_max() -> int:
-    """Return the largest snapshot reply sent spliced: half a fresh Unix socket's send buffer (0: never)."""
+    """Return half a fresh Unix socket's send buffer (0: unknown, no bound)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             return int(probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)) // 2
@@ -95,9 +95,11 @@ def _splice_max() -> int:
 
 
 SPLICE_MAX: Final = _splice_max()
-"""A snapshot reply up to this size goes by one ``writev`` from the live buffers; a larger one is copied
-into the reply first (a fresh connection's send buffer takes the smaller one whole; the host's
-``net.core.wmem_default`` sets it: 212,992 bytes by default, so up to 106,496 bytes are spliced)."""
+"""Half a fresh Unix socket's send buffer (the host's ``net.core.wmem_default``: 212,992 bytes by default, so
+106,496): the live bytes a ``metrics`` snapshot splices at most (``SnapshotWriter.splice_max``: a wider fsync range
+is merged on the loop). Every snapshot reply goes by one ``writev`` from where its parts are, whatever its size;
+what the socket does not take is queued at once (``_queue_rest``: the immutable slow bytes by reference, the live
+ones copied)."""
 SnapshotWrite = Callable[[bytearray, int], tuple[int, tuple[bytes | bytearray | memoryview, ...]] | None]
 """Writes a command's binary snapshot into the reply buffer from an offset on (``gateway.snapshot``); returns
 None, or (offset, buffers) when the snapshot is the reply buffer with those live buffers spliced in at that
@@ -376,6 +378,32 @@ class AdminRefusedError(Exception):
 
     Answered ``{"ok": false, "error": <the message>}`` and logged as a warning, not as a failure.
     """
+
+
+def _queue_rest(transport: asyncio.Transport, parts: tuple[bytes | bytearray | memoryview, ...], sent: int) -> None:
+    """Queue on ``transport`` what of ``parts`` follows the first ``sent`` bytes, in order, as of now.
+
+    A ``bytes`` part cannot change: it is queued by reference (uvloop sends it from where it is; the stdlib
+    loop's transport copies what it buffers). Any other part is a live buffer (the histograms, the reply
+    buffer the next request rewrites): what is left of a run of them is copied now, in one ``bytes``.
+    """
+    live: list[bytes | bytearray | memoryview] = []
+    for whole in parts:
+        size = len(whole)
+        if sent >= size:
+            sent -= size
+            continue
+        part = memoryview(whole)[sent:] if sent else whole
+        sent = 0
+        if type(whole) is bytes or (isinstance(whole, memoryview) and type(whole.obj) is bytes):
+            if live:
+                transport.write(b"".join(live))
+                live = []
+            transport.write(part)
+        else:
+            live.append(part)
+    if live:
+        transport.write(b"".join(live))
 
 
 class AdminProtocol(asyncio.Protocol):
@@ -665,16 +693,15 @@ class AdminProtocol(asyncio.Protocol):
         length = len(frame) if spliced is None else len(frame) + sum(len(part) for part in spliced[1])
         _LENGTH.pack_into(frame, 0, length - _LENGTH.size)
         _LENGTH.pack_into(frame, prefix - _LENGTH.size, length - prefix)
-        if spliced is not None and (length > SPLICE_MAX or transport.get_write_buffer_size()):
-            # large, or replies queued ahead of it (a pipelining client): copied whole, the transport's to send
-            at, live = spliced
-            frame[at:at] = b"".join(live)
-            spliced = None
         if spliced is not None:
             at, live = spliced
             view = memoryview(frame)
-            self._write_spliced(transport, (view[:at], *live, view[at:]), length)
-            del view
+            parts = (view[:at], *live, view[at:])
+            if transport.get_write_buffer_size():  # replies queued ahead of it (a pipelining client): after them
+                _queue_rest(transport, parts, 0)
+            else:
+                self._write_spliced(transport, parts, length)
+            del view, parts
             AdminProtocol._frame = frame  # sent, or its rest copied: the transport holds no reference to it
             self._check_unread()
             return
@@ -690,8 +717,9 @@ class AdminProtocol(asyncio.Protocol):
         """Send ``parts`` (``length`` bytes, the live ones among them) by one ``writev`` on the socket itself.
 
         Called with nothing queued on the transport, so nothing goes ahead of it. What the socket does not take
-        (a client that left earlier replies unread in it) is copied now, before the live bytes change, and queued
-        on the transport like any reply: never sent later from the live buffers (a torn snapshot), never dropped.
+        (a large reply, or a client that left earlier replies unread in it) is queued on the transport now
+        (``_queue_rest``): the immutable parts by reference, the live ones copied before they change: never
+        sent later from the live buffers (a torn snapshot), never dropped.
         """
         fd = self._fd
         if fd < 0:
@@ -702,7 +730,7 @@ class AdminProtocol(asyncio.Protocol):
         except OSError:  # EAGAIN (nothing went), or a client gone: the transport's own write meets it and closes
             sent = 0
         if sent < length:
-            transport.write(memoryview(b"".join(parts))[sent:])
+            _queue_rest(transport, parts, sent)
 
     def _reply(self, obj: dict[str, Any], binary: bool) -> None:
         if self._transport is None or self._transport.is_closing():

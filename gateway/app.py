@@ -85,6 +85,7 @@ from gateway.recovery import (
     stopped_cleanly,
     unreadable_note_problem,
 )
+from gateway.release import Releaser
 from gateway.replay import JournalRead, ReplayResult, ReplayRunner
 from gateway.server import HelloBacklog, SocketIdentity, remove_socket, socket_identity, start_strategy_server
 from gateway.signals import UNKNOWN_SENDER, SighupListener
@@ -565,6 +566,8 @@ class GatewayProcess:
         self._on_activity = on_activity
         self.engine: Engine | None = None
         self.risk: ReloadableRisk | None = None
+        self.releaser = Releaser()
+        """Frees the limits a reload replaced a slice per loop iteration (``gateway.release``)."""
         self.venues: list[VenueAdapter] = []
         self.connectors: list[VenueConnector] = []
         self.journal: Journal = NullJournal()
@@ -629,6 +632,8 @@ class GatewayProcess:
         """Validate the config and create risk, venues and the engine (no I/O beyond files)."""
         config = self.config
         self.risk = self._risk_override or load_risk(config, self.clock)
+        if hasattr(self.risk, "retire"):
+            self.risk.retire = self.releaser.retire
         decoded = decode_venues(config)
         names = [getattr(v, "name", "") for v in decoded]
         if len(set(names)) != len(names):
@@ -916,7 +921,7 @@ class GatewayProcess:
             )
         )
         self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
-        self._snapshot = snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX)
+        self._snapshot = snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX, retire=self.releaser.retire)
 
         def admin_closed() -> None:
             counters.admin_connections_closed += 1

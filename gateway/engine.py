@@ -574,6 +574,8 @@ class Engine:
                 if answer is None:
                     if not venue_order_id_only(order, event):  # (else: the venue's id of an order answered in doubt)
                         self._out_of_place(order, event)
+                    elif order.price != price:  # ... and the venue's price: its exposure follows (doubt53)
+                        self._accepted_otherwise(order, order.leaves_qty, price)
                     return
                 self._n_accepted += 1
                 if order.qty != qty or order.price != price:

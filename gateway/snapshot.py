@@ -158,12 +158,17 @@ class SnapshotSource(Protocol):
 class SnapshotWriter:
     """Write a gateway's snapshot into a reply buffer: counters, histogram bytes, cached and live small parts."""
 
-    def __init__(self, process: SnapshotSource, *, splice_max: int = 0) -> None:
+    def __init__(
+        self, process: SnapshotSource, *, splice_max: int = 0, retire: Callable[[object], None] | None = None
+    ) -> None:
         self._process = process
+        self.retire = retire
+        """Takes a slow part replaced (after a reload it holds the old limits' names: ``gateway.release``)."""
         self.splice_max = splice_max
-        """The largest reply the admin server splices (``gateway.admin.SPLICE_MAX``; 0: no bound). A ``metrics``
-        whose syncer fsync range would take it past this gets the range merged on the loop instead, so the rest
-        is still spliced rather than the whole reply copied."""
+        """The live bytes a reply splices at most (``gateway.admin.SPLICE_MAX``; 0: no bound): a ``metrics`` whose
+        syncer fsync range would take its live bytes (all but the immutable slow part, which a socket that does
+        not take the reply whole keeps by reference) past this gets the range merged on the loop instead, so
+        what the admin server may have to copy stays bounded."""
         self._slow: dict[int, tuple[tuple[object, ...], bytes]] = {STATUS: ((), b""), METRICS: ((), b"")}
         """Per kind (``status`` carries the providers' sections, ``metrics`` not): the objects and their bytes."""
 
@@ -203,6 +208,8 @@ class SnapshotWriter:
                 )
             )
             self._slow[kind] = key, slow
+            if self.retire is not None:
+                self.retire(old)
         return slow
 
     def prepare(self) -> None:
@@ -340,7 +347,7 @@ class SnapshotWriter:
                 fsync_first,  # last: replaced below when the range is merged here
             )
         _encode_into(live, frame, live_at)
-        if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(slow) + len(dense):
+        if dense and 0 < self.splice_max < len(frame) + HIST_BYTES + len(dense):
             dense = b""  # a wide range of sync times: merged here (cost by the range), the rest still spliced
             live = (*live[:7], journal.fsync_ns.counts, *live[8:-1], 0)
             _encode_into(live, frame, live_at)

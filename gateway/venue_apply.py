@@ -102,11 +102,19 @@ def venue_order_id_only(order: Order, ev: VenueAccepted) -> bool:
     where ``accepted`` found the acknowledgement out of place; False (out of place, as before) when the order
     already has an id, has ended (a New for an order the venue or the gateway rejected is out of place: the adapter
     cancels it at the venue) or the event names none or carries a cancel.
+
+    A positive price other than a limit order's becomes its price, as for any acknowledgement (``accepted``): the
+    venue's word wins (an OUCH venue that improved the price; a worse one never gets here, the adapter ends such an
+    order ``OUCH_ACCEPTED_MISMATCH``). The caller recounts the exposure (doubt53; before, only the quantity followed,
+    by the adapter's ``Canceled`` ``MODIFIED``, and the order kept the price it was sent at).
     """
     venue_order_id = ev.venue_order_id
     if not venue_order_id or order.venue_order_id or ev.canceled_reason or order.state >= OrderState.FILLED:
         return False
     order.venue_order_id = venue_order_id
+    price = ev.price
+    if price != order.price and price > 0 and order.price > 0:
+        order.price = price
     return True
 
 

@@ -352,6 +352,9 @@ class RiskEngine:
         self._last_reload: dict[str, Any] | None = None
         self._status_cache: tuple[LimitsFile, int, dict[str, Any]] | None = None
         """(load key, the parts of ``status`` only a load changes)."""
+        self.retire: Callable[[object], None] | None = None
+        """Takes the limits a reload replaced (the gateway frees them a slice per loop iteration:
+        ``gateway.release``); None: they are freed when the reload drops them, in one go."""
         self.passes_new: Callable[[RiskRequest], bool] = passes_new
         """The one-function pass over the new-order checks (a test injects one that raises)."""
         self.new_order_chain: tuple[Check, ...] = NEW_ORDER_CHAIN
@@ -1189,6 +1192,7 @@ class RiskEngine:
         kept = keep is not None and limits.reference_parsed is keep
         reference_signature = _file_signature(limits.reference_path)
         changes = pending.changes if pending.previous is previous else _changes(previous, limits)
+        pending.previous = None  # the limits in force are the engine's to replace (``_apply``: retired)
         warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         if limits.document.start_positions_file is not None and not limits.positions_sha256:
             warnings.append(
@@ -1298,13 +1302,21 @@ class RiskEngine:
         return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message)
 
     def _apply(self, limits: LimitsFile) -> None:
-        """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept."""
+        """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept.
+
+        The limits replaced (the file, its resolver and rows, the status parts built from them) go to ``retire``
+        when set, so that the switch does not pay for freeing them (a 30,000-account file: 60-170 ms).
+        """
         self._references.configure(limits.document.reference_prices, limits.reference, self._clock(), self._wall_now())
+        replaced = (self._file, self._resolver, self._rows, self._status_cache)
         self._resolver = Resolver(limits.document)
         self._rows = {}
         self._rows_cached = 0
         self._file = limits
+        self._status_cache = None
         self._loaded_at_ns = self._wall_clock()  # when the limits in force were loaded
+        if self.retire is not None:
+            self.retire(replaced)
 
     def _reload_summary(
         self,

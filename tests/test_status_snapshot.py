@@ -376,25 +376,131 @@ def test_snapshot_reply_when_spliced_then_one_writev_on_the_socket_and_what_it_d
         assert msgspec.msgpack.decode(sent_later[4:]) == {"ok": True, "snapshot": whole_reply}
 
 
-def test_snapshot_reply_when_larger_than_the_splice_bound_then_copied_whole_and_sent_by_one_write(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_snapshot_reply_when_replies_are_queued_ahead_then_queued_after_them_with_the_live_bytes_copied() -> None:
     live = (bytearray(b"H" * 100), bytearray(b"M" * 50))
 
     def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytearray, ...]]:
         frame[offset:] = b"head" + b"tail"
         return offset + 4, live
 
-    monkeypatch.setattr(admin_module, "SPLICE_MAX", 100)  # the reply is bigger: a socket might not take it whole
     ours, theirs = socket.socketpair(socket.AF_UNIX)
     with ours, theirs:
-        stuck = _StuckTransport(ours)  # would abort a spliced reply; a copied one is the transport's to finish
+        stuck = _StuckTransport(ours)  # a writev now would go ahead of the replies queued: the transport's to send
         protocol = AdminProtocol({}, AdminStats(), {"status": write})
         protocol.connection_made(stuck)  # type: ignore[arg-type]
         protocol.data_received(snapshot_request("status"))
+        live[0][:] = b"X" * 100  # the loop goes on
+        assert _receive_all(theirs) == b""
     assert not stuck.aborted and len(stuck.written) == 1
     reply = msgspec.msgpack.decode(stuck.written[0][4:])
     assert reply == {"ok": True, "snapshot": b"head" + b"H" * 100 + b"M" * 50 + b"tail"}
+
+
+class _KeepingTransport(_CountingTransport):
+    """A transport that keeps what it is given to queue as given (to tell a reference from a copy)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.given: list[bytes | bytearray | memoryview] = []
+
+    def write(self, data: bytes) -> None:
+        self.given.append(data)
+        super().write(data)
+
+
+def test_snapshot_reply_when_larger_than_the_socket_takes_then_spliced_and_its_slow_bytes_queued_uncopied() -> None:
+    slow = b"S" * 600_000  # a limits file of ~80,000 account names: immutable, encoded once per load
+    live = (bytearray(b"H" * 150_000), bytearray(b"M" * 50), slow)
+
+    def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytes | bytearray, ...]]:
+        frame[offset:] = b"head" + b"T" * 70_000
+        return offset + 4, live
+
+    whole_reply = b"head" + b"H" * 150_000 + b"M" * 50 + slow + b"T" * 70_000
+    ours, theirs = socket.socketpair(socket.AF_UNIX)
+    with ours, theirs:
+        ours.setblocking(False)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65_536)  # takes part of the histogram bytes
+        transport = _KeepingTransport(ours)
+        protocol = AdminProtocol({}, AdminStats(), {"status": write})
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        protocol.data_received(snapshot_request("status"))
+        live[0][:] = b"X" * 150_000  # the loop goes on: the live counters change, the reply buffer is reused
+        reused = AdminProtocol._frame
+        assert reused is not None  # the reply buffer is free for the next request: rewrite it
+        reused[:] = bytes(len(reused))
+        taken = _receive_all(theirs)
+    sent = taken + b"".join(transport.written)
+    assert msgspec.msgpack.decode(sent[4:]) == {"ok": True, "snapshot": whole_reply}
+    assert 0 < len(taken) < 150_000  # the socket took part of the histogram bytes at once (old: nothing, copied)
+    by_reference = [part for part in transport.given if part is slow or getattr(part, "obj", None) is slow]
+    assert len(by_reference) == 1  # old: the whole reply copied into the reply buffer first
+    copied = sum(len(part) for part in transport.given) - len(slow)
+    assert copied == len(sent) - len(taken) - len(slow) < 220_000  # only the live bytes and the frame's tail
+
+
+async def test_snapshot_reply_when_large_and_read_slowly_then_byte_exact_and_the_live_part_as_captured() -> None:
+    """A reply much larger than the socket takes, read in small pieces with pauses while the loop changes the live
+    buffers and answers other requests (the reply buffer rewritten): the client gets the capture's bytes."""
+    slow = bytes(range(256)) * 2_000  # 512,000 immutable bytes
+    low = bytearray(120_000)
+    calls: list[bytes] = []
+
+    def write(frame: bytearray, offset: int) -> tuple[int, tuple[bytes | bytearray, ...]]:
+        n = len(calls)
+        low[:] = bytes([n % 251]) * len(low)
+        head, tail = b"head%03d" % n, (b"tail%03d" % n) * 5_000
+        frame[offset:] = head + tail
+        calls.append(head + bytes(low) + slow + tail)
+        return offset + len(head), (low, slow)
+
+    path = short_tmp() / "admin.sock"
+    server = await start_admin_server(path, {}, AdminStats(), {"status": write})
+
+    def read_slowly() -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(30)
+            sock.connect(str(path))
+            sock.sendall(snapshot_request("status"))
+            data = b""
+            while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+                chunk = sock.recv(4_096)
+                assert chunk, "the gateway closed before the whole reply"
+                data += chunk
+                if len(data) % 65_536 < 4_096:
+                    time.sleep(0.02)  # a pause: the gateway answers others, the live bytes change meanwhile
+            return data
+
+    try:
+        slow_reader = asyncio.get_running_loop().run_in_executor(None, read_slowly)
+        while not calls:
+            await asyncio.sleep(0.005)
+        others = []
+        for _ in range(5):  # other requests rewrite the reply buffer and the live bytes while the first is read
+            others.append(await asyncio.get_running_loop().run_in_executor(None, fetch_snapshot_bytes, path))
+            low[:] = b"\xee" * len(low)
+        data = await asyncio.wait_for(slow_reader, 60)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(data) == 4 + int.from_bytes(data[:4], "big")
+    assert msgspec.msgpack.decode(data[4:]) == {"ok": True, "snapshot": calls[0]}
+    for n, other in enumerate(others, 1):
+        assert msgspec.msgpack.decode(other[4:]) == {"ok": True, "snapshot": calls[n]}
+
+
+def fetch_snapshot_bytes(path: Any) -> bytes:
+    """Return one whole ``status`` snapshot reply, read at once."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
+        sock.sendall(snapshot_request("status"))
+        data = b""
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the gateway closed before the whole reply"
+            data += chunk
+        return data
 
 
 def test_splice_bound_when_read_from_a_fresh_unix_socket_then_half_its_send_buffer() -> None:

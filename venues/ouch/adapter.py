@@ -80,6 +80,7 @@ from venues.ouch.codec import (
 )
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.daytime import WallClock, trading_day
+from venues.ouch.doubts import load_doubts, save_doubts
 from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
@@ -549,6 +550,13 @@ class OuchVenue(VenueAdapter):
         """UserRefNum -> [order id, shares the venue showed open (-1: not said)] of an order that ended here which
         the venue showed live: canceled at the venue at once, and again after each login until the venue answers
         (``_live_after_end``); kept on file across restarts (``_save_owed``, ``venues.ouch.owed``)."""
+        self._doubts_on_file: dict[int, tuple[int, bytes]] = load_doubts(
+            config.state_dir, config.name, self._store.day, self._store.session
+        )
+        """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
+        on file, ``venues.ouch.doubts``): ``restore`` makes them in doubt again (doubt53)."""
+        self._doubts_saved = bool(self._doubts_on_file)
+        """The file names orders (else an empty ``_doubt_cancels`` needs no write)."""
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
         self._restored: dict[int, list[int]] = {}
@@ -979,6 +987,69 @@ class OuchVenue(VenueAdapter):
         chain.candidates = tuple(live) if len(live) > 1 else ()
         chain.done = order.is_terminal
         self._requeue(chain)
+        if known[0] in self._doubts_on_file:
+            self._restore_doubt(chain, known)
+
+    def _restore_doubt(self, chain: _Chain, known: list[int]) -> None:
+        """Make a restored order answered in doubt before the restart in doubt again (its Enter is ``known[0]``).
+
+        The journal holds it as accepted; the file (``venues.ouch.doubts``) says the venue never named it. Its
+        Cancel goes out after the first login (``_go_live``) and the bound applies from there (``_sweep_doubts``),
+        as in the process that answered it (doubt53; before, the order was taken as acknowledged: no Cancel, a
+        strategy's Cancel of it ignored by a venue that never had it and never answered). An order the venue named
+        meanwhile (its venue order id from a late Accepted, a fill, a Replace) only has its Cancel sent again. One
+        whose answer did not reach the journal (PENDING_NEW) gets the re-login rules.
+        """
+        urn = known[0]
+        order_id, enter = self._doubts_on_file[urn]
+        order = chain.order
+        if order_id != order.order_id:
+            return
+        if chain.done or order.state is OrderState.PENDING_NEW or order.state in _CANCEL_WANTED_BEFORE_ACK:
+            self._doubt_cancels.pop(urn, None)
+            chain.unconfirmed = 0
+            return
+        self._doubt_cancels[urn] = 0  # timed from the first login (``_cancel_doubts_again``)
+        if len(known) > 1 or order.venue_order_id or order.cum_qty or order.leaves_qty != order.qty:
+            chain.unconfirmed = 0
+            self._doubted.pop(urn, None)
+            return
+        chain.unconfirmed = urn
+        if enter:  # the venue's late Accepted is compared with it (``_on_accepted``)
+            self._doubted[urn] = bytearray(enter)
+
+    def _save_doubts(self) -> None:
+        """Write the orders answered in doubt still open to their file (fsynced); on an error log it.
+
+        Called before their answers reach the core (so before they are journaled): a crash after that finds them.
+        """
+        refs = self._refs
+        doubted = self._doubted
+        inflight = self._inflight
+        entries: dict[int, tuple[int, bytes]] = {}
+        for urn in self._doubt_cancels:
+            chain = refs.get(urn)
+            if chain is None or chain.done:
+                continue
+            enter = doubted.get(urn) or inflight.get(urn) or b""
+            entries[urn] = (chain.order.order_id, bytes(enter))
+        if not entries and not self._doubts_saved:
+            return
+        store = self._store
+        try:
+            save_doubts(self.config.state_dir, self.name, store.day, store.session, entries)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
+                "after a restart they would be taken as acknowledged (no Cancel, never ended OUCH_OUTCOME_UNKNOWN): "
+                "check the account's open orders with the venue desk",
+                self.name,
+                len(entries),
+                self.config.state_dir,
+                exc,
+            )
+            return
+        self._doubts_saved = bool(entries)
 
     def resume_after(self, point: ResumePoint) -> None:
         """Log back into today's session (from the UserRefNum store) asking for the first message not journaled.
@@ -1272,6 +1343,7 @@ class OuchVenue(VenueAdapter):
         out = self._session.out
         orders = []
         replaced = []
+        enters: list[tuple[int, _Chain]] = []
         for urn in overdue:
             chain = self._refs.get(urn)
             if chain is None or chain.done or urn not in inflight:
@@ -1280,9 +1352,13 @@ class OuchVenue(VenueAdapter):
                 replaced.append(chain.order.order_id)
                 self._in_doubt(0, chain, urn, replace_why, logged=False)
                 continue
+            enters.append((urn, chain))
+            self._doubt_cancels[urn] = now_ns
+        if enters:  # on file before their answers are journaled: a restart keeps them in doubt (doubt53)
+            self._save_doubts()
+        for urn, chain in enters:
             orders.append(chain.order.order_id)
             self._in_doubt(0, chain, urn, why, logged=False)
-            self._doubt_cancels[urn] = now_ns
             if (urn | _CANCEL_KEY) not in inflight:  # the desk's own Cancel, if asked, is on its way already
                 pack_cancel_order(out, urn, 0)
         if not orders and not replaced:
@@ -1347,8 +1423,9 @@ class OuchVenue(VenueAdapter):
             return
         self.counters["outcome_unknown"] += len(ended)
         log.error(
-            "venue %s: %d orders answered in doubt after answer_timeout_ms got no word from the venue %d ms after "
-            "their Cancel either (the venue ignores a Cancel of a UserRefNum it never received): ended here as "
+            "venue %s: %d orders answered in doubt (no answer within answer_timeout_ms, or none after a re-login "
+            "though the venue took their UserRefNums) got no word from the venue %d ms after their Cancel either "
+            "(the venue ignores a Cancel of a UserRefNum it never received): ended here as "
             "Canceled %s, their exposure released; reconcile them with the venue desk (a late fill is still "
             "applied). UserRefNums %s, orders %s",
             self.name,
@@ -1359,7 +1436,7 @@ class OuchVenue(VenueAdapter):
             [order_id for _, order_id in ended[:20]],
         )
 
-    def _cancel_doubts_again(self, now_ns: int) -> None:
+    def _cancel_doubts_again(self, now_ns: int, fresh: frozenset[int] = frozenset()) -> None:
         """After a login (the replay read): send the Cancel of every order answered in doubt that is still open.
 
         The sweep's Cancel may have been lost with the connection, and the replay did not end the order: nothing
@@ -1378,7 +1455,8 @@ class OuchVenue(VenueAdapter):
             if (urn | _CANCEL_KEY) not in inflight:  # else the desk's Cancel was sent again already
                 for target in chain.cancel_targets():
                     pack_cancel_order(out, target, 0)
-            again.append((urn, chain.order.order_id))
+            if urn not in fresh:  # those just answered in doubt at this login are logged with their reason
+                again.append((urn, chain.order.order_id))
         if again:
             log.error(
                 "venue %s: %d orders answered in doubt (no answer within answer_timeout_ms) are still open after the "
@@ -2963,8 +3041,9 @@ class OuchVenue(VenueAdapter):
 
     # ---- after a login: the requests the replay did not answer -------------------------------------
 
-    def _go_live(self, reason: str) -> None:
+    def _go_live(self, reason: str, fresh: frozenset[int] = frozenset()) -> None:
         self._end_no_record()
+        self._doubts_on_file = {}  # restored (``restore`` comes before the first login)
         self._live = True
         now = self._clock()  # requests sent again from here are timed from here (``_sweep_answers``)
         self._issued_marks.clear()
@@ -2975,8 +3054,8 @@ class OuchVenue(VenueAdapter):
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
             pack_cancel_order(out, urn, 0)
-        if self._doubt_cancels:  # orders answered in doubt after answer_timeout_ms, still open: asked again
-            self._cancel_doubts_again(now)
+        if self._doubt_cancels:  # orders answered in doubt, still open: asked (again), timed from now
+            self._cancel_doubts_again(now, fresh)
         self._set_state(VenueState.UP, reason)
 
     def _resolve_unanswered(self, next_user_ref_num: int | None) -> None:
@@ -3001,6 +3080,19 @@ class OuchVenue(VenueAdapter):
         lost = self._answers_lost
         self._answers_lost = False
         why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
+        if not lost and next_user_ref_num is not None:
+            # Enters the venue took (below its NextUserRefNum) that the replay did not answer: in doubt below, and
+            # bounded as after answer_timeout_ms (doubt53): on file before their answers are journaled, their Cancel
+            # sent by ``_go_live`` and timed from there (``_sweep_doubts``)
+            added = 0
+            for key in inflight:
+                if key < next_user_ref_num and key not in self._replace_refs:
+                    chain = self._refs.get(key)
+                    if chain is not None and not chain.done:
+                        self._doubt_cancels[key] = 0
+                        added += 1
+            if added:
+                self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             packet = inflight.get(key)
             if packet is None:  # the order was reported back above (its cancel goes with it)
@@ -3041,8 +3133,7 @@ class OuchVenue(VenueAdapter):
                 # OrderAccepted at its own terms and canceled at the venue by its UserRefNum (an order asked to
                 # cancel keeps its own Cancel, sent again below in UserRefNum order)
                 self._in_doubt(0, chain, key, _IN_DOUBT_TAKEN_TEXT, logged=False)
-                if (key | _CANCEL_KEY) not in inflight:
-                    pack_cancel_order(out, key, 0)
+                self._doubt_cancels[key] = 0  # its Cancel goes out from ``_go_live`` (the desk's, if asked, below)
                 taken.append((key, chain.order.order_id))
                 doubted += 1
                 continue
@@ -3100,7 +3191,8 @@ class OuchVenue(VenueAdapter):
             )
         self._go_live(
             f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
-            f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else "")
+            f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else ""),
+            frozenset(urn for urn, _ in taken),
         )
 
     def _lost_orders(self, next_user_ref_num: int | None) -> None:
@@ -3286,6 +3378,7 @@ class OuchVenue(VenueAdapter):
         self._doubted.clear()
         self._doubted_prune_at = _DOUBTED_PRUNE_MIN
         self._doubt_cancels.clear()
+        self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:
         self.event_sink(event)
