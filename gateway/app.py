@@ -921,7 +921,9 @@ class GatewayProcess:
             )
         )
         self._own_sockets.append((strategy_path, socket_identity(strategy_path)))
-        self._snapshot = snapshot = SnapshotWriter(self, splice_max=admin_module.SPLICE_MAX, retire=self.releaser.retire)
+        self._snapshot = snapshot = SnapshotWriter(
+            self, splice_max=admin_module.SPLICE_MAX, retire=self.releaser.retire
+        )
 
         def admin_closed() -> None:
             counters.admin_connections_closed += 1
