@@ -106,6 +106,7 @@ from model.enums import OrderType, RejectSource, Side, TimeInForce
 from model.exactly_once import ExactlyOnce
 from model.order import (
     CANCEL_WANTED_STATES,
+    HELD_CANCEL_STATES,
     PHASE,
     IllegalTransition,
     Order,
@@ -875,7 +876,7 @@ class Engine:
         if order.state is OrderState.LIVE_HELD_CANCEL:
             venue = self.venues.get(order.venue)
             if venue is not None and venue.state is VenueState.UP:
-                self._send_cancel(order)
+                self._own_cancel(order, f"venue {order.venue} answered a replace, sending the cancel held", held=True)
             elif venue is not None and venue.state is VenueState.ENDED and not venue.resumes_after_end:
                 self._refuse_held_cancel(order)
 
@@ -2406,9 +2407,10 @@ class Engine:
         answer = MassCancelAck(msg.request_id, len(matching))
         self._answer_mass_cancel(st, answer)  # before any event it causes
         req_seq, self._req_seq = self._req_seq, 0  # the cancels do not carry the number: the answer does
-        for order in matching:
+        why = f"strategy {st.strategy_id}'s MassCancel {msg.request_id!r}"
+        for order in matching:  # a fault on one order's cancel is that order's alone (answered CancelRejected)
             if order.state not in CANCEL_WANTED_STATES:
-                self._cancel(order)
+                self._own_cancel(order, why, answer=True)
         self._req_seq = req_seq
         self._journal_mass_cancel_answer(st, answer)
 
@@ -2454,7 +2456,11 @@ class Engine:
             st = self.strategies[order.strategy_id]
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
         elif can(order, _HOLD):
-            self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))  # raises: nothing held
+            try:
+                self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))
+            except Exception:  # nothing held
+                self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
+                raise
             hold_cancel(order)
 
     def _send_cancel(self, order: Order) -> None:
@@ -2502,12 +2508,15 @@ class Engine:
         self.flush()
         return count
 
-    def _own_cancel(self, order: Order, why: str, *, held: bool = False) -> None:
-        """Cancel ``order`` for the gateway's own reason ``why`` (send its held cancel if ``held``); never raise.
+    def _own_cancel(self, order: Order, why: str, *, held: bool = False, answer: bool = False) -> None:
+        """Cancel ``order`` for the reason ``why`` (send its held cancel if ``held``); never raise.
 
         These cancels come in loops over many orders (the kill switch, a disconnect policy, the stop, a venue back
-        UP): a fault of the gateway's own on one order is that order's alone. It is counted and logged at
-        CRITICAL saying whether the Cancel went out, the order's account is halted, and the loop goes on.
+        UP, a MassCancel) or inside a venue message's handling (a cancel held behind a replace): a fault of the
+        gateway's own on one order is that order's alone. It is counted and logged at CRITICAL saying whether the
+        Cancel went out, the order's account is halted, and the loop goes on. A held cancel the fault kept from the
+        venue, and a MassCancel's (``answer``), is answered ``CancelRejected`` ``INTERNAL_ERROR``
+        (``_answer_unsent_cancel``): every Cancel the strategy was told of gets its one answer.
         """
         try:
             if held:
@@ -2516,18 +2525,46 @@ class Engine:
                 self._cancel(order)
         except Exception as exc:
             note, self._fault_note = self._fault_note, ""
+            answered = self._answer_unsent_cancel(order, why, note) if held or answer else ""
             try:
                 what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
                 if note.startswith("nothing of it reached"):
                     outcome = (
-                        f"its Cancel did not go out, the order is still live at venue {order.venue}: cancel it there "
-                        "(or resume the account and cancel it through the gateway)"
+                        f"its Cancel did not go out, the order is still live at venue {order.venue}: cancel it there, "
+                        "or again through the gateway (a Cancel passes the halted account)"
                     )
                 else:
                     outcome = f"{note or 'what became of its Cancel is unknown'}; reconcile it with the venue"
             except Exception:
                 what, outcome = "an order", "reconcile the account's orders with the venue"
-            self.transport_fault(f"{why}, canceling {what}: {outcome}", exc, [order])
+            self.transport_fault(f"{why}, canceling {what}: {outcome}{answered}", exc, [order])
+
+    def _answer_unsent_cancel(self, order: Order, why: str, note: str) -> str:
+        """Answer ``CancelRejected`` ``INTERNAL_ERROR`` for ``order``'s Cancel a fault kept from its venue.
+
+        A held cancel leaves the held state (journaled ``JCancelRefused``: a restarted gateway holds nothing for
+        it), so a later Cancel goes out. An order whose Cancel is in flight after all (sent, though not journaled)
+        or that ended is left to the venue's answer. Never raises; returns what the CRITICAL line adds.
+        """
+        try:
+            if order.state in HELD_CANCEL_STATES:
+                drop_held_cancel(order)
+                self.journal.append(JCancelRefused(order.order_id))
+            elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
+                return ""
+            if note.startswith("nothing of it reached"):
+                fate = f"nothing of it reached venue {order.venue}, the order is live there"
+            else:
+                fate = "what became of it is unknown: the order's events from the venue will say"
+            text = (
+                f"a fault of the gateway's own canceling this order ({why}): {fate}; account {order.account} is "
+                "halted until an operator reconciles it; cancel it again if you want it gone (a Cancel passes the halt)"
+            )
+            self._cancel_reject(self.strategies[order.strategy_id], order.cl_ord_id, GATEWAY, "INTERNAL_ERROR", text)
+        except Exception:
+            log.exception("order %s: answering its Cancel after a fault of the gateway's own failed", order.order_id)
+            return "; answering its Cancel failed too (ERROR above): the strategy has no answer to it"
+        return "; its strategy was answered CancelRejected INTERNAL_ERROR"
 
     # ======================================================================================
     # Output

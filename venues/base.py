@@ -260,6 +260,14 @@ class VenueAdapter(abc.ABC):
         del next_order_id
         return "change its order-reference settings so that they fit, and restart"
 
+    def before_connect(self) -> bool:
+        """Return False if the session must not connect at all (the connector's loop then ends before connecting).
+
+        Asked once each time the connector's loop starts. The default, True: connect. BOE answers False when Cboe
+        ended the trading day before a restart (its end-of-day mark on file): the venue is ENDED from the start.
+        """
+        return True
+
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs in again.
 

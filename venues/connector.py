@@ -203,6 +203,9 @@ class VenueConnector:
         """Connect, wait for the connection to end, back off, repeat."""
         loop = asyncio.get_running_loop()
         attempt = 0
+        if not self.adapter.before_connect():  # e.g. a BOE venue whose trading day Cboe ended before this start
+            log.info("venue %s: not connecting (session %s)", self.adapter.name, self.adapter.state)
+            return
         while not self.stopping():
             try:
                 transport, protocol = await asyncio.wait_for(

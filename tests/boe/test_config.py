@@ -90,7 +90,14 @@ def test_initial_units_when_counted_then_listed_at_zero() -> None:
         ({"new_order_constants": {"colour": "red"}}, "'colour' is not a New Order optional field"),
         ({"new_order_constants": {"symbol": "AAPL"}}, "'symbol' comes from the order"),
         ({"new_order_constants": {"display_indicator": "VV"}}, "at most 1 characters"),
-        ({"new_order_constants": {"min_qty": "x"}}, "min_qty needs a whole number"),
+        ({"new_order_constants": {"min_qty": "x"}}, "min_qty needs a whole number from 0 to 4294967295"),
+        (  # fixboe53 (rev53boe s10): passed, then every New Order was refused BOE_INTERNAL_ERROR
+            {"new_order_constants": {"max_remove_pct": 300}},
+            "max_remove_pct is 300, outside what its 1-byte field carries: 0 to 255",
+        ),
+        ({"new_order_constants": {"discretion_amount": 65536}}, "its 2-byte field carries: 0 to 65535"),
+        ({"new_order_constants": {"display_range": 4294967296}}, "its 4-byte field carries: 0 to 4294967295"),
+        ({"new_order_constants": {"custom_group_id": -1}}, "custom_group_id is -1, outside"),
         ({"return_fields": {"order_ack": ["side"]}}, "unknown message 'order_ack'"),
         ({"return_fields": {"order_execution": ["shoe_size"]}}, "'shoe_size' is not a return field"),
         ({"return_fields": {"user_modify_rejected": ["side"]}}, "side may not be requested on this message"),
@@ -139,3 +146,50 @@ def test_config_file_when_a_cross_field_rule_fails_then_the_error_points_at_the_
     with pytest.raises(ConfigError) as error:
         decode_venues(load_config(path))
     assert str(error.value).startswith(f"{path}:10:{len('    ' + key + ': ') + 1}: venues[0].{key}: ")
+
+
+def test_new_order_constants_when_at_their_widths_then_accepted_and_packed() -> None:
+    constants: dict[str, str | int] = {
+        "max_remove_pct": 255,
+        "discretion_amount": 65535,
+        "display_range": 4294967295,
+        "peg_difference": -(1 << 63),  # signed 8 bytes
+        "expire_time": (1 << 64) - 1,
+    }
+    config = _config(new_order_constants=constants)
+    assert set(constants) <= set(config.new_order_fields())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [("max_remove_pct", 300, "0 to 255"), ("discretion_amount", 70000, "0 to 65535")],
+)
+def test_config_file_when_a_new_order_constant_is_too_wide_then_the_error_names_its_line_and_range(
+    tmp_path: Path, name: str, value: int, allowed: str
+) -> None:
+    # rev53boe s10: `max_remove_pct: 300` passed `gateway launch --dry-run`; every New Order then failed to encode
+    text = "\n".join(
+        [
+            "venues:",
+            "  - protocol: boe",
+            "    name: CBOE",
+            "    host: 127.0.0.1",
+            "    port: 49701",
+            '    session_sub_id: "0001"',
+            "    username: USER",
+            "    password: PASS",
+            f"    state_dir: {tmp_path}",
+            "    new_order_constants:",
+            "      display_indicator: V",
+            f"      {name}: {value}",
+            "",
+        ]
+    )
+    path = tmp_path / "gw.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        decode_venues(load_config(path))
+    assert str(error.value).startswith(
+        f"{path}:12:{len('      ' + name + ': ') + 1}: venues[0].new_order_constants.{name}: "
+    ), error.value
+    assert f"{name} is {value}, outside what its" in str(error.value) and allowed in str(error.value)

@@ -139,12 +139,16 @@ from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import (
+    BoeStateError,
     corrections_path,
+    end_of_day_path,
     load_corrections,
+    load_end_of_day,
     load_numbering,
     load_owed,
     next_start,
     save_corrections,
+    save_end_of_day,
     save_numbering,
     save_owed_cancels,
 )
@@ -225,6 +229,13 @@ _SESSION_ENDED_RECEIVED: Final = (
 _SESSION_ENDED_UNSEQUENCED: Final = (
     "not answered: Cboe ended the session for the day (Logout) without answering it (sent unsequenced: whether "
     "Cboe received it is unknown); reconcile with Cboe"
+)
+_NEVER_CREATED_SHORT: Final = (
+    "the journal never created: cut from its tail by a power failure, docs/reliability.md 2.3c"
+)
+_NEVER_CREATED: Final = (
+    "no order of that id exists here (the journal never created it: cut from its tail by a power failure, "
+    "docs/reliability.md 2.3c; or not this venue's)"
 )
 _CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
 """The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
@@ -404,6 +415,10 @@ class BoeVenue(VenueAdapter):
         self._session.resume(config.initial_units())
         self._state = VenueState.DISCONNECTED
         self._reason = "not connected yet"
+        self._last_logout: Logout | None = None
+        """Cboe's last Logout (the end-of-day mark names its reason, text and LastReceivedSequenceNumber)."""
+        self._end_marked = self._remember_end_of_day()
+        """Cboe ended the trading day and it is on file (``<name>.boe-endofday.json``), or the write was tried."""
         self._new_packer = NewOrderPacker(config.new_order_fields(), config.new_order_bitfield_count)
         self._cancel_packer = CancelPacker(config.cancel_fields())
         self._modify_packer = ModifyPacker(config.modify_fields())
@@ -508,6 +523,8 @@ class BoeVenue(VenueAdapter):
         self._rare_log = PowerOfTwoLog(log)
         self._fill_log = IntervalLog(log, every_ns=NS_PER_S)
         """Executions for unknown ClOrdIDs: every one is a fill on the account, logged up to once a second."""
+        self._lost_ids: set[int] = set()
+        """Order ids today's ClOrdIDs named that the engine never created (``_never_created``)."""
 
     # ---- core API --------------------------------------------------------------------------
 
@@ -1096,6 +1113,56 @@ class BoeVenue(VenueAdapter):
         self._set_state(VenueState.CONNECTING, self._session.reason)
         return True
 
+    def before_connect(self) -> bool:
+        """Return False, the venue ENDED, if Cboe ended the trading day before this start (no login today)."""
+        session = self._session
+        if session.state is not BoeSessionState.ENDED:
+            return True
+        log.warning(
+            "venue %s: Cboe ended trading day %s before this start (%s): not logging in today (Cboe refuses logins "
+            "after the end of the day); new orders are refused VENUE_UNAVAILABLE, cancels VENUE_SESSION_ENDED. A "
+            "start on the next trading day logs in again; to log in today all the same, stop the gateway, delete "
+            "%s and start it",
+            self.name,
+            self._day,
+            session.reason,
+            end_of_day_path(self.config.state_dir, self.name),
+        )
+        self._set_state(VenueState.ENDED, session.reason)
+        return False
+
+    def _remember_end_of_day(self) -> bool:
+        """Start ENDED if the end-of-day mark on file names today (Cboe's Logout ``E`` before a restart)."""
+        try:
+            mark = load_end_of_day(self.config.state_dir, self.name, self._day)
+        except BoeStateError as exc:
+            log.error("venue %s: %s; taken as not ended: the venue logs in", self.name, exc)
+            return False
+        if mark is None:
+            return False
+        reason, text, last = mark
+        self._session.end_remembered(
+            f"ended for the day before a restart (Logout {reason!r}{': ' + text if text else ''})", last
+        )
+        self._reason = self._session.reason
+        return True
+
+    def _mark_end_of_day(self) -> None:
+        """Put Cboe's end of the day on file (a restart the same trading day does not log in)."""
+        self._end_marked = True
+        logout = self._last_logout
+        reason, text = (logout.reason, logout.text) if logout is not None else ("", "")
+        try:
+            save_end_of_day(self.config.state_dir, self.name, self._day, reason, text, self._session.last_processed)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the end-of-day mark to %s: %s; a restart today would log in again, and Cboe "
+                "refuses logins after the end of the day (LOGIN_REFUSED)",
+                self.name,
+                end_of_day_path(self.config.state_dir, self.name),
+                exc,
+            )
+
     def reconnect_delay_ns(self, attempt: int) -> int | None:
         """Return the backoff before reconnect ``attempt``, or None once the session is over."""
         session = self._session
@@ -1216,12 +1283,35 @@ class BoeVenue(VenueAdapter):
             self._rare("seq-" + issue.kind, "sequence %s: %s", issue.kind, issue.text)
 
     def on_logout(self, logout: Logout) -> None:
-        """Cboe's Logout: logged (the session decides whether to reconnect)."""
-        log.info("venue %s: Logout %r from Cboe: %s", self.name, logout.reason, logout.text)
+        """Cboe's Logout: logged (the session decides whether to reconnect).
+
+        INFO for the answer to our Logout Request and for the end of the day; WARNING for any other (``!`` Cboe
+        saw a protocol violation, ``A`` administrative, ...): the session drops and logs in again.
+        """
+        self._last_logout = logout
+        expected = self._session.state is BoeSessionState.LOGGING_OUT or (
+            bool(logout.reason) and logout.reason in self.config.end_of_day_logout_reasons
+        )
+        if expected:
+            log.info("venue %s: Logout %r from Cboe: %s", self.name, logout.reason, logout.text)
+        else:
+            log.warning(
+                "venue %s: Logout %r from Cboe, unrequested: %s (LastReceivedSequenceNumber %d); logging in again "
+                "after the backoff",
+                self.name,
+                logout.reason,
+                logout.text,
+                logout.last_received_sequence,
+            )
 
     def on_disconnect_wanted(self, reason: str) -> None:
-        """Close the transport at the core's next flush (the journal is written before the wire)."""
+        """Close the transport at the core's next flush (the journal is written before the wire).
+
+        At Cboe's end of the day (the session ENDED) the mark goes on file first (``_mark_end_of_day``).
+        """
         log.info("venue %s: disconnecting: %s", self.name, reason)
+        if self._session.state is BoeSessionState.ENDED and not self._end_marked:
+            self._mark_end_of_day()
         self._close_pending = True
 
     def on_protocol_error(self, text: str) -> None:
@@ -1326,7 +1416,9 @@ class BoeVenue(VenueAdapter):
                 ended = False
             else:
                 tracked.done = True
-        if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
+        if not last_shares:  # not an execution: neither applied nor taken for a repeat (the core's qty 0)
+            self._no_shares(seq, cl_ord_id, exec_id)
+        elif not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
             last_shares = 0  # not applied
         else:
@@ -1923,6 +2015,13 @@ class BoeVenue(VenueAdapter):
         self.counters["decode_errors"] += 1
         self._rare("decode", "undecodable BOE message (venue_seq %d): %s", seq, error.text)
 
+    def _no_shares(self, seq: int, cl_ord_id: bytes, exec_id: int) -> None:
+        """An Order Execution of no shares (LastShares 0): invalid, a protocol error; its LeavesQty still counts."""
+        self.on_protocol_error(
+            f"Order Execution (venue_seq {seq}) of ClOrdID {_unpad(cl_ord_id)!r}, ExecID {exec_id}, with LastShares 0: "
+            "an execution of nothing, not applied"
+        )
+
     def _out_of_range(self, seq: int, kind: str, quantity: int, price: int) -> None:
         """Count and (rarely) log a message whose quantity or price the strategy protocol cannot carry; no event."""
         text = f"{kind}: quantity {quantity} or price {price} outside 0..{_CARRIED_QTY} / 0..{_CARRIED_PRICE}"
@@ -1950,11 +2049,15 @@ class BoeVenue(VenueAdapter):
             return None  # not an earlier process's Modify: this process maps every one it sent
         return tracked
 
-    def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
+    def _count_unknown(self) -> None:
+        """Count a message about an order no gateway order is (``unknown_cl_ord_id``, the core's counter too)."""
         self.counters["unknown_cl_ord_id"] += 1
         sink = self.unknown_order_sink
         if sink is not None:
             sink()
+
+    def _unknown(self, seq: int, kind: str, cl_ord_id: bytes | str) -> None:
+        self._count_unknown()
         text = _unpad(cl_ord_id) if isinstance(cl_ord_id, bytes) else cl_ord_id
         self._rare("unknown", "%s (venue_seq %d) for unknown ClOrdID %r", kind, seq, text)
 
@@ -1966,12 +2069,25 @@ class BoeVenue(VenueAdapter):
         restart, goes to the core as a ``VenueExecuted``, which applies it to the order's position (from memory
         or from the journal) and catches a repeated ExecID there (``counters["executions_after_end"]``). Shares
         left open (LeavesQty above 0): Cboe works the order, which is canceled there (``_working_after_end``).
+        An order id the engine has no order of (``_never_created``: a power failure cut the order from the
+        journal's tail, docs/reliability.md 2.3c) is an unknown execution: logged at ERROR, counted and put on
+        file (``_unknown_execution``), never handed to the core.
         """
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
-        order_id = self._order_id_of(_unpad(cl_ord_id))
+        text = _unpad(cl_ord_id)
+        order_id = self._order_id_of(text)
         if order_id < 0:
             return self._earlier_day_execution(seq, core)
-        if not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
+        if self._never_created(order_id, str(exec_id)):  # no order here: an unknown execution, not a late fill
+            self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id)
+            if leaves:
+                self._working_after_end(seq, "Order Execution", cl_ord_id, counted=True)
+            elif self._owed.get(cl_ord_id) == 0:
+                self._discharge(cl_ord_id)
+            return True
+        if not last_shares:
+            self._no_shares(seq, cl_ord_id, exec_id)
+        elif not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
         else:
             liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
@@ -1982,6 +2098,35 @@ class BoeVenue(VenueAdapter):
         elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
             self._discharge(cl_ord_id)
         return True
+
+    def _never_created(self, order_id: int, exec_id: str) -> bool:
+        """Return True if the engine has no order ``order_id`` of this venue, in memory or in the journal.
+
+        Today's ClOrdID of an order id the journal never created: the order reached Cboe and then a power failure
+        cut it from the journal's tail (docs/reliability.md 2.3c), or it is not this venue's. Asked of the engine
+        (``order_source``, which reads an order released from memory back from the journal) once per order id:
+        the answer "none" is kept (``_lost_ids``). Not attached to an engine: False (the core decides).
+        """
+        if order_id in self._lost_ids:
+            return True
+        source = self.order_source
+        if source is None or source(order_id, exec_id) is not None:
+            return False
+        self._lost_ids.add(order_id)
+        return True
+
+    def _lost_order(self, text: str, *, ask: bool = True) -> int:
+        """Return the order id today's ClOrdID ``text`` names if the engine never created it, else -1.
+
+        ``ask`` False: only an order id already known lost (``_lost_ids``), no question to the engine (which may
+        read a released order back from the journal).
+        """
+        order_id = self._order_id_of(text)
+        if order_id < 0:
+            return -1
+        if not ask:
+            return order_id if order_id in self._lost_ids else -1
+        return order_id if self._never_created(order_id, "") else -1
 
     def _earlier_day_execution(self, seq: int, core: ExecutionCore) -> bool:
         """Log an execution of an order of an earlier trading day at ERROR (a late fill); False if not one of ours.
@@ -2119,7 +2264,7 @@ class BoeVenue(VenueAdapter):
             return self._working_after_end(seq, kind, cl_ord_id)
         return self._answer_after_end(seq, kind, cl_ord_id)
 
-    def _working_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str) -> bool:
+    def _working_after_end(self, seq: int, kind: str, cl_ord_id: bytes | str, *, counted: bool = False) -> bool:
         """Cboe shows working an order no longer mapped here (ended, before a restart or released): cancel it there.
 
         The order's ClOrdID names it (``_order_id_of``); nothing of it is open here, so nothing may work at Cboe:
@@ -2127,12 +2272,22 @@ class BoeVenue(VenueAdapter):
         on file first (``_owe_cancel``), logged at ERROR and counted (``live_after_end``). Its answer is expected
         (``_answer_after_end``); a fill before it lands reaches the core as an execution after the end. Return
         False if the ClOrdID is not one of today's of this gateway (an unknown ClOrdID).
+
+        An order id the engine never created (``_lost_order``: cut from the journal's tail by a power failure) is
+        canceled the same way (no strategy here knows the order), counted as an unknown ClOrdID (``counted``: the
+        caller did) and named so in the ERROR.
         """
         text = cl_ord_id if isinstance(cl_ord_id, str) else _unpad(cl_ord_id)
         named = self._named(text)
         if named is None:
             return False
-        if not self._owe_cancel(_pad(text)):  # its Cancel is on its way, or goes at Replay Complete
+        lost = self._lost_order(text, ask=False)
+        owed = self._owe_cancel(_pad(text))
+        if owed and lost < 0:  # asked once per Cancel owed (not per message): the ERROR says which case it is
+            lost = self._lost_order(text)
+        if lost >= 0 and not counted:
+            self._count_unknown()
+        if not owed:  # its Cancel is on its way, or goes at Replay Complete
             self._ignore("after-end-cancel-owed", seq, f"{kind} of {named} (ClOrdID {text})")
             return True
         self.counters["live_after_end"] += 1
@@ -2140,15 +2295,20 @@ class BoeVenue(VenueAdapter):
             "after-end-cancel",
             self._clock(),
             logging.ERROR,
-            "venue %s: %s (venue_seq %d) shows %s working at Cboe (ClOrdID %s), but the gateway no longer "
-            "tracks it (it ended here, before a restart or released from memory): canceling it at Cboe (%d such "
-            "cancels so far; a fill before the cancel lands is applied as a late fill)",
+            "venue %s: %s (venue_seq %d) shows %s working at Cboe (ClOrdID %s), but %s: canceling it at Cboe (%d "
+            "such cancels so far; %s)",
             self.name,
             kind,
             seq,
             named,
             text,
+            _NEVER_CREATED
+            if lost >= 0
+            else "the gateway no longer tracks it (it ended here, before a restart or released from memory)",
             self.counters["live_after_end"],
+            "its fills are logged as unknown executions: reconcile with Cboe"
+            if lost >= 0
+            else "a fill before the cancel lands is applied as a late fill",
         )
         return True
 
@@ -2164,19 +2324,29 @@ class BoeVenue(VenueAdapter):
         named = self._named(text)
         if named is None:
             return False
-        self.counters["after_end"] += 1
+        lost = self._lost_order(text, ask=False) >= 0  # known lost only: no journal read for a message needing none
+        if lost:
+            self._count_unknown()
+        else:
+            self.counters["after_end"] += 1
         if ends and self._discharge(_pad(text)):
             log.info(
                 "venue %s: %s (venue_seq %d) of %s (ClOrdID %s): Cboe answered the Cancel the gateway sent "
-                "after the order had ended here; nothing of it works at Cboe any more",
+                "after %s; nothing of it works at Cboe any more",
                 self.name,
                 kind,
                 seq,
                 named,
                 text,
+                "finding the order unknown here (the journal never created it)" if lost else "the order had ended here",
             )
         else:
-            self._ignore("after-end", seq, f"{kind} of {named} (ClOrdID {text}), which has ended here")
+            self._ignore(
+                "unknown-order" if lost else "after-end",
+                seq,
+                f"{kind} of {named} (ClOrdID {text}), which "
+                + ("the journal never created" if lost else "has ended here"),
+            )
         return True
 
     def _owe_cancel(self, padded: bytes) -> bool:
@@ -2260,28 +2430,33 @@ class BoeVenue(VenueAdapter):
                 exc,
             )
 
-    def _unknown_execution(self, seq: int, cl_ord_id: bytes, exec_id: int, shares: int, price: int) -> None:
+    def _unknown_execution(
+        self, seq: int, cl_ord_id: bytes, exec_id: int, shares: int, price: int, order_id: int = -1
+    ) -> None:
         """Count an Order Execution for a ClOrdID no order here has, and log it at ERROR: a fill on the account.
 
         Every one leaves a line, up to one a second (the next line says how many were not logged in between).
+        ``order_id``: today's ClOrdID names that order id, which the engine never created (``_never_created``).
         """
+        unknown = (
+            f"ClOrdID {_unpad(cl_ord_id)!r} (order {order_id}, which {_NEVER_CREATED_SHORT})"
+            if order_id >= 0
+            else f"unknown ClOrdID {_unpad(cl_ord_id)!r}"
+        )
         if seq in self._corrections:  # reported before a restart: Cboe replays it (no event journaled its number)
-            self._reported_before(seq, f"Order Execution for unknown ClOrdID {_unpad(cl_ord_id)!r}, ExecID {exec_id}")
+            self._reported_before(seq, f"Order Execution for {unknown}, ExecID {exec_id}")
             return
-        self.counters["unknown_cl_ord_id"] += 1
         self.counters["unknown_executions"] += 1
-        sink = self.unknown_order_sink
-        if sink is not None:
-            sink()
+        self._count_unknown()
         self._fill_log.log(
             "unknown-execution",
             self._clock(),
             logging.ERROR,
-            "venue %s: Order Execution (venue_seq %d) for unknown ClOrdID %r: %d @ %s, ExecID %d: not applied to any "
+            "venue %s: Order Execution (venue_seq %d) for %s: %d @ %s, ExecID %d: not applied to any "
             "order or position (%d such executions so far): reconcile with Cboe",
             self.name,
             seq,
-            _unpad(cl_ord_id),
+            unknown,
             shares,
             price_text(price),
             exec_id,

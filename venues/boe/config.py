@@ -8,6 +8,7 @@ messages are numbered, and which Logout reasons end the day.
 
 from __future__ import annotations
 
+import struct
 import zoneinfo
 from typing import Annotated, Final, Literal
 
@@ -72,6 +73,41 @@ def _at(field: str, message: str) -> str:
     entry's line (rev50boe). The venue entry is converted on its own, so ``$`` is the entry.
     """
     return f"{message} - at `$.{field}`"
+
+
+def constant_range(fmt: str) -> tuple[int, int]:
+    """Return the lowest and highest integer a New Order field of struct format ``fmt`` carries (its wire width)."""
+    bits = struct.calcsize("<" + fmt) * 8
+    if fmt.islower():  # b h i q: signed
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _check_constant(name: str, value: str | int) -> None:
+    """Check one ``new_order_constants`` entry against the New Order table (its key in the error's path)."""
+    at = f"new_order_constants.{name}"
+    try:
+        field = NEW_ORDER_TABLE.field(name)
+    except KeyError:
+        raise ValueError(_at(at, f"{name!r} is not a New Order optional field")) from None
+    if name in _GATEWAY_FIELDS:
+        raise ValueError(_at(at, f"{name!r} comes from the order or its own setting"))
+    if field.fmt.endswith("s"):
+        width = int(field.fmt[:-1] or 1)
+        if not isinstance(value, str) or len(value) > width or not value.isascii():
+            raise ValueError(_at(at, f"{name} needs ASCII text of at most {width} characters"))
+        return
+    low, high = constant_range(field.fmt)
+    if not isinstance(value, int):
+        raise ValueError(_at(at, f"{name} needs a whole number from {low} to {high}"))
+    if not low <= value <= high:
+        raise ValueError(
+            _at(
+                at,
+                f"{name} is {value}, outside what its {struct.calcsize('<' + field.fmt)}-byte "
+                f"field carries: {low} to {high}",
+            )
+        )
 
 
 class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="protocol", tag="boe"):
@@ -143,18 +179,7 @@ class BoeVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
         if set(self.cl_ord_id_prefix) & set(',;|@"'):
             raise ValueError(_at("cl_ord_id_prefix", 'cl_ord_id_prefix must not contain , ; | @ or "'))
         for name, value in self.new_order_constants.items():
-            try:
-                field = NEW_ORDER_TABLE.field(name)
-            except KeyError:
-                raise ValueError(f"new_order_constants: {name!r} is not a New Order optional field") from None
-            if name in _GATEWAY_FIELDS:
-                raise ValueError(f"new_order_constants: {name!r} comes from the order or its own setting")
-            if field.fmt.endswith("s"):
-                width = int(field.fmt[:-1] or 1)
-                if not isinstance(value, str) or len(value) > width or not value.isascii():
-                    raise ValueError(f"new_order_constants: {name} needs ASCII text of at most {width} characters")
-            elif not isinstance(value, int) or value < 0:
-                raise ValueError(f"new_order_constants: {name} needs a whole number")
+            _check_constant(name, value)
         for key, names in self.return_fields.items():
             message_type = RETURN_MESSAGE_TYPES.get(key)
             if message_type is None:

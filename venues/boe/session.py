@@ -317,6 +317,12 @@ class BoeClientSession:
         if sequence and self.next_outbound == sequence + 1:
             self.next_outbound = sequence
 
+    def end_remembered(self, reason: str, last_received: int) -> None:
+        """Start ENDED: Cboe ended this trading day before a restart (its Logout ``E``, on file); no login today."""
+        self.state = BoeSessionState.ENDED
+        self.reason = reason
+        self.last_processed = max(self.last_processed, last_received)
+
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED: clear the refusal count so the next connection logs in; False in any other state."""
         if self.state is not BoeSessionState.LOGIN_REFUSED:
@@ -463,7 +469,9 @@ class BoeClientSession:
             deadline = min(deadline, self._phase_started_ns + config.login_timeout_ns)
         elif state is BoeSessionState.REPLAYING:
             if now_ns - self._phase_started_ns >= config.replay_timeout_ns:
-                self._request_disconnect(f"no Replay Complete {config.replay_timeout_ns // MS} ms after login")
+                text = f"no Replay Complete {config.replay_timeout_ns // MS} ms after login"
+                self._protocol_error(text)  # a WARNING, as a login timeout is (before, only the INFO disconnect)
+                self._request_disconnect(text)
                 return config.heartbeat_interval_ns
             deadline = min(deadline, self._phase_started_ns + config.replay_timeout_ns)
         elif state is BoeSessionState.LOGGING_OUT:

@@ -29,6 +29,10 @@ this file a restart after a renumbering with no message after it listed the unit
 lower highest for a renumbering again and probed New Orders it should have re-sent. ``unsettled``: no Replay
 Complete has settled the New Orders in doubt because of the renumbering yet (a restart probes them as the
 process before would have). Per trading day.
+
+The end of the day (``<name>.boe-endofday.json``): Cboe's Logout with an end-of-day reason (``E``), written
+(atomically, fsynced) when it arrives. Cboe refuses logins for the rest of that day, so a process started again the
+same trading day does not log in: the venue is ENDED from the start, as it was before the restart. Per trading day.
 """
 
 from __future__ import annotations
@@ -170,6 +174,47 @@ def save_numbering(state_dir: str | Path, name: str, day: str, streams: dict[int
     path = numbering_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_file_atomically(path, _encoder.encode(_Numbering(day, dict(streams), unsettled)))
+
+
+class _EndOfDay(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    """The trading day Cboe ended (its Logout with an end-of-day reason)."""
+    reason: str
+    """The Logout's LogoutReason (``E``)."""
+    text: str
+    """The Logout's LogoutReasonText."""
+    last_received: int
+    """The Logout's LastReceivedSequenceNumber (what Cboe had of ours when it ended the day)."""
+
+
+_end_of_day_decoder = msgspec.json.Decoder(_EndOfDay)
+
+
+def end_of_day_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of venue ``name``'s end-of-day mark."""
+    return Path(state_dir) / f"{name}.boe-endofday.json"
+
+
+def load_end_of_day(state_dir: str | Path, name: str, day: str) -> tuple[str, str, int] | None:
+    """Return (LogoutReason, text, LastReceivedSequenceNumber) if Cboe ended trading day ``day``, else None.
+
+    BoeStateError if the file exists but cannot be read (the caller takes the day as not ended).
+    """
+    mark = _read_state(
+        end_of_day_path(state_dir, name),
+        _end_of_day_decoder,
+        "whether Cboe ended the day is unknown; delete the file (a restart then logs in again)",
+    )
+    if mark is None or mark.day != day:
+        return None
+    return mark.reason, mark.text, mark.last_received
+
+
+def save_end_of_day(state_dir: str | Path, name: str, day: str, reason: str, text: str, last_received: int) -> None:
+    """Write that Cboe ended trading day ``day`` (atomically, fsynced); OSError if it cannot."""
+    path = end_of_day_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_EndOfDay(day, reason, text, last_received)))
 
 
 def next_start(state_dir: str | Path, name: str, day: str) -> int:
