@@ -242,7 +242,14 @@ class Journal(Protocol):
 
     durable: bool
     records_written: int
-    """Records appended so far (this process)."""
+    """Records appended so far (this process), those still pending (not in the file yet) included."""
+
+    @property
+    def records_flushed(self) -> int:
+        """Return the records ``flush`` put in the file so far (this process): ``records_written`` as it was at the
+        end of the last flush that wrote the whole batch. What ``gateway status`` shows: it stops while flushes fail."""
+        ...
+
     bytes_written: int
     """Bytes handed to the storage so far (this process)."""
 
@@ -346,6 +353,11 @@ class NullJournal:
         """Count ``record`` and discard it."""
         self.records_written += 1
 
+    @property
+    def records_flushed(self) -> int:
+        """Return ``records_written``: nothing is ever pending."""
+        return self.records_written
+
     def flush(self) -> None:
         """Do nothing."""
 
@@ -402,6 +414,8 @@ class FileJournal:
         self._encode_into = msgspec.msgpack.Encoder().encode_into
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
+        self.records_flushed = 0
+        """``records_written`` as it was when the last flush wrote the whole batch (``Journal.records_flushed``)."""
         self.bytes_written = 0
         self.bytes_synced = 0
         """``bytes_written`` as it was when the last successful fdatasync began (on disk for sure)."""
@@ -471,6 +485,7 @@ class FileJournal:
                 written = os.write(self._fd, buf)
                 self.bytes_written += written
                 del buf[:written]
+        self.records_flushed = self.records_written
         if self.fsync is _BATCH:
             self._sync()
 

@@ -145,6 +145,9 @@ class MmapJournal:
         self._encode_into: Callable[..., None] = msgspec.msgpack.Encoder().encode_into  # any offset object
         self.fsync = fsync = FsyncPolicy(fsync)
         self.records_written = 0
+        self.records_flushed = 0
+        """``records_written`` as it was after the last flush that copied its batch (``Journal.records_flushed``):
+        set once per batch, never per record, so that ``append`` stays as it is."""
         self.bytes_written = 0
         size = os.fstat(fd).st_size
         if size == 0:
@@ -436,6 +439,7 @@ class MmapJournal:
         mapped[end:stop] = buf
         self._end = stop
         self.bytes_written = written = self.bytes_written + size
+        self.records_flushed = self.records_written
         ctrl = self._ctrl  # after the copy: the syncer never syncs short of what it reads here
         ctrl[_syncer.END] = stop
         ctrl[_syncer.WRITTEN] = written

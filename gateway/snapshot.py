@@ -212,6 +212,23 @@ class SnapshotWriter:
                 self.retire(old)
         return slow
 
+    def prepare(self) -> None:
+        """Build and encode the per-load parts of both kinds now, as the next request would (ops53).
+
+        Called soon after the gateway starts and after each applied risk reload (``GatewayProcess``): the first
+        ``status`` or ``metrics`` after a load then finds them cached instead of building the limits' per-load
+        part (``RiskEngine.status_wire``: names, sparse states, nested counts) and encoding it while it waits
+        (37 ms of loop CPU at 30,000 accounts, compiled). The loop still pays that once per load, not per request.
+        """
+        process = self._process
+        risk = process.risk
+        if risk is None or process.engine is None:
+            return
+        risk_wire = risk.status_wire() if getattr(risk, "status_parts", None) is not None else None
+        provided = [parts()[0] for parts in process.status_providers]
+        self._slow_part(STATUS, risk_wire, provided)
+        self._slow_part(METRICS, risk_wire, [])
+
     def write(self, frame: bytearray, base: int, kind: int) -> None:
         """Write the snapshot into ``frame`` from ``base`` on; ``frame`` ends where the snapshot does."""
         at, histograms = self.write_spliced(frame, base, kind)
@@ -264,7 +281,7 @@ class SnapshotWriter:
             len(engine.orders),
             len(engine.open_orders),
             engine.journal_failures,
-            journal.records_written,
+            journal.records_flushed,
             journal.bytes_written,
             synced,
             journal.pending_bytes,

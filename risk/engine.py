@@ -1614,6 +1614,13 @@ class RiskEngine:
             held.append("firm")
         return held
 
+    def is_known_account(self, account: str) -> bool:
+        """Return True if ``account`` is one of ``known_accounts()``: two dict lookups, whatever the file's size."""
+        if account in self._file.document.accounts:
+            return True
+        holder = self._book.accounts.get(account)
+        return holder is not None and bool(holder.runtime_state or holder.open_orders)
+
     def known_accounts(self) -> set[str]:
         """Return the accounts in the limits file and those with a run-time state or open orders."""
         known = set(self._file.document.accounts)

@@ -291,6 +291,33 @@ def test_engine_when_the_disk_is_full_then_nothing_leaves_new_orders_refused_and
     assert created == ["A", "B"], "nothing written twice, nothing lost"
 
 
+def test_records_flushed_when_the_disk_is_full_then_it_stays_while_records_written_counts_the_queued_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rev53ops LOW: ``gateway status`` showed ``records_written`` (records queued): it moved while nothing was written
+    for journal in (MmapJournal(tmp_path / "m", fsync=FsyncPolicy.NONE, grow_bytes=PAGE), FileJournal(tmp_path / "f")):
+        journal.append(JOrderRefused(1))
+        journal.flush()
+        assert journal.records_flushed == journal.records_written == 1
+        real_fallocate, real_write = os.posix_fallocate, os.write
+
+        def full(*args: object) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(os, "posix_fallocate", full)
+        monkeypatch.setattr(os, "write", full)
+        for i in range(2, 2 + PAGE // 4):  # more than the page left: the mapped journal must grow
+            journal.append(JOrderRefused(i))
+        with pytest.raises(OSError, match="No space left"):
+            journal.flush()
+        assert journal.records_flushed == 1 and journal.records_written == 1 + PAGE // 4
+        monkeypatch.setattr(os, "posix_fallocate", real_fallocate)
+        monkeypatch.setattr(os, "write", real_write)
+        journal.flush()
+        assert journal.records_flushed == journal.records_written == 1 + PAGE // 4
+        journal.close()
+
+
 def test_batches_of_shrinking_and_growing_size_when_the_buffer_is_kept_then_every_record_reads_back(
     tmp_path: Path,
 ) -> None:

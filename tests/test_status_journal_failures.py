@@ -103,3 +103,54 @@ async def test_status_when_the_journal_syncer_dies_then_json_and_text_count_a_fa
         assert after["journal"]["fsync_failures"] == 1
         assert process.status()["journal"]["fsync_failures"] == 1  # the gateway's own document
         assert _journal_line(after).endswith(", 1 failed fsyncs since start"), _journal_line(after)
+
+
+async def test_status_when_journal_writes_fail_then_the_records_count_stops_until_the_journal_is_back() -> None:
+    # rev53ops LOW: docs/ops-guide.md says the journal line's "counts stop moving until the journal is back", but
+    # "N records" counted records queued (``records_written``): it grew with every order taken while nothing was
+    # written. Now it is the records in the file (``records_flushed``), as the bytes count already was.
+    workdir = short_tmp()
+    sim = OuchSimulator(SimulatorConfig(exchange=ExchangeConfig()))
+    await sim.start()
+    config = gateway_config(workdir, sim.port, e2e_limits(workdir, ("S1", "S2")))
+    config = msgspec.structs.replace(config, journal=msgspec.structs.replace(config.journal, storage="file"))
+    process = GatewayProcess(config)
+    admin = config.path(config.admin_socket)
+    loop = asyncio.get_running_loop()
+    try:
+        await process.start()
+        await wait_for(lambda: all(v.state is VenueState.UP for v in process.venues), what="venue UP")
+        journal = process.journal
+        engine = process.engine
+        assert engine is not None and isinstance(journal, FileJournal)
+        journal.check_file = lambda: ("", False)  # type: ignore[method-assign]  # the swapped descriptor is the point
+        async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+            await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, "229.00")
+            await wait_for(lambda: journal.pending_bytes == 0 and len(engine.open_orders) == 1, what="order written")
+            before = await loop.run_in_executor(None, fetch_status, admin)
+            written = before["journal"]["records_written"]
+            assert written == journal.records_written > 0
+            saved = os.dup(journal._fd)
+            full = os.open("/dev/full", os.O_WRONLY)
+            os.dup2(full, journal._fd)  # the disk is full
+            os.close(full)
+            for price in ("228.00", "227.00", "226.00"):
+                await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 100, price)
+            await wait_for(lambda: engine.journal_failures >= 2, what="two failed journal writes")
+            await wait_for(lambda: journal.records_written >= written + 3, what="the three orders taken")
+            failing = await loop.run_in_executor(None, fetch_status, admin)
+            assert failing["journal_error"]
+            assert failing["journal"]["records_written"] == written  # old: written + the records queued
+            assert failing["journal"]["bytes_written"] == before["journal"]["bytes_written"]
+            assert process.status()["journal"]["records_written"] == written  # the gateway's own document
+            line = _journal_line(failing)
+            assert f"; {written} records, " in line, line
+            os.dup2(saved, journal._fd)  # room again: the next flush writes the batch
+            os.close(saved)
+            await wait_for(lambda: engine.journal_error == "", what="the journal written again")
+            await wait_for(lambda: journal.pending_bytes == 0, what="the held records written")
+            after = await loop.run_in_executor(None, fetch_status, admin)
+            assert after["journal"]["records_written"] == journal.records_written >= written + 3
+    finally:
+        await process.stop()
+        await sim.stop()

@@ -102,10 +102,16 @@ def check_directory(label: str, path: Path, *, create: bool) -> str | None:
     look first, without creating anything (the nearest existing ancestor must be a directory this
     user may create entries in); only then does the run create the missing directory and its parents.
     A ``mkdir`` that still fails (the file system changed in between) is named with the same prefix.
+    ``check_paths`` looks at every directory and socket path before it creates any (``create_directory``).
     """
     problem = _directory_problem(label, path)
     if problem is not None or not create:
         return problem
+    return create_directory(label, path)
+
+
+def create_directory(label: str, path: Path) -> str | None:
+    """Create ``path`` and its missing parents; return why that failed (``None``: it is there now)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -134,14 +140,14 @@ def _directory_problem(label: str, path: Path) -> str | None:
     return f"{label} {path}: cannot be created in {ancestor}: {refused}" if refused else None
 
 
-def check_directories(config: GatewayConfig, *, create: bool) -> list[str]:
-    """Return one problem per unusable directory of ``config`` (empty: all usable)."""
-    problems = []
-    for label, path in writable_directories(config):
-        problem = check_directory(label, path, create=create)
-        if problem:
-            problems.append(problem)
-    return problems
+def check_directories(config: GatewayConfig) -> list[str]:
+    """Return one problem per unusable directory of ``config`` (empty: all usable); create nothing."""
+    return [problem for label, path in writable_directories(config) if (problem := _directory_problem(label, path))]
+
+
+def create_directories(config: GatewayConfig) -> list[str]:
+    """Create every missing directory of ``config`` (after ``check_directories`` found none unusable)."""
+    return [problem for label, path in writable_directories(config) if (problem := create_directory(label, path))]
 
 
 UNIX_PATH_MAX = 107
@@ -217,8 +223,15 @@ def check_sockets(config: GatewayConfig) -> list[str]:
 
 
 def check_paths(config: GatewayConfig, *, create: bool) -> list[str]:
-    """Return every problem with the directories and socket paths of ``config`` (empty: the run can use them)."""
-    return check_directories(config, create=create) + check_sockets(config)
+    """Return every problem with the directories and socket paths of ``config`` (empty: the run can use them).
+
+    Everything is looked at first, creating nothing; ``create=True`` (``gateway run``) then creates the
+    missing directories only if no check found a problem: a refused start leaves no empty directories behind.
+    """
+    problems = check_directories(config) + check_sockets(config)
+    if problems or not create:
+        return problems
+    return create_directories(config)
 
 
 def checked_paths(config: GatewayConfig) -> list[str]:

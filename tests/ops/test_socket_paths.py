@@ -206,3 +206,22 @@ def test_dry_run_when_another_process_listens_on_a_socket_path_then_exits_1_as_t
     finally:
         listener.close()
     assert rig.launch("--dry-run", "--", "--config", str(config)).returncode == 0  # now stale: the launch may start
+
+
+def test_run_when_a_later_directory_cannot_be_created_then_exits_1_and_creates_none_of_the_others(
+    rig: LaunchRig,
+) -> None:
+    # rev53ops: state_dir on a read-only file system: exit 1 with the right words, but the journal, socket, audit
+    # and venue directories checked before it were already created (empty) and left behind
+    sysfs = Path("/sys/kernel")
+    if not sysfs.is_dir():
+        pytest.skip("no /sys/kernel on this machine")
+    before = sorted(p.name for p in rig.tmp.iterdir())
+    config = _config(rig.tmp, state_dir=str(sysfs / "gwstate"))
+    run = _run("run", "--config", str(config), cwd=rig.tmp)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    (error,) = _errors(run.stderr)
+    assert f"failed to start: state_dir {sysfs / 'gwstate'}: cannot be created in {sysfs}: " in error, error
+    assert documented(error), error
+    assert sorted(p.name for p in rig.tmp.iterdir()) == sorted([*before, "gateway.yaml"])  # no journal/ run/ ...
+    assert not (sysfs / "gwstate").exists()

@@ -173,5 +173,7 @@ def test_known_accounts_when_account_left_the_file_but_is_halted_then_still_know
     write_limits(tmp_path / "limits.yaml")  # ACC3 removed
     assert engine.reload("gateway risk reload", "bob").ok
     assert engine.known_accounts() == {"ACC1", "ACC2", "ACC3"}
+    assert engine.is_known_account("ACC3") and engine.is_known_account("ACC1")  # the per-command check agrees
     engine.set_trading_state(TradingState.ACTIVE, "ACC3", who="alice")
     assert engine.known_accounts() == {"ACC1", "ACC2"}
+    assert not engine.is_known_account("ACC3") and not engine.is_known_account("NOSUCH")
