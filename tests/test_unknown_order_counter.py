@@ -60,10 +60,17 @@ def test_boe_when_answer_names_unknown_cl_ord_id_then_engine_counter_counts_it(t
     link.venue._orders.clear()  # (an order still tracked is found by the order id its ClOrdID names: boefix41)
     link.core.exchange.execute(split_ref(link.orders[1].venue_ref)[0], 10)
     link.pump()
-    # today's ClOrdID names order 1: the adapter passes the execution on (latefill39), and the engine, whose
-    # journal never created order 1, counts it unknown
-    assert (link.venue.counters["executions_after_end"], link.venue.counters["unknown_cl_ord_id"]) == (1, 0)
-    assert engine.counter_values()["venue_events_unknown_order"] == before + 1  # the old code: before
+    # today's ClOrdID names order 1, which the engine's journal never created: an unknown execution (fixboe53: the
+    # adapter asks the engine first; before, it passed it on as a late fill, counted ``executions_after_end``), and
+    # Cboe's answer to the Cancel the gateway sends for it names the same unknown ClOrdID: both count, in the
+    # adapter's ``unknown_cl_ord_id`` and the engine's counter
+    counters = link.venue.counters
+    assert (counters["executions_after_end"], counters["unknown_executions"], counters["unknown_cl_ord_id"]) == (
+        0,
+        1,
+        2,
+    )
+    assert engine.counter_values()["venue_events_unknown_order"] == before + 2  # before fixboe53: + 1; the old code: +0
 
 
 def test_fix_when_execution_report_names_unknown_cl_ord_id_then_engine_counter_counts_it() -> None:
