@@ -135,3 +135,23 @@ def test_session_closed_while_the_journal_fails_then_closed_without_the_held_byt
         assert fix.wire.take() == []  # before: order B's NewOrderSingle (and the TestRequest, the Logout) left
     (order_b,) = [o for o in engine.orders.values() if o.cl_ord_id == "B"]
     assert order_b.state is OrderState.PENDING_NEW
+
+
+def test_hold_signal_when_the_journal_fails_for_many_flushes_then_told_once_each_way(tmp_path: Path) -> None:
+    """The engine tells the venue on the change only: nothing per flush (the order path's cost is unchanged)."""
+    fix, engine, rig, strat = _gateway(tmp_path)
+    told: list[bool] = []
+    hold = fix.adapter.hold_output
+
+    def recording(held: bool) -> None:
+        told.append(held)
+        hold(held)
+
+    fix.adapter.hold_output = recording  # type: ignore[method-assign]
+    with journal_full(engine):
+        _fail_journal(fix, engine, rig, strat)
+        _polled(fix, engine, 30)  # 30 more failed flushes, at least
+        assert engine.journal_failures > 30
+        assert told == [True]
+    _polled(fix, engine, 30)
+    assert told == [True, False] and not fix.adapter.output_held
