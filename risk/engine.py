@@ -31,6 +31,7 @@ import msgspec
 from model.clock import NowNs, monotonic_ns
 from model.denials import Denial
 from model.enums import OrderType, Side
+from model.operator_text import clip
 from model.order import Order, OrderState
 from risk import codes
 from risk.adjust import Adjustment, plan
@@ -1100,8 +1101,8 @@ class RiskEngine:
     def _runtime_note(self, account: str | None) -> str:
         """Say who set a run-time state and why: ``kill switch by alice (...): runaway strategy``."""
         trigger, who, reason = self._runtime_notes.get(account, ("", "", ""))
-        how = "kill switch" if trigger == "kill" else "set at run time"
-        return f"{how} by {who or 'unknown'}" + (f": {reason}" if reason else "")
+        how = "kill switch" if trigger == "kill" else "set at run time"  # clipped: quoted in every refusal (rev54risk)
+        return f"{how} by {clip(who) or 'unknown'}" + (f": {clip(reason)}" if reason else "")
 
     def _file_scopes(self, account: str, strategy: str, symbol: str) -> list[tuple[str, str, Limits]]:
         """Return the limits file's overrides for a key as (words for a person, path in the file, scope)."""
