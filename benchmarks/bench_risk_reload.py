@@ -214,6 +214,124 @@ async def _pingpong(accounts: int, rounds: int, units: int) -> None:
             )
 
 
+class _Callbacks:
+    """Every stdlib-loop callback's own CPU while ``on`` (``asyncio.Handle._run`` wrapped): the reload's parts."""
+
+    def __init__(self, threshold_s: float) -> None:
+        self.threshold = threshold_s
+        self.on = False
+        self.spans: list[tuple[float, float, str]] = []
+        self.count = 0
+        self._run = asyncio.events.Handle._run
+
+    def __enter__(self) -> _Callbacks:
+        original = self._run
+        spans = self.spans
+
+        def run(handle: Any) -> None:
+            if not self.on:
+                original(handle)
+                return
+            self.count += 1
+            wall = time.perf_counter()
+            cpu = time.thread_time()
+            original(handle)
+            cpu = time.thread_time() - cpu
+            if cpu >= self.threshold:
+                spans.append((cpu, time.perf_counter() - wall, _name(handle)))
+
+        asyncio.events.Handle._run = run  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+
+
+def _name(handle: Any) -> str:
+    """Name a loop callback: a task step by its coroutine, else the callback's qualified name."""
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = f" at line {frame.f_lineno}" if frame is not None else ""
+        return f"task {getattr(coro, '__qualname__', coro)}{where}"
+    return str(getattr(callback, "__qualname__", callback))
+
+
+async def _callbacks(accounts: int, rounds: int, threshold_ms: float) -> None:
+    """``--callbacks``: every loop callback of a reload over ``threshold_ms`` of CPU, and the worst round trip.
+
+    The window: from the reload's request (``reload_risk_soon``: the read in the worker thread included) until
+    the reload is answered, the status parts are prepared and the replaced limits freed, + 50 ms. Rounds
+    alternate ``GatewayProcess.status_slices`` 0 (the per-load status part built after the switch in one
+    callback, as before stop 54) and the default (built in slices before the switch), where the tree has it.
+    """
+    workdir = short_tmp()
+    logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)
+    risk_dir = workdir / "risk"
+    risk_dir.mkdir()
+    limits = e2e_limits(risk_dir)
+    _replace(limits, _accounts(limits.read_text(), accounts))
+    async with running_gateway(workdir, limits) as (process, _sim):
+        config = process.config
+        sliced = getattr(process, "status_slices", None)
+        ways = [("one go", 0), ("sliced", sliced)] if sliced else [("as is", None)]
+        window = [0.0, 0.0]  # start, end (0: open)
+        worst_rt = 0.0
+        stop = False
+
+        async def pingpong(client: GatewayClient) -> None:
+            nonlocal worst_rt
+            while not stop:
+                started = time.monotonic()
+                order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1, "229.00")
+                await order.wait_accepted(timeout=30)
+                ended = time.monotonic()
+                if window[0] and ended >= window[0] and (not window[1] or started <= window[1]):
+                    worst_rt = max(worst_rt, ended - started)
+
+        edit = 0
+        with _Callbacks(threshold_ms / 1000) as traced:
+            async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+                task = asyncio.create_task(pingpong(client))
+                await asyncio.sleep(0.5)
+                for _ in range(rounds):
+                    for way, slices in ways:
+                        edit += 1
+                        if slices is not None:
+                            process.status_slices = slices
+                        text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
+                        _replace(limits, text)
+                        await asyncio.sleep(0.3)
+                        gc.collect()
+                        worst_rt = 0.0
+                        traced.spans.clear()
+                        traced.count = 0
+                        window[:] = [time.monotonic(), 0.0]
+                        traced.on = True
+                        result = await process.reload_risk_soon("bench", "bench_risk_reload")
+                        assert result.ok, result
+                        while process.releaser.pending or getattr(process, "status_pending", False):
+                            await asyncio.sleep(0.001)
+                        await asyncio.sleep(0.05)
+                        traced.on = False
+                        window[1] = time.monotonic()
+                        await asyncio.sleep(0.05)  # the order in flight at the end
+                        took = window[1] - window[0]
+                        spans = sorted(traced.spans, reverse=True)
+                        print(
+                            f"{way}: reload window {took * 1000:.0f} ms, {traced.count} callbacks, "
+                            f"{len(spans)} over {threshold_ms} ms CPU; worst order round trip {worst_rt * 1000:.1f} ms",
+                            flush=True,
+                        )
+                        for cpu, wall, name in spans[:12]:
+                            print(f"    {cpu * 1000:7.2f} ms CPU ({wall * 1000:7.2f} wall)  {name}", flush=True)
+                        window[:] = [0.0, 0.0]
+                stop = True
+                await asyncio.gather(task, return_exceptions=True)
+
+
 class _Timed:
     """The risk engine with ``finish_reload`` timed (the gateway's reload calls it on the loop)."""
 
@@ -234,7 +352,12 @@ def main() -> None:
     parser.add_argument("--off-loop-only", action="store_true", help="only the reloads in a worker thread")
     parser.add_argument("--pingpong", action="store_true", help="a running gateway: old limits freed at once/sliced")
     parser.add_argument("--units", type=int, default=SLICE_UNITS, help="--pingpong: the releaser's step")
+    parser.add_argument("--callbacks", action="store_true", help="a running gateway: each loop callback of a reload")
+    parser.add_argument("--threshold-ms", type=float, default=0.5, help="--callbacks: list callbacks over this CPU")
     args = parser.parse_args()
+    if args.callbacks:
+        asyncio.run(_callbacks(args.accounts, args.rounds, args.threshold_ms))
+        return
     if args.pingpong:
         asyncio.run(_pingpong(args.accounts, args.rounds, args.units))
         return
