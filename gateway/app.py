@@ -1523,6 +1523,7 @@ class GatewayProcess:
         try:
             while staged.step():
                 await asyncio.sleep(0)  # the next slice in the next loop iteration
+            await asyncio.sleep(0)  # and the switch in the one after the last (its encoding)
         except Exception:  # never in the reload's way: the parts are built after the switch instead, as before
             log.exception("status snapshot: staging the new limits' status parts failed (built after the switch)")
             pending.status = None

@@ -112,6 +112,24 @@ def _slow_wire(process: GatewayProcess) -> Any:
     return msgspec.msgpack.decode(slow)[7]
 
 
+class _Traced:
+    """A ``LoadStatus`` whose third step first takes a status snapshot (a request in the middle of the staging)."""
+
+    def __init__(self, builder: LoadStatus, meanwhile: Any) -> None:
+        self.builder = builder
+        self.meanwhile = meanwhile
+
+    def step(self) -> bool:
+        if self.builder.steps == 3:
+            self.meanwhile()
+        return self.builder.step()
+
+
+def _sha_and_names(process: GatewayProcess) -> tuple[str, int]:
+    wire = _slow_wire(process)
+    return wire["fixed"]["sha256"], len(wire["account_names"])
+
+
 def _as_wire(value: Any) -> Any:
     return msgspec.msgpack.decode(msgspec.msgpack.encode(value))
 
@@ -131,20 +149,11 @@ async def test_reload_when_the_file_lists_thousands_of_accounts_then_the_status_
         seen_meanwhile: list[tuple[str, int]] = []
         stage, finish = risk.stage_status, risk.finish_reload
 
-        def stage_status(pending: Any, units: int) -> LoadStatus | None:
+        def stage_status(pending: Any, units: int) -> Any:
             builder = stage(pending, units)
             assert builder is not None
             staged.append(builder)
-            step = builder.step
-
-            def traced() -> bool:
-                if builder.steps == 3:  # a request in the middle of it: the limits in force, whole
-                    wire = _slow_wire(process)
-                    seen_meanwhile.append((wire["fixed"]["sha256"], len(wire["account_names"])))
-                return step()
-
-            builder.step = traced  # type: ignore[method-assign]
-            return builder
+            return _Traced(builder, lambda: seen_meanwhile.append(_sha_and_names(process)))
 
         def finish_reload(pending: Any) -> Any:
             assert pending.status is staged[0] and staged[0].done  # built before the switch
@@ -185,3 +194,27 @@ def test_load_status_when_built_in_any_slice_size_then_the_parts_of_the_one_go_b
     assert parts["account_set"] == set(expected["account_names"])
     assert parts["account_names_msgpack"] == msgspec.msgpack.encode(expected["account_names"])
     assert builder.steps >= (500 // units if units < 500 else 1)
+
+
+def test_read_limits_when_thousands_of_accounts_then_converted_in_slices_and_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One ``msgspec.convert`` of a 30,000-account document held the GIL 35 ms: the loop waited while a reload's
+    worker thread read the file. Now the accounts are converted ``CONVERT_SLICE`` at a time; the document equal."""
+    from risk import loader
+
+    workdir = short_tmp()
+    limits = _limits(workdir, 3 * loader.CONVERT_SLICE, shuffle=True)
+    calls: list[object] = []
+    convert = msgspec.convert
+
+    def counted(data: Any, type: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(type)
+        return convert(data, type, *args, **kwargs)
+
+    monkeypatch.setattr(msgspec, "convert", counted)
+    file = read_limits(limits)
+    sliced = [t for t in calls if "AccountLimits" in str(t)]
+    assert len(sliced) >= 3  # before: the whole document in one call
+    monkeypatch.setattr(loader, "CONVERT_SLICE", 10**9)
+    assert read_limits(limits).document == file.document
