@@ -262,7 +262,9 @@ def _name(handle: Any) -> str:
     return str(getattr(callback, "__qualname__", callback))
 
 
-async def _callbacks(accounts: int, rounds: int, threshold_ms: float, young_gc: bool) -> None:
+async def _callbacks(
+    accounts: int, rounds: int, threshold_ms: float, young_gc: bool, status_units: list[int] | None = None
+) -> None:
     """``--callbacks``: every loop callback of a reload over ``threshold_ms`` of CPU, and the worst round trip.
 
     Python's automatic full collections are off (``gateway run``'s default, ``spin.gc.automatic: young``; with
@@ -284,7 +286,9 @@ async def _callbacks(accounts: int, rounds: int, threshold_ms: float, young_gc: 
     async with running_gateway(workdir, limits) as (process, _sim):
         config = process.config
         sliced = getattr(process, "status_slices", None)
-        ways = [("one go", 0), ("sliced", sliced)] if sliced else [("as is", None)]
+        ways: list[tuple[str, int | None]] = [("as is", None)]
+        if sliced:
+            ways = [("one go" if n == 0 else f"sliced {n}", n) for n in (status_units or [0, sliced])]
         window = [0.0, 0.0, 0.0]  # start, end (0: open), the worker thread's read done
         worst_rt = worst_read = 0.0
         stop = False
@@ -367,8 +371,16 @@ async def _callbacks(accounts: int, rounds: int, threshold_ms: float, young_gc: 
                                 flush=True,
                             )
                         collections.clear()
-                        for cpu, wall, name in spans[:12]:
-                            print(f"    {cpu * 1000:7.2f} ms CPU ({wall * 1000:7.2f} wall)  {name}", flush=True)
+                        by_name: dict[str, list[tuple[float, float]]] = {}
+                        for cpu, wall, name in spans:
+                            by_name.setdefault(name, []).append((cpu, wall))
+                        for name, rows in sorted(by_name.items(), key=lambda item: -max(item[1])[0]):
+                            print(
+                                f"    {len(rows):4d} x, CPU max {max(rows)[0] * 1000:6.2f} ms, median "
+                                f"{statistics.median(r[0] for r in rows) * 1000:6.2f} (wall max "
+                                f"{max(r[1] for r in rows) * 1000:7.2f})  {name}",
+                                flush=True,
+                            )
                         window[:] = [0.0, 0.0, 0.0]
                 stop = True
                 await asyncio.gather(task, return_exceptions=True)
@@ -398,13 +410,15 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=SLICE_UNITS, help="--pingpong: the releaser's step")
     parser.add_argument("--callbacks", action="store_true", help="a running gateway: each loop callback of a reload")
     parser.add_argument("--threshold-ms", type=float, default=0.5, help="--callbacks: list callbacks over this CPU")
+    parser.add_argument("--status-units", help="--callbacks: status_slices per round, e.g. 0,2000,1000 (0: one go)")
     parser.add_argument("--all-gc", action="store_true", help="--callbacks: Python's automatic full collections on")
     parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval (s) if set")
     args = parser.parse_args()
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     if args.callbacks:
-        asyncio.run(_callbacks(args.accounts, args.rounds, args.threshold_ms, not args.all_gc))
+        units = [int(n) for n in args.status_units.split(",")] if args.status_units else None
+        asyncio.run(_callbacks(args.accounts, args.rounds, args.threshold_ms, not args.all_gc, units))
         return
     if args.pingpong:
         asyncio.run(_pingpong(args.accounts, args.rounds, args.units))

@@ -24,7 +24,7 @@ from gateway.snapshot import STATUS
 from risk.engine import RiskEngine
 from risk.limitsfile import LimitsFile, read_limits
 from risk.model import TradingState
-from risk.status_load import LoadStatus
+from risk.status_load import LoadStatus, array_header
 from tests.e2e.support import e2e_limits, running_gateway, short_tmp
 from tests.regressions.test_risk_reload_off_loop import _replace
 
@@ -232,3 +232,10 @@ def test_read_limits_when_thousands_of_accounts_then_converted_in_slices_and_the
     assert len(sliced) >= 3  # before: the whole document in one call
     monkeypatch.setattr(loader, "CONVERT_SLICE", 10**9)
     assert read_limits(limits).document == file.document
+
+
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 65535, 65536, 70000])
+def test_array_header_when_any_count_then_msgspec_s(count: int) -> None:
+    encoded = msgspec.msgpack.encode([""] * count)
+    header = array_header(count)
+    assert encoded == header + b"\xa0" * count
