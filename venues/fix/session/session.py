@@ -803,7 +803,8 @@ class FixSession:
         number above what the venue expects it recovers by itself, with a ResendRequest; taking the venue's
         messages again under numbers already processed would break exactly-once), and not when the next Logon is
         a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
-        message store (a restart keeps them).
+        message store (a restart keeps them), with the venue's numbers a raised expected number skips
+        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it).
         """
         state = self.state
         if state is not _LOGIN_REFUSED and state is not _DISCONNECTED and state is not _ENDED:
@@ -834,11 +835,17 @@ class FixSession:
                     "the next Logon starts a new session day under the session schedule: both numbers restart at 1 "
                     "then (the schedule's daily reset); nothing was changed"
                 )
+        store = self.store
         try:
             if next_sender and next_sender != sender:
-                self.store.set_next_sender_seq(next_sender)
+                store.set_next_sender_seq(next_sender)
             if next_target and next_target != target:
-                self.store.set_next_target_seq(next_target)
+                # the venue's messages target..next_target-1 are skipped, never received here: written before the
+                # number (a crash in between asks once more, never less), so the first logon asks about every
+                # open order even after a restart (fixfix54: before, that lived only in the adapter's memory)
+                first = store.skipped_by_operator[0] or target
+                store.set_skipped_by_operator(first, next_target)
+                store.set_next_target_seq(next_target)
                 self._target_pending = 0
         except OSError as exc:
             return (
