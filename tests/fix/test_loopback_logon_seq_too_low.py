@@ -100,7 +100,7 @@ async def test_logon_when_venue_refuses_with_another_text_then_retried_and_up(tm
 
 class _NotOpenYetVenue(RawVenue):
     """Refuses the first ``refusals`` Logons with Logout "Session not open yet, try later" and NextExpectedMsgSeqNum
-    (789) = the Logon's MsgSeqNum + 1: it counted the Logon (as QuickFIX does on a refused Logon), then closes."""
+    (789) = the Logon's MsgSeqNum + 1: it counted the Logon before refusing it, then closes."""
 
     def __init__(self, refusals: int) -> None:
         super().__init__()

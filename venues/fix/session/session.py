@@ -74,9 +74,9 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     - NextExpectedMsgSeqNum (789) in the Logout (``next_expected``) above ``logon_seq`` + 1, ``logon_seq`` the
       MsgSeqNum of the Logon it refused: the venue expects more than our Logon took, whatever the Text (FIX 4.4
       defines 789 for the Logon; a venue that sends it in the Logout means the same). 789 = ``logon_seq`` + 1
-      proves nothing by itself (fixfix54): the venue took our Logon in sequence and counted it (QuickFIX does on a
-      refused Logon; the FIX spec's Logon answer counts the Logon "if that was the sequence expected"), or it
-      expected exactly that one number more: the Text decides as without 789 (a too-low Text naming no number
+      proves nothing by itself (fixfix54): the venue took our Logon in sequence and counted it before refusing it
+      for another reason (the FIX spec's Logon answer counts the Logon in 789 when it was the number expected), or
+      it expected exactly that one number more: the Text decides as without 789 (a too-low Text naming no number
       expects 789). 789 at or below ``logon_seq`` is no such refusal;
     - a Text naming the number expected and the number received, the first above the second ("MsgSeqNum too low,
       expecting N but received M", QuickFIX's and QuickFIX/J's; "expected N, received M"; "Sequence mismatch:
