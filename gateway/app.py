@@ -1767,7 +1767,11 @@ class GatewayProcess:
         }
 
     def _risk_metrics(self) -> dict[str, float]:
-        return {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}
+        numbers = {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}
+        reload_metrics = getattr(self.risk, "reload_metrics", None)  # a test's risk may not reload
+        if reload_metrics is not None:
+            numbers.update(reload_metrics())
+        return numbers
 
     def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
         """Take venue ``name`` out of LOGIN_REFUSED and connect it now; return its new state.
