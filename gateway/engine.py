@@ -352,6 +352,14 @@ class Engine:
         gateway's own."""
         self._fault_note = ""
         """What the step that failed knew of its order (``_order_unjournaled``), for ``_internal_error``'s text."""
+        self._own_held: set[int] = set()
+        """Orders whose held Cancel the gateway started itself (the kill switch, a disconnect policy, the stop): no
+        strategy sent it, so no strategy is answered for it (``_own_cancel``); left when it is released or dropped."""
+        self._owed: dict[int, tuple[Order, str, str, bool]] = {}
+        """Orders whose held Cancel must be dropped, or whose Cancel answered, but whose journal record failed (a
+        fault while handling a fault) -> (order, code, text, whether the strategy is answered): tried again at each
+        ``poll`` until the journal takes it (``_settle_owed``); the Cancel stays held meanwhile, as the journal says."""
+        self._owed_failures = 0
         self._risk_held: Order | None = None
         """The last new order risk let through (and counted), for ``_internal_error`` to release if a fault stopped
         it before it was sent or refused (then it is still CREATED); never cleared: its state tells."""
@@ -598,15 +606,16 @@ class Engine:
                         self._accepted_otherwise(order, order.leaves_qty, price)
                     return
                 self._n_accepted += 1
+                self._deliver(st, answer)  # first: the JVenueApplied implies it, whatever faults below (answer54)
+                canceled_event = out.pop() if out else None  # OUCH Order State D: the same message canceled it
+                if canceled_event is not None:
+                    self._deliver(st, canceled_event)
                 if order.qty != qty or order.price != price:
                     self._accepted_otherwise(order, qty, price)
-                self._deliver(st, answer)
-                if out:  # OUCH Order State D: the same message canceled it
-                    canceled_event = out.pop()
+                if canceled_event is not None:
                     self._counters.canceled += 1
                     self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
                     self._close(order)
-                    self._deliver(st, canceled_event)
             except Exception as exc:
                 self._venue_fault(venue, order, event, exc, journaled=True)
 
@@ -617,8 +626,9 @@ class Engine:
 
         Fails closed and loud (docs/reliability.md 2.8), never raises: one CRITICAL line with the traceback,
         counted (``internal_errors``); the order's account halted (journaled; ``gateway resume --account``)
-        until an operator reconciled it with the venue; its strategy told nothing more of that message (what
-        the order's state shows is what was applied before the fault). The venue session and every other
+        until an operator reconciled it with the venue; its strategy told nothing more of that message than the
+        strategy events its journal record implies (the handlers deliver those first: answer54), and what the
+        order's state shows is what was applied before the fault. The venue session and every other
         message, order and strategy go on: the message itself was not at fault, so a new login would not bring
         it again (it is journaled, or the venue's numbering has passed it).
         """
@@ -816,11 +826,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
         self._counters.rejected_venue += 1
         self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
-        self._deliver(st, event)
 
     def _on_venue_executed(self, st: StrategyState, order: Order, ev: VenueExecuted) -> None:
         open_qty = order.leaves_qty
@@ -831,6 +841,7 @@ class Engine:
             else:
                 self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
         self._counters.executions += 1
         if ev.qty > open_qty:
             self._overfilled(order, ev, open_qty)
@@ -838,7 +849,6 @@ class Engine:
         if order.state is _FILLED:
             self._counters.filled += 1
             self._close(order)
-        self._deliver(st, event)
 
     def _on_venue_canceled(self, st: StrategyState, order: Order, ev: VenueCanceled) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
@@ -846,11 +856,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         if order.state >= _FILLED:
             self._counters.canceled += 1
             self._close(order)
-        self._deliver(st, event)
 
     def _on_venue_replaced(self, st: StrategyState, order: Order, ev: VenueReplaced) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
@@ -859,16 +869,18 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first, both: the JVenueApplied implies them, whatever faults below (answer54)
+        ended = bool(out)  # nothing left, or OUCH Order State D: the same message canceled it (FIX: or filled)
+        if ended:
+            self._deliver(st, out.pop())
         self._counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
-        self._deliver(st, event)
-        if out:  # nothing left, or OUCH Order State D: the same message canceled it (FIX: or it is filled)
+        if ended:
             if order.state is _FILLED:
                 self._counters.filled += 1
             else:
                 self._counters.canceled += 1
             self._close(order)
-            self._deliver(st, out.pop())
         else:
             self._release_if_up(order)
 
@@ -879,14 +891,16 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first, both: the JVenueApplied implies them, whatever faults below (answer54)
+        ended = bool(out)  # a replace that kept a filled order open was refused: the order ends FILLED
+        if ended:
+            self._deliver(st, out.pop())
         self._counters.cancel_rejected += 1
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
-        self._deliver(st, event)
-        if out:  # a replace that kept a filled order open was refused: the order ends FILLED
+        if ended:
             self._counters.filled += 1
             self._close(order)
-            self._deliver(st, out.pop())
             return
         self._release_if_up(order)
 
@@ -900,11 +914,76 @@ class Engine:
                 self._refuse_held_cancel(order)
 
     def _refuse_held_cancel(self, order: Order) -> None:
-        """Answer a held cancel of a venue whose session ENDED for the day: nothing will ever carry it."""
-        drop_held_cancel(order)
-        self.journal.append(JCancelRefused(order.order_id))
-        st = self.strategies[order.strategy_id]
-        self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+        """Answer a held cancel of a venue whose session ENDED for the day: nothing will ever carry it.
+
+        Never raises (it runs in a loop over the venue's orders, or inside a venue message's handling): a fault (its
+        ``JCancelRefused`` or its answer not journaled) is counted and logged at CRITICAL, the order's account halted,
+        and what is left of it tried again at each ``poll`` until the journal takes it (``_settle_owed``), the Cancel
+        held meanwhile, as the journal has it: the strategy gets its one answer then.
+        """
+        text = _session_ended_text(order.venue)
+        try:
+            self._drop_held_and_answer(order, "VENUE_SESSION_ENDED", text, True)
+        except Exception as exc:
+            self._owed[order.order_id] = (order, "VENUE_SESSION_ENDED", text, True)
+            try:
+                what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
+            except Exception:
+                what = "an order"
+            self.transport_fault(
+                f"refusing the held Cancel of {what} at venue {order.venue}'s end of session: "
+                "its answer (CancelRejected VENUE_SESSION_ENDED) is given once the journal takes it (tried again "
+                "at each poll), the Cancel held meanwhile",
+                exc,
+                [order],
+            )
+
+    def _drop_held_and_answer(self, order: Order, code: str, text: str, reply: bool) -> bool:
+        """Drop ``order``'s held Cancel and, if ``reply``, answer its strategy ``CancelRejected`` ``code``.
+
+        The ``JCancelRefused`` is journaled first, then the held state dropped: if the journal raises, the order is
+        as the journal has it (held), and calling this again (``_settle_owed``) finishes the job, the answer given
+        once. False, nothing done: no answer is owed any more (the Cancel is in flight after all, or the order
+        ended: the venue's events answer it).
+        """
+        if order.state in HELD_CANCEL_STATES:
+            self.journal.append(JCancelRefused(order.order_id))
+            drop_held_cancel(order)
+            self._own_held.discard(order.order_id)
+        elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
+            return False
+        if reply:
+            self._cancel_reject(self.strategies[order.strategy_id], order.cl_ord_id, GATEWAY, code, text)
+        return True
+
+    def _settle_owed(self) -> None:
+        """Journal (and answer) again what a fault kept from a held Cancel's drop or its answer (``_owed``)."""
+        for order_id, (order, code, text, reply) in list(self._owed.items()):
+            try:
+                done = self._drop_held_and_answer(order, code, text, reply)
+            except Exception as exc:
+                self._owed_failures += 1
+                n = self._owed_failures
+                if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th... failure
+                    log.error(
+                        "order %s: its held Cancel's drop or answer still cannot be journaled (%s: %s; %d tries "
+                        "failed): it stays held, tried again at each poll",
+                        order_id,
+                        type(exc).__name__,
+                        exc,
+                        n,
+                    )
+                continue
+            del self._owed[order_id]
+            if not done:
+                outcome = "no answer owed any more (its Cancel went out after all, or the order ended)"
+            elif reply:
+                outcome = f"its Cancel answered after all, CancelRejected {code}"
+            else:
+                outcome = "its held Cancel dropped after all (the gateway's own: no strategy answer)"
+            log.warning(
+                "order %s (%s's %r): %s; the journal took it", order_id, order.strategy_id, order.cl_ord_id, outcome
+            )
 
     def _overfilled(self, order: Order, ev: VenueExecuted, open_qty: int) -> None:
         """Count and log (1st, 2nd, 4th... time) an execution for more than the order had open."""
@@ -2391,8 +2470,8 @@ class Engine:
         return None
 
     def _cancel_reject(self, st: StrategyState, cl_ord_id: str, source: RejectSource, code: str, text: str) -> None:
-        self._count_reject(self.cancel_rejects, source, code)
         self._emit(st, CancelRejected(st.next_seq, cl_ord_id, source, code, text))
+        self._count_reject(self.cancel_rejects, source, code)  # once it is journaled: a retry counts it once
 
     @staticmethod
     def _count_reject(counts: dict[tuple[RejectSource, str], int], source: RejectSource, code: str) -> None:
@@ -2461,8 +2540,12 @@ class Engine:
             link.session.send(answer)
             self._mark_dirty(link)
 
-    def _cancel(self, order: Order) -> None:
-        """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted)."""
+    def _cancel(self, order: Order, own: bool = False) -> None:
+        """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted).
+
+        ``own``: the gateway's own cancel (no strategy sent it): a hold is journaled so (``JCancelQueued.own``) and
+        noted in ``_own_held``.
+        """
         venue = self.venues.get(order.venue)
         if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
             self._send_cancel(order)
@@ -2476,11 +2559,13 @@ class Engine:
             self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
         elif can(order, _HOLD):
             try:
-                self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))
+                self._journal_decision(order.strategy_id, JCancelQueued(order.order_id, own))
             except Exception:  # nothing held
                 self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
                 raise
             hold_cancel(order)
+            if own:
+                self._own_held.add(order.order_id)
 
     def _send_cancel(self, order: Order) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
@@ -2511,9 +2596,14 @@ class Engine:
                 request_cancel(order, result.venue_ref)
             self._counters.cancels_sent += 1
             return
-        if held:
+        if held:  # the record first: if it raises, the Cancel stays held as the journal has it (_own_cancel answers)
+            try:
+                self.journal.append(JCancelRefused(order.order_id))
+            except Exception:
+                self._fault_note = f"nothing of it reached venue {order.venue} (it refused it: {result.code})"
+                raise
             drop_held_cancel(order)
-            self.journal.append(JCancelRefused(order.order_id))
+            self._own_held.discard(order.order_id)
         st = self.strategies[order.strategy_id]
         self._cancel_reject(st, order.cl_ord_id, result.source, result.code, result.text)
 
@@ -2535,16 +2625,21 @@ class Engine:
         gateway's own on one order is that order's alone. It is counted and logged at CRITICAL saying whether the
         Cancel went out, the order's account is halted, and the loop goes on. A held cancel the fault kept from the
         venue, and a MassCancel's (``answer``), is answered ``CancelRejected`` ``INTERNAL_ERROR``
-        (``_answer_unsent_cancel``): every Cancel the strategy was told of gets its one answer.
+        (``_answer_unsent_cancel``): every Cancel the strategy was told of gets its one answer. A Cancel the gateway
+        held for its own reasons (not ``answer``: ``_own_held``) is dropped the same way but answered to no strategy:
+        none sent it.
         """
+        own = held and order.order_id in self._own_held
         try:
             if held:
                 self._send_cancel(order)
+                if own:
+                    self._own_held.discard(order.order_id)
             else:
-                self._cancel(order)
+                self._cancel(order, not answer)  # a hold of the gateway's own (not a MassCancel's) is noted so
         except Exception as exc:
             note, self._fault_note = self._fault_note, ""
-            answered = self._answer_unsent_cancel(order, why, note) if held or answer else ""
+            answered = self._answer_unsent_cancel(order, why, note, not own) if held or answer else ""
             try:
                 what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
                 if note.startswith("nothing of it reached"):
@@ -2558,19 +2653,17 @@ class Engine:
                 what, outcome = "an order", "reconcile the account's orders with the venue"
             self.transport_fault(f"{why}, canceling {what}: {outcome}{answered}", exc, [order])
 
-    def _answer_unsent_cancel(self, order: Order, why: str, note: str) -> str:
+    def _answer_unsent_cancel(self, order: Order, why: str, note: str, reply: bool) -> str:
         """Answer ``CancelRejected`` ``INTERNAL_ERROR`` for ``order``'s Cancel a fault kept from its venue.
 
         A held cancel leaves the held state (journaled ``JCancelRefused``: a restarted gateway holds nothing for
-        it), so a later Cancel goes out. An order whose Cancel is in flight after all (sent, though not journaled)
-        or that ended is left to the venue's answer. Never raises; returns what the CRITICAL line adds.
+        it), so a later Cancel goes out; the strategy is answered if ``reply`` (not for a Cancel the gateway held
+        for its own reasons). An order whose Cancel is in flight after all (sent, though not journaled) or that
+        ended is left to the venue's answer. If the journal cannot take the record (a fault while handling the
+        fault), the Cancel stays held, as the journal has it, and is dropped and answered once the journal takes it
+        (``_settle_owed``, at each poll). Never raises; returns what the CRITICAL line adds.
         """
         try:
-            if order.state in HELD_CANCEL_STATES:
-                drop_held_cancel(order)
-                self.journal.append(JCancelRefused(order.order_id))
-            elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
-                return ""
             if note.startswith("nothing of it reached"):
                 fate = f"nothing of it reached venue {order.venue}, the order is live there"
             else:
@@ -2579,10 +2672,25 @@ class Engine:
                 f"a fault of the gateway's own canceling this order ({why}): {fate}; account {order.account} is "
                 "halted until an operator reconciles it; cancel it again if you want it gone (a Cancel passes the halt)"
             )
-            self._cancel_reject(self.strategies[order.strategy_id], order.cl_ord_id, GATEWAY, "INTERNAL_ERROR", text)
+        except Exception:
+            text = "a fault of the gateway's own canceling this order; its account is halted"
+        try:
+            if not self._drop_held_and_answer(order, "INTERNAL_ERROR", text, reply):
+                return ""
         except Exception:
             log.exception("order %s: answering its Cancel after a fault of the gateway's own failed", order.order_id)
-            return "; answering its Cancel failed too (ERROR above): the strategy has no answer to it"
+            self._owed[order.order_id] = (order, "INTERNAL_ERROR", text, reply)
+            if not reply:
+                return (
+                    "; the gateway's own Cancel: no strategy answer; dropping it failed too (ERROR above): it stays "
+                    "held, as the journal has it, until the journal takes its drop (tried again at each poll)"
+                )
+            return (
+                "; answering its Cancel failed too (ERROR above): it is answered (CancelRejected INTERNAL_ERROR) "
+                "once the journal takes it (tried again at each poll), the Cancel held meanwhile as the journal has it"
+            )
+        if not reply:
+            return "; the gateway's own Cancel: no strategy answer (it sent none)"
         return "; its strategy was answered CancelRejected INTERNAL_ERROR"
 
     # ======================================================================================
@@ -2862,7 +2970,8 @@ class Engine:
             self.latency.orders.wire(t_wire, t_start, t_journal)
 
     def poll(self, now_ns: int) -> None:
-        """Run strategy heartbeats and timeouts (also of a replay the strategy does not read); flush what they made."""
+        """Run strategy heartbeats and timeouts (also of a replay the strategy does not read), journal and answer
+        what a fault kept from a held Cancel (``_settle_owed``); flush what they made."""
         for link, stream in list(self._replays.items()):
             if stream.blocked_since and now_ns - stream.blocked_since > REPLAY_STALL_NS:
                 log.warning("strategy %s: disconnected as a slow consumer of its replay", stream.st.strategy_id)
@@ -2876,6 +2985,8 @@ class Engine:
             link.session.poll(now_ns)
             if link.session.has_output or link.session.state is StrategySessionState.CLOSED:
                 self._mark_dirty(link)
+        if self._owed:
+            self._settle_owed()
         self.flush()
 
     # ======================================================================================
@@ -2901,6 +3012,7 @@ class Engine:
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
         self.venue_sessions = recovered.venue_sessions
+        self._own_held = {i for i in recovered.own_held if recovered.orders[i].state in HELD_CANCEL_STATES}
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
