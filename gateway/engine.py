@@ -359,6 +359,9 @@ class Engine:
         """Orders whose held Cancel must be dropped, or whose Cancel answered, but whose journal record failed (a
         fault while handling a fault) -> (order, code, text, whether the strategy is answered): tried again at each
         ``poll`` until the journal takes it (``_settle_owed``); the Cancel stays held meanwhile, as the journal says."""
+        self._owed_records: list[JRequest] = []
+        """A MassCancel's answer records (``JRequest``) a fault kept from the journal after the answer went out:
+        tried again at each ``poll`` (``_settle_owed``)."""
         self._owed_failures = 0
         self._risk_held: Order | None = None
         """The last new order risk let through (and counted), for ``_internal_error`` to release if a fault stopped
@@ -712,17 +715,23 @@ class Engine:
             self._venue_events_pending -= 1
             self._out_of_place(order, ev)
             return
-        produced = executed(order, ev, st.next_seq, self._produced)
-        if produced is None:
-            if is_repeated_fill(order, ev):
-                self._repeated_fill(order, ev)
-            else:
-                self._out_of_place(order, ev)
+        except Exception as exc:  # a fault of the gateway's own: nothing journaled, nothing applied
+            self._venue_fault(venue, order, ev, exc, journaled=False)
             return
-        self._counters.executions += 1
-        self._late_fill(order, ev)
-        self.risk.on_execution(order, ev.qty, ev.price)
-        self._emit(st, produced)
+        try:  # a fault from here is this message's alone (before, it reached the adapter's read: the session dropped)
+            produced = executed(order, ev, st.next_seq, self._produced)
+            if produced is None:
+                if is_repeated_fill(order, ev):
+                    self._repeated_fill(order, ev)
+                else:
+                    self._out_of_place(order, ev)
+                return
+            self._emit(st, produced)  # first: the journaled event implies it, whatever faults below (answer54)
+            self._counters.executions += 1
+            self._late_fill(order, ev)
+            self.risk.on_execution(order, ev.qty, ev.price)
+        except Exception as exc:
+            self._venue_fault(venue, order, ev, exc, journaled=True)
 
     def _order_source(self, venue: str) -> Callable[[int, str], Order | None]:
         """Return ``venue``'s ``order_source``: an order its adapter no longer tracks, from memory or the journal."""
@@ -922,10 +931,13 @@ class Engine:
         held meanwhile, as the journal has it: the strategy gets its one answer then.
         """
         text = _session_ended_text(order.venue)
+        reply = order.order_id not in self._own_held  # the gateway's own: none sent it, none is answered
         try:
-            self._drop_held_and_answer(order, "VENUE_SESSION_ENDED", text, True)
+            self._drop_held_and_answer(order, "VENUE_SESSION_ENDED", text, reply)
+            if not reply:
+                self._own_refused(order, "VENUE_SESSION_ENDED", text)
         except Exception as exc:
-            self._owed[order.order_id] = (order, "VENUE_SESSION_ENDED", text, True)
+            self._owed[order.order_id] = (order, "VENUE_SESSION_ENDED", text, reply)
             try:
                 what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
             except Exception:
@@ -957,7 +969,29 @@ class Engine:
         return True
 
     def _settle_owed(self) -> None:
-        """Journal (and answer) again what a fault kept from a held Cancel's drop or its answer (``_owed``)."""
+        """Journal (and answer) again what a fault kept from a held Cancel's drop or its answer (``_owed``), and a
+        MassCancel's answer record (``_owed_records``)."""
+        records = self._owed_records
+        while records:
+            try:
+                self.journal.append(records[0])
+            except Exception as exc:
+                self._owed_failures += 1
+                n = self._owed_failures
+                if n & (n - 1) == 0:
+                    log.error(
+                        "a MassCancel's answer still cannot be journaled (%s: %s; %d tries failed)",
+                        type(exc).__name__,
+                        exc,
+                        n,
+                    )
+                break
+            record = records.pop(0)
+            log.warning(
+                "strategy %s: its MassCancel's answer (req_seq %d) journaled after all",
+                record.strategy_id,
+                record.req_seq,
+            )
         for order_id, (order, code, text, reply) in list(self._owed.items()):
             try:
                 done = self._drop_held_and_answer(order, code, text, reply)
@@ -2377,6 +2411,10 @@ class Engine:
             return
         assert order is not None
         if order.state in CANCEL_WANTED_STATES:
+            if order.order_id in self._own_held:  # the gateway's own held Cancel: the strategy's from now on
+                self._journal_decision(st.strategy_id, JCancelQueued(order.order_id))  # answered when it resolves
+                self._own_held.discard(order.order_id)
+                return
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", "a cancel is already in flight")
             return
         denial = self.risk.check_cancel(order, self.clock())
@@ -2513,12 +2551,28 @@ class Engine:
         self._journal_mass_cancel_answer(st, answer)
 
     def _journal_mass_cancel_answer(self, st: StrategyState, answer: MassCancelAnswer) -> None:
-        """(Version 3) Journal a MassCancel's answer with its number and keep it for a re-sent duplicate."""
+        """(Version 3) Journal a MassCancel's answer with its number and keep it for a re-sent duplicate.
+
+        The answer went to the strategy already (before the cancels it caused): a fault journaling it is no reason
+        for a second one (the last resort's fatal Error). It is counted and logged at CRITICAL, and the record tried
+        again at each ``poll`` until the journal takes it (``_settle_owed``); this process answers a re-sent
+        duplicate meanwhile (``mass_cancel_answers``).
+        """
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
             st.mass_cancel_answers[req_seq] = answer
-            self.journal.append(JRequest(st.strategy_id, req_seq, None, answer))
+            record = JRequest(st.strategy_id, req_seq, None, answer)
+            try:
+                self.journal.append(record)
+            except Exception as exc:
+                self._owed_records.append(record)
+                self.transport_fault(
+                    f"journaling strategy {st.strategy_id}'s MassCancel {answer.request_id!r} (req_seq {req_seq}), "
+                    f"already answered {type(answer).__name__}: its record is journaled once the journal takes it "
+                    "(tried again at each poll); its session goes on",
+                    exc,
+                )
 
     def _journal_decision(self, strategy_id: str, record: JSentCancel | JCancelQueued | JSentReplace) -> None:
         """Journal ``record``, inside a ``JRequest`` if it decides the version-3 request being carried out."""
@@ -2548,15 +2602,20 @@ class Engine:
         """
         venue = self.venues.get(order.venue)
         if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
-            self._send_cancel(order)
+            self._send_cancel(order, own)
         elif (
             venue is not None
             and venue.state is VenueState.ENDED
             and not venue.resumes_after_end
             and order.state not in CANCEL_WANTED_STATES
         ):
-            st = self.strategies[order.strategy_id]
-            self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+            if own:
+                self._own_refused(order, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+            else:
+                st = self.strategies[order.strategy_id]
+                self._cancel_reject(
+                    st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue)
+                )
         elif can(order, _HOLD):
             try:
                 self._journal_decision(order.strategy_id, JCancelQueued(order.order_id, own))
@@ -2567,8 +2626,12 @@ class Engine:
             if own:
                 self._own_held.add(order.order_id)
 
-    def _send_cancel(self, order: Order) -> None:
-        """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
+    def _send_cancel(self, order: Order, own: bool = False) -> None:
+        """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy.
+
+        Not for the gateway's own cancel (``own``, or a held one in ``_own_held``): none sent it, so its refusal is
+        logged (``_own_refused``), not answered.
+        """
         held = cancel_input(order) is _RELEASE
         venue = self.venues[order.venue]
         result = venue.send_cancel(order)
@@ -2603,9 +2666,27 @@ class Engine:
                 self._fault_note = f"nothing of it reached venue {order.venue} (it refused it: {result.code})"
                 raise
             drop_held_cancel(order)
-            self._own_held.discard(order.order_id)
+            if order.order_id in self._own_held:
+                self._own_held.discard(order.order_id)
+                own = True
+        if own:
+            self._own_refused(order, result.code, result.text)
+            return
         st = self.strategies[order.strategy_id]
         self._cancel_reject(st, order.cl_ord_id, result.source, result.code, result.text)
+
+    def _own_refused(self, order: Order, code: str, text: str) -> None:
+        """Log the refusal of a Cancel the gateway sent for its own reasons: no strategy sent it, none is answered."""
+        log.warning(
+            "the gateway's own Cancel of order %s (%s's %r) at venue %s was refused (%s: %s): the order stays open; "
+            "no strategy answer (it sent no Cancel)",
+            order.order_id,
+            order.strategy_id,
+            order.cl_ord_id,
+            order.venue,
+            code,
+            text,
+        )
 
     def cancel_all(self, account: str | None = None) -> int:
         """Cancel every open order (of ``account`` if given) at every venue; return how many."""
@@ -2985,7 +3066,7 @@ class Engine:
             link.session.poll(now_ns)
             if link.session.has_output or link.session.state is StrategySessionState.CLOSED:
                 self._mark_dirty(link)
-        if self._owed:
+        if self._owed or self._owed_records:
             self._settle_owed()
         self.flush()
 

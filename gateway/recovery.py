@@ -280,6 +280,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
                 assert isinstance(rec, JCancelQueued)
                 if rec.own:
                     out.own_held.add(rec.order_id)
+                elif out.own_held:  # a strategy's Cancel joined the gateway's own held one: the strategy's now
+                    out.own_held.discard(rec.order_id)
             elif out.own_held and kind is not JSentReplace:  # a held cancel sent or dropped is no longer held
                 out.own_held.discard(rec.order_id)
         elif kind is JVenueEpoch:

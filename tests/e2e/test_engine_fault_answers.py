@@ -27,14 +27,28 @@ from typing import Any
 
 import pytest
 
-from gateway.journal import JCancelRefused, JSentCancel
-from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Heartbeat, NewOrder, VenueStatus, Welcome
+from gateway.journal import FileJournal, JCancelRefused, JRequest, JSentCancel, read_journal
+from gateway.protocol.messages import (
+    Cancel,
+    Canceled,
+    CancelRejected,
+    Executed,
+    Heartbeat,
+    MassCancel,
+    MassCancelAck,
+    NewOrder,
+    VenueStatus,
+    Welcome,
+)
+from gateway.recovery import recover
 from model.enums import RejectSource, Side
+from model.fsync import FsyncPolicy
 from model.order import OrderState
 from model.send_result import Refused
 from model.venue_events import VenueState
 from tests.e2e.test_engine_internal_errors import _FaultyJournal, _FaultyRisk
 from tests.e2e.test_journal_before_wire import _record_of
+from tests.harness import Rig
 from tests.ouch.harness import PX, Link, gateway_over, restart_from_journal
 
 
@@ -341,3 +355,112 @@ def test_venue_event_whose_handling_faults_after_it_was_journaled_then_its_strat
     engine.flush()
     _, replay = _replayed(tmp_path, link)  # before: JournalCorruptError
     assert [m.seq for m in replay] == list(range(1, len(replay) + 1))
+
+
+def _mass_cancel_answer(record: object) -> bool:
+    return isinstance(record, JRequest) and record.answer is not None
+
+
+def test_mass_cancel_when_its_answers_record_faults_then_answered_once_and_the_number_journaled_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ``MassCancelAck`` goes to the strategy before the cancels; its ``JRequest`` (the number, for a re-sent
+    duplicate) is journaled after them. A fault there went to the last resort, whose fatal ``Error(INTERNAL_ERROR)``
+    was a second answer to the MassCancel (the Ack, then the Error) and ended the session."""
+    caplog.set_level(logging.INFO)
+    link, engine, rig, strat, halted = _start(tmp_path, ("c1", "c2"))
+    real = engine.journal
+    (layer,) = _faulting(engine, _mass_cancel_answer)
+    rig.send(strat, MassCancel(request_id="M1"))
+    engine.flush()
+    link.pump()
+    engine.flush()
+    assert layer.faults == 1
+    got = strat.received()
+    kinds = [type(m).__name__ for m in got if not isinstance(m, (VenueStatus, Heartbeat))]
+    # before: [MassCancelAck, Error] and the connection closed
+    assert kinds[0] == "MassCancelAck" and "Error" not in kinds, kinds
+    assert sorted(kinds[1:]) == ["Canceled", "Canceled"], kinds
+    assert not strat.closed
+    assert engine.counters.internal_errors == 1 and halted == []  # nothing at a venue to reconcile
+    _settle(link, engine, rounds=2)  # the next poll journals the answer's record
+    engine.journal = real
+    engine.flush()
+    restarted, _ = _replayed(tmp_path, link)
+    assert restarted.strategies["S1"].last_req_seq == 3  # two NewOrders, the MassCancel
+    assert restarted.strategies["S1"].mass_cancel_answers[3] == MassCancelAck("M1", 2)
+
+
+def test_fill_after_the_orders_end_when_its_handling_faults_then_delivered_once_and_the_session_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A fill the venue reports after the order ended here is journaled (``JVenueEvent``), then applied; a fault
+    applying it (risk, here) was outside the venue message's last resort: it reached the adapter's read (the venue
+    session dropped) and the ``Executed`` never reached the strategy live."""
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A", qty=100)
+    rig.venue.accept(1)
+    rig.venue.cancel(1)  # unsolicited: the order ends CANCELED here
+    rig.engine.flush()
+    strat.received()
+    real = rig.engine.risk
+    rig.engine.risk = _FaultyRisk(real, "on_execution")
+    try:
+        rig.venue.fill(1, 10, PX)  # before: the injected fault raised out of the venue's event sink
+        rig.engine.flush()
+    finally:
+        rig.engine.risk = real
+    assert rig.engine.counters.internal_errors == 1
+    (late,) = [m for m in _answers(strat)]
+    assert isinstance(late, Executed) and (late.qty, late.leaves_qty) == (10, 0), late
+    rig.new_order(strat, "B", qty=100)
+    rig.venue.accept(2)
+    rig.engine.flush()
+    (accepted,) = _answers(strat)
+    assert accepted.seq == late.seq + 1
+    recovered = recover(read_journal(tmp_path / "j"))
+    events = recovered.strategies["S1"].events
+    assert [type(e).__name__ for e in events].count("Executed") == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_gateways_own_cancel_when_the_venue_session_ended_then_refused_to_no_strategy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, held: bool
+) -> None:
+    """The kill switch's Cancel of an order at a venue whose session ended (held while it was down, then refused at
+    its end of session; or sent after the end) is one no strategy sent: it was answered ``CancelRejected``
+    ``VENUE_SESSION_ENDED`` to the strategy. Now logged (WARNING), no answer; the strategy's own is still answered,
+    once, also when it joined the gateway's held Cancel (before: ``CANCEL_PENDING``, then the gateway's answer)."""
+    caplog.set_level(logging.INFO)
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
+    engine = rig.engine
+    strat = rig.connect("S1")
+    for n, cl_ord_id in enumerate(("c1", "c2"), start=1):
+        rig.new_order(strat, cl_ord_id)
+        rig.venue.accept(n)
+    engine.flush()
+    strat.received()
+    if held:
+        rig.venue.set_state(VenueState.DISCONNECTED)
+        engine.cancel_all("ACC1")  # both held: the venue is down
+        rig.send(strat, Cancel("c2"))  # joins the gateway's held Cancel: the strategy's now
+        rig.venue.set_state(VenueState.ENDED)
+    else:
+        rig.venue.set_state(VenueState.ENDED)
+        rig.send(strat, Cancel("c2"))  # the strategy's own: answered VENUE_SESSION_ENDED
+        engine.cancel_all("ACC1")  # c1 and c2: nothing goes out, nobody is answered
+    engine.flush()
+    answers = [(m.cl_ord_id, m.code) for m in _answers(strat) if isinstance(m, CancelRejected)]
+    # before: ('c1', 'VENUE_SESSION_ENDED') too, and c2 answered twice
+    assert answers == [("c2", "VENUE_SESSION_ENDED")], answers
+    assert [_state(o) for o in engine.orders.values()] == [OrderState.LIVE, OrderState.LIVE]
+    lines = [r.getMessage() for r in caplog.records if "the gateway's own Cancel of order" in r.getMessage()]
+    assert len(lines) == (1 if held else 2) and all("no strategy answer" in line for line in lines), lines
+    # the journal agrees on whose each held Cancel was (JCancelQueued.own, then the strategy's): one answer
+    engine.flush()
+    recovered = recover(read_journal(tmp_path / "j"))
+    events = recovered.strategies["S1"].events
+    assert [(e.cl_ord_id, e.code) for e in events if isinstance(e, CancelRejected)] == answers
+    assert recovered.own_held == set()
