@@ -360,8 +360,8 @@ class Engine:
         fault while handling a fault) -> (order, code, text, whether the strategy is answered): tried again at each
         ``poll`` until the journal takes it (``_settle_owed``); the Cancel stays held meanwhile, as the journal says."""
         self._owed_records: list[JRequest] = []
-        """A MassCancel's answer records (``JRequest``) a fault kept from the journal after the answer went out:
-        tried again at each ``poll`` (``_settle_owed``)."""
+        """Request records (``JRequest``: a MassCancel's answer sent already, the number of a request the last resort
+        answered) a fault kept from the journal: tried again at each ``poll`` (``_settle_owed``)."""
         self._owed_failures = 0
         self._risk_held: Order | None = None
         """The last new order risk let through (and counted), for ``_internal_error`` to release if a fault stopped
@@ -969,8 +969,8 @@ class Engine:
         return True
 
     def _settle_owed(self) -> None:
-        """Journal (and answer) again what a fault kept from a held Cancel's drop or its answer (``_owed``), and a
-        MassCancel's answer record (``_owed_records``)."""
+        """Journal (and answer) again what a fault kept from a held Cancel's drop or its answer (``_owed``), and the
+        request records a fault kept from the journal (``_owed_records``)."""
         records = self._owed_records
         while records:
             try:
@@ -980,7 +980,8 @@ class Engine:
                 n = self._owed_failures
                 if n & (n - 1) == 0:
                     log.error(
-                        "a MassCancel's answer still cannot be journaled (%s: %s; %d tries failed)",
+                        "a request's record (its number, a MassCancel's answer) still cannot be journaled (%s: %s; "
+                        "%d tries failed)",
                         type(exc).__name__,
                         exc,
                         n,
@@ -988,7 +989,7 @@ class Engine:
                 break
             record = records.pop(0)
             log.warning(
-                "strategy %s: its MassCancel's answer (req_seq %d) journaled after all",
+                "strategy %s: its request %d's record journaled after all",
                 record.strategy_id,
                 record.req_seq,
             )
@@ -1386,8 +1387,13 @@ class Engine:
         if req_seq and st is not None:
             try:
                 self.journal.append(JRequest(strategy_id, req_seq))
-            except Exception:
-                log.exception("strategy %s: request %d could not be journaled as processed", strategy_id, req_seq)
+            except Exception:  # this process counts it processed: the journal must say so too, at the next poll
+                log.exception(
+                    "strategy %s: request %d could not be journaled as processed (tried again at each poll)",
+                    strategy_id,
+                    req_seq,
+                )
+                self._owed_records.append(JRequest(strategy_id, req_seq))
         try:
             accounts = self._fault_accounts(st, req) if st is not None else []
         except Exception:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from gateway.journal import FileJournal, JCancelRefused, JRequest, JSentCancel, read_journal
+from gateway.journal import FileJournal, JCancelQueued, JCancelRefused, JRequest, JSentCancel, read_journal
 from gateway.protocol.messages import (
     Cancel,
     Canceled,
@@ -464,3 +464,32 @@ def test_gateways_own_cancel_when_the_venue_session_ended_then_refused_to_no_str
     events = recovered.strategies["S1"].events
     assert [(e.cl_ord_id, e.code) for e in events if isinstance(e, CancelRejected)] == answers
     assert recovered.own_held == set()
+
+
+def _bare_request(record: object) -> bool:
+    return isinstance(record, JRequest) and record.record is None and record.answer is None
+
+
+def test_request_fault_when_its_number_cannot_be_journaled_either_then_journaled_later_and_a_restart_agrees(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last resort answers a request a fault stopped with the fatal ``Error`` and journals its number alone (it
+    counts as processed: the Error says a re-send is a duplicate). When that record failed too, only this process
+    knew: its Welcome said processed, a restarted gateway's ``last_req_seq`` did not (the SDK sent it again and it was
+    answered a second time). Now the number is journaled at the next poll."""
+    caplog.set_level(logging.INFO)
+    link, engine, rig, strat, _ = _start(tmp_path)
+    real = engine.journal
+    layers = _faulting(engine, _record_of(JCancelQueued), _bare_request)
+    link.disconnect()  # the Cancel would be held: its JCancelQueued faults, then the number's own record
+    engine.flush()
+    rig.send(strat, Cancel("c1"))
+    engine.flush()
+    assert [layer.faults for layer in layers] == [1, 1]
+    assert [type(m).__name__ for m in strat.received() if type(m).__name__ == "Error"] == ["Error"]
+    engine.poll(link.clock())
+    engine.journal = real
+    engine.flush()
+    assert engine.strategies["S1"].last_req_seq == 2
+    restarted, _ = _replayed(tmp_path, link)
+    assert restarted.strategies["S1"].last_req_seq == 2  # before: 1 (the Cancel carried out again if re-sent)
