@@ -109,6 +109,9 @@ class Recovered:
     """Every ``MARK_EVERY``-th order id: a journal position at or before its creation (``gateway.replay``)."""
     position: int = 0
     """While recovering: the file offset of the record being applied (known when ``recover`` got the scan)."""
+    own_held: set[int] = field(default_factory=set)
+    """Orders whose held cancel the gateway holds for its own reasons (``JCancelQueued.own``): answered to no
+    strategy if a fault drops it."""
     venue_sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Venue -> its latest session id (an epoch's part before ``#``) and where its first epoch record begins (0
     when the positions are not known): the venue's references are that session's from there (``gateway.ref_lookup``)."""
@@ -275,6 +278,14 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             out.exposure.append((order, 0, 0))
         elif isinstance(rec, (JOrderRefused, JSentCancel, JSentReplace, JCancelQueued, JCancelRefused)):
             follow_order_record(orders[rec.order_id], rec)  # refused; cancel sent, held or dropped; replace sent
+            if kind is JCancelQueued:
+                assert isinstance(rec, JCancelQueued)
+                if rec.own:
+                    out.own_held.add(rec.order_id)
+                elif out.own_held:  # a strategy's Cancel joined the gateway's own held one: the strategy's now
+                    out.own_held.discard(rec.order_id)
+            elif out.own_held and kind is not JSentReplace:  # a held cancel sent or dropped is no longer held
+                out.own_held.discard(rec.order_id)
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)
