@@ -25,10 +25,12 @@ from gateway.recovery import recover
 from model.enums import Side
 from model.order import OrderState
 from simulators.ouch.exchange import ExchangeConfig
-from tests.ouch.harness import PX, Link, gateway_over
+from tests.ouch.harness import PX, TS, Link, gateway_over
 from tests.ouch.test_answer_timeout_followups import RESTING, _cancels, _events, _lost_enter, _run
 from tests.ouch.test_doubt_restart import _restart, _up
+from venues.ouch.codec import encode_message
 from venues.ouch.doubts import doubts_path, load_doubts, read_doubts
+from venues.ouch.messages import OrderRejected as OuchRejected
 
 
 def _replace_applied_silently(tmp_path: Path) -> tuple[Link, object, object, object, bytes]:
@@ -186,3 +188,39 @@ def test_doubts_file_when_an_enter_in_doubt_ends_outcome_unknown_then_its_entry_
     assert isinstance(ended, Canceled) and ended.reason == "OUCH_OUTCOME_UNKNOWN", ended
     _run(link, engine, 1_000)
     assert load_doubts(link.state_dir, link.config.name, store.day, store.session) == {}  # before: {1: ...}
+
+
+def test_doubts_file_when_the_venue_rejects_the_replace_in_doubt_late_then_its_entry_leaves_and_a_restart_knows_one(
+    tmp_path: Path,
+) -> None:
+    link = Link(tmp_path / "ouch", exchange=ExchangeConfig(reference_prices={"AAPL": PX}, strict_user_ref_num=True))
+    engine, rig = gateway_over(link, tmp_path / "j1")
+    link.connect()
+    strat = rig.connect("S1")
+    strat.received()
+    rig.send(strat, NewOrder("r1", "ACC1", "nasdaq", "AAPL", Side.BUY, 100, RESTING))
+    engine.flush()
+    link.pump()
+    engine.flush()
+    rig.send(strat, Replace("r1", 200, RESTING - 100))
+    engine.flush()
+    link.venue.flush()
+    link._to_server.clear()  # the venue never gets the Replace
+    _run(link, engine, 6_000)
+    store = link.store
+    assert read_doubts(link.state_dir, link.config.name, store.day, store.session)[1] == {2: (1, 1)}
+    link.core.stream.append(encode_message(OuchRejected(TS, 2, 0x15, "1")))  # the venue's late word: refused
+    link.pump()
+    engine.flush()
+    _run(link, engine, 1_000)
+    assert read_doubts(link.state_dir, link.config.name, store.day, store.session)[1] == {}  # settled: 1 is live
+    answers = _events(strat)  # the Replace had its one answer (the late Rejected is not a second one)
+    assert [type(m) for m in answers] == [OrderAccepted, CancelRejected], answers
+    second, engine2, rig2 = _restart(link, engine, tmp_path)
+    _up(second, engine2)
+    strat2 = rig2.connect("S1")  # type: ignore[attr-defined]
+    strat2.received()
+    _cancel(rig2, strat2, engine2, second)
+    assert _cancels(second) == [1]
+    (answer,) = _events(strat2)
+    assert isinstance(answer, Canceled), answer
