@@ -759,19 +759,24 @@ class GatewayProcess:
             self.add_status_provider(self._journal_file_status)
             self.add_metrics_provider(self._journal_file_metrics)
         completed = self.engine.adopt(recovered)
-        first = first_order_id(recovered.next_order_id, previous_first, clean, config.journal.fsync)
+        # above every venue's persisted floor too (an OUCH standby takeover raised the ids after the marker's first)
+        venue_floor = max((venue.order_id_floor() for venue in self.venues), default=0)
+        first = first_order_id(recovered.next_order_id, previous_first, clean, config.journal.fsync, venue_floor)
         skipped = first - recovered.next_order_id
         if skipped:
             self.engine.next_order_id = first
             log.warning(
                 "the journal %s was not closed cleanly (fsync %s): a power failure may have cut records of orders "
-                "that reached a venue; new order ids start at %d, %d past the last journaled (%d), so no id "
+                "that reached a venue; new order ids start at %d, %d past the last journaled (%d)%s, so no id "
                 "(ClOrdID) is used twice",
                 path,
                 config.journal.fsync,
                 first,
                 skipped,
                 recovered.next_order_id - 1,
+                f" and above order id {venue_floor} a venue's state names (the ids went on above it)"
+                if venue_floor >= max(recovered.next_order_id, previous_first or 0)
+                else "",
             )
         resume = recovered.resume
         for venue in self.venues:
