@@ -2714,6 +2714,8 @@ class Engine:
                 exc,
                 self.journal_failures,
             )
+        if not self.journal_error:
+            self._hold_venues(True)
         self.journal_error = f"{type(exc).__name__}: {exc}"
 
     def _journal_fault(self, exc: Exception) -> None:
@@ -2725,6 +2727,7 @@ class Engine:
         """
         if not self.journal_error:
             self.transport_fault("the journal's flush (nothing is sent until it succeeds)", exc)
+            self._hold_venues(True)
         self.journal_failures += 1
         self.journal_error = f"{type(exc).__name__}: {exc}"
 
@@ -2766,6 +2769,19 @@ class Engine:
         """Note that the journal is writable again."""
         log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
         self.journal_error = ""
+        self._hold_venues(False)
+
+    def _hold_venues(self, held: bool) -> None:
+        """Tell every venue the engine starts (True) or stops (False) holding its bytes (held54).
+
+        Only when that changes (the journal's first failed flush, its first good one): the adapters' answer and
+        probe timers wait while requests cannot leave (``VenueAdapter.hold_output``). One venue's fault is its own.
+        """
+        for venue in self._venue_list:
+            try:
+                venue.hold_output(held)
+            except Exception as exc:
+                self.transport_fault(f"telling venue {getattr(venue, 'name', '?')} its bytes are held", exc)
 
     def flush(self) -> None:
         """Write the batch: journal first, then venues, then strategies.
