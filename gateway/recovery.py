@@ -388,19 +388,25 @@ def stopped_cleanly(marked: bool, scan: JournalScan, file_size: int) -> bool:
     return True
 
 
-def first_order_id(journal_next: int, previous_first: int | None, clean: bool, fsync: FsyncPolicy) -> int:
+def first_order_id(
+    journal_next: int, previous_first: int | None, clean: bool, fsync: FsyncPolicy, venue_floor: int = 0
+) -> int:
     """Return the first order id of a starting gateway: past every id a power failure could have cut from the journal.
 
-    ``journal_next``: one past the last id the journal holds; ``previous_first``: the marker's (``read_open_marker``).
-    After an unclean stop under ``interval``/``none`` the records of orders that had reached a venue under their
-    ids (OUCH, FIX and BOE ClOrdIDs) may be gone from the journal's tail: new ids start ``ORDER_ID_MARGIN`` past
-    both the journal's last and the last gateway's first (whose own start the journal may have lost entirely), so
-    none of those is used again. After a clean stop, or under ``batch`` (no byte leaves before its records are
-    durable, so an id the journal lost reached no venue), the ids simply continue.
+    ``journal_next``: one past the last id the journal holds; ``previous_first``: the marker's (``read_open_marker``);
+    ``venue_floor``: the highest order id a venue adapter's own state names (``VenueAdapter.order_id_floor``: an
+    OUCH standby takeover's floor, above which the last gateway's ids went on after its start; the last
+    NewOrderSingle in a FIX store). After an unclean stop under ``interval``/``none`` the records of orders that had
+    reached a venue under their ids (OUCH, FIX and BOE ClOrdIDs) may be gone from the journal's tail: new ids start
+    ``ORDER_ID_MARGIN`` past the journal's last, the last gateway's first (whose own start the journal may have lost
+    entirely) and the venue floor (a takeover raised the ids past the marker's first after the start: ouchid54;
+    before, ids from the floor up were used again when the journal lost them), so none of those is used again. After
+    a clean stop, or under ``batch`` (no byte leaves before its records are durable, so an id the journal lost
+    reached no venue), the ids simply continue (above the venue floor: ``GatewayProcess``).
     """
     if clean or FsyncPolicy(fsync) is FsyncPolicy.BATCH:
         return journal_next
-    return max(journal_next, previous_first or 0) + ORDER_ID_MARGIN
+    return max(journal_next, previous_first or 0, venue_floor + 1) + ORDER_ID_MARGIN
 
 
 class JournalLostError(JournalCorruptError):

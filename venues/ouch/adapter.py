@@ -437,11 +437,13 @@ class OuchVenue(VenueAdapter):
         self._sweep_paused = False
         """Bytes were held unsent at the last ``poll`` (the journal failing): the sweep waits (``_resume_sweep``)."""
         self._doubt_cancels: dict[int, int] = {}
-        """UserRefNum of an Enter answered in doubt by the sweep -> when its Cancel went out (again: each login).
+        """UserRefNum of an Enter answered in doubt -> when its Cancel went out (again: each login).
 
-        Only orders whose Enter timed out (rare): the sweep ends one the venue still names nothing about a second
-        ``answer_timeout_ms`` after its Cancel (``_sweep_doubts``), and ``_go_live`` sends the Cancel of each one
-        still open again (fixouch52). An entry leaves when its order ends (or the venue refuses the Cancel)."""
+        Only orders whose Enter timed out, or was left unanswered by a login's replay though the venue took its
+        number or a replay gap may have lost its answer (rare): the sweep ends one the venue still names nothing
+        about a second ``answer_timeout_ms`` after its Cancel (``_sweep_doubts``), and ``_go_live``, once a login's
+        replay is read, sends the Cancel of each one still open again (fixouch52; after the replay: ouchid54). An
+        entry leaves when its order ends (or the venue refuses the Cancel)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -1717,12 +1719,16 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        if self._inflight or self._check_orders or self._query_refnums or self._no_record:
+        # Orders answered in doubt (restored from their file after a restart, or still open at a reconnect) get
+        # their Cancel once the replay is read, not before: the replay may end them (Canceled, Rejected, filled)
+        # and then no Cancel goes out (ouchid54; before, it went out at Login Accepted, ahead of the replay)
+        if self._inflight or self._check_orders or self._query_refnums or self._no_record or self._doubt_cancels:
             self._replaying = True
             self._set_state(
                 VenueState.LOGGING_IN,
                 f"logged in to session {session!r} from sequence {sequence}; reading the replay before acting "
-                f"on {len(self._inflight)} unanswered requests",
+                f"on {len(self._inflight)} unanswered requests"
+                + (f" and {len(self._doubt_cancels)} orders answered in doubt" if self._doubt_cancels else ""),
             )
             return
         self._go_live(f"logged in to session {session!r} from sequence {sequence}")
@@ -3329,17 +3335,22 @@ class OuchVenue(VenueAdapter):
         lost = self._answers_lost
         self._answers_lost = False
         why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
-        if not lost and next_user_ref_num is not None:
-            # Enters the venue took (below its NextUserRefNum) that the replay did not answer: in doubt below, and
-            # bounded as after answer_timeout_ms (doubt53): on file before their answers are journaled, their Cancel
-            # sent by ``_go_live`` and timed from there (``_sweep_doubts``)
+        gap_doubted: list[tuple[int, int]] = []
+        if lost or next_user_ref_num is not None:
+            # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
+            # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
+            # answer_timeout_ms (doubt53, ouchid54 for those of a replay gap): on file before their answers are
+            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``)
             added = 0
             for key in inflight:
-                if key < next_user_ref_num and key not in self._replace_refs:
-                    chain = self._refs.get(key)
-                    if chain is not None and not chain.done:
-                        self._doubt_cancels[key] = 0
-                        added += 1
+                if key >= _CANCEL_KEY or key in self._replace_refs:
+                    continue
+                if next_user_ref_num is not None and key >= next_user_ref_num:
+                    continue
+                chain = self._refs.get(key)
+                if chain is not None and not chain.done:
+                    self._doubt_cancels[key] = 0
+                    added += 1
             if added:
                 self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
@@ -3354,7 +3365,10 @@ class OuchVenue(VenueAdapter):
             if lost and key < _CANCEL_KEY and (next_user_ref_num is None or key < next_user_ref_num):
                 # The venue has seen this number or a later one and some of its messages were lost: it may
                 # have processed this request, so it is never reported "not received" (an order asked to
-                # cancel keeps its Cancel, sent again below in UserRefNum order)
+                # cancel keeps its Cancel, sent again below in UserRefNum order). An Enter is canceled at the venue
+                # by ``_go_live`` and ended OUCH_OUTCOME_UNKNOWN if the venue still says nothing (``_sweep_doubts``)
+                if key not in self._replace_refs:
+                    gap_doubted.append((key, chain.order.order_id))
                 self._in_doubt(0, chain, key, why)
                 doubted += 1
                 continue
@@ -3431,6 +3445,18 @@ class OuchVenue(VenueAdapter):
                 [urn for urn, _ in taken[:20]],
                 [order_id for _, order_id in taken[:20]],
             )
+        if gap_doubted:
+            log.error(
+                "venue %s: %d new orders taken as accepted in doubt (their answers may be among the venue's messages "
+                "that were lost) are canceled there by their UserRefNums, so the venue's Canceled or fills settle "
+                "them; one the venue still says nothing about %d ms after its Cancel was most likely never received "
+                "and ends here (OUCH_OUTCOME_UNKNOWN). UserRefNums %s, orders %s",
+                self.name,
+                len(gap_doubted),
+                self._answer_timeout_ns // MS,
+                [urn for urn, _ in gap_doubted[:20]],
+                [order_id for _, order_id in gap_doubted[:20]],
+            )
         if reported:
             log.warning(
                 "venue %s: %d requests never reached the venue and were reported back; %d sent again",
@@ -3441,7 +3467,7 @@ class OuchVenue(VenueAdapter):
         self._go_live(
             f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
             f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else ""),
-            frozenset(urn for urn, _ in taken),
+            frozenset(urn for urn, _ in (*taken, *gap_doubted)),
         )
 
     def _lost_orders(self, next_user_ref_num: int | None) -> None:
