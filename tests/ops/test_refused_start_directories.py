@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ops.test_startup_log_doc import documented
+
 REPO = Path(__file__).resolve().parents[2]
 PORT = 49503  # fixboe54's range: nothing listens there (the venue never connects before the refusal)
 
@@ -98,3 +100,6 @@ def test_run_when_the_start_is_refused_then_no_directory_it_created_is_left(tmp_
         assert "var/run" not in left and "var/journal" in left, left  # the old code: var/run left, empty
     else:
         assert left == [], left  # the old code, limits: var, var/journal, var/journal/gateway.lock, var/run, ...
+    removed = [line for line in run.stderr.splitlines() if "this refused start had created" in line]
+    assert len(removed) == (1 if kind in ("limits", "socket in use") else 0), run.stderr
+    assert all(documented(line) for line in removed), removed  # ops guide section 6
