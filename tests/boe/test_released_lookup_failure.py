@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.journal_read import JournalCorruptError
+from gateway.journal_read import JournalCorruptError, JournalReader
 from model.order import Order
 from tests.boe.harness import Link
 from tests.boe.test_modify_up_crossed_by_fill import _execution, _order_at_cboe, _pump
@@ -45,10 +45,10 @@ def _released(tmp_path: Path) -> tuple[Link, Engine, Order, str]:
 
 def _failing_reads(engine: Engine, failures: int, error: Exception) -> dict[str, int]:
     """Make the engine's first ``failures`` journal reads raise ``error``; count the reads."""
-    real: Callable[[int], object] = engine.journal.reader
+    real: Callable[[int], JournalReader] = engine.journal.reader
     calls = {"n": 0}
 
-    def reader(start: int) -> object:
+    def reader(start: int) -> JournalReader:
         calls["n"] += 1
         if calls["n"] <= failures:
             raise error
