@@ -185,7 +185,7 @@ _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
 _NOT_APPLIED: Final = "not applied: reconcile with the venue"
-_HELD_BY_ADAPTER: Final = "the venue adapter holds the fill and asks again (it is applied once the journal reads back)"
+_HELD_BY_ADAPTER: Final = "the venue adapter asks again (a fill is held and applied once the journal reads back)"
 """States from here on are terminal (compare with ``>=``)."""
 TERMINAL_ORDERS_KEPT: Final = 10_000
 """Terminal orders kept in memory (the most recent); older ones are released (the journal has them)."""
