@@ -534,7 +534,7 @@ class BoeVenue(VenueAdapter):
         self._lost_ids: dict[int, int] = {}
         """Order ids today's ClOrdIDs named that the engine has no order of (``_never_created``) -> why
         (``LOOKUP_NEVER_CREATED``, ``LOOKUP_OTHER_VENUE``): definite answers only, never a failed journal read."""
-        self._held: dict[int, list[tuple[int, ExecutionCore]]] = {}
+        self._held_fills: dict[int, list[tuple[int, ExecutionCore]]] = {}
         """Order id -> its executions (venue_seq, message) held because the journal could not be read back for it
         (``_hold_execution``): handed on, in order, once the engine reads it (``_retry_held``)."""
         self._held_retry_at = 0
@@ -1024,7 +1024,7 @@ class BoeVenue(VenueAdapter):
             "login_timeouts": session.login_timeouts,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
             "late_cancels_waiting": len(self._owed),
-            "executions_held_now": sum(len(held) for held in self._held.values()),
+            "executions_held_now": sum(len(held) for held in self._held_fills.values()),
             "start_of_day": self._start,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
@@ -1118,10 +1118,10 @@ class BoeVenue(VenueAdapter):
             self._holds_expired(now_ns)
             if self._holding:
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
-        if self._held:
+        if self._held_fills:
             if now_ns >= self._held_retry_at:
                 self._retry_held(now_ns)
-            if self._held:
+            if self._held_fills:
                 wait = min(wait, self._held_retry_at - now_ns)
         return wait
 
@@ -2105,7 +2105,7 @@ class BoeVenue(VenueAdapter):
         order_id = self._order_id_of(text)
         if order_id < 0:
             return self._earlier_day_execution(seq, core)
-        held = self._held.get(order_id)
+        held = self._held_fills.get(order_id)
         if held is not None:  # after the fills held before it, in order
             held.append((seq, core))
             self.counters["executions_held"] += 1
@@ -2150,9 +2150,9 @@ class BoeVenue(VenueAdapter):
         ``HELD_RETRY_NS`` (``poll``): found, each is handed on as a late fill; a definite "none", each is an
         unknown execution. Counted ``executions_held``, logged at ERROR (up to one line a second).
         """
-        self._held[order_id] = [(seq, core)]
+        self._held_fills[order_id] = [(seq, core)]
         self.counters["executions_held"] += 1
-        if not self._held_retry_at or len(self._held) == 1:
+        if not self._held_retry_at or len(self._held_fills) == 1:
             self._held_retry_at = self._clock() + HELD_RETRY_NS
         self._held_error(seq, core, order_id)
 
@@ -2174,19 +2174,19 @@ class BoeVenue(VenueAdapter):
             price_text(last_px),
             exec_id,
             HELD_RETRY_NS // NS_PER_S,
-            sum(len(held) for held in self._held.values()),
+            sum(len(held) for held in self._held_fills.values()),
             self.counters["executions_held"],
         )
 
     def _retry_held(self, now_ns: int) -> None:
         """Ask the engine again for the orders whose executions are held (``_hold_execution``), oldest first."""
         self._held_retry_at = now_ns + HELD_RETRY_NS
-        for order_id in list(self._held):
-            first = self._held[order_id][0][1]
+        for order_id in list(self._held_fills):
+            first = self._held_fills[order_id][0][1]
             why = self._never_created(order_id, str(first[3]))
             if why == LOOKUP_UNREADABLE:  # the journal still fails: the rest wait too (one read a second)
                 return
-            held = self._held.pop(order_id)
+            held = self._held_fills.pop(order_id)
             log.warning(
                 "venue %s: order %d read back from the journal: %d held execution(s) %s",
                 self.name,
