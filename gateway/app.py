@@ -1755,6 +1755,7 @@ class GatewayProcess:
                 "ref_lookup_failures": engine.ref_lookup_failures,
                 "order_rebuilds": engine.journal_rebuilds,
                 "order_rebuild_records": engine.journal_rebuild_records,
+                "order_rebuild_failures": engine.journal_rebuild_failures,
             }
         }
 
@@ -1770,6 +1771,7 @@ class GatewayProcess:
             "journal_ref_lookup_failures_total": float(engine.ref_lookup_failures),
             "journal_order_rebuilds_total": float(engine.journal_rebuilds),
             "journal_order_rebuild_records_total": float(engine.journal_rebuild_records),
+            "journal_order_rebuild_failures_total": float(engine.journal_rebuild_failures),
         }
 
     def _risk_metrics(self) -> dict[str, float]:

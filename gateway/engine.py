@@ -135,7 +135,7 @@ from model.venue_events import (
 from obs.ratelog import IntervalLog, WindowLog, is_power_of_two
 from risk.api import RiskGate
 from risk.engine import RiskEngine
-from venues.base import VenueAdapter
+from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_OTHER_VENUE, LOOKUP_UNREADABLE, VenueAdapter
 from venues.ouch.adapter import OuchVenue
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,8 @@ _HOLD: Final = OrderInput.HOLD_CANCEL
 _RELEASE: Final = OrderInput.RELEASE_CANCEL
 _REPLACING: Final = frozenset({OrderState.PENDING_REPLACE, OrderState.PENDING_REPLACE_HELD_CANCEL})
 _FILLED: Final = OrderState.FILLED
+_NOT_APPLIED: Final = "not applied: reconcile with the venue"
+_HELD_BY_ADAPTER: Final = "the venue adapter asks again (a fill is held and applied once the journal reads back)"
 """States from here on are terminal (compare with ``>=``)."""
 TERMINAL_ORDERS_KEPT: Final = 10_000
 """Terminal orders kept in memory (the most recent); older ones are released (the journal has them)."""
@@ -337,6 +339,8 @@ class Engine:
         """Venue -> its latest session id and where in the journal it began (``gateway.ref_lookup.note_session``)."""
         self.journal_rebuild_skipped = 0
         """Journal records passed over for them undecoded (other orders', by their first bytes)."""
+        self.journal_rebuild_failures = 0
+        """Released orders the journal could not be read back for (``_read_released``: ``LOOKUP_UNREADABLE``)."""
         self._pending_hellos: dict[StrategyLink, bytearray] = {}
         """Connections whose Hello waits for its Welcome and replay, or whose bytes behind it are being read -> those
         bytes, held undecoded (read a chunk per loop callback after the replay: ``_read_held``)."""
@@ -422,6 +426,7 @@ class Engine:
         venue.order_of_ref = self._order_of_ref
         venue.order_ids_above = self._order_ids_above
         venue.order_source = self._order_source(name)
+        venue.order_lookup = self._order_lookup(name)
         venue.bind_sequence(self.exactly_once.venue(name))
 
     def _order_ids_above(self, ids: Iterable[int]) -> int:
@@ -763,40 +768,69 @@ class Engine:
             return None
         return self._rebuild_released(venue, event.order_id, event.exec_id)
 
+    def _order_lookup(self, venue: str) -> Callable[[int, str], Order | int]:
+        """Return ``venue``'s ``order_lookup``: ``order_source`` saying why there is none (``venues.base.LOOKUP_*``)."""
+
+        def lookup(order_id: int, exec_id: str) -> Order | int:
+            order = self.orders.get(order_id)
+            if order is None:
+                return self._read_released(venue, order_id, exec_id, _HELD_BY_ADAPTER)
+            return order if order.venue == venue else LOOKUP_OTHER_VENUE
+
+        return lookup
+
     def _rebuild_released(self, venue: str, order_id: int, exec_id: str) -> Order | None:
         """Return order ``order_id`` of ``venue``, released from memory, rebuilt from the journal (None: none such).
+
+        ``_read_released``; a journal that cannot be read is logged (the fill is not applied).
+        """
+        found = self._read_released(venue, order_id, exec_id, _NOT_APPLIED)
+        return None if isinstance(found, int) else found
+
+    def _read_released(self, venue: str, order_id: int, exec_id: str, then: str) -> Order | int:
+        """Return order ``order_id`` of ``venue``, released from memory, rebuilt from the journal, or why not.
 
         A fill the venue reports is the truth of the position, even long after its order ended here and was
         released (``memory.terminal_orders_kept``): the order is read back from the journal (from the replay
         index's position at or before its creation to the end, late fills applied since included, so their
         execution ids still catch a repeat) and kept in memory again as a terminal order (released again
-        later). Only an order this gateway created for ``venue`` and that has ended.
+        later). Only an order this gateway created for ``venue`` and that has ended. None such: ``LOOKUP_*``
+        (``venues.base``): never created, another venue's, or the journal could not be read (an ERROR line
+        ending ``then``: what becomes of the fill). The order's strategy is the engine's even if ``gateway.yaml``
+        no longer configures it (recovery keeps every strategy the journal names): its fill is applied all the same.
         """
         if not 0 < order_id < self.next_order_id:
-            return None
+            return LOOKUP_NEVER_CREATED
         start = self.order_marks.at_or_before(order_id)
         try:
             reader = self.journal.reader(start)
             order, records = rebuild_order(reader, order_id)
         except (JournalCorruptError, OSError, IllegalTransition) as exc:
+            self.journal_rebuild_failures += 1
             self._rarelog.log(
                 "rebuild_failed",
                 self.clock(),
                 logging.ERROR,
-                "venue %s: execution %r for order %d, released from memory: the journal cannot be read (%s: %s); "
-                "not applied: reconcile with the venue",
+                "venue %s: execution %r for order %d, released from memory: the journal cannot be read (%s: %s); %s",
                 venue,
                 exec_id,
                 order_id,
                 type(exc).__name__,
                 exc,
+                then,
             )
-            return None
+            return LOOKUP_UNREADABLE
         self.journal_rebuilds += 1
         self.journal_rebuild_records += records
         self.journal_rebuild_skipped += reader.skipped
-        if order is None or order.venue != venue or order.state < _FILLED or order.strategy_id not in self.strategies:
-            return None
+        if order is None:
+            return LOOKUP_NEVER_CREATED
+        if order.venue != venue:
+            return LOOKUP_OTHER_VENUE
+        if order.state < _FILLED:  # open in the journal but not in memory: not a released order (never the case)
+            return LOOKUP_NEVER_CREATED
+        if order.strategy_id not in self.strategies:  # (recovery and Hello make every one: defensive)
+            self.strategies[order.strategy_id] = StrategyState(order.strategy_id, self.released_ids)
         self.orders[order_id] = order
         self._terminal.append(order)  # released again with the next batch of terminal orders
         if len(self._terminal) > self._terminal_over_at:

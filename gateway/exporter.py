@@ -97,6 +97,10 @@ EXTRA_HELP: Final = {
     "journal_ref_lookup_failures_total": "look-ups the journal could not answer (damage, I/O error; message unknown)",
     "journal_order_rebuilds_total": "orders released from memory read back from the journal (late fills)",
     "journal_order_rebuild_records_total": "journal records decoded for those rebuilds",
+    "journal_order_rebuild_failures_total": (
+        "released orders the journal could not be read back for (damage, I/O error): FIX/OUCH fill not applied, "
+        "BOE fill held and retried"
+    ),
     "venue_orders_live_after_end_total": "orders ended here that the venue showed live, canceled at the venue",
     "venue_messages_held_for_lookup_total": "OUCH messages that waited for the journal search budget (in order)",
     "venue_store_failures_total": "FIX message store write failures (episodes; orders refused FIX_STORE meanwhile)",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import msgspec
 
@@ -36,6 +36,13 @@ from model.exactly_once import ResumePoint, UnansweredRequest, VenueSequence
 from model.order import Order
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import EventSink, StateSink, VenueState
+
+LOOKUP_NEVER_CREATED: Final = 0
+"""``VenueAdapter.order_lookup``: the journal never created that order id (a power failure cut it from the tail)."""
+LOOKUP_UNREADABLE: Final = -1
+"""``VenueAdapter.order_lookup``: the journal could not be read back (a passing failure: ask again later)."""
+LOOKUP_OTHER_VENUE: Final = -2
+"""``VenueAdapter.order_lookup``: the order id is another venue's order."""
 
 SESSION_COUNTERS = (
     "sequence_gaps",
@@ -120,6 +127,12 @@ class VenueAdapter(abc.ABC):
     """``(order_id, exec_id)`` -> the engine's order of that id on this venue (from memory, or read back from the
     journal if memory released it), None if it has none: an adapter checks a fill for an order it no longer
     tracks against it (the engine then finds it in memory). None: not attached to an engine."""
+    order_lookup: Callable[[int, str], Order | int] | None = None
+    """``(order_id, exec_id)`` -> what ``order_source`` answers, saying why there is no order: ``LOOKUP_NEVER_CREATED``
+    (the journal never created that order id: a definite answer), ``LOOKUP_OTHER_VENUE`` (another venue's order) or
+    ``LOOKUP_UNREADABLE`` (the journal could not be read back for an order released from memory: a passing failure,
+    no answer; ask again). For an adapter whose references name the order id and that keeps the definite answers
+    (BOE). None: not attached to an engine."""
     order_ids_above: Callable[[Iterable[int]], int] | None = None
     """``(ids)`` -> the highest of ``ids`` the engine's new order ids now start above (0: none): gateway order ids
     another host used today at this venue (their ClOrdIDs in a standby takeover's replay), so none is used again.

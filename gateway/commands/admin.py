@@ -510,14 +510,17 @@ def format_status(status: dict[str, Any]) -> str:
             f"({released.get('bytes', 0) >> 20} MiB, grown {released.get('grown', 0)} times)"
         )
     lookups = status.get("journal_lookups") or {}
-    if lookups.get("ref_lookups") or lookups.get("ref_lookup_failures") or lookups.get("order_rebuilds"):
+    rebuild_failures = lookups.get("order_rebuild_failures", 0)
+    if any(lookups.get(key) for key in ("ref_lookups", "ref_lookup_failures", "order_rebuilds")) or rebuild_failures:
         failures = lookups.get("ref_lookup_failures", 0)
         lines.append(
             f"journal look-ups: {lookups.get('ref_lookups', 0)} venue references no longer mapped "
             f"({lookups.get('ref_lookups_found', 0)} found, {lookups.get('ref_lookup_records', 0)} records read"
             + (f", {failures} FAILED: reconcile with the venue" if failures else "")
             + f"), {lookups.get('order_rebuilds', 0)} released orders read back "
-            f"({lookups.get('order_rebuild_records', 0)} records)"
+            f"({lookups.get('order_rebuild_records', 0)} records"
+            + (f", {rebuild_failures} reads FAILED: see the ERROR lines" if rebuild_failures else "")
+            + ")"
         )
     admin = status.get("admin", {})
     if admin:

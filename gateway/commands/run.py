@@ -7,13 +7,14 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import uvloop
 
 from gateway.app import GatewayProcess
 from gateway.config import ConfigError, GatewayConfig, decode_venues, load_config
 from gateway.journal import JournalCorruptError
-from gateway.ops.paths import check_paths
+from gateway.ops.paths import check_paths, remove_made_directories
 from gateway.ops.runtime import AccelerationRequiredError, LoopImpl, OpsRuntime
 from gateway.server import NotASocketError, SocketInUseError
 from gateway.signals import STOP_SIGNALS, stop_signal_at_startup
@@ -64,15 +65,29 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     if early is not None:
         log.info("gateway %s: %s received before start-up; not starting", config.gateway_id, early)
         return 0
-    problems = check_paths(config, create=True)
+    made: list[Path] = []
+    """The directories this start created: a refused start removes those still empty (``refused``)."""
+
+    def refused(code: int) -> int:
+        removed = remove_made_directories(made)
+        if removed:
+            log.info(
+                "gateway %s: removed the %d empty directories this refused start had created: %s",
+                config.gateway_id,
+                len(removed),
+                ", ".join(map(str, removed)),
+            )
+        return code
+
+    problems = check_paths(config, create=True, made=made)
     for problem in problems:
         log.error("gateway %s failed to start: %s", config.gateway_id, problem)
     if problems:
-        return EXIT_STARTUP_FAILED
+        return refused(EXIT_STARTUP_FAILED)
     try:
         ops = OpsRuntime.prepare(config.spin, loop_impl=loop_impl)
     except AccelerationRequiredError:
-        return EXIT_STARTUP_FAILED  # logged by prepare
+        return refused(EXIT_STARTUP_FAILED)  # logged by prepare
     loop = new_loop(loop_impl)
     asyncio.set_event_loop(loop)
     spinner = ops.attach(loop)
@@ -102,12 +117,12 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's
-            return EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG
+            return refused(EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG)
         except (SocketInUseError, NotASocketError, OSError, VenueStateError) as exc:
             # VenueStateError: a venue's state file is corrupt or unreadable (its message names the file and what to do)
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
-            return EXIT_STARTUP_FAILED
+            return refused(EXIT_STARTUP_FAILED)
         loop.add_signal_handler(signal.SIGINT, process.request_stop)  # process.start took SIGTERM
         early = stop_signal_at_startup() or (noted[0] if noted else None) or process.stop_signal_at_start
         if early is not None:  # noted (gateway.signals, the handlers above, process.start's) while it started

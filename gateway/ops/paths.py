@@ -7,16 +7,21 @@ read-only file system, a directory this user may not write, a socket path that i
 is not a socket, or is shared by both sockets), and, with ``check_listening``, whether another
 process listens on a socket path (the run would stop there). ``gateway run`` calls it with ``create=True``
 before it opens anything, so the error names the setting
-(``journal directory /x/journal: Read-only file system``) instead of a bare ``[Errno 30]``.
+(``journal directory /x/journal: Read-only file system``) instead of a bare ``[Errno 30]``; it notes the
+directories it created (``made``) and, if the start is then refused (the risk limits, a venue's state, a socket in
+use...), removes those still empty (``remove_made_directories``): a refused start leaves no empty directory behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import socket
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import GatewayConfig, resolve_venue_paths
@@ -95,7 +100,7 @@ def _cannot_create_in(path: Path) -> str | None:
     return None
 
 
-def check_directory(label: str, path: Path, *, create: bool) -> str | None:
+def check_directory(label: str, path: Path, *, create: bool, made: list[Path] | None = None) -> str | None:
     """Return why ``path`` cannot be used as a directory to write in (``None`` if it can).
 
     The dry run (``create=False``) and the run (``create=True``) word a problem the same way: both
@@ -107,17 +112,70 @@ def check_directory(label: str, path: Path, *, create: bool) -> str | None:
     problem = _directory_problem(label, path)
     if problem is not None or not create:
         return problem
-    return create_directory(label, path)
+    return create_directory(label, path, made)
 
 
-def create_directory(label: str, path: Path) -> str | None:
-    """Create ``path`` and its missing parents; return why that failed (``None``: it is there now)."""
+def create_directory(label: str, path: Path, made: list[Path] | None = None) -> str | None:
+    """Create ``path`` and its missing parents; return why that failed (``None``: it is there now).
+
+    ``made``: the directories this call created are appended to it (the deepest first).
+    """
+    missing = []
+    at = path
+    while not at.exists() and at != at.parent:
+        missing.append(at)
+        at = at.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         where = "" if exc.filename in (None, str(path)) else f" ({exc.filename})"
+        if made is not None:
+            made.extend(p for p in missing if p.is_dir())
         return f"{label} {path}: cannot be created: {exc.strerror or exc}{where}"
+    if made is not None:
+        made.extend(missing)
     return None
+
+
+LOCK_FILES = ("gateway.lock", "state.lock")
+"""The lock files a start takes in the directories it locks (``gateway.journal_lock``, ``gateway.state_lock``)."""
+
+
+def remove_made_directories(made: Sequence[Path]) -> list[Path]:
+    """Remove the directories of ``made`` (``create_directory``) that a refused start left empty; return them.
+
+    A directory holding anything but a lock file of this start is left as it is (a journal file, a state file:
+    data, never removed). A lock file is removed only while this process holds its lock (an exclusive ``flock``
+    taken without waiting, the file unlinked while held): one another process holds is left, and so is its
+    directory. The deepest directories go first, so a parent the start created goes too once empty.
+    """
+    removed = []
+    for directory in sorted(dict.fromkeys(made), key=lambda p: len(p.parts), reverse=True):
+        for name in LOCK_FILES:
+            _remove_lock_file(directory / name)
+        try:
+            os.rmdir(directory)
+        except OSError:  # not empty (or already gone): left as it is
+            continue
+        removed.append(directory)
+    return removed
+
+
+def _remove_lock_file(path: Path) -> None:
+    """Unlink the lock file ``path`` if nobody holds it (taken exclusively first, unlinked while held)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(fd).st_ino == os.lstat(path).st_ino:
+            os.unlink(path)
+    except OSError:
+        return
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _directory_problem(label: str, path: Path) -> str | None:
@@ -145,9 +203,12 @@ def check_directories(config: GatewayConfig) -> list[str]:
     return [problem for label, path in writable_directories(config) if (problem := _directory_problem(label, path))]
 
 
-def create_directories(config: GatewayConfig) -> list[str]:
-    """Create every missing directory of ``config`` (after ``check_directories`` found none unusable)."""
-    return [problem for label, path in writable_directories(config) if (problem := create_directory(label, path))]
+def create_directories(config: GatewayConfig, made: list[Path] | None = None) -> list[str]:
+    """Create every missing directory of ``config`` (after ``check_directories`` found none unusable).
+
+    ``made``: the directories created are appended to it (``create_directory``).
+    """
+    return [problem for label, path in writable_directories(config) if (problem := create_directory(label, path, made))]
 
 
 UNIX_PATH_MAX = 107
@@ -222,16 +283,17 @@ def check_sockets(config: GatewayConfig) -> list[str]:
     return problems
 
 
-def check_paths(config: GatewayConfig, *, create: bool) -> list[str]:
+def check_paths(config: GatewayConfig, *, create: bool, made: list[Path] | None = None) -> list[str]:
     """Return every problem with the directories and socket paths of ``config`` (empty: the run can use them).
 
     Everything is looked at first, creating nothing; ``create=True`` (``gateway run``) then creates the
-    missing directories only if no check found a problem: a refused start leaves no empty directories behind.
+    missing directories only if no check found a problem, noting them in ``made``: a start refused later
+    removes those still empty (``remove_made_directories``), so a refused start leaves no empty directories behind.
     """
     problems = check_directories(config) + check_sockets(config)
     if problems or not create:
         return problems
-    return create_directories(config)
+    return create_directories(config, made)
 
 
 def checked_paths(config: GatewayConfig) -> list[str]:

@@ -45,6 +45,7 @@ JOURNAL_METRICS_AT_START: dict[str, float] = {
     "journal_ref_lookup_failures_total": 0.0,
     "journal_order_rebuilds_total": 0.0,  # released orders read back for a late fill
     "journal_order_rebuild_records_total": 0.0,
+    "journal_order_rebuild_failures_total": 0.0,  # released orders the journal could not be read back for (fixboe54)
 }
 """The journal's (and risk's) series in ``metrics.extra`` of a ``running_gateway`` nothing went wrong in yet."""
 

@@ -100,7 +100,7 @@ from model.venue_events import (
     VenueState,
 )
 from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
-from venues.base import VenueAdapter, VenueOrder, encode_failed
+from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_UNREADABLE, VenueAdapter, VenueOrder, encode_failed
 from venues.boe.codec import (
     MESSAGE_NAMES,
     AckCore,
@@ -235,6 +235,7 @@ _SESSION_ENDED_UNSEQUENCED: Final = (
 _NEVER_CREATED_SHORT: Final = (
     "the journal never created: cut from its tail by a power failure, docs/reliability.md 2.3c"
 )
+_OTHER_VENUE_SHORT: Final = "is another venue's order, not this venue's"
 _NEVER_CREATED: Final = (
     "no order of that id exists here (the journal never created it: cut from its tail by a power failure, "
     "docs/reliability.md 2.3c; or not this venue's)"
@@ -250,6 +251,10 @@ _LATE_TEXT: Final = (
     "order's state)"
 )
 PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
+HELD_RETRY_NS: Final = NS_PER_S
+"""How often the adapter asks the engine again for an order whose journal read failed (its fills held meanwhile)."""
+_PASS_ON: Final = 1
+"""``_lookup``: not attached to an engine (the core decides)."""
 """How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
@@ -499,6 +504,7 @@ class BoeVenue(VenueAdapter):
             "unknown_cl_ord_id": 0,
             "unknown_executions": 0,
             "executions_after_end": 0,
+            "executions_held": 0,
             "resent": 0,
             "answers_lost": 0,
             "in_doubt": 0,
@@ -525,8 +531,13 @@ class BoeVenue(VenueAdapter):
         self._rare_log = PowerOfTwoLog(log)
         self._fill_log = IntervalLog(log, every_ns=NS_PER_S)
         """Executions for unknown ClOrdIDs: every one is a fill on the account, logged up to once a second."""
-        self._lost_ids: set[int] = set()
-        """Order ids today's ClOrdIDs named that the engine never created (``_never_created``)."""
+        self._lost_ids: dict[int, int] = {}
+        """Order ids today's ClOrdIDs named that the engine has no order of (``_never_created``) -> why
+        (``LOOKUP_NEVER_CREATED``, ``LOOKUP_OTHER_VENUE``): definite answers only, never a failed journal read."""
+        self._held_fills: dict[int, list[tuple[int, ExecutionCore]]] = {}
+        """Order id -> its executions (venue_seq, message) held because the journal could not be read back for it
+        (``_hold_execution``): handed on, in order, once the engine reads it (``_retry_held``)."""
+        self._held_retry_at = 0
 
     # ---- core API --------------------------------------------------------------------------
 
@@ -1013,6 +1024,7 @@ class BoeVenue(VenueAdapter):
             "login_timeouts": session.login_timeouts,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
             "late_cancels_waiting": len(self._owed),
+            "executions_held_now": sum(len(held) for held in self._held_fills.values()),
             "start_of_day": self._start,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
@@ -1106,6 +1118,11 @@ class BoeVenue(VenueAdapter):
             self._holds_expired(now_ns)
             if self._holding:
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
+        if self._held_fills:
+            if now_ns >= self._held_retry_at:
+                self._retry_held(now_ns)
+            if self._held_fills:
+                wait = min(wait, self._held_retry_at - now_ns)
         return wait
 
     def reconnect(self) -> bool:
@@ -1673,9 +1690,16 @@ class BoeVenue(VenueAdapter):
         where = ""
         if order is None and order_id >= 0:
             self.counters["trade_corrections_after_end"] += 1
-            source = self.order_source
-            order = source(order_id, str(decoded.exec_ref_id)) if source is not None else None
-            where = " (no longer tracked here: read back)" if order is not None else " (not found in the journal)"
+            lookup = self.order_lookup
+            found = lookup(order_id, str(decoded.exec_ref_id)) if lookup is not None else LOOKUP_NEVER_CREATED
+            order = None if isinstance(found, int) else found
+            where = (
+                " (no longer tracked here: read back)"
+                if order is not None
+                else " (the journal cannot be read back for it now)"
+                if found == LOOKUP_UNREADABLE
+                else " (not found in the journal)"
+            )
         busted = decoded.corrected_price == 0
         what = "busted" if busted else f"price corrected to {price_text(decoded.corrected_price)}"
         if order is None:
@@ -2072,21 +2096,42 @@ class BoeVenue(VenueAdapter):
         or from the journal) and catches a repeated ExecID there (``counters["executions_after_end"]``). Shares
         left open (LeavesQty above 0): Cboe works the order, which is canceled there (``_working_after_end``).
         An order id the engine has no order of (``_never_created``: a power failure cut the order from the
-        journal's tail, docs/reliability.md 2.3c) is an unknown execution: logged at ERROR, counted and put on
-        file (``_unknown_execution``), never handed to the core.
+        journal's tail, docs/reliability.md 2.3c, or another venue's order) is an unknown execution: logged at
+        ERROR, counted and put on file (``_unknown_execution``), never handed to the core. The journal could not
+        be read back for it (no answer): the execution is held and handed on once it can (``_hold_execution``).
         """
-        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, _base, _sub = core
         text = _unpad(cl_ord_id)
         order_id = self._order_id_of(text)
         if order_id < 0:
             return self._earlier_day_execution(seq, core)
-        if self._never_created(order_id, str(exec_id)):  # no order here: an unknown execution, not a late fill
-            self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id)
-            if leaves:
-                self._working_after_end(seq, "Order Execution", cl_ord_id, counted=True)
-            elif self._owed.get(cl_ord_id) == 0:
-                self._discharge(cl_ord_id)
-            return True
+        held = self._held_fills.get(order_id)
+        if held is not None:  # after the fills held before it, in order
+            held.append((seq, core))
+            self.counters["executions_held"] += 1
+            self._held_error(seq, core, order_id)
+        else:
+            why = self._never_created(order_id, str(exec_id))
+            if why == LOOKUP_UNREADABLE:
+                self._hold_execution(seq, core, order_id)
+            elif why != _PASS_ON:  # no order here: an unknown execution, not a late fill
+                self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
+                if leaves:
+                    self._working_after_end(seq, "Order Execution", cl_ord_id, counted=True)
+                elif self._owed.get(cl_ord_id) == 0:
+                    self._discharge(cl_ord_id)
+                return True
+            else:
+                self._pass_on(seq, core, order_id)
+        if leaves:
+            self._working_after_end(seq, "Order Execution", cl_ord_id)
+        elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
+            self._discharge(cl_ord_id)
+        return True
+
+    def _pass_on(self, seq: int, core: ExecutionCore, order_id: int) -> None:
+        """Hand an execution of order ``order_id``, no longer mapped here, to the core (``executions_after_end``)."""
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, base, sub = core
         if not last_shares:
             self._no_shares(seq, cl_ord_id, exec_id)
         elif not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
@@ -2095,27 +2140,89 @@ class BoeVenue(VenueAdapter):
             liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
             self.counters["executions_after_end"] += 1
             self.event_sink(VenueExecuted(seq, order_id, last_shares, last_px, liquidity, str(exec_id)))
-        if leaves:
-            self._working_after_end(seq, "Order Execution", cl_ord_id)
-        elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
-            self._discharge(cl_ord_id)
-        return True
 
-    def _never_created(self, order_id: int, exec_id: str) -> bool:
-        """Return True if the engine has no order ``order_id`` of this venue, in memory or in the journal.
+    def _hold_execution(self, seq: int, core: ExecutionCore, order_id: int) -> None:
+        """Hold an execution of order ``order_id`` whose journal read failed: neither applied nor taken as unknown.
 
-        Today's ClOrdID of an order id the journal never created: the order reached Cboe and then a power failure
-        cut it from the journal's tail (docs/reliability.md 2.3c), or it is not this venue's. Asked of the engine
-        (``order_source``, which reads an order released from memory back from the journal) once per order id:
-        the answer "none" is kept (``_lost_ids``). Not attached to an engine: False (the core decides).
+        The engine could not read the order, released from memory, back from the journal (an I/O error, too many
+        open files, damage: ``LOOKUP_UNREADABLE``): no answer, so not "never created". The execution waits here,
+        with any later one of the same order (in order), and the adapter asks the engine again every
+        ``HELD_RETRY_NS`` (``poll``): found, each is handed on as a late fill; a definite "none", each is an
+        unknown execution. Counted ``executions_held``, logged at ERROR (up to one line a second).
         """
-        if order_id in self._lost_ids:
-            return True
-        source = self.order_source
-        if source is None or source(order_id, exec_id) is not None:
-            return False
-        self._lost_ids.add(order_id)
-        return True
+        self._held_fills[order_id] = [(seq, core)]
+        self.counters["executions_held"] += 1
+        if not self._held_retry_at or len(self._held_fills) == 1:
+            self._held_retry_at = self._clock() + HELD_RETRY_NS
+        self._held_error(seq, core, order_id)
+
+    def _held_error(self, seq: int, core: ExecutionCore, order_id: int) -> None:
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, _base, _sub = core
+        self._fill_log.log(
+            "held-execution",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: Order Execution (venue_seq %d) for ClOrdID %r (order %d, released from memory): %d @ %s, "
+            "ExecID %d: the journal cannot be read back for the order; the execution is held and applied once it "
+            "can (asked again every %d s; %d executions held now, %d so far): a restart meanwhile loses it from the "
+            "position: then reconcile with Cboe",
+            self.name,
+            seq,
+            _unpad(cl_ord_id),
+            order_id,
+            last_shares,
+            price_text(last_px),
+            exec_id,
+            HELD_RETRY_NS // NS_PER_S,
+            sum(len(held) for held in self._held_fills.values()),
+            self.counters["executions_held"],
+        )
+
+    def _retry_held(self, now_ns: int) -> None:
+        """Ask the engine again for the orders whose executions are held (``_hold_execution``), oldest first."""
+        self._held_retry_at = now_ns + HELD_RETRY_NS
+        for order_id in list(self._held_fills):
+            first = self._held_fills[order_id][0][1]
+            why = self._never_created(order_id, str(first[3]))
+            if why == LOOKUP_UNREADABLE:  # the journal still fails: the rest wait too (one read a second)
+                return
+            held = self._held_fills.pop(order_id)
+            log.warning(
+                "venue %s: order %d read back from the journal: %d held execution(s) %s",
+                self.name,
+                order_id,
+                len(held),
+                "handed on as late fills" if why == _PASS_ON else "are unknown executions (no such order here)",
+            )
+            for seq, core in held:
+                if why == _PASS_ON:
+                    self._pass_on(seq, core, order_id)
+                else:
+                    _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, _base, _sub = core
+                    self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
+
+    def _never_created(self, order_id: int, exec_id: str) -> int:
+        """Return why the engine has no order ``order_id`` of this venue, in memory or in the journal.
+
+        ``LOOKUP_NEVER_CREATED``: today's ClOrdID of an order id the journal never created (the order reached Cboe
+        and then a power failure cut it from the journal's tail, docs/reliability.md 2.3c); ``LOOKUP_OTHER_VENUE``:
+        another venue's order. Both definite, kept (``_lost_ids``): asked of the engine (``order_lookup``, which
+        reads an order released from memory back from the journal) once per order id. ``LOOKUP_UNREADABLE``: the
+        journal could not be read back (no answer, not kept: asked again next time). ``_PASS_ON``: the engine has
+        the order, or the adapter is not attached to an engine (the core decides).
+        """
+        why = self._lost_ids.get(order_id)
+        if why is not None:
+            return why
+        lookup = self.order_lookup
+        if lookup is None:
+            return _PASS_ON
+        found = lookup(order_id, exec_id)
+        if not isinstance(found, int):
+            return _PASS_ON
+        if found != LOOKUP_UNREADABLE:
+            self._lost_ids[order_id] = found
+        return found
 
     def _lost_order(self, text: str, *, ask: bool = True) -> int:
         """Return the order id today's ClOrdID ``text`` names if the engine never created it, else -1.
@@ -2128,7 +2235,8 @@ class BoeVenue(VenueAdapter):
             return -1
         if not ask:
             return order_id if order_id in self._lost_ids else -1
-        return order_id if self._never_created(order_id, "") else -1
+        why = self._never_created(order_id, "")
+        return order_id if why not in (_PASS_ON, LOOKUP_UNREADABLE) else -1
 
     def _earlier_day_execution(self, seq: int, core: ExecutionCore) -> bool:
         """Log an execution of an order of an earlier trading day at ERROR (a late fill); False if not one of ours.
@@ -2433,15 +2541,24 @@ class BoeVenue(VenueAdapter):
             )
 
     def _unknown_execution(
-        self, seq: int, cl_ord_id: bytes, exec_id: int, shares: int, price: int, order_id: int = -1
+        self,
+        seq: int,
+        cl_ord_id: bytes,
+        exec_id: int,
+        shares: int,
+        price: int,
+        order_id: int = -1,
+        why: int = LOOKUP_NEVER_CREATED,
     ) -> None:
         """Count an Order Execution for a ClOrdID no order here has, and log it at ERROR: a fill on the account.
 
         Every one leaves a line, up to one a second (the next line says how many were not logged in between).
-        ``order_id``: today's ClOrdID names that order id, which the engine never created (``_never_created``).
+        ``order_id``: today's ClOrdID names that order id, which the engine never created, or another venue's order
+        (``why``, ``_never_created``).
         """
         unknown = (
-            f"ClOrdID {_unpad(cl_ord_id)!r} (order {order_id}, which {_NEVER_CREATED_SHORT})"
+            f"ClOrdID {_unpad(cl_ord_id)!r} (order {order_id}, which "
+            f"{_NEVER_CREATED_SHORT if why == LOOKUP_NEVER_CREATED else _OTHER_VENUE_SHORT})"
             if order_id >= 0
             else f"unknown ClOrdID {_unpad(cl_ord_id)!r}"
         )
