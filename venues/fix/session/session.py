@@ -728,13 +728,7 @@ class FixSession:
             if msg_type == MsgType.LOGON:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
-                if message.seq == self.next_target_seq:
-                    # in sequence: counted like any message (fixfix54b; committed at the flush). The venue numbered
-                    # it (QuickFIX takes a number for its refusing Logout): before, the next logon asked for it
-                    # again with a ResendRequest and a set-seq --next-target past it called it never received
-                    self._target_pending = message.seq + 1
-                else:
-                    self._note_refusal(message.seq)
+                self._note_refusal(message.seq)  # received: the next logon does not ask for it (``_logged_on``)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
                 next_expected = message.get(f.NEXT_EXPECTED_MSG_SEQ_NUM)
                 expected = seq_too_low_refusal(
@@ -957,6 +951,8 @@ class FixSession:
 
     def _logged_on(self, seq: int, expected: int, now_ns: int) -> None:
         """Go ACTIVE after the venue's Logon ``seq``, or RESYNCING for the gap before it (the Logon counts as done)."""
+        if seq > expected and expected in self.refusals:
+            expected = self._skip_refusals(expected, seq)
         if seq > expected:
             self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq - 1}")
             self._open_gap(seq, now_ns)
@@ -964,6 +960,20 @@ class FixSession:
             return
         self._advance(seq + 1, now_ns)
         self._set_state(_ACTIVE, "logged on")
+
+    def _skip_refusals(self, expected: int, seq: int) -> int:
+        """Take the venue's Logouts refusing our earlier Logons, from ``expected`` on, as received; return the next.
+
+        QuickFIX numbers its refusing Logout, and its next Logon comes one number later: before fixfix54b that number
+        opened a gap and was asked for with a ResendRequest. Not counted when it arrives: a venue that does not
+        count its refusal (its Logon then reuses the number) must still find its Logon in sequence.
+        """
+        refusals = self.refusals
+        while expected < seq and expected in refusals:
+            refusals.discard(expected)
+            expected += 1
+        self._target_pending = expected
+        return expected
 
     def _accept_logon(self, message: FixMessage, now_ns: int) -> None:
         """Acceptor: answer the initiator's Logon with ours (same HeartBtInt and reset flag), then go ACTIVE."""
