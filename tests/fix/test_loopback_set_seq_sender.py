@@ -34,10 +34,15 @@ pytest.importorskip("quickfix")
 pytestmark = pytest.mark.timeout(90)
 
 
+@pytest.mark.parametrize(
+    ("dialect", "question_type"),
+    [("broker-fix44", MsgType.ORDER_STATUS_REQUEST), ("equities-fix42", MsgType.ORDER_CANCEL_REQUEST)],
+    ids=["status-request", "asking-cancel"],
+)
 async def test_set_seq_next_sender_when_an_order_was_dropped_before_the_refusal_then_asked_about_and_settled(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, dialect: str, question_type: bytes
 ) -> None:
-    with running_simulator(tmp_path / "sim", "broker-fix44") as sim:
+    with running_simulator(tmp_path / "sim", dialect) as sim:
         side = GatewaySide(sim, tmp_path / "store")
         order = make_order(7, symbol="MSFT", qty=10)
         side.apply_to(order)  # the engine's part
@@ -64,10 +69,10 @@ async def test_set_seq_next_sender_when_an_order_was_dropped_before_the_refusal_
             side.venue.after_replay([UnansweredRequest(order, RequestKind.NEW, ref)])  # the core's call on UP
             side.venue.flush()
             # before fixfix54b: no question, the order PENDING_NEW for good
-            await wait_until(lambda: sim.messages("in", MsgType.ORDER_STATUS_REQUEST), 10.0, "the question")
+            await wait_until(lambda: sim.messages("in", question_type), 10.0, "the question")
             await wait_until(lambda: order.state is not OrderState.PENDING_NEW, 10.0, "the answer applied")
-        (question,) = sim.messages("in", MsgType.ORDER_STATUS_REQUEST)
-        assert question.get(b"11") == ref.encode()
+        (question,) = sim.messages("in", question_type)
+        assert ref.encode() in (question.get(b"11"), question.get(b"41"))  # the status request's, the cancel's orig
         assert order.is_terminal  # the venue never had it: refused, no exposure left
         assert not sim.messages("in", MsgType.RESEND_REQUEST)  # the refusing Logout was not asked for again
         lines = [r.getMessage() for r in caplog.records if "raised our MsgSeqNum" in r.getMessage()]
