@@ -225,6 +225,16 @@ def _backpressure_text(venue: str, what: str = "") -> str:
     return f"venue {venue} is not reading fast enough; retry later"
 
 
+def _cancel_pending_text(order: Order) -> str:
+    """Return ``CANCEL_PENDING``'s text for ``order``: where its first cancel is (held, or sent), in its words."""
+    state = order.state
+    if state is OrderState.PENDING_REPLACE_HELD_CANCEL:
+        return "a cancel is already pending: it is held until the order's Replace resolves"
+    if state is OrderState.LIVE_HELD_CANCEL or state is OrderState.PENDING_NEW_HELD_CANCEL:
+        return f"a cancel is already pending: it is held until venue {order.venue} is up"
+    return "a cancel is already in flight"
+
+
 _COMPILED: Final = not isinstance(_backpressure_text, FunctionType)
 """True when this module runs compiled by mypyc (its functions are then not Python functions)."""
 
@@ -1213,6 +1223,8 @@ class Engine:
                 elif kind is Error:  # a non-fatal protocol error, in its place among the answers
                     session.send(req)  # type: ignore[arg-type]
                 elif kind is UnreadableRequest:  # a numbered request without a readable id: the Error is its answer
+                    if st is not None:  # the number's answer is an Error, not replayed: a duplicate gets one again
+                        st.unreadable_seqs.add(req.req_seq)  # type: ignore[union-attr]
                     self._on_unreadable(session, req)  # type: ignore[arg-type]
                 if self._req_seq:  # no record carried the request's number: journal it on its own
                     assert st is not None
@@ -1939,15 +1951,18 @@ class Engine:
         """A version-3 request already processed came again: not carried out, and no second answer.
 
         Its answer is an order event (in the replay, or still to come from the venue), except a
-        MassCancel's, which is not replayed: that one is sent again as it was first given.
+        MassCancel's, which is not replayed: that one is sent again as it was first given; and the ``Error`` of a
+        request whose id could not be read, sent again to a duplicate whose id cannot be read either (the gateway
+        keeps no bytes: it cannot tell the same unreadable request from a changed one). An unreadable duplicate of
+        a number whose request was read (answered by an order event) is skipped like any other (rev54strat).
         """
         self._counters.duplicate_requests += 1
         if isinstance(req, MassCancel) or (isinstance(req, InvalidRequest) and req.kind == "MassCancel"):
             answer = st.mass_cancel_answers.get(req.req_seq)
             if answer is not None:
                 self._answer_mass_cancel(st, answer)
-        elif isinstance(req, UnreadableRequest) and st.link is not None:  # its answer is not replayed: again
-            self._on_unreadable(st.link.session, req)
+        elif isinstance(req, UnreadableRequest) and st.link is not None and req.req_seq in st.unreadable_seqs:
+            self._on_unreadable(st.link.session, req)  # its answer is not replayed: again
 
     def _on_unreadable(self, session: StrategySession, req: UnreadableRequest) -> None:
         """Answer a request whose id cannot be read with its non-fatal Error (none after the error budget ran out)."""
@@ -2298,7 +2313,7 @@ class Engine:
             return
         assert order is not None
         if order.state in CANCEL_WANTED_STATES:
-            self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", "a cancel is already in flight")
+            self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", _cancel_pending_text(order))
             return
         denial = self.risk.check_cancel(order, self.clock())
         if denial is not None:
@@ -2699,6 +2714,8 @@ class Engine:
                 exc,
                 self.journal_failures,
             )
+        if not self.journal_error:
+            self._hold_venues(True)
         self.journal_error = f"{type(exc).__name__}: {exc}"
 
     def _journal_fault(self, exc: Exception) -> None:
@@ -2710,6 +2727,7 @@ class Engine:
         """
         if not self.journal_error:
             self.transport_fault("the journal's flush (nothing is sent until it succeeds)", exc)
+            self._hold_venues(True)
         self.journal_failures += 1
         self.journal_error = f"{type(exc).__name__}: {exc}"
 
@@ -2751,6 +2769,19 @@ class Engine:
         """Note that the journal is writable again."""
         log.warning("journal writable again after %d failed writes (%s)", self.journal_failures, self.journal_error)
         self.journal_error = ""
+        self._hold_venues(False)
+
+    def _hold_venues(self, held: bool) -> None:
+        """Tell every venue the engine starts (True) or stops (False) holding its bytes (held54).
+
+        Only when that changes (the journal's first failed flush, its first good one): the adapters' answer and
+        probe timers wait while requests cannot leave (``VenueAdapter.hold_output``). One venue's fault is its own.
+        """
+        for venue in self._venue_list:
+            try:
+                venue.hold_output(held)
+            except Exception as exc:
+                self.transport_fault(f"telling venue {getattr(venue, 'name', '?')} its bytes are held", exc)
 
     def flush(self) -> None:
         """Write the batch: journal first, then venues, then strategies.

@@ -169,6 +169,8 @@ def _unwrap(records: Iterable[JournalRecord], out: Recovered) -> Iterator[Journa
                 st.mass_cancel_answers[rec.req_seq] = rec.answer
             if rec.record is not None:
                 yield rec.record
+            elif rec.answer is None:  # the number alone: a request whose id could not be read (or a fault's)
+                st.unreadable_seqs.add(rec.req_seq)
         else:
             yield rec
 

@@ -102,6 +102,8 @@ _ORDER_REQUESTS: Final = (NewOrder, Cancel, Replace, MassCancel)
 _NewOrder: Final = NewOrder
 """Compiled, a static read (the imported name is a lookup in the globals dict): tested once per frame."""
 _astuple: Final = msgspec.structs.astuple
+_decode_any: Final = msgspec.msgpack.Decoder().decode
+"""Untyped: tells a frame that is not MessagePack from one that is but is not a message (error path only)."""
 _REQ_SEQ_AT: Final[dict[int, int]] = {
     cls.__struct_config__.tag: cls.__struct_fields__.index("req_seq") + 1  # type: ignore[misc]
     for cls in _ORDER_REQUESTS
@@ -640,7 +642,17 @@ class StrategySession:
         out.append(msg)  # type: ignore[arg-type]
 
     def _on_invalid(self, frame: bytes | memoryview, detail: str, out: list[StrategyRequest]) -> None:
-        """A frame that is MessagePack but not a valid message: answer it by its id if it has one."""
+        """A frame that is MessagePack but not a valid message: answer it by its id if it has one.
+
+        The typed decoder reports some bytes that are not MessagePack at all (a never-used byte such as ``c1``
+        where the tag or an id should be) as a wrong type: such a frame is read as not MessagePack
+        (``BAD_FRAME``, protocol doc 7.1/7.2), checked here, off the path of valid frames (rev54strat).
+        """
+        try:
+            _decode_any(frame)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            self._on_undecodable(frame, exc, out)
+            return
         elements, _ = peek_elements(frame, 5)
         tag = elements[0] if elements and isinstance(elements[0], int) else None
         if self.state is StrategySessionState.AWAITING_HELLO:

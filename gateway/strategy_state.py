@@ -105,6 +105,7 @@ class StrategyState:
         "released",
         "replay_pending",
         "strategy_id",
+        "unreadable_seqs",
     )
 
     def __init__(self, strategy_id: str, released_ids: ReleasedIds | None = None) -> None:
@@ -114,6 +115,10 @@ class StrategyState:
         """(Protocol version 3) The highest request number processed (journaled in ``JRequest``)."""
         self.mass_cancel_answers: dict[int, MassCancelAnswer] = {}
         """(Version 3) Each MassCancel's answer by its ``req_seq``, for a re-sent duplicate to get it again."""
+        self.unreadable_seqs: set[int] = set()
+        """(Version 3) The request numbers taken by a request whose id could not be read (its ``Error`` is its
+        answer and is not replayed): a duplicate of one whose id cannot be read either gets an ``Error`` again;
+        any other duplicate of any number is skipped (docs/strategy-protocol.md 4.5)."""
         self.events: list[OrderEvent] = []
         self.events_base = 0
         """``next_seq - 1 - len(events)``: how many events were released from ``events`` (the journal has them),

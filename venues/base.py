@@ -131,6 +131,8 @@ class VenueAdapter(abc.ABC):
     _backpressured = False
     """What ``check_*`` / ``send_*`` answer about back-pressure (see ``hold_backpressure``)."""
     _backpressure_held = False
+    _output_held = False
+    """The engine holds every byte this adapter queues (its journal cannot be written): ``hold_output``."""
 
     @property
     @abc.abstractmethod
@@ -188,6 +190,27 @@ class VenueAdapter(abc.ABC):
     def write_paused(self) -> bool:
         """Return True while the venue socket's send buffer is above its high-water mark."""
         return self._transport_paused
+
+    # ---- output held by the core (the journal failing) -----------------------------------
+
+    def hold_output(self, held: bool) -> None:
+        """The core starts (True) or stops (False) holding every byte the adapter queues (held54).
+
+        While the journal cannot be written the core writes nothing to any venue (``Engine.flush``: journal before
+        wire); the queued bytes leave at the first flush that writes the journal, right after ``hold_output(False)``.
+        Called only when that changes (``Engine._journal_failed`` / ``_journal_back``), never per flush. A request
+        queued meanwhile has not left: no answer or probe timer may take its silence for the venue's. Each adapter
+        pauses its answer and probe timers while held and, after, times what was sent (or asked again) during the
+        hold from the release: OUCH the answer-timeout sweep and the Account Query, BOE the probes' deadline, FIX
+        the ResendRequest retries and the order-status questions. The default notes the state. Bytes the venue's
+        own socket holds (``set_write_paused``) are not this: they were written, and leave as the venue reads.
+        """
+        self._output_held = held
+
+    @property
+    def output_held(self) -> bool:
+        """Return True while the core holds the venue's bytes (``hold_output``)."""
+        return self._output_held
 
     @abc.abstractmethod
     def restore(self, order: Order, venue_ref: str) -> None:

@@ -84,6 +84,7 @@ def test_orders_held_while_the_journal_fails_when_longer_than_both_timeouts_then
         status = link.venue.status()
         assert status["answer_timeouts"] == 0 and status["outcome_unknown"] == 0, status
         assert [r for r in link.core.exchange.records if r.type == "O"] == []  # nothing reached the venue
+        assert link.venue.poll(link.clock()) >= 10_000_000  # the overdue sweep waits without busy polling (held54)
     finally:
         os.dup2(saved, journal._fd)  # space again
         os.close(saved)

@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from gateway.journal import FileJournal, JRequest, read_journal
-from gateway.protocol.messages import Error, OrderRejected, Welcome
+from gateway.protocol.messages import CancelRejected, Error, OrderRejected, Welcome
 from gateway.recovery import recover
 from model.fsync import FsyncPolicy
 from tests.harness import MemoryLink, Rig
@@ -122,3 +122,48 @@ def test_duplicate_when_same_bytes_again_then_same_code_and_problem_its_own_fram
     assert link.received() == []  # skipped, no answer (nothing carried out)
     assert [c[0] for c in rig.venue.commands] == ["new"]
     assert link.session.last_req_seq == 2
+
+
+def _cancel(cl_ord_id: object, req_seq: int) -> bytes:
+    return _raw(msgspec.msgpack.encode([3, cl_ord_id, 0, req_seq]))
+
+
+def test_duplicate_when_unreadable_with_the_number_of_a_readable_request_then_skipped_not_answered_again() -> None:
+    """rev54strat MEDIUM: an unreadable request re-using the number of a request that was read (answered by an
+    order event) got an Error too: two answers for one number, each counted against the error budget."""
+    rig = Rig()
+    link = _link(rig)
+    rig.engine.link_data(link, _new("A", 1) + _cancel("NOPE", 2), rig.clock())
+    (answer,) = link.received()  # the Cancel of an unknown order: CancelRejected, its one answer
+    assert isinstance(answer, CancelRejected) and answer.cl_ord_id == "NOPE"
+    rig.engine.link_data(link, _new("", 2) + _cancel(5, 1), rig.clock())  # unreadable, numbers already answered
+    assert link.received() == []  # duplicates: skipped, no second answer (each still a protocol error, 7.2)
+    assert not link.closed and link.session.last_req_seq == 2
+    rig.engine.link_data(link, _new("C", 3), rig.clock())
+    assert [c[0] for c in rig.venue.commands] == ["new", "new"]
+
+
+def test_duplicate_when_unreadable_number_sent_again_after_a_restart_then_error_again_and_readable_ones_skipped(
+    tmp_path: Path,
+) -> None:
+    """The journal says which numbers an Error answered (a JRequest with nothing else in it): after a restart an
+    unreadable request sent again with such a number gets its Error again; with a read request's number, nothing."""
+    journal = FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE)
+    rig = Rig(journal=journal)
+    link = _link(rig)
+    bad, _ = UNREADABLE["cl_ord_id an int"]
+    rig.engine.link_data(link, _new("A", 1) + bad + _cancel("NOPE", 3), rig.clock())
+    rig.engine.flush()
+    journal.close()
+    recovered = recover(read_journal(tmp_path / "j")).strategies["S1"]
+    assert recovered.unreadable_seqs == {2} and recovered.last_req_seq == 3
+
+    rig2 = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
+    rig2.engine.adopt(recover(read_journal(tmp_path / "j")))
+    again = rig2.connect("S1", last_seq=2)
+    again.number_requests = False
+    again.received()
+    rig2.engine.link_data(again, bad + _new("", 3) + _new("", 1), rig2.clock())
+    (error,) = again.received()  # number 2's answer again; 3 (a CancelRejected) and 1 (an order) skipped
+    assert isinstance(error, Error) and (error.code, error.fatal) == ("INVALID_MESSAGE", False)
+    assert not again.closed and again.session.last_req_seq == 3

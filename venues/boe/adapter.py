@@ -55,7 +55,9 @@ in the journaled venue reference ``<ClOrdID>@<S>`` across a restart):
   (its probe rejected, or unanswered) was never kept by Cboe: reported refused
   (``BOE_ANSWER_LOST``, ``answers_lost``); the wait also covers a Cancel that overtakes its New
   Order inside Cboe. So does a cut during the ``MAX_PROBES``-th probe. Should Cboe acknowledge it
-  after all, the adapter cancels it at once (``late_answers``).
+  after all, the adapter cancels it at once (``late_answers``). While the gateway holds its bytes (the journal
+  failing: ``hold_output``) the probes have not left: the wait is not counted, and starts at the first ``poll``
+  after the hold unless it had begun before it (held54).
 
 An order no longer mapped here (ended before a restart, or released from memory) is named by its ClOrdID: a
 message showing it working at Cboe (a late Acknowledgment, a Modified or Restated with shares open, an execution
@@ -1092,7 +1094,7 @@ class BoeVenue(VenueAdapter):
     def poll(self, now_ns: int) -> int:
         """Run heartbeat and timeout timers (and the probes' bound); return ns until the next call is wanted."""
         wait = self._session.poll(now_ns)
-        if self._probing and self._session.ready:
+        if self._probing and self._session.ready and not self._output_held:  # held: the probes have not left (held54)
             if not self._probe_deadline:
                 self._probe_deadline = now_ns + PROBE_TIMEOUT_NS
             left = self._probe_deadline - now_ns

@@ -334,6 +334,8 @@ class FixVenue(VenueAdapter):
         within a second while the session is up, and after the next replay."""
         self._questions_due = 0
         """When ``poll`` next looks at the questions out and those not sent (clock ns)."""
+        self._held_since_ns = 0
+        """When the engine last began holding this venue's bytes (``hold_output``)."""
         self.question_wait_ns = QUESTION_WAIT_NS
         """How long a status question waits for its answer before it is asked again (doubling at each ask)."""
         self._first_connection = True
@@ -826,17 +828,46 @@ class FixVenue(VenueAdapter):
             # not, close now rather than keep a dead session open.
             self._close_pending_polls += 1
             if self._close_pending_polls > 1:
-                self._write_outbox()
+                if self._output_held:  # the journal failing: its bytes never leave before their records (held54)
+                    self.session.outbox.clear()  # as on any cut: the next logon's resend covers their numbers
+                    if self._close is not None:
+                        self._close()
+                else:
+                    self._write_outbox()
             return 50_000_000
         if self._scan_cursor >= 0:
             self._scan_slice()
         wait = self.session.poll(now_ns)
         if self._scan_cursor >= 0:
             wait = 0  # the next slice at the loop's next turn
-        if (self._unasked or self._probes) and now_ns >= self._questions_due and self.session.logged_on:
+        if (
+            (self._unasked or self._probes)
+            and now_ns >= self._questions_due
+            and self.session.logged_on
+            and not self._output_held  # held: nothing asked has left (``hold_output``)
+        ):
             self._questions_due = now_ns + _QUESTION_CHECK_NS
             self._check_questions(now_ns)
         return wait
+
+    def hold_output(self, held: bool) -> None:
+        """The engine starts (True) or stops (False) holding this venue's bytes (held54, ``VenueAdapter.hold_output``).
+
+        While held nothing is asked again and no question is given up (``poll``): a question that went out before
+        the hold keeps its time, one asked during it (an OrderStatusRequest or asking cancel queued meanwhile, a
+        login's questions) is timed from the release, when it leaves; so is a ResendRequest (the session's
+        ``hold_output``).
+        """
+        now = self.clock()
+        if held:
+            self._held_since_ns = now
+        else:
+            since = self._held_since_ns
+            for probe in self._probes.values():
+                if probe.asked_ns >= since:
+                    probe.asked_ns = now
+        self.session.hold_output(held, now)
+        self._output_held = held
 
     def _check_questions(self, now: int) -> None:
         """Send the questions the store refused; ask again each status question unanswered too long.

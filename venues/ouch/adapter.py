@@ -389,6 +389,8 @@ class OuchVenue(VenueAdapter):
         """Logged in with requests unanswered, reading the replay (until the first Server Heartbeat)."""
         self._query_sent_ns = 0
         """When the Account Query after the replay went out (0 = none outstanding)."""
+        self._held_since_ns = 0
+        """When the engine last began holding this venue's bytes (``hold_output``)."""
         self._login_ns = 0
         self._answers_lost = False
         """Messages of the venue were lost (a replay gap at a login, or one undecodable whose order is unknown):
@@ -1262,7 +1264,8 @@ class OuchVenue(VenueAdapter):
         not keep the session down: after ``server_timeout_ms`` the adapter acts without it. While the
         UserRefNum store cannot write, its background retry is posted from here too (at most once a second).
         """
-        held_output = bool(self._session.out)  # bytes not written since the last flush: the engine holds them
+        # bytes not written since the last flush, or the engine's hold (``hold_output``: the journal failing)
+        held_output = self._output_held or bool(self._session.out)
         wait = self._session.poll(now_ns)
         if self._held:  # first: the Account Query's answer may be waiting behind them (then it is no timeout)
             self._read_held()
@@ -1270,7 +1273,7 @@ class OuchVenue(VenueAdapter):
         if self._replaying and now_ns - self._login_ns >= timeout:
             log.warning("venue %s: no Server Heartbeat within %d ms of the login", self.name, timeout // MS)
             self.on_caught_up()
-        elif self._query_sent_ns and not self._held and now_ns - self._query_sent_ns >= timeout:
+        elif self._query_sent_ns and not self._held and not held_output and now_ns - self._query_sent_ns >= timeout:
             # not while messages wait for the search budget: the venue answered, this side has not read it yet
             log.warning("venue %s: Account Query unanswered after %d ms", self.name, timeout // MS)
             self._end_no_record()  # first: the number below is the floored one
@@ -1288,7 +1291,7 @@ class OuchVenue(VenueAdapter):
             self._resolve_unanswered(None)
         if self._replaying:
             wait = min(wait, max(self._login_ns + timeout - now_ns, 1))
-        elif self._query_sent_ns:
+        elif self._query_sent_ns and not held_output:  # held: judged after the hold, not polled for meanwhile
             wait = min(wait, max(self._query_sent_ns + timeout - now_ns, 1))
         if self._refnums.error is not None and not self._store.retry(now_ns):  # recover with no order arriving
             wait = min(wait, RETRY_INTERVAL_NS)
@@ -1302,9 +1305,25 @@ class OuchVenue(VenueAdapter):
                 self._resume_sweep(now_ns)
             if now_ns >= self._next_sweep_ns and not self._sweep_paused:
                 self._sweep_answers(now_ns)
-            if self._inflight or self._doubt_cancels:
+            if self._sweep_paused:  # not 1 ns: the overdue sweep waits for the hold's end, no busy polling (held54)
+                wait = min(wait, self._sweep_every_ns)
+            elif self._inflight or self._doubt_cancels:
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
         return wait
+
+    def hold_output(self, held: bool) -> None:
+        """The engine starts or stops holding this venue's bytes (held54, ``VenueAdapter.hold_output``).
+
+        The sweep waits while held (``poll``: ``_resume_sweep`` after); so does the Account Query's timeout: a query
+        sent during the hold (a login meanwhile) is timed from the release, when it leaves, not taken as unanswered
+        (which would put every unanswered Enter in doubt for want of the venue's NextUserRefNum).
+        """
+        now = self._clock()
+        if held:
+            self._held_since_ns = now
+        elif self._query_sent_ns and self._query_sent_ns >= self._held_since_ns:
+            self._query_sent_ns = now or 1
+        self._output_held = held
 
     def _resume_sweep(self, now_ns: int) -> None:
         """Time the answers again after a spell in which this venue's bytes were held (rev53ops HIGH 1).

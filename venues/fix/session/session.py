@@ -239,6 +239,11 @@ class FixSession:
         """The expected number at that time."""
         self._gap_asks = 0
         """ResendRequests sent for the outstanding gap since it last made progress (the first ask included)."""
+        self.output_held = False
+        """The gateway holds the bytes this session queues (its journal failing, ``hold_output``): no ResendRequest
+        retry is timed or counted meanwhile."""
+        self._held_since_ns = 0
+        """When the last such hold began."""
         self._rarelog = IntervalLog(log)
         self.counters: dict[str, int] = {
             "garbled": 0,
@@ -1027,9 +1032,22 @@ class FixSession:
         """Return how long a gap may make no progress before it is asked for again."""
         return self.config.resend_timeout_ns or self.timers.interval_ns
 
+    def hold_output(self, held: bool, now_ns: int) -> None:
+        """The gateway starts (True) or stops (False) holding what this session queues (held54).
+
+        A ResendRequest queued meanwhile has not left: the gap's retries are neither timed nor counted towards
+        ``max_resend_attempts`` while held (``_check_gap``), and one asked for during the hold is timed from the
+        release, when it leaves. One asked for before the hold left then: its timeout runs from then.
+        """
+        if held:
+            self._held_since_ns = now_ns
+        elif self.gap.open and self._gap_asked_ns >= self._held_since_ns:
+            self._gap_asked_ns = now_ns
+        self.output_held = held
+
     def _check_gap(self, now_ns: int) -> int:
         """Ask again for a gap that made no progress within the resend timeout; return its deadline (0: none)."""
-        if not self.gap.open:
+        if not self.gap.open or self.output_held:  # held: nothing asked has left (``hold_output``)
             return 0
         expected = self.next_target_seq
         if expected != self._gap_asked_from:  # progress: the timeout runs from now
