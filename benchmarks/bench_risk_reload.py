@@ -30,12 +30,15 @@ import asyncio
 import gc
 import logging
 import statistics
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from gateway.app import GatewayProcess
 from gateway.client import GatewayClient
+from gateway.ops.gc_control import NEVER_THRESHOLD
 from gateway.release import SLICE_UNITS
 from model.enums import Side
 from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short_tmp
@@ -175,7 +178,7 @@ async def _pingpong(accounts: int, rounds: int, units: int) -> None:
                         finish_cpu = time.thread_time() - started
                         return result
 
-                    process.risk = _Timed(risk, timed)
+                    process.risk = _Timed(risk, ("finish_reload", timed))
                     result = await process.reload_risk_soon("bench", "bench_risk_reload")
                     process.risk = risk
                     assert result.ok, result
@@ -214,12 +217,183 @@ async def _pingpong(accounts: int, rounds: int, units: int) -> None:
             )
 
 
+class _Callbacks:
+    """Every stdlib-loop callback's own CPU while ``on`` (``asyncio.Handle._run`` wrapped): the reload's parts."""
+
+    def __init__(self, threshold_s: float) -> None:
+        self.threshold = threshold_s
+        self.on = False
+        self.spans: list[tuple[float, float, str]] = []
+        self.count = 0
+        self._run = asyncio.events.Handle._run
+
+    def __enter__(self) -> _Callbacks:
+        original = self._run
+        spans = self.spans
+
+        def run(handle: Any) -> None:
+            if not self.on:
+                original(handle)
+                return
+            self.count += 1
+            wall = time.perf_counter()
+            cpu = time.thread_time()
+            original(handle)
+            cpu = time.thread_time() - cpu
+            if cpu >= self.threshold:
+                spans.append((cpu, time.perf_counter() - wall, _name(handle)))
+
+        asyncio.events.Handle._run = run  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+
+
+def _name(handle: Any) -> str:
+    """Name a loop callback: a task step by its coroutine, else the callback's qualified name."""
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = f" at line {frame.f_lineno}" if frame is not None else ""
+        return f"task {getattr(coro, '__qualname__', coro)}{where}"
+    return str(getattr(callback, "__qualname__", callback))
+
+
+async def _callbacks(
+    accounts: int, rounds: int, threshold_ms: float, young_gc: bool, status_units: list[int] | None = None
+) -> None:
+    """``--callbacks``: every loop callback of a reload over ``threshold_ms`` of CPU, and the worst round trip.
+
+    Python's automatic full collections are off (``gateway run``'s default, ``spin.gc.automatic: young``; with
+    them on, ``--all-gc``, the worker thread's read starts 3-4 of 100-450 ms each, holding the GIL). The window:
+    from the reload's request (``reload_risk_soon``: the read in the worker thread included) until
+    the reload is answered, the status parts are prepared and the replaced limits freed, + 50 ms. Rounds
+    alternate ``GatewayProcess.status_slices`` 0 (the per-load status part built after the switch in one
+    callback, as before stop 54) and the default (built in slices before the switch), where the tree has it.
+    """
+    workdir = short_tmp()
+    logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)
+    risk_dir = workdir / "risk"
+    risk_dir.mkdir()
+    limits = e2e_limits(risk_dir)
+    _replace(limits, _accounts(limits.read_text(), accounts))
+    if young_gc:  # as ``gateway run`` by default (``spin.gc.automatic: young``): no automatic full collection
+        gen0, gen1, _ = gc.get_threshold()
+        gc.set_threshold(gen0, gen1, NEVER_THRESHOLD)
+    async with running_gateway(workdir, limits) as (process, _sim):
+        config = process.config
+        sliced = getattr(process, "status_slices", None)
+        ways: list[tuple[str, int | None]] = [("as is", None)]
+        if sliced:
+            ways = [("one go" if n == 0 else f"sliced {n}", n) for n in (status_units or [0, sliced])]
+        window = [0.0, 0.0, 0.0]  # start, end (0: open), the worker thread's read done
+        worst_rt = worst_read = 0.0
+        stop = False
+        risk: Any = process.risk
+        after_read = {name: getattr(risk, name) for name in ("stage_status", "finish_reload") if hasattr(risk, name)}
+
+        def read_done(name: str) -> Any:
+            def called(pending: Any, *args: Any) -> Any:
+                window[2] = window[2] or time.monotonic()  # the first call after the worker thread's read
+                return after_read[name](pending, *args)
+
+            return called
+
+        async def pingpong(client: GatewayClient) -> None:
+            nonlocal worst_rt, worst_read
+            while not stop:
+                started = time.monotonic()
+                order = await client.submit("ACC1", "OUCH", "AAPL", Side.BUY, 1, "229.00")
+                await order.wait_accepted(timeout=30)
+                ended = time.monotonic()
+                if window[0] and ended >= window[0] and (not window[1] or started <= window[1]):
+                    if window[2] and ended > window[2]:
+                        worst_rt = max(worst_rt, ended - max(started, window[2]))
+                    else:
+                        worst_read = max(worst_read, ended - started)
+
+        collections: list[tuple[int, float, str]] = []
+        gc_started = [0.0]
+
+        def on_gc(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                gc_started[0] = time.perf_counter()
+            elif window[0] and not window[1]:
+                thread = "loop" if threading.current_thread() is threading.main_thread() else "worker"
+                collections.append((info["generation"], time.perf_counter() - gc_started[0], thread))
+
+        gc.callbacks.append(on_gc)
+        edit = 0
+        with _Callbacks(threshold_ms / 1000) as traced:
+            async with GatewayClient(config.path(config.strategy_socket), "S1") as client:
+                task = asyncio.create_task(pingpong(client))
+                await asyncio.sleep(0.5)
+                for _ in range(rounds):
+                    for way, slices in ways:
+                        edit += 1
+                        if slices is not None:
+                            process.status_slices = slices
+                        text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
+                        _replace(limits, text)
+                        await asyncio.sleep(0.3)
+                        gc.collect()
+                        worst_rt = worst_read = 0.0
+                        traced.spans.clear()
+                        traced.count = 0
+                        window[:] = [time.monotonic(), 0.0, 0.0]
+                        traced.on = True
+                        process.risk = _Timed(risk, *((name, read_done(name)) for name in after_read))
+                        result = await process.reload_risk_soon("bench", "bench_risk_reload")
+                        process.risk = risk
+                        assert result.ok, result
+                        while process.releaser.pending or getattr(process, "status_pending", False):
+                            await asyncio.sleep(0.001)
+                        await asyncio.sleep(0.05)
+                        traced.on = False
+                        window[1] = time.monotonic()
+                        await asyncio.sleep(0.05)  # the order in flight at the end
+                        took = window[1] - window[0]
+                        spans = sorted(traced.spans, reverse=True)
+                        print(
+                            f"{way}: reload window {took * 1000:.0f} ms (read {(window[2] - window[0]) * 1000:.0f}), "
+                            f"{traced.count} callbacks, {len(spans)} over {threshold_ms} ms CPU; worst order round "
+                            f"trip while the thread read {worst_read * 1000:.1f} ms, after {worst_rt * 1000:.1f} ms",
+                            flush=True,
+                        )
+                        full = [(took, thread) for generation, took, thread in collections if generation == 2]
+                        if full:
+                            print(
+                                f"    full collections: {len(full)}, wall ms (thread): "
+                                + ", ".join(f"{took * 1000:.0f} ({thread})" for took, thread in full),
+                                flush=True,
+                            )
+                        collections.clear()
+                        by_name: dict[str, list[tuple[float, float]]] = {}
+                        for cpu, wall, name in spans:
+                            by_name.setdefault(name, []).append((cpu, wall))
+                        for name, rows in sorted(by_name.items(), key=lambda item: -max(item[1])[0]):
+                            print(
+                                f"    {len(rows):4d} x, CPU max {max(rows)[0] * 1000:6.2f} ms, median "
+                                f"{statistics.median(r[0] for r in rows) * 1000:6.2f} (wall max "
+                                f"{max(r[1] for r in rows) * 1000:7.2f})  {name}",
+                                flush=True,
+                            )
+                        window[:] = [0.0, 0.0, 0.0]
+                stop = True
+                await asyncio.gather(task, return_exceptions=True)
+        gc.callbacks.remove(on_gc)
+
+
 class _Timed:
     """The risk engine with ``finish_reload`` timed (the gateway's reload calls it on the loop)."""
 
-    def __init__(self, risk: Any, finish: Any) -> None:
+    def __init__(self, risk: Any, *methods: tuple[str, Any]) -> None:
         self._risk = risk
-        self.finish_reload = finish
+        for name, method in methods:
+            setattr(self, name, method)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._risk, name)
@@ -234,7 +408,18 @@ def main() -> None:
     parser.add_argument("--off-loop-only", action="store_true", help="only the reloads in a worker thread")
     parser.add_argument("--pingpong", action="store_true", help="a running gateway: old limits freed at once/sliced")
     parser.add_argument("--units", type=int, default=SLICE_UNITS, help="--pingpong: the releaser's step")
+    parser.add_argument("--callbacks", action="store_true", help="a running gateway: each loop callback of a reload")
+    parser.add_argument("--threshold-ms", type=float, default=0.5, help="--callbacks: list callbacks over this CPU")
+    parser.add_argument("--status-units", help="--callbacks: status_slices per round, e.g. 0,2000,1000 (0: one go)")
+    parser.add_argument("--all-gc", action="store_true", help="--callbacks: Python's automatic full collections on")
+    parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval (s) if set")
     args = parser.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    if args.callbacks:
+        units = [int(n) for n in args.status_units.split(",")] if args.status_units else None
+        asyncio.run(_callbacks(args.accounts, args.rounds, args.threshold_ms, not args.all_gc, units))
+        return
     if args.pingpong:
         asyncio.run(_pingpong(args.accounts, args.rounds, args.units))
         return

@@ -14,6 +14,7 @@ import msgspec
 
 from gateway.admin import AdminHandler, AdminRefusedError
 from gateway.metrics import MetricsSnapshot
+from model.operator_text import operator_text_problem
 
 
 class AdminTarget(Protocol):
@@ -95,6 +96,15 @@ def _text(request: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _operator_text(request: dict[str, Any], key: str) -> str:
+    """Return an operator's free text (``reason``, ``who``); refuse one too long or not on one line (rev54risk)."""
+    text = _text(request, key)
+    problem = operator_text_problem(text, f"`{key}`")
+    if problem is not None:
+        raise AdminRefusedError(problem + "; nothing changed")
+    return text
+
+
 def _integer(request: dict[str, Any], key: str) -> int | None:
     value = request.get(key, 0)
     return value if type(value) is int else None
@@ -111,8 +121,8 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
 
     def kill(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None
-        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
-        result = process.kill(account, who, _text(request, "reason"))
+        who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
+        result = process.kill(account, who, _operator_text(request, "reason"))
         return {
             "orders_canceled": result.orders_canceled,
             "state": "HALTED",
@@ -121,13 +131,13 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
 
     def resume(request: dict[str, Any], caller: str) -> dict[str, Any]:
         account = _text(request, "account") or None
-        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
         lifted = process.runtime_halted(account)  # before: whether this resume lifts anything itself
-        state = process.resume(account, who, _text(request, "reason"))
+        state = process.resume(account, who, _operator_text(request, "reason"))
         return {"state": getattr(state, "name", str(state)), "held_by": process.held_by(account), "lifted": lifted}
 
     def risk_reload(request: dict[str, Any], caller: str) -> Awaitable[dict[str, Any]]:
-        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
         pending = process.reload_risk_soon("gateway risk reload", who)
 
         async def answer() -> dict[str, Any]:
@@ -137,20 +147,22 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
 
     def venue_reconnect(request: dict[str, Any], caller: str) -> dict[str, Any]:
         venue = _text(request, "venue")
-        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
-        state = process.reconnect_venue(venue, who, _text(request, "reason"))
+        who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
+        state = process.reconnect_venue(venue, who, _operator_text(request, "reason"))
         return {"venue": venue, "state": state}
 
     def venue_set_seq(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
         next_sender = _integer(request, "next_sender")
         next_target = _integer(request, "next_target")
         if next_sender is None or next_target is None:
             raise AdminRefusedError("next_sender and next_target must be whole numbers (0: keep that number)")
-        return process.set_venue_seq(_text(request, "venue"), next_sender, next_target, who, _text(request, "reason"))
+        return process.set_venue_seq(
+            _text(request, "venue"), next_sender, next_target, who, _operator_text(request, "reason")
+        )
 
     def risk_adjust_position(request: dict[str, Any], caller: str) -> dict[str, Any]:
-        who = f"{_text(request, 'who') or 'unknown'} [{caller}]"
+        who = f"{_operator_text(request, 'who') or 'unknown'} [{caller}]"
         qty = _integer(request, "qty")
         price = _integer(request, "price")
         if qty is None or price is None:
@@ -166,7 +178,7 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
             price,
             -1 if traded == "remove" else 1,
             who,
-            _text(request, "reason"),
+            _operator_text(request, "reason"),
             dry_run=dry_run,
         )
         return {"result": msgspec.to_builtins(result), "dry_run": dry_run, "applied": bool(result.ok) and not dry_run}

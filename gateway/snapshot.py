@@ -187,6 +187,9 @@ class SnapshotWriter:
         if len(key) != len(old) or any(a is not b for a, b in zip(key, old, strict=True)):
             config = process.config
             accounts = sorted({a for e in config.strategies.values() for a in e.accounts})
+            encodable = getattr(process.risk, "status_wire_encodable", None)
+            if encodable is not None and isinstance(risk_wire, dict):
+                risk_wire = encodable(risk_wire)  # the same bytes, the names encoded once per load (stop 54)
             slow = _encode(
                 (  # the reader indexes this tuple: append, never reorder (or bump LAYOUT_VERSION)
                     config.gateway_id,

@@ -46,6 +46,7 @@ MODULES: Final = (
     "venues.ouch.adapter",
     "venues.ouch.soup_client",
     "risk.engine",
+    "risk.status_load",
     "risk.exposure_rows",
     "risk.exposure",
     "gateway.journal_mmap",

@@ -31,6 +31,7 @@ import msgspec
 from model.clock import NowNs, monotonic_ns
 from model.denials import Denial
 from model.enums import OrderType, Side
+from model.operator_text import clip
 from model.order import Order, OrderState
 from risk import codes
 from risk.adjust import Adjustment, plan
@@ -79,6 +80,7 @@ from risk.startup import (
     positions_outcome,
     session_day,
 )
+from risk.status_load import SLICE_ITEMS, LoadStatus
 from risk.throttle import ONE_SECOND_NS, SlidingWindow
 
 log = logging.getLogger("risk")
@@ -288,6 +290,8 @@ class PendingReload:
         self.reference_copy: InForceCopy | None = None
         """Where the gateway keeps a copy of the reference prices in force (``read`` prepares the new one)."""
         self.reference_ready = False
+        self.status: LoadStatus | None = None
+        """The per-load status parts of ``limits``, staged before the switch (``RiskEngine.stage_status``)."""
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
@@ -351,6 +355,8 @@ class RiskEngine:
         self._loaded_at_ns = wall_clock()
         self._last_reload: dict[str, Any] | None = None
         self._status_cache: tuple[LimitsFile, int, dict[str, Any]] | None = None
+        self._staged_status: LoadStatus | None = None
+        """The per-load status parts a reload staged for the limits it put in force (``stage_status``)."""
         """(load key, the parts of ``status`` only a load changes)."""
         self.retire: Callable[[object], None] | None = None
         """Takes the limits a reload replaced (the gateway frees them a slice per loop iteration:
@@ -1100,8 +1106,8 @@ class RiskEngine:
     def _runtime_note(self, account: str | None) -> str:
         """Say who set a run-time state and why: ``kill switch by alice (...): runaway strategy``."""
         trigger, who, reason = self._runtime_notes.get(account, ("", "", ""))
-        how = "kill switch" if trigger == "kill" else "set at run time"
-        return f"{how} by {who or 'unknown'}" + (f": {reason}" if reason else "")
+        how = "kill switch" if trigger == "kill" else "set at run time"  # clipped: quoted in every refusal (rev54risk)
+        return f"{how} by {clip(who) or 'unknown'}" + (f": {clip(reason)}" if reason else "")
 
     def _file_scopes(self, account: str, strategy: str, symbol: str) -> list[tuple[str, str, Limits]]:
         """Return the limits file's overrides for a key as (words for a person, path in the file, scope)."""
@@ -1240,6 +1246,7 @@ class RiskEngine:
             if limits.reference_path is not None:
                 self._judge(limits.reference_path, reference_signature, limits.reference_sha256)
         self._apply(limits)
+        self._staged_status, pending.status = pending.status, None  # built before the switch, if staged
         message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
         log.info("risk %s (trigger %s, by %s)", message, trigger, who)
         if copy_problem:
@@ -1737,12 +1744,18 @@ class RiskEngine:
         return assemble_status(wire, raw, self._static_status()["account_set"])
 
     def _static_status(self) -> dict[str, Any]:
-        """Return the parts of ``status`` that only a load or reload changes (built once per load)."""
+        """Return the parts of ``status`` that only a load or reload changes (built once per load).
+
+        The parts that grow with the file (``LoadStatus``) are those a reload staged before the switch
+        (``stage_status``), else built here at once.
+        """
         file = self._file
         cached = self._status_cache
         if cached is not None and cached[0] is file and cached[1] == self._loaded_at_ns:
             return cached[2]
-        document = file.document
+        staged = self._staged_status
+        self._staged_status = None
+        parts = (staged if staged is not None and staged.file is file else LoadStatus(file)).finish()
         static: dict[str, Any] = {
             "fixed": {
                 "limits_file": str(file.path),
@@ -1752,28 +1765,21 @@ class RiskEngine:
                 "loaded_at": utc_text(self._loaded_at_ns),
                 "start_positions": self._positions_notice,
             },
-            "trading_state": {
-                "strategies_not_active": {
-                    k: v.trading_state
-                    for k, v in document.strategies.items()
-                    if v.trading_state not in (None, "ACTIVE")
-                },
-                "symbols_not_active": {
-                    k: v.trading_state for k, v in document.symbols.items() if v.trading_state not in (None, "ACTIVE")
-                },
-            },
-            "configured": {
-                "accounts": len(document.accounts),
-                "strategies": len(document.strategies),
-                "symbols": len(document.symbols),
-                "restricted": len(document.restricted.no_trade) + len(document.restricted.sell_only),
-            },
-            "warnings": list(file.summary),
-            "account_names": sorted(document.accounts),
-            "account_set": frozenset(document.accounts),
+            **parts,
         }
         self._status_cache = (file, self._loaded_at_ns, static)
         return static
+
+    def stage_status(self, pending: PendingReload, units: int = SLICE_ITEMS) -> LoadStatus | None:
+        """Return the builder of the per-load status parts of the limits ``pending`` read (None: nothing to apply).
+
+        The gateway runs its steps on the loop, one per iteration, before ``finish_reload``: the switch then
+        finds them built (a request meanwhile is answered from the limits in force, the old part, whole).
+        """
+        if pending.result is not None or pending.limits is None:
+            return None
+        pending.status = LoadStatus(pending.limits, units)
+        return pending.status
 
     def trading_scopes(self) -> TradingScopes:
         """Return what ``gateway metrics`` shows of the trading states: kills, scopes not ACTIVE, accounts.
@@ -1805,32 +1811,31 @@ class RiskEngine:
         static = self._static_status()
         wire: dict[str, Any] | None = static.get("wire")
         if wire is None:
-            document = self._file.document
-            nested = [
-                *(("strategy", v) for v in document.strategies.values()),
-                *(("symbol", v) for v in document.symbols.values()),
-                *(("account_strategy", v) for a in document.accounts.values() for v in a.strategies.values()),
-                *(("account_symbol", v) for a in document.accounts.values() for v in a.symbols.values()),
-            ]
-            file_counts = dict.fromkeys(((kind, state) for kind in SCOPE_KINDS[2:] for state in (1, 2)), 0)
-            for kind, limits in nested:
-                if limits.trading_state not in (None, "ACTIVE"):
-                    file_counts[kind, int(TradingState[limits.trading_state])] += 1
             wire = static["wire"] = {
                 "fixed": static["fixed"],
                 "trading_state": static["trading_state"],
                 "configured": static["configured"],
                 "warnings": static["warnings"],
                 "account_names": static["account_names"],
-                "default_state": int(TradingState[document.defaults.trading_state or "ACTIVE"]),
-                "scope_states": {  # sparse: an account the file gives no state is absent
-                    name: int(TradingState[scope.trading_state])
-                    for name, scope in document.accounts.items()
-                    if scope.trading_state is not None
-                },
-                "scope_counts": [(kind, state, count) for (kind, state), count in file_counts.items()],
+                "default_state": static["default_state"],
+                "scope_states": static["scope_states"],  # sparse: an account the file gives no state is absent
+                "scope_counts": static["scope_counts"],
             }
         return wire
+
+    def status_wire_encodable(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """Return ``wire`` (``status_wire``) as the snapshot encodes it: the same bytes, the account names
+        already encoded (``LoadStatus``: a slice at a time before a reload's switch) as ``msgspec.Raw``."""
+        static = self._static_status()
+        if wire is not static.get("wire"):
+            return wire
+        encodable: dict[str, Any] | None = static.get("wire_encodable")
+        if encodable is None:
+            encodable = static["wire_encodable"] = {
+                **wire,
+                "account_names": msgspec.Raw(static["account_names_msgpack"]),
+            }
+        return encodable
 
     def status_parts(self) -> tuple[dict[str, Any], StatusRaw]:
         """Return ``status`` in two parts for ``assemble_status``: the per-load part (``status_wire``: the same

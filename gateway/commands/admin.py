@@ -16,6 +16,7 @@ from gateway.admin import AdminError, AdminNoAnswerError, admin_request, fetch_s
 from gateway.commands.output import write_stdout
 from gateway.config import ConfigError, load_config
 from gateway.ops.onload_env import MISSING, EfSetting, describe_settings
+from model.operator_text import operator_text_problem
 from obs import native
 
 DEFAULT_CONFIG = "deploy/gateway.yaml"
@@ -70,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_target(kill)
     kill.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
-    kill.add_argument("--reason", default="", help="free text recorded in the audit log")
+    kill.add_argument("--reason", default="", type=operator_text, help="free text recorded in the audit log")
     kill.set_defaults(func=run_kill)
 
     resume = subparsers.add_parser(
@@ -86,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_target(resume)
     resume.add_argument("--account", type=_account, help="only this account (default: the whole gateway)")
-    resume.add_argument("--reason", default="", help="free text recorded in the audit log")
+    resume.add_argument("--reason", default="", type=operator_text, help="free text recorded in the audit log")
     resume.set_defaults(func=run_resume)
 
     venue = subparsers.add_parser("venue", help="act on one venue session (reconnect, set-seq)")
@@ -103,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_target(reconnect)
     reconnect.add_argument("name", help="venue name (as in the config and `gateway status`)")
-    reconnect.add_argument("--reason", default="", help="free text recorded in the audit log")
+    reconnect.add_argument("--reason", default="", type=operator_text, help="free text recorded in the audit log")
     reconnect.set_defaults(func=run_venue_reconnect)
 
     set_seq = venue_commands.add_parser(
@@ -127,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     set_seq.add_argument(
         "--next-target", type=_seq_num, default=0, metavar="M", help="MsgSeqNum expected next from the venue"
     )
-    set_seq.add_argument("--reason", default="", help="free text recorded in the audit log")
+    set_seq.add_argument("--reason", default="", type=operator_text, help="free text recorded in the audit log")
     set_seq.set_defaults(func=run_venue_set_seq)
 
 
@@ -140,6 +141,14 @@ def _seq_num(text: str) -> int:
     if not 1 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be a whole number from 1, got {text!r}")
     return value
+
+
+def operator_text(text: str) -> str:
+    """Parse ``--reason``: at most 500 printable characters on one line (argparse exits 2 otherwise)."""
+    problem = operator_text_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _account(text: str) -> str:

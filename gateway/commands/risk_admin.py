@@ -15,7 +15,8 @@ from pathlib import Path
 import msgspec
 
 from gateway.admin import AdminError, fetch_status
-from gateway.commands.admin import add_target, admin_socket_path, call, who
+from gateway.commands.admin import add_target, admin_socket_path, call, operator_text, who
+from gateway.commands.metrics import positive_seconds
 from gateway.commands.output import piped
 from gateway.commands.risk import UsageError, parse_price, print_problems
 from gateway.config import ConfigError, load_config
@@ -33,7 +34,7 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_target(reload)
     reload.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         help=f"seconds to wait for the answer (default {RELOAD_BASE_S:.0f} plus {RELOAD_S_PER_MB:.0f} per MB of the "
         "limits file named in --config, or with --admin-socket alone in the gateway's status: a large file takes "
         f"seconds to read; {RELOAD_UNKNOWN_S:.0f} if its size cannot be learned)",
@@ -62,7 +63,9 @@ def register_risk(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default="remove",
         help="with --price: remove the busted trade's notional (default) or add a trade the gateway never counted",
     )
-    adjust.add_argument("--reason", required=True, help="why, for the audit log (e.g. 'bust of exec 123 at XNAS')")
+    adjust.add_argument(
+        "--reason", required=True, type=operator_text, help="why, for the audit log (e.g. 'bust of exec 123 at XNAS')"
+    )
     adjust.add_argument(
         "--dry-run",
         action="store_true",
