@@ -765,19 +765,25 @@ class GatewayProcess:
             self.add_status_provider(self._journal_file_status)
             self.add_metrics_provider(self._journal_file_metrics)
         completed = self.engine.adopt(recovered)
-        first = first_order_id(recovered.next_order_id, previous_first, clean, config.journal.fsync)
+        # above every venue's persisted floor too (an OUCH standby takeover raised the ids after the marker's first);
+        # read once (a FIX store is searched backwards for its last NewOrderSingle)
+        venue_floor = max((venue.order_id_floor() for venue in self.venues), default=0)
+        first = first_order_id(recovered.next_order_id, previous_first, clean, config.journal.fsync, venue_floor)
         skipped = first - recovered.next_order_id
         if skipped:
             self.engine.next_order_id = first
             log.warning(
                 "the journal %s was not closed cleanly (fsync %s): a power failure may have cut records of orders "
-                "that reached a venue; new order ids start at %d, %d past the last journaled (%d), so no id "
+                "that reached a venue; new order ids start at %d, %d past the last journaled (%d)%s, so no id "
                 "(ClOrdID) is used twice",
                 path,
                 config.journal.fsync,
                 first,
                 skipped,
                 recovered.next_order_id - 1,
+                f" and above order id {venue_floor} a venue's state names (the ids went on above it)"
+                if venue_floor >= max(recovered.next_order_id, previous_first or 0)
+                else "",
             )
         resume = recovered.resume
         for venue in self.venues:
@@ -785,7 +791,7 @@ class GatewayProcess:
             if point is not None:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
-        self._order_ids_above_venue_state()
+        self._order_ids_above_venue_state(venue_floor)
         failed = mark_journal_open(path, self.engine.next_order_id)  # durable before the first order
         if failed is not None:
             log.error(
@@ -985,15 +991,15 @@ class GatewayProcess:
         else:
             log.info("hot path: pure Python (%s)", hot_path["why"])
 
-    def _order_ids_above_venue_state(self) -> None:
-        """Start new order ids above every id a venue's own state names, not only above the journal's.
+    def _order_ids_above_venue_state(self, floor: int) -> None:
+        """Start new order ids above every id a venue's own state names (``floor``), not only above the journal's.
 
         A venue adapter may persist an order before the journal has it (the FIX store takes a
         NewOrderSingle in ``send_new``); a crash in between leaves an id the journal never saw.
-        Using it again would send its venue reference (ClOrdID) twice.
+        Using it again would send its venue reference (ClOrdID) twice. After a stop that was not clean the
+        ids are already ``ORDER_ID_MARGIN`` past it (``first_order_id``); this covers a clean stop and ``batch``.
         """
         assert self.engine is not None
-        floor = max((venue.order_id_floor() for venue in self.venues), default=0)
         if floor >= self.engine.next_order_id:
             log.warning(
                 "venue state names order ids up to %d that the journal does not have (a crash between the "
@@ -1767,7 +1773,11 @@ class GatewayProcess:
         }
 
     def _risk_metrics(self) -> dict[str, float]:
-        return {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}
+        numbers = {"risk_position_adjustments_total": float(getattr(self.risk, "position_adjustments", 0))}
+        reload_metrics = getattr(self.risk, "reload_metrics", None)  # a test's risk may not reload
+        if reload_metrics is not None:
+            numbers.update(reload_metrics())
+        return numbers
 
     def reconnect_venue(self, name: str, who: str, reason: str = "") -> str:
         """Take venue ``name`` out of LOGIN_REFUSED and connect it now; return its new state.

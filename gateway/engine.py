@@ -362,6 +362,17 @@ class Engine:
         gateway's own."""
         self._fault_note = ""
         """What the step that failed knew of its order (``_order_unjournaled``), for ``_internal_error``'s text."""
+        self._own_held: set[int] = set()
+        """Orders whose held Cancel the gateway started itself (the kill switch, a disconnect policy, the stop): no
+        strategy sent it, so no strategy is answered for it (``_own_cancel``); left when it is released or dropped."""
+        self._owed: dict[int, tuple[Order, str, str, bool]] = {}
+        """Orders whose held Cancel must be dropped, or whose Cancel answered, but whose journal record failed (a
+        fault while handling a fault) -> (order, code, text, whether the strategy is answered): tried again at each
+        ``poll`` until the journal takes it (``_settle_owed``); the Cancel stays held meanwhile, as the journal says."""
+        self._owed_records: list[JRequest] = []
+        """Request records (``JRequest``: a MassCancel's answer sent already, the number of a request the last resort
+        answered) a fault kept from the journal: tried again at each ``poll`` (``_settle_owed``)."""
+        self._owed_failures = 0
         self._risk_held: Order | None = None
         """The last new order risk let through (and counted), for ``_internal_error`` to release if a fault stopped
         it before it was sent or refused (then it is still CREATED); never cleared: its state tells."""
@@ -608,15 +619,16 @@ class Engine:
                         self._accepted_otherwise(order, order.leaves_qty, price)
                     return
                 self._n_accepted += 1
+                self._deliver(st, answer)  # first: the JVenueApplied implies it, whatever faults below (answer54)
+                canceled_event = out.pop() if out else None  # OUCH Order State D: the same message canceled it
+                if canceled_event is not None:
+                    self._deliver(st, canceled_event)
                 if order.qty != qty or order.price != price:
                     self._accepted_otherwise(order, qty, price)
-                self._deliver(st, answer)
-                if out:  # OUCH Order State D: the same message canceled it
-                    canceled_event = out.pop()
+                if canceled_event is not None:
                     self._counters.canceled += 1
                     self.risk.on_open_changed(order, canceled_event.canceled_qty, order.price)  # type: ignore[union-attr]
                     self._close(order)
-                    self._deliver(st, canceled_event)
             except Exception as exc:
                 self._venue_fault(venue, order, event, exc, journaled=True)
 
@@ -627,8 +639,9 @@ class Engine:
 
         Fails closed and loud (docs/reliability.md 2.8), never raises: one CRITICAL line with the traceback,
         counted (``internal_errors``); the order's account halted (journaled; ``gateway resume --account``)
-        until an operator reconciled it with the venue; its strategy told nothing more of that message (what
-        the order's state shows is what was applied before the fault). The venue session and every other
+        until an operator reconciled it with the venue; its strategy told nothing more of that message than the
+        strategy events its journal record implies (the handlers deliver those first: answer54), and what the
+        order's state shows is what was applied before the fault. The venue session and every other
         message, order and strategy go on: the message itself was not at fault, so a new login would not bring
         it again (it is journaled, or the venue's numbering has passed it).
         """
@@ -712,17 +725,23 @@ class Engine:
             self._venue_events_pending -= 1
             self._out_of_place(order, ev)
             return
-        produced = executed(order, ev, st.next_seq, self._produced)
-        if produced is None:
-            if is_repeated_fill(order, ev):
-                self._repeated_fill(order, ev)
-            else:
-                self._out_of_place(order, ev)
+        except Exception as exc:  # a fault of the gateway's own: nothing journaled, nothing applied
+            self._venue_fault(venue, order, ev, exc, journaled=False)
             return
-        self._counters.executions += 1
-        self._late_fill(order, ev)
-        self.risk.on_execution(order, ev.qty, ev.price)
-        self._emit(st, produced)
+        try:  # a fault from here is this message's alone (before, it reached the adapter's read: the session dropped)
+            produced = executed(order, ev, st.next_seq, self._produced)
+            if produced is None:
+                if is_repeated_fill(order, ev):
+                    self._repeated_fill(order, ev)
+                else:
+                    self._out_of_place(order, ev)
+                return
+            self._emit(st, produced)  # first: the journaled event implies it, whatever faults below (answer54)
+            self._counters.executions += 1
+            self._late_fill(order, ev)
+            self.risk.on_execution(order, ev.qty, ev.price)
+        except Exception as exc:
+            self._venue_fault(venue, order, ev, exc, journaled=True)
 
     def _order_source(self, venue: str) -> Callable[[int, str], Order | None]:
         """Return ``venue``'s ``order_source``: an order its adapter no longer tracks, from memory or the journal."""
@@ -826,11 +845,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
         self._counters.rejected_venue += 1
         self._count_reject(self.rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         self._close(order)
-        self._deliver(st, event)
 
     def _on_venue_executed(self, st: StrategyState, order: Order, ev: VenueExecuted) -> None:
         open_qty = order.leaves_qty
@@ -841,6 +860,7 @@ class Engine:
             else:
                 self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
         self._counters.executions += 1
         if ev.qty > open_qty:
             self._overfilled(order, ev, open_qty)
@@ -848,7 +868,6 @@ class Engine:
         if order.state is _FILLED:
             self._counters.filled += 1
             self._close(order)
-        self._deliver(st, event)
 
     def _on_venue_canceled(self, st: StrategyState, order: Order, ev: VenueCanceled) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
@@ -856,11 +875,11 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first: the JVenueApplied implies it, whatever faults below (answer54)
         self.risk.on_open_changed(order, prev_leaves, prev_price)
         if order.state >= _FILLED:
             self._counters.canceled += 1
             self._close(order)
-        self._deliver(st, event)
 
     def _on_venue_replaced(self, st: StrategyState, order: Order, ev: VenueReplaced) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
@@ -869,16 +888,18 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first, both: the JVenueApplied implies them, whatever faults below (answer54)
+        ended = bool(out)  # nothing left, or OUCH Order State D: the same message canceled it (FIX: or filled)
+        if ended:
+            self._deliver(st, out.pop())
         self._counters.replaced += 1
         self.risk.on_open_changed(order, prev_leaves, prev_price)
-        self._deliver(st, event)
-        if out:  # nothing left, or OUCH Order State D: the same message canceled it (FIX: or it is filled)
+        if ended:
             if order.state is _FILLED:
                 self._counters.filled += 1
             else:
                 self._counters.canceled += 1
             self._close(order)
-            self._deliver(st, out.pop())
         else:
             self._release_if_up(order)
 
@@ -889,14 +910,16 @@ class Engine:
         if event is None:
             self._out_of_place(order, ev)
             return
+        self._deliver(st, event)  # first, both: the JVenueApplied implies them, whatever faults below (answer54)
+        ended = bool(out)  # a replace that kept a filled order open was refused: the order ends FILLED
+        if ended:
+            self._deliver(st, out.pop())
         self._counters.cancel_rejected += 1
         self._count_reject(self.cancel_rejects, VENUE, ev.code)
         self.risk.on_open_changed(order, prev_leaves, prev_price)  # a refused replace's reservation goes
-        self._deliver(st, event)
-        if out:  # a replace that kept a filled order open was refused: the order ends FILLED
+        if ended:
             self._counters.filled += 1
             self._close(order)
-            self._deliver(st, out.pop())
             return
         self._release_if_up(order)
 
@@ -910,11 +933,102 @@ class Engine:
                 self._refuse_held_cancel(order)
 
     def _refuse_held_cancel(self, order: Order) -> None:
-        """Answer a held cancel of a venue whose session ENDED for the day: nothing will ever carry it."""
-        drop_held_cancel(order)
-        self.journal.append(JCancelRefused(order.order_id))
-        st = self.strategies[order.strategy_id]
-        self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+        """Answer a held cancel of a venue whose session ENDED for the day: nothing will ever carry it.
+
+        Never raises (it runs in a loop over the venue's orders, or inside a venue message's handling): a fault (its
+        ``JCancelRefused`` or its answer not journaled) is counted and logged at CRITICAL, the order's account halted,
+        and what is left of it tried again at each ``poll`` until the journal takes it (``_settle_owed``), the Cancel
+        held meanwhile, as the journal has it: the strategy gets its one answer then.
+        """
+        text = _session_ended_text(order.venue)
+        reply = order.order_id not in self._own_held  # the gateway's own: none sent it, none is answered
+        try:
+            self._drop_held_and_answer(order, "VENUE_SESSION_ENDED", text, reply)
+            if not reply:
+                self._own_refused(order, "VENUE_SESSION_ENDED", text)
+        except Exception as exc:
+            self._owed[order.order_id] = (order, "VENUE_SESSION_ENDED", text, reply)
+            try:
+                what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
+            except Exception:
+                what = "an order"
+            self.transport_fault(
+                f"refusing the held Cancel of {what} at venue {order.venue}'s end of session: "
+                "its answer (CancelRejected VENUE_SESSION_ENDED) is given once the journal takes it (tried again "
+                "at each poll), the Cancel held meanwhile",
+                exc,
+                [order],
+            )
+
+    def _drop_held_and_answer(self, order: Order, code: str, text: str, reply: bool) -> bool:
+        """Drop ``order``'s held Cancel and, if ``reply``, answer its strategy ``CancelRejected`` ``code``.
+
+        The ``JCancelRefused`` is journaled first, then the held state dropped: if the journal raises, the order is
+        as the journal has it (held), and calling this again (``_settle_owed``) finishes the job, the answer given
+        once. False, nothing done: no answer is owed any more (the Cancel is in flight after all, or the order
+        ended: the venue's events answer it).
+        """
+        if order.state in HELD_CANCEL_STATES:
+            self.journal.append(JCancelRefused(order.order_id))
+            drop_held_cancel(order)
+            self._own_held.discard(order.order_id)
+        elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
+            return False
+        if reply:
+            self._cancel_reject(self.strategies[order.strategy_id], order.cl_ord_id, GATEWAY, code, text)
+        return True
+
+    def _settle_owed(self) -> None:
+        """Journal (and answer) again what a fault kept from a held Cancel's drop or its answer (``_owed``), and the
+        request records a fault kept from the journal (``_owed_records``)."""
+        records = self._owed_records
+        while records:
+            try:
+                self.journal.append(records[0])
+            except Exception as exc:
+                self._owed_failures += 1
+                n = self._owed_failures
+                if n & (n - 1) == 0:
+                    log.error(
+                        "a request's record (its number, a MassCancel's answer) still cannot be journaled (%s: %s; "
+                        "%d tries failed)",
+                        type(exc).__name__,
+                        exc,
+                        n,
+                    )
+                break
+            record = records.pop(0)
+            log.warning(
+                "strategy %s: its request %d's record journaled after all",
+                record.strategy_id,
+                record.req_seq,
+            )
+        for order_id, (order, code, text, reply) in list(self._owed.items()):
+            try:
+                done = self._drop_held_and_answer(order, code, text, reply)
+            except Exception as exc:
+                self._owed_failures += 1
+                n = self._owed_failures
+                if n & (n - 1) == 0:  # the 1st, 2nd, 4th, 8th... failure
+                    log.error(
+                        "order %s: its held Cancel's drop or answer still cannot be journaled (%s: %s; %d tries "
+                        "failed): it stays held, tried again at each poll",
+                        order_id,
+                        type(exc).__name__,
+                        exc,
+                        n,
+                    )
+                continue
+            del self._owed[order_id]
+            if not done:
+                outcome = "no answer owed any more (its Cancel went out after all, or the order ended)"
+            elif reply:
+                outcome = f"its Cancel answered after all, CancelRejected {code}"
+            else:
+                outcome = "its held Cancel dropped after all (the gateway's own: no strategy answer)"
+            log.warning(
+                "order %s (%s's %r): %s; the journal took it", order_id, order.strategy_id, order.cl_ord_id, outcome
+            )
 
     def _overfilled(self, order: Order, ev: VenueExecuted, open_qty: int) -> None:
         """Count and log (1st, 2nd, 4th... time) an execution for more than the order had open."""
@@ -1285,8 +1399,13 @@ class Engine:
         if req_seq and st is not None:
             try:
                 self.journal.append(JRequest(strategy_id, req_seq))
-            except Exception:
-                log.exception("strategy %s: request %d could not be journaled as processed", strategy_id, req_seq)
+            except Exception:  # this process counts it processed: the journal must say so too, at the next poll
+                log.exception(
+                    "strategy %s: request %d could not be journaled as processed (tried again at each poll)",
+                    strategy_id,
+                    req_seq,
+                )
+                self._owed_records.append(JRequest(strategy_id, req_seq))
         try:
             accounts = self._fault_accounts(st, req) if st is not None else []
         except Exception:
@@ -2313,6 +2432,10 @@ class Engine:
             return
         assert order is not None
         if order.state in CANCEL_WANTED_STATES:
+            if order.order_id in self._own_held:  # the gateway's own held Cancel: the strategy's from now on
+                self._journal_decision(st.strategy_id, JCancelQueued(order.order_id))  # answered when it resolves
+                self._own_held.discard(order.order_id)
+                return
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", _cancel_pending_text(order))
             return
         denial = self.risk.check_cancel(order, self.clock())
@@ -2406,8 +2529,8 @@ class Engine:
         return None
 
     def _cancel_reject(self, st: StrategyState, cl_ord_id: str, source: RejectSource, code: str, text: str) -> None:
-        self._count_reject(self.cancel_rejects, source, code)
         self._emit(st, CancelRejected(st.next_seq, cl_ord_id, source, code, text))
+        self._count_reject(self.cancel_rejects, source, code)  # once it is journaled: a retry counts it once
 
     @staticmethod
     def _count_reject(counts: dict[tuple[RejectSource, str], int], source: RejectSource, code: str) -> None:
@@ -2449,12 +2572,28 @@ class Engine:
         self._journal_mass_cancel_answer(st, answer)
 
     def _journal_mass_cancel_answer(self, st: StrategyState, answer: MassCancelAnswer) -> None:
-        """(Version 3) Journal a MassCancel's answer with its number and keep it for a re-sent duplicate."""
+        """(Version 3) Journal a MassCancel's answer with its number and keep it for a re-sent duplicate.
+
+        The answer went to the strategy already (before the cancels it caused): a fault journaling it is no reason
+        for a second one (the last resort's fatal Error). It is counted and logged at CRITICAL, and the record tried
+        again at each ``poll`` until the journal takes it (``_settle_owed``); this process answers a re-sent
+        duplicate meanwhile (``mass_cancel_answers``).
+        """
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
             st.mass_cancel_answers[req_seq] = answer
-            self.journal.append(JRequest(st.strategy_id, req_seq, None, answer))
+            record = JRequest(st.strategy_id, req_seq, None, answer)
+            try:
+                self.journal.append(record)
+            except Exception as exc:
+                self._owed_records.append(record)
+                self.transport_fault(
+                    f"journaling strategy {st.strategy_id}'s MassCancel {answer.request_id!r} (req_seq {req_seq}), "
+                    f"already answered {type(answer).__name__}: its record is journaled once the journal takes it "
+                    "(tried again at each poll); its session goes on",
+                    exc,
+                )
 
     def _journal_decision(self, strategy_id: str, record: JSentCancel | JCancelQueued | JSentReplace) -> None:
         """Journal ``record``, inside a ``JRequest`` if it decides the version-3 request being carried out."""
@@ -2476,29 +2615,44 @@ class Engine:
             link.session.send(answer)
             self._mark_dirty(link)
 
-    def _cancel(self, order: Order) -> None:
-        """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted)."""
+    def _cancel(self, order: Order, own: bool = False) -> None:
+        """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted).
+
+        ``own``: the gateway's own cancel (no strategy sent it): a hold is journaled so (``JCancelQueued.own``) and
+        noted in ``_own_held``.
+        """
         venue = self.venues.get(order.venue)
         if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
-            self._send_cancel(order)
+            self._send_cancel(order, own)
         elif (
             venue is not None
             and venue.state is VenueState.ENDED
             and not venue.resumes_after_end
             and order.state not in CANCEL_WANTED_STATES
         ):
-            st = self.strategies[order.strategy_id]
-            self._cancel_reject(st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+            if own:
+                self._own_refused(order, "VENUE_SESSION_ENDED", _session_ended_text(order.venue))
+            else:
+                st = self.strategies[order.strategy_id]
+                self._cancel_reject(
+                    st, order.cl_ord_id, GATEWAY, "VENUE_SESSION_ENDED", _session_ended_text(order.venue)
+                )
         elif can(order, _HOLD):
             try:
-                self._journal_decision(order.strategy_id, JCancelQueued(order.order_id))
+                self._journal_decision(order.strategy_id, JCancelQueued(order.order_id, own))
             except Exception:  # nothing held
                 self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
                 raise
             hold_cancel(order)
+            if own:
+                self._own_held.add(order.order_id)
 
-    def _send_cancel(self, order: Order) -> None:
-        """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy."""
+    def _send_cancel(self, order: Order, own: bool = False) -> None:
+        """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy.
+
+        Not for the gateway's own cancel (``own``, or a held one in ``_own_held``): none sent it, so its refusal is
+        logged (``_own_refused``), not answered.
+        """
         held = cancel_input(order) is _RELEASE
         venue = self.venues[order.venue]
         result = venue.send_cancel(order)
@@ -2526,11 +2680,34 @@ class Engine:
                 request_cancel(order, result.venue_ref)
             self._counters.cancels_sent += 1
             return
-        if held:
+        if held:  # the record first: if it raises, the Cancel stays held as the journal has it (_own_cancel answers)
+            try:
+                self.journal.append(JCancelRefused(order.order_id))
+            except Exception:
+                self._fault_note = f"nothing of it reached venue {order.venue} (it refused it: {result.code})"
+                raise
             drop_held_cancel(order)
-            self.journal.append(JCancelRefused(order.order_id))
+            if order.order_id in self._own_held:
+                self._own_held.discard(order.order_id)
+                own = True
+        if own:
+            self._own_refused(order, result.code, result.text)
+            return
         st = self.strategies[order.strategy_id]
         self._cancel_reject(st, order.cl_ord_id, result.source, result.code, result.text)
+
+    def _own_refused(self, order: Order, code: str, text: str) -> None:
+        """Log the refusal of a Cancel the gateway sent for its own reasons: no strategy sent it, none is answered."""
+        log.warning(
+            "the gateway's own Cancel of order %s (%s's %r) at venue %s was refused (%s: %s): the order stays open; "
+            "no strategy answer (it sent no Cancel)",
+            order.order_id,
+            order.strategy_id,
+            order.cl_ord_id,
+            order.venue,
+            code,
+            text,
+        )
 
     def cancel_all(self, account: str | None = None) -> int:
         """Cancel every open order (of ``account`` if given) at every venue; return how many."""
@@ -2550,16 +2727,21 @@ class Engine:
         gateway's own on one order is that order's alone. It is counted and logged at CRITICAL saying whether the
         Cancel went out, the order's account is halted, and the loop goes on. A held cancel the fault kept from the
         venue, and a MassCancel's (``answer``), is answered ``CancelRejected`` ``INTERNAL_ERROR``
-        (``_answer_unsent_cancel``): every Cancel the strategy was told of gets its one answer.
+        (``_answer_unsent_cancel``): every Cancel the strategy was told of gets its one answer. A Cancel the gateway
+        held for its own reasons (not ``answer``: ``_own_held``) is dropped the same way but answered to no strategy:
+        none sent it.
         """
+        own = held and order.order_id in self._own_held
         try:
             if held:
                 self._send_cancel(order)
+                if own:
+                    self._own_held.discard(order.order_id)
             else:
-                self._cancel(order)
+                self._cancel(order, not answer)  # a hold of the gateway's own (not a MassCancel's) is noted so
         except Exception as exc:
             note, self._fault_note = self._fault_note, ""
-            answered = self._answer_unsent_cancel(order, why, note) if held or answer else ""
+            answered = self._answer_unsent_cancel(order, why, note, not own) if held or answer else ""
             try:
                 what = f"order {order.order_id} ({order.strategy_id}'s {order.cl_ord_id!r})"
                 if note.startswith("nothing of it reached"):
@@ -2573,19 +2755,17 @@ class Engine:
                 what, outcome = "an order", "reconcile the account's orders with the venue"
             self.transport_fault(f"{why}, canceling {what}: {outcome}{answered}", exc, [order])
 
-    def _answer_unsent_cancel(self, order: Order, why: str, note: str) -> str:
+    def _answer_unsent_cancel(self, order: Order, why: str, note: str, reply: bool) -> str:
         """Answer ``CancelRejected`` ``INTERNAL_ERROR`` for ``order``'s Cancel a fault kept from its venue.
 
         A held cancel leaves the held state (journaled ``JCancelRefused``: a restarted gateway holds nothing for
-        it), so a later Cancel goes out. An order whose Cancel is in flight after all (sent, though not journaled)
-        or that ended is left to the venue's answer. Never raises; returns what the CRITICAL line adds.
+        it), so a later Cancel goes out; the strategy is answered if ``reply`` (not for a Cancel the gateway held
+        for its own reasons). An order whose Cancel is in flight after all (sent, though not journaled) or that
+        ended is left to the venue's answer. If the journal cannot take the record (a fault while handling the
+        fault), the Cancel stays held, as the journal has it, and is dropped and answered once the journal takes it
+        (``_settle_owed``, at each poll). Never raises; returns what the CRITICAL line adds.
         """
         try:
-            if order.state in HELD_CANCEL_STATES:
-                drop_held_cancel(order)
-                self.journal.append(JCancelRefused(order.order_id))
-            elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
-                return ""
             if note.startswith("nothing of it reached"):
                 fate = f"nothing of it reached venue {order.venue}, the order is live there"
             else:
@@ -2594,10 +2774,25 @@ class Engine:
                 f"a fault of the gateway's own canceling this order ({why}): {fate}; account {order.account} is "
                 "halted until an operator reconciles it; cancel it again if you want it gone (a Cancel passes the halt)"
             )
-            self._cancel_reject(self.strategies[order.strategy_id], order.cl_ord_id, GATEWAY, "INTERNAL_ERROR", text)
+        except Exception:
+            text = "a fault of the gateway's own canceling this order; its account is halted"
+        try:
+            if not self._drop_held_and_answer(order, "INTERNAL_ERROR", text, reply):
+                return ""
         except Exception:
             log.exception("order %s: answering its Cancel after a fault of the gateway's own failed", order.order_id)
-            return "; answering its Cancel failed too (ERROR above): the strategy has no answer to it"
+            self._owed[order.order_id] = (order, "INTERNAL_ERROR", text, reply)
+            if not reply:
+                return (
+                    "; the gateway's own Cancel: no strategy answer; dropping it failed too (ERROR above): it stays "
+                    "held, as the journal has it, until the journal takes its drop (tried again at each poll)"
+                )
+            return (
+                "; answering its Cancel failed too (ERROR above): it is answered (CancelRejected INTERNAL_ERROR) "
+                "once the journal takes it (tried again at each poll), the Cancel held meanwhile as the journal has it"
+            )
+        if not reply:
+            return "; the gateway's own Cancel: no strategy answer (it sent none)"
         return "; its strategy was answered CancelRejected INTERNAL_ERROR"
 
     # ======================================================================================
@@ -2893,7 +3088,8 @@ class Engine:
             self.latency.orders.wire(t_wire, t_start, t_journal)
 
     def poll(self, now_ns: int) -> None:
-        """Run strategy heartbeats and timeouts (also of a replay the strategy does not read); flush what they made."""
+        """Run strategy heartbeats and timeouts (also of a replay the strategy does not read), journal and answer
+        what a fault kept from a held Cancel (``_settle_owed``); flush what they made."""
         for link, stream in list(self._replays.items()):
             if stream.blocked_since and now_ns - stream.blocked_since > REPLAY_STALL_NS:
                 log.warning("strategy %s: disconnected as a slow consumer of its replay", stream.st.strategy_id)
@@ -2907,6 +3103,8 @@ class Engine:
             link.session.poll(now_ns)
             if link.session.has_output or link.session.state is StrategySessionState.CLOSED:
                 self._mark_dirty(link)
+        if self._owed or self._owed_records:
+            self._settle_owed()
         self.flush()
 
     # ======================================================================================
@@ -2932,6 +3130,7 @@ class Engine:
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
         self.venue_sessions = recovered.venue_sessions
+        self._own_held = {i for i in recovered.own_held if recovered.orders[i].state in HELD_CANCEL_STATES}
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

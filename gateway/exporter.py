@@ -104,6 +104,10 @@ EXTRA_HELP: Final = {
     "venue_replaced_after_reject_total": "FIX replaces the venue applied after refusing them (its terms applied)",
     "venue_internal_errors_total": "requests a venue adapter failed to encode (a gateway fault): refused, nothing sent",
     "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
+    "risk_reloads_applied_total": "limits reloads that put new limits in force",
+    "risk_reloads_refused_total": "limits reloads refused (bad file, audit log not writable): old limits kept",
+    "risk_files_not_applied": "risk files (limits, reference prices, positions) on disk that are not in force",
+    "risk_audit_records_late": "risk audit records kept in memory because the audit log cannot be written",
 }
 """``MetricsSnapshot.extra`` name -> help text; a name not here gets its words as help."""
 

@@ -97,9 +97,15 @@ class JSentReplace(_Record, tag=5, frozen=True):
 
 
 class JCancelQueued(_Record, tag=6, frozen=True):
-    """A cancel was accepted but held back (replace in flight or venue down)."""
+    """A cancel was accepted but held back (replace in flight or venue down).
+
+    ``own``: the gateway holds it for its own reasons (the kill switch, a disconnect policy, the stop), no strategy
+    sent it, so no strategy is answered if a fault drops it (answer54). Journals written before have no such field
+    and read as False; a journal with it reads in earlier versions (msgspec ignores the extra trailing field).
+    """
 
     order_id: int
+    own: bool = False
 
 
 class JVenueEvent(_Record, tag=7, frozen=True):

@@ -109,6 +109,9 @@ class Recovered:
     """Every ``MARK_EVERY``-th order id: a journal position at or before its creation (``gateway.replay``)."""
     position: int = 0
     """While recovering: the file offset of the record being applied (known when ``recover`` got the scan)."""
+    own_held: set[int] = field(default_factory=set)
+    """Orders whose held cancel the gateway holds for its own reasons (``JCancelQueued.own``): answered to no
+    strategy if a fault drops it."""
     venue_sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Venue -> its latest session id (an epoch's part before ``#``) and where its first epoch record begins (0
     when the positions are not known): the venue's references are that session's from there (``gateway.ref_lookup``)."""
@@ -275,6 +278,14 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             out.exposure.append((order, 0, 0))
         elif isinstance(rec, (JOrderRefused, JSentCancel, JSentReplace, JCancelQueued, JCancelRefused)):
             follow_order_record(orders[rec.order_id], rec)  # refused; cancel sent, held or dropped; replace sent
+            if kind is JCancelQueued:
+                assert isinstance(rec, JCancelQueued)
+                if rec.own:
+                    out.own_held.add(rec.order_id)
+                elif out.own_held:  # a strategy's Cancel joined the gateway's own held one: the strategy's now
+                    out.own_held.discard(rec.order_id)
+            elif out.own_held and kind is not JSentReplace:  # a held cancel sent or dropped is no longer held
+                out.own_held.discard(rec.order_id)
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)
@@ -377,19 +388,25 @@ def stopped_cleanly(marked: bool, scan: JournalScan, file_size: int) -> bool:
     return True
 
 
-def first_order_id(journal_next: int, previous_first: int | None, clean: bool, fsync: FsyncPolicy) -> int:
+def first_order_id(
+    journal_next: int, previous_first: int | None, clean: bool, fsync: FsyncPolicy, venue_floor: int = 0
+) -> int:
     """Return the first order id of a starting gateway: past every id a power failure could have cut from the journal.
 
-    ``journal_next``: one past the last id the journal holds; ``previous_first``: the marker's (``read_open_marker``).
-    After an unclean stop under ``interval``/``none`` the records of orders that had reached a venue under their
-    ids (OUCH, FIX and BOE ClOrdIDs) may be gone from the journal's tail: new ids start ``ORDER_ID_MARGIN`` past
-    both the journal's last and the last gateway's first (whose own start the journal may have lost entirely), so
-    none of those is used again. After a clean stop, or under ``batch`` (no byte leaves before its records are
-    durable, so an id the journal lost reached no venue), the ids simply continue.
+    ``journal_next``: one past the last id the journal holds; ``previous_first``: the marker's (``read_open_marker``);
+    ``venue_floor``: the highest order id a venue adapter's own state names (``VenueAdapter.order_id_floor``: an
+    OUCH standby takeover's floor, above which the last gateway's ids went on after its start; the last
+    NewOrderSingle in a FIX store). After an unclean stop under ``interval``/``none`` the records of orders that had
+    reached a venue under their ids (OUCH, FIX and BOE ClOrdIDs) may be gone from the journal's tail: new ids start
+    ``ORDER_ID_MARGIN`` past the journal's last, the last gateway's first (whose own start the journal may have lost
+    entirely) and the venue floor (a takeover raised the ids past the marker's first after the start: ouchid54;
+    before, ids from the floor up were used again when the journal lost them), so none of those is used again. After
+    a clean stop, or under ``batch`` (no byte leaves before its records are durable, so an id the journal lost
+    reached no venue), the ids simply continue (above the venue floor: ``GatewayProcess``).
     """
     if clean or FsyncPolicy(fsync) is FsyncPolicy.BATCH:
         return journal_next
-    return max(journal_next, previous_first or 0) + ORDER_ID_MARGIN
+    return max(journal_next, previous_first or 0, venue_floor + 1) + ORDER_ID_MARGIN
 
 
 class JournalLostError(JournalCorruptError):

@@ -390,6 +390,10 @@ class RiskEngine:
         self._positions_notice: dict[str, Any] | None = None
         """The start-of-day positions in force if not those the day's first start read (startup record, status)."""
         self._late: list[dict[str, Any]] = []
+        self.reloads_applied = 0
+        """Reloads that put new limits in force (``gateway_risk_reloads_total{outcome="applied"}``)."""
+        self.reloads_refused = 0
+        """Reloads refused: a bad file, an audit log that cannot be written, a file modified in place (``refused``)."""
         """Audit records not yet written (the audit log was not writable): written first, marked late."""
         self._judged_hash: dict[Path, str | None] = {}
         """Per watched file: the hash of what a load or reload last read there (None: missing)."""
@@ -1346,6 +1350,10 @@ class RiskEngine:
             "changes": changes,
             "errors": errors,
         }
+        if ok:  # counted here: every reload's outcome passes through its summary once (gateway metrics)
+            self.reloads_applied += 1
+        else:
+            self.reloads_refused += 1
         if reason:
             summary["reason"] = reason  # refused for something other than the file's content
         if first_error:
@@ -1981,6 +1989,16 @@ class RiskEngine:
             )
             self._late.append(full)
             del self._late[:-MAX_LATE_RECORDS]
+
+    def reload_metrics(self) -> dict[str, float]:
+        """Return what ``gateway metrics`` shows of reloads and the audit log (rev54risk: a refused reload or a
+        file not applied was seen only by ``gateway status`` and the log)."""
+        return {
+            "risk_reloads_applied_total": float(self.reloads_applied),
+            "risk_reloads_refused_total": float(self.reloads_refused),
+            "risk_files_not_applied": float(len(self._in_place)),
+            "risk_audit_records_late": float(len(self._late)),
+        }
 
     def flush_late_audit(self) -> int:
         """Write the records kept while the audit log was not writable; return how many are still waiting."""

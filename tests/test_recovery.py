@@ -303,6 +303,14 @@ def test_first_order_id_when_unclean_stops_follow_each_other_then_each_start_ski
     assert read_open_marker(journal) == 0  # unreadable: still an unclean stop
 
 
+def test_first_order_id_when_a_venue_floor_lies_above_the_last_start_then_the_margin_counts_from_the_floor() -> None:
+    """An OUCH standby takeover raised the ids above its floor after the start (ouchid54): skip past the floor too."""
+    floor = 5_000_000  # the OUCH state file's ``order_ids``: the ids went on from 5000001
+    assert first_order_id(21, 1, False, FsyncPolicy.INTERVAL, floor) == floor + 1 + ORDER_ID_MARGIN  # old: 1 + margin
+    assert first_order_id(21, 1, False, FsyncPolicy.INTERVAL, 10) == 21 + ORDER_ID_MARGIN  # a floor below: as before
+    assert first_order_id(21, 1, True, FsyncPolicy.INTERVAL, floor) == 21  # clean: the app lifts the ids above it
+
+
 def test_recover_when_a_position_correction_is_journaled_then_risk_gets_it_in_order_with_the_fills(
     tmp_path: Path,
 ) -> None:

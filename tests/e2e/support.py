@@ -35,6 +35,10 @@ JOURNAL_METRICS_AT_START: dict[str, float] = {
     "journal_replays_failed_total": 0.0,
     "journal_replays_cancelled_total": 0.0,
     "risk_position_adjustments_total": 0.0,  # gateway risk adjust-position (bust39)
+    "risk_reloads_applied_total": 0.0,  # reloads and the audit log (rev54risk)
+    "risk_reloads_refused_total": 0.0,
+    "risk_files_not_applied": 0.0,
+    "risk_audit_records_late": 0.0,
     "journal_ref_lookups_total": 0.0,  # OUCH UserRefNums looked up in the journal (late41ouch)
     "journal_ref_lookups_found_total": 0.0,
     "journal_ref_lookup_records_total": 0.0,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from model.venue_events import VenueState
+from venues.fix.codec import FixMessage, FrameDecoder
 from venues.fix.fields import MsgType
 from venues.fix.session import FixSessionState
 from venues.fix.session.session import seq_too_low_refusal
@@ -97,6 +98,50 @@ async def test_logon_when_venue_refuses_with_another_text_then_retried_and_up(tm
         await venue.close()
 
 
+class _NotOpenYetVenue(RawVenue):
+    """Refuses the first ``refusals`` Logons with Logout "Session not open yet, try later" and NextExpectedMsgSeqNum
+    (789) = the Logon's MsgSeqNum + 1: it counted the Logon before refusing it, then closes."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.logon_seqs: list[int] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusals > 0:
+            self.refusals -= 1
+            (logon,) = [m for m in FrameDecoder().feed(await reader.read(65536)) if isinstance(m, FixMessage)]
+            self.logon_seqs.append(logon.seq)
+            self.peer.next_seq = 1
+            fields = [(b"58", b"Session not open yet, try later"), (b"789", str(logon.seq + 1).encode())]
+            writer.write(self.peer.message(MsgType.LOGOUT, fields))
+            await writer.drain()
+            writer.close()
+            return
+        await super()._serve(reader, writer)
+
+
+async def test_logon_when_venue_refuses_not_open_yet_with_789_our_logon_plus_1_then_retried_and_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fixfix54: 789 = our Logon + 1 says the venue counted our Logon, not that it expects more: the Text decides.
+    Before, fix53 took any 789 above our Logon's number as "MsgSeqNum too low" whatever the Text: LOGIN_REFUSED
+    after one try, with advice to set our number (a venue still opening was never tried again)."""
+    venue = _NotOpenYetVenue(refusals=2)
+    await venue.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+            side = await _gateway(venue, tmp_path)
+            await wait_until(lambda: side.venue.state is VenueState.UP, 10.0, "the session to be UP")
+        assert VenueState.LOGIN_REFUSED not in side.states
+        assert not [r for r in caplog.records if "LOGON REFUSED" in r.getMessage()]
+        assert venue.logon_seqs == [1, 2]  # each refused Logon took its number; the third logged on
+        assert venue.messages(MsgType.LOGON)[0].seq == 3
+        await side.stop()
+    finally:
+        await venue.close()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -132,6 +177,12 @@ def test_seq_too_low_refusal_when_text_then_expected_number_or_none(text: str, e
         ("", 12, 57, 57),  # NextExpectedMsgSeqNum (789) above our Logon's number
         ("", 12, 12, None),  # 789 at our Logon's number: not too low (retried)
         ("MsgSeqNum too low, expecting 57 but received 12", 12, 5, None),  # 789 is the venue's own word
+        ("Logon rejected", 12, 14, 14),  # 789 above our Logon + 1: it expects more than our Logon took
+        # fixfix54: 789 = our Logon + 1: it counted our Logon (or expected just that one more): the Text decides
+        ("Session not open yet, try later", 12, 13, None),
+        ("", 12, 13, None),
+        ("MsgSeqNum too low, expecting 13 but received 12", 12, 13, 13),
+        ("MsgSeqNum(34) too low", 12, 13, 13),  # too low in words, no number: 789's
     ],
 )
 def test_seq_too_low_refusal_when_logon_seq_and_789_then_judged_by_numbers(

@@ -4,16 +4,19 @@ A Logon refused as numbered too low (fixfix52: LOGIN_REFUSED) is cured on our si
 to the one the venue expects; ``reconnect`` (``gateway venue reconnect``) then logs on with it. A raised expected
 number skips the venue's messages in between: they are never received here, so at the logon every open order is
 asked about (OrderStatusRequest), as after a gap fill, and a fill among the skipped messages still reaches the
-order. Refused while logged on and for a number going back (nothing changed).
+order. Refused while logged on and for a number going back (nothing changed). The skip is kept in the message store
+with the number (fixfix54): a gateway restarted between the set-seq and the logon asks about the open orders too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 import pytest
 
+from model.order import OrderState, mark_sent
 from model.venue_events import VenueExecuted, VenueState
 from venues.connector import VenueConnector
 from venues.fix.fields import MsgType
@@ -79,3 +82,54 @@ async def test_set_seq_when_expected_number_raised_past_a_fill_then_open_order_a
         assert [(e.order_id, e.qty) for e in fills] == [(7, 30)]
         assert any("the operator skipped" in r.getMessage() for r in caplog.records)
         await side.stop()
+
+
+async def test_set_seq_when_expected_number_raised_then_gateway_restarted_before_logon_then_open_order_asked_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fixfix54: before, the "ask every open order at the next logon" lived only in the adapter's memory: the
+    restarted gateway logged on with the raised number (from the store) and asked nothing: the fill among the
+    skipped messages never reached the order."""
+    with running_simulator(tmp_path / "sim", "broker-fix44") as sim:
+        store = tmp_path / "store"
+        side = GatewaySide(sim, store)
+        order = make_order(7)
+        side.apply_to(order, must_apply=True)
+        side.task = side.connector.start()
+        await side.wait_up(10.0)
+        mark_sent(order, side.send(order))  # the engine's part
+        await wait_until(lambda: side.events, 10.0, "the order acknowledged")
+        assert order.state is OrderState.LIVE, order.state
+        await side.connector.stop()  # the link drops (no Logout)
+        assert sim.execute(order.venue_ref, 30)  # a fill the venue numbers while we are away
+        skipped_to = sim.next_sender_seq()  # the venue desk: "we send N next"
+        assert side.venue.set_sequence_numbers(0, skipped_to) == ""
+        side.venue.close()  # the gateway stops before logging on again
+
+        restarted = GatewaySide(sim, store)  # a new process: the open order restored from the journal
+        assert restarted.venue.session.next_target_seq == skipped_to
+        restarted.venue.restore(order, order.venue_ref)
+        restarted.apply_to(order, must_apply=True)
+        with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+            restarted.task = restarted.connector.start()
+            await restarted.wait_up(10.0)
+            await wait_until(  # the fill's report was skipped: never resent; the status answer reports it
+                lambda: any(isinstance(e, VenueExecuted) for e in restarted.events), 15.0, "the status answer's fill"
+            )
+        assert not sim.messages("in", MsgType.RESEND_REQUEST)
+        (question,) = sim.messages("in", MsgType.ORDER_STATUS_REQUEST)
+        assert question.get(b"11") == order.venue_ref.encode()
+        fills = [e for e in restarted.events if isinstance(e, VenueExecuted)]
+        assert [(e.order_id, e.qty) for e in fills] == [(7, 30)]
+        assert (order.cum_qty, order.leaves_qty) == (30, 70)
+        assert any("the operator skipped" in r.getMessage() for r in caplog.records)
+        assert restarted.venue.session.store.skipped_by_operator == (0, 0)  # asked: cleared in the store
+        await restarted.stop()
+
+        again = GatewaySide(sim, store)  # restarted once more: nothing left to ask
+        again.venue.restore(order, order.venue_ref)
+        await again.start(10.0)
+        await asyncio.sleep(0.5)
+        assert len(sim.messages("in", MsgType.ORDER_STATUS_REQUEST)) == 1
+        assert not [e for e in again.events if isinstance(e, VenueExecuted)]
+        await again.stop()

@@ -61,6 +61,17 @@ def test_set_next_target_seq_when_set_then_read_back(store: MessageStore) -> Non
     assert store.next_target_seq == 42
 
 
+def test_skipped_by_operator_when_set_then_read_back_cleared_and_forgotten_by_a_reset(store: MessageStore) -> None:
+    assert store.skipped_by_operator == (0, 0)
+    store.set_skipped_by_operator(5, 9)
+    assert store.skipped_by_operator == (5, 9)
+    store.set_skipped_by_operator(0, 0)
+    assert store.skipped_by_operator == (0, 0)
+    store.set_skipped_by_operator(5, 12)
+    store.reset(77)  # a new numbering: the open orders are asked about for that reason instead
+    assert store.skipped_by_operator == (0, 0)
+
+
 def test_save_sent_when_same_number_saved_again_then_latest_wins(store: MessageStore) -> None:
     store.save_sent(1, b"first")
     store.save_sent(1, b"second")
@@ -130,6 +141,25 @@ def test_file_store_when_reopened_then_numbers_and_messages_resume(tmp_path: Pat
     assert (second.next_sender_seq, second.next_target_seq, second.creation_time_ns) == (4, 17, 11)
     assert second.get_sent(1, 3) == [(1, b"one"), (3, b"three")]
     second.close()
+
+
+def test_file_store_when_reopened_then_operator_skip_resumes_until_cleared(tmp_path: Path) -> None:
+    """fixfix54: `gateway venue set-seq --next-target` skips the venue's messages; a restart before the logon that
+    asks about the open orders must still know it (before, only the adapter's memory had it)."""
+    path = tmp_path / "s.fixstore"
+    first = FileStore(path)
+    first.save_sent(1, b"one")
+    first.set_skipped_by_operator(4, 9)
+    first.set_next_target_seq(9)
+    del first  # killed: the OS still has the writes
+    second = FileStore(path)
+    assert (second.skipped_by_operator, second.next_target_seq, second.get_sent(1, 1)) == ((4, 9), 9, [(1, b"one")])
+    second.set_skipped_by_operator(0, 0)  # asked about
+    second.save_sent(2, b"two")
+    second.close()
+    third = FileStore(path)
+    assert (third.skipped_by_operator, third.next_sender_seq) == ((0, 0), 3)
+    third.close()
 
 
 def test_file_store_when_tail_torn_then_cut_at_last_whole_record(tmp_path: Path) -> None:

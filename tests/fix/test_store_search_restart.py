@@ -58,6 +58,13 @@ class _CountingStore(MessageStore):
     def set_next_target_seq(self, seq: int) -> None:
         self.inner.set_next_target_seq(seq)
 
+    @property
+    def skipped_by_operator(self) -> tuple[int, int]:
+        return self.inner.skipped_by_operator
+
+    def set_skipped_by_operator(self, first: int, end: int) -> None:
+        self.inner.set_skipped_by_operator(first, end)
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out = self.inner.get_sent(begin, end)
         self.looked += sum(len(raw) for _, raw in out)

@@ -377,9 +377,6 @@ class FixVenue(VenueAdapter):
         self._logged_on_this_connection = False
         self._failed_logons = 0
         """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
-        self._skipped_by_operator: tuple[int, int] | None = None
-        """The venue's MsgSeqNums ``gateway venue set-seq --next-target`` skipped (first, new expected), until the
-        next logon asks about the open orders (fix53)."""
         self._asking_after_skip = False
         """True while those open orders are asked about (the ERROR line names the operator, not the venue)."""
         self._sender_raised_by_operator: tuple[int, int] | None = None
@@ -1017,20 +1014,17 @@ class FixVenue(VenueAdapter):
         Refused (the reason returned, nothing changed) while logged on, for a number below the current one, and
         when the next Logon is a new session day (``FixSession.set_numbers``). A raised expected number skips the
         venue's messages in between, never received here: at the next logon every open order is asked about, as
-        after a gap fill over them (``on_gap_filled``).
+        after a gap fill over them (``on_gap_filled``). The skip is written to the message store with the number
+        (``skipped_by_operator``), so a gateway restarted before that logon asks too (fixfix54).
         """
         session = self.session
         sender = session.next_sender_seq
-        target = session.next_target_seq
         refused = session.set_numbers(next_sender, next_target, self.clock())
         if refused:
             return refused
         if next_sender > sender:
             raised = self._sender_raised_by_operator
             self._sender_raised_by_operator = (raised[0] if raised else sender, next_sender)
-        if next_target > target:
-            first = self._skipped_by_operator[0] if self._skipped_by_operator else target
-            self._skipped_by_operator = (first, next_target)
         return ""
 
     def reconnect(self) -> bool:
@@ -1046,14 +1040,8 @@ class FixVenue(VenueAdapter):
         if state in LOGGED_ON_STATES:
             self._logged_on_this_connection = True
             self._failed_logons = 0
-            skipped = self._skipped_by_operator
-            if skipped is not None:  # ``gateway venue set-seq --next-target`` skipped the venue's messages (fix53)
-                self._skipped_by_operator = None
-                self._asking_after_skip = True
-                try:
-                    self.on_gap_filled(skipped[0], skipped[1], skipped[1] - skipped[0])
-                finally:
-                    self._asking_after_skip = False
+            if self.session.store.skipped_by_operator[0]:
+                self._ask_after_skip()
         venue_state = _STATE_MAP[state]
         self._state_reason = reason
         if state is FixSessionState.LOGIN_REFUSED:
@@ -1066,6 +1054,32 @@ class FixVenue(VenueAdapter):
             # core calls ``after_replay`` (at every UP), which asks about what the venue will never resend
             self.state_sink(self.name, venue_state, reason)
             self._numbering_reset = False  # after_replay ran (the core calls it at once)
+
+    def _ask_after_skip(self) -> None:
+        """Logged on after ``gateway venue set-seq --next-target`` skipped the venue's messages: ask about the orders.
+
+        The skip is read from the message store (fixfix54: a restart between the set-seq and this logon keeps it;
+        before, it lived in this object only and a restarted gateway asked nothing, a fill among the skipped
+        messages lost). Every open order is asked about as after a gap fill over them (``on_gap_filled``); then
+        the skip is cleared in the store (the questions are stored already: a restart asks them again). A store
+        that cannot be written keeps it: the next logon asks again, never less.
+        """
+        store = self.session.store
+        first, end = store.skipped_by_operator
+        self._asking_after_skip = True
+        try:
+            self.on_gap_filled(first, end, end - first)
+        finally:
+            self._asking_after_skip = False
+        try:
+            store.set_skipped_by_operator(0, 0)
+        except OSError as exc:
+            log.error(
+                "FIX %s: the message store could not be written (%s): the open orders are asked about again at the "
+                "next logon",
+                self.name,
+                exc,
+            )
 
     def _login_refused(self) -> None:
         """Log the refused logon once, with the venue's words and the way out (fixfix52)."""

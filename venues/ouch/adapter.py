@@ -80,7 +80,7 @@ from venues.ouch.codec import (
 )
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.daytime import WallClock, trading_day
-from venues.ouch.doubts import load_doubts, save_doubts
+from venues.ouch.doubts import read_doubts, save_doubts
 from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
@@ -276,6 +276,8 @@ _SAME: Final = _native_same()
 n]`` read in place (compiled, the slices are two new objects, two slice objects and a generic compare); else None."""
 _UNMAPPED_KINDS: Final = {ord(kind): kind for kind in "AECDUJIM"}
 """Outbound type about one order (dispatched by UserRefNum) -> its letter, for one whose number is not mapped."""
+_SHOWS_LIVE: Final = frozenset(ord(kind) for kind in "UECDM")
+"""Outbound types about one order that show the UserRefNum they name took effect (``_adopt_forgotten``)."""
 _URN_OFFSET: Final = {ord(kind): 9 for kind in "AECDJIM"} | {ord("U"): 13}
 """Outbound type about one order -> offset of the UserRefNum its handler looks up (after Type and Timestamp)."""
 _CANCEL_WANTED_BEFORE_ACK: Final = frozenset({OrderState.PENDING_NEW_CANCEL, OrderState.PENDING_NEW_HELD_CANCEL})
@@ -435,11 +437,13 @@ class OuchVenue(VenueAdapter):
         self._sweep_paused = False
         """Bytes were held unsent at the last ``poll`` (the journal failing): the sweep waits (``_resume_sweep``)."""
         self._doubt_cancels: dict[int, int] = {}
-        """UserRefNum of an Enter answered in doubt by the sweep -> when its Cancel went out (again: each login).
+        """UserRefNum of an Enter answered in doubt -> when its Cancel went out (again: each login).
 
-        Only orders whose Enter timed out (rare): the sweep ends one the venue still names nothing about a second
-        ``answer_timeout_ms`` after its Cancel (``_sweep_doubts``), and ``_go_live`` sends the Cancel of each one
-        still open again (fixouch52). An entry leaves when its order ends (or the venue refuses the Cancel)."""
+        Only orders whose Enter timed out, or was left unanswered by a login's replay though the venue took its
+        number or a replay gap may have lost its answer (rare): the sweep ends one the venue still names nothing
+        about a second ``answer_timeout_ms`` after its Cancel (``_sweep_doubts``), and ``_go_live``, once a login's
+        replay is read, sends the Cancel of each one still open again (fixouch52; after the replay: ouchid54). An
+        entry leaves when its order ends (or the venue refuses the Cancel)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -575,13 +579,27 @@ class OuchVenue(VenueAdapter):
         """UserRefNum -> [order id, shares the venue showed open (-1: not said)] of an order that ended here which
         the venue showed live: canceled at the venue at once, and again after each login until the venue answers
         (``_live_after_end``); kept on file across restarts (``_save_owed``, ``venues.ouch.owed``)."""
-        self._doubts_on_file: dict[int, tuple[int, bytes]] = load_doubts(
+        self._doubts_on_file: dict[int, tuple[int, bytes]]
+        replaces_on_file: dict[int, tuple[int, int]]
+        self._doubts_on_file, replaces_on_file = read_doubts(
             config.state_dir, config.name, self._store.day, self._store.session
         )
         """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
         on file, ``venues.ouch.doubts``): ``restore`` makes them in doubt again (doubt53)."""
-        self._doubts_saved = bool(self._doubts_on_file)
+        self._replace_doubts: dict[int, tuple[int, int]] = {}
+        """New UserRefNum of a Replace answered CancelRejected OUCH_IN_DOUBT -> (order id, the UserRefNum it replaced),
+        while that number may be the order's live one (a candidate, or settled live): on file with the Enters in doubt
+        (``_save_doubts``), so a restart knows the order by both numbers (fixouch54; before, by the old one alone, and
+        a Cancel naming only it, ignored by the venue, was never answered: rev54ouch t11)."""
+        self._replace_doubts_on_file: dict[int, list[tuple[int, int]]] = {}
+        """Order id -> [(new UserRefNum, the one it replaced)] of the Replaces in doubt before a restart."""
+        for urn, (order_id, orig) in replaces_on_file.items():
+            self._replace_doubts_on_file.setdefault(order_id, []).append((urn, orig))
+        self._doubts_saved = bool(self._doubts_on_file or replaces_on_file)
         """The file names orders (else an empty ``_doubt_cancels`` needs no write)."""
+        self._doubts_stale = False
+        """An entry the file names left (its order ended, its doubt settled): the next sweep writes the file again
+        (``_prune_doubts``: batched, not one write per order ending; fixouch54)."""
         self._orphans: dict[int, str] = {}
         """order_id -> the venue session of an order left open when the venue changed session (unreachable now)."""
         self._restored: dict[int, list[int]] = {}
@@ -1011,9 +1029,41 @@ class OuchVenue(VenueAdapter):
         chain.working = live[-1]
         chain.candidates = tuple(live) if len(live) > 1 else ()
         chain.done = order.is_terminal
+        if self._replace_doubts_on_file and not chain.done:
+            self._restore_replace_doubts(chain)
         self._requeue(chain)
         if known[0] in self._doubts_on_file:
             self._restore_doubt(chain, known)
+
+    def _restore_replace_doubts(self, chain: _Chain) -> None:
+        """Make the Replaces of a restored order answered in doubt before the restart candidates again (fixouch54).
+
+        The journal holds the order under the number its core knows (the Replace was answered CancelRejected
+        OUCH_IN_DOUBT, so its old one); the file (``venues.ouch.doubts``) adds each Replace in doubt that replaced
+        one of the order's numbers: a Cancel names them all until a message of the venue names the live one, and
+        Replaces are refused OUCH_IN_DOUBT meanwhile, as before the restart. An entry whose original number is not
+        one of the order's (the order was replaced since: the journal knows its newer number) is stale: ignored.
+        """
+        order = chain.order
+        entries = self._replace_doubts_on_file.get(order.order_id)
+        if not entries:
+            return
+        live = list(chain.cancel_targets())
+        added: list[tuple[int, int]] = []
+        for urn, orig in sorted(entries):
+            if orig in live and urn not in live and urn != chain.pending:
+                live.append(urn)
+                added.append((urn, orig))
+        if not added:
+            return
+        live.sort()
+        for urn, orig in added:
+            self._refs[urn] = chain
+            self._replace_refs.add(urn)
+            self._replace_doubts[urn] = (order.order_id, orig)
+        chain.candidates = tuple(live)
+        chain.working = live[-1]
+        chain.in_doubt = True
 
     def _restore_doubt(self, chain: _Chain, known: list[int]) -> None:
         """Make a restored order answered in doubt before the restart in doubt again (its Enter is ``known[0]``).
@@ -1058,11 +1108,16 @@ class OuchVenue(VenueAdapter):
                 continue
             enter = doubted.get(urn) or inflight.get(urn) or b""
             entries[urn] = (chain.order.order_id, bytes(enter))
-        if not entries and not self._doubts_saved:
+        replaces = self._replace_doubts
+        if replaces:
+            for urn in [urn for urn in replaces if not self._replace_doubt_open(urn)]:
+                del replaces[urn]
+        self._doubts_stale = False
+        if not entries and not replaces and not self._doubts_saved:
             return
         store = self._store
         try:
-            save_doubts(self.config.state_dir, self.name, store.day, store.session, entries)
+            save_doubts(self.config.state_dir, self.name, store.day, store.session, entries, replaces)
         except OSError as exc:
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
@@ -1074,7 +1129,43 @@ class OuchVenue(VenueAdapter):
                 exc,
             )
             return
-        self._doubts_saved = bool(entries)
+        self._doubts_saved = bool(entries or replaces)
+
+    def _replace_doubt_open(self, urn: int) -> bool:
+        """Whether Replace ``urn`` of ``_replace_doubts`` may still be its order's live number, the order open here.
+
+        True while it is a candidate, the live number (a fill or a Canceled named it: the journal does not know the
+        order by it), or still waiting; False once the order ended or another number is live (its Rejected, a
+        message naming the old number, a later Replace: the journal knows that one).
+        """
+        chain = self._refs.get(urn)
+        if chain is None or chain.done or chain.order.order_id != self._replace_doubts[urn][0]:
+            return False
+        return urn in (chain.working, chain.pending) or urn in chain.candidates
+
+    def _note_replace_doubt(self, chain: _Chain, urn: int) -> None:
+        """Put Replace ``urn`` of ``chain`` (replacing ``chain.working``) on file before its OUCH_IN_DOUBT answer.
+
+        Written (fsynced) before the answer reaches the core, so before it is journaled: a restart finds it
+        (``_restore_replace_doubts``). Already noted (a sweep writes all of its Replaces at once): no write.
+        """
+        if urn in self._replace_doubts:
+            return
+        self._replace_doubts[urn] = (chain.order.order_id, chain.working)
+        self._save_doubts()
+
+    def _prune_doubts(self) -> None:
+        """Write the doubts file again without the entries of orders that ended or whose doubt settled (fixouch54).
+
+        Once per sweep, only when the file names something and an entry left (``_doubts_stale``, or a Replace in
+        doubt no longer open): not one write per order ending. Before, the file kept them until the next order was
+        answered in doubt (a later restart ignored them: their orders were not open).
+        """
+        replaces = self._replace_doubts
+        if not self._doubts_stale and replaces:
+            self._doubts_stale = any(not self._replace_doubt_open(urn) for urn in replaces)
+        if self._doubts_stale:
+            self._save_doubts()
 
     def resume_after(self, point: ResumePoint) -> None:
         """Log back into today's session (from the UserRefNum store) asking for the first message not journaled.
@@ -1357,6 +1448,8 @@ class OuchVenue(VenueAdapter):
         self._next_sweep_ns = now_ns + self._sweep_every_ns
         if self._doubt_cancels:
             self._sweep_doubts(now_ns)
+        if self._doubts_saved:
+            self._prune_doubts()
         marks = self._issued_marks
         issued = self._store.last_issued
         inflight = self._inflight
@@ -1386,18 +1479,22 @@ class OuchVenue(VenueAdapter):
         orders = []
         replaced = []
         enters: list[tuple[int, _Chain]] = []
+        doubted: list[tuple[int, _Chain]] = []
         for urn in overdue:
             chain = self._refs.get(urn)
             if chain is None or chain.done or urn not in inflight:
                 continue
             if urn in replaces:
                 replaced.append(chain.order.order_id)
-                self._in_doubt(0, chain, urn, replace_why, logged=False)
+                doubted.append((urn, chain))
+                self._replace_doubts[urn] = (chain.order.order_id, chain.working)
                 continue
             enters.append((urn, chain))
             self._doubt_cancels[urn] = now_ns
-        if enters:  # on file before their answers are journaled: a restart keeps them in doubt (doubt53)
+        if enters or doubted:  # on file before their answers are journaled: a restart keeps them in doubt (doubt53)
             self._save_doubts()
+        for urn, chain in doubted:
+            self._in_doubt(0, chain, urn, replace_why, logged=False)
         for urn, chain in enters:
             orders.append(chain.order.order_id)
             self._in_doubt(0, chain, urn, why, logged=False)
@@ -1449,10 +1546,12 @@ class OuchVenue(VenueAdapter):
             chain = self._refs.get(urn)
             if chain is None or chain.done:
                 del doubts[urn]
+                self._doubts_stale = True  # the file drops it at this sweep (``_prune_doubts``)
                 continue
             if chain.unconfirmed != urn or sent > deadline:  # the venue named it (its Cancel will be answered)
                 continue
             del doubts[urn]
+            self._doubts_stale = True
             chain.open_qty = 0
             self._finish(chain)
             refs = self._refs
@@ -1492,6 +1591,7 @@ class OuchVenue(VenueAdapter):
             chain = self._refs.get(urn)
             if chain is None or chain.done:
                 del doubts[urn]
+                self._doubts_stale = True
                 continue
             doubts[urn] = now_ns
             if (urn | _CANCEL_KEY) not in inflight:  # else the desk's Cancel was sent again already
@@ -1619,12 +1719,16 @@ class OuchVenue(VenueAdapter):
         self._login_ns = self._clock()
         if not self._inflight:  # nothing waits: what was lost answered nothing still to settle
             self._answers_lost = False
-        if self._inflight or self._check_orders or self._query_refnums or self._no_record:
+        # Orders answered in doubt (restored from their file after a restart, or still open at a reconnect) get
+        # their Cancel once the replay is read, not before: the replay may end them (Canceled, Rejected, filled)
+        # and then no Cancel goes out (ouchid54; before, it went out at Login Accepted, ahead of the replay)
+        if self._inflight or self._check_orders or self._query_refnums or self._no_record or self._doubt_cancels:
             self._replaying = True
             self._set_state(
                 VenueState.LOGGING_IN,
                 f"logged in to session {session!r} from sequence {sequence}; reading the replay before acting "
-                f"on {len(self._inflight)} unanswered requests",
+                f"on {len(self._inflight)} unanswered requests"
+                + (f" and {len(self._doubt_cancels)} orders answered in doubt" if self._doubt_cancels else ""),
             )
             return
         self._go_live(f"logged in to session {session!r} from sequence {sequence}")
@@ -2000,6 +2104,9 @@ class OuchVenue(VenueAdapter):
         order_id = self._ended_order(urn)
         if not order_id:
             return False
+        if kind in _SHOWS_LIVE and self._adopt_forgotten(seq, urn, order_id, kind):
+            self._dispatch[kind][2](seq, self._refs[urn], decoded)  # acted on as for any number of the order
+            return True
         if kind == _EXECUTED:
             self._late_execution(seq, order_id, decoded)
             return True
@@ -2046,6 +2153,42 @@ class OuchVenue(VenueAdapter):
                 order_id,
             )
         self._after_end(seq, letter, urn, order_id)
+        return True
+
+    def _adopt_forgotten(self, seq: int, urn: int, order_id: int, kind: int) -> bool:
+        """Map ``urn``, which the journal names for order ``order_id``, if that order is open here; False: it is not.
+
+        The adapter maps every number of an order open here, save one it lost track of: a Replace answered in doubt
+        before a restart whose doubts file could not be written or read (``_restore_replace_doubts``), or sent
+        after the number the journal knows the order by. Such a number, above every number the order is known by,
+        is a Replace of it that the venue applied: it joins the candidates (a Cancel names it) and the message
+        about it (a Replaced, a fill, a Canceled, a Modified) is acted on as for the order's own, so a late
+        Replaced applies as one (fixouch54; before, it was taken as an order that ended here and canceled at the
+        venue while the order stayed open here, its strategy never told: rev54ouch t11). A lower number is one a
+        Replace retired: not live.
+        """
+        chain = self._chains.get(order_id)
+        if chain is None or chain.done or chain.order.order_id != order_id:
+            return False
+        numbers = chain.cancel_targets()
+        if urn <= max(numbers) or urn == chain.pending:
+            return False
+        self._refs[urn] = chain
+        self._replace_refs.add(urn)
+        chain.candidates = tuple(sorted({*numbers, urn}))
+        chain.working = urn
+        chain.in_doubt = True
+        log.warning(
+            "venue %s: %s at sequence %d names UserRefNum %d of order %d, which is open here under UserRefNum %s: a "
+            "Replace of it the gateway lost track of (in doubt before a restart, its doubts file lost?) that the "
+            "venue applied: the order is known by both numbers until the venue names the live one",
+            self.name,
+            outbound_name(kind),
+            seq,
+            urn,
+            order_id,
+            "/".join(str(number) for number in numbers),
+        )
         return True
 
     def _earlier_traffic(self, seq: int, message: memoryview, urn: int) -> bool:
@@ -2362,6 +2505,7 @@ class OuchVenue(VenueAdapter):
         self.counters["in_doubt"] += 1
         order = chain.order
         if urn in self._replace_refs:
+            self._note_replace_doubt(chain, urn)  # on file before its answer is journaled (fixouch54)
             if chain.pending == urn:
                 chain.pending = 0
             chain.candidates = tuple(sorted({*chain.cancel_targets(), urn}))
@@ -2415,6 +2559,7 @@ class OuchVenue(VenueAdapter):
         pending = chain.pending
         if not pending or self._inflight.pop(pending, None) is None:
             return
+        self._note_replace_doubt(chain, pending)  # on file before its answer is journaled (fixouch54)
         chain.pending = 0
         chain.candidates = tuple(sorted({*chain.cancel_targets(), pending}))
         chain.in_doubt = True
@@ -2966,7 +3111,8 @@ class OuchVenue(VenueAdapter):
 
     def _on_cancel_reject(self, seq: int, chain: _Chain, message: CancelReject) -> None:
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
-        self._doubt_cancels.pop(message.user_ref_num, None)  # the venue has it and keeps it: not asked again
+        if self._doubt_cancels.pop(message.user_ref_num, None) is not None:  # the venue has it: not asked again
+            self._doubts_stale = True
         self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
     def _on_cancel_pending(self, seq: int, message: CancelPending) -> None:
@@ -3149,7 +3295,10 @@ class OuchVenue(VenueAdapter):
 
     def _go_live(self, reason: str, fresh: frozenset[int] = frozenset()) -> None:
         self._end_no_record()
-        self._doubts_on_file = {}  # restored (``restore`` comes before the first login)
+        if self._doubts_on_file or self._replace_doubts_on_file:  # restored (``restore`` comes before the first
+            self._doubts_stale = True  # login); the entries of orders that ended before the restart leave the file
+            self._replace_doubts_on_file = {}
+        self._doubts_on_file = {}
         self._live = True
         now = self._clock()  # requests sent again from here are timed from here (``_sweep_answers``)
         self._issued_marks.clear()
@@ -3186,17 +3335,22 @@ class OuchVenue(VenueAdapter):
         lost = self._answers_lost
         self._answers_lost = False
         why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
-        if not lost and next_user_ref_num is not None:
-            # Enters the venue took (below its NextUserRefNum) that the replay did not answer: in doubt below, and
-            # bounded as after answer_timeout_ms (doubt53): on file before their answers are journaled, their Cancel
-            # sent by ``_go_live`` and timed from there (``_sweep_doubts``)
+        gap_doubted: list[tuple[int, int]] = []
+        if lost or next_user_ref_num is not None:
+            # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
+            # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
+            # answer_timeout_ms (doubt53, ouchid54 for those of a replay gap): on file before their answers are
+            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``)
             added = 0
             for key in inflight:
-                if key < next_user_ref_num and key not in self._replace_refs:
-                    chain = self._refs.get(key)
-                    if chain is not None and not chain.done:
-                        self._doubt_cancels[key] = 0
-                        added += 1
+                if key >= _CANCEL_KEY or key in self._replace_refs:
+                    continue
+                if next_user_ref_num is not None and key >= next_user_ref_num:
+                    continue
+                chain = self._refs.get(key)
+                if chain is not None and not chain.done:
+                    self._doubt_cancels[key] = 0
+                    added += 1
             if added:
                 self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
@@ -3211,7 +3365,10 @@ class OuchVenue(VenueAdapter):
             if lost and key < _CANCEL_KEY and (next_user_ref_num is None or key < next_user_ref_num):
                 # The venue has seen this number or a later one and some of its messages were lost: it may
                 # have processed this request, so it is never reported "not received" (an order asked to
-                # cancel keeps its Cancel, sent again below in UserRefNum order)
+                # cancel keeps its Cancel, sent again below in UserRefNum order). An Enter is canceled at the venue
+                # by ``_go_live`` and ended OUCH_OUTCOME_UNKNOWN if the venue still says nothing (``_sweep_doubts``)
+                if key not in self._replace_refs:
+                    gap_doubted.append((key, chain.order.order_id))
                 self._in_doubt(0, chain, key, why)
                 doubted += 1
                 continue
@@ -3288,6 +3445,18 @@ class OuchVenue(VenueAdapter):
                 [urn for urn, _ in taken[:20]],
                 [order_id for _, order_id in taken[:20]],
             )
+        if gap_doubted:
+            log.error(
+                "venue %s: %d new orders taken as accepted in doubt (their answers may be among the venue's messages "
+                "that were lost) are canceled there by their UserRefNums, so the venue's Canceled or fills settle "
+                "them; one the venue still says nothing about %d ms after its Cancel was most likely never received "
+                "and ends here (OUCH_OUTCOME_UNKNOWN). UserRefNums %s, orders %s",
+                self.name,
+                len(gap_doubted),
+                self._answer_timeout_ns // MS,
+                [urn for urn, _ in gap_doubted[:20]],
+                [order_id for _, order_id in gap_doubted[:20]],
+            )
         if reported:
             log.warning(
                 "venue %s: %d requests never reached the venue and were reported back; %d sent again",
@@ -3298,7 +3467,7 @@ class OuchVenue(VenueAdapter):
         self._go_live(
             f"logged in to session {self._session.session!r}; replay read, {resent} requests sent again, "
             f"{reported} reported not received" + (f", {doubted} in doubt" if doubted else ""),
-            frozenset(urn for urn, _ in taken),
+            frozenset(urn for urn, _ in (*taken, *gap_doubted)),
         )
 
     def _lost_orders(self, next_user_ref_num: int | None) -> None:
@@ -3484,6 +3653,7 @@ class OuchVenue(VenueAdapter):
         self._doubted.clear()
         self._doubted_prune_at = _DOUBTED_PRUNE_MIN
         self._doubt_cancels.clear()
+        self._replace_doubts.clear()
         self._save_doubts()  # numbers of a session that is over
 
     def _emit(self, event: VenueEvent) -> None:

@@ -11,6 +11,14 @@ process, logged into the same session of the same trading day, restores them wit
 their Cancel after its first login and ends those the venue still says nothing about (doubt53). Each entry keeps
 the Enter's bytes, so the venue's late Accepted is still compared with the order's own terms. Another day's or
 session's numbers mean nothing (OUCH orders end with the session): they are dropped.
+
+A Replace answered ``CancelRejected`` ``OUCH_IN_DOUBT`` (no answer within ``answer_timeout_ms``, a replay gap, an
+unreadable Replaced) is kept here too, as its new UserRefNum -> (order id, the UserRefNum it replaced): the journal
+holds the order under its old number only (the core's replace was answered refused), so without it a restarted
+process knew the order by that number alone and a Cancel named only it, which the venue ignores once the Replace
+took effect: the Cancel was never answered (fixouch54, rev54ouch t11). The next process restores the new number as a
+candidate (a Cancel names both). Entries of orders that ended, or whose doubt settled, leave the file at the
+adapter's next sweep (``OuchVenue._prune_doubts``), not one write per order.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ class _Doubts(msgspec.Struct, forbid_unknown_fields=True):
     session: str
     orders: dict[str, tuple[int, str]]
     """UserRefNum of the Enter -> (order id, the Enter packet in hex; "" if not kept)."""
+    replaces: dict[str, tuple[int, int]] = {}
+    """New UserRefNum of a Replace answered in doubt -> (order id, the UserRefNum it replaced) (fixouch54)."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -46,11 +56,22 @@ def load_doubts(state_dir: str | Path, name: str, day: str, session: str) -> dic
 
     An unreadable or corrupt file is logged at ERROR and read as empty (those orders get the re-login rules).
     """
+    return read_doubts(state_dir, name, day, session)[0]
+
+
+def read_doubts(
+    state_dir: str | Path, name: str, day: str, session: str
+) -> tuple[dict[int, tuple[int, bytes]], dict[int, tuple[int, int]]]:
+    """Return the Enters (as ``load_doubts``) and the Replaces answered in doubt in ``session`` on ``day``.
+
+    The Replaces: new UserRefNum -> (order id, the UserRefNum it replaced). An unreadable or corrupt file is logged
+    at ERROR and read as empty.
+    """
     path = doubts_path(state_dir, name)
     try:
         doubts = _decoder.decode(path.read_bytes())
     except FileNotFoundError:
-        return {}
+        return {}, {}
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.error(
             "cannot read the orders answered in doubt from %s (%s): an order answered in doubt before the restart "
@@ -59,9 +80,9 @@ def load_doubts(state_dir: str | Path, name: str, day: str, session: str) -> dic
             path,
             exc,
         )
-        return {}
+        return {}, {}
     if doubts.day != day or doubts.session != session or not session:
-        return {}
+        return {}, {}
     found: dict[int, tuple[int, bytes]] = {}
     for urn, (order_id, enter) in doubts.orders.items():
         if not urn.isdigit() or int(urn) <= 0:
@@ -71,12 +92,27 @@ def load_doubts(state_dir: str | Path, name: str, day: str, session: str) -> dic
         except ValueError:
             packet = b""
         found[int(urn)] = (order_id, packet)
-    return found
+    replaces: dict[int, tuple[int, int]] = {}
+    for urn, (order_id, orig) in doubts.replaces.items():
+        if urn.isdigit() and 0 < orig < int(urn):
+            replaces[int(urn)] = (order_id, orig)
+    return found, replaces
 
 
-def save_doubts(state_dir: str | Path, name: str, day: str, session: str, doubts: dict[int, tuple[int, bytes]]) -> None:
-    """Write the orders answered in doubt in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot."""
+def save_doubts(
+    state_dir: str | Path,
+    name: str,
+    day: str,
+    session: str,
+    doubts: dict[int, tuple[int, bytes]],
+    replaces: dict[int, tuple[int, int]] | None = None,
+) -> None:
+    """Write the orders answered in doubt in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot.
+
+    ``replaces``: the Replaces answered in doubt (new UserRefNum -> (order id, the UserRefNum it replaced)).
+    """
     path = doubts_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     entries = {str(urn): (order_id, enter.hex()) for urn, (order_id, enter) in doubts.items()}
-    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries)))
+    kept = {str(urn): entry for urn, entry in (replaces or {}).items()}
+    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries, kept)))

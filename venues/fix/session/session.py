@@ -83,9 +83,13 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     Such a Logout says our MsgSeqNum is too low: the venue counted messages of ours our store no longer holds. No
     retry cures it (fixfix52): every Logon only takes one number more. Recognised (fix53), in this order:
 
-    - NextExpectedMsgSeqNum (789) in the Logout (``next_expected``) above ``logon_seq``, the MsgSeqNum of the
-      Logon it refused: the venue's own word for the number it expects (FIX 4.4 defines 789 for the Logon; a
-      venue that sends it in the Logout means the same); 789 at or below ``logon_seq`` is no such refusal;
+    - NextExpectedMsgSeqNum (789) in the Logout (``next_expected``) above ``logon_seq`` + 1, ``logon_seq`` the
+      MsgSeqNum of the Logon it refused: the venue expects more than our Logon took, whatever the Text (FIX 4.4
+      defines 789 for the Logon; a venue that sends it in the Logout means the same). 789 = ``logon_seq`` + 1
+      proves nothing by itself (fixfix54): the venue took our Logon in sequence and counted it before refusing it
+      for another reason (the FIX spec's Logon answer counts the Logon in 789 when it was the number expected), or
+      it expected exactly that one number more: the Text decides as without 789 (a too-low Text naming no number
+      expects 789). 789 at or below ``logon_seq`` is no such refusal;
     - a Text naming the number expected and the number received, the first above the second ("MsgSeqNum too low,
       expecting N but received M", QuickFIX's and QuickFIX/J's; "expected N, received M"; "Sequence mismatch:
       expected N got M"), where the text speaks of sequence numbers or the received number is ``logon_seq``;
@@ -96,9 +100,12 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     expected one, no text at all) is None: retried.
     """
     if next_expected > 0 and logon_seq > 0:
-        if next_expected > logon_seq:
+        if next_expected > logon_seq + 1:
             return next_expected
-        return None
+        if next_expected <= logon_seq:
+            return None
+        by_text = seq_too_low_refusal(text, logon_seq)
+        return next_expected if by_text == 0 else by_text
     seq_words = _SEQ_RE.search(text) is not None
     expected_m = _EXPECTED_RE.search(text)
     expected = int(expected_m.group(1)) if expected_m else 0
@@ -834,7 +841,8 @@ class FixSession:
         number above what the venue expects it recovers by itself, with a ResendRequest; taking the venue's
         messages again under numbers already processed would break exactly-once), and not when the next Logon is
         a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
-        message store (a restart keeps them).
+        message store (a restart keeps them), with the venue's numbers a raised expected number skips
+        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it).
         """
         state = self.state
         if state is not _LOGIN_REFUSED and state is not _DISCONNECTED and state is not _ENDED:
@@ -865,11 +873,17 @@ class FixSession:
                     "the next Logon starts a new session day under the session schedule: both numbers restart at 1 "
                     "then (the schedule's daily reset); nothing was changed"
                 )
+        store = self.store
         try:
             if next_sender and next_sender != sender:
-                self.store.set_next_sender_seq(next_sender)
+                store.set_next_sender_seq(next_sender)
             if next_target and next_target != target:
-                self.store.set_next_target_seq(next_target)
+                # the venue's messages target..next_target-1 are skipped, never received here: written before the
+                # number (a crash in between asks once more, never less), so the first logon asks about every
+                # open order even after a restart (fixfix54: before, that lived only in the adapter's memory)
+                first = store.skipped_by_operator[0] or target
+                store.set_skipped_by_operator(first, next_target)
+                store.set_next_target_seq(next_target)
                 self._target_pending = 0
         except OSError as exc:
             return (

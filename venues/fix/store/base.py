@@ -47,6 +47,19 @@ class MessageStore(abc.ABC):
     def set_next_target_seq(self, seq: int) -> None:
         """Persist ``next_target_seq`` (incoming messages were handled and their effects made durable)."""
 
+    @property
+    @abc.abstractmethod
+    def skipped_by_operator(self) -> tuple[int, int]:
+        """Return the venue's MsgSeqNums an operator skipped, not yet asked about: (first, next expected); (0, 0) none.
+
+        ``gateway venue set-seq --next-target`` raises the expected number past messages never received here; the
+        open orders are asked about at the next logon (fixfix54: kept here, so a restart before it still asks).
+        """
+
+    @abc.abstractmethod
+    def set_skipped_by_operator(self, first: int, end: int) -> None:
+        """Persist ``skipped_by_operator`` as (first, end); (0, 0) once the open orders were asked about."""
+
     @abc.abstractmethod
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Return the saved messages with ``begin <= seq <= end``, in sequence order."""
@@ -75,7 +88,7 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     def reset(self, creation_time_ns: int) -> None:
-        """Forget every message and set both sequence numbers to 1."""
+        """Forget every message (and ``skipped_by_operator``) and set both sequence numbers to 1."""
 
     def poll(self, now_ns: int) -> int:
         """Do deferred work, if a backend has any; return ns until the next call is wanted."""

@@ -11,6 +11,7 @@ class MemoryStore(MessageStore):
     def __init__(self, creation_time_ns: int = 0) -> None:
         self._sender = 1
         self._target = 1
+        self._skipped = (0, 0)
         self._created = creation_time_ns
         self._sent: dict[int, bytes] = {}
 
@@ -36,6 +37,13 @@ class MemoryStore(MessageStore):
     def set_next_target_seq(self, seq: int) -> None:
         self._target = seq
 
+    @property
+    def skipped_by_operator(self) -> tuple[int, int]:
+        return self._skipped
+
+    def set_skipped_by_operator(self, first: int, end: int) -> None:
+        self._skipped = (first, end)
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         if end - begin > len(self._sent):
             return sorted((s, m) for s, m in self._sent.items() if begin <= s <= end)
@@ -49,4 +57,5 @@ class MemoryStore(MessageStore):
         self._sent.clear()
         self._sender = 1
         self._target = 1
+        self._skipped = (0, 0)
         self._created = creation_time_ns
