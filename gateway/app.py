@@ -1807,6 +1807,7 @@ class GatewayProcess:
             who,
             reason or "no reason given",
         )
+        self._audit_venue_action("venue_reconnect", who, {"venue": name, "old": str(state), "reason": reason})
         connector.restart()
         self.engine.flush()  # the VenueStatus the state change queued for strategies
         return str(venue.state)
@@ -1818,7 +1819,8 @@ class GatewayProcess:
 
         ``gateway venue set-seq`` (fix53). Refused (``VenueSetSeqRefusedError``, nothing changed) for a venue the
         gateway does not have, a protocol without such numbers, a session logged on, a number below the current
-        one (the adapter says why). Audited at WARNING with both numbers before and after.
+        one (the adapter says why). Logged at WARNING with both numbers before and after, and a
+        ``venue_set_seq`` record in the audit log with the reason (fixfix54b).
         """
         connector = next((c for c in self.connectors if c.adapter.name == name), None)
         if connector is None:
@@ -1846,12 +1848,31 @@ class GatewayProcess:
             after.get("next_target_seq"),
             venue.state,
         )
+        self._audit_venue_action(
+            "venue_set_seq",
+            who,
+            {
+                "venue": name,
+                "next_sender_seq_before": before.get("next_sender_seq"),
+                "next_sender_seq_after": after.get("next_sender_seq"),
+                "next_target_seq_before": before.get("next_target_seq"),
+                "next_target_seq_after": after.get("next_target_seq"),
+                "state": str(venue.state),
+                "reason": reason,
+            },
+        )
         return {
             "venue": name,
             "state": str(venue.state),
             "next_sender_seq": after.get("next_sender_seq"),
             "next_target_seq": after.get("next_target_seq"),
         }
+
+    def _audit_venue_action(self, event: str, who: str, details: dict[str, Any]) -> None:
+        """Record an operator's action on a venue in the audit log (fixfix54b; a risk double without one: none)."""
+        audit = getattr(self.risk, "audit_venue_action", None)
+        if audit is not None:
+            audit(event, who, details)
 
     def reset_latency(self) -> None:
         """Forget the latency samples collected so far (``gateway status`` starts afresh)."""

@@ -9,6 +9,8 @@ Records (field ``event``):
   did not apply it.
 * ``trading_state``: the kill switch or an admin changed a trading state at run time.
 * ``new_day``: the daily credit counters were reset.
+* ``venue_reconnect`` / ``venue_set_seq``: an operator's ``gateway venue reconnect`` / ``gateway venue set-seq``
+  (its ``--reason``), fixfix54b.
 
 Every record has ``time`` (UTC, ISO 8601), ``time_ns`` (Unix ns), ``event``, ``trigger``
 and ``who``; one written after the audit log refused it (its change took effect) adds ``late: true`` and

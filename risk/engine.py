@@ -1958,6 +1958,13 @@ class RiskEngine:
             fields[key] = {"uid": st.st_uid, "user": user, "mtime": utc_text(st.st_mtime_ns)}
         return fields
 
+    def audit_venue_action(self, event: str, who: str, details: dict[str, Any]) -> None:
+        """Write an operator's action on a venue session to the audit log (fixfix54b): ``venue_reconnect``,
+        ``venue_set_seq`` (trigger ``admin``). Their ``--reason`` was only in the gateway log before, though the
+        commands' help says it is recorded in the audit log. Kept and written late, as a kill's record, when the
+        audit log cannot be written (the action took effect)."""
+        self._write_audit({"event": event, "trigger": "admin", "who": who, **details})
+
     def _write_audit(self, record: dict[str, Any], required: bool = False) -> None:
         """Append ``record`` with its time; raise only if ``required`` (a reload is refused without it).
 

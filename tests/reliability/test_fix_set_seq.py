@@ -15,6 +15,7 @@ import shutil
 
 import pytest
 
+from risk.audit import read_audit_log
 from tests.e2e.support import short_tmp
 from tests.reliability.support import spawn_listening, wait_until
 from tests.reliability.test_fix_logon_seq_too_low import _cli, _state, _stop
@@ -57,6 +58,12 @@ def test_set_seq_when_venue_refused_our_logon_as_too_low_then_next_logon_carries
         audit = [line for line in log.splitlines() if "MsgSeqNums set by" in line]
         assert len(audit) == 1 and "WARNING" in audit[0] and "venue desk: send 3" in audit[0], audit
         assert "next sent 2 -> 3" in audit[0]
+        # and a record in the audit log, with the --reason, as the command's help says (fixfix54b: before, none)
+        records = [r for r in read_audit_log(workdir / "audit.jsonl") if r["event"] == "venue_set_seq"]
+        assert len(records) == 1, records
+        record = records[0]
+        assert (record["venue"], record["reason"], record["trigger"]) == ("EQX", "venue desk: send 3", "admin")
+        assert (record["next_sender_seq_before"], record["next_sender_seq_after"]) == (2, 3)
 
         # the number is in the message store: the gateway restarted logs on with it, no LOGIN_REFUSED
         assert gateway.stop() == 0

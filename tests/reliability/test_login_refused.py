@@ -22,6 +22,7 @@ import pytest
 from gateway.client import GatewayClient
 from gateway.protocol.messages import OrderRejected
 from model.enums import Side
+from risk.audit import read_audit_log
 from tests.reliability.support import (
     BOE_VENUE,
     GATEWAY,
@@ -152,6 +153,11 @@ def test_login_refused_when_limit_reached_then_stops_reports_refuses_orders_and_
         log = gateway.log_text()
         assert "admin: venue_reconnect from pid " in log
         assert f"venue {name}: reconnect by " in log and "password fixed at the venue" in log
+        # the --reason is in the audit log too, as its help says (fixfix54b: before, only in the gateway log)
+        records = [r for r in read_audit_log(workdir / "audit.jsonl") if r["event"] == "venue_reconnect"]
+        assert len(records) == 1, records
+        assert records[0]["venue"] == name and records[0]["reason"] == "password fixed at the venue"
+        assert records[0]["trigger"] == "admin" and "[pid " in records[0]["who"]
 
         again = _cli(gateway, "venue", "reconnect", name)
         assert again.returncode == 1

@@ -379,6 +379,10 @@ class FixVenue(VenueAdapter):
         """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
         self._asking_after_skip = False
         """True while those open orders are asked about (the ERROR line names the operator, not the venue)."""
+        self._sender_raised_by_operator: tuple[int, int] | None = None
+        """Our MsgSeqNums ``gateway venue set-seq --next-sender`` raised (the next number before, the new one), until
+        the next logon asks about every request still unanswered (fixfix54b): the venue holds every number below
+        the new one from us, whatever it carried, and never asks for them again."""
         self._rarelog = IntervalLog(log)
         self._fill_lines_at = 0
         """When the current second of ``_unknown_fill`` lines started (clock ns)."""
@@ -1013,7 +1017,15 @@ class FixVenue(VenueAdapter):
         after a gap fill over them (``on_gap_filled``). The skip is written to the message store with the number
         (``skipped_by_operator``), so a gateway restarted before that logon asks too (fixfix54).
         """
-        return self.session.set_numbers(next_sender, next_target, self.clock())
+        session = self.session
+        sender = session.next_sender_seq
+        refused = session.set_numbers(next_sender, next_target, self.clock())
+        if refused:
+            return refused
+        if next_sender > sender:
+            raised = self._sender_raised_by_operator
+            self._sender_raised_by_operator = (raised[0] if raised else sender, next_sender)
+        return ""
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs on again."""
@@ -1200,14 +1212,18 @@ class FixVenue(VenueAdapter):
         """
         reset, self._numbering_reset = self._numbering_reset, False
         restored, self._asked_before_start = self._asked_before_start, {}
+        raised, self._sender_raised_by_operator = self._sender_raised_by_operator, None
+        if raised is not None:
+            self._sender_raised(raised, unanswered)
+        in_doubt = reset or raised is not None
         before: dict[int, _Probe] = {}
-        if reset and self._probes:
+        if in_doubt and self._probes:
             before, self._probes = self._probes, {}  # asked under the old numbering: the answer may never come
         elif restored:  # asked before a restart and not answered since: the venue may never have got the question
             before = {order_id: probe for order_id, probe in restored.items() if self._probes.get(order_id) is probe}
             for order_id in before:
                 del self._probes[order_id]
-        if reset:
+        if in_doubt:
             for request in unanswered:
                 tracked = self._orders.get(request.order.order_id)
                 if tracked is None:
@@ -1232,10 +1248,42 @@ class FixVenue(VenueAdapter):
             self._ask_unasked("the message store refused the question earlier")
         if before:
             self._ask_again(
-                before, "sequence numbers reset before its answer" if reset else "asked before the gateway restarted"
+                before,
+                "sequence numbers reset before its answer"
+                if reset
+                else "the operator raised our MsgSeqNum (set-seq --next-sender) past it"
+                if raised is not None
+                else "asked before the gateway restarted",
             )
         if reset:
             self._check_live_orders({request.order.order_id for request in unanswered})
+
+    def _sender_raised(self, raised: tuple[int, int], unanswered: list[UnansweredRequest]) -> None:
+        """Logged on with our MsgSeqNum raised by ``gateway venue set-seq --next-sender``: say what is in doubt.
+
+        The venue expects the new number: it holds every number below it from us, whatever those messages
+        carried (or did not: it may never have taken a request it dropped the connection on), and never asks for
+        them again. So every request still unanswered, all sent at numbers below, is in doubt and asked about as
+        after a numbering reset (``after_replay``), and so is every question out. Before fixfix54b nothing was
+        asked: a new order the venue dropped stayed pending for good with its exposure, its cancel refused
+        UNKNOWN_ORDER.
+        """
+        requests = sum(1 for request in unanswered if request.order.order_id in self._orders)
+        questions = sum(1 for order_id in self._probes if order_id in self._orders)
+        if not requests and not questions:
+            return
+        log.error(
+            "FIX %s: the operator raised our MsgSeqNum (`gateway venue set-seq --next-sender`) from %d to %d: the "
+            "venue holds our numbers below %d whatever they carried and will not ask for them again; %d request(s) "
+            "still unanswered and %d question(s) out were sent at them: asking the venue about them (%s)",
+            self.name,
+            raised[0],
+            raised[1],
+            raised[1],
+            requests,
+            questions,
+            "OrderStatusRequest" if self.dialect.orders.status_request else "a cancel naming the request",
+        )
 
     def _questions_from_store(self) -> None:
         """After a restart: start taking back from the store the questions still out (the journal keeps none).
@@ -1454,6 +1502,8 @@ class FixVenue(VenueAdapter):
         open_orders = [tracked for tracked in self._orders.values() if not tracked.order.is_terminal]
         if not open_orders:
             return
+        if self._asking_after_skip:  # the venue's Logouts refusing our Logons among them were received (fixfix54b)
+            unseen -= sum(1 for seq in self.session.refusals if first <= seq < new_seq)
         self.counters["gap_fills_with_open_orders"] += 1
         asking = self.dialect.orders.status_request
         self._rarelog.log(

@@ -56,11 +56,23 @@ _LOGOUT_SENT: Final = FixSessionState.LOGOUT_SENT
 _ENDED: Final = FixSessionState.ENDED
 _LOGIN_REFUSED: Final = FixSessionState.LOGIN_REFUSED
 
+_SEQ_TERM: Final = r"(?:seq\w*(?:\s+num(?:ber)?\b)?|\btag\s*34\b|\(34\))"
+"""A sequence number named: MsgSeqNum, SeqNum, Sequence number, seq num, tag 34, (34)."""
 _TOO_LOW_RE: Final = re.compile(
-    r"too\s*(?:low|small)|(?:lower|less|smaller)\s+than|\bbelow\b|\bbehind\b|\blow\s+(?:seq|msg)", re.IGNORECASE
+    _SEQ_TERM + r"[\s:=]*(?:\(\s*\d{1,18}\s*\))?[\s:=]*(?:\d{1,18}\s*)?(?:(?:is|was)\s+)?"
+    r"(?:too\s*(?:low|small)\b|(?:(?:lower|less|smaller)\s+than|below|behind)\s+(?:the\s+)?(?:next\s+)?expect)"
+    r"|\blow\s+(?:msg\s*)?seq",
+    re.IGNORECASE,
 )
-"""Words saying a number is too low (fixfix52: "too low"; fix53: "lower than", "less than", "below", ...)."""
-_SEQ_RE: Final = re.compile(r"seq|\b34\b", re.IGNORECASE)
+"""A sequence number said to be too low (fixfix52: "too low"; fix53: "lower than", "less than", "below", ...).
+
+The words must be about the sequence number (fixfix54b): right after it ("MsgSeqNum too low", "MsgSeqNum(34) too
+low", "Sequence number 12 lower than expected 57", "MsgSeqNum 12 is less than expected", "seq num below the expected
+value"), a comparison with what is expected. Before, any "below" / "less than" anywhere in a text that spoke of
+``seq`` or had a 34 in it counted: "Logon rejected: margin below requirement (account 34)" or "HeartBtInt 1 is less
+than the minimum 30 (MsgSeqNum 1)" stopped the session in LOGIN_REFUSED with set-seq advice instead of a retry.
+"""
+_SEQ_RE: Final = re.compile(_SEQ_TERM, re.IGNORECASE)
 _EXPECTED_RE: Final = re.compile(r"expect\w*\D{0,20}?(\d{1,18})", re.IGNORECASE)
 _RECEIVED_RE: Final = re.compile(r"(?:receiv|got\b|\bgot|\bsent\b|\bwas\b)\w*\D{0,20}?(\d{1,18})", re.IGNORECASE)
 
@@ -104,7 +116,7 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
         received = int(received_m.group(1))
         if seq_words or (logon_seq and received == logon_seq):
             return expected if expected > received else None
-    if not seq_words or not _TOO_LOW_RE.search(text):
+    if _TOO_LOW_RE.search(text) is None:
         return None
     return expected
 
@@ -196,6 +208,9 @@ class FixSession:
         self.timers = HeartbeatTimers(config.heartbeat_interval_s * 1_000_000_000, config.test_request_grace)
         self.gap = InboundGap(config.max_queued)
         self.refusals: set[int] = set()
+        self.operator_numbers: tuple[int, int] = (0, 0)
+        """The next sent / expected MsgSeqNums an operator's ``set_numbers`` set, until a Logon goes out with them
+        ((0, 0): none): a schedule's daily reset that drops them first says so (fixfix54b)."""
         """MsgSeqNums of the venue's admin messages received here but never in sequence: Logouts refusing our Logon,
         a Logout inside a gap, admin messages held for a gap when the connection dropped (rev49fix). A later gap
         fill over them covers messages received here (``_process_skipped``), not ones lost. Forgotten with a
@@ -455,7 +470,18 @@ class FixSession:
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
                 log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
+                if self.operator_numbers[0]:
+                    # before fixfix54b dropped without a word (a 24-hour session's refusal set right, never used)
+                    log.warning(
+                        "FIX %s: the MsgSeqNums set by the operator (`gateway venue set-seq`: next sent %d, next "
+                        "expected %d) are dropped unused: a new session day started first, and the schedule's "
+                        "daily reset restarts both numbers at 1 (a new session with the venue)",
+                        self.config.target_comp_id.decode(),
+                        self.operator_numbers[0],
+                        self.operator_numbers[1],
+                    )
                 self._reset_store(wall)
+        self.operator_numbers = (0, 0)  # the Logon below carries them (or the reset dropped them)
         if self.config.acceptor:
             self.logon_reset = False
             self.logon_sent_ns = now_ns  # the logon timeout runs from the connection
@@ -714,7 +740,7 @@ class FixSession:
             if msg_type == MsgType.LOGON:
                 self._on_logon(message, now_ns)
             elif msg_type == MsgType.LOGOUT:
-                self._note_refusal(message.seq)
+                self._note_refusal(message.seq)  # received: the next logon does not ask for it (``_logged_on``)
                 text = message.get(f.TEXT).decode(errors="replace") or "venue refused the logon"
                 next_expected = message.get(f.NEXT_EXPECTED_MSG_SEQ_NUM)
                 expected = seq_too_low_refusal(
@@ -864,6 +890,7 @@ class FixSession:
                 f"the message store could not be written ({exc}): next MsgSeqNum {self.store.next_sender_seq}, "
                 f"expected {self.next_target_seq}"
             )
+        self.operator_numbers = (self.store.next_sender_seq, self.next_target_seq)
         return ""
 
     def reconnect(self) -> bool:
@@ -943,6 +970,8 @@ class FixSession:
 
     def _logged_on(self, seq: int, expected: int, now_ns: int) -> None:
         """Go ACTIVE after the venue's Logon ``seq``, or RESYNCING for the gap before it (the Logon counts as done)."""
+        if seq > expected and expected in self.refusals:
+            expected = self._skip_refusals(expected, seq)
         if seq > expected:
             self._set_state(_RESYNCING, f"logged on; asking for {expected}..{seq - 1}")
             self._open_gap(seq, now_ns)
@@ -950,6 +979,20 @@ class FixSession:
             return
         self._advance(seq + 1, now_ns)
         self._set_state(_ACTIVE, "logged on")
+
+    def _skip_refusals(self, expected: int, seq: int) -> int:
+        """Take the venue's Logouts refusing our earlier Logons, from ``expected`` on, as received; return the next.
+
+        QuickFIX numbers its refusing Logout, and its next Logon comes one number later: before fixfix54b that number
+        opened a gap and was asked for with a ResendRequest. Not counted when it arrives: a venue that does not
+        count its refusal (its Logon then reuses the number) must still find its Logon in sequence.
+        """
+        refusals = self.refusals
+        while expected < seq and expected in refusals:
+            refusals.discard(expected)
+            expected += 1
+        self._target_pending = expected
+        return expected
 
     def _accept_logon(self, message: FixMessage, now_ns: int) -> None:
         """Acceptor: answer the initiator's Logon with ours (same HeartBtInt and reset flag), then go ACTIVE."""

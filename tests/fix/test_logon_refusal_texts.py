@@ -1,0 +1,65 @@
+"""Which Logout texts say our MsgSeqNum is too low: only those that say it of the sequence number (fixfix54b).
+
+rev54fix s12: "Logon rejected: margin below requirement (account 34)" (a 34 anywhere counted as tag 34) and
+"Logon rejected: HeartBtInt 1 is less than the minimum 30 (MsgSeqNum 1)" (a "less than" anywhere in a text naming
+MsgSeqNum) stopped the session in LOGIN_REFUSED with set-seq advice; docs/venues/fix.md says any other refusal is
+retried. The known venue / QuickFIX phrasings (fixfix52, fix53) are still recognised
+(tests/fix/test_loopback_logon_seq_too_low.py keeps their list).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model.venue_events import VenueState
+from venues.fix.session.session import seq_too_low_refusal
+
+from .live import wait_until
+from .test_loopback_gaps import _gateway
+from .test_loopback_logon_seq_too_low import _RefusingVenue
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # not about our sequence number: retried (before fixfix54b: LOGIN_REFUSED, 0)
+        ("Logon rejected: margin below requirement (account 34)", None),
+        ("Logon rejected: HeartBtInt 1 is less than the minimum 30 (MsgSeqNum 1)", None),
+        ("Session not available until 08:00; seq 5 below threshold ignored", None),
+        ("Incorrect BeginSeqNo: seq 9 less than 1000 in FIX.4.2 tag 34", None),
+        ("Credit 34 below the minimum", None),
+        # said of the sequence number: recognised
+        ("Sequence number 7 too low, expected 57", 57),
+        ("Received MsgSeqNum(8) lower than expected MsgSeqNum(58)", 58),
+        ("MsgSeqNum too small", 0),
+        ("Logon with low MsgSeqNum", 0),
+        ("MsgSeqNum 12 is below the expected value", 0),
+        ("Tag 34 is too low", 0),
+    ],
+)
+def test_seq_too_low_refusal_when_the_words_are_not_about_the_seq_num_then_none(
+    text: str, expected: int | None
+) -> None:
+    assert seq_too_low_refusal(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Logon rejected: margin below requirement (account 34)", "HeartBtInt 1 is less than the minimum 30 (MsgSeqNum 1)"],
+    ids=["account-34", "heartbtint-less-than"],
+)
+async def test_logon_when_refusal_text_only_mentions_34_or_less_than_then_retried(tmp_path: Path, text: str) -> None:
+    venue = _RefusingVenue([(b"58", text.encode())])
+    await venue.start()
+    try:
+        side = await _gateway(venue, tmp_path)
+        await wait_until(lambda: venue.connections >= 3, 10.0, "the Logon retried")  # before: one, LOGIN_REFUSED
+        assert VenueState.LOGIN_REFUSED not in side.states
+        await side.connector.stop()
+        side.venue.close()
+    finally:
+        await venue.close()
