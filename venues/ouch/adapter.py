@@ -1162,6 +1162,18 @@ class OuchVenue(VenueAdapter):
         self._replace_doubts[urn] = (chain.order.order_id, chain.working)
         self._save_doubts()
 
+    def _pre_note_replace_doubt(self, chain: _Chain, urn: int) -> int:
+        """Note Replace ``urn`` of ``chain`` (if one is waiting) as about to be answered OUCH_IN_DOUBT; 1 if noted.
+
+        For a caller that puts many requests in doubt at once and writes the file once before their answers
+        (``_resolve_unanswered``, ``_sweep_answers``): ``_note_replace_doubt`` then finds it noted and writes nothing
+        (ouch55: one write per batch, not one per Replace).
+        """
+        if not urn or urn in self._replace_doubts or urn not in self._inflight:
+            return 0
+        self._replace_doubts[urn] = (chain.order.order_id, chain.working)
+        return 1
+
     def _prune_doubts(self) -> None:
         """Write the doubts file again without the entries of orders that ended or whose doubt settled (fixouch54).
 
@@ -1499,6 +1511,7 @@ class OuchVenue(VenueAdapter):
                 continue
             enters.append((urn, chain))
             self._doubt_cancels[urn] = now_ns
+            self._pre_note_replace_doubt(chain, chain.pending)  # a Replace waiting on it: in the same write (ouch55)
         if enters or doubted:  # on file before their answers are journaled: a restart keeps them in doubt (doubt53)
             self._save_doubts()
         for urn, chain in doubted:
@@ -3403,17 +3416,25 @@ class OuchVenue(VenueAdapter):
             # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
             # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
             # answer_timeout_ms (doubt53, ouchid54 for those of a replay gap): on file before their answers are
-            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``)
+            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``). The Replaces
+            # answered OUCH_IN_DOUBT below (a gap's, and one waiting on an Enter in doubt) go on file in the same
+            # write: one write per login, not one per Replace (ouch55; before, each Replace wrote the file again)
             added = 0
+            replace_refs = self._replace_refs
             for key in inflight:
-                if key >= _CANCEL_KEY or key in self._replace_refs:
+                if key >= _CANCEL_KEY:
                     continue
                 if next_user_ref_num is not None and key >= next_user_ref_num:
                     continue
                 chain = self._refs.get(key)
-                if chain is not None and not chain.done:
-                    self._doubt_cancels[key] = 0
-                    added += 1
+                if chain is None or chain.done:
+                    continue
+                if key in replace_refs:
+                    if lost:
+                        added += self._pre_note_replace_doubt(chain, key)
+                    continue
+                self._doubt_cancels[key] = 0
+                added += 1 + self._pre_note_replace_doubt(chain, chain.pending)
             if added:
                 self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
