@@ -1425,30 +1425,45 @@ class OuchVenue(VenueAdapter):
     def hold_output(self, held: bool) -> None:
         """The engine starts or stops holding this venue's bytes (held54, ``VenueAdapter.hold_output``).
 
-        The sweep waits while held (``poll``: ``_resume_sweep`` after); so does the Account Query's timeout: a query
+        The sweep waits while held, paused here at once when live, and resumes here at the release (``_resume_sweep``:
+        also after a login during the hold, which keeps it paused; before ouch55 only ``poll`` resumed it, and a
+        login during the hold unpaused it); so does the Account Query's timeout: a query
         sent during the hold (a login meanwhile) is timed from the release, when it leaves, not taken as unanswered
         (which would put every unanswered Enter in doubt for want of the venue's NextUserRefNum).
         """
         now = self._clock()
         if held:
             self._held_since_ns = now
-        elif self._query_sent_ns and self._query_sent_ns >= self._held_since_ns:
-            self._query_sent_ns = now or 1
+            if self._live:  # at once, not at the next ``poll``: nothing leaves from now on (ouch55)
+                self._sweep_paused = True
+        else:
+            if self._query_sent_ns and self._query_sent_ns >= self._held_since_ns:
+                self._query_sent_ns = now or 1
+            if self._sweep_paused and self._live:  # what was held leaves at the flush right after this (Engine.flush)
+                self._resume_sweep(now, self._held_since_ns or 1)
         self._output_held = held
 
-    def _resume_sweep(self, now_ns: int) -> None:
+    def _resume_sweep(self, now_ns: int, since: int = 0) -> None:
         """Time the answers again after a spell in which this venue's bytes were held (rev53ops HIGH 1).
 
         While the engine holds every venue byte (the journal cannot be written, the venue's socket pushes back),
         an Enter or a Cancel queued meanwhile has not left: the sweep (``_sweep_answers``) would take an Enter that
         was never sent as unanswered, and ``_sweep_doubts`` end an order whose Cancel was never sent. The sweep
         waits while bytes are held; after the spell the Cancels of in-doubt orders are timed from now (they left
-        now at the latest) and the Enters issued meanwhile from the next sweep's mark.
+        now at the latest) and the Enters issued meanwhile from the next sweep's mark. ``since``: when the engine's
+        hold began (from ``hold_output(False)``): a login's mark taken since then is moved to now (ouch55).
         """
         self._sweep_paused = False
         doubts = self._doubt_cancels
         for urn in doubts:
             doubts[urn] = now_ns
+        marks = self._issued_marks
+        if since and marks and marks[-1][0] >= since:
+            # a mark taken during the engine's hold (a login's, ``_go_live``: no sweep runs while paused) names
+            # requests sent again then, held: they left now at the latest (ouch55); earlier marks stand (theirs had left)
+            while marks and marks[-1][0] >= since:
+                marks.pop()
+            marks.append((now_ns, self._store.last_issued))
         self._next_sweep_ns = min(self._next_sweep_ns, now_ns + self._sweep_every_ns)
 
     def _sweep_answers(self, now_ns: int) -> None:
@@ -3380,7 +3395,11 @@ class OuchVenue(VenueAdapter):
         self._issued_marks.clear()
         self._issued_marks.append((now, self._store.last_issued))
         self._swept_upto = 0
-        self._sweep_paused = False
+        # a login while the engine holds this venue's bytes (the journal failing): what goes out from here (the
+        # Cancels of orders in doubt, requests sent again) leaves at the hold's end, and is timed from then
+        # (``hold_output(False)``: ``_resume_sweep``). Before ouch55 this cleared the pause, and a hold released before
+        # the next ``poll`` left those Cancels timed from the login (an order ended OUTCOME_UNKNOWN as they left)
+        self._sweep_paused = self._output_held
         self._next_sweep_ns = now + self._sweep_every_ns
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
