@@ -123,3 +123,34 @@ def test_replay_gap_when_enters_and_replaces_are_put_in_doubt_then_a_restart_fin
     ended = [m for m in _events(strat2) if isinstance(m, Canceled)]
     assert sorted(m.cl_ord_id for m in ended) == ["a", "b"], ended  # a: the venue's Canceled; b: OUTCOME_UNKNOWN
     assert [m.reason for m in ended if m.cl_ord_id == "b"] == ["OUCH_OUTCOME_UNKNOWN"]
+
+
+def test_order_in_doubt_ended_when_the_gateway_dies_before_the_file_drops_it_then_the_restart_ignores_the_entry(
+    tmp_path: Path,
+) -> None:
+    # the write that drops an entry comes at the next sweep, after the order's end was journaled: a crash in between
+    # leaves a stale entry, which a restart ignores (it restores open orders only): nothing sent, nothing answered
+    from tests.ouch.test_unreadable_answer_doubt import _enter_answered
+    from tests.ouch.test_unreadable_answer_doubt import _gateway as _gateway_no_refetch
+
+    link, engine, rig, strat = _gateway_no_refetch(tmp_path)
+    _enter_answered(link, engine, rig, strat, None)  # a broken Accepted: in doubt, canceled at the venue
+    link.pump()
+    engine.flush()  # type: ignore[attr-defined]
+    link.pump()
+    engine.flush()  # type: ignore[attr-defined]
+    answered, ended = _events(strat)
+    assert isinstance(ended, Canceled)  # the venue's Canceled ended it (journaled) ...
+    store = link.store
+    enters, _replaces = read_doubts(link.state_dir, link.config.name, store.day, store.session)
+    assert list(enters) == [1]  # ... the file still names it (dropped at the next sweep) ...
+    second, engine2, rig2 = _restart(link, engine, tmp_path)  # ... when the gateway dies
+    _up(second, engine2)
+    assert _cancels(second) == [1]  # the first process's Cancel only: none after the restart
+    strat2 = rig2.connect("S1")  # type: ignore[attr-defined]
+    replayed = [m for m in _events(strat2) if isinstance(m, OrderAccepted | Canceled)]
+    assert [type(m).__name__ for m in replayed] == ["OrderAccepted", "Canceled"]  # the journal's, replayed: once
+    _run(second, engine2, 12_000)
+    assert _events(strat2) == [] and second.venue.status()["outcome_unknown"] == 0
+    enters, _replaces = read_doubts(second.state_dir, second.config.name, store.day, store.session)
+    assert enters == {}  # the restarted process's first sweep drops it
