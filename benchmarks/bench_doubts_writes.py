@@ -41,7 +41,8 @@ def _run(orders: int, batched: bool) -> tuple[int, int, float]:
     """Return (Replaces answered in doubt, doubts-file writes, ms of the login's handling)."""
     writes = [0]
     spent = [0.0]
-    original_save = adapter_module.save_doubts
+    names = vars(adapter_module)  # the adapter's own binding of ``save_doubts`` (imported by name)
+    original_save = names["save_doubts"]
     original_note = adapter_module.OuchVenue._pre_note_replace_doubt
     original_resolve = adapter_module.OuchVenue._resolve_unanswered
 
@@ -54,7 +55,7 @@ def _run(orders: int, batched: bool) -> tuple[int, int, float]:
         original_resolve(self, next_user_ref_num)
         spent[0] += time.perf_counter() - start
 
-    adapter_module.save_doubts = counting  # type: ignore[assignment]
+    names["save_doubts"] = counting
     adapter_module.OuchVenue._resolve_unanswered = timed  # type: ignore[method-assign]
     if not batched:
         adapter_module.OuchVenue._pre_note_replace_doubt = lambda self, chain, urn: 0  # type: ignore[method-assign]
@@ -96,7 +97,7 @@ def _run(orders: int, batched: bool) -> tuple[int, int, float]:
             doubted = sum(1 for m in strat.received() if isinstance(m, CancelRejected) and m.code == "OUCH_IN_DOUBT")
             engine.journal.close()
     finally:
-        adapter_module.save_doubts = original_save
+        names["save_doubts"] = original_save
         adapter_module.OuchVenue._pre_note_replace_doubt = original_note  # type: ignore[method-assign]
         adapter_module.OuchVenue._resolve_unanswered = original_resolve  # type: ignore[method-assign]
     return doubted, writes[0], spent[0] * 1000
@@ -120,7 +121,9 @@ def main() -> None:
                 continue
             doubted, writes, ms = _run(orders, batched)
             name = "batched" if batched else "per-replace"
-            print(f"{name:12s} orders {orders:6d}  replaces in doubt {doubted:6d}  writes {writes:6d}  login {ms:9.1f} ms")
+            print(
+                f"{name:12s} orders {orders:6d}  replaces in doubt {doubted:6d}  writes {writes:6d}  login {ms:9.1f} ms"
+            )
 
 
 if __name__ == "__main__":

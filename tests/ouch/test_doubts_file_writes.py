@@ -34,7 +34,14 @@ def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the doubts file's writes (each entry: how many Enters and Replaces it named)."""
     writes: list[int] = []
 
-    def counting(state_dir, name, day, session, doubts, replaces=None):  # type: ignore[no-untyped-def]
+    def counting(
+        state_dir: str,
+        name: str,
+        day: str,
+        session: str,
+        doubts: dict[int, tuple[int, bytes]],
+        replaces: dict[int, tuple[int, int]] | None = None,
+    ) -> None:
         writes.append(len(doubts) + len(replaces or {}))
         save_doubts(state_dir, name, day, session, doubts, replaces)
 
@@ -118,7 +125,8 @@ def test_replay_gap_when_enters_and_replaces_are_put_in_doubt_then_a_restart_fin
     engine2.flush()  # type: ignore[attr-defined]
     second.pump()
     engine2.flush()  # type: ignore[attr-defined]
-    assert sorted(_cancels(second)[2:]) == [1, 2]  # order a's Cancel names its Replace in doubt (restored from the same write)
+    # order a's Cancel names its Replace in doubt (restored from the same write)
+    assert sorted(_cancels(second)[2:]) == [1, 2]
     _run(second, engine2, 6_000)
     ended = [m for m in _events(strat2) if isinstance(m, Canceled)]
     assert sorted(m.cl_ord_id for m in ended) == ["a", "b"], ended  # a: the venue's Canceled; b: OUTCOME_UNKNOWN
@@ -139,7 +147,7 @@ def test_order_in_doubt_ended_when_the_gateway_dies_before_the_file_drops_it_the
     engine.flush()  # type: ignore[attr-defined]
     link.pump()
     engine.flush()  # type: ignore[attr-defined]
-    answered, ended = _events(strat)
+    _answered, ended = _events(strat)
     assert isinstance(ended, Canceled)  # the venue's Canceled ended it (journaled) ...
     store = link.store
     enters, _replaces = read_doubts(link.state_dir, link.config.name, store.day, store.session)

@@ -1460,7 +1460,7 @@ class OuchVenue(VenueAdapter):
         marks = self._issued_marks
         if since and marks and marks[-1][0] >= since:
             # a mark taken during the engine's hold (a login's, ``_go_live``: no sweep runs while paused) names
-            # requests sent again then, held: they left now at the latest (ouch55); earlier marks stand (theirs had left)
+            # requests sent again then, held: they left now at the latest (ouch55); earlier marks stand (theirs left)
             while marks and marks[-1][0] >= since:
                 marks.pop()
             marks.append((now_ns, self._store.last_issued))
