@@ -14,7 +14,9 @@ Replace answered ``CancelRejected`` ``OUCH_IN_DOUBT``), for:
 Prints per scenario: Replaces in doubt, writes, ms of the login's handling. Timing on a shared machine is
 indicative only: compare the scenarios in the same run.
 
-Run: ``.venv/bin/python -m benchmarks.bench_doubts_writes [--orders 1000,4000] [--per-replace-max 1000]``
+Pure Python only (the scenarios patch the adapter's methods, which a compiled build calls natively); run:
+``GATEWAY_PURE_PYTHON=1 .venv/bin/python -m benchmarks.bench_doubts_writes [--orders 1000,4000]``
+(``--per-replace-max 1000``: the old mode's writes grow quadratically, it runs up to this many orders only).
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def main() -> None:
         help="run per-replace only up to this many orders (its writes grow quadratically; default 1000)",
     )
     args = parser.parse_args()
+    if not str(adapter_module.__file__).endswith(".py"):
+        raise SystemExit("the OUCH adapter is compiled: run with GATEWAY_PURE_PYTHON=1 (the scenarios patch it)")
     logging.disable(logging.ERROR)  # the per-request ERROR lines are not what is measured
     for orders in (int(n) for n in args.orders.split(",")):
         for batched in (False, True):
