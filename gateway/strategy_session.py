@@ -266,7 +266,7 @@ def lenient_req_seq(frame: bytes | memoryview, tag: int | None) -> int:
         return 0
     try:
         value = msgspec.msgpack.decode(data[start:end])
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return 0
     return value if type(value) is int and value > 0 else 0
 
@@ -345,6 +345,8 @@ def not_utf8_field(frame: bytes | memoryview, tag: int | None) -> str | None:
             msgspec.msgpack.decode(element)
         except (msgspec.DecodeError, UnicodeDecodeError):
             return field_name(tag, position)
+        except RecursionError:  # nested too deep to read: not the string sought
+            continue
     return None
 
 
@@ -653,6 +655,8 @@ class StrategySession:
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             self._on_undecodable(frame, exc, out)
             return
+        except RecursionError:  # MessagePack nested deeper than the decoder goes: still not a message (rev55diff)
+            pass
         elements, _ = peek_elements(frame, 5)
         tag = elements[0] if elements and isinstance(elements[0], int) else None
         if self.state is StrategySessionState.AWAITING_HELLO:
