@@ -1296,8 +1296,17 @@ class BoeVenue(VenueAdapter):
         """
         if issue.kind == "gap":
             self.counters["sequence_gaps"] += 1
-        else:
-            self.counters["sequence_issues"] += 1
+            self._fill_log.log(  # any of them may be a fill: every gap, at most a line a second (rev55boe)
+                "seq-gap",
+                self._clock(),
+                logging.WARNING,
+                "venue %s: sequence gap: %s: applied if they arrive later, asked for again at the next login "
+                "(`open_gaps` in status); until then an execution among them is missing from the positions",
+                self.name,
+                issue.text,
+            )
+            return
+        self.counters["sequence_issues"] += 1
         if issue.kind != "behind":
             self._rare("seq-" + issue.kind, "sequence %s: %s", issue.kind, issue.text)
 
