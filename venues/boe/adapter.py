@@ -145,15 +145,18 @@ from venues.boe.state import (
     HeldFill,
     corrections_path,
     end_of_day_path,
+    gaps_path,
     held_fills_path,
     load_corrections,
     load_end_of_day,
+    load_gaps,
     load_held_fills,
     load_numbering,
     load_owed,
     next_start,
     save_corrections,
     save_end_of_day,
+    save_gaps,
     save_held_fills,
     save_numbering,
     save_owed_cancels,
@@ -505,6 +508,8 @@ class BoeVenue(VenueAdapter):
         }
         """Message type -> (decoder, handler): a message is decoded before its number is admitted, so one that
         does not decode is not taken as seen (the session has Cboe send it again)."""
+        self._gaps_unsaved = False
+        """A gap closed or was given up: the gaps file is rewritten at the next ``poll`` (``_save_gaps``)."""
         self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -585,10 +590,36 @@ class BoeVenue(VenueAdapter):
         """Have ``sequence`` tell this adapter of late messages and forgotten gaps; return its ``admit_stream``."""
         sequence.on_late = self._on_late
         sequence.on_forget = self._on_gap_forgotten
+        sequence.on_gap = self._on_gap
         return sequence.admit_stream
 
+    def _on_gap(self, stream: int, first: int, last: int) -> None:
+        """A forward gap opened: on file at once, before the message that opened it is journaled (``_save_gaps``)."""
+        del stream, first, last
+        self._save_gaps()
+
+    def _save_gaps(self) -> None:
+        """Write the gaps open to the state file (a restart asks Cboe for them again); on an error, log it."""
+        self._gaps_unsaved = False
+        try:
+            save_gaps(self.config.state_dir, self.name, self._day, self.sequence.gaps)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the sequence gaps open (%d) to %s: %s; a restart would not ask Cboe for "
+                "them again: reconcile with Cboe on the 'sequence gap' WARNING if the gateway stops meanwhile",
+                self.name,
+                len(self.sequence.gaps),
+                gaps_path(self.config.state_dir, self.name),
+                exc,
+            )
+
     def _on_late(self, stream: int, number: int, last: int) -> None:
-        """A message of a recorded gap came after a higher one: admitted (applied once), logged."""
+        """A message of a recorded gap came after a higher one: admitted (applied once), logged.
+
+        The gaps file is rewritten at the next ``poll``, once the core has journaled the message (a stop in between
+        asks Cboe for it again after the restart: a repeat the engine's ExecID check does not apply twice).
+        """
+        self._gaps_unsaved = True
         log.warning(
             "venue %s: unit %d: message %d arrived after %d: applied, gap closed",
             self.name,
@@ -599,6 +630,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_gap_forgotten(self, stream: int, first: int, last: int) -> None:
         """More gaps open than the exactly-once component remembers: the oldest is forgotten."""
+        self._gaps_unsaved = True
         log.warning(
             "venue %s: unit %d: gap %d..%d forgotten (more than %d gaps open): a message of it arriving later "
             "is dropped as a repeat; reconcile with Cboe if one does",
@@ -883,6 +915,30 @@ class BoeVenue(VenueAdapter):
         self._unit_streams = {unit: stream for unit, stream in latest.items() if stream != unit}
         units.update({unit: point.streams.get(stream, 0) for unit, stream in latest.items()})
         self._session.resume(units, self._session.next_outbound)
+        self._resume_gaps()
+
+    def _resume_gaps(self) -> None:
+        """Take back the gaps open before the restart (``<name>.boe-gaps.json``): the first login asks for them.
+
+        Only the numbers at or below each stream's journaled mark: Cboe replays everything above it anyway. Before
+        boe55 no gap was known across a restart: the login listed the journal's mark and Cboe never replayed them.
+        """
+        marks = self.sequence.streams
+        kept = [
+            (stream, first, min(last, marks.get(stream, 0)))
+            for stream, first, last in load_gaps(self.config.state_dir, self.name, self._day)
+            if first <= marks.get(stream, 0)
+        ]
+        if not kept:
+            return
+        self.sequence.gaps[:0] = kept
+        log.warning(
+            "venue %s: %d sequence gap(s) open before the restart (%s): asked of Cboe again at the first login (%s)",
+            self.name,
+            len(kept),
+            ", ".join(f"unit {stream & _UNIT_MASK} {first}..{last}" for stream, first, last in kept),
+            gaps_path(self.config.state_dir, self.name),
+        )
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost.
@@ -1144,6 +1200,8 @@ class BoeVenue(VenueAdapter):
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
         if self._held_unsaved:  # handed on at the last poll: the core has journaled them since
             self._save_held()
+        if self._gaps_unsaved:  # a gap closed since the last poll: the core has journaled the message since
+            self._save_gaps()
         if self._held_fills:
             if now_ns >= self._held_retry_at:
                 self._retry_held(now_ns)
@@ -1308,6 +1366,7 @@ class BoeVenue(VenueAdapter):
             still = [open_gap for open_gap in gaps if open_gap[0] == stream and first <= open_gap[1] <= last]
             for open_gap in still:
                 gaps.remove(open_gap)
+                self._gaps_unsaved = True
                 log.warning(
                     "venue %s: unit %d: Cboe's replay did not send %d..%d: no longer waited for (a message of it "
                     "arriving later is dropped as a repeat); reconcile with Cboe",

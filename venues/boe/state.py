@@ -39,6 +39,13 @@ Applying it twice is what the engine's ExecID check prevents (a copy already app
 Cboe, is a repeat). Per trading day: another day's are reported at ERROR, not applied (that day's journal has the
 order).
 
+The sequence gaps open (``<name>.boe-gaps.json``, boe55): (stream, first, last) of every forward gap the
+exactly-once component records (numbers a matching unit skipped, never admitted). The journal holds only each unit's
+highest number applied, so without this a process started again the same day logged in from that mark and Cboe never
+replayed a gap opened before the stop. Written when a gap opens (before the message that opened it is journaled),
+rewritten once one closes or is given up (at the adapter's next timer run, after the core journaled the message that
+closed it). Per trading day.
+
 The end of the day (``<name>.boe-endofday.json``): Cboe's Logout with an end-of-day reason (``E``), written
 (atomically, fsynced) when it arrives. Cboe refuses logins for the rest of that day, so a process started again the
 same trading day does not log in: the venue is ENDED from the start, as it was before the restart. Per trading day.
@@ -290,3 +297,35 @@ def save_held_fills(state_dir: str | Path, name: str, day: str, fills: list[Held
     path = held_fills_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_file_atomically(path, _encoder.encode(_HeldFills(day, fills)))
+
+
+class _Gaps(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    gaps: list[tuple[int, int, int]]
+    """(exactly-once stream, first, last) of every forward gap open, oldest first."""
+
+
+_gaps_decoder = msgspec.json.Decoder(_Gaps)
+
+
+def gaps_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the sequence gaps venue ``name`` has open."""
+    return Path(state_dir) / f"{name}.boe-gaps.json"
+
+
+def load_gaps(state_dir: str | Path, name: str, day: str) -> list[tuple[int, int, int]]:
+    """Return the sequence gaps venue ``name`` had open on ``day`` (none: no file, or another day's)."""
+    gaps = _read_state(
+        gaps_path(state_dir, name),
+        _gaps_decoder,
+        "the sequence gaps open before the stop are unknown; delete the file (a gap opened before the stop is then "
+        "not asked again: reconcile with Cboe on the earlier 'sequence gap' WARNING)",
+    )
+    return [] if gaps is None or gaps.day != day else list(gaps.gaps)
+
+
+def save_gaps(state_dir: str | Path, name: str, day: str, gaps: list[tuple[int, int, int]]) -> None:
+    """Write the sequence gaps venue ``name`` has open on ``day`` (atomically, fsynced); OSError if it cannot."""
+    path = gaps_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_Gaps(day, list(gaps))))
