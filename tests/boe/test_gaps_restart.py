@@ -39,6 +39,7 @@ def test_gap_when_the_gateway_restarts_before_it_is_filled_then_the_login_asks_f
     mark = link.venue.session.units[UNIT]
     link.venue.data_received(second, link.clock())  # n+1 never comes on this connection
     assert _fills(link) == [12] and link.venue.status()["open_gaps"] == 1
+    link.poll()  # the adapter's next timer run writes the gaps file
     on_file = json.loads(gaps_path(tmp_path, "cboe").read_bytes())
     assert on_file["gaps"] == [[UNIT, mark + 1, mark + 1]]  # the old code: no file
     link.restart()  # the journal's mark of the unit is n+2

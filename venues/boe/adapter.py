@@ -261,6 +261,8 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 """How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 HELD_RETRY_NS: Final = NS_PER_S
 """How often the adapter asks the engine again for an order whose journal read failed (its fills held meanwhile)."""
+GAPS_SAVE_NS: Final = NS_PER_S // 10
+"""The least time between two writes of the gaps file (``<name>.boe-gaps.json``): at most ten a second."""
 MAX_HELD_FILLS: Final = 1_000
 """The most executions held at once (``BoeVenue.held_fills_cap``): one more is not held but logged at ERROR, not
 applied, put on the corrections file (``_held_over_cap``). Bounds the memory and the state file rewritten per hold."""
@@ -509,7 +511,9 @@ class BoeVenue(VenueAdapter):
         """Message type -> (decoder, handler): a message is decoded before its number is admitted, so one that
         does not decode is not taken as seen (the session has Cboe send it again)."""
         self._gaps_unsaved = False
-        """A gap closed or was given up: the gaps file is rewritten at the next ``poll`` (``_save_gaps``)."""
+        """A gap opened, closed or was given up: the gaps file is rewritten at the next ``poll`` (``_save_gaps``)."""
+        self._gaps_saved_at = 0
+        """``poll`` time of the last write of the gaps file (at most one per ``GAPS_SAVE_NS``)."""
         self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -594,9 +598,13 @@ class BoeVenue(VenueAdapter):
         return sequence.admit_stream
 
     def _on_gap(self, stream: int, first: int, last: int) -> None:
-        """A forward gap opened: on file at once, before the message that opened it is journaled (``_save_gaps``)."""
+        """A forward gap opened: on file at the next ``poll`` (``_save_gaps``; at most ten writes a second).
+
+        Not at once: whether Cboe numbers a unit's messages contiguously is not established (docs/venues/boe.md,
+        "Sequencing"), and a write with an fsync per message would then be the cost of every message.
+        """
         del stream, first, last
-        self._save_gaps()
+        self._gaps_unsaved = True
 
     def _save_gaps(self) -> None:
         """Write the gaps open to the state file (a restart asks Cboe for them again); on an error, log it."""
@@ -1200,8 +1208,12 @@ class BoeVenue(VenueAdapter):
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
         if self._held_unsaved:  # handed on at the last poll: the core has journaled them since
             self._save_held()
-        if self._gaps_unsaved:  # a gap closed since the last poll: the core has journaled the message since
-            self._save_gaps()
+        if self._gaps_unsaved:  # a gap opened or closed: the core has journaled the message since
+            if now_ns >= self._gaps_saved_at + GAPS_SAVE_NS or not self._gaps_saved_at:
+                self._gaps_saved_at = now_ns
+                self._save_gaps()
+            else:
+                wait = min(wait, self._gaps_saved_at + GAPS_SAVE_NS - now_ns)
         if self._held_fills:
             if now_ns >= self._held_retry_at:
                 self._retry_held(now_ns)

@@ -42,9 +42,9 @@ order).
 The sequence gaps open (``<name>.boe-gaps.json``, boe55): (stream, first, last) of every forward gap the
 exactly-once component records (numbers a matching unit skipped, never admitted). The journal holds only each unit's
 highest number applied, so without this a process started again the same day logged in from that mark and Cboe never
-replayed a gap opened before the stop. Written when a gap opens (before the message that opened it is journaled),
-rewritten once one closes or is given up (at the adapter's next timer run, after the core journaled the message that
-closed it). Per trading day.
+replayed a gap opened before the stop. Rewritten at the adapter's next timer run after a gap opens, closes or is
+given up (after the core journaled the message; at most ten writes a second: whether Cboe numbers a unit
+contiguously is not established, and a write per message would cost every message). Per trading day.
 
 The end of the day (``<name>.boe-endofday.json``): Cboe's Logout with an end-of-day reason (``E``), written
 (atomically, fsynced) when it arrives. Cboe refuses logins for the rest of that day, so a process started again the
