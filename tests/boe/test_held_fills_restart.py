@@ -36,7 +36,16 @@ from tests.boe.test_zero_leaves_restart import _restart
 from tests.harness import MemoryLink, Rig
 from tests.metrics_text import venue_metrics_text
 from venues.boe.adapter import HELD_RETRY_NS, split_ref
-from venues.boe.state import corrections_path, held_fills_path
+from venues.boe.state import (
+    BoeStateError,
+    HeldFill,
+    corrections_path,
+    gaps_path,
+    held_fills_path,
+    load_gaps,
+    load_held_fills,
+    save_held_fills,
+)
 
 UNIT = 1  # AAPL's matching unit
 
@@ -173,3 +182,23 @@ def test_held_fills_when_the_cap_is_reached_then_one_more_is_an_error_not_applie
     status = link.venue.status()
     assert (status["repeated_reports"], status["executions_held_over_cap"], status["unknown_executions"]) == (1, 0, 0)
     assert sum("NOT HELD" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_held_fills_file_when_of_another_day_or_corrupt_then_reported_not_applied_or_the_venue_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "boe"
+    fill = HeldFill(UNIT << 32 | 4, 7, UNIT, 4, "6uu7", 900_001, 5, 1_502_400, 0, "A", "")
+    save_held_fills(state, "cboe", "2024-04-30", [fill])  # the day before the harness's trading day
+    caplog.set_level(logging.ERROR)
+    link = Link(state)
+    assert link.venue.status()["executions_held_now"] == 0
+    (line,) = [r.getMessage() for r in caplog.records if "when that day's process stopped" in r.getMessage()]
+    assert "(order 7 of trading day 2024-04-30): 5 @ 150.24, ExecID 900001" in line and "not applied" in line
+    assert load_held_fills(state, "cboe") == ("2024-05-01", [])
+    held_fills_path(state, "cboe").write_bytes(b'{"day": "2024-05-01", "fills": [[1')
+    with pytest.raises(BoeStateError, match="reconcile today's executions with Cboe, then delete the file"):
+        Link(state)
+    gaps_path(state, "cboe").write_bytes(b'{"day": "2024-05-01", "gaps": [[1')
+    with pytest.raises(BoeStateError, match="the sequence gaps open before the stop are unknown"):
+        load_gaps(state, "cboe", "2024-05-01")
