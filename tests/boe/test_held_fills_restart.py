@@ -202,3 +202,21 @@ def test_held_fills_file_when_of_another_day_or_corrupt_then_reported_not_applie
     gaps_path(state, "cboe").write_bytes(b'{"day": "2024-05-01", "gaps": [[1')
     with pytest.raises(BoeStateError, match="the sequence gaps open before the stop are unknown"):
         load_gaps(state, "cboe", "2024-05-01")
+
+
+def test_held_fill_when_applied_after_the_restart_before_cboe_replays_it_then_the_replayed_copy_is_not_applied(
+    tmp_path: Path,
+) -> None:
+    gateway, order, cl_ord_id = _released(tmp_path)
+    link, engine = gateway[:2]
+    _failing_reads(engine, 1_000, OSError(errno.EMFILE, "Too many open files"))
+    link.core.streams.append(UNIT, _execution(cl_ord_id, 900_001, 5, 0))  # nothing after it journaled
+    _pump(link, engine)
+    engine, _rig = _stop(link, engine, tmp_path)
+    _poll_after(link, engine, 0)  # the new process's timer runs before the login: applied from the file
+    assert engine.orders[order.order_id].cum_qty == 15 and engine.counters.late_fills == 1
+    link.connect()  # Cboe replays it (the journal's mark is below it): its ExecID is on the order
+    _poll_after(link, engine, HELD_RETRY_NS)
+    assert engine.orders[order.order_id].cum_qty == 15
+    assert (engine.counters.late_fills, engine.counters.repeated_fills) == (1, 1)
+    assert _held(link) == []
