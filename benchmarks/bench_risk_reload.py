@@ -45,6 +45,8 @@ from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short
 from tests.regressions.test_risk_reload_off_loop import _big, _replace
 
 TICK_S = 0.01
+BEFORE = "before (read in a worker thread, switch's disk work on the loop)"
+AFTER = "after (read in a reader process, switch's disk work in a worker thread)"
 
 
 async def _reload_stall(process: GatewayProcess, off_loop: bool) -> tuple[bool, float, float]:
@@ -272,7 +274,11 @@ async def _callbacks(
     from the reload's request (``reload_risk_soon``: the read in the worker thread included) until
     the reload is answered, the status parts are prepared and the replaced limits freed, + 50 ms. Rounds
     alternate ``GatewayProcess.status_slices`` 0 (the per-load status part built after the switch in one
-    callback, as before stop 54) and the default (built in slices before the switch), where the tree has it.
+    callback, as before stop 54) and the default (built in slices before the switch), where the tree has it
+    and ``--status-units`` is given; where the tree has ``GatewayProcess.risk_reader`` (reload55), they
+    alternate instead before (``risk_reader`` None: the read in a worker thread of the gateway, and
+    ``finish_reload``, its disk work included, on the loop) and after (a reader process, the switch's disk work
+    in a worker thread).
     """
     workdir = short_tmp()
     logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)
@@ -287,13 +293,25 @@ async def _callbacks(
         config = process.config
         sliced = getattr(process, "status_slices", None)
         ways: list[tuple[str, int | None]] = [("as is", None)]
-        if sliced:
+        if hasattr(process, "risk_reader") and not status_units:  # reload55: before/after, alternated
+            ways = [(BEFORE, None), (AFTER, None)]
+        elif sliced:
             ways = [("one go" if n == 0 else f"sliced {n}", n) for n in (status_units or [0, sliced])]
+        reader = getattr(process, "risk_reader", None)
+        switch = getattr(process, "_switch_risk", None)
+
+        async def switch_on_the_loop(pending: Any) -> Any:  # before reload55: the disk work on the loop
+            return process.risk.finish_reload(pending)  # type: ignore[union-attr]
+
         window = [0.0, 0.0, 0.0]  # start, end (0: open), the worker thread's read done
         worst_rt = worst_read = 0.0
         stop = False
         risk: Any = process.risk
-        after_read = {name: getattr(risk, name) for name in ("stage_status", "finish_reload") if hasattr(risk, name)}
+        after_read = {
+            name: getattr(risk, name)
+            for name in ("stage_status", "prepare_switch", "finish_reload")
+            if hasattr(risk, name)
+        }
 
         def read_done(name: str) -> Any:
             def called(pending: Any, *args: Any) -> Any:
@@ -336,6 +354,12 @@ async def _callbacks(
                         edit += 1
                         if slices is not None:
                             process.status_slices = slices
+                        if way == BEFORE:
+                            process.risk_reader = None  # type: ignore[attr-defined]
+                            process._switch_risk = switch_on_the_loop  # type: ignore[method-assign]
+                        elif way == AFTER:
+                            process.risk_reader = reader  # type: ignore[attr-defined]
+                            process._switch_risk = switch  # type: ignore[method-assign]
                         text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
                         _replace(limits, text)
                         await asyncio.sleep(0.3)

@@ -19,6 +19,7 @@ reload: ``LimitsFileError`` with one problem saying so (the limits in force stay
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any, Final
@@ -262,18 +263,47 @@ def _refused(path: Path, message: str) -> LimitsFileError:
     return LimitsFileError([Problem(str(path), 0, 0, "", text)])
 
 
+@contextlib.contextmanager
+def _off_the_loops_cpus() -> Iterator[None]:
+    """While the calling thread starts a child: ``SCHED_OTHER``, and the CPUs the gateway is not pinned to.
+
+    A child inherits the starting thread's scheduling policy and CPU affinity; a worker thread inherits the event
+    loop thread's. A gateway under ``spin.sched_fifo_priority`` pinned to one CPU (``spin.cpu``) would start its
+    reader at SCHED_FIFO on the loop's own CPU: a second of Python that the loop could not preempt. The policy
+    is dropped for good (a worker thread has no use for it); the affinity is the complement of the thread's
+    while it starts the child (when the host has other CPUs), then put back.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    pinned: set[int] | None = None
+    with contextlib.suppress(OSError, AttributeError):
+        mine = os.sched_getaffinity(0)
+        others = set(range(os.cpu_count() or 1)) - mine
+        if others:
+            os.sched_setaffinity(0, others)
+            pinned = mine
+    try:
+        yield
+    finally:
+        if pinned is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, pinned)
+
+
 def _run(command: Sequence[str], path: Path, request: bytes, timeout_s: float) -> bytes:
     """Start the reader process, hand it ``request``, return its answer; raise ``LimitsFileError`` if none."""
     what = "the process reading the limits files"
     try:
-        child = subprocess.Popen(
-            [*command, str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_environment(),
-            close_fds=True,
-        )
+        with _off_the_loops_cpus():
+            child = subprocess.Popen(
+                [*command, str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_environment(),
+                close_fds=True,
+            )
     except (OSError, ValueError) as exc:
         raise _refused(path, f"{what} cannot be started ({' '.join(command[:3])}): {exc}") from exc
     try:

@@ -11,6 +11,7 @@ import asyncio
 import datetime
 import hashlib
 import json
+import os
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from gateway.app import GatewayProcess
 from risk.audit import AuditLog
-from risk.engine import RiskEngine
+from risk.engine import RiskEngine, _changes
 from risk.inforce import InForceCopy
 from risk.limitsfile import KnownNames, LimitsFileError, read_limits
 from risk.reader import SLICE, decode_sliced, encode_sliced, read_in_child, reader_command
@@ -125,6 +126,37 @@ def test_encode_sliced_when_decoded_then_the_same_value() -> None:
     assert [(name, len(chunks)) for name, chunks in sliced.parts] == [("accounts", 3)]
     decoded = decode_sliced(sliced)
     assert decoded == value and list(decoded) == ["a", "accounts", "z"]
+
+
+def test_read_in_child_when_reloaded_over_limits_in_force_then_the_same_changes(tmp_path: Path) -> None:
+    path = tmp_path / "limits.yaml"
+    (tmp_path / "prices.yaml").write_text("as_of: loaded\nprices: {AAPL: 100.5, MSFT: 3}\n")
+    rows = "".join(f"  C{i:05d}: {{max_qty: {i + 1}}}\n" for i in range(SLICE + 1))
+    text = VALID.replace("\naccounts:\n", "\naccounts:\n" + rows, 1)
+    text = text.replace("  max_age_s: 300", "  max_age_s: 300\n  file: prices.yaml")
+    path.write_text(text)
+    previous = read_limits(path, NOW, KNOWN, start_up=False)
+    path.write_text(text.replace("max_qty: 500", "max_qty: 400").replace("C00007: {max_qty: 8}", "C00007: {}"))
+    (tmp_path / "prices.yaml").write_text("as_of: loaded\nprices: {AAPL: 101, NVDA: 2}\n")
+    limits, changes = read_in_child(path, NOW, KNOWN, None, previous)
+    assert changes == _changes(previous, read_limits(path, NOW, KNOWN, start_up=False))
+    assert {c.field for c in changes} >= {"accounts.ACC1.symbols.AAPL.max_qty", "accounts.C00007.max_qty"}, changes
+    assert [c for c in changes if c.field.startswith("reference_file")], changes
+    assert limits.reference is not None and len(limits.reference.prices) == 2
+
+
+def test_read_in_child_when_reference_prices_are_kept_then_the_kept_ones_are_used(tmp_path: Path) -> None:
+    """The file watch keeps the reference prices in force when their file was modified in place."""
+    path = tmp_path / "limits.yaml"
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("as_of: loaded\nprices: {AAPL: 100.5}\n")
+    path.write_text(VALID.replace("  max_age_s: 300", "  max_age_s: 300\n  file: prices.yaml"))
+    keep = read_limits(path, NOW, KNOWN, start_up=False).reference_parsed
+    assert keep is not None
+    prices.write_text("as_of: loaded\nprices: {AAPL: -1\n")  # half-written, in place
+    limits, _ = read_in_child(path, NOW, KNOWN, keep, None)
+    assert limits.reference_parsed is keep
+    assert read_limits(path, NOW, KNOWN, keep, start_up=False).reference_parsed is keep
 
 
 # ---------------------------------------------------------------- fail closed
@@ -306,3 +338,42 @@ async def test_gateway_reload_when_the_audit_log_refuses_the_record_in_the_threa
     last = json.loads((workdir / "audit.jsonl").read_text().splitlines()[-1])
     assert (last["event"], last["who"]) == ("trading_state", "after")
     process.risk.close()
+
+
+def test_reader_process_when_started_from_a_pinned_realtime_thread_then_other_cpus_and_sched_other(
+    tmp_path: Path,
+) -> None:
+    """A gateway pinned to a CPU under SCHED_FIFO (``spin:``) starts its reader elsewhere, at SCHED_OTHER."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: nothing else to run the reader on")
+    path = tmp_path / "limits.yaml"
+    path.write_text(VALID)
+    seen = tmp_path / "seen.json"
+    spy = [
+        sys.executable,
+        "-c",
+        f"import json, os; open({str(seen)!r}, 'w').write(json.dumps([sorted(os.sched_getaffinity(0)), "
+        "os.sched_getscheduler(0)])); raise SystemExit(3)",
+    ]
+    outcome: list[Any] = []
+
+    def pinned() -> None:
+        os.sched_setaffinity(0, {0})
+        fifo = True
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except OSError:
+            fifo = False  # not permitted here: the affinity alone
+        outcome.append(fifo)
+        outcome.append(_in_child(path, command=spy))
+        outcome.append((sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0)))
+
+    thread = threading.Thread(target=pinned)
+    thread.start()
+    thread.join(60)
+    fifo, problems, after = outcome
+    assert "exited with status 3" in problems[0].message
+    cpus, policy = json.loads(seen.read_text())
+    assert 0 not in cpus and cpus
+    assert policy == os.SCHED_OTHER, (fifo, policy)
+    assert after == ([0], os.SCHED_OTHER)  # the thread's affinity put back; its SCHED_FIFO dropped for good
