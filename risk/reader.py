@@ -122,8 +122,52 @@ def _pause() -> None:
     time.sleep(PAUSE_S)
 
 
+_UNSET: Final = object()
+_DEFAULTS: dict[type, list[tuple[str, str, Any, Any]]] = {}
+
+
+def _defaults(kind: type) -> list[tuple[str, str, Any, Any]]:
+    """(attribute, encoded name, default, default factory) of each field of a Struct type."""
+    found = _DEFAULTS.get(kind)
+    if found is None:
+        found = _DEFAULTS[kind] = [
+            (
+                f.name,
+                f.encode_name,
+                _UNSET if f.default is msgspec.NODEFAULT else f.default,
+                _UNSET if f.default_factory is msgspec.NODEFAULT else f.default_factory,
+            )
+            for f in msgspec.structs.fields(kind)
+        ]
+    return found
+
+
+def compact(value: Any) -> Any:
+    """Return ``value`` with every Struct as a mapping of its fields that differ from their defaults.
+
+    Decoded as the Struct type, a field left out takes its default: the same value, in a fraction of the bytes (a
+    30,000-account file: every account's unset limits encoded as ``null`` made a 12 MB answer).
+    """
+    if isinstance(value, msgspec.Struct):
+        out: dict[str, Any] = {}
+        for name, key, default, factory in _defaults(type(value)):
+            item = getattr(value, name)
+            if (default is not _UNSET and item == default) or (factory is not _UNSET and item == factory()):
+                continue
+            out[key] = compact(item)
+        return out
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [compact(v) for v in value]
+    return value
+
+
 def encode_sliced(value: Any, pause: Callable[[], None] = _no_pause) -> Sliced:
-    """Encode a Struct or a dict with each top-level mapping of more than ``SLICE`` entries in slices."""
+    """Encode a Struct or a dict with each top-level mapping of more than ``SLICE`` entries in slices.
+
+    A Struct's large mappings of Structs (a file's accounts) are encoded ``compact``: their defaults left out.
+    """
     if isinstance(value, msgspec.Struct):
         items = {name: getattr(value, name) for name in value.__struct_fields__}
     elif isinstance(value, dict):
@@ -140,7 +184,7 @@ def encode_sliced(value: Any, pause: Callable[[], None] = _no_pause) -> Sliced:
         chunks: list[msgspec.Raw] = []
         entries = iter(items[name].items())
         while chunk := dict(islice(entries, SLICE)):
-            chunks.append(msgspec.Raw(_ENCODER.encode(chunk)))
+            chunks.append(msgspec.Raw(_ENCODER.encode(compact(chunk) if isinstance(value, msgspec.Struct) else chunk)))
             pause()
         parts.append((name, chunks))
     return Sliced(msgspec.Raw(_ENCODER.encode(head)), parts)
