@@ -355,11 +355,11 @@ async def _callbacks(
                         if slices is not None:
                             process.status_slices = slices
                         if way == BEFORE:
-                            process.risk_reader = None  # type: ignore[attr-defined]
+                            process.risk_reader = None
                             process._switch_risk = switch_on_the_loop  # type: ignore[method-assign]
                         elif way == AFTER:
-                            process.risk_reader = reader  # type: ignore[attr-defined]
-                            process._switch_risk = switch  # type: ignore[method-assign]
+                            process.risk_reader = reader
+                            process._switch_risk = switch  # type: ignore[method-assign,assignment]
                         text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
                         _replace(limits, text)
                         await asyncio.sleep(0.3)

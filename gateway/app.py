@@ -1524,10 +1524,11 @@ class GatewayProcess:
     async def _switch_risk(self, pending: Any) -> Any:
         """Put the limits ``pending`` read in force: the disk work (audit record, copies in force) in a worker thread.
 
-        The audit record is written and fsynced, and the copies in force renamed and fsynced, off the loop
-        (``write_switch``); the loop's own audit records meanwhile (a kill) are queued and written after it, in order
-        (``hold_audit``). The switch itself (``switch``: ``_apply``) is on the loop, in one step: orders see the old
-        limits until it, the new after it. A risk engine without these steps switches at once (``finish_reload``).
+        The audit record is written and fsynced off the loop (``write_switch``); the loop's own audit records
+        meanwhile (a kill) are queued and written after it, in order (``hold_audit``). The switch itself
+        (``switch``: ``_apply``) is on the loop, in one step, right after: orders see the old limits until it, the
+        new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``). A risk
+        engine without these steps switches at once (``finish_reload``).
         """
         assert self.risk is not None
         risk: Any = self.risk
@@ -1540,9 +1541,13 @@ class GatewayProcess:
         risk.hold_audit()
         try:
             await asyncio.shield(asyncio.to_thread(risk.write_switch, step))  # cancelled or not, the write ends
-            return risk.switch(step)
+            result = risk.switch(step)
         finally:
             risk.release_audit()
+        if not result.ok:
+            return result
+        await asyncio.shield(asyncio.to_thread(risk.keep_copies, step))
+        return risk.copies_kept(step)
 
     async def _stage_status(self, pending: Any) -> None:
         """Build the status parts of the limits ``pending`` read, one slice per loop iteration, before the switch.

@@ -1234,16 +1234,21 @@ class RiskEngine:
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
         """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way.
 
-        In three steps, which the gateway runs apart (reload55): ``prepare_switch`` (the audit record, on the
-        event loop), ``write_switch`` (its disk work: the audit record written and fsynced, the copies in force
-        renamed and fsynced; in a worker thread, the loop's own audit records queued meanwhile: ``hold_audit``),
-        ``switch`` (the limits put in force, on the loop, in one step).
+        In steps, which the gateway runs apart (reload55): ``prepare_switch`` (the audit record, on the event
+        loop), ``write_switch`` (the audit record written and fsynced; in a worker thread, the loop's own audit
+        records queued meanwhile: ``hold_audit``), ``switch`` (the limits put in force, on the loop, in one step,
+        as soon as their record is on disk), ``keep_copies`` (the copies in force renamed and fsynced; in a worker
+        thread) and ``copies_kept`` (the outcome, with a copy that could not be kept).
         """
         step = self.prepare_switch(pending)
-        if step.result is None:
-            self.write_switch(step)
-            step.result = self.switch(step)
-        return step.result
+        if step.result is not None:
+            return step.result
+        self.write_switch(step)
+        result = self.switch(step)
+        if not result.ok:
+            return result
+        self.keep_copies(step)
+        return self.copies_kept(step)
 
     def prepare_switch(self, pending: PendingReload) -> PendingSwitch:
         """Build the reload's audit record (``result`` set instead when there is nothing to write or apply)."""
@@ -1286,7 +1291,7 @@ class RiskEngine:
         return step
 
     def write_switch(self, step: PendingSwitch) -> None:
-        """The switch's disk work, in any thread: the audit record (required), then the copies in force.
+        """Write the reload's audit record (required before the switch), in any thread.
 
         Touches no engine state but the audit log's, whose other writers wait meanwhile when this runs in
         another thread than theirs (``hold_audit``). An audit log that cannot be written is noted
@@ -1296,7 +1301,14 @@ class RiskEngine:
             self._append_audit(step.record, self._wall_clock(), required=True)
         except OSError as exc:
             step.audit_error = exc
-            return
+
+    def keep_copies(self, step: PendingSwitch) -> None:
+        """After the switch, in any thread: make the copies prepared by the read the copies in force (``risk.inforce``).
+
+        Right after the switch rather than before it: a ``status`` asked once the audit record is on disk sees the
+        limits it names (the rename and the directory fsync took 10-40 ms here). A restart in between finds the
+        previous copy, which is used only for a limits file held back (modified in place), as before the reload.
+        """
         pending = step.pending
         copy_problems = []
         if self._copy is not None:  # a restart puts these limits in force, not a file held back
@@ -1326,7 +1338,6 @@ class RiskEngine:
                 trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
             )
             return ReloadResult(False, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
-        copy_problem = step.copy_problem
         self._judge(path, pending.signature, limits.sha256)
         if not kept:
             self._in_place.pop("reference", None)
@@ -1336,21 +1347,29 @@ class RiskEngine:
         self._staged_status, pending.status = pending.status, None  # built before the switch, if staged
         message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
         log.info("risk %s (trigger %s, by %s)", message, trigger, who)
-        if copy_problem:
-            not_kept = (
-                f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
-                "is NOT APPLIED would refuse to start; free space there and reload again"
-            )
-            message += f"; they are in force, but {not_kept}"
-            log.error("risk reload applied (the new limits are in force), but %s", not_kept)
         for warning in warnings:
             log.warning("risk limits: %s", warning)
         self._last_reload = self._reload_summary(
             trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
         )
-        return ReloadResult(
-            True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message, copy_problem
+        step.result = ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
+        return step.result
+
+    def copies_kept(self, step: PendingSwitch) -> ReloadResult:
+        """Return the applied reload's outcome, saying so (and logging it) if a copy in force was not kept."""
+        result = step.result
+        assert result is not None
+        copy_problem = step.copy_problem
+        if not copy_problem:
+            return result
+        not_kept = (
+            f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
+            "is NOT APPLIED would refuse to start; free space there and reload again"
         )
+        log.error("risk reload applied (the new limits are in force), but %s", not_kept)
+        message = f"{result.message}; they are in force, but {not_kept}"
+        step.result = msgspec.structs.replace(result, message=message, copy_problem=copy_problem)
+        return step.result
 
     def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""

@@ -32,7 +32,7 @@ from tests.risk import test_loader
 VALID = test_loader.VALID
 NOW = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.UTC)
 KNOWN = KnownNames.of({"S1": ["ACC1"]}, "gateway.yaml")
-_ONE_BAD = test_loader.test_read_limits_when_one_bad_value_then_refused_with_path_line_and_column
+_ONE_BAD: Any = test_loader.test_read_limits_when_one_bad_value_then_refused_with_path_line_and_column
 _BAD_VALUES = [  # the loader tests' own cases
     pytest.param(old, new, id=f"{where[0]}:{where[1]}") for old, new, where, _ in _ONE_BAD.pytestmark[0].args[1]
 ]
@@ -262,7 +262,7 @@ async def test_gateway_reload_when_its_reader_process_answers_garbage_then_refus
     result = await process.reload_risk_soon("gateway risk reload", "officer")
     assert result.ok, result
     assert process.risk.status()["sha256"] == hashlib.sha256(limits.read_bytes()).hexdigest()
-    process.risk.close()
+    process.risk.close()  # type: ignore[attr-defined]
 
 
 async def test_gateway_reload_when_its_audit_write_is_slow_then_the_loop_runs_and_kills_are_written_after_it(
@@ -312,7 +312,7 @@ async def test_gateway_reload_when_its_audit_write_is_slow_then_the_loop_runs_an
     records = [json.loads(line) for line in lines]  # every line whole
     order = [r["who"] for r in records if r["event"] in ("reload", "trading_state")]
     assert order == ["before", "officer", *[f"during{i}" for i in range(1, kills + 1)], "after"], order
-    process.risk.close()
+    process.risk.close()  # type: ignore[attr-defined]
 
 
 async def test_gateway_reload_when_the_audit_log_refuses_the_record_in_the_thread_then_not_applied(
@@ -337,7 +337,7 @@ async def test_gateway_reload_when_the_audit_log_refuses_the_record_in_the_threa
     process.risk.halt(None, who="after", reason="r")  # the audit log takes the loop's records again
     last = json.loads((workdir / "audit.jsonl").read_text().splitlines()[-1])
     assert (last["event"], last["who"]) == ("trading_state", "after")
-    process.risk.close()
+    process.risk.close()  # type: ignore[attr-defined]
 
 
 def test_reader_process_when_started_from_a_pinned_realtime_thread_then_other_cpus_and_sched_other(
