@@ -305,6 +305,7 @@ async def _callbacks(
 
         window = [0.0, 0.0, 0.0]  # start, end (0: open), the worker thread's read done
         worst_rt = worst_read = 0.0
+        during_read: list[float] = []
         stop = False
         risk: Any = process.risk
         after_read = {
@@ -332,6 +333,7 @@ async def _callbacks(
                         worst_rt = max(worst_rt, ended - max(started, window[2]))
                     else:
                         worst_read = max(worst_read, ended - started)
+                        during_read.append(ended - started)
 
         collections: list[tuple[int, float, str]] = []
         gc_started = [0.0]
@@ -365,6 +367,7 @@ async def _callbacks(
                         await asyncio.sleep(0.3)
                         gc.collect()
                         worst_rt = worst_read = 0.0
+                        during_read.clear()
                         traced.spans.clear()
                         traced.count = 0
                         window[:] = [time.monotonic(), 0.0, 0.0]
@@ -387,6 +390,15 @@ async def _callbacks(
                             f"trip while the thread read {worst_read * 1000:.1f} ms, after {worst_rt * 1000:.1f} ms",
                             flush=True,
                         )
+                        if during_read:
+                            ranked = sorted(during_read)
+                            print(
+                                f"    round trips during the read: {len(ranked)}, median "
+                                f"{ranked[len(ranked) // 2] * 1000:.2f} ms, p99 "
+                                f"{ranked[min(len(ranked) - 1, len(ranked) * 99 // 100)] * 1000:.1f} ms, over 10 ms "
+                                f"{sum(r > 0.010 for r in ranked)}, over 50 ms {sum(r > 0.050 for r in ranked)}",
+                                flush=True,
+                            )
                         full = [(took, thread) for generation, took, thread in collections if generation == 2]
                         if full:
                             print(
