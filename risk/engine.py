@@ -1321,6 +1321,7 @@ class RiskEngine:
         """Put the limits ``step`` read in force (after ``write_switch``), or refuse if their record was not written."""
         pending, limits, previous = step.pending, step.limits, step.previous
         assert limits is not None and previous is not None
+        step.previous = None  # the limits replaced are ``retire``'s alone from the switch on (freed in slices)
         trigger, who, path = pending.trigger, pending.who, pending.path
         changes, warnings, kept = step.changes, step.warnings, step.kept
         exc = step.audit_error
