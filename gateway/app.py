@@ -625,6 +625,13 @@ class GatewayProcess:
         staged, built after the switch in one callback (before stop 54; ``benchmarks/bench_risk_reload.py``)."""
         self.status_pending = False
         """True while a reload stages the new limits' status parts."""
+        from risk.reader import TIMEOUT_S, reader_command  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        self.risk_reader: list[str] | None = reader_command()
+        """The reader process a reload off the loop reads and checks the files in (``risk.reader``: ``python -m
+        risk.reader <limits file>``); None: in a worker thread of this process (before stop 55)."""
+        self.risk_reader_timeout_s = TIMEOUT_S
+        """A reader process that has not answered by then is killed and the reload refused."""
         self._journal_lock: JournalLock | None = None
         self._state_locks: StateLocks | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
@@ -1466,9 +1473,12 @@ class GatewayProcess:
             self._risk_files_settling.clear()  # this reload reads the files as they are now
             asked = _joined_who(whos)
             pending = self.risk.begin_reload(trigger, asked)
+            if hasattr(pending, "reader"):
+                pending.reader = self.risk_reader
+                pending.reader_timeout_s = self.risk_reader_timeout_s
             await asyncio.to_thread(pending.read)
             await self._stage_status(pending)
-            return self._reloaded(trigger, asked, self.risk.finish_reload(pending))
+            return self._reloaded(trigger, asked, await self._switch_risk(pending))
 
         task = asyncio.get_running_loop().create_task(run())
         self._risk_reload = task
@@ -1510,6 +1520,34 @@ class GatewayProcess:
                 "; ".join(str(e) for e in errors),
             )
         return result
+
+    async def _switch_risk(self, pending: Any) -> Any:
+        """Put the limits ``pending`` read in force: the disk work (audit record, copies in force) in a worker thread.
+
+        The audit record is written and fsynced off the loop (``write_switch``); the loop's own audit records
+        meanwhile (a kill) are queued and written after it, in order (``hold_audit``). The switch itself
+        (``switch``: ``_apply``) is on the loop, in one step, right after: orders see the old limits until it, the
+        new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``). A risk
+        engine without these steps switches at once (``finish_reload``).
+        """
+        assert self.risk is not None
+        risk: Any = self.risk
+        prepare = getattr(risk, "prepare_switch", None)
+        if prepare is None:
+            return risk.finish_reload(pending)
+        step = prepare(pending)
+        if step.result is not None:
+            return step.result
+        risk.hold_audit()
+        try:
+            await asyncio.shield(asyncio.to_thread(risk.write_switch, step))  # cancelled or not, the write ends
+            result = risk.switch(step)
+        finally:
+            risk.release_audit()
+        if not result.ok:
+            return result
+        await asyncio.shield(asyncio.to_thread(risk.keep_copies, step))
+        return risk.copies_kept(step)
 
     async def _stage_status(self, pending: Any) -> None:
         """Build the status parts of the limits ``pending`` read, one slice per loop iteration, before the switch.
