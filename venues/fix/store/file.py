@@ -14,8 +14,10 @@ Appending copies the record into a shared mapping of the file (the gateway journ
 approach, ``gateway.journal_mmap``): the bytes are in the page cache once the copy returns, so
 a killed process loses nothing, and no ``write`` is made per message. The file is extended
 (``posix_fallocate``) ``grow_bytes`` at a time, before anything is copied, so a full disk shows
-as the ``OSError`` of that call with nothing written, never as a fault on a mapped page. A
-cleanly closed store is cut back to its last record.
+as the ``OSError`` of that call with nothing written, never as a fault on a mapped page; when a
+whole step does not fit, by what fits (the step halved down to the record alone, a WARNING
+"the disk is nearly full" at the first such growth: ops55), so a nearly full disk never refuses a
+record it has room for. A cleanly closed store is cut back to its last record.
 
 Fsync policy: ``always`` fdatasyncs after every record (on the caller's thread, before the
 message may be written to the socket); ``interval`` fdatasyncs from a background thread at most
@@ -30,6 +32,7 @@ bytes are read back from the mapping only when the peer asks for a resend.
 from __future__ import annotations
 
 import array
+import errno
 import logging
 import mmap
 import os
@@ -114,6 +117,10 @@ class FileStore(MessageStore):
         self.damaged_records_cut = 0
         """CRC-valid records cut with that tail: the damage was in the middle (the file was kept aside first)."""
         self.grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
+        self.short_growths = 0
+        """Growths that took less than a full step (the disk nearly full; ``gateway_disk_short_growths_total``)."""
+        self._short_steps = 0
+        """Short growths in a row: the WARNING at the first, and once full steps fit again."""
         self._sender = 1
         self._target = 1
         self._skipped = (0, 0)
@@ -281,16 +288,62 @@ class FileStore(MessageStore):
             raise OSError(f"FIX store {self.path} is closed")
         capacity = self._capacity
         if needed > capacity:
-            target = needed + self.grow_bytes
-            target -= target % mmap.PAGESIZE
-            os.posix_fallocate(self._fd, capacity, target - capacity)  # OSError (ENOSPC): nothing changed
-            capacity = target
+            capacity = self._allocate(capacity, needed)  # OSError (ENOSPC): nothing changed
         mapped = mmap.mmap(self._fd, capacity)
         if self._map is not None:
             self._map.close()
         self._map = mapped
         self._capacity = capacity
         return mapped
+
+    def _allocate(self, size: int, needed: int) -> int:
+        """Preallocate the file from ``size`` to ``needed`` plus a growth step; return the new size.
+
+        The journal's way (``gateway.journal_mmap.MmapJournal._allocate``): when the full step does not fit
+        (ENOSPC), the step is halved until one fits, down to ``needed`` alone (rounded up to a page), so the
+        record is written as soon as the disk has room for it, not only once it has room for a whole step.
+        Raises the first OSError when not even ``needed`` fits (nothing changed). Cold: once per step, once
+        per record only on a nearly full disk (a page holds about 15 orders).
+        """
+        page = mmap.PAGESIZE
+        least = -(-needed // page) * page
+        step = self.grow_bytes
+        target = max(least, (needed + step) // page * page)
+        try:
+            os.posix_fallocate(self._fd, size, target - size)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            while True:
+                step = (step // 2) // page * page
+                target = max(least, (needed + step) // page * page)
+                try:
+                    os.posix_fallocate(self._fd, size, target - size)
+                    break
+                except OSError as again:
+                    if again.errno != errno.ENOSPC or not step:
+                        raise exc from None
+            if not self._short_steps:
+                log.warning(
+                    "FIX store %s: the disk is nearly full: the file grew by %d KiB only (a full step is %d MiB); it "
+                    "keeps growing by what fits, free space on %s",
+                    self.path,
+                    (target - size) >> 10,
+                    self.grow_bytes >> 20,
+                    self.path.parent,
+                )
+            self._short_steps += 1
+            self.short_growths += 1
+            return target
+        if self._short_steps:
+            log.warning(
+                "FIX store %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
+                self.path,
+                self.grow_bytes >> 20,
+                self._short_steps,
+            )
+            self._short_steps = 0
+        return target
 
     def _open(self) -> None:
         """Open the file (whose records end at its size) for appending and map it."""
