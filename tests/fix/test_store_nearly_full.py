@@ -125,3 +125,14 @@ def test_store_on_a_disk_smaller_than_a_step_then_it_opens_and_keeps_every_messa
     assert again.next_sender_seq == 2_001
     assert len(again.get_sent(1, 2_000)) == 2_000
     again.close()
+
+
+def test_store_when_not_even_its_first_page_fits_then_the_error_and_no_file_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that cannot be opened (a start refused: ``venue EQX store_dir ...``) leaves no file of its own."""
+    _disk_with_room(monkeypatch, [0])
+    with pytest.raises(OSError) as failed:
+        FileStore(tmp_path / "s.fixstore", grow_bytes=STEP)
+    assert failed.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # the old code: the 51-byte file it had just written stayed

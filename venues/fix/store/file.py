@@ -137,11 +137,21 @@ class FileStore(MessageStore):
         self._capacity = 0
         """The file's size: preallocated up to here."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self._load()
-        else:
+        self.created_here = not self.path.exists()
+        """This store created the file (``remove_if_unused``: a refused start takes it back)."""
+        if self.created_here:
             self._rewrite(creation_time_ns)
-        self._open()
+        else:
+            self._load()
+        self._fresh_end = os.path.getsize(self.path) if self.created_here else -1
+        """The end of the records the file was created with (-1: not created here)."""
+        try:
+            self._open()
+        except BaseException:  # e.g. ENOSPC: nothing of it is used; a file this call created goes again
+            self._unmap()
+            if self.created_here:
+                self.path.unlink(missing_ok=True)
+            raise
         if fsync is FsyncPolicy.INTERVAL:
             self._flusher = threading.Thread(target=self._flush_loop, name=f"fixstore-{self.path.name}", daemon=True)
             self._flusher.start()
@@ -245,6 +255,7 @@ class FileStore(MessageStore):
             self._skipped = (0, 0)
             self._created = creation_time_ns
             self._dirty = False
+            self._fresh_end = -1  # a reset is the session's: never taken back (``remove_if_unused``)
             self._open()
 
     def close(self) -> None:
@@ -261,6 +272,21 @@ class FileStore(MessageStore):
                 self._sync()
             os.close(self._fd)
             self._fd = -1
+
+    def remove_if_unused(self) -> bool:
+        """Delete the file of a closed store that this store created and nothing was written to; return whether.
+
+        A start refused after the venues were built (the journal, a socket in use...) leaves no store of its
+        own behind: its records are the creation time and the numbers 1 and 1, what the next start writes
+        anew. A store that took any record (a logon, a message, a reset) is kept: its numbers are the session's.
+        """
+        if self._fd >= 0 or not self.created_here or self._end != self._fresh_end:
+            return False
+        try:
+            self.path.unlink()
+        except OSError:
+            return False
+        return True
 
     # ---- internals ------------------------------------------------------------------------
 
