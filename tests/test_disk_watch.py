@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.commands.admin import format_status
 from gateway.disk_watch import DiskWatch
 from gateway.journal import JTradingState, MmapJournal
 from model.fsync import FsyncPolicy
@@ -83,3 +84,17 @@ def test_journal_short_growths_when_the_step_does_not_fit_then_counted(
     journal.flush()
     assert journal.short_growths == 1
     journal.close()
+
+
+def test_status_text_when_disks_sampled_then_the_least_free_named() -> None:
+    text = format_status(
+        {
+            "disks": [
+                {"setting": "state_dir", "path": "/var/state", "free_bytes": 5 << 30, "error": ""},
+                {"setting": "venue EQX store_dir", "path": "/var/fix", "free_bytes": 3 << 20, "error": ""},
+            ],
+            "disk_short_growths": 2,
+        }
+    )
+    (line,) = [line for line in text.splitlines() if line.startswith("disks:")]
+    assert line == "disks: least free 3 MiB (venue EQX store_dir /var/fix), 2 short growths: the disk is nearly full"
