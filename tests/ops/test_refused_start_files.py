@@ -67,7 +67,7 @@ def test_run_when_refused_after_the_venues_were_built_then_its_unused_fix_store_
     fix_dir = tmp_path / "var" / "fix"
     assert not list(fix_dir.glob("*.fixstore")), sorted(fix_dir.iterdir())  # the old code: a 51-byte store left
     assert [p.name for p in fix_dir.iterdir()] == ["EQX.fix-starts.json"]  # the start counter stays (documented)
-    (line,) = [line for line in run.stderr.splitlines() if "unused files this refused start had created" in line]
+    (line,) = [line for line in run.stderr.splitlines() if "removed the unused file this refused start" in line]
     assert "FIX.4.2-GATEWAY-EQX.fixstore" in line
     assert documented(line), line  # ops guide section 6
 
