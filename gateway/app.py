@@ -52,6 +52,7 @@ from gateway.descriptors import (
     open_descriptors,
     raise_descriptor_limit,
 )
+from gateway.disk_watch import DISK_CHECK_S, DiskWatch
 from gateway.engine import Engine, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
@@ -70,6 +71,7 @@ from gateway.journal import (
 from gateway.journal_lock import LOCK_FILE
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
+from gateway.ops.paths import writable_directories
 from gateway.recovery import (
     JournalLostError,
     emptied_journal_problem,
@@ -591,6 +593,8 @@ class GatewayProcess:
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self._watched_journal: MmapJournal | FileJournal | None = None
+        self._disks = DiskWatch([])
+        """The free space of the directories written (``start``; ``gateway_disk_free_bytes``)."""
         self._descriptors: DescriptorWatch | None = None
         self._hello_backlog: HelloBacklog | None = None
         self._admin_connections: AdminConnections | None = None
@@ -651,7 +655,10 @@ class GatewayProcess:
         names = [getattr(v, "name", "") for v in decoded]
         if len(set(names)) != len(names):
             raise ConfigError(f"venue names must be unique, got {names}")
-        self.venues = [build_venue(v, self.clock) for v in decoded]
+        venues: list[VenueAdapter] = []
+        self.venues = venues
+        for venue_config in decoded:  # one by one: a venue that fails leaves those built before it to ``stop``
+            venues.append(build_venue(venue_config, self.clock))
         self._venue_configs = dict(zip(names, decoded, strict=True))
         started = time.perf_counter()
         self.engine = Engine(
@@ -926,6 +933,12 @@ class GatewayProcess:
             hello_backlog(config.strategy_max_pending_hello, watch.limit), self.clock, evicted, watch.limit
         )
         self.add_status_provider(self._descriptor_status)
+        self._disks = DiskWatch(
+            [(setting, path) for setting, path in writable_directories(config) if "socket" not in setting]
+        )
+        self._disks.check()
+        self.add_status_provider(self._disk_status)
+        self.add_metrics_provider(self._disk_metrics)
         self._servers.append(
             await start_strategy_server(
                 engine,
@@ -974,6 +987,7 @@ class GatewayProcess:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
         self._schedule(DESCRIPTOR_CHECK_S, self._watch_descriptors)
         self._schedule(DESCRIPTOR_CHECK_S, admin_connections.sweep)
+        self._schedule(DISK_CHECK_S, self._disks.check)
         self._sighup.start(loop)
         stop = functools.partial(self._on_stop_signal, "SIGTERM")
         for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, stop)):
@@ -1216,6 +1230,40 @@ class GatewayProcess:
         self.engine.counters.descriptors_near_limit = watch.near_limit
         if warning:
             log.warning("%s", warning)
+
+    def remove_unused_files(self) -> list[Path]:
+        """Delete the FIX message stores this start created and never wrote to (a refused start; after ``stop``).
+
+        Only those: the BOE and FIX start counters stay raised (the venue may have been reached before the start
+        was refused; a start number is never used twice), the risk limits' in-force copies stay (the next start
+        compares the files with them: ops guide section 6, a refused start).
+        """
+        removed = []
+        for venue in self.venues:
+            store = getattr(getattr(venue, "session", None), "store", None)
+            remove = getattr(store, "remove_if_unused", None)
+            if callable(remove) and remove():
+                removed.append(Path(store.path))  # type: ignore[union-attr]
+        return removed
+
+    def _disk_status(self) -> dict[str, Any]:
+        """Return the ``disks`` section of ``gateway status``: each written directory's free space (ops55)."""
+        return {"disks": self._disks.status(), "disk_short_growths": self._short_growths()}
+
+    def _disk_metrics(self) -> dict[str, float]:
+        """Return the least free space of the written directories and the files' short growths (ops55)."""
+        return {
+            "disk_free_bytes": float(self._disks.least_free),
+            "disk_short_growths_total": float(self._short_growths()),
+        }
+
+    def _short_growths(self) -> int:
+        """Return the growths of the journal and the FIX message stores that took less than a full step."""
+        count = getattr(self.journal, "short_growths", 0)
+        for venue in self.venues:
+            store = getattr(getattr(venue, "session", None), "store", None)
+            count += getattr(store, "short_growths", 0)
+        return count if isinstance(count, int) else 0
 
     def _descriptor_status(self) -> dict[str, Any]:
         """Return the ``descriptors`` section of ``gateway status``."""

@@ -540,6 +540,14 @@ def format_status(status: dict[str, Any], all_accounts: bool = False) -> str:
             f"journal directory: gateway.lock put back {lock_restores} times, .open marker {marker_restores} times "
             "after they were deleted while running (find out what deletes them)"
         )
+    disks = [d for d in status.get("disks") or [] if isinstance(d.get("free_bytes"), int) and d["free_bytes"] >= 0]
+    if disks:  # the least free first: the one that fills first (ops55)
+        least = min(disks, key=lambda d: d["free_bytes"])
+        short = status.get("disk_short_growths", 0)
+        lines.append(
+            f"disks: least free {least['free_bytes'] >> 20} MiB ({least.get('setting')} {least.get('path')})"
+            + (f", {short} short growths: the disk is nearly full" if short else "")
+        )
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:
         lines.append(

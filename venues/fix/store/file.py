@@ -14,8 +14,10 @@ Appending copies the record into a shared mapping of the file (the gateway journ
 approach, ``gateway.journal_mmap``): the bytes are in the page cache once the copy returns, so
 a killed process loses nothing, and no ``write`` is made per message. The file is extended
 (``posix_fallocate``) ``grow_bytes`` at a time, before anything is copied, so a full disk shows
-as the ``OSError`` of that call with nothing written, never as a fault on a mapped page. A
-cleanly closed store is cut back to its last record.
+as the ``OSError`` of that call with nothing written, never as a fault on a mapped page; when a
+whole step does not fit, by what fits (the step halved down to the record alone, a WARNING
+"the disk is nearly full" at the first such growth: ops55), so a nearly full disk never refuses a
+record it has room for. A cleanly closed store is cut back to its last record.
 
 Fsync policy: ``always`` fdatasyncs after every record (on the caller's thread, before the
 message may be written to the socket); ``interval`` fdatasyncs from a background thread at most
@@ -30,6 +32,7 @@ bytes are read back from the mapping only when the peer asks for a resend.
 from __future__ import annotations
 
 import array
+import errno
 import logging
 import mmap
 import os
@@ -114,6 +117,10 @@ class FileStore(MessageStore):
         self.damaged_records_cut = 0
         """CRC-valid records cut with that tail: the damage was in the middle (the file was kept aside first)."""
         self.grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
+        self.short_growths = 0
+        """Growths that took less than a full step (the disk nearly full; ``gateway_disk_short_growths_total``)."""
+        self._short_steps = 0
+        """Short growths in a row: the WARNING at the first, and once full steps fit again."""
         self._sender = 1
         self._target = 1
         self._skipped = (0, 0)
@@ -130,11 +137,21 @@ class FileStore(MessageStore):
         self._capacity = 0
         """The file's size: preallocated up to here."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self._load()
-        else:
+        self.created_here = not self.path.exists()
+        """This store created the file (``remove_if_unused``: a refused start takes it back)."""
+        if self.created_here:
             self._rewrite(creation_time_ns)
-        self._open()
+        else:
+            self._load()
+        self._fresh_end = os.path.getsize(self.path) if self.created_here else -1
+        """The end of the records the file was created with (-1: not created here)."""
+        try:
+            self._open()
+        except BaseException:  # e.g. ENOSPC: nothing of it is used; a file this call created goes again
+            self._unmap()
+            if self.created_here:
+                self.path.unlink(missing_ok=True)
+            raise
         if fsync is FsyncPolicy.INTERVAL:
             self._flusher = threading.Thread(target=self._flush_loop, name=f"fixstore-{self.path.name}", daemon=True)
             self._flusher.start()
@@ -238,6 +255,7 @@ class FileStore(MessageStore):
             self._skipped = (0, 0)
             self._created = creation_time_ns
             self._dirty = False
+            self._fresh_end = -1  # a reset is the session's: never taken back (``remove_if_unused``)
             self._open()
 
     def close(self) -> None:
@@ -254,6 +272,21 @@ class FileStore(MessageStore):
                 self._sync()
             os.close(self._fd)
             self._fd = -1
+
+    def remove_if_unused(self) -> bool:
+        """Delete the file of a closed store that this store created and nothing was written to; return whether.
+
+        A start refused after the venues were built (the journal, a socket in use...) leaves no store of its
+        own behind: its records are the creation time and the numbers 1 and 1, what the next start writes
+        anew. A store that took any record (a logon, a message, a reset) is kept: its numbers are the session's.
+        """
+        if self._fd >= 0 or not self.created_here or self._end != self._fresh_end:
+            return False
+        try:
+            self.path.unlink()
+        except OSError:
+            return False
+        return True
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -281,16 +314,62 @@ class FileStore(MessageStore):
             raise OSError(f"FIX store {self.path} is closed")
         capacity = self._capacity
         if needed > capacity:
-            target = needed + self.grow_bytes
-            target -= target % mmap.PAGESIZE
-            os.posix_fallocate(self._fd, capacity, target - capacity)  # OSError (ENOSPC): nothing changed
-            capacity = target
+            capacity = self._allocate(capacity, needed)  # OSError (ENOSPC): nothing changed
         mapped = mmap.mmap(self._fd, capacity)
         if self._map is not None:
             self._map.close()
         self._map = mapped
         self._capacity = capacity
         return mapped
+
+    def _allocate(self, size: int, needed: int) -> int:
+        """Preallocate the file from ``size`` to ``needed`` plus a growth step; return the new size.
+
+        The journal's way (``gateway.journal_mmap.MmapJournal._allocate``): when the full step does not fit
+        (ENOSPC), the step is halved until one fits, down to ``needed`` alone (rounded up to a page), so the
+        record is written as soon as the disk has room for it, not only once it has room for a whole step.
+        Raises the first OSError when not even ``needed`` fits (nothing changed). Cold: once per step, once
+        per record only on a nearly full disk (a page holds about 15 orders).
+        """
+        page = mmap.PAGESIZE
+        least = -(-needed // page) * page
+        step = self.grow_bytes
+        target = max(least, (needed + step) // page * page)
+        try:
+            os.posix_fallocate(self._fd, size, target - size)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            while True:
+                step = (step // 2) // page * page
+                target = max(least, (needed + step) // page * page)
+                try:
+                    os.posix_fallocate(self._fd, size, target - size)
+                    break
+                except OSError as again:
+                    if again.errno != errno.ENOSPC or not step:
+                        raise exc from None
+            if not self._short_steps:
+                log.warning(
+                    "FIX store %s: the disk is nearly full: the file grew by %d KiB only (a full step is %d MiB); it "
+                    "keeps growing by what fits, free space on %s",
+                    self.path,
+                    (target - size) >> 10,
+                    self.grow_bytes >> 20,
+                    self.path.parent,
+                )
+            self._short_steps += 1
+            self.short_growths += 1
+            return target
+        if self._short_steps:
+            log.warning(
+                "FIX store %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
+                self.path,
+                self.grow_bytes >> 20,
+                self._short_steps,
+            )
+            self._short_steps = 0
+        return target
 
     def _open(self) -> None:
         """Open the file (whose records end at its size) for appending and map it."""
