@@ -46,6 +46,7 @@ from model.venue_events import VenueState
 from simulators.boe.exchange import BoeExchangeConfig
 from simulators.ouch.exchange import ExchangeConfig
 from tests.boe import harness as boe
+from tests.e2e.test_engine_internal_errors import _FaultyJournal
 from tests.fix.test_restated_and_ended_there import _cancel_reject as _fix_cancel_reject
 from tests.fix.test_restated_and_ended_there import _gateway as _fix_gateway
 from tests.harness import MemoryLink, Rig
@@ -119,6 +120,43 @@ def test_own_held_cancels_then_strategy_cancels_them_then_session_end_answers_ea
     assert [_state(o) for o in engine.orders.values()] == [OrderState.LIVE, OrderState.LIVE]
     engine.flush()
     _journal_agrees(tmp_path / "j", live + got)
+
+
+def test_mass_cancel_when_joining_an_own_held_cancel_faults_then_that_order_answered_internal_error_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
+    engine = rig.engine
+    halted: list[tuple[list[str], str]] = []
+    engine.halt_accounts = lambda accounts, reason: halted.append((accounts, reason))
+    strat = rig.connect("S1")
+    for n, cl_ord_id in enumerate(("c1", "c2"), start=1):
+        rig.new_order(strat, cl_ord_id)
+        rig.venue.accept(n)
+    engine.flush()
+    live = _answers(strat)
+    rig.venue.set_state(VenueState.DISCONNECTED)
+    engine.cancel_all("ACC1")
+    real = engine.journal
+    layer = _FaultyJournal(real, lambda r: isinstance(r, JCancelQueued) and r.order_id == 1 and not r.own)
+    engine.journal = layer
+    rig.send(strat, MassCancel("ACC1", "", "", "M1"))
+    engine.flush()
+    assert layer.faults == 1
+    got = _answers(strat)
+    assert [type(m).__name__ for m in got] == ["MassCancelAck", "CancelRejected"]
+    assert _refusals(got) == [("c1", RejectSource.GATEWAY, "INTERNAL_ERROR")]
+    assert [_own(o) for o in engine.orders.values()] == [True, False]  # c1's Cancel stays the gateway's
+    critical = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert len(critical) == 1 and "joining the gateway's own Cancel of order 1" in critical[0], critical
+    assert [a for a, _ in halted] == [["ACC1"]]
+    engine.journal = real
+    rig.venue.set_state(VenueState.ENDED)  # both held Cancels refused: c1 had its answer, c2 gets its one
+    engine.flush()
+    more = _answers(strat)
+    assert _refusals(more) == [("c2", RejectSource.GATEWAY, "VENUE_SESSION_ENDED")], more
+    engine.flush()
+    _journal_agrees(tmp_path / "j", live + got + more)
 
 
 @pytest.mark.parametrize("strategy_cancels", [False, True])
