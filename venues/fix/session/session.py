@@ -92,7 +92,8 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
       expects 789). 789 at or below ``logon_seq`` is no such refusal;
     - a Text naming the number expected and the number received, the first above the second ("MsgSeqNum too low,
       expecting N but received M", QuickFIX's and QuickFIX/J's; "expected N, received M"; "Sequence mismatch:
-      expected N got M"), where the text speaks of sequence numbers or the received number is ``logon_seq``;
+      expected N got M"), where the text speaks of sequence numbers or the received number is ``logon_seq``; the
+      expected number is never the received one too ("MsgSeqNum 12 was below the expected 40": fix55);
     - a Text saying too low in other words ("too low", "lower than", "less than", "below", ...) and speaking of
       sequence numbers (``seq`` or tag 34): "MsgSeqNum(34) too low", "Sequence number 12 less than expected".
 
@@ -112,6 +113,10 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     received_m = _RECEIVED_RE.search(text, expected_m.end()) if expected_m else None
     if received_m is None:
         received_m = _RECEIVED_RE.search(text)
+        # "MsgSeqNum 12 was below the expected 40" (fix55): "was" reaches over to the expected number itself, which
+        # is then no received number (before, 40 received against 40 expected made the refusal a retry)
+        while expected_m and received_m is not None and received_m.start(1) == expected_m.start(1):
+            received_m = _RECEIVED_RE.search(text, received_m.start() + 1)
     if expected and received_m is not None:
         received = int(received_m.group(1))
         if seq_words or (logon_seq and received == logon_seq):
