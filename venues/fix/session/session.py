@@ -475,15 +475,17 @@ class FixSession:
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
                 log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
-                if self.operator_numbers[0]:
-                    # before fixfix54b dropped without a word (a 24-hour session's refusal set right, never used)
+                store = self.store
+                if self.operator_numbers[0] or store.raised_by_operator[0] or store.skipped_by_operator[0]:
+                    # before fixfix54b dropped without a word (a 24-hour session's refusal set right, never used);
+                    # the store's marks say so after a restart too (fix55)
                     log.warning(
                         "FIX %s: the MsgSeqNums set by the operator (`gateway venue set-seq`: next sent %d, next "
                         "expected %d) are dropped unused: a new session day started first, and the schedule's "
                         "daily reset restarts both numbers at 1 (a new session with the venue)",
                         self.config.target_comp_id.decode(),
-                        self.operator_numbers[0],
-                        self.operator_numbers[1],
+                        self.operator_numbers[0] or store.next_sender_seq,
+                        self.operator_numbers[1] or self.next_target_seq,
                     )
                 self._reset_store(wall)
         self.operator_numbers = (0, 0)  # the Logon below carries them (or the reset dropped them)
@@ -847,7 +849,9 @@ class FixSession:
         messages again under numbers already processed would break exactly-once), and not when the next Logon is
         a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
         message store (a restart keeps them), with the venue's numbers a raised expected number skips
-        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it).
+        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it) and
+        our numbers a raised next number passes over (``store.raised_by_operator``: the owner asks about every
+        request still unanswered at the next logon and clears it, fix55).
         """
         state = self.state
         if state is not _LOGIN_REFUSED and state is not _DISCONNECTED and state is not _ENDED:
@@ -881,6 +885,11 @@ class FixSession:
         store = self.store
         try:
             if next_sender and next_sender != sender:
+                # every request still unanswered was sent below the new number: the venue holds those numbers
+                # whatever they carried and never asks for them; written before the number (a crash in between
+                # asks once more, never less), so the first logon asks about them even after a restart (fix55:
+                # before, that lived only in the adapter's memory)
+                store.set_raised_by_operator(store.raised_by_operator[0] or sender, next_sender)
                 store.set_next_sender_seq(next_sender)
             if next_target and next_target != target:
                 # the venue's messages target..next_target-1 are skipped, never received here: written before the
