@@ -101,7 +101,6 @@ async def test_set_seq_when_the_schedule_resets_before_any_logon_carried_it_then
         await side.stop()
 
 
-
 async def test_set_seq_next_sender_when_gateway_restarted_before_the_logon_then_the_dropped_order_asked_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
