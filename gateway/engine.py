@@ -131,6 +131,9 @@ from model.venue_events import (
     VenueRejected,
     VenueReplaced,
     VenueState,
+    bounded_text,
+    bounded_texts,
+    event_text,
 )
 from obs.ratelog import IntervalLog, WindowLog, is_power_of_two
 from risk.api import RiskGate
@@ -205,6 +208,7 @@ _JOrderSent: Final = JOrderSent
 _JRequest: Final = JRequest
 _JVenueApplied: Final = JVenueApplied
 _VenueAccepted: Final = VenueAccepted
+_VenueExecuted: Final = VenueExecuted
 _Sent: Final = Sent
 _NEXT_STATE: Final = NEXT_STATE
 _UP: Final = VenueState.UP
@@ -519,8 +523,8 @@ class Engine:
         previous = self.venue_states.get(name)
         self.venue_states[name] = state
         if state != previous:
-            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)
-            notice = VenueStatus(name, state.value, reason)
+            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)  # the whole reason: %s, one line
+            notice = VenueStatus(name, state.value, bounded_text(reason))  # a venue's Logout Text may be long (fix55)
             for link in self._links:
                 if link.session.state is StrategySessionState.ACTIVE:
                     link.session.send(notice)
@@ -571,6 +575,13 @@ class Engine:
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
             self._n_venue_events += 1
+            # a venue's text clipped before anything journals or quotes it (fix55): no call for an acknowledgement
+            # or a fill, the steady state
+            if type(event) is not _VenueAccepted:
+                if type(event) is not _VenueExecuted:
+                    event = self._bounded_texts(venue, event)
+            elif event.canceled_text:
+                event = self._bounded_texts(venue, event)
             key: Any = event.order_id  # compiled: the event's int object as the key (no unbox and box again)
             try:  # a subscript, no method call: a known order is the steady state
                 order: Order | None = self.orders[key]
@@ -635,6 +646,30 @@ class Engine:
                 self._venue_fault(venue, order, event, exc, journaled=True)
 
         return sink
+
+    def _bounded_texts(self, venue: str, event: VenueEvent) -> VenueEvent:
+        """Return ``event`` with a text longer than the venue events' bound clipped (``bounded_texts``, fix55).
+
+        The whole text goes to the log, one line per venue per 10 s at most (a venue repeating it must not flood
+        the log); the journal and the strategy get the clipped one, whose marker says so.
+        """
+        bounded = bounded_texts(event)
+        if bounded is not event:
+            text = event_text(event)
+            self._rarelog.log(
+                "venue_text_clipped:" + venue,
+                self.clock(),
+                logging.WARNING,
+                "venue %s: the text of its %s for order %d has %d characters: clipped to %d for the journal and "
+                "the strategy (docs/strategy-protocol.md, section 5, `str`); the whole text: %r",
+                venue,
+                type(event).__name__,
+                event.order_id,
+                len(text),
+                len(event_text(bounded)),
+                text,
+            )
+        return bounded
 
     def _venue_fault(self, venue: str, order: Order, event: object, exc: Exception, *, journaled: bool) -> None:
         """The last resort for one venue message: a fault of the gateway's own applying ``event`` to ``order``.
@@ -1991,7 +2026,7 @@ class Engine:
         states = []
         for venue in self._venue_list:
             state = venue.state.value
-            session.send(VenueStatus(venue.name, state, str(venue.status().get("reason") or "")))
+            session.send(VenueStatus(venue.name, state, bounded_text(str(venue.status().get("reason") or ""))))
             states.append(state)
         return states
 
@@ -2006,7 +2041,8 @@ class Engine:
         else:  # sent when the replay ended, events since followed it: report a venue that changed meanwhile
             for venue, state in zip(self._venue_list, sent, strict=False):
                 if venue.state.value != state:
-                    session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
+                    reason = bounded_text(str(venue.status().get("reason") or ""))
+                    session.send(VenueStatus(venue.name, venue.state.value, reason))
         session.welcome(self.clock(), st.last_req_seq)
         peer = link.peer
         log.info(

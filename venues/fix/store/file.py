@@ -5,7 +5,9 @@ Layout: a sequence of records ``crc32:u32 kind:u8 length:u32 value:u64 payload``
 wall-clock ns of the last reset), SENDER / TARGET (value = next sequence number),
 SENT (value = MsgSeqNum, payload = the message bytes) and SKIPPED (value = the first of the
 venue's MsgSeqNums an operator skipped, payload = the expected number after them as u64; value 0:
-asked about, fixfix54; a store written before has none, an older gateway ignores them). Opening the file replays the
+asked about, fixfix54; a store written before has none, an older gateway ignores them) and RAISED (value = our next
+MsgSeqNum before an operator raised it, payload = the raised number as u64; value 0: asked about, fix55; the same
+for older stores and gateways). Opening the file replays the
 records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
 preallocated part are cut off. A reset writes a fresh file next to the old one and renames
 it over, so the log only grows within one session day.
@@ -55,6 +57,7 @@ _KIND_SENDER: Final = 2
 _KIND_TARGET: Final = 3
 _KIND_SENT: Final = 4
 _KIND_SKIPPED: Final = 5
+_KIND_RAISED: Final = 6
 _SKIPPED_END: Final = struct.Struct("<Q")
 _MAX_PAYLOAD: Final = 1 << 20
 _OFFSETS_STEP: Final = 4096
@@ -83,7 +86,7 @@ def _count_records(data: bytes, start: int, stop: int) -> int:
         crc, kind, length, _ = _RECORD.unpack_from(data, pos)
         end = pos + _RECORD_SIZE + length
         if (
-            _KIND_CREATED <= kind <= _KIND_SKIPPED
+            _KIND_CREATED <= kind <= _KIND_RAISED
             and length <= _MAX_PAYLOAD
             and end <= stop
             and zlib.crc32(data[pos + 4 : end]) == crc
@@ -124,6 +127,7 @@ class FileStore(MessageStore):
         self._sender = 1
         self._target = 1
         self._skipped = (0, 0)
+        self._raised = (0, 0)
         self._created = creation_time_ns
         self._offsets = array.array("q")
         self._dirty = False
@@ -195,6 +199,14 @@ class FileStore(MessageStore):
         self._append(_KIND_SKIPPED, first, _SKIPPED_END.pack(end if first else 0))
         self._skipped = (first, end) if first else (0, 0)
 
+    @property
+    def raised_by_operator(self) -> tuple[int, int]:
+        return self._raised
+
+    def set_raised_by_operator(self, before: int, new: int) -> None:
+        self._append(_KIND_RAISED, before, _SKIPPED_END.pack(new if before else 0))
+        self._raised = (before, new) if before else (0, 0)
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []
         offsets = self._offsets
@@ -253,6 +265,7 @@ class FileStore(MessageStore):
             self._sender = 1
             self._target = 1
             self._skipped = (0, 0)
+            self._raised = (0, 0)
             self._created = creation_time_ns
             self._dirty = False
             self._fresh_end = -1  # a reset is the session's: never taken back (``remove_if_unused``)
@@ -429,6 +442,9 @@ class FileStore(MessageStore):
             elif kind == _KIND_SKIPPED:
                 skipped_end = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
                 self._skipped = (value, skipped_end) if value and skipped_end else (0, 0)
+            elif kind == _KIND_RAISED:
+                raised_to = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
+                self._raised = (value, raised_to) if value and raised_to else (0, 0)
             pos = end
         if pos < size:
             torn = len(data[pos:].rstrip(b"\0"))  # zeros are the preallocated part of a store not closed
