@@ -1368,6 +1368,8 @@ class RiskEngine:
             "is NOT APPLIED would refuse to start; free space there and reload again"
         )
         log.error("risk reload applied (the new limits are in force), but %s", not_kept)
+        if self._last_reload is not None and self._last_reload.get("sha256") == result.sha256:
+            self._last_reload["copy_problem"] = copy_problem  # `gateway status` says it (rev55ops)
         message = f"{result.message}; they are in force, but {not_kept}"
         step.result = msgspec.structs.replace(result, message=message, copy_problem=copy_problem)
         return step.result

@@ -382,6 +382,11 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
     if last:
         if last.get("ok"):
             outcome = f"applied, {last.get('changes', 0)} change(s), sha256 {str(last.get('sha256', ''))[:12]}"
+            if last.get("copy_problem"):
+                outcome += (
+                    f"; its copy in the state directory is NOT kept ({last['copy_problem']}): a restart while a "
+                    "limits file is NOT APPLIED would refuse to start: free space there and reload again"
+                )
         else:
             outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"
             errors, first = int(last.get("errors") or 0), last.get("reason") or last.get("first_error")
