@@ -599,6 +599,9 @@ class AdminProtocol(asyncio.Protocol):
         except ValueError as exc:
             self._reply({"ok": False, "error": f"bad request: {exc}"}, False)
             return
+        except RecursionError:  # JSON nested deeper than the parser goes
+            self._reply({"ok": False, "error": "bad request: JSON nested too deep; expected a JSON object"}, False)
+            return
         cmd = request["cmd"]
         reply = request.get("reply")
         if reply == "snapshot":

@@ -266,7 +266,7 @@ def lenient_req_seq(frame: bytes | memoryview, tag: int | None) -> int:
         return 0
     try:
         value = msgspec.msgpack.decode(data[start:end])
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return 0
     return value if type(value) is int and value > 0 else 0
 
@@ -345,6 +345,8 @@ def not_utf8_field(frame: bytes | memoryview, tag: int | None) -> str | None:
             msgspec.msgpack.decode(element)
         except (msgspec.DecodeError, UnicodeDecodeError):
             return field_name(tag, position)
+        except RecursionError:  # nested too deep to read: not the string sought
+            continue
     return None
 
 
@@ -411,10 +413,13 @@ class StrategySession:
         self.last_received_ns = now_ns
         self.last_sent_ns = now_ns
         self.welcome_out = False
+        """The Welcome is queued (set by the engine) while the session is not active yet (a replay is written)."""
         self.input_paused = False
         """The gateway does not read the strategy's requests (back-pressure: its answers wait unread); its silence is
         not judged meanwhile (its heartbeats wait behind its requests), from the resume on again (``pause_input``)."""
-        """The Welcome is queued (set by the engine) while the session is not active yet (a replay is written)."""
+        self.welcome_unwritten = False
+        """The Welcome may still wait in the output (the journal cannot be written: nothing leaves): the strategy's
+        silence counts from when it is written, checked by ``poll`` (rev55ops)."""
         self.last_req_seq = 0
         """(Version 3) The highest ``req_seq`` processed for this strategy id (set by ``welcome``)."""
         self.duplicates = 0
@@ -653,6 +658,8 @@ class StrategySession:
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             self._on_undecodable(frame, exc, out)
             return
+        except RecursionError:  # MessagePack nested deeper than the decoder goes: still not a message (rev55diff)
+            pass
         elements, _ = peek_elements(frame, 5)
         tag = elements[0] if elements and isinstance(elements[0], int) else None
         if self.state is StrategySessionState.AWAITING_HELLO:
@@ -799,6 +806,7 @@ class StrategySession:
             self.state = StrategySessionState.ACTIVE
             self.last_req_seq = last_req_seq
             self.last_received_ns = now_ns
+            self.welcome_unwritten = True
 
     @property
     def sequenced(self) -> bool:
@@ -890,6 +898,11 @@ class StrategySession:
             ):
                 self.send(Heartbeat())
             return
+        if self.welcome_unwritten:  # the Welcome left unless bytes still wait (a journal that cannot be written
+            if self._writer.buffer:  # holds them): the strategy waits for it, sending nothing; its silence counts
+                self.last_received_ns = max(self.last_received_ns, now_ns)  # from the write (within a poll's 100 ms)
+                return
+            self.welcome_unwritten = False
         if (
             now_ns - self.last_received_ns > HEARTBEAT_MISSES_BEFORE_TIMEOUT * self.heartbeat_ns
             and not self.input_paused

@@ -27,7 +27,8 @@ def operator_text_problem(text: str, what: str = "the reason") -> str | None:
             f"{what} has {len(text):,} characters; at most {MAX_OPERATOR_TEXT} are taken (it is quoted to strategies)"
         )
     for at, char in enumerate(text):
-        if unicodedata.category(char)[0] == "C":
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp"):  # Zl/Zp: U+2028/U+2029 break a line too (rev55diff)
             return (
                 f"{what} has a control character ({char!r} at {at + 1}); give it on one line, printable characters only"
             )

@@ -58,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     status = subparsers.add_parser("status", help="show a running gateway's state")
     add_target(status)
     status.add_argument("--json", action="store_true", help="print the whole status document as JSON")
+    status.add_argument(
+        "--all-accounts",
+        action="store_true",
+        help=f"list every risk account (by default, above {ACCOUNT_LINES} accounts, only those with open orders, "
+        "trades today, a halt or a run-time state, and a count of the rest)",
+    )
     status.set_defaults(func=run_status)
 
     kill = subparsers.add_parser(
@@ -297,7 +303,11 @@ def run_status(args: argparse.Namespace) -> int:
     except (AdminError, ConfigError) as exc:
         print(f"gateway status: {exc}", file=sys.stderr)
         return 1
-    text = json.dumps(status, indent=2, default=str) if args.json else format_status(status)
+    text = (
+        json.dumps(status, indent=2, default=str)
+        if args.json
+        else format_status(status, all_accounts=getattr(args, "all_accounts", False))
+    )
     write_stdout(text + "\n")  # a reader that stopped early (| head) took what it wanted: exit 0, quietly
     return 0
 
@@ -306,8 +316,27 @@ _RUNTIME_TRIGGERS = {"kill": "kill switch", "admin": "set", "internal_error": "h
 """How a run-time state was set (the audit trigger) in words, for the text status."""
 
 
-def _risk_lines(risk: dict[str, Any]) -> list[str]:
-    """Render the risk section: firm state and limits, one line per account, the last reload (text status)."""
+ACCOUNT_LINES = 50
+"""Up to this many risk accounts the text status lists every one; above it, those worth a look (``--all-accounts``)."""
+
+
+def _worth_a_line(account: dict[str, Any]) -> bool:
+    """Return True for an account with open orders, trades today, a halt, a run-time state, or not in the file."""
+    return bool(
+        account.get("open_orders")
+        or account.get("traded_notional")
+        or account.get("trading_state", "ACTIVE") != "ACTIVE"
+        or account.get("runtime_state", "ACTIVE") != "ACTIVE"
+        or account.get("configured") is False
+    )
+
+
+def _risk_lines(risk: dict[str, Any], all_accounts: bool = False) -> list[str]:
+    """Render the risk section: firm state and limits, one line per account, the last reload (text status).
+
+    Above ``ACCOUNT_LINES`` accounts (and without ``all_accounts``) only those ``_worth_a_line`` are listed, then a
+    count of the others: a limits file of 40,000 accounts made 40,000 lines (rev55ops).
+    """
     accounts: dict[str, dict[str, Any]] = risk.get("accounts") or {}
     not_active = sum(1 for v in accounts.values() if v.get("trading_state") != "ACTIVE")
     firm = (risk.get("trading_state") or {}).get("firm", "?")
@@ -315,9 +344,12 @@ def _risk_lines(risk: dict[str, Any]) -> list[str]:
         f"risk: firm {firm}, {len(accounts)} accounts ({not_active} not ACTIVE), "
         f"limits sha256 {str(risk.get('sha256', ''))[:12]} loaded {risk.get('loaded_at', '?')}"
     ]
-    if accounts:
+    listed = accounts
+    if not all_accounts and len(accounts) > ACCOUNT_LINES:
+        listed = {name: account for name, account in accounts.items() if _worth_a_line(account)}
+    if listed:
         lines.append("risk accounts (notional in the instrument's currency):")
-    for name, account in accounts.items():
+    for name, account in listed.items():
         line = (
             f"  {name:<10} {account.get('trading_state', '?'):<9} {account.get('open_orders', 0)} open orders, "
             f"open notional {account.get('open_notional', '?')}, "
@@ -335,6 +367,11 @@ def _risk_lines(risk: dict[str, Any]) -> list[str]:
         if account.get("configured") is False:
             line += "; not in the limits file"
         lines.append(line)
+    if len(listed) < len(accounts):
+        lines.append(
+            f"  ({len(accounts) - len(listed):,} more accounts: ACTIVE, no open orders, no trades today; "
+            "`gateway status --all-accounts` lists every one)"
+        )
     return lines + _risk_reload_lines(risk)
 
 
@@ -384,8 +421,8 @@ def _refnum_store_text(line: str, venue: dict[str, Any]) -> str:
     return line
 
 
-def format_status(status: dict[str, Any]) -> str:
-    """Render the status JSON as a short human report."""
+def format_status(status: dict[str, Any], all_accounts: bool = False) -> str:
+    """Render the status JSON as a short human report (every risk account with ``all_accounts``)."""
     lines = [f"gateway {status.get('gateway_id', '?')}  pid {status.get('pid', '?')}  up {status.get('uptime_s', 0)} s"]
     hot_path = status.get("hot_path") or {}
     if hot_path:
@@ -456,7 +493,7 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append("rejects: " + ", ".join(f"{source}:{code} {count}" for source, code, count in rejects))
     risk = status.get("risk", {})
     if risk:
-        lines += _risk_lines(risk)
+        lines += _risk_lines(risk, all_accounts)
     gc_info = status.get("gc", {})
     if gc_info:
         lines.append(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.venue_events import VenueExecuted, VenueState
+from model.venue_events import VenueCanceled, VenueExecuted, VenueState
 from simulators.boe.exchange import BoeExchangeConfig
 from tests.boe.harness import PX, Link, make_order
 from venues.boe.adapter import split_ref
@@ -47,3 +47,35 @@ def test_execution_when_price_at_the_limit_then_delivered(tmp_path: Path) -> Non
     link.pump()
     fill = link.events[-1]
     assert isinstance(fill, VenueExecuted) and fill.price == 2**53 - 1
+
+
+def test_execution_out_of_range_ending_the_order_then_closed_without_a_fill_and_said_to_reconcile(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev55boe: LeavesQty 0 with an execution the gateway cannot apply was told as "an execution of 0" canceled."""
+    link = _link(tmp_path)
+    order = make_order(1, qty=100)
+    link.send_new(order)
+    before = list(link.events)
+    with caplog.at_level("ERROR"):
+        assert link.core.exchange.execute(split_ref(order.venue_ref)[0], 100, -1)
+        link.pump()
+    (ended,) = link.events[len(before) :]
+    assert isinstance(ended, VenueCanceled) and ended.reason == "BOE_LEAVES_ZERO"
+    assert "cannot apply" in ended.text and "LastPx -1" in ended.text and "reconcile with Cboe" in ended.text
+    assert "execution of 0" not in ended.text
+    assert any("may have traded" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert link.venue.status()["decode_errors"] == 1
+
+
+def test_execution_out_of_range_then_logged_as_out_of_range_not_undecodable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = _link(tmp_path)
+    order = make_order(1, qty=300)
+    link.send_new(order)
+    with caplog.at_level("WARNING"):
+        assert link.core.exchange.execute(split_ref(order.venue_ref)[0], 100, -1)
+        link.pump()
+    texts = [r.getMessage() for r in caplog.records]
+    assert any("out of range" in t for t in texts) and not any("undecodable" in t for t in texts)

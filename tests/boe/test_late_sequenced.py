@@ -138,3 +138,26 @@ def test_late_message_when_metrics_rendered_then_boe_session_counters_exported_p
     assert f'gateway_venue_repeated_reports_total{{venue="{name}"}} 0.0' in text
     assert f'gateway_venue_login_timeouts_total{{venue="{name}"}} 0.0' in text
     assert f'gateway_venue_unsequenced_ignored_total{{venue="{name}"}}' not in text  # SoupBinTCP's, not BOE's
+
+
+def test_every_gap_logged_saying_a_fill_may_be_missing_up_to_a_line_a_second(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rev55boe: gaps were logged on the 1st, 2nd, 4th... occurrence only, without saying a fill may be among them."""
+    link = Link(tmp_path / "boe")
+    engine, rig = gateway_over(link, tmp_path / "j1")
+    link.connect()
+    strat = rig.connect("S1")
+    rig.send(strat, NewOrder("A", "ACC1", "cboe", "AAPL", Side.BUY, 1_000, PX - 100))
+    _pump(link, engine)
+    order = engine.strategies["S1"].orders["A"]
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            _first, second = _two_fills_unsent(link, split_ref(order.venue_ref)[0])
+            link.venue.data_received(second, link.clock())  # n+2 only: n+1 is a gap
+            engine.flush()
+            link.clock.advance_ms(1_100)
+    lines = [r.getMessage() for r in caplog.records if "sequence gap" in r.getMessage()]
+    assert len(lines) == 3, lines
+    assert all("missing from the positions" in line and "next login" in line for line in lines)
+    assert link.venue.counters["sequence_gaps"] == 3

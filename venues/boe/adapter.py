@@ -115,7 +115,7 @@ from venues.boe.codec import (
     execution_core,
 )
 from venues.boe.config import BoeVenueConfig
-from venues.boe.errors import OUT_OF_RANGE, DecodeError
+from venues.boe.errors import DecodeError
 from venues.boe.messages import (
     CANCEL_REJECTED,
     MAX_CL_ORD_ID,
@@ -1408,8 +1408,17 @@ class BoeVenue(VenueAdapter):
         """
         if issue.kind == "gap":
             self.counters["sequence_gaps"] += 1
-        else:
-            self.counters["sequence_issues"] += 1
+            self._fill_log.log(  # any of them may be a fill: every gap, at most a line a second (rev55boe)
+                "seq-gap",
+                self._clock(),
+                logging.WARNING,
+                "venue %s: sequence gap: %s: applied if they arrive later, asked for again at the next login "
+                "(`open_gaps` in status); until then an execution among them is missing from the positions",
+                self.name,
+                issue.text,
+            )
+            return
+        self.counters["sequence_issues"] += 1
         if issue.kind != "behind":
             self._rare("seq-" + issue.kind, "sequence %s: %s", issue.kind, issue.text)
 
@@ -1547,10 +1556,12 @@ class BoeVenue(VenueAdapter):
                 ended = False
             else:
                 tracked.done = True
+        unapplied = ""  # an execution the gateway cannot apply (its values out of range): what Cboe said of it
         if not last_shares:  # not an execution: neither applied nor taken for a repeat (the core's qty 0)
             self._no_shares(seq, cl_ord_id, exec_id)
         elif not (0 <= last_shares <= _CARRIED_QTY and 0 <= last_px <= _CARRIED_PRICE):
             self._out_of_range(seq, "Order Execution", last_shares, last_px)
+            unapplied = f"LastShares {last_shares}, LastPx {last_px}"
             last_shares = 0  # not applied
         else:
             liquidity = (base + sub).rstrip(b"\x00").decode("latin-1")
@@ -1562,16 +1573,29 @@ class BoeVenue(VenueAdapter):
                 else VenueExecuted(seq, order.order_id, last_shares, last_px, liquidity, str(exec_id))
             )
         if ended and order.leaves_qty > 0:  # the execution (applied above) left shares open: Cboe has none
-            self._leaves_zero(seq, tracked, last_shares, order.leaves_qty)
+            self._leaves_zero(seq, tracked, last_shares, order.leaves_qty, unapplied)
         elif tracked.zero_leaves and order.is_terminal:  # the Modify could not reopen it (it lowered the quantity)
             tracked.zero_leaves = False
             tracked.done = True
         elif leaves and order.is_terminal and not replacing:  # Cboe works on an order that ended here
             self._working_tracked(seq, tracked)
 
-    def _leaves_zero(self, seq: int, tracked: _Tracked, last_shares: int, rest: int) -> None:
-        """An execution with LeavesQty 0 left the order with shares open: Cboe has none open, cancel them."""
+    def _leaves_zero(self, seq: int, tracked: _Tracked, last_shares: int, rest: int, unapplied: str = "") -> None:
+        """An execution with LeavesQty 0 left the order with shares open: Cboe has none open, cancel them.
+
+        ``unapplied``: the execution's values, which the gateway could not apply (out of range): the shares are
+        closed here without a fill, though they may have traded at Cboe: said at ERROR, to reconcile (rev55boe).
+        """
         order = tracked.order
+        if unapplied:
+            text = (
+                f"Cboe reported nothing left open (LeavesQty 0) with an execution the gateway cannot apply "
+                f"({unapplied}: out of range); the {rest} shares still open here are closed without a fill: "
+                "they may have traded at Cboe: reconcile with Cboe"
+            )
+            log.error("venue %s: order %d: %s", self.name, order.order_id, text)
+            self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_LEAVES_ZERO", text))
+            return
         text = (
             f"Cboe reported nothing left open (LeavesQty 0) after an execution of {last_shares}; "
             f"the {rest} shares still open here are canceled"
@@ -2163,7 +2187,8 @@ class BoeVenue(VenueAdapter):
     def _out_of_range(self, seq: int, kind: str, quantity: int, price: int) -> None:
         """Count and (rarely) log a message whose quantity or price the strategy protocol cannot carry; no event."""
         text = f"{kind}: quantity {quantity} or price {price} outside 0..{_CARRIED_QTY} / 0..{_CARRIED_PRICE}"
-        self._decode_error(seq, DecodeError(OUT_OF_RANGE, text))
+        self.counters["decode_errors"] += 1  # counted with the undecodable ones (docs/venues/boe.md), said apart
+        self._rare("range", "BOE message with a value out of range (venue_seq %d), not applied: %s", seq, text)
 
     def _earlier_ref(self, cl_ord_id: bytes | str) -> _Tracked | None:
         """Return the order tracked here that an earlier ClOrdID of it names, one an earlier process sent; else None.
