@@ -198,6 +198,11 @@ _OUTCOME_UNKNOWN_TEXT: Final = (
     "no answer from the venue to the order nor to the gateway's Cancel within answer_timeout_ms each: most likely "
     "never received by the venue; its outcome is unknown: reconcile it with the venue desk (a late fill is applied)"
 )
+_OUTCOME_UNKNOWN_UNREADABLE_TEXT: Final = (
+    "the venue's answer to the order could not be read and it said nothing of the order within answer_timeout_ms "
+    "of the gateway's Cancel: most likely rejected by the venue (it ignores a Cancel of an order it does not hold); "
+    "its outcome is unknown: reconcile it with the venue desk (a late fill is applied)"
+)
 _IN_DOUBT_GAP_TEXT: Final = (
     "messages of the venue were lost (a replay gap at the login, or one undecodable) and it has seen this "
     "UserRefNum or a later one"
@@ -444,6 +449,9 @@ class OuchVenue(VenueAdapter):
         about a second ``answer_timeout_ms`` after its Cancel (``_sweep_doubts``), and ``_go_live``, once a login's
         replay is read, sends the Cancel of each one still open again (fixouch52; after the replay: ouchid54). An
         entry leaves when its order ends (or the venue refuses the Cancel)."""
+        self._unreadable_doubts: set[int] = set()
+        """The UserRefNums of ``_doubt_cancels`` whose Enter's answer arrived but could not be read (ouch55): the
+        venue had the Enter, so one it says nothing of after the Cancel most likely rejected it (its own text)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -1154,6 +1162,18 @@ class OuchVenue(VenueAdapter):
         self._replace_doubts[urn] = (chain.order.order_id, chain.working)
         self._save_doubts()
 
+    def _pre_note_replace_doubt(self, chain: _Chain, urn: int) -> int:
+        """Note Replace ``urn`` of ``chain`` (if one is waiting) as about to be answered OUCH_IN_DOUBT; 1 if noted.
+
+        For a caller that puts many requests in doubt at once and writes the file once before their answers
+        (``_resolve_unanswered``, ``_sweep_answers``): ``_note_replace_doubt`` then finds it noted and writes nothing
+        (ouch55: one write per batch, not one per Replace).
+        """
+        if not urn or urn in self._replace_doubts or urn not in self._inflight:
+            return 0
+        self._replace_doubts[urn] = (chain.order.order_id, chain.working)
+        return 1
+
     def _prune_doubts(self) -> None:
         """Write the doubts file again without the entries of orders that ended or whose doubt settled (fixouch54).
 
@@ -1405,30 +1425,45 @@ class OuchVenue(VenueAdapter):
     def hold_output(self, held: bool) -> None:
         """The engine starts or stops holding this venue's bytes (held54, ``VenueAdapter.hold_output``).
 
-        The sweep waits while held (``poll``: ``_resume_sweep`` after); so does the Account Query's timeout: a query
+        The sweep waits while held, paused here at once when live, and resumes here at the release (``_resume_sweep``:
+        also after a login during the hold, which keeps it paused; before ouch55 only ``poll`` resumed it, and a
+        login during the hold unpaused it); so does the Account Query's timeout: a query
         sent during the hold (a login meanwhile) is timed from the release, when it leaves, not taken as unanswered
         (which would put every unanswered Enter in doubt for want of the venue's NextUserRefNum).
         """
         now = self._clock()
         if held:
             self._held_since_ns = now
-        elif self._query_sent_ns and self._query_sent_ns >= self._held_since_ns:
-            self._query_sent_ns = now or 1
+            if self._live:  # at once, not at the next ``poll``: nothing leaves from now on (ouch55)
+                self._sweep_paused = True
+        else:
+            if self._query_sent_ns and self._query_sent_ns >= self._held_since_ns:
+                self._query_sent_ns = now or 1
+            if self._sweep_paused and self._live:  # what was held leaves at the flush right after this (Engine.flush)
+                self._resume_sweep(now, self._held_since_ns or 1)
         self._output_held = held
 
-    def _resume_sweep(self, now_ns: int) -> None:
+    def _resume_sweep(self, now_ns: int, since: int = 0) -> None:
         """Time the answers again after a spell in which this venue's bytes were held (rev53ops HIGH 1).
 
         While the engine holds every venue byte (the journal cannot be written, the venue's socket pushes back),
         an Enter or a Cancel queued meanwhile has not left: the sweep (``_sweep_answers``) would take an Enter that
         was never sent as unanswered, and ``_sweep_doubts`` end an order whose Cancel was never sent. The sweep
         waits while bytes are held; after the spell the Cancels of in-doubt orders are timed from now (they left
-        now at the latest) and the Enters issued meanwhile from the next sweep's mark.
+        now at the latest) and the Enters issued meanwhile from the next sweep's mark. ``since``: when the engine's
+        hold began (from ``hold_output(False)``): a login's mark taken since then is moved to now (ouch55).
         """
         self._sweep_paused = False
         doubts = self._doubt_cancels
         for urn in doubts:
             doubts[urn] = now_ns
+        marks = self._issued_marks
+        if since and marks and marks[-1][0] >= since:
+            # a mark taken during the engine's hold (a login's, ``_go_live``: no sweep runs while paused) names
+            # requests sent again then, held: they left now at the latest (ouch55); earlier marks stand (theirs left)
+            while marks and marks[-1][0] >= since:
+                marks.pop()
+            marks.append((now_ns, self._store.last_issued))
         self._next_sweep_ns = min(self._next_sweep_ns, now_ns + self._sweep_every_ns)
 
     def _sweep_answers(self, now_ns: int) -> None:
@@ -1491,6 +1526,7 @@ class OuchVenue(VenueAdapter):
                 continue
             enters.append((urn, chain))
             self._doubt_cancels[urn] = now_ns
+            self._pre_note_replace_doubt(chain, chain.pending)  # a Replace waiting on it: in the same write (ouch55)
         if enters or doubted:  # on file before their answers are journaled: a restart keeps them in doubt (doubt53)
             self._save_doubts()
         for urn, chain in doubted:
@@ -1546,6 +1582,7 @@ class OuchVenue(VenueAdapter):
             chain = self._refs.get(urn)
             if chain is None or chain.done:
                 del doubts[urn]
+                self._unreadable_doubts.discard(urn)
                 self._doubts_stale = True  # the file drops it at this sweep (``_prune_doubts``)
                 continue
             if chain.unconfirmed != urn or sent > deadline:  # the venue named it (its Cancel will be answered)
@@ -1559,7 +1596,11 @@ class OuchVenue(VenueAdapter):
                 if refs.get(number) is chain:
                     del refs[number]
             ended.append((urn, chain.order.order_id))
-            self._emit(VenueCanceled(0, chain.order.order_id, 0, _OUTCOME_UNKNOWN, _OUTCOME_UNKNOWN_TEXT))
+            text = _OUTCOME_UNKNOWN_TEXT
+            if urn in self._unreadable_doubts:
+                self._unreadable_doubts.discard(urn)
+                text = _OUTCOME_UNKNOWN_UNREADABLE_TEXT
+            self._emit(VenueCanceled(0, chain.order.order_id, 0, _OUTCOME_UNKNOWN, text))
         if not ended:
             return
         self.counters["outcome_unknown"] += len(ended)
@@ -1587,12 +1628,16 @@ class OuchVenue(VenueAdapter):
         inflight = self._inflight
         out = self._session.out
         again = []
+        unreadable = self._unreadable_doubts
         for urn in sorted(doubts):
             chain = self._refs.get(urn)
             if chain is None or chain.done:
                 del doubts[urn]
+                unreadable.discard(urn)
                 self._doubts_stale = True
                 continue
+            if not doubts[urn] and urn in unreadable:  # its answer was unreadable in the replay: logged then, first
+                fresh = fresh | {urn}  # Cancel now
             doubts[urn] = now_ns
             if (urn | _CANCEL_KEY) not in inflight:  # else the desk's Cancel was sent again already
                 for target in chain.cancel_targets():
@@ -2492,7 +2537,40 @@ class OuchVenue(VenueAdapter):
                 text = f"{text} (the Rejected message did not decode: {error.text})"
                 self._rejected(sequence, chain, urn, code, text)
                 return
-            self._in_doubt(sequence, chain, urn, f"its answer ({chr(message[0])}) could not be decoded: {error.text}")
+            self._unreadable_answer(
+                sequence, chain, urn, f"its answer ({chr(message[0])}) could not be decoded: {error.text}"
+            )
+
+    def _unreadable_answer(self, seq: int, chain: _Chain, urn: int, why: str) -> None:
+        """Answer the Enter or Replace ``urn`` whose answer arrived but cannot be read (``_in_doubt``), and bound it.
+
+        A Replace is answered CancelRejected "OUCH_IN_DOUBT" (on file: ``_note_replace_doubt``). An Enter is taken as
+        accepted and gets what every other Enter in doubt gets (ouch55; before, no Cancel and no bound: one the venue
+        had rejected, or whose Accepted was for another order, stayed open here until End of Session, a Cancel of it
+        ignored by the venue and never answered): on file before its answer reaches the core (``_save_doubts``), a
+        Cancel Order by its UserRefNum (now when live, else once the login's replay is read: ``_go_live``), and
+        ``Canceled`` "OUCH_OUTCOME_UNKNOWN" if the venue names it in no message ``answer_timeout_ms`` after that
+        Cancel (``_sweep_doubts``), also across a restart.
+        """
+        if urn in self._replace_refs:
+            self._in_doubt(seq, chain, urn, why)
+            return
+        live = self._live
+        self._doubt_cancels[urn] = self._clock() if live else 0
+        self._unreadable_doubts.add(urn)
+        self._save_doubts()  # the Enter's bytes are still in ``_inflight``: kept for its late Accepted's compare
+        self._in_doubt(seq, chain, urn, why)
+        if live and (urn | _CANCEL_KEY) not in self._inflight:  # the desk's own Cancel, if asked, is on its way
+            pack_cancel_order(self._session.out, urn, 0)
+            log.error(
+                "venue %s: new order %d (UserRefNum %d), taken as accepted in doubt (its answer could not be read), is "
+                "canceled there by its UserRefNum, so the venue's Canceled or fills settle it; if the venue still says "
+                "nothing of it %d ms after that Cancel it ends here (OUCH_OUTCOME_UNKNOWN)",
+                self.name,
+                chain.order.order_id,
+                urn,
+                self._answer_timeout_ns // MS,
+            )
 
     def _in_doubt(self, seq: int, chain: _Chain, urn: int, why: str, *, logged: bool = True) -> None:
         """Answer the Enter or Replace ``urn`` the venue may have processed though its answer cannot be read.
@@ -2716,7 +2794,7 @@ class OuchVenue(VenueAdapter):
             self._out_of_range(seq, "Order Accepted", quantity, price)
             if urn in self._inflight and not chain.done:
                 text = f"Order Accepted with quantity {quantity} or price {price} out of range"
-                self._in_doubt(seq, chain, urn, text)
+                self._unreadable_answer(seq, chain, urn, text)
             return
         if chain.done:  # the order ended here before the venue acknowledged it (reported OUCH_NOT_RECEIVED ...)
             self._accepted_after_end(seq, chain, urn, quantity, order_state)
@@ -2991,7 +3069,8 @@ class OuchVenue(VenueAdapter):
         if chain.done and message.order_state != ORDER_STATE_DEAD:
             self._replaced_after_end(seq, chain, message)
             return
-        late = chain.order.pending_qty == 0 and not chain.done  # the core holds no replace: reported refused
+        late = chain.order.pending_qty == 0 and not chain.done  # the core holds no replace: answered already
+        doubted = urn in chain.candidates  # answered CancelRejected OUCH_IN_DOUBT (not refused): its own text
         chain.working = urn
         chain.candidates = ()
         chain.unconfirmed = 0
@@ -3003,7 +3082,7 @@ class OuchVenue(VenueAdapter):
         if dead:
             self._finish(chain)
         if late:
-            self._replaced_after_reject(seq, chain, message, dead)
+            self._replaced_after_reject(seq, chain, message, dead, doubted)
             return
         self.event_sink(
             VenueReplaced(
@@ -3017,7 +3096,9 @@ class OuchVenue(VenueAdapter):
             )
         )
 
-    def _replaced_after_reject(self, seq: int, chain: _Chain, message: OrderReplaced, dead: bool) -> None:
+    def _replaced_after_reject(
+        self, seq: int, chain: _Chain, message: OrderReplaced, dead: bool, doubted: bool = False
+    ) -> None:
         """A Replaced for a replace the gateway had already reported refused (rev50ouch s11 L2): the venue's word.
 
         The strategy got ``CancelRejected`` (``OUCH_NOT_RECEIVED`` after the Account Query Response: the replay
@@ -3027,21 +3108,30 @@ class OuchVenue(VenueAdapter):
         and number (``VenueReplaced.late_qty``, as for BOE) and the strategy gets ``Replaced`` after its
         ``CancelRejected``; risk's exposure follows. Logged at WARNING and counted ``replaced_after_reject``
         (``gateway_venue_replaced_after_reject_total``). Dead (state D): the order is canceled here.
+        ``doubted``: the replace was answered ``CancelRejected`` "OUCH_IN_DOUBT" (its outcome unknown, in this process
+        or before a restart), not refused: the WARNING says so (ouch55; before, it said "reported refused").
         """
         order = chain.order
         self.counters["replaced_after_reject"] += 1
+        if doubted:
+            what = "a replace answered in doubt (CancelRejected OUCH_IN_DOUBT: its outcome was unknown)"
+            told = "the doubt is settled: the order takes the new terms and the strategy is told"
+        else:
+            what = "a replace the gateway had reported refused"
+            told = "the strategy is told"
         log.warning(
-            "venue %s: Order Replaced at sequence %d: UserRefNum %d replaced %d for order %d, a replace the gateway "
-            "had reported refused: the venue applied it, %d shares open at %s%s; the strategy is told (Replaced "
-            "after its CancelRejected)",
+            "venue %s: Order Replaced at sequence %d: UserRefNum %d replaced %d for order %d, %s: the venue applied "
+            "it, %d shares open at %s%s; %s (Replaced after its CancelRejected)",
             self.name,
             seq,
             message.user_ref_num,
             message.orig_user_ref_num,
             order.order_id,
+            what,
             message.quantity,
             price_text(message.price),
             " and canceled it (state D)" if dead else "",
+            told,
         )
         if dead:
             self.event_sink(VenueCanceled(seq, order.order_id, 0, "DEAD", _DEAD_TEXT))
@@ -3112,6 +3202,7 @@ class OuchVenue(VenueAdapter):
     def _on_cancel_reject(self, seq: int, chain: _Chain, message: CancelReject) -> None:
         self._inflight.pop(message.user_ref_num | _CANCEL_KEY, None)
         if self._doubt_cancels.pop(message.user_ref_num, None) is not None:  # the venue has it: not asked again
+            self._unreadable_doubts.discard(message.user_ref_num)
             self._doubts_stale = True
         self.event_sink(VenueCancelRejected(seq, chain.order.order_id, "I", _CANCEL_REJECT_TEXT))
 
@@ -3304,7 +3395,11 @@ class OuchVenue(VenueAdapter):
         self._issued_marks.clear()
         self._issued_marks.append((now, self._store.last_issued))
         self._swept_upto = 0
-        self._sweep_paused = False
+        # a login while the engine holds this venue's bytes (the journal failing): what goes out from here (the
+        # Cancels of orders in doubt, requests sent again) leaves at the hold's end, and is timed from then
+        # (``hold_output(False)``: ``_resume_sweep``). Before ouch55 this cleared the pause, and a hold released before
+        # the next ``poll`` left those Cancels timed from the login (an order ended OUTCOME_UNKNOWN as they left)
+        self._sweep_paused = self._output_held
         self._next_sweep_ns = now + self._sweep_every_ns
         out = self._session.out
         for urn in self._late_cancels:  # orders ended here the venue showed live: canceled (again) first
@@ -3340,17 +3435,25 @@ class OuchVenue(VenueAdapter):
             # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
             # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
             # answer_timeout_ms (doubt53, ouchid54 for those of a replay gap): on file before their answers are
-            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``)
+            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``). The Replaces
+            # answered OUCH_IN_DOUBT below (a gap's, and one waiting on an Enter in doubt) go on file in the same
+            # write: one write per login, not one per Replace (ouch55; before, each Replace wrote the file again)
             added = 0
+            replace_refs = self._replace_refs
             for key in inflight:
-                if key >= _CANCEL_KEY or key in self._replace_refs:
+                if key >= _CANCEL_KEY:
                     continue
                 if next_user_ref_num is not None and key >= next_user_ref_num:
                     continue
                 chain = self._refs.get(key)
-                if chain is not None and not chain.done:
-                    self._doubt_cancels[key] = 0
-                    added += 1
+                if chain is None or chain.done:
+                    continue
+                if key in replace_refs:
+                    if lost:
+                        added += self._pre_note_replace_doubt(chain, key)
+                    continue
+                self._doubt_cancels[key] = 0
+                added += 1 + self._pre_note_replace_doubt(chain, chain.pending)
             if added:
                 self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
@@ -3653,6 +3756,7 @@ class OuchVenue(VenueAdapter):
         self._doubted.clear()
         self._doubted_prune_at = _DOUBTED_PRUNE_MIN
         self._doubt_cancels.clear()
+        self._unreadable_doubts.clear()
         self._replace_doubts.clear()
         self._save_doubts()  # numbers of a session that is over
 
