@@ -95,6 +95,7 @@ from gateway.snapshot import METRICS as SNAPSHOT_METRICS
 from gateway.snapshot import STATUS as SNAPSHOT_STATUS
 from gateway.snapshot import SnapshotWriter
 from gateway.state_lock import StateLocks, lock_state_directories
+from gateway.trading_day import day_problem, journal_day
 from model.clock import NowNs, monotonic_ns
 from model.fsync import FsyncPolicy
 from model.order import REPLACING_STATES, Order, OrderState
@@ -544,10 +545,50 @@ def _where(exc: OSError, path: Path, key: str) -> OSError:
     return OSError(exc.errno, f"{exc.strerror}: {path} (writing it at start-up; its directory is the config's {key})")
 
 
-def journal_path(config: GatewayConfig, today: dt.date | None = None) -> Path:
-    """Return today's journal file (one per gateway id and session date)."""
-    day = (today or dt.date.today()).strftime("%Y%m%d")
-    return config.path(config.journal.directory) / f"{config.gateway_id}-{day}.journal"
+def journal_path(config: GatewayConfig, today: dt.date | None = None, venues: list[Any] | None = None) -> Path:
+    """Return today's journal file (one per gateway id and trading day).
+
+    ``today``: the trading day; by default the date now in ``journal.timezone`` (``gateway.trading_day``:
+    ``auto`` takes the venues' time zone, from ``venues`` (the decoded venue configs) or the config's).
+    """
+    if today is None:
+        today = journal_day(config.journal.timezone, decode_venues(config) if venues is None else venues)
+    return config.path(config.journal.directory) / f"{config.gateway_id}-{today.strftime('%Y%m%d')}.journal"
+
+
+def later_journal_problem(state_dir: Path, gateway_id: str, journal: Path, setting: str) -> str:
+    """Return why starting on ``journal`` is refused: the journal this gateway began last is of a later date ("": not).
+
+    Trading days only go forward: a later-dated journal in the same directory (named in ``<id>.journal-begun``) was
+    begun by a version that named the journal by the host's date (before day55, or ``journal.timezone: local``)
+    ahead of the venues' (a UTC host after midnight UTC, before midnight US Eastern), or the clock or a time zone
+    setting went back. It may hold the orders of the venues' trading day going on: opening ``journal`` would
+    forget them (rev55boe s12, the other way round).
+    """
+    note = journal_note(state_dir, gateway_id)
+    try:
+        named = Path(note.read_text(errors="replace").partition("\n")[0].strip())
+    except OSError:
+        return ""
+    prefix = f"{gateway_id}-"
+    day, wanted = named.name[len(prefix) : -len(".journal")], journal.name[len(prefix) : -len(".journal")]
+    if (
+        not named.name.startswith(prefix)
+        or not named.name.endswith(".journal")
+        or not (day.isdigit() and len(day) == 8)
+        or day <= wanted
+        or named.parent != journal.resolve().parent
+        or not os.path.lexists(named)
+    ):
+        return ""
+    return (
+        f"the journal {named} this gateway began last is dated {day}, after this trading day's journal {journal} "
+        f"(journal.timezone: {setting}): an earlier version, or journal.timezone: local, named it by the host's "
+        "date, ahead of the venues' trading day (or the clock or a time zone setting went back). It may hold "
+        "orders of the trading day going on; starting on the earlier date would forget them. Reconcile open "
+        f"orders and positions with the venues (both files hold this day's orders), then move {note} aside and "
+        'start again (docs/ops-guide.md, "The journal\'s trading day")'
+    )
 
 
 class GatewayProcess:
@@ -737,8 +778,17 @@ class GatewayProcess:
         if not config.journal.enabled:
             log.warning("journal disabled: a crash loses order state (do not run like this in production)")
             return
-        path = journal_path(config)
+        venues = list(self._venue_configs.values())
+        wall = time.time_ns()
+        day = journal_day(config.journal.timezone, venues, lambda: wall)
+        wrong_day = day_problem(config.journal.timezone, venues, day, wall)
+        if wrong_day:
+            raise ConfigError(wrong_day)
+        path = journal_path(config, day)
         state_dir = config.path(config.state_dir)
+        later = later_journal_problem(state_dir, config.gateway_id, path, config.journal.timezone)
+        if later:  # the journal's state, not the config's: exit 1 (restarted, refused again), as for a journal gone
+            raise ConfigError(later) from JournalLostError(later)
         lost = lost_journal_problem(state_dir, config.gateway_id, path) or emptied_journal_problem(
             state_dir, config.gateway_id, path
         )
@@ -779,6 +829,9 @@ class GatewayProcess:
             self.add_status_provider(self._journal_file_status)
             self.add_metrics_provider(self._journal_file_metrics)
         completed = self.engine.adopt(recovered)
+        batch = FsyncPolicy(config.journal.fsync) is FsyncPolicy.BATCH
+        for venue in self.venues:  # before their floors: BOE's depends on whether it is the journal it ran on
+            venue.journal_opened(str(path), clean, batch, not scan.records)
         # above every venue's persisted floor too (an OUCH standby takeover raised the ids after the marker's first);
         # read once (a FIX store is searched backwards for its last NewOrderSingle)
         venue_floor = max((venue.order_id_floor() for venue in self.venues), default=0)
@@ -1024,7 +1077,8 @@ class GatewayProcess:
         if floor >= self.engine.next_order_id:
             log.warning(
                 "venue state names order ids up to %d that the journal does not have (a crash between the "
-                "venue's store write and the journal's); new orders start at %d",
+                "venue's store write and the journal's, or the venue's trading day began in another journal: "
+                "moved away, or named by another date); new orders start at %d",
                 floor,
                 floor + 1,
             )

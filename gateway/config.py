@@ -40,6 +40,15 @@ class JournalConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     storage: Literal["mmap", "file"] = "mmap"
     """``mmap``: records copied into a memory-mapped, preallocated file (no system call per batch);
     ``file``: one ``write`` per batch, the format of earlier versions (both read either)."""
+    timezone: str = "auto"
+    """The time zone whose date names the journal (its trading day, ``gateway.trading_day``): ``auto`` (the venues'
+    shared trading-day time zone, else the host's), ``local`` (the host's: every version before day55), ``UTC`` or
+    an IANA name. A start while a venue's trading day is not the journal's is refused (docs/ops-guide.md)."""
+
+    def __post_init__(self) -> None:
+        from gateway.trading_day import check_zone  # noqa: PLC0415 - zoneinfo only when a config is read
+
+        check_zone(self.timezone)
 
 
 MIN_RELEASED_IDS: Final = 1_024

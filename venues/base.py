@@ -406,6 +406,14 @@ class VenueAdapter(abc.ABC):
         """
         return 0
 
+    def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:  # noqa: B027 - optional
+        """The core opened ``journal`` at start-up, before ``order_id_floor`` and the first connection (day55).
+
+        ``clean``: the last gateway on it stopped cleanly; ``batch``: ``fsync: batch``; ``empty``: it held no record
+        (begun at this start). The default does nothing (BOE words its ERROR lines for an order the journal lacks by
+        it, a power failure or another journal, and gives its order id floor only for another journal).
+        """
+
     def session_counters(self) -> dict[str, int]:
         """Return the session's counters of ``SESSION_COUNTERS`` (and gauges of ``SESSION_GAUGES``) this adapter keeps.
 

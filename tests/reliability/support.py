@@ -45,6 +45,7 @@ from simulators.ouch.exchange import InboundRecord, read_records
 from tests.e2e.support import e2e_limits
 from venues.ouch import messages as ouch
 from venues.ouch.codec import decode_outbound
+from venues.ouch.daytime import trading_day as ouch_trading_day
 from venues.ouch.errors import DecodeError
 from venues.ouch.messages import ORDER_STATE_DEAD, OutboundMessage
 from venues.ouch.soupbin import (
@@ -232,11 +233,18 @@ def entered_at_venue(records: list[InboundRecord]) -> dict[str, list[InboundReco
     return entered
 
 
+def journal_date() -> str:
+    """Return the date in the name of the journal ``write_config``'s gateway opens now (``YYYYMMDD``).
+
+    ``journal.timezone: auto`` names it by its OUCH venue's trading day (US Eastern), not the host's date (day55).
+    """
+    return dt.date.fromisoformat(ouch_trading_day()).strftime("%Y%m%d")
+
+
 def fill_disk(disk: Path, gateway_id: str) -> Path:
     """Create the lock file and an empty journal (header page), then fill every page left; return the filler."""
     lock_journal_directory(disk).release()
-    day = dt.date.today().strftime("%Y%m%d")
-    MmapJournal(disk / f"{gateway_id}-{day}.journal", fsync=FsyncPolicy.NONE).close()
+    MmapJournal(disk / f"{gateway_id}-{journal_date()}.journal", fsync=FsyncPolicy.NONE).close()
     return fill_rest(disk / "filler")
 
 

@@ -77,8 +77,9 @@ def test_run_when_journal_refers_to_unknown_order_then_exit_1_with_reason(tmp_pa
     config = write_config(tmp_path, 9)
     (tmp_path / "journal").mkdir()
     gateway_id = "rel"
-    day = __import__("datetime").date.today().strftime("%Y%m%d")
-    journal = FileJournal(tmp_path / "journal" / f"{gateway_id}-{day}.journal", fsync=FsyncPolicy.NONE)
+    from tests.reliability.support import journal_date
+
+    journal = FileJournal(tmp_path / "journal" / f"{gateway_id}-{journal_date()}.journal", fsync=FsyncPolicy.NONE)
     journal.append(JSentCancel(5))
     journal.close()
     result = subprocess.run(

@@ -11,7 +11,6 @@ that state ended in a traceback (exit 1, no "stopped" line); text ``gateway stat
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tests.reliability.support import (
     Simulator,
     fill_disk,
     fill_rest,
+    journal_date,
     wait_until,
     write_config,
 )
@@ -98,7 +98,6 @@ def test_start_when_journal_disk_full_then_exit_1_naming_the_file_and_its_config
     assert gateway.proc is not None
     assert gateway.proc.wait(30) == 1
     (line,) = [line for line in gateway.log_text().splitlines() if "failed to start" in line]
-    day = dt.date.today().strftime("%Y%m%d")
-    named = small_disk / (f"rel-{day}.journal" if lock_there else "gateway.lock")
+    named = small_disk / (f"rel-{journal_date()}.journal" if lock_there else "gateway.lock")
     assert f"No space left on device: {named} " in line, line
     assert "journal.directory" in line, line

@@ -141,6 +141,7 @@ from venues.boe.messages import OrderRejected as BoeOrderRejected
 from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import (
+    ORDER_ID_BLOCK,
     BoeStateError,
     HeldFill,
     correction_change,
@@ -154,8 +155,10 @@ from venues.boe.state import (
     load_gaps,
     load_held_fills,
     load_numbering,
+    load_order_ids,
     load_owed,
     next_start,
+    order_ids_path,
     owed_cancels_path,
     owed_change,
     owed_snapshot,
@@ -163,6 +166,7 @@ from venues.boe.state import (
     save_gaps,
     save_held_fills,
     save_numbering,
+    save_order_ids,
 )
 from venues.day_starts import DAY_LEN, EPOCH_DAY, base36
 from venues.day_starts import day_code as shared_day_code
@@ -243,14 +247,17 @@ _SESSION_ENDED_UNSEQUENCED: Final = (
     "not answered: Cboe ended the session for the day (Logout) without answering it (sent unsequenced: whether "
     "Cboe received it is unknown); reconcile with Cboe"
 )
-_NEVER_CREATED_SHORT: Final = (
-    "the journal never created: cut from its tail by a power failure, docs/reliability.md 2.3c"
+_CUT_CAUSE: Final = "cut from its tail by a power failure, docs/reliability.md 2.3c"
+"""Why the journal does not have an order of today's ClOrdID, after a stop that was not clean (``journal_opened``)."""
+_OTHER_JOURNAL_CAUSE: Final = (
+    "not a power failure: the journal {journal} {how}; the order is in another journal (another "
+    "trading day's: journal.timezone and this venue's timezone; or the journal was moved away or replaced), "
+    'docs/venues/boe.md "ClOrdIDs"'
 )
+"""The same after a clean stop (or under ``fsync: batch``): a power failure cannot have cut it (day55)."""
+_NEVER_CREATED_SHORT: Final = "the journal never created: {cause}"
 _OTHER_VENUE_SHORT: Final = "is another venue's order, not this venue's"
-_NEVER_CREATED: Final = (
-    "no order of that id exists here (the journal never created it: cut from its tail by a power failure, "
-    "docs/reliability.md 2.3c; or not this venue's)"
-)
+_NEVER_CREATED: Final = "no order of that id exists here (the journal never created it: {cause}; or not this venue's)"
 _CONNECTED: Final = frozenset({BoeSessionState.LOGGING_IN, BoeSessionState.REPLAYING, BoeSessionState.LOGGED_IN})
 """The session states in which a Logout Request goes out (and Cboe's answer is worth waiting for)."""
 _ANSWER_LOST_TEXT: Final = (
@@ -432,6 +439,18 @@ class BoeVenue(VenueAdapter):
         self._start = start if start is not None else next_start(config.state_dir, config.name, self._day)
         self._start36 = base36(self._start)
         self._base = config.cl_ord_id_prefix + day_code(self._day)
+        self._ids_floor, self._ids_exact, self._ids_journal = load_order_ids(config.state_dir, config.name, self._day)
+        """The highest order id a process of this trading day may have sent a New Order of (``order_id_floor``;
+        ``<name>.boe-order-ids.json``, day55): none is used again, whatever journal the gateway opened; whether it
+        is the last one sent (a clean stop) or the last reserved; the journal that process ran on."""
+        self._journal = ""
+        """The journal this process runs on (``journal_opened``; "": none, or not told)."""
+        self._ids_reserved = self._ids_floor
+        """Order ids up to this one are on file as reserved: a New Order above it writes the next block first."""
+        self._ids_high = 0
+        """The highest order id this process sent a New Order of (on file as ``last`` at a clean stop)."""
+        self._lost_cause = _CUT_CAUSE
+        """Why the journal may lack an order of today's ClOrdID (``journal_opened``): its ERROR lines say it."""
         self._close_pending = False
         self._backpressured = False
         self._session = BoeClientSession(config.session_config(), self)
@@ -716,6 +735,11 @@ class BoeVenue(VenueAdapter):
         """Queue a New Order under the order's ClOrdID."""
         if self._backpressured:
             return BACKPRESSURED
+        if order.order_id > self._ids_reserved:
+            refused = self._reserve_ids(order.order_id)
+            if refused is not None:
+                return refused
+        self._ids_high = order.order_id
         text = self.cl_ord_id(order.order_id)
         padded = _pad(text)
         tracked = _Tracked(order, padded, b"")
@@ -731,6 +755,93 @@ class BoeVenue(VenueAdapter):
             return self._not_sent(order, "new order", padded, exc)
         self._queued = (order.order_id, out, start, len(out), seq, 0, b"")
         return Sent(f"{text}@{seq}")
+
+    def _reserve_ids(self, order_id: int) -> Refused | None:
+        """Put order ids up to ``order_id`` + ``ORDER_ID_BLOCK`` on file for this trading day before one goes out.
+
+        A restart reads them (``order_id_floor``) and starts new order ids above them, so no ClOrdID of the day is
+        sent twice, whatever journal it opens (another day's, an empty one: rev55boe s12). One fsynced write per
+        block on the event loop. If it cannot be written the New Order is refused ``BOE_ORDER_ID`` (nothing sent;
+        the next one tries again).
+        """
+        reserved = order_id + ORDER_ID_BLOCK
+        try:
+            save_order_ids(self.config.state_dir, self.name, self._day, reserved, journal=self._journal)
+        except OSError as exc:
+            path = order_ids_path(self.config.state_dir, self.name)
+            self._fill_log.log(
+                "order-ids-file",
+                self._clock(),
+                logging.ERROR,
+                "venue %s: cannot write %s (%s): New Orders refused BOE_ORDER_ID until it can be written (a restart "
+                "could otherwise use a ClOrdID of today again)",
+                self.name,
+                path,
+                exc.strerror or exc,
+            )
+            return Refused(
+                "BOE_ORDER_ID",
+                f"the order ids of the trading day cannot be recorded ({path}: {exc.strerror or exc}): not sent",
+                RejectSource.GATEWAY,
+            )
+        self._ids_reserved = reserved
+        return None
+
+    def order_id_floor(self) -> int:
+        """Return the highest order id a process of this trading day may have sent a New Order of (0: none).
+
+        From ``<name>.boe-order-ids.json`` (the day's, in the venue's ``timezone``): after a clean stop the last id
+        sent, else the last block reserved, unless the stop was on this same journal (``journal_opened`` comes
+        first): the core then skips ``ORDER_ID_MARGIN`` past the journal's ids anyway, and the block's rest would
+        only use up the ClOrdIDs' room (docs/venues/boe.md, the table of unclean stops). The core starts new order
+        ids above it as above the journal's, so no ClOrdID of the day is used again after a restart on another
+        journal (day55; before, BOE had no floor).
+        """
+        if not self._ids_exact and self._journal and self._ids_journal == self._journal:
+            return 0
+        return self._ids_floor
+
+    def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
+        """Say in the ERROR lines for an order of today's ClOrdID the journal lacks why it may lack it (day55).
+
+        A power failure can cut such an order from the journal's tail only after a stop that was not clean under
+        ``fsync: interval`` or ``none``; otherwise the order was journaled elsewhere (another day's journal, one
+        moved away or replaced), and the line says so instead of blaming a power failure (rev55boe s12).
+        """
+        self._journal = journal
+        if not clean and not batch:
+            self._lost_cause = _CUT_CAUSE
+            return
+        how = (
+            "was begun empty at this start"
+            if empty
+            else "was closed cleanly"
+            if clean
+            else "is written under fsync: batch (nothing leaves before it is durable)"
+        )
+        self._lost_cause = _OTHER_JOURNAL_CAUSE.format(journal=journal, how=how)
+
+    def close(self) -> None:
+        """Put the last order id sent on file (``<name>.boe-order-ids.json``): the next start goes on right above it."""
+        if not self._ids_high and not self._ids_floor:
+            return
+        try:
+            save_order_ids(
+                self.config.state_dir,
+                self.name,
+                self._day,
+                max(self._ids_reserved, self._ids_high),
+                max(self._ids_floor, self._ids_high),
+                self._journal,
+            )
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write %s at the stop (%s): the next start takes the ids reserved (up to %d) as used",
+                self.name,
+                order_ids_path(self.config.state_dir, self.name),
+                exc.strerror or exc,
+                self._ids_reserved,
+            )
 
     def send_cancel(self, order: Order) -> Sent | Refused:
         """Queue a Cancel Order naming the ClOrdID Cboe knows the order by now."""
@@ -1137,6 +1248,7 @@ class BoeVenue(VenueAdapter):
             log.info("venue %s: trading day %s -> %s: matching-unit sequences start afresh", self.name, self._day, day)
             previous, self._day = self._day, day
             self._base = self.config.cl_ord_id_prefix + day_code(day)
+            self._ids_floor = self._ids_reserved = self._ids_high = 0  # the new day's ClOrdIDs: none used yet
             self._session.resume(self.config.initial_units(), 1)
             self._unit_streams = {}
             self._last_processed = 0  # Cboe's count of ours restarts with the day too
@@ -2683,7 +2795,7 @@ class BoeVenue(VenueAdapter):
             seq,
             named,
             text,
-            _NEVER_CREATED
+            _NEVER_CREATED.format(cause=self._lost_cause)
             if lost >= 0
             else "the gateway no longer tracks it (it ended here, before a restart or released from memory)",
             self.counters["live_after_end"],
@@ -2892,9 +3004,11 @@ class BoeVenue(VenueAdapter):
         ``order_id``: today's ClOrdID names that order id, which the engine never created, or another venue's order
         (``why``, ``_never_created``).
         """
+        which = (
+            _NEVER_CREATED_SHORT.format(cause=self._lost_cause) if why == LOOKUP_NEVER_CREATED else _OTHER_VENUE_SHORT
+        )
         unknown = (
-            f"ClOrdID {_unpad(cl_ord_id)!r} (order {order_id}, which "
-            f"{_NEVER_CREATED_SHORT if why == LOOKUP_NEVER_CREATED else _OTHER_VENUE_SHORT})"
+            f"ClOrdID {_unpad(cl_ord_id)!r} (order {order_id}, which {which})"
             if order_id >= 0
             else f"unknown ClOrdID {_unpad(cl_ord_id)!r}"
         )
