@@ -543,6 +543,7 @@ class BoeVenue(VenueAdapter):
             "live_after_end": 0,
             "after_end": 0,
             "internal_errors": 0,
+            "ended_not_at_cboe": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -1756,6 +1757,14 @@ class BoeVenue(VenueAdapter):
             self._ignore("probe-rejected", seq, decoded)  # refused at the deadline, unless acknowledged by then
             return
         answer = (decoded.reason, decoded.text)
+        if (
+            answer[0] == "O"
+            and tracked.order.state is OrderState.PENDING_CANCEL
+            and not tracked.pending
+            and not tracked.copies & _CANCEL_COPY
+        ):  # Cboe has no order by the ClOrdID it works this one under: it is not working there (rev55chaos)
+            self._not_at_cboe(tracked, seq, answer[1])
+            return
         if tracked.copies & _CANCEL_COPY and tracked.order.state in _CANCELING:  # wait for the other answer
             held = tracked.held_cancel
             if held is None:
@@ -1767,6 +1776,43 @@ class BoeVenue(VenueAdapter):
             self._settle(tracked, _CANCEL_COPY)
         code, text = _reason(*answer)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
+
+    def _not_at_cboe(self, tracked: _Tracked, seq: int, cboe_text: str) -> None:
+        """Cboe refused the Cancel of an acknowledged order ``O``: it has no order by that ClOrdID. End it here.
+
+        Reason ``O`` is "ClOrdID does not match any known order" (reference §8): the order is not working at Cboe
+        (Cboe lost its book, e.g. restarted, or ended it with no message that reached the gateway). A Cancel
+        crossing a fill is answered ``J`` (too late), and the fill that ended the order comes first on its unit,
+        so this is only for an order still open here with no Modify in flight (a Modify could have given it
+        another ClOrdID) and no copy in doubt (``_RENUMBERED_COPY`` rules). Everything open is canceled
+        (``BOE_NOT_AT_CBOE``), which answers the strategy's Cancel; a fill Cboe reports later is a late fill. A
+        Modify of the order reported refused at the in-doubt deadline (``lapsed``) may have given Cboe the order
+        under that ClOrdID: a Cancel of it is owed (``_owe_cancel``), so nothing works there untracked.
+        """
+        order = tracked.order
+        tracked.done = True
+        self.counters["ended_not_at_cboe"] += 1
+        renumbered = ", ".join(str(unit) for unit in sorted(self._unit_streams))
+        text = (
+            f"Cboe refused the Cancel: ClOrdID {_unpad(tracked.working)} does not match any known order (Cancel "
+            f"Rejected O{': ' + cboe_text if cboe_text else ''}): the order is not working at Cboe"
+            + (f" (Cboe restarted the numbering of matching unit(s) {renumbered} today)" if renumbered else "")
+            + "; it ends here, everything open canceled: reconcile fills with Cboe (a fill reported later is applied)"
+        )
+        if tracked.lapsed and tracked.lapsed != tracked.working:
+            self._owe_cancel(tracked.lapsed)
+        self._fill_log.log(
+            "not-at-cboe",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: order %d (%d shares open) ends here, Canceled BOE_NOT_AT_CBOE: %s (%d such orders so far)",
+            self.name,
+            order.order_id,
+            order.leaves_qty,
+            text,
+            self.counters["ended_not_at_cboe"],
+        )
+        self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_NOT_AT_CBOE", text))
 
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""
