@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from gateway.engine import Engine
-from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, MassCancel, NewOrder
+from gateway.protocol.messages import Cancel, Canceled, CancelRejected, Executed, MassCancel, NewOrder, Replace
 from model.enums import Side
 from model.order import OrderState
 from model.venue_events import VenueState
 from simulators.boe.exchange import BoeExchangeConfig
 from simulators.boe.simulator import SimulatorConfig, SimulatorCore
 from tests.boe.harness import DAY_NS, PX, Link, gateway_over
+from tests.harness import MemoryLink, Rig
 
 RESTING = PX - 100
 EXCHANGE = BoeExchangeConfig(
@@ -51,7 +52,7 @@ def _lose_book(link: Link) -> None:
     link.core = SimulatorCore(SimulatorConfig(exchange=EXCHANGE), clock=link.clock, wall=lambda: DAY_NS)
 
 
-def _rig(tmp_path: Path) -> tuple[Link, Engine, object, object]:
+def _rig(tmp_path: Path) -> tuple[Link, Engine, Rig, MemoryLink]:
     link = Link(tmp_path / "boe", sim=SimulatorConfig(exchange=EXCHANGE))
     engine, rig = gateway_over(link, tmp_path / "journal")
     link.connect()
@@ -63,9 +64,13 @@ def test_cancel_refused_unknown_after_the_venue_lost_its_book_then_the_order_end
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     link, engine, rig, strat = _rig(tmp_path)
-    rig.send(strat, *(NewOrder(f"a{i}", "ACC1", "cboe", sym, Side.BUY, 100, RESTING) for i, sym in enumerate(
-        ("AAPL", "MSFT", "SPY")
-    )))
+    rig.send(
+        strat,
+        *(
+            NewOrder(f"a{i}", "ACC1", "cboe", sym, Side.BUY, 100, RESTING)
+            for i, sym in enumerate(("AAPL", "MSFT", "SPY"))
+        ),
+    )
     _pump(link, engine)
     strat.received()
     _lose_book(link)
@@ -127,3 +132,28 @@ def test_cancel_crossing_a_full_fill_then_too_late_not_ended_as_unknown(tmp_path
     assert not [m for m in got if isinstance(m, Canceled) and m.reason == "BOE_NOT_AT_CBOE"]
     assert order.state is OrderState.FILLED
     assert link.venue.status()["ended_not_at_cboe"] == 0
+
+
+def test_replace_then_cancel_after_the_venue_lost_its_book_then_replace_refused_and_the_cancel_ends_it(
+    tmp_path: Path,
+) -> None:
+    """A Modify in flight: its refusal ``O`` does not end the order (a Modify crossing a fill may be refused ``O``);
+    the Cancel held behind it goes out once it is answered, and Cboe's ``O`` to that ends the order."""
+    link, engine, rig, strat = _rig(tmp_path)
+    rig.send(strat, NewOrder("a0", "ACC1", "cboe", "AAPL", Side.BUY, 100, RESTING))
+    _pump(link, engine)
+    strat.received()
+    _lose_book(link)
+    _up(link, engine)
+    rig.send(strat, Replace("a0", 150, RESTING), Cancel("a0"))  # the Cancel held behind the Modify
+    for _ in range(3):
+        _pump(link, engine)
+    got = strat.received()
+    answers = [
+        (type(m).__name__, getattr(m, "code", getattr(m, "reason", "")))
+        for m in got
+        if isinstance(m, (Canceled, CancelRejected))
+    ]
+    assert answers == [("CancelRejected", "UNKNOWN_ORDER"), ("Canceled", "BOE_NOT_AT_CBOE")]
+    order = next(o for o in engine.orders.values() if o.cl_ord_id == "a0")
+    assert (order.state, order.qty) == (OrderState.CANCELED, 100)

@@ -130,6 +130,7 @@ from venues.boe.messages import (
     USER_MODIFY_REJECTED,
     LoginResponse,
     Logout,
+    OrderAcknowledgment,
     OrderModified,
     OrderRestated,
     TradeCancelOrCorrect,
@@ -498,7 +499,7 @@ class BoeVenue(VenueAdapter):
         """Open gaps (stream, first, last) the current login asked Cboe to replay (``_ask_for_gaps``)."""
         generic = self._decoder.decode
         self._handlers: dict[int, tuple[_Decoder, _Handler]] = {
-            ORDER_ACKNOWLEDGMENT: (ack_core, self._on_ack),
+            ORDER_ACKNOWLEDGMENT: (self._ack_decode, self._on_ack),
             ORDER_EXECUTION: (execution_core, self._on_execution),
             ORDER_CANCELLED: (cancelled_core, self._on_cancelled),
             ORDER_REJECTED: (generic, self._on_rejected),
@@ -544,6 +545,8 @@ class BoeVenue(VenueAdapter):
             "after_end": 0,
             "internal_errors": 0,
             "ended_not_at_cboe": 0,
+            "accepted_mismatch": 0,
+            "ack_unchecked": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -1510,7 +1513,16 @@ class BoeVenue(VenueAdapter):
 
     # ---- Cboe -> member handlers ----------------------------------------------------------------
 
-    def _on_ack(self, core: AckCore, seq: int) -> None:
+    @staticmethod
+    def _ack_decode(message: memoryview) -> tuple[AckCore, memoryview] | DecodeError:
+        """Decode an Order Acknowledgment's fixed part; keep the message (its return fields are checked)."""
+        core = ack_core(message)
+        if isinstance(core, DecodeError):
+            return core
+        return core, message
+
+    def _on_ack(self, decoded: tuple[AckCore, memoryview], seq: int) -> None:
+        core, message = decoded
         _unit, _sequence, cl_ord_id, order_id = core
         tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
@@ -1524,7 +1536,79 @@ class BoeVenue(VenueAdapter):
             else:  # reported refused (its answer taken as lost), yet Cboe has it
                 self._late_ack(tracked, seq)
             return
-        self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), order.qty, order.price))
+        qty, price = order.qty, order.price
+        if order.state in _UNACKED:  # its first acknowledgment: the returned fields against the New Order sent
+            terms = self._ack_terms(tracked, message, seq)
+            if terms is None:
+                return
+            qty, price = terms
+        self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), qty, price))
+
+    def _ack_terms(self, tracked: _Tracked, message: memoryview, seq: int) -> tuple[int, int] | None:
+        """Check an Order Acknowledgment's return fields against the New Order sent, as OUCH checks its Accepted.
+
+        Return the quantity and price the order takes (fewer shares or a better price: Cboe's word, as OUCH takes
+        them), or None if Cboe acknowledged another order (another side, symbol or order type, more shares than
+        sent, a worse price, another time in force but Day acknowledged as IOC): that order is not the one risk
+        checked, so it is rejected here (``BOE_ACCEPTED_MISMATCH``, its one answer, exposure released), canceled at
+        Cboe by its ClOrdID (``_owe_cancel``: on file, sent again after a login until answered; a fill before
+        that is applied as a late fill), logged at ERROR and counted (``accepted_mismatch``). A field not returned,
+        or zero-filled (Cboe's "does not apply"), is not checked; an Ack whose optional fields do not decode (a set
+        bit we do not know) is taken unchecked (``ack_unchecked``), as before.
+        """
+        order = tracked.order
+        full = self._decoder.decode(message)
+        if not isinstance(full, OrderAcknowledgment):  # a set bit we do not know: the fixed part only
+            self.counters["ack_unchecked"] += 1
+            return order.qty, order.price
+        fields = full.optional
+        differs: list[str] = []
+        sent_side = _SIDE[order.side].decode()
+        if fields.side and fields.side != sent_side:
+            differs.append(f"side {sent_side} -> {fields.side}")
+        if fields.symbol and fields.symbol != order.symbol:
+            differs.append(f"symbol {order.symbol!r} -> {fields.symbol!r}")
+        sent_type = _ORD_TYPE.get(order.ord_type, b"").decode()
+        if fields.ord_type and fields.ord_type != sent_type:
+            differs.append(f"order type {sent_type} -> {fields.ord_type}")
+        sent_tif = _TIF.get(order.tif, b"").decode()
+        tif = fields.time_in_force
+        if tif and tif != sent_tif and not (sent_tif == "0" and tif == "3"):  # Day acknowledged as IOC: shorter
+            differs.append(f"time in force {sent_tif} -> {tif}")
+        qty = order.qty
+        for name, value in (("OrderQty", fields.order_qty), ("LeavesQty", fields.leaves_qty)):
+            if value and value > order.qty:
+                differs.append(f"{name} {order.qty} -> {value} (more than sent)")
+            elif value and value < qty:
+                qty = value
+        price = order.price
+        ack_price = fields.price
+        if ack_price and order.ord_type is OrderType.LIMIT and ack_price != price:
+            worse = ack_price > price if order.side is Side.BUY else ack_price < price
+            if worse:
+                differs.append(f"price {price_text(price)} -> {price_text(ack_price)} (worse than sent)")
+            else:
+                price = ack_price
+        if not differs:
+            return qty, price
+        what = ", ".join(differs)
+        self.counters["accepted_mismatch"] += 1
+        tracked.done = True
+        self._owe_cancel(tracked.working)  # on file before the VenueRejected is journaled; out now if logged in
+        log.error(
+            "venue %s: Order Acknowledgment (venue_seq %d) of ClOrdID %s acknowledges another order than the New "
+            "Order sent for order %d (%s): the order is rejected BOE_ACCEPTED_MISMATCH and canceled at Cboe; fills "
+            "of it are applied to order %d: reconcile with Cboe",
+            self.name,
+            seq,
+            _unpad(tracked.working),
+            order.order_id,
+            what,
+            order.order_id,
+        )
+        text = f"Cboe acknowledged another order than the one sent ({what}): canceled at Cboe"
+        self.event_sink(VenueRejected(seq, order.order_id, "BOE_ACCEPTED_MISMATCH", text))
+        return None
 
     def _on_execution(self, core: ExecutionCore, seq: int) -> None:
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
@@ -1760,6 +1844,7 @@ class BoeVenue(VenueAdapter):
         if (
             answer[0] == "O"
             and tracked.order.state is OrderState.PENDING_CANCEL
+            and not tracked.done
             and not tracked.pending
             and not tracked.copies & _CANCEL_COPY
         ):  # Cboe has no order by the ClOrdID it works this one under: it is not working there (rev55chaos)
