@@ -74,8 +74,9 @@ def _order(engine: Engine) -> Any:
         (lambda f: {"symbol": "MSFT"}, "symbol 'AAPL' -> 'MSFT'"),
         (lambda f: {"price": RESTING + 10_000}, "(worse than sent)"),
         (lambda f: {"order_qty": 150, "leaves_qty": 150}, "OrderQty 100 -> 150 (more than sent)"),
+        (lambda f: {"time_in_force": "1"}, "time in force 0 -> 1"),  # a field not negotiated: the generic decoder
     ],
-    ids=["side", "symbol", "worse-price", "more-shares"],
+    ids=["side", "symbol", "worse-price", "more-shares", "longer-tif-other-bitfields"],
 )
 def test_ack_of_another_order_then_rejected_mismatch_and_canceled_at_cboe(
     tmp_path: Path, change: Callable[[Any], dict[str, Any]], what: str, caplog: pytest.LogCaptureFixture
@@ -108,3 +109,10 @@ def test_ack_as_sent_then_accepted_unchanged(tmp_path: Path) -> None:
     link, _engine, got = _one_order(tmp_path, lambda f: {}, side=Side.SELL)
     assert [(m.qty, m.price) for m in got if isinstance(m, OrderAccepted)] == [(100, RESTING)]
     assert link.venue.status()["accepted_mismatch"] == 0
+
+
+def test_ack_of_a_day_order_as_ioc_with_other_bitfields_then_taken(tmp_path: Path) -> None:
+    """Day acknowledged as IOC is shorter (OUCH's rule); the Ack carries a bitfield set not negotiated."""
+    link, _engine, got = _one_order(tmp_path, lambda f: {"time_in_force": "3"})
+    assert [(m.qty, m.price) for m in got if isinstance(m, OrderAccepted)] == [(100, RESTING)]
+    assert (link.venue.status()["accepted_mismatch"], link.venue.status()["ack_unchecked"]) == (0, 0)

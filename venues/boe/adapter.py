@@ -102,8 +102,10 @@ from model.venue_events import (
 from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
 from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_UNREADABLE, VenueAdapter, VenueOrder, encode_failed
 from venues.boe.codec import (
+    ACK_TERMS,
     MESSAGE_NAMES,
     AckCore,
+    AckTerms,
     CancelledCore,
     CancelPacker,
     ExecutionCore,
@@ -443,6 +445,8 @@ class BoeVenue(VenueAdapter):
         self._cancel_packer = CancelPacker(config.cancel_fields())
         self._modify_packer = ModifyPacker(config.modify_fields())
         self._decoder = ReturnDecoder(config.return_bitfields())
+        self._ack_reader = AckTerms(config.return_bitfields().get(ORDER_ACKNOWLEDGMENT, b""))
+        """Reads the terms an Order Acknowledgment of the negotiated layout returns (checked against the order)."""
         layout = self._new_packer.fields
         constants = self._constant_values(config)
         self._new_template: list[object] = [constants.get(name) for name in layout]
@@ -1557,35 +1561,50 @@ class BoeVenue(VenueAdapter):
         bit we do not know) is taken unchecked (``ack_unchecked``), as before.
         """
         order = tracked.order
-        full = self._decoder.decode(message)
-        if not isinstance(full, OrderAcknowledgment):  # a set bit we do not know: the fixed part only
-            self.counters["ack_unchecked"] += 1
-            return order.qty, order.price
-        fields = full.optional
-        differs: list[str] = []
-        sent_side = _SIDE[order.side].decode()
-        if fields.side and fields.side != sent_side:
-            differs.append(f"side {sent_side} -> {fields.side}")
-        if fields.symbol and fields.symbol != order.symbol:
-            differs.append(f"symbol {order.symbol!r} -> {fields.symbol!r}")
-        sent_type = _ORD_TYPE.get(order.ord_type, b"").decode()
-        if fields.ord_type and fields.ord_type != sent_type:
-            differs.append(f"order type {sent_type} -> {fields.ord_type}")
-        sent_tif = _TIF.get(order.tif, b"").decode()
-        tif = fields.time_in_force
-        if tif and tif != sent_tif and not (sent_tif == "0" and tif == "3"):  # Day acknowledged as IOC: shorter
-            differs.append(f"time in force {sent_tif} -> {tif}")
+        terms = self._ack_reader.read(message)
+        if terms is None:  # not the negotiated layout: the table-driven decoder
+            full = self._decoder.decode(message)
+            if not isinstance(full, OrderAcknowledgment):  # a set bit we do not know: the fixed part only
+                self.counters["ack_unchecked"] += 1
+                return order.qty, order.price
+            fields = full.optional
+            terms = tuple(
+                (value.encode("latin-1") if isinstance(value, str) else value) or b""
+                for value in (getattr(fields, name) for name in ACK_TERMS)
+            )
+        side, ack_price, ord_type, tif, symbol, order_qty, leaves = terms
+        sent_side = _SIDE[order.side]
         qty = order.qty
-        for name, value in (("OrderQty", fields.order_qty), ("LeavesQty", fields.leaves_qty)):
+        price = order.price
+        if (
+            (not side or side in (sent_side, b"\x00"))
+            and (not symbol or symbol.rstrip(b"\x00") in (b"", order.symbol.encode()))
+            and (not ord_type or ord_type == _ORD_TYPE.get(order.ord_type) or ord_type == b"\x00")
+            and (not tif or tif == _TIF.get(order.tif) or tif == b"\x00")
+            and (not order_qty or order_qty == qty)
+            and (not leaves or leaves == qty)
+            and (not ack_price or ack_price == price)
+        ):
+            return qty, price  # as sent: the usual case, read with one unpack
+        differs: list[str] = []
+        if side and side not in (b"\x00", sent_side):
+            differs.append(f"side {sent_side.decode()} -> {side.decode('latin-1')}")
+        ack_symbol = symbol.rstrip(b"\x00").decode("latin-1") if symbol else ""
+        if ack_symbol and ack_symbol != order.symbol:
+            differs.append(f"symbol {order.symbol!r} -> {ack_symbol!r}")
+        sent_type = _ORD_TYPE.get(order.ord_type, b"")
+        if ord_type and ord_type not in (b"\x00", sent_type):
+            differs.append(f"order type {sent_type.decode()} -> {ord_type.decode('latin-1')}")
+        sent_tif = _TIF.get(order.tif, b"")
+        if tif and tif not in (b"\x00", sent_tif) and not (sent_tif == b"0" and tif == b"3"):  # Day as IOC: shorter
+            differs.append(f"time in force {sent_tif.decode()} -> {tif.decode('latin-1')}")
+        for name, value in (("OrderQty", order_qty), ("LeavesQty", leaves)):
             if value and value > order.qty:
                 differs.append(f"{name} {order.qty} -> {value} (more than sent)")
             elif value and value < qty:
                 qty = value
-        price = order.price
-        ack_price = fields.price
         if ack_price and order.ord_type is OrderType.LIMIT and ack_price != price:
-            worse = ack_price > price if order.side is Side.BUY else ack_price < price
-            if worse:
+            if ack_price > price if order.side is Side.BUY else ack_price < price:
                 differs.append(f"price {price_text(price)} -> {price_text(ack_price)} (worse than sent)")
             else:
                 price = ack_price
