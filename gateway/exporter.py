@@ -303,7 +303,7 @@ VENUE_REJECTS: Final = {
                     "BOE_INTERNAL_ERROR",
                 ),
             ),
-            *_rows("VENUE", _BOE_REASONS, _BOE_VENUE),
+            *_rows("VENUE", _BOE_REASONS, _BOE_VENUE, ("BOE_ACCEPTED_MISMATCH",)),
         ],
         "cancel_rejects": [
             *_rows("GATEWAY", ("BOE_UNKNOWN_ORDER", "BOE_REPLACE", "BOE_INTERNAL_ERROR")),

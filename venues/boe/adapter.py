@@ -102,8 +102,10 @@ from model.venue_events import (
 from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
 from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_UNREADABLE, VenueAdapter, VenueOrder, encode_failed
 from venues.boe.codec import (
+    ACK_TERMS,
     MESSAGE_NAMES,
     AckCore,
+    AckTerms,
     CancelledCore,
     CancelPacker,
     ExecutionCore,
@@ -130,6 +132,7 @@ from venues.boe.messages import (
     USER_MODIFY_REJECTED,
     LoginResponse,
     Logout,
+    OrderAcknowledgment,
     OrderModified,
     OrderRestated,
     TradeCancelOrCorrect,
@@ -465,6 +468,8 @@ class BoeVenue(VenueAdapter):
         self._cancel_packer = CancelPacker(config.cancel_fields())
         self._modify_packer = ModifyPacker(config.modify_fields())
         self._decoder = ReturnDecoder(config.return_bitfields())
+        self._ack_reader = AckTerms(config.return_bitfields().get(ORDER_ACKNOWLEDGMENT, b""))
+        """Reads the terms an Order Acknowledgment of the negotiated layout returns (checked against the order)."""
         layout = self._new_packer.fields
         constants = self._constant_values(config)
         self._new_template: list[object] = [constants.get(name) for name in layout]
@@ -526,7 +531,7 @@ class BoeVenue(VenueAdapter):
         """Open gaps (stream, first, last) the current login asked Cboe to replay (``_ask_for_gaps``)."""
         generic = self._decoder.decode
         self._handlers: dict[int, tuple[_Decoder, _Handler]] = {
-            ORDER_ACKNOWLEDGMENT: (ack_core, self._on_ack),
+            ORDER_ACKNOWLEDGMENT: (self._ack_decode, self._on_ack),
             ORDER_EXECUTION: (execution_core, self._on_execution),
             ORDER_CANCELLED: (cancelled_core, self._on_cancelled),
             ORDER_REJECTED: (generic, self._on_rejected),
@@ -571,6 +576,9 @@ class BoeVenue(VenueAdapter):
             "live_after_end": 0,
             "after_end": 0,
             "internal_errors": 0,
+            "ended_not_at_cboe": 0,
+            "accepted_mismatch": 0,
+            "ack_unchecked": 0,
         }
         self.ignored: dict[str, int] = {}
         """Cboe messages that produce no event, by kind."""
@@ -1636,7 +1644,16 @@ class BoeVenue(VenueAdapter):
 
     # ---- Cboe -> member handlers ----------------------------------------------------------------
 
-    def _on_ack(self, core: AckCore, seq: int) -> None:
+    @staticmethod
+    def _ack_decode(message: memoryview) -> tuple[AckCore, memoryview] | DecodeError:
+        """Decode an Order Acknowledgment's fixed part; keep the message (its return fields are checked)."""
+        core = ack_core(message)
+        if isinstance(core, DecodeError):
+            return core
+        return core, message
+
+    def _on_ack(self, decoded: tuple[AckCore, memoryview], seq: int) -> None:
+        core, message = decoded
         _unit, _sequence, cl_ord_id, order_id = core
         tracked = self._refs.get(cl_ord_id) or self._earlier_ref(cl_ord_id)
         if tracked is None:
@@ -1650,7 +1667,94 @@ class BoeVenue(VenueAdapter):
             else:  # reported refused (its answer taken as lost), yet Cboe has it
                 self._late_ack(tracked, seq)
             return
-        self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), order.qty, order.price))
+        qty, price = order.qty, order.price
+        if order.state in _UNACKED:  # its first acknowledgment: the returned fields against the New Order sent
+            terms = self._ack_terms(tracked, message, seq)
+            if terms is None:
+                return
+            qty, price = terms
+        self.event_sink(VenueAccepted(seq, order.order_id, str(order_id), qty, price))
+
+    def _ack_terms(self, tracked: _Tracked, message: memoryview, seq: int) -> tuple[int, int] | None:
+        """Check an Order Acknowledgment's return fields against the New Order sent, as OUCH checks its Accepted.
+
+        Return the quantity and price the order takes (fewer shares or a better price: Cboe's word, as OUCH takes
+        them), or None if Cboe acknowledged another order (another side, symbol or order type, more shares than
+        sent, a worse price, another time in force but Day acknowledged as IOC): that order is not the one risk
+        checked, so it is rejected here (``BOE_ACCEPTED_MISMATCH``, its one answer, exposure released), canceled at
+        Cboe by its ClOrdID (``_owe_cancel``: on file, sent again after a login until answered; a fill before
+        that is applied as a late fill), logged at ERROR and counted (``accepted_mismatch``). A field not returned,
+        or zero-filled (Cboe's "does not apply"), is not checked; an Ack whose optional fields do not decode (a set
+        bit we do not know) is taken unchecked (``ack_unchecked``), as before.
+        """
+        order = tracked.order
+        terms = self._ack_reader.read(message)
+        if terms is None:  # not the negotiated layout: the table-driven decoder
+            full = self._decoder.decode(message)
+            if not isinstance(full, OrderAcknowledgment):  # a set bit we do not know: the fixed part only
+                self.counters["ack_unchecked"] += 1
+                return order.qty, order.price
+            fields = full.optional
+            terms = tuple(
+                (value.encode("latin-1") if isinstance(value, str) else value) or b""
+                for value in (getattr(fields, name) for name in ACK_TERMS)
+            )
+        side, ack_price, ord_type, tif, symbol, order_qty, leaves = terms
+        sent_side = _SIDE[order.side]
+        qty = order.qty
+        price = order.price
+        if (
+            (not side or side in (sent_side, b"\x00"))
+            and (not symbol or symbol.rstrip(b"\x00") in (b"", order.symbol.encode()))
+            and (not ord_type or ord_type == _ORD_TYPE.get(order.ord_type) or ord_type == b"\x00")
+            and (not tif or tif == _TIF.get(order.tif) or tif == b"\x00")
+            and (not order_qty or order_qty == qty)
+            and (not leaves or leaves == qty)
+            and (not ack_price or ack_price == price)
+        ):
+            return qty, price  # as sent: the usual case, read with one unpack
+        differs: list[str] = []
+        if side and side not in (b"\x00", sent_side):
+            differs.append(f"side {sent_side.decode()} -> {side.decode('latin-1')}")
+        ack_symbol = symbol.rstrip(b"\x00").decode("latin-1") if symbol else ""
+        if ack_symbol and ack_symbol != order.symbol:
+            differs.append(f"symbol {order.symbol!r} -> {ack_symbol!r}")
+        sent_type = _ORD_TYPE.get(order.ord_type, b"")
+        if ord_type and ord_type not in (b"\x00", sent_type):
+            differs.append(f"order type {sent_type.decode()} -> {ord_type.decode('latin-1')}")
+        sent_tif = _TIF.get(order.tif, b"")
+        if tif and tif not in (b"\x00", sent_tif) and not (sent_tif == b"0" and tif == b"3"):  # Day as IOC: shorter
+            differs.append(f"time in force {sent_tif.decode()} -> {tif.decode('latin-1')}")
+        for name, value in (("OrderQty", order_qty), ("LeavesQty", leaves)):
+            if value and value > order.qty:
+                differs.append(f"{name} {order.qty} -> {value} (more than sent)")
+            elif value and value < qty:
+                qty = value
+        if ack_price and order.ord_type is OrderType.LIMIT and ack_price != price:
+            if ack_price > price if order.side is Side.BUY else ack_price < price:
+                differs.append(f"price {price_text(price)} -> {price_text(ack_price)} (worse than sent)")
+            else:
+                price = ack_price
+        if not differs:
+            return qty, price
+        what = ", ".join(differs)
+        self.counters["accepted_mismatch"] += 1
+        tracked.done = True
+        self._owe_cancel(tracked.working)  # on file before the VenueRejected is journaled; out now if logged in
+        log.error(
+            "venue %s: Order Acknowledgment (venue_seq %d) of ClOrdID %s acknowledges another order than the New "
+            "Order sent for order %d (%s): the order is rejected BOE_ACCEPTED_MISMATCH and canceled at Cboe; fills "
+            "of it are applied to order %d: reconcile with Cboe",
+            self.name,
+            seq,
+            _unpad(tracked.working),
+            order.order_id,
+            what,
+            order.order_id,
+        )
+        text = f"Cboe acknowledged another order than the one sent ({what}): canceled at Cboe"
+        self.event_sink(VenueRejected(seq, order.order_id, "BOE_ACCEPTED_MISMATCH", text))
+        return None
 
     def _on_execution(self, core: ExecutionCore, seq: int) -> None:
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub = core
@@ -1883,6 +1987,15 @@ class BoeVenue(VenueAdapter):
             self._ignore("probe-rejected", seq, decoded)  # refused at the deadline, unless acknowledged by then
             return
         answer = (decoded.reason, decoded.text)
+        if (
+            answer[0] == "O"
+            and tracked.order.state is OrderState.PENDING_CANCEL
+            and not tracked.done
+            and not tracked.pending
+            and not tracked.copies & _CANCEL_COPY
+        ):  # Cboe has no order by the ClOrdID it works this one under: it is not working there (rev55chaos)
+            self._not_at_cboe(tracked, seq, answer[1])
+            return
         if tracked.copies & _CANCEL_COPY and tracked.order.state in _CANCELING:  # wait for the other answer
             held = tracked.held_cancel
             if held is None:
@@ -1894,6 +2007,43 @@ class BoeVenue(VenueAdapter):
             self._settle(tracked, _CANCEL_COPY)
         code, text = _reason(*answer)
         self.event_sink(VenueCancelRejected(seq, tracked.order.order_id, code, text))
+
+    def _not_at_cboe(self, tracked: _Tracked, seq: int, cboe_text: str) -> None:
+        """Cboe refused the Cancel of an acknowledged order ``O``: it has no order by that ClOrdID. End it here.
+
+        Reason ``O`` is "ClOrdID does not match any known order" (reference §8): the order is not working at Cboe
+        (Cboe lost its book, e.g. restarted, or ended it with no message that reached the gateway). A Cancel
+        crossing a fill is answered ``J`` (too late), and the fill that ended the order comes first on its unit,
+        so this is only for an order still open here with no Modify in flight (a Modify could have given it
+        another ClOrdID) and no copy in doubt (``_RENUMBERED_COPY`` rules). Everything open is canceled
+        (``BOE_NOT_AT_CBOE``), which answers the strategy's Cancel; a fill Cboe reports later is a late fill. A
+        Modify of the order reported refused at the in-doubt deadline (``lapsed``) may have given Cboe the order
+        under that ClOrdID: a Cancel of it is owed (``_owe_cancel``), so nothing works there untracked.
+        """
+        order = tracked.order
+        tracked.done = True
+        self.counters["ended_not_at_cboe"] += 1
+        renumbered = ", ".join(str(unit) for unit in sorted(self._unit_streams))
+        text = (
+            f"Cboe refused the Cancel: ClOrdID {_unpad(tracked.working)} does not match any known order (Cancel "
+            f"Rejected O{': ' + cboe_text if cboe_text else ''}): the order is not working at Cboe"
+            + (f" (Cboe restarted the numbering of matching unit(s) {renumbered} today)" if renumbered else "")
+            + "; it ends here, everything open canceled: reconcile fills with Cboe (a fill reported later is applied)"
+        )
+        if tracked.lapsed and tracked.lapsed != tracked.working:
+            self._owe_cancel(tracked.lapsed)
+        self._fill_log.log(
+            "not-at-cboe",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: order %d (%d shares open) ends here, Canceled BOE_NOT_AT_CBOE: %s (%d such orders so far)",
+            self.name,
+            order.order_id,
+            order.leaves_qty,
+            text,
+            self.counters["ended_not_at_cboe"],
+        )
+        self.event_sink(VenueCanceled(seq, order.order_id, 0, "BOE_NOT_AT_CBOE", text))
 
     def _on_restated(self, decoded: OrderRestated, seq: int) -> None:
         """Order Restated: a lower open quantity is a partial (or full) cancel; anything else is counted."""

@@ -21,6 +21,7 @@ values that do not fit their field (a caller bug, never the peer's).
 
 from __future__ import annotations
 
+import operator
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -958,6 +959,48 @@ def cancelled_core(buf: Buffer) -> CancelledCore | DecodeError:
 
 
 HOT_TYPES: Final = (ORDER_ACKNOWLEDGMENT, ORDER_EXECUTION, ORDER_CANCELLED)
+
+
+ACK_TERMS: Final = ("side", "price", "ord_type", "time_in_force", "symbol", "order_qty", "leaves_qty")
+"""The return fields of an Order Acknowledgment checked against the New Order sent (``AckTerms``), in this order."""
+_ACK_RB: Final = 47
+"""Offset of NumberOfReturnBitfields in an Order Acknowledgment (reference §6.1)."""
+
+
+class AckTerms:
+    """Reads the terms an Order Acknowledgment returns (``ACK_TERMS``) for one return bitfield set, in one unpack.
+
+    ``read(buf)`` gives them in ``ACK_TERMS`` order (``b""`` for a field the set does not carry; text fields as raw
+    NUL-padded bytes, a zero-filled one all NULs), or None when the message carries another bitfield set or
+    length (then decode it with ``decode_outbound_generic``).
+    """
+
+    __slots__ = ("end", "get", "prefix", "size", "struct")
+
+    def __init__(self, bitfields: bytes) -> None:
+        self.prefix = bytes([len(bitfields)]) + bitfields
+        self.end = _ACK_RB + len(self.prefix)
+        present = [] if RETURN_TABLE.unknown_bits(bitfields) else RETURN_TABLE.present(bitfields)
+        fmt = f"<{self.end}x"
+        wanted: list[str] = []
+        for field in present:
+            if field.name in ACK_TERMS:
+                fmt += field.fmt
+                wanted.append(field.name)
+            else:
+                fmt += f"{_width(field.fmt)}x"
+        self.size = struct.calcsize(fmt) if present else -1
+        self.struct = struct.Struct(fmt + "0s")  # the trailing b"" stands for a field not carried
+        absent = len(wanted)
+        slots = [wanted.index(name) if name in wanted else absent for name in ACK_TERMS]
+        self.get = operator.itemgetter(*slots)
+
+    def read(self, buf: Buffer) -> tuple[Any, ...] | None:
+        """Return the Ack's terms, or None if it is not laid out as this bitfield set says."""
+        if len(buf) != self.size or buf[_ACK_RB : self.end] != self.prefix:
+            return None
+        result: tuple[Any, ...] = self.get(self.struct.unpack_from(buf))
+        return result
 
 
 class _Compiled:
