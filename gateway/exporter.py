@@ -373,10 +373,29 @@ VENUE_SESSION_COUNTERS: Final = {
         "OUCH messages of the day's earlier traffic (another host's orders, seen by a gateway with no record of the "
         "day, e.g. a standby host taking over): not applied; reconcile the account's day with the venue desk",
     ),
+    "executions_held": (
+        "venue_executions_held",
+        "BOE Order Executions of orders released from memory held because the journal could not be read back for "
+        "them: applied once it reads back (kept on file across a restart)",
+    ),
+    "executions_held_over_cap": (
+        "venue_executions_held_over_cap",
+        "BOE executions to hold while the most (1,000) were held already: not held, not applied to any position "
+        "(ERROR 'NOT HELD'): correct the position and reconcile with Cboe",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
-each venue whose adapter keeps that counter (OUCH the first six and the last three; BOE the gaps, protocol and decode
-errors and gaps_forgotten ... login_timeouts)."""
+each venue whose adapter keeps that counter (OUCH the first six and the four after login_timeouts; BOE the gaps,
+protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held)."""
+VENUE_SESSION_GAUGES: Final = {
+    "executions_held_now": (
+        "venue_executions_held_now",
+        "BOE Order Executions held now because the journal could not be read back for their orders: not in the "
+        "positions yet (alert GatewayVenueExecutionsHeld)",
+    ),
+}
+"""``venues.base.SESSION_GAUGES`` -> (metric name after ``gateway_``, help): gauges with a ``venue`` label, for each
+venue whose adapter keeps it (BOE)."""
 
 
 def _histogram(name: str, doc: str, label: str | None, series: dict[str, list[int]], bounds: Sequence[int]) -> Metric:
@@ -494,6 +513,12 @@ def families(snapshot: MetricsSnapshot) -> Iterator[Metric]:
             if key in venue.session:
                 family.add_metric([venue.name], venue.session[key])
         yield family
+    for key, (name, doc) in VENUE_SESSION_GAUGES.items():
+        gauges = GaugeMetricFamily(f"{PREFIX}_{name}", doc, labels=["venue"])
+        for venue in snapshot.venues:
+            if key in venue.session:
+                gauges.add_metric([venue.name], venue.session[key])
+        yield gauges
 
     journal = snapshot.journal
     yield gauge("journal_enabled", "1 if the order journal is on", 1.0 if journal.enabled else 0.0)

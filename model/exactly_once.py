@@ -103,6 +103,7 @@ class VenueSequence:
         "late",
         "on_epoch",
         "on_forget",
+        "on_gap",
         "on_late",
         "streams",
         "venue",
@@ -129,6 +130,8 @@ class VenueSequence:
         """Gaps dropped from ``gaps`` past ``MAX_OPEN_GAPS`` (a message in one arriving later is a DUPLICATE)."""
         self.on_late: LateSink | None = None
         self.on_forget: ForgetSink | None = None
+        self.on_gap: ForgetSink | None = None
+        """Told of every gap opened (stream, first, last), after it is recorded (the BOE adapter keeps them on file)."""
 
     def admit(self, seq: int) -> bool:
         """Return True if message ``seq`` is new (and remember it), False if it was already admitted."""
@@ -175,6 +178,9 @@ class VenueSequence:
     def _open_gap(self, stream: int, first: int, last: int) -> None:
         self.gaps.append((stream, first, last))
         self._trim_gaps()
+        on_gap = self.on_gap
+        if on_gap is not None:
+            on_gap(stream, first, last)
 
     def _trim_gaps(self) -> None:
         gaps = self.gaps

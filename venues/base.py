@@ -59,13 +59,19 @@ SESSION_COUNTERS = (
     "answer_timeouts",
     "outcome_unknown",
     "earlier_traffic",
+    "executions_held",
+    "executions_held_over_cap",
 )
 """Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
 lost (replay gaps, packets given up, gaps forgotten), broken or unreadable input, packets read but not applied,
 messages applied out of order or reported again after a restart, logins the venue never answered, and (OUCH) failed
 writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile), Enters and Replaces unanswered past
 ``answer_timeout_ms``, orders ended outcome unknown (``OUCH_OUTCOME_UNKNOWN``) after that, and messages of the day's
-earlier traffic (another host's, seen by a gateway with no record of the day: not applied)."""
+earlier traffic (another host's, seen by a gateway with no record of the day: not applied), and (BOE) executions held
+because the journal could not be read back for their orders, and those not held past the cap (not applied)."""
+SESSION_GAUGES = ("executions_held_now",)
+"""Venue session gauges ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_GAUGES``): (BOE) the
+executions held now, waiting for the journal to read back."""
 
 RefT = TypeVar("RefT")
 """How a venue names an order: OUCH UserRefNum (int), FIX ClOrdID (bytes)."""
@@ -401,7 +407,9 @@ class VenueAdapter(abc.ABC):
         return 0
 
     def session_counters(self) -> dict[str, int]:
-        """Return the session's counters of ``SESSION_COUNTERS`` this adapter keeps (``gateway metrics``, per venue).
+        """Return the session's counters of ``SESSION_COUNTERS`` (and gauges of ``SESSION_GAUGES``) this adapter keeps.
+
+        ``gateway metrics`` exports them per venue.
 
         The default: those of them in the adapter's ``counters`` dict (if it has one); an adapter whose session
         keeps some elsewhere overrides it.
@@ -409,7 +417,7 @@ class VenueAdapter(abc.ABC):
         counters = getattr(self, "counters", None)
         if not isinstance(counters, dict):
             return {}
-        return {name: counters[name] for name in SESSION_COUNTERS if name in counters}
+        return {name: counters[name] for name in (*SESSION_COUNTERS, *SESSION_GAUGES) if name in counters}
 
     def shutdown(self) -> bool:
         """The gateway is stopping: end the venue session gracefully; True if there is an answer to wait for.

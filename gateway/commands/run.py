@@ -72,9 +72,9 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
         removed = remove_made_directories(made)
         if removed:
             log.info(
-                "gateway %s: removed the %d empty directories this refused start had created: %s",
+                "gateway %s: removed the %s this refused start had created: %s",
                 config.gateway_id,
-                len(removed),
+                "empty directory" if len(removed) == 1 else f"{len(removed)} empty directories",
                 ", ".join(map(str, removed)),
             )
         return code

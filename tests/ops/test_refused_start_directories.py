@@ -103,3 +103,22 @@ def test_run_when_the_start_is_refused_then_no_directory_it_created_is_left(tmp_
     removed = [line for line in run.stderr.splitlines() if "this refused start had created" in line]
     assert len(removed) == (1 if kind in ("limits", "socket in use") else 0), run.stderr
     assert all(documented(line) for line in removed), removed  # ops guide section 6
+
+
+def test_run_when_a_refused_start_removes_one_directory_then_the_line_says_directory_not_1_directories(
+    tmp_path: Path,
+) -> None:
+    """boe55 item 3: one directory removed read "removed the 1 empty directories"."""
+    config = _setup(tmp_path)
+    for name in ("journal", "audit", "state", "ouch"):  # all there but var/run: the start creates that one only
+        (tmp_path / "var" / name).mkdir(parents=True)
+    (tmp_path / "risk" / "limits.yaml").write_text("version: [1, 2\n")
+    run = _run(config)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    (removed,) = [line for line in run.stderr.splitlines() if "this refused start had created" in line]
+    assert f"removed the empty directory this refused start had created: {tmp_path / 'var' / 'run'}" in removed or (
+        "removed the empty directory this refused start had created: var/run" in removed
+    ), removed  # the old code: "removed the 1 empty directories ..."
+    assert "1 empty directories" not in removed
+    assert documented(removed), removed  # ops guide section 6
+    assert not (tmp_path / "var" / "run").exists()

@@ -142,15 +142,22 @@ from venues.boe.messages import UserModifyRejected as BoeUserModifyRejected
 from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import (
     BoeStateError,
+    HeldFill,
     corrections_path,
     end_of_day_path,
+    gaps_path,
+    held_fills_path,
     load_corrections,
     load_end_of_day,
+    load_gaps,
+    load_held_fills,
     load_numbering,
     load_owed,
     next_start,
     save_corrections,
     save_end_of_day,
+    save_gaps,
+    save_held_fills,
     save_numbering,
     save_owed_cancels,
 )
@@ -251,11 +258,16 @@ _LATE_TEXT: Final = (
     "order's state)"
 )
 PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
+"""How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 HELD_RETRY_NS: Final = NS_PER_S
 """How often the adapter asks the engine again for an order whose journal read failed (its fills held meanwhile)."""
+GAPS_SAVE_NS: Final = NS_PER_S // 10
+"""The least time between two writes of the gaps file (``<name>.boe-gaps.json``): at most ten a second."""
+MAX_HELD_FILLS: Final = 1_000
+"""The most executions held at once (``BoeVenue.held_fills_cap``): one more is not held but logged at ERROR, not
+applied, put on the corrections file (``_held_over_cap``). Bounds the memory and the state file rewritten per hold."""
 _PASS_ON: Final = 1
-"""``_lookup``: not attached to an engine (the core decides)."""
-"""How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
+"""``_never_created``: the engine has the order, or the adapter is not attached to an engine (the core decides)."""
 MAX_PROBES: Final = 3
 """Cuts in a row a New Order in doubt is probed across; at the next it is reported refused."""
 IN_DOUBT_TIMEOUT_NS: Final = PROBE_TIMEOUT_NS
@@ -498,6 +510,10 @@ class BoeVenue(VenueAdapter):
         }
         """Message type -> (decoder, handler): a message is decoded before its number is admitted, so one that
         does not decode is not taken as seen (the session has Cboe send it again)."""
+        self._gaps_unsaved = False
+        """A gap opened, closed or was given up: the gaps file is rewritten at the next ``poll`` (``_save_gaps``)."""
+        self._gaps_saved_at = 0
+        """``poll`` time of the last write of the gaps file (at most one per ``GAPS_SAVE_NS``)."""
         self._admit_stream = self._watch(self.sequence)
         self.counters: dict[str, int] = {
             "decode_errors": 0,
@@ -505,6 +521,8 @@ class BoeVenue(VenueAdapter):
             "unknown_executions": 0,
             "executions_after_end": 0,
             "executions_held": 0,
+            "executions_held_over_cap": 0,
+            "executions_held_applied_after_restart": 0,
             "resent": 0,
             "answers_lost": 0,
             "in_doubt": 0,
@@ -536,8 +554,19 @@ class BoeVenue(VenueAdapter):
         (``LOOKUP_NEVER_CREATED``, ``LOOKUP_OTHER_VENUE``): definite answers only, never a failed journal read."""
         self._held_fills: dict[int, list[tuple[int, ExecutionCore]]] = {}
         """Order id -> its executions (venue_seq, message) held because the journal could not be read back for it
-        (``_hold_execution``): handed on, in order, once the engine reads it (``_retry_held``)."""
+        (``_hold_execution``): handed on, in order, once the engine reads it (``_retry_held``). On file
+        (``<name>.boe-held-fills.json``, ``_save_held``): a restart holds them again (``_load_held``)."""
+        self._held_count = 0
+        """Executions in ``_held_fills``."""
         self._held_retry_at = 0
+        self.held_fills_cap = MAX_HELD_FILLS
+        """The most executions held at once: one more is logged at ERROR, not held (``_held_over_cap``)."""
+        self._held_unsaved = False
+        """Held executions were handed on: the file drops them at the next ``poll`` (after the core journaled them)."""
+        self._held_restored: set[int] = set()
+        """``venue_seq`` of the executions held again from the file at start (counted when applied:
+        ``executions_held_applied_after_restart``)."""
+        self._load_held()
 
     # ---- core API --------------------------------------------------------------------------
 
@@ -565,10 +594,40 @@ class BoeVenue(VenueAdapter):
         """Have ``sequence`` tell this adapter of late messages and forgotten gaps; return its ``admit_stream``."""
         sequence.on_late = self._on_late
         sequence.on_forget = self._on_gap_forgotten
+        sequence.on_gap = self._on_gap
         return sequence.admit_stream
 
+    def _on_gap(self, stream: int, first: int, last: int) -> None:
+        """A forward gap opened: on file at the next ``poll`` (``_save_gaps``; at most ten writes a second).
+
+        Not at once: whether Cboe numbers a unit's messages contiguously is not established (docs/venues/boe.md,
+        "Sequencing"), and a write with an fsync per message would then be the cost of every message.
+        """
+        del stream, first, last
+        self._gaps_unsaved = True
+
+    def _save_gaps(self) -> None:
+        """Write the gaps open to the state file (a restart asks Cboe for them again); on an error, log it."""
+        self._gaps_unsaved = False
+        try:
+            save_gaps(self.config.state_dir, self.name, self._day, self.sequence.gaps)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the sequence gaps open (%d) to %s: %s; a restart would not ask Cboe for "
+                "them again: reconcile with Cboe on the 'sequence gap' WARNING if the gateway stops meanwhile",
+                self.name,
+                len(self.sequence.gaps),
+                gaps_path(self.config.state_dir, self.name),
+                exc,
+            )
+
     def _on_late(self, stream: int, number: int, last: int) -> None:
-        """A message of a recorded gap came after a higher one: admitted (applied once), logged."""
+        """A message of a recorded gap came after a higher one: admitted (applied once), logged.
+
+        The gaps file is rewritten at the next ``poll``, once the core has journaled the message (a stop in between
+        asks Cboe for it again after the restart: a repeat the engine's ExecID check does not apply twice).
+        """
+        self._gaps_unsaved = True
         log.warning(
             "venue %s: unit %d: message %d arrived after %d: applied, gap closed",
             self.name,
@@ -579,6 +638,7 @@ class BoeVenue(VenueAdapter):
 
     def _on_gap_forgotten(self, stream: int, first: int, last: int) -> None:
         """More gaps open than the exactly-once component remembers: the oldest is forgotten."""
+        self._gaps_unsaved = True
         log.warning(
             "venue %s: unit %d: gap %d..%d forgotten (more than %d gaps open): a message of it arriving later "
             "is dropped as a repeat; reconcile with Cboe if one does",
@@ -863,6 +923,30 @@ class BoeVenue(VenueAdapter):
         self._unit_streams = {unit: stream for unit, stream in latest.items() if stream != unit}
         units.update({unit: point.streams.get(stream, 0) for unit, stream in latest.items()})
         self._session.resume(units, self._session.next_outbound)
+        self._resume_gaps()
+
+    def _resume_gaps(self) -> None:
+        """Take back the gaps open before the restart (``<name>.boe-gaps.json``): the first login asks for them.
+
+        Only the numbers at or below each stream's journaled mark: Cboe replays everything above it anyway. Before
+        boe55 no gap was known across a restart: the login listed the journal's mark and Cboe never replayed them.
+        """
+        marks = self.sequence.streams
+        kept = [
+            (stream, first, min(last, marks.get(stream, 0)))
+            for stream, first, last in load_gaps(self.config.state_dir, self.name, self._day)
+            if first <= marks.get(stream, 0)
+        ]
+        if not kept:
+            return
+        self.sequence.gaps[:0] = kept
+        log.warning(
+            "venue %s: %d sequence gap(s) open before the restart (%s): asked of Cboe again at the first login (%s)",
+            self.name,
+            len(kept),
+            ", ".join(f"unit {stream & _UNIT_MASK} {first}..{last}" for stream, first, last in kept),
+            gaps_path(self.config.state_dir, self.name),
+        )
 
     def after_replay(self, unanswered: list[UnansweredRequest]) -> None:
         """Replay is complete: re-send what Cboe never received, report what it had but whose answer was lost.
@@ -999,6 +1083,9 @@ class BoeVenue(VenueAdapter):
             "late_admitted": sequence.late,
             "repeated_reports": counters["repeated_reports"],
             "login_timeouts": self._session.login_timeouts,
+            "executions_held": counters["executions_held"],
+            "executions_held_over_cap": counters["executions_held_over_cap"],
+            "executions_held_now": self._held_count,
         }
 
     def status(self) -> dict[str, object]:
@@ -1030,7 +1117,8 @@ class BoeVenue(VenueAdapter):
             "login_timeouts": session.login_timeouts,
             "open_orders": sum(1 for tracked in self._orders.values() if not tracked.done),
             "late_cancels_waiting": len(self._owed),
-            "executions_held_now": sum(len(held) for held in self._held_fills.values()),
+            "executions_held_now": self._held_count,
+            "executions_held_cap": self.held_fills_cap,
             "start_of_day": self._start,
             **self.counters,
             "ignored_by_type": dict(self.ignored),
@@ -1124,11 +1212,21 @@ class BoeVenue(VenueAdapter):
             self._holds_expired(now_ns)
             if self._holding:
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
+        if self._held_unsaved:  # handed on at the last poll: the core has journaled them since
+            self._save_held()
+        if self._gaps_unsaved:  # a gap opened or closed: the core has journaled the message since
+            if now_ns >= self._gaps_saved_at + GAPS_SAVE_NS or not self._gaps_saved_at:
+                self._gaps_saved_at = now_ns
+                self._save_gaps()
+            else:
+                wait = min(wait, self._gaps_saved_at + GAPS_SAVE_NS - now_ns)
         if self._held_fills:
             if now_ns >= self._held_retry_at:
                 self._retry_held(now_ns)
             if self._held_fills:
                 wait = min(wait, self._held_retry_at - now_ns)
+        if self._held_unsaved:
+            wait = min(wait, HELD_RETRY_NS)
         return wait
 
     def reconnect(self) -> bool:
@@ -1286,6 +1384,7 @@ class BoeVenue(VenueAdapter):
             still = [open_gap for open_gap in gaps if open_gap[0] == stream and first <= open_gap[1] <= last]
             for open_gap in still:
                 gaps.remove(open_gap)
+                self._gaps_unsaved = True
                 log.warning(
                     "venue %s: unit %d: Cboe's replay did not send %d..%d: no longer waited for (a message of it "
                     "arriving later is dropped as a repeat); reconcile with Cboe",
@@ -2167,23 +2266,22 @@ class BoeVenue(VenueAdapter):
         if order_id < 0:
             return self._earlier_day_execution(seq, core)
         held = self._held_fills.get(order_id)
-        if held is not None:  # after the fills held before it, in order
-            held.append((seq, core))
-            self.counters["executions_held"] += 1
-            self._held_error(seq, core, order_id)
+        why = _PASS_ON if held is not None else self._never_created(order_id, str(exec_id))
+        if why not in (_PASS_ON, LOOKUP_UNREADABLE):  # no order here: an unknown execution, not a late fill
+            self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
+            if leaves:
+                self._working_after_end(seq, "Order Execution", cl_ord_id, counted=True)
+            elif self._owed.get(cl_ord_id) == 0:
+                self._discharge(cl_ord_id)
+            return True
+        if held is not None and any(seq == held_seq for held_seq, _core in held):  # held before a restart: replayed
+            self._ignore("held-execution-replayed", seq, f"Order Execution of order {order_id}, held already")
+        elif seq in self._corrections:  # logged at ERROR, not applied, before a restart (``_held_over_cap``)
+            self._reported_before(seq, f"Order Execution for ClOrdID {text!r} (order {order_id}), ExecID {exec_id}")
+        elif held is not None or why == LOOKUP_UNREADABLE:  # held: after the fills held before it, in order
+            self._hold_execution(seq, core, order_id, held)
         else:
-            why = self._never_created(order_id, str(exec_id))
-            if why == LOOKUP_UNREADABLE:
-                self._hold_execution(seq, core, order_id)
-            elif why != _PASS_ON:  # no order here: an unknown execution, not a late fill
-                self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
-                if leaves:
-                    self._working_after_end(seq, "Order Execution", cl_ord_id, counted=True)
-                elif self._owed.get(cl_ord_id) == 0:
-                    self._discharge(cl_ord_id)
-                return True
-            else:
-                self._pass_on(seq, core, order_id)
+            self._pass_on(seq, core, order_id)
         if leaves:
             self._working_after_end(seq, "Order Execution", cl_ord_id)
         elif self._owed.get(cl_ord_id) == 0:  # Cboe ended it before the Cancel owed went out: none is needed
@@ -2202,20 +2300,64 @@ class BoeVenue(VenueAdapter):
             self.counters["executions_after_end"] += 1
             self.event_sink(VenueExecuted(seq, order_id, last_shares, last_px, liquidity, str(exec_id)))
 
-    def _hold_execution(self, seq: int, core: ExecutionCore, order_id: int) -> None:
+    def _hold_execution(
+        self, seq: int, core: ExecutionCore, order_id: int, held: list[tuple[int, ExecutionCore]] | None
+    ) -> None:
         """Hold an execution of order ``order_id`` whose journal read failed: neither applied nor taken as unknown.
 
         The engine could not read the order, released from memory, back from the journal (an I/O error, too many
         open files, damage: ``LOOKUP_UNREADABLE``): no answer, so not "never created". The execution waits here,
         with any later one of the same order (in order), and the adapter asks the engine again every
         ``HELD_RETRY_NS`` (``poll``): found, each is handed on as a late fill; a definite "none", each is an
-        unknown execution. Counted ``executions_held``, logged at ERROR (up to one line a second).
+        unknown execution. Counted ``executions_held``, logged at ERROR (up to one line a second). On file
+        (``_save_held``: written before the core journals anything after this message, so before the journal can
+        move past its number), so a process started again the same day holds it again (``_load_held``). At most
+        ``held_fills_cap`` at once: one more is ``_held_over_cap``. ``held``: the order's executions held already.
         """
-        self._held_fills[order_id] = [(seq, core)]
+        if self._held_count >= self.held_fills_cap:
+            self._held_over_cap(seq, core, order_id)
+            return
+        if held is None:
+            self._held_fills[order_id] = [(seq, core)]
+        else:
+            held.append((seq, core))
+        self._held_count += 1
         self.counters["executions_held"] += 1
         if not self._held_retry_at or len(self._held_fills) == 1:
             self._held_retry_at = self._clock() + HELD_RETRY_NS
+        self._save_held()
         self._held_error(seq, core, order_id)
+
+    def _held_over_cap(self, seq: int, core: ExecutionCore, order_id: int) -> None:
+        """An execution to hold while ``held_fills_cap`` are held already: logged at ERROR, not applied.
+
+        Not held (memory and the file stay bounded) and not dropped silently: one ERROR per execution (up to one line
+        a second, the next says how many), counted ``executions_held_over_cap`` (``gateway metrics``, alert
+        ``GatewayVenueExecutionsHeldOverCap``) and put on the corrections file, so Cboe's replay of it after a
+        restart is the WARNING "reported before", not a fill applied after ops corrected the position by hand.
+        """
+        _u, _s, cl_ord_id, exec_id, last_shares, last_px, leaves, _base, _sub = core
+        count = self.counters["executions_held_over_cap"] = self.counters["executions_held_over_cap"] + 1
+        self._fill_log.log(
+            "held-over-cap",
+            self._clock(),
+            logging.ERROR,
+            "venue %s: Order Execution (venue_seq %d) for ClOrdID %r (order %d, released from memory): %d @ %s, "
+            "ExecID %d, LeavesQty %d: the journal cannot be read back for the order and %d executions are held "
+            "already (the most held at once): NOT HELD, not applied to any order or position (%d such executions so "
+            "far): correct the position (gateway risk adjust-position) and reconcile with Cboe",
+            self.name,
+            seq,
+            _unpad(cl_ord_id),
+            order_id,
+            last_shares,
+            price_text(last_px),
+            exec_id,
+            leaves,
+            self._held_count,
+            count,
+        )
+        self._note_correction(seq)
 
     def _held_error(self, seq: int, core: ExecutionCore, order_id: int) -> None:
         _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, _base, _sub = core
@@ -2225,8 +2367,7 @@ class BoeVenue(VenueAdapter):
             logging.ERROR,
             "venue %s: Order Execution (venue_seq %d) for ClOrdID %r (order %d, released from memory): %d @ %s, "
             "ExecID %d: the journal cannot be read back for the order; the execution is held and applied once it "
-            "can (asked again every %d s; %d executions held now, %d so far): a restart meanwhile loses it from the "
-            "position: then reconcile with Cboe",
+            "can (asked again every %d s; %d executions held now, %d so far; kept in %s: a restart holds it again)",
             self.name,
             seq,
             _unpad(cl_ord_id),
@@ -2235,8 +2376,9 @@ class BoeVenue(VenueAdapter):
             price_text(last_px),
             exec_id,
             HELD_RETRY_NS // NS_PER_S,
-            sum(len(held) for held in self._held_fills.values()),
+            self._held_count,
             self.counters["executions_held"],
+            held_fills_path(self.config.state_dir, self.name),
         )
 
     def _retry_held(self, now_ns: int) -> None:
@@ -2248,6 +2390,8 @@ class BoeVenue(VenueAdapter):
             if why == LOOKUP_UNREADABLE:  # the journal still fails: the rest wait too (one read a second)
                 return
             held = self._held_fills.pop(order_id)
+            self._held_count -= len(held)
+            self._held_unsaved = True  # off the file at the next poll, once the core has journaled them
             log.warning(
                 "venue %s: order %d read back from the journal: %d held execution(s) %s",
                 self.name,
@@ -2257,10 +2401,97 @@ class BoeVenue(VenueAdapter):
             )
             for seq, core in held:
                 if why == _PASS_ON:
+                    if seq in self._held_restored:
+                        self.counters["executions_held_applied_after_restart"] += 1
                     self._pass_on(seq, core, order_id)
                 else:
                     _u, _s, cl_ord_id, exec_id, last_shares, last_px, _leaves, _base, _sub = core
                     self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
+
+    def _save_held(self) -> None:
+        """Write the executions held to the state file (all of them); on an error, log it (they stay held)."""
+        self._held_unsaved = False
+        fills = [
+            HeldFill(
+                seq,
+                order_id,
+                unit,
+                sequence,
+                cl_ord_id.decode("latin-1"),
+                exec_id,
+                last_shares,
+                last_px,
+                leaves,
+                base.decode("latin-1"),
+                sub.decode("latin-1"),
+            )
+            for order_id, held in self._held_fills.items()
+            for seq, (unit, sequence, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub) in held
+        ]
+        try:
+            save_held_fills(self.config.state_dir, self.name, self._day, fills)
+        except OSError as exc:
+            log.error(
+                "venue %s: cannot write the executions held (%d) to %s: %s; they stay held in memory, but a stop "
+                "before the journal reads back loses them from the positions: reconcile them with Cboe from the "
+                "ERROR lines that held them",
+                self.name,
+                len(fills),
+                held_fills_path(self.config.state_dir, self.name),
+                exc,
+            )
+
+    def _load_held(self) -> None:
+        """Hold again the executions an earlier process of the day held (``_hold_execution``), from the state file.
+
+        Asked of the engine at the first ``poll`` (once connected: recovery has run); found, each is handed on as a
+        late fill (a copy the journal already has, applied before the stop, is a repeat the core does not apply).
+        Another trading day's: logged at ERROR, not applied (that day's journal has the order), and dropped.
+        """
+        file_day, fills = load_held_fills(self.config.state_dir, self.name)
+        if not fills:
+            return
+        if file_day != self._day:
+            for fill in fills:
+                log.error(
+                    "venue %s: Order Execution (venue_seq %d) for ClOrdID %r (order %d of trading day %s): %d @ %s, "
+                    "ExecID %d was held (the journal could not be read back for the order) when that day's process "
+                    "stopped: not applied to any order or position: correct the position (gateway risk "
+                    "adjust-position) and reconcile with Cboe",
+                    self.name,
+                    fill.venue_seq,
+                    fill.cl_ord_id.rstrip("\x00"),
+                    fill.order_id,
+                    file_day,
+                    fill.last_shares,
+                    price_text(fill.last_px),
+                    fill.exec_id,
+                )
+            self._save_held()  # today's: none
+            return
+        for fill in fills:
+            core: ExecutionCore = (
+                fill.unit,
+                fill.sequence,
+                fill.cl_ord_id.encode("latin-1"),
+                fill.exec_id,
+                fill.last_shares,
+                fill.last_px,
+                fill.leaves,
+                fill.base.encode("latin-1"),
+                fill.sub.encode("latin-1"),
+            )
+            self._held_fills.setdefault(fill.order_id, []).append((fill.venue_seq, core))
+            self._held_restored.add(fill.venue_seq)
+        self._held_count = len(fills)
+        log.warning(
+            "venue %s: %d execution(s) of %d order(s) held before a restart (the journal could not be read back for "
+            "their orders; %s): held again, applied once the orders read back",
+            self.name,
+            len(fills),
+            len(self._held_fills),
+            held_fills_path(self.config.state_dir, self.name),
+        )
 
     def _never_created(self, order_id: int, exec_id: str) -> int:
         """Return why the engine has no order ``order_id`` of this venue, in memory or in the journal.

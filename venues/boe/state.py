@@ -30,6 +30,22 @@ lower highest for a renumbering again and probed New Orders it should have re-se
 Complete has settled the New Orders in doubt because of the renumbering yet (a restart probes them as the
 process before would have). Per trading day.
 
+The executions held (``<name>.boe-held-fills.json``, boe55): Order Executions of orders released from memory that
+the engine could not read back from the journal (``BoeVenue._hold_execution``). Such a fill is neither applied nor
+journaled while it waits, and the journal may move past its number (a later message of its matching unit applied),
+so Cboe would not replay it after a restart: it is written here (atomically, fsynced) before anything after it is
+journaled, and a process started again the same trading day holds it again and applies it once the order reads back.
+Applying it twice is what the engine's ExecID check prevents (a copy already applied before the stop, or replayed by
+Cboe, is a repeat). Per trading day: another day's are reported at ERROR, not applied (that day's journal has the
+order).
+
+The sequence gaps open (``<name>.boe-gaps.json``, boe55): (stream, first, last) of every forward gap the
+exactly-once component records (numbers a matching unit skipped, never admitted). The journal holds only each unit's
+highest number applied, so without this a process started again the same day logged in from that mark and Cboe never
+replayed a gap opened before the stop. Rewritten at the adapter's next timer run after a gap opens, closes or is
+given up (after the core journaled the message; at most ten writes a second: whether Cboe numbers a unit
+contiguously is not established, and a write per message would cost every message). Per trading day.
+
 The end of the day (``<name>.boe-endofday.json``): Cboe's Logout with an end-of-day reason (``E``), written
 (atomically, fsynced) when it arrives. Cboe refuses logins for the rest of that day, so a process started again the
 same trading day does not log in: the venue is ENDED from the start, as it was before the restart. Per trading day.
@@ -226,3 +242,90 @@ def next_start(state_dir: str | Path, name: str, day: str) -> int:
         "BOE state",
         "Modify ClOrdIDs issued today are unknown; if it is a new trading day delete the file, otherwise restore it",
     )
+
+
+class HeldFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """One Order Execution held for an order the journal could not be read back for (``BoeVenue._hold_execution``)."""
+
+    venue_seq: int
+    """Its ``venue_seq`` (``stream_seq(stream, SequenceNumber)``): the event carries it."""
+    order_id: int
+    """The order id today's ClOrdID names."""
+    unit: int
+    sequence: int
+    cl_ord_id: str
+    """The ClOrdID as Cboe sent it (NUL-padded, latin-1)."""
+    exec_id: int
+    last_shares: int
+    last_px: int
+    leaves: int
+    base: str
+    """BaseLiquidityIndicator (latin-1)."""
+    sub: str
+    """SubLiquidityIndicator (latin-1)."""
+
+
+class _HeldFills(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    fills: list[HeldFill]
+    """In the order they arrived (an order's in its own order)."""
+
+
+_held_decoder = msgspec.json.Decoder(_HeldFills)
+
+
+def held_fills_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the executions venue ``name`` holds (its journal read failed for their orders)."""
+    return Path(state_dir) / f"{name}.boe-held-fills.json"
+
+
+def load_held_fills(state_dir: str | Path, name: str) -> tuple[str, list[HeldFill]]:
+    """Return the trading day of venue ``name``'s held executions file and its executions ("" and none: no file)."""
+    held = _read_state(
+        held_fills_path(state_dir, name),
+        _held_decoder,
+        "the executions held because the journal could not be read back for their orders are unknown (their fills "
+        "may be missing from the positions): reconcile today's executions with Cboe, then delete the file",
+    )
+    if held is None:
+        return "", []
+    return held.day, list(held.fills)
+
+
+def save_held_fills(state_dir: str | Path, name: str, day: str, fills: list[HeldFill]) -> None:
+    """Write the executions venue ``name`` holds on ``day`` (atomically, fsynced); OSError if it cannot."""
+    path = held_fills_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_HeldFills(day, fills)))
+
+
+class _Gaps(msgspec.Struct, forbid_unknown_fields=True):
+    day: str
+    gaps: list[tuple[int, int, int]]
+    """(exactly-once stream, first, last) of every forward gap open, oldest first."""
+
+
+_gaps_decoder = msgspec.json.Decoder(_Gaps)
+
+
+def gaps_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of the sequence gaps venue ``name`` has open."""
+    return Path(state_dir) / f"{name}.boe-gaps.json"
+
+
+def load_gaps(state_dir: str | Path, name: str, day: str) -> list[tuple[int, int, int]]:
+    """Return the sequence gaps venue ``name`` had open on ``day`` (none: no file, or another day's)."""
+    gaps = _read_state(
+        gaps_path(state_dir, name),
+        _gaps_decoder,
+        "the sequence gaps open before the stop are unknown; delete the file (a gap opened before the stop is then "
+        "not asked again: reconcile with Cboe on the earlier 'sequence gap' WARNING)",
+    )
+    return [] if gaps is None or gaps.day != day else list(gaps.gaps)
+
+
+def save_gaps(state_dir: str | Path, name: str, day: str, gaps: list[tuple[int, int, int]]) -> None:
+    """Write the sequence gaps venue ``name`` has open on ``day`` (atomically, fsynced); OSError if it cannot."""
+    path = gaps_path(state_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_Gaps(day, list(gaps))))
