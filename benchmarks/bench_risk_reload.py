@@ -45,6 +45,8 @@ from tests.e2e.support import e2e_limits, gateway_config, running_gateway, short
 from tests.regressions.test_risk_reload_off_loop import _big, _replace
 
 TICK_S = 0.01
+BEFORE = "before (read in a worker thread, switch's disk work on the loop)"
+AFTER = "after (read in a reader process, switch's disk work in a worker thread)"
 
 
 async def _reload_stall(process: GatewayProcess, off_loop: bool) -> tuple[bool, float, float]:
@@ -272,7 +274,11 @@ async def _callbacks(
     from the reload's request (``reload_risk_soon``: the read in the worker thread included) until
     the reload is answered, the status parts are prepared and the replaced limits freed, + 50 ms. Rounds
     alternate ``GatewayProcess.status_slices`` 0 (the per-load status part built after the switch in one
-    callback, as before stop 54) and the default (built in slices before the switch), where the tree has it.
+    callback, as before stop 54) and the default (built in slices before the switch), where the tree has it
+    and ``--status-units`` is given; where the tree has ``GatewayProcess.risk_reader`` (reload55), they
+    alternate instead before (``risk_reader`` None: the read in a worker thread of the gateway, and
+    ``finish_reload``, its disk work included, on the loop) and after (a reader process, the switch's disk work
+    in a worker thread).
     """
     workdir = short_tmp()
     logging.basicConfig(filename=workdir / "gateway.log", level=logging.INFO)
@@ -287,13 +293,26 @@ async def _callbacks(
         config = process.config
         sliced = getattr(process, "status_slices", None)
         ways: list[tuple[str, int | None]] = [("as is", None)]
-        if sliced:
+        if hasattr(process, "risk_reader") and not status_units:  # reload55: before/after, alternated
+            ways = [(BEFORE, None), (AFTER, None)]
+        elif sliced:
             ways = [("one go" if n == 0 else f"sliced {n}", n) for n in (status_units or [0, sliced])]
+        reader = getattr(process, "risk_reader", None)
+        switch = getattr(process, "_switch_risk", None)
+
+        async def switch_on_the_loop(pending: Any) -> Any:  # before reload55: the disk work on the loop
+            return process.risk.finish_reload(pending)  # type: ignore[union-attr]
+
         window = [0.0, 0.0, 0.0]  # start, end (0: open), the worker thread's read done
         worst_rt = worst_read = 0.0
+        during_read: list[float] = []
         stop = False
         risk: Any = process.risk
-        after_read = {name: getattr(risk, name) for name in ("stage_status", "finish_reload") if hasattr(risk, name)}
+        after_read = {
+            name: getattr(risk, name)
+            for name in ("stage_status", "prepare_switch", "finish_reload")
+            if hasattr(risk, name)
+        }
 
         def read_done(name: str) -> Any:
             def called(pending: Any, *args: Any) -> Any:
@@ -314,6 +333,7 @@ async def _callbacks(
                         worst_rt = max(worst_rt, ended - max(started, window[2]))
                     else:
                         worst_read = max(worst_read, ended - started)
+                        during_read.append(ended - started)
 
         collections: list[tuple[int, float, str]] = []
         gc_started = [0.0]
@@ -336,11 +356,18 @@ async def _callbacks(
                         edit += 1
                         if slices is not None:
                             process.status_slices = slices
+                        if way == BEFORE:
+                            process.risk_reader = None
+                            process._switch_risk = switch_on_the_loop  # type: ignore[method-assign]
+                        elif way == AFTER:
+                            process.risk_reader = reader
+                            process._switch_risk = switch  # type: ignore[method-assign,assignment]
                         text = limits.read_text().replace("max_qty: 100\n", f"max_qty: {100 + edit}\n", 1)
                         _replace(limits, text)
                         await asyncio.sleep(0.3)
                         gc.collect()
                         worst_rt = worst_read = 0.0
+                        during_read.clear()
                         traced.spans.clear()
                         traced.count = 0
                         window[:] = [time.monotonic(), 0.0, 0.0]
@@ -363,6 +390,15 @@ async def _callbacks(
                             f"trip while the thread read {worst_read * 1000:.1f} ms, after {worst_rt * 1000:.1f} ms",
                             flush=True,
                         )
+                        if during_read:
+                            ranked = sorted(during_read)
+                            print(
+                                f"    round trips during the read: {len(ranked)}, median "
+                                f"{ranked[len(ranked) // 2] * 1000:.2f} ms, p99 "
+                                f"{ranked[min(len(ranked) - 1, len(ranked) * 99 // 100)] * 1000:.1f} ms, over 10 ms "
+                                f"{sum(r > 0.010 for r in ranked)}, over 50 ms {sum(r > 0.050 for r in ranked)}",
+                                flush=True,
+                            )
                         full = [(took, thread) for generation, took, thread in collections if generation == 2]
                         if full:
                             print(

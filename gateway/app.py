@@ -52,6 +52,7 @@ from gateway.descriptors import (
     open_descriptors,
     raise_descriptor_limit,
 )
+from gateway.disk_watch import DISK_CHECK_S, DiskWatch
 from gateway.engine import Engine, ReplayScheduler, reject_table
 from gateway.entitlements import Entitlements
 from gateway.journal import (
@@ -70,6 +71,7 @@ from gateway.journal import (
 from gateway.journal_lock import LOCK_FILE
 from gateway.metrics import AdminMetrics, JournalMetrics, MetricsSnapshot, assemble_metrics, venue_protocols
 from gateway.ops.heap import set_mmap_threshold
+from gateway.ops.paths import writable_directories
 from gateway.recovery import (
     JournalLostError,
     emptied_journal_problem,
@@ -591,6 +593,8 @@ class GatewayProcess:
         self._status_parts: list[StatusParts] = []
         self._metrics_providers: list[Callable[[], dict[str, float]]] = []
         self._watched_journal: MmapJournal | FileJournal | None = None
+        self._disks = DiskWatch([])
+        """The free space of the directories written (``start``; ``gateway_disk_free_bytes``)."""
         self._descriptors: DescriptorWatch | None = None
         self._hello_backlog: HelloBacklog | None = None
         self._admin_connections: AdminConnections | None = None
@@ -625,6 +629,13 @@ class GatewayProcess:
         staged, built after the switch in one callback (before stop 54; ``benchmarks/bench_risk_reload.py``)."""
         self.status_pending = False
         """True while a reload stages the new limits' status parts."""
+        from risk.reader import TIMEOUT_S, reader_command  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        self.risk_reader: list[str] | None = reader_command()
+        """The reader process a reload off the loop reads and checks the files in (``risk.reader``: ``python -m
+        risk.reader <limits file>``); None: in a worker thread of this process (before stop 55)."""
+        self.risk_reader_timeout_s = TIMEOUT_S
+        """A reader process that has not answered by then is killed and the reload refused."""
         self._journal_lock: JournalLock | None = None
         self._state_locks: StateLocks | None = None
         self._own_sockets: list[tuple[Path, SocketIdentity | None]] = []
@@ -644,7 +655,10 @@ class GatewayProcess:
         names = [getattr(v, "name", "") for v in decoded]
         if len(set(names)) != len(names):
             raise ConfigError(f"venue names must be unique, got {names}")
-        self.venues = [build_venue(v, self.clock) for v in decoded]
+        venues: list[VenueAdapter] = []
+        self.venues = venues
+        for venue_config in decoded:  # one by one: a venue that fails leaves those built before it to ``stop``
+            venues.append(build_venue(venue_config, self.clock))
         self._venue_configs = dict(zip(names, decoded, strict=True))
         started = time.perf_counter()
         self.engine = Engine(
@@ -919,6 +933,12 @@ class GatewayProcess:
             hello_backlog(config.strategy_max_pending_hello, watch.limit), self.clock, evicted, watch.limit
         )
         self.add_status_provider(self._descriptor_status)
+        self._disks = DiskWatch(
+            [(setting, path) for setting, path in writable_directories(config) if "socket" not in setting]
+        )
+        self._disks.check()
+        self.add_status_provider(self._disk_status)
+        self.add_metrics_provider(self._disk_metrics)
         self._servers.append(
             await start_strategy_server(
                 engine,
@@ -967,6 +987,7 @@ class GatewayProcess:
             self._schedule(JOURNAL_FILE_CHECK_S, self._check_journal_file)
         self._schedule(DESCRIPTOR_CHECK_S, self._watch_descriptors)
         self._schedule(DESCRIPTOR_CHECK_S, admin_connections.sweep)
+        self._schedule(DISK_CHECK_S, self._disks.check)
         self._sighup.start(loop)
         stop = functools.partial(self._on_stop_signal, "SIGTERM")
         for sig, handler in ((signal.SIGHUP, self._on_unattributed_sighup), (signal.SIGTERM, stop)):
@@ -1209,6 +1230,40 @@ class GatewayProcess:
         self.engine.counters.descriptors_near_limit = watch.near_limit
         if warning:
             log.warning("%s", warning)
+
+    def remove_unused_files(self) -> list[Path]:
+        """Delete the FIX message stores this start created and never wrote to (a refused start; after ``stop``).
+
+        Only those: the BOE and FIX start counters stay raised (the venue may have been reached before the start
+        was refused; a start number is never used twice), the risk limits' in-force copies stay (the next start
+        compares the files with them: ops guide section 6, a refused start).
+        """
+        removed = []
+        for venue in self.venues:
+            store = getattr(getattr(venue, "session", None), "store", None)
+            remove = getattr(store, "remove_if_unused", None)
+            if callable(remove) and remove():
+                removed.append(Path(store.path))  # type: ignore[union-attr]
+        return removed
+
+    def _disk_status(self) -> dict[str, Any]:
+        """Return the ``disks`` section of ``gateway status``: each written directory's free space (ops55)."""
+        return {"disks": self._disks.status(), "disk_short_growths": self._short_growths()}
+
+    def _disk_metrics(self) -> dict[str, float]:
+        """Return the least free space of the written directories and the files' short growths (ops55)."""
+        return {
+            "disk_free_bytes": float(self._disks.least_free),
+            "disk_short_growths_total": float(self._short_growths()),
+        }
+
+    def _short_growths(self) -> int:
+        """Return the growths of the journal and the FIX message stores that took less than a full step."""
+        count = getattr(self.journal, "short_growths", 0)
+        for venue in self.venues:
+            store = getattr(getattr(venue, "session", None), "store", None)
+            count += getattr(store, "short_growths", 0)
+        return count if isinstance(count, int) else 0
 
     def _descriptor_status(self) -> dict[str, Any]:
         """Return the ``descriptors`` section of ``gateway status``."""
@@ -1466,9 +1521,12 @@ class GatewayProcess:
             self._risk_files_settling.clear()  # this reload reads the files as they are now
             asked = _joined_who(whos)
             pending = self.risk.begin_reload(trigger, asked)
+            if hasattr(pending, "reader"):
+                pending.reader = self.risk_reader
+                pending.reader_timeout_s = self.risk_reader_timeout_s
             await asyncio.to_thread(pending.read)
             await self._stage_status(pending)
-            return self._reloaded(trigger, asked, self.risk.finish_reload(pending))
+            return self._reloaded(trigger, asked, await self._switch_risk(pending))
 
         task = asyncio.get_running_loop().create_task(run())
         self._risk_reload = task
@@ -1510,6 +1568,34 @@ class GatewayProcess:
                 "; ".join(str(e) for e in errors),
             )
         return result
+
+    async def _switch_risk(self, pending: Any) -> Any:
+        """Put the limits ``pending`` read in force: the disk work (audit record, copies in force) in a worker thread.
+
+        The audit record is written and fsynced off the loop (``write_switch``); the loop's own audit records
+        meanwhile (a kill) are queued and written after it, in order (``hold_audit``). The switch itself
+        (``switch``: ``_apply``) is on the loop, in one step, right after: orders see the old limits until it, the
+        new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``). A risk
+        engine without these steps switches at once (``finish_reload``).
+        """
+        assert self.risk is not None
+        risk: Any = self.risk
+        prepare = getattr(risk, "prepare_switch", None)
+        if prepare is None:
+            return risk.finish_reload(pending)
+        step = prepare(pending)
+        if step.result is not None:
+            return step.result
+        risk.hold_audit()
+        try:
+            await asyncio.shield(asyncio.to_thread(risk.write_switch, step))  # cancelled or not, the write ends
+            result = risk.switch(step)
+        finally:
+            risk.release_audit()
+        if not result.ok:
+            return result
+        await asyncio.shield(asyncio.to_thread(risk.keep_copies, step))
+        return risk.copies_kept(step)
 
     async def _stage_status(self, pending: Any) -> None:
         """Build the status parts of the limits ``pending`` read, one slice per loop iteration, before the switch.

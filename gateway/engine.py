@@ -131,6 +131,9 @@ from model.venue_events import (
     VenueRejected,
     VenueReplaced,
     VenueState,
+    bounded_text,
+    bounded_texts,
+    event_text,
 )
 from obs.ratelog import IntervalLog, WindowLog, is_power_of_two
 from risk.api import RiskGate
@@ -205,6 +208,7 @@ _JOrderSent: Final = JOrderSent
 _JRequest: Final = JRequest
 _JVenueApplied: Final = JVenueApplied
 _VenueAccepted: Final = VenueAccepted
+_VenueExecuted: Final = VenueExecuted
 _Sent: Final = Sent
 _NEXT_STATE: Final = NEXT_STATE
 _UP: Final = VenueState.UP
@@ -366,9 +370,6 @@ class Engine:
         gateway's own."""
         self._fault_note = ""
         """What the step that failed knew of its order (``_order_unjournaled``), for ``_internal_error``'s text."""
-        self._own_held: set[int] = set()
-        """Orders whose held Cancel the gateway started itself (the kill switch, a disconnect policy, the stop): no
-        strategy sent it, so no strategy is answered for it (``_own_cancel``); left when it is released or dropped."""
         self._owed: dict[int, tuple[Order, str, str, bool]] = {}
         """Orders whose held Cancel must be dropped, or whose Cancel answered, but whose journal record failed (a
         fault while handling a fault) -> (order, code, text, whether the strategy is answered): tried again at each
@@ -522,8 +523,8 @@ class Engine:
         previous = self.venue_states.get(name)
         self.venue_states[name] = state
         if state != previous:
-            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)
-            notice = VenueStatus(name, state.value, reason)
+            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)  # the whole reason: %s, one line
+            notice = VenueStatus(name, state.value, bounded_text(reason))  # a venue's Logout Text may be long (fix55)
             for link in self._links:
                 if link.session.state is StrategySessionState.ACTIVE:
                     link.session.send(notice)
@@ -574,6 +575,13 @@ class Engine:
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
             self._n_venue_events += 1
+            # a venue's text clipped before anything journals or quotes it (fix55): no call for an acknowledgement
+            # or a fill, the steady state
+            if type(event) is not _VenueAccepted:
+                if type(event) is not _VenueExecuted:
+                    event = self._bounded_texts(venue, event)
+            elif event.canceled_text:
+                event = self._bounded_texts(venue, event)
             key: Any = event.order_id  # compiled: the event's int object as the key (no unbox and box again)
             try:  # a subscript, no method call: a known order is the steady state
                 order: Order | None = self.orders[key]
@@ -638,6 +646,30 @@ class Engine:
                 self._venue_fault(venue, order, event, exc, journaled=True)
 
         return sink
+
+    def _bounded_texts(self, venue: str, event: VenueEvent) -> VenueEvent:
+        """Return ``event`` with a text longer than the venue events' bound clipped (``bounded_texts``, fix55).
+
+        The whole text goes to the log, one line per venue per 10 s at most (a venue repeating it must not flood
+        the log); the journal and the strategy get the clipped one, whose marker says so.
+        """
+        bounded = bounded_texts(event)
+        if bounded is not event:
+            text = event_text(event)
+            self._rarelog.log(
+                "venue_text_clipped:" + venue,
+                self.clock(),
+                logging.WARNING,
+                "venue %s: the text of its %s for order %d has %d characters: clipped to %d for the journal and "
+                "the strategy (docs/strategy-protocol.md, section 5, `str`); the whole text: %r",
+                venue,
+                type(event).__name__,
+                event.order_id,
+                len(text),
+                len(event_text(bounded)),
+                text,
+            )
+        return bounded
 
     def _venue_fault(self, venue: str, order: Order, event: object, exc: Exception, *, journaled: bool) -> None:
         """The last resort for one venue message: a fault of the gateway's own applying ``event`` to ``order``.
@@ -940,8 +972,13 @@ class Engine:
     def _on_venue_cancel_rejected(self, st: StrategyState, order: Order, ev: VenueCancelRejected) -> None:
         prev_leaves, prev_price = order.leaves_qty, order.price
         out = self._produced
+        own = order.own_cancel
         event = cancel_rejected(order, ev, st.next_seq, out)
         if event is None:
+            if own and not order.own_cancel:  # the gateway's own cancel refused: applied, answered to no strategy
+                self._counters.cancel_rejected += 1  # refused by the venue (no CancelRejected sent: not by code)
+                self._own_refused(order, ev.code, ev.text)
+                return
             self._out_of_place(order, ev)
             return
         self._deliver(st, event)  # first, both: the JVenueApplied implies them, whatever faults below (answer54)
@@ -975,7 +1012,7 @@ class Engine:
         held meanwhile, as the journal has it: the strategy gets its one answer then.
         """
         text = _session_ended_text(order.venue)
-        reply = order.order_id not in self._own_held  # the gateway's own: none sent it, none is answered
+        reply = not order.own_cancel  # the gateway's own: none sent it, none is answered
         try:
             self._drop_held_and_answer(order, "VENUE_SESSION_ENDED", text, reply)
             if not reply:
@@ -1004,8 +1041,7 @@ class Engine:
         """
         if order.state in HELD_CANCEL_STATES:
             self.journal.append(JCancelRefused(order.order_id))
-            drop_held_cancel(order)
-            self._own_held.discard(order.order_id)
+            drop_held_cancel(order)  # (no longer the gateway's own, either)
         elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
             return False
         if reply:
@@ -1990,7 +2026,7 @@ class Engine:
         states = []
         for venue in self._venue_list:
             state = venue.state.value
-            session.send(VenueStatus(venue.name, state, str(venue.status().get("reason") or "")))
+            session.send(VenueStatus(venue.name, state, bounded_text(str(venue.status().get("reason") or ""))))
             states.append(state)
         return states
 
@@ -2005,7 +2041,8 @@ class Engine:
         else:  # sent when the replay ended, events since followed it: report a venue that changed meanwhile
             for venue, state in zip(self._venue_list, sent, strict=False):
                 if venue.state.value != state:
-                    session.send(VenueStatus(venue.name, venue.state.value, str(venue.status().get("reason") or "")))
+                    reason = bounded_text(str(venue.status().get("reason") or ""))
+                    session.send(VenueStatus(venue.name, venue.state.value, reason))
         session.welcome(self.clock(), st.last_req_seq)
         peer = link.peer
         log.info(
@@ -2466,9 +2503,9 @@ class Engine:
             return
         assert order is not None
         if order.state in CANCEL_WANTED_STATES:
-            if order.order_id in self._own_held:  # the gateway's own held Cancel: the strategy's from now on
+            if order.own_cancel:  # the gateway's own Cancel, held or sent: the strategy's from now on
                 self._journal_decision(st.strategy_id, JCancelQueued(order.order_id))  # answered when it resolves
-                self._own_held.discard(order.order_id)
+                order.own_cancel = False
                 return
             self._cancel_reject(st, msg.cl_ord_id, GATEWAY, "CANCEL_PENDING", _cancel_pending_text(order))
             return
@@ -2602,8 +2639,43 @@ class Engine:
         for order in matching:  # a fault on one order's cancel is that order's alone (answered CancelRejected)
             if order.state not in CANCEL_WANTED_STATES:
                 self._own_cancel(order, why, answer=True)
+            elif order.own_cancel:  # the gateway's own Cancel, held or sent: joined, answered when it resolves
+                self._join_own_cancel(st, order, why)
         self._req_seq = req_seq
         self._journal_mass_cancel_answer(st, answer)
+
+    def _join_own_cancel(self, st: StrategyState, order: Order, why: str) -> None:
+        """Make the gateway's own Cancel of ``order`` (held or sent) the strategy's: a MassCancel's order (fixeng55).
+
+        Journaled (``JCancelQueued`` without ``own``: recovery and the replay rebuild it) before the flag is cleared,
+        so the journal and this process agree on who is answered. Never raises: a fault journaling it is that
+        order's alone (counted, logged at CRITICAL, its account halted); the order is then answered
+        ``CancelRejected`` ``INTERNAL_ERROR`` at once (its own Cancel stays the gateway's, answered to no strategy),
+        so it gets its one answer all the same.
+        """
+        try:
+            self.journal.append(JCancelQueued(order.order_id))
+            order.own_cancel = False
+            return
+        except Exception as exc:
+            fault = exc
+        text = (
+            f"a fault of the gateway's own joining this order's Cancel ({why}) to the one the gateway started itself: "
+            f"that Cancel goes on (held or sent to venue {order.venue}), its outcome not answered to you: the order's "
+            f"events will say; account {order.account} is halted until an operator reconciles it"
+        )
+        answered = "; its strategy was answered CancelRejected INTERNAL_ERROR"
+        try:
+            self._cancel_reject(st, order.cl_ord_id, GATEWAY, "INTERNAL_ERROR", text)
+        except Exception:
+            log.exception("order %s: answering its Cancel after a fault of the gateway's own failed", order.order_id)
+            answered = "; answering it failed too (ERROR above): reconcile it with the strategy"
+        self.transport_fault(
+            f"{why}, joining the gateway's own Cancel of order {order.order_id} ({st.strategy_id}'s "
+            f"{order.cl_ord_id!r}): the gateway's Cancel goes on{answered}",
+            fault,
+            [order],
+        )
 
     def _journal_mass_cancel_answer(self, st: StrategyState, answer: MassCancelAnswer) -> None:
         """(Version 3) Journal a MassCancel's answer with its number and keep it for a re-sent duplicate.
@@ -2652,8 +2724,8 @@ class Engine:
     def _cancel(self, order: Order, own: bool = False) -> None:
         """Send a cancel now, or hold it until a replace resolves or the venue is back (no-op if one is wanted).
 
-        ``own``: the gateway's own cancel (no strategy sent it): a hold is journaled so (``JCancelQueued.own``) and
-        noted in ``_own_held``.
+        ``own``: the gateway's own cancel (no strategy sent it): journaled so (``JCancelQueued.own``,
+        ``JSentCancel.own``) and noted on the order (``Order.own_cancel``), held or sent.
         """
         venue = self.venues.get(order.venue)
         if venue is not None and venue.state is VenueState.UP and can(order, _REQUEST_CANCEL):
@@ -2679,20 +2751,23 @@ class Engine:
                 raise
             hold_cancel(order)
             if own:
-                self._own_held.add(order.order_id)
+                order.own_cancel = True
 
     def _send_cancel(self, order: Order, own: bool = False) -> None:
         """Send a cancel (a new one, or the held one) to the venue; a refusal goes to the strategy.
 
-        Not for the gateway's own cancel (``own``, or a held one in ``_own_held``): none sent it, so its refusal is
-        logged (``_own_refused``), not answered.
+        Not for the gateway's own cancel (``own``, or a held one marked ``Order.own_cancel``): none sent it, so its
+        refusal, by the adapter here or by the venue later (``_on_venue_cancel_rejected``), is logged
+        (``_own_refused``), not answered; it is journaled so (``JSentCancel.own``) and stays marked while in flight.
         """
         held = cancel_input(order) is _RELEASE
+        if held and order.own_cancel:
+            own = True
         venue = self.venues[order.venue]
         result = venue.send_cancel(order)
         if isinstance(result, Sent):
             try:  # journal before wire: the record first; if it raises, the adapter takes the queued Cancel back
-                self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref))
+                self._journal_decision(order.strategy_id, JSentCancel(order.order_id, result.venue_ref, own))
             except Exception:
                 if venue.withdraw_cancel(order):
                     self._fault_note = f"nothing of it reached venue {order.venue}: the order is as it was"
@@ -2706,12 +2781,15 @@ class Engine:
                         release_cancel(order, result.venue_ref)
                     else:
                         request_cancel(order, result.venue_ref)
+                    order.own_cancel = own
                     self._counters.cancels_sent += 1
                 raise
             if held:
                 release_cancel(order, result.venue_ref)
             else:
                 request_cancel(order, result.venue_ref)
+            if own:
+                order.own_cancel = True
             self._counters.cancels_sent += 1
             return
         if held:  # the record first: if it raises, the Cancel stays held as the journal has it (_own_cancel answers)
@@ -2720,10 +2798,7 @@ class Engine:
             except Exception:
                 self._fault_note = f"nothing of it reached venue {order.venue} (it refused it: {result.code})"
                 raise
-            drop_held_cancel(order)
-            if order.order_id in self._own_held:
-                self._own_held.discard(order.order_id)
-                own = True
+            drop_held_cancel(order)  # (clears ``own_cancel``; ``own`` says whose it was)
         if own:
             self._own_refused(order, result.code, result.text)
             return
@@ -2762,15 +2837,13 @@ class Engine:
         Cancel went out, the order's account is halted, and the loop goes on. A held cancel the fault kept from the
         venue, and a MassCancel's (``answer``), is answered ``CancelRejected`` ``INTERNAL_ERROR``
         (``_answer_unsent_cancel``): every Cancel the strategy was told of gets its one answer. A Cancel the gateway
-        held for its own reasons (not ``answer``: ``_own_held``) is dropped the same way but answered to no strategy:
-        none sent it.
+        held for its own reasons (not ``answer``: ``Order.own_cancel``) is dropped the same way but answered to no
+        strategy: none sent it.
         """
-        own = held and order.order_id in self._own_held
+        own = held and order.own_cancel
         try:
             if held:
                 self._send_cancel(order)
-                if own:
-                    self._own_held.discard(order.order_id)
             else:
                 self._cancel(order, not answer)  # a hold of the gateway's own (not a MassCancel's) is noted so
         except Exception as exc:
@@ -3164,7 +3237,6 @@ class Engine:
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
         self.venue_sessions = recovered.venue_sessions
-        self._own_held = {i for i in recovered.own_held if recovered.orders[i].state in HELD_CANCEL_STATES}
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

@@ -108,6 +108,13 @@ EXTRA_HELP: Final = {
     "venue_replaced_after_reject_total": "FIX replaces the venue applied after refusing them (its terms applied)",
     "venue_internal_errors_total": "requests a venue adapter failed to encode (a gateway fault): refused, nothing sent",
     "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
+    "disk_free_bytes": (
+        "the least free space (bytes) among the file systems of the journal, state_dir, the risk audit log and the "
+        "venues' state_dir/store_dir, sampled every 5 s (-1: none could be read)"
+    ),
+    "disk_short_growths_total": (
+        "growths of the journal or a FIX message store by less than a full step: the disk is nearly full"
+    ),
     "risk_reloads_applied_total": "limits reloads that put new limits in force",
     "risk_reloads_refused_total": "limits reloads refused (bad file, audit log not writable): old limits kept",
     "risk_files_not_applied": "risk files (limits, reference prices, positions) on disk that are not in force",

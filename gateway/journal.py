@@ -210,12 +210,15 @@ def follow_order_record(order: Order, rec: object) -> None:
             release_cancel(order, rec.venue_ref)
         else:
             request_cancel(order, rec.venue_ref)
+        order.own_cancel = rec.own
     elif kind is JSentReplace:
         assert isinstance(rec, JSentReplace)
         request_replace(order, rec.qty, rec.price, rec.venue_ref)
     elif kind is JCancelQueued:
+        assert isinstance(rec, JCancelQueued)
         if can(order, OrderInput.HOLD_CANCEL):  # journals of earlier versions repeat it for a cancel already held
             hold_cancel(order)
+        order.own_cancel = rec.own  # without ``own`` for a cancel held or sent: a strategy's Cancel joined it
     elif kind is JCancelRefused:
         drop_held_cancel(order)
     elif kind is JOrderRefused:

@@ -203,6 +203,8 @@ class MmapJournal:
         self._short_steps = 0
         """Growths in a row that took less than a full step (the disk nearly full): logged at the first, and when
         full steps fit again."""
+        self.short_growths = 0
+        """Every growth that took less than a full step (``gateway_disk_short_growths_total``, ops55)."""
         """Times the syncer process was found gone while the journal was open (each counted as a failed sync)."""
         self._read_around = read_around
         """False: the mapping is ``MADV_RANDOM`` (a fault on a page the page cache lacks reads that page's folio,
@@ -609,6 +611,7 @@ class MmapJournal:
                     self.path.parent,
                 )
             self._short_steps += 1
+            self.short_growths += 1
             return target
         if self._short_steps:
             log.warning(

@@ -81,10 +81,17 @@ class JSentNew(_Record, tag=3, frozen=True):
 
 
 class JSentCancel(_Record, tag=4, frozen=True):
-    """A cancel for the order was queued for the venue (under ``venue_ref``, if the venue gives cancels one)."""
+    """A cancel for the order was queued for the venue (under ``venue_ref``, if the venue gives cancels one).
+
+    ``own``: the gateway sent it for its own reasons (the kill switch, a disconnect policy, the stop; also a cancel
+    it held so, released), no strategy sent it, so no strategy is answered if the venue refuses it (fixeng55).
+    Journals written before have no such field and read as False; a journal with it reads in earlier versions
+    (msgspec ignores the extra trailing field).
+    """
 
     order_id: int
     venue_ref: str = ""
+    own: bool = False
 
 
 class JSentReplace(_Record, tag=5, frozen=True):

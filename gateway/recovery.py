@@ -109,9 +109,6 @@ class Recovered:
     """Every ``MARK_EVERY``-th order id: a journal position at or before its creation (``gateway.replay``)."""
     position: int = 0
     """While recovering: the file offset of the record being applied (known when ``recover`` got the scan)."""
-    own_held: set[int] = field(default_factory=set)
-    """Orders whose held cancel the gateway holds for its own reasons (``JCancelQueued.own``): answered to no
-    strategy if a fault drops it."""
     venue_sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Venue -> its latest session id (an epoch's part before ``#``) and where its first epoch record begins (0
     when the positions are not known): the venue's references are that session's from there (``gateway.ref_lookup``)."""
@@ -277,15 +274,9 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             out.strategies[order.strategy_id].open_orders[order.order_id] = order
             out.exposure.append((order, 0, 0))
         elif isinstance(rec, (JOrderRefused, JSentCancel, JSentReplace, JCancelQueued, JCancelRefused)):
-            follow_order_record(orders[rec.order_id], rec)  # refused; cancel sent, held or dropped; replace sent
-            if kind is JCancelQueued:
-                assert isinstance(rec, JCancelQueued)
-                if rec.own:
-                    out.own_held.add(rec.order_id)
-                elif out.own_held:  # a strategy's Cancel joined the gateway's own held one: the strategy's now
-                    out.own_held.discard(rec.order_id)
-            elif out.own_held and kind is not JSentReplace:  # a held cancel sent or dropped is no longer held
-                out.own_held.discard(rec.order_id)
+            # refused; cancel sent, held or dropped, the gateway's own or joined by a strategy's (Order.own_cancel);
+            # replace sent
+            follow_order_record(orders[rec.order_id], rec)
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)

@@ -55,6 +55,8 @@ from model.venue_events import (
 _VENUE: Final = RejectSource.VENUE
 _ACK: Final = OrderInput.ACK
 _NOTHING_LEFT_TEXT: Final = "replace left no open quantity"
+_CANCELING: Final = frozenset({OrderState.PENDING_CANCEL, OrderState.PENDING_NEW_CANCEL})
+"""A cancel (not a replace) is in flight: a refusal then is the cancel's."""
 # Final aliases of what is used per order: compiled, a use is a static read instead of a lookup of the
 # name in this module's globals dict (which every imported name and non-Final global is)
 _OrderAccepted: Final = OrderAccepted
@@ -224,9 +226,18 @@ def cancel_rejected(order: Order, ev: VenueCancelRejected, seq: int, out: Out) -
     A refused replace that kept a filled order open (``VenueExecuted.replace_pending``) ends it FILLED: the
     order's end follows, an ``Executed`` of nothing (qty 0, price 0) with ``leaves_qty`` 0. A replace refused only
     because the venue's answer was late (``ev.lapsed``) is kept on the order (``Order.venue_lapsed``).
+
+    The refusal of the gateway's own cancel (``Order.own_cancel``, in flight: no strategy sent it and none joined
+    it; fixeng55) is applied but produces no strategy event: None, as for an event out of place, but with the
+    order moved back and ``own_cancel`` cleared (the engine tells the two apart by that flag). A cancel's refusal
+    never ends the order (only a replace keeps a filled order open).
     """
     lapsed = (order.pending_ref, order.pending_qty, order.pending_price) if ev.lapsed and order.pending_qty else None
+    own = order.own_cancel and order.state in _CANCELING
     if not apply_cancel_rejected(order):
+        return None
+    if own:  # the gateway's own cancel refused: the order is as before it, answered to no strategy
+        order.own_cancel = False
         return None
     if lapsed is not None:  # the venue may still apply it (BOE): kept, so a restart keeps it too
         order.venue_lapsed = lapsed

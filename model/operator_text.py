@@ -35,9 +35,13 @@ def operator_text_problem(text: str, what: str = "the reason") -> str | None:
     return None
 
 
-def clip(text: str, limit: int = CLIPPED_AT) -> str:
-    """Return ``text`` on one line and at most ``limit`` characters (an ellipsis says it was cut)."""
+def clip(text: str, limit: int = CLIPPED_AT, marker: str = "…") -> str:
+    """Return ``text`` on one line and at most ``limit`` characters (``marker`` at the end says it was cut).
+
+    Cut on characters, never inside one (its UTF-8 stays whole). A venue's text longer than the venue events'
+    bound is clipped with this too (``model.venue_events.bounded_texts``, fix55), its marker naming the length.
+    """
     if len(text) <= limit and text.isprintable():
         return text
     one_line = "".join(c if c.isprintable() else " " for c in text[: limit + 1])
-    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+    return one_line if len(one_line) <= limit else one_line[: limit - len(marker)] + marker

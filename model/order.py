@@ -292,6 +292,12 @@ class Order(OrderTicket, gc=False):
     (``VenueCancelRejected.lapsed``): the venue may still apply it (``apply_late_replaced`` clears it)."""
     venue_cancel_ts: int = 0
     """The venue's time of the last cancel applied (``VenueCanceled.venue_ts``; rebuilt from the journal)."""
+    own_cancel: bool = False
+    """The cancel held or in flight is the gateway's own (the kill switch, a disconnect policy, the stop; fixeng55):
+    no strategy sent it, so its refusal is answered to none (``gateway.venue_apply.cancel_rejected``). Set with the
+    journal's ``JCancelQueued.own`` / ``JSentCancel.own``, cleared when a strategy's Cancel joins it (its
+    ``JCancelQueued`` without ``own``), when it is dropped (``drop_held_cancel``) or refused; rebuilt from the journal
+    by ``gateway.journal.follow_order_record``."""
 
     @property
     def is_terminal(self) -> bool:
@@ -594,6 +600,7 @@ def release_cancel(order: Order, venue_ref: str = "") -> None:
 def drop_held_cancel(order: Order) -> None:
     """The held cancel could not be sent (the venue adapter refused it); the order is as before."""
     request(order, _DROP_HELD_CANCEL)
+    order.own_cancel = False
 
 
 def request_replace(order: Order, qty: int, price: int, venue_ref: str = "") -> None:

@@ -20,10 +20,19 @@ from typing import Final
 
 import msgspec
 
+from model.operator_text import clip
+
 EVENT_MAX_QTY: Final = 2**31 - 1
 """The largest quantity a venue event may carry: the strategy protocol's (docs/strategy-protocol.md, section 2)."""
 EVENT_MAX_PRICE: Final = 2**53 - 1
 """The largest price a venue event may carry, in ten-thousandths: the strategy protocol's (section 2)."""
+EVENT_MAX_TEXT: Final = 2000
+"""The most characters of a text a venue event carries to the journal and the strategy (``bounded_texts``, fix55).
+
+At most 8,000 bytes of UTF-8: a strategy frame quoting it stays far below the protocol's 65,536 bytes
+(docs/strategy-protocol.md, sections 2 and 5). Before, a FIX Text(58) near 64 KiB (or of Latin-1 bytes, each read
+as a 3-byte U+FFFD) made a frame above it, which the strategy's client could not read, in every replay from before
+it too (it was journaled)."""
 
 
 class _VenueEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -149,3 +158,36 @@ class VenueState(enum.StrEnum):
 EventSink = Callable[[VenueEvent], None]
 StateSink = Callable[[str, VenueState, str], None]
 """Called with (venue name, new state, human reason) on every session state change."""
+
+
+def bounded_text(text: str) -> str:
+    """Return ``text`` if it has at most ``EVENT_MAX_TEXT`` characters; else clipped to that, on one line, with a
+    marker at the end naming its length (``model.operator_text.clip``: cut between characters, UTF-8 safe)."""
+    if len(text) <= EVENT_MAX_TEXT:
+        return text
+    return clip(text, EVENT_MAX_TEXT, f"… [clipped: {len(text):,} characters; the gateway log has the whole text]")
+
+
+def bounded_texts(event: VenueEvent) -> VenueEvent:
+    """Return ``event`` with its venue text clipped to ``EVENT_MAX_TEXT`` characters, or ``event`` itself if it is
+    within (fix55).
+
+    Applied by the engine to every event of every adapter before it is journaled (``Engine._venue_sink``): the
+    strategy events made of it, live and in replays, quote the clipped text. The texts: ``text`` (VenueRejected,
+    VenueCanceled, VenueCancelRejected), ``canceled_text`` (VenueAccepted, VenueReplaced). Ids (``exec_id``,
+    ``venue_order_id``) are not clipped: two ids alike in their first characters must stay two.
+    """
+    if isinstance(event, (VenueAccepted, VenueReplaced)):
+        if len(event.canceled_text) <= EVENT_MAX_TEXT:
+            return event
+        return msgspec.structs.replace(event, canceled_text=bounded_text(event.canceled_text))
+    if isinstance(event, VenueExecuted) or len(event.text) <= EVENT_MAX_TEXT:
+        return event
+    return msgspec.structs.replace(event, text=bounded_text(event.text))
+
+
+def event_text(event: VenueEvent) -> str:
+    """Return the venue text ``event`` carries ("" for an execution): what ``bounded_texts`` clips."""
+    if isinstance(event, (VenueAccepted, VenueReplaced)):
+        return event.canceled_text
+    return "" if isinstance(event, VenueExecuted) else event.text

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class AuditLog:
         self._directory_synced = True
         """False while a file created at ``path`` may not yet be named on disk (its directory not fsynced)."""
         self._fd = self._open()
+        self._lock = threading.Lock()
+        """One writer at a time (a reload's record is written in a worker thread): lines never interleave."""
 
     def _open(self) -> int:
         """Open the file at ``path``, creating it if missing (its directory is then fsynced by ``write``)."""
@@ -65,6 +68,10 @@ class AuditLog:
         (again on every write until that succeeds), so the file's name at ``path``, and a rotation's rename
         within the directory, survive a power failure with the record.
         """
+        with self._lock:
+            self._write(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
         self._reopen_if_moved()
         if not self._directory_synced:  # before the record: a record on disk is one whose reload was applied
             self._sync_directory()

@@ -66,6 +66,8 @@ from risk.inforce import HeldBack, InForceCopy
 from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
+from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
+from risk.reader import read_in_child
 from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
@@ -292,15 +294,33 @@ class PendingReload:
         self.reference_ready = False
         self.status: LoadStatus | None = None
         """The per-load status parts of ``limits``, staged before the switch (``RiskEngine.stage_status``)."""
+        self.reader: list[str] | None = None
+        """The command of a reader process (``risk.reader``) that reads and checks the files; None: in this process
+        (start-up, ``RiskEngine.reload``). The gateway sets it for the reloads it runs off its event loop."""
+        self.reader_timeout_s = READER_TIMEOUT_S
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
         if self.result is not None:
             return
         try:
-            limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
-            if self.previous is not None:
-                self.changes = _changes(self.previous, limits)
+            if self.reader is not None:  # in a reader process (risk.reader): the GIL stays the event loop's
+                limits, changes = read_in_child(
+                    self.path,
+                    self.wall_now,
+                    self.known,
+                    self.keep,
+                    self.previous,
+                    command=self.reader,
+                    timeout_s=self.reader_timeout_s,
+                )
+                self.limits = limits
+                if self.previous is not None:
+                    self.changes = changes
+            else:
+                limits = self.limits = read_limits(self.path, self.wall_now, self.known, self.keep, start_up=False)
+                if self.previous is not None:
+                    self.changes = _changes(self.previous, limits)
             if self.copy is not None:
                 self.copy_ready = self.copy.prepare(limits.raw)
             reference = limits.reference_parsed
@@ -311,6 +331,25 @@ class PendingReload:
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
             log.exception("risk reload crashed")
             self.problems = [Problem(str(self.path), 0, 0, "", f"internal error while reading: {exc!r}")]
+
+
+class PendingSwitch:
+    """A reload's switch under way (``RiskEngine.prepare_switch``): its audit record, then what its disk work did."""
+
+    def __init__(self, pending: PendingReload) -> None:
+        self.pending = pending
+        self.result: ReloadResult | None = None
+        """Set when there is nothing to write or apply (refused, held back): the reload's outcome."""
+        self.limits: LimitsFile | None = None
+        self.previous: LimitsFile | None = None
+        self.kept = False
+        self.reference_signature: Signature | None = None
+        self.changes: list[Change] = []
+        self.warnings: list[str] = []
+        self.record: dict[str, Any] = {}
+        self.audit_error: OSError | None = None
+        """The audit log refused the record (``write_switch``): the reload is not applied."""
+        self.copy_problem = ""
 
 
 class RiskEngine:
@@ -390,6 +429,9 @@ class RiskEngine:
         self._positions_notice: dict[str, Any] | None = None
         """The start-of-day positions in force if not those the day's first start read (startup record, status)."""
         self._late: list[dict[str, Any]] = []
+        self._audit_held = False
+        """A reload's record is being written in a worker thread: other records wait in ``_audit_queue``."""
+        self._audit_queue: list[tuple[dict[str, Any], int]] = []
         self.reloads_applied = 0
         """Reloads that put new limits in force (``gateway_risk_reloads_total{outcome="applied"}``)."""
         self.reloads_refused = 0
@@ -1190,20 +1232,44 @@ class RiskEngine:
         return pending
 
     def finish_reload(self, pending: PendingReload) -> ReloadResult:
-        """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way."""
+        """Apply what ``pending`` read, if all valid, over the limits in force now; audit either way.
+
+        In steps, which the gateway runs apart (reload55): ``prepare_switch`` (the audit record, on the event
+        loop), ``write_switch`` (the audit record written and fsynced; in a worker thread, the loop's own audit
+        records queued meanwhile: ``hold_audit``), ``switch`` (the limits put in force, on the loop, in one step,
+        as soon as their record is on disk), ``keep_copies`` (the copies in force renamed and fsynced; in a worker
+        thread) and ``copies_kept`` (the outcome, with a copy that could not be kept).
+        """
+        step = self.prepare_switch(pending)
+        if step.result is not None:
+            return step.result
+        self.write_switch(step)
+        result = self.switch(step)
+        if not result.ok:
+            return result
+        self.keep_copies(step)
+        return self.copies_kept(step)
+
+    def prepare_switch(self, pending: PendingReload) -> PendingSwitch:
+        """Build the reload's audit record (``result`` set instead when there is nothing to write or apply)."""
+        step = PendingSwitch(pending)
         if pending.result is not None:
-            return pending.result
+            step.result = pending.result
+            return step
         trigger, who, path, keep = pending.trigger, pending.who, pending.path, pending.keep
         signature = pending.signature
         limits = pending.limits
         if limits is None:
-            return self._refuse(trigger, who, pending.problems, self._judged(path, signature, keep is None))
+            step.result = self._refuse(trigger, who, pending.problems, self._judged(path, signature, keep is None))
+            return step
         previous = self._file
-        kept = keep is not None and limits.reference_parsed is keep
-        reference_signature = _file_signature(limits.reference_path)
-        changes = pending.changes if pending.previous is previous else _changes(previous, limits)
+        step.previous = previous
+        step.limits = limits
+        step.kept = kept = keep is not None and limits.reference_parsed is keep
+        step.reference_signature = _file_signature(limits.reference_path)
+        step.changes = pending.changes if pending.previous is previous else _changes(previous, limits)
         pending.previous = None  # the limits in force are the engine's to replace (``_apply``: retired)
-        warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
+        warnings = step.warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one
         if limits.document.start_positions_file is not None and not limits.positions_sha256:
             warnings.append(
                 "start_positions_file cannot be read: start-of-day positions are read at start-up only; "
@@ -1211,20 +1277,55 @@ class RiskEngine:
             )
         elif limits.positions_sha256 != self._start_positions_sha256:
             warnings.append("start_positions_file changed: start-of-day positions are read at start-up only")
-        record = {
+        step.record = {
             "event": "reload",
             "trigger": trigger,
             "who": who,
             **self._file_fields(limits),
             "previous_sha256": previous.sha256,
             "previous_reference_sha256": previous.reference_sha256,
-            "changes": [msgspec.to_builtins(c) for c in changes],
+            "changes": [msgspec.to_builtins(c) for c in step.changes],
             "warnings": warnings,
             **self._on_disk(path, None if kept else limits.reference_path),
         }
+        return step
+
+    def write_switch(self, step: PendingSwitch) -> None:
+        """Write the reload's audit record (required before the switch), in any thread.
+
+        Touches no engine state but the audit log's, whose other writers wait meanwhile when this runs in
+        another thread than theirs (``hold_audit``). An audit log that cannot be written is noted
+        (``audit_error``): ``switch`` then refuses the reload, the copies untouched.
+        """
         try:
-            self._write_audit(record, required=True)
+            self._append_audit(step.record, self._wall_clock(), required=True)
         except OSError as exc:
+            step.audit_error = exc
+
+    def keep_copies(self, step: PendingSwitch) -> None:
+        """After the switch, in any thread: make the copies prepared by the read the copies in force (``risk.inforce``).
+
+        Right after the switch rather than before it: a ``status`` asked once the audit record is on disk sees the
+        limits it names (the rename and the directory fsync took 10-40 ms here). A restart in between finds the
+        previous copy, which is used only for a limits file held back (modified in place), as before the reload.
+        """
+        pending = step.pending
+        copy_problems = []
+        if self._copy is not None:  # a restart puts these limits in force, not a file held back
+            copy_problems.append(self._copy.commit(pending.copy_ready))
+        if pending.reference_copy is not None and not step.kept:  # and these reference prices
+            copy_problems.append(pending.reference_copy.commit(pending.reference_ready))
+        step.copy_problem = "; ".join(problem for problem in copy_problems if problem)
+
+    def switch(self, step: PendingSwitch) -> ReloadResult:
+        """Put the limits ``step`` read in force (after ``write_switch``), or refuse if their record was not written."""
+        pending, limits, previous = step.pending, step.limits, step.previous
+        assert limits is not None and previous is not None
+        step.previous = None  # the limits replaced are ``retire``'s alone from the switch on (freed in slices)
+        trigger, who, path = pending.trigger, pending.who, pending.path
+        changes, warnings, kept = step.changes, step.warnings, step.kept
+        exc = step.audit_error
+        if exc is not None:
             message = (
                 f"reload NOT applied: the audit log {self._audit.path if self._audit else ''} cannot be written "
                 f"({exc}); the limits file is valid, but no change is applied without its audit record; "
@@ -1238,36 +1339,40 @@ class RiskEngine:
                 trigger, who, ok=False, sha256=limits.sha256, changes=0, errors=1, reason=message
             )
             return ReloadResult(False, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
-        copy_problems = []
-        if self._copy is not None:  # a restart puts these limits in force, not a file held back
-            copy_problems.append(self._copy.commit(pending.copy_ready))
-        if pending.reference_copy is not None and not kept:  # and these reference prices
-            copy_problems.append(pending.reference_copy.commit(pending.reference_ready))
-        copy_problem = "; ".join(problem for problem in copy_problems if problem)
-        self._judge(path, signature, limits.sha256)
+        self._judge(path, pending.signature, limits.sha256)
         if not kept:
             self._in_place.pop("reference", None)
             if limits.reference_path is not None:
-                self._judge(limits.reference_path, reference_signature, limits.reference_sha256)
+                self._judge(limits.reference_path, step.reference_signature, limits.reference_sha256)
         self._apply(limits)
         self._staged_status, pending.status = pending.status, None  # built before the switch, if staged
         message = f"limits reloaded from {path}: {len(changes)} change(s), sha256 {limits.sha256[:12]}"
         log.info("risk %s (trigger %s, by %s)", message, trigger, who)
-        if copy_problem:
-            not_kept = (
-                f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
-                "is NOT APPLIED would refuse to start; free space there and reload again"
-            )
-            message += f"; they are in force, but {not_kept}"
-            log.error("risk reload applied (the new limits are in force), but %s", not_kept)
         for warning in warnings:
             log.warning("risk limits: %s", warning)
         self._last_reload = self._reload_summary(
             trigger, who, ok=True, sha256=limits.sha256, changes=len(changes), errors=0
         )
-        return ReloadResult(
-            True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message, copy_problem
+        step.result = ReloadResult(True, trigger, who, limits.sha256, previous.sha256, changes, [], warnings, message)
+        return step.result
+
+    def copies_kept(self, step: PendingSwitch) -> ReloadResult:
+        """Return the applied reload's outcome, saying so (and logging it) if a copy in force was not kept."""
+        result = step.result
+        assert result is not None
+        copy_problem = step.copy_problem
+        if not copy_problem:
+            return result
+        not_kept = (
+            f"their copy in the state directory is NOT kept ({copy_problem}): a restart while a limits file "
+            "is NOT APPLIED would refuse to start; free space there and reload again"
         )
+        log.error("risk reload applied (the new limits are in force), but %s", not_kept)
+        if self._last_reload is not None and self._last_reload.get("sha256") == result.sha256:
+            self._last_reload["copy_problem"] = copy_problem  # `gateway status` says it (rev55ops)
+        message = f"{result.message}; they are in force, but {not_kept}"
+        step.result = msgspec.structs.replace(result, message=message, copy_problem=copy_problem)
+        return step.result
 
     def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
@@ -1971,14 +2076,26 @@ class RiskEngine:
         A record that could not be written and was not ``required`` (its change took effect: a kill, a
         resume, a ``not_applied`` notice) is kept and written before the next record that can be written,
         with ``late: true`` and ``written_time``; up to ``MAX_LATE_RECORDS`` are kept (then the oldest go).
+        While a reload's record is written in a worker thread (``hold_audit``) a record is queued with its time
+        and written after it, in order (``release_audit``): one writer at a time, whole lines.
         """
         if self._audit is None:
             return
         now = self._wall_clock()
+        if self._audit_held and not required:
+            self._audit_queue.append((record, now))
+            return
+        self._append_audit(record, now, required)
+
+    def _append_audit(self, record: dict[str, Any], now: int, required: bool, written: int | None = None) -> None:
+        """Write ``record`` made at ``now`` (the late ones first, written at ``written``, default ``now``)."""
+        if self._audit is None:
+            return
         full = {"time": utc_text(now), "time_ns": now, **record}
+        written_time = utc_text(now if written is None else written)
         try:
             while self._late:
-                self._audit.write({**self._late[0], "late": True, "written_time": utc_text(now)})
+                self._audit.write({**self._late[0], "late": True, "written_time": written_time})
                 self._late.pop(0)
             self._audit.write(full)
         except OSError as exc:  # disk full, I/O error: expected, one line without a traceback
@@ -1989,6 +2106,18 @@ class RiskEngine:
             )
             self._late.append(full)
             del self._late[:-MAX_LATE_RECORDS]
+
+    def hold_audit(self) -> None:
+        """Queue the audit records written from now on (``release_audit`` writes them): a reload's record is being
+        written in a worker thread (``write_switch``)."""
+        self._audit_held = True
+
+    def release_audit(self) -> None:
+        """Write the records queued since ``hold_audit``, in order, each with the time it was made."""
+        self._audit_held = False
+        queued, self._audit_queue = self._audit_queue, []
+        for record, now in queued:
+            self._append_audit(record, now, False, self._wall_clock())
 
     def reload_metrics(self) -> dict[str, float]:
         """Return what ``gateway metrics`` shows of reloads and the audit log (rev54risk: a refused reload or a
@@ -2002,7 +2131,7 @@ class RiskEngine:
 
     def flush_late_audit(self) -> int:
         """Write the records kept while the audit log was not writable; return how many are still waiting."""
-        if self._late and self._audit is not None:
+        if self._late and self._audit is not None and not self._audit_held:
             now = self._wall_clock()
             try:
                 while self._late:
@@ -2018,5 +2147,7 @@ class RiskEngine:
             for fd in fds.values():
                 os.close(fd)
             fds.clear()
+        if self._audit_queue:
+            self.release_audit()
         if self._audit is not None:
             self._audit.close()

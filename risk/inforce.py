@@ -11,6 +11,7 @@ is another file (a new inode): it is read as it is, as on a first start.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -75,6 +76,8 @@ class InForceCopy:
         except OSError as exc:
             log.error("risk cannot write the copy of the limits %s: %s", self._prepared, exc)
             self._prepare_problem = f"cannot write the copy of the limits {self._prepared}: {exc}"
+            with contextlib.suppress(OSError):  # a partial copy would hold a full disk's last bytes (rev55ops)
+                self._prepared.unlink(missing_ok=True)
             return False
         return True
 

@@ -156,6 +156,8 @@ class LimitsFile:
         reference: Parsed[ReferencePriceDocument] | None,
         positions: Parsed[StartPositionsDocument] | None,
         warnings: list[str],
+        *,
+        summary: list[str] | None = None,
     ) -> None:
         assert parsed.value is not None
         self.path = path
@@ -177,8 +179,9 @@ class LimitsFile:
         self.positions_path = Path(positions.file) if positions is not None else None
         self.warnings = warnings
         """Every warning (what ``gateway risk check`` prints)."""
-        self.summary = summarise_warnings(warnings)
-        """The warnings with each kind of more than ``SUMMARY_AFTER`` in one: what the gateway logs and audits."""
+        self.summary = summarise_warnings(warnings) if summary is None else summary
+        """The warnings with each kind of more than ``SUMMARY_AFTER`` in one: what the gateway logs and audits
+        (``summary``: as summarised already, by the reader process of a reload, ``risk.reader``)."""
 
     @property
     def combined_sha256(self) -> str:

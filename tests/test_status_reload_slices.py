@@ -119,6 +119,7 @@ class _Risk:
         self._risk = risk
         self.stage_status = stage_status
         self.finish_reload = finish_reload
+        self.prepare_switch = finish_reload  # the gateway's switch begins here (reload55)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._risk, name)
@@ -159,7 +160,8 @@ async def test_reload_when_the_file_lists_thousands_of_accounts_then_the_status_
         process.status_slices = 300
         staged: list[LoadStatus] = []
         seen_meanwhile: list[tuple[str, int]] = []
-        stage, finish = risk.stage_status, risk.finish_reload
+        switched: list[Any] = []
+        stage, finish = risk.stage_status, risk.prepare_switch
 
         def stage_status(pending: Any, units: int) -> Any:
             builder = stage(pending, units)
@@ -169,6 +171,7 @@ async def test_reload_when_the_file_lists_thousands_of_accounts_then_the_status_
 
         def finish_reload(pending: Any) -> Any:
             assert pending.status is staged[0] and staged[0].done  # built before the switch
+            switched.append(pending)
             return finish(pending)
 
         process.risk = _Risk(risk, stage_status, finish_reload)  # a compiled engine takes no patching
@@ -181,6 +184,7 @@ async def test_reload_when_the_file_lists_thousands_of_accounts_then_the_status_
         assert result.ok, result
         await asyncio.sleep(0.05)  # the post-switch preparation (one callback, now only assembling)
 
+        assert len(switched) == 1
         assert len(staged) == 1 and staged[0].steps > 10  # one slice per loop iteration, not one callback
         assert seen_meanwhile == [(old["fixed"]["sha256"], len(old["account_names"]))]
         wire = risk.status_wire()

@@ -382,6 +382,11 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
     if last:
         if last.get("ok"):
             outcome = f"applied, {last.get('changes', 0)} change(s), sha256 {str(last.get('sha256', ''))[:12]}"
+            if last.get("copy_problem"):
+                outcome += (
+                    f"; its copy in the state directory is NOT kept ({last['copy_problem']}): a restart while a "
+                    "limits file is NOT APPLIED would refuse to start: free space there and reload again"
+                )
         else:
             outcome = f"REFUSED, {last.get('errors', 0)} error(s); the limits in force are unchanged"
             errors, first = int(last.get("errors") or 0), last.get("reason") or last.get("first_error")
@@ -539,6 +544,14 @@ def format_status(status: dict[str, Any], all_accounts: bool = False) -> str:
         lines.append(
             f"journal directory: gateway.lock put back {lock_restores} times, .open marker {marker_restores} times "
             "after they were deleted while running (find out what deletes them)"
+        )
+    disks = [d for d in status.get("disks") or [] if isinstance(d.get("free_bytes"), int) and d["free_bytes"] >= 0]
+    if disks:  # the least free first: the one that fills first (ops55)
+        least = min(disks, key=lambda d: d["free_bytes"])
+        short = status.get("disk_short_growths", 0)
+        lines.append(
+            f"disks: least free {least['free_bytes'] >> 20} MiB ({least.get('setting')} {least.get('path')})"
+            + (f", {short} short growths: the disk is nearly full" if short else "")
         )
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:

@@ -68,7 +68,16 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
     made: list[Path] = []
     """The directories this start created: a refused start removes those still empty (``refused``)."""
 
-    def refused(code: int) -> int:
+    def refused(code: int, process: GatewayProcess | None = None) -> int:
+        if process is not None:  # stopped: the files of its own nothing depends on go first (ops55)
+            files = process.remove_unused_files()
+            if files:
+                log.info(
+                    "gateway %s: removed the %s this refused start had created: %s",
+                    config.gateway_id,
+                    "unused file" if len(files) == 1 else f"{len(files)} unused files",
+                    ", ".join(map(str, files)),
+                )
         removed = remove_made_directories(made)
         if removed:
             log.info(
@@ -117,12 +126,14 @@ def run_process(config: GatewayConfig, loop_impl: LoopImpl) -> int:
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
             # a damaged journal comes as a ConfigError too (gateway.app), but it is not the config's
-            return refused(EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG)
+            return refused(
+                EXIT_STARTUP_FAILED if isinstance(exc.__cause__, JournalCorruptError) else EXIT_BAD_CONFIG, process
+            )
         except (SocketInUseError, NotASocketError, OSError, VenueStateError) as exc:
             # VenueStateError: a venue's state file is corrupt or unreadable (its message names the file and what to do)
             log.error("gateway %s failed to start: %s", config.gateway_id, exc)
             await process.stop()
-            return refused(EXIT_STARTUP_FAILED)
+            return refused(EXIT_STARTUP_FAILED, process)
         loop.add_signal_handler(signal.SIGINT, process.request_stop)  # process.start took SIGTERM
         early = stop_signal_at_startup() or (noted[0] if noted else None) or process.stop_signal_at_start
         if early is not None:  # noted (gateway.signals, the handlers above, process.start's) while it started

@@ -15,7 +15,6 @@ new engine and adapter from the journal and the venue's state directory, as ``ga
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from venues.boe.state import (
     BoeStateError,
     corrections_path,
     load_corrections,
+    load_owed,
     load_owed_cancels,
     owed_cancels_path,
     save_corrections,
@@ -99,7 +99,7 @@ def test_new_order_reported_lost_when_cboe_acknowledges_it_after_a_restart_then_
         assert engine.counters.venue_events_unknown_order == 0
     else:
         assert status["late_answers"] == 1
-    assert json.loads(owed_cancels_path(link.state_dir, "cboe").read_bytes())["cancels"] == {}
+    assert load_owed(link.state_dir, "cboe")[1] == {}
 
 
 def _filled_while_a_modify_lapsed(tmp_path: Path) -> tuple[Link, Engine, Rig, Order, Path]:
@@ -172,8 +172,7 @@ def test_modify_lapsed_when_the_cancel_of_it_is_lost_in_a_crash_then_the_next_st
     assert link.venue.counters["live_after_end"] == 1
     engine, rig = _restart(link, engine, journal)  # kill -9: the Cancel of A never reached Cboe
     [a_at_cboe] = [o for o in link.core.exchange.orders.values() if o.leaves == 50]
-    owed = json.loads(owed_cancels_path(link.state_dir, "cboe").read_bytes())
-    assert list(owed["cancels"]) == [a_at_cboe.cl_ord_id]
+    assert list(load_owed(link.state_dir, "cboe")[1]) == [a_at_cboe.cl_ord_id]
     link.connect()
     _pump(link, engine)
     assert a_at_cboe.cl_ord_id not in link.core.exchange.orders  # the old code: 50 working at Cboe for good
@@ -181,7 +180,7 @@ def test_modify_lapsed_when_the_cancel_of_it_is_lost_in_a_crash_then_the_next_st
     assert _cancels_sent(link) == ["cancelled"] and link.core.exchange.violations == []
     status = link.venue.status()
     assert (status["late_cancels_waiting"], status["after_end"], status["unknown_cl_ord_id"]) == (0, 1, 0)
-    assert json.loads(owed_cancels_path(link.state_dir, "cboe").read_bytes())["cancels"] == {}
+    assert load_owed(link.state_dir, "cboe")[1] == {}
     assert engine.orders[order.order_id].state is OrderState.FILLED
 
 

@@ -14,7 +14,6 @@ Against the sans-IO BOE simulator through a real engine (and a second engine for
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from model.clock import FakeClock
 from tests.boe.harness import gateway_over
 from tests.boe.test_modify_up_crossed_by_fill import _execution, _order_at_cboe, _pump
 from venues.boe.adapter import NS_PER_S, day_code, split_ref
+from venues.boe.state import load_corrections
 
 LOST = 4_194_400
 """An order id past the journal's last (the ids a power failure's lost tail used)."""
@@ -65,7 +65,7 @@ def test_fills_when_the_journal_never_created_the_order_then_each_is_an_unknown_
     assert "ended here" not in cancel.getMessage()  # the old code: "it ended here, before a restart ..."
     # (the simulator has no such order: it refuses each Cancel, so the next fill's LeavesQty asks again)
     assert {r.type for r in link.exchange_records if r.orig_cl_ord_id == ghost} == {"Cancel Order"}
-    seen = json.loads((tmp_path / "boe" / "cboe.boe-corrections.json").read_text())["seen"]
+    seen = load_corrections(tmp_path / "boe", "cboe", "2024-05-01")
     assert len(seen) == 12  # the old code: no file
     # a restart: Cboe replays the unit (nothing of it journaled), the second process reports none of them again
     caplog.clear()

@@ -16,7 +16,6 @@ SequenceNumber, OrigClOrdID, NumberOfCancelOrderBitfields).
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
 from pathlib import Path
@@ -31,7 +30,7 @@ from simulators.boe.simulator import SimulatorCore
 from tests.boe.harness import DAY_NS, Link, make_order
 from venues.boe.adapter import BoeVenue, split_ref
 from venues.boe.messages import OrderCancelled
-from venues.boe.state import corrections_path, owed_cancels_path
+from venues.boe.state import corrections_path, load_corrections, load_owed
 
 UNIT = 1  # AAPL's matching unit in the harness
 NEXT_DAY_NS = DAY_NS + 86_400 * 10**9
@@ -84,7 +83,7 @@ def test_execution_with_shares_open_when_the_order_ended_here_then_canceled_at_c
     status = link.venue.status()
     assert (status["live_after_end"], status["after_end"], status["late_cancels_waiting"]) == (1, 1, 0)
     assert any("shows order 1 working at Cboe" in r.getMessage() for r in caplog.records)
-    assert json.loads(owed_cancels_path(tmp_path, "cboe").read_bytes())["cancels"] == {}
+    assert load_owed(tmp_path, "cboe")[1] == {}
 
 
 def test_owed_cancel_when_lost_in_a_crash_before_a_new_trading_day_then_sent_after_the_next_day_s_login(
@@ -94,8 +93,7 @@ def test_owed_cancel_when_lost_in_a_crash_before_a_new_trading_day_then_sent_aft
     link.core.hold = True  # Cboe receives the Cancel and never processes it: its day ends first
     assert link.core.exchange.execute(cl_ord_id, 5)  # LeavesQty 95: the Cancel is owed
     link.pump()
-    owed = json.loads(owed_cancels_path(tmp_path, "cboe").read_bytes())
-    assert owed == {"day": "2024-05-01", "cancels": {cl_ord_id: 2}}
+    assert load_owed(tmp_path, "cboe") == ("2024-05-01", {cl_ord_id: 2})
     # kill -9; Cboe's next day: numbering from 0, DAY orders gone, the GTC order kept
     gtc = link.core.exchange.orders[cl_ord_id]
     core = SimulatorCore(link.core.config, clock=link.clock, wall=lambda: NEXT_DAY_NS)
@@ -115,7 +113,7 @@ def test_owed_cancel_when_lost_in_a_crash_before_a_new_trading_day_then_sent_aft
     status = venue.status()
     assert (status["executions_earlier_day"], status["unknown_executions"], status["unknown_cl_ord_id"]) == (1, 0, 0)
     assert (status["after_end"], status["late_cancels_waiting"]) == (1, 0)
-    assert json.loads(owed_cancels_path(tmp_path, "cboe").read_bytes()) == {"day": "2024-05-02", "cancels": {}}
+    assert load_owed(tmp_path, "cboe") == ("2024-05-02", {})
     lines = [r.getMessage() for r in caplog.records]
     [kept] = [line for line in lines if "a new trading day" in line]
     assert f"1 Cancel(s) owed since 2024-05-01 kept, sent after the login (ClOrdIDs {cl_ord_id})" in kept
@@ -157,7 +155,7 @@ def test_trade_cancel_when_the_gateway_restarts_then_reported_once_unless_the_fi
     assert link.core.exchange.correct_trade(exec_id)  # the bust: no event, its number not journaled
     link.pump()
     assert link.venue.status()["trade_corrections"] == 1
-    assert json.loads(corrections_path(tmp_path, "cboe").read_bytes())["seen"] == [(UNIT << 32) | 3]
+    assert load_corrections(tmp_path, "cboe", "2024-05-01") == {(UNIT << 32) | 3}
     for _restart in range(2):  # kill -9 twice: the login lists the unit at the execution, Cboe replays the bust
         if lose_file:
             corrections_path(tmp_path, "cboe").unlink()

@@ -10,7 +10,6 @@ replayed copy is logged as reported before, never as a new instruction.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from tests.boe.harness import Link, make_order
 from tests.boe.test_modify_up_crossed_by_fill import _execution
 from venues.boe.adapter import day_code, split_ref
-from venues.boe.state import corrections_path
+from venues.boe.state import load_corrections
 
 UNIT = 1  # AAPL's matching unit in the harness
 
@@ -40,7 +39,7 @@ def test_unapplied_execution_when_the_gateway_restarts_twice_then_its_error_is_l
     link.pump()
     counter = "executions_earlier_day" if how == "earlier day" else "unknown_executions"
     assert link.venue.status()[counter] == 1
-    assert json.loads(corrections_path(tmp_path, "cboe").read_bytes())["seen"] == [(UNIT << 32) | 2]
+    assert load_corrections(tmp_path, "cboe", "2024-05-01") == {(UNIT << 32) | 2}
     for restart in (1, 2):  # kill -9: the login lists the unit at the Acknowledgment, Cboe replays the execution
         link.restart()
         link.connect()

@@ -48,6 +48,41 @@ def test_seq_too_low_refusal_when_the_words_are_not_about_the_seq_num_then_none(
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # fix55: "was" took the expected number itself as the received one (40 received, 40 expected: not too low):
+        # the refusal was retried for good instead of LOGIN_REFUSED with the number to set
+        ("MsgSeqNum 12 was below the expected 40", 40),
+        ("MsgSeqNum 12 was below expected 40", 40),
+        ("MsgSeqNum(34) 12 was below the expected 40", 40),
+        ("MsgSeqNum (12) was below the expected (40)", 40),
+        ("MSGSEQNUM 12 WAS BELOW THE EXPECTED 40", 40),
+        ("Logon rejected: MsgSeqNum 12 was below the expected 40. Contact the desk", 40),
+        ("MsgSeqNum 12 was behind the expected 40", 40),
+        # the same family, recognised before and still
+        ("MsgSeqNum 12 is below the expected 40", 40),
+        ("MsgSeqNum 12 was lower than the expected 40", 40),
+        ("MsgSeqNum too low, expecting 40 but received 12", 40),  # QuickFIX C++, QuickFIX/J, QuickFIX/n, quickfixgo
+        ("MsgSeqNum too low, expecting 40 received 12", 40),  # libtrading
+        ("MsgSeqNum too low: got 12, expected 40", 40),
+        ("Invalid sequence number: expected 40, was 12", 40),
+        # no new false positives: above the expected, or "was below the expected" not said of the MsgSeqNum
+        ("MsgSeqNum 50 was above the expected 40", None),
+        ("MsgSeqNum too high, expecting 40 but received 50", None),
+        ("MsgSeqNum 12: password was below the expected length 8", None),
+        ("Password length 6 was below the expected 8 (MsgSeqNum 12)", None),
+        ("Order qty 12 was below the expected 40 (MsgSeqNum 9)", None),
+        ("Throughput 12 was below the expected 40 (SeqNum 5)", None),
+    ],
+)
+def test_seq_too_low_refusal_when_was_below_the_expected_then_the_expected_number(
+    text: str, expected: int | None
+) -> None:
+    assert seq_too_low_refusal(text) == expected
+    assert seq_too_low_refusal(text, 12) == expected  # the Logon refused was 12: the same answer
+
+
+@pytest.mark.parametrize(
     "text",
     ["Logon rejected: margin below requirement (account 34)", "HeartBtInt 1 is less than the minimum 30 (MsgSeqNum 1)"],
     ids=["account-34", "heartbtint-less-than"],

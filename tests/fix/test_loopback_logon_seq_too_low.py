@@ -215,8 +215,9 @@ class _RefusingVenue(RawVenue):
         ([(b"58", b"Expected sequence 57, received 1")], 57),
         ([(b"789", b"57")], 57),
         ([(b"58", b"Logon rejected"), (b"789", b"57")], 57),
+        ([(b"58", b"MsgSeqNum 1 was below the expected 57")], 57),  # fix55: before, retried (57 taken as received)
     ],
-    ids=["lower-than", "expected-received", "789-alone", "789-with-text"],
+    ids=["lower-than", "expected-received", "789-alone", "789-with-text", "was-below-the-expected"],
 )
 async def test_logon_when_venue_says_seq_too_low_in_other_words_then_login_refused_after_one_logon(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, fields: list[tuple[bytes, bytes]], expected: int

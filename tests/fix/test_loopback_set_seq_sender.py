@@ -13,6 +13,7 @@ events are applied to the order as the engine does, and ``after_replay`` is call
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -98,3 +99,59 @@ async def test_set_seq_when_the_schedule_resets_before_any_logon_carried_it_then
         assert len(lines) == 1, [r.getMessage() for r in caplog.records]  # before fixfix54b: without a word
         assert f"next sent {wanted}" in lines[0] and "dropped unused" in lines[0]
         await side.stop()
+
+
+async def test_set_seq_next_sender_when_gateway_restarted_before_the_logon_then_the_dropped_order_asked_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fix55: the mark "our number was raised: ask about every request unanswered at the next logon" lived only in
+    the adapter's memory. A gateway restarted between the set-seq and that logon logged on with the raised number
+    (from the store) and asked nothing: the order the venue dropped stayed PENDING_NEW for good, with its exposure.
+    Now the mark is in the message store, cleared once the questions are asked. (The venue desk gave the number
+    before any Logon was refused here: a refusing Logout would take a number of the venue's, which a restarted
+    gateway asks for, and the gap fill over it asks about the open orders on its own.)"""
+    with running_simulator(tmp_path / "sim", "broker-fix44") as sim:
+        store = tmp_path / "store"
+        side = GatewaySide(sim, store)
+        order = make_order(7, symbol="MSFT", qty=10)
+        side.apply_to(order)  # the engine's part
+        await side.start()
+        sim.drop_next_input(1)  # the venue loses our NewOrderSingle before taking it
+        ref = side.send(order)
+        mark_sent(order, ref)
+        await wait_until(lambda: sim.relay.dropped_input, 10.0, "the order lost on the venue's side")
+        await side.connector.stop()  # the link drops (no Logout)
+        ours = side.venue.session.next_sender_seq
+        sim.set_next_target_seq(ours + 20)  # the venue desk: "we expect ours + 20"
+        assert side.venue.set_sequence_numbers(ours + 20, 0) == ""  # while DISCONNECTED
+        assert side.venue.session.store.raised_by_operator == (ours, ours + 20)
+        side.venue.close()  # the gateway stops before logging on again
+
+        restarted = GatewaySide(sim, store)  # a new process: the order restored from the journal
+        assert restarted.venue.session.next_sender_seq == ours + 20
+        restarted.venue.restore(order, ref)
+        restarted.apply_to(order)
+        with caplog.at_level(logging.ERROR, logger="venues.fix.adapter"):
+            restarted.task = restarted.connector.start()
+            await restarted.wait_up(10.0)
+            restarted.venue.after_replay([UnansweredRequest(order, RequestKind.NEW, ref)])  # the core's call on UP
+            restarted.venue.flush()
+            # before fix55: no question, the order PENDING_NEW for good
+            await wait_until(lambda: sim.messages("in", MsgType.ORDER_STATUS_REQUEST), 10.0, "the question")
+            await wait_until(lambda: order.state is not OrderState.PENDING_NEW, 10.0, "the answer applied")
+        assert not sim.messages("in", MsgType.RESEND_REQUEST)  # no gap: only the mark asked
+        (question,) = sim.messages("in", MsgType.ORDER_STATUS_REQUEST)
+        assert question.get(b"11") == ref.encode()
+        assert order.is_terminal  # the venue never had it: refused, no exposure left
+        lines = [r.getMessage() for r in caplog.records if "raised our MsgSeqNum" in r.getMessage()]
+        assert len(lines) == 1 and f"from {ours} to {ours + 20}" in lines[0], lines
+        assert restarted.venue.session.store.raised_by_operator == (0, 0)  # asked: cleared in the store
+        await restarted.stop()
+
+        again = GatewaySide(sim, store)  # restarted once more: the mark is gone, nothing asked
+        await again.start(10.0)
+        again.venue.after_replay([])
+        again.venue.flush()
+        await asyncio.sleep(0.5)
+        assert len(sim.messages("in", MsgType.ORDER_STATUS_REQUEST)) == 1
+        await again.stop()

@@ -65,6 +65,13 @@ class _CountingStore(MessageStore):
     def set_skipped_by_operator(self, first: int, end: int) -> None:
         self.inner.set_skipped_by_operator(first, end)
 
+    @property
+    def raised_by_operator(self) -> tuple[int, int]:
+        return self.inner.raised_by_operator
+
+    def set_raised_by_operator(self, before: int, new: int) -> None:
+        self.inner.set_raised_by_operator(before, new)
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out = self.inner.get_sent(begin, end)
         self.looked += sum(len(raw) for _, raw in out)

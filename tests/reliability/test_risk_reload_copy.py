@@ -59,6 +59,13 @@ def test_reload_when_the_copy_of_the_limits_cannot_be_written_then_applied_exit_
         f"NOT kept (cannot write the copy of the limits {blocker}: "
     ) in gateway.log_text()
 
+    status = subprocess.run(
+        [*GATEWAY, "status", "--config", str(config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "its copy in the state directory is NOT kept (cannot write the copy of the limits" in status.stdout, (
+        status.stdout  # a reload by the file watch has no command to say it: `gateway status` does (rev55ops)
+    )
+
     blocker.rmdir()  # room again: the next reload keeps its copy and exits 0
     again = _reload(config)
     assert again.returncode == 0, (again.stdout, again.stderr)

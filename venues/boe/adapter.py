@@ -143,7 +143,9 @@ from venues.boe.session import BoeClientSession, BoeSessionState, SequenceIssue
 from venues.boe.state import (
     BoeStateError,
     HeldFill,
+    correction_change,
     corrections_path,
+    corrections_snapshot,
     end_of_day_path,
     gaps_path,
     held_fills_path,
@@ -154,15 +156,17 @@ from venues.boe.state import (
     load_numbering,
     load_owed,
     next_start,
-    save_corrections,
+    owed_cancels_path,
+    owed_change,
+    owed_snapshot,
     save_end_of_day,
     save_gaps,
     save_held_fills,
     save_numbering,
-    save_owed_cancels,
 )
 from venues.day_starts import DAY_LEN, EPOCH_DAY, base36
 from venues.day_starts import day_code as shared_day_code
+from venues.state_log import StateLog
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +467,11 @@ class BoeVenue(VenueAdapter):
             self._carried_over(owed_day)
         self._corrections = load_corrections(config.state_dir, config.name, self._day)
         """``venue_seq`` of the Trade Cancel or Correct messages reported today (on file: a replay is dropped)."""
+        self._owed_log = StateLog(owed_cancels_path(config.state_dir, config.name))
+        self._corrections_log = StateLog(corrections_path(config.state_dir, config.name))
+        """The two files above: a change appended when it happens, fsynced once per read (``_sync_state``)."""
+        self._state_unsynced = False
+        """A change went to either file since the last ``_sync_state`` (it fsyncs, or compacts, or retries)."""
         self._probing: dict[int, _Tracked] = {}
         """order_id -> order whose New Order is probed (its Cancel went out on this connection)."""
         self._probe_deadline = 0
@@ -1175,6 +1184,8 @@ class BoeVenue(VenueAdapter):
     def data_received(self, data: bytes, now_ns: int) -> None:
         """Consume bytes from Cboe; events go to ``event_sink``."""
         self._session.data_received(data, now_ns)
+        if self._state_unsynced:  # before the core journals the read's events and writes its bytes
+            self._sync_state()
 
     def connection_lost(self, now_ns: int) -> None:
         """Note the connection is gone; unanswered requests wait for the next Replay Complete."""
@@ -1227,6 +1238,8 @@ class BoeVenue(VenueAdapter):
                 wait = min(wait, self._held_retry_at - now_ns)
         if self._held_unsaved:
             wait = min(wait, HELD_RETRY_NS)
+        if self._state_unsynced:
+            self._sync_state()
         return wait
 
     def reconnect(self) -> bool:
@@ -1297,6 +1310,8 @@ class BoeVenue(VenueAdapter):
 
     def flush(self) -> None:
         """Write every queued byte to the venue socket (then close it, if the session asked to)."""
+        if self._state_unsynced:  # the Cancels owed are durable on file before they leave
+            self._sync_state()
         write = self._write
         if write is not None and self._session.out:
             write(self._session.take(self._clock()))
@@ -2754,15 +2769,16 @@ class BoeVenue(VenueAdapter):
     def _owe_cancel(self, padded: bytes) -> bool:
         """Cancel the order Cboe knows by ``padded`` at Cboe: now if logged in, else at Replay Complete.
 
-        The ClOrdID goes on file (fsynced) before the Cancel is queued and before the core journals anything
-        after the message that showed it, so a crash that loses the Cancel leaves it on file for the next
-        process (``_send_owed``). Return False if a Cancel of it is owed already.
+        The ClOrdID goes on file (``_owed_changed``: one ``write``, fsynced at the end of the read) before the
+        Cancel is queued and before the core journals anything after the message that showed it, so a crash that
+        loses the Cancel leaves it on file for the next process (``_send_owed``). Return False if a Cancel of it is
+        owed already.
         """
         if padded in self._owed:
             return False
         seq = self._session.allocate_sequence() if self._session.ready else 0
         self._owed[padded] = seq
-        self._save_owed()
+        self._owed_changed(padded, seq)
         if self._session.ready:
             self._cancel_packer.pack(self._session.out, seq, padded, *self._firm)
         return True
@@ -2780,8 +2796,10 @@ class BoeVenue(VenueAdapter):
         for padded, sent in list(self._owed.items()):
             if sequenced and 0 < sent <= last:
                 del self._owed[padded]
+                self._owed_changed(padded, None)
                 continue
             seq = self._owed[padded] = session.allocate_sequence()
+            self._owed_changed(padded, seq)
             self._cancel_packer.pack(session.out, seq, padded, *self._firm)
             log.warning(
                 "venue %s: Cancel Order of ClOrdID %s sent (again) after the replay: Cboe showed the order working "
@@ -2789,13 +2807,12 @@ class BoeVenue(VenueAdapter):
                 self.name,
                 _unpad(padded),
             )
-        self._save_owed()
 
     def _discharge(self, padded: bytes) -> bool:
         """Cboe answered the Cancel owed for ``padded``: off the file. Return False if none was owed."""
         if self._owed.pop(padded, None) is None:
             return False
-        self._save_owed()
+        self._owed_changed(padded, None)
         return True
 
     def _note_correction(self, seq: int) -> None:
@@ -2804,33 +2821,96 @@ class BoeVenue(VenueAdapter):
         if not seq:
             return
         self._corrections.add(seq)
+        written = self._corrections_log
+        if written.failed:  # the end of the read writes the whole file again (``_sync_state``)
+            self._state_unsynced = True
+            return
         try:
-            save_corrections(self.config.state_dir, self.name, self._day, self._corrections)
+            if written.appends_for(self._day):
+                written.append(correction_change(seq))
+                self._state_unsynced = True
+            else:  # this process's first report of the day: the whole file (a new day's, or one read at start)
+                written.rewrite(corrections_snapshot(self._day, self._corrections), self._day)
         except OSError as exc:
-            log.error(
-                "venue %s: cannot write the message reported (venue_seq %d: a Trade Cancel or Correct, or an "
-                "execution not applied) to %s: %s; after a restart Cboe's replay reports it again: do not correct "
-                "the position twice",
-                self.name,
-                seq,
-                self.config.state_dir,
-                exc,
-            )
+            self._state_unsynced = True
+            self._corrections_failed(exc, f"venue_seq {seq}")
+
+    def _corrections_failed(self, exc: OSError, which: str) -> None:
+        log.error(
+            "venue %s: cannot write the message(s) reported (%s: a Trade Cancel or Correct, or an execution not "
+            "applied) to %s: %s; after a restart Cboe's replay reports them again: do not correct the position "
+            "twice",
+            self.name,
+            which,
+            self.config.state_dir,
+            exc,
+        )
+
+    def _owed_changed(self, padded: bytes, seq: int | None) -> None:
+        """Put a change of the Cancels owed on file (``seq`` None: no longer owed) before anything after it happens.
+
+        One ``write`` appended to the file (a process crash keeps it), fsynced at the end of the read
+        (``_sync_state``); the first change of the process (or of a trading day) writes the whole file instead.
+        """
+        written = self._owed_log
+        if written.failed:  # the end of the read writes the whole file again (``_sync_state``)
+            self._state_unsynced = True
+            return
+        try:
+            if written.appends_for(self._day):
+                written.append(owed_change(_unpad(padded), seq))
+                self._state_unsynced = True
+            else:
+                written.rewrite(self._owed_snapshot(), self._day)
+        except OSError as exc:
+            self._state_unsynced = True
+            self._owed_failed(exc)
+
+    def _owed_snapshot(self) -> bytes:
+        return owed_snapshot(self._day, {_unpad(padded): seq for padded, seq in self._owed.items()})
+
+    def _owed_failed(self, exc: OSError) -> None:
+        log.error(
+            "venue %s: cannot write the Cancels owed to Cboe (%d) to %s: %s; they go out, but a crash before "
+            "Cboe answers them would lose them: check the venue's open orders with Cboe",
+            self.name,
+            len(self._owed),
+            self.config.state_dir,
+            exc,
+        )
 
     def _save_owed(self) -> None:
-        """Write the owed Cancels to the state file; on an error, log it (the Cancels still go out)."""
-        owed = {_unpad(padded): seq for padded, seq in self._owed.items()}
+        """Write the whole file of the owed Cancels (a new trading day); on an error, log it (the Cancels go out)."""
         try:
-            save_owed_cancels(self.config.state_dir, self.name, self._day, owed)
+            self._owed_log.rewrite(self._owed_snapshot(), self._day)
         except OSError as exc:
-            log.error(
-                "venue %s: cannot write the Cancels owed to Cboe (%d) to %s: %s; they go out, but a crash before "
-                "Cboe answers them would lose them: check the venue's open orders with Cboe",
-                self.name,
-                len(owed),
-                self.config.state_dir,
-                exc,
-            )
+            self._state_unsynced = True
+            self._owed_failed(exc)
+
+    def _sync_state(self) -> None:
+        """Make the changes appended to the two files durable: one fsync each per read from Cboe, at its end.
+
+        Called before the core journals what the read caused and before the Cancels it queued leave (``flush``);
+        a file whose changes outgrew its snapshot is written whole instead (compacted), and one whose write failed
+        is written whole again (at most one ERROR per read while the disk refuses).
+        """
+        self._state_unsynced = False
+        owed = self._owed_log
+        try:
+            if owed.failed or owed.outgrown:
+                owed.rewrite(self._owed_snapshot(), self._day)
+            else:
+                owed.sync()
+        except OSError as exc:
+            self._owed_failed(exc)
+        reported = self._corrections_log
+        try:
+            if reported.failed or reported.outgrown:
+                reported.rewrite(corrections_snapshot(self._day, self._corrections), self._day)
+            else:
+                reported.sync()
+        except OSError as exc:
+            self._corrections_failed(exc, f"{len(self._corrections)} today")
 
     def _unknown_execution(
         self,

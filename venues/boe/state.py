@@ -8,8 +8,8 @@ Modify ClOrdID, whatever a crash cut off from the journal. A new trading day sta
 
 The cancels owed (``<name>.boe-owed-cancels.json``): orders that ended here (or that the adapter no longer
 tracks) which Cboe showed working after all (a late Acknowledgment, Modified or Restated). The adapter cancels
-each at Cboe at once; the ClOrdID is on file, fsynced, before anything of the message that showed it is
-journaled or the Cancel goes out, and leaves the file once Cboe answers the Cancel (or received it: its
+each at Cboe at once; the ClOrdID is on file before anything of the message that showed it is journaled or the
+Cancel goes out, and leaves the file once Cboe answers the Cancel (or received it: its
 LastReceivedSequenceNumber covers the Cancel's SequenceNumber). A crash that loses the Cancel leaves the
 ClOrdID here; the next process cancels it again after its first Replay Complete (docs/venues/boe.md). The file
 outlives the trading day: an order that can outlive it at Cboe (GTC) is still worked there the next day, so
@@ -21,6 +21,17 @@ journal does not hold its number and Cboe replays it after a restart; the adapte
 here, so that ops are not told twice to correct the same position. Per trading day. The same file holds the
 Order Executions logged at ERROR without being applied (an earlier trading day's order, an unknown ClOrdID:
 fixboe50): no event either, so the same replay; a replayed one is logged as reported before.
+
+How these two are written (boestate55, ``venues.state_log``): each file is its JSON snapshot (the first line;
+a file of an earlier version is that line alone) followed by one line per change (owed: ``["<ClOrdID>",<seq>]``,
+``["<ClOrdID>",null]`` when it leaves the file; reported: ``<venue_seq>``), appended with one ``write`` when the
+change happens: before anything after the message is journaled or the Cancel is queued, so a process crash
+(``kill -9``) keeps it (the page cache). The adapter fsyncs the appended lines once per read from Cboe, at its end,
+before the core journals the read's events and before its Cancels reach the wire; a power failure can lose the
+lines of the read being handled, none of whose journal records or Cancels had been written. The file is compacted
+(a fresh snapshot, atomically and fsynced) at that point once the changes outgrow the snapshot. Before, every
+change rewrote the whole file atomically with two fsyncs on the event loop: a replay of thousands of such messages
+(a standby host with no state for the day) froze the gateway for minutes (rev55ops).
 
 The numberings Cboe restarted (``<name>.boe-numbering.json``): matching unit -> the exactly-once stream of its
 current numbering, for each unit a Login Response showed Cboe renumbered today, written (atomically, fsynced)
@@ -53,6 +64,7 @@ same trading day does not log in: the venue is ENDED from the start, as it was b
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,6 +73,9 @@ import msgspec
 from venues.atomic_file import write_file_atomically
 from venues.day_starts import count_start
 from venues.state_error import VenueStateError
+from venues.state_log import read_state_log
+
+log = logging.getLogger(__name__)
 
 
 class BoeStateError(VenueStateError):
@@ -75,6 +90,7 @@ class _Owed(msgspec.Struct, forbid_unknown_fields=True):
 
 _encoder = msgspec.json.Encoder()
 _owed_decoder = msgspec.json.Decoder(_Owed)
+_owed_change_decoder = msgspec.json.Decoder(tuple[str, int | None])
 _T = TypeVar("_T")
 
 
@@ -103,24 +119,73 @@ def load_owed_cancels(state_dir: str | Path, name: str, day: str) -> dict[str, i
     return cancels if file_day == day else dict.fromkeys(cancels, 0)
 
 
+_OWED_CORRUPT = (
+    "orders Cboe may still be working that the gateway canceled are unknown; check the venue's open orders with "
+    "Cboe, then delete the file"
+)
+
+
 def load_owed(state_dir: str | Path, name: str) -> tuple[str, dict[str, int]]:
     """Return the trading day of the cancels file of venue ``name`` and its cancels ("" and none: no file)."""
-    owed = _read_state(
-        owed_cancels_path(state_dir, name),
-        _owed_decoder,
-        "orders Cboe may still be working that the gateway canceled are unknown; check the venue's open orders "
-        "with Cboe, then delete the file",
-    )
-    if owed is None:
+    path = owed_cancels_path(state_dir, name)
+    read = _read_log(path, _OWED_CORRUPT)
+    if read is None:
         return "", {}
-    return owed.day, dict(owed.cancels)
+    snapshot, changes = read
+    owed = _decode(path, _owed_decoder, snapshot, _OWED_CORRUPT)
+    cancels = dict(owed.cancels)
+    for line in changes:
+        cl_ord_id, seq = _decode(path, _owed_change_decoder, line, _OWED_CORRUPT)
+        if seq is None:
+            cancels.pop(cl_ord_id, None)
+        else:
+            cancels[cl_ord_id] = seq
+    return owed.day, cancels
+
+
+def owed_snapshot(day: str, cancels: dict[str, int]) -> bytes:
+    """Return the snapshot line of the cancels owed on ``day`` (``StateLog.rewrite``)."""
+    return _encoder.encode(_Owed(day, cancels))
+
+
+def owed_change(cl_ord_id: str, seq: int | None) -> bytes:
+    """Return the line of a change to the cancels owed: ``cl_ord_id`` owed with ``seq`` (None: no longer owed)."""
+    return _encoder.encode((cl_ord_id, seq))
 
 
 def save_owed_cancels(state_dir: str | Path, name: str, day: str, cancels: dict[str, int]) -> None:
     """Write the cancels venue ``name`` owes Cboe on ``day`` (atomically, fsynced); OSError if it cannot."""
     path = owed_cancels_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomically(path, _encoder.encode(_Owed(day, cancels)))
+    write_file_atomically(path, owed_snapshot(day, cancels) + b"\n")
+
+
+def _read_log(path: Path, corrupt_text: str) -> tuple[bytes, list[bytes]] | None:
+    """Return the snapshot and change lines of ``path`` (None: no file), the unsynced part left out with a WARNING."""
+    try:
+        read = read_state_log(path)
+    except OSError as exc:
+        raise BoeStateError(f"cannot read BOE state {path}: {exc}") from exc
+    if read is None:
+        return None
+    snapshot, changes, dropped = read
+    if not snapshot.strip():
+        raise BoeStateError(f"BOE state {path} is corrupt (no snapshot on its first line): {corrupt_text}")
+    if dropped:
+        log.warning(
+            "BOE state %s: %d line(s) at its end torn or never written back (the part a power failure cut before "
+            "its fsync): left out; the messages they recorded had not been journaled, so Cboe replays them",
+            path,
+            dropped,
+        )
+    return snapshot, changes
+
+
+def _decode(path: Path, decoder: msgspec.json.Decoder[_T], line: bytes, corrupt_text: str) -> _T:
+    try:
+        return decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise BoeStateError(f"BOE state {path} is corrupt ({exc}): {corrupt_text}") from exc
 
 
 class _Corrections(msgspec.Struct, forbid_unknown_fields=True):
@@ -131,6 +196,11 @@ class _Corrections(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _corrections_decoder = msgspec.json.Decoder(_Corrections)
+_correction_decoder = msgspec.json.Decoder(int)
+_CORRECTIONS_CORRUPT = (
+    "the busts, trade corrections and unapplied executions reported today are unknown; delete the file (Cboe's "
+    "replay then reports them again: do not correct a position twice)"
+)
 
 
 def corrections_path(state_dir: str | Path, name: str) -> Path:
@@ -140,20 +210,35 @@ def corrections_path(state_dir: str | Path, name: str) -> Path:
 
 def load_corrections(state_dir: str | Path, name: str, day: str) -> set[int]:
     """Return the ``venue_seq`` of the Trade Cancel or Correct messages venue ``name`` reported on ``day``."""
-    seen = _read_state(
-        corrections_path(state_dir, name),
-        _corrections_decoder,
-        "the busts, trade corrections and unapplied executions reported today are unknown; delete the file (Cboe's "
-        "replay then reports them again: do not correct a position twice)",
-    )
-    return set(seen.seen) if seen is not None and seen.day == day else set()
+    path = corrections_path(state_dir, name)
+    read = _read_log(path, _CORRECTIONS_CORRUPT)
+    if read is None:
+        return set()
+    snapshot, changes = read
+    seen = _decode(path, _corrections_decoder, snapshot, _CORRECTIONS_CORRUPT)
+    if seen.day != day:
+        return set()
+    reported = set(seen.seen)
+    for line in changes:
+        reported.add(_decode(path, _correction_decoder, line, _CORRECTIONS_CORRUPT))
+    return reported
+
+
+def corrections_snapshot(day: str, seen: set[int]) -> bytes:
+    """Return the snapshot line of the messages reported on ``day`` (``StateLog.rewrite``)."""
+    return _encoder.encode(_Corrections(day, sorted(seen)))
+
+
+def correction_change(seq: int) -> bytes:
+    """Return the line of one more message reported (its ``venue_seq``)."""
+    return _encoder.encode(seq)
 
 
 def save_corrections(state_dir: str | Path, name: str, day: str, seen: set[int]) -> None:
     """Write the Trade Cancel or Correct messages venue ``name`` reported on ``day`` (atomically, fsynced)."""
     path = corrections_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomically(path, _encoder.encode(_Corrections(day, sorted(seen))))
+    write_file_atomically(path, corrections_snapshot(day, seen) + b"\n")
 
 
 class _Numbering(msgspec.Struct, forbid_unknown_fields=True):

@@ -379,10 +379,6 @@ class FixVenue(VenueAdapter):
         """Connections in a row that never got logged on (refused, timed out, dropped before the Logon)."""
         self._asking_after_skip = False
         """True while those open orders are asked about (the ERROR line names the operator, not the venue)."""
-        self._sender_raised_by_operator: tuple[int, int] | None = None
-        """Our MsgSeqNums ``gateway venue set-seq --next-sender`` raised (the next number before, the new one), until
-        the next logon asks about every request still unanswered (fixfix54b): the venue holds every number below
-        the new one from us, whatever it carried, and never asks for them again."""
         self._rarelog = IntervalLog(log)
         self._fill_lines_at = 0
         """When the current second of ``_unknown_fill`` lines started (clock ns)."""
@@ -1015,17 +1011,11 @@ class FixVenue(VenueAdapter):
         when the next Logon is a new session day (``FixSession.set_numbers``). A raised expected number skips the
         venue's messages in between, never received here: at the next logon every open order is asked about, as
         after a gap fill over them (``on_gap_filled``). The skip is written to the message store with the number
-        (``skipped_by_operator``), so a gateway restarted before that logon asks too (fixfix54).
+        (``skipped_by_operator``), so a gateway restarted before that logon asks too (fixfix54). So is a raised
+        next number of ours (``raised_by_operator``, fix55): the next logon asks about every request still
+        unanswered (``after_replay``), after a restart too.
         """
-        session = self.session
-        sender = session.next_sender_seq
-        refused = session.set_numbers(next_sender, next_target, self.clock())
-        if refused:
-            return refused
-        if next_sender > sender:
-            raised = self._sender_raised_by_operator
-            self._sender_raised_by_operator = (raised[0] if raised else sender, next_sender)
-        return ""
+        return self.session.set_numbers(next_sender, next_target, self.clock())
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs on again."""
@@ -1212,7 +1202,8 @@ class FixVenue(VenueAdapter):
         """
         reset, self._numbering_reset = self._numbering_reset, False
         restored, self._asked_before_start = self._asked_before_start, {}
-        raised, self._sender_raised_by_operator = self._sender_raised_by_operator, None
+        store = self.session.store
+        raised = store.raised_by_operator if store.raised_by_operator[0] else None  # kept across restarts (fix55)
         if raised is not None:
             self._sender_raised(raised, unanswered)
         in_doubt = reset or raised is not None
@@ -1257,6 +1248,24 @@ class FixVenue(VenueAdapter):
             )
         if reset:
             self._check_live_orders({request.order.order_id for request in unanswered})
+        if raised is not None and not self._unasked:  # asked (the questions are stored): a restart asks them again
+            self._clear_raised_mark()
+
+    def _clear_raised_mark(self) -> None:
+        """Forget in the store that ``set-seq --next-sender`` raised our number, once its requests were asked about.
+
+        A store that cannot be written keeps the mark: the next logon asks about every request unanswered again
+        (never less), as a question the store refused (``_unasked``) keeps it too.
+        """
+        try:
+            self.session.store.set_raised_by_operator(0, 0)
+        except OSError as exc:
+            log.error(
+                "FIX %s: the message store could not be written (%s): the requests still unanswered are asked "
+                "about again at the next logon",
+                self.name,
+                exc,
+            )
 
     def _sender_raised(self, raised: tuple[int, int], unanswered: list[UnansweredRequest]) -> None:
         """Logged on with our MsgSeqNum raised by ``gateway venue set-seq --next-sender``: say what is in doubt.

@@ -92,7 +92,8 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
       expects 789). 789 at or below ``logon_seq`` is no such refusal;
     - a Text naming the number expected and the number received, the first above the second ("MsgSeqNum too low,
       expecting N but received M", QuickFIX's and QuickFIX/J's; "expected N, received M"; "Sequence mismatch:
-      expected N got M"), where the text speaks of sequence numbers or the received number is ``logon_seq``;
+      expected N got M"), where the text speaks of sequence numbers or the received number is ``logon_seq``; the
+      expected number is never the received one too ("MsgSeqNum 12 was below the expected 40": fix55);
     - a Text saying too low in other words ("too low", "lower than", "less than", "below", ...) and speaking of
       sequence numbers (``seq`` or tag 34): "MsgSeqNum(34) too low", "Sequence number 12 less than expected".
 
@@ -112,6 +113,10 @@ def seq_too_low_refusal(text: str, logon_seq: int = 0, next_expected: int = 0) -
     received_m = _RECEIVED_RE.search(text, expected_m.end()) if expected_m else None
     if received_m is None:
         received_m = _RECEIVED_RE.search(text)
+        # "MsgSeqNum 12 was below the expected 40" (fix55): "was" reaches over to the expected number itself, which
+        # is then no received number (before, 40 received against 40 expected made the refusal a retry)
+        while expected_m and received_m is not None and received_m.start(1) == expected_m.start(1):
+            received_m = _RECEIVED_RE.search(text, received_m.start() + 1)
     if expected and received_m is not None:
         received = int(received_m.group(1))
         if seq_words or (logon_seq and received == logon_seq):
@@ -470,15 +475,17 @@ class FixSession:
                 return
             if schedule.needs_reset(self.store.creation_time_ns, wall):
                 log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
-                if self.operator_numbers[0]:
-                    # before fixfix54b dropped without a word (a 24-hour session's refusal set right, never used)
+                store = self.store
+                if self.operator_numbers[0] or store.raised_by_operator[0] or store.skipped_by_operator[0]:
+                    # before fixfix54b dropped without a word (a 24-hour session's refusal set right, never used);
+                    # the store's marks say so after a restart too (fix55)
                     log.warning(
                         "FIX %s: the MsgSeqNums set by the operator (`gateway venue set-seq`: next sent %d, next "
                         "expected %d) are dropped unused: a new session day started first, and the schedule's "
                         "daily reset restarts both numbers at 1 (a new session with the venue)",
                         self.config.target_comp_id.decode(),
-                        self.operator_numbers[0],
-                        self.operator_numbers[1],
+                        self.operator_numbers[0] or store.next_sender_seq,
+                        self.operator_numbers[1] or self.next_target_seq,
                     )
                 self._reset_store(wall)
         self.operator_numbers = (0, 0)  # the Logon below carries them (or the reset dropped them)
@@ -842,7 +849,9 @@ class FixSession:
         messages again under numbers already processed would break exactly-once), and not when the next Logon is
         a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
         message store (a restart keeps them), with the venue's numbers a raised expected number skips
-        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it).
+        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it) and
+        our numbers a raised next number passes over (``store.raised_by_operator``: the owner asks about every
+        request still unanswered at the next logon and clears it, fix55).
         """
         state = self.state
         if state is not _LOGIN_REFUSED and state is not _DISCONNECTED and state is not _ENDED:
@@ -876,6 +885,11 @@ class FixSession:
         store = self.store
         try:
             if next_sender and next_sender != sender:
+                # every request still unanswered was sent below the new number: the venue holds those numbers
+                # whatever they carried and never asks for them; written before the number (a crash in between
+                # asks once more, never less), so the first logon asks about them even after a restart (fix55:
+                # before, that lived only in the adapter's memory)
+                store.set_raised_by_operator(store.raised_by_operator[0] or sender, next_sender)
                 store.set_next_sender_seq(next_sender)
             if next_target and next_target != target:
                 # the venue's messages target..next_target-1 are skipped, never received here: written before the

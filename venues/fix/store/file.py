@@ -5,7 +5,9 @@ Layout: a sequence of records ``crc32:u32 kind:u8 length:u32 value:u64 payload``
 wall-clock ns of the last reset), SENDER / TARGET (value = next sequence number),
 SENT (value = MsgSeqNum, payload = the message bytes) and SKIPPED (value = the first of the
 venue's MsgSeqNums an operator skipped, payload = the expected number after them as u64; value 0:
-asked about, fixfix54; a store written before has none, an older gateway ignores them). Opening the file replays the
+asked about, fixfix54; a store written before has none, an older gateway ignores them) and RAISED (value = our next
+MsgSeqNum before an operator raised it, payload = the raised number as u64; value 0: asked about, fix55; the same
+for older stores and gateways). Opening the file replays the
 records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
 preallocated part are cut off. A reset writes a fresh file next to the old one and renames
 it over, so the log only grows within one session day.
@@ -14,8 +16,10 @@ Appending copies the record into a shared mapping of the file (the gateway journ
 approach, ``gateway.journal_mmap``): the bytes are in the page cache once the copy returns, so
 a killed process loses nothing, and no ``write`` is made per message. The file is extended
 (``posix_fallocate``) ``grow_bytes`` at a time, before anything is copied, so a full disk shows
-as the ``OSError`` of that call with nothing written, never as a fault on a mapped page. A
-cleanly closed store is cut back to its last record.
+as the ``OSError`` of that call with nothing written, never as a fault on a mapped page; when a
+whole step does not fit, by what fits (the step halved down to the record alone, a WARNING
+"the disk is nearly full" at the first such growth: ops55), so a nearly full disk never refuses a
+record it has room for. A cleanly closed store is cut back to its last record.
 
 Fsync policy: ``always`` fdatasyncs after every record (on the caller's thread, before the
 message may be written to the socket); ``interval`` fdatasyncs from a background thread at most
@@ -30,6 +34,7 @@ bytes are read back from the mapping only when the peer asks for a resend.
 from __future__ import annotations
 
 import array
+import errno
 import logging
 import mmap
 import os
@@ -52,6 +57,7 @@ _KIND_SENDER: Final = 2
 _KIND_TARGET: Final = 3
 _KIND_SENT: Final = 4
 _KIND_SKIPPED: Final = 5
+_KIND_RAISED: Final = 6
 _SKIPPED_END: Final = struct.Struct("<Q")
 _MAX_PAYLOAD: Final = 1 << 20
 _OFFSETS_STEP: Final = 4096
@@ -80,7 +86,7 @@ def _count_records(data: bytes, start: int, stop: int) -> int:
         crc, kind, length, _ = _RECORD.unpack_from(data, pos)
         end = pos + _RECORD_SIZE + length
         if (
-            _KIND_CREATED <= kind <= _KIND_SKIPPED
+            _KIND_CREATED <= kind <= _KIND_RAISED
             and length <= _MAX_PAYLOAD
             and end <= stop
             and zlib.crc32(data[pos + 4 : end]) == crc
@@ -114,9 +120,14 @@ class FileStore(MessageStore):
         self.damaged_records_cut = 0
         """CRC-valid records cut with that tail: the damage was in the middle (the file was kept aside first)."""
         self.grow_bytes = max(mmap.PAGESIZE, grow_bytes - grow_bytes % mmap.PAGESIZE)
+        self.short_growths = 0
+        """Growths that took less than a full step (the disk nearly full; ``gateway_disk_short_growths_total``)."""
+        self._short_steps = 0
+        """Short growths in a row: the WARNING at the first, and once full steps fit again."""
         self._sender = 1
         self._target = 1
         self._skipped = (0, 0)
+        self._raised = (0, 0)
         self._created = creation_time_ns
         self._offsets = array.array("q")
         self._dirty = False
@@ -130,11 +141,21 @@ class FileStore(MessageStore):
         self._capacity = 0
         """The file's size: preallocated up to here."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            self._load()
-        else:
+        self.created_here = not self.path.exists()
+        """This store created the file (``remove_if_unused``: a refused start takes it back)."""
+        if self.created_here:
             self._rewrite(creation_time_ns)
-        self._open()
+        else:
+            self._load()
+        self._fresh_end = os.path.getsize(self.path) if self.created_here else -1
+        """The end of the records the file was created with (-1: not created here)."""
+        try:
+            self._open()
+        except BaseException:  # e.g. ENOSPC: nothing of it is used; a file this call created goes again
+            self._unmap()
+            if self.created_here:
+                self.path.unlink(missing_ok=True)
+            raise
         if fsync is FsyncPolicy.INTERVAL:
             self._flusher = threading.Thread(target=self._flush_loop, name=f"fixstore-{self.path.name}", daemon=True)
             self._flusher.start()
@@ -177,6 +198,14 @@ class FileStore(MessageStore):
     def set_skipped_by_operator(self, first: int, end: int) -> None:
         self._append(_KIND_SKIPPED, first, _SKIPPED_END.pack(end if first else 0))
         self._skipped = (first, end) if first else (0, 0)
+
+    @property
+    def raised_by_operator(self) -> tuple[int, int]:
+        return self._raised
+
+    def set_raised_by_operator(self, before: int, new: int) -> None:
+        self._append(_KIND_RAISED, before, _SKIPPED_END.pack(new if before else 0))
+        self._raised = (before, new) if before else (0, 0)
 
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []
@@ -236,8 +265,10 @@ class FileStore(MessageStore):
             self._sender = 1
             self._target = 1
             self._skipped = (0, 0)
+            self._raised = (0, 0)
             self._created = creation_time_ns
             self._dirty = False
+            self._fresh_end = -1  # a reset is the session's: never taken back (``remove_if_unused``)
             self._open()
 
     def close(self) -> None:
@@ -254,6 +285,21 @@ class FileStore(MessageStore):
                 self._sync()
             os.close(self._fd)
             self._fd = -1
+
+    def remove_if_unused(self) -> bool:
+        """Delete the file of a closed store that this store created and nothing was written to; return whether.
+
+        A start refused after the venues were built (the journal, a socket in use...) leaves no store of its
+        own behind: its records are the creation time and the numbers 1 and 1, what the next start writes
+        anew. A store that took any record (a logon, a message, a reset) is kept: its numbers are the session's.
+        """
+        if self._fd >= 0 or not self.created_here or self._end != self._fresh_end:
+            return False
+        try:
+            self.path.unlink()
+        except OSError:
+            return False
+        return True
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -281,16 +327,62 @@ class FileStore(MessageStore):
             raise OSError(f"FIX store {self.path} is closed")
         capacity = self._capacity
         if needed > capacity:
-            target = needed + self.grow_bytes
-            target -= target % mmap.PAGESIZE
-            os.posix_fallocate(self._fd, capacity, target - capacity)  # OSError (ENOSPC): nothing changed
-            capacity = target
+            capacity = self._allocate(capacity, needed)  # OSError (ENOSPC): nothing changed
         mapped = mmap.mmap(self._fd, capacity)
         if self._map is not None:
             self._map.close()
         self._map = mapped
         self._capacity = capacity
         return mapped
+
+    def _allocate(self, size: int, needed: int) -> int:
+        """Preallocate the file from ``size`` to ``needed`` plus a growth step; return the new size.
+
+        The journal's way (``gateway.journal_mmap.MmapJournal._allocate``): when the full step does not fit
+        (ENOSPC), the step is halved until one fits, down to ``needed`` alone (rounded up to a page), so the
+        record is written as soon as the disk has room for it, not only once it has room for a whole step.
+        Raises the first OSError when not even ``needed`` fits (nothing changed). Cold: once per step, once
+        per record only on a nearly full disk (a page holds about 15 orders).
+        """
+        page = mmap.PAGESIZE
+        least = -(-needed // page) * page
+        step = self.grow_bytes
+        target = max(least, (needed + step) // page * page)
+        try:
+            os.posix_fallocate(self._fd, size, target - size)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            while True:
+                step = (step // 2) // page * page
+                target = max(least, (needed + step) // page * page)
+                try:
+                    os.posix_fallocate(self._fd, size, target - size)
+                    break
+                except OSError as again:
+                    if again.errno != errno.ENOSPC or not step:
+                        raise exc from None
+            if not self._short_steps:
+                log.warning(
+                    "FIX store %s: the disk is nearly full: the file grew by %d KiB only (a full step is %d MiB); it "
+                    "keeps growing by what fits, free space on %s",
+                    self.path,
+                    (target - size) >> 10,
+                    self.grow_bytes >> 20,
+                    self.path.parent,
+                )
+            self._short_steps += 1
+            self.short_growths += 1
+            return target
+        if self._short_steps:
+            log.warning(
+                "FIX store %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
+                self.path,
+                self.grow_bytes >> 20,
+                self._short_steps,
+            )
+            self._short_steps = 0
+        return target
 
     def _open(self) -> None:
         """Open the file (whose records end at its size) for appending and map it."""
@@ -350,6 +442,9 @@ class FileStore(MessageStore):
             elif kind == _KIND_SKIPPED:
                 skipped_end = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
                 self._skipped = (value, skipped_end) if value and skipped_end else (0, 0)
+            elif kind == _KIND_RAISED:
+                raised_to = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
+                self._raised = (value, raised_to) if value and raised_to else (0, 0)
             pos = end
         if pos < size:
             torn = len(data[pos:].rstrip(b"\0"))  # zeros are the preallocated part of a store not closed

@@ -12,6 +12,7 @@ class MemoryStore(MessageStore):
         self._sender = 1
         self._target = 1
         self._skipped = (0, 0)
+        self._raised = (0, 0)
         self._created = creation_time_ns
         self._sent: dict[int, bytes] = {}
 
@@ -44,6 +45,13 @@ class MemoryStore(MessageStore):
     def set_skipped_by_operator(self, first: int, end: int) -> None:
         self._skipped = (first, end)
 
+    @property
+    def raised_by_operator(self) -> tuple[int, int]:
+        return self._raised
+
+    def set_raised_by_operator(self, before: int, new: int) -> None:
+        self._raised = (before, new) if before else (0, 0)
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         if end - begin > len(self._sent):
             return sorted((s, m) for s, m in self._sent.items() if begin <= s <= end)
@@ -58,4 +66,5 @@ class MemoryStore(MessageStore):
         self._sender = 1
         self._target = 1
         self._skipped = (0, 0)
+        self._raised = (0, 0)
         self._created = creation_time_ns

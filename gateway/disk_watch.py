@@ -1,0 +1,69 @@
+"""Free space on the file systems the gateway writes to: the early signal before a disk fills (ops55).
+
+The journal and the FIX message stores grow by what fits once a whole growth step no longer does (their
+WARNING "the disk is nearly full"), and so take the last free space of a shared disk: then the files written
+whole (the risk limits' in-force copies, the venues' state files) fail with ENOSPC while the journal still
+writes. ``DiskWatch.check`` runs from a timer (``gateway run``, every ``DISK_CHECK_S``), never on an order's
+path: one ``statvfs`` per directory. ``gateway status`` shows each directory's free bytes (``disks``),
+``gateway metrics`` the least of them (``gateway_disk_free_bytes``, alert ``GatewayDiskNearlyFull``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+DISK_CHECK_S: Final = 5.0
+"""How often the free space is sampled."""
+
+
+@dataclass(slots=True)
+class DiskSpace:
+    """One directory the gateway writes files in, and the free space of its file system when last sampled."""
+
+    setting: str
+    path: Path
+    free_bytes: int = -1
+    """Bytes an unprivileged writer may still allocate (``f_bavail * f_frsize``); -1: not sampled (yet)."""
+    error: str = ""
+    """Why ``statvfs`` failed at the last sample ("": it did not)."""
+
+
+class DiskWatch:
+    """Sample the free space of every directory of ``directories`` (setting, path); directories on one file
+    system are sampled once each all the same (one ``statvfs`` each: cheap, and each row names its setting)."""
+
+    def __init__(self, directories: list[tuple[str, Path]]) -> None:
+        seen: set[Path] = set()
+        self.disks: list[DiskSpace] = []
+        for setting, path in directories:
+            if path in seen:
+                continue
+            seen.add(path)
+            self.disks.append(DiskSpace(setting, path))
+
+    def check(self) -> None:
+        """Sample each directory's file system (a timer's call, off the order path)."""
+        for disk in self.disks:
+            try:
+                st = os.statvfs(disk.path)
+            except OSError as exc:
+                disk.error = exc.strerror or str(exc)
+                continue
+            disk.free_bytes = st.f_bavail * st.f_frsize
+            disk.error = ""
+
+    @property
+    def least_free(self) -> int:
+        """Return the least free space sampled over every directory (-1: none sampled)."""
+        sampled = [disk.free_bytes for disk in self.disks if disk.free_bytes >= 0]
+        return min(sampled) if sampled else -1
+
+    def status(self) -> list[dict[str, object]]:
+        """Return one row per directory for ``gateway status``'s ``disks`` section."""
+        return [
+            {"setting": disk.setting, "path": str(disk.path), "free_bytes": disk.free_bytes, "error": disk.error}
+            for disk in self.disks
+        ]

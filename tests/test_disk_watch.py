@@ -1,0 +1,100 @@
+"""The disk-space signal (ops55): free bytes of each written directory, and the files' short growths, in metrics.
+
+Found by an ops review: the journal's short growth step took the last free space of a shared disk (then the risk
+limits' in-force copies failed with ENOSPC while ``gateway_journal_healthy`` was 1), and the "disk is nearly full"
+WARNING, the early signal (docs/reliability.md 2.3a), had no ``gateway_*`` series and no alert. Now a timer samples
+the free space (``gateway_disk_free_bytes``) and the journal and FIX stores count their short growths
+(``gateway_disk_short_growths_total``); alert ``GatewayDiskNearlyFull`` (its promtool test:
+deploy/prometheus/gateway-alerts.test.yaml).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.commands.admin import format_status
+from gateway.disk_watch import DiskWatch
+from gateway.journal import JTradingState, MmapJournal
+from model.fsync import FsyncPolicy
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs; skip if this host does not let us mount."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_watch_when_a_directory_is_on_a_nearly_full_disk_then_its_free_bytes_are_the_least(
+    tmp_path: Path, tiny_disk: Path
+) -> None:
+    watch = DiskWatch([("journal directory", tiny_disk), ("state_dir", tmp_path), ("venue X state_dir", tiny_disk)])
+    assert watch.least_free == -1  # not sampled yet
+    watch.check()
+    assert len(watch.disks) == 2  # one row per directory
+    assert 0 < watch.least_free <= 2 << 20
+    (tiny_disk / "filler").write_bytes(b"x" * (1 << 20))
+    watch.check()
+    assert watch.least_free <= 1 << 20
+    rows = {row["setting"]: row for row in watch.status()}
+    assert rows["journal directory"]["free_bytes"] == watch.least_free
+    assert isinstance(rows["state_dir"]["free_bytes"], int) and rows["state_dir"]["free_bytes"] > watch.least_free
+
+
+def test_disk_watch_when_a_directory_is_gone_then_its_error_and_the_last_sample_kept(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    watch = DiskWatch([("state_dir", gone)])
+    watch.check()
+    sampled = watch.least_free
+    gone.rmdir()
+    watch.check()
+    (row,) = watch.status()
+    assert row["error"] and watch.least_free == sampled
+
+
+def test_journal_short_growths_when_the_step_does_not_fit_then_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real: Callable[[int, int, int], None] = os.posix_fallocate
+
+    def fallocate(fd: int, offset: int, length: int) -> None:  # room for 3 pages, not for a 1 MiB step
+        if length > 3 * 4096:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", fallocate)
+    journal = MmapJournal(tmp_path / "j", fsync=FsyncPolicy.NONE, grow_bytes=1 << 20)
+    journal.append(JTradingState("ACC1", "ACTIVE", "ops", "x"))
+    journal.flush()
+    assert journal.short_growths == 1
+    journal.close()
+
+
+def test_status_text_when_disks_sampled_then_the_least_free_named() -> None:
+    text = format_status(
+        {
+            "disks": [
+                {"setting": "state_dir", "path": "/var/state", "free_bytes": 5 << 30, "error": ""},
+                {"setting": "venue EQX store_dir", "path": "/var/fix", "free_bytes": 3 << 20, "error": ""},
+            ],
+            "disk_short_growths": 2,
+        }
+    )
+    (line,) = [line for line in text.splitlines() if line.startswith("disks:")]
+    assert line == "disks: least free 3 MiB (venue EQX store_dir /var/fix), 2 short growths: the disk is nearly full"
