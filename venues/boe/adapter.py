@@ -1183,7 +1183,13 @@ class BoeVenue(VenueAdapter):
                 self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
     def logout(self) -> None:
-        """Log out; the session will not reconnect."""
+        """Log out; the session will not reconnect.
+
+        While the engine holds this venue's bytes (the journal failing) only the Logout Request leaves: the held
+        requests, whose journal records are not written, are dropped (fixhold55; before, this flush wrote them).
+        """
+        if self._output_held:
+            self._session.out = bytearray()
         self._session.logout(self._clock())
         self.flush()
 
@@ -1575,6 +1581,36 @@ class BoeVenue(VenueAdapter):
         if self._session.state is BoeSessionState.ENDED and not self._end_marked:
             self._mark_end_of_day()
         self._close_pending = True
+        if self._output_held:  # that flush writes nothing while the engine holds this venue's bytes: close now
+            self._close_held()
+
+    def hold_output(self, held: bool) -> None:
+        """The engine starts or stops holding this venue's bytes (``VenueAdapter.hold_output``).
+
+        A close the session wanted before the flush that failed (that flush closed nothing) happens now (fixhold55).
+        """
+        self._output_held = held
+        if held and self._close_pending:
+            self._close_held()
+
+    def _close_held(self) -> None:
+        """Close the connection now, dropping the bytes the engine holds for it (fixhold55).
+
+        The session wants its connection closed (Cboe silent past ``server_timeout``, a login or replay timeout, a
+        Logout, framing lost) while the engine holds this venue's bytes (``hold_output``: the journal cannot be
+        written). Before, the close waited for the engine's venue flush, which the hold skips: the dead session
+        stayed UP for the whole spell, and at the journal's return the held requests were written into it before
+        it closed. What was held never leaves, on this connection or a later one (``connection_lost`` drops unsent
+        bytes, as on any cut); every request in it stays unanswered in the core and is settled after the next
+        Replay Complete like one lost in a cut (``after_replay``): its SequenceNumber is above Cboe's
+        LastReceivedSequenceNumber, so it is re-sent (a New Order under the same ClOrdID); owed Cancels go again
+        at Replay Complete (``_send_owed``).
+        """
+        self._close_pending = False
+        self._session.out = bytearray()
+        self._write = None  # nothing more goes to the connection being closed (``connection_lost`` follows)
+        if self._close is not None:
+            self._close()
 
     def on_protocol_error(self, text: str) -> None:
         """Count a BOE protocol error the session tolerated or disconnected for."""

@@ -1256,7 +1256,13 @@ class OuchVenue(VenueAdapter):
             self._store.bind(session)
 
     def logout(self) -> None:
-        """Log out; the session will not reconnect."""
+        """Log out; the session will not reconnect.
+
+        While the engine holds this venue's bytes (the journal failing) only the Logout Request leaves: the held
+        requests, whose journal records are not written, are dropped (fixhold55; before, this flush wrote them).
+        """
+        if self._output_held:
+            self._session.out = bytearray()
         self._session.logout(self._clock())
         self.flush()
 
@@ -1436,6 +1442,9 @@ class OuchVenue(VenueAdapter):
             self._held_since_ns = now
             if self._live:  # at once, not at the next ``poll``: nothing leaves from now on (ouch55)
                 self._sweep_paused = True
+            if self._close_pending:  # wanted before the flush that failed: that flush closed nothing (fixhold55)
+                self._output_held = held
+                self._close_held()
         else:
             if self._query_sent_ns and self._query_sent_ns >= self._held_since_ns:
                 self._query_sent_ns = now or 1
@@ -2755,10 +2764,33 @@ class OuchVenue(VenueAdapter):
         """Close the transport (timeout, protocol violation, end of session) at the core's next flush.
 
         Not here: bytes the core queued earlier in the same read must reach the journal before the
-        wire, and the core's flush (which follows every read and timer) journals first.
+        wire, and the core's flush (which follows every read and timer) journals first. While the engine holds
+        this venue's bytes (the journal failing) that flush writes nothing: the close happens here, now, and what
+        is held is dropped (``_close_held``).
         """
         log.info("venue %s: disconnecting: %s", self.name, reason)
         self._close_pending = True
+        if self._output_held:
+            self._close_held()
+
+    def _close_held(self) -> None:
+        """Close the connection now, dropping the bytes the engine holds for it (fixhold55).
+
+        The session wants its connection closed (the venue silent past ``server_timeout_ms``, a protocol error, End
+        of Session) while the engine holds this venue's bytes (``hold_output``: the journal cannot be written).
+        Before, the close waited for the engine's venue flush, which the hold skips: the dead session stayed UP for
+        the whole spell, and at the journal's return the held requests were written into it before it closed. What
+        was held never leaves, on this connection or a later one (``connection_lost`` drops unsent bytes, as
+        on any cut); every request in it is kept until the venue answers it (``_inflight``) and is settled after the
+        next login like one lost in a cut (``_resolve_unanswered``): the venue's NextUserRefNum shows it never had
+        its number, so it is sent again under it (an Enter of an order asked to cancel meanwhile is reported back
+        ``OUCH_NOT_RECEIVED`` instead); Cancels of orders in doubt and owed Cancels go again at ``_go_live``.
+        """
+        self._close_pending = False
+        self._session.out = bytearray()
+        self._write = None  # nothing more goes to the connection being closed (``connection_lost`` follows)
+        if self._close is not None:
+            self._close()
 
     def on_unsequenced(self, message: memoryview) -> None:
         """An Unsequenced Data packet from the venue: OUCH 5.0 sends its messages sequenced, so nothing is applied.
