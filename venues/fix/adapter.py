@@ -127,6 +127,14 @@ _NOT_SENT_TEXT: Final = (
     "the venue does not know it: gap-filled instead of replayed on the venue's resend request, and the venue's "
     "answer about it says it never received it"
 )
+_HELD_AT_STOP_TEXT: Final = (
+    "the gateway stopped while its journal could not be written: the request never left (its MsgSeqNum went to the "
+    "venue as a SequenceReset-GapFill)"
+)
+_EARLIER_CANCEL_TEXT: Final = (
+    "; it was this cancel sent again, an earlier one's outcome unknown: if that one reached the venue, the venue may "
+    "still cancel the order (a Canceled then follows)"
+)
 _SESSION_ENDED_TEXT: Final = (
     "the FIX session ended (end of the session schedule) before the venue answered; its numbering restarts at the "
     "next start, so no answer from this session will come"
@@ -370,6 +378,10 @@ class FixVenue(VenueAdapter):
         refusal naming one whose question another answer already settled is not the strategy's cancel's."""
         self._numbering_reset = False
         """The venue's numbering restarted since the session was last up: it will never ask for older messages."""
+        self._cancels_again: dict[int, bytes] = {}
+        """order_id -> the ClOrdID of the cancel last sent again for the order (``_cancel_again``: an earlier one's
+        outcome unknown), for a stop during a journal hold (``_answer_held``); pruned to open orders at each
+        connection."""
         self._venue_state = VenueState.DISCONNECTED
         self._state_reason = "not connected yet"
         self._close_pending_polls = 0
@@ -779,11 +791,118 @@ class FixVenue(VenueAdapter):
         self.session.logout(reason, self.clock())
 
     def shutdown(self) -> bool:
-        """Send Logout (gateway stopping); True if logged on (the venue answers Logout, then the connection closes)."""
-        logged_on = self.session.logged_on
+        """Send Logout (gateway stopping); True if logged on (the venue answers Logout, then the connection closes).
+
+        While the engine holds this venue's bytes (``hold_output``: the journal cannot be written) the Logout leaves
+        behind a SequenceReset-GapFill over the numbers the held messages took, never the held messages themselves,
+        and the held requests are answered ``NOT_SENT`` (``_withdraw_held``, fixstop56; before, this flush wrote
+        them: NewOrderSingles whose journal records were never written reached the venue ahead of the Logout). The
+        incoming MsgSeqNum is not committed to the store then: the events of what the venue sent during the hold
+        are not journaled, so the venue must resend it at the next logon.
+        """
+        session = self.session
+        logged_on = session.logged_on
+        if self._output_held:
+            self._withdraw_held()
+            self.logout("gateway stopping")
+            self._write_outbox()
+            return logged_on
         self.logout("gateway stopping")
         self.flush()
         return logged_on
+
+    def _withdraw_held(self) -> None:
+        """Take what the engine holds for this venue off the wire at a stop (fixstop56); answer its requests.
+
+        Every message the session queued since the last write (none has its journal record written: journal
+        before wire) gives way to one SequenceReset-GapFill per run of their numbers (PossDupFlag Y, as in a
+        replay), so the venue sees each number used and no gap before the Logout, and never the messages (a
+        Logout already queued stays). What was queued in answer to the venue's ResendRequest (PossDupFlag Y:
+        copies of messages sent earlier) is dropped: the venue still misses those numbers and asks for them again.
+        The stored copies of the held messages stay in the store under their numbers (numbers are never reused):
+        a later ResendRequest over them, during the logout or after a restart, gap-fills them (``may_replay``:
+        their orders are no longer tracked as unanswered, or, after a restart the journal never had them, not
+        known at all). Each held request still unanswered is answered now: a NewOrderSingle ``VenueRejected`` (the
+        order forgotten), a cancel or replace ``VenueCancelRejected`` (the order stays as it was), code
+        ``NOT_SENT``; those answers are journaled like any event once the journal can be written, or lost with the
+        order's own record if it never is (the strategy then sends the request again after the restart, the
+        request having no number at the gateway: docs/strategy-protocol.md 4.5). A question (OrderStatusRequest
+        or asking cancel) held is asked again after the restart, as any question not answered.
+        """
+        session = self.session
+        out = session.outbox
+        if not out:
+            return
+        decoder = FrameDecoder()
+        messages = [m for m in decoder.feed(bytes(out)) if isinstance(m, FixMessage)]
+        out.clear()
+        fresh = [m for m in messages if m.get(f.POSS_DUP_FLAG) != b"Y"]
+        if not fresh:
+            return
+        # gap fills queued (PossDupFlag Y): a message taken back (fault51), or the answer to a ResendRequest
+        fills = {m.seq: m.get(f.NEW_SEQ_NO) for m in messages if m.msg_type == MsgType.SEQUENCE_RESET}
+        ends = {end: seq for seq, end in fills.items()}
+        stamp = session.sending_time(self.clock())
+        start = fresh[0].seq
+        below = ends.get(b"%d" % start)
+        while below is not None and below < start:
+            start = below  # one ends where these begin: what it covered, this covers as well
+            below = ends.get(b"%d" % start)
+        run_from, last = start, fresh[0].seq - 1
+        withdrawn: list[FixMessage] = []
+        for message in fresh:
+            seq = message.seq
+            if seq != last + 1 and fills.get(last + 1) != b"%d" % seq:
+                # a number not queued (stored while not logged on): left out, the venue asks for it
+                if run_from <= last:
+                    out += session.admin.gap_fill(run_from, stamp, last + 1)
+                run_from = seq
+            if message.msg_type == MsgType.LOGOUT:  # already asked (it leaves, after the numbers before it)
+                if run_from < seq:
+                    out += session.admin.gap_fill(run_from, stamp, seq)
+                out += message.raw
+                run_from = seq + 1
+            elif message.msg_type not in f.ADMIN_MSG_TYPES:
+                withdrawn.append(message)
+            last = seq
+        if run_from <= last:
+            out += session.admin.gap_fill(run_from, stamp, last + 1)
+        answered = sum(self._answer_held(message) for message in withdrawn)
+        log.warning(
+            "FIX %s: stopping while the journal cannot be written: %d held message(s), MsgSeqNum %d..%d, replaced by "
+            "a SequenceReset-GapFill (%d order message(s) never sent; %d request(s) answered NOT_SENT)",
+            self.name,
+            len(fresh),
+            start,
+            last,
+            len(withdrawn),
+            answered,
+        )
+
+    def _answer_held(self, message: FixMessage) -> bool:
+        """Answer ``NOT_SENT`` the request of an order message withdrawn at a stop (``_withdraw_held``); True if."""
+        cl_ord_id = message.get(f.CL_ORD_ID)
+        tracked = self._lookup(cl_ord_id)
+        if tracked is None:
+            return False  # not an order's (a late cancel), or settled meanwhile
+        msg_type = message.msg_type
+        if self._is_question(tracked, msg_type, cl_ord_id):
+            return False  # asked again after the restart, as any question unanswered
+        kind = self._unanswered(tracked, msg_type, cl_ord_id)
+        if kind is None:
+            return False  # a request the venue answered meanwhile
+        order_id = tracked.order.order_id
+        self.counters["not_sent"] += 1
+        if kind is RequestKind.NEW:
+            self._emit(VenueRejected(0, order_id, "NOT_SENT", _HELD_AT_STOP_TEXT))
+            self._forget(order_id)
+            return True
+        tracked.pending = b""
+        text = _HELD_AT_STOP_TEXT
+        if self._cancels_again.pop(order_id, None) == cl_ord_id:
+            text += _EARLIER_CANCEL_TEXT
+        self._emit(VenueCancelRejected(0, order_id, "NOT_SENT", text))
+        return True
 
     def shutdown_answered(self) -> bool:
         """Return True once the venue answered the Logout or the connection closed (no longer LOGOUT_SENT)."""
@@ -803,6 +922,9 @@ class FixVenue(VenueAdapter):
         self._close_pending_polls = 0
         self._no_reconnect = False
         self._logged_on_this_connection = False
+        if self._cancels_again:
+            orders = self._orders
+            self._cancels_again = {k: ref for k, ref in self._cancels_again.items() if k in orders}
         self.session.connection_made(now_ns)
         self.sequence.new_epoch(self._epoch())  # no-op unless the numbering changed (e.g. a re-created store)
         self._write_outbox()
@@ -1711,6 +1833,7 @@ class FixVenue(VenueAdapter):
         tracked.pending = ref
         tracked.requests += 1
         self.counters["cancels_resent"] += 1
+        self._cancels_again[order.order_id] = ref
 
     def _answered(
         self, tracked: _Tracked, probe: _Probe, venue_seq: int, *, known: bool, events: tuple[VenueEvent, ...] = ()
