@@ -598,7 +598,12 @@ class BoeVenue(VenueAdapter):
         self.held_fills_cap = MAX_HELD_FILLS
         """The most executions held at once: one more is logged at ERROR, not held (``_held_over_cap``)."""
         self._held_unsaved = False
-        """Held executions were handed on: the file drops them at the next ``poll`` (after the core journaled them)."""
+        """Held executions were handed on (``_held_handed``): the file drops them at the engine's next flush."""
+        self._held_handed: list[tuple[int, int, ExecutionCore]] = []
+        """(order id, venue_seq, message) of held executions handed on to the core whose journal records are not
+        written yet: still on file (``_save_held``) until the engine's flush after them writes the journal
+        (``flush``). Before boe56 the next ``poll`` dropped them from the file whether or not that flush had
+        failed, so a stop while the journal was failing lost them from the positions."""
         self._held_restored: set[int] = set()
         """``venue_seq`` of the executions held again from the file at start (counted when applied:
         ``executions_held_applied_after_restart``)."""
@@ -1191,7 +1196,7 @@ class BoeVenue(VenueAdapter):
         if self._output_held:
             self._session.out = bytearray()
         self._session.logout(self._clock())
-        self.flush()
+        self.flush(journaled=False)
 
     def shutdown(self) -> bool:
         """Send the Logout Request (gateway stopping); True if connected (Cboe answers Logout, then closes)."""
@@ -1277,7 +1282,7 @@ class BoeVenue(VenueAdapter):
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
-        self.flush()
+        self.flush(journaled=False)
 
     def _ask_for_gaps(self) -> None:
         """Log in from below each unit's oldest open gap: Cboe replays what it skipped (the rest are repeats)."""
@@ -1343,8 +1348,6 @@ class BoeVenue(VenueAdapter):
             self._holds_expired(now_ns)
             if self._holding:
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
-        if self._held_unsaved:  # handed on at the last poll: the core has journaled them since
-            self._save_held()
         if self._gaps_unsaved:  # a gap opened or closed: the core has journaled the message since
             if now_ns >= self._gaps_saved_at + GAPS_SAVE_NS or not self._gaps_saved_at:
                 self._gaps_saved_at = now_ns
@@ -1356,8 +1359,6 @@ class BoeVenue(VenueAdapter):
                 self._retry_held(now_ns)
             if self._held_fills:
                 wait = min(wait, self._held_retry_at - now_ns)
-        if self._held_unsaved:
-            wait = min(wait, HELD_RETRY_NS)
         if self._state_unsynced:
             self._sync_state()
         return wait
@@ -1428,10 +1429,18 @@ class BoeVenue(VenueAdapter):
             self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {tries})")
         return delay
 
-    def flush(self) -> None:
-        """Write every queued byte to the venue socket (then close it, if the session asked to)."""
+    def flush(self, journaled: bool = True) -> None:
+        """Write every queued byte to the venue socket (then close it, if the session asked to).
+
+        ``journaled``: called by the engine's flush, after the journal batch was written (``Engine.flush``: journal,
+        then venues; not called when that write fails): the held executions handed on since then leave the held
+        file now (``_held_handed``, boe56). False: the adapter's own flush (a login, a Logout), which proves nothing.
+        """
         if self._state_unsynced:  # the Cancels owed are durable on file before they leave
             self._sync_state()
+        if self._held_unsaved and journaled:  # their journal records are written: off the file
+            self._held_handed.clear()
+            self._save_held()
         write = self._write
         if write is not None and self._session.out:
             write(self._session.take(self._clock()))
@@ -2668,7 +2677,8 @@ class BoeVenue(VenueAdapter):
                 return
             held = self._held_fills.pop(order_id)
             self._held_count -= len(held)
-            self._held_unsaved = True  # off the file at the next poll, once the core has journaled them
+            self._held_handed.extend((order_id, seq, core) for seq, core in held)  # on file until journaled
+            self._held_unsaved = True  # off the file at the engine's flush, once the journal has them (``flush``)
             log.warning(
                 "venue %s: order %d read back from the journal: %d held execution(s) %s",
                 self.name,
@@ -2686,8 +2696,10 @@ class BoeVenue(VenueAdapter):
                     self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
 
     def _save_held(self) -> None:
-        """Write the executions held to the state file (all of them); on an error, log it (they stay held)."""
-        self._held_unsaved = False
+        """Write the executions held to the state file (all of them, and those handed on whose journal records are not
+        written yet: ``_held_handed``); on an error, log it (they stay held)."""
+        self._held_unsaved = bool(self._held_handed)
+        handed = [(order_id, [(seq, core)]) for order_id, seq, core in self._held_handed]
         fills = [
             HeldFill(
                 seq,
@@ -2702,7 +2714,7 @@ class BoeVenue(VenueAdapter):
                 base.decode("latin-1"),
                 sub.decode("latin-1"),
             )
-            for order_id, held in self._held_fills.items()
+            for order_id, held in [*handed, *self._held_fills.items()]
             for seq, (unit, sequence, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub) in held
         ]
         try:
