@@ -99,7 +99,7 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
+from obs.ratelog import IntervalLog, PowerOfTwoLog, TallyLog, is_power_of_two
 from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_UNREADABLE, VenueAdapter, VenueOrder, encode_failed
 from venues.boe.codec import (
     ACK_TERMS,
@@ -275,6 +275,9 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 """How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 HELD_RETRY_NS: Final = NS_PER_S
 """How often the adapter asks the engine again for an order whose journal read failed (its fills held meanwhile)."""
+ANSWERED_LOG_NS: Final = NS_PER_S
+"""Cboe's answers to the Cancels the adapter owed (``_answer_after_end``): one INFO line in full per this interval,
+the others counted and said in one summary line (boe56; a standby's replay answers thousands at once)."""
 GAPS_SAVE_NS: Final = NS_PER_S // 10
 """The least time between two writes of the gaps file (``<name>.boe-gaps.json``): at most ten a second."""
 MAX_HELD_FILLS: Final = 1_000
@@ -584,6 +587,11 @@ class BoeVenue(VenueAdapter):
         """Cboe messages that produce no event, by kind."""
         self._rare_log = PowerOfTwoLog(log)
         self._fill_log = IntervalLog(log, every_ns=NS_PER_S)
+        self._answered_logged_ns = -1
+        """When the last INFO line of Cboe's answer to a Cancel owed was logged in full (-1: never)."""
+        self._answered_tally = TallyLog(2, ANSWERED_LOG_NS)
+        """The answers to Cancels owed not logged in full: [of orders that ended here, of orders the journal never
+        created], said in one line at most once per ``ANSWERED_LOG_NS`` (``_say_answered``, also from ``poll``)."""
         """Executions for unknown ClOrdIDs: every one is a fill on the account, logged up to once a second."""
         self._lost_ids: dict[int, int] = {}
         """Order ids today's ClOrdIDs named that the engine has no order of (``_never_created``) -> why
@@ -1354,6 +1362,12 @@ class BoeVenue(VenueAdapter):
                 self._save_gaps()
             else:
                 wait = min(wait, self._gaps_saved_at + GAPS_SAVE_NS - now_ns)
+        tally = self._answered_tally.pending
+        if tally[0] or tally[1]:  # answers to Cancels owed counted, not logged: said within ANSWERED_LOG_NS (boe56)
+            self._say_answered(now_ns)
+            tally = self._answered_tally.pending
+            if tally[0] or tally[1]:  # the last such line is too recent: at the latest one interval from now
+                wait = min(wait, ANSWERED_LOG_NS)
         if self._held_fills:
             if now_ns >= self._held_retry_at:
                 self._retry_held(now_ns)
@@ -3021,16 +3035,7 @@ class BoeVenue(VenueAdapter):
         else:
             self.counters["after_end"] += 1
         if ends and self._discharge(_pad(text)):
-            log.info(
-                "venue %s: %s (venue_seq %d) of %s (ClOrdID %s): Cboe answered the Cancel the gateway sent "
-                "after %s; nothing of it works at Cboe any more",
-                self.name,
-                kind,
-                seq,
-                named,
-                text,
-                "finding the order unknown here (the journal never created it)" if lost else "the order had ended here",
-            )
+            self._answered(seq, kind, named, text, lost)
         else:
             self._ignore(
                 "unknown-order" if lost else "after-end",
@@ -3039,6 +3044,46 @@ class BoeVenue(VenueAdapter):
                 + ("the journal never created" if lost else "has ended here"),
             )
         return True
+
+    def _answered(self, seq: int, kind: str, named: str, text: str, lost: bool) -> None:
+        """Log Cboe's answer to a Cancel owed: in full at most once per ``ANSWERED_LOG_NS``, the rest counted (boe56).
+
+        A standby host's replay of the primary's day answers a Cancel per order (before boe56 one INFO line each:
+        50,000 lines for a 50,000-message replay). The others within the interval are counted and said in one
+        summary line (``_say_answered``) before the next line in full, or from ``poll`` when the burst ends.
+        """
+        now = self._clock()
+        last = self._answered_logged_ns
+        if last >= 0 and now - last < ANSWERED_LOG_NS:
+            self._answered_tally.add(1 if lost else 0)
+            return
+        self._say_answered(now)
+        self._answered_logged_ns = now
+        log.info(
+            "venue %s: %s (venue_seq %d) of %s (ClOrdID %s): Cboe answered the Cancel the gateway sent "
+            "after %s; nothing of it works at Cboe any more",
+            self.name,
+            kind,
+            seq,
+            named,
+            text,
+            "finding the order unknown here (the journal never created it)" if lost else "the order had ended here",
+        )
+
+    def _say_answered(self, now_ns: int) -> None:
+        """Say the answers to Cancels owed counted since the last such line (``_answered``), if any and if due."""
+        due = self._answered_tally.due(now_ns)
+        if due is None:
+            return
+        ended, lost = due
+        log.info(
+            "venue %s: Cboe answered %d more Cancels the gateway sent after the order had ended here and %d after "
+            "finding the order unknown here (the journal never created it), not logged one by one (one such line a "
+            "second): nothing of them works at Cboe any more",
+            self.name,
+            ended,
+            lost,
+        )
 
     def _owe_cancel(self, padded: bytes) -> bool:
         """Cancel the order Cboe knows by ``padded`` at Cboe: now if logged in, else at Replay Complete.
