@@ -34,6 +34,7 @@ from tests.boe.test_modify_up_crossed_by_fill import RESTING, _execution, _order
 from tests.boe.test_released_lookup_failure import _failing_reads, _poll_after
 from tests.boe.test_zero_leaves_restart import _restart
 from tests.harness import MemoryLink, Rig
+from tests.journal_full import journal_full
 from tests.metrics_text import venue_metrics_text
 from venues.boe.adapter import HELD_RETRY_NS, split_ref
 from venues.boe.state import (
@@ -136,8 +137,8 @@ def test_held_fill_when_applied_but_the_stop_comes_before_the_file_drops_it_then
     shutil.copy(held_fills_path(link.state_dir, "cboe"), on_file)
     _poll_after(link, engine, HELD_RETRY_NS)  # the journal reads back: applied (and journaled)
     assert engine.orders[order.order_id].cum_qty == 15 and engine.counters.late_fills == 1
-    engine, _rig = _stop(link, engine, tmp_path)
     shutil.copy(on_file, held_fills_path(link.state_dir, "cboe"))  # a kill -9 before the file was rewritten
+    engine, _rig = _restart(link, engine, tmp_path / "journal")
     link.connect()
     _poll_after(link, engine, 0)
     assert engine.orders[order.order_id].cum_qty == 15  # its ExecID is on the order: a repeat, not applied
@@ -219,4 +220,48 @@ def test_held_fill_when_applied_after_the_restart_before_cboe_replays_it_then_th
     _poll_after(link, engine, HELD_RETRY_NS)
     assert engine.orders[order.order_id].cum_qty == 15
     assert (engine.counters.late_fills, engine.counters.repeated_fills) == (1, 1)
+    assert _held(link) == []
+
+
+def test_held_fill_when_handed_on_while_the_journal_fails_and_the_gateway_stops_then_kept_on_file_and_applied(
+    tmp_path: Path,
+) -> None:
+    # boe56: the file dropped a held execution at the poll after it was handed on, whether or not the engine's flush
+    # had written its journal record: a stop while the journal was failing (disk full) then lost the fill
+    gateway, order, cl_ord_id = _released(tmp_path)
+    link, engine = gateway[:2]
+    _failing_reads(engine, 1, OSError(errno.EIO, "Input/output error"))
+    link.core.streams.append(UNIT, _execution(cl_ord_id, 900_001, 5, 0))
+    _pump(link, engine)
+    assert link.venue.status()["executions_held_now"] == 1
+    _later_order_journaled(gateway)  # the journal's mark of the unit is past it: Cboe will not replay it
+    on_file = [[(UNIT << 32) | 4, order.order_id]]
+    with journal_full(engine):
+        _poll_after(link, engine, HELD_RETRY_NS)  # the order reads back: handed on, its record cannot be written
+        assert engine.journal_error and link.venue.status()["executions_held_now"] == 0
+        for _ in range(3):  # the polls that follow, while the journal still fails
+            _poll_after(link, engine, HELD_RETRY_NS)
+            assert [fill[:2] for fill in _held(link)] == on_file  # old: [] (dropped at the next poll)
+    engine.journal._buf.clear()  # type: ignore[attr-defined]  # the gateway stops (kill -9): the unwritten batch is lost
+    engine, _rig = _restart(link, engine, tmp_path / "journal")
+    assert engine.orders[order.order_id].cum_qty == 10  # the journal never had the fill
+    link.connect()
+    _poll_after(link, engine, 0)  # held again from the file, applied once the order reads back
+    assert engine.orders[order.order_id].cum_qty == 15  # old: 10, the fill lost from the position
+    assert engine.counters.late_fills == 1 and link.venue.status()["executions_held_applied_after_restart"] == 1
+    _poll_after(link, engine, HELD_RETRY_NS)
+    assert _held(link) == []  # off the file once the journal has it
+
+
+def test_held_fill_when_handed_on_and_journaled_then_it_leaves_the_file_at_that_flush(tmp_path: Path) -> None:
+    gateway, order, cl_ord_id = _released(tmp_path)
+    link, engine = gateway[:2]
+    _failing_reads(engine, 1, OSError(errno.EIO, "Input/output error"))
+    link.core.streams.append(UNIT, _execution(cl_ord_id, 900_001, 5, 0))
+    _pump(link, engine)
+    link.clock.advance(HELD_RETRY_NS)
+    link.venue.poll(link.clock())  # handed on to the core ...
+    assert engine.orders[order.order_id].cum_qty == 15
+    assert len(_held(link)) == 1  # ... still on file: its journal record is not written yet
+    engine.flush()  # the journal batch written, then the venues' flush
     assert _held(link) == []

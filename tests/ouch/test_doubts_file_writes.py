@@ -14,6 +14,7 @@ benchmarks/bench_doubts_writes.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,10 @@ def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         session: str,
         doubts: dict[int, tuple[int, bytes]],
         replaces: dict[int, tuple[int, int]] | None = None,
+        unreadable: Iterable[int] = (),
     ) -> None:
         writes.append(len(doubts) + len(replaces or {}))
-        save_doubts(state_dir, name, day, session, doubts, replaces)
+        save_doubts(state_dir, name, day, session, doubts, replaces, unreadable)
 
     monkeypatch.setattr(adapter_module, "save_doubts", counting)
     return writes

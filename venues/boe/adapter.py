@@ -99,7 +99,7 @@ from model.venue_events import (
     VenueReplaced,
     VenueState,
 )
-from obs.ratelog import IntervalLog, PowerOfTwoLog, is_power_of_two
+from obs.ratelog import IntervalLog, PowerOfTwoLog, TallyLog, is_power_of_two
 from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_UNREADABLE, VenueAdapter, VenueOrder, encode_failed
 from venues.boe.codec import (
     ACK_TERMS,
@@ -275,6 +275,9 @@ PROBE_TIMEOUT_NS: Final = 5 * NS_PER_S
 """How long after Replay Complete a probed New Order Cboe has not acknowledged is reported refused."""
 HELD_RETRY_NS: Final = NS_PER_S
 """How often the adapter asks the engine again for an order whose journal read failed (its fills held meanwhile)."""
+ANSWERED_LOG_NS: Final = NS_PER_S
+"""Cboe's answers to the Cancels the adapter owed (``_answer_after_end``): one INFO line in full per this interval,
+the others counted and said in one summary line (boe56; a standby's replay answers thousands at once)."""
 GAPS_SAVE_NS: Final = NS_PER_S // 10
 """The least time between two writes of the gaps file (``<name>.boe-gaps.json``): at most ten a second."""
 MAX_HELD_FILLS: Final = 1_000
@@ -584,6 +587,11 @@ class BoeVenue(VenueAdapter):
         """Cboe messages that produce no event, by kind."""
         self._rare_log = PowerOfTwoLog(log)
         self._fill_log = IntervalLog(log, every_ns=NS_PER_S)
+        self._answered_logged_ns = -1
+        """When the last INFO line of Cboe's answer to a Cancel owed was logged in full (-1: never)."""
+        self._answered_tally = TallyLog(2, ANSWERED_LOG_NS)
+        """The answers to Cancels owed not logged in full: [of orders that ended here, of orders the journal never
+        created], said in one line at most once per ``ANSWERED_LOG_NS`` (``_say_answered``, also from ``poll``)."""
         """Executions for unknown ClOrdIDs: every one is a fill on the account, logged up to once a second."""
         self._lost_ids: dict[int, int] = {}
         """Order ids today's ClOrdIDs named that the engine has no order of (``_never_created``) -> why
@@ -598,7 +606,12 @@ class BoeVenue(VenueAdapter):
         self.held_fills_cap = MAX_HELD_FILLS
         """The most executions held at once: one more is logged at ERROR, not held (``_held_over_cap``)."""
         self._held_unsaved = False
-        """Held executions were handed on: the file drops them at the next ``poll`` (after the core journaled them)."""
+        """Held executions were handed on (``_held_handed``): the file drops them at the engine's next flush."""
+        self._held_handed: list[tuple[int, int, ExecutionCore]] = []
+        """(order id, venue_seq, message) of held executions handed on to the core whose journal records are not
+        written yet: still on file (``_save_held``) until the engine's flush after them writes the journal
+        (``flush``). Before boe56 the next ``poll`` dropped them from the file whether or not that flush had
+        failed, so a stop while the journal was failing lost them from the positions."""
         self._held_restored: set[int] = set()
         """``venue_seq`` of the executions held again from the file at start (counted when applied:
         ``executions_held_applied_after_restart``)."""
@@ -1191,7 +1204,7 @@ class BoeVenue(VenueAdapter):
         if self._output_held:
             self._session.out = bytearray()
         self._session.logout(self._clock())
-        self.flush()
+        self.flush(journaled=False)
 
     def shutdown(self) -> bool:
         """Send the Logout Request (gateway stopping); True if connected (Cboe answers Logout, then closes)."""
@@ -1277,7 +1290,7 @@ class BoeVenue(VenueAdapter):
         self._session.connection_made(now_ns)
         if self._session.state is BoeSessionState.LOGGING_IN:
             self._set_state(VenueState.LOGGING_IN, self._session.reason)
-        self.flush()
+        self.flush(journaled=False)
 
     def _ask_for_gaps(self) -> None:
         """Log in from below each unit's oldest open gap: Cboe replays what it skipped (the rest are repeats)."""
@@ -1343,21 +1356,23 @@ class BoeVenue(VenueAdapter):
             self._holds_expired(now_ns)
             if self._holding:
                 wait = min(wait, min(tracked.held_until for tracked in self._holding.values()) - now_ns)
-        if self._held_unsaved:  # handed on at the last poll: the core has journaled them since
-            self._save_held()
         if self._gaps_unsaved:  # a gap opened or closed: the core has journaled the message since
             if now_ns >= self._gaps_saved_at + GAPS_SAVE_NS or not self._gaps_saved_at:
                 self._gaps_saved_at = now_ns
                 self._save_gaps()
             else:
                 wait = min(wait, self._gaps_saved_at + GAPS_SAVE_NS - now_ns)
+        tally = self._answered_tally.pending
+        if tally[0] or tally[1]:  # answers to Cancels owed counted, not logged: said within ANSWERED_LOG_NS (boe56)
+            self._say_answered(now_ns)
+            tally = self._answered_tally.pending
+            if tally[0] or tally[1]:  # the last such line is too recent: at the latest one interval from now
+                wait = min(wait, ANSWERED_LOG_NS)
         if self._held_fills:
             if now_ns >= self._held_retry_at:
                 self._retry_held(now_ns)
             if self._held_fills:
                 wait = min(wait, self._held_retry_at - now_ns)
-        if self._held_unsaved:
-            wait = min(wait, HELD_RETRY_NS)
         if self._state_unsynced:
             self._sync_state()
         return wait
@@ -1428,10 +1443,18 @@ class BoeVenue(VenueAdapter):
             self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {tries})")
         return delay
 
-    def flush(self) -> None:
-        """Write every queued byte to the venue socket (then close it, if the session asked to)."""
+    def flush(self, journaled: bool = True) -> None:
+        """Write every queued byte to the venue socket (then close it, if the session asked to).
+
+        ``journaled``: called by the engine's flush, after the journal batch was written (``Engine.flush``: journal,
+        then venues; not called when that write fails): the held executions handed on since then leave the held
+        file now (``_held_handed``, boe56). False: the adapter's own flush (a login, a Logout), which proves nothing.
+        """
         if self._state_unsynced:  # the Cancels owed are durable on file before they leave
             self._sync_state()
+        if self._held_unsaved and journaled:  # their journal records are written: off the file
+            self._held_handed.clear()
+            self._save_held()
         write = self._write
         if write is not None and self._session.out:
             write(self._session.take(self._clock()))
@@ -2668,7 +2691,8 @@ class BoeVenue(VenueAdapter):
                 return
             held = self._held_fills.pop(order_id)
             self._held_count -= len(held)
-            self._held_unsaved = True  # off the file at the next poll, once the core has journaled them
+            self._held_handed.extend((order_id, seq, core) for seq, core in held)  # on file until journaled
+            self._held_unsaved = True  # off the file at the engine's flush, once the journal has them (``flush``)
             log.warning(
                 "venue %s: order %d read back from the journal: %d held execution(s) %s",
                 self.name,
@@ -2686,8 +2710,10 @@ class BoeVenue(VenueAdapter):
                     self._unknown_execution(seq, cl_ord_id, exec_id, last_shares, last_px, order_id, why)
 
     def _save_held(self) -> None:
-        """Write the executions held to the state file (all of them); on an error, log it (they stay held)."""
-        self._held_unsaved = False
+        """Write the executions held to the state file (all of them, and those handed on whose journal records are not
+        written yet: ``_held_handed``); on an error, log it (they stay held)."""
+        self._held_unsaved = bool(self._held_handed)
+        handed = [(order_id, [(seq, core)]) for order_id, seq, core in self._held_handed]
         fills = [
             HeldFill(
                 seq,
@@ -2702,7 +2728,7 @@ class BoeVenue(VenueAdapter):
                 base.decode("latin-1"),
                 sub.decode("latin-1"),
             )
-            for order_id, held in self._held_fills.items()
+            for order_id, held in [*handed, *self._held_fills.items()]
             for seq, (unit, sequence, cl_ord_id, exec_id, last_shares, last_px, leaves, base, sub) in held
         ]
         try:
@@ -3009,16 +3035,7 @@ class BoeVenue(VenueAdapter):
         else:
             self.counters["after_end"] += 1
         if ends and self._discharge(_pad(text)):
-            log.info(
-                "venue %s: %s (venue_seq %d) of %s (ClOrdID %s): Cboe answered the Cancel the gateway sent "
-                "after %s; nothing of it works at Cboe any more",
-                self.name,
-                kind,
-                seq,
-                named,
-                text,
-                "finding the order unknown here (the journal never created it)" if lost else "the order had ended here",
-            )
+            self._answered(seq, kind, named, text, lost)
         else:
             self._ignore(
                 "unknown-order" if lost else "after-end",
@@ -3027,6 +3044,46 @@ class BoeVenue(VenueAdapter):
                 + ("the journal never created" if lost else "has ended here"),
             )
         return True
+
+    def _answered(self, seq: int, kind: str, named: str, text: str, lost: bool) -> None:
+        """Log Cboe's answer to a Cancel owed: in full at most once per ``ANSWERED_LOG_NS``, the rest counted (boe56).
+
+        A standby host's replay of the primary's day answers a Cancel per order (before boe56 one INFO line each:
+        50,000 lines for a 50,000-message replay). The others within the interval are counted and said in one
+        summary line (``_say_answered``) before the next line in full, or from ``poll`` when the burst ends.
+        """
+        now = self._clock()
+        last = self._answered_logged_ns
+        if last >= 0 and now - last < ANSWERED_LOG_NS:
+            self._answered_tally.add(1 if lost else 0)
+            return
+        self._say_answered(now)
+        self._answered_logged_ns = now
+        log.info(
+            "venue %s: %s (venue_seq %d) of %s (ClOrdID %s): Cboe answered the Cancel the gateway sent "
+            "after %s; nothing of it works at Cboe any more",
+            self.name,
+            kind,
+            seq,
+            named,
+            text,
+            "finding the order unknown here (the journal never created it)" if lost else "the order had ended here",
+        )
+
+    def _say_answered(self, now_ns: int) -> None:
+        """Say the answers to Cancels owed counted since the last such line (``_answered``), if any and if due."""
+        due = self._answered_tally.due(now_ns)
+        if due is None:
+            return
+        ended, lost = due
+        log.info(
+            "venue %s: Cboe answered %d more Cancels the gateway sent after the order had ended here and %d after "
+            "finding the order unknown here (the journal never created it), not logged one by one (one such line a "
+            "second): nothing of them works at Cboe any more",
+            self.name,
+            ended,
+            lost,
+        )
 
     def _owe_cancel(self, padded: bytes) -> bool:
         """Cancel the order Cboe knows by ``padded`` at Cboe: now if logged in, else at Replay Complete.

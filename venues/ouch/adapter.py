@@ -80,7 +80,7 @@ from venues.ouch.codec import (
 )
 from venues.ouch.config import OuchVenueConfig
 from venues.ouch.daytime import WallClock, trading_day
-from venues.ouch.doubts import read_doubts, save_doubts
+from venues.ouch.doubts import read_doubt_entries, save_doubts
 from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
 from venues.ouch.messages import (
     MAX_PRICE,
@@ -451,7 +451,14 @@ class OuchVenue(VenueAdapter):
         entry leaves when its order ends (or the venue refuses the Cancel)."""
         self._unreadable_doubts: set[int] = set()
         """The UserRefNums of ``_doubt_cancels`` whose Enter's answer arrived but could not be read (ouch55): the
-        venue had the Enter, so one it says nothing of after the Cancel most likely rejected it (its own text)."""
+        venue had the Enter, so one it says nothing of after the Cancel most likely rejected it (its own text). On
+        file with them (``unreadable``), so a restarted process says the same (ouch56)."""
+        self._unreadable_restored: set[int] = set()
+        """Those of ``_unreadable_doubts`` restored from the file: their Cancel after the first login is one sent
+        again (logged so), not that of an answer just read in the replay (``_cancel_doubts_again``)."""
+        self._doubts_due = False
+        """An answer that could not be read was put in doubt during this read (or ``poll``): the doubts file is
+        written once at the read's end (``_write_due_doubts``), before the core journals the answers (ouch56)."""
         self.ref_lookups_per_window = REF_LOOKUPS_PER_WINDOW
         self.ref_lookup_ns_per_window = REF_LOOKUP_NS_PER_WINDOW
         self.ref_answers_kept = REF_ANSWERS_KEPT
@@ -589,7 +596,8 @@ class OuchVenue(VenueAdapter):
         (``_live_after_end``); kept on file across restarts (``_save_owed``, ``venues.ouch.owed``)."""
         self._doubts_on_file: dict[int, tuple[int, bytes]]
         replaces_on_file: dict[int, tuple[int, int]]
-        self._doubts_on_file, replaces_on_file = read_doubts(
+        self._unreadable_on_file: set[int]
+        self._doubts_on_file, replaces_on_file, self._unreadable_on_file = read_doubt_entries(
             config.state_dir, config.name, self._store.day, self._store.session
         )
         """UserRefNum -> (order id, Enter packet) of the orders answered in doubt before a restart (``_doubt_cancels``
@@ -1093,6 +1101,9 @@ class OuchVenue(VenueAdapter):
             chain.unconfirmed = 0
             return
         self._doubt_cancels[urn] = 0  # timed from the first login (``_cancel_doubts_again``)
+        if urn in self._unreadable_on_file:  # its answer could not be read: the same text as before the restart
+            self._unreadable_doubts.add(urn)
+            self._unreadable_restored.add(urn)
         if len(known) > 1 or order.venue_order_id or order.cum_qty or order.leaves_qty != order.qty:
             chain.unconfirmed = 0
             self._doubted.pop(urn, None)
@@ -1121,11 +1132,15 @@ class OuchVenue(VenueAdapter):
             for urn in [urn for urn in replaces if not self._replace_doubt_open(urn)]:
                 del replaces[urn]
         self._doubts_stale = False
+        self._doubts_due = False  # every entry is in this write
         if not entries and not replaces and not self._doubts_saved:
             return
         store = self._store
+        unreadable = [urn for urn in self._unreadable_doubts if urn in entries]
         try:
-            save_doubts(self.config.state_dir, self.name, store.day, store.session, entries, replaces)
+            save_doubts(
+                self.config.state_dir, self.name, store.day, store.session, entries, replaces, unreadable=unreadable
+            )
         except OSError as exc:
             log.error(
                 "venue %s: cannot write the orders answered in doubt (%d) to %s: %s; their Cancel goes out, but "
@@ -1138,6 +1153,23 @@ class OuchVenue(VenueAdapter):
             )
             return
         self._doubts_saved = bool(entries or replaces)
+
+    def _doubts_write_due(self) -> None:
+        """Write the doubts file at the end of this read (``SoupClientSession.after_read``) or ``poll`` (ouch56).
+
+        For answers that could not be read: several in one read (a burst of broken messages, a replay) cost one
+        fsynced write, not one each. The read's events reach the core now but are journaled, and their bytes reach
+        strategies, only at the core's flush after the read, so the file is still on disk before any of that
+        (docs/reliability.md 2.3e). Also when the read raises (the write runs as the read unwinds).
+        """
+        if not self._doubts_due:
+            self._doubts_due = True
+            self._session.after_read = self._write_due_doubts
+
+    def _write_due_doubts(self) -> None:
+        """Write the doubts file if an answer put in doubt during the read or ``poll`` is not on file yet."""
+        if self._doubts_due:
+            self._save_doubts()
 
     def _replace_doubt_open(self, urn: int) -> bool:
         """Whether Replace ``urn`` of ``_replace_doubts`` may still be its order's live number, the order open here.
@@ -1426,6 +1458,8 @@ class OuchVenue(VenueAdapter):
                 wait = min(wait, self._sweep_every_ns)
             elif self._inflight or self._doubt_cancels:
                 wait = min(wait, max(self._next_sweep_ns - now_ns, 1))
+        if self._doubts_due:  # answers of held messages read above put in doubt: on file before the core's flush
+            self._save_doubts()
         return wait
 
     def hold_output(self, held: bool) -> None:
@@ -1645,14 +1679,15 @@ class OuchVenue(VenueAdapter):
                 unreadable.discard(urn)
                 self._doubts_stale = True
                 continue
-            if not doubts[urn] and urn in unreadable:  # its answer was unreadable in the replay: logged then, first
-                fresh = fresh | {urn}  # Cancel now
+            if not doubts[urn] and urn in unreadable and urn not in self._unreadable_restored:
+                fresh = fresh | {urn}  # its answer was unreadable in the replay: logged then, first; Cancel now
             doubts[urn] = now_ns
             if (urn | _CANCEL_KEY) not in inflight:  # else the desk's Cancel was sent again already
                 for target in chain.cancel_targets():
                     pack_cancel_order(out, target, 0)
             if urn not in fresh:  # those just answered in doubt at this login are logged with their reason
                 again.append((urn, chain.order.order_id))
+        self._unreadable_restored.clear()  # the first login's: from here on they are this process's
         if again:
             log.error(
                 "venue %s: %d orders answered in doubt (no answer within answer_timeout_ms) are still open after the "
@@ -2562,12 +2597,17 @@ class OuchVenue(VenueAdapter):
         Cancel (``_sweep_doubts``), also across a restart.
         """
         if urn in self._replace_refs:
+            self._pre_note_replace_doubt(chain, urn)  # on file at the read's end (``_doubts_write_due``)
+            self._doubts_write_due()
             self._in_doubt(seq, chain, urn, why)
             return
         live = self._live
         self._doubt_cancels[urn] = self._clock() if live else 0
         self._unreadable_doubts.add(urn)
-        self._save_doubts()  # the Enter's bytes are still in ``_inflight``: kept for its late Accepted's compare
+        self._pre_note_replace_doubt(chain, chain.pending)  # a Replace waiting on it: in the same write
+        # on file at the read's end, once for all the read's answers that could not be read (ouch56; before, one
+        # fsynced write each), before the core journals them; the Enter's bytes stay in ``_doubted`` for the write
+        self._doubts_write_due()
         self._in_doubt(seq, chain, urn, why)
         if live and (urn | _CANCEL_KEY) not in self._inflight:  # the desk's own Cancel, if asked, is on its way
             pack_cancel_order(self._session.out, urn, 0)
@@ -3422,6 +3462,7 @@ class OuchVenue(VenueAdapter):
             self._doubts_stale = True  # login); the entries of orders that ended before the restart leave the file
             self._replace_doubts_on_file = {}
         self._doubts_on_file = {}
+        self._unreadable_on_file = set()
         self._live = True
         now = self._clock()  # requests sent again from here are timed from here (``_sweep_answers``)
         self._issued_marks.clear()
@@ -3463,31 +3504,32 @@ class OuchVenue(VenueAdapter):
         self._answers_lost = False
         why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
         gap_doubted: list[tuple[int, int]] = []
-        if lost or next_user_ref_num is not None:
-            # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
-            # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
-            # answer_timeout_ms (doubt53, ouchid54 for those of a replay gap): on file before their answers are
-            # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``). The Replaces
-            # answered OUCH_IN_DOUBT below (a gap's, and one waiting on an Enter in doubt) go on file in the same
-            # write: one write per login, not one per Replace (ouch55; before, each Replace wrote the file again)
-            added = 0
-            replace_refs = self._replace_refs
-            for key in inflight:
-                if key >= _CANCEL_KEY:
-                    continue
-                if next_user_ref_num is not None and key >= next_user_ref_num:
-                    continue
-                chain = self._refs.get(key)
-                if chain is None or chain.done:
-                    continue
-                if key in replace_refs:
-                    if lost:
-                        added += self._pre_note_replace_doubt(chain, key)
-                    continue
+        # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
+        # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
+        # answer_timeout_ms (doubt53, ouchid54 for those of a replay gap): on file before their answers are
+        # journaled, their Cancel sent by ``_go_live`` and timed from there (``_sweep_doubts``). The Replaces
+        # answered OUCH_IN_DOUBT below (a gap's, one waiting on an Enter in doubt, and one not sent again because its
+        # order is in doubt already: ouch56) go on file in the same write: one write per login, not one per Replace
+        # (ouch55; before, each Replace wrote the file again)
+        added = 0
+        replace_refs = self._replace_refs
+        judged = lost or next_user_ref_num is not None
+        for key in inflight:
+            if key >= _CANCEL_KEY:
+                continue
+            chain = self._refs.get(key)
+            if chain is None or chain.done:
+                continue
+            seen = judged and (next_user_ref_num is None or key < next_user_ref_num)
+            if key in replace_refs:
+                if (lost and seen) or chain.candidates or chain.unconfirmed:
+                    added += self._pre_note_replace_doubt(chain, key)
+                continue
+            if seen:
                 self._doubt_cancels[key] = 0
                 added += 1 + self._pre_note_replace_doubt(chain, chain.pending)
-            if added:
-                self._save_doubts()
+        if added:
+            self._save_doubts()
         for key in sorted(inflight, key=lambda k: (k & (_CANCEL_KEY - 1), k)):
             packet = inflight.get(key)
             if packet is None:  # the order was reported back above (its cancel goes with it)
@@ -3509,10 +3551,14 @@ class OuchVenue(VenueAdapter):
                 continue
             if replace and key < _CANCEL_KEY and (chain.candidates or chain.unconfirmed):
                 # Unanswered, so the venue may have ignored it (its original not live): sent again, it would be
-                # ignored again and never answered
+                # ignored again and never answered. A slow venue may yet apply it: its number joins the candidates a
+                # Cancel names, on file above (ouch56; before, neither: a Cancel named only the old numbers, which the
+                # venue ignores once the Replace took effect, and a restart forgot it)
                 del inflight[key]
                 if chain.pending == key:
                     chain.pending = 0
+                chain.candidates = tuple(sorted({*chain.cancel_targets(), key}))
+                chain.in_doubt = True
                 doubted += 1
                 self.counters["in_doubt"] += 1
                 log.error(

@@ -17,13 +17,19 @@ unreadable Replaced) is kept here too, as its new UserRefNum -> (order id, the U
 holds the order under its old number only (the core's replace was answered refused), so without it a restarted
 process knew the order by that number alone and a Cancel named only it, which the venue ignores once the Replace
 took effect: the Cancel was never answered (fixouch54, rev54ouch t11). The next process restores the new number as a
-candidate (a Cancel names both). Entries of orders that ended, or whose doubt settled, leave the file at the
-adapter's next sweep (``OuchVenue._prune_doubts``), not one write per order.
+candidate (a Cancel names both). So is a Replace not sent again after a login because its order was in doubt
+already (ouch56). Entries of orders that ended, or whose doubt settled, leave the file at the adapter's next sweep
+(``OuchVenue._prune_doubts``), not one write per order.
+
+``unreadable`` names the Enters whose answer arrived but could not be read (ouch56): one the venue then says nothing
+of ends with its own text (most likely rejected, not never received), after a restart too. A file written before
+ouch56 has no such list (read as none).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -33,13 +39,17 @@ from venues.atomic_file import write_file_atomically
 log = logging.getLogger(__name__)
 
 
-class _Doubts(msgspec.Struct, forbid_unknown_fields=True):
+class _Doubts(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):  # no empty lists: older readers
     day: str
     session: str
     orders: dict[str, tuple[int, str]]
     """UserRefNum of the Enter -> (order id, the Enter packet in hex; "" if not kept)."""
     replaces: dict[str, tuple[int, int]] = {}
     """New UserRefNum of a Replace answered in doubt -> (order id, the UserRefNum it replaced) (fixouch54)."""
+    unreadable: list[int] = []
+    """The UserRefNums of ``orders`` whose Enter's answer arrived but could not be read (ouch56): the venue had the
+    Enter, so after a restart too its silence after the Cancel most likely means it rejected it (that order's own
+    ``OUCH_OUTCOME_UNKNOWN`` text). A file written before ouch56 has none."""
 
 
 _encoder = msgspec.json.Encoder()
@@ -67,11 +77,22 @@ def read_doubts(
     The Replaces: new UserRefNum -> (order id, the UserRefNum it replaced). An unreadable or corrupt file is logged
     at ERROR and read as empty.
     """
+    enters, replaces, _unreadable = read_doubt_entries(state_dir, name, day, session)
+    return enters, replaces
+
+
+def read_doubt_entries(
+    state_dir: str | Path, name: str, day: str, session: str
+) -> tuple[dict[int, tuple[int, bytes]], dict[int, tuple[int, int]], set[int]]:
+    """Return the Enters and Replaces (as ``read_doubts``) and the Enters whose answer could not be read (ouch56).
+
+    Those are UserRefNums of the Enters returned. An unreadable or corrupt file is logged at ERROR and read as empty.
+    """
     path = doubts_path(state_dir, name)
     try:
         doubts = _decoder.decode(path.read_bytes())
     except FileNotFoundError:
-        return {}, {}
+        return {}, {}, set()
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.error(
             "cannot read the orders answered in doubt from %s (%s): an order answered in doubt before the restart "
@@ -80,9 +101,9 @@ def read_doubts(
             path,
             exc,
         )
-        return {}, {}
+        return {}, {}, set()
     if doubts.day != day or doubts.session != session or not session:
-        return {}, {}
+        return {}, {}, set()
     found: dict[int, tuple[int, bytes]] = {}
     for urn, (order_id, enter) in doubts.orders.items():
         if not urn.isdigit() or int(urn) <= 0:
@@ -96,7 +117,7 @@ def read_doubts(
     for urn, (order_id, orig) in doubts.replaces.items():
         if urn.isdigit() and 0 < orig < int(urn):
             replaces[int(urn)] = (order_id, orig)
-    return found, replaces
+    return found, replaces, {urn for urn in doubts.unreadable if urn in found}
 
 
 def save_doubts(
@@ -106,13 +127,16 @@ def save_doubts(
     session: str,
     doubts: dict[int, tuple[int, bytes]],
     replaces: dict[int, tuple[int, int]] | None = None,
+    unreadable: Iterable[int] = (),
 ) -> None:
     """Write the orders answered in doubt in ``session`` on ``day`` (atomically, fsynced); OSError if it cannot.
 
     ``replaces``: the Replaces answered in doubt (new UserRefNum -> (order id, the UserRefNum it replaced)).
+    ``unreadable``: the UserRefNums of ``doubts`` whose answer could not be read (ouch56).
     """
     path = doubts_path(state_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     entries = {str(urn): (order_id, enter.hex()) for urn, (order_id, enter) in doubts.items()}
     kept = {str(urn): entry for urn, entry in (replaces or {}).items()}
-    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries, kept)))
+    marked = sorted(urn for urn in unreadable if urn in doubts)
+    write_file_atomically(path, _encoder.encode(_Doubts(day, session, entries, kept, marked)))

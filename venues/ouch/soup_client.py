@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from venues.ouch.errors import BAD_NUMBER, DecodeError
@@ -173,6 +174,10 @@ class SoupClientSession:
         """The sequence number last asked for again (``refetch``); 0 if none."""
         self.refetch_repeats = 0
         """How many times in a row ``refetch_sequence`` could not be read."""
+        self.after_read: Callable[[], None] | None = None
+        """Called once when the read (``data_received``) in which the listener set it ends, also if the read raised;
+        then cleared. The OUCH adapter's doubts file: one write per read, before the core journals what the read
+        produced (ouch56; None, the steady state: nothing to do)."""
 
     # ---- commands ------------------------------------------------------------------
 
@@ -274,70 +279,77 @@ class SoupClientSession:
 
     def data_received(self, data: bytes | bytearray | memoryview, now_ns: int) -> None:
         """Consume bytes from the server."""
-        accepting = (self.state is _LOGGED_IN or self.state is _LOGGING_OUT) and not (  # Final aliases: no lookup
-            self._closing  # asked to drop this connection: what it still brings is asked for again at the next login
-        )
-        splitter = self._splitter
-        size = len(data)
-        packets: tuple[memoryview] | list[memoryview]
-        whole = False
-        # bytes (what a transport hands over): compiled, its subscripts are native (any other buffer: generic)
-        if type(data) is bytes and not splitter._pending and size > 2:
-            if accepting:  # is the read whole Sequenced Data packets, none empty (the steady state, one or many)?
-                pos = 0
-                while size - pos > 2:
-                    length = data[pos] << 8 | data[pos + 1]
-                    if not length or data[pos + 2] != SEQUENCED_DATA:
-                        break
-                    pos += 2 + length
-                if pos == size:  # yes: feed's and the loop's work inline, a bytes slice per packet's message
-                    # (compiled, a native slice: a copy of a few dozen bytes costs less than a memoryview and a slice)
-                    self._last_received_ns = now_ns
+        try:  # free until raised; ``after_read``, set by the listener during the read, runs at its end
+            # Final aliases: no lookup; closing: asked to drop this connection (what it still brings is asked for
+            # again at the next login)
+            accepting = (self.state is _LOGGED_IN or self.state is _LOGGING_OUT) and not self._closing
+            splitter = self._splitter
+            size = len(data)
+            packets: tuple[memoryview] | list[memoryview]
+            whole = False
+            # bytes (what a transport hands over): compiled, its subscripts are native (any other buffer: generic)
+            if type(data) is bytes and not splitter._pending and size > 2:
+                if accepting:  # is the read whole Sequenced Data packets, none empty (the steady state, one or many)?
                     pos = 0
-                    while pos < size:
-                        stop = pos + 2 + (data[pos] << 8 | data[pos + 1])
-                        sequence = self._receive_sequence
-                        self._receive_sequence = sequence + 1
-                        if sequence >= self.next_sequence:
-                            self.next_sequence = sequence + 1
-                        self._on_sequenced(sequence, data[pos + 3 : stop])
-                        if self._closing:  # the message could not be read (``refetch``): nothing after it is taken
-                            return
-                        pos = stop
-                    return
-            whole = (data[0] << 8 | data[1]) + 2 == size  # exactly one whole packet: feed's work, inline
-        if whole:
-            self._last_received_ns = now_ns
-            packets = (memoryview(data)[2:],)
-        else:
-            empty = splitter.empty_packets
-            packets = splitter.feed(data)
-            if packets:  # a whole packet, not any byte: a wrong length that swallows all later traffic is silence
+                    while size - pos > 2:
+                        length = data[pos] << 8 | data[pos + 1]
+                        if not length or data[pos + 2] != SEQUENCED_DATA:
+                            break
+                        pos += 2 + length
+                    if pos == size:  # yes: feed's and the loop's work inline, a bytes slice per packet's message
+                        # (compiled, a native slice: a copy of a few dozen bytes costs less than a memoryview and a
+                        # slice)
+                        self._last_received_ns = now_ns
+                        pos = 0
+                        while pos < size:
+                            stop = pos + 2 + (data[pos] << 8 | data[pos + 1])
+                            sequence = self._receive_sequence
+                            self._receive_sequence = sequence + 1
+                            if sequence >= self.next_sequence:
+                                self.next_sequence = sequence + 1
+                            self._on_sequenced(sequence, data[pos + 3 : stop])
+                            if self._closing:  # the message could not be read (``refetch``): nothing after it is taken
+                                return
+                            pos = stop
+                        return
+                whole = (data[0] << 8 | data[1]) + 2 == size  # exactly one whole packet: feed's work, inline
+            if whole:
                 self._last_received_ns = now_ns
-            if splitter.empty_packets != empty:  # Packet Length 0: not even a type byte; the stream is out of frame
-                self._protocol_error(f"{splitter.empty_packets - empty} packet(s) of length 0 skipped")
-                if accepting and self._out_of_frame(packets, splitter.empty_packets - empty):
-                    return
-            if accepting and self._foreign_type(packets):
-                return
-        for packet in packets:
-            kind = packet[0]
-            if kind == SEQUENCED_DATA and accepting:
-                sequence = self._receive_sequence
-                self._receive_sequence = sequence + 1
-                if sequence >= self.next_sequence:
-                    self.next_sequence = sequence + 1
-                self._on_sequenced(sequence, packet[1:])
-                if self._closing:  # the message could not be read (``refetch``): nothing after it is taken
-                    return
-            elif kind == SERVER_HEARTBEAT:
-                if self._catching_up and accepting:
-                    self._catching_up = False
-                    self.listener.on_caught_up()
-            elif self._on_control(packet):
-                return
+                packets = (memoryview(data)[2:],)
             else:
-                accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
+                empty = splitter.empty_packets
+                packets = splitter.feed(data)
+                if packets:  # a whole packet, not any byte: a wrong length that swallows all later traffic is silence
+                    self._last_received_ns = now_ns
+                if splitter.empty_packets != empty:  # Packet Length 0: not even a type byte; the stream is out of frame
+                    self._protocol_error(f"{splitter.empty_packets - empty} packet(s) of length 0 skipped")
+                    if accepting and self._out_of_frame(packets, splitter.empty_packets - empty):
+                        return
+                if accepting and self._foreign_type(packets):
+                    return
+            for packet in packets:
+                kind = packet[0]
+                if kind == SEQUENCED_DATA and accepting:
+                    sequence = self._receive_sequence
+                    self._receive_sequence = sequence + 1
+                    if sequence >= self.next_sequence:
+                        self.next_sequence = sequence + 1
+                    self._on_sequenced(sequence, packet[1:])
+                    if self._closing:  # the message could not be read (``refetch``): nothing after it is taken
+                        return
+                elif kind == SERVER_HEARTBEAT:
+                    if self._catching_up and accepting:
+                        self._catching_up = False
+                        self.listener.on_caught_up()
+                elif self._on_control(packet):
+                    return
+                else:
+                    accepting = self.state is SoupClientState.LOGGED_IN or self.state is SoupClientState.LOGGING_OUT
+        finally:
+            after = self.after_read
+            if after is not None:
+                self.after_read = None
+                after()
 
     def connection_lost(self, now_ns: int) -> None:
         """Note the connection is gone; partial packets and unsent bytes are dropped."""
