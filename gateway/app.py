@@ -665,6 +665,8 @@ class GatewayProcess:
         """The last reload asked for off the event loop (its files read in a worker thread), until it is done."""
         self._risk_reload_next: tuple[str, list[str], asyncio.Task[Any]] | None = None
         """The reload asked for that has not started yet (trigger, who asked, its task): later ones join it."""
+        self._risk_reading: Any = None
+        """The reload whose files are being read (a ``PendingReload``): the stop ends its reader process."""
         self.status_slices = SLICE_ITEMS
         """Items per loop iteration a reload stages the new limits' status parts in (``_stage_status``); 0: none
         staged, built after the switch in one callback (before stop 54; ``benchmarks/bench_risk_reload.py``)."""
@@ -1578,7 +1580,11 @@ class GatewayProcess:
             if hasattr(pending, "reader"):
                 pending.reader = self.risk_reader
                 pending.reader_timeout_s = self.risk_reader_timeout_s
-            await asyncio.to_thread(pending.read)
+            self._risk_reading = pending
+            try:
+                await asyncio.to_thread(pending.read)
+            finally:
+                self._risk_reading = None
             await self._stage_status(pending)
             return self._reloaded(trigger, asked, await self._switch_risk(pending))
 
@@ -2140,6 +2146,9 @@ class GatewayProcess:
         if self._sighup is not None:
             self._sighup.stop()
             self._sighup = None
+        reading = self._risk_reading
+        if reading is not None and hasattr(reading, "reader_control"):  # a reload it will not apply: no wait for it
+            reading.reader_control.stop()
         for timer in self._timers:
             timer.cancel()
         for server in self._servers:

@@ -67,7 +67,7 @@ from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
-from risk.reader import read_in_child
+from risk.reader import ReaderControl, read_in_child
 from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
@@ -279,6 +279,9 @@ class PendingReload:
         """The reference prices in force, kept as they are (the file watch: modified in place), or None."""
         self.signature = signature
         """The limits file's signature before reading (what the watch then counts as seen)."""
+        self.reference_before: tuple[Path | None, Signature | None] = (None, None)
+        """The reference-price file in force and its signature before reading: what the watch counts as seen when
+        the new limits name the same file (one replaced during the read is then seen as the replacement it is)."""
         self.previous: LimitsFile | None = None
         """The limits in force when the reload began: ``read`` diffs the new ones against them."""
         self.changes: list[Change] = []
@@ -298,6 +301,8 @@ class PendingReload:
         """The command of a reader process (``risk.reader``) that reads and checks the files; None: in this process
         (start-up, ``RiskEngine.reload``). The gateway sets it for the reloads it runs off its event loop."""
         self.reader_timeout_s = READER_TIMEOUT_S
+        self.reader_control = ReaderControl()
+        """Its ``stop`` kills the reader process (the gateway stops: the reload is refused, nothing waits for it)."""
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
@@ -313,6 +318,7 @@ class PendingReload:
                     self.previous,
                     command=self.reader,
                     timeout_s=self.reader_timeout_s,
+                    control=self.reader_control,
                 )
                 self.limits = limits
                 if self.previous is not None:
@@ -1226,6 +1232,8 @@ class RiskEngine:
         self._forget_note()
         self._held.clear()
         pending = PendingReload(trigger, who, path, self._wall_now(), self._known, keep, _file_signature(path))
+        reference = self._file.reference_path
+        pending.reference_before = (reference, _file_signature(reference))
         pending.previous = self._file
         pending.copy = self._copy
         pending.reference_copy = self._copies.get("reference")
@@ -1266,7 +1274,11 @@ class RiskEngine:
         step.previous = previous
         step.limits = limits
         step.kept = kept = keep is not None and limits.reference_parsed is keep
-        step.reference_signature = _file_signature(limits.reference_path)
+        before_path, before_signature = pending.reference_before
+        if limits.reference_path is not None and limits.reference_path == before_path:
+            step.reference_signature = before_signature  # taken before the read, as the limits file's
+        else:  # a file the limits in force did not name: its signature now (a replacement meanwhile is not seen)
+            step.reference_signature = _file_signature(limits.reference_path)
         step.changes = pending.changes if pending.previous is previous else _changes(previous, limits)
         pending.previous = None  # the limits in force are the engine's to replace (``_apply``: retired)
         warnings = step.warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one

@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -335,7 +336,39 @@ def _off_the_loops_cpus() -> Iterator[None]:
                 os.sched_setaffinity(0, pinned)
 
 
-def _run(command: Sequence[str], path: Path, request: bytes, timeout_s: float) -> bytes:
+class ReaderControl:
+    """The reader process of one reload under way, for the gateway's stop to end it (``stop``).
+
+    A stop does not wait for a read it will never apply: the child is killed and the reload refused with a line
+    saying the gateway stopped (rev56diff: the process used to linger after "stopped" until the read ended, up
+    to the reader's timeout).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+
+    def started(self, child: subprocess.Popen[bytes]) -> bool:
+        """Note the reader process; return False (and kill it) if the stop came first."""
+        with self._lock:
+            self._child = child
+            if self.stopped:
+                child.kill()
+            return not self.stopped
+
+    def stop(self) -> None:
+        """Kill the reader process if one runs; a reader not started yet is killed as it starts."""
+        with self._lock:
+            self.stopped = True
+            child = self._child
+            if child is not None and child.poll() is None:
+                child.kill()
+
+
+def _run(
+    command: Sequence[str], path: Path, request: bytes, timeout_s: float, control: ReaderControl | None = None
+) -> bytes:
     """Start the reader process, hand it ``request``, return its answer; raise ``LimitsFileError`` if none."""
     what = "the process reading the limits files"
     try:
@@ -350,6 +383,8 @@ def _run(command: Sequence[str], path: Path, request: bytes, timeout_s: float) -
             )
     except (OSError, ValueError) as exc:
         raise _refused(path, f"{what} cannot be started ({' '.join(command[:3])}): {exc}") from exc
+    if control is not None:
+        control.started(child)
     try:
         out, err = child.communicate(request, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -360,6 +395,8 @@ def _run(command: Sequence[str], path: Path, request: bytes, timeout_s: float) -
         child.kill()
         child.communicate()
         raise
+    if control is not None and control.stopped:
+        raise _refused(path, f"the gateway stopped while {what} (pid {child.pid}) was reading them: killed")
     if child.returncode != 0:
         code = child.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -379,6 +416,7 @@ def read_in_child(
     command: Sequence[str] | None = None,
     timeout_s: float = TIMEOUT_S,
     pause: Callable[[], None] = _pause,
+    control: ReaderControl | None = None,
 ) -> tuple[LimitsFile, list[Change]]:
     """``read_limits(path, wall_now, known, keep, start_up=False)`` in a reader process, and the changes over
     ``previous`` (none if None); raise ``LimitsFileError`` as ``read_limits`` does (the same problems), or with one
@@ -399,7 +437,7 @@ def read_in_child(
         if previous is not None and previous.reference_display is not None
         else None,
     )
-    out = _run(command if command is not None else reader_command(), path, _ENCODER.encode(request), timeout_s)
+    out = _run(command if command is not None else reader_command(), path, _ENCODER.encode(request), timeout_s, control)
     try:
         return _decode(out, path, raw, sha256, keep, pause)
     except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:

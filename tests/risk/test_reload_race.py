@@ -45,3 +45,45 @@ def test_watch_when_file_replaced_right_after_a_reload_wrote_its_audit_record_th
     assert engine.reload(WATCH_TRIGGER, WATCH_WHO).ok
     assert engine.limits_file.document.defaults.max_qty == 700
     engine.close()
+
+
+REFERENCE_PRICES = "as_of: loaded\nprices:\n  AAPL: {price}\n"
+
+
+def _aapl(engine: Any) -> Any:
+    reference = engine.limits_file.reference
+    assert reference is not None
+    return reference.prices["AAPL"]
+
+
+@pytest.mark.parametrize("in_child", [True, False], ids=["reader-process", "in-process"])
+def test_reference_file_replaced_while_a_reload_reads_is_then_applied_by_the_watch(
+    tmp_path: Path, in_child: bool
+) -> None:
+    """A reference-price file replaced (``mv``) during a reload's read is the watch's next replacement (rev56diff).
+
+    Its signature used to be taken after the read and paired with the old content's hash: the watch then saw
+    "nothing moved" for good and the price collar ran on the old prices.
+    """
+    from risk.reader import reader_command
+    from tests.risk.support import px, replace_file
+
+    doc = merge(BASE_LIMITS, {"reference_prices": {"max_age_s": 60, "file": "reference-prices.yaml"}})
+    (tmp_path / "reference-prices.yaml").write_text(REFERENCE_PRICES.format(price="100.00"))
+    engine, _ = make_engine(tmp_path, {"reference_prices": doc["reference_prices"]})
+    assert _aapl(engine) == px("100.00")
+
+    replace_file(tmp_path / "limits.yaml", yaml.safe_dump(merge(doc, {"defaults": {"max_qty": 900}}), sort_keys=False))
+    pending = engine.begin_reload("SIGHUP", "officer")
+    pending.reader = reader_command() if in_child else None
+    pending.read()  # reads the prices at 100.00
+    replace_file(tmp_path / "reference-prices.yaml", REFERENCE_PRICES.format(price="150.00"))  # the price job's mv
+    assert engine.finish_reload(pending).ok
+    assert _aapl(engine) == px("100.00")  # what the read saw
+
+    changed = engine.changed_files()
+    assert changed == ["reference"]
+    assert engine.reload(WATCH_TRIGGER, WATCH_WHO).ok
+    assert _aapl(engine) == px("150.00")
+    assert engine.changed_files() == []  # judged now: nothing more
+    engine.close()

@@ -377,3 +377,52 @@ def test_reader_process_when_started_from_a_pinned_realtime_thread_then_other_cp
     assert 0 not in cpus and cpus
     assert policy == os.SCHED_OTHER, (fifo, policy)
     assert after == ([0], os.SCHED_OTHER)  # the thread's affinity put back; its SCHED_FIFO dropped for good
+
+
+_SLOW_READER = [  # says it started (a file beside the limits file), then reads for a minute
+    sys.executable,
+    "-c",
+    "import pathlib, sys, time; pathlib.Path(sys.argv[1] + '.reading').touch(); time.sleep(60)",
+]
+
+
+def test_reload_when_its_reader_is_stopped_then_killed_at_once_and_refused_saying_the_gateway_stopped(
+    tmp_path: Path,
+) -> None:
+    engine, path = _engine(tmp_path)
+    in_force = engine.status()["sha256"]
+    path.write_text(VALID.replace("max_qty: 500", "max_qty: 400"))
+    pending = engine.begin_reload("gateway risk reload", "officer")
+    pending.reader, pending.reader_timeout_s = _SLOW_READER, 120.0
+    reading = threading.Thread(target=pending.read)
+    started = time.monotonic()
+    reading.start()
+    time.sleep(0.3)  # the child is running (a stop before it starts kills it as it starts: same outcome)
+    pending.reader_control.stop()
+    reading.join(30)
+    assert not reading.is_alive() and time.monotonic() - started < 30
+    result = engine.finish_reload(pending)
+    assert (
+        not result.ok and "the gateway stopped while the process reading the limits files" in result.errors[0].message
+    )
+    assert engine.status()["sha256"] == in_force
+
+
+async def test_gateway_stop_during_a_reload_read_ends_its_reader_process_and_does_not_wait_for_it() -> None:
+    """rev56diff: the process used to wait for the reader (up to its 120 s timeout) after logging "stopped"."""
+    workdir = short_tmp()
+    process, limits = _built(workdir)
+    process.risk_reader = _SLOW_READER
+    _replace(limits, limits.read_text() + "\n")
+    reload = process.reload_risk_soon("gateway risk reload", "officer")
+    marker = limits.with_name(limits.name + ".reading")
+    for _ in range(3000):  # until the reader process runs
+        if marker.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert marker.exists()
+    started = time.monotonic()
+    await process.stop()
+    result = await asyncio.wait_for(reload, 30)
+    assert time.monotonic() - started < 30
+    assert not result.ok and "the gateway stopped" in result.errors[0].message
