@@ -13,7 +13,8 @@ A host whose local date is not its venues' (a UTC host with US Eastern venues, f
 to open a new, empty journal at a restart after the host's midnight while the venues' trading day went on: the
 day's open orders, positions and fills forgotten, and BOE ClOrdIDs (order ids restarting at 1) used again
 (rev55boe s12). ``auto`` names the journal by the venues' day; and whatever the setting, ``day_problem`` refuses
-the start while a venue's trading day is not the journal's (exit 2, the keys to set named; exit 1 when the last journal begun is later than today).
+the start while a venue's trading day is not the journal's (exit 2, the keys to set named; exit 1 when the last
+journal begun is later than today).
 
 Pure functions of the configs and a wall clock (nanoseconds since the epoch): no I/O.
 """
