@@ -411,7 +411,7 @@ class VenueAdapter(abc.ABC):
 
         ``clean``: the last gateway on it stopped cleanly; ``batch``: ``fsync: batch``; ``empty``: it held no record
         (begun at this start). The default does nothing (BOE words its ERROR lines for an order the journal lacks by
-        it, a power failure or another journal, and gives its order id floor only for another journal).
+        it, a power failure or another journal, and lowers its order id floor by the margin the core then adds).
         """
 
     def session_counters(self) -> dict[str, int]:

@@ -445,12 +445,15 @@ class BoeVenue(VenueAdapter):
         self._start = start if start is not None else next_start(config.state_dir, config.name, self._day)
         self._start36 = base36(self._start)
         self._base = config.cl_ord_id_prefix + day_code(self._day)
-        self._ids_floor, self._ids_exact, self._ids_journal = load_order_ids(config.state_dir, config.name, self._day)
+        self._ids_floor = load_order_ids(config.state_dir, config.name, self._day)
         """The highest order id a process of this trading day may have sent a New Order of (``order_id_floor``;
-        ``<name>.boe-order-ids.json``, day55): none is used again, whatever journal the gateway opened; whether it
-        is the last one sent (a clean stop) or the last reserved; the journal that process ran on."""
+        ``<name>.boe-order-ids.json``, day55): none is used again, whatever journal the gateway opened (the last one
+        sent at a clean stop, else the last reserved)."""
         self._journal = ""
         """The journal this process runs on (``journal_opened``; "": none, or not told)."""
+        self._core_skips = False
+        """The core starts new ids ``ORDER_ID_MARGIN`` past the floors it is given (``journal_opened``: the last stop
+        on the journal was not clean and ``fsync`` is not ``batch``; ``gateway.recovery.first_order_id``)."""
         self._ids_reserved = self._ids_floor
         """Order ids up to this one are on file as reserved: a New Order above it writes the next block first."""
         self._ids_high = 0
@@ -809,17 +812,22 @@ class BoeVenue(VenueAdapter):
         return None
 
     def order_id_floor(self) -> int:
-        """Return the highest order id a process of this trading day may have sent a New Order of (0: none).
+        """Return the order id the core must start new ids above so that no ClOrdID of the trading day is used again.
 
-        From ``<name>.boe-order-ids.json`` (the day's, in the venue's ``timezone``): after a clean stop the last id
-        sent, else the last block reserved, unless the stop was on this same journal (``journal_opened`` comes
-        first): the core then skips ``ORDER_ID_MARGIN`` past the journal's ids anyway, and the block's rest would
-        only use up the ClOrdIDs' room (docs/venues/boe.md, the table of unclean stops). The core starts new order
-        ids above it as above the journal's, so no ClOrdID of the day is used again after a restart on another
-        journal (day55; before, BOE had no floor).
+        ``N`` is the highest order id a process of this trading day may have sent a New Order of, from
+        ``<name>.boe-order-ids.json`` (the day's, in the venue's ``timezone``): the last id sent at a clean stop,
+        else the last block reserved (0: no file, or another day's). It bounds every BOE order id of the day
+        whatever journal the start opened and whatever became of the old one (moved away, replaced, lost, begun
+        empty at the same path: rev56diff), so new ids always start at ``N + 1`` or above. When the core skips
+        ``ORDER_ID_MARGIN`` past the floors (``journal_opened`` comes first: a stop it saw as not clean, ``fsync``
+        not ``batch``), ``N - ORDER_ID_SKIP`` is returned: the core starts at max(the journal's ids + the margin,
+        ``N + 1``) and the margin is not added to ``N`` too (it would use up the ClOrdIDs' room, docs/venues/boe.md,
+        the table of unclean stops). Before, the floor was waived by the journal's path alone, trusting a skip the
+        core makes only after a stop it sees as not clean: a journal begun empty at the same path after a
+        ``kill -9`` started at order id 1 and sent the day's ClOrdIDs again.
         """
-        if not self._ids_exact and self._journal and self._ids_journal == self._journal:
-            return 0
+        if self._core_skips:
+            return max(self._ids_floor - ORDER_ID_SKIP, 0)
         return self._ids_floor
 
     def journal_opened(self, journal: str, clean: bool, batch: bool, empty: bool) -> None:
@@ -830,6 +838,7 @@ class BoeVenue(VenueAdapter):
         moved away or replaced), and the line says so instead of blaming a power failure (rev55boe s12).
         """
         self._journal = journal
+        self._core_skips = not clean and not batch
         if not clean and not batch:
             self._lost_cause = _CUT_CAUSE
             return

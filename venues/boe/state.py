@@ -337,8 +337,8 @@ class _OrderIds(msgspec.Struct, forbid_unknown_fields=True):
     last: int | None = None
     """The highest order id sent, written at a clean stop (None while a process runs: ``reserved`` counts)."""
     journal: str = ""
-    """The journal the process that wrote it ran on (a start on the same journal after a stop that was not clean
-    needs no floor from here: the core skips ``ORDER_ID_MARGIN`` past that journal's ids)."""
+    """The journal the process that wrote it ran on (for the reader: the floor does not depend on it, since a journal
+    at the same path may be another file: rev56diff)."""
 
 
 _order_ids_decoder = msgspec.json.Decoder(_OrderIds)
@@ -353,9 +353,9 @@ def order_ids_path(state_dir: str | Path, name: str) -> Path:
     return Path(state_dir) / f"{name}.boe-order-ids.json"
 
 
-def load_order_ids(state_dir: str | Path, name: str, day: str) -> tuple[int, bool, str]:
-    """Return (the highest order id venue ``name`` may have sent a New Order of on ``day``, whether that is the last
-    sent at a clean stop, the journal it was sent on); (0, True, "") for none or another day's."""
+def load_order_ids(state_dir: str | Path, name: str, day: str) -> int:
+    """Return the highest order id venue ``name`` may have sent a New Order of on ``day``: the last sent at a clean
+    stop, else the last reserved; 0 for no file or another day's."""
     ids = _read_state(
         order_ids_path(state_dir, name),
         _order_ids_decoder,
@@ -363,8 +363,8 @@ def load_order_ids(state_dir: str | Path, name: str, day: str) -> tuple[int, boo
         'reserved in it above every order id sent today (docs/venues/boe.md, "ClOrdIDs")',
     )
     if ids is None or ids.day != day:
-        return 0, True, ""
-    return (ids.reserved, False, ids.journal) if ids.last is None else (ids.last, True, ids.journal)
+        return 0
+    return ids.reserved if ids.last is None else ids.last
 
 
 def save_order_ids(
