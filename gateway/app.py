@@ -1626,8 +1626,9 @@ class GatewayProcess:
     async def _switch_risk(self, pending: Any) -> Any:
         """Put the limits ``pending`` read in force: the disk work (audit record, copies in force) in a worker thread.
 
-        The audit record is written and fsynced off the loop (``write_switch``); the loop's own audit records
-        meanwhile (a kill) are queued and written after it, in order (``hold_audit``). The switch itself
+        The audit record is written and fsynced off the loop (``write_switch``), a refused reload's
+        (``reload_refused``) as well; the loop's own audit records meanwhile (a kill) are queued and written after
+        it, in order (``hold_audit``). The switch itself
         (``switch``: ``_apply``) is on the loop, in one step, right after: orders see the old limits until it, the
         new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``). A risk
         engine without these steps switches at once (``finish_reload``).
@@ -1639,6 +1640,12 @@ class GatewayProcess:
             return risk.finish_reload(pending)
         step = prepare(pending)
         if step.result is not None:
+            if getattr(step, "record", None):  # refused: its record off the loop too, in the same order (risk56)
+                risk.hold_audit()
+                try:
+                    await asyncio.shield(asyncio.to_thread(risk.write_switch, step))
+                finally:
+                    risk.release_audit()
             return step.result
         risk.hold_audit()
         try:

@@ -347,6 +347,8 @@ class PendingSwitch:
         self.changes: list[Change] = []
         self.warnings: list[str] = []
         self.record: dict[str, Any] = {}
+        self.record_ns = 0
+        """When a refused reload's record was made (``prepare_switch``): its ``time`` once written."""
         self.audit_error: OSError | None = None
         """The audit log refused the record (``write_switch``): the reload is not applied."""
         self.copy_problem = ""
@@ -1238,10 +1240,14 @@ class RiskEngine:
         loop), ``write_switch`` (the audit record written and fsynced; in a worker thread, the loop's own audit
         records queued meanwhile: ``hold_audit``), ``switch`` (the limits put in force, on the loop, in one step,
         as soon as their record is on disk), ``keep_copies`` (the copies in force renamed and fsynced; in a worker
-        thread) and ``copies_kept`` (the outcome, with a copy that could not be kept).
+        thread) and ``copies_kept`` (the outcome, with a copy that could not be kept). A refused reload's outcome
+        is set by ``prepare_switch`` and its ``reload_refused`` record written by ``write_switch`` (risk56: in the
+        worker thread too, not on the loop).
         """
         step = self.prepare_switch(pending)
         if step.result is not None:
+            if step.record:  # refused: its record, now (queued behind a record being written in a thread)
+                self._write_audit(step.record)
             return step.result
         self.write_switch(step)
         result = self.switch(step)
@@ -1251,7 +1257,12 @@ class RiskEngine:
         return self.copies_kept(step)
 
     def prepare_switch(self, pending: PendingReload) -> PendingSwitch:
-        """Build the reload's audit record (``result`` set instead when there is nothing to write or apply)."""
+        """Build the reload's audit record (``result`` set instead when there is nothing to apply).
+
+        A refused reload: ``result`` is its outcome and ``record`` its ``reload_refused`` record, which
+        ``write_switch`` writes (not required: kept and written late if the audit log refuses it); a reload held
+        back: ``result`` alone, nothing to write.
+        """
         step = PendingSwitch(pending)
         if pending.result is not None:
             step.result = pending.result
@@ -1260,7 +1271,9 @@ class RiskEngine:
         signature = pending.signature
         limits = pending.limits
         if limits is None:
-            step.result = self._refuse(trigger, who, pending.problems, self._judged(path, signature, keep is None))
+            sha256 = self._judged(path, signature, keep is None)
+            step.result, step.record = self._refuse(trigger, who, pending.problems, sha256)
+            step.record_ns = self._wall_clock()
             return step
         previous = self._file
         step.previous = previous
@@ -1295,8 +1308,13 @@ class RiskEngine:
 
         Touches no engine state but the audit log's, whose other writers wait meanwhile when this runs in
         another thread than theirs (``hold_audit``). An audit log that cannot be written is noted
-        (``audit_error``): ``switch`` then refuses the reload, the copies untouched.
+        (``audit_error``): ``switch`` then refuses the reload, the copies untouched. A refused reload's record
+        (``result`` set) is not required: one the audit log refuses is kept and written late, with the time it
+        was made (``record_ns``).
         """
+        if step.result is not None:
+            self._append_audit(step.record, step.record_ns, required=False)
+            return
         try:
             self._append_audit(step.record, self._wall_clock(), required=True)
         except OSError as exc:
@@ -1386,7 +1404,10 @@ class RiskEngine:
             self._judge(reference, _file_signature(reference), _file_hash(reference))
         return digest or ""
 
-    def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
+    def _refuse(
+        self, trigger: str, who: str, problems: list[Problem], sha256: str
+    ) -> tuple[ReloadResult, dict[str, Any]]:
+        """Log a refused reload and note it (status, metrics); return its outcome and its audit record (unwritten)."""
         files = ", ".join(dict.fromkeys(p.file for p in problems)) or str(self._file.path)  # where they are
         message = f"reload REFUSED: {len(problems)} problem(s) in {files}; old limits stay in force"
         log.error("risk %s (trigger %s, by %s)", message, trigger, who)
@@ -1405,7 +1426,6 @@ class RiskEngine:
             "in_force_reference_sha256": self._file.reference_sha256 or None,
             "errors": [str(p) for p in problems],
         }
-        self._write_audit(record)
         self._last_reload = self._reload_summary(
             trigger,
             who,
@@ -1415,7 +1435,7 @@ class RiskEngine:
             errors=len(problems),
             first_error=str(problems[0]) if problems else "",
         )
-        return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message)
+        return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message), record
 
     def _apply(self, limits: LimitsFile) -> None:
         """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept.
