@@ -67,7 +67,7 @@ from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
-from risk.reader import read_in_child
+from risk.reader import ReaderFailedError, read_in_child
 from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
@@ -109,6 +109,12 @@ RESTORED: Final = " (restored from the journal)"
 WATCH_TRIGGER: Final = "file changed on disk"
 """The ``trigger`` of reloads (and ``not_applied`` records) from the file watch; its ``who`` is ``WATCH_WHO``."""
 WATCH_WHO: Final = "file watch"
+READER_RETRY_FIRST_S: Final = 2.0
+"""After a watch reload whose reader process gave no verdict (crashed, killed, timed out), the watch reads the same
+content again after this long, then twice as long each time (``READER_RETRY_MAX_S`` at most)."""
+READER_RETRY_MAX_S: Final = 60.0
+READER_RETRIES: Final = 10
+"""Reads of the same content the file watch tries again before it gives up (``gateway risk reload`` then)."""
 MAX_LATE_RECORDS: Final = 10_000
 """Audit records kept while the audit log cannot be written (``RiskEngine._write_audit``)."""
 
@@ -257,6 +263,18 @@ def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
     return changes
 
 
+class ReaderRetry:
+    """Content a watch reload's reader process gave no verdict on (``RiskEngine._reader_failed``): read again."""
+
+    def __init__(self, key: tuple[str, str | None]) -> None:
+        self.key = key
+        """(sha256 of the limits file's bytes, the reference file's as last seen)."""
+        self.attempts = 0
+        """Reads of it that gave no verdict."""
+        self.due_ns: int | None = None
+        """When to read it again (the engine's clock); None: not (under way, or given up)."""
+
+
 class PendingReload:
     """A reload under way: what reading the files needs, then what was read (``RiskEngine.begin_reload``)."""
 
@@ -298,6 +316,8 @@ class PendingReload:
         """The command of a reader process (``risk.reader``) that reads and checks the files; None: in this process
         (start-up, ``RiskEngine.reload``). The gateway sets it for the reloads it runs off its event loop."""
         self.reader_timeout_s = READER_TIMEOUT_S
+        self.reader_failed = ""
+        """sha256 of the limits file's bytes the reader process gave no verdict on (``ReaderFailedError``); "": none."""
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
@@ -326,6 +346,9 @@ class PendingReload:
             reference = limits.reference_parsed
             if self.reference_copy is not None and reference is not None and reference is not self.keep:
                 self.reference_ready = self.reference_copy.prepare(reference.raw)
+        except ReaderFailedError as exc:  # no verdict on the file: the watch reads it again (``_reader_failed``)
+            self.problems = exc.problems
+            self.reader_failed = exc.sha256 or "?"
         except LimitsFileError as exc:
             self.problems = exc.problems
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
@@ -449,6 +472,11 @@ class RiskEngine:
         """``"limits"`` / ``"reference"`` -> the copy of that file in force (``load(keep=...)``)."""
         self._noted_ids: dict[str, int] = {}
         """Per file (``"limits"``, ``"reference"``): the file id held back as noted beside its copy."""
+        self._retry: ReaderRetry | None = None
+        """The content a watch reload's reader process gave no verdict on, read again until one (``_reader_failed``)."""
+        self.reader_retry_first_s = READER_RETRY_FIRST_S
+        self.reader_retry_max_s = READER_RETRY_MAX_S
+        self.reader_retries = READER_RETRIES
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
                 for symbol, qty in symbols.items():
@@ -1261,7 +1289,7 @@ class RiskEngine:
 
         A refused reload: ``result`` is its outcome and ``record`` its ``reload_refused`` record, which
         ``write_switch`` writes (not required: kept and written late if the audit log refuses it); a reload held
-        back: ``result`` alone, nothing to write.
+        back (or retried in silence, ``_reader_failed``): ``result`` alone, nothing to write.
         """
         step = PendingSwitch(pending)
         if pending.result is not None:
@@ -1270,6 +1298,10 @@ class RiskEngine:
         trigger, who, path, keep = pending.trigger, pending.who, pending.path, pending.keep
         signature = pending.signature
         limits = pending.limits
+        if pending.reader_failed and trigger == WATCH_TRIGGER:
+            return self._reader_failed(step)
+        if not pending.reader_failed:
+            self._retry = None  # a verdict (applied or refused): nothing to read again
         if limits is None:
             sha256 = self._judged(path, signature, keep is None)
             step.result, step.record = self._refuse(trigger, who, pending.problems, sha256)
@@ -1391,6 +1423,70 @@ class RiskEngine:
         message = f"{result.message}; they are in force, but {not_kept}"
         step.result = msgspec.structs.replace(result, message=message, copy_problem=copy_problem)
         return step.result
+
+    def _retry_key(self, sha256: str) -> tuple[str, str | None]:
+        """The content a watch reload read: the limits file's bytes sent, and the reference file's as last seen."""
+        reference = self._file.reference_path
+        seen = self._observed.get(reference) if reference is not None else None
+        return sha256, seen[1] if seen is not None else None
+
+    def _reader_failed(self, step: PendingSwitch) -> PendingSwitch:
+        """A watch reload whose reader process gave no verdict: refuse it, and read the same content again later.
+
+        Nothing is judged (the watch would never read that content again; before risk56 only ``gateway risk
+        reload`` did): it is read again after ``reader_retry_first_s``, twice as long each time up to
+        ``reader_retry_max_s``, ``reader_retries`` times at most, until a read gives a verdict (applied, or refused
+        for the file's content) or the file changes (its new content is read as usual). The first failure is
+        logged, audited (``reload_refused``) and counted as any refusal; the reads again are not (DEBUG lines, and
+        ``retry`` in ``gateway status``'s last reload), nor is giving up (one ERROR).
+        """
+        pending = step.pending
+        trigger, who, path = pending.trigger, pending.who, pending.path
+        key = self._retry_key(pending.reader_failed)
+        retry = self._retry
+        first = retry is None or retry.key != key
+        if first:
+            retry = self._retry = ReaderRetry(key)
+            step.result, step.record = self._refuse(trigger, who, pending.problems, pending.reader_failed)
+            step.record_ns = self._wall_clock()
+        assert retry is not None
+        retry.attempts += 1
+        reason = pending.problems[0].message if pending.problems else "no answer"
+        if retry.attempts > self.reader_retries:
+            retry.due_ns = None
+            note = (
+                f"the file watch gave up reading {path} again after {self.reader_retries} attempts (the process "
+                f"reading the limits files gave no verdict: {reason}); the limits in force stay: run "
+                "`gateway risk reload` once the gateway's host is healthy"
+            )
+            log.error("risk %s", note)
+        else:
+            delay_s = min(self.reader_retry_first_s * 2.0 ** (retry.attempts - 1), self.reader_retry_max_s)
+            retry.due_ns = self._clock() + int(delay_s * 1e9)
+            note = (
+                f"the file watch reads {path} again in {delay_s:g} s (attempt {retry.attempts + 1} of "
+                f"{self.reader_retries + 1}): the process reading the limits files gave no verdict on it"
+            )
+            if first:
+                log.warning("risk %s", note)
+            else:
+                log.debug("risk %s (again: %s)", note, reason)
+        if self._last_reload is not None:
+            self._last_reload = {**self._last_reload, "retry": note}
+        if step.result is None:  # read again in silence: nothing logged as refused, nothing audited
+            message = f"reload NOT applied: {note}; old limits stay in force"
+            step.result = ReloadResult(
+                False, trigger, who, pending.reader_failed, self._file.sha256, [], [], [], message
+            )
+        return step
+
+    def _retry_due(self) -> bool:
+        """Return True once when the content a reader process gave no verdict on is to be read again."""
+        retry = self._retry
+        if retry is None or retry.due_ns is None or self._clock() < retry.due_ns:
+            return False
+        retry.due_ns = None  # the next failure sets it again
+        return True
 
     def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
@@ -1541,6 +1637,8 @@ class RiskEngine:
             else:  # replaced (or gone: that reload is refused)
                 self._in_place.pop(name, None)
                 changed.append(name)
+        if self._retry_due() and "limits" not in changed:
+            changed.append("limits")  # read again: the reader process gave no verdict on it (``_reader_failed``)
         self._forget_note()
         if "limits" in self._in_place:
             self._held.update(changed)
