@@ -525,15 +525,22 @@ def _loop_scheduler(loop: asyncio.AbstractEventLoop) -> ReplayScheduler:
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
-    """Load the risk engine from the configured limits file (raises on any error)."""
+    """Load the risk engine from the configured limits file (raises on any error).
+
+    Its session date (the start-of-day positions the day's first start read are kept for it) is the journal's
+    trading day, the date in ``journal.timezone`` (risk56: it was the host's local date, which a UTC host's
+    midnight changed while the venues' day went on).
+    """
     from risk.engine import RiskEngine  # noqa: PLC0415 - keeps `gateway --help` fast
 
+    venues = decode_venues(config)
     engine: ReloadableRisk = RiskEngine.load(
         config.path(config.risk_limits),
         clock=clock,
         audit_log_path=config.path(config.risk_audit_log),
         known=config.risk_names(),
         keep=config.path(config.state_dir) / f"{config.gateway_id}-risk-in-force.yaml",
+        trading_day=lambda wall_ns: journal_day(config.journal.timezone, venues, lambda: wall_ns),
     )
     return engine
 

@@ -495,6 +495,7 @@ class RiskEngine:
         who: str = "gateway",
         known: KnownNames | None = None,
         keep: str | Path | None = None,
+        trading_day: Callable[[int], datetime.date] | None = None,
     ) -> RiskEngine:
         """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -504,6 +505,9 @@ class RiskEngine:
         With ``keep`` (a path in the gateway's state directory), a copy of the limits in force is kept
         there (``risk.inforce``): a file the watch held back (modified in place) when the gateway stopped
         is not put in force by the start, the copy is, and the file stays NOT APPLIED.
+        ``trading_day`` (wall clock ns -> date): the session date the start-of-day positions are kept for, the
+        gateway's trading day (its journal's, ``journal.timezone``: ``gateway.trading_day``); None: the host's
+        local date (``session_day``).
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
@@ -512,7 +516,8 @@ class RiskEngine:
         copy = copies.limits if copies is not None else None
         held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
         held_ref = held_reference(copies.reference) if copies is not None else None
-        today = session_day(wall_clock())
+        wall_ns = wall_clock()
+        today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
         try:
             limits = read_limits(
