@@ -525,15 +525,22 @@ def _loop_scheduler(loop: asyncio.AbstractEventLoop) -> ReplayScheduler:
 
 
 def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
-    """Load the risk engine from the configured limits file (raises on any error)."""
+    """Load the risk engine from the configured limits file (raises on any error).
+
+    Its session date (the start-of-day positions the day's first start read are kept for it) is the journal's
+    trading day, the date in ``journal.timezone`` (risk56: it was the host's local date, which a UTC host's
+    midnight changed while the venues' day went on).
+    """
     from risk.engine import RiskEngine  # noqa: PLC0415 - keeps `gateway --help` fast
 
+    venues = decode_venues(config)
     engine: ReloadableRisk = RiskEngine.load(
         config.path(config.risk_limits),
         clock=clock,
         audit_log_path=config.path(config.risk_audit_log),
         known=config.risk_names(),
         keep=config.path(config.state_dir) / f"{config.gateway_id}-risk-in-force.yaml",
+        trading_day=lambda wall_ns: journal_day(config.journal.timezone, venues, lambda: wall_ns),
     )
     return engine
 
@@ -1632,8 +1639,9 @@ class GatewayProcess:
     async def _switch_risk(self, pending: Any) -> Any:
         """Put the limits ``pending`` read in force: the disk work (audit record, copies in force) in a worker thread.
 
-        The audit record is written and fsynced off the loop (``write_switch``); the loop's own audit records
-        meanwhile (a kill) are queued and written after it, in order (``hold_audit``). The switch itself
+        The audit record is written and fsynced off the loop (``write_switch``), a refused reload's
+        (``reload_refused``) as well; the loop's own audit records meanwhile (a kill) are queued and written after
+        it, in order (``hold_audit``). The switch itself
         (``switch``: ``_apply``) is on the loop, in one step, right after: orders see the old limits until it, the
         new after it. Then the copies in force are renamed and fsynced off the loop (``keep_copies``). A risk
         engine without these steps switches at once (``finish_reload``).
@@ -1645,6 +1653,12 @@ class GatewayProcess:
             return risk.finish_reload(pending)
         step = prepare(pending)
         if step.result is not None:
+            if getattr(step, "record", None):  # refused: its record off the loop too, in the same order (risk56)
+                risk.hold_audit()
+                try:
+                    await asyncio.shield(asyncio.to_thread(risk.write_switch, step))
+                finally:
+                    risk.release_audit()
             return step.result
         risk.hold_audit()
         try:

@@ -67,7 +67,7 @@ from risk.limitsfile import KnownNames, LimitsFile, LimitsFileError, read_limits
 from risk.loader import Parsed, Problem, read_bounded
 from risk.model import Limits, ReferencePriceDocument, TradingState
 from risk.reader import TIMEOUT_S as READER_TIMEOUT_S
-from risk.reader import ReaderControl, read_in_child
+from risk.reader import ReaderControl, ReaderFailedError, read_in_child
 from risk.reference import MISSING, STALE, ReferenceBook
 from risk.resolve import FIELDS, MAX_CACHED, EffectiveLimits, Resolver, display_value
 from risk.startup import (
@@ -109,6 +109,12 @@ RESTORED: Final = " (restored from the journal)"
 WATCH_TRIGGER: Final = "file changed on disk"
 """The ``trigger`` of reloads (and ``not_applied`` records) from the file watch; its ``who`` is ``WATCH_WHO``."""
 WATCH_WHO: Final = "file watch"
+READER_RETRY_FIRST_S: Final = 2.0
+"""After a watch reload whose reader process gave no verdict (crashed, killed, timed out), the watch reads the same
+content again after this long, then twice as long each time (``READER_RETRY_MAX_S`` at most)."""
+READER_RETRY_MAX_S: Final = 60.0
+READER_RETRIES: Final = 10
+"""Reads of the same content the file watch tries again before it gives up (``gateway risk reload`` then)."""
 MAX_LATE_RECORDS: Final = 10_000
 """Audit records kept while the audit log cannot be written (``RiskEngine._write_audit``)."""
 
@@ -257,6 +263,18 @@ def _changes(previous: LimitsFile, limits: LimitsFile) -> list[Change]:
     return changes
 
 
+class ReaderRetry:
+    """Content a watch reload's reader process gave no verdict on (``RiskEngine._reader_failed``): read again."""
+
+    def __init__(self, key: tuple[str, str | None]) -> None:
+        self.key = key
+        """(sha256 of the limits file's bytes, the reference file's as last seen)."""
+        self.attempts = 0
+        """Reads of it that gave no verdict."""
+        self.due_ns: int | None = None
+        """When to read it again (the engine's clock); None: not (under way, or given up)."""
+
+
 class PendingReload:
     """A reload under way: what reading the files needs, then what was read (``RiskEngine.begin_reload``)."""
 
@@ -303,6 +321,8 @@ class PendingReload:
         self.reader_timeout_s = READER_TIMEOUT_S
         self.reader_control = ReaderControl()
         """Its ``stop`` kills the reader process (the gateway stops: the reload is refused, nothing waits for it)."""
+        self.reader_failed = ""
+        """sha256 of the limits file's bytes the reader process gave no verdict on (``ReaderFailedError``); "": none."""
 
     def read(self) -> None:
         """Read and check the files; touch no engine state (the gateway runs this in a worker thread)."""
@@ -332,6 +352,9 @@ class PendingReload:
             reference = limits.reference_parsed
             if self.reference_copy is not None and reference is not None and reference is not self.keep:
                 self.reference_ready = self.reference_copy.prepare(reference.raw)
+        except ReaderFailedError as exc:  # no verdict on the file: the watch reads it again (``_reader_failed``)
+            self.problems = exc.problems
+            self.reader_failed = exc.sha256 or "?"
         except LimitsFileError as exc:
             self.problems = exc.problems
         except Exception as exc:  # a bug while reading: refuse, never crash the gateway
@@ -353,6 +376,8 @@ class PendingSwitch:
         self.changes: list[Change] = []
         self.warnings: list[str] = []
         self.record: dict[str, Any] = {}
+        self.record_ns = 0
+        """When a refused reload's record was made (``prepare_switch``): its ``time`` once written."""
         self.audit_error: OSError | None = None
         """The audit log refused the record (``write_switch``): the reload is not applied."""
         self.copy_problem = ""
@@ -453,6 +478,11 @@ class RiskEngine:
         """``"limits"`` / ``"reference"`` -> the copy of that file in force (``load(keep=...)``)."""
         self._noted_ids: dict[str, int] = {}
         """Per file (``"limits"``, ``"reference"``): the file id held back as noted beside its copy."""
+        self._retry: ReaderRetry | None = None
+        """The content a watch reload's reader process gave no verdict on, read again until one (``_reader_failed``)."""
+        self.reader_retry_first_s = READER_RETRY_FIRST_S
+        self.reader_retry_max_s = READER_RETRY_MAX_S
+        self.reader_retries = READER_RETRIES
         if limits.positions is not None:
             for account, symbols in limits.positions.accounts.items():
                 for symbol, qty in symbols.items():
@@ -471,6 +501,7 @@ class RiskEngine:
         who: str = "gateway",
         known: KnownNames | None = None,
         keep: str | Path | None = None,
+        trading_day: Callable[[int], datetime.date] | None = None,
     ) -> RiskEngine:
         """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -480,6 +511,9 @@ class RiskEngine:
         With ``keep`` (a path in the gateway's state directory), a copy of the limits in force is kept
         there (``risk.inforce``): a file the watch held back (modified in place) when the gateway stopped
         is not put in force by the start, the copy is, and the file stays NOT APPLIED.
+        ``trading_day`` (wall clock ns -> date): the session date the start-of-day positions are kept for, the
+        gateway's trading day (its journal's, ``journal.timezone``: ``gateway.trading_day``); None: the host's
+        local date (``session_day``).
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
@@ -488,7 +522,8 @@ class RiskEngine:
         copy = copies.limits if copies is not None else None
         held = copy.held_back(limits_path, signature[2] if signature else None) if copy is not None else None
         held_ref = held_reference(copies.reference) if copies is not None else None
-        today = session_day(wall_clock())
+        wall_ns = wall_clock()
+        today = trading_day(wall_ns).isoformat() if trading_day is not None else session_day(wall_ns)
         day = day_positions(copies.positions, copies.positions_latest, today) if copies is not None else NO_DAY
         try:
             limits = read_limits(
@@ -1246,10 +1281,14 @@ class RiskEngine:
         loop), ``write_switch`` (the audit record written and fsynced; in a worker thread, the loop's own audit
         records queued meanwhile: ``hold_audit``), ``switch`` (the limits put in force, on the loop, in one step,
         as soon as their record is on disk), ``keep_copies`` (the copies in force renamed and fsynced; in a worker
-        thread) and ``copies_kept`` (the outcome, with a copy that could not be kept).
+        thread) and ``copies_kept`` (the outcome, with a copy that could not be kept). A refused reload's outcome
+        is set by ``prepare_switch`` and its ``reload_refused`` record written by ``write_switch`` (risk56: in the
+        worker thread too, not on the loop).
         """
         step = self.prepare_switch(pending)
         if step.result is not None:
+            if step.record:  # refused: its record, now (queued behind a record being written in a thread)
+                self._write_audit(step.record)
             return step.result
         self.write_switch(step)
         result = self.switch(step)
@@ -1259,7 +1298,12 @@ class RiskEngine:
         return self.copies_kept(step)
 
     def prepare_switch(self, pending: PendingReload) -> PendingSwitch:
-        """Build the reload's audit record (``result`` set instead when there is nothing to write or apply)."""
+        """Build the reload's audit record (``result`` set instead when there is nothing to apply).
+
+        A refused reload: ``result`` is its outcome and ``record`` its ``reload_refused`` record, which
+        ``write_switch`` writes (not required: kept and written late if the audit log refuses it); a reload held
+        back (or retried in silence, ``_reader_failed``): ``result`` alone, nothing to write.
+        """
         step = PendingSwitch(pending)
         if pending.result is not None:
             step.result = pending.result
@@ -1267,8 +1311,14 @@ class RiskEngine:
         trigger, who, path, keep = pending.trigger, pending.who, pending.path, pending.keep
         signature = pending.signature
         limits = pending.limits
+        if pending.reader_failed and trigger == WATCH_TRIGGER:
+            return self._reader_failed(step)
+        if not pending.reader_failed:
+            self._retry = None  # a verdict (applied or refused): nothing to read again
         if limits is None:
-            step.result = self._refuse(trigger, who, pending.problems, self._judged(path, signature, keep is None))
+            sha256 = self._judged(path, signature, keep is None)
+            step.result, step.record = self._refuse(trigger, who, pending.problems, sha256)
+            step.record_ns = self._wall_clock()
             return step
         previous = self._file
         step.previous = previous
@@ -1307,8 +1357,13 @@ class RiskEngine:
 
         Touches no engine state but the audit log's, whose other writers wait meanwhile when this runs in
         another thread than theirs (``hold_audit``). An audit log that cannot be written is noted
-        (``audit_error``): ``switch`` then refuses the reload, the copies untouched.
+        (``audit_error``): ``switch`` then refuses the reload, the copies untouched. A refused reload's record
+        (``result`` set) is not required: one the audit log refuses is kept and written late, with the time it
+        was made (``record_ns``).
         """
+        if step.result is not None:
+            self._append_audit(step.record, step.record_ns, required=False)
+            return
         try:
             self._append_audit(step.record, self._wall_clock(), required=True)
         except OSError as exc:
@@ -1386,6 +1441,70 @@ class RiskEngine:
         step.result = msgspec.structs.replace(result, message=message, copy_problem=copy_problem)
         return step.result
 
+    def _retry_key(self, sha256: str) -> tuple[str, str | None]:
+        """The content a watch reload read: the limits file's bytes sent, and the reference file's as last seen."""
+        reference = self._file.reference_path
+        seen = self._observed.get(reference) if reference is not None else None
+        return sha256, seen[1] if seen is not None else None
+
+    def _reader_failed(self, step: PendingSwitch) -> PendingSwitch:
+        """A watch reload whose reader process gave no verdict: refuse it, and read the same content again later.
+
+        Nothing is judged (the watch would never read that content again; before risk56 only ``gateway risk
+        reload`` did): it is read again after ``reader_retry_first_s``, twice as long each time up to
+        ``reader_retry_max_s``, ``reader_retries`` times at most, until a read gives a verdict (applied, or refused
+        for the file's content) or the file changes (its new content is read as usual). The first failure is
+        logged, audited (``reload_refused``) and counted as any refusal; the reads again are not (DEBUG lines, and
+        ``retry`` in ``gateway status``'s last reload), nor is giving up (one ERROR).
+        """
+        pending = step.pending
+        trigger, who, path = pending.trigger, pending.who, pending.path
+        key = self._retry_key(pending.reader_failed)
+        retry = self._retry
+        first = retry is None or retry.key != key
+        if first:
+            retry = self._retry = ReaderRetry(key)
+            step.result, step.record = self._refuse(trigger, who, pending.problems, pending.reader_failed)
+            step.record_ns = self._wall_clock()
+        assert retry is not None
+        retry.attempts += 1
+        reason = pending.problems[0].message if pending.problems else "no answer"
+        if retry.attempts > self.reader_retries:
+            retry.due_ns = None
+            note = (
+                f"the file watch gave up reading {path} again after {self.reader_retries} attempts (the process "
+                f"reading the limits files gave no verdict: {reason}); the limits in force stay: run "
+                "`gateway risk reload` once the gateway's host is healthy"
+            )
+            log.error("risk %s", note)
+        else:
+            delay_s = min(self.reader_retry_first_s * 2.0 ** (retry.attempts - 1), self.reader_retry_max_s)
+            retry.due_ns = self._clock() + int(delay_s * 1e9)
+            note = (
+                f"the file watch reads {path} again in {delay_s:g} s (attempt {retry.attempts + 1} of "
+                f"{self.reader_retries + 1}): the process reading the limits files gave no verdict on it"
+            )
+            if first:
+                log.warning("risk %s", note)
+            else:
+                log.debug("risk %s (again: %s)", note, reason)
+        if self._last_reload is not None:
+            self._last_reload = {**self._last_reload, "retry": note}
+        if step.result is None:  # read again in silence: nothing logged as refused, nothing audited
+            message = f"reload NOT applied: {note}; old limits stay in force"
+            step.result = ReloadResult(
+                False, trigger, who, pending.reader_failed, self._file.sha256, [], [], [], message
+            )
+        return step
+
+    def _retry_due(self) -> bool:
+        """Return True once when the content a reader process gave no verdict on is to be read again."""
+        retry = self._retry
+        if retry is None or retry.due_ns is None or self._clock() < retry.due_ns:
+            return False
+        retry.due_ns = None  # the next failure sets it again
+        return True
+
     def _judged(self, path: Path, signature: Signature | None, reference_too: bool = True) -> str:
         """Record the refused content as seen (the file watch must not refuse it again); return its hash."""
         digest = _file_hash(path)
@@ -1398,7 +1517,10 @@ class RiskEngine:
             self._judge(reference, _file_signature(reference), _file_hash(reference))
         return digest or ""
 
-    def _refuse(self, trigger: str, who: str, problems: list[Problem], sha256: str) -> ReloadResult:
+    def _refuse(
+        self, trigger: str, who: str, problems: list[Problem], sha256: str
+    ) -> tuple[ReloadResult, dict[str, Any]]:
+        """Log a refused reload and note it (status, metrics); return its outcome and its audit record (unwritten)."""
         files = ", ".join(dict.fromkeys(p.file for p in problems)) or str(self._file.path)  # where they are
         message = f"reload REFUSED: {len(problems)} problem(s) in {files}; old limits stay in force"
         log.error("risk %s (trigger %s, by %s)", message, trigger, who)
@@ -1417,7 +1539,6 @@ class RiskEngine:
             "in_force_reference_sha256": self._file.reference_sha256 or None,
             "errors": [str(p) for p in problems],
         }
-        self._write_audit(record)
         self._last_reload = self._reload_summary(
             trigger,
             who,
@@ -1427,7 +1548,7 @@ class RiskEngine:
             errors=len(problems),
             first_error=str(problems[0]) if problems else "",
         )
-        return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message)
+        return ReloadResult(False, trigger, who, sha256, self._file.sha256, [], problems, [], message), record
 
     def _apply(self, limits: LimitsFile) -> None:
         """Swap in new limits: resolved-limit cache rebuilt, counters and exposure kept.
@@ -1533,6 +1654,8 @@ class RiskEngine:
             else:  # replaced (or gone: that reload is refused)
                 self._in_place.pop(name, None)
                 changed.append(name)
+        if self._retry_due() and "limits" not in changed:
+            changed.append("limits")  # read again: the reader process gave no verdict on it (``_reader_failed``)
         self._forget_note()
         if "limits" in self._in_place:
             self._held.update(changed)

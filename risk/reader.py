@@ -14,7 +14,8 @@ The answer is decoded in slices (``SLICE`` entries of a large mapping or list pe
 
 Fail closed: a child that cannot be started, ends without an answer (killed, crashed), does not answer within
 ``timeout_s`` (it is killed), or answers what cannot be decoded or does not match the bytes sent, refuses the
-reload: ``LimitsFileError`` with one problem saying so (the limits in force stay; the refusal is audited).
+reload: ``ReaderFailedError`` (a ``LimitsFileError``) with one problem saying so (the limits in force stay; the refusal
+is audited). It says nothing about the file: the file watch reads the same content again (``RiskEngine``, risk56).
 """
 
 from __future__ import annotations
@@ -303,9 +304,16 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _refused(path: Path, message: str) -> LimitsFileError:
+class ReaderFailedError(LimitsFileError):
+    """The reader process gave no usable answer: no verdict on the file (the file watch reads it again, risk56)."""
+
+    sha256 = ""
+    """sha256 of the limits file's bytes handed to the reader process (set by ``read_in_child``)."""
+
+
+def _refused(path: Path, message: str) -> ReaderFailedError:
     text = f"{message}; the reload is refused (old limits stay in force)"
-    return LimitsFileError([Problem(str(path), 0, 0, "", text)])
+    return ReaderFailedError([Problem(str(path), 0, 0, "", text)])
 
 
 @contextlib.contextmanager
@@ -437,12 +445,18 @@ def read_in_child(
         if previous is not None and previous.reference_display is not None
         else None,
     )
-    out = _run(command if command is not None else reader_command(), path, _ENCODER.encode(request), timeout_s, control)
     try:
-        return _decode(out, path, raw, sha256, keep, pause)
-    except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
-        message = f"the process reading the limits files answered what cannot be decoded ({exc})"
-        raise _refused(path, message) from exc
+        out = _run(
+            command if command is not None else reader_command(), path, _ENCODER.encode(request), timeout_s, control
+        )
+        try:
+            return _decode(out, path, raw, sha256, keep, pause)
+        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
+            message = f"the process reading the limits files answered what cannot be decoded ({exc})"
+            raise _refused(path, message) from exc
+    except ReaderFailedError as exc:
+        exc.sha256 = sha256
+        raise
 
 
 def _decode(

@@ -362,5 +362,6 @@ def changes_while_down(limits: LimitsFile, copies: Copies, reference_kept: bool)
 
 
 def session_day(wall_ns: int) -> str:
-    """Return the session date of a start (the host's local date, as the journal's name has it)."""
+    """Return the session date of a start by the host's local date (a risk engine loaded without the gateway's trading
+    day, ``RiskEngine.load(trading_day=...)``: the gateway passes its journal's, in ``journal.timezone``)."""
     return datetime.datetime.fromtimestamp(wall_ns / 1e9).date().isoformat()

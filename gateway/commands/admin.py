@@ -393,6 +393,8 @@ def _risk_reload_lines(risk: dict[str, Any]) -> list[str]:
             if first:  # the reason in full (the audit log, or the file's first problem), a count of the rest
                 more = f" (and {errors - 1} more: `gateway risk check` lists them)" if errors > 1 else ""
                 outcome += f": {first}{more}"
+            if last.get("retry"):  # a reader process gave no verdict: the file watch reads the file again (risk56)
+                outcome += f"; {last['retry']}"
         when = f"{last.get('time', '?')} {last.get('trigger', '?')} by {last.get('who', '?')}"
         lines.append(f"risk last reload: {when}: {outcome}")
     else:

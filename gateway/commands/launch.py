@@ -200,6 +200,30 @@ def check_config(path: str) -> tuple[GatewayConfig | None, str]:
     return config, ""
 
 
+def trading_day_problem(config: GatewayConfig) -> str:
+    """Return why ``gateway run`` would refuse this config's trading day ("" if it would not): a venue's trading day
+    is not the journal's (``journal.timezone``; ``gateway.trading_day.day_problem``, the same message)."""
+    if not config.journal.enabled:
+        return ""
+    from gateway.trading_day import day_problem, journal_day  # noqa: PLC0415 - the dry run's alone
+
+    venues = decode_venues(config)
+    wall = time.time_ns()
+    setting = config.journal.timezone
+    return day_problem(setting, venues, journal_day(setting, venues, lambda: wall), wall)
+
+
+def later_journal(config: GatewayConfig) -> str:
+    """Return why ``gateway run`` would refuse to open today's journal: the journal this gateway began last is of a
+    later date (``gateway.app.later_journal_problem``, the same message; "" if not)."""
+    if not config.journal.enabled:
+        return ""
+    from gateway.app import journal_path, later_journal_problem  # noqa: PLC0415 - the dry run's alone
+
+    path = journal_path(config)
+    return later_journal_problem(config.path(config.state_dir), config.gateway_id, path, config.journal.timezone)
+
+
 class _StopSignalError(Exception):
     """SIGINT or SIGTERM arrived while the launcher waited for Onload."""
 
@@ -282,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
             log.error("launch: refusing to start: %s", problem)
             return EXIT_USAGE
         directories = check_paths(config, create=False)
+        wrong_day = ""
         in_use = None
         if config.journal.enabled:  # a gateway already running on this journal: the launch would be refused
             in_use = journal_in_use(config.path(config.journal.directory))
@@ -290,12 +315,17 @@ def run(args: argparse.Namespace) -> int:
         if not in_use:  # (the run stops at the journal first) then at a state directory another gateway holds
             state = state_in_use(config)
             directories += state
-            if not state:  # another gateway on these sockets: refused as well
-                directories += check_listening(config)
+            if not state:  # then at the trading day (exit 2), a journal begun last of a later date, sockets in use
+                wrong_day = trading_day_problem(config)
+                later = "" if wrong_day else later_journal(config)
+                directories += [later] if later else [] if wrong_day else check_listening(config)
         for problem in directories:
             log.error("launch: refusing to start: %s", problem)
         if directories:
             return EXIT_REFUSED
+        if wrong_day:  # `gateway run`'s refusal, the same message and exit code, before it opens anything
+            log.error("launch: refusing to start: %s", wrong_day)
+            return EXIT_USAGE
         print(f"config: {run_args.config} (gateway config, venues and risk limits load)")
         for line in checked_paths(config):
             print(f"  {line}")
