@@ -1218,7 +1218,7 @@ class GatewayProcess:
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
                     connector.connect_failures,
-                    connector.adapter.session_counters(),
+                    connector.adapter.session_counters() | engine.venue_counters(connector.adapter.name),
                 )
                 for connector in self.connectors
             ],

@@ -390,10 +390,21 @@ VENUE_SESSION_COUNTERS: Final = {
         "BOE executions to hold while the most (1,000) were held already: not held, not applied to any position "
         "(ERROR 'NOT HELD'): correct the position and reconcile with Cboe",
     ),
+    "texts_clipped": (
+        "venue_texts_clipped",
+        "venue texts (a reject's, a cancel's, a Logout's) longer than 2,000 characters clipped for the journal and "
+        "the strategy (the whole text in a gateway.engine WARNING)",
+    ),
+    "ids_bounded": (
+        "venue_ids_bounded",
+        "venue ids (ExecID, OrderID) longer than 128 characters replaced by their first characters and the SHA-256 "
+        "of the whole for the journal and the strategy (the whole id in a gateway.engine WARNING)",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
 each venue whose adapter keeps that counter (OUCH the first six and the four after login_timeouts; BOE the gaps,
-protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held)."""
+protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held), and the two the engine
+keeps of every venue (``Engine.venue_counters``: texts clipped, ids bounded; texts56)."""
 VENUE_SESSION_GAUGES: Final = {
     "executions_held_now": (
         "venue_executions_held_now",
