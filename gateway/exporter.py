@@ -110,7 +110,11 @@ EXTRA_HELP: Final = {
     "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
     "disk_free_bytes": (
         "the least free space (bytes) among the file systems of the journal, state_dir, the risk audit log and the "
-        "venues' state_dir/store_dir, sampled every 5 s (-1: none could be read)"
+        "venues' state_dir/store_dir, sampled every 5 s (no sample while none could be read: gateway_disk_unreadable)"
+    ),
+    "disk_unreadable": (
+        "directories whose free space could not be read at the last sample (statvfs failed): gateway status --json "
+        "(disks) has each one's error"
     ),
     "disk_short_growths_total": (
         "growths of the journal or a FIX message store by less than a full step: the disk is nearly full"

@@ -27,6 +27,7 @@ DEPLOY_LIMITS = DEPLOY_RISK / "limits.yaml"
 JOURNAL_METRICS_AT_START: dict[str, float] = {
     "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
     "disk_short_growths_total": 0.0,  # the disk watch (ops55); its disk_free_bytes varies: ``without_free_bytes``
+    "disk_unreadable": 0.0,  # every written directory read (texts56)
     "journal_file_restores_total": 0.0,
     "journal_sync_lag_seconds": 0.0,
     "journal_sync_stalled": 0.0,
