@@ -1227,7 +1227,7 @@ class GatewayProcess:
                     engine.venue_states[connector.adapter.name].value,
                     connector.connections,
                     connector.connect_failures,
-                    connector.adapter.session_counters(),
+                    connector.adapter.session_counters() | engine.venue_counters(connector.adapter.name),
                 )
                 for connector in self.connectors
             ],
@@ -1314,11 +1314,9 @@ class GatewayProcess:
         return {"disks": self._disks.status(), "disk_short_growths": self._short_growths()}
 
     def _disk_metrics(self) -> dict[str, float]:
-        """Return the least free space of the written directories and the files' short growths (ops55)."""
-        return {
-            "disk_free_bytes": float(self._disks.least_free),
-            "disk_short_growths_total": float(self._short_growths()),
-        }
+        """Return the least free space of the written directories (none: not one could be read), how many could not
+        be read (texts56), and the files' short growths (ops55)."""
+        return self._disks.metrics() | {"disk_short_growths_total": float(self._short_growths())}
 
     def _short_growths(self) -> int:
         """Return the growths of the journal and the FIX message stores that took less than a full step."""

@@ -5,7 +5,9 @@ WARNING "the disk is nearly full"), and so take the last free space of a shared 
 whole (the risk limits' in-force copies, the venues' state files) fail with ENOSPC while the journal still
 writes. ``DiskWatch.check`` runs from a timer (``gateway run``, every ``DISK_CHECK_S``), never on an order's
 path: one ``statvfs`` per directory. ``gateway status`` shows each directory's free bytes (``disks``),
-``gateway metrics`` the least of them (``gateway_disk_free_bytes``, alert ``GatewayDiskNearlyFull``).
+``gateway metrics`` the least of them (``gateway_disk_free_bytes``, alert ``GatewayDiskNearlyFull``) and how many
+directories could not be read (``gateway_disk_unreadable``, alert ``GatewayDiskUnreadable``). An unknown free space
+is no value, never a number: before texts56 it was -1, below every threshold, and paged "disk nearly full".
 """
 
 from __future__ import annotations
@@ -57,9 +59,23 @@ class DiskWatch:
 
     @property
     def least_free(self) -> int:
-        """Return the least free space sampled over every directory (-1: none sampled)."""
+        """Return the least free space sampled over every directory (-1: none sampled: ``metrics`` leaves it out)."""
         sampled = [disk.free_bytes for disk in self.disks if disk.free_bytes >= 0]
         return min(sampled) if sampled else -1
+
+    @property
+    def unreadable(self) -> int:
+        """Return how many directories could not be sampled at the last check (``statvfs`` failed)."""
+        return sum(1 for disk in self.disks if disk.error)
+
+    def metrics(self) -> dict[str, float]:
+        """Return ``gateway metrics``' part: ``disk_unreadable`` always, ``disk_free_bytes`` only when a directory
+        was sampled (an unknown free space has no value: a -1 would read as a full disk, texts56)."""
+        out = {"disk_unreadable": float(self.unreadable)}
+        least = self.least_free
+        if least >= 0:
+            out["disk_free_bytes"] = float(least)
+        return out
 
     def status(self) -> list[dict[str, object]]:
         """Return one row per directory for ``gateway status``'s ``disks`` section."""

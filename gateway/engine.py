@@ -123,6 +123,7 @@ from model.order import (
 )
 from model.send_result import BackPressured, Refused, Sent
 from model.venue_events import (
+    EVENT_MAX_ID,
     VenueAccepted,
     VenueCanceled,
     VenueCancelRejected,
@@ -131,8 +132,11 @@ from model.venue_events import (
     VenueRejected,
     VenueReplaced,
     VenueState,
+    bounded_id,
+    bounded_ids,
     bounded_text,
     bounded_texts,
+    event_id,
     event_text,
 )
 from obs.ratelog import IntervalLog, WindowLog, is_power_of_two
@@ -209,6 +213,7 @@ _JRequest: Final = JRequest
 _JVenueApplied: Final = JVenueApplied
 _VenueAccepted: Final = VenueAccepted
 _VenueExecuted: Final = VenueExecuted
+_EVENT_MAX_ID: Final = EVENT_MAX_ID
 _Sent: Final = Sent
 _NEXT_STATE: Final = NEXT_STATE
 _UP: Final = VenueState.UP
@@ -278,6 +283,10 @@ class Engine:
         self.heartbeat_ms = heartbeat_ms
         self.venues: dict[str, VenueAdapter] = {}
         self.venue_states: dict[str, VenueState] = {}
+        self.venue_texts_clipped: dict[str, int] = {}
+        """Per venue: its texts clipped to ``EVENT_MAX_TEXT`` (events' and its session's, ``VenueStatus``; fix55)."""
+        self.venue_ids_bounded: dict[str, int] = {}
+        """Per venue: its ids (ExecID, OrderID) longer than ``EVENT_MAX_ID`` put in their bounded form (texts56)."""
         self.strategies: dict[str, StrategyState] = {}
         self.orders: dict[int, Order] = {}
         self.open_orders: dict[int, Order] = {}
@@ -421,6 +430,8 @@ class Engine:
         self.venues[name] = venue
         self._venue_list.append(venue)
         self.venue_states[name] = venue.state
+        self.venue_texts_clipped.setdefault(name, 0)
+        self.venue_ids_bounded.setdefault(name, 0)
         venue.event_sink = self._venue_sink(name)
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
@@ -524,7 +535,10 @@ class Engine:
         self.venue_states[name] = state
         if state != previous:
             log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)  # the whole reason: %s, one line
-            notice = VenueStatus(name, state.value, bounded_text(reason))  # a venue's Logout Text may be long (fix55)
+            text = bounded_text(reason)  # a venue's Logout Text may be long (fix55)
+            if text is not reason:
+                self.venue_texts_clipped[name] = self.venue_texts_clipped.get(name, 0) + 1
+            notice = VenueStatus(name, state.value, text)
             for link in self._links:
                 if link.session.state is StrategySessionState.ACTIVE:
                     link.session.send(notice)
@@ -566,22 +580,33 @@ class Engine:
             self._n_accepted = 0
         return c
 
+    def venue_counters(self, venue: str) -> dict[str, int]:
+        """Return what the engine counts of ``venue``'s input for ``gateway metrics`` (per venue, beside the adapter's
+        ``session_counters``): its texts clipped and its ids bounded (texts56)."""
+        return {
+            "texts_clipped": self.venue_texts_clipped.get(venue, 0),
+            "ids_bounded": self.venue_ids_bounded.get(venue, 0),
+        }
+
     def on_venue_event(self, venue: str, event: VenueEvent) -> None:
         """Apply one normalised venue event to its order and tell the owning strategy."""
         self._venue_sink(venue)(event)
 
     def _venue_sink(self, venue: str) -> Callable[[VenueEvent], None]:
         """Return ``venue``'s event sink: ``on_venue_event`` with the venue's name bound (one call per event)."""
+        adapter = self.venues.get(venue)
+        long_ids = adapter is None or not adapter.ids_bounded  # its ids may exceed EVENT_MAX_ID (FIX): measured
 
         def sink(event: VenueEvent) -> None:  # nothing of the engine captured: recovery replaces its tables
             self._n_venue_events += 1
-            # a venue's text clipped before anything journals or quotes it (fix55): no call for an acknowledgement
-            # or a fill, the steady state
+            # a venue's text clipped (fix55) and its ids bounded (texts56) before anything journals or quotes them:
+            # no call for an acknowledgement or a fill, the steady state (for OUCH and BOE, whose ids are numbers,
+            # not even a length)
             if type(event) is not _VenueAccepted:
-                if type(event) is not _VenueExecuted:
-                    event = self._bounded_texts(venue, event)
-            elif event.canceled_text:
-                event = self._bounded_texts(venue, event)
+                if type(event) is not _VenueExecuted or (long_ids and len(event.exec_id) > _EVENT_MAX_ID):
+                    event = self._bounded(venue, event)
+            elif event.canceled_text or (long_ids and len(event.venue_order_id) > _EVENT_MAX_ID):
+                event = self._bounded(venue, event)
             key: Any = event.order_id  # compiled: the event's int object as the key (no unbox and box again)
             try:  # a subscript, no method call: a known order is the steady state
                 order: Order | None = self.orders[key]
@@ -647,14 +672,17 @@ class Engine:
 
         return sink
 
-    def _bounded_texts(self, venue: str, event: VenueEvent) -> VenueEvent:
-        """Return ``event`` with a text longer than the venue events' bound clipped (``bounded_texts``, fix55).
+    def _bounded(self, venue: str, event: VenueEvent) -> VenueEvent:
+        """Return ``event`` with a text longer than the venue events' bound clipped (``bounded_texts``, fix55) and
+        an id longer than theirs in its bounded form (``bounded_ids``, texts56).
 
-        The whole text goes to the log, one line per venue per 10 s at most (a venue repeating it must not flood
-        the log); the journal and the strategy get the clipped one, whose marker says so.
+        The whole text or id goes to the log, one line per venue per 10 s at most (a venue repeating it must not
+        flood the log), and each is counted (``gateway_venue_texts_clipped_total``,
+        ``gateway_venue_ids_bounded_total``); the journal and the strategy get the bounded one, whose form says so.
         """
         bounded = bounded_texts(event)
         if bounded is not event:
+            self.venue_texts_clipped[venue] = self.venue_texts_clipped.get(venue, 0) + 1
             text = event_text(event)
             self._rarelog.log(
                 "venue_text_clipped:" + venue,
@@ -669,7 +697,26 @@ class Engine:
                 len(event_text(bounded)),
                 text,
             )
-        return bounded
+        ided = bounded_ids(bounded)
+        if ided is not bounded:
+            self.venue_ids_bounded[venue] = self.venue_ids_bounded.get(venue, 0) + 1
+            field, whole = event_id(bounded)
+            self._rarelog.log(
+                "venue_id_bounded:" + venue,
+                self.clock(),
+                logging.WARNING,
+                "venue %s: the %s of its %s for order %d has %d characters: the journal and the strategy get %r (its "
+                "first characters and the SHA-256 of the whole: docs/strategy-protocol.md, section 5, `id`); the "
+                "whole id: %r",
+                venue,
+                field,
+                type(event).__name__,
+                event.order_id,
+                len(whole),
+                bounded_id(whole),
+                whole,
+            )
+        return ided
 
     def _venue_fault(self, venue: str, order: Order, event: object, exc: Exception, *, journaled: bool) -> None:
         """The last resort for one venue message: a fault of the gateway's own applying ``event`` to ``order``.

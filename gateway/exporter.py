@@ -110,7 +110,11 @@ EXTRA_HELP: Final = {
     "journal_file_restores_total": "journal files, gateway.lock files and .open markers deleted and put back",
     "disk_free_bytes": (
         "the least free space (bytes) among the file systems of the journal, state_dir, the risk audit log and the "
-        "venues' state_dir/store_dir, sampled every 5 s (-1: none could be read)"
+        "venues' state_dir/store_dir, sampled every 5 s (no sample while none could be read: gateway_disk_unreadable)"
+    ),
+    "disk_unreadable": (
+        "directories whose free space could not be read at the last sample (statvfs failed): gateway status --json "
+        "(disks) has each one's error"
     ),
     "disk_short_growths_total": (
         "growths of the journal or a FIX message store by less than a full step: the disk is nearly full"
@@ -390,10 +394,21 @@ VENUE_SESSION_COUNTERS: Final = {
         "BOE executions to hold while the most (1,000) were held already: not held, not applied to any position "
         "(ERROR 'NOT HELD'): correct the position and reconcile with Cboe",
     ),
+    "texts_clipped": (
+        "venue_texts_clipped",
+        "venue texts (a reject's, a cancel's, a Logout's) longer than 2,000 characters clipped for the journal and "
+        "the strategy (the whole text in a gateway.engine WARNING)",
+    ),
+    "ids_bounded": (
+        "venue_ids_bounded",
+        "venue ids (ExecID, OrderID) longer than 128 characters replaced by their first characters and the SHA-256 "
+        "of the whole for the journal and the strategy (the whole id in a gateway.engine WARNING)",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
 each venue whose adapter keeps that counter (OUCH the first six and the four after login_timeouts; BOE the gaps,
-protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held)."""
+protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held), and the two the engine
+keeps of every venue (``Engine.venue_counters``: texts clipped, ids bounded; texts56)."""
 VENUE_SESSION_GAUGES: Final = {
     "executions_held_now": (
         "venue_executions_held_now",

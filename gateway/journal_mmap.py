@@ -50,6 +50,7 @@ from gateway.journal_records import JOrderSent, JournalRecord, JRequest
 from model.clock import monotonic_ns
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
+from model.preallocate import preallocate_what_fits
 from obs.histogram import SparseHistogram, merge_dense
 
 # Final aliases of names read per record: compiled, a static read instead of a lookup in the module's globals dict
@@ -579,27 +580,12 @@ class MmapJournal:
 
         When the full step does not fit (ENOSPC), the step is halved until one fits, down to ``needed``
         alone (rounded up to a page): the records are written as soon as the disk has room for them,
-        not only once it has room for a whole step. Raises the OSError when not even ``needed`` fits
-        (nothing changed). Cold: once per step, a few times per batch only on a nearly full disk.
+        not only once it has room for a whole step (``model.preallocate.preallocate_what_fits``, shared with the
+        FIX message store). Raises the OSError when not even ``needed`` fits (nothing changed). Cold: once per
+        step, a few times per batch only on a nearly full disk.
         """
-        page = mmap.PAGESIZE
-        least = -(-needed // page) * page
-        step = self._grow_bytes
-        try:
-            target = max(least, (needed + step) // page * page)
-            os.posix_fallocate(self._fd, size, target - size)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-            while True:
-                step = (step // 2) // page * page
-                target = max(least, (needed + step) // page * page)
-                try:
-                    os.posix_fallocate(self._fd, size, target - size)
-                    break
-                except OSError as again:
-                    if again.errno != errno.ENOSPC or not step:
-                        raise exc from None
+        target, short = preallocate_what_fits(self._fd, size, needed, self._grow_bytes)
+        if short:
             if not self._short_steps:
                 log.warning(
                     "journal %s: the disk is nearly full: the file grew by %d KiB only (the records need %d bytes; "

@@ -336,7 +336,7 @@ class SnapshotWriter:
                         engine.venue_states[c.adapter.name].value,
                         c.connections,
                         c.connect_failures,
-                        c.adapter.session_counters(),
+                        c.adapter.session_counters() | engine.venue_counters(c.adapter.name),
                     )
                     for c in process.connectors
                 ],

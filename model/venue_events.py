@@ -15,6 +15,7 @@ later; records written before them still decode.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable
 from typing import Final
 
@@ -33,6 +34,13 @@ At most 8,000 bytes of UTF-8: a strategy frame quoting it stays far below the pr
 (docs/strategy-protocol.md, sections 2 and 5). Before, a FIX Text(58) near 64 KiB (or of Latin-1 bytes, each read
 as a 3-byte U+FFFD) made a frame above it, which the strategy's client could not read, in every replay from before
 it too (it was journaled)."""
+EVENT_MAX_ID: Final = 128
+"""The most characters of a venue's id (``exec_id``, ``venue_order_id``) a venue event carries as the venue sent it
+(``bounded_id``, texts56). A longer one is replaced by its first ``ID_PREFIX`` characters and the SHA-256 of the
+whole, a form always longer than this bound: two different ids never become equal (duplicate-ExecID detection and the
+strategy's own dedup depend on it), and a bounded id is told from one the venue sent by its length alone."""
+ID_PREFIX: Final = 64
+"""Characters of a venue's id longer than ``EVENT_MAX_ID`` that its bounded form keeps (``bounded_id``)."""
 
 
 class _VenueEvent(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -175,7 +183,8 @@ def bounded_texts(event: VenueEvent) -> VenueEvent:
     Applied by the engine to every event of every adapter before it is journaled (``Engine._venue_sink``): the
     strategy events made of it, live and in replays, quote the clipped text. The texts: ``text`` (VenueRejected,
     VenueCanceled, VenueCancelRejected), ``canceled_text`` (VenueAccepted, VenueReplaced). Ids (``exec_id``,
-    ``venue_order_id``) are not clipped: two ids alike in their first characters must stay two.
+    ``venue_order_id``) are not clipped here: two ids alike in their first characters must stay two
+    (``bounded_ids``).
     """
     if isinstance(event, (VenueAccepted, VenueReplaced)):
         if len(event.canceled_text) <= EVENT_MAX_TEXT:
@@ -191,3 +200,49 @@ def event_text(event: VenueEvent) -> str:
     if isinstance(event, (VenueAccepted, VenueReplaced)):
         return event.canceled_text
     return "" if isinstance(event, VenueExecuted) else event.text
+
+
+def bounded_id(venue_id: str) -> str:
+    """Return ``venue_id`` if it has at most ``EVENT_MAX_ID`` characters; else its bounded form (texts56):
+    ``<its first ID_PREFIX characters>…[<its length> characters, sha256 <64 hex digits>]``.
+
+    The digest is of the whole id's UTF-8, so two different ids stay two (short of a SHA-256 collision), and the
+    form is longer than ``EVENT_MAX_ID`` (at least 154 characters, under 400 bytes of UTF-8): no id a venue
+    sent within the bound can equal it, and ``is_bounded_id`` tells it by its length.
+    """
+    if len(venue_id) <= EVENT_MAX_ID:
+        return venue_id
+    digest = hashlib.sha256(venue_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{venue_id[:ID_PREFIX]}…[{len(venue_id)} characters, sha256 {digest}]"
+
+
+def is_bounded_id(venue_id: str) -> bool:
+    """Return True if ``venue_id`` is a bounded form (``bounded_id``), not an id as the venue sent it."""
+    return len(venue_id) > EVENT_MAX_ID
+
+
+def bounded_ids(event: VenueEvent) -> VenueEvent:
+    """Return ``event`` with a venue id longer than ``EVENT_MAX_ID`` in its bounded form (``bounded_id``), or
+    ``event`` itself if its ids are within (texts56).
+
+    Applied by the engine before it journals the event (``Engine._venue_sink``), so the order (its ``exec_id`` /
+    ``exec_ids``, which catch a repeated fill, and its ``venue_order_id``), the journal, recovery and every strategy
+    event made of it, live and in replays, hold the same bounded id. The ids: ``exec_id`` (VenueExecuted),
+    ``venue_order_id`` (VenueAccepted, VenueReplaced).
+    """
+    if isinstance(event, VenueExecuted):
+        if len(event.exec_id) <= EVENT_MAX_ID:
+            return event
+        return msgspec.structs.replace(event, exec_id=bounded_id(event.exec_id))
+    if isinstance(event, (VenueAccepted, VenueReplaced)) and len(event.venue_order_id) > EVENT_MAX_ID:
+        return msgspec.structs.replace(event, venue_order_id=bounded_id(event.venue_order_id))
+    return event
+
+
+def event_id(event: VenueEvent) -> tuple[str, str]:
+    """Return (the field's name, the venue id) ``bounded_ids`` bounds in ``event`` (("", "") for none)."""
+    if isinstance(event, VenueExecuted):
+        return "exec_id", event.exec_id
+    if isinstance(event, (VenueAccepted, VenueReplaced)):
+        return "venue_order_id", event.venue_order_id
+    return "", ""

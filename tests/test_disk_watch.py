@@ -13,8 +13,10 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,7 @@ from gateway.commands.admin import format_status
 from gateway.disk_watch import DiskWatch
 from gateway.journal import JTradingState, MmapJournal
 from model.fsync import FsyncPolicy
+from tests.e2e.support import gateway_metrics, running_gateway, short_tmp
 
 
 @pytest.fixture
@@ -98,3 +101,55 @@ def test_status_text_when_disks_sampled_then_the_least_free_named() -> None:
     )
     (line,) = [line for line in text.splitlines() if line.startswith("disks:")]
     assert line == "disks: least free 3 MiB (venue EQX store_dir /var/fix), 2 short growths: the disk is nearly full"
+
+
+def test_disk_watch_metrics_when_no_directory_can_be_read_then_no_free_bytes_and_the_count_unreadable(
+    tmp_path: Path,
+) -> None:
+    """texts56: the free space of no directory known is no ``disk_free_bytes`` at all (it was -1, which paged
+    GatewayDiskNearlyFull), and ``disk_unreadable`` counts the directories whose ``statvfs`` failed."""
+    watch = DiskWatch([("state_dir", tmp_path / "gone"), ("journal directory", tmp_path / "gone too")])
+    watch.check()
+    assert watch.metrics() == {"disk_unreadable": 2.0}
+    (tmp_path / "gone").mkdir()
+    watch.check()
+    metrics = watch.metrics()
+    assert metrics["disk_unreadable"] == 1.0 and metrics["disk_free_bytes"] > 0
+
+
+async def test_gateway_metrics_when_statvfs_fails_on_every_directory_then_unreadable_and_never_a_negative_free_space(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real gateway whose disk watch cannot read any directory (``statvfs`` fails for it, as on an unmounted or
+    vanished file system), read through ``gateway metrics`` and prometheus_client's parser: no
+    ``gateway_disk_free_bytes`` sample (before texts56: -1, below GatewayDiskNearlyFull's threshold, so it paged
+    "nearly full"), ``gateway_disk_unreadable`` the number of directories."""
+    real = os.statvfs
+
+    def statvfs(path: Any) -> os.statvfs_result:
+        if sys._getframe(1).f_globals.get("__name__") == "gateway.disk_watch":  # the watch's samples only
+            raise OSError(errno.EIO, "Input/output error")
+        return real(path)
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    async with running_gateway(short_tmp()) as (process, _sim):
+        samples = await gateway_metrics(process.config)
+    assert "gateway_disk_free_bytes" not in samples, samples.get("gateway_disk_free_bytes")
+    ((labels, unreadable),) = samples["gateway_disk_unreadable"]
+    assert labels == {} and unreadable == len(process._disks.disks) >= 2
+
+
+def test_status_text_when_a_directory_cannot_be_read_then_said_apart_from_the_least_free() -> None:
+    text = format_status(
+        {
+            "disks": [
+                {"setting": "state_dir", "path": "/var/state", "free_bytes": 5 << 30, "error": ""},
+                {"setting": "venue EQX store_dir", "path": "/var/fix", "free_bytes": -1, "error": "Input/output error"},
+            ],
+            "disk_short_growths": 0,
+        }
+    )
+    assert [line for line in text.splitlines() if line.startswith("disks:")] == [
+        "disks: least free 5120 MiB (state_dir /var/state)",
+        "disks: the free space of 1 cannot be read (venue EQX store_dir /var/fix: Input/output error)",
+    ]

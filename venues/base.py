@@ -121,6 +121,11 @@ class VenueAdapter(abc.ABC):
     name: str
     event_sink: EventSink
     state_sink: StateSink
+    ids_bounded: bool = False
+    """True: every venue id this adapter puts in an event (``VenueExecuted.exec_id``, ``venue_order_id``) has at most
+    ``model.venue_events.EVENT_MAX_ID`` characters by its protocol's own types (OUCH and BOE: numbers below 2^64),
+    so the engine does not measure them on the acknowledgement and fill path. False (the default, FIX): the engine
+    bounds a longer one before it is journaled (``model.venue_events.bounded_ids``, texts56)."""
     unknown_order_sink: Callable[[], None] | None = None
     """Called once per venue message about an order the adapter cannot map to any gateway order (its rare
     branch); the engine counts it as ``venue_events_unknown_order`` (None: not attached to an engine)."""

@@ -555,6 +555,13 @@ def format_status(status: dict[str, Any], all_accounts: bool = False) -> str:
             f"disks: least free {least['free_bytes'] >> 20} MiB ({least.get('setting')} {least.get('path')})"
             + (f", {short} short growths: the disk is nearly full" if short else "")
         )
+    unreadable = [d for d in status.get("disks") or [] if d.get("error")]
+    if unreadable:  # free space unknown, not low (texts56)
+        first = unreadable[0]
+        lines.append(
+            f"disks: the free space of {len(unreadable)} cannot be read ({first.get('setting')} {first.get('path')}: "
+            f"{first.get('error')}" + (", ..." if len(unreadable) > 1 else "") + ")"
+        )
     released = (status.get("memory") or {}).get("released_ids") or {}
     if released:
         lines.append(

@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -26,6 +27,7 @@ DEPLOY_LIMITS = DEPLOY_RISK / "limits.yaml"
 JOURNAL_METRICS_AT_START: dict[str, float] = {
     "journal_file_missing": 0.0,  # the gateway's own (docs/reliability.md 2.3d)
     "disk_short_growths_total": 0.0,  # the disk watch (ops55); its disk_free_bytes varies: ``without_free_bytes``
+    "disk_unreadable": 0.0,  # every written directory read (texts56)
     "journal_file_restores_total": 0.0,
     "journal_sync_lag_seconds": 0.0,
     "journal_sync_stalled": 0.0,
@@ -168,3 +170,27 @@ def without_free_bytes(extra: dict[str, float]) -> dict[str, float]:
     free = extra.get("disk_free_bytes")
     assert free is not None and free >= 0, extra
     return {name: value for name, value in extra.items() if name != "disk_free_bytes"}
+
+
+async def gateway_metrics(config: GatewayConfig) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Run ``gateway metrics`` against the gateway of ``config`` (in this process: the command runs as a child, so the
+    loop goes on answering) and parse its output with prometheus_client's parser: {sample name: [(labels, value)]}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "metrics",
+        "--admin-socket",
+        str(config.path(config.admin_socket)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 0, err.decode()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(out.decode()):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return samples

@@ -32,7 +32,7 @@ from gateway.protocol.prices import to_fixed
 from model.venue_events import EVENT_MAX_TEXT, VenueState
 from simulators.fix.simulator import FixSimulator
 from tests import rawclient
-from tests.e2e.support import e2e_limits, gateway_config, short_tmp, wait_for
+from tests.e2e.support import e2e_limits, gateway_config, gateway_metrics, short_tmp, wait_for
 from tests.rawclient import CANCELED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame, order_events
 from venues.fix.fields import MsgType
 
@@ -154,6 +154,8 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
             lines = [r.getMessage() for r in caplog.records if "clipped to" in r.getMessage()]
             assert len(lines) == 1 and f"has {len(text)} characters" in lines[0], [line[:300] for line in lines]
             assert repr(whole) in lines[0]  # the whole text, once
+            samples = await gateway_metrics(config)  # counted per venue (texts56)
+            assert samples["gateway_venue_texts_clipped_total"] == [({"venue": "FIXV"}, 1.0)], samples
 
             again = await RawClient(str(config.path(config.strategy_socket))).connect()
             client.close()

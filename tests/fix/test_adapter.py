@@ -314,6 +314,32 @@ def test_session_reject_when_of_our_order_then_rejected_via_store_lookup() -> No
     assert rig.events() == [VenueRejected(2, 7, "SESSION_REJECT_5", "bad px")]
 
 
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "prefix"),
+    [
+        (MsgType.BUSINESS_MESSAGE_REJECT, [(b"45", b"2"), (b"372", b"D"), (b"379", b"Q6rj7")], "BUSINESS_REJECT_"),
+        (MsgType.REJECT, [(b"45", b"2"), (b"371", b"44")], "SESSION_REJECT_"),
+    ],
+    ids=["business", "session"],
+)
+@pytest.mark.parametrize("reason", [b"4" * 60_000, b"bad reason", b"17"], ids=["60k-digits", "not-a-number", "17"])
+def test_reject_reason_when_not_a_number_of_at_most_16_digits_then_question_mark_and_a_legal_code(
+    msg_type: bytes, fields: list[tuple[bytes, bytes]], prefix: str, reason: bytes
+) -> None:
+    """texts56: the reason number went into the code as the venue sent it: a 60,000-digit 380 or 373 made a 60,016-
+    character ``code`` (the protocol's is 1 to 32 bytes: docs/strategy-protocol.md section 5), a strategy frame above
+    65,536 bytes and a ``gateway_order_rejects_total`` label as long. FIX's reasons are numbers: one that is not 1 to
+    16 digits is ``?``, as a missing one was."""
+    rig = Rig().up()
+    rig.adapter.send_new(make_order(7))
+    tag = b"380" if msg_type == MsgType.BUSINESS_MESSAGE_REJECT else b"373"
+    rig.feed(rig.peer.message(msg_type, [*fields, (tag, reason), (b"58", b"refused")]))
+    ((event),) = rig.events()
+    assert isinstance(event, VenueRejected) and event.text == "refused"
+    assert event.code == prefix + (reason.decode() if reason == b"17" else "?")
+    assert len(event.code.encode()) <= 32
+
+
 def test_data_received_when_unsupported_message_type_then_business_message_reject_sent() -> None:
     rig = Rig().up()
     rig.feed(rig.peer.message(b"B", [(b"148", b"news")]))

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.enums import OrderType, Side, TimeInForce
+from model.venue_events import EVENT_MAX_ID, bounded_id
 from venues.fix import codec
 from venues.fix.codec import (
     DecodeError,
@@ -113,6 +114,29 @@ def test_replace_and_cancel_when_equities_fix42_then_golden_bytes() -> None:
     assert _pipes(cancel) == (
         b"8=FIX.4.2|9=129|35=F|49=GATEWAY|56=EQX|34=6|52=20240102-10:00:00.000|41=Q7-5|11=Q7-6|1=ACC1|"
         b"37=OID1|55=AAPL|54=1|38=100|60=20240102-10:00:00.000|10=184|"
+    )
+
+
+def test_cancel_replace_status_when_the_venue_order_id_is_bounded_then_no_order_id_field() -> None:
+    """An OrderID longer than ``EVENT_MAX_ID`` is held in its bounded form (texts56), which the venue never sent:
+    the requests leave out the optional OrderID (37), OrigClOrdID / ClOrdID name the order; one within is sent."""
+    templates = OrderTemplates(load_dialect("broker-fix44"), "GATEWAY", "BRKR")
+    order = make_order(7)
+    order.venue_order_id = bounded_id("OID-" + "7" * 100_000)
+    requests = (
+        templates.cancel(6, STAMP, b"Q7", b"Q7-6", order),
+        templates.replace(7, STAMP, b"Q7", b"Q7-7", order, qty=300, price=1_510_000),
+        templates.status_request(8, STAMP, b"Q7", order),
+    )
+    assert all(b"\x0137=" not in raw for raw in requests), requests
+    order.venue_order_id = "O" * EVENT_MAX_ID
+    assert all(
+        b"\x0137=" + b"O" * EVENT_MAX_ID + b"\x01" in raw
+        for raw in (
+            templates.cancel(9, STAMP, b"Q7", b"Q7-9", order),
+            templates.replace(10, STAMP, b"Q7", b"Q7-10", order, qty=300, price=1_510_000),
+            templates.status_request(11, STAMP, b"Q7", order),
+        )
     )
 
 

@@ -3,8 +3,8 @@
 Every text a venue event carries (``text``; ``canceled_text`` of VenueAccepted / VenueReplaced) longer than
 ``EVENT_MAX_TEXT`` characters is clipped with ``model.operator_text.clip`` (cut between characters: its UTF-8 stays
 whole), on one line, with a marker naming its length; a text within the bound is the event unchanged (the same
-object: nothing copied on the steady path). Ids are never clipped. The loopback case (a real gateway, QuickFIX, a
-strategy client, a restart) is tests/e2e/test_fix_venue_long_text.py.
+object: nothing copied on the steady path). Ids are not clipped here (``bounded_ids``, texts56). The loopback
+case (a real gateway, QuickFIX, a strategy client, a restart) is tests/e2e/test_fix_venue_long_text.py.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_bounded_texts_when_a_venue_text_is_long_then_clipped_on_one_line_with_i
         VenueRejected(5, 1, "VENUE", "x" * EVENT_MAX_TEXT),
         VenueCanceled(5, 1, 0, "REJECTED", "tab\there, newline\nthere"),  # short texts are as the venue sent them
         VenueAccepted(5, 1, "OID", 100, 1),
-        VenueExecuted(5, 1, 100, 1, "A", "E" * 70_000),  # an id: never clipped
+        VenueExecuted(5, 1, 100, 1, "A", "E" * 70_000),  # an id: not a text (``bounded_ids`` bounds it)
     ],
     ids=lambda e: type(e).__name__,
 )

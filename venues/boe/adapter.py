@@ -437,6 +437,7 @@ class BoeVenue(VenueAdapter):
     ) -> None:
         self.name = config.name
         self.config = config
+        self.ids_bounded = True  # OrderIDs and ExecIDs: numbers below 2^64 (``VenueAdapter.ids_bounded``)
         self.event_sink = self._no_event_sink
         self.state_sink = self._no_state_sink
         self._clock = clock

@@ -291,6 +291,14 @@ def _no_states(name: str, state: VenueState, reason: str) -> None:
     log.info("venue %s: %s (%s)", name, state, reason)
 
 
+def _reason_code(prefix: str, reason: bytes) -> str:
+    """Return the code of a venue's session or business reject: ``prefix`` and its reason number, ``?`` for none or
+    one that is not 1 to 16 digits (FIX's reasons are numbers; a code has at most 32 bytes, docs/strategy-protocol.md
+    section 5: before texts56 a 60,000-digit reason made a 60,016-character code, a strategy frame above 65,536
+    bytes and a metric label as long)."""
+    return prefix + (reason.decode() if 0 < len(reason) <= 16 and reason.isdigit() else "?")
+
+
 class FixVenue(VenueAdapter):
     """One FIX session as a gateway venue."""
 
@@ -1246,7 +1254,7 @@ class FixVenue(VenueAdapter):
         if not ref_seq.isdigit():
             return
         text = message.get(f.TEXT).decode(errors="replace") or "session-level reject"
-        code = "SESSION_REJECT_" + (message.get(f.SESSION_REJECT_REASON).decode(errors="replace") or "?")
+        code = _reason_code("SESSION_REJECT_", message.get(f.SESSION_REJECT_REASON))
         self._reject_stored(int(ref_seq), message.seq, code, text)
 
     def may_replay(self, raw: bytes) -> bool:
@@ -3346,7 +3354,7 @@ class FixVenue(VenueAdapter):
 
     def _on_business_reject(self, message: FixMessage) -> None:
         ref_msg_type = message.get(f.REF_MSG_TYPE)
-        code = "BUSINESS_REJECT_" + (message.get(f.BUSINESS_REJECT_REASON).decode(errors="replace") or "?")
+        code = _reason_code("BUSINESS_REJECT_", message.get(f.BUSINESS_REJECT_REASON))
         text = message.get(f.TEXT).decode(errors="replace") or "business message reject"
         ref_id = message.get(f.BUSINESS_REJECT_REF_ID)
         if ref_id and self._lookup(ref_id) is not None:

@@ -15,6 +15,7 @@ from typing import Final
 
 from model.enums import OrderType
 from model.order import Order
+from model.venue_events import EVENT_MAX_ID
 from venues.fix.codec import checksum_prefix, format_price
 from venues.fix.dialect import AccountSource, Dialect
 
@@ -25,6 +26,15 @@ def _field(tag: str | bytes, value: str | bytes) -> bytes:
     tag_b = tag.encode() if isinstance(tag, str) else tag
     value_b = value.encode() if isinstance(value, str) else value
     return tag_b + b"=" + value_b + b"\x01"
+
+
+def _order_id_field(venue_order_id: str) -> bytes:
+    """Return OrderID (37) with the venue's id of the order, or nothing: none yet, or one longer than
+    ``EVENT_MAX_ID`` the gateway holds in its bounded form, not as the venue sent it (texts56). OrderID is optional in
+    OrderCancelRequest, OrderCancelReplaceRequest and OrderStatusRequest: OrigClOrdID / ClOrdID name the order."""
+    if not venue_order_id or len(venue_order_id) > EVENT_MAX_ID:
+        return b""
+    return b"37=" + venue_order_id.encode() + b"\x01"
 
 
 def _escape(static: bytes) -> bytes:
@@ -167,7 +177,7 @@ class OrderTemplates:
     ) -> bytes:
         """Encode an OrderCancelReplaceRequest of ``order`` to total ``qty`` at ``price``."""
         account = self.account_field(order.account) or b""
-        order_id = _field("37", order.venue_order_id) if order.venue_order_id else b""
+        order_id = _order_id_field(order.venue_order_id)
         if order.ord_type in _NO_PRICE_TYPES:
             body = self._replace_market % (
                 seq,
@@ -205,14 +215,14 @@ class OrderTemplates:
 
     def status_request(self, seq: int, stamp: bytes, cl_ord_id: bytes, order: Order) -> bytes:
         """Encode an OrderStatusRequest (35=H) for the order the venue may know as ``cl_ord_id``."""
-        order_id = _field("37", order.venue_order_id) if order.venue_order_id else b""
+        order_id = _order_id_field(order.venue_order_id)
         body = self._status % (seq, stamp, order_id, cl_ord_id, self._symbol(order.symbol), self.sides[order.side])
         return self._finish(body)
 
     def cancel(self, seq: int, stamp: bytes, orig_cl_ord_id: bytes, cl_ord_id: bytes, order: Order) -> bytes:
         """Encode an OrderCancelRequest for everything still open on ``order``."""
         account = self.account_field(order.account) or b""
-        order_id = _field("37", order.venue_order_id) if order.venue_order_id else b""
+        order_id = _order_id_field(order.venue_order_id)
         args: tuple[object, ...] = (
             seq,
             stamp,

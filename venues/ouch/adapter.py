@@ -383,6 +383,7 @@ class OuchVenue(VenueAdapter):
     ) -> None:
         self.name = config.name
         self.config = config
+        self.ids_bounded = True  # Order Reference and Match Numbers: below 2^64 (``VenueAdapter.ids_bounded``)
         self.event_sink = self._no_event_sink
         self.state_sink = self._no_state_sink
         self._clock = clock

@@ -34,7 +34,6 @@ bytes are read back from the mapping only when the peer asks for a resend.
 from __future__ import annotations
 
 import array
-import errno
 import logging
 import mmap
 import os
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Final
 
 from model.fsync import FsyncPolicy
+from model.preallocate import preallocate_what_fits
 from venues.atomic_file import write_file_atomically
 from venues.fix.store.base import FIND_WINDOW, MessageStore
 
@@ -338,30 +338,14 @@ class FileStore(MessageStore):
     def _allocate(self, size: int, needed: int) -> int:
         """Preallocate the file from ``size`` to ``needed`` plus a growth step; return the new size.
 
-        The journal's way (``gateway.journal_mmap.MmapJournal._allocate``): when the full step does not fit
-        (ENOSPC), the step is halved until one fits, down to ``needed`` alone (rounded up to a page), so the
-        record is written as soon as the disk has room for it, not only once it has room for a whole step.
-        Raises the first OSError when not even ``needed`` fits (nothing changed). Cold: once per step, once
-        per record only on a nearly full disk (a page holds about 15 orders).
+        The journal's way, one helper for both (``model.preallocate.preallocate_what_fits``): when the full step
+        does not fit (ENOSPC), the step is halved until one fits, down to ``needed`` alone (rounded up to a page),
+        so the record is written as soon as the disk has room for it, not only once it has room for a whole step.
+        Raises the first OSError when not even ``needed`` fits (nothing changed). Cold: once per step, once per
+        record only on a nearly full disk (a page holds about 15 orders).
         """
-        page = mmap.PAGESIZE
-        least = -(-needed // page) * page
-        step = self.grow_bytes
-        target = max(least, (needed + step) // page * page)
-        try:
-            os.posix_fallocate(self._fd, size, target - size)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-            while True:
-                step = (step // 2) // page * page
-                target = max(least, (needed + step) // page * page)
-                try:
-                    os.posix_fallocate(self._fd, size, target - size)
-                    break
-                except OSError as again:
-                    if again.errno != errno.ENOSPC or not step:
-                        raise exc from None
+        target, short = preallocate_what_fits(self._fd, size, needed, self.grow_bytes)
+        if short:
             if not self._short_steps:
                 log.warning(
                     "FIX store %s: the disk is nearly full: the file grew by %d KiB only (a full step is %d MiB); it "
