@@ -2237,7 +2237,7 @@ class FixVenue(VenueAdapter):
             cl_ord_id.decode(errors="replace"),
             fields.get(f.LAST_QTY, b"?").decode(errors="replace"),
             fields.get(f.LAST_PX, b"?").decode(errors="replace"),
-            fields.get(f.EXEC_ID, b"").decode(errors="replace"),
+            fields.get(f.EXEC_ID, b"").decode(errors="backslashreplace"),
             counters["unknown_executions"],
             f"; {skipped} not logged before this one" if skipped else "",
         )
@@ -2264,7 +2264,7 @@ class FixVenue(VenueAdapter):
         order_id = self._order_id(cl_ord_id)
         if order_id < 0:
             return False
-        exec_id = fields.get(f.EXEC_ID, b"").decode(errors="replace")
+        exec_id = fields.get(f.EXEC_ID, b"").decode(errors="backslashreplace")
         source = self.order_source
         if source is None:
             ended = self._ended.get(order_id)
@@ -2394,7 +2394,7 @@ class FixVenue(VenueAdapter):
                 tag = f.LAST_PX
                 price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-                exec_id = fields.get(f.EXEC_ID, b"").decode()
+                exec_id = fields.get(f.EXEC_ID, b"").decode(errors="backslashreplace")
                 cum = fields.get(f.CUM_QTY)
                 if cum is not None:
                     if order.cum_qty:  # the order has fills: has it counted this one already?
