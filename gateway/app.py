@@ -1585,6 +1585,8 @@ class GatewayProcess:
             if hasattr(pending, "reader"):
                 pending.reader = self.risk_reader
                 pending.reader_timeout_s = self.risk_reader_timeout_s
+                if self._stop_begun:  # queued behind the reload the stop ended: no reader started
+                    pending.reader_control.stop()
             self._risk_reading = pending
             try:
                 await asyncio.to_thread(pending.read)

@@ -123,6 +123,23 @@ def _file_signature(path: Path | None) -> Signature | None:
     return stat_signature(path)
 
 
+def _read_signature(limits: LimitsFile, before: tuple[Path | None, Signature | None]) -> Signature | None:
+    """Return the signature of the reference-price file ``limits`` read, taken before it was read.
+
+    The reader takes it just before opening the file (``Parsed.signature``); ``before`` (the file in force and its
+    signature when the reload began) serves where it did not (a reference file kept as it was is not judged). Taken
+    after the read, a file replaced meanwhile was paired with the old content's hash and never applied (rev56diff,
+    rev56merge).
+    """
+    parsed = limits.reference_parsed
+    if parsed is not None and parsed.signature is not None:
+        return parsed.signature
+    path, signature = before
+    if limits.reference_path is not None and limits.reference_path == path:
+        return signature
+    return _file_signature(limits.reference_path)
+
+
 def _file_hash(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -551,7 +568,7 @@ class RiskEngine:
             raise
         reference_kept = held_ref is not None and limits.reference_parsed is held_ref[1]
         down = changes_while_down(limits, copies, reference_kept) if copies is not None and held is None else None
-        reference_signature = _file_signature(limits.reference_path)
+        reference_signature = _read_signature(limits, (None, None))
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
         engine._copy = copy
@@ -1324,11 +1341,7 @@ class RiskEngine:
         step.previous = previous
         step.limits = limits
         step.kept = kept = keep is not None and limits.reference_parsed is keep
-        before_path, before_signature = pending.reference_before
-        if limits.reference_path is not None and limits.reference_path == before_path:
-            step.reference_signature = before_signature  # taken before the read, as the limits file's
-        else:  # a file the limits in force did not name: its signature now (a replacement meanwhile is not seen)
-            step.reference_signature = _file_signature(limits.reference_path)
+        step.reference_signature = _read_signature(limits, pending.reference_before)
         step.changes = pending.changes if pending.previous is previous else _changes(previous, limits)
         pending.previous = None  # the limits in force are the engine's to replace (``_apply``: retired)
         warnings = step.warnings = list(limits.summary)  # a kind with many (an account per line) summarised in one

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from risk.filewatch import stat_signature
 from risk.loader import Parsed, Path_, Problem, format_path, parse_file, read_bounded
 from risk.model import (
     AS_OF_LOADED,
@@ -231,7 +232,9 @@ def read_limits(
         if keep_reference is not None and Path(keep_reference.file) == reference_path:
             reference = keep_reference
         else:
+            signature = stat_signature(reference_path)  # before the read: a file replaced meanwhile is seen as new
             reference = parse_file(reference_path, ReferencePriceDocument)
+            reference.signature = signature
         problems.extend(_at_field(reference.problems, parsed, ("reference_prices", "file")))
         max_age = settings.get("file_max_age_s", 86_400) if isinstance(settings, dict) else 86_400
         if reference.value is not None:

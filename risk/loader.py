@@ -156,6 +156,9 @@ class Parsed(Generic[T]):
         """The valid part of the content (invalid values left out), for checks that span fields."""
         self.raw = b""
         """The bytes read (``parse_file``; empty if the file could not be read)."""
+        self.signature: tuple[int, int, int] | None = None
+        """The file's signature (``risk.filewatch.stat_signature``) taken just before it was read, where the
+        caller took one (the reference-price file: what the file watch then counts as seen)."""
 
     def mark(self, path: Path_) -> tuple[int, int]:
         """Return the position of ``path`` or of its nearest ancestor that has one."""

@@ -94,6 +94,23 @@ class ReferenceAnswer(msgspec.Struct, array_like=True, frozen=True):
     """True: the kept reference prices (``ReadRequest.keep``) are used as they are."""
     value: Sliced
     display: Sliced
+    signature: tuple[int, int, int, int] | None = None
+    """The file's signature taken just before the child read it (``Parsed.signature``): mtime ns, size, and the
+    file id's high and low 64 bits (MessagePack integers stop at 64 bits)."""
+
+
+def _split(signature: tuple[int, int, int] | None) -> tuple[int, int, int, int] | None:
+    if signature is None:
+        return None
+    mtime_ns, size, file_id = signature
+    return (mtime_ns, size, file_id >> 64, file_id & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def _joined(signature: tuple[int, int, int, int] | None) -> tuple[int, int, int] | None:
+    if signature is None:
+        return None
+    mtime_ns, size, high, low = signature
+    return (mtime_ns, size, (high << 64) | low)
 
 
 class ReadAnswer(msgspec.Struct, array_like=True, frozen=True):
@@ -263,6 +280,7 @@ def answer(request: ReadRequest) -> ReadAnswer:
             parsed is keep,
             encode_sliced(parsed.value),
             encode_sliced(parsed.display),
+            _split(parsed.signature),
         )
     positions = (str(limits.positions_path), limits.positions_sha256) if limits.positions_path is not None else None
     return ReadAnswer(
@@ -314,6 +332,13 @@ class ReaderFailedError(LimitsFileError):
 def _refused(path: Path, message: str) -> ReaderFailedError:
     text = f"{message}; the reload is refused (old limits stay in force)"
     return ReaderFailedError([Problem(str(path), 0, 0, "", text)])
+
+
+def _stopped(path: Path, message: str) -> LimitsFileError:
+    """Refuse a reload the stop ended: not a reader failure (``ReaderFailedError``), so the watch retries nothing."""
+    return LimitsFileError(
+        [Problem(str(path), 0, 0, "", f"{message}; the reload is refused (old limits stay in force)")]
+    )
 
 
 @contextlib.contextmanager
@@ -379,6 +404,8 @@ def _run(
 ) -> bytes:
     """Start the reader process, hand it ``request``, return its answer; raise ``LimitsFileError`` if none."""
     what = "the process reading the limits files"
+    if control is not None and control.stopped:  # a reload queued behind the one the stop ended: none started
+        raise _stopped(path, f"the gateway stopped before {what} was started")
     try:
         with _off_the_loops_cpus():
             child = subprocess.Popen(
@@ -404,7 +431,7 @@ def _run(
         child.communicate()
         raise
     if control is not None and control.stopped:
-        raise _refused(path, f"the gateway stopped while {what} (pid {child.pid}) was reading them: killed")
+        raise _stopped(path, f"the gateway stopped while {what} (pid {child.pid}) was reading them: killed")
     if child.returncode != 0:
         code = child.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -497,6 +524,7 @@ def _decode(
                 display=decode_sliced(given.display, Any, pause),
             )
             reference.raw = given.raw
+            reference.signature = _joined(given.signature)
     positions = None
     if reply.positions is not None:
         positions = Parsed[StartPositionsDocument](reply.positions[0], reply.positions[1])

@@ -87,3 +87,32 @@ def test_reference_file_replaced_while_a_reload_reads_is_then_applied_by_the_wat
     assert _aapl(engine) == px("150.00")
     assert engine.changed_files() == []  # judged now: nothing more
     engine.close()
+
+
+@pytest.mark.parametrize("in_child", [True, False], ids=["reader-process", "in-process"])
+def test_reference_file_named_anew_and_replaced_while_a_reload_reads_is_then_applied(
+    tmp_path: Path, in_child: bool
+) -> None:
+    """The same for limits that switch to another reference file (or name one for the first time) (rev56merge).
+
+    The signature is the one the reader took just before it read the file, whichever file that is.
+    """
+    from risk.reader import reader_command
+    from tests.risk.support import px, replace_file
+
+    doc = merge(BASE_LIMITS, {"reference_prices": {"max_age_s": 60, "file": "reference-prices.yaml"}})
+    (tmp_path / "reference-prices.yaml").write_text(REFERENCE_PRICES.format(price="100.00"))
+    engine, _ = make_engine(tmp_path, {"reference_prices": doc["reference_prices"]})
+    (tmp_path / "ref-b.yaml").write_text(REFERENCE_PRICES.format(price="120.00"))
+    new = merge(doc, {"reference_prices": {"max_age_s": 60, "file": "ref-b.yaml"}})
+    replace_file(tmp_path / "limits.yaml", yaml.safe_dump(new, sort_keys=False))
+    pending = engine.begin_reload("SIGHUP", "officer")
+    pending.reader = reader_command() if in_child else None
+    pending.read()  # reads ref-b at 120.00
+    replace_file(tmp_path / "ref-b.yaml", REFERENCE_PRICES.format(price="150.00"))  # the price job's mv
+    assert engine.finish_reload(pending).ok
+    assert _aapl(engine) == px("120.00")
+    assert engine.changed_files() == ["reference"]
+    assert engine.reload(WATCH_TRIGGER, WATCH_WHO).ok
+    assert _aapl(engine) == px("150.00")
+    engine.close()

@@ -22,7 +22,7 @@ import pytest
 
 from gateway.app import GatewayProcess
 from risk.audit import AuditLog
-from risk.engine import RiskEngine, _changes
+from risk.engine import WATCH_TRIGGER, WATCH_WHO, RiskEngine, _changes
 from risk.inforce import InForceCopy
 from risk.limitsfile import KnownNames, LimitsFileError, read_limits
 from risk.reader import SLICE, decode_sliced, encode_sliced, read_in_child, reader_command
@@ -426,3 +426,36 @@ async def test_gateway_stop_during_a_reload_read_ends_its_reader_process_and_doe
     result = await asyncio.wait_for(reload, 30)
     assert time.monotonic() - started < 30
     assert not result.ok and "the gateway stopped" in result.errors[0].message
+
+
+def _counting_reader(log: Path) -> list[str]:
+    """A reader that notes its start (a line in ``log``), then reads for a minute."""
+    return [sys.executable, "-c", f"import time; open({str(log)!r}, 'a').write('started\\n'); time.sleep(60)"]
+
+
+async def test_gateway_stop_when_a_second_reload_is_queued_then_it_starts_no_reader_and_neither_is_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """rev56merge: a reload queued behind the one the stop ended started its own reader during the stop (the exit
+    waited for it), and the stop's kill was taken for a reader failure (a watch retry logged that never came)."""
+    workdir = short_tmp()
+    process, limits = _built(workdir)
+    started = workdir / "readers.log"
+    process.risk_reader = _counting_reader(started)
+    _replace(limits, limits.read_text() + "\n")
+    first = process.reload_risk_soon(WATCH_TRIGGER, WATCH_WHO)  # a watch reload: retried after a reader failure
+    second = process.reload_risk_soon("SIGHUP", "pid 1234")  # another trigger: queued behind the first, not joined
+    for _ in range(3000):
+        if started.exists():
+            break
+        await asyncio.sleep(0.01)
+    assert started.exists()
+    begun = time.monotonic()
+    await process.stop()
+    results = await asyncio.wait_for(asyncio.gather(first, second), 30)
+    assert time.monotonic() - begun < 30
+    assert started.read_text().count("started") == 1  # the queued reload started none
+    assert [r.ok for r in results] == [False, False]
+    assert "the gateway stopped while" in results[0].errors[0].message
+    assert "the gateway stopped before" in results[1].errors[0].message
+    assert not [r for r in caplog.records if "again in" in r.getMessage()]  # no retry announced
