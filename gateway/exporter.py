@@ -390,10 +390,16 @@ VENUE_SESSION_COUNTERS: Final = {
         "BOE executions to hold while the most (1,000) were held already: not held, not applied to any position "
         "(ERROR 'NOT HELD'): correct the position and reconcile with Cboe",
     ),
+    "venue_logons_too_low": (
+        "venue_logons_too_low",
+        "FIX Logons from the venue numbered below the MsgSeqNum expected from it (its numbers went back): logged out, "
+        "the venue LOGIN_REFUSED until an operator acts (ERROR 'LOGON REFUSED: the venue's Logon carried ...')",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
 each venue whose adapter keeps that counter (OUCH the first six and the four after login_timeouts; BOE the gaps,
-protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held)."""
+protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held; FIX outcome_unknown and
+venue_logons_too_low)."""
 VENUE_SESSION_GAUGES: Final = {
     "executions_held_now": (
         "venue_executions_held_now",
