@@ -1269,7 +1269,14 @@ class FixVenue(VenueAdapter):
                     if old is not None and not old.resync and old.ref == ref:
                         continue  # the question out about it is asked again below as it was asked (a cancel, say)
                     self.counters["outcome_unknown"] += 1
-                    self._ask(tracked, kind, ref)
+                    self._ask(
+                        tracked,
+                        kind,
+                        ref,
+                        why="sequence numbers reset: the venue never asks for it again"
+                        if reset
+                        else "the operator raised our MsgSeqNum (set-seq --next-sender) past it",
+                    )
         if self._unasked:
             self._ask_unasked("the message store refused the question earlier")
         if before:
@@ -1653,7 +1660,7 @@ class FixVenue(VenueAdapter):
                 continue
             order_id = tracked.order.order_id
             kind = request.kind
-            log.warning("FIX %s: order %d: %s %s", self.name, order_id, kind.value, _SESSION_ENDED_TEXT)
+            log.warning("FIX %s: order %d: %s: %s", self.name, order_id, kind.value, _SESSION_ENDED_TEXT)
             if kind is RequestKind.NEW:
                 self._emit(VenueRejected(0, order_id, "FIX_SESSION_ENDED", _SESSION_ENDED_TEXT))
                 self._forget(order_id)

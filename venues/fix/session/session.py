@@ -634,7 +634,8 @@ class FixSession:
         it (it may have been a corrupted BodyLength). When the venue's resend gives the same number too large
         again, it is skipped for good: counted as a number never received (``gap_filled_unseen``) and the adapter
         told as for a gap fill (with orders open, each is asked about with an OrderStatusRequest, whose answer
-        reports a fill the message carried), logged at ERROR with its MsgSeqNum. Before, the gap was asked for again
+        reports a fill the message carried, where the dialect has one; without, the adapter's ERROR says to
+        reconcile them with the venue), logged at ERROR with its MsgSeqNum. Before, the gap was asked for again
         and again, the session logged out and reconnected for ever. Raise ``max_body_length`` in the venue's config
         for a venue that sends such messages.
         """
@@ -663,8 +664,10 @@ class FixSession:
         self.too_large_skipped = seq
         log.error(
             "FIX %s: message MsgSeqNum %d from the venue skipped for good: %s again on the venue's resend; counted "
-            "as never received (gap_filled_unseen): open orders are asked about; raise the venue setting "
-            "max_body_length to take such messages",
+            "as never received (gap_filled_unseen), as under a gap fill: a fill or cancel it carried is not applied "
+            "(with orders open the adapter's next line says what is done: asked about where the dialect has "
+            "OrderStatusRequest, else to reconcile with the venue); raise the venue setting max_body_length to take "
+            "such messages",
             venue,
             seq,
             error.text,
