@@ -85,7 +85,7 @@ class AdminTarget(Protocol):
         ...
 
     def set_venue_seq(
-        self, name: str, next_sender: int, next_target: int, who: str, reason: str = ""
+        self, name: str, next_sender: int, next_target: int, who: str, reason: str = "", *, lower_target: bool = False
     ) -> dict[str, Any]:
         """Set a venue's next outgoing / expected session sequence numbers while it is not logged on; return them."""
         ...
@@ -157,8 +157,16 @@ def admin_handlers(process: AdminTarget) -> dict[str, AdminHandler]:
         next_target = _integer(request, "next_target")
         if next_sender is None or next_target is None:
             raise AdminRefusedError("next_sender and next_target must be whole numbers (0: keep that number)")
+        lower_target = request.get("allow_lower_target", False)
+        if not isinstance(lower_target, bool):
+            raise AdminRefusedError("allow_lower_target must be true or false")
         return process.set_venue_seq(
-            _text(request, "venue"), next_sender, next_target, who, _operator_text(request, "reason")
+            _text(request, "venue"),
+            next_sender,
+            next_target,
+            who,
+            _operator_text(request, "reason"),
+            lower_target=lower_target,
         )
 
     def risk_adjust_position(request: dict[str, Any], caller: str) -> dict[str, Any]:

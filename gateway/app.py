@@ -302,6 +302,11 @@ RELOAD_WHO_SHOWN = 8
 """Requesters a joined risk reload's audit ``who`` names (``_joined_who``); the rest are counted."""
 
 
+def _lower(after: object, before: object) -> bool:
+    """Return whether a venue's expected sequence number went down (``gateway venue set-seq --allow-lower-target``)."""
+    return isinstance(after, int) and isinstance(before, int) and after < before
+
+
 def _joined_who(whos: list[str]) -> str:
     """Return the ``who`` of a reload asked for by each of ``whos`` (joined requests): each once, with a count."""
     counts: dict[str, int] = {}
@@ -1973,14 +1978,16 @@ class GatewayProcess:
         return str(venue.state)
 
     def set_venue_seq(
-        self, name: str, next_sender: int, next_target: int, who: str, reason: str = ""
+        self, name: str, next_sender: int, next_target: int, who: str, reason: str = "", *, lower_target: bool = False
     ) -> dict[str, Any]:
         """Set venue ``name``'s next outgoing / expected session sequence numbers (0 keeps one); return them.
 
         ``gateway venue set-seq`` (fix53). Refused (``VenueSetSeqRefusedError``, nothing changed) for a venue the
         gateway does not have, a protocol without such numbers, a session logged on, a number below the current
-        one (the adapter says why). Logged at WARNING with both numbers before and after, and a
-        ``venue_set_seq`` record in the audit log with the reason (fixfix54b).
+        one (the adapter says why; an expected number below the current one only with ``lower_target``, the
+        operator's ``--allow-lower-target``: the venue's numbering restarted, fixlogon56). Logged at WARNING with
+        both numbers before and after, and a ``venue_set_seq`` record in the audit log with the reason (fixfix54b)
+        and whether the expected number was lowered.
         """
         connector = next((c for c in self.connectors if c.adapter.name == name), None)
         if connector is None:
@@ -1992,13 +1999,14 @@ class GatewayProcess:
             )
         venue = connector.adapter
         before = venue.status()
-        refused = venue.set_sequence_numbers(next_sender, next_target)
+        refused = venue.set_sequence_numbers(next_sender, next_target, lower_target=lower_target)
         if refused:
             raise VenueSetSeqRefusedError(f"venue {name}: {refused}")
         after = venue.status()
+        lowered = _lower(after.get("next_target_seq"), before.get("next_target_seq"))
         log.warning(
             "venue %s: MsgSeqNums set by %s (%s): next sent %s -> %s, next expected %s -> %s (written to its message "
-            "store); state %s",
+            "store%s); state %s",
             name,
             who,
             reason or "no reason given",
@@ -2006,6 +2014,10 @@ class GatewayProcess:
             after.get("next_sender_seq"),
             before.get("next_target_seq"),
             after.get("next_target_seq"),
+            "; expected number LOWERED (--allow-lower-target): the venue's messages from it are a new numbering, "
+            "taken as new ones (a fill sent again is recognised by its ExecID)"
+            if lowered
+            else "",
             venue.state,
         )
         self._audit_venue_action(
@@ -2017,6 +2029,7 @@ class GatewayProcess:
                 "next_sender_seq_after": after.get("next_sender_seq"),
                 "next_target_seq_before": before.get("next_target_seq"),
                 "next_target_seq_after": after.get("next_target_seq"),
+                "lowered_target": lowered,
                 "state": str(venue.state),
                 "reason": reason,
             },

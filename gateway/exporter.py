@@ -404,11 +404,17 @@ VENUE_SESSION_COUNTERS: Final = {
         "venue ids (ExecID, OrderID) longer than 128 characters replaced by their first characters and the SHA-256 "
         "of the whole for the journal and the strategy (the whole id in a gateway.engine WARNING)",
     ),
+    "venue_logons_too_low": (
+        "venue_logons_too_low",
+        "FIX Logons from the venue numbered below the MsgSeqNum expected from it (its numbers went back): logged out, "
+        "the venue LOGIN_REFUSED until an operator acts (ERROR 'LOGON REFUSED: the venue's Logon carried ...')",
+    ),
 }
 """``venues.base.SESSION_COUNTERS`` -> (metric name after ``gateway_``, help): counters with a ``venue`` label, for
 each venue whose adapter keeps that counter (OUCH the first six and the four after login_timeouts; BOE the gaps,
-protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held), and the two the engine
-keeps of every venue (``Engine.venue_counters``: texts clipped, ids bounded; texts56)."""
+protocol and decode errors, gaps_forgotten ... login_timeouts and the two executions_held; FIX outcome_unknown and
+venue_logons_too_low), and the two the engine keeps of every venue (``Engine.venue_counters``: texts clipped, ids
+bounded; texts56)."""
 VENUE_SESSION_GAUGES: Final = {
     "executions_held_now": (
         "venue_executions_held_now",

@@ -61,6 +61,7 @@ SESSION_COUNTERS = (
     "earlier_traffic",
     "executions_held",
     "executions_held_over_cap",
+    "venue_logons_too_low",
 )
 """Venue session counters ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_COUNTERS``): messages
 lost (replay gaps, packets given up, gaps forgotten), broken or unreadable input, packets read but not applied,
@@ -68,7 +69,8 @@ messages applied out of order or reported again after a restart, logins the venu
 writes of the UserRefNum store (orders refused ``OUCH_REFNUM_STORE`` meanwhile), Enters and Replaces unanswered past
 ``answer_timeout_ms``, orders ended outcome unknown (``OUCH_OUTCOME_UNKNOWN``) after that, and messages of the day's
 earlier traffic (another host's, seen by a gateway with no record of the day: not applied), and (BOE) executions held
-because the journal could not be read back for their orders, and those not held past the cap (not applied)."""
+because the journal could not be read back for their orders, and those not held past the cap (not applied), and (FIX)
+the venue's Logons refused as numbered below the MsgSeqNum expected from it (fixlogon56)."""
 SESSION_GAUGES = ("executions_held_now",)
 """Venue session gauges ``gateway metrics`` exports per venue (``gateway.exporter.VENUE_SESSION_GAUGES``): (BOE) the
 executions held now, waiting for the journal to read back."""
@@ -327,12 +329,13 @@ class VenueAdapter(abc.ABC):
         """
         return False
 
-    def set_sequence_numbers(self, next_sender: int, next_target: int) -> str:
+    def set_sequence_numbers(self, next_sender: int, next_target: int, *, lower_target: bool = False) -> str:
         """Set the session's next outgoing / expected sequence numbers (``gateway venue set-seq``; 0 keeps one).
 
-        Return why it is refused ("": done). The default: the protocol has no such numbers to set.
+        Return why it is refused ("": done). ``lower_target``: the operator allows the expected number to go down
+        (``--allow-lower-target``: the venue's numbering restarted). The default: the protocol has no such numbers.
         """
-        del next_sender, next_target
+        del next_sender, next_target, lower_target
         return "this venue's protocol has no session sequence numbers to set (FIX venues only); nothing was changed"
 
     @abc.abstractmethod

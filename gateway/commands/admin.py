@@ -124,7 +124,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "changed): a venue the gateway does not have or not FIX, a session logged on, a number below the current "
         "one (never taken back), a next Logon that is a new session day under the schedule (both numbers restart "
         "at 1 then). A raised --next-target skips the venue's messages in between: every open order is asked "
-        f"about at the next logon.{NO_ANSWER_HELP}",
+        "about at the next logon. A --next-target below the expected number only with --allow-lower-target: the "
+        "venue's numbering restarted (its Logon refused as numbered too low); its messages from there are then a "
+        f"new numbering, taken as new ones.{NO_ANSWER_HELP}",
     )
     add_target(set_seq)
     set_seq.add_argument("name", help="venue name (as in the config and `gateway status`)")
@@ -133,6 +135,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     set_seq.add_argument(
         "--next-target", type=_seq_num, default=0, metavar="M", help="MsgSeqNum expected next from the venue"
+    )
+    set_seq.add_argument(
+        "--allow-lower-target",
+        action="store_true",
+        help="allow --next-target below the number expected now: the venue's numbering restarted (its Logon was "
+        "refused as numbered too low; agree it with the venue desk): its messages from M are taken as new ones, "
+        "not as repeats (a fill it sends again is recognised by its ExecID); recorded in the audit log",
     )
     set_seq.add_argument("--reason", default="", type=operator_text, help="free text recorded in the audit log")
     set_seq.set_defaults(func=run_venue_set_seq)
@@ -281,6 +290,7 @@ def run_venue_set_seq(args: argparse.Namespace) -> int:
         "venue": args.name,
         "next_sender": args.next_sender,
         "next_target": args.next_target,
+        "allow_lower_target": args.allow_lower_target,
         "who": who(),
         "reason": args.reason,
     }

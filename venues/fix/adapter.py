@@ -1102,6 +1102,10 @@ class FixVenue(VenueAdapter):
             **self.counters,
         }
 
+    def session_counters(self) -> dict[str, int]:
+        """The counters ``gateway metrics`` exports per venue: the adapter's, and the venue's Logons too low."""
+        return {**super().session_counters(), "venue_logons_too_low": self.session.counters["venue_logons_too_low"]}
+
     def _login_refused_status(self) -> dict[str, object]:
         """The refused logon's detail for ``status`` while LOGIN_REFUSED (fixfix52); nothing otherwise."""
         session = self.session
@@ -1111,20 +1115,32 @@ class FixVenue(VenueAdapter):
             "last_login_refusal": session.refused_text,
             "login_refusals": 1,
             "login_refused_expected_seq": session.refused_expected,
+            "login_refused_by": "gateway" if session.refused_venue_logon else "venue",
+            "login_refused_logon_seq": session.refused_logon_seq,
             "login_refused_fix": self._refusal_fix(),
         }
 
     def _refusal_fix(self) -> str:
         """What the operator does about a Logon refused as numbered too low (the ERROR line and ``gateway status``)."""
         session = self.session
-        ours = session.next_sender_seq
-        expected = session.refused_expected
-        theirs = expected if expected > ours else "N"
-        fix = (
-            f"ask the venue desk to expect MsgSeqNum {ours} from us (or to reset the session's numbers to 1 on both "
-            f"sides), or set ours to the number the venue expects (`gateway venue set-seq {self.name} --next-sender "
-            f"{theirs}`), then run `gateway venue reconnect {self.name}`"
-        )
+        if session.refused_venue_logon:
+            fix = (
+                f"ask the venue desk why its numbers went back, and have it send MsgSeqNum {session.refused_expected} "
+                "next (or reset the session's numbers to 1 on both sides); if its numbering did restart, accept "
+                f"it: `gateway venue set-seq {self.name} --next-target {session.refused_logon_seq} "
+                "--allow-lower-target --reason ...` (its messages from there are taken as new ones; a fill it sends "
+                f"again is recognised by its ExecID), then run `gateway venue reconnect {self.name}`; a venue that "
+                "restarts its numbers at every Logon needs `reset_seq_num_on_logon: true` in the venue config"
+            )
+        else:
+            ours = session.next_sender_seq
+            expected = session.refused_expected
+            theirs = expected if expected > ours else "N"
+            fix = (
+                f"ask the venue desk to expect MsgSeqNum {ours} from us (or to reset the session's numbers to 1 on "
+                f"both sides), or set ours to the number the venue expects (`gateway venue set-seq {self.name} "
+                f"--next-sender {theirs}`), then run `gateway venue reconnect {self.name}`"
+            )
         wall = self.clock() + session.wall_offset_ns
         ends = session.refusal_ends_ns(wall)
         if ends is not None:
@@ -1134,7 +1150,7 @@ class FixVenue(VenueAdapter):
             )
         return fix
 
-    def set_sequence_numbers(self, next_sender: int, next_target: int) -> str:
+    def set_sequence_numbers(self, next_sender: int, next_target: int, *, lower_target: bool = False) -> str:
         """Set the next MsgSeqNum we send and the one we expect (``gateway venue set-seq``, fix53); "" when done.
 
         Refused (the reason returned, nothing changed) while logged on, for a number below the current one, and
@@ -1143,9 +1159,12 @@ class FixVenue(VenueAdapter):
         after a gap fill over them (``on_gap_filled``). The skip is written to the message store with the number
         (``skipped_by_operator``), so a gateway restarted before that logon asks too (fixfix54). So is a raised
         next number of ours (``raised_by_operator``, fix55): the next logon asks about every request still
-        unanswered (``after_replay``), after a restart too.
+        unanswered (``after_replay``), after a restart too. ``lower_target`` (fixlogon56) lets the
+        expected number go down when the venue's numbering restarted: its messages take a new exactly-once epoch
+        (the store's new creation time, named to the core at the next connection), so they are not dropped as
+        repeats of those numbered the same before.
         """
-        return self.session.set_numbers(next_sender, next_target, self.clock())
+        return self.session.set_numbers(next_sender, next_target, self.clock(), lower_target=lower_target)
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED (an operator's ``gateway venue reconnect``): the next connection logs on again."""
@@ -1202,9 +1221,25 @@ class FixVenue(VenueAdapter):
             )
 
     def _login_refused(self) -> None:
-        """Log the refused logon once, with the venue's words and the way out (fixfix52)."""
+        """Log the refused logon once, with the venue's words and the way out (fixfix52).
+
+        Or the venue's Logon we refused as numbered too low (fixlogon56): both numbers and the way out.
+        """
         session = self.session
         expected = session.refused_expected
+        if session.refused_venue_logon:
+            log.error(
+                "FIX %s: LOGON REFUSED: the venue's Logon carried MsgSeqNum %d, below the %d we expect from it, "
+                "without ResetSeqNumFlag: its numbers went back (a venue restarted without its message store, or "
+                'failed over to a host that restarts them at every Logon). Logged out ("MsgSeqNum too low"); not '
+                "reconnecting (the FIX session rules: manual intervention; retrying would log on unnoticed once the "
+                "venue's numbers had crept back up, or never). To fix: %s",
+                self.name,
+                session.refused_logon_seq,
+                expected,
+                self._refusal_fix(),
+            )
+            return
         log.error(
             "FIX %s: LOGON REFUSED: the venue's Logout says our MsgSeqNum is too low: %r (%s; our Logon carried %d): "
             "not reconnecting (retrying cannot cure it: the venue counted messages of ours that our message store "
@@ -1364,7 +1399,14 @@ class FixVenue(VenueAdapter):
                     if old is not None and not old.resync and old.ref == ref:
                         continue  # the question out about it is asked again below as it was asked (a cancel, say)
                     self.counters["outcome_unknown"] += 1
-                    self._ask(tracked, kind, ref)
+                    self._ask(
+                        tracked,
+                        kind,
+                        ref,
+                        why="sequence numbers reset: the venue never asks for it again"
+                        if reset
+                        else "the operator raised our MsgSeqNum (set-seq --next-sender) past it",
+                    )
         if self._unasked:
             self._ask_unasked("the message store refused the question earlier")
         if before:
@@ -1748,7 +1790,7 @@ class FixVenue(VenueAdapter):
                 continue
             order_id = tracked.order.order_id
             kind = request.kind
-            log.warning("FIX %s: order %d: %s %s", self.name, order_id, kind.value, _SESSION_ENDED_TEXT)
+            log.warning("FIX %s: order %d: %s: %s", self.name, order_id, kind.value, _SESSION_ENDED_TEXT)
             if kind is RequestKind.NEW:
                 self._emit(VenueRejected(0, order_id, "FIX_SESSION_ENDED", _SESSION_ENDED_TEXT))
                 self._forget(order_id)

@@ -236,6 +236,10 @@ class FixSession:
         """The MsgSeqNum of our Logon it refused."""
         self.refused_wall_ns = 0
         """When (wall ns) the venue refused it: the session schedule's next start after it ends the refusal (fix53)."""
+        self.refused_venue_logon = False
+        """LOGIN_REFUSED the other way round (fixlogon56): it is the venue's Logon we refused as numbered too low
+        (``refused_logon_seq`` its MsgSeqNum, ``refused_expected`` the number we expect from it); False: the venue
+        refused ours."""
         self._logon_seq = 0
         """The MsgSeqNum of the Logon sent on this connection (0: none)."""
         self.logon_sent_ns = 0
@@ -276,6 +280,7 @@ class FixSession:
             "store_failures": 0,
             "damaged_not_resent": 0,
             "too_large_unnumbered": 0,
+            "venue_logons_too_low": 0,
         }
 
     # ---- helpers ----------------------------------------------------------------------------
@@ -629,7 +634,8 @@ class FixSession:
         it (it may have been a corrupted BodyLength). When the venue's resend gives the same number too large
         again, it is skipped for good: counted as a number never received (``gap_filled_unseen``) and the adapter
         told as for a gap fill (with orders open, each is asked about with an OrderStatusRequest, whose answer
-        reports a fill the message carried), logged at ERROR with its MsgSeqNum. Before, the gap was asked for again
+        reports a fill the message carried, where the dialect has one; without, the adapter's ERROR says to
+        reconcile them with the venue), logged at ERROR with its MsgSeqNum. Before, the gap was asked for again
         and again, the session logged out and reconnected for ever. Raise ``max_body_length`` in the venue's config
         for a venue that sends such messages.
         """
@@ -658,8 +664,10 @@ class FixSession:
         self.too_large_skipped = seq
         log.error(
             "FIX %s: message MsgSeqNum %d from the venue skipped for good: %s again on the venue's resend; counted "
-            "as never received (gap_filled_unseen): open orders are asked about; raise the venue setting "
-            "max_body_length to take such messages",
+            "as never received (gap_filled_unseen), as under a gap fill: a fill or cancel it carried is not applied "
+            "(with orders open the adapter's next line says what is done: asked about where the dialect has "
+            "OrderStatusRequest, else to reconcile with the venue); raise the venue setting max_body_length to take "
+            "such messages",
             venue,
             seq,
             error.text,
@@ -785,6 +793,7 @@ class FixSession:
         self.refused_expected = expected
         self.refused_logon_seq = self._logon_seq or self.store.next_sender_seq - 1
         self.refused_wall_ns = now_ns + self.wall_offset_ns
+        self.refused_venue_logon = False
         self._set_state(_LOGIN_REFUSED, f"logon refused: {text}")
 
     def refusal_ends_ns(self, wall_ns: int) -> int | None:
@@ -839,14 +848,20 @@ class FixSession:
         self.refused_expected = 0
         self.refused_logon_seq = 0
         self.refused_wall_ns = 0
+        self.refused_venue_logon = False
 
-    def set_numbers(self, next_sender: int, next_target: int, now_ns: int) -> str:
+    def set_numbers(self, next_sender: int, next_target: int, now_ns: int, *, lower_target: bool = False) -> str:
         """Set the next outgoing and expected MsgSeqNums (an operator's ``gateway venue set-seq``, fix53); 0 keeps one.
 
         Return why it is refused ("": done; refused, nothing changed). Only while not logged on (LOGIN_REFUSED,
         DISCONNECTED or ENDED: the next Logon carries the new number), never lower than the current number (a
         number above what the venue expects it recovers by itself, with a ResendRequest; taking the venue's
-        messages again under numbers already processed would break exactly-once), and not when the next Logon is
+        messages again under numbers already processed would break exactly-once) unless ``lower_target`` says the
+        venue's numbering restarted (``--allow-lower-target``, fixlogon56: the venue's Logon refused as numbered too
+        low): then the expected number goes down and the venue's messages take a new name of numbering
+        (``store.renumber_inbound``: the store's creation time, the exactly-once epoch), so its messages from there
+        are new ones, not repeats of those numbered the same before; our own number and messages stay. Not when the
+        next Logon is
         a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
         message store (a restart keeps them), with the venue's numbers a raised expected number skips
         (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it) and
@@ -866,11 +881,12 @@ class FixSession:
                 "venue expects is recovered by the venue itself (it asks for the rest with a ResendRequest); a "
                 "number is never taken back. Nothing was changed"
             )
-        if next_target and next_target < target:
+        if next_target and next_target < target and not lower_target:
             return (
                 f"--next-target {next_target} is below the MsgSeqNum expected from the venue, {target}: the venue's "
                 "messages up to there were processed already and would be taken as duplicates; to restart the "
-                "numbering agree a reset of both sides with the venue desk. Nothing was changed"
+                "numbering agree a reset of both sides with the venue desk, or, if the venue's numbering did restart "
+                "(its Logon refused as numbered too low), say so with --allow-lower-target. Nothing was changed"
             )
         schedule = self.config.schedule
         if schedule is not None:
@@ -891,7 +907,17 @@ class FixSession:
                 # before, that lived only in the adapter's memory)
                 store.set_raised_by_operator(store.raised_by_operator[0] or sender, next_sender)
                 store.set_next_sender_seq(next_sender)
-            if next_target and next_target != target:
+            if next_target and next_target < target:
+                # the venue's numbering restarted (the operator says so): a new name for it, so that its messages
+                # from ``next_target`` on are not taken for those numbered the same before (fixlogon56)
+                store.renumber_inbound(next_target, max(now_ns + self.wall_offset_ns, store.creation_time_ns + 1))
+                self._target_pending = 0
+                self.refusals.clear()
+                self.too_large.clear()
+                if self.refused_venue_logon and self.refused_logon_seq >= next_target:
+                    # the refused Logon was received: the next logon does not count it among those never received
+                    self.refusals.add(self.refused_logon_seq)
+            elif next_target and next_target != target:
                 # the venue's messages target..next_target-1 are skipped, never received here: written before the
                 # number (a crash in between asks once more, never less), so the first logon asks about every
                 # open order even after a restart (fixfix54: before, that lived only in the adapter's memory)
@@ -977,10 +1003,34 @@ class FixSession:
             self.store.set_next_target_seq(1)
         expected = self.next_target_seq
         if seq < expected:
-            self._logout_and_close(f"MsgSeqNum too low, expecting {expected} but received {seq}", now_ns)
+            self._venue_logon_too_low(seq, expected, now_ns)
             return
         self.timers.start(now_ns)
         self._logged_on(seq, expected, now_ns)
+
+    def _venue_logon_too_low(self, seq: int, expected: int, now_ns: int) -> None:
+        """The venue's Logon is numbered below the number expected from it: Logout, close, LOGIN_REFUSED (fixlogon56).
+
+        The FIX session rules make a Logon numbered too low without ResetSeqNumFlag a serious error needing manual
+        intervention: the venue's numbers went back (its store lost, a failover to a host that restarts them at every
+        Logon without saying so). No retry cures it: before, the session reconnected for ever on its backoff (each
+        try taking two of our numbers), or, when the venue's own refusals had carried its numbers up to the expected
+        one, logged on unnoticed. It stops here as for our own Logon refused as too low (``_refused_too_low``) until
+        ``reconnect`` or, with a session schedule, the end of the refused window; ``set_numbers`` may lower the
+        expected number when the operator says so explicitly.
+        """
+        text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
+        self.counters["venue_logons_too_low"] += 1
+        self._queue_admin(self.admin.logout(self.store.next_sender_seq, self.sending_time(now_ns), text), now_ns)
+        self.refused_text = (
+            f"the venue's Logon carried MsgSeqNum {seq}, below the {expected} expected from it (no ResetSeqNumFlag)"
+        )
+        self.refused_expected = expected
+        self.refused_logon_seq = seq
+        self.refused_wall_ns = now_ns + self.wall_offset_ns
+        self.refused_venue_logon = True
+        self._set_state(_LOGIN_REFUSED, f"logon refused: {self.refused_text}")
+        self.request_close(text)
 
     def _logged_on(self, seq: int, expected: int, now_ns: int) -> None:
         """Go ACTIVE after the venue's Logon ``seq``, or RESYNCING for the gap before it (the Logon counts as done)."""

@@ -74,6 +74,17 @@ class MessageStore(abc.ABC):
     def set_raised_by_operator(self, before: int, new: int) -> None:
         """Persist ``raised_by_operator`` as (before, new); (0, 0) once the requests were asked about."""
 
+    def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
+        """Persist a restart of the venue's numbering alone: ``next_target`` expected, a new ``creation_time_ns``.
+
+        ``gateway venue set-seq --next-target M --allow-lower-target`` (fixlogon56): the venue's numbers went back,
+        ours and our messages stay. The new creation time names the new numbering of the venue's messages (the
+        exactly-once epoch), so those numbered again from ``next_target`` are new, not repeats. A store that cannot
+        record it raises ``OSError`` with nothing changed.
+        """
+        del next_target, creation_time_ns
+        raise OSError(f"{type(self).__name__} cannot record a restart of the venue's numbering")
+
     @abc.abstractmethod
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Return the saved messages with ``begin <= seq <= end``, in sequence order."""

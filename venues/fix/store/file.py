@@ -7,8 +7,9 @@ SENT (value = MsgSeqNum, payload = the message bytes) and SKIPPED (value = the f
 venue's MsgSeqNums an operator skipped, payload = the expected number after them as u64; value 0:
 asked about, fixfix54; a store written before has none, an older gateway ignores them) and RAISED (value = our next
 MsgSeqNum before an operator raised it, payload = the raised number as u64; value 0: asked about, fix55; the same
-for older stores and gateways). Opening the file replays the
-records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
+for older stores and gateways). A CREATED record after others renames the venue's numbering alone
+(``renumber_inbound``, fixlogon56: an operator lowered the expected number; an older gateway reads it too).
+Opening the file replays the records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
 preallocated part are cut off. A reset writes a fresh file next to the old one and renames
 it over, so the log only grows within one session day.
 
@@ -206,6 +207,14 @@ class FileStore(MessageStore):
     def set_raised_by_operator(self, before: int, new: int) -> None:
         self._append(_KIND_RAISED, before, _SKIPPED_END.pack(new if before else 0))
         self._raised = (before, new) if before else (0, 0)
+
+    def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
+        """Append CREATED, then TARGET: a crash in between leaves the old expected number under the new name, which a
+        restart's first logon finds too high or too low, never a message taken as a repeat."""
+        self._append(_KIND_CREATED, creation_time_ns, b"")
+        self._created = creation_time_ns
+        self._append(_KIND_TARGET, next_target, b"")
+        self._target = next_target
 
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []

@@ -52,6 +52,10 @@ class MemoryStore(MessageStore):
     def set_raised_by_operator(self, before: int, new: int) -> None:
         self._raised = (before, new) if before else (0, 0)
 
+    def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
+        self._created = creation_time_ns
+        self._target = next_target
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         if end - begin > len(self._sent):
             return sorted((s, m) for s, m in self._sent.items() if begin <= s <= end)
