@@ -1708,12 +1708,52 @@ class OuchVenue(VenueAdapter):
         self._set_state(VenueState.CONNECTING, self._session.reason)
         return True
 
+    def before_connect(self) -> bool:
+        """Return False, the venue ENDED, if it sent End of Session (``Z``) in today's session before this start.
+
+        SoupBinTCP: once the server ends a session, "reconnecting to that session is no longer possible"; a venue
+        answers every later login Login Rejected ``S``. The mark is on file beside the UserRefNum store's
+        (``<name>.endofday.json``, ``closed``); it counts while it names today and the session the login would ask
+        for (the journal's, or the venue's current one: blank). A new trading day logs in again (ouchend56; before,
+        the restarted process tried every ``reconnect_max_ms`` for ever and held Cancels unanswered).
+        """
+        store = self._store
+        asked = self._session.session.strip()
+        if not store.session_closed or asked not in ("", store.session.strip()):
+            return True
+        reason = f"end of session {store.session!r} (SoupBinTCP Z) on trading day {store.day} before a restart"
+        log.warning(
+            "venue %s: the venue ended session %r (End of Session) on trading day %s before this start: not logging "
+            "in today (a venue refuses logins to a session it ended); new orders are refused VENUE_UNAVAILABLE, "
+            "cancels VENUE_SESSION_ENDED. A start on the next trading day logs in again; should the venue open a "
+            "session again today, stop the gateway, delete %s and start it",
+            self.name,
+            store.session,
+            store.day,
+            store.eod_path,
+        )
+        self._session.end_remembered(reason)
+        self._set_state(VenueState.ENDED, reason)
+        return False
+
     def reconnect_delay_ns(self, attempt: int) -> int | None:
-        """Return the backoff before reconnect ``attempt``, or None once the session is over."""
-        delay = self._session.reconnect_delay_ns(attempt)
+        """Return the backoff before reconnect ``attempt``, or None once the session is over.
+
+        While the venue refuses logins as "session not available" (``S``) the CONNECTING reason says so, with the
+        count, so ``gateway status`` and the strategies' VenueStatus show why (ouchend56).
+        """
+        session = self._session
+        delay = session.reconnect_delay_ns(attempt)
         if delay is not None:
-            number = self._session.reconnect_attempt(attempt)
-            self._set_state(VenueState.CONNECTING, f"reconnecting in {delay // MS} ms (attempt {number})")
+            number = session.reconnect_attempt(attempt)
+            reason = f"reconnecting in {delay // MS} ms (attempt {number})"
+            if session.unavailable_refusals:
+                reason += (
+                    f"; the venue has no session open to a login: Login Rejected S (session not available) "
+                    f"{session.unavailable_refusals} times in a row"
+                    + (f" after session {session.left_session!r} was refused" if session.left_session else "")
+                )
+            self._set_state(VenueState.CONNECTING, reason)
         return delay
 
     def flush(self, now: int = 0) -> None:
@@ -1965,6 +2005,8 @@ class OuchVenue(VenueAdapter):
                 session.login_refusals,
                 session.config.max_login_refusals,
             )
+        elif reason == "S" and not session.session and session.unavailable_refusals:
+            self._session_unavailable(text, reason)
         elif reason == "S" and session.left_session and not session.session:
             log.error(
                 "venue %s: login rejected: %s (%s) for session %r in every padding: the venue is no longer on it; "
@@ -1979,6 +2021,39 @@ class OuchVenue(VenueAdapter):
             )
         else:
             log.warning("venue %s: login rejected: %s (%s)", self.name, text, reason)
+
+    def _session_unavailable(self, text: str, reason: str) -> None:
+        """Log a blank login's Login Rejected ``S``: the venue has no session to give (1st, 2nd, 4th... in a row).
+
+        At ERROR when the UserRefNum store names a session of today (this gateway traded in one: most likely the venue
+        ended it, an End of Session this process never read: sent before a restart whose mark was lost, or to another
+        gateway on the account), else at WARNING (a venue not open yet). The session keeps trying every
+        ``reconnect_max_ms`` at most: the venue may open one (ouchend56; before, the same ERROR as when a named
+        session is given up, every attempt, saying the next login asks for the current session).
+        """
+        session = self._session
+        count = session.unavailable_refusals
+        if count & (count - 1):
+            return
+        store = self._store
+        traded = bool(store.session) and store.is_current_day()
+        log.log(
+            logging.ERROR if traded else logging.WARNING,
+            "venue %s: login rejected: %s (%s) for the venue's current session (blank), %d times in a row%s: the "
+            "venue has no session open to this login%s. Trying again every %d ms at most; meanwhile new orders are "
+            "refused VENUE_UNAVAILABLE and cancels are held until a login is accepted. Ask the venue desk; if the "
+            "session ended for the day, its orders are no longer working there",
+            self.name,
+            text,
+            reason,
+            count,
+            f" (session {session.left_session!r} was refused in every padding)" if session.left_session else "",
+            f": it may have ended session {store.session!r} for the day (an End of Session this gateway did not "
+            "read: before a restart whose mark was lost, or sent to another gateway on the account)"
+            if traded
+            else " (not started yet, or ended for the day)",
+            session.config.reconnect_max_ns // MS,
+        )
 
     def bind_sequence(self, sequence: VenueSequence) -> None:
         """Use the core's keeper of this venue's message numbers from now on (kept for the inline admit)."""
@@ -2765,6 +2840,13 @@ class OuchVenue(VenueAdapter):
         """
         if self._held:  # they may answer requests: acted on before the rest are answered
             self._read_held(unbounded=True)
+        self._store.mark_session_closed()  # a restart the same day does not log in again (ouchend56)
+        log.warning(
+            "venue %s: End of Session (SoupBinTCP Z) in session %r: ENDED, not reconnecting today; cancels are refused "
+            "VENUE_SESSION_ENDED",
+            self.name,
+            self._session.session,
+        )
         self._set_state(VenueState.ENDED, "end of session")
         if self._inflight:
             self._forget_session(_SESSION_ENDED_TEXT, _SESSION_ENDED)

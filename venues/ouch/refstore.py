@@ -30,7 +30,9 @@ The store also keeps the venue's end-of-day mark (System Event ``E``) for the se
 own beside the state file (``<name>.endofday.json``: day, session, ended), written atomically by a one-off
 thread, never on the event loop. ``day_ended`` is True only while the mark names the store's current day and
 session, so a restart the same day still knows the venue takes no new orders, and a new day or session
-(``bind``) or a System Event ``S`` (``mark_day_ended(False)``) ends it.
+(``bind``) or a System Event ``S`` (``mark_day_ended(False)``) ends it. The same file keeps SoupBinTCP End of
+Session (``Z``, ``closed``; ``session_closed``): a restart the same day does not log in to a session the venue
+closed (ouchend56).
 
 What the venue told about the session's numbers is kept too (``floor``, fixstandby52): a floor ``ensure_above``
 raised past the reservation on file (the venue's NextUserRefNum) is written as the reservation, and, after a standby
@@ -100,12 +102,17 @@ class _State(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     a restart the same day (``UserRefNumStore.floor``); 0, and not written, when there was none (standby53)."""
 
 
-class _EndOfDay(msgspec.Struct):
-    """The end-of-day mark on file: the venue sent System Event ``E`` (``ended``) in ``session`` on ``day``."""
+class _EndOfDay(msgspec.Struct, omit_defaults=True):
+    """The end-of-day mark on file: the venue sent System Event ``E`` (``ended``) in ``session`` on ``day``.
+
+    ``closed``: it sent SoupBinTCP End of Session (``Z``) there: that session takes no more logins (ouchend56);
+    written only when set, so a file without it reads as before (and an older gateway ignores the field).
+    """
 
     day: str
     session: str
     ended: bool
+    closed: bool = False
 
 
 _encoder = msgspec.json.Encoder()
@@ -178,8 +185,11 @@ class UserRefNumStore:
             if self.exhausted:
                 self._note_exhausted(f"the state file reserves up to {state.reserved}")
         self.eod_path = Path(state_dir) / f"{name}.endofday.json"
-        self._ended_in: tuple[str, str] | None = self._load_end_of_day()
+        self._ended_in: tuple[str, str] | None = None
         """(day, session) the venue ended (System Event ``E``) as far as this store knows; None: none."""
+        self._closed_in: tuple[str, str] | None = None
+        """(day, session) the venue closed (SoupBinTCP End of Session ``Z``) as far as this store knows; None: none."""
+        self._load_end_of_day()
         self._eod_lock = threading.Lock()
         """Serialises writes of the end-of-day file; each writer writes the mark as it is when it holds it."""
         self._eod_writer: threading.Thread | None = None
@@ -457,6 +467,21 @@ class UserRefNumStore:
         """Return True if the venue ended the store's current day and session (System Event ``E``)."""
         return self._ended_in == (self.day, self.session)
 
+    @property
+    def session_closed(self) -> bool:
+        """Return True if the venue sent End of Session (``Z``) in the store's current day and session."""
+        return self._closed_in == (self.day, self.session)
+
+    def mark_session_closed(self) -> None:
+        """Record that the venue sent End of Session (``Z``) in the current day and session, and persist it.
+
+        Written as ``mark_day_ended`` writes (a one-off thread; the stop waits for it at most a second): a restart
+        the same trading day in that session does not log in (SoupBinTCP: reconnecting to that session is no longer
+        possible).
+        """
+        self._closed_in = (self.day, self.session)
+        self._start_end_of_day_write()
+
     def mark_day_ended(self, ended: bool) -> None:
         """Record that the venue ended (``E``) or started (``S``) the current session day, and persist it.
 
@@ -465,6 +490,9 @@ class UserRefNumStore:
         mark holds in memory until the process stops.
         """
         self._ended_in = (self.day, self.session) if ended else None
+        self._start_end_of_day_write()
+
+    def _start_end_of_day_write(self) -> None:
         writer = threading.Thread(target=self._write_end_of_day, name="ouch-endofday", daemon=True)
         self._eod_writer = writer
         writer.start()
@@ -479,31 +507,38 @@ class UserRefNumStore:
 
     def _write_end_of_day(self) -> None:
         with self._eod_lock:
-            mark = self._ended_in
-            day, session = mark if mark is not None else (self.day, self.session)
+            mark, closed = self._ended_in, self._closed_in
+            day, session = closed or mark or (self.day, self.session)  # the session closed last names the file
+            ended = mark == (day, session)
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                write_file_atomically(self.eod_path, _encoder.encode(_EndOfDay(day, session, mark is not None)))
+                data = _encoder.encode(_EndOfDay(day, session, ended, closed == (day, session)))
+                write_file_atomically(self.eod_path, data)
             except OSError as exc:
-                log.error(
-                    "cannot persist the end-of-day mark to %s: %s (%s)",
-                    self.eod_path,
-                    exc,
-                    "a restart today would send new orders until the venue refuses them"
-                    if mark is not None
-                    else "a restart today would refuse new orders OUCH_END_OF_DAY: delete the file before one",
-                )
+                if closed is not None:
+                    why = (
+                        "a restart today would log in again: the venue refuses logins to a session it ended (Login "
+                        "Rejected S), and cancels would be held instead of refused VENUE_SESSION_ENDED"
+                    )
+                elif ended:
+                    why = "a restart today would send new orders until the venue refuses them"
+                else:
+                    why = "a restart today would refuse new orders OUCH_END_OF_DAY: delete the file before one"
+                log.error("cannot persist the end-of-day mark to %s: %s (%s)", self.eod_path, exc, why)
 
-    def _load_end_of_day(self) -> tuple[str, str] | None:
-        """Return the (day, session) the file says the venue ended, None if none (or the file is unreadable)."""
+    def _load_end_of_day(self) -> None:
+        """Take the (day, session) the file says the venue ended (``E``) and closed (``Z``); none if unreadable."""
         try:
             mark = _eod_decoder.decode(self.eod_path.read_bytes())
         except FileNotFoundError:
-            return None
+            return
         except (OSError, msgspec.DecodeError) as exc:
             log.error("cannot read the end-of-day mark %s (%s): taken as not ended", self.eod_path, exc)
-            return None
-        return (mark.day, mark.session) if mark.ended else None
+            return
+        if mark.ended:
+            self._ended_in = (mark.day, mark.session)
+        if mark.closed:
+            self._closed_in = (mark.day, mark.session)
 
     def bind(self, session: str) -> None:
         """Attach to the session the venue logged us into; a new day or another session restarts at 1.

@@ -9,6 +9,7 @@ States::
     LOGGING_IN / LOGGED_IN / LOGGING_OUT --End of Session--> ENDED
     LOGGING_IN --the max_login_refusals-th Login Rejected A in a row, then connection_lost--> LOGIN_REFUSED
     LOGIN_REFUSED --reconnect()--> DISCONNECTED
+    DISCONNECTED --end_remembered() (End of Session on file, before a restart)--> ENDED
 
 LOGGED_OUT and ENDED are final: ``reconnect_delay_ns`` returns None. So is LOGIN_REFUSED until ``reconnect()``
 (an operator's ``gateway venue reconnect``): a venue that locks an account after repeated bad passwords is not
@@ -155,6 +156,8 @@ class SoupClientSession:
         """Login Rejected ``S`` in a row for the named session (one per padding tried)."""
         self.left_session = ""
         """The named session last given up for a blank login (refused ``S`` in every padding); "" if none."""
+        self.unavailable_refusals = 0
+        """Login Rejected ``S`` in a row for a blank login (the venue has no current session to give; ouchend56)."""
         self.gaps = 0
         """Logins whose Login Accepted sequence was above the one requested: messages the server cannot replay."""
         self.last_gap = (0, 0)
@@ -187,6 +190,13 @@ class SoupClientSession:
             raise RuntimeError("resume() must be called before connecting")
         self.session = session
         self.next_sequence = next_sequence
+
+    def end_remembered(self, reason: str) -> None:
+        """Start ENDED (no login): the venue ended the session before a restart, as its End of Session on file says."""
+        if self.state in _CONNECTED:
+            raise RuntimeError("end_remembered() must be called before connecting")
+        self.state = SoupClientState.ENDED
+        self.reason = reason
 
     def reconnect(self) -> bool:
         """Leave LOGIN_REFUSED: clear the refusal count so the next connection logs in; False in any other state."""
@@ -492,7 +502,9 @@ class SoupClientSession:
                 limit = self.config.max_login_refusals
                 self._refused_for_good = 0 < limit <= self.login_refusals
             reason = f"login rejected: {text} ({code})"
-            if code == "S" and self.session.strip():
+            if code == "S" and not self.session.strip():
+                self.unavailable_refusals += 1
+            elif code == "S":
                 self.session_refusals += 1
                 if self.session_refusals < (2 if len(self.session) < 10 else 1):
                     # the spec leaves its padding open: try the other one next
@@ -574,6 +586,7 @@ class SoupClientSession:
         self._failed_connections = 0
         self.login_refusals = 0
         self.session_refusals = 0
+        self.unavailable_refusals = 0
         self.logins += 1
         self.reason = f"logged in to session {session!r}, next sequence {sequence}"
         self.listener.on_logged_in(session, sequence)
