@@ -6,9 +6,9 @@ the venue answers it after all:
 
 * an Enter (fixdoubt52, rev52ouch E0): NextUserRefNum above its number means the venue took it, so it is in doubt
   (``OrderAccepted``, canceled at the venue), never "not received"; the late Accepted and fill reach the order;
-* a late Order Replaced (the Replace was reported not received): the venue applied the replace the strategy was
-  told was refused: the strategy gets ``Replaced`` with the venue's size and price (after its ``CancelRejected``),
-  and the order's numbers follow.
+* a Replace (ouchend56, venues56): likewise in doubt, ``CancelRejected`` ``OUCH_IN_DOUBT`` (before,
+  ``OUCH_NOT_RECEIVED`` "the venue never received it"); the venue's late Order Replaced: the strategy gets
+  ``Replaced`` with the venue's size and price (after its ``CancelRejected``), and the order's numbers follow.
 """
 
 from __future__ import annotations
@@ -117,12 +117,12 @@ def _types(venue: InteractiveVenue, first: int = 0) -> list[tuple[str, int]]:
     return [(m[:1].decode(), struct.unpack(">I", m[1:5])[0] if len(m) >= 5 else 0) for m in venue.inbound[first:]]
 
 
-async def _unanswered_then_not_received(venue: InteractiveVenue, gw: Gateway, what: str) -> None:
-    """Drop the connection with the last request unanswered; the next login reports it not received."""
+async def _unanswered_then_not_received(venue: InteractiveVenue, gw: Gateway, what: str, counter: str) -> None:
+    """Drop the connection with the last request unanswered; the next login reports it (``counter``: how)."""
     logins = gw.venue.status()["logins"]
     venue.drop()
     await wait_until(lambda: gw.venue.status()["logins"] == logins + 1, "the next login")  # type: ignore[operator]
-    await wait_until(lambda: gw.venue.status()["not_received"] == 1, f"the {what} reported not received")
+    await wait_until(lambda: gw.venue.status()[counter] == 1, f"the {what} reported ({counter})")
 
 
 async def test_an_enter_the_venue_took_but_did_not_answer_before_a_drop_when_it_answers_late_then_in_doubt_not_lost(
@@ -172,7 +172,7 @@ async def test_an_enter_the_venue_took_but_did_not_answer_before_a_drop_when_it_
         await venue.stop()
 
 
-async def test_a_late_order_replaced_when_the_replace_was_reported_not_received_then_the_strategy_told_replaced(
+async def test_a_late_order_replaced_when_the_replace_the_venue_took_was_in_doubt_then_the_strategy_told_replaced(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     venue = await InteractiveVenue().start()
@@ -192,9 +192,10 @@ async def test_a_late_order_replaced_when_the_replace_was_reported_not_received_
         gw.send(link, Replace("b1", 60, PX - 200))
         await wait_until(lambda: any(m[:1] == b"U" for m in venue.inbound), "the Replace at the venue")
         second = struct.unpack(">I", next(m for m in venue.inbound if m[:1] == b"U")[5:9])[0]
-        await _unanswered_then_not_received(venue, gw, "Replace")
+        await _unanswered_then_not_received(venue, gw, "Replace", "in_doubt")
         seen = [m for m in link.received() if isinstance(m, CancelRejected | Replaced)]
-        assert [(type(m).__name__, m.code) for m in seen] == [("CancelRejected", "OUCH_NOT_RECEIVED")]  # type: ignore[union-attr]
+        assert [(type(m).__name__, m.code) for m in seen] == [("CancelRejected", "OUCH_IN_DOUBT")]  # type: ignore[union-attr]
+        assert gw.venue.status()["not_received"] == 0  # old: 1, "the venue never received it"
         assert (order.qty, order.price) == (100, PX - 100)
         with caplog.at_level(logging.WARNING):
             venue.send(
@@ -210,7 +211,7 @@ async def test_a_late_order_replaced_when_the_replace_was_reported_not_received_
         assert [type(m).__name__ for m in tail] == ["Replaced"]  # after its CancelRejected
         assert (tail[0].qty, tail[0].price, tail[0].leaves_qty) == (60, PX - 200, 60)  # type: ignore[union-attr]
         assert gw.venue.status()["replaced_after_reject"] == 1
-        assert any("a replace the gateway had reported refused" in r.getMessage() for r in caplog.records)
+        assert any("a replace answered in doubt" in r.getMessage() for r in caplog.records)
         sent = len(venue.inbound)
         gw.send(link, Cancel("b1"))
         await wait_until(lambda: ("X", second) in _types(venue, sent), "the Cancel naming the new number")

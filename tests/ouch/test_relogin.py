@@ -128,24 +128,32 @@ def test_relogin_when_an_enter_was_lost_and_nothing_later_arrived_then_resent_un
     assert [(r.type, r.outcome) for r in link.core.exchange.records] == [("Q", "answered"), ("O", "accepted")]
 
 
-def test_relogin_when_a_replace_was_lost_and_a_later_number_arrived_then_cancel_rejected_and_order_unchanged(
+def test_relogin_when_a_replace_is_unanswered_but_a_later_number_arrived_then_in_doubt_and_a_cancel_names_both(
     tmp_path: Path,
 ) -> None:
+    """NextUserRefNum above the Replace's number: the venue took that number (requests arrive in order), so it may
+    have applied the Replace, or apply it yet: in doubt (``OUCH_IN_DOUBT``), as an Enter in that position, never
+    "not received" (ouchend56; before, ``OUCH_NOT_RECEIVED`` "the venue never received it", and a Cancel named only
+    the old number, which a venue that applied the Replace ignores)."""
     link = Link(tmp_path, sim=_strict())
     link.connect()
     order = make_order(1, qty=300)
     link.send_new(order)
     link.venue.send_replace(order, 200, RESTING - 100)
-    _lose_inbound(link)
+    _lose_inbound(link)  # (the simulator never gets it: its silence stands in for a slow venue's)
     link.venue.send_new(make_order(2))
     _deliver(link)
     link.connect()
     assert link.core.exchange.violations == []
     (rejected,) = [e for e in link.events if isinstance(e, VenueCancelRejected)]
-    assert (rejected.venue_seq, rejected.order_id, rejected.code) == (0, 1, "OUCH_NOT_RECEIVED")
-    link.venue.send_cancel(order)  # the cancel names the order's number before the lost replace
+    assert (rejected.venue_seq, rejected.order_id, rejected.code) == (0, 1, "OUCH_IN_DOUBT")  # old: NOT_RECEIVED
+    assert "the venue took its UserRefNum" in rejected.text
+    status = link.venue.status()
+    assert (status["not_received"], status["in_doubt"], status["awaiting_answer"]) == (0, 1, 0)
+    link.venue.send_cancel(order)  # names the order's number before the Replace and the Replace's own
     link.pump()
-    assert link.events[-1] == VenueCanceled(4, 1, 300, "U", "user requested", TS)
+    assert [(r.type, r.user_ref_num) for r in link.core.exchange.records][-2:] == [("X", 1), ("X", 2)]
+    assert link.events[-1] == VenueCanceled(4, 1, 0, "U", "user requested", TS)  # 0: nothing left, whatever size
 
 
 def test_relogin_when_a_cancel_was_lost_then_sent_again_and_the_order_canceled(tmp_path: Path) -> None:

@@ -3568,9 +3568,10 @@ class OuchVenue(VenueAdapter):
         """Act on every request the replay left unanswered (the venue never received it), then go UP.
 
         In UserRefNum order: a Cancel is sent again; an Enter or Replace is sent again under its
-        own number if the venue has seen none as high (``next_user_ref_num`` <= it), otherwise an
-        Enter is in doubt (the venue took its number: OrderAccepted, and a Cancel by its number) and
-        a Replace is reported back with venue_seq 0: VenueCancelRejected "OUCH_NOT_RECEIVED".
+        own number if the venue has seen none as high (``next_user_ref_num`` <= it), otherwise it is in
+        doubt (the venue took its number): an Enter is answered OrderAccepted and canceled by its number,
+        a Replace VenueCancelRejected "OUCH_IN_DOUBT" (both numbers candidates; ouchend56, before:
+        "OUCH_NOT_RECEIVED", though the venue may have applied it).
         ``next_user_ref_num`` None (the venue did not say): every Enter and Replace is reported back.
         The Enter of an order a cancel was asked for (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) whose
         number the venue has not taken is always reported back, its Cancel with it:
@@ -3605,7 +3606,7 @@ class OuchVenue(VenueAdapter):
                 continue
             seen = judged and (next_user_ref_num is None or key < next_user_ref_num)
             if key in replace_refs:
-                if (lost and seen) or chain.candidates or chain.unconfirmed:
+                if seen or chain.candidates or chain.unconfirmed:
                     added += self._pre_note_replace_doubt(chain, key)
                 continue
             if seen:
@@ -3652,6 +3653,13 @@ class OuchVenue(VenueAdapter):
                     _NOT_RESENT_IN_DOUBT_TEXT,
                 )
                 self._emit(VenueCancelRejected(0, chain.order.order_id, _IN_DOUBT, _NOT_RESENT_IN_DOUBT_TEXT))
+                continue
+            if replace and key < _CANCEL_KEY and next_user_ref_num is not None and key < next_user_ref_num:
+                # The venue took the Replace's number too, unanswered: it may have applied it, or apply it yet, so
+                # "never received" would be false (venues56). In doubt, as after answer_timeout_ms: CancelRejected
+                # OUCH_IN_DOUBT, both numbers candidates a Cancel names, on file above (ouchend56)
+                self._in_doubt(0, chain, key, _IN_DOUBT_TAKEN_TEXT)
+                doubted += 1
                 continue
             if not replace and key < _CANCEL_KEY and next_user_ref_num is not None and key < next_user_ref_num:
                 # The venue took this number (NextUserRefNum, "the next available UserRefNum", is above it) though
