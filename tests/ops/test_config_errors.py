@@ -124,6 +124,22 @@ def test_ops_guide_when_quoting_a_config_error_then_it_is_the_runs(tmp_path: Pat
             "ouch5",
             "venues[0].protocol: unknown protocol 'ouch5'; expected one of ['boe', 'fix', 'ouch'] (venue OUCH)",
         ),
+        (  # rev56ouch L3: SoupBinTCP 3.00 heartbeats once a second; a server drops a client silent ~15 s
+            "    heartbeat_interval_ms: 1000\n    server_timeout_ms: 5000",
+            "    server_timeout_ms: 30000\n    heartbeat_interval_ms: 20000",
+            "20000",
+            "venues[0].heartbeat_interval_ms: heartbeat_interval_ms 20000 must be below 15000: SoupBinTCP 3.00 wants "
+            "a client heartbeat whenever the client has sent nothing for more than 1 second, and a server closes a "
+            "client silent for typically 15 seconds (use 1000) (venue OUCH)",
+        ),
+        (  # a server heartbeats only after more than 1 s of silence
+            "    heartbeat_interval_ms: 1000\n    server_timeout_ms: 5000",
+            "    heartbeat_interval_ms: 500\n    server_timeout_ms: 800",
+            "800",
+            "venues[0].server_timeout_ms: server_timeout_ms 800 must be above 1000: a SoupBinTCP server sends its "
+            "heartbeat only when it has sent nothing for more than 1 second, so the session would be dropped "
+            "whenever the venue is quiet (venue OUCH)",
+        ),
     ],
 )
 def test_run_when_a_venue_setting_is_bad_then_exit_2_naming_file_line_column_and_field(

@@ -78,7 +78,7 @@ from venues.ouch.codec import (
     pack_enter_order,
     pack_replace_order,
 )
-from venues.ouch.config import OuchVenueConfig
+from venues.ouch.config import OuchVenueConfig, heartbeat_warnings
 from venues.ouch.daytime import WallClock, trading_day
 from venues.ouch.doubts import read_doubt_entries, save_doubts
 from venues.ouch.errors import BAD_APPENDAGE, BAD_LENGTH, OUT_OF_RANGE, TRUNCATED, UNKNOWN_TYPE, DecodeError
@@ -3984,5 +3984,11 @@ class OuchVenue(VenueAdapter):
 
 
 def build_ouch_venue(config: OuchVenueConfig, clock: NowNs) -> OuchVenue:
-    """Create the OUCH venue adapter for ``config`` (the core then sets ``event_sink`` and ``state_sink``)."""
+    """Create the OUCH venue adapter for ``config`` (the core then sets ``event_sink`` and ``state_sink``).
+
+    Heartbeat settings SoupBinTCP does not allow but a session survives are logged at WARNING here, once per start
+    (``heartbeat_warnings``; those that break the session are refused at config load).
+    """
+    for warning in heartbeat_warnings(config):
+        log.warning("%s", warning)
     return OuchVenue(config, clock)

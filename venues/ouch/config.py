@@ -12,6 +12,27 @@ from venues.ouch.refstore import DEFAULT_BLOCK, MAX_BLOCK, MIN_BLOCK
 
 _PRINTABLE = r"^[!-~]*$"
 """Printable ASCII without spaces (SoupBinTCP credentials and session ids are space-padded)."""
+SOUP_HEARTBEAT_MS = 1_000
+"""SoupBinTCP (every version): each side sends a heartbeat whenever it has sent nothing for more than 1 second."""
+SOUP_SILENT_CLIENT_MS = 15_000
+"""SoupBinTCP 3.00: the server closes a client silent for "an extended period of time (typically 15 seconds)"."""
+
+
+def _at(field: str, message: str) -> str:
+    """Return ``message`` naming ``field`` as msgspec names a path: a config error then points at its key's line."""
+    return f"{message} - at `$.{field}`"
+
+
+def heartbeat_warnings(config: OuchVenueConfig) -> list[str]:
+    """Return what the heartbeat settings break of SoupBinTCP without breaking the session (logged at start-up)."""
+    if config.heartbeat_interval_ms <= SOUP_HEARTBEAT_MS:
+        return []
+    return [
+        f"venue {config.name}: heartbeat_interval_ms {config.heartbeat_interval_ms} is above SoupBinTCP's "
+        f"{SOUP_HEARTBEAT_MS} ms: the client must send a heartbeat whenever it has sent nothing for more than 1 "
+        "second; a venue may count it as a violation, or close the session once it has heard nothing for its own "
+        "timeout (3.00: typically 15 s). Use 1000 unless the venue agreed otherwise"
+    ]
 
 
 class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="protocol", tag="ouch"):
@@ -28,9 +49,11 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
     soupbin_version: Literal["3.00", "4.10"] = "3.00"
     """Login Request layout; Nasdaq US equities document 3.00."""
     heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 1_000
-    """Send a Client Heartbeat after this long without sending (the spec says 1 second)."""
+    """Send a Client Heartbeat after this long without sending (the spec says 1 second: above it, a WARNING at
+    start-up; with 3.00, 15,000 or more is refused, the venue closes a client silent that long)."""
     server_timeout_ms: Annotated[int, msgspec.Meta(ge=50, le=600_000)] = 5_000
-    """Disconnect when the venue sends nothing (not even a heartbeat) for this long."""
+    """Disconnect when the venue sends nothing (not even a heartbeat) for this long; above 1,000 (a venue sends its
+    heartbeat only after more than 1 second of silence)."""
     client_heartbeat_timeout_ms: Annotated[int, msgspec.Meta(ge=0, le=99_999)] = 15_000
     """SoupBinTCP 4.10 only: how long the venue may wait for our heartbeats (sent in the login)."""
     reconnect_initial_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 100
@@ -70,8 +93,26 @@ class OuchVenueConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, t
         """Check the rules that span fields."""
         if self.reconnect_max_ms < self.reconnect_initial_ms:
             raise ValueError("reconnect_max_ms must be at least reconnect_initial_ms")
+        if self.server_timeout_ms <= SOUP_HEARTBEAT_MS:
+            raise ValueError(
+                _at(
+                    "server_timeout_ms",
+                    f"server_timeout_ms {self.server_timeout_ms} must be above {SOUP_HEARTBEAT_MS}: a SoupBinTCP "
+                    "server sends its heartbeat only when it has sent nothing for more than 1 second, so the session "
+                    "would be dropped whenever the venue is quiet",
+                )
+            )
         if self.server_timeout_ms <= self.heartbeat_interval_ms:
             raise ValueError("server_timeout_ms must be longer than heartbeat_interval_ms")
+        if self.soupbin_version == "3.00" and self.heartbeat_interval_ms >= SOUP_SILENT_CLIENT_MS:
+            raise ValueError(
+                _at(
+                    "heartbeat_interval_ms",
+                    f"heartbeat_interval_ms {self.heartbeat_interval_ms} must be below {SOUP_SILENT_CLIENT_MS}: "
+                    "SoupBinTCP 3.00 wants a client heartbeat whenever the client has sent nothing for more than 1 "
+                    "second, and a server closes a client silent for typically 15 seconds (use 1000)",
+                )
+            )
         if self.soupbin_version == "4.10" and self.client_heartbeat_timeout_ms <= self.heartbeat_interval_ms:
             raise ValueError(
                 "client_heartbeat_timeout_ms must be longer than heartbeat_interval_ms: "
