@@ -10,6 +10,7 @@ taken back, and one whose answer came while the search was under way is asked ag
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from model.order import Order, OrderState
 from model.venue_events import VenueAccepted, VenueExecuted
 from venues.fix.fields import MsgType
-from venues.fix.store.base import MessageStore
+from venues.fix.store.base import MessageStore, Withdrawn
 from venues.fix.store.file import FileStore
 from venues.fix.store.memory import MemoryStore
 
@@ -71,6 +72,13 @@ class _CountingStore(MessageStore):
 
     def set_raised_by_operator(self, before: int, new: int) -> None:
         self.inner.set_raised_by_operator(before, new)
+
+    @property
+    def withdrawn(self) -> tuple[Withdrawn, ...]:
+        return self.inner.withdrawn
+
+    def add_withdrawn(self, withdrawn: Sequence[Withdrawn]) -> None:
+        self.inner.add_withdrawn(withdrawn)
 
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out = self.inner.get_sent(begin, end)

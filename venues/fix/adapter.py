@@ -59,7 +59,7 @@ from venues.fix.orders import Tracked as _Tracked
 from venues.fix.session import FixSession, FixSessionState, ReconnectBackoff, SessionConfig
 from venues.fix.session.session import wall_text
 from venues.fix.session.state import LOGGED_ON_STATES
-from venues.fix.store.base import MessageStore
+from venues.fix.store.base import MessageStore, Withdrawn
 from venues.fix.templates import OrderTemplates
 
 log = logging.getLogger(__name__)
@@ -836,6 +836,13 @@ class FixVenue(VenueAdapter):
         order's own record if it never is (the strategy then sends the request again after the restart, the
         request having no number at the gateway: docs/strategy-protocol.md 4.5). A question (OrderStatusRequest
         or asking cancel) held is asked again after the restart, as any question not answered.
+
+        The journal may also take the order's record and not its answer (a write cut short at the exit): so before
+        the gap fill is written the requests it answers are written to the message store, fdatasynced
+        (``MessageStore.add_withdrawn``, fixstop56b), and the restarted gateway answers each one still unanswered
+        ``NOT_SENT`` again before its first logon (``_answer_withdrawn``). A store that cannot take them (OSError)
+        gets no gap fill either: the held messages are dropped unanswered, only the Logout leaves, and the venue
+        asks for their numbers at the next logon (``_withdraw_unmarked``).
         """
         session = self.session
         out = session.outbox
@@ -843,10 +850,18 @@ class FixVenue(VenueAdapter):
             return
         decoder = FrameDecoder()
         messages = [m for m in decoder.feed(bytes(out)) if isinstance(m, FixMessage)]
-        out.clear()
         fresh = [m for m in messages if m.get(f.POSS_DUP_FLAG) != b"Y"]
         if not fresh:
+            out.clear()
             return
+        held = [(message, answer) for message in fresh if (answer := self._held_answer(message)) is not None]
+        if held:
+            try:
+                session.store.add_withdrawn([answer[2] for _, answer in held])
+            except OSError as exc:
+                self._withdraw_unmarked(messages, fresh, exc)
+                return
+        out.clear()
         # gap fills queued (PossDupFlag Y): a message taken back (fault51), or the answer to a ResendRequest
         fills = {m.seq: m.get(f.NEW_SEQ_NO) for m in messages if m.msg_type == MsgType.SEQUENCE_RESET}
         ends = {end: seq for seq, end in fills.items()}
@@ -875,7 +890,13 @@ class FixVenue(VenueAdapter):
             last = seq
         if run_from <= last:
             out += session.admin.gap_fill(run_from, stamp, last + 1)
-        answered = sum(self._answer_held(message) for message in withdrawn)
+        answered = 0
+        for message, (tracked, kind, mark) in held:
+            if self._orders.get(tracked.order.order_id) is not tracked:
+                continue  # its order ended with an earlier answer (its new order's): that answers this one too
+            if self._unanswered(tracked, message.msg_type, message.get(f.CL_ORD_ID)) is kind:
+                self._answer_not_sent(tracked, kind, mark.again)
+                answered += 1
         log.warning(
             "FIX %s: stopping while the journal cannot be written: %d held message(s), MsgSeqNum %d..%d, replaced by "
             "a SequenceReset-GapFill (%d order message(s) never sent; %d request(s) answered NOT_SENT)",
@@ -887,30 +908,100 @@ class FixVenue(VenueAdapter):
             answered,
         )
 
-    def _answer_held(self, message: FixMessage) -> bool:
-        """Answer ``NOT_SENT`` the request of an order message withdrawn at a stop (``_withdraw_held``); True if."""
+    def _held_answer(self, message: FixMessage) -> tuple[_Tracked, RequestKind, Withdrawn] | None:
+        """Return what answers the request of an order message withdrawn at a stop (None: nothing to answer).
+
+        The order, what the message asked for, and the store's entry for it (``Withdrawn``): its ClOrdID, or for a
+        cancel sent again (``_cancel_again``: an earlier one's outcome unknown, its ClOrdID the adapter's own) the
+        cancel the journal holds (the order's ``pending_ref``), the one a restarted gateway has in flight.
+        """
         cl_ord_id = message.get(f.CL_ORD_ID)
         tracked = self._lookup(cl_ord_id)
         if tracked is None:
-            return False  # not an order's (a late cancel), or settled meanwhile
+            return None  # not an order's (a late cancel), or settled meanwhile
         msg_type = message.msg_type
         if self._is_question(tracked, msg_type, cl_ord_id):
-            return False  # asked again after the restart, as any question unanswered
+            return None  # asked again after the restart, as any question unanswered
         kind = self._unanswered(tracked, msg_type, cl_ord_id)
         if kind is None:
-            return False  # a request the venue answered meanwhile
+            return None  # a request the venue answered meanwhile
+        ref = cl_ord_id
+        again = kind is RequestKind.CANCEL and self._cancels_again.get(tracked.order.order_id) == cl_ord_id
+        if again and tracked.order.pending_ref:
+            ref = tracked.order.pending_ref.encode()
+        return tracked, kind, Withdrawn(message.seq, msg_type, ref, again)
+
+    def _answer_not_sent(self, tracked: _Tracked, kind: RequestKind, again: bool) -> None:
+        """Answer ``NOT_SENT`` the order's request ``kind`` withdrawn at a stop (``again``: a cancel sent again)."""
         order_id = tracked.order.order_id
         self.counters["not_sent"] += 1
+        self._cancels_again.pop(order_id, None)
         if kind is RequestKind.NEW:
             self._emit(VenueRejected(0, order_id, "NOT_SENT", _HELD_AT_STOP_TEXT))
             self._forget(order_id)
-            return True
+            return
         tracked.pending = b""
-        text = _HELD_AT_STOP_TEXT
-        if self._cancels_again.pop(order_id, None) == cl_ord_id:
-            text += _EARLIER_CANCEL_TEXT
+        text = _HELD_AT_STOP_TEXT + _EARLIER_CANCEL_TEXT if again else _HELD_AT_STOP_TEXT
         self._emit(VenueCancelRejected(0, order_id, "NOT_SENT", text))
-        return True
+
+    def _withdraw_unmarked(self, messages: list[FixMessage], fresh: list[FixMessage], exc: OSError) -> None:
+        """The store could not take the withdrawal (``_withdraw_held``): the held messages go, unanswered, no gap fill.
+
+        Without the store's entry a restarted gateway could not tell a request gap-filled here from one the venue
+        has, so their numbers are left as a gap instead: the venue asks for them (during the logout, or at the next
+        logon after a restart) and the session's resend answers as for any message not sent: replayed while its
+        request is unanswered and journaled (an outbox held as now is never written before the journal is), a gap
+        fill otherwise. Only a Logout already queued stays; the answers the requests get are the venue's.
+        """
+        out = self.session.outbox
+        out.clear()
+        for message in messages:
+            if message.msg_type == MsgType.LOGOUT:
+                out += message.raw
+        log.error(
+            "FIX %s: stopping while the journal cannot be written, and the message store cannot be written either "
+            "(%s): %d held message(s), MsgSeqNum %d..%d, dropped without a SequenceReset-GapFill (not answered "
+            "NOT_SENT): the venue asks for them at the next logon, and each is replayed if its request is journaled "
+            "and unanswered, gap-filled otherwise",
+            self.name,
+            exc,
+            len(fresh),
+            fresh[0].seq,
+            fresh[-1].seq,
+        )
+
+    def _answer_withdrawn(self) -> None:
+        """After a restart, before the first logon: answer ``NOT_SENT`` the requests a stop withdrew (fixstop56b).
+
+        A stop during a journal hold sent a gap fill over their numbers and answered them ``NOT_SENT``
+        (``_withdraw_held``), but the journal may have taken a request's record and not its answer (a write cut
+        short at the exit): such an order came back pending, and no resend, answer or timeout would ever end it
+        (the venue holds its number as a gap fill). The store's entries (``MessageStore.withdrawn``) name them:
+        each request the journal still has unanswered gets the answer it got at the stop, the same text (the venue
+        never had it); one answered since (the journal took the stop's answer) is left alone.
+        """
+        entries = self.session.store.withdrawn
+        if not entries or not self._orders:
+            return
+        answered: list[int] = []
+        for entry in entries:
+            tracked = self._lookup(entry.ref)
+            if tracked is None:
+                continue
+            kind = self._unanswered(tracked, entry.msg_type, entry.ref)
+            if kind is None:
+                continue
+            answered.append(entry.seq)
+            self._answer_not_sent(tracked, kind, entry.again)
+        if answered:
+            log.warning(
+                "FIX %s: %d request(s) withdrawn at the last stop while the journal could not be written (MsgSeqNum "
+                "%s, gap-filled then) came back unanswered (the journal took their records, not their answers): "
+                "answered NOT_SENT now, before the logon (the venue never had them)",
+                self.name,
+                len(answered),
+                ", ".join(str(seq) for seq in answered[:10]) + (", ..." if len(answered) > 10 else ""),
+            )
 
     def shutdown_answered(self) -> bool:
         """Return True once the venue answered the Logout or the connection closed (no longer LOGOUT_SENT)."""
@@ -926,6 +1017,7 @@ class FixVenue(VenueAdapter):
         self._check_day(now_ns)
         if self._first_connection:
             self._first_connection = False
+            self._answer_withdrawn()  # before the logon and the questions: the venue never had them
             self._questions_from_store()
         self._close_pending_polls = 0
         self._no_reconnect = False

@@ -11,10 +11,25 @@ can answer the peer's ResendRequest from ``get_sent``.
 from __future__ import annotations
 
 import abc
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, NamedTuple
 
 FIND_WINDOW: Final = 64
 """``find_sent`` looks for its marker in this many first bytes of each message (the header's first fields)."""
+
+
+class Withdrawn(NamedTuple):
+    """One request a stop withdrew while the journal could not be written (fixstop56b): never sent, answered NOT_SENT.
+
+    Its message went to the venue as a SequenceReset-GapFill over ``seq``; ``ref`` is the ClOrdID a restarted
+    gateway knows the request by (the message's own, or for a cancel sent again the cancel the journal holds), and
+    ``again`` says the message was such a cancel sent again (an earlier one's outcome unknown).
+    """
+
+    seq: int
+    msg_type: bytes
+    ref: bytes
+    again: bool
 
 
 class MessageStore(abc.ABC):
@@ -85,6 +100,21 @@ class MessageStore(abc.ABC):
         del next_target, creation_time_ns
         raise OSError(f"{type(self).__name__} cannot record a restart of the venue's numbering")
 
+    @property
+    @abc.abstractmethod
+    def withdrawn(self) -> tuple[Withdrawn, ...]:
+        """Return the requests withdrawn at a stop while the journal could not be written, in this numbering.
+
+        A stop during a journal hold sends a SequenceReset-GapFill over the held messages' numbers and answers their
+        requests ``NOT_SENT`` (fixstop56); those answers may never reach the journal (the process exits first, or
+        writes the order's record and not its answer). The restarted gateway answers each request still
+        unanswered here ``NOT_SENT`` again before its first logon (fixstop56b): the venue never had it.
+        """
+
+    @abc.abstractmethod
+    def add_withdrawn(self, withdrawn: Sequence[Withdrawn]) -> None:
+        """Persist ``withdrawn`` (durable once this returns: before the gap fill is written); OSError, nothing kept."""
+
     @abc.abstractmethod
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         """Return the saved messages with ``begin <= seq <= end``, in sequence order."""
@@ -113,7 +143,7 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     def reset(self, creation_time_ns: int) -> None:
-        """Forget every message (and ``skipped_by_operator``, ``raised_by_operator``); both sequence numbers 1."""
+        """Forget every message (and ``skipped_by_operator``, ``raised_by_operator``, ``withdrawn``); numbers 1."""
 
     def poll(self, now_ns: int) -> int:
         """Do deferred work, if a backend has any; return ns until the next call is wanted."""

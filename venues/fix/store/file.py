@@ -7,8 +7,11 @@ SENT (value = MsgSeqNum, payload = the message bytes) and SKIPPED (value = the f
 venue's MsgSeqNums an operator skipped, payload = the expected number after them as u64; value 0:
 asked about, fixfix54; a store written before has none, an older gateway ignores them) and RAISED (value = our next
 MsgSeqNum before an operator raised it, payload = the raised number as u64; value 0: asked about, fix55; the same
-for older stores and gateways). A CREATED record after others renames the venue's numbering alone
-(``renumber_inbound``, fixlogon56: an operator lowered the expected number; an older gateway reads it too).
+for older stores and gateways) and WITHDRAWN (value = how many entries, payload = per request a stop withdrew
+during a journal hold: MsgSeqNum u64, MsgType u8, flags u8 (1: a cancel sent again), ClOrdID length u16, the
+ClOrdID; fixstop56b: fdatasynced whatever the fsync policy; an older gateway ignores it). A CREATED record after
+others renames the venue's numbering alone (``renumber_inbound``, fixlogon56: an operator lowered the expected
+number; an older gateway reads it too; the WITHDRAWN entries stay: our numbering is unchanged).
 Opening the file replays the records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
 preallocated part are cut off. A reset writes a fresh file next to the old one and renames
 it over, so the log only grows within one session day.
@@ -41,13 +44,14 @@ import os
 import struct
 import threading
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from model.fsync import FsyncPolicy
 from model.preallocate import preallocate_what_fits
 from venues.atomic_file import write_file_atomically
-from venues.fix.store.base import FIND_WINDOW, MessageStore
+from venues.fix.store.base import FIND_WINDOW, MessageStore, Withdrawn
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,12 @@ _KIND_TARGET: Final = 3
 _KIND_SENT: Final = 4
 _KIND_SKIPPED: Final = 5
 _KIND_RAISED: Final = 6
+_KIND_WITHDRAWN: Final = 7
+_KIND_LAST: Final = _KIND_WITHDRAWN
 _SKIPPED_END: Final = struct.Struct("<Q")
+_WITHDRAWN: Final = struct.Struct("<QBBH")
+"""One WITHDRAWN entry's head: MsgSeqNum, MsgType (one byte), flags, ClOrdID length; the ClOrdID follows."""
+_WITHDRAWN_AGAIN: Final = 1
 _MAX_PAYLOAD: Final = 1 << 20
 _OFFSETS_STEP: Final = 4096
 """Sequence numbers the offset index grows by at a time (not one per message)."""
@@ -87,7 +96,7 @@ def _count_records(data: bytes, start: int, stop: int) -> int:
         crc, kind, length, _ = _RECORD.unpack_from(data, pos)
         end = pos + _RECORD_SIZE + length
         if (
-            _KIND_CREATED <= kind <= _KIND_RAISED
+            _KIND_CREATED <= kind <= _KIND_LAST
             and length <= _MAX_PAYLOAD
             and end <= stop
             and zlib.crc32(data[pos + 4 : end]) == crc
@@ -97,6 +106,20 @@ def _count_records(data: bytes, start: int, stop: int) -> int:
         else:
             pos += 1
     return count
+
+
+def _withdrawn_entries(data: bytes, pos: int, end: int, count: int) -> tuple[Withdrawn, ...]:
+    """Decode the ``count`` entries of a WITHDRAWN record's payload ``data[pos:end]`` (as many as are whole)."""
+    out: list[Withdrawn] = []
+    head = _WITHDRAWN.size
+    while len(out) < count and pos + head <= end:
+        seq, msg_type, flags, length = _WITHDRAWN.unpack_from(data, pos)
+        pos += head
+        if pos + length > end:
+            break
+        out.append(Withdrawn(seq, bytes((msg_type,)), bytes(data[pos : pos + length]), bool(flags & _WITHDRAWN_AGAIN)))
+        pos += length
+    return tuple(out)
 
 
 class FileStore(MessageStore):
@@ -129,6 +152,7 @@ class FileStore(MessageStore):
         self._target = 1
         self._skipped = (0, 0)
         self._raised = (0, 0)
+        self._withdrawn: tuple[Withdrawn, ...] = ()
         self._created = creation_time_ns
         self._offsets = array.array("q")
         self._dirty = False
@@ -216,6 +240,43 @@ class FileStore(MessageStore):
         self._append(_KIND_TARGET, next_target, b"")
         self._target = next_target
 
+    @property
+    def withdrawn(self) -> tuple[Withdrawn, ...]:
+        return self._withdrawn
+
+    def add_withdrawn(self, withdrawn: Sequence[Withdrawn]) -> None:
+        """Append the entries (a record per ``_MAX_PAYLOAD`` bytes of them), then fdatasync whatever the policy.
+
+        Cold: once at a stop during a journal hold. An OSError of the append (a full disk the file cannot grow
+        on) goes to the caller, this record and those after it not written; one of the fdatasync is logged at
+        ERROR and not raised: the records are in the page cache (a killed process keeps them, a machine crash
+        may not), as every record under ``fsync: interval`` until its sync.
+        """
+        payload = bytearray()
+        count = 0
+        for entry in withdrawn:
+            part = _WITHDRAWN.pack(entry.seq, entry.msg_type[0], _WITHDRAWN_AGAIN if entry.again else 0, len(entry.ref))
+            if len(payload) + len(part) + len(entry.ref) > _MAX_PAYLOAD:
+                self._append(_KIND_WITHDRAWN, count, bytes(payload))
+                payload.clear()
+                count = 0
+            payload += part
+            payload += entry.ref
+            count += 1
+        if count:
+            self._append(_KIND_WITHDRAWN, count, bytes(payload))
+        self._withdrawn += tuple(withdrawn)
+        if self.fsync is not _BATCH:  # batch: synced by ``_append``
+            try:
+                self._sync()
+            except OSError as exc:
+                log.error(
+                    "FIX store %s: fdatasync of the requests withdrawn at the stop failed (%s): written, not known "
+                    "to be on disk (a machine crash may lose them)",
+                    self.path,
+                    exc,
+                )
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []
         offsets = self._offsets
@@ -275,6 +336,7 @@ class FileStore(MessageStore):
             self._target = 1
             self._skipped = (0, 0)
             self._raised = (0, 0)
+            self._withdrawn = ()
             self._created = creation_time_ns
             self._dirty = False
             self._fresh_end = -1  # a reset is the session's: never taken back (``remove_if_unused``)
@@ -438,6 +500,8 @@ class FileStore(MessageStore):
             elif kind == _KIND_RAISED:
                 raised_to = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
                 self._raised = (value, raised_to) if value and raised_to else (0, 0)
+            elif kind == _KIND_WITHDRAWN:
+                self._withdrawn += _withdrawn_entries(data, pos + _RECORD.size, end, value)
             pos = end
         if pos < size:
             torn = len(data[pos:].rstrip(b"\0"))  # zeros are the preallocated part of a store not closed

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from venues.fix.store.base import MessageStore
+from collections.abc import Sequence
+
+from venues.fix.store.base import MessageStore, Withdrawn
 
 
 class MemoryStore(MessageStore):
@@ -13,6 +15,7 @@ class MemoryStore(MessageStore):
         self._target = 1
         self._skipped = (0, 0)
         self._raised = (0, 0)
+        self._withdrawn: tuple[Withdrawn, ...] = ()
         self._created = creation_time_ns
         self._sent: dict[int, bytes] = {}
 
@@ -56,6 +59,13 @@ class MemoryStore(MessageStore):
         self._created = creation_time_ns
         self._target = next_target
 
+    @property
+    def withdrawn(self) -> tuple[Withdrawn, ...]:
+        return self._withdrawn
+
+    def add_withdrawn(self, withdrawn: Sequence[Withdrawn]) -> None:
+        self._withdrawn += tuple(withdrawn)
+
     def get_sent(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         if end - begin > len(self._sent):
             return sorted((s, m) for s, m in self._sent.items() if begin <= s <= end)
@@ -71,4 +81,5 @@ class MemoryStore(MessageStore):
         self._target = 1
         self._skipped = (0, 0)
         self._raised = (0, 0)
+        self._withdrawn = ()
         self._created = creation_time_ns
