@@ -53,6 +53,7 @@ class DiskWatch:
                 st = os.statvfs(disk.path)
             except OSError as exc:
                 disk.error = exc.strerror or str(exc)
+                disk.free_bytes = -1  # unknown now: not the last value sampled (rev56merge2)
                 continue
             disk.free_bytes = st.f_bavail * st.f_frsize
             disk.error = ""

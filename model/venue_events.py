@@ -216,6 +216,22 @@ def bounded_id(venue_id: str) -> str:
     return f"{venue_id[:ID_PREFIX]}…[{len(venue_id)} characters, sha256 {digest}]"
 
 
+def id_text(raw: bytes) -> str:
+    """Return a venue's id (bytes off the wire) as text: its UTF-8, or a form of its own for bytes that are not UTF-8.
+
+    ``<its first ID_PREFIX bytes, those not UTF-8 as \\xNN>…[<its length> bytes, not UTF-8, sha256 <64 hex
+    digits>]``: the digest is of the bytes, so two different ids stay two, and the form (its ``…`` and its
+    bracket) is not one a venue sends (rev56merge2: ``\\xNN`` escapes alone made the bytes ``E\\xff1`` and the six
+    characters ``E\\xff1`` one id, and the second fill was dropped as a repeat). Longer than ``EVENT_MAX_ID`` it
+    is bounded like any id (``bounded_id``).
+    """
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        prefix = raw[:ID_PREFIX].decode(errors="backslashreplace")
+        return f"{prefix}…[{len(raw)} bytes, not UTF-8, sha256 {hashlib.sha256(raw).hexdigest()}]"
+
+
 def is_bounded_id(venue_id: str) -> bool:
     """Return True if ``venue_id`` is a bounded form (``bounded_id``), not an id as the venue sent it."""
     return len(venue_id) > EVENT_MAX_ID

@@ -1334,7 +1334,8 @@ class RiskEngine:
             self._retry = None  # a verdict (applied or refused): nothing to read again
         if limits is None:
             sha256 = self._judged(path, signature, keep is None)
-            step.result, step.record = self._refuse(trigger, who, pending.problems, sha256)
+            stopped = pending.reader_control.stopped and pending.reader is not None
+            step.result, step.record = self._refuse(trigger, who, pending.problems, sha256, stopped=stopped)
             step.record_ns = self._wall_clock()
             return step
         previous = self._file
@@ -1531,11 +1532,18 @@ class RiskEngine:
         return digest or ""
 
     def _refuse(
-        self, trigger: str, who: str, problems: list[Problem], sha256: str
+        self, trigger: str, who: str, problems: list[Problem], sha256: str, *, stopped: bool = False
     ) -> tuple[ReloadResult, dict[str, Any]]:
-        """Log a refused reload and note it (status, metrics); return its outcome and its audit record (unwritten)."""
+        """Log a refused reload and note it (status, metrics); return its outcome and its audit record (unwritten).
+
+        ``stopped``: the gateway's stop ended the read (``ReaderControl``): not a problem of the files, and the
+        headline says so (rev56merge2: it read "1 problem(s) in limits.yaml" to a risk officer).
+        """
         files = ", ".join(dict.fromkeys(p.file for p in problems)) or str(self._file.path)  # where they are
-        message = f"reload REFUSED: {len(problems)} problem(s) in {files}; old limits stay in force"
+        if stopped:
+            message = f"reload NOT applied: the gateway stopped before {files} was read; old limits stay in force"
+        else:
+            message = f"reload REFUSED: {len(problems)} problem(s) in {files}; old limits stay in force"
         log.error("risk %s (trigger %s, by %s)", message, trigger, who)
         for problem in problems:
             log.error("risk   %s", problem)

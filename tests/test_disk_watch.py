@@ -59,16 +59,18 @@ def test_disk_watch_when_a_directory_is_on_a_nearly_full_disk_then_its_free_byte
     assert isinstance(rows["state_dir"]["free_bytes"], int) and rows["state_dir"]["free_bytes"] > watch.least_free
 
 
-def test_disk_watch_when_a_directory_is_gone_then_its_error_and_the_last_sample_kept(tmp_path: Path) -> None:
+def test_disk_watch_when_a_directory_is_gone_then_its_error_and_no_free_space_kept(tmp_path: Path) -> None:
+    """rev56merge2: the last sample was kept, so metrics and status went on showing a free space nobody knew."""
     gone = tmp_path / "gone"
     gone.mkdir()
     watch = DiskWatch([("state_dir", gone)])
     watch.check()
-    sampled = watch.least_free
+    assert watch.least_free > 0
     gone.rmdir()
     watch.check()
     (row,) = watch.status()
-    assert row["error"] and watch.least_free == sampled
+    assert row["error"] and row["free_bytes"] == -1 and watch.least_free == -1
+    assert watch.metrics() == {"disk_unreadable": 1.0}
 
 
 def test_journal_short_growths_when_the_step_does_not_fit_then_counted(

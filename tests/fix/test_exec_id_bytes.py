@@ -1,17 +1,35 @@
-"""An ExecID that is not UTF-8: the fill still reaches the core, once, under an id that tells it apart (rev56diff).
+"""An ExecID that is not UTF-8: the fill still reaches the core, once, under an id no other id can equal.
 
-Before, the fill path decoded the ExecID strictly: a fill whose ExecID held a byte that is not UTF-8 was refused as
-undecodable (a session Reject) and never reached the strategy, while the other paths decoded it with replacement
-characters (two different such ids became equal). Every path now keeps such bytes as ``\\xNN`` escapes.
+Before lead56b the fill path decoded the ExecID strictly: a fill whose ExecID held a byte that is not UTF-8 was
+refused as undecodable (a session Reject) and never reached the strategy, while the other paths decoded it with
+replacement characters (two different such ids became equal). lead56b kept such bytes as ``\\xNN`` escapes, which
+made the bytes ``E\\xff1`` and the six ASCII characters ``E\\xff1`` one id (rev56merge2): the second fill was dropped
+as a repeat. Now such bytes get a form of their own with the SHA-256 of the bytes (``model.venue_events.id_text``).
 """
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
+from gateway.protocol.messages import Executed
 from model.order import mark_sent
-from model.venue_events import VenueAccepted, VenueExecuted
+from model.venue_events import VenueAccepted, VenueExecuted, id_text
 from tests.fix.helpers import make_order
 from tests.fix.test_adapter import Rig
-from tests.harness import sent_ref
+from tests.harness import engine_over, sent_ref
+
+
+def _form(raw: bytes, prefix: str) -> str:
+    return f"{prefix}…[{len(raw)} bytes, not UTF-8, sha256 {hashlib.sha256(raw).hexdigest()}]"
+
+
+def test_id_text_when_utf8_then_as_sent_else_a_form_with_the_digest_of_the_bytes() -> None:
+    assert id_text(b"E-1") == "E-1"
+    assert id_text("É-1".encode()) == "É-1"
+    assert id_text(b"E\xff1") == _form(b"E\xff1", "E\\xff1")
+    assert id_text(b"E\xfe1") != id_text(b"E\xff1")
+    assert id_text(b"E\xff1") != id_text(b"E\\xff1")  # the bytes vs the same text in ASCII
 
 
 def test_fill_when_exec_id_is_not_utf8_then_applied_and_two_such_ids_stay_apart() -> None:
@@ -30,6 +48,26 @@ def test_fill_when_exec_id_is_not_utf8_then_applied_and_two_such_ids_stay_apart(
     )
     assert rig.events() == [
         VenueAccepted(2, 7, "OID1", 100, 1_502_500),
-        VenueExecuted(3, 7, 40, 1_502_000, "", "E\\xff1"),
-        VenueExecuted(4, 7, 30, 1_502_000, "", "E\\xfe1"),
+        VenueExecuted(3, 7, 40, 1_502_000, "", _form(b"E\xff1", "E\\xff1")),
+        VenueExecuted(4, 7, 30, 1_502_000, "", _form(b"E\xfe1", "E\\xfe1")),
     ]
+
+
+def test_strategy_gets_both_fills_when_one_exec_id_is_bytes_and_the_other_their_escaped_text(tmp_path: Path) -> None:
+    """rev56merge2: with ``\\xNN`` escapes the second fill (another ExecID) was dropped as a repeat."""
+    fix = Rig("broker-fix44").up()
+    engine, rig = engine_over(fix.adapter, fix.clock, tmp_path / "journal", max_qty=1_000)
+    strat = rig.connect("S1")
+    rig.new_order(strat, "A", qty=100, price=230_000, venue="FIXV")
+    (new_order,) = fix.wire.take()
+    ref = new_order.get(b"11")
+    fix.deliver(engine, fix.peer.execution_report(ref, b"0"))
+    for exec_id, last, cum in ((b"E\xff1", 40, 40), (b"E\\xff1", 30, 70)):
+        fix.deliver(
+            engine,
+            fix.peer.execution_report(
+                ref, b"F", ord_status=b"1", leaves=100 - cum, cum=cum, last_qty=last, last_px=b"23", exec_id=exec_id
+            ),
+        )
+    got = [(m.qty, m.cum_qty) for m in strat.received() if isinstance(m, Executed)]
+    assert got == [(40, 40), (30, 70)]

@@ -45,6 +45,7 @@ from model.venue_events import (
     VenueRejected,
     VenueReplaced,
     VenueState,
+    id_text,
 )
 from obs.ratelog import IntervalLog
 from venues.base import VenueAdapter, encode_failed
@@ -2371,7 +2372,7 @@ class FixVenue(VenueAdapter):
             cl_ord_id.decode(errors="replace"),
             fields.get(f.LAST_QTY, b"?").decode(errors="replace"),
             fields.get(f.LAST_PX, b"?").decode(errors="replace"),
-            fields.get(f.EXEC_ID, b"").decode(errors="backslashreplace"),
+            id_text(fields.get(f.EXEC_ID, b"")),
             counters["unknown_executions"],
             f"; {skipped} not logged before this one" if skipped else "",
         )
@@ -2398,7 +2399,7 @@ class FixVenue(VenueAdapter):
         order_id = self._order_id(cl_ord_id)
         if order_id < 0:
             return False
-        exec_id = fields.get(f.EXEC_ID, b"").decode(errors="backslashreplace")
+        exec_id = id_text(fields.get(f.EXEC_ID, b""))
         source = self.order_source
         if source is None:
             ended = self._ended.get(order_id)
@@ -2528,7 +2529,7 @@ class FixVenue(VenueAdapter):
                 tag = f.LAST_PX
                 price = _price(fields[tag])
                 liquidity = self._liquidity.get(fields.get(self._liquidity_tag, b""), "") if self._liquidity_tag else ""
-                exec_id = fields.get(f.EXEC_ID, b"").decode(errors="backslashreplace")
+                exec_id = id_text(fields.get(f.EXEC_ID, b""))
                 cum = fields.get(f.CUM_QTY)
                 if cum is not None:
                     if order.cum_qty:  # the order has fills: has it counted this one already?
