@@ -74,3 +74,13 @@ def count_start(path: Path, day: str, error: type[Exception], what: str, corrupt
     except OSError as exc:
         raise error(f"cannot write {what} {path}: {exc}") from exc
     return starts
+
+
+def save_starts(path: Path, day: str, starts: int) -> None:
+    """Put ``starts`` on file as the count of starts on ``day`` (atomically, fsynced); OSError if it cannot.
+
+    For a count found too low after it was read (``count_start``): a BOE start whose journal shows Modify
+    ClOrdIDs of a start number at or above its own (the state file lost or replaced, the journal kept).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomically(path, _encoder.encode(_Starts(day, starts)))

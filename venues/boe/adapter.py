@@ -83,8 +83,15 @@ from typing import Any, Final
 
 from model.clock import NowNs
 from model.enums import OrderType, RejectSource, Side, TimeInForce
-from model.exactly_once import MAX_OPEN_GAPS, ResumePoint, UnansweredRequest, VenueSequence, stream_seq
-from model.order import Order, OrderState
+from model.exactly_once import (
+    MAX_OPEN_GAPS,
+    ExactlyOnce,
+    ResumePoint,
+    UnansweredRequest,
+    VenueSequence,
+    stream_seq,
+)
+from model.order import Order, OrderState, repeated_fill
 from model.prices import price_text
 from model.send_result import BACKPRESSURED, Refused, SendResult, Sent, Verdict
 from model.venue_events import (
@@ -165,11 +172,13 @@ from venues.boe.state import (
     owed_cancels_path,
     owed_change,
     owed_snapshot,
+    raise_start,
     save_end_of_day,
     save_gaps,
     save_held_fills,
     save_numbering,
     save_order_ids,
+    starts_path,
 )
 from venues.day_starts import DAY_LEN, EPOCH_DAY, base36
 from venues.day_starts import day_code as shared_day_code
@@ -249,6 +258,11 @@ _SESSION_ENDED_RECEIVED: Final = (
 _SESSION_ENDED_UNSEQUENCED: Final = (
     "not answered: Cboe ended the session for the day (Logout) without answering it (sent unsequenced: whether "
     "Cboe received it is unknown); reconcile with Cboe"
+)
+_DISABLED_TEXT: Final = (
+    "not answered: Cboe refuses every login to the session (D, session disabled: as after its end of day), so no "
+    "login can ask it about this request ({what}): whether Cboe received it and what it did is unknown; reconcile "
+    "with Cboe"
 )
 _CUT_CAUSE: Final = "cut from its tail by a power failure, docs/reliability.md 2.3c"
 """Why the journal does not have an order of today's ClOrdID, after a stop that was not clean (``journal_opened``)."""
@@ -459,6 +473,13 @@ class BoeVenue(VenueAdapter):
         """Order ids up to this one are on file as reserved: a New Order above it writes the next block first."""
         self._ids_high = 0
         """The highest order id this process sent a New Order of (on file as ``last`` at a clean stop)."""
+        self._ids_named = 0
+        """The highest order id a ClOrdID of today's in Cboe's messages named (``_order_id_of``): above every id of
+        this venue's day known here (``_ids_floor``, ``_ids_high``), another host sent it (a standby taking over: the
+        primary's orders in the replay); the core's new ids go above it before the venue is UP
+        (``_ids_above_named``)."""
+        self._ids_checked = 0
+        """The highest ``_ids_named`` asked of the engine so far (each asked once: at most one journal read)."""
         self._lost_cause = _CUT_CAUSE
         """Why the journal may lack an order of today's ClOrdID (``journal_opened``): its ERROR lines say it."""
         self._close_pending = False
@@ -1019,6 +1040,7 @@ class BoeVenue(VenueAdapter):
             self._rare("restore", "restore of order %d with venue ref %r ignored", order.order_id, venue_ref)
             return
         self._session.next_outbound = max(self._session.next_outbound, seq + 1)
+        self._start_above(cl_ord_id)
         padded = _pad(cl_ord_id)
         tracked = self._orders.get(order.order_id)
         if tracked is None:
@@ -1046,11 +1068,50 @@ class BoeVenue(VenueAdapter):
         cl_ord_id, seq = split_ref(venue_ref)
         if not cl_ord_id or len(cl_ord_id) > MAX_CL_ORD_ID:
             return
+        self._start_above(cl_ord_id)
         padded = _pad(cl_ord_id)
         if padded in (tracked.working, tracked.pending):
             return
         tracked.lapsed, tracked.lapsed_qty, tracked.lapsed_price, tracked.lapsed_seq = padded, qty, price, seq
         self._refs[padded] = tracked
+
+    def _start_above(self, cl_ord_id: str) -> None:
+        """Take this process's start number above the one of a Modify ClOrdID of today the journal names (boestandby56).
+
+        The start number comes from ``<name>.boe-starts.json``; a file lost or replaced (a standby with the journal
+        on shared storage but another ``state_dir``, a state_dir wiped) counts from 1 again, and the Modifies of
+        this process would go out under ClOrdIDs an earlier process of the day sent (rev56boe s19). The journal's
+        ClOrdIDs of the open orders (``restore``: the one an order is known by, a Modify in flight, one reported
+        refused at the in-doubt deadline) say which starts sent Modifies: a start at or above this one's moves it
+        above, on file (one fsynced write), with a WARNING. At start-up only (``restore``), never per order.
+        """
+        if not cl_ord_id.startswith(self._base):
+            return
+        _digits, dot, suffix = cl_ord_id[len(self._base) :].partition(".")
+        start = suffix.partition(".")[0]
+        if not dot or not _is_base36(start) or int(start, 36) < self._start:
+            return
+        was, self._start = self._start, int(start, 36) + 1
+        self._start36 = base36(self._start)
+        path = starts_path(self.config.state_dir, self.name)
+        try:
+            raise_start(self.config.state_dir, self.name, self._day, self._start)
+            written = f"on file in {path}"
+        except OSError as exc:
+            written = f"NOT on file ({path}: {exc.strerror or exc}): a restart today counts from the file again"
+        log.warning(
+            "venue %s: the journal names Modify ClOrdID %s of start %d today, at or above this start's number %d "
+            "from %s (the file lost or replaced?): this start's Modify ClOrdIDs use start %d (%s). A Modify an "
+            "earlier start sent that Cboe refused is not in the journal's open orders: with the start file lost, "
+            "Cboe may refuse a Modify as a duplicate ClOrdID (docs/venues/boe.md, ClOrdIDs)",
+            self.name,
+            cl_ord_id,
+            self._start - 1,
+            was,
+            path,
+            self._start,
+            written,
+        )
 
     def resume_after(self, point: ResumePoint) -> None:
         """Before connecting after a restart: log in with the last number journaled on every matching unit.
@@ -1205,6 +1266,51 @@ class BoeVenue(VenueAdapter):
                     continue
                 self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
+    def _answer_disabled(self) -> None:
+        """Cboe refuses every login ``D`` (session disabled): answer the requests no login can settle (boestandby56).
+
+        The reference gives ``D`` only as "Session disabled" (§4.2) and does not say what Cboe answers a login after
+        its end of day; Cboe refuses logins then (the simulator answers ``D``), and a Logout ``E`` the gateway never
+        read (it was down, or cut, when Cboe ended the day) leaves ``D`` as the only word. No login means no replay
+        and no probe: a New Order, Cancel or Modify still unanswered (sent before a ``kill -9``, or in flight at a
+        cut) would wait all day (rev56boe s20). Each is answered now, ``BOE_SESSION_ENDED`` (as at a Logout ``E``),
+        its text saying the outcome at Cboe is unknown: a New Order ends (``OrderRejected``), a Cancel or Modify
+        gets ``CancelRejected`` (the order stays open here). Should a login pass later (``gateway venue reconnect``
+        once Cboe enables the session), Cboe's replay settles them as it would a late answer: an acknowledgment of
+        an order refused here is canceled at Cboe, an Order Cancelled or Modified is applied.
+        """
+        open_orders = [tracked.order for tracked in self._orders.values() if not tracked.done and tracked.order.is_open]
+        unanswered = ExactlyOnce.unanswered(open_orders)
+        if not unanswered:
+            return
+        log.error(
+            "venue %s: Cboe refuses every login (D, session disabled: what it answers after its end of day) and no "
+            "login can settle %d request(s) sent before (orders %s): each is answered BOE_SESSION_ENDED, its outcome "
+            "at Cboe unknown: reconcile them with Cboe",
+            self.name,
+            len(unanswered),
+            ", ".join(str(order_id) for order_id in sorted({request.order.order_id for request in unanswered})[:10])
+            + (", ..." if len(unanswered) > 10 else ""),
+        )
+        for request in unanswered:
+            tracked = self._orders.get(request.order.order_id)
+            if tracked is None or tracked.done:
+                continue
+            order_id = tracked.order.order_id
+            kind = request.kind.value
+            seq = tracked.new_seq if kind == "new" else tracked.modify_seq if kind == "replace" else tracked.cancel_seq
+            if not seq:
+                seq = split_ref(request.venue_ref)[1]
+            text = _DISABLED_TEXT.format(what=f"SequenceNumber {seq}" if seq else "sent unsequenced")
+            if kind == "new":
+                tracked.done = True
+                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
+            elif kind == "replace":
+                tracked.pending = b""
+                self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
+            else:
+                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
+
     def logout(self) -> None:
         """Log out; the session will not reconnect.
 
@@ -1348,6 +1454,8 @@ class BoeVenue(VenueAdapter):
                     self.name,
                 )
             self._set_state(VenueState.LOGIN_REFUSED, session.reason)
+            if session.last_refusal_status == "D":
+                self._answer_disabled()
         else:
             self._set_state(VenueState.DISCONNECTED, session.reason)
 
@@ -1541,7 +1649,56 @@ class BoeVenue(VenueAdapter):
         if self._asked_gaps:
             self._gaps_replayed()
         self._renumbered_replay, self._renumbered = self._renumbered, False
+        named = self._ids_named
+        if named > self._ids_floor and named > self._ids_high and named > self._ids_checked:
+            self._ids_checked = named
+            self._ids_above_named()
         self._set_state(VenueState.UP, self._session.reason)
+
+    def _ids_above_named(self) -> None:
+        """Start the core's new order ids above a ClOrdID of today the journal never created (boestandby56).
+
+        Before the venue is UP (new orders are refused ``VENUE_UNAVAILABLE`` until then), so no New Order goes out
+        under a ClOrdID Cboe already has today. A standby host taking over with its own journal and ``state_dir``
+        reads the primary's orders in the replay (each one the journal never created): before this its first New
+        Orders went out under the primary's ClOrdIDs again (Cboe refused them ``D`` while the primary's worked, or
+        took them, and later messages of the primary's order then reached the standby's: rev56boe s07). The floor
+        goes on file (``<name>.boe-order-ids.json``: a restart starts above it, the replay not read again), with a
+        WARNING. Once per Replay Complete with a new highest; one engine lookup (no journal read for an id above the
+        journal's).
+        """
+        high = self._ids_named
+        raise_ids = self.order_ids_above
+        if raise_ids is None or self._never_created(high, "") != LOOKUP_NEVER_CREATED:
+            return
+        floor = raise_ids((high,))
+        if floor <= 0:
+            log.warning(
+                "venue %s: Cboe's replay names ClOrdID order ids up to %d this gateway's journal never created: past "
+                "another venue's room for order ids, the ids cannot reach them",
+                self.name,
+                high,
+            )
+            return
+        self._ids_floor = max(self._ids_floor, floor)
+        reserved = max(self._ids_reserved, floor)
+        path = order_ids_path(self.config.state_dir, self.name)
+        try:
+            save_order_ids(self.config.state_dir, self.name, self._day, reserved, journal=self._journal)
+            self._ids_reserved = reserved
+            written = f"on file in {path}"
+        except OSError as exc:
+            written = f"NOT on file ({path}: {exc.strerror or exc}): a restart today may not start above them"
+        log.warning(
+            "venue %s: Cboe's replay names ClOrdIDs of this gateway's form up to order id %d that the journal never "
+            "created (another host's orders of today: a standby taking over, or a journal without the day's "
+            "earlier orders): new order ids start above %d, so none of those ClOrdIDs is entered again (%s)%s",
+            self.name,
+            high,
+            floor,
+            written,
+            "" if floor >= high else f"; those above {floor} are past another venue's room for order ids",
+        )
 
     def _gaps_replayed(self) -> None:
         """Replay Complete after a login from below open gaps: a gap still open is one Cboe does not have."""
@@ -2171,7 +2328,17 @@ class BoeVenue(VenueAdapter):
             )
         busted = decoded.corrected_price == 0
         what = "busted" if busted else f"price corrected to {price_text(decoded.corrected_price)}"
-        if order is None:
+        exec_ref = str(decoded.exec_ref_id)
+        if order is not None and not repeated_fill(order, exec_ref):  # not a fill this order applied (boestandby56)
+            named = (
+                f"order {order.order_id}{where} (account {order.account}), which applied no execution {exec_ref} "
+                f"(Cboe's OrderID {decoded.order_id}, the order's {order.venue_order_id or 'none'}): not this "
+                "order's fill (the ClOrdID entered twice today: another host's or another journal's order; or a fill "
+                "not applied here), so no position here holds it"
+            )
+            order = None
+            fix = "reconcile with Cboe (do not adjust this order's position)"
+        elif order is None:
             earlier = self._earlier_day(decoded.cl_ord_id) if order_id < 0 else None
             named = (
                 f"order {order_id}{where}"
@@ -2963,11 +3130,16 @@ class BoeVenue(VenueAdapter):
         )
 
     def _order_id_of(self, cl_ord_id: str) -> int:
-        """Return the order id a ClOrdID of today's names (``<prefix><day><order id>[.<start>.<n>]``), else -1."""
+        """Return the order id a ClOrdID of today's names (``<prefix><day><order id>[.<start>.<n>]``), else -1.
+
+        Only for a ClOrdID no order here maps (and the trade corrections): the highest is kept (``_ids_named``).
+        """
         digits = cl_ord_id[len(self._base) :].partition(".")[0]
         if not cl_ord_id.startswith(self._base) or not digits.isdigit() or not digits.isascii() or len(digits) > 18:
             return -1
-        return int(digits)
+        order_id = int(digits)
+        self._ids_named = max(self._ids_named, order_id)
+        return order_id
 
     def _after_end(self, seq: int, kind: str, cl_ord_id: str, leaves: int | None) -> bool:
         """A Modified or Restated of an order no longer mapped here: canceled at Cboe if it shows shares open.

@@ -91,7 +91,9 @@ unit) the session cannot correct by dropping units. ``B`` (session in use: the o
 (sequence ahead: corrected when Cboe lists the units, else Cboe may catch up) keep the usual backoff."""
 LOGIN_REFUSAL_FIX: Final = {
     "N": "check username, password and session_sub_id in the venue config (or ask Cboe to unlock the account)",
-    "D": "ask Cboe to enable the session (session_sub_id in the venue config names it)",
+    "D": "if Cboe's trading day is over (Cboe refuses logins after its end of day; the reference gives D only as "
+    "'session disabled'), nothing until the next trading day's start; otherwise ask Cboe to enable the session "
+    "(session_sub_id in the venue config names it)",
     "S": "check session_sub_id (the SessionSubID Cboe assigned to this port) and host/port in the venue config",
     "F": "check return_fields in the venue config: Cboe refuses a return bitfield it asks for (its text may name it)",
     "M": "check session_sub_id, username and password in the venue config against what Cboe assigned; if they are "

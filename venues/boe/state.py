@@ -71,7 +71,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from venues.atomic_file import write_file_atomically
-from venues.day_starts import count_start
+from venues.day_starts import count_start, save_starts
 from venues.state_error import VenueStateError
 from venues.state_log import read_state_log
 
@@ -318,15 +318,26 @@ def save_end_of_day(state_dir: str | Path, name: str, day: str, reason: str, tex
     write_file_atomically(path, _encoder.encode(_EndOfDay(day, reason, text, last_received)))
 
 
+def starts_path(state_dir: str | Path, name: str) -> Path:
+    """Return the file of venue ``name``'s start count in the trading day (the ``<start>`` of Modify ClOrdIDs)."""
+    return Path(state_dir) / f"{name}.boe-starts.json"
+
+
 def next_start(state_dir: str | Path, name: str, day: str) -> int:
     """Count one more start of venue ``name`` on ``day`` in its state file and return the new count (1 first)."""
     return count_start(
-        Path(state_dir) / f"{name}.boe-starts.json",
+        starts_path(state_dir, name),
         day,
         BoeStateError,
         "BOE state",
         "Modify ClOrdIDs issued today are unknown; if it is a new trading day delete the file, otherwise restore it",
     )
+
+
+def raise_start(state_dir: str | Path, name: str, day: str, start: int) -> None:
+    """Put ``start`` on file as venue ``name``'s start number on ``day`` (its journal showed a higher one than the
+    file gave: boestandby56); OSError if it cannot be written."""
+    save_starts(starts_path(state_dir, name), day, start)
 
 
 class _OrderIds(msgspec.Struct, forbid_unknown_fields=True):
