@@ -58,6 +58,7 @@ from gateway.entitlements import Entitlements
 from gateway.journal import (
     FileJournal,
     Journal,
+    JournalCloseError,
     JournalCorruptError,
     JournalLock,
     JournalScan,
@@ -79,10 +80,12 @@ from gateway.recovery import (
     journal_note,
     lost_journal_problem,
     mark_journal_closed,
+    mark_journal_closed_dropping,
     mark_journal_open,
     note_journal_begun,
     open_marker,
     read_open_marker,
+    read_stop_note,
     recover,
     stopped_cleanly,
     unreadable_note_problem,
@@ -836,6 +839,7 @@ class GatewayProcess:
         file_size = os.stat(path).st_size  # before the cut: an MmapJournal's zeros after its records
         previous_first = read_open_marker(path)
         clean = stopped_cleanly(previous_first is not None, scan, file_size)
+        dropped = read_stop_note(path) if clean else None
         journal.cut_torn_tail(scan)
         self.journal = self.engine.journal = journal
         if isinstance(journal, MmapJournal | FileJournal):
@@ -865,6 +869,17 @@ class GatewayProcess:
                 f" and above order id {venue_floor} a venue's state names (the ids went on above it)"
                 if venue_floor >= max(recovered.next_order_id, previous_first or 0)
                 else "",
+            )
+        if dropped is not None:
+            log.warning(
+                "the last stop on the journal %s dropped %d records (%d bytes) it could not write (the disk was "
+                "full): none had been sent to a venue or a strategy, every record before them was on disk; a clean "
+                "stop, order ids go on from %d (none skipped); a request among them was never answered, its "
+                "strategy sends it again (docs/reliability.md 2.3a)",
+                path,
+                dropped[0],
+                dropped[1],
+                self.engine.next_order_id,
             )
         resume = recovered.resume
         for venue in self.venues:
@@ -918,6 +933,7 @@ class GatewayProcess:
             "completed_after_crash": completed,
             "stopped_cleanly": clean,
             "order_ids_skipped": skipped,
+            "last_stop_dropped_records": dropped[0] if dropped is not None else 0,
         }
         if scan.records:
             log.info(
@@ -2200,12 +2216,35 @@ class GatewayProcess:
         else:  # a start refused half-way (journal in use, socket in use, bad limits): it never ran
             log.info("gateway %s did not start; closed what it had opened", config.gateway_id)
 
+    def _closed_dropping(self, exc: JournalCloseError, path: Path) -> None:
+        """The journal closed durable up to its last whole record, the records it could not write dropped: log it,
+        and mark the stop clean with what it dropped (``mark_journal_closed_dropping``; journalstop56)."""
+        self.exit_code = EXIT_JOURNAL_NOT_DURABLE
+        noted = mark_journal_closed_dropping(path, exc.dropped_records, exc.pending_bytes)
+        log.critical(
+            "JOURNAL NOT DURABLE AT STOP: %s. Nothing that depended on it was sent to a venue or a strategy "
+            "(journal first); every record before it is in the file, synced: a clean stop, the next start "
+            "recovers from what the file holds with no order ids skipped%s (exit code %d)",
+            exc,
+            ", and says what this stop dropped"
+            if noted
+            else f" (its open marker {open_marker(path)} could not be rewritten to say what this stop dropped: "
+            "removed)",
+            EXIT_JOURNAL_NOT_DURABLE,
+        )
+
     def _close_journal(self) -> None:
         """Close the journal (whatever it could not make durable is logged, never raised), then drop its lock."""
         try:
-            self.journal.close()
-            if self._journal_marked is not None:  # a clean stop: the next start need not skip order ids
-                mark_journal_closed(self._journal_marked)
+            try:
+                self.journal.close()
+            except JournalCloseError as exc:
+                if not exc.kept or self._journal_marked is None:
+                    raise
+                self._closed_dropping(exc, self._journal_marked)
+            else:
+                if self._journal_marked is not None:  # a clean stop: the next start need not skip order ids
+                    mark_journal_closed(self._journal_marked)
         except OSError as exc:
             self.exit_code = EXIT_JOURNAL_NOT_DURABLE
             path = self._journal_marked
@@ -2217,7 +2256,13 @@ class GatewayProcess:
                 f"the journal file {path} is GONE (deleted, and it could not be put back): the next start refuses "
                 "to begin an empty day until it is back (docs/reliability.md 2.3d)"
                 if gone
-                else "the next start recovers from what the file holds",
+                else "the next start recovers from what the file holds"
+                + (
+                    ", and skips order ids as after a crash: the journal's records of what reached a venue could "
+                    "not be made durable (docs/reliability.md 2.3c)"
+                    if path is not None and isinstance(exc, JournalCloseError) and exc.unsynced
+                    else ""
+                ),
                 EXIT_JOURNAL_NOT_DURABLE,
             )
         lock = self._journal_lock

@@ -94,6 +94,7 @@ from gateway.journal_read import (
     JournalScan,
     _crc32,
     _pack_header,
+    count_records,
     data_end,
     foreign_file_problem,
     mmap_header,
@@ -436,6 +437,10 @@ class FileJournal:
         self.file_restores = 0
         """Times the file was found deleted while open and restored (``check_file``)."""
         self._sync_thread: threading.Thread | None = None
+        self._torn_at = 0
+        self._torn_end = 0
+        """File offsets of the record a failed flush left partly in the file (its start, its end); none when
+        ``_torn_end`` is not past ``tell()``. Set on the failure path only: ``close`` cuts that record off."""
         self._trim_zero_padding()
         self.tell()  # the base known from the start: ``check_file`` notices a file cut shorter than it
         if fsync is FsyncPolicy.INTERVAL:
@@ -483,14 +488,41 @@ class FileJournal:
         if written == len(buf):
             buf.clear()
         else:
-            del buf[:written]
-            while buf:
-                written = os.write(self._fd, buf)
-                self.bytes_written += written
-                del buf[:written]
+            self._write_rest(written)
         self.records_flushed = self.records_written
         if self.fsync is _BATCH:
             self._sync()
+
+    def _write_rest(self, done: int) -> None:
+        """Write the rest of the batch after a short write of ``done`` bytes (a disk filling up).
+
+        On an error the written part is dropped from the batch (the rest stays pending) and, when it ends inside a
+        record, that record's place in the file is noted (``_torn_at``, ``_torn_end``) for ``close`` to cut.
+        """
+        buf = self._buf
+        start = self.tell() - done  # where the batch began in the file
+        try:
+            while done < len(buf):
+                written = os.write(self._fd, buf[done:])  # a copy: the failure path only
+                self.bytes_written += written
+                done += written
+        finally:
+            if done < len(buf):
+                self._note_torn(start, done)
+            del buf[:done]
+
+    def _note_torn(self, start: int, done: int) -> None:
+        """Note the record the first ``done`` bytes of the batch (at file offset ``start``) end inside, if any."""
+        buf = self._buf
+        at = self._torn_end - start if self._torn_end > start else 0  # the batch's first record start
+        while at < done:
+            end = at + HEADER_SIZE + RECORD_HEADER.unpack_from(buf, at)[0]
+            if end > done:
+                self._torn_at, self._torn_end = start + at, start + end
+                return
+            at = end
+        if at == done:  # the file ends with a whole record
+            self._torn_at = self._torn_end = 0
 
     @property
     def pending_bytes(self) -> int:
@@ -564,6 +596,7 @@ class FileJournal:
         """Cut the file back to the last good record ``records`` found (nothing to do without a torn tail)."""
         if scan.torn_bytes:
             truncate_torn_tail(self.path, scan.good_bytes)
+        self._torn_at = self._torn_end = 0
         self._base = -1
         self.tell()
 
@@ -578,6 +611,7 @@ class FileJournal:
         at = self.tell()
         if at > mark:  # a short write (disk full) put its first bytes in the file: cut them off
             os.ftruncate(self._fd, mark)
+            self._torn_at = self._torn_end = 0
             self.bytes_written -= at - mark
             self.bytes_synced = min(self.bytes_synced, self.bytes_written)
             self._buf.clear()
@@ -591,7 +625,12 @@ class FileJournal:
         return JournalReader(self.path, start)
 
     def close(self) -> None:
-        """Flush, sync and close the file (closed even when that fails: then ``JournalCloseError`` says what)."""
+        """Flush, sync and close the file (closed even when that fails: then ``JournalCloseError`` says what).
+
+        A record a failed flush left partly in the file (a short write on a full disk) is cut off first, so the
+        file ends with its last whole record, as a stop leaves it (journalstop56: before, the next start found it
+        torn, and took the stop for a crash).
+        """
         failed: OSError | None = None
         if check_journal_file(self._fd, self.path)[1]:  # deleted since the last check: put back before the end
             with contextlib.suppress(OSError):
@@ -604,15 +643,32 @@ class FileJournal:
         self._stop.set()
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=1)
+        at = self.tell()
+        pending = len(self._buf)
+        torn = self._torn_end > at
+        rest = self._torn_end - at if torn else 0  # the batch's first bytes: the rest of the torn record
+        dropped = count_records(self._buf, rest, pending) + (1 if torn else 0) if pending else 0
+        cut = 0
+        if torn:
+            try:
+                os.ftruncate(self._fd, self._torn_at)
+            except OSError as exc:
+                failed = failed or exc
+            else:
+                cut = at - self._torn_at
+                self.bytes_written -= cut
         unsynced = False
         try:
             self._sync()
         except OSError as exc:
             unsynced = True
             failed = failed or exc
+        kept = not unsynced and (cut or not torn) and not check_journal_file(self._fd, self.path)[0]
         os.close(self._fd)
         if failed is not None:
-            raise JournalCloseError(self.path, len(self._buf), unsynced, failed)
+            raise JournalCloseError(
+                self.path, pending + cut, unsynced, failed, dropped_records=dropped, cut_bytes=cut, kept=bool(kept)
+            )
 
 
 def open_journal(

@@ -39,6 +39,7 @@ from gateway.journal_read import (
     JournalScan,
     _crc32,
     _pack_header,
+    count_records,
     data_end,
     log,
     mmap_header,
@@ -804,11 +805,14 @@ class MmapJournal:
         except OSError as exc:
             unsynced = True
             failed = failed or exc
+        # every record copied is in the file, durable, up to its end (a batch is copied whole or not at all)
+        kept = not unsynced and not check_journal_file(self._fd, self.path)[0]
         os.close(self._fd)
         self._drop_spare()
         self._release_ctrl()
         if failed is not None:
-            raise JournalCloseError(self.path, pending, unsynced, failed)
+            dropped = count_records(self._buf, 0, pending) if pending else 0
+            raise JournalCloseError(self.path, pending, unsynced, failed, dropped_records=dropped, kept=kept)
 
     def _release_ctrl(self) -> None:
         """Keep the syncer's last counters in a local array and unmap its control block."""

@@ -55,23 +55,52 @@ class JournalCorruptError(Exception):
 class JournalCloseError(OSError):
     """``close`` could not make everything durable (the file is closed all the same): what was lost, and why.
 
-    ``pending_bytes``: the last batch, never copied into the file (the disk was full); nothing that depended
-    on it left the gateway (journal first, then the wire). ``unsynced``: the final fdatasync failed, so what
-    the file holds past its last sync may not survive a power failure (a process restart reads it).
+    ``pending_bytes``: the records never written whole (the last batch, and a record a short write left partly in
+    the file, which the close cut off: ``cut_bytes`` of it); ``dropped_records`` of them. Nothing that depended on
+    them left the gateway (journal first, then the wire). ``unsynced``: the final fdatasync failed, so what the
+    file holds past its last sync may not survive a power failure (a process restart reads it). ``kept``: the
+    file at the journal's path ends with its last whole record and all of it is durable (the final sync
+    succeeded): every record of anything that left the gateway survives a power failure, so the stop is clean
+    for the order ids (journalstop56).
     """
 
-    def __init__(self, path: Path, pending_bytes: int, unsynced: bool, cause: OSError) -> None:
+    def __init__(
+        self,
+        path: Path,
+        pending_bytes: int,
+        unsynced: bool,
+        cause: OSError,
+        *,
+        dropped_records: int = 0,
+        cut_bytes: int = 0,
+        kept: bool = False,
+    ) -> None:
         self.path = path
         self.pending_bytes = pending_bytes
         self.unsynced = unsynced
         self.cause = cause
+        self.dropped_records = dropped_records
+        self.cut_bytes = cut_bytes
+        self.kept = kept
         parts = []
         if pending_bytes:
-            parts.append(f"{pending_bytes} bytes of records were never written (sent nowhere)")
+            records = f", {dropped_records} records" if dropped_records else ""
+            cut = f" ({cut_bytes} bytes of one were cut off the file's end: written in part)" if cut_bytes else ""
+            parts.append(f"{pending_bytes} bytes of records were never written (sent nowhere){records}{cut}")
         if unsynced:
             parts.append("the final fdatasync failed (the records since the last sync may not survive a power loss)")
         detail = "; ".join(parts) or "its final flush failed (no batch was pending, the file synced)"
         super().__init__(f"journal {path}: {detail}: {type(cause).__name__}: {cause}")
+
+
+def count_records(buf: bytes | bytearray | memoryview, start: int, end: int) -> int:
+    """Return how many records begin in ``buf[start:end]`` (``start``: a record's start; each lies whole in ``buf``)."""
+    count = 0
+    unpack_from = RECORD_HEADER.unpack_from
+    while start < end:
+        start += HEADER_SIZE + unpack_from(buf, start)[0]
+        count += 1
+    return count
 
 
 class JournalScan(msgspec.Struct):

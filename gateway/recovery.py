@@ -311,6 +311,10 @@ def open_marker(journal: Path) -> Path:
     return journal.with_name(journal.name + ".open")
 
 
+STOP_DROPPED: Final = "dropped"
+"""The first word of an open marker a stop rewrote as a clean stop's note (``mark_journal_closed_dropping``)."""
+
+
 def read_open_marker(journal: Path) -> int | None:
     """Return the first order id the last gateway on ``journal`` could use, or None if it stopped cleanly.
 
@@ -318,15 +322,39 @@ def read_open_marker(journal: Path) -> int | None:
     ``mark_journal_closed``), so finding it means the last gateway did not stop cleanly (a crash, a kill, a
     power failure), whatever its fsync policy and storage. It holds that gateway's first order id (0 if
     unreadable): the ids a lost journal tail could have used start there, whatever the journal still holds.
+    A marker the stop rewrote as its note of records it dropped (``read_stop_note``) is a clean stop: None.
     """
     try:
         text = open_marker(journal).read_text(errors="replace")
     except FileNotFoundError:
         return None
+    if _stop_note(text) is not None:
+        return None
     try:
         return max(int(text.strip() or 0), 0)
     except ValueError:
         return 0
+
+
+def _stop_note(text: str) -> tuple[int, int] | None:
+    """Return (records, bytes) from a whole ``dropped R B`` line at the start of ``text``, else None."""
+    line, newline, _ = text.partition("\n")
+    words = line.split()
+    if not newline or len(words) != 3 or words[0] != STOP_DROPPED or not (words[1] + words[2]).isdigit():
+        return None
+    return int(words[1]), int(words[2])
+
+
+def read_stop_note(journal: Path) -> tuple[int, int] | None:
+    """Return (records, bytes) the last stop on ``journal`` dropped, never written, if it said so, else None.
+
+    Written by ``mark_journal_closed_dropping`` in place of the open marker: a stop while the journal could not
+    be written whose file still ended with its last whole record, all of it durable (journalstop56).
+    """
+    try:
+        return _stop_note(open_marker(journal).read_text(errors="replace"))
+    except FileNotFoundError:
+        return None
 
 
 def mark_journal_open(journal: Path, first_order_id: int) -> OSError | None:
@@ -355,6 +383,33 @@ def mark_journal_closed(journal: Path) -> None:
     except FileNotFoundError:
         return
     _fsync_directory(marker.parent)
+
+
+def mark_journal_closed_dropping(journal: Path, records: int, nbytes: int) -> bool:
+    """Mark a clean stop that dropped ``records`` (``nbytes``) it could not write: the open marker says so.
+
+    Only after the journal closed with every record it holds durable (``JournalCloseError.kept``): the records
+    dropped were never written, so nothing that depended on them left the gateway, and no id a power failure
+    could cut had reached a venue: the next start skips none (``read_open_marker``: None) and says what the stop
+    dropped (``read_stop_note``). The marker is written in place (the disk is full: it keeps the block it has),
+    then synced: until then it still holds the first order id (an unclean stop); a line cut short reads as an
+    unreadable marker (unclean too). If it cannot be written it is removed (a clean stop all the same, without
+    the note): return False.
+    """
+    note = f"{STOP_DROPPED} {records} {nbytes}\n".encode()
+    marker = open_marker(journal)
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            os.pwrite(fd, note, 0)
+            os.ftruncate(fd, len(note))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        mark_journal_closed(journal)
+        return False
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
