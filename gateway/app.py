@@ -870,6 +870,9 @@ class GatewayProcess:
                 if venue_floor >= max(recovered.next_order_id, previous_first or 0)
                 else "",
             )
+        if dropped is not None and dropped[2] > self.engine.next_order_id:
+            # ids the dropped records may have given orders the journal never holds: not given again (lead56e)
+            self.engine.next_order_id = dropped[2]
         if dropped is not None:
             log.warning(
                 "the last stop on the journal %s dropped %d records (%d bytes) it could not write (the disk was "
@@ -2220,16 +2223,19 @@ class GatewayProcess:
         """The journal closed durable up to its last whole record, the records it could not write dropped: log it,
         and mark the stop clean with what it dropped (``mark_journal_closed_dropping``; journalstop56)."""
         self.exit_code = EXIT_JOURNAL_NOT_DURABLE
-        noted = mark_journal_closed_dropping(path, exc.dropped_records, exc.pending_bytes)
+        engine = self.engine
+        next_id = engine.next_order_id if engine is not None else 0
+        noted = mark_journal_closed_dropping(path, exc.dropped_records, exc.pending_bytes, next_id)
         log.critical(
             "JOURNAL NOT DURABLE AT STOP: %s. Nothing that depended on it was sent to a venue or a strategy "
-            "(journal first); every record before it is in the file, synced: a clean stop, the next start "
-            "recovers from what the file holds with no order ids skipped%s (exit code %d)",
+            "(journal first); every record before it is in the file, synced: %s (exit code %d)",
             exc,
-            ", and says what this stop dropped"
+            "a clean stop, the next start recovers from what the file holds with no order ids skipped, and says what "
+            "this stop dropped"
             if noted
-            else f" (its open marker {open_marker(path)} could not be rewritten to say what this stop dropped: "
-            "removed)",
+            else f"its open marker {open_marker(path)} could not be rewritten to say what this stop dropped (nor "
+            "which order ids the records dropped had used), so it is kept: the next start takes this stop for a "
+            "crash and skips order ids past them",
             EXIT_JOURNAL_NOT_DURABLE,
         )
 

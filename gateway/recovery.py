@@ -336,17 +336,21 @@ def read_open_marker(journal: Path) -> int | None:
         return 0
 
 
-def _stop_note(text: str) -> tuple[int, int] | None:
-    """Return (records, bytes) from a whole ``dropped R B`` line at the start of ``text``, else None."""
+def _stop_note(text: str) -> tuple[int, int, int] | None:
+    """Return (records, bytes, next order id) from a whole ``dropped R B [N]`` line at the start of ``text``, else
+    None (N: 0 when the line has none)."""
     line, newline, _ = text.partition("\n")
     words = line.split()
-    if not newline or len(words) != 3 or words[0] != STOP_DROPPED or not (words[1] + words[2]).isdigit():
+    if not newline or len(words) not in (3, 4) or words[0] != STOP_DROPPED or not "".join(words[1:]).isdigit():
         return None
-    return int(words[1]), int(words[2])
+    return int(words[1]), int(words[2]), int(words[3]) if len(words) == 4 else 0
 
 
-def read_stop_note(journal: Path) -> tuple[int, int] | None:
-    """Return (records, bytes) the last stop on ``journal`` dropped, never written, if it said so, else None.
+def read_stop_note(journal: Path) -> tuple[int, int, int] | None:
+    """Return (records, bytes, next order id) of what the last stop on ``journal`` dropped, never written, if it said
+    so, else None. The next order id is the stopping gateway's (0: not said): the records dropped may have created
+    orders under ids up to it, which the journal never holds; the next start goes on from it, so that none of
+    those ids names another order (lead56e; their requests, never answered, are sent again by their strategies).
 
     Written by ``mark_journal_closed_dropping`` in place of the open marker: a stop while the journal could not
     be written whose file still ended with its last whole record, all of it durable (journalstop56).
@@ -385,7 +389,7 @@ def mark_journal_closed(journal: Path) -> None:
     _fsync_directory(marker.parent)
 
 
-def mark_journal_closed_dropping(journal: Path, records: int, nbytes: int) -> bool:
+def mark_journal_closed_dropping(journal: Path, records: int, nbytes: int, next_order_id: int = 0) -> bool:
     """Mark a clean stop that dropped ``records`` (``nbytes``) it could not write: the open marker says so.
 
     Only after the journal closed with every record it holds durable (``JournalCloseError.kept``): the records
@@ -393,10 +397,12 @@ def mark_journal_closed_dropping(journal: Path, records: int, nbytes: int) -> bo
     could cut had reached a venue: the next start skips none (``read_open_marker``: None) and says what the stop
     dropped (``read_stop_note``). The marker is written in place (the disk is full: it keeps the block it has),
     then synced: until then it still holds the first order id (an unclean stop); a line cut short reads as an
-    unreadable marker (unclean too). If it cannot be written it is removed (a clean stop all the same, without
-    the note): return False.
+    unreadable marker (unclean too). ``next_order_id`` (the stopping gateway's) is in the note: the next start
+    gives no id below it (``read_stop_note``). If it cannot be written the marker is kept as it was (return
+    False): the next start takes the stop for a crash and skips ids past any the dropped records used (lead56e:
+    it was removed, and those ids could be given again).
     """
-    note = f"{STOP_DROPPED} {records} {nbytes}\n".encode()
+    note = f"{STOP_DROPPED} {records} {nbytes} {next_order_id}\n".encode()
     marker = open_marker(journal)
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
@@ -407,7 +413,6 @@ def mark_journal_closed_dropping(journal: Path, records: int, nbytes: int) -> bo
         finally:
             os.close(fd)
     except OSError:
-        mark_journal_closed(journal)
         return False
     return True
 

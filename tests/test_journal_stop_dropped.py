@@ -181,9 +181,11 @@ def test_stop_note_when_written_then_a_clean_stop_with_what_it_dropped_and_unrea
 ) -> None:
     journal = tmp_path / "gw-20260101.journal"
     mark_journal_open(journal, 4_194_305)
-    assert recovery.mark_journal_closed_dropping(journal, 3, 816)
-    assert open_marker(journal).read_text() == "dropped 3 816\n"  # in place: shorter than the id it replaced
-    assert read_open_marker(journal) is None and recovery.read_stop_note(journal) == (3, 816)
+    assert recovery.mark_journal_closed_dropping(journal, 3, 816, 4_194_309)
+    assert open_marker(journal).read_text() == "dropped 3 816 4194309\n"  # in place
+    assert read_open_marker(journal) is None and recovery.read_stop_note(journal) == (3, 816, 4_194_309)
+    open_marker(journal).write_text("dropped 3 816\n")  # journalstop56's note, without the next id
+    assert read_open_marker(journal) is None and recovery.read_stop_note(journal) == (3, 816, 0)
     open_marker(journal).write_text("dropped 3 8")  # cut short by a power failure: not a clean stop
     assert read_open_marker(journal) == 0 and recovery.read_stop_note(journal) is None
     mark_journal_open(journal, 21)
@@ -193,8 +195,8 @@ def test_stop_note_when_written_then_a_clean_stop_with_what_it_dropped_and_unrea
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("gateway.recovery.os.pwrite", pwrite)
-    assert not recovery.mark_journal_closed_dropping(journal, 1, 10)  # cannot say it: removed, clean all the same
-    assert not open_marker(journal).exists() and read_open_marker(journal) is None
+    assert not recovery.mark_journal_closed_dropping(journal, 1, 10, 25)  # cannot say it: kept, an unclean stop
+    assert read_open_marker(journal) == 21 and recovery.read_stop_note(journal) is None
 
 
 def _started(workdir: Path, clock: FakeClock) -> GatewayProcess:
@@ -246,5 +248,37 @@ def test_close_journal_when_the_stop_dropped_records_then_the_next_start_skips_n
             (line,) = [r.getMessage() for r in caplog.records if "the last stop on the journal" in r.getMessage()]
             assert "dropped 3 records (816 bytes)" in line and "order ids go on from 1 (none skipped)" in line, line
             assert "a clean stop" in stop and "says what this stop dropped" in stop, stop
+    finally:
+        again._close_journal()
+
+
+def test_close_journal_when_the_dropped_records_had_used_order_ids_then_the_next_start_gives_none_of_them_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """lead56e: the records a stop dropped may have created orders (ids 1..6 here) the journal never holds: the note
+    keeps the stopping gateway's next id, and the next start goes on from it (before, it gave ids 1..6 again)."""
+    workdir = short_tmp()
+    clock = FakeClock()
+    process = _started(workdir, clock)
+    assert process.engine is not None
+    process.engine.next_order_id = 7  # orders 1..6 created, their records among those the disk could not take
+    real_close = process.journal.close
+    path = Path(process.journal.path)  # type: ignore[attr-defined]
+
+    def close() -> None:
+        real_close()
+        error = JournalCloseError(path, 816, False, OSError(errno.ENOSPC, "No space left on device"))
+        error.dropped_records, error.kept = 6, True
+        raise error
+
+    process.journal.close = close  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING):
+        process._close_journal()
+        again = _started(workdir, clock)
+    try:
+        assert again.engine is not None and again.engine.next_order_id == 7
+        assert again.recovery["stopped_cleanly"] is True and again.recovery["order_ids_skipped"] == 0
+        (line,) = [r.getMessage() for r in caplog.records if "the last stop on the journal" in r.getMessage()]
+        assert "order ids go on from 7" in line, line
     finally:
         again._close_journal()
