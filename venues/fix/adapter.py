@@ -195,6 +195,15 @@ class _ValueIncorrectError(ValueError):
     """A well-formed value the message cannot carry (Reject reason 5, not 6)."""
 
 
+def _is_utf8(value: bytes) -> bool:
+    """Return whether ``value`` is UTF-8 (cold: a message refused)."""
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _qty(value: bytes) -> int:
     """Parse a venue's quantity; ``ValueError`` unless a whole number the strategy protocol can carry."""
     qty = parse_qty(value)
@@ -2159,10 +2168,10 @@ class FixVenue(VenueAdapter):
             self._answered(tracked, probe, seq, known=False)
             return
         order_id = order.order_id
-        venue_order_id = fields.get(f.ORDER_ID, b"").decode()
         tag = b""
         events: tuple[VenueEvent, ...] = ()
         try:
+            venue_order_id = fields.get(f.ORDER_ID, b"").decode()  # not UTF-8: refused (before, out of the read)
             if probe.about is RequestKind.NEW:
                 if order.state not in _NEW_UNANSWERED:
                     pass  # answered meanwhile
@@ -2546,6 +2555,14 @@ class FixVenue(VenueAdapter):
         return ended is not None and self._of_day(cl_ord_id, ended.venue_ref.encode())
 
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
+        """Refuse a venue message that cannot be read (session Reject naming ``tag``, counted, logged).
+
+        A UTF-8 decode that failed is of OrderID (37), the one field of the venue's taken strictly (lead56b): the
+        Reject names it, not the tag read last before it (rev56merge2: an ack's non-UTF-8 OrderID was refused as
+        "tag 44"). Cold: the check is made here, nothing per message.
+        """
+        if isinstance(exc, UnicodeDecodeError) and not _is_utf8(message.fields.get(f.ORDER_ID, b"")):
+            tag = f.ORDER_ID
         self.counters["unparseable"] += 1
         self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
         if isinstance(exc, _MissingTagError) or (isinstance(exc, _TagError) and exc.missing):
