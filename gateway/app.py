@@ -2034,7 +2034,8 @@ class GatewayProcess:
             before.get("next_target_seq"),
             after.get("next_target_seq"),
             "; expected number LOWERED (--allow-lower-target): the venue's messages from it are a new numbering, "
-            "taken as new ones (a fill sent again is recognised by its ExecID)"
+            "taken as new ones (a fill sent again is recognised by its ExecID); what it sent under the old numbering "
+            "and never resent is lost with it: the next logon asks the venue about every open order"
             if lowered
             else "",
             venue.state,

@@ -126,7 +126,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "at 1 then). A raised --next-target skips the venue's messages in between: every open order is asked "
         "about at the next logon. A --next-target below the expected number only with --allow-lower-target: the "
         "venue's numbering restarted (its Logon refused as numbered too low); its messages from there are then a "
-        f"new numbering, taken as new ones.{NO_ANSWER_HELP}",
+        "new numbering, taken as new ones, and what it sent under the old numbering may be lost: every open order "
+        f"and request unanswered is asked about at the next logon.{NO_ANSWER_HELP}",
     )
     add_target(set_seq)
     set_seq.add_argument("name", help="venue name (as in the config and `gateway status`)")
@@ -141,7 +142,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="allow --next-target below the number expected now: the venue's numbering restarted (its Logon was "
         "refused as numbered too low; agree it with the venue desk): its messages from M are taken as new ones, "
-        "not as repeats (a fill it sends again is recognised by its ExecID); recorded in the audit log",
+        "not as repeats (a fill it sends again is recognised by its ExecID); what it sent under the old numbering "
+        "and never resent is lost with it: the next logon asks the venue about every open order and request "
+        "unanswered; recorded in the audit log",
     )
     set_seq.add_argument("--reason", default="", type=operator_text, help="free text recorded in the audit log")
     set_seq.set_defaults(func=run_venue_set_seq)

@@ -84,6 +84,18 @@ def test_raised_by_operator_when_set_then_read_back_cleared_and_forgotten_by_a_r
     assert store.raised_by_operator == (0, 0)
 
 
+def test_lowered_by_operator_when_set_then_read_back_cleared_and_forgotten_by_a_reset(store: MessageStore) -> None:
+    assert store.lowered_by_operator == (0, 0)
+    store.set_lowered_by_operator(9, 2)
+    assert store.lowered_by_operator == (9, 2)
+    assert (store.skipped_by_operator, store.raised_by_operator) == ((0, 0), (0, 0))  # a mark of its own
+    store.set_lowered_by_operator(0, 0)
+    assert store.lowered_by_operator == (0, 0)
+    store.set_lowered_by_operator(9, 1)
+    store.reset(77)  # a new numbering: the orders are asked about for that reason instead
+    assert store.lowered_by_operator == (0, 0)
+
+
 def test_save_sent_when_same_number_saved_again_then_latest_wins(store: MessageStore) -> None:
     store.save_sent(1, b"first")
     store.save_sent(1, b"second")
@@ -190,6 +202,27 @@ def test_file_store_when_reopened_then_operator_raise_of_our_number_resumes_unti
     second.close()
     third = FileStore(path)
     assert (third.raised_by_operator, third.next_sender_seq) == ((0, 0), 41)
+    third.close()
+
+
+def test_file_store_when_reopened_then_operator_lowered_target_resumes_until_cleared(tmp_path: Path) -> None:
+    """fixlogon56b: `gateway venue set-seq --next-target M --allow-lower-target` restarts the venue's numbering; a
+    restart before the logon that asks about the open orders must still know it (the mark comes before the number)."""
+    path = tmp_path / "s.fixstore"
+    first = FileStore(path, creation_time_ns=100)
+    first.save_sent(1, b"one")
+    first.set_next_target_seq(9)
+    first.set_lowered_by_operator(9, 2)
+    first.renumber_inbound(2, 200)
+    del first  # killed: the OS still has the writes
+    second = FileStore(path)
+    assert (second.lowered_by_operator, second.next_target_seq, second.creation_time_ns) == ((9, 2), 2, 200)
+    assert second.get_sent(1, 1) == [(1, b"one")]
+    second.set_lowered_by_operator(0, 0)  # asked about
+    second.set_next_target_seq(3)
+    second.close()
+    third = FileStore(path)
+    assert (third.lowered_by_operator, third.next_target_seq) == ((0, 0), 3)
     third.close()
 
 

@@ -74,6 +74,13 @@ class _CountingStore(MessageStore):
         self.inner.set_raised_by_operator(before, new)
 
     @property
+    def lowered_by_operator(self) -> tuple[int, int]:
+        return self.inner.lowered_by_operator
+
+    def set_lowered_by_operator(self, before: int, new: int) -> None:
+        self.inner.set_lowered_by_operator(before, new)
+
+    @property
     def withdrawn(self) -> tuple[Withdrawn, ...]:
         return self.inner.withdrawn
 

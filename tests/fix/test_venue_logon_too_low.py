@@ -93,7 +93,8 @@ def test_set_numbers_when_target_lowered_then_only_with_lower_target_and_under_a
     assert rig.store.next_target_seq == 1 and session.next_target_seq == 1
     assert rig.store.creation_time_ns > created  # the venue's messages from 1 are a new numbering
     assert rig.store.next_sender_seq == sent  # ours stand
-    assert rig.store.skipped_by_operator == (0, 0)  # nothing skipped: no questions about open orders
+    assert rig.store.skipped_by_operator == (0, 0)  # nothing skipped
+    assert rig.store.lowered_by_operator == (9, 1)  # the next logon asks about every open order (fixlogon56b)
     assert session.reconnect()
     session.connection_made(rig.clock())
     rig.take()

@@ -6,7 +6,8 @@ numbered 1 again, without ResetSeqNumFlag. Before fixlogon56 the gateway answere
 reconnected on its backoff for ever (WARNING lines only, ``DISCONNECTED`` with no reason), and ``gateway venue set-seq
 EQX --next-target 1`` was refused with no way round. Now: LOGIN_REFUSED with the reason in ``gateway status``; the
 set-seq below the expected number is refused without ``--allow-lower-target`` (the message names it) and accepted
-with it, logged and audited as lowered; ``gateway venue reconnect`` logs on.
+with it, logged and audited as lowered; ``gateway venue reconnect`` logs on, and the logon reads the lowering from
+the message store (fixlogon56b: the open orders are asked about; none here, which its line says).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def test_venue_logon_when_numbered_too_low_then_login_refused_and_set_seq_lower_
         log = gateway.log_text()
         (warning,) = [line for line in log.splitlines() if "MsgSeqNums set by" in line]
         assert "next expected 3 -> 1" in warning and "expected number LOWERED" in warning
+        assert "the next logon asks the venue about every open order" in warning  # fixlogon56b
         (record,) = [r for r in read_audit_log(workdir / "audit.jsonl") if r["event"] == "venue_set_seq"]
         assert (record["next_target_seq_before"], record["next_target_seq_after"]) == (3, 1)
         assert record["lowered_target"] is True and record["reason"] == "desk"
@@ -63,6 +65,10 @@ def test_venue_logon_when_numbered_too_low_then_login_refused_and_set_seq_lower_
         assert reconnect.returncode == 0, reconnect.stderr
         wait_until(lambda: _state(gateway) == "UP", 15, "UP after the reconnect")
         assert gateway.log_text().count("LOGON REFUSED: the venue's Logon carried") == 1
+        # the core's after_replay at UP read the store's mark (fixlogon56b): no order open here, nothing asked
+        wait_until(lambda: "nothing to ask about" in gateway.log_text(), 15, "the lowering's line at the logon")
+        (asked,) = [line for line in gateway.log_text().splitlines() if "lowered the MsgSeqNum expected" in line]
+        assert "from 3 to 1: no order open" in asked, asked
     finally:
         gateway.stop()
         _stop(sim)

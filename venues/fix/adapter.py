@@ -140,6 +140,10 @@ _SESSION_ENDED_TEXT: Final = (
     "the FIX session ended (end of the session schedule) before the venue answered; its numbering restarts at the "
     "next start, so no answer from this session will come"
 )
+_LOWERED_WHY: Final = (
+    "the operator lowered the MsgSeqNum expected from the venue (set-seq --allow-lower-target): messages of its old "
+    "numbering may be lost"
+)
 _UNSUPPORTED_BY_VENUE: Final = frozenset({"BUSINESS_REJECT_3", "BUSINESS_REJECT_4"})
 """BusinessMessageReject reasons that mean "this message type is not taken here" (unsupported, app not available)."""
 # Final aliases of what is used per message (see venues.fix.session.session)
@@ -190,6 +194,15 @@ _MAX_PRICE: Final = EVENT_MAX_PRICE
 
 class _ValueIncorrectError(ValueError):
     """A well-formed value the message cannot carry (Reject reason 5, not 6)."""
+
+
+def _is_utf8(value: bytes) -> bool:
+    """Return whether ``value`` is UTF-8 (cold: a message refused)."""
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _qty(value: bytes) -> int:
@@ -359,6 +372,9 @@ class FixVenue(VenueAdapter):
         """No connection made yet by this process: the status questions still out are taken back from the store."""
         self._asked_before_start: dict[int, _Probe] = {}
         """order_id -> a status question taken back from the store, asked again at the first ``after_replay``."""
+        self._asked_before_connection: dict[int, _Probe] = {}
+        """The questions out when the connection was made: those asked since went under the venue's numbering of now
+        (a gap fill at the logon asks before ``after_replay``), not in doubt after a lowered expected number."""
         self._queued: tuple[int, int, bytes, bool, bytes, bool] | None = None
         """The business message ``send_*`` stored last: (order id, MsgSeqNum, the message, queued on the wire, the
         order's pending ClOrdID before it, the order tracked before it), for ``withdraw_*`` (fault51)."""
@@ -1023,6 +1039,7 @@ class FixVenue(VenueAdapter):
         self._close_pending_polls = 0
         self._no_reconnect = False
         self._logged_on_this_connection = False
+        self._asked_before_connection = dict(self._probes) if self._probes else {}
         if self._cancels_again:
             orders = self._orders
             self._cancels_again = {k: ref for k, ref in self._cancels_again.items() if k in orders}
@@ -1464,10 +1481,27 @@ class FixVenue(VenueAdapter):
         raised = store.raised_by_operator if store.raised_by_operator[0] else None  # kept across restarts (fix55)
         if raised is not None:
             self._sender_raised(raised, unanswered)
-        in_doubt = reset or raised is not None
+        # the venue's numbering restarted by the operator's word: as a reset for what it sent (fixlogon56b)
+        lowered = store.lowered_by_operator if store.lowered_by_operator[0] else None
+        if lowered is not None:
+            self._target_lowered(lowered, unanswered)
+        venue_restarted = reset or lowered is not None
+        in_doubt = venue_restarted or raised is not None
+        why = (
+            "sequence numbers reset: the venue never asks for it again"
+            if reset
+            else _LOWERED_WHY
+            if lowered is not None
+            else "the operator raised our MsgSeqNum (set-seq --next-sender) past it"
+        )
         before: dict[int, _Probe] = {}
         if in_doubt and self._probes:
             before, self._probes = self._probes, {}  # asked under the old numbering: the answer may never come
+            if not reset and raised is None:  # lowered: a question asked on this connection went under the new one
+                asked_before = self._asked_before_connection
+                for asked_id, question in list(before.items()):
+                    if asked_before.get(asked_id) is not question:
+                        self._probes[asked_id] = before.pop(asked_id)
         elif restored:  # asked before a restart and not answered since: the venue may never have got the question
             before = {order_id: probe for order_id, probe in restored.items() if self._probes.get(order_id) is probe}
             for order_id in before:
@@ -1492,14 +1526,7 @@ class FixVenue(VenueAdapter):
                     if old is not None and not old.resync and old.ref == ref:
                         continue  # the question out about it is asked again below as it was asked (a cancel, say)
                     self.counters["outcome_unknown"] += 1
-                    self._ask(
-                        tracked,
-                        kind,
-                        ref,
-                        why="sequence numbers reset: the venue never asks for it again"
-                        if reset
-                        else "the operator raised our MsgSeqNum (set-seq --next-sender) past it",
-                    )
+                    self._ask(tracked, kind, ref, why=why)
         if self._unasked:
             self._ask_unasked("the message store refused the question earlier")
         if before:
@@ -1507,14 +1534,20 @@ class FixVenue(VenueAdapter):
                 before,
                 "sequence numbers reset before its answer"
                 if reset
-                else "the operator raised our MsgSeqNum (set-seq --next-sender) past it"
-                if raised is not None
+                else why
+                if in_doubt
                 else "asked before the gateway restarted",
             )
-        if reset:
-            self._check_live_orders({request.order.order_id for request in unanswered})
-        if raised is not None and not self._unasked:  # asked (the questions are stored): a restart asks them again
-            self._clear_raised_mark()
+        if venue_restarted:
+            self._check_live_orders(
+                {request.order.order_id for request in unanswered},
+                why="sequence numbers reset" if reset else _LOWERED_WHY,
+            )
+        if not self._unasked:  # asked (the questions are stored): a restart asks them again
+            if raised is not None:
+                self._clear_raised_mark()
+            if lowered is not None:
+                self._clear_lowered_mark()
 
     def _clear_raised_mark(self) -> None:
         """Forget in the store that ``set-seq --next-sender`` raised our number, once its requests were asked about.
@@ -1531,6 +1564,69 @@ class FixVenue(VenueAdapter):
                 self.name,
                 exc,
             )
+
+    def _clear_lowered_mark(self) -> None:
+        """Forget in the store that ``set-seq --allow-lower-target`` lowered the expected number, once asked about.
+
+        As ``_clear_raised_mark``: a store that cannot be written keeps the mark, and the next logon asks about
+        every open order and every request unanswered again (never less).
+        """
+        try:
+            self.session.store.set_lowered_by_operator(0, 0)
+        except OSError as exc:
+            log.error(
+                "FIX %s: the message store could not be written (%s): the open orders and the requests still "
+                "unanswered are asked about again at the next logon",
+                self.name,
+                exc,
+            )
+
+    def _target_lowered(self, lowered: tuple[int, int], unanswered: list[UnansweredRequest]) -> None:
+        """Logged on after ``gateway venue set-seq --next-target M --allow-lower-target``: say what is in doubt.
+
+        The number expected before (N) proves only that the venue's messages below it were received; what the venue
+        sent from N on under its old numbering (a fill, an acknowledgement, a cancel) and never resent is gone with
+        that numbering. So, as after a numbering reset (``after_replay``), every request still unanswered, every
+        question out and every acknowledged open order is asked about. Before fixlogon56b nothing was: an order
+        filled there stayed LIVE with nothing executed here, a new order whose ack was lost stayed PENDING_NEW.
+        """
+        orders = self._orders
+        requests = sum(1 for request in unanswered if request.order.order_id in orders)
+        asked_before = self._asked_before_connection  # those asked since (a gap fill's) are counted as orders
+        questions = {k for k, probe in self._probes.items() if k in orders and asked_before.get(k) is probe}
+        in_doubt = {request.order.order_id for request in unanswered}
+        live = sum(
+            1
+            for order_id, tracked in orders.items()
+            if order_id not in in_doubt and order_id not in questions and not tracked.order.is_terminal
+        )
+        if not requests and not questions and not live:
+            log.warning(
+                "FIX %s: the operator lowered the MsgSeqNum expected from the venue (`gateway venue set-seq "
+                "--next-target --allow-lower-target`) from %d to %d: no order open, nothing to ask about",
+                self.name,
+                lowered[0],
+                lowered[1],
+            )
+            return
+        status_request = self.dialect.orders.status_request
+        log.error(
+            "FIX %s: the operator lowered the MsgSeqNum expected from the venue (`gateway venue set-seq --next-target "
+            "--allow-lower-target`) from %d to %d: messages it sent from %d on under its old numbering (a fill, an "
+            "acknowledgement, a cancel) may be lost, never resent; asking the venue about %d request(s) still "
+            "unanswered and %d question(s) out (%s) and %d acknowledged open order(s) (%s)",
+            self.name,
+            lowered[0],
+            lowered[1],
+            lowered[0],
+            requests,
+            len(questions),
+            "OrderStatusRequest" if status_request else "a cancel naming the request",
+            live,
+            "OrderStatusRequest"
+            if status_request
+            else "not checked: the dialect has no OrderStatusRequest; reconcile them with the venue",
+        )
 
     def _sender_raised(self, raised: tuple[int, int], unanswered: list[UnansweredRequest]) -> None:
         """Logged on with our MsgSeqNum raised by ``gateway venue set-seq --next-sender``: say what is in doubt.
@@ -1809,7 +1905,7 @@ class FixVenue(VenueAdapter):
             self._ask_again(asked, "the venue gap-filled messages never received before its answer")
         self._check_live_orders(set(), after_gap_fill=True)
 
-    def _check_live_orders(self, in_doubt: set[int], *, after_gap_fill: bool = False) -> None:
+    def _check_live_orders(self, in_doubt: set[int], *, after_gap_fill: bool = False, why: str = "") -> None:
         """After a numbering reset (or a gap fill): ask about each acknowledged open order (lost reports).
 
         Where the dialect has OrderStatusRequest each is asked about as after a refused report (its answer
@@ -1817,7 +1913,8 @@ class FixVenue(VenueAdapter):
         (``orders_unchecked_after_reset``, ``orders_unchecked_after_gap_fill``) and, after a reset, logged at
         WARNING with their number (a gap fill logged its ERROR already). After a gap fill an order with a
         request in flight is asked too, as its answer may be among the numbers never received
-        (``_ask_in_flight``); after a reset those in ``in_doubt`` are asked about by ``after_replay``.
+        (``_ask_in_flight``); after a reset those in ``in_doubt`` are asked about by ``after_replay``. ``why``
+        names the reset in the log (the operator's lowered expected number is one of the venue's numbering).
         """
         live = [
             tracked
@@ -1832,14 +1929,18 @@ class FixVenue(VenueAdapter):
                 return
             self.counters["orders_unchecked_after_reset"] += len(live)
             log.warning(
-                "FIX %s: sequence numbers reset: %d open order(s) not checked (the dialect has no "
+                "FIX %s: %s: %d open order(s) not checked (the dialect has no "
                 "OrderStatusRequest): fills or cancels the venue sent while the link was down are not resent; "
                 "reconcile them with the venue",
                 self.name,
+                why or "sequence numbers reset",
                 len(live),
             )
             return
-        why = "the venue gap-filled messages never received" if after_gap_fill else "sequence numbers reset"
+        if after_gap_fill:
+            why = "the venue gap-filled messages never received"
+        elif not why:
+            why = "sequence numbers reset"
         for tracked in live:
             if after_gap_fill and (tracked.pending or tracked.order.state in _NEW_UNANSWERED):
                 self._ask_in_flight(tracked, why)
@@ -2068,10 +2169,10 @@ class FixVenue(VenueAdapter):
             self._answered(tracked, probe, seq, known=False)
             return
         order_id = order.order_id
-        venue_order_id = fields.get(f.ORDER_ID, b"").decode()
         tag = b""
         events: tuple[VenueEvent, ...] = ()
         try:
+            venue_order_id = fields.get(f.ORDER_ID, b"").decode()  # not UTF-8: refused (before, out of the read)
             if probe.about is RequestKind.NEW:
                 if order.state not in _NEW_UNANSWERED:
                     pass  # answered meanwhile
@@ -2455,6 +2556,14 @@ class FixVenue(VenueAdapter):
         return ended is not None and self._of_day(cl_ord_id, ended.venue_ref.encode())
 
     def _unparseable(self, message: FixMessage, tag: bytes, exc: ValueError) -> None:
+        """Refuse a venue message that cannot be read (session Reject naming ``tag``, counted, logged).
+
+        A UTF-8 decode that failed is of OrderID (37), the one field of the venue's taken strictly (lead56b): the
+        Reject names it, not the tag read last before it (rev56merge2: an ack's non-UTF-8 OrderID was refused as
+        "tag 44"). Cold: the check is made here, nothing per message.
+        """
+        if isinstance(exc, UnicodeDecodeError) and not _is_utf8(message.fields.get(f.ORDER_ID, b"")):
+            tag = f.ORDER_ID
         self.counters["unparseable"] += 1
         self._rare("unparseable", "MsgSeqNum %d: %s", message.seq, exc)
         if isinstance(exc, _MissingTagError) or (isinstance(exc, _TagError) and exc.missing):

@@ -481,7 +481,12 @@ class FixSession:
             if schedule.needs_reset(self.store.creation_time_ns, wall):
                 log.info("FIX %s: new session day, resetting sequence numbers", self.config.target_comp_id.decode())
                 store = self.store
-                if self.operator_numbers[0] or store.raised_by_operator[0] or store.skipped_by_operator[0]:
+                if (
+                    self.operator_numbers[0]
+                    or store.raised_by_operator[0]
+                    or store.skipped_by_operator[0]
+                    or store.lowered_by_operator[0]
+                ):
                     # before fixfix54b dropped without a word (a 24-hour session's refusal set right, never used);
                     # the store's marks say so after a restart too (fix55)
                     log.warning(
@@ -860,13 +865,14 @@ class FixSession:
         venue's numbering restarted (``--allow-lower-target``, fixlogon56: the venue's Logon refused as numbered too
         low): then the expected number goes down and the venue's messages take a new name of numbering
         (``store.renumber_inbound``: the store's creation time, the exactly-once epoch), so its messages from there
-        are new ones, not repeats of those numbered the same before; our own number and messages stay. Not when the
-        next Logon is
-        a new session day under the schedule (the daily reset restarts both numbers at 1 then). Written to the
-        message store (a restart keeps them), with the venue's numbers a raised expected number skips
-        (``store.skipped_by_operator``: the owner asks about its open orders at the next logon and clears it) and
-        our numbers a raised next number passes over (``store.raised_by_operator``: the owner asks about every
-        request still unanswered at the next logon and clears it, fix55).
+        are new ones, not repeats of those numbered the same before; our own number and messages stay; and what the
+        venue sent under the old numbering and never resent is lost (``store.lowered_by_operator``: the owner asks
+        about every open order and every request unanswered at the next logon, as after a reset, and clears it,
+        fixlogon56b). Not when the next Logon is a new session day under the schedule (the daily reset restarts
+        both numbers at 1 then). Written to the message store (a restart keeps them), with the venue's numbers a
+        raised expected number skips (``store.skipped_by_operator``: the owner asks about its open orders at the
+        next logon and clears it) and our numbers a raised next number passes over (``store.raised_by_operator``:
+        the owner asks about every request still unanswered at the next logon and clears it, fix55).
         """
         state = self.state
         if state is not _LOGIN_REFUSED and state is not _DISCONNECTED and state is not _ENDED:
@@ -909,7 +915,11 @@ class FixSession:
                 store.set_next_sender_seq(next_sender)
             if next_target and next_target < target:
                 # the venue's numbering restarted (the operator says so): a new name for it, so that its messages
-                # from ``next_target`` on are not taken for those numbered the same before (fixlogon56)
+                # from ``next_target`` on are not taken for those numbered the same before (fixlogon56). What it
+                # sent from ``target`` on under the old numbering is lost with it: marked before the number (a
+                # crash in between asks once more, never less), so the first logon asks about every open order
+                # and every request unanswered, as after a reset, even after a restart (fixlogon56b)
+                store.set_lowered_by_operator(store.lowered_by_operator[0] or target, next_target)
                 store.renumber_inbound(next_target, max(now_ns + self.wall_offset_ns, store.creation_time_ns + 1))
                 self._target_pending = 0
                 self.refusals.clear()

@@ -89,6 +89,22 @@ class MessageStore(abc.ABC):
     def set_raised_by_operator(self, before: int, new: int) -> None:
         """Persist ``raised_by_operator`` as (before, new); (0, 0) once the requests were asked about."""
 
+    @property
+    @abc.abstractmethod
+    def lowered_by_operator(self) -> tuple[int, int]:
+        """Return the venue's MsgSeqNum an operator lowered, not yet asked about: (expected before, the new); (0, 0).
+
+        ``gateway venue set-seq --next-target M --allow-lower-target`` restarts the venue's numbering
+        (``renumber_inbound``): the number expected before says only that the messages below it were received; what
+        the venue sent from there under its old numbering and never resent is lost with it. Every acknowledged open
+        order and every request still unanswered is asked about at the next logon, as after a numbering reset
+        (fixlogon56b: kept here, written before the new number, so a restart before that logon still asks).
+        """
+
+    @abc.abstractmethod
+    def set_lowered_by_operator(self, before: int, new: int) -> None:
+        """Persist ``lowered_by_operator`` as (before, new); (0, 0) once the orders and requests were asked about."""
+
     def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
         """Persist a restart of the venue's numbering alone: ``next_target`` expected, a new ``creation_time_ns``.
 
@@ -143,7 +159,7 @@ class MessageStore(abc.ABC):
 
     @abc.abstractmethod
     def reset(self, creation_time_ns: int) -> None:
-        """Forget every message (and ``skipped_by_operator``, ``raised_by_operator``, ``withdrawn``); numbers 1."""
+        """Forget every message (and the ``*_by_operator`` marks, ``withdrawn``); numbers 1."""
 
     def poll(self, now_ns: int) -> int:
         """Do deferred work, if a backend has any; return ns until the next call is wanted."""

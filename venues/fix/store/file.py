@@ -11,7 +11,9 @@ for older stores and gateways) and WITHDRAWN (value = how many entries, payload 
 during a journal hold: MsgSeqNum u64, MsgType u8, flags u8 (1: a cancel sent again), ClOrdID length u16, the
 ClOrdID; fixstop56b: fdatasynced whatever the fsync policy; an older gateway ignores it). A CREATED record after
 others renames the venue's numbering alone (``renumber_inbound``, fixlogon56: an operator lowered the expected
-number; an older gateway reads it too; the WITHDRAWN entries stay: our numbering is unchanged).
+number; an older gateway reads it too; the WITHDRAWN entries stay: our numbering is unchanged), preceded by LOWERED
+(value = the expected number before, payload = the lowered one as u64; value 0: the open orders and requests asked
+about, fixlogon56b; an older gateway ignores it).
 Opening the file replays the records; a torn or corrupt tail (a crash in the middle of a copy) and the zeros of the
 preallocated part are cut off. A reset writes a fresh file next to the old one and renames
 it over, so the log only grows within one session day.
@@ -64,7 +66,8 @@ _KIND_SENT: Final = 4
 _KIND_SKIPPED: Final = 5
 _KIND_RAISED: Final = 6
 _KIND_WITHDRAWN: Final = 7
-_KIND_LAST: Final = _KIND_WITHDRAWN
+_KIND_LOWERED: Final = 8
+_KIND_LAST: Final = _KIND_LOWERED
 _SKIPPED_END: Final = struct.Struct("<Q")
 _WITHDRAWN: Final = struct.Struct("<QBBH")
 """One WITHDRAWN entry's head: MsgSeqNum, MsgType (one byte), flags, ClOrdID length; the ClOrdID follows."""
@@ -152,6 +155,7 @@ class FileStore(MessageStore):
         self._target = 1
         self._skipped = (0, 0)
         self._raised = (0, 0)
+        self._lowered = (0, 0)
         self._withdrawn: tuple[Withdrawn, ...] = ()
         self._created = creation_time_ns
         self._offsets = array.array("q")
@@ -231,6 +235,14 @@ class FileStore(MessageStore):
     def set_raised_by_operator(self, before: int, new: int) -> None:
         self._append(_KIND_RAISED, before, _SKIPPED_END.pack(new if before else 0))
         self._raised = (before, new) if before else (0, 0)
+
+    @property
+    def lowered_by_operator(self) -> tuple[int, int]:
+        return self._lowered
+
+    def set_lowered_by_operator(self, before: int, new: int) -> None:
+        self._append(_KIND_LOWERED, before, _SKIPPED_END.pack(new if before else 0))
+        self._lowered = (before, new) if before else (0, 0)
 
     def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
         """Append CREATED, then TARGET: a crash in between leaves the old expected number under the new name, which a
@@ -336,6 +348,7 @@ class FileStore(MessageStore):
             self._target = 1
             self._skipped = (0, 0)
             self._raised = (0, 0)
+            self._lowered = (0, 0)
             self._withdrawn = ()
             self._created = creation_time_ns
             self._dirty = False
@@ -500,6 +513,9 @@ class FileStore(MessageStore):
             elif kind == _KIND_RAISED:
                 raised_to = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
                 self._raised = (value, raised_to) if value and raised_to else (0, 0)
+            elif kind == _KIND_LOWERED:
+                lowered_to = _SKIPPED_END.unpack_from(data, pos + _RECORD.size)[0] if length == 8 else 0
+                self._lowered = (value, lowered_to) if value and lowered_to else (0, 0)
             elif kind == _KIND_WITHDRAWN:
                 self._withdrawn += _withdrawn_entries(data, pos + _RECORD.size, end, value)
             pos = end

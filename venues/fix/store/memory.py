@@ -15,6 +15,7 @@ class MemoryStore(MessageStore):
         self._target = 1
         self._skipped = (0, 0)
         self._raised = (0, 0)
+        self._lowered = (0, 0)
         self._withdrawn: tuple[Withdrawn, ...] = ()
         self._created = creation_time_ns
         self._sent: dict[int, bytes] = {}
@@ -55,6 +56,13 @@ class MemoryStore(MessageStore):
     def set_raised_by_operator(self, before: int, new: int) -> None:
         self._raised = (before, new) if before else (0, 0)
 
+    @property
+    def lowered_by_operator(self) -> tuple[int, int]:
+        return self._lowered
+
+    def set_lowered_by_operator(self, before: int, new: int) -> None:
+        self._lowered = (before, new) if before else (0, 0)
+
     def renumber_inbound(self, next_target: int, creation_time_ns: int) -> None:
         self._created = creation_time_ns
         self._target = next_target
@@ -81,5 +89,6 @@ class MemoryStore(MessageStore):
         self._target = 1
         self._skipped = (0, 0)
         self._raised = (0, 0)
+        self._lowered = (0, 0)
         self._withdrawn = ()
         self._created = creation_time_ns
