@@ -100,6 +100,9 @@ class ExchangeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Certification-venue mode: every Enter / Replace / Mass Cancel / Disable / Enable whose UserRefNum is not
     above every number already seen on its channel is a protocol violation (counted in ``violations``, recorded
     with outcome ``violation:user-ref-num-not-increasing``), not only ignored."""
+    answer_account_query: bool = True
+    """False: a venue that does not answer the Account Query Request (recorded with outcome ``unanswered``): the
+    gateway then cannot learn the venue's NextUserRefNum after a login."""
     first_order_reference_number: int = 100_000_001
     first_match_number: int = 500_000_001
 
@@ -478,6 +481,9 @@ class Exchange:
 
     def _account_query(self, message: AccountQuery) -> None:
         idx = message.options.user_ref_idx or 0
+        if not self.config.answer_account_query:
+            self._record("Q", outcome="unanswered")
+            return
         self._emit(AccountQueryResponse(self._timestamp(), self.next_user_ref_num(idx), _echo(idx)))
         self._record("Q", outcome="answered")
 

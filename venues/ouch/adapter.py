@@ -19,12 +19,14 @@ Heartbeat), then asks the venue for its NextUserRefNum (Account Query) and only 
 acts: OUCH answers every request it processed with a sequenced message, so what is
 still unanswered never arrived. A Cancel is sent again (it names the order's number);
 an Enter or Replace is sent again under its own number only if the venue has seen no
-number as high (NextUserRefNum <= it), otherwise a Replace is reported back (VenueCancelRejected
-"OUCH_NOT_RECEIVED", venue_seq 0) and an Enter is in doubt (the venue took its number but has not
-answered it yet: taken as accepted and canceled there): no UserRefNum the venue already
+number as high (NextUserRefNum <= it), otherwise it is in doubt (the venue took its number but has not
+answered it yet): an Enter is taken as accepted and canceled there, a Replace gets VenueCancelRejected
+"OUCH_IN_DOUBT" (venue_seq 0): no UserRefNum the venue already
 has is ever sent again. The Enter of an order asked to cancel is never sent again: it is
-reported back, which answers its Cancel too. When messages of the venue were lost (a replay gap,
-an undecodable answer), an Enter or Replace the venue may have processed is in doubt instead:
+reported back "OUCH_NOT_RECEIVED" (its number not taken), which answers its Cancel too. When messages of the
+venue were lost (a replay gap, an undecodable answer), or the venue did not answer the Account Query (ouchaq56:
+nothing tells then that it never received a request), an Enter or Replace the venue may have processed is in doubt
+instead:
 an Enter is taken as accepted, a Replace gets VenueCancelRejected "OUCH_IN_DOUBT" and a Cancel
 names both numbers (``_in_doubt``); never "not received". UserRefNums come from a persistent store and never go
 backwards within the session day.
@@ -182,10 +184,6 @@ _NOT_RECEIVED_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and has seen a later UserRefNum, "
     "so it cannot be sent again under its number"
 )
-_NOT_RECEIVED_UNKNOWN_TEXT: Final = (
-    "the venue never received it (unanswered after the replay); the venue did not answer the Account Query, "
-    "so it is not sent again"
-)
 _NOT_RECEIVED_CANCEL_TEXT: Final = (
     "the venue never received it (unanswered after the replay) and a cancel of it was requested, "
     "so it is not sent again"
@@ -214,6 +212,10 @@ _IN_DOUBT_TAKEN_TEXT: Final = (
 _IN_DOUBT_UNKNOWN_TEXT: Final = (
     "messages of the venue were lost (a replay gap at the login, or one undecodable) and it did not answer "
     "the Account Query"
+)
+_IN_DOUBT_NO_QUERY_TEXT: Final = (
+    "unanswered after the replay and the venue did not answer the Account Query: whether it took this UserRefNum "
+    "is unknown, and a slow venue may still accept or reject it"
 )
 _REPLACE_WHILE_IN_DOUBT: Final = Refused(
     _IN_DOUBT,
@@ -3572,10 +3574,13 @@ class OuchVenue(VenueAdapter):
         doubt (the venue took its number): an Enter is answered OrderAccepted and canceled by its number,
         a Replace VenueCancelRejected "OUCH_IN_DOUBT" (both numbers candidates; ouchend56, before:
         "OUCH_NOT_RECEIVED", though the venue may have applied it).
-        ``next_user_ref_num`` None (the venue did not say): every Enter and Replace is reported back.
+        ``next_user_ref_num`` None (the venue did not answer the Account Query): whether the venue took a number is
+        unknown, so every Enter and Replace is in doubt, as when its messages were lost (ouchaq56; before, each was
+        reported back "OUCH_NOT_RECEIVED", "the venue never received it", false when a slow venue had it).
         The Enter of an order a cancel was asked for (PENDING_NEW_CANCEL, PENDING_NEW_HELD_CANCEL) whose
-        number the venue has not taken is always reported back, its Cancel with it:
-        sending it again would put on the book an order the desk wants gone (docs/venues/ouch.md).
+        number the venue has not taken (``next_user_ref_num`` <= it) is reported back, its Cancel with it:
+        sending it again would put on the book an order the desk wants gone (docs/venues/ouch.md). That is the only
+        request still reported "OUCH_NOT_RECEIVED": the venue's NextUserRefNum shows it never arrived.
         """
         if self._check_orders:
             self._check_orders = False
@@ -3586,7 +3591,12 @@ class OuchVenue(VenueAdapter):
         taken: list[tuple[int, int]] = []
         lost = self._answers_lost
         self._answers_lost = False
-        why = _IN_DOUBT_GAP_TEXT if next_user_ref_num is not None else _IN_DOUBT_UNKNOWN_TEXT
+        if next_user_ref_num is not None:
+            why = _IN_DOUBT_GAP_TEXT
+        else:
+            why = _IN_DOUBT_UNKNOWN_TEXT if lost else _IN_DOUBT_NO_QUERY_TEXT
+        # No NextUserRefNum (the Account Query unanswered): the venue may have taken any of them (ouchaq56)
+        unknown = lost or next_user_ref_num is None
         gap_doubted: list[tuple[int, int]] = []
         # Enters the venue took (below its NextUserRefNum) that the replay did not answer, and, when messages of
         # the venue were lost, every Enter it may have seen: in doubt below, and bounded as after
@@ -3597,14 +3607,13 @@ class OuchVenue(VenueAdapter):
         # (ouch55; before, each Replace wrote the file again)
         added = 0
         replace_refs = self._replace_refs
-        judged = lost or next_user_ref_num is not None
         for key in inflight:
             if key >= _CANCEL_KEY:
                 continue
             chain = self._refs.get(key)
             if chain is None or chain.done:
                 continue
-            seen = judged and (next_user_ref_num is None or key < next_user_ref_num)
+            seen = next_user_ref_num is None or key < next_user_ref_num
             if key in replace_refs:
                 if seen or chain.candidates or chain.unconfirmed:
                     added += self._pre_note_replace_doubt(chain, key)
@@ -3623,8 +3632,9 @@ class OuchVenue(VenueAdapter):
                 del inflight[key]
                 continue
             replace = key in self._replace_refs
-            if lost and key < _CANCEL_KEY and (next_user_ref_num is None or key < next_user_ref_num):
-                # The venue has seen this number or a later one and some of its messages were lost: it may
+            if unknown and key < _CANCEL_KEY and (next_user_ref_num is None or key < next_user_ref_num):
+                # The venue has seen this number or a later one and some of its messages were lost, or it did not
+                # say its NextUserRefNum (ouchaq56): it may
                 # have processed this request, so it is never reported "not received" (an order asked to
                 # cancel keeps its Cancel, sent again below in UserRefNum order). An Enter is canceled at the venue
                 # by ``_go_live`` and ended OUCH_OUTCOME_UNKNOWN if the venue still says nothing (``_sweep_doubts``)
@@ -3679,27 +3689,15 @@ class OuchVenue(VenueAdapter):
                 continue
             del inflight[key]
             reported += 1
-            if cancel_wanted:
-                text = _NOT_RECEIVED_CANCEL_TEXT
-            elif next_user_ref_num is not None:
-                text = _NOT_RECEIVED_TEXT
-            else:
-                text = _NOT_RECEIVED_UNKNOWN_TEXT
+            # Reached only with the venue's NextUserRefNum at or below ``key`` (it never saw this number): an Enter of
+            # an order asked to cancel (every other Enter and Replace went again, or is in doubt, above)
+            text = _NOT_RECEIVED_CANCEL_TEXT if cancel_wanted else _NOT_RECEIVED_TEXT
             order_id = chain.order.order_id
             if replace:
                 if chain.pending == key:
                     chain.pending = 0
                 self._emit(VenueCancelRejected(0, order_id, _NOT_RECEIVED, text))
             else:
-                if cancel_wanted and (next_user_ref_num is None or key < next_user_ref_num):
-                    # The venue has seen this number or a later one: were the replay's answer lost (a gap
-                    # at Login Accepted), the order could be live. Its Cancel goes out anyway; a venue that
-                    # never had the Enter ignores it (OUCH: "superfluous cancels are silently ignored").
-                    for number in chain.cancel_targets():
-                        cancel = inflight.get(number | _CANCEL_KEY)
-                        if cancel is not None:
-                            out += cancel
-                            resent += 1
                 self._finish(chain)
                 self._emit(VenueRejected(0, order_id, _NOT_RECEIVED, text))
         self.counters["resent"] += resent
@@ -3719,12 +3717,14 @@ class OuchVenue(VenueAdapter):
             )
         if gap_doubted:
             log.error(
-                "venue %s: %d new orders taken as accepted in doubt (their answers may be among the venue's messages "
-                "that were lost) are canceled there by their UserRefNums, so the venue's Canceled or fills settle "
-                "them; one the venue still says nothing about %d ms after its Cancel was most likely never received "
-                "and ends here (OUCH_OUTCOME_UNKNOWN). UserRefNums %s, orders %s",
+                "venue %s: %d new orders taken as accepted in doubt (%s) are canceled there by their UserRefNums, so "
+                "the venue's Canceled or fills settle them; one the venue still says nothing about %d ms after its "
+                "Cancel was most likely never received and ends here (OUCH_OUTCOME_UNKNOWN). UserRefNums %s, orders %s",
                 self.name,
                 len(gap_doubted),
+                "their answers may be among the venue's messages that were lost"
+                if lost
+                else "the venue did not answer the Account Query: it may have received them",
                 self._answer_timeout_ns // MS,
                 [urn for urn, _ in gap_doubted[:20]],
                 [order_id for _, order_id in gap_doubted[:20]],
