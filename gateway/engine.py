@@ -89,7 +89,14 @@ from gateway.strategy_session import (
     UnreadableRequest,
     last_seq_too_large,
 )
-from gateway.strategy_state import RELEASED_IDS_CAPACITY, ReleasedIds, StrategyLink, StrategyState
+from gateway.strategy_state import (
+    RELEASED_IDS_CAPACITY,
+    REQUEST_ANSWERS_KEPT,
+    OrderGroup,
+    ReleasedIds,
+    StrategyLink,
+    StrategyState,
+)
 from gateway.venue_apply import (
     NEXT_STATE,
     accepted,
@@ -178,6 +185,12 @@ HELD_CHUNK_BYTES: Final = READ_TURN_BYTES
 """Bytes held behind a Hello read per loop callback once its Welcome and replay are out (never more than
 ``READ_TURN_BYTES``: such a chunk is never kept for a later turn; one cut by back-pressure puts its rest back in
 front of the held bytes, ``Engine._read_turn``)."""
+REQUEST_READ_STEP: Final = 512
+"""Journal records read per call looking for an old MassCancel answer (``Engine._request_from_journal``)."""
+MASS_CANCEL_TURN_WORK: Final = 4096
+"""Groups looked at plus orders walked by a strategy's MassCancels after which its read's turn ends (mass56): the
+requests behind the MassCancel that passed it wait for a later loop turn, in order, other connections' reads and
+the venues' timers served in between (``Engine._cut_turn``)."""
 HELD_RETRY_S: Final = 0.005
 """While a strategy's answers are over its high mark (``StrategyLink.output_full``) the bytes held behind its Hello
 wait: looked at again this often (the link cuts a strategy that reads nothing of them for 10 s)."""
@@ -360,6 +373,12 @@ class Engine:
         self._kept_reads: dict[StrategyLink, _KeptRead] = {}
         """Connections whose long read is taken a ``READ_TURN_BYTES`` part per loop turn -> its rest (the link
         reads nothing more from the strategy until it is done: ``StrategyLink.read_rest_soon``)."""
+        self._mass_cancel_work = 0
+        """Groups looked at plus orders walked by MassCancels since the last cut (``MASS_CANCEL_TURN_WORK``)."""
+        self._cut: list[StrategyRequest] | None = None
+        """The requests of a read left behind a MassCancel that ended the turn (``_cut_turn``), to be kept."""
+        self._in_turn = False
+        """A long read's turn is being taken (``_read_turn``): it keeps what a cut left itself."""
         self._held_read: StrategyLink | None = None
         """The connection whose chunk of bytes held behind its Hello is being read (``_read_held``)."""
         self._held_rest: bytes = b""
@@ -1021,6 +1040,8 @@ class Engine:
         out = self._produced
         own = order.own_cancel
         event = cancel_rejected(order, ev, st.next_seq, out)
+        if st.groups is not None:  # a refused Cancel leaves the order live: a MassCancel looks at it again
+            st.unsettle(order)
         if event is None:
             if own and not order.own_cancel:  # the gateway's own cancel refused: applied, answered to no strategy
                 self._counters.cancel_rejected += 1  # refused by the venue (no CancelRejected sent: not by code)
@@ -1078,6 +1099,12 @@ class Engine:
                 [order],
             )
 
+    def _unsettle(self, order: Order) -> None:
+        """``order``'s held Cancel was dropped (it is live again): its strategy's MassCancels look at it again."""
+        st = self.strategies.get(order.strategy_id)
+        if st is not None and st.groups is not None:
+            st.unsettle(order)
+
     def _drop_held_and_answer(self, order: Order, code: str, text: str, reply: bool) -> bool:
         """Drop ``order``'s held Cancel and, if ``reply``, answer its strategy ``CancelRejected`` ``code``.
 
@@ -1089,6 +1116,7 @@ class Engine:
         if order.state in HELD_CANCEL_STATES:
             self.journal.append(JCancelRefused(order.order_id))
             drop_held_cancel(order)  # (no longer the gateway's own, either)
+            self._unsettle(order)
         elif order.state in CANCEL_WANTED_STATES or order.is_terminal:
             return False
         if reply:
@@ -1391,6 +1419,11 @@ class Engine:
             requests = session.receive_data(data, t_in, size)
             self._decoded_ns = self.clock()
             self._requests(link, requests, t_in)
+            if self._cut is not None and not self._in_turn:  # a MassCancel flood ended the turn: the rest later
+                if self._cut:
+                    self._keep_cut(link, t_in)
+                else:  # it was the read's last request: nothing to keep
+                    self._cut = None
             if last and session.pending_close is not None:  # session.end_of_read() has a fatal Error to send
                 session.end_of_read()
         except Exception as exc:  # a fault of the gateway's own outside any one request (decoding the read)
@@ -1426,6 +1459,8 @@ class Engine:
                             break
                         else:  # a DUPLICATE
                             self._on_duplicate(st, req)  # type: ignore[arg-type]
+                            if self._mass_cancel_work >= MASS_CANCEL_TURN_WORK and self._cut_turn(link, requests, req):
+                                return  # (old duplicates read back from the journal: as much work as a walk)
                             continue
                         st.last_req_seq = self._req_seq = req_seq
                 if kind is _NewOrder:
@@ -1440,6 +1475,8 @@ class Engine:
                 elif kind is MassCancel:
                     assert st is not None
                     self._on_mass_cancel(st, req)  # type: ignore[arg-type]
+                    if self._mass_cancel_work >= MASS_CANCEL_TURN_WORK and self._cut_turn(link, requests, req):
+                        return
                 elif kind is Hello:  # the last of the read: the session left the bytes behind it undecoded
                     self._on_hello(link, req)  # type: ignore[arg-type]
                     rest = session.take_behind_hello()
@@ -1455,7 +1492,7 @@ class Engine:
                     session.send(req)  # type: ignore[arg-type]
                 elif kind is UnreadableRequest:  # a numbered request without a readable id: the Error is its answer
                     if st is not None:  # the number's answer is an Error, not replayed: a duplicate gets one again
-                        st.unreadable_seqs.add(req.req_seq)  # type: ignore[union-attr]
+                        st.note_unreadable(req.req_seq, self.journal.tell(), self.journal.durable)  # type: ignore[union-attr]
                     self._on_unreadable(session, req)  # type: ignore[arg-type]
                 if self._req_seq:  # no record carried the request's number: journal it on its own
                     assert st is not None
@@ -1463,6 +1500,38 @@ class Engine:
                     self._req_seq = 0
         except Exception as exc:  # a fault of the gateway's own: the last resort (docs/reliability.md 2.8)
             self._internal_error(link, req, exc)
+
+    def _cut_turn(self, link: StrategyLink, requests: list[StrategyRequest], req: StrategyRequest) -> bool:
+        """End the read's turn after ``req``, a MassCancel that brought the work past ``MASS_CANCEL_TURN_WORK``.
+
+        The requests behind it (``_cut``) are carried out on a later loop turn, in order, before any byte read
+        after them (``_KeptRead.requests``): other connections and the venues' timers are served in between, so one
+        strategy's MassCancels do not hold up the others (mass56). Not while a fatal Error waits for the end of the
+        read, nor behind a Hello (its held bytes are read a chunk per callback already): False, go on.
+        """
+        session = link.session
+        if session.pending_close is not None or link is self._held_read or link in self._pending_hellos:
+            return False
+        if session.state is StrategySessionState.CLOSED:
+            return False
+        self._mass_cancel_work = 0
+        if self._req_seq:  # (the MassCancel's answer carries its number: nothing is left to journal)
+            assert link.strategy is not None
+            self.journal.append(JRequest(link.strategy.strategy_id, self._req_seq))
+            self._req_seq = 0
+        index = next(i for i, item in enumerate(requests) if item is req)  # by identity: equal ones may repeat
+        self._cut = requests[index + 1 :]
+        return True
+
+    def _keep_cut(self, link: StrategyLink, t_in: int) -> None:
+        """Keep what a cut left of a read not taken in turns (``_read_turn`` keeps its own) for a later loop turn."""
+        kept = _KeptRead(memoryview(b""), 0, t_in, [v.backpressured for v in self._venue_list])
+        kept.requests, self._cut = self._cut, None
+        link.session.restart_frame_deadline(t_in, self.clock())
+        if link.read_rest_soon():
+            self._kept_reads[link] = kept
+        else:  # the link cannot defer it: now
+            self._read_turn(link, kept)
 
     def _internal_error(self, link: StrategyLink, req: StrategyRequest | None, exc: Exception) -> None:
         """The last resort: a fault of the gateway's own while carrying out ``req`` (None: outside any request).
@@ -1676,22 +1745,58 @@ class Engine:
         answered, not carried out), or while a Hello waits for its Welcome (the rest is held behind it). A chunk
         held behind a Hello (``_read_held``) is never kept: cut by back-pressure, its rest goes back in front of
         the bytes still held (``_held_rest``), so they are read in the order written, whole frames across the cut.
+
+        The turn also ends after a MassCancel that brought the work past ``MASS_CANCEL_TURN_WORK`` (``_cut_turn``):
+        the requests decoded behind it (``kept.requests``) come first on the next turn, then the bytes. A frame
+        that this turn's slices left incomplete has its deadline counted from the turn's end: the gateway's own
+        processing time is not the strategy's (docs/strategy-protocol.md 4.3; mass56).
         """
         venues = self._venue_list
         for venue, backpressured in zip(venues, kept.backpressured, strict=False):
             venue.hold_backpressure(True, backpressured)
+        in_turn, self._in_turn = self._in_turn, True
+        session = link.session
+        t_in = kept.t_in
         try:
             view = kept.view
             end = len(view)
             start = kept.start
-            t_in = kept.t_in
             turn_end = start + READ_TURN_BYTES
-            session = link.session
+            requests = kept.requests
+            while requests is not None:  # what a cut left of the read: carried out first, in order
+                kept.requests = None
+                self._carry_out(link, requests, t_in)
+                if session.state is StrategySessionState.CLOSED:
+                    return
+                requests = self._cut
+                if requests is None:
+                    break
+                self._cut = None
+                kept.requests = requests
+                if link.read_rest_soon():
+                    self._kept_reads[link] = kept
+                    return
+                requests = kept.requests  # the link cannot defer it: now
             while start < end:
                 self.link_data(link, view[start : start + BATCH_BYTES], t_in, last=start + BATCH_BYTES >= end)
                 start += BATCH_BYTES
                 if session.state is StrategySessionState.CLOSED:
                     return
+                cut = self._cut
+                if cut is not None:  # a MassCancel flood ended the turn: the requests behind it first, then the rest
+                    while cut is not None:
+                        self._cut = None
+                        kept.requests = cut
+                        kept.start = start
+                        if link.read_rest_soon():
+                            self._kept_reads[link] = kept
+                            return
+                        self._carry_out(link, cut, t_in)  # the link cannot defer it: now (and what a cut of it left)
+                        kept.requests = None
+                        if session.is_closed():
+                            return
+                        cut = self._cut
+                    continue
                 if (
                     (start >= turn_end or link.output_full)  # back-pressure: the rest once it reads its answers
                     and start < end
@@ -1706,8 +1811,22 @@ class Engine:
                         self._kept_reads[link] = kept
                         return
         finally:
+            self._in_turn = in_turn
             for venue in venues:
                 venue.hold_backpressure(False)
+            session.restart_frame_deadline(t_in, self.clock())
+
+    def _carry_out(self, link: StrategyLink, requests: list[StrategyRequest], t_in: int) -> None:
+        """Carry out requests a cut left (decoded already) and flush what they produced, as ``link_data`` does."""
+        session = link.session
+        self._decoded_ns = self.clock()
+        try:
+            self._requests(link, requests, t_in)
+        except Exception as exc:  # (``_requests`` catches its own; a fault outside any request is the last resort's)
+            self._internal_error(link, None, exc)
+        if session._writer.buffer or session.state is StrategySessionState.CLOSED:
+            self._mark_dirty(link)
+        self.flush()
 
     def _on_hello(self, link: StrategyLink, hello: Hello) -> None:
         session = link.session
@@ -2164,10 +2283,12 @@ class Engine:
             chunk = bytes(held[:HELD_CHUNK_BYTES])
             del held[:HELD_CHUNK_BYTES]
             self._held_read = link
+            t_in = self.clock()
             try:
-                self.link_data(link, chunk, self.clock())
+                self.link_data(link, chunk, t_in)
             finally:
                 self._held_read = None
+            session.restart_frame_deadline(t_in, self.clock())  # the frame's rest is held here: not the strategy's
             rest = self._held_rest
             if rest:  # back-pressure cut the chunk: the rest first, before the bytes held behind it
                 self._held_rest = b""
@@ -2196,10 +2317,59 @@ class Engine:
         self._counters.duplicate_requests += 1
         if isinstance(req, MassCancel) or (isinstance(req, InvalidRequest) and req.kind == "MassCancel"):
             answer = st.mass_cancel_answers.get(req.req_seq)
+            if answer is None and self._kept_from(st, req.req_seq):  # older than the answers kept: the journal's
+                record = self._request_from_journal(st, req.req_seq)
+                answer = record.answer if record is not None else None
             if answer is not None:
                 self._answer_mass_cancel(st, answer)
-        elif isinstance(req, UnreadableRequest) and st.link is not None and req.req_seq in st.unreadable_seqs:
-            self._on_unreadable(st.link.session, req)  # its answer is not replayed: again
+        elif isinstance(req, UnreadableRequest) and st.link is not None:
+            if req.req_seq in st.unreadable_seqs:
+                self._on_unreadable(st.link.session, req)  # its answer is not replayed: again
+            elif self._kept_from(st, req.req_seq):
+                record = self._request_from_journal(st, req.req_seq)
+                if record is not None and record.record is None and record.answer is None:
+                    self._on_unreadable(st.link.session, req)
+
+    def _kept_from(self, st: StrategyState, req_seq: int) -> bool:
+        """Return True if a MassCancel answer or unreadable number ``req_seq`` may have left memory for the journal."""
+        return self.journal.durable and st.requests_noted > REQUEST_ANSWERS_KEPT and 0 < req_seq <= st.last_req_seq
+
+    def _request_from_journal(self, st: StrategyState, req_seq: int) -> JRequest | None:
+        """Return the strategy's ``JRequest`` numbered ``req_seq``, read from the journal (None: not found, unreadable).
+
+        For a re-sent duplicate older than the answers memory keeps (``REQUEST_ANSWERS_KEPT``): the read starts at the
+        strategy's ``request_marks`` entry at or before it (at most ``REQUEST_MARK_EVERY`` of its answers back) and
+        runs on the event loop; the records read count as a MassCancel's walk (``MASS_CANCEL_TURN_WORK``; mass56).
+        """
+        start = st.request_marks.at_or_before(req_seq)
+        strategy_id = st.strategy_id
+        records = 0
+        found: JRequest | None = None
+        try:
+            reader = self.journal.reader(start)
+            try:
+                while found is None and (batch := reader.read(REQUEST_READ_STEP)):
+                    for _position, record in batch:
+                        records += 1
+                        if type(record) is JRequest and record.req_seq == req_seq and record.strategy_id == strategy_id:
+                            found = record
+                            break
+            finally:
+                reader.close()
+        except (JournalCorruptError, OSError) as exc:
+            self._rarelog.log(
+                "request_lookup_failed",
+                self.clock(),
+                logging.ERROR,
+                "strategy %s: the answer of its re-sent request %d cannot be read from the journal (%s: %s): not "
+                "answered again",
+                st.strategy_id,
+                req_seq,
+                type(exc).__name__,
+                exc,
+            )
+        self._mass_cancel_work += records
+        return found
 
     def _on_unreadable(self, session: StrategySession, req: UnreadableRequest) -> None:
         """Answer a request whose id cannot be read with its non-fatal Error (none after the error budget ran out)."""
@@ -2404,6 +2574,15 @@ class Engine:
         self._n_orders_sent += 1
         self.open_orders[key] = order
         st.open_orders[key] = order
+        groups = st.groups
+        if groups is not None:  # it sent a MassCancel: its open orders by the filters' keys (mass56)
+            group_key = (account, venue_name, symbol)
+            try:
+                group = groups[group_key]
+            except KeyError:
+                group = groups[group_key] = OrderGroup()
+            group.orders[key] = order
+            group.todo[key] = order
         if native_risk is not None and native_risk is risk:  # the fields held here (just sent: settled)
             # on_opened's first test, inline: check_new's open_new counted this order last, as it stands (the
             # same qty and price, nothing recounted since), so there is nothing to recount (no call); else the call
@@ -2473,6 +2652,8 @@ class Engine:
         key: Any = order.order_id
         self.open_orders[key] = order
         st.open_orders[key] = order
+        if st.groups is not None:
+            self._group_opened(st.groups, order)
         self.risk.on_order_opened(order)
         if self._wire_first is None:
             self._wire_first = order
@@ -2672,22 +2853,40 @@ class Engine:
             self._answer_mass_cancel(st, answer)
             self._journal_mass_cancel_answer(st, answer)
             return
-        matching = [
-            order
-            for order in st.open_orders.values()
-            if (not msg.account or order.account == msg.account)
-            and (not msg.venue or order.venue == msg.venue)
-            and (not msg.symbol or order.symbol == msg.symbol)
-        ]
-        answer = MassCancelAck(msg.request_id, len(matching))
+        # Only the groups of open orders the filters match are looked at, and only the orders of theirs it can still
+        # act on are walked (mass56): the count is every matching open order, as before; a flood of MassCancels of
+        # orders already canceling (or of none) costs a look per group, not a walk of every open order each.
+        groups = st.order_groups()
+        account, venue, symbol = msg.account, msg.venue, msg.symbol
+        count = 0
+        walk: list[OrderGroup] = []
+        for (g_account, g_venue, g_symbol), group in groups.items():
+            if (
+                (not account or g_account == account)
+                and (not venue or g_venue == venue)
+                and (not symbol or g_symbol == symbol)
+            ):
+                count += len(group.orders)
+                if group.todo:
+                    walk.append(group)
+        answer = MassCancelAck(msg.request_id, count)
         self._answer_mass_cancel(st, answer)  # before any event it causes
         req_seq, self._req_seq = self._req_seq, 0  # the cancels do not carry the number: the answer does
+        matching = [order for group in walk for order in group.todo.values()]
+        matching.sort(key=_order_id_of)  # in the order the orders were sent, as a walk of ``open_orders`` had them
+        self._mass_cancel_work += len(groups) + len(matching)
         why = f"strategy {st.strategy_id}'s MassCancel {msg.request_id!r}"
         for order in matching:  # a fault on one order's cancel is that order's alone (answered CancelRejected)
             if order.state not in CANCEL_WANTED_STATES:
                 self._own_cancel(order, why, answer=True)
             elif order.own_cancel:  # the gateway's own Cancel, held or sent: joined, answered when it resolves
                 self._join_own_cancel(st, order, why)
+        for group in walk:  # left: those without a Cancel of the strategy's held or in flight (refused, ...)
+            group.todo = {
+                order_id: order
+                for order_id, order in group.todo.items()
+                if order.is_open and (order.state not in CANCEL_WANTED_STATES or order.own_cancel)
+            }
         self._req_seq = req_seq
         self._journal_mass_cancel_answer(st, answer)
 
@@ -2735,7 +2934,8 @@ class Engine:
         req_seq = self._req_seq
         if req_seq:
             self._req_seq = 0
-            st.mass_cancel_answers[req_seq] = answer
+            journal = self.journal
+            st.note_answer(req_seq, answer, journal.tell(), journal.durable)
             record = JRequest(st.strategy_id, req_seq, None, answer)
             try:
                 self.journal.append(record)
@@ -2846,6 +3046,7 @@ class Engine:
                 self._fault_note = f"nothing of it reached venue {order.venue} (it refused it: {result.code})"
                 raise
             drop_held_cancel(order)  # (clears ``own_cancel``; ``own`` says whose it was)
+            self._unsettle(order)
         if own:
             self._own_refused(order, result.code, result.text)
             return
@@ -3007,6 +3208,26 @@ class Engine:
         st = self.strategies.get(order.strategy_id)
         if st is not None:
             st.open_orders.pop(order.order_id, None)
+            groups = st.groups
+            if groups is not None:  # its MassCancels' groups (kept while empty: an order opens one again); no call
+                key: Any = order.order_id
+                try:
+                    group = groups[(order.account, order.venue, order.symbol)]
+                    del group.orders[key]
+                    if key in group.todo:
+                        del group.todo[key]
+                except KeyError:  # (not there: nothing to forget)
+                    pass
+
+    @staticmethod
+    def _group_opened(groups: dict[tuple[str, str, str], OrderGroup], order: Order) -> None:
+        """Put a newly open ``order`` in its group (``StrategyState.groups``): a MassCancel looks at it again."""
+        group_key = (order.account, order.venue, order.symbol)
+        group = groups.get(group_key)
+        if group is None:
+            group = groups[group_key] = OrderGroup()
+        group.orders[order.order_id] = order
+        group.todo[order.order_id] = order
 
     def _release(self) -> None:
         """Release terminal orders and events beyond their windows (the journal has been written).
@@ -3418,6 +3639,10 @@ class Engine:
         return sum(1 for st in self.strategies.values() if st.link is not None)
 
 
+def _order_id_of(order: Order) -> int:
+    return order.order_id
+
+
 def _request_words(req: object) -> str:
     """Name a request for a log line or an Error text: ``NewOrder cl_ord_id 'A1' req_seq 7``."""
     if req is None:
@@ -3440,9 +3665,11 @@ def reject_table(counts: dict[tuple[RejectSource, str], int]) -> list[tuple[str,
 class _KeptRead:
     """A long strategy read taken a ``READ_TURN_BYTES`` part per loop turn: its bytes and how far it got."""
 
-    __slots__ = ("backpressured", "start", "t_in", "view")
+    __slots__ = ("backpressured", "requests", "start", "t_in", "view")
 
     def __init__(self, view: memoryview, start: int, t_in: int, backpressured: list[bool]) -> None:
+        self.requests: list[StrategyRequest] | None = None
+        """Requests decoded from the read that a cut left (``Engine._cut_turn``): carried out before ``view``'s rest."""
         self.view = view
         self.start = start
         """Where the next turn starts (a multiple of ``BATCH_BYTES``)."""

@@ -165,12 +165,12 @@ def _unwrap(records: Iterable[JournalRecord], out: Recovered) -> Iterator[Journa
         if type(rec) is JRequest:
             st = _strategy(out, rec.strategy_id)
             st.last_req_seq = max(st.last_req_seq, rec.req_seq)
-            if rec.answer is not None:
-                st.mass_cancel_answers[rec.req_seq] = rec.answer
+            if rec.answer is not None:  # the last ones kept, the older read back from the journal if asked for
+                st.note_answer(rec.req_seq, rec.answer, out.position, True)
             if rec.record is not None:
                 yield rec.record
             elif rec.answer is None:  # the number alone: a request whose id could not be read (or a fault's)
-                st.unreadable_seqs.add(rec.req_seq)
+                st.note_unreadable(rec.req_seq, out.position, True)
         else:
             yield rec
 

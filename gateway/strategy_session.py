@@ -870,6 +870,18 @@ class StrategySession:
             if self._partial_since is not None:  # the rest of a frame cut by the pause waited in the socket
                 self._partial_since = max(self._partial_since, now_ns)
 
+    def restart_frame_deadline(self, since_ns: int, now_ns: int) -> None:
+        """Count a frame left incomplete by a read taken since ``since_ns`` from ``now_ns`` (the gateway is done).
+
+        The engine calls it when it ends a long read's turn (``Engine._read_turn``) or cuts a read short: the time
+        it spent on the read's requests is its own, not the strategy's (docs/strategy-protocol.md 4.3; mass56). The
+        rest of the frame is in the bytes it kept, or in the socket it reads again now. A frame begun by an earlier
+        read keeps its deadline (a strategy trickling a frame in long reads is not given more time by them).
+        """
+        started = self._partial_since
+        if started is not None and started >= since_ns:
+            self._partial_since = max(started, now_ns)
+
     def poll(self, now_ns: int) -> None:
         """Send a heartbeat after ``heartbeat_ms`` of silence; enforce the deadlines."""
         if self.state is StrategySessionState.CLOSED:

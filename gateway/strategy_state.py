@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
+from collections import deque
 from typing import Final, Protocol
 
 from gateway.entitlements import PeerCredentials
@@ -77,6 +78,32 @@ class StrategyLink(Protocol):
         ...
 
 
+REQUEST_ANSWERS_KEPT: Final = 1024
+"""MassCancel answers, and numbers of requests whose id could not be read, a strategy keeps in memory (each kind) for
+a re-sent duplicate; an older one's is read back from the journal (``Engine._request_from_journal``; mass56)."""
+REQUEST_MARK_EVERY: Final = 256
+"""One ``StrategyState.request_marks`` entry per this many of them: where the journal read for an older one starts."""
+
+
+class OrderGroup:
+    """A strategy's open orders of one (account, venue, symbol): what its MassCancels walk (``StrategyState.groups``).
+
+    A MassCancel looks only at the groups its filters match, counts their ``orders`` and walks only their ``todo``:
+    700 MassCancels of orders already canceling, or matching none, cost a look at each group, not a walk of every
+    open order each (mass56).
+    """
+
+    __slots__ = ("orders", "todo")
+
+    def __init__(self) -> None:
+        self.orders: dict[int, Order] = {}
+        """The group's open orders by order id (as ``StrategyState.open_orders`` has them)."""
+        self.todo: dict[int, Order] = {}
+        """Those a MassCancel may still act on: every open order of the group but those a MassCancel left with a
+        Cancel of the strategy's held or in flight (none of the gateway's own). An order joins it when it opens, and
+        again when its Cancel is refused or dropped (``StrategyState.unsettle``): it can be canceled again."""
+
+
 class StrategyState:
     """Everything the gateway keeps about one strategy id across its connections.
 
@@ -93,6 +120,7 @@ class StrategyState:
     __slots__ = (
         "events",
         "events_base",
+        "groups",
         "jumped",
         "last_req_seq",
         "link",
@@ -104,7 +132,10 @@ class StrategyState:
         "refused_ids",
         "released",
         "replay_pending",
+        "request_marks",
+        "requests_noted",
         "strategy_id",
+        "unreadable_order",
         "unreadable_seqs",
     )
 
@@ -114,11 +145,21 @@ class StrategyState:
         self.last_req_seq = 0
         """(Protocol version 3) The highest request number processed (journaled in ``JRequest``)."""
         self.mass_cancel_answers: dict[int, MassCancelAnswer] = {}
-        """(Version 3) Each MassCancel's answer by its ``req_seq``, for a re-sent duplicate to get it again."""
+        """(Version 3) The last ``REQUEST_ANSWERS_KEPT`` MassCancels' answers by their ``req_seq``, for a re-sent
+        duplicate to get it again (an older one's is read from the journal); all of them without a journal that
+        keeps them (``note_answer``)."""
         self.unreadable_seqs: set[int] = set()
-        """(Version 3) The request numbers taken by a request whose id could not be read (its ``Error`` is its
-        answer and is not replayed): a duplicate of one whose id cannot be read either gets an ``Error`` again;
-        any other duplicate of any number is skipped (docs/strategy-protocol.md 4.5)."""
+        """(Version 3) The last ``REQUEST_ANSWERS_KEPT`` request numbers taken by a request whose id could not be read
+        (its ``Error`` is its answer and is not replayed; older ones are read from the journal): a duplicate of one
+        whose id cannot be read either gets an ``Error`` again; any other duplicate of any number is skipped
+        (docs/strategy-protocol.md 4.5)."""
+        self.unreadable_order: deque[int] = deque()
+        """``unreadable_seqs`` in the order noted (the oldest leaves first)."""
+        self.request_marks = JournalMarks()
+        """Every ``REQUEST_MARK_EVERY``-th of those answers and numbers: its ``req_seq`` -> a journal position at or
+        before its ``JRequest``, where the read for an older one starts."""
+        self.requests_noted = 0
+        """How many of them were noted (``note_answer``, ``note_unreadable``)."""
         self.events: list[OrderEvent] = []
         self.events_base = 0
         """``next_seq - 1 - len(events)``: how many events were released from ``events`` (the journal has them),
@@ -137,6 +178,58 @@ class StrategyState:
         self.link: StrategyLink | None = None
         self.marks = JournalMarks()
         """Replay index: every 1,024th event's seq -> where the journal can rebuild the events after it."""
+        self.groups: dict[tuple[str, str, str], OrderGroup] | None = None
+        """``open_orders`` by (account, venue, symbol), for MassCancels: built at the strategy's first MassCancel
+        (``order_groups``), then kept with ``open_orders`` (None: none yet, and nothing kept per order)."""
+
+    def note_answer(self, req_seq: int, answer: MassCancelAnswer, position: int, bounded: bool) -> None:
+        """Keep a MassCancel's answer for a re-sent duplicate; its ``JRequest`` is journaled at ``position``.
+
+        ``bounded``: the journal keeps it (the oldest kept leaves memory past ``REQUEST_ANSWERS_KEPT``).
+        """
+        self._mark_request(req_seq, position)
+        answers = self.mass_cancel_answers
+        answers[req_seq] = answer
+        if bounded and len(answers) > REQUEST_ANSWERS_KEPT:
+            del answers[next(iter(answers))]
+
+    def note_unreadable(self, req_seq: int, position: int, bounded: bool) -> None:
+        """Keep the number of a request whose id could not be read; its ``JRequest`` is journaled at ``position``."""
+        if req_seq in self.unreadable_seqs:
+            return
+        self._mark_request(req_seq, position)
+        self.unreadable_seqs.add(req_seq)
+        order = self.unreadable_order
+        order.append(req_seq)
+        if bounded and len(order) > REQUEST_ANSWERS_KEPT:
+            self.unreadable_seqs.discard(order.popleft())
+
+    def _mark_request(self, req_seq: int, position: int) -> None:
+        if not self.requests_noted % REQUEST_MARK_EVERY:
+            self.request_marks.add(req_seq, position)
+        self.requests_noted += 1
+
+    def order_groups(self) -> dict[tuple[str, str, str], OrderGroup]:
+        """Return ``groups``, built from ``open_orders`` if this is the strategy's first MassCancel."""
+        groups = self.groups
+        if groups is None:
+            groups = self.groups = {}
+            for order in self.open_orders.values():
+                key = (order.account, order.venue, order.symbol)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = OrderGroup()
+                group.orders[order.order_id] = order
+                group.todo[order.order_id] = order
+        return groups
+
+    def unsettle(self, order: Order) -> None:
+        """Note that ``order``'s Cancel was refused or dropped: a MassCancel must look at it again."""
+        groups = self.groups
+        if groups is not None and order.is_open:
+            group = groups.get((order.account, order.venue, order.symbol))
+            if group is not None and order.order_id in group.orders:
+                group.todo[order.order_id] = order
 
     def skip_to(self, next_seq: int) -> None:
         """Number the next event ``next_seq`` (``JSeqAhead``); the events kept stay, before the jump (``jumped``)."""
