@@ -185,8 +185,6 @@ HELD_CHUNK_BYTES: Final = READ_TURN_BYTES
 """Bytes held behind a Hello read per loop callback once its Welcome and replay are out (never more than
 ``READ_TURN_BYTES``: such a chunk is never kept for a later turn; one cut by back-pressure puts its rest back in
 front of the held bytes, ``Engine._read_turn``)."""
-REQUEST_READ_STEP: Final = 512
-"""Journal records read per call looking for an old MassCancel answer (``Engine._request_from_journal``)."""
 MASS_CANCEL_TURN_WORK: Final = 4096
 """Groups looked at plus orders walked by a strategy's MassCancels after which its read's turn ends (mass56): the
 requests behind the MassCancel that passed it wait for a later loop turn, in order, other connections' reads and
@@ -374,7 +372,10 @@ class Engine:
         """Connections whose long read is taken a ``READ_TURN_BYTES`` part per loop turn -> its rest (the link
         reads nothing more from the strategy until it is done: ``StrategyLink.read_rest_soon``)."""
         self._mass_cancel_work = 0
-        """Groups looked at plus orders walked by MassCancels since the last cut (``MASS_CANCEL_TURN_WORK``)."""
+        """Groups looked at, orders walked and journal records read by MassCancels in this read's turn (or since its
+        last cut): ``MASS_CANCEL_TURN_WORK``. Reset when a read's turn begins (``link_data``, ``_read_turn``), so a
+        cut refused (a held read, a Hello waiting, a fatal Error) does not carry its work over to the next read of
+        any strategy (mass56b)."""
         self._cut: list[StrategyRequest] | None = None
         """The requests of a read left behind a MassCancel that ended the turn (``_cut_turn``), to be kept."""
         self._in_turn = False
@@ -1128,8 +1129,10 @@ class Engine:
         request records a fault kept from the journal (``_owed_records``)."""
         records = self._owed_records
         while records:
+            journal = self.journal
+            position = journal.tell() + journal.pending_bytes
             try:
-                self.journal.append(records[0])
+                journal.append(records[0])
             except Exception as exc:
                 self._owed_failures += 1
                 n = self._owed_failures
@@ -1143,6 +1146,9 @@ class Engine:
                     )
                 break
             record = records.pop(0)
+            st = self.strategies.get(record.strategy_id)
+            if st is not None:  # where a re-sent duplicate's answer is read back from, once memory lets it go
+                st.request_marks.move(record.req_seq, position)
             log.warning(
                 "strategy %s: its request %d's record journaled after all",
                 record.strategy_id,
@@ -1414,6 +1420,8 @@ class Engine:
         if size > BATCH_BYTES:
             self._link_slices(link, data, t_in)
             return
+        if not self._in_turn:  # a read's turn of its own: its MassCancels' work counted from nothing (mass56b)
+            self._mass_cancel_work = 0
         session = link.session
         try:  # free until raised (3.11, mypyc): a fault in one request is caught in ``_requests`` with it
             requests = session.receive_data(data, t_in, size)
@@ -1492,7 +1500,8 @@ class Engine:
                     session.send(req)  # type: ignore[arg-type]
                 elif kind is UnreadableRequest:  # a numbered request without a readable id: the Error is its answer
                     if st is not None:  # the number's answer is an Error, not replayed: a duplicate gets one again
-                        st.note_unreadable(req.req_seq, self.journal.tell(), self.journal.durable)  # type: ignore[union-attr]
+                        journal = self.journal  # its JRequest goes where the records appended so far end
+                        st.note_unreadable(req.req_seq, journal.tell() + journal.pending_bytes, journal.durable)  # type: ignore[union-attr]
                     self._on_unreadable(session, req)  # type: ignore[arg-type]
                 if self._req_seq:  # no record carried the request's number: journal it on its own
                     assert st is not None
@@ -1755,6 +1764,8 @@ class Engine:
         for venue, backpressured in zip(venues, kept.backpressured, strict=False):
             venue.hold_backpressure(True, backpressured)
         in_turn, self._in_turn = self._in_turn, True
+        if not in_turn:  # this turn's MassCancels' work, counted from nothing (mass56b)
+            self._mass_cancel_work = 0
         session = link.session
         t_in = kept.t_in
         try:
@@ -2337,38 +2348,44 @@ class Engine:
     def _request_from_journal(self, st: StrategyState, req_seq: int) -> JRequest | None:
         """Return the strategy's ``JRequest`` numbered ``req_seq``, read from the journal (None: not found, unreadable).
 
-        For a re-sent duplicate older than the answers memory keeps (``REQUEST_ANSWERS_KEPT``): the read starts at the
-        strategy's ``request_marks`` entry at or before it (at most ``REQUEST_MARK_EVERY`` of its answers back) and
-        runs on the event loop; the records read count as a MassCancel's walk (``MASS_CANCEL_TURN_WORK``; mass56).
+        For a re-sent duplicate older than the answers memory keeps (``REQUEST_ANSWERS_KEPT``): ``request_marks``
+        has the exact position of each of the strategy's MassCancel answers and unreadable numbers, so one record is
+        read there, whatever the other strategies journaled since (mass56b: the read from a coarse mark crossed them
+        all, ~1 s per 12 MB). A number it has no position for (a NewOrder's, say) reads nothing. A record found
+        damaged or other than expected is logged and not answered again (docs/strategy-protocol.md 4.5).
         """
-        start = st.request_marks.at_or_before(req_seq)
-        strategy_id = st.strategy_id
-        records = 0
+        position = st.request_marks.exactly(req_seq)
+        if position < 0:
+            return None
+        self._mass_cancel_work += 1
         found: JRequest | None = None
+        problem = "another record is there"
         try:
-            reader = self.journal.reader(start)
+            reader = self.journal.reader(position)
             try:
-                while found is None and (batch := reader.read(REQUEST_READ_STEP)):
-                    for _position, record in batch:
-                        records += 1
-                        if type(record) is JRequest and record.req_seq == req_seq and record.strategy_id == strategy_id:
-                            found = record
-                            break
+                batch = reader.read(1)
             finally:
                 reader.close()
+            if not batch:
+                problem = "no record there"
+            else:
+                record = batch[0][1]
+                if type(record) is JRequest and record.req_seq == req_seq and record.strategy_id == st.strategy_id:
+                    found = record
         except (JournalCorruptError, OSError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        if found is None:
             self._rarelog.log(
                 "request_lookup_failed",
                 self.clock(),
                 logging.ERROR,
-                "strategy %s: the answer of its re-sent request %d cannot be read from the journal (%s: %s): not "
+                "strategy %s: the answer of its re-sent request %d cannot be read from the journal at %d (%s): not "
                 "answered again",
                 st.strategy_id,
                 req_seq,
-                type(exc).__name__,
-                exc,
+                position,
+                problem,
             )
-        self._mass_cancel_work += records
         return found
 
     def _on_unreadable(self, session: StrategySession, req: UnreadableRequest) -> None:
@@ -2935,7 +2952,7 @@ class Engine:
         if req_seq:
             self._req_seq = 0
             journal = self.journal
-            st.note_answer(req_seq, answer, journal.tell(), journal.durable)
+            st.note_answer(req_seq, answer, journal.tell() + journal.pending_bytes, journal.durable)
             record = JRequest(st.strategy_id, req_seq, None, answer)
             try:
                 self.journal.append(record)

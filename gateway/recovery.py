@@ -159,18 +159,22 @@ def _mark(out: Recovered, st: StrategyState, before: int) -> None:
         st.marks.add(key, mark_position(out.position, oldest, out.order_marks))
 
 
-def _unwrap(records: Iterable[JournalRecord], out: Recovered) -> Iterator[JournalRecord]:
-    """Yield ``records`` with each ``JRequest`` replaced by the record it carries, noting its ``req_seq``."""
+def _unwrap(records: Iterable[JournalRecord], out: Recovered, indexed: bool) -> Iterator[JournalRecord]:
+    """Yield ``records`` with each ``JRequest`` replaced by the record it carries, noting its ``req_seq``.
+
+    ``indexed``: ``out.position`` says where each record began, so memory keeps the last MassCancel answers and
+    unreadable numbers and the positions of the others (read back one record each); without it, all of them.
+    """
     for rec in records:
         if type(rec) is JRequest:
             st = _strategy(out, rec.strategy_id)
             st.last_req_seq = max(st.last_req_seq, rec.req_seq)
             if rec.answer is not None:  # the last ones kept, the older read back from the journal if asked for
-                st.note_answer(rec.req_seq, rec.answer, out.position, True)
+                st.note_answer(rec.req_seq, rec.answer, out.position, indexed)
             if rec.record is not None:
                 yield rec.record
             elif rec.answer is None:  # the number alone: a request whose id could not be read (or a fault's)
-                st.note_unreadable(rec.req_seq, out.position, True)
+                st.note_unreadable(rec.req_seq, out.position, indexed)
         else:
             yield rec
 
@@ -187,7 +191,7 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     produced: list[OrderEvent] = []
     expected: list[tuple[StrategyState, OrderEvent]] = []
     """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
-    for rec in _unwrap(records, out):
+    for rec in _unwrap(records, out, indexed):
         kind = type(rec)
         if kind is JVenueApplied or kind is JVenueEvent:
             assert isinstance(rec, JVenueEvent)

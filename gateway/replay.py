@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -93,7 +93,11 @@ _FILLED: Final = OrderState.FILLED
 
 
 class JournalMarks:
-    """A coarse index: for increasing keys (a strategy's event seq, or order ids), a journal position each."""
+    """A coarse index: for increasing keys (a strategy's event seq, or order ids), a journal position each.
+
+    Also an exact one: ``StrategyState.request_marks`` has an entry for each of its MassCancel answers and unreadable
+    request numbers (``exactly``; mass56b).
+    """
 
     __slots__ = ("keys", "positions")
 
@@ -113,6 +117,17 @@ class JournalMarks:
         """Return the position of the last entry whose key is <= ``key`` (0, the journal's start, if none)."""
         i = bisect_right(self.keys, key)
         return self.positions[i - 1] if i else 0
+
+    def exactly(self, key: int) -> int:
+        """Return the position noted for ``key`` itself (-1 if it has none)."""
+        i = bisect_left(self.keys, key)
+        return self.positions[i] if i < len(self.keys) and self.keys[i] == key else -1
+
+    def move(self, key: int, position: int) -> None:
+        """Note ``position`` for ``key`` instead of the one noted (nothing if ``key`` has no entry)."""
+        i = bisect_left(self.keys, key)
+        if i < len(self.keys) and self.keys[i] == key:
+            self.positions[i] = position
 
     def before(self, key: int) -> int:
         """Return the position of the last entry whose key is < ``key`` (0, the journal's start, if none)."""

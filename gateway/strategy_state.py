@@ -80,9 +80,8 @@ class StrategyLink(Protocol):
 
 REQUEST_ANSWERS_KEPT: Final = 1024
 """MassCancel answers, and numbers of requests whose id could not be read, a strategy keeps in memory (each kind) for
-a re-sent duplicate; an older one's is read back from the journal (``Engine._request_from_journal``; mass56)."""
-REQUEST_MARK_EVERY: Final = 256
-"""One ``StrategyState.request_marks`` entry per this many of them: where the journal read for an older one starts."""
+a re-sent duplicate; an older one's is read back from the journal (``Engine._request_from_journal``; mass56): one
+record, at the position ``StrategyState.request_marks`` keeps for each of them (16 bytes each; mass56b)."""
 
 
 class OrderGroup:
@@ -156,8 +155,9 @@ class StrategyState:
         self.unreadable_order: deque[int] = deque()
         """``unreadable_seqs`` in the order noted (the oldest leaves first)."""
         self.request_marks = JournalMarks()
-        """Every ``REQUEST_MARK_EVERY``-th of those answers and numbers: its ``req_seq`` -> a journal position at or
-        before its ``JRequest``, where the read for an older one starts."""
+        """Each of those answers and numbers, with a journal that keeps them: its ``req_seq`` -> the journal position
+        of its ``JRequest``, the one record read back for an older one (two ``array('q')``, 16 bytes per request, no
+        object each: rev56merge3 found a read from a coarse mark crossing every strategy's records in between)."""
         self.requests_noted = 0
         """How many of them were noted (``note_answer``, ``note_unreadable``)."""
         self.events: list[OrderEvent] = []
@@ -187,7 +187,7 @@ class StrategyState:
 
         ``bounded``: the journal keeps it (the oldest kept leaves memory past ``REQUEST_ANSWERS_KEPT``).
         """
-        self._mark_request(req_seq, position)
+        self._mark_request(req_seq, position, bounded)
         answers = self.mass_cancel_answers
         answers[req_seq] = answer
         if bounded and len(answers) > REQUEST_ANSWERS_KEPT:
@@ -197,15 +197,15 @@ class StrategyState:
         """Keep the number of a request whose id could not be read; its ``JRequest`` is journaled at ``position``."""
         if req_seq in self.unreadable_seqs:
             return
-        self._mark_request(req_seq, position)
+        self._mark_request(req_seq, position, bounded)
         self.unreadable_seqs.add(req_seq)
         order = self.unreadable_order
         order.append(req_seq)
         if bounded and len(order) > REQUEST_ANSWERS_KEPT:
             self.unreadable_seqs.discard(order.popleft())
 
-    def _mark_request(self, req_seq: int, position: int) -> None:
-        if not self.requests_noted % REQUEST_MARK_EVERY:
+    def _mark_request(self, req_seq: int, position: int, bounded: bool) -> None:
+        if bounded:  # (without a journal that keeps it, memory keeps every answer: no position to note)
             self.request_marks.add(req_seq, position)
         self.requests_noted += 1
 

@@ -131,7 +131,10 @@ def test_restart_then_window_rebuilt_and_old_duplicate_answered_from_journal(tmp
     scan = JournalScan() if scanned else None
     recovered = recover(read_journal(tmp_path / "j", scan), scan)
     st = recovered.strategies["S1"]
-    assert len(st.mass_cancel_answers) <= REQUEST_ANSWERS_KEPT and len(st.unreadable_seqs) <= REQUEST_ANSWERS_KEPT
+    if scanned:  # each older one's position known: one record read back
+        assert len(st.mass_cancel_answers) <= REQUEST_ANSWERS_KEPT and len(st.unreadable_seqs) <= REQUEST_ANSWERS_KEPT
+    else:  # no positions (mass56b: never a read from the journal's start for one): memory keeps them all
+        assert len(st.mass_cancel_answers) == MANY and len(st.unreadable_seqs) == MANY
     fresh = Rig(journal=FileJournal(tmp_path / "j", fsync=FsyncPolicy.NONE))
     fresh.engine.adopt(recovered)
     link = _link(fresh, last_seq=0)
