@@ -86,17 +86,34 @@ def _usable(path: Path) -> bool:
 
 
 def _cannot_create_in(path: Path) -> str | None:
-    """Return why an entry cannot be created in the directory ``path`` (``None`` if one can).
+    """Return why an entry cannot be created and written in the directory ``path`` (``None`` if it can).
 
     ``os.access`` answers from the mode bits, and for root always yes: a file system that
     refuses every new entry (sysfs, procfs: EPERM) passes it. So create a scratch directory
-    there and remove it at once, as the run's ``mkdir`` would: the dry run leaves nothing behind.
+    there, as the run's ``mkdir`` would, and in it a file of one byte, written and fsynced as the run's
+    lock files and journal are: a full file system still lets a directory be made (a tmpfs, or ext4's
+    reserved blocks for root) but not a data block written (killstop56: the dry run passed a full
+    tmpfs, then the launch exited 1 writing ``gateway.lock``). Both are removed at once: the dry run
+    leaves nothing behind.
     """
     try:
         probe = tempfile.mkdtemp(prefix=".gateway-dry-run-", dir=path)
     except OSError as exc:
         return exc.strerror or str(exc)
-    os.rmdir(probe)
+    try:
+        fd = os.open(os.path.join(probe, "probe"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            if os.write(fd, b"\n") != 1:
+                return os.strerror(errno.ENOSPC)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(probe, "probe"))
+        os.rmdir(probe)
     return None
 
 
