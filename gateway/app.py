@@ -998,18 +998,17 @@ class GatewayProcess:
             self.journal.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
             resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
             log.error(
-                "%s starts %s: the risk audit log %s says %s was set %s at %s by %s (trigger %s, reason %r), a record "
-                "the journal does not hold (a stop or crash while the journal could not be written dropped it: "
+                "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), a record the "
+                "journal does not hold (a stop or crash while the journal could not be written dropped it: "
                 "docs/reliability.md 2.3a); re-applied and journaled. To trade again once checked: `%s`",
                 lost.scope,
                 lost.state,
                 audit,
-                lost.scope,
                 lost.state,
                 lost.time,
                 lost.who,
                 lost.trigger,
-                lost.reason,
+                lost.reason or "no reason given",
                 resume,
             )
 
