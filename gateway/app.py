@@ -43,6 +43,7 @@ from gateway.admin import (
     start_admin_server,
 )
 from gateway.admin_commands import admin_handlers
+from gateway.audit_kills import FROM_AUDIT, audited_states, stricter_than_journal
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
 from gateway.descriptors import (
@@ -632,6 +633,8 @@ class GatewayProcess:
         self.journal: Journal = NullJournal()
         self.recovery: dict[str, Any] = {}
         self._journal_marked: Path | None = None
+        self._kills_pending: list[tuple[str, int]] = []
+        """(scope, journal offset of its HALTED record) of each kill set while the journal could not be written."""
         """The journal whose open marker this process created (``gateway.recovery.mark_journal_open``)."""
         self.started_at = time.time()
         self._servers: list[asyncio.AbstractServer] = []
@@ -890,6 +893,7 @@ class GatewayProcess:
             if point is not None:
                 venue.resume_after(point)
         self._restore_trading_states(recovered.trading_states)
+        self._restore_audited_kills(recovered.trading_states, day, venues)
         self._order_ids_above_venue_state(venue_floor)
         failed = mark_journal_open(path, self.engine.next_order_id)  # durable before the first order
         if failed is not None:
@@ -961,6 +965,51 @@ class GatewayProcess:
                 rec.reason,
                 INTERNAL_ERROR_TRIGGER if rec.who == INTERNAL_ERROR_WHO else "admin",
                 restored=True,
+            )
+
+    def _restore_audited_kills(self, journaled: list[JTradingState], day: dt.date, venues: list[Any]) -> None:
+        """Re-apply a kill the risk audit log holds for the journal's day and the journal does not (killstop56).
+
+        A kill pending on a full journal is dropped by a stop or a crash; its audit record was written and fsynced
+        first (``gateway.audit_kills``). The scope starts as strict as the audit log's last word: applied, journaled
+        with the kill's ``who`` and reason, one ERROR naming the record and the remedy. Never less strict.
+        """
+        from risk.model import TradingState  # noqa: PLC0415 - keeps `gateway --help` fast
+
+        assert self.risk is not None
+        config = self.config
+        zone = config.journal.timezone
+        audit = config.path(config.risk_audit_log)
+        try:
+            found = audited_states(audit, lambda ns: journal_day(zone, venues, lambda: ns) == day)
+        except OSError as exc:
+            log.error(
+                "cannot read the risk audit log %s (%s): a kill switch the last stop or crash dropped from the journal "
+                "(docs/reliability.md 2.3a) cannot be re-applied from it; check its last trading_state records and "
+                "run `gateway kill` if one is not in force",
+                audit,
+                exc,
+            )
+            return
+        for lost in stricter_than_journal(found, ((rec.account, rec.state) for rec in journaled)):
+            self.risk.set_trading_state(
+                TradingState[lost.state], lost.account, lost.who + FROM_AUDIT, lost.reason, lost.trigger or "kill"
+            )
+            self.journal.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
+            resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
+            log.error(
+                "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), a record the "
+                "journal does not hold (a stop or crash while the journal could not be written dropped it: "
+                "docs/reliability.md 2.3a); re-applied and journaled. To trade again once checked: `%s`",
+                lost.scope,
+                lost.state,
+                audit,
+                lost.state,
+                lost.time,
+                lost.who,
+                lost.trigger,
+                lost.reason or "no reason given",
+                resume,
             )
 
     async def start(self) -> None:
@@ -1839,12 +1888,15 @@ class GatewayProcess:
         if account is not None:
             self.require_known_account(account)
         self.risk.halt(account, who, reason)
-        self.journal.append(JTradingState(account or "", "HALTED", who, reason))
+        journal = self.journal
+        mark = journal.tell() + journal.pending_bytes
+        journal.append(JTradingState(account or "", "HALTED", who, reason))
         engine = self.engine
         count = engine.cancel_all(account)  # queues the cancels behind the HALTED record, then flushes both
         scope = f"account {account}" if account else "all trading"
         pending = engine.journal_error
         if pending:
+            self._kills_pending.append((scope, mark))  # named by a stop that drops it (``_closed_dropping``)
             log.critical(
                 "KILL SWITCH by %s: %s halted in memory (new orders refused); the journal cannot be written "
                 "(%s): the HALTED record and the cancels of %d open orders are pending, written and sent as "
@@ -2229,8 +2281,9 @@ class GatewayProcess:
         noted = mark_journal_closed_dropping(path, exc.dropped_records, exc.pending_bytes, next_id)
         log.critical(
             "JOURNAL NOT DURABLE AT STOP: %s. Nothing that depended on it was sent to a venue or a strategy "
-            "(journal first); every record before it is in the file, synced: %s (exit code %d)",
+            "(journal first); every record before it is in the file, synced%s: %s (exit code %d)",
             exc,
+            self._kills_dropped(path),
             "a clean stop, the next start recovers from what the file holds with no order ids skipped, and says what "
             "this stop dropped"
             if noted
@@ -2238,6 +2291,22 @@ class GatewayProcess:
             "which order ids the records dropped had used), so it is kept: the next start takes this stop for a "
             "crash and skips order ids past them",
             EXIT_JOURNAL_NOT_DURABLE,
+        )
+
+    def _kills_dropped(self, path: Path) -> str:
+        """Name the kill switches among the records a stop dropped (``""``: none), and what the next start does."""
+        try:
+            end = os.stat(path).st_size  # the close cut the file after its last whole record
+        except OSError:
+            end = 0
+        scopes = list(dict.fromkeys(scope for scope, mark in self._kills_pending if mark >= end))
+        if not scopes:
+            return ""
+        return (
+            f". The KILL SWITCH's HALTED record ({', '.join(scopes)}) is among the records dropped: the next start "
+            f"re-applies it from the risk audit log {self.config.path(self.config.risk_audit_log)}, which holds the "
+            "kill's record (if that log could not be written either, nothing on disk holds the kill: run `gateway "
+            "kill` again after the start; docs/reliability.md 2.3a)"
         )
 
     def _close_journal(self) -> None:

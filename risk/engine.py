@@ -529,8 +529,8 @@ class RiskEngine:
         there (``risk.inforce``): a file the watch held back (modified in place) when the gateway stopped
         is not put in force by the start, the copy is, and the file stays NOT APPLIED.
         ``trading_day`` (wall clock ns -> date): the session date the start-of-day positions are kept for, the
-        gateway's trading day (its journal's, ``journal.timezone``: ``gateway.trading_day``); None: the host's
-        local date (``session_day``).
+        gateway's trading day (its journal's, ``journal.timezone``: ``gateway.trading_day``), and the dates the
+        positions' staleness warning is judged by (killstop56); None: the host's local date (``session_day``).
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
@@ -550,6 +550,7 @@ class RiskEngine:
                 held_ref[1] if held_ref is not None else None,
                 content=held.raw if held is not None else None,
                 keep_positions=day.parsed(),
+                trading_day=trading_day,
             )
             kept = day.in_force(limits)
         except LimitsFileError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,7 @@ def read_limits(
     start_up: bool = True,
     content: bytes | None = None,
     keep_positions: tuple[Parsed[StartPositionsDocument], ...] = (),
+    trading_day: Callable[[int], datetime.date] | None = None,
 ) -> LimitsFile:
     """Read and validate the limits file at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -212,7 +213,9 @@ def read_limits(
     A referenced file that cannot be read is a problem at the field that names it. ``content``: the
     limits file's bytes as kept elsewhere (the copy of the limits in force), read as if at ``path``.
     ``keep_positions`` (start-of-day positions read by a start of the day, whose files were modified in place
-    since): the one of the file the limits file names is used instead of that file.
+    since): the one of the file the limits file names is used instead of that file. ``trading_day`` (wall clock
+    ns -> date, the gateway's: its journal's day in ``journal.timezone``): the dates the start-of-day positions'
+    staleness is judged by (``_positions_stale``); None: the host's local dates.
     """
     limits_path = Path(path)
     parsed = parse_file(limits_path, LimitsDocument, content=content)
@@ -261,7 +264,7 @@ def read_limits(
         problems.extend(_at_field(positions.problems, parsed, ("start_positions_file",)))
         if positions.value is not None and data is not None:
             warnings += _positions_unlisted(positions, data, parsed.file)
-            warnings += _positions_stale(positions, wall_now)
+            warnings += _positions_stale(positions, wall_now, trading_day)
     if problems or parsed.value is None:
         problems.sort(key=lambda p: (p.file != parsed.file, p.file, p.line, p.column))
         raise LimitsFileError(problems)
@@ -300,19 +303,31 @@ def previous_weekday(day: datetime.date) -> datetime.date:
     return day
 
 
-def _positions_stale(positions: Parsed[StartPositionsDocument], wall_now: datetime.datetime | None) -> list[str]:
-    """Warn (with position) when the positions' ``as_of`` is before the previous weekday (in the host's zone).
+def _positions_stale(
+    positions: Parsed[StartPositionsDocument],
+    wall_now: datetime.datetime | None,
+    trading_day: Callable[[int], datetime.date] | None = None,
+) -> list[str]:
+    """Warn (with position) when the positions' ``as_of`` is before the weekday before today's session.
 
-    An ``as_of`` more than 5 minutes ahead of the clock is warned about as the reference-price file's is
-    (``as_of ... is in the future``): a date typed wrong, or a host clock that is.
+    The dates (today's and ``as_of``'s) are the trading day's, ``trading_day`` (the gateway's, in
+    ``journal.timezone``: the session date risk keeps the day's positions for, killstop56; before, the host's date,
+    which a UTC host's midnight changed while the venues' session went on), or the host's local dates without it
+    (``gateway risk check`` without ``--config``). An ``as_of`` more than 5 minutes ahead of the clock is warned
+    about as the reference-price file's is (``as_of ... is in the future``): a date typed wrong, or a host clock that
+    is.
     """
     assert positions.value is not None
     now = wall_now if wall_now is not None else datetime.datetime.now(datetime.UTC)
-    today = now.astimezone().date()
     moment = datetime.datetime.fromisoformat(positions.value.as_of)
     if (moment - now).total_seconds() > 300:
         return [f"{positions.file}: as_of {positions.value.as_of} is in the future"]
-    as_of = moment.astimezone().date()
+    if trading_day is not None:
+        today = trading_day(_unix_ns(now))
+        as_of = trading_day(_unix_ns(moment))
+    else:
+        today = now.astimezone().date()
+        as_of = moment.astimezone().date()
     oldest = previous_weekday(today)
     if as_of >= oldest:
         return []
@@ -322,6 +337,15 @@ def _positions_stale(positions: Parsed[StartPositionsDocument], wall_now: dateti
         f"before today's session ({oldest}, the weekday before {today}): these start-of-day positions may be "
         "stale; write the file from the latest books (after a holiday this warning is expected)"
     ]
+
+
+def _unix_ns(moment: datetime.datetime) -> int:
+    """Return an aware datetime (a naive one: the host's local time) as Unix nanoseconds."""
+    aware = moment if moment.tzinfo is not None else moment.astimezone()
+    return (aware - _EPOCH) // datetime.timedelta(microseconds=1) * 1_000
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def reference_age_s(reference: ReferencePriceDocument, wall_now: datetime.datetime | None = None) -> float:

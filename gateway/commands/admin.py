@@ -231,8 +231,9 @@ def run_kill(args: argparse.Namespace) -> int:
         print(
             f"kill switch: {scope} HALTED in memory now (new orders are refused); the journal cannot be written "
             f"({pending}): the HALTED record and the cancels of {count} open orders are PENDING, written and then "
-            "sent as soon as the journal can be written again (free space on its disk); a crash before that "
-            "loses the kill: run `gateway kill` again after a restart"
+            "sent as soon as the journal can be written again (free space on its disk); a stop or crash before "
+            "that drops the journal's record: the next start re-applies the kill from the risk audit log, which "
+            "holds it (if that log could not be written either, run `gateway kill` again after the start)"
         )
         return EXIT_KILL_PENDING
     print(f"kill switch: {scope} HALTED; cancels sent or queued for {count} open orders")

@@ -14,16 +14,20 @@ Commands that talk to a running gateway (``gateway risk reload``) are added by t
 from __future__ import annotations
 
 import argparse
+import datetime
 import difflib
+import functools
 import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
 from gateway.commands.output import piped
-from gateway.config import ConfigError, load_config
+from gateway.config import ConfigError, decode_venues, load_config
+from gateway.trading_day import journal_day
 from model.clock import monotonic_ns
 from model.enums import PRICE_SCALE, OrderType, Side, TimeInForce
 from model.order import Order, new_order_leaves
@@ -146,17 +150,28 @@ def _load(path: str, out: TextIO) -> LimitsFile | None:
         return None
 
 
+def _trading_day(zone: str, venues: list[Any], wall_ns: int) -> datetime.date:
+    """Return the gateway's trading day at ``wall_ns``: its journal's, in ``journal.timezone``."""
+    return journal_day(zone, venues, lambda: wall_ns)
+
+
 def run_check(args: argparse.Namespace) -> int:
     """Validate a limits file (against a gateway config's strategies with ``--config``) and report."""
     known = None
+    trading_day: Callable[[int], datetime.date] | None = None  # without --config: the host's dates
     if args.config:
         try:
-            known = load_config(args.config).risk_names()
+            config = load_config(args.config)
+            known = config.risk_names()
+            venues = decode_venues(config)
         except ConfigError as exc:
             print(f"gateway risk check: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        zone = config.journal.timezone
+        # the gateway's trading day, its journal's (the start-of-day positions' staleness: killstop56)
+        trading_day = functools.partial(_trading_day, zone, venues)
     try:
-        limits = read_limits(args.file, known=known)
+        limits = read_limits(args.file, known=known, trading_day=trading_day)
     except LimitsFileError as error:
         _print_problems(error, sys.stdout)
         return EXIT_FAIL

@@ -2,11 +2,11 @@
 
 ``gateway launch --dry-run`` calls ``check_paths(config, create=False)``: it leaves nothing
 behind, says which directories and socket paths it checked (``checked_paths``) or, per setting,
-why the launch would fail (a path that is a regular file, a
-read-only file system, a directory this user may not write, a socket path that is too long,
-is not a socket, or is shared by both sockets), and, with ``check_listening``, whether another
-process listens on a socket path (the run would stop there). ``gateway run`` calls it with ``create=True``
-before it opens anything, so the error names the setting
+why the launch would fail (a path that is a regular file, a read-only file system, a directory this
+user may not write, a file system too full to take one byte: the dry run only, killstop56, a socket
+path that is too long, is not a socket, or is shared by both sockets), and, with ``check_listening``,
+whether another process listens on a socket path (the run would stop there). ``gateway run`` calls it
+with ``create=True`` before it opens anything, so the error names the setting
 (``journal directory /x/journal: Read-only file system``) instead of a bare ``[Errno 30]``; it notes the
 directories it created (``made``) and, if the start is then refused (the risk limits, a venue's state, a socket in
 use...), removes those still empty (``remove_made_directories``): a refused start leaves no empty directory behind.
@@ -85,18 +85,39 @@ def _usable(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
-def _cannot_create_in(path: Path) -> str | None:
-    """Return why an entry cannot be created in the directory ``path`` (``None`` if one can).
+def _cannot_create_in(path: Path, written: bool = False) -> str | None:
+    """Return why an entry cannot be created (``written``: and a byte written) in the directory ``path``.
 
-    ``os.access`` answers from the mode bits, and for root always yes: a file system that
+    ``None`` if it can. ``os.access`` answers from the mode bits, and for root always yes: a file system that
     refuses every new entry (sysfs, procfs: EPERM) passes it. So create a scratch directory
-    there and remove it at once, as the run's ``mkdir`` would: the dry run leaves nothing behind.
+    there, as the run's ``mkdir`` would. ``written`` (the dry run): in it also a file of one byte, written and
+    fsynced as the run's lock files and journal are: a full file system still lets a directory be made (a tmpfs, or
+    ext4's blocks reserved for root) but not a data block written (killstop56: the dry run passed a full tmpfs, then
+    the launch exited 1 writing ``gateway.lock``). The run does not ask it: a restart on a full disk whose lock files
+    and journal exist starts, refusing orders until the journal can be written (docs/reliability.md 2.3a). Both are
+    removed at once: the dry run leaves nothing behind.
     """
     try:
         probe = tempfile.mkdtemp(prefix=".gateway-dry-run-", dir=path)
     except OSError as exc:
         return exc.strerror or str(exc)
-    os.rmdir(probe)
+    if not written:
+        os.rmdir(probe)
+        return None
+    try:
+        fd = os.open(os.path.join(probe, "probe"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            if os.write(fd, b"\n") != 1:
+                return os.strerror(errno.ENOSPC)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(probe, "probe"))
+        os.rmdir(probe)
     return None
 
 
@@ -178,14 +199,15 @@ def _remove_lock_file(path: Path) -> None:
             os.close(fd)
 
 
-def _directory_problem(label: str, path: Path) -> str | None:
-    """Return why ``path`` cannot be used or created as a directory to write in, creating nothing."""
+def _directory_problem(label: str, path: Path, written: bool = False) -> str | None:
+    """Return why ``path`` cannot be used or created as a directory to write in, creating nothing (``written``: the
+    dry run's probe, a byte written there too: ``_cannot_create_in``)."""
     if path.exists():
         if not path.is_dir():
             return f"{label} {path}: exists and is not a directory"
         if not _usable(path):
             return f"{label} {path}: {_why_not_writable(path)}"
-        refused = _cannot_create_in(path)
+        refused = _cannot_create_in(path, written)
         return f"{label} {path}: {refused}" if refused else None
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -194,13 +216,15 @@ def _directory_problem(label: str, path: Path) -> str | None:
         return f"{label} {path}: cannot be created, {ancestor} is not a directory"
     if not _usable(ancestor):
         return f"{label} {path}: cannot be created in {ancestor}: {_why_not_writable(ancestor)}"
-    refused = _cannot_create_in(ancestor)
+    refused = _cannot_create_in(ancestor, written)
     return f"{label} {path}: cannot be created in {ancestor}: {refused}" if refused else None
 
 
-def check_directories(config: GatewayConfig) -> list[str]:
-    """Return one problem per unusable directory of ``config`` (empty: all usable); create nothing."""
-    return [problem for label, path in writable_directories(config) if (problem := _directory_problem(label, path))]
+def check_directories(config: GatewayConfig, written: bool = False) -> list[str]:
+    """Return one problem per unusable directory of ``config`` (empty: all usable); create nothing (``written``: the
+    dry run's probe, ``_cannot_create_in``)."""
+    dirs = writable_directories(config)
+    return [problem for label, path in dirs if (problem := _directory_problem(label, path, written))]
 
 
 def create_directories(config: GatewayConfig, made: list[Path] | None = None) -> list[str]:
@@ -290,7 +314,7 @@ def check_paths(config: GatewayConfig, *, create: bool, made: list[Path] | None 
     missing directories only if no check found a problem, noting them in ``made``: a start refused later
     removes those still empty (``remove_made_directories``), so a refused start leaves no empty directories behind.
     """
-    problems = check_directories(config) + check_sockets(config)
+    problems = check_directories(config, written=not create) + check_sockets(config)
     if problems or not create:
         return problems
     return create_directories(config, made)

@@ -1,0 +1,140 @@
+"""Kill switches the risk audit log holds and the journal does not: re-applied at the start (killstop56).
+
+``gateway kill`` halts in memory, writes its ``trading_state`` audit record (fsynced, in the risk audit log) and
+then appends its HALTED record to the journal. While the journal cannot be written (a full disk) that record is
+pending; a stop then drops it (``mark_journal_closed_dropping``: a clean stop that dropped records) and so does a
+crash. Before, the next start rebuilt the run-time trading states from the journal alone and traded ACTIVE, while the
+audit log's last word for the scope was HALTED by the kill: the kill was lost without a line saying so.
+
+The start therefore reads the ``trading_state`` records of the journal's trading day in the risk audit log
+(``audited_states``): for each scope (the firm, an account) the last one an operator or the gateway set (records
+re-applied at a start are left out: they only repeat the journal or this). Where that state is stricter than the
+journal's last for the scope (``stricter_than_journal``), the scope starts in it: applied, journaled again, and
+named in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the
+audit log holds and the journal does not (its audit record written, then the journal lost it) is not applied, the
+journal's stricter state stays. Fail closed.
+
+Only the current audit log file is read, its last ``TAIL_BYTES`` at most (a rotation during the day leaves the
+earlier records in the rotated file). An audit log that could not be written either (on the same full disk) holds
+nothing: the stop's CRITICAL says so (``GatewayProcess._closed_dropping``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+TAIL_BYTES: Final = 32 << 20
+"""How much of the audit log's end the start reads (a day's records with room to spare; ``audited_states``)."""
+
+RESTORED_MARKS: Final = (" (restored from the journal)", " (restored from the risk audit log)")
+"""How ``who`` ends in a record a start wrote re-applying a state (``risk.engine.RESTORED``, ``FROM_AUDIT``)."""
+
+FROM_AUDIT: Final = " (restored from the risk audit log)"
+"""How ``who`` ends in the audit record of a state this start re-applied from the audit log."""
+
+_STRICTNESS: Final = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedState:
+    """The last run-time trading state the audit log holds for one scope (``account`` None: the firm)."""
+
+    account: str | None
+    state: str
+    trigger: str
+    who: str
+    reason: str
+    time: str
+    time_ns: int
+
+    @property
+    def scope(self) -> str:
+        return "all trading (firm-wide)" if self.account is None else f"account {self.account}"
+
+
+def _lines_from_end(path: Path, limit: int) -> list[bytes]:
+    """Return the whole lines of the last ``limit`` bytes of ``path`` that hold a trading_state record."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        start = max(size - limit, 0)
+        handle.seek(start)
+        data = handle.read(size - start)
+    lines = data.split(b"\n")
+    if start:
+        lines = lines[1:]  # the first is part of a line
+    return [line for line in lines if b'"trading_state"' in line]
+
+
+def audited_states(
+    path: Path, same_day: Callable[[int], bool], limit: int = TAIL_BYTES
+) -> dict[str | None, AuditedState]:
+    """Return, per scope, the last ``trading_state`` record of ``path`` set at run time on the journal's day.
+
+    ``same_day(time_ns)``: the record's time is on the journal's trading day. Records a start wrote re-applying
+    a state (``RESTORED_MARKS``) are left out; the last is the one with the latest ``time_ns`` (a record written
+    late, after the audit log refused it, keeps its own time). A missing file holds nothing; a line that does not
+    decode is skipped.
+    """
+    try:
+        lines = _lines_from_end(path, limit)
+    except FileNotFoundError:
+        return {}
+    last: dict[str | None, AuditedState] = {}
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            found = _audited(record)
+            if found is None or not same_day(found.time_ns):
+                continue
+            held = last.get(found.account)
+            if held is None or found.time_ns >= held.time_ns:
+                last[found.account] = found
+    return last
+
+
+def _audited(record: Any) -> AuditedState | None:
+    """Return the run-time state a decoded audit record set, or None (another event, a re-applied state)."""
+    if not isinstance(record, dict) or record.get("event") != "trading_state":
+        return None
+    who = record.get("who")
+    state = record.get("new")
+    time_ns = record.get("time_ns")
+    account = record.get("account")
+    if not isinstance(who, str) or who.endswith(RESTORED_MARKS) or state not in _STRICTNESS:
+        return None
+    if not isinstance(time_ns, int) or (account is not None and not isinstance(account, str)):
+        return None
+    if record.get("scope") == "firm":
+        account = None
+    return AuditedState(
+        account or None,
+        str(state),
+        str(record.get("trigger") or ""),
+        who,
+        str(record.get("reason") or ""),
+        str(record.get("time") or ""),
+        time_ns,
+    )
+
+
+def stricter_than_journal(
+    audited: dict[str | None, AuditedState], journaled: Iterable[tuple[str, str]]
+) -> list[AuditedState]:
+    """Return the audited states stricter than the journal's last for their scope (none journaled: ACTIVE).
+
+    ``journaled``: (account, state) of the journal's trading-state records in order (account "" the firm).
+    """
+    last: dict[str | None, str] = {}
+    for account, state in journaled:
+        last[account or None] = state
+    return [
+        found
+        for account, found in sorted(audited.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+        if _STRICTNESS[found.state] > _STRICTNESS.get(last.get(account, "ACTIVE"), 0)
+    ]
