@@ -69,7 +69,7 @@ from gateway.protocol.messages import (
 )
 from gateway.protocol.prices import price_text
 from gateway.recovery import Recovered
-from gateway.ref_lookup import find_ref, note_session, ref_scan_start, session_floor
+from gateway.ref_lookup import RefHigh, ScanEnd, find_ref, note_session, ref_scan_start, session_floor
 from gateway.replay import (
     MARK_MASK,
     JournalMarks,
@@ -361,6 +361,9 @@ class Engine:
         """Look-ups the journal could not answer (damage, I/O error): the message was counted unknown."""
         self.venue_sessions: dict[str, tuple[str, int]] = {}
         """Venue -> its latest session id and where in the journal it began (``gateway.ref_lookup.note_session``)."""
+        self.ref_highs: dict[str, RefHigh] = {}
+        """Venue -> the highest number its latest session has in the journal up to a position (``RefHigh``): a
+        number above it is searched for in the records after that position only (``_order_of_ref``)."""
         self.journal_rebuild_skipped = 0
         """Journal records passed over for them undecoded (other orders', by their first bytes)."""
         self.journal_rebuild_failures = 0
@@ -456,6 +459,7 @@ class Engine:
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
         venue.order_of_ref = self._order_of_ref
+        venue.ref_above_journal = self._ref_above_journal
         venue.order_ids_above = self._order_ids_above
         venue.order_source = self._order_source(name)
         venue.order_lookup = self._order_lookup(name)
@@ -486,9 +490,10 @@ class Engine:
 
         For an adapter whose references do not name the order (OUCH UserRefNums) and that no longer maps
         ``ref`` (the order was released from memory, or ended before a restart): read from the journal
-        (``gateway.ref_lookup``: a binary search over the replay index, then a scan), on the event loop, only
-        when such a message arrives (any message about one order: docs/venues/ouch.md). The caller passes a fill
-        on under the id, which the sink then applies as any fill of an order released from memory
+        (``gateway.ref_lookup``: a binary search over the replay index, then a scan; a number above the highest
+        the session has in the journal (``ref_highs``) reads only the records since that was noted), on the event
+        loop, only when such a message arrives (any message about one order: docs/venues/ouch.md). The caller passes
+        a fill on under the id, which the sink then applies as any fill of an order released from memory
         (``_released_order``); the rest the adapter settles itself (counted after-end, or canceled at the venue).
         Counted in ``ref_lookups`` / ``ref_lookups_found`` / ``ref_lookup_records`` / ``ref_lookup_failures``
         (``gateway status`` section ``journal_lookups``, ``gateway metrics`` ``gateway_journal_ref_lookups_total``...).
@@ -497,9 +502,16 @@ class Engine:
         floor = session_floor(self.venue_sessions, venue, session)
         if floor is None:  # not the venue's latest session: nothing it can fill now was sent under it
             return 0
+        known = self.ref_highs.get(venue)
+        if known is not None and known.floor != floor:  # noted for an earlier session
+            known = None
+        scan_end = ScanEnd()
         try:
-            start, probed = ref_scan_start(journal.reader, self.order_marks.positions, venue, ref, floor)
-            order_id, records = find_ref(journal.reader(start), venue, ref, session, self._venue_of)
+            if known is not None and ref > known.high:  # not journaled before ``known.end``: read what came since
+                start, probed = known.end, 0
+            else:
+                start, probed = ref_scan_start(journal.reader, self.order_marks.positions, venue, ref, floor)
+            order_id, records = find_ref(journal.reader(start), venue, ref, session, self._venue_of, scan_end)
         except (JournalCorruptError, OSError) as exc:
             self._rarelog.log(
                 "ref_lookup_failed",
@@ -514,6 +526,9 @@ class Engine:
             )
             self.ref_lookup_failures += 1
             return -1
+        if scan_end.end >= 0:  # read to the end: every number of the session there is at most this
+            high = max(scan_end.high, ref, known.high if known is not None else -1)
+            self.ref_highs[venue] = RefHigh(floor, high, scan_end.end)
         self.ref_lookups += 1
         self.ref_lookup_records += probed + records
         if order_id:
@@ -529,6 +544,20 @@ class Engine:
             probed + records,
         )
         return order_id
+
+    def _ref_above_journal(self, venue: str, ref: int, session: str) -> bool:
+        """Return True if the journal has nothing sent to ``venue`` under ``ref`` in ``session``, without reading it.
+
+        So when ``ref`` is above the highest number the session has in the journal up to a position (``ref_highs``:
+        noted by recovery, and by each search that read to the journal's end) and nothing was written since. The
+        OUCH adapter asks first, and such a number costs no search of its budget (ouchlookup56): a standby's
+        numbers named by the replay after a failback, a venue's stream out of frame.
+        """
+        floor = session_floor(self.venue_sessions, venue, session)
+        if floor is None:  # not the venue's latest session: ``_order_of_ref`` answers 0 without reading too
+            return True
+        known = self.ref_highs.get(venue)
+        return known is not None and known.floor == floor and ref > known.high and known.end == self.journal.tell()
 
     def _venue_of(self, order_id: int) -> str | None:
         """Return the venue of order ``order_id`` if it is in memory (None: not known here)."""
@@ -3522,6 +3551,7 @@ class Engine:
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
         self.venue_sessions = recovered.venue_sessions
+        self.ref_highs = recovered.ref_highs
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]
