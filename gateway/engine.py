@@ -154,6 +154,11 @@ from venues.ouch.adapter import OuchVenue
 
 log = logging.getLogger(__name__)
 
+VENUE_RETRY_WARN_NS: Final = 30_000_000_000
+"""A venue connection that ends before UP is logged at WARNING at most once per this (30 s), per venue."""
+_TRYING: Final = (VenueState.CONNECTING, VenueState.LOGGING_IN)
+"""The states of a venue connection on its way to UP."""
+
 ReplayScheduler = Callable[[Callable[[], None], float], None]
 """Calls a function on the loop after a delay in seconds (0: after the loop has looked at its sockets)."""
 
@@ -351,6 +356,10 @@ class Engine:
         """Released orders read back from the journal for a fill the venue reported (``_released_order``)."""
         self.journal_rebuild_records = 0
         """Journal records decoded for them."""
+        self.stopping = False
+        """The gateway is stopping (``GatewayApp.stop``): a venue leaving UP now is the stop's doing, logged at INFO."""
+        self._venue_retry_warned: dict[str, int] = {}
+        """Venue -> when (engine clock) a connection that ended before UP was last logged at WARNING."""
         self.ref_lookups = 0
         """Venue references looked up in the journal for an adapter that no longer maps them (``_order_of_ref``)."""
         self.ref_lookup_records = 0
@@ -583,7 +592,7 @@ class Engine:
         previous = self.venue_states.get(name)
         self.venue_states[name] = state
         if state != previous:
-            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)  # the whole reason: %s, one line
+            self._log_venue_state(name, previous, state, reason)
             text = bounded_text(reason)  # a venue's Logout Text may be long (fix55)
             if text is not reason:
                 self.venue_texts_clipped[name] = self.venue_texts_clipped.get(name, 0) + 1
@@ -606,6 +615,30 @@ class Engine:
                 for order in [o for o in self.open_orders.values() if o.venue == name]:
                     if order.state is OrderState.LIVE_HELD_CANCEL:  # nothing left in flight: no venue will take it
                         self._refuse_held_cancel(order)
+
+    def _log_venue_state(self, name: str, previous: VenueState | None, state: VenueState, reason: str) -> None:
+        """Log a venue's state change (the whole reason: ``%s``, one line), at WARNING when the venue is lost.
+
+        Leaving UP other than for the venue's end of session or the gateway's stop: WARNING, once per
+        transition (orders to the venue are refused from now on). A connection that ends before UP again (a
+        reconnect's connect, login or replay failing): WARNING at most once per ``VENUE_RETRY_WARN_NS`` per
+        venue, the rest at INFO (ouchlookup56: every venue kind alike; before, all INFO, so a WARNING filter
+        saw nothing of an OUCH venue lost until the 2-minute alert).
+        """
+        if previous is VenueState.UP and state is not VenueState.ENDED and not self.stopping:
+            log.warning(
+                "venue %s: %s -> %s (%s): orders to it are refused until it is UP again", name, previous, state, reason
+            )
+            self._venue_retry_warned[name] = self.clock()
+            return
+        if state is VenueState.DISCONNECTED and previous in _TRYING and not self.stopping:
+            now = self.clock()
+            last = self._venue_retry_warned.get(name)
+            if last is None or now - last >= VENUE_RETRY_WARN_NS:
+                self._venue_retry_warned[name] = now
+                log.warning("venue %s: %s -> %s (%s): not UP, reconnecting", name, previous, state, reason)
+                return
+        log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)
 
     @property
     def counters(self) -> EngineCounters:
