@@ -2242,6 +2242,8 @@ class GatewayProcess:
         if self._stop_begun:
             return
         self._stop_begun = True
+        if self.engine is not None:  # the venues' sessions end now: not a venue lost (INFO, not WARNING)
+            self.engine.stopping = True
         if self._sighup is not None:
             self._sighup.stop()
             self._sighup = None

@@ -69,7 +69,7 @@ from gateway.protocol.messages import (
 )
 from gateway.protocol.prices import price_text
 from gateway.recovery import Recovered
-from gateway.ref_lookup import find_ref, note_session, ref_scan_start, session_floor
+from gateway.ref_lookup import RefHigh, ScanEnd, find_ref, note_session, ref_scan_start, session_floor
 from gateway.replay import (
     MARK_MASK,
     JournalMarks,
@@ -153,6 +153,11 @@ from venues.base import LOOKUP_NEVER_CREATED, LOOKUP_OTHER_VENUE, LOOKUP_UNREADA
 from venues.ouch.adapter import OuchVenue
 
 log = logging.getLogger(__name__)
+
+VENUE_RETRY_WARN_NS: Final = 30_000_000_000
+"""A venue connection that ends before UP is logged at WARNING at most once per this (30 s), per venue."""
+_TRYING: Final = (VenueState.CONNECTING, VenueState.LOGGING_IN)
+"""The states of a venue connection on its way to UP."""
 
 ReplayScheduler = Callable[[Callable[[], None], float], None]
 """Calls a function on the loop after a delay in seconds (0: after the loop has looked at its sockets)."""
@@ -351,6 +356,10 @@ class Engine:
         """Released orders read back from the journal for a fill the venue reported (``_released_order``)."""
         self.journal_rebuild_records = 0
         """Journal records decoded for them."""
+        self.stopping = False
+        """The gateway is stopping (``GatewayApp.stop``): a venue leaving UP now is the stop's doing, logged at INFO."""
+        self._venue_retry_warned: dict[str, int] = {}
+        """Venue -> when (engine clock) a connection that ended before UP was last logged at WARNING."""
         self.ref_lookups = 0
         """Venue references looked up in the journal for an adapter that no longer maps them (``_order_of_ref``)."""
         self.ref_lookup_records = 0
@@ -361,6 +370,9 @@ class Engine:
         """Look-ups the journal could not answer (damage, I/O error): the message was counted unknown."""
         self.venue_sessions: dict[str, tuple[str, int]] = {}
         """Venue -> its latest session id and where in the journal it began (``gateway.ref_lookup.note_session``)."""
+        self.ref_highs: dict[str, RefHigh] = {}
+        """Venue -> the highest number its latest session has in the journal up to a position (``RefHigh``): a
+        number above it is searched for in the records after that position only (``_order_of_ref``)."""
         self.journal_rebuild_skipped = 0
         """Journal records passed over for them undecoded (other orders', by their first bytes)."""
         self.journal_rebuild_failures = 0
@@ -456,6 +468,7 @@ class Engine:
         venue.state_sink = self.on_venue_state
         venue.unknown_order_sink = self._count_unknown_order
         venue.order_of_ref = self._order_of_ref
+        venue.ref_above_journal = self._ref_above_journal
         venue.order_ids_above = self._order_ids_above
         venue.order_source = self._order_source(name)
         venue.order_lookup = self._order_lookup(name)
@@ -486,9 +499,10 @@ class Engine:
 
         For an adapter whose references do not name the order (OUCH UserRefNums) and that no longer maps
         ``ref`` (the order was released from memory, or ended before a restart): read from the journal
-        (``gateway.ref_lookup``: a binary search over the replay index, then a scan), on the event loop, only
-        when such a message arrives (any message about one order: docs/venues/ouch.md). The caller passes a fill
-        on under the id, which the sink then applies as any fill of an order released from memory
+        (``gateway.ref_lookup``: a binary search over the replay index, then a scan; a number above the highest
+        the session has in the journal (``ref_highs``) reads only the records since that was noted), on the event
+        loop, only when such a message arrives (any message about one order: docs/venues/ouch.md). The caller passes
+        a fill on under the id, which the sink then applies as any fill of an order released from memory
         (``_released_order``); the rest the adapter settles itself (counted after-end, or canceled at the venue).
         Counted in ``ref_lookups`` / ``ref_lookups_found`` / ``ref_lookup_records`` / ``ref_lookup_failures``
         (``gateway status`` section ``journal_lookups``, ``gateway metrics`` ``gateway_journal_ref_lookups_total``...).
@@ -497,9 +511,16 @@ class Engine:
         floor = session_floor(self.venue_sessions, venue, session)
         if floor is None:  # not the venue's latest session: nothing it can fill now was sent under it
             return 0
+        known = self.ref_highs.get(venue)
+        if known is not None and known.floor != floor:  # noted for an earlier session
+            known = None
+        scan_end = ScanEnd()
         try:
-            start, probed = ref_scan_start(journal.reader, self.order_marks.positions, venue, ref, floor)
-            order_id, records = find_ref(journal.reader(start), venue, ref, session, self._venue_of)
+            if known is not None and ref > known.high:  # not journaled before ``known.end``: read what came since
+                start, probed = known.end, 0
+            else:
+                start, probed = ref_scan_start(journal.reader, self.order_marks.positions, venue, ref, floor)
+            order_id, records = find_ref(journal.reader(start), venue, ref, session, self._venue_of, scan_end)
         except (JournalCorruptError, OSError) as exc:
             self._rarelog.log(
                 "ref_lookup_failed",
@@ -514,6 +535,9 @@ class Engine:
             )
             self.ref_lookup_failures += 1
             return -1
+        if scan_end.end >= 0:  # read to the end: every number of the session there is at most this
+            high = max(scan_end.high, ref, known.high if known is not None else -1)
+            self.ref_highs[venue] = RefHigh(floor, high, scan_end.end)
         self.ref_lookups += 1
         self.ref_lookup_records += probed + records
         if order_id:
@@ -529,6 +553,20 @@ class Engine:
             probed + records,
         )
         return order_id
+
+    def _ref_above_journal(self, venue: str, ref: int, session: str) -> bool:
+        """Return True if the journal has nothing sent to ``venue`` under ``ref`` in ``session``, without reading it.
+
+        So when ``ref`` is above the highest number the session has in the journal up to a position (``ref_highs``:
+        noted by recovery, and by each search that read to the journal's end) and nothing was written since. The
+        OUCH adapter asks first, and such a number costs no search of its budget (ouchlookup56): a standby's
+        numbers named by the replay after a failback, a venue's stream out of frame.
+        """
+        floor = session_floor(self.venue_sessions, venue, session)
+        if floor is None:  # not the venue's latest session: ``_order_of_ref`` answers 0 without reading too
+            return True
+        known = self.ref_highs.get(venue)
+        return known is not None and known.floor == floor and ref > known.high and known.end == self.journal.tell()
 
     def _venue_of(self, order_id: int) -> str | None:
         """Return the venue of order ``order_id`` if it is in memory (None: not known here)."""
@@ -554,7 +592,7 @@ class Engine:
         previous = self.venue_states.get(name)
         self.venue_states[name] = state
         if state != previous:
-            log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)  # the whole reason: %s, one line
+            self._log_venue_state(name, previous, state, reason)
             text = bounded_text(reason)  # a venue's Logout Text may be long (fix55)
             if text is not reason:
                 self.venue_texts_clipped[name] = self.venue_texts_clipped.get(name, 0) + 1
@@ -577,6 +615,30 @@ class Engine:
                 for order in [o for o in self.open_orders.values() if o.venue == name]:
                     if order.state is OrderState.LIVE_HELD_CANCEL:  # nothing left in flight: no venue will take it
                         self._refuse_held_cancel(order)
+
+    def _log_venue_state(self, name: str, previous: VenueState | None, state: VenueState, reason: str) -> None:
+        """Log a venue's state change (the whole reason: ``%s``, one line), at WARNING when the venue is lost.
+
+        Leaving UP other than for the venue's end of session or the gateway's stop: WARNING, once per
+        transition (orders to the venue are refused from now on). A connection that ends before UP again (a
+        reconnect's connect, login or replay failing): WARNING at most once per ``VENUE_RETRY_WARN_NS`` per
+        venue, the rest at INFO (ouchlookup56: every venue kind alike; before, all INFO, so a WARNING filter
+        saw nothing of an OUCH venue lost until the 2-minute alert).
+        """
+        if previous is VenueState.UP and state is not VenueState.ENDED and not self.stopping:
+            log.warning(
+                "venue %s: %s -> %s (%s): orders to it are refused until it is UP again", name, previous, state, reason
+            )
+            self._venue_retry_warned[name] = self.clock()
+            return
+        if state is VenueState.DISCONNECTED and previous in _TRYING and not self.stopping:
+            now = self.clock()
+            last = self._venue_retry_warned.get(name)
+            if last is None or now - last >= VENUE_RETRY_WARN_NS:
+                self._venue_retry_warned[name] = now
+                log.warning("venue %s: %s -> %s (%s): not UP, reconnecting", name, previous, state, reason)
+                return
+        log.info("venue %s: %s -> %s (%s)", name, previous, state, reason)
 
     @property
     def counters(self) -> EngineCounters:
@@ -3522,6 +3584,7 @@ class Engine:
         self.next_order_id = recovered.next_order_id
         self.order_marks = recovered.order_marks
         self.venue_sessions = recovered.venue_sessions
+        self.ref_highs = recovered.ref_highs
         self.orders_created = len(recovered.orders)
         self._terminal.extend(order for order in self.orders.values() if order.is_terminal)
         self._events_over = [st for st in self.strategies.values() if len(st.events) > self.events_kept]

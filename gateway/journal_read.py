@@ -456,6 +456,11 @@ class JournalReader:
         data_start = DATA_START if head == MMAP_MAGIC else 0
         self._pos = self._buf_at = max(start, data_start)
 
+    @property
+    def position(self) -> int:
+        """The file offset after the last record read (where the next ``read`` starts)."""
+        return self._pos
+
     def read(
         self, max_records: int, select: RecordFilter | None = None, max_skipped: int = 0
     ) -> list[tuple[int, JournalRecord]]:

@@ -52,7 +52,7 @@ from gateway.journal import (
 )
 from gateway.journal_read import MMAP_MAGIC
 from gateway.protocol.messages import OrderEvent, OrderRejected
-from gateway.ref_lookup import note_session
+from gateway.ref_lookup import RefHigh, note_session, ref_number
 from gateway.replay import MARK_MASK, JournalMarks, mark_position
 from gateway.strategy_state import StrategyState
 from gateway.venue_apply import apply_venue_event
@@ -112,6 +112,9 @@ class Recovered:
     venue_sessions: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Venue -> its latest session id (an epoch's part before ``#``) and where its first epoch record begins (0
     when the positions are not known): the venue's references are that session's from there (``gateway.ref_lookup``)."""
+    ref_highs: dict[str, RefHigh] = field(default_factory=dict)
+    """Venue -> the highest numeric reference journaled in its latest session, up to the journal's end (only when
+    the positions are known): a number above it is not searched for in what recovery read (``gateway.ref_lookup``)."""
 
 
 def recover(records: Iterable[JournalRecord], scan: JournalScan | None = None) -> Recovered:
@@ -191,6 +194,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
     produced: list[OrderEvent] = []
     expected: list[tuple[StrategyState, OrderEvent]] = []
     """The strategy events the last venue event produced that no JStrategyEvent has confirmed yet."""
+    highs: dict[str, int] = {}
+    """Venue -> the highest numeric reference sent since its latest session began (``Recovered.ref_highs``)."""
     for rec in _unwrap(records, out, indexed):
         kind = type(rec)
         if kind is JVenueApplied or kind is JVenueEvent:
@@ -266,6 +271,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             if indexed and not rec.order_id & MARK_MASK:
                 out.order_marks.add(rec.order_id, out.position)
             mark_sent(order, rec.venue_ref)
+            if (number := ref_number(rec.venue_ref)) > highs.get(rec.venue, -1):
+                highs[rec.venue] = number
             open_orders[order.order_id] = order
             st.open_orders[order.order_id] = order
             out.exposure.append((order, 0, 0))
@@ -273,6 +280,8 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             assert isinstance(rec, JSentNew)
             order = orders[rec.order_id]
             mark_sent(order, rec.venue_ref)
+            if (number := ref_number(rec.venue_ref)) > highs.get(order.venue, -1):
+                highs[order.venue] = number
             unanswered.pop(order.order_id, None)
             open_orders[order.order_id] = order
             out.strategies[order.strategy_id].open_orders[order.order_id] = order
@@ -280,11 +289,19 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
         elif isinstance(rec, (JOrderRefused, JSentCancel, JSentReplace, JCancelQueued, JCancelRefused)):
             # refused; cancel sent, held or dropped, the gateway's own or joined by a strategy's (Order.own_cancel);
             # replace sent
-            follow_order_record(orders[rec.order_id], rec)
+            order = orders[rec.order_id]
+            follow_order_record(order, rec)
+            if kind is JSentReplace:
+                assert isinstance(rec, JSentReplace)
+                if (number := ref_number(rec.venue_ref)) > highs.get(order.venue, -1):
+                    highs[order.venue] = number
         elif kind is JVenueEpoch:
             assert isinstance(rec, JVenueEpoch)
             resume.epoch(rec.venue, rec.epoch)
+            noted = out.venue_sessions.get(rec.venue)
             note_session(out.venue_sessions, rec.venue, rec.epoch, out.position)
+            if out.venue_sessions[rec.venue] is not noted:  # a new session: its numbers start again
+                highs.pop(rec.venue, None)
         elif kind is JTradingState:
             assert isinstance(rec, JTradingState)
             out.trading_states.append(rec)
@@ -297,6 +314,10 @@ def _recover(records: Iterable[JournalRecord], scan: JournalScan | None) -> Reco
             assert isinstance(rec, JSeqAhead)
             _strategy(out, rec.strategy_id).skip_to(rec.next_seq)
     out.resume = resume.points()
+    if indexed:  # where recovery stopped reading: the end of the journal's data
+        for venue in highs.keys() | out.venue_sessions.keys():
+            floor = out.venue_sessions.get(venue, ("", 0))[1]
+            out.ref_highs[venue] = RefHigh(floor, highs.get(venue, -1), out.position)
     by_venue: dict[str, list[Order]] = {}
     for order in open_orders.values():
         by_venue.setdefault(order.venue, []).append(order)

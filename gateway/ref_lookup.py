@@ -92,8 +92,52 @@ def ref_scan_start(
     return start, records
 
 
+class ScanEnd:
+    """What a ``find_ref`` that read to the journal's end learnt: where the data ended, the highest number read.
+
+    ``end`` (-1: the scan stopped before the end, or left the session) is the file offset after the last record
+    read; ``high`` the highest numeric reference of the venue's session the scan read (-1: none). With the
+    numbers increasing in the journal, every number of the session journaled before ``end`` is at most
+    ``max(high, ref)``: a later search for a higher number reads from ``end`` only (``RefHigh``).
+    """
+
+    __slots__ = ("end", "high")
+
+    def __init__(self) -> None:
+        self.end = -1
+        self.high = -1
+
+
+class RefHigh:
+    """The highest number a venue's session has in the journal up to a position (``Engine.ref_highs``).
+
+    ``floor``: where the session began (``session_floor``; the note holds while it is the same); every numeric
+    reference of the venue journaled from ``floor`` to ``end`` is at most ``high``. Noted by recovery (its
+    read of the whole journal at start) and by each search that reads to the journal's end, never per order:
+    a number above ``high`` (a standby's, a venue's out of frame) is searched for from ``end`` on only, the
+    records journaled since (ouchlookup56: before, each such number read the whole session, 100-200 ms).
+    """
+
+    __slots__ = ("end", "floor", "high")
+
+    def __init__(self, floor: int, high: int, end: int) -> None:
+        self.floor = floor
+        self.high = high
+        self.end = end
+
+
+def ref_number(venue_ref: str) -> int:
+    """Return the number a journaled venue reference names, -1 if it is not one."""
+    return int(venue_ref) if venue_ref.isdigit() else -1
+
+
 def find_ref(
-    reader: JournalReader, venue: str, ref: int, session: str, venue_of: Callable[[int], str | None]
+    reader: JournalReader,
+    venue: str,
+    ref: int,
+    session: str,
+    venue_of: Callable[[int], str | None],
+    scan_end: ScanEnd | None = None,
 ) -> tuple[int, int]:
     """Return the order sent to ``venue`` under ``ref`` in its session ``session`` (its id, 0: none), records read.
 
@@ -101,6 +145,8 @@ def find_ref(
     names a higher reference, or to the end. A Replace (or a new order sent after its creation) names its
     order by id only: it answers if ``venue_of`` (the engine's orders) or a creation read here says the
     order is the venue's, or if nothing says otherwise (the engine checks the venue of what it rebuilds).
+    With ``scan_end``: a scan that reads to the end, still in the session, says there where the data ended
+    and the highest number it read.
     """
     text = str(ref)
     current = True
@@ -108,6 +154,7 @@ def find_ref(
     created: dict[int, str] = {}
     found = 0
     records = 0
+    high = -1
     try:
         while batch := reader.read(SCAN_STEP):
             records += len(batch)
@@ -121,20 +168,28 @@ def find_ref(
                         continue
                     if rec.venue_ref == text:
                         found = rec.order_id
-                    elif rec.venue_ref.isdigit() and int(rec.venue_ref) > ref:
+                        high = max(high, ref)
+                    elif (number := ref_number(rec.venue_ref)) > ref:
                         return found, records
+                    else:
+                        high = max(high, number)
                 elif kind is JSentReplace or kind is JSentNew:
                     assert isinstance(rec, (JSentReplace, JSentNew))
-                    if current and rec.venue_ref == text:
+                    if current:
                         owner = created.get(rec.order_id) or venue_of(rec.order_id)
                         if owner is None or owner == venue:
-                            found = rec.order_id
+                            if rec.venue_ref == text:
+                                found = rec.order_id
+                            high = max(high, ref_number(rec.venue_ref))
                 elif kind is JVenueEpoch:
                     assert isinstance(rec, JVenueEpoch)
                     if rec.venue == venue:
                         current = rec.epoch.partition("#")[0] == session
                         if not current:
                             found = 0
+        if scan_end is not None and current:
+            scan_end.end = reader.position
+            scan_end.high = high
     finally:
         reader.close()
     return found, records

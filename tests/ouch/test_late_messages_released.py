@@ -341,8 +341,10 @@ async def test_status_and_metrics_when_the_venue_names_numbers_no_longer_mapped_
         (venue,) = process.venues
         assert isinstance(venue, OuchVenue)
         venue._store.ensure_above(5_000)  # as if 5,000 numbers were handed out this session (none journaled)
-        sim.stream.append(encode_message(OrderCanceled(TS, 4242, 10, "U")))  # never sent: looked up, not found
-        sim.stream.append(encode_message(PriorityUpdate(TS, 4243, PX, "Y", 99)))  # never sent: only counted
+        sim.stream.append(encode_message(OrderCanceled(TS, 4243, 10, "U")))  # never sent: looked up, not found
+        # never sent: looked up too, only counted (below 4243: above it, the first search's note would answer it
+        # without a search, ``ref_above_journal``, ouchlookup56)
+        sim.stream.append(encode_message(PriorityUpdate(TS, 4242, PX, "Y", 99)))
         sim.stream.append(encode_message(OrderCanceled(TS, 5_001, 10, "U")))  # above the store's mark: no look-up
         sim.flush_all()
         await wait_for(lambda: venue.status()["unknown_user_ref_num"] == 2, what="the Canceleds to be read")

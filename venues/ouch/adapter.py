@@ -576,6 +576,7 @@ class OuchVenue(VenueAdapter):
             "after_end": 0,
             "live_after_end": 0,
             "ref_never_issued": 0,
+            "ref_above_journal": 0,
             "ref_answers_reused": 0,
             "held_for_lookup": 0,
             "refetches": 0,
@@ -2227,6 +2228,10 @@ class OuchVenue(VenueAdapter):
         if known is not None:
             self.counters["ref_answers_reused"] += 1
             return known
+        above = self.ref_above_journal
+        if above is not None and above(self.name, urn, store.session):  # known without reading: not a search
+            self.counters["ref_above_journal"] += 1
+            return 0
         clock = self._clock
         now = clock()
         start = self._lookup_window_ns
