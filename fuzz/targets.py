@@ -165,7 +165,7 @@ def soupbin_ouch_adapter(data: bytes) -> None:
     clock = FakeClock()
     state_dir = _SCRATCH / "ouch"
     for old in state_dir.glob("*"):
-        old.unlink()
+        old.unlink(missing_ok=True)
     venue = OuchVenue(
         OuchVenueConfig(name="OUCH", host="127.0.0.1", port=1, username="U", password="P", state_dir=str(state_dir)),
         clock,
@@ -196,6 +196,7 @@ def soupbin_ouch_adapter(data: bytes) -> None:
     venue.connection_lost(clock())
     assert all(e.order_id in (1, 2, 3) for e in events), "an event for an order the venue was never sent"
     venue.status()
+    venue.close()  # the end-of-day mark's writer thread done before the next input clears the directory
 
 
 # ---- Cboe BOE v2 ---------------------------------------------------------------------------------
