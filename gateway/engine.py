@@ -2391,7 +2391,7 @@ class Engine:
         if isinstance(req, MassCancel) or (isinstance(req, InvalidRequest) and req.kind == "MassCancel"):
             answer = st.mass_cancel_answers.get(req.req_seq)
             if answer is None and self._kept_from(st, req.req_seq):  # older than the answers kept: the journal's
-                record = self._request_from_journal(st, req.req_seq)
+                record = self._request_from_journal(st, req.req_seq, mass_cancel=True)
                 answer = record.answer if record is not None else None
             if answer is not None:
                 self._answer_mass_cancel(st, answer)
@@ -2407,17 +2407,29 @@ class Engine:
         """Return True if a MassCancel answer or unreadable number ``req_seq`` may have left memory for the journal."""
         return self.journal.durable and st.requests_noted > REQUEST_ANSWERS_KEPT and 0 < req_seq <= st.last_req_seq
 
-    def _request_from_journal(self, st: StrategyState, req_seq: int) -> JRequest | None:
+    def _request_from_journal(self, st: StrategyState, req_seq: int, *, mass_cancel: bool = False) -> JRequest | None:
         """Return the strategy's ``JRequest`` numbered ``req_seq``, read from the journal (None: not found, unreadable).
 
         For a re-sent duplicate older than the answers memory keeps (``REQUEST_ANSWERS_KEPT``): ``request_marks``
         has the exact position of each of the strategy's MassCancel answers and unreadable numbers, so one record is
         read there, whatever the other strategies journaled since (mass56b: the read from a coarse mark crossed them
-        all, ~1 s per 12 MB). A number it has no position for (a NewOrder's, say) reads nothing. A record found
-        damaged or other than expected is logged and not answered again (docs/strategy-protocol.md 4.5).
+        all, ~1 s per 12 MB). A number it has no position for (a NewOrder's, say) reads nothing; for a re-sent
+        ``mass_cancel`` that is logged at ERROR (every MassCancel's answer has a position: none means its number was
+        another request's, or the position was lost; mass56c), never silence. A record found damaged or other than
+        expected is logged and not answered again (docs/strategy-protocol.md 4.5).
         """
         position = st.request_marks.exactly(req_seq)
         if position < 0:
+            if mass_cancel:
+                self._rarelog.log(
+                    "request_position_unknown",
+                    self.clock(),
+                    logging.ERROR,
+                    "strategy %s: the answer of its re-sent MassCancel %d has no journal position noted (that number "
+                    "was not a MassCancel's, or its record's position was lost): not answered again",
+                    st.strategy_id,
+                    req_seq,
+                )
             return None
         self._mass_cancel_work += 1
         found: JRequest | None = None

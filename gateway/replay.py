@@ -113,6 +113,23 @@ class JournalMarks:
         keys.append(key)
         self.positions.append(position)
 
+    def insert(self, key: int, position: int) -> None:
+        """Note ``position`` for ``key`` wherever ``key`` falls among the keys (a key noted already keeps its own).
+
+        For the exact index (``StrategyState.request_marks``): recovery meets a record journaled late, after a fault
+        (``Engine._settle_owed``), after later requests' records, out of ``req_seq`` order (mass56c). Appending, the
+        usual case, costs what ``add`` does; a key below the last is put in its place (``array.insert``: rare).
+        """
+        keys = self.keys
+        if not keys or key > keys[-1]:
+            keys.append(key)
+            self.positions.append(position)
+            return
+        i = bisect_left(keys, key)
+        if keys[i] != key:
+            keys.insert(i, key)
+            self.positions.insert(i, position)
+
     def at_or_before(self, key: int) -> int:
         """Return the position of the last entry whose key is <= ``key`` (0, the journal's start, if none)."""
         i = bisect_right(self.keys, key)

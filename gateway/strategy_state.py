@@ -206,7 +206,7 @@ class StrategyState:
 
     def _mark_request(self, req_seq: int, position: int, bounded: bool) -> None:
         if bounded:  # (without a journal that keeps it, memory keeps every answer: no position to note)
-            self.request_marks.add(req_seq, position)
+            self.request_marks.insert(req_seq, position)  # (recovery: a late-journaled one comes out of order)
         self.requests_noted += 1
 
     def order_groups(self) -> dict[tuple[str, str, str], OrderGroup]:
