@@ -43,7 +43,7 @@ from gateway.admin import (
     start_admin_server,
 )
 from gateway.admin_commands import admin_handlers
-from gateway.audit_kills import FROM_AUDIT, audited_states, stricter_than_journal
+from gateway.audit_kills import FROM_AUDIT, audited_states, journal_last, stricter_than_journal
 from gateway.config import ConfigError, GatewayConfig, decode_venues
 from gateway.descriptors import CHECK_S as DESCRIPTOR_CHECK_INTERVAL_S
 from gateway.descriptors import (
@@ -550,6 +550,7 @@ def load_risk(config: GatewayConfig, clock: NowNs) -> ReloadableRisk:
         known=config.risk_names(),
         keep=config.path(config.state_dir) / f"{config.gateway_id}-risk-in-force.yaml",
         trading_day=lambda wall_ns: journal_day(config.journal.timezone, venues, lambda: wall_ns),
+        gateway_id=config.gateway_id,
     )
     return engine
 
@@ -981,7 +982,7 @@ class GatewayProcess:
         zone = config.journal.timezone
         audit = config.path(config.risk_audit_log)
         try:
-            found = audited_states(audit, lambda ns: journal_day(zone, venues, lambda: ns) == day)
+            found = audited_states(audit, lambda ns: journal_day(zone, venues, lambda: ns) == day, config.gateway_id)
         except OSError as exc:
             log.error(
                 "cannot read the risk audit log %s (%s): a kill switch the last stop or crash dropped from the journal "
@@ -991,15 +992,24 @@ class GatewayProcess:
                 exc,
             )
             return
-        for lost in stricter_than_journal(found, ((rec.account, rec.state) for rec in journaled)):
+        states = [(rec.account, rec.state) for rec in journaled]
+        held = journal_last(states)
+        for lost in stricter_than_journal(found, states):
             self.risk.set_trading_state(
                 TradingState[lost.state], lost.account, lost.who + FROM_AUDIT, lost.reason, lost.trigger or "kill"
             )
             self.journal.append(JTradingState(lost.account or "", lost.state, lost.who, lost.reason))
             resume = "gateway resume" + (f" --account {lost.account}" if lost.account else "")
+            last = held.get(lost.account)
+            journal = (
+                "a record the journal does not hold (it holds no trading state for it: a stop or crash while the "
+                "journal could not be written dropped it"
+                if last is None
+                else f"while the journal's last state for it is {last} (a stop or crash while the journal could not "
+                f"be written dropped this record from the journal, or the audit record of that {last} was lost"
+            )
             log.error(
-                "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), a record the "
-                "journal does not hold (a stop or crash while the journal could not be written dropped it: "
+                "%s starts %s: the risk audit log %s says it was set %s at %s by %s (trigger %s: %s), %s: "
                 "docs/reliability.md 2.3a); re-applied and journaled. To trade again once checked: `%s`",
                 lost.scope,
                 lost.state,
@@ -1009,6 +1019,7 @@ class GatewayProcess:
                 lost.who,
                 lost.trigger,
                 lost.reason or "no reason given",
+                journal,
                 resume,
             )
 

@@ -6,9 +6,14 @@ pending; a stop then drops it (``mark_journal_closed_dropping``: a clean stop th
 crash. Before, the next start rebuilt the run-time trading states from the journal alone and traded ACTIVE, while the
 audit log's last word for the scope was HALTED by the kill: the kill was lost without a line saying so.
 
-The start therefore reads the ``trading_state`` records of the journal's trading day in the risk audit log
-(``audited_states``): for each scope (the firm, an account) the last one an operator or the gateway set (records
-re-applied at a start are left out: they only repeat the journal or this). Where that state is stricter than the
+The start therefore reads this gateway's ``trading_state`` records of the journal's trading day in the risk audit
+log (``audited_states``): for each scope (the firm, an account) the last one, in file order, an operator or the
+gateway set (records re-applied at a start are left out: they only repeat the journal or this). The audit log may
+be shared by gateways (two configs in one directory both default to ``var/audit/risk-audit.jsonl``): every record
+names its ``gateway_id`` (killstop56b), and another gateway's, or one written before records carried it, is not
+this gateway's kill. File order, not ``time_ns``: the audit writer writes records in the order they happened (one
+written late goes before the next record), while a wall clock stepped back between a kill and its resume would
+make the resume look older. Where that state is stricter than the
 journal's last for the scope (``stricter_than_journal``), the scope starts in it: applied, journaled again, and
 named in one ERROR with the audit record and the remedy (``gateway resume``). Never the other way: a resume the
 audit log holds and the journal does not (its audit record written, then the journal lost it) is not applied, the
@@ -72,14 +77,15 @@ def _lines_from_end(path: Path, limit: int) -> list[bytes]:
 
 
 def audited_states(
-    path: Path, same_day: Callable[[int], bool], limit: int = TAIL_BYTES
+    path: Path, same_day: Callable[[int], bool], gateway_id: str, limit: int = TAIL_BYTES
 ) -> dict[str | None, AuditedState]:
-    """Return, per scope, the last ``trading_state`` record of ``path`` set at run time on the journal's day.
+    """Return, per scope, the last ``trading_state`` record ``gateway_id`` wrote in ``path`` on the journal's day.
 
-    ``same_day(time_ns)``: the record's time is on the journal's trading day. Records a start wrote re-applying
-    a state (``RESTORED_MARKS``) are left out; the last is the one with the latest ``time_ns`` (a record written
-    late, after the audit log refused it, keeps its own time). A missing file holds nothing; a line that does not
-    decode is skipped.
+    ``same_day(time_ns)``: the record's time is on the journal's trading day. Records of another gateway, or with
+    no ``gateway_id`` (written before records carried it), and records a start wrote re-applying a state
+    (``RESTORED_MARKS``) are left out. The last is the last in the file: records are written in the order they
+    happened (one written late, after the audit log refused it, goes before the next), whatever their ``time_ns``
+    says after a step of the wall clock. A missing file holds nothing; a line that does not decode is skipped.
     """
     try:
         lines = _lines_from_end(path, limit)
@@ -89,18 +95,18 @@ def audited_states(
     for line in lines:
         with contextlib.suppress(ValueError):
             record = json.loads(line)
-            found = _audited(record)
-            if found is None or not same_day(found.time_ns):
-                continue
-            held = last.get(found.account)
-            if held is None or found.time_ns >= held.time_ns:
+            found = _audited(record, gateway_id)
+            if found is not None and same_day(found.time_ns):
                 last[found.account] = found
     return last
 
 
-def _audited(record: Any) -> AuditedState | None:
-    """Return the run-time state a decoded audit record set, or None (another event, a re-applied state)."""
+def _audited(record: Any, gateway_id: str) -> AuditedState | None:
+    """Return the run-time state a decoded audit record of ``gateway_id`` set, or None (another event, another
+    gateway's record or one naming none, a re-applied state)."""
     if not isinstance(record, dict) or record.get("event") != "trading_state":
+        return None
+    if record.get("gateway_id") != gateway_id:
         return None
     who = record.get("who")
     state = record.get("new")
@@ -130,11 +136,17 @@ def stricter_than_journal(
 
     ``journaled``: (account, state) of the journal's trading-state records in order (account "" the firm).
     """
-    last: dict[str | None, str] = {}
-    for account, state in journaled:
-        last[account or None] = state
+    last = journal_last(journaled)
     return [
         found
         for account, found in sorted(audited.items(), key=lambda item: (item[0] is not None, item[0] or ""))
         if _STRICTNESS[found.state] > _STRICTNESS.get(last.get(account, "ACTIVE"), 0)
     ]
+
+
+def journal_last(journaled: Iterable[tuple[str, str]]) -> dict[str | None, str]:
+    """Return the journal's last state per scope (``None`` the firm) of its (account, state) records in order."""
+    last: dict[str | None, str] = {}
+    for account, state in journaled:
+        last[account or None] = state
+    return last

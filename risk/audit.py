@@ -13,7 +13,8 @@ Records (field ``event``):
   (its ``--reason``), fixfix54b.
 
 Every record has ``time`` (UTC, ISO 8601), ``time_ns`` (Unix ns), ``event``, ``trigger``
-and ``who``; one written after the audit log refused it (its change took effect) adds ``late: true`` and
+and ``who``, and the gateway writes ``gateway_id`` (its own, after the details: gateways may share an audit log,
+killstop56b); one written after the audit log refused it (its change took effect) adds ``late: true`` and
 ``written_time``. See docs/risk-officer-guide.md for how to read it.
 """
 

@@ -416,6 +416,8 @@ class RiskEngine:
         self._clock = clock
         self._wall_clock = wall_clock
         self._audit = audit
+        self._gateway_id: str | None = None
+        """Written into every audit record when set (``load``): whose record it is in a shared audit log."""
         self._file = limits
         self._start_positions_sha256 = limits.positions_sha256
         """The start-of-day positions file as read at start-up (a reload says when it changed since)."""
@@ -519,6 +521,7 @@ class RiskEngine:
         known: KnownNames | None = None,
         keep: str | Path | None = None,
         trading_day: Callable[[int], datetime.date] | None = None,
+        gateway_id: str | None = None,
     ) -> RiskEngine:
         """Load and validate the limits at ``path``; raise ``LimitsFileError`` listing every problem.
 
@@ -531,6 +534,8 @@ class RiskEngine:
         ``trading_day`` (wall clock ns -> date): the session date the start-of-day positions are kept for, the
         gateway's trading day (its journal's, ``journal.timezone``: ``gateway.trading_day``), and the dates the
         positions' staleness warning is judged by (killstop56); None: the host's local date (``session_day``).
+        ``gateway_id``: written into every audit record (``gateway_id``), so that gateways sharing one audit log
+        tell their records apart (killstop56b: the start re-applies only this gateway's kills).
         """
         limits_path = Path(path)
         signature = _file_signature(limits_path)
@@ -572,6 +577,7 @@ class RiskEngine:
         reference_signature = _read_signature(limits, (None, None))
         audit = AuditLog(audit_log_path) if audit_log_path is not None else None
         engine = cls(limits, clock, audit, wall_clock, known)
+        engine._gateway_id = gateway_id
         engine._copy = copy
         if copies is not None:
             engine._copies = {"limits": copies.limits, "reference": copies.reference}
@@ -2249,6 +2255,8 @@ class RiskEngine:
         if self._audit is None:
             return
         full = {"time": utc_text(now), "time_ns": now, **record}
+        if self._gateway_id is not None:
+            full["gateway_id"] = self._gateway_id
         written_time = utc_text(now if written is None else written)
         try:
             while self._late:

@@ -11,9 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit_kills import FROM_AUDIT, audited_states, stricter_than_journal
-from risk.audit import AuditLog, utc_text
-from risk.engine import RESTORED
+from risk.audit import AuditLog, read_audit_log, utc_text
+from risk.engine import RESTORED, RiskEngine
+from risk.model import TradingState
+from tests.risk.support import write_limits
 
+GW = "gw1"
+"""This gateway's ``gateway_id``: every record it writes names it (killstop56b)."""
 DAY_NS = 86_400 * 10**9
 TODAY = 20_000 * DAY_NS
 """The journal's trading day in these tests: [TODAY, TODAY + DAY_NS)."""
@@ -36,6 +40,7 @@ def _state(at: int, new: str, account: str | None = None, who: str = "ops", **ex
         "new": new,
         "effective": new,
         "reason": extra.pop("reason", "drill"),
+        "gateway_id": extra.pop("gateway_id", GW),
         **extra,
     }
 
@@ -51,7 +56,7 @@ def _log(tmp_path: Path, *records: dict[str, Any]) -> Path:
 
 def test_kill_in_audit_log_not_in_journal_then_reapplied(tmp_path: Path) -> None:
     path = _log(tmp_path, _state(TODAY + 5, "HALTED", reason="disk full drill"))
-    (lost,) = stricter_than_journal(audited_states(path, _today), [])
+    (lost,) = stricter_than_journal(audited_states(path, _today, GW), [])
     assert (lost.account, lost.state, lost.who, lost.reason, lost.trigger) == (
         None,
         "HALTED",
@@ -63,7 +68,7 @@ def test_kill_in_audit_log_not_in_journal_then_reapplied(tmp_path: Path) -> None
 
 def test_kill_in_journal_too_then_nothing_to_reapply(tmp_path: Path) -> None:
     path = _log(tmp_path, _state(TODAY + 5, "HALTED"), _state(TODAY + 6, "HALTED", "ACC1"))
-    assert stricter_than_journal(audited_states(path, _today), [("", "HALTED"), ("ACC1", "HALTED")]) == []
+    assert stricter_than_journal(audited_states(path, _today, GW), [("", "HALTED"), ("ACC1", "HALTED")]) == []
 
 
 def test_kill_after_the_journals_last_resume_then_reapplied_for_that_account_only(tmp_path: Path) -> None:
@@ -76,19 +81,19 @@ def test_kill_after_the_journals_last_resume_then_reapplied_for_that_account_onl
         _state(TODAY + 5, "ACTIVE", "ACC2"),
     )
     journaled = [("ACC1", "HALTED"), ("ACC1", "ACTIVE"), ("ACC2", "HALTED"), ("ACC2", "ACTIVE")]
-    assert [(s.account, s.state) for s in stricter_than_journal(audited_states(path, _today), journaled)] == [
+    assert [(s.account, s.state) for s in stricter_than_journal(audited_states(path, _today, GW), journaled)] == [
         ("ACC1", "HALTED")
     ]
 
 
 def test_resume_in_audit_log_not_in_journal_then_journals_halt_stays(tmp_path: Path) -> None:
     path = _log(tmp_path, _state(TODAY + 1, "HALTED"), _state(TODAY + 2, "ACTIVE"))
-    assert stricter_than_journal(audited_states(path, _today), [("", "HALTED")]) == []  # never less strict
+    assert stricter_than_journal(audited_states(path, _today, GW), [("", "HALTED")]) == []  # never less strict
 
 
 def test_kill_of_another_day_then_not_reapplied(tmp_path: Path) -> None:
     path = _log(tmp_path, _state(TODAY - 5, "HALTED"), _state(TODAY + DAY_NS + 1, "HALTED", "ACC1"))
-    assert audited_states(path, _today) == {}  # a run-time halt does not carry over to the next session date
+    assert audited_states(path, _today, GW) == {}  # a run-time halt does not carry over to the next session date
 
 
 def test_records_a_start_reapplied_then_not_an_operators_word(tmp_path: Path) -> None:
@@ -99,22 +104,71 @@ def test_records_a_start_reapplied_then_not_an_operators_word(tmp_path: Path) ->
         _state(TODAY + 3, "HALTED", who="ops" + RESTORED),  # a start re-applying an older journal record
         _state(TODAY + 4, "HALTED", who="ops" + FROM_AUDIT),
     )
-    assert audited_states(path, _today)[None].state == "ACTIVE"
+    assert audited_states(path, _today, GW)[None].state == "ACTIVE"
 
 
-def test_record_written_late_then_ordered_by_its_own_time(tmp_path: Path) -> None:
-    late = _state(TODAY + 1, "ACTIVE", late=True, written_time=utc_text(TODAY + 9))
-    path = _log(tmp_path, _state(TODAY + 2, "HALTED"), late)  # the resume refused by the audit log came first
-    assert audited_states(path, _today)[None].state == "HALTED"
+def test_record_written_late_then_in_file_order(tmp_path: Path) -> None:
+    # the kill refused by the audit log is written late, before the next record (the resume): as it happened
+    late = _state(TODAY + 1, "HALTED", late=True, written_time=utc_text(TODAY + 2))
+    path = _log(tmp_path, late, _state(TODAY + 2, "ACTIVE"))
+    assert audited_states(path, _today, GW)[None].state == "ACTIVE"
+
+
+def test_clock_stepped_back_between_kill_and_resume_then_the_resume_is_the_last_word(tmp_path: Path) -> None:
+    # rev56merge4 K1: an NTP step back of 1 ms between them gives the resume the earlier time_ns
+    path = _log(tmp_path, _state(TODAY + 5_000_000, "HALTED"), _state(TODAY + 4_000_000, "ACTIVE"))
+    found = audited_states(path, _today, GW)
+    assert found[None].state == "ACTIVE"  # the old code: HALTED (the latest time_ns), halted again at the start
+    assert stricter_than_journal(found, [("", "HALTED"), ("", "ACTIVE")]) == []
+
+
+def test_another_gateways_kill_in_a_shared_audit_log_then_not_this_gateways(tmp_path: Path) -> None:
+    # rev56merge4 K3: two gateways write one audit log; gwK's kill is journaled in gwK's journal only
+    path = _log(
+        tmp_path,
+        _state(TODAY + 1, "HALTED", gateway_id="gwK", reason="gwK only"),
+        _state(TODAY + 2, "HALTED", "ACC1", gateway_id="gwK"),
+    )
+    assert audited_states(path, _today, GW) == {}  # the old code: gwK's halts, re-applied to this gateway
+    assert stricter_than_journal(audited_states(path, _today, GW), []) == []
+    assert set(audited_states(path, _today, "gwK")) == {None, "ACC1"}
+
+
+def test_records_naming_no_gateway_then_ignored(tmp_path: Path) -> None:
+    # written before records carried gateway_id: whose they are cannot be told, so they are not re-applied
+    old = _state(TODAY + 1, "HALTED")
+    del old["gateway_id"]
+    path = _log(tmp_path, old, _state(TODAY + 2, "HALTED", "ACC1"))
+    assert set(audited_states(path, _today, GW)) == {"ACC1"}
 
 
 def test_tail_only_then_the_part_line_skipped_and_the_last_records_read(tmp_path: Path) -> None:
     path = _log(tmp_path, *[_state(TODAY + i, "ACTIVE", "ACC1", reason="x" * 200) for i in range(50)])
     with path.open("ab") as handle:
         handle.write(b'{"event": "trading_state", broken\n')
-    found = audited_states(path, _today, limit=2_000)
+    found = audited_states(path, _today, GW, limit=2_000)
     assert found[("ACC1")].time_ns == TODAY + 49
 
 
 def test_no_audit_log_then_nothing(tmp_path: Path) -> None:
-    assert audited_states(tmp_path / "none.jsonl", _today) == {}
+    assert audited_states(tmp_path / "none.jsonl", _today, GW) == {}
+
+
+def test_every_record_the_risk_engine_writes_names_its_gateway(tmp_path: Path) -> None:
+    wall = [TODAY + 10]
+    engine = RiskEngine.load(
+        write_limits(tmp_path / "limits.yaml"),
+        audit_log_path=tmp_path / "a.jsonl",
+        wall_clock=lambda: wall[0],
+        gateway_id=GW,
+    )
+    engine.halt(None, "ops", "drill")
+    wall[0] = TODAY + 5  # the wall clock stepped back before the resume
+    engine.set_trading_state(TradingState.ACTIVE, None, "ops", "checked")
+    engine.halt("ACC1", "ops", "account drill")
+    engine.close()
+    records = read_audit_log(tmp_path / "a.jsonl")
+    assert {record.get("gateway_id") for record in records} == {GW}  # the old code: None (no gateway_id field)
+    found = audited_states(tmp_path / "a.jsonl", _today, GW)
+    assert {account: state.state for account, state in found.items()} == {None: "ACTIVE", "ACC1": "HALTED"}
+    assert audited_states(tmp_path / "a.jsonl", _today, "another") == {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gateway.app import EXIT_JOURNAL_NOT_DURABLE
 from gateway.commands.admin import EXIT_KILL_PENDING
 from gateway.journal import JTradingState, read_journal
 from model.enums import Side
+from tests.e2e.support import short_tmp
 from tests.reliability.support import (
     GATEWAY,
     Gateway,
@@ -150,3 +152,62 @@ def test_crash_when_kill_is_pending_on_a_full_journal_then_next_start_is_halted_
     assert said and "gateway resume --account ACC1" in said[0], said
     assert gateway.stop() == 0
     assert _trading_states(small_disk) == ["HALTED"]
+
+
+def test_two_gateways_share_the_audit_log_then_one_gateways_kill_does_not_halt_the_other(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """rev56merge4 K3 (killstop56b): gwK's kill, journaled by gwK, halted gwL at its next start (an ERROR saying
+    gwL's journal had lost it). Every audit record names its gateway now; the start reads only its own."""
+    shared = workdir / "shared-audit.jsonl"
+    other = short_tmp()
+    other_sim = Simulator(other)
+    try:
+        gw_k = Gateway(workdir, write_config(workdir, sim.port, gateway_id="relk", risk_audit_log=str(shared)))
+        gw_l = Gateway(other, write_config(other, other_sim.port, gateway_id="rell", risk_audit_log=str(shared)))
+        gateways.extend([gw_k, gw_l])
+        gw_k.start()
+        gw_l.start()
+        killed = _admin(gw_k, "kill", "--reason", "gwK only")
+        assert killed.returncode == 0, (killed.stdout, killed.stderr)
+        assert (_firm_state(gw_k), _firm_state(gw_l)) == ("HALTED", "ACTIVE")
+        assert gw_l.stop() == 0
+        seen = len(gw_l.log_text())
+        gw_l.start()
+        after = gw_l.log_text()[seen:]
+        assert _firm_state(gw_l) == "ACTIVE", after  # the old code: HALTED, gwK's kill re-applied to gwL
+        assert "starts HALTED" not in after
+        assert gw_k.stop() == 0
+        seen = len(gw_k.log_text())
+        gw_k.start()
+        assert _firm_state(gw_k) == "HALTED"  # its own kill, from its journal: no ERROR
+        assert "starts HALTED" not in gw_k.log_text()[seen:]
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        other_sim.stop()
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def test_resume_whose_audit_record_was_lost_then_the_error_names_the_journals_last_state(
+    workdir: Path, sim: Simulator, gateways: list[Gateway]
+) -> None:
+    """docs/reliability.md 2.3a: the journal holds the kill and its resume, the audit log only the kill (the resume's
+    record lost with the process). The start halts again (fail closed); its ERROR said "a record the journal does not
+    hold", though the journal holds it: it names the journal's last state now (killstop56b)."""
+    gateway = Gateway(workdir, write_config(workdir, sim.port))
+    gateways.append(gateway)
+    gateway.start()
+    assert _admin(gateway, "kill", "--reason", "drill").returncode == 0
+    assert _admin(gateway, "resume", "--reason", "checked").returncode == 0
+    assert gateway.stop() == 0
+    audit = workdir / "audit.jsonl"
+    lines = audit.read_bytes().splitlines(keepends=True)
+    (resume,) = [i for i, line in enumerate(lines) if b'"trading_state"' in line and b'"new":"ACTIVE"' in line]
+    audit.write_bytes(b"".join(lines[:resume] + lines[resume + 1 :]))
+    seen = len(gateway.log_text())
+    gateway.start()
+    assert _firm_state(gateway) == "HALTED"
+    (said,) = [line for line in gateway.log_text()[seen:].splitlines() if "starts HALTED" in line]
+    assert "the journal's last state for it is ACTIVE" in said, said  # the old code: "a record the journal does not
+    assert "does not hold" not in said, said  # hold (a stop or crash ... dropped it)"
