@@ -1594,6 +1594,17 @@ class Engine:
         self._cut = requests[index + 1 :]
         return True
 
+    def _take_cut(self) -> list[StrategyRequest] | None:
+        """Return the requests a MassCancel flood's cut left behind (None: no cut), and forget them here.
+
+        A method, not ``self._cut`` read in place: mypy narrows the attribute to None after ``self._cut = None`` in
+        the same function (calls in between do not undo that), and the compiled module then checked the list a
+        later cut left against None (``TypeError: None object expected; got list``; a fresh clone's suite).
+        """
+        cut = self._cut
+        self._cut = None
+        return cut
+
     def _keep_cut(self, link: StrategyLink, t_in: int) -> None:
         """Keep what a cut left of a read not taken in turns (``_read_turn`` keeps its own) for a later loop turn."""
         kept = _KeptRead(memoryview(b""), 0, t_in, [v.backpressured for v in self._venue_list])
@@ -1841,10 +1852,9 @@ class Engine:
                 self._carry_out(link, requests, t_in)
                 if session.state is StrategySessionState.CLOSED:
                     return
-                requests = self._cut
+                requests = self._take_cut()
                 if requests is None:
                     break
-                self._cut = None
                 kept.requests = requests
                 if link.read_rest_soon():
                     self._kept_reads[link] = kept
@@ -1855,10 +1865,9 @@ class Engine:
                 start += BATCH_BYTES
                 if session.state is StrategySessionState.CLOSED:
                     return
-                cut = self._cut
+                cut = self._take_cut()
                 if cut is not None:  # a MassCancel flood ended the turn: the requests behind it first, then the rest
                     while cut is not None:
-                        self._cut = None
                         kept.requests = cut
                         kept.start = start
                         if link.read_rest_soon():
@@ -1868,7 +1877,7 @@ class Engine:
                         kept.requests = None
                         if session.is_closed():
                             return
-                        cut = self._cut
+                        cut = self._take_cut()
                     continue
                 if (
                     (start >= turn_end or link.output_full)  # back-pressure: the rest once it reads its answers

@@ -51,21 +51,29 @@ def _mass_cancels(link: MemoryLink, ids: list[str]) -> bytes:
     return b"".join(out)
 
 
+class _RefusingOneAnswer:
+    """The engine's journal, refusing the first MassCancel answer's record (ENOSPC) as a full disk would."""
+
+    def __init__(self, journal: Any) -> None:
+        self._journal = journal
+        self._failing = True
+
+    def append(self, record: Any) -> None:
+        if self._failing and type(record) is JRequest and record.answer is not None:
+            self._failing = False
+            raise OSError(28, "No space left on device")
+        self._journal.append(record)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
 def _day_with_a_late_answer(kind: str, tmp_path: Path) -> None:
     """Request 1's record journaled after request 2's, then more answers than memory keeps; the journal closed."""
     rig = Rig(journal=_journal(kind, tmp_path / "j"))
     s1 = _link(rig, "S1")
     journal = rig.engine.journal
-    real_append = journal.append
-    failing = [True]
-
-    def append(record: Any) -> None:
-        if failing[0] and type(record) is JRequest and record.answer is not None:
-            failing[0] = False
-            raise OSError(28, "No space left on device")
-        real_append(record)
-
-    journal.append = append  # type: ignore[method-assign]
+    rig.engine.journal = _RefusingOneAnswer(journal)  # a stand-in: a compiled MmapJournal's methods are fixed
     rig.engine.link_data(s1, _mass_cancels(s1, ["A"]), rig.clock())  # req 1: its record refused, owed
     assert s1.received() == [MassCancelAck("A", 0)]
     rig.engine.link_data(s1, _mass_cancels(s1, ["x"]), rig.clock())  # req 2 journaled first
