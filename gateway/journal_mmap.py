@@ -51,7 +51,7 @@ from gateway.journal_records import JOrderSent, JournalRecord, JRequest
 from model.clock import monotonic_ns
 from model.enums import OrderType, Side, TimeInForce
 from model.fsync import FsyncPolicy
-from model.preallocate import preallocate_what_fits
+from model.preallocate import log_growth, preallocate_what_fits
 from obs.histogram import SparseHistogram, merge_dense
 
 # Final aliases of names read per record: compiled, a static read instead of a lookup in the module's globals dict
@@ -586,28 +586,11 @@ class MmapJournal:
         step, a few times per batch only on a nearly full disk.
         """
         target, short = preallocate_what_fits(self._fd, size, needed, self._grow_bytes)
+        self._short_steps = log_growth(
+            log, "journal", self.path, (size, target, needed, self._grow_bytes), short, self._short_steps
+        )
         if short:
-            if not self._short_steps:
-                log.warning(
-                    "journal %s: the disk is nearly full: the file grew by %d KiB only (the records need %d bytes; "
-                    "a full step is %d MiB); it keeps growing by what fits, free space on %s",
-                    self.path,
-                    (target - size) >> 10,
-                    needed - size,
-                    self._grow_bytes >> 20,
-                    self.path.parent,
-                )
-            self._short_steps += 1
             self.short_growths += 1
-            return target
-        if self._short_steps:
-            log.warning(
-                "journal %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
-                self.path,
-                self._grow_bytes >> 20,
-                self._short_steps,
-            )
-            self._short_steps = 0
         return target
 
     @property

@@ -4,15 +4,18 @@ journal and the FIX message store each did).
 Both files grow by preallocating (``posix_fallocate``) from their current size to what the next record needs plus a
 growth step, then mapping the new size. When the whole step does not fit (ENOSPC), the step is halved until one
 fits, down to what is needed alone (rounded up to a page): the records are written as soon as the disk has room for
-them, not only once it has room for a whole step (ops55). The callers word their own WARNING and count the short
-growth (``gateway_disk_short_growths_total``). Cold: once per step, a few times per batch only on a nearly full disk.
+them, not only once it has room for a whole step (ops55). The callers count the short growth
+(``gateway_disk_short_growths_total``); ``log_growth`` words both files' WARNINGs. Cold: once per step, a few times
+per batch only on a nearly full disk.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import mmap
 import os
+from pathlib import Path
 
 
 def preallocate_what_fits(fd: int, size: int, needed: int, step: int) -> tuple[int, bool]:
@@ -41,3 +44,42 @@ def preallocate_what_fits(fd: int, size: int, needed: int, step: int) -> tuple[i
             else:
                 return target, True
     return target, False
+
+
+def log_growth(
+    logger: logging.Logger,
+    kind: str,
+    path: Path,
+    grown: tuple[int, int, int, int],
+    short: bool,
+    short_steps: int,
+) -> int:
+    """Log the start and the end of a nearly-full spell (one WARNING each); return the short steps in a row so far.
+
+    ``kind`` and ``path`` name the file (``journal``, ``FIX store``); ``grown`` is (size, new size, bytes needed,
+    full step) of the growth just made, ``short`` as ``preallocate_what_fits`` said, and ``short_steps`` the short
+    steps in a row before it (0 once a full step fits again).
+    """
+    size, target, needed, step = grown
+    if short:
+        if not short_steps:
+            logger.warning(
+                "%s %s: the disk is nearly full: the file grew by %d KiB only (the records need %d bytes; a full step "
+                "is %d MiB); it keeps growing by what fits, free space on %s",
+                kind,
+                path,
+                (target - size) >> 10,
+                needed - size,
+                step >> 20,
+                path.parent,
+            )
+        return short_steps + 1
+    if short_steps:
+        logger.warning(
+            "%s %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
+            kind,
+            path,
+            step >> 20,
+            short_steps,
+        )
+    return 0

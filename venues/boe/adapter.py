@@ -1246,25 +1246,16 @@ class BoeVenue(VenueAdapter):
             tracked = self._orders.get(request.order.order_id)
             if tracked is None or tracked.done:
                 continue
-            order_id = tracked.order.order_id
             kind = request.kind.value
-            seq = tracked.new_seq if kind == "new" else tracked.modify_seq if kind == "replace" else tracked.cancel_seq
+            seq = _request_seq(tracked, kind)
             if not seq:
                 text, level = _SESSION_ENDED_UNSEQUENCED, logging.ERROR
             elif seq <= last:
                 text, level = _SESSION_ENDED_RECEIVED.format(seq=seq, last=last), logging.ERROR
             else:
                 text, level = _SESSION_ENDED_TEXT, logging.WARNING
-            log.log(level, "venue %s: order %d: %s %s", self.name, order_id, kind, text)
-            if kind == "new":
-                tracked.done = True
-                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
-            else:
-                if kind == "replace":
-                    tracked.pending = b""
-                    self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
-                    continue
-                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
+            log.log(level, "venue %s: order %d: %s %s", self.name, tracked.order.order_id, kind, text)
+            self._answer_session_ended(tracked, kind, text)
 
     def _answer_disabled(self) -> None:
         """Cboe refuses every login ``D`` (session disabled): answer the requests no login can settle (boestandby56).
@@ -1296,20 +1287,23 @@ class BoeVenue(VenueAdapter):
             tracked = self._orders.get(request.order.order_id)
             if tracked is None or tracked.done:
                 continue
-            order_id = tracked.order.order_id
             kind = request.kind.value
-            seq = tracked.new_seq if kind == "new" else tracked.modify_seq if kind == "replace" else tracked.cancel_seq
-            if not seq:
-                seq = split_ref(request.venue_ref)[1]
+            seq = _request_seq(tracked, kind) or split_ref(request.venue_ref)[1]
             text = _DISABLED_TEXT.format(what=f"SequenceNumber {seq}" if seq else "sent unsequenced")
-            if kind == "new":
-                tracked.done = True
-                self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
-            elif kind == "replace":
-                tracked.pending = b""
-                self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
-            else:
-                self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
+            self._answer_session_ended(tracked, kind, text)
+
+    def _answer_session_ended(self, tracked: _Tracked, kind: str, text: str) -> None:
+        """Answer one request Cboe's day left unanswered ``BOE_SESSION_ENDED`` (a New Order ends; the order stays open
+        at a refused Cancel or Modify)."""
+        order_id = tracked.order.order_id
+        if kind == "new":
+            tracked.done = True
+            self.event_sink(VenueRejected(0, order_id, "BOE_SESSION_ENDED", text))
+        elif kind == "replace":
+            tracked.pending = b""
+            self._modify_refused(tracked, 0, "BOE_SESSION_ENDED", text)
+        else:
+            self.event_sink(VenueCancelRejected(0, order_id, "BOE_SESSION_ENDED", text))
 
     def logout(self) -> None:
         """Log out; the session will not reconnect.
@@ -3473,6 +3467,11 @@ class BoeVenue(VenueAdapter):
 
     def _no_state_sink(self, name: str, state: VenueState, reason: str) -> None:
         del name, state, reason
+
+
+def _request_seq(tracked: _Tracked, kind: str) -> int:
+    """Return the SequenceNumber of the order's latest request of ``kind`` (new, replace, cancel); 0: none."""
+    return tracked.new_seq if kind == "new" else tracked.modify_seq if kind == "replace" else tracked.cancel_seq
 
 
 def _reason(letter: str, text: str = "") -> tuple[str, str]:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Final
 
 from model.fsync import FsyncPolicy
-from model.preallocate import preallocate_what_fits
+from model.preallocate import log_growth, preallocate_what_fits
 from venues.atomic_file import write_file_atomically
 from venues.fix.store.base import FIND_WINDOW, MessageStore, Withdrawn
 
@@ -429,27 +429,11 @@ class FileStore(MessageStore):
         record only on a nearly full disk (a page holds about 15 orders).
         """
         target, short = preallocate_what_fits(self._fd, size, needed, self.grow_bytes)
+        self._short_steps = log_growth(
+            log, "FIX store", self.path, (size, target, needed, self.grow_bytes), short, self._short_steps
+        )
         if short:
-            if not self._short_steps:
-                log.warning(
-                    "FIX store %s: the disk is nearly full: the file grew by %d KiB only (a full step is %d MiB); it "
-                    "keeps growing by what fits, free space on %s",
-                    self.path,
-                    (target - size) >> 10,
-                    self.grow_bytes >> 20,
-                    self.path.parent,
-                )
-            self._short_steps += 1
             self.short_growths += 1
-            return target
-        if self._short_steps:
-            log.warning(
-                "FIX store %s: grows by full %d MiB steps again (after %d short steps on a nearly full disk)",
-                self.path,
-                self.grow_bytes >> 20,
-                self._short_steps,
-            )
-            self._short_steps = 0
         return target
 
     def _open(self) -> None:
