@@ -16,28 +16,20 @@ doc (``tests/rawclient.py``), and a restart whose replay comes from the journal.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import struct
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from msgspec.structs import replace
 
-from gateway.app import GatewayProcess
-from gateway.config import GatewayConfig
-from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.messages import MAX_FRAME_SIZE
 from gateway.protocol.prices import to_fixed
 from model import venue_events
-from model.venue_events import VenueState
 from simulators.fix.simulator import FixSimulator
 from tests import rawclient
-from tests.e2e.support import e2e_limits, gateway_config, gateway_metrics, short_tmp, wait_for
-from tests.rawclient import CANCEL, CANCELED, EXECUTED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame, order_events
+from tests.e2e.fix_support import fix_gateway, next_order_events, sized_split, started
+from tests.e2e.support import gateway_metrics, short_tmp, wait_for
+from tests.rawclient import CANCEL, CANCELED, EXECUTED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame
 from venues.fix import fields as f
 from venues.fix.fields import MsgType
 
@@ -53,15 +45,8 @@ EXEC_B = b"EXEC-" + b"5" * 99_999 + b"B"
 """Two 100 KB ExecIDs (17) alike but for their last character: two fills."""
 
 
-@contextlib.asynccontextmanager
-async def _gateway(workdir: Path) -> AsyncIterator[tuple[GatewayConfig, FixSimulator]]:
-    """A QuickFIX acceptor whose book gives every order ``LONG_OID``, and the gateway config of a FIX venue to it."""
-    sim = FixSimulator(
-        dialect="broker-fix44",
-        reference_prices={"AAPL": to_fixed("230.10")},
-        raw_channel=True,
-        work_dir=str(workdir / "sim"),
-    )
+def _long_order_ids(sim: FixSimulator) -> None:
+    """Have the acceptor's book give every order ``LONG_OID`` (in every report about it)."""
     on_new = sim.book.on_new
 
     def long_order_ids(session: str, fields: Mapping[bytes, bytes], poss_dup: bool = False) -> list[Any]:
@@ -72,60 +57,6 @@ async def _gateway(workdir: Path) -> AsyncIterator[tuple[GatewayConfig, FixSimul
         return [(kind, [(t, LONG_OID if t == f.ORDER_ID else v) for t, v in body]) for kind, body in reports]
 
     sim.book.on_new = long_order_ids  # type: ignore[method-assign]
-    sim.start()
-    config = gateway_config(workdir, 1, e2e_limits(workdir, ("S1",)))
-    venue = {
-        "protocol": "fix",
-        "name": "FIXV",
-        "host": "127.0.0.1",
-        "port": sim.port,
-        "dialect": "broker-fix44",
-        "heartbeat_interval_s": 1,
-        "store_dir": str(workdir / "fix"),
-        "username": "user1",
-        "password": "pw",
-        "max_body_length": 1 << 20,  # a venue that sends long ids has its limit raised (docs/venues/fix.md)
-    }
-    config = replace(
-        config, venues=[venue], strategies={"S1": StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()])}
-    )
-    try:
-        yield config, sim
-    finally:
-        sim.close()
-
-
-async def _started(config: GatewayConfig, sim: FixSimulator) -> GatewayProcess:
-    process = GatewayProcess(config)
-    await process.start()
-    await wait_for(lambda: process.venues[0].state is VenueState.UP, what="FIX logon")
-    await wait_for(lambda: bool(sim.logged_on), what="the acceptor to mark the session logged on")
-    return process
-
-
-async def _order_events(client: RawClient, count: int, timeout_s: float = 30.0) -> list[list[Any]]:
-    """Return the next ``count`` order events (VenueStatus frames skipped)."""
-    out: list[list[Any]] = []
-    while len(out) < count:
-        out += order_events(await client.read(1, timeout_s))
-    return out
-
-
-def _sized_split(sizes: list[int]) -> Any:
-    """Return ``rawclient.split`` noting each complete frame's length in ``sizes`` (the client reads any length)."""
-    split = rawclient.split
-
-    def sized(buffer: bytearray) -> list[list[Any]]:
-        pos = 0
-        while len(buffer) - pos >= 4:
-            (length,) = struct.unpack_from(">I", buffer, pos)
-            if len(buffer) - pos < 4 + length:
-                break
-            sizes.append(length)
-            pos += 4 + length
-        return split(buffer)
-
-    return sized
 
 
 def _fill(sim: FixSimulator, qty: int, exec_id: bytes) -> list[tuple[bytes, bytes]]:
@@ -141,24 +72,24 @@ async def test_fix_ids_when_100kb_then_bounded_in_legal_frames_two_stay_two_a_re
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     sizes: list[int] = []
-    monkeypatch.setattr(rawclient, "split", _sized_split(sizes))
+    monkeypatch.setattr(rawclient, "split", sized_split(sizes))
     workdir = short_tmp()
-    async with _gateway(workdir) as (config, sim):
-        process = await _started(config, sim)
+    async with fix_gateway(workdir, _long_order_ids, max_body_length=1 << 20) as (config, sim):
+        process = await started(config, sim)
         try:
             client = await RawClient(str(config.path(config.strategy_socket))).connect()
             await client.hello("S1", version=2)
             with caplog.at_level(logging.WARNING, logger="gateway.engine"):
                 await client.send(frame(NEW_ORDER, "A1", "ACC1", "FIXV", "AAPL", "B", 100, RESTING, "0", "2", 0))
-                (accepted,) = await _order_events(client, 1)
+                (accepted,) = await next_order_events(client, 1)
                 assert accepted[0] == ORDER_ACCEPTED, accepted[:4]
                 assert max(sizes) <= MAX_FRAME_SIZE, sizes  # before texts56: a frame of 100,021 bytes
                 assert accepted[3] == venue_events.bounded_id(LONG_OID.decode()), accepted[3][:200]
 
                 fill_a = _fill(sim, 10, EXEC_A)
-                (first,) = await _order_events(client, 1)  # (QuickFIX idle before the next send)
+                (first,) = await next_order_events(client, 1)  # (QuickFIX idle before the next send)
                 _fill(sim, 20, EXEC_B)
-                (second,) = await _order_events(client, 1)
+                (second,) = await next_order_events(client, 1)
             assert [first[0], second[0]] == [EXECUTED, EXECUTED]
             assert max(sizes) <= MAX_FRAME_SIZE, sizes
             assert (first[3], first[7], first[8]) == (10, 10, 90)  # qty, cum_qty, leaves_qty
@@ -179,7 +110,7 @@ async def test_fix_ids_when_100kb_then_bounded_in_legal_frames_two_stay_two_a_re
             await wait_for(lambda: engine.counters.repeated_fills == 1, what="the repeat refused")
 
             await client.send(frame(CANCEL, "A1", 0))
-            (canceled,) = await _order_events(client, 1)
+            (canceled,) = await next_order_events(client, 1)
             assert canceled[0] == CANCELED and canceled[3:5] == [70, 0], canceled  # the repeat added nothing
             (request,) = sim.messages("in", MsgType.ORDER_CANCEL_REQUEST)
             assert request.get(f.ORDER_ID) == b"", request  # not the bounded form: the venue never sent that
@@ -191,17 +122,17 @@ async def test_fix_ids_when_100kb_then_bounded_in_legal_frames_two_stay_two_a_re
             again_client = await RawClient(str(config.path(config.strategy_socket))).connect()
             client.close()
             await again_client.hello("S1", version=2, last_seq=0)  # a replay from memory
-            assert await _order_events(again_client, 4) == live
+            assert await next_order_events(again_client, 4) == live
             again_client.close()
         finally:
             await process.stop()
 
-        process = await _started(config, sim)  # restarted: the replay comes from the journal
+        process = await started(config, sim)  # restarted: the replay comes from the journal
         try:
             sizes.clear()
             after = await RawClient(str(config.path(config.strategy_socket))).connect()
             await after.hello("S1", version=2, last_seq=0)
-            assert await _order_events(after, 4) == live
+            assert await next_order_events(after, 4) == live
             assert max(sizes) <= MAX_FRAME_SIZE, sizes
             after.close()
         finally:

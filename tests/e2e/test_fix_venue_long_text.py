@@ -13,27 +13,17 @@ strategy client written from the protocol doc (``tests/rawclient.py``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import struct
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from msgspec.structs import replace
 
-from gateway.app import GatewayProcess
-from gateway.config import GatewayConfig
-from gateway.entitlements import StrategyEntitlement
 from gateway.protocol.messages import MAX_FRAME_SIZE
 from gateway.protocol.prices import to_fixed
-from model.venue_events import EVENT_MAX_TEXT, VenueState
-from simulators.fix.simulator import FixSimulator
+from model.venue_events import EVENT_MAX_TEXT
 from tests import rawclient
-from tests.e2e.support import e2e_limits, gateway_config, gateway_metrics, short_tmp, wait_for
-from tests.rawclient import CANCELED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame, order_events
+from tests.e2e.fix_support import fix_gateway, next_order_events, sized_split, started
+from tests.e2e.support import gateway_metrics, short_tmp, wait_for
+from tests.rawclient import CANCELED, NEW_ORDER, ORDER_ACCEPTED, RawClient, frame
 from venues.fix.fields import MsgType
 
 pytest.importorskip("quickfix")
@@ -45,71 +35,6 @@ LATIN_1 = ("Ordre annulé: quantité supérieure à la limite autorisée. ".enco
 """60 KiB of a venue's Latin-1 text: its é and à are no UTF-8, each read as U+FFFD (3 bytes of UTF-8)."""
 ASCII = (b"Order canceled by the venue: risk limit breached. " * 4200)[: 200 * 1024]
 """200 KiB of ASCII, for a venue whose ``max_body_length`` was raised for its long texts (docs/venues/fix.md)."""
-
-
-@contextlib.asynccontextmanager
-async def _gateway(workdir: Path, **venue_settings: object) -> AsyncIterator[tuple[GatewayConfig, FixSimulator]]:
-    """A QuickFIX acceptor with a raw relay, and the gateway config of a FIX venue ``FIXV`` to it."""
-    sim = FixSimulator(
-        dialect="broker-fix44",
-        reference_prices={"AAPL": to_fixed("230.10")},
-        raw_channel=True,
-        work_dir=str(workdir / "sim"),
-    )
-    sim.start()
-    config = gateway_config(workdir, 1, e2e_limits(workdir, ("S1",)))
-    venue = {
-        "protocol": "fix",
-        "name": "FIXV",
-        "host": "127.0.0.1",
-        "port": sim.port,
-        "dialect": "broker-fix44",
-        "heartbeat_interval_s": 1,
-        "store_dir": str(workdir / "fix"),
-        "username": "user1",
-        "password": "pw",
-        **venue_settings,
-    }
-    config = replace(
-        config, venues=[venue], strategies={"S1": StrategyEntitlement(accounts=["ACC1"], uids=[os.getuid()])}
-    )
-    try:
-        yield config, sim
-    finally:
-        sim.close()
-
-
-async def _started(config: GatewayConfig, sim: FixSimulator) -> GatewayProcess:
-    process = GatewayProcess(config)
-    await process.start()
-    await wait_for(lambda: process.venues[0].state is VenueState.UP, what="FIX logon")
-    await wait_for(lambda: bool(sim.logged_on), what="the acceptor to mark the session logged on")
-    return process
-
-
-async def _order_events(client: RawClient, count: int, timeout_s: float = 30.0) -> list[list[Any]]:
-    """Return the next ``count`` order events (VenueStatus frames skipped)."""
-    out: list[list[Any]] = []
-    while len(out) < count:
-        out += order_events(await client.read(1, timeout_s))
-    return out
-
-
-def _sized_split(sizes: list[int]) -> Any:
-    """Return ``rawclient.split`` noting each complete frame's length in ``sizes`` (the client reads any length)."""
-    split = rawclient.split
-
-    def sized(buffer: bytearray) -> list[list[Any]]:
-        pos = 0
-        while len(buffer) - pos >= 4:
-            (length,) = struct.unpack_from(">I", buffer, pos)
-            if len(buffer) - pos < 4 + length:
-                break
-            sizes.append(length)
-            pos += 4 + length
-        return split(buffer)
-
-    return sized
 
 
 @pytest.mark.parametrize(
@@ -125,15 +50,15 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
     venue_settings: dict[str, object],
 ) -> None:
     sizes: list[int] = []
-    monkeypatch.setattr(rawclient, "split", _sized_split(sizes))
+    monkeypatch.setattr(rawclient, "split", sized_split(sizes))
     workdir = short_tmp()
-    async with _gateway(workdir, **venue_settings) as (config, sim):
-        process = await _started(config, sim)
+    async with fix_gateway(workdir, None, **venue_settings) as (config, sim):
+        process = await started(config, sim)
         try:
             client = await RawClient(str(config.path(config.strategy_socket))).connect()
             await client.hello("S1", version=2)
             await client.send(frame(NEW_ORDER, "A1", "ACC1", "FIXV", "AAPL", "B", 100, RESTING, "0", "2", 0))
-            (accepted,) = await _order_events(client, 1)
+            (accepted,) = await next_order_events(client, 1)
             assert accepted[0] == ORDER_ACCEPTED, accepted
             await wait_for(lambda: bool(sim.book.orders), what="the order on the venue's book")
             (report,) = sim.book.cancel_all(sim.session_key())  # the venue cancels it, unsolicited, with a long Text
@@ -143,7 +68,7 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
                     sim.inject_message(MsgType.EXECUTION_REPORT, body)  # its bytes as they are (Latin-1)
                 else:
                     sim.send(MsgType.EXECUTION_REPORT, body)  # QuickFIX's own
-                (canceled,) = await _order_events(client, 1)
+                (canceled,) = await next_order_events(client, 1)
             assert canceled[0] == CANCELED, canceled[:5]
             live_text = canceled[6]
             assert max(sizes) <= MAX_FRAME_SIZE, sizes  # before fix55: 72,240 (Latin-1), 204,822 (ASCII)
@@ -160,19 +85,19 @@ async def test_venue_cancel_when_its_text_is_near_64k_or_above_then_clipped_read
             again = await RawClient(str(config.path(config.strategy_socket))).connect()
             client.close()
             await again.hello("S1", version=2, last_seq=0)  # a replay from before it, from memory
-            replayed = await _order_events(again, 2)
+            replayed = await next_order_events(again, 2)
             assert [m[0] for m in replayed] == [ORDER_ACCEPTED, CANCELED]
             assert replayed[1][6] == live_text
             again.close()
         finally:
             await process.stop()
 
-        process = await _started(config, sim)  # restarted: the replay comes from the journal
+        process = await started(config, sim)  # restarted: the replay comes from the journal
         try:
             sizes.clear()
             after = await RawClient(str(config.path(config.strategy_socket))).connect()
             await after.hello("S1", version=2, last_seq=0)
-            replayed = await _order_events(after, 2)
+            replayed = await next_order_events(after, 2)
             assert [m[0] for m in replayed] == [ORDER_ACCEPTED, CANCELED]
             assert replayed[1][6] == live_text  # the journal holds the clipped text
             assert max(sizes) <= MAX_FRAME_SIZE, sizes
